@@ -1,0 +1,223 @@
+//! Running the app: a command in its own process group (so that `cargo run` and its child stop
+//! together), or a container on the host's network; its output kept (the last lines, for the
+//! reports); readiness by polling an HTTP path; stopping it, always.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use testcontainers::core::WaitFor;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::secret::Redactor;
+
+/// Lines of output kept.
+const KEEP: usize = 200;
+
+/// What the reports say about the app.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AppInfo {
+    /// The command or image (no secrets: env values are not shown).
+    pub launched: String,
+    pub url: String,
+    /// The app's last lines of output, redacted.
+    pub output_tail: Vec<String>,
+}
+
+type Output = Arc<Mutex<VecDeque<String>>>;
+
+/// A running app.
+pub struct AppHandle {
+    kind: Kind,
+    output: Output,
+    pub launched: String,
+}
+
+enum Kind {
+    Process(tokio::process::Child),
+    Container(Box<ContainerAsync<GenericImage>>),
+    Stopped,
+}
+
+fn keep(output: &Output, line: String) {
+    if let Ok(mut lines) = output.lock() {
+        if lines.len() == KEEP {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+}
+
+/// Runs a command (a build, a migration runner) to its end; its output's tail on failure.
+pub async fn run_to_end(
+    argv: &[String],
+    workdir: &Path,
+    env: &[(String, String)],
+    timeout: Duration,
+    redactor: &Redactor,
+) -> Result<(), String> {
+    let mut command = tokio::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(workdir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(timeout, command.output())
+        .await
+        .map_err(|_| format!("`{}` did not finish within {}", argv.join(" "), humantime::format_duration(timeout)))?
+        .map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    Err(redactor.redact(&format!(
+        "`{}` failed ({}):\n{}",
+        argv.join(" "),
+        output.status,
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    )))
+}
+
+impl AppHandle {
+    /// Starts `argv` in `workdir` with `env` added, in a process group of its own.
+    pub fn spawn(argv: &[String], workdir: &Path, env: &[(String, String)]) -> Result<AppHandle, String> {
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .current_dir(workdir)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| format!("cannot start `{}`: {e}", argv.join(" ")))?;
+        let output: Output = Arc::default();
+        if let Some(stdout) = child.stdout.take() {
+            let output = output.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    keep(&output, line);
+                }
+            });
+        }
+        if let Some(stderr) = child.stderr.take() {
+            let output = output.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    keep(&output, line);
+                }
+            });
+        }
+        Ok(AppHandle { kind: Kind::Process(child), output, launched: argv.join(" ") })
+    }
+
+    /// Starts a container of `image` on the host's network (it reaches the target on loopback
+    /// and listens on the app port there), labelled with the drill's id for teardown.
+    pub async fn container(
+        image: &str,
+        args: &[String],
+        env: &[(String, String)],
+        drill_id: &str,
+    ) -> Result<AppHandle, String> {
+        let (name, tag) = image.rsplit_once(':').ok_or_else(|| format!("image `{image}` has no tag"))?;
+        let mut request = GenericImage::new(name, tag)
+            .with_wait_for(WaitFor::Nothing)
+            .with_network("host")
+            .with_label(crate::target::container::DRILL_LABEL, drill_id)
+            .with_label("org.pgdrill.role", "app");
+        for (k, v) in env {
+            request = request.with_env_var(k, v);
+        }
+        if !args.is_empty() {
+            request = request.with_cmd(args.to_vec());
+        }
+        let container = request.start().await.map_err(|e| format!("cannot start the app container `{image}`: {e}"))?;
+        Ok(AppHandle { kind: Kind::Container(Box::new(container)), output: Arc::default(), launched: image.to_owned() })
+    }
+
+    /// Polls `url` until it answers 2xx, the app exits, or `timeout` passes.
+    pub async fn wait_ready(
+        &mut self,
+        client: &reqwest::Client,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<Duration, String> {
+        let started = Instant::now();
+        let mut last;
+        loop {
+            match client.get(url).timeout(Duration::from_secs(2)).send().await {
+                Ok(r) if r.status().is_success() => return Ok(started.elapsed()),
+                Ok(r) => last = format!("it answered {}", r.status()),
+                Err(e) => last = if e.is_connect() { "connection refused".into() } else { e.to_string() },
+            }
+            if let Some(status) = self.exited().await {
+                return Err(format!("the app exited ({status}) before it was ready"));
+            }
+            if started.elapsed() >= timeout {
+                return Err(format!("the app was not ready within {} ({last})", humantime::format_duration(timeout)));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn exited(&mut self) -> Option<String> {
+        match &mut self.kind {
+            Kind::Process(child) => child.try_wait().ok().flatten().map(|s| s.to_string()),
+            Kind::Container(c) => (!c.is_running().await.unwrap_or(true)).then(|| "container stopped".to_owned()),
+            Kind::Stopped => Some("stopped".into()),
+        }
+    }
+
+    /// The last lines the app wrote, redacted.
+    pub async fn output_tail(&self, lines: usize, redactor: &Redactor) -> Vec<String> {
+        if let Kind::Container(c) = &self.kind {
+            let mut text = String::from_utf8_lossy(&c.stdout_to_vec().await.unwrap_or_default()).into_owned();
+            text.push_str(&String::from_utf8_lossy(&c.stderr_to_vec().await.unwrap_or_default()));
+            for line in text.lines() {
+                keep(&self.output, line.to_owned());
+            }
+        }
+        let kept = self.output.lock().map(|l| l.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        kept[kept.len().saturating_sub(lines)..].iter().map(|l| redactor.redact(l)).collect()
+    }
+
+    /// Stops the app: SIGTERM to its process group, SIGKILL after 5 s; or removes its container.
+    pub async fn stop(&mut self) -> Result<String, String> {
+        match std::mem::replace(&mut self.kind, Kind::Stopped) {
+            Kind::Process(mut child) => {
+                let Some(pid) = child.id() else { return Ok("the app had already exited".into()) };
+                signal_group(pid, "TERM");
+                if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                    signal_group(pid, "KILL");
+                    let _ = child.wait().await;
+                }
+                // Whatever else is left in its group (the app under `cargo run`).
+                signal_group(pid, "KILL");
+                Ok("stopped the app".into())
+            }
+            Kind::Container(container) => {
+                container.rm().await.map_err(|e| format!("cannot remove the app container: {e}"))?;
+                Ok("removed the app container".into())
+            }
+            Kind::Stopped => Ok("the app was stopped".into()),
+        }
+    }
+}
+
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}

@@ -1,0 +1,305 @@
+//! One API request of the app phase, and its assertions: status, JSON values by pointer
+//! (equals, exists, matches), body text and latency. A request's result is a check like any
+//! other (kind `api`), so it appears in all three reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::{check_template, render};
+use crate::check::CheckResult;
+use crate::scenario::FieldError;
+use crate::secret::{Redactor, Secret};
+
+pub const KIND: &str = "api";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub name: String,
+    pub method: Option<String>,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub json: Option<toml::Value>,
+    pub body: Option<String>,
+    pub expect_status: Option<u16>,
+    #[serde(default)]
+    pub expect_json: Vec<JsonExpectation>,
+    pub expect_body_contains: Option<String>,
+    pub max_latency: Option<String>,
+    /// Values to keep from the response's JSON for later requests: name to JSON pointer.
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonExpectation {
+    pub pointer: String,
+    pub equals: Option<toml::Value>,
+    pub exists: Option<bool>,
+    /// A regular expression the value (as text) must match.
+    pub matches: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: String,
+    pub method: reqwest::Method,
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    pub json: Option<serde_json::Value>,
+    pub body: Option<String>,
+    pub expect_status: Option<u16>,
+    pub expect_json: Vec<(JsonExpectation, Option<regex::Regex>)>,
+    pub expect_body_contains: Option<String>,
+    pub max_latency: Option<Duration>,
+    pub capture: BTreeMap<String, String>,
+}
+
+fn toml_to_json(value: toml::Value) -> serde_json::Value {
+    match value {
+        toml::Value::String(s) => serde_json::Value::String(s),
+        toml::Value::Integer(i) => i.into(),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map(Into::into).unwrap_or(serde_json::Value::Null),
+        toml::Value::Boolean(b) => b.into(),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(a) => a.into_iter().map(toml_to_json).collect(),
+        toml::Value::Table(t) => t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect(),
+    }
+}
+
+fn json_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| json_strings(v, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|v| json_strings(v, out)),
+        _ => {}
+    }
+}
+
+impl Spec {
+    pub fn resolve(config: Config, known: &BTreeSet<String>) -> Result<Self, FieldError> {
+        let at = format!("app request `{}`", config.name);
+        let method = config.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| FieldError::unplaced(format!("{at}: `{method}` is not an HTTP method")))?;
+        if !config.path.starts_with('/') {
+            return Err(FieldError::unplaced(format!("{at}: `path` must start with `/`")));
+        }
+        if config.json.is_some() && config.body.is_some() {
+            return Err(FieldError::unplaced(format!("{at}: give `json` or `body`, not both")));
+        }
+        check_template(&config.path, known, &at)?;
+        for value in config.headers.values() {
+            check_template(value, known, &at)?;
+        }
+        let json = config.json.map(toml_to_json);
+        if let Some(json) = &json {
+            let mut strings = Vec::new();
+            json_strings(json, &mut strings);
+            for s in strings {
+                check_template(&s, known, &at)?;
+            }
+        }
+        if let Some(body) = &config.body {
+            check_template(body, known, &at)?;
+        }
+        let mut expect_json = Vec::new();
+        for e in config.expect_json {
+            if !e.pointer.is_empty() && !e.pointer.starts_with('/') {
+                return Err(FieldError::unplaced(format!("{at}: JSON pointer `{}` must start with `/`", e.pointer)));
+            }
+            let regex =
+                match &e.matches {
+                    Some(r) => Some(regex::Regex::new(r).map_err(|err| {
+                        FieldError::unplaced(format!("{at}: `{r}` is not a regular expression: {err}"))
+                    })?),
+                    None => None,
+                };
+            expect_json.push((e, regex));
+        }
+        let max_latency = match &config.max_latency {
+            Some(t) => Some(
+                humantime::parse_duration(t)
+                    .map_err(|e| FieldError::unplaced(format!("{at}: `max_latency` `{t}`: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Spec {
+            name: config.name,
+            method,
+            path: config.path,
+            headers: config.headers,
+            json,
+            body: config.body,
+            expect_status: config.expect_status,
+            expect_json,
+            expect_body_contains: config.expect_body_contains,
+            max_latency,
+            capture: config.capture,
+        })
+    }
+
+    /// Every text of the request that may hold templates.
+    pub fn template_texts(&self) -> Vec<String> {
+        let mut out = vec![self.path.clone()];
+        out.extend(self.headers.values().cloned());
+        if let Some(json) = &self.json {
+            json_strings(json, &mut out);
+        }
+        out.extend(self.body.clone());
+        out
+    }
+
+    fn expected(&self) -> String {
+        let mut parts = vec![match self.expect_status {
+            Some(s) => format!("status {s}"),
+            None => "a 2xx status".to_owned(),
+        }];
+        for (e, _) in &self.expect_json {
+            parts.push(match (&e.equals, e.exists, &e.matches) {
+                (Some(v), _, _) => format!("{} = {}", e.pointer, toml_to_json(v.clone())),
+                (_, Some(false), _) => format!("no {}", e.pointer),
+                (_, _, Some(r)) => format!("{} matches /{r}/", e.pointer),
+                _ => format!("{} present", e.pointer),
+            });
+        }
+        if let Some(text) = &self.expect_body_contains {
+            parts.push(format!("body contains {text:?}"));
+        }
+        if let Some(max) = self.max_latency {
+            parts.push(format!("within {}", humantime::format_duration(max)));
+        }
+        parts.join(", ")
+    }
+
+    /// Sends the request to the app at `base`, checks the answer, and stores captures into
+    /// `values` (registering them as secrets).
+    pub async fn run(
+        &self,
+        client: &reqwest::Client,
+        base: &str,
+        values: &mut BTreeMap<String, String>,
+        redactor: &Redactor,
+    ) -> CheckResult {
+        let started = Instant::now();
+        let result = CheckResult::build(KIND, self.name.clone(), started)
+            .expected(self.expected())
+            .evidence(format!("{} {}", self.method, self.path));
+        let rendered: Result<_, String> = (|| {
+            let path = render(&self.path, values)?;
+            let mut headers = Vec::new();
+            for (k, v) in &self.headers {
+                headers.push((k.clone(), render(v, values)?));
+            }
+            let json = match &self.json {
+                Some(j) => Some(render_json(j, values)?),
+                None => None,
+            };
+            let body = self.body.as_ref().map(|b| render(b, values)).transpose()?;
+            Ok((path, headers, json, body))
+        })();
+        let (path, headers, json, body) = match rendered {
+            Ok(r) => r,
+            Err(message) => return result.error(format!("the request cannot be built: {message}")),
+        };
+        let mut request = client.request(self.method.clone(), format!("{base}{path}"));
+        for (k, v) in &headers {
+            request = request.header(k, v);
+        }
+        if let Some(json) = &json {
+            request = request.json(json);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let sent = Instant::now();
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return result
+                    .error(format!("the app did not answer: {}", redactor.redact(&crate::drill::error_chain(&e))));
+            }
+        };
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let latency = sent.elapsed();
+        let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+        let mut problems = Vec::new();
+        match self.expect_status {
+            Some(want) if want != status => problems.push(format!("status {status}, expected {want}")),
+            None if !(200..300).contains(&status) => problems.push(format!("status {status}")),
+            _ => {}
+        }
+        for (e, regex) in &self.expect_json {
+            let found = parsed.as_ref().and_then(|p| p.pointer(&e.pointer));
+            if let Some(want) = &e.equals {
+                let want = toml_to_json(want.clone());
+                if found != Some(&want) {
+                    problems.push(format!(
+                        "{} is {}, expected {want}",
+                        e.pointer,
+                        found.map(|v| v.to_string()).unwrap_or_else(|| "missing".into())
+                    ));
+                }
+            }
+            match (e.exists, found) {
+                (Some(true), None) | (None, None) if e.equals.is_none() => {
+                    problems.push(format!("{} is missing", e.pointer))
+                }
+                (Some(false), Some(_)) => problems.push(format!("{} is present", e.pointer)),
+                _ => {}
+            }
+            if let Some(regex) = regex {
+                let text =
+                    found.map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).unwrap_or_default();
+                if !regex.is_match(&text) {
+                    problems.push(format!("{} is {text:?}, which does not match /{}/", e.pointer, regex.as_str()));
+                }
+            }
+        }
+        if let Some(want) = &self.expect_body_contains
+            && !text.contains(want.as_str())
+        {
+            problems.push(format!("the body does not contain {want:?}"));
+        }
+        if let Some(max) = self.max_latency
+            && latency > max
+        {
+            problems.push(format!("answered in {} ms, over {} ms", latency.as_millis(), max.as_millis()));
+        }
+        for (name, pointer) in &self.capture {
+            match parsed.as_ref().and_then(|p| p.pointer(pointer)) {
+                Some(value) => {
+                    let value = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+                    redactor.register(&Secret::new(value.clone()));
+                    values.insert(name.clone(), value);
+                }
+                None => problems.push(format!("nothing to capture as `{name}` at {pointer}")),
+            }
+        }
+        let snippet: String = text.chars().take(300).collect();
+        let actual = format!("status {status} in {} ms: {}", latency.as_millis(), redactor.redact(&snippet));
+        let evidence = format!("{} {}", self.method, redactor.redact(&path));
+        let result = result.actual(actual).evidence(evidence);
+        if problems.is_empty() {
+            result.verdict(true, format!("`{}` answered {status} in {} ms", self.name, latency.as_millis()))
+        } else {
+            result.verdict(false, format!("`{}`: {}", self.name, redactor.redact(&problems.join("; "))))
+        }
+    }
+}
+
+fn render_json(value: &serde_json::Value, values: &BTreeMap<String, String>) -> Result<serde_json::Value, String> {
+    Ok(match value {
+        serde_json::Value::String(s) => serde_json::Value::String(render(s, values)?),
+        serde_json::Value::Array(a) => a.iter().map(|v| render_json(v, values)).collect::<Result<_, _>>()?,
+        serde_json::Value::Object(o) => {
+            o.iter().map(|(k, v)| Ok((k.clone(), render_json(v, values)?))).collect::<Result<_, String>>()?
+        }
+        other => other.clone(),
+    })
+}

@@ -1,0 +1,374 @@
+//! What a database holds, read from its catalogs: the facts a baseline records and the checks
+//! compare. System schemas and objects that belong to extensions are left out (the extension
+//! recreates those).
+
+use std::collections::BTreeMap;
+
+use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::{Connection, Executor};
+use time::OffsetDateTime;
+
+use super::{
+    BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, MigrationVersion, PolicyInfo, RowSecurity, SchemaInventory,
+};
+use crate::check::schema_version::Preset;
+use crate::pg::{QualifiedName, quote_literal};
+
+/// SQL: `n` (a pg_namespace alias) is a user schema.
+const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+
+/// SQL: the relation `c` is not part of an extension.
+const NOT_EXTENSION_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
+
+fn name(schema: &str, relation: &str) -> String {
+    QualifiedName::new(schema, relation).to_string()
+}
+
+/// Every user table (partitions included, partitioned parents not), as `schema.table`.
+pub async fn tables(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    let sql = format!(
+        "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' AND {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} ORDER BY 1, 2"
+    );
+    let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(s, t)| name(&s, &t)).collect())
+}
+
+/// Every user relation that can carry an index (tables, partitioned tables, materialized
+/// views), as `schema.name`.
+pub async fn relations(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    let sql = format!(
+        "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMA} ORDER BY 1, 2"
+    );
+    let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(s, t)| name(&s, &t)).collect())
+}
+
+/// Exact row counts of every user table, each counted alone (`FROM ONLY`).
+pub async fn row_counts(pool: &PgPool) -> sqlx::Result<BTreeMap<String, i64>> {
+    let mut counts = BTreeMap::new();
+    for table in tables(pool).await? {
+        let parsed = QualifiedName::parse(&table).map_err(sqlx::Error::Protocol)?;
+        let count: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM ONLY {}", parsed.sql())).fetch_one(pool).await?;
+        counts.insert(table, count);
+    }
+    Ok(counts)
+}
+
+pub async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
+    let sql = format!(
+        "SELECT n.nspname::text, c.relname::text, i.relname::text, am.amname::text, pg_catalog.pg_get_indexdef(i.oid), x.indisunique, x.indisvalid, \
+                ARRAY(SELECT o.opcname::text FROM unnest(x.indclass::oid[]) WITH ORDINALITY AS u(oid, ord) \
+                      JOIN pg_catalog.pg_opclass o ON o.oid = u.oid ORDER BY u.ord) \
+         FROM pg_catalog.pg_index x \
+         JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid \
+         JOIN pg_catalog.pg_class c ON c.oid = x.indrelid \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_catalog.pg_am am ON am.oid = i.relam \
+         WHERE {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} ORDER BY 1, 3"
+    );
+    type Row = (String, String, String, String, String, bool, bool, Vec<String>);
+    let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(schema, table, index, method, definition, unique, valid, opclasses)| IndexInfo {
+            name: name(&schema, &index),
+            table: name(&schema, &table),
+            method,
+            opclasses,
+            unique,
+            valid,
+            definition,
+        })
+        .collect())
+}
+
+/// Tables with row-level security enabled or forced.
+pub async fn row_security(pool: &PgPool) -> sqlx::Result<Vec<RowSecurity>> {
+    let sql = format!(
+        "SELECT n.nspname::text, c.relname::text, c.relrowsecurity, c.relforcerowsecurity \
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND (c.relrowsecurity OR c.relforcerowsecurity) ORDER BY 1, 2"
+    );
+    let rows: Vec<(String, String, bool, bool)> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(s, t, enabled, forced)| RowSecurity { table: name(&s, &t), enabled, forced }).collect())
+}
+
+/// The row security state of one table: (enabled, forced), `None` when it does not exist.
+pub async fn table_row_security(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Option<(bool, bool)>> {
+    sqlx::query_as(
+        "SELECT c.relrowsecurity, c.relforcerowsecurity FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+    )
+    .bind(table.schema_or_public())
+    .bind(&table.name)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
+    let rows: Vec<(String, String, String, String, Vec<String>, String)> = sqlx::query_as(
+        "SELECT schemaname::text, tablename::text, policyname::text, cmd, roles::text[], permissive \
+         FROM pg_catalog.pg_policies ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(schema, table, policy, command, mut roles, permissive)| {
+            roles.sort();
+            PolicyInfo {
+                table: name(&schema, &table),
+                name: policy,
+                command,
+                roles,
+                permissive: permissive == "PERMISSIVE",
+            }
+        })
+        .collect())
+}
+
+/// Every user schema with its tables, enum types and sequences. Partitions are left out: whether
+/// they cover what they should is the `partitions` check's question.
+pub async fn schemas(pool: &PgPool) -> sqlx::Result<BTreeMap<String, SchemaInventory>> {
+    let schema_sql = format!(
+        "SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+         WHERE d.classid = 'pg_catalog.pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e') ORDER BY 1"
+    );
+    let mut out: BTreeMap<String, SchemaInventory> = sqlx::query_scalar::<_, String>(&schema_sql)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|s| (s, SchemaInventory::default()))
+        .collect();
+    let relations_sql = format!(
+        "SELECT n.nspname::text, c.relname::text, c.relkind::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p', 'S') AND NOT c.relispartition AND {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} ORDER BY 1, 2"
+    );
+    for (schema, relation, kind) in
+        sqlx::query_as::<_, (String, String, String)>(&relations_sql).fetch_all(pool).await?
+    {
+        let inventory = out.entry(schema).or_default();
+        if kind == "S" {
+            inventory.sequences.push(relation);
+        } else {
+            inventory.tables.push(relation);
+        }
+    }
+    let enums_sql = format!(
+        "SELECT n.nspname::text, t.typname::text, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) \
+         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid \
+         WHERE {USER_SCHEMA} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e') \
+         GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    for (schema, typ, labels) in sqlx::query_as::<_, (String, String, Vec<String>)>(&enums_sql).fetch_all(pool).await? {
+        out.entry(schema).or_default().enums.insert(typ, labels);
+    }
+    Ok(out)
+}
+
+/// A sequence that would hand out a value its column already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceBehind {
+    pub sequence: String,
+    pub column: String,
+    pub next_value: i64,
+    pub column_max: i64,
+}
+
+/// Sequences owned by a column, or used by a column's default, that are not ahead of the
+/// column's maximum. Only integer columns: others (AGE's graphid) encode more than a counter.
+pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>> {
+    let sql = format!(
+        "SELECT DISTINCT sn.nspname::text, s.relname::text, tn.nspname::text, t.relname::text, a.attname::text \
+         FROM pg_catalog.pg_class s JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace \
+         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = s.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i') \
+         JOIN pg_catalog.pg_class t ON t.oid = d.refobjid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid \
+         WHERE s.relkind = 'S' AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) AND {} \
+         UNION \
+         SELECT sn.nspname::text, s.relname::text, tn.nspname::text, t.relname::text, a.attname::text \
+         FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_class t ON t.oid = ad.adrelid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = ad.adnum \
+         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass \
+         JOIN pg_catalog.pg_class s ON s.oid = d.refobjid AND s.relkind = 'S' JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace \
+         WHERE a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) AND {} ORDER BY 1, 2",
+        USER_SCHEMA.replace("n.", "sn."),
+        USER_SCHEMA.replace("n.", "sn."),
+    );
+    let mut behind = Vec::new();
+    for (s_schema, seq, t_schema, table, column) in
+        sqlx::query_as::<_, (String, String, String, String, String)>(&sql).fetch_all(pool).await?
+    {
+        let sequence = QualifiedName::new(&s_schema, &seq);
+        let table_name = QualifiedName::new(&t_schema, &table);
+        let (last, called, increment): (i64, bool, i64) = sqlx::query_as(&format!(
+            "SELECT s.last_value, s.is_called, p.seqincrement FROM {} s, pg_catalog.pg_sequence p WHERE p.seqrelid = {}::regclass",
+            sequence.sql(),
+            quote_literal(&sequence.sql())
+        ))
+        .fetch_one(pool)
+        .await?;
+        let max: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT max({})::bigint FROM {}",
+            crate::pg::quote_ident(&column),
+            table_name.sql()
+        ))
+        .fetch_one(pool)
+        .await?;
+        let Some(max) = max else { continue };
+        let next = if called { last.saturating_add(increment) } else { last };
+        let ahead = if increment > 0 { next > max } else { true };
+        if !ahead {
+            behind.push(SequenceBehind {
+                sequence: sequence.to_string(),
+                column: format!("{table_name}.{}", crate::pg::quote_ident_if_needed(&column)),
+                next_value: next,
+                column_max: max,
+            });
+        }
+    }
+    Ok(behind)
+}
+
+/// Prepares a connection for Cypher: AGE loaded and on the search path.
+pub async fn prepare_age(conn: &mut PgConnection) -> sqlx::Result<()> {
+    conn.execute("LOAD 'age'").await?;
+    conn.execute("SET search_path = ag_catalog, \"$user\", public").await?;
+    Ok(())
+}
+
+/// Whether Apache AGE is installed in the database.
+pub async fn has_age(pool: &PgPool) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'age')")
+        .fetch_one(pool)
+        .await
+}
+
+/// The graphs and their labels (vertex labels, edge labels) as AGE's catalog lists them.
+pub async fn graph_labels(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, (Vec<String>, Vec<String>)>> {
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT g.name::text, l.name::text, l.kind::text FROM ag_catalog.ag_graph g \
+         LEFT JOIN ag_catalog.ag_label l ON l.graph = g.graphid AND l.name NOT IN ('_ag_label_vertex', '_ag_label_edge') ORDER BY 1, 2",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for (graph, label, kind) in rows {
+        let entry = out.entry(graph).or_default();
+        match (label, kind.as_deref()) {
+            (Some(label), Some("v")) => entry.0.push(label),
+            (Some(label), Some("e")) => entry.1.push(label),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A Cypher statement for `graph` as SQL returning one agtype column.
+pub fn cypher_sql(graph: &str, cypher: &str) -> String {
+    // Dollar-quote the Cypher with a tag that cannot occur in it.
+    let mut tag = String::from("cypher");
+    while cypher.contains(&format!("${tag}$")) {
+        tag.push('_');
+    }
+    format!(
+        "SELECT result::text FROM ag_catalog.cypher({}, ${tag}${cypher}${tag}$) AS (result ag_catalog.agtype)",
+        quote_literal(graph)
+    )
+}
+
+/// Runs a Cypher query returning a single count.
+pub async fn cypher_count(conn: &mut PgConnection, graph: &str, cypher: &str) -> sqlx::Result<i64> {
+    let text: Option<String> = sqlx::query_scalar(&cypher_sql(graph, cypher)).fetch_optional(&mut *conn).await?;
+    let text = text.unwrap_or_else(|| "0".into());
+    text.trim().parse().map_err(|_| sqlx::Error::Protocol(format!("Cypher returned `{text}`, not a count")))
+}
+
+/// A label in Cypher, quoted with backticks.
+pub fn cypher_label(label: &str) -> String {
+    format!("`{}`", label.replace('`', "``"))
+}
+
+/// Vertex and edge counts per label of every graph, counted with Cypher (so a graph whose
+/// catalog is broken shows it).
+pub async fn graphs(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, GraphCounts>> {
+    prepare_age(conn).await?;
+    let mut out = BTreeMap::new();
+    for (graph, (vertex_labels, edge_labels)) in graph_labels(conn).await? {
+        let mut counts = GraphCounts::default();
+        for label in vertex_labels {
+            let n = cypher_count(conn, &graph, &format!("MATCH (v:{}) RETURN count(v)", cypher_label(&label))).await?;
+            counts.vertices.insert(label, n);
+        }
+        for label in edge_labels {
+            let n = cypher_count(conn, &graph, &format!("MATCH ()-[e:{}]->() RETURN count(e)", cypher_label(&label)))
+                .await?;
+            counts.edges.insert(label, n);
+        }
+        out.insert(graph, counts);
+    }
+    Ok(out)
+}
+
+/// The newest version of each known migration journal present.
+pub async fn migrations(pool: &PgPool) -> sqlx::Result<Vec<MigrationVersion>> {
+    let mut out: Vec<MigrationVersion> = Vec::new();
+    let mut seen = Vec::new();
+    for preset in Preset::ALL {
+        let journal = preset.journal();
+        if seen.contains(&journal.table) {
+            continue;
+        }
+        // Present, and with the columns the preset reads (golang-migrate's `dirty` tells it
+        // from Rails, which shares the table's name).
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+        )
+        .bind(journal.table.sql())
+        .fetch_all(pool)
+        .await?;
+        if !columns.contains(&journal.column)
+            || (preset == Preset::GolangMigrate && !columns.iter().any(|c| c == "dirty"))
+        {
+            continue;
+        }
+        seen.push(journal.table.clone());
+        let version: Option<Option<String>> =
+            sqlx::query_scalar(&journal.newest_sql()).fetch_optional(pool).await.unwrap_or(None);
+        if let Some(Some(version)) = version {
+            out.push(MigrationVersion { journal: format!("{} ({})", journal.table, preset.as_str()), version });
+        }
+    }
+    Ok(out)
+}
+
+/// Captures a whole baseline from the database `pool` is connected to.
+pub async fn capture(pool: &PgPool, source: &str) -> sqlx::Result<Baseline> {
+    let (server_version, database): (String, String) =
+        sqlx::query_as("SELECT current_setting('server_version'), current_database()::text").fetch_one(pool).await?;
+    let graphs = if has_age(pool).await? {
+        let mut conn = pool.acquire().await?.detach();
+        let graphs = graphs(&mut conn).await?;
+        conn.close().await.ok();
+        graphs
+    } else {
+        BTreeMap::new()
+    };
+    Ok(Baseline {
+        schema: BASELINE_SCHEMA.to_owned(),
+        captured_at: OffsetDateTime::now_utc(),
+        source: source.to_owned(),
+        server_version,
+        database,
+        row_counts: row_counts(pool).await?,
+        indexes: indexes(pool).await?,
+        row_security: row_security(pool).await?,
+        policies: policies(pool).await?,
+        graphs,
+        schemas: schemas(pool).await?,
+        migrations: migrations(pool).await?,
+    })
+}

@@ -1,0 +1,143 @@
+//! Baselines: what a database held when it was known to be good (row counts, indexes, row
+//! security, policies, graphs, schemas, migration versions), captured by `pgdrill baseline`
+//! from the live source or from a restored drill, and compared against by later drills.
+
+pub mod capture;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The baseline file format's name and version.
+pub const BASELINE_SCHEMA: &str = "pgdrill.baseline.v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Baseline {
+    pub schema: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub captured_at: OffsetDateTime,
+    /// Where it was captured (a connection string without its password, or a drill).
+    pub source: String,
+    pub server_version: String,
+    pub database: String,
+    /// Exact rows per table (`schema.table`), partitions each on their own.
+    pub row_counts: BTreeMap<String, i64>,
+    pub indexes: Vec<IndexInfo>,
+    /// Tables with row-level security enabled or forced.
+    pub row_security: Vec<RowSecurity>,
+    pub policies: Vec<PolicyInfo>,
+    /// Apache AGE graphs: vertex and edge counts per label.
+    pub graphs: BTreeMap<String, GraphCounts>,
+    /// Every non-system schema with its tables, enum types and sequences.
+    pub schemas: BTreeMap<String, SchemaInventory>,
+    /// The newest entry of each migration journal found.
+    pub migrations: Vec<MigrationVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexInfo {
+    /// `schema.index`.
+    pub name: String,
+    /// `schema.table`.
+    pub table: String,
+    /// Access method: btree, gin, gist, hnsw, ivfflat, ...
+    pub method: String,
+    pub opclasses: Vec<String>,
+    pub unique: bool,
+    pub valid: bool,
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowSecurity {
+    pub table: String,
+    pub enabled: bool,
+    pub forced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyInfo {
+    pub table: String,
+    pub name: String,
+    /// ALL, SELECT, INSERT, UPDATE or DELETE.
+    pub command: String,
+    pub roles: Vec<String>,
+    pub permissive: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphCounts {
+    pub vertices: BTreeMap<String, i64>,
+    pub edges: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaInventory {
+    pub tables: Vec<String>,
+    /// Enum type to its labels, in order.
+    pub enums: BTreeMap<String, Vec<String>>,
+    pub sequences: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationVersion {
+    pub journal: String,
+    pub version: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("cannot read baseline `{path}`")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("baseline `{path}` is not a pgdrill baseline: {message} (line {line}, column {column})")]
+    Malformed { path: String, message: String, line: usize, column: usize },
+    #[error("baseline `{path}` has format `{found}`, expected `{BASELINE_SCHEMA}`")]
+    Version { path: String, found: String },
+    #[error("cannot write baseline `{path}`")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Baseline {
+    pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
+        let shown = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|source| BaselineError::Read { path: shown.clone(), source })?;
+        let baseline: Baseline = serde_json::from_str(&text).map_err(|e| BaselineError::Malformed {
+            path: shown.clone(),
+            message: e.to_string().split(" at line").next().unwrap_or_default().to_owned(),
+            line: e.line(),
+            column: e.column(),
+        })?;
+        if baseline.schema != BASELINE_SCHEMA {
+            return Err(BaselineError::Version { path: shown, found: baseline.schema });
+        }
+        Ok(baseline)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), BaselineError> {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| BaselineError::Write { path: path.display().to_string(), source })?;
+        }
+        std::fs::write(path, text).map_err(|source| BaselineError::Write { path: path.display().to_string(), source })
+    }
+}

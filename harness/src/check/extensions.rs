@@ -1,0 +1,127 @@
+//! `extensions`: the extensions the application needs are installed in the restored database,
+//! at least at the given versions.
+//!
+//! ```toml
+//! [checks.extensions]
+//! vector = "0.8.0"   # installed, version 0.8.0 or newer
+//! age = "*"          # installed, any version
+//! ```
+//!
+//! Before the restore, the preflight phase also requires every extension named here to be
+//! *available* on the target, so a missing package fails fast instead of halfway through.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::{CheckContext, CheckResult, describe_sql_error};
+
+pub const KIND: &str = "extensions";
+
+const QUERY: &str = "SELECT extname::text, extversion FROM pg_catalog.pg_extension ORDER BY 1";
+
+/// Extension name to the lowest acceptable version, or `*` for any.
+pub type Config = BTreeMap<String, String>;
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Each extension with its minimum version (`None`: any version).
+    pub required: Vec<(String, Option<String>)>,
+}
+
+impl Spec {
+    pub fn from_config(config: Config) -> Self {
+        let required = config
+            .into_iter()
+            .map(|(name, version)| {
+                let version = version.trim();
+                let min = (!matches!(version, "" | "*")).then(|| version.to_owned());
+                (name, min)
+            })
+            .collect();
+        Spec { required }
+    }
+
+    pub fn label(&self) -> String {
+        let names: Vec<&str> = self.required.iter().map(|(n, _)| n.as_str()).collect();
+        names.join(", ")
+    }
+
+    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+        let started = Instant::now();
+        let installed: BTreeMap<String, String> =
+            match sqlx::query_as::<_, (String, String)>(QUERY).fetch_all(ctx.pool).await {
+                Ok(rows) => rows.into_iter().collect(),
+                Err(err) => {
+                    let message = describe_sql_error(&err);
+                    return self
+                        .required
+                        .iter()
+                        .map(|(name, _)| {
+                            CheckResult::build(KIND, name.clone(), started)
+                                .evidence(QUERY)
+                                .error(format!("could not list extensions: {message}"))
+                        })
+                        .collect();
+                }
+            };
+        self.required
+            .iter()
+            .map(|(name, min)| {
+                let expected = match min {
+                    Some(min) => format!("installed, version >= {min}"),
+                    None => "installed".to_owned(),
+                };
+                let result = CheckResult::build(KIND, name.clone(), started).expected(expected).evidence(QUERY);
+                match (installed.get(name), min) {
+                    (None, _) => {
+                        result.actual("not installed").verdict(false, format!("extension `{name}` is not installed"))
+                    }
+                    (Some(version), Some(min)) if compare_versions(version, min) == Ordering::Less => result
+                        .actual(version.clone())
+                        .verdict(false, format!("extension `{name}` is at version {version}, older than {min}")),
+                    (Some(version), _) => result
+                        .actual(version.clone())
+                        .verdict(true, format!("extension `{name}` {version} is installed")),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Compares extension versions part by part: numerically where both parts are numbers
+/// (`0.10.0` > `0.8.0`), as text otherwise.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let split = |v: &str| -> Vec<String> { v.split(['.', '-', '_']).map(str::to_owned).collect() };
+    let (a, b) = (split(a), split(b));
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i).map(String::as_str).unwrap_or("0"), b.get(i).map(String::as_str).unwrap_or("0"));
+        let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => x.cmp(y),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert_eq!(compare_versions("0.10.0", "0.8.0"), Ordering::Greater);
+        assert_eq!(compare_versions("0.8", "0.8.0"), Ordering::Equal);
+        assert_eq!(compare_versions("1.5.0", "1.6"), Ordering::Less);
+    }
+
+    #[test]
+    fn star_means_any_version() {
+        let spec =
+            Spec::from_config([("age".to_owned(), "*".to_owned()), ("vector".to_owned(), "0.8.0".to_owned())].into());
+        assert_eq!(spec.required, vec![("age".into(), None), ("vector".into(), Some("0.8.0".into()))]);
+    }
+}

@@ -1,0 +1,229 @@
+//! `graphs`: every Apache AGE graph answers Cypher after the restore, and holds as many
+//! vertices and edges per label as it should. An AGE graph can restore without an error and
+//! still be unusable (apache/age#2503: its catalog keeps the source's oids), so the counts are
+//! taken with Cypher, never from the label tables.
+//!
+//! ```toml
+//! [[checks.graphs]]
+//! graph = "permission_graph"       # default: every graph the catalog lists
+//! baseline = true                  # label counts as in the baseline
+//! query = "MATCH (u:User)-[:MEMBER_OF]->(g:Group) RETURN count(*)"
+//! expect = 12                      # what that query must return
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Deserialize;
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use crate::baseline::{Baseline, GraphCounts, capture};
+use crate::scenario::FieldError;
+
+pub const KIND: &str = "graphs";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub graph: Option<String>,
+    #[serde(default)]
+    pub baseline: bool,
+    #[serde(default)]
+    pub vertices: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub edges: BTreeMap<String, i64>,
+    /// A Cypher query that must answer (returning a count when `expect` is set).
+    pub query: Option<String>,
+    pub expect: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub graph: Option<String>,
+    pub baseline: Option<Arc<Baseline>>,
+    pub counts: GraphCounts,
+    pub query: Option<String>,
+    pub expect: Option<i64>,
+}
+
+impl Spec {
+    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+        let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
+        if config.expect.is_some() && config.query.is_none() {
+            return Err(FieldError::unplaced("`expect` is the count `query` must return, and there is no `query`"));
+        }
+        if config.query.is_some() && config.graph.is_none() {
+            return Err(FieldError::unplaced("a `query` needs the `graph` it runs on"));
+        }
+        Ok(Spec {
+            graph: config.graph,
+            baseline,
+            counts: GraphCounts { vertices: config.vertices, edges: config.edges },
+            query: config.query,
+            expect: config.expect,
+        })
+    }
+
+    pub fn label(&self) -> String {
+        self.graph.clone().unwrap_or_else(|| "every graph".into())
+    }
+
+    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+        let started = Instant::now();
+        let mut conn = match ctx.pool.acquire().await {
+            Ok(c) => c.detach(),
+            Err(err) => return vec![CheckResult::build(KIND, self.label(), started).error(describe_sql_error(&err))],
+        };
+        let results = self.run_on(&mut conn, started).await;
+        conn.close().await.ok();
+        results
+    }
+
+    async fn run_on(&self, conn: &mut PgConnection, started: Instant) -> Vec<CheckResult> {
+        if let Err(err) = capture::prepare_age(conn).await {
+            return vec![
+                CheckResult::build(KIND, self.label(), started)
+                    .expected("Apache AGE loads")
+                    .evidence("LOAD 'age'")
+                    .error(format!("cannot load Apache AGE: {}", describe_sql_error(&err))),
+            ];
+        }
+        let catalog = match capture::graph_labels(conn).await {
+            Ok(c) => c,
+            Err(err) => {
+                return vec![
+                    CheckResult::build(KIND, self.label(), started)
+                        .evidence("SELECT ... FROM ag_catalog.ag_graph JOIN ag_catalog.ag_label")
+                        .error(format!("cannot read AGE's catalog: {}", describe_sql_error(&err))),
+                ];
+            }
+        };
+        let graphs: Vec<String> = match (&self.graph, &self.baseline) {
+            (Some(g), _) => vec![g.clone()],
+            (None, Some(b)) => b
+                .graphs
+                .keys()
+                .chain(catalog.keys())
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            (None, None) => catalog.keys().cloned().collect(),
+        };
+        if graphs.is_empty() {
+            return vec![
+                CheckResult::build(KIND, "every graph", started)
+                    .expected("at least one graph")
+                    .actual("no graph in ag_catalog.ag_graph")
+                    .verdict(false, "the database has no AGE graph"),
+            ];
+        }
+        let mut results = Vec::new();
+        for graph in graphs {
+            results.push(self.answers(conn, &graph, catalog.contains_key(&graph)).await);
+            let expected = match (&self.baseline, self.counts.vertices.is_empty() && self.counts.edges.is_empty()) {
+                (_, false) => Some(self.counts.clone()),
+                (Some(b), true) => Some(b.graphs.get(&graph).cloned().unwrap_or_default()),
+                (None, true) => None,
+            };
+            if let Some(expected) = expected {
+                results.push(label_counts(conn, &graph, &expected).await);
+            }
+        }
+        results
+    }
+
+    /// The graph answers a Cypher query (and the scenario's query returns what it should).
+    async fn answers(&self, conn: &mut PgConnection, graph: &str, in_catalog: bool) -> CheckResult {
+        let started = Instant::now();
+        let query = self.query.clone().unwrap_or_else(|| "MATCH (n) RETURN count(n)".into());
+        let sql = capture::cypher_sql(graph, &query);
+        let expected = match self.expect {
+            Some(n) => format!("answers `{query}` with {n}"),
+            None => format!("answers `{query}`"),
+        };
+        let result = CheckResult::build(KIND, format!("{graph} answers Cypher"), started)
+            .expected(expected)
+            .evidence(sql.clone());
+        if !in_catalog {
+            return result
+                .actual("not in ag_catalog.ag_graph")
+                .verdict(false, format!("graph `{graph}` does not exist"));
+        }
+        match sqlx::query_scalar::<_, Option<String>>(&sql).fetch_all(&mut *conn).await {
+            Err(err) => {
+                let why = describe_sql_error(&err);
+                result
+                    .actual(format!("error: {why}"))
+                    .verdict(false, format!("graph `{graph}` does not answer Cypher: {why}"))
+            }
+            Ok(rows) => {
+                let first = rows.first().cloned().flatten().unwrap_or_default();
+                match self.expect {
+                    Some(n) if first.trim() != n.to_string() => result
+                        .actual(first.clone())
+                        .verdict(false, format!("`{query}` on `{graph}` returned {first}, expected {n}")),
+                    _ => result
+                        .actual(format!(
+                            "answered ({} row{}: {first})",
+                            rows.len(),
+                            if rows.len() == 1 { "" } else { "s" }
+                        ))
+                        .verdict(true, format!("graph `{graph}` answers Cypher")),
+                }
+            }
+        }
+    }
+}
+
+async fn label_counts(conn: &mut PgConnection, graph: &str, expected: &GraphCounts) -> CheckResult {
+    let started = Instant::now();
+    let total_v: i64 = expected.vertices.values().sum();
+    let total_e: i64 = expected.edges.values().sum();
+    let result = CheckResult::build(KIND, format!("{graph} label counts"), started)
+        .expected(format!(
+            "{total_v} vertices in {} labels, {total_e} edges in {} labels",
+            expected.vertices.len(),
+            expected.edges.len()
+        ))
+        .evidence(format!(
+            "MATCH (v:<label>) RETURN count(v) / MATCH ()-[e:<label>]->() RETURN count(e) on `{graph}`, per label"
+        ));
+    let mut problems = Vec::new();
+    let (mut seen_v, mut seen_e) = (0, 0);
+    for (label, want) in &expected.vertices {
+        let cypher = format!("MATCH (v:{}) RETURN count(v)", capture::cypher_label(label));
+        match capture::cypher_count(conn, graph, &cypher).await {
+            Ok(n) => {
+                seen_v += n;
+                if n != *want {
+                    problems.push(format!("{label}: {n} vertices (expected {want})"));
+                }
+            }
+            Err(err) => problems.push(format!("{label}: {}", describe_sql_error(&err))),
+        }
+    }
+    for (label, want) in &expected.edges {
+        let cypher = format!("MATCH ()-[e:{}]->() RETURN count(e)", capture::cypher_label(label));
+        match capture::cypher_count(conn, graph, &cypher).await {
+            Ok(n) => {
+                seen_e += n;
+                if n != *want {
+                    problems.push(format!("{label}: {n} edges (expected {want})"));
+                }
+            }
+            Err(err) => problems.push(format!("{label}: {}", describe_sql_error(&err))),
+        }
+    }
+    if problems.is_empty() {
+        result
+            .actual(format!("{seen_v} vertices, {seen_e} edges"))
+            .verdict(true, format!("graph `{graph}` holds every vertex and edge it should"))
+    } else {
+        let text = problems.join("; ");
+        result.actual(text.clone()).verdict(false, format!("graph `{graph}`: {text}"))
+    }
+}

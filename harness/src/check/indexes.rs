@@ -1,0 +1,255 @@
+//! `indexes`: the indexes the application relies on exist and are valid (`indisvalid`), with
+//! the right table, access method (btree, gin, gist, hnsw, ivfflat, ...) and operator class;
+//! against a baseline, a missing, invalid or changed index fails and an unexpected one is
+//! reported.
+//!
+//! ```toml
+//! [[checks.indexes]]
+//! baseline = true                  # every index of the scenario's baseline ...
+//! methods = ["hnsw", "ivfflat"]    # ... of these methods only (default: all)
+//! expect = [
+//!   { name = "index_ai_knowledge_graph_nodes_on_embedding", table = "public.ai_knowledge_graph_nodes",
+//!     method = "hnsw", opclass = "vector_cosine_ops" },
+//! ]
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Deserialize;
+
+use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use crate::baseline::{Baseline, IndexInfo, capture};
+use crate::pg::QualifiedName;
+use crate::scenario::FieldError;
+
+pub const KIND: &str = "indexes";
+
+const EVIDENCE: &str = "SELECT ... FROM pg_index JOIN pg_class JOIN pg_am (name, table, method, operator classes, indisunique, indisvalid, pg_get_indexdef) for every user index";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Compare with every index of the scenario's baseline.
+    #[serde(default)]
+    pub baseline: bool,
+    /// Restrict the baseline comparison to these access methods.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Indexes that must exist.
+    #[serde(default)]
+    pub expect: Vec<ExpectedIndex>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedIndex {
+    /// `index` or `schema.index`.
+    pub name: String,
+    pub table: Option<String>,
+    pub method: Option<String>,
+    pub opclass: Option<String>,
+    pub unique: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub baseline: Option<Arc<Baseline>>,
+    pub methods: Vec<String>,
+    pub expect: Vec<(QualifiedName, ExpectedIndex)>,
+}
+
+impl Spec {
+    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+        let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
+        let mut expect = Vec::new();
+        for index in config.expect {
+            let name = QualifiedName::parse(&index.name).map_err(FieldError::unplaced)?;
+            if let Some(table) = &index.table {
+                QualifiedName::parse(table).map_err(FieldError::unplaced)?;
+            }
+            expect.push((name, index));
+        }
+        if baseline.is_none() && expect.is_empty() {
+            return Err(FieldError::unplaced("indexes needs `baseline = true` or `expect = [...]`"));
+        }
+        Ok(Spec { baseline, methods: config.methods.iter().map(|m| m.to_ascii_lowercase()).collect(), expect })
+    }
+
+    pub fn label(&self) -> String {
+        let mut parts: Vec<String> = self.expect.iter().map(|(n, _)| n.to_string()).collect();
+        if self.baseline.is_some() {
+            parts.push("the baseline's indexes".into());
+        }
+        parts.join(", ")
+    }
+
+    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+        let started = Instant::now();
+        let actual = match capture::indexes(ctx.pool).await {
+            Ok(indexes) => indexes,
+            Err(err) => {
+                let message = format!("could not list indexes: {}", describe_sql_error(&err));
+                let mut out: Vec<CheckResult> = self
+                    .expect
+                    .iter()
+                    .map(|(n, _)| CheckResult::build(KIND, n.to_string(), started).evidence(EVIDENCE).error(&message))
+                    .collect();
+                if self.baseline.is_some() {
+                    out.push(CheckResult::build(KIND, "every index in the baseline", started).error(message));
+                }
+                return out;
+            }
+        };
+        let mut results: Vec<CheckResult> =
+            self.expect.iter().map(|(name, want)| expected_index(name, want, &actual, started)).collect();
+        if let Some(baseline) = &self.baseline {
+            let tables = match capture::relations(ctx.pool).await {
+                Ok(t) => t,
+                Err(err) => {
+                    results.push(
+                        CheckResult::build(KIND, "every index in the baseline", started)
+                            .error(format!("could not list tables: {}", describe_sql_error(&err))),
+                    );
+                    return results;
+                }
+            };
+            results.push(self.against_baseline(baseline, &actual, &tables, started));
+        }
+        results
+    }
+
+    /// `tables`: the relations that exist. An index whose table is gone is not counted here:
+    /// the missing table is the finding (of the `schemas` check), not each of its indexes.
+    fn against_baseline(
+        &self,
+        baseline: &Baseline,
+        actual: &[IndexInfo],
+        tables: &[String],
+        started: Instant,
+    ) -> CheckResult {
+        let wanted = |i: &&IndexInfo| self.methods.is_empty() || self.methods.contains(&i.method);
+        let by_name: BTreeMap<&str, &IndexInfo> = actual.iter().map(|i| (i.name.as_str(), i)).collect();
+        let (expected, orphaned): (Vec<&IndexInfo>, Vec<&IndexInfo>) =
+            baseline.indexes.iter().filter(wanted).partition(|i| tables.contains(&i.table));
+        let (mut missing, mut invalid, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+        for want in &expected {
+            match by_name.get(want.name.as_str()) {
+                None => missing.push(format!("{} ({} on {})", want.name, want.method, want.table)),
+                Some(have) if !have.valid => invalid.push(have.name.clone()),
+                Some(have) if have.definition != want.definition => {
+                    changed.push(format!("{}: `{}` instead of `{}`", have.name, have.definition, want.definition))
+                }
+                Some(_) => {}
+            }
+        }
+        let known: Vec<&str> = baseline.indexes.iter().map(|i| i.name.as_str()).collect();
+        let extra: Vec<String> = actual
+            .iter()
+            .filter(wanted)
+            .filter(|i| !known.contains(&i.name.as_str()))
+            .map(|i| i.name.clone())
+            .collect();
+        let scope = if self.methods.is_empty() { String::new() } else { format!(" {}", self.methods.join("/")) };
+        let result = CheckResult::build(KIND, format!("every{scope} index in the baseline"), started)
+            .expected(format!("{} valid{scope} indexes as in the baseline", expected.len()))
+            .evidence(EVIDENCE);
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push(format!("missing: {}", missing.join(", ")));
+        }
+        if !invalid.is_empty() {
+            problems.push(format!("invalid: {}", invalid.join(", ")));
+        }
+        if !changed.is_empty() {
+            problems.push(format!("changed: {}", changed.join("; ")));
+        }
+        let mut extra_note = if extra.is_empty() {
+            String::new()
+        } else {
+            format!("; not in the baseline (reported, not failed): {}", extra.join(", "))
+        };
+        if !orphaned.is_empty() {
+            let missing_tables: std::collections::BTreeSet<&str> = orphaned.iter().map(|i| i.table.as_str()).collect();
+            extra_note.push_str(&format!(
+                "; {} indexes of missing tables not counted ({}; see the schemas check)",
+                orphaned.len(),
+                missing_tables.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if problems.is_empty() {
+            result.actual(format!("{} present and valid{extra_note}", expected.len())).verdict(
+                true,
+                format!("all {} baseline{scope} indexes are present and valid{extra_note}", expected.len()),
+            )
+        } else {
+            let text = problems.join("; ");
+            result.actual(format!("{text}{extra_note}")).verdict(false, format!("{text}{extra_note}"))
+        }
+    }
+}
+
+fn describe(index: &IndexInfo) -> String {
+    let ops = if index.opclasses.is_empty() { String::new() } else { format!(" ({})", index.opclasses.join(", ")) };
+    format!(
+        "{}{} on {}{ops}, {}",
+        if index.unique { "unique " } else { "" },
+        index.method,
+        index.table,
+        if index.valid { "valid" } else { "INVALID" }
+    )
+}
+
+fn expected_index(name: &QualifiedName, want: &ExpectedIndex, actual: &[IndexInfo], started: Instant) -> CheckResult {
+    let mut expected = Vec::new();
+    if want.unique == Some(true) {
+        expected.push("unique".to_owned());
+    }
+    expected.push(want.method.clone().unwrap_or_else(|| "any method".into()));
+    if let Some(table) = &want.table {
+        expected.push(format!("on {table}"));
+    }
+    if let Some(opclass) = &want.opclass {
+        expected.push(format!("({opclass})"));
+    }
+    expected.push("valid".into());
+    let result = CheckResult::build(KIND, name.to_string(), started).expected(expected.join(" ")).evidence(EVIDENCE);
+    let found = actual.iter().find(|i| match QualifiedName::parse(&i.name) {
+        Ok(n) => n.name == name.name && name.schema.as_ref().is_none_or(|s| Some(s) == n.schema.as_ref()),
+        Err(_) => false,
+    });
+    let Some(index) = found else {
+        return result.actual("missing").verdict(false, format!("index `{name}` does not exist"));
+    };
+    let mut wrong = Vec::new();
+    if let Some(method) = &want.method
+        && !index.method.eq_ignore_ascii_case(method)
+    {
+        wrong.push(format!("method {} instead of {method}", index.method));
+    }
+    if let Some(table) = &want.table
+        && QualifiedName::parse(table).ok() != QualifiedName::parse(&index.table).ok()
+    {
+        wrong.push(format!("on {} instead of {table}", index.table));
+    }
+    if let Some(opclass) = &want.opclass
+        && !index.opclasses.iter().any(|o| o == opclass)
+    {
+        wrong.push(format!("operator classes {} instead of {opclass}", index.opclasses.join(", ")));
+    }
+    if let Some(unique) = want.unique
+        && unique != index.unique
+    {
+        wrong.push(if unique { "not unique".into() } else { "unique".to_owned() });
+    }
+    if !index.valid {
+        wrong.push("invalid (indisvalid = false: a failed or interrupted build)".into());
+    }
+    let result = result.actual(describe(index));
+    if wrong.is_empty() {
+        result.verdict(true, format!("index `{name}` is {}", describe(index)))
+    } else {
+        result.verdict(false, format!("index `{name}` is {}", wrong.join(", ")))
+    }
+}

@@ -1,0 +1,371 @@
+//! `row_counts`: tables hold the number of rows they should, exactly or within a tolerance.
+//!
+//! ```toml
+//! [checks.row_counts]
+//! tolerance = 0                 # rows either way; or "2%"
+//! expect_from_dump = true       # also: every table holds the rows its COPY block carried
+//! baseline = true               # also: every table holds the rows the baseline recorded
+//! allow_growth = false          # true: more rows than expected pass ("no row lost"), as
+//!                               # after applying migrations that insert rows
+//! [checks.row_counts.tables]
+//! "public.users" = 12           # or, nested: public.users = 12
+//! ```
+//!
+//! Counts are exact `count(*)`, never the planner's estimates. A partitioned parent counts the
+//! rows of all its partitions; counts taken from the dump compare each COPY target alone
+//! (`FROM ONLY`), as that is where its rows were loaded.
+
+use std::fmt;
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use toml::Spanned;
+
+use std::sync::Arc;
+
+use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use crate::baseline::Baseline;
+use crate::pg::QualifiedName;
+use crate::scenario::FieldError;
+
+pub const KIND: &str = "row_counts";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Table name to expected count.
+    #[serde(default)]
+    pub tables: Option<Spanned<TableCounts>>,
+    /// Allowed difference: a number of rows, or a percentage such as `"2%"`.
+    pub tolerance: Option<Spanned<ToleranceValue>>,
+    /// Compare every table the dump loads with the rows in its COPY block.
+    #[serde(default)]
+    pub expect_from_dump: bool,
+    /// Compare every table of the scenario's baseline.
+    #[serde(default)]
+    pub baseline: bool,
+    /// More rows than expected pass: the check proves no row was lost.
+    #[serde(default)]
+    pub allow_growth: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ToleranceValue {
+    Rows(i64),
+    Text(String),
+}
+
+/// How far a count may be from its expected value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tolerance {
+    Rows(u64),
+    Percent(f64),
+}
+
+impl Tolerance {
+    fn parse(value: &ToleranceValue) -> Result<Self, String> {
+        let bad = || format!("tolerance must be a number of rows or a percentage like \"2%\", not `{value:?}`");
+        match value {
+            ToleranceValue::Rows(n) => u64::try_from(*n).map(Tolerance::Rows).map_err(|_| bad()),
+            ToleranceValue::Text(text) => {
+                let text = text.trim();
+                if let Some(percent) = text.strip_suffix('%') {
+                    let p: f64 = percent.trim().parse().map_err(|_| bad())?;
+                    if !(0.0..=100.0).contains(&p) {
+                        return Err(bad());
+                    }
+                    Ok(Tolerance::Percent(p))
+                } else {
+                    text.parse().map(Tolerance::Rows).map_err(|_| bad())
+                }
+            }
+        }
+    }
+
+    pub fn allows(self, expected: i64, actual: i64) -> bool {
+        let diff = expected.abs_diff(actual);
+        match self {
+            Tolerance::Rows(rows) => diff <= rows,
+            Tolerance::Percent(p) => (diff as f64) <= (expected.unsigned_abs() as f64) * p / 100.0,
+        }
+    }
+
+    fn is_exact(self) -> bool {
+        matches!(self, Tolerance::Rows(0))
+    }
+}
+
+impl fmt::Display for Tolerance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tolerance::Rows(n) => write!(f, "±{n}"),
+            Tolerance::Percent(p) => write!(f, "±{p}%"),
+        }
+    }
+}
+
+/// `table = count` pairs; dotted keys (`public.users = 12`) nest in TOML and are joined back.
+#[derive(Debug, Default)]
+pub struct TableCounts(pub Vec<(String, i64)>);
+
+impl<'de> Deserialize<'de> for TableCounts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(CountsVisitor)
+    }
+}
+
+struct CountsVisitor;
+
+impl<'de> Visitor<'de> for CountsVisitor {
+    type Value = TableCounts;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a table of `table name = row count`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TableCounts, A::Error> {
+        let mut out = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match map.next_value::<CountNode>()? {
+                CountNode::Count(count) => out.push((key, count)),
+                CountNode::Nested(inner) => {
+                    out.extend(inner.0.into_iter().map(|(k, c)| (format!("{key}.{k}"), c)));
+                }
+            }
+        }
+        Ok(TableCounts(out))
+    }
+}
+
+enum CountNode {
+    Count(i64),
+    Nested(TableCounts),
+}
+
+impl<'de> Deserialize<'de> for CountNode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NodeVisitor;
+        impl<'de> Visitor<'de> for NodeVisitor {
+            type Value = CountNode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a row count (a non-negative integer)")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<CountNode, E> {
+                if v < 0 {
+                    return Err(E::custom(format!("a row count cannot be negative ({v})")));
+                }
+                Ok(CountNode::Count(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<CountNode, E> {
+                i64::try_from(v).map(CountNode::Count).map_err(|_| E::custom("row count too large"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CountNode, A::Error> {
+                CountsVisitor.visit_map(map).map(CountNode::Nested)
+            }
+        }
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub tables: Vec<(QualifiedName, i64)>,
+    pub tolerance: Tolerance,
+    pub expect_from_dump: bool,
+    pub baseline: Option<Arc<Baseline>>,
+    pub allow_growth: bool,
+}
+
+impl Spec {
+    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+        let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
+        let tolerance = match &config.tolerance {
+            Some(t) => Tolerance::parse(t.get_ref()).map_err(|m| FieldError::new(t.span(), m))?,
+            None => Tolerance::Rows(0),
+        };
+        let mut tables = Vec::new();
+        if let Some(counts) = config.tables {
+            let span = counts.span();
+            for (name, count) in counts.into_inner().0 {
+                let name = QualifiedName::parse(&name).map_err(|m| FieldError::new(span.clone(), m))?;
+                tables.push((name, count));
+            }
+        }
+        if tables.is_empty() && !config.expect_from_dump && baseline.is_none() {
+            return Err(FieldError::unplaced(
+                "row_counts needs `tables`, `expect_from_dump = true` or `baseline = true`",
+            ));
+        }
+        Ok(Spec {
+            tables,
+            tolerance,
+            expect_from_dump: config.expect_from_dump,
+            baseline,
+            allow_growth: config.allow_growth,
+        })
+    }
+
+    pub fn label(&self) -> String {
+        let mut names: Vec<String> = self.tables.iter().map(|(t, _)| t.to_string()).collect();
+        if self.expect_from_dump {
+            names.push("every table in the dump".into());
+        }
+        if self.baseline.is_some() {
+            names.push("every table in the baseline".into());
+        }
+        names.join(", ")
+    }
+
+    fn accepts(&self, expected: i64, actual: i64) -> bool {
+        (self.allow_growth && actual >= expected) || self.tolerance.allows(expected, actual)
+    }
+
+    /// How the expected side reads: `12`, `12 ±2`, `at least 12`.
+    fn expected_text(&self, expected: i64) -> String {
+        let growth = if self.allow_growth { "at least " } else { "" };
+        if self.tolerance.is_exact() {
+            format!("{growth}{expected}")
+        } else {
+            format!("{growth}{expected} {}", self.tolerance)
+        }
+    }
+
+    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+        let mut results = Vec::new();
+        for (table, expected) in &self.tables {
+            results.push(self.compare(ctx, table, *expected).await);
+        }
+        if self.expect_from_dump {
+            let counts = ctx.dump.copy_rows.iter().map(|(t, n)| (t.clone(), i64::try_from(*n).unwrap_or(i64::MAX)));
+            results.push(self.compare_all(ctx, "dump", "the dump's COPY blocks load", counts.collect()).await);
+        }
+        if let Some(baseline) = &self.baseline {
+            let counts = baseline.row_counts.iter().map(|(t, n)| (t.clone(), *n)).collect();
+            results.push(self.compare_all(ctx, "baseline", "the baseline recorded", counts).await);
+        }
+        results
+    }
+
+    async fn compare(&self, ctx: &CheckContext<'_>, table: &QualifiedName, expected: i64) -> CheckResult {
+        let started = Instant::now();
+        let sql = format!("SELECT count(*) FROM {}", table.sql());
+        let expected_text = self.expected_text(expected);
+        let result = CheckResult::build(KIND, table.to_string(), started).expected(expected_text).evidence(sql.clone());
+        match count(ctx, &sql).await {
+            Err(Missing) => result.actual("table missing").verdict(false, format!("`{table}` does not exist")),
+            Err(Failed(message)) => result.error(format!("could not count `{table}`: {message}")),
+            Ok(actual) => {
+                let ok = self.accepts(expected, actual);
+                let message = if actual == expected {
+                    format!("`{table}` has {actual} rows")
+                } else {
+                    let (n, word) =
+                        if actual < expected { (expected - actual, "fewer") } else { (actual - expected, "more") };
+                    let within = match (ok, self.tolerance.allows(expected, actual)) {
+                        (true, true) => format!(", within {}", self.tolerance),
+                        (true, false) => ", growth allowed".to_string(),
+                        _ => String::new(),
+                    };
+                    format!("`{table}` has {actual} rows, expected {expected} ({n} {word}{within})")
+                };
+                result.actual(actual.to_string()).verdict(ok, message)
+            }
+        }
+    }
+
+    /// One result for a whole set of tables (the dump's COPY targets, or the baseline's): each
+    /// must hold its expected rows, within the tolerance, counted `FROM ONLY` that table.
+    async fn compare_all(
+        &self,
+        ctx: &CheckContext<'_>,
+        source: &str,
+        what: &str,
+        tables: Vec<(String, i64)>,
+    ) -> CheckResult {
+        let started = Instant::now();
+        let total: i64 = tables.iter().map(|(_, n)| n).sum();
+        let mut differences = Vec::new();
+        let mut restored_total: i64 = 0;
+        for (name, expected) in &tables {
+            let actual = match QualifiedName::parse(name) {
+                Ok(table) => count(ctx, &format!("SELECT count(*) FROM ONLY {}", table.sql())).await,
+                Err(message) => Err(Failed(message)),
+            };
+            match actual {
+                Ok(actual) => {
+                    restored_total += actual;
+                    if !self.accepts(*expected, actual) {
+                        differences.push(format!("{name} has {actual} ({source}: {expected})"));
+                    }
+                }
+                Err(Missing) => differences.push(format!("{name} is missing ({source}: {expected} rows)")),
+                Err(Failed(message)) => differences.push(format!("{name} could not be counted: {message}")),
+            }
+        }
+        let within = if self.tolerance.is_exact() { String::new() } else { format!(" {}", self.tolerance) };
+        let growth = if self.allow_growth { "at least " } else { "" };
+        let result = CheckResult::build(KIND, format!("every table in the {source}"), started)
+            .expected(format!("{growth}{total} rows in {} tables, as in the {source}{within}", tables.len()))
+            .evidence(format!("SELECT count(*) FROM ONLY <table>, for each of the {} tables {what}", tables.len()));
+        if differences.is_empty() {
+            result
+                .actual(format!("{restored_total} rows in {} tables", tables.len()))
+                .verdict(true, format!("all {} tables hold the rows {what}", tables.len()))
+        } else {
+            let n = differences.len();
+            let list = differences.join("; ");
+            result.actual(format!("{n} of {} tables differ: {list}", tables.len())).verdict(
+                false,
+                format!("{n} table{} do not hold the rows {what}: {list}", if n == 1 { "" } else { "s" }),
+            )
+        }
+    }
+}
+
+/// Why a count has no number.
+enum CountError {
+    /// The table does not exist (SQLSTATE 42P01): a fact about the restore, so the check fails.
+    Missing,
+    /// Anything else: the check could not run.
+    Failed(String),
+}
+use CountError::{Failed, Missing};
+
+async fn count(ctx: &CheckContext<'_>, sql: &str) -> Result<i64, CountError> {
+    sqlx::query_scalar::<_, i64>(sql).fetch_one(ctx.pool).await.map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Missing,
+        _ => Failed(describe_sql_error(&err)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerances() {
+        assert!(Tolerance::Rows(0).allows(12, 12));
+        assert!(!Tolerance::Rows(0).allows(12, 11));
+        assert!(Tolerance::Rows(2).allows(12, 10));
+        assert!(Tolerance::Percent(10.0).allows(100, 90));
+        assert!(!Tolerance::Percent(10.0).allows(100, 89));
+        assert_eq!(Tolerance::parse(&ToleranceValue::Text("2%".into())), Ok(Tolerance::Percent(2.0)));
+        assert!(Tolerance::parse(&ToleranceValue::Rows(-1)).is_err());
+        assert!(Tolerance::parse(&ToleranceValue::Text("lots".into())).is_err());
+    }
+
+    #[test]
+    fn nested_and_quoted_table_keys() {
+        #[derive(Deserialize)]
+        struct Doc {
+            tables: TableCounts,
+        }
+        let doc: Doc = toml::from_str("[tables]\n\"audit.events\" = 3\npublic.users = 12\n").unwrap();
+        let mut got = doc.tables.0;
+        got.sort();
+        assert_eq!(got, vec![("audit.events".to_owned(), 3), ("public.users".to_owned(), 12)]);
+        assert!(toml::from_str::<Doc>("[tables]\nusers = -1\n").is_err());
+    }
+}

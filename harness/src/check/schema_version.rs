@@ -1,0 +1,376 @@
+//! `schema_version`: the migration journal's newest entry is the version the application
+//! expects, and no migration is recorded as dirty or failed, so the restored database is
+//! neither behind nor ahead of the code that will run on it.
+//!
+//! ```toml
+//! [[checks.schema_version]]
+//! preset = "rails"                 # rails | golang-migrate | drizzle | sqlx | flyway
+//! expected = "20260518020000"      # text, or a number compared numerically
+//! # expected_from = "../db/migrate"   # or: the newest file of a migrations folder
+//!
+//! [[checks.schema_version]]        # any journal: table, column, ordering, failure condition
+//! table = "public.schema_migrations"
+//! column = "version"
+//! order_by = "version"
+//! failed_when = "dirty"
+//! expected = "010"
+//! ```
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use crate::pg::{QualifiedName, quote_ident};
+use crate::scenario::FieldError;
+
+pub const KIND: &str = "schema_version";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// A known migration tool's journal.
+    pub preset: Option<Spanned<String>>,
+    /// The migration table (default from the preset, else `public.schema_migrations`).
+    pub table: Option<Spanned<String>>,
+    /// The column holding the version.
+    pub column: Option<String>,
+    /// An SQL expression ordering the journal, newest last (one expression: it is sorted DESC).
+    pub order_by: Option<String>,
+    /// SQL condition marking a row as a failed or dirty migration.
+    pub failed_when: Option<String>,
+    /// The version the newest entry must have.
+    pub expected: Option<Spanned<VersionValue>>,
+    /// A migrations folder whose newest file gives the expected version.
+    pub expected_from: Option<Spanned<String>>,
+}
+
+/// A version as a scenario writes it: `"010"` or `10`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum VersionValue {
+    Text(String),
+    Number(i64),
+}
+
+impl std::fmt::Display for VersionValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionValue::Text(t) => f.write_str(t),
+            VersionValue::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The migration tools pgdrill knows the journal of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    Rails,
+    GolangMigrate,
+    Drizzle,
+    Sqlx,
+    Flyway,
+}
+
+/// Where and how a migration tool records what it applied.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    pub table: QualifiedName,
+    pub column: String,
+    pub order_by: String,
+    /// Rows that record a failed or dirty migration.
+    pub failed_when: Option<String>,
+    /// Rows to consider at all.
+    pub filter: Option<String>,
+}
+
+impl Journal {
+    /// SQL for the newest version.
+    pub fn newest_sql(&self) -> String {
+        format!(
+            "SELECT ({})::text FROM {}{} ORDER BY {} DESC NULLS LAST LIMIT 1",
+            quote_ident(&self.column),
+            self.table.sql(),
+            self.filter.as_ref().map(|f| format!(" WHERE {f}")).unwrap_or_default(),
+            self.order_by
+        )
+    }
+
+    /// SQL listing up to five failed or dirty versions.
+    fn failed_sql(&self, condition: &str) -> String {
+        format!(
+            "SELECT ({})::text FROM {} WHERE {condition} ORDER BY {} DESC LIMIT 5",
+            quote_ident(&self.column),
+            self.table.sql(),
+            self.order_by
+        )
+    }
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [Preset::GolangMigrate, Preset::Rails, Preset::Drizzle, Preset::Sqlx, Preset::Flyway];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Rails => "rails",
+            Preset::GolangMigrate => "golang-migrate",
+            Preset::Drizzle => "drizzle",
+            Preset::Sqlx => "sqlx",
+            Preset::Flyway => "flyway",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    pub fn journal(self) -> Journal {
+        let (schema, table, column, order_by, failed_when, filter) = match self {
+            Preset::Rails => ("public", "schema_migrations", "version", "version", None, None),
+            Preset::GolangMigrate => ("public", "schema_migrations", "version", "version", Some("dirty"), None),
+            Preset::Drizzle => ("drizzle", "__drizzle_migrations", "created_at", "created_at", None, None),
+            Preset::Sqlx => ("public", "_sqlx_migrations", "version", "version", Some("NOT success"), None),
+            Preset::Flyway => (
+                "public",
+                "flyway_schema_history",
+                "version",
+                "installed_rank",
+                Some("NOT success"),
+                Some("version IS NOT NULL"),
+            ),
+        };
+        Journal {
+            table: QualifiedName::new(schema, table),
+            column: column.to_owned(),
+            order_by: order_by.to_owned(),
+            failed_when: failed_when.map(str::to_owned),
+            filter: filter.map(str::to_owned),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub journal: Journal,
+    pub expected: String,
+    /// Where the expected version came from, when not written in the scenario.
+    pub expected_source: Option<String>,
+}
+
+impl Spec {
+    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+        let preset = match &config.preset {
+            Some(p) => Some(Preset::parse(p.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = Preset::ALL.iter().map(|p| p.as_str()).collect();
+                FieldError::new(
+                    p.span(),
+                    format!("unknown preset `{}`, expected one of {}", p.get_ref(), known.join(", ")),
+                )
+            })?),
+            None => None,
+        };
+        let mut journal = preset.map(Preset::journal).unwrap_or_else(|| Preset::Rails.journal());
+        if let Some(table) = &config.table {
+            journal.table =
+                QualifiedName::parse(table.get_ref()).map_err(|message| FieldError::new(table.span(), message))?;
+        }
+        if let Some(column) = config.column {
+            journal.order_by = quote_ident(&column);
+            journal.column = column;
+        }
+        if let Some(order_by) = config.order_by {
+            journal.order_by = order_by;
+        }
+        if config.failed_when.is_some() {
+            journal.failed_when = config.failed_when;
+        }
+        let (expected, expected_source) = match (config.expected, config.expected_from) {
+            (Some(expected), None) => {
+                let text = expected.get_ref().to_string();
+                if text.trim().is_empty() {
+                    return Err(FieldError::new(expected.span(), "the expected version is empty"));
+                }
+                (text, None)
+            }
+            (None, Some(dir)) => {
+                let path = ctx.base.join(dir.get_ref());
+                let version = newest_in_folder(&path, preset).map_err(|m| FieldError::new(dir.span(), m))?;
+                (
+                    version.0,
+                    Some(format!("newest file of {}: {}", crate::scenario::normalize(&path).display(), version.1)),
+                )
+            }
+            (Some(e), Some(_)) => {
+                return Err(FieldError::new(e.span(), "give `expected` or `expected_from`, not both"));
+            }
+            (None, None) => {
+                return Err(FieldError::unplaced("schema_version needs `expected` or `expected_from`"));
+            }
+        };
+        Ok(Spec { journal, expected, expected_source })
+    }
+
+    pub fn label(&self) -> String {
+        self.journal.table.to_string()
+    }
+
+    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+        let mut results = vec![self.newest(ctx).await];
+        if let Some(condition) = &self.journal.failed_when {
+            results.push(self.no_failures(ctx, condition).await);
+        }
+        results
+    }
+
+    async fn newest(&self, ctx: &CheckContext<'_>) -> CheckResult {
+        let started = Instant::now();
+        let query = self.journal.newest_sql();
+        let table = &self.journal.table;
+        let expected = match &self.expected_source {
+            Some(source) => format!("{} ({source})", self.expected),
+            None => self.expected.clone(),
+        };
+        let result = CheckResult::build(KIND, table.to_string(), started).expected(expected).evidence(query.clone());
+        let row: Result<Option<(Option<String>,)>, _> = sqlx::query_as(&query).fetch_optional(ctx.pool).await;
+        match row {
+            Err(err) => {
+                result.error(format!("could not read the migration journal `{table}`: {}", describe_sql_error(&err)))
+            }
+            Ok(None) | Ok(Some((None,))) => result
+                .actual("no migrations recorded")
+                .verdict(false, format!("`{table}` has no migration rows; expected {}", self.expected)),
+            Ok(Some((Some(actual),))) => {
+                let ok = versions_equal(&actual, &self.expected);
+                let message = if ok {
+                    format!("newest migration in `{table}` is {actual}")
+                } else {
+                    format!("newest migration in `{table}` is {actual}, expected {}", self.expected)
+                };
+                result.actual(actual).verdict(ok, message)
+            }
+        }
+    }
+
+    async fn no_failures(&self, ctx: &CheckContext<'_>, condition: &str) -> CheckResult {
+        let started = Instant::now();
+        let query = self.journal.failed_sql(condition);
+        let table = &self.journal.table;
+        let result = CheckResult::build(KIND, format!("{table}: no failed migration"), started)
+            .expected(format!("no row where {condition}"))
+            .evidence(query.clone());
+        match sqlx::query_scalar::<_, Option<String>>(&query).fetch_all(ctx.pool).await {
+            Err(err) => {
+                result.error(format!("could not read the migration journal `{table}`: {}", describe_sql_error(&err)))
+            }
+            Ok(rows) if rows.is_empty() => {
+                result.actual("none").verdict(true, format!("no migration in `{table}` is {condition}"))
+            }
+            Ok(rows) => {
+                let versions: Vec<String> = rows.into_iter().map(|v| v.unwrap_or_else(|| "(null)".into())).collect();
+                result.actual(format!("{condition}: {}", versions.join(", "))).verdict(
+                    false,
+                    format!("`{table}` records migration {} as {condition}: it did not complete", versions.join(", ")),
+                )
+            }
+        }
+    }
+}
+
+/// Versions are equal as text, or as numbers when both are numbers (`010` = `10`).
+fn versions_equal(actual: &str, expected: &str) -> bool {
+    let (a, e) = (actual.trim(), expected.trim());
+    if a == e {
+        return true;
+    }
+    match (a.parse::<u128>(), e.parse::<u128>()) {
+        (Ok(a), Ok(e)) => a == e,
+        _ => false,
+    }
+}
+
+/// The newest migration in a folder, as (version, file): Drizzle's journal
+/// (`meta/_journal.json`, its last `when`), Flyway's `V<version>__name.sql`, or the leading
+/// number of file names for the others (`20260518020000_x.rb`, `000042_x.up.sql`, `010-x.sql`).
+fn newest_in_folder(dir: &Path, preset: Option<Preset>) -> Result<(String, String), String> {
+    if preset == Some(Preset::Drizzle) {
+        let journal = dir.join("meta/_journal.json");
+        let text =
+            std::fs::read_to_string(&journal).map_err(|e| format!("cannot read `{}`: {e}", journal.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", journal.display()))?;
+        let last = value["entries"]
+            .as_array()
+            .and_then(|e| e.last())
+            .ok_or_else(|| format!("`{}` lists no entries", journal.display()))?;
+        let when =
+            last["when"].as_i64().ok_or_else(|| format!("the last entry of `{}` has no `when`", journal.display()))?;
+        return Ok((when.to_string(), last["tag"].as_str().unwrap_or("meta/_journal.json").to_owned()));
+    }
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read migrations folder `{}`: {e}", dir.display()))?;
+    let mut newest: Option<(String, String)> = None;
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.ends_with(".down.sql") {
+            continue;
+        }
+        let version = if preset == Some(Preset::Flyway) {
+            file.strip_prefix('V').and_then(|rest| rest.split_once("__")).map(|(v, _)| v.replace('_', "."))
+        } else {
+            let digits: String = file.chars().take_while(char::is_ascii_digit).collect();
+            (!digits.is_empty()).then_some(digits)
+        };
+        let Some(version) = version else { continue };
+        let newer = match &newest {
+            None => true,
+            Some((current, _)) => super::extensions::compare_versions(&version, current) == std::cmp::Ordering::Greater,
+        };
+        if newer {
+            newest = Some((version, file));
+        }
+    }
+    newest.ok_or_else(|| format!("no migration files in `{}`", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_versions_ignore_leading_zeros() {
+        assert!(versions_equal("010", "10"));
+        assert!(versions_equal("20260518020000", "20260518020000"));
+        assert!(!versions_equal("009", "010"));
+        assert!(!versions_equal("010-audit", "010"));
+    }
+
+    #[test]
+    fn newest_migration_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["001-init.sql", "010-audit.sql", "009-x.sql", "README.md"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        assert_eq!(newest_in_folder(dir.path(), None).unwrap(), ("010".into(), "010-audit.sql".into()));
+
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["V1__init.sql", "V1_10__more.sql", "V1_9__x.sql"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        assert_eq!(newest_in_folder(dir.path(), Some(Preset::Flyway)).unwrap().0, "1.10");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("meta")).unwrap();
+        std::fs::write(
+            dir.path().join("meta/_journal.json"),
+            r#"{"entries":[{"idx":0,"when":1700000000000,"tag":"0000_a"},{"idx":1,"when":1763500000000,"tag":"0001_b"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            newest_in_folder(dir.path(), Some(Preset::Drizzle)).unwrap(),
+            ("1763500000000".into(), "0001_b".into())
+        );
+        assert!(newest_in_folder(&dir.path().join("nope"), None).is_err());
+    }
+}

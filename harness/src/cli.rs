@@ -1,0 +1,430 @@
+//! The command line: parse and validate first, act later. `main` maps the outcome to an exit
+//! code: 0 pass, 1 drill failed, 2 unusable input, 130/143 interrupted by SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use clap::{Parser, Subcommand};
+use tabled::builder::Builder;
+use tabled::settings::Style;
+use tokio_util::sync::CancellationToken;
+
+use crate::check::Verdict;
+use crate::drill::{self, DrillOptions, DrillOutcome};
+use crate::report::console::Console;
+use crate::report::human_duration;
+use crate::scenario::{Scenario, discover, selected};
+
+/// Exit codes.
+pub const EXIT_PASS: u8 = 0;
+pub const EXIT_FAIL: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgdrill",
+    version,
+    about = "Restore drills for PostgreSQL backups: restore, check, tear down, report."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What `run` and `gate` share.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Write the reports into exactly this folder (one scenario only).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Write reports under DIR/<scenario>/<UTC timestamp>/.
+    #[arg(long, value_name = "DIR", default_value = "reports", conflicts_with = "out")]
+    reports: PathBuf,
+    /// Drill only scenarios with one of these tags (repeat, or separate with commas).
+    #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Also list the checks that passed as they run.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Drill this backup file instead of the scenario's source.
+    #[arg(long, value_name = "FILE")]
+    backup: Option<PathBuf>,
+    /// Apply this `pg_dumpall --globals-only` file instead of the scenario's.
+    #[arg(long, value_name = "FILE")]
+    globals: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the drills scenarios describe, and write their reports.
+    ///
+    /// Restores each backup into a throwaway target, runs the checks, removes the target and
+    /// writes junit.xml, report.md, drill.json, timeline.svg and a manifest of their digests.
+    /// Exits 0 only when every phase and check of every drill passed.
+    Run {
+        /// Scenario files, or folders of them.
+        #[arg(default_value = "scenarios/plur.toml")]
+        scenarios: Vec<PathBuf>,
+        #[command(flatten)]
+        common: RunArgs,
+        /// Run only the checks of these kinds (e.g. `roles,rls`; `api` for the app's requests).
+        #[arg(long, value_name = "KINDS", value_delimiter = ',')]
+        only: Option<Vec<String>>,
+    },
+    /// The release gate: drill only the role, row-level security and append-only audit checks.
+    ///
+    /// Scenarios without any of those checks are passed over.
+    Gate {
+        /// Scenario files, or folders of them.
+        #[arg(default_value = "scenarios")]
+        scenarios: Vec<PathBuf>,
+        #[command(flatten)]
+        common: RunArgs,
+    },
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files, or folders of them.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Capture a baseline (row counts, indexes, row security, policies, graphs, schemas,
+    /// migration versions) for later drills to compare with.
+    #[command(group(clap::ArgGroup::new("from").required(true).args(["dsn", "from_drill"])))]
+    Baseline {
+        /// Capture from a live database (for example the production source, read-only).
+        #[arg(long, value_name = "URL", env = "PGDRILL_BASELINE_DSN", hide_env_values = true)]
+        dsn: Option<String>,
+        /// Capture from the restore of a scenario's backup (its checks are not run).
+        #[arg(long, value_name = "SCENARIO")]
+        from_drill: Option<PathBuf>,
+        /// With --from-drill: restore this backup instead of the scenario's.
+        #[arg(long, value_name = "FILE", requires = "from_drill")]
+        backup: Option<PathBuf>,
+        /// The baseline file to write (JSON).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// With --from-drill: write the drill's reports under DIR/<scenario>/<UTC timestamp>/.
+        #[arg(long, value_name = "DIR", default_value = "reports", requires = "from_drill")]
+        reports: PathBuf,
+    },
+    /// Work with written reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the reports of several drills or CI shards into one junit.xml and one summary.md.
+    Merge {
+        /// Report folders (searched for drill.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The folder to write junit.xml and summary.md into.
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
+    /// Confirm that a drill's reports are as written: every file against MANIFEST.sha256.
+    Verify {
+        /// A drill's report folder.
+        dir: PathBuf,
+    },
+}
+
+/// The kinds the release gate drills.
+pub const GATE_KINDS: [&str; 3] = ["roles", "rls", "append_only"];
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { scenarios, common, only } => {
+            if let Some(unknown) = only.iter().flatten().find(|k| !crate::check::KINDS.contains(&k.as_str())) {
+                eprintln!(
+                    "error: --only: `{unknown}` is not a check kind (the kinds: {})",
+                    crate::check::KINDS.join(", ")
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+            let options = DrillOptions {
+                backup: common.backup.clone(),
+                globals: common.globals.clone(),
+                only_kinds: only,
+                ..DrillOptions::default()
+            };
+            run_many(&scenarios, common, options, false).await
+        }
+        Command::Gate { scenarios, common } => {
+            let options = DrillOptions {
+                backup: common.backup.clone(),
+                globals: common.globals.clone(),
+                only_kinds: Some(GATE_KINDS.map(String::from).to_vec()),
+                ..DrillOptions::default()
+            };
+            run_many(&scenarios, common, options, true).await
+        }
+        Command::Baseline { dsn: Some(dsn), output, .. } => baseline_from_dsn(&dsn, &output).await,
+        Command::Baseline { from_drill: Some(scenario), output, backup, reports, .. } => {
+            let options =
+                DrillOptions { backup, baseline_out: Some(output), reports_root: reports, ..DrillOptions::default() };
+            let common = RunArgs {
+                out: None,
+                reports: options.reports_root.clone(),
+                tags: Vec::new(),
+                verbose: false,
+                backup: None,
+                globals: None,
+            };
+            run_many(&[scenario], common, options, false).await
+        }
+        Command::Baseline { .. } => ExitCode::from(EXIT_USAGE),
+        Command::Validate { scenarios } => validate(&scenarios),
+        Command::Report(ReportCommand::Merge { dirs, output }) => merge(&dirs, &output),
+        Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
+    }
+}
+
+fn merge(dirs: &[PathBuf], output: &std::path::Path) -> ExitCode {
+    match crate::report::merge::merge(dirs, output) {
+        Ok(merged) => {
+            println!(
+                "merged {} drills ({} passed) into {} and {}",
+                merged.drills,
+                merged.passed,
+                merged.junit.display(),
+                merged.markdown.display()
+            );
+            ExitCode::from(if merged.passed == merged.drills { EXIT_PASS } else { EXIT_FAIL })
+        }
+        Err(e) => {
+            eprintln!("error: {}", drill::error_chain(&e));
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn verify(dir: &std::path::Path) -> ExitCode {
+    match crate::report::manifest::verify(dir) {
+        Ok(files) => {
+            println!("ok: {} files in {} match MANIFEST.sha256", files, dir.display());
+            ExitCode::from(EXIT_PASS)
+        }
+        Err(e) => {
+            eprintln!("error: {}", drill::error_chain(&e));
+            ExitCode::from(EXIT_FAIL)
+        }
+    }
+}
+
+fn validate(paths: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    let paths = match discover(paths) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot read scenarios: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    for path in &paths {
+        match Scenario::load(path) {
+            Ok(s) => println!(
+                "ok  {}: scenario `{}`, {} check{}{}",
+                path.display(),
+                s.name,
+                s.checks.len(),
+                if s.checks.len() == 1 { "" } else { "s" },
+                if s.tags.is_empty() { String::new() } else { format!(", tags {}", s.tags.join(", ")) }
+            ),
+            Err(e) => {
+                failed = true;
+                eprintln!("{}", render(&e));
+            }
+        }
+    }
+    ExitCode::from(if failed { EXIT_USAGE } else { EXIT_PASS })
+}
+
+/// Installs SIGINT and SIGTERM handlers: the first cancels the drill (which tears down and
+/// writes its reports), a second exits at once.
+fn interrupts() -> (CancellationToken, Arc<AtomicI32>) {
+    let token = CancellationToken::new();
+    let signal = Arc::new(AtomicI32::new(0));
+    let (t, s) = (token.clone(), signal.clone());
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        loop {
+            let number = tokio::select! {
+                _ = int.recv() => 2,
+                _ = term.recv() => 15,
+            };
+            if t.is_cancelled() {
+                eprintln!("pgdrill: interrupted again, exiting without cleaning up");
+                std::process::exit(128 + number);
+            }
+            s.store(number, Ordering::SeqCst);
+            eprintln!(
+                "pgdrill: interrupted, removing the target and writing reports (interrupt again to exit at once)"
+            );
+            t.cancel();
+        }
+    });
+    (token, signal)
+}
+
+async fn baseline_from_dsn(dsn: &str, output: &std::path::Path) -> ExitCode {
+    let shown = crate::secret::redact_url_passwords(dsn);
+    let result = async {
+        let options: sqlx::postgres::PgConnectOptions =
+            dsn.parse().map_err(|e: sqlx::Error| format!("`{shown}` is not a connection string: {e}"))?;
+        let pool =
+            sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(options).await.map_err(|e| {
+                format!("cannot connect to `{shown}`: {}", crate::secret::redact_url_passwords(&e.to_string()))
+            })?;
+        let baseline = crate::baseline::capture::capture(&pool, &shown)
+            .await
+            .map_err(|e| format!("cannot capture the baseline: {e}"))?;
+        pool.close().await;
+        baseline.save(output).map_err(|e| drill::error_chain(&e))?;
+        Ok::<_, String>(baseline)
+    }
+    .await;
+    match result {
+        Ok(b) => {
+            println!(
+                "baseline of `{}` written to {}: {} tables, {} indexes, {} policies, {} graphs, {} schemas",
+                b.database,
+                output.display(),
+                b.row_counts.len(),
+                b.indexes.len(),
+                b.policies.len(),
+                b.graphs.len(),
+                b.schemas.len()
+            );
+            ExitCode::from(EXIT_PASS)
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_FAIL)
+        }
+    }
+}
+
+/// Runs the drills of `paths` (files or folders) one after another.
+async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions, gate: bool) -> ExitCode {
+    let files = match discover(paths) {
+        Ok(files) if !files.is_empty() => files,
+        Ok(_) => {
+            eprintln!(
+                "error: no scenario (*.toml) in {}",
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => {
+            eprintln!("error: cannot read scenarios: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if files.len() > 1 && common.out.is_some() {
+        eprintln!("error: --out names one folder, and {} scenarios were given (use --reports)", files.len());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    options.out_dir = common.out.clone();
+    options.reports_root = common.reports.clone();
+    let (cancel, signal) = interrupts();
+    let mut worst = EXIT_PASS;
+    let mut ran = 0;
+    for file in &files {
+        // Selection needs the scenario's tags; an unusable scenario is drilled, and fails.
+        if let Ok(scenario) = Scenario::load(file) {
+            if !selected(&scenario.tags, &common.tags) {
+                continue;
+            }
+            if gate && !scenario.checks.iter().any(|c| GATE_KINDS.contains(&c.kind())) {
+                eprintln!("pgdrill: {} has no role, RLS or audit checks: not part of the gate", file.display());
+                continue;
+            }
+        }
+        ran += 1;
+        let outcome = drill::run(file, &options, vec![Box::new(Console::new(common.verbose))], cancel.clone()).await;
+        if let Some(error) = &outcome.scenario_error {
+            eprintln!("{}", render(error));
+        }
+        summarize(&outcome);
+        let code = if outcome.scenario_error.is_some() {
+            EXIT_USAGE
+        } else if outcome.passed() {
+            EXIT_PASS
+        } else {
+            EXIT_FAIL
+        };
+        worst = worst.max(code);
+        let number = signal.load(Ordering::SeqCst);
+        if number != 0 {
+            return ExitCode::from(128 + number as u8);
+        }
+    }
+    if ran == 0 {
+        eprintln!("error: no scenario matched (tags: {})", common.tags.join(", "));
+        return ExitCode::from(EXIT_USAGE);
+    }
+    ExitCode::from(worst)
+}
+
+/// Renders a diagnostic with its source snippet, as miette does for reports it owns.
+fn render(diagnostic: &dyn miette::Diagnostic) -> String {
+    let mut out = String::new();
+    let handler = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        miette::GraphicalReportHandler::new()
+    } else {
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+    };
+    if handler.render_report(&mut out, diagnostic).is_err() {
+        out = diagnostic.to_string();
+    }
+    out
+}
+
+/// The drill's outcome on stdout: the checks, the verdict and where the reports are.
+fn summarize(outcome: &DrillOutcome) {
+    let r = &outcome.record;
+    if !r.checks.is_empty() {
+        let mut builder = Builder::default();
+        builder.push_record(["check", "expected", "actual", "verdict"]);
+        for c in &r.checks {
+            let mark = match c.verdict {
+                Verdict::Pass => "pass",
+                Verdict::Fail => "FAIL",
+                Verdict::Error => "ERROR",
+                Verdict::Skipped => "skipped",
+            };
+            builder.push_record([c.id.as_str(), c.expected.as_str(), c.actual.as_str(), mark]);
+        }
+        let mut table = builder.build();
+        table.with(Style::rounded());
+        println!("{table}");
+    }
+    let (passed, not_passed) = r.check_counts();
+    println!(
+        "{}: drill `{}` {} in {} ({} of {} checks passed)",
+        r.verdict.as_str().to_uppercase(),
+        r.scenario.name,
+        if r.verdict == crate::report::DrillVerdict::Pass { "passed" } else { "did not pass" },
+        human_duration(r.duration),
+        passed,
+        passed + not_passed
+    );
+    match &outcome.reports {
+        Ok(paths) => println!(
+            "reports: {}\n  {}\n  {}\n  {}",
+            paths.dir.display(),
+            paths.markdown.display(),
+            paths.junit.display(),
+            paths.json.display()
+        ),
+        Err(e) => eprintln!("error: {}", drill::error_chain(e)),
+    }
+}

@@ -1,0 +1,876 @@
+//! A drill: the phases of DESIGN.md run in order, each reported as an event. Verify and
+//! provision run side by side (reading a large backup and starting a server take similar
+//! time). A failed phase stops the drill; teardown always runs, also after an error or an
+//! interruption, and the reports are always written.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{self, AppHandle, AppInfo, Spec as AppSpec};
+use crate::check::{CheckContext, CheckResult, Verdict};
+use crate::dump::DumpSummary;
+use crate::dump::Format;
+use crate::migrate::{self, Spec as MigrateSpec};
+use crate::pg;
+use crate::report::{
+    self, DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ReportError, ReportPaths, Reporter, RunnerInfo,
+    ScenarioInfo, human_duration, human_size,
+};
+use crate::restore::preflight::{self, PreflightReport};
+use crate::restore::{RestoreError, RestoreStats, archive, plain};
+use crate::scenario::{Scenario, ScenarioError, TargetKind};
+use crate::secret::Redactor;
+use crate::secret::Secret;
+use crate::source::verify::{self, Verified, VerifyError};
+use crate::source::{self, Backup, BackupInfo, read};
+use crate::target::{self, ProvisionContext, Target, Teardown};
+
+/// Where a drill writes its reports.
+#[derive(Debug, Clone)]
+pub struct DrillOptions {
+    /// Reports go to `<reports_root>/<scenario>/<UTC timestamp>/`...
+    pub reports_root: PathBuf,
+    /// ...unless this names the exact folder.
+    pub out_dir: Option<PathBuf>,
+    /// Drill this backup instead of the scenario's source.
+    pub backup: Option<PathBuf>,
+    /// Apply this globals file instead of the scenario's.
+    pub globals: Option<PathBuf>,
+    /// Capture a baseline from the restored database into this file instead of running the
+    /// scenario's checks.
+    pub baseline_out: Option<PathBuf>,
+    /// Run only the checks of these kinds (`api` for the application's requests).
+    pub only_kinds: Option<Vec<String>>,
+}
+
+impl Default for DrillOptions {
+    fn default() -> Self {
+        DrillOptions {
+            reports_root: PathBuf::from("reports"),
+            out_dir: None,
+            backup: None,
+            globals: None,
+            baseline_out: None,
+            only_kinds: None,
+        }
+    }
+}
+
+/// What a drill leaves: its record and where its reports are.
+pub struct DrillOutcome {
+    pub record: DrillRecord,
+    pub reports: Result<ReportPaths, ReportError>,
+    /// Why the scenario could not be used, with its source location, for a rich display.
+    pub scenario_error: Option<ScenarioError>,
+}
+
+impl DrillOutcome {
+    /// A drill passes when every phase and every check passed and its reports were written.
+    pub fn passed(&self) -> bool {
+        self.record.verdict == report::DrillVerdict::Pass && self.reports.is_ok()
+    }
+}
+
+/// An error with its causes, each once: `cannot open x: No such file or directory`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Runs the drill of the scenario file at `path`. `cancel` interrupts it (Ctrl-C); teardown
+/// and reports still happen. A scenario that cannot be used fails the drill's first phase.
+pub async fn run(
+    path: &Path,
+    options: &DrillOptions,
+    reporters: Vec<Box<dyn Reporter>>,
+    cancel: CancellationToken,
+) -> DrillOutcome {
+    let started = Instant::now();
+    let started_at = OffsetDateTime::now_utc();
+    let mut loaded =
+        if options.baseline_out.is_some() { Scenario::load_without_checks(path) } else { Scenario::load(path) };
+    if let Ok(scenario) = &mut loaded {
+        if let Some(backup) = &options.backup {
+            scenario.override_backup(backup);
+        }
+        if let Some(globals) = &options.globals {
+            scenario.restore.globals = Some(globals.clone());
+        }
+        if let Some(kinds) = &options.only_kinds {
+            scenario.checks.retain(|c| kinds.iter().any(|k| k == c.kind()));
+            if !kinds.iter().any(|k| k == crate::app::request::KIND) {
+                scenario.app = None;
+            }
+        }
+    }
+    let resolve_time = started.elapsed();
+    let info = match &loaded {
+        Ok(scenario) => ScenarioInfo {
+            name: scenario.name.clone(),
+            description: scenario.description.clone(),
+            file: scenario.file.display().to_string(),
+            sha256: scenario.file_sha256.clone(),
+            tags: scenario.tags.clone(),
+        },
+        Err(_) => unusable_scenario_info(path),
+    };
+    let drill_id = hex::encode(rand::random::<[u8; 16]>());
+    let events = Events::new(reporters);
+    events.emit(Event::Started(Box::new(DrillRecord::new(drill_id.clone(), info, RunnerInfo::detect(), started_at))));
+    events.emit(Event::PhaseStarted { phase: Phase::Resolve, at: started_at });
+    let (status, summary, error) = match &loaded {
+        Ok(s) => (PhaseStatus::Passed, format!("scenario `{}`: {} checks configured", s.name, s.checks.len()), None),
+        Err(e) => (PhaseStatus::Failed, String::new(), Some(error_chain(e))),
+    };
+    events.emit(Event::PhaseFinished(PhaseRecord {
+        phase: Phase::Resolve,
+        status,
+        started_at: Some(started_at),
+        duration: resolve_time,
+        summary,
+        error,
+    }));
+    match loaded {
+        Ok(scenario) => {
+            let drill = Drill {
+                scenario: &scenario,
+                events,
+                redactor: Redactor::new(),
+                drill_id,
+                started,
+                checks_done: AtomicUsize::new(0),
+                api_done: AtomicUsize::new(0),
+                baseline_out: options.baseline_out.clone(),
+            };
+            drill.run(options, cancel).await
+        }
+        Err(error) => {
+            events.emit(Event::Finished { at: OffsetDateTime::now_utc(), interrupted: false });
+            let (record, reports) = write_reports(&events, options);
+            DrillOutcome { record, reports, scenario_error: Some(error) }
+        }
+    }
+}
+
+/// How a drill whose scenario cannot be used is named in its reports: the file's name, made
+/// safe for a folder.
+fn unusable_scenario_info(path: &Path) -> ScenarioInfo {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut name: String =
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
+    if name.is_empty() || name.starts_with('.') {
+        name = format!("scenario{name}");
+    }
+    let sha256 = std::fs::read(path).map(|b| hex::encode(Sha256::digest(&b))).unwrap_or_default();
+    ScenarioInfo { name, description: None, file: path.display().to_string(), sha256, tags: Vec::new() }
+}
+
+fn write_reports(events: &Events, options: &DrillOptions) -> (DrillRecord, Result<ReportPaths, ReportError>) {
+    let record = events.record().expect("the record exists once the drill has started");
+    let dir = options.out_dir.clone().unwrap_or_else(|| report::drill_dir(&options.reports_root, &record));
+    let reports = report::write_all(&record, &dir);
+    (record, reports)
+}
+
+/// How a phase did not succeed.
+enum PhaseError {
+    /// It failed: the drill fails.
+    Failed(String),
+    /// It was stopped because another phase failed; it is reported as skipped, with the reason.
+    Stopped(String),
+}
+
+impl From<String> for PhaseError {
+    fn from(message: String) -> Self {
+        PhaseError::Failed(message)
+    }
+}
+
+type PhaseResult<T> = Result<(T, String), PhaseError>;
+
+/// What teardown must undo: the provisioned target, and whether a start may have been cut off
+/// before it handed its container over.
+#[derive(Default)]
+struct Cleanup {
+    teardown: Option<Teardown>,
+    provision_started: bool,
+    /// The application, while it runs.
+    app: Option<AppHandle>,
+}
+
+struct Drill<'a> {
+    scenario: &'a Scenario,
+    events: Events,
+    redactor: Redactor,
+    drill_id: String,
+    started: Instant,
+    /// How many of the scenario's checks have run.
+    checks_done: AtomicUsize,
+    /// How many of the app's requests have run.
+    api_done: AtomicUsize,
+    /// Where to capture a baseline of the restored database, instead of running checks.
+    baseline_out: Option<PathBuf>,
+}
+
+impl Drill<'_> {
+    async fn run(self, options: &DrillOptions, cancel: CancellationToken) -> DrillOutcome {
+        // Values the app's templates read from the environment are secrets from the start.
+        for var in self.scenario.app.iter().flat_map(|app| app.env_names()) {
+            if let Ok(value) = std::env::var(&var) {
+                self.redactor.register(&Secret::new(value));
+            }
+        }
+        let mut cleanup = Cleanup::default();
+        let interrupted = {
+            let body = self.body(&mut cleanup);
+            tokio::pin!(body);
+            tokio::select! {
+                _ = &mut body => false,
+                _ = cancel.cancelled() => true,
+            }
+        };
+        self.skip_remaining_checks(if interrupted { "the drill was interrupted" } else { "an earlier phase failed" });
+        if cleanup.provision_started {
+            self.teardown(cleanup).await;
+        }
+        // Downloads live only as long as the drill.
+        let _ = std::fs::remove_dir_all(self.work_dir());
+        self.events.emit(Event::Finished { at: OffsetDateTime::now_utc(), interrupted });
+        let (record, reports) = write_reports(&self.events, options);
+        DrillOutcome { record, reports, scenario_error: None }
+    }
+
+    /// Runs one phase: reports its start, runs `work`, reports how it ended.
+    async fn phase<T>(&self, phase: Phase, work: impl Future<Output = PhaseResult<T>>) -> Option<T> {
+        let at = OffsetDateTime::now_utc();
+        self.events.emit(Event::PhaseStarted { phase, at });
+        let started = Instant::now();
+        let result = work.await;
+        let (status, summary, error, value) = match result {
+            Ok((value, summary)) => (PhaseStatus::Passed, summary, None, Some(value)),
+            Err(PhaseError::Failed(e)) => (PhaseStatus::Failed, String::new(), Some(self.redactor.redact(&e)), None),
+            Err(PhaseError::Stopped(why)) => {
+                (PhaseStatus::Skipped, String::new(), Some(format!("stopped: {why}")), None)
+            }
+        };
+        self.events.emit(Event::PhaseFinished(PhaseRecord {
+            phase,
+            status,
+            started_at: Some(at),
+            duration: started.elapsed(),
+            summary: self.redactor.redact(&summary),
+            error,
+        }));
+        value
+    }
+
+    /// Where this drill keeps downloaded backups; removed when it ends.
+    fn work_dir(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("pgdrill-{}", self.drill_id))
+    }
+
+    fn progress(&self, phase: Phase, message: &str, done: Option<u64>, total: Option<u64>) {
+        self.events.emit(Event::Progress { phase, message: message.to_owned(), done, total });
+    }
+
+    async fn body(&self, cleanup: &mut Cleanup) {
+        let Some(backup) = self.phase(Phase::Fetch, self.fetch()).await else { return };
+
+        // Verify and provision side by side. A target that cannot start stops the verify (the
+        // drill cannot go on); a backup that fails to verify lets the start finish, so that
+        // teardown finds the container whole.
+        let stop_verify = Arc::new(AtomicBool::new(false));
+        let (verified, target) = {
+            let verify = self.phase(Phase::Verify, self.verify(&backup, stop_verify.clone()));
+            let provision = self.phase(Phase::Provision, self.provision(cleanup, &backup));
+            tokio::pin!(verify, provision);
+            tokio::select! {
+                target = &mut provision => {
+                    if target.is_none() {
+                        stop_verify.store(true, Ordering::Relaxed);
+                    }
+                    (verify.await, target)
+                }
+                verified = &mut verify => (verified, provision.await),
+            }
+        };
+        let (Some(verified), Some(mut target)) = (verified, target) else { return };
+
+        let Some((report, dump)) = self.phase(Phase::Preflight, self.preflight(&target, &backup, &verified)).await
+        else {
+            return;
+        };
+        let dump = &dump;
+        target.info.server_version = report.server_version.clone();
+        target.info.server_version_num = report.server_version_num;
+        self.events.emit(Event::Target(target.info.clone()));
+        self.events.emit(Event::Preflight(report));
+
+        let Some(stats) = self.phase(Phase::Restore, self.restore(&target, &backup, verified.format, dump)).await
+        else {
+            return;
+        };
+        self.events.emit(Event::Restore(stats.clone()));
+        self.events.emit(Event::Recovered { elapsed: self.started.elapsed() });
+
+        // Checks run where the restore ended: the scenario's database, or, for a dump that
+        // creates its own databases, the one named in the scenario if it is among them, else
+        // the last one the dump connected to.
+        let database =
+            if dump.databases_created.is_empty() || dump.databases_created.contains(&self.scenario.target.database) {
+                target.database_for(&self.scenario.target.database)
+            } else {
+                stats.database.clone()
+            };
+        match (&self.scenario.migrate, &self.baseline_out) {
+            (Some(spec), None) => {
+                // Checks on a half-migrated database prove nothing: a failed migration stops here.
+                if self.phase(Phase::Migrate, self.migrate(&target, &database, spec)).await.is_none() {
+                    return;
+                }
+            }
+            (None, _) => self.not_configured(Phase::Migrate, "no [migrate]: the checks run on the backup as restored"),
+            (Some(_), Some(_)) => self.not_configured(Phase::Migrate, "not run while capturing a baseline"),
+        }
+        match &self.baseline_out {
+            Some(out) => self.phase(Phase::Checks, self.capture_baseline(&target, &database, out)).await,
+            None => self.phase(Phase::Checks, self.checks(&target, &database, dump)).await,
+        };
+        // The application runs whatever the checks found: an auditor wants both answers.
+        match (&self.scenario.app, &self.baseline_out) {
+            (Some(app), None) => {
+                self.phase(Phase::App, self.app(&target, &database, app, cleanup)).await;
+            }
+            (None, _) => self.not_configured(Phase::App, "the scenario boots no application ([app])"),
+            (Some(_), Some(_)) => self.not_configured(Phase::App, "not run while capturing a baseline"),
+        }
+    }
+
+    /// The values templates may use: the restored database's connection, and the app's port.
+    fn template_values(
+        target: &Target,
+        database: &str,
+        user: &str,
+        password: &Secret,
+        app_port: Option<u16>,
+    ) -> std::collections::BTreeMap<String, String> {
+        let ssl = match target.ssl_mode {
+            sqlx::postgres::PgSslMode::Disable => "disable",
+            sqlx::postgres::PgSslMode::Allow => "allow",
+            sqlx::postgres::PgSslMode::Prefer => "prefer",
+            sqlx::postgres::PgSslMode::Require => "require",
+            sqlx::postgres::PgSslMode::VerifyCa => "verify-ca",
+            sqlx::postgres::PgSslMode::VerifyFull => "verify-full",
+        };
+        let mut values: std::collections::BTreeMap<String, String> = [
+            (
+                "database_url",
+                format!(
+                    "postgres://{user}:{}@{}:{}/{database}?sslmode={ssl}",
+                    password.expose(),
+                    target.host,
+                    target.port
+                ),
+            ),
+            ("host", target.host.clone()),
+            ("port", target.port.to_string()),
+            ("user", user.to_owned()),
+            ("password", password.expose().to_owned()),
+            ("database", database.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(port) = app_port {
+            values.insert("app_port".into(), port.to_string());
+            values.insert("app_url".into(), format!("http://127.0.0.1:{port}"));
+        }
+        values
+    }
+
+    /// Records a phase the scenario does not ask for.
+    fn not_configured(&self, phase: Phase, why: &str) {
+        self.events.emit(Event::PhaseFinished(PhaseRecord {
+            phase,
+            status: PhaseStatus::Skipped,
+            started_at: None,
+            duration: Duration::ZERO,
+            summary: String::new(),
+            error: Some(why.to_owned()),
+        }));
+    }
+
+    /// Applies the pending migrations (pre-migration safety check).
+    async fn migrate(&self, target: &Target, database: &str, spec: &MigrateSpec) -> PhaseResult<()> {
+        let pool =
+            PgPoolOptions::new().max_connections(2).connect_with(target.connect_options(database)).await.map_err(
+                |e| {
+                    format!(
+                        "cannot connect to the restored database `{database}`: {}",
+                        self.redactor.redact(&e.to_string())
+                    )
+                },
+            )?;
+        let version = |pool: PgPool| async move {
+            match &spec.journal {
+                Some(journal) => migrate::version(&pool, journal).await.map_err(|e| error_chain(&e)),
+                None => Ok(None),
+            }
+        };
+        let before = version(pool.clone()).await?;
+        let applied = match &spec.runner {
+            migrate::Runner::Folder { dir, record, role } => {
+                let files = migrate::pending(dir, before.as_deref()).map_err(|e| error_chain(&e))?;
+                let work = migrate::apply_folder(&pool, &files, record.as_deref(), role.as_deref(), &self.redactor);
+                tokio::time::timeout(spec.timeout, work)
+                    .await
+                    .map_err(|_| {
+                        format!("the migrations did not finish within {}", humantime::format_duration(spec.timeout))
+                    })?
+                    .map_err(|e| error_chain(&e))?
+            }
+            migrate::Runner::Command { argv, workdir, env } => {
+                let values = Self::template_values(target, database, &target.user, &target.password, None);
+                let mut rendered = Vec::new();
+                for (k, v) in env {
+                    rendered.push((k.clone(), app::render(v, &values)?));
+                }
+                app::process::run_to_end(argv, workdir, &rendered, spec.timeout, &self.redactor).await?;
+                vec![argv.join(" ")]
+            }
+        };
+        let after = version(pool.clone()).await?;
+        pool.close().await;
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        let summary = if applied.is_empty() {
+            format!("nothing to apply: the journal is at {}", show(&before))
+        } else {
+            format!("{} → {}: applied {}", show(&before), show(&after), applied.join(", "))
+        };
+        self.events.emit(Event::Migrate(migrate::MigrateInfo {
+            version_before: before,
+            version_after: after,
+            applied,
+        }));
+        Ok(((), summary))
+    }
+
+    /// Boots the application against the restored database and calls its API.
+    async fn app(&self, target: &Target, database: &str, spec: &AppSpec, cleanup: &mut Cleanup) -> PhaseResult<()> {
+        if let Some((argv, workdir, timeout)) = &spec.build {
+            self.progress(Phase::App, &format!("building: {}", argv.join(" ")), None, None);
+            app::process::run_to_end(argv, workdir, &[], *timeout, &self.redactor).await?;
+        }
+        // The app connects as its own role when the scenario says so, with a fresh password.
+        let (user, password) = match &spec.role {
+            Some(role) => {
+                let shared = target.database_suffix.is_some();
+                let created = target.created.lock().map(|c| c.roles.contains(role)).unwrap_or(false);
+                if shared && !created {
+                    return Err(format!("the app's role `{role}` existed on the shared server before the drill: pgdrill will not change its password").into());
+                }
+                let password = Secret::random_password();
+                self.redactor.register(&password);
+                let mut conn =
+                    <sqlx::postgres::PgConnection as sqlx::Connection>::connect_with(&target.connect_options(database))
+                        .await
+                        .map_err(|e| self.redactor.redact(&e.to_string()))?;
+                let sql = format!(
+                    "ALTER ROLE {} WITH LOGIN PASSWORD {}",
+                    pg::quote_ident(role),
+                    pg::quote_literal(password.expose())
+                );
+                sqlx::Executor::execute(&mut conn, sqlx::raw_sql(&sql))
+                    .await
+                    .map_err(|e| format!("cannot let `{role}` log in: {}", self.redactor.redact(&e.to_string())))?;
+                sqlx::Connection::close(conn).await.ok();
+                (role.clone(), password)
+            }
+            None => (target.user.clone(), target.password.clone()),
+        };
+        let app_port = match spec.port {
+            Some(port) => port,
+            None => std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| format!("cannot find a free port for the app: {e}"))?,
+        };
+        let app_url = format!("http://127.0.0.1:{app_port}");
+        let values = Self::template_values(target, database, &user, &password, Some(app_port));
+        let mut values = values;
+        let mut env = Vec::new();
+        for (key, template) in &spec.env {
+            env.push((key.clone(), app::render(template, &values)?));
+        }
+        let handle = match &spec.launch {
+            app::Launch::Command { argv, workdir } => AppHandle::spawn(argv, workdir, &env)?,
+            app::Launch::Image { image, args } => AppHandle::container(image, args, &env, &self.drill_id).await?,
+        };
+        let launched = handle.launched.clone();
+        let handle = cleanup.app.insert(handle);
+        let client = reqwest::Client::builder().build().map_err(|e| e.to_string())?;
+        self.progress(Phase::App, &format!("waiting for {app_url}{}", spec.ready_path), None, None);
+        let ready = handle.wait_ready(&client, &format!("{app_url}{}", spec.ready_path), spec.ready_timeout).await;
+        let mut failures = 0;
+        if ready.is_ok() {
+            for request in &spec.requests {
+                let result = request.run(&client, &app_url, &mut values, &self.redactor).await;
+                if result.verdict != Verdict::Pass {
+                    failures += 1;
+                }
+                self.events.emit(Event::Check(result));
+                self.api_done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let tail = handle.output_tail(30, &self.redactor).await;
+        let stopped = handle.stop().await;
+        cleanup.app = None;
+        self.events.emit(Event::App(AppInfo { launched, url: app_url.clone(), output_tail: tail.clone() }));
+        let last_lines =
+            if tail.is_empty() { "(no output)".to_owned() } else { tail[tail.len().saturating_sub(10)..].join("\n") };
+        match ready {
+            Err(why) => Err(format!("{why}; its last output:\n{last_lines}").into()),
+            Ok(_) if failures > 0 => Err(format!(
+                "{failures} of {} API checks did not pass; the app's last output:\n{last_lines}",
+                spec.requests.len()
+            )
+            .into()),
+            Ok(ready_in) => Ok((
+                (),
+                format!(
+                    "ready in {} at {app_url}; {} API checks passed; {}",
+                    human_duration(ready_in),
+                    spec.requests.len(),
+                    stopped.unwrap_or_else(|e| e)
+                ),
+            )),
+        }
+    }
+
+    /// Captures a baseline of the restored database (`pgdrill baseline --from-drill`).
+    async fn capture_baseline(&self, target: &Target, database: &str, out: &Path) -> PhaseResult<()> {
+        let pool =
+            PgPoolOptions::new().max_connections(2).connect_with(target.connect_options(database)).await.map_err(
+                |e| {
+                    format!(
+                        "cannot connect to the restored database `{database}`: {}",
+                        self.redactor.redact(&e.to_string())
+                    )
+                },
+            )?;
+        let source = format!("drill of scenario `{}` ({})", self.scenario.name, self.scenario.file.display());
+        let baseline = crate::baseline::capture::capture(&pool, &source)
+            .await
+            .map_err(|e| format!("cannot capture the baseline: {}", self.redactor.redact(&e.to_string())))?;
+        pool.close().await;
+        baseline.save(out).map_err(|e| error_chain(&e))?;
+        Ok((
+            (),
+            format!(
+                "baseline of {} tables and {} indexes written to {}",
+                baseline.row_counts.len(),
+                baseline.indexes.len(),
+                out.display()
+            ),
+        ))
+    }
+
+    async fn fetch(&self) -> PhaseResult<Backup> {
+        let progress = |done: u64, total: Option<u64>| self.progress(Phase::Fetch, "downloading", Some(done), total);
+        let backup = source::fetch(&self.scenario.source, &self.work_dir(), &self.redactor, &progress)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        self.events.emit(Event::Backup(BackupInfo {
+            location: backup.location.clone(),
+            size_bytes: backup.size,
+            modified: backup.modified,
+            ..BackupInfo::default()
+        }));
+        let mut summary = format!("{} ({})", backup.location, human_size(backup.size));
+        if let Some((previous, size)) = &backup.previous {
+            summary.push_str(&format!("; the previous backup, {previous}, was {}", human_size(*size)));
+        }
+        Ok((backup, summary))
+    }
+
+    async fn verify(&self, backup: &Backup, stop: Arc<AtomicBool>) -> PhaseResult<Verified> {
+        let events = self.events.clone();
+        let expected = self.scenario.source.expected_sha256.clone();
+        let to_verify = backup.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let total = to_verify.size;
+            let progress = |done: u64| {
+                events.emit(Event::Progress {
+                    phase: Phase::Verify,
+                    message: "reading".into(),
+                    done: Some(done),
+                    total: Some(total),
+                })
+            };
+            let result = verify::verify(&to_verify, expected.as_deref(), &progress, &stop);
+            // A backup that fails to read is still identified by its digest.
+            let sha256 = match &result {
+                Err(VerifyError::Stopped) | Ok(_) => None,
+                Err(_) => read::sha256_file(&to_verify.path).ok(),
+            };
+            (result, sha256)
+        })
+        .await
+        .map_err(|e| format!("the verify task failed: {e}"))?;
+        let verified = match result {
+            (Ok(verified), _) => verified,
+            (Err(VerifyError::Stopped), _) => {
+                return Err(PhaseError::Stopped("the target could not be provisioned".into()));
+            }
+            (Err(error), sha256) => {
+                self.events.emit(Event::Backup(BackupInfo {
+                    location: backup.location.clone(),
+                    size_bytes: backup.size,
+                    modified: backup.modified,
+                    sha256: sha256.unwrap_or_default(),
+                    ..BackupInfo::default()
+                }));
+                return Err(error_chain(&error).into());
+            }
+        };
+        self.events.emit(Event::Backup(verified.info.clone()));
+        let s = &verified.summary;
+        let mut summary = format!("sha256 {}…, ", &verified.info.sha256[..12]);
+        match &verified.archive {
+            Some(archive) => summary.push_str(&format!(
+                "{} archive (version {}, {} inside) of database `{}` from PostgreSQL {}, by pg_dump {}",
+                archive.format,
+                archive.version,
+                archive.compression,
+                archive.database,
+                archive.source_version,
+                archive.pg_dump_version
+            )),
+            None => {
+                summary.push_str(&format!("{} {} dump", verified.info.compression, verified.info.format));
+                if let Some(v) = &s.comments.source_version {
+                    summary.push_str(&format!(" from PostgreSQL {v}"));
+                }
+                summary.push_str(&format!(
+                    ": {} statements, {} rows in {} COPY blocks",
+                    s.statements,
+                    s.total_rows(),
+                    s.copy_blocks
+                ));
+            }
+        }
+        Ok((verified, summary))
+    }
+
+    async fn provision(&self, cleanup: &mut Cleanup, backup: &Backup) -> PhaseResult<Target> {
+        cleanup.provision_started = true;
+        let progress = |message: &str| self.progress(Phase::Provision, message, None, None);
+        let ctx = ProvisionContext {
+            drill_id: &self.drill_id,
+            scenario: &self.scenario.name,
+            redactor: &self.redactor,
+            progress: &progress,
+            backup: Some(&backup.path),
+        };
+        let (target, handle) = target::provision(&self.scenario.target, &ctx).await.map_err(|e| error_chain(&e))?;
+        cleanup.teardown = Some(handle);
+        self.events.emit(Event::Target(target.info.clone()));
+        let container = target.info.container.as_ref().map(|c| format!(" {c}")).unwrap_or_default();
+        let summary = format!("{}{container} on {}", target.info.kind, target.info.address);
+        Ok((target, summary))
+    }
+
+    /// Preflight; an archive is first read whole through the target's pg_restore, which says
+    /// what it needs (a plain dump said so during verify).
+    async fn preflight(
+        &self,
+        target: &Target,
+        backup: &Backup,
+        verified: &Verified,
+    ) -> PhaseResult<(PreflightReport, DumpSummary)> {
+        let dump = if verified.format == Format::Plain {
+            verified.summary.clone()
+        } else {
+            self.progress(Phase::Preflight, "reading the archive with the target's pg_restore", None, None);
+            let pg_dump = verified.archive.as_ref().map(|a| a.pg_dump_version.clone()).unwrap_or_default();
+            let mut scanned =
+                archive::scan(target, &backup.path, &pg_dump, &self.redactor).await.map_err(|e| error_chain(&e))?;
+            // The header (read on this machine) names the versions even if pg_restore's SQL does not.
+            scanned.comments.source_version = verified.summary.comments.source_version.clone();
+            scanned.comments.dumped_by = verified.summary.comments.dumped_by.clone();
+            scanned
+        };
+        let required = self.scenario.required_extensions();
+        let report = preflight::preflight(
+            target,
+            &dump,
+            &required,
+            &self.scenario.restore.roles,
+            self.scenario.restore.globals.as_deref(),
+            &self.redactor,
+        )
+        .await
+        .map_err(|e| error_chain(&e))?;
+        let mut summary = format!("PostgreSQL {}", report.server_version);
+        if !report.extensions.is_empty() {
+            let list: Vec<String> = report.extensions.iter().map(|(n, v)| format!("{n} {v}")).collect();
+            summary.push_str(&format!("; extensions available: {}", list.join(", ")));
+        }
+        if !report.roles_created.is_empty() {
+            summary.push_str(&format!("; roles created: {}", report.roles_created.join(", ")));
+        }
+        if verified.format != Format::Plain {
+            summary.push_str(&format!(
+                "; archive read whole: {} statements, {} rows in {} COPY blocks",
+                dump.statements,
+                dump.total_rows(),
+                dump.copy_blocks
+            ));
+        }
+        Ok(((report, dump), summary))
+    }
+
+    async fn restore(
+        &self,
+        target: &Target,
+        backup: &Backup,
+        format: Format,
+        dump: &DumpSummary,
+    ) -> PhaseResult<RestoreStats> {
+        let database = &target.database_for(&self.scenario.target.database);
+        // A dump that creates its own databases starts from the maintenance database.
+        let start = if dump.databases_created.is_empty() {
+            preflight::create_database(target, database, &self.redactor).await.map_err(|e| error_chain(&e))?;
+            database.clone()
+        } else {
+            target.maintenance_db.clone()
+        };
+        let total = backup.size;
+        let progress = |done: u64| self.progress(Phase::Restore, "restoring", Some(done), Some(total));
+        let work = async {
+            match format {
+                Format::Plain => plain::restore(target, &start, &backup.path, &self.redactor, &progress).await,
+                _ => {
+                    let jobs = self.scenario.restore.jobs;
+                    archive::restore(target, &start, &backup.path, format, jobs, dump, &self.redactor).await
+                }
+            }
+        };
+        let stats = match self.scenario.restore.timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .await
+                .unwrap_or_else(|_| Err(RestoreError::Timeout(humantime::format_duration(limit).to_string()))),
+            None => work.await,
+        }
+        .map_err(|e| error_chain(&e))?;
+        let summary = format!(
+            "{} statements, {} COPY blocks, {} rows ({}) into database `{}`",
+            stats.statements,
+            stats.copy_blocks,
+            stats.rows,
+            human_size(stats.bytes),
+            stats.database
+        );
+        Ok((stats, summary))
+    }
+
+    async fn checks(&self, target: &Target, database: &str, dump: &DumpSummary) -> PhaseResult<()> {
+        let pool =
+            PgPoolOptions::new().max_connections(4).connect_with(target.connect_options(database)).await.map_err(
+                |e| {
+                    format!(
+                        "cannot connect to the restored database `{database}`: {}",
+                        self.redactor.redact(&e.to_string())
+                    )
+                },
+            )?;
+        let ctx = CheckContext { pool: &pool, dump };
+        let (mut passed, mut total) = (0, 0);
+        for spec in &self.scenario.checks {
+            for mut result in spec.run(&ctx).await {
+                result.message = self.redactor.redact(&result.message);
+                result.actual = self.redactor.redact(&result.actual);
+                result.expected = self.redactor.redact(&result.expected);
+                result.evidence = self.redactor.redact(&result.evidence);
+                total += 1;
+                if result.verdict == Verdict::Pass {
+                    passed += 1;
+                }
+                self.events.emit(Event::Check(result));
+            }
+            self.checks_done.fetch_add(1, Ordering::Relaxed);
+        }
+        pool.close().await;
+        if passed == total {
+            Ok(((), format!("{passed} of {total} checks passed")))
+        } else {
+            Err(format!("{} of {total} checks did not pass", total - passed).into())
+        }
+    }
+
+    /// Lists the checks that never ran, so every report shows every configured check.
+    fn skip_remaining_checks(&self, reason: &str) {
+        let done = self.checks_done.load(Ordering::Relaxed);
+        for spec in self.scenario.checks.iter().skip(done) {
+            self.events.emit(Event::Check(CheckResult::skipped(spec.kind(), &spec.label(), reason)));
+        }
+        if let (Some(app), None) = (&self.scenario.app, &self.baseline_out) {
+            let done = self.api_done.load(Ordering::Relaxed);
+            for request in app.requests.iter().skip(done) {
+                self.events.emit(Event::Check(CheckResult::skipped(app::request::KIND, &request.name, reason)));
+            }
+        }
+    }
+
+    async fn teardown(&self, cleanup: Cleanup) {
+        self.phase(Phase::Teardown, async {
+            let mut lines = Vec::new();
+            if let Some(mut app) = cleanup.app {
+                lines.push(app.stop().await?);
+            }
+            let cut_off = cleanup.teardown.is_none();
+            if let Some(handle) = cleanup.teardown {
+                lines.push(handle.run().await.map_err(|e| error_chain(&e))?);
+            }
+            // Anything else labelled with this drill: a start cut off before it handed its
+            // container over may still be creating one, so look twice.
+            let container = matches!(self.scenario.target.kind, TargetKind::Container(_));
+            let mut swept = 0;
+            if container {
+                swept += target::sweep(&self.drill_id).await.map_err(|e| error_chain(&e))?;
+            }
+            if cut_off && container {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                swept += target::sweep(&self.drill_id).await.map_err(|e| error_chain(&e))?;
+            }
+            if swept > 0 {
+                lines.push(format!(
+                    "removed {swept} container{} found by the drill's label",
+                    if swept == 1 { "" } else { "s" }
+                ));
+            }
+            if lines.is_empty() {
+                lines.push("nothing to remove".into());
+            }
+            Ok(((), lines.join("; ")))
+        })
+        .await;
+    }
+}

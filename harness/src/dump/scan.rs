@@ -1,0 +1,332 @@
+//! What a plain dump needs from its target, learnt by reading it once before the restore:
+//! extensions it creates, roles it names, settings it sets, databases it creates, and how many
+//! rows each COPY block carries.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::splitter::{DumpComments, Item, Statement};
+
+/// Everything the verify phase learnt from a plain dump.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DumpSummary {
+    pub comments: DumpComments,
+    pub statements: u64,
+    pub copy_blocks: u64,
+    /// Rows per COPY target, the table named as the dump writes it (`public.users`).
+    pub copy_rows: BTreeMap<String, u64>,
+    /// Extensions the dump creates.
+    pub extensions: BTreeSet<String>,
+    /// Roles the dump names (owners, grantees, policy roles) and does not create itself.
+    pub roles_referenced: BTreeSet<String>,
+    /// Roles the dump creates (a `pg_dumpall` cluster dump or globals file).
+    pub roles_created: BTreeSet<String>,
+    /// Server settings the dump sets (`SET x = ...`, `set_config('x', ...)`).
+    pub settings: BTreeSet<String>,
+    /// Databases the dump creates (`pg_dump -C`, `pg_dumpall`).
+    pub databases_created: Vec<String>,
+    /// Meta-commands by name, with how often each appears.
+    pub meta_commands: BTreeMap<String, u64>,
+    pub lines: u64,
+    /// Bytes after decompression.
+    pub bytes: u64,
+}
+
+impl DumpSummary {
+    /// Roles that must exist on the target before the restore.
+    pub fn roles_needed(&self) -> BTreeSet<String> {
+        self.roles_referenced.difference(&self.roles_created).cloned().collect()
+    }
+
+    /// Total rows across all COPY blocks.
+    pub fn total_rows(&self) -> u64 {
+        self.copy_rows.values().sum()
+    }
+}
+
+/// Builds a [`DumpSummary`] from the items of a plain dump.
+#[derive(Default)]
+pub struct Scanner {
+    summary: DumpSummary,
+    copy_target: Option<String>,
+}
+
+impl Scanner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn note(&mut self, item: &Item) {
+        match item {
+            Item::Statement(statement) => {
+                self.summary.statements += 1;
+                self.note_statement(statement);
+            }
+            Item::Meta { command, .. } => {
+                *self.summary.meta_commands.entry(command.clone()).or_default() += 1;
+            }
+            Item::CopyData(_) => {}
+            Item::CopyEnd { rows, .. } => {
+                if let Some(table) = self.copy_target.take() {
+                    *self.summary.copy_rows.entry(table).or_default() += rows;
+                }
+            }
+        }
+    }
+
+    pub fn finish(mut self, comments: &DumpComments, lines: u64, bytes: u64) -> DumpSummary {
+        self.summary.comments = comments.clone();
+        self.summary.lines = lines;
+        self.summary.bytes = bytes;
+        self.summary
+    }
+
+    fn note_statement(&mut self, statement: &Statement) {
+        // Cheap test on the first word before tokenizing: most statements need nothing.
+        let head = statement.sql.get(..8).unwrap_or(&statement.sql).to_ascii_lowercase();
+        let interesting =
+            ["create", "alter", "grant", "revoke", "set", "select", "copy"].iter().any(|w| head.starts_with(w));
+        if !interesting {
+            return;
+        }
+        let tokens = tokenize(&statement.sql);
+        let words: Vec<&str> = tokens.iter().map(|t| t.word.as_str()).collect();
+        let s = &mut self.summary;
+        match words.as_slice() {
+            ["copy", ..] if statement.copy_from_stdin => {
+                s.copy_blocks += 1;
+                self.copy_target = Some(qualified_name_text(&tokens[1..]));
+            }
+            ["create", "extension", "if", "not", "exists", name, ..] | ["create", "extension", name, ..] => {
+                s.extensions.insert((*name).to_owned());
+            }
+            ["create", "role" | "user" | "group", name, ..] => {
+                s.roles_created.insert((*name).to_owned());
+            }
+            ["create", "database", name, ..] => s.databases_created.push((*name).to_owned()),
+            ["create", "policy", ..] => {
+                if let Some(to) = words.iter().position(|w| *w == "to") {
+                    add_roles(&mut s.roles_referenced, &words[to + 1..], &["using", "with"]);
+                }
+            }
+            ["alter", "default", "privileges", "for", "role" | "user", rest @ ..] => {
+                add_roles(&mut s.roles_referenced, rest, &["in", "grant", "revoke"]);
+                if let Some(to) = words.iter().rposition(|w| *w == "to" || *w == "from") {
+                    add_roles(&mut s.roles_referenced, &words[to + 1..], &["with", "cascade", "restrict"]);
+                }
+            }
+            ["alter", ..] => {
+                if let Some(i) = words.windows(2).position(|w| w == ["owner", "to"]) {
+                    add_roles(&mut s.roles_referenced, &words[i + 2..], &[]);
+                }
+            }
+            ["grant", rest @ ..] => {
+                if let Some(to) = words.iter().rposition(|w| *w == "to") {
+                    add_roles(&mut s.roles_referenced, &words[to + 1..], &["with", "granted"]);
+                    if !rest.contains(&"on") {
+                        // GRANT role TO role: the granted roles must exist too.
+                        add_roles(&mut s.roles_referenced, &words[1..to], &[]);
+                    }
+                }
+            }
+            ["revoke", rest @ ..] => {
+                if let Some(from) = words.iter().rposition(|w| *w == "from") {
+                    add_roles(&mut s.roles_referenced, &words[from + 1..], &["granted", "cascade", "restrict"]);
+                    if !rest.contains(&"on") {
+                        add_roles(&mut s.roles_referenced, &words[1..from], &[]);
+                    }
+                }
+            }
+            ["set", "session", "authorization", role, ..] => {
+                add_roles(&mut s.roles_referenced, &[role], &[]);
+            }
+            ["set", "role", role, ..] => add_roles(&mut s.roles_referenced, &[role], &[]),
+            // `SET app.tenant = ...` is a custom setting, which any server accepts.
+            ["set", "session" | "local", name, rest @ ..] | ["set", name, rest @ ..] if rest.first() != Some(&".") => {
+                note_setting(s, name)
+            }
+            ["select", ..] => {
+                for window in tokens.windows(3) {
+                    if window[0].word == "set_config" && window[1].word == "(" && window[2].is_string {
+                        note_setting(s, &window[2].word);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn note_setting(s: &mut DumpSummary, name: &str) {
+    // SQL-standard spellings of settings, and SETs that are not settings at all.
+    let name = match name {
+        "time" => "timezone",
+        "names" => "client_encoding",
+        "schema" => "search_path",
+        "transaction" | "characteristics" | "constraints" => return,
+        other => other,
+    };
+    // Custom settings (`app.tenant`) are accepted by any server.
+    if !name.contains('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        s.settings.insert(name.to_owned());
+    }
+}
+
+/// Adds the comma-separated role names in `words` up to the first of `stop` (or `;`).
+fn add_roles(into: &mut BTreeSet<String>, words: &[&str], stop: &[&str]) {
+    for word in words {
+        if *word == ";" || stop.contains(word) {
+            break;
+        }
+        if *word == "," || *word == "(" || *word == ")" || *word == "=" {
+            continue;
+        }
+        if matches!(*word, "public" | "current_user" | "session_user" | "current_role" | "group") {
+            continue;
+        }
+        into.insert((*word).to_owned());
+    }
+}
+
+/// A table name as `[schema.]name` in SQL form, from COPY's tokens.
+fn qualified_name_text(tokens: &[Token]) -> String {
+    let mut out = String::new();
+    for token in tokens {
+        match token.word.as_str() {
+            "." => out.push('.'),
+            _ if token.is_ident => out.push_str(&token.raw),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// A token of a statement: identifiers folded to lower case unless quoted, strings unquoted.
+#[derive(Debug, Clone, PartialEq)]
+struct Token {
+    word: String,
+    raw: String,
+    is_ident: bool,
+    is_string: bool,
+}
+
+fn tokenize(sql: &str) -> Vec<Token> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'-' && b.get(i + 1) == Some(&b'-') {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if c == b'"' || c == b'\'' {
+            let start = i;
+            let mut text = String::new();
+            i += 1;
+            while i < b.len() {
+                if b[i] == c {
+                    if b.get(i + 1) == Some(&c) {
+                        text.push(c as char);
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                let ch = sql[i..].chars().next().unwrap_or('\u{fffd}');
+                text.push(ch);
+                i += ch.len_utf8();
+            }
+            out.push(Token { word: text, raw: sql[start..i].to_owned(), is_ident: c == b'"', is_string: c == b'\'' });
+        } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80) {
+                i += 1;
+            }
+            let raw = &sql[start..i];
+            out.push(Token { word: raw.to_lowercase(), raw: raw.to_owned(), is_ident: true, is_string: false });
+        } else {
+            let ch = sql[i..].chars().next().unwrap_or('\u{fffd}');
+            let text = ch.to_string();
+            out.push(Token { word: text.clone(), raw: text, is_ident: false, is_string: false });
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dump::splitter::Splitter;
+
+    fn scan(text: &str) -> DumpSummary {
+        let mut splitter = Splitter::new(text.as_bytes());
+        let mut scanner = Scanner::new();
+        while let Some(item) = splitter.next_item().unwrap() {
+            scanner.note(&item);
+        }
+        scanner.finish(splitter.comments(), splitter.lines_read(), text.len() as u64)
+    }
+
+    #[test]
+    fn learns_what_the_dump_needs() {
+        let s = scan(concat!(
+            "SET transaction_timeout = 0;\nSET client_encoding = 'UTF8';\n",
+            "SELECT pg_catalog.set_config('search_path', '', false);\n",
+            "CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public;\nCREATE EXTENSION age;\n",
+            "CREATE ROLE plur_app;\nALTER ROLE plur_app WITH LOGIN;\n",
+            "ALTER TABLE public.t OWNER TO \"Owner Role\";\n",
+            "GRANT SELECT,INSERT ON TABLE public.t TO plur_app, reporting WITH GRANT OPTION;\n",
+            "GRANT ALL ON SCHEMA public TO PUBLIC;\nGRANT pg_read_all_data TO auditor;\n",
+            "REVOKE ALL ON TABLE public.t FROM legacy;\n",
+            "CREATE POLICY p ON public.t AS RESTRICTIVE FOR SELECT TO tenant_reader USING (true);\n",
+            "ALTER DEFAULT PRIVILEGES FOR ROLE migrator IN SCHEMA public GRANT SELECT ON TABLES TO plur_app;\n",
+            "SET SESSION AUTHORIZATION 'importer';\nSET app.tenant = 'x';\n",
+            "CREATE DATABASE plur WITH TEMPLATE = template0;\n",
+            "COPY public.\"Users\" (id) FROM stdin;\n1\n2\n\\.\n",
+        ));
+        assert_eq!(s.extensions, ["age", "vector"].map(String::from).into());
+        assert_eq!(
+            s.roles_needed(),
+            [
+                "Owner Role",
+                "auditor",
+                "importer",
+                "legacy",
+                "migrator",
+                "pg_read_all_data",
+                "reporting",
+                "tenant_reader"
+            ]
+            .map(String::from)
+            .into()
+        );
+        assert!(s.roles_referenced.contains("plur_app"));
+        assert_eq!(s.settings, ["client_encoding", "search_path", "transaction_timeout"].map(String::from).into());
+        assert_eq!(s.databases_created, vec!["plur".to_owned()]);
+        assert_eq!(s.copy_rows.get("public.\"Users\""), Some(&2));
+        assert_eq!(s.copy_blocks, 1);
+        assert_eq!(s.total_rows(), 2);
+    }
+}

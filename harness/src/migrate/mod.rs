@@ -1,0 +1,237 @@
+//! The migrate phase, for pre-migration safety checks: after the restore, apply the migrations
+//! that are not yet in the restored database (numbered SQL files of a folder, or the
+//! application's own migrate command), then let the checks prove the migrated database. The
+//! reports show the journal's version before and after.
+//!
+//! ```toml
+//! [migrate]
+//! dir = "../db/migrations"                 # files named <number>-<name>.sql (or _name)
+//! journal = "public.schema_migrations"     # its newest `version` says what is applied
+//! record = "INSERT INTO public.schema_migrations (version, name, applied_at) VALUES ({{version}}, {{name}}, now())"
+//! # role = "plur_app"                      # apply as this role (SET ROLE)
+//! # command = ["npm", "run", "migrate"]    # or: the app's own runner, env templated as for [app]
+//! # env = { DATABASE_URL = "{{database_url}}" }
+//! ```
+//!
+//! Each file runs in a transaction with its `record` statement: a failing file is rolled back
+//! and named, with its line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgPool;
+use sqlx::{Connection, Executor};
+
+use crate::dump::splitter::{Item, Splitter};
+use crate::pg::{QualifiedName, quote_ident, quote_literal};
+use crate::scenario::FieldError;
+use crate::secret::Redactor;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub dir: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub timeout: Option<String>,
+    pub journal: Option<String>,
+    pub column: Option<String>,
+    pub record: Option<String>,
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Runner {
+    Folder { dir: PathBuf, record: Option<String>, role: Option<String> },
+    Command { argv: Vec<String>, workdir: PathBuf, env: BTreeMap<String, String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub runner: Runner,
+    /// The journal whose newest entry is the version before and after.
+    pub journal: Option<(QualifiedName, String)>,
+    pub timeout: Duration,
+}
+
+/// What the reports say about the migration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MigrateInfo {
+    pub version_before: Option<String>,
+    pub version_after: Option<String>,
+    /// The files applied, or the command run.
+    pub applied: Vec<String>,
+}
+
+impl Spec {
+    pub fn resolve(config: Config, base: &Path) -> Result<Self, FieldError> {
+        let workdir = crate::scenario::normalize(&base.join(config.workdir.as_deref().unwrap_or(".")));
+        let runner = match (config.dir, config.command) {
+            (Some(dir), None) => {
+                let dir = crate::scenario::normalize(&base.join(dir));
+                if let Some(record) = &config.record {
+                    crate::app::check_template(
+                        record,
+                        &["version".to_owned(), "name".to_owned()].into(),
+                        "migrate.record",
+                    )?;
+                }
+                Runner::Folder { dir, record: config.record, role: config.role }
+            }
+            (None, Some(argv)) if !argv.is_empty() => {
+                let known = crate::app::BUILTINS.iter().map(|s| s.to_string()).collect();
+                for (k, v) in &config.env {
+                    crate::app::check_template(v, &known, &format!("migrate.env.{k}"))?;
+                }
+                Runner::Command { argv, workdir, env: config.env }
+            }
+            _ => return Err(FieldError::unplaced("`[migrate]` needs exactly one of `dir` and `command`")),
+        };
+        let journal = match config.journal {
+            Some(table) => Some((
+                QualifiedName::parse(&table).map_err(FieldError::unplaced)?,
+                config.column.unwrap_or_else(|| "version".into()),
+            )),
+            None => None,
+        };
+        let timeout = match &config.timeout {
+            Some(t) => {
+                humantime::parse_duration(t).map_err(|e| FieldError::unplaced(format!("`migrate.timeout`: {e}")))?
+            }
+            None => Duration::from_secs(600),
+        };
+        Ok(Spec { runner, journal, timeout })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("cannot read the migrations folder `{}`", dir.display())]
+    Folder {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "migration `{file}` failed at its line {line}: {message} (it was rolled back; the checks did not run on a half-migrated database)"
+    )]
+    File { file: String, line: u64, message: String },
+    #[error("{0}")]
+    Command(String),
+    #[error("cannot read the journal: {0}")]
+    Journal(String),
+}
+
+/// The journal's newest version.
+pub async fn version(pool: &PgPool, journal: &(QualifiedName, String)) -> Result<Option<String>, MigrateError> {
+    let sql = format!(
+        "SELECT ({})::text FROM {} ORDER BY {} DESC NULLS LAST LIMIT 1",
+        quote_ident(&journal.1),
+        journal.0.sql(),
+        quote_ident(&journal.1)
+    );
+    sqlx::query_scalar::<_, Option<String>>(&sql)
+        .fetch_optional(pool)
+        .await
+        .map(Option::flatten)
+        .map_err(|e| MigrateError::Journal(crate::check::describe_sql_error(&e)))
+}
+
+/// The migration files of `dir` newer than `after`, in order: (version, name, path).
+pub fn pending(dir: &Path, after: Option<&str>) -> Result<Vec<(String, String, PathBuf)>, MigrateError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| MigrateError::Folder { dir: dir.to_owned(), source })?;
+    let mut files: Vec<(String, String, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if !file.ends_with(".sql") || file.ends_with(".down.sql") {
+                return None;
+            }
+            let version: String = file.chars().take_while(char::is_ascii_digit).collect();
+            (!version.is_empty()).then(|| (version, file.trim_end_matches(".sql").to_owned(), e.path()))
+        })
+        .collect();
+    files.sort_by(|a, b| crate::check::extensions::compare_versions(&a.0, &b.0));
+    Ok(files
+        .into_iter()
+        .filter(|(v, _, _)| {
+            after.is_none_or(|a| crate::check::extensions::compare_versions(v, a) == std::cmp::Ordering::Greater)
+        })
+        .collect())
+}
+
+/// Where in its statement PostgreSQL places an error (1-based characters), when it says.
+fn error_position(error: &sqlx::Error) -> Option<usize> {
+    let sqlx::Error::Database(db) = error else { return None };
+    match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?.position()? {
+        sqlx::postgres::PgErrorPosition::Original(position) => Some(position),
+        _ => None,
+    }
+}
+
+/// Applies the pending files of a folder, each in its transaction with its journal record.
+pub async fn apply_folder(
+    pool: &PgPool,
+    files: &[(String, String, PathBuf)],
+    record: Option<&str>,
+    role: Option<&str>,
+    redactor: &Redactor,
+) -> Result<Vec<String>, MigrateError> {
+    let mut applied = Vec::new();
+    for (version, name, path) in files {
+        let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let sql = std::fs::read_to_string(path).map_err(|source| MigrateError::Folder { dir: path.clone(), source })?;
+        let fail = |line: u64, message: String| MigrateError::File {
+            file: file.clone(),
+            line,
+            message: redactor.redact(&message),
+        };
+        let mut conn = pool.acquire().await.map_err(|e| fail(0, e.to_string()))?;
+        let mut tx = conn.begin().await.map_err(|e| fail(0, e.to_string()))?;
+        if let Some(role) = role {
+            tx.execute(sqlx::raw_sql(&format!("SET LOCAL ROLE {}", quote_ident(role))))
+                .await
+                .map_err(|e| fail(0, e.to_string()))?;
+        }
+        // Statement by statement, as psql would split them, so an error names its line.
+        let mut statements = Splitter::new(sql.as_bytes());
+        loop {
+            let statement = match statements.next_item() {
+                Ok(None) => break,
+                Ok(Some(Item::Statement(statement))) if !statement.copy_from_stdin => statement,
+                Ok(Some(Item::Statement(statement))) => {
+                    return Err(fail(
+                        statement.line,
+                        "COPY ... FROM stdin is not supported in a migration file".into(),
+                    ));
+                }
+                Ok(Some(Item::Meta { command, line, .. })) => {
+                    return Err(fail(line, format!("`\\{command}` is a psql meta-command, not SQL")));
+                }
+                Ok(Some(_)) => continue,
+                Err(e) => return Err(fail(statements.lines_read(), e.to_string())),
+            };
+            if let Err(e) = tx.execute(sqlx::raw_sql(&statement.sql)).await {
+                let offset = error_position(&e)
+                    .map(|pos| statement.sql.chars().take(pos.saturating_sub(1)).filter(|c| *c == '\n').count() as u64)
+                    .unwrap_or(0);
+                return Err(fail(statement.line + offset, crate::check::describe_sql_error(&e)));
+            }
+        }
+        if let Some(record) = record {
+            let values: BTreeMap<String, String> =
+                [("version".to_owned(), quote_literal(version)), ("name".to_owned(), quote_literal(name))].into();
+            let statement = crate::app::render(record, &values).map_err(|m| fail(0, m))?;
+            tx.execute(sqlx::raw_sql(&statement))
+                .await
+                .map_err(|e| fail(0, format!("recording it: {}", crate::check::describe_sql_error(&e))))?;
+        }
+        tx.commit().await.map_err(|e| fail(0, e.to_string()))?;
+        applied.push(file);
+    }
+    Ok(applied)
+}

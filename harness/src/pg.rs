@@ -1,0 +1,162 @@
+//! PostgreSQL names and values: quoting identifiers and literals the way the server parses
+//! them, and splitting the `schema.table` names that scenarios use.
+
+/// `name` as a quoted identifier: `"name"`, with embedded quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `value` as a standard-conforming string literal.
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// A possibly schema-qualified object name as written in a scenario: `users`, `public.users`,
+/// `"My Schema"."Odd.Name"`. Unquoted parts are folded to lower case, as the server would.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QualifiedName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parts = split_dotted(text)?;
+        match parts.as_slice() {
+            [name] => Ok(Self { schema: None, name: name.clone() }),
+            [schema, name] => Ok(Self { schema: Some(schema.clone()), name: name.clone() }),
+            _ => Err(format!("`{text}` is not a name or a schema.name")),
+        }
+    }
+
+    /// The name quoted for SQL: `"public"."users"`.
+    pub fn sql(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.name)),
+            None => quote_ident(&self.name),
+        }
+    }
+
+    /// The schema, `public` when none was given.
+    pub fn schema_or_public(&self) -> &str {
+        self.schema.as_deref().unwrap_or("public")
+    }
+}
+
+impl QualifiedName {
+    /// A name in a given schema.
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        QualifiedName { schema: Some(schema.into()), name: name.into() }
+    }
+}
+
+/// Shown as written in SQL, quoting only where needed (`public.users`, `graph."User"`), so that
+/// [`QualifiedName::parse`] reads back what was shown.
+impl std::fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{}.{}", quote_ident_if_needed(schema), quote_ident_if_needed(&self.name)),
+            None => f.write_str(&quote_ident_if_needed(&self.name)),
+        }
+    }
+}
+
+/// `name` bare when it reads back as itself (lower case letters, digits, `_`, `$`), quoted
+/// otherwise.
+pub fn quote_ident_if_needed(name: &str) -> String {
+    let simple = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if simple { name.to_owned() } else { quote_ident(name) }
+}
+
+fn split_dotted(text: &str) -> Result<Vec<String>, String> {
+    let mut parts = Vec::new();
+    let mut chars = text.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => part.push(c),
+                    None => return Err(format!("`{text}` has an unterminated quoted name")),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                part.extend(c.to_lowercase());
+                chars.next();
+            }
+        }
+        if part.is_empty() {
+            return Err(format!("`{text}` has an empty name part"));
+        }
+        parts.push(part);
+        match chars.next() {
+            None => return Ok(parts),
+            Some('.') => continue,
+            Some(c) => return Err(format!("unexpected `{c}` in `{text}`")),
+        }
+    }
+}
+
+/// The major version of a `server_version_num` (170011 -> 17; 90624 -> 906, as 9.6 was a major version).
+pub fn major_of_version_num(num: u32) -> u32 {
+    if num >= 100_000 { num / 10_000 } else { num / 100 }
+}
+
+/// The major version in a version string such as `17.11 (Debian 17.11-0+deb13u1)` or `9.6.24`.
+pub fn major_of_version_text(text: &str) -> Option<u32> {
+    let mut parts = text.trim().split(|c: char| !c.is_ascii_digit());
+    let first: u32 = parts.next()?.parse().ok()?;
+    if first >= 10 {
+        Some(first)
+    } else {
+        // 9.6 and older: the major version is the first two numbers.
+        let second: u32 = parts.next()?.parse().ok()?;
+        Some(first * 100 + second)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn qualified_names() {
+        let n = QualifiedName::parse("Public.Users").unwrap();
+        assert_eq!(n.sql(), r#""public"."users""#);
+        let n = QualifiedName::parse(r#""My Schema"."Odd.Name""#).unwrap();
+        assert_eq!(n.schema.as_deref(), Some("My Schema"));
+        assert_eq!(n.name, "Odd.Name");
+        assert_eq!(QualifiedName::parse("users").unwrap().schema_or_public(), "public");
+        assert!(QualifiedName::parse("a.b.c").is_err());
+        assert!(QualifiedName::parse("a..b").is_err());
+        let odd = QualifiedName::new("graph", "User");
+        assert_eq!(odd.to_string(), r#"graph."User""#);
+        assert_eq!(QualifiedName::parse(&odd.to_string()).unwrap(), odd);
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(major_of_version_num(170011), 17);
+        assert_eq!(major_of_version_num(90624), 906);
+        assert_eq!(major_of_version_text("17.11 (Debian 17.11-0+deb13u1)"), Some(17));
+        assert_eq!(major_of_version_text("9.6.24"), Some(906));
+        assert_eq!(major_of_version_text("16beta2"), Some(16));
+    }
+}

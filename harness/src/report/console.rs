@@ -1,0 +1,160 @@
+//! The console: a line per phase as it finishes (a live spinner while it runs, on a terminal),
+//! the checks as they are decided, and the verdict. Written to stderr, so stdout stays free for
+//! the summary.
+
+use std::collections::{HashMap, HashSet};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{DrillRecord, DrillVerdict, Event, Phase, PhaseStatus, Reporter, human_duration, human_size};
+use crate::check::Verdict;
+
+pub struct Console {
+    multi: MultiProgress,
+    bars: HashMap<Phase, ProgressBar>,
+    /// Phases already given their line.
+    printed: HashSet<Phase>,
+    live: bool,
+    verbose: bool,
+}
+
+impl Console {
+    /// `verbose`: also print passing checks.
+    pub fn new(verbose: bool) -> Self {
+        let live = std::io::stderr().is_terminal();
+        let target = if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        Console {
+            multi: MultiProgress::with_draw_target(target),
+            bars: HashMap::new(),
+            printed: HashSet::new(),
+            live,
+            verbose,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        if self.live {
+            let _ = self.multi.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+}
+
+fn symbol(status: PhaseStatus) -> &'static str {
+    match status {
+        PhaseStatus::Passed => "✔",
+        PhaseStatus::Failed => "✘",
+        PhaseStatus::Skipped => "-",
+        PhaseStatus::Interrupted => "⛔",
+        PhaseStatus::Running => "…",
+    }
+}
+
+impl Reporter for Console {
+    fn on_event(&mut self, event: &Event, record: &DrillRecord) {
+        match event {
+            Event::Started(r) => {
+                self.line(&format!(
+                    "pgdrill {} · drill `{}` ({})",
+                    r.runner.pgdrill_version, r.scenario.name, r.scenario.file
+                ));
+            }
+            Event::PhaseStarted { phase, .. } => {
+                if self.live {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("  {spinner} {prefix:<10} {elapsed:>4} {wide_msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_prefix(phase.as_str());
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    self.bars.insert(*phase, bar);
+                }
+            }
+            Event::Progress { phase, message, done, total } => {
+                if let Some(bar) = self.bars.get(phase) {
+                    let amount = match (done, total) {
+                        (Some(d), Some(t)) if *t > 0 => {
+                            format!(" {} / {} ({:.0}%)", human_size(*d), human_size(*t), *d as f64 * 100.0 / *t as f64)
+                        }
+                        (Some(d), _) => format!(" {}", human_size(*d)),
+                        _ => String::new(),
+                    };
+                    bar.set_message(format!("{message}{amount}"));
+                }
+            }
+            Event::PhaseFinished(p) => {
+                if let Some(bar) = self.bars.remove(&p.phase) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+                self.printed.insert(p.phase);
+                let detail = p.error.as_deref().unwrap_or(&p.summary);
+                let mut lines = detail.lines();
+                let first = lines.next().unwrap_or_default();
+                let took = if p.started_at.is_some() { human_duration(p.duration) } else { String::new() };
+                let mut text = format!("  {} {:<10} {took:>8}  {first}", symbol(p.status), p.phase.as_str());
+                for more in lines {
+                    text.push_str(&format!("\n                         {more}"));
+                }
+                self.line(&text);
+            }
+            Event::Check(c) => {
+                if c.verdict != Verdict::Pass || self.verbose {
+                    let mark = if c.verdict == Verdict::Pass { "✔" } else { "✘" };
+                    let mut text = format!("      {mark} {}: {}", c.id, c.message);
+                    if c.verdict == Verdict::Fail {
+                        text.push_str(&format!(
+                            "\n          expected: {}\n          actual:   {}",
+                            c.expected, c.actual
+                        ));
+                    }
+                    self.line(&text);
+                }
+            }
+            Event::Finished { .. } => {
+                for (_, bar) in self.bars.drain() {
+                    bar.finish_and_clear();
+                }
+                let never_reached = record
+                    .phases
+                    .iter()
+                    .filter(|p| p.status == PhaseStatus::Skipped && !self.printed.contains(&p.phase));
+                for p in never_reached {
+                    self.line(&format!(
+                        "  {} {:<10} {:>8}  {}",
+                        symbol(p.status),
+                        p.phase.as_str(),
+                        "",
+                        p.error.as_deref().unwrap_or("skipped")
+                    ));
+                }
+                let verdict = match record.verdict {
+                    DrillVerdict::Pass => "PASS",
+                    DrillVerdict::Fail => "FAIL",
+                    DrillVerdict::Interrupted => "INTERRUPTED",
+                    DrillVerdict::Running => "INCOMPLETE",
+                };
+                let recovery = record.recovery.map(|r| format!(", recovery {}", human_duration(r))).unwrap_or_default();
+                self.line(&format!(
+                    "{verdict}  {} in {}{recovery}",
+                    record.scenario.name,
+                    human_duration(record.duration)
+                ));
+                if let Some(failure) = &record.failure {
+                    self.line(&format!("  {}", failure.lines().next().unwrap_or_default()));
+                }
+            }
+            Event::Backup(_)
+            | Event::App(_)
+            | Event::Migrate(_)
+            | Event::Target(_)
+            | Event::Preflight(_)
+            | Event::Restore(_)
+            | Event::Recovered { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The history of a scenario's drills: `reports/<scenario>/history.jsonl`, one line per drill,
+//! appended after its reports are written. The next drill's report compares itself with the
+//! last line, and draws the recovery time of the past ones.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{DrillRecord, ReportError};
+use crate::check::Verdict;
+
+/// One past drill, as the history keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub drill_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub verdict: String,
+    pub duration_ms: u64,
+    pub recovery_ms: Option<u64>,
+    /// Phase to milliseconds.
+    pub phases: BTreeMap<String, u64>,
+    pub rows_restored: Option<u64>,
+    pub checks_passed: usize,
+    pub checks_total: usize,
+    /// Checks that did not pass.
+    pub not_passed: Vec<String>,
+    pub backup_sha256: String,
+    pub backup_size: u64,
+    pub scenario_sha256: String,
+    pub report_dir: String,
+    /// sha256 of the drill's MANIFEST.sha256, which holds the digest of every report file.
+    pub manifest_sha256: String,
+}
+
+impl HistoryEntry {
+    pub fn of(record: &DrillRecord, report_dir: &Path, manifest_sha256: String) -> Self {
+        let (passed, not_passed) = record.check_counts();
+        HistoryEntry {
+            drill_id: record.drill_id.clone(),
+            started_at: record.started_at,
+            verdict: record.verdict.as_str().to_owned(),
+            duration_ms: record.duration.as_millis() as u64,
+            recovery_ms: record.recovery.map(|r| r.as_millis() as u64),
+            phases: record
+                .phases
+                .iter()
+                .filter(|p| p.started_at.is_some())
+                .map(|p| (p.phase.as_str().to_owned(), p.duration.as_millis() as u64))
+                .collect(),
+            rows_restored: record.restore.as_ref().map(|r| r.rows),
+            checks_passed: passed,
+            checks_total: passed + not_passed,
+            not_passed: record.checks.iter().filter(|c| c.verdict != Verdict::Pass).map(|c| c.id.clone()).collect(),
+            backup_sha256: record.backup.as_ref().map(|b| b.sha256.clone()).unwrap_or_default(),
+            backup_size: record.backup.as_ref().map(|b| b.size_bytes).unwrap_or_default(),
+            scenario_sha256: record.scenario.sha256.clone(),
+            report_dir: report_dir.display().to_string(),
+            manifest_sha256,
+        }
+    }
+}
+
+/// The history file for a drill whose reports go to `report_dir`.
+pub fn path_for(report_dir: &Path) -> PathBuf {
+    report_dir.parent().unwrap_or(Path::new(".")).join("history.jsonl")
+}
+
+/// Past drills, oldest first; lines that cannot be read are skipped (a history is evidence,
+/// not configuration: one bad line must not stop a drill).
+pub fn read(path: &Path) -> Vec<HistoryEntry> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+pub fn append(path: &Path, entry: &HistoryEntry) -> Result<(), ReportError> {
+    let err = |source| ReportError { path: path.to_owned(), source };
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
+    let mut line = serde_json::to_string(entry).unwrap_or_default();
+    line.push('\n');
+    file.write_all(line.as_bytes()).map_err(err)
+}

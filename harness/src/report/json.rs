@@ -1,0 +1,9 @@
+//! `drill.json`: the whole [`DrillRecord`], for machines (history, dashboards, `report merge`).
+
+use super::DrillRecord;
+
+pub fn render(record: &DrillRecord) -> String {
+    let mut text = serde_json::to_string_pretty(record).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}

@@ -1,0 +1,85 @@
+//! `junit.xml`: a test suite per scenario, a test case per phase and per check, so CI systems
+//! show a drill like a test run.
+
+use junit_report::{Report, TestCase, TestSuite};
+
+use super::{DrillRecord, PhaseStatus};
+use crate::check::Verdict;
+
+/// Whole milliseconds: the JUnit schema Jenkins and Maven use (`SUREFIRE_TIME`) allows at most
+/// three decimals in a suite's `time`, which is the sum of its cases'.
+fn duration(d: std::time::Duration) -> time::Duration {
+    time::Duration::milliseconds(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// One drill as a JUnit document.
+pub fn render(record: &DrillRecord) -> String {
+    render_all(&[record])
+}
+
+/// Several drills (merged CI shards) as one JUnit document: a test suite each.
+pub fn render_all(records: &[&DrillRecord]) -> String {
+    let mut report = Report::new();
+    for record in records {
+        report.add_testsuite(suite(record));
+    }
+    let mut out = Vec::new();
+    if let Err(e) = report.write_xml(&mut out) {
+        return format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!-- cannot render: {e} -->\n<testsuites/>\n");
+    }
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    text.push('\n');
+    text
+}
+
+/// A drill's test suite: a test case per phase and per check.
+pub fn suite(record: &DrillRecord) -> TestSuite {
+    let scenario = &record.scenario.name;
+    let mut suite = TestSuite::new(scenario);
+    suite.set_timestamp(record.started_at.replace_nanosecond(0).unwrap_or(record.started_at));
+
+    for phase in &record.phases {
+        let name = format!("phase {}", phase.phase);
+        let time = duration(phase.duration);
+        let message = phase.error.clone().unwrap_or_default();
+        let mut case = match phase.status {
+            PhaseStatus::Passed | PhaseStatus::Running => TestCase::success(&name, time),
+            PhaseStatus::Failed => TestCase::failure(&name, time, "phase failed", &message),
+            PhaseStatus::Interrupted => TestCase::error(&name, time, "interrupted", &message),
+            PhaseStatus::Skipped => TestCase::skipped_with_cause(&name, "skipped", &message),
+        };
+        case.set_classname(&format!("pgdrill.{scenario}.phases"));
+        if !phase.summary.is_empty() {
+            case.set_system_out(&phase.summary);
+        }
+        suite.add_testcase(case);
+    }
+
+    for check in &record.checks {
+        let time = duration(check.duration);
+        let mut case = match check.verdict {
+            Verdict::Pass => TestCase::success(&check.id, time),
+            Verdict::Fail => TestCase::failure(&check.id, time, "check failed", &check.message),
+            Verdict::Error => TestCase::error(&check.id, time, "check could not run", &check.message),
+            Verdict::Skipped => TestCase::skipped_with_cause(&check.id, "skipped", &check.message),
+        };
+        case.set_classname(&format!("pgdrill.{scenario}.checks.{}", check.kind));
+        case.set_system_out(&format!(
+            "{}\nexpected: {}\nactual:   {}\nevidence: {}",
+            check.message, check.expected, check.actual, check.evidence
+        ));
+        suite.add_testcase(case);
+    }
+
+    suite.set_system_out(&format!(
+        "pgdrill {} drill {} of scenario {} ({}): {}{}",
+        record.runner.pgdrill_version,
+        record.drill_id,
+        scenario,
+        record.scenario.file,
+        record.verdict.as_str(),
+        record.failure.as_ref().map(|f| format!(" - {f}")).unwrap_or_default()
+    ));
+
+    suite
+}

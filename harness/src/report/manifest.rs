@@ -1,0 +1,83 @@
+//! `MANIFEST.sha256`: the digest of every report file of a drill, in `sha256sum` format, so an
+//! auditor can confirm nothing was edited after the drill (`sha256sum -c MANIFEST.sha256`, or
+//! `pgdrill report verify DIR`). The history keeps the manifest's own digest.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The manifest's file name.
+pub const NAME: &str = "MANIFEST.sha256";
+
+fn digest(path: &Path) -> std::io::Result<String> {
+    Ok(hex::encode(Sha256::digest(std::fs::read(path)?)))
+}
+
+/// Writes the manifest of `files` (names inside `dir`); returns its own sha256.
+pub fn write(dir: &Path, files: &[&str]) -> std::io::Result<String> {
+    let mut text = String::new();
+    for name in files {
+        text.push_str(&format!("{}  {name}\n", digest(&dir.join(name))?));
+    }
+    std::fs::write(dir.join(NAME), &text)?;
+    Ok(hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} {} not match the manifest: changed after the drill", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "), if names.len() == 1 { "does" } else { "do" })]
+    Changed { names: Vec<String> },
+    #[error("`{line}` is not a manifest line")]
+    Malformed { line: String },
+    #[error("the manifest lists no file")]
+    Empty,
+}
+
+/// Checks every file the manifest of `dir` lists; returns how many.
+pub fn verify(dir: &Path) -> Result<usize, ManifestError> {
+    let path = dir.join(NAME);
+    let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path, source })?;
+    let mut count = 0;
+    let mut changed = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (want, name) = line.split_once("  ").ok_or_else(|| ManifestError::Malformed { line: line.to_owned() })?;
+        if name.contains('/') || name.contains("..") {
+            return Err(ManifestError::Malformed { line: line.to_owned() });
+        }
+        let file = dir.join(name);
+        let have = digest(&file).map_err(|source| ManifestError::Read { path: file, source })?;
+        if have != want {
+            changed.push(name.to_owned());
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(ManifestError::Empty);
+    }
+    if !changed.is_empty() {
+        return Err(ManifestError::Changed { names: changed });
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("report.md"), "PASS").unwrap();
+        std::fs::write(dir.path().join("drill.json"), "{}").unwrap();
+        write(dir.path(), &["report.md", "drill.json"]).unwrap();
+        assert_eq!(verify(dir.path()).unwrap(), 2);
+        std::fs::write(dir.path().join("report.md"), "PASS, honestly").unwrap();
+        assert!(matches!(verify(dir.path()), Err(ManifestError::Changed { names }) if names == ["report.md"]));
+    }
+}

@@ -1,0 +1,437 @@
+//! `report.md`: the drill report an auditor reads. The verdict comes first, then who ran the
+//! drill, when and where, what was restored onto what, how long each phase took (the measured
+//! recovery time), and every check with what was expected against what was found.
+
+use std::fmt::Write;
+
+use tabled::builder::Builder;
+use tabled::settings::Style;
+use time::OffsetDateTime;
+
+use super::history::HistoryEntry;
+use super::{DrillRecord, DrillVerdict, PhaseStatus, human_duration, human_size};
+use crate::check::Verdict;
+
+/// A table cell: no pipes or newlines that would break the row.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace("\r\n", "<br>").replace('\n', "<br>")
+}
+
+fn code(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let ticks = if text.contains('`') { "``" } else { "`" };
+    format!("{ticks}{}{ticks}", text.replace('|', "\\|").replace('\n', " "))
+}
+
+fn table(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> String {
+    let mut builder = Builder::default();
+    match header {
+        Some(h) => builder.push_record(h.iter().map(|s| s.to_string())),
+        None => builder.push_record(["", ""].map(String::from)),
+    }
+    for row in rows {
+        builder.push_record(row);
+    }
+    let mut table = builder.build();
+    table.with(Style::markdown());
+    table.to_string()
+}
+
+fn stamp(t: &OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.format(&format).unwrap_or_default()
+}
+
+fn clock(t: &OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[hour]:[minute]:[second].[subsecond digits:3]");
+    t.format(&format).unwrap_or_default()
+}
+
+fn verdict_badge(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "✅ pass",
+        Verdict::Fail => "❌ fail",
+        Verdict::Error => "❌ error",
+        Verdict::Skipped => "⏭ skipped",
+    }
+}
+
+fn phase_badge(status: PhaseStatus) -> &'static str {
+    match status {
+        PhaseStatus::Passed => "✅ passed",
+        PhaseStatus::Failed => "❌ failed",
+        PhaseStatus::Skipped => "⏭ skipped",
+        PhaseStatus::Interrupted => "⛔ interrupted",
+        PhaseStatus::Running => "… running",
+    }
+}
+
+fn short_sha(sha: &str) -> String {
+    sha.get(..12).unwrap_or(sha).to_owned()
+}
+
+pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
+    let mut out = String::new();
+    let (passed, not_passed) = r.check_counts();
+    let total = passed + not_passed;
+    let verdict = match r.verdict {
+        DrillVerdict::Pass => "PASS",
+        DrillVerdict::Fail => "FAIL",
+        DrillVerdict::Interrupted => "INTERRUPTED",
+        DrillVerdict::Running => "INCOMPLETE",
+    };
+    let _ = writeln!(out, "# Restore drill `{}`: {verdict}\n", r.scenario.name);
+
+    let location = r.backup.as_ref().map(|b| b.location.as_str()).unwrap_or("(unknown)");
+    let server = r
+        .preflight
+        .as_ref()
+        .map(|p| p.server_version.clone())
+        .or_else(|| r.target.as_ref().map(|t| t.server_version.clone()))
+        .filter(|v| !v.is_empty());
+    let headline = match r.verdict {
+        DrillVerdict::Pass => format!(
+            "**PASS.** The backup {} restored{} and {passed} of {total} checks passed. Recovery took {}.",
+            code(location),
+            server.as_ref().map(|s| format!(" into PostgreSQL {s}")).unwrap_or_default(),
+            r.recovery.map(human_duration).unwrap_or_else(|| "an unknown time".into()),
+        ),
+        _ => format!("**{verdict}.** {}", r.failure.clone().unwrap_or_else(|| "the drill did not complete".into())),
+    };
+    for line in headline.lines() {
+        let _ = writeln!(out, "> {line}");
+    }
+    out.push('\n');
+
+    let mut facts = vec![vec![
+        "Scenario".into(),
+        format!(
+            "{}{} — file {} (sha256 {})",
+            code(&r.scenario.name),
+            r.scenario.description.as_ref().map(|d| format!(": {}", cell(d))).unwrap_or_default(),
+            code(&r.scenario.file),
+            code(&short_sha(&r.scenario.sha256)),
+        ),
+    ]];
+    if !r.scenario.tags.is_empty() {
+        facts.push(vec!["Tags".into(), r.scenario.tags.iter().map(|t| code(t)).collect::<Vec<_>>().join(", ")]);
+    }
+    facts.push(vec!["Drill id".into(), code(&r.drill_id)]);
+    facts.push(vec![
+        "Run by".into(),
+        format!(
+            "{} on {}, pgdrill {} ({}){}",
+            code(&r.runner.user),
+            code(&r.runner.host),
+            r.runner.pgdrill_version,
+            r.runner.os,
+            r.runner.ci.as_ref().map(|c| format!(", {}", cell(c))).unwrap_or_default()
+        ),
+    ]);
+    facts.push(vec!["Started".into(), stamp(&r.started_at)]);
+    if let Some(finished) = &r.finished_at {
+        facts.push(vec!["Finished".into(), format!("{} (took {})", stamp(finished), human_duration(r.duration))]);
+    }
+    facts.push(vec![
+        "Recovery time".into(),
+        match r.recovery {
+            Some(d) => format!("{} (from the drill's start until the restored database was ready)", human_duration(d)),
+            None => "not reached: the database was not restored".into(),
+        },
+    ]);
+    out.push_str(&table(None, facts));
+    out.push_str("\n\n");
+
+    if !r.checks.is_empty() {
+        out.push_str("## What this drill proves\n\n");
+        let mut kinds: Vec<&str> = Vec::new();
+        for c in &r.checks {
+            if !kinds.contains(&c.kind.as_str()) {
+                kinds.push(&c.kind);
+            }
+        }
+        let rows = kinds
+            .into_iter()
+            .map(|kind| {
+                let of_kind: Vec<_> = r.checks.iter().filter(|c| c.kind == kind).collect();
+                let passed = of_kind.iter().filter(|c| c.verdict == Verdict::Pass).count();
+                let badge = if passed == of_kind.len() { "✅" } else { "❌" };
+                vec![
+                    code(kind),
+                    crate::check::purpose(kind).to_owned(),
+                    format!("{badge} {passed} of {} passed", of_kind.len()),
+                ]
+            })
+            .collect();
+        out.push_str(&table(Some(&["Kind", "Proves that", "Result"]), rows));
+        out.push_str("\n\n");
+    }
+
+    out.push_str("## Backup\n\n");
+    match &r.backup {
+        Some(b) => {
+            let mut rows = vec![vec!["Location".into(), code(&b.location)]];
+            let mut size = format!("{} ({} bytes)", human_size(b.size_bytes), b.size_bytes);
+            if b.uncompressed_bytes > 0 && b.compression != "none" {
+                size.push_str(&format!(", {} uncompressed", human_size(b.uncompressed_bytes)));
+            }
+            rows.push(vec!["Size".into(), size]);
+            rows.push(vec![
+                "sha256".into(),
+                if b.sha256.is_empty() {
+                    "not computed: the backup did not read to its end".into()
+                } else {
+                    code(&b.sha256)
+                },
+            ]);
+            if let Some(m) = &b.modified {
+                rows.push(vec!["Modified".into(), stamp(m)]);
+            }
+            if !b.format.is_empty() {
+                rows.push(vec!["Format".into(), format!("{} ({} compression)", b.format, b.compression)]);
+            }
+            rows.push(vec![
+                "Dumped from".into(),
+                b.source_version
+                    .as_ref()
+                    .map(|v| format!("PostgreSQL {}", cell(v)))
+                    .unwrap_or_else(|| "unknown".into()),
+            ]);
+            rows.push(vec!["Dumped by".into(), b.dumped_by.as_deref().map(cell).unwrap_or_else(|| "unknown".into())]);
+            out.push_str(&table(None, rows));
+        }
+        None => out.push_str("The backup was not located."),
+    }
+    out.push_str("\n\n");
+
+    out.push_str("## Target\n\n");
+    match &r.target {
+        Some(t) => {
+            let mut rows = vec![vec![
+                "Kind".into(),
+                format!(
+                    "{}{}{}",
+                    t.kind,
+                    t.container.as_ref().map(|c| format!(" {}", code(c))).unwrap_or_default(),
+                    t.image.as_ref().map(|i| format!(", image {}", code(i))).unwrap_or_default()
+                ),
+            ]];
+            if let Some(p) = &t.image_packages {
+                rows.push(vec!["Image packages".into(), code(p)]);
+            }
+            if let Some(p) = &r.preflight {
+                rows.push(vec!["PostgreSQL".into(), cell(&p.server_version)]);
+                if !p.extensions.is_empty() {
+                    let list: Vec<String> = p.extensions.iter().map(|(n, v)| format!("{n} {v}")).collect();
+                    rows.push(vec!["Extensions needed (available)".into(), list.join(", ")]);
+                }
+                if !p.roles_created.is_empty() {
+                    rows.push(vec![
+                        "Roles created before the restore".into(),
+                        p.roles_created.iter().map(|r| code(r)).collect::<Vec<_>>().join(", "),
+                    ]);
+                }
+            }
+            rows.push(vec!["Address".into(), code(&t.address)]);
+            if !t.settings.is_empty() {
+                let list: Vec<String> = t.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                rows.push(vec!["Throwaway settings".into(), code(&list.join(" "))]);
+            }
+            out.push_str(&table(None, rows));
+        }
+        None => out.push_str("No target was provisioned."),
+    }
+    out.push_str("\n\n");
+
+    since_previous(&mut out, r, history.last());
+
+    out.push_str("## Phases\n\n");
+    let rows = r
+        .phases
+        .iter()
+        .map(|p| {
+            let details = match (&p.error, p.summary.is_empty()) {
+                (Some(e), _) => cell(e),
+                (None, false) => cell(&p.summary),
+                (None, true) => String::new(),
+            };
+            vec![
+                format!("{} — {}", p.phase, p.phase.purpose()),
+                phase_badge(p.status).into(),
+                p.started_at.as_ref().map(clock).unwrap_or_default(),
+                if p.started_at.is_some() { human_duration(p.duration) } else { String::new() },
+                details,
+            ]
+        })
+        .collect();
+    out.push_str(&table(Some(&["Phase", "Status", "Started (UTC)", "Duration", "Details"]), rows));
+    out.push_str("\n\n![The drill's phases on a time line](timeline.svg)\n\n");
+
+    out.push_str("## Checks\n\n");
+    if r.checks.is_empty() {
+        out.push_str("No checks were configured or run.\n\n");
+    } else {
+        let _ = writeln!(out, "{total} checks: {passed} passed, {not_passed} did not.\n");
+        let rows = r
+            .checks
+            .iter()
+            .map(|c| vec![code(&c.id), cell(&c.expected), cell(&c.actual), verdict_badge(c.verdict).into()])
+            .collect();
+        out.push_str(&table(Some(&["Check", "Expected", "Actual", "Verdict"]), rows));
+        out.push_str("\n\n");
+        let failures: Vec<_> = r.checks.iter().filter(|c| c.verdict != Verdict::Pass).collect();
+        if !failures.is_empty() {
+            out.push_str("### Checks that did not pass\n\n");
+            for c in failures {
+                let _ = writeln!(out, "- **{}** ({}): {}", c.id, c.verdict, c.message);
+                if !c.evidence.is_empty() {
+                    let _ = writeln!(out, "\n  ```sql\n  {}\n  ```\n", c.evidence.replace('\n', "\n  "));
+                }
+            }
+            out.push('\n');
+        }
+        out.push_str("<details><summary>Evidence: the query behind each check</summary>\n\n");
+        let rows = r.checks.iter().map(|c| vec![code(&c.id), code(&c.evidence), human_duration(c.duration)]).collect();
+        out.push_str(&table(Some(&["Check", "SQL", "Took"]), rows));
+        out.push_str("\n\n</details>\n\n");
+    }
+
+    if let Some(m) = &r.migrate {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        let _ = writeln!(
+            out,
+            "## Migration\n\nA pre-migration safety check: after the restore, the journal went from version {} to {}.\n",
+            code(&show(&m.version_before)),
+            code(&show(&m.version_after))
+        );
+        if !m.applied.is_empty() {
+            let _ = writeln!(
+                out,
+                "Applied, in order: {}.\n",
+                m.applied.iter().map(|a| code(a)).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+
+    if let Some(app) = &r.app {
+        let failed = r.phase(super::Phase::App).is_some_and(|p| p.status != PhaseStatus::Passed);
+        let _ = writeln!(
+            out,
+            "## Application\n\n{} was booted against the restored database at {}.\n",
+            code(&app.launched),
+            code(&app.url)
+        );
+        if !app.output_tail.is_empty() {
+            let (open, close) =
+                if failed { ("", "") } else { ("<details><summary>Its last output</summary>\n\n", "\n</details>\n") };
+            if failed {
+                out.push_str("Its last output:\n\n");
+            }
+            let _ = writeln!(out, "{open}```text\n{}\n```\n{close}", app.output_tail.join("\n"));
+        }
+    }
+
+    if let Some(stats) = &r.restore {
+        let _ = writeln!(
+            out,
+            "## Restore\n\n{} statements and {} COPY blocks ({} rows, {}) restored into database {}.\n",
+            stats.statements,
+            stats.copy_blocks,
+            stats.rows,
+            human_size(stats.bytes),
+            code(&stats.database)
+        );
+    }
+
+    let _ = writeln!(
+        out,
+        "---\nWritten by pgdrill {}. The same drill is recorded in `drill.json` (machine-readable) and `junit.xml` (for CI). `MANIFEST.sha256` holds the sha256 of every report file: `sha256sum -c MANIFEST.sha256` (or `pgdrill report verify` on this folder) confirms none was changed after the drill. Passwords, keys and tokens are never written to these reports.",
+        r.runner.pgdrill_version
+    );
+    out
+}
+
+/// How this drill compares with the previous one of the same scenario.
+fn since_previous(out: &mut String, r: &DrillRecord, previous: Option<&HistoryEntry>) {
+    out.push_str("## Since the previous drill\n\n");
+    let Some(p) = previous else {
+        out.push_str("This is the first drill of this scenario in this report folder.\n\n");
+        return;
+    };
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    let _ = writeln!(
+        out,
+        "The previous drill ran {} (`{}`) and {}.\n",
+        p.started_at.format(&format).unwrap_or_default(),
+        p.drill_id,
+        if p.verdict == "pass" { "passed" } else { "did not pass" }
+    );
+    let ms = |v: u64| human_duration(std::time::Duration::from_millis(v));
+    let change = |now: i128, before: i128, unit: &dyn Fn(u64) -> String| {
+        let diff = now - before;
+        match diff.cmp(&0) {
+            std::cmp::Ordering::Equal => "same".to_owned(),
+            std::cmp::Ordering::Greater => format!("+{}", unit(diff as u64)),
+            std::cmp::Ordering::Less => format!("-{}", unit((-diff) as u64)),
+        }
+    };
+    let count = |v: u64| v.to_string();
+    let mut rows = vec![vec![
+        "Duration".to_owned(),
+        ms(p.duration_ms),
+        human_duration(r.duration),
+        change(r.duration.as_millis() as i128, p.duration_ms as i128, &ms),
+    ]];
+    if let (Some(before), Some(now)) = (p.recovery_ms, r.recovery) {
+        rows.push(vec![
+            "Recovery time".into(),
+            ms(before),
+            human_duration(now),
+            change(now.as_millis() as i128, before as i128, &ms),
+        ]);
+    }
+    if let (Some(before), Some(now)) = (p.rows_restored, r.restore.as_ref().map(|s| s.rows)) {
+        rows.push(vec![
+            "Rows restored".into(),
+            before.to_string(),
+            now.to_string(),
+            change(now as i128, before as i128, &count),
+        ]);
+    }
+    if let Some(b) = &r.backup {
+        rows.push(vec![
+            "Backup size".into(),
+            human_size(p.backup_size),
+            human_size(b.size_bytes),
+            change(b.size_bytes as i128, p.backup_size as i128, &|v| human_size(v)),
+        ]);
+    }
+    let (passed, not) = r.check_counts();
+    rows.push(vec![
+        "Checks passed".into(),
+        format!("{} of {}", p.checks_passed, p.checks_total),
+        format!("{passed} of {}", passed + not),
+        change(passed as i128, p.checks_passed as i128, &count),
+    ]);
+    out.push_str(&table(Some(&["", "Previous", "This drill", "Change"]), rows));
+    out.push_str("\n\n");
+    let now_failing: Vec<&str> =
+        r.checks.iter().filter(|c| c.verdict != Verdict::Pass).map(|c| c.id.as_str()).collect();
+    let newly: Vec<&str> = now_failing.iter().copied().filter(|id| !p.not_passed.iter().any(|x| x == id)).collect();
+    let fixed: Vec<&str> = p.not_passed.iter().map(String::as_str).filter(|id| !now_failing.contains(id)).collect();
+    if !newly.is_empty() {
+        let _ = writeln!(out, "Newly not passing: {}.\n", newly.iter().map(|i| code(i)).collect::<Vec<_>>().join(", "));
+    }
+    if !fixed.is_empty() {
+        let _ = writeln!(out, "Passing again: {}.\n", fixed.iter().map(|i| code(i)).collect::<Vec<_>>().join(", "));
+    }
+    if p.scenario_sha256 != r.scenario.sha256 {
+        out.push_str("The scenario file changed since the previous drill.\n\n");
+    }
+    if !p.backup_sha256.is_empty() && r.backup.as_ref().is_some_and(|b| b.sha256 == p.backup_sha256) {
+        out.push_str("The backup is the same file as last time (same sha256): no newer backup was drilled.\n\n");
+    }
+    out.push_str("![Recovery time over past drills](recovery.svg)\n\n");
+}

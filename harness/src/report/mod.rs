@@ -1,0 +1,624 @@
+//! Reports: one event stream, consumed by the console as it happens and aggregated into a
+//! [`DrillRecord`] from which `junit.xml`, `report.md` and `drill.json` are written once, at the
+//! end, whatever happened: a drill that failed or was interrupted still leaves its reports.
+
+pub mod console;
+pub mod history;
+pub mod json;
+pub mod junit;
+pub mod manifest;
+pub mod markdown;
+pub mod merge;
+pub mod svg;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::check::{CheckResult, Verdict};
+use crate::restore::RestoreStats;
+use crate::restore::preflight::PreflightReport;
+use crate::source::BackupInfo;
+use crate::target::TargetInfo;
+
+/// The record format's name and version, written into `drill.json`.
+pub const RECORD_SCHEMA: &str = "pgdrill.drill.v1";
+
+/// A phase of the drill, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Resolve,
+    Fetch,
+    Verify,
+    Provision,
+    Preflight,
+    Restore,
+    Migrate,
+    Checks,
+    App,
+    Teardown,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 10] = [
+        Phase::Resolve,
+        Phase::Fetch,
+        Phase::Verify,
+        Phase::Provision,
+        Phase::Preflight,
+        Phase::Restore,
+        Phase::Migrate,
+        Phase::Checks,
+        Phase::App,
+        Phase::Teardown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Resolve => "resolve",
+            Phase::Fetch => "fetch",
+            Phase::Verify => "verify",
+            Phase::Provision => "provision",
+            Phase::Preflight => "preflight",
+            Phase::Restore => "restore",
+            Phase::Migrate => "migrate",
+            Phase::Checks => "checks",
+            Phase::App => "app",
+            Phase::Teardown => "teardown",
+        }
+    }
+
+    /// What the phase proves, for readers of the Markdown report.
+    pub fn purpose(self) -> &'static str {
+        match self {
+            Phase::Resolve => "read and validate the scenario file",
+            Phase::Fetch => "locate the backup",
+            Phase::Verify => "read the whole backup: integrity, sha256, dump header",
+            Phase::Provision => "start a throwaway PostgreSQL",
+            Phase::Preflight => "target can take the dump: version, extensions, roles, settings",
+            Phase::Restore => "restore the dump, stopping at the first error",
+            Phase::Migrate => "apply the pending migrations (pre-migration safety check)",
+            Phase::Checks => "prove the restored database is the one the application needs",
+            Phase::App => "boot the application against the restored database and call its API",
+            Phase::Teardown => "remove the throwaway target",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhaseStatus {
+    Running,
+    Passed,
+    Failed,
+    Skipped,
+    Interrupted,
+}
+
+impl PhaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseStatus::Running => "running",
+            PhaseStatus::Passed => "passed",
+            PhaseStatus::Failed => "failed",
+            PhaseStatus::Skipped => "skipped",
+            PhaseStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One phase as it ran (or why it did not).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    pub phase: Phase,
+    pub status: PhaseStatus,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "duration_ms", rename = "duration_ms")]
+    pub duration: Duration,
+    /// What it did, in a line.
+    pub summary: String,
+    /// Why it failed or was skipped.
+    pub error: Option<String>,
+}
+
+/// The drill's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DrillVerdict {
+    Running,
+    Pass,
+    Fail,
+    Interrupted,
+}
+
+impl DrillVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillVerdict::Running => "running",
+            DrillVerdict::Pass => "pass",
+            DrillVerdict::Fail => "fail",
+            DrillVerdict::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub file: String,
+    pub sha256: String,
+    pub tags: Vec<String>,
+}
+
+/// Who ran the drill, where, with what.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunnerInfo {
+    pub user: String,
+    pub host: String,
+    pub pgdrill_version: String,
+    pub os: String,
+    /// The CI system and run, when the drill ran in one.
+    pub ci: Option<String>,
+}
+
+impl RunnerInfo {
+    pub fn detect() -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let user = env("USER")
+            .or_else(|| env("LOGNAME"))
+            .or_else(|| env("USERNAME"))
+            .or_else(user_from_passwd)
+            .unwrap_or_else(|| "unknown".into());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .or_else(|| env("HOSTNAME"))
+            .unwrap_or_else(|| "unknown".into());
+        let ci = if let (Some(server), Some(repo), Some(run)) =
+            (env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY"), env("GITHUB_RUN_ID"))
+        {
+            Some(format!("GitHub Actions {server}/{repo}/actions/runs/{run}"))
+        } else if let Some(url) = env("CI_JOB_URL") {
+            Some(format!("GitLab CI {url}"))
+        } else {
+            env("CI").map(|_| "CI".to_owned())
+        };
+        RunnerInfo {
+            user,
+            host,
+            pgdrill_version: env!("CARGO_PKG_VERSION").to_owned(),
+            os: format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+            ci,
+        }
+    }
+}
+
+/// The name of the user this process runs as, from `/etc/passwd` (for when `USER` is unset,
+/// as in containers and cron jobs).
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_owned())
+    })
+}
+
+/// Everything a drill produced: the content of `drill.json`, and what the other reports show.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillRecord {
+    pub schema: String,
+    pub drill_id: String,
+    pub scenario: ScenarioInfo,
+    pub runner: RunnerInfo,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub finished_at: Option<OffsetDateTime>,
+    #[serde(with = "duration_ms", rename = "duration_ms")]
+    pub duration: Duration,
+    /// From the drill's start until the restored database was ready for checks: the measured
+    /// recovery time.
+    #[serde(with = "duration_ms::option", rename = "recovery_ms", default)]
+    pub recovery: Option<Duration>,
+    pub verdict: DrillVerdict,
+    /// Why the drill failed, in a line.
+    pub failure: Option<String>,
+    pub backup: Option<BackupInfo>,
+    pub target: Option<TargetInfo>,
+    pub preflight: Option<PreflightReport>,
+    pub restore: Option<RestoreStats>,
+    /// The migrations applied after the restore (pre-migration safety check).
+    #[serde(default)]
+    pub migrate: Option<crate::migrate::MigrateInfo>,
+    /// The application booted against the restored database.
+    #[serde(default)]
+    pub app: Option<crate::app::AppInfo>,
+    pub phases: Vec<PhaseRecord>,
+    pub checks: Vec<CheckResult>,
+}
+
+impl DrillRecord {
+    pub fn new(drill_id: String, scenario: ScenarioInfo, runner: RunnerInfo, started_at: OffsetDateTime) -> Self {
+        DrillRecord {
+            schema: RECORD_SCHEMA.to_owned(),
+            drill_id,
+            scenario,
+            runner,
+            started_at,
+            finished_at: None,
+            duration: Duration::ZERO,
+            recovery: None,
+            verdict: DrillVerdict::Running,
+            failure: None,
+            backup: None,
+            target: None,
+            preflight: None,
+            restore: None,
+            migrate: None,
+            app: None,
+            phases: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+
+    pub fn phase(&self, phase: Phase) -> Option<&PhaseRecord> {
+        self.phases.iter().find(|p| p.phase == phase)
+    }
+
+    /// What went wrong, for a failing test or a CI log: the verdict, the first failure, and
+    /// every check that did not pass with expected against actual.
+    pub fn failure_summary(&self) -> String {
+        let mut out = format!("drill `{}`: {}", self.scenario.name, self.verdict.as_str().to_uppercase());
+        if let Some(failure) = &self.failure {
+            out.push_str(&format!(" ({})", failure.lines().next().unwrap_or_default()));
+        }
+        for p in self.phases.iter().filter(|p| matches!(p.status, PhaseStatus::Failed | PhaseStatus::Interrupted)) {
+            out.push_str(&format!("\n  phase {}: {}", p.phase, p.error.as_deref().unwrap_or("failed")));
+        }
+        for c in self.checks.iter().filter(|c| c.verdict != Verdict::Pass && c.verdict != Verdict::Skipped) {
+            out.push_str(&format!(
+                "\n  {} {}: expected {}, actual {} ({})",
+                c.verdict, c.id, c.expected, c.actual, c.message
+            ));
+        }
+        out
+    }
+
+    /// Checks by verdict: (passed, not passed).
+    pub fn check_counts(&self) -> (usize, usize) {
+        let passed = self.checks.iter().filter(|c| c.verdict == Verdict::Pass).count();
+        (passed, self.checks.len() - passed)
+    }
+}
+
+/// What happens during a drill.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started(Box<DrillRecord>),
+    PhaseStarted {
+        phase: Phase,
+        at: OffsetDateTime,
+    },
+    Progress {
+        phase: Phase,
+        message: String,
+        done: Option<u64>,
+        total: Option<u64>,
+    },
+    PhaseFinished(PhaseRecord),
+    Backup(BackupInfo),
+    Target(TargetInfo),
+    Preflight(PreflightReport),
+    Restore(RestoreStats),
+    Check(CheckResult),
+    App(crate::app::AppInfo),
+    Migrate(crate::migrate::MigrateInfo),
+    /// The restored database is ready for checks.
+    Recovered {
+        elapsed: Duration,
+    },
+    Finished {
+        at: OffsetDateTime,
+        interrupted: bool,
+    },
+}
+
+/// Something that follows a drill's events (the console).
+pub trait Reporter: Send {
+    fn on_event(&mut self, event: &Event, record: &DrillRecord);
+}
+
+/// The drill's event stream: every event updates the record, then goes to each reporter.
+#[derive(Clone)]
+pub struct Events {
+    inner: Arc<Mutex<EventsInner>>,
+}
+
+struct EventsInner {
+    record: Option<DrillRecord>,
+    reporters: Vec<Box<dyn Reporter>>,
+}
+
+impl Events {
+    pub fn new(reporters: Vec<Box<dyn Reporter>>) -> Self {
+        Events { inner: Arc::new(Mutex::new(EventsInner { record: None, reporters })) }
+    }
+
+    pub fn emit(&self, event: Event) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let inner = &mut *inner;
+        if let Event::Started(record) = &event {
+            inner.record = Some((**record).clone());
+        }
+        let Some(record) = inner.record.as_mut() else {
+            return;
+        };
+        apply(record, &event);
+        for reporter in inner.reporters.iter_mut() {
+            reporter.on_event(&event, record);
+        }
+    }
+
+    /// The record as it stands.
+    pub fn record(&self) -> Option<DrillRecord> {
+        self.inner.lock().ok().and_then(|i| i.record.clone())
+    }
+}
+
+fn apply(record: &mut DrillRecord, event: &Event) {
+    match event {
+        Event::Started(_) | Event::Progress { .. } => {}
+        Event::PhaseStarted { phase, at } => {
+            record.phases.retain(|p| p.phase != *phase);
+            record.phases.push(PhaseRecord {
+                phase: *phase,
+                status: PhaseStatus::Running,
+                started_at: Some(*at),
+                duration: Duration::ZERO,
+                summary: String::new(),
+                error: None,
+            });
+        }
+        Event::PhaseFinished(finished) => {
+            record.phases.retain(|p| p.phase != finished.phase);
+            record.phases.push(finished.clone());
+        }
+        Event::Backup(info) => record.backup = Some(info.clone()),
+        Event::Target(info) => record.target = Some(info.clone()),
+        Event::Preflight(report) => record.preflight = Some(report.clone()),
+        Event::Restore(stats) => record.restore = Some(stats.clone()),
+        Event::Check(result) => record.checks.push(result.clone()),
+        Event::App(info) => record.app = Some(info.clone()),
+        Event::Migrate(info) => record.migrate = Some(info.clone()),
+        Event::Recovered { elapsed } => record.recovery = Some(*elapsed),
+        Event::Finished { at, interrupted } => finish(record, *at, *interrupted),
+    }
+}
+
+/// Closes the record: running phases were interrupted, phases that never ran are skipped with
+/// the reason, and the verdict is decided. Only a drill where every phase passed and every
+/// check passed is a pass.
+fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: bool) {
+    record.finished_at = Some(at);
+    record.duration = (at - record.started_at).try_into().unwrap_or_default();
+    for p in record.phases.iter_mut().filter(|p| p.status == PhaseStatus::Running) {
+        p.status = PhaseStatus::Interrupted;
+        p.error = Some("interrupted".into());
+        if let Some(started) = p.started_at {
+            p.duration = (at - started).try_into().unwrap_or_default();
+        }
+    }
+    let first_failure = record
+        .phases
+        .iter()
+        .filter(|p| matches!(p.status, PhaseStatus::Failed | PhaseStatus::Interrupted))
+        .min_by_key(|p| p.phase)
+        .cloned();
+    let reason = match (&first_failure, interrupted) {
+        (_, true) => "the drill was interrupted".to_owned(),
+        (Some(f), _) => format!("{} failed", f.phase),
+        (None, _) => "not reached".to_owned(),
+    };
+    for phase in Phase::ALL {
+        if record.phase(phase).is_none() {
+            record.phases.push(PhaseRecord {
+                phase,
+                status: PhaseStatus::Skipped,
+                started_at: None,
+                duration: Duration::ZERO,
+                summary: String::new(),
+                error: Some(format!("skipped: {reason}")),
+            });
+        }
+    }
+    record.phases.sort_by_key(|p| p.phase);
+    let failed_checks: Vec<&CheckResult> = record.checks.iter().filter(|c| c.verdict != Verdict::Pass).collect();
+    record.verdict = if interrupted {
+        DrillVerdict::Interrupted
+    } else if first_failure.is_none() && failed_checks.is_empty() {
+        DrillVerdict::Pass
+    } else {
+        DrillVerdict::Fail
+    };
+    let describe = |c: &&CheckResult| match c.verdict {
+        Verdict::Fail => format!("{} (expected {}, found {})", c.id, c.expected, c.actual),
+        _ => format!("{} ({})", c.id, c.message),
+    };
+    let checks_failure = || {
+        format!(
+            "{} of {} checks did not pass: {}",
+            failed_checks.len(),
+            record.checks.len(),
+            failed_checks.iter().map(describe).collect::<Vec<_>>().join("; ")
+        )
+    };
+    let failure = match &first_failure {
+        _ if record.verdict == DrillVerdict::Pass => None,
+        Some(f) if f.phase == Phase::Checks && !failed_checks.is_empty() => Some(checks_failure()),
+        Some(f) if f.status == PhaseStatus::Interrupted => Some(format!("interrupted during {}", f.phase)),
+        Some(f) => Some(format!("{} failed: {}", f.phase, f.error.as_deref().unwrap_or("unknown error"))),
+        None if interrupted => Some("the drill was interrupted".into()),
+        None => Some(checks_failure()),
+    };
+    record.failure = failure;
+}
+
+/// Where the reports of a drill were written.
+#[derive(Debug, Clone)]
+pub struct ReportPaths {
+    pub dir: PathBuf,
+    pub junit: PathBuf,
+    pub markdown: PathBuf,
+    pub json: PathBuf,
+    pub manifest: PathBuf,
+    pub history: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write report `{}`", path.display())]
+pub struct ReportError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// `reports/<scenario>/<UTC timestamp>` under `root`, made unique if a drill of the same
+/// scenario started in the same second.
+pub fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let stamp = record.started_at.format(&format).unwrap_or_else(|_| "unknown".into());
+    let base = root.join(&record.scenario.name).join(&stamp);
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    dir
+}
+
+/// Writes the reports into `dir`: drill.json, junit.xml, report.md with its two pictures, and
+/// the manifest of their digests; then appends the drill to the scenario's history (the folder
+/// above `dir`), which report.md compared it with.
+pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, ReportError> {
+    let err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ReportError { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    let history_path = history::path_for(dir);
+    let past = history::read(&history_path);
+    let paths = ReportPaths {
+        dir: dir.to_owned(),
+        junit: dir.join("junit.xml"),
+        markdown: dir.join("report.md"),
+        json: dir.join("drill.json"),
+        manifest: dir.join(manifest::NAME),
+        history: history_path.clone(),
+    };
+    let files: [(&str, String); 5] = [
+        ("drill.json", json::render(record)),
+        ("junit.xml", junit::render(record)),
+        ("report.md", markdown::render(record, &past)),
+        ("timeline.svg", svg::timeline(record)),
+        ("recovery.svg", svg::recovery(&past, record)),
+    ];
+    for (name, text) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(err(&path))?;
+    }
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    let manifest_sha = manifest::write(dir, &names).map_err(err(&paths.manifest))?;
+    history::append(&history_path, &history::HistoryEntry::of(record, dir, manifest_sha))?;
+    Ok(paths)
+}
+
+/// Serde for durations as whole milliseconds.
+pub mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+        }
+    }
+}
+
+/// A duration for people: `850 ms`, `4.2 s`, `3 min 05 s`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        let s = d.as_secs();
+        format!("{} min {:02} s", s / 60, s % 60)
+    }
+}
+
+/// A size for people: `512 B`, `12.3 KiB`, `4.5 MiB`, `1.2 GiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn humans() {
+        assert_eq!(human_duration(Duration::from_millis(850)), "850 ms");
+        assert_eq!(human_duration(Duration::from_millis(4200)), "4.2 s");
+        assert_eq!(human_duration(Duration::from_secs(185)), "3 min 05 s");
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(12_595), "12.3 KiB");
+    }
+}

@@ -1,0 +1,136 @@
+//! Pictures for the Markdown report, as SVG files beside it: the phases of a drill on a time
+//! line (`timeline.svg`), and the recovery time of the scenario's past drills (`recovery.svg`).
+
+use std::fmt::Write;
+
+use super::history::HistoryEntry;
+use super::{DrillRecord, PhaseStatus, human_duration};
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn color(status: PhaseStatus) -> &'static str {
+    match status {
+        PhaseStatus::Passed => "#2e8540",
+        PhaseStatus::Failed => "#d83933",
+        PhaseStatus::Interrupted => "#e5a000",
+        PhaseStatus::Skipped | PhaseStatus::Running => "#aeb0b5",
+    }
+}
+
+/// The drill's phases as bars on a time line, from the drill's start.
+pub fn timeline(record: &DrillRecord) -> String {
+    let total_ms = record.duration.as_millis().max(1) as f64;
+    let (left, width, row) = (110.0, 560.0, 26.0);
+    let phases: Vec<_> = record.phases.iter().filter(|p| p.started_at.is_some()).collect();
+    let height = 40.0 + row * phases.len() as f64 + 30.0;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="{height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = write!(
+        out,
+        r#"<text x="10" y="20" font-weight="bold">Drill `{}`: {} in {}</text>"#,
+        escape(&record.scenario.name),
+        record.verdict.as_str(),
+        human_duration(record.duration)
+    );
+    for (i, p) in phases.iter().enumerate() {
+        let y = 35.0 + row * i as f64;
+        let start = p.started_at.map(|s| (s - record.started_at).whole_milliseconds().max(0) as f64).unwrap_or(0.0);
+        let x = left + width * start / total_ms;
+        let w = (width * p.duration.as_millis() as f64 / total_ms).max(1.5);
+        // The duration beside its bar: after it, or before it when the bar reaches the end.
+        let (tx, anchor) = if x + w + 60.0 <= 715.0 { (x + w + 4.0, "start") } else { (x - 4.0, "end") };
+        let _ = write!(
+            out,
+            r##"<text x="10" y="{ty}">{name}</text><rect x="{x:.1}" y="{y}" width="{w:.1}" height="18" fill="{fill}"><title>{name}: {status}, {dur}</title></rect><text x="{tx:.1}" y="{ty}" fill="#333" text-anchor="{anchor}">{dur}</text>"##,
+            ty = y + 13.0,
+            name = p.phase.as_str(),
+            fill = color(p.status),
+            status = p.status.as_str(),
+            dur = human_duration(p.duration),
+        );
+    }
+    let axis = 35.0 + row * phases.len() as f64 + 10.0;
+    let _ = write!(
+        out,
+        r##"<line x1="{left}" y1="{axis}" x2="{right}" y2="{axis}" stroke="#666"/><text x="{left}" y="{label}">0</text><text x="{right}" y="{label}" text-anchor="end">{total}</text></svg>"##,
+        right = left + width,
+        label = axis + 14.0,
+        total = human_duration(record.duration),
+    );
+    out.push('\n');
+    out
+}
+
+fn label(t: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[month]-[day] [hour]:[minute]");
+    t.format(&format).unwrap_or_default()
+}
+
+/// The recovery time of past drills and this one, as bars (failed drills in red).
+pub fn recovery(history: &[HistoryEntry], record: &DrillRecord) -> String {
+    let mut points: Vec<(String, Option<u64>, bool)> = history
+        .iter()
+        .rev()
+        .take(19)
+        .rev()
+        .map(|h| (label(h.started_at), h.recovery_ms, h.verdict == "pass"))
+        .collect();
+    points.push((
+        label(record.started_at),
+        record.recovery.map(|r| r.as_millis() as u64),
+        record.verdict == super::DrillVerdict::Pass,
+    ));
+    let max = points.iter().filter_map(|p| p.1).max().unwrap_or(1).max(1) as f64;
+    let (left, bottom, plot_h) = (60.0, 190.0, 150.0);
+    let step = 640.0 / points.len() as f64;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="230" font-family="sans-serif" font-size="11"><text x="10" y="20" font-weight="bold">Recovery time of the last {} drills of `{}`</text>"#,
+        points.len(),
+        escape(&record.scenario.name)
+    );
+    for (i, (date, ms, passed)) in points.iter().enumerate() {
+        let w = (step - 8.0).clamp(2.0, 48.0);
+        let x = left + step * i as f64 + (step - w) / 2.0;
+        match ms {
+            Some(ms) => {
+                let h = (plot_h * *ms as f64 / max).max(1.0);
+                let fill = if *passed { "#2e8540" } else { "#d83933" };
+                let value = human_duration(std::time::Duration::from_millis(*ms));
+                let _ = write!(
+                    out,
+                    r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}"><title>{date}: {value}</title></rect><text x="{cx:.1}" y="{vy:.1}" text-anchor="middle" font-size="9">{value}</text>"#,
+                    y = bottom - h,
+                    cx = x + w / 2.0,
+                    vy = bottom - h - 3.0,
+                );
+            }
+            None => {
+                let _ = write!(out, r##"<text x="{x:.1}" y="{y}" fill="#d83933">✗</text>"##, y = bottom - 4.0);
+            }
+        }
+        if points.len() <= 10 || i % 2 == 0 {
+            let _ = write!(
+                out,
+                r#"<text x="{cx:.1}" y="{ty}" font-size="9" text-anchor="middle">{date}</text>"#,
+                cx = x + w / 2.0,
+                ty = bottom + 14.0
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        r##"<line x1="{left}" y1="{bottom}" x2="700" y2="{bottom}" stroke="#666"/><text x="{lx}" y="{ty}" text-anchor="end">{top}</text></svg>"##,
+        lx = left - 4.0,
+        ty = bottom - plot_h + 4.0,
+        top = human_duration(std::time::Duration::from_millis(max as u64))
+    );
+    out.push('\n');
+    out
+}

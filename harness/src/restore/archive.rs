@@ -1,0 +1,122 @@
+//! Custom, directory and tar archives, read and restored by the target's own pg_restore.
+//!
+//! Before the restore, `pg_restore -f -` turns the whole archive into SQL on the target's side
+//! and streams it back through the same splitter and scanner as a plain dump: every data block
+//! is read (a truncated or damaged archive fails here), meta-commands are refused as in a plain
+//! dump, and the drill learns the extensions, roles and settings the archive needs and the rows
+//! of each table. The restore is then `pg_restore --exit-on-error`, with `-j` for the formats
+//! that allow it.
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::{RestoreError, RestoreStats};
+use crate::dump::{DumpSummary, Format, Scanner, SplitError, Splitter};
+use crate::pg::major_of_version_text;
+use crate::secret::Redactor;
+use crate::source::verify::{item_line, refused};
+use crate::target::Target;
+use crate::target::tools::ChannelReader;
+
+/// Reads the whole archive through the target's pg_restore; returns what it needs.
+pub async fn scan(
+    target: &Target,
+    path: &std::path::Path,
+    pg_dump_version: &str,
+    redactor: &Redactor,
+) -> Result<DumpSummary, RestoreError> {
+    let inside = target.tools.path_of(path).map_err(|e| RestoreError::Read(e.to_string()))?;
+    check_tool_version(target, pg_dump_version, redactor).await?;
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let reader = tokio::task::spawn_blocking(move || -> Result<DumpSummary, String> {
+        let mut splitter = Splitter::new(std::io::BufReader::with_capacity(256 * 1024, ChannelReader::new(rx)));
+        let mut scanner = Scanner::new();
+        loop {
+            match splitter.next_item() {
+                Ok(Some(item)) => {
+                    if let Some(what) = refused(&item) {
+                        return Err(format!(
+                            "line {} of the archive's SQL: {what} is refused: a dump is untrusted input",
+                            item_line(&item)
+                        ));
+                    }
+                    scanner.note(&item);
+                }
+                Ok(None) => break,
+                Err(SplitError::UnterminatedCopy { .. }) => break, // pg_restore failed mid-table: its exit says why
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(scanner.finish(splitter.comments(), splitter.lines_read(), splitter.bytes_read()))
+    });
+    let args = vec!["-f".to_owned(), "-".to_owned(), inside];
+    let output = target
+        .tools
+        .run("pg_restore", &args, Some(tx), redactor)
+        .await
+        .map_err(|e| RestoreError::Read(crate::drill::error_chain(&e)))?;
+    let summary = reader.await.map_err(|e| RestoreError::Read(e.to_string()))?;
+    if !output.success() {
+        return Err(RestoreError::Archive { status: output.status, stderr: output.stderr });
+    }
+    summary.map_err(RestoreError::Read)
+}
+
+/// pg_restore reads archives of its own and older pg_dump versions only.
+async fn check_tool_version(target: &Target, pg_dump_version: &str, redactor: &Redactor) -> Result<(), RestoreError> {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let output = target
+        .tools
+        .run("pg_restore", &["--version".to_owned()], Some(tx), redactor)
+        .await
+        .map_err(|e| RestoreError::Read(crate::drill::error_chain(&e)))?;
+    let mut text = String::new();
+    while let Ok(chunk) = rx.try_recv() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // `pg_restore (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`
+    let tool =
+        text.split("(PostgreSQL)").nth(1).and_then(|v| v.split_whitespace().next()).unwrap_or_default().to_owned();
+    let (Some(tool_major), Some(dump_major)) = (major_of_version_text(&tool), major_of_version_text(pg_dump_version))
+    else {
+        return Ok(());
+    };
+    if output.success() && tool_major < dump_major {
+        return Err(RestoreError::OldTool { tool: tool.clone(), archive: pg_dump_version.to_owned(), dump_major });
+    }
+    Ok(())
+}
+
+/// Restores the archive into `database` with pg_restore, `-j jobs` where the format allows.
+pub async fn restore(
+    target: &Target,
+    database: &str,
+    path: &std::path::Path,
+    format: Format,
+    jobs: usize,
+    dump: &DumpSummary,
+    redactor: &Redactor,
+) -> Result<RestoreStats, RestoreError> {
+    let inside = target.tools.path_of(path).map_err(|e| RestoreError::Read(e.to_string()))?;
+    let mut args = vec!["--exit-on-error".to_owned(), "--no-password".to_owned()];
+    if matches!(format, Format::Custom | Format::Directory) && jobs > 1 {
+        args.push(format!("--jobs={jobs}"));
+    }
+    args.extend(target.tools.connection_args(database));
+    args.push(inside);
+    let output = target
+        .tools
+        .run("pg_restore", &args, None, redactor)
+        .await
+        .map_err(|e| RestoreError::Read(crate::drill::error_chain(&e)))?;
+    if !output.success() {
+        return Err(RestoreError::Tool { tool: "pg_restore", status: output.status, stderr: output.stderr });
+    }
+    Ok(RestoreStats {
+        statements: dump.statements,
+        copy_blocks: dump.copy_blocks,
+        rows: dump.total_rows(),
+        bytes: dump.bytes,
+        database: database.to_owned(),
+    })
+}

@@ -1,0 +1,94 @@
+//! The restore phase: preflight (is the target able to take this dump?), then the restore
+//! itself, stopping at the first error with the dump line and entry that caused it.
+
+pub mod archive;
+pub mod plain;
+pub mod preflight;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dump::Entry;
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RestoreStats {
+    pub statements: u64,
+    pub copy_blocks: u64,
+    pub rows: u64,
+    /// Bytes of SQL and data sent (after decompression).
+    pub bytes: u64,
+    /// The database the restore ended in: where checks run.
+    pub database: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// Connecting to the target failed.
+    #[error("cannot connect to database `{database}` on the target: {message}")]
+    Connect { database: String, message: String },
+    /// A statement of the dump failed on the target.
+    #[error("{0}")]
+    Statement(Box<StatementFailure>),
+    /// The dump asks for something a restore must never do.
+    #[error(
+        "dump line {line}: {what} is refused: a dump is untrusted input, and pgdrill follows only `\\connect`, `\\restrict` and `\\unrestrict`"
+    )]
+    Refused { line: u64, what: String },
+    /// A meta-command is malformed or used out of order.
+    #[error("dump line {line}: {message}")]
+    Meta { line: u64, message: String },
+    /// Reading the dump failed during the restore (it verified, so the file changed?).
+    #[error("reading the dump failed: {0}")]
+    Read(String),
+    /// The connection to the target failed mid-restore.
+    #[error("dump line {line}{}: the connection to the target failed: {message}", entry_suffix(entry))]
+    Connection { line: u64, entry: Option<Arc<Entry>>, message: String },
+    /// pg_restore could not read the archive to its end.
+    #[error("the archive cannot be read to its end: pg_restore exited with {status}:\n{stderr}")]
+    Archive { status: i64, stderr: String },
+    /// The target's pg_restore is older than the pg_dump that wrote the archive.
+    #[error(
+        "the target's pg_restore {tool} cannot read an archive written by pg_dump {archive} (hint: give PostgreSQL {dump_major}'s client programs with target.bin_dir)"
+    )]
+    OldTool { tool: String, archive: String, dump_major: u32 },
+    /// A restore program failed.
+    #[error("{tool} failed (exit {status}):\n{stderr}")]
+    Tool { tool: &'static str, status: i64, stderr: String },
+    /// The restore took longer than the scenario allows.
+    #[error("the restore did not finish within {0}")]
+    Timeout(String),
+}
+
+/// A statement that failed on the target, located in the dump.
+#[derive(Debug)]
+pub struct StatementFailure {
+    /// The dump line of the error: the statement's, or exactly where in it (a COPY row).
+    pub line: u64,
+    pub entry: Option<Arc<Entry>>,
+    /// SQLSTATE.
+    pub code: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// The statement's start, on one line.
+    pub excerpt: String,
+}
+
+impl std::fmt::Display for StatementFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "dump line {}{}: {} {}", self.line, entry_suffix(&self.entry), self.code, self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, "\n  detail: {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        write!(f, "\n  statement: {}", self.excerpt)
+    }
+}
+
+fn entry_suffix(entry: &Option<Arc<Entry>>) -> String {
+    entry.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+}

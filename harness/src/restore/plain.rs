@@ -1,0 +1,439 @@
+//! Restores a plain-format dump: one reader thread decompresses and splits the dump, the
+//! restore sends each statement and streams COPY data to the server. Memory holds a few chunks
+//! in flight, whatever the dump's size. Like `psql -v ON_ERROR_STOP=1`, the first error stops it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnection, PgDatabaseError};
+use sqlx::{Connection, Executor};
+use tokio::sync::mpsc;
+
+use super::{RestoreError, RestoreStats, StatementFailure};
+use crate::dump::{Item, SplitError, Splitter, Statement};
+use crate::secret::Redactor;
+use crate::source::{read, verify};
+use crate::target::Target;
+
+/// Items in flight between the reader thread and the restore (each at most one COPY chunk).
+const IN_FLIGHT: usize = 16;
+
+/// Restore progress: raw bytes of the backup read so far.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+/// Restores the dump at `path` into `database` on `target`.
+pub async fn restore(
+    target: &Target,
+    database: &str,
+    path: &Path,
+    redactor: &Redactor,
+    progress: Progress<'_>,
+) -> Result<RestoreStats, RestoreError> {
+    run(target, database, path, redactor, progress, None).await
+}
+
+/// Applies a `pg_dumpall --globals-only` file: roles (and their memberships and settings)
+/// before the dump that grants to them. Roles that already exist are kept, and the statements
+/// about the superuser the drill connects as are skipped: a production globals file would
+/// otherwise set its password, and lock the drill out of its own target.
+/// `protect` lists more roles to leave as they are (on a shared server, every role that was
+/// there before the drill).
+pub async fn restore_globals(
+    target: &Target,
+    path: &Path,
+    redactor: &Redactor,
+    protect: &[String],
+) -> Result<RestoreStats, RestoreError> {
+    let mut protected = protect.to_vec();
+    protected.push(target.user.clone());
+    run(target, &target.maintenance_db, path, redactor, &|_| {}, Some(protected)).await
+}
+
+async fn run(
+    target: &Target,
+    database: &str,
+    path: &Path,
+    redactor: &Redactor,
+    progress: Progress<'_>,
+    globals: Option<Vec<String>>,
+) -> Result<RestoreStats, RestoreError> {
+    let raw_bytes = Arc::new(AtomicU64::new(0));
+    let (tx, mut rx) = mpsc::channel::<Result<Item, String>>(IN_FLIGHT);
+    let reader = spawn_reader(path.to_owned(), tx, raw_bytes.clone());
+
+    let mut session = Session {
+        target,
+        redactor,
+        conn: connect(target, database, redactor).await?,
+        database: database.to_owned(),
+        restricted: None,
+        stats: RestoreStats::default(),
+        globals,
+    };
+    let mut last_report = Instant::now();
+    let result = async {
+        while let Some(item) = rx.recv().await {
+            let item = item.map_err(RestoreError::Read)?;
+            session.apply(item, &mut rx).await?;
+            if last_report.elapsed() >= Duration::from_millis(200) {
+                progress(raw_bytes.load(Ordering::Relaxed));
+                last_report = Instant::now();
+            }
+        }
+        Ok(())
+    }
+    .await;
+    // Stop the reader whatever happened (it ends when the channel closes).
+    drop(rx);
+    let _ = reader.await;
+    progress(raw_bytes.load(Ordering::Relaxed));
+    result?;
+    let Session { conn, database, stats, .. } = session;
+    conn.close().await.ok();
+    Ok(RestoreStats { database, ..stats })
+}
+
+fn spawn_reader(
+    path: std::path::PathBuf,
+    tx: mpsc::Sender<Result<Item, String>>,
+    raw_bytes: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        let mut opened = match read::open(&path, false) {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.to_string()));
+                return;
+            }
+        };
+        let counter = opened.raw_bytes.clone();
+        let mut splitter = Splitter::new(&mut opened.reader);
+        loop {
+            let next = splitter.next_item();
+            raw_bytes.store(counter.load(Ordering::Relaxed), Ordering::Relaxed);
+            let message = match next {
+                Ok(Some(item)) => Ok(item),
+                Ok(None) => return,
+                Err(SplitError::Read { line, source }) => Err(format!("line {line}: {source}")),
+                Err(other) => Err(other.to_string()),
+            };
+            let stop = message.is_err();
+            if tx.blocking_send(message).is_err() || stop {
+                return;
+            }
+        }
+    })
+}
+
+async fn connect(target: &Target, database: &str, redactor: &Redactor) -> Result<PgConnection, RestoreError> {
+    PgConnection::connect_with(&target.connect_options(database))
+        .await
+        .map_err(|e| RestoreError::Connect { database: database.to_owned(), message: redactor.redact(&e.to_string()) })
+}
+
+struct Session<'a> {
+    target: &'a Target,
+    redactor: &'a Redactor,
+    conn: PgConnection,
+    database: String,
+    /// The `\restrict` key in force: no meta-command but `\unrestrict key` is allowed.
+    restricted: Option<String>,
+    stats: RestoreStats,
+    /// Applying a globals file (see [`restore_globals`]): the roles to leave alone.
+    globals: Option<Vec<String>>,
+}
+
+impl Session<'_> {
+    async fn apply(&mut self, item: Item, rx: &mut mpsc::Receiver<Result<Item, String>>) -> Result<(), RestoreError> {
+        // Verify refused these already; the file is read again here, so refuse them again.
+        if let Some(what) = verify::refused(&item) {
+            return Err(RestoreError::Refused { line: verify::item_line(&item), what });
+        }
+        match item {
+            Item::Statement(statement) if statement.copy_from_stdin => self.copy(statement, rx).await,
+            Item::Statement(statement) => {
+                let about_role = self.globals.as_ref().and_then(|_| role_statement(&statement.sql));
+                if let (Some(protected), Some((_, role))) = (&self.globals, &about_role)
+                    && protected.contains(role)
+                {
+                    return Ok(());
+                }
+                self.stats.statements += 1;
+                self.stats.bytes += statement.sql.len() as u64;
+                let redactor = self.redactor;
+                match self.conn.execute(sqlx::raw_sql(&statement.sql)).await {
+                    Ok(_) => Ok(()),
+                    // The role exists already (declared in the scenario, or built in): keep it.
+                    Err(sqlx::Error::Database(db))
+                        if db.code().as_deref() == Some("42710")
+                            && about_role.as_ref().is_some_and(|(verb, _)| verb == "create") =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(statement_error(redactor, &statement, e)),
+                }
+            }
+            Item::Meta { command, args, line } => self.meta(&command, &args, line).await,
+            Item::CopyData(_) | Item::CopyEnd { .. } => {
+                Err(RestoreError::Read("COPY data without a COPY statement".into()))
+            }
+        }
+    }
+
+    async fn copy(
+        &mut self,
+        statement: Statement,
+        rx: &mut mpsc::Receiver<Result<Item, String>>,
+    ) -> Result<(), RestoreError> {
+        self.stats.statements += 1;
+        self.stats.copy_blocks += 1;
+        let redactor = self.redactor;
+        let mut copy = match self.conn.copy_in_raw(&statement.sql).await {
+            Ok(copy) => copy,
+            Err(e) => return Err(statement_error(redactor, &statement, e)),
+        };
+        let mut sent = 0u64;
+        loop {
+            let Some(item) = rx.recv().await else {
+                let _ = copy.abort("the dump ended inside COPY data").await;
+                return Err(RestoreError::Read("the dump ended inside COPY data".into()));
+            };
+            match item {
+                Ok(Item::CopyData(data)) => {
+                    sent += data.len() as u64;
+                    if let Err(e) = copy.send(data).await {
+                        drop(copy);
+                        return Err(statement_error(redactor, &statement, e));
+                    }
+                }
+                Ok(Item::CopyEnd { rows, .. }) => {
+                    return match copy.finish().await {
+                        Ok(_) => {
+                            self.stats.rows += rows;
+                            self.stats.bytes += sent + statement.sql.len() as u64;
+                            Ok(())
+                        }
+                        Err(e) => Err(statement_error(redactor, &statement, e)),
+                    };
+                }
+                Ok(_) => {
+                    let _ = copy.abort("unexpected item in COPY data").await;
+                    return Err(RestoreError::Read("a statement appeared inside COPY data".into()));
+                }
+                Err(message) => {
+                    let _ = copy.abort("the dump could not be read").await;
+                    return Err(RestoreError::Read(message));
+                }
+            }
+        }
+    }
+
+    async fn meta(&mut self, command: &str, args: &str, line: u64) -> Result<(), RestoreError> {
+        let meta_err = |message: String| RestoreError::Meta { line, message };
+        match command {
+            "restrict" => {
+                if self.restricted.is_some() {
+                    return Err(meta_err("`\\restrict` while already restricted".into()));
+                }
+                let key = args.split_whitespace().next().unwrap_or_default();
+                if key.is_empty() {
+                    return Err(meta_err("`\\restrict` needs a key".into()));
+                }
+                self.restricted = Some(key.to_owned());
+                Ok(())
+            }
+            "unrestrict" => {
+                let key = args.split_whitespace().next().unwrap_or_default();
+                match &self.restricted {
+                    Some(current) if current == key => {
+                        self.restricted = None;
+                        Ok(())
+                    }
+                    Some(_) => Err(meta_err("`\\unrestrict` with a key that does not match `\\restrict`".into())),
+                    None => Err(meta_err("`\\unrestrict` without `\\restrict`".into())),
+                }
+            }
+            _ if self.restricted.is_some() => {
+                Err(RestoreError::Refused { line, what: format!("`\\{command}` inside a `\\restrict` section") })
+            }
+            "connect" | "c" => {
+                let database = connect_target(args)
+                    .ok_or_else(|| meta_err(format!("cannot read the database in `\\{command} {args}`")))?;
+                let conn = connect(self.target, &database, self.redactor).await?;
+                let old = std::mem::replace(&mut self.conn, conn);
+                old.close().await.ok();
+                self.database = database;
+                Ok(())
+            }
+            other => Err(RestoreError::Refused { line, what: format!("the meta-command `\\{other}`") }),
+        }
+    }
+}
+
+/// Turns a server error into an error naming the dump line (exact, within the statement or the
+/// COPY block) and entry.
+fn statement_error(redactor: &Redactor, statement: &Statement, err: sqlx::Error) -> RestoreError {
+    let entry = statement.entry.clone();
+    let excerpt = excerpt(&statement.sql);
+    match &err {
+        sqlx::Error::Database(db) => match db.try_downcast_ref::<PgDatabaseError>() {
+            Some(pg) => {
+                let line = error_line(statement, pg);
+                RestoreError::Statement(Box::new(StatementFailure {
+                    line,
+                    entry,
+                    code: pg.code().to_owned(),
+                    message: redactor.redact(pg.message()),
+                    detail: pg.detail().map(|d| redactor.redact(d)),
+                    hint: pg.hint().map(str::to_owned),
+                    excerpt,
+                }))
+            }
+            None => RestoreError::Statement(Box::new(StatementFailure {
+                line: statement.line,
+                entry,
+                code: String::new(),
+                message: redactor.redact(db.message()),
+                detail: None,
+                hint: None,
+                excerpt,
+            })),
+        },
+        other => RestoreError::Connection { line: statement.line, entry, message: redactor.redact(&other.to_string()) },
+    }
+}
+
+/// The dump line an error points at: a COPY row (`COPY t, line N` in the error's context), the
+/// line of the error's position inside the statement, or the statement's first line.
+fn error_line(statement: &Statement, pg: &PgDatabaseError) -> u64 {
+    if statement.copy_from_stdin {
+        if let Some(row) = pg.r#where().and_then(copy_row) {
+            return statement.line + row;
+        }
+        return statement.line;
+    }
+    match pg.position() {
+        Some(sqlx::postgres::PgErrorPosition::Original(pos)) => {
+            let before: String = statement.sql.chars().take(pos.saturating_sub(1)).collect();
+            statement.line + before.matches('\n').count() as u64
+        }
+        _ => statement.line,
+    }
+}
+
+/// `N` from a context like `COPY users, line N, column id: "x"`.
+fn copy_row(context: &str) -> Option<u64> {
+    let rest = &context[context.find(", line ")? + 7..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The database a `\connect` argument list names: a plain name, a quoted name, or a
+/// `dbname=...` connection string; options such as `-reuse-previous=on` are skipped.
+fn connect_target(args: &str) -> Option<String> {
+    let mut rest = args.trim();
+    while rest.starts_with('-') {
+        rest = rest.split_once(char::is_whitespace).map(|(_, r)| r.trim_start()).unwrap_or("");
+    }
+    let word = if let Some(quoted) = rest.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = quoted.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    out.push('"');
+                    continue;
+                }
+                break;
+            }
+            out.push(c);
+        }
+        out
+    } else {
+        rest.split_whitespace().next()?.to_owned()
+    };
+    if let Some(i) = word.find("dbname=") {
+        let value = &word[i + 7..];
+        let value = match value.strip_prefix('\'') {
+            Some(v) => v.split('\'').next().unwrap_or(""),
+            None => value.split_whitespace().next().unwrap_or(""),
+        };
+        return (!value.is_empty()).then(|| value.to_owned());
+    }
+    (!word.is_empty() && word != "-").then_some(word)
+}
+
+/// For `CREATE ROLE x ...` / `ALTER ROLE x ...` (and USER), the verb and the role.
+fn role_statement(sql: &str) -> Option<(String, String)> {
+    let mut words = sql.split_whitespace();
+    let verb = words.next()?.to_ascii_lowercase();
+    if verb == "grant" {
+        // GRANT role TO grantee: a membership, about the grantee.
+        let lower = sql.to_ascii_lowercase();
+        let at = lower.rfind(" to ")?;
+        let grantee = sql[at + 4..].split_whitespace().next()?.trim_end_matches(';');
+        let grantee = match grantee.strip_prefix('"') {
+            Some(quoted) => quoted.trim_end_matches('"').replace("\"\"", "\""),
+            None => grantee.to_ascii_lowercase(),
+        };
+        return Some(("grant".into(), grantee));
+    }
+    let noun = words.next()?.to_ascii_lowercase();
+    if !matches!(verb.as_str(), "create" | "alter") || !matches!(noun.as_str(), "role" | "user") {
+        return None;
+    }
+    let name = words.next()?.trim_end_matches(';');
+    let name = match name.strip_prefix('"') {
+        Some(quoted) => quoted.trim_end_matches('"').replace("\"\"", "\""),
+        None => name.to_ascii_lowercase(),
+    };
+    Some((verb, name))
+}
+
+/// The statement's first 200 characters on one line, for error messages.
+fn excerpt(sql: &str) -> String {
+    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 200 { flat.chars().take(200).collect::<String>() + "..." } else { flat }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_targets() {
+        assert_eq!(connect_target("plur").as_deref(), Some("plur"));
+        assert_eq!(
+            connect_target("-reuse-previous=on \"dbname='plur enterprise'\"").as_deref(),
+            Some("plur enterprise")
+        );
+        assert_eq!(connect_target("\"We\"\"ird\"").as_deref(), Some("We\"ird"));
+        assert_eq!(connect_target(""), None);
+    }
+
+    #[test]
+    fn copy_rows_from_context() {
+        assert_eq!(copy_row("COPY users, line 3, column id: \"x\""), Some(3));
+        assert_eq!(copy_row("COPY users, line 12"), Some(12));
+        assert_eq!(copy_row("SQL statement"), None);
+    }
+
+    #[test]
+    fn role_statements() {
+        assert_eq!(role_statement("CREATE ROLE postgres;"), Some(("create".into(), "postgres".into())));
+        assert_eq!(role_statement("ALTER ROLE \"App\" WITH LOGIN;"), Some(("alter".into(), "App".into())));
+        assert_eq!(
+            role_statement("GRANT pg_read_all_data TO app GRANTED BY postgres;"),
+            Some(("grant".into(), "app".into()))
+        );
+        assert_eq!(role_statement("SELECT 1;"), None);
+    }
+
+    #[test]
+    fn excerpts_are_one_line() {
+        assert_eq!(excerpt("CREATE TABLE t (\n  a int\n);"), "CREATE TABLE t ( a int );");
+    }
+}

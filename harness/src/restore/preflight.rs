@@ -1,0 +1,234 @@
+//! Preflight: before a byte is restored, the target must be able to take the dump: a major
+//! version at least the dump's, every extension the dump or the scenario needs available,
+//! every role the dump names present (after creating the scenario's roles), and every setting
+//! the dump sets known to the server.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Executor};
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use super::plain;
+use crate::dump::DumpSummary;
+use crate::pg::{major_of_version_num, major_of_version_text, quote_ident};
+use crate::scenario::RoleSpec;
+use crate::secret::Redactor;
+use crate::source::{Backup, verify};
+use crate::target::Target;
+
+/// What preflight found on the target.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PreflightReport {
+    pub server_version: String,
+    pub server_version_num: u32,
+    /// Available extensions the drill needs, with the version `CREATE EXTENSION` installs.
+    pub extensions: BTreeMap<String, String>,
+    /// Roles created from the scenario.
+    pub roles_created: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    #[error("cannot query the target: {0}")]
+    Query(String),
+    /// The dump comes from a newer major version than the target runs.
+    #[error(
+        "the dump comes from PostgreSQL {dump_version}, newer than the target's PostgreSQL {target_version} (hint: restore onto a target of major version {dump_major} or newer)"
+    )]
+    NewerDump { dump_version: String, dump_major: u32, target_version: String },
+    /// A dump that creates databases cannot go onto a shared server.
+    #[error("the dump creates database{} {} itself (pg_dump -C or pg_dumpall): restore it onto a container or local target, not onto a shared server", if names.len() == 1 { "" } else { "s" }, names.join(", "))]
+    CreatesDatabases { names: Vec<String> },
+    /// Extensions the dump or scenario needs are not installable on the target.
+    #[error("extension{} not available on the target (PostgreSQL {target_version}): {} (hint: install the packages into the target image)", if missing.len() == 1 { "" } else { "s" }, missing.join(", "))]
+    MissingExtensions { missing: Vec<String>, target_version: String },
+    /// Roles the dump names do not exist on the target.
+    #[error("role{} named by the dump do{} not exist on the target: {} (hint: declare them under [[restore.roles]] in the scenario, or restore a globals file first)", if missing.len() == 1 { "" } else { "s" }, if missing.len() == 1 { "es" } else { "" }, missing.join(", "))]
+    MissingRoles { missing: Vec<String> },
+    /// The dump sets settings the target's server does not know.
+    #[error("the dump sets {} that PostgreSQL {target_version} does not know (the dump was written by {dumped_by}): {}", if names.len() == 1 { "a setting" } else { "settings" }, names.join(", "))]
+    UnknownSettings { names: Vec<String>, target_version: String, dumped_by: String },
+    /// The globals file could not be verified or applied.
+    #[error("globals file `{path}`: {message}")]
+    Globals { path: String, message: String },
+    /// Creating a scenario role failed.
+    #[error("cannot create role `{role}`: {message}")]
+    CreateRole { role: String, message: String },
+}
+
+/// Runs the preflight checks, creating the scenario's roles on the way.
+pub async fn preflight(
+    target: &Target,
+    summary: &DumpSummary,
+    required_extensions: &[String],
+    roles: &[RoleSpec],
+    globals: Option<&Path>,
+    redactor: &Redactor,
+) -> Result<PreflightReport, PreflightError> {
+    let query_err = |e: sqlx::Error| PreflightError::Query(redactor.redact(&e.to_string()));
+    let mut conn =
+        PgConnection::connect_with(&target.connect_options(&target.maintenance_db)).await.map_err(query_err)?;
+
+    let (server_version, num): (String, String) =
+        sqlx::query_as("SELECT current_setting('server_version'), current_setting('server_version_num')")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(query_err)?;
+    let server_version_num: u32 = num.parse().unwrap_or(0);
+    let target_major = major_of_version_num(server_version_num);
+    if let Some(dump_version) = &summary.comments.source_version
+        && let Some(dump_major) = major_of_version_text(dump_version)
+        && dump_major > target_major
+    {
+        return Err(PreflightError::NewerDump {
+            dump_version: dump_version.clone(),
+            dump_major,
+            target_version: server_version,
+        });
+    }
+
+    if target.database_suffix.is_some() && !summary.databases_created.is_empty() {
+        return Err(PreflightError::CreatesDatabases { names: summary.databases_created.clone() });
+    }
+
+    let available: BTreeMap<String, String> = sqlx::query_as::<_, (String, Option<String>)>(
+        "SELECT name::text, default_version FROM pg_available_extensions",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .map_err(query_err)?
+    .into_iter()
+    .map(|(name, version)| (name, version.unwrap_or_default()))
+    .collect();
+    let needed: BTreeSet<String> = summary.extensions.iter().chain(required_extensions).cloned().collect();
+    let missing: Vec<String> = needed.iter().filter(|n| !available.contains_key(*n)).cloned().collect();
+    if !missing.is_empty() {
+        return Err(PreflightError::MissingExtensions { missing, target_version: server_version });
+    }
+    let extensions = needed.iter().map(|n| (n.clone(), available[n].clone())).collect();
+
+    let mut roles_created = create_roles(target, &mut conn, roles, redactor).await?;
+    if let Some(globals) = globals {
+        for role in apply_globals(target, globals, redactor).await? {
+            target.note_created(None, Some(&role));
+            roles_created.push(role);
+        }
+    }
+    let existing: BTreeSet<String> = sqlx::query_scalar::<_, String>("SELECT rolname::text FROM pg_roles")
+        .fetch_all(&mut conn)
+        .await
+        .map_err(query_err)?
+        .into_iter()
+        .collect();
+    let missing: Vec<String> = summary.roles_needed().into_iter().filter(|r| !existing.contains(r)).collect();
+    if !missing.is_empty() {
+        return Err(PreflightError::MissingRoles { missing });
+    }
+
+    let known: BTreeSet<String> = sqlx::query_scalar::<_, String>("SELECT name::text FROM pg_settings")
+        .fetch_all(&mut conn)
+        .await
+        .map_err(query_err)?
+        .into_iter()
+        .collect();
+    let unknown: Vec<String> = summary.settings.iter().filter(|s| !known.contains(*s)).cloned().collect();
+    if !unknown.is_empty() {
+        return Err(PreflightError::UnknownSettings {
+            names: unknown,
+            target_version: server_version,
+            dumped_by: summary.comments.dumped_by.clone().unwrap_or_else(|| "an unknown pg_dump".into()),
+        });
+    }
+    conn.close().await.ok();
+    Ok(PreflightReport { server_version, server_version_num, extensions, roles_created })
+}
+
+/// Verifies a `pg_dumpall --globals-only` file like any backup, then applies it; returns the
+/// roles it creates.
+async fn apply_globals(target: &Target, path: &Path, redactor: &Redactor) -> Result<Vec<String>, PreflightError> {
+    let shown = path.display().to_string();
+    let fail = |message: String| PreflightError::Globals { path: shown.clone(), message };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let backup =
+        Backup { location: shown.clone(), path: path.to_owned(), size: meta.len(), modified: None, previous: None };
+    tokio::task::spawn_blocking(move || verify::verify(&backup, None, &|_| {}, &AtomicBool::new(false)))
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| fail(crate::drill::error_chain(&e)))?;
+    let before = role_names(target).await.map_err(|e| fail(redactor.redact(&e.to_string())))?;
+    let protect = if target.database_suffix.is_some() { before.clone() } else { Vec::new() };
+    plain::restore_globals(target, path, redactor, &protect).await.map_err(|e| fail(crate::drill::error_chain(&e)))?;
+    let after = role_names(target).await.map_err(|e| fail(redactor.redact(&e.to_string())))?;
+    // Only the roles this drill made are its to drop later, whatever the file says.
+    Ok(after.into_iter().filter(|r| !before.contains(r)).collect())
+}
+
+async fn role_names(target: &Target) -> Result<Vec<String>, sqlx::Error> {
+    let mut conn = PgConnection::connect_with(&target.connect_options(&target.maintenance_db)).await?;
+    let names: Vec<String> = sqlx::query_scalar("SELECT rolname::text FROM pg_roles").fetch_all(&mut conn).await?;
+    conn.close().await.ok();
+    Ok(names)
+}
+
+/// Creates the scenario's roles that do not exist yet; returns the names created.
+async fn create_roles(
+    target: &Target,
+    conn: &mut PgConnection,
+    roles: &[RoleSpec],
+    redactor: &Redactor,
+) -> Result<Vec<String>, PreflightError> {
+    let mut created = Vec::new();
+    for role in roles {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(&role.name)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| PreflightError::CreateRole {
+                role: role.name.clone(),
+                message: redactor.redact(&e.to_string()),
+            })?;
+        if exists {
+            continue;
+        }
+        let mut sql =
+            format!("CREATE ROLE {} {}", quote_ident(&role.name), if role.login { "LOGIN" } else { "NOLOGIN" });
+        if !role.member_of.is_empty() {
+            let groups: Vec<String> = role.member_of.iter().map(|g| quote_ident(g)).collect();
+            sql.push_str(&format!(" IN ROLE {}", groups.join(", ")));
+        }
+        conn.execute(sqlx::raw_sql(&sql)).await.map_err(|e| PreflightError::CreateRole {
+            role: role.name.clone(),
+            message: redactor.redact(&e.to_string()),
+        })?;
+        created.push(role.name.clone());
+        target.note_created(None, Some(&role.name));
+    }
+    Ok(created)
+}
+
+/// Creates the database the restore goes into (when the dump does not create its own).
+pub async fn create_database(target: &Target, database: &str, redactor: &Redactor) -> Result<(), PreflightError> {
+    let query_err = |e: sqlx::Error| PreflightError::Query(redactor.redact(&e.to_string()));
+    let mut conn =
+        PgConnection::connect_with(&target.connect_options(&target.maintenance_db)).await.map_err(query_err)?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(database)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(query_err)?;
+    if exists && target.database_suffix.is_some() {
+        // A shared server: never restore into (and later drop) a database the drill did not make.
+        return Err(PreflightError::Query(format!("database `{database}` already exists on the server")));
+    }
+    if !exists {
+        let sql = format!("CREATE DATABASE {}", quote_ident(database));
+        conn.execute(sqlx::raw_sql(&sql)).await.map_err(query_err)?;
+        target.note_created(Some(database), None);
+    }
+    conn.close().await.ok();
+    Ok(())
+}

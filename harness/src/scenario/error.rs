@@ -1,0 +1,110 @@
+//! Errors in scenario files, pointing at the file, line and column of the offending text.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use miette::{NamedSource, SourceSpan};
+
+/// A problem with one value of a scenario, located by its byte span in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub span: Option<Range<usize>>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl FieldError {
+    pub fn new(span: Range<usize>, message: impl Into<String>) -> Self {
+        FieldError { span: Some(span), message: message.into(), help: None }
+    }
+
+    /// An error whose caller knows better where it is (see [`FieldError::or_span`]).
+    pub fn unplaced(message: impl Into<String>) -> Self {
+        FieldError { span: None, message: message.into(), help: None }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Places an unplaced error at `span`.
+    pub fn or_span(mut self, span: Option<Range<usize>>) -> Self {
+        if self.span.is_none() {
+            self.span = span;
+        }
+        self
+    }
+}
+
+/// A scenario that cannot be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid scenario.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invalid(Box<InvalidScenario>),
+}
+
+/// A scenario file with a wrong, unknown or missing value. Displays as `file:line:col: message`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{path}:{line}:{column}: {message}")]
+#[diagnostic(code(pgdrill::scenario))]
+pub struct InvalidScenario {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    #[source_code]
+    pub src: NamedSource<String>,
+    #[label("here")]
+    pub span: SourceSpan,
+    #[help]
+    pub help: Option<String>,
+}
+
+impl ScenarioError {
+    pub(crate) fn invalid(path: &str, text: &str, error: FieldError) -> Self {
+        let span = error.span.unwrap_or(0..0);
+        let start = span.start.min(text.len());
+        let (line, column) = line_column(text, start);
+        let len = span.end.saturating_sub(span.start).min(text.len() - start);
+        ScenarioError::Invalid(Box::new(InvalidScenario {
+            path: path.to_owned(),
+            line,
+            column,
+            message: error.message,
+            src: NamedSource::new(path, text.to_owned()),
+            span: (start, len).into(),
+            help: error.help,
+        }))
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_columns_are_one_based() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        assert_eq!(line_column(text, 9), (2, 3));
+    }
+}

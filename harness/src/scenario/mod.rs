@@ -1,0 +1,706 @@
+//! Scenario files: which backup to drill, on which throwaway target, with which checks.
+//!
+//! ```toml
+//! name = "plur"                          # default: the file's name
+//! description = "PLUR Enterprise nightly dump"
+//! tags = ["quarterly", "roles"]
+//!
+//! [source]
+//! path = "../fixtures/backups/plur.sql.gz"   # relative to this file
+//! # sha256 = "..."                           # the backup must have this digest
+//!
+//! [target]                               # a throwaway container (the default kind)
+//! database = "plur_enterprise"           # default "pgdrill"
+//! # image = "pgdrill/postgres:17-r1"     # default: the project's image
+//! # startup_timeout = "60s"
+//! # settings = { work_mem = "64MB" }     # over pgdrill's throwaway tuning
+//!
+//! [[restore.roles]]                      # created before the restore
+//! name = "plur_app"
+//!
+//! [checks.extensions]
+//! vector = "0.8.0"
+//!
+//! [[checks.schema_version]]
+//! expected = "010"
+//!
+//! [checks.row_counts]
+//! expect_from_dump = true
+//! tables = { "public.users" = 12 }
+//! ```
+//!
+//! Loading is parse, then resolve: the raw form ([`raw`]) mirrors the file and rejects unknown
+//! keys; resolving fills defaults and checks values. Every error names `file:line:col`.
+
+mod discover;
+mod error;
+pub mod raw;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+pub use discover::{discover, selected};
+pub use error::{FieldError, InvalidScenario, ScenarioError};
+use raw::{OneOrMany, RawScenario};
+
+use std::sync::Arc;
+
+use crate::baseline::Baseline;
+use crate::check::{self, CheckSpec, ResolveContext};
+use crate::secret::{Secret, SecretSource};
+use crate::source::http::HttpSpec;
+use crate::source::newest::NamePattern;
+use crate::source::s3::S3Spec;
+
+/// The image every scenario uses unless it names another: built by `ci/image/build`.
+pub const DEFAULT_IMAGE: &str = include_str!("../../../ci/image/TAG");
+
+/// The project's image tag, without the file's trailing newline.
+pub fn default_image() -> &'static str {
+    DEFAULT_IMAGE.trim()
+}
+
+/// A resolved scenario, ready to drill.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    /// The scenario file, as given.
+    pub file: PathBuf,
+    /// sha256 of the scenario file's bytes, recorded in the reports.
+    pub file_sha256: String,
+    pub source: SourceSpec,
+    pub target: TargetSpec,
+    pub restore: RestoreSpec,
+    pub checks: Vec<CheckSpec>,
+    /// The baseline the checks compare with, when the scenario names one.
+    pub baseline: Option<PathBuf>,
+    /// The application booted against the restored database.
+    pub app: Option<crate::app::Spec>,
+    /// Migrations applied after the restore.
+    pub migrate: Option<crate::migrate::Spec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub location: SourceLocation,
+    pub expected_sha256: Option<String>,
+    /// A backup under this fraction of the previous one in the same location fails.
+    pub min_size_ratio: f64,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceLocation {
+    /// A backup file (or directory-format archive) on this machine.
+    File(PathBuf),
+    /// The newest backup in a folder.
+    Newest { dir: PathBuf, pattern: Option<NamePattern> },
+    /// An HTTP(S) URL.
+    Url(HttpSpec),
+    /// An S3 object, or the newest under a prefix.
+    S3(S3Spec),
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// The database the backup is restored into and checked in.
+    pub database: String,
+    pub kind: TargetKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum TargetKind {
+    /// A throwaway container (the default).
+    Container(ContainerSpec),
+    /// A throwaway database on an existing server.
+    Server(ServerSpec),
+    /// A throwaway cluster of PostgreSQL binaries on this machine.
+    Local(LocalSpec),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// An admin connection string: may create and drop databases and roles.
+    pub url: SecretSource,
+    /// Client programs (pg_restore) matching the server; default: found on this machine.
+    pub bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalSpec {
+    /// The PostgreSQL binaries; default: `pg_config --bindir`, else the newest of
+    /// /usr/lib/postgresql/*/bin.
+    pub bin_dir: Option<PathBuf>,
+    pub startup_timeout: Duration,
+    pub settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub startup_timeout: Duration,
+    /// Settings over the throwaway tuning.
+    pub settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreSpec {
+    pub roles: Vec<RoleSpec>,
+    /// A `pg_dumpall --globals-only` file applied before the dump.
+    pub globals: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    /// Parallel jobs for pg_restore (custom and directory archives).
+    pub jobs: usize,
+}
+
+/// A role created on the target before the restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSpec {
+    pub name: String,
+    pub login: bool,
+    pub member_of: Vec<String>,
+}
+
+impl Scenario {
+    /// Reads, parses and resolves a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        Self::load_with(path, false)
+    }
+
+    /// Loads a scenario to capture a baseline from its restore: its checks (and the baseline
+    /// they may compare with, which may not exist yet) are left out.
+    pub fn load_without_checks(path: &Path) -> Result<Scenario, ScenarioError> {
+        Self::load_with(path, true)
+    }
+
+    fn load_with(path: &Path, without_checks: bool) -> Result<Scenario, ScenarioError> {
+        let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
+        let shown = path.display().to_string();
+        let text = String::from_utf8(bytes.clone()).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            ScenarioError::invalid(
+                &shown,
+                &String::from_utf8_lossy(&bytes),
+                FieldError::new(at..at + 1, "the file is not valid UTF-8"),
+            )
+        })?;
+        let mut raw: RawScenario = toml::from_str(&text).map_err(|e| {
+            let error = FieldError { span: e.span(), message: e.message().trim_end().to_owned(), help: None };
+            ScenarioError::invalid(&shown, &text, error)
+        })?;
+        if without_checks {
+            raw.baseline = None;
+            raw.checks = Default::default();
+            raw.app = None;
+            raw.migrate = None;
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let file_sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        resolve(raw, path, base, file_sha256).map_err(|e| ScenarioError::invalid(&shown, &text, e))
+    }
+
+    /// The extensions the scenario's `extensions` check requires.
+    pub fn required_extensions(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter_map(|c| match c {
+                CheckSpec::Extensions(spec) => Some(spec.required.iter().map(|(n, _)| n.clone())),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// Drills `backup` instead of the scenario's own source (for a file at hand, or a broken
+    /// variant of the usual backup).
+    pub fn override_backup(&mut self, backup: &Path) {
+        self.source = SourceSpec {
+            location: SourceLocation::File(backup.to_owned()),
+            expected_sha256: None,
+            ..self.source.clone()
+        };
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+}
+
+fn is_simple_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> Result<Scenario, FieldError> {
+    let name = match &raw.name {
+        Some(name) => {
+            if !is_simple_name(name.get_ref()) {
+                return Err(FieldError::new(
+                    name.span(),
+                    format!("scenario name `{}` must be letters, digits, `-`, `_` and `.`", name.get_ref()),
+                )
+                .with_help("the name is used as a folder under reports/"));
+            }
+            name.get_ref().clone()
+        }
+        None => {
+            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
+            if !is_simple_name(stem) {
+                return Err(FieldError::new(0..0, format!("the file name `{stem}` is not a usable scenario name"))
+                    .with_help("set `name = \"...\"` (letters, digits, `-`, `_`, `.`)"));
+            }
+            stem.to_owned()
+        }
+    };
+    let mut tags = Vec::new();
+    for tag in &raw.tags {
+        if !is_simple_name(tag.get_ref()) {
+            return Err(FieldError::new(
+                tag.span(),
+                format!("tag `{}` must be letters, digits, `-`, `_` and `.`", tag.get_ref()),
+            ));
+        }
+        tags.push(tag.get_ref().clone());
+    }
+
+    let source = resolve_source(&raw.source, base)?;
+    let target = resolve_target(raw.target, base).map_err(|e| e.or_span(None))?;
+    let restore = resolve_restore(raw.restore, base)?;
+    let (baseline_path, baseline) = match &raw.baseline {
+        Some(path) => {
+            let resolved = normalize(&base.join(path.get_ref()));
+            let baseline = Baseline::load(&resolved).map_err(|e| {
+                FieldError::new(path.span(), crate::drill::error_chain(&e))
+                    .with_help("make one with `pgdrill baseline --dsn URL -o FILE`")
+            })?;
+            (Some(resolved), Some(Arc::new(baseline)))
+        }
+        None => (None, None),
+    };
+    let ctx = ResolveContext { base: base.to_owned(), baseline };
+    let checks = resolve_checks(raw.checks, &ctx)?;
+    let migrate = match raw.migrate {
+        Some(m) => {
+            let span = m.span();
+            let mut spec = crate::migrate::Spec::resolve(m.into_inner(), base).map_err(|e| e.or_span(Some(span)))?;
+            // Without a journal of its own, the migration reads the schema_version check's.
+            if spec.journal.is_none() {
+                spec.journal = checks.iter().find_map(|c| match c {
+                    CheckSpec::SchemaVersion(v) => Some((v.journal.table.clone(), v.journal.column.clone())),
+                    _ => None,
+                });
+            }
+            Some(spec)
+        }
+        None => None,
+    };
+    let app = match raw.app {
+        Some(app) => {
+            let span = app.span();
+            Some(crate::app::Spec::resolve(app.into_inner(), base).map_err(|e| e.or_span(Some(span)))?)
+        }
+        None => None,
+    };
+
+    Ok(Scenario {
+        name,
+        description: raw.description,
+        tags,
+        file: file.to_owned(),
+        file_sha256,
+        source,
+        target,
+        restore,
+        checks,
+        baseline: baseline_path,
+        app,
+        migrate,
+    })
+}
+
+fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSpec, FieldError> {
+    let source = raw.get_ref();
+    let given: Vec<&str> = [
+        ("path", source.path.is_some()),
+        ("dir", source.dir.is_some()),
+        ("url", source.url.is_some()),
+        ("s3", source.s3.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(k, _)| k)
+    .collect();
+    if given.len() != 1 {
+        let message = if given.is_empty() {
+            "`[source]` names no backup".to_owned()
+        } else {
+            format!("`[source]` names its backup {} ways ({}); give one", given.len(), given.join(", "))
+        };
+        return Err(FieldError::new(raw.span(), message)
+            .with_help("set one of `path` (a file), `dir` (the newest in a folder), `url` (https://) or `s3` (s3://bucket/key or prefix/)"));
+    }
+    let pattern = match &source.pattern {
+        Some(p) => Some(NamePattern::parse(p.get_ref()).map_err(|m| FieldError::new(p.span(), m))?),
+        None => None,
+    };
+    let timeout = match &source.timeout {
+        Some(t) => parse_duration(t)?,
+        None => Duration::from_secs(60),
+    };
+    let location = if let Some(path) = &source.path {
+        SourceLocation::File(normalize(&base.join(path.get_ref())))
+    } else if let Some(dir) = &source.dir {
+        SourceLocation::Newest { dir: normalize(&base.join(dir.get_ref())), pattern }
+    } else if let Some(url) = &source.url {
+        let text = url.get_ref();
+        if !(text.starts_with("https://") || text.starts_with("http://")) {
+            return Err(FieldError::new(
+                url.span(),
+                format!("`{}` is not an http(s):// URL", crate::source::http::shown(text)),
+            ));
+        }
+        SourceLocation::Url(HttpSpec { url: text.clone(), retries: source.retries.unwrap_or(3), timeout })
+    } else if let Some(s3) = &source.s3 {
+        let (bucket, key) = crate::source::s3::parse_url(s3.get_ref()).map_err(|m| FieldError::new(s3.span(), m))?;
+        SourceLocation::S3(S3Spec {
+            bucket,
+            key,
+            region: source.region.clone(),
+            endpoint: source.endpoint.clone(),
+            pattern,
+            access_key_env: source.access_key_env.clone(),
+            secret_key_env: source.secret_key_env.clone(),
+        })
+    } else {
+        unreachable!("exactly one location was given")
+    };
+    let expected_sha256 = match &source.sha256 {
+        Some(digest) => {
+            let d = digest.get_ref().trim().to_ascii_lowercase();
+            if d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(FieldError::new(digest.span(), "`sha256` must be 64 hexadecimal characters"));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    let min_size_ratio = match &source.min_size_ratio {
+        Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
+            return Err(FieldError::new(r.span(), "`min_size_ratio` is a fraction between 0 and 1 (0.1 = 10%)"));
+        }
+        Some(r) => *r.get_ref(),
+        None => 0.1,
+    };
+    Ok(SourceSpec { location, expected_sha256, min_size_ratio })
+}
+
+/// `a/b/../c` as `a/c`, without touching the file system (the path may not exist yet, and the
+/// reports should show it as the user would write it).
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+}
+
+fn parse_duration(value: &Spanned<String>) -> Result<Duration, FieldError> {
+    humantime::parse_duration(value.get_ref()).map_err(|e| {
+        FieldError::new(value.span(), format!("`{}` is not a duration: {e}", value.get_ref()))
+            .with_help("write durations like \"90s\", \"5m\" or \"1h 30m\"")
+    })
+}
+
+fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldError> {
+    let kind = match &raw.kind {
+        Some(kind) if !["container", "server", "local"].contains(&kind.get_ref().as_str()) => {
+            return Err(FieldError::new(
+                kind.span(),
+                format!("unknown target kind `{}`, expected `container`, `server` or `local`", kind.get_ref()),
+            ));
+        }
+        Some(kind) => kind.get_ref().clone(),
+        None => "container".to_owned(),
+    };
+    // Keys that belong to one kind only.
+    let only = |key: &str, span: Option<std::ops::Range<usize>>, kinds: &[&str]| -> Result<(), FieldError> {
+        match span {
+            Some(span) if !kinds.contains(&kind.as_str()) => Err(FieldError::new(
+                span,
+                format!("`{key}` is for {} targets, and this one is `{kind}`", kinds.join(" and ")),
+            )),
+            _ => Ok(()),
+        }
+    };
+    only("image", raw.image.as_ref().map(|v| v.span()), &["container"])?;
+    only("url", raw.url.as_ref().map(|v| v.span()), &["server"])?;
+    only("url_env", raw.url_env.as_ref().map(|v| v.span()), &["server"])?;
+    only("url_file", raw.url_file.as_ref().map(|v| v.span()), &["server"])?;
+    only("bin_dir", raw.bin_dir.as_ref().map(|v| v.span()), &["server", "local"])?;
+    let database = match &raw.database {
+        Some(db) => {
+            let name = db.get_ref();
+            if name.is_empty() || name.len() > 63 || name.contains('\0') {
+                return Err(FieldError::new(db.span(), "`database` must be 1 to 63 characters"));
+            }
+            if matches!(name.as_str(), "postgres" | "template0" | "template1") {
+                return Err(FieldError::new(
+                    db.span(),
+                    format!("`{name}` is a system database; restore into a database of its own"),
+                ));
+            }
+            name.clone()
+        }
+        None => "pgdrill".to_owned(),
+    };
+    let image = match &raw.image {
+        Some(image) => {
+            let image_ref = image.get_ref();
+            if image_ref.ends_with(":latest") || !image_ref.contains(':') {
+                return Err(FieldError::new(image.span(), format!("image `{image_ref}` has no pinned tag"))
+                    .with_help("name an exact tag such as `pgdrill/postgres:17-r1`; `latest` changes under you"));
+            }
+            image_ref.clone()
+        }
+        None => default_image().to_owned(),
+    };
+    let startup_timeout = match &raw.startup_timeout {
+        Some(t) => parse_duration(t)?,
+        None => Duration::from_secs(60),
+    };
+    let mut settings = BTreeMap::new();
+    for (name, value) in raw.settings {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            return Err(FieldError::new(value.span(), format!("`{name}` is not a server setting name")));
+        }
+        let text = match value.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
+            _ => {
+                return Err(FieldError::new(
+                    value.span(),
+                    format!("setting `{name}` must be a string, number or boolean"),
+                ));
+            }
+        };
+        settings.insert(name, text);
+    }
+    let bin_dir = raw.bin_dir.as_ref().map(|d| normalize(&base.join(d.get_ref())));
+    let kind = match kind.as_str() {
+        "server" => {
+            let url = match (&raw.url, &raw.url_env, &raw.url_file) {
+                (Some(url), None, None) => SecretSource::Inline(Secret::new(url.get_ref().clone())),
+                (None, Some(var), None) => SecretSource::Env(var.get_ref().clone()),
+                (None, None, Some(file)) => SecretSource::File(normalize(&base.join(file.get_ref()))),
+                _ => {
+                    return Err(FieldError::unplaced("a server target needs exactly one of `url`, `url_env` and `url_file`")
+                        .with_help("an admin connection string such as postgres://admin@db:5432/postgres?sslmode=require; keep the password out of the file with `url_env` or `url_file`"));
+                }
+            };
+            TargetKind::Server(ServerSpec { url, bin_dir })
+        }
+        "local" => TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings }),
+        _ => TargetKind::Container(ContainerSpec { image, startup_timeout, settings }),
+    };
+    Ok(TargetSpec { database, kind })
+}
+
+fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, FieldError> {
+    let mut roles = Vec::new();
+    for role in raw.roles {
+        let span = role.span();
+        let role = role.into_inner();
+        if role.name.is_empty() || role.name.len() > 63 {
+            return Err(FieldError::new(span, "a role name must be 1 to 63 characters"));
+        }
+        if role.name.starts_with("pg_") {
+            return Err(FieldError::new(
+                span,
+                format!("`{}`: names starting with `pg_` are reserved for built-in roles", role.name),
+            ));
+        }
+        roles.push(RoleSpec { name: role.name, login: role.login.unwrap_or(true), member_of: role.member_of });
+    }
+    let timeout = raw.timeout.as_ref().map(parse_duration).transpose()?;
+    let globals = raw.globals.map(|g| normalize(&base.join(g.get_ref())));
+    let jobs = match raw.jobs {
+        Some(jobs) if !(1..=64).contains(jobs.get_ref()) => {
+            return Err(FieldError::new(jobs.span(), "`jobs` must be between 1 and 64"));
+        }
+        Some(jobs) => *jobs.get_ref() as usize,
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8),
+    };
+    Ok(RestoreSpec { roles, globals, timeout, jobs })
+}
+
+fn each<T, S>(
+    group: Option<Spanned<OneOrMany<T>>>,
+    ctx: &ResolveContext,
+    resolve: impl Fn(T, &ResolveContext) -> Result<S, FieldError>,
+    wrap: impl Fn(S) -> CheckSpec,
+    out: &mut Vec<CheckSpec>,
+) -> Result<(), FieldError> {
+    let Some(group) = group else { return Ok(()) };
+    let outer = group.span();
+    for (span, config) in group.into_inner().0 {
+        let spec = resolve(config, ctx).map_err(|e| e.or_span(span.clone().or(Some(outer.clone()))))?;
+        out.push(wrap(spec));
+    }
+    Ok(())
+}
+
+fn resolve_checks(raw: raw::RawChecks, ctx: &ResolveContext) -> Result<Vec<CheckSpec>, FieldError> {
+    use check::*;
+    let mut checks = Vec::new();
+    if let Some(extensions) = raw.extensions {
+        let span = extensions.span();
+        let config = extensions.into_inner();
+        if config.is_empty() {
+            return Err(FieldError::new(span, "`[checks.extensions]` lists no extension"));
+        }
+        checks.push(CheckSpec::Extensions(check::extensions::Spec::from_config(config)));
+    }
+    let out = &mut checks;
+    each(raw.schema_version, ctx, schema_version::Spec::resolve, CheckSpec::SchemaVersion, out)?;
+    each(raw.row_counts, ctx, row_counts::Spec::resolve, CheckSpec::RowCounts, out)?;
+    each(raw.indexes, ctx, indexes::Spec::resolve, CheckSpec::Indexes, out)?;
+    each(raw.schemas, ctx, schemas::Spec::resolve, CheckSpec::Schemas, out)?;
+    each(raw.rls, ctx, rls::Spec::resolve, CheckSpec::Rls, out)?;
+    each(raw.append_only, ctx, |c, _| append_only::Spec::resolve(c), CheckSpec::AppendOnly, out)?;
+    each(raw.roles, ctx, |c, _| roles::Spec::resolve(c), CheckSpec::Roles, out)?;
+    each(raw.graphs, ctx, graphs::Spec::resolve, CheckSpec::Graphs, out)?;
+    each(raw.partitions, ctx, |c, _| partitions::Spec::resolve(c), CheckSpec::Partitions, out)?;
+    each(raw.sql, ctx, |c, _| sql::Spec::resolve(c), CheckSpec::Sql, out)?;
+    Ok(checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Scenario, ScenarioError> {
+        let dir = std::env::temp_dir().join(format!("pgdrill-scenario-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("demo.toml");
+        std::fs::write(&path, text).unwrap();
+        let result = Scenario::load(&path);
+        std::fs::remove_dir_all(&dir).ok();
+        result
+    }
+
+    fn error_of(text: &str) -> InvalidScenario {
+        match load_text(text) {
+            Err(ScenarioError::Invalid(e)) => *e,
+            other => panic!("expected an invalid scenario, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_scenario_gets_defaults() {
+        let s = load_text("[source]\npath = \"b.sql.gz\"\n").unwrap();
+        assert_eq!(s.name, "demo");
+        assert_eq!(s.target.database, "pgdrill");
+        let TargetKind::Container(c) = &s.target.kind else { panic!("a container target") };
+        assert_eq!(c.image, default_image());
+        assert_eq!(c.startup_timeout, Duration::from_secs(60));
+        assert!(s.checks.is_empty());
+        assert_eq!(s.file_sha256.len(), 64);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let e = error_of("[source]\npath = \"b.sql\"\n\n[target]\n  imaeg = \"x:1\"\n");
+        assert_eq!((e.line, e.column), (5, 3), "{e}");
+        assert!(e.message.contains("unknown field `imaeg`"), "{e}");
+        assert!(e.to_string().ends_with(&format!(":5:3: {}", e.message)));
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_column() {
+        let e = error_of("[source]\npath = 42\n");
+        assert_eq!((e.line, e.column), (2, 8), "{e}");
+        assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn missing_source_is_an_error() {
+        let e = error_of("name = \"x\"\n");
+        assert!(e.message.contains("missing field `source`"), "{e}");
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn unknown_check_kind_is_an_error() {
+        let e = error_of("[source]\npath = \"b\"\n[checks.row_cuonts]\ntables = {}\n");
+        assert!(e.message.contains("unknown field `row_cuonts`"), "{e}");
+        assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn bad_values_point_at_themselves() {
+        let e = error_of("[source]\npath = \"b\"\n[target]\nstartup_timeout = \"soon\"\n");
+        assert_eq!((e.line, e.column), (4, 19), "{e}");
+        let e = error_of("[source]\npath = \"b\"\n[target]\nimage = \"postgres:latest\"\n");
+        assert!(e.message.contains("no pinned tag"), "{e}");
+        let e = error_of("[source]\npath = \"b\"\n\n[[checks.row_counts]]\ntolerance = 1\n");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("needs `tables`"), "{e}");
+        let e = error_of("[source]\npath = \"b\"\n[checks.row_counts]\ntolerance = \"much\"\ntables = { t = 1 }\n");
+        assert_eq!((e.line, e.column), (4, 13), "{e}");
+    }
+
+    #[test]
+    fn paths_are_normalized() {
+        assert_eq!(normalize(Path::new("scenarios/../fixtures/b.sql.gz")), PathBuf::from("fixtures/b.sql.gz"));
+        assert_eq!(normalize(Path::new("./../x/./y")), PathBuf::from("../x/y"));
+        assert_eq!(normalize(Path::new("/a/b/../../..")), PathBuf::from("/.."));
+    }
+
+    #[test]
+    fn a_malformed_baseline_is_a_scenario_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("base.json"), "{\n  \"schema\": \"pgdrill.baseline.v1\",\n  oops\n}").unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, "baseline = \"base.json\"\n[source]\npath = \"b\"\n").unwrap();
+        let Err(ScenarioError::Invalid(e)) = Scenario::load(&path) else { panic!("expected an error") };
+        assert_eq!((e.line, e.column), (1, 12), "{e}");
+        assert!(e.message.contains("is not a pgdrill baseline") && e.message.contains("line 3"), "{e}");
+
+        std::fs::write(&path, "[source]\npath = \"b\"\n[checks.indexes]\nbaseline = true\n").unwrap();
+        let Err(ScenarioError::Invalid(e)) = Scenario::load(&path) else { panic!("expected an error") };
+        assert!(e.message.contains("the scenario names none"), "{e}");
+        assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn checks_one_or_many() {
+        let s = load_text(
+            "[source]\npath = \"b\"\n[checks.extensions]\nvector = \"0.8.0\"\n\
+             [[checks.schema_version]]\nexpected = \"010\"\n[[checks.schema_version]]\ntable = \"drizzle.m\"\nexpected = 3\n\
+             [checks.row_counts.tables]\npublic.users = 12\n",
+        )
+        .unwrap();
+        let kinds: Vec<&str> = s.checks.iter().map(|c| c.kind()).collect();
+        assert_eq!(kinds, ["extensions", "schema_version", "schema_version", "row_counts"]);
+        assert_eq!(s.required_extensions(), ["vector"]);
+    }
+}

@@ -1,0 +1,163 @@
+//! The scenario file as written: every field optional where a default exists, unknown keys
+//! rejected, spans kept for the values that are checked after parsing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use toml::Spanned;
+
+use crate::check;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Option<Spanned<String>>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Spanned<String>>,
+    /// A baseline file (`pgdrill baseline`), relative to the scenario file.
+    pub baseline: Option<Spanned<String>>,
+    pub source: Spanned<RawSource>,
+    #[serde(default)]
+    pub target: RawTarget,
+    #[serde(default)]
+    pub restore: RawRestore,
+    #[serde(default)]
+    pub checks: RawChecks,
+    /// The application to boot against the restored database.
+    pub app: Option<Spanned<crate::app::Config>>,
+    /// Migrations to apply after the restore (a pre-migration safety check).
+    pub migrate: Option<Spanned<crate::migrate::Config>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// A backup file (or directory-format archive), relative to the scenario file.
+    pub path: Option<Spanned<String>>,
+    /// A folder whose newest backup is drilled.
+    pub dir: Option<Spanned<String>>,
+    /// Which files of the folder or prefix are backups, and where their date is.
+    pub pattern: Option<Spanned<String>>,
+    /// An http(s):// URL.
+    pub url: Option<Spanned<String>>,
+    /// `s3://bucket/key`, or `s3://bucket/prefix/` for the newest object under it.
+    pub s3: Option<Spanned<String>>,
+    pub region: Option<String>,
+    /// An S3-compatible endpoint (`http://127.0.0.1:9000`).
+    pub endpoint: Option<String>,
+    /// Environment variables holding the S3 keys (default: the standard AWS_* ones).
+    pub access_key_env: Option<String>,
+    pub secret_key_env: Option<String>,
+    /// Attempts after the first, for downloads.
+    pub retries: Option<u32>,
+    /// Longest wait for a server's answer or its next bytes.
+    pub timeout: Option<Spanned<String>>,
+    /// A backup under this fraction of the previous one in the same location fails (0.1).
+    pub min_size_ratio: Option<Spanned<f64>>,
+    /// The sha256 the backup must have.
+    pub sha256: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub kind: Option<Spanned<String>>,
+    pub image: Option<Spanned<String>>,
+    pub database: Option<Spanned<String>>,
+    pub startup_timeout: Option<Spanned<String>>,
+    /// kind = "server": the admin connection string, inline or from an environment variable
+    /// or a file.
+    pub url: Option<Spanned<String>>,
+    pub url_env: Option<Spanned<String>>,
+    pub url_file: Option<Spanned<String>>,
+    /// kind = "local" (or "server", for pg_restore): a folder of PostgreSQL binaries.
+    pub bin_dir: Option<Spanned<String>>,
+    /// Server settings passed as `-c name=value`, over pgdrill's throwaway tuning.
+    #[serde(default)]
+    pub settings: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestore {
+    /// Roles to create before the restore, for dumps that do not create their own.
+    #[serde(default)]
+    pub roles: Vec<Spanned<RawRole>>,
+    /// A `pg_dumpall --globals-only` file applied before the dump (roles, tablespaces).
+    pub globals: Option<Spanned<String>>,
+    /// Longest the restore may take.
+    pub timeout: Option<Spanned<String>>,
+    /// Parallel jobs for pg_restore (default: the machine's cores, at most 8).
+    pub jobs: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    pub name: String,
+    pub login: Option<bool>,
+    #[serde(default)]
+    pub member_of: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChecks {
+    pub extensions: Option<Spanned<check::extensions::Config>>,
+    pub schema_version: Option<Spanned<OneOrMany<check::schema_version::Config>>>,
+    pub row_counts: Option<Spanned<OneOrMany<check::row_counts::Config>>>,
+    pub indexes: Option<Spanned<OneOrMany<check::indexes::Config>>>,
+    pub schemas: Option<Spanned<OneOrMany<check::schemas::Config>>>,
+    pub rls: Option<Spanned<OneOrMany<check::rls::Config>>>,
+    pub append_only: Option<Spanned<OneOrMany<check::append_only::Config>>>,
+    pub roles: Option<Spanned<OneOrMany<check::roles::Config>>>,
+    pub graphs: Option<Spanned<OneOrMany<check::graphs::Config>>>,
+    pub partitions: Option<Spanned<OneOrMany<check::partitions::Config>>>,
+    pub sql: Option<Spanned<OneOrMany<check::sql::Config>>>,
+}
+
+/// A check kind written once (`[checks.kind]`) or several times (`[[checks.kind]]`). Each entry
+/// keeps its span when the file gives one.
+#[derive(Debug)]
+pub struct OneOrMany<T>(pub Vec<(Option<Range<usize>>, T)>);
+
+impl<T> Default for OneOrMany<T> {
+    fn default() -> Self {
+        OneOrMany(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
+            type Value = OneOrMany<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table, or an array of tables")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let one = T::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(OneOrMany(vec![(None, one)]))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<T>>()? {
+                    let span = item.span();
+                    all.push((Some(span), item.into_inner()));
+                }
+                Ok(OneOrMany(all))
+            }
+        }
+
+        deserializer.deserialize_any(OneOrManyVisitor(PhantomData))
+    }
+}

@@ -1,0 +1,202 @@
+//! Backups on a web server: streamed to the drill's work folder, retried on 5xx answers and on
+//! timeouts or dropped connections (resuming with a Range request where the server allows it),
+//! with clear errors for 401, 403 and 404. A page saved in place of a backup is caught by the
+//! verify phase, which reads what was downloaded.
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, LAST_MODIFIED, RANGE};
+use time::OffsetDateTime;
+use tokio::io::AsyncWriteExt;
+
+use super::{Backup, Progress, SourceError};
+
+/// How an HTTP download behaves.
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    pub url: String,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// Longest wait for a response or for the next bytes.
+    pub timeout: Duration,
+}
+
+/// The URL as reports show it: no password, no query string (presigned URLs carry their
+/// signature there).
+pub fn shown(url: &str) -> String {
+    let without_query = match url.find(['?', '#']) {
+        Some(i) => format!("{}?…", &url[..i]),
+        None => url.to_owned(),
+    };
+    crate::secret::redact_url_passwords(&without_query)
+}
+
+enum Attempt {
+    Done,
+    /// Worth another try: a 5xx, a timeout, a dropped connection.
+    Retry(String),
+}
+
+/// Downloads `spec.url` into `dir`.
+pub async fn download(spec: &HttpSpec, dir: &Path, progress: Progress<'_>) -> Result<Backup, SourceError> {
+    let location = shown(&spec.url);
+    let name = reqwest::Url::parse(&spec.url)
+        .ok()
+        .and_then(|u| u.path_segments().and_then(|mut s| s.next_back().map(str::to_owned)))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "backup".into());
+    let path = dir.join(format!("download-{name}"));
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(spec.timeout)
+        .user_agent(concat!("pgdrill/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| SourceError::Http { location: location.clone(), message: e.to_string() })?;
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|source| SourceError::Unreadable { path: path.display().to_string(), source })?;
+    let mut received: u64 = 0;
+    let mut resumable = false;
+    let mut modified = None;
+    let mut last_error = String::new();
+    for attempt in 0..=spec.retries {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt.min(5)))).await;
+        }
+        match fetch_once(&client, spec, &location, &mut file, &mut received, &mut resumable, &mut modified, progress)
+            .await?
+        {
+            Attempt::Done => {
+                file.flush()
+                    .await
+                    .map_err(|source| SourceError::Unreadable { path: path.display().to_string(), source })?;
+                return Ok(Backup { location, path, size: received, modified, previous: None });
+            }
+            Attempt::Retry(why) => last_error = why,
+        }
+    }
+    Err(SourceError::GaveUp { location, attempts: spec.retries + 1, last: last_error })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fetch_once(
+    client: &reqwest::Client,
+    spec: &HttpSpec,
+    location: &str,
+    file: &mut tokio::fs::File,
+    received: &mut u64,
+    resumable: &mut bool,
+    modified: &mut Option<OffsetDateTime>,
+    progress: Progress<'_>,
+) -> Result<Attempt, SourceError> {
+    let mut request = client.get(&spec.url);
+    if *received > 0 && *resumable {
+        request = request.header(RANGE, format!("bytes={received}-"));
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() || e.is_connect() || e.is_request() => return Ok(Attempt::Retry(error_text(&e))),
+        Err(e) => return Err(SourceError::Http { location: location.to_owned(), message: error_text(&e) }),
+    };
+    let status = response.status();
+    match status {
+        StatusCode::OK => {
+            // A fresh copy: start over, even if the server ignored a Range.
+            *received = 0;
+            file.set_len(0)
+                .await
+                .map_err(|e| SourceError::Http { location: location.to_owned(), message: e.to_string() })?;
+            use tokio::io::AsyncSeekExt;
+            file.seek(std::io::SeekFrom::Start(0)).await.ok();
+        }
+        StatusCode::PARTIAL_CONTENT => {}
+        StatusCode::UNAUTHORIZED => return Err(SourceError::Denied { location: location.to_owned(), status: 401 }),
+        StatusCode::FORBIDDEN => return Err(SourceError::Denied { location: location.to_owned(), status: 403 }),
+        StatusCode::NOT_FOUND => return Err(SourceError::NotFound { location: location.to_owned() }),
+        s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+            return Ok(Attempt::Retry(format!("the server answered {s}")));
+        }
+        s => {
+            return Err(SourceError::Http {
+                location: location.to_owned(),
+                message: format!("the server answered {s}"),
+            });
+        }
+    }
+    *resumable = response.headers().get(ACCEPT_RANGES).is_some_and(|v| v.as_bytes() == b"bytes")
+        || response.headers().contains_key(CONTENT_RANGE);
+    if let Some(date) = response.headers().get(LAST_MODIFIED).and_then(|v| v.to_str().ok()) {
+        *modified = httpdate(date);
+    }
+    let expected_total = match status {
+        StatusCode::PARTIAL_CONTENT => response
+            .headers()
+            .get(CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit('/').next())
+            .and_then(|t| t.parse::<u64>().ok()),
+        _ => response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()),
+    };
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(bytes) => {
+                file.write_all(&bytes)
+                    .await
+                    .map_err(|e| SourceError::Http { location: location.to_owned(), message: e.to_string() })?;
+                *received += bytes.len() as u64;
+                progress(*received, expected_total);
+            }
+            Err(e) => {
+                file.flush().await.ok();
+                return Ok(Attempt::Retry(format!(
+                    "the connection dropped after {received} bytes: {}",
+                    error_text(&e)
+                )));
+            }
+        }
+    }
+    if let Some(total) = expected_total
+        && *received != total
+    {
+        return Ok(Attempt::Retry(format!("the server sent {received} of {total} bytes")));
+    }
+    Ok(Attempt::Done)
+}
+
+/// An HTTP error with its causes, URL query strings stripped.
+fn error_text(e: &reqwest::Error) -> String {
+    let text = crate::drill::error_chain(e);
+    match e.url() {
+        Some(url) => text.replace(url.as_str(), &shown(url.as_str())),
+        None => text,
+    }
+}
+
+/// An RFC 7231 date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn httpdate(text: &str) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(text, &format).ok().map(|t| t.assume_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_secrets() {
+        assert_eq!(shown("https://u:pw@h/b.sql.gz?X-Amz-Signature=abc"), "https://u:***@h/b.sql.gz?…");
+        assert_eq!(shown("https://h/b.sql.gz"), "https://h/b.sql.gz");
+    }
+
+    #[test]
+    fn http_dates() {
+        assert!(httpdate("Sun, 06 Nov 1994 08:49:37 GMT").is_some());
+        assert!(httpdate("yesterday").is_none());
+    }
+}

@@ -1,0 +1,175 @@
+//! Sources: where a backup comes from (a file, the newest in a folder, an HTTP(S) URL, S3), and
+//! proving it intact before anything is restored.
+
+pub mod http;
+pub mod newest;
+pub mod read;
+pub mod s3;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::report::human_size;
+use crate::scenario::{SourceLocation, SourceSpec};
+use crate::secret::Redactor;
+
+/// A backup ready to be read from this machine.
+#[derive(Debug, Clone)]
+pub struct Backup {
+    /// Where it came from, for the reports (no password, no signature).
+    pub location: String,
+    /// The local file (or directory-format folder) holding it.
+    pub path: PathBuf,
+    pub size: u64,
+    pub modified: Option<OffsetDateTime>,
+    /// The backup before it in the same location (name, size), for the size sanity check.
+    pub previous: Option<(String, u64)>,
+}
+
+/// The backup's identity, as the reports record it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BackupInfo {
+    pub location: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub modified: Option<OffsetDateTime>,
+    pub compression: String,
+    pub format: String,
+    /// `Dumped from database version ...`.
+    pub source_version: Option<String>,
+    /// `Dumped by pg_dump version ...`.
+    pub dumped_by: Option<String>,
+    /// Bytes after decompression.
+    pub uncompressed_bytes: u64,
+}
+
+/// Download progress: bytes so far, and the total when known.
+pub type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Send + Sync);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The backup file does not exist or cannot be read.
+    #[error("backup `{path}` cannot be read")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is neither a file nor a folder.
+    #[error("backup `{path}` is not a file or a directory-format archive")]
+    NotAFile { path: String },
+    /// Nothing in the folder or under the prefix matches.
+    #[error("no backup found in `{location}`")]
+    NoBackup { location: String },
+    /// The server or store says it does not exist.
+    #[error("`{location}` does not exist (404): check the URL or key, and whether the backup job ran")]
+    NotFound { location: String },
+    /// Access was refused.
+    #[error("access to `{location}` was refused ({status}): check the credentials and their permissions")]
+    Denied { location: String, status: u16 },
+    /// Retries ran out.
+    #[error("`{location}` could not be downloaded after {attempts} attempts: {last}")]
+    GaveUp { location: String, attempts: u32, last: String },
+    /// Any other transfer problem.
+    #[error("`{location}`: {message}")]
+    Http { location: String, message: String },
+    /// A variable that should hold a credential is unset.
+    #[error("the environment variable `{variable}` is not set (the scenario reads a credential from it)")]
+    MissingSecret { variable: String },
+    /// The backup is much smaller than the one before it.
+    #[error("`{location}` is {} ({size} bytes), under {:.0}% of the previous backup `{previous}` ({} , {previous_size} bytes): a backup that shrank this much is suspect (hint: set `source.min_size_ratio` if the drop is expected)", human_size(*size), ratio * 100.0, human_size(*previous_size))]
+    Shrunk { location: String, size: u64, previous: String, previous_size: u64, ratio: f64 },
+}
+
+/// Locates the scenario's backup, downloading it into `work` when it is remote, and checks its
+/// size against the previous backup in the same location.
+pub async fn fetch(
+    spec: &SourceSpec,
+    work: &Path,
+    redactor: &Redactor,
+    progress: Progress<'_>,
+) -> Result<Backup, SourceError> {
+    let backup = match &spec.location {
+        SourceLocation::File(path) => local(path, path.display().to_string(), None).await?,
+        SourceLocation::Newest { dir, pattern } => {
+            let shown = dir.display().to_string();
+            let mut entries = tokio::fs::read_dir(dir)
+                .await
+                .map_err(|source| SourceError::Unreadable { path: shown.clone(), source })?;
+            let mut candidates = Vec::new();
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                let Ok(meta) = entry.metadata().await else { continue };
+                if meta.is_file() || entry.path().join("toc.dat").is_file() {
+                    candidates.push(newest::Candidate {
+                        name: entry.file_name().to_string_lossy().into_owned(),
+                        size: meta.len(),
+                        modified: meta.modified().ok().map(OffsetDateTime::from),
+                        date: None,
+                    });
+                }
+            }
+            let (chosen, previous) = newest::newest(candidates, pattern.as_ref());
+            let chosen = chosen.ok_or(SourceError::NoBackup { location: shown })?;
+            let path = dir.join(&chosen.name);
+            local(&path, path.display().to_string(), previous.map(|p| (p.name, p.size))).await?
+        }
+        SourceLocation::Url(http) => {
+            std::fs::create_dir_all(work)
+                .map_err(|source| SourceError::Unreadable { path: work.display().to_string(), source })?;
+            http::download(http, work, progress).await?
+        }
+        SourceLocation::S3(s3) => {
+            std::fs::create_dir_all(work)
+                .map_err(|source| SourceError::Unreadable { path: work.display().to_string(), source })?;
+            s3::download(s3, work, redactor, progress).await?
+        }
+    };
+    if let Some((previous, previous_size)) = &backup.previous
+        && (backup.size as f64) < (*previous_size as f64) * spec.min_size_ratio
+    {
+        return Err(SourceError::Shrunk {
+            location: backup.location.clone(),
+            size: backup.size,
+            previous: previous.clone(),
+            previous_size: *previous_size,
+            ratio: spec.min_size_ratio,
+        });
+    }
+    Ok(backup)
+}
+
+async fn local(path: &Path, location: String, previous: Option<(String, u64)>) -> Result<Backup, SourceError> {
+    let shown = path.display().to_string();
+    let meta =
+        tokio::fs::metadata(path).await.map_err(|source| SourceError::Unreadable { path: shown.clone(), source })?;
+    let size = if meta.is_dir() {
+        // A directory-format archive: its size is its files'.
+        directory_size(path).map_err(|source| SourceError::Unreadable { path: shown.clone(), source })?
+    } else if meta.is_file() {
+        meta.len()
+    } else {
+        return Err(SourceError::NotAFile { path: shown });
+    };
+    Ok(Backup {
+        location,
+        path: path.to_owned(),
+        size,
+        modified: meta.modified().ok().map(OffsetDateTime::from),
+        previous,
+    })
+}
+
+fn directory_size(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let meta = entry?.metadata()?;
+        if meta.is_file() {
+            total += meta.len();
+        }
+    }
+    Ok(total)
+}

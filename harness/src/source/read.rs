@@ -1,0 +1,103 @@
+//! Reading a backup file as a stream: counted (for progress), optionally hashed, and
+//! decompressed according to its first bytes.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::dump::Compression;
+
+/// Buffer size for reading backups and their decompressed text.
+pub const BUFFER: usize = 256 * 1024;
+
+/// Counts (and optionally hashes) the raw bytes read through it.
+pub struct Tap<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+    hasher: Option<Arc<Mutex<Sha256>>>,
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(hasher) = &self.hasher
+            && let Ok(mut h) = hasher.lock()
+        {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// A backup opened for reading.
+pub struct Opened {
+    pub compression: Compression,
+    /// The decompressed content.
+    pub reader: Box<dyn BufRead + Send>,
+    /// Raw (compressed) bytes read so far.
+    pub raw_bytes: Arc<AtomicU64>,
+    /// sha256 of the raw bytes, when asked for.
+    pub hasher: Option<Arc<Mutex<Sha256>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the backup is {name}-compressed, which pgdrill does not read (use gzip or zstd, or none)")]
+    UnsupportedCompression { name: &'static str },
+}
+
+/// Opens `path`, detects its compression and returns the decompressed stream.
+pub fn open(path: &Path, hash: bool) -> Result<Opened, OpenError> {
+    let io_err = |source| OpenError::Io { path: path.display().to_string(), source };
+    let file = File::open(path).map_err(io_err)?;
+    let raw_bytes = Arc::new(AtomicU64::new(0));
+    let hasher = hash.then(|| Arc::new(Mutex::new(Sha256::new())));
+    let tap = Tap { inner: file, count: raw_bytes.clone(), hasher: hasher.clone() };
+    let mut raw = BufReader::with_capacity(BUFFER, tap);
+    let magic = raw.fill_buf().map_err(io_err)?.to_vec();
+    let compression = Compression::detect(&magic).map_err(|name| OpenError::UnsupportedCompression { name })?;
+    let reader: Box<dyn BufRead + Send> = match compression {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => {
+            let decoder = flate2::bufread::MultiGzDecoder::new(raw);
+            Box::new(BufReader::with_capacity(BUFFER, decoder))
+        }
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::with_buffer(raw).map_err(io_err)?;
+            Box::new(BufReader::with_capacity(BUFFER, decoder))
+        }
+    };
+    Ok(Opened { compression, reader, raw_bytes, hasher })
+}
+
+/// The hex sha256 of a whole file.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    io::copy(&mut BufReader::with_capacity(BUFFER, File::open(path)?), &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+impl Opened {
+    /// The hex sha256 of the raw bytes read so far.
+    pub fn sha256(&self) -> Option<String> {
+        let hasher = self.hasher.as_ref()?.lock().ok()?.clone();
+        Some(hex::encode(hasher.finalize()))
+    }
+
+    /// Reads the rest of the stream to its end (the decoders read the raw file to its end, so
+    /// the count and hash then cover the whole file); returns the decompressed bytes skipped.
+    pub fn drain(&mut self) -> io::Result<u64> {
+        io::copy(&mut self.reader, &mut io::sink())
+    }
+}

@@ -1,0 +1,328 @@
+//! The verify phase: reads the whole backup once before anything is restored. A truncated or
+//! corrupt archive fails here, not halfway through a restore. On the way it records the
+//! backup's sha256 and size, reads the dump header, and learns what the dump needs from its
+//! target (see [`crate::dump::scan`]).
+
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::read::{self, OpenError};
+use super::{Backup, BackupInfo};
+use crate::dump::archive::{self, ArchiveError, ArchiveHeader};
+use crate::dump::{
+    Compression, DumpComments, DumpSummary, Format, Item, NotADump, Scanner, SplitError, Splitter, detect_format,
+};
+
+/// A backup that read cleanly to its end.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub info: BackupInfo,
+    pub compression: Compression,
+    pub format: Format,
+    /// What a plain dump needs from its target (for archives, learnt later from pg_restore).
+    pub summary: DumpSummary,
+    /// An archive's header.
+    pub archive: Option<ArchiveHeader>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The file has no bytes at all.
+    #[error("the backup is empty (0 bytes)")]
+    Empty,
+    /// The compressed stream ends before its end: the file was cut short.
+    #[error(
+        "the {compression} archive is truncated: its {size} bytes end before the compressed stream does ({detail}; at dump line {line})"
+    )]
+    Truncated { compression: &'static str, size: u64, line: u64, detail: String },
+    /// The compressed data is damaged.
+    #[error(
+        "the {compression} archive is corrupt: {detail} (after reading {offset} of {size} bytes, at dump line {line})"
+    )]
+    Corrupt { compression: &'static str, offset: u64, size: u64, line: u64, detail: String },
+    /// The content is not a dump.
+    #[error("the backup is not a pg_dump backup: {0}")]
+    NotADump(#[from] NotADump),
+    /// A pg_dump archive that is itself compressed: pg_restore cannot read it.
+    #[error(
+        "the {format}-format archive is wrapped in {compression}: pg_restore reads archives as pg_dump wrote them (decompress it, or let pg_dump compress: -Z)"
+    )]
+    WrappedArchive { format: &'static str, compression: &'static str },
+    /// An archive's header or structure is damaged.
+    #[error("the {format}-format archive is damaged: {error}")]
+    Archive { format: &'static str, error: ArchiveError },
+    /// A directory that is not a directory-format archive.
+    #[error("`{path}` is a folder without pg_dump's `toc.dat`: not a directory-format archive")]
+    NotAnArchiveFolder { path: String },
+    /// A data file of a directory-format archive is damaged.
+    #[error("`{file}` of the directory-format archive is {problem}")]
+    DataFile { file: String, problem: String },
+    /// The dump asks for something a restore must never do: found before anything runs.
+    #[error(
+        "dump line {line}: {what} is refused: a dump is untrusted input, and pgdrill follows only `\\connect`, `\\restrict` and `\\unrestrict`"
+    )]
+    Refused { line: u64, what: String },
+    /// The plain dump is malformed.
+    #[error("the dump is malformed: {0}")]
+    Malformed(SplitError),
+    /// pg_dump's completion marker is missing: the dump was cut short.
+    #[error(
+        "the dump ends at line {lines} without pg_dump's `-- PostgreSQL database dump complete` marker: it was cut short (disk full, or pg_dump killed?)"
+    )]
+    Incomplete { lines: u64 },
+    /// Verification was stopped because the drill cannot go on anyway.
+    #[error("stopped")]
+    Stopped,
+    /// The digest differs from the one the scenario requires.
+    #[error("sha256 mismatch: expected {expected}, the backup has {actual}")]
+    Checksum { expected: String, actual: String },
+}
+
+/// The meta-commands a restore follows; psql would run any other, `\\!` a shell command among them.
+pub const ALLOWED_META: [&str; 4] = ["connect", "c", "restrict", "unrestrict"];
+
+/// What in `item` a restore must refuse, if anything.
+pub fn refused(item: &Item) -> Option<String> {
+    match item {
+        Item::Meta { command, .. } if !ALLOWED_META.contains(&command.as_str()) => {
+            Some(format!("the meta-command `\\{command}`"))
+        }
+        Item::Statement(s) if s.copy_program => {
+            Some("`COPY ... PROGRAM` (it runs a shell command on the server)".into())
+        }
+        _ => None,
+    }
+}
+
+/// The dump line an item starts on (0 for COPY data, which has no single line).
+pub fn item_line(item: &Item) -> u64 {
+    match item {
+        Item::Statement(s) => s.line,
+        Item::Meta { line, .. } | Item::CopyEnd { line, .. } => *line,
+        Item::CopyData(_) => 0,
+    }
+}
+
+/// How often (in raw bytes) progress is reported.
+const PROGRESS_EVERY: u64 = 4 * 1024 * 1024;
+
+/// Reads `backup` to its end. Blocking: run it on a blocking thread. Setting `stop` ends it early
+/// with [`VerifyError::Stopped`].
+pub fn verify(
+    backup: &Backup,
+    expected_sha256: Option<&str>,
+    progress: &dyn Fn(u64),
+    stop: &AtomicBool,
+) -> Result<Verified, VerifyError> {
+    if backup.path.is_dir() {
+        return verify_directory(backup, expected_sha256);
+    }
+    if backup.size == 0 {
+        return Err(VerifyError::Empty);
+    }
+    let mut opened = read::open(&backup.path, true)?;
+    let compression = opened.compression;
+    let raw_bytes = opened.raw_bytes.clone();
+    let corrupt = |line: u64, err: std::io::Error| {
+        let detail = err.to_string();
+        let truncated = err.kind() == std::io::ErrorKind::UnexpectedEof
+            || detail.contains("incomplete")
+            || detail.contains("unexpected end");
+        if truncated {
+            VerifyError::Truncated { compression: compression.as_str(), size: backup.size, line, detail }
+        } else {
+            VerifyError::Corrupt {
+                compression: compression.as_str(),
+                offset: raw_bytes.load(Ordering::Relaxed),
+                size: backup.size,
+                line,
+                detail,
+            }
+        }
+    };
+
+    let head = opened.reader.fill_buf().map_err(|e| corrupt(1, e))?;
+    let format = detect_format(head)?;
+    let (summary, archive) = match format {
+        Format::Plain => {
+            let summary = scan_plain(&mut opened, &corrupt, progress, stop)?;
+            (summary, None)
+        }
+        Format::Custom | Format::Tar | Format::Directory => {
+            if compression != Compression::None {
+                return Err(VerifyError::WrappedArchive { format: format.as_str(), compression: compression.as_str() });
+            }
+            let header = if format == Format::Tar {
+                let mut header = None;
+                archive::check_tar(&mut opened.reader, |toc| header = Some(archive::read_header(toc)))
+                    .map_err(|error| VerifyError::Archive { format: "tar", error })?;
+                header.unwrap_or(Err(ArchiveError::Truncated))
+            } else {
+                archive::read_header(&mut opened.reader)
+            }
+            .map_err(|error| VerifyError::Archive { format: format.as_str(), error })?;
+            opened.drain().map_err(|e| corrupt(0, e))?;
+            progress(raw_bytes.load(Ordering::Relaxed));
+            (archive_summary(&header), Some(header))
+        }
+    };
+
+    let sha256 = opened.sha256().unwrap_or_default();
+    check_digest(expected_sha256, &sha256)?;
+    Ok(verified(backup, sha256, compression, format, summary, archive))
+}
+
+/// Streams a plain dump through the splitter: structure, refusals, and what it needs.
+fn scan_plain(
+    opened: &mut read::Opened,
+    corrupt: &dyn Fn(u64, std::io::Error) -> VerifyError,
+    progress: &dyn Fn(u64),
+    stop: &AtomicBool,
+) -> Result<DumpSummary, VerifyError> {
+    let compression = opened.compression;
+    let raw_bytes = opened.raw_bytes.clone();
+    let mut splitter = Splitter::new(&mut opened.reader);
+    let mut scanner = Scanner::new();
+    let mut next_report = PROGRESS_EVERY;
+    loop {
+        match splitter.next_item() {
+            Ok(Some(item)) => {
+                if let Some(what) = refused(&item) {
+                    return Err(VerifyError::Refused { line: item_line(&item), what });
+                }
+                scanner.note(&item)
+            }
+            Ok(None) => break,
+            Err(SplitError::Read { line, source }) => return Err(corrupt(line, source)),
+            Err(other) => {
+                // Damaged compressed data decodes to garbage before its checksum fails: when the
+                // archive itself is corrupt, that is the error to report, not the garbage.
+                let line = splitter.lines_read();
+                drop(splitter);
+                if compression != Compression::None {
+                    opened.drain().map_err(|e| corrupt(line, e))?;
+                }
+                return Err(VerifyError::Malformed(other));
+            }
+        }
+        let done = raw_bytes.load(Ordering::Relaxed);
+        if done >= next_report {
+            if stop.load(Ordering::Relaxed) {
+                return Err(VerifyError::Stopped);
+            }
+            progress(done);
+            next_report = done + PROGRESS_EVERY;
+        }
+    }
+    let lines = splitter.lines_read();
+    let bytes = splitter.bytes_read();
+    let comments = splitter.comments().clone();
+    drop(splitter);
+    opened.drain().map_err(|e| corrupt(lines, e))?;
+    progress(raw_bytes.load(Ordering::Relaxed));
+    if comments.title.is_some() && !comments.complete {
+        return Err(VerifyError::Incomplete { lines });
+    }
+    Ok(scanner.finish(&comments, lines, bytes))
+}
+
+/// What an archive's header tells before pg_restore has read it.
+fn archive_summary(header: &ArchiveHeader) -> DumpSummary {
+    DumpSummary {
+        comments: DumpComments {
+            title: Some("PostgreSQL database dump".into()),
+            source_version: Some(header.source_version.clone()),
+            dumped_by: Some(format!("pg_dump {}", header.pg_dump_version)),
+            complete: true,
+        },
+        ..DumpSummary::default()
+    }
+}
+
+fn check_digest(expected: Option<&str>, actual: &str) -> Result<(), VerifyError> {
+    match expected {
+        Some(expected) if expected != actual => {
+            Err(VerifyError::Checksum { expected: expected.to_owned(), actual: actual.to_owned() })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn verified(
+    backup: &Backup,
+    sha256: String,
+    compression: Compression,
+    format: Format,
+    summary: DumpSummary,
+    archive: Option<ArchiveHeader>,
+) -> Verified {
+    let compression_text = match &archive {
+        Some(header) => format!("{} (inside the archive)", header.compression),
+        None => compression.as_str().to_owned(),
+    };
+    let info = BackupInfo {
+        location: backup.location.clone(),
+        size_bytes: backup.size,
+        sha256,
+        modified: backup.modified,
+        compression: compression_text,
+        format: format.as_str().to_owned(),
+        source_version: summary.comments.source_version.clone(),
+        dumped_by: summary.comments.dumped_by.clone(),
+        uncompressed_bytes: summary.bytes,
+    };
+    Verified { info, compression, format, summary, archive }
+}
+
+/// A directory-format archive: `toc.dat`'s header, every data file read to its end (compressed
+/// ones decompressed, so a damaged one is found now), and one digest over all files: the sha256
+/// of the sorted `sha256  name` lines, as `sha256sum * | sort -k2` would print them.
+fn verify_directory(backup: &Backup, expected_sha256: Option<&str>) -> Result<Verified, VerifyError> {
+    let dir = &backup.path;
+    let toc = dir.join("toc.dat");
+    if !toc.is_file() {
+        return Err(VerifyError::NotAnArchiveFolder { path: dir.display().to_string() });
+    }
+    let header = archive::read_header(
+        std::fs::File::open(&toc)
+            .map_err(ArchiveError::Io)
+            .map_err(|error| VerifyError::Archive { format: "directory", error })?,
+    )
+    .map_err(|error| VerifyError::Archive { format: "directory", error })?;
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| VerifyError::Archive { format: "directory", error: ArchiveError::Io(e) })?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut listing = String::new();
+    for name in &names {
+        let path = dir.join(name);
+        let digest = check_data_file(&path, name)?;
+        listing.push_str(&format!("{digest}  {name}\n"));
+    }
+    let sha256 = hex::encode(Sha256::digest(listing.as_bytes()));
+    check_digest(expected_sha256, &sha256)?;
+    Ok(verified(backup, sha256, Compression::None, Format::Directory, archive_summary(&header), Some(header)))
+}
+
+/// The sha256 of one file of a directory archive, decompressing gzip and zstd data files to their
+/// end (lz4 ones are hashed as they are).
+fn check_data_file(path: &Path, name: &str) -> Result<String, VerifyError> {
+    let damaged = |problem: String| VerifyError::DataFile { file: name.to_owned(), problem };
+    let mut opened = match read::open(path, true) {
+        Ok(opened) => opened,
+        Err(OpenError::UnsupportedCompression { .. }) => {
+            return read::sha256_file(path).map_err(|e| damaged(e.to_string()));
+        }
+        Err(e) => return Err(damaged(e.to_string())),
+    };
+    opened.drain().map_err(|e| damaged(format!("truncated or corrupt ({e})")))?;
+    Ok(opened.sha256().unwrap_or_default())
+}

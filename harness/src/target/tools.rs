@@ -1,0 +1,229 @@
+//! The target's own PostgreSQL client programs (pg_restore), so that an archive is read by the
+//! version that matches the server: inside the target container, or from a folder of binaries on
+//! this machine. Output streams back chunk by chunk; only a tail of stderr is kept.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::container::LogOutput;
+use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+use super::TargetError;
+use crate::secret::{Redactor, Secret};
+
+/// Where the backup is mounted in a target container.
+pub const CONTAINER_BACKUP_DIR: &str = "/pgdrill/backup";
+
+/// How the target's client programs run.
+#[derive(Clone)]
+pub enum Tools {
+    /// Inside the target container, over its local socket as `postgres`.
+    Container {
+        docker: Docker,
+        container: String,
+        /// A host path mounted read-only into the container, and where.
+        mount: Option<(PathBuf, String)>,
+    },
+    /// Programs of a folder on this machine, connecting with libpq's environment variables.
+    Local {
+        bin_dir: PathBuf,
+        host: String,
+        port: u16,
+        user: String,
+        password: Secret,
+        ssl_mode: String,
+        /// Run as this uid/gid (when pgdrill runs as root).
+        run_as: Option<(u32, u32)>,
+    },
+    /// No suitable programs: archives cannot be restored on this target.
+    Unavailable { reason: String },
+}
+
+/// How a program ended.
+#[derive(Debug, Clone)]
+pub struct ToolOutput {
+    pub status: i64,
+    /// The last lines it wrote to stderr (redacted).
+    pub stderr: String,
+}
+
+impl ToolOutput {
+    pub fn success(&self) -> bool {
+        self.status == 0
+    }
+}
+
+impl Tools {
+    /// The path under which the program sees a backup at `host`.
+    pub fn path_of(&self, host: &Path) -> Result<String, TargetError> {
+        match self {
+            Tools::Container { mount: Some((mounted, inside)), .. } if mounted == host => Ok(inside.clone()),
+            Tools::Container { .. } => Err(TargetError::Tool {
+                message: format!("`{}` is not mounted in the target container", host.display()),
+            }),
+            Tools::Local { .. } => Ok(host.display().to_string()),
+            Tools::Unavailable { reason } => Err(TargetError::Tool { message: reason.clone() }),
+        }
+    }
+
+    /// `-d`/`-h`/`-U` arguments that connect to `database` (the password, when any, travels in
+    /// the environment, never on a command line).
+    pub fn connection_args(&self, database: &str) -> Vec<String> {
+        match self {
+            Tools::Container { .. } => {
+                ["-h", "/var/run/postgresql", "-U", "postgres", "-d", database].map(String::from).to_vec()
+            }
+            Tools::Local { .. } | Tools::Unavailable { .. } => vec!["-d".into(), database.into()],
+        }
+    }
+
+    /// Runs `program args`, sending stdout to `stdout` (or discarding it).
+    pub async fn run(
+        &self,
+        program: &str,
+        args: &[String],
+        stdout: Option<mpsc::Sender<Bytes>>,
+        redactor: &Redactor,
+    ) -> Result<ToolOutput, TargetError> {
+        match self {
+            Tools::Container { docker, container, .. } => {
+                exec(docker, container, program, args, stdout, redactor).await
+            }
+            Tools::Unavailable { reason } => Err(TargetError::Tool { message: reason.clone() }),
+            Tools::Local { bin_dir, host, port, user, password, ssl_mode, run_as } => {
+                let mut command = tokio::process::Command::new(bin_dir.join(program));
+                command
+                    .args(args)
+                    .env("PGHOST", host)
+                    .env("PGPORT", port.to_string())
+                    .env("PGUSER", user)
+                    .env("PGPASSWORD", password.expose())
+                    .env("PGSSLMODE", ssl_mode)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .kill_on_drop(true);
+                if let Some((uid, gid)) = run_as {
+                    command.uid(*uid).gid(*gid);
+                }
+                let mut child = command.spawn().map_err(|e| TargetError::Tool {
+                    message: format!("cannot run `{}`: {e}", bin_dir.join(program).display()),
+                })?;
+                let mut out = child.stdout.take().expect("piped");
+                let mut err = child.stderr.take().expect("piped");
+                let stderr_task = tokio::spawn(async move {
+                    let mut text = Vec::new();
+                    let _ = err.read_to_end(&mut text).await;
+                    text
+                });
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = out.read(&mut buf).await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
+                    if n == 0 {
+                        break;
+                    }
+                    if let Some(tx) = &stdout
+                        && tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                drop(out);
+                let status = child.wait().await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
+                let stderr = stderr_task.await.unwrap_or_default();
+                Ok(ToolOutput { status: status.code().map(i64::from).unwrap_or(-1), stderr: tail(&stderr, redactor) })
+            }
+        }
+    }
+}
+
+async fn exec(
+    docker: &Docker,
+    container: &str,
+    program: &str,
+    args: &[String],
+    stdout: Option<mpsc::Sender<Bytes>>,
+    redactor: &Redactor,
+) -> Result<ToolOutput, TargetError> {
+    let docker_err = |source| TargetError::Docker { action: "run a program in the target container", source };
+    let mut cmd = vec![program.to_owned()];
+    cmd.extend(args.iter().cloned());
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd),
+                // root, so that a backup only its owner may read is readable; the connection is
+                // still made as postgres.
+                user: Some("root".to_owned()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(docker_err)?;
+    let mut stderr = Vec::new();
+    if let StartExecResults::Attached { mut output, .. } =
+        docker.start_exec(&exec.id, None).await.map_err(docker_err)?
+    {
+        let mut open = true;
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(docker_err)? {
+                LogOutput::StdOut { message } => {
+                    if let (true, Some(tx)) = (open, &stdout) {
+                        open = tx.send(message).await.is_ok();
+                    }
+                }
+                LogOutput::StdErr { message } => {
+                    stderr.extend_from_slice(&message);
+                    if stderr.len() > 64 * 1024 {
+                        stderr.drain(..stderr.len() - 32 * 1024);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let inspect = docker.inspect_exec(&exec.id).await.map_err(docker_err)?;
+    Ok(ToolOutput { status: inspect.exit_code.unwrap_or(-1), stderr: tail(&stderr, redactor) })
+}
+
+/// The last 20 lines of a program's stderr, redacted.
+fn tail(bytes: &[u8], redactor: &Redactor) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    redactor.redact(&lines[lines.len().saturating_sub(20)..].join("\n"))
+}
+
+/// Reads what a channel of chunks carries, for the blocking splitter.
+pub struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl ChannelReader {
+    pub fn new(rx: mpsc::Receiver<Bytes>) -> Self {
+        ChannelReader { rx, current: Bytes::new() }
+    }
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}

@@ -1,0 +1,133 @@
+//! Throwaway tuning: nothing on a drill target must survive a crash, so durability is traded
+//! for restore speed, and maintenance memory is sized to the machine.
+
+use std::collections::BTreeMap;
+
+const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
+
+/// The memory and cores a target may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resources {
+    pub memory_bytes: u64,
+    pub cpus: usize,
+}
+
+impl Resources {
+    /// This machine's memory (the cgroup limit when lower) and cores.
+    pub fn detect() -> Self {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let total = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .unwrap_or(4 * GIB);
+        let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+            .or_else(|_| std::fs::read_to_string("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Resources { memory_bytes: total.min(cgroup), cpus }
+    }
+}
+
+/// Server settings and the container's `/dev/shm` size for a throwaway target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuning {
+    pub settings: BTreeMap<String, String>,
+    pub shm_size_bytes: u64,
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{}MB", bytes / MIB)
+}
+
+/// Settings for `resources`, with `overrides` (from the scenario) applied last.
+pub fn throwaway(resources: Resources, overrides: &BTreeMap<String, String>) -> Tuning {
+    let mem = resources.memory_bytes;
+    let maintenance = (mem / 8).clamp(64 * MIB, 2 * GIB);
+    let shared_buffers = (mem / 8).clamp(128 * MIB, 2 * GIB);
+    let workers = resources.cpus.clamp(1, 8);
+    let mut settings: BTreeMap<String, String> = [
+        // Durability off: a crash loses a drill, never data.
+        ("fsync", "off".to_owned()),
+        ("synchronous_commit", "off".to_owned()),
+        ("full_page_writes", "off".to_owned()),
+        ("wal_level", "minimal".to_owned()),
+        ("max_wal_senders", "0".to_owned()),
+        ("archive_mode", "off".to_owned()),
+        ("max_wal_size", "8GB".to_owned()),
+        ("checkpoint_timeout", "30min".to_owned()),
+        // Nothing runs behind the restore's back; short check queries are not JIT-compiled.
+        ("autovacuum", "off".to_owned()),
+        ("jit", "off".to_owned()),
+        ("shared_buffers", mb(shared_buffers)),
+        ("maintenance_work_mem", mb(maintenance)),
+        ("max_parallel_maintenance_workers", workers.saturating_sub(1).max(1).to_string()),
+        ("max_parallel_workers", workers.to_string()),
+        ("max_worker_processes", (workers + 8).to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (name, value) in overrides {
+        settings.insert(name.clone(), value.clone());
+    }
+    // Parallel index builds (HNSW above all) allocate maintenance_work_mem in /dev/shm;
+    // Docker's 64 MiB default breaks them.
+    let maintenance_effective = settings.get("maintenance_work_mem").and_then(|v| parse_size(v)).unwrap_or(maintenance);
+    let shm_size_bytes = maintenance_effective + 512 * MIB;
+    Tuning { settings, shm_size_bytes }
+}
+
+/// Parses a PostgreSQL memory size (`512MB`, `2GB`, `65536kB`, `1024` in kB).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "kB" => 1024,
+        "B" => 1,
+        "MB" => MIB,
+        "GB" => GIB,
+        "TB" => 1024 * GIB,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sized_to_the_machine() {
+        let t = throwaway(Resources { memory_bytes: 24 * GIB, cpus: 2 }, &BTreeMap::new());
+        assert_eq!(t.settings["maintenance_work_mem"], "2048MB");
+        assert_eq!(t.settings["fsync"], "off");
+        assert_eq!(t.settings["max_parallel_maintenance_workers"], "1");
+        assert!(t.shm_size_bytes > 2 * GIB);
+
+        let small = throwaway(Resources { memory_bytes: GIB, cpus: 1 }, &BTreeMap::new());
+        assert_eq!(small.settings["maintenance_work_mem"], "128MB");
+    }
+
+    #[test]
+    fn overrides_win_and_resize_shm() {
+        let overrides = [("maintenance_work_mem".to_owned(), "4GB".to_owned())].into();
+        let t = throwaway(Resources { memory_bytes: 24 * GIB, cpus: 2 }, &overrides);
+        assert_eq!(t.settings["maintenance_work_mem"], "4GB");
+        assert_eq!(t.shm_size_bytes, 4 * GIB + 512 * MIB);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512MB"), Some(512 * MIB));
+        assert_eq!(parse_size("65536kB"), Some(64 * MIB));
+        assert_eq!(parse_size("1024"), Some(MIB));
+        assert_eq!(parse_size("lots"), None);
+    }
+}
