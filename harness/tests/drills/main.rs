@@ -1,0 +1,17 @@
+//! End-to-end drills: the real `pgdrill` binary against real containers and real pg_dump
+//! backups. One test binary, modules by topic; `util` holds the helpers, whose failures print
+//! the command, its output and the reports.
+
+mod app;
+mod as_tests;
+mod ci_files;
+mod fixtures;
+mod formats;
+mod junit_schema;
+mod modes;
+mod seeds;
+mod servers;
+mod skeleton;
+mod sources;
+mod targets;
+mod util;

@@ -1,0 +1,112 @@
+//! The five seed systems: each scenario drills its bundled backup green, and each broken
+//! variant of a backup fails on exactly the check kind meant to catch it, with a message that
+//! says what is wrong.
+
+use std::collections::BTreeSet;
+
+use pgdrill::check::Verdict;
+use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::scenario::Scenario;
+use rstest::rstest;
+
+use crate::util::{Scratch, root};
+
+/// Powernode's scenario logs in with its known user; the password comes from the environment.
+fn login_env() -> Vec<(String, String)> {
+    vec![("POWERNODE_LOGIN_PASSWORD".to_owned(), "drill-login-password".to_owned())]
+}
+
+/// Each seed's scenario asks for the check kinds its system needs proven (its README in
+/// `../shared/seeds/`). That the scenarios pass is proven by the `scenarios` test target, which
+/// drills every file under `scenarios/`.
+#[rstest]
+#[case::plur("plur", &["extensions", "schema_version", "row_counts", "indexes", "roles", "graphs", "partitions", "schemas"])]
+#[case::powernode("powernode", &["extensions", "schema_version", "row_counts", "indexes", "roles", "sql", "schemas", "api"])]
+#[case::prismeai("prismeai", &["schema_version", "row_counts", "indexes", "roles", "sql", "schemas"])]
+#[case::caracal("caracal", &["schema_version", "row_counts", "rls", "append_only", "partitions", "roles", "schemas"])]
+#[case::paperclip("paperclip", &["schema_version", "row_counts", "indexes", "schemas", "roles", "sql"])]
+fn seed_scenario_checks_what_its_system_needs(#[case] scenario: &str, #[case] kinds: &[&str]) {
+    let loaded = Scenario::load(&root().join(format!("scenarios/{scenario}.toml"))).expect("seed scenario loads");
+    let mut configured: BTreeSet<&str> = loaded.checks.iter().map(|c| c.kind()).collect();
+    if loaded.app.as_ref().is_some_and(|app| !app.requests.is_empty()) {
+        configured.insert("api");
+    }
+    for kind in kinds {
+        assert!(configured.contains(kind), "{scenario} configures no {kind} check: {configured:?}");
+    }
+}
+
+/// A broken variant of a seed's backup (`fixtures/<system>/broken/<variant>.sql` applied before
+/// pg_dump), drilled with the seed's own scenario and baseline.
+#[rstest]
+#[case::plur_app_superuser("plur", "app-superuser", "roles", &["has SUPERUSER", "pg_read_server_files"])]
+#[case::plur_graph_broken("plur", "graph-broken", "graphs", &["MEMBER_OF: 0 edges (expected 12)"])]
+#[case::powernode_hnsw_index_dropped("powernode", "hnsw-index-dropped", "indexes", &[
+    "index `index_ai_knowledge_graph_nodes_on_embedding` does not exist",
+    "missing: public.index_ai_knowledge_graph_nodes_on_embedding (hnsw on public.ai_knowledge_graph_nodes)",
+])]
+#[case::caracal_rls_disabled("caracal", "rls-disabled", "rls", &[
+    "row security on `public.resources` is disabled",
+    "`caracal_app` reads 90 rows of `public.resources` with no tenant set: not fail-closed",
+])]
+#[case::caracal_rls_not_forced("caracal", "rls-not-forced", "rls", &["row security on `public.grants` is not forced"])]
+#[case::caracal_audit_update_granted("caracal", "audit-update-granted", "append_only", &[
+    "`caracal_audit_writer` can UPDATE `public.audit_events`",
+])]
+#[case::caracal_partition_missing("caracal", "partition-missing", "partitions", &["`public.audit_events`: no partition for "])]
+#[case::caracal_dirty_migration("caracal", "dirty-migration", "schema_version", &["records migration 42 as dirty"])]
+#[case::paperclip_plugin_schema_lost("paperclip", "plugin-schema-lost", "schemas", &["schema `plugin_slack` was not restored"])]
+#[case::paperclip_sequence_reset("paperclip", "sequence-reset", "schemas", &[
+    "public.issues_id_seq would hand out 2 but public.issues.id is already at 200",
+])]
+fn broken_variant_fails_on_its_check(
+    #[case] system: &str,
+    #[case] variant: &str,
+    #[case] kind: &str,
+    #[case] messages: &[&str],
+) {
+    let scratch = Scratch::new();
+    let broken = root().join("fixtures/backups/broken");
+    let backup = broken.join(format!("{system}-{variant}.sql.gz"));
+    let globals = broken.join(format!("{system}-{variant}.globals.sql"));
+    let mut args = vec!["--backup".to_owned(), backup.display().to_string()];
+    if globals.is_file() {
+        args.extend(["--globals".to_owned(), globals.display().to_string()]);
+    }
+    let drill = scratch.drill_env(&root().join(format!("scenarios/{system}.toml")), &args, &login_env());
+    drill.assert_failed_cleanly();
+    let record = drill.record();
+    assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Passed, "the broken backup still restores\n{drill:?}");
+    let failed: Vec<_> = record.checks.iter().filter(|c| c.verdict != Verdict::Pass).collect();
+    let kinds: BTreeSet<&str> = failed.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds, BTreeSet::from([kind]), "only the {kind} check may fail\n{drill:?}");
+    assert!(failed.iter().all(|c| c.verdict == Verdict::Fail), "failed, not errored\n{drill:?}");
+    for message in messages {
+        assert!(failed.iter().any(|c| c.message.contains(message)), "no failure says `{message}`\n{drill:?}");
+    }
+    let markdown = drill.report("report.md");
+    assert!(markdown.contains("### Checks that did not pass"), "{markdown}");
+}
+
+#[test]
+fn a_baseline_captured_from_a_drill_matches_the_one_from_the_source() {
+    let scratch = Scratch::new();
+    let out = scratch.path("prismeai.json");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+        .args(["baseline", "--from-drill", "scenarios/prismeai.toml", "--reports"])
+        .arg(scratch.path("reports"))
+        .arg("-o")
+        .arg(&out)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let restored = pgdrill::baseline::Baseline::load(&out).expect("a baseline was written");
+    let source = pgdrill::baseline::Baseline::load(&root().join("fixtures/baselines/prismeai.json")).unwrap();
+    assert_eq!(restored.row_counts, source.row_counts);
+    assert_eq!(restored.indexes, source.indexes);
+    assert_eq!(restored.schemas, source.schemas);
+    assert_eq!(restored.policies, source.policies);
+    assert_eq!(restored.migrations, source.migrations);
+    assert!(restored.source.contains("drill of scenario `prismeai`"), "{}", restored.source);
+}

@@ -1,0 +1,252 @@
+//! Real servers for the tests to fetch from and restore onto: an HTTP server (axum) with the
+//! failure modes a backup host has, an S3-compatible store (moto, started on loopback), and an
+//! existing PostgreSQL server (a container of the project's image, TLS on).
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An HTTP server for backups, on its own thread and runtime.
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    /// Requests served per route, to assert on retries.
+    pub hits: Arc<Hits>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+#[derive(Default)]
+pub struct Hits {
+    pub flaky: AtomicUsize,
+    pub drop: AtomicUsize,
+    pub always_503: AtomicUsize,
+}
+
+#[derive(Clone)]
+struct Files {
+    backup: Arc<Vec<u8>>,
+    hits: Arc<Hits>,
+}
+
+impl HttpServer {
+    /// Serves `backup` at `/backups/plur.sql.gz` and friends (see the routes).
+    pub fn start(backup: Vec<u8>) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let hits = Arc::new(Hits::default());
+        let state = Files { backup: Arc::new(backup), hits: hits.clone() };
+        let app = Router::new()
+            .route("/backups/plur.sql.gz", get(serve))
+            .route("/forbidden.sql.gz", get(|| async { StatusCode::FORBIDDEN }))
+            .route("/missing.sql.gz", get(|| async { StatusCode::NOT_FOUND }))
+            .route("/flaky.sql.gz", get(flaky))
+            .route("/always-503.sql.gz", get(always_503))
+            .route(
+                "/error-page.sql.gz",
+                get(|| async {
+                    (
+                        [(header::CONTENT_TYPE, "text/html")],
+                        "<!DOCTYPE html><html><body><h1>Session expired</h1></body></html>",
+                    )
+                }),
+            )
+            .route("/drops-once.sql.gz", get(drops_once))
+            .with_state(state);
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        HttpServer { addr, hits, _runtime: runtime }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// The backup, honouring `Range: bytes=N-` as a real file server does.
+async fn serve(State(files): State<Files>, headers: HeaderMap) -> Response {
+    let data = files.backup.clone();
+    let start = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.trim_end_matches('-').parse::<usize>().ok());
+    match start {
+        Some(start) if start < data.len() => (
+            StatusCode::PARTIAL_CONTENT,
+            [
+                (header::ACCEPT_RANGES, "bytes".to_owned()),
+                (header::CONTENT_RANGE, format!("bytes {start}-{}/{}", data.len() - 1, data.len())),
+            ],
+            data[start..].to_vec(),
+        )
+            .into_response(),
+        _ => ([(header::ACCEPT_RANGES, "bytes")], data.to_vec()).into_response(),
+    }
+}
+
+/// Fails twice with 503, then serves.
+async fn flaky(state: State<Files>, headers: HeaderMap) -> Response {
+    if state.hits.flaky.fetch_add(1, Ordering::SeqCst) < 2 {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    serve(state, headers).await
+}
+
+async fn always_503(State(files): State<Files>) -> Response {
+    files.hits.always_503.fetch_add(1, Ordering::SeqCst);
+    StatusCode::SERVICE_UNAVAILABLE.into_response()
+}
+
+/// The first request drops the connection halfway; later ones serve (with ranges).
+async fn drops_once(state: State<Files>, headers: HeaderMap) -> Response {
+    if state.hits.drop.fetch_add(1, Ordering::SeqCst) == 0 {
+        let data = state.backup.clone();
+        let half = data[..data.len() / 2].to_vec();
+        let stream = futures_util::stream::iter(vec![
+            Ok::<_, std::io::Error>(half),
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "dropped")),
+        ]);
+        return Response::builder()
+            .header(header::ACCEPT_RANGES, "bytes")
+            .header(header::CONTENT_LENGTH, data.len())
+            .body(Body::from_stream(stream))
+            .unwrap();
+    }
+    serve(state, headers).await
+}
+
+/// An S3-compatible store on loopback: moto's server (`pip install 'moto[server]'`).
+pub struct S3Server {
+    pub endpoint: String,
+    child: Child,
+}
+
+pub const S3_ACCESS_KEY: &str = "pgdrill-test-access";
+pub const S3_SECRET_KEY: &str = "pgdrill-test-secret-key-do-not-leak";
+
+impl S3Server {
+    pub fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server runs (install it with: pip install 'moto[server]')");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        S3Server { endpoint, child }
+    }
+
+    /// Creates `bucket` and puts `objects` (key, bytes) into it.
+    pub fn put(&self, bucket: &str, objects: &[(&str, Vec<u8>)]) {
+        use object_store::ObjectStoreExt;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let client = reqwest::Client::new();
+            let status = client.put(format!("{}/{bucket}", self.endpoint)).send().await.unwrap().status();
+            assert!(status.is_success(), "create bucket: {status}");
+            let store = object_store::aws::AmazonS3Builder::new()
+                .with_bucket_name(bucket)
+                .with_region("us-east-1")
+                .with_endpoint(&self.endpoint)
+                .with_allow_http(true)
+                .with_access_key_id(S3_ACCESS_KEY)
+                .with_secret_access_key(S3_SECRET_KEY)
+                .build()
+                .unwrap();
+            for (key, bytes) in objects {
+                store.put(&object_store::path::Path::from(*key), bytes.clone().into()).await.unwrap();
+            }
+        });
+    }
+
+    /// The environment a drill needs to read from this store.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), S3_ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), S3_SECRET_KEY.into()),
+            ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An "existing" PostgreSQL server with TLS on: a container of the project's image.
+pub struct PgServer {
+    pub name: String,
+    pub port: u16,
+    pub password: String,
+}
+
+impl PgServer {
+    pub fn start() -> Self {
+        let name = format!("pgdrill-test-server-{}-{}", std::process::id(), free_port());
+        let password = format!("admin-{}", free_port());
+        let image = pgdrill::scenario::default_image();
+        let status = Command::new("docker")
+            .args(["run", "-d", "--rm", "--name", &name, "-p", "127.0.0.1::5432", "-e"])
+            .arg(format!("POSTGRES_PASSWORD={password}"))
+            .args([image, "postgres", "-c", "ssl=on", "-c", "ssl_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem"])
+            .args(["-c", "ssl_key_file=/etc/ssl/private/ssl-cert-snakeoil.key"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "docker run");
+        let out = Command::new("docker").args(["port", &name, "5432/tcp"]).output().unwrap();
+        let port: u16 =
+            String::from_utf8_lossy(&out.stdout).lines().next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+        let server = PgServer { name, port, password };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server.psql("SELECT 1").is_ok_and(|o| o.trim() == "1") {
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
+
+    pub fn url(&self, sslmode: &str) -> String {
+        format!("postgres://postgres:{}@127.0.0.1:{}/postgres?sslmode={sslmode}", self.password, self.port)
+    }
+
+    /// Runs SQL in the server as the superuser; returns psql's unaligned output.
+    pub fn psql(&self, sql: &str) -> Result<String, String> {
+        let out = Command::new("docker")
+            .args(["exec", &self.name, "psql", "-U", "postgres", "-Atqc", sql])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.name]).stdout(Stdio::null()).status();
+    }
+}

@@ -1,0 +1,122 @@
+//! Every target: a throwaway database on an existing server (TLS required), a throwaway cluster
+//! of local binaries (Debian's PostgreSQL 15), and version skew between dump and target.
+
+use pgdrill::report::{Phase, PhaseStatus};
+
+use crate::servers::PgServer;
+use crate::util::{Scratch, fixture, fixture_text, gzip};
+
+fn server_scenario(scratch: &Scratch, extra: &str) -> std::path::PathBuf {
+    scratch.scenario(
+        "server.toml",
+        &format!(
+            "[source]\npath = \"{{fixtures}}/prismeai.sql.gz\"\n[target]\nkind = \"server\"\nurl_env = \"DRILL_ADMIN_URL\"\ndatabase = \"prismeai\"\n[[restore.roles]]\nname = \"prismeai_app\"\n{extra}"
+        ),
+    )
+}
+
+#[test]
+fn a_throwaway_database_on_an_existing_server_over_tls_is_dropped_afterwards() {
+    let server = PgServer::start();
+    let scratch = Scratch::new();
+    let env = [("DRILL_ADMIN_URL".to_owned(), server.url("require"))];
+
+    let scenario = server_scenario(&scratch, "[checks.row_counts]\nexpect_from_dump = true\n");
+    let drill = scratch.drill_env(&scenario, &[], &env);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let database = drill.record().restore.as_ref().unwrap().database.clone();
+    assert!(database.starts_with("prismeai_") && database != "prismeai", "a unique name: {database}");
+    assert!(drill.phase_summary(Phase::Teardown).contains(&format!("dropped database {database}")), "{drill:?}");
+
+    // A failing drill drops its database and roles too.
+    let failing = server_scenario(&scratch, "[checks.row_counts.tables]\n\"public.users\" = 51\n");
+    let drill = scratch.drill_env(&failing, &[], &env);
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Teardown), PhaseStatus::Passed, "{drill:?}");
+
+    let databases =
+        server.psql("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'prismeai%'").unwrap();
+    assert_eq!(databases.trim(), "", "no drill database is left");
+    let roles = server.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'prismeai_app'").unwrap();
+    assert_eq!(roles.trim(), "0", "the role the drills created is dropped");
+    assert!(!drill.all_reports().contains(&server.password), "the admin password never reaches a report");
+    assert!(!drill.stderr.contains(&server.password) && !drill.stdout.contains(&server.password));
+}
+
+#[test]
+fn an_unreachable_server_fails_in_provision() {
+    let scratch = Scratch::new();
+    let scenario = server_scenario(&scratch, "");
+    let env = [("DRILL_ADMIN_URL".to_owned(), "postgres://postgres:pw-never-shown@127.0.0.1:1/postgres".to_owned())];
+    let drill = scratch.drill_env(&scenario, &[], &env);
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Failed, "{drill:?}");
+    assert!(drill.phase_error(Phase::Provision).contains("cannot connect to the server at 127.0.0.1:1"), "{drill:?}");
+    assert!(!drill.all_reports().contains("pw-never-shown"));
+}
+
+fn local_scenario(scratch: &Scratch, backup: &std::path::Path) -> std::path::PathBuf {
+    scratch.scenario(
+        "local.toml",
+        &format!(
+            "[source]\npath = \"{}\"\n[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n[[restore.roles]]\nname = \"prismeai_app\"\n[checks.row_counts]\nexpect_from_dump = true\n",
+            backup.display()
+        ),
+    )
+}
+
+#[test]
+fn local_binaries_restore_a_dump_of_their_version_and_leave_nothing() {
+    let scratch = Scratch::new();
+    let drill = scratch.drill(&local_scenario(&scratch, &fixture("prismeai-pg15.sql.gz")));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let record = drill.record();
+    assert_eq!(record.target.as_ref().unwrap().kind, "local");
+    assert!(record.preflight.as_ref().unwrap().server_version.starts_with("15."), "{drill:?}");
+    let dir = std::env::temp_dir().join(format!("pgdrill-local-{}", record.drill_id));
+    assert!(!dir.exists(), "the cluster folder is removed");
+}
+
+#[test]
+fn a_dump_from_a_newer_postgres_than_the_target_fails_in_preflight() {
+    let scratch = Scratch::new();
+    let drill = scratch.drill(&local_scenario(&scratch, &fixture("prismeai.sql.gz")));
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Preflight), PhaseStatus::Failed, "{drill:?}");
+    let error = drill.phase_error(Phase::Preflight);
+    assert!(
+        error.contains("the dump comes from PostgreSQL 17.")
+            && error.contains("newer than the target's PostgreSQL 15."),
+        "{error}"
+    );
+}
+
+#[test]
+fn settings_the_target_does_not_know_fail_in_preflight() {
+    let scratch = Scratch::new();
+    let text = fixture_text("prismeai-pg15.sql.gz").replacen(
+        "SET lock_timeout = 0;",
+        "SET lock_timeout = 0;\nSET transaction_timeout = 0;",
+        1,
+    );
+    let path = scratch.write("settings.sql.gz", gzip(&text));
+    let drill = scratch.drill(&local_scenario(&scratch, &path));
+    drill.assert_failed_cleanly();
+    let error = drill.phase_error(Phase::Preflight);
+    assert!(
+        error.contains("the dump sets a setting that PostgreSQL 15.") && error.contains("transaction_timeout"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_older_dump_restores_onto_a_newer_container() {
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario(
+        "older.toml",
+        "[source]\npath = \"{fixtures}/prismeai-pg15.sql.gz\"\n[[restore.roles]]\nname = \"prismeai_app\"\n[checks.row_counts]\nexpect_from_dump = true\n",
+    );
+    let drill = scratch.drill(&scenario);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert!(drill.record().backup.as_ref().unwrap().source_version.as_deref().unwrap().starts_with("15."));
+}

@@ -1,0 +1,185 @@
+//! Helpers for end-to-end drills: a scratch folder per test, backups derived from the bundled
+//! fixture, running the `pgdrill` binary, and reading what it left behind.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pgdrill::report::{DrillRecord, Phase, PhaseStatus};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
+}
+
+/// A bundled fixture backup.
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("fixtures/backups").join(name)
+}
+
+/// The decompressed text of a gzipped fixture.
+pub fn fixture_text(name: &str) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(fixture(name)).expect("fixture exists"))
+        .read_to_string(&mut text)
+        .expect("fixture decompresses");
+    text
+}
+
+pub fn gzip(text: &str) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(text.as_bytes()).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// A scratch folder for one test: backups and scenarios written into it, reports under it.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch { dir: tempfile::Builder::new().prefix("pgdrill-test-").tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, bytes).expect("write scratch file");
+        path
+    }
+
+    /// Writes a scenario; `{fixtures}` in it stands for the bundled backups folder.
+    pub fn scenario(&self, name: &str, text: &str) -> PathBuf {
+        let text = text.replace("{fixtures}", &root().join("fixtures/backups").display().to_string());
+        self.write(name, text)
+    }
+
+    /// Runs `pgdrill run` on a scenario, writing reports into this scratch folder.
+    pub fn drill(&self, scenario: &Path) -> Drill {
+        self.drill_with(scenario, &[])
+    }
+
+    /// Runs `pgdrill run` on a scenario with more arguments.
+    pub fn drill_with(&self, scenario: &Path, args: &[String]) -> Drill {
+        self.drill_env(scenario, args, &[])
+    }
+
+    /// Runs `pgdrill run` on a scenario with more arguments and environment variables.
+    pub fn drill_env(&self, scenario: &Path, args: &[String], env: &[(String, String)]) -> Drill {
+        let out = self.path(&format!("reports-{}", rand_suffix()));
+        let output = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+            .arg("run")
+            .arg(scenario)
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(root())
+            .output()
+            .expect("run pgdrill");
+        let drill = Drill {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            out,
+            record: None,
+        };
+        drill.with_record()
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
+/// What one `pgdrill run` did.
+pub struct Drill {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub out: PathBuf,
+    pub record: Option<DrillRecord>,
+}
+
+impl std::fmt::Debug for Drill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pgdrill exited {:?}\n--- stdout\n{}\n--- stderr\n{}\n--- report.md\n{}",
+            self.code,
+            self.stdout,
+            self.stderr,
+            std::fs::read_to_string(self.out.join("report.md")).unwrap_or_else(|e| format!("(none: {e})"))
+        )
+    }
+}
+
+impl Drill {
+    fn with_record(mut self) -> Self {
+        self.record =
+            std::fs::read_to_string(self.out.join("drill.json")).ok().and_then(|text| serde_json::from_str(&text).ok());
+        self
+    }
+
+    pub fn record(&self) -> &DrillRecord {
+        self.record.as_ref().unwrap_or_else(|| panic!("no readable drill.json\n{self:?}"))
+    }
+
+    pub fn phase(&self, phase: Phase) -> PhaseStatus {
+        self.record().phase(phase).map(|p| p.status).unwrap_or_else(|| panic!("no {phase} phase\n{self:?}"))
+    }
+
+    pub fn phase_summary(&self, phase: Phase) -> String {
+        self.record().phase(phase).map(|p| p.summary.clone()).unwrap_or_default()
+    }
+
+    /// Every report file, concatenated, for secret scans.
+    pub fn all_reports(&self) -> String {
+        ["junit.xml", "report.md", "drill.json"].iter().map(|f| self.report(f)).collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn phase_error(&self, phase: Phase) -> String {
+        self.record().phase(phase).and_then(|p| p.error.clone()).unwrap_or_default()
+    }
+
+    pub fn report(&self, name: &str) -> String {
+        std::fs::read_to_string(self.out.join(name)).unwrap_or_else(|e| panic!("no {name}: {e}\n{self:?}"))
+    }
+
+    /// The checks for a drill that did not pass: a non-zero exit, all three reports written,
+    /// and no container of this drill left.
+    /// Its junit.xml (failures, errors, skipped phases) is valid against the JUnit schema.
+    pub fn assert_failed_cleanly(&self) {
+        assert!(matches!(self.code, Some(c) if c != 0), "expected a non-zero exit\n{self:?}");
+        self.assert_reports_and_no_leftovers();
+        crate::junit_schema::assert_valid(&self.out.join("junit.xml"));
+    }
+
+    pub fn assert_reports_and_no_leftovers(&self) {
+        for name in ["junit.xml", "report.md", "drill.json"] {
+            assert!(self.out.join(name).is_file(), "{name} was not written\n{self:?}");
+        }
+        let left = containers_of(&self.record().drill_id);
+        assert!(left.is_empty(), "containers left behind: {left:?}\n{self:?}");
+    }
+}
+
+/// Containers (running or not) labelled with a drill's id.
+pub fn containers_of(drill_id: &str) -> Vec<String> {
+    containers_labelled("org.pgdrill.drill", drill_id)
+}
+
+/// Containers (running or not) with label `key=value`.
+pub fn containers_labelled(key: &str, value: &str) -> Vec<String> {
+    let output = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={key}={value}")])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_owned).collect()
+}
