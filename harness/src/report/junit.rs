@@ -7,7 +7,7 @@ use super::{DrillRecord, PhaseStatus};
 use crate::check::Verdict;
 
 /// Whole milliseconds: the JUnit schema Jenkins and Maven use (`SUREFIRE_TIME`) allows at most
-/// three decimals in a suite's `time`, which is the sum of its cases'.
+/// three decimals in a `time` (see [`three_decimals`] for the suite's sum).
 fn duration(d: std::time::Duration) -> time::Duration {
     time::Duration::milliseconds(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
@@ -27,9 +27,53 @@ pub fn render_all(records: &[&DrillRecord]) -> String {
     if let Err(e) = report.write_xml(&mut out) {
         return format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!-- cannot render: {e} -->\n<testsuites/>\n");
     }
-    let mut text = String::from_utf8_lossy(&out).into_owned();
+    let mut text = String::from_utf8_lossy(&three_decimals(&out)).into_owned();
     text.push('\n');
     text
+}
+
+/// junit-report writes a suite's `time` as the f64 sum of its cases' seconds, which can print
+/// as `5.8629999999999995` for cases of whole milliseconds; the JUnit schema rejects that. This
+/// rewrites the `time` attribute of every `testsuite` and `testcase` with three decimals, and
+/// leaves everything else (messages, CDATA) byte for byte.
+fn three_decimals(xml: &[u8]) -> Vec<u8> {
+    use quick_xml::events::{BytesStart, Event};
+    use quick_xml::{Reader, Writer};
+
+    fn fixed(tag: &BytesStart<'_>) -> BytesStart<'static> {
+        let mut out = tag.to_owned();
+        out.clear_attributes();
+        for attr in tag.attributes().flatten() {
+            let seconds = (attr.key.as_ref() == b"time")
+                .then(|| std::str::from_utf8(&attr.value).ok()?.parse::<f64>().ok())
+                .flatten();
+            match seconds {
+                Some(seconds) => out.push_attribute(("time", format!("{seconds:.3}").as_str())),
+                None => out.push_attribute(attr),
+            }
+        }
+        out
+    }
+
+    let mut reader = Reader::from_reader(xml);
+    let mut writer = Writer::new(Vec::with_capacity(xml.len()));
+    loop {
+        let event = match reader.read_event() {
+            Ok(Event::Eof) => return writer.into_inner(),
+            Ok(Event::Start(tag)) if matches!(tag.name().as_ref(), b"testsuite" | b"testcase") => {
+                Event::Start(fixed(&tag))
+            }
+            Ok(Event::Empty(tag)) if matches!(tag.name().as_ref(), b"testsuite" | b"testcase") => {
+                Event::Empty(fixed(&tag))
+            }
+            Ok(event) => event,
+            // junit-report wrote it, so this does not happen; keep its text rather than lose it.
+            Err(_) => return xml.to_vec(),
+        };
+        if writer.write_event(event).is_err() {
+            return xml.to_vec();
+        }
+    }
 }
 
 /// A drill's test suite: a test case per phase and per check.
@@ -82,4 +126,19 @@ pub fn suite(record: &DrillRecord) -> TestSuite {
     ));
 
     suite
+}
+
+#[cfg(test)]
+mod tests {
+    use super::three_decimals;
+
+    #[test]
+    fn times_get_three_decimals_and_nothing_else_changes() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="a" time="5.8629999999999995"><testcase name="b &amp; c" time="0.1"><failure message="took time=&quot;9.87654&quot;"/><system-out><![CDATA[time="1.23456" <testcase time="2.5">]]></system-out></testcase><testcase name="d" time="0"/></testsuite></testsuites>"#;
+        let out = String::from_utf8(three_decimals(xml.as_bytes())).unwrap();
+        assert_eq!(
+            out,
+            r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="a" time="5.863"><testcase name="b &amp; c" time="0.100"><failure message="took time=&quot;9.87654&quot;"/><system-out><![CDATA[time="1.23456" <testcase time="2.5">]]></system-out></testcase><testcase name="d" time="0.000"/></testsuite></testsuites>"#
+        );
+    }
 }
