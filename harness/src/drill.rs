@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use time::OffsetDateTime;
@@ -32,6 +33,9 @@ use crate::secret::Secret;
 use crate::source::verify::{self, Verified, VerifyError};
 use crate::source::{self, Backup, BackupInfo, read};
 use crate::target::{self, ProvisionContext, Target, Teardown};
+
+/// Checks that run side by side on the restored database.
+const CHECKS_AT_ONCE: usize = 3;
 
 /// Where a drill writes its reports.
 #[derive(Debug, Clone)]
@@ -766,7 +770,10 @@ impl Drill<'_> {
         let progress = |done: u64| self.progress(Phase::Restore, "restoring", Some(done), Some(total));
         let work = async {
             match format {
-                Format::Plain => plain::restore(target, &start, &backup.path, &self.redactor, &progress).await,
+                Format::Plain => {
+                    plain::restore(target, &start, &backup.path, &self.redactor, &progress, self.scenario.restore.jobs)
+                        .await
+                }
                 _ => {
                     let jobs = self.scenario.restore.jobs;
                     archive::restore(target, &start, &backup.path, format, jobs, dump, &self.redactor).await
@@ -781,30 +788,36 @@ impl Drill<'_> {
         }
         .map_err(|e| error_chain(&e))?;
         let summary = format!(
-            "{} statements, {} COPY blocks, {} rows ({}) into database `{}`",
+            "{} statements, {} COPY blocks, {} rows ({}) into database `{}`{}",
             stats.statements,
             stats.copy_blocks,
             stats.rows,
             human_size(stats.bytes),
-            stats.database
+            stats.database,
+            if stats.jobs > 1 { format!(" on {} connections", stats.jobs) } else { String::new() }
         );
         Ok((stats, summary))
     }
 
     async fn checks(&self, target: &Target, database: &str, dump: &DumpSummary) -> PhaseResult<()> {
-        let pool =
-            PgPoolOptions::new().max_connections(4).connect_with(target.connect_options(database)).await.map_err(
-                |e| {
-                    format!(
-                        "cannot connect to the restored database `{database}`: {}",
-                        self.redactor.redact(&e.to_string())
-                    )
-                },
-            )?;
+        let pool = PgPoolOptions::new()
+            .max_connections(CHECKS_AT_ONCE as u32 + 1)
+            .connect_with(target.connect_options(database))
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot connect to the restored database `{database}`: {}",
+                    self.redactor.redact(&e.to_string())
+                )
+            })?;
         let ctx = CheckContext { pool: &pool, dump };
         let (mut passed, mut total) = (0, 0);
-        for spec in &self.scenario.checks {
-            for mut result in spec.run(&ctx).await {
+        // Side by side on the pool, reported in the scenario's order. Each check needs at most
+        // two connections at once, so CHECKS_AT_ONCE below the pool's size always progresses.
+        let mut running =
+            futures_util::stream::iter(&self.scenario.checks).map(|spec| spec.run(&ctx)).buffered(CHECKS_AT_ONCE);
+        while let Some(results) = running.next().await {
+            for mut result in results {
                 result.message = self.redactor.redact(&result.message);
                 result.actual = self.redactor.redact(&result.actual);
                 result.expected = self.redactor.redact(&result.expected);

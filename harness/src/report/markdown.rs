@@ -336,12 +336,30 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     if let Some(stats) = &r.restore {
         let _ = writeln!(
             out,
-            "## Restore\n\n{} statements and {} COPY blocks ({} rows, {}) restored into database {}.\n",
+            "## Restore\n\n{} statements and {} COPY blocks ({} rows, {}) restored into database {}{}.\n",
             stats.statements,
             stats.copy_blocks,
             stats.rows,
             human_size(stats.bytes),
-            code(&stats.database)
+            code(&stats.database),
+            if stats.jobs > 1 { format!(" on {} connections side by side", stats.jobs) } else { String::new() }
+        );
+    }
+    if let Some(usage) = &r.usage {
+        let share = if r.duration.is_zero() {
+            String::new()
+        } else {
+            format!(
+                " ({:.1}% of the drill's {:.1} s)",
+                usage.cpu_ms as f64 / r.duration.as_millis() as f64 * 100.0,
+                r.duration.as_secs_f64()
+            )
+        };
+        let _ = writeln!(
+            out,
+            "pgdrill itself used {:.2} s of CPU{share} and at most {} of memory.\n",
+            usage.cpu_ms as f64 / 1000.0,
+            human_size(usage.peak_rss_bytes)
         );
     }
 

@@ -251,6 +251,35 @@ pub struct DrillRecord {
     pub app: Option<crate::app::AppInfo>,
     pub phases: Vec<PhaseRecord>,
     pub checks: Vec<CheckResult>,
+    /// What the pgdrill process itself used, up to the end of this drill.
+    #[serde(default)]
+    pub usage: Option<ProcessUsage>,
+}
+
+/// The pgdrill process's own footprint (over all its drills so far, when one command runs
+/// several): the share of a drill's time spent in pgdrill (decompressing, parsing,
+/// dispatching, reporting) rather than in PostgreSQL, and the memory it needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessUsage {
+    /// CPU time, user and system.
+    pub cpu_ms: u64,
+    /// Peak resident memory (VmHWM).
+    pub peak_rss_bytes: u64,
+}
+
+impl ProcessUsage {
+    /// This process's usage so far, from `/proc/self` (Linux); `None` elsewhere.
+    pub fn now() -> Option<ProcessUsage> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let peak_kib: u64 =
+            status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+        // Fields after the command (which may hold spaces) start at `state`: utime and stime
+        // are the 12th and 13th of them, in clock ticks (100 a second on Linux).
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(ProcessUsage { cpu_ms: ticks * 10, peak_rss_bytes: peak_kib * 1024 })
+    }
 }
 
 impl DrillRecord {
@@ -274,6 +303,7 @@ impl DrillRecord {
             app: None,
             phases: Vec::new(),
             checks: Vec::new(),
+            usage: None,
         }
     }
 
@@ -418,6 +448,7 @@ fn apply(record: &mut DrillRecord, event: &Event) {
 /// check passed is a pass.
 fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: bool) {
     record.finished_at = Some(at);
+    record.usage = ProcessUsage::now();
     record.duration = (at - record.started_at).try_into().unwrap_or_default();
     for p in record.phases.iter_mut().filter(|p| p.status == PhaseStatus::Running) {
         p.status = PhaseStatus::Interrupted;

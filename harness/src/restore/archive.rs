@@ -118,5 +118,6 @@ pub async fn restore(
         rows: dump.total_rows(),
         bytes: dump.bytes,
         database: database.to_owned(),
+        jobs: if matches!(format, Format::Custom | Format::Directory) { jobs.max(1) } else { 1 },
     })
 }

@@ -2,6 +2,7 @@
 //! itself, stopping at the first error with the dump line and entry that caused it.
 
 pub mod archive;
+mod parallel;
 pub mod plain;
 pub mod preflight;
 
@@ -21,6 +22,9 @@ pub struct RestoreStats {
     pub bytes: u64,
     /// The database the restore ended in: where checks run.
     pub database: String,
+    /// Connections that loaded data and built indexes side by side (1: one, like psql).
+    #[serde(default)]
+    pub jobs: usize,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,8 @@
 //! Restores a plain-format dump: one reader thread decompresses and splits the dump, the
 //! restore sends each statement and streams COPY data to the server. Memory holds a few chunks
 //! in flight, whatever the dump's size. Like `psql -v ON_ERROR_STOP=1`, the first error stops it.
+//! With more than one job, COPY data and index builds go to a pool of connections
+//! ([`super::parallel`]); the result is the same database.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use sqlx::postgres::{PgConnection, PgDatabaseError};
 use sqlx::{Connection, Executor};
 use tokio::sync::mpsc;
 
+use super::parallel::{self, COPY_BATCH, Group, Job, Pool, Settings};
 use super::{RestoreError, RestoreStats, StatementFailure};
 use crate::dump::{Item, SplitError, Splitter, Statement};
 use crate::secret::Redactor;
@@ -23,15 +26,16 @@ const IN_FLIGHT: usize = 16;
 /// Restore progress: raw bytes of the backup read so far.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
-/// Restores the dump at `path` into `database` on `target`.
+/// Restores the dump at `path` into `database` on `target`, on `jobs` connections.
 pub async fn restore(
     target: &Target,
     database: &str,
     path: &Path,
     redactor: &Redactor,
     progress: Progress<'_>,
+    jobs: usize,
 ) -> Result<RestoreStats, RestoreError> {
-    run(target, database, path, redactor, progress, None).await
+    run(target, database, path, redactor, progress, None, jobs).await
 }
 
 /// Applies a `pg_dumpall --globals-only` file: roles (and their memberships and settings)
@@ -48,7 +52,7 @@ pub async fn restore_globals(
 ) -> Result<RestoreStats, RestoreError> {
     let mut protected = protect.to_vec();
     protected.push(target.user.clone());
-    run(target, &target.maintenance_db, path, redactor, &|_| {}, Some(protected)).await
+    run(target, &target.maintenance_db, path, redactor, &|_| {}, Some(protected), 1).await
 }
 
 async fn run(
@@ -58,6 +62,7 @@ async fn run(
     redactor: &Redactor,
     progress: Progress<'_>,
     globals: Option<Vec<String>>,
+    jobs: usize,
 ) -> Result<RestoreStats, RestoreError> {
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = mpsc::channel::<Result<Item, String>>(IN_FLIGHT);
@@ -69,20 +74,31 @@ async fn run(
         conn: connect(target, database, redactor).await?,
         database: database.to_owned(),
         restricted: None,
-        stats: RestoreStats::default(),
+        stats: RestoreStats { jobs: jobs.max(1), ..RestoreStats::default() },
         globals,
+        pool: None,
+        settings: Settings::default(),
+        held: None,
+        keyed_tables: None,
     };
     let mut last_report = Instant::now();
     let result = async {
         while let Some(item) = rx.recv().await {
             let item = item.map_err(RestoreError::Read)?;
             session.apply(item, &mut rx).await?;
+            if let Some(pool) = &session.pool {
+                pool.failed()?;
+            }
             if last_report.elapsed() >= Duration::from_millis(200) {
                 progress(raw_bytes.load(Ordering::Relaxed));
                 last_report = Instant::now();
             }
         }
-        Ok(())
+        session.flush_held().await?;
+        match session.pool.take() {
+            Some(pool) => pool.close().await,
+            None => Ok(()),
+        }
     }
     .await;
     // Stop the reader whatever happened (it ends when the channel closes).
@@ -143,6 +159,26 @@ struct Session<'a> {
     stats: RestoreStats,
     /// Applying a globals file (see [`restore_globals`]): the roles to leave alone.
     globals: Option<Vec<String>>,
+    /// The connections working beside this one (with more than one job, once data starts).
+    pool: Option<Pool>,
+    /// The session settings made so far, for the pool's connections.
+    settings: Settings,
+    /// A build statement not yet queued: what follows may belong to it (a comment on the
+    /// index it creates), to run after it on the same connection.
+    held: Option<(Group, Vec<Statement>, Arc<Vec<String>>)>,
+    /// Tables a foreign key already binds when the data starts (extension tables, such as
+    /// Apache AGE's catalog, or a hand-written dump): their COPY blocks load in dump order.
+    keyed_tables: Option<std::collections::HashSet<u32>>,
+}
+
+/// Dump entries that load data: they run beside the COPY batches in flight.
+fn is_data(statement: &Statement) -> bool {
+    statement.entry.as_ref().is_some_and(|e| matches!(e.kind.as_str(), "TABLE DATA" | "SEQUENCE SET"))
+}
+
+/// Rows in a chunk of COPY data (whole lines; text format escapes newlines in values).
+fn rows_in(chunk: &[u8]) -> u64 {
+    chunk.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 impl Session<'_> {
@@ -151,9 +187,44 @@ impl Session<'_> {
         if let Some(what) = verify::refused(&item) {
             return Err(RestoreError::Refused { line: verify::item_line(&item), what });
         }
+        let parallel = self.stats.jobs > 1 && self.globals.is_none();
         match item {
+            Item::Statement(statement) if statement.copy_from_stdin && parallel => {
+                if self.keyed(&statement).await? {
+                    // Its rows must be in before the next table's: load it alone, in order.
+                    self.flush_held().await?;
+                    if let Some(pool) = &mut self.pool {
+                        pool.barrier().await?;
+                    }
+                    return self.copy(statement, rx).await;
+                }
+                self.copy_parallel(statement, rx).await
+            }
             Item::Statement(statement) if statement.copy_from_stdin => self.copy(statement, rx).await,
+            Item::Statement(statement)
+                if parallel && (self.belongs_to_held(&statement) || Group::of(&statement).is_some()) =>
+            {
+                if !self.belongs_to_held(&statement) {
+                    self.flush_held().await?;
+                    let group = Group::of(&statement).expect("a build statement");
+                    self.held = Some((group, Vec::new(), self.settings.current().clone()));
+                }
+                self.stats.statements += 1;
+                self.stats.bytes += statement.sql.len() as u64;
+                if let Some((_, statements, _)) = &mut self.held {
+                    statements.push(statement);
+                }
+                Ok(())
+            }
             Item::Statement(statement) => {
+                self.flush_held().await?;
+                if let Some(pool) = &mut self.pool
+                    && !is_data(&statement)
+                    && parallel::setting_name(&statement.sql).is_none()
+                {
+                    pool.barrier().await?;
+                }
+                self.settings.observe(&statement.sql);
                 let about_role = self.globals.as_ref().and_then(|_| role_statement(&statement.sql));
                 if let (Some(protected), Some((_, role))) = (&self.globals, &about_role)
                     && protected.contains(role)
@@ -175,7 +246,18 @@ impl Session<'_> {
                     Err(e) => Err(statement_error(redactor, &statement, e)),
                 }
             }
-            Item::Meta { command, args, line } => self.meta(&command, &args, line).await,
+            Item::Meta { command, args, line } => {
+                if matches!(command.as_str(), "connect" | "c") {
+                    // The pool's connections are to the database being left.
+                    self.flush_held().await?;
+                    if let Some(pool) = self.pool.take() {
+                        pool.close().await?;
+                    }
+                    self.settings = Settings::default();
+                    self.keyed_tables = None;
+                }
+                self.meta(&command, &args, line).await
+            }
             Item::CopyData(_) | Item::CopyEnd { .. } => {
                 Err(RestoreError::Read("COPY data without a COPY statement".into()))
             }
@@ -230,6 +312,108 @@ impl Session<'_> {
         }
     }
 
+    /// Whether `statement` belongs to the held build job: the same dump entry (`CLUSTER ON`
+    /// after its index), or a comment right after it.
+    fn belongs_to_held(&self, statement: &Statement) -> bool {
+        if let Some((_, statements, _)) = &self.held {
+            let last = statements.last().and_then(|s| s.entry.as_ref());
+            let same_entry = matches!((last, &statement.entry), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+            let comment = statement.entry.as_ref().is_some_and(|e| e.kind == "COMMENT");
+            if same_entry || comment {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether the COPY's table is bound by a foreign key already (see `keyed_tables`).
+    async fn keyed(&mut self, statement: &Statement) -> Result<bool, RestoreError> {
+        let redactor = self.redactor;
+        let failed = |e: sqlx::Error| statement_error(redactor, statement, e);
+        if self.keyed_tables.is_none() {
+            let oids: Vec<sqlx::postgres::types::Oid> = sqlx::query_scalar(
+                "SELECT DISTINCT unnest(ARRAY[conrelid, confrelid]) FROM pg_catalog.pg_constraint WHERE contype = 'f'",
+            )
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(failed)?;
+            self.keyed_tables = Some(oids.into_iter().map(|o| o.0).collect());
+        }
+        if self.keyed_tables.as_ref().is_some_and(|k| k.is_empty()) {
+            return Ok(false);
+        }
+        let Some(table) = copy_table(&statement.sql) else { return Ok(true) };
+        let oid: Option<sqlx::postgres::types::Oid> = sqlx::query_scalar("SELECT pg_catalog.to_regclass($1)::oid")
+            .bind(table)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(failed)?;
+        Ok(oid.is_some_and(|oid| self.keyed_tables.as_ref().is_some_and(|k| k.contains(&oid.0))))
+    }
+
+    /// Queues the held build job.
+    async fn flush_held(&mut self) -> Result<(), RestoreError> {
+        if let Some((group, statements, settings)) = self.held.take() {
+            self.pool().await?.submit(group, Job::Sql(statements), &settings).await?;
+        }
+        Ok(())
+    }
+
+    /// The pool, opened on first use.
+    async fn pool(&mut self) -> Result<&mut Pool, RestoreError> {
+        if self.pool.is_none() {
+            let options = self.target.connect_options(&self.database);
+            self.pool = Some(Pool::open(options, self.stats.jobs, self.redactor).await?);
+        }
+        Ok(self.pool.as_mut().expect("opened above"))
+    }
+
+    /// A COPY block in batches of rows, each loaded by whichever pool connection is free.
+    async fn copy_parallel(
+        &mut self,
+        statement: Statement,
+        rx: &mut mpsc::Receiver<Result<Item, String>>,
+    ) -> Result<(), RestoreError> {
+        self.flush_held().await?;
+        self.stats.statements += 1;
+        self.stats.copy_blocks += 1;
+        let statement = Arc::new(statement);
+        let settings = self.settings.current().clone();
+        let (mut batch, mut size, mut first_row, mut batch_rows, mut sent) = (Vec::new(), 0, 0, 0, 0u64);
+        loop {
+            let Some(item) = rx.recv().await else {
+                return Err(RestoreError::Read("the dump ended inside COPY data".into()));
+            };
+            match item {
+                Ok(Item::CopyData(data)) => {
+                    size += data.len();
+                    sent += data.len() as u64;
+                    batch_rows += rows_in(&data);
+                    batch.push(data);
+                    if size >= COPY_BATCH {
+                        let job =
+                            Job::Copy { statement: statement.clone(), first_row, data: std::mem::take(&mut batch) };
+                        self.pool().await?.submit(Group::Data, job, &settings).await?;
+                        first_row += batch_rows;
+                        (size, batch_rows) = (0, 0);
+                    }
+                }
+                Ok(Item::CopyEnd { rows, .. }) => {
+                    // An empty block still runs its COPY: the table must exist.
+                    if !batch.is_empty() || first_row == 0 {
+                        let job = Job::Copy { statement: statement.clone(), first_row, data: batch };
+                        self.pool().await?.submit(Group::Data, job, &settings).await?;
+                    }
+                    self.stats.rows += rows;
+                    self.stats.bytes += sent + statement.sql.len() as u64;
+                    return Ok(());
+                }
+                Ok(_) => return Err(RestoreError::Read("a statement appeared inside COPY data".into())),
+                Err(message) => return Err(RestoreError::Read(message)),
+            }
+        }
+    }
+
     async fn meta(&mut self, command: &str, args: &str, line: u64) -> Result<(), RestoreError> {
         let meta_err = |message: String| RestoreError::Meta { line, message };
         match command {
@@ -274,7 +458,7 @@ impl Session<'_> {
 
 /// Turns a server error into an error naming the dump line (exact, within the statement or the
 /// COPY block) and entry.
-fn statement_error(redactor: &Redactor, statement: &Statement, err: sqlx::Error) -> RestoreError {
+pub(super) fn statement_error(redactor: &Redactor, statement: &Statement, err: sqlx::Error) -> RestoreError {
     let entry = statement.entry.clone();
     let excerpt = excerpt(&statement.sql);
     match &err {
@@ -393,6 +577,21 @@ fn role_statement(sql: &str) -> Option<(String, String)> {
     Some((verb, name))
 }
 
+/// The table a `COPY name [(columns)] FROM stdin` loads, as written (quoted parts kept).
+fn copy_table(sql: &str) -> Option<&str> {
+    let rest = sql.trim_start();
+    let rest = rest.get(..4).filter(|w| w.eq_ignore_ascii_case("copy")).map(|_| rest[4..].trim_start())?;
+    let mut quoted = false;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            c if !quoted && (c.is_whitespace() || c == '(') => return Some(&rest[..i]).filter(|t| !t.is_empty()),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The statement's first 200 characters on one line, for error messages.
 fn excerpt(sql: &str) -> String {
     let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -430,6 +629,14 @@ mod tests {
             Some(("grant".into(), "app".into()))
         );
         assert_eq!(role_statement("SELECT 1;"), None);
+    }
+
+    #[test]
+    fn copy_tables() {
+        assert_eq!(copy_table("COPY ag_catalog.ag_label (name, graph) FROM stdin;"), Some("ag_catalog.ag_label"));
+        assert_eq!(copy_table("COPY public.\"My (odd) table\" FROM stdin;"), Some("public.\"My (odd) table\""));
+        assert_eq!(copy_table("copy t(a) from stdin;"), Some("t"));
+        assert_eq!(copy_table("SELECT 1;"), None);
     }
 
     #[test]

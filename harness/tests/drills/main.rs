@@ -9,6 +9,7 @@ mod fixtures;
 mod formats;
 mod junit_schema;
 mod modes;
+mod parallel;
 mod seeds;
 mod servers;
 mod skeleton;
