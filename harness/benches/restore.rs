@@ -85,7 +85,7 @@ WHERE indexrelid IN ('public.engrams_embedding_idx'::regclass, 'public.engrams_o
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
-    let image = format!("pgdrill/postgres:{}", std::fs::read_to_string(root.join("ci/image/TAG")).unwrap().trim());
+    let image = std::fs::read_to_string(root.join("ci/image/TAG")).unwrap().trim().to_owned();
     let wanted = std::env::var("PGDRILL_BENCH_SIZES").unwrap_or_else(|_| "small,large".into());
     let data = root.join("target/bench-data");
     std::fs::create_dir_all(&data).unwrap();

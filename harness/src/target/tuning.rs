@@ -47,7 +47,9 @@ fn mb(bytes: u64) -> String {
 /// Settings for `resources`, with `overrides` (from the scenario) applied last.
 pub fn throwaway(resources: Resources, overrides: &BTreeMap<String, String>) -> Tuning {
     let mem = resources.memory_bytes;
-    let maintenance = (mem / 8).clamp(64 * MIB, 2 * GIB);
+    // The restore builds up to one index per core at once, each with its own
+    // maintenance_work_mem: together they get at most a quarter of the memory.
+    let maintenance = (mem / 4 / resources.cpus.max(1) as u64).clamp(64 * MIB, 2 * GIB);
     let shared_buffers = (mem / 8).clamp(128 * MIB, 2 * GIB);
     let workers = resources.cpus.clamp(1, 8);
     let mut settings: BTreeMap<String, String> = [
@@ -112,7 +114,11 @@ mod tests {
         assert!(t.shm_size_bytes > 2 * GIB);
 
         let small = throwaway(Resources { memory_bytes: GIB, cpus: 1 }, &BTreeMap::new());
-        assert_eq!(small.settings["maintenance_work_mem"], "128MB");
+        assert_eq!(small.settings["maintenance_work_mem"], "256MB");
+
+        let wide = throwaway(Resources { memory_bytes: 16 * GIB, cpus: 8 }, &BTreeMap::new());
+        assert_eq!(wide.settings["maintenance_work_mem"], "512MB");
+        assert_eq!(wide.settings["max_parallel_maintenance_workers"], "7");
     }
 
     #[test]

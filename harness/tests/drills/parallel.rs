@@ -114,19 +114,18 @@ async fn restore(target: &Target, database: &str, dump: &Path, jobs: usize) -> R
     })
 }
 
-async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, body: F) {
+/// Runs `body` against a throwaway container named after `name` and a fresh drill id, removed
+/// afterwards whatever happens.
+async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, name: &str, body: F) {
     let scenario = scratch.scenario("target.toml", "[source]\npath = \"unused.sql\"\n");
     let scenario = Scenario::load_without_checks(&scenario).expect("scenario");
     let redactor = Redactor::default();
-    let drill_id = format!("parallel-{}", std::process::id());
-    let ctx = ProvisionContext {
-        drill_id: &drill_id,
-        scenario: "parallel",
-        redactor: &redactor,
-        progress: &|_| {},
-        backup: None,
-    };
-    let (target, teardown) = target::provision(&scenario.target, &ctx).await.expect("a container target");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let drill_id = format!("{:08x}{}", nanos ^ std::process::id(), name.len());
+    let ctx =
+        ProvisionContext { drill_id: &drill_id, scenario: name, redactor: &redactor, progress: &|_| {}, backup: None };
+    let (target, teardown) =
+        target::provision(&scenario.target, &ctx).await.unwrap_or_else(|e| panic!("a container target: {e}"));
     let outcome = std::panic::AssertUnwindSafe(body(&target));
     let result = futures_util::FutureExt::catch_unwind(outcome).await;
     teardown.run().await.expect("teardown");
@@ -138,7 +137,7 @@ async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, body: F) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parallel_restore_builds_the_same_database_as_a_serial_one() {
     let scratch = Scratch::new();
-    with_target(&scratch, async |target| {
+    with_target(&scratch, "identical", async |target| {
         let redactor = Redactor::default();
         for fixture_name in ["plur", "powernode", "prismeai", "caracal", "paperclip"] {
             let globals = fixture(&format!("{fixture_name}.globals.sql"));
@@ -185,7 +184,7 @@ async fn a_bad_row_deep_in_a_batched_copy_names_its_dump_line() {
     writeln!(out, "CREATE INDEX items_label ON public.items USING btree (label);").unwrap();
     out.finish().unwrap();
 
-    with_target(&scratch, async |target| {
+    with_target(&scratch, "bad-row", async |target| {
         let error = restore(target, "batched", &path, 2).await.expect_err("the bad row fails the restore");
         let text = error.to_string();
         assert!(
