@@ -180,6 +180,16 @@ impl Scenario {
 
     fn load_with(path: &Path, without_checks: bool) -> Result<Scenario, ScenarioError> {
         let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read { path: path.to_owned(), source })?;
+        Self::parse_with(bytes, path, without_checks)
+    }
+
+    /// Parses and resolves a scenario's text as if read from `path` (relative paths in it start
+    /// at its folder; files it names are not read until the drill needs them).
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Scenario, ScenarioError> {
+        Self::parse_with(bytes.to_vec(), path, false)
+    }
+
+    fn parse_with(bytes: Vec<u8>, path: &Path, without_checks: bool) -> Result<Scenario, ScenarioError> {
         let shown = path.display().to_string();
         let text = String::from_utf8(bytes.clone()).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
