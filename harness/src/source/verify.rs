@@ -190,25 +190,28 @@ fn scan_plain(
     let mut scanner = Scanner::new();
     let mut next_report = PROGRESS_EVERY;
     loop {
-        match splitter.next_item() {
+        let found = match splitter.next_item() {
             Ok(Some(item)) => {
-                if let Some(what) = refused(&item) {
-                    return Err(VerifyError::Refused { line: item_line(&item), what });
+                let refusal = refused(&item).map(|what| VerifyError::Refused { line: item_line(&item), what });
+                if refusal.is_none() {
+                    scanner.note(&item);
                 }
-                scanner.note(&item)
+                refusal
             }
             Ok(None) => break,
             Err(SplitError::Read { line, source }) => return Err(corrupt(line, source)),
-            Err(other) => {
-                // Damaged compressed data decodes to garbage before its checksum fails: when the
-                // archive itself is corrupt, that is the error to report, not the garbage.
-                let line = splitter.lines_read();
-                drop(splitter);
-                if compression != Compression::None {
-                    opened.drain().map_err(|e| corrupt(line, e))?;
-                }
-                return Err(VerifyError::Malformed(other));
+            Err(other) => Some(VerifyError::Malformed(other)),
+        };
+        if let Some(found) = found {
+            // Damaged compressed data decodes to garbage (a stray `\.`, a broken statement)
+            // before its checksum fails: when the archive itself is corrupt, that is the error
+            // to report, not the garbage.
+            let line = splitter.lines_read();
+            drop(splitter);
+            if compression != Compression::None {
+                opened.drain().map_err(|e| corrupt(line, e))?;
             }
+            return Err(found);
         }
         let done = raw_bytes.load(Ordering::Relaxed);
         if done >= next_report {

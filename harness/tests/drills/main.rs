@@ -4,6 +4,7 @@
 
 mod app;
 mod as_tests;
+mod bad_input;
 mod ci_files;
 mod fixtures;
 mod formats;
