@@ -124,7 +124,8 @@ fn dataset(image: &str, data: &Path, size: &Size) -> (PathBuf, PathBuf) {
     }
     println!("generating the {} dataset (once; kept in {})", size.name, data.display());
     let started = Instant::now();
-    let container = Container::start(image, &["-c", "maintenance_work_mem=1GB", "-c", "fsync=off"], "4g");
+    // Enough memory that the large HNSW graph is built in memory (the build is not timed).
+    let container = Container::start(image, &["-c", "maintenance_work_mem=4GB", "-c", "fsync=off"], "8g");
     container.psql_stdin("postgres", "CREATE DATABASE bench;");
     container.psql_stdin_vars("bench", SCHEMA, &[("scale", &size.scale.to_string())]);
     for (path, format) in [(&plain, "-Fp"), (&custom, "-Fc")] {

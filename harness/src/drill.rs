@@ -532,6 +532,12 @@ impl Drill<'_> {
         let client = reqwest::Client::builder().build().map_err(|e| e.to_string())?;
         self.progress(Phase::App, &format!("waiting for {app_url}{}", spec.ready_path), None, None);
         let ready = handle.wait_ready(&client, &format!("{app_url}{}", spec.ready_path), spec.ready_timeout).await;
+        let ready = ready.and_then(|took| match app::process::reachable_beyond_loopback(app_port) {
+            Some(addr) => Err(format!(
+                "the app also listens on {addr}, beyond loopback: a restored copy of production data must not be reachable from the network (bind it to 127.0.0.1)"
+            )),
+            None => Ok(took),
+        });
         let mut failures = 0;
         if ready.is_ok() {
             for request in &spec.requests {
@@ -785,8 +791,19 @@ impl Drill<'_> {
                 .await
                 .unwrap_or_else(|_| Err(RestoreError::Timeout(humantime::format_duration(limit).to_string()))),
             None => work.await,
-        }
-        .map_err(|e| error_chain(&e))?;
+        };
+        let stats = match stats {
+            Ok(stats) => stats,
+            Err(e @ RestoreError::Connection { .. }) => {
+                let gone = target.went_away(&target.database_for(&self.scenario.target.database)).await;
+                let why = gone.unwrap_or_else(|| {
+                    "the target still accepts connections: this one was cut (by an administrator, a proxy or the network)"
+                        .into()
+                });
+                return Err(format!("{}\n{why}", error_chain(&e)).into());
+            }
+            Err(e) => return Err(error_chain(&e).into()),
+        };
         let summary = format!(
             "{} statements, {} COPY blocks, {} rows ({}) into database `{}`{}",
             stats.statements,
@@ -811,7 +828,7 @@ impl Drill<'_> {
                 )
             })?;
         let ctx = CheckContext { pool: &pool, dump };
-        let (mut passed, mut total) = (0, 0);
+        let (mut passed, mut total, mut errors) = (0, 0, 0);
         // Side by side on the pool, reported in the scenario's order. Each check needs at most
         // two connections at once, so CHECKS_AT_ONCE below the pool's size always progresses.
         let mut running =
@@ -823,8 +840,10 @@ impl Drill<'_> {
                 result.expected = self.redactor.redact(&result.expected);
                 result.evidence = self.redactor.redact(&result.evidence);
                 total += 1;
-                if result.verdict == Verdict::Pass {
-                    passed += 1;
+                match result.verdict {
+                    Verdict::Pass => passed += 1,
+                    Verdict::Error => errors += 1,
+                    _ => {}
                 }
                 self.events.emit(Event::Check(result));
             }
@@ -832,10 +851,14 @@ impl Drill<'_> {
         }
         pool.close().await;
         if passed == total {
-            Ok(((), format!("{passed} of {total} checks passed")))
-        } else {
-            Err(format!("{} of {total} checks did not pass", total - passed).into())
+            return Ok(((), format!("{passed} of {total} checks passed")));
         }
+        let gone = match errors {
+            0 => None,
+            _ => target.went_away(database).await,
+        };
+        let why = gone.map(|g| format!("{g}; ")).unwrap_or_default();
+        Err(format!("{why}{} of {total} checks did not pass", total - passed).into())
     }
 
     /// Lists the checks that never ran, so every report shows every configured check.

@@ -7,7 +7,7 @@ use pgdrill::cli;
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PGDRILL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| pgdrill::secret::LogWriter).without_time().init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -81,8 +81,17 @@ impl Redactor {
         Self::default()
     }
 
-    /// Remember a secret so that [`Redactor::redact`] removes it from any text.
+    /// Remember a secret so that [`Redactor::redact`] removes it from any text, and the log
+    /// (see [`LogWriter`]) too.
     pub fn register(&self, secret: &Secret) {
+        self.add(secret);
+        let log = log_redactor();
+        if !Arc::ptr_eq(&log.known, &self.known) {
+            log.add(secret);
+        }
+    }
+
+    fn add(&self, secret: &Secret) {
         // Very short values would mask unrelated text and protect nothing.
         if secret.0.len() < 4 {
             return;
@@ -110,11 +119,58 @@ impl Redactor {
     }
 }
 
+/// Every secret any drill of this process registered: what the log is scrubbed with.
+fn log_redactor() -> &'static Redactor {
+    static LOG: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+    LOG.get_or_init(Redactor::new)
+}
+
+/// Writes log lines to stderr with every known secret and connection-string password masked
+/// (a library's debug log may print a statement or a URL holding one).
+pub struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = log_redactor().redact(&String::from_utf8_lossy(buf));
+        std::io::stderr().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.known.read().map(|k| k.len()).unwrap_or(0);
         write!(f, "Redactor({n} secrets)")
     }
+}
+
+/// `%XX` escapes decoded (a connection string's user and password); anything else kept as is.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Masks the password of every `scheme://user:password@host` in `text`, and the value of
@@ -175,6 +231,13 @@ fn redact_keyword_passwords(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("p%40ss%2Fw"), "p@ss/w");
+        assert_eq!(percent_decode("plain%"), "plain%");
+        assert_eq!(percent_decode("%aé%zz"), "%aé%zz", "no escape is read across a character");
+    }
 
     #[test]
     fn secrets_never_print() {

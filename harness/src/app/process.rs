@@ -67,11 +67,18 @@ pub async fn run_to_end(
         .current_dir(workdir)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
-    let output = tokio::time::timeout(timeout, command.output())
+    let child = command.spawn().map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
+    // A timeout, a failure or a cancelled drill stops the whole group: a script's children too.
+    let group = GroupGuard(child.id());
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
         .map_err(|_| format!("`{}` did not finish within {}", argv.join(" "), humantime::format_duration(timeout)))?
         .map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
+    drop(group);
     if output.status.success() {
         return Ok(());
     }
@@ -210,6 +217,31 @@ impl AppHandle {
                 Ok("removed the app container".into())
             }
             Kind::Stopped => Ok("the app was stopped".into()),
+        }
+    }
+}
+
+/// The host's own non-loopback address on which `port` accepts connections, if any: the app
+/// serves a restored copy of production data, which must not be reachable from the network.
+pub fn reachable_beyond_loopback(port: u16) -> Option<std::net::SocketAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // Picks the interface a route would use; nothing is sent (192.0.2.0/24 is TEST-NET-1).
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    if ip.is_loopback() || ip.is_unspecified() {
+        return None;
+    }
+    let addr = std::net::SocketAddr::new(ip, port);
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok().map(|_| addr)
+}
+
+/// Kills a process group when dropped (also when the future holding it is dropped).
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            signal_group(pgid, "KILL");
         }
     }
 }

@@ -503,8 +503,8 @@ fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: bool) {
     };
     let failure = match &first_failure {
         _ if record.verdict == DrillVerdict::Pass => None,
-        Some(f) if f.phase == Phase::Checks && !failed_checks.is_empty() => Some(checks_failure()),
         Some(f) if f.status == PhaseStatus::Interrupted => Some(format!("interrupted during {}", f.phase)),
+        Some(f) if f.phase == Phase::Checks && !failed_checks.is_empty() => Some(checks_failure()),
         Some(f) => Some(format!("{} failed: {}", f.phase, f.error.as_deref().unwrap_or("unknown error"))),
         None if interrupted => Some("the drill was interrupted".into()),
         None => Some(checks_failure()),

@@ -47,8 +47,11 @@ pub enum RestoreError {
     #[error("reading the dump failed: {0}")]
     Read(String),
     /// The connection to the target failed mid-restore.
-    #[error("dump line {line}{}: the connection to the target failed: {message}", entry_suffix(entry))]
-    Connection { line: u64, entry: Option<Arc<Entry>>, message: String },
+    #[error(
+        "dump line {line}{}: the connection to the target was lost: {message}\n  statement: {excerpt}",
+        entry_suffix(entry)
+    )]
+    Connection { line: u64, entry: Option<Arc<Entry>>, message: String, excerpt: String },
     /// pg_restore could not read the archive to its end.
     #[error("the archive cannot be read to its end: pg_restore exited with {status}:\n{stderr}")]
     Archive { status: i64, stderr: String },

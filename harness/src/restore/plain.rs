@@ -485,7 +485,12 @@ pub(super) fn statement_error(redactor: &Redactor, statement: &Statement, err: s
                 excerpt,
             })),
         },
-        other => RestoreError::Connection { line: statement.line, entry, message: redactor.redact(&other.to_string()) },
+        other => RestoreError::Connection {
+            line: statement.line,
+            entry,
+            message: redactor.redact(&other.to_string()),
+            excerpt,
+        },
     }
 }
 

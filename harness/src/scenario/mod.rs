@@ -339,7 +339,7 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
     let given: Vec<&str> = [
         ("path", source.path.is_some()),
         ("dir", source.dir.is_some()),
-        ("url", source.url.is_some()),
+        ("url", source.url.is_some() || source.url_env.is_some() || source.url_file.is_some()),
         ("s3", source.s3.is_some()),
     ]
     .into_iter()
@@ -367,15 +367,21 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
         SourceLocation::File(normalize(&base.join(path.get_ref())))
     } else if let Some(dir) = &source.dir {
         SourceLocation::Newest { dir: normalize(&base.join(dir.get_ref())), pattern }
-    } else if let Some(url) = &source.url {
-        let text = url.get_ref();
-        if !(text.starts_with("https://") || text.starts_with("http://")) {
+    } else if source.url.is_some() || source.url_env.is_some() || source.url_file.is_some() {
+        let url = secret_source(&source.url, &source.url_env, &source.url_file, base)
+            .map_err(|m| FieldError::new(raw.span(), format!("{m} for the source's URL")))?
+            .expect("a URL was given");
+        if let (Some(inline), SecretSource::Inline(text)) = (&source.url, &url)
+            && !crate::source::http::is_http(text.expose())
+        {
             return Err(FieldError::new(
-                url.span(),
-                format!("`{}` is not an http(s):// URL", crate::source::http::shown(text)),
+                inline.span(),
+                format!("`{}` is not an http(s):// URL", crate::source::http::shown(text.expose())),
             ));
         }
-        SourceLocation::Url(HttpSpec { url: text.clone(), retries: source.retries.unwrap_or(3), timeout })
+        let token = secret_source(&None, &source.token_env, &source.token_file, base)
+            .map_err(|m| FieldError::new(raw.span(), format!("{m} for the source's token")))?;
+        SourceLocation::Url(HttpSpec { url, token, retries: source.retries.unwrap_or(3), timeout })
     } else if let Some(s3) = &source.s3 {
         let (bucket, key) = crate::source::s3::parse_url(s3.get_ref()).map_err(|m| FieldError::new(s3.span(), m))?;
         SourceLocation::S3(S3Spec {
@@ -386,10 +392,16 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
             pattern,
             access_key_env: source.access_key_env.clone(),
             secret_key_env: source.secret_key_env.clone(),
+            retries: source.retries.unwrap_or(3),
         })
     } else {
         unreachable!("exactly one location was given")
     };
+    if !matches!(location, SourceLocation::Url(_))
+        && let Some(token) = source.token_env.as_ref().or(source.token_file.as_ref())
+    {
+        return Err(FieldError::new(token.span(), "a token is only sent to an http(s):// source (`url`)"));
+    }
     let expected_sha256 = match &source.sha256 {
         Some(digest) => {
             let d = digest.get_ref().trim().to_ascii_lowercase();
@@ -517,10 +529,8 @@ fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldE
     let bin_dir = raw.bin_dir.as_ref().map(|d| normalize(&base.join(d.get_ref())));
     let kind = match kind.as_str() {
         "server" => {
-            let url = match (&raw.url, &raw.url_env, &raw.url_file) {
-                (Some(url), None, None) => SecretSource::Inline(Secret::new(url.get_ref().clone())),
-                (None, Some(var), None) => SecretSource::Env(var.get_ref().clone()),
-                (None, None, Some(file)) => SecretSource::File(normalize(&base.join(file.get_ref()))),
+            let url = match secret_source(&raw.url, &raw.url_env, &raw.url_file, base) {
+                Ok(Some(url)) => url,
                 _ => {
                     return Err(FieldError::unplaced("a server target needs exactly one of `url`, `url_env` and `url_file`")
                         .with_help("an admin connection string such as postgres://admin@db:5432/postgres?sslmode=require; keep the password out of the file with `url_env` or `url_file`"));
@@ -532,6 +542,23 @@ fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldE
         _ => TargetKind::Container(ContainerSpec { image, startup_timeout, settings }),
     };
     Ok(TargetSpec { database, kind })
+}
+
+/// A secret given inline, by the environment variable holding it, or by the file holding it
+/// (relative to the scenario): at most one of the three.
+fn secret_source(
+    inline: &Option<Spanned<String>>,
+    env: &Option<Spanned<String>>,
+    file: &Option<Spanned<String>>,
+    base: &Path,
+) -> Result<Option<SecretSource>, String> {
+    match (inline, env, file) {
+        (None, None, None) => Ok(None),
+        (Some(value), None, None) => Ok(Some(SecretSource::Inline(Secret::new(value.get_ref().clone())))),
+        (None, Some(var), None) => Ok(Some(SecretSource::Env(var.get_ref().clone()))),
+        (None, None, Some(path)) => Ok(Some(SecretSource::File(normalize(&base.join(path.get_ref()))))),
+        _ => Err("give one of the inline value, `_env` and `_file`".into()),
+    }
 }
 
 fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, FieldError> {

@@ -43,8 +43,14 @@ pub struct RawSource {
     pub dir: Option<Spanned<String>>,
     /// Which files of the folder or prefix are backups, and where their date is.
     pub pattern: Option<Spanned<String>>,
-    /// An http(s):// URL.
+    /// An http(s):// URL, inline or (when it carries a password or a signature) from an
+    /// environment variable or a file.
     pub url: Option<Spanned<String>>,
+    pub url_env: Option<Spanned<String>>,
+    pub url_file: Option<Spanned<String>>,
+    /// A bearer token for the URL, from an environment variable or a file.
+    pub token_env: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
     /// `s3://bucket/key`, or `s3://bucket/prefix/` for the newest object under it.
     pub s3: Option<Spanned<String>>,
     pub region: Option<String>,

@@ -13,15 +13,42 @@ use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 
 use super::{Backup, Progress, SourceError};
+use crate::secret::{Redactor, Secret, SecretSource};
 
 /// How an HTTP download behaves.
 #[derive(Debug, Clone)]
 pub struct HttpSpec {
-    pub url: String,
+    /// The URL: inline, or from the environment or a file when it carries a password or a
+    /// presigned signature.
+    pub url: SecretSource,
+    /// A bearer token sent with each request.
+    pub token: Option<SecretSource>,
     /// Attempts after the first.
     pub retries: u32,
     /// Longest wait for a response or for the next bytes.
     pub timeout: Duration,
+}
+
+pub fn is_http(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
+/// Remembers every secret part of a URL: its password and its query values (a presigned URL's
+/// signature, a `?token=`).
+fn register_url_secrets(url: &str, redactor: &Redactor) {
+    let Ok(parsed) = reqwest::Url::parse(url) else { return };
+    if let Some(password) = parsed.password() {
+        redactor.register(&Secret::new(password));
+        redactor.register(&Secret::new(crate::secret::percent_decode(password)));
+    }
+    for (_, value) in parsed.query_pairs() {
+        redactor.register(&Secret::new(value.into_owned()));
+    }
+    if let Some(query) = parsed.query() {
+        for pair in query.split('&') {
+            redactor.register(&Secret::new(pair.split_once('=').map_or(pair, |(_, v)| v)));
+        }
+    }
 }
 
 /// The URL as reports show it: no password, no query string (presigned URLs carry their
@@ -41,9 +68,28 @@ enum Attempt {
 }
 
 /// Downloads `spec.url` into `dir`.
-pub async fn download(spec: &HttpSpec, dir: &Path, progress: Progress<'_>) -> Result<Backup, SourceError> {
-    let location = shown(&spec.url);
-    let name = reqwest::Url::parse(&spec.url)
+pub async fn download(
+    spec: &HttpSpec,
+    dir: &Path,
+    redactor: &Redactor,
+    progress: Progress<'_>,
+) -> Result<Backup, SourceError> {
+    let url = spec.url.resolve().map_err(|message| SourceError::Credential { what: "URL", message })?;
+    register_url_secrets(url.expose(), redactor);
+    let url = url.expose().trim().to_owned();
+    let location = shown(&url);
+    if !is_http(&url) {
+        return Err(SourceError::Http { location, message: "not an http(s):// URL".into() });
+    }
+    let token = match &spec.token {
+        Some(source) => {
+            let token = source.resolve().map_err(|message| SourceError::Credential { what: "token", message })?;
+            redactor.register(&token);
+            Some(token)
+        }
+        None => None,
+    };
+    let name = reqwest::Url::parse(&url)
         .ok()
         .and_then(|u| u.path_segments().and_then(|mut s| s.next_back().map(str::to_owned)))
         .filter(|n| !n.is_empty())
@@ -66,9 +112,11 @@ pub async fn download(spec: &HttpSpec, dir: &Path, progress: Progress<'_>) -> Re
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt.min(5)))).await;
         }
-        match fetch_once(&client, spec, &location, &mut file, &mut received, &mut resumable, &mut modified, progress)
-            .await?
-        {
+        let mut request = client.get(&url);
+        if let Some(token) = &token {
+            request = request.bearer_auth(token.expose());
+        }
+        match fetch_once(request, &location, &mut file, &mut received, &mut resumable, &mut modified, progress).await? {
             Attempt::Done => {
                 file.flush()
                     .await
@@ -83,8 +131,7 @@ pub async fn download(spec: &HttpSpec, dir: &Path, progress: Progress<'_>) -> Re
 
 #[allow(clippy::too_many_arguments)]
 async fn fetch_once(
-    client: &reqwest::Client,
-    spec: &HttpSpec,
+    mut request: reqwest::RequestBuilder,
     location: &str,
     file: &mut tokio::fs::File,
     received: &mut u64,
@@ -92,7 +139,6 @@ async fn fetch_once(
     modified: &mut Option<OffsetDateTime>,
     progress: Progress<'_>,
 ) -> Result<Attempt, SourceError> {
-    let mut request = client.get(&spec.url);
     if *received > 0 && *resumable {
         request = request.header(RANGE, format!("bytes={received}-"));
     }

@@ -80,6 +80,9 @@ pub enum SourceError {
     /// A variable that should hold a credential is unset.
     #[error("the environment variable `{variable}` is not set (the scenario reads a credential from it)")]
     MissingSecret { variable: String },
+    /// A credential the scenario reads from the environment or a file is not there.
+    #[error("{message} (the scenario reads the source's {what} from it)")]
+    Credential { what: &'static str, message: String },
     /// The backup is much smaller than the one before it.
     #[error("`{location}` is {} ({size} bytes), under {:.0}% of the previous backup `{previous}` ({} , {previous_size} bytes): a backup that shrank this much is suspect (hint: set `source.min_size_ratio` if the drop is expected)", human_size(*size), ratio * 100.0, human_size(*previous_size))]
     Shrunk { location: String, size: u64, previous: String, previous_size: u64, ratio: f64 },
@@ -120,7 +123,7 @@ pub async fn fetch(
         SourceLocation::Url(http) => {
             std::fs::create_dir_all(work)
                 .map_err(|source| SourceError::Unreadable { path: work.display().to_string(), source })?;
-            http::download(http, work, progress).await?
+            http::download(http, work, redactor, progress).await?
         }
         SourceLocation::S3(s3) => {
             std::fs::create_dir_all(work)

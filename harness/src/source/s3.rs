@@ -27,6 +27,9 @@ pub struct S3Spec {
     /// Environment variables holding the keys, when not the standard `AWS_*` ones.
     pub access_key_env: Option<String>,
     pub secret_key_env: Option<String>,
+    /// Attempts after the first, for each request and for a download that drops mid-way
+    /// (resumed from where it stopped).
+    pub retries: u32,
 }
 
 impl S3Spec {
@@ -60,7 +63,8 @@ pub async fn download(
     redactor: &Redactor,
     progress: Progress<'_>,
 ) -> Result<Backup, SourceError> {
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(&spec.bucket);
+    let retry = object_store::RetryConfig { max_retries: spec.retries as usize, ..Default::default() };
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(&spec.bucket).with_retry(retry);
     if let Some(region) = &spec.region {
         builder = builder.with_region(region);
     }
@@ -77,7 +81,7 @@ pub async fn download(
         redactor.register(&key);
         builder = builder.with_secret_access_key(key.expose());
     }
-    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
         if let Ok(value) = std::env::var(var) {
             redactor.register(&Secret::new(value));
         }

@@ -77,6 +77,22 @@ impl Target {
             .ssl_mode(self.ssl_mode)
             .application_name("pgdrill")
     }
+
+    /// Whether the target still answers; when it does not, why (for a phase that lost its
+    /// connection: a target that went away is said so, not blamed on the dump or a check).
+    pub async fn went_away(&self, database: &str) -> Option<String> {
+        use sqlx::Connection;
+        let probe = async {
+            let mut conn = sqlx::PgConnection::connect_with(&self.connect_options(database)).await?;
+            sqlx::query("SELECT 1").execute(&mut conn).await?;
+            conn.close().await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(5), probe).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("the target went away: it no longer accepts connections ({e})")),
+            Err(_) => Some("the target went away: it did not answer a new connection within 5 s".into()),
+        }
+    }
 }
 
 /// What the reports say about the target.

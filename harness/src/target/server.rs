@@ -30,15 +30,15 @@ pub async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<
             message: "the server's connection string must start with postgres://".into(),
         });
     }
-    let password = Secret::new(percent_decode(parsed.password().unwrap_or_default()));
+    let password = Secret::new(crate::secret::percent_decode(parsed.password().unwrap_or_default()));
     ctx.redactor.register(&password);
     ctx.redactor.register(&url);
     let host = parsed.host_str().unwrap_or("localhost").to_owned();
     let port = parsed.port().unwrap_or(5432);
-    let user = percent_decode(parsed.username());
+    let user = crate::secret::percent_decode(parsed.username());
     let maintenance_db = parsed.path().trim_start_matches('/').to_owned();
     let maintenance_db =
-        if maintenance_db.is_empty() { "postgres".to_owned() } else { percent_decode(&maintenance_db) };
+        if maintenance_db.is_empty() { "postgres".to_owned() } else { crate::secret::percent_decode(&maintenance_db) };
     let ssl_text = parsed
         .query_pairs()
         .find(|(k, _)| k == "sslmode")
@@ -107,25 +107,6 @@ pub async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<
     Ok((target, Running { admin, created, redactor: ctx.redactor.clone() }))
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl Running {
     /// Drops the drill's databases, then the roles it created.
     pub async fn remove(&mut self) -> Result<String, TargetError> {
@@ -152,14 +133,5 @@ impl Running {
             parts.push(format!("dropped role {}", created.roles.join(", ")));
         }
         Ok(parts.join("; "))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(super::percent_decode("p%40ss%2Fw"), "p@ss/w");
-        assert_eq!(super::percent_decode("plain%"), "plain%");
     }
 }

@@ -32,7 +32,16 @@ pub struct Hits {
     pub flaky: AtomicUsize,
     pub drop: AtomicUsize,
     pub always_503: AtomicUsize,
+    pub slow: AtomicUsize,
+    pub always_drops: AtomicUsize,
+    /// Requests to `/private/` that carried the right credentials.
+    pub authorized: AtomicUsize,
 }
+
+/// The credentials `/private/bearer.sql.gz` and `/private/basic.sql.gz` want.
+pub const HTTP_TOKEN: &str = "pgdrill-test-bearer-token-do-not-leak";
+pub const HTTP_USER: &str = "backup-reader";
+pub const HTTP_PASSWORD: &str = "pgdrill-test-basic-password-do-not-leak";
 
 #[derive(Clone)]
 struct Files {
@@ -62,6 +71,9 @@ impl HttpServer {
                 }),
             )
             .route("/drops-once.sql.gz", get(drops_once))
+            .route("/always-drops.sql.gz", get(always_drops))
+            .route("/slow.sql.gz", get(slow))
+            .route("/private/{kind}", get(private))
             .with_state(state);
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -125,6 +137,111 @@ async fn drops_once(state: State<Files>, headers: HeaderMap) -> Response {
             .unwrap();
     }
     serve(state, headers).await
+}
+
+/// Every request drops the connection after 4 KiB (Range ignored).
+async fn always_drops(State(files): State<Files>) -> Response {
+    files.hits.always_drops.fetch_add(1, Ordering::SeqCst);
+    let data = files.backup.clone();
+    let stream = futures_util::stream::iter(vec![
+        Ok::<_, std::io::Error>(data[..4096].to_vec()),
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "dropped")),
+    ]);
+    Response::builder().header(header::CONTENT_LENGTH, data.len()).body(Body::from_stream(stream)).unwrap()
+}
+
+/// The backup at 1 KiB every 100 ms: a download that takes a while.
+async fn slow(State(files): State<Files>) -> Response {
+    files.hits.slow.fetch_add(1, Ordering::SeqCst);
+    let data = files.backup.clone();
+    let length = data.len();
+    let stream = futures_util::stream::unfold(0usize, move |at| {
+        let data = data.clone();
+        async move {
+            if at >= data.len() {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let end = (at + 1024).min(data.len());
+            Some((Ok::<_, std::io::Error>(data[at..end].to_vec()), end))
+        }
+    });
+    Response::builder().header(header::CONTENT_LENGTH, length).body(Body::from_stream(stream)).unwrap()
+}
+
+/// `/private/bearer.sql.gz` wants `Authorization: Bearer HTTP_TOKEN`, `/private/basic.sql.gz`
+/// wants HTTP_USER and HTTP_PASSWORD; anything else gets 401.
+async fn private(
+    state: State<Files>,
+    axum::extract::Path(kind): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let wanted = match kind.as_str() {
+        "bearer.sql.gz" => format!("Bearer {HTTP_TOKEN}"),
+        "basic.sql.gz" => {
+            let request = reqwest::Client::new().get("http://x/").basic_auth(HTTP_USER, Some(HTTP_PASSWORD)).build();
+            request.unwrap().headers()[header::AUTHORIZATION.as_str()].to_str().unwrap().to_owned()
+        }
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    if given != wanted {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    state.hits.authorized.fetch_add(1, Ordering::SeqCst);
+    serve(state, headers).await
+}
+
+/// A TCP proxy on loopback in front of `upstream` that cuts a connection once it has carried
+/// `cut_after` bytes towards the client, the first `cuts` times; later connections pass whole.
+pub struct CuttingProxy {
+    pub port: u16,
+    pub cut: Arc<AtomicUsize>,
+}
+
+impl CuttingProxy {
+    pub fn start(upstream: u16, cut_after: usize, cuts: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicUsize::new(0));
+        let counter = cut.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                let counter = counter.clone();
+                let (mut client_in, mut server_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let (mut server, mut client) = (server, client);
+                    let mut buf = [0u8; 1024];
+                    let mut sent = 0;
+                    loop {
+                        let n = match server.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if sent + n > cut_after
+                            && counter
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| (c < cuts).then_some(c + 1))
+                                .is_ok()
+                        {
+                            let _ = client.write_all(&buf[..cut_after.saturating_sub(sent)]);
+                            break;
+                        }
+                        if client.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        sent += n;
+                    }
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    let _ = server.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        CuttingProxy { port, cut }
+    }
 }
 
 /// An S3-compatible store on loopback: moto's server (`pip install 'moto[server]'`).

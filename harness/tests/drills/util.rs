@@ -81,14 +81,7 @@ impl Scratch {
             .current_dir(root())
             .output()
             .expect("run pgdrill");
-        let drill = Drill {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            out,
-            record: None,
-        };
-        drill.with_record()
+        Drill::from_output(out, &output)
     }
 }
 
@@ -121,10 +114,17 @@ impl std::fmt::Debug for Drill {
 }
 
 impl Drill {
-    fn with_record(mut self) -> Self {
-        self.record =
-            std::fs::read_to_string(self.out.join("drill.json")).ok().and_then(|text| serde_json::from_str(&text).ok());
-        self
+    /// What a finished `pgdrill run --out OUT` left.
+    pub fn from_output(out: PathBuf, output: &std::process::Output) -> Self {
+        let record =
+            std::fs::read_to_string(out.join("drill.json")).ok().and_then(|text| serde_json::from_str(&text).ok());
+        Drill {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            out,
+            record,
+        }
     }
 
     pub fn record(&self) -> &DrillRecord {
