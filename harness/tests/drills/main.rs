@@ -17,5 +17,6 @@ mod seeds;
 mod servers;
 mod skeleton;
 mod sources;
+mod stress;
 mod targets;
 mod util;
