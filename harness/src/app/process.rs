@@ -141,6 +141,7 @@ impl AppHandle {
             .with_wait_for(WaitFor::Nothing)
             .with_network("host")
             .with_label(crate::target::container::DRILL_LABEL, drill_id)
+            .with_label(crate::target::container::OWNER_LABEL, crate::target::container::owner())
             .with_label("org.pgdrill.role", "app");
         for (k, v) in env {
             request = request.with_env_var(k, v);

@@ -24,7 +24,56 @@ use crate::secret::Secret;
 /// The label every pgdrill container carries: the id of the drill that owns it.
 pub const DRILL_LABEL: &str = "org.pgdrill.drill";
 
+/// Who started a container: `host/pid/start time` (a pid alone may be reused). Containers whose
+/// owner on this machine is gone (killed, or interrupted twice) are removed by the next drill.
+pub const OWNER_LABEL: &str = "org.pgdrill.owner";
+
 const PORT: u16 = 5432;
+
+/// This process as an owner.
+pub fn owner() -> String {
+    owner_of(std::process::id()).unwrap_or_default()
+}
+
+fn owner_of(pid: u32) -> Option<String> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command's closing parenthesis start at field 3 (state); 22 is starttime.
+    let started = stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?.to_owned();
+    Some(format!("{host}/{pid}/{started}"))
+}
+
+/// Whether `owner` names a process of this machine that no longer runs.
+fn orphaned(owner: &str) -> bool {
+    let mine = self::owner();
+    let (Some((host, _)), Some((my_host, _))) = (owner.split_once('/'), mine.split_once('/')) else { return false };
+    let pid = owner.split('/').nth(1).and_then(|p| p.parse().ok());
+    host == my_host && pid.is_some_and(|pid| owner_of(pid).as_deref() != Some(owner))
+}
+
+/// Removes the containers (targets and apps) of drills on this machine whose process is gone.
+pub async fn remove_orphans(docker: &Docker) -> Result<usize, TargetError> {
+    let filters = HashMap::from([("label".to_owned(), vec![OWNER_LABEL.to_owned()])]);
+    let list = docker
+        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
+        .await
+        .map_err(|source| TargetError::Docker { action: "list pgdrill's containers", source })?;
+    let mut removed = 0;
+    for summary in list {
+        let owner = summary.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).cloned().unwrap_or_default();
+        if let (Some(id), true) = (summary.id, orphaned(&owner)) {
+            let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+            match docker.remove_container(&id, Some(options)).await {
+                Ok(()) => removed += 1,
+                Err(DockerError::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
+                Err(source) => {
+                    return Err(TargetError::Docker { action: "remove a container left by a killed drill", source });
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
 const SUPERUSER: &str = "postgres";
 
 /// A running target container; removed by [`Running::remove`].
@@ -48,6 +97,11 @@ pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(
     })
     .await?;
 
+    let orphans = remove_orphans(&docker).await?;
+    if orphans > 0 {
+        (ctx.progress)(&format!("removed {orphans} container(s) left by drills that were killed"));
+        tracing::warn!("removed {orphans} container(s) left by pgdrill processes that no longer run");
+    }
     let tuning = tuning::throwaway(Resources::detect(), &spec.settings);
     let password = Secret::random_password();
     ctx.redactor.register(&password);
@@ -77,6 +131,7 @@ pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(
         .with_cmd(cmd)
         .with_shm_size(tuning.shm_size_bytes)
         .with_label(DRILL_LABEL, ctx.drill_id)
+        .with_label(OWNER_LABEL, owner())
         .with_label("org.pgdrill.scenario", ctx.scenario)
         .with_container_name(format!("pgdrill-{}-{short_id}", ctx.scenario))
         .with_startup_timeout(spec.startup_timeout)

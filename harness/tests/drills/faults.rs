@@ -320,3 +320,27 @@ fn an_https_download_that_keeps_dropping_gives_up_after_its_retries() {
     let error = drill.phase_error(Phase::Fetch);
     assert!(error.contains("could not be downloaded after 3 attempts"), "{error}");
 }
+
+#[test]
+fn a_drill_killed_outright_leaves_its_target_and_the_next_drill_removes_it() {
+    let scratch = Scratch::new();
+    let name = unique("killed-outright");
+    let scenario = scratch.scenario(
+        "killed.toml",
+        &format!(
+            "name = \"{name}\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"plur_app\"\n",
+            slow_dump(&scratch)
+        ),
+    );
+    let mut drill = Running::start(&scenario, scratch.path("reports"));
+    drill.wait_for("the slow statement", || target_running(&name, "pg_sleep(300)"));
+    drill.signal("KILL");
+    let _ = drill.finish(ENDS_WITHIN);
+    assert!(target_of(&name).is_some(), "SIGKILL gives pgdrill no chance to clean up");
+
+    let next = scratch
+        .scenario("next.toml", "[source]\npath = \"{fixtures}/plur.sql.gz\"\n[[restore.roles]]\nname = \"plur_app\"\n");
+    let drill = scratch.drill(&next);
+    assert_eq!(drill.record().verdict, DrillVerdict::Pass, "{drill:?}");
+    assert!(target_of(&name).is_none(), "the next drill removed the orphan\n{drill:?}");
+}
