@@ -177,6 +177,24 @@ fn is_data(statement: &Statement) -> bool {
 }
 
 /// Rows in a chunk of COPY data (whole lines; text format escapes newlines in values).
+/// A piece of a COPY block as the reader hands it over.
+enum CopyPiece {
+    Data(Vec<u8>),
+    /// The block's end, with its row count.
+    End(u64),
+}
+
+/// The next piece of the COPY block being read; anything else there is a read error.
+async fn next_copy_piece(rx: &mut mpsc::Receiver<Result<Item, String>>) -> Result<CopyPiece, RestoreError> {
+    match rx.recv().await {
+        Some(Ok(Item::CopyData(data))) => Ok(CopyPiece::Data(data)),
+        Some(Ok(Item::CopyEnd { rows, .. })) => Ok(CopyPiece::End(rows)),
+        Some(Ok(_)) => Err(RestoreError::Read("a statement appeared inside COPY data".into())),
+        Some(Err(message)) => Err(RestoreError::Read(message)),
+        None => Err(RestoreError::Read("the dump ended inside COPY data".into())),
+    }
+}
+
 fn rows_in(chunk: &[u8]) -> u64 {
     chunk.iter().filter(|&&b| b == b'\n').count() as u64
 }
@@ -188,6 +206,7 @@ impl Session<'_> {
             return Err(RestoreError::Refused { line: verify::item_line(&item), what });
         }
         let parallel = self.stats.jobs > 1 && self.globals.is_none();
+        let joins_held = matches!(&item, Item::Statement(s) if parallel && self.belongs_to_held(s));
         match item {
             Item::Statement(statement) if statement.copy_from_stdin && parallel => {
                 if self.keyed(&statement).await? {
@@ -201,10 +220,8 @@ impl Session<'_> {
                 self.copy_parallel(statement, rx).await
             }
             Item::Statement(statement) if statement.copy_from_stdin => self.copy(statement, rx).await,
-            Item::Statement(statement)
-                if parallel && (self.belongs_to_held(&statement) || Group::of(&statement).is_some()) =>
-            {
-                if !self.belongs_to_held(&statement) {
+            Item::Statement(statement) if joins_held || (parallel && Group::of(&statement).is_some()) => {
+                if !joins_held {
                     self.flush_held().await?;
                     let group = Group::of(&statement).expect("a build statement");
                     self.held = Some((group, Vec::new(), self.settings.current().clone()));
@@ -278,19 +295,15 @@ impl Session<'_> {
         };
         let mut sent = 0u64;
         loop {
-            let Some(item) = rx.recv().await else {
-                let _ = copy.abort("the dump ended inside COPY data").await;
-                return Err(RestoreError::Read("the dump ended inside COPY data".into()));
-            };
-            match item {
-                Ok(Item::CopyData(data)) => {
+            match next_copy_piece(rx).await {
+                Ok(CopyPiece::Data(data)) => {
                     sent += data.len() as u64;
                     if let Err(e) = copy.send(data).await {
                         drop(copy);
                         return Err(statement_error(redactor, &statement, e));
                     }
                 }
-                Ok(Item::CopyEnd { rows, .. }) => {
+                Ok(CopyPiece::End(rows)) => {
                     return match copy.finish().await {
                         Ok(_) => {
                             self.stats.rows += rows;
@@ -300,13 +313,9 @@ impl Session<'_> {
                         Err(e) => Err(statement_error(redactor, &statement, e)),
                     };
                 }
-                Ok(_) => {
-                    let _ = copy.abort("unexpected item in COPY data").await;
-                    return Err(RestoreError::Read("a statement appeared inside COPY data".into()));
-                }
-                Err(message) => {
-                    let _ = copy.abort("the dump could not be read").await;
-                    return Err(RestoreError::Read(message));
+                Err(e) => {
+                    let _ = copy.abort("the dump could not be read to the end of the COPY data").await;
+                    return Err(e);
                 }
             }
         }
@@ -381,11 +390,8 @@ impl Session<'_> {
         let settings = self.settings.current().clone();
         let (mut batch, mut size, mut first_row, mut batch_rows, mut sent) = (Vec::new(), 0, 0, 0, 0u64);
         loop {
-            let Some(item) = rx.recv().await else {
-                return Err(RestoreError::Read("the dump ended inside COPY data".into()));
-            };
-            match item {
-                Ok(Item::CopyData(data)) => {
+            match next_copy_piece(rx).await? {
+                CopyPiece::Data(data) => {
                     size += data.len();
                     sent += data.len() as u64;
                     batch_rows += rows_in(&data);
@@ -398,7 +404,7 @@ impl Session<'_> {
                         (size, batch_rows) = (0, 0);
                     }
                 }
-                Ok(Item::CopyEnd { rows, .. }) => {
+                CopyPiece::End(rows) => {
                     // An empty block still runs its COPY: the table must exist.
                     if !batch.is_empty() || first_row == 0 {
                         let job = Job::Copy { statement: statement.clone(), first_row, data: batch };
@@ -408,8 +414,6 @@ impl Session<'_> {
                     self.stats.bytes += sent + statement.sql.len() as u64;
                     return Ok(());
                 }
-                Ok(_) => return Err(RestoreError::Read("a statement appeared inside COPY data".into())),
-                Err(message) => return Err(RestoreError::Read(message)),
             }
         }
     }
