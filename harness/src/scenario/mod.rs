@@ -368,8 +368,8 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
     } else if let Some(dir) = &source.dir {
         SourceLocation::Newest { dir: normalize(&base.join(dir.get_ref())), pattern }
     } else if source.url.is_some() || source.url_env.is_some() || source.url_file.is_some() {
-        let url = secret_source(&source.url, &source.url_env, &source.url_file, base)
-            .map_err(|m| FieldError::new(raw.span(), format!("{m} for the source's URL")))?
+        let url = secret_source("url", &source.url, &source.url_env, &source.url_file, base)
+            .map_err(|m| FieldError::new(raw.span(), m))?
             .expect("a URL was given");
         if let (Some(inline), SecretSource::Inline(text)) = (&source.url, &url)
             && !crate::source::http::is_http(text.expose())
@@ -379,8 +379,8 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
                 format!("`{}` is not an http(s):// URL", crate::source::http::shown(text.expose())),
             ));
         }
-        let token = secret_source(&None, &source.token_env, &source.token_file, base)
-            .map_err(|m| FieldError::new(raw.span(), format!("{m} for the source's token")))?;
+        let token = secret_source("token", &None, &source.token_env, &source.token_file, base)
+            .map_err(|m| FieldError::new(raw.span(), m))?;
         SourceLocation::Url(HttpSpec { url, token, retries: source.retries.unwrap_or(3), timeout })
     } else if let Some(s3) = &source.s3 {
         let (bucket, key) = crate::source::s3::parse_url(s3.get_ref()).map_err(|m| FieldError::new(s3.span(), m))?;
@@ -529,7 +529,7 @@ fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldE
     let bin_dir = raw.bin_dir.as_ref().map(|d| normalize(&base.join(d.get_ref())));
     let kind = match kind.as_str() {
         "server" => {
-            let url = match secret_source(&raw.url, &raw.url_env, &raw.url_file, base) {
+            let url = match secret_source("url", &raw.url, &raw.url_env, &raw.url_file, base) {
                 Ok(Some(url)) => url,
                 _ => {
                     return Err(FieldError::unplaced("a server target needs exactly one of `url`, `url_env` and `url_file`")
@@ -544,9 +544,10 @@ fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldE
     Ok(TargetSpec { database, kind })
 }
 
-/// A secret given inline, by the environment variable holding it, or by the file holding it
-/// (relative to the scenario): at most one of the three.
+/// A secret (`key`) given inline, by the environment variable holding it (`key_env`), or by the
+/// file holding it (`key_file`, relative to the scenario): at most one of the three.
 fn secret_source(
+    key: &str,
     inline: &Option<Spanned<String>>,
     env: &Option<Spanned<String>>,
     file: &Option<Spanned<String>>,
@@ -557,7 +558,15 @@ fn secret_source(
         (Some(value), None, None) => Ok(Some(SecretSource::Inline(Secret::new(value.get_ref().clone())))),
         (None, Some(var), None) => Ok(Some(SecretSource::Env(var.get_ref().clone()))),
         (None, None, Some(path)) => Ok(Some(SecretSource::File(normalize(&base.join(path.get_ref()))))),
-        _ => Err("give one of the inline value, `_env` and `_file`".into()),
+        _ => {
+            let given: Vec<String> =
+                [(key.to_owned(), inline), (format!("{key}_env"), env), (format!("{key}_file"), file)]
+                    .into_iter()
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(k, _)| format!("`{k}`"))
+                    .collect();
+            Err(format!("{} give the same {key} twice: keep one", given.join(" and ")))
+        }
     }
 }
 
@@ -661,6 +670,20 @@ mod tests {
         assert_eq!(c.startup_timeout, Duration::from_secs(60));
         assert!(s.checks.is_empty());
         assert_eq!(s.file_sha256.len(), 64);
+    }
+
+    #[test]
+    fn source_secrets_come_from_the_environment_or_a_file() {
+        let s = load_text("[source]\nurl_env = \"BACKUP_URL\"\ntoken_file = \"secrets/token\"\n").unwrap();
+        let SourceLocation::Url(http) = &s.source.location else { panic!("a URL source") };
+        assert_eq!(http.url, SecretSource::Env("BACKUP_URL".into()));
+        assert!(matches!(&http.token, Some(SecretSource::File(p)) if p.ends_with("secrets/token")));
+        let e = error_of("[source]\nurl = \"https://h/b.sql.gz\"\nurl_file = \"u\"\n");
+        assert!(e.message.contains("`url` and `url_file` give the same url twice"), "{e}");
+        let e = error_of("[source]\npath = \"b.sql.gz\"\ntoken_env = \"T\"\n");
+        assert!(e.message.contains("a token is only sent to an http(s):// source"), "{e}");
+        let e = error_of("[source]\nurl = \"ftp://h/b.sql.gz\"\n");
+        assert!(e.message.contains("is not an http(s):// URL"), "{e}");
     }
 
     #[test]
