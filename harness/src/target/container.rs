@@ -53,26 +53,10 @@ fn orphaned(owner: &str) -> bool {
 
 /// Removes the containers (targets and apps) of drills on this machine whose process is gone.
 pub async fn remove_orphans(docker: &Docker) -> Result<usize, TargetError> {
-    let filters = HashMap::from([("label".to_owned(), vec![OWNER_LABEL.to_owned()])]);
-    let list = docker
-        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
-        .await
-        .map_err(|source| TargetError::Docker { action: "list pgdrill's containers", source })?;
-    let mut removed = 0;
-    for summary in list {
-        let owner = summary.labels.as_ref().and_then(|l| l.get(OWNER_LABEL)).cloned().unwrap_or_default();
-        if let (Some(id), true) = (summary.id, orphaned(&owner)) {
-            let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-            match docker.remove_container(&id, Some(options)).await {
-                Ok(()) => removed += 1,
-                Err(DockerError::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
-                Err(source) => {
-                    return Err(TargetError::Docker { action: "remove a container left by a killed drill", source });
-                }
-            }
-        }
-    }
-    Ok(removed)
+    remove_where(docker, OWNER_LABEL.to_owned(), |labels| {
+        orphaned(labels.and_then(|l| l.get(OWNER_LABEL)).map(String::as_str).unwrap_or_default())
+    })
+    .await
 }
 const SUPERUSER: &str = "postgres";
 
@@ -268,20 +252,30 @@ impl Running {
 
 /// Removes every container labelled with `drill_id`; returns how many there were.
 pub async fn remove_labelled(docker: &Docker, drill_id: &str) -> Result<usize, TargetError> {
-    let filters = HashMap::from([("label".to_owned(), vec![format!("{DRILL_LABEL}={drill_id}")])]);
+    remove_where(docker, format!("{DRILL_LABEL}={drill_id}"), |_| true).await
+}
+
+/// Removes the containers matching the `label` filter (`key` or `key=value`) whose labels
+/// `doomed` picks; returns how many.
+async fn remove_where(
+    docker: &Docker,
+    label: String,
+    doomed: impl Fn(Option<&HashMap<String, String>>) -> bool,
+) -> Result<usize, TargetError> {
+    let filters = HashMap::from([("label".to_owned(), vec![label])]);
     let list = docker
         .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
         .await
-        .map_err(|source| TargetError::Docker { action: "list the drill's containers", source })?;
+        .map_err(|source| TargetError::Docker { action: "list pgdrill's containers", source })?;
     let mut removed = 0;
-    for summary in list {
+    for summary in list.into_iter().filter(|s| doomed(s.labels.as_ref())) {
         if let Some(id) = summary.id {
             let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
             match docker.remove_container(&id, Some(options)).await {
                 Ok(()) => removed += 1,
                 // Already gone, or being removed by testcontainers' own drop.
                 Err(DockerError::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
-                Err(source) => return Err(TargetError::Docker { action: "remove a drill container", source }),
+                Err(source) => return Err(TargetError::Docker { action: "remove a pgdrill container", source }),
             }
         }
     }
