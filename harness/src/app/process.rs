@@ -53,14 +53,9 @@ fn keep(output: &Output, line: String) {
     }
 }
 
-/// Runs a command (a build, a migration runner) to its end; its output's tail on failure.
-pub async fn run_to_end(
-    argv: &[String],
-    workdir: &Path,
-    env: &[(String, String)],
-    timeout: Duration,
-    redactor: &Redactor,
-) -> Result<(), String> {
+/// `argv` in `workdir` with `env` added, output piped, in a process group of its own (so that
+/// a script's or `cargo run`'s children stop with it), killed if dropped.
+fn group_command(argv: &[String], workdir: &Path, env: &[(String, String)]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&argv[0]);
     command
         .args(&argv[1..])
@@ -71,7 +66,27 @@ pub async fn run_to_end(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let child = command.spawn().map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
+    command
+}
+
+/// Keeps the lines an app writes to one of its outputs.
+async fn keep_lines(stream: impl tokio::io::AsyncRead + Unpin, output: Output) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        keep(&output, line);
+    }
+}
+
+/// Runs a command (a build, a migration runner) to its end; its output's tail on failure.
+pub async fn run_to_end(
+    argv: &[String],
+    workdir: &Path,
+    env: &[(String, String)],
+    timeout: Duration,
+    redactor: &Redactor,
+) -> Result<(), String> {
+    let child =
+        group_command(argv, workdir, env).spawn().map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
     // A timeout, a failure or a cancelled drill stops the whole group: a script's children too.
     let group = GroupGuard(child.id());
     let output = tokio::time::timeout(timeout, child.wait_with_output())
@@ -95,35 +110,14 @@ pub async fn run_to_end(
 impl AppHandle {
     /// Starts `argv` in `workdir` with `env` added, in a process group of its own.
     pub fn spawn(argv: &[String], workdir: &Path, env: &[(String, String)]) -> Result<AppHandle, String> {
-        let mut command = tokio::process::Command::new(&argv[0]);
-        command
-            .args(&argv[1..])
-            .current_dir(workdir)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| format!("cannot start `{}`: {e}", argv.join(" ")))?;
+        let mut child =
+            group_command(argv, workdir, env).spawn().map_err(|e| format!("cannot start `{}`: {e}", argv.join(" ")))?;
         let output: Output = Arc::default();
         if let Some(stdout) = child.stdout.take() {
-            let output = output.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stdout).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    keep(&output, line);
-                }
-            });
+            tokio::spawn(keep_lines(stdout, output.clone()));
         }
         if let Some(stderr) = child.stderr.take() {
-            let output = output.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    keep(&output, line);
-                }
-            });
+            tokio::spawn(keep_lines(stderr, output.clone()));
         }
         Ok(AppHandle { kind: Kind::Process(child), output, launched: argv.join(" ") })
     }

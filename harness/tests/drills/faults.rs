@@ -19,7 +19,8 @@ const ENDS_WITHIN: Duration = Duration::from_secs(20);
 
 /// A `pgdrill run` in the background.
 struct Running {
-    child: Child,
+    /// Taken when the drill's output is read.
+    child: Option<Child>,
     out: PathBuf,
 }
 
@@ -35,14 +36,14 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start pgdrill");
-        Running { child, out }
+        Running { child: Some(child), out }
     }
 
     /// Waits for `what` while the drill runs; a drill that ended first fails the test with its output.
     fn wait_for(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !ready() {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = self.child().try_wait() {
                 let drill = self.finish_now();
                 panic!("the drill ended before {what}\n{drill:?}");
             }
@@ -52,16 +53,17 @@ impl Running {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status();
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status();
         assert!(status.unwrap().success(), "kill -{signal}");
     }
 
     /// Waits for the drill to end; panics if it takes longer than `within`.
     fn finish(mut self, within: Duration) -> Drill {
         let deadline = Instant::now() + within;
-        while self.child.try_wait().expect("wait").is_none() {
+        while self.child().try_wait().expect("wait").is_none() {
             if Instant::now() > deadline {
-                let _ = self.child.kill();
+                let _ = self.child().kill();
                 let drill = self.finish_now();
                 panic!("the drill did not end within {within:?}\n{drill:?}");
             }
@@ -70,9 +72,12 @@ impl Running {
         self.finish_now()
     }
 
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("running")
+    }
+
     fn finish_now(&mut self) -> Drill {
-        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
-        let output = child.wait_with_output().expect("pgdrill ends");
+        let output = self.child.take().expect("running").wait_with_output().expect("pgdrill ends");
         Drill::from_output(self.out.clone(), &output)
     }
 }
