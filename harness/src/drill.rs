@@ -32,7 +32,7 @@ use crate::secret::Redactor;
 use crate::secret::Secret;
 use crate::source::verify::{self, Verified, VerifyError};
 use crate::source::{self, Backup, BackupInfo, read};
-use crate::target::{self, ProvisionContext, Target, Teardown};
+use crate::target::{self, ProgramLogin, ProvisionContext, Target, Teardown};
 
 /// Checks that run side by side on the restored database.
 const CHECKS_AT_ONCE: usize = 3;
@@ -132,6 +132,7 @@ pub async fn run(
             file: scenario.file.display().to_string(),
             sha256: scenario.file_sha256.clone(),
             tags: scenario.tags.clone(),
+            trusted: scenario.source.trusted.clone(),
         },
         Err(_) => unusable_scenario_info(path),
     };
@@ -183,7 +184,7 @@ fn unusable_scenario_info(path: &Path) -> ScenarioInfo {
         name = format!("scenario{name}");
     }
     let sha256 = std::fs::read(path).map(|b| hex::encode(Sha256::digest(&b))).unwrap_or_default();
-    ScenarioInfo { name, description: None, file: path.display().to_string(), sha256, tags: Vec::new() }
+    ScenarioInfo { name, description: None, file: path.display().to_string(), sha256, tags: Vec::new(), trusted: None }
 }
 
 fn write_reports(events: &Events, options: &DrillOptions) -> (DrillRecord, Result<ReportPaths, ReportError>) {
@@ -367,36 +368,29 @@ impl Drill<'_> {
         }
     }
 
-    /// The values templates may use: the restored database's connection, and the app's port.
+    /// The values templates may use: how a program logs in to the restored database, and the
+    /// app's port.
     fn template_values(
-        target: &Target,
+        login: &ProgramLogin,
         database: &str,
-        user: &str,
-        password: &Secret,
         app_port: Option<u16>,
     ) -> std::collections::BTreeMap<String, String> {
-        let ssl = match target.ssl_mode {
-            sqlx::postgres::PgSslMode::Disable => "disable",
-            sqlx::postgres::PgSslMode::Allow => "allow",
-            sqlx::postgres::PgSslMode::Prefer => "prefer",
-            sqlx::postgres::PgSslMode::Require => "require",
-            sqlx::postgres::PgSslMode::VerifyCa => "verify-ca",
-            sqlx::postgres::PgSslMode::VerifyFull => "verify-full",
-        };
         let mut values: std::collections::BTreeMap<String, String> = [
             (
                 "database_url",
                 format!(
-                    "postgres://{user}:{}@{}:{}/{database}?sslmode={ssl}",
-                    password.expose(),
-                    target.host,
-                    target.port
+                    "postgres://{}:{}@{}:{}/{database}?sslmode={}",
+                    login.user,
+                    login.password.expose(),
+                    login.host,
+                    login.port,
+                    login.ssl_mode
                 ),
             ),
-            ("host", target.host.clone()),
-            ("port", target.port.to_string()),
-            ("user", user.to_owned()),
-            ("password", password.expose().to_owned()),
+            ("host", login.host.clone()),
+            ("port", login.port.to_string()),
+            ("user", login.user.clone()),
+            ("password", login.password.expose().to_owned()),
             ("database", database.to_owned()),
         ]
         .into_iter()
@@ -451,7 +445,8 @@ impl Drill<'_> {
                     .map_err(|e| error_chain(&e))?
             }
             migrate::Runner::Command { argv, workdir, env } => {
-                let values = Self::template_values(target, database, &target.user, &target.password, None);
+                let login = target.program_login(&self.redactor).await.map_err(|e| error_chain(&e))?;
+                let values = Self::template_values(&login, database, None);
                 let mut rendered = Vec::new();
                 for (k, v) in env {
                     rendered.push((k.clone(), app::render(v, &values)?));
@@ -483,6 +478,7 @@ impl Drill<'_> {
             app::process::run_to_end(argv, workdir, &[], *timeout, &self.redactor).await?;
         }
         // The app connects as its own role when the scenario says so, with a fresh password.
+        let mut login = target.program_login(&self.redactor).await.map_err(|e| error_chain(&e))?;
         let (user, password) = match &spec.role {
             Some(role) => {
                 let shared = target.database_suffix.is_some();
@@ -507,8 +503,9 @@ impl Drill<'_> {
                 sqlx::Connection::close(conn).await.ok();
                 (role.clone(), password)
             }
-            None => (target.user.clone(), target.password.clone()),
+            None => (login.user.clone(), login.password.clone()),
         };
+        (login.user, login.password) = (user, password);
         let app_port = match spec.port {
             Some(port) => port,
             None => std::net::TcpListener::bind("127.0.0.1:0")
@@ -517,8 +514,7 @@ impl Drill<'_> {
                 .map_err(|e| format!("cannot find a free port for the app: {e}"))?,
         };
         let app_url = format!("http://127.0.0.1:{app_port}");
-        let values = Self::template_values(target, database, &user, &password, Some(app_port));
-        let mut values = values;
+        let mut values = Self::template_values(&login, database, Some(app_port));
         let mut env = Vec::new();
         for (key, template) in &spec.env {
             env.push((key.clone(), app::render(template, &values)?));
@@ -697,13 +693,23 @@ impl Drill<'_> {
             scenario: &self.scenario.name,
             redactor: &self.redactor,
             progress: &progress,
-            backup: Some(&backup.path),
+            // Only an archive is read on the target's side, by its pg_restore.
+            backup: read::is_archive(&backup.path).then_some(backup.path.as_path()),
+            trusted: self.scenario.source.trusted.as_deref(),
         };
         let (target, handle) = target::provision(&self.scenario.target, &ctx).await.map_err(|e| error_chain(&e))?;
         cleanup.teardown = Some(handle);
         self.events.emit(Event::Target(target.info.clone()));
         let container = target.info.container.as_ref().map(|c| format!(" {c}")).unwrap_or_default();
-        let summary = format!("{}{container} on {}", target.info.kind, target.info.address);
+        let mut summary = format!("{}{container} on {}", target.info.kind, target.info.address);
+        match &target.info.isolation {
+            Some(i) if i.contained && i.observed.is_some() => {
+                summary.push_str("; a sandbox: no network, no capabilities, no shell, never root")
+            }
+            Some(i) if i.contained => summary.push_str(&format!("; restoring as {}", i.user)),
+            Some(_) => summary.push_str("; not a sandbox: the scenario trusts its backup"),
+            None => {}
+        }
         Ok((target, summary))
     }
 
@@ -804,6 +810,7 @@ impl Drill<'_> {
             }
             Err(e) => return Err(error_chain(&e).into()),
         };
+        target.audit().await?;
         let summary = format!(
             "{} statements, {} COPY blocks, {} rows ({}) into database `{}`{}",
             stats.statements,

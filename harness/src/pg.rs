@@ -1,5 +1,5 @@
 //! PostgreSQL names and values: quoting identifiers and literals the way the server parses
-//! them, and splitting the `schema.table` names that scenarios use.
+//! them, splitting the `schema.table` names that scenarios use, reading memory sizes.
 
 /// `name` as a quoted identifier: `"name"`, with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
@@ -126,9 +126,37 @@ pub fn major_of_version_text(text: &str) -> Option<u32> {
     }
 }
 
+/// Parses a PostgreSQL memory size (`512MB`, `2GB`, `65536kB`, `1024` in kB).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "kB" => 1024,
+        "B" => 1,
+        "MB" => MIB,
+        "GB" => GIB,
+        "TB" => 1024 * GIB,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512MB"), Some(512 * MIB));
+        assert_eq!(parse_size("65536kB"), Some(64 * MIB));
+        assert_eq!(parse_size("1024"), Some(MIB));
+        assert_eq!(parse_size("lots"), None);
+    }
 
     #[test]
     fn quoting() {

@@ -72,6 +72,32 @@ fn short_sha(sha: &str) -> String {
     sha.get(..12).unwrap_or(sha).to_owned()
 }
 
+/// How the target was isolated from the machine that ran the drill (DORA art. 12(3) asks that
+/// restore tests run on systems segregated from the source).
+fn isolation(out: &mut String, r: &DrillRecord) {
+    let Some(i) = r.target.as_ref().and_then(|t| t.isolation.as_ref()) else { return };
+    out.push_str("## Isolation\n\n");
+    let verdict = match (i.contained, i.observed.is_some()) {
+        (true, true) => "✅ a sandbox: SQL in the backup could reach nothing beyond the target",
+        (true, false) => "✅ an existing server, restored into by a role with no power over its machine",
+        (false, _) => "⚠️ not a sandbox: the drill ran because the scenario trusts its backup",
+    };
+    let mut rows = vec![
+        vec!["Held".into(), verdict.into()],
+        vec!["Network".into(), cell(&i.network)],
+        vec!["User".into(), cell(&i.user)],
+        vec!["Capabilities".into(), cell(&i.capabilities)],
+        vec!["File system".into(), cell(&i.filesystem)],
+        vec!["Programs".into(), cell(&i.programs)],
+        vec!["Limits".into(), cell(&i.limits)],
+    ];
+    if let Some(seen) = &i.observed {
+        rows.push(vec!["Seen from inside".into(), code(&seen.summary())]);
+    }
+    out.push_str(&table(None, rows));
+    out.push_str("\n\n");
+}
+
 pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     let mut out = String::new();
     let (passed, not_passed) = r.check_counts();
@@ -104,6 +130,21 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         let _ = writeln!(out, "> {line}");
     }
     out.push('\n');
+    if let Some(why) = &r.scenario.trusted {
+        let target = match r.target.as_ref().and_then(|t| t.isolation.as_ref()) {
+            Some(i) if !i.contained => format!(
+                " The target was not a sandbox ({}): SQL in the backup ran with the powers of {}.",
+                r.target.as_ref().map(|t| t.kind.as_str()).unwrap_or_default(),
+                i.user
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "> ⚠️ **This drill trusted its backup**, because: {}.{target}\n",
+            cell(why.trim_end_matches('.'))
+        );
+    }
 
     let mut facts = vec![vec![
         "Scenario".into(),
@@ -244,6 +285,8 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         None => out.push_str("No target was provisioned."),
     }
     out.push_str("\n\n");
+
+    isolation(&mut out, r);
 
     since_previous(&mut out, r, history.last());
 

@@ -160,6 +160,9 @@ pub struct ScenarioInfo {
     pub file: String,
     pub sha256: String,
     pub tags: Vec<String>,
+    /// Why the scenario trusts its backup (`[source] trusted`), when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<String>,
 }
 
 /// Who ran the drill, where, with what.

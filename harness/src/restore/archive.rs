@@ -110,7 +110,16 @@ pub async fn restore(
         .await
         .map_err(|e| RestoreError::Read(crate::drill::error_chain(&e)))?;
     if !output.success() {
-        return Err(RestoreError::Tool { tool: "pg_restore", status: output.status, stderr: output.stderr });
+        let mut stderr = output.stderr;
+        // `pg_restore: error: could not execute query: ERROR:  could not execute command "id": ...`
+        let tried = stderr.lines().find_map(|line| {
+            let message = line.split_once("ERROR:")?.1.trim();
+            crate::target::sandbox::explain(None, message)
+        });
+        if let Some(tried) = tried {
+            stderr.push_str(&format!("\npgdrill: {tried}"));
+        }
+        return Err(RestoreError::Tool { tool: "pg_restore", status: output.status, stderr });
     }
     Ok(RestoreStats {
         statements: dump.statements,

@@ -92,7 +92,11 @@ impl std::fmt::Display for StatementFailure {
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
-        write!(f, "\n  statement: {}", self.excerpt)
+        write!(f, "\n  statement: {}", self.excerpt)?;
+        if let Some(tried) = crate::target::sandbox::explain(Some(&self.code), &self.message) {
+            write!(f, "\n  pgdrill: {tried}")?;
+        }
+        Ok(())
     }
 }
 

@@ -8,12 +8,15 @@
 //! [source]
 //! path = "../fixtures/backups/plur.sql.gz"   # relative to this file
 //! # sha256 = "..."                           # the backup must have this digest
+//! # trusted = "why"                          # only then on a target that is not a sandbox
 //!
 //! [target]                               # a throwaway container (the default kind)
 //! database = "plur_enterprise"           # default "pgdrill"
 //! # image = "pgdrill/postgres:17-r1"     # default: the project's image
 //! # startup_timeout = "60s"
 //! # settings = { work_mem = "64MB" }     # over pgdrill's throwaway tuning
+//! # memory = "8GB"                       # the sandbox's limit (default: 3/4 of the machine's)
+//! # processes = 512                      # the sandbox's limit
 //!
 //! [[restore.roles]]                      # created before the restore
 //! name = "plur_app"
@@ -92,6 +95,9 @@ pub struct SourceSpec {
     pub expected_sha256: Option<String>,
     /// A backup under this fraction of the previous one in the same location fails.
     pub min_size_ratio: f64,
+    /// Why the scenario trusts its backup, when it does: a target that is not a sandbox
+    /// restores only a trusted backup, and the reports say so first.
+    pub trusted: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +144,10 @@ pub struct LocalSpec {
     pub bin_dir: Option<PathBuf>,
     pub startup_timeout: Duration,
     pub settings: BTreeMap<String, String>,
+    /// Memory the sandbox may use (bytes); default: three quarters of the machine's.
+    pub memory: Option<u64>,
+    /// Processes the sandbox may run; default 512.
+    pub processes: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +156,10 @@ pub struct ContainerSpec {
     pub startup_timeout: Duration,
     /// Settings over the throwaway tuning.
     pub settings: BTreeMap<String, String>,
+    /// Memory the container may use (bytes); default: three quarters of the machine's.
+    pub memory: Option<u64>,
+    /// Processes the container may run; default 512.
+    pub processes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -419,7 +433,17 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
         Some(r) => *r.get_ref(),
         None => 0.1,
     };
-    Ok(SourceSpec { location, expected_sha256, min_size_ratio })
+    let trusted = match &source.trusted {
+        Some(why) if why.get_ref().trim().is_empty() => {
+            return Err(FieldError::new(why.span(), "`trusted` says why the backup is trusted; it cannot be empty")
+                .with_help(
+                    "for example: trusted = \"written only by the nightly backup job; the bucket is write-once\"",
+                ));
+        }
+        Some(why) => Some(why.get_ref().trim().to_owned()),
+        None => None,
+    };
+    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted })
 }
 
 /// `a/b/../c` as `a/c`, without touching the file system (the path may not exist yet, and the
@@ -476,6 +500,28 @@ fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldE
     only("url_env", raw.url_env.as_ref().map(|v| v.span()), &["server"])?;
     only("url_file", raw.url_file.as_ref().map(|v| v.span()), &["server"])?;
     only("bin_dir", raw.bin_dir.as_ref().map(|v| v.span()), &["server", "local"])?;
+    only("memory", raw.memory.as_ref().map(|v| v.span()), &["container", "local"])?;
+    only("processes", raw.processes.as_ref().map(|v| v.span()), &["container", "local"])?;
+    let memory = match &raw.memory {
+        Some(m) => match crate::pg::parse_size(m.get_ref()) {
+            Some(bytes) if bytes >= 256 << 20 => Some(bytes),
+            _ => {
+                return Err(FieldError::new(
+                    m.span(),
+                    format!("`memory` = `{}` is not a size of at least 256MB", m.get_ref()),
+                )
+                .with_help("write sizes as PostgreSQL does: \"512MB\", \"8GB\""));
+            }
+        },
+        None => None,
+    };
+    let processes = match &raw.processes {
+        Some(p) if !(64..=1_000_000).contains(p.get_ref()) => {
+            return Err(FieldError::new(p.span(), "`processes` must be between 64 and 1000000"));
+        }
+        Some(p) => Some(*p.get_ref() as u32),
+        None => None,
+    };
     let database = match &raw.database {
         Some(db) => {
             let name = db.get_ref();
@@ -538,8 +584,8 @@ fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldE
             };
             TargetKind::Server(ServerSpec { url, bin_dir })
         }
-        "local" => TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings }),
-        _ => TargetKind::Container(ContainerSpec { image, startup_timeout, settings }),
+        "local" => TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings, memory, processes }),
+        _ => TargetKind::Container(ContainerSpec { image, startup_timeout, settings, memory, processes }),
     };
     Ok(TargetSpec { database, kind })
 }

@@ -67,6 +67,8 @@ pub struct RawSource {
     pub min_size_ratio: Option<Spanned<f64>>,
     /// The sha256 the backup must have.
     pub sha256: Option<Spanned<String>>,
+    /// Why this backup is trusted: only then is it restored on a target that is not a sandbox.
+    pub trusted: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +85,9 @@ pub struct RawTarget {
     pub url_file: Option<Spanned<String>>,
     /// kind = "local" (or "server", for pg_restore): a folder of PostgreSQL binaries.
     pub bin_dir: Option<Spanned<String>>,
+    /// kind = "container" or "local": the sandbox's memory (`8GB`) and processes.
+    pub memory: Option<Spanned<String>>,
+    pub processes: Option<Spanned<i64>>,
     /// Server settings passed as `-c name=value`, over pgdrill's throwaway tuning.
     #[serde(default)]
     pub settings: BTreeMap<String, Spanned<toml::Value>>,

@@ -57,6 +57,17 @@ pub enum OpenError {
     UnsupportedCompression { name: &'static str },
 }
 
+/// Whether `path` is an archive that only pg_restore reads (custom, tar, or a directory-format
+/// folder), by its first bytes: the target then needs to see it. Plain SQL is read by pgdrill.
+pub fn is_archive(path: &Path) -> bool {
+    if path.is_dir() {
+        return true;
+    }
+    let Ok(mut opened) = open(path, false) else { return false };
+    let Ok(head) = opened.reader.fill_buf() else { return false };
+    head.starts_with(b"PGDMP") || head.get(257..262) == Some(b"ustar".as_slice())
+}
+
 /// Opens `path`, detects its compression and returns the decompressed stream.
 pub fn open(path: &Path, hash: bool) -> Result<Opened, OpenError> {
     let io_err = |source| OpenError::Io { path: path.display().to_string(), source };
@@ -99,5 +110,32 @@ impl Opened {
     /// the count and hash then cover the whole file); returns the decompressed bytes skipped.
     pub fn drain(&mut self) -> io::Result<u64> {
         io::copy(&mut self.reader, &mut io::sink())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::is_archive;
+
+    #[test]
+    fn archives_are_told_from_plain_dumps_by_their_first_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"--\n-- PostgreSQL database dump\n--\nSELECT 1;\n").unwrap();
+        assert!(!is_archive(&write("plain.sql.gz", &gz.finish().unwrap())));
+        assert!(!is_archive(&write("plain.sql", b"SET statement_timeout = 0;\n")));
+        assert!(is_archive(&write("custom.dump", b"PGDMP\x01\x10\x00\x04\x08\x01\x01")));
+        let mut tar = vec![0u8; 512];
+        tar[..7].copy_from_slice(b"toc.dat");
+        tar[257..262].copy_from_slice(b"ustar");
+        assert!(is_archive(&write("backup.tar", &tar)));
+        assert!(is_archive(dir.path()), "a directory-format archive");
     }
 }

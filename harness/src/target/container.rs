@@ -1,25 +1,29 @@
-//! A throwaway PostgreSQL container, started with testcontainers: bound to loopback, with a
-//! fresh random password and throwaway tuning, ready when a real connection succeeds, and
-//! labelled with the drill's id so that teardown finds it even if a start was interrupted.
+//! A throwaway PostgreSQL container, started with testcontainers, that is a sandbox for the SQL
+//! of an untrusted backup: no network (pgdrill reaches the server through its Unix socket, in a
+//! private folder shared with the container), never root, no capabilities, a read-only root with
+//! no shell, the data on a volume of its own, memory and processes limited. It starts from the
+//! image's initialised cluster, is ready when a real connection succeeds, proves its isolation
+//! from inside, and is labelled with the drill's id so that teardown finds it even if a start
+//! was interrupted.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::errors::Error as DockerError;
-use testcontainers::bollard::models::PortBinding;
 use testcontainers::bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
-use testcontainers::core::{AccessMode, IntoContainerPort, Mount, WaitFor};
+use testcontainers::core::{AccessMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+use super::sandbox::Isolation;
 use super::tools::{self, Tools};
-use super::tuning::{self, Resources};
-use super::{ProvisionContext, Target, TargetError, TargetInfo, image};
+use super::tuning::{self, Limits};
+use super::{Programs, ProvisionContext, Target, TargetError, TargetInfo, image};
 use crate::scenario::ContainerSpec;
-use crate::secret::Secret;
 
 /// The label every pgdrill container carries: the id of the drill that owns it.
 pub const DRILL_LABEL: &str = "org.pgdrill.drill";
@@ -27,8 +31,6 @@ pub const DRILL_LABEL: &str = "org.pgdrill.drill";
 /// Who started a container: `host/pid/start time` (a pid alone may be reused). Containers whose
 /// owner on this machine is gone (killed, or interrupted twice) are removed by the next drill.
 pub const OWNER_LABEL: &str = "org.pgdrill.owner";
-
-const PORT: u16 = 5432;
 
 /// This process as an owner.
 pub fn owner() -> String {
@@ -51,20 +53,34 @@ fn orphaned(owner: &str) -> bool {
     host == my_host && pid.is_some_and(|pid| owner_of(pid).as_deref() != Some(owner))
 }
 
-/// Removes the containers (targets and apps) of drills on this machine whose process is gone.
+/// Removes the containers (targets and apps) of drills on this machine whose process is gone,
+/// with their socket folders.
 pub async fn remove_orphans(docker: &Docker) -> Result<usize, TargetError> {
-    remove_where(docker, OWNER_LABEL.to_owned(), |labels| {
-        orphaned(labels.and_then(|l| l.get(OWNER_LABEL)).map(String::as_str).unwrap_or_default())
+    let removed = remove_where(docker, OWNER_LABEL.to_owned(), |labels| {
+        orphaned(labels.get(OWNER_LABEL).map(String::as_str).unwrap_or_default())
     })
-    .await
+    .await?;
+    for drill in removed.iter().filter_map(|labels| labels.get(DRILL_LABEL)) {
+        RunDir::remove(&RunDir::path_for(drill));
+    }
+    Ok(removed.len())
 }
+
 const SUPERUSER: &str = "postgres";
+
+/// Where the server puts its socket: a private folder of this machine, mounted here.
+const SOCKET_DIR: &str = "/var/run/postgresql";
+/// Folders of programs hidden under empty read-only mounts: with no shell and no programs but
+/// PostgreSQL's own (which live in /usr/lib/postgresql), `COPY ... PROGRAM`, `archive_command`
+/// and the like have nothing to start.
+const NO_PROGRAMS: [&str; 4] = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"];
 
 /// A running target container; removed by [`Running::remove`].
 pub struct Running {
     container: Option<ContainerAsync<GenericImage>>,
     docker: Docker,
     drill_id: String,
+    run_dir: RunDir,
 }
 
 pub fn docker() -> Result<Docker, TargetError> {
@@ -72,11 +88,152 @@ pub fn docker() -> Result<Docker, TargetError> {
         .map_err(|source| TargetError::Docker { action: "connect to the Docker engine", source })
 }
 
+/// The target's private folder on this machine, `<tmp>/pgdrill-<drill>-target` (0700, this
+/// process's user): `data/`, the cluster (a copy of the image's), and `socket/`, where the server
+/// makes its socket. Only this user (and root) can pass the folder; the container sees the two
+/// inside it and nothing else of this machine.
+struct RunDir {
+    outer: PathBuf,
+}
+
+impl RunDir {
+    fn path_for(drill_id: &str) -> PathBuf {
+        // Short: a socket's whole path must fit in 107 bytes.
+        let short: String = drill_id.chars().take(12).collect();
+        std::env::temp_dir().join(format!("pgdrill-{short}-target"))
+    }
+
+    /// Creates the folder with a copy of `template` (an initialised data directory) owned by
+    /// `owner`.
+    fn create(drill_id: &str, template: &Path, owner: (u32, u32)) -> std::io::Result<RunDir> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let outer = Self::path_for(drill_id);
+        let socket_path = outer.join("socket/.s.PGSQL.5432");
+        if socket_path.as_os_str().len() > 107 {
+            return Err(std::io::Error::other(format!(
+                "`{}` is longer than a Unix socket's path may be (hint: point TMPDIR at a shorter folder)",
+                socket_path.display()
+            )));
+        }
+        std::fs::DirBuilder::new().mode(0o700).create(&outer)?;
+        let dir = RunDir { outer };
+        copy_tree(template, &dir.data(), owner)?;
+        std::fs::create_dir(dir.socket())?;
+        // The server makes its socket here, then the folder is sealed (see `seal`).
+        std::fs::set_permissions(dir.socket(), std::fs::Permissions::from_mode(0o777))?;
+        Ok(dir)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.outer.join("data")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.outer.join("socket")
+    }
+
+    /// Once the socket exists, its folder is made read-only: the server's user cannot write
+    /// there any more (when it is not this process's user, it cannot undo that either).
+    fn seal(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.socket(), std::fs::Permissions::from_mode(0o555))
+    }
+
+    fn remove(path: &Path) {
+        if path.exists()
+            && let Err(e) = std::fs::remove_dir_all(path)
+        {
+            tracing::warn!("cannot remove `{}`: {e}", path.display());
+        }
+    }
+}
+
+/// Copies the folder `from` to `to` (files and folders, with their modes), owned by `owner`.
+fn copy_tree(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let mode = std::fs::metadata(from)?.mode() & 0o7777;
+    std::fs::DirBuilder::new().mode(0o700).create(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            copy_tree(&source, &target, owner)?;
+        } else {
+            std::fs::copy(&source, &target)?;
+            std::os::unix::fs::lchown(&target, Some(owner.0), Some(owner.1))?;
+        }
+    }
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))?;
+    std::os::unix::fs::lchown(to, Some(owner.0), Some(owner.1))
+}
+
+/// Who the server runs as: the image's owner of the data directory when pgdrill runs as root
+/// (which can give it the copy), else pgdrill's own user (a copy it makes is its own).
+fn server_user(image: &image::ImageInfo) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self").ok()?;
+    if me.uid() == 0 { image.owner } else { Some((me.uid(), me.gid())) }
+}
+
+/// The container target reaches its server through a Unix socket in a folder shared with the
+/// container, which only an engine on this machine can share: `DOCKER_HOST` must be unset, a
+/// Unix socket, or a loopback address. Returns the engine's address (without credentials) when
+/// it is elsewhere.
+fn remote_engine(docker_host: Option<&str>) -> Option<String> {
+    let host = docker_host?;
+    let (scheme, rest) = host.split_once("://")?;
+    if matches!(scheme, "unix" | "npipe") {
+        return None;
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let name = authority.rsplit_once(':').map_or(authority, |(n, _)| n).trim_matches(['[', ']']);
+    let local = name == "localhost" || name == "::1" || name.starts_with("127.");
+    (!local).then(|| format!("{scheme}://{authority}"))
+}
+
+/// Whether `DOCKER_HOST` names an engine on another machine (pgdrill never talks to it).
+pub fn engine_elsewhere() -> bool {
+    remote_engine(std::env::var("DOCKER_HOST").ok().as_deref()).is_some()
+}
+
+/// The group to give the container so that it can read the backup, when only the group can.
+/// The target never runs as root, so a backup readable by its owner alone cannot be read.
+fn backup_group(path: &Path, image_uid: Option<u32>) -> Result<Option<u32>, TargetError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut group = None;
+    let mut paths = vec![path.to_owned()];
+    if path.is_dir() {
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| TargetError::Tool { message: format!("cannot list `{}`: {e}", path.display()) })?;
+        paths.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+    }
+    for p in paths {
+        let meta = std::fs::metadata(&p)
+            .map_err(|e| TargetError::Tool { message: format!("cannot read `{}`: {e}", p.display()) })?;
+        let (read, other, grp) = if meta.is_dir() { (0o5, 0o005, 0o050) } else { (0o4, 0o004, 0o040) };
+        let mode = meta.mode();
+        let owner_reads = image_uid == Some(meta.uid()) && mode & (read << 6) == read << 6;
+        if owner_reads || mode & other == other {
+            continue;
+        }
+        if mode & grp == grp && group.is_none_or(|g| g == meta.gid()) {
+            group = Some(meta.gid());
+            continue;
+        }
+        return Err(TargetError::Unreadable { path: p.clone(), mode: mode & 0o7777, uid: meta.uid(), gid: meta.gid() });
+    }
+    Ok(group)
+}
+
 /// Starts the container and waits until PostgreSQL accepts a connection.
 pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
+    if let Some(host) = remote_engine(std::env::var("DOCKER_HOST").ok().as_deref()) {
+        return Err(TargetError::RemoteEngine { host });
+    }
     let docker = docker()?;
     docker.ping().await.map_err(|source| TargetError::Docker { action: "reach the Docker engine", source })?;
-    let labels = image::ensure(&docker, &spec.image, || {
+    let image = image::ensure(&docker, &spec.image, || {
         (ctx.progress)(&format!("building image {} from Debian packages (first run only)", spec.image))
     })
     .await?;
@@ -86,87 +243,153 @@ pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(
         (ctx.progress)(&format!("removed {orphans} container(s) left by drills that were killed"));
         tracing::warn!("removed {orphans} container(s) left by pgdrill processes that no longer run");
     }
-    let tuning = tuning::throwaway(Resources::detect(), &spec.settings);
-    let password = Secret::random_password();
-    ctx.redactor.register(&password);
+    if docker
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.security_options)
+        .unwrap_or_default()
+        .iter()
+        .any(|o| o.contains("rootless"))
+    {
+        return Err(TargetError::Rootless);
+    }
+    let user = server_user(&image).ok_or_else(|| TargetError::Template {
+        image: spec.image.clone(),
+        message: "it has no `org.pgdrill.uid` and `org.pgdrill.gid` labels".into(),
+    })?;
+    let limits = Limits::of(spec.memory, spec.processes);
+    let tuning = tuning::throwaway(limits.resources(), &spec.settings);
 
     let (name, tag) = split_image(&spec.image);
-    let mut cmd = vec!["postgres".to_owned()];
+    let mut cmd = Vec::new();
     for (key, value) in &tuning.settings {
         cmd.push("-c".to_owned());
         cmd.push(format!("{key}={value}"));
     }
+    // No TCP at all, the socket where the mount is (these win over the scenario's settings).
+    cmd.extend(["-c", "listen_addresses=", "-c"].map(String::from));
+    cmd.push(format!("unix_socket_directories={SOCKET_DIR}"));
     let short_id: String = ctx.drill_id.chars().take(8).collect();
     // The backup, read-only, for the target's own pg_restore.
-    let mount = match ctx.backup {
+    let (mount, group) = match ctx.backup {
         Some(path) => {
             let host = std::fs::canonicalize(path).map_err(|e| TargetError::Tool {
                 message: format!("cannot resolve `{}` to mount it: {e}", path.display()),
             })?;
+            let group = backup_group(&host, Some(user.0))?;
             let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
-            Some((path.to_owned(), host, format!("{}/{name}", tools::CONTAINER_BACKUP_DIR)))
+            (Some((path.to_owned(), host, format!("{}/{name}", tools::CONTAINER_BACKUP_DIR))), group)
         }
-        None => None,
+        None => (None, None),
     };
+    let template = image::cluster_template(&docker, &spec.image, &image).await?;
+    let run_dir = {
+        let (drill_id, user) = (ctx.drill_id.to_owned(), user);
+        tokio::task::spawn_blocking(move || RunDir::create(&drill_id, &template, user))
+            .await
+            .map_err(|e| TargetError::Tool { message: e.to_string() })?
+            .map_err(|e| TargetError::Tool { message: format!("cannot create the target's private folder: {e}") })?
+    };
+    let pgdata = image.pgdata.clone().unwrap_or_default();
     let mut request = GenericImage::new(name, tag)
-        .with_exposed_port(PORT.tcp())
         .with_wait_for(WaitFor::Nothing)
-        .with_env_var("POSTGRES_PASSWORD", password.expose())
         .with_cmd(cmd)
         .with_shm_size(tuning.shm_size_bytes)
+        .with_user(format!("{}:{}", user.0, user.1))
+        .with_readonly_rootfs(true)
+        .with_cap_drop("ALL")
+        .with_security_opt("no-new-privileges")
+        .with_ulimit("data", limits.data_per_process as i64, Some(limits.data_per_process as i64))
         .with_label(DRILL_LABEL, ctx.drill_id)
         .with_label(OWNER_LABEL, owner())
         .with_label("org.pgdrill.scenario", ctx.scenario)
         .with_container_name(format!("pgdrill-{}-{short_id}", ctx.scenario))
         .with_startup_timeout(spec.startup_timeout)
-        .with_host_config_modifier(|host| {
-            // Loopback only: a drill database is never reachable from the network.
+        .with_mount(Mount::bind_mount(run_dir.socket().display().to_string(), SOCKET_DIR))
+        .with_mount(Mount::bind_mount(run_dir.data().display().to_string(), pgdata))
+        .with_host_config_modifier(move |host| {
+            // No network at all: not even Docker's bridge. pgdrill talks to the socket.
+            host.network_mode = Some("none".into());
             host.publish_all_ports = Some(false);
-            host.port_bindings = Some(HashMap::from([(
-                format!("{PORT}/tcp"),
-                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
-            )]));
+            host.port_bindings = None;
+            host.memory = Some(limits.memory as i64);
+            host.memory_swap = Some(limits.memory as i64);
+            host.pids_limit = Some(limits.processes as i64);
+            host.tmpfs = Some(NO_PROGRAMS.iter().map(|p| (p.to_string(), "ro,size=4k".to_owned())).collect());
+            host.group_add = group.map(|g| vec![g.to_string()]);
         });
-
     if let Some((_, host, inside)) = &mount {
         request = request.with_mount(
             Mount::bind_mount(host.display().to_string(), inside.clone()).with_access_mode(AccessMode::ReadOnly),
         );
     }
     (ctx.progress)(&format!("starting {}", spec.image));
-    let container = request
-        .start()
-        .await
-        .map_err(|e| TargetError::Start { image: spec.image.clone(), message: ctx.redactor.redact(&e.to_string()) })?;
+    let started = request.start().await;
+    let container = match started {
+        Ok(container) => container,
+        Err(e) => {
+            RunDir::remove(&run_dir.outer);
+            return Err(TargetError::Start { image: spec.image.clone(), message: ctx.redactor.redact(&e.to_string()) });
+        }
+    };
     let tools = Tools::Container {
         docker: docker.clone(),
         container: container.id().to_owned(),
         mount: mount.map(|(given, _, inside)| (given, inside)),
     };
-    let mut running = Running { container: Some(container), docker, drill_id: ctx.drill_id.to_owned() };
-    match wait_ready(&mut running, spec, &password, ctx).await {
-        Ok(port) => {
+    let socket = run_dir.socket();
+    let mut running = Running { container: Some(container), docker, drill_id: ctx.drill_id.to_owned(), run_dir };
+    let ready = async {
+        wait_ready(&mut running, spec, &socket, ctx).await?;
+        running
+            .run_dir
+            .seal()
+            .map_err(|e| TargetError::Tool { message: format!("cannot make the socket folder read-only: {e}") })?;
+        let options = socket_options(&socket);
+        let observed = super::observe(&options).await?;
+        observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
+        Ok(observed)
+    };
+    match ready.await {
+        Ok(observed) => {
             let container = running.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
+            let isolation = Isolation {
+                contained: true,
+                network: "none: the container has no network (only its own loopback) and the server listens on no TCP address; pgdrill reaches it through its Unix socket, in a private folder of this machine shared with the container and made read-only once the socket exists".into(),
+                user: format!("uid {}, never root", observed.uid),
+                capabilities: "none: all dropped, no-new-privileges".into(),
+                filesystem: format!(
+                    "read-only root; writable only: the data directory and the socket folder, both in a private folder of this machine made for the drill (0700) and removed with it, and /dev/shm ({} MiB); nothing else of this machine mounted{}",
+                    tuning.shm_size_bytes >> 20,
+                    if ctx.backup.is_some() { " but the backup, read-only" } else { "" }
+                ),
+                programs: format!("none but PostgreSQL's own: {} are empty and read-only, so there is no shell", NO_PROGRAMS.join(", ")),
+                limits: limits.describe("the container"),
+                observed: Some(observed),
+            };
             let target = Target {
-                host: "127.0.0.1".into(),
-                port,
+                host: socket.display().to_string(),
+                port: 5432,
                 user: SUPERUSER.into(),
-                password,
+                password: None,
                 maintenance_db: "postgres".into(),
                 ssl_mode: PgSslMode::Disable,
                 info: TargetInfo {
                     kind: "container".into(),
                     image: Some(spec.image.clone()),
-                    image_packages: labels.get("org.pgdrill.packages").map(|p| p.trim().to_owned()),
+                    image_packages: image.labels.get("org.pgdrill.packages").map(|p| p.trim().to_owned()),
                     container: Some(container.chars().take(12).collect()),
-                    address: format!("127.0.0.1:{port}"),
+                    address: format!("socket in {}", socket.display()),
                     server_version: String::new(),
                     server_version_num: 0,
                     settings: tuning.settings.clone(),
+                    isolation: Some(isolation),
                 },
                 tools,
                 database_suffix: None,
                 created: Default::default(),
+                programs: Programs::bridged(ctx.drill_id),
             };
             Ok((target, running))
         }
@@ -177,32 +400,31 @@ pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(
     }
 }
 
+fn socket_options(socket: &Path) -> PgConnectOptions {
+    PgConnectOptions::new_without_pgpass()
+        .socket(socket)
+        .port(5432)
+        .username(SUPERUSER)
+        .database("postgres")
+        .application_name("pgdrill")
+}
+
 /// Polls with real connections until the server answers, the container exits, or time is up.
 async fn wait_ready(
     running: &mut Running,
     spec: &ContainerSpec,
-    password: &Secret,
+    socket: &Path,
     ctx: &ProvisionContext<'_>,
-) -> Result<u16, TargetError> {
+) -> Result<(), TargetError> {
     let container = running.container.as_ref().ok_or(TargetError::Gone)?;
-    let port = container
-        .get_host_port_ipv4(PORT)
-        .await
-        .map_err(|e| TargetError::Start { image: spec.image.clone(), message: e.to_string() })?;
-    let options = PgConnectOptions::new_without_pgpass()
-        .host("127.0.0.1")
-        .port(port)
-        .username(SUPERUSER)
-        .password(password.expose())
-        .database("postgres")
-        .ssl_mode(PgSslMode::Disable);
+    let options = socket_options(socket);
     let started = Instant::now();
     let mut last_error;
     loop {
         match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await {
             Ok(Ok(conn)) => {
                 conn.close().await.ok();
-                return Ok(port);
+                return Ok(());
             }
             Ok(Err(e)) => last_error = ctx.redactor.redact(&e.to_string()),
             Err(_) => last_error = "connection attempt timed out".into(),
@@ -211,13 +433,19 @@ async fn wait_ready(
             return Err(TargetError::Exited { logs: logs_tail(container, ctx).await });
         }
         if started.elapsed() >= spec.startup_timeout {
+            if !socket.join(".s.PGSQL.5432").exists() {
+                last_error = format!(
+                    "no socket appeared in `{}`: is the Docker engine on another machine or in a VM (Docker Desktop)? it must share that folder with the container (hint: use `kind = \"local\"` or `kind = \"server\"` there)",
+                    socket.display()
+                );
+            }
             return Err(TargetError::NotReady {
                 timeout: spec.startup_timeout,
                 last_error,
                 logs: logs_tail(container, ctx).await,
             });
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -250,29 +478,33 @@ impl Running {
     }
 }
 
-/// Removes every container labelled with `drill_id`; returns how many there were.
+/// Removes every container labelled with `drill_id`, and the drill's socket folder; returns how
+/// many containers there were.
 pub async fn remove_labelled(docker: &Docker, drill_id: &str) -> Result<usize, TargetError> {
-    remove_where(docker, format!("{DRILL_LABEL}={drill_id}"), |_| true).await
+    let removed = remove_where(docker, format!("{DRILL_LABEL}={drill_id}"), |_| true).await?.len();
+    RunDir::remove(&RunDir::path_for(drill_id));
+    Ok(removed)
 }
 
 /// Removes the containers matching the `label` filter (`key` or `key=value`) whose labels
-/// `doomed` picks; returns how many.
+/// `doomed` picks; returns the labels of those it removed.
 async fn remove_where(
     docker: &Docker,
     label: String,
-    doomed: impl Fn(Option<&HashMap<String, String>>) -> bool,
-) -> Result<usize, TargetError> {
+    doomed: impl Fn(&HashMap<String, String>) -> bool,
+) -> Result<Vec<HashMap<String, String>>, TargetError> {
     let filters = HashMap::from([("label".to_owned(), vec![label])]);
     let list = docker
         .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
         .await
         .map_err(|source| TargetError::Docker { action: "list pgdrill's containers", source })?;
-    let mut removed = 0;
-    for summary in list.into_iter().filter(|s| doomed(s.labels.as_ref())) {
-        if let Some(id) = summary.id {
+    let mut removed = Vec::new();
+    for summary in list {
+        let labels = summary.labels.unwrap_or_default();
+        if let (true, Some(id)) = (doomed(&labels), summary.id) {
             let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
             match docker.remove_container(&id, Some(options)).await {
-                Ok(()) => removed += 1,
+                Ok(()) => removed.push(labels),
                 // Already gone, or being removed by testcontainers' own drop.
                 Err(DockerError::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
                 Err(source) => return Err(TargetError::Docker { action: "remove a pgdrill container", source }),
@@ -284,7 +516,26 @@ async fn remove_where(
 
 #[cfg(test)]
 mod tests {
-    use super::split_image;
+    use super::{remote_engine, split_image};
+
+    #[test]
+    fn only_an_engine_on_this_machine_can_share_the_socket_folder() {
+        for local in [
+            None,
+            Some("unix:///var/run/docker.sock"),
+            Some("tcp://127.0.0.1:2375"),
+            Some("tcp://localhost:2376"),
+            Some("tcp://[::1]:2375"),
+        ] {
+            assert_eq!(remote_engine(local), None, "{local:?}");
+        }
+        assert_eq!(remote_engine(Some("tcp://10.0.0.5:2376")).as_deref(), Some("tcp://10.0.0.5:2376"));
+        assert_eq!(
+            remote_engine(Some("ssh://deploy:s3cret@build-host/")).as_deref(),
+            Some("ssh://build-host"),
+            "credentials are never shown"
+        );
+    }
 
     #[test]
     fn image_names() {

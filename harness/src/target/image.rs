@@ -1,8 +1,11 @@
 //! The target image: present locally, or built from Debian's packages when it is the project's
-//! own tag (no registry is needed; see `ci/image/build`).
+//! own tag (no registry is needed; see `ci/image/build`); and its initialised cluster, copied
+//! out once per image into this machine's cache, so that each target starts from a copy of it
+//! instead of running initdb (or having Docker copy it into a volume, which costs more than the
+//! rest of the start).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use testcontainers::bollard::Docker;
@@ -12,14 +15,23 @@ use super::TargetError;
 use crate::scenario::default_image;
 
 const BUILD_SCRIPT: &str = include_str!("../../../ci/image/build");
-const ENTRYPOINT: &str = include_str!("../../../ci/image/entrypoint.sh");
+/// The sandbox's client authentication: the socket only (see the file).
+pub const PG_HBA: &str = include_str!("../../../ci/image/pg_hba.conf");
 
-/// Labels of the image (the offline build records its package versions there).
-pub type Labels = HashMap<String, String>;
+/// What pgdrill reads from an image: its id and labels (the offline build records its package
+/// versions, data directory and the user it belongs to there).
+pub struct ImageInfo {
+    pub id: String,
+    pub labels: HashMap<String, String>,
+    /// The user the initialised data directory belongs to (`org.pgdrill.uid`, `org.pgdrill.gid`).
+    pub owner: Option<(u32, u32)>,
+    /// The initialised data directory (`org.pgdrill.pgdata`).
+    pub pgdata: Option<String>,
+}
 
 /// Makes sure `image` exists locally, building the project's own image when it is missing.
 /// `building` is told before a build starts (it takes about a minute).
-pub async fn ensure(docker: &Docker, image: &str, building: impl FnOnce()) -> Result<Labels, TargetError> {
+pub async fn ensure(docker: &Docker, image: &str, building: impl FnOnce()) -> Result<ImageInfo, TargetError> {
     match inspect(docker, image).await? {
         Some(labels) => Ok(labels),
         None if image == default_image() => {
@@ -34,9 +46,18 @@ pub async fn ensure(docker: &Docker, image: &str, building: impl FnOnce()) -> Re
     }
 }
 
-async fn inspect(docker: &Docker, image: &str) -> Result<Option<Labels>, TargetError> {
+async fn inspect(docker: &Docker, image: &str) -> Result<Option<ImageInfo>, TargetError> {
     match docker.inspect_image(image).await {
-        Ok(info) => Ok(Some(info.config.and_then(|c| c.labels).unwrap_or_default())),
+        Ok(info) => {
+            let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+            let id = |key: &str| labels.get(key).and_then(|v| v.parse::<u32>().ok());
+            Ok(Some(ImageInfo {
+                id: info.id.unwrap_or_default(),
+                owner: id("org.pgdrill.uid").zip(id("org.pgdrill.gid")),
+                pgdata: labels.get("org.pgdrill.pgdata").cloned(),
+                labels,
+            }))
+        }
         Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
         Err(source) => Err(TargetError::Docker { action: "inspect the image", source }),
     }
@@ -84,10 +105,91 @@ async fn build(image: &str) -> Result<(), TargetError> {
 fn write_builder(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
-    for (name, text) in [("build", BUILD_SCRIPT), ("entrypoint.sh", ENTRYPOINT), ("TAG", default_image())] {
+    for (name, text) in [("build", BUILD_SCRIPT), ("pg_hba.conf", PG_HBA), ("TAG", default_image())] {
         let path = dir.join(name);
         std::fs::write(&path, text)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(())
+}
+
+/// Where pgdrill keeps what it caches on this machine: `$XDG_CACHE_HOME/pgdrill`, else
+/// `~/.cache/pgdrill`, else the temporary folder.
+fn cache_root() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("pgdrill")
+}
+
+/// The image's initialised data directory, copied out of it once into this machine's cache
+/// (`<cache>/clusters/<image id>/data`). Two drills that copy it at once each unpack their own
+/// and the first to finish is kept.
+pub async fn cluster_template(docker: &Docker, image: &str, info: &ImageInfo) -> Result<PathBuf, TargetError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let fail = |message: String| TargetError::Template { image: image.to_owned(), message };
+    let pgdata = info.pgdata.as_deref().ok_or_else(|| fail("it has no `org.pgdrill.pgdata` label".into()))?;
+    let short = info.id.trim_start_matches("sha256:").chars().take(16).collect::<String>();
+    let clusters = cache_root().join("clusters");
+    let done = clusters.join(&short);
+    if done.join("data/PG_VERSION").is_file() {
+        return Ok(done.join("data"));
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&clusters)
+        .map_err(|e| fail(format!("cannot create `{}`: {e}", clusters.display())))?;
+    let unpacking = clusters.join(format!(".{short}-{}", std::process::id()));
+    let result = copy_out(docker, image, pgdata, &unpacking).await;
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&unpacking);
+        return Err(fail(e));
+    }
+    // Another drill may have finished first: its copy is as good as this one.
+    if std::fs::rename(&unpacking, &done).is_err() {
+        let _ = std::fs::remove_dir_all(&unpacking);
+    }
+    if done.join("data/PG_VERSION").is_file() {
+        Ok(done.join("data"))
+    } else {
+        Err(fail(format!("`{}` holds no data directory", done.display())))
+    }
+}
+
+/// Unpacks `path` of `image` into `into` (as `into/<last part of path>`), from a container that
+/// is created for it and never started.
+async fn copy_out(docker: &Docker, image: &str, path: &str, into: &Path) -> Result<(), String> {
+    use futures_util::TryStreamExt;
+    use testcontainers::bollard::query_parameters::{
+        CreateContainerOptions, DownloadFromContainerOptions, RemoveContainerOptions,
+    };
+    let body = testcontainers::bollard::models::ContainerCreateBody {
+        image: Some(image.to_owned()),
+        network_disabled: Some(true),
+        labels: Some(HashMap::from([(super::container::OWNER_LABEL.to_owned(), super::container::owner())])),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(None::<CreateContainerOptions>, body)
+        .await
+        .map_err(|e| format!("cannot create a container to copy it from: {e}"))?;
+    let unpacked = async {
+        let stream = docker
+            .download_from_container(&created.id, Some(DownloadFromContainerOptions { path: path.to_owned() }))
+            .map_err(std::io::Error::other);
+        let reader = tokio_util::io::StreamReader::new(stream);
+        tokio_tar::ArchiveBuilder::new(reader)
+            .set_preserve_permissions(true)
+            .set_allow_external_symlinks(false)
+            .build()
+            .unpack(into)
+            .await
+            .map_err(|e| format!("cannot unpack it: {e}"))
+    }
+    .await;
+    let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+    let _ = docker.remove_container(&created.id, Some(options)).await;
+    unpacked
 }

@@ -1,7 +1,14 @@
-//! A throwaway cluster of PostgreSQL binaries on this machine: `initdb` into a temporary folder,
-//! a server on a free loopback port with a fresh password, run as an unprivileged user when
+//! A throwaway cluster of PostgreSQL binaries on this machine: `initdb` into a private folder
+//! (0700), a server that listens on its Unix socket only, run as an unprivileged user when
 //! pgdrill runs as root (PostgreSQL refuses root), all removed afterwards.
+//!
+//! The server runs in a bubblewrap sandbox (`bwrap`, Debian's `bubblewrap`): its own network
+//! namespace with only loopback, no capabilities, a read-only view of /usr with no programs but
+//! its own, nothing else of the machine but its folder, and rlimits on memory per process and on
+//! processes. Without bubblewrap the server would run with the machine's network and files, so
+//! pgdrill refuses an untrusted backup there.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -10,13 +17,18 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
+use super::image::PG_HBA;
+use super::sandbox::Isolation;
 use super::tools::Tools;
-use super::tuning::{self, Resources};
-use super::{Created, ProvisionContext, Target, TargetError, TargetInfo, find_bin_dir};
+use super::tuning::{self, Limits};
+use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo, find_bin_dir};
 use crate::scenario::LocalSpec;
-use crate::secret::Secret;
 
 const SUPERUSER: &str = "postgres";
+const PORT: u16 = 5432;
+
+/// Folders of programs the sandbox hides (PostgreSQL's own live elsewhere, or are bound back).
+const NO_PROGRAMS: [&str; 3] = ["/usr/bin", "/usr/sbin", "/usr/local"];
 
 /// The running cluster, stopped and removed by [`Running::remove`].
 pub struct Running {
@@ -24,6 +36,7 @@ pub struct Running {
     dir: PathBuf,
     bin_dir: PathBuf,
     run_as: Option<(u32, u32)>,
+    sandboxed: bool,
 }
 
 /// The uid and gid to run PostgreSQL as, when this process is root.
@@ -53,29 +66,76 @@ fn chown_all(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
     Ok(())
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `bwrap` on the PATH.
+fn find_bwrap() -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("bwrap")).find(|p| p.is_file())
+}
+
+/// bubblewrap's arguments for a server of `bin_dir` whose only writable folder is `dir`.
+fn sandbox_args(bin_dir: &Path, dir: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |parts: &[&dyn AsRef<std::ffi::OsStr>]| args.extend(parts.iter().map(|p| p.as_ref().to_owned()));
+    push(&[&"--unshare-all", &"--die-with-parent", &"--new-session", &"--cap-drop", &"ALL"]);
+    push(&[&"--ro-bind", &"/usr", &"/usr"]);
+    // The top-level folders of a merged /usr are links into it; elsewhere they are bound as they are.
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+        match std::fs::read_link(top) {
+            Ok(link) => push(&[&"--symlink", &link, &top]),
+            Err(_) if Path::new(top).is_dir() => push(&[&"--ro-bind", &top, &top]),
+            Err(_) => {}
+        }
+    }
+    // The PostgreSQL installation (bin, lib, share), when it is not under /usr.
+    let install = bin_dir.parent().unwrap_or(bin_dir);
+    if !install.starts_with("/usr") {
+        push(&[&"--ro-bind", &install, &install]);
+    }
+    push(&[&"--proc", &"/proc", &"--dev", &"/dev", &"--bind", &dir, &dir]);
+    for hidden in NO_PROGRAMS {
+        push(&[&"--tmpfs", &hidden]);
+    }
+    // The server itself, when it lives in a hidden folder (/usr/bin on some systems).
+    let postgres = bin_dir.join("postgres");
+    if NO_PROGRAMS.iter().any(|h| bin_dir.starts_with(h)) {
+        push(&[&"--ro-bind", &postgres, &postgres]);
+    }
+    for hidden in NO_PROGRAMS {
+        push(&[&"--remount-ro", &hidden]);
+    }
+    push(&[&"--remount-ro", &"/dev", &"--remount-ro", &"/", &"--chdir", &dir, &"--"]);
+    args
 }
 
 pub async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
     let bin_dir = spec.bin_dir.clone().or_else(find_bin_dir).ok_or_else(|| TargetError::Config {
         message: "no PostgreSQL binaries found (hint: install the server package, or set target.bin_dir)".into(),
     })?;
-    for program in ["initdb", "postgres", "pg_ctl", "pg_restore"] {
+    for program in ["initdb", "postgres", "pg_restore"] {
         if !bin_dir.join(program).is_file() {
             return Err(TargetError::Config { message: format!("`{}` has no `{program}`", bin_dir.display()) });
         }
     }
+    let bwrap = find_bwrap();
+    if bwrap.is_none() && ctx.trusted.is_none() {
+        return Err(TargetError::Untrusted {
+            what: "a local target without bubblewrap".into(),
+            why: "`bwrap` is not on the PATH, and the server would run on this machine with its network and files"
+                .into(),
+        });
+    }
     let dir = std::env::temp_dir().join(format!("pgdrill-local-{}", ctx.drill_id));
-    let data = dir.join("data");
     let io = |what: &str| {
         let what = what.to_owned();
         move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") }
     };
-    std::fs::create_dir_all(&dir).map_err(io("cannot create the cluster folder"))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(io("cannot create the cluster folder"))?;
+    }
     let run_as = unprivileged_user();
-    let mut running = Running { child: None, dir: dir.clone(), bin_dir: bin_dir.clone(), run_as };
-    match start(spec, ctx, &bin_dir, &dir, &data, run_as, &mut running).await {
+    let mut running =
+        Running { child: None, dir: dir.clone(), bin_dir: bin_dir.clone(), run_as, sandboxed: bwrap.is_some() };
+    match start(spec, ctx, &bin_dir, bwrap.as_deref(), &mut running).await {
         Ok(target) => Ok((target, running)),
         Err(e) => {
             running.remove().await.ok();
@@ -88,56 +148,65 @@ async fn start(
     spec: &LocalSpec,
     ctx: &ProvisionContext<'_>,
     bin_dir: &Path,
-    dir: &Path,
-    data: &Path,
-    run_as: Option<(u32, u32)>,
+    bwrap: Option<&Path>,
     running: &mut Running,
 ) -> Result<Target, TargetError> {
     let io = |what: &'static str| move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") };
-    let password = Secret::random_password();
-    ctx.redactor.register(&password);
-    let pwfile = dir.join("pwfile");
-    std::fs::write(&pwfile, password.expose()).map_err(io("cannot write the password file"))?;
+    let (dir, data, run_as) = (running.dir.clone(), running.dir.join("data"), running.run_as);
     if let Some(ids) = run_as {
-        chown_all(dir, ids).map_err(io("cannot hand the cluster folder to an unprivileged user"))?;
+        chown_all(&dir, ids).map_err(io("cannot hand the cluster folder to an unprivileged user"))?;
     }
+    // initdb reads nothing from the backup: it runs outside the sandbox (it needs a shell).
     (ctx.progress)("initdb");
     let mut initdb = tokio::process::Command::new(bin_dir.join("initdb"));
     initdb
         .arg("-D")
-        .arg(data)
-        .args(["-U", SUPERUSER, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
-        .arg(format!("--pwfile={}", pwfile.display()))
+        .arg(&data)
+        .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C", "--no-sync"])
         .stdin(Stdio::null());
     if let Some((uid, gid)) = run_as {
         initdb.uid(uid).gid(gid);
     }
     let out = initdb.output().await.map_err(io("cannot run initdb"))?;
-    let _ = std::fs::remove_file(&pwfile);
     if !out.status.success() {
         return Err(TargetError::Start {
             image: bin_dir.display().to_string(),
             message: format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
         });
     }
+    std::fs::write(data.join("pg_hba.conf"), PG_HBA).map_err(io("cannot write pg_hba.conf"))?;
 
-    let port = free_port().map_err(io("cannot find a free port"))?;
+    let limits = Limits::of(spec.memory, spec.processes);
     let mut overrides = spec.settings.clone();
     overrides.entry("shared_buffers".into()).or_insert_with(|| "128MB".into());
-    let tuning = tuning::throwaway(Resources::detect(), &overrides);
-    let log = std::fs::File::create(dir.join("postgres.log")).map_err(io("cannot create the server log"))?;
-    if let Some(ids) = run_as {
-        chown_all(&dir.join("postgres.log"), ids).ok();
+    if bwrap.is_some() {
+        // /dev is read-only in the sandbox: shared memory segments are files in the data folder.
+        overrides.insert("dynamic_shared_memory_type".into(), "mmap".into());
     }
-    let mut postgres = tokio::process::Command::new(bin_dir.join("postgres"));
+    let tuning = tuning::throwaway(limits.resources(), &overrides);
+    let log_path = dir.join("postgres.log");
+    let log = std::fs::File::create(&log_path).map_err(io("cannot create the server log"))?;
+    if let Some(ids) = run_as {
+        chown_all(&log_path, ids).ok();
+    }
+    let mut postgres = match bwrap {
+        Some(bwrap) => {
+            let mut command = tokio::process::Command::new(bwrap);
+            command.args(sandbox_args(bin_dir, &dir)).arg(bin_dir.join("postgres"));
+            command
+        }
+        None => tokio::process::Command::new(bin_dir.join("postgres")),
+    };
     postgres
         .arg("-D")
-        .arg(data)
+        .arg(&data)
         .arg("-p")
-        .arg(port.to_string())
+        .arg(PORT.to_string())
         .arg("-k")
-        .arg(dir)
-        .args(["-c", "listen_addresses=127.0.0.1"])
+        .arg(&dir)
+        .args(["-c", "listen_addresses="])
+        .env_clear()
+        .env("LANG", "C.UTF-8")
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(io("cannot share the server log"))?)
         .stderr(log)
@@ -148,14 +217,28 @@ async fn start(
     if let Some((uid, gid)) = run_as {
         postgres.uid(uid).gid(gid);
     }
-    (ctx.progress)(&format!("starting PostgreSQL on 127.0.0.1:{port}"));
+    if bwrap.is_some() {
+        let (data_limit, processes) = (limits.data_per_process, u64::from(limits.processes));
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            postgres.pre_exec(move || {
+                for (resource, value) in [(libc::RLIMIT_DATA, data_limit), (libc::RLIMIT_NPROC, processes)] {
+                    let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
+                    if libc::setrlimit(resource, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+    (ctx.progress)(&format!("starting PostgreSQL{}", if bwrap.is_some() { " in a bubblewrap sandbox" } else { "" }));
     running.child = Some(postgres.spawn().map_err(io("cannot start postgres"))?);
 
     let options = PgConnectOptions::new_without_pgpass()
-        .host("127.0.0.1")
-        .port(port)
+        .socket(&dir)
+        .port(PORT)
         .username(SUPERUSER)
-        .password(password.expose())
         .database("postgres")
         .ssl_mode(PgSslMode::Disable);
     let started = Instant::now();
@@ -166,7 +249,7 @@ async fn start(
         }
         let exited = running.child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some();
         let log = || {
-            let text = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             ctx.redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n"))
         };
@@ -180,33 +263,65 @@ async fn start(
                 logs: log(),
             });
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let observed = super::observe(&options).await?;
+    let user = match run_as {
+        Some(_) => format!("`postgres` of this machine (uid {}), never root", observed.uid),
+        None => format!("the user running pgdrill (uid {}), never root", observed.uid),
+    };
+    let isolation = if bwrap.is_some() {
+        observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
+        Isolation {
+            contained: true,
+            network: "none: a network namespace of its own with only loopback (bubblewrap); the server listens on no TCP address, pgdrill reaches it through its Unix socket in the cluster's private folder".into(),
+            user,
+            capabilities: "none: all dropped, no-new-privileges (bubblewrap)".into(),
+            filesystem: "a read-only view of /usr; the cluster's private folder writable; nothing else of this machine (no /etc, /home, /tmp, /var)".into(),
+            programs: format!("none but PostgreSQL's own: {} are empty, so there is no shell", NO_PROGRAMS.join(", ")),
+            limits: limits.describe("each process (no cgroup: that part is per process)"),
+            observed: Some(observed),
+        }
+    } else {
+        Isolation {
+            contained: false,
+            network: "this machine's: the server listens on no TCP address, but SQL it runs can open connections"
+                .into(),
+            user,
+            capabilities: "those of that user".into(),
+            filesystem: "this machine's, as that user".into(),
+            programs: "this machine's (COPY ... PROGRAM runs a shell)".into(),
+            limits: "none".into(),
+            observed: Some(observed),
+        }
+    };
     Ok(Target {
-        host: "127.0.0.1".into(),
-        port,
+        host: dir.display().to_string(),
+        port: PORT,
         user: SUPERUSER.into(),
-        password: password.clone(),
+        password: None,
         maintenance_db: "postgres".into(),
         ssl_mode: PgSslMode::Disable,
         info: TargetInfo {
             kind: "local".into(),
             image: Some(bin_dir.display().to_string()),
-            address: format!("127.0.0.1:{port}"),
+            address: format!("socket in {}", dir.display()),
             settings: tuning.settings,
+            isolation: Some(isolation),
             ..TargetInfo::default()
         },
         tools: Tools::Local {
             bin_dir: bin_dir.to_owned(),
-            host: "127.0.0.1".into(),
-            port,
+            host: dir.display().to_string(),
+            port: PORT,
             user: SUPERUSER.into(),
-            password,
+            password: None,
             ssl_mode: "disable".into(),
             run_as,
         },
         database_suffix: None,
         created: Arc::new(Mutex::new(Created::default())),
+        programs: Programs::bridged(ctx.drill_id),
     })
 }
 
@@ -214,18 +329,10 @@ impl Running {
     /// Stops the server (immediately: nothing in it must survive) and removes its folder.
     pub async fn remove(&mut self) -> Result<String, TargetError> {
         if let Some(mut child) = self.child.take() {
-            let mut stop = tokio::process::Command::new(self.bin_dir.join("pg_ctl"));
-            stop.arg("stop")
-                .arg("-D")
-                .arg(self.dir.join("data"))
-                .args(["-m", "immediate", "-w"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            if let Some((uid, gid)) = self.run_as {
-                stop.uid(uid).gid(gid);
-            }
-            let stopped = tokio::time::timeout(Duration::from_secs(20), stop.status()).await;
-            if !matches!(stopped, Ok(Ok(s)) if s.success()) {
+            // In the sandbox, killing bubblewrap ends its process namespace, and every process in
+            // it. Outside, pg_ctl stops the server the way `-m immediate` does.
+            let stopped = !self.sandboxed && self.pg_ctl_stop().await;
+            if !stopped {
                 let _ = child.kill().await;
             }
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
@@ -233,5 +340,50 @@ impl Running {
         std::fs::remove_dir_all(&self.dir)
             .map_err(|e| TargetError::Teardown { message: format!("cannot remove `{}`: {e}", self.dir.display()) })?;
         Ok(format!("stopped the local server and removed {}", self.dir.display()))
+    }
+
+    async fn pg_ctl_stop(&self) -> bool {
+        let mut stop = tokio::process::Command::new(self.bin_dir.join("pg_ctl"));
+        stop.arg("stop")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some((uid, gid)) = self.run_as {
+            stop.uid(uid).gid(gid);
+        }
+        matches!(tokio::time::timeout(Duration::from_secs(20), stop.status()).await, Ok(Ok(s)) if s.success())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_hides_programs_and_binds_the_server_back_when_it_lives_among_them() {
+        let args = |bin: &str| -> Vec<String> {
+            sandbox_args(Path::new(bin), Path::new("/tmp/pgdrill-local-x"))
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let debian = args("/usr/lib/postgresql/17/bin");
+        let joined = debian.join(" ");
+        assert!(joined.starts_with("--unshare-all --die-with-parent --new-session --cap-drop ALL"), "{joined}");
+        assert!(joined.contains("--tmpfs /usr/bin") && joined.contains("--remount-ro /usr/bin"), "{joined}");
+        assert!(joined.contains("--bind /tmp/pgdrill-local-x /tmp/pgdrill-local-x"), "{joined}");
+        assert!(joined.ends_with("--remount-ro / --chdir /tmp/pgdrill-local-x --"), "{joined}");
+        assert!(!joined.contains("/etc") && !joined.contains("/home"), "{joined}");
+
+        let fedora = args("/usr/bin").join(" ");
+        let hidden = fedora.find("--tmpfs /usr/bin").unwrap();
+        let bound = fedora.find("--ro-bind /usr/bin/postgres /usr/bin/postgres").unwrap();
+        let sealed = fedora.find("--remount-ro /usr/bin").unwrap();
+        assert!(hidden < bound && bound < sealed, "{fedora}");
+
+        let opt = args("/opt/pg17/bin").join(" ");
+        assert!(opt.contains("--ro-bind /opt/pg17 /opt/pg17"), "{opt}");
     }
 }

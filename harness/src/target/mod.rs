@@ -1,9 +1,17 @@
 //! Targets: the throwaway PostgreSQL server a drill restores into. Provisioning returns the
 //! connection details and a handle whose teardown removes everything the drill created.
+//!
+//! A backup is untrusted input, and the target is what holds it: the container and local
+//! targets are sandboxes ([`sandbox`]) that pgdrill reaches through a Unix socket, and the
+//! programs a drill starts through a loopback port ([`bridge`]); a server target is one only
+//! when pgdrill's role there has no power over the server's machine, else the scenario must say
+//! it trusts its backup.
 
+pub mod bridge;
 pub mod container;
 pub mod image;
 pub mod local;
+pub mod sandbox;
 pub mod server;
 pub mod tools;
 pub mod tuning;
@@ -16,15 +24,20 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
+use crate::pg::quote_ident;
 use crate::scenario::{TargetKind, TargetSpec};
 use crate::secret::{Redactor, Secret};
 
-/// Where a drill restores: connection details for the superuser the restore runs as.
+pub use sandbox::Isolation;
+
+/// Where a drill restores: connection details for the role the restore runs as.
 pub struct Target {
+    /// A host name, or the folder of the server's Unix socket (a path, starting with `/`).
     pub host: String,
     pub port: u16,
     pub user: String,
-    pub password: Secret,
+    /// None where the socket trusts pgdrill (only its user can reach the folder).
+    pub password: Option<Secret>,
     /// A database that always exists, for creating the drill's own.
     pub maintenance_db: String,
     pub ssl_mode: PgSslMode,
@@ -36,6 +49,36 @@ pub struct Target {
     pub database_suffix: Option<String>,
     /// What the drill created on the target, for teardown.
     pub created: Arc<Mutex<Created>>,
+    /// How the programs a drill starts reach the server.
+    pub programs: Programs,
+}
+
+/// How the programs a drill starts (the app, a migration command) reach the server.
+pub enum Programs {
+    /// With the target's own connection details (a server target).
+    Direct,
+    /// Through a loopback port forwarded to the socket, as a superuser of their own with a fresh
+    /// password; opened when first asked for, closed with the target.
+    Bridged { role: String, open: tokio::sync::OnceCell<(bridge::Bridge, Secret)> },
+}
+
+impl Programs {
+    /// For a sandboxed target of drill `drill_id`.
+    pub fn bridged(drill_id: &str) -> Programs {
+        let short: String = drill_id.chars().take(8).collect();
+        Programs::Bridged { role: format!("pgdrill_{short}"), open: tokio::sync::OnceCell::new() }
+    }
+}
+
+/// How a program logs in to the target: what `{{database_url}}` and its parts say.
+#[derive(Clone)]
+pub struct ProgramLogin {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Secret,
+    /// libpq's `sslmode`.
+    pub ssl_mode: &'static str,
 }
 
 /// Databases and roles a drill created on its target.
@@ -68,14 +111,103 @@ impl Target {
     }
 
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
-        PgConnectOptions::new_without_pgpass()
+        let options = PgConnectOptions::new_without_pgpass()
             .host(&self.host)
             .port(self.port)
             .username(&self.user)
-            .password(self.password.expose())
             .database(database)
             .ssl_mode(self.ssl_mode)
-            .application_name("pgdrill")
+            .application_name("pgdrill");
+        match &self.password {
+            Some(password) => options.password(password.expose()),
+            None => options,
+        }
+    }
+
+    /// How the programs a drill starts log in as a superuser: the target's own details, or, on
+    /// a sandbox, a loopback port and a role made for them (opened on the first call).
+    pub async fn program_login(&self, redactor: &Redactor) -> Result<ProgramLogin, TargetError> {
+        let ssl_mode = match self.ssl_mode {
+            PgSslMode::Disable => "disable",
+            PgSslMode::Allow => "allow",
+            PgSslMode::Prefer => "prefer",
+            PgSslMode::Require => "require",
+            PgSslMode::VerifyCa => "verify-ca",
+            PgSslMode::VerifyFull => "verify-full",
+        };
+        match &self.programs {
+            Programs::Direct => Ok(ProgramLogin {
+                host: self.host.clone(),
+                port: self.port,
+                user: self.user.clone(),
+                password: self.password.clone().unwrap_or_else(|| Secret::new("")),
+                ssl_mode,
+            }),
+            Programs::Bridged { role, open } => {
+                let (bridge, password) = open
+                    .get_or_try_init(|| async {
+                        let password = Secret::random_password();
+                        redactor.register(&password);
+                        use sqlx::{Connection, Executor};
+                        let fail = |e: sqlx::Error| TargetError::Programs { message: redactor.redact(&e.to_string()) };
+                        let mut conn = sqlx::PgConnection::connect_with(&self.connect_options(&self.maintenance_db))
+                            .await
+                            .map_err(fail)?;
+                        let sql = format!(
+                            "CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}",
+                            quote_ident(role),
+                            crate::pg::quote_literal(password.expose())
+                        );
+                        conn.execute(sqlx::raw_sql(&sql)).await.map_err(fail)?;
+                        conn.close().await.ok();
+                        let bridge =
+                            bridge::open(std::path::Path::new(&self.host), self.port, &self.user).await.map_err(
+                                |e| TargetError::Programs { message: format!("cannot open a loopback port: {e}") },
+                            )?;
+                        Ok::<_, TargetError>((bridge, password))
+                    })
+                    .await?;
+                Ok(ProgramLogin {
+                    host: "127.0.0.1".into(),
+                    port: bridge.port,
+                    user: role.clone(),
+                    password: password.clone(),
+                    ssl_mode: "disable",
+                })
+            }
+        }
+    }
+
+    /// After a restore into a sandbox (whose configuration started as the image's): what the
+    /// backup changed with `ALTER SYSTEM`, which pg_dump never writes, fails the restore.
+    pub async fn audit(&self) -> Result<(), String> {
+        use sqlx::Connection;
+        if self.info.isolation.as_ref().is_none_or(|i| i.observed.is_none()) {
+            return Ok(());
+        }
+        let mut conn = sqlx::PgConnection::connect_with(&self.connect_options(&self.maintenance_db))
+            .await
+            .map_err(|e| format!("cannot look at the target's configuration after the restore: {e}"))?;
+        let altered: Vec<String> = sqlx::query_scalar(sandbox::ALTERED_SETTINGS_SQL)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| format!("cannot look at the target's configuration after the restore: {e}"))?;
+        conn.close().await.ok();
+        if altered.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the backup changed the server's configuration with ALTER SYSTEM, which pg_dump never writes: {}; the sandbox kept it from reaching anything, and it goes with the target",
+            altered.join(", ")
+        ))
+    }
+
+    /// The port programs reach the server on: the target's, or the bridge's once opened.
+    pub fn program_port(&self) -> Option<u16> {
+        match &self.programs {
+            Programs::Direct => Some(self.port),
+            Programs::Bridged { open, .. } => open.get().map(|(bridge, _)| bridge.port),
+        }
     }
 
     /// Whether the target still answers; when it does not, why (for a phase that lost its
@@ -110,6 +242,20 @@ pub struct TargetInfo {
     pub server_version_num: u32,
     /// Server settings the drill set.
     pub settings: BTreeMap<String, String>,
+    /// How the target was isolated from the machine that ran the drill.
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
+}
+
+/// Reads, from inside the server, what its sandbox looks like.
+pub async fn observe(options: &PgConnectOptions) -> Result<sandbox::Observed, TargetError> {
+    use sqlx::Connection;
+    let fail = |e: sqlx::Error| TargetError::NotIsolated { message: format!("cannot look at it from inside: {e}") };
+    let mut conn = sqlx::PgConnection::connect_with(options).await.map_err(fail)?;
+    let (status, net_dev, routes, shell): (String, String, String, bool) =
+        sqlx::query_as(sandbox::OBSERVE_SQL).fetch_one(&mut conn).await.map_err(fail)?;
+    conn.close().await.ok();
+    Ok(sandbox::Observed::parse(&status, &net_dev, &routes, shell))
 }
 
 /// What provisioning needs from the drill.
@@ -121,6 +267,9 @@ pub struct ProvisionContext<'a> {
     pub progress: &'a (dyn Fn(&str) + Send + Sync),
     /// The backup, made readable to the target's own tools (mounted into a container).
     pub backup: Option<&'a std::path::Path>,
+    /// Why the scenario trusts its backup, when it says so: only then may a target that is not
+    /// a sandbox restore it with powers over its machine.
+    pub trusted: Option<&'a str>,
 }
 
 /// What must be undone after a drill.
@@ -186,6 +335,9 @@ pub fn find_bin_dir() -> Option<PathBuf> {
 /// Removes anything a drill may have left behind, found by its id (used when a drill is
 /// interrupted before provisioning handed over its teardown).
 pub async fn sweep(drill_id: &str) -> Result<usize, TargetError> {
+    if container::engine_elsewhere() {
+        return Ok(0); // no target was started there
+    }
     let docker = container::docker()?;
     container::remove_labelled(&docker, drill_id).await
 }
@@ -233,4 +385,36 @@ pub enum TargetError {
     /// Removing the target failed.
     #[error("removing the target failed: {message}")]
     Teardown { message: String },
+    /// The Docker engine runs elsewhere: it cannot share the socket folder.
+    #[error(
+        "the Docker engine at `{host}` is not on this machine: the container target has no network, and pgdrill reaches it through a Unix socket in a folder shared with the container, which only a local engine can share (hint: run pgdrill where the engine runs, or use `kind = \"local\"` or `kind = \"server\"`)"
+    )]
+    RemoteEngine { host: String },
+    /// The backup cannot be read by the target's unprivileged user.
+    #[error(
+        "the target runs as an unprivileged user and cannot read `{}` (owner uid {uid}, group {gid}, mode {mode:04o}) (hint: make it readable by its group or by others; the container is given the file's group)",
+        path.display()
+    )]
+    Unreadable { path: PathBuf, mode: u32, uid: u32, gid: u32 },
+    /// The sandbox does not look from inside as it was asked to.
+    #[error("{message}")]
+    NotIsolated { message: String },
+    /// A target that is not a sandbox, for a backup the scenario does not trust.
+    #[error(
+        "{what} is not a sandbox: {why}, so SQL in the backup could reach beyond the drill (hint: drill untrusted backups on the container target; or, if this backup cannot have been written by anyone else, say why in the scenario: `[source] trusted = \"...\"`)"
+    )]
+    Untrusted { what: String, why: String },
+    /// The image's initialised cluster could not be copied out of it.
+    #[error(
+        "cannot copy the initialised cluster out of image `{image}`: {message} (hint: pgdrill's images carry one; see ci/image/build for what an image must hold)"
+    )]
+    Template { image: String, message: String },
+    /// Rootless Docker maps the container's users away from this machine's.
+    #[error(
+        "the Docker engine runs rootless: the container's users are not this machine's, so the target cannot use the private folder pgdrill gives it (hint: use a Docker engine that runs as root, or `kind = \"local\"`)"
+    )]
+    Rootless,
+    /// The loopback port for programs could not be opened.
+    #[error("cannot let the drill's programs reach the target: {message}")]
+    Programs { message: String },
 }

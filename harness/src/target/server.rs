@@ -8,8 +8,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{Connection, Executor};
 
+use super::sandbox::Isolation;
 use super::tools::Tools;
-use super::{Created, ProvisionContext, Target, TargetError, TargetInfo, find_bin_dir};
+use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo, find_bin_dir};
 use crate::pg::quote_ident;
 use crate::scenario::ServerSpec;
 use crate::secret::{Redactor, Secret};
@@ -60,16 +61,36 @@ pub async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<
             address: address.clone(),
             message: ctx.redactor.redact(&e.to_string()),
         })?;
-    let can_create: bool =
-        sqlx::query_scalar("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| TargetError::Unreachable {
-                address: address.clone(),
-                message: ctx.redactor.redact(&e.to_string()),
-            })?;
+    let powers: Powers = sqlx::query_as(POWERS_SQL).fetch_one(&mut conn).await.map_err(|e| {
+        TargetError::Unreachable { address: address.clone(), message: ctx.redactor.redact(&e.to_string()) }
+    })?;
     conn.close().await.ok();
-    if !can_create {
+    let dangers = powers.over_the_machine();
+    if !dangers.is_empty() && ctx.trusted.is_none() {
+        return Err(TargetError::Untrusted {
+            what: format!("the server target at {address}"),
+            why: format!("`{user}` {}", dangers.join(", ")),
+        });
+    }
+    let isolation = Isolation {
+        contained: dangers.is_empty(),
+        network: format!("an existing server at {address}, reachable over its network: pgdrill does not isolate it"),
+        user: if dangers.is_empty() {
+            format!("`{user}`, {NO_POWERS}")
+        } else {
+            format!("`{user}`, which {}", dangers.join(", "))
+        },
+        capabilities: "the server's own".into(),
+        filesystem: "the server's own".into(),
+        programs: if dangers.is_empty() {
+            format!("the server's own, which `{user}` cannot start")
+        } else {
+            "the server's own, which the restore's role can start".into()
+        },
+        limits: "the server's own".into(),
+        observed: None,
+    };
+    if !powers.can_create() {
         return Err(TargetError::Config {
             message: format!(
                 "`{user}` may not create databases on {address}: a server target needs an admin connection string"
@@ -82,7 +103,7 @@ pub async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<
             host: host.clone(),
             port,
             user: user.clone(),
-            password: password.clone(),
+            password: Some(password.clone()),
             ssl_mode: ssl_text.clone(),
             run_as: None,
         },
@@ -96,15 +117,89 @@ pub async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<
         host,
         port,
         user,
-        password,
+        password: Some(password),
         maintenance_db,
         ssl_mode,
-        info: TargetInfo { kind: "server".into(), address, ..TargetInfo::default() },
+        info: TargetInfo { kind: "server".into(), address, isolation: Some(isolation), ..TargetInfo::default() },
         tools,
         database_suffix: Some(short_id),
         created: created.clone(),
+        programs: Programs::Direct,
     };
     Ok((target, Running { admin, created, redactor: ctx.redactor.clone() }))
+}
+
+/// What pgdrill's role may do on the server, and beyond it.
+const POWERS_SQL: &str = "SELECT r.rolsuper, r.rolcreatedb, r.rolcreaterole, \
+     current_setting('server_version_num')::int, \
+     pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER'), \
+     pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'), \
+     pg_has_role(current_user, 'pg_write_server_files', 'MEMBER'), \
+     EXISTS (SELECT 1 FROM pg_roles s WHERE s.rolsuper AND s.oid <> r.oid AND pg_has_role(r.oid, s.oid, 'MEMBER')) \
+     FROM pg_roles r WHERE r.rolname = current_user";
+
+const NO_POWERS: &str = "neither a superuser nor a member of one, nor of pg_execute_server_program, pg_read_server_files or pg_write_server_files";
+
+/// The answer to [`POWERS_SQL`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Powers {
+    superuser: bool,
+    create_db: bool,
+    create_role: bool,
+    version_num: i32,
+    execute_programs: bool,
+    read_files: bool,
+    write_files: bool,
+    member_of_superuser: bool,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Powers {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Powers {
+            superuser: row.try_get(0)?,
+            create_db: row.try_get(1)?,
+            create_role: row.try_get(2)?,
+            version_num: row.try_get(3)?,
+            execute_programs: row.try_get(4)?,
+            read_files: row.try_get(5)?,
+            write_files: row.try_get(6)?,
+            member_of_superuser: row.try_get(7)?,
+        })
+    }
+}
+
+impl Powers {
+    fn can_create(&self) -> bool {
+        self.superuser || self.create_db
+    }
+
+    /// What the role could do to the server's machine through SQL in a backup.
+    fn over_the_machine(&self) -> Vec<&'static str> {
+        let mut dangers = Vec::new();
+        if self.superuser {
+            dangers.push(
+                "is a superuser: SQL it runs can start programs and read and write files on the server's machine",
+            );
+        }
+        if self.member_of_superuser {
+            dangers.push("is a member of a superuser role");
+        }
+        if self.execute_programs {
+            dangers.push("may start programs on the server (pg_execute_server_program)");
+        }
+        if self.read_files {
+            dangers.push("may read the server's files (pg_read_server_files)");
+        }
+        if self.write_files {
+            dangers.push("may write the server's files (pg_write_server_files)");
+        }
+        // Before PostgreSQL 16, CREATEROLE could grant itself any role but a superuser.
+        if self.create_role && self.version_num < 160_000 && !self.superuser {
+            dangers.push("has CREATEROLE on PostgreSQL before 16, which can grant itself pg_execute_server_program");
+        }
+        dangers
+    }
 }
 
 impl Running {
@@ -133,5 +228,30 @@ impl Running {
             parts.push(format!("dropped role {}", created.roles.join(", ")));
         }
         Ok(parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Powers;
+
+    #[test]
+    fn powers_over_the_machine_are_named() {
+        let plain = Powers { create_db: true, create_role: true, version_num: 170_000, ..Powers::default() };
+        assert!(plain.over_the_machine().is_empty());
+        assert!(plain.can_create());
+        let cases = [
+            (Powers { superuser: true, ..plain }, "is a superuser"),
+            (Powers { member_of_superuser: true, ..plain }, "member of a superuser role"),
+            (Powers { execute_programs: true, ..plain }, "pg_execute_server_program"),
+            (Powers { read_files: true, ..plain }, "pg_read_server_files"),
+            (Powers { write_files: true, ..plain }, "pg_write_server_files"),
+            (Powers { version_num: 150_004, ..plain }, "CREATEROLE on PostgreSQL before 16"),
+        ];
+        for (powers, expected) in cases {
+            let dangers = powers.over_the_machine().join("; ");
+            assert!(dangers.contains(expected), "{powers:?}: {dangers}");
+        }
+        assert!(!Powers { create_db: false, ..plain }.can_create());
     }
 }

@@ -22,7 +22,7 @@ pub const CONTAINER_BACKUP_DIR: &str = "/pgdrill/backup";
 /// How the target's client programs run.
 #[derive(Clone)]
 pub enum Tools {
-    /// Inside the target container, over its local socket as `postgres`.
+    /// Inside the target container, as its unprivileged user, over its socket as `postgres`.
     Container {
         docker: Docker,
         container: String,
@@ -35,7 +35,8 @@ pub enum Tools {
         host: String,
         port: u16,
         user: String,
-        password: Secret,
+        /// None over a socket that trusts pgdrill.
+        password: Option<Secret>,
         ssl_mode: String,
         /// Run as this uid/gid (when pgdrill runs as root).
         run_as: Option<(u32, u32)>,
@@ -102,12 +103,14 @@ impl Tools {
                     .env("PGHOST", host)
                     .env("PGPORT", port.to_string())
                     .env("PGUSER", user)
-                    .env("PGPASSWORD", password.expose())
                     .env("PGSSLMODE", ssl_mode)
                     .stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .kill_on_drop(true);
+                if let Some(password) = password {
+                    command.env("PGPASSWORD", password.expose());
+                }
                 if let Some((uid, gid)) = run_as {
                     command.uid(*uid).gid(*gid);
                 }
@@ -158,9 +161,6 @@ async fn exec(
             container,
             CreateExecOptions {
                 cmd: Some(cmd),
-                // root, so that a backup only its owner may read is readable; the connection is
-                // still made as postgres.
-                user: Some("root".to_owned()),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::pg;
+
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 
@@ -30,6 +32,52 @@ impl Resources {
             .unwrap_or(u64::MAX);
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Resources { memory_bytes: total.min(cgroup), cpus }
+    }
+}
+
+/// Processes a sandboxed target may run, unless the scenario says: PostgreSQL needs one per
+/// connection and worker (about 130 at most here), pg_restore one per job.
+pub const DEFAULT_PROCESSES: u32 = 512;
+
+/// What a sandboxed target may use. Memory is the container's limit (for local binaries, which
+/// have no cgroup, only the per-process part applies); each process may take half of it
+/// (RLIMIT_DATA), so that one runaway query meets PostgreSQL's own "out of memory" error instead
+/// of the kernel's OOM killer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub memory: u64,
+    pub data_per_process: u64,
+    pub processes: u32,
+    pub cpus: usize,
+}
+
+impl Limits {
+    /// The scenario's limits, or three quarters of this machine's memory and
+    /// [`DEFAULT_PROCESSES`].
+    pub fn of(memory: Option<u64>, processes: Option<u32>) -> Limits {
+        let machine = Resources::detect();
+        let memory = memory.unwrap_or(machine.memory_bytes / 4 * 3);
+        Limits {
+            memory,
+            data_per_process: memory / 2,
+            processes: processes.unwrap_or(DEFAULT_PROCESSES),
+            cpus: machine.cpus,
+        }
+    }
+
+    /// What the throwaway tuning sizes itself to.
+    pub fn resources(&self) -> Resources {
+        Resources { memory_bytes: self.memory, cpus: self.cpus }
+    }
+
+    /// For the reports: `memory 18432 MiB for the container, 9216 MiB per process; at most 512 processes`.
+    pub fn describe(&self, whole: &str) -> String {
+        format!(
+            "memory {} MiB for {whole}, {} MiB per process; at most {} processes (`[target] memory`, `processes`)",
+            self.memory >> 20,
+            self.data_per_process >> 20,
+            self.processes
+        )
     }
 }
 
@@ -79,26 +127,10 @@ pub fn throwaway(resources: Resources, overrides: &BTreeMap<String, String>) -> 
     }
     // Parallel index builds (HNSW above all) allocate maintenance_work_mem in /dev/shm;
     // Docker's 64 MiB default breaks them.
-    let maintenance_effective = settings.get("maintenance_work_mem").and_then(|v| parse_size(v)).unwrap_or(maintenance);
+    let maintenance_effective =
+        settings.get("maintenance_work_mem").and_then(|v| pg::parse_size(v)).unwrap_or(maintenance);
     let shm_size_bytes = maintenance_effective + 512 * MIB;
     Tuning { settings, shm_size_bytes }
-}
-
-/// Parses a PostgreSQL memory size (`512MB`, `2GB`, `65536kB`, `1024` in kB).
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let factor = match unit.trim() {
-        "" | "kB" => 1024,
-        "B" => 1,
-        "MB" => MIB,
-        "GB" => GIB,
-        "TB" => 1024 * GIB,
-        _ => return None,
-    };
-    n.checked_mul(factor)
 }
 
 #[cfg(test)]
@@ -127,13 +159,5 @@ mod tests {
         let t = throwaway(Resources { memory_bytes: 24 * GIB, cpus: 2 }, &overrides);
         assert_eq!(t.settings["maintenance_work_mem"], "4GB");
         assert_eq!(t.shm_size_bytes, 4 * GIB + 512 * MIB);
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512MB"), Some(512 * MIB));
-        assert_eq!(parse_size("65536kB"), Some(64 * MIB));
-        assert_eq!(parse_size("1024"), Some(MIB));
-        assert_eq!(parse_size("lots"), None);
     }
 }

@@ -122,8 +122,14 @@ async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, name: &str, bod
     let redactor = Redactor::default();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let drill_id = format!("{:08x}{}", nanos ^ std::process::id(), name.len());
-    let ctx =
-        ProvisionContext { drill_id: &drill_id, scenario: name, redactor: &redactor, progress: &|_| {}, backup: None };
+    let ctx = ProvisionContext {
+        drill_id: &drill_id,
+        scenario: name,
+        redactor: &redactor,
+        progress: &|_| {},
+        backup: None,
+        trusted: None,
+    };
     let (target, teardown) =
         target::provision(&scenario.target, &ctx).await.unwrap_or_else(|e| panic!("a container target: {e}"));
     let outcome = std::panic::AssertUnwindSafe(body(&target));

@@ -1,0 +1,227 @@
+//! A backup is hostile until proven otherwise: whatever SQL it holds runs on the target as the
+//! restore's role. This module says how a target holds it, for the reports (auditors ask for
+//! restore tests on systems segregated from the source), proves it from inside the server, and
+//! explains the errors a contained attempt leaves behind.
+//!
+//! Facts are fetched in one query ([`OBSERVE_SQL`]) and judged without I/O ([`Observed::judge`],
+//! [`explain`]), so both are tested by tables.
+
+use serde::{Deserialize, Serialize};
+
+/// How a target was isolated from the machine that ran the drill: what was asked of it, and what
+/// the server saw from inside.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// SQL in the backup cannot reach beyond the target: a sandbox holds it (a container, or
+    /// bubblewrap for local binaries), or the restore's role has no power over the server's
+    /// machine. When false, the drill ran only because the scenario trusts its backup.
+    pub contained: bool,
+    pub network: String,
+    pub user: String,
+    pub capabilities: String,
+    pub filesystem: String,
+    pub programs: String,
+    pub limits: String,
+    /// What the server reported about itself, read with SQL right after it started.
+    pub observed: Option<Observed>,
+}
+
+/// What the server process sees from inside its sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Network interfaces (`/proc/net/dev`).
+    pub interfaces: Vec<String>,
+    /// Routes (`/proc/net/route`, without its header).
+    pub routes: usize,
+    pub uid: u32,
+    /// Effective capabilities, as `/proc/self/status` writes them (hex).
+    pub cap_eff: String,
+    pub no_new_privs: bool,
+    /// Whether `/bin/sh` exists (COPY ... PROGRAM, archive_command and the like run through it).
+    pub shell: bool,
+}
+
+/// Reads, as the server's own process, what [`Observed`] holds.
+pub const OBSERVE_SQL: &str = "SELECT pg_read_file('/proc/self/status'), pg_read_file('/proc/net/dev'), \
+     coalesce(pg_read_file('/proc/net/route', 0, 1048576, true), ''), (pg_stat_file('/bin/sh', true)).size IS NOT NULL";
+
+impl Observed {
+    /// Parses what [`OBSERVE_SQL`] returned.
+    pub fn parse(status: &str, net_dev: &str, routes: &str, shell: bool) -> Observed {
+        let field = |name: &str| {
+            status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned()).unwrap_or_default()
+        };
+        let uid = field("Uid:").split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(u32::MAX);
+        let interfaces =
+            net_dev.lines().skip(2).filter_map(|l| l.split_once(':')).map(|(name, _)| name.trim().to_owned()).collect();
+        Observed {
+            interfaces,
+            routes: routes.lines().skip(1).filter(|l| !l.trim().is_empty()).count(),
+            uid,
+            cap_eff: field("CapEff:"),
+            no_new_privs: field("NoNewPrivs:") == "1",
+            shell,
+        }
+    }
+
+    /// Whether this is what a sandbox must look like from inside; if not, what is wrong.
+    pub fn judge(&self) -> Result<(), String> {
+        let mut wrong = Vec::new();
+        if let Some(other) = self.interfaces.iter().find(|i| *i != "lo") {
+            wrong.push(format!("it has the network interface `{other}`"));
+        }
+        if self.routes > 0 {
+            wrong.push(format!("it has {} network route(s)", self.routes));
+        }
+        if self.uid == 0 {
+            wrong.push("it runs as root".to_owned());
+        }
+        if !self.cap_eff.trim_start_matches('0').is_empty() {
+            wrong.push(format!("it holds capabilities (CapEff {})", self.cap_eff));
+        }
+        if !self.no_new_privs {
+            wrong.push("it may gain privileges (no_new_privs is off)".to_owned());
+        }
+        if self.shell {
+            wrong.push("it has a shell (`/bin/sh`)".to_owned());
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("the target is not the sandbox it was asked to be: {}", wrong.join("; ")))
+        }
+    }
+
+    /// One line for the reports.
+    pub fn summary(&self) -> String {
+        format!(
+            "interfaces: {}; routes: {}; uid {}; CapEff {}; no_new_privs {}; /bin/sh {}",
+            self.interfaces.join(", "),
+            self.routes,
+            self.uid,
+            self.cap_eff,
+            if self.no_new_privs { "on" } else { "off" },
+            if self.shell { "present" } else { "absent" }
+        )
+    }
+}
+
+/// Settings a backup wrote with `ALTER SYSTEM` (pg_dump never writes it): the query that finds
+/// them in a target whose `postgresql.auto.conf` started empty.
+pub const ALTERED_SETTINGS_SQL: &str = "SELECT name || ' = ' || coalesce(setting, '') FROM pg_file_settings \
+     WHERE sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno";
+
+/// What a backup tried, read from the error PostgreSQL gave when the sandbox held (or the
+/// restore role's privileges refused) it; `None` for ordinary errors.
+pub fn explain(code: Option<&str>, message: &str) -> Option<&'static str> {
+    let m = message;
+    let denied = code == Some("42501")
+        && (m.contains("pg_execute_server_program")
+            || m.contains("pg_read_server_files")
+            || m.contains("pg_write_server_files")
+            || m.contains("must be superuser")
+            || m.starts_with("permission denied for function")
+            || m.starts_with("permission denied to COPY")
+            || m.starts_with("permission denied to create extension")
+            || m.starts_with("permission denied to set parameter"));
+    let tried = if denied {
+        "the backup tried something only a superuser may do; the restore's role is not one, so it was refused"
+    } else if m.starts_with("could not execute command") || m.contains("program \"") && m.contains("failed") {
+        "the backup tried to run a program on the target; the target has no shell and no programs but PostgreSQL's own, so nothing ran"
+    } else if m.contains("for writing")
+        || m.starts_with("could not create server file")
+        || m.contains("Read-only file system")
+    {
+        "the backup tried to write a file outside the data directory; there the target's file system is read-only or not there, so nothing was written"
+    } else if m.starts_with("could not open file")
+        || m.starts_with("could not stat file")
+        || m.starts_with("could not open directory")
+        || m.starts_with("could not open server file")
+    {
+        "the backup tried to read a file of the machine; the target sees only its own files"
+    } else if code == Some("53200") || m.starts_with("out of memory") {
+        "the backup asked for more memory than the target may use; the limit stopped it"
+    } else if m.starts_with("could not fork") || m.contains("Resource temporarily unavailable") {
+        "the backup started more processes than the target may run; the limit stopped it"
+    } else if m.starts_with("could not establish connection") || m.starts_with("could not connect to") {
+        "the backup tried to open a network connection; the target has no network, so it reached nothing"
+    } else {
+        return None;
+    };
+    Some(tried)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = "Name:\tpostgres\nUid:\t100\t100\t100\t100\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n";
+    const NET_LO: &str = "Inter-|   Receive\n face |bytes\n    lo:       0       0\n";
+    const ROUTE_HEADER: &str = "Iface\tDestination\tGateway\n";
+
+    fn sandbox() -> Observed {
+        Observed::parse(STATUS, NET_LO, ROUTE_HEADER, false)
+    }
+
+    #[test]
+    fn a_sandbox_seen_from_inside() {
+        let seen = sandbox();
+        assert_eq!(seen.interfaces, ["lo"]);
+        assert_eq!((seen.uid, seen.routes, seen.no_new_privs), (100, 0, true));
+        assert_eq!(seen.judge(), Ok(()));
+    }
+
+    #[test]
+    fn what_breaks_a_sandbox_is_named() {
+        let cases: [(&str, Observed); 6] = [
+            (
+                "network interface `eth0`",
+                Observed::parse(STATUS, &format!("{NET_LO}  eth0: 1 2\n"), ROUTE_HEADER, false),
+            ),
+            (
+                "1 network route(s)",
+                Observed::parse(STATUS, NET_LO, &format!("{ROUTE_HEADER}eth0\t00000000\t0101A8C0\n"), false),
+            ),
+            ("runs as root", Observed { uid: 0, ..sandbox() }),
+            ("CapEff 00000000a80425fb", Observed { cap_eff: "00000000a80425fb".into(), ..sandbox() }),
+            ("no_new_privs is off", Observed { no_new_privs: false, ..sandbox() }),
+            ("has a shell", Observed { shell: true, ..sandbox() }),
+        ];
+        for (expected, seen) in cases {
+            let err = seen.judge().expect_err(expected);
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn contained_attempts_are_explained() {
+        let cases = [
+            (None, "could not execute command \"id\": No such file or directory", Some("run a program")),
+            (None, "could not open file \"/tmp/x\" for writing: Read-only file system", Some("write a file")),
+            (None, "could not open file \"/home/ci/x\" for writing: No such file or directory", Some("write a file")),
+            (None, "could not create server file \"/tmp/lo\": Read-only file system", Some("write a file")),
+            (None, "could not open file \"/home/ci/.aws/credentials\" for reading: No such file", Some("read a file")),
+            (Some("53200"), "out of memory", Some("more memory")),
+            (None, "could not fork new process for connection: Resource temporarily unavailable", Some("processes")),
+            (Some("08001"), "could not establish connection", Some("network connection")),
+            (Some("42501"), "permission denied to COPY to or from an external program", Some("only a superuser")),
+            (
+                Some("42501"),
+                "must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program",
+                Some("only a superuser"),
+            ),
+            (Some("42501"), "permission denied for function pg_read_file", Some("only a superuser")),
+            (Some("42501"), "permission denied to create extension \"dblink\"", Some("only a superuser")),
+            (Some("42501"), "permission denied to set parameter \"archive_command\"", Some("only a superuser")),
+            (Some("42501"), "permission denied for table users", None),
+            (Some("42P01"), "relation \"public.nowhere\" does not exist", None),
+        ];
+        for (code, message, expected) in cases {
+            let got = explain(code, message);
+            match expected {
+                Some(part) => assert!(got.is_some_and(|g| g.contains(part)), "{message}: {got:?}"),
+                None => assert_eq!(got, None, "{message}"),
+            }
+        }
+    }
+}
