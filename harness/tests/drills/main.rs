@@ -9,6 +9,7 @@ mod ci_files;
 mod faults;
 mod fixtures;
 mod formats;
+mod hostile;
 mod junit_schema;
 mod modes;
 mod parallel;

@@ -323,10 +323,16 @@ impl PgServer {
         let name = format!("pgdrill-test-server-{}-{}", std::process::id(), free_port());
         let password = format!("admin-{}", free_port());
         let image = pgdrill::scenario::default_image();
+        // The image is a sandbox (its socket only); as a shared server it listens on TCP too,
+        // with passwords, by a client authentication file of the test's own.
+        let hba = std::env::temp_dir().join(format!("{name}-hba.conf"));
+        std::fs::write(&hba, "local all all trust\nhost all all all scram-sha-256\n").unwrap();
         let status = Command::new("docker")
-            .args(["run", "-d", "--rm", "--name", &name, "-p", "127.0.0.1::5432", "-e"])
-            .arg(format!("POSTGRES_PASSWORD={password}"))
-            .args([image, "postgres", "-c", "ssl=on", "-c", "ssl_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem"])
+            // A limit of its own on memory per process, as a shared server's administrator sets.
+            .args(["run", "-d", "--rm", "--name", &name, "-p", "127.0.0.1::5432", "--ulimit", "data=1073741824", "-v"])
+            .arg(format!("{}:/etc/pgdrill-test-hba.conf:ro", hba.display()))
+            .args([image, "-c", "listen_addresses=*", "-c", "hba_file=/etc/pgdrill-test-hba.conf"])
+            .args(["-c", "ssl=on", "-c", "ssl_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem"])
             .args(["-c", "ssl_key_file=/etc/ssl/private/ssl-cert-snakeoil.key"])
             .stdout(Stdio::null())
             .status()
@@ -337,9 +343,9 @@ impl PgServer {
             String::from_utf8_lossy(&out.stdout).lines().next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
         let server = PgServer { name, port, password };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !server.psql("SELECT 1").is_ok_and(|o| o.trim() == "1") {
+        while server.psql(&format!("ALTER ROLE postgres PASSWORD '{}'", server.password)).is_err() {
             assert!(Instant::now() < deadline, "the server did not start");
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
         server
     }
@@ -364,6 +370,7 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.name]).stdout(Stdio::null()).status();
+        let _ = Command::new("docker").args(["rm", "-f", "-v", &self.name]).stdout(Stdio::null()).status();
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{}-hba.conf", self.name)));
     }
 }

@@ -43,7 +43,8 @@ fn fifty_drills_in_a_row_some_failing_leave_nothing_behind() {
     let at = text.find("CREATE TABLE public.users (").unwrap();
     scratch.write("broken.sql.gz", gzip(&format!("{}SELECT no_such_function();\n{}", &text[..at], &text[at..])));
 
-    let server_target = "[target]\nkind = \"server\"\nurl_env = \"ADMIN_URL\"\n";
+    // The shared server is not a sandbox: its drills trust their backups (the test's own).
+    let server_target = "trusted = \"the test's own fixtures\"\n[target]\nkind = \"server\"\nurl_env = \"ADMIN_URL\"\n";
     let roles = "[[restore.roles]]\nname = \"plur_app\"\n";
     let plur = fixture("plur.sql.gz").display().to_string();
     let mut names = Vec::new();

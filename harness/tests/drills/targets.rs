@@ -6,11 +6,12 @@ use pgdrill::report::{Phase, PhaseStatus};
 use crate::servers::PgServer;
 use crate::util::{Scratch, fixture, fixture_text, gzip};
 
+/// The test's server runs SQL as a superuser: its drills trust their backups (the fixtures).
 fn server_scenario(scratch: &Scratch, extra: &str) -> std::path::PathBuf {
     scratch.scenario(
         "server.toml",
         &format!(
-            "[source]\npath = \"{{fixtures}}/prismeai.sql.gz\"\n[target]\nkind = \"server\"\nurl_env = \"DRILL_ADMIN_URL\"\ndatabase = \"prismeai\"\n[[restore.roles]]\nname = \"prismeai_app\"\n{extra}"
+            "[source]\npath = \"{{fixtures}}/prismeai.sql.gz\"\ntrusted = \"a fixture of this repository\"\n[target]\nkind = \"server\"\nurl_env = \"DRILL_ADMIN_URL\"\ndatabase = \"prismeai\"\n[[restore.roles]]\nname = \"prismeai_app\"\n{extra}"
         ),
     )
 }
@@ -119,4 +120,19 @@ fn an_older_dump_restores_onto_a_newer_container() {
     let drill = scratch.drill(&scenario);
     assert_eq!(drill.code, Some(0), "{drill:?}");
     assert!(drill.record().backup.as_ref().unwrap().source_version.as_deref().unwrap().starts_with("15."));
+}
+
+#[test]
+fn a_docker_engine_on_another_machine_fails_in_provision_saying_what_to_use() {
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario("remote.toml", "[source]\npath = \"{fixtures}/plur.sql.gz\"\n");
+    // Never reached: pgdrill refuses before it connects (192.0.2.0/24 is for documentation).
+    let env = [("DOCKER_HOST".to_owned(), "tcp://deploy:s3cret@192.0.2.10:2376".to_owned())];
+    let drill = scratch.drill_env(&scenario, &[], &env);
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Failed, "{drill:?}");
+    let error = drill.phase_error(Phase::Provision);
+    assert!(error.contains("the Docker engine at `tcp://192.0.2.10:2376` is not on this machine"), "{error}");
+    assert!(error.contains("kind = \"local\"") && !error.contains("s3cret"), "{error}");
+    assert!(drill.phase_summary(Phase::Teardown).contains("nothing to remove"), "{drill:?}");
 }
