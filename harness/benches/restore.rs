@@ -277,9 +277,7 @@ struct Container {
 
 impl Container {
     fn start(image: &str, settings: &[&str], shm: &str) -> Container {
-        let password = format!("bench-{}", std::process::id());
-        let env = format!("POSTGRES_PASSWORD={password}");
-        let mut args = vec!["run", "-d", "--label", "org.pgdrill.bench=1", "-e", &env];
+        let mut args = vec!["run", "-d", "--label", "org.pgdrill.bench=1"];
         let shm_arg = format!("--shm-size={shm}");
         if !shm.is_empty() {
             args.push(&shm_arg);
