@@ -44,7 +44,7 @@ pub enum PreflightError {
     #[error("the dump creates database{} {} itself (pg_dump -C or pg_dumpall): restore it onto a container or local target, not onto a shared server", if names.len() == 1 { "" } else { "s" }, names.join(", "))]
     CreatesDatabases { names: Vec<String> },
     /// Extensions the dump or scenario needs are not installable on the target.
-    #[error("extension{} not available on the target (PostgreSQL {target_version}): {} (hint: install the packages into the target image)", if missing.len() == 1 { "" } else { "s" }, missing.join(", "))]
+    #[error("extension{} not available on the target (PostgreSQL {target_version}): {} (hint: install their packages where the target's PostgreSQL runs: into its image, or beside the server or the local binaries)", if missing.len() == 1 { "" } else { "s" }, missing.join(", "))]
     MissingExtensions { missing: Vec<String>, target_version: String },
     /// Roles the dump names do not exist on the target.
     #[error("role{} named by the dump do{} not exist on the target: {} (hint: declare them under [[restore.roles]] in the scenario, or restore a globals file first)", if missing.len() == 1 { "" } else { "s" }, if missing.len() == 1 { "es" } else { "" }, missing.join(", "))]

@@ -19,7 +19,7 @@ use testcontainers::core::{AccessMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use super::sandbox::Isolation;
+use super::sandbox::{Isolation, Observed};
 use super::tools::{self, Tools};
 use super::tuning::{self, Limits};
 use super::{Programs, ProvisionContext, Target, TargetError, TargetInfo, image};
@@ -148,23 +148,50 @@ impl RunDir {
     }
 }
 
-/// Copies the folder `from` to `to` (files and folders, with their modes), owned by `owner`.
+/// Copies the folder `from` to `to` (files and folders, with their modes), owned by `owner`:
+/// the folders first, then the files on one thread per core (creating a file, not copying its
+/// bytes, is what costs here: a cluster is about a thousand small files).
 fn copy_tree(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let mode = std::fs::metadata(from)?.mode() & 0o7777;
-    std::fs::DirBuilder::new().mode(0o700).create(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type()?.is_dir() {
-            copy_tree(&source, &target, owner)?;
-        } else {
-            std::fs::copy(&source, &target)?;
-            std::os::unix::fs::lchown(&target, Some(owner.0), Some(owner.1))?;
+    let chown = |path: &Path| std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1));
+    let mut folders = vec![(from.to_owned(), to.to_owned())];
+    let mut files = Vec::new();
+    let mut next = 0;
+    while let Some((source, target)) = folders.get(next).cloned() {
+        next += 1;
+        std::fs::DirBuilder::new().mode(0o700).create(&target)?;
+        chown(&target)?;
+        for entry in std::fs::read_dir(&source)? {
+            let entry = entry?;
+            let pair = (entry.path(), target.join(entry.file_name()));
+            if entry.file_type()?.is_dir() { folders.push(pair) } else { files.push(pair) }
         }
     }
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))?;
-    std::os::unix::fs::lchown(to, Some(owner.0), Some(owner.1))
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let copies: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || -> std::io::Result<()> {
+                    for (source, target) in part {
+                        std::fs::copy(source, target)?;
+                        chown(target)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        copies
+            .into_iter()
+            .try_for_each(|copy| copy.join().unwrap_or_else(|_| Err(std::io::Error::other("a copy thread panicked"))))
+    })?;
+    // Folder modes last: a read-only folder would refuse its files.
+    for (source, target) in folders.iter().rev() {
+        let mode = std::fs::metadata(source)?.mode() & 0o7777;
+        std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
 }
 
 /// Who the server runs as: the image's owner of the data directory when pgdrill runs as root
@@ -254,10 +281,12 @@ pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(
     {
         return Err(TargetError::Rootless);
     }
-    let user = server_user(&image).ok_or_else(|| TargetError::Template {
-        image: spec.image.clone(),
-        message: "it has no `org.pgdrill.uid` and `org.pgdrill.gid` labels".into(),
-    })?;
+    let (Some(user), Some(pgdata)) = (server_user(&image), image.pgdata.clone()) else {
+        return Err(TargetError::Template {
+            image: spec.image.clone(),
+            message: "it lacks the labels `org.pgdrill.pgdata`, `org.pgdrill.uid` and `org.pgdrill.gid`".into(),
+        });
+    };
     let limits = Limits::of(spec.memory, spec.processes);
     let tuning = tuning::throwaway(limits.resources(), &spec.settings);
 
@@ -291,7 +320,6 @@ pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(
             .map_err(|e| TargetError::Tool { message: e.to_string() })?
             .map_err(|e| TargetError::Tool { message: format!("cannot create the target's private folder: {e}") })?
     };
-    let pgdata = image.pgdata.clone().unwrap_or_default();
     let mut request = GenericImage::new(name, tag)
         .with_wait_for(WaitFor::Nothing)
         .with_cmd(cmd)
@@ -354,20 +382,7 @@ pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(
     match ready.await {
         Ok(observed) => {
             let container = running.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
-            let isolation = Isolation {
-                contained: true,
-                network: "none: the container has no network (only its own loopback) and the server listens on no TCP address; pgdrill reaches it through its Unix socket, in a private folder of this machine shared with the container and made read-only once the socket exists".into(),
-                user: format!("uid {}, never root", observed.uid),
-                capabilities: "none: all dropped, no-new-privileges".into(),
-                filesystem: format!(
-                    "read-only root; writable only: the data directory and the socket folder, both in a private folder of this machine made for the drill (0700) and removed with it, and /dev/shm ({} MiB); nothing else of this machine mounted{}",
-                    tuning.shm_size_bytes >> 20,
-                    if ctx.backup.is_some() { " but the backup, read-only" } else { "" }
-                ),
-                programs: format!("none but PostgreSQL's own: {} are empty and read-only, so there is no shell", NO_PROGRAMS.join(", ")),
-                limits: limits.describe("the container"),
-                observed: Some(observed),
-            };
+            let isolation = isolation(observed, &tuning, &limits, ctx.backup.is_some());
             let target = Target {
                 host: socket.display().to_string(),
                 port: 5432,
@@ -397,6 +412,27 @@ pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(
             running.remove().await.ok();
             Err(err)
         }
+    }
+}
+
+/// What the reports say of the container's isolation.
+fn isolation(observed: Observed, tuning: &tuning::Tuning, limits: &Limits, backup: bool) -> Isolation {
+    Isolation {
+        contained: true,
+        network: "none: the container has no network (only its own loopback) and the server listens on no TCP address; pgdrill reaches it through its Unix socket, in a private folder of this machine shared with the container and made read-only once the socket exists".into(),
+        user: format!("uid {}, never root", observed.uid),
+        capabilities: "none: all dropped, no-new-privileges".into(),
+        filesystem: format!(
+            "read-only root; writable only: the data directory and the socket folder, both in a private folder of this machine made for the drill (0700) and removed with it, and /dev/shm ({} MiB); nothing else of this machine mounted{}",
+            tuning.shm_size_bytes >> 20,
+            if backup { " but the backup, read-only" } else { "" }
+        ),
+        programs: format!(
+            "none but PostgreSQL's own: {} are empty and read-only, so there is no shell",
+            NO_PROGRAMS.join(", ")
+        ),
+        limits: limits.describe("the container"),
+        observed: Some(observed),
     }
 }
 

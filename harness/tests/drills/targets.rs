@@ -25,6 +25,14 @@ fn a_throwaway_database_on_an_existing_server_over_tls_is_dropped_afterwards() {
     let scenario = server_scenario(&scratch, "[checks.row_counts]\nexpect_from_dump = true\n");
     let drill = scratch.drill_env(&scenario, &[], &env);
     assert_eq!(drill.code, Some(0), "{drill:?}");
+    // The server is not a sandbox and its admin is a superuser: the drill ran because the
+    // scenario trusts its backup, and the report says so in its first lines.
+    let report = drill.report("report.md");
+    let head = report.lines().take(6).collect::<Vec<_>>().join("\n");
+    assert!(head.contains("This drill trusted its backup") && head.contains("a fixture of this repository"), "{head}");
+    assert!(head.contains("The target was not a sandbox (server)") && head.contains("is a superuser"), "{head}");
+    assert_eq!(drill.record().scenario.trusted.as_deref(), Some("a fixture of this repository"));
+    assert!(report.contains("⚠️ not a sandbox"), "{report}");
     let database = drill.record().restore.as_ref().unwrap().database.clone();
     assert!(database.starts_with("prismeai_") && database != "prismeai", "a unique name: {database}");
     assert!(drill.phase_summary(Phase::Teardown).contains(&format!("dropped database {database}")), "{drill:?}");
