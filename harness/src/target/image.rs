@@ -141,7 +141,7 @@ pub async fn cluster_template(docker: &Docker, image: &str, info: &ImageInfo) ->
         .mode(0o700)
         .create(&clusters)
         .map_err(|e| fail(format!("cannot create `{}`: {e}", clusters.display())))?;
-    let unpacking = clusters.join(format!(".{short}-{}", std::process::id()));
+    let unpacking = clusters.join(format!(".{short}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
     let result = copy_out(docker, image, pgdata, &unpacking).await;
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&unpacking);
