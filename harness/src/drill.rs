@@ -445,7 +445,7 @@ impl Drill<'_> {
                     .map_err(|e| error_chain(&e))?
             }
             migrate::Runner::Command { argv, workdir, env } => {
-                let login = target.program_login(&self.redactor).await.map_err(|e| error_chain(&e))?;
+                let login = target.program_login(None, &self.redactor).await.map_err(|e| error_chain(&e))?;
                 let values = Self::template_values(&login, database, None);
                 let mut rendered = Vec::new();
                 for (k, v) in env {
@@ -478,8 +478,7 @@ impl Drill<'_> {
             app::process::run_to_end(argv, workdir, &[], *timeout, &self.redactor).await?;
         }
         // The app connects as its own role when the scenario says so, with a fresh password.
-        let mut login = target.program_login(&self.redactor).await.map_err(|e| error_chain(&e))?;
-        let (user, password) = match &spec.role {
+        let role = match &spec.role {
             Some(role) => {
                 let shared = target.database_suffix.is_some();
                 let created = target.created.lock().map(|c| c.roles.contains(role)).unwrap_or(false);
@@ -501,11 +500,11 @@ impl Drill<'_> {
                     .await
                     .map_err(|e| format!("cannot let `{role}` log in: {}", self.redactor.redact(&e.to_string())))?;
                 sqlx::Connection::close(conn).await.ok();
-                (role.clone(), password)
+                Some((role.clone(), password))
             }
-            None => (login.user.clone(), login.password.clone()),
+            None => None,
         };
-        (login.user, login.password) = (user, password);
+        let login = target.program_login(role, &self.redactor).await.map_err(|e| error_chain(&e))?;
         let app_port = match spec.port {
             Some(port) => port,
             None => std::net::TcpListener::bind("127.0.0.1:0")

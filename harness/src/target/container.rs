@@ -46,7 +46,7 @@ fn owner_of(pid: u32) -> Option<String> {
 }
 
 /// Whether `owner` names a process of this machine that no longer runs.
-fn orphaned(owner: &str) -> bool {
+pub(super) fn orphaned(owner: &str) -> bool {
     let mine = self::owner();
     let (Some((host, _)), Some((my_host, _))) = (owner.split_once('/'), mine.split_once('/')) else { return false };
     let pid = owner.split('/').nth(1).and_then(|p| p.parse().ok());
@@ -54,7 +54,7 @@ fn orphaned(owner: &str) -> bool {
 }
 
 /// Removes the containers (targets and apps) of drills on this machine whose process is gone,
-/// with their socket folders.
+/// with their private folders.
 pub async fn remove_orphans(docker: &Docker) -> Result<usize, TargetError> {
     let removed = remove_where(docker, OWNER_LABEL.to_owned(), |labels| {
         orphaned(labels.get(OWNER_LABEL).map(String::as_str).unwrap_or_default())
@@ -116,6 +116,7 @@ impl RunDir {
             )));
         }
         std::fs::DirBuilder::new().mode(0o700).create(&outer)?;
+        super::mark_owner(&outer)?;
         let dir = RunDir { outer };
         copy_tree(template, &dir.data(), owner)?;
         std::fs::create_dir(dir.socket())?;
@@ -266,6 +267,7 @@ pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(
     .await?;
 
     let orphans = remove_orphans(&docker).await?;
+    super::remove_orphan_folders();
     if orphans > 0 {
         (ctx.progress)(&format!("removed {orphans} container(s) left by drills that were killed"));
         tracing::warn!("removed {orphans} container(s) left by pgdrill processes that no longer run");

@@ -115,6 +115,7 @@ pub async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> Result<(
             return Err(TargetError::Config { message: format!("`{}` has no `{program}`", bin_dir.display()) });
         }
     }
+    super::remove_orphan_folders();
     let bwrap = find_bwrap();
     if bwrap.is_none() && ctx.trusted.is_none() {
         return Err(TargetError::Untrusted {
@@ -131,6 +132,7 @@ pub async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> Result<(
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(io("cannot create the cluster folder"))?;
+        super::mark_owner(&dir).map_err(io("cannot mark the cluster folder"))?;
     }
     let run_as = unprivileged_user();
     let mut running =
@@ -217,20 +219,25 @@ async fn start(
     if let Some((uid, gid)) = run_as {
         postgres.uid(uid).gid(gid);
     }
-    if bwrap.is_some() {
-        let (data_limit, processes) = (limits.data_per_process, u64::from(limits.processes));
-        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
-        unsafe {
-            postgres.pre_exec(move || {
-                for (resource, value) in [(libc::RLIMIT_DATA, data_limit), (libc::RLIMIT_NPROC, processes)] {
-                    let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
-                    if libc::setrlimit(resource, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+    let limited = bwrap.is_some().then_some((limits.data_per_process, u64::from(limits.processes)));
+    // SAFETY: only prctl and setrlimit, which are async-signal-safe, run between fork and exec.
+    unsafe {
+        postgres.pre_exec(move || {
+            // The server dies with pgdrill, even when pgdrill is killed outright.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for (resource, value) in limited
+                .into_iter()
+                .flat_map(|(data, processes)| [(libc::RLIMIT_DATA, data), (libc::RLIMIT_NPROC, processes)])
+            {
+                let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
+                if libc::setrlimit(resource, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
-            });
-        }
+            }
+            Ok(())
+        });
     }
     (ctx.progress)(&format!("starting PostgreSQL{}", if bwrap.is_some() { " in a bubblewrap sandbox" } else { "" }));
     running.child = Some(postgres.spawn().map_err(io("cannot start postgres"))?);

@@ -57,16 +57,20 @@ pub struct Target {
 pub enum Programs {
     /// With the target's own connection details (a server target).
     Direct,
-    /// Through a loopback port forwarded to the socket, as a superuser of their own with a fresh
-    /// password; opened when first asked for, closed with the target.
-    Bridged { role: String, open: tokio::sync::OnceCell<(bridge::Bridge, Secret)> },
+    /// Through a loopback port forwarded to the socket, opened when first asked for and closed
+    /// with the target; as `role`, a superuser with a fresh password made when first needed.
+    Bridged { role: String, bridge: tokio::sync::OnceCell<bridge::Bridge>, superuser: tokio::sync::OnceCell<Secret> },
 }
 
 impl Programs {
     /// For a sandboxed target of drill `drill_id`.
     pub fn bridged(drill_id: &str) -> Programs {
         let short: String = drill_id.chars().take(8).collect();
-        Programs::Bridged { role: format!("pgdrill_{short}"), open: tokio::sync::OnceCell::new() }
+        Programs::Bridged {
+            role: format!("pgdrill_{short}"),
+            bridge: tokio::sync::OnceCell::new(),
+            superuser: tokio::sync::OnceCell::new(),
+        }
     }
 }
 
@@ -124,58 +128,62 @@ impl Target {
         }
     }
 
-    /// How the programs a drill starts log in as a superuser: the target's own details, or, on
-    /// a sandbox, a loopback port and a role made for them (opened on the first call).
-    pub async fn program_login(&self, redactor: &Redactor) -> Result<ProgramLogin, TargetError> {
-        let ssl_mode = match self.ssl_mode {
-            PgSslMode::Disable => "disable",
-            PgSslMode::Allow => "allow",
-            PgSslMode::Prefer => "prefer",
-            PgSslMode::Require => "require",
-            PgSslMode::VerifyCa => "verify-ca",
-            PgSslMode::VerifyFull => "verify-full",
-        };
+    /// How a program the drill starts logs in: as `login` (a role and the password it was
+    /// given), or else as a superuser. On a server, with the target's own details; on a sandbox,
+    /// through a loopback port forwarded to the socket (opened on the first call), as a superuser
+    /// role made for the programs (made on the first call that needs it).
+    pub async fn program_login(
+        &self,
+        login: Option<(String, Secret)>,
+        redactor: &Redactor,
+    ) -> Result<ProgramLogin, TargetError> {
         match &self.programs {
-            Programs::Direct => Ok(ProgramLogin {
-                host: self.host.clone(),
-                port: self.port,
-                user: self.user.clone(),
-                password: self.password.clone().unwrap_or_else(|| Secret::new("")),
-                ssl_mode,
-            }),
-            Programs::Bridged { role, open } => {
-                let (bridge, password) = open
-                    .get_or_try_init(|| async {
-                        let password = Secret::random_password();
-                        redactor.register(&password);
-                        use sqlx::{Connection, Executor};
-                        let fail = |e: sqlx::Error| TargetError::Programs { message: redactor.redact(&e.to_string()) };
-                        let mut conn = sqlx::PgConnection::connect_with(&self.connect_options(&self.maintenance_db))
-                            .await
-                            .map_err(fail)?;
-                        let sql = format!(
-                            "CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}",
-                            quote_ident(role),
-                            crate::pg::quote_literal(password.expose())
-                        );
-                        conn.execute(sqlx::raw_sql(&sql)).await.map_err(fail)?;
-                        conn.close().await.ok();
-                        let bridge =
-                            bridge::open(std::path::Path::new(&self.host), self.port, &self.user).await.map_err(
-                                |e| TargetError::Programs { message: format!("cannot open a loopback port: {e}") },
-                            )?;
-                        Ok::<_, TargetError>((bridge, password))
-                    })
-                    .await?;
-                Ok(ProgramLogin {
-                    host: "127.0.0.1".into(),
-                    port: bridge.port,
-                    user: role.clone(),
-                    password: password.clone(),
-                    ssl_mode: "disable",
-                })
+            Programs::Direct => {
+                let (user, password) = login
+                    .unwrap_or_else(|| (self.user.clone(), self.password.clone().unwrap_or_else(|| Secret::new(""))));
+                let ssl_mode = match self.ssl_mode {
+                    PgSslMode::Disable => "disable",
+                    PgSslMode::Allow => "allow",
+                    PgSslMode::Prefer => "prefer",
+                    PgSslMode::Require => "require",
+                    PgSslMode::VerifyCa => "verify-ca",
+                    PgSslMode::VerifyFull => "verify-full",
+                };
+                Ok(ProgramLogin { host: self.host.clone(), port: self.port, user, password, ssl_mode })
+            }
+            Programs::Bridged { role, bridge, superuser } => {
+                let bridge = bridge
+                    .get_or_try_init(|| bridge::open(std::path::Path::new(&self.host), self.port, &self.user))
+                    .await
+                    .map_err(|e| TargetError::Programs { message: format!("cannot open a loopback port: {e}") })?;
+                let (user, password) = match login {
+                    Some(login) => login,
+                    None => {
+                        let password = superuser.get_or_try_init(|| self.create_superuser(role, redactor)).await?;
+                        (role.clone(), password.clone())
+                    }
+                };
+                Ok(ProgramLogin { host: "127.0.0.1".into(), port: bridge.port, user, password, ssl_mode: "disable" })
             }
         }
+    }
+
+    /// A superuser `role` with a fresh password, for the programs the drill starts.
+    async fn create_superuser(&self, role: &str, redactor: &Redactor) -> Result<Secret, TargetError> {
+        use sqlx::{Connection, Executor};
+        let password = Secret::random_password();
+        redactor.register(&password);
+        let fail = |e: sqlx::Error| TargetError::Programs { message: redactor.redact(&e.to_string()) };
+        let mut conn =
+            sqlx::PgConnection::connect_with(&self.connect_options(&self.maintenance_db)).await.map_err(fail)?;
+        let sql = format!(
+            "CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}",
+            quote_ident(role),
+            crate::pg::quote_literal(password.expose())
+        );
+        conn.execute(sqlx::raw_sql(&sql)).await.map_err(fail)?;
+        conn.close().await.ok();
+        Ok(password)
     }
 
     /// After a restore into a sandbox (whose configuration started as the image's): what the
@@ -200,14 +208,6 @@ impl Target {
             "the backup changed the server's configuration with ALTER SYSTEM, which pg_dump never writes: {}; the sandbox kept it from reaching anything, and it goes with the target",
             altered.join(", ")
         ))
-    }
-
-    /// The port programs reach the server on: the target's, or the bridge's once opened.
-    pub fn program_port(&self) -> Option<u16> {
-        match &self.programs {
-            Programs::Direct => Some(self.port),
-            Programs::Bridged { open, .. } => open.get().map(|(bridge, _)| bridge.port),
-        }
     }
 
     /// Whether the target still answers; when it does not, why (for a phase that lost its
@@ -330,6 +330,30 @@ pub fn find_bin_dir() -> Option<PathBuf> {
         .collect();
     majors.sort();
     majors.pop().map(|(_, bin)| bin)
+}
+
+/// The file in a target's private folder that names the process owning it.
+const OWNER_FILE: &str = "owner";
+
+/// Marks `folder` (a target's private folder) as this process's, so that the next drill on the
+/// machine removes it if this process is killed before it could.
+fn mark_owner(folder: &std::path::Path) -> std::io::Result<()> {
+    std::fs::write(folder.join(OWNER_FILE), container::owner())
+}
+
+/// Removes the private folders of targets (`pgdrill-*-target`, `pgdrill-local-*` in the temporary
+/// folder) whose owning process on this machine is gone: a drill killed outright leaves them.
+pub fn remove_orphan_folders() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with("pgdrill-local-") || name.starts_with("pgdrill-") && name.ends_with("-target");
+        let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE)).unwrap_or_default();
+        if ours && !owner.is_empty() && container::orphaned(&owner) {
+            tracing::warn!("removing `{}`, left by a drill whose process is gone", entry.path().display());
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Removes anything a drill may have left behind, found by its id (used when a drill is

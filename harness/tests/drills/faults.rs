@@ -339,13 +339,72 @@ fn a_drill_killed_outright_leaves_its_target_and_the_next_drill_removes_it() {
     );
     let mut drill = Running::start(&scenario, scratch.path("reports"));
     drill.wait_for("the slow statement", || target_running(&name, "pg_sleep(300)"));
+    let folder = private_folder_of(drill.child.as_ref().expect("running").id()).expect("the target's private folder");
     drill.signal("KILL");
     let _ = drill.finish(ENDS_WITHIN);
     assert!(target_of(&name).is_some(), "SIGKILL gives pgdrill no chance to clean up");
+    assert!(folder.exists(), "nor to remove {}", folder.display());
 
     let next = scratch
         .scenario("next.toml", "[source]\npath = \"{fixtures}/plur.sql.gz\"\n[[restore.roles]]\nname = \"plur_app\"\n");
     let drill = scratch.drill(&next);
     assert_eq!(drill.record().verdict, DrillVerdict::Pass, "{drill:?}");
     assert!(target_of(&name).is_none(), "the next drill removed the orphan\n{drill:?}");
+    assert!(!folder.exists(), "the next drill removed {}", folder.display());
+}
+
+/// The private folder (`pgdrill-*-target` or `pgdrill-local-*` in the temporary folder) of the
+/// target of the pgdrill process `pid`.
+fn private_folder_of(pid: u32) -> Option<PathBuf> {
+    std::fs::read_dir(std::env::temp_dir()).ok()?.flatten().map(|e| e.path()).find(|path| {
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let owner = std::fs::read_to_string(path.join("owner")).unwrap_or_default();
+        name.starts_with("pgdrill-") && owner.split('/').nth(1) == Some(pid.to_string().as_str())
+    })
+}
+
+#[test]
+fn a_local_drill_killed_outright_takes_its_server_along_and_the_next_drill_removes_its_folder() {
+    let scratch = Scratch::new();
+    let local = "[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n";
+    let text = fixture_text("prismeai-pg15.sql.gz");
+    let at = text.find("CREATE TABLE").expect("a table");
+    scratch.write("slow15.sql.gz", gzip(&format!("{}SELECT pg_sleep(300);\n{}", &text[..at], &text[at..])));
+    let roles = "[[restore.roles]]\nname = \"prismeai_app\"\n";
+    let scenario = scratch.scenario("killed.toml", &format!("[source]\npath = \"slow15.sql.gz\"\n{local}{roles}"));
+    let mut drill = Running::start(&scenario, scratch.path("reports"));
+    let pid = drill.child.as_ref().expect("running").id();
+    let mut folder = None;
+    drill.wait_for("the slow statement", || {
+        folder = private_folder_of(pid);
+        folder.as_ref().is_some_and(|dir| {
+            let out = Command::new("psql")
+                .args(["-h", &dir.display().to_string(), "-U", "postgres", "-d", "postgres", "-Atqc"])
+                .arg("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(300)%'")
+                .output();
+            out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "1")
+        })
+    });
+    let folder = folder.expect("the cluster folder");
+    let server_running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+            std::fs::read_to_string(p.path().join("cmdline"))
+                .is_ok_and(|c| c.contains(&folder.display().to_string()) && !c.contains("psql"))
+        })
+    };
+    assert!(server_running(), "the sandboxed server runs");
+    drill.signal("KILL");
+    let _ = drill.finish(ENDS_WITHIN);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server_running() {
+        assert!(Instant::now() < deadline, "the server outlived the pgdrill that started it");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(folder.exists(), "SIGKILL gives pgdrill no chance to remove {}", folder.display());
+
+    let next = scratch
+        .scenario("next.toml", &format!("[source]\npath = \"{{fixtures}}/prismeai-pg15.sql.gz\"\n{local}{roles}"));
+    let drill = scratch.drill(&next);
+    assert_eq!(drill.record().verdict, DrillVerdict::Pass, "{drill:?}");
+    assert!(!folder.exists(), "the next drill removed {}", folder.display());
 }

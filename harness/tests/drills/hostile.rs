@@ -249,27 +249,9 @@ fn no_process_of(dir: &Path) -> bool {
     })
 }
 
-#[rstest]
-#[case::copy_to_program_in_a_do_block("copy to program in a DO block")]
-#[case::copy_from_program_in_a_function("copy from program in a function")]
-#[case::fork_bomb("a fork bomb")]
-#[case::untrusted_language("an untrusted language")]
-#[case::read_of_this_machines_files("a read of this machine's files")]
-#[case::read_of_the_servers_environment("a read of the server's environment")]
-#[case::write_of_this_machines_files("a write of this machine's files")]
-#[case::write_outside_the_data_directory("a write outside the data directory")]
-#[case::large_object_exported_to_a_file("a large object exported to a file")]
-#[case::alter_system("ALTER SYSTEM with archive and restore commands")]
-#[case::memory_hog("a memory hog")]
-#[case::connection_to_this_machines_loopback("a connection to this machine's loopback")]
-fn on_a_container_target(#[case] name: &str) {
-    let s = Setting::new();
-    let drill = drill_case(&s, name, "[target]\n", &[]);
-    assert_held(&s, name, &drill, false);
-    assert_sandboxed(name, &drill);
-    let folder = std::env::temp_dir().join(format!("pgdrill-{}-target", &drill.record().drill_id[..12]));
-    assert!(!folder.exists(), "{name}: the target's private folder is removed");
-}
+/// The sandboxes: a container, and local binaries in bubblewrap.
+const CONTAINER: &str = "[target]\n";
+const LOCAL: &str = "[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n";
 
 #[rstest]
 #[case::copy_to_program_in_a_do_block("copy to program in a DO block")]
@@ -284,24 +266,26 @@ fn on_a_container_target(#[case] name: &str) {
 #[case::alter_system("ALTER SYSTEM with archive and restore commands")]
 #[case::memory_hog("a memory hog")]
 #[case::connection_to_this_machines_loopback("a connection to this machine's loopback")]
-fn on_local_binaries_in_bubblewrap(#[case] name: &str) {
+fn on_a_sandbox(#[case] name: &str, #[values(CONTAINER, LOCAL)] target: &str) {
     let s = Setting::new();
-    let target = "[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n";
     let drill = drill_case(&s, name, target, &[]);
     assert_held(&s, name, &drill, false);
     assert_sandboxed(name, &drill);
-    let dir = std::env::temp_dir().join(format!("pgdrill-local-{}", drill.record().drill_id));
-    assert!(!dir.exists(), "{name}: the cluster folder is removed");
-    assert!(no_process_of(&dir), "{name}: a process of the sandbox is left");
+    let id = &drill.record().drill_id;
+    let folder = match target {
+        CONTAINER => std::env::temp_dir().join(format!("pgdrill-{}-target", &id[..12])),
+        _ => std::env::temp_dir().join(format!("pgdrill-local-{id}")),
+    };
+    assert!(!folder.exists(), "{name}: the target's private folder is removed");
+    assert!(no_process_of(&folder), "{name}: a process of the sandbox is left");
 }
 
 #[test]
 fn local_binaries_without_bubblewrap_refuse_an_untrusted_backup() {
     let s = Setting::new();
-    let target = "[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n";
     // No bubblewrap on this PATH.
     let env = [("PATH".to_owned(), "/nonexistent".to_owned())];
-    let drill = drill_case(&s, "copy to program in a DO block", target, &env);
+    let drill = drill_case(&s, "copy to program in a DO block", LOCAL, &env);
     drill.assert_failed_cleanly();
     assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Failed, "{drill:?}");
     let error = drill.phase_error(Phase::Provision);
