@@ -524,6 +524,7 @@ impl Drill<'_> {
         };
         let launched = handle.launched.clone();
         let handle = cleanup.app.insert(handle);
+        crate::tls::install();
         let client = reqwest::Client::builder().build().map_err(|e| e.to_string())?;
         self.progress(Phase::App, &format!("waiting for {app_url}{}", spec.ready_path), None, None);
         let ready = handle.wait_ready(&client, &format!("{app_url}{}", spec.ready_path), spec.ready_timeout).await;

@@ -19,3 +19,4 @@ pub mod scenario;
 pub mod secret;
 pub mod source;
 pub mod target;
+pub mod tls;

@@ -95,6 +95,7 @@ pub async fn download(
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "backup".into());
     let path = dir.join(format!("download-{name}"));
+    crate::tls::install();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(spec.timeout)

@@ -64,6 +64,7 @@ pub async fn download(
     progress: Progress<'_>,
 ) -> Result<Backup, SourceError> {
     let retry = object_store::RetryConfig { max_retries: spec.retries as usize, ..Default::default() };
+    crate::tls::install();
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(&spec.bucket).with_retry(retry);
     if let Some(region) = &spec.region {
         builder = builder.with_region(region);

@@ -180,6 +180,7 @@ async fn private(
     let wanted = match kind.as_str() {
         "bearer.sql.gz" => format!("Bearer {HTTP_TOKEN}"),
         "basic.sql.gz" => {
+            pgdrill::tls::install();
             let request = reqwest::Client::new().get("http://x/").basic_auth(HTTP_USER, Some(HTTP_PASSWORD)).build();
             request.unwrap().headers()[header::AUTHORIZATION.as_str()].to_str().unwrap().to_owned()
         }
@@ -276,6 +277,7 @@ impl S3Server {
         use object_store::ObjectStoreExt;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
+            pgdrill::tls::install();
             let client = reqwest::Client::new();
             let status = client.put(format!("{}/{bucket}", self.endpoint)).send().await.unwrap().status();
             assert!(status.is_success(), "create bucket: {status}");
