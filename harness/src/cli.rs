@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::check::Verdict;
 use crate::drill::{self, DrillOptions, DrillOutcome};
 use crate::report::console::Console;
-use crate::report::human_duration;
 use crate::scenario::{Scenario, discover, selected};
+use crate::units::human_duration;
 
 /// Exit codes.
 pub const EXIT_PASS: u8 = 0;
@@ -197,7 +197,7 @@ fn merge(dirs: &[PathBuf], output: &std::path::Path) -> ExitCode {
             ExitCode::from(if merged.passed == merged.drills { EXIT_PASS } else { EXIT_FAIL })
         }
         Err(e) => {
-            eprintln!("error: {}", drill::error_chain(&e));
+            eprintln!("error: {}", crate::error::error_chain(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -210,7 +210,7 @@ fn verify(dir: &std::path::Path) -> ExitCode {
             ExitCode::from(EXIT_PASS)
         }
         Err(e) => {
-            eprintln!("error: {}", drill::error_chain(&e));
+            eprintln!("error: {}", crate::error::error_chain(&e));
             ExitCode::from(EXIT_FAIL)
         }
     }
@@ -287,7 +287,7 @@ async fn baseline_from_dsn(dsn: &str, output: &std::path::Path) -> ExitCode {
             .await
             .map_err(|e| format!("cannot capture the baseline: {e}"))?;
         pool.close().await;
-        baseline.save(output).map_err(|e| drill::error_chain(&e))?;
+        baseline.save(output).map_err(|e| crate::error::error_chain(&e))?;
         Ok::<_, String>(baseline)
     }
     .await;
@@ -425,6 +425,6 @@ fn summarize(outcome: &DrillOutcome) {
             paths.junit.display(),
             paths.json.display()
         ),
-        Err(e) => eprintln!("error: {}", drill::error_chain(e)),
+        Err(e) => eprintln!("error: {}", crate::error::error_chain(e)),
     }
 }

@@ -19,11 +19,12 @@ use crate::app::{self, AppHandle, AppInfo, Spec as AppSpec};
 use crate::check::{CheckContext, CheckResult, Verdict};
 use crate::dump::DumpSummary;
 use crate::dump::Format;
+use crate::error::error_chain;
 use crate::migrate::{self, Spec as MigrateSpec};
 use crate::pg;
 use crate::report::{
     self, DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ReportError, ReportPaths, Reporter, RunnerInfo,
-    ScenarioInfo, human_duration, human_size,
+    ScenarioInfo,
 };
 use crate::restore::preflight::{self, PreflightReport};
 use crate::restore::{RestoreError, RestoreStats, archive, plain};
@@ -33,6 +34,7 @@ use crate::secret::Secret;
 use crate::source::verify::{self, Verified, VerifyError};
 use crate::source::{self, Backup, BackupInfo, read};
 use crate::target::{self, ProgramLogin, ProvisionContext, Target, Teardown};
+use crate::units::{human_duration, human_size};
 
 /// Checks that run side by side on the restored database.
 const CHECKS_AT_ONCE: usize = 3;
@@ -81,21 +83,6 @@ impl DrillOutcome {
     pub fn passed(&self) -> bool {
         self.record.verdict == report::DrillVerdict::Pass && self.reports.is_ok()
     }
-}
-
-/// An error with its causes, each once: `cannot open x: No such file or directory`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Runs the drill of the scenario file at `path`. `cancel` interrupts it (Ctrl-C); teardown

@@ -66,7 +66,7 @@ fn run(file: &Path, reports: &Path) -> Result<(), Failed> {
     let outcome = runtime.block_on(drill::run(file, &options, Vec::new(), tokio_util::sync::CancellationToken::new()));
     let where_ = match &outcome.reports {
         Ok(paths) => format!("\n  reports: {}", paths.dir.display()),
-        Err(e) => format!("\n  reports could not be written: {}", drill::error_chain(e)),
+        Err(e) => format!("\n  reports could not be written: {}", pgdrill::error::error_chain(e)),
     };
     if outcome.passed() { Ok(()) } else { Err(format!("{}{where_}", outcome.record.failure_summary()).into()) }
 }

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::scenario::FieldError;
+use crate::field::FieldError;
 
 pub use process::{AppHandle, AppInfo};
 
@@ -152,7 +152,7 @@ impl Spec {
     }
 
     pub fn resolve(config: Config, base: &std::path::Path) -> Result<Self, FieldError> {
-        let workdir = crate::scenario::normalize(&base.join(config.workdir.as_deref().unwrap_or(".")));
+        let workdir = crate::field::normalize(&base.join(config.workdir.as_deref().unwrap_or(".")));
         let launch = match (config.command, config.image) {
             (Some(argv), None) if !argv.is_empty() => Launch::Command { argv, workdir: workdir.clone() },
             (None, Some(image)) => {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{check_template, render};
 use crate::check::CheckResult;
-use crate::scenario::FieldError;
+use crate::field::FieldError;
 use crate::secret::{Redactor, Secret};
 
 pub const KIND: &str = "api";
@@ -221,7 +221,7 @@ impl Spec {
             Ok(r) => r,
             Err(e) => {
                 return result
-                    .error(format!("the app did not answer: {}", redactor.redact(&crate::drill::error_chain(&e))));
+                    .error(format!("the app did not answer: {}", redactor.redact(&crate::error::error_chain(&e))));
             }
         };
         let status = response.status().as_u16();

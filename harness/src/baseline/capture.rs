@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::{
     BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, MigrationVersion, PolicyInfo, RowSecurity, SchemaInventory,
 };
-use crate::check::schema_version::Preset;
+use crate::journal::Preset;
 use crate::pg::{QualifiedName, quote_literal};
 
 /// SQL: `n` (a pg_namespace alias) is a user schema.

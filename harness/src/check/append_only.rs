@@ -21,8 +21,8 @@ use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
 
 use super::{CheckContext, CheckResult, bind_evidence, describe_sql_error};
+use crate::field::FieldError;
 use crate::pg::{QualifiedName, quote_ident, quote_literal};
-use crate::scenario::FieldError;
 
 pub const KIND: &str = "append_only";
 

@@ -21,7 +21,7 @@ use sqlx::postgres::PgConnection;
 
 use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
 use crate::baseline::{Baseline, GraphCounts, capture};
-use crate::scenario::FieldError;
+use crate::field::FieldError;
 
 pub const KIND: &str = "graphs";
 

@@ -21,8 +21,8 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
 use crate::baseline::{Baseline, IndexInfo, capture};
+use crate::field::FieldError;
 use crate::pg::QualifiedName;
-use crate::scenario::FieldError;
 
 pub const KIND: &str = "indexes";
 

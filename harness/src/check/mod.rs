@@ -26,7 +26,7 @@ use sqlx::PgPool;
 
 use crate::baseline::Baseline;
 use crate::dump::DumpSummary;
-use crate::scenario::FieldError;
+use crate::field::FieldError;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +72,7 @@ pub struct CheckResult {
     pub message: String,
     /// The SQL (or request) whose answer is `actual`.
     pub evidence: String,
-    #[serde(with = "crate::report::duration_ms", rename = "duration_ms")]
+    #[serde(with = "crate::units::duration_ms", rename = "duration_ms")]
     pub duration: Duration,
 }
 

@@ -18,8 +18,8 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, describe_sql_error};
+use crate::field::FieldError;
 use crate::pg::{QualifiedName, quote_literal};
-use crate::scenario::FieldError;
 
 pub const KIND: &str = "partitions";
 

@@ -21,8 +21,8 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
 use crate::baseline::{Baseline, PolicyInfo, capture};
+use crate::field::FieldError;
 use crate::pg::{QualifiedName, quote_ident, quote_literal};
-use crate::scenario::FieldError;
 
 pub const KIND: &str = "rls";
 

@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
 use crate::baseline::Baseline;
+use crate::field::FieldError;
 use crate::pg::QualifiedName;
-use crate::scenario::FieldError;
 
 pub const KIND: &str = "row_counts";
 

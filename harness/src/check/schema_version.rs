@@ -23,8 +23,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use crate::field::FieldError;
+use crate::journal::{Journal, Preset};
 use crate::pg::{QualifiedName, quote_ident};
-use crate::scenario::FieldError;
 
 pub const KIND: &str = "schema_version";
 
@@ -60,93 +61,6 @@ impl std::fmt::Display for VersionValue {
         match self {
             VersionValue::Text(t) => f.write_str(t),
             VersionValue::Number(n) => write!(f, "{n}"),
-        }
-    }
-}
-
-/// The migration tools pgdrill knows the journal of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preset {
-    Rails,
-    GolangMigrate,
-    Drizzle,
-    Sqlx,
-    Flyway,
-}
-
-/// Where and how a migration tool records what it applied.
-#[derive(Debug, Clone)]
-pub struct Journal {
-    pub table: QualifiedName,
-    pub column: String,
-    pub order_by: String,
-    /// Rows that record a failed or dirty migration.
-    pub failed_when: Option<String>,
-    /// Rows to consider at all.
-    pub filter: Option<String>,
-}
-
-impl Journal {
-    /// SQL for the newest version.
-    pub fn newest_sql(&self) -> String {
-        format!(
-            "SELECT ({})::text FROM {}{} ORDER BY {} DESC NULLS LAST LIMIT 1",
-            quote_ident(&self.column),
-            self.table.sql(),
-            self.filter.as_ref().map(|f| format!(" WHERE {f}")).unwrap_or_default(),
-            self.order_by
-        )
-    }
-
-    /// SQL listing up to five failed or dirty versions.
-    fn failed_sql(&self, condition: &str) -> String {
-        format!(
-            "SELECT ({})::text FROM {} WHERE {condition} ORDER BY {} DESC LIMIT 5",
-            quote_ident(&self.column),
-            self.table.sql(),
-            self.order_by
-        )
-    }
-}
-
-impl Preset {
-    pub const ALL: [Preset; 5] = [Preset::GolangMigrate, Preset::Rails, Preset::Drizzle, Preset::Sqlx, Preset::Flyway];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Preset::Rails => "rails",
-            Preset::GolangMigrate => "golang-migrate",
-            Preset::Drizzle => "drizzle",
-            Preset::Sqlx => "sqlx",
-            Preset::Flyway => "flyway",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Preset> {
-        Preset::ALL.into_iter().find(|p| p.as_str() == name)
-    }
-
-    pub fn journal(self) -> Journal {
-        let (schema, table, column, order_by, failed_when, filter) = match self {
-            Preset::Rails => ("public", "schema_migrations", "version", "version", None, None),
-            Preset::GolangMigrate => ("public", "schema_migrations", "version", "version", Some("dirty"), None),
-            Preset::Drizzle => ("drizzle", "__drizzle_migrations", "created_at", "created_at", None, None),
-            Preset::Sqlx => ("public", "_sqlx_migrations", "version", "version", Some("NOT success"), None),
-            Preset::Flyway => (
-                "public",
-                "flyway_schema_history",
-                "version",
-                "installed_rank",
-                Some("NOT success"),
-                Some("version IS NOT NULL"),
-            ),
-        };
-        Journal {
-            table: QualifiedName::new(schema, table),
-            column: column.to_owned(),
-            order_by: order_by.to_owned(),
-            failed_when: failed_when.map(str::to_owned),
-            filter: filter.map(str::to_owned),
         }
     }
 }
@@ -197,10 +111,7 @@ impl Spec {
             (None, Some(dir)) => {
                 let path = ctx.base.join(dir.get_ref());
                 let version = newest_in_folder(&path, preset).map_err(|m| FieldError::new(dir.span(), m))?;
-                (
-                    version.0,
-                    Some(format!("newest file of {}: {}", crate::scenario::normalize(&path).display(), version.1)),
-                )
+                (version.0, Some(format!("newest file of {}: {}", crate::field::normalize(&path).display(), version.1)))
             }
             (Some(e), Some(_)) => {
                 return Err(FieldError::new(e.span(), "give `expected` or `expected_from`, not both"));

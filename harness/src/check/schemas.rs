@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
 use crate::baseline::{Baseline, SchemaInventory, capture};
-use crate::scenario::FieldError;
+use crate::field::FieldError;
 
 pub const KIND: &str = "schemas";
 

@@ -19,8 +19,8 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, describe_sql_error};
+use crate::field::FieldError;
 use crate::pg::quote_ident;
-use crate::scenario::FieldError;
 
 pub const KIND: &str = "sql";
 

@@ -25,8 +25,8 @@ use sqlx::postgres::PgPool;
 use sqlx::{Connection, Executor};
 
 use crate::dump::splitter::{Item, Splitter};
+use crate::field::FieldError;
 use crate::pg::{QualifiedName, quote_ident, quote_literal};
-use crate::scenario::FieldError;
 use crate::secret::Redactor;
 
 #[derive(Debug, Deserialize)]
@@ -69,10 +69,10 @@ pub struct MigrateInfo {
 
 impl Spec {
     pub fn resolve(config: Config, base: &Path) -> Result<Self, FieldError> {
-        let workdir = crate::scenario::normalize(&base.join(config.workdir.as_deref().unwrap_or(".")));
+        let workdir = crate::field::normalize(&base.join(config.workdir.as_deref().unwrap_or(".")));
         let runner = match (config.dir, config.command) {
             (Some(dir), None) => {
-                let dir = crate::scenario::normalize(&base.join(dir));
+                let dir = crate::field::normalize(&base.join(dir));
                 if let Some(record) = &config.record {
                     crate::app::check_template(
                         record,

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{DrillRecord, DrillVerdict, Event, Phase, PhaseStatus, Reporter, human_duration, human_size};
+use super::{DrillRecord, DrillVerdict, Event, Phase, PhaseStatus, Reporter};
 use crate::check::Verdict;
+use crate::units::human_duration;
+use crate::units::human_size;
 
 pub struct Console {
     multi: MultiProgress,

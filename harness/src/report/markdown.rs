@@ -9,8 +9,10 @@ use tabled::settings::Style;
 use time::OffsetDateTime;
 
 use super::history::HistoryEntry;
-use super::{DrillRecord, DrillVerdict, PhaseStatus, human_duration, human_size};
+use super::{DrillRecord, DrillVerdict, PhaseStatus};
 use crate::check::Verdict;
+use crate::units::human_duration;
+use crate::units::human_size;
 
 /// A table cell: no pipes or newlines that would break the row.
 fn cell(text: &str) -> String {

@@ -4,7 +4,8 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::{DrillRecord, DrillVerdict, human_duration, junit};
+use super::{DrillRecord, DrillVerdict, junit};
+use crate::units::human_duration;
 
 #[derive(Debug)]
 pub struct Merged {

@@ -124,7 +124,7 @@ pub struct PhaseRecord {
     pub status: PhaseStatus,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub started_at: Option<OffsetDateTime>,
-    #[serde(with = "duration_ms", rename = "duration_ms")]
+    #[serde(with = "crate::units::duration_ms", rename = "duration_ms")]
     pub duration: Duration,
     /// What it did, in a line.
     pub summary: String,
@@ -233,11 +233,11 @@ pub struct DrillRecord {
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub finished_at: Option<OffsetDateTime>,
-    #[serde(with = "duration_ms", rename = "duration_ms")]
+    #[serde(with = "crate::units::duration_ms", rename = "duration_ms")]
     pub duration: Duration,
     /// From the drill's start until the restored database was ready for checks: the measured
     /// recovery time.
-    #[serde(with = "duration_ms::option", rename = "recovery_ms", default)]
+    #[serde(with = "crate::units::duration_ms::option", rename = "recovery_ms", default)]
     pub recovery: Option<Duration>,
     pub verdict: DrillVerdict,
     /// Why the drill failed, in a line.
@@ -583,76 +583,4 @@ pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, Report
     let manifest_sha = manifest::write(dir, &names).map_err(err(&paths.manifest))?;
     history::append(&history_path, &history::HistoryEntry::of(record, dir, manifest_sha))?;
     Ok(paths)
-}
-
-/// Serde for durations as whole milliseconds.
-pub mod duration_ms {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
-
-    pub mod option {
-        use super::*;
-
-        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-            match d {
-                Some(d) => s.serialize_some(&(d.as_millis() as u64)),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-            Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
-        }
-    }
-}
-
-/// A duration for people: `850 ms`, `4.2 s`, `3 min 05 s`.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", d.as_secs_f64())
-    } else {
-        let s = d.as_secs();
-        format!("{} min {:02} s", s / 60, s % 60)
-    }
-}
-
-/// A size for people: `512 B`, `12.3 KiB`, `4.5 MiB`, `1.2 GiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn humans() {
-        assert_eq!(human_duration(Duration::from_millis(850)), "850 ms");
-        assert_eq!(human_duration(Duration::from_millis(4200)), "4.2 s");
-        assert_eq!(human_duration(Duration::from_secs(185)), "3 min 05 s");
-        assert_eq!(human_size(512), "512 B");
-        assert_eq!(human_size(12_595), "12.3 KiB");
-    }
 }

@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use super::history::HistoryEntry;
-use super::{DrillRecord, PhaseStatus, human_duration};
+use super::{DrillRecord, PhaseStatus};
+use crate::units::human_duration;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")

@@ -54,7 +54,7 @@ pub async fn scan(
         .tools
         .run("pg_restore", &args, Some(tx), redactor)
         .await
-        .map_err(|e| RestoreError::Read(crate::drill::error_chain(&e)))?;
+        .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
     let summary = reader.await.map_err(|e| RestoreError::Read(e.to_string()))?;
     if !output.success() {
         return Err(RestoreError::Archive { status: output.status, stderr: output.stderr });
@@ -69,7 +69,7 @@ async fn check_tool_version(target: &Target, pg_dump_version: &str, redactor: &R
         .tools
         .run("pg_restore", &["--version".to_owned()], Some(tx), redactor)
         .await
-        .map_err(|e| RestoreError::Read(crate::drill::error_chain(&e)))?;
+        .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
     let mut text = String::new();
     while let Ok(chunk) = rx.try_recv() {
         text.push_str(&String::from_utf8_lossy(&chunk));
@@ -108,7 +108,7 @@ pub async fn restore(
         .tools
         .run("pg_restore", &args, None, redactor)
         .await
-        .map_err(|e| RestoreError::Read(crate::drill::error_chain(&e)))?;
+        .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
     if !output.success() {
         let mut stderr = output.stderr;
         // `pg_restore: error: could not execute query: ERROR:  could not execute command "id": ...`

@@ -158,10 +158,10 @@ async fn apply_globals(target: &Target, path: &Path, redactor: &Redactor) -> Res
     tokio::task::spawn_blocking(move || verify::verify(&backup, None, &|_| {}, &AtomicBool::new(false)))
         .await
         .map_err(|e| fail(e.to_string()))?
-        .map_err(|e| fail(crate::drill::error_chain(&e)))?;
+        .map_err(|e| fail(crate::error::error_chain(&e)))?;
     let before = role_names(target).await.map_err(|e| fail(redactor.redact(&e.to_string())))?;
     let protect = if target.database_suffix.is_some() { before.clone() } else { Vec::new() };
-    plain::restore_globals(target, path, redactor, &protect).await.map_err(|e| fail(crate::drill::error_chain(&e)))?;
+    plain::restore_globals(target, path, redactor, &protect).await.map_err(|e| fail(crate::error::error_chain(&e)))?;
     let after = role_names(target).await.map_err(|e| fail(redactor.redact(&e.to_string())))?;
     // Only the roles this drill made are its to drop later, whatever the file says.
     Ok(after.into_iter().filter(|r| !before.contains(r)).collect())

@@ -1,41 +1,10 @@
 //! Errors in scenario files, pointing at the file, line and column of the offending text.
 
-use std::ops::Range;
 use std::path::PathBuf;
 
 use miette::{NamedSource, SourceSpan};
 
-/// A problem with one value of a scenario, located by its byte span in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub span: Option<Range<usize>>,
-    pub message: String,
-    pub help: Option<String>,
-}
-
-impl FieldError {
-    pub fn new(span: Range<usize>, message: impl Into<String>) -> Self {
-        FieldError { span: Some(span), message: message.into(), help: None }
-    }
-
-    /// An error whose caller knows better where it is (see [`FieldError::or_span`]).
-    pub fn unplaced(message: impl Into<String>) -> Self {
-        FieldError { span: None, message: message.into(), help: None }
-    }
-
-    pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
-        self
-    }
-
-    /// Places an unplaced error at `span`.
-    pub fn or_span(mut self, span: Option<Range<usize>>) -> Self {
-        if self.span.is_none() {
-            self.span = span;
-        }
-        self
-    }
-}
+use crate::field::FieldError;
 
 /// A scenario that cannot be used.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -47,7 +47,9 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 pub use discover::{discover, selected};
-pub use error::{FieldError, InvalidScenario, ScenarioError};
+pub use error::{InvalidScenario, ScenarioError};
+
+use crate::field::{FieldError, normalize, parse_duration};
 use raw::{OneOrMany, RawScenario};
 
 use std::sync::Arc;
@@ -58,6 +60,7 @@ use crate::secret::{Secret, SecretSource};
 use crate::source::http::HttpSpec;
 use crate::source::newest::NamePattern;
 use crate::source::s3::S3Spec;
+use crate::source::{SourceLocation, SourceSpec};
 
 /// The image every scenario uses unless it names another: built by `ci/image/build`.
 pub const DEFAULT_IMAGE: &str = include_str!("../../../ci/image/TAG");
@@ -87,29 +90,6 @@ pub struct Scenario {
     pub app: Option<crate::app::Spec>,
     /// Migrations applied after the restore.
     pub migrate: Option<crate::migrate::Spec>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SourceSpec {
-    pub location: SourceLocation,
-    pub expected_sha256: Option<String>,
-    /// A backup under this fraction of the previous one in the same location fails.
-    pub min_size_ratio: f64,
-    /// Why the scenario trusts its backup, when it does: a target that is not a sandbox
-    /// restores only a trusted backup, and the reports say so first.
-    pub trusted: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum SourceLocation {
-    /// A backup file (or directory-format archive) on this machine.
-    File(PathBuf),
-    /// The newest backup in a folder.
-    Newest { dir: PathBuf, pattern: Option<NamePattern> },
-    /// An HTTP(S) URL.
-    Url(HttpSpec),
-    /// An S3 object, or the newest under a prefix.
-    S3(S3Spec),
 }
 
 #[derive(Debug, Clone)]
@@ -300,7 +280,7 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         Some(path) => {
             let resolved = normalize(&base.join(path.get_ref()));
             let baseline = Baseline::load(&resolved).map_err(|e| {
-                FieldError::new(path.span(), crate::drill::error_chain(&e))
+                FieldError::new(path.span(), crate::error::error_chain(&e))
                     .with_help("make one with `pgdrill baseline --dsn URL -o FILE`")
             })?;
             (Some(resolved), Some(Arc::new(baseline)))
@@ -444,34 +424,6 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
         None => None,
     };
     Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted })
-}
-
-/// `a/b/../c` as `a/c`, without touching the file system (the path may not exist yet, and the
-/// reports should show it as the user would write it).
-pub fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
-                    out.pop();
-                } else {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
-}
-
-fn parse_duration(value: &Spanned<String>) -> Result<Duration, FieldError> {
-    humantime::parse_duration(value.get_ref()).map_err(|e| {
-        FieldError::new(value.span(), format!("`{}` is not a duration: {e}", value.get_ref()))
-            .with_help("write durations like \"90s\", \"5m\" or \"1h 30m\"")
-    })
 }
 
 fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldError> {

@@ -216,7 +216,7 @@ async fn fetch_once(
 
 /// An HTTP error with its causes, URL query strings stripped.
 fn error_text(e: &reqwest::Error) -> String {
-    let text = crate::drill::error_chain(e);
+    let text = crate::error::error_chain(e);
     match e.url() {
         Some(url) => text.replace(url.as_str(), &shown(url.as_str())),
         None => text,

@@ -12,9 +12,36 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::report::human_size;
-use crate::scenario::{SourceLocation, SourceSpec};
 use crate::secret::Redactor;
+use crate::units::human_size;
+use http::HttpSpec;
+use newest::NamePattern;
+use s3::S3Spec;
+
+/// Where the scenario's backup is, and what it must be.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub location: SourceLocation,
+    pub expected_sha256: Option<String>,
+    /// A backup under this fraction of the previous one in the same location fails.
+    pub min_size_ratio: f64,
+    /// Why the scenario trusts its backup, when it does: a target that is not a sandbox
+    /// restores only a trusted backup, and the reports say so first.
+    pub trusted: Option<String>,
+}
+
+/// Where a backup is.
+#[derive(Debug, Clone)]
+pub enum SourceLocation {
+    /// A backup file (or directory-format archive) on this machine.
+    File(PathBuf),
+    /// The newest backup in a folder.
+    Newest { dir: PathBuf, pattern: Option<NamePattern> },
+    /// An HTTP(S) URL.
+    Url(HttpSpec),
+    /// An S3 object, or the newest under a prefix.
+    S3(S3Spec),
+}
 
 /// A backup ready to be read from this machine.
 #[derive(Debug, Clone)]

@@ -163,7 +163,7 @@ fn classify(location: &str, error: object_store::Error, redactor: &Redactor) -> 
         }
         other => SourceError::Http {
             location: location.to_owned(),
-            message: redactor.redact(&crate::drill::error_chain(&other)),
+            message: redactor.redact(&crate::error::error_chain(&other)),
         },
     }
 }
