@@ -132,18 +132,13 @@ pub enum ReportCommand {
     },
 }
 
-/// The kinds the release gate drills.
-pub const GATE_KINDS: [&str; 3] = ["roles", "rls", "append_only"];
-
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { scenarios, common, only } => {
-            if let Some(unknown) = only.iter().flatten().find(|k| !crate::check::KINDS.contains(&k.as_str())) {
-                eprintln!(
-                    "error: --only: `{unknown}` is not a check kind (the kinds: {})",
-                    crate::check::KINDS.join(", ")
-                );
+            let kinds: Vec<&str> = crate::check::KINDS.iter().copied().chain([crate::app::request::KIND]).collect();
+            if let Some(unknown) = only.iter().flatten().find(|k| !kinds.contains(&k.as_str())) {
+                eprintln!("error: --only: `{unknown}` is not a check kind (the kinds: {})", kinds.join(", "));
                 return ExitCode::from(EXIT_USAGE);
             }
             let options = DrillOptions {
@@ -158,7 +153,7 @@ pub async fn main() -> ExitCode {
             let options = DrillOptions {
                 backup: common.backup.clone(),
                 globals: common.globals.clone(),
-                only_kinds: Some(GATE_KINDS.map(String::from).to_vec()),
+                only_kinds: Some(crate::check::gate_kinds().into_iter().map(String::from).collect()),
                 ..DrillOptions::default()
             };
             run_many(&scenarios, common, options, true).await
@@ -343,7 +338,7 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
             if !selected(&scenario.tags, &common.tags) {
                 continue;
             }
-            if gate && !scenario.checks.iter().any(|c| GATE_KINDS.contains(&c.kind())) {
+            if gate && !scenario.checks.iter().any(|c| crate::check::gate_kinds().contains(&c.kind())) {
                 eprintln!("pgdrill: {} has no role, RLS or audit checks: not part of the gate", file.display());
                 continue;
             }

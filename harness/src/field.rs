@@ -2,10 +2,14 @@
 //! loader turns it into `file:line:col`), durations, and paths as a user writes them. A leaf:
 //! check kinds, the app and migrate resolve their own configuration with it.
 
+use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
 /// A problem with one value of a scenario, located by its byte span in the file.
@@ -66,4 +70,45 @@ pub fn parse_duration(value: &Spanned<String>) -> Result<Duration, FieldError> {
         FieldError::new(value.span(), format!("`{}` is not a duration: {e}", value.get_ref()))
             .with_help("write durations like \"90s\", \"5m\" or \"1h 30m\"")
     })
+}
+
+/// A check kind written once (`[checks.kind]`) or several times (`[[checks.kind]]`). Each entry
+/// keeps its span when the file gives one.
+#[derive(Debug)]
+pub struct OneOrMany<T>(pub Vec<(Option<Range<usize>>, T)>);
+
+impl<T> Default for OneOrMany<T> {
+    fn default() -> Self {
+        OneOrMany(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
+            type Value = OneOrMany<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table, or an array of tables")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let one = T::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(OneOrMany(vec![(None, one)]))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<T>>()? {
+                    let span = item.span();
+                    all.push((Some(span), item.into_inner()));
+                }
+                Ok(OneOrMany(all))
+            }
+        }
+
+        deserializer.deserialize_any(OneOrManyVisitor(PhantomData))
+    }
 }

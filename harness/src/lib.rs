@@ -15,6 +15,7 @@ pub mod error;
 pub mod field;
 pub mod journal;
 pub mod migrate;
+pub mod outcome;
 pub mod pg;
 pub mod report;
 pub mod restore;

@@ -1,5 +1,6 @@
 //! PostgreSQL names and values: quoting identifiers and literals the way the server parses
-//! them, splitting the `schema.table` names that scenarios use, reading memory sizes.
+//! them, splitting the `schema.table` names that scenarios use, reading memory sizes, comparing
+//! versions, and saying what a database error was.
 
 /// `name` as a quoted identifier: `"name"`, with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
@@ -143,12 +144,55 @@ pub fn parse_size(text: &str) -> Option<u64> {
     n.checked_mul(factor)
 }
 
+/// Compares extension versions part by part: numerically where both parts are numbers
+/// (`0.10.0` > `0.8.0`), as text otherwise.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |v: &str| -> Vec<String> { v.split(['.', '-', '_']).map(str::to_owned).collect() };
+    let (a, b) = (split(a), split(b));
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i).map(String::as_str).unwrap_or("0"), b.get(i).map(String::as_str).unwrap_or("0"));
+        let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => x.cmp(y),
+        };
+        if order != std::cmp::Ordering::Equal {
+            return order;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// A database error as one line: its SQLSTATE and message (and detail), for check results.
+pub fn describe_sql_error(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => {
+            let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+            match pg {
+                Some(pg) => match pg.detail() {
+                    Some(detail) => format!("{} ({}; {})", pg.message(), pg.code(), detail),
+                    None => format!("{} ({})", pg.message(), pg.code()),
+                },
+                None => db.message().to_owned(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        use std::cmp::Ordering;
+        assert_eq!(compare_versions("0.10.0", "0.8.0"), Ordering::Greater);
+        assert_eq!(compare_versions("0.8", "0.8.0"), Ordering::Equal);
+        assert_eq!(compare_versions("1.5.0", "1.6"), Ordering::Less);
+    }
 
     #[test]
     fn sizes() {

@@ -20,8 +20,9 @@ use std::time::Instant;
 use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
 
-use super::{CheckContext, CheckResult, bind_evidence, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
+use crate::pg::describe_sql_error;
 use crate::pg::{QualifiedName, quote_ident, quote_literal};
 
 pub const KIND: &str = "append_only";
@@ -45,8 +46,13 @@ pub struct Spec {
     pub triggers: Vec<String>,
 }
 
-impl Spec {
-    pub fn resolve(config: Config) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "audit trails can be appended to, and not changed or erased";
+    const GATE: bool = true;
+    type Config = Config;
+
+    fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
         let table = QualifiedName::parse(&config.table).map_err(FieldError::unplaced)?;
         if !config.insert.trim_start().to_ascii_lowercase().starts_with("insert") {
             return Err(FieldError::unplaced("`insert` must be an INSERT statement"));
@@ -54,15 +60,11 @@ impl Spec {
         Ok(Spec { table, role: config.role, insert: config.insert, triggers: config.triggers })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         format!("{} as {}", self.table, self.role)
     }
 
-    fn object(&self, what: &str) -> String {
-        format!("{} {what} as {}", self.table, self.role)
-    }
-
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let mut results = match self.probe(ctx, started).await {
             Ok(results) => results,
@@ -76,6 +78,12 @@ impl Spec {
             results.push(self.trigger_check(ctx).await);
         }
         results
+    }
+}
+
+impl Spec {
+    fn object(&self, what: &str) -> String {
+        format!("{} {what} as {}", self.table, self.role)
     }
 
     async fn probe(&self, ctx: &CheckContext<'_>, started: Instant) -> sqlx::Result<Vec<CheckResult>> {

@@ -14,7 +14,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::{CheckContext, CheckResult, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use crate::field::FieldError;
+use crate::pg::{compare_versions, describe_sql_error};
 
 pub const KIND: &str = "extensions";
 
@@ -29,8 +31,15 @@ pub struct Spec {
     pub required: Vec<(String, Option<String>)>,
 }
 
-impl Spec {
-    pub fn from_config(config: Config) -> Self {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "the extensions the application needs are installed, at the versions it needs";
+    type Config = Config;
+
+    fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
+        if config.is_empty() {
+            return Err(FieldError::unplaced("`[checks.extensions]` lists no extension"));
+        }
         let required = config
             .into_iter()
             .map(|(name, version)| {
@@ -39,15 +48,15 @@ impl Spec {
                 (name, min)
             })
             .collect();
-        Spec { required }
+        Ok(Spec { required })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         let names: Vec<&str> = self.required.iter().map(|(n, _)| n.as_str()).collect();
         names.join(", ")
     }
 
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let installed: BTreeMap<String, String> =
             match sqlx::query_as::<_, (String, String)>(QUERY).fetch_all(ctx.pool).await {
@@ -89,39 +98,17 @@ impl Spec {
     }
 }
 
-/// Compares extension versions part by part: numerically where both parts are numbers
-/// (`0.10.0` > `0.8.0`), as text otherwise.
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let split = |v: &str| -> Vec<String> { v.split(['.', '-', '_']).map(str::to_owned).collect() };
-    let (a, b) = (split(a), split(b));
-    for i in 0..a.len().max(b.len()) {
-        let (x, y) = (a.get(i).map(String::as_str).unwrap_or("0"), b.get(i).map(String::as_str).unwrap_or("0"));
-        let order = match (x.parse::<u64>(), y.parse::<u64>()) {
-            (Ok(x), Ok(y)) => x.cmp(&y),
-            _ => x.cmp(y),
-        };
-        if order != Ordering::Equal {
-            return order;
-        }
-    }
-    Ordering::Equal
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn versions_compare_numerically() {
-        assert_eq!(compare_versions("0.10.0", "0.8.0"), Ordering::Greater);
-        assert_eq!(compare_versions("0.8", "0.8.0"), Ordering::Equal);
-        assert_eq!(compare_versions("1.5.0", "1.6"), Ordering::Less);
-    }
-
-    #[test]
     fn star_means_any_version() {
-        let spec =
-            Spec::from_config([("age".to_owned(), "*".to_owned()), ("vector".to_owned(), "0.8.0".to_owned())].into());
+        let ctx = ResolveContext { base: ".".into(), baseline: None };
+        let config = [("age".to_owned(), "*".to_owned()), ("vector".to_owned(), "0.8.0".to_owned())].into();
+        let spec = Spec::resolve(config, &ctx).unwrap();
         assert_eq!(spec.required, vec![("age".into(), None), ("vector".into(), Some("0.8.0".into()))]);
+        let empty = Spec::resolve(Config::new(), &ctx).unwrap_err();
+        assert_eq!(empty.message, "`[checks.extensions]` lists no extension");
     }
 }

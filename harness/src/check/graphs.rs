@@ -19,9 +19,10 @@ use serde::Deserialize;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, GraphCounts, capture};
 use crate::field::FieldError;
+use crate::pg::describe_sql_error;
 
 pub const KIND: &str = "graphs";
 
@@ -49,8 +50,12 @@ pub struct Spec {
     pub expect: Option<i64>,
 }
 
-impl Spec {
-    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "graphs answer Cypher queries, with every vertex and edge";
+    type Config = Config;
+
+    fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
         let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
         if config.expect.is_some() && config.query.is_none() {
             return Err(FieldError::unplaced("`expect` is the count `query` must return, and there is no `query`"));
@@ -67,11 +72,11 @@ impl Spec {
         })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         self.graph.clone().unwrap_or_else(|| "every graph".into())
     }
 
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let mut conn = match ctx.pool.acquire().await {
             Ok(c) => c.detach(),
@@ -81,7 +86,9 @@ impl Spec {
         conn.close().await.ok();
         results
     }
+}
 
+impl Spec {
     async fn run_on(&self, conn: &mut PgConnection, started: Instant) -> Vec<CheckResult> {
         if let Err(err) = capture::prepare_age(conn).await {
             return vec![

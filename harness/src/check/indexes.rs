@@ -19,10 +19,11 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, IndexInfo, capture};
 use crate::field::FieldError;
 use crate::pg::QualifiedName;
+use crate::pg::describe_sql_error;
 
 pub const KIND: &str = "indexes";
 
@@ -60,8 +61,12 @@ pub struct Spec {
     pub expect: Vec<(QualifiedName, ExpectedIndex)>,
 }
 
-impl Spec {
-    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "the indexes the application relies on exist and are valid";
+    type Config = Config;
+
+    fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
         let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
         let mut expect = Vec::new();
         for index in config.expect {
@@ -77,7 +82,7 @@ impl Spec {
         Ok(Spec { baseline, methods: config.methods.iter().map(|m| m.to_ascii_lowercase()).collect(), expect })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         let mut parts: Vec<String> = self.expect.iter().map(|(n, _)| n.to_string()).collect();
         if self.baseline.is_some() {
             parts.push("the baseline's indexes".into());
@@ -85,7 +90,7 @@ impl Spec {
         parts.join(", ")
     }
 
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let actual = match capture::indexes(ctx.pool).await {
             Ok(indexes) => indexes,
@@ -119,7 +124,9 @@ impl Spec {
         }
         results
     }
+}
 
+impl Spec {
     /// `tables`: the relations that exist. An index whose table is gone is not counted here:
     /// the missing table is the finding (of the `schemas` check), not each of its indexes.
     fn against_baseline(

@@ -4,6 +4,11 @@
 //! was expected, what was found, the verdict, and the SQL that found it. A check that cannot run
 //! (its query fails) gets [`Verdict::Error`], which fails the drill like a failed check does:
 //! an error is never a pass.
+//!
+//! A kind is one file whose `Spec` implements [`Kind`] (its name, what it proves, its
+//! configuration, how that resolves, how it runs) and one line in [`kinds!`]'s list below, which
+//! generates the rest: [`CheckSpec`], [`KINDS`], [`purpose`], the release gate's kinds and the
+//! reading of `[checks]`, which keeps the scenario file's order.
 
 pub mod append_only;
 pub mod extensions;
@@ -17,139 +22,39 @@ pub mod schema_version;
 pub mod schemas;
 pub mod sql;
 
+use std::fmt;
+use std::future::Future;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use sqlx::PgPool;
+use toml::Spanned;
 
 use crate::baseline::Baseline;
 use crate::dump::DumpSummary;
-use crate::field::FieldError;
+use crate::field::{FieldError, OneOrMany};
 
-/// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    /// The check could not run; the drill fails.
-    Error,
-    /// The check did not run because an earlier phase failed.
-    Skipped,
-}
+pub use crate::outcome::{CheckResult, CheckResultBuilder, Verdict};
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::Error => "error",
-            Verdict::Skipped => "skipped",
-        }
-    }
-}
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One check's result, as every report shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CheckResult {
-    /// Unique within a drill: `<kind>/<object>`.
-    pub id: String,
-    pub kind: String,
-    /// What was checked: a table, an extension, a migration journal.
-    pub object: String,
-    pub expected: String,
-    pub actual: String,
-    pub verdict: Verdict,
-    /// One sentence on the outcome, naming expected against actual when they differ.
-    pub message: String,
-    /// The SQL (or request) whose answer is `actual`.
-    pub evidence: String,
-    #[serde(with = "crate::units::duration_ms", rename = "duration_ms")]
-    pub duration: Duration,
-}
-
-impl CheckResult {
-    /// A result for `object` of `kind`, timed from `started`.
-    pub fn build(kind: &str, object: impl Into<String>, started: Instant) -> CheckResultBuilder {
-        let object = object.into();
-        CheckResultBuilder {
-            result: CheckResult {
-                id: format!("{kind}/{object}"),
-                kind: kind.to_owned(),
-                object,
-                expected: String::new(),
-                actual: String::new(),
-                verdict: Verdict::Error,
-                message: String::new(),
-                evidence: String::new(),
-                duration: Duration::ZERO,
-            },
-            started,
-        }
-    }
-
-    /// Marks a configured check as not run, with the reason.
-    pub fn skipped(kind: &str, object: &str, reason: &str) -> Self {
-        CheckResult {
-            id: format!("{kind}/{object}"),
-            kind: kind.to_owned(),
-            object: object.to_owned(),
-            expected: String::new(),
-            actual: String::new(),
-            verdict: Verdict::Skipped,
-            message: format!("not run: {reason}"),
-            evidence: String::new(),
-            duration: Duration::ZERO,
-        }
-    }
-}
-
-/// Fills in a [`CheckResult`]; finishing it records the duration.
-pub struct CheckResultBuilder {
-    result: CheckResult,
-    started: Instant,
-}
-
-impl CheckResultBuilder {
-    pub fn expected(mut self, expected: impl Into<String>) -> Self {
-        self.result.expected = expected.into();
-        self
-    }
-
-    pub fn actual(mut self, actual: impl Into<String>) -> Self {
-        self.result.actual = actual.into();
-        self
-    }
-
-    pub fn evidence(mut self, evidence: impl Into<String>) -> Self {
-        self.result.evidence = evidence.into();
-        self
-    }
-
-    /// Pass when `ok`, fail otherwise; `message` explains either way.
-    pub fn verdict(self, ok: bool, message: impl Into<String>) -> CheckResult {
-        self.finish(if ok { Verdict::Pass } else { Verdict::Fail }, message)
-    }
-
-    /// The check could not run.
-    pub fn error(self, message: impl Into<String>) -> CheckResult {
-        self.finish(Verdict::Error, message)
-    }
-
-    fn finish(mut self, verdict: Verdict, message: impl Into<String>) -> CheckResult {
-        self.result.verdict = verdict;
-        self.result.message = message.into();
-        self.result.duration = self.started.elapsed();
-        self.result
-    }
+/// What every check kind is: its file implements this for its resolved `Spec`.
+pub trait Kind: Sized {
+    /// Its key under `[checks]`.
+    const NAME: &'static str;
+    /// What it proves, in a sentence an auditor can read.
+    const PROVES: &'static str;
+    /// Whether the release gate (`pgdrill gate`) drills it.
+    const GATE: bool = false;
+    /// One entry of its configuration, as the scenario file writes it.
+    type Config: de::DeserializeOwned;
+    /// Checks an entry and fills in what it leaves to defaults.
+    fn resolve(config: Self::Config, ctx: &ResolveContext) -> Result<Self, FieldError>;
+    /// A short name for what this check covers, for reports of checks that did not run.
+    fn label(&self) -> String;
+    /// Runs it on the restored database.
+    fn run(&self, ctx: &CheckContext<'_>) -> impl Future<Output = Vec<CheckResult>> + Send;
 }
 
 /// What checks run against.
@@ -179,102 +84,144 @@ impl ResolveContext {
     }
 }
 
-/// A configured check, resolved from the scenario.
-#[derive(Debug, Clone)]
-pub enum CheckSpec {
-    Extensions(extensions::Spec),
-    SchemaVersion(schema_version::Spec),
-    RowCounts(row_counts::Spec),
-    Indexes(indexes::Spec),
-    Rls(rls::Spec),
-    AppendOnly(append_only::Spec),
-    Roles(roles::Spec),
-    Graphs(graphs::Spec),
-    Partitions(partitions::Spec),
-    Schemas(schemas::Spec),
-    Sql(sql::Spec),
-}
+/// The check kinds: variant, file. One line here and one file make a kind.
+macro_rules! kinds {
+    ($($variant:ident => $module:ident),* $(,)?) => {
+        /// A configured check, resolved from the scenario.
+        #[derive(Debug, Clone)]
+        pub enum CheckSpec {
+            $($variant($module::Spec),)*
+        }
 
-/// Calls `$body` with the spec inside whichever variant `$spec` is.
-macro_rules! each_kind {
-    ($spec:expr, $inner:ident => $body:expr) => {
-        match $spec {
-            CheckSpec::Extensions($inner) => $body,
-            CheckSpec::SchemaVersion($inner) => $body,
-            CheckSpec::RowCounts($inner) => $body,
-            CheckSpec::Indexes($inner) => $body,
-            CheckSpec::Rls($inner) => $body,
-            CheckSpec::AppendOnly($inner) => $body,
-            CheckSpec::Roles($inner) => $body,
-            CheckSpec::Graphs($inner) => $body,
-            CheckSpec::Partitions($inner) => $body,
-            CheckSpec::Schemas($inner) => $body,
-            CheckSpec::Sql($inner) => $body,
+        impl CheckSpec {
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(CheckSpec::$variant(_) => <$module::Spec as Kind>::NAME,)*
+                }
+            }
+
+            /// A short name for what this check covers, for reports of checks that did not run.
+            pub fn label(&self) -> String {
+                match self {
+                    $(CheckSpec::$variant(spec) => spec.label(),)*
+                }
+            }
+
+            pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+                match self {
+                    $(CheckSpec::$variant(spec) => spec.run(ctx).await,)*
+                }
+            }
+        }
+
+        /// Every check kind, in the order this file lists them.
+        pub const KINDS: &[&str] = &[$(<$module::Spec as Kind>::NAME,)*];
+
+        /// The kinds the release gate drills.
+        pub fn gate_kinds() -> Vec<&'static str> {
+            [$((<$module::Spec as Kind>::NAME, <$module::Spec as Kind>::GATE),)*]
+                .into_iter()
+                .filter_map(|(name, gate)| gate.then_some(name))
+                .collect()
+        }
+
+        /// What a check kind proves, in a sentence an auditor can read.
+        pub fn purpose(kind: &str) -> Option<&'static str> {
+            match kind {
+                $(k if k == <$module::Spec as Kind>::NAME => Some(<$module::Spec as Kind>::PROVES),)*
+                _ => None,
+            }
+        }
+
+        /// One `[checks.<kind>]` entry as written (a table, or an array of tables).
+        #[derive(Debug)]
+        enum RawCheck {
+            $($variant(Spanned<OneOrMany<<$module::Spec as Kind>::Config>>),)*
+        }
+
+        impl RawCheck {
+            /// Reads the value of the key `kind`.
+            fn read<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<RawCheck, A::Error> {
+                match kind {
+                    $(k if k == <$module::Spec as Kind>::NAME => Ok(RawCheck::$variant(map.next_value()?)),)*
+                    other => Err(de::Error::unknown_field(other, KINDS)),
+                }
+            }
+
+            /// Resolves every entry, each error placed at its entry (or at the group).
+            fn resolve(self, ctx: &ResolveContext, out: &mut Vec<CheckSpec>) -> Result<(), FieldError> {
+                match self {
+                    $(RawCheck::$variant(group) => resolve_group::<$module::Spec>(group, ctx, CheckSpec::$variant, out),)*
+                }
+            }
         }
     };
 }
 
-impl CheckSpec {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CheckSpec::Extensions(_) => extensions::KIND,
-            CheckSpec::SchemaVersion(_) => schema_version::KIND,
-            CheckSpec::RowCounts(_) => row_counts::KIND,
-            CheckSpec::Indexes(_) => indexes::KIND,
-            CheckSpec::Rls(_) => rls::KIND,
-            CheckSpec::AppendOnly(_) => append_only::KIND,
-            CheckSpec::Roles(_) => roles::KIND,
-            CheckSpec::Graphs(_) => graphs::KIND,
-            CheckSpec::Partitions(_) => partitions::KIND,
-            CheckSpec::Schemas(_) => schemas::KIND,
-            CheckSpec::Sql(_) => sql::KIND,
+kinds! {
+    Extensions => extensions,
+    SchemaVersion => schema_version,
+    RowCounts => row_counts,
+    Indexes => indexes,
+    Rls => rls,
+    AppendOnly => append_only,
+    Roles => roles,
+    Graphs => graphs,
+    Partitions => partitions,
+    Schemas => schemas,
+    Sql => sql,
+}
+
+fn resolve_group<K: Kind>(
+    group: Spanned<OneOrMany<K::Config>>,
+    ctx: &ResolveContext,
+    wrap: fn(K) -> CheckSpec,
+    out: &mut Vec<CheckSpec>,
+) -> Result<(), FieldError> {
+    let outer: Range<usize> = group.span();
+    for (span, config) in group.into_inner().0 {
+        let spec = K::resolve(config, ctx).map_err(|e| e.or_span(span.clone().or(Some(outer.clone()))))?;
+        out.push(wrap(spec));
+    }
+    Ok(())
+}
+
+/// The `[checks]` table as written, in the file's order.
+#[derive(Debug, Default)]
+pub struct RawChecks(Vec<RawCheck>);
+
+impl RawChecks {
+    /// The checks the scenario configures, in the order it gives them.
+    pub fn resolve(self, ctx: &ResolveContext) -> Result<Vec<CheckSpec>, FieldError> {
+        let mut checks = Vec::new();
+        for raw in self.0 {
+            raw.resolve(ctx, &mut checks)?;
         }
-    }
-
-    /// A short name for what this check covers, for reports of checks that did not run.
-    pub fn label(&self) -> String {
-        each_kind!(self, spec => spec.label())
-    }
-
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
-        each_kind!(self, spec => spec.run(ctx).await)
+        Ok(checks)
     }
 }
 
-/// Every check kind, and `api` for the application's requests.
-pub const KINDS: [&str; 12] = [
-    extensions::KIND,
-    schema_version::KIND,
-    row_counts::KIND,
-    indexes::KIND,
-    rls::KIND,
-    append_only::KIND,
-    roles::KIND,
-    graphs::KIND,
-    partitions::KIND,
-    schemas::KIND,
-    sql::KIND,
-    crate::app::request::KIND,
-];
+impl<'de> Deserialize<'de> for RawChecks {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChecksVisitor;
 
-/// What a check kind proves, in a sentence an auditor can read.
-pub fn purpose(kind: &str) -> &'static str {
-    match kind {
-        extensions::KIND => "the extensions the application needs are installed, at the versions it needs",
-        schema_version::KIND => {
-            "the migration journal is at the version the code expects, with no failed or dirty migration"
+        impl<'de> Visitor<'de> for ChecksVisitor {
+            type Value = RawChecks;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of check kinds")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawChecks, A::Error> {
+                let mut checks = Vec::new();
+                while let Some(kind) = map.next_key::<String>()? {
+                    checks.push(RawCheck::read(&kind, &mut map)?);
+                }
+                Ok(RawChecks(checks))
+            }
         }
-        row_counts::KIND => "tables hold the rows they should: as in the dump, the baseline or the scenario",
-        indexes::KIND => "the indexes the application relies on exist and are valid",
-        rls::KIND => "row-level security is on, its policies exist, and tenants cannot read each other's rows",
-        append_only::KIND => "audit trails can be appended to, and not changed or erased",
-        roles::KIND => "runtime roles can do what they need and nothing more",
-        graphs::KIND => "graphs answer Cypher queries, with every vertex and edge",
-        partitions::KIND => "partitions are in place for the months the application writes to",
-        schemas::KIND => "every schema survived with its tables, types and sequences; no sequence would collide",
-        sql::KIND => "scenario-specific facts hold",
-        crate::app::request::KIND => "the application boots on the restored database and its API answers",
-        _ => "",
+
+        deserializer.deserialize_map(ChecksVisitor)
     }
 }
 
@@ -286,21 +233,4 @@ pub fn bind_evidence(sql: &str, values: &[&str]) -> String {
         out = out.replace(&format!("${}", i + 1), &crate::pg::quote_literal(value));
     }
     out
-}
-
-/// A database error as one line: its SQLSTATE and message (and detail), for check results.
-pub fn describe_sql_error(err: &sqlx::Error) -> String {
-    match err {
-        sqlx::Error::Database(db) => {
-            let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
-            match pg {
-                Some(pg) => match pg.detail() {
-                    Some(detail) => format!("{} ({}; {})", pg.message(), pg.code(), detail),
-                    None => format!("{} ({})", pg.message(), pg.code()),
-                },
-                None => db.message().to_owned(),
-            }
-        }
-        other => other.to_string(),
-    }
 }

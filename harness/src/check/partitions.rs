@@ -17,8 +17,9 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
+use crate::pg::describe_sql_error;
 use crate::pg::{QualifiedName, quote_literal};
 
 pub const KIND: &str = "partitions";
@@ -47,8 +48,12 @@ pub struct Spec {
     pub default_partition: bool,
 }
 
-impl Spec {
-    pub fn resolve(config: Config) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "partitions are in place for the months the application writes to";
+    type Config = Config;
+
+    fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
         if config.months_back > 600 || config.months_ahead > 600 {
             return Err(FieldError::unplaced("the partition window is limited to 600 months either way"));
         }
@@ -60,36 +65,11 @@ impl Spec {
         })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         self.table.to_string()
     }
 
-    fn sql(&self) -> String {
-        format!(
-            "WITH parts AS ( \
-               SELECT c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound \
-               FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = {table}::regclass), \
-             ranges AS ( \
-               SELECT name, regexp_match(bound, '^FOR VALUES FROM \\((.*)\\) TO \\((.*)\\)$') AS m FROM parts), \
-             bounds AS ( \
-               SELECT name, \
-                 CASE WHEN m[1] = 'MINVALUE' THEN '-infinity'::timestamptz ELSE trim(both '''' from m[1])::timestamptz END AS lo, \
-                 CASE WHEN m[2] = 'MAXVALUE' THEN 'infinity'::timestamptz ELSE trim(both '''' from m[2])::timestamptz END AS hi \
-               FROM ranges WHERE m IS NOT NULL), \
-             months AS ( \
-               SELECT generate_series(date_trunc('month', now()) - make_interval(months => {back}), \
-                                      date_trunc('month', now()) + make_interval(months => {ahead}), interval '1 month') AS month) \
-             SELECT to_char(month, 'YYYY-MM'), (SELECT name FROM bounds b WHERE b.lo <= month AND month + interval '1 month' <= b.hi LIMIT 1), \
-                    (SELECT string_agg(name, ', ') FROM parts WHERE bound = 'DEFAULT'), \
-                    (SELECT partstrat::text FROM pg_partitioned_table WHERE partrelid = {table}::regclass) \
-             FROM months ORDER BY month",
-            table = quote_literal(&self.table.sql()),
-            back = self.months_back,
-            ahead = self.months_ahead,
-        )
-    }
-
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let sql = self.sql();
         let default = if self.default_partition { ", and a default partition" } else { "" };
@@ -147,5 +127,32 @@ impl Spec {
             let text = problems.join("; ");
             result.actual(text.clone()).verdict(false, format!("`{}`: {text}", self.table))
         }]
+    }
+}
+
+impl Spec {
+    fn sql(&self) -> String {
+        format!(
+            "WITH parts AS ( \
+               SELECT c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound \
+               FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = {table}::regclass), \
+             ranges AS ( \
+               SELECT name, regexp_match(bound, '^FOR VALUES FROM \\((.*)\\) TO \\((.*)\\)$') AS m FROM parts), \
+             bounds AS ( \
+               SELECT name, \
+                 CASE WHEN m[1] = 'MINVALUE' THEN '-infinity'::timestamptz ELSE trim(both '''' from m[1])::timestamptz END AS lo, \
+                 CASE WHEN m[2] = 'MAXVALUE' THEN 'infinity'::timestamptz ELSE trim(both '''' from m[2])::timestamptz END AS hi \
+               FROM ranges WHERE m IS NOT NULL), \
+             months AS ( \
+               SELECT generate_series(date_trunc('month', now()) - make_interval(months => {back}), \
+                                      date_trunc('month', now()) + make_interval(months => {ahead}), interval '1 month') AS month) \
+             SELECT to_char(month, 'YYYY-MM'), (SELECT name FROM bounds b WHERE b.lo <= month AND month + interval '1 month' <= b.hi LIMIT 1), \
+                    (SELECT string_agg(name, ', ') FROM parts WHERE bound = 'DEFAULT'), \
+                    (SELECT partstrat::text FROM pg_partitioned_table WHERE partrelid = {table}::regclass) \
+             FROM months ORDER BY month",
+            table = quote_literal(&self.table.sql()),
+            back = self.months_back,
+            ahead = self.months_ahead,
+        )
     }
 }

@@ -19,9 +19,10 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, PolicyInfo, capture};
 use crate::field::FieldError;
+use crate::pg::describe_sql_error;
 use crate::pg::{QualifiedName, quote_ident, quote_literal};
 
 pub const KIND: &str = "rls";
@@ -75,8 +76,14 @@ pub struct Spec {
     pub fail_closed: Option<FailClosed>,
 }
 
-impl Spec {
-    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str =
+        "row-level security is on, its policies exist, and tenants cannot read each other's rows";
+    const GATE: bool = true;
+    type Config = Config;
+
+    fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
         let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
         let tables = config
             .tables
@@ -108,7 +115,7 @@ impl Spec {
         Ok(Spec { tables, force: config.force, baseline, policies, fail_closed: config.fail_closed })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         let mut parts: Vec<String> = self.tables.iter().map(|t| t.to_string()).collect();
         if self.baseline.is_some() {
             parts.push("the baseline's row security".into());
@@ -116,7 +123,7 @@ impl Spec {
         parts.join(", ")
     }
 
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let mut results = Vec::new();
         for table in &self.tables {
             results.push(self.flags(ctx, table).await);
@@ -146,7 +153,9 @@ impl Spec {
         }
         results
     }
+}
 
+impl Spec {
     async fn flags(&self, ctx: &CheckContext<'_>, table: &QualifiedName) -> CheckResult {
         let started = Instant::now();
         let want = if self.force { "enabled and forced" } else { "enabled" };

@@ -21,8 +21,9 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, bind_evidence, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
+use crate::pg::describe_sql_error;
 use crate::pg::{QualifiedName, quote_literal};
 
 pub const KIND: &str = "roles";
@@ -60,8 +61,13 @@ pub struct Spec {
     pub forbidden_schemas: Vec<String>,
 }
 
-impl Spec {
-    pub fn resolve(config: Config) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "runtime roles can do what they need and nothing more";
+    const GATE: bool = true;
+    type Config = Config;
+
+    fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
         let mut tables = Vec::new();
         for (table, privileges) in config.tables {
             let name = QualifiedName::parse(&table).map_err(FieldError::unplaced)?;
@@ -86,11 +92,11 @@ impl Spec {
         })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         self.role.clone()
     }
 
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let role = &self.role;
         let attributes: Option<(bool, bool, bool, bool, bool)> = match sqlx::query_as(
@@ -127,7 +133,9 @@ impl Spec {
         .flatten()
         .collect()
     }
+}
 
+impl Spec {
     fn result(&self, what: &str, started: Instant) -> super::CheckResultBuilder {
         CheckResult::build(KIND, format!("{} {what}", self.role), started)
     }

@@ -24,10 +24,11 @@ use toml::Spanned;
 
 use std::sync::Arc;
 
-use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::Baseline;
 use crate::field::FieldError;
 use crate::pg::QualifiedName;
+use crate::pg::describe_sql_error;
 
 pub const KIND: &str = "row_counts";
 
@@ -178,8 +179,12 @@ pub struct Spec {
     pub allow_growth: bool,
 }
 
-impl Spec {
-    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "tables hold the rows they should: as in the dump, the baseline or the scenario";
+    type Config = Config;
+
+    fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
         let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
         let tolerance = match &config.tolerance {
             Some(t) => Tolerance::parse(t.get_ref()).map_err(|m| FieldError::new(t.span(), m))?,
@@ -207,7 +212,7 @@ impl Spec {
         })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         let mut names: Vec<String> = self.tables.iter().map(|(t, _)| t.to_string()).collect();
         if self.expect_from_dump {
             names.push("every table in the dump".into());
@@ -218,21 +223,7 @@ impl Spec {
         names.join(", ")
     }
 
-    fn accepts(&self, expected: i64, actual: i64) -> bool {
-        (self.allow_growth && actual >= expected) || self.tolerance.allows(expected, actual)
-    }
-
-    /// How the expected side reads: `12`, `12 ±2`, `at least 12`.
-    fn expected_text(&self, expected: i64) -> String {
-        let growth = if self.allow_growth { "at least " } else { "" };
-        if self.tolerance.is_exact() {
-            format!("{growth}{expected}")
-        } else {
-            format!("{growth}{expected} {}", self.tolerance)
-        }
-    }
-
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let mut results = Vec::new();
         for (table, expected) in &self.tables {
             results.push(self.compare(ctx, table, *expected).await);
@@ -246,6 +237,22 @@ impl Spec {
             results.push(self.compare_all(ctx, "baseline", "the baseline recorded", counts).await);
         }
         results
+    }
+}
+
+impl Spec {
+    fn accepts(&self, expected: i64, actual: i64) -> bool {
+        (self.allow_growth && actual >= expected) || self.tolerance.allows(expected, actual)
+    }
+
+    /// How the expected side reads: `12`, `12 ±2`, `at least 12`.
+    fn expected_text(&self, expected: i64) -> String {
+        let growth = if self.allow_growth { "at least " } else { "" };
+        if self.tolerance.is_exact() {
+            format!("{growth}{expected}")
+        } else {
+            format!("{growth}{expected} {}", self.tolerance)
+        }
     }
 
     async fn compare(&self, ctx: &CheckContext<'_>, table: &QualifiedName, expected: i64) -> CheckResult {

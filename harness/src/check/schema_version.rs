@@ -22,9 +22,10 @@ use std::time::Instant;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
 use crate::journal::{Journal, Preset};
+use crate::pg::describe_sql_error;
 use crate::pg::{QualifiedName, quote_ident};
 
 pub const KIND: &str = "schema_version";
@@ -73,8 +74,13 @@ pub struct Spec {
     pub expected_source: Option<String>,
 }
 
-impl Spec {
-    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str =
+        "the migration journal is at the version the code expects, with no failed or dirty migration";
+    type Config = Config;
+
+    fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
         let preset = match &config.preset {
             Some(p) => Some(Preset::parse(p.get_ref()).ok_or_else(|| {
                 let known: Vec<&str> = Preset::ALL.iter().map(|p| p.as_str()).collect();
@@ -123,18 +129,20 @@ impl Spec {
         Ok(Spec { journal, expected, expected_source })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         self.journal.table.to_string()
     }
 
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let mut results = vec![self.newest(ctx).await];
         if let Some(condition) = &self.journal.failed_when {
             results.push(self.no_failures(ctx, condition).await);
         }
         results
     }
+}
 
+impl Spec {
     async fn newest(&self, ctx: &CheckContext<'_>) -> CheckResult {
         let started = Instant::now();
         let query = self.journal.newest_sql();
@@ -236,7 +244,7 @@ fn newest_in_folder(dir: &Path, preset: Option<Preset>) -> Result<(String, Strin
         let Some(version) = version else { continue };
         let newer = match &newest {
             None => true,
-            Some((current, _)) => super::extensions::compare_versions(&version, current) == std::cmp::Ordering::Greater,
+            Some((current, _)) => crate::pg::compare_versions(&version, current) == std::cmp::Ordering::Greater,
         };
         if newer {
             newest = Some((version, file));

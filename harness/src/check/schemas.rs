@@ -15,9 +15,10 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, ResolveContext, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, SchemaInventory, capture};
 use crate::field::FieldError;
+use crate::pg::describe_sql_error;
 
 pub const KIND: &str = "schemas";
 
@@ -41,8 +42,13 @@ pub struct Spec {
     pub sequences: bool,
 }
 
-impl Spec {
-    pub fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str =
+        "every schema survived with its tables, types and sequences; no sequence would collide";
+    type Config = Config;
+
+    fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
         let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
         let sequences = config.sequences.unwrap_or(true);
         if baseline.is_none() && config.schemas.is_empty() && !sequences {
@@ -53,11 +59,11 @@ impl Spec {
         Ok(Spec { baseline, schemas: config.schemas, sequences })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         if self.baseline.is_some() { "the baseline's schemas".into() } else { self.schemas.join(", ") }
     }
 
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let mut results = Vec::new();
         let actual = match capture::schemas(ctx.pool).await {

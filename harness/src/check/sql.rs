@@ -18,8 +18,9 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, describe_sql_error};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
+use crate::pg::describe_sql_error;
 use crate::pg::quote_ident;
 
 pub const KIND: &str = "sql";
@@ -65,8 +66,12 @@ pub struct Spec {
     pub role: Option<String>,
 }
 
-impl Spec {
-    pub fn resolve(config: Config) -> Result<Self, FieldError> {
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "scenario-specific facts hold";
+    type Config = Config;
+
+    fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
         if config.name.trim().is_empty() {
             return Err(FieldError::unplaced("a sql check needs a `name`"));
         }
@@ -79,21 +84,11 @@ impl Spec {
         Ok(Spec { name: config.name, query, expected, scalar, role: config.role })
     }
 
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         self.name.clone()
     }
 
-    fn show(&self, rows: &[Vec<String>]) -> String {
-        if self.scalar && rows.len() == 1 && rows[0].len() == 1 {
-            return rows[0][0].clone();
-        }
-        if rows.is_empty() {
-            return "no rows".into();
-        }
-        rows.iter().map(|r| format!("({})", r.join(", "))).collect::<Vec<_>>().join(" ")
-    }
-
-    pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let wrapped = format!(
             "SELECT (SELECT array_agg(coalesce(value, 'NULL') ORDER BY ordinality) FROM json_each_text(row_to_json(q)) WITH ORDINALITY) FROM ({}) AS q",
@@ -127,5 +122,17 @@ impl Spec {
             format!("`{}` returned {actual}, expected {}", self.name, self.show(&self.expected))
         };
         vec![result.actual(actual).verdict(ok, message)]
+    }
+}
+
+impl Spec {
+    fn show(&self, rows: &[Vec<String>]) -> String {
+        if self.scalar && rows.len() == 1 && rows[0].len() == 1 {
+            return rows[0][0].clone();
+        }
+        if rows.is_empty() {
+            return "no rows".into();
+        }
+        rows.iter().map(|r| format!("({})", r.join(", "))).collect::<Vec<_>>().join(" ")
     }
 }

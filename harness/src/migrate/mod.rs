@@ -138,7 +138,7 @@ pub async fn version(pool: &PgPool, journal: &(QualifiedName, String)) -> Result
         .fetch_optional(pool)
         .await
         .map(Option::flatten)
-        .map_err(|e| MigrateError::Journal(crate::check::describe_sql_error(&e)))
+        .map_err(|e| MigrateError::Journal(crate::pg::describe_sql_error(&e)))
 }
 
 /// The migration files of `dir` newer than `after`, in order: (version, name, path).
@@ -155,12 +155,10 @@ pub fn pending(dir: &Path, after: Option<&str>) -> Result<Vec<(String, String, P
             (!version.is_empty()).then(|| (version, file.trim_end_matches(".sql").to_owned(), e.path()))
         })
         .collect();
-    files.sort_by(|a, b| crate::check::extensions::compare_versions(&a.0, &b.0));
+    files.sort_by(|a, b| crate::pg::compare_versions(&a.0, &b.0));
     Ok(files
         .into_iter()
-        .filter(|(v, _, _)| {
-            after.is_none_or(|a| crate::check::extensions::compare_versions(v, a) == std::cmp::Ordering::Greater)
-        })
+        .filter(|(v, _, _)| after.is_none_or(|a| crate::pg::compare_versions(v, a) == std::cmp::Ordering::Greater))
         .collect())
 }
 
@@ -219,7 +217,7 @@ pub async fn apply_folder(
                 let offset = error_position(&e)
                     .map(|pos| statement.sql.chars().take(pos.saturating_sub(1)).filter(|c| *c == '\n').count() as u64)
                     .unwrap_or(0);
-                return Err(fail(statement.line + offset, crate::check::describe_sql_error(&e)));
+                return Err(fail(statement.line + offset, crate::pg::describe_sql_error(&e)));
             }
         }
         if let Some(record) = record {
@@ -228,7 +226,7 @@ pub async fn apply_folder(
             let statement = crate::app::render(record, &values).map_err(|m| fail(0, m))?;
             tx.execute(sqlx::raw_sql(&statement))
                 .await
-                .map_err(|e| fail(0, format!("recording it: {}", crate::check::describe_sql_error(&e))))?;
+                .map_err(|e| fail(0, format!("recording it: {}", crate::pg::describe_sql_error(&e))))?;
         }
         tx.commit().await.map_err(|e| fail(0, e.to_string()))?;
         applied.push(file);

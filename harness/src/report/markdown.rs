@@ -203,7 +203,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
                 let badge = if passed == of_kind.len() { "✅" } else { "❌" };
                 vec![
                     code(kind),
-                    crate::check::purpose(kind).to_owned(),
+                    crate::check::purpose(kind)
+                        .or((kind == crate::app::request::KIND).then_some(crate::app::request::PROVES))
+                        .unwrap_or_default()
+                        .to_owned(),
                     format!("{badge} {passed} of {} passed", of_kind.len()),
                 ]
             })

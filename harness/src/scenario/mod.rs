@@ -50,12 +50,12 @@ pub use discover::{discover, selected};
 pub use error::{InvalidScenario, ScenarioError};
 
 use crate::field::{FieldError, normalize, parse_duration};
-use raw::{OneOrMany, RawScenario};
+use raw::RawScenario;
 
 use std::sync::Arc;
 
 use crate::baseline::Baseline;
-use crate::check::{self, CheckSpec, ResolveContext};
+use crate::check::{CheckSpec, ResolveContext};
 use crate::secret::{Secret, SecretSource};
 use crate::source::http::HttpSpec;
 use crate::source::newest::NamePattern;
@@ -288,7 +288,7 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         None => (None, None),
     };
     let ctx = ResolveContext { base: base.to_owned(), baseline };
-    let checks = resolve_checks(raw.checks, &ctx)?;
+    let checks = raw.checks.resolve(&ctx)?;
     let migrate = match raw.migrate {
         Some(m) => {
             let span = m.span();
@@ -596,47 +596,6 @@ fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, Fie
     Ok(RestoreSpec { roles, globals, timeout, jobs })
 }
 
-fn each<T, S>(
-    group: Option<Spanned<OneOrMany<T>>>,
-    ctx: &ResolveContext,
-    resolve: impl Fn(T, &ResolveContext) -> Result<S, FieldError>,
-    wrap: impl Fn(S) -> CheckSpec,
-    out: &mut Vec<CheckSpec>,
-) -> Result<(), FieldError> {
-    let Some(group) = group else { return Ok(()) };
-    let outer = group.span();
-    for (span, config) in group.into_inner().0 {
-        let spec = resolve(config, ctx).map_err(|e| e.or_span(span.clone().or(Some(outer.clone()))))?;
-        out.push(wrap(spec));
-    }
-    Ok(())
-}
-
-fn resolve_checks(raw: raw::RawChecks, ctx: &ResolveContext) -> Result<Vec<CheckSpec>, FieldError> {
-    use check::*;
-    let mut checks = Vec::new();
-    if let Some(extensions) = raw.extensions {
-        let span = extensions.span();
-        let config = extensions.into_inner();
-        if config.is_empty() {
-            return Err(FieldError::new(span, "`[checks.extensions]` lists no extension"));
-        }
-        checks.push(CheckSpec::Extensions(check::extensions::Spec::from_config(config)));
-    }
-    let out = &mut checks;
-    each(raw.schema_version, ctx, schema_version::Spec::resolve, CheckSpec::SchemaVersion, out)?;
-    each(raw.row_counts, ctx, row_counts::Spec::resolve, CheckSpec::RowCounts, out)?;
-    each(raw.indexes, ctx, indexes::Spec::resolve, CheckSpec::Indexes, out)?;
-    each(raw.schemas, ctx, schemas::Spec::resolve, CheckSpec::Schemas, out)?;
-    each(raw.rls, ctx, rls::Spec::resolve, CheckSpec::Rls, out)?;
-    each(raw.append_only, ctx, |c, _| append_only::Spec::resolve(c), CheckSpec::AppendOnly, out)?;
-    each(raw.roles, ctx, |c, _| roles::Spec::resolve(c), CheckSpec::Roles, out)?;
-    each(raw.graphs, ctx, graphs::Spec::resolve, CheckSpec::Graphs, out)?;
-    each(raw.partitions, ctx, |c, _| partitions::Spec::resolve(c), CheckSpec::Partitions, out)?;
-    each(raw.sql, ctx, |c, _| sql::Spec::resolve(c), CheckSpec::Sql, out)?;
-    Ok(checks)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -760,5 +719,24 @@ mod tests {
         let kinds: Vec<&str> = s.checks.iter().map(|c| c.kind()).collect();
         assert_eq!(kinds, ["extensions", "schema_version", "schema_version", "row_counts"]);
         assert_eq!(s.required_extensions(), ["vector"]);
+    }
+
+    #[test]
+    fn checks_keep_the_order_of_the_file() {
+        let s = load_text(
+            "[source]\npath = \"b\"\n[[checks.sql]]\nname = \"first\"\nquery = \"SELECT 1\"\nexpect = 1\n\
+             [checks.row_counts.tables]\npublic.users = 12\n[checks.extensions]\nvector = \"0.8.0\"\n",
+        )
+        .unwrap();
+        let kinds: Vec<&str> = s.checks.iter().map(|c| c.kind()).collect();
+        assert_eq!(kinds, ["sql", "row_counts", "extensions"]);
+    }
+
+    #[test]
+    fn every_kind_has_a_purpose_and_the_gate_drills_roles_rls_and_audit() {
+        for kind in crate::check::KINDS {
+            assert!(crate::check::purpose(kind).is_some_and(|p| !p.is_empty()), "{kind}");
+        }
+        assert_eq!(crate::check::gate_kinds(), ["rls", "append_only", "roles"]);
     }
 }

@@ -2,12 +2,8 @@
 //! rejected, spans kept for the values that are checked after parsing.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::marker::PhantomData;
-use std::ops::Range;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
 use crate::check;
@@ -27,7 +23,7 @@ pub struct RawScenario {
     #[serde(default)]
     pub restore: RawRestore,
     #[serde(default)]
-    pub checks: RawChecks,
+    pub checks: check::RawChecks,
     /// The application to boot against the restored database.
     pub app: Option<Spanned<crate::app::Config>>,
     /// Migrations to apply after the restore (a pre-migration safety check).
@@ -114,61 +110,4 @@ pub struct RawRole {
     pub login: Option<bool>,
     #[serde(default)]
     pub member_of: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawChecks {
-    pub extensions: Option<Spanned<check::extensions::Config>>,
-    pub schema_version: Option<Spanned<OneOrMany<check::schema_version::Config>>>,
-    pub row_counts: Option<Spanned<OneOrMany<check::row_counts::Config>>>,
-    pub indexes: Option<Spanned<OneOrMany<check::indexes::Config>>>,
-    pub schemas: Option<Spanned<OneOrMany<check::schemas::Config>>>,
-    pub rls: Option<Spanned<OneOrMany<check::rls::Config>>>,
-    pub append_only: Option<Spanned<OneOrMany<check::append_only::Config>>>,
-    pub roles: Option<Spanned<OneOrMany<check::roles::Config>>>,
-    pub graphs: Option<Spanned<OneOrMany<check::graphs::Config>>>,
-    pub partitions: Option<Spanned<OneOrMany<check::partitions::Config>>>,
-    pub sql: Option<Spanned<OneOrMany<check::sql::Config>>>,
-}
-
-/// A check kind written once (`[checks.kind]`) or several times (`[[checks.kind]]`). Each entry
-/// keeps its span when the file gives one.
-#[derive(Debug)]
-pub struct OneOrMany<T>(pub Vec<(Option<Range<usize>>, T)>);
-
-impl<T> Default for OneOrMany<T> {
-    fn default() -> Self {
-        OneOrMany(Vec::new())
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OneOrManyVisitor<T>(PhantomData<T>);
-
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
-            type Value = OneOrMany<T>;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a table, or an array of tables")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let one = T::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(OneOrMany(vec![(None, one)]))
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut all = Vec::new();
-                while let Some(item) = seq.next_element::<Spanned<T>>()? {
-                    let span = item.span();
-                    all.push((Some(span), item.into_inner()));
-                }
-                Ok(OneOrMany(all))
-            }
-        }
-
-        deserializer.deserialize_any(OneOrManyVisitor(PhantomData))
-    }
 }
