@@ -22,8 +22,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
-use crate::pg::describe_sql_error;
-use crate::pg::{QualifiedName, quote_ident, quote_literal};
+use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_literal};
 
 pub const KIND: &str = "append_only";
 

@@ -22,8 +22,7 @@ use serde::Deserialize;
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, IndexInfo, capture};
 use crate::field::FieldError;
-use crate::pg::QualifiedName;
-use crate::pg::describe_sql_error;
+use crate::pg::{QualifiedName, describe_sql_error};
 
 pub const KIND: &str = "indexes";
 

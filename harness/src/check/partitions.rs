@@ -19,8 +19,7 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
-use crate::pg::describe_sql_error;
-use crate::pg::{QualifiedName, quote_literal};
+use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
 
 pub const KIND: &str = "partitions";
 

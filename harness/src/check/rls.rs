@@ -22,8 +22,7 @@ use serde::Deserialize;
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, PolicyInfo, capture};
 use crate::field::FieldError;
-use crate::pg::describe_sql_error;
-use crate::pg::{QualifiedName, quote_ident, quote_literal};
+use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_literal};
 
 pub const KIND: &str = "rls";
 

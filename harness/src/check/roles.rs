@@ -23,8 +23,7 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
-use crate::pg::describe_sql_error;
-use crate::pg::{QualifiedName, quote_literal};
+use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
 
 pub const KIND: &str = "roles";
 

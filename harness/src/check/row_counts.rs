@@ -27,8 +27,7 @@ use std::sync::Arc;
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::Baseline;
 use crate::field::FieldError;
-use crate::pg::QualifiedName;
-use crate::pg::describe_sql_error;
+use crate::pg::{QualifiedName, describe_sql_error};
 
 pub const KIND: &str = "row_counts";
 

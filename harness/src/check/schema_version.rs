@@ -25,8 +25,7 @@ use toml::Spanned;
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
 use crate::journal::{Journal, Preset};
-use crate::pg::describe_sql_error;
-use crate::pg::{QualifiedName, quote_ident};
+use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
 
 pub const KIND: &str = "schema_version";
 

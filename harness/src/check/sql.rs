@@ -20,8 +20,7 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
-use crate::pg::describe_sql_error;
-use crate::pg::quote_ident;
+use crate::pg::{describe_sql_error, quote_ident};
 
 pub const KIND: &str = "sql";
 
