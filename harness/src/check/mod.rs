@@ -234,3 +234,16 @@ pub fn bind_evidence(sql: &str, values: &[&str]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::KINDS;
+
+    #[test]
+    fn the_readme_documents_every_kind() {
+        let readme = include_str!("../../../README.md");
+        for kind in KINDS {
+            assert!(readme.contains(&format!("| `{kind}` |")), "README's table of check kinds lacks `{kind}`");
+        }
+    }
+}
