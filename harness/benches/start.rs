@@ -13,9 +13,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pgdrill::provision::{self, ProvisionContext};
 use pgdrill::scenario::{ContainerSpec, TargetKind, TargetSpec, default_image};
 use pgdrill::secret::Redactor;
-use pgdrill::target::{self, ProvisionContext};
 use sqlx::Connection;
 
 fn main() {
@@ -80,7 +80,7 @@ async fn start_new(round: usize) -> Duration {
         trusted: None,
     };
     let started = Instant::now();
-    let (_target, teardown) = target::provision(&spec, &ctx).await.expect("the target starts");
+    let (_target, teardown) = provision::start(&spec, &ctx).await.expect("the target starts");
     let took = started.elapsed();
     teardown.run().await.expect("the target is removed");
     took

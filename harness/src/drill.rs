@@ -22,6 +22,7 @@ use crate::dump::Format;
 use crate::error::error_chain;
 use crate::migrate::{self, Spec as MigrateSpec};
 use crate::pg;
+use crate::provision::{self, ProgramLogin, ProvisionContext, Target, Teardown};
 use crate::report::{
     self, DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ReportError, ReportPaths, Reporter, RunnerInfo,
     ScenarioInfo,
@@ -33,7 +34,6 @@ use crate::secret::Redactor;
 use crate::secret::Secret;
 use crate::source::verify::{self, Verified, VerifyError};
 use crate::source::{self, Backup, BackupInfo, read};
-use crate::target::{self, ProgramLogin, ProvisionContext, Target, Teardown};
 use crate::units::{human_duration, human_size};
 
 /// Checks that run side by side on the restored database.
@@ -684,7 +684,7 @@ impl Drill<'_> {
             backup: read::is_archive(&backup.path).then_some(backup.path.as_path()),
             trusted: self.scenario.source.trusted.as_deref(),
         };
-        let (target, handle) = target::provision(&self.scenario.target, &ctx).await.map_err(|e| error_chain(&e))?;
+        let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(|e| error_chain(&e))?;
         cleanup.teardown = Some(handle);
         self.events.emit(Event::Target(target.info.clone()));
         let container = target.info.container.as_ref().map(|c| format!(" {c}")).unwrap_or_default();
@@ -884,11 +884,11 @@ impl Drill<'_> {
             let container = matches!(self.scenario.target.kind, TargetKind::Container(_));
             let mut swept = 0;
             if container {
-                swept += target::sweep(&self.drill_id).await.map_err(|e| error_chain(&e))?;
+                swept += provision::sweep(&self.drill_id).await.map_err(|e| error_chain(&e))?;
             }
             if cut_off && container {
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                swept += target::sweep(&self.drill_id).await.map_err(|e| error_chain(&e))?;
+                swept += provision::sweep(&self.drill_id).await.map_err(|e| error_chain(&e))?;
             }
             if swept > 0 {
                 lines.push(format!(

@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::check::{CheckResult, Verdict};
+use crate::provision::TargetInfo;
 use crate::restore::RestoreStats;
 use crate::restore::preflight::PreflightReport;
 use crate::source::BackupInfo;
-use crate::target::TargetInfo;
 
 /// The record format's name and version, written into `drill.json`.
 pub const RECORD_SCHEMA: &str = "pgdrill.drill.v1";

@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use super::{RestoreError, RestoreStats};
 use crate::dump::{DumpSummary, Format, Scanner, SplitError, Splitter};
 use crate::pg::major_of_version_text;
+use crate::provision::Target;
+use crate::provision::tools::ChannelReader;
 use crate::secret::Redactor;
 use crate::source::verify::{item_line, refused};
-use crate::target::Target;
-use crate::target::tools::ChannelReader;
 
 /// Reads the whole archive through the target's pg_restore; returns what it needs.
 pub async fn scan(
@@ -114,7 +114,7 @@ pub async fn restore(
         // `pg_restore: error: could not execute query: ERROR:  could not execute command "id": ...`
         let tried = stderr.lines().find_map(|line| {
             let message = line.split_once("ERROR:")?.1.trim();
-            crate::target::sandbox::explain(None, message)
+            crate::provision::sandbox::explain(None, message)
         });
         if let Some(tried) = tried {
             stderr.push_str(&format!("\npgdrill: {tried}"));

@@ -93,7 +93,7 @@ impl std::fmt::Display for StatementFailure {
             write!(f, "\n  hint: {hint}")?;
         }
         write!(f, "\n  statement: {}", self.excerpt)?;
-        if let Some(tried) = crate::target::sandbox::explain(Some(&self.code), &self.message) {
+        if let Some(tried) = crate::provision::sandbox::explain(Some(&self.code), &self.message) {
             write!(f, "\n  pgdrill: {tried}")?;
         }
         Ok(())

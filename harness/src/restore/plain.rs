@@ -16,9 +16,9 @@ use tokio::sync::mpsc;
 use super::parallel::{self, COPY_BATCH, Group, Job, Pool, Settings};
 use super::{RestoreError, RestoreStats, StatementFailure};
 use crate::dump::{Item, SplitError, Splitter, Statement};
+use crate::provision::Target;
 use crate::secret::Redactor;
 use crate::source::{read, verify};
-use crate::target::Target;
 
 /// Items in flight between the reader thread and the restore (each at most one COPY chunk).
 const IN_FLIGHT: usize = 16;

@@ -15,10 +15,10 @@ use std::sync::atomic::AtomicBool;
 use super::plain;
 use crate::dump::DumpSummary;
 use crate::pg::{major_of_version_num, major_of_version_text, quote_ident};
+use crate::provision::Target;
 use crate::scenario::RoleSpec;
 use crate::secret::Redactor;
 use crate::source::{Backup, verify};
-use crate::target::Target;
 
 /// What preflight found on the target.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

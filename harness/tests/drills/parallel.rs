@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
+use pgdrill::provision::{self, ProvisionContext, Target};
 use pgdrill::restore::{RestoreError, plain, preflight};
 use pgdrill::scenario::Scenario;
 use pgdrill::secret::Redactor;
-use pgdrill::target::{self, ProvisionContext, Target};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
@@ -131,7 +131,7 @@ async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, name: &str, bod
         trusted: None,
     };
     let (target, teardown) =
-        target::provision(&scenario.target, &ctx).await.unwrap_or_else(|e| panic!("a container target: {e}"));
+        provision::start(&scenario.target, &ctx).await.unwrap_or_else(|e| panic!("a container target: {e}"));
     let outcome = std::panic::AssertUnwindSafe(body(&target));
     let result = futures_util::FutureExt::catch_unwind(outcome).await;
     teardown.run().await.expect("teardown");

@@ -294,7 +294,7 @@ impl Teardown {
 }
 
 /// Starts the scenario's target.
-pub async fn provision(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Teardown), TargetError> {
+pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Teardown), TargetError> {
     match &spec.kind {
         TargetKind::Container(container_spec) => {
             let (target, running) = container::start(container_spec, ctx).await?;
