@@ -11,18 +11,16 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{self, AppHandle, AppInfo, Spec as AppSpec};
+use crate::app::{self, AppHandle};
 use crate::check::{CheckContext, CheckResult, Verdict};
 use crate::dump::DumpSummary;
 use crate::dump::Format;
 use crate::error::error_chain;
-use crate::migrate::{self, Spec as MigrateSpec};
-use crate::pg;
-use crate::provision::{self, ProgramLogin, ProvisionContext, Target, Teardown};
+use crate::migrate;
+use crate::provision::{self, ProvisionContext, Target, Teardown};
 use crate::report::{
     self, DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ReportError, ReportPaths, Reporter, RunnerInfo,
     ScenarioInfo,
@@ -34,7 +32,7 @@ use crate::secret::Redactor;
 use crate::secret::Secret;
 use crate::source::verify::{self, Verified, VerifyError};
 use crate::source::{self, Backup, BackupInfo, read};
-use crate::units::{human_duration, human_size};
+use crate::units::human_size;
 
 /// Checks that run side by side on the restored database.
 const CHECKS_AT_ONCE: usize = 3;
@@ -334,7 +332,12 @@ impl Drill<'_> {
         match (&self.scenario.migrate, &self.baseline_out) {
             (Some(spec), None) => {
                 // Checks on a half-migrated database prove nothing: a failed migration stops here.
-                if self.phase(Phase::Migrate, self.migrate(&target, &database, spec)).await.is_none() {
+                let migrate = async {
+                    let (info, summary) = migrate::run(&target, &database, spec, &self.redactor).await?;
+                    self.events.emit(Event::Migrate(info));
+                    Ok(((), summary))
+                };
+                if self.phase(Phase::Migrate, migrate).await.is_none() {
                     return;
                 }
             }
@@ -342,52 +345,43 @@ impl Drill<'_> {
             (Some(_), Some(_)) => self.not_configured(Phase::Migrate, "not run while capturing a baseline"),
         }
         match &self.baseline_out {
-            Some(out) => self.phase(Phase::Checks, self.capture_baseline(&target, &database, out)).await,
+            Some(out) => {
+                let source = format!("drill of scenario `{}` ({})", self.scenario.name, self.scenario.file.display());
+                let capture = crate::baseline::capture_restored(&target, &database, &source, out, &self.redactor);
+                self.phase(Phase::Checks, async { Ok(((), capture.await?)) }).await
+            }
             None => self.phase(Phase::Checks, self.checks(&target, &database, dump)).await,
         };
         // The application runs whatever the checks found: an auditor wants both answers.
         match (&self.scenario.app, &self.baseline_out) {
             (Some(app), None) => {
-                self.phase(Phase::App, self.app(&target, &database, app, cleanup)).await;
+                let progress = |message: &str| self.progress(Phase::App, message, None, None);
+                let on_result = |result: CheckResult| {
+                    self.events.emit(Event::Check(result));
+                    self.api_done.fetch_add(1, Ordering::Relaxed);
+                };
+                let run = app::run(app::phase::Run {
+                    target: &target,
+                    database: &database,
+                    spec: app,
+                    drill_id: &self.drill_id,
+                    redactor: &self.redactor,
+                    slot: &mut cleanup.app,
+                    progress: &progress,
+                    on_result: &on_result,
+                });
+                self.phase(Phase::App, async {
+                    let (info, result) = run.await;
+                    if let Some(info) = info {
+                        self.events.emit(Event::App(info));
+                    }
+                    Ok(((), result?))
+                })
+                .await;
             }
             (None, _) => self.not_configured(Phase::App, "the scenario boots no application ([app])"),
             (Some(_), Some(_)) => self.not_configured(Phase::App, "not run while capturing a baseline"),
         }
-    }
-
-    /// The values templates may use: how a program logs in to the restored database, and the
-    /// app's port.
-    fn template_values(
-        login: &ProgramLogin,
-        database: &str,
-        app_port: Option<u16>,
-    ) -> std::collections::BTreeMap<String, String> {
-        let mut values: std::collections::BTreeMap<String, String> = [
-            (
-                "database_url",
-                format!(
-                    "postgres://{}:{}@{}:{}/{database}?sslmode={}",
-                    login.user,
-                    login.password.expose(),
-                    login.host,
-                    login.port,
-                    login.ssl_mode
-                ),
-            ),
-            ("host", login.host.clone()),
-            ("port", login.port.to_string()),
-            ("user", login.user.clone()),
-            ("password", login.password.expose().to_owned()),
-            ("database", database.to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        if let Some(port) = app_port {
-            values.insert("app_port".into(), port.to_string());
-            values.insert("app_url".into(), format!("http://127.0.0.1:{port}"));
-        }
-        values
     }
 
     /// Records a phase the scenario does not ask for.
@@ -400,189 +394,6 @@ impl Drill<'_> {
             summary: String::new(),
             error: Some(why.to_owned()),
         }));
-    }
-
-    /// Applies the pending migrations (pre-migration safety check).
-    async fn migrate(&self, target: &Target, database: &str, spec: &MigrateSpec) -> PhaseResult<()> {
-        let pool =
-            PgPoolOptions::new().max_connections(2).connect_with(target.connect_options(database)).await.map_err(
-                |e| {
-                    format!(
-                        "cannot connect to the restored database `{database}`: {}",
-                        self.redactor.redact(&e.to_string())
-                    )
-                },
-            )?;
-        let version = |pool: PgPool| async move {
-            match &spec.journal {
-                Some(journal) => migrate::version(&pool, journal).await.map_err(|e| error_chain(&e)),
-                None => Ok(None),
-            }
-        };
-        let before = version(pool.clone()).await?;
-        let applied = match &spec.runner {
-            migrate::Runner::Folder { dir, record, role } => {
-                let files = migrate::pending(dir, before.as_deref()).map_err(|e| error_chain(&e))?;
-                let work = migrate::apply_folder(&pool, &files, record.as_deref(), role.as_deref(), &self.redactor);
-                tokio::time::timeout(spec.timeout, work)
-                    .await
-                    .map_err(|_| {
-                        format!("the migrations did not finish within {}", humantime::format_duration(spec.timeout))
-                    })?
-                    .map_err(|e| error_chain(&e))?
-            }
-            migrate::Runner::Command { argv, workdir, env } => {
-                let login = target.program_login(None, &self.redactor).await.map_err(|e| error_chain(&e))?;
-                let values = Self::template_values(&login, database, None);
-                let mut rendered = Vec::new();
-                for (k, v) in env {
-                    rendered.push((k.clone(), app::render(v, &values)?));
-                }
-                app::process::run_to_end(argv, workdir, &rendered, spec.timeout, &self.redactor).await?;
-                vec![argv.join(" ")]
-            }
-        };
-        let after = version(pool.clone()).await?;
-        pool.close().await;
-        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
-        let summary = if applied.is_empty() {
-            format!("nothing to apply: the journal is at {}", show(&before))
-        } else {
-            format!("{} → {}: applied {}", show(&before), show(&after), applied.join(", "))
-        };
-        self.events.emit(Event::Migrate(migrate::MigrateInfo {
-            version_before: before,
-            version_after: after,
-            applied,
-        }));
-        Ok(((), summary))
-    }
-
-    /// Boots the application against the restored database and calls its API.
-    async fn app(&self, target: &Target, database: &str, spec: &AppSpec, cleanup: &mut Cleanup) -> PhaseResult<()> {
-        if let Some((argv, workdir, timeout)) = &spec.build {
-            self.progress(Phase::App, &format!("building: {}", argv.join(" ")), None, None);
-            app::process::run_to_end(argv, workdir, &[], *timeout, &self.redactor).await?;
-        }
-        // The app connects as its own role when the scenario says so, with a fresh password.
-        let role = match &spec.role {
-            Some(role) => {
-                let shared = target.database_suffix.is_some();
-                let created = target.created.lock().map(|c| c.roles.contains(role)).unwrap_or(false);
-                if shared && !created {
-                    return Err(format!("the app's role `{role}` existed on the shared server before the drill: pgdrill will not change its password").into());
-                }
-                let password = Secret::random_password();
-                self.redactor.register(&password);
-                let mut conn =
-                    <sqlx::postgres::PgConnection as sqlx::Connection>::connect_with(&target.connect_options(database))
-                        .await
-                        .map_err(|e| self.redactor.redact(&e.to_string()))?;
-                let sql = format!(
-                    "ALTER ROLE {} WITH LOGIN PASSWORD {}",
-                    pg::quote_ident(role),
-                    pg::quote_literal(password.expose())
-                );
-                sqlx::Executor::execute(&mut conn, sqlx::raw_sql(&sql))
-                    .await
-                    .map_err(|e| format!("cannot let `{role}` log in: {}", self.redactor.redact(&e.to_string())))?;
-                sqlx::Connection::close(conn).await.ok();
-                Some((role.clone(), password))
-            }
-            None => None,
-        };
-        let login = target.program_login(role, &self.redactor).await.map_err(|e| error_chain(&e))?;
-        let app_port = match spec.port {
-            Some(port) => port,
-            None => std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .map_err(|e| format!("cannot find a free port for the app: {e}"))?,
-        };
-        let app_url = format!("http://127.0.0.1:{app_port}");
-        let mut values = Self::template_values(&login, database, Some(app_port));
-        let mut env = Vec::new();
-        for (key, template) in &spec.env {
-            env.push((key.clone(), app::render(template, &values)?));
-        }
-        let handle = match &spec.launch {
-            app::Launch::Command { argv, workdir } => AppHandle::spawn(argv, workdir, &env)?,
-            app::Launch::Image { image, args } => AppHandle::container(image, args, &env, &self.drill_id).await?,
-        };
-        let launched = handle.launched.clone();
-        let handle = cleanup.app.insert(handle);
-        crate::tls::install();
-        let client = reqwest::Client::builder().build().map_err(|e| e.to_string())?;
-        self.progress(Phase::App, &format!("waiting for {app_url}{}", spec.ready_path), None, None);
-        let ready = handle.wait_ready(&client, &format!("{app_url}{}", spec.ready_path), spec.ready_timeout).await;
-        let ready = ready.and_then(|took| match app::process::reachable_beyond_loopback(app_port) {
-            Some(addr) => Err(format!(
-                "the app also listens on {addr}, beyond loopback: a restored copy of production data must not be reachable from the network (bind it to 127.0.0.1)"
-            )),
-            None => Ok(took),
-        });
-        let mut failures = 0;
-        if ready.is_ok() {
-            for request in &spec.requests {
-                let result = request.run(&client, &app_url, &mut values, &self.redactor).await;
-                if result.verdict != Verdict::Pass {
-                    failures += 1;
-                }
-                self.events.emit(Event::Check(result));
-                self.api_done.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let tail = handle.output_tail(30, &self.redactor).await;
-        let stopped = handle.stop().await;
-        cleanup.app = None;
-        self.events.emit(Event::App(AppInfo { launched, url: app_url.clone(), output_tail: tail.clone() }));
-        let last_lines =
-            if tail.is_empty() { "(no output)".to_owned() } else { tail[tail.len().saturating_sub(10)..].join("\n") };
-        match ready {
-            Err(why) => Err(format!("{why}; its last output:\n{last_lines}").into()),
-            Ok(_) if failures > 0 => Err(format!(
-                "{failures} of {} API checks did not pass; the app's last output:\n{last_lines}",
-                spec.requests.len()
-            )
-            .into()),
-            Ok(ready_in) => Ok((
-                (),
-                format!(
-                    "ready in {} at {app_url}; {} API checks passed; {}",
-                    human_duration(ready_in),
-                    spec.requests.len(),
-                    stopped.unwrap_or_else(|e| e)
-                ),
-            )),
-        }
-    }
-
-    /// Captures a baseline of the restored database (`pgdrill baseline --from-drill`).
-    async fn capture_baseline(&self, target: &Target, database: &str, out: &Path) -> PhaseResult<()> {
-        let pool =
-            PgPoolOptions::new().max_connections(2).connect_with(target.connect_options(database)).await.map_err(
-                |e| {
-                    format!(
-                        "cannot connect to the restored database `{database}`: {}",
-                        self.redactor.redact(&e.to_string())
-                    )
-                },
-            )?;
-        let source = format!("drill of scenario `{}` ({})", self.scenario.name, self.scenario.file.display());
-        let baseline = crate::baseline::capture::capture(&pool, &source)
-            .await
-            .map_err(|e| format!("cannot capture the baseline: {}", self.redactor.redact(&e.to_string())))?;
-        pool.close().await;
-        baseline.save(out).map_err(|e| error_chain(&e))?;
-        Ok((
-            (),
-            format!(
-                "baseline of {} tables and {} indexes written to {}",
-                baseline.row_counts.len(),
-                baseline.indexes.len(),
-                out.display()
-            ),
-        ))
     }
 
     async fn fetch(&self) -> PhaseResult<Backup> {
@@ -811,16 +622,8 @@ impl Drill<'_> {
     }
 
     async fn checks(&self, target: &Target, database: &str, dump: &DumpSummary) -> PhaseResult<()> {
-        let pool = PgPoolOptions::new()
-            .max_connections(CHECKS_AT_ONCE as u32 + 1)
-            .connect_with(target.connect_options(database))
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot connect to the restored database `{database}`: {}",
-                    self.redactor.redact(&e.to_string())
-                )
-            })?;
+        let pool =
+            target.pool(database, CHECKS_AT_ONCE as u32 + 1, &self.redactor).await.map_err(|e| error_chain(&e))?;
         let ctx = CheckContext { pool: &pool, dump };
         let (mut passed, mut total, mut errors) = (0, 0, 0);
         // Side by side on the pool, reported in the scenario's order. Each check needs at most

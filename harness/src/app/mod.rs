@@ -26,6 +26,7 @@
 //! redacted from every report. The app runs in its own process group (or container) and is
 //! stopped after the requests, also when the drill fails or is interrupted.
 
+pub mod phase;
 pub mod process;
 pub mod request;
 
@@ -37,7 +38,43 @@ use serde::Deserialize;
 
 use crate::field::FieldError;
 
+pub use phase::run;
 pub use process::{AppHandle, AppInfo};
+
+/// The values templates may use: how a program logs in to the restored database, and the app's
+/// port.
+pub fn template_values(
+    login: &crate::provision::ProgramLogin,
+    database: &str,
+    app_port: Option<u16>,
+) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> = [
+        (
+            "database_url",
+            format!(
+                "postgres://{}:{}@{}:{}/{database}?sslmode={}",
+                login.user,
+                login.password.expose(),
+                login.host,
+                login.port,
+                login.ssl_mode
+            ),
+        ),
+        ("host", login.host.clone()),
+        ("port", login.port.to_string()),
+        ("user", login.user.clone()),
+        ("password", login.password.expose().to_owned()),
+        ("database", database.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if let Some(port) = app_port {
+        values.insert("app_port".into(), port.to_string());
+        values.insert("app_url".into(), format!("http://127.0.0.1:{port}"));
+    }
+    values
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

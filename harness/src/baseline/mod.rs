@@ -141,3 +141,26 @@ impl Baseline {
         std::fs::write(path, text).map_err(|source| BaselineError::Write { path: path.display().to_string(), source })
     }
 }
+
+/// Captures a baseline of `database` on a drill's target into `out`; returns the phase's
+/// summary. `source` says where it came from, for the file.
+pub async fn capture_restored(
+    target: &crate::provision::Target,
+    database: &str,
+    source: &str,
+    out: &Path,
+    redactor: &crate::secret::Redactor,
+) -> Result<String, String> {
+    let pool = target.pool(database, 2, redactor).await.map_err(|e| crate::error::error_chain(&e))?;
+    let baseline = capture::capture(&pool, source)
+        .await
+        .map_err(|e| format!("cannot capture the baseline: {}", redactor.redact(&e.to_string())))?;
+    pool.close().await;
+    baseline.save(out).map_err(|e| crate::error::error_chain(&e))?;
+    Ok(format!(
+        "baseline of {} tables and {} indexes written to {}",
+        baseline.row_counts.len(),
+        baseline.indexes.len(),
+        out.display()
+    ))
+}

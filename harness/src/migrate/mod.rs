@@ -25,8 +25,10 @@ use sqlx::postgres::PgPool;
 use sqlx::{Connection, Executor};
 
 use crate::dump::splitter::{Item, Splitter};
+use crate::error::error_chain;
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, quote_ident, quote_literal};
+use crate::provision::Target;
 use crate::secret::Redactor;
 
 #[derive(Debug, Deserialize)]
@@ -232,4 +234,53 @@ pub async fn apply_folder(
         applied.push(file);
     }
     Ok(applied)
+}
+
+/// Applies the pending migrations (a pre-migration safety check); returns what changed and the
+/// phase's summary.
+pub async fn run(
+    target: &Target,
+    database: &str,
+    spec: &Spec,
+    redactor: &Redactor,
+) -> Result<(MigrateInfo, String), String> {
+    let pool = target.pool(database, 2, redactor).await.map_err(|e| error_chain(&e))?;
+    let version = |pool: PgPool| async move {
+        match &spec.journal {
+            Some(journal) => version(&pool, journal).await.map_err(|e| error_chain(&e)),
+            None => Ok(None),
+        }
+    };
+    let before = version(pool.clone()).await?;
+    let applied = match &spec.runner {
+        Runner::Folder { dir, record, role } => {
+            let files = pending(dir, before.as_deref()).map_err(|e| error_chain(&e))?;
+            let work = apply_folder(&pool, &files, record.as_deref(), role.as_deref(), redactor);
+            tokio::time::timeout(spec.timeout, work)
+                .await
+                .map_err(|_| {
+                    format!("the migrations did not finish within {}", humantime::format_duration(spec.timeout))
+                })?
+                .map_err(|e| error_chain(&e))?
+        }
+        Runner::Command { argv, workdir, env } => {
+            let login = target.program_login(None, redactor).await.map_err(|e| error_chain(&e))?;
+            let values = crate::app::template_values(&login, database, None);
+            let mut rendered = Vec::new();
+            for (k, v) in env {
+                rendered.push((k.clone(), crate::app::render(v, &values)?));
+            }
+            crate::app::process::run_to_end(argv, workdir, &rendered, spec.timeout, redactor).await?;
+            vec![argv.join(" ")]
+        }
+    };
+    let after = version(pool.clone()).await?;
+    pool.close().await;
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    let summary = if applied.is_empty() {
+        format!("nothing to apply: the journal is at {}", show(&before))
+    } else {
+        format!("{} → {}: applied {}", show(&before), show(&after), applied.join(", "))
+    };
+    Ok((MigrateInfo { version_before: before, version_after: after, applied }, summary))
 }

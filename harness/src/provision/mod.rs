@@ -128,6 +128,23 @@ impl Target {
         }
     }
 
+    /// A pool of at most `connections` on `database` of the target.
+    pub async fn pool(
+        &self,
+        database: &str,
+        connections: u32,
+        redactor: &Redactor,
+    ) -> Result<sqlx::PgPool, TargetError> {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(connections)
+            .connect_with(self.connect_options(database))
+            .await
+            .map_err(|e| TargetError::Database {
+                database: database.to_owned(),
+                message: redactor.redact(&e.to_string()),
+            })
+    }
+
     /// How a program the drill starts logs in: as `login` (a role and the password it was
     /// given), or else as a superuser. On a server, with the target's own details; on a sandbox,
     /// through a loopback port forwarded to the socket (opened on the first call), as a superuser
@@ -438,6 +455,9 @@ pub enum TargetError {
         "the Docker engine runs rootless: the container's users are not this machine's, so the target cannot use the private folder pgdrill gives it (hint: use a Docker engine that runs as root, or `kind = \"local\"`)"
     )]
     Rootless,
+    /// The restored database did not take a connection.
+    #[error("cannot connect to the restored database `{database}`: {message}")]
+    Database { database: String, message: String },
     /// The loopback port for programs could not be opened.
     #[error("cannot let the drill's programs reach the target: {message}")]
     Programs { message: String },

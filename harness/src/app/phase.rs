@@ -1,0 +1,146 @@
+//! The app phase's body: build and boot the application on the restored database, wait until it
+//! answers, make its requests, stop it. The drill reports what this returns.
+
+use crate::error::error_chain;
+use crate::outcome::{CheckResult, Verdict};
+use crate::pg::{quote_ident, quote_literal};
+use crate::provision::Target;
+use crate::secret::{Redactor, Secret};
+use crate::units::human_duration;
+
+use super::process::{self, AppHandle, AppInfo};
+use super::{Launch, Spec, render, template_values};
+
+/// What the app phase needs from the drill.
+pub struct Run<'a> {
+    pub target: &'a Target,
+    pub database: &'a str,
+    pub spec: &'a Spec,
+    pub drill_id: &'a str,
+    pub redactor: &'a Redactor,
+    /// Where the running app is kept, so that the drill stops it if it is interrupted.
+    pub slot: &'a mut Option<AppHandle>,
+    pub progress: &'a (dyn Fn(&str) + Send + Sync),
+    /// Each request's result, as it comes.
+    pub on_result: &'a (dyn Fn(CheckResult) + Send + Sync),
+}
+
+/// Runs the app phase: what was launched (when anything was), and the phase's summary or why it
+/// failed.
+pub async fn run(run: Run<'_>) -> (Option<AppInfo>, Result<String, String>) {
+    let Run { target, database, spec, drill_id, redactor, slot, progress, on_result } = run;
+    if let Some((argv, workdir, timeout)) = &spec.build {
+        progress(&format!("building: {}", argv.join(" ")));
+        if let Err(e) = process::run_to_end(argv, workdir, &[], *timeout, redactor).await {
+            return (None, Err(e));
+        }
+    }
+    let launched = match launch(target, database, spec, drill_id, redactor).await {
+        Ok(launched) => launched,
+        Err(e) => return (None, Err(e)),
+    };
+    let (handle, app_port, mut values) = launched;
+    let app_url = format!("http://127.0.0.1:{app_port}");
+    let launched = handle.launched.clone();
+    let handle = slot.insert(handle);
+    crate::tls::install();
+    let client = match reqwest::Client::builder().build() {
+        Ok(client) => client,
+        Err(e) => return (None, Err(e.to_string())),
+    };
+    progress(&format!("waiting for {app_url}{}", spec.ready_path));
+    let ready = handle.wait_ready(&client, &format!("{app_url}{}", spec.ready_path), spec.ready_timeout).await;
+    let ready = ready.and_then(|took| match process::reachable_beyond_loopback(app_port) {
+        Some(addr) => Err(format!(
+            "the app also listens on {addr}, beyond loopback: a restored copy of production data must not be reachable from the network (bind it to 127.0.0.1)"
+        )),
+        None => Ok(took),
+    });
+    let mut failures = 0;
+    if ready.is_ok() {
+        for request in &spec.requests {
+            let result = request.run(&client, &app_url, &mut values, redactor).await;
+            if result.verdict != Verdict::Pass {
+                failures += 1;
+            }
+            on_result(result);
+        }
+    }
+    let tail = handle.output_tail(30, redactor).await;
+    let stopped = handle.stop().await;
+    *slot = None;
+    let info = AppInfo { launched, url: app_url.clone(), output_tail: tail.clone() };
+    let last_lines =
+        if tail.is_empty() { "(no output)".to_owned() } else { tail[tail.len().saturating_sub(10)..].join("\n") };
+    let result = match ready {
+        Err(why) => Err(format!("{why}; its last output:\n{last_lines}")),
+        Ok(_) if failures > 0 => Err(format!(
+            "{failures} of {} API checks did not pass; the app's last output:\n{last_lines}",
+            spec.requests.len()
+        )),
+        Ok(ready_in) => Ok(format!(
+            "ready in {} at {app_url}; {} API checks passed; {}",
+            human_duration(ready_in),
+            spec.requests.len(),
+            stopped.unwrap_or_else(|e| e)
+        )),
+    };
+    (Some(info), result)
+}
+
+/// Starts the app: its login (its own role with a fresh password when the scenario names one),
+/// its port and environment. Returns the running app, its port and the template values.
+async fn launch(
+    target: &Target,
+    database: &str,
+    spec: &Spec,
+    drill_id: &str,
+    redactor: &Redactor,
+) -> Result<(AppHandle, u16, std::collections::BTreeMap<String, String>), String> {
+    let role = match &spec.role {
+        Some(role) => Some((role.clone(), role_login(target, database, role, redactor).await?)),
+        None => None,
+    };
+    let login = target.program_login(role, redactor).await.map_err(|e| error_chain(&e))?;
+    let app_port = match spec.port {
+        Some(port) => port,
+        None => std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("cannot find a free port for the app: {e}"))?,
+    };
+    let values = template_values(&login, database, Some(app_port));
+    let mut env = Vec::new();
+    for (key, template) in &spec.env {
+        env.push((key.clone(), render(template, &values)?));
+    }
+    let handle = match &spec.launch {
+        Launch::Command { argv, workdir } => AppHandle::spawn(argv, workdir, &env)?,
+        Launch::Image { image, args } => AppHandle::container(image, args, &env, drill_id).await?,
+    };
+    Ok((handle, app_port, values))
+}
+
+/// Lets `role` log in with a fresh password; refuses a role that existed on a shared server
+/// before the drill.
+async fn role_login(target: &Target, database: &str, role: &str, redactor: &Redactor) -> Result<Secret, String> {
+    use sqlx::{Connection, Executor};
+    let shared = target.database_suffix.is_some();
+    let created = target.created.lock().map(|c| c.roles.iter().any(|r| r == role)).unwrap_or(false);
+    if shared && !created {
+        return Err(format!(
+            "the app's role `{role}` existed on the shared server before the drill: pgdrill will not change its password"
+        ));
+    }
+    let password = Secret::random_password();
+    redactor.register(&password);
+    let mut conn = sqlx::PgConnection::connect_with(&target.connect_options(database))
+        .await
+        .map_err(|e| redactor.redact(&e.to_string()))?;
+    let sql = format!("ALTER ROLE {} WITH LOGIN PASSWORD {}", quote_ident(role), quote_literal(password.expose()));
+    conn.execute(sqlx::raw_sql(&sql))
+        .await
+        .map_err(|e| format!("cannot let `{role}` log in: {}", redactor.redact(&e.to_string())))?;
+    conn.close().await.ok();
+    Ok(password)
+}
