@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppHandle};
-use crate::check::{CheckContext, CheckResult, Verdict};
+use crate::check::{self, CheckResult};
 use crate::dump::DumpSummary;
 use crate::dump::Format;
 use crate::error::error_chain;
@@ -25,17 +24,13 @@ use crate::report::{
     self, DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ReportError, ReportPaths, Reporter, RunnerInfo,
     ScenarioInfo,
 };
-use crate::restore::preflight::{self, PreflightReport};
-use crate::restore::{RestoreError, RestoreStats, archive, plain};
+use crate::restore::preflight::PreflightReport;
+use crate::restore::{self, RestoreStats};
 use crate::scenario::{Scenario, ScenarioError, TargetKind};
 use crate::secret::Redactor;
 use crate::secret::Secret;
 use crate::source::verify::{self, Verified, VerifyError};
 use crate::source::{self, Backup, BackupInfo, read};
-use crate::units::human_size;
-
-/// Checks that run side by side on the restored database.
-const CHECKS_AT_ONCE: usize = 3;
 
 /// Where a drill writes its reports.
 #[derive(Debug, Clone)]
@@ -407,10 +402,7 @@ impl Drill<'_> {
             modified: backup.modified,
             ..BackupInfo::default()
         }));
-        let mut summary = format!("{} ({})", backup.location, human_size(backup.size));
-        if let Some((previous, size)) = &backup.previous {
-            summary.push_str(&format!("; the previous backup, {previous}, was {}", human_size(*size)));
-        }
+        let summary = backup.summary();
         Ok((backup, summary))
     }
 
@@ -455,31 +447,7 @@ impl Drill<'_> {
             }
         };
         self.events.emit(Event::Backup(verified.info.clone()));
-        let s = &verified.summary;
-        let mut summary = format!("sha256 {}…, ", &verified.info.sha256[..12]);
-        match &verified.archive {
-            Some(archive) => summary.push_str(&format!(
-                "{} archive (version {}, {} inside) of database `{}` from PostgreSQL {}, by pg_dump {}",
-                archive.format,
-                archive.version,
-                archive.compression,
-                archive.database,
-                archive.source_version,
-                archive.pg_dump_version
-            )),
-            None => {
-                summary.push_str(&format!("{} {} dump", verified.info.compression, verified.info.format));
-                if let Some(v) = &s.comments.source_version {
-                    summary.push_str(&format!(" from PostgreSQL {v}"));
-                }
-                summary.push_str(&format!(
-                    ": {} statements, {} rows in {} COPY blocks",
-                    s.statements,
-                    s.total_rows(),
-                    s.copy_blocks
-                ));
-            }
-        }
+        let summary = verified.summary_line();
         Ok((verified, summary))
     }
 
@@ -498,16 +466,7 @@ impl Drill<'_> {
         let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(|e| error_chain(&e))?;
         cleanup.teardown = Some(handle);
         self.events.emit(Event::Target(target.info.clone()));
-        let container = target.info.container.as_ref().map(|c| format!(" {c}")).unwrap_or_default();
-        let mut summary = format!("{}{container} on {}", target.info.kind, target.info.address);
-        match &target.info.isolation {
-            Some(i) if i.contained && i.observed.is_some() => {
-                summary.push_str("; a sandbox: no network, no capabilities, no shell, never root")
-            }
-            Some(i) if i.contained => summary.push_str(&format!("; restoring as {}", i.user)),
-            Some(_) => summary.push_str("; not a sandbox: the scenario trusts its backup"),
-            None => {}
-        }
+        let summary = target.summary();
         Ok((target, summary))
     }
 
@@ -519,45 +478,11 @@ impl Drill<'_> {
         backup: &Backup,
         verified: &Verified,
     ) -> PhaseResult<(PreflightReport, DumpSummary)> {
-        let dump = if verified.format == Format::Plain {
-            verified.summary.clone()
-        } else {
-            self.progress(Phase::Preflight, "reading the archive with the target's pg_restore", None, None);
-            let pg_dump = verified.archive.as_ref().map(|a| a.pg_dump_version.clone()).unwrap_or_default();
-            let mut scanned =
-                archive::scan(target, &backup.path, &pg_dump, &self.redactor).await.map_err(|e| error_chain(&e))?;
-            // The header (read on this machine) names the versions even if pg_restore's SQL does not.
-            scanned.comments.source_version = verified.summary.comments.source_version.clone();
-            scanned.comments.dumped_by = verified.summary.comments.dumped_by.clone();
-            scanned
-        };
+        let progress = |message: &str| self.progress(Phase::Preflight, message, None, None);
         let required = self.scenario.required_extensions();
-        let report = preflight::preflight(
-            target,
-            &dump,
-            &required,
-            &self.scenario.restore.roles,
-            self.scenario.restore.globals.as_deref(),
-            &self.redactor,
-        )
-        .await
-        .map_err(|e| error_chain(&e))?;
-        let mut summary = format!("PostgreSQL {}", report.server_version);
-        if !report.extensions.is_empty() {
-            let list: Vec<String> = report.extensions.iter().map(|(n, v)| format!("{n} {v}")).collect();
-            summary.push_str(&format!("; extensions available: {}", list.join(", ")));
-        }
-        if !report.roles_created.is_empty() {
-            summary.push_str(&format!("; roles created: {}", report.roles_created.join(", ")));
-        }
-        if verified.format != Format::Plain {
-            summary.push_str(&format!(
-                "; archive read whole: {} statements, {} rows in {} COPY blocks",
-                dump.statements,
-                dump.total_rows(),
-                dump.copy_blocks
-            ));
-        }
+        let restore = &self.scenario.restore;
+        let (report, dump, summary) =
+            restore::phase::preflight(target, backup, verified, &required, restore, &self.redactor, &progress).await?;
         Ok(((report, dump), summary))
     }
 
@@ -568,94 +493,27 @@ impl Drill<'_> {
         format: Format,
         dump: &DumpSummary,
     ) -> PhaseResult<RestoreStats> {
-        let database = &target.database_for(&self.scenario.target.database);
-        // A dump that creates its own databases starts from the maintenance database.
-        let start = if dump.databases_created.is_empty() {
-            preflight::create_database(target, database, &self.redactor).await.map_err(|e| error_chain(&e))?;
-            database.clone()
-        } else {
-            target.maintenance_db.clone()
-        };
         let total = backup.size;
         let progress = |done: u64| self.progress(Phase::Restore, "restoring", Some(done), Some(total));
-        let work = async {
-            match format {
-                Format::Plain => {
-                    plain::restore(target, &start, &backup.path, &self.redactor, &progress, self.scenario.restore.jobs)
-                        .await
-                }
-                _ => {
-                    let jobs = self.scenario.restore.jobs;
-                    archive::restore(target, &start, &backup.path, format, jobs, dump, &self.redactor).await
-                }
-            }
-        };
-        let stats = match self.scenario.restore.timeout {
-            Some(limit) => tokio::time::timeout(limit, work)
-                .await
-                .unwrap_or_else(|_| Err(RestoreError::Timeout(humantime::format_duration(limit).to_string()))),
-            None => work.await,
-        };
-        let stats = match stats {
-            Ok(stats) => stats,
-            Err(e @ RestoreError::Connection { .. }) => {
-                let gone = target.went_away(&target.database_for(&self.scenario.target.database)).await;
-                let why = gone.unwrap_or_else(|| {
-                    "the target still accepts connections: this one was cut (by an administrator, a proxy or the network)"
-                        .into()
-                });
-                return Err(format!("{}\n{why}", error_chain(&e)).into());
-            }
-            Err(e) => return Err(error_chain(&e).into()),
-        };
-        target.audit().await?;
-        let summary = format!(
-            "{} statements, {} COPY blocks, {} rows ({}) into database `{}`{}",
-            stats.statements,
-            stats.copy_blocks,
-            stats.rows,
-            human_size(stats.bytes),
-            stats.database,
-            if stats.jobs > 1 { format!(" on {} connections", stats.jobs) } else { String::new() }
-        );
-        Ok((stats, summary))
+        let into = &self.scenario.target.database;
+        let restore = &self.scenario.restore;
+        Ok(restore::phase::restore(target, backup, format, dump, restore, into, &self.redactor, &progress).await?)
     }
 
     async fn checks(&self, target: &Target, database: &str, dump: &DumpSummary) -> PhaseResult<()> {
-        let pool =
-            target.pool(database, CHECKS_AT_ONCE as u32 + 1, &self.redactor).await.map_err(|e| error_chain(&e))?;
-        let ctx = CheckContext { pool: &pool, dump };
-        let (mut passed, mut total, mut errors) = (0, 0, 0);
-        // Side by side on the pool, reported in the scenario's order. Each check needs at most
-        // two connections at once, so CHECKS_AT_ONCE below the pool's size always progresses.
-        let mut running =
-            futures_util::stream::iter(&self.scenario.checks).map(|spec| spec.run(&ctx)).buffered(CHECKS_AT_ONCE);
-        while let Some(results) = running.next().await {
-            for mut result in results {
-                result.message = self.redactor.redact(&result.message);
-                result.actual = self.redactor.redact(&result.actual);
-                result.expected = self.redactor.redact(&result.expected);
-                result.evidence = self.redactor.redact(&result.evidence);
-                total += 1;
-                match result.verdict {
-                    Verdict::Pass => passed += 1,
-                    Verdict::Error => errors += 1,
-                    _ => {}
-                }
-                self.events.emit(Event::Check(result));
-            }
-            self.checks_done.fetch_add(1, Ordering::Relaxed);
-        }
-        pool.close().await;
-        if passed == total {
-            return Ok(((), format!("{passed} of {total} checks passed")));
-        }
-        let gone = match errors {
-            0 => None,
-            _ => target.went_away(database).await,
+        let on_result = |mut result: CheckResult| {
+            result.message = self.redactor.redact(&result.message);
+            result.actual = self.redactor.redact(&result.actual);
+            result.expected = self.redactor.redact(&result.expected);
+            result.evidence = self.redactor.redact(&result.evidence);
+            self.events.emit(Event::Check(result));
         };
-        let why = gone.map(|g| format!("{g}; ")).unwrap_or_default();
-        Err(format!("{why}{} of {total} checks did not pass", total - passed).into())
+        let on_done = || {
+            self.checks_done.fetch_add(1, Ordering::Relaxed);
+        };
+        let summary =
+            check::run_all(&self.scenario.checks, target, database, dump, &self.redactor, &on_result, &on_done).await?;
+        Ok(((), summary))
     }
 
     /// Lists the checks that never ran, so every report shows every configured check.

@@ -15,6 +15,7 @@ pub mod extensions;
 pub mod graphs;
 pub mod indexes;
 pub mod partitions;
+mod phase;
 pub mod rls;
 pub mod roles;
 pub mod row_counts;
@@ -38,6 +39,7 @@ use crate::dump::DumpSummary;
 use crate::field::{FieldError, OneOrMany};
 
 pub use crate::outcome::{CheckResult, CheckResultBuilder, Verdict};
+pub use phase::run_all;
 
 /// What every check kind is: its file implements this for its resolved `Spec`.
 pub trait Kind: Sized {

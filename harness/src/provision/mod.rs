@@ -106,6 +106,21 @@ impl Target {
         }
     }
 
+    /// The provision phase's summary: what the target is, where, and how it holds the backup.
+    pub fn summary(&self) -> String {
+        let container = self.info.container.as_ref().map(|c| format!(" {c}")).unwrap_or_default();
+        let mut summary = format!("{}{container} on {}", self.info.kind, self.info.address);
+        match &self.info.isolation {
+            Some(i) if i.contained && i.observed.is_some() => {
+                summary.push_str("; a sandbox: no network, no capabilities, no shell, never root")
+            }
+            Some(i) if i.contained => summary.push_str(&format!("; restoring as {}", i.user)),
+            Some(_) => summary.push_str("; not a sandbox: the scenario trusts its backup"),
+            None => {}
+        }
+        summary
+    }
+
     /// Records a database or role the drill created, so that teardown removes it.
     pub fn note_created(&self, database: Option<&str>, role: Option<&str>) {
         if let Ok(mut created) = self.created.lock() {

@@ -3,6 +3,7 @@
 
 pub mod archive;
 mod parallel;
+pub mod phase;
 pub mod plain;
 pub mod preflight;
 

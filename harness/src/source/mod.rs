@@ -56,6 +56,17 @@ pub struct Backup {
     pub previous: Option<(String, u64)>,
 }
 
+impl Backup {
+    /// The fetch phase's summary: where, how big, and the previous backup there.
+    pub fn summary(&self) -> String {
+        let mut summary = format!("{} ({})", self.location, human_size(self.size));
+        if let Some((previous, size)) = &self.previous {
+            summary.push_str(&format!("; the previous backup, {previous}, was {}", human_size(*size)));
+        }
+        summary
+    }
+}
+
 /// The backup's identity, as the reports record it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BackupInfo {

@@ -28,6 +28,38 @@ pub struct Verified {
     pub archive: Option<ArchiveHeader>,
 }
 
+impl Verified {
+    /// The verify phase's summary: the digest, and what the backup is.
+    pub fn summary_line(&self) -> String {
+        let s = &self.summary;
+        let mut summary = format!("sha256 {}…, ", &self.info.sha256[..12]);
+        match &self.archive {
+            Some(archive) => summary.push_str(&format!(
+                "{} archive (version {}, {} inside) of database `{}` from PostgreSQL {}, by pg_dump {}",
+                archive.format,
+                archive.version,
+                archive.compression,
+                archive.database,
+                archive.source_version,
+                archive.pg_dump_version
+            )),
+            None => {
+                summary.push_str(&format!("{} {} dump", self.info.compression, self.info.format));
+                if let Some(v) = &s.comments.source_version {
+                    summary.push_str(&format!(" from PostgreSQL {v}"));
+                }
+                summary.push_str(&format!(
+                    ": {} statements, {} rows in {} COPY blocks",
+                    s.statements,
+                    s.total_rows(),
+                    s.copy_blocks
+                ));
+            }
+        }
+        summary
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]

@@ -1,0 +1,55 @@
+//! The checks phase's body: every configured check on the restored database, side by side on a
+//! pool, reported in the scenario's order; and its summary.
+
+use futures_util::StreamExt;
+
+use crate::dump::DumpSummary;
+use crate::error::error_chain;
+use crate::provision::Target;
+use crate::secret::Redactor;
+
+use super::{CheckContext, CheckResult, CheckSpec, Verdict};
+
+/// Checks that run side by side on the restored database.
+const CHECKS_AT_ONCE: usize = 3;
+
+/// Runs `checks` on `database`, handing each result to `on_result` and telling `on_done` after
+/// each check; returns the phase's summary, or why it failed.
+pub async fn run_all(
+    checks: &[CheckSpec],
+    target: &Target,
+    database: &str,
+    dump: &DumpSummary,
+    redactor: &Redactor,
+    on_result: &(dyn Fn(CheckResult) + Send + Sync),
+    on_done: &(dyn Fn() + Send + Sync),
+) -> Result<String, String> {
+    let pool = target.pool(database, CHECKS_AT_ONCE as u32 + 1, redactor).await.map_err(|e| error_chain(&e))?;
+    let ctx = CheckContext { pool: &pool, dump };
+    let (mut passed, mut total, mut errors) = (0, 0, 0);
+    // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
+    // always progresses.
+    let mut running = futures_util::stream::iter(checks).map(|spec| spec.run(&ctx)).buffered(CHECKS_AT_ONCE);
+    while let Some(results) = running.next().await {
+        for result in results {
+            total += 1;
+            match result.verdict {
+                Verdict::Pass => passed += 1,
+                Verdict::Error => errors += 1,
+                _ => {}
+            }
+            on_result(result);
+        }
+        on_done();
+    }
+    pool.close().await;
+    if passed == total {
+        return Ok(format!("{passed} of {total} checks passed"));
+    }
+    let gone = match errors {
+        0 => None,
+        _ => target.went_away(database).await,
+    };
+    let why = gone.map(|g| format!("{g}; ")).unwrap_or_default();
+    Err(format!("{why}{} of {total} checks did not pass", total - passed))
+}

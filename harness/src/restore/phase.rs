@@ -1,0 +1,116 @@
+//! The preflight and restore phases' bodies, with their summaries.
+
+use crate::dump::{DumpSummary, Format};
+use crate::error::error_chain;
+use crate::provision::Target;
+use crate::scenario::RestoreSpec;
+use crate::secret::Redactor;
+use crate::source::Backup;
+use crate::source::verify::Verified;
+use crate::units::human_size;
+
+use super::preflight::{self, PreflightReport};
+use super::{RestoreError, RestoreStats, archive, plain};
+
+/// Preflight: what the backup needs, and whether the target has it. An archive is first read
+/// whole through the target's pg_restore, which says what it needs (a plain dump said so during
+/// verify). Returns the report, what the dump needs, and the phase's summary.
+pub async fn preflight(
+    target: &Target,
+    backup: &Backup,
+    verified: &Verified,
+    required_extensions: &[String],
+    restore: &RestoreSpec,
+    redactor: &Redactor,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(PreflightReport, DumpSummary, String), String> {
+    let dump = if verified.format == Format::Plain {
+        verified.summary.clone()
+    } else {
+        progress("reading the archive with the target's pg_restore");
+        let pg_dump = verified.archive.as_ref().map(|a| a.pg_dump_version.clone()).unwrap_or_default();
+        let mut scanned = archive::scan(target, &backup.path, &pg_dump, redactor).await.map_err(|e| error_chain(&e))?;
+        // The header (read on this machine) names the versions even if pg_restore's SQL does not.
+        scanned.comments.source_version = verified.summary.comments.source_version.clone();
+        scanned.comments.dumped_by = verified.summary.comments.dumped_by.clone();
+        scanned
+    };
+    let report =
+        preflight::preflight(target, &dump, required_extensions, &restore.roles, restore.globals.as_deref(), redactor)
+            .await
+            .map_err(|e| error_chain(&e))?;
+    let mut summary = format!("PostgreSQL {}", report.server_version);
+    if !report.extensions.is_empty() {
+        let list: Vec<String> = report.extensions.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        summary.push_str(&format!("; extensions available: {}", list.join(", ")));
+    }
+    if !report.roles_created.is_empty() {
+        summary.push_str(&format!("; roles created: {}", report.roles_created.join(", ")));
+    }
+    if verified.format != Format::Plain {
+        summary.push_str(&format!(
+            "; archive read whole: {} statements, {} rows in {} COPY blocks",
+            dump.statements,
+            dump.total_rows(),
+            dump.copy_blocks
+        ));
+    }
+    Ok((report, dump, summary))
+}
+
+/// Restores the backup into the scenario's database `into` (or, for a dump that creates its own
+/// databases, from the maintenance database); then audits a sandbox's configuration. Returns
+/// what was restored and the phase's summary.
+#[allow(clippy::too_many_arguments)]
+pub async fn restore(
+    target: &Target,
+    backup: &Backup,
+    format: Format,
+    dump: &DumpSummary,
+    restore: &RestoreSpec,
+    into: &str,
+    redactor: &Redactor,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<(RestoreStats, String), String> {
+    let database = &target.database_for(into);
+    let start = if dump.databases_created.is_empty() {
+        preflight::create_database(target, database, redactor).await.map_err(|e| error_chain(&e))?;
+        database.clone()
+    } else {
+        target.maintenance_db.clone()
+    };
+    let work = async {
+        match format {
+            Format::Plain => plain::restore(target, &start, &backup.path, redactor, progress, restore.jobs).await,
+            _ => archive::restore(target, &start, &backup.path, format, restore.jobs, dump, redactor).await,
+        }
+    };
+    let stats = match restore.timeout {
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or_else(|_| Err(RestoreError::Timeout(humantime::format_duration(limit).to_string()))),
+        None => work.await,
+    };
+    let stats = match stats {
+        Ok(stats) => stats,
+        Err(e @ RestoreError::Connection { .. }) => {
+            let why = target.went_away(database).await.unwrap_or_else(|| {
+                "the target still accepts connections: this one was cut (by an administrator, a proxy or the network)"
+                    .into()
+            });
+            return Err(format!("{}\n{why}", error_chain(&e)));
+        }
+        Err(e) => return Err(error_chain(&e)),
+    };
+    target.audit().await?;
+    let summary = format!(
+        "{} statements, {} COPY blocks, {} rows ({}) into database `{}`{}",
+        stats.statements,
+        stats.copy_blocks,
+        stats.rows,
+        human_size(stats.bytes),
+        stats.database,
+        if stats.jobs > 1 { format!(" on {} connections", stats.jobs) } else { String::new() }
+    );
+    Ok((stats, summary))
+}
