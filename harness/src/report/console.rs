@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -20,6 +21,8 @@ pub struct Console {
     printed: HashSet<Phase>,
     live: bool,
     verbose: bool,
+    /// Where lines go instead of stderr (tests read what a user would see).
+    captured: Option<Arc<Mutex<String>>>,
 }
 
 impl Console {
@@ -33,11 +36,32 @@ impl Console {
             printed: HashSet::new(),
             live,
             verbose,
+            captured: None,
         }
     }
 
+    /// A console whose lines are kept in the returned buffer, as they would be printed.
+    #[cfg(test)]
+    pub(crate) fn capturing(verbose: bool) -> (Self, Arc<Mutex<String>>) {
+        let buffer = Arc::new(Mutex::new(String::new()));
+        let console = Console {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+            bars: HashMap::new(),
+            printed: HashSet::new(),
+            live: false,
+            verbose,
+            captured: Some(buffer.clone()),
+        };
+        (console, buffer)
+    }
+
     fn line(&self, text: &str) {
-        if self.live {
+        if let Some(buffer) = &self.captured {
+            if let Ok(mut buffer) = buffer.lock() {
+                buffer.push_str(text);
+                buffer.push('\n');
+            }
+        } else if self.live {
             let _ = self.multi.println(text);
         } else {
             eprintln!("{text}");

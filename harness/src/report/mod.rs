@@ -11,6 +11,9 @@ pub mod markdown;
 pub mod merge;
 pub mod svg;
 
+#[cfg(test)]
+mod snapshots;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
