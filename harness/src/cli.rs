@@ -17,10 +17,47 @@ use crate::report::console::Console;
 use crate::scenario::{Scenario, discover, selected};
 use crate::units::human_duration;
 
-/// Exit codes.
-pub const EXIT_PASS: u8 = 0;
-pub const EXIT_FAIL: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+/// How pgdrill ends: the one place that maps an ending to its exit code (README, "Exit codes").
+/// Ordered by how bad it is, so several drills end with the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Exit {
+    /// Every phase and check passed (0).
+    Pass,
+    /// A drill failed, or what was asked could not be done (1).
+    Fail,
+    /// The scenario or the command line is unusable (2).
+    Usage,
+    /// Interrupted by this signal (128 + its number: 130 for SIGINT, 143 for SIGTERM).
+    Signal(u8),
+}
+
+impl Exit {
+    /// A drill's ending.
+    fn of(outcome: &DrillOutcome) -> Exit {
+        if outcome.scenario_error.is_some() {
+            Exit::Usage
+        } else if outcome.passed() {
+            Exit::Pass
+        } else {
+            Exit::Fail
+        }
+    }
+
+    fn pass_if(passed: bool) -> Exit {
+        if passed { Exit::Pass } else { Exit::Fail }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> ExitCode {
+        ExitCode::from(match exit {
+            Exit::Pass => 0,
+            Exit::Fail => 1,
+            Exit::Usage => 2,
+            Exit::Signal(number) => 128u8.saturating_add(number),
+        })
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -132,14 +169,25 @@ pub enum ReportCommand {
     },
 }
 
-pub async fn main() -> ExitCode {
+/// Runs the command line on a runtime of its own.
+pub fn run() -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(main()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            Exit::Fail.into()
+        }
+    }
+}
+
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { scenarios, common, only } => {
             let kinds: Vec<&str> = crate::check::KINDS.iter().copied().chain([crate::app::request::KIND]).collect();
             if let Some(unknown) = only.iter().flatten().find(|k| !kinds.contains(&k.as_str())) {
                 eprintln!("error: --only: `{unknown}` is not a check kind (the kinds: {})", kinds.join(", "));
-                return ExitCode::from(EXIT_USAGE);
+                return Exit::Usage.into();
             }
             let options = DrillOptions {
                 backup: common.backup.clone(),
@@ -172,7 +220,7 @@ pub async fn main() -> ExitCode {
             };
             run_many(&[scenario], common, options, false).await
         }
-        Command::Baseline { .. } => ExitCode::from(EXIT_USAGE),
+        Command::Baseline { .. } => Exit::Usage.into(),
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report(ReportCommand::Merge { dirs, output }) => merge(&dirs, &output),
         Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
@@ -189,11 +237,11 @@ fn merge(dirs: &[PathBuf], output: &std::path::Path) -> ExitCode {
                 merged.junit.display(),
                 merged.markdown.display()
             );
-            ExitCode::from(if merged.passed == merged.drills { EXIT_PASS } else { EXIT_FAIL })
+            Exit::pass_if(merged.passed == merged.drills).into()
         }
         Err(e) => {
             eprintln!("error: {}", crate::error::error_chain(&e));
-            ExitCode::from(EXIT_USAGE)
+            Exit::Usage.into()
         }
     }
 }
@@ -202,11 +250,11 @@ fn verify(dir: &std::path::Path) -> ExitCode {
     match crate::report::manifest::verify(dir) {
         Ok(files) => {
             println!("ok: {} files in {} match MANIFEST.sha256", files, dir.display());
-            ExitCode::from(EXIT_PASS)
+            Exit::Pass.into()
         }
         Err(e) => {
             eprintln!("error: {}", crate::error::error_chain(&e));
-            ExitCode::from(EXIT_FAIL)
+            Exit::Fail.into()
         }
     }
 }
@@ -217,7 +265,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: cannot read scenarios: {e}");
-            return ExitCode::from(EXIT_USAGE);
+            return Exit::Usage.into();
         }
     };
     for path in &paths {
@@ -236,7 +284,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    ExitCode::from(if failed { EXIT_USAGE } else { EXIT_PASS })
+    (if failed { Exit::Usage } else { Exit::Pass }).into()
 }
 
 /// Installs SIGINT and SIGTERM handlers: the first cancels the drill (which tears down and
@@ -298,11 +346,11 @@ async fn baseline_from_dsn(dsn: &str, output: &std::path::Path) -> ExitCode {
                 b.graphs.len(),
                 b.schemas.len()
             );
-            ExitCode::from(EXIT_PASS)
+            Exit::Pass.into()
         }
         Err(message) => {
             eprintln!("error: {message}");
-            ExitCode::from(EXIT_FAIL)
+            Exit::Fail.into()
         }
     }
 }
@@ -316,21 +364,21 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
                 "error: no scenario (*.toml) in {}",
                 paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             );
-            return ExitCode::from(EXIT_USAGE);
+            return Exit::Usage.into();
         }
         Err(e) => {
             eprintln!("error: cannot read scenarios: {e}");
-            return ExitCode::from(EXIT_USAGE);
+            return Exit::Usage.into();
         }
     };
     if files.len() > 1 && common.out.is_some() {
         eprintln!("error: --out names one folder, and {} scenarios were given (use --reports)", files.len());
-        return ExitCode::from(EXIT_USAGE);
+        return Exit::Usage.into();
     }
     options.out_dir = common.out.clone();
     options.reports_root = common.reports.clone();
     let (cancel, signal) = interrupts();
-    let mut worst = EXIT_PASS;
+    let mut worst = Exit::Pass;
     let mut ran = 0;
     for file in &files {
         // Selection needs the scenario's tags; an unusable scenario is drilled, and fails.
@@ -349,24 +397,17 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
             eprintln!("{}", render(error));
         }
         summarize(&outcome);
-        let code = if outcome.scenario_error.is_some() {
-            EXIT_USAGE
-        } else if outcome.passed() {
-            EXIT_PASS
-        } else {
-            EXIT_FAIL
-        };
-        worst = worst.max(code);
+        worst = worst.max(Exit::of(&outcome));
         let number = signal.load(Ordering::SeqCst);
         if number != 0 {
-            return ExitCode::from(128 + number as u8);
+            return Exit::Signal(number as u8).into();
         }
     }
     if ran == 0 {
         eprintln!("error: no scenario matched (tags: {})", common.tags.join(", "));
-        return ExitCode::from(EXIT_USAGE);
+        return Exit::Usage.into();
     }
-    ExitCode::from(worst)
+    worst.into()
 }
 
 /// Renders a diagnostic with its source snippet, as miette does for reports it owns.

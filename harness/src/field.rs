@@ -16,22 +16,23 @@ use toml::Spanned;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub span: Option<Range<usize>>,
+    /// What is wrong, and what to do about it as `(hint: ...)` where a user can act.
     pub message: String,
-    pub help: Option<String>,
 }
 
 impl FieldError {
     pub fn new(span: Range<usize>, message: impl Into<String>) -> Self {
-        FieldError { span: Some(span), message: message.into(), help: None }
+        FieldError { span: Some(span), message: message.into() }
     }
 
     /// An error whose caller knows better where it is (see [`FieldError::or_span`]).
     pub fn unplaced(message: impl Into<String>) -> Self {
-        FieldError { span: None, message: message.into(), help: None }
+        FieldError { span: None, message: message.into() }
     }
 
+    /// Adds what the user can do about it, in the one form every pgdrill message uses.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.message = format!("{} (hint: {})", self.message, help.into());
         self
     }
 

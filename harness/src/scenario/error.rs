@@ -35,8 +35,6 @@ pub struct InvalidScenario {
     pub src: NamedSource<String>,
     #[label("here")]
     pub span: SourceSpan,
-    #[help]
-    pub help: Option<String>,
 }
 
 impl ScenarioError {
@@ -52,7 +50,6 @@ impl ScenarioError {
             message: error.message,
             src: NamedSource::new(path, text.to_owned()),
             span: (start, len).into(),
-            help: error.help,
         }))
     }
 }

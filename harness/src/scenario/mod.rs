@@ -194,7 +194,7 @@ impl Scenario {
             )
         })?;
         let mut raw: RawScenario = toml::from_str(&text).map_err(|e| {
-            let error = FieldError { span: e.span(), message: e.message().trim_end().to_owned(), help: None };
+            let error = FieldError { span: e.span(), message: e.message().trim_end().to_owned() };
             ScenarioError::invalid(&shown, &text, error)
         })?;
         if without_checks {
