@@ -176,15 +176,27 @@ fn write_reports(events: &Events, options: &DrillOptions) -> (DrillRecord, Resul
 
 /// How a phase did not succeed.
 enum PhaseError {
-    /// It failed: the drill fails.
-    Failed(String),
+    /// It failed: the drill fails. The error stays typed until the phase is recorded, where it
+    /// is rendered once, with its causes, and redacted.
+    Failed(Box<dyn std::error::Error + Send + Sync>),
     /// It was stopped because another phase failed; it is reported as skipped, with the reason.
     Stopped(String),
 }
 
+impl PhaseError {
+    fn error(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        PhaseError::Failed(Box::new(error))
+    }
+}
+
+/// A phase's failure that is already a sentence (bodies that compose their own).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Failure(String);
+
 impl From<String> for PhaseError {
     fn from(message: String) -> Self {
-        PhaseError::Failed(message)
+        PhaseError::error(Failure(message))
     }
 }
 
@@ -250,7 +262,9 @@ impl Drill<'_> {
         let result = work.await;
         let (status, summary, error, value) = match result {
             Ok((value, summary)) => (PhaseStatus::Passed, summary, None, Some(value)),
-            Err(PhaseError::Failed(e)) => (PhaseStatus::Failed, String::new(), Some(self.redactor.redact(&e)), None),
+            Err(PhaseError::Failed(e)) => {
+                (PhaseStatus::Failed, String::new(), Some(self.redactor.redact(&error_chain(&*e))), None)
+            }
             Err(PhaseError::Stopped(why)) => {
                 (PhaseStatus::Skipped, String::new(), Some(format!("stopped: {why}")), None)
             }
@@ -395,7 +409,7 @@ impl Drill<'_> {
         let progress = |done: u64, total: Option<u64>| self.progress(Phase::Fetch, "downloading", Some(done), total);
         let backup = source::fetch(&self.scenario.source, &self.work_dir(), &self.redactor, &progress)
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(PhaseError::error)?;
         self.events.emit(Event::Backup(BackupInfo {
             location: backup.location.clone(),
             size_bytes: backup.size,
@@ -443,7 +457,7 @@ impl Drill<'_> {
                     sha256: sha256.unwrap_or_default(),
                     ..BackupInfo::default()
                 }));
-                return Err(error_chain(&error).into());
+                return Err(PhaseError::error(error));
             }
         };
         self.events.emit(Event::Backup(verified.info.clone()));
@@ -463,7 +477,7 @@ impl Drill<'_> {
             backup: read::is_archive(&backup.path).then_some(backup.path.as_path()),
             trusted: self.scenario.source.trusted.as_deref(),
         };
-        let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(|e| error_chain(&e))?;
+        let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(PhaseError::error)?;
         cleanup.teardown = Some(handle);
         self.events.emit(Event::Target(target.info.clone()));
         let summary = target.summary();
@@ -538,18 +552,18 @@ impl Drill<'_> {
             }
             let cut_off = cleanup.teardown.is_none();
             if let Some(handle) = cleanup.teardown {
-                lines.push(handle.run().await.map_err(|e| error_chain(&e))?);
+                lines.push(handle.run().await.map_err(PhaseError::error)?);
             }
             // Anything else labelled with this drill: a start cut off before it handed its
             // container over may still be creating one, so look twice.
             let container = matches!(self.scenario.target.kind, TargetKind::Container(_));
             let mut swept = 0;
             if container {
-                swept += provision::sweep(&self.drill_id).await.map_err(|e| error_chain(&e))?;
+                swept += provision::sweep(&self.drill_id).await.map_err(PhaseError::error)?;
             }
             if cut_off && container {
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                swept += provision::sweep(&self.drill_id).await.map_err(|e| error_chain(&e))?;
+                swept += provision::sweep(&self.drill_id).await.map_err(PhaseError::error)?;
             }
             if swept > 0 {
                 lines.push(format!(
