@@ -342,7 +342,8 @@ impl Drill<'_> {
             (Some(spec), None) => {
                 // Checks on a half-migrated database prove nothing: a failed migration stops here.
                 let migrate = async {
-                    let (info, summary) = migrate::run(&target, &database, spec, &self.redactor).await?;
+                    let (info, summary) =
+                        migrate::run(&target, &database, spec, &self.redactor).await.map_err(PhaseError::error)?;
                     self.events.emit(Event::Migrate(info));
                     Ok(((), summary))
                 };
@@ -526,7 +527,9 @@ impl Drill<'_> {
             self.checks_done.fetch_add(1, Ordering::Relaxed);
         };
         let summary =
-            check::run_all(&self.scenario.checks, target, database, dump, &self.redactor, &on_result, &on_done).await?;
+            check::run_all(&self.scenario.checks, target, database, dump, &self.redactor, &on_result, &on_done)
+                .await
+                .map_err(PhaseError::error)?;
         Ok(((), summary))
     }
 

@@ -4,14 +4,24 @@
 use futures_util::StreamExt;
 
 use crate::dump::DumpSummary;
-use crate::error::error_chain;
-use crate::provision::Target;
+use crate::provision::{Target, TargetError};
 use crate::secret::Redactor;
 
 use super::{CheckContext, CheckResult, CheckSpec, Verdict};
 
 /// Checks that run side by side on the restored database.
 const CHECKS_AT_ONCE: usize = 3;
+
+/// Why the checks phase failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChecksError {
+    /// The restored database did not take a connection.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Some checks failed or could not run (and the target may have gone away).
+    #[error("{}{failed} of {total} checks did not pass", gone.as_ref().map(|g| format!("{g}; ")).unwrap_or_default())]
+    NotPassed { failed: usize, total: usize, gone: Option<String> },
+}
 
 /// Runs `checks` on `database`, handing each result to `on_result` and telling `on_done` after
 /// each check; returns the phase's summary, or why it failed.
@@ -23,8 +33,8 @@ pub async fn run_all(
     redactor: &Redactor,
     on_result: &(dyn Fn(CheckResult) + Send + Sync),
     on_done: &(dyn Fn() + Send + Sync),
-) -> Result<String, String> {
-    let pool = target.pool(database, CHECKS_AT_ONCE as u32 + 1, redactor).await.map_err(|e| error_chain(&e))?;
+) -> Result<String, ChecksError> {
+    let pool = target.pool(database, CHECKS_AT_ONCE as u32 + 1, redactor).await?;
     let ctx = CheckContext { pool: &pool, dump };
     let (mut passed, mut total, mut errors) = (0, 0, 0);
     // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
@@ -50,6 +60,5 @@ pub async fn run_all(
         0 => None,
         _ => target.went_away(database).await,
     };
-    let why = gone.map(|g| format!("{g}; ")).unwrap_or_default();
-    Err(format!("{why}{} of {total} checks did not pass", total - passed))
+    Err(ChecksError::NotPassed { failed: total - passed, total, gone })
 }

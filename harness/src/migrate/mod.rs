@@ -25,7 +25,6 @@ use sqlx::postgres::PgPool;
 use sqlx::{Connection, Executor};
 
 use crate::dump::splitter::{Item, Splitter};
-use crate::error::error_chain;
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, quote_ident, quote_literal};
 use crate::provision::Target;
@@ -112,18 +111,28 @@ impl Spec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
+    /// The restored database did not take a connection, or the programs' port did not open.
+    #[error(transparent)]
+    Target(#[from] crate::provision::TargetError),
+    /// The migrations took longer than `[migrate] timeout`.
+    #[error("the migrations did not finish within {}", humantime::format_duration(*limit))]
+    Timeout { limit: Duration },
+    /// The migrations folder cannot be read.
     #[error("cannot read the migrations folder `{}`", dir.display())]
     Folder {
         dir: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// A migration file failed.
     #[error(
         "migration `{file}` failed at its line {line}: {message} (it was rolled back; the checks did not run on a half-migrated database)"
     )]
     File { file: String, line: u64, message: String },
+    /// The migration command failed, or its environment could not be rendered.
     #[error("{0}")]
     Command(String),
+    /// The migration journal cannot be read.
     #[error("cannot read the journal: {0}")]
     Journal(String),
 }
@@ -243,34 +252,33 @@ pub async fn run(
     database: &str,
     spec: &Spec,
     redactor: &Redactor,
-) -> Result<(MigrateInfo, String), String> {
-    let pool = target.pool(database, 2, redactor).await.map_err(|e| error_chain(&e))?;
+) -> Result<(MigrateInfo, String), MigrateError> {
+    let pool = target.pool(database, 2, redactor).await?;
     let version = |pool: PgPool| async move {
         match &spec.journal {
-            Some(journal) => version(&pool, journal).await.map_err(|e| error_chain(&e)),
+            Some(journal) => version(&pool, journal).await,
             None => Ok(None),
         }
     };
     let before = version(pool.clone()).await?;
     let applied = match &spec.runner {
         Runner::Folder { dir, record, role } => {
-            let files = pending(dir, before.as_deref()).map_err(|e| error_chain(&e))?;
+            let files = pending(dir, before.as_deref())?;
             let work = apply_folder(&pool, &files, record.as_deref(), role.as_deref(), redactor);
             tokio::time::timeout(spec.timeout, work)
                 .await
-                .map_err(|_| {
-                    format!("the migrations did not finish within {}", humantime::format_duration(spec.timeout))
-                })?
-                .map_err(|e| error_chain(&e))?
+                .map_err(|_| MigrateError::Timeout { limit: spec.timeout })??
         }
         Runner::Command { argv, workdir, env } => {
-            let login = target.program_login(None, redactor).await.map_err(|e| error_chain(&e))?;
+            let login = target.program_login(None, redactor).await?;
             let values = crate::app::template_values(&login, database, None);
             let mut rendered = Vec::new();
             for (k, v) in env {
-                rendered.push((k.clone(), crate::app::render(v, &values)?));
+                rendered.push((k.clone(), crate::app::render(v, &values).map_err(MigrateError::Command)?));
             }
-            crate::app::process::run_to_end(argv, workdir, &rendered, spec.timeout, redactor).await?;
+            crate::app::process::run_to_end(argv, workdir, &rendered, spec.timeout, redactor)
+                .await
+                .map_err(MigrateError::Command)?;
             vec![argv.join(" ")]
         }
     };
