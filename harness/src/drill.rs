@@ -189,17 +189,6 @@ impl PhaseError {
     }
 }
 
-/// A phase's failure that is already a sentence (bodies that compose their own).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Failure(String);
-
-impl From<String> for PhaseError {
-    fn from(message: String) -> Self {
-        PhaseError::error(Failure(message))
-    }
-}
-
 type PhaseResult<T> = Result<(T, String), PhaseError>;
 
 /// What teardown must undo: the provisioned target, and whether a start may have been cut off
@@ -358,7 +347,7 @@ impl Drill<'_> {
             Some(out) => {
                 let source = format!("drill of scenario `{}` ({})", self.scenario.name, self.scenario.file.display());
                 let capture = crate::baseline::capture_restored(&target, &database, &source, out, &self.redactor);
-                self.phase(Phase::Checks, async { Ok(((), capture.await?)) }).await
+                self.phase(Phase::Checks, async { Ok(((), capture.await.map_err(PhaseError::error)?)) }).await
             }
             None => self.phase(Phase::Checks, self.checks(&target, &database, dump)).await,
         };
@@ -385,7 +374,7 @@ impl Drill<'_> {
                     if let Some(info) = info {
                         self.events.emit(Event::App(info));
                     }
-                    Ok(((), result?))
+                    Ok(((), result.map_err(PhaseError::error)?))
                 })
                 .await;
             }
@@ -444,7 +433,7 @@ impl Drill<'_> {
             (result, sha256)
         })
         .await
-        .map_err(|e| format!("the verify task failed: {e}"))?;
+        .map_err(PhaseError::error)?;
         let verified = match result {
             (Ok(verified), _) => verified,
             (Err(VerifyError::Stopped), _) => {
@@ -497,7 +486,9 @@ impl Drill<'_> {
         let required = self.scenario.required_extensions();
         let restore = &self.scenario.restore;
         let (report, dump, summary) =
-            restore::phase::preflight(target, backup, verified, &required, restore, &self.redactor, &progress).await?;
+            restore::phase::preflight(target, backup, verified, &required, restore, &self.redactor, &progress)
+                .await
+                .map_err(PhaseError::error)?;
         Ok(((report, dump), summary))
     }
 
@@ -512,7 +503,9 @@ impl Drill<'_> {
         let progress = |done: u64| self.progress(Phase::Restore, "restoring", Some(done), Some(total));
         let into = &self.scenario.target.database;
         let restore = &self.scenario.restore;
-        Ok(restore::phase::restore(target, backup, format, dump, restore, into, &self.redactor, &progress).await?)
+        restore::phase::restore(target, backup, format, dump, restore, into, &self.redactor, &progress)
+            .await
+            .map_err(PhaseError::error)
     }
 
     async fn checks(&self, target: &Target, database: &str, dump: &DumpSummary) -> PhaseResult<()> {
@@ -551,7 +544,7 @@ impl Drill<'_> {
         self.phase(Phase::Teardown, async {
             let mut lines = Vec::new();
             if let Some(mut app) = cleanup.app {
-                lines.push(app.stop().await?);
+                lines.push(app.stop().await.map_err(PhaseError::error)?);
             }
             let cut_off = cleanup.teardown.is_none();
             if let Some(handle) = cleanup.teardown {

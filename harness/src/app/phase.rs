@@ -4,12 +4,48 @@
 use crate::error::error_chain;
 use crate::outcome::{CheckResult, Verdict};
 use crate::pg::{quote_ident, quote_literal};
-use crate::provision::Target;
+use crate::provision::{Target, TargetError};
 use crate::secret::{Redactor, Secret};
 use crate::units::human_duration;
 
-use super::process::{self, AppHandle, AppInfo};
+use super::process::{self, AppHandle, AppInfo, ProcessError};
 use super::{Launch, Spec, render, template_values};
+
+/// Why the app phase failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The build, the app's start or its stop failed.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// The programs' login or port on the target could not be made.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// A value of the app's environment cannot be rendered.
+    #[error("{0}")]
+    Render(String),
+    /// No free loopback port for the app.
+    #[error("cannot find a free port for the app")]
+    Port(#[source] std::io::Error),
+    /// The scenario's app role is a role of the shared server.
+    #[error("the app's role `{0}` existed on the shared server before the drill: pgdrill will not change its password")]
+    SharedRole(String),
+    /// The app's role could not be given a login.
+    #[error("cannot let `{role}` log in")]
+    Login {
+        role: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// No HTTP client (its TLS configuration).
+    #[error("cannot make an HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// The app never answered on its ready path, or listens beyond loopback.
+    #[error("{}; its last output:\n{last_lines}", error_chain(.why))]
+    NotReady { why: ProcessError, last_lines: String },
+    /// Some of the app's requests did not get the answer the scenario expects.
+    #[error("{failed} of {total} API checks did not pass; the app's last output:\n{last_lines}")]
+    Requests { failed: usize, total: usize, last_lines: String },
+}
 
 /// What the app phase needs from the drill.
 pub struct Run<'a> {
@@ -27,12 +63,12 @@ pub struct Run<'a> {
 
 /// Runs the app phase: what was launched (when anything was), and the phase's summary or why it
 /// failed.
-pub async fn run(run: Run<'_>) -> (Option<AppInfo>, Result<String, String>) {
+pub async fn run(run: Run<'_>) -> (Option<AppInfo>, Result<String, AppError>) {
     let Run { target, database, spec, drill_id, redactor, slot, progress, on_result } = run;
     if let Some((argv, workdir, timeout)) = &spec.build {
         progress(&format!("building: {}", argv.join(" ")));
         if let Err(e) = process::run_to_end(argv, workdir, &[], *timeout, redactor).await {
-            return (None, Err(e));
+            return (None, Err(e.into()));
         }
     }
     let launched = match launch(target, database, spec, drill_id, redactor).await {
@@ -46,14 +82,12 @@ pub async fn run(run: Run<'_>) -> (Option<AppInfo>, Result<String, String>) {
     crate::tls::install();
     let client = match reqwest::Client::builder().build() {
         Ok(client) => client,
-        Err(e) => return (None, Err(e.to_string())),
+        Err(e) => return (None, Err(AppError::Client(e))),
     };
     progress(&format!("waiting for {app_url}{}", spec.ready_path));
     let ready = handle.wait_ready(&client, &format!("{app_url}{}", spec.ready_path), spec.ready_timeout).await;
     let ready = ready.and_then(|took| match process::reachable_beyond_loopback(app_port) {
-        Some(addr) => Err(format!(
-            "the app also listens on {addr}, beyond loopback: a restored copy of production data must not be reachable from the network (bind it to 127.0.0.1)"
-        )),
+        Some(addr) => Err(ProcessError::Exposed(addr.to_string())),
         None => Ok(took),
     });
     let mut failures = 0;
@@ -73,16 +107,13 @@ pub async fn run(run: Run<'_>) -> (Option<AppInfo>, Result<String, String>) {
     let last_lines =
         if tail.is_empty() { "(no output)".to_owned() } else { tail[tail.len().saturating_sub(10)..].join("\n") };
     let result = match ready {
-        Err(why) => Err(format!("{why}; its last output:\n{last_lines}")),
-        Ok(_) if failures > 0 => Err(format!(
-            "{failures} of {} API checks did not pass; the app's last output:\n{last_lines}",
-            spec.requests.len()
-        )),
+        Err(why) => Err(AppError::NotReady { why, last_lines }),
+        Ok(_) if failures > 0 => Err(AppError::Requests { failed: failures, total: spec.requests.len(), last_lines }),
         Ok(ready_in) => Ok(format!(
             "ready in {} at {app_url}; {} API checks passed; {}",
             human_duration(ready_in),
             spec.requests.len(),
-            stopped.unwrap_or_else(|e| e)
+            stopped.unwrap_or_else(|e| error_chain(&e))
         )),
     };
     (Some(info), result)
@@ -96,23 +127,23 @@ async fn launch(
     spec: &Spec,
     drill_id: &str,
     redactor: &Redactor,
-) -> Result<(AppHandle, u16, std::collections::BTreeMap<String, String>), String> {
+) -> Result<(AppHandle, u16, std::collections::BTreeMap<String, String>), AppError> {
     let role = match &spec.role {
         Some(role) => Some((role.clone(), role_login(target, database, role, redactor).await?)),
         None => None,
     };
-    let login = target.program_login(role, redactor).await.map_err(|e| error_chain(&e))?;
+    let login = target.program_login(role, redactor).await?;
     let app_port = match spec.port {
         Some(port) => port,
         None => std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
-            .map_err(|e| format!("cannot find a free port for the app: {e}"))?,
+            .map_err(AppError::Port)?,
     };
     let values = template_values(&login, database, Some(app_port));
     let mut env = Vec::new();
     for (key, template) in &spec.env {
-        env.push((key.clone(), render(template, &values)?));
+        env.push((key.clone(), render(template, &values).map_err(AppError::Render)?));
     }
     let handle = match &spec.launch {
         Launch::Command { argv, workdir } => AppHandle::spawn(argv, workdir, &env)?,
@@ -123,24 +154,19 @@ async fn launch(
 
 /// Lets `role` log in with a fresh password; refuses a role that existed on a shared server
 /// before the drill.
-async fn role_login(target: &Target, database: &str, role: &str, redactor: &Redactor) -> Result<Secret, String> {
+async fn role_login(target: &Target, database: &str, role: &str, redactor: &Redactor) -> Result<Secret, AppError> {
     use sqlx::{Connection, Executor};
     let shared = target.database_suffix.is_some();
     let created = target.created.lock().map(|c| c.roles.iter().any(|r| r == role)).unwrap_or(false);
     if shared && !created {
-        return Err(format!(
-            "the app's role `{role}` existed on the shared server before the drill: pgdrill will not change its password"
-        ));
+        return Err(AppError::SharedRole(role.to_owned()));
     }
     let password = Secret::random_password();
     redactor.register(&password);
-    let mut conn = sqlx::PgConnection::connect_with(&target.connect_options(database))
-        .await
-        .map_err(|e| redactor.redact(&e.to_string()))?;
+    let login_error = |source| AppError::Login { role: role.to_owned(), source };
+    let mut conn = sqlx::PgConnection::connect_with(&target.connect_options(database)).await.map_err(login_error)?;
     let sql = format!("ALTER ROLE {} WITH LOGIN PASSWORD {}", quote_ident(role), quote_literal(password.expose()));
-    conn.execute(sqlx::raw_sql(&sql))
-        .await
-        .map_err(|e| format!("cannot let `{role}` log in: {}", redactor.redact(&e.to_string())))?;
+    conn.execute(sqlx::raw_sql(&sql)).await.map_err(login_error)?;
     conn.close().await.ok();
     Ok(password)
 }

@@ -19,6 +19,47 @@ use crate::secret::Redactor;
 /// Lines of output kept.
 const KEEP: usize = 200;
 
+/// Why a command or the app's container did not run as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The program could not be started, or waited for.
+    #[error("cannot {verb} `{command}`")]
+    Spawn {
+        verb: &'static str,
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The command ran longer than its timeout (its process group was killed).
+    #[error("`{command}` did not finish within {}", humantime::format_duration(*limit))]
+    Timeout { command: String, limit: Duration },
+    /// The command exited with a failure; the tail of its output, redacted.
+    #[error("`{command}` failed ({status}):\n{tail}")]
+    Failed { command: String, status: std::process::ExitStatus, tail: String },
+    /// The app's image is named without a tag.
+    #[error("image `{0}` has no tag")]
+    NoTag(String),
+    /// The app's container did not start, or could not be removed.
+    #[error("cannot {action} the app container `{image}`")]
+    Container {
+        action: &'static str,
+        image: String,
+        #[source]
+        source: Box<testcontainers::TestcontainersError>,
+    },
+    /// The app exited before it answered on its ready path.
+    #[error("the app exited ({0}) before it was ready")]
+    Exited(String),
+    /// The app did not answer on its ready path in time.
+    #[error("the app was not ready within {} ({last})", humantime::format_duration(*limit))]
+    NotReady { limit: Duration, last: String },
+    /// The app listens beyond loopback.
+    #[error(
+        "the app also listens on {0}, beyond loopback: a restored copy of production data must not be reachable from the network (bind it to 127.0.0.1)"
+    )]
+    Exposed(String),
+}
+
 /// What the reports say about the app.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AppInfo {
@@ -84,34 +125,40 @@ pub async fn run_to_end(
     env: &[(String, String)],
     timeout: Duration,
     redactor: &Redactor,
-) -> Result<(), String> {
-    let child =
-        group_command(argv, workdir, env).spawn().map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
+) -> Result<(), ProcessError> {
+    let command = || argv.join(" ");
+    let child = group_command(argv, workdir, env).spawn().map_err(|source| ProcessError::Spawn {
+        verb: "run",
+        command: command(),
+        source,
+    })?;
     // A timeout, a failure or a cancelled drill stops the whole group: a script's children too.
     let group = GroupGuard(child.id());
     let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .map_err(|_| format!("`{}` did not finish within {}", argv.join(" "), humantime::format_duration(timeout)))?
-        .map_err(|e| format!("cannot run `{}`: {e}", argv.join(" ")))?;
+        .map_err(|_| ProcessError::Timeout { command: command(), limit: timeout })?
+        .map_err(|source| ProcessError::Spawn { verb: "run", command: command(), source })?;
     drop(group);
     if output.status.success() {
         return Ok(());
     }
     let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    Err(redactor.redact(&format!(
-        "`{}` failed ({}):\n{}",
-        argv.join(" "),
-        output.status,
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    )))
+    Err(ProcessError::Failed {
+        command: command(),
+        status: output.status,
+        tail: redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n")),
+    })
 }
 
 impl AppHandle {
     /// Starts `argv` in `workdir` with `env` added, in a process group of its own.
-    pub fn spawn(argv: &[String], workdir: &Path, env: &[(String, String)]) -> Result<AppHandle, String> {
-        let mut child =
-            group_command(argv, workdir, env).spawn().map_err(|e| format!("cannot start `{}`: {e}", argv.join(" ")))?;
+    pub fn spawn(argv: &[String], workdir: &Path, env: &[(String, String)]) -> Result<AppHandle, ProcessError> {
+        let mut child = group_command(argv, workdir, env).spawn().map_err(|source| ProcessError::Spawn {
+            verb: "start",
+            command: argv.join(" "),
+            source,
+        })?;
         let output: Output = Arc::default();
         if let Some(stdout) = child.stdout.take() {
             tokio::spawn(keep_lines(stdout, output.clone()));
@@ -129,8 +176,8 @@ impl AppHandle {
         args: &[String],
         env: &[(String, String)],
         drill_id: &str,
-    ) -> Result<AppHandle, String> {
-        let (name, tag) = image.rsplit_once(':').ok_or_else(|| format!("image `{image}` has no tag"))?;
+    ) -> Result<AppHandle, ProcessError> {
+        let (name, tag) = image.rsplit_once(':').ok_or_else(|| ProcessError::NoTag(image.to_owned()))?;
         let mut request = GenericImage::new(name, tag)
             .with_wait_for(WaitFor::Nothing)
             .with_network("host")
@@ -143,7 +190,11 @@ impl AppHandle {
         if !args.is_empty() {
             request = request.with_cmd(args.to_vec());
         }
-        let container = request.start().await.map_err(|e| format!("cannot start the app container `{image}`: {e}"))?;
+        let container = request.start().await.map_err(|source| ProcessError::Container {
+            action: "start",
+            image: image.to_owned(),
+            source: Box::new(source),
+        })?;
         Ok(AppHandle { kind: Kind::Container(Box::new(container)), output: Arc::default(), launched: image.to_owned() })
     }
 
@@ -153,7 +204,7 @@ impl AppHandle {
         client: &reqwest::Client,
         url: &str,
         timeout: Duration,
-    ) -> Result<Duration, String> {
+    ) -> Result<Duration, ProcessError> {
         let started = Instant::now();
         let mut last;
         loop {
@@ -163,10 +214,10 @@ impl AppHandle {
                 Err(e) => last = if e.is_connect() { "connection refused".into() } else { e.to_string() },
             }
             if let Some(status) = self.exited().await {
-                return Err(format!("the app exited ({status}) before it was ready"));
+                return Err(ProcessError::Exited(status));
             }
             if started.elapsed() >= timeout {
-                return Err(format!("the app was not ready within {} ({last})", humantime::format_duration(timeout)));
+                return Err(ProcessError::NotReady { limit: timeout, last });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -194,7 +245,7 @@ impl AppHandle {
     }
 
     /// Stops the app: SIGTERM to its process group, SIGKILL after 5 s; or removes its container.
-    pub async fn stop(&mut self) -> Result<String, String> {
+    pub async fn stop(&mut self) -> Result<String, ProcessError> {
         match std::mem::replace(&mut self.kind, Kind::Stopped) {
             Kind::Process(mut child) => {
                 let Some(pid) = child.id() else { return Ok("the app had already exited".into()) };
@@ -208,7 +259,12 @@ impl AppHandle {
                 Ok("stopped the app".into())
             }
             Kind::Container(container) => {
-                container.rm().await.map_err(|e| format!("cannot remove the app container: {e}"))?;
+                let image = self.launched.clone();
+                container.rm().await.map_err(|source| ProcessError::Container {
+                    action: "remove",
+                    image,
+                    source: Box::new(source),
+                })?;
                 Ok("removed the app container".into())
             }
             Kind::Stopped => Ok("the app was stopped".into()),

@@ -112,6 +112,12 @@ pub enum BaselineError {
         #[source]
         source: std::io::Error,
     },
+    /// The restored database did not take a connection.
+    #[error(transparent)]
+    Target(#[from] crate::provision::TargetError),
+    /// A catalog query of the capture failed.
+    #[error("cannot capture the baseline")]
+    Capture(#[source] sqlx::Error),
 }
 
 impl Baseline {
@@ -150,13 +156,11 @@ pub async fn capture_restored(
     source: &str,
     out: &Path,
     redactor: &crate::secret::Redactor,
-) -> Result<String, String> {
-    let pool = target.pool(database, 2, redactor).await.map_err(|e| crate::error::error_chain(&e))?;
-    let baseline = capture::capture(&pool, source)
-        .await
-        .map_err(|e| format!("cannot capture the baseline: {}", redactor.redact(&e.to_string())))?;
+) -> Result<String, BaselineError> {
+    let pool = target.pool(database, 2, redactor).await?;
+    let baseline = capture::capture(&pool, source).await.map_err(BaselineError::Capture)?;
     pool.close().await;
-    baseline.save(out).map_err(|e| crate::error::error_chain(&e))?;
+    baseline.save(out)?;
     Ok(format!(
         "baseline of {} tables and {} indexes written to {}",
         baseline.row_counts.len(),

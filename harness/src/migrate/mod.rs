@@ -129,9 +129,12 @@ pub enum MigrateError {
         "migration `{file}` failed at its line {line}: {message} (it was rolled back; the checks did not run on a half-migrated database)"
     )]
     File { file: String, line: u64, message: String },
-    /// The migration command failed, or its environment could not be rendered.
+    /// The migration command's environment could not be rendered.
     #[error("{0}")]
-    Command(String),
+    Render(String),
+    /// The migration command failed.
+    #[error(transparent)]
+    Command(#[from] crate::app::process::ProcessError),
     /// The migration journal cannot be read.
     #[error("cannot read the journal: {0}")]
     Journal(String),
@@ -274,11 +277,9 @@ pub async fn run(
             let values = crate::app::template_values(&login, database, None);
             let mut rendered = Vec::new();
             for (k, v) in env {
-                rendered.push((k.clone(), crate::app::render(v, &values).map_err(MigrateError::Command)?));
+                rendered.push((k.clone(), crate::app::render(v, &values).map_err(MigrateError::Render)?));
             }
-            crate::app::process::run_to_end(argv, workdir, &rendered, spec.timeout, redactor)
-                .await
-                .map_err(MigrateError::Command)?;
+            crate::app::process::run_to_end(argv, workdir, &rendered, spec.timeout, redactor).await?;
             vec![argv.join(" ")]
         }
     };

@@ -220,26 +220,23 @@ impl Target {
 
     /// After a restore into a sandbox (whose configuration started as the image's): what the
     /// backup changed with `ALTER SYSTEM`, which pg_dump never writes, fails the restore.
-    pub async fn audit(&self) -> Result<(), String> {
+    pub async fn audit(&self) -> Result<(), AuditError> {
         use sqlx::Connection;
         if self.info.isolation.as_ref().is_none_or(|i| i.observed.is_none()) {
             return Ok(());
         }
         let mut conn = sqlx::PgConnection::connect_with(&self.connect_options(&self.maintenance_db))
             .await
-            .map_err(|e| format!("cannot look at the target's configuration after the restore: {e}"))?;
+            .map_err(AuditError::Unreadable)?;
         let altered: Vec<String> = sqlx::query_scalar(sandbox::ALTERED_SETTINGS_SQL)
             .fetch_all(&mut conn)
             .await
-            .map_err(|e| format!("cannot look at the target's configuration after the restore: {e}"))?;
+            .map_err(AuditError::Unreadable)?;
         conn.close().await.ok();
         if altered.is_empty() {
             return Ok(());
         }
-        Err(format!(
-            "the backup changed the server's configuration with ALTER SYSTEM, which pg_dump never writes: {}; the sandbox kept it from reaching anything, and it goes with the target",
-            altered.join(", ")
-        ))
+        Err(AuditError::Altered(altered))
     }
 
     /// Whether the target still answers; when it does not, why (for a phase that lost its
@@ -396,6 +393,20 @@ pub async fn sweep(drill_id: &str) -> Result<usize, TargetError> {
     }
     let docker = container::docker()?;
     container::remove_labelled(&docker, drill_id).await
+}
+
+/// What the audit after a restore into a sandbox found.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The configuration could not be read.
+    #[error("cannot look at the target's configuration after the restore")]
+    Unreadable(#[source] sqlx::Error),
+    /// The backup ran `ALTER SYSTEM`.
+    #[error(
+        "the backup changed the server's configuration with ALTER SYSTEM, which pg_dump never writes: {}; the sandbox kept it from reaching anything, and it goes with the target",
+        .0.join(", ")
+    )]
+    Altered(Vec<String>),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,15 +2,32 @@
 
 use crate::dump::{DumpSummary, Format};
 use crate::error::error_chain;
-use crate::provision::Target;
+use crate::provision::{AuditError, Target};
 use crate::scenario::RestoreSpec;
 use crate::secret::Redactor;
 use crate::source::Backup;
 use crate::source::verify::Verified;
 use crate::units::human_size;
 
-use super::preflight::{self, PreflightReport};
+use super::preflight::{self, PreflightError, PreflightReport};
 use super::{RestoreError, RestoreStats, archive, plain};
+
+/// Why the preflight or the restore phase failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PhaseError {
+    /// Reading the archive, or restoring the backup, failed.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    /// The target lacks what the backup needs.
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    /// The connection was lost mid-restore; `why` says whether the target went away.
+    #[error("{}\n{why}", error_chain(.error))]
+    Lost { error: RestoreError, why: String },
+    /// The restored backup changed the server's configuration, or it could not be read.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
 
 /// Preflight: what the backup needs, and whether the target has it. An archive is first read
 /// whole through the target's pg_restore, which says what it needs (a plain dump said so during
@@ -23,13 +40,13 @@ pub async fn preflight(
     restore: &RestoreSpec,
     redactor: &Redactor,
     progress: &(dyn Fn(&str) + Send + Sync),
-) -> Result<(PreflightReport, DumpSummary, String), String> {
+) -> Result<(PreflightReport, DumpSummary, String), PhaseError> {
     let dump = if verified.format == Format::Plain {
         verified.summary.clone()
     } else {
         progress("reading the archive with the target's pg_restore");
         let pg_dump = verified.archive.as_ref().map(|a| a.pg_dump_version.clone()).unwrap_or_default();
-        let mut scanned = archive::scan(target, &backup.path, &pg_dump, redactor).await.map_err(|e| error_chain(&e))?;
+        let mut scanned = archive::scan(target, &backup.path, &pg_dump, redactor).await?;
         // The header (read on this machine) names the versions even if pg_restore's SQL does not.
         scanned.comments.source_version = verified.summary.comments.source_version.clone();
         scanned.comments.dumped_by = verified.summary.comments.dumped_by.clone();
@@ -37,8 +54,7 @@ pub async fn preflight(
     };
     let report =
         preflight::preflight(target, &dump, required_extensions, &restore.roles, restore.globals.as_deref(), redactor)
-            .await
-            .map_err(|e| error_chain(&e))?;
+            .await?;
     let mut summary = format!("PostgreSQL {}", report.server_version);
     if !report.extensions.is_empty() {
         let list: Vec<String> = report.extensions.iter().map(|(n, v)| format!("{n} {v}")).collect();
@@ -71,10 +87,10 @@ pub async fn restore(
     into: &str,
     redactor: &Redactor,
     progress: &(dyn Fn(u64) + Send + Sync),
-) -> Result<(RestoreStats, String), String> {
+) -> Result<(RestoreStats, String), PhaseError> {
     let database = &target.database_for(into);
     let start = if dump.databases_created.is_empty() {
-        preflight::create_database(target, database, redactor).await.map_err(|e| error_chain(&e))?;
+        preflight::create_database(target, database, redactor).await?;
         database.clone()
     } else {
         target.maintenance_db.clone()
@@ -98,9 +114,9 @@ pub async fn restore(
                 "the target still accepts connections: this one was cut (by an administrator, a proxy or the network)"
                     .into()
             });
-            return Err(format!("{}\n{why}", error_chain(&e)));
+            return Err(PhaseError::Lost { error: e, why });
         }
-        Err(e) => return Err(error_chain(&e)),
+        Err(e) => return Err(e.into()),
     };
     target.audit().await?;
     let summary = format!(
