@@ -272,18 +272,38 @@ impl AppHandle {
     }
 }
 
-/// The host's own non-loopback address on which `port` accepts connections, if any: the app
-/// serves a restored copy of production data, which must not be reachable from the network.
+/// The address beyond loopback on which something listens on `port` (the app serves a restored
+/// copy of production data, which must not be reachable from the network): read from the
+/// kernel's tables of listening sockets, so that nothing is sent anywhere to find out.
 pub fn reachable_beyond_loopback(port: u16) -> Option<std::net::SocketAddr> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    // Picks the interface a route would use; nothing is sent (192.0.2.0/24 is TEST-NET-1).
-    socket.connect("192.0.2.1:9").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    if ip.is_loopback() || ip.is_unspecified() {
-        return None;
-    }
-    let addr = std::net::SocketAddr::new(ip, port);
-    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok().map(|_| addr)
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .find_map(|text| exposed_listener(&text, port))
+}
+
+/// In a `/proc/net/tcp{,6}` table, a socket listening on `port` at an address that is not
+/// loopback (the wildcard included).
+fn exposed_listener(table: &str, port: u16) -> Option<std::net::SocketAddr> {
+    table.lines().skip(1).find_map(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        let (local, _remote, state) = (fields.next()?, fields.next()?, fields.next()?);
+        let (address, local_port) = local.split_once(':')?;
+        // State 0A is LISTEN; each 32-bit word of the address is printed in the host's order.
+        if state != "0A" || u16::from_str_radix(local_port, 16).ok()? != port {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(16);
+        for word in address.as_bytes().chunks(8) {
+            bytes.extend(u32::from_str_radix(std::str::from_utf8(word).ok()?, 16).ok()?.to_ne_bytes());
+        }
+        let ip = match bytes.len() {
+            4 => std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+            16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).to_canonical(),
+            _ => return None,
+        };
+        (!ip.is_loopback()).then_some(std::net::SocketAddr::new(ip, port))
+    })
 }
 
 /// Kills a process group when dropped (also when the future holding it is dropped).
@@ -303,4 +323,31 @@ fn signal_group(pgid: u32, signal: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exposed_listener;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1 0000000000000000 100 0 0 10 0
+   1: 00000000:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 2 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:1F92 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000        0 3 1 0000000000000000 20 4 30 10 -1
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A
+   1: 00000000000000000000000000000000:1F93 00000000000000000000000000000000:0000 0A
+   2: 0000000000000000FFFF00000100007F:1F94 00000000000000000000000000000000:0000 0A
+";
+
+    #[test]
+    fn only_listeners_beyond_loopback_count() {
+        assert_eq!(exposed_listener(TCP, 0x1F90), None, "127.0.0.1 is loopback");
+        assert_eq!(exposed_listener(TCP, 0x1F91).map(|a| a.to_string()), Some("0.0.0.0:8081".into()));
+        assert_eq!(exposed_listener(TCP, 0x1F92), None, "an established connection is not a listener");
+        assert_eq!(exposed_listener(TCP6, 0x1F90), None, "::1 is loopback");
+        assert_eq!(exposed_listener(TCP6, 0x1F93).map(|a| a.to_string()), Some("[::]:8083".into()));
+        assert_eq!(exposed_listener(TCP6, 0x1F94), None, "::ffff:127.0.0.1 is loopback");
+        assert_eq!(exposed_listener(TCP, 9), None);
+    }
 }
