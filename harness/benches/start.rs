@@ -13,7 +13,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pgdrill::provision::{self, ProvisionContext};
+use pgdrill::internals::provision::{self, ProvisionContext};
 use pgdrill::scenario::{ContainerSpec, TargetKind, TargetSpec, default_image};
 use pgdrill::secret::Redactor;
 use sqlx::Connection;

@@ -47,7 +47,7 @@ impl FieldError {
 
 /// `a/b/../c` as `a/c`, without touching the file system (the path may not exist yet, and the
 /// reports should show it as the user would write it).
-pub fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for component in path.components() {
@@ -66,7 +66,7 @@ pub fn normalize(path: &Path) -> PathBuf {
     if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
 }
 
-pub fn parse_duration(value: &Spanned<String>) -> Result<Duration, FieldError> {
+pub(crate) fn parse_duration(value: &Spanned<String>) -> Result<Duration, FieldError> {
     humantime::parse_duration(value.get_ref()).map_err(|e| {
         FieldError::new(value.span(), format!("`{}` is not a duration: {e}", value.get_ref()))
             .with_help("write durations like \"90s\", \"5m\" or \"1h 30m\"")
@@ -76,7 +76,7 @@ pub fn parse_duration(value: &Spanned<String>) -> Result<Duration, FieldError> {
 /// A check kind written once (`[checks.kind]`) or several times (`[[checks.kind]]`). Each entry
 /// keeps its span when the file gives one.
 #[derive(Debug)]
-pub struct OneOrMany<T>(pub Vec<(Option<Range<usize>>, T)>);
+pub(crate) struct OneOrMany<T>(pub Vec<(Option<Range<usize>>, T)>);
 
 impl<T> Default for OneOrMany<T> {
     fn default() -> Self {

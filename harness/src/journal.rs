@@ -6,7 +6,7 @@ use crate::pg::{QualifiedName, quote_ident};
 
 /// The migration tools pgdrill knows the journal of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preset {
+pub(crate) enum Preset {
     Rails,
     GolangMigrate,
     Drizzle,
@@ -50,9 +50,10 @@ impl Journal {
 }
 
 impl Preset {
-    pub const ALL: [Preset; 5] = [Preset::GolangMigrate, Preset::Rails, Preset::Drizzle, Preset::Sqlx, Preset::Flyway];
+    pub(crate) const ALL: [Preset; 5] =
+        [Preset::GolangMigrate, Preset::Rails, Preset::Drizzle, Preset::Sqlx, Preset::Flyway];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Preset::Rails => "rails",
             Preset::GolangMigrate => "golang-migrate",
@@ -62,11 +63,11 @@ impl Preset {
         }
     }
 
-    pub fn parse(name: &str) -> Option<Preset> {
+    pub(crate) fn parse(name: &str) -> Option<Preset> {
         Preset::ALL.into_iter().find(|p| p.as_str() == name)
     }
 
-    pub fn journal(self) -> Journal {
+    pub(crate) fn journal(self) -> Journal {
         let (schema, table, column, order_by, failed_when, filter) = match self {
             Preset::Rails => ("public", "schema_migrations", "version", "version", None, None),
             Preset::GolangMigrate => ("public", "schema_migrations", "version", "version", Some("dirty"), None),

@@ -1,30 +1,55 @@
 //! pgdrill: proves that a PostgreSQL logical backup restores, and that what it restores is the
 //! database the application needs.
 //!
-//! A drill runs its phases in order, one module each: [`scenario`] (resolve), [`source`] (fetch,
-//! verify), [`provision`] (the throwaway target, a sandbox), [`restore`] (preflight, restore),
-//! [`migrate`], [`check`] (checks, one file per kind), [`app`], [`report`] (reports); [`drill`]
+//! A drill runs its phases in order, one module each: [`scenario`] (resolve), `source` (fetch,
+//! verify), `provision` (the throwaway target, a sandbox), `restore` (preflight, restore),
+//! `migrate`, `check` (checks, one file per kind), `app`, [`report`] (reports); [`drill`]
 //! sequences them. Helpers they share are leaf modules that import no phase: [`error`],
-//! [`field`], [`units`], [`pg`], [`journal`], [`outcome`], [`secret`], [`tls`], [`dump`]. The
+//! `field`, `units`, `pg`, `journal`, `outcome`, [`secret`], [`tls`], [`dump`]. The
 //! map, and how to add a check kind, a source or a target: `harness/ARCHITECTURE.md`.
+//!
+//! As a library: [`drill::run`] runs a drill, [`scenario::Scenario::load`] loads a scenario,
+//! [`report::DrillRecord`] reads a drill's record (`drill.json`), [`baseline::Baseline`] a
+//! baseline; [`dump`] reads a pg_dump. The phases themselves are crate-private.
 
-pub mod app;
 pub mod baseline;
-pub mod check;
 pub mod cli;
 pub mod drill;
 pub mod dump;
 pub mod error;
-pub mod field;
-pub mod journal;
-pub mod migrate;
-pub mod outcome;
-pub mod pg;
-pub mod provision;
 pub mod report;
-pub mod restore;
 pub mod scenario;
 pub mod secret;
-pub mod source;
 pub mod tls;
-pub mod units;
+
+mod app;
+mod check;
+mod field;
+mod journal;
+mod migrate;
+mod outcome;
+mod pg;
+mod provision;
+mod restore;
+mod source;
+mod units;
+
+pub use outcome::{CheckResult, Verdict};
+
+/// Building blocks pgdrill's own tests and benchmarks drive on their own (a target, one
+/// restore into it): not a stable API.
+#[doc(hidden)]
+pub mod internals {
+    pub mod provision {
+        pub use crate::provision::{ProvisionContext, Target, start};
+    }
+    pub mod restore {
+        pub use crate::restore::RestoreError;
+        pub mod plain {
+            pub use crate::restore::plain::{restore, restore_globals};
+        }
+        pub mod preflight {
+            pub use crate::restore::preflight::create_database;
+        }
+    }
+}

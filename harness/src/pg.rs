@@ -3,12 +3,12 @@
 //! versions, and saying what a database error was.
 
 /// `name` as a quoted identifier: `"name"`, with embedded quotes doubled.
-pub fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `value` as a standard-conforming string literal.
-pub fn quote_literal(value: &str) -> String {
+pub(crate) fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
@@ -64,7 +64,7 @@ impl std::fmt::Display for QualifiedName {
 
 /// `name` bare when it reads back as itself (lower case letters, digits, `_`, `$`), quoted
 /// otherwise.
-pub fn quote_ident_if_needed(name: &str) -> String {
+pub(crate) fn quote_ident_if_needed(name: &str) -> String {
     let simple = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
     if simple { name.to_owned() } else { quote_ident(name) }
@@ -110,12 +110,12 @@ fn split_dotted(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// The major version of a `server_version_num` (170011 -> 17; 90624 -> 906, as 9.6 was a major version).
-pub fn major_of_version_num(num: u32) -> u32 {
+pub(crate) fn major_of_version_num(num: u32) -> u32 {
     if num >= 100_000 { num / 10_000 } else { num / 100 }
 }
 
 /// The major version in a version string such as `17.11 (Debian 17.11-0+deb13u1)` or `9.6.24`.
-pub fn major_of_version_text(text: &str) -> Option<u32> {
+pub(crate) fn major_of_version_text(text: &str) -> Option<u32> {
     let mut parts = text.trim().split(|c: char| !c.is_ascii_digit());
     let first: u32 = parts.next()?.parse().ok()?;
     if first >= 10 {
@@ -128,7 +128,7 @@ pub fn major_of_version_text(text: &str) -> Option<u32> {
 }
 
 /// Parses a PostgreSQL memory size (`512MB`, `2GB`, `65536kB`, `1024` in kB).
-pub fn parse_size(text: &str) -> Option<u64> {
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
@@ -146,7 +146,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
 
 /// Compares extension versions part by part: numerically where both parts are numbers
 /// (`0.10.0` > `0.8.0`), as text otherwise.
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let split = |v: &str| -> Vec<String> { v.split(['.', '-', '_']).map(str::to_owned).collect() };
     let (a, b) = (split(a), split(b));
     for i in 0..a.len().max(b.len()) {
@@ -163,7 +163,7 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// A database error as one line: its SQLSTATE and message (and detail), for check results.
-pub fn describe_sql_error(err: &sqlx::Error) -> String {
+pub(crate) fn describe_sql_error(err: &sqlx::Error) -> String {
     match err {
         sqlx::Error::Database(db) => {
             let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();

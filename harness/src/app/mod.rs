@@ -26,9 +26,9 @@
 //! redacted from every report. The app runs in its own process group (or container) and is
 //! stopped after the requests, also when the drill fails or is interrupted.
 
-pub mod phase;
-pub mod process;
-pub mod request;
+pub(crate) mod phase;
+pub(crate) mod process;
+pub(crate) mod request;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -38,12 +38,12 @@ use serde::Deserialize;
 
 use crate::field::FieldError;
 
-pub use phase::run;
-pub use process::{AppHandle, AppInfo};
+pub(crate) use phase::run;
+pub(crate) use process::{AppHandle, AppInfo};
 
 /// The values templates may use: how a program logs in to the restored database, and the app's
 /// port.
-pub fn template_values(
+pub(crate) fn template_values(
     login: &crate::provision::ProgramLogin,
     database: &str,
     app_port: Option<u16>,
@@ -120,7 +120,8 @@ pub struct Spec {
 }
 
 /// Names every template may use.
-pub const BUILTINS: [&str; 8] = ["database_url", "host", "port", "user", "password", "database", "app_port", "app_url"];
+pub(crate) const BUILTINS: [&str; 8] =
+    ["database_url", "host", "port", "user", "password", "database", "app_port", "app_url"];
 
 fn duration(text: &Option<String>, default: Duration, what: &str) -> Result<Duration, FieldError> {
     match text {
@@ -131,7 +132,7 @@ fn duration(text: &Option<String>, default: Duration, what: &str) -> Result<Dura
 }
 
 /// Checks a template's `{{names}}` against what will be known when it is rendered.
-pub fn check_template(text: &str, known: &BTreeSet<String>, what: &str) -> Result<(), FieldError> {
+pub(crate) fn check_template(text: &str, known: &BTreeSet<String>, what: &str) -> Result<(), FieldError> {
     for name in template_names(text) {
         if !(known.contains(&name) || name.strip_prefix("env.").is_some_and(|v| !v.is_empty())) {
             return Err(FieldError::unplaced(format!(
@@ -156,7 +157,7 @@ fn template_names(text: &str) -> Vec<String> {
 }
 
 /// Renders `{{name}}` placeholders from `values` and the environment.
-pub fn render(text: &str, values: &BTreeMap<String, String>) -> Result<String, String> {
+pub(crate) fn render(text: &str, values: &BTreeMap<String, String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{{") {

@@ -13,7 +13,7 @@ use super::{Launch, Spec, render, template_values};
 
 /// Why the app phase failed.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub(crate) enum AppError {
     /// The build, the app's start or its stop failed.
     #[error(transparent)]
     Process(#[from] ProcessError),
@@ -48,7 +48,7 @@ pub enum AppError {
 }
 
 /// What the app phase needs from the drill.
-pub struct Run<'a> {
+pub(crate) struct Run<'a> {
     pub target: &'a Target,
     pub database: &'a str,
     pub spec: &'a Spec,
@@ -63,7 +63,7 @@ pub struct Run<'a> {
 
 /// Runs the app phase: what was launched (when anything was), and the phase's summary or why it
 /// failed.
-pub async fn run(run: Run<'_>) -> (Option<AppInfo>, Result<String, AppError>) {
+pub(crate) async fn run(run: Run<'_>) -> (Option<AppInfo>, Result<String, AppError>) {
     let Run { target, database, spec, drill_id, redactor, slot, progress, on_result } = run;
     if let Some((argv, workdir, timeout)) = &spec.build {
         progress(&format!("building: {}", argv.join(" ")));

@@ -21,7 +21,7 @@ const KEEP: usize = 200;
 
 /// Why a command or the app's container did not run as asked.
 #[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
+pub(crate) enum ProcessError {
     /// The program could not be started, or waited for.
     #[error("cannot {verb} `{command}`")]
     Spawn {
@@ -73,7 +73,7 @@ pub struct AppInfo {
 type Output = Arc<Mutex<VecDeque<String>>>;
 
 /// A running app.
-pub struct AppHandle {
+pub(crate) struct AppHandle {
     kind: Kind,
     output: Output,
     pub launched: String,
@@ -119,7 +119,7 @@ async fn keep_lines(stream: impl tokio::io::AsyncRead + Unpin, output: Output) {
 }
 
 /// Runs a command (a build, a migration runner) to its end; its output's tail on failure.
-pub async fn run_to_end(
+pub(crate) async fn run_to_end(
     argv: &[String],
     workdir: &Path,
     env: &[(String, String)],
@@ -153,7 +153,7 @@ pub async fn run_to_end(
 
 impl AppHandle {
     /// Starts `argv` in `workdir` with `env` added, in a process group of its own.
-    pub fn spawn(argv: &[String], workdir: &Path, env: &[(String, String)]) -> Result<AppHandle, ProcessError> {
+    pub(crate) fn spawn(argv: &[String], workdir: &Path, env: &[(String, String)]) -> Result<AppHandle, ProcessError> {
         let mut child = group_command(argv, workdir, env).spawn().map_err(|source| ProcessError::Spawn {
             verb: "start",
             command: argv.join(" "),
@@ -171,7 +171,7 @@ impl AppHandle {
 
     /// Starts a container of `image` on the host's network (it reaches the target on loopback
     /// and listens on the app port there), labelled with the drill's id for teardown.
-    pub async fn container(
+    pub(crate) async fn container(
         image: &str,
         args: &[String],
         env: &[(String, String)],
@@ -199,7 +199,7 @@ impl AppHandle {
     }
 
     /// Polls `url` until it answers 2xx, the app exits, or `timeout` passes.
-    pub async fn wait_ready(
+    pub(crate) async fn wait_ready(
         &mut self,
         client: &reqwest::Client,
         url: &str,
@@ -232,7 +232,7 @@ impl AppHandle {
     }
 
     /// The last lines the app wrote, redacted.
-    pub async fn output_tail(&self, lines: usize, redactor: &Redactor) -> Vec<String> {
+    pub(crate) async fn output_tail(&self, lines: usize, redactor: &Redactor) -> Vec<String> {
         if let Kind::Container(c) = &self.kind {
             let mut text = String::from_utf8_lossy(&c.stdout_to_vec().await.unwrap_or_default()).into_owned();
             text.push_str(&String::from_utf8_lossy(&c.stderr_to_vec().await.unwrap_or_default()));
@@ -245,7 +245,7 @@ impl AppHandle {
     }
 
     /// Stops the app: SIGTERM to its process group, SIGKILL after 5 s; or removes its container.
-    pub async fn stop(&mut self) -> Result<String, ProcessError> {
+    pub(crate) async fn stop(&mut self) -> Result<String, ProcessError> {
         match std::mem::replace(&mut self.kind, Kind::Stopped) {
             Kind::Process(mut child) => {
                 let Some(pid) = child.id() else { return Ok("the app had already exited".into()) };
@@ -275,7 +275,7 @@ impl AppHandle {
 /// The address beyond loopback on which something listens on `port` (the app serves a restored
 /// copy of production data, which must not be reachable from the network): read from the
 /// kernel's tables of listening sockets, so that nothing is sent anywhere to find out.
-pub fn reachable_beyond_loopback(port: u16) -> Option<std::net::SocketAddr> {
+pub(crate) fn reachable_beyond_loopback(port: u16) -> Option<std::net::SocketAddr> {
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())

@@ -12,10 +12,10 @@ use crate::field::FieldError;
 use crate::outcome::CheckResult;
 use crate::secret::{Redactor, Secret};
 
-pub const KIND: &str = "api";
+pub(crate) const KIND: &str = "api";
 
 /// What the app's requests prove, in a sentence an auditor can read.
-pub const PROVES: &str = "the application boots on the restored database and its API answers";
+pub(crate) const PROVES: &str = "the application boots on the restored database and its API answers";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

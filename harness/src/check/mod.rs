@@ -39,7 +39,7 @@ use crate::dump::DumpSummary;
 use crate::field::{FieldError, OneOrMany};
 
 pub use crate::outcome::{CheckResult, CheckResultBuilder, Verdict};
-pub use phase::{ChecksError, run_all};
+pub use phase::run_all;
 
 /// What every check kind is: its file implements this for its resolved `Spec`.
 pub trait Kind: Sized {

@@ -110,7 +110,7 @@ impl Spec {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum MigrateError {
+pub(crate) enum MigrateError {
     /// The restored database did not take a connection, or the programs' port did not open.
     #[error(transparent)]
     Target(#[from] crate::provision::TargetError),
@@ -141,7 +141,7 @@ pub enum MigrateError {
 }
 
 /// The journal's newest version.
-pub async fn version(pool: &PgPool, journal: &(QualifiedName, String)) -> Result<Option<String>, MigrateError> {
+pub(crate) async fn version(pool: &PgPool, journal: &(QualifiedName, String)) -> Result<Option<String>, MigrateError> {
     let sql = format!(
         "SELECT ({})::text FROM {} ORDER BY {} DESC NULLS LAST LIMIT 1",
         quote_ident(&journal.1),
@@ -156,7 +156,7 @@ pub async fn version(pool: &PgPool, journal: &(QualifiedName, String)) -> Result
 }
 
 /// The migration files of `dir` newer than `after`, in order: (version, name, path).
-pub fn pending(dir: &Path, after: Option<&str>) -> Result<Vec<(String, String, PathBuf)>, MigrateError> {
+pub(crate) fn pending(dir: &Path, after: Option<&str>) -> Result<Vec<(String, String, PathBuf)>, MigrateError> {
     let entries = std::fs::read_dir(dir).map_err(|source| MigrateError::Folder { dir: dir.to_owned(), source })?;
     let mut files: Vec<(String, String, PathBuf)> = entries
         .flatten()
@@ -186,7 +186,7 @@ fn error_position(error: &sqlx::Error) -> Option<usize> {
 }
 
 /// Applies the pending files of a folder, each in its transaction with its journal record.
-pub async fn apply_folder(
+pub(crate) async fn apply_folder(
     pool: &PgPool,
     files: &[(String, String, PathBuf)],
     record: Option<&str>,
@@ -250,7 +250,7 @@ pub async fn apply_folder(
 
 /// Applies the pending migrations (a pre-migration safety check); returns what changed and the
 /// phase's summary.
-pub async fn run(
+pub(crate) async fn run(
     target: &Target,
     database: &str,
     spec: &Spec,

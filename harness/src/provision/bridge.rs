@@ -34,7 +34,7 @@ impl Drop for Bridge {
 
 /// Opens a port on 127.0.0.1 that forwards to the server socket `socket` (its folder and port, as
 /// libpq names it), refusing logins as `trusted`.
-pub async fn open(socket_dir: &Path, port: u16, trusted: &str) -> std::io::Result<Bridge> {
+pub(crate) async fn open(socket_dir: &Path, port: u16, trusted: &str) -> std::io::Result<Bridge> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let local = listener.local_addr()?.port();
     let socket = socket_dir.join(format!(".s.PGSQL.{port}"));

@@ -26,14 +26,14 @@ use super::{Programs, ProvisionContext, Target, TargetError, TargetInfo, image};
 use crate::scenario::ContainerSpec;
 
 /// The label every pgdrill container carries: the id of the drill that owns it.
-pub const DRILL_LABEL: &str = "org.pgdrill.drill";
+pub(crate) const DRILL_LABEL: &str = "org.pgdrill.drill";
 
 /// Who started a container: `host/pid/start time` (a pid alone may be reused). Containers whose
 /// owner on this machine is gone (killed, or interrupted twice) are removed by the next drill.
-pub const OWNER_LABEL: &str = "org.pgdrill.owner";
+pub(crate) const OWNER_LABEL: &str = "org.pgdrill.owner";
 
 /// This process as an owner.
-pub fn owner() -> String {
+pub(crate) fn owner() -> String {
     owner_of(std::process::id()).unwrap_or_default()
 }
 
@@ -55,7 +55,7 @@ pub(super) fn orphaned(owner: &str) -> bool {
 
 /// Removes the containers (targets and apps) of drills on this machine whose process is gone,
 /// with their private folders.
-pub async fn remove_orphans(docker: &Docker) -> Result<usize, TargetError> {
+pub(crate) async fn remove_orphans(docker: &Docker) -> Result<usize, TargetError> {
     let removed = remove_where(docker, OWNER_LABEL.to_owned(), |labels| {
         orphaned(labels.get(OWNER_LABEL).map(String::as_str).unwrap_or_default())
     })
@@ -83,7 +83,7 @@ pub struct Running {
     run_dir: RunDir,
 }
 
-pub fn docker() -> Result<Docker, TargetError> {
+pub(crate) fn docker() -> Result<Docker, TargetError> {
     Docker::connect_with_defaults()
         .map_err(|source| TargetError::Docker { action: "connect to the Docker engine", source })
 }
@@ -221,7 +221,7 @@ fn remote_engine(docker_host: Option<&str>) -> Option<String> {
 }
 
 /// Whether `DOCKER_HOST` names an engine on another machine (pgdrill never talks to it).
-pub fn engine_elsewhere() -> bool {
+pub(crate) fn engine_elsewhere() -> bool {
     remote_engine(std::env::var("DOCKER_HOST").ok().as_deref()).is_some()
 }
 
@@ -255,7 +255,7 @@ fn backup_group(path: &Path, image_uid: Option<u32>) -> Result<Option<u32>, Targ
 }
 
 /// Starts the container and waits until PostgreSQL accepts a connection.
-pub async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
+pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
     if let Some(host) = remote_engine(std::env::var("DOCKER_HOST").ok().as_deref()) {
         return Err(TargetError::RemoteEngine { host });
     }
@@ -518,7 +518,7 @@ impl Running {
 
 /// Removes every container labelled with `drill_id`, and the drill's socket folder; returns how
 /// many containers there were.
-pub async fn remove_labelled(docker: &Docker, drill_id: &str) -> Result<usize, TargetError> {
+pub(crate) async fn remove_labelled(docker: &Docker, drill_id: &str) -> Result<usize, TargetError> {
     let removed = remove_where(docker, format!("{DRILL_LABEL}={drill_id}"), |_| true).await?.len();
     RunDir::remove(&RunDir::path_for(drill_id));
     Ok(removed)

@@ -16,11 +16,11 @@ use crate::scenario::default_image;
 
 const BUILD_SCRIPT: &str = include_str!("../../../ci/image/build");
 /// The sandbox's client authentication: the socket only (see the file).
-pub const PG_HBA: &str = include_str!("../../../ci/image/pg_hba.conf");
+pub(crate) const PG_HBA: &str = include_str!("../../../ci/image/pg_hba.conf");
 
 /// What pgdrill reads from an image: its id and labels (the offline build records its package
 /// versions, data directory and the user it belongs to there).
-pub struct ImageInfo {
+pub(crate) struct ImageInfo {
     pub id: String,
     pub labels: HashMap<String, String>,
     /// The user the initialised data directory belongs to (`org.pgdrill.uid`, `org.pgdrill.gid`).
@@ -31,7 +31,7 @@ pub struct ImageInfo {
 
 /// Makes sure `image` exists locally, building the project's own image when it is missing.
 /// `building` is told before a build starts (it takes about a minute).
-pub async fn ensure(docker: &Docker, image: &str, building: impl FnOnce()) -> Result<ImageInfo, TargetError> {
+pub(crate) async fn ensure(docker: &Docker, image: &str, building: impl FnOnce()) -> Result<ImageInfo, TargetError> {
     match inspect(docker, image).await? {
         Some(labels) => Ok(labels),
         None if image == default_image() => {
@@ -126,7 +126,7 @@ fn cache_root() -> PathBuf {
 /// The image's initialised data directory, copied out of it once into this machine's cache
 /// (`<cache>/clusters/<image id>/data`). Two drills that copy it at once each unpack their own
 /// and the first to finish is kept.
-pub async fn cluster_template(docker: &Docker, image: &str, info: &ImageInfo) -> Result<PathBuf, TargetError> {
+pub(crate) async fn cluster_template(docker: &Docker, image: &str, info: &ImageInfo) -> Result<PathBuf, TargetError> {
     use std::os::unix::fs::DirBuilderExt;
     let fail = |message: String| TargetError::Template { image: image.to_owned(), message };
     let pgdata = info.pgdata.as_deref().ok_or_else(|| fail("it has no `org.pgdrill.pgdata` label".into()))?;

@@ -106,7 +106,7 @@ fn sandbox_args(bin_dir: &Path, dir: &Path) -> Vec<OsString> {
     args
 }
 
-pub async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
+pub(crate) async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
     let bin_dir = spec.bin_dir.clone().or_else(find_bin_dir).ok_or_else(|| TargetError::Config {
         message: "no PostgreSQL binaries found (hint: install the server package, or set target.bin_dir)".into(),
     })?;

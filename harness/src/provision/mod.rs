@@ -7,14 +7,14 @@
 //! when pgdrill's role there has no power over the server's machine, else the scenario must say
 //! it trusts its backup.
 
-pub mod bridge;
-pub mod container;
-pub mod image;
-pub mod local;
-pub mod sandbox;
-pub mod server;
-pub mod tools;
-pub mod tuning;
+pub(crate) mod bridge;
+pub(crate) mod container;
+pub(crate) mod image;
+pub(crate) mod local;
+pub(crate) mod sandbox;
+pub(crate) mod server;
+pub(crate) mod tools;
+pub(crate) mod tuning;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ use crate::pg::quote_ident;
 use crate::scenario::{TargetKind, TargetSpec};
 use crate::secret::{Redactor, Secret};
 
-pub use sandbox::Isolation;
+pub(crate) use sandbox::Isolation;
 
 /// Where a drill restores: connection details for the role the restore runs as.
 pub struct Target {
@@ -277,7 +277,7 @@ pub struct TargetInfo {
 }
 
 /// Reads, from inside the server, what its sandbox looks like.
-pub async fn observe(options: &PgConnectOptions) -> Result<sandbox::Observed, TargetError> {
+pub(crate) async fn observe(options: &PgConnectOptions) -> Result<sandbox::Observed, TargetError> {
     use sqlx::Connection;
     let fail = |e: sqlx::Error| TargetError::NotIsolated { message: format!("cannot look at it from inside: {e}") };
     let mut conn = sqlx::PgConnection::connect_with(options).await.map_err(fail)?;
@@ -342,7 +342,7 @@ pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Tar
 
 /// PostgreSQL's programs on this machine: `pg_config --bindir`, else the newest
 /// /usr/lib/postgresql/<major>/bin.
-pub fn find_bin_dir() -> Option<PathBuf> {
+pub(crate) fn find_bin_dir() -> Option<PathBuf> {
     if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output()
         && out.status.success()
     {
@@ -372,7 +372,7 @@ fn mark_owner(folder: &std::path::Path) -> std::io::Result<()> {
 
 /// Removes the private folders of targets (`pgdrill-*-target`, `pgdrill-local-*` in the temporary
 /// folder) whose owning process on this machine is gone: a drill killed outright leaves them.
-pub fn remove_orphan_folders() {
+pub(crate) fn remove_orphan_folders() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -387,7 +387,7 @@ pub fn remove_orphan_folders() {
 
 /// Removes anything a drill may have left behind, found by its id (used when a drill is
 /// interrupted before provisioning handed over its teardown).
-pub async fn sweep(drill_id: &str) -> Result<usize, TargetError> {
+pub(crate) async fn sweep(drill_id: &str) -> Result<usize, TargetError> {
     if container::engine_elsewhere() {
         return Ok(0); // no target was started there
     }

@@ -42,7 +42,7 @@ pub struct Observed {
 }
 
 /// Reads, as the server's own process, what [`Observed`] holds.
-pub const OBSERVE_SQL: &str = "SELECT pg_read_file('/proc/self/status'), pg_read_file('/proc/net/dev'), \
+pub(crate) const OBSERVE_SQL: &str = "SELECT pg_read_file('/proc/self/status'), pg_read_file('/proc/net/dev'), \
      coalesce(pg_read_file('/proc/net/route', 0, 1048576, true), ''), (pg_stat_file('/bin/sh', true)).size IS NOT NULL";
 
 impl Observed {
@@ -108,12 +108,12 @@ impl Observed {
 
 /// Settings a backup wrote with `ALTER SYSTEM` (pg_dump never writes it): the query that finds
 /// them in a target whose `postgresql.auto.conf` started empty.
-pub const ALTERED_SETTINGS_SQL: &str = "SELECT name || ' = ' || coalesce(setting, '') FROM pg_file_settings \
+pub(crate) const ALTERED_SETTINGS_SQL: &str = "SELECT name || ' = ' || coalesce(setting, '') FROM pg_file_settings \
      WHERE sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno";
 
 /// What a backup tried, read from the error PostgreSQL gave when the sandbox held (or the
 /// restore role's privileges refused) it; `None` for ordinary errors.
-pub fn explain(code: Option<&str>, message: &str) -> Option<&'static str> {
+pub(crate) fn explain(code: Option<&str>, message: &str) -> Option<&'static str> {
     let m = message;
     let denied = code == Some("42501")
         && (m.contains("pg_execute_server_program")

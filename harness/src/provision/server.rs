@@ -22,7 +22,7 @@ pub struct Running {
     redactor: Redactor,
 }
 
-pub async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
+pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
     let url = spec.url.resolve().map_err(|message| TargetError::Config { message })?;
     let parsed = reqwest::Url::parse(url.expose())
         .map_err(|e| TargetError::Config { message: format!("the server's connection string is not a URL: {e}") })?;

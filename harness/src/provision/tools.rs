@@ -17,7 +17,7 @@ use super::TargetError;
 use crate::secret::{Redactor, Secret};
 
 /// Where the backup is mounted in a target container.
-pub const CONTAINER_BACKUP_DIR: &str = "/pgdrill/backup";
+pub(crate) const CONTAINER_BACKUP_DIR: &str = "/pgdrill/backup";
 
 /// How the target's client programs run.
 #[derive(Clone)]
@@ -202,13 +202,13 @@ fn tail(bytes: &[u8], redactor: &Redactor) -> String {
 }
 
 /// Reads what a channel of chunks carries, for the blocking splitter.
-pub struct ChannelReader {
+pub(crate) struct ChannelReader {
     rx: mpsc::Receiver<Bytes>,
     current: Bytes,
 }
 
 impl ChannelReader {
-    pub fn new(rx: mpsc::Receiver<Bytes>) -> Self {
+    pub(crate) fn new(rx: mpsc::Receiver<Bytes>) -> Self {
         ChannelReader { rx, current: Bytes::new() }
     }
 }

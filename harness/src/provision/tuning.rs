@@ -10,14 +10,14 @@ const GIB: u64 = 1024 * MIB;
 
 /// The memory and cores a target may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resources {
+pub(crate) struct Resources {
     pub memory_bytes: u64,
     pub cpus: usize,
 }
 
 impl Resources {
     /// This machine's memory (the cgroup limit when lower) and cores.
-    pub fn detect() -> Self {
+    pub(crate) fn detect() -> Self {
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let total = meminfo
             .lines()
@@ -37,14 +37,14 @@ impl Resources {
 
 /// Processes a sandboxed target may run, unless the scenario says: PostgreSQL needs one per
 /// connection and worker (about 130 at most here), pg_restore one per job.
-pub const DEFAULT_PROCESSES: u32 = 512;
+pub(crate) const DEFAULT_PROCESSES: u32 = 512;
 
 /// What a sandboxed target may use. Memory is the container's limit (for local binaries, which
 /// have no cgroup, only the per-process part applies); each process may take half of it
 /// (RLIMIT_DATA), so that one runaway query meets PostgreSQL's own "out of memory" error instead
 /// of the kernel's OOM killer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub memory: u64,
     pub data_per_process: u64,
     pub processes: u32,
@@ -54,7 +54,7 @@ pub struct Limits {
 impl Limits {
     /// The scenario's limits, or three quarters of this machine's memory and
     /// [`DEFAULT_PROCESSES`].
-    pub fn of(memory: Option<u64>, processes: Option<u32>) -> Limits {
+    pub(crate) fn of(memory: Option<u64>, processes: Option<u32>) -> Limits {
         let machine = Resources::detect();
         let memory = memory.unwrap_or(machine.memory_bytes / 4 * 3);
         Limits {
@@ -66,12 +66,12 @@ impl Limits {
     }
 
     /// What the throwaway tuning sizes itself to.
-    pub fn resources(&self) -> Resources {
+    pub(crate) fn resources(&self) -> Resources {
         Resources { memory_bytes: self.memory, cpus: self.cpus }
     }
 
     /// For the reports: `memory 18432 MiB for the container, 9216 MiB per process; at most 512 processes`.
-    pub fn describe(&self, whole: &str) -> String {
+    pub(crate) fn describe(&self, whole: &str) -> String {
         format!(
             "memory {} MiB for {whole}, {} MiB per process; at most {} processes (`[target] memory`, `processes`)",
             self.memory >> 20,
@@ -83,7 +83,7 @@ impl Limits {
 
 /// Server settings and the container's `/dev/shm` size for a throwaway target.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tuning {
+pub(crate) struct Tuning {
     pub settings: BTreeMap<String, String>,
     pub shm_size_bytes: u64,
 }
@@ -93,7 +93,7 @@ fn mb(bytes: u64) -> String {
 }
 
 /// Settings for `resources`, with `overrides` (from the scenario) applied last.
-pub fn throwaway(resources: Resources, overrides: &BTreeMap<String, String>) -> Tuning {
+pub(crate) fn throwaway(resources: Resources, overrides: &BTreeMap<String, String>) -> Tuning {
     let mem = resources.memory_bytes;
     // The restore builds up to one index per core at once, each with its own
     // maintenance_work_mem: together they get at most a quarter of the memory.

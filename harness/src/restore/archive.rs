@@ -19,7 +19,7 @@ use crate::secret::Redactor;
 use crate::source::verify::{item_line, refused};
 
 /// Reads the whole archive through the target's pg_restore; returns what it needs.
-pub async fn scan(
+pub(crate) async fn scan(
     target: &Target,
     path: &std::path::Path,
     pg_dump_version: &str,
@@ -88,7 +88,7 @@ async fn check_tool_version(target: &Target, pg_dump_version: &str, redactor: &R
 }
 
 /// Restores the archive into `database` with pg_restore, `-j jobs` where the format allows.
-pub async fn restore(
+pub(crate) async fn restore(
     target: &Target,
     database: &str,
     path: &std::path::Path,

@@ -1,11 +1,11 @@
 //! The restore phase: preflight (is the target able to take this dump?), then the restore
 //! itself, stopping at the first error with the dump line and entry that caused it.
 
-pub mod archive;
+pub(crate) mod archive;
 mod parallel;
-pub mod phase;
-pub mod plain;
-pub mod preflight;
+pub(crate) mod phase;
+pub(crate) mod plain;
+pub(crate) mod preflight;
 
 use std::sync::Arc;
 

@@ -26,14 +26,14 @@ use crate::secret::Redactor;
 
 /// Rows of one COPY block sent as one batch: large enough that a batch's round trip is noise,
 /// small enough that `2 × jobs` of them in memory stay a few MiB.
-pub const COPY_BATCH: usize = 2 * 1024 * 1024;
+pub(super) const COPY_BATCH: usize = 2 * 1024 * 1024;
 
 /// SQLSTATE `deadlock_detected`: two foreign keys locking the same pair of tables.
 const DEADLOCK: &str = "40P01";
 
 /// What can run beside other work of the same group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
+pub(super) enum Group {
     /// COPY batches of the data section.
     Data,
     /// Indexes, primary keys, unique and check constraints.
@@ -44,7 +44,7 @@ pub enum Group {
 
 impl Group {
     /// The group a post-data statement belongs to, from its dump entry's type.
-    pub fn of(statement: &Statement) -> Option<Group> {
+    pub(super) fn of(statement: &Statement) -> Option<Group> {
         match statement.entry.as_ref()?.kind.as_str() {
             "INDEX" | "CONSTRAINT" => Some(Group::Build),
             "FK CONSTRAINT" => Some(Group::ForeignKeys),
@@ -53,7 +53,7 @@ impl Group {
     }
 }
 
-pub enum Job {
+pub(super) enum Job {
     /// Rows of a COPY block; `first_row` rows of the block came before them.
     Copy { statement: Arc<Statement>, first_row: u64, data: Vec<Vec<u8>> },
     /// Statements run in order on one connection: a build and what belongs to it (a comment
@@ -68,7 +68,7 @@ struct Message {
 }
 
 /// Connections restoring side by side.
-pub struct Pool {
+pub(super) struct Pool {
     tx: Option<mpsc::Sender<Message>>,
     workers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
@@ -86,7 +86,11 @@ struct Shared {
 
 impl Pool {
     /// Opens `jobs` connections to `database`.
-    pub async fn open(options: PgConnectOptions, jobs: usize, redactor: &Redactor) -> Result<Pool, RestoreError> {
+    pub(super) async fn open(
+        options: PgConnectOptions,
+        jobs: usize,
+        redactor: &Redactor,
+    ) -> Result<Pool, RestoreError> {
         let database = options.get_database().unwrap_or_default().to_owned();
         let (tx, rx) = mpsc::channel::<Message>(jobs);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -108,7 +112,12 @@ impl Pool {
     }
 
     /// Queues `job` of `group`; jobs of another group in flight finish first.
-    pub async fn submit(&mut self, group: Group, job: Job, settings: &Arc<Vec<String>>) -> Result<(), RestoreError> {
+    pub(super) async fn submit(
+        &mut self,
+        group: Group,
+        job: Job,
+        settings: &Arc<Vec<String>>,
+    ) -> Result<(), RestoreError> {
         if self.group.is_some_and(|g| g != group) {
             self.barrier().await?;
         }
@@ -127,7 +136,7 @@ impl Pool {
     }
 
     /// Waits until every queued job is done; the first error any of them met.
-    pub async fn barrier(&mut self) -> Result<(), RestoreError> {
+    pub(super) async fn barrier(&mut self) -> Result<(), RestoreError> {
         loop {
             let idle = self.shared.idle.notified();
             if self.shared.pending.load(Ordering::SeqCst) == 0 {
@@ -140,7 +149,7 @@ impl Pool {
     }
 
     /// The first error a job met, if any (the jobs after it are dropped).
-    pub fn failed(&self) -> Result<(), RestoreError> {
+    pub(super) fn failed(&self) -> Result<(), RestoreError> {
         if !self.shared.failed.load(Ordering::SeqCst) {
             return Ok(());
         }
@@ -152,7 +161,7 @@ impl Pool {
     }
 
     /// Waits for the jobs in flight and closes the connections.
-    pub async fn close(mut self) -> Result<(), RestoreError> {
+    pub(super) async fn close(mut self) -> Result<(), RestoreError> {
         let result = self.barrier().await;
         self.tx = None;
         for worker in self.workers.drain(..) {
@@ -255,14 +264,14 @@ async fn run(
 /// `set_config('search_path', '', false)`, `SET default_tablespace = ''`), kept so that every
 /// connection of the pool works under the same ones as the main connection at that point.
 #[derive(Default)]
-pub struct Settings {
+pub(super) struct Settings {
     by_name: Vec<(String, String)>,
     current: Arc<Vec<String>>,
 }
 
 impl Settings {
     /// Records `sql` when it changes a session setting.
-    pub fn observe(&mut self, sql: &str) {
+    pub(super) fn observe(&mut self, sql: &str) {
         let Some(name) = setting_name(sql) else { return };
         match self.by_name.iter_mut().find(|(n, _)| *n == name) {
             Some(entry) => entry.1 = sql.to_owned(),
@@ -271,13 +280,13 @@ impl Settings {
         self.current = Arc::new(self.by_name.iter().map(|(_, sql)| sql.clone()).collect());
     }
 
-    pub fn current(&self) -> &Arc<Vec<String>> {
+    pub(super) fn current(&self) -> &Arc<Vec<String>> {
         &self.current
     }
 }
 
 /// The setting a session-level `SET`/`RESET`/`set_config(..., false)` statement changes.
-pub fn setting_name(sql: &str) -> Option<String> {
+pub(super) fn setting_name(sql: &str) -> Option<String> {
     let words: Vec<String> = sql.split_whitespace().take(3).map(|w| w.to_ascii_lowercase()).collect();
     let first = words.first()?.as_str();
     if first == "set" || first == "reset" {

@@ -14,7 +14,7 @@ use super::{RestoreError, RestoreStats, archive, plain};
 
 /// Why the preflight or the restore phase failed.
 #[derive(Debug, thiserror::Error)]
-pub enum PhaseError {
+pub(crate) enum PhaseError {
     /// Reading the archive, or restoring the backup, failed.
     #[error(transparent)]
     Restore(#[from] RestoreError),
@@ -32,7 +32,7 @@ pub enum PhaseError {
 /// Preflight: what the backup needs, and whether the target has it. An archive is first read
 /// whole through the target's pg_restore, which says what it needs (a plain dump said so during
 /// verify). Returns the report, what the dump needs, and the phase's summary.
-pub async fn preflight(
+pub(crate) async fn preflight(
     target: &Target,
     backup: &Backup,
     verified: &Verified,
@@ -78,7 +78,7 @@ pub async fn preflight(
 /// databases, from the maintenance database); then audits a sandbox's configuration. Returns
 /// what was restored and the phase's summary.
 #[allow(clippy::too_many_arguments)]
-pub async fn restore(
+pub(crate) async fn restore(
     target: &Target,
     backup: &Backup,
     format: Format,

@@ -24,7 +24,7 @@ use crate::source::{read, verify};
 const IN_FLIGHT: usize = 16;
 
 /// Restore progress: raw bytes of the backup read so far.
-pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
+pub(crate) type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
 /// Restores the dump at `path` into `database` on `target`, on `jobs` connections.
 pub async fn restore(

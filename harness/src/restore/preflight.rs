@@ -61,7 +61,7 @@ pub enum PreflightError {
 }
 
 /// Runs the preflight checks, creating the scenario's roles on the way.
-pub async fn preflight(
+pub(crate) async fn preflight(
     target: &Target,
     summary: &DumpSummary,
     required_extensions: &[String],

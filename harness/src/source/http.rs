@@ -29,7 +29,7 @@ pub struct HttpSpec {
     pub timeout: Duration,
 }
 
-pub fn is_http(url: &str) -> bool {
+pub(crate) fn is_http(url: &str) -> bool {
     url.starts_with("https://") || url.starts_with("http://")
 }
 
@@ -53,7 +53,7 @@ fn register_url_secrets(url: &str, redactor: &Redactor) {
 
 /// The URL as reports show it: no password, no query string (presigned URLs carry their
 /// signature there).
-pub fn shown(url: &str) -> String {
+pub(crate) fn shown(url: &str) -> String {
     let without_query = match url.find(['?', '#']) {
         Some(i) => format!("{}?…", &url[..i]),
         None => url.to_owned(),
@@ -68,7 +68,7 @@ enum Attempt {
 }
 
 /// Downloads `spec.url` into `dir`.
-pub async fn download(
+pub(crate) async fn download(
     spec: &HttpSpec,
     dir: &Path,
     redactor: &Redactor,

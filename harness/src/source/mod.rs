@@ -1,11 +1,11 @@
 //! Sources: where a backup comes from (a file, the newest in a folder, an HTTP(S) URL, S3), and
 //! proving it intact before anything is restored.
 
-pub mod http;
-pub mod newest;
-pub mod read;
-pub mod s3;
-pub mod verify;
+pub(crate) mod http;
+pub(crate) mod newest;
+pub(crate) mod read;
+pub(crate) mod s3;
+pub(crate) mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -45,7 +45,7 @@ pub enum SourceLocation {
 
 /// A backup ready to be read from this machine.
 #[derive(Debug, Clone)]
-pub struct Backup {
+pub(crate) struct Backup {
     /// Where it came from, for the reports (no password, no signature).
     pub location: String,
     /// The local file (or directory-format folder) holding it.
@@ -58,7 +58,7 @@ pub struct Backup {
 
 impl Backup {
     /// The fetch phase's summary: where, how big, and the previous backup there.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut summary = format!("{} ({})", self.location, human_size(self.size));
         if let Some((previous, size)) = &self.previous {
             summary.push_str(&format!("; the previous backup, {previous}, was {}", human_size(*size)));
@@ -86,10 +86,10 @@ pub struct BackupInfo {
 }
 
 /// Download progress: bytes so far, and the total when known.
-pub type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Send + Sync);
+pub(crate) type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Send + Sync);
 
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     /// The backup file does not exist or cannot be read.
     #[error("backup `{path}` cannot be read")]
     Unreadable {
@@ -128,7 +128,7 @@ pub enum SourceError {
 
 /// Locates the scenario's backup, downloading it into `work` when it is remote, and checks its
 /// size against the previous backup in the same location.
-pub async fn fetch(
+pub(crate) async fn fetch(
     spec: &SourceSpec,
     work: &Path,
     redactor: &Redactor,

@@ -100,7 +100,7 @@ fn match_parts(parts: &[Part], name: &str) -> Option<String> {
 
 /// A backup among several.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub name: String,
     pub size: u64,
     pub modified: Option<OffsetDateTime>,
@@ -109,7 +109,10 @@ pub struct Candidate {
 }
 
 /// The newest candidate matching `pattern`, and the one before it.
-pub fn newest(mut candidates: Vec<Candidate>, pattern: Option<&NamePattern>) -> (Option<Candidate>, Option<Candidate>) {
+pub(crate) fn newest(
+    mut candidates: Vec<Candidate>,
+    pattern: Option<&NamePattern>,
+) -> (Option<Candidate>, Option<Candidate>) {
     if let Some(pattern) = pattern {
         candidates = candidates
             .into_iter()

@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::dump::Compression;
 
 /// Buffer size for reading backups and their decompressed text.
-pub const BUFFER: usize = 256 * 1024;
+pub(crate) const BUFFER: usize = 256 * 1024;
 
 /// Counts (and optionally hashes) the raw bytes read through it.
-pub struct Tap<R> {
+pub(crate) struct Tap<R> {
     inner: R,
     count: Arc<AtomicU64>,
     hasher: Option<Arc<Mutex<Sha256>>>,
@@ -35,7 +35,7 @@ impl<R: Read> Read for Tap<R> {
 }
 
 /// A backup opened for reading.
-pub struct Opened {
+pub(crate) struct Opened {
     pub compression: Compression,
     /// The decompressed content.
     pub reader: Box<dyn BufRead + Send>,
@@ -46,7 +46,7 @@ pub struct Opened {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     #[error("cannot open `{path}`")]
     Io {
         path: String,
@@ -59,7 +59,7 @@ pub enum OpenError {
 
 /// Whether `path` is an archive that only pg_restore reads (custom, tar, or a directory-format
 /// folder), by its first bytes: the target then needs to see it. Plain SQL is read by pgdrill.
-pub fn is_archive(path: &Path) -> bool {
+pub(crate) fn is_archive(path: &Path) -> bool {
     if path.is_dir() {
         return true;
     }
@@ -69,7 +69,7 @@ pub fn is_archive(path: &Path) -> bool {
 }
 
 /// Opens `path`, detects its compression and returns the decompressed stream.
-pub fn open(path: &Path, hash: bool) -> Result<Opened, OpenError> {
+pub(crate) fn open(path: &Path, hash: bool) -> Result<Opened, OpenError> {
     let io_err = |source| OpenError::Io { path: path.display().to_string(), source };
     let file = File::open(path).map_err(io_err)?;
     let raw_bytes = Arc::new(AtomicU64::new(0));
@@ -93,7 +93,7 @@ pub fn open(path: &Path, hash: bool) -> Result<Opened, OpenError> {
 }
 
 /// The hex sha256 of a whole file.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> io::Result<String> {
     let mut hasher = Sha256::new();
     io::copy(&mut BufReader::with_capacity(BUFFER, File::open(path)?), &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
@@ -101,14 +101,14 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
 
 impl Opened {
     /// The hex sha256 of the raw bytes read so far.
-    pub fn sha256(&self) -> Option<String> {
+    pub(crate) fn sha256(&self) -> Option<String> {
         let hasher = self.hasher.as_ref()?.lock().ok()?.clone();
         Some(hex::encode(hasher.finalize()))
     }
 
     /// Reads the rest of the stream to its end (the decoders read the raw file to its end, so
     /// the count and hash then cover the whole file); returns the decompressed bytes skipped.
-    pub fn drain(&mut self) -> io::Result<u64> {
+    pub(crate) fn drain(&mut self) -> io::Result<u64> {
         io::copy(&mut self.reader, &mut io::sink())
     }
 }

@@ -43,7 +43,7 @@ impl S3Spec {
 }
 
 /// Parses `s3://bucket/key` into (bucket, key).
-pub fn parse_url(url: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_url(url: &str) -> Result<(String, String), String> {
     let rest = url.strip_prefix("s3://").ok_or_else(|| format!("`{url}` is not an s3:// URL"))?;
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
@@ -57,7 +57,7 @@ fn env_secret(name: &str) -> Result<Secret, SourceError> {
 }
 
 /// Downloads the object (or the newest under the prefix) into `dir`.
-pub async fn download(
+pub(crate) async fn download(
     spec: &S3Spec,
     dir: &Path,
     redactor: &Redactor,

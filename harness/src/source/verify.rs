@@ -18,9 +18,8 @@ use crate::dump::{
 
 /// A backup that read cleanly to its end.
 #[derive(Debug, Clone)]
-pub struct Verified {
+pub(crate) struct Verified {
     pub info: BackupInfo,
-    pub compression: Compression,
     pub format: Format,
     /// What a plain dump needs from its target (for archives, learnt later from pg_restore).
     pub summary: DumpSummary,
@@ -30,7 +29,7 @@ pub struct Verified {
 
 impl Verified {
     /// The verify phase's summary: the digest, and what the backup is.
-    pub fn summary_line(&self) -> String {
+    pub(crate) fn summary_line(&self) -> String {
         let s = &self.summary;
         let mut summary = format!("sha256 {}…, ", &self.info.sha256[..12]);
         match &self.archive {
@@ -61,7 +60,7 @@ impl Verified {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
+pub(crate) enum VerifyError {
     #[error(transparent)]
     Open(#[from] OpenError),
     /// The file has no bytes at all.
@@ -116,10 +115,10 @@ pub enum VerifyError {
 }
 
 /// The meta-commands a restore follows; psql would run any other, `\\!` a shell command among them.
-pub const ALLOWED_META: [&str; 4] = ["connect", "c", "restrict", "unrestrict"];
+pub(crate) const ALLOWED_META: [&str; 4] = ["connect", "c", "restrict", "unrestrict"];
 
 /// What in `item` a restore must refuse, if anything.
-pub fn refused(item: &Item) -> Option<String> {
+pub(crate) fn refused(item: &Item) -> Option<String> {
     match item {
         Item::Meta { command, .. } if !ALLOWED_META.contains(&command.as_str()) => {
             Some(format!("the meta-command `\\{command}`"))
@@ -132,7 +131,7 @@ pub fn refused(item: &Item) -> Option<String> {
 }
 
 /// The dump line an item starts on (0 for COPY data, which has no single line).
-pub fn item_line(item: &Item) -> u64 {
+pub(crate) fn item_line(item: &Item) -> u64 {
     match item {
         Item::Statement(s) => s.line,
         Item::Meta { line, .. } | Item::CopyEnd { line, .. } => *line,
@@ -145,7 +144,7 @@ const PROGRESS_EVERY: u64 = 4 * 1024 * 1024;
 
 /// Reads `backup` to its end. Blocking: run it on a blocking thread. Setting `stop` ends it early
 /// with [`VerifyError::Stopped`].
-pub fn verify(
+pub(crate) fn verify(
     backup: &Backup,
     expected_sha256: Option<&str>,
     progress: &dyn Fn(u64),
@@ -311,7 +310,7 @@ fn verified(
         dumped_by: summary.comments.dumped_by.clone(),
         uncompressed_bytes: summary.bytes,
     };
-    Verified { info, compression, format, summary, archive }
+    Verified { info, format, summary, archive }
 }
 
 /// A directory-format archive: `toc.dat`'s header, every data file read to its end (compressed

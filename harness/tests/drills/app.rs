@@ -2,7 +2,7 @@
 //! against the restore and called; each way it can fail is caught, with its output in the
 //! report, and no app process or container outlives a drill.
 
-use pgdrill::check::Verdict;
+use pgdrill::Verdict;
 use pgdrill::report::{Phase, PhaseStatus};
 
 use crate::util::{Scratch, fixture_text, gzip, root};

@@ -2,7 +2,7 @@
 //! a non-zero exit, all reports written and nothing left running. The README's table of
 //! bad input lists the same cases with these messages.
 
-use pgdrill::check::Verdict;
+use pgdrill::Verdict;
 use pgdrill::report::{Phase, PhaseStatus};
 use rstest::rstest;
 

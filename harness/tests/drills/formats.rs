@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use pgdrill::check::Verdict;
+use pgdrill::Verdict;
 use pgdrill::report::{Phase, PhaseStatus};
 use rstest::rstest;
 

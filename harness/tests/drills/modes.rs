@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use pgdrill::check::Verdict;
+use pgdrill::Verdict;
 use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::util::{Scratch, containers_of, root};

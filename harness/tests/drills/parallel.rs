@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use pgdrill::provision::{self, ProvisionContext, Target};
-use pgdrill::restore::{RestoreError, plain, preflight};
+use pgdrill::internals::provision::{self, ProvisionContext, Target};
+use pgdrill::internals::restore::{RestoreError, plain, preflight};
 use pgdrill::scenario::Scenario;
 use pgdrill::secret::Redactor;
 use sqlx::postgres::PgConnection;

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use pgdrill::check::Verdict;
+use pgdrill::Verdict;
 use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::servers::{

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use pgdrill::check::Verdict;
+use pgdrill::Verdict;
 use pgdrill::report::{Phase, PhaseStatus};
 use pgdrill::scenario::Scenario;
 use rstest::rstest;

@@ -1,7 +1,7 @@
 //! The walking skeleton: the bundled PLUR fixture drills green, and each way a drill must fail
 //! fails where and how it should, with reports written and no container left.
 
-use pgdrill::check::Verdict;
+use pgdrill::Verdict;
 use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::util::{Scratch, containers_labelled, fixture, fixture_text, gzip, root};
