@@ -443,15 +443,13 @@ fn summarize(outcome: &DrillOutcome) {
         table.with(Style::rounded());
         println!("{table}");
     }
-    let (passed, not_passed) = r.check_counts();
     println!(
-        "{}: drill `{}` {} in {} ({} of {} checks passed)",
+        "{}: drill `{}` {} in {} ({})",
         r.verdict.as_str().to_uppercase(),
         r.scenario.name,
         if r.verdict == crate::report::DrillVerdict::Pass { "passed" } else { "did not pass" },
         human_duration(r.duration),
-        passed,
-        passed + not_passed
+        r.checks_tally()
     );
     match &outcome.reports {
         Ok(paths) => println!(

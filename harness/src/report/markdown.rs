@@ -321,7 +321,7 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     if r.checks.is_empty() {
         out.push_str("No checks were configured or run.\n\n");
     } else {
-        let _ = writeln!(out, "{total} checks: {passed} passed, {not_passed} did not.\n");
+        let _ = writeln!(out, "{}.\n", upper_first(&r.checks_tally()));
         let rows = r
             .checks
             .iter()
@@ -500,4 +500,10 @@ fn since_previous(out: &mut String, r: &DrillRecord, previous: Option<&HistoryEn
         out.push_str("The backup is the same file as last time (same sha256): no newer backup was drilled.\n\n");
     }
     out.push_str("![Recovery time over past drills](recovery.svg)\n\n");
+}
+
+/// `text` with its first letter upper-case (a sentence made of a tally).
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

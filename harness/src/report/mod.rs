@@ -341,6 +341,28 @@ impl DrillRecord {
         let passed = self.checks.iter().filter(|c| c.verdict == Verdict::Pass).count();
         (passed, self.checks.len() - passed)
     }
+
+    /// The checks' results in words, each verdict counted: `5 of 6 checks passed, 1 failed`;
+    /// `none of its 8 checks ran` when the drill stopped before them.
+    pub fn checks_tally(&self) -> String {
+        let count = |verdict| self.checks.iter().filter(|c| c.verdict == verdict).count();
+        let total = self.checks.len();
+        let (passed, failed, errors, skipped) =
+            (count(Verdict::Pass), count(Verdict::Fail), count(Verdict::Error), count(Verdict::Skipped));
+        if total == 0 {
+            return "no checks".into();
+        }
+        if skipped == total {
+            return format!("none of its {total} checks ran");
+        }
+        let mut parts = vec![format!("{passed} of {total} checks passed")];
+        for (n, what) in [(failed, "failed"), (errors, "could not run"), (skipped, "skipped")] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        parts.join(", ")
+    }
 }
 
 /// What happens during a drill.

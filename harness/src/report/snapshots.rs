@@ -172,3 +172,18 @@ fn console() {
     let text = lines.lock().map(|l| l.clone()).unwrap_or_default();
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn the_tally_counts_each_verdict_and_says_when_no_check_ran() {
+    let (console, _) = Console::capturing(false);
+    let mut record = drill(console);
+    assert_eq!(record.checks_tally(), "1 of 2 checks passed, 1 failed");
+    record.checks[0].verdict = Verdict::Error;
+    assert_eq!(record.checks_tally(), "0 of 2 checks passed, 1 failed, 1 could not run");
+    for check in &mut record.checks {
+        check.verdict = Verdict::Skipped;
+    }
+    assert_eq!(record.checks_tally(), "none of its 2 checks ran");
+    record.checks.clear();
+    assert_eq!(record.checks_tally(), "no checks");
+}

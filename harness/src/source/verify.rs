@@ -43,7 +43,11 @@ impl Verified {
                 archive.pg_dump_version
             )),
             None => {
-                summary.push_str(&format!("{} {} dump", self.info.compression, self.info.format));
+                // An uncompressed dump is a "plain dump", not a "none plain dump".
+                match self.info.compression.as_str() {
+                    "none" => summary.push_str(&format!("{} dump", self.info.format)),
+                    compression => summary.push_str(&format!("{compression} {} dump", self.info.format)),
+                }
                 if let Some(v) = &s.comments.source_version {
                     summary.push_str(&format!(" from PostgreSQL {v}"));
                 }

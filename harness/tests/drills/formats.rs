@@ -42,6 +42,10 @@ fn plain_dumps_uncompressed_and_zstd(#[case] name: &str) {
     assert_eq!(drill.code, Some(0), "{drill:?}");
     let compression = &drill.record().backup.as_ref().unwrap().compression;
     assert_eq!(compression, if name.ends_with(".zst") { "zstd" } else { "none" });
+    let summary = drill.phase_summary(Phase::Verify);
+    let said =
+        if name.ends_with(".zst") { ", zstd plain dump from PostgreSQL" } else { ", plain dump from PostgreSQL" };
+    assert!(summary.contains(said) && !summary.contains("none"), "{summary}");
 }
 
 #[test]
