@@ -113,6 +113,7 @@ pub async fn run(
             sha256: scenario.file_sha256.clone(),
             tags: scenario.tags.clone(),
             trusted: scenario.source.trusted.clone(),
+            objectives: scenario.objectives,
         },
         Err(_) => unusable_scenario_info(path),
     };
@@ -164,7 +165,15 @@ fn unusable_scenario_info(path: &Path) -> ScenarioInfo {
         name = format!("scenario{name}");
     }
     let sha256 = std::fs::read(path).map(|b| hex::encode(Sha256::digest(&b))).unwrap_or_default();
-    ScenarioInfo { name, description: None, file: path.display().to_string(), sha256, tags: Vec::new(), trusted: None }
+    ScenarioInfo {
+        name,
+        description: None,
+        file: path.display().to_string(),
+        sha256,
+        tags: Vec::new(),
+        trusted: None,
+        objectives: Default::default(),
+    }
 }
 
 fn write_reports(events: &Events, options: &DrillOptions) -> (DrillRecord, Result<ReportPaths, ReportError>) {

@@ -27,6 +27,7 @@ mod check;
 mod field;
 mod journal;
 mod migrate;
+pub mod objectives;
 mod outcome;
 mod pg;
 mod provision;

@@ -116,6 +116,11 @@ impl CheckResultBuilder {
         self.finish(if ok { Verdict::Pass } else { Verdict::Fail }, message)
     }
 
+    /// The check was not run, or could not be measured, for a reason outside it.
+    pub fn skip(self, message: impl Into<String>) -> CheckResult {
+        self.finish(Verdict::Skipped, message)
+    }
+
     /// The check could not run.
     pub fn error(self, message: impl Into<String>) -> CheckResult {
         self.finish(Verdict::Error, message)

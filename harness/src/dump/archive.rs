@@ -22,6 +22,10 @@ pub struct ArchiveHeader {
     pub source_version: String,
     /// `Dumped by pg_dump version`.
     pub pg_dump_version: String,
+    /// When pg_dump began, as its header records it: the clock of the machine that ran it,
+    /// without a time zone (read as UTC).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub created: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,9 +121,12 @@ pub fn read_header(reader: impl Read) -> Result<ArchiveHeader, ArchiveError> {
             level => format!("gzip (level {level})"),
         }
     };
-    for _ in 0..7 {
-        r.int()?; // creation time: sec, min, hour, mday, mon, year, isdst
+    // The creation time, a C `struct tm`: sec, min, hour, mday, mon (0-11), year (-1900), isdst.
+    let mut tm = [0i64; 7];
+    for field in &mut tm {
+        *field = r.int()?;
     }
+    let created = creation_time(&tm);
     let database = r.string()?.unwrap_or_default();
     let source_version = r.string()?.unwrap_or_default();
     let pg_dump_version = r.string()?.unwrap_or_default();
@@ -130,7 +137,20 @@ pub fn read_header(reader: impl Read) -> Result<ArchiveHeader, ArchiveError> {
         database,
         source_version,
         pg_dump_version,
+        created,
     })
+}
+
+/// The header's `struct tm` as a UTC time; None when it is not a valid date.
+fn creation_time(tm: &[i64; 7]) -> Option<time::OffsetDateTime> {
+    let [sec, min, hour, mday, mon, year, _] = *tm;
+    let month = time::Month::try_from(u8::try_from(mon + 1).ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(i32::try_from(year + 1900).ok()?, month, u8::try_from(mday).ok()?).ok()?;
+    let clock =
+        time::Time::from_hms(u8::try_from(hour).ok()?, u8::try_from(min).ok()?, u8::try_from(sec.min(59)).ok()?)
+            .ok()?;
+    Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
 }
 
 /// Walks a tar archive to its end: every member whole, the end-of-archive blocks present.

@@ -97,6 +97,9 @@ pub struct DumpComments {
     pub dumped_by: Option<String>,
     /// The final `... dump complete` comment was seen.
     pub complete: bool,
+    /// `Started on ...`, as written (`pg_dump --verbose` only): when the dump began.
+    #[serde(default)]
+    pub started_on: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -540,6 +543,8 @@ impl<R: BufRead> Splitter<R> {
         {
             let tool = if text.contains("pg_dumpall") { "pg_dumpall" } else { "pg_dump" };
             self.comments.dumped_by.get_or_insert_with(|| format!("{tool} {v}"));
+        } else if let Some(when) = text.strip_prefix("Started on ") {
+            self.comments.started_on.get_or_insert_with(|| when.to_owned());
         } else if text == "PostgreSQL database dump complete" || text == "PostgreSQL database cluster dump complete" {
             self.comments.complete = true;
         } else if text == "PostgreSQL database dump" || text == "PostgreSQL database cluster dump" {

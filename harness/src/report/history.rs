@@ -21,6 +21,14 @@ pub struct HistoryEntry {
     pub verdict: String,
     pub duration_ms: u64,
     pub recovery_ms: Option<u64>,
+    /// The backup's age when the drill started, when known.
+    #[serde(default)]
+    pub backup_age_ms: Option<u64>,
+    /// The objectives in force for that drill.
+    #[serde(default)]
+    pub rto_ms: Option<u64>,
+    #[serde(default)]
+    pub rpo_ms: Option<u64>,
     /// Phase to milliseconds.
     pub phases: BTreeMap<String, u64>,
     pub rows_restored: Option<u64>,
@@ -45,6 +53,9 @@ impl HistoryEntry {
             verdict: record.verdict.as_str().to_owned(),
             duration_ms: record.duration.as_millis() as u64,
             recovery_ms: record.recovery.map(|r| r.as_millis() as u64),
+            backup_age_ms: record.backup_age().map(|a| a.as_millis() as u64),
+            rto_ms: record.scenario.objectives.rto.map(|d| d.as_millis() as u64),
+            rpo_ms: record.scenario.objectives.rpo.map(|d| d.as_millis() as u64),
             phases: record
                 .phases
                 .iter()

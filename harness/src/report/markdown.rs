@@ -148,6 +148,8 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         );
     }
 
+    objectives(&mut out, r);
+
     let mut facts = vec![vec![
         "Scenario".into(),
         format!(
@@ -205,6 +207,7 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
                     code(kind),
                     crate::check::purpose(kind)
                         .or((kind == crate::app::request::KIND).then_some(crate::app::request::PROVES))
+                        .or((kind == crate::objectives::KIND).then_some(crate::objectives::PROVES))
                         .unwrap_or_default()
                         .to_owned(),
                     format!("{badge} {passed} of {} passed", of_kind.len()),
@@ -500,6 +503,49 @@ fn since_previous(out: &mut String, r: &DrillRecord, previous: Option<&HistoryEn
         out.push_str("The backup is the same file as last time (same sha256): no newer backup was drilled.\n\n");
     }
     out.push_str("![Recovery time over past drills](recovery.svg)\n\n");
+    out.push_str("![Age of the backup drilled, over past drills](backup-age.svg)\n\n");
+}
+
+/// The objectives the business set, each measured against its line, right under the verdict.
+fn objectives(out: &mut String, r: &DrillRecord) {
+    let set = &r.scenario.objectives;
+    let rows: Vec<Vec<String>> = [("rto", "RTO: recovery time", set.rto), ("rpo", "RPO: backup age", set.rpo)]
+        .into_iter()
+        .filter_map(|(object, name, limit)| {
+            let limit = limit?;
+            let result = r.checks.iter().find(|c| c.kind == crate::objectives::KIND && c.object == object);
+            let (measured, verdict) = match result {
+                Some(c) if c.actual.is_empty() => (cell(&c.message), objective_badge(c.verdict)),
+                Some(c) => {
+                    let from = r.backup.as_ref().and_then(|b| b.taken_at_from.as_deref()).filter(|_| object == "rpo");
+                    (
+                        format!(
+                            "{}{}",
+                            cell(&c.actual),
+                            from.map(|f| format!(" (from {})", cell(f))).unwrap_or_default()
+                        ),
+                        objective_badge(c.verdict),
+                    )
+                }
+                None => ("not measured".into(), objective_badge(Verdict::Skipped)),
+            };
+            Some(vec![name.into(), crate::objectives::span(limit), measured, verdict.into()])
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(&table(Some(&["Objective", "Set", "Measured", "Verdict"]), rows));
+    out.push_str("\n\n");
+}
+
+fn objective_badge(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "✅ met",
+        Verdict::Fail => "❌ missed",
+        Verdict::Error => "⚠️ unknown",
+        Verdict::Skipped => "⏭ not measured",
+    }
 }
 
 /// `text` with its first letter upper-case (a sentence made of a tally).

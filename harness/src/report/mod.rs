@@ -166,6 +166,9 @@ pub struct ScenarioInfo {
     /// Why the scenario trusts its backup (`[source] trusted`), when it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted: Option<String>,
+    /// The recovery objectives the drill is judged against.
+    #[serde(default, skip_serializing_if = "crate::objectives::Objectives::is_empty")]
+    pub objectives: crate::objectives::Objectives,
 }
 
 /// Who ran the drill, where, with what.
@@ -342,6 +345,12 @@ impl DrillRecord {
         (passed, self.checks.len() - passed)
     }
 
+    /// The backup's age when the drill started, when the backup says when it was taken.
+    pub fn backup_age(&self) -> Option<Duration> {
+        let taken = self.backup.as_ref()?.taken_at?;
+        Some(Duration::try_from(self.started_at - taken).unwrap_or_default())
+    }
+
     /// The checks' results in words, each verdict counted: `5 of 6 checks passed, 1 failed`;
     /// `none of its 8 checks ran` when the drill stopped before them.
     pub fn checks_tally(&self) -> String {
@@ -509,6 +518,15 @@ fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: bool) {
         }
     }
     record.phases.sort_by_key(|p| p.phase);
+    if !interrupted {
+        let measured = crate::objectives::Measured {
+            recovery: record.recovery,
+            backup: record.backup.as_ref(),
+            started_at: record.started_at,
+        };
+        let judged = crate::objectives::judge(&record.scenario.objectives, &measured);
+        record.checks.extend(judged);
+    }
     let failed_checks: Vec<&CheckResult> = record.checks.iter().filter(|c| c.verdict != Verdict::Pass).collect();
     record.verdict = if interrupted {
         DrillVerdict::Interrupted
@@ -593,12 +611,13 @@ pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, Report
         manifest: dir.join(manifest::NAME),
         history: history_path.clone(),
     };
-    let files: [(&str, String); 5] = [
+    let files: [(&str, String); 6] = [
         ("drill.json", json::render(record)),
         ("junit.xml", junit::render(record)),
         ("report.md", markdown::render(record, &past)),
         ("timeline.svg", svg::timeline(record)),
         ("recovery.svg", svg::recovery(&past, record)),
+        ("backup-age.svg", svg::backup_age(&past, record)),
     ];
     for (name, text) in &files {
         let path = dir.join(name);

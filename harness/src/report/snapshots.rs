@@ -9,6 +9,7 @@ use time::macros::datetime;
 
 use super::console::Console;
 use super::{DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RunnerInfo, ScenarioInfo};
+use crate::objectives::Objectives;
 use crate::outcome::{CheckResult, Verdict};
 use crate::provision::TargetInfo;
 use crate::provision::sandbox::{Isolation, Observed};
@@ -40,6 +41,7 @@ fn drill(console: Console) -> DrillRecord {
         sha256: "5f0c".repeat(16),
         tags: vec!["quarterly".into()],
         trusted: None,
+        objectives: Objectives { rto: Some(Duration::from_secs(45 * 60)), rpo: Some(Duration::from_secs(26 * 3600)) },
     };
     let runner = RunnerInfo {
         user: "ci".into(),
@@ -79,6 +81,8 @@ fn drill(console: Console) -> DrillRecord {
         source_version: Some("17.11".into()),
         dumped_by: Some("17.11".into()),
         uncompressed_bytes: 188_500,
+        taken_at: Some(datetime!(2026-11-21 23:00:00 UTC)),
+        taken_at_from: Some("its modification time".into()),
     }));
     phase(Phase::Verify, PhaseStatus::Passed, 31, "sha256 7516b6bd9380…, gzip plain dump", None);
     let isolation = Isolation {
@@ -177,6 +181,7 @@ fn console() {
 fn the_tally_counts_each_verdict_and_says_when_no_check_ran() {
     let (console, _) = Console::capturing(false);
     let mut record = drill(console);
+    record.checks.truncate(2);
     assert_eq!(record.checks_tally(), "1 of 2 checks passed, 1 failed");
     record.checks[0].verdict = Verdict::Error;
     assert_eq!(record.checks_tally(), "0 of 2 checks passed, 1 failed, 1 could not run");
@@ -186,4 +191,14 @@ fn the_tally_counts_each_verdict_and_says_when_no_check_ran() {
     assert_eq!(record.checks_tally(), "none of its 2 checks ran");
     record.checks.clear();
     assert_eq!(record.checks_tally(), "no checks");
+}
+
+#[test]
+fn the_charts_draw_each_objective_as_a_line() {
+    let (console, _) = Console::capturing(false);
+    let record = drill(console);
+    let recovery = super::svg::recovery(&[], &record);
+    assert!(recovery.contains("stroke-dasharray") && recovery.contains(">RTO 45 min 00 s<"), "{recovery}");
+    let age = super::svg::backup_age(&[], &record);
+    assert!(age.contains(">RPO 26h<") && age.contains(">9h<"), "{age}");
 }

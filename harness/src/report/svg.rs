@@ -72,29 +72,53 @@ fn label(t: time::OffsetDateTime) -> String {
     t.format(&format).unwrap_or_default()
 }
 
-/// The recovery time of past drills and this one, as bars (failed drills in red).
+/// The recovery time of past drills and this one, as bars (failed drills in red), against the
+/// RTO when the scenario sets one.
 pub fn recovery(history: &[HistoryEntry], record: &DrillRecord) -> String {
-    let mut points: Vec<(String, Option<u64>, bool)> = history
-        .iter()
-        .rev()
-        .take(19)
-        .rev()
-        .map(|h| (label(h.started_at), h.recovery_ms, h.verdict == "pass"))
-        .collect();
-    points.push((
-        label(record.started_at),
-        record.recovery.map(|r| r.as_millis() as u64),
-        record.verdict == super::DrillVerdict::Pass,
-    ));
-    let max = points.iter().filter_map(|p| p.1).max().unwrap_or(1).max(1) as f64;
+    let points = points(history, record, |h| h.recovery_ms, record.recovery.map(|r| r.as_millis() as u64));
+    let rto = record.scenario.objectives.rto.map(|d| d.as_millis() as u64);
+    let title = format!("Recovery time of the last {} drills of `{}`", points.len(), record.scenario.name);
+    bars(&title, &points, rto.map(|ms| (ms, "RTO")), human_duration)
+}
+
+/// The age of the backup each drill restored, against the RPO when the scenario sets one: a
+/// backup job that stopped shows as a rising line of bars.
+pub fn backup_age(history: &[HistoryEntry], record: &DrillRecord) -> String {
+    let age = record.backup_age().map(|a| a.as_millis() as u64);
+    let points = points(history, record, |h| h.backup_age_ms, age);
+    let rpo = record.scenario.objectives.rpo.map(|d| d.as_millis() as u64);
+    let title = format!("Age of the backup drilled, last {} drills of `{}`", points.len(), record.scenario.name);
+    bars(&title, &points, rpo.map(|ms| (ms, "RPO")), crate::objectives::span)
+}
+
+/// The last 19 past drills and this one: (label, value in ms, passed).
+fn points(
+    history: &[HistoryEntry],
+    record: &DrillRecord,
+    value: impl Fn(&HistoryEntry) -> Option<u64>,
+    now: Option<u64>,
+) -> Vec<(String, Option<u64>, bool)> {
+    let mut points: Vec<(String, Option<u64>, bool)> =
+        history.iter().rev().take(19).rev().map(|h| (label(h.started_at), value(h), h.verdict == "pass")).collect();
+    points.push((label(record.started_at), now, record.verdict == super::DrillVerdict::Pass));
+    points
+}
+
+/// A bar per drill (missing values as a red cross), with a dashed objective line.
+fn bars(
+    title: &str,
+    points: &[(String, Option<u64>, bool)],
+    line: Option<(u64, &str)>,
+    show: fn(std::time::Duration) -> String,
+) -> String {
+    let max = points.iter().filter_map(|p| p.1).chain(line.map(|l| l.0)).max().unwrap_or(1).max(1) as f64;
     let (left, bottom, plot_h) = (60.0, 190.0, 150.0);
-    let step = 640.0 / points.len() as f64;
+    let step = 640.0 / points.len().max(1) as f64;
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="230" font-family="sans-serif" font-size="11"><text x="10" y="20" font-weight="bold">Recovery time of the last {} drills of `{}`</text>"#,
-        points.len(),
-        escape(&record.scenario.name)
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="230" font-family="sans-serif" font-size="11"><text x="10" y="20" font-weight="bold">{}</text>"#,
+        escape(title)
     );
     for (i, (date, ms, passed)) in points.iter().enumerate() {
         let w = (step - 8.0).clamp(2.0, 48.0);
@@ -103,7 +127,7 @@ pub fn recovery(history: &[HistoryEntry], record: &DrillRecord) -> String {
             Some(ms) => {
                 let h = (plot_h * *ms as f64 / max).max(1.0);
                 let fill = if *passed { "#2e8540" } else { "#d83933" };
-                let value = human_duration(std::time::Duration::from_millis(*ms));
+                let value = show(std::time::Duration::from_millis(*ms));
                 let _ = write!(
                     out,
                     r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}"><title>{date}: {value}</title></rect><text x="{cx:.1}" y="{vy:.1}" text-anchor="middle" font-size="9">{value}</text>"#,
@@ -125,12 +149,21 @@ pub fn recovery(history: &[HistoryEntry], record: &DrillRecord) -> String {
             );
         }
     }
+    if let Some((ms, name)) = line {
+        let y = bottom - plot_h * ms as f64 / max;
+        let value = show(std::time::Duration::from_millis(ms));
+        let _ = write!(
+            out,
+            r##"<line x1="{left}" y1="{y:.1}" x2="700" y2="{y:.1}" stroke="#b05e00" stroke-dasharray="6 4"/><text x="700" y="{ty:.1}" text-anchor="end" fill="#b05e00">{name} {value}</text>"##,
+            ty = y - 3.0
+        );
+    }
     let _ = write!(
         out,
         r##"<line x1="{left}" y1="{bottom}" x2="700" y2="{bottom}" stroke="#666"/><text x="{lx}" y="{ty}" text-anchor="end">{top}</text></svg>"##,
         lx = left - 4.0,
         ty = bottom - plot_h + 4.0,
-        top = human_duration(std::time::Duration::from_millis(max as u64))
+        top = show(std::time::Duration::from_millis(max as u64))
     );
     out.push('\n');
     out

@@ -90,6 +90,8 @@ pub struct Scenario {
     pub app: Option<crate::app::Spec>,
     /// Migrations applied after the restore.
     pub migrate: Option<crate::migrate::Spec>,
+    /// The recovery objectives each drill is judged against.
+    pub objectives: crate::objectives::Objectives,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +204,7 @@ impl Scenario {
             raw.checks = Default::default();
             raw.app = None;
             raw.migrate = None;
+            raw.objectives = None;
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let file_sha256 = hex::encode(Sha256::digest(text.as_bytes()));
@@ -312,7 +315,16 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         None => None,
     };
 
+    let objectives = match raw.objectives {
+        Some(o) => crate::objectives::Objectives {
+            rto: o.rto.as_ref().map(parse_duration).transpose()?,
+            rpo: o.rpo.as_ref().map(parse_duration).transpose()?,
+        },
+        None => Default::default(),
+    };
+
     Ok(Scenario {
+        objectives,
         name,
         description: raw.description,
         tags,

@@ -28,6 +28,17 @@ pub struct RawScenario {
     pub app: Option<Spanned<crate::app::Config>>,
     /// Migrations to apply after the restore (a pre-migration safety check).
     pub migrate: Option<Spanned<crate::migrate::Config>>,
+    /// The recovery objectives the business set: `rto`, `rpo`.
+    pub objectives: Option<RawObjectives>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawObjectives {
+    /// Recovery time objective, e.g. "45m".
+    pub rto: Option<Spanned<String>>,
+    /// Recovery point objective, e.g. "26h".
+    pub rpo: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

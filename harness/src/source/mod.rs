@@ -5,6 +5,7 @@ pub(crate) mod http;
 pub(crate) mod newest;
 pub(crate) mod read;
 pub(crate) mod s3;
+pub(crate) mod taken;
 pub(crate) mod verify;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,12 @@ pub struct BackupInfo {
     pub dumped_by: Option<String>,
     /// Bytes after decompression.
     pub uncompressed_bytes: u64,
+    /// When the backup was taken, as well as it is known (its age is judged against the RPO).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub taken_at: Option<OffsetDateTime>,
+    /// What `taken_at` was read from.
+    #[serde(default)]
+    pub taken_at_from: Option<String>,
 }
 
 /// Download progress: bytes so far, and the total when known.

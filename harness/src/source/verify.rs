@@ -277,6 +277,7 @@ fn archive_summary(header: &ArchiveHeader) -> DumpSummary {
             source_version: Some(header.source_version.clone()),
             dumped_by: Some(format!("pg_dump {}", header.pg_dump_version)),
             complete: true,
+            started_on: None,
         },
         ..DumpSummary::default()
     }
@@ -303,7 +304,10 @@ fn verified(
         Some(header) => format!("{} (inside the archive)", header.compression),
         None => compression.as_str().to_owned(),
     };
+    let taken = super::taken::taken_at(archive.as_ref(), &summary.comments, &backup.location, backup.modified);
     let info = BackupInfo {
+        taken_at: taken.map(|(at, _)| at),
+        taken_at_from: taken.map(|(_, from)| from.to_owned()),
         location: backup.location.clone(),
         size_bytes: backup.size,
         sha256,

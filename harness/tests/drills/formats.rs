@@ -22,6 +22,8 @@ fn archives_restore_with_the_targets_pg_restore(#[case] file: &str, #[case] form
     assert_eq!(drill.code, Some(0), "{drill:?}");
     let record = drill.record();
     assert_eq!(record.backup.as_ref().unwrap().format, format);
+    let taken_from = record.backup.as_ref().and_then(|b| b.taken_at_from.as_deref());
+    assert_eq!(taken_from, Some("the archive's header (pg_dump's clock, read as UTC)"), "{drill:?}");
     assert!(drill.phase_summary(Phase::Preflight).contains("archive read whole: "), "{drill:?}");
     let dump_rows =
         record.checks.iter().find(|c| c.id == "row_counts/every table in the dump").expect("dump row counts");

@@ -12,6 +12,7 @@ mod formats;
 mod hostile;
 mod junit_schema;
 mod modes;
+mod objectives;
 mod parallel;
 mod secrets;
 mod seeds;

@@ -154,7 +154,7 @@ fn pre_migration_drills_keep_a_history_and_a_manifest() {
     assert!(rows.contains("1885") && rows.contains("same"), "{markdown}");
     let first_markdown = std::fs::read_to_string(runs[0].join("report.md")).expect("report.md");
     assert!(first_markdown.contains("This is the first drill of this scenario"), "{first_markdown}");
-    for picture in ["timeline.svg", "recovery.svg"] {
+    for picture in ["timeline.svg", "recovery.svg", "backup-age.svg"] {
         let svg = std::fs::read_to_string(runs[1].join(picture)).expect(picture);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{picture}: {svg}");
         assert!(markdown.contains(&format!("]({picture})")), "{picture} is not shown: {markdown}");
