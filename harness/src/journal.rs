@@ -14,6 +14,69 @@ pub(crate) enum Preset {
     Flyway,
 }
 
+/// What a journal row records of the migration file it applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Records {
+    /// The file's leading number: `0003` of `0003_add_zones.up.sql` (Rails, golang-migrate, sqlx).
+    Number,
+    /// The file's name without `.up.sql`, `.sql` or its extension: `0003_add_zones`.
+    Stem,
+    /// The whole file name: `0003_add_zones.up.sql`.
+    Name,
+    /// Flyway's version: `1.10` of `V1_10__more.sql`.
+    FlywayVersion,
+    /// Drizzle's `when` of the last entry of `meta/_journal.json`.
+    DrizzleWhen,
+}
+
+impl Records {
+    /// What a scenario may write as `records`.
+    pub(crate) const CHOICES: [Records; 3] = [Records::Number, Records::Stem, Records::Name];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Records::Number => "number",
+            Records::Stem => "stem",
+            Records::Name => "name",
+            Records::FlywayVersion => "flyway version",
+            Records::DrizzleWhen => "drizzle when",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Records> {
+        Records::CHOICES.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The file's number, by which migration files are ordered, and what the journal records of
+    /// it; None for a file that is not a migration (`README.md`, a `.down.sql`).
+    pub(crate) fn of_file(self, file: &str) -> Option<(String, String)> {
+        if file.ends_with(".down.sql") {
+            return None;
+        }
+        if self == Records::FlywayVersion {
+            let version = file.strip_prefix('V')?.split_once("__")?.0.replace('_', ".");
+            return Some((version.clone(), version));
+        }
+        let number: String = file.chars().take_while(char::is_ascii_digit).collect();
+        if number.is_empty() {
+            return None;
+        }
+        let stem = || {
+            file.strip_suffix(".up.sql")
+                .or_else(|| file.strip_suffix(".sql"))
+                .or_else(|| file.rsplit_once('.').map(|(stem, _)| stem))
+                .unwrap_or(file)
+                .to_owned()
+        };
+        let recorded = match self {
+            Records::Stem => stem(),
+            Records::Name => file.to_owned(),
+            _ => number.clone(),
+        };
+        Some((number, recorded))
+    }
+}
+
 /// Where and how a migration tool records what it applied.
 #[derive(Debug, Clone)]
 pub struct Journal {
@@ -67,6 +130,15 @@ impl Preset {
         Preset::ALL.into_iter().find(|p| p.as_str() == name)
     }
 
+    /// What the tool records of each migration file.
+    pub(crate) fn records(self) -> Records {
+        match self {
+            Preset::Rails | Preset::GolangMigrate | Preset::Sqlx => Records::Number,
+            Preset::Drizzle => Records::DrizzleWhen,
+            Preset::Flyway => Records::FlywayVersion,
+        }
+    }
+
     pub(crate) fn journal(self) -> Journal {
         let (schema, table, column, order_by, failed_when, filter) = match self {
             Preset::Rails => ("public", "schema_migrations", "version", "version", None, None),
@@ -89,5 +161,26 @@ impl Preset {
             failed_when: failed_when.map(str::to_owned),
             filter: filter.map(str::to_owned),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Records;
+
+    #[test]
+    fn each_runner_records_its_own_form_of_a_file() {
+        let file = "0003_add_zones.up.sql";
+        let of = |r: Records, f: &str| r.of_file(f).map(|(_, recorded)| recorded);
+        assert_eq!(of(Records::Number, file).as_deref(), Some("0003"));
+        assert_eq!(of(Records::Stem, file).as_deref(), Some("0003_add_zones"));
+        assert_eq!(of(Records::Name, file).as_deref(), Some(file));
+        assert_eq!(of(Records::Stem, "20260518020000_create_users.rb").as_deref(), Some("20260518020000_create_users"));
+        assert_eq!(of(Records::Stem, "010-audit.sql").as_deref(), Some("010-audit"));
+        assert_eq!(of(Records::FlywayVersion, "V1_10__more.sql").as_deref(), Some("1.10"));
+        assert_eq!(of(Records::Stem, "0003_add_zones.down.sql"), None);
+        assert_eq!(of(Records::Number, "README.md"), None);
+        assert_eq!(Records::parse("stem"), Some(Records::Stem));
+        assert_eq!(Records::parse("flyway version"), None, "a preset's own form is not a choice");
     }
 }

@@ -6,7 +6,9 @@
 //! [[checks.schema_version]]
 //! preset = "rails"                 # rails | golang-migrate | drizzle | sqlx | flyway
 //! expected = "20260518020000"      # text, or a number compared numerically
-//! # expected_from = "../db/migrate"   # or: the newest file of a migrations folder
+//! # expected_from = "../db/migrate"   # or: the newest file of a migrations folder, as the
+//! #                                   # preset's runner records it (its number for rails,
+//! #                                   # golang-migrate, sqlx; flyway's version; drizzle's `when`)
 //!
 //! [[checks.schema_version]]        # any journal: table, column, ordering, failure condition
 //! table = "public.schema_migrations"
@@ -14,6 +16,11 @@
 //! order_by = "version"
 //! failed_when = "dirty"
 //! expected = "010"
+//!
+//! [[checks.schema_version]]        # a runner that records `0003_add_zones` for `0003_add_zones.up.sql`
+//! table = "public.schema_migrations"
+//! expected_from = "../migrations"
+//! records = "stem"                 # number (default) | stem | name
 //! ```
 
 use std::path::Path;
@@ -24,7 +31,7 @@ use toml::Spanned;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
-use crate::journal::{Journal, Preset};
+use crate::journal::{Journal, Preset, Records};
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
 
 pub const KIND: &str = "schema_version";
@@ -46,6 +53,8 @@ pub struct Config {
     pub expected: Option<Spanned<VersionValue>>,
     /// A migrations folder whose newest file gives the expected version.
     pub expected_from: Option<Spanned<String>>,
+    /// What the journal records of a file (custom journals): `number`, `stem` or `name`.
+    pub records: Option<Spanned<String>>,
 }
 
 /// A version as a scenario writes it: `"010"` or `10`.
@@ -71,6 +80,8 @@ pub struct Spec {
     pub expected: String,
     /// Where the expected version came from, when not written in the scenario.
     pub expected_source: Option<String>,
+    /// What the journal records of a migration file.
+    pub(crate) records: Records,
 }
 
 impl Kind for Spec {
@@ -105,6 +116,16 @@ impl Kind for Spec {
         if config.failed_when.is_some() {
             journal.failed_when = config.failed_when;
         }
+        let records = match &config.records {
+            Some(r) => Records::parse(r.get_ref()).ok_or_else(|| {
+                let known: Vec<&str> = Records::CHOICES.iter().map(|r| r.as_str()).collect();
+                FieldError::new(
+                    r.span(),
+                    format!("unknown `records` `{}`, expected one of {}", r.get_ref(), known.join(", ")),
+                )
+            })?,
+            None => preset.map(Preset::records).unwrap_or(Records::Number),
+        };
         let (expected, expected_source) = match (config.expected, config.expected_from) {
             (Some(expected), None) => {
                 let text = expected.get_ref().to_string();
@@ -115,7 +136,7 @@ impl Kind for Spec {
             }
             (None, Some(dir)) => {
                 let path = ctx.base.join(dir.get_ref());
-                let version = newest_in_folder(&path, preset).map_err(|m| FieldError::new(dir.span(), m))?;
+                let version = newest_in_folder(&path, records).map_err(|m| FieldError::new(dir.span(), m))?;
                 (version.0, Some(format!("newest file of {}: {}", crate::field::normalize(&path).display(), version.1)))
             }
             (Some(e), Some(_)) => {
@@ -125,7 +146,7 @@ impl Kind for Spec {
                 return Err(FieldError::unplaced("schema_version needs `expected` or `expected_from`"));
             }
         };
-        Ok(Spec { journal, expected, expected_source })
+        Ok(Spec { journal, expected, expected_source, records })
     }
 
     fn label(&self) -> String {
@@ -160,12 +181,7 @@ impl Spec {
                 .actual("no migrations recorded")
                 .verdict(false, format!("`{table}` has no migration rows; expected {}", self.expected)),
             Ok(Some((Some(actual),))) => {
-                let ok = versions_equal(&actual, &self.expected);
-                let message = if ok {
-                    format!("newest migration in `{table}` is {actual}")
-                } else {
-                    format!("newest migration in `{table}` is {actual}, expected {}", self.expected)
-                };
+                let (ok, message) = judge_newest(table, &actual, &self.expected, self.records);
                 result.actual(actual).verdict(ok, message)
             }
         }
@@ -196,6 +212,28 @@ impl Spec {
     }
 }
 
+/// The newest journal entry against the expected version; a mismatch that is only the form of
+/// the record (the file's number against its stem) says which `records` fits.
+fn judge_newest(table: &QualifiedName, actual: &str, expected: &str, records: Records) -> (bool, String) {
+    if versions_equal(actual, expected) {
+        return (true, format!("newest migration in `{table}` is {actual}"));
+    }
+    let mut message = format!("newest migration in `{table}` is {actual}, expected {expected}");
+    let only_the_form = |long: &str, short: &str| {
+        long.len() > short.len()
+            && long.starts_with(short)
+            && !long[short.len()..].starts_with(|c: char| c.is_ascii_digit())
+    };
+    if records == Records::Number && only_the_form(actual, expected) {
+        message.push_str(
+            " (hint: the journal records more than the file's number: set `records = \"stem\"` or `\"name\"`)",
+        );
+    } else if records != Records::Number && only_the_form(expected, actual) {
+        message.push_str(" (hint: the journal records the file's number: set `records = \"number\"`)");
+    }
+    (false, message)
+}
+
 /// Versions are equal as text, or as numbers when both are numbers (`010` = `10`).
 fn versions_equal(actual: &str, expected: &str) -> bool {
     let (a, e) = (actual.trim(), expected.trim());
@@ -208,11 +246,12 @@ fn versions_equal(actual: &str, expected: &str) -> bool {
     }
 }
 
-/// The newest migration in a folder, as (version, file): Drizzle's journal
-/// (`meta/_journal.json`, its last `when`), Flyway's `V<version>__name.sql`, or the leading
-/// number of file names for the others (`20260518020000_x.rb`, `000042_x.up.sql`, `010-x.sql`).
-fn newest_in_folder(dir: &Path, preset: Option<Preset>) -> Result<(String, String), String> {
-    if preset == Some(Preset::Drizzle) {
+/// The newest migration in a folder, as (what the journal records of it, file): Drizzle's journal
+/// (`meta/_journal.json`, its last `when`), else the file with the highest leading number (or
+/// Flyway version), recorded as `records` says (`20260518020000_x.rb`, `000042_x.up.sql`,
+/// `010-x.sql`).
+fn newest_in_folder(dir: &Path, records: Records) -> Result<(String, String), String> {
+    if records == Records::DrizzleWhen {
         let journal = dir.join("meta/_journal.json");
         let text =
             std::fs::read_to_string(&journal).map_err(|e| format!("cannot read `{}`: {e}", journal.display()))?;
@@ -228,28 +267,21 @@ fn newest_in_folder(dir: &Path, preset: Option<Preset>) -> Result<(String, Strin
     }
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot read migrations folder `{}`: {e}", dir.display()))?;
-    let mut newest: Option<(String, String)> = None;
+    let mut newest: Option<(String, String, String)> = None;
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
-        if file.ends_with(".down.sql") {
-            continue;
-        }
-        let version = if preset == Some(Preset::Flyway) {
-            file.strip_prefix('V').and_then(|rest| rest.split_once("__")).map(|(v, _)| v.replace('_', "."))
-        } else {
-            let digits: String = file.chars().take_while(char::is_ascii_digit).collect();
-            (!digits.is_empty()).then_some(digits)
-        };
-        let Some(version) = version else { continue };
+        let Some((number, recorded)) = records.of_file(&file) else { continue };
         let newer = match &newest {
             None => true,
-            Some((current, _)) => crate::pg::compare_versions(&version, current) == std::cmp::Ordering::Greater,
+            Some((current, _, _)) => crate::pg::compare_versions(&number, current) == std::cmp::Ordering::Greater,
         };
         if newer {
-            newest = Some((version, file));
+            newest = Some((number, recorded, file));
         }
     }
-    newest.ok_or_else(|| format!("no migration files in `{}`", dir.display()))
+    newest
+        .map(|(_, recorded, file)| (recorded, file))
+        .ok_or_else(|| format!("no migration files in `{}`", dir.display()))
 }
 
 #[cfg(test)]
@@ -270,13 +302,14 @@ mod tests {
         for f in ["001-init.sql", "010-audit.sql", "009-x.sql", "README.md"] {
             std::fs::write(dir.path().join(f), "").unwrap();
         }
-        assert_eq!(newest_in_folder(dir.path(), None).unwrap(), ("010".into(), "010-audit.sql".into()));
+        assert_eq!(newest_in_folder(dir.path(), Records::Number).unwrap(), ("010".into(), "010-audit.sql".into()));
+        assert_eq!(newest_in_folder(dir.path(), Records::Stem).unwrap().0, "010-audit");
 
         let dir = tempfile::tempdir().unwrap();
         for f in ["V1__init.sql", "V1_10__more.sql", "V1_9__x.sql"] {
             std::fs::write(dir.path().join(f), "").unwrap();
         }
-        assert_eq!(newest_in_folder(dir.path(), Some(Preset::Flyway)).unwrap().0, "1.10");
+        assert_eq!(newest_in_folder(dir.path(), Preset::Flyway.records()).unwrap().0, "1.10");
 
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("meta")).unwrap();
@@ -286,9 +319,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            newest_in_folder(dir.path(), Some(Preset::Drizzle)).unwrap(),
+            newest_in_folder(dir.path(), Preset::Drizzle.records()).unwrap(),
             ("1763500000000".into(), "0001_b".into())
         );
-        assert!(newest_in_folder(&dir.path().join("nope"), None).is_err());
+        assert!(newest_in_folder(&dir.path().join("nope"), Records::Number).is_err());
+    }
+
+    #[test]
+    fn a_runner_that_records_stems_is_matched_with_records_stem_and_hinted_without() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["0001_init.up.sql", "0001_init.down.sql", "0003_add_zones.up.sql", "0003_add_zones.down.sql"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let table = QualifiedName::new("public", "schema_migrations");
+        let (by_number, _) = newest_in_folder(dir.path(), Records::Number).unwrap();
+        let (ok, message) = judge_newest(&table, "0003_add_zones", &by_number, Records::Number);
+        assert!(!ok && message.contains("set `records = \"stem\"`"), "{message}");
+        let (by_stem, _) = newest_in_folder(dir.path(), Records::Stem).unwrap();
+        assert!(judge_newest(&table, "0003_add_zones", &by_stem, Records::Stem).0);
+        let (ok, message) = judge_newest(&table, "0003", &by_stem, Records::Stem);
+        assert!(!ok && message.contains("set `records = \"number\"`"), "{message}");
+        let (ok, message) = judge_newest(&table, "0002_other", &by_stem, Records::Stem);
+        assert!(!ok && !message.contains("hint"), "a different migration is not a matter of form: {message}");
+        let (ok, message) = judge_newest(&table, "00031", "0003", Records::Number);
+        assert!(!ok && !message.contains("hint"), "{message}");
     }
 }
