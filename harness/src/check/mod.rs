@@ -10,6 +10,7 @@
 //! generates the rest: [`CheckSpec`], [`KINDS`], [`purpose`], the release gate's kinds and the
 //! reading of `[checks]`, which keeps the scenario file's order.
 
+pub mod amcheck;
 pub mod append_only;
 pub mod extensions;
 pub mod graphs;
@@ -65,6 +66,11 @@ pub struct CheckContext<'a> {
     pub pool: &'a PgPool,
     /// What the verify phase learnt from the dump (for example rows per COPY block).
     pub dump: &'a DumpSummary,
+    /// The target, for checks that run its own client programs (pg_amcheck).
+    pub target: &'a crate::provision::Target,
+    /// The restored database's name on the target.
+    pub database: &'a str,
+    pub redactor: &'a crate::secret::Redactor,
 }
 
 /// What resolving a check's configuration may need from its scenario.
@@ -172,6 +178,7 @@ kinds! {
     Partitions => partitions,
     Schemas => schemas,
     Sql => sql,
+    Amcheck => amcheck,
 }
 
 fn resolve_group<K: Kind>(

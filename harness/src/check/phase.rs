@@ -35,7 +35,7 @@ pub async fn run_all(
     on_done: &(dyn Fn() + Send + Sync),
 ) -> Result<String, ChecksError> {
     let pool = target.pool(database, CHECKS_AT_ONCE as u32 + 1, redactor).await?;
-    let ctx = CheckContext { pool: &pool, dump };
+    let ctx = CheckContext { pool: &pool, dump, target, database, redactor };
     let (mut passed, mut total, mut errors) = (0, 0, 0);
     // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
     // always progresses.

@@ -10,6 +10,7 @@ mod faults;
 mod fixtures;
 mod formats;
 mod hostile;
+mod integrity;
 mod junit_schema;
 mod modes;
 mod objectives;

@@ -1,0 +1,222 @@
+//! `amcheck`: the restored database's tables and indexes are not corrupt, as PostgreSQL's own
+//! `pg_amcheck` judges them (the target's own, so that it matches the server): every heap page,
+//! and every btree index with `--heapallindexed` (each heap tuple must have its index entry: an
+//! index built by a function that lies about being IMMUTABLE, or under another collation, fails);
+//! GIN indexes too where the server's pg_amcheck checks them (PostgreSQL 18). Each corruption is
+//! reported with its relation and block. It installs the `amcheck` extension when missing, which
+//! needs a superuser: a container or local target, or a server admin that may.
+//!
+//! ```toml
+//! [checks.amcheck]
+//! # relations = ["public.users", "public.users_pkey"]   # default: every relation of the database
+//! # heapallindexed = true                               # default: true
+//! # timeout = "10m"                                     # the time budget (default 10m)
+//! ```
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use toml::Spanned;
+
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use crate::field::{FieldError, parse_duration};
+use crate::pg::QualifiedName;
+
+pub const KIND: &str = "amcheck";
+
+/// Findings listed in the message; the rest are counted.
+const LISTED: usize = 10;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Tables or indexes (`schema.name`, patterns as pg_amcheck reads them); default: all.
+    #[serde(default)]
+    pub relations: Vec<String>,
+    /// Check that every heap tuple has its btree index entries (default true).
+    pub heapallindexed: Option<bool>,
+    /// The time budget.
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub relations: Vec<String>,
+    pub heapallindexed: bool,
+    pub timeout: Duration,
+}
+
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str =
+        "tables and indexes are not corrupt: pg_amcheck reads every heap page, and every btree index against its table";
+    type Config = Config;
+
+    fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
+        for relation in &config.relations {
+            QualifiedName::parse(relation).map_err(FieldError::unplaced)?;
+        }
+        let timeout = config.timeout.as_ref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(600));
+        Ok(Spec { relations: config.relations, heapallindexed: config.heapallindexed.unwrap_or(true), timeout })
+    }
+
+    fn label(&self) -> String {
+        if self.relations.is_empty() { "every relation".into() } else { self.relations.join(", ") }
+    }
+
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+        let started = Instant::now();
+        let mut args = ctx.target.tools.connection_args(ctx.database);
+        args.extend(["--install-missing", "--jobs", "2"].map(String::from));
+        if self.heapallindexed {
+            args.push("--heapallindexed".into());
+        }
+        for relation in &self.relations {
+            args.extend(["--relation".into(), relation.clone()]);
+        }
+        let evidence = format!("pg_amcheck {}", args.join(" "));
+        let result = CheckResult::build(KIND, self.label(), started)
+            .expected("no corruption in any heap page or index entry")
+            .evidence(evidence);
+        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+        let collect = tokio::spawn(async move {
+            let mut out = Vec::new();
+            while let Some(chunk) = rx.recv().await {
+                if out.len() < 4 << 20 {
+                    out.extend_from_slice(&chunk);
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        });
+        let run = ctx.target.tools.run("pg_amcheck", &args, Some(tx), ctx.redactor);
+        let output = match tokio::time::timeout(self.timeout, run).await {
+            Err(_) => {
+                collect.abort();
+                return vec![result.error(format!(
+                    "pg_amcheck did not finish within {} (raise `timeout`, or name the `relations` that matter)",
+                    humantime::format_duration(self.timeout)
+                ))];
+            }
+            Ok(Err(e)) => return vec![result.error(format!("pg_amcheck could not run: {e}"))],
+            Ok(Ok(output)) => output,
+        };
+        let stdout = collect.await.unwrap_or_default();
+        vec![judge(result, output.status, &stdout, &output.stderr)]
+    }
+}
+
+/// One corruption pg_amcheck reported: the relation, the block when it names one, what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    pub relation: String,
+    pub block: Option<u64>,
+    pub message: String,
+}
+
+/// pg_amcheck's report: a line naming the relation (`heap table "db.public.t", block 0, offset
+/// 3:` or `btree index "db.public.t_idx":`), then its message, indented.
+pub(crate) fn findings(stdout: &str) -> Vec<Finding> {
+    let mut found: Vec<Finding> = Vec::new();
+    for line in stdout.lines() {
+        if line.starts_with(char::is_whitespace) {
+            if let Some(last) = found.last_mut() {
+                let text = line.trim();
+                if !text.is_empty() && !text.starts_with("query was:") {
+                    if !last.message.is_empty() {
+                        last.message.push(' ');
+                    }
+                    last.message.push_str(text);
+                }
+                if last.block.is_none() {
+                    last.block = tuple_block(text);
+                }
+            }
+            continue;
+        }
+        let Some(header) = line.trim_end().strip_suffix(':') else { continue };
+        let Some((_, quoted)) = header.split_once('"') else { continue };
+        let Some((name, rest)) = quoted.split_once('"') else { continue };
+        // "db.schema.relation": the database is the drill's own; the rest names the relation.
+        let relation = name.split_once('.').map(|(_, r)| r).unwrap_or(name).to_owned();
+        let block = rest.split(", ").find_map(|part| part.trim().strip_prefix("block ")?.parse().ok());
+        found.push(Finding { relation, block, message: String::new() });
+    }
+    found
+}
+
+/// The block of a tuple id `(12,3)` in a message.
+fn tuple_block(text: &str) -> Option<u64> {
+    let start = text.find('(')?;
+    let (block, _) = text[start + 1..].split_once(',')?;
+    block.trim().parse().ok()
+}
+
+/// From pg_amcheck's exit and report to the verdict.
+fn judge(result: super::CheckResultBuilder, status: i64, stdout: &str, stderr: &str) -> CheckResult {
+    let found = findings(stdout);
+    if found.is_empty() {
+        return match status {
+            0 => result.actual("no corruption").verdict(true, "pg_amcheck found no corruption"),
+            _ => result.error(format!(
+                "pg_amcheck failed (exit {status}): {} (hint: it needs the amcheck extension, which only a superuser installs)",
+                stderr.trim()
+            )),
+        };
+    }
+    let mut relations: Vec<&str> = found.iter().map(|f| f.relation.as_str()).collect();
+    relations.dedup();
+    let listed: Vec<String> = found
+        .iter()
+        .take(LISTED)
+        .map(|f| {
+            let block = f.block.map(|b| format!(", block {b}")).unwrap_or_default();
+            format!("{}{block}: {}", f.relation, f.message)
+        })
+        .collect();
+    let more = found.len().saturating_sub(LISTED);
+    let more = if more > 0 { format!("; and {more} more") } else { String::new() };
+    result
+        .actual(format!("{} corruption(s) in {}", found.len(), relations.join(", ")))
+        .verdict(false, format!("pg_amcheck found corruption: {}{more}", listed.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Verdict;
+
+    const REPORT: &str = r#"btree index "drill.public.readings_scaled_idx":
+    ERROR:  heap tuple (0,2) from table "readings" lacks matching index tuple within index "readings_scaled_idx"
+    HINT:  Retrying verification using the function bt_index_parent_check() might provide a more specific error.
+query was: SELECT * FROM "pg_catalog".bt_index_check(index := '16402'::regclass, heapallindexed := true)
+heap table "drill.public.events", block 7, offset 3:
+    xmin 4294967295 precedes relation freeze threshold 0:730
+"#;
+
+    fn builder() -> super::super::CheckResultBuilder {
+        CheckResult::build(KIND, "every relation", Instant::now())
+    }
+
+    #[test]
+    fn each_corruption_is_named_with_its_relation_and_block() {
+        let found = findings(REPORT);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!((found[0].relation.as_str(), found[0].block), ("public.readings_scaled_idx", Some(0)));
+        assert!(found[0].message.contains("lacks matching index tuple") && !found[0].message.contains("query was"));
+        assert_eq!((found[1].relation.as_str(), found[1].block), ("public.events", Some(7)));
+        let result = judge(builder(), 2, REPORT, "");
+        assert_eq!(result.verdict, Verdict::Fail);
+        assert_eq!(result.actual, "2 corruption(s) in public.readings_scaled_idx, public.events");
+        assert!(result.message.contains("public.events, block 7: xmin 4294967295"), "{}", result.message);
+    }
+
+    #[test]
+    fn a_clean_run_passes_and_a_failed_one_is_an_error() {
+        assert_eq!(judge(builder(), 0, "", "").verdict, Verdict::Pass);
+        let failed = judge(builder(), 1, "", "pg_amcheck: error: no relations to check matching \"public.nope\"");
+        assert_eq!(failed.verdict, Verdict::Error);
+        assert!(failed.message.contains("public.nope"), "{}", failed.message);
+    }
+}
