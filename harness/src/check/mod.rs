@@ -23,6 +23,7 @@ pub mod row_counts;
 pub mod schema_version;
 pub mod schemas;
 pub mod sql;
+pub mod vector_recall;
 
 use std::fmt;
 use std::future::Future;
@@ -179,6 +180,7 @@ kinds! {
     Schemas => schemas,
     Sql => sql,
     Amcheck => amcheck,
+    VectorRecall => vector_recall,
 }
 
 fn resolve_group<K: Kind>(

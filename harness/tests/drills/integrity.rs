@@ -52,3 +52,54 @@ fn amcheck_passes_on_a_sound_restore_and_names_the_index_that_disagrees_with_its
         result.message
     );
 }
+
+/// Three tables of the same 2000 random 16-dimensional vectors: a sound HNSW index, an IVFFlat
+/// index of 200 lists searched with one probe (too coarse: it misses most neighbours), and an
+/// HNSW index built for L2 distance while the application queries by cosine distance.
+const VECTORS: &str = "CREATE EXTENSION IF NOT EXISTS vector;\n\
+    SELECT setseed(0.42);\n\
+    CREATE TABLE public.items (id integer PRIMARY KEY, embedding vector(16));\n\
+    INSERT INTO public.items SELECT g, ARRAY(SELECT random() FROM generate_series(1, 16) WHERE g > 0)::vector(16)\n\
+        FROM generate_series(1, 2000) g;\n\
+    CREATE TABLE public.coarse (LIKE public.items INCLUDING ALL);\n\
+    INSERT INTO public.coarse SELECT * FROM public.items;\n\
+    CREATE TABLE public.l2_only (LIKE public.items INCLUDING ALL);\n\
+    INSERT INTO public.l2_only SELECT * FROM public.items;\n\
+    CREATE INDEX items_embedding_hnsw ON public.items USING hnsw (embedding vector_cosine_ops);\n\
+    CREATE INDEX coarse_embedding_ivfflat ON public.coarse USING ivfflat (embedding vector_cosine_ops) WITH (lists = 200);\n\
+    CREATE INDEX l2_only_embedding_hnsw ON public.l2_only USING hnsw (embedding vector_l2_ops);\n";
+
+#[test]
+fn vector_recall_passes_a_sound_index_and_fails_a_coarse_one_and_one_the_queries_cannot_use() {
+    let scratch = Scratch::new();
+    scratch.write("vectors.sql", VECTORS);
+    let scenario = scratch.scenario(
+        "vectors.toml",
+        "[source]\npath = \"vectors.sql\"\n\
+         [[checks.vector_recall]]\nindexes = [\"public.items_embedding_hnsw\"]\n\
+         [[checks.vector_recall]]\nindexes = [\"public.coarse_embedding_ivfflat\"]\n\
+         [[checks.vector_recall]]\nindexes = [\"public.l2_only_embedding_hnsw\"]\ndistance = \"cosine\"\n",
+    );
+    let drill = scratch.drill(&scenario);
+    assert_eq!(drill.code, Some(1), "{drill:?}");
+    let result = |index: &str| {
+        let id = format!("vector_recall/public.{index}");
+        drill.record().checks.iter().find(|c| c.id == id).cloned().unwrap_or_else(|| panic!("no {id}: {drill:?}"))
+    };
+    let sound = result("items_embedding_hnsw");
+    assert_eq!(sound.verdict, Verdict::Pass, "{sound:?}");
+    assert!(sound.actual.starts_with("mean recall@10 "), "{}", sound.actual);
+    let coarse = result("coarse_embedding_ivfflat");
+    assert_eq!(coarse.verdict, Verdict::Fail, "{coarse:?}");
+    assert!(coarse.message.contains("of the exact nearest neighbours, below 90%"), "{}", coarse.message);
+    assert!(coarse.expected.contains("ivfflat.probes 1 (default)"), "{}", coarse.expected);
+    let unusable = result("l2_only_embedding_hnsw");
+    assert_eq!(unusable.verdict, Verdict::Fail, "{unusable:?}");
+    assert!(
+        unusable
+            .message
+            .contains("does not use `public.l2_only_embedding_hnsw`: it is built with `vector_l2_ops` for l2 distance"),
+        "{}",
+        unusable.message
+    );
+}

@@ -1,0 +1,418 @@
+//! `vector_recall`: the vector indexes answer with the right neighbours. For each HNSW or
+//! IVFFlat index (pgvector), pgdrill takes stored vectors as queries, runs a k-nearest-neighbour
+//! search through the index (with the application's `ef_search` or `probes`) and as an exact
+//! scan, and requires the mean recall@k to reach a threshold. An index that exists but answers
+//! wrongly fails: one too coarse for its data (IVFFlat lists against too few probes), one the
+//! application's distance cannot use (built with another operator class), one left invalid.
+//!
+//! ```toml
+//! [[checks.vector_recall]]
+//! # indexes = ["public.engrams_embedding_hnsw"]   # default: every hnsw and ivfflat index
+//! # distance = "cosine"    # what the application queries by: l2, cosine, inner_product, l1,
+//! #                        # hamming, jaccard (default: the index's own operator class)
+//! # k = 10                 # neighbours per query
+//! # samples = 20           # stored vectors used as queries
+//! # min_recall = 0.9
+//! # ef_search = 40         # hnsw.ef_search for the searches through the index
+//! # probes = 1             # ivfflat.probes
+//! ```
+
+use std::time::Instant;
+
+use serde::Deserialize;
+use sqlx::{Connection, Executor, PgConnection, Row};
+
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use crate::field::FieldError;
+use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
+
+pub const KIND: &str = "vector_recall";
+
+/// The distances pgvector knows: name, operator, operator-class suffix.
+const DISTANCES: [(&str, &str, &str); 6] = [
+    ("l2", "<->", "_l2_ops"),
+    ("inner_product", "<#>", "_ip_ops"),
+    ("cosine", "<=>", "_cosine_ops"),
+    ("l1", "<+>", "_l1_ops"),
+    ("hamming", "<~>", "_hamming_ops"),
+    ("jaccard", "<%>", "_jaccard_ops"),
+];
+
+const INDEXES_SQL: &str = "SELECT n.nspname || '.' || ic.relname AS index, n.nspname || '.' || c.relname AS table_name, \
+     am.amname AS method, a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS column_type, \
+     opc.opcname AS opclass, i.indisvalid AS valid, pg_get_expr(i.indpred, i.indrelid) AS predicate \
+     FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
+     JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+     JOIN pg_opclass opc ON opc.oid = i.indclass[0] \
+     WHERE am.amname IN ('hnsw', 'ivfflat') ORDER BY 1";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub indexes: Vec<String>,
+    pub distance: Option<String>,
+    pub k: Option<u32>,
+    pub samples: Option<u32>,
+    pub min_recall: Option<f64>,
+    pub ef_search: Option<u32>,
+    pub probes: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub indexes: Vec<QualifiedName>,
+    /// The distance's name and operator, when the scenario says which the application uses.
+    pub distance: Option<(&'static str, &'static str)>,
+    pub k: u32,
+    pub samples: u32,
+    pub min_recall: f64,
+    pub ef_search: Option<u32>,
+    pub probes: Option<u32>,
+}
+
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str =
+        "the vector indexes return the nearest neighbours an exact search finds (recall@k at or above the threshold)";
+    type Config = Config;
+
+    fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
+        let indexes = config
+            .indexes
+            .iter()
+            .map(|i| QualifiedName::parse(i))
+            .collect::<Result<_, _>>()
+            .map_err(FieldError::unplaced)?;
+        let distance = match &config.distance {
+            Some(name) => Some(DISTANCES.iter().find(|d| d.0 == name).map(|d| (d.0, d.1)).ok_or_else(|| {
+                let known: Vec<&str> = DISTANCES.iter().map(|d| d.0).collect();
+                FieldError::unplaced(format!("unknown distance `{name}`, expected one of {}", known.join(", ")))
+            })?),
+            None => None,
+        };
+        let min_recall = config.min_recall.unwrap_or(0.9);
+        if !(0.0..=1.0).contains(&min_recall) {
+            return Err(FieldError::unplaced("`min_recall` must be between 0 and 1"));
+        }
+        let (k, samples) = (config.k.unwrap_or(10), config.samples.unwrap_or(20));
+        if !(1..=1000).contains(&k) || !(1..=1000).contains(&samples) {
+            return Err(FieldError::unplaced("`k` and `samples` must be between 1 and 1000"));
+        }
+        Ok(Spec { indexes, distance, k, samples, min_recall, ef_search: config.ef_search, probes: config.probes })
+    }
+
+    fn label(&self) -> String {
+        if self.indexes.is_empty() {
+            "every vector index".into()
+        } else {
+            self.indexes.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        }
+    }
+
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+        let started = Instant::now();
+        let found = match sqlx::query(INDEXES_SQL).fetch_all(ctx.pool).await {
+            Ok(rows) => rows.iter().map(VectorIndex::from_row).collect::<Vec<_>>(),
+            Err(e) => {
+                return vec![
+                    CheckResult::build(KIND, self.label(), started)
+                        .evidence(INDEXES_SQL)
+                        .error(format!("could not list vector indexes: {}", describe_sql_error(&e))),
+                ];
+            }
+        };
+        let mut results = Vec::new();
+        let chosen: Vec<&VectorIndex> = if self.indexes.is_empty() {
+            if found.is_empty() {
+                let result = CheckResult::build(KIND, self.label(), started).evidence(INDEXES_SQL);
+                return vec![result.actual("none").verdict(false, "the database has no hnsw or ivfflat index")];
+            }
+            found.iter().collect()
+        } else {
+            let mut chosen = Vec::new();
+            for name in &self.indexes {
+                match found.iter().find(|i| QualifiedName::parse(&i.index).ok().as_ref() == Some(name)) {
+                    Some(index) => chosen.push(index),
+                    None => results.push(
+                        CheckResult::build(KIND, name.to_string(), started)
+                            .evidence(INDEXES_SQL)
+                            .actual("missing")
+                            .verdict(false, format!("`{name}` is not an hnsw or ivfflat index of the database")),
+                    ),
+                }
+            }
+            chosen
+        };
+        for index in chosen {
+            results.push(self.measure(ctx, index).await);
+        }
+        results
+    }
+}
+
+/// A pgvector index, as the catalog describes it.
+#[derive(Debug, Clone)]
+pub(crate) struct VectorIndex {
+    pub index: String,
+    pub table: String,
+    pub method: String,
+    pub column: String,
+    pub column_type: String,
+    pub opclass: String,
+    pub valid: bool,
+    pub predicate: Option<String>,
+}
+
+impl VectorIndex {
+    fn from_row(row: &sqlx::postgres::PgRow) -> Self {
+        VectorIndex {
+            index: row.get("index"),
+            table: row.get("table_name"),
+            method: row.get("method"),
+            column: row.get("column_name"),
+            column_type: row.get("column_type"),
+            opclass: row.get("opclass"),
+            valid: row.get("valid"),
+            predicate: row.get("predicate"),
+        }
+    }
+
+    /// The distance its operator class serves: (name, operator).
+    fn distance(&self) -> Option<(&'static str, &'static str)> {
+        DISTANCES.iter().find(|d| self.opclass.ends_with(d.2)).map(|d| (d.0, d.1))
+    }
+}
+
+/// One query's neighbours: (row, distance), nearest first.
+type Neighbours = Vec<(String, f64)>;
+
+impl Spec {
+    async fn measure(&self, ctx: &CheckContext<'_>, index: &VectorIndex) -> CheckResult {
+        let started = Instant::now();
+        let own = index.distance();
+        let Some((distance, operator)) = self.distance.or(own) else {
+            return CheckResult::build(KIND, index.index.clone(), started)
+                .error(format!("operator class `{}` of `{}` is not one pgdrill knows", index.opclass, index.index));
+        };
+        let settings = match index.method.as_str() {
+            "hnsw" => {
+                format!("hnsw.ef_search {}", self.ef_search.map(|e| e.to_string()).unwrap_or("40 (default)".into()))
+            }
+            _ => format!("ivfflat.probes {}", self.probes.map(|p| p.to_string()).unwrap_or("1 (default)".into())),
+        };
+        let search = Search::new(index, operator, self.k);
+        let result = CheckResult::build(KIND, index.index.clone(), started)
+            .expected(format!(
+                "mean recall@{} >= {:.2} by {distance} distance over {} stored vectors ({settings})",
+                self.k, self.min_recall, self.samples
+            ))
+            .evidence(format!("through the index: {}; exact: the same with index scans off", search.sql));
+        if !index.valid {
+            return result.actual("invalid index").verdict(
+                false,
+                format!(
+                    "`{}` is invalid (indisvalid = false: its build failed or was interrupted): no query uses it",
+                    index.index
+                ),
+            );
+        }
+        let measured = async {
+            let mut conn = PgConnection::connect_with(&ctx.target.connect_options(ctx.database)).await?;
+            let samples = search.samples(&mut conn, self.samples).await?;
+            let plan = search.plan_through_index(&mut conn, self, samples.first()).await?;
+            let mut recalls = Vec::new();
+            if plan.contains(&index.index.rsplit('.').next().unwrap_or_default().to_owned()) {
+                for sample in &samples {
+                    let through = search.run(&mut conn, self, sample, true).await?;
+                    let exact = search.run(&mut conn, self, sample, false).await?;
+                    recalls.push(recall(&through, &exact, self.k as usize));
+                }
+            }
+            conn.close().await.ok();
+            Ok::<_, sqlx::Error>((samples.len(), plan, recalls))
+        };
+        match measured.await {
+            Err(e) => result.error(format!("could not search `{}`: {}", index.index, describe_sql_error(&e))),
+            Ok((0, _, _)) => result
+                .actual("no stored vectors")
+                .verdict(false, format!("`{}` has no non-null vectors to query with", index.table)),
+            Ok((_, plan, recalls)) if recalls.is_empty() => {
+                let why = match own {
+                    Some((own_name, _)) if own_name != distance => format!(
+                        ": it is built with `{}` for {own_name} distance, and the application queries by {distance}",
+                        index.opclass
+                    ),
+                    _ => String::new(),
+                };
+                result.actual(format!("not used: {}", plan.lines().next().unwrap_or_default().trim())).verdict(
+                    false,
+                    format!("a k-nearest-neighbour query by {distance} distance does not use `{}`{why}", index.index),
+                )
+            }
+            Ok((_, _, recalls)) => judge(result, &recalls, self.min_recall, self.k, &index.index),
+        }
+    }
+}
+
+/// The searches of one index.
+struct Search<'a> {
+    index: &'a VectorIndex,
+    /// `SELECT ctid, distance ... ORDER BY distance LIMIT k`, with the query vector as $1.
+    sql: String,
+}
+
+impl<'a> Search<'a> {
+    fn new(index: &'a VectorIndex, operator: &str, k: u32) -> Self {
+        let table = QualifiedName::parse(&index.table).map(|t| t.sql()).unwrap_or_else(|_| index.table.clone());
+        let column = quote_ident(&index.column);
+        let filter = index.predicate.as_ref().map(|p| format!(" WHERE {p}")).unwrap_or_default();
+        let sql = format!(
+            "SELECT ctid::text, ({column} {operator} $1::{ty})::float8 FROM {table}{filter} ORDER BY {column} {operator} $1::{ty} LIMIT {k}",
+            ty = index.column_type
+        );
+        Search { index, sql }
+    }
+
+    /// Stored vectors, spread over the table in a fixed order.
+    async fn samples(&self, conn: &mut PgConnection, n: u32) -> sqlx::Result<Vec<String>> {
+        let table =
+            QualifiedName::parse(&self.index.table).map(|t| t.sql()).unwrap_or_else(|_| self.index.table.clone());
+        let column = quote_ident(&self.index.column);
+        let sql =
+            format!("SELECT {column}::text FROM {table} WHERE {column} IS NOT NULL ORDER BY md5(ctid::text) LIMIT {n}");
+        sqlx::query_scalar(&sql).fetch_all(conn).await
+    }
+
+    /// The settings of a search: through the index (sequential scans off, the scenario's
+    /// ef_search and probes), or exact (index scans off).
+    fn settings(spec: &Spec, through_index: bool) -> String {
+        let mut sql = String::from("BEGIN; ");
+        if through_index {
+            sql.push_str("SET LOCAL enable_seqscan = off; ");
+            if let Some(ef) = spec.ef_search {
+                sql.push_str(&format!("SET LOCAL hnsw.ef_search = {ef}; "));
+            }
+            if let Some(probes) = spec.probes {
+                sql.push_str(&format!("SET LOCAL ivfflat.probes = {probes}; "));
+            }
+        } else {
+            sql.push_str("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; ");
+        }
+        sql
+    }
+
+    async fn plan_through_index(
+        &self,
+        conn: &mut PgConnection,
+        spec: &Spec,
+        sample: Option<&String>,
+    ) -> sqlx::Result<String> {
+        let Some(sample) = sample else { return Ok(String::new()) };
+        conn.execute(sqlx::raw_sql(&Search::settings(spec, true))).await?;
+        let plan: sqlx::Result<Vec<String>> =
+            sqlx::query_scalar(&format!("EXPLAIN {}", self.sql)).bind(sample).fetch_all(&mut *conn).await;
+        conn.execute("ROLLBACK").await?;
+        Ok(plan?.join("\n"))
+    }
+
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        spec: &Spec,
+        sample: &str,
+        through_index: bool,
+    ) -> sqlx::Result<Neighbours> {
+        conn.execute(sqlx::raw_sql(&Search::settings(spec, through_index))).await?;
+        let rows: sqlx::Result<Vec<(String, f64)>> = sqlx::query_as(&self.sql).bind(sample).fetch_all(&mut *conn).await;
+        conn.execute("ROLLBACK").await?;
+        rows
+    }
+}
+
+/// The share of the exact k nearest that the search found; a row at the same distance as the
+/// exact k-th counts (ties may be broken either way).
+pub(crate) fn recall(found: &Neighbours, exact: &Neighbours, k: usize) -> f64 {
+    let want = exact.len().min(k);
+    if want == 0 {
+        return 1.0;
+    }
+    let kth = exact[want - 1].1;
+    let tolerance = 1e-9 * kth.abs().max(1.0);
+    let hits =
+        found.iter().take(k).filter(|(row, d)| exact.iter().any(|(r, _)| r == row) || *d <= kth + tolerance).count();
+    hits.min(want) as f64 / want as f64
+}
+
+fn judge(result: super::CheckResultBuilder, recalls: &[f64], min_recall: f64, k: u32, index: &str) -> CheckResult {
+    let mean = recalls.iter().sum::<f64>() / recalls.len() as f64;
+    let worst = recalls.iter().copied().fold(1.0, f64::min);
+    let actual = format!("mean recall@{k} {mean:.2}, worst {worst:.2}, over {} queries", recalls.len());
+    if mean >= min_recall {
+        result
+            .actual(actual)
+            .verdict(true, format!("`{index}` returns {:.0}% of the exact nearest neighbours", mean * 100.0))
+    } else {
+        result.actual(actual).verdict(
+            false,
+            format!(
+                "`{index}` returns {:.0}% of the exact nearest neighbours, below {:.0}%: the application's similarity search answers wrongly (raise ef_search or probes, or rebuild the index)",
+                mean * 100.0,
+                min_recall * 100.0
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Verdict;
+
+    fn n(rows: &[(&str, f64)]) -> Neighbours {
+        rows.iter().map(|(r, d)| (r.to_string(), *d)).collect()
+    }
+
+    #[test]
+    fn recall_counts_the_exact_neighbours_found_and_ties() {
+        let exact = n(&[("a", 0.1), ("b", 0.2), ("c", 0.3), ("d", 0.3)]);
+        assert_eq!(recall(&n(&[("a", 0.1), ("b", 0.2), ("c", 0.3)]), &exact, 3), 1.0);
+        assert_eq!(
+            recall(&n(&[("a", 0.1), ("b", 0.2), ("d", 0.3)]), &exact, 3),
+            1.0,
+            "a tie at the k-th distance counts"
+        );
+        assert!((recall(&n(&[("a", 0.1), ("x", 0.9), ("y", 0.95)]), &exact, 3) - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(recall(&n(&[]), &n(&[]), 3), 1.0);
+    }
+
+    #[test]
+    fn the_mean_recall_is_judged_against_the_threshold() {
+        let build = || CheckResult::build(KIND, "public.items_embedding_idx", Instant::now());
+        let good = judge(build(), &[1.0, 0.9, 1.0], 0.9, 10, "public.items_embedding_idx");
+        assert_eq!(good.verdict, Verdict::Pass, "{good:?}");
+        let bad = judge(build(), &[0.3, 0.2, 0.4], 0.9, 10, "public.items_embedding_idx");
+        assert_eq!(bad.verdict, Verdict::Fail);
+        assert!(bad.actual.starts_with("mean recall@10 0.30, worst 0.20"), "{}", bad.actual);
+        assert!(bad.message.contains("30% of the exact nearest neighbours, below 90%"), "{}", bad.message);
+    }
+
+    #[test]
+    fn the_distance_comes_from_the_operator_class() {
+        let index = |opclass: &str| VectorIndex {
+            index: "public.i".into(),
+            table: "public.t".into(),
+            method: "hnsw".into(),
+            column: "embedding".into(),
+            column_type: "vector(3)".into(),
+            opclass: opclass.into(),
+            valid: true,
+            predicate: None,
+        };
+        assert_eq!(index("vector_cosine_ops").distance(), Some(("cosine", "<=>")));
+        assert_eq!(index("halfvec_l2_ops").distance(), Some(("l2", "<->")));
+        assert_eq!(index("bit_hamming_ops").distance(), Some(("hamming", "<~>")));
+        assert_eq!(index("custom_ops").distance(), None);
+    }
+}
