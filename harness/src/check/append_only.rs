@@ -8,6 +8,8 @@
 //! role = "caracal_audit_writer"
 //! insert = "INSERT INTO public.audit_events (actor, action, created_at) VALUES ('drill', 'probe', now())"
 //! triggers = ["audit_events_immutable"]   # immutability triggers that must be present and enabled
+//! settings = { "caracal.zone_id" = "..." } # session settings the writer sets (SET LOCAL), e.g.
+//!                                          # the tenant a row-level security WITH CHECK reads
 //! ```
 //!
 //! An operation the role has no privilege for is tried as the role and must fail with
@@ -35,6 +37,9 @@ pub struct Config {
     pub insert: String,
     #[serde(default)]
     pub triggers: Vec<String>,
+    /// Session settings applied first (`SET LOCAL`).
+    #[serde(default)]
+    pub settings: super::Settings,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +48,7 @@ pub struct Spec {
     pub role: String,
     pub insert: String,
     pub triggers: Vec<String>,
+    pub settings: super::Settings,
 }
 
 impl Kind for Spec {
@@ -56,7 +62,13 @@ impl Kind for Spec {
         if !config.insert.trim_start().to_ascii_lowercase().starts_with("insert") {
             return Err(FieldError::unplaced("`insert` must be an INSERT statement"));
         }
-        Ok(Spec { table, role: config.role, insert: config.insert, triggers: config.triggers })
+        Ok(Spec {
+            table,
+            role: config.role,
+            insert: config.insert,
+            triggers: config.triggers,
+            settings: config.settings,
+        })
     }
 
     fn label(&self) -> String {
@@ -89,6 +101,9 @@ impl Spec {
         let role = quote_ident(&self.role);
         let t = self.table.sql();
         let mut tx = ctx.pool.begin().await?;
+        // Before any savepoint: rolling back to one would undo them.
+        self.settings.apply(&mut tx).await?;
+        let settings = self.settings.evidence();
         let mut results = Vec::new();
 
         // INSERT, as the role.
@@ -97,7 +112,7 @@ impl Spec {
         let inserted = sqlx::query(&self.insert).execute(&mut *tx).await;
         let result = CheckResult::build(KIND, self.object("INSERT"), started)
             .expected("allowed")
-            .evidence(format!("SET LOCAL ROLE {role}; {}", self.insert));
+            .evidence(format!("{settings}SET LOCAL ROLE {role}; {}", self.insert));
         let insert_ok = inserted.is_ok();
         results.push(match inserted {
             Ok(done) => result
@@ -166,7 +181,7 @@ impl Spec {
                 }
             };
             let evidence = if as_role {
-                format!("SET LOCAL ROLE {role}; {statement}")
+                format!("{settings}SET LOCAL ROLE {role}; {statement}")
             } else {
                 format!("{statement} -- as the superuser")
             };

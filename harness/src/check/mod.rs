@@ -238,6 +238,28 @@ impl<'de> Deserialize<'de> for RawChecks {
 
 /// SQL with its `$n` parameters replaced by the values bound to them, as evidence a reader can
 /// run again.
+/// Session settings a probe that runs as a role applies first in its transaction (`set_config(name,
+/// value, true)`, as `SET LOCAL`): what the application sets per session, such as the tenant a
+/// row-level security policy reads. `settings = { "caracal.zone_id" = "..." }` in the scenario.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Settings(pub std::collections::BTreeMap<String, String>);
+
+impl Settings {
+    /// Applies them in the transaction `conn` is in.
+    pub async fn apply(&self, conn: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+        for (name, value) in &self.0 {
+            sqlx::query("SELECT set_config($1, $2, true)").bind(name).bind(value).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// How the evidence shows them: `SET LOCAL caracal.zone_id = '...'; `.
+    pub fn evidence(&self) -> String {
+        self.0.iter().map(|(n, v)| format!("SET LOCAL {n} = {}; ", crate::pg::quote_literal(v))).collect()
+    }
+}
+
 pub fn bind_evidence(sql: &str, values: &[&str]) -> String {
     let mut out = sql.to_owned();
     for (i, value) in values.iter().enumerate().rev() {

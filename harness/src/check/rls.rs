@@ -9,10 +9,18 @@
 //! force = true
 //! baseline = true              # every table with row security in the baseline, and its policies
 //! policies = [{ table = "public.resources", name = "zone_isolation", command = "ALL", roles = ["caracal_app"] }]
-//! fail_closed = { role = "caracal_app", setting = "caracal.zone_id", column = "zone_id", value = "..." }
+//! fail_closed = { role = "caracal_app", setting = "caracal.zone_id", column = "zone_id" }
+//! # fail_closed.roles = { "public.audit_events" = "caracal_auditor" }   # another role per table
+//! # fail_closed.value = "..."; other_value = "..."   # the two tenants (default: made up by type)
+//! # fail_closed.probe = { status = "active" }        # probe-row values pgdrill cannot make up
+//! # fail_closed.settings = { "app.region" = "eu" }   # more session settings (SET LOCAL)
 //! ```
 //!
-//! The reads run in a transaction that is rolled back, with `SET LOCAL ROLE`.
+//! Fail-closed is proven on every table, empty ones included: in a transaction that is rolled
+//! back, the restore's superuser inserts a probe row for each of two tenants (foreign keys and
+//! triggers off), then the role (`SET LOCAL ROLE`) reads with no tenant set (no rows, or a
+//! refused read), as tenant B (not A's row, no other tenant's), and as tenant A (A's row). A role
+//! with no SELECT privilege on the table is closed by privilege.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,12 +66,34 @@ pub struct ExpectedPolicy {
 pub struct FailClosed {
     /// The application role the reads run as.
     pub role: String,
+    /// Another role for some tables: `{ "public.audit_events" = "caracal_auditor" }`.
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, String>,
     /// The setting that carries the tenant (`caracal.zone_id`, `app.tenant_id`).
     pub setting: String,
     /// The tenant column of the tables.
     pub column: String,
-    /// One tenant's value.
-    pub value: String,
+    /// Tenant A (default: made up for the probe rows, by the column's type).
+    pub value: Option<String>,
+    /// Tenant B (default: made up).
+    pub other_value: Option<String>,
+    /// Values for probe-row columns pgdrill cannot fill by their type: `{ status = "active" }`.
+    #[serde(default)]
+    pub probe: std::collections::BTreeMap<String, String>,
+    /// More session settings the application sets (`SET LOCAL`).
+    #[serde(default)]
+    pub settings: super::Settings,
+}
+
+impl FailClosed {
+    /// The role that reads `table`.
+    fn role_for(&self, table: &QualifiedName) -> &str {
+        self.roles
+            .iter()
+            .find(|(t, _)| QualifiedName::parse(t).ok().as_ref() == Some(table))
+            .map(|(_, r)| r.as_str())
+            .unwrap_or(&self.role)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +130,14 @@ impl Kind for Spec {
                 return Err(FieldError::unplaced(
                     "`fail_closed` reads the tables listed in `tables`, and there are none",
                 ));
+            }
+            for listed in fc.roles.keys() {
+                let name = QualifiedName::parse(listed).map_err(FieldError::unplaced)?;
+                if !tables.contains(&name) {
+                    return Err(FieldError::unplaced(format!(
+                        "`fail_closed.roles` names `{listed}`, which is not in `tables`"
+                    )));
+                }
             }
             if !fc.setting.contains('.') {
                 return Err(FieldError::unplaced(format!(
@@ -288,68 +326,391 @@ fn baseline_policies(baseline: &Baseline, actual: &[PolicyInfo], started: Instan
     }
 }
 
-/// Reads `table` as the application role, without and with one tenant's setting.
-async fn fail_closed(ctx: &CheckContext<'_>, table: &QualifiedName, fc: &FailClosed) -> CheckResult {
-    let started = Instant::now();
-    let column = quote_ident(&fc.column);
-    let value = quote_literal(&fc.value);
-    let evidence = format!(
-        "BEGIN; SET LOCAL ROLE {role}; SELECT count(*) FROM {t}; SELECT set_config({setting}, {value}, true); \
-         SELECT count(*), count(*) FILTER (WHERE {column}::text IS DISTINCT FROM {value}) FROM {t}; ROLLBACK",
-        role = quote_ident(&fc.role),
-        t = table.sql(),
-        setting = quote_literal(&fc.setting),
+/// What fail-closed reads of one table found, as the role: `None` where a read was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailClosedFacts {
+    /// Rows seen with no tenant set (None: the read failed, which is closed).
+    pub without: Option<i64>,
+    /// With tenant B set: tenant A's probe row seen (0 or 1), rows of other tenants than B.
+    pub b_sees_a: i64,
+    pub b_foreign: i64,
+    /// With tenant A set: its own probe row seen (0 or 1), rows of other tenants than A.
+    pub a_sees_own: i64,
+    pub a_foreign: i64,
+}
+
+/// From the reads to the verdict.
+pub(crate) fn judge_fail_closed(
+    result: super::CheckResultBuilder,
+    table: &QualifiedName,
+    role: &str,
+    setting: &str,
+    facts: &FailClosedFacts,
+) -> CheckResult {
+    let f = facts;
+    let without = match f.without {
+        Some(n) => format!("{n} rows"),
+        None => "refused".to_owned(),
+    };
+    let actual = format!(
+        "without {setting}: {without}; as tenant B: {} of A's probe row, {} rows of other tenants; as tenant A: {} of its probe row, {} rows of other tenants",
+        f.b_sees_a, f.b_foreign, f.a_sees_own, f.a_foreign
     );
-    let result = CheckResult::build(KIND, format!("{table} fail-closed for {}", fc.role), started).evidence(evidence);
-    let outcome: Result<(i64, i64, i64, i64, i64), sqlx::Error> = async {
-        let mut tx = ctx.pool.begin().await?;
-        let (total, tenant): (i64, i64) = sqlx::query_as(&format!(
-            "SELECT count(*), count(*) FILTER (WHERE {column}::text = {value}) FROM {}",
-            table.sql()
-        ))
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(&fc.role))).execute(&mut *tx).await?;
-        let without: i64 =
-            sqlx::query_scalar(&format!("SELECT count(*) FROM {}", table.sql())).fetch_one(&mut *tx).await?;
-        sqlx::query("SELECT set_config($1, $2, true)").bind(&fc.setting).bind(&fc.value).execute(&mut *tx).await?;
-        let (with, foreign): (i64, i64) = sqlx::query_as(&format!(
-            "SELECT count(*), count(*) FILTER (WHERE {column}::text IS DISTINCT FROM {value}) FROM {}",
-            table.sql()
-        ))
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.rollback().await?;
-        Ok((total, tenant, without, with, foreign))
+    let result = result.actual(actual);
+    if let Some(n) = f.without.filter(|n| *n > 0) {
+        return result
+            .verdict(false, format!("`{role}` reads {n} rows of `{table}` with no tenant set (pgdrill's two probe rows included): not fail-closed"));
     }
-    .await;
-    let (total, tenant, without, with, foreign) = match outcome {
-        Ok(counts) => counts,
-        Err(err) => {
-            return result.error(format!("could not read `{table}` as `{}`: {}", fc.role, describe_sql_error(&err)));
+    if f.b_sees_a > 0 || f.b_foreign > 0 {
+        return result.verdict(
+            false,
+            format!(
+                "`{role}` with {setting} set to tenant B reads {} of tenant A's probe row and {} rows of other tenants of `{table}`: tenants are not isolated",
+                f.b_sees_a, f.b_foreign
+            ),
+        );
+    }
+    if f.a_foreign > 0 {
+        return result.verdict(
+            false,
+            format!(
+                "`{role}` with {setting} set to tenant A also reads {} rows of other tenants of `{table}`",
+                f.a_foreign
+            ),
+        );
+    }
+    if f.a_sees_own == 0 {
+        return result.verdict(
+            false,
+            format!(
+                "`{role}` with {setting} set to tenant A cannot read A's own probe row of `{table}`: the policy hides every row, or reads another setting"
+            ),
+        );
+    }
+    result.verdict(
+        true,
+        format!(
+            "`{role}` sees no rows of `{table}` without {setting}, only tenant A's probe row as A, and not A's as tenant B"
+        ),
+    )
+}
+
+/// Why the reads did not run: the role may not read the table (closed), or no probe row could
+/// be made.
+enum Unproven {
+    Closed(String),
+    Cannot(String),
+}
+
+/// A column of a table, as a probe row needs to know it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProbeColumn {
+    pub name: String,
+    /// `format_type`: `uuid`, `character varying(40)`, `zone_status`.
+    pub sql_type: String,
+    /// `pg_type.typcategory`: N numeric, S string, B boolean, D date/time, E enum, A array, U user.
+    pub category: String,
+    /// The first label of an enum.
+    pub first_label: Option<String>,
+    /// NOT NULL.
+    pub not_null: bool,
+    /// It has a default or is an identity (BY DEFAULT).
+    pub has_default: bool,
+    /// Generated, or an identity GENERATED ALWAYS: never written.
+    pub never_written: bool,
+    /// Part of a unique index: a copy would collide.
+    pub unique: bool,
+}
+
+/// The columns and values of a probe row, as SQL with `{tenant}` for the tenant's value. With
+/// a row to copy (`src`), every column is copied but the tenant, what is never written and
+/// what is unique (its default, else a value made by type); without one, NOT NULL columns
+/// without a default get a value made by type. The scenario's `probe` values come first.
+pub(crate) fn probe_row(
+    columns: &[ProbeColumn],
+    tenant: &str,
+    given: &std::collections::BTreeMap<String, String>,
+    copy: bool,
+) -> Result<Vec<(String, String)>, String> {
+    let mut row = Vec::new();
+    for column in columns {
+        let value = if column.name == tenant {
+            Some(format!("({{tenant}})::{}", column.sql_type))
+        } else if let Some(value) = given.get(&column.name) {
+            Some(format!("({})::{}", quote_literal(value), column.sql_type))
+        } else if column.never_written || (column.unique && column.has_default) {
+            None
+        } else if copy && !column.unique {
+            Some(format!("src.{}", quote_ident(&column.name)))
+        } else if column.unique || (column.not_null && !column.has_default) {
+            Some(value_by_type(column)?)
+        } else {
+            None
+        };
+        if let Some(value) = value {
+            row.push((quote_ident(&column.name), value));
+        }
+    }
+    Ok(row)
+}
+
+/// A value for `column` made from its type.
+fn value_by_type(column: &ProbeColumn) -> Result<String, String> {
+    let expr = match (column.sql_type.as_str(), column.category.as_str()) {
+        ("uuid", _) => "gen_random_uuid()".to_owned(),
+        ("json" | "jsonb", _) => "'{}'".to_owned(),
+        (_, "N") => "floor(random() * 1000000000)".to_owned(),
+        (_, "S") => "'pgdrill-probe-' || substr(md5(random()::text), 1, 12)".to_owned(),
+        (_, "B") => "false".to_owned(),
+        (_, "D") => "now()".to_owned(),
+        (_, "A") => "'{}'".to_owned(),
+        (_, "E") => match &column.first_label {
+            Some(label) => quote_literal(label),
+            None => return Err(format!("column `{}` is an enum without labels", column.name)),
+        },
+        _ => {
+            return Err(format!(
+                "pgdrill cannot make a value of type {} for column `{}` of a probe row",
+                column.sql_type, column.name
+            ));
         }
     };
-    let result = result.expected(format!(
-        "0 rows without {}; with {} = {} exactly that tenant's {tenant} of {total}",
-        fc.setting, fc.setting, fc.value
-    ));
-    if total == 0 || tenant == 0 {
-        return result.actual(format!("{total} rows, {tenant} of the tenant")).error(format!(
-            "cannot prove `{table}` fail-closed: it holds {total} rows, {tenant} of tenant {}",
-            fc.value
-        ));
-    }
-    let actual = format!("{without} rows without the setting; {with} with it, {foreign} of other tenants");
-    let ok = without == 0 && with == tenant && foreign == 0;
-    let message = if ok {
-        format!("`{}` sees no rows of `{table}` without {} and only the tenant's {tenant} with it", fc.role, fc.setting)
-    } else if without > 0 {
-        format!("`{}` reads {without} rows of `{table}` with no tenant set: not fail-closed", fc.role)
-    } else {
-        format!(
-            "`{}` with {} = {} sees {with} rows, {foreign} of other tenants (expected {tenant})",
-            fc.role, fc.setting, fc.value
-        )
+    Ok(format!("({expr})::{}", column.sql_type))
+}
+
+/// Two tenants' values for the tenant column: the scenario's, else made up by type.
+fn tenant_values(column: &ProbeColumn, fc: &FailClosed) -> Result<(String, String), String> {
+    let made_up = || -> Result<String, String> {
+        let bytes: [u8; 16] = rand::random();
+        let hex = hex::encode(bytes);
+        Ok(match (column.sql_type.as_str(), column.category.as_str()) {
+            ("uuid", _) => format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]),
+            (_, "N") => format!("-{}", 1 + u32::from_le_bytes([bytes[0], bytes[1], bytes[2], 0])),
+            (_, "S") => format!("pgdrill-tenant-{}", &hex[..12]),
+            _ => {
+                return Err(format!(
+                    "pgdrill cannot make up tenants for `{}` of type {} (hint: give `value` and `other_value`)",
+                    column.name, column.sql_type
+                ));
+            }
+        })
     };
-    result.actual(actual).verdict(ok, message)
+    let a = match &fc.value {
+        Some(v) => v.clone(),
+        None => made_up()?,
+    };
+    let b = match &fc.other_value {
+        Some(v) => v.clone(),
+        None => made_up()?,
+    };
+    Ok((a, b))
+}
+
+const COLUMNS_SQL: &str = "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typcategory::text, \
+     (SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = a.atttypid ORDER BY e.enumsortorder LIMIT 1), \
+     a.attnotnull, a.atthasdef OR a.attidentity = 'd', a.attgenerated <> '' OR a.attidentity = 'a', \
+     EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique AND a.attnum = ANY (i.indkey)) \
+     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+     WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
+
+/// Proves `table` fail-closed for the role that reads it: in one transaction that is rolled
+/// back, the restore's superuser inserts a probe row for each of two tenants (foreign keys and
+/// triggers off for them), then the role reads with no tenant set, as tenant B, and as tenant A.
+/// A role that may not read the table at all is closed by privilege.
+async fn fail_closed(ctx: &CheckContext<'_>, table: &QualifiedName, fc: &FailClosed) -> CheckResult {
+    let started = Instant::now();
+    let role = fc.role_for(table);
+    let t = table.sql();
+    let setting = &fc.setting;
+    let evidence = format!(
+        "BEGIN; {}SET LOCAL session_replication_role = replica; INSERT INTO {t} ({col}, ...) VALUES (A, ...), (B, ...); \
+         SET LOCAL session_replication_role = origin; SET LOCAL ROLE {r}; SELECT count(*) FROM {t}; \
+         SELECT set_config({s}, B, true); SELECT ... FROM {t}; SELECT set_config({s}, A, true); SELECT ... FROM {t}; ROLLBACK",
+        fc.settings.evidence(),
+        col = quote_ident(&fc.column),
+        r = quote_ident(role),
+        s = quote_literal(setting),
+    );
+    let result = CheckResult::build(KIND, format!("{table} fail-closed for {role}"), started)
+        .expected(format!(
+            "no rows without {setting}; as a tenant, its own rows only (a probe row for each of two tenants)"
+        ))
+        .evidence(evidence);
+    let outcome: Result<Result<FailClosedFacts, Unproven>, sqlx::Error> = async {
+        let mut tx = ctx.pool.begin().await?;
+        fc.settings.apply(&mut tx).await?;
+        let readable: bool = sqlx::query_scalar("SELECT has_any_column_privilege($1, $2, 'SELECT')")
+            .bind(role)
+            .bind(&t)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !readable {
+            return Ok(Err(Unproven::Closed(format!("`{role}` has no SELECT privilege on `{table}`: closed by privilege"))));
+        }
+        type ColumnRow = (String, String, String, Option<String>, bool, bool, bool, bool);
+        let rows: Vec<ColumnRow> = sqlx::query_as(COLUMNS_SQL).bind(&t).fetch_all(&mut *tx).await?;
+        let columns: Vec<ProbeColumn> = rows
+            .into_iter()
+            .map(|(name, sql_type, category, first_label, not_null, has_default, never_written, unique)| ProbeColumn {
+                name,
+                sql_type,
+                category,
+                first_label,
+                not_null,
+                has_default,
+                never_written,
+                unique,
+            })
+            .collect();
+        let Some(tenant) = columns.iter().find(|c| c.name == fc.column) else {
+            return Ok(Err(Unproven::Cannot(format!("`{table}` has no column `{}`", fc.column))));
+        };
+        let (a, b) = match tenant_values(tenant, fc) {
+            Ok(values) => values,
+            Err(why) => return Ok(Err(Unproven::Cannot(why))),
+        };
+        // A row of the table, when it has one, is copied: its values already satisfy the
+        // table's checks.
+        let copy: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {t})")).fetch_one(&mut *tx).await?;
+        let row = match probe_row(&columns, &fc.column, &fc.probe, copy) {
+            Ok(row) => row,
+            Err(why) => {
+                return Ok(Err(Unproven::Cannot(format!(
+                    "cannot prove `{table}` fail-closed: {why} (hint: give it a value under `fail_closed.probe = {{ column = \"...\" }}`)"
+                ))));
+            }
+        };
+        let names: Vec<&str> = row.iter().map(|(n, _)| n.as_str()).collect();
+        let insert = |tenant_value: &str| {
+            let values: Vec<String> =
+                row.iter().map(|(_, v)| v.replace("{tenant}", &quote_literal(tenant_value))).collect();
+            let source = if copy { format!(" FROM {t} AS src LIMIT 1") } else { String::new() };
+            format!(
+                "INSERT INTO {t} ({}) SELECT {}{source} RETURNING tableoid::oid::bigint, ctid::text",
+                names.join(", "),
+                values.join(", ")
+            )
+        };
+        sqlx::query("SAVEPOINT probe_rows").execute(&mut *tx).await?;
+        sqlx::query("SET LOCAL session_replication_role = replica").execute(&mut *tx).await?;
+        let mut inserted: Result<Vec<(i64, String)>, sqlx::Error> = Ok(Vec::new());
+        for value in [&a, &b] {
+            if let Ok(rows) = &mut inserted {
+                match sqlx::query_as::<_, (i64, String)>(&insert(value)).fetch_one(&mut *tx).await {
+                    Ok(row) => rows.push(row),
+                    Err(e) => inserted = Err(e),
+                }
+            }
+        }
+        let probe = match inserted {
+            Ok(rows) => rows[0].clone(),
+            Err(err) => {
+                return Ok(Err(Unproven::Cannot(
+                    format!(
+                        "cannot prove `{table}` fail-closed: the probe rows cannot be inserted: {} (hint: give the column that stopped it a value under `fail_closed.probe`)",
+                        describe_sql_error(&err)
+                    ),
+                )));
+            }
+        };
+        sqlx::query("SET LOCAL session_replication_role = origin").execute(&mut *tx).await?;
+        sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(role))).execute(&mut *tx).await?;
+        sqlx::query("SAVEPOINT unset").execute(&mut *tx).await?;
+        let without = match sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {t}")).fetch_one(&mut *tx).await {
+            Ok(n) => Some(n),
+            Err(sqlx::Error::Database(_)) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT unset").execute(&mut *tx).await?;
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let column = quote_ident(&fc.column);
+        let read = format!(
+            "SELECT count(*) FILTER (WHERE tableoid = $1::oid AND ctid = $2::tid), count(*) FILTER (WHERE {column}::text IS DISTINCT FROM $3) FROM {t}"
+        );
+        let mut as_tenant = async |value: &str| -> sqlx::Result<(i64, i64)> {
+            sqlx::query("SELECT set_config($1, $2, true)").bind(setting).bind(value).execute(&mut *tx).await?;
+            sqlx::query_as(&read).bind(probe.0).bind(&probe.1).bind(value).fetch_one(&mut *tx).await
+        };
+        let (b_sees_a, b_foreign) = as_tenant(&b).await?;
+        let (a_sees_own, a_foreign) = as_tenant(&a).await?;
+        tx.rollback().await?;
+        Ok(Ok(FailClosedFacts { without, b_sees_a, b_foreign, a_sees_own, a_foreign }))
+    }
+    .await;
+    match outcome {
+        Err(err) => result.error(format!("could not read `{table}` as `{role}`: {}", describe_sql_error(&err))),
+        Ok(Err(Unproven::Closed(message))) => result.actual("no SELECT privilege").verdict(true, message),
+        Ok(Err(Unproven::Cannot(message))) => result.error(message),
+        Ok(Ok(facts)) => judge_fail_closed(result, table, role, setting, &facts),
+    }
+}
+
+#[cfg(test)]
+mod fail_closed_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::outcome::Verdict;
+
+    fn judge(facts: FailClosedFacts) -> CheckResult {
+        let table = QualifiedName::new("public", "grants");
+        let result = CheckResult::build(KIND, "public.grants fail-closed for app", Instant::now());
+        judge_fail_closed(result, &table, "app", "app.tenant", &facts)
+    }
+
+    const CLOSED: FailClosedFacts =
+        FailClosedFacts { without: Some(0), b_sees_a: 0, b_foreign: 0, a_sees_own: 1, a_foreign: 0 };
+
+    #[test]
+    fn closed_reads_pass_and_each_leak_fails_with_its_reason() {
+        assert_eq!(judge(CLOSED).verdict, Verdict::Pass);
+        assert_eq!(
+            judge(FailClosedFacts { without: None, ..CLOSED }).verdict,
+            Verdict::Pass,
+            "a refused read is closed"
+        );
+        let cases = [
+            (FailClosedFacts { without: Some(2), ..CLOSED }, "reads 2 rows of `public.grants` with no tenant set"),
+            (FailClosedFacts { b_sees_a: 1, ..CLOSED }, "set to tenant B reads 1 of tenant A's probe row"),
+            (FailClosedFacts { a_foreign: 3, ..CLOSED }, "also reads 3 rows of other tenants"),
+            (FailClosedFacts { a_sees_own: 0, ..CLOSED }, "cannot read A's own probe row"),
+        ];
+        for (facts, says) in cases {
+            let result = judge(facts);
+            assert_eq!(result.verdict, Verdict::Fail, "{result:?}");
+            assert!(result.message.contains(says), "{}", result.message);
+        }
+    }
+
+    fn column(name: &str, sql_type: &str, category: &str) -> ProbeColumn {
+        ProbeColumn { name: name.into(), sql_type: sql_type.into(), category: category.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_probe_row_copies_a_row_when_there_is_one_and_makes_up_the_rest_by_type() {
+        let columns = vec![
+            ProbeColumn { has_default: true, unique: true, not_null: true, ..column("id", "uuid", "U") },
+            ProbeColumn { not_null: true, ..column("zone_id", "uuid", "U") },
+            ProbeColumn { not_null: true, ..column("kind", "text", "S") },
+            ProbeColumn { not_null: true, unique: true, ..column("slug", "text", "S") },
+            column("note", "text", "S"),
+            ProbeColumn { never_written: true, ..column("total", "integer", "N") },
+        ];
+        let none = BTreeMap::new();
+        let copied = probe_row(&columns, "zone_id", &none, true).unwrap();
+        let names: Vec<&str> = copied.iter().map(|(n, _)| n.trim_matches('"')).collect();
+        assert_eq!(names, ["zone_id", "kind", "slug", "note"], "id and total are left to the table");
+        assert_eq!(copied[0].1, "({tenant})::uuid");
+        assert_eq!(copied[1].1, "src.\"kind\"", "copied, so the table's checks hold");
+        assert!(copied[2].1.contains("pgdrill-probe-"), "a unique column is made up: {}", copied[2].1);
+        let made = probe_row(&columns, "zone_id", &none, false).unwrap();
+        let names: Vec<&str> = made.iter().map(|(n, _)| n.trim_matches('"')).collect();
+        assert_eq!(names, ["zone_id", "kind", "slug"], "without a row, only NOT NULL columns without default");
+        let given = BTreeMap::from([("kind".to_owned(), "service".to_owned())]);
+        assert_eq!(probe_row(&columns, "zone_id", &given, false).unwrap()[1].1, "('service')::text");
+        let odd = vec![ProbeColumn { not_null: true, ..column("shape", "geometry", "U") }];
+        let why = probe_row(&odd, "zone_id", &none, false).unwrap_err();
+        assert!(why.contains("type geometry for column `shape`"), "{why}");
+    }
 }

@@ -12,6 +12,7 @@
 //! query = "SELECT plan, count(*) FROM orgs GROUP BY 1 ORDER BY 1"
 //! expect_rows = [["enterprise", "2"], ["team", "1"]]
 //! role = "reporting"                             # run as this role
+//! settings = { "app.tenant_id" = "42" }           # session settings the query needs (SET LOCAL)
 //! ```
 
 use std::time::Instant;
@@ -32,6 +33,9 @@ pub struct Config {
     pub expect: Option<ScalarValue>,
     pub expect_rows: Option<Vec<Vec<ScalarValue>>>,
     pub role: Option<String>,
+    /// Session settings applied first (`SET LOCAL`).
+    #[serde(default)]
+    pub settings: super::Settings,
 }
 
 /// A value as the scenario writes it; compared with the query's text output.
@@ -63,6 +67,7 @@ pub struct Spec {
     /// One value expected (shown without brackets).
     pub scalar: bool,
     pub role: Option<String>,
+    pub settings: super::Settings,
 }
 
 impl Kind for Spec {
@@ -80,7 +85,7 @@ impl Kind for Spec {
             (None, Some(rows)) => (rows.iter().map(|r| r.iter().map(ScalarValue::text).collect()).collect(), false),
             _ => return Err(FieldError::unplaced("a sql check needs exactly one of `expect` and `expect_rows`")),
         };
-        Ok(Spec { name: config.name, query, expected, scalar, role: config.role })
+        Ok(Spec { name: config.name, query, expected, scalar, role: config.role, settings: config.settings })
     }
 
     fn label(&self) -> String {
@@ -94,13 +99,14 @@ impl Kind for Spec {
             self.query
         );
         let evidence = match &self.role {
-            Some(role) => format!("SET LOCAL ROLE {}; {}", quote_ident(role), self.query),
-            None => self.query.clone(),
+            Some(role) => format!("{}SET LOCAL ROLE {}; {}", self.settings.evidence(), quote_ident(role), self.query),
+            None => format!("{}{}", self.settings.evidence(), self.query),
         };
         let result =
             CheckResult::build(KIND, self.name.clone(), started).expected(self.show(&self.expected)).evidence(evidence);
         let outcome: sqlx::Result<Vec<Option<Vec<String>>>> = async {
             let mut tx = ctx.pool.begin().await?;
+            self.settings.apply(&mut tx).await?;
             if let Some(role) = &self.role {
                 sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(role))).execute(&mut *tx).await?;
             }
