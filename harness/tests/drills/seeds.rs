@@ -25,6 +25,7 @@ fn login_env() -> Vec<(String, String)> {
 #[case::prismeai("prismeai", &["schema_version", "row_counts", "indexes", "roles", "sql", "schemas"])]
 #[case::caracal("caracal", &["schema_version", "row_counts", "rls", "append_only", "partitions", "roles", "schemas"])]
 #[case::paperclip("paperclip", &["schema_version", "row_counts", "indexes", "schemas", "roles", "sql"])]
+#[case::controlplane("controlplane", &["schema_version", "row_counts", "rls", "append_only", "roles", "schemas"])]
 fn seed_scenario_checks_what_its_system_needs(#[case] scenario: &str, #[case] kinds: &[&str]) {
     let loaded = Scenario::load(&root().join(format!("scenarios/{scenario}.toml"))).expect("seed scenario loads");
     let mut configured: BTreeSet<&str> = loaded.checks.iter().map(|c| c.kind()).collect();
@@ -55,6 +56,12 @@ fn seed_scenario_checks_what_its_system_needs(#[case] scenario: &str, #[case] ki
 ])]
 #[case::caracal_partition_missing("caracal", "partition-missing", "partitions", &["`public.audit_events`: no partition for "])]
 #[case::caracal_dirty_migration("caracal", "dirty-migration", "schema_version", &["records migration 42 as dirty"])]
+#[case::controlplane_leaky_policy("controlplane", "leaky-policy", "rls", &[
+    "`cp_app` reads 2 rows of `public.api_keys` with no tenant set (pgdrill's two probe rows included): not fail-closed",
+])]
+#[case::controlplane_audit_update_granted("controlplane", "audit-update-granted", "append_only", &[
+    "`cp_auditor` can UPDATE `public.audit_log`",
+])]
 #[case::paperclip_plugin_schema_lost("paperclip", "plugin-schema-lost", "schemas", &["schema `plugin_slack` was not restored"])]
 #[case::paperclip_sequence_reset("paperclip", "sequence-reset", "schemas", &[
     "public.issues_id_seq would hand out 2 but public.issues.id is already at 200",
