@@ -24,14 +24,14 @@ use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::{FieldError, parse_duration};
 use crate::pg::QualifiedName;
 
-pub const KIND: &str = "amcheck";
+pub(crate) const KIND: &str = "amcheck";
 
 /// Findings listed in the message; the rest are counted.
 const LISTED: usize = 10;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Tables or indexes (`schema.name`, patterns as pg_amcheck reads them); default: all.
     #[serde(default)]
     pub relations: Vec<String>,

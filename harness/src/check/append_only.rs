@@ -26,11 +26,11 @@ use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_literal};
 
-pub const KIND: &str = "append_only";
+pub(crate) const KIND: &str = "append_only";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     pub table: String,
     pub role: String,
     /// An INSERT the role must be able to run.

@@ -18,12 +18,12 @@ use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
 use crate::pg::{compare_versions, describe_sql_error};
 
-pub const KIND: &str = "extensions";
+pub(crate) const KIND: &str = "extensions";
 
 const QUERY: &str = "SELECT extname::text, extversion FROM pg_catalog.pg_extension ORDER BY 1";
 
 /// Extension name to the lowest acceptable version, or `*` for any.
-pub type Config = BTreeMap<String, String>;
+pub(crate) type Config = BTreeMap<String, String>;
 
 #[derive(Debug, Clone)]
 pub struct Spec {

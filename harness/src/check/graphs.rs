@@ -24,11 +24,11 @@ use crate::baseline::{Baseline, GraphCounts, capture};
 use crate::field::FieldError;
 use crate::pg::describe_sql_error;
 
-pub const KIND: &str = "graphs";
+pub(crate) const KIND: &str = "graphs";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     pub graph: Option<String>,
     #[serde(default)]
     pub baseline: bool,

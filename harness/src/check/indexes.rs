@@ -24,13 +24,13 @@ use crate::baseline::{Baseline, IndexInfo, capture};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error};
 
-pub const KIND: &str = "indexes";
+pub(crate) const KIND: &str = "indexes";
 
 const EVIDENCE: &str = "SELECT ... FROM pg_index JOIN pg_class JOIN pg_am (name, table, method, operator classes, indisunique, indisvalid, pg_get_indexdef) for every user index";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Compare with every index of the scenario's baseline.
     #[serde(default)]
     pub baseline: bool,

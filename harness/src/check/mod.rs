@@ -10,20 +10,20 @@
 //! generates the rest: [`CheckSpec`], [`KINDS`], [`purpose`], the release gate's kinds and the
 //! reading of `[checks]`, which keeps the scenario file's order.
 
-pub mod amcheck;
-pub mod append_only;
-pub mod extensions;
-pub mod graphs;
-pub mod indexes;
-pub mod partitions;
+pub(crate) mod amcheck;
+pub(crate) mod append_only;
+pub(crate) mod extensions;
+pub(crate) mod graphs;
+pub(crate) mod indexes;
+pub(crate) mod partitions;
 mod phase;
-pub mod rls;
-pub mod roles;
-pub mod row_counts;
-pub mod schema_version;
-pub mod schemas;
-pub mod sql;
-pub mod vector_recall;
+pub(crate) mod rls;
+pub(crate) mod roles;
+pub(crate) mod row_counts;
+pub(crate) mod schema_version;
+pub(crate) mod schemas;
+pub(crate) mod sql;
+pub(crate) mod vector_recall;
 
 use std::fmt;
 use std::future::Future;
@@ -40,11 +40,11 @@ use crate::baseline::Baseline;
 use crate::dump::DumpSummary;
 use crate::field::{FieldError, OneOrMany};
 
-pub use crate::outcome::{CheckResult, CheckResultBuilder, Verdict};
-pub use phase::run_all;
+pub(crate) use crate::outcome::{CheckResult, CheckResultBuilder, Verdict};
+pub(crate) use phase::run_all;
 
 /// What every check kind is: its file implements this for its resolved `Spec`.
-pub trait Kind: Sized {
+pub(crate) trait Kind: Sized {
     /// Its key under `[checks]`.
     const NAME: &'static str;
     /// What it proves, in a sentence an auditor can read.
@@ -260,7 +260,7 @@ impl Settings {
     }
 }
 
-pub fn bind_evidence(sql: &str, values: &[&str]) -> String {
+pub(crate) fn bind_evidence(sql: &str, values: &[&str]) -> String {
     let mut out = sql.to_owned();
     for (i, value) in values.iter().enumerate().rev() {
         out = out.replace(&format!("${}", i + 1), &crate::pg::quote_literal(value));

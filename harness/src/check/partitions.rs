@@ -21,11 +21,11 @@ use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
 
-pub const KIND: &str = "partitions";
+pub(crate) const KIND: &str = "partitions";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     pub table: String,
     #[serde(default)]
     pub months_back: u32,

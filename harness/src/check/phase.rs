@@ -14,7 +14,7 @@ const CHECKS_AT_ONCE: usize = 3;
 
 /// Why the checks phase failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ChecksError {
+pub(crate) enum ChecksError {
     /// The restored database did not take a connection.
     #[error(transparent)]
     Target(#[from] TargetError),
@@ -25,7 +25,7 @@ pub enum ChecksError {
 
 /// Runs `checks` on `database`, handing each result to `on_result` and telling `on_done` after
 /// each check; returns the phase's summary, or why it failed.
-pub async fn run_all(
+pub(crate) async fn run_all(
     checks: &[CheckSpec],
     target: &Target,
     database: &str,

@@ -32,11 +32,11 @@ use crate::baseline::{Baseline, PolicyInfo, capture};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_literal};
 
-pub const KIND: &str = "rls";
+pub(crate) const KIND: &str = "rls";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     #[serde(default)]
     pub tables: Vec<String>,
     /// Require `FORCE ROW LEVEL SECURITY` too.

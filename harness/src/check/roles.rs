@@ -25,7 +25,7 @@ use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
 
-pub const KIND: &str = "roles";
+pub(crate) const KIND: &str = "roles";
 
 const PRIVILEGES: [&str; 7] = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"];
 const DANGEROUS_ROLES: [&str; 5] = [
@@ -38,7 +38,7 @@ const DANGEROUS_ROLES: [&str; 5] = [
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     pub role: String,
     /// CONNECT on the database (default true).
     pub connect: Option<bool>,

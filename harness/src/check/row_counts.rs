@@ -29,11 +29,11 @@ use crate::baseline::Baseline;
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error};
 
-pub const KIND: &str = "row_counts";
+pub(crate) const KIND: &str = "row_counts";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Table name to expected count.
     #[serde(default)]
     pub tables: Option<Spanned<TableCounts>>,
@@ -52,7 +52,7 @@ pub struct Config {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum ToleranceValue {
+pub(crate) enum ToleranceValue {
     Rows(i64),
     Text(String),
 }
@@ -108,7 +108,7 @@ impl fmt::Display for Tolerance {
 
 /// `table = count` pairs; dotted keys (`public.users = 12`) nest in TOML and are joined back.
 #[derive(Debug, Default)]
-pub struct TableCounts(pub Vec<(String, i64)>);
+pub(crate) struct TableCounts(pub Vec<(String, i64)>);
 
 impl<'de> Deserialize<'de> for TableCounts {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

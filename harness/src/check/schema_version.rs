@@ -34,11 +34,11 @@ use crate::field::FieldError;
 use crate::journal::{Journal, Preset, Records};
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
 
-pub const KIND: &str = "schema_version";
+pub(crate) const KIND: &str = "schema_version";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// A known migration tool's journal.
     pub preset: Option<Spanned<String>>,
     /// The migration table (default from the preset, else `public.schema_migrations`).
@@ -60,7 +60,7 @@ pub struct Config {
 /// A version as a scenario writes it: `"010"` or `10`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum VersionValue {
+pub(crate) enum VersionValue {
     Text(String),
     Number(i64),
 }

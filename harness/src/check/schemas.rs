@@ -20,14 +20,14 @@ use crate::baseline::{Baseline, SchemaInventory, capture};
 use crate::field::FieldError;
 use crate::pg::describe_sql_error;
 
-pub const KIND: &str = "schemas";
+pub(crate) const KIND: &str = "schemas";
 
 const EVIDENCE: &str =
     "SELECT ... FROM pg_namespace, pg_class (tables, sequences), pg_type JOIN pg_enum, for every user schema";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     #[serde(default)]
     pub baseline: bool,
     #[serde(default)]

@@ -23,11 +23,11 @@ use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
 use crate::pg::{describe_sql_error, quote_ident};
 
-pub const KIND: &str = "sql";
+pub(crate) const KIND: &str = "sql";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     pub name: String,
     pub query: String,
     pub expect: Option<ScalarValue>,
@@ -41,7 +41,7 @@ pub struct Config {
 /// A value as the scenario writes it; compared with the query's text output.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum ScalarValue {
+pub(crate) enum ScalarValue {
     Text(String),
     Integer(i64),
     Float(f64),

@@ -26,7 +26,7 @@ use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
 
-pub const KIND: &str = "vector_recall";
+pub(crate) const KIND: &str = "vector_recall";
 
 /// The distances pgvector knows: name, operator, operator-class suffix.
 const DISTANCES: [(&str, &str, &str); 6] = [
@@ -49,7 +49,7 @@ const INDEXES_SQL: &str = "SELECT n.nspname || '.' || ic.relname AS index, n.nsp
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     #[serde(default)]
     pub indexes: Vec<String>,
     pub distance: Option<String>,
