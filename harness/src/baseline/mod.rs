@@ -121,6 +121,25 @@ pub enum BaselineError {
 }
 
 impl Baseline {
+    /// An empty baseline, for tests to fill in.
+    #[cfg(test)]
+    pub(crate) fn empty_for_tests() -> Baseline {
+        Baseline {
+            schema: BASELINE_SCHEMA.into(),
+            captured_at: OffsetDateTime::UNIX_EPOCH,
+            source: "test".into(),
+            server_version: "17".into(),
+            database: "test".into(),
+            row_counts: BTreeMap::new(),
+            indexes: Vec::new(),
+            row_security: Vec::new(),
+            policies: Vec::new(),
+            graphs: BTreeMap::new(),
+            schemas: BTreeMap::new(),
+            migrations: Vec::new(),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
         let shown = path.display().to_string();
         let text =

@@ -259,3 +259,85 @@ fn expected_index(name: &QualifiedName, want: &ExpectedIndex, actual: &[IndexInf
         result.verdict(false, format!("index `{name}` is {}", wrong.join(", ")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Verdict;
+
+    fn index(name: &str, method: &str, opclass: &str, valid: bool) -> IndexInfo {
+        IndexInfo {
+            name: name.into(),
+            table: "public.engrams".into(),
+            method: method.into(),
+            opclasses: vec![opclass.into()],
+            unique: false,
+            valid,
+            definition: format!("CREATE INDEX {name} ON public.engrams USING {method} (embedding {opclass})"),
+        }
+    }
+
+    fn want(method: &str, opclass: &str) -> ExpectedIndex {
+        ExpectedIndex {
+            name: "public.engrams_embedding_hnsw".into(),
+            table: Some("public.engrams".into()),
+            method: Some(method.into()),
+            opclass: Some(opclass.into()),
+            unique: None,
+        }
+    }
+
+    #[test]
+    fn an_expected_index_passes_as_found_and_fails_naming_what_differs() {
+        let name = QualifiedName::parse("public.engrams_embedding_hnsw").unwrap();
+        let good = [index("public.engrams_embedding_hnsw", "hnsw", "vector_cosine_ops", true)];
+        let now = Instant::now();
+        assert_eq!(expected_index(&name, &want("hnsw", "vector_cosine_ops"), &good, now).verdict, Verdict::Pass);
+        let cases = [
+            (vec![], want("hnsw", "vector_cosine_ops"), "does not exist"),
+            (good.to_vec(), want("ivfflat", "vector_cosine_ops"), "method hnsw instead of ivfflat"),
+            (
+                good.to_vec(),
+                want("hnsw", "vector_l2_ops"),
+                "operator classes vector_cosine_ops instead of vector_l2_ops",
+            ),
+            (
+                vec![index("public.engrams_embedding_hnsw", "hnsw", "vector_cosine_ops", false)],
+                want("hnsw", "vector_cosine_ops"),
+                "invalid (indisvalid = false",
+            ),
+        ];
+        for (actual, wanted, says) in cases {
+            let result = expected_index(&name, &wanted, &actual, now);
+            assert_eq!(result.verdict, Verdict::Fail, "{result:?}");
+            assert!(result.message.contains(says), "{}", result.message);
+        }
+    }
+
+    #[test]
+    fn against_the_baseline_missing_and_changed_fail_extras_are_reported_and_missing_tables_not_counted() {
+        let baseline = Baseline {
+            indexes: vec![
+                index("public.a_idx", "btree", "int4_ops", true),
+                index("public.b_idx", "gin", "jsonb_ops", true),
+                IndexInfo { table: "public.gone".into(), ..index("public.gone_idx", "btree", "int4_ops", true) },
+            ],
+            ..Baseline::empty_for_tests()
+        };
+        let spec = Spec { baseline: None, methods: vec![], expect: vec![] };
+        let tables = vec!["public.engrams".to_owned()];
+        let now = Instant::now();
+        let same = [index("public.a_idx", "btree", "int4_ops", true), index("public.b_idx", "gin", "jsonb_ops", true)];
+        let result = spec.against_baseline(&baseline, &same, &tables, now);
+        assert_eq!(result.verdict, Verdict::Pass, "{result:?}");
+        assert!(result.message.contains("1 indexes of missing tables not counted (public.gone"), "{}", result.message);
+        let mut drifted =
+            vec![index("public.a_idx", "btree", "int8_ops", true), index("public.extra_idx", "btree", "x", true)];
+        drifted[0].definition = "CREATE INDEX a_idx ON public.engrams (id)".into();
+        let result = spec.against_baseline(&baseline, &drifted, &tables, now);
+        assert_eq!(result.verdict, Verdict::Fail);
+        assert!(result.message.contains("missing: public.b_idx (gin on public.engrams)"), "{}", result.message);
+        assert!(result.message.contains("changed: public.a_idx"), "{}", result.message);
+        assert!(result.message.contains("not in the baseline (reported, not failed): public.extra_idx"));
+    }
+}
