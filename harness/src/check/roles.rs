@@ -325,3 +325,22 @@ impl Spec {
 fn summarize(needs: &[String]) -> String {
     if needs.len() <= 6 { needs.join(", ") } else { format!("{}, and {} more", needs[..5].join(", "), needs.len() - 5) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Verdict;
+
+    #[test]
+    fn a_role_without_elevated_attributes_passes_and_one_with_them_fails_naming_each() {
+        let spec =
+            Spec { role: "plur_app".into(), connect: true, usage: vec![], tables: vec![], forbidden_schemas: vec![] };
+        let now = Instant::now();
+        let clean = spec.attributes((false, false, false, false, false), now).unwrap();
+        assert_eq!(clean.verdict, Verdict::Pass, "{clean:?}");
+        let elevated = spec.attributes((true, false, false, true, false), now).unwrap();
+        assert_eq!(elevated.verdict, Verdict::Fail);
+        assert_eq!(elevated.actual, "SUPERUSER, BYPASSRLS");
+        assert!(elevated.message.contains("`plur_app` has SUPERUSER, BYPASSRLS"), "{}", elevated.message);
+    }
+}

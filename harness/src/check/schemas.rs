@@ -164,3 +164,39 @@ async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Verdict;
+
+    fn inventory(tables: &[&str], enum_labels: &[&str]) -> SchemaInventory {
+        SchemaInventory {
+            tables: tables.iter().map(|t| t.to_string()).collect(),
+            enums: BTreeMap::from([("plan".to_owned(), enum_labels.iter().map(|l| l.to_string()).collect())]),
+            sequences: vec!["issues_id_seq".into()],
+        }
+    }
+
+    #[test]
+    fn a_schema_passes_with_everything_the_baseline_had_and_fails_naming_what_is_gone() {
+        let want = inventory(&["issues", "projects"], &["free", "team"]);
+        let now = Instant::now();
+        let same = compare("public", &want, Some(&inventory(&["issues", "projects", "new"], &["free", "team"])), now);
+        assert_eq!(same.verdict, Verdict::Pass, "{same:?}");
+        let gone = compare("plugin_slack", &want, None, now);
+        assert_eq!(gone.verdict, Verdict::Fail);
+        assert!(gone.message.contains("schema `plugin_slack` was not restored: its 2 tables"), "{}", gone.message);
+        let mut drifted = inventory(&["issues"], &["free"]);
+        drifted.sequences.clear();
+        let drifted = compare("public", &want, Some(&drifted), now);
+        assert_eq!(drifted.verdict, Verdict::Fail);
+        for says in [
+            "missing tables: projects",
+            "missing sequences: issues_id_seq",
+            "enum plan is (free) instead of (free, team)",
+        ] {
+            assert!(drifted.message.contains(says), "{}", drifted.message);
+        }
+    }
+}
