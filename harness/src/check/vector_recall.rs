@@ -223,7 +223,9 @@ impl Spec {
             let samples = search.samples(&mut conn, self.samples).await?;
             let plan = search.plan_through_index(&mut conn, self, samples.first()).await?;
             let mut recalls = Vec::new();
-            if plan.contains(&index.index.rsplit('.').next().unwrap_or_default().to_owned()) {
+            // `Index Scan using <index> on <table>`: the name whole, not a prefix of another's.
+            let uses = format!("using {} on ", index.index.rsplit('.').next().unwrap_or_default());
+            if plan.contains(&uses) {
                 for sample in &samples {
                     let through = search.run(&mut conn, self, sample, true).await?;
                     let exact = search.run(&mut conn, self, sample, false).await?;
