@@ -5,7 +5,7 @@
 //! verify), `provision` (the throwaway target, a sandbox), `restore` (preflight, restore),
 //! `migrate`, `check` (checks, one file per kind), `app`, [`report`] (reports); [`drill`]
 //! sequences them. Helpers they share are leaf modules that import no phase: [`error`],
-//! `field`, `units`, `pg`, `journal`, `outcome`, [`secret`], [`tls`], [`dump`]. The
+//! `field`, `units`, `pg`, `names`, `journal`, `outcome`, [`secret`], [`tls`], [`dump`]. The
 //! map, and how to add a check kind, a source or a target: `harness/ARCHITECTURE.md`.
 //!
 //! As a library: [`drill::run`] runs a drill, [`scenario::Scenario::load`] loads a scenario,
@@ -27,6 +27,7 @@ mod check;
 mod field;
 mod journal;
 mod migrate;
+mod names;
 pub mod objectives;
 mod outcome;
 mod pg;

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, IndexInfo, capture};
 use crate::field::FieldError;
+use crate::names;
 use crate::pg::{QualifiedName, describe_sql_error};
 
 pub(crate) const KIND: &str = "indexes";
@@ -221,12 +222,14 @@ fn expected_index(name: &QualifiedName, want: &ExpectedIndex, actual: &[IndexInf
     }
     expected.push("valid".into());
     let result = CheckResult::build(KIND, name.to_string(), started).expected(expected.join(" ")).evidence(EVIDENCE);
-    let found = actual.iter().find(|i| match QualifiedName::parse(&i.name) {
-        Ok(n) => n.name == name.name && name.schema.as_ref().is_none_or(|s| Some(s) == n.schema.as_ref()),
-        Err(_) => false,
-    });
+    let found = actual.iter().find(|i| QualifiedName::parse(&i.name).is_ok_and(|n| names::matches(name, &n)));
     let Some(index) = found else {
-        return result.actual("missing").verdict(false, format!("index `{name}` does not exist"));
+        let existing: Vec<QualifiedName> = actual.iter().filter_map(|i| QualifiedName::parse(&i.name).ok()).collect();
+        let hint = match names::closest(name, &existing) {
+            Some(meant) => format!(" (hint: did you mean `{meant}`?)"),
+            None => String::new(),
+        };
+        return result.actual("missing").verdict(false, format!("index `{name}` does not exist{hint}"));
     };
     let mut wrong = Vec::new();
     if let Some(method) = &want.method
@@ -235,7 +238,8 @@ fn expected_index(name: &QualifiedName, want: &ExpectedIndex, actual: &[IndexInf
         wrong.push(format!("method {} instead of {method}", index.method));
     }
     if let Some(table) = &want.table
-        && QualifiedName::parse(table).ok() != QualifiedName::parse(&index.table).ok()
+        && !QualifiedName::parse(table)
+            .is_ok_and(|want| QualifiedName::parse(&index.table).is_ok_and(|have| names::matches(&want, &have)))
     {
         wrong.push(format!("on {} instead of {table}", index.table));
     }
@@ -307,6 +311,18 @@ mod tests {
                 "invalid (indisvalid = false",
             ),
         ];
+        // A table named without its schema is the index's table in whatever schema it is.
+        let unqualified = ExpectedIndex { table: Some("engrams".into()), ..want("hnsw", "vector_cosine_ops") };
+        assert_eq!(expected_index(&name, &unqualified, &good, now).verdict, Verdict::Pass);
+        let elsewhere = ExpectedIndex { table: Some("archive.engrams".into()), ..want("hnsw", "vector_cosine_ops") };
+        let result = expected_index(&name, &elsewhere, &good, now);
+        assert!(result.message.contains("on public.engrams instead of archive.engrams"), "{}", result.message);
+        // A name in the wrong case is missing, with the one it meant.
+        let odd = [index("public.\"Engrams_HNSW\"", "hnsw", "vector_cosine_ops", true)];
+        let written = QualifiedName::parse("public.Engrams_HNSW").unwrap();
+        let result = expected_index(&written, &want("hnsw", "vector_cosine_ops"), &odd, now);
+        assert_eq!(result.verdict, Verdict::Fail);
+        assert!(result.message.ends_with("(hint: did you mean `public.\"Engrams_HNSW\"`?)"), "{}", result.message);
         for (actual, wanted, says) in cases {
             let result = expected_index(&name, &wanted, &actual, now);
             assert_eq!(result.verdict, Verdict::Fail, "{result:?}");

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::Baseline;
 use crate::field::FieldError;
+use crate::names::{self, Object};
 use crate::pg::{QualifiedName, describe_sql_error};
 
 pub(crate) const KIND: &str = "row_counts";
@@ -260,7 +261,11 @@ impl Spec {
         let expected_text = self.expected_text(expected);
         let result = CheckResult::build(KIND, table.to_string(), started).expected(expected_text).evidence(sql.clone());
         match count(ctx, &sql).await {
-            Err(Missing) => result.actual("table missing").verdict(false, format!("`{table}` does not exist")),
+            Err(Missing) => {
+                let message =
+                    names::with_hint(ctx.pool, Object::Table, table, format!("`{table}` does not exist")).await;
+                result.actual("table missing").verdict(false, message)
+            }
             Err(Failed(message)) => result.error(format!("could not count `{table}`: {message}")),
             Ok(actual) => {
                 let ok = self.accepts(expected, actual);

@@ -32,7 +32,8 @@ use toml::Spanned;
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
 use crate::journal::{Journal, Preset, Records};
-use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
+use crate::names;
+use crate::pg::{QualifiedName, quote_ident};
 
 pub(crate) const KIND: &str = "schema_version";
 
@@ -174,9 +175,10 @@ impl Spec {
         let result = CheckResult::build(KIND, table.to_string(), started).expected(expected).evidence(query.clone());
         let row: Result<Option<(Option<String>,)>, _> = sqlx::query_as(&query).fetch_optional(ctx.pool).await;
         match row {
-            Err(err) => {
-                result.error(format!("could not read the migration journal `{table}`: {}", describe_sql_error(&err)))
-            }
+            Err(err) => result.error(format!(
+                "could not read the migration journal `{table}`: {}",
+                names::describe_error(ctx.pool, &err).await
+            )),
             Ok(None) | Ok(Some((None,))) => result
                 .actual("no migrations recorded")
                 .verdict(false, format!("`{table}` has no migration rows; expected {}", self.expected)),
@@ -195,9 +197,10 @@ impl Spec {
             .expected(format!("no row where {condition}"))
             .evidence(query.clone());
         match sqlx::query_scalar::<_, Option<String>>(&query).fetch_all(ctx.pool).await {
-            Err(err) => {
-                result.error(format!("could not read the migration journal `{table}`: {}", describe_sql_error(&err)))
-            }
+            Err(err) => result.error(format!(
+                "could not read the migration journal `{table}`: {}",
+                names::describe_error(ctx.pool, &err).await
+            )),
             Ok(rows) if rows.is_empty() => {
                 result.actual("none").verdict(true, format!("no migration in `{table}` is {condition}"))
             }

@@ -13,6 +13,7 @@ mod hostile;
 mod integrity;
 mod junit_schema;
 mod modes;
+mod names;
 mod objectives;
 mod parallel;
 mod secrets;

@@ -1,0 +1,87 @@
+//! Names as PostgreSQL resolves them: a scenario that names `public."Track"` finds it, one that
+//! writes `public.track` (folded to lower case, another table) fails saying which it probably
+//! meant, for every kind that takes a table, index or journal name.
+
+use pgdrill::{CheckResult, Verdict};
+
+use crate::util::Scratch;
+
+const DUMP: &str = "CREATE EXTENSION IF NOT EXISTS vector;\n\
+    CREATE SCHEMA music;\n\
+    CREATE TABLE public.\"Track\" (id integer PRIMARY KEY, title text);\n\
+    INSERT INTO public.\"Track\" SELECT g, 'track ' || g FROM generate_series(1, 3) g;\n\
+    CREATE INDEX \"Track_Title_Idx\" ON public.\"Track\" (title);\n\
+    CREATE TABLE music.album (id integer);\n\
+    CREATE TABLE public.\"Embeddings\" (id integer PRIMARY KEY, v vector(3));\n\
+    INSERT INTO public.\"Embeddings\" SELECT g, ARRAY[g % 7, g % 11, g % 13]::vector(3) FROM generate_series(1, 60) g;\n\
+    CREATE INDEX \"Embeddings_HNSW\" ON public.\"Embeddings\" USING hnsw (v vector_l2_ops);\n\
+    CREATE TABLE public.schema_migrations (version text);\n\
+    INSERT INTO public.schema_migrations VALUES ('0001');\n";
+
+const SCENARIO: &str = r#"
+[source]
+path = "names.sql"
+
+[checks.row_counts]
+tables = { 'public."Track"' = 3, "public.track" = 3, "album" = 0 }
+
+[checks.indexes]
+expect = [
+  { name = 'public."Track_Title_Idx"', table = '"Track"', method = "btree" },
+  { name = "public.track_title_idx" },
+]
+
+[[checks.vector_recall]]
+indexes = ['public."Embeddings_HNSW"']
+k = 5
+samples = 10
+min_worst = 0.5
+
+[[checks.vector_recall]]
+indexes = ["public.embeddings_hnsw"]
+
+[[checks.schema_version]]
+table = "public.schema_migration"
+column = "version"
+expected = "0001"
+"#;
+
+#[test]
+fn quoted_names_resolve_and_a_name_in_the_wrong_case_or_schema_fails_saying_which_was_meant() {
+    let scratch = Scratch::new();
+    scratch.write("names.sql", DUMP);
+    let drill = scratch.drill(&scratch.scenario("names.toml", SCENARIO));
+    assert_eq!(drill.code, Some(1), "{drill:?}");
+    let result = |id: &str| -> CheckResult {
+        drill.record().checks.iter().find(|c| c.id == id).cloned().unwrap_or_else(|| panic!("no {id}: {drill:?}"))
+    };
+    for id in [
+        "row_counts/public.\"Track\"",
+        "indexes/public.\"Track_Title_Idx\"",
+        "vector_recall/public.\"Embeddings_HNSW\"",
+    ] {
+        let found = result(id);
+        assert_eq!(found.verdict, Verdict::Pass, "{found:?}");
+    }
+    let fails = [
+        ("row_counts/public.track", "`public.track` does not exist (hint: did you mean `public.\"Track\"`?)"),
+        ("row_counts/album", "`album` does not exist (hint: did you mean `music.album`?)"),
+        (
+            "indexes/public.track_title_idx",
+            "index `public.track_title_idx` does not exist (hint: did you mean `public.\"Track_Title_Idx\"`?)",
+        ),
+        (
+            "vector_recall/public.embeddings_hnsw",
+            "`public.embeddings_hnsw` is not an hnsw or ivfflat index of the database (hint: did you mean `public.\"Embeddings_HNSW\"`?)",
+        ),
+    ];
+    for (id, says) in fails {
+        let failed = result(id);
+        assert_eq!(failed.verdict, Verdict::Fail, "{failed:?}");
+        assert_eq!(failed.message, says);
+    }
+    let journal = result("schema_version/public.schema_migration");
+    assert_eq!(journal.verdict, Verdict::Error, "{journal:?}");
+    assert!(journal.message.ends_with("(hint: did you mean `public.schema_migrations`?)"), "{}", journal.message);
+    drill.assert_reports_and_no_leftovers();
+}
