@@ -1,5 +1,5 @@
 //! Migration journals: where each migration tool pgdrill knows (Rails, golang-migrate, Drizzle,
-//! sqlx, Flyway) records what it applied, and the SQL that reads its newest and its failed
+//! sqlx, Flyway, goose) records what it applied, and the SQL that reads its newest and its failed
 //! versions. A leaf: the schema-version check, baselines and pre-migration drills read them.
 
 use crate::pg::{QualifiedName, quote_ident};
@@ -12,12 +12,14 @@ pub(crate) enum Preset {
     Drizzle,
     Sqlx,
     Flyway,
+    Goose,
 }
 
 /// What a journal row records of the migration file it applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Records {
-    /// The file's leading number: `0003` of `0003_add_zones.up.sql` (Rails, golang-migrate, sqlx).
+    /// The file's leading number: `0003` of `0003_add_zones.up.sql` (Rails, golang-migrate, sqlx,
+    /// goose, which stores it as a number: `3`).
     Number,
     /// The file's name without `.up.sql`, `.sql` or its extension: `0003_add_zones`.
     Stem,
@@ -85,7 +87,7 @@ pub struct Journal {
     pub order_by: String,
     /// Rows that record a failed or dirty migration.
     pub failed_when: Option<String>,
-    /// Rows to consider at all.
+    /// Rows to consider at all, of the table as `journal`; `{table}` in it stands for the table.
     pub filter: Option<String>,
 }
 
@@ -93,10 +95,13 @@ impl Journal {
     /// SQL for the newest version.
     pub fn newest_sql(&self) -> String {
         format!(
-            "SELECT ({})::text FROM {}{} ORDER BY {} DESC NULLS LAST LIMIT 1",
+            "SELECT ({})::text FROM {} AS journal{} ORDER BY {} DESC NULLS LAST LIMIT 1",
             quote_ident(&self.column),
             self.table.sql(),
-            self.filter.as_ref().map(|f| format!(" WHERE {f}")).unwrap_or_default(),
+            self.filter
+                .as_ref()
+                .map(|f| format!(" WHERE {}", f.replace("{table}", &self.table.sql())))
+                .unwrap_or_default(),
             self.order_by
         )
     }
@@ -112,9 +117,12 @@ impl Journal {
     }
 }
 
+const GOOSE_CURRENT: &str = "is_applied AND NOT EXISTS (SELECT 1 FROM {table} AS later \
+     WHERE later.version_id = journal.version_id AND later.id > journal.id)";
+
 impl Preset {
-    pub(crate) const ALL: [Preset; 5] =
-        [Preset::GolangMigrate, Preset::Rails, Preset::Drizzle, Preset::Sqlx, Preset::Flyway];
+    pub(crate) const ALL: [Preset; 6] =
+        [Preset::GolangMigrate, Preset::Rails, Preset::Drizzle, Preset::Sqlx, Preset::Flyway, Preset::Goose];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -123,6 +131,7 @@ impl Preset {
             Preset::Drizzle => "drizzle",
             Preset::Sqlx => "sqlx",
             Preset::Flyway => "flyway",
+            Preset::Goose => "goose",
         }
     }
 
@@ -133,7 +142,7 @@ impl Preset {
     /// What the tool records of each migration file.
     pub(crate) fn records(self) -> Records {
         match self {
-            Preset::Rails | Preset::GolangMigrate | Preset::Sqlx => Records::Number,
+            Preset::Rails | Preset::GolangMigrate | Preset::Sqlx | Preset::Goose => Records::Number,
             Preset::Drizzle => Records::DrizzleWhen,
             Preset::Flyway => Records::FlywayVersion,
         }
@@ -153,6 +162,10 @@ impl Preset {
                 Some("NOT success"),
                 Some("version IS NOT NULL"),
             ),
+            // goose appends a row per step; its older versions record a rollback as a later row
+            // with `is_applied` false (newer ones delete the row): the current version is the
+            // newest whose own latest row is applied.
+            Preset::Goose => ("public", "goose_db_version", "version_id", "id", None, Some(GOOSE_CURRENT)),
         };
         Journal {
             table: QualifiedName::new(schema, table),
@@ -166,7 +179,20 @@ impl Preset {
 
 #[cfg(test)]
 mod tests {
-    use super::Records;
+    use super::{Preset, Records};
+
+    #[test]
+    fn goose_reads_the_newest_version_whose_own_latest_row_is_applied() {
+        let mut journal = Preset::Goose.journal();
+        journal.table = crate::pg::QualifiedName::new("ops", "goose_versions");
+        assert_eq!(
+            journal.newest_sql(),
+            "SELECT (\"version_id\")::text FROM \"ops\".\"goose_versions\" AS journal WHERE is_applied AND NOT EXISTS \
+             (SELECT 1 FROM \"ops\".\"goose_versions\" AS later WHERE later.version_id = journal.version_id AND later.id > journal.id) \
+             ORDER BY id DESC NULLS LAST LIMIT 1"
+        );
+        assert_eq!(Preset::Goose.records().of_file("00012_add_zones.sql").map(|f| f.1).as_deref(), Some("00012"));
+    }
 
     #[test]
     fn each_runner_records_its_own_form_of_a_file() {

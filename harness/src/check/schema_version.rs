@@ -4,11 +4,11 @@
 //!
 //! ```toml
 //! [[checks.schema_version]]
-//! preset = "rails"                 # rails | golang-migrate | drizzle | sqlx | flyway
+//! preset = "rails"                 # rails | golang-migrate | drizzle | sqlx | flyway | goose
 //! expected = "20260518020000"      # text, or a number compared numerically
 //! # expected_from = "../db/migrate"   # or: the newest file of a migrations folder, as the
 //! #                                   # preset's runner records it (its number for rails,
-//! #                                   # golang-migrate, sqlx; flyway's version; drizzle's `when`)
+//! #                                   # golang-migrate, sqlx, goose; flyway's version; drizzle's `when`)
 //!
 //! [[checks.schema_version]]        # any journal: table, column, ordering, failure condition
 //! table = "public.schema_migrations"

@@ -11,6 +11,7 @@ mod fixtures;
 mod formats;
 mod hostile;
 mod integrity;
+mod journals;
 mod junit_schema;
 mod modes;
 mod names;

@@ -46,8 +46,10 @@ impl Scratch {
         self.dir.path().join(name)
     }
 
+    /// Writes a file, making the folders its name leads through.
     pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(name);
+        std::fs::create_dir_all(path.parent().expect("a file has a folder")).expect("make scratch folder");
         std::fs::write(&path, bytes).expect("write scratch file");
         path
     }
