@@ -2,7 +2,9 @@
 //! the same image with `gunzip -c | psql` and the checks as plain SQL; (b) pgdrill on the plain
 //! dump; (c) pgdrill on the custom-format dump (pg_restore -j). On a PLUR-like dataset (vectors
 //! with an HNSW index, audit rows in monthly partitions) at two sizes, about 50 MB and 500 MB
-//! compressed. Prints each phase's time, the ratios, and pgdrill's own CPU share and peak memory.
+//! compressed. Prints each phase's time, the ratios, pgdrill's own CPU share and peak memory,
+//! and how long the integrity checks take there: `amcheck` over the whole database and
+//! `vector_recall` on the HNSW index.
 //!
 //! `cargo bench --bench restore` (both sizes), or `PGDRILL_BENCH_SIZES=small` for one;
 //! `PGDRILL_BENCH_WAYS=b,c` leaves out the runbook way (which, with PostgreSQL's default 64 MB
@@ -169,6 +171,11 @@ expect = [
     {{ name = "public.engrams_org_idx", table = "public.engrams", method = "btree" }},
     {{ name = "public.audit_events_org_idx", table = "public.audit_events", method = "btree" }},
 ]
+
+[checks.amcheck]
+
+[[checks.vector_recall]]
+indexes = ["public.engrams_embedding_idx"]
 "#,
         name = size.name,
         plain = plain.display()
@@ -184,6 +191,8 @@ struct Timed {
     total: Duration,
     /// pgdrill's own CPU time and peak memory.
     usage: Option<(Duration, u64)>,
+    /// The integrity checks' times and what they found: (check, duration, actual).
+    integrity: Vec<(String, Duration, String)>,
 }
 
 /// (a) What a runbook does: a container with default settings, `gunzip -c | psql`, the checks
@@ -217,6 +226,7 @@ fn runbook(image: &str, plain: &Path) -> Timed {
         ],
         total: started.elapsed(),
         usage: None,
+        integrity: Vec::new(),
     }
 }
 
@@ -239,6 +249,12 @@ fn drill(scenario: &Path, backup: Option<&Path>, out: &Path) -> Timed {
         phases: record.phases.iter().map(|p| (p.phase.to_string(), p.duration)).collect(),
         total,
         usage,
+        integrity: record
+            .checks
+            .iter()
+            .filter(|c| ["amcheck", "vector_recall"].contains(&c.kind.as_str()))
+            .map(|c| (c.id.clone(), c.duration, c.actual.clone()))
+            .collect(),
     }
 }
 
@@ -260,6 +276,9 @@ fn print_results(a: Option<&Timed>, b: Option<&Timed>, c: Option<&Timed>) {
                 cpu.as_secs_f64() / t.total.as_secs_f64() * 100.0,
                 peak as f64 / 1024.0 / 1024.0
             );
+        }
+        for (check, took, actual) in &t.integrity {
+            println!("{:<48} {:>7} {check}: {:.2} s ({actual})", "", "", took.as_secs_f64());
         }
     }
     let ratio = |name: &str, x: Option<&Timed>, y: Option<&Timed>| {

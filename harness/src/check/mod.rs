@@ -236,8 +236,6 @@ impl<'de> Deserialize<'de> for RawChecks {
     }
 }
 
-/// SQL with its `$n` parameters replaced by the values bound to them, as evidence a reader can
-/// run again.
 /// Session settings a probe that runs as a role applies first in its transaction (`set_config(name,
 /// value, true)`, as `SET LOCAL`): what the application sets per session, such as the tenant a
 /// row-level security policy reads. `settings = { "caracal.zone_id" = "..." }` in the scenario.
@@ -260,6 +258,8 @@ impl Settings {
     }
 }
 
+/// SQL with its `$n` parameters replaced by the values bound to them, as evidence a reader can
+/// run again.
 pub(crate) fn bind_evidence(sql: &str, values: &[&str]) -> String {
     let mut out = sql.to_owned();
     for (i, value) in values.iter().enumerate().rev() {
