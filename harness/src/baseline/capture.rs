@@ -175,11 +175,21 @@ pub struct SequenceBehind {
     pub sequence: String,
     pub column: String,
     pub next_value: i64,
-    pub column_max: i64,
+    /// The column's furthest value in the sequence's direction: its maximum for an ascending
+    /// sequence, its minimum for a descending one.
+    pub column_at: i64,
 }
 
-/// Sequences owned by a column, or used by a column's default, that are not ahead of the
-/// column's maximum. Only integer columns: others (AGE's graphid) encode more than a counter.
+/// Whether a sequence about to hand out `next` (stepping by `increment`) is not past the
+/// values its column already holds (`min..=max`), and if so the value it would have to pass.
+/// A descending sequence must be below the column's minimum, an ascending one above its
+/// maximum.
+fn collides(next: i64, increment: i64, min: i64, max: i64) -> Option<i64> {
+    if increment > 0 { (next <= max).then_some(max) } else { (next >= min).then_some(min) }
+}
+
+/// Sequences owned by a column, or used by a column's default, that are not past the values
+/// the column holds (above its maximum, or below its minimum for a descending sequence). Only integer columns: others (AGE's graphid) encode more than a counter.
 pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>> {
     let sql = format!(
         "SELECT DISTINCT sn.nspname::text, s.relname::text, tn.nspname::text, t.relname::text, a.attname::text \
@@ -211,22 +221,21 @@ pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>
         ))
         .fetch_one(pool)
         .await?;
-        let max: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT max({})::bigint FROM {}",
-            crate::pg::quote_ident(&column),
+        let column_sql = crate::pg::quote_ident(&column);
+        let (max, min): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
+            "SELECT max({column_sql})::bigint, min({column_sql})::bigint FROM {}",
             table_name.sql()
         ))
         .fetch_one(pool)
         .await?;
-        let Some(max) = max else { continue };
+        let (Some(max), Some(min)) = (max, min) else { continue };
         let next = if called { last.saturating_add(increment) } else { last };
-        let ahead = if increment > 0 { next > max } else { true };
-        if !ahead {
+        if let Some(reached) = collides(next, increment, min, max) {
             behind.push(SequenceBehind {
                 sequence: sequence.to_string(),
                 column: format!("{table_name}.{}", crate::pg::quote_ident_if_needed(&column)),
                 next_value: next,
-                column_max: max,
+                column_at: reached,
             });
         }
     }
@@ -371,4 +380,22 @@ pub async fn capture(pool: &PgPool, source: &str) -> sqlx::Result<Baseline> {
         schemas: schemas(pool).await?,
         migrations: migrations(pool).await?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::collides;
+
+    #[test]
+    fn a_sequence_collides_when_it_is_not_past_its_column_in_its_own_direction() {
+        // Ascending: next must be above the maximum.
+        assert_eq!(collides(11, 1, 1, 10), None);
+        assert_eq!(collides(10, 1, 1, 10), Some(10));
+        assert_eq!(collides(3, 1, 1, 10), Some(10));
+        // Descending (INCREMENT BY -1 from -1): next must be below the minimum; a next value
+        // above the minimum hands out -5 where the column already holds it.
+        assert_eq!(collides(-11, -1, -10, -1), None);
+        assert_eq!(collides(-5, -1, -10, -1), Some(-10));
+        assert_eq!(collides(-10, -1, -10, -1), Some(-10));
+    }
 }

@@ -142,12 +142,12 @@ fn compare(schema: &str, want: &SchemaInventory, have: Option<&SchemaInventory>,
 async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
     let started = Instant::now();
     let result = CheckResult::build(KIND, "sequences ahead of their columns", started)
-        .expected("every sequence's next value above its column's maximum")
-        .evidence("SELECT last_value, is_called FROM <sequence>; SELECT max(<column>) FROM <table>; for every sequence a column owns or defaults to");
+        .expected("every sequence's next value past its column's (above the maximum; below the minimum when descending)")
+        .evidence("SELECT last_value, is_called FROM <sequence>; SELECT max(<column>), min(<column>) FROM <table>; for every sequence a column owns or defaults to");
     match capture::sequences_behind(ctx.pool).await {
         Err(err) => result.error(format!("could not compare sequences: {}", describe_sql_error(&err))),
         Ok(behind) if behind.is_empty() => {
-            result.actual("all ahead").verdict(true, "every sequence is ahead of its column's maximum")
+            result.actual("all ahead").verdict(true, "every sequence is past the values its column holds")
         }
         Ok(behind) => {
             let list: Vec<String> = behind
@@ -155,7 +155,7 @@ async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
                 .map(|b| {
                     format!(
                         "{} would hand out {} but {} is already at {}",
-                        b.sequence, b.next_value, b.column, b.column_max
+                        b.sequence, b.next_value, b.column, b.column_at
                     )
                 })
                 .collect();

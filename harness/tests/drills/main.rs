@@ -19,6 +19,7 @@ mod objectives;
 mod parallel;
 mod secrets;
 mod seeds;
+mod sequences;
 mod servers;
 mod skeleton;
 mod sources;
