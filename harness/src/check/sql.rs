@@ -15,8 +15,8 @@
 //! settings = { "app.tenant_id" = "42" }           # session settings the query needs (SET LOCAL)
 //! ```
 //!
-//! Every value is read as psql shows it: the column's type output function (`::text`), so a
-//! boolean is `t` or `f`, a numeric keeps its scale (`1.50`), a timestamp reads
+//! Every value is read as psql shows it: the column's type output function (not a cast to
+//! text, which writes `true` for a boolean), so a boolean is `t` or `f`, a numeric keeps its scale (`1.50`), a timestamp reads
 //! `2026-01-31 00:00:00+00`. Columns are compared by position, rows in the query's order. What
 //! the scenario writes is compared so:
 //! - a string: the same text exactly;
@@ -229,7 +229,8 @@ impl Kind for Spec {
             if let Some(role) = &self.role {
                 sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(role))).execute(&mut *tx).await?;
             }
-            // Each column as its type's output function prints it, by position.
+            // Each column as its type's output function prints it, by position: the statement's
+            // description says how many columns there are.
             let columns = (&mut *tx).prepare(&self.query).await?.columns().len();
             let wrapped = wrap_as_text(&self.query, columns);
             let rows = sqlx::query(&wrapped).fetch_all(&mut *tx).await?;
@@ -261,11 +262,17 @@ impl Kind for Spec {
     }
 }
 
-/// `query` with each of its `columns` cast to text, by position (names may repeat or be
-/// missing): `SELECT q.c1::text, q.c2::text FROM (query) AS q(c1, c2)`.
+/// `query` with each of its `columns` printed by its type's output function, as psql prints it,
+/// by position (names may repeat or be missing). `format('%s', v)` calls the output function;
+/// a cast `v::text` does not for every type (`true::text` is `true`, where psql shows `t`).
+/// `num_nulls` tells a NULL from a row whose fields are all NULL (`IS NULL` does not).
 fn wrap_as_text(query: &str, columns: usize) -> String {
     let names: Vec<String> = (1..=columns).map(|i| format!("c{i}")).collect();
-    let list = names.iter().map(|n| format!("q.{n}::text")).collect::<Vec<_>>().join(", ");
+    let list = names
+        .iter()
+        .map(|n| format!("CASE WHEN num_nulls(q.{n}) = 0 THEN format('%s', q.{n}) END"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if columns == 0 {
         format!("SELECT FROM ({query}\n) AS q")
     } else {
@@ -338,6 +345,10 @@ mod tests {
 
     #[test]
     fn the_query_is_wrapped_by_position() {
-        assert_eq!(wrap_as_text("SELECT 1, 1", 2), "SELECT q.c1::text, q.c2::text FROM (SELECT 1, 1\n) AS q(c1, c2)");
+        assert_eq!(
+            wrap_as_text("SELECT 1, 1", 2),
+            "SELECT CASE WHEN num_nulls(q.c1) = 0 THEN format('%s', q.c1) END, \
+             CASE WHEN num_nulls(q.c2) = 0 THEN format('%s', q.c2) END FROM (SELECT 1, 1\n) AS q(c1, c2)"
+        );
     }
 }
