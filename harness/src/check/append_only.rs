@@ -141,11 +141,21 @@ impl Spec {
         .bind(&self.role)
         .fetch_one(&mut *tx)
         .await?;
-        // A row to aim at (the one just inserted is visible here, so an empty table has one).
-        let row: Option<(i64, String)> =
-            sqlx::query_as(&format!("SELECT tableoid::oid::bigint, ctid::text FROM {t} LIMIT 1"))
-                .fetch_optional(&mut *tx)
-                .await?;
+        // A row to aim at (the one just inserted is visible here, so an empty table has one):
+        // one the role itself sees when it may read the table, so that a row-level security
+        // policy hiding another tenant's row does not pass for a refusal.
+        let aim = format!("SELECT tableoid::oid::bigint, ctid::text FROM {t} LIMIT 1");
+        let mut row: Option<(i64, String)> = None;
+        if select {
+            sqlx::query("SAVEPOINT aim").execute(&mut *tx).await?;
+            sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut *tx).await?;
+            let seen = sqlx::query_as(&aim).fetch_optional(&mut *tx).await;
+            sqlx::query("ROLLBACK TO SAVEPOINT aim").execute(&mut *tx).await?;
+            row = seen.ok().flatten();
+        }
+        if row.is_none() {
+            row = sqlx::query_as(&aim).fetch_optional(&mut *tx).await?;
+        }
         let column: Option<String> = sqlx::query_scalar(
             "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped \
              AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1",
