@@ -16,9 +16,9 @@
 //! ```
 //!
 //! Every value is read as psql shows it: the column's type output function (not a cast to
-//! text, which writes `true` for a boolean), so a boolean is `t` or `f`, a numeric keeps its scale (`1.50`), a timestamp reads
-//! `2026-01-31 00:00:00+00`. Columns are compared by position, rows in the query's order. What
-//! the scenario writes is compared so:
+//! text, which writes `true` for a boolean), so a boolean is `t` or `f`, a numeric keeps its
+//! scale (`1.50`), a timestamp reads `2026-01-31 00:00:00+00`. Columns are compared by
+//! position, rows in the query's order. What the scenario writes is compared so:
 //! - a string: the same text exactly;
 //! - an integer or a float: the same number (`1.5` matches a numeric `1.50`, `2` matches `2.0`
 //!   and a float8 `2`), for values that print as numbers;
