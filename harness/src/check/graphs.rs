@@ -7,9 +7,15 @@
 //! [[checks.graphs]]
 //! graph = "permission_graph"       # default: every graph the catalog lists
 //! baseline = true                  # label counts as in the baseline
+//! vertices = { User = 41 }         # per label: replaces the baseline's count of that label only
+//! edges = { MEMBER_OF = 12 }
 //! query = "MATCH (u:User)-[:MEMBER_OF]->(g:Group) RETURN count(*)"
 //! expect = 12                      # what that query must return
 //! ```
+//!
+//! `vertices`, `edges` and `query` are about one graph, so they need `graph`. The label counts
+//! checked are the baseline's (with `baseline = true`) for the labels the scenario does not
+//! count itself, and the scenario's for those it does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,6 +68,11 @@ impl Kind for Spec {
         }
         if config.query.is_some() && config.graph.is_none() {
             return Err(FieldError::unplaced("a `query` needs the `graph` it runs on"));
+        }
+        if config.graph.is_none() && !(config.vertices.is_empty() && config.edges.is_empty()) {
+            return Err(FieldError::unplaced(
+                "`vertices` and `edges` count the labels of one graph: name it with `graph = \"...\"`",
+            ));
         }
         Ok(Spec {
             graph: config.graph,
@@ -131,12 +142,8 @@ impl Spec {
         let mut results = Vec::new();
         for graph in graphs {
             results.push(self.answers(conn, &graph, catalog.contains_key(&graph)).await);
-            let expected = match (&self.baseline, self.counts.vertices.is_empty() && self.counts.edges.is_empty()) {
-                (_, false) => Some(self.counts.clone()),
-                (Some(b), true) => Some(b.graphs.get(&graph).cloned().unwrap_or_default()),
-                (None, true) => None,
-            };
-            if let Some(expected) = expected {
+            let baseline = self.baseline.as_ref().map(|b| b.graphs.get(&graph).cloned().unwrap_or_default());
+            if let Some(expected) = expected_counts(baseline, &self.counts) {
                 results.push(label_counts(conn, &graph, &expected).await);
             }
         }
@@ -186,6 +193,18 @@ impl Spec {
     }
 }
 
+/// The label counts a graph must hold: the baseline's (when the check compares with one), each
+/// label the scenario counts itself replaced by the scenario's count; `None` when neither says.
+pub(crate) fn expected_counts(baseline: Option<GraphCounts>, scenario: &GraphCounts) -> Option<GraphCounts> {
+    if baseline.is_none() && scenario.vertices.is_empty() && scenario.edges.is_empty() {
+        return None;
+    }
+    let mut counts = baseline.unwrap_or_default();
+    counts.vertices.extend(scenario.vertices.iter().map(|(l, n)| (l.clone(), *n)));
+    counts.edges.extend(scenario.edges.iter().map(|(l, n)| (l.clone(), *n)));
+    Some(counts)
+}
+
 async fn label_counts(conn: &mut PgConnection, graph: &str, expected: &GraphCounts) -> CheckResult {
     let started = Instant::now();
     let total_v: i64 = expected.vertices.values().sum();
@@ -232,5 +251,47 @@ async fn label_counts(conn: &mut PgConnection, graph: &str, expected: &GraphCoun
     } else {
         let text = problems.join("; ");
         result.actual(text.clone()).verdict(false, format!("graph `{graph}`: {text}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(vertices: &[(&str, i64)], edges: &[(&str, i64)]) -> GraphCounts {
+        let map = |list: &[(&str, i64)]| list.iter().map(|(l, n)| ((*l).to_owned(), *n)).collect();
+        GraphCounts { vertices: map(vertices), edges: map(edges) }
+    }
+
+    #[test]
+    fn an_override_replaces_only_its_label() {
+        let baseline = counts(&[("User", 40), ("Group", 3)], &[("MEMBER_OF", 12)]);
+        let merged = expected_counts(Some(baseline), &counts(&[("User", 41)], &[])).unwrap();
+        assert_eq!(merged, counts(&[("User", 41), ("Group", 3)], &[("MEMBER_OF", 12)]));
+    }
+
+    #[test]
+    fn without_a_baseline_only_the_scenarios_counts() {
+        assert_eq!(expected_counts(None, &GraphCounts::default()), None);
+        let own = counts(&[], &[("MEMBER_OF", 2)]);
+        assert_eq!(expected_counts(None, &own), Some(own.clone()));
+        assert_eq!(
+            expected_counts(Some(GraphCounts::default()), &GraphCounts::default()),
+            Some(GraphCounts::default())
+        );
+    }
+
+    #[test]
+    fn counts_without_a_graph_are_a_scenario_error() {
+        let ctx = ResolveContext { base: ".".into(), baseline: None };
+        let config = Config {
+            graph: None,
+            baseline: false,
+            vertices: [("User".to_owned(), 1)].into(),
+            edges: BTreeMap::new(),
+            query: None,
+            expect: None,
+        };
+        assert!(Spec::resolve(config, &ctx).is_err());
     }
 }

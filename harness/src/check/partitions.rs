@@ -10,8 +10,11 @@
 //! default_partition = true
 //! ```
 //!
-//! Range bounds are read with `pg_get_expr(relpartbound)`; MINVALUE and MAXVALUE count as
-//! unbounded. The drill's month is the target server's `now()`.
+//! The table must be partitioned by range on one `date`, `timestamp` or `timestamptz` column
+//! (or a domain over one); any other key (a list or hash, an integer, an expression, several
+//! columns) fails saying what it found. A table that does not exist fails with the name that
+//! was probably meant. Range bounds are read with `pg_get_expr(relpartbound)`; MINVALUE and
+//! MAXVALUE count as unbounded. The drill's month is the target server's `now()`.
 
 use std::time::Instant;
 
@@ -19,6 +22,7 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
+use crate::names::{Object, with_hint};
 use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
 
 pub(crate) const KIND: &str = "partitions";
@@ -35,9 +39,48 @@ pub(crate) struct Config {
     pub default_partition: bool,
 }
 
-/// A month of the window: its name, the partition covering it, the default partition, and the
-/// table's partitioning strategy.
-type MonthRow = (String, Option<String>, Option<String>, Option<String>);
+/// A month of the window: its name, the partition covering it, and the default partition.
+type MonthRow = (String, Option<String>, Option<String>);
+
+/// The table's partition key: strategy (`r`, `l`, `h`; `None` when not partitioned), its
+/// definition (`RANGE (created_at)`), the number of key columns, and the type of the only key
+/// column (`None` for an expression or several columns).
+type KeyRow = (Option<String>, Option<String>, Option<i32>, Option<String>);
+
+/// The key column types the check reads bounds of.
+const SUPPORTED: [&str; 3] = ["date", "timestamp without time zone", "timestamp with time zone"];
+
+/// What keeps the check from reading monthly partitions off a table with this key, as (actual,
+/// message), or `None` when it is a range on one date, timestamp or timestamptz column.
+pub(crate) fn key_problem(
+    strategy: Option<&str>,
+    definition: Option<&str>,
+    columns: Option<i32>,
+    column_type: Option<&str>,
+) -> Option<(String, String)> {
+    const SUPPORTS: &str = "the check supports a range key of one date, timestamp or timestamptz column";
+    let definition = definition.unwrap_or("?");
+    match (strategy, columns, column_type) {
+        (None, _, _) => Some(("not partitioned".into(), format!("is not a partitioned table: {SUPPORTS}"))),
+        (Some("r"), Some(1), Some(t)) if SUPPORTED.contains(&t) => None,
+        (Some("r"), Some(1), Some(t)) => Some((
+            format!("partitioned by {definition}, on a column of type {t}"),
+            format!("is partitioned by {definition}, on a column of type {t}: {SUPPORTS}"),
+        )),
+        (Some("r"), Some(1), None) => Some((
+            format!("partitioned by {definition}, an expression"),
+            format!("is partitioned by {definition}, an expression: {SUPPORTS}"),
+        )),
+        (Some("r"), _, _) => Some((
+            format!("partitioned by {definition}, several columns"),
+            format!("is partitioned by {definition}, several columns: {SUPPORTS}"),
+        )),
+        (Some(_), _, _) => Some((
+            format!("partitioned by {definition}"),
+            format!("is partitioned by {definition}, not by range: {SUPPORTS}"),
+        )),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -78,25 +121,35 @@ impl Kind for Spec {
                 self.months_back, self.months_ahead
             ))
             .evidence(sql.clone());
-        let rows: Vec<MonthRow> = match sqlx::query_as(&sql).fetch_all(ctx.pool).await {
-            Ok(rows) => rows,
+        let key_sql = self.key_sql();
+        let key: KeyRow = match sqlx::query_as(&key_sql).fetch_one(ctx.pool).await {
+            Ok(key) => key,
             Err(err) => {
                 let why = describe_sql_error(&err);
-                return vec![if why.contains("does not exist") {
-                    result.actual("table missing").verdict(false, format!("`{}` does not exist: {why}", self.table))
+                let result = result.evidence(key_sql);
+                return vec![if is_missing(&err) {
+                    let message =
+                        with_hint(ctx.pool, Object::Table, &self.table, format!("`{}` does not exist", self.table))
+                            .await;
+                    result.actual("table missing").verdict(false, message)
                 } else {
-                    result.error(format!("could not read the partitions of `{}`: {why}", self.table))
+                    result.error(format!("could not read the partition key of `{}`: {why}", self.table))
                 }];
             }
         };
-        let strategy = rows.first().and_then(|r| r.3.clone());
-        if strategy.as_deref() != Some("r") {
-            return vec![
-                result
-                    .actual("not range-partitioned")
-                    .verdict(false, format!("`{}` is not partitioned by range", self.table)),
-            ];
+        if let Some((actual, message)) = key_problem(key.0.as_deref(), key.1.as_deref(), key.2, key.3.as_deref()) {
+            return vec![result.evidence(key_sql).actual(actual).verdict(false, format!("`{}` {message}", self.table))];
         }
+        let rows: Vec<MonthRow> = match sqlx::query_as(&sql).fetch_all(ctx.pool).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                return vec![result.error(format!(
+                    "could not read the partitions of `{}`: {}",
+                    self.table,
+                    describe_sql_error(&err)
+                ))];
+            }
+        };
         let (first, last) = (
             rows.first().map(|r| r.0.clone()).unwrap_or_default(),
             rows.last().map(|r| r.0.clone()).unwrap_or_default(),
@@ -129,7 +182,25 @@ impl Kind for Spec {
     }
 }
 
+/// Whether `err` says the table (or its schema) does not exist: SQLSTATE 42P01
+/// (undefined_table) or 3F000 (invalid_schema_name).
+fn is_missing(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("42P01" | "3F000")))
+}
+
 impl Spec {
+    /// The table's partition key (one row while the table exists).
+    fn key_sql(&self) -> String {
+        format!(
+            "SELECT p.partstrat::text, pg_get_partkeydef(r.oid), p.partnatts::int, \
+               (SELECT format_type(coalesce(nullif(t.typbasetype, 0), t.oid), NULL) FROM pg_attribute a \
+                JOIN pg_type t ON t.oid = a.atttypid \
+                WHERE a.attrelid = r.oid AND p.partnatts = 1 AND a.attnum = p.partattrs[0]) \
+             FROM (SELECT {table}::regclass::oid AS oid) r LEFT JOIN pg_partitioned_table p ON p.partrelid = r.oid",
+            table = quote_literal(&self.table.sql()),
+        )
+    }
+
     fn sql(&self) -> String {
         format!(
             "WITH parts AS ( \
@@ -146,12 +217,36 @@ impl Spec {
                SELECT generate_series(date_trunc('month', now()) - make_interval(months => {back}), \
                                       date_trunc('month', now()) + make_interval(months => {ahead}), interval '1 month') AS month) \
              SELECT to_char(month, 'YYYY-MM'), (SELECT name FROM bounds b WHERE b.lo <= month AND month + interval '1 month' <= b.hi LIMIT 1), \
-                    (SELECT string_agg(name, ', ') FROM parts WHERE bound = 'DEFAULT'), \
-                    (SELECT partstrat::text FROM pg_partitioned_table WHERE partrelid = {table}::regclass) \
+                    (SELECT string_agg(name, ', ') FROM parts WHERE bound = 'DEFAULT') \
              FROM months ORDER BY month",
             table = quote_literal(&self.table.sql()),
             back = self.months_back,
             ahead = self.months_ahead,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_on_one_date_or_timestamp_column_is_read() {
+        for t in SUPPORTED {
+            assert_eq!(key_problem(Some("r"), Some("RANGE (created_at)"), Some(1), Some(t)), None);
+        }
+    }
+
+    #[test]
+    fn any_other_key_fails_saying_what_it_is() {
+        let problem = |s, d, n, t| key_problem(Some(s), Some(d), Some(n), t).expect("a problem").1;
+        assert_eq!(
+            problem("r", "RANGE (id)", 1, Some("integer")),
+            "is partitioned by RANGE (id), on a column of type integer: the check supports a range key of one date, timestamp or timestamptz column"
+        );
+        assert!(problem("r", "RANGE (created_on, id)", 2, None).contains("RANGE (created_on, id), several columns"));
+        assert!(problem("r", "RANGE (date(created_at))", 1, None).contains("an expression"));
+        assert!(problem("l", "LIST (region)", 1, Some("text")).contains("LIST (region), not by range"));
+        assert_eq!(key_problem(None, None, None, None).unwrap().0, "not partitioned");
     }
 }
