@@ -115,12 +115,13 @@ fn same_object(written: &QualifiedName, candidate: &QualifiedName) -> bool {
 }
 
 /// The object a "does not exist" error names (`relation "public.track" does not exist`,
-/// SQLSTATE 42P01; `role "x"`, 42704; `schema "x"`, 3F000), for a hint on SQL the scenario wrote.
+/// SQLSTATE 42P01; `role "x"`, 42704, or 22023 from SET ROLE; `schema "x"`, 3F000), for a hint on SQL the scenario wrote.
 pub(crate) fn missing_in(err: &sqlx::Error) -> Option<(Object, QualifiedName)> {
     let sqlx::Error::Database(db) = err else { return None };
     let object = match db.code().as_deref()? {
         "42P01" => Object::Table,
-        "42704" if db.message().starts_with("role ") => Object::Role,
+        // SET ROLE to a role that does not exist fails as an invalid setting (22023).
+        "42704" | "22023" if db.message().starts_with("role \"") => Object::Role,
         "3F000" => Object::Schema,
         _ => return None,
     };

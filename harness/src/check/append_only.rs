@@ -86,7 +86,7 @@ impl Kind for Spec {
             Err(err) => vec![CheckResult::build(KIND, self.object("append-only"), started).error(format!(
                 "could not probe `{}`: {}",
                 self.table,
-                describe_sql_error(&err)
+                crate::names::describe_error(ctx.pool, &err).await
             ))],
         };
         if !self.triggers.is_empty() {

@@ -154,6 +154,10 @@ impl Kind for Spec {
                         results.push(
                             CheckResult::build(KIND, name.to_string(), started)
                                 .evidence(INDEXES_SQL)
+                                .expected(format!(
+                                    "an hnsw or ivfflat index, mean recall@{} >= {:.2}",
+                                    self.k, self.min_recall
+                                ))
                                 .actual("missing")
                                 .verdict(
                                     false,

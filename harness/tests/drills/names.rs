@@ -1,6 +1,6 @@
 //! Names as PostgreSQL resolves them: a scenario that names `public."Track"` finds it, one that
 //! writes `public.track` (folded to lower case, another table) fails saying which it probably
-//! meant, for every kind that takes a table, index or journal name.
+//! meant, for every kind that takes a table, index, role or journal name, and for SQL the scenario wrote.
 
 use pgdrill::{CheckResult, Verdict};
 
@@ -39,6 +39,19 @@ min_worst = 0.5
 
 [[checks.vector_recall]]
 indexes = ["public.embeddings_hnsw"]
+
+[[restore.roles]]
+name = "track_writer"
+
+[[checks.append_only]]
+table = 'public."Track"'
+role = "track_writr"
+insert = "INSERT INTO public.\"Track\" VALUES (99, 'probe')"
+
+[[checks.sql]]
+name = "titles"
+query = "SELECT count(*) FROM public.track"
+expect = 3
 
 [[checks.schema_version]]
 table = "public.schema_migration"
@@ -80,6 +93,12 @@ fn quoted_names_resolve_and_a_name_in_the_wrong_case_or_schema_fails_saying_whic
         assert_eq!(failed.verdict, Verdict::Fail, "{failed:?}");
         assert_eq!(failed.message, says);
     }
+    let writer = result("append_only/public.\"Track\" append-only as track_writr");
+    assert_eq!(writer.verdict, Verdict::Error, "{writer:?}");
+    assert!(writer.message.ends_with("(hint: did you mean `track_writer`?)"), "{}", writer.message);
+    let query = result("sql/titles");
+    assert_eq!(query.verdict, Verdict::Error, "{query:?}");
+    assert!(query.message.ends_with("(hint: did you mean `public.\"Track\"`?)"), "{}", query.message);
     let journal = result("schema_version/public.schema_migration");
     assert_eq!(journal.verdict, Verdict::Error, "{journal:?}");
     assert!(journal.message.ends_with("(hint: did you mean `public.schema_migrations`?)"), "{}", journal.message);
