@@ -174,8 +174,11 @@ expect = [
 
 [checks.amcheck]
 
+# Uniform random vectors are the hardest case for HNSW (no clusters to navigate by): the
+# default index answers recall@10 0.45-0.61 at ef_search 40, 0.80 at 200, 0.95 at 1000.
 [[checks.vector_recall]]
 indexes = ["public.engrams_embedding_idx"]
+ef_search = 1000
 "#,
         name = size.name,
         plain = plain.display()
