@@ -40,8 +40,10 @@ pub(crate) async fn run_all(
     // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
     // always progresses.
     let mut running = futures_util::stream::iter(checks).map(|spec| spec.run(&ctx)).buffered(CHECKS_AT_ONCE);
+    let mut seen = std::collections::HashMap::new();
     while let Some(results) = running.next().await {
-        for result in results {
+        for mut result in results {
+            result.id = unique_id(&mut seen, result.id);
             total += 1;
             match result.verdict {
                 Verdict::Pass => passed += 1,
@@ -61,4 +63,29 @@ pub(crate) async fn run_all(
         _ => target.went_away(database).await,
     };
     Err(ChecksError::NotPassed { failed: total - passed, total, gone })
+}
+
+/// `id`, or `id (2)`, `id (3)`... when an earlier result of the drill has it: a scenario may
+/// check one object twice (an index's recall at two `ef_search`, a journal in two ways), and
+/// JUnit, the history and the report tell results apart by their id.
+fn unique_id(seen: &mut std::collections::HashMap<String, u32>, id: String) -> String {
+    let count = seen.entry(id.clone()).or_insert(0);
+    *count += 1;
+    match *count {
+        1 => id,
+        n => format!("{id} ({n})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_repeated_id_is_numbered_from_its_second_result() {
+        let mut seen = std::collections::HashMap::new();
+        let ids: Vec<String> = ["vector_recall/a", "sql/b", "vector_recall/a", "vector_recall/a"]
+            .into_iter()
+            .map(|id| super::unique_id(&mut seen, id.to_owned()))
+            .collect();
+        assert_eq!(ids, ["vector_recall/a", "sql/b", "vector_recall/a (2)", "vector_recall/a (3)"]);
+    }
 }
