@@ -13,6 +13,7 @@ mod hostile;
 mod integrity;
 mod journals;
 mod junit_schema;
+mod kinds_b;
 mod modes;
 mod names;
 mod objectives;
