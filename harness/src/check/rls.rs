@@ -9,6 +9,8 @@
 //! force = true
 //! baseline = true              # every table with row security in the baseline, and its policies
 //! policies = [{ table = "public.resources", name = "zone_isolation", command = "ALL", roles = ["caracal_app"] }]
+//! # a policy's kind and expressions, compared as the server prints them:
+//! # { ..., permissive = true, using = "zone_id = current_setting('caracal.zone_id')::uuid", with_check = "..." }
 //! fail_closed = { role = "caracal_app", setting = "caracal.zone_id", column = "zone_id" }
 //! # fail_closed.roles = { "public.audit_events" = "caracal_auditor" }   # another role per table
 //! # fail_closed.value = "..."; other_value = "..."   # the two tenants (default: made up by type)
@@ -20,7 +22,13 @@
 //! back, the restore's superuser inserts a probe row for each of two tenants (foreign keys and
 //! triggers off), then the role (`SET LOCAL ROLE`) reads with no tenant set (no rows, or a
 //! refused read), as tenant B (not A's row, no other tenant's), and as tenant A (A's row). A role
-//! with no SELECT privilege on the table is closed by privilege.
+//! with no SELECT privilege on the table is closed by privilege. The tenants' values are read as
+//! the tenant column's type (`format_type`), so an upper-case uuid or `007` for an integer is
+//! the tenant the column holds. Names fold as PostgreSQL folds them.
+//!
+//! Against the baseline, each policy must have its command, roles, kind and (when the baseline
+//! recorded them) its `USING` and `WITH CHECK` expressions; a permissive policy the baseline
+//! did not have on one of its tables fails too (permissive policies add up).
 
 use std::sync::Arc;
 use std::time::Instant;
