@@ -603,7 +603,7 @@ pub(crate) fn probe_row(
     for column in columns {
         let value = if column.name == tenant {
             Some(format!("({{tenant}})::{}", column.sql_type))
-        } else if let Some(value) = given.get(&column.name) {
+        } else if let Some(value) = given.iter().find(|(k, _)| fold_ident(k) == column.name).map(|(_, v)| v) {
             Some(format!("({})::{}", quote_literal(value), column.sql_type))
         } else if column.never_written || (column.unique && column.has_default) {
             None
@@ -697,7 +697,8 @@ const COLUMNS_SQL: &str = "SELECT a.attname::text, format_type(a.atttypid, a.att
 /// them; the evidence is the SQL that ran, in order.
 async fn fail_closed(ctx: &CheckContext<'_>, table: &QualifiedName, fc: &FailClosed) -> CheckResult {
     let started = Instant::now();
-    let role = fc.role_for(table);
+    let role_name = fold_ident(fc.role_for(table));
+    let role = role_name.as_str();
     let t = table.sql();
     let setting = &fc.setting;
     let tenant_column = fold_ident(&fc.column);
@@ -973,7 +974,7 @@ mod fail_closed_tests {
         let made = probe_row(&columns, "zone_id", &none, false).unwrap();
         let names: Vec<&str> = made.iter().map(|(n, _)| n.trim_matches('"')).collect();
         assert_eq!(names, ["zone_id", "kind", "slug"], "without a row, only NOT NULL columns without default");
-        let given = BTreeMap::from([("kind".to_owned(), "service".to_owned())]);
+        let given = BTreeMap::from([("Kind".to_owned(), "service".to_owned())]);
         assert_eq!(probe_row(&columns, "zone_id", &given, false).unwrap()[1].1, "('service')::text");
         let odd = vec![ProbeColumn { not_null: true, ..column("shape", "geometry", "U") }];
         let why = probe_row(&odd, "zone_id", &none, false).unwrap_err();

@@ -76,7 +76,7 @@ policies = [
   { table = "public.docs", name = "Tenant_Isolation", roles = ["KB_App"], permissive = true, using = "tenant_id = current_setting('kb.tenant', true)::uuid" },
   { table = "public.ledger", name = "tenant_isolation", using = "tenant_id = current_setting('kb.tenant', true)::uuid" },
 ]
-fail_closed = { role = "kb_app", setting = "kb.tenant", column = "Tenant_Id", value = "5F264E76-22A0-0CF1-F3E9-C36326AED1A8", other_value = "{0B7B4F0E-1C6E-4A57-9A3E-2F4F1A0C9D11}" }
+fail_closed = { role = "KB_App", setting = "kb.tenant", column = "Tenant_Id", value = "5F264E76-22A0-0CF1-F3E9-C36326AED1A8", other_value = "{0B7B4F0E-1C6E-4A57-9A3E-2F4F1A0C9D11}" }
 
 [[checks.rls]]
 tables = ["public.counters"]
