@@ -17,7 +17,8 @@
 //! CREATE on no schema and not on the database; not a member of pg_read_server_files,
 //! pg_write_server_files, pg_execute_server_program, pg_read_all_data, pg_write_all_data or of
 //! a role with an elevated attribute. What a role is a member of counts as its own: it can
-//! `SET ROLE` to it, so an object owned by such a role is one it holds every privilege on.
+//! `SET ROLE` to it, so an object owned by such a role is one it holds every privilege on. A
+//! forbidden schema that does not exist while one with a close name does fails with a hint.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -366,9 +367,30 @@ impl Spec {
                 .await
             {
                 Err(err) => result.error(describe_sql_error(&err)),
-                Ok(found) if found.is_empty() => result
-                    .actual("no access")
-                    .verdict(true, format!("`{}` cannot reach {}", self.role, shown.join(", "))),
+                Ok(found) if found.is_empty() => {
+                    // A forbidden schema that does not exist proves nothing when another name is
+                    // close to it: the scenario probably misnamed the one it meant.
+                    let mut misnamed = Vec::new();
+                    for schema in self.absent_schemas(ctx).await {
+                        let written = QualifiedName { schema: None, name: schema.clone() };
+                        if let Some(meant) =
+                            crate::names::suggest(ctx.pool, crate::names::Object::Schema, &written).await
+                        {
+                            misnamed.push(format!(
+                                "forbidden schema `{}` does not exist, so nothing was checked there (hint: did you mean `{meant}`?)",
+                                quote_ident_if_needed(&schema)
+                            ));
+                        }
+                    }
+                    if misnamed.is_empty() {
+                        result
+                            .actual("no access")
+                            .verdict(true, format!("`{}` cannot reach {}", self.role, shown.join(", ")))
+                    } else {
+                        let text = misnamed.join("; ");
+                        result.actual(text.clone()).verdict(false, text)
+                    }
+                }
                 Ok(found) => {
                     let list = listed(&found);
                     result
@@ -377,6 +399,18 @@ impl Spec {
                 }
             },
         )
+    }
+
+    /// The forbidden schemas the restored database has no schema of that name for (none when
+    /// the catalog cannot be read: the check's own query has answered by then).
+    async fn absent_schemas(&self, ctx: &CheckContext<'_>) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT s FROM unnest($1::text[]) AS s WHERE NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s)",
+        )
+        .bind(&self.forbidden_schemas)
+        .fetch_all(ctx.pool)
+        .await
+        .unwrap_or_default()
     }
 
     /// Member of no role that reads or writes server files or all data, and of no role with an

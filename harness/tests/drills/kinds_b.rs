@@ -198,6 +198,7 @@ forbidden_schemas = ["Org_Globex"]
 [[checks.roles]]
 role = "kb_auditor"
 login = false
+forbidden_schemas = ["org_globx"]
 
 [[checks.roles]]
 role = "kb_leaky"
@@ -249,6 +250,13 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     assert!(member.expected.contains("nor of a role with SUPERUSER"), "{member:?}");
     let login = fails(&drill, "roles/kb_leaky login", &["`kb_leaky` can log in (LOGIN), expected NOLOGIN"]);
     assert_eq!((login.expected.as_str(), login.actual.as_str()), ("NOLOGIN", "LOGIN"));
+    fails(
+        &drill,
+        "roles/kb_auditor other schemas",
+        &[
+            "forbidden schema `org_globx` does not exist, so nothing was checked there (hint: did you mean `org_globex`?)",
+        ],
+    );
     fails(
         &drill,
         "roles/kb_ap",
