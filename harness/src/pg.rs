@@ -62,6 +62,16 @@ impl std::fmt::Display for QualifiedName {
     }
 }
 
+/// One identifier as the server stores it: unquoted, folded to lower case (`Plur_App` is
+/// `plur_app`); quoted, as written (`"AppUser"` is `AppUser`). Text that is not one
+/// identifier is kept as it is.
+pub(crate) fn fold_ident(text: &str) -> String {
+    match split_dotted(text).as_deref() {
+        Ok([name]) => name.clone(),
+        _ => text.to_owned(),
+    }
+}
+
 /// `name` bare when it reads back as itself (lower case letters, digits, `_`, `$`), quoted
 /// otherwise.
 pub(crate) fn quote_ident_if_needed(name: &str) -> String {
@@ -192,6 +202,14 @@ mod tests {
         assert_eq!(compare_versions("0.10.0", "0.8.0"), Ordering::Greater);
         assert_eq!(compare_versions("0.8", "0.8.0"), Ordering::Equal);
         assert_eq!(compare_versions("1.5.0", "1.6"), Ordering::Less);
+    }
+
+    #[test]
+    fn identifiers_fold_as_the_server_folds_them() {
+        assert_eq!(fold_ident("Plur_App"), "plur_app");
+        assert_eq!(fold_ident("\"AppUser\""), "AppUser");
+        assert_eq!(fold_ident("Tenant_Isolation"), "tenant_isolation");
+        assert_eq!(fold_ident("odd.name"), "odd.name", "not one identifier: as written");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
 
 use super::{
-    BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, MigrationVersion, PolicyInfo, RowSecurity, SchemaInventory,
+    BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, MigrationVersion, PolicyExpressions, PolicyInfo, RowSecurity,
+    SchemaInventory,
 };
 use crate::journal::Preset;
 use crate::pg::{QualifiedName, quote_literal};
@@ -108,16 +109,18 @@ pub async fn table_row_security(pool: &PgPool, table: &QualifiedName) -> sqlx::R
     .await
 }
 
+/// Every policy, with its expressions.
 pub async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
-    let rows: Vec<(String, String, String, String, Vec<String>, String)> = sqlx::query_as(
-        "SELECT schemaname::text, tablename::text, policyname::text, cmd, roles::text[], permissive \
+    type Row = (String, String, String, String, Vec<String>, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT schemaname::text, tablename::text, policyname::text, cmd, roles::text[], permissive, qual, with_check \
          FROM pg_catalog.pg_policies ORDER BY 1, 2, 3",
     )
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(schema, table, policy, command, mut roles, permissive)| {
+        .map(|(schema, table, policy, command, mut roles, permissive, using, with_check)| {
             roles.sort();
             PolicyInfo {
                 table: name(&schema, &table),
@@ -125,6 +128,7 @@ pub async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
                 command,
                 roles,
                 permissive: permissive == "PERMISSIVE",
+                expressions: Some(PolicyExpressions { using, with_check }),
             }
         })
         .collect())

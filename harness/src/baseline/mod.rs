@@ -69,6 +69,20 @@ pub struct PolicyInfo {
     pub command: String,
     pub roles: Vec<String>,
     pub permissive: bool,
+    /// Its expressions as the server prints them; absent from baselines captured before
+    /// pgdrill recorded them (those compare without expressions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expressions: Option<PolicyExpressions>,
+}
+
+/// A policy's expressions, as `pg_policies` prints them (`qual`, `with_check`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyExpressions {
+    /// `USING (...)`: which rows it lets be read, updated or deleted (None: no USING clause).
+    pub using: Option<String>,
+    /// `WITH CHECK (...)`: which rows it lets be written (None: none, so `USING` applies).
+    pub with_check: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

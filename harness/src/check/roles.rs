@@ -8,13 +8,17 @@
 //! usage = ["public", "org_acme"]                            # floor: USAGE on these schemas
 //! tables = { "public.users" = "SELECT, INSERT, UPDATE, DELETE", "public.audit_events" = "SELECT, INSERT" }
 //! forbidden_schemas = ["org_globex"]                        # ceiling: no access at all there
+//! login = false                                             # NOLOGIN (true: it can log in)
 //! ```
 //!
-//! The floor also asks for CONNECT on the database. The ceiling is always checked: not
-//! superuser, createrole, createdb, bypassrls or replication; owns no table, view, sequence or
-//! schema; CREATE on no schema and not on the database; not a member of
-//! pg_read_server_files, pg_write_server_files, pg_execute_server_program, pg_read_all_data or
-//! pg_write_all_data.
+//! Names fold as PostgreSQL folds them (`Org_Globex` is `org_globex`, `"Org"` is `Org`). The
+//! floor also asks for CONNECT on the database. The ceiling is always checked: not superuser,
+//! createrole, createdb, bypassrls or replication; owns no table, view, sequence or schema;
+//! CREATE on no schema and not on the database; not a member of pg_read_server_files,
+//! pg_write_server_files, pg_execute_server_program, pg_read_all_data, pg_write_all_data or of
+//! a role with an elevated attribute. What a role is a member of counts as its own: it can
+//! `SET ROLE` to it, so an object owned by such a role is one it holds every privilege on. A
+//! forbidden schema that does not exist while one with a close name does fails with a hint.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -23,7 +27,7 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
-use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
+use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed, quote_literal};
 
 pub(crate) const KIND: &str = "roles";
 
@@ -49,16 +53,34 @@ pub(crate) struct Config {
     pub tables: BTreeMap<String, String>,
     #[serde(default)]
     pub forbidden_schemas: Vec<String>,
+    /// Whether the role can log in: `false` asserts NOLOGIN (default: not checked).
+    pub login: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Spec {
+    /// The role, schema names below as the server stores them (folded).
     pub role: String,
     pub connect: bool,
     pub usage: Vec<String>,
     pub tables: Vec<(QualifiedName, Vec<String>)>,
     pub forbidden_schemas: Vec<String>,
+    pub login: Option<bool>,
 }
+
+/// Attributes read from `pg_roles`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Attributes {
+    pub superuser: bool,
+    pub createrole: bool,
+    pub createdb: bool,
+    pub bypassrls: bool,
+    pub replication: bool,
+    pub login: bool,
+}
+
+/// How many items a message lists before it says how many more there are.
+const LISTED: usize = 10;
 
 impl Kind for Spec {
     const NAME: &'static str = KIND;
@@ -83,11 +105,12 @@ impl Kind for Spec {
             tables.push((name, list));
         }
         Ok(Spec {
-            role: config.role,
+            role: fold_ident(&config.role),
             connect: config.connect.unwrap_or(true),
-            usage: config.usage,
+            usage: config.usage.iter().map(|s| fold_ident(s)).collect(),
             tables,
-            forbidden_schemas: config.forbidden_schemas,
+            forbidden_schemas: config.forbidden_schemas.iter().map(|s| fold_ident(s)).collect(),
+            login: config.login,
         })
     }
 
@@ -98,39 +121,57 @@ impl Kind for Spec {
     async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let role = &self.role;
-        let attributes: Option<(bool, bool, bool, bool, bool)> = match sqlx::query_as(
-            "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication FROM pg_roles WHERE rolname = $1",
-        )
-        .bind(role)
-        .fetch_optional(ctx.pool)
-        .await
-        {
-            Ok(a) => a,
-            Err(err) => {
-                return vec![CheckResult::build(KIND, role.clone(), started)
-                    .error(format!("could not read role `{role}`: {}", describe_sql_error(&err)))];
-            }
-        };
-        let Some(attributes) = attributes else {
+        let attributes: Option<(bool, bool, bool, bool, bool, bool)> =
+            match sqlx::query_as(ATTRIBUTES_SQL).bind(role).fetch_optional(ctx.pool).await {
+                Ok(a) => a,
+                Err(err) => {
+                    return vec![
+                        CheckResult::build(KIND, role.clone(), started)
+                            .error(format!("could not read role `{role}`: {}", describe_sql_error(&err))),
+                    ];
+                }
+            };
+        let Some((superuser, createrole, createdb, bypassrls, replication, login)) = attributes else {
+            let message = crate::names::with_hint(
+                ctx.pool,
+                crate::names::Object::Role,
+                &QualifiedName { schema: None, name: role.clone() },
+                format!("role `{role}` does not exist on the restored server"),
+            )
+            .await;
             return vec![
                 CheckResult::build(KIND, role.clone(), started)
                     .expected("the role exists")
                     .actual("missing")
-                    .evidence(format!("SELECT FROM pg_roles WHERE rolname = {}", quote_literal(role)))
-                    .verdict(false, format!("role `{role}` does not exist on the restored server")),
+                    .evidence(bind_evidence(ATTRIBUTES_SQL, &[role]))
+                    .verdict(false, message),
             ];
         };
+        let attributes = Attributes { superuser, createrole, createdb, bypassrls, replication, login };
         vec![
             self.floor(ctx).await,
             self.attributes(attributes, started),
+            self.login(attributes, started),
             self.ownership(ctx).await,
             self.schema_create(ctx).await,
             self.forbidden(ctx).await,
-            self.server_files(ctx).await,
+            self.memberships(ctx).await,
         ]
         .into_iter()
         .flatten()
         .collect()
+    }
+}
+
+const ATTRIBUTES_SQL: &str = "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolcanlogin FROM pg_roles WHERE rolname = $1";
+
+/// `items` for a message: all of them up to [`LISTED`], else the first ones and how many more,
+/// so that the count is always whole.
+pub(crate) fn listed(items: &[String]) -> String {
+    if items.len() <= LISTED {
+        items.join(", ")
+    } else {
+        format!("{} (first {LISTED} of {}), and {} more", items[..LISTED].join(", "), items.len(), items.len() - LISTED)
     }
 }
 
@@ -149,8 +190,12 @@ impl Spec {
             probes.push(format!("has_database_privilege({role}, current_database(), 'CONNECT')"));
         }
         for schema in &self.usage {
-            needs.push(format!("USAGE on schema {schema}"));
-            probes.push(format!("has_schema_privilege({role}, {}, 'USAGE')", quote_literal(schema)));
+            needs.push(format!("USAGE on schema {}", quote_ident_if_needed(schema)));
+            // NULL when the schema does not exist.
+            probes.push(format!(
+                "(SELECT has_schema_privilege({role}, n.oid, 'USAGE') FROM pg_namespace n WHERE n.nspname = {})",
+                quote_literal(schema)
+            ));
         }
         for (table, privileges) in &self.tables {
             for p in privileges {
@@ -163,36 +208,44 @@ impl Spec {
         }
         let sql = format!("SELECT ARRAY[{}]", probes.join(", "));
         let result = self.result("floor", started).expected(summarize(&needs)).evidence(sql.clone());
-        let held: Vec<bool> = match sqlx::query_scalar(&sql).fetch_one(ctx.pool).await {
+        let held: Vec<Option<bool>> = match sqlx::query_scalar(&sql).fetch_one(ctx.pool).await {
             Ok(h) => h,
             Err(err) => {
                 return Some(result.error(format!(
                     "could not read the privileges of `{}`: {}",
                     self.role,
-                    describe_sql_error(&err)
+                    crate::names::describe_error(ctx.pool, &err).await
                 )));
             }
         };
-        let missing: Vec<&String> = needs.iter().zip(&held).filter(|(_, ok)| !**ok).map(|(n, _)| n).collect();
+        let mut missing = Vec::new();
+        for (need, held) in needs.iter().zip(&held) {
+            match held {
+                Some(true) => {}
+                Some(false) => missing.push(need.clone()),
+                None => {
+                    let written = need.trim_start_matches("USAGE on schema ");
+                    let message = format!("{need} (schema {written} does not exist)");
+                    let name = QualifiedName { schema: None, name: fold_ident(written) };
+                    missing.push(crate::names::with_hint(ctx.pool, crate::names::Object::Schema, &name, message).await);
+                }
+            }
+        }
         Some(if missing.is_empty() {
             result.actual("all held").verdict(true, format!("`{}` can do what the application needs", self.role))
         } else {
-            let list = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+            let list = listed(&missing);
             result.actual(format!("missing: {list}")).verdict(false, format!("`{}` lacks {list}", self.role))
         })
     }
 
-    fn attributes(
-        &self,
-        (sup, createrole, createdb, bypassrls, replication): (bool, bool, bool, bool, bool),
-        started: Instant,
-    ) -> Option<CheckResult> {
+    fn attributes(&self, a: Attributes, started: Instant) -> Option<CheckResult> {
         let held: Vec<&str> = [
-            ("SUPERUSER", sup),
-            ("CREATEROLE", createrole),
-            ("CREATEDB", createdb),
-            ("BYPASSRLS", bypassrls),
-            ("REPLICATION", replication),
+            ("SUPERUSER", a.superuser),
+            ("CREATEROLE", a.createrole),
+            ("CREATEDB", a.createdb),
+            ("BYPASSRLS", a.bypassrls),
+            ("REPLICATION", a.replication),
         ]
         .into_iter()
         .filter(|(_, on)| *on)
@@ -201,10 +254,7 @@ impl Spec {
         let result = self
             .result("attributes", started)
             .expected("none of SUPERUSER, CREATEROLE, CREATEDB, BYPASSRLS, REPLICATION")
-            .evidence(format!(
-                "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication FROM pg_roles WHERE rolname = {}",
-                quote_literal(&self.role)
-            ));
+            .evidence(bind_evidence(ATTRIBUTES_SQL, &[&self.role]));
         Some(if held.is_empty() {
             result.actual("none").verdict(true, format!("`{}` has no elevated attribute", self.role))
         } else {
@@ -215,21 +265,50 @@ impl Spec {
         })
     }
 
+    /// `login = false`: the role cannot log in (NOLOGIN); `true`: it can.
+    fn login(&self, a: Attributes, started: Instant) -> Option<CheckResult> {
+        let want = self.login?;
+        let text = |login: bool| if login { "LOGIN" } else { "NOLOGIN" };
+        let result = self
+            .result("login", started)
+            .expected(text(want))
+            .actual(text(a.login))
+            .evidence(bind_evidence(ATTRIBUTES_SQL, &[&self.role]));
+        Some(if a.login == want {
+            result.verdict(true, format!("`{}` is {}", self.role, text(want)))
+        } else if a.login {
+            result.verdict(
+                false,
+                format!(
+                    "`{}` can log in (LOGIN), expected NOLOGIN: anyone with its password connects as it",
+                    self.role
+                ),
+            )
+        } else {
+            result.verdict(false, format!("`{}` cannot log in (NOLOGIN), expected LOGIN", self.role))
+        })
+    }
+
     async fn ownership(&self, ctx: &CheckContext<'_>) -> Option<CheckResult> {
         let started = Instant::now();
-        let sql = "SELECT n.nspname::text || '.' || c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                   WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = $1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
-                   UNION ALL SELECT 'schema ' || nspname::text FROM pg_namespace WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = $1) \
-                   ORDER BY 1 LIMIT 20";
-        let result =
-            self.result("ownership", started).expected("owns no table, view, sequence or schema").evidence(sql);
+        let sql = "SELECT o.what || CASE WHEN o.owner = (SELECT oid FROM pg_roles WHERE rolname = $1) THEN '' \
+                   ELSE ' (owner ' || pg_get_userbyid(o.owner)::text || ', a role it is a member of)' END FROM ( \
+                   SELECT n.nspname::text || '.' || c.relname::text AS what, c.relowner AS owner FROM pg_class c \
+                   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') \
+                   AND pg_has_role($1, c.relowner, 'MEMBER') \
+                   UNION ALL SELECT 'schema ' || nspname::text, nspowner FROM pg_namespace WHERE pg_has_role($1, nspowner, 'MEMBER') \
+                   ) o ORDER BY 1";
+        let result = self
+            .result("ownership", started)
+            .expected("owns no table, view, sequence or schema, itself or through a role it is a member of")
+            .evidence(bind_evidence(sql, &[&self.role]));
         Some(match sqlx::query_scalar::<_, String>(sql).bind(&self.role).fetch_all(ctx.pool).await {
             Err(err) => result.error(describe_sql_error(&err)),
             Ok(owned) if owned.is_empty() => result
                 .actual("owns nothing")
                 .verdict(true, format!("`{}` owns no objects it could alter or drop", self.role)),
             Ok(owned) => {
-                let list = owned.join(", ");
+                let list = listed(&owned);
                 result
                     .actual(format!("owns {list}"))
                     .verdict(false, format!("`{}` owns {list}: it can alter or drop them", self.role))
@@ -239,18 +318,21 @@ impl Spec {
 
     async fn schema_create(&self, ctx: &CheckContext<'_>) -> Option<CheckResult> {
         let started = Instant::now();
-        let sql = "SELECT nspname::text FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%' \
-                   AND has_schema_privilege($1, oid, 'CREATE') \
-                   UNION ALL SELECT 'the database itself' WHERE has_database_privilege($1, current_database(), 'CREATE') ORDER BY 1";
-        let result =
-            self.result("CREATE", started).expected("CREATE on no schema and not on the database").evidence(sql);
+        let sql = "SELECT nspname::text FROM pg_namespace n WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%' \
+                   AND EXISTS (SELECT 1 FROM pg_roles r WHERE pg_has_role($1, r.oid, 'MEMBER') AND has_schema_privilege(r.oid, n.oid, 'CREATE')) \
+                   UNION ALL SELECT 'the database itself' WHERE EXISTS (SELECT 1 FROM pg_roles r WHERE pg_has_role($1, r.oid, 'MEMBER') \
+                   AND has_database_privilege(r.oid, current_database(), 'CREATE')) ORDER BY 1";
+        let result = self
+            .result("CREATE", started)
+            .expected("CREATE on no schema and not on the database")
+            .evidence(bind_evidence(sql, &[&self.role]));
         Some(match sqlx::query_scalar::<_, String>(sql).bind(&self.role).fetch_all(ctx.pool).await {
             Err(err) => result.error(describe_sql_error(&err)),
             Ok(found) if found.is_empty() => {
                 result.actual("none").verdict(true, format!("`{}` cannot create objects (no DDL)", self.role))
             }
             Ok(found) => {
-                let list = found.join(", ");
+                let list = listed(&found);
                 result
                     .actual(format!("CREATE on {list}"))
                     .verdict(false, format!("`{}` can create objects in {list}", self.role))
@@ -258,18 +340,24 @@ impl Spec {
         })
     }
 
+    /// No access to the forbidden schemas: no USAGE, and no table it may read or write there,
+    /// by its own grants, those of a role it is a member of, or by owning it through one.
     async fn forbidden(&self, ctx: &CheckContext<'_>) -> Option<CheckResult> {
         if self.forbidden_schemas.is_empty() {
             return None;
         }
         let started = Instant::now();
-        let sql = "SELECT n.nspname::text || CASE WHEN c.relname IS NULL THEN ' (USAGE)' ELSE '.' || c.relname::text END \
+        let sql = "WITH m AS (SELECT r.oid FROM pg_roles r WHERE pg_has_role($1, r.oid, 'MEMBER')) \
+                   SELECT n.nspname::text || CASE WHEN c.relname IS NULL THEN ' (USAGE)' ELSE '.' || c.relname::text || \
+                   CASE WHEN c.relowner IN (SELECT oid FROM m) THEN ' (owned by ' || pg_get_userbyid(c.relowner)::text || ': every privilege)' ELSE '' END END \
                    FROM pg_namespace n LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm') \
-                   AND (has_table_privilege($1, c.oid, 'SELECT') OR has_table_privilege($1, c.oid, 'INSERT') OR has_table_privilege($1, c.oid, 'UPDATE') OR has_table_privilege($1, c.oid, 'DELETE')) \
-                   WHERE n.nspname = ANY($2) AND (c.relname IS NOT NULL OR has_schema_privilege($1, n.oid, 'USAGE')) ORDER BY 1";
+                   AND (c.relowner IN (SELECT oid FROM m) OR EXISTS (SELECT 1 FROM m WHERE has_table_privilege(m.oid, c.oid, 'SELECT') \
+                   OR has_table_privilege(m.oid, c.oid, 'INSERT') OR has_table_privilege(m.oid, c.oid, 'UPDATE') OR has_table_privilege(m.oid, c.oid, 'DELETE'))) \
+                   WHERE n.nspname = ANY($2) AND (c.relname IS NOT NULL OR EXISTS (SELECT 1 FROM m WHERE has_schema_privilege(m.oid, n.oid, 'USAGE'))) ORDER BY 1";
+        let shown: Vec<String> = self.forbidden_schemas.iter().map(|s| quote_ident_if_needed(s)).collect();
         let result = self
             .result("other schemas", started)
-            .expected(format!("no access to {}", self.forbidden_schemas.join(", ")))
+            .expected(format!("no access to {}", shown.join(", ")))
             .evidence(bind_evidence(sql, &[&self.role, &format!("{{{}}}", self.forbidden_schemas.join(","))]));
         Some(
             match sqlx::query_scalar::<_, String>(sql)
@@ -279,25 +367,67 @@ impl Spec {
                 .await
             {
                 Err(err) => result.error(describe_sql_error(&err)),
-                Ok(found) if found.is_empty() => result
-                    .actual("no access")
-                    .verdict(true, format!("`{}` cannot reach {}", self.role, self.forbidden_schemas.join(", "))),
+                Ok(found) if found.is_empty() => {
+                    // A forbidden schema that does not exist proves nothing when another name is
+                    // close to it: the scenario probably misnamed the one it meant.
+                    let mut misnamed = Vec::new();
+                    for schema in self.absent_schemas(ctx).await {
+                        let written = QualifiedName { schema: None, name: schema.clone() };
+                        if let Some(meant) =
+                            crate::names::suggest(ctx.pool, crate::names::Object::Schema, &written).await
+                        {
+                            misnamed.push(format!(
+                                "forbidden schema `{}` does not exist, so nothing was checked there (hint: did you mean `{meant}`?)",
+                                quote_ident_if_needed(&schema)
+                            ));
+                        }
+                    }
+                    if misnamed.is_empty() {
+                        result
+                            .actual("no access")
+                            .verdict(true, format!("`{}` cannot reach {}", self.role, shown.join(", ")))
+                    } else {
+                        let text = misnamed.join("; ");
+                        result.actual(text.clone()).verdict(false, text)
+                    }
+                }
                 Ok(found) => {
-                    let list = found.join(", ");
+                    let list = listed(&found);
                     result
-                        .actual(format!("access to {list}"))
+                        .actual(format!("access to {} objects: {list}", found.len()))
                         .verdict(false, format!("`{}` reaches into {list}", self.role))
                 }
             },
         )
     }
 
-    async fn server_files(&self, ctx: &CheckContext<'_>) -> Option<CheckResult> {
+    /// The forbidden schemas the restored database has no schema of that name for (none when
+    /// the catalog cannot be read: the check's own query has answered by then).
+    async fn absent_schemas(&self, ctx: &CheckContext<'_>) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT s FROM unnest($1::text[]) AS s WHERE NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s)",
+        )
+        .bind(&self.forbidden_schemas)
+        .fetch_all(ctx.pool)
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Member of no role that reads or writes server files or all data, and of no role with an
+    /// elevated attribute (it can `SET ROLE` to it and have it).
+    async fn memberships(&self, ctx: &CheckContext<'_>) -> Option<CheckResult> {
         let started = Instant::now();
-        let sql = "SELECT r FROM unnest($2::text[]) AS r WHERE pg_has_role($1, r, 'MEMBER') ORDER BY 1";
+        let sql = "SELECT r.rolname::text || coalesce(' (' || nullif(concat_ws(', ', CASE WHEN r.rolsuper THEN 'SUPERUSER' END, \
+                   CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, \
+                   CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END), '') || ')', '') \
+                   FROM pg_roles r WHERE r.rolname <> $1 AND pg_has_role($1, r.oid, 'MEMBER') \
+                   AND (r.rolname = ANY($2) OR r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolreplication) ORDER BY 1";
         let result = self
             .result("server access", started)
-            .expected(format!("member of none of {}", DANGEROUS_ROLES.join(", ")))
+            .expected(format!(
+                "member of none of {}, nor of a role with SUPERUSER, CREATEROLE, CREATEDB, BYPASSRLS or REPLICATION",
+                DANGEROUS_ROLES.join(", ")
+            ))
             .evidence(bind_evidence(sql, &[&self.role, &format!("{{{}}}", DANGEROUS_ROLES.join(","))]));
         Some(
             match sqlx::query_scalar::<_, String>(sql)
@@ -307,14 +437,14 @@ impl Spec {
                 .await
             {
                 Err(err) => result.error(describe_sql_error(&err)),
-                Ok(found) if found.is_empty() => result
-                    .actual("none")
-                    .verdict(true, format!("`{}` cannot read or write server files or all data", self.role)),
+                Ok(found) if found.is_empty() => {
+                    result.actual("none").verdict(true, format!("`{}` is a member of no elevated role", self.role))
+                }
                 Ok(found) => {
-                    let list = found.join(", ");
+                    let list = listed(&found);
                     result
                         .actual(format!("member of {list}"))
-                        .verdict(false, format!("`{}` is a member of {list}", self.role))
+                        .verdict(false, format!("`{}` is a member of {list}: it can act as them (SET ROLE)", self.role))
                 }
             },
         )
@@ -331,16 +461,58 @@ mod tests {
     use super::*;
     use crate::outcome::Verdict;
 
+    fn spec(login: Option<bool>) -> Spec {
+        Spec { role: "plur_app".into(), connect: true, usage: vec![], tables: vec![], forbidden_schemas: vec![], login }
+    }
+
     #[test]
     fn a_role_without_elevated_attributes_passes_and_one_with_them_fails_naming_each() {
-        let spec =
-            Spec { role: "plur_app".into(), connect: true, usage: vec![], tables: vec![], forbidden_schemas: vec![] };
+        let spec = spec(None);
         let now = Instant::now();
-        let clean = spec.attributes((false, false, false, false, false), now).unwrap();
+        let clean = spec.attributes(Attributes::default(), now).unwrap();
         assert_eq!(clean.verdict, Verdict::Pass, "{clean:?}");
-        let elevated = spec.attributes((true, false, false, true, false), now).unwrap();
+        let elevated =
+            spec.attributes(Attributes { superuser: true, bypassrls: true, ..Attributes::default() }, now).unwrap();
         assert_eq!(elevated.verdict, Verdict::Fail);
         assert_eq!(elevated.actual, "SUPERUSER, BYPASSRLS");
         assert!(elevated.message.contains("`plur_app` has SUPERUSER, BYPASSRLS"), "{}", elevated.message);
+    }
+
+    #[test]
+    fn login_false_passes_for_nologin_and_fails_for_a_role_that_can_log_in() {
+        let now = Instant::now();
+        assert!(spec(None).login(Attributes::default(), now).is_none(), "not asked, not checked");
+        let nologin = spec(Some(false)).login(Attributes::default(), now).unwrap();
+        assert_eq!(nologin.verdict, Verdict::Pass, "{nologin:?}");
+        let can = spec(Some(false)).login(Attributes { login: true, ..Attributes::default() }, now).unwrap();
+        assert_eq!(can.verdict, Verdict::Fail);
+        assert_eq!((can.expected.as_str(), can.actual.as_str()), ("NOLOGIN", "LOGIN"));
+        assert!(can.message.contains("`plur_app` can log in (LOGIN), expected NOLOGIN"), "{}", can.message);
+    }
+
+    #[test]
+    fn a_long_list_says_how_many_there_are_in_all() {
+        let items: Vec<String> = (1..=25).map(|i| format!("org_globex.t{i}")).collect();
+        let text = listed(&items);
+        assert!(text.starts_with("org_globex.t1, org_globex.t2,"), "{text}");
+        assert!(text.ends_with("org_globex.t10 (first 10 of 25), and 15 more"), "{text}");
+        assert_eq!(listed(&items[..3]), "org_globex.t1, org_globex.t2, org_globex.t3");
+    }
+
+    #[test]
+    fn names_fold_as_the_server_folds_them() {
+        let config = Config {
+            role: "Plur_App".into(),
+            connect: None,
+            usage: vec!["Public".into(), "\"Org\"".into()],
+            tables: BTreeMap::new(),
+            forbidden_schemas: vec!["Org_Globex".into()],
+            login: None,
+        };
+        let ctx = ResolveContext { base: std::path::PathBuf::new(), baseline: None };
+        let spec = Spec::resolve(config, &ctx).unwrap();
+        assert_eq!(spec.role, "plur_app");
+        assert_eq!(spec.usage, ["public", "Org"]);
+        assert_eq!(spec.forbidden_schemas, ["org_globex"]);
     }
 }

@@ -1,6 +1,9 @@
 //! `schemas`: every non-system schema of the baseline survived the restore (plugin-owned
 //! schemas included), with its tables, enum types (and their labels) and sequences; and no
-//! sequence is behind the maximum of its column, so the next insert does not collide.
+//! sequence is behind the maximum of its column, so the next insert does not collide. Names
+//! fold as PostgreSQL folds them (`Plugin_GitHub` is `plugin_github`); a name that differs
+//! from an existing one only in case fails with a hint. An enum that gained labels (a newer
+//! backup) passes; one that lost labels, or has them in another order, fails.
 //!
 //! ```toml
 //! [checks.schemas]
@@ -18,7 +21,7 @@ use serde::Deserialize;
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, SchemaInventory, capture};
 use crate::field::FieldError;
-use crate::pg::describe_sql_error;
+use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed};
 
 pub(crate) const KIND: &str = "schemas";
 
@@ -56,7 +59,8 @@ impl Kind for Spec {
                 "schemas needs `baseline = true`, `schemas = [...]` or `sequences = true`",
             ));
         }
-        Ok(Spec { baseline, schemas: config.schemas, sequences })
+        let schemas = config.schemas.iter().map(|s| fold_ident(s)).collect();
+        Ok(Spec { baseline, schemas, sequences })
     }
 
     fn label(&self) -> String {
@@ -78,7 +82,7 @@ impl Kind for Spec {
         };
         if let Some(baseline) = &self.baseline {
             for (schema, want) in &baseline.schemas {
-                results.push(compare(schema, want, actual.get(schema), started));
+                results.push(compare(schema, want, &actual, started));
             }
         }
         for schema in &self.schemas {
@@ -86,9 +90,19 @@ impl Kind for Spec {
                 continue;
             }
             let result = CheckResult::build(KIND, schema.clone(), started).expected("exists").evidence(EVIDENCE);
+            let shown = quote_ident_if_needed(schema);
             results.push(match actual.get(schema) {
-                Some(inv) => result.actual(inventory_text(inv)).verdict(true, format!("schema `{schema}` exists")),
-                None => result.actual("missing").verdict(false, format!("schema `{schema}` was not restored")),
+                Some(inv) => result.actual(inventory_text(inv)).verdict(true, format!("schema `{shown}` exists")),
+                None => {
+                    let message = crate::names::with_hint(
+                        ctx.pool,
+                        crate::names::Object::Schema,
+                        &QualifiedName { schema: None, name: schema.clone() },
+                        format!("schema `{shown}` was not restored"),
+                    )
+                    .await;
+                    result.actual("missing").verdict(false, message)
+                }
             });
         }
         if self.sequences {
@@ -102,15 +116,45 @@ fn inventory_text(inv: &SchemaInventory) -> String {
     format!("{} tables, {} enums, {} sequences", inv.tables.len(), inv.enums.len(), inv.sequences.len())
 }
 
-fn compare(schema: &str, want: &SchemaInventory, have: Option<&SchemaInventory>, started: Instant) -> CheckResult {
-    let result = CheckResult::build(KIND, schema.to_owned(), started).expected(inventory_text(want)).evidence(EVIDENCE);
-    let Some(have) = have else {
-        return result
-            .actual("schema missing")
-            .verdict(false, format!("schema `{schema}` was not restored: its {} are gone", inventory_text(want)));
+/// ` (hint: did you mean `X`?)` when `have` holds a name that differs from `name` only in case.
+fn case_hint<'a>(name: &str, have: impl IntoIterator<Item = &'a String>) -> String {
+    have.into_iter()
+        .find(|h| h.as_str() != name && h.to_lowercase() == name.to_lowercase())
+        .map(|h| format!(" (hint: did you mean `{}`?)", quote_ident_if_needed(h)))
+        .unwrap_or_default()
+}
+
+/// Whether the restored labels keep the baseline's: every one of them, in the same order;
+/// labels added (a newer backup) are fine.
+pub(crate) fn enum_keeps(want: &[String], have: &[String]) -> bool {
+    let mut have = have.iter();
+    want.iter().all(|w| have.any(|h| h == w))
+}
+
+/// One schema of the baseline against the restored ones.
+fn compare(
+    schema: &str,
+    want: &SchemaInventory,
+    actual: &BTreeMap<String, SchemaInventory>,
+    started: Instant,
+) -> CheckResult {
+    let shown = quote_ident_if_needed(schema);
+    let result = CheckResult::build(KIND, shown.clone(), started).expected(inventory_text(want)).evidence(EVIDENCE);
+    let Some(have) = actual.get(schema) else {
+        return result.actual("schema missing").verdict(
+            false,
+            format!(
+                "schema `{shown}` was not restored: its {} are gone{}",
+                inventory_text(want),
+                case_hint(schema, actual.keys())
+            ),
+        );
     };
     let missing = |want: &[String], have: &[String]| -> Vec<String> {
-        want.iter().filter(|w| !have.contains(w)).cloned().collect()
+        want.iter()
+            .filter(|w| !have.contains(w))
+            .map(|w| format!("{}{}", quote_ident_if_needed(w), case_hint(w, have)))
+            .collect()
     };
     let mut problems = Vec::new();
     let tables = missing(&want.tables, &have.tables);
@@ -121,21 +165,30 @@ fn compare(schema: &str, want: &SchemaInventory, have: Option<&SchemaInventory>,
     if !sequences.is_empty() {
         problems.push(format!("missing sequences: {}", sequences.join(", ")));
     }
-    let enums: BTreeMap<&String, &Vec<String>> = want.enums.iter().collect();
-    for (name, labels) in enums {
+    for (name, labels) in &want.enums {
         match have.enums.get(name) {
-            None => problems.push(format!("missing enum: {name}")),
-            Some(have_labels) if have_labels != labels => {
-                problems.push(format!("enum {name} is ({}) instead of ({})", have_labels.join(", "), labels.join(", ")))
+            None => problems.push(format!("missing enum: {name}{}", case_hint(name, have.enums.keys()))),
+            Some(have_labels) if !enum_keeps(labels, have_labels) => {
+                let lost: Vec<&str> = labels.iter().filter(|l| !have_labels.contains(l)).map(|l| l.as_str()).collect();
+                let what = if lost.is_empty() {
+                    "has its labels in another order".to_owned()
+                } else {
+                    format!("lost labels {}", lost.join(", "))
+                };
+                problems.push(format!(
+                    "enum {name} {what}: is ({}) instead of ({})",
+                    have_labels.join(", "),
+                    labels.join(", ")
+                ))
             }
             Some(_) => {}
         }
     }
     if problems.is_empty() {
-        result.actual(inventory_text(have)).verdict(true, format!("schema `{schema}` has everything the baseline had"))
+        result.actual(inventory_text(have)).verdict(true, format!("schema `{shown}` has everything the baseline had"))
     } else {
         let text = problems.join("; ");
-        result.actual(text.clone()).verdict(false, format!("schema `{schema}`: {text}"))
+        result.actual(text.clone()).verdict(false, format!("schema `{shown}`: {text}"))
     }
 }
 
@@ -178,25 +231,82 @@ mod tests {
         }
     }
 
+    fn restored(schemas: &[(&str, SchemaInventory)]) -> BTreeMap<String, SchemaInventory> {
+        schemas.iter().map(|(n, i)| (n.to_string(), i.clone())).collect()
+    }
+
     #[test]
     fn a_schema_passes_with_everything_the_baseline_had_and_fails_naming_what_is_gone() {
         let want = inventory(&["issues", "projects"], &["free", "team"]);
         let now = Instant::now();
-        let same = compare("public", &want, Some(&inventory(&["issues", "projects", "new"], &["free", "team"])), now);
+        let same = compare(
+            "public",
+            &want,
+            &restored(&[("public", inventory(&["issues", "projects", "new"], &["free", "team"]))]),
+            now,
+        );
         assert_eq!(same.verdict, Verdict::Pass, "{same:?}");
-        let gone = compare("plugin_slack", &want, None, now);
+        let gone = compare("plugin_slack", &want, &restored(&[]), now);
         assert_eq!(gone.verdict, Verdict::Fail);
         assert!(gone.message.contains("schema `plugin_slack` was not restored: its 2 tables"), "{}", gone.message);
         let mut drifted = inventory(&["issues"], &["free"]);
         drifted.sequences.clear();
-        let drifted = compare("public", &want, Some(&drifted), now);
+        let drifted = compare("public", &want, &restored(&[("public", drifted)]), now);
         assert_eq!(drifted.verdict, Verdict::Fail);
         for says in [
             "missing tables: projects",
             "missing sequences: issues_id_seq",
-            "enum plan is (free) instead of (free, team)",
+            "enum plan lost labels team: is (free) instead of (free, team)",
         ] {
             assert!(drifted.message.contains(says), "{}", drifted.message);
         }
+    }
+
+    #[test]
+    fn an_enum_may_gain_labels_but_not_lose_or_reorder_them() {
+        let labels = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let want = labels(&["free", "team", "enterprise"]);
+        assert!(enum_keeps(&want, &want));
+        assert!(enum_keeps(&want, &labels(&["free", "pro", "team", "enterprise", "gov"])), "gained labels");
+        assert!(!enum_keeps(&want, &labels(&["free", "enterprise"])), "lost one");
+        assert!(!enum_keeps(&want, &labels(&["team", "free", "enterprise"])), "reordered");
+        let now = Instant::now();
+        let newer = compare(
+            "public",
+            &inventory(&["issues"], &["free", "team"]),
+            &restored(&[("public", inventory(&["issues"], &["free", "pro", "team"]))]),
+            now,
+        );
+        assert_eq!(newer.verdict, Verdict::Pass, "{newer:?}");
+        let reordered = compare(
+            "public",
+            &inventory(&["issues"], &["free", "team"]),
+            &restored(&[("public", inventory(&["issues"], &["team", "free"]))]),
+            now,
+        );
+        assert_eq!(reordered.verdict, Verdict::Fail);
+        assert!(
+            reordered
+                .message
+                .contains("enum plan has its labels in another order: is (team, free) instead of (free, team)"),
+            "{}",
+            reordered.message
+        );
+    }
+
+    #[test]
+    fn a_name_that_differs_only_in_case_gets_a_hint() {
+        let now = Instant::now();
+        let want = inventory(&["Issues"], &["free"]);
+        let have = restored(&[("plugin_github", inventory(&["issues"], &["free"]))]);
+        let schema = compare("Plugin_GitHub", &want, &have, now);
+        assert_eq!(schema.verdict, Verdict::Fail);
+        assert!(schema.message.ends_with("(hint: did you mean `plugin_github`?)"), "{}", schema.message);
+        let table = compare("plugin_github", &want, &have, now);
+        assert!(
+            table.message.contains("missing tables: \"Issues\" (hint: did you mean `issues`?)"),
+            "{}",
+            table.message
+        );
     }
 }

@@ -14,6 +14,7 @@ mod integrity;
 mod journals;
 mod junit_schema;
 mod kinds_a;
+mod kinds_b;
 mod modes;
 mod names;
 mod objectives;

@@ -48,6 +48,9 @@ table = 'public."Track"'
 role = "track_writr"
 insert = "INSERT INTO public.\"Track\" VALUES (99, 'probe')"
 
+[[checks.rls]]
+tables = ["public.track"]
+
 [[checks.sql]]
 name = "titles"
 query = "SELECT count(*) FROM public.track"
@@ -96,6 +99,9 @@ fn quoted_names_resolve_and_a_name_in_the_wrong_case_or_schema_fails_saying_whic
     let writer = result("append_only/public.\"Track\" append-only as track_writr");
     assert_eq!(writer.verdict, Verdict::Error, "{writer:?}");
     assert!(writer.message.ends_with("(hint: did you mean `track_writer`?)"), "{}", writer.message);
+    let rls = result("rls/public.track");
+    assert_eq!(rls.verdict, Verdict::Fail, "{rls:?}");
+    assert_eq!(rls.message, "`public.track` does not exist (hint: did you mean `public.\"Track\"`?)");
     let query = result("sql/titles");
     assert_eq!(query.verdict, Verdict::Error, "{query:?}");
     assert!(query.message.ends_with("(hint: did you mean `public.\"Track\"`?)"), "{}", query.message);

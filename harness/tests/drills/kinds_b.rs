@@ -1,0 +1,282 @@
+//! The `rls`, `roles` and `schemas` kinds both ways: a good database passes where the old
+//! checks cried wolf (tenant values not written as the column prints them, names in another
+//! case, an enum that gained labels), and a broken one fails, saying expected against actual,
+//! where they passed (a policy weakened to `USING (true)` or joined by a permissive one, an
+//! object owned through a membership, a membership in an elevated role, a role that can log in).
+//! Each drill holds good and broken objects side by side, to start few containers.
+
+use pgdrill::{CheckResult, Verdict};
+
+use crate::util::{Drill, Scratch};
+
+/// The check `id` of a drill.
+fn result(drill: &Drill, id: &str) -> CheckResult {
+    drill.record().checks.iter().find(|c| c.id == id).cloned().unwrap_or_else(|| panic!("no {id}: {drill:?}"))
+}
+
+fn passes(drill: &Drill, id: &str) {
+    let found = result(drill, id);
+    assert_eq!(found.verdict, Verdict::Pass, "{found:?}\n{drill:?}");
+}
+
+/// The check `id` failed, its message saying each of `says`.
+fn fails(drill: &Drill, id: &str, says: &[&str]) -> CheckResult {
+    let found = result(drill, id);
+    assert_eq!(found.verdict, Verdict::Fail, "{found:?}");
+    for text in says {
+        assert!(found.message.contains(text), "`{text}` not in {}\n{found:?}", found.message);
+    }
+    found
+}
+
+/// A baseline file with these policies, row security flags and schemas (JSON values).
+fn baseline(row_security: &str, policies: &str, schemas: &str) -> String {
+    format!(
+        r#"{{"schema": "pgdrill.baseline.v1", "captured_at": "2026-11-22T00:00:00Z", "source": "kinds_b", "server_version": "17.11",
+  "database": "kinds_b", "row_counts": {{}}, "indexes": [], "row_security": {row_security}, "policies": {policies},
+  "graphs": {{}}, "schemas": {schemas}, "migrations": []}}"#
+    )
+}
+
+const RLS_DUMP: &str = "CREATE ROLE kb_app LOGIN;\n\
+    CREATE TABLE public.docs (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);\n\
+    CREATE TABLE public.ledger (id serial PRIMARY KEY, tenant_id uuid NOT NULL, amount integer NOT NULL);\n\
+    CREATE TABLE public.notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, body text NOT NULL);\n\
+    CREATE TABLE public.counters (id serial PRIMARY KEY, org_id integer NOT NULL, n integer NOT NULL);\n\
+    INSERT INTO public.docs (tenant_id, body) VALUES ('5f264e76-22a0-0cf1-f3e9-c36326aed1a8', 'a'), ('0b7b4f0e-1c6e-4a57-9a3e-2f4f1a0c9d11', 'b');\n\
+    INSERT INTO public.ledger (tenant_id, amount) VALUES ('5f264e76-22a0-0cf1-f3e9-c36326aed1a8', 1);\n\
+    INSERT INTO public.counters (org_id, n) VALUES (7, 1), (9, 2);\n\
+    ALTER TABLE public.docs ENABLE ROW LEVEL SECURITY;\n\
+    ALTER TABLE public.docs FORCE ROW LEVEL SECURITY;\n\
+    ALTER TABLE public.ledger ENABLE ROW LEVEL SECURITY;\n\
+    ALTER TABLE public.ledger FORCE ROW LEVEL SECURITY;\n\
+    ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;\n\
+    ALTER TABLE public.notes FORCE ROW LEVEL SECURITY;\n\
+    ALTER TABLE public.counters ENABLE ROW LEVEL SECURITY;\n\
+    CREATE POLICY Tenant_Isolation ON public.docs FOR ALL TO kb_app USING (tenant_id = current_setting('kb.tenant', true)::uuid);\n\
+    CREATE POLICY tenant_isolation ON public.ledger FOR ALL TO kb_app USING (true);\n\
+    CREATE POLICY tenant_isolation ON public.notes FOR ALL TO kb_app USING (tenant_id = current_setting('kb.tenant', true)::uuid);\n\
+    CREATE POLICY debug_read ON public.notes FOR SELECT TO kb_app USING (true);\n\
+    CREATE POLICY org_isolation ON public.counters FOR ALL TO kb_app USING (org_id = current_setting('kb.org', true)::integer);\n\
+    GRANT SELECT, INSERT ON public.docs, public.ledger, public.notes, public.counters TO kb_app;\n";
+
+const ISOLATION: &str = "(tenant_id = (current_setting('kb.tenant'::text, true))::uuid)";
+
+const RLS_SCENARIO: &str = r#"
+baseline = "baseline.json"
+
+[source]
+path = "rls.sql"
+
+[[checks.rls]]
+tables = ["public.docs", "public.ledger", "public.notes"]
+force = true
+baseline = true
+policies = [
+  { table = "public.docs", name = "Tenant_Isolation", roles = ["KB_App"], permissive = true, using = "tenant_id = current_setting('kb.tenant', true)::uuid" },
+  { table = "public.ledger", name = "tenant_isolation", using = "tenant_id = current_setting('kb.tenant', true)::uuid" },
+]
+fail_closed = { role = "KB_App", setting = "kb.tenant", column = "Tenant_Id", value = "5F264E76-22A0-0CF1-F3E9-C36326AED1A8", other_value = "{0B7B4F0E-1C6E-4A57-9A3E-2F4F1A0C9D11}" }
+
+[[checks.rls]]
+tables = ["public.counters"]
+fail_closed = { role = "kb_app", setting = "kb.org", column = "org_id", value = "007", other_value = "+9" }
+"#;
+
+#[test]
+fn rls_reads_tenants_as_the_column_does_and_fails_a_weakened_or_widened_policy() {
+    let scratch = Scratch::new();
+    scratch.write("rls.sql", RLS_DUMP);
+    let policy = |table: &str, name: &str, command: &str, using: &str| {
+        format!(
+            r#"{{"table": "{table}", "name": "{name}", "command": "{command}", "roles": ["kb_app"], "permissive": true,
+               "expressions": {{"using": "{}", "with_check": null}}}}"#,
+            using.replace('"', "\\\"")
+        )
+    };
+    let policies = format!(
+        "[{}, {}, {}, {}]",
+        policy("public.docs", "tenant_isolation", "ALL", ISOLATION),
+        policy("public.ledger", "tenant_isolation", "ALL", ISOLATION),
+        policy("public.notes", "tenant_isolation", "ALL", ISOLATION),
+        policy(
+            "public.counters",
+            "org_isolation",
+            "ALL",
+            "(org_id = (current_setting('kb.org'::text, true))::integer)"
+        ),
+    );
+    let flags: Vec<String> = ["docs", "ledger", "notes"]
+        .iter()
+        .map(|t| format!(r#"{{"table": "public.{t}", "enabled": true, "forced": true}}"#))
+        .chain([r#"{"table": "public.counters", "enabled": true, "forced": false}"#.to_owned()])
+        .collect();
+    scratch.write("baseline.json", baseline(&format!("[{}]", flags.join(", ")), &policies, "{}"));
+    let drill = scratch.drill(&scratch.scenario("rls.toml", RLS_SCENARIO));
+    assert_eq!(drill.code, Some(1), "{drill:?}");
+
+    // Good: an upper-case uuid (and one in braces), an integer tenant written `007` and `+9`, a
+    // policy name and role in another case than the server stores them.
+    passes(&drill, "rls/public.docs policy tenant_isolation");
+    let docs = result(&drill, "rls/public.docs fail-closed for kb_app");
+    assert_eq!(docs.verdict, Verdict::Pass, "{docs:?}");
+    assert!(
+        docs.evidence.contains("SELECT set_config('kb.tenant', '5f264e76-22a0-0cf1-f3e9-c36326aed1a8', true)"),
+        "the evidence is the SQL that ran, with the tenant as the column prints it: {}",
+        docs.evidence
+    );
+    assert!(docs.evidence.contains("INSERT INTO \"public\".\"docs\""), "{}", docs.evidence);
+    let counters = result(&drill, "rls/public.counters fail-closed for kb_app");
+    assert_eq!(counters.verdict, Verdict::Pass, "{counters:?}");
+    assert!(counters.evidence.contains("SELECT set_config('kb.org', '7', true)"), "{}", counters.evidence);
+
+    // Broken: ledger's policy lets every row through, notes has a permissive policy more.
+    let ledger = fails(
+        &drill,
+        "rls/public.ledger policy tenant_isolation",
+        &[&format!("policy `tenant_isolation` on `public.ledger` is USING true (expected USING {ISOLATION})")],
+    );
+    assert!(ledger.expected.contains("USING (tenant_id = current_setting('kb.tenant', true)::uuid)"), "{ledger:?}");
+    assert!(ledger.actual.contains("USING true"), "{ledger:?}");
+    let every = fails(
+        &drill,
+        "rls/every policy in the baseline",
+        &[
+            &format!("tenant_isolation on public.ledger is USING true (baseline: USING {ISOLATION})"),
+            "public.notes has a permissive policy the baseline does not: debug_read SELECT to kb_app USING true",
+        ],
+    );
+    assert!(!every.message.contains("public.docs"), "docs is as in the baseline: {}", every.message);
+    assert!(!every.message.contains("public.counters"), "{}", every.message);
+    fails(&drill, "rls/public.ledger fail-closed for kb_app", &["with no tenant set"]);
+    fails(&drill, "rls/public.notes fail-closed for kb_app", &["with no tenant set"]);
+    drill.assert_reports_and_no_leftovers();
+}
+
+/// Roles and schemas: twelve tables in org_globex owned by kb_owner, whose member kb_leaky holds
+/// no privilege it inherits (INHERIT FALSE) but can `SET ROLE kb_owner`.
+fn roles_dump() -> String {
+    let mut dump = String::from(
+        "CREATE ROLE kb_app LOGIN;\n\
+         CREATE ROLE kb_auditor NOLOGIN;\n\
+         CREATE ROLE kb_owner NOLOGIN;\n\
+         CREATE ROLE kb_admin NOLOGIN BYPASSRLS;\n\
+         CREATE ROLE kb_leaky LOGIN;\n\
+         GRANT kb_owner TO kb_leaky WITH INHERIT FALSE;\n\
+         GRANT kb_admin TO kb_leaky;\n\
+         CREATE SCHEMA org_globex;\n\
+         CREATE SCHEMA \"Plugin_GitHub\";\n\
+         CREATE SCHEMA billing;\n\
+         CREATE TYPE billing.plan AS ENUM ('free', 'pro', 'team');\n\
+         CREATE TYPE public.tier AS ENUM ('silver', 'gold');\n\
+         CREATE TYPE public.status AS ENUM ('open', 'closed');\n\
+         CREATE TABLE public.notes (id serial PRIMARY KEY, body text);\n\
+         CREATE TABLE billing.invoices (id serial PRIMARY KEY, plan billing.plan);\n\
+         GRANT USAGE ON SCHEMA public TO kb_app, kb_auditor;\n\
+         GRANT SELECT ON public.notes TO kb_app, kb_auditor;\n",
+    );
+    for i in 1..=12 {
+        dump.push_str(&format!(
+            "CREATE TABLE org_globex.t{i:02} (id integer);\nALTER TABLE org_globex.t{i:02} OWNER TO kb_owner;\n"
+        ));
+    }
+    dump
+}
+
+const ROLES_SCENARIO: &str = r#"
+baseline = "baseline.json"
+
+[source]
+path = "roles.sql"
+
+[[checks.roles]]
+role = "KB_App"
+usage = ["Public"]
+tables = { "public.notes" = "SELECT" }
+forbidden_schemas = ["Org_Globex"]
+
+[[checks.roles]]
+role = "kb_auditor"
+login = false
+forbidden_schemas = ["org_globx"]
+
+[[checks.roles]]
+role = "kb_leaky"
+connect = false
+login = false
+forbidden_schemas = ["org_globex"]
+
+[[checks.roles]]
+role = "kb_ap"
+
+[checks.schemas]
+baseline = true
+schemas = ["Org_Globex", "plugin_github"]
+"#;
+
+#[test]
+fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
+    let scratch = Scratch::new();
+    scratch.write("roles.sql", roles_dump());
+    let schemas = r#"{
+      "billing": {"tables": ["invoices"], "enums": {"plan": ["free", "team"]}, "sequences": ["invoices_id_seq"]},
+      "public": {"tables": ["notes"], "enums": {"tier": ["gold", "silver"], "status": ["open", "closed", "archived"]}, "sequences": ["notes_id_seq"]}
+    }"#;
+    scratch.write("baseline.json", baseline("[]", "[]", schemas));
+    let drill = scratch.drill(&scratch.scenario("roles.toml", ROLES_SCENARIO));
+    assert_eq!(drill.code, Some(1), "{drill:?}");
+
+    // Good: names in another case fold as the server folds them; a NOLOGIN role is NOLOGIN.
+    for id in [
+        "roles/kb_app floor",
+        "roles/kb_app ownership",
+        "roles/kb_app other schemas",
+        "roles/kb_app server access",
+        "roles/kb_auditor login",
+        "roles/kb_auditor ownership",
+        "schemas/billing",
+        "schemas/org_globex",
+    ] {
+        passes(&drill, id);
+    }
+
+    // Broken: kb_leaky reaches org_globex through kb_owner (no privilege of its own there).
+    let owns =
+        fails(&drill, "roles/kb_leaky ownership", &["org_globex.t01 (owner kb_owner, a role it is a member of)"]);
+    assert!(owns.message.contains("(first 10 of 12), and 2 more"), "the whole count: {}", owns.message);
+    let reach = fails(&drill, "roles/kb_leaky other schemas", &["org_globex.t01 (owned by kb_owner: every privilege)"]);
+    assert!(reach.actual.starts_with("access to 12 objects:"), "{reach:?}");
+    let member = fails(&drill, "roles/kb_leaky server access", &["`kb_leaky` is a member of kb_admin (BYPASSRLS)"]);
+    assert!(member.expected.contains("nor of a role with SUPERUSER"), "{member:?}");
+    let login = fails(&drill, "roles/kb_leaky login", &["`kb_leaky` can log in (LOGIN), expected NOLOGIN"]);
+    assert_eq!((login.expected.as_str(), login.actual.as_str()), ("NOLOGIN", "LOGIN"));
+    fails(
+        &drill,
+        "roles/kb_auditor other schemas",
+        &[
+            "forbidden schema `org_globx` does not exist, so nothing was checked there (hint: did you mean `org_globex`?)",
+        ],
+    );
+    fails(
+        &drill,
+        "roles/kb_ap",
+        &["role `kb_ap` does not exist on the restored server (hint: did you mean `kb_app`?)"],
+    );
+
+    // Schemas: an enum that lost a label or reordered its labels fails; a name off by case says so.
+    let public = fails(
+        &drill,
+        "schemas/public",
+        &[
+            "enum status lost labels archived: is (open, closed) instead of (open, closed, archived)",
+            "enum tier has its labels in another order: is (silver, gold) instead of (gold, silver)",
+        ],
+    );
+    assert_eq!(public.expected, "1 tables, 2 enums, 1 sequences", "{public:?}");
+    fails(
+        &drill,
+        "schemas/plugin_github",
+        &["schema `plugin_github` was not restored (hint: did you mean `\"Plugin_GitHub\"`?)"],
+    );
+    drill.assert_reports_and_no_leftovers();
+}
