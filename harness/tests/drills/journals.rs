@@ -1,6 +1,7 @@
 //! Migration journals as their runners write them, on a real restore: goose's
 //! `goose_db_version`, where an older goose records a rollback as a later row with `is_applied`
-//! false, so the current version is not simply the newest row.
+//! false, so the current version is not simply the newest row; and the plain runner that records
+//! each `NNNN_name.up.sql` file's stem.
 
 use pgdrill::Verdict;
 
@@ -33,4 +34,37 @@ fn goose_preset_reads_the_current_version_past_a_rolled_back_one() {
     let ahead = &checks[1];
     assert_eq!(ahead.verdict, Verdict::Fail, "{ahead:?}");
     assert_eq!(ahead.message, "newest migration in `public.goose_db_version` is 2, expected 3");
+}
+
+/// The plain runner: `NNNN_name.up.sql` files, their stems in `schema_migrations(version text)`.
+const STEMS: &str = "CREATE TABLE public.schema_migrations (version text PRIMARY KEY);\n\
+    INSERT INTO public.schema_migrations VALUES ('0001_tenants'), ('0002_api_keys');\n";
+
+#[test]
+fn a_runner_that_records_stems_passes_at_its_newest_file_and_fails_behind_it() {
+    let scratch = Scratch::new();
+    scratch.write("stems.sql", STEMS);
+    for file in ["0001_tenants", "0002_api_keys"] {
+        scratch.write(&format!("released/{file}.up.sql"), "SELECT 1;\n");
+        scratch.write(&format!("released/{file}.down.sql"), "SELECT 1;\n");
+        scratch.write(&format!("next/{file}.up.sql"), "SELECT 1;\n");
+    }
+    scratch.write("next/0003_audit_log.up.sql", "SELECT 1;\n");
+    let journal = "table = \"public.schema_migrations\"\ncolumn = \"version\"\nrecords = \"stem\"\n";
+    let scenario = scratch.scenario(
+        "stems.toml",
+        &format!(
+            "[source]\npath = \"stems.sql\"\n\
+             [[checks.schema_version]]\n{journal}expected_from = \"released\"\n\
+             [[checks.schema_version]]\n{journal}expected_from = \"next\"\n"
+        ),
+    );
+    let drill = scratch.drill(&scenario);
+    assert_eq!(drill.code, Some(1), "{drill:?}");
+    let checks = &drill.record().checks;
+    assert_eq!(checks[0].verdict, Verdict::Pass, "{:?}", checks[0]);
+    assert_eq!(checks[0].actual, "0002_api_keys");
+    assert_eq!(checks[1].verdict, Verdict::Fail, "{:?}", checks[1]);
+    assert_eq!(checks[1].actual, "0002_api_keys");
+    assert!(checks[1].expected.starts_with("0003_audit_log (newest file of "), "{}", checks[1].expected);
 }
