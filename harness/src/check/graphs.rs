@@ -172,7 +172,7 @@ impl Spec {
                 let why = describe_sql_error(&err);
                 result
                     .actual(format!("error: {why}"))
-                    .verdict(false, format!("graph `{graph}` does not answer Cypher: {why}"))
+                    .verdict(false, format!("graph `{graph}` does not answer Cypher: {why}{}", age_hint(&why)))
             }
             Ok(rows) => {
                 let first = rows.first().cloned().flatten().unwrap_or_default();
@@ -190,6 +190,21 @@ impl Spec {
                 }
             }
         }
+    }
+}
+
+/// What a Cypher error means when it is Apache AGE's known failure after a logical restore:
+/// `ag_graph.graphid` and `ag_label.graph` hold the source cluster's schema oid as a bare number
+/// (pg_dump cannot rewrite it), and AGE releases that look a graph up by it (1.8) find none.
+fn age_hint(why: &str) -> &'static str {
+    if why.contains("graph with oid") && why.contains("does not exist") {
+        " (hint: Apache AGE keeps the source cluster's schema oid in ag_catalog.ag_graph.graphid and \
+         ag_label.graph, which a dump carries as a bare number: this AGE finds the restored graph by \
+         it, so the application's Cypher fails after this restore too (apache/age#2503); repoint \
+         both at the restored schema's oid in the restore runbook, or restore with an AGE that \
+         looks graphs up by name)"
+    } else {
+        ""
     }
 }
 
@@ -219,6 +234,7 @@ async fn label_counts(conn: &mut PgConnection, graph: &str, expected: &GraphCoun
             "MATCH (v:<label>) RETURN count(v) / MATCH ()-[e:<label>]->() RETURN count(e) on `{graph}`, per label"
         ));
     let mut problems = Vec::new();
+    let mut failed: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
     let (mut seen_v, mut seen_e) = (0, 0);
     for (label, want) in &expected.vertices {
         let cypher = format!("MATCH (v:{}) RETURN count(v)", capture::cypher_label(label));
@@ -229,7 +245,7 @@ async fn label_counts(conn: &mut PgConnection, graph: &str, expected: &GraphCoun
                     problems.push(format!("{label}: {n} vertices (expected {want})"));
                 }
             }
-            Err(err) => problems.push(format!("{label}: {}", describe_sql_error(&err))),
+            Err(err) => failed.entry(describe_sql_error(&err)).or_default().push(label.as_str()),
         }
     }
     for (label, want) in &expected.edges {
@@ -241,8 +257,13 @@ async fn label_counts(conn: &mut PgConnection, graph: &str, expected: &GraphCoun
                     problems.push(format!("{label}: {n} edges (expected {want})"));
                 }
             }
-            Err(err) => problems.push(format!("{label}: {}", describe_sql_error(&err))),
+            Err(err) => failed.entry(describe_sql_error(&err)).or_default().push(label.as_str()),
         }
+    }
+    // Labels that failed alike are listed once; the message ends with what the error means.
+    let hint = failed.keys().map(|why| age_hint(why)).find(|h| !h.is_empty()).unwrap_or_default();
+    for (why, labels) in failed {
+        problems.push(format!("{}: {why}", labels.join(", ")));
     }
     if problems.is_empty() {
         result
@@ -250,7 +271,7 @@ async fn label_counts(conn: &mut PgConnection, graph: &str, expected: &GraphCoun
             .verdict(true, format!("graph `{graph}` holds every vertex and edge it should"))
     } else {
         let text = problems.join("; ");
-        result.actual(text.clone()).verdict(false, format!("graph `{graph}`: {text}"))
+        result.actual(text.clone()).verdict(false, format!("graph `{graph}`: {text}{hint}"))
     }
 }
 
@@ -261,6 +282,12 @@ mod tests {
     fn counts(vertices: &[(&str, i64)], edges: &[(&str, i64)]) -> GraphCounts {
         let map = |list: &[(&str, i64)]| list.iter().map(|(l, n)| ((*l).to_owned(), *n)).collect();
         GraphCounts { vertices: map(vertices), edges: map(edges) }
+    }
+
+    #[test]
+    fn a_graph_looked_up_by_a_stale_oid_is_explained() {
+        assert!(age_hint("graph with oid 18273 does not exist (42704)").contains("apache/age#2503"));
+        assert_eq!(age_hint("label \"User\" does not exist"), "");
     }
 
     #[test]
