@@ -62,7 +62,8 @@ async fn start_new(round: usize) -> Duration {
     let spec = TargetSpec {
         database: "bench".into(),
         kind: TargetKind::Container(ContainerSpec {
-            image: default_image().to_owned(),
+            image: Some(default_image().to_owned()),
+            version: None,
             startup_timeout: Duration::from_secs(60),
             settings: Default::default(),
             memory: None,
@@ -78,6 +79,7 @@ async fn start_new(round: usize) -> Duration {
         progress: &|_| {},
         backup: None,
         trusted: None,
+        backup_major: None,
     };
     let started = Instant::now();
     let (_target, teardown) = provision::start(&spec, &ctx).await.expect("the target starts");

@@ -475,6 +475,7 @@ impl Drill<'_> {
             // Only an archive is read on the target's side, by its pg_restore.
             backup: read::is_archive(&backup.path).then_some(backup.path.as_path()),
             trusted: self.scenario.source.trusted.as_deref(),
+            backup_major: read::source_major(&backup.path),
         };
         let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(PhaseError::error)?;
         cleanup.teardown = Some(handle);

@@ -261,8 +261,9 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     }
     let docker = docker()?;
     docker.ping().await.map_err(|source| TargetError::Docker { action: "reach the Docker engine", source })?;
-    let image = image::ensure(&docker, &spec.image, || {
-        (ctx.progress)(&format!("building image {} from Debian packages (first run only)", spec.image))
+    let image_name = image::choose(spec, ctx.backup_major)?;
+    let image = image::ensure(&docker, &image_name, || {
+        (ctx.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
     })
     .await?;
 
@@ -285,14 +286,14 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     }
     let (Some(user), Some(pgdata)) = (server_user(&image), image.pgdata.clone()) else {
         return Err(TargetError::Template {
-            image: spec.image.clone(),
+            image: image_name.clone(),
             message: "it lacks the labels `org.pgdrill.pgdata`, `org.pgdrill.uid` and `org.pgdrill.gid`".into(),
         });
     };
     let limits = Limits::of(spec.memory, spec.processes);
     let tuning = tuning::throwaway(limits.resources(), &spec.settings);
 
-    let (name, tag) = split_image(&spec.image);
+    let (name, tag) = split_image(&image_name);
     let mut cmd = Vec::new();
     for (key, value) in &tuning.settings {
         cmd.push("-c".to_owned());
@@ -314,7 +315,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         }
         None => (None, None),
     };
-    let template = image::cluster_template(&docker, &spec.image, &image).await?;
+    let template = image::cluster_template(&docker, &image_name, &image).await?;
     let run_dir = {
         let (drill_id, user) = (ctx.drill_id.to_owned(), user);
         tokio::task::spawn_blocking(move || RunDir::create(&drill_id, &template, user))
@@ -354,13 +355,13 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
             Mount::bind_mount(host.display().to_string(), inside.clone()).with_access_mode(AccessMode::ReadOnly),
         );
     }
-    (ctx.progress)(&format!("starting {}", spec.image));
+    (ctx.progress)(&format!("starting {image_name}"));
     let started = request.start().await;
     let container = match started {
         Ok(container) => container,
         Err(e) => {
             RunDir::remove(&run_dir.outer);
-            return Err(TargetError::Start { image: spec.image.clone(), message: ctx.redactor.redact(&e.to_string()) });
+            return Err(TargetError::Start { image: image_name.clone(), message: ctx.redactor.redact(&e.to_string()) });
         }
     };
     let tools = Tools::Container {
@@ -394,7 +395,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
                 ssl_mode: PgSslMode::Disable,
                 info: TargetInfo {
                     kind: "container".into(),
-                    image: Some(spec.image.clone()),
+                    image: Some(image_name.clone()),
                     image_packages: image.labels.get("org.pgdrill.packages").map(|p| p.trim().to_owned()),
                     container: Some(container.chars().take(12).collect()),
                     address: format!("socket in {}", socket.display()),

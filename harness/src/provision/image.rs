@@ -12,7 +12,7 @@ use testcontainers::bollard::Docker;
 use testcontainers::bollard::errors::Error as DockerError;
 
 use super::TargetError;
-use crate::scenario::default_image;
+use crate::scenario::{ContainerSpec, IMAGE_MAJORS, default_image, project_image, project_image_major};
 
 const BUILD_SCRIPT: &str = include_str!("../../../ci/image/build");
 /// The sandbox's client authentication: the socket only (see the file).
@@ -29,12 +29,35 @@ pub(crate) struct ImageInfo {
     pub pgdata: Option<String>,
 }
 
+/// The image a container target runs: the one the scenario names; else the project's image of
+/// the major it pins; else of the backup's major, or of the oldest major pgdrill builds when
+/// the backup is older (a dump restores into a newer server; that is how PostgreSQL upgrades)
+/// or says nothing. A backup newer than every image fails here, before anything starts.
+pub(crate) fn choose(spec: &ContainerSpec, backup_major: Option<u32>) -> Result<String, TargetError> {
+    if let Some(image) = &spec.image {
+        return Ok(image.clone());
+    }
+    let oldest = IMAGE_MAJORS[0];
+    let major = match spec.version.or(backup_major) {
+        None => oldest,
+        Some(major) if major <= oldest => oldest,
+        Some(major) if IMAGE_MAJORS.contains(&major) => major,
+        Some(major) => {
+            return Err(TargetError::NoImageForMajor {
+                major,
+                built: IMAGE_MAJORS.map(|m| m.to_string()).join(" and "),
+            });
+        }
+    };
+    Ok(project_image(major))
+}
+
 /// Makes sure `image` exists locally, building the project's own image when it is missing.
 /// `building` is told before a build starts (it takes about a minute).
 pub(crate) async fn ensure(docker: &Docker, image: &str, building: impl FnOnce()) -> Result<ImageInfo, TargetError> {
     match inspect(docker, image).await? {
         Some(labels) => Ok(labels),
-        None if image == default_image() => {
+        None if project_image_major(image).is_some() => {
             building();
             build(image).await?;
             inspect(docker, image).await?.ok_or_else(|| TargetError::ImageBuild {
@@ -192,4 +215,44 @@ async fn copy_out(docker: &Docker, image: &str, path: &str, into: &Path) -> Resu
     let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
     let _ = docker.remove_container(&created.id, Some(options)).await;
     unpacked
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn spec(image: Option<&str>, version: Option<u32>) -> ContainerSpec {
+        ContainerSpec {
+            image: image.map(str::to_owned),
+            version,
+            startup_timeout: Duration::from_secs(60),
+            settings: Default::default(),
+            memory: None,
+            processes: None,
+        }
+    }
+
+    #[test]
+    fn the_image_follows_the_backups_major_unless_the_scenario_names_one() {
+        let chosen = |image, version, backup| choose(&spec(image, version), backup).map_err(|e| e.to_string());
+        assert_eq!(chosen(None, None, Some(18)), Ok(project_image(18)));
+        assert_eq!(chosen(None, None, Some(17)), Ok(default_image().to_owned()));
+        // Older dumps restore into the oldest major pgdrill builds; so does one that says nothing.
+        assert_eq!(chosen(None, None, Some(12)), Ok(project_image(17)));
+        assert_eq!(chosen(None, None, None), Ok(project_image(17)));
+        // A pinned version or image wins over the backup.
+        assert_eq!(chosen(None, Some(17), Some(18)), Ok(project_image(17)));
+        assert_eq!(chosen(Some("mine/pg:16-a"), None, Some(18)), Ok("mine/pg:16-a".to_owned()));
+        let newer = chosen(None, None, Some(19)).unwrap_err();
+        assert!(
+            newer.starts_with(
+                "the backup comes from PostgreSQL 19, and pgdrill builds images of PostgreSQL 17 and 18 only"
+            ),
+            "{newer}"
+        );
+        assert_eq!(project_image_major(&project_image(18)), Some(18));
+        assert_eq!(project_image_major("postgres:18"), None);
+    }
 }

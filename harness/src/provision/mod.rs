@@ -299,6 +299,9 @@ pub struct ProvisionContext<'a> {
     /// Why the scenario trusts its backup, when it says so: only then may a target that is not
     /// a sandbox restore it with powers over its machine.
     pub trusted: Option<&'a str>,
+    /// The PostgreSQL major the backup comes from, when its first bytes say: a container target
+    /// runs the project's image of it unless the scenario names one.
+    pub backup_major: Option<u32>,
 }
 
 /// What must be undone after a drill.
@@ -423,6 +426,11 @@ pub enum TargetError {
         "image `{image}` is not present and no registry is used (hint: build or load it first, or use the default image, which pgdrill builds itself)"
     )]
     ImageMissing { image: String },
+    /// The backup comes from a PostgreSQL newer than any image pgdrill builds.
+    #[error(
+        "the backup comes from PostgreSQL {major}, and pgdrill builds images of PostgreSQL {built} only (hint: build an image of PostgreSQL {major} from ci/image/Dockerfile (--build-arg PG_MAJOR={major}) and name it in the scenario with `[target] image = \"...\"`)"
+    )]
+    NoImageForMajor { major: u32, built: String },
     /// Building the project's image failed.
     #[error(
         "building image `{image}` failed:\n{output}\n(hint: the offline build needs root or sudo, and access to Debian's package archive)"

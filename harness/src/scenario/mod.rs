@@ -70,6 +70,24 @@ pub fn default_image() -> &'static str {
     DEFAULT_IMAGE.trim()
 }
 
+/// The PostgreSQL majors `ci/image/build` makes an image of from Debian's packages (17 from
+/// trixie, 18 from forky), oldest first; the default image is the oldest's.
+pub const IMAGE_MAJORS: [u32; 2] = [17, 18];
+
+/// The project's image of PostgreSQL `major`: the default tag with its major replaced
+/// (`pgdrill/postgres:17-r3` → `pgdrill/postgres:18-r3`).
+pub fn project_image(major: u32) -> String {
+    let tag = default_image();
+    let (name, version) = tag.split_once(':').unwrap_or((tag, ""));
+    let revision = version.split_once('-').map(|(_, r)| r).unwrap_or("");
+    format!("{name}:{major}-{revision}")
+}
+
+/// The major of a project image tag, if `image` is one pgdrill can build.
+pub fn project_image_major(image: &str) -> Option<u32> {
+    IMAGE_MAJORS.into_iter().find(|&major| project_image(major) == image)
+}
+
 /// A resolved scenario, ready to drill.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -134,7 +152,10 @@ pub struct LocalSpec {
 
 #[derive(Debug, Clone)]
 pub struct ContainerSpec {
-    pub image: String,
+    /// The image the scenario names; none: the project's image of the backup's major.
+    pub image: Option<String>,
+    /// The PostgreSQL major the scenario pins (`version = 18`), instead of the backup's.
+    pub version: Option<u32>,
     pub startup_timeout: Duration,
     /// Settings over the throwaway tuning.
     pub settings: BTreeMap<String, String>,
@@ -460,6 +481,7 @@ fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldE
         }
     };
     only("image", raw.image.as_ref().map(|v| v.span()), &["container"])?;
+    only("version", raw.version.as_ref().map(|v| v.span()), &["container"])?;
     only("url", raw.url.as_ref().map(|v| v.span()), &["server"])?;
     only("url_env", raw.url_env.as_ref().map(|v| v.span()), &["server"])?;
     only("url_file", raw.url_file.as_ref().map(|v| v.span()), &["server"])?;
@@ -509,9 +531,29 @@ fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldE
                 return Err(FieldError::new(image.span(), format!("image `{image_ref}` has no pinned tag"))
                     .with_help("name an exact tag such as `pgdrill/postgres:17-r1`; `latest` changes under you"));
             }
-            image_ref.clone()
+            Some(image_ref.clone())
         }
-        None => default_image().to_owned(),
+        None => None,
+    };
+    let version = match &raw.version {
+        Some(_) if raw.image.is_some() => {
+            return Err(FieldError::unplaced("give `image` or `version`, not both: the image decides the version"));
+        }
+        Some(v) => match u32::try_from(*v.get_ref()).ok().filter(|m| IMAGE_MAJORS.contains(m)) {
+            Some(major) => Some(major),
+            None => {
+                return Err(FieldError::new(
+                    v.span(),
+                    format!(
+                        "pgdrill builds images of PostgreSQL {} only, not {}",
+                        IMAGE_MAJORS.map(|m| m.to_string()).join(" and "),
+                        v.get_ref()
+                    ),
+                )
+                .with_help("for another major, build an image from ci/image/Dockerfile (--build-arg PG_MAJOR=N) and name it with `image = \"...\"`"));
+            }
+        },
+        None => None,
     };
     let startup_timeout = match &raw.startup_timeout {
         Some(t) => parse_duration(t)?,
@@ -549,7 +591,7 @@ fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldE
             TargetKind::Server(ServerSpec { url, bin_dir })
         }
         "local" => TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings, memory, processes }),
-        _ => TargetKind::Container(ContainerSpec { image, startup_timeout, settings, memory, processes }),
+        _ => TargetKind::Container(ContainerSpec { image, version, startup_timeout, settings, memory, processes }),
     };
     Ok(TargetSpec { database, kind })
 }
@@ -635,10 +677,23 @@ mod tests {
         assert_eq!(s.name, "demo");
         assert_eq!(s.target.database, "pgdrill");
         let TargetKind::Container(c) = &s.target.kind else { panic!("a container target") };
-        assert_eq!(c.image, default_image());
+        assert_eq!((c.image.as_deref(), c.version), (None, None));
         assert_eq!(c.startup_timeout, Duration::from_secs(60));
         assert!(s.checks.is_empty());
         assert_eq!(s.file_sha256.len(), 64);
+    }
+
+    #[test]
+    fn a_container_target_may_pin_a_major_pgdrill_builds() {
+        let s = load_text("[source]\npath = \"b.sql.gz\"\n[target]\nversion = 18\n").unwrap();
+        let TargetKind::Container(c) = &s.target.kind else { panic!("a container target") };
+        assert_eq!(c.version, Some(18));
+        let e = error_of("[source]\npath = \"b.sql.gz\"\n[target]\nversion = 16\n");
+        assert!(e.to_string().contains("pgdrill builds images of PostgreSQL 17 and 18 only, not 16"), "{e}");
+        let e = error_of("[source]\npath = \"b.sql.gz\"\n[target]\nversion = 18\nimage = \"x/y:18-a\"\n");
+        assert!(e.to_string().contains("give `image` or `version`, not both"), "{e}");
+        let e = error_of("[source]\npath = \"b.sql.gz\"\n[target]\nkind = \"local\"\nversion = 18\n");
+        assert!(e.to_string().contains("`version` is for container targets"), "{e}");
     }
 
     #[test]

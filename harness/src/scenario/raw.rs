@@ -83,6 +83,8 @@ pub struct RawSource {
 pub struct RawTarget {
     pub kind: Option<Spanned<String>>,
     pub image: Option<Spanned<String>>,
+    /// kind = "container": the PostgreSQL major of the project's image, instead of the backup's.
+    pub version: Option<Spanned<i64>>,
     pub database: Option<Spanned<String>>,
     pub startup_timeout: Option<Spanned<String>>,
     /// kind = "server": the admin connection string, inline or from an environment variable

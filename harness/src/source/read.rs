@@ -68,6 +68,30 @@ pub(crate) fn is_archive(path: &Path) -> bool {
     head.starts_with(b"PGDMP") || head.get(257..262) == Some(b"ustar".as_slice())
 }
 
+/// The PostgreSQL major a backup comes from, as its first bytes say: an archive's header
+/// (custom, tar, or a directory's `toc.dat`) or a plain dump's `-- Dumped from database version`
+/// line. `None` when they do not say (verify reads the whole backup and tells why).
+pub(crate) fn source_major(path: &Path) -> Option<u32> {
+    let header = if path.is_dir() {
+        crate::dump::archive::read_header(BufReader::new(File::open(path.join("toc.dat")).ok()?)).ok()?
+    } else {
+        let mut opened = open(path, false).ok()?;
+        let head = opened.reader.fill_buf().ok()?;
+        if head.starts_with(b"PGDMP") {
+            crate::dump::archive::read_header(&mut opened.reader).ok()?
+        } else if head.get(257..262) == Some(b"ustar".as_slice()) {
+            // A tar archive's first member is toc.dat, after its 512-byte header.
+            io::copy(&mut (&mut opened.reader).take(512), &mut io::sink()).ok()?;
+            crate::dump::archive::read_header(&mut opened.reader).ok()?
+        } else {
+            let text = String::from_utf8_lossy(head);
+            let line = text.lines().take(64).find_map(|l| l.strip_prefix("-- Dumped from database version "))?;
+            return crate::pg::major_of_version_text(line);
+        }
+    };
+    crate::pg::major_of_version_text(&header.source_version)
+}
+
 /// Opens `path`, detects its compression and returns the decompressed stream.
 pub(crate) fn open(path: &Path, hash: bool) -> Result<Opened, OpenError> {
     let io_err = |source| OpenError::Io { path: path.display().to_string(), source };

@@ -129,6 +129,7 @@ async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, name: &str, bod
         progress: &|_| {},
         backup: None,
         trusted: None,
+        backup_major: None,
     };
     let (target, teardown) =
         provision::start(&scenario.target, &ctx).await.unwrap_or_else(|e| panic!("a container target: {e}"));

@@ -144,3 +144,39 @@ fn a_docker_engine_on_another_machine_fails_in_provision_saying_what_to_use() {
     assert!(error.contains("kind = \"local\"") && !error.contains("s3cret"), "{error}");
     assert!(drill.phase_summary(Phase::Teardown).contains("nothing to remove"), "{drill:?}");
 }
+
+/// PLUR dumped by PostgreSQL 18's own pg_dump (`fixtures/build`), with the checks that do not
+/// read its graph (Apache AGE 1.8 finds a restored graph by the source's oid: see graphs).
+fn pg18_scenario(scratch: &Scratch, target: &str) -> std::path::PathBuf {
+    scratch.scenario(
+        "pg18.toml",
+        &format!(
+            "[source]\npath = \"{{fixtures}}/plur-pg18.sql.gz\"\n[target]\ndatabase = \"plur_enterprise\"\n{target}\n\
+             [restore]\nglobals = \"{{fixtures}}/plur.globals.sql\"\n\
+             [checks.extensions]\nvector = \"0.8.0\"\nage = \"1.5.0\"\n\
+             [checks.row_counts]\nexpect_from_dump = true\n\
+             [[checks.vector_recall]]\n"
+        ),
+    )
+}
+
+#[test]
+fn a_postgresql_18_dump_restores_on_an_18_target_chosen_from_its_header_and_a_pinned_17_refuses_it() {
+    let scratch = Scratch::new();
+    let drill = scratch.drill(&pg18_scenario(&scratch, ""));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let target = drill.record().target.clone().expect("a target");
+    assert_eq!(target.image, Some(pgdrill::scenario::project_image(18)), "{drill:?}");
+    assert!(target.server_version.starts_with("18."), "{}", target.server_version);
+    drill.assert_reports_and_no_leftovers();
+
+    let pinned = scratch.drill(&pg18_scenario(&scratch, "version = 17"));
+    pinned.assert_failed_cleanly();
+    assert_eq!(pinned.phase(Phase::Preflight), PhaseStatus::Failed, "{pinned:?}");
+    let error = pinned.phase_error(Phase::Preflight);
+    assert!(
+        error.contains("the dump comes from PostgreSQL 18.")
+            && error.contains("newer than the target's PostgreSQL 17."),
+        "{error}"
+    );
+}
