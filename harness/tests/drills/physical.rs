@@ -1,0 +1,186 @@
+//! Physical backups made by PostgreSQL's own tools, the material the physical-restore drills
+//! (issue 15) restore: a server of the project's image with `archive_mode` on, a
+//! `pg_basebackup -F t -z -X stream` with its manifest, then rows written before and after a
+//! recorded target time, every WAL segment of it in the archive. Proven sound by
+//! `pg_verifybackup` and complete by the archive itself, before any drill relies on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A source server and what it left on this machine: `backup/` (base.tar.gz, pg_wal.tar.gz,
+/// backup_manifest) and `archive/` (WAL segments, as `archive_command` copied them).
+pub struct PhysicalSource {
+    pub dir: tempfile::TempDir,
+    /// The server's container, running until the source is dropped.
+    pub name: String,
+    /// The moment between the two batches of rows: a recovery to it holds `before` only.
+    pub target_time: String,
+    /// Rows of `public.ledger` written before and after `target_time`.
+    pub before: i64,
+    pub after: i64,
+}
+
+impl PhysicalSource {
+    pub fn backup(&self) -> PathBuf {
+        self.dir.path().join("backup")
+    }
+
+    pub fn archive(&self) -> PathBuf {
+        self.dir.path().join("archive")
+    }
+
+    /// Starts the server, takes the base backup, writes the two batches around the target time
+    /// and waits until the segment holding the last of them is archived.
+    pub fn make() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["backup", "archive"] {
+            let path = dir.path().join(sub);
+            std::fs::create_dir(&path).unwrap();
+            // The server runs as the image's postgres user, not this machine's.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        }
+        let name = format!("pgdrill-test-physical-{}-{}", std::process::id(), rand_suffix());
+        // The image's client authentication has no replication line; the source, as a real
+        // one, lets pg_basebackup in (on its socket only: it has no network).
+        let hba = dir.path().join("pg_hba.conf");
+        std::fs::write(&hba, "local all all trust\nlocal replication all trust\n").unwrap();
+        std::fs::set_permissions(&hba, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        let mount = |sub: &str| format!("{}:/{sub}", dir.path().join(sub).display());
+        let run = Command::new("docker")
+            .args(["run", "-d", "--rm", "--network", "none", "--name", &name, "-v", &mount("backup")])
+            .args(["-v", &mount("archive"), "-v", &format!("{}:/etc/pgdrill-test-hba.conf:ro", hba.display())])
+            .args([pgdrill::scenario::default_image(), "-c", "hba_file=/etc/pgdrill-test-hba.conf"])
+            .args(["-c", "wal_level=replica", "-c", "archive_mode=on", "-c", "fsync=off"])
+            .args(["-c", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(run.success(), "docker run");
+        let mut source = PhysicalSource { dir, name, target_time: String::new(), before: 40, after: 25 };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while source.psql("SELECT 1").is_err() {
+            assert!(Instant::now() < deadline, "the source server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        source.psql("CREATE TABLE public.ledger (id int PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())").unwrap();
+        source.exec(&[
+            "pg_basebackup",
+            "-U",
+            "postgres",
+            "-D",
+            "/backup",
+            "-F",
+            "t",
+            "-z",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+        ]);
+        source
+            .psql(&format!(
+                "INSERT INTO public.ledger (id, batch) SELECT g, 'before' FROM generate_series(1, {}) g",
+                source.before
+            ))
+            .unwrap();
+        source.target_time = source.psql("SELECT clock_timestamp()").unwrap().trim().to_owned();
+        std::thread::sleep(Duration::from_millis(50));
+        let after = format!(
+            "INSERT INTO public.ledger (id, batch) SELECT g, 'after' FROM generate_series({}, {}) g",
+            source.before + 1,
+            source.before + source.after
+        );
+        source.psql(&after).unwrap();
+        let last = source.psql("SELECT pg_walfile_name(pg_switch_wal())").unwrap().trim().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !source.archive().join(&last).is_file() {
+            assert!(Instant::now() < deadline, "segment {last} was not archived");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        source
+    }
+
+    /// SQL as the source's superuser; psql's unaligned output.
+    pub fn psql(&self, sql: &str) -> Result<String, String> {
+        let out = Command::new("docker")
+            .args(["exec", &self.name, "psql", "-X", "-U", "postgres", "-Atqc", sql])
+            .output()
+            .unwrap();
+        if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).into_owned()) } else { Err(text(&out)) }
+    }
+
+    /// A command in the source's container, which must succeed.
+    pub fn exec(&self, args: &[&str]) -> String {
+        let out = Command::new("docker").arg("exec").arg(&self.name).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        text(&out)
+    }
+}
+
+impl Drop for PhysicalSource {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", "-v", &self.name]).stdout(Stdio::null()).status();
+        // Files the server's user wrote: removed from inside, where they belong to it.
+        let _ = Command::new("docker")
+            .args(["run", "--rm", "--network", "none", "--entrypoint", "rm", "-v"])
+            .arg(format!("{}:/work", self.dir.path().display()))
+            .args([pgdrill::scenario::default_image(), "-rf", "/work/backup", "/work/archive"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn rand_suffix() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{nanos:08x}")
+}
+
+fn wal_segments(archive: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(archive)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 24 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_base_backup_and_its_wal_archive_are_sound_by_postgresqls_own_tools() {
+    let source = PhysicalSource::make();
+    let backup = source.backup();
+    for file in ["base.tar.gz", "pg_wal.tar.gz", "backup_manifest"] {
+        assert!(backup.join(file).is_file(), "{file} in {}", backup.display());
+    }
+    // PostgreSQL 17's pg_verifybackup reads a plain backup: unpacked as a restore would, it
+    // checks every file against the manifest's checksums and parses the WAL the backup needs.
+    let verified = source.exec(&[
+        "sh",
+        "-c",
+        "rm -rf /tmp/plain && mkdir -m 0700 /tmp/plain && tar -xzf /backup/base.tar.gz -C /tmp/plain \
+         && tar -xzf /backup/pg_wal.tar.gz -C /tmp/plain/pg_wal \
+         && pg_verifybackup -m /backup/backup_manifest /tmp/plain",
+    ]);
+    assert!(verified.contains("backup successfully verified"), "{verified}");
+    // The archive holds a gapless run of segments from the backup's start to the switch after
+    // the last row, on one timeline.
+    let segments = wal_segments(&source.archive());
+    assert!(segments.len() >= 2, "{segments:?}");
+    let numbers: Vec<u64> = segments.iter().map(|s| u64::from_str_radix(&s[8..], 16).unwrap()).collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "a gap in {segments:?}");
+    assert!(segments.iter().all(|s| s[..8] == segments[0][..8]), "one timeline: {segments:?}");
+    // The target time falls between the batches.
+    let split = source
+        .psql(&format!(
+            "SELECT count(*) FILTER (WHERE at <= '{0}'), count(*) FILTER (WHERE at > '{0}') FROM public.ledger",
+            source.target_time
+        ))
+        .unwrap();
+    assert_eq!(split.trim(), format!("{}|{}", source.before, source.after));
+}
