@@ -80,6 +80,7 @@ async fn start_new(round: usize) -> Duration {
         backup: None,
         trusted: None,
         backup_major: None,
+        physical: None,
     };
     let started = Instant::now();
     let (_target, teardown) = provision::start(&spec, &ctx).await.expect("the target starts");

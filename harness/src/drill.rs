@@ -289,6 +289,30 @@ impl Drill<'_> {
 
     async fn body(&self, cleanup: &mut Cleanup) {
         let Some(backup) = self.phase(Phase::Fetch, self.fetch()).await else { return };
+        let physical_only = self.scenario.source.wal_archive.is_some()
+            || self.scenario.recovery.target != crate::scenario::RecoveryTarget::End;
+        let restored = if source::physical::detect(&backup.path).is_some() {
+            self.recover(cleanup, &backup).await
+        } else if physical_only {
+            let refuse = async {
+                Err::<((), String), _>(PhaseError::error(std::io::Error::other(format!(
+                    "`{}` is a pg_dump backup: `wal_archive` and `[recovery]` are for a base backup (a folder with base.tar)",
+                    backup.location
+                ))))
+            };
+            self.phase(Phase::Verify, refuse).await;
+            None
+        } else {
+            self.restore_dump(cleanup, &backup).await
+        };
+        let Some((target, database, dump)) = restored else { return };
+        self.after_restore(cleanup, &target, &database, &dump).await;
+    }
+
+    /// Verify, provision, preflight and restore of a pg_dump backup: the target, the database
+    /// the checks run in, and what the dump held.
+    async fn restore_dump(&self, cleanup: &mut Cleanup, backup: &Backup) -> Option<(Target, String, DumpSummary)> {
+        let backup = backup.clone();
 
         // Verify and provision side by side. A target that cannot start stops the verify (the
         // drill cannot go on); a backup that fails to verify lets the start finish, so that
@@ -296,7 +320,7 @@ impl Drill<'_> {
         let stop_verify = Arc::new(AtomicBool::new(false));
         let (verified, target) = {
             let verify = self.phase(Phase::Verify, self.verify(&backup, stop_verify.clone()));
-            let provision = self.phase(Phase::Provision, self.provision(cleanup, &backup));
+            let provision = self.phase(Phase::Provision, self.provision(cleanup, &backup, None));
             tokio::pin!(verify, provision);
             tokio::select! {
                 target = &mut provision => {
@@ -308,22 +332,16 @@ impl Drill<'_> {
                 verified = &mut verify => (verified, provision.await),
             }
         };
-        let (Some(verified), Some(mut target)) = (verified, target) else { return };
+        let (Some(verified), Some(mut target)) = (verified, target) else { return None };
 
-        let Some((report, dump)) = self.phase(Phase::Preflight, self.preflight(&target, &backup, &verified)).await
-        else {
-            return;
-        };
+        let (report, dump) = self.phase(Phase::Preflight, self.preflight(&target, &backup, &verified)).await?;
         let dump = &dump;
         target.info.server_version = report.server_version.clone();
         target.info.server_version_num = report.server_version_num;
         self.events.emit(Event::Target(target.info.clone()));
         self.events.emit(Event::Preflight(report));
 
-        let Some(stats) = self.phase(Phase::Restore, self.restore(&target, &backup, verified.format, dump)).await
-        else {
-            return;
-        };
+        let stats = self.phase(Phase::Restore, self.restore(&target, &backup, verified.format, dump)).await?;
         self.events.emit(Event::Restore(stats.clone()));
         self.events.emit(Event::Recovered { elapsed: self.started.elapsed() });
 
@@ -336,12 +354,143 @@ impl Drill<'_> {
             } else {
                 stats.database.clone()
             };
+        Some((target, database, dump.clone()))
+    }
+
+    /// Verify, provision and recovery of a physical base backup: a server of the backup's own
+    /// major recovers it (to the scenario's target, or through every archived segment) and is
+    /// promoted; the checks run in the scenario's database of it.
+    async fn recover(&self, cleanup: &mut Cleanup, backup: &Backup) -> Option<(Target, String, DumpSummary)> {
+        let data = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
+        let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&data))).await?;
+        self.not_configured(Phase::Preflight, "a base backup is its own server: nothing to prepare for it");
+        let recovery = async {
+            let recovered =
+                restore::recovery::wait(&target, &self.scenario.recovery, data.segments.len(), &self.redactor)
+                    .await
+                    .map_err(PhaseError::error)?;
+            let summary = recovered.summary();
+            Ok((recovered, summary))
+        };
+        self.phase(Phase::Restore, recovery).await?;
+        let database = self.scenario.target.database.clone();
+        self.events.emit(Event::Restore(RestoreStats { database: database.clone(), ..RestoreStats::default() }));
+        self.events.emit(Event::Recovered { elapsed: self.started.elapsed() });
+        Some((target, database, DumpSummary::default()))
+    }
+
+    /// Reads what a base backup is (its major, its label) and which archived segments its
+    /// recovery reads, before anything starts.
+    async fn verify_physical(&self, backup: &Backup) -> PhaseResult<provision::PhysicalData> {
+        let dir = backup.path.clone();
+        let archive = self.scenario.source.wal_archive.clone();
+        let target = self.scenario.recovery.target.clone();
+        let read = tokio::task::spawn_blocking(move || -> Result<_, source::physical::PhysicalError> {
+            let base = source::physical::inspect(&dir)?;
+            let segments = match &archive {
+                Some(archive) => source::physical::segments_from(archive, &base.label.start_segment)?
+                    .into_iter()
+                    .map(|name| archive.join(name))
+                    .collect(),
+                None => Vec::new(),
+            };
+            Ok((base, segments))
+        });
+        let (base, segments) =
+            read.await.map_err(|e| PhaseError::error(std::io::Error::other(e)))?.map_err(PhaseError::error)?;
+        // A hot standby needs these at least as high as its primary had them, or it refuses to
+        // recover; generous values (a setting the scenario gives wins).
+        let mut settings: Vec<(String, String)> = [
+            ("hot_standby", "on"),
+            ("archive_mode", "off"),
+            ("recovery_target_action", "promote"),
+            ("wal_level", "replica"),
+            ("max_wal_senders", "32"),
+            ("max_connections", "200"),
+            ("max_worker_processes", "32"),
+            ("max_prepared_transactions", "100"),
+            ("max_locks_per_transaction", "128"),
+        ]
+        .into_iter()
+        .filter(|(name, _)| !self.target_settings().contains_key(*name))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+        match &target {
+            crate::scenario::RecoveryTarget::End => {}
+            crate::scenario::RecoveryTarget::Immediate => settings.push(("recovery_target".into(), "immediate".into())),
+            // As PostgreSQL prints a timestamptz, in UTC: its check of this setting refuses the
+            // ISO form with `T`.
+            crate::scenario::RecoveryTarget::Time(at) => settings.push((
+                "recovery_target_time".into(),
+                at.to_offset(time::UtcOffset::UTC)
+                    .format(time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]+00"
+                    ))
+                    .unwrap_or_default(),
+            )),
+        }
+        let format = base.base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.events.emit(Event::Backup(BackupInfo {
+            location: backup.location.clone(),
+            size_bytes: backup.size,
+            modified: backup.modified,
+            compression: if format.ends_with(".gz") {
+                "gzip"
+            } else if format.ends_with(".zst") {
+                "zstd"
+            } else {
+                "none"
+            }
+            .into(),
+            format: "base backup (tar)".into(),
+            source_version: Some(base.major.to_string()),
+            taken_at: base.label.start_time,
+            taken_at_from: base.label.start_time.map(|_| "backup_label's START TIME".to_owned()),
+            ..BackupInfo::default()
+        }));
+        let summary = format!(
+            "base backup of PostgreSQL {} (`{format}`{}), started {} in segment {} on timeline {}; {}",
+            base.major,
+            if base.wal.is_some() { " with its streamed WAL" } else { "" },
+            base.label
+                .start_time
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_else(|| "at an unknown time".into()),
+            base.label.start_segment,
+            base.label.timeline,
+            match (&self.scenario.source.wal_archive, segments.last()) {
+                (None, _) => "no WAL archive: recovery ends where the backup does".to_owned(),
+                (Some(_), None) => "the WAL archive holds no segment from the backup's start".to_owned(),
+                (Some(_), Some(last)) => format!(
+                    "{} archived segment{} from its start to {}",
+                    segments.len(),
+                    if segments.len() == 1 { "" } else { "s" },
+                    last.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                ),
+            }
+        );
+        let data = provision::PhysicalData { base_tar: base.base, wal_tar: base.wal, segments, settings };
+        Ok((data, summary))
+    }
+
+    /// The server settings the scenario gives its target.
+    fn target_settings(&self) -> std::collections::BTreeMap<String, String> {
+        match &self.scenario.target.kind {
+            TargetKind::Container(c) => c.settings.clone(),
+            TargetKind::Local(l) => l.settings.clone(),
+            TargetKind::Server(_) => Default::default(),
+        }
+    }
+
+    /// Migrations, checks and the application on the restored or recovered database.
+    async fn after_restore(&self, cleanup: &mut Cleanup, target: &Target, database: &str, dump: &DumpSummary) {
+        let database = database.to_owned();
         match (&self.scenario.migrate, &self.baseline_out) {
             (Some(spec), None) => {
                 // Checks on a half-migrated database prove nothing: a failed migration stops here.
                 let migrate = async {
                     let (info, summary) =
-                        migrate::run(&target, &database, spec, &self.redactor).await.map_err(PhaseError::error)?;
+                        migrate::run(target, &database, spec, &self.redactor).await.map_err(PhaseError::error)?;
                     self.events.emit(Event::Migrate(info));
                     Ok(((), summary))
                 };
@@ -355,10 +504,10 @@ impl Drill<'_> {
         match &self.baseline_out {
             Some(out) => {
                 let source = format!("drill of scenario `{}` ({})", self.scenario.name, self.scenario.file.display());
-                let capture = crate::baseline::capture_restored(&target, &database, &source, out, &self.redactor);
+                let capture = crate::baseline::capture_restored(target, &database, &source, out, &self.redactor);
                 self.phase(Phase::Checks, async { Ok(((), capture.await.map_err(PhaseError::error)?)) }).await
             }
-            None => self.phase(Phase::Checks, self.checks(&target, &database, dump)).await,
+            None => self.phase(Phase::Checks, self.checks(target, &database, dump)).await,
         };
         // The application runs whatever the checks found: an auditor wants both answers.
         match (&self.scenario.app, &self.baseline_out) {
@@ -369,7 +518,7 @@ impl Drill<'_> {
                     self.api_done.fetch_add(1, Ordering::Relaxed);
                 };
                 let run = app::run(app::phase::Run {
-                    target: &target,
+                    target,
                     database: &database,
                     spec: app,
                     drill_id: &self.drill_id,
@@ -464,7 +613,12 @@ impl Drill<'_> {
         Ok((verified, summary))
     }
 
-    async fn provision(&self, cleanup: &mut Cleanup, backup: &Backup) -> PhaseResult<Target> {
+    async fn provision(
+        &self,
+        cleanup: &mut Cleanup,
+        backup: &Backup,
+        physical: Option<&provision::PhysicalData>,
+    ) -> PhaseResult<Target> {
         cleanup.provision_started = true;
         let progress = |message: &str| self.progress(Phase::Provision, message, None, None);
         let ctx = ProvisionContext {
@@ -473,9 +627,13 @@ impl Drill<'_> {
             redactor: &self.redactor,
             progress: &progress,
             // Only an archive is read on the target's side, by its pg_restore.
-            backup: read::is_archive(&backup.path).then_some(backup.path.as_path()),
+            backup: (physical.is_none() && read::is_archive(&backup.path)).then_some(backup.path.as_path()),
             trusted: self.scenario.source.trusted.as_deref(),
-            backup_major: read::source_major(&backup.path),
+            backup_major: match physical {
+                Some(_) => source::physical::inspect(&backup.path).ok().map(|b| b.major),
+                None => read::source_major(&backup.path),
+            },
+            physical,
         };
         let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(PhaseError::error)?;
         cleanup.teardown = Some(handle);

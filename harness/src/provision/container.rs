@@ -125,6 +125,54 @@ impl RunDir {
         Ok(dir)
     }
 
+    /// Creates the folder with a data directory unpacked from a base backup, made a standby of
+    /// nothing: its WAL (streamed and archived) in `pg_wal`, the sandbox's own configuration
+    /// (the source's kept beside it as `*.source`, never read), `standby.signal`.
+    fn create_physical(drill_id: &str, physical: &super::PhysicalData, owner: (u32, u32)) -> std::io::Result<RunDir> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let outer = Self::path_for(drill_id);
+        std::fs::DirBuilder::new().mode(0o700).create(&outer)?;
+        super::mark_owner(&outer)?;
+        let dir = RunDir { outer };
+        let data = dir.data();
+        std::fs::DirBuilder::new().mode(0o700).create(&data)?;
+        unpack(&physical.base_tar, &data)?;
+        let wal = data.join("pg_wal");
+        std::fs::create_dir_all(&wal)?;
+        if let Some(wal_tar) = &physical.wal_tar {
+            unpack(wal_tar, &wal)?;
+        }
+        for segment in &physical.segments {
+            if let Some(name) = segment.file_name() {
+                std::fs::copy(segment, wal.join(name))?;
+            }
+        }
+        for (name, text) in [
+            (
+                "postgresql.conf",
+                "# pgdrill: the sandbox's settings are on the command line; the source's are in *.source\n",
+            ),
+            ("postgresql.auto.conf", ""),
+            ("pg_hba.conf", super::image::PG_HBA),
+            ("pg_ident.conf", ""),
+        ] {
+            let path = data.join(name);
+            if path.exists() {
+                std::fs::rename(&path, data.join(format!("{name}.source")))?;
+            }
+            std::fs::write(&path, text)?;
+        }
+        for signal in ["recovery.signal", "standby.signal", "postmaster.pid"] {
+            let _ = std::fs::remove_file(data.join(signal));
+        }
+        std::fs::write(data.join("standby.signal"), "")?;
+        chown_tree(&data, owner)?;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::create_dir(dir.socket())?;
+        std::fs::set_permissions(dir.socket(), std::fs::Permissions::from_mode(0o777))?;
+        Ok(dir)
+    }
+
     fn data(&self) -> PathBuf {
         self.outer.join("data")
     }
@@ -147,6 +195,31 @@ impl RunDir {
             tracing::warn!("cannot remove `{}`: {e}", path.display());
         }
     }
+}
+
+/// Unpacks a tar file (plain, gzip or zstd, by its first bytes) into `into`; the tar reader keeps
+/// every entry inside `into`.
+fn unpack(tar_file: &Path, into: &Path) -> std::io::Result<()> {
+    let opened = crate::source::read::open(tar_file, false).map_err(std::io::Error::other)?;
+    let mut archive = tar::Archive::new(opened.reader);
+    archive.set_preserve_permissions(true);
+    archive.set_unpack_xattrs(false);
+    archive.set_overwrite(true);
+    archive.unpack(into)
+}
+
+/// Gives every file and folder under `root` (and `root`) to `owner`, links included.
+fn chown_tree(root: &Path, owner: (u32, u32)) -> std::io::Result<()> {
+    let mut stack = vec![root.to_owned()];
+    while let Some(path) = stack.pop() {
+        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))?;
+        if std::fs::symlink_metadata(&path)?.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Copies the folder `from` to `to` (files and folders, with their modes), owned by `owner`:
@@ -315,13 +388,27 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         }
         None => (None, None),
     };
-    let template = image::cluster_template(&docker, &image_name, &image).await?;
-    let run_dir = {
-        let (drill_id, user) = (ctx.drill_id.to_owned(), user);
-        tokio::task::spawn_blocking(move || RunDir::create(&drill_id, &template, user))
-            .await
-            .map_err(|e| TargetError::Tool { message: e.to_string() })?
-            .map_err(|e| TargetError::Tool { message: format!("cannot create the target's private folder: {e}") })?
+    for (key, value) in ctx.physical.map(|p| p.settings.as_slice()).unwrap_or_default() {
+        cmd.push("-c".to_owned());
+        cmd.push(format!("{key}={value}"));
+    }
+    let run_dir = match ctx.physical {
+        None => {
+            let template = image::cluster_template(&docker, &image_name, &image).await?;
+            let (drill_id, user) = (ctx.drill_id.to_owned(), user);
+            tokio::task::spawn_blocking(move || RunDir::create(&drill_id, &template, user))
+                .await
+                .map_err(|e| TargetError::Tool { message: e.to_string() })?
+                .map_err(|e| TargetError::Tool { message: format!("cannot create the target's private folder: {e}") })?
+        }
+        Some(physical) => {
+            (ctx.progress)("unpacking the base backup");
+            let (drill_id, user, physical) = (ctx.drill_id.to_owned(), user, physical.clone());
+            tokio::task::spawn_blocking(move || RunDir::create_physical(&drill_id, &physical, user))
+                .await
+                .map_err(|e| TargetError::Tool { message: e.to_string() })?
+                .map_err(|e| TargetError::Tool { message: format!("cannot unpack the base backup: {e}") })?
+        }
     };
     let mut request = GenericImage::new(name, tag)
         .with_wait_for(WaitFor::Nothing)

@@ -302,6 +302,21 @@ pub struct ProvisionContext<'a> {
     /// The PostgreSQL major the backup comes from, when its first bytes say: a container target
     /// runs the project's image of it unless the scenario names one.
     pub backup_major: Option<u32>,
+    /// A physical backup: the target's data directory is unpacked from it instead of a fresh
+    /// cluster, and the server starts recovering.
+    pub physical: Option<&'a PhysicalData>,
+}
+
+/// What a target made from a physical backup starts from: the base backup's tar files, the
+/// archived WAL segments recovery reads (copied into `pg_wal`: the sandbox runs no
+/// `restore_command`, which needs a shell), and the recovery settings.
+#[derive(Debug, Clone)]
+pub struct PhysicalData {
+    pub base_tar: PathBuf,
+    pub wal_tar: Option<PathBuf>,
+    pub segments: Vec<PathBuf>,
+    /// `recovery_target_*` and the like, as `-c` settings.
+    pub settings: Vec<(String, String)>,
 }
 
 /// What must be undone after a drill.
@@ -332,6 +347,10 @@ pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Tar
             let (target, running) = container::start(container_spec, ctx).await?;
             Ok((target, Teardown::Container(Box::new(running))))
         }
+        _ if ctx.physical.is_some() => Err(TargetError::Tool {
+            message: "a physical backup recovers on a container target only (its data directory is the backup's)"
+                .into(),
+        }),
         TargetKind::Server(server_spec) => {
             let (target, running) = server::provision(server_spec, ctx).await?;
             Ok((target, Teardown::Server(running)))

@@ -6,6 +6,7 @@ mod parallel;
 pub(crate) mod phase;
 pub(crate) mod plain;
 pub(crate) mod preflight;
+pub(crate) mod recovery;
 
 use std::sync::Arc;
 

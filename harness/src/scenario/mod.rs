@@ -110,6 +110,45 @@ pub struct Scenario {
     pub migrate: Option<crate::migrate::Spec>,
     /// The recovery objectives each drill is judged against.
     pub objectives: crate::objectives::Objectives,
+    /// How far a physical backup recovers.
+    pub recovery: RecoverySpec,
+}
+
+/// How far a physical backup recovers, and how long it may take.
+#[derive(Debug, Clone)]
+pub struct RecoverySpec {
+    pub target: RecoveryTarget,
+    pub timeout: Duration,
+}
+
+impl Default for RecoverySpec {
+    fn default() -> Self {
+        RecoverySpec { target: RecoveryTarget::End, timeout: Duration::from_secs(30 * 60) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecoveryTarget {
+    /// Every WAL segment the archive holds (the backup's own WAL when there is no archive).
+    End,
+    /// The end of the backup: as soon as it is consistent.
+    Immediate,
+    /// `recovery_target_time`.
+    Time(time::OffsetDateTime),
+}
+
+/// A recovery target time: RFC 3339 (`2026-11-22T03:00:00Z`) or as PostgreSQL prints a
+/// timestamptz (`2026-11-22 03:00:00.123456+00`); an offset is required.
+pub fn parse_target_time(text: &str) -> Result<time::OffsetDateTime, String> {
+    let mut iso = text.trim().replacen(' ', "T", 1);
+    // `+00` or `-05` as PostgreSQL prints whole-hour offsets.
+    let tail: Vec<char> = iso.chars().rev().take(3).collect();
+    if tail.len() == 3 && tail[0].is_ascii_digit() && tail[1].is_ascii_digit() && matches!(tail[2], '+' | '-') {
+        iso.push_str(":00");
+    }
+    time::OffsetDateTime::parse(&iso, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        format!("`{text}` is not a time with its offset (e.g. `2026-11-22T03:00:00Z` or `2026-11-22 03:00:00+00`)")
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -344,7 +383,34 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         None => Default::default(),
     };
 
+    let recovery = match raw.recovery {
+        Some(r) => {
+            let span = r.span();
+            let r = r.into_inner();
+            let target = match (&r.target_time, &r.target) {
+                (Some(_), Some(_)) => {
+                    return Err(FieldError::new(span, "give `target_time` or `target`, not both"));
+                }
+                (Some(t), None) => {
+                    RecoveryTarget::Time(parse_target_time(t.get_ref()).map_err(|m| FieldError::new(t.span(), m))?)
+                }
+                (None, Some(t)) if t.get_ref() == "immediate" => RecoveryTarget::Immediate,
+                (None, Some(t)) => {
+                    return Err(FieldError::new(
+                        t.span(),
+                        format!("unknown recovery target `{}`: `immediate`, or a `target_time`", t.get_ref()),
+                    ));
+                }
+                (None, None) => RecoveryTarget::End,
+            };
+            let timeout = r.timeout.as_ref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(30 * 60));
+            RecoverySpec { target, timeout }
+        }
+        None => RecoverySpec::default(),
+    };
+
     Ok(Scenario {
+        recovery,
         objectives,
         name,
         description: raw.description,
@@ -456,7 +522,8 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
         Some(why) => Some(why.get_ref().trim().to_owned()),
         None => None,
     };
-    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted })
+    let wal_archive = source.wal_archive.as_ref().map(|dir| normalize(&base.join(dir.get_ref())));
+    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive })
 }
 
 fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldError> {
@@ -681,6 +748,24 @@ mod tests {
         assert_eq!(c.startup_timeout, Duration::from_secs(60));
         assert!(s.checks.is_empty());
         assert_eq!(s.file_sha256.len(), 64);
+    }
+
+    #[test]
+    fn a_recovery_target_is_a_time_with_its_offset_or_immediate() {
+        let at = |text: &str| parse_target_time(text).map(|t| t.unix_timestamp_nanos());
+        let expected = time::macros::datetime!(2026-11-22 03:00:00.5 UTC).unix_timestamp_nanos();
+        assert_eq!(at("2026-11-22T03:00:00.5Z"), Ok(expected));
+        assert_eq!(at("2026-11-22 03:00:00.500000+00"), Ok(expected), "as PostgreSQL prints it");
+        assert_eq!(at("2026-11-22 04:00:00.5+01:00"), Ok(expected));
+        assert!(at("2026-11-22 03:00:00").is_err(), "no offset: which zone?");
+        let s = load_text("[source]\npath = \"b\"\n[recovery]\ntarget = \"immediate\"\n").unwrap();
+        assert_eq!(s.recovery.target, RecoveryTarget::Immediate);
+        let e = error_of("[source]\npath = \"b\"\n[recovery]\ntarget = \"latest\"\n");
+        assert!(e.to_string().contains("unknown recovery target `latest`"), "{e}");
+        let e = error_of(
+            "[source]\npath = \"b\"\n[recovery]\ntarget = \"immediate\"\ntarget_time = \"2026-11-22T03:00:00Z\"\n",
+        );
+        assert!(e.to_string().contains("not both"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct RawScenario {
     pub migrate: Option<Spanned<crate::migrate::Config>>,
     /// The recovery objectives the business set: `rto`, `rpo`.
     pub objectives: Option<RawObjectives>,
+    /// How far a physical backup recovers (its WAL archive's end by default).
+    pub recovery: Option<Spanned<RawRecovery>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +78,20 @@ pub struct RawSource {
     pub sha256: Option<Spanned<String>>,
     /// Why this backup is trusted: only then is it restored on a target that is not a sandbox.
     pub trusted: Option<Spanned<String>>,
+    /// A folder of archived WAL segments, for a base backup's recovery past its end.
+    pub wal_archive: Option<Spanned<String>>,
+}
+
+/// How far a physical backup recovers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecovery {
+    /// `recovery_target_time`: a timestamp with its offset.
+    pub target_time: Option<Spanned<String>>,
+    /// `"immediate"`: to the end of the backup, as soon as it is consistent.
+    pub target: Option<Spanned<String>>,
+    /// Longest the recovery may take (default 30m).
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

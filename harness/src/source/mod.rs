@@ -3,6 +3,7 @@
 
 pub(crate) mod http;
 pub(crate) mod newest;
+pub(crate) mod physical;
 pub(crate) mod read;
 pub(crate) mod s3;
 pub(crate) mod taken;
@@ -29,6 +30,8 @@ pub struct SourceSpec {
     /// Why the scenario trusts its backup, when it does: a target that is not a sandbox
     /// restores only a trusted backup, and the reports say so first.
     pub trusted: Option<String>,
+    /// Archived WAL segments a base backup recovers through.
+    pub wal_archive: Option<PathBuf>,
 }
 
 /// Where a backup is.

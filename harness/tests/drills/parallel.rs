@@ -130,6 +130,7 @@ async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, name: &str, bod
         backup: None,
         trusted: None,
         backup_major: None,
+        physical: None,
     };
     let (target, teardown) =
         provision::start(&scenario.target, &ctx).await.unwrap_or_else(|e| panic!("a container target: {e}"));

@@ -1,7 +1,7 @@
 //! Physical backups made by PostgreSQL's own tools, the material the physical-restore drills
 //! (issue 15) restore: a server of the project's image with `archive_mode` on, a
 //! `pg_basebackup -F t -z -X stream` with its manifest, then rows written before and after a
-//! recorded target time, every WAL segment of it in the archive. Proven sound by
+//! recorded target time (in database `books`), every WAL segment of it in the archive. Proven sound by
 //! `pg_verifybackup` and complete by the archive itself, before any drill relies on it.
 
 use std::path::{Path, PathBuf};
@@ -59,10 +59,11 @@ impl PhysicalSource {
         assert!(run.success(), "docker run");
         let mut source = PhysicalSource { dir, name, target_time: String::new(), before: 40, after: 25 };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while source.psql("SELECT 1").is_err() {
+        while source.psql_in("postgres", "SELECT 1").is_err() {
             assert!(Instant::now() < deadline, "the source server did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
+        source.psql_in("postgres", "CREATE DATABASE books").unwrap();
         source.psql("CREATE TABLE public.ledger (id int PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())").unwrap();
         source.exec(&[
             "pg_basebackup",
@@ -92,6 +93,12 @@ impl PhysicalSource {
             source.before + source.after
         );
         source.psql(&after).unwrap();
+        // Two more segments after the one holding the batches, so the archive has a middle to
+        // lose: the switch closes a segment only when something was written into it.
+        source.psql("SELECT pg_switch_wal()").unwrap();
+        source.psql("CREATE TABLE public.tail (x int)").unwrap();
+        source.psql("SELECT pg_switch_wal()").unwrap();
+        source.psql("INSERT INTO public.tail VALUES (1)").unwrap();
         let last = source.psql("SELECT pg_walfile_name(pg_switch_wal())").unwrap().trim().to_owned();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !source.archive().join(&last).is_file() {
@@ -101,10 +108,14 @@ impl PhysicalSource {
         source
     }
 
-    /// SQL as the source's superuser; psql's unaligned output.
+    /// SQL as the source's superuser in its database `books`; psql's unaligned output.
     pub fn psql(&self, sql: &str) -> Result<String, String> {
+        self.psql_in("books", sql)
+    }
+
+    fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
         let out = Command::new("docker")
-            .args(["exec", &self.name, "psql", "-X", "-U", "postgres", "-Atqc", sql])
+            .args(["exec", &self.name, "psql", "-X", "-U", "postgres", "-d", database, "-Atqc", sql])
             .output()
             .unwrap();
         if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).into_owned()) } else { Err(text(&out)) }
@@ -171,7 +182,7 @@ fn a_base_backup_and_its_wal_archive_are_sound_by_postgresqls_own_tools() {
     // The archive holds a gapless run of segments from the backup's start to the switch after
     // the last row, on one timeline.
     let segments = wal_segments(&source.archive());
-    assert!(segments.len() >= 2, "{segments:?}");
+    assert!(segments.len() >= 4, "{segments:?}");
     let numbers: Vec<u64> = segments.iter().map(|s| u64::from_str_radix(&s[8..], 16).unwrap()).collect();
     assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "a gap in {segments:?}");
     assert!(segments.iter().all(|s| s[..8] == segments[0][..8]), "one timeline: {segments:?}");
@@ -183,4 +194,67 @@ fn a_base_backup_and_its_wal_archive_are_sound_by_postgresqls_own_tools() {
         ))
         .unwrap();
     assert_eq!(split.trim(), format!("{}|{}", source.before, source.after));
+}
+
+/// A scenario drilling the source's base backup through its archive, with the two sides of the
+/// point in time: the rows written before the target are there, those written after are not.
+fn pitr_scenario(scratch: &crate::util::Scratch, source: &PhysicalSource, recovery: &str) -> PathBuf {
+    scratch.scenario(
+        "pitr.toml",
+        &format!(
+            "[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n[target]\ndatabase = \"books\"\n\n{recovery}\n\n\
+             [[checks.sql]]\nname = \"rows written before the target\"\n\
+             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'before'\"\nexpect = {}\n\n\
+             [[checks.sql]]\nname = \"no row written after the target\"\n\
+             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'after'\"\nexpect = 0\n",
+            source.backup().display(),
+            source.archive().display(),
+            source.before,
+        ),
+    )
+}
+
+#[test]
+fn a_base_backup_recovers_to_a_chosen_time_and_a_wal_gap_or_a_target_past_the_archive_fails() {
+    use pgdrill::Verdict;
+    use pgdrill::report::{Phase, PhaseStatus};
+
+    let source = PhysicalSource::make();
+    let scratch = crate::util::Scratch::new();
+
+    // To the target time: the rows before it, none after; a new timeline.
+    let at = format!("[recovery]\ntarget_time = \"{}\"", source.target_time);
+    let drill = scratch.drill(&pitr_scenario(&scratch, &source, &at));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let restore = drill.phase_summary(Phase::Restore);
+    assert!(restore.starts_with("recovered to recovery_target_time "), "{restore}");
+    assert!(restore.contains("promoted on timeline 2"), "{restore}");
+    drill.assert_reports_and_no_leftovers();
+
+    // Through the whole archive: the rows after the target are there too, and the check that
+    // none is fails, so it tells the two apart.
+    let drill = scratch.drill(&pitr_scenario(&scratch, &source, ""));
+    assert_eq!(drill.code, Some(1), "{drill:?}");
+    let after = drill.record().checks.iter().find(|c| c.id == "sql/no row written after the target").unwrap().clone();
+    assert_eq!((after.verdict, after.actual.as_str()), (Verdict::Fail, source.after.to_string().as_str()), "{after:?}");
+
+    // A target past the archive's end: recovery runs out of WAL before it.
+    let later = "[recovery]\ntarget_time = \"2999-01-01T00:00:00Z\"";
+    let drill = scratch.drill(&pitr_scenario(&scratch, &source, later));
+    drill.assert_failed_cleanly();
+    let error = drill.phase_error(Phase::Restore);
+    assert!(error.contains("recovery ended before the target was reached"), "{error}");
+
+    // A segment missing from the archive: verify names it before anything starts.
+    let segments = wal_segments(&source.archive());
+    let label = source.exec(&["sh", "-c", "tar -xzOf /backup/base.tar.gz backup_label"]);
+    let start = label.split("(file ").nth(1).unwrap()[..24].to_owned();
+    let gap = segments.iter().position(|s| *s == start).unwrap() + 1;
+    assert!(gap < segments.len(), "the archive goes past the backup's start: {segments:?}");
+    source.exec(&["rm", &format!("/archive/{}", segments[gap])]);
+    let drill = scratch.drill(&pitr_scenario(&scratch, &source, &at));
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Verify), PhaseStatus::Failed, "{drill:?}");
+    let error = drill.phase_error(Phase::Verify);
+    assert!(error.contains(&format!("has no segment {}", segments[gap])), "{error}");
 }
