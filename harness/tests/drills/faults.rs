@@ -400,8 +400,9 @@ fn a_local_drill_killed_outright_takes_its_server_along_and_the_next_drill_remov
         assert!(Instant::now() < deadline, "the server outlived the pgdrill that started it");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(folder.exists(), "SIGKILL gives pgdrill no chance to remove {}", folder.display());
-
+    // SIGKILL gave pgdrill no chance to remove its folder. Any drill that starts next removes
+    // it (it names a dead owner): the one below, or one the test run started beside this test,
+    // whichever starts first.
     let next = scratch
         .scenario("next.toml", &format!("[source]\npath = \"{{fixtures}}/prismeai-pg15.sql.gz\"\n{local}{roles}"));
     let drill = scratch.drill(&next);
