@@ -40,7 +40,7 @@ impl PhysicalSource {
             // The server runs as the image's postgres user, not this machine's.
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
         }
-        let name = format!("pgdrill-test-physical-{}-{}", std::process::id(), rand_suffix());
+        let name = format!("pgdrill-test-physical-{}-{}", std::process::id(), crate::util::rand_suffix());
         // The image's client authentication has no replication line; the source, as a real
         // one, lets pg_basebackup in (on its socket only: it has no network).
         let hba = dir.path().join("pg_hba.conf");
@@ -145,11 +145,6 @@ impl Drop for PhysicalSource {
 
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
-fn rand_suffix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{nanos:08x}")
 }
 
 fn wal_segments(archive: &Path) -> Vec<String> {

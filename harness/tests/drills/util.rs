@@ -87,7 +87,8 @@ impl Scratch {
     }
 }
 
-fn rand_suffix() -> String {
+/// A suffix unique within this test process (names of reports folders, containers).
+pub fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     N.fetch_add(1, Ordering::Relaxed).to_string()
