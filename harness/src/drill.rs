@@ -469,7 +469,8 @@ impl Drill<'_> {
                 ),
             }
         );
-        let data = provision::PhysicalData { base_tar: base.base, wal_tar: base.wal, segments, settings };
+        let data =
+            provision::PhysicalData { major: base.major, base_tar: base.base, wal_tar: base.wal, segments, settings };
         Ok((data, summary))
     }
 
@@ -630,7 +631,7 @@ impl Drill<'_> {
             backup: (physical.is_none() && read::is_archive(&backup.path)).then_some(backup.path.as_path()),
             trusted: self.scenario.source.trusted.as_deref(),
             backup_major: match physical {
-                Some(_) => source::physical::inspect(&backup.path).ok().map(|b| b.major),
+                Some(data) => Some(data.major),
                 None => read::source_major(&backup.path),
             },
             physical,

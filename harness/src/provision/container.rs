@@ -106,6 +106,14 @@ impl RunDir {
     /// Creates the folder with a copy of `template` (an initialised data directory) owned by
     /// `owner`.
     fn create(drill_id: &str, template: &Path, owner: (u32, u32)) -> std::io::Result<RunDir> {
+        let dir = Self::empty(drill_id)?;
+        copy_tree(template, &dir.data(), owner)?;
+        Ok(dir)
+    }
+
+    /// The folder with an empty socket folder, marked with its owner; the data directory is
+    /// the caller's to make.
+    fn empty(drill_id: &str) -> std::io::Result<RunDir> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let outer = Self::path_for(drill_id);
         let socket_path = outer.join("socket/.s.PGSQL.5432");
@@ -118,7 +126,6 @@ impl RunDir {
         std::fs::DirBuilder::new().mode(0o700).create(&outer)?;
         super::mark_owner(&outer)?;
         let dir = RunDir { outer };
-        copy_tree(template, &dir.data(), owner)?;
         std::fs::create_dir(dir.socket())?;
         // The server makes its socket here, then the folder is sealed (see `seal`).
         std::fs::set_permissions(dir.socket(), std::fs::Permissions::from_mode(0o777))?;
@@ -130,10 +137,7 @@ impl RunDir {
     /// (the source's kept beside it as `*.source`, never read), `standby.signal`.
     fn create_physical(drill_id: &str, physical: &super::PhysicalData, owner: (u32, u32)) -> std::io::Result<RunDir> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        let outer = Self::path_for(drill_id);
-        std::fs::DirBuilder::new().mode(0o700).create(&outer)?;
-        super::mark_owner(&outer)?;
-        let dir = RunDir { outer };
+        let dir = Self::empty(drill_id)?;
         let data = dir.data();
         std::fs::DirBuilder::new().mode(0o700).create(&data)?;
         unpack(&physical.base_tar, &data)?;
@@ -168,8 +172,6 @@ impl RunDir {
         std::fs::write(data.join("standby.signal"), "")?;
         chown_tree(&data, owner)?;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
-        std::fs::create_dir(dir.socket())?;
-        std::fs::set_permissions(dir.socket(), std::fs::Permissions::from_mode(0o777))?;
         Ok(dir)
     }
 

@@ -312,6 +312,8 @@ pub struct ProvisionContext<'a> {
 /// `restore_command`, which needs a shell), and the recovery settings.
 #[derive(Debug, Clone)]
 pub struct PhysicalData {
+    /// The PostgreSQL major that wrote the backup (its `PG_VERSION`).
+    pub major: u32,
     pub base_tar: PathBuf,
     pub wal_tar: Option<PathBuf>,
     pub segments: Vec<PathBuf>,
