@@ -75,7 +75,7 @@ pub fn default_image() -> &'static str {
 pub const IMAGE_MAJORS: [u32; 2] = [17, 18];
 
 /// The project's image of PostgreSQL `major`: the default tag with its major replaced
-/// (`pgdrill/postgres:17-r3` → `pgdrill/postgres:18-r3`).
+/// (`pgdrill/postgres:17-r4` → `pgdrill/postgres:18-r4`).
 pub fn project_image(major: u32) -> String {
     let tag = default_image();
     let (name, version) = tag.split_once(':').unwrap_or((tag, ""));
