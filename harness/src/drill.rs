@@ -200,6 +200,15 @@ impl PhaseError {
 
 type PhaseResult<T> = Result<(T, String), PhaseError>;
 
+/// What the recovery of a staged base backup starts from.
+struct PhysicalPrepared {
+    start_lsn: u64,
+    timeline: u32,
+    segment_size: u64,
+    segments: usize,
+    data: provision::PhysicalData,
+}
+
 /// What teardown must undo: the provisioned target, and whether a start may have been cut off
 /// before it handed its container over.
 #[derive(Default)]
@@ -357,130 +366,89 @@ impl Drill<'_> {
         Some((target, database, dump.clone()))
     }
 
-    /// Verify, provision and recovery of a physical base backup: a server of the backup's own
-    /// major recovers it (to the scenario's target, or through every archived segment) and is
-    /// promoted; the checks run in the scenario's database of it.
+    /// Verify, provision and recovery of a physical base backup: staged and verified before
+    /// anything starts, then a server of the backup's own major recovers it (to the scenario's
+    /// target, or through every archived segment) and is promoted; the checks run in the
+    /// scenario's database of it.
     async fn recover(&self, cleanup: &mut Cleanup, backup: &Backup) -> Option<(Target, String, DumpSummary)> {
-        let data = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
-        let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&data))).await?;
+        // The toolbox of the verify phase is a container: teardown sweeps for it too.
+        cleanup.provision_started = true;
+        let prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
+        let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&prepared.data))).await?;
         self.not_configured(Phase::Preflight, "a base backup is its own server: nothing to prepare for it");
+        let start = restore::physical::recovery::Start {
+            spec: &self.scenario.recovery,
+            start_lsn: prepared.start_lsn,
+            timeline: prepared.timeline,
+            segment_size: prepared.segment_size,
+            segments_available: prepared.segments,
+        };
         let recovery = async {
             let recovered =
-                restore::recovery::wait(&target, &self.scenario.recovery, data.segments.len(), &self.redactor)
-                    .await
-                    .map_err(PhaseError::error)?;
+                restore::physical::recovery::wait(&target, &start, &self.redactor).await.map_err(PhaseError::error)?;
             let summary = recovered.summary();
             Ok((recovered, summary))
         };
-        self.phase(Phase::Restore, recovery).await?;
+        let recovered = self.phase(Phase::Restore, recovery).await?;
         let database = self.scenario.target.database.clone();
-        self.events.emit(Event::Restore(RestoreStats { database: database.clone(), ..RestoreStats::default() }));
+        self.events.emit(Event::Restore(RestoreStats {
+            database: database.clone(),
+            recovery: Some(recovered),
+            ..RestoreStats::default()
+        }));
         self.events.emit(Event::Recovered { elapsed: self.started.elapsed() });
         Some((target, database, DumpSummary::default()))
     }
 
-    /// Reads what a base backup is (its major, its label) and which archived segments its
-    /// recovery reads, before anything starts.
-    async fn verify_physical(&self, backup: &Backup) -> PhaseResult<provision::PhysicalData> {
-        let dir = backup.path.clone();
-        let archive = self.scenario.source.wal_archive.clone();
-        let target = self.scenario.recovery.target.clone();
-        let read = tokio::task::spawn_blocking(move || -> Result<_, source::physical::PhysicalError> {
-            let base = source::physical::inspect(&dir)?;
-            let segments = match &archive {
-                Some(archive) => source::physical::segments_from(archive, &base.label.start_segment)?
-                    .into_iter()
-                    .map(|name| archive.join(name))
-                    .collect(),
-                None => Vec::new(),
-            };
-            Ok((base, segments))
-        });
-        let (base, segments) =
-            read.await.map_err(|e| PhaseError::error(std::io::Error::other(e)))?.map_err(PhaseError::error)?;
-        // A hot standby needs these at least as high as its primary had them, or it refuses to
-        // recover; generous values (a setting the scenario gives wins).
-        let mut settings: Vec<(String, String)> = [
-            ("hot_standby", "on"),
-            ("archive_mode", "off"),
-            ("recovery_target_action", "promote"),
-            ("wal_level", "replica"),
-            ("max_wal_senders", "32"),
-            ("max_connections", "200"),
-            ("max_worker_processes", "32"),
-            ("max_prepared_transactions", "100"),
-            ("max_locks_per_transaction", "128"),
-        ]
-        .into_iter()
-        .filter(|(name, _)| !self.target_settings().contains_key(*name))
-        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect();
-        match &target {
-            crate::scenario::RecoveryTarget::End => {}
-            crate::scenario::RecoveryTarget::Immediate => settings.push(("recovery_target".into(), "immediate".into())),
-            // As PostgreSQL prints a timestamptz, in UTC: its check of this setting refuses the
-            // ISO form with `T`.
-            crate::scenario::RecoveryTarget::Time(at) => settings.push((
-                "recovery_target_time".into(),
-                at.to_offset(time::UtcOffset::UTC)
-                    .format(time::macros::format_description!(
-                        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]+00"
-                    ))
-                    .unwrap_or_default(),
-            )),
-        }
-        let format = base.base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    /// Reads what a base backup is, checks its archive, stages its data directory and runs
+    /// PostgreSQL's own tools over it, before any server starts.
+    async fn verify_physical(&self, backup: &Backup) -> PhaseResult<PhysicalPrepared> {
+        let TargetKind::Container(target) = &self.scenario.target.kind else {
+            return Err(PhaseError::error(std::io::Error::other(
+                "a physical backup recovers on a container target only (its data directory is the backup's): remove `[target] kind`",
+            )));
+        };
+        let progress = |message: &str| self.progress(Phase::Verify, message, None, None);
+        let prepared = restore::physical::prepare(restore::physical::Request {
+            drill_id: &self.drill_id,
+            backup_dir: &backup.path,
+            wal_archive: self.scenario.source.wal_archive.as_deref(),
+            recovery: &self.scenario.recovery,
+            target,
+            work: &self.work_dir(),
+            redactor: &self.redactor,
+            progress: &progress,
+        })
+        .await;
+        let prepared = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => return Err(PhaseError::error(e)),
+        };
+        let b = &prepared.backup;
+        let (taken_at, taken_at_from) = prepared.recoverable_until();
         self.events.emit(Event::Backup(BackupInfo {
             location: backup.location.clone(),
             size_bytes: backup.size,
             modified: backup.modified,
-            compression: if format.ends_with(".gz") {
-                "gzip"
-            } else if format.ends_with(".zst") {
-                "zstd"
-            } else {
-                "none"
-            }
-            .into(),
-            format: "base backup (tar)".into(),
-            source_version: Some(base.major.to_string()),
-            taken_at: base.label.start_time,
-            taken_at_from: base.label.start_time.map(|_| "backup_label's START TIME".to_owned()),
+            compression: b.compression().into(),
+            format: b.format(),
+            source_version: Some(b.major.to_string()),
+            taken_at,
+            taken_at_from,
             ..BackupInfo::default()
         }));
-        let summary = format!(
-            "base backup of PostgreSQL {} (`{format}`{}), started {} in segment {} on timeline {}; {}",
-            base.major,
-            if base.wal.is_some() { " with its streamed WAL" } else { "" },
-            base.label
-                .start_time
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                .unwrap_or_else(|| "at an unknown time".into()),
-            base.label.start_segment,
-            base.label.timeline,
-            match (&self.scenario.source.wal_archive, segments.last()) {
-                (None, _) => "no WAL archive: recovery ends where the backup does".to_owned(),
-                (Some(_), None) => "the WAL archive holds no segment from the backup's start".to_owned(),
-                (Some(_), Some(last)) => format!(
-                    "{} archived segment{} from its start to {}",
-                    segments.len(),
-                    if segments.len() == 1 { "" } else { "s" },
-                    last.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-                ),
-            }
-        );
-        let data =
-            provision::PhysicalData { major: base.major, base_tar: base.base, wal_tar: base.wal, segments, settings };
-        Ok((data, summary))
-    }
-
-    /// The server settings the scenario gives its target.
-    fn target_settings(&self) -> std::collections::BTreeMap<String, String> {
-        match &self.scenario.target.kind {
-            TargetKind::Container(c) => c.settings.clone(),
-            TargetKind::Local(l) => l.settings.clone(),
-            TargetKind::Server(_) => Default::default(),
-        }
+        let summary = prepared.summary();
+        let start_lsn = crate::source::physical::wal::parse_lsn(&b.label.start_lsn).unwrap_or_default();
+        Ok((
+            PhysicalPrepared {
+                start_lsn,
+                timeline: b.label.timeline,
+                segment_size: prepared.control.segment_size,
+                segments: prepared.staged.segments,
+                data: prepared.data,
+            },
+            summary,
+        ))
     }
 
     /// Migrations, checks and the application on the restored or recovered database.

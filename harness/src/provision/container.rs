@@ -132,24 +132,17 @@ impl RunDir {
         Ok(dir)
     }
 
-    /// Creates the folder with a data directory unpacked from a base backup, made a standby of
-    /// nothing: its WAL (streamed and archived) in `pg_wal`, the sandbox's own configuration
-    /// (the source's kept beside it as `*.source`, never read), `standby.signal`.
+    /// Creates the folder around a data directory staged from a base backup (moved in), made
+    /// a standby of nothing: the sandbox's own configuration (the source's kept beside it as
+    /// `*.source`, never read) and `standby.signal`.
     fn create_physical(drill_id: &str, physical: &super::PhysicalData, owner: (u32, u32)) -> std::io::Result<RunDir> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        use std::os::unix::fs::PermissionsExt;
         let dir = Self::empty(drill_id)?;
         let data = dir.data();
-        std::fs::DirBuilder::new().mode(0o700).create(&data)?;
-        unpack(&physical.base_tar, &data)?;
-        let wal = data.join("pg_wal");
-        std::fs::create_dir_all(&wal)?;
-        if let Some(wal_tar) = &physical.wal_tar {
-            unpack(wal_tar, &wal)?;
-        }
-        for segment in &physical.segments {
-            if let Some(name) = segment.file_name() {
-                std::fs::copy(segment, wal.join(name))?;
-            }
+        if std::fs::rename(&physical.data, &data).is_err() {
+            // Another file system: copied instead.
+            copy_tree(&physical.data, &data, owner)?;
+            std::fs::remove_dir_all(&physical.data)?;
         }
         for (name, text) in [
             (
@@ -165,12 +158,14 @@ impl RunDir {
                 std::fs::rename(&path, data.join(format!("{name}.source")))?;
             }
             std::fs::write(&path, text)?;
+            std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))?;
         }
-        for signal in ["recovery.signal", "standby.signal", "postmaster.pid"] {
+        for signal in ["recovery.signal", "standby.signal", "postmaster.pid", "postmaster.opts"] {
             let _ = std::fs::remove_file(data.join(signal));
         }
-        std::fs::write(data.join("standby.signal"), "")?;
-        chown_tree(&data, owner)?;
+        let signal = data.join("standby.signal");
+        std::fs::write(&signal, "")?;
+        std::os::unix::fs::lchown(&signal, Some(owner.0), Some(owner.1))?;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
         Ok(dir)
     }
@@ -199,35 +194,10 @@ impl RunDir {
     }
 }
 
-/// Unpacks a tar file (plain, gzip or zstd, by its first bytes) into `into`; the tar reader keeps
-/// every entry inside `into`.
-fn unpack(tar_file: &Path, into: &Path) -> std::io::Result<()> {
-    let opened = crate::source::read::open(tar_file, false).map_err(std::io::Error::other)?;
-    let mut archive = tar::Archive::new(opened.reader);
-    archive.set_preserve_permissions(true);
-    archive.set_unpack_xattrs(false);
-    archive.set_overwrite(true);
-    archive.unpack(into)
-}
-
-/// Gives every file and folder under `root` (and `root`) to `owner`, links included.
-fn chown_tree(root: &Path, owner: (u32, u32)) -> std::io::Result<()> {
-    let mut stack = vec![root.to_owned()];
-    while let Some(path) = stack.pop() {
-        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))?;
-        if std::fs::symlink_metadata(&path)?.is_dir() {
-            for entry in std::fs::read_dir(&path)? {
-                stack.push(entry?.path());
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Copies the folder `from` to `to` (files and folders, with their modes), owned by `owner`:
 /// the folders first, then the files on one thread per core (creating a file, not copying its
 /// bytes, is what costs here: a cluster is about a thousand small files).
-fn copy_tree(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result<()> {
+pub(crate) fn copy_tree(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let chown = |path: &Path| std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1));
     let mut folders = vec![(from.to_owned(), to.to_owned())];
@@ -272,7 +242,7 @@ fn copy_tree(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result<()> {
 
 /// Who the server runs as: the image's owner of the data directory when pgdrill runs as root
 /// (which can give it the copy), else pgdrill's own user (a copy it makes is its own).
-fn server_user(image: &image::ImageInfo) -> Option<(u32, u32)> {
+pub(super) fn server_user(image: &image::ImageInfo) -> Option<(u32, u32)> {
     use std::os::unix::fs::MetadataExt;
     let me = std::fs::metadata("/proc/self").ok()?;
     if me.uid() == 0 { image.owner } else { Some((me.uid(), me.gid())) }
@@ -297,7 +267,12 @@ fn remote_engine(docker_host: Option<&str>) -> Option<String> {
 
 /// Whether `DOCKER_HOST` names an engine on another machine (pgdrill never talks to it).
 pub(crate) fn engine_elsewhere() -> bool {
-    remote_engine(std::env::var("DOCKER_HOST").ok().as_deref()).is_some()
+    remote_engine_now().is_some()
+}
+
+/// The engine `DOCKER_HOST` names, when it is on another machine.
+pub(super) fn remote_engine_now() -> Option<String> {
+    remote_engine(std::env::var("DOCKER_HOST").ok().as_deref())
 }
 
 /// The group to give the container so that it can read the backup, when only the group can.
@@ -331,7 +306,7 @@ fn backup_group(path: &Path, image_uid: Option<u32>) -> Result<Option<u32>, Targ
 
 /// Starts the container and waits until PostgreSQL accepts a connection.
 pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
-    if let Some(host) = remote_engine(std::env::var("DOCKER_HOST").ok().as_deref()) {
+    if let Some(host) = remote_engine_now() {
         return Err(TargetError::RemoteEngine { host });
     }
     let docker = docker()?;
@@ -366,7 +341,12 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         });
     };
     let limits = Limits::of(spec.memory, spec.processes);
-    let tuning = tuning::throwaway(limits.resources(), &spec.settings);
+    let mut tuning = tuning::throwaway(limits.resources(), &spec.settings);
+    // A recovering standby's settings (the scenario's own already yielded to them), in the one
+    // list the reports show.
+    for (key, value) in ctx.physical.map(|p| p.settings.as_slice()).unwrap_or_default() {
+        tuning.settings.insert(key.clone(), value.clone());
+    }
 
     let (name, tag) = split_image(&image_name);
     let mut cmd = Vec::new();
@@ -390,10 +370,6 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         }
         None => (None, None),
     };
-    for (key, value) in ctx.physical.map(|p| p.settings.as_slice()).unwrap_or_default() {
-        cmd.push("-c".to_owned());
-        cmd.push(format!("{key}={value}"));
-    }
     let run_dir = match ctx.physical {
         None => {
             let template = image::cluster_template(&docker, &image_name, &image).await?;
@@ -404,12 +380,13 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
                 .map_err(|e| TargetError::Tool { message: format!("cannot create the target's private folder: {e}") })?
         }
         Some(physical) => {
-            (ctx.progress)("unpacking the base backup");
             let (drill_id, user, physical) = (ctx.drill_id.to_owned(), user, physical.clone());
             tokio::task::spawn_blocking(move || RunDir::create_physical(&drill_id, &physical, user))
                 .await
                 .map_err(|e| TargetError::Tool { message: e.to_string() })?
-                .map_err(|e| TargetError::Tool { message: format!("cannot unpack the base backup: {e}") })?
+                .map_err(|e| TargetError::Tool {
+                    message: format!("cannot move the restored data directory in: {e}"),
+                })?
         }
     };
     let mut request = GenericImage::new(name, tag)
@@ -584,7 +561,7 @@ async fn logs_tail(container: &ContainerAsync<GenericImage>, ctx: &ProvisionCont
     ctx.redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n"))
 }
 
-fn split_image(image: &str) -> (String, String) {
+pub(super) fn split_image(image: &str) -> (String, String) {
     // The tag follows the last ':' unless that ':' is part of a registry's host:port.
     match image.rfind(':') {
         Some(i) if !image[i..].contains('/') => (image[..i].to_owned(), image[i + 1..].to_owned()),

@@ -13,6 +13,7 @@ pub(crate) mod image;
 pub(crate) mod local;
 pub(crate) mod sandbox;
 pub(crate) mod server;
+pub(crate) mod toolbox;
 pub(crate) mod tools;
 pub(crate) mod tuning;
 
@@ -307,16 +308,15 @@ pub struct ProvisionContext<'a> {
     pub physical: Option<&'a PhysicalData>,
 }
 
-/// What a target made from a physical backup starts from: the base backup's tar files, the
-/// archived WAL segments recovery reads (copied into `pg_wal`: the sandbox runs no
-/// `restore_command`, which needs a shell), and the recovery settings.
+/// What a target made from a physical backup starts from: its data directory, restored and
+/// verified (`restore::physical`) with the archived WAL recovery reads in `pg_wal` (the sandbox
+/// runs no `restore_command`, which needs a shell), and the recovery settings.
 #[derive(Debug, Clone)]
 pub struct PhysicalData {
     /// The PostgreSQL major that wrote the backup (its `PG_VERSION`).
     pub major: u32,
-    pub base_tar: PathBuf,
-    pub wal_tar: Option<PathBuf>,
-    pub segments: Vec<PathBuf>,
+    /// The data directory, owned by the target's server user; moved into the target's folder.
+    pub data: PathBuf,
     /// `recovery_target_*` and the like, as `-c` settings.
     pub settings: Vec<(String, String)>,
 }

@@ -145,7 +145,8 @@ impl Tools {
     }
 }
 
-async fn exec(
+/// Runs `program args` in `container`, streaming its stdout to `stdout`.
+pub(super) async fn exec(
     docker: &Docker,
     container: &str,
     program: &str,

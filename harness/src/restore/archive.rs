@@ -128,5 +128,6 @@ pub(crate) async fn restore(
         bytes: dump.bytes,
         database: database.to_owned(),
         jobs: if matches!(format, Format::Custom | Format::Directory) { jobs.max(1) } else { 1 },
+        recovery: None,
     })
 }

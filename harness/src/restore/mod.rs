@@ -4,9 +4,9 @@
 pub(crate) mod archive;
 mod parallel;
 pub(crate) mod phase;
+pub(crate) mod physical;
 pub(crate) mod plain;
 pub(crate) mod preflight;
-pub(crate) mod recovery;
 
 use std::sync::Arc;
 
@@ -27,6 +27,9 @@ pub struct RestoreStats {
     /// Connections that loaded data and built indexes side by side (1: one, like psql).
     #[serde(default)]
     pub jobs: usize,
+    /// A physical backup's recovery: the target asked for, the point reached, the WAL replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<physical::recovery::Recovered>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -118,12 +118,14 @@ pub struct Scenario {
 #[derive(Debug, Clone)]
 pub struct RecoverySpec {
     pub target: RecoveryTarget,
+    /// Stop just after the target (PostgreSQL's default) or just before it.
+    pub inclusive: bool,
     pub timeout: Duration,
 }
 
 impl Default for RecoverySpec {
     fn default() -> Self {
-        RecoverySpec { target: RecoveryTarget::End, timeout: Duration::from_secs(30 * 60) }
+        RecoverySpec { target: RecoveryTarget::End, inclusive: true, timeout: Duration::from_secs(30 * 60) }
     }
 }
 
@@ -135,6 +137,104 @@ pub enum RecoveryTarget {
     Immediate,
     /// `recovery_target_time`.
     Time(time::OffsetDateTime),
+    /// `recovery_target_lsn`.
+    Lsn(u64),
+    /// `recovery_target_xid`.
+    Xid(u64),
+    /// `recovery_target_name`: a restore point.
+    Name(String),
+}
+
+impl RecoveryTarget {
+    /// The server setting that asks for it, and its value; none for the archive's end.
+    pub fn setting(&self) -> Option<(&'static str, String)> {
+        match self {
+            RecoveryTarget::End => None,
+            RecoveryTarget::Immediate => Some(("recovery_target", "immediate".into())),
+            // As PostgreSQL prints a timestamptz, in UTC: its check of this setting refuses the
+            // ISO form with `T`.
+            RecoveryTarget::Time(at) => Some((
+                "recovery_target_time",
+                at.to_offset(time::UtcOffset::UTC)
+                    .format(time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]+00"
+                    ))
+                    .unwrap_or_default(),
+            )),
+            RecoveryTarget::Lsn(lsn) => Some(("recovery_target_lsn", crate::source::physical::wal::format_lsn(*lsn))),
+            RecoveryTarget::Xid(xid) => Some(("recovery_target_xid", xid.to_string())),
+            RecoveryTarget::Name(name) => Some(("recovery_target_name", name.clone())),
+        }
+    }
+}
+
+impl std::fmt::Display for RecoveryTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self, self.setting()) {
+            (RecoveryTarget::End, _) => f.write_str("the end of the WAL archive"),
+            (RecoveryTarget::Immediate, _) => f.write_str("the end of the backup (consistency)"),
+            (_, Some((name, value))) => write!(f, "{name} {value}"),
+            (_, None) => Ok(()),
+        }
+    }
+}
+
+/// `[recovery]`: one target at most, each read as PostgreSQL would take it.
+fn resolve_recovery(r: raw::RawRecovery) -> Result<RecoverySpec, FieldError> {
+    let mut given = Vec::new();
+    if let Some(t) = &r.target_time {
+        given.push(RecoveryTarget::Time(parse_target_time(t.get_ref()).map_err(|m| FieldError::new(t.span(), m))?));
+    }
+    if let Some(t) = &r.target_lsn {
+        let lsn = crate::source::physical::wal::parse_lsn(t.get_ref()).ok_or_else(|| {
+            FieldError::new(t.span(), format!("`{}` is not a WAL location such as `0/3000060`", t.get_ref()))
+        })?;
+        given.push(RecoveryTarget::Lsn(lsn));
+    }
+    if let Some(t) = &r.target_xid {
+        // Transaction ids 0 to 2 are PostgreSQL's own; no transaction of a user has one.
+        if *t.get_ref() < 3 || *t.get_ref() > u64::from(u32::MAX) {
+            return Err(FieldError::new(
+                t.span(),
+                format!("{} is not a transaction id (3 to 4294967295)", t.get_ref()),
+            ));
+        }
+        given.push(RecoveryTarget::Xid(*t.get_ref()));
+    }
+    if let Some(t) = &r.target_name {
+        if t.get_ref().is_empty() || t.get_ref().len() > 63 {
+            return Err(FieldError::new(t.span(), "a restore point's name has 1 to 63 characters"));
+        }
+        given.push(RecoveryTarget::Name(t.get_ref().clone()));
+    }
+    if let Some(t) = &r.target {
+        match t.get_ref().as_str() {
+            "immediate" => given.push(RecoveryTarget::Immediate),
+            other => {
+                return Err(FieldError::new(
+                    t.span(),
+                    format!(
+                        "unknown recovery target `{other}`: `immediate`, or one of `target_time`, `target_lsn`, `target_xid`, `target_name`"
+                    ),
+                ));
+            }
+        }
+    }
+    if given.len() > 1 {
+        return Err(FieldError::unplaced(
+            "give one recovery target: `target_time`, `target_lsn`, `target_xid`, `target_name` or `target = \"immediate\"`, not both",
+        ));
+    }
+    let target = given.pop().unwrap_or(RecoveryTarget::End);
+    if r.inclusive.is_some()
+        && matches!(target, RecoveryTarget::End | RecoveryTarget::Immediate | RecoveryTarget::Name(_))
+    {
+        return Err(FieldError::unplaced(
+            "`inclusive` applies to `target_time`, `target_lsn` and `target_xid` (PostgreSQL's recovery_target_inclusive)",
+        ));
+    }
+    let timeout = r.timeout.as_ref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(30 * 60));
+    Ok(RecoverySpec { target, inclusive: r.inclusive.unwrap_or(true), timeout })
 }
 
 /// A recovery target time: RFC 3339 (`2026-11-22T03:00:00Z`) or as PostgreSQL prints a
@@ -386,25 +486,7 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
     let recovery = match raw.recovery {
         Some(r) => {
             let span = r.span();
-            let r = r.into_inner();
-            let target = match (&r.target_time, &r.target) {
-                (Some(_), Some(_)) => {
-                    return Err(FieldError::new(span, "give `target_time` or `target`, not both"));
-                }
-                (Some(t), None) => {
-                    RecoveryTarget::Time(parse_target_time(t.get_ref()).map_err(|m| FieldError::new(t.span(), m))?)
-                }
-                (None, Some(t)) if t.get_ref() == "immediate" => RecoveryTarget::Immediate,
-                (None, Some(t)) => {
-                    return Err(FieldError::new(
-                        t.span(),
-                        format!("unknown recovery target `{}`: `immediate`, or a `target_time`", t.get_ref()),
-                    ));
-                }
-                (None, None) => RecoveryTarget::End,
-            };
-            let timeout = r.timeout.as_ref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(30 * 60));
-            RecoverySpec { target, timeout }
+            resolve_recovery(r.into_inner()).map_err(|e| e.or_span(Some(span)))?
         }
         None => RecoverySpec::default(),
     };
@@ -766,6 +848,28 @@ mod tests {
             "[source]\npath = \"b\"\n[recovery]\ntarget = \"immediate\"\ntarget_time = \"2026-11-22T03:00:00Z\"\n",
         );
         assert!(e.to_string().contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn a_recovery_target_may_be_an_lsn_a_transaction_or_a_restore_point() {
+        let target =
+            |toml: &str| load_text(&format!("[source]\npath = \"b\"\n[recovery]\n{toml}\n")).map(|s| s.recovery);
+        let lsn = target("target_lsn = \"0/3000060\"\ninclusive = false").unwrap();
+        assert_eq!((lsn.target.clone(), lsn.inclusive), (RecoveryTarget::Lsn(0x300_0060), false));
+        assert_eq!(lsn.target.setting(), Some(("recovery_target_lsn", "0/3000060".to_owned())));
+        assert_eq!(target("target_xid = 771").unwrap().target, RecoveryTarget::Xid(771));
+        let name = target("target_name = \"before-migration\"").unwrap();
+        assert_eq!(name.target.to_string(), "recovery_target_name before-migration");
+        for (toml, message) in [
+            ("target_lsn = \"3000060\"", "is not a WAL location"),
+            ("target_xid = 2", "is not a transaction id"),
+            ("target_name = \"\"", "1 to 63 characters"),
+            ("target_lsn = \"0/1\"\ntarget_xid = 800", "give one recovery target"),
+            ("target = \"immediate\"\ninclusive = true", "`inclusive` applies to"),
+        ] {
+            let e = error_of(&format!("[source]\npath = \"b\"\n[recovery]\n{toml}\n"));
+            assert!(e.to_string().contains(message), "{toml}: {e}");
+        }
     }
 
     #[test]

@@ -82,14 +82,22 @@ pub struct RawSource {
     pub wal_archive: Option<Spanned<String>>,
 }
 
-/// How far a physical backup recovers.
+/// How far a physical backup recovers: one target at most.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRecovery {
     /// `recovery_target_time`: a timestamp with its offset.
     pub target_time: Option<Spanned<String>>,
+    /// `recovery_target_lsn`: a WAL location (`0/3000060`).
+    pub target_lsn: Option<Spanned<String>>,
+    /// `recovery_target_xid`: a transaction id.
+    pub target_xid: Option<Spanned<u64>>,
+    /// `recovery_target_name`: a restore point made by `pg_create_restore_point`.
+    pub target_name: Option<Spanned<String>>,
     /// `"immediate"`: to the end of the backup, as soon as it is consistent.
     pub target: Option<Spanned<String>>,
+    /// `recovery_target_inclusive`: stop just after the target (default) or just before it.
+    pub inclusive: Option<bool>,
     /// Longest the recovery may take (default 30m).
     pub timeout: Option<Spanned<String>>,
 }

@@ -9,13 +9,20 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A source server and what it left on this machine: `backup/` (base.tar.gz, pg_wal.tar.gz,
-/// backup_manifest) and `archive/` (WAL segments, as `archive_command` copied them).
+/// backup_manifest), `plain/` (the same moment's backup in plain format) and `archive/` (WAL
+/// segments, as `archive_command` copied them).
 pub struct PhysicalSource {
     pub dir: tempfile::TempDir,
     /// The server's container, running until the source is dropped.
     pub name: String,
+    /// The PostgreSQL major of the source (and so of its backups).
+    pub major: u32,
     /// The moment between the two batches of rows: a recovery to it holds `before` only.
     pub target_time: String,
+    /// The WAL location between the batches, a restore point made there (`between`), and the
+    /// transaction that wrote the `after` batch.
+    pub target_lsn: String,
+    pub after_xid: String,
     /// Rows of `public.ledger` written before and after `target_time`.
     pub before: i64,
     pub after: i64,
@@ -30,11 +37,22 @@ impl PhysicalSource {
         self.dir.path().join("archive")
     }
 
-    /// Starts the server, takes the base backup, writes the two batches around the target time
-    /// and waits until the segment holding the last of them is archived.
+    /// The backup in plain format, taken right after the tar one.
+    pub fn plain(&self) -> PathBuf {
+        self.dir.path().join("plain")
+    }
+
+    /// [`PhysicalSource::make_on`] the default image's major.
     pub fn make() -> Self {
+        Self::make_on(17)
+    }
+
+    /// Starts a server of the project's image of `major`, takes the base backups, writes the two
+    /// batches around the target time and waits until the segment holding the last of them is
+    /// archived.
+    pub fn make_on(major: u32) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["backup", "archive"] {
+        for sub in ["backup", "plain", "archive"] {
             let path = dir.path().join(sub);
             std::fs::create_dir(&path).unwrap();
             // The server runs as the image's postgres user, not this machine's.
@@ -49,15 +67,25 @@ impl PhysicalSource {
         let mount = |sub: &str| format!("{}:/{sub}", dir.path().join(sub).display());
         let run = Command::new("docker")
             .args(["run", "-d", "--rm", "--network", "none", "--name", &name, "-v", &mount("backup")])
-            .args(["-v", &mount("archive"), "-v", &format!("{}:/etc/pgdrill-test-hba.conf:ro", hba.display())])
-            .args([pgdrill::scenario::default_image(), "-c", "hba_file=/etc/pgdrill-test-hba.conf"])
+            .args(["-v", &mount("plain"), "-v", &mount("archive")])
+            .args(["-v", &format!("{}:/etc/pgdrill-test-hba.conf:ro", hba.display())])
+            .args([pgdrill::scenario::project_image(major).as_str(), "-c", "hba_file=/etc/pgdrill-test-hba.conf"])
             .args(["-c", "wal_level=replica", "-c", "archive_mode=on", "-c", "fsync=off"])
             .args(["-c", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"])
             .stdout(Stdio::null())
             .status()
             .unwrap();
         assert!(run.success(), "docker run");
-        let mut source = PhysicalSource { dir, name, target_time: String::new(), before: 40, after: 25 };
+        let mut source = PhysicalSource {
+            dir,
+            name,
+            major,
+            target_time: String::new(),
+            target_lsn: String::new(),
+            after_xid: String::new(),
+            before: 40,
+            after: 25,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while source.psql_in("postgres", "SELECT 1").is_err() {
             assert!(Instant::now() < deadline, "the source server did not start");
@@ -79,6 +107,7 @@ impl PhysicalSource {
             "-c",
             "fast",
         ]);
+        source.exec(&["pg_basebackup", "-U", "postgres", "-D", "/plain", "-F", "p", "-X", "stream", "-c", "fast"]);
         source
             .psql(&format!(
                 "INSERT INTO public.ledger (id, batch) SELECT g, 'before' FROM generate_series(1, {}) g",
@@ -86,13 +115,16 @@ impl PhysicalSource {
             ))
             .unwrap();
         source.target_time = source.psql("SELECT clock_timestamp()").unwrap().trim().to_owned();
+        source.target_lsn = source.psql("SELECT pg_current_wal_insert_lsn()").unwrap().trim().to_owned();
+        source.psql("SELECT pg_create_restore_point('between')").unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let after = format!(
-            "INSERT INTO public.ledger (id, batch) SELECT g, 'after' FROM generate_series({}, {}) g",
+            "BEGIN; INSERT INTO public.ledger (id, batch) SELECT g, 'after' FROM generate_series({}, {}) g; \
+             SELECT txid_current(); COMMIT;",
             source.before + 1,
             source.before + source.after
         );
-        source.psql(&after).unwrap();
+        source.after_xid = source.psql(&after).unwrap().trim().to_owned();
         // Two more segments after the one holding the batches, so the archive has a middle to
         // lose: the switch closes a segment only when something was written into it.
         source.psql("SELECT pg_switch_wal()").unwrap();
@@ -136,7 +168,13 @@ impl Drop for PhysicalSource {
         let _ = Command::new("docker")
             .args(["run", "--rm", "--network", "none", "--entrypoint", "rm", "-v"])
             .arg(format!("{}:/work", self.dir.path().display()))
-            .args([pgdrill::scenario::default_image(), "-rf", "/work/backup", "/work/archive"])
+            .args([
+                pgdrill::scenario::project_image(self.major).as_str(),
+                "-rf",
+                "/work/backup",
+                "/work/plain",
+                "/work/archive",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -194,19 +232,44 @@ fn a_base_backup_and_its_wal_archive_are_sound_by_postgresqls_own_tools() {
 /// A scenario drilling the source's base backup through its archive, with the two sides of the
 /// point in time: the rows written before the target are there, those written after are not.
 fn pitr_scenario(scratch: &crate::util::Scratch, source: &PhysicalSource, recovery: &str) -> PathBuf {
+    scenario_of(scratch, &source.backup(), &source.archive(), source.before, 0, recovery)
+}
+
+/// A scenario drilling the base backup in `backup` through `archive`, expecting `before` and
+/// `after` rows of each batch.
+fn scenario_of(
+    scratch: &crate::util::Scratch,
+    backup: &Path,
+    archive: &Path,
+    before: i64,
+    after: i64,
+    recovery: &str,
+) -> PathBuf {
     scratch.scenario(
-        "pitr.toml",
+        &format!("pitr-{}.toml", crate::util::rand_suffix()),
         &format!(
             "[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n[target]\ndatabase = \"books\"\n\n{recovery}\n\n\
              [[checks.sql]]\nname = \"rows written before the target\"\n\
-             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'before'\"\nexpect = {}\n\n\
+             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'before'\"\nexpect = {before}\n\n\
              [[checks.sql]]\nname = \"no row written after the target\"\n\
-             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'after'\"\nexpect = 0\n",
-            source.backup().display(),
-            source.archive().display(),
-            source.before,
+             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'after'\"\nexpect = {after}\n",
+            backup.display(),
+            archive.display(),
         ),
     )
+}
+
+/// A copy of `from` (a backup or an archive folder) in the scratch folder, to break.
+fn copy_folder(scratch: &crate::util::Scratch, from: &Path, name: &str) -> PathBuf {
+    let to = scratch.path(name);
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    to
 }
 
 #[test]
@@ -252,4 +315,106 @@ fn a_base_backup_recovers_to_a_chosen_time_and_a_wal_gap_or_a_target_past_the_ar
     assert_eq!(drill.phase(Phase::Verify), PhaseStatus::Failed, "{drill:?}");
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains(&format!("has no segment {}", segments[gap])), "{error}");
+}
+
+#[test]
+fn a_base_backup_recovers_to_an_lsn_a_transaction_or_a_restore_point_and_from_plain_format() {
+    use pgdrill::report::Phase;
+
+    let source = PhysicalSource::make();
+    let scratch = crate::util::Scratch::new();
+    let (before, after) = (source.before, source.after);
+    let xid = &source.after_xid;
+    for (recovery, expect_after, what) in [
+        (format!("target_lsn = \"{}\"", source.target_lsn), 0, "recovery_target_lsn"),
+        (format!("target_xid = {xid}\ninclusive = false"), 0, "recovery_target_xid"),
+        // Inclusive (PostgreSQL's default): the transaction itself is replayed, so the two
+        // transaction drills tell its commit apart.
+        (format!("target_xid = {xid}"), after, "recovery_target_xid"),
+        ("target_name = \"between\"".to_owned(), 0, "recovery_target_name between"),
+    ] {
+        let scenario = scenario_of(
+            &scratch,
+            &source.backup(),
+            &source.archive(),
+            before,
+            expect_after,
+            &format!("[recovery]\n{recovery}"),
+        );
+        let drill = scratch.drill(&scenario);
+        assert_eq!(drill.code, Some(0), "{recovery}: {drill:?}");
+        let restore = drill.phase_summary(Phase::Restore);
+        assert!(restore.starts_with(&format!("recovered to {what}")), "{restore}");
+        let recovered = drill.record().restore.as_ref().and_then(|r| r.recovery.clone()).expect("a recovery record");
+        assert_eq!(recovered.timeline, 2, "{recovered:?}");
+        assert!(recovered.wal_bytes > 0 && recovered.segments_replayed >= 1, "{recovered:?}");
+        drill.assert_reports_and_no_leftovers();
+    }
+
+    // The same moment's backup in plain format recovers alike.
+    let at = format!("[recovery]\ntarget_time = \"{}\"", source.target_time);
+    let drill = scratch.drill(&scenario_of(&scratch, &source.plain(), &source.archive(), before, 0, &at));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert!(drill.phase_summary(Phase::Verify).starts_with("base backup (plain) of PostgreSQL 17"), "{drill:?}");
+    assert!(drill.report("report.md").contains("## Recovery"), "{drill:?}");
+
+    // An LSN past the archive's last segment is known unreachable before anything starts.
+    let far = "[recovery]\ntarget_lsn = \"FF/0\"";
+    let drill = scratch.drill(&scenario_of(&scratch, &source.backup(), &source.archive(), before, 0, far));
+    drill.assert_failed_cleanly();
+    let error = drill.phase_error(Phase::Verify);
+    assert!(error.contains("before recovery_target_lsn FF/0 (in segment 00000001000000FF00000000)"), "{error}");
+    assert_eq!(drill.phase(Phase::Provision), pgdrill::report::PhaseStatus::Skipped, "{drill:?}");
+}
+
+#[test]
+fn a_backup_unlike_its_manifest_or_an_archive_of_another_cluster_fails_in_verify() {
+    use pgdrill::report::{Phase, PhaseStatus};
+
+    let source = PhysicalSource::make();
+    let scratch = crate::util::Scratch::new();
+    let at = format!("[recovery]\ntarget_time = \"{}\"", source.target_time);
+
+    // The manifest of another backup (the plain one, taken a moment later) beside this one's files.
+    let mixed = copy_folder(&scratch, &source.backup(), "mixed");
+    std::fs::copy(source.plain().join("backup_manifest"), mixed.join("backup_manifest")).unwrap();
+    let drill = scratch.drill(&scenario_of(&scratch, &mixed, &source.archive(), source.before, 0, &at));
+    drill.assert_failed_cleanly();
+    let error = drill.phase_error(Phase::Verify);
+    assert!(error.starts_with("pg_verifybackup: the backup does not match its manifest"), "{error}");
+    assert!(error.contains("backup_label"), "it names the file that differs: {error}");
+    assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Skipped, "{drill:?}");
+
+    // A segment of the archive written by another cluster (its header's system identifier).
+    let archive = copy_folder(&scratch, &source.archive(), "foreign");
+    let segments = wal_segments(&archive);
+    let last = archive.join(segments.last().unwrap());
+    let mut bytes = std::fs::read(&last).unwrap();
+    let system = u64::from_le_bytes(bytes[24..32].try_into().unwrap());
+    bytes[24..32].copy_from_slice(&(system ^ 0xFFFF).to_le_bytes());
+    std::fs::write(&last, bytes).unwrap();
+    let drill = scratch.drill(&scenario_of(&scratch, &source.backup(), &archive, source.before, 0, &at));
+    drill.assert_failed_cleanly();
+    let error = drill.phase_error(Phase::Verify);
+    let expected = format!(
+        "the WAL archive's segment {} belongs to database system {}, and the backup to {system}",
+        segments.last().unwrap(),
+        system ^ 0xFFFF
+    );
+    assert!(error.contains(&expected), "{error}");
+}
+
+#[test]
+fn a_base_backup_of_postgresql_18_recovers_on_an_18_target() {
+    use pgdrill::report::Phase;
+
+    let source = PhysicalSource::make_on(18);
+    let scratch = crate::util::Scratch::new();
+    let drill =
+        scratch.drill(&scenario_of(&scratch, &source.backup(), &source.archive(), source.before, source.after, ""));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert!(drill.phase_summary(Phase::Verify).contains("of PostgreSQL 18"), "{drill:?}");
+    let target = drill.record().target.clone().expect("a target");
+    assert_eq!(target.image.as_deref(), Some(pgdrill::scenario::project_image(18).as_str()));
+    assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to the end of the WAL archive"), "{drill:?}");
 }

@@ -1,42 +1,97 @@
-//! The restore of a physical backup: the target started recovering it (provision), as a standby
-//! reading the WAL in its `pg_wal`; this waits until it is promoted, at the scenario's target by
-//! the server itself, or here once it has replayed every segment when the target is the
-//! archive's end. A replay that stops short of a target fails with the point it reached.
+//! The recovery of a physical backup: the settings its target starts with (provision starts it
+//! recovering, a standby reading the WAL in its `pg_wal`), and the wait until it is promoted, at
+//! the scenario's target by the server itself, or here once it has replayed every segment when
+//! the target is the archive's end. A standby that runs out of WAL before its target waits for
+//! more (its startup process's `RecoveryRetrieveRetryInterval`): that fails, naming the point
+//! it reached.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
+use super::verify::ControlData;
 use crate::provision::{Target, TargetError};
 use crate::scenario::{RecoverySpec, RecoveryTarget};
 use crate::secret::Redactor;
+use crate::source::physical::wal::{self, Segment};
 
-/// How long replay may stand still before recovery is taken to have run out of WAL.
-const STALLED: Duration = Duration::from_secs(3);
+/// How often the recovery is looked at.
+const POLL: Duration = Duration::from_millis(50);
 
-/// Where recovery ended.
-#[derive(Debug, Clone)]
-pub(crate) struct Recovered {
+/// The wait event of a startup process that has no more WAL to replay.
+const OUT_OF_WAL: &str = "RecoveryRetrieveRetryInterval";
+
+/// The server settings a target recovering the backup starts with: a hot standby (so that its
+/// progress can be read) promoted at the target, with at least the settings the source had
+/// where a standby needs them (a setting the scenario gives wins).
+pub(crate) fn settings(
+    spec: &RecoverySpec,
+    control: &ControlData,
+    given: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut settings: BTreeMap<String, String> = [
+        ("hot_standby", "on"),
+        ("archive_mode", "off"),
+        ("recovery_target_action", "promote"),
+        ("wal_level", "replica"),
+        ("max_wal_senders", "32"),
+        ("max_connections", "200"),
+        ("max_worker_processes", "32"),
+        ("max_prepared_transactions", "100"),
+        ("max_locks_per_transaction", "128"),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    .collect();
+    for (name, floor) in &control.standby_floors {
+        let ours = settings.get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        settings.insert(name.clone(), ours.max(*floor).to_string());
+    }
+    if let Some((name, value)) = spec.target.setting() {
+        settings.insert(name.to_owned(), value);
+        if matches!(spec.target, RecoveryTarget::Time(_) | RecoveryTarget::Lsn(_) | RecoveryTarget::Xid(_)) {
+            settings.insert("recovery_target_inclusive".into(), spec.inclusive.to_string());
+        }
+    }
+    settings.into_iter().filter(|(name, _)| !given.contains_key(name)).collect()
+}
+
+/// Where recovery ended, as the reports record it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Recovered {
     /// The target asked for, in words.
     pub target: String,
-    /// The last transaction replayed (its commit time), when one was.
+    /// Where replay started (the backup's start) and the last location it replayed.
+    pub start_lsn: String,
+    pub end_lsn: String,
+    /// The commit time of the last transaction replayed, when one was.
     pub last_transaction: Option<String>,
-    /// The last WAL location replayed.
-    pub lsn: String,
-    /// The timeline the promoted server writes on.
-    pub timeline: String,
+    /// WAL replayed: bytes from the backup's start, and the segments they span.
+    pub wal_bytes: u64,
+    pub segments_replayed: u64,
     /// Archived segments given to recovery.
-    pub segments: usize,
+    pub segments_available: usize,
+    /// The timeline the promoted server writes on.
+    pub timeline: u32,
+    /// From the server's start to its promotion (as its clock says; within a poll of it).
+    #[serde(rename = "took_ms", with = "crate::units::duration_ms")]
     pub took: Duration,
 }
 
 impl Recovered {
     pub(crate) fn summary(&self) -> String {
         format!(
-            "recovered to {} in {:.1} s: replayed to {}{}, {} archived segment(s); promoted on timeline {}",
+            "recovered to {} in {:.1} s: replayed {} of WAL ({} segment{}, {} archived) from {} to {}{}; promoted on timeline {}",
             self.target,
             self.took.as_secs_f64(),
-            self.lsn,
+            crate::units::human_size(self.wal_bytes),
+            self.segments_replayed,
+            if self.segments_replayed == 1 { "" } else { "s" },
+            self.segments_available,
+            self.start_lsn,
+            self.end_lsn,
             self.last_transaction.as_ref().map(|t| format!(" (last transaction committed at {t})")).unwrap_or_default(),
-            self.segments,
             self.timeline
         )
     }
@@ -53,62 +108,57 @@ pub(crate) enum RecoveryError {
         last_transaction.as_deref().unwrap_or("no time (no transaction was replayed)")
     )]
     NotReached { target: String, last_transaction: Option<String>, lsn: String },
+    #[error(
+        "recovery paused at {lsn} instead of reaching its target ({target}) (hint: the server pauses when a setting is lower than the source's; see the target's log)"
+    )]
+    Paused { target: String, lsn: String },
     #[error("recovery did not finish within {}s (replayed to {lsn}); raise [recovery] timeout", timeout.as_secs())]
     Timeout { timeout: Duration, lsn: String },
 }
 
+/// Where the backup's recovery starts, and what it was given.
+pub(crate) struct Start<'a> {
+    pub spec: &'a RecoverySpec,
+    pub start_lsn: u64,
+    pub timeline: u32,
+    pub segment_size: u64,
+    pub segments_available: usize,
+}
+
+/// One look at the standby.
+struct Progress {
+    in_recovery: bool,
+    replayed: Option<String>,
+    transaction: Option<String>,
+    waiting: Option<String>,
+    paused: Option<String>,
+}
+
+const PROGRESS: &str = "SELECT pg_is_in_recovery() AS in_recovery, pg_last_wal_replay_lsn()::text AS replayed, \
+     pg_last_xact_replay_timestamp()::text AS transaction, \
+     (SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup') AS waiting, \
+     CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() END AS paused";
+
 /// Waits until the target is promoted (see the module's documentation).
-pub(crate) async fn wait(
-    target: &Target,
-    spec: &RecoverySpec,
-    segments: usize,
-    redactor: &Redactor,
-) -> Result<Recovered, RecoveryError> {
+pub(crate) async fn wait(target: &Target, start: &Start<'_>, redactor: &Redactor) -> Result<Recovered, RecoveryError> {
     let started = Instant::now();
+    let spec = start.spec;
     let pool = target.pool("postgres", 1, redactor).await?;
     let query = |e: sqlx::Error| RecoveryError::Query(redactor.redact(&crate::pg::describe_sql_error(&e)));
-    let wanted = match &spec.target {
-        RecoveryTarget::End => "the end of the WAL archive".to_owned(),
-        RecoveryTarget::Immediate => "the end of the backup (consistency)".to_owned(),
-        RecoveryTarget::Time(at) => format!(
-            "recovery_target_time {}",
-            at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-        ),
-    };
-    let (mut lsn, mut last_transaction) = (String::new(), None);
-    let mut moved = Instant::now();
+    let wanted = spec.target.to_string();
     let mut promoting = false;
-    loop {
-        let (in_recovery, replayed, transaction): (bool, Option<String>, Option<String>) = sqlx::query_as(
-            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()::text",
-        )
-        .fetch_one(&pool)
-        .await
-        .map_err(query)?;
-        if transaction.is_some() {
-            last_transaction = transaction;
+    let result = loop {
+        let (in_recovery, replayed, transaction, waiting, paused) =
+            sqlx::query_as(PROGRESS).fetch_one(&pool).await.map_err(query)?;
+        let now = Progress { in_recovery, replayed, transaction, waiting, paused };
+        let lsn = now.replayed.clone().unwrap_or_default();
+        if !now.in_recovery {
+            break Ok(now);
         }
-        if !in_recovery {
-            let timeline: String = sqlx::query_scalar("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)")
-                .fetch_one(&pool)
-                .await
-                .map_err(query)?;
-            pool.close().await;
-            let timeline = u32::from_str_radix(&timeline, 16).map(|t| t.to_string()).unwrap_or(timeline);
-            return Ok(Recovered {
-                target: wanted,
-                last_transaction,
-                lsn,
-                timeline,
-                segments,
-                took: started.elapsed(),
-            });
+        if now.paused.as_deref() == Some("paused") {
+            break Err(RecoveryError::Paused { target: wanted.clone(), lsn });
         }
-        let replayed = replayed.unwrap_or_default();
-        if replayed != lsn {
-            lsn = replayed;
-            moved = Instant::now();
-        } else if moved.elapsed() >= STALLED && !promoting {
+        if now.waiting.as_deref() == Some(OUT_OF_WAL) && !promoting {
             match spec.target {
                 // Every segment replayed: the end of the archive is the target.
                 RecoveryTarget::End => {
@@ -116,15 +166,79 @@ pub(crate) async fn wait(
                     promoting = true;
                 }
                 _ => {
-                    pool.close().await;
-                    return Err(RecoveryError::NotReached { target: wanted, last_transaction, lsn });
+                    break Err(RecoveryError::NotReached {
+                        target: wanted.clone(),
+                        last_transaction: now.transaction,
+                        lsn,
+                    });
                 }
             }
         }
         if started.elapsed() >= spec.timeout {
-            pool.close().await;
-            return Err(RecoveryError::Timeout { timeout: spec.timeout, lsn });
+            break Err(RecoveryError::Timeout { timeout: spec.timeout, lsn });
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(POLL).await;
+    };
+    let promoted = match result {
+        Ok(promoted) => promoted,
+        Err(e) => {
+            pool.close().await;
+            return Err(e);
+        }
+    };
+    // The server replays from its start, before pgdrill can connect: it says how long it took.
+    let (timeline, took): (String, f64) = sqlx::query_as(
+        "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), \
+         extract(epoch FROM clock_timestamp() - pg_postmaster_start_time())::float8",
+    )
+    .fetch_one(&pool)
+    .await
+    .map_err(query)?;
+    pool.close().await;
+    let end = promoted.replayed.as_deref().and_then(wal::parse_lsn).unwrap_or(start.start_lsn);
+    let first = Segment::of_lsn(start.timeline, start.start_lsn, start.segment_size);
+    let last = Segment::of_lsn(start.timeline, end, start.segment_size);
+    Ok(Recovered {
+        target: wanted,
+        start_lsn: wal::format_lsn(start.start_lsn),
+        end_lsn: wal::format_lsn(end),
+        last_transaction: promoted.transaction,
+        wal_bytes: end.saturating_sub(start.start_lsn),
+        segments_replayed: last.number.saturating_sub(first.number) + 1,
+        segments_available: start.segments_available,
+        timeline: u32::from_str_radix(&timeline, 16).unwrap_or(0),
+        took: Duration::try_from_secs_f64(took).unwrap_or(started.elapsed()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standby_gets_at_least_the_sources_settings_and_the_scenarios_win() {
+        let control = ControlData {
+            standby_floors: [("max_connections".to_owned(), 500), ("max_wal_senders".to_owned(), 10)].into(),
+            ..ControlData::default()
+        };
+        let spec =
+            RecoverySpec { target: RecoveryTarget::Lsn(0x300_0060), inclusive: false, ..RecoverySpec::default() };
+        let given: BTreeMap<String, String> = [("max_locks_per_transaction".to_owned(), "512".to_owned())].into();
+        let settings: BTreeMap<String, String> = settings(&spec, &control, &given).into_iter().collect();
+        assert_eq!(settings["max_connections"], "500", "the source had more");
+        assert_eq!(settings["max_wal_senders"], "32", "ours were more");
+        assert_eq!(settings["recovery_target_lsn"], "0/3000060");
+        assert_eq!(settings["recovery_target_inclusive"], "false");
+        assert_eq!(settings["recovery_target_action"], "promote");
+        assert!(!settings.contains_key("max_locks_per_transaction"), "the scenario's own is passed as it is");
+        let end = settings_of(RecoveryTarget::End);
+        assert!(!end.keys().any(|k| k.starts_with("recovery_target_") && k != "recovery_target_action"), "{end:?}");
+        assert_eq!(settings_of(RecoveryTarget::Immediate)["recovery_target"], "immediate");
+        assert!(!settings_of(RecoveryTarget::Name("p".into())).contains_key("recovery_target_inclusive"));
+    }
+
+    fn settings_of(target: RecoveryTarget) -> BTreeMap<String, String> {
+        let spec = RecoverySpec { target, ..RecoverySpec::default() };
+        settings(&spec, &ControlData::default(), &BTreeMap::new()).into_iter().collect()
     }
 }

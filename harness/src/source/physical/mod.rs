@@ -1,216 +1,239 @@
 //! Physical backups: a `pg_basebackup` in tar format (`base.tar[.gz|.zst]`, `pg_wal.tar...`,
-//! `backup_manifest`) and, for a recovery past its end, a folder of archived WAL segments. What
-//! they are is read from their content: `PG_VERSION` and `backup_label` inside `base.tar`, the
-//! segments' names in the archive.
+//! `backup_manifest` beside them) or plain format (the data directory itself), and a folder of
+//! archived WAL segments recovery reads past the backup's end. What they are is read from their
+//! content before anything starts: `PG_VERSION`, `backup_label` and the manifest of the backup,
+//! the names and first page of the archive's segments. Unpacking them and running PostgreSQL's
+//! own tools over them is the restore's (`restore::physical`).
+
+pub(crate) mod label;
+pub(crate) mod manifest;
+pub(crate) mod wal;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use time::OffsetDateTime;
+pub(crate) use label::BackupLabel;
+pub(crate) use manifest::Manifest;
+use wal::{Archived, Segment};
 
-/// A base backup in tar format, and what its own files say about it.
+/// How a base backup lies on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// `pg_basebackup -F t`: the data directory as `base.tar` (plain, gzip or zstd) and, with
+    /// `-X stream`, its WAL as `pg_wal.tar`.
+    Tar { base: PathBuf, wal: Option<PathBuf> },
+    /// `pg_basebackup -F p`: the data directory itself.
+    Plain,
+}
+
+/// A base backup, and what its own files say about it.
 #[derive(Debug, Clone)]
 pub(crate) struct BaseBackup {
-    /// `base.tar`, `base.tar.gz` or `base.tar.zst`.
-    pub base: PathBuf,
-    /// The WAL pg_basebackup streamed beside it (`-X stream`), when it did.
-    pub wal: Option<PathBuf>,
+    /// The folder holding it.
+    pub dir: PathBuf,
+    pub layout: Layout,
     /// The PostgreSQL major that wrote it (`PG_VERSION`).
     pub major: u32,
     pub label: BackupLabel,
+    /// `backup_manifest`, when the backup has one (pg_basebackup 13 and later write it unless
+    /// told not to).
+    pub manifest: Option<(PathBuf, Manifest)>,
 }
 
-/// What `backup_label` says: where recovery starts, on which timeline, since when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BackupLabel {
-    /// The WAL segment recovery starts in (`START WAL LOCATION: ... (file <segment>)`).
-    pub start_segment: String,
-    pub timeline: u32,
-    /// `START TIME`, when its zone is UTC (pg_basebackup writes the server's zone).
-    pub start_time: Option<OffsetDateTime>,
-    /// `LABEL`.
-    pub label: String,
+impl BaseBackup {
+    /// A name for its format in the reports.
+    pub(crate) fn format(&self) -> String {
+        match &self.layout {
+            Layout::Tar { base, .. } => {
+                format!("base backup (tar, `{}`)", base.file_name().unwrap_or_default().to_string_lossy())
+            }
+            Layout::Plain => "base backup (plain)".into(),
+        }
+    }
+
+    /// How its data is compressed, in the reports' words.
+    pub(crate) fn compression(&self) -> &'static str {
+        match &self.layout {
+            Layout::Tar { base, .. } => match base.extension().and_then(|e| e.to_str()) {
+                Some("gz") => "gzip",
+                Some("zst") => "zstd",
+                _ => "none",
+            },
+            Layout::Plain => "none",
+        }
+    }
+
+    /// The last segment the backup needs to be consistent, when its manifest says.
+    pub(crate) fn end_segment(&self, segment_size: u64) -> Option<Segment> {
+        let (timeline, _, end) = self.manifest.as_ref()?.1.wal_range?;
+        // The end LSN points just past the last record: the segment holding the byte before it.
+        Some(Segment::of_lsn(timeline, end.saturating_sub(1), segment_size))
+    }
+
+    /// Whether it carries the WAL it needs itself (`-X stream` or `-X fetch`).
+    pub(crate) fn carries_wal(&self) -> bool {
+        match &self.layout {
+            Layout::Tar { wal, .. } => wal.is_some(),
+            Layout::Plain => self.dir.join("pg_wal").read_dir().is_ok_and(|mut d| d.next().is_some()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PhysicalError {
+    /// A file of the backup or the archive cannot be read.
     #[error("cannot read `{path}`: {message}")]
     Read { path: String, message: String },
+    /// The folder lacks a file every base backup has.
     #[error("`{path}` holds no {what}: it is not a base backup made by pg_basebackup")]
     Missing { path: String, what: &'static str },
+    /// A file of the backup says something pgdrill cannot read.
     #[error("`{path}`: {message}")]
     Malformed { path: String, message: String },
+    /// The archive misses a segment recovery must read.
     #[error(
         "the WAL archive `{archive}` has no segment {missing}{after}: recovery from the backup's start ({start}) cannot pass it"
     )]
     Gap { archive: String, missing: String, after: String, start: String },
+    /// The archive ends before a target given as an LSN.
+    #[error(
+        "the WAL archive `{archive}` ends with segment {last}, before recovery_target_lsn {lsn} (in segment {needed}): the target cannot be reached"
+    )]
+    ShortOfTarget { archive: String, last: String, lsn: String, needed: String },
 }
 
-/// The base backup in `dir`, if `dir` is a pg_basebackup folder in tar format.
-pub(crate) fn detect(dir: &Path) -> Option<PathBuf> {
+/// The layout of the base backup in `dir`, if `dir` is one.
+pub(crate) fn detect(dir: &Path) -> Option<Layout> {
     if !dir.is_dir() {
         return None;
     }
-    ["base.tar", "base.tar.gz", "base.tar.zst"].iter().map(|name| dir.join(name)).find(|p| p.is_file())
+    let find =
+        |stem: &str| ["", ".gz", ".zst"].iter().map(|ext| dir.join(format!("{stem}{ext}"))).find(|p| p.is_file());
+    if let Some(base) = find("base.tar") {
+        return Some(Layout::Tar { base, wal: find("pg_wal.tar") });
+    }
+    (dir.join("PG_VERSION").is_file() && dir.join("backup_label").is_file()).then_some(Layout::Plain)
 }
 
-/// Reads what the backup in `dir` is: its major version and its label.
+/// Reads what the backup in `dir` is: its layout, major version, label and manifest.
 pub(crate) fn inspect(dir: &Path) -> Result<BaseBackup, PhysicalError> {
-    let base =
+    let layout =
         detect(dir).ok_or_else(|| PhysicalError::Missing { path: dir.display().to_string(), what: "base.tar" })?;
-    let wal = ["pg_wal.tar", "pg_wal.tar.gz", "pg_wal.tar.zst"].iter().map(|n| dir.join(n)).find(|p| p.is_file());
+    let (version, label, shown) = match &layout {
+        Layout::Tar { base, .. } => {
+            let (version, label) = read_from_tar(base)?;
+            (version, label, base.display().to_string())
+        }
+        Layout::Plain => {
+            let read = |name: &str| {
+                std::fs::read_to_string(dir.join(name)).map_err(|e| PhysicalError::Read {
+                    path: dir.join(name).display().to_string(),
+                    message: e.to_string(),
+                })
+            };
+            (Some(read("PG_VERSION")?), Some(read("backup_label")?), dir.display().to_string())
+        }
+    };
+    let version = version.ok_or_else(|| PhysicalError::Missing { path: shown.clone(), what: "PG_VERSION" })?;
+    let major = crate::pg::major_of_version_text(&version).ok_or_else(|| PhysicalError::Malformed {
+        path: shown.clone(),
+        message: format!("PG_VERSION reads `{}`", version.trim()),
+    })?;
+    let label = label.ok_or_else(|| PhysicalError::Missing { path: shown.clone(), what: "backup_label" })?;
+    let label = label::parse(&label).map_err(|message| PhysicalError::Malformed { path: shown, message })?;
+    let manifest_path = dir.join("backup_manifest");
+    let manifest = match manifest_path.is_file() {
+        true => {
+            let read = manifest::read(&manifest_path)
+                .map_err(|message| PhysicalError::Malformed { path: manifest_path.display().to_string(), message })?;
+            Some((manifest_path, read))
+        }
+        false => None,
+    };
+    Ok(BaseBackup { dir: dir.to_owned(), layout, major, label, manifest })
+}
+
+/// `PG_VERSION` and `backup_label` from a base.tar: both come first, so this reads little.
+fn read_from_tar(base: &Path) -> Result<(Option<String>, Option<String>), PhysicalError> {
     let path = base.display().to_string();
     let read_err = |e: std::io::Error| PhysicalError::Read { path: path.clone(), message: e.to_string() };
-    let opened = super::read::open(&base, false)
+    let opened = super::read::open(base, false)
         .map_err(|e| PhysicalError::Read { path: path.clone(), message: e.to_string() })?;
     let mut archive = tar::Archive::new(opened.reader);
     let (mut version, mut label) = (None, None);
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         let name = entry.path().map_err(read_err)?.to_string_lossy().trim_start_matches("./").to_owned();
-        match name.as_str() {
-            "PG_VERSION" | "backup_label" => {
-                let mut text = String::new();
-                entry.read_to_string(&mut text).map_err(read_err)?;
-                if name == "PG_VERSION" { version = Some(text) } else { label = Some(text) }
-            }
-            _ => {}
+        if name == "PG_VERSION" || name == "backup_label" {
+            let mut text = String::new();
+            // Both are a few lines; a huge one is not PostgreSQL's.
+            (&mut entry).take(64 * 1024).read_to_string(&mut text).map_err(read_err)?;
+            if name == "PG_VERSION" { version = Some(text) } else { label = Some(text) }
         }
         if version.is_some() && label.is_some() {
             break;
         }
     }
-    let version = version.ok_or_else(|| PhysicalError::Missing { path: path.clone(), what: "PG_VERSION" })?;
-    let major = crate::pg::major_of_version_text(&version).ok_or_else(|| PhysicalError::Malformed {
-        path: path.clone(),
-        message: format!("PG_VERSION reads `{}`", version.trim()),
-    })?;
-    let label = label.ok_or_else(|| PhysicalError::Missing { path: path.clone(), what: "backup_label" })?;
-    let label = parse_label(&label).map_err(|message| PhysicalError::Malformed { path: path.clone(), message })?;
-    Ok(BaseBackup { base, wal, major, label })
+    Ok((version, label))
 }
 
-/// Parses `backup_label`.
-pub(crate) fn parse_label(text: &str) -> Result<BackupLabel, String> {
-    let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
-    let location = field("START WAL LOCATION:").ok_or("backup_label has no START WAL LOCATION")?;
-    let start_segment = location
-        .split_once("(file ")
-        .and_then(|(_, rest)| rest.strip_suffix(')'))
-        .filter(|s| is_segment(s))
-        .ok_or_else(|| format!("backup_label's START WAL LOCATION reads `{location}`"))?
-        .to_owned();
-    let timeline = match field("START TIMELINE:") {
-        Some(t) => t.parse().map_err(|_| format!("backup_label's START TIMELINE reads `{t}`"))?,
-        None => u32::from_str_radix(&start_segment[..8], 16).unwrap_or(1),
+/// The WAL a recovery of `backup` reads from an archive folder.
+#[derive(Debug, Clone)]
+pub(crate) struct WalArchive {
+    pub dir: PathBuf,
+    /// From the first segment recovery needs of it on, without a gap.
+    pub segments: Vec<Archived>,
+    /// The segment size, from the first segment's header (16 MB unless initdb was told).
+    pub segment_size: u64,
+}
+
+/// Lists the archive's segments recovery of `backup` reads, and fails on a gap after the
+/// backup's start (or before `target_lsn`, when recovery must reach one). Reads only names and
+/// the first page of one segment: the rest is checked as the segments are copied.
+pub(crate) fn archive(dir: &Path, backup: &BaseBackup, target_lsn: Option<u64>) -> Result<WalArchive, PhysicalError> {
+    let shown = dir.display().to_string();
+    let listed =
+        wal::list_archive(dir).map_err(|e| PhysicalError::Read { path: shown.clone(), message: e.to_string() })?;
+    let start_name = &backup.label.start_segment;
+    // The segment size is what the segments say; a name read with the wrong size would be
+    // another segment.
+    let first = listed.iter().find(|a| a.name[..8] == start_name[..8] && a.name.as_str() >= start_name.as_str());
+    let segment_size = match first {
+        Some(first) => {
+            let header = wal::read_header(&first.path)
+                .map_err(|e| PhysicalError::Read { path: first.path.display().to_string(), message: e.to_string() })?
+                .ok_or_else(|| PhysicalError::Malformed {
+                    path: first.path.display().to_string(),
+                    message: "is not a WAL segment: its first page has no WAL header (a zeroed or truncated file?)"
+                        .into(),
+                })?;
+            u64::from(header.segment_size)
+        }
+        None => wal::DEFAULT_SEGMENT_SIZE,
     };
-    let start_time = field("START TIME:").and_then(|t| {
-        let utc = t.strip_suffix(" UTC").or_else(|| t.strip_suffix(" GMT"))?;
-        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        time::PrimitiveDateTime::parse(utc, &format).ok().map(|t| t.assume_utc())
-    });
-    Ok(BackupLabel { start_segment, timeline, start_time, label: field("LABEL:").unwrap_or("").to_owned() })
-}
-
-/// Whether `name` is a WAL segment file's name: 24 hexadecimal digits.
-fn is_segment(name: &str) -> bool {
-    name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// A segment's position on its timeline, for 16 MB segments (PostgreSQL's default: 256 per
-/// "log" number).
-fn position(segment: &str) -> Option<u64> {
-    let log = u64::from_str_radix(&segment[8..16], 16).ok()?;
-    let seg = u64::from_str_radix(&segment[16..24], 16).ok()?;
-    Some(log * 0x100 + seg)
-}
-
-/// The archive's segments recovery reads, from the backup's start segment on its timeline to the
-/// last one without a gap; a gap before a later segment fails, naming the segment missing.
-pub(crate) fn segments_from(archive: &Path, start: &str) -> Result<Vec<String>, PhysicalError> {
-    let read = std::fs::read_dir(archive)
-        .map_err(|e| PhysicalError::Read { path: archive.display().to_string(), message: e.to_string() })?;
-    let names: Vec<String> =
-        read.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    run_from(&names, start).map_err(|(missing, after)| PhysicalError::Gap {
-        archive: archive.display().to_string(),
+    let start = Segment::parse(start_name, segment_size).ok_or_else(|| PhysicalError::Malformed {
+        path: shown.clone(),
+        message: format!("the backup starts in segment {start_name}, which is no segment of {segment_size}-byte WAL"),
+    })?;
+    let own = if backup.carries_wal() { backup.end_segment(segment_size) } else { None };
+    let run = wal::run_from(&listed, start, own, segment_size).map_err(|(missing, after)| PhysicalError::Gap {
+        archive: shown.clone(),
         missing,
         after: after.map(|a| format!(" (after {a})")).unwrap_or_default(),
-        start: start.to_owned(),
-    })
-}
-
-/// The segments of `names` on `start`'s timeline from `start` on, in order; or the first one
-/// missing (and the one before it) when a later segment shows the run has a gap.
-pub(crate) fn run_from(names: &[String], start: &str) -> Result<Vec<String>, (String, Option<String>)> {
-    let timeline = &start[..8];
-    let first = position(start).unwrap_or(0);
-    let mut on_timeline: Vec<(u64, &String)> = names
-        .iter()
-        .filter(|n| is_segment(n) && n[..8].eq_ignore_ascii_case(timeline))
-        .filter_map(|n| position(n).map(|p| (p, n)))
-        // Segments before the start (the archive holds them too) are not read.
-        .filter(|(p, _)| *p >= first)
-        .collect();
-    on_timeline.sort();
-    let mut run = Vec::new();
-    for (expected, (p, name)) in (first..).zip(on_timeline) {
-        if p != expected {
-            let missing = format!("{timeline}{:08X}{:08X}", expected / 0x100, expected % 0x100);
-            return Err((missing, run.last().cloned()));
+        start: start_name.clone(),
+    })?;
+    let segments: Vec<Archived> = run.into_iter().cloned().collect();
+    if let Some(lsn) = target_lsn {
+        let needed = Segment::of_lsn(start.timeline, lsn, segment_size);
+        let last = segments.last().and_then(|a| Segment::parse(&a.name, segment_size)).or(own).unwrap_or(start);
+        if last < needed {
+            return Err(PhysicalError::ShortOfTarget {
+                archive: shown,
+                last: last.name(segment_size),
+                lsn: wal::format_lsn(lsn),
+                needed: needed.name(segment_size),
+            });
         }
-        run.push(name.clone());
     }
-    Ok(run)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LABEL: &str = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
-        CHECKPOINT LOCATION: 0/2000080\nBACKUP METHOD: streamed\nBACKUP FROM: primary\n\
-        START TIME: 2026-11-22 23:30:05 UTC\nLABEL: pg_basebackup base backup\nSTART TIMELINE: 1\n";
-
-    #[test]
-    fn a_backup_label_says_where_recovery_starts_and_since_when() {
-        let label = parse_label(LABEL).unwrap();
-        assert_eq!(label.start_segment, "000000010000000000000002");
-        assert_eq!(label.timeline, 1);
-        assert_eq!(label.start_time, Some(time::macros::datetime!(2026-11-22 23:30:05 UTC)));
-        assert_eq!(label.label, "pg_basebackup base backup");
-        let other_zone = parse_label(&LABEL.replace(" UTC", " CET")).unwrap();
-        assert_eq!(other_zone.start_time, None, "a zone abbreviation is not an offset");
-        assert!(parse_label("LABEL: x\n").unwrap_err().contains("START WAL LOCATION"));
-    }
-
-    #[test]
-    fn the_archive_is_read_from_the_start_segment_and_a_gap_is_named() {
-        let names: Vec<String> = [
-            "000000010000000000000001",
-            "000000010000000000000002",
-            "000000010000000000000003",
-            "0000000100000000000000FF",
-            "000000010000000100000000",
-            "000000010000000000000002.00000028.backup",
-            "00000002.history",
-            "000000020000000000000004",
-        ]
-        .map(String::from)
-        .to_vec();
-        let contiguous: Vec<String> = names[..3].to_vec();
-        assert_eq!(run_from(&contiguous, "000000010000000000000002").unwrap(), names[1..3].to_vec());
-        // 04 to FE are missing before FF.
-        assert_eq!(
-            run_from(&names, "000000010000000000000002").unwrap_err(),
-            ("000000010000000000000004".to_owned(), Some("000000010000000000000003".to_owned()))
-        );
-        // A log number's last segment is followed by the next log number's first.
-        let across: Vec<String> = names[3..5].to_vec();
-        assert_eq!(run_from(&across, "0000000100000000000000FF").unwrap(), across);
-        assert_eq!(
-            run_from(&across, "000000010000000000000003").unwrap_err(),
-            ("000000010000000000000003".to_owned(), None)
-        );
-    }
+    Ok(WalArchive { dir: dir.to_owned(), segments, segment_size })
 }

@@ -1,0 +1,129 @@
+//! A toolbox: a sandboxed container of the backup's own major in which PostgreSQL's own tools
+//! (and pgBackRest) read a physical backup's files before any server starts (`pg_verifybackup`,
+//! `pg_controldata`, `pgbackrest restore`) or after the target's server stopped
+//! (`pg_checksums`). Sandboxed as the target is, but for its programs: no network, never root,
+//! no capabilities, a read-only root with a small `/tmp`, memory and processes limited; it sees
+//! the data directory it works on and, read-only, the backup. It runs nothing of its own
+//! (`sleep`) until a tool is run in it, and carries the drill's label, so teardown removes it
+//! even when a drill is interrupted.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use testcontainers::core::{AccessMode, Mount, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use tokio::sync::mpsc;
+
+use super::container::{DRILL_LABEL, OWNER_LABEL};
+use super::tools::{ToolOutput, exec};
+use super::tuning::Limits;
+use super::{TargetError, container, image};
+use crate::scenario::ContainerSpec;
+use crate::secret::Redactor;
+
+/// Where the toolbox sees the data directory it works on.
+pub(crate) const DATA: &str = "/pgdrill/data";
+/// Where it sees the backup, read-only.
+pub(crate) const BACKUP: &str = "/pgdrill/backup";
+
+/// A running toolbox; [`Toolbox::remove`] removes it (and teardown's sweep, by its label).
+pub(crate) struct Toolbox {
+    container: ContainerAsync<GenericImage>,
+    /// The user its programs run as, the one the target's server runs as.
+    pub user: (u32, u32),
+}
+
+/// What a toolbox is started for.
+pub(crate) struct Request<'a> {
+    pub drill_id: &'a str,
+    pub spec: &'a ContainerSpec,
+    /// The backup's major.
+    pub major: u32,
+    /// The data directory, read-write.
+    pub data: &'a Path,
+    /// The backup's folder, read-only.
+    pub backup: Option<&'a Path>,
+    pub progress: &'a (dyn Fn(&str) + Send + Sync),
+}
+
+impl Toolbox {
+    /// Starts a toolbox of the image for the backup's major.
+    pub(crate) async fn start(request: Request<'_>) -> Result<Toolbox, TargetError> {
+        if let Some(host) = container::remote_engine_now() {
+            return Err(TargetError::RemoteEngine { host });
+        }
+        let docker = container::docker()?;
+        let image_name = image::choose(request.spec, Some(request.major))?;
+        let info = image::ensure(&docker, &image_name, || {
+            (request.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
+        })
+        .await?;
+        let user = container::server_user(&info).ok_or_else(|| TargetError::Template {
+            image: image_name.clone(),
+            message: "it lacks the labels `org.pgdrill.uid` and `org.pgdrill.gid`".into(),
+        })?;
+        let limits = Limits::of(request.spec.memory, request.spec.processes);
+        let (name, tag) = container::split_image(&image_name);
+        let short: String = request.drill_id.chars().take(8).collect();
+        let mut toolbox = GenericImage::new(name, tag)
+            .with_entrypoint("/usr/bin/sleep")
+            .with_wait_for(WaitFor::Nothing)
+            .with_cmd(["infinity"])
+            .with_user(format!("{}:{}", user.0, user.1))
+            .with_readonly_rootfs(true)
+            .with_cap_drop("ALL")
+            .with_security_opt("no-new-privileges")
+            .with_label(DRILL_LABEL, request.drill_id)
+            .with_label(OWNER_LABEL, container::owner())
+            .with_container_name(format!("pgdrill-toolbox-{short}"))
+            .with_mount(Mount::bind_mount(request.data.display().to_string(), DATA))
+            .with_host_config_modifier(move |host| {
+                host.network_mode = Some("none".into());
+                host.memory = Some(limits.memory as i64);
+                host.memory_swap = Some(limits.memory as i64);
+                host.pids_limit = Some(i64::from(limits.processes));
+                // pgBackRest's lock and log files, pg_verifybackup's nothing.
+                host.tmpfs = Some([("/tmp".to_owned(), "rw,size=64m,mode=1777".to_owned())].into());
+            });
+        if let Some(backup) = request.backup {
+            toolbox = toolbox.with_mount(
+                Mount::bind_mount(backup.display().to_string(), BACKUP).with_access_mode(AccessMode::ReadOnly),
+            );
+        }
+        let container = toolbox
+            .start()
+            .await
+            .map_err(|e| TargetError::Start { image: image_name.clone(), message: e.to_string() })?;
+        Ok(Toolbox { container, user })
+    }
+
+    /// Runs `program args` in the toolbox; returns how it ended and what it wrote to stdout
+    /// (the first 4 MiB).
+    pub(crate) async fn run(
+        &self,
+        program: &str,
+        args: &[String],
+        redactor: &Redactor,
+    ) -> Result<(ToolOutput, String), TargetError> {
+        let docker = container::docker()?;
+        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+        let collect = tokio::spawn(async move {
+            let mut out = Vec::new();
+            while let Some(chunk) = rx.recv().await {
+                if out.len() < 4 << 20 {
+                    out.extend_from_slice(&chunk);
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        });
+        let output = exec(&docker, self.container.id(), program, args, Some(tx), redactor).await?;
+        let stdout = collect.await.unwrap_or_default();
+        Ok((output, redactor.redact(&stdout)))
+    }
+
+    /// Removes the toolbox.
+    pub(crate) async fn remove(self) -> Result<(), TargetError> {
+        self.container.rm().await.map_err(|e| TargetError::Teardown { message: e.to_string() })
+    }
+}

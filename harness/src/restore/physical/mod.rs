@@ -1,0 +1,263 @@
+//! The restore of a physical backup. Before any server starts (the verify phase): the backup is
+//! read (`source::physical`), its archive checked for gaps, its data directory staged in a
+//! private folder with the WAL recovery reads (`stage`), and PostgreSQL's own tools run over it
+//! in a sandboxed toolbox of its major (`verify`: pg_controldata, pg_verifybackup); the system
+//! it belongs to is compared across the manifest, pg_control and every archived segment. Then
+//! the target starts on it (provision) and recovers to the scenario's target (`recovery`).
+
+pub(crate) mod recovery;
+pub(crate) mod stage;
+pub(crate) mod verify;
+
+use std::path::Path;
+
+use crate::provision::toolbox::{self, Toolbox};
+use crate::provision::{PhysicalData, TargetError};
+use crate::scenario::{ContainerSpec, RecoverySpec, RecoveryTarget};
+use crate::secret::Redactor;
+use crate::source::physical::{self as backup, BaseBackup, PhysicalError, WalArchive};
+use crate::units::human_size;
+use stage::{StageError, Staged};
+use verify::ControlData;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PrepareError {
+    #[error(transparent)]
+    Backup(#[from] PhysicalError),
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    #[error("cannot run PostgreSQL's tools over the backup: {0}")]
+    Toolbox(#[from] TargetError),
+    /// pg_controldata cannot read the restored pg_control.
+    #[error("{0}")]
+    Control(String),
+    /// pg_verifybackup found the backup unlike its manifest.
+    #[error("pg_verifybackup: the backup does not match its manifest (exit {status}): {}", problems.join("; "))]
+    Manifest { status: i64, problems: Vec<String> },
+    /// The manifest, pg_control or the archive disagree on the system the backup is of.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// What preparing needs from the drill.
+pub(crate) struct Request<'a> {
+    pub drill_id: &'a str,
+    pub backup_dir: &'a Path,
+    pub wal_archive: Option<&'a Path>,
+    pub recovery: &'a RecoverySpec,
+    /// The container target the backup recovers on (its image, limits and settings).
+    pub target: &'a ContainerSpec,
+    /// A folder of the drill's own, removed when it ends: the data directory is staged in it.
+    pub work: &'a Path,
+    pub redactor: &'a Redactor,
+    pub progress: &'a (dyn Fn(&str) + Send + Sync),
+}
+
+/// A backup staged and verified, ready for its target.
+pub(crate) struct Prepared {
+    pub backup: BaseBackup,
+    pub archive: Option<WalArchive>,
+    pub staged: Staged,
+    pub control: ControlData,
+    /// Whether pg_verifybackup checked it (a backup without a manifest cannot be).
+    pub manifest_verified: bool,
+    pub data: PhysicalData,
+}
+
+impl Prepared {
+    /// The newest point a recovery of it can reach, and what says so (the RPO is judged on its
+    /// age): the newest archived segment's modification time, else the backup's start.
+    pub(crate) fn recoverable_until(&self) -> (Option<time::OffsetDateTime>, Option<String>) {
+        let newest = self.archive.as_ref().and_then(|a| a.segments.last()).and_then(|segment| {
+            let modified = std::fs::metadata(&segment.path).and_then(|m| m.modified()).ok()?;
+            Some((
+                time::OffsetDateTime::from(modified),
+                format!("the WAL archive's newest segment {}, archived then", segment.name),
+            ))
+        });
+        match newest {
+            Some((at, from)) => (Some(at), Some(from)),
+            None => {
+                let start = self.backup.label.start_time;
+                (start, start.map(|_| "backup_label's START TIME".to_owned()))
+            }
+        }
+    }
+
+    /// The verify phase's summary.
+    pub(crate) fn summary(&self) -> String {
+        let b = &self.backup;
+        let archive = match (&self.archive, self.staged.segments) {
+            (None, _) => "no WAL archive: recovery ends where the backup does".to_owned(),
+            (Some(_), 0) => "the WAL archive holds no segment from the backup's start".to_owned(),
+            (Some(a), n) => format!(
+                "{n} archived segment{} ({}) from its start to {}, each of system {}",
+                if n == 1 { "" } else { "s" },
+                human_size(self.staged.wal_bytes),
+                a.segments.last().map(|s| s.name.as_str()).unwrap_or_default(),
+                self.control.system_id
+            ),
+        };
+        format!(
+            "{} of PostgreSQL {}{}, started {} in segment {} on timeline {}, database system {}; {}; data checksums {}; {}",
+            b.format(),
+            b.major,
+            if b.carries_wal() { " with its own WAL" } else { "" },
+            b.label
+                .start_time
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_else(|| "at an unknown time".into()),
+            b.label.start_segment,
+            b.label.timeline,
+            self.control.system_id,
+            match (&b.manifest, self.manifest_verified) {
+                (Some((_, m)), true) =>
+                    format!("pg_verifybackup: {} files and the WAL they need match backup_manifest", m.files),
+                _ => "no backup_manifest: its files could not be verified (pg_basebackup --no-manifest?)".to_owned(),
+            },
+            if self.control.checksum_version > 0 { "on" } else { "off" },
+            archive
+        )
+    }
+}
+
+/// Reads, stages and verifies the base backup in `request.backup_dir` (see the module's
+/// documentation).
+pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareError> {
+    let (dir, archive_dir) = (request.backup_dir.to_owned(), request.wal_archive.map(Path::to_owned));
+    let target_lsn = match request.recovery.target {
+        RecoveryTarget::Lsn(lsn) => Some(lsn),
+        _ => None,
+    };
+    let (backup, archive) = blocking(move || -> Result<_, PrepareError> {
+        let backup = backup::inspect(&dir)?;
+        let archive = archive_dir.map(|a| backup::archive(&a, &backup, target_lsn)).transpose()?;
+        Ok((backup, archive))
+    })
+    .await?;
+
+    let data = request.work.join("data");
+    std::fs::create_dir_all(request.work).map_err(|source| StageError::Io {
+        action: "create",
+        path: request.work.display().to_string(),
+        source,
+    })?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&data).map_err(|source| StageError::Io {
+            action: "create",
+            path: data.display().to_string(),
+            source,
+        })?;
+    }
+    // The toolbox starts while the backup is unpacked.
+    (request.progress)("unpacking the base backup");
+    let tools = Toolbox::start(toolbox::Request {
+        drill_id: request.drill_id,
+        spec: request.target,
+        major: backup.major,
+        data: &data,
+        backup: None,
+        progress: request.progress,
+    });
+    let staging = {
+        let (backup, archive, data) = (backup.clone(), archive.clone(), data.clone());
+        blocking(move || stage::stage(&backup, archive.as_ref(), &data).map_err(PrepareError::from))
+    };
+    let (tools, staged) = tokio::join!(tools, staging);
+    let tools = tools?;
+    let checked = async {
+        let staged = staged?;
+        let owner = tools.user;
+        let owned = data.clone();
+        blocking(move || stage::give(&owned, owner).map_err(PrepareError::from)).await?;
+        (request.progress)("pg_controldata, pg_verifybackup");
+        let control = control_data(&tools, request.redactor).await?;
+        judge_systems(&backup, archive.as_ref(), &staged, &control)?;
+        let manifest_verified = match &backup.manifest {
+            Some(_) => {
+                verify_backup(&tools, request.redactor).await?;
+                true
+            }
+            None => false,
+        };
+        Ok::<_, PrepareError>((staged, control, manifest_verified))
+    }
+    .await;
+    // The toolbox goes whatever was found; teardown's sweep is the backstop.
+    let _ = tools.remove().await;
+    let (staged, control, manifest_verified) = checked?;
+    let settings = recovery::settings(request.recovery, &control, &request.target.settings);
+    let data = PhysicalData { major: backup.major, data, settings };
+    Ok(Prepared { backup, archive, staged, control, manifest_verified, data })
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PrepareError> + Send + 'static,
+) -> Result<T, PrepareError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| PrepareError::Control(format!("a preparation task failed: {e}")))?
+}
+
+async fn control_data(tools: &Toolbox, redactor: &Redactor) -> Result<ControlData, PrepareError> {
+    let (output, stdout) = tools.run("pg_controldata", &[toolbox::DATA.to_owned()], redactor).await?;
+    if !output.success() {
+        return Err(PrepareError::Control(format!(
+            "pg_controldata cannot read the backup's pg_control (exit {}): {}",
+            output.status,
+            output.stderr.trim()
+        )));
+    }
+    verify::parse_control(&stdout).map_err(PrepareError::Control)
+}
+
+async fn verify_backup(tools: &Toolbox, redactor: &Redactor) -> Result<(), PrepareError> {
+    let args = ["--quiet".to_owned(), toolbox::DATA.to_owned()];
+    let (output, _) = tools.run("pg_verifybackup", &args, redactor).await?;
+    match output.success() {
+        true => Ok(()),
+        false => Err(PrepareError::Manifest {
+            status: output.status,
+            problems: verify::verifybackup_problems(&output.stderr),
+        }),
+    }
+}
+
+/// The manifest (version 2), pg_control and the archive's segments must all be of one system,
+/// with one segment size.
+fn judge_systems(
+    backup: &BaseBackup,
+    archive: Option<&WalArchive>,
+    staged: &Staged,
+    control: &ControlData,
+) -> Result<(), PrepareError> {
+    if let Some((path, manifest)) = &backup.manifest
+        && let Some(system) = manifest.system_id
+        && system != control.system_id
+    {
+        return Err(PrepareError::Mismatch(format!(
+            "`{}` is of database system {system}, and the backup's pg_control of {}: the manifest belongs to another backup",
+            path.display(),
+            control.system_id
+        )));
+    }
+    if staged.system_id != control.system_id {
+        return Err(PrepareError::Mismatch(format!(
+            "pg_control reads as system {} here and {} to pg_controldata",
+            staged.system_id, control.system_id
+        )));
+    }
+    if let Some(archive) = archive
+        && !archive.segments.is_empty()
+        && archive.segment_size != control.segment_size
+    {
+        return Err(PrepareError::Mismatch(format!(
+            "the WAL archive `{}` holds {}-byte segments, and the backup's cluster writes {}-byte ones",
+            archive.dir.display(),
+            archive.segment_size,
+            control.segment_size
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Staging a base backup: its data directory unpacked (tar) or copied (plain) into a private
+//! folder of the drill, its own WAL and the archived segments recovery reads put in `pg_wal`,
+//! each segment's header checked on the way (the system it belongs to, the place it holds, its
+//! size). A backup is hostile input: only files and folders are restored, never a link or a
+//! device, and nothing is written outside the folder.
+
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use crate::source::physical::wal::{self, Archived, Segment, SegmentHeader};
+use crate::source::physical::{BaseBackup, Layout, WalArchive};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StageError {
+    #[error("cannot {action} `{path}`: {source}")]
+    Io {
+        action: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The backup holds something other than files and folders.
+    #[error(
+        "the base backup holds {what} `{path}`: pgdrill restores only files and folders (a backup's links could reach outside its folder){hint}"
+    )]
+    NotAFile { what: &'static str, path: String, hint: &'static str },
+    /// An archived segment is not the segment its name says, or not of this backup's system.
+    #[error("the WAL archive's segment {name} {problem}")]
+    Segment { name: String, problem: String },
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StageError + 'a {
+    move |source| StageError::Io { action, path: path.display().to_string(), source }
+}
+
+/// What staging put in place.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Staged {
+    /// The system identifier in the restored `global/pg_control`.
+    pub system_id: u64,
+    /// Archived segments copied into `pg_wal`, and their bytes.
+    pub segments: usize,
+    pub wal_bytes: u64,
+}
+
+/// Stages `backup` (and `archive`'s segments) into `data`, an empty folder; [`give`] then hands
+/// it to the server's user.
+pub(crate) fn stage(backup: &BaseBackup, archive: Option<&WalArchive>, data: &Path) -> Result<Staged, StageError> {
+    use std::os::unix::fs::DirBuilderExt;
+    match &backup.layout {
+        Layout::Tar { base, wal } => {
+            unpack(base, data)?;
+            let pg_wal = data.join("pg_wal");
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&pg_wal).map_err(io("create", &pg_wal))?;
+            if let Some(wal) = wal {
+                unpack(wal, &pg_wal)?;
+            }
+            // pg_verifybackup finds the manifest in the data directory, as a plain backup has it.
+            if let Some((manifest, _)) = &backup.manifest {
+                let to = data.join("backup_manifest");
+                std::fs::copy(manifest, &to).map_err(io("copy", manifest))?;
+            }
+        }
+        Layout::Plain => copy_plain(&backup.dir, data)?,
+    }
+    let control = data.join("global/pg_control");
+    let system_id = read_system_id(&control).map_err(io("read", &control))?;
+    let mut staged = Staged { system_id, ..Staged::default() };
+    if let Some(archive) = archive {
+        let pg_wal = data.join("pg_wal");
+        for segment in &archive.segments {
+            staged.wal_bytes += copy_segment(segment, &pg_wal, system_id, archive.segment_size)?;
+            staged.segments += 1;
+        }
+    }
+    Ok(staged)
+}
+
+/// `ControlFileData` starts with the system identifier, in every release.
+fn read_system_id(control: &Path) -> std::io::Result<u64> {
+    let mut head = [0u8; 8];
+    std::fs::File::open(control)?.read_exact(&mut head)?;
+    Ok(u64::from_le_bytes(head))
+}
+
+/// Unpacks a tar file (plain, gzip or zstd, by its first bytes) into `into`: files and folders
+/// only, each inside `into`.
+fn unpack(tar_file: &Path, into: &Path) -> Result<(), StageError> {
+    let opened = crate::source::read::open(tar_file, false).map_err(|e| StageError::Io {
+        action: "read",
+        path: tar_file.display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    let mut archive = tar::Archive::new(opened.reader);
+    archive.set_preserve_permissions(false);
+    archive.set_unpack_xattrs(false);
+    archive.set_overwrite(true);
+    let read = io("read", tar_file);
+    let entries = archive.entries().map_err(read)?;
+    for entry in entries {
+        let mut entry = entry.map_err(io("read", tar_file))?;
+        let path = entry.path().map_err(io("read", tar_file))?.into_owned();
+        let kind = entry.header().entry_type();
+        let what = if kind.is_file() || kind.is_dir() || kind.is_gnu_sparse() {
+            None
+        } else if kind.is_symlink() || kind.is_hard_link() {
+            Some("a link")
+        } else {
+            Some("a special file")
+        };
+        if let Some(what) = what {
+            return Err(not_a_file(what, &path));
+        }
+        if path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+            return Err(StageError::NotAFile {
+                what: "a path outside its folder",
+                path: path.display().to_string(),
+                hint: "",
+            });
+        }
+        entry.unpack_in(into).map_err(io("unpack into", into))?;
+    }
+    Ok(())
+}
+
+fn not_a_file(what: &'static str, path: &Path) -> StageError {
+    let shown = path.display().to_string();
+    let tablespace = shown.trim_start_matches("./").starts_with("pg_tblspc/");
+    StageError::NotAFile {
+        what,
+        path: shown,
+        hint: if tablespace {
+            " (hint: it is a tablespace; pgdrill does not restore base backups with tablespaces yet)"
+        } else {
+            ""
+        },
+    }
+}
+
+/// Copies a plain-format backup's folder: files and folders only.
+fn copy_plain(from: &Path, to: &Path) -> Result<(), StageError> {
+    let mut folders = vec![(from.to_owned(), to.to_owned())];
+    while let Some((source, target)) = folders.pop() {
+        if target != to {
+            std::fs::create_dir(&target).map_err(io("create", &target))?;
+        }
+        for entry in std::fs::read_dir(&source).map_err(io("list", &source))? {
+            let entry = entry.map_err(io("list", &source))?;
+            let kind = entry.file_type().map_err(io("read", &entry.path()))?;
+            let pair = (entry.path(), target.join(entry.file_name()));
+            if kind.is_dir() {
+                folders.push(pair);
+            } else if kind.is_file() {
+                std::fs::copy(&pair.0, &pair.1).map_err(io("copy", &pair.0))?;
+            } else {
+                let relative = pair.0.strip_prefix(from).unwrap_or(&pair.0).to_owned();
+                return Err(not_a_file(if kind.is_symlink() { "a link" } else { "a special file" }, &relative));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies one archived segment into `pg_wal` (decompressing it), checking on the way that it
+/// is the segment its name says, of this backup's system, and whole. Returns its bytes.
+fn copy_segment(segment: &Archived, pg_wal: &Path, system_id: u64, size: u64) -> Result<u64, StageError> {
+    let bad = |problem: String| StageError::Segment { name: segment.name.clone(), problem };
+    let opened = crate::source::read::open(&segment.path, false).map_err(|e| StageError::Io {
+        action: "read",
+        path: segment.path.display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    let mut reader = opened.reader;
+    let mut head = [0u8; 40];
+    reader
+        .read_exact(&mut head)
+        .map_err(|_| bad(format!("is shorter than a WAL page header (`{}`)", segment.path.display())))?;
+    let header = SegmentHeader::parse(&head).ok_or_else(|| {
+        bad("is not a WAL segment: its first page has no WAL header (a zeroed or damaged file?)".into())
+    })?;
+    if header.system_id != system_id {
+        return Err(bad(format!(
+            "belongs to database system {}, and the backup to {system_id}: the archive holds another cluster's WAL",
+            header.system_id
+        )));
+    }
+    if u64::from(header.segment_size) != size {
+        return Err(bad(format!("holds {}-byte segments, the archive's first one {size}-byte", header.segment_size)));
+    }
+    let named = Segment::parse(&segment.name, size).map(|s| s.number * size);
+    if named != Some(header.page_address) {
+        let holds = Segment::of_lsn(header.timeline, header.page_address, size).name(size);
+        return Err(bad(format!(
+            "holds the WAL of segment {holds} (from {}): it was renamed or copied to the wrong name",
+            wal::format_lsn(header.page_address)
+        )));
+    }
+    let to = pg_wal.join(&segment.name);
+    let mut out = std::fs::File::create(&to).map_err(io("create", &to))?;
+    out.write_all(&head).map_err(io("write", &to))?;
+    let copied = std::io::copy(&mut reader, &mut out).map_err(io("copy", &segment.path))? + head.len() as u64;
+    if copied != size {
+        return Err(bad(format!("is {copied} bytes long; a segment of this cluster is {size} (a truncated copy?)")));
+    }
+    Ok(copied)
+}
+
+/// Gives everything under `root` to `owner`, folders 0700 and files 0600 (as PostgreSQL wants its
+/// data directory, whatever modes the backup carried).
+pub(crate) fn give(root: &Path, owner: (u32, u32)) -> Result<(), StageError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack: Vec<PathBuf> = vec![root.to_owned()];
+    while let Some(path) = stack.pop() {
+        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1)).map_err(io("give", &path))?;
+        let meta = std::fs::symlink_metadata(&path).map_err(io("read", &path))?;
+        let mode = if meta.is_dir() { 0o700 } else { 0o600 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(io("set the mode of", &path))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).map_err(io("list", &path))? {
+                stack.push(entry.map_err(io("list", &path))?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_with(entries: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> tempfile::NamedTempFile {
+        let mut builder = tar::Builder::new(Vec::new());
+        entries(&mut builder);
+        let bytes = builder.into_inner().unwrap();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(&bytes).unwrap();
+        file
+    }
+
+    fn file_entry(builder: &mut tar::Builder<Vec<u8>>, path: &str, body: &[u8]) {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, path, body).unwrap();
+    }
+
+    fn link_entry(builder: &mut tar::Builder<Vec<u8>>, path: &str, to: &str) {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        builder.append_link(&mut header, path, to).unwrap();
+    }
+
+    #[test]
+    fn only_files_and_folders_are_unpacked_and_nothing_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = tar_with(|b| file_entry(b, "global/pg_control", b"12345678"));
+        unpack(good.path(), dir.path()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("global/pg_control")).unwrap(), b"12345678");
+
+        // A link named pg_wal would send pg_wal.tar and the archive's segments elsewhere.
+        let linked = tar_with(|b| link_entry(b, "pg_wal", "/etc"));
+        let error = unpack(linked.path(), dir.path()).unwrap_err().to_string();
+        assert!(error.contains("holds a link `pg_wal`"), "{error}");
+        assert!(!dir.path().join("pg_wal").exists());
+
+        let tablespace = tar_with(|b| link_entry(b, "pg_tblspc/16385", "/srv/space"));
+        let error = unpack(tablespace.path(), dir.path()).unwrap_err().to_string();
+        assert!(error.contains("it is a tablespace"), "{error}");
+
+        // tar's own builder refuses `..`; a hostile archive is written by hand.
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o644);
+        header.as_gnu_mut().unwrap().name[..12].copy_from_slice(b"../escape.tx");
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend_from_slice(&[b'x'; 512]);
+        bytes.extend_from_slice(&[0; 1024]);
+        let escaping = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(escaping.path(), &bytes).unwrap();
+        let inner = dir.path().join("inner");
+        std::fs::create_dir(&inner).unwrap();
+        let error = unpack(escaping.path(), &inner).unwrap_err().to_string();
+        assert!(error.contains("a path outside its folder"), "{error}");
+        assert!(!dir.path().join("escape.tx").exists());
+    }
+
+    #[test]
+    fn a_plain_backup_with_a_link_is_refused() {
+        let from = tempfile::tempdir().unwrap();
+        std::fs::create_dir(from.path().join("global")).unwrap();
+        std::fs::write(from.path().join("global/pg_control"), b"12345678").unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let copy = to.path().join("a");
+        std::fs::create_dir(&copy).unwrap();
+        copy_plain(from.path(), &copy).unwrap();
+        assert!(copy.join("global/pg_control").is_file());
+        std::os::unix::fs::symlink("/etc/hostname", from.path().join("global/secret")).unwrap();
+        let again = to.path().join("b");
+        std::fs::create_dir(&again).unwrap();
+        let error = copy_plain(from.path(), &again).unwrap_err().to_string();
+        assert!(error.contains("holds a link `global/secret`"), "{error}");
+    }
+
+    fn segment_bytes(system_id: u64, page_address: u64, size: u64) -> Vec<u8> {
+        let mut page = vec![0u8; size as usize];
+        page[0..2].copy_from_slice(&0xD116u16.to_le_bytes());
+        page[2..4].copy_from_slice(&0x0002u16.to_le_bytes());
+        page[4..8].copy_from_slice(&1u32.to_le_bytes());
+        page[8..16].copy_from_slice(&page_address.to_le_bytes());
+        page[24..32].copy_from_slice(&system_id.to_le_bytes());
+        page[32..36].copy_from_slice(&(size as u32).to_le_bytes());
+        page[36..40].copy_from_slice(&8192u32.to_le_bytes());
+        page
+    }
+
+    #[test]
+    fn a_segment_is_copied_only_if_it_is_what_its_name_says() {
+        let size = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let pg_wal = dir.path().join("pg_wal");
+        std::fs::create_dir(&pg_wal).unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            Archived { name: name.to_owned(), path }
+        };
+        let name = "000000010000000000000003";
+        let good = write(name, &segment_bytes(42, 3 * size, size));
+        assert_eq!(copy_segment(&good, &pg_wal, 42, size).unwrap(), size);
+        assert_eq!(std::fs::read(pg_wal.join(name)).unwrap().len() as u64, size);
+
+        let other = copy_segment(&good, &pg_wal, 41, size).unwrap_err().to_string();
+        assert!(other.contains("belongs to database system 42, and the backup to 41"), "{other}");
+        let renamed = write(name, &segment_bytes(42, 5 * size, size));
+        let error = copy_segment(&renamed, &pg_wal, 42, size).unwrap_err().to_string();
+        assert!(error.contains("holds the WAL of segment 000000010000000000000005"), "{error}");
+        let short = write(name, &segment_bytes(42, 3 * size, size)[..4096]);
+        let error = copy_segment(&short, &pg_wal, 42, size).unwrap_err().to_string();
+        assert!(error.contains("is 4096 bytes long"), "{error}");
+        let zeroed = write(name, &vec![0u8; size as usize]);
+        let error = copy_segment(&zeroed, &pg_wal, 42, size).unwrap_err().to_string();
+        assert!(error.contains("is not a WAL segment"), "{error}");
+    }
+}

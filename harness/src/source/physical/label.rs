@@ -1,0 +1,68 @@
+//! `backup_label`: where a base backup's recovery starts, on which timeline, since when.
+
+use time::OffsetDateTime;
+
+/// What `backup_label` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BackupLabel {
+    /// `START WAL LOCATION`'s LSN, as PostgreSQL prints one (`0/2000028`).
+    pub start_lsn: String,
+    /// The WAL segment recovery starts in (`START WAL LOCATION: ... (file <segment>)`).
+    pub start_segment: String,
+    pub timeline: u32,
+    /// `START TIME`, when its zone is UTC (pg_basebackup writes the server's zone).
+    pub start_time: Option<OffsetDateTime>,
+    /// `LABEL`.
+    pub label: String,
+}
+
+/// Parses `backup_label`.
+pub(crate) fn parse(text: &str) -> Result<BackupLabel, String> {
+    let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
+    let location = field("START WAL LOCATION:").ok_or("backup_label has no START WAL LOCATION")?;
+    let malformed = || format!("backup_label's START WAL LOCATION reads `{location}`");
+    let (lsn, rest) = location.split_once(" (file ").ok_or_else(malformed)?;
+    let start_segment =
+        rest.strip_suffix(')').filter(|s| super::wal::is_segment_name(s)).ok_or_else(malformed)?.to_owned();
+    super::wal::parse_lsn(lsn).ok_or_else(malformed)?;
+    let timeline = match field("START TIMELINE:") {
+        Some(t) => t.parse().map_err(|_| format!("backup_label's START TIMELINE reads `{t}`"))?,
+        None => u32::from_str_radix(&start_segment[..8], 16).unwrap_or(1),
+    };
+    let start_time = field("START TIME:").and_then(|t| {
+        let utc = t.strip_suffix(" UTC").or_else(|| t.strip_suffix(" GMT"))?;
+        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        time::PrimitiveDateTime::parse(utc, &format).ok().map(|t| t.assume_utc())
+    });
+    Ok(BackupLabel {
+        start_lsn: lsn.trim().to_owned(),
+        start_segment,
+        timeline,
+        start_time,
+        label: field("LABEL:").unwrap_or("").to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const LABEL: &str = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
+        CHECKPOINT LOCATION: 0/2000080\nBACKUP METHOD: streamed\nBACKUP FROM: primary\n\
+        START TIME: 2026-11-22 23:30:05 UTC\nLABEL: pg_basebackup base backup\nSTART TIMELINE: 1\n";
+
+    #[test]
+    fn a_backup_label_says_where_recovery_starts_and_since_when() {
+        let label = parse(LABEL).unwrap();
+        assert_eq!(label.start_lsn, "0/2000028");
+        assert_eq!(label.start_segment, "000000010000000000000002");
+        assert_eq!(label.timeline, 1);
+        assert_eq!(label.start_time, Some(time::macros::datetime!(2026-11-22 23:30:05 UTC)));
+        assert_eq!(label.label, "pg_basebackup base backup");
+        let other_zone = parse(&LABEL.replace(" UTC", " CET")).unwrap();
+        assert_eq!(other_zone.start_time, None, "a zone abbreviation is not an offset");
+        assert!(parse("LABEL: x\n").unwrap_err().contains("START WAL LOCATION"));
+        let bad = parse(&LABEL.replace("0/2000028", "nowhere")).unwrap_err();
+        assert!(bad.contains("reads `nowhere (file"), "{bad}");
+    }
+}

@@ -1,0 +1,88 @@
+//! `backup_manifest`: what pg_basebackup (13 and later) says the backup holds. pgdrill reads
+//! only what it needs before anything starts, the system the backup belongs to (version 2, from
+//! PostgreSQL 17) and the WAL range the backup needs; `pg_verifybackup` checks the rest.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// What pgdrill reads of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    pub version: u32,
+    /// `System-Identifier` (version 2).
+    pub system_id: Option<u64>,
+    /// The WAL the backup needs to be consistent: its timeline, start and end LSNs.
+    pub wal_range: Option<(u32, u64, u64)>,
+    pub files: usize,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(rename = "PostgreSQL-Backup-Manifest-Version")]
+    version: u32,
+    #[serde(rename = "System-Identifier")]
+    system_id: Option<u64>,
+    #[serde(rename = "WAL-Ranges", default)]
+    wal_ranges: Vec<RawRange>,
+    #[serde(rename = "Files", default)]
+    files: Vec<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RawRange {
+    #[serde(rename = "Timeline")]
+    timeline: u32,
+    #[serde(rename = "Start-LSN")]
+    start: String,
+    #[serde(rename = "End-LSN")]
+    end: String,
+}
+
+/// Reads the manifest at `path`.
+pub(crate) fn read(path: &Path) -> Result<Manifest, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let raw: Raw = serde_json::from_reader(std::io::BufReader::new(file))
+        .map_err(|e| format!("`{}` is not a backup manifest: {e}", path.display()))?;
+    let lsn =
+        |text: &str| super::wal::parse_lsn(text).ok_or_else(|| format!("`{}`: `{text}` is not an LSN", path.display()));
+    // The last range is the timeline the backup ends on (a backup taken on a standby that was
+    // promoted meanwhile spans two).
+    let wal_range = match raw.wal_ranges.last() {
+        Some(range) => Some((range.timeline, lsn(&range.start)?, lsn(&range.end)?)),
+        None => None,
+    };
+    Ok(Manifest { version: raw.version, system_id: raw.system_id, wal_range, files: raw.files.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_says_its_system_and_the_wal_it_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup_manifest");
+        std::fs::write(
+            &path,
+            r#"{ "PostgreSQL-Backup-Manifest-Version": 2,
+"System-Identifier": 7441234567890123456,
+"Files": [
+{ "Path": "backup_label", "Size": 227, "Last-Modified": "2026-11-22 23:30:05 GMT", "Checksum-Algorithm": "CRC32C", "Checksum": "c1d3b2a4" },
+{ "Path": "PG_VERSION", "Size": 3, "Last-Modified": "2026-11-22 23:00:00 GMT", "Checksum-Algorithm": "CRC32C", "Checksum": "0badf00d" }
+],
+"WAL-Ranges": [
+{ "Timeline": 1, "Start-LSN": "0/2000028", "End-LSN": "0/2000120" }
+],
+"Manifest-Checksum": "00"}"#,
+        )
+        .unwrap();
+        let manifest = read(&path).unwrap();
+        assert_eq!(manifest.version, 2);
+        assert_eq!(manifest.system_id, Some(7_441_234_567_890_123_456));
+        assert_eq!(manifest.wal_range, Some((1, 0x0200_0028, 0x0200_0120)));
+        assert_eq!(manifest.files, 2);
+        std::fs::write(&path, "<html>").unwrap();
+        assert!(read(&path).unwrap_err().contains("is not a backup manifest"));
+    }
+}

@@ -1,0 +1,286 @@
+//! WAL: segment names and positions (for any segment size), LSNs, the long header on a segment's
+//! first page (which system and which position it belongs to), and the run of archived segments
+//! a recovery reads, checked for gaps before anything starts.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// PostgreSQL's default WAL segment size; `initdb --wal-segsize` picks another power of two
+/// from 1 MB to 1 GB.
+pub(crate) const DEFAULT_SEGMENT_SIZE: u64 = 16 << 20;
+
+/// Suffixes an archived segment may carry when `archive_command` compressed it.
+const COMPRESSED: [&str; 2] = [".gz", ".zst"];
+
+/// Whether `name` is a WAL segment file's name: 24 hexadecimal digits.
+pub(crate) fn is_segment_name(name: &str) -> bool {
+    name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// An LSN as PostgreSQL prints it (`16/B374D848`).
+pub(crate) fn parse_lsn(text: &str) -> Option<u64> {
+    let (high, low) = text.trim().split_once('/')?;
+    let valid = |s: &str| !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid(high) || !valid(low) {
+        return None;
+    }
+    Some((u64::from_str_radix(high, 16).ok()? << 32) | u64::from_str_radix(low, 16).ok()?)
+}
+
+pub(crate) fn format_lsn(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+}
+
+/// A segment's place: its timeline and its number (the LSN of its start over the segment size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Segment {
+    pub timeline: u32,
+    pub number: u64,
+}
+
+impl Segment {
+    /// Reads a segment file's name, for segments of `size` bytes.
+    pub(crate) fn parse(name: &str, size: u64) -> Option<Segment> {
+        if !is_segment_name(name) {
+            return None;
+        }
+        let part = |range: std::ops::Range<usize>| u64::from_str_radix(&name[range], 16).ok();
+        let (timeline, log, seg) = (part(0..8)?, part(8..16)?, part(16..24)?);
+        let per_log = per_log(size);
+        (seg < per_log).then(|| Segment { timeline: timeline as u32, number: log * per_log + seg })
+    }
+
+    /// The segment holding `lsn` on `timeline`.
+    pub(crate) fn of_lsn(timeline: u32, lsn: u64, size: u64) -> Segment {
+        Segment { timeline, number: lsn / size }
+    }
+
+    pub(crate) fn name(&self, size: u64) -> String {
+        let per_log = per_log(size);
+        format!("{:08X}{:08X}{:08X}", self.timeline, self.number / per_log, self.number % per_log)
+    }
+
+    fn next(self) -> Segment {
+        Segment { number: self.number + 1, ..self }
+    }
+}
+
+/// Segments per "log" number (the middle eight digits of a name): 4 GiB of WAL.
+fn per_log(size: u64) -> u64 {
+    0x1_0000_0000 / size.max(1)
+}
+
+/// What the long header on a segment's first page says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentHeader {
+    pub timeline: u32,
+    /// The LSN the segment starts at.
+    pub page_address: u64,
+    pub system_id: u64,
+    pub segment_size: u32,
+    pub block_size: u32,
+}
+
+/// `XLP_LONG_HEADER`: the first page of a segment carries the long header.
+const XLP_LONG_HEADER: u16 = 0x0002;
+
+impl SegmentHeader {
+    /// Reads `XLogLongPageHeaderData` from the first bytes of a segment (little-endian, as the
+    /// machines PostgreSQL runs on write it): magic, info, timeline, page address, remaining
+    /// length, padding, then system identifier, segment size and block size.
+    pub(crate) fn parse(head: &[u8]) -> Option<SegmentHeader> {
+        if head.len() < 40 {
+            return None;
+        }
+        let u16_at = |at: usize| u16::from_le_bytes([head[at], head[at + 1]]);
+        let u32_at = |at: usize| u32::from_le_bytes(head[at..at + 4].try_into().expect("4 bytes"));
+        let u64_at = |at: usize| u64::from_le_bytes(head[at..at + 8].try_into().expect("8 bytes"));
+        let (magic, info) = (u16_at(0), u16_at(2));
+        // Every release's magic is 0xD0xx or 0xD1xx.
+        if magic & 0xFE00 != 0xD000 || info & XLP_LONG_HEADER == 0 {
+            return None;
+        }
+        let header = SegmentHeader {
+            timeline: u32_at(4),
+            page_address: u64_at(8),
+            system_id: u64_at(24),
+            segment_size: u32_at(32),
+            block_size: u32_at(36),
+        };
+        let size = u64::from(header.segment_size);
+        (size.is_power_of_two() && (1 << 20..=1 << 30).contains(&size)).then_some(header)
+    }
+}
+
+/// One archived segment: its name (without a compression suffix) and its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Archived {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// Lists the segments in an archive folder, sorted by name (which is their order on a
+/// timeline); compressed ones (`.gz`, `.zst`) by the name they decompress to.
+pub(crate) fn list_archive(dir: &Path) -> std::io::Result<Vec<Archived>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(&file);
+        if is_segment_name(name) && entry.file_type()?.is_file() {
+            found.push(Archived { name: name.to_ascii_uppercase(), path: entry.path() });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found.dedup_by(|a, b| a.name == b.name);
+    Ok(found)
+}
+
+/// The segments a recovery from `start` reads: those of `archived` on `start`'s timeline from the
+/// first one it needs on, in order, up to the last before a gap. The backup's own WAL (`own`:
+/// segments it carries itself, through its end) may stand in for the archive's first ones. A
+/// gap before a later segment is an error naming the segment missing and the one before it.
+pub(crate) fn run_from(
+    archived: &[Archived],
+    start: Segment,
+    own: Option<Segment>,
+    size: u64,
+) -> Result<Vec<&Archived>, (String, Option<String>)> {
+    let mut on_timeline: Vec<(Segment, &Archived)> = archived
+        .iter()
+        .filter_map(|a| Segment::parse(&a.name, size).map(|s| (s, a)))
+        .filter(|(s, _)| s.timeline == start.timeline && s.number >= start.number)
+        .collect();
+    on_timeline.sort_by_key(|(s, _)| *s);
+    // The first segment the archive must hold: the start, or the one after the backup's own.
+    let first_needed = match own {
+        Some(own) if own.timeline == start.timeline && own.number >= start.number => own.next(),
+        _ => start,
+    };
+    let mut expected = start;
+    let mut run: Vec<&Archived> = Vec::new();
+    for (segment, archived) in on_timeline {
+        // Before the first it must hold, the archive may begin anywhere (the backup has those).
+        let may_skip = run.is_empty() && segment.number <= first_needed.number;
+        if segment != expected && !may_skip {
+            let missing = if run.is_empty() { first_needed } else { expected };
+            let before = run.last().map(|a| a.name.clone());
+            let before = before.or_else(|| (missing.number > start.number).then(|| prev_name(missing, size)));
+            return Err((missing.name(size), before));
+        }
+        run.push(archived);
+        expected = segment.next();
+    }
+    Ok(run)
+}
+
+fn prev_name(segment: Segment, size: u64) -> String {
+    Segment { number: segment.number - 1, ..segment }.name(size)
+}
+
+/// Reads the long header of a segment file (decompressing a `.gz` or `.zst` one).
+pub(crate) fn read_header(path: &Path) -> std::io::Result<Option<SegmentHeader>> {
+    let opened = super::super::read::open(path, false).map_err(std::io::Error::other)?;
+    let mut head = Vec::with_capacity(40);
+    opened.reader.take(40).read_to_end(&mut head)?;
+    Ok(SegmentHeader::parse(&head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archived(names: &[&str]) -> Vec<Archived> {
+        names.iter().map(|n| Archived { name: (*n).to_owned(), path: PathBuf::from(n) }).collect()
+    }
+
+    fn names(run: &[&Archived]) -> Vec<String> {
+        run.iter().map(|a| a.name.clone()).collect()
+    }
+
+    const MB16: u64 = DEFAULT_SEGMENT_SIZE;
+
+    #[test]
+    fn lsns_and_segment_names_for_any_segment_size() {
+        assert_eq!(parse_lsn("16/B374D848"), Some(0x16_B374_D848));
+        assert_eq!(format_lsn(0x16_B374_D848), "16/B374D848");
+        for bad in ["", "0", "0/", "/1", "G/1", "1/123456789", "1/2/3"] {
+            assert_eq!(parse_lsn(bad), None, "{bad}");
+        }
+        let s = Segment::parse("0000000100000001000000FF", MB16).unwrap();
+        assert_eq!((s.timeline, s.number), (1, 0x1FF));
+        assert_eq!(s.next().name(MB16), "000000010000000200000000");
+        assert_eq!(Segment::of_lsn(1, 0x2_0000_0028, MB16).name(MB16), "000000010000000200000000");
+        // 1 GB segments: four per log number; 1 MB: 4096.
+        let gb = 1 << 30;
+        assert_eq!(Segment::parse("000000010000000000000003", gb).unwrap().next().name(gb), "000000010000000100000000");
+        assert_eq!(Segment::parse("000000010000000000000004", gb), None, "a 1 GB log holds four segments");
+        assert_eq!(
+            Segment::parse("000000010000000000000FFF", 1 << 20).unwrap().next().name(1 << 20),
+            "000000010000000100000000"
+        );
+    }
+
+    #[test]
+    fn the_archive_is_read_from_the_start_segment_and_a_gap_is_named() {
+        let all = archived(&[
+            "000000010000000000000001",
+            "000000010000000000000002",
+            "000000010000000000000003",
+            "0000000100000000000000FF",
+            "000000010000000100000000",
+            "000000020000000000000004",
+        ]);
+        let seg = |n: &str| Segment::parse(n, MB16).unwrap();
+        let start = seg("000000010000000000000002");
+        assert_eq!(
+            names(&run_from(&all[..3], start, None, MB16).unwrap()),
+            ["000000010000000000000002", "000000010000000000000003"]
+        );
+        // 04 to FE are missing before FF.
+        assert_eq!(
+            run_from(&all, start, None, MB16).unwrap_err(),
+            ("000000010000000000000004".to_owned(), Some("000000010000000000000003".to_owned()))
+        );
+        // A log number's last segment is followed by the next log number's first.
+        let across = &all[3..5];
+        assert_eq!(run_from(across, seg("0000000100000000000000FF"), None, MB16).unwrap().len(), 2);
+        // The start segment itself missing, with nothing of the backup's own to stand in.
+        assert_eq!(
+            run_from(across, seg("000000010000000000000003"), None, MB16).unwrap_err(),
+            ("000000010000000000000003".to_owned(), None)
+        );
+        // The backup's own WAL (through 03) stands in for the archive's first segments.
+        let late = archived(&["000000010000000000000003", "000000010000000000000004"]);
+        let own = Some(seg("000000010000000000000003"));
+        assert_eq!(run_from(&late, seg("000000010000000000000002"), own, MB16).unwrap().len(), 2);
+        let later = archived(&["000000010000000000000005"]);
+        assert_eq!(
+            run_from(&later, seg("000000010000000000000002"), own, MB16).unwrap_err().0,
+            "000000010000000000000004"
+        );
+        // An empty archive is an empty run: recovery ends where the backup does.
+        assert!(run_from(&[], start, None, MB16).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_segments_long_header_names_its_system_and_place() {
+        let mut page = vec![0u8; 64];
+        page[0..2].copy_from_slice(&0xD116u16.to_le_bytes());
+        page[2..4].copy_from_slice(&0x0006u16.to_le_bytes());
+        page[4..8].copy_from_slice(&1u32.to_le_bytes());
+        page[8..16].copy_from_slice(&0x0300_0000u64.to_le_bytes());
+        page[24..32].copy_from_slice(&7_441_234_567_890_123_456u64.to_le_bytes());
+        page[32..36].copy_from_slice(&(16u32 << 20).to_le_bytes());
+        page[36..40].copy_from_slice(&8192u32.to_le_bytes());
+        let header = SegmentHeader::parse(&page).unwrap();
+        assert_eq!(header.page_address, 0x0300_0000);
+        assert_eq!(header.system_id, 7_441_234_567_890_123_456);
+        assert_eq!(header.segment_size, 16 << 20);
+        assert_eq!(SegmentHeader::parse(&[0u8; 64]), None, "a zeroed file is no segment");
+        let mut short = page.clone();
+        short[2..4].copy_from_slice(&0u16.to_le_bytes());
+        assert_eq!(SegmentHeader::parse(&short), None, "a segment's first page has the long header");
+        assert_eq!(SegmentHeader::parse(&page[..39]), None);
+    }
+}
