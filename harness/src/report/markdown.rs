@@ -74,6 +74,41 @@ fn short_sha(sha: &str) -> String {
     sha.get(..12).unwrap_or(sha).to_owned()
 }
 
+/// A physical backup's recovery: the target asked for, the point reached, the WAL replayed.
+fn recovery(out: &mut String, r: &DrillRecord) {
+    let Some(rec) = r.restore.as_ref().and_then(|s| s.recovery.as_ref()) else { return };
+    out.push_str("## Recovery\n\n");
+    let rows = vec![
+        vec!["Target asked for".into(), cell(&rec.target)],
+        vec![
+            "Point reached".into(),
+            format!(
+                "WAL location {}{}",
+                code(&rec.end_lsn),
+                rec.last_transaction
+                    .as_ref()
+                    .map(|t| format!(", last transaction committed at {}", cell(t)))
+                    .unwrap_or_else(|| ", no transaction replayed".into())
+            ),
+        ],
+        vec![
+            "WAL replayed".into(),
+            format!(
+                "{} from {} ({} segment{} of the {} archived) in {}",
+                human_size(rec.wal_bytes),
+                code(&rec.start_lsn),
+                rec.segments_replayed,
+                if rec.segments_replayed == 1 { "" } else { "s" },
+                rec.segments_available,
+                human_duration(rec.took)
+            ),
+        ],
+        vec!["New timeline".into(), format!("{} (the server was promoted)", rec.timeline)],
+    ];
+    out.push_str(&table(None, rows));
+    out.push_str("\n\n");
+}
+
 /// How the target was isolated from the machine that ran the drill (DORA art. 12(3) asks that
 /// restore tests run on systems segregated from the source).
 fn isolation(out: &mut String, r: &DrillRecord) {
@@ -227,12 +262,13 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
                 size.push_str(&format!(", {} uncompressed", human_size(b.uncompressed_bytes)));
             }
             rows.push(vec!["Size".into(), size]);
+            let physical = b.format.starts_with("base backup");
             rows.push(vec![
                 "sha256".into(),
-                if b.sha256.is_empty() {
-                    "not computed: the backup did not read to its end".into()
-                } else {
-                    code(&b.sha256)
+                match (b.sha256.is_empty(), physical) {
+                    (false, _) => code(&b.sha256),
+                    (true, true) => "a folder, not one file: each file is checked against the manifest's checksums (pg_verifybackup), each WAL segment against the backup's system and place".into(),
+                    (true, false) => "not computed: the backup did not read to its end".into(),
                 },
             ]);
             if let Some(m) = &b.modified {
@@ -242,13 +278,21 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
                 rows.push(vec!["Format".into(), format!("{} ({} compression)", b.format, b.compression)]);
             }
             rows.push(vec![
-                "Dumped from".into(),
+                if physical { "Taken from" } else { "Dumped from" }.into(),
                 b.source_version
                     .as_ref()
                     .map(|v| format!("PostgreSQL {}", cell(v)))
                     .unwrap_or_else(|| "unknown".into()),
             ]);
-            rows.push(vec!["Dumped by".into(), b.dumped_by.as_deref().map(cell).unwrap_or_else(|| "unknown".into())]);
+            if !physical {
+                rows.push(vec![
+                    "Dumped by".into(),
+                    b.dumped_by.as_deref().map(cell).unwrap_or_else(|| "unknown".into()),
+                ]);
+            }
+            if let (Some(at), Some(from)) = (&b.taken_at, &b.taken_at_from) {
+                rows.push(vec!["Data as of".into(), format!("{} ({})", stamp(at), cell(from))]);
+            }
             out.push_str(&table(None, rows));
         }
         None => out.push_str("The backup was not located."),
@@ -293,6 +337,8 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         None => out.push_str("No target was provisioned."),
     }
     out.push_str("\n\n");
+
+    recovery(&mut out, r);
 
     isolation(&mut out, r);
 

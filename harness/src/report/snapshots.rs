@@ -128,6 +128,7 @@ fn drill(console: Console) -> DrillRecord {
         bytes: 188_500,
         database: "plur_enterprise".into(),
         jobs: 2,
+        recovery: None,
     }));
     phase(Phase::Restore, PhaseStatus::Passed, 720, "587 statements, 69 COPY blocks, 1885 rows", None);
     events.emit(Event::Recovered { elapsed: Duration::from_millis(1720) });
