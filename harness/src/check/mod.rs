@@ -17,6 +17,7 @@ pub(crate) mod graphs;
 pub(crate) mod indexes;
 pub(crate) mod partitions;
 mod phase;
+pub(crate) mod point_in_time;
 pub(crate) mod rls;
 pub(crate) mod roles;
 pub(crate) mod row_counts;
@@ -181,6 +182,7 @@ kinds! {
     Sql => sql,
     Amcheck => amcheck,
     VectorRecall => vector_recall,
+    PointInTime => point_in_time,
 }
 
 fn resolve_group<K: Kind>(
