@@ -12,6 +12,7 @@
 
 pub(crate) mod amcheck;
 pub(crate) mod append_only;
+pub(crate) mod collations;
 pub(crate) mod extensions;
 pub(crate) mod graphs;
 pub(crate) mod indexes;
@@ -183,6 +184,7 @@ kinds! {
     Amcheck => amcheck,
     VectorRecall => vector_recall,
     PointInTime => point_in_time,
+    Collations => collations,
 }
 
 fn resolve_group<K: Kind>(
