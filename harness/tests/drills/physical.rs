@@ -33,6 +33,13 @@ impl PhysicalSource {
     /// Starts the server, takes the base backup, writes the two batches around the target time
     /// and waits until the segment holding the last of them is archived.
     pub fn make() -> Self {
+        Self::make_with(&[])
+    }
+
+    /// As [`PhysicalSource::make`], running `before_backup` (statements in `books`, as the
+    /// superuser, once `public.ledger` exists and is still empty) before the base backup: what
+    /// a broken variant's source did to itself.
+    pub fn make_with(before_backup: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["backup", "archive"] {
             let path = dir.path().join(sub);
@@ -65,6 +72,9 @@ impl PhysicalSource {
         }
         source.psql_in("postgres", "CREATE DATABASE books").unwrap();
         source.psql("CREATE TABLE public.ledger (id int PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())").unwrap();
+        for sql in before_backup {
+            source.psql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
         source.exec(&[
             "pg_basebackup",
             "-U",
