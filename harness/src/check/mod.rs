@@ -12,11 +12,13 @@
 
 pub(crate) mod amcheck;
 pub(crate) mod append_only;
+pub(crate) mod collations;
 pub(crate) mod extensions;
 pub(crate) mod graphs;
 pub(crate) mod indexes;
 pub(crate) mod partitions;
 mod phase;
+pub(crate) mod point_in_time;
 pub(crate) mod rls;
 pub(crate) mod roles;
 pub(crate) mod row_counts;
@@ -181,6 +183,8 @@ kinds! {
     Sql => sql,
     Amcheck => amcheck,
     VectorRecall => vector_recall,
+    PointInTime => point_in_time,
+    Collations => collations,
 }
 
 fn resolve_group<K: Kind>(

@@ -2,6 +2,7 @@
 //! backups. One test binary, modules by topic; `util` holds the helpers, whose failures print
 //! the command, its output and the reports.
 
+mod after_recovery;
 mod app;
 mod as_tests;
 mod bad_input;

@@ -42,15 +42,22 @@ impl PhysicalSource {
         self.dir.path().join("plain")
     }
 
-    /// [`PhysicalSource::make_on`] the default image's major.
+    /// [`PhysicalSource::make_on`] PostgreSQL 17.
     pub fn make() -> Self {
-        Self::make_on(17)
+        Self::make_on(17, &[])
     }
 
-    /// Starts a server of the project's image of `major`, takes the base backups, writes the two
-    /// batches around the target time and waits until the segment holding the last of them is
-    /// archived.
-    pub fn make_on(major: u32) -> Self {
+    /// As [`PhysicalSource::make`], running `before_backup` (statements in `books`, as the
+    /// superuser, once `public.ledger` exists and is still empty) before the base backup: what
+    /// a broken variant's source did to itself.
+    pub fn make_with(before_backup: &[&str]) -> Self {
+        Self::make_on(17, before_backup)
+    }
+
+    /// Starts a server of the project's image of `major`, runs `before_backup`, takes the base
+    /// backups, writes the two batches around the target time and waits until the segment
+    /// holding the last of them is archived.
+    pub fn make_on(major: u32, before_backup: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["backup", "plain", "archive"] {
             let path = dir.path().join(sub);
@@ -93,6 +100,9 @@ impl PhysicalSource {
         }
         source.psql_in("postgres", "CREATE DATABASE books").unwrap();
         source.psql("CREATE TABLE public.ledger (id int PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())").unwrap();
+        for sql in before_backup {
+            source.psql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
         source.exec(&[
             "pg_basebackup",
             "-U",
@@ -408,7 +418,7 @@ fn a_backup_unlike_its_manifest_or_an_archive_of_another_cluster_fails_in_verify
 fn a_base_backup_of_postgresql_18_recovers_on_an_18_target() {
     use pgdrill::report::Phase;
 
-    let source = PhysicalSource::make_on(18);
+    let source = PhysicalSource::make_on(18, &[]);
     let scratch = crate::util::Scratch::new();
     let drill =
         scratch.drill(&scenario_of(&scratch, &source.backup(), &source.archive(), source.before, source.after, ""));
