@@ -12,6 +12,7 @@
 
 pub(crate) mod amcheck;
 pub(crate) mod append_only;
+pub(crate) mod checksums;
 pub(crate) mod collations;
 pub(crate) mod extensions;
 pub(crate) mod graphs;
@@ -53,6 +54,9 @@ pub(crate) trait Kind: Sized {
     const PROVES: &'static str;
     /// Whether the release gate (`pgdrill gate`) drills it.
     const GATE: bool = false;
+    /// Whether it stops the target's server (and starts it again): it runs after every other
+    /// check, alone.
+    const OFFLINE: bool = false;
     /// One entry of its configuration, as the scenario file writes it.
     type Config: de::DeserializeOwned;
     /// Checks an entry and fills in what it leaves to defaults.
@@ -108,6 +112,13 @@ macro_rules! kinds {
             pub fn kind(&self) -> &'static str {
                 match self {
                     $(CheckSpec::$variant(_) => <$module::Spec as Kind>::NAME,)*
+                }
+            }
+
+            /// Whether it stops the target's server (see [`Kind::OFFLINE`]).
+            pub fn offline(&self) -> bool {
+                match self {
+                    $(CheckSpec::$variant(_) => <$module::Spec as Kind>::OFFLINE,)*
                 }
             }
 
@@ -185,6 +196,7 @@ kinds! {
     VectorRecall => vector_recall,
     PointInTime => point_in_time,
     Collations => collations,
+    Checksums => checksums,
 }
 
 fn resolve_group<K: Kind>(
@@ -206,12 +218,14 @@ fn resolve_group<K: Kind>(
 pub struct RawChecks(Vec<RawCheck>);
 
 impl RawChecks {
-    /// The checks the scenario configures, in the order it gives them.
+    /// The checks the scenario configures, in the order it gives them, but those that stop the
+    /// server last (they run after the others, and the reports list checks as they run).
     pub fn resolve(self, ctx: &ResolveContext) -> Result<Vec<CheckSpec>, FieldError> {
         let mut checks = Vec::new();
         for raw in self.0 {
             raw.resolve(ctx, &mut checks)?;
         }
+        checks.sort_by_key(CheckSpec::offline);
         Ok(checks)
     }
 }

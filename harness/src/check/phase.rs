@@ -39,7 +39,11 @@ pub(crate) async fn run_all(
     let (mut passed, mut total, mut errors) = (0, 0, 0);
     // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
     // always progresses.
-    let mut running = futures_util::stream::iter(checks).map(|spec| spec.run(&ctx)).buffered(CHECKS_AT_ONCE);
+    // Those that stop the server come last (the scenario sorted them so) and run one by one.
+    let online = checks.iter().take_while(|c| !c.offline());
+    let running = futures_util::stream::iter(online).map(|spec| spec.run(&ctx)).buffered(CHECKS_AT_ONCE);
+    let offline = futures_util::stream::iter(checks.iter().filter(|c| c.offline())).then(|spec| spec.run(&ctx));
+    let mut running = running.chain(offline).boxed();
     let mut seen = std::collections::HashMap::new();
     while let Some(results) = running.next().await {
         for mut result in results {
@@ -54,6 +58,7 @@ pub(crate) async fn run_all(
         }
         on_done();
     }
+    drop(running);
     pool.close().await;
     if passed == total {
         return Ok(format!("{passed} of {total} checks passed"));

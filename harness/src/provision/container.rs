@@ -474,6 +474,13 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
                 database_suffix: None,
                 created: Default::default(),
                 programs: Programs::bridged(ctx.drill_id),
+                offline: Some(Offline {
+                    container,
+                    run_dir: running.run_dir.outer.clone(),
+                    spec: spec.clone(),
+                    major: ctx.physical.map(|p| p.major).or(ctx.backup_major),
+                    drill_id: ctx.drill_id.to_owned(),
+                }),
             };
             Ok((target, running))
         }
@@ -481,6 +488,107 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
             running.remove().await.ok();
             Err(err)
         }
+    }
+}
+
+/// What a container target needs to stop its server cleanly, run one of PostgreSQL's tools
+/// over its data directory in a toolbox, and start the server again (`pg_checksums` reads a
+/// cluster only when it is shut down).
+#[derive(Clone)]
+pub struct Offline {
+    container: String,
+    run_dir: PathBuf,
+    spec: ContainerSpec,
+    major: Option<u32>,
+    drill_id: String,
+}
+
+impl Offline {
+    /// Stops the server (a fast shutdown: a clean one, sessions ended), runs `program args` in a
+    /// toolbox that sees the data directory at [`super::toolbox::DATA`], and starts the server
+    /// again, ready for connections. Returns how the program ended and its stdout.
+    pub(crate) async fn run_stopped(
+        &self,
+        program: &str,
+        args: &[String],
+        redactor: &crate::secret::Redactor,
+    ) -> Result<(super::tools::ToolOutput, String), TargetError> {
+        use futures_util::StreamExt;
+        use testcontainers::bollard::query_parameters::{KillContainerOptions, WaitContainerOptions};
+        let docker = docker()?;
+        // SIGINT is PostgreSQL's fast shutdown: sessions end, a checkpoint, a clean state.
+        // (`docker stop` sends SIGTERM, a smart shutdown that waits for every session, on
+        // engines older than API 1.42, which ignore its signal.)
+        let stop_err = |source| TargetError::Docker { action: "stop the target's server", source };
+        let wait = WaitContainerOptions { condition: "not-running".into() };
+        let mut stopped = docker.wait_container(&self.container, Some(wait));
+        docker
+            .kill_container(&self.container, Some(KillContainerOptions { signal: "SIGINT".into() }))
+            .await
+            .map_err(stop_err)?;
+        match stopped.next().await {
+            // The server's exit status: 0 after a clean shutdown.
+            Some(Ok(_)) | None => {}
+            Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, .. })) if code == 0 => {}
+            Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, error })) => {
+                return Err(TargetError::Tool {
+                    message: format!("the target's server did not shut down cleanly (exit {code}): {error}"),
+                });
+            }
+            Some(Err(source)) => return Err(stop_err(source)),
+        }
+        let data = self.run_dir.join("data");
+        let ran = async {
+            let toolbox = super::toolbox::Toolbox::start(super::toolbox::Request {
+                drill_id: &self.drill_id,
+                spec: &self.spec,
+                major: self.major,
+                data: &data,
+                backup: None,
+                progress: &|_| {},
+            })
+            .await?;
+            let ran = toolbox.run(program, args, redactor).await;
+            let _ = toolbox.remove().await;
+            ran
+        }
+        .await;
+        // Started again whatever the tool found: later checks and the app need the server.
+        self.start_again(&docker, redactor).await?;
+        ran
+    }
+
+    async fn start_again(&self, docker: &Docker, redactor: &crate::secret::Redactor) -> Result<(), TargetError> {
+        use std::os::unix::fs::PermissionsExt;
+        let socket = self.run_dir.join("socket");
+        let unseal = |mode| {
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| TargetError::Tool { message: format!("cannot open the socket folder again: {e}") })
+        };
+        unseal(0o777)?;
+        docker
+            .start_container(&self.container, None)
+            .await
+            .map_err(|source| TargetError::Docker { action: "start the target's server again", source })?;
+        let options = socket_options(&socket);
+        let started = Instant::now();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await {
+                Ok(Ok(conn)) => {
+                    conn.close().await.ok();
+                    break;
+                }
+                Ok(Err(e)) if started.elapsed() >= self.spec.startup_timeout => {
+                    return Err(TargetError::NotReady {
+                        timeout: self.spec.startup_timeout,
+                        last_error: redactor.redact(&e.to_string()),
+                        logs: "(the server was started again after a clean shutdown)".into(),
+                    });
+                }
+                _ => tokio::time::sleep(Duration::from_millis(25)).await,
+            }
+        }
+        unseal(0o555)
     }
 }
 

@@ -329,6 +329,7 @@ async fn start(
         database_suffix: None,
         created: Arc::new(Mutex::new(Created::default())),
         programs: Programs::bridged(ctx.drill_id),
+        offline: None,
     })
 }
 

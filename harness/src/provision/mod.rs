@@ -52,6 +52,8 @@ pub struct Target {
     pub created: Arc<Mutex<Created>>,
     /// How the programs a drill starts reach the server.
     pub programs: Programs,
+    /// How to stop the server cleanly and run a tool over its data (a container target).
+    pub offline: Option<container::Offline>,
 }
 
 /// How the programs a drill starts (the app, a migration command) reach the server.

@@ -125,6 +125,7 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
         database_suffix: Some(short_id),
         created: created.clone(),
         programs: Programs::Direct,
+        offline: None,
     };
     Ok((target, Running { admin, created, redactor: ctx.redactor.clone() }))
 }

@@ -38,8 +38,8 @@ pub(crate) struct Toolbox {
 pub(crate) struct Request<'a> {
     pub drill_id: &'a str,
     pub spec: &'a ContainerSpec,
-    /// The backup's major.
-    pub major: u32,
+    /// The backup's major (the image the target of `spec` runs for it).
+    pub major: Option<u32>,
     /// The data directory, read-write.
     pub data: &'a Path,
     /// The backup's folder, read-only.
@@ -54,7 +54,7 @@ impl Toolbox {
             return Err(TargetError::RemoteEngine { host });
         }
         let docker = container::docker()?;
-        let image_name = image::choose(request.spec, Some(request.major))?;
+        let image_name = image::choose(request.spec, request.major)?;
         let info = image::ensure(&docker, &image_name, || {
             (request.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
         })

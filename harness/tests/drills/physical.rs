@@ -54,10 +54,20 @@ impl PhysicalSource {
         Self::make_on(17, before_backup)
     }
 
-    /// Starts a server of the project's image of `major`, runs `before_backup`, takes the base
-    /// backups, writes the two batches around the target time and waits until the segment
-    /// holding the last of them is archived.
+    /// [`PhysicalSource::make_from`] a server of `major` running `before_backup`.
     pub fn make_on(major: u32, before_backup: &[&str]) -> Self {
+        Self::make_from(major, &|source| {
+            for sql in before_backup {
+                source.psql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        })
+    }
+
+    /// Starts a server of the project's image of `major` with data checksums on, lets
+    /// `before_backup` do what a broken variant's source did to itself, takes the base backups,
+    /// writes the two batches around the target time and waits until the segment holding the
+    /// last of them is archived.
+    pub fn make_from(major: u32, before_backup: &dyn Fn(&PhysicalSource)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["backup", "plain", "archive"] {
             let path = dir.path().join(sub);
@@ -72,11 +82,15 @@ impl PhysicalSource {
         std::fs::write(&hba, "local all all trust\nlocal replication all trust\n").unwrap();
         std::fs::set_permissions(&hba, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
         let mount = |sub: &str| format!("{}:/{sub}", dir.path().join(sub).display());
+        // Data checksums on, as PostgreSQL 18 makes them by default (the image's cluster was
+        // initialised without): the drills prove pages by them.
+        let start = "pg_checksums --enable --pgdata \"$PGDATA\" >/dev/null && exec postgres -D \"$PGDATA\" \"$@\"";
         let run = Command::new("docker")
             .args(["run", "-d", "--rm", "--network", "none", "--name", &name, "-v", &mount("backup")])
             .args(["-v", &mount("plain"), "-v", &mount("archive")])
             .args(["-v", &format!("{}:/etc/pgdrill-test-hba.conf:ro", hba.display())])
-            .args([pgdrill::scenario::project_image(major).as_str(), "-c", "hba_file=/etc/pgdrill-test-hba.conf"])
+            .args(["--entrypoint", "/bin/sh", pgdrill::scenario::project_image(major).as_str(), "-c", start, "sh"])
+            .args(["-c", "hba_file=/etc/pgdrill-test-hba.conf"])
             .args(["-c", "wal_level=replica", "-c", "archive_mode=on", "-c", "fsync=off"])
             .args(["-c", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"])
             .stdout(Stdio::null())
@@ -100,11 +114,12 @@ impl PhysicalSource {
         }
         source.psql_in("postgres", "CREATE DATABASE books").unwrap();
         source.psql("CREATE TABLE public.ledger (id int PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())").unwrap();
-        for sql in before_backup {
-            source.psql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        }
+        before_backup(&source);
+        // Whatever the source's pages hold is copied as it is, as a backup tool that does not
+        // read them (a snapshot, `--no-verify-checksums`) copies a disk's corruption.
         source.exec(&[
             "pg_basebackup",
+            "--no-verify-checksums",
             "-U",
             "postgres",
             "-D",
@@ -117,7 +132,20 @@ impl PhysicalSource {
             "-c",
             "fast",
         ]);
-        source.exec(&["pg_basebackup", "-U", "postgres", "-D", "/plain", "-F", "p", "-X", "stream", "-c", "fast"]);
+        source.exec(&[
+            "pg_basebackup",
+            "--no-verify-checksums",
+            "-U",
+            "postgres",
+            "-D",
+            "/plain",
+            "-F",
+            "p",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+        ]);
         source
             .psql(&format!(
                 "INSERT INTO public.ledger (id, batch) SELECT g, 'before' FROM generate_series(1, {}) g",
@@ -361,10 +389,15 @@ fn a_base_backup_recovers_to_an_lsn_a_transaction_or_a_restore_point_and_from_pl
         drill.assert_reports_and_no_leftovers();
     }
 
-    // The same moment's backup in plain format recovers alike.
-    let at = format!("[recovery]\ntarget_time = \"{}\"", source.target_time);
+    // The same moment's backup in plain format recovers alike, and every page of it has its
+    // checksum (the server stopped cleanly for pg_checksums and started again for the checks
+    // after it).
+    let at = format!("[recovery]\ntarget_time = \"{}\"\n\n[checks.checksums]", source.target_time);
     let drill = scratch.drill(&scenario_of(&scratch, &source.plain(), &source.archive(), before, 0, &at));
     assert_eq!(drill.code, Some(0), "{drill:?}");
+    let checksums = drill.record().checks.iter().find(|c| c.kind == "checksums").unwrap().clone();
+    assert!(checksums.actual.ends_with("blocks scanned, no bad checksum"), "{checksums:?}");
+    assert_eq!(drill.record().checks.last().map(|c| c.kind.as_str()), Some("checksums"), "it runs last");
     assert!(drill.phase_summary(Phase::Verify).starts_with("base backup (plain) of PostgreSQL 17"), "{drill:?}");
     assert!(drill.report("report.md").contains("## Recovery"), "{drill:?}");
 
@@ -427,4 +460,38 @@ fn a_base_backup_of_postgresql_18_recovers_on_an_18_target() {
     let target = drill.record().target.clone().expect("a target");
     assert_eq!(target.image.as_deref(), Some(pgdrill::scenario::project_image(18).as_str()));
     assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to the end of the WAL archive"), "{drill:?}");
+}
+
+#[test]
+fn a_page_the_sources_disk_corrupted_restores_and_fails_the_checksums() {
+    use pgdrill::Verdict;
+
+    // The source's disk flips bytes of a table's page after a checkpoint wrote it, and the base
+    // backup copies the page as it is: its manifest matches, recovery succeeds, only the page's
+    // checksum tells.
+    let source = PhysicalSource::make_from(17, &|source| {
+        source
+            .psql("CREATE TABLE public.victim AS SELECT g AS id, repeat('v', 64) AS pad FROM generate_series(1, 50) g")
+            .unwrap();
+        source.psql("VACUUM FREEZE public.victim").unwrap();
+        source.psql("CHECKPOINT").unwrap();
+        let file = source.psql("SELECT pg_relation_filepath('public.victim')").unwrap().trim().to_owned();
+        source.exec(&[
+            "sh",
+            "-c",
+            &format!("printf 'rot!rot!' | dd of=\"$PGDATA/{file}\" bs=1 seek=4000 conv=notrunc status=none"),
+        ]);
+    });
+    let scratch = crate::util::Scratch::new();
+    let scenario =
+        scenario_of(&scratch, &source.backup(), &source.archive(), source.before, source.after, "[checks.checksums]");
+    let drill = scratch.drill(&scenario);
+    drill.assert_failed_cleanly();
+    let checks = &drill.record().checks;
+    let sql: Vec<Verdict> = checks.iter().filter(|c| c.kind == "sql").map(|c| c.verdict).collect();
+    assert_eq!(sql, [Verdict::Pass, Verdict::Pass], "the restore itself looks fine: {drill:?}");
+    let checksums = checks.iter().find(|c| c.kind == "checksums").unwrap();
+    assert_eq!(checksums.verdict, Verdict::Fail, "{checksums:?}");
+    assert!(checksums.actual.ends_with("1 bad checksum(s)"), "{checksums:?}");
+    assert!(checksums.message.contains("public.victim in database books, block 0"), "{}", checksums.message);
 }

@@ -155,7 +155,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let tools = Toolbox::start(toolbox::Request {
         drill_id: request.drill_id,
         spec: request.target,
-        major: backup.major,
+        major: Some(backup.major),
         data: &data,
         backup: None,
         progress: request.progress,
