@@ -529,7 +529,7 @@ impl Offline {
         match stopped.next().await {
             // The server's exit status: 0 after a clean shutdown.
             Some(Ok(_)) | None => {}
-            Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, .. })) if code == 0 => {}
+            Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code: 0, .. })) => {}
             Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, error })) => {
                 return Err(TargetError::Tool {
                     message: format!("the target's server did not shut down cleanly (exit {code}): {error}"),
