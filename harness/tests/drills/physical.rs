@@ -8,104 +8,91 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A source server and what it left on this machine: `backup/` (base.tar.gz, pg_wal.tar.gz,
-/// backup_manifest) and `archive/` (WAL segments, as `archive_command` copied them).
-pub struct PhysicalSource {
+/// A source server of the project's image for physical backups: no network, `wal_level=replica`
+/// and `archive_mode` on, `fsync` off, database `books` with an empty `public.ledger`; its
+/// container runs until this is dropped. pg_basebackup's source and pgBackRest's are made on it.
+pub struct SourceServer {
+    /// Holds the folders the server writes into and the files it reads.
     pub dir: tempfile::TempDir,
-    /// The server's container, running until the source is dropped.
+    /// The server's container.
     pub name: String,
-    /// The moment between the two batches of rows: a recovery to it holds `before` only.
-    pub target_time: String,
-    /// Rows of `public.ledger` written before and after `target_time`.
-    pub before: i64,
-    pub after: i64,
+    /// The image it runs, whose postgres user owns what the server wrote.
+    pub image: String,
+    /// Folders of `dir` the server's user writes into (removed from inside on drop).
+    writable: Vec<String>,
 }
 
-impl PhysicalSource {
-    pub fn backup(&self) -> PathBuf {
-        self.dir.path().join("backup")
-    }
+/// A file the source server reads: written into its folder, mounted read-only.
+pub struct SourceFile<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+    /// Where the container reads it.
+    pub inside: &'a str,
+}
 
-    pub fn archive(&self) -> PathBuf {
-        self.dir.path().join("archive")
-    }
-
-    /// Starts the server, takes the base backup, writes the two batches around the target time
-    /// and waits until the segment holding the last of them is archived.
-    pub fn make() -> Self {
+impl SourceServer {
+    /// Starts a server of `image` (`kind` names its container) with the folders `writable` of
+    /// its folder mounted at `/<name>`, `files` mounted read-only, and `settings` (`name=value`)
+    /// after the common ones; waits until it answers and makes `books.public.ledger`.
+    pub fn start(kind: &str, image: &str, writable: &[&str], files: &[SourceFile], settings: &[&str]) -> Self {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["backup", "archive"] {
+        let name = format!("pgdrill-test-{kind}-{}-{}", std::process::id(), crate::util::rand_suffix());
+        let mut run = Command::new("docker");
+        run.args(["run", "-d", "--rm", "--network", "none", "--name", &name]);
+        for sub in writable {
             let path = dir.path().join(sub);
             std::fs::create_dir(&path).unwrap();
             // The server runs as the image's postgres user, not this machine's.
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+            run.arg("-v").arg(format!("{}:/{sub}", path.display()));
         }
-        let name = format!("pgdrill-test-physical-{}-{}", std::process::id(), crate::util::rand_suffix());
-        // The image's client authentication has no replication line; the source, as a real
-        // one, lets pg_basebackup in (on its socket only: it has no network).
-        let hba = dir.path().join("pg_hba.conf");
-        std::fs::write(&hba, "local all all trust\nlocal replication all trust\n").unwrap();
-        std::fs::set_permissions(&hba, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-        let mount = |sub: &str| format!("{}:/{sub}", dir.path().join(sub).display());
-        let run = Command::new("docker")
-            .args(["run", "-d", "--rm", "--network", "none", "--name", &name, "-v", &mount("backup")])
-            .args(["-v", &mount("archive"), "-v", &format!("{}:/etc/pgdrill-test-hba.conf:ro", hba.display())])
-            .args([pgdrill::scenario::default_image(), "-c", "hba_file=/etc/pgdrill-test-hba.conf"])
-            .args(["-c", "wal_level=replica", "-c", "archive_mode=on", "-c", "fsync=off"])
-            .args(["-c", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(run.success(), "docker run");
-        let mut source = PhysicalSource { dir, name, target_time: String::new(), before: 40, after: 25 };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while source.psql_in("postgres", "SELECT 1").is_err() {
-            assert!(Instant::now() < deadline, "the source server did not start");
-            std::thread::sleep(Duration::from_millis(100));
+        for file in files {
+            let path = dir.path().join(file.name);
+            std::fs::write(&path, file.text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            run.arg("-v").arg(format!("{}:{}:ro", path.display(), file.inside));
         }
-        source.psql_in("postgres", "CREATE DATABASE books").unwrap();
-        source.psql("CREATE TABLE public.ledger (id int PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())").unwrap();
-        source.exec(&[
-            "pg_basebackup",
-            "-U",
-            "postgres",
-            "-D",
-            "/backup",
-            "-F",
-            "t",
-            "-z",
-            "-X",
-            "stream",
-            "-c",
-            "fast",
-        ]);
-        source
-            .psql(&format!(
-                "INSERT INTO public.ledger (id, batch) SELECT g, 'before' FROM generate_series(1, {}) g",
-                source.before
-            ))
-            .unwrap();
-        source.target_time = source.psql("SELECT clock_timestamp()").unwrap().trim().to_owned();
+        run.arg(image).args(["-c", "wal_level=replica", "-c", "archive_mode=on", "-c", "fsync=off"]);
+        for setting in settings {
+            run.args(["-c", setting]);
+        }
+        assert!(run.stdout(Stdio::null()).status().unwrap().success(), "docker run");
+        let server = SourceServer {
+            dir,
+            name,
+            image: image.to_owned(),
+            writable: writable.iter().map(|s| s.to_string()).collect(),
+        };
+        wait_for("the source server to start", || server.psql_in("postgres", "SELECT 1").is_ok());
+        server.psql_in("postgres", "CREATE DATABASE books").unwrap();
+        server.psql("CREATE TABLE public.ledger (id int PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())").unwrap();
+        server
+    }
+
+    /// Writes `before` rows of `public.ledger`, records the time, writes `after` more, then
+    /// closes three segments (a switch closes a segment only when something was written into
+    /// it): the archive has a middle to lose past the batches. Returns the recorded time and
+    /// the last segment closed, which the caller waits for in its archive.
+    pub fn write_around_target(&self, before: i64, after: i64) -> (String, String) {
+        self.psql(&format!(
+            "INSERT INTO public.ledger (id, batch) SELECT g, 'before' FROM generate_series(1, {before}) g"
+        ))
+        .unwrap();
+        let target_time = self.psql("SELECT clock_timestamp()").unwrap().trim().to_owned();
         std::thread::sleep(Duration::from_millis(50));
-        let after = format!(
-            "INSERT INTO public.ledger (id, batch) SELECT g, 'after' FROM generate_series({}, {}) g",
-            source.before + 1,
-            source.before + source.after
-        );
-        source.psql(&after).unwrap();
-        // Two more segments after the one holding the batches, so the archive has a middle to
-        // lose: the switch closes a segment only when something was written into it.
-        source.psql("SELECT pg_switch_wal()").unwrap();
-        source.psql("CREATE TABLE public.tail (x int)").unwrap();
-        source.psql("SELECT pg_switch_wal()").unwrap();
-        source.psql("INSERT INTO public.tail VALUES (1)").unwrap();
-        let last = source.psql("SELECT pg_walfile_name(pg_switch_wal())").unwrap().trim().to_owned();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !source.archive().join(&last).is_file() {
-            assert!(Instant::now() < deadline, "segment {last} was not archived");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        source
+        let last = before + after;
+        self.psql(&format!(
+            "INSERT INTO public.ledger (id, batch) SELECT g, 'after' FROM generate_series({}, {last}) g",
+            before + 1
+        ))
+        .unwrap();
+        self.psql("SELECT pg_switch_wal()").unwrap();
+        self.psql("CREATE TABLE public.tail (x int)").unwrap();
+        self.psql("SELECT pg_switch_wal()").unwrap();
+        self.psql("INSERT INTO public.tail VALUES (1)").unwrap();
+        let segment = self.psql("SELECT pg_walfile_name(pg_switch_wal())").unwrap().trim().to_owned();
+        (target_time, segment)
     }
 
     /// SQL as the source's superuser in its database `books`; psql's unaligned output.
@@ -113,7 +100,7 @@ impl PhysicalSource {
         self.psql_in("books", sql)
     }
 
-    fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
+    pub fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
         let out = Command::new("docker")
             .args(["exec", &self.name, "psql", "-X", "-U", "postgres", "-d", database, "-Atqc", sql])
             .output()
@@ -129,21 +116,100 @@ impl PhysicalSource {
     }
 }
 
-impl Drop for PhysicalSource {
+impl Drop for SourceServer {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["rm", "-f", "-v", &self.name]).stdout(Stdio::null()).status();
         // Files the server's user wrote: removed from inside, where they belong to it.
         let _ = Command::new("docker")
             .args(["run", "--rm", "--network", "none", "--entrypoint", "rm", "-v"])
             .arg(format!("{}:/work", self.dir.path().display()))
-            .args([pgdrill::scenario::default_image(), "-rf", "/work/backup", "/work/archive"])
+            .args([self.image.as_str(), "-rf"])
+            .args(self.writable.iter().map(|sub| format!("/work/{sub}")))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
     }
 }
 
-fn text(out: &Output) -> String {
+/// Polls `done` until it holds; fails naming `what` after a minute.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// pg_basebackup's material on a [`SourceServer`]: `backup/` (base.tar.gz, pg_wal.tar.gz,
+/// backup_manifest) and `archive/` (WAL segments, as `archive_command` copied them).
+pub struct PhysicalSource {
+    pub server: SourceServer,
+    /// The moment between the two batches of rows: a recovery to it holds `before` only.
+    pub target_time: String,
+    /// Rows of `public.ledger` written before and after `target_time`.
+    pub before: i64,
+    pub after: i64,
+}
+
+impl PhysicalSource {
+    pub fn backup(&self) -> PathBuf {
+        self.server.dir.path().join("backup")
+    }
+
+    pub fn archive(&self) -> PathBuf {
+        self.server.dir.path().join("archive")
+    }
+
+    /// Starts the server, takes the base backup, writes the two batches around the target time
+    /// and waits until the segment holding the last of them is archived.
+    pub fn make() -> Self {
+        // The image's client authentication has no replication line; the source, as a real
+        // one, lets pg_basebackup in (on its socket only: it has no network).
+        let hba = SourceFile {
+            name: "pg_hba.conf",
+            text: "local all all trust\nlocal replication all trust\n",
+            inside: "/etc/pgdrill-test-hba.conf",
+        };
+        let server = SourceServer::start(
+            "physical",
+            pgdrill::scenario::default_image(),
+            &["backup", "archive"],
+            &[hba],
+            &["hba_file=/etc/pgdrill-test-hba.conf", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"],
+        );
+        server.exec(&[
+            "pg_basebackup",
+            "-U",
+            "postgres",
+            "-D",
+            "/backup",
+            "-F",
+            "t",
+            "-z",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+        ]);
+        let (before, after) = (40, 25);
+        let (target_time, last) = server.write_around_target(before, after);
+        let archived = server.dir.path().join("archive").join(&last);
+        wait_for(&format!("segment {last} to be archived"), || archived.is_file());
+        PhysicalSource { server, target_time, before, after }
+    }
+
+    /// SQL in the source's database `books`.
+    pub fn psql(&self, sql: &str) -> Result<String, String> {
+        self.server.psql(sql)
+    }
+
+    /// A command in the source's container, which must succeed.
+    pub fn exec(&self, args: &[&str]) -> String {
+        self.server.exec(args)
+    }
+}
+
+pub fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
