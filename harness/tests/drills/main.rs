@@ -19,6 +19,7 @@ mod modes;
 mod names;
 mod objectives;
 mod parallel;
+mod pgbackrest;
 mod physical;
 mod secrets;
 mod seeds;
