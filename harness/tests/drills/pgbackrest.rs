@@ -42,9 +42,9 @@
 //!   info, which 2.55 took).
 //! - Writable, the minimal set: the data folder (restore, archive-get), pg_wal alone
 //!   (archive-get:async), and a tmpfs at /tmp for pgBackRest's lock (lock-path `/tmp/pgbackrest`)
-//!   where it takes one: restore in 2.60 (not in 2.55) and archive-get:async in both. info, verify
-//!   and archive-get write nothing. No log-path (`--log-level-file=off`: the console is enough),
-//!   no spool but archive-get:async's.
+//!   where it takes one: restore in 2.60 (not in 2.55) and archive-get:async in both. info and
+//!   verify write nothing, archive-get only its destination. No log-path (`--log-level-file=off`:
+//!   the console is enough), no spool but archive-get:async's.
 //!
 //! # The drill, step by step
 //!
