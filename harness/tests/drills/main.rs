@@ -20,6 +20,7 @@ mod modes;
 mod names;
 mod objectives;
 mod parallel;
+mod pgbackrest;
 mod physical;
 mod secrets;
 mod seeds;

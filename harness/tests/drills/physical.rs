@@ -1,22 +1,175 @@
 //! Physical backups made by PostgreSQL's own tools, the material the physical-restore drills
-//! (issue 15) restore: a server of the project's image with `archive_mode` on, a
-//! `pg_basebackup -F t -z -X stream` with its manifest, then rows written before and after a
-//! recorded target time (in database `books`), every WAL segment of it in the archive. Proven sound by
-//! `pg_verifybackup` and complete by the archive itself, before any drill relies on it.
+//! (issue 15) restore: a server of the project's image with `archive_mode` on and data checksums,
+//! a `pg_basebackup -F t -z -X stream` with its manifest (and one in plain format), then rows
+//! written before and after a recorded target time (in database `books`), every WAL segment of
+//! it in the archive. Proven sound by `pg_verifybackup` and complete by the archive itself,
+//! before any drill relies on it. [`SourceServer`] is shared with pgBackRest's material.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A source server and what it left on this machine: `backup/` (base.tar.gz, pg_wal.tar.gz,
+/// A source server of the project's image for physical backups: no network, `wal_level=replica`
+/// and `archive_mode` on, data checksums on (as PostgreSQL 18 makes them by default; the image's
+/// cluster was initialised without), `fsync` off, database `books` with an empty
+/// `public.ledger`; its container runs until this is dropped. pg_basebackup's source and
+/// pgBackRest's are made on it.
+pub struct SourceServer {
+    /// Holds the folders the server writes into and the files it reads.
+    pub dir: tempfile::TempDir,
+    /// The server's container.
+    pub name: String,
+    /// The image it runs, whose postgres user owns what the server wrote.
+    pub image: String,
+    /// Folders of `dir` the server's user writes into (removed from inside on drop).
+    writable: Vec<String>,
+}
+
+/// A file the source server reads: written into its folder, mounted read-only.
+pub struct SourceFile<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+    /// Where the container reads it.
+    pub inside: &'a str,
+}
+
+/// What [`SourceServer::write_around_target`] recorded between the two batches of rows.
+pub struct Around {
+    /// The moment between the batches: a recovery to it holds `before` only.
+    pub target_time: String,
+    /// The WAL location between them (a restore point `between` is made there too).
+    pub target_lsn: String,
+    /// The transaction that wrote the `after` batch.
+    pub after_xid: String,
+    /// The last segment closed after them, which the caller waits for in its archive.
+    pub last_segment: String,
+}
+
+impl SourceServer {
+    /// Starts a server of `image` (`kind` names its container) with the folders `writable` of
+    /// its folder mounted at `/<name>`, `files` mounted read-only, and `settings` (`name=value`)
+    /// after the common ones; waits until it answers and makes `books.public.ledger`.
+    pub fn start(kind: &str, image: &str, writable: &[&str], files: &[SourceFile], settings: &[&str]) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("pgdrill-test-{kind}-{}-{}", std::process::id(), crate::util::rand_suffix());
+        let mut run = Command::new("docker");
+        run.args(["run", "-d", "--rm", "--network", "none", "--name", &name]);
+        for sub in writable {
+            let path = dir.path().join(sub);
+            std::fs::create_dir(&path).unwrap();
+            // The server runs as the image's postgres user, not this machine's.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+            run.arg("-v").arg(format!("{}:/{sub}", path.display()));
+        }
+        for file in files {
+            let path = dir.path().join(file.name);
+            std::fs::write(&path, file.text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            run.arg("-v").arg(format!("{}:{}:ro", path.display(), file.inside));
+        }
+        // PostgreSQL 18's initdb enabled them already, and pg_checksums says so and fails.
+        let start = "pg_controldata \"$PGDATA\" | grep -q 'checksum version: *[1-9]' \
+                     || pg_checksums --enable --pgdata \"$PGDATA\" >/dev/null; exec postgres -D \"$PGDATA\" \"$@\"";
+        run.args(["--entrypoint", "/bin/sh", image, "-c", start, "sh"]);
+        run.args(["-c", "wal_level=replica", "-c", "archive_mode=on", "-c", "fsync=off"]);
+        for setting in settings {
+            run.args(["-c", setting]);
+        }
+        assert!(run.stdout(Stdio::null()).status().unwrap().success(), "docker run");
+        let server = SourceServer {
+            dir,
+            name,
+            image: image.to_owned(),
+            writable: writable.iter().map(|s| s.to_string()).collect(),
+        };
+        wait_for("the source server to start", || server.psql_in("postgres", "SELECT 1").is_ok());
+        server.psql_in("postgres", "CREATE DATABASE books").unwrap();
+        server.psql("CREATE TABLE public.ledger (id int PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())").unwrap();
+        server
+    }
+
+    /// Writes `before` rows of `public.ledger`, records the time, the WAL location and a
+    /// restore point (`between`), writes `after` more in one transaction, then closes three
+    /// segments (a switch closes a segment only when something was written into it): the
+    /// archive has a middle to lose past the batches.
+    pub fn write_around_target(&self, before: i64, after: i64) -> Around {
+        self.psql(&format!(
+            "INSERT INTO public.ledger (id, batch) SELECT g, 'before' FROM generate_series(1, {before}) g"
+        ))
+        .unwrap();
+        let target_time = self.psql("SELECT clock_timestamp()").unwrap().trim().to_owned();
+        let target_lsn = self.psql("SELECT pg_current_wal_insert_lsn()").unwrap().trim().to_owned();
+        self.psql("SELECT pg_create_restore_point('between')").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let after_xid = self
+            .psql(&format!(
+                "BEGIN; INSERT INTO public.ledger (id, batch) SELECT g, 'after' FROM generate_series({}, {}) g; \
+                 SELECT txid_current(); COMMIT;",
+                before + 1,
+                before + after
+            ))
+            .unwrap()
+            .trim()
+            .to_owned();
+        self.psql("SELECT pg_switch_wal()").unwrap();
+        self.psql("CREATE TABLE public.tail (x int)").unwrap();
+        self.psql("SELECT pg_switch_wal()").unwrap();
+        self.psql("INSERT INTO public.tail VALUES (1)").unwrap();
+        let last_segment = self.psql("SELECT pg_walfile_name(pg_switch_wal())").unwrap().trim().to_owned();
+        Around { target_time, target_lsn, after_xid, last_segment }
+    }
+
+    /// SQL as the source's superuser in its database `books`; psql's unaligned output.
+    pub fn psql(&self, sql: &str) -> Result<String, String> {
+        self.psql_in("books", sql)
+    }
+
+    pub fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new("docker")
+            .args(["exec", &self.name, "psql", "-X", "-U", "postgres", "-d", database, "-Atqc", sql])
+            .output()
+            .unwrap();
+        if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).into_owned()) } else { Err(text(&out)) }
+    }
+
+    /// A command in the source's container, which must succeed.
+    pub fn exec(&self, args: &[&str]) -> String {
+        let out = Command::new("docker").arg("exec").arg(&self.name).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        text(&out)
+    }
+}
+
+impl Drop for SourceServer {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", "-v", &self.name]).stdout(Stdio::null()).status();
+        // Files the server's user wrote: removed from inside, where they belong to it.
+        let _ = Command::new("docker")
+            .args(["run", "--rm", "--network", "none", "--entrypoint", "rm", "-v"])
+            .arg(format!("{}:/work", self.dir.path().display()))
+            .args([self.image.as_str(), "-rf"])
+            .args(self.writable.iter().map(|sub| format!("/work/{sub}")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Polls `done` until it holds; fails naming `what` after a minute.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// pg_basebackup's material on a [`SourceServer`]: `backup/` (base.tar.gz, pg_wal.tar.gz,
 /// backup_manifest), `plain/` (the same moment's backup in plain format) and `archive/` (WAL
 /// segments, as `archive_command` copied them).
 pub struct PhysicalSource {
-    pub dir: tempfile::TempDir,
-    /// The server's container, running until the source is dropped.
-    pub name: String,
-    /// The PostgreSQL major of the source (and so of its backups).
-    pub major: u32,
+    pub server: SourceServer,
     /// The moment between the two batches of rows: a recovery to it holds `before` only.
     pub target_time: String,
     /// The WAL location between the batches, a restore point made there (`between`), and the
@@ -30,16 +183,16 @@ pub struct PhysicalSource {
 
 impl PhysicalSource {
     pub fn backup(&self) -> PathBuf {
-        self.dir.path().join("backup")
+        self.server.dir.path().join("backup")
     }
 
     pub fn archive(&self) -> PathBuf {
-        self.dir.path().join("archive")
+        self.server.dir.path().join("archive")
     }
 
     /// The backup in plain format, taken right after the tar one.
     pub fn plain(&self) -> PathBuf {
-        self.dir.path().join("plain")
+        self.server.dir.path().join("plain")
     }
 
     /// [`PhysicalSource::make_on`] PostgreSQL 17.
@@ -56,170 +209,63 @@ impl PhysicalSource {
 
     /// [`PhysicalSource::make_from`] a server of `major` running `before_backup`.
     pub fn make_on(major: u32, before_backup: &[&str]) -> Self {
-        Self::make_from(major, &|source| {
+        Self::make_from(major, &|server| {
             for sql in before_backup {
-                source.psql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                server.psql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
             }
         })
     }
 
-    /// Starts a server of the project's image of `major` with data checksums on, lets
-    /// `before_backup` do what a broken variant's source did to itself, takes the base backups,
-    /// writes the two batches around the target time and waits until the segment holding the
-    /// last of them is archived.
-    pub fn make_from(major: u32, before_backup: &dyn Fn(&PhysicalSource)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["backup", "plain", "archive"] {
-            let path = dir.path().join(sub);
-            std::fs::create_dir(&path).unwrap();
-            // The server runs as the image's postgres user, not this machine's.
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-        }
-        let name = format!("pgdrill-test-physical-{}-{}", std::process::id(), crate::util::rand_suffix());
+    /// Starts a server of the project's image of `major`, lets `before_backup` do what a broken
+    /// variant's source did to itself, takes the base backups, writes the two batches around
+    /// the target time and waits until the segment holding the last of them is archived.
+    pub fn make_from(major: u32, before_backup: &dyn Fn(&SourceServer)) -> Self {
         // The image's client authentication has no replication line; the source, as a real
         // one, lets pg_basebackup in (on its socket only: it has no network).
-        let hba = dir.path().join("pg_hba.conf");
-        std::fs::write(&hba, "local all all trust\nlocal replication all trust\n").unwrap();
-        std::fs::set_permissions(&hba, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-        let mount = |sub: &str| format!("{}:/{sub}", dir.path().join(sub).display());
-        // Data checksums on, as PostgreSQL 18 makes them by default (the image's cluster was
-        // initialised without): the drills prove pages by them.
-        let start = "pg_checksums --enable --pgdata \"$PGDATA\" >/dev/null && exec postgres -D \"$PGDATA\" \"$@\"";
-        let run = Command::new("docker")
-            .args(["run", "-d", "--rm", "--network", "none", "--name", &name, "-v", &mount("backup")])
-            .args(["-v", &mount("plain"), "-v", &mount("archive")])
-            .args(["-v", &format!("{}:/etc/pgdrill-test-hba.conf:ro", hba.display())])
-            .args(["--entrypoint", "/bin/sh", pgdrill::scenario::project_image(major).as_str(), "-c", start, "sh"])
-            .args(["-c", "hba_file=/etc/pgdrill-test-hba.conf"])
-            .args(["-c", "wal_level=replica", "-c", "archive_mode=on", "-c", "fsync=off"])
-            .args(["-c", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(run.success(), "docker run");
-        let mut source = PhysicalSource {
-            dir,
-            name,
-            major,
-            target_time: String::new(),
-            target_lsn: String::new(),
-            after_xid: String::new(),
-            before: 40,
-            after: 25,
+        let hba = SourceFile {
+            name: "pg_hba.conf",
+            text: "local all all trust\nlocal replication all trust\n",
+            inside: "/etc/pgdrill-test-hba.conf",
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while source.psql_in("postgres", "SELECT 1").is_err() {
-            assert!(Instant::now() < deadline, "the source server did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        source.psql_in("postgres", "CREATE DATABASE books").unwrap();
-        source.psql("CREATE TABLE public.ledger (id int PRIMARY KEY, batch text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())").unwrap();
-        before_backup(&source);
+        let server = SourceServer::start(
+            "physical",
+            &pgdrill::scenario::project_image(major),
+            &["backup", "plain", "archive"],
+            &[hba],
+            &["hba_file=/etc/pgdrill-test-hba.conf", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"],
+        );
+        before_backup(&server);
         // Whatever the source's pages hold is copied as it is, as a backup tool that does not
         // read them (a snapshot, `--no-verify-checksums`) copies a disk's corruption.
-        source.exec(&[
-            "pg_basebackup",
-            "--no-verify-checksums",
-            "-U",
-            "postgres",
-            "-D",
-            "/backup",
-            "-F",
-            "t",
-            "-z",
-            "-X",
-            "stream",
-            "-c",
-            "fast",
-        ]);
-        source.exec(&[
-            "pg_basebackup",
-            "--no-verify-checksums",
-            "-U",
-            "postgres",
-            "-D",
-            "/plain",
-            "-F",
-            "p",
-            "-X",
-            "stream",
-            "-c",
-            "fast",
-        ]);
-        source
-            .psql(&format!(
-                "INSERT INTO public.ledger (id, batch) SELECT g, 'before' FROM generate_series(1, {}) g",
-                source.before
-            ))
-            .unwrap();
-        source.target_time = source.psql("SELECT clock_timestamp()").unwrap().trim().to_owned();
-        source.target_lsn = source.psql("SELECT pg_current_wal_insert_lsn()").unwrap().trim().to_owned();
-        source.psql("SELECT pg_create_restore_point('between')").unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        let after = format!(
-            "BEGIN; INSERT INTO public.ledger (id, batch) SELECT g, 'after' FROM generate_series({}, {}) g; \
-             SELECT txid_current(); COMMIT;",
-            source.before + 1,
-            source.before + source.after
-        );
-        source.after_xid = source.psql(&after).unwrap().trim().to_owned();
-        // Two more segments after the one holding the batches, so the archive has a middle to
-        // lose: the switch closes a segment only when something was written into it.
-        source.psql("SELECT pg_switch_wal()").unwrap();
-        source.psql("CREATE TABLE public.tail (x int)").unwrap();
-        source.psql("SELECT pg_switch_wal()").unwrap();
-        source.psql("INSERT INTO public.tail VALUES (1)").unwrap();
-        let last = source.psql("SELECT pg_walfile_name(pg_switch_wal())").unwrap().trim().to_owned();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !source.archive().join(&last).is_file() {
-            assert!(Instant::now() < deadline, "segment {last} was not archived");
-            std::thread::sleep(Duration::from_millis(100));
+        let basebackup = ["pg_basebackup", "--no-verify-checksums", "-U", "postgres", "-X", "stream", "-c", "fast"];
+        server.exec(&[&basebackup[..], &["-D", "/backup", "-F", "t", "-z"]].concat());
+        server.exec(&[&basebackup[..], &["-D", "/plain", "-F", "p"]].concat());
+        let (before, after) = (40, 25);
+        let around = server.write_around_target(before, after);
+        let archived = server.dir.path().join("archive").join(&around.last_segment);
+        wait_for(&format!("segment {} to be archived", around.last_segment), || archived.is_file());
+        PhysicalSource {
+            server,
+            target_time: around.target_time,
+            target_lsn: around.target_lsn,
+            after_xid: around.after_xid,
+            before,
+            after,
         }
-        source
     }
 
-    /// SQL as the source's superuser in its database `books`; psql's unaligned output.
+    /// SQL in the source's database `books`.
     pub fn psql(&self, sql: &str) -> Result<String, String> {
-        self.psql_in("books", sql)
-    }
-
-    fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new("docker")
-            .args(["exec", &self.name, "psql", "-X", "-U", "postgres", "-d", database, "-Atqc", sql])
-            .output()
-            .unwrap();
-        if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).into_owned()) } else { Err(text(&out)) }
+        self.server.psql(sql)
     }
 
     /// A command in the source's container, which must succeed.
     pub fn exec(&self, args: &[&str]) -> String {
-        let out = Command::new("docker").arg("exec").arg(&self.name).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", text(&out));
-        text(&out)
+        self.server.exec(args)
     }
 }
 
-impl Drop for PhysicalSource {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", "-v", &self.name]).stdout(Stdio::null()).status();
-        // Files the server's user wrote: removed from inside, where they belong to it.
-        let _ = Command::new("docker")
-            .args(["run", "--rm", "--network", "none", "--entrypoint", "rm", "-v"])
-            .arg(format!("{}:/work", self.dir.path().display()))
-            .args([
-                pgdrill::scenario::project_image(self.major).as_str(),
-                "-rf",
-                "/work/backup",
-                "/work/plain",
-                "/work/archive",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn text(out: &Output) -> String {
+pub fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
@@ -469,14 +515,14 @@ fn a_page_the_sources_disk_corrupted_restores_and_fails_the_checksums() {
     // The source's disk flips bytes of a table's page after a checkpoint wrote it, and the base
     // backup copies the page as it is: its manifest matches, recovery succeeds, only the page's
     // checksum tells.
-    let source = PhysicalSource::make_from(17, &|source| {
-        source
+    let source = PhysicalSource::make_from(17, &|server| {
+        server
             .psql("CREATE TABLE public.victim AS SELECT g AS id, repeat('v', 64) AS pad FROM generate_series(1, 50) g")
             .unwrap();
-        source.psql("VACUUM FREEZE public.victim").unwrap();
-        source.psql("CHECKPOINT").unwrap();
-        let file = source.psql("SELECT pg_relation_filepath('public.victim')").unwrap().trim().to_owned();
-        source.exec(&[
+        server.psql("VACUUM FREEZE public.victim").unwrap();
+        server.psql("CHECKPOINT").unwrap();
+        let file = server.psql("SELECT pg_relation_filepath('public.victim')").unwrap().trim().to_owned();
+        server.exec(&[
             "sh",
             "-c",
             &format!("printf 'rot!rot!' | dd of=\"$PGDATA/{file}\" bs=1 seek=4000 conv=notrunc status=none"),
