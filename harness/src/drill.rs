@@ -299,13 +299,15 @@ impl Drill<'_> {
     async fn body(&self, cleanup: &mut Cleanup) {
         let Some(backup) = self.phase(Phase::Fetch, self.fetch()).await else { return };
         let physical_only = self.scenario.source.wal_archive.is_some()
+            || self.scenario.source.stanza.is_some()
+            || self.scenario.source.set.is_some()
             || self.scenario.recovery.target != crate::scenario::RecoveryTarget::End;
-        let restored = if source::physical::detect(&backup.path).is_some() {
+        let restored = if source::physical::detect(&backup.path) {
             self.recover(cleanup, &backup).await
         } else if physical_only {
             let refuse = async {
                 Err::<((), String), _>(PhaseError::error(std::io::Error::other(format!(
-                    "`{}` is a pg_dump backup: `wal_archive` and `[recovery]` are for a base backup (a folder with base.tar)",
+                    "`{}` is a pg_dump backup: `wal_archive`, `stanza`, `set` and `[recovery]` are for a physical backup (a pg_basebackup folder or a pgBackRest repository)",
                     backup.location
                 ))))
             };
@@ -413,6 +415,8 @@ impl Drill<'_> {
             drill_id: &self.drill_id,
             backup_dir: &backup.path,
             wal_archive: self.scenario.source.wal_archive.as_deref(),
+            stanza: self.scenario.source.stanza.as_deref(),
+            set: self.scenario.source.set.as_deref(),
             recovery: &self.scenario.recovery,
             target,
             work: &self.work_dir(),

@@ -42,7 +42,8 @@ pub(crate) struct Request<'a> {
     pub major: Option<u32>,
     /// The data directory, read-write.
     pub data: &'a Path,
-    /// The backup's folder, read-only.
+    /// The backup's folder, read-only (the toolbox gets its group, for a folder only its group
+    /// may read).
     pub backup: Option<&'a Path>,
     pub progress: &'a (dyn Fn(&str) + Send + Sync),
 }
@@ -64,6 +65,8 @@ impl Toolbox {
             message: "it lacks the labels `org.pgdrill.uid` and `org.pgdrill.gid`".into(),
         })?;
         let limits = Limits::of(request.spec.memory, request.spec.processes);
+        let group =
+            request.backup.and_then(|b| std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(b).ok()?).into());
         let (name, tag) = container::split_image(&image_name);
         let short: String = request.drill_id.chars().take(8).collect();
         let mut toolbox = GenericImage::new(name, tag)
@@ -85,6 +88,7 @@ impl Toolbox {
                 host.pids_limit = Some(i64::from(limits.processes));
                 // pgBackRest's lock and log files, pg_verifybackup's nothing.
                 host.tmpfs = Some([("/tmp".to_owned(), "rw,size=64m,mode=1777".to_owned())].into());
+                host.group_add = group.map(|g: u32| vec![g.to_string()]);
             });
         if let Some(backup) = request.backup {
             toolbox = toolbox.with_mount(

@@ -605,7 +605,23 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
         None => None,
     };
     let wal_archive = source.wal_archive.as_ref().map(|dir| normalize(&base.join(dir.get_ref())));
-    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive })
+    // Both become paths in the repository: plain names only.
+    let plain_name = |value: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, FieldError> {
+        match value {
+            Some(v)
+                if v.get_ref().is_empty()
+                    || !v.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    || v.get_ref().starts_with('.') =>
+            {
+                Err(FieldError::new(v.span(), format!("`{}` is not a pgBackRest {what}", v.get_ref())))
+            }
+            Some(v) => Ok(Some(v.get_ref().clone())),
+            None => Ok(None),
+        }
+    };
+    let stanza = plain_name(&source.stanza, "stanza's name")?;
+    let set = plain_name(&source.set, "backup set's label")?;
+    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive, stanza, set })
 }
 
 fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldError> {

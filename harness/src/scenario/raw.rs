@@ -80,6 +80,11 @@ pub struct RawSource {
     pub trusted: Option<Spanned<String>>,
     /// A folder of archived WAL segments, for a base backup's recovery past its end.
     pub wal_archive: Option<Spanned<String>>,
+    /// A pgBackRest repository's stanza (needed when it holds more than one).
+    pub stanza: Option<Spanned<String>>,
+    /// A pgBackRest backup set's label (default: the newest; for a target time, the newest
+    /// that finished before it).
+    pub set: Option<Spanned<String>>,
 }
 
 /// How far a physical backup recovers: one target at most.

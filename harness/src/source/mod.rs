@@ -32,6 +32,9 @@ pub struct SourceSpec {
     pub trusted: Option<String>,
     /// Archived WAL segments a base backup recovers through.
     pub wal_archive: Option<PathBuf>,
+    /// A pgBackRest repository's stanza and set.
+    pub stanza: Option<String>,
+    pub set: Option<String>,
 }
 
 /// Where a backup is.

@@ -31,6 +31,12 @@ pub(crate) enum PrepareError {
     /// pg_controldata cannot read the restored pg_control.
     #[error("{0}")]
     Control(String),
+    /// pgBackRest could not restore the set.
+    #[error("pgBackRest could not restore set {set} (exit {status}): {stderr}")]
+    PgBackRest { set: String, status: i64, stderr: String },
+    /// A scenario key that applies to another kind of backup.
+    #[error("{0}")]
+    Scenario(String),
     /// pg_verifybackup found the backup unlike its manifest.
     #[error("pg_verifybackup: the backup does not match its manifest (exit {status}): {}", problems.join("; "))]
     Manifest { status: i64, problems: Vec<String> },
@@ -44,6 +50,9 @@ pub(crate) struct Request<'a> {
     pub drill_id: &'a str,
     pub backup_dir: &'a Path,
     pub wal_archive: Option<&'a Path>,
+    /// A pgBackRest repository's stanza and set, when the scenario names them.
+    pub stanza: Option<&'a str>,
+    pub set: Option<&'a str>,
     pub recovery: &'a RecoverySpec,
     /// The container target the backup recovers on (its image, limits and settings).
     pub target: &'a ContainerSpec,
@@ -129,12 +138,31 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         RecoveryTarget::Lsn(lsn) => Some(lsn),
         _ => None,
     };
-    let (backup, archive) = blocking(move || -> Result<_, PrepareError> {
-        let backup = backup::inspect(&dir)?;
-        let archive = archive_dir.map(|a| backup::archive(&a, &backup, target_lsn)).transpose()?;
-        Ok((backup, archive))
-    })
-    .await?;
+    let choice = backup::pgbackrest::Choice {
+        stanza: request.stanza,
+        set: request.set,
+        before: match request.recovery.target {
+            RecoveryTarget::Time(at) => Some(at),
+            _ => None,
+        },
+    };
+    let backup = backup::inspect(&dir, &choice)?;
+    let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
+    if repository && archive_dir.is_some() {
+        return Err(PrepareError::Scenario(
+            "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),
+        ));
+    }
+    if !repository && (request.stanza.is_some() || request.set.is_some()) {
+        return Err(PrepareError::Scenario(format!(
+            "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's",
+            dir.display()
+        )));
+    }
+    let archive = {
+        let backup = backup.clone();
+        blocking(move || Ok(backup::archive(archive_dir.as_deref(), &backup, target_lsn)?)).await?
+    };
 
     let data = request.work.join("data");
     std::fs::create_dir_all(request.work).map_err(|source| StageError::Io {
@@ -150,24 +178,37 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
             source,
         })?;
     }
-    // The toolbox starts while the backup is unpacked.
-    (request.progress)("unpacking the base backup");
+    // The toolbox starts while a base backup is unpacked; a pgBackRest set is restored in it.
+    (request.progress)(if repository { "restoring the set with pgBackRest" } else { "unpacking the base backup" });
     let tools = Toolbox::start(toolbox::Request {
         drill_id: request.drill_id,
         spec: request.target,
         major: Some(backup.major),
         data: &data,
-        backup: None,
+        backup: repository.then_some(dir.as_path()),
         progress: request.progress,
     });
+    let stage_now = !repository;
     let staging = {
         let (backup, archive, data) = (backup.clone(), archive.clone(), data.clone());
-        blocking(move || stage::stage(&backup, archive.as_ref(), &data).map_err(PrepareError::from))
+        blocking(move || match stage_now {
+            true => stage::stage(&backup, archive.as_ref(), &data).map(Some).map_err(PrepareError::from),
+            false => Ok(None),
+        })
     };
     let (tools, staged) = tokio::join!(tools, staging);
     let tools = tools?;
     let checked = async {
-        let staged = staged?;
+        let staged = match staged? {
+            Some(staged) => staged,
+            None => {
+                if let backup::Layout::PgBackRest(set) = &backup.layout {
+                    restore_set(&tools, set, &data, request.redactor).await?;
+                }
+                let (backup, archive, data) = (backup.clone(), archive.clone(), data.clone());
+                blocking(move || Ok(stage::stage(&backup, archive.as_ref(), &data)?)).await?
+            }
+        };
         let owner = tools.user;
         let owned = data.clone();
         blocking(move || stage::give(&owned, owner).map_err(PrepareError::from)).await?;
@@ -190,6 +231,45 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let settings = recovery::settings(request.recovery, &control, &request.target.settings);
     let data = PhysicalData { major: backup.major, data, settings };
     Ok(Prepared { backup, archive, staged, control, manifest_verified, data })
+}
+
+/// pgBackRest restores `set` into the (empty) data directory, in the toolbox: no configuration
+/// file (the image's is not the repository's), the repository read-only, `--type=none` (no
+/// recovery settings: pgdrill writes its own), locks in the toolbox's `/tmp`. It checks every
+/// file it restores against the set's manifest.
+async fn restore_set(
+    tools: &Toolbox,
+    set: &backup::pgbackrest::Set,
+    data: &Path,
+    redactor: &Redactor,
+) -> Result<(), PrepareError> {
+    let owner = tools.user;
+    let owned = data.to_owned();
+    blocking(move || stage::give(&owned, owner).map_err(PrepareError::from)).await?;
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let args: Vec<String> = [
+        "--no-config".to_owned(),
+        format!("--stanza={}", set.stanza),
+        format!("--repo1-path={}", toolbox::BACKUP),
+        format!("--pg1-path={}", toolbox::DATA),
+        "--log-level-file=off".to_owned(),
+        "--log-level-console=warn".to_owned(),
+        "--lock-path=/tmp/pgbackrest".to_owned(),
+        format!("--process-max={jobs}"),
+        "restore".to_owned(),
+        format!("--set={}", set.label),
+        "--type=none".to_owned(),
+    ]
+    .to_vec();
+    let (output, stdout) = tools.run("pgbackrest", &args, redactor).await?;
+    match output.success() {
+        true => Ok(()),
+        false => Err(PrepareError::PgBackRest {
+            set: set.label.clone(),
+            status: output.status,
+            stderr: format!("{}{}", stdout.trim(), output.stderr.trim()),
+        }),
+    }
 }
 
 async fn blocking<T: Send + 'static>(

@@ -62,6 +62,11 @@ pub(crate) fn stage(backup: &BaseBackup, archive: Option<&WalArchive>, data: &Pa
             }
         }
         Layout::Plain => copy_plain(&backup.dir, data)?,
+        // pgBackRest restored it already (in the toolbox); its pg_wal holds nothing.
+        Layout::PgBackRest(_) => {
+            let pg_wal = data.join("pg_wal");
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&pg_wal).map_err(io("create", &pg_wal))?;
+        }
     }
     let control = data.join("global/pg_control");
     let system_id = read_system_id(&control).map_err(io("read", &control))?;
@@ -196,13 +201,47 @@ fn copy_segment(segment: &Archived, pg_wal: &Path, system_id: u64, size: u64) ->
         )));
     }
     let to = pg_wal.join(&segment.name);
-    let mut out = std::fs::File::create(&to).map_err(io("create", &to))?;
+    let file = std::fs::File::create(&to).map_err(io("create", &to))?;
+    let mut out = Sha1Writer {
+        inner: std::io::BufWriter::new(file),
+        hasher: segment.sha1.as_ref().map(|_| sha1::Sha1::default()),
+    };
     out.write_all(&head).map_err(io("write", &to))?;
     let copied = std::io::copy(&mut reader, &mut out).map_err(io("copy", &segment.path))? + head.len() as u64;
+    out.inner.flush().map_err(io("write", &to))?;
     if copied != size {
         return Err(bad(format!("is {copied} bytes long; a segment of this cluster is {size} (a truncated copy?)")));
     }
+    if let (Some(recorded), Some(hasher)) = (&segment.sha1, out.hasher) {
+        use sha1::Digest;
+        let actual = hex::encode(hasher.finalize());
+        if &actual != recorded {
+            return Err(bad(format!(
+                "has SHA-1 {actual}, and the repository recorded {recorded} when it archived it: the file changed since"
+            )));
+        }
+    }
     Ok(copied)
+}
+
+/// Writes through, hashing what it writes when asked to.
+struct Sha1Writer<W> {
+    inner: W,
+    hasher: Option<sha1::Sha1>,
+}
+
+impl<W: Write> Write for Sha1Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(hasher) = &mut self.hasher {
+            sha1::Digest::update(hasher, &buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Gives everything under `root` to `owner`, folders 0700 and files 0600 (as PostgreSQL wants its
@@ -325,7 +364,7 @@ mod tests {
         let write = |name: &str, bytes: &[u8]| {
             let path = dir.path().join(name);
             std::fs::write(&path, bytes).unwrap();
-            Archived { name: name.to_owned(), path }
+            Archived { name: name.to_owned(), path, sha1: None }
         };
         let name = "000000010000000000000003";
         let good = write(name, &segment_bytes(42, 3 * size, size));
@@ -334,6 +373,14 @@ mod tests {
 
         let other = copy_segment(&good, &pg_wal, 41, size).unwrap_err().to_string();
         assert!(other.contains("belongs to database system 42, and the backup to 41"), "{other}");
+        let recorded = |sha1: &str| Archived { sha1: Some(sha1.to_owned()), ..good.clone() };
+        let sha1 = {
+            use sha1::Digest;
+            hex::encode(sha1::Sha1::digest(segment_bytes(42, 3 * size, size)))
+        };
+        assert_eq!(copy_segment(&recorded(&sha1), &pg_wal, 42, size).unwrap(), size);
+        let changed = copy_segment(&recorded(&"0".repeat(40)), &pg_wal, 42, size).unwrap_err().to_string();
+        assert!(changed.contains(&format!("has SHA-1 {sha1}, and the repository recorded 0000")), "{changed}");
         let renamed = write(name, &segment_bytes(42, 5 * size, size));
         let error = copy_segment(&renamed, &pg_wal, 42, size).unwrap_err().to_string();
         assert!(error.contains("holds the WAL of segment 000000010000000000000005"), "{error}");

@@ -1,12 +1,15 @@
 //! Physical backups: a `pg_basebackup` in tar format (`base.tar[.gz|.zst]`, `pg_wal.tar...`,
-//! `backup_manifest` beside them) or plain format (the data directory itself), and a folder of
-//! archived WAL segments recovery reads past the backup's end. What they are is read from their
-//! content before anything starts: `PG_VERSION`, `backup_label` and the manifest of the backup,
-//! the names and first page of the archive's segments. Unpacking them and running PostgreSQL's
-//! own tools over them is the restore's (`restore::physical`).
+//! `backup_manifest` beside them) or plain format (the data directory itself) with a folder of
+//! archived WAL segments recovery reads past the backup's end, or a set of a pgBackRest
+//! repository with the repository's archive. What they are is read from their content before
+//! anything starts: `PG_VERSION`, `backup_label` and the manifest of the backup (pgBackRest's
+//! `backup.info` and the set's manifest), the names and first page of the archive's segments.
+//! Unpacking them and running PostgreSQL's own tools over them is the restore's
+//! (`restore::physical`).
 
 pub(crate) mod label;
 pub(crate) mod manifest;
+pub(crate) mod pgbackrest;
 pub(crate) mod wal;
 
 use std::io::Read;
@@ -24,6 +27,8 @@ pub(crate) enum Layout {
     Tar { base: PathBuf, wal: Option<PathBuf> },
     /// `pg_basebackup -F p`: the data directory itself.
     Plain,
+    /// A set of a pgBackRest repository (the folder), restored by pgBackRest.
+    PgBackRest(pgbackrest::Set),
 }
 
 /// A base backup, and what its own files say about it.
@@ -48,6 +53,13 @@ impl BaseBackup {
                 format!("base backup (tar, `{}`)", base.file_name().unwrap_or_default().to_string_lossy())
             }
             Layout::Plain => "base backup (plain)".into(),
+            Layout::PgBackRest(set) => format!(
+                "pgBackRest set {} ({}, stanza `{}`, {} files)",
+                set.label,
+                if set.kind.is_empty() { "?" } else { &set.kind },
+                set.stanza,
+                set.files
+            ),
         }
     }
 
@@ -60,11 +72,15 @@ impl BaseBackup {
                 _ => "none",
             },
             Layout::Plain => "none",
+            Layout::PgBackRest(_) => "pgBackRest's",
         }
     }
 
     /// The last segment the backup needs to be consistent, when its manifest says.
     pub(crate) fn end_segment(&self, segment_size: u64) -> Option<Segment> {
+        if let Layout::PgBackRest(set) = &self.layout {
+            return Segment::parse(&set.archive_stop, segment_size);
+        }
         let (timeline, _, end) = self.manifest.as_ref()?.1.wal_range?;
         // The end LSN points just past the last record: the segment holding the byte before it.
         Some(Segment::of_lsn(timeline, end.saturating_sub(1), segment_size))
@@ -75,6 +91,7 @@ impl BaseBackup {
         match &self.layout {
             Layout::Tar { wal, .. } => wal.is_some(),
             Layout::Plain => self.dir.join("pg_wal").read_dir().is_ok_and(|mut d| d.next().is_some()),
+            Layout::PgBackRest(_) => false,
         }
     }
 }
@@ -102,29 +119,48 @@ pub(crate) enum PhysicalError {
     ShortOfTarget { archive: String, last: String, lsn: String, needed: String },
 }
 
-/// The layout of the base backup in `dir`, if `dir` is one.
-pub(crate) fn detect(dir: &Path) -> Option<Layout> {
-    if !dir.is_dir() {
-        return None;
-    }
-    let find =
-        |stem: &str| ["", ".gz", ".zst"].iter().map(|ext| dir.join(format!("{stem}{ext}"))).find(|p| p.is_file());
-    if let Some(base) = find("base.tar") {
-        return Some(Layout::Tar { base, wal: find("pg_wal.tar") });
-    }
-    (dir.join("PG_VERSION").is_file() && dir.join("backup_label").is_file()).then_some(Layout::Plain)
+/// Whether `dir` holds a physical backup: a pg_basebackup folder or a pgBackRest repository.
+pub(crate) fn detect(dir: &Path) -> bool {
+    dir.is_dir() && (tar_files(dir).is_some() || is_plain(dir) || pgbackrest::is_repository(dir))
 }
 
-/// Reads what the backup in `dir` is: its layout, major version, label and manifest.
-pub(crate) fn inspect(dir: &Path) -> Result<BaseBackup, PhysicalError> {
-    let layout =
-        detect(dir).ok_or_else(|| PhysicalError::Missing { path: dir.display().to_string(), what: "base.tar" })?;
+fn tar_files(dir: &Path) -> Option<Layout> {
+    let find =
+        |stem: &str| ["", ".gz", ".zst"].iter().map(|ext| dir.join(format!("{stem}{ext}"))).find(|p| p.is_file());
+    let base = find("base.tar")?;
+    Some(Layout::Tar { base, wal: find("pg_wal.tar") })
+}
+
+fn is_plain(dir: &Path) -> bool {
+    dir.join("PG_VERSION").is_file() && dir.join("backup_label").is_file()
+}
+
+/// Reads what the backup in `dir` is: its layout, major version, label and manifest (for a
+/// pgBackRest repository, of the set `choice` names).
+pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBackup, PhysicalError> {
+    if pgbackrest::is_repository(dir) {
+        let set = pgbackrest::read(dir, choice)?;
+        let label =
+            set.label().map_err(|message| PhysicalError::Malformed { path: dir.display().to_string(), message })?;
+        return Ok(BaseBackup {
+            dir: dir.to_owned(),
+            major: set.major,
+            label,
+            layout: Layout::PgBackRest(set),
+            manifest: None,
+        });
+    }
+    let layout = match tar_files(dir) {
+        Some(layout) => layout,
+        None if is_plain(dir) => Layout::Plain,
+        None => return Err(PhysicalError::Missing { path: dir.display().to_string(), what: "base.tar" }),
+    };
     let (version, label, shown) = match &layout {
         Layout::Tar { base, .. } => {
             let (version, label) = read_from_tar(base)?;
             (version, label, base.display().to_string())
         }
-        Layout::Plain => {
+        _ => {
             let read = |name: &str| {
                 std::fs::read_to_string(dir.join(name)).map_err(|e| PhysicalError::Read {
                     path: dir.join(name).display().to_string(),
@@ -187,13 +223,25 @@ pub(crate) struct WalArchive {
     pub segment_size: u64,
 }
 
-/// Lists the archive's segments recovery of `backup` reads, and fails on a gap after the
-/// backup's start (or before `target_lsn`, when recovery must reach one). Reads only names and
-/// the first page of one segment: the rest is checked as the segments are copied.
-pub(crate) fn archive(dir: &Path, backup: &BaseBackup, target_lsn: Option<u64>) -> Result<WalArchive, PhysicalError> {
+/// Lists the archive's segments recovery of `backup` reads (a pgBackRest set's in its
+/// repository, else those of the folder `dir`), and fails on a gap after the backup's start (or
+/// before `target_lsn`, when recovery must reach one). Reads only names and the first page of
+/// one segment: the rest is checked as the segments are copied.
+pub(crate) fn archive(
+    dir: Option<&Path>,
+    backup: &BaseBackup,
+    target_lsn: Option<u64>,
+) -> Result<Option<WalArchive>, PhysicalError> {
+    let (dir, listed) = match (&backup.layout, dir) {
+        (Layout::PgBackRest(set), _) => pgbackrest::archive(&backup.dir, set)?,
+        (_, Some(dir)) => {
+            let listed = wal::list_archive(dir)
+                .map_err(|e| PhysicalError::Read { path: dir.display().to_string(), message: e.to_string() })?;
+            (dir.to_owned(), listed)
+        }
+        (_, None) => return Ok(None),
+    };
     let shown = dir.display().to_string();
-    let listed =
-        wal::list_archive(dir).map_err(|e| PhysicalError::Read { path: shown.clone(), message: e.to_string() })?;
     let start_name = &backup.label.start_segment;
     // The segment size is what the segments say; a name read with the wrong size would be
     // another segment.
@@ -223,6 +271,21 @@ pub(crate) fn archive(dir: &Path, backup: &BaseBackup, target_lsn: Option<u64>) 
         start: start_name.clone(),
     })?;
     let segments: Vec<Archived> = run.into_iter().cloned().collect();
+    // A backup without its own WAL is consistent only once the archive took it to its end.
+    if !backup.carries_wal()
+        && let Some(end) = backup.end_segment(segment_size)
+    {
+        let last = segments.last().and_then(|a| Segment::parse(&a.name, segment_size));
+        if last.is_none_or(|last| last < end) {
+            let missing = last.map_or(start, |l| Segment { number: l.number + 1, ..l });
+            return Err(PhysicalError::Gap {
+                archive: shown,
+                missing: missing.name(segment_size),
+                after: last.map(|l| format!(" (after {})", l.name(segment_size))).unwrap_or_default(),
+                start: start_name.clone(),
+            });
+        }
+    }
     if let Some(lsn) = target_lsn {
         let needed = Segment::of_lsn(start.timeline, lsn, segment_size);
         let last = segments.last().and_then(|a| Segment::parse(&a.name, segment_size)).or(own).unwrap_or(start);
@@ -235,5 +298,5 @@ pub(crate) fn archive(dir: &Path, backup: &BaseBackup, target_lsn: Option<u64>) 
             });
         }
     }
-    Ok(WalArchive { dir: dir.to_owned(), segments, segment_size })
+    Ok(Some(WalArchive { dir, segments, segment_size }))
 }

@@ -117,6 +117,8 @@ impl SegmentHeader {
 pub(crate) struct Archived {
     pub name: String,
     pub path: PathBuf,
+    /// The SHA-1 of its content, where the archive records one (pgBackRest, in the file's name).
+    pub sha1: Option<String>,
 }
 
 /// Lists the segments in an archive folder, sorted by name (which is their order on a
@@ -128,7 +130,7 @@ pub(crate) fn list_archive(dir: &Path) -> std::io::Result<Vec<Archived>> {
         let file = entry.file_name().to_string_lossy().into_owned();
         let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(&file);
         if is_segment_name(name) && entry.file_type()?.is_file() {
-            found.push(Archived { name: name.to_ascii_uppercase(), path: entry.path() });
+            found.push(Archived { name: name.to_ascii_uppercase(), path: entry.path(), sha1: None });
         }
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
@@ -191,7 +193,7 @@ mod tests {
     use super::*;
 
     fn archived(names: &[&str]) -> Vec<Archived> {
-        names.iter().map(|n| Archived { name: (*n).to_owned(), path: PathBuf::from(n) }).collect()
+        names.iter().map(|n| Archived { name: (*n).to_owned(), path: PathBuf::from(n), sha1: None }).collect()
     }
 
     fn names(run: &[&Archived]) -> Vec<String> {
