@@ -414,9 +414,8 @@ impl Drill<'_> {
         let prepared = restore::physical::prepare(restore::physical::Request {
             drill_id: &self.drill_id,
             backup_dir: &backup.path,
-            wal_archive: self.scenario.source.wal_archive.as_deref(),
-            stanza: self.scenario.source.stanza.as_deref(),
-            set: self.scenario.source.set.as_deref(),
+            wal_archive: backup.wal_archive.as_deref(),
+            choice: self.scenario.set_choice(),
             recovery: &self.scenario.recovery,
             target,
             work: &self.work_dir(),
@@ -528,7 +527,8 @@ impl Drill<'_> {
 
     async fn fetch(&self) -> PhaseResult<Backup> {
         let progress = |done: u64, total: Option<u64>| self.progress(Phase::Fetch, "downloading", Some(done), total);
-        let backup = source::fetch(&self.scenario.source, &self.work_dir(), &self.redactor, &progress)
+        let choice = self.scenario.set_choice();
+        let backup = source::fetch(&self.scenario.source, &self.work_dir(), &choice, &self.redactor, &progress)
             .await
             .map_err(PhaseError::error)?;
         self.events.emit(Event::Backup(BackupInfo {

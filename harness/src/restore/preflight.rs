@@ -153,8 +153,14 @@ async fn apply_globals(target: &Target, path: &Path, redactor: &Redactor) -> Res
     let shown = path.display().to_string();
     let fail = |message: String| PreflightError::Globals { path: shown.clone(), message };
     let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    let backup =
-        Backup { location: shown.clone(), path: path.to_owned(), size: meta.len(), modified: None, previous: None };
+    let backup = Backup {
+        location: shown.clone(),
+        path: path.to_owned(),
+        size: meta.len(),
+        modified: None,
+        previous: None,
+        wal_archive: None,
+    };
     tokio::task::spawn_blocking(move || verify::verify(&backup, None, &|_| {}, &AtomicBool::new(false)))
         .await
         .map_err(|e| fail(e.to_string()))?

@@ -60,7 +60,7 @@ use crate::secret::{Secret, SecretSource};
 use crate::source::http::HttpSpec;
 use crate::source::newest::NamePattern;
 use crate::source::s3::S3Spec;
-use crate::source::{SourceLocation, SourceSpec};
+use crate::source::{SourceLocation, SourceSpec, WalArchiveLocation};
 
 /// The image every scenario uses unless it names another: built by `ci/image/build`.
 pub const DEFAULT_IMAGE: &str = include_str!("../../../ci/image/TAG");
@@ -393,6 +393,19 @@ impl Scenario {
         };
     }
 
+    /// Which set of a pgBackRest repository the drill restores: the one `[source] set` names,
+    /// else the newest that finished before a `[recovery] target_time`, else the newest.
+    pub(crate) fn set_choice(&self) -> crate::source::physical::pgbackrest::Choice<'_> {
+        crate::source::physical::pgbackrest::Choice {
+            stanza: self.source.stanza.as_deref(),
+            set: self.source.set.as_deref(),
+            before: match self.recovery.target {
+                RecoveryTarget::Time(at) => Some(at),
+                _ => None,
+            },
+        }
+    }
+
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
     }
@@ -604,7 +617,28 @@ fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSp
         Some(why) => Some(why.get_ref().trim().to_owned()),
         None => None,
     };
-    let wal_archive = source.wal_archive.as_ref().map(|dir| normalize(&base.join(dir.get_ref())));
+    let wal_archive = match &source.wal_archive {
+        Some(archive) if archive.get_ref().starts_with("s3://") => {
+            let (bucket, mut key) =
+                crate::source::s3::parse_url(archive.get_ref()).map_err(|m| FieldError::new(archive.span(), m))?;
+            if !key.is_empty() && !key.ends_with('/') {
+                key.push('/');
+            }
+            // The same store as the backup's: its endpoint, region and keys.
+            Some(WalArchiveLocation::S3(S3Spec {
+                bucket,
+                key,
+                region: source.region.clone(),
+                endpoint: source.endpoint.clone(),
+                pattern: None,
+                access_key_env: source.access_key_env.clone(),
+                secret_key_env: source.secret_key_env.clone(),
+                retries: source.retries.unwrap_or(3),
+            }))
+        }
+        Some(dir) => Some(WalArchiveLocation::Dir(normalize(&base.join(dir.get_ref())))),
+        None => None,
+    };
     // Both become paths in the repository: plain names only.
     let plain_name = |value: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, FieldError> {
         match value {

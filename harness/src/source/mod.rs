@@ -30,8 +30,8 @@ pub struct SourceSpec {
     /// Why the scenario trusts its backup, when it does: a target that is not a sandbox
     /// restores only a trusted backup, and the reports say so first.
     pub trusted: Option<String>,
-    /// Archived WAL segments a base backup recovers through.
-    pub wal_archive: Option<PathBuf>,
+    /// Archived WAL segments a base backup recovers through: a folder, or an S3 prefix.
+    pub wal_archive: Option<WalArchiveLocation>,
     /// A pgBackRest repository's stanza and set.
     pub stanza: Option<String>,
     pub set: Option<String>,
@@ -50,6 +50,14 @@ pub enum SourceLocation {
     S3(S3Spec),
 }
 
+/// Where a base backup's WAL archive is.
+#[derive(Debug, Clone)]
+pub enum WalArchiveLocation {
+    Dir(PathBuf),
+    /// A prefix of an S3 bucket: the segments recovery reads are copied here first.
+    S3(S3Spec),
+}
+
 /// A backup ready to be read from this machine.
 #[derive(Debug, Clone)]
 pub(crate) struct Backup {
@@ -61,6 +69,8 @@ pub(crate) struct Backup {
     pub modified: Option<OffsetDateTime>,
     /// The backup before it in the same location (name, size), for the size sanity check.
     pub previous: Option<(String, u64)>,
+    /// A base backup's WAL archive, on this machine.
+    pub wal_archive: Option<PathBuf>,
 }
 
 impl Backup {
@@ -128,6 +138,9 @@ pub(crate) enum SourceError {
     /// Any other transfer problem.
     #[error("`{location}`: {message}")]
     Http { location: String, message: String },
+    /// A pgBackRest repository in S3 that cannot be read as one.
+    #[error(transparent)]
+    Physical(#[from] physical::PhysicalError),
     /// A variable that should hold a credential is unset.
     #[error("the environment variable `{variable}` is not set (the scenario reads a credential from it)")]
     MissingSecret { variable: String },
@@ -139,15 +152,23 @@ pub(crate) enum SourceError {
     Shrunk { location: String, size: u64, previous: String, previous_size: u64, ratio: f64 },
 }
 
-/// Locates the scenario's backup, downloading it into `work` when it is remote, and checks its
-/// size against the previous backup in the same location.
+/// Locates the scenario's backup, downloading it into `work` when it is remote (an S3 prefix
+/// holding a base backup or a pgBackRest repository is copied as a folder: a repository's
+/// chosen set and the WAL it needs only), and checks its size against the previous backup in the
+/// same location; a base backup's WAL archive in S3 is copied too, from the backup's start on.
+/// `choice` picks a pgBackRest set.
 pub(crate) async fn fetch(
     spec: &SourceSpec,
     work: &Path,
+    choice: &physical::pgbackrest::Choice<'_>,
     redactor: &Redactor,
     progress: Progress<'_>,
 ) -> Result<Backup, SourceError> {
-    let backup = match &spec.location {
+    let make_work = || {
+        std::fs::create_dir_all(work)
+            .map_err(|source| SourceError::Unreadable { path: work.display().to_string(), source })
+    };
+    let mut backup = match &spec.location {
         SourceLocation::File(path) => local(path, path.display().to_string(), None).await?,
         SourceLocation::Newest { dir, pattern } => {
             let shown = dir.display().to_string();
@@ -172,14 +193,24 @@ pub(crate) async fn fetch(
             local(&path, path.display().to_string(), previous.map(|p| (p.name, p.size))).await?
         }
         SourceLocation::Url(http) => {
-            std::fs::create_dir_all(work)
-                .map_err(|source| SourceError::Unreadable { path: work.display().to_string(), source })?;
+            make_work()?;
             http::download(http, work, redactor, progress).await?
         }
         SourceLocation::S3(s3) => {
-            std::fs::create_dir_all(work)
-                .map_err(|source| SourceError::Unreadable { path: work.display().to_string(), source })?;
-            s3::download(s3, work, redactor, progress).await?
+            make_work()?;
+            let bucket = s3::Bucket::open(s3, redactor)?;
+            let top = if bucket.is_prefix() { bucket.top().await? } else { s3::Top::default() };
+            if physical::is_base_backup_listing(&top.files) {
+                let into = work.join("backup");
+                let mirrored = bucket.mirror("", &into, &|_| true, progress).await?;
+                folder_backup(s3.location(), into, mirrored)
+            } else if top.folders.iter().any(|f| f == "backup") && top.folders.iter().any(|f| f == "archive") {
+                let into = work.join("repository");
+                let mirrored = physical::pgbackrest::mirror(&bucket, &into, choice, progress).await?;
+                folder_backup(s3.location(), into, mirrored)
+            } else {
+                bucket.download(work, progress).await?
+            }
         }
     };
     if let Some((previous, previous_size)) = &backup.previous
@@ -193,7 +224,34 @@ pub(crate) async fn fetch(
             ratio: spec.min_size_ratio,
         });
     }
+    backup.wal_archive = match &spec.wal_archive {
+        None => None,
+        Some(WalArchiveLocation::Dir(dir)) => Some(dir.clone()),
+        Some(WalArchiveLocation::S3(s3)) => {
+            make_work()?;
+            // From the backup's start segment on its timeline: what recovery can read.
+            let start = physical::inspect(&backup.path, choice).ok().map(|b| b.label.start_segment);
+            let into = work.join("wal");
+            std::fs::create_dir_all(&into)
+                .map_err(|source| SourceError::Unreadable { path: into.display().to_string(), source })?;
+            let bucket = s3::Bucket::open(s3, redactor)?;
+            let keep = |relative: &str| {
+                let name = relative.rsplit('/').next().unwrap_or(relative);
+                let segment = name.get(..24).unwrap_or(name);
+                physical::wal::is_segment_name(segment)
+                    && !relative.contains('/')
+                    && start.as_ref().is_none_or(|s| segment[..8] == s[..8] && segment >= s.as_str())
+            };
+            bucket.mirror("", &into, &keep, progress).await?;
+            Some(into)
+        }
+    };
     Ok(backup)
+}
+
+/// A backup copied from S3 as a folder.
+fn folder_backup(location: String, path: PathBuf, mirrored: s3::Mirrored) -> Backup {
+    Backup { location, path, size: mirrored.bytes, modified: mirrored.newest, previous: None, wal_archive: None }
 }
 
 async fn local(path: &Path, location: String, previous: Option<(String, u64)>) -> Result<Backup, SourceError> {
@@ -214,6 +272,7 @@ async fn local(path: &Path, location: String, previous: Option<(String, u64)>) -
         size,
         modified: meta.modified().ok().map(OffsetDateTime::from),
         previous,
+        wal_archive: None,
     })
 }
 

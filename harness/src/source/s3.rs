@@ -37,7 +37,7 @@ impl S3Spec {
         format!("s3://{}/{}", self.bucket, self.key)
     }
 
-    fn is_prefix(&self) -> bool {
+    pub(crate) fn is_prefix(&self) -> bool {
         self.key.is_empty() || self.key.ends_with('/')
     }
 }
@@ -56,100 +56,206 @@ fn env_secret(name: &str) -> Result<Secret, SourceError> {
     std::env::var(name).map(Secret::new).map_err(|_| SourceError::MissingSecret { variable: name.to_owned() })
 }
 
-/// Downloads the object (or the newest under the prefix) into `dir`.
-pub(crate) async fn download(
-    spec: &S3Spec,
-    dir: &Path,
-    redactor: &Redactor,
-    progress: Progress<'_>,
-) -> Result<Backup, SourceError> {
-    let retry = object_store::RetryConfig { max_retries: spec.retries as usize, ..Default::default() };
-    crate::tls::install();
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(&spec.bucket).with_retry(retry);
-    if let Some(region) = &spec.region {
-        builder = builder.with_region(region);
-    }
-    if let Some(endpoint) = &spec.endpoint {
-        builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
-    }
-    if let Some(var) = &spec.access_key_env {
-        let key = env_secret(var)?;
-        redactor.register(&key);
-        builder = builder.with_access_key_id(key.expose());
-    }
-    if let Some(var) = &spec.secret_key_env {
-        let key = env_secret(var)?;
-        redactor.register(&key);
-        builder = builder.with_secret_access_key(key.expose());
-    }
-    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
-        if let Ok(value) = std::env::var(var) {
-            redactor.register(&Secret::new(value));
-        }
-    }
-    let location = spec.location();
-    let store_err = |e: object_store::Error| classify(&location, e, redactor);
-    let store = builder.build().map_err(store_err)?;
+/// A bucket of the scenario's store, with its credentials.
+pub(crate) struct Bucket<'a> {
+    store: object_store::aws::AmazonS3,
+    spec: &'a S3Spec,
+    redactor: &'a Redactor,
+}
 
-    let (key, previous) = if spec.is_prefix() {
-        let prefix = (!spec.key.is_empty()).then(|| ObjectPath::from(spec.key.trim_end_matches('/')));
-        let mut listing = store.list(prefix.as_ref());
-        let mut candidates = Vec::new();
-        while let Some(meta) = listing.next().await {
-            let meta = meta.map_err(store_err)?;
-            let name = meta.location.filename().unwrap_or_default().to_owned();
-            candidates.push((
-                meta.location.to_string(),
-                Candidate {
-                    name,
-                    size: meta.size,
-                    modified: OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp()).ok(),
-                    date: None,
-                },
-            ));
-        }
-        let keys: std::collections::HashMap<String, String> =
-            candidates.iter().map(|(k, c)| (c.name.clone(), k.clone())).collect();
-        let (chosen, previous) = newest(candidates.into_iter().map(|(_, c)| c).collect(), spec.pattern.as_ref());
-        let chosen = chosen.ok_or_else(|| SourceError::NoBackup { location: location.clone() })?;
-        (keys[&chosen.name].clone(), previous)
-    } else {
-        (spec.key.clone(), None)
-    };
+/// What lies directly under a prefix: object names and folder names.
+#[derive(Debug, Default)]
+pub(crate) struct Top {
+    pub files: Vec<String>,
+    pub folders: Vec<String>,
+}
 
-    let object = store.get(&ObjectPath::from(key.as_str())).await.map_err(store_err)?;
-    let size = object.meta.size;
-    let modified = OffsetDateTime::from_unix_timestamp(object.meta.last_modified.timestamp()).ok();
-    let name = key.rsplit('/').next().unwrap_or("backup").to_owned();
-    let path = dir.join(format!("s3-{name}"));
-    let mut file = tokio::fs::File::create(&path)
-        .await
-        .map_err(|source| SourceError::Unreadable { path: path.display().to_string(), source })?;
-    let mut stream = object.into_stream();
-    let mut received = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let bytes = chunk.map_err(store_err)?;
-        file.write_all(&bytes)
-            .await
-            .map_err(|source| SourceError::Unreadable { path: path.display().to_string(), source })?;
-        received += bytes.len() as u64;
-        progress(received, Some(size));
+impl<'a> Bucket<'a> {
+    /// Connects to `spec`'s bucket; credentials from the environment, registered as secrets.
+    pub(crate) fn open(spec: &'a S3Spec, redactor: &'a Redactor) -> Result<Self, SourceError> {
+        let retry = object_store::RetryConfig { max_retries: spec.retries as usize, ..Default::default() };
+        crate::tls::install();
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&spec.bucket).with_retry(retry);
+        if let Some(region) = &spec.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(endpoint) = &spec.endpoint {
+            builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(var) = &spec.access_key_env {
+            let key = env_secret(var)?;
+            redactor.register(&key);
+            builder = builder.with_access_key_id(key.expose());
+        }
+        if let Some(var) = &spec.secret_key_env {
+            let key = env_secret(var)?;
+            redactor.register(&key);
+            builder = builder.with_secret_access_key(key.expose());
+        }
+        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+            if let Ok(value) = std::env::var(var) {
+                redactor.register(&Secret::new(value));
+            }
+        }
+        let store = builder.build().map_err(|e| classify(&spec.location(), e, redactor))?;
+        Ok(Bucket { store, spec, redactor })
     }
-    file.flush().await.map_err(|source| SourceError::Unreadable { path: path.display().to_string(), source })?;
-    if received != size {
-        return Err(SourceError::GaveUp {
+
+    fn fail(&self, e: object_store::Error) -> SourceError {
+        classify(&self.spec.location(), e, self.redactor)
+    }
+
+    /// The spec's prefix, as object_store writes one (none for the whole bucket).
+    fn prefix(&self) -> Option<ObjectPath> {
+        let trimmed = self.spec.key.trim_end_matches('/');
+        (!trimmed.is_empty()).then(|| ObjectPath::from(trimmed))
+    }
+
+    /// Whether the spec names a prefix (a folder) rather than an object.
+    pub(crate) fn is_prefix(&self) -> bool {
+        self.spec.is_prefix()
+    }
+
+    /// What lies directly under the spec's prefix.
+    pub(crate) async fn top(&self) -> Result<Top, SourceError> {
+        let listed = self.store.list_with_delimiter(self.prefix().as_ref()).await.map_err(|e| self.fail(e))?;
+        Ok(Top {
+            files: listed.objects.iter().filter_map(|o| o.location.filename().map(str::to_owned)).collect(),
+            folders: listed.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_owned)).collect(),
+        })
+    }
+
+    /// Downloads the object (or the newest under the prefix) into `dir`.
+    pub(crate) async fn download(&self, dir: &Path, progress: Progress<'_>) -> Result<Backup, SourceError> {
+        let spec = self.spec;
+        let location = spec.location();
+        let (key, previous) = if spec.is_prefix() {
+            let mut listing = self.store.list(self.prefix().as_ref());
+            let mut candidates = Vec::new();
+            while let Some(meta) = listing.next().await {
+                let meta = meta.map_err(|e| self.fail(e))?;
+                let name = meta.location.filename().unwrap_or_default().to_owned();
+                candidates.push((
+                    meta.location.to_string(),
+                    Candidate {
+                        name,
+                        size: meta.size,
+                        modified: OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp()).ok(),
+                        date: None,
+                    },
+                ));
+            }
+            let keys: std::collections::HashMap<String, String> =
+                candidates.iter().map(|(k, c)| (c.name.clone(), k.clone())).collect();
+            let (chosen, previous) = newest(candidates.into_iter().map(|(_, c)| c).collect(), spec.pattern.as_ref());
+            let chosen = chosen.ok_or_else(|| SourceError::NoBackup { location: location.clone() })?;
+            (keys[&chosen.name].clone(), previous)
+        } else {
+            (spec.key.clone(), None)
+        };
+        let name = key.rsplit('/').next().unwrap_or("backup").to_owned();
+        let path = dir.join(format!("s3-{name}"));
+        let (size, modified) = self.get(&key, &path, progress).await?;
+        Ok(Backup {
             location: format!("s3://{}/{key}", spec.bucket),
-            attempts: 1,
-            last: format!("the object store sent {received} of {size} bytes"),
-        });
+            path,
+            size,
+            modified,
+            previous: previous.map(|p| (p.name, p.size)),
+            wal_archive: None,
+        })
     }
-    Ok(Backup {
-        location: format!("s3://{}/{key}", spec.bucket),
-        path,
-        size,
-        modified,
-        previous: previous.map(|p| (p.name, p.size)),
-    })
+
+    /// Downloads the object `key` into the file `path`; returns its size and modification time.
+    async fn get(
+        &self,
+        key: &str,
+        path: &Path,
+        progress: Progress<'_>,
+    ) -> Result<(u64, Option<OffsetDateTime>), SourceError> {
+        let object = self.store.get(&ObjectPath::from(key)).await.map_err(|e| self.fail(e))?;
+        let size = object.meta.size;
+        let modified = OffsetDateTime::from_unix_timestamp(object.meta.last_modified.timestamp()).ok();
+        let write_err = |source| SourceError::Unreadable { path: path.display().to_string(), source };
+        let mut file = tokio::fs::File::create(path).await.map_err(write_err)?;
+        let mut stream = object.into_stream();
+        let mut received = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let bytes = chunk.map_err(|e| self.fail(e))?;
+            file.write_all(&bytes).await.map_err(write_err)?;
+            received += bytes.len() as u64;
+            progress(received, Some(size));
+        }
+        file.flush().await.map_err(write_err)?;
+        if received != size {
+            return Err(SourceError::GaveUp {
+                location: format!("s3://{}/{key}", self.spec.bucket),
+                attempts: 1,
+                last: format!("the object store sent {received} of {size} bytes"),
+            });
+        }
+        Ok((size, modified))
+    }
+
+    /// Copies the objects under the spec's prefix (and `under`, a path below it) whose path
+    /// relative to the prefix `keep` picks into the folder `into`, as files of the same relative
+    /// paths; returns how many, their bytes and the newest one's modification time. A key whose
+    /// path leads out of the folder is refused.
+    pub(crate) async fn mirror(
+        &self,
+        under: &str,
+        into: &Path,
+        keep: &(dyn Fn(&str) -> bool + Sync),
+        progress: Progress<'_>,
+    ) -> Result<Mirrored, SourceError> {
+        let base = self.prefix().map(|p| p.to_string()).unwrap_or_default();
+        let listed_at = match (base.is_empty(), under.trim_matches('/')) {
+            (_, "") => self.prefix(),
+            (true, under) => Some(ObjectPath::from(under)),
+            (false, under) => Some(ObjectPath::from(format!("{base}/{under}"))),
+        };
+        let mut listing = self.store.list(listed_at.as_ref());
+        let mut wanted = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| self.fail(e))?;
+            let key = meta.location.to_string();
+            let relative =
+                if base.is_empty() { key.as_str() } else { key.strip_prefix(&format!("{base}/")).unwrap_or(&key) };
+            if relative.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+                return Err(SourceError::Http {
+                    location: format!("s3://{}/{key}", self.spec.bucket),
+                    message: "the key leads out of its folder: refused".into(),
+                });
+            }
+            if keep(relative) {
+                wanted.push((key.clone(), relative.to_owned(), meta.size));
+            }
+        }
+        let total: u64 = wanted.iter().map(|(_, _, size)| size).sum();
+        let mut mirrored = Mirrored::default();
+        for (key, relative, _) in wanted {
+            let path = into.join(&relative);
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|source| SourceError::Unreadable { path: parent.display().to_string(), source })?;
+            }
+            let done = mirrored.bytes;
+            let (size, modified) = self.get(&key, &path, &|n, _| progress(done + n, Some(total))).await?;
+            mirrored.files += 1;
+            mirrored.bytes += size;
+            mirrored.newest = mirrored.newest.max(modified);
+        }
+        Ok(mirrored)
+    }
+}
+
+/// What [`Bucket::mirror`] copied.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Mirrored {
+    pub files: usize,
+    pub bytes: u64,
+    pub newest: Option<OffsetDateTime>,
 }
 
 fn classify(location: &str, error: object_store::Error, redactor: &Redactor) -> SourceError {

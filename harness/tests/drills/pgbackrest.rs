@@ -280,6 +280,23 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
     assert_eq!(drill.code, Some(0), "{drill:?}");
     assert!(drill.phase_summary(Phase::Verify).starts_with(&format!("pgBackRest set {full} (full")), "{drill:?}");
 
+    // The same repository in S3 (pgBackRest's repo1-type=s3 keeps the same layout under its
+    // path): only the set and the WAL from its start are copied.
+    let s3 = crate::servers::S3Server::start();
+    s3.put_folders("pgbackrest", &[("repo", &source.repo())]);
+    let in_s3 = scratch.scenario(
+        "pgbackrest-s3.toml",
+        &format!(
+            "[source]\ns3 = \"s3://pgbackrest/repo/\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\nset = \"{full}\"\n\n\
+             [target]\ndatabase = \"books\"\n\n[[checks.sql]]\nname = \"every row\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = {}\n",
+            s3.endpoint,
+            source.before + source.after
+        ),
+    );
+    let drill = scratch.drill_env(&in_s3, &[], &s3.env());
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert!(drill.phase_summary(Phase::Verify).starts_with(&format!("pgBackRest set {full} (full")), "{drill:?}");
+
     // A set that is not in the repository.
     let drill = scratch.drill(&scenario(&scratch, &source.repo(), "set = \"20990101-000000F\"", "", 0, 0));
     drill.assert_failed_cleanly();

@@ -541,3 +541,35 @@ fn a_page_the_sources_disk_corrupted_restores_and_fails_the_checksums() {
     assert!(checksums.actual.ends_with("1 bad checksum(s)"), "{checksums:?}");
     assert!(checksums.message.contains("public.victim in database books, block 0"), "{}", checksums.message);
 }
+
+#[test]
+fn a_base_backup_and_its_wal_archive_recover_from_s3_prefixes() {
+    use pgdrill::report::Phase;
+
+    let source = PhysicalSource::make();
+    let s3 = crate::servers::S3Server::start();
+    // The archive holds segments from before the backup's start too, which are not needed.
+    s3.put_folders("pitr", &[("base/2026-11-23", &source.backup()), ("wal", &source.archive())]);
+    let scratch = crate::util::Scratch::new();
+    let scenario = scratch.scenario(
+        "s3-pitr.toml",
+        &format!(
+            "[source]\ns3 = \"s3://pitr/base/2026-11-23/\"\nwal_archive = \"s3://pitr/wal/\"\nendpoint = \"{}\"\n\
+             region = \"us-east-1\"\n\n[target]\ndatabase = \"books\"\n\n[recovery]\ntarget_time = \"{}\"\n\n\
+             [[checks.point_in_time]]\npresent = \"SELECT count(*) = {} FROM public.ledger WHERE batch = 'before'\"\n\
+             absent = \"SELECT EXISTS (SELECT 1 FROM public.ledger WHERE batch = 'after')\"\n",
+            s3.endpoint, source.target_time, source.before
+        ),
+    );
+    let drill = scratch.drill_env(&scenario, &[], &s3.env());
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert_eq!(drill.record().backup.as_ref().unwrap().location, "s3://pitr/base/2026-11-23/");
+    let verify = drill.phase_summary(Phase::Verify);
+    assert!(verify.starts_with("base backup (tar, `base.tar.gz`) of PostgreSQL 17"), "{verify}");
+    let before_start = wal_segments(&source.archive()).len();
+    let archived: usize =
+        verify.split(" archived segment").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(archived < before_start, "only the segments from the backup's start were fetched: {verify}");
+    assert!(!drill.all_reports().contains(crate::servers::S3_SECRET_KEY));
+    drill.assert_reports_and_no_leftovers();
+}

@@ -296,6 +296,27 @@ impl S3Server {
         });
     }
 
+    /// Creates `bucket` and puts every file under each folder of `folders` (prefix, folder)
+    /// into it, at `<prefix>/<its path in the folder>`.
+    pub fn put_folders(&self, bucket: &str, folders: &[(&str, &std::path::Path)]) {
+        let mut objects = Vec::new();
+        for (prefix, folder) in folders {
+            let mut stack = vec![folder.to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                    if entry.file_type().unwrap().is_dir() {
+                        stack.push(entry.path());
+                    } else if entry.file_type().unwrap().is_file() {
+                        let relative = entry.path().strip_prefix(folder).unwrap().display().to_string();
+                        objects.push((format!("{prefix}/{relative}"), std::fs::read(entry.path()).unwrap()));
+                    }
+                }
+            }
+        }
+        let borrowed: Vec<(&str, Vec<u8>)> = objects.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        self.put(bucket, &borrowed);
+    }
+
     /// The environment a drill needs to read from this store.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![

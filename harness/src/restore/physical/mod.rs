@@ -50,9 +50,8 @@ pub(crate) struct Request<'a> {
     pub drill_id: &'a str,
     pub backup_dir: &'a Path,
     pub wal_archive: Option<&'a Path>,
-    /// A pgBackRest repository's stanza and set, when the scenario names them.
-    pub stanza: Option<&'a str>,
-    pub set: Option<&'a str>,
+    /// Which set of a pgBackRest repository.
+    pub choice: backup::pgbackrest::Choice<'a>,
     pub recovery: &'a RecoverySpec,
     /// The container target the backup recovers on (its image, limits and settings).
     pub target: &'a ContainerSpec,
@@ -138,22 +137,14 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         RecoveryTarget::Lsn(lsn) => Some(lsn),
         _ => None,
     };
-    let choice = backup::pgbackrest::Choice {
-        stanza: request.stanza,
-        set: request.set,
-        before: match request.recovery.target {
-            RecoveryTarget::Time(at) => Some(at),
-            _ => None,
-        },
-    };
-    let backup = backup::inspect(&dir, &choice)?;
+    let backup = backup::inspect(&dir, &request.choice)?;
     let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
     if repository && archive_dir.is_some() {
         return Err(PrepareError::Scenario(
             "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),
         ));
     }
-    if !repository && (request.stanza.is_some() || request.set.is_some()) {
+    if !repository && (request.choice.stanza.is_some() || request.choice.set.is_some()) {
         return Err(PrepareError::Scenario(format!(
             "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's",
             dir.display()

@@ -131,6 +131,12 @@ fn tar_files(dir: &Path) -> Option<Layout> {
     Some(Layout::Tar { base, wal: find("pg_wal.tar") })
 }
 
+/// Whether the names directly under a folder (of S3, say) are a pg_basebackup's.
+pub(crate) fn is_base_backup_listing(names: &[String]) -> bool {
+    let has = |name: &str| names.iter().any(|n| n == name);
+    ["base.tar", "base.tar.gz", "base.tar.zst"].iter().any(|n| has(n)) || (has("PG_VERSION") && has("backup_label"))
+}
+
 fn is_plain(dir: &Path) -> bool {
     dir.join("PG_VERSION").is_file() && dir.join("backup_label").is_file()
 }

@@ -117,8 +117,17 @@ pub(crate) struct Choice<'a> {
     pub before: Option<OffsetDateTime>,
 }
 
-/// Reads the repository at `repo` and the set `choice` names (the newest by default).
-pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
+/// The set `choice` names in the repository at `repo` (the newest by default), read from
+/// `backup.info` alone: its stanza, its entry there, and the sets it is built on (an
+/// incremental or differential set's files live partly in its prior sets), itself first.
+pub(crate) struct Chosen {
+    pub stanza: String,
+    pub label: String,
+    pub info: Value,
+    pub chain: Vec<String>,
+}
+
+pub(crate) fn choose(repo: &Path, choice: &Choice) -> Result<Chosen, PhysicalError> {
     let shown = repo.display().to_string();
     let malformed =
         |path: &Path, message: String| PhysicalError::Malformed { path: path.display().to_string(), message };
@@ -141,7 +150,6 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
     let sets: Vec<(String, Value)> = section(&info, "backup:current")
         .filter_map(|(label, v)| Some((label.clone(), serde_json::from_str(v).ok()?)))
         .collect();
-    let stamp = |v: &Value, key: &str| v[key].as_i64().and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
     let chosen = match (choice.set, choice.before) {
         (Some(label), _) => sets.iter().find(|(l, _)| l == label).ok_or_else(|| {
             let labels: Vec<&str> = sets.iter().map(|(l, _)| l.as_str()).collect();
@@ -159,10 +167,38 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
         }
         (None, None) => sets.last().ok_or_else(|| malformed(&info_path, "lists no backup set".into()))?,
     };
-    let label = chosen.0.clone();
-    if label.is_empty() || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(malformed(&info_path, format!("names a set `{label}`, which is no set's label")));
+    let is_label =
+        |label: &str| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let mut chain = vec![chosen.0.clone()];
+    let mut at = &chosen.1;
+    while let Some(prior) = at["backup-prior"].as_str() {
+        let Some((label, entry)) = sets.iter().find(|(l, _)| l == prior) else {
+            return Err(malformed(
+                &info_path,
+                format!("lists set {} on `{prior}`, which it does not list", chain.last().unwrap_or(&chosen.0)),
+            ));
+        };
+        if chain.contains(label) {
+            break;
+        }
+        chain.push(label.clone());
+        at = entry;
     }
+    if let Some(bad) = chain.iter().find(|l| !is_label(l)) {
+        return Err(malformed(&info_path, format!("names a set `{bad}`, which is no set's label")));
+    }
+    Ok(Chosen { stanza, label: chosen.0.clone(), info: chosen.1.clone(), chain })
+}
+
+fn stamp(v: &Value, key: &str) -> Option<OffsetDateTime> {
+    v[key].as_i64().and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+}
+
+/// Reads the repository at `repo` and the set `choice` names (the newest by default).
+pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
+    let malformed =
+        |path: &Path, message: String| PhysicalError::Malformed { path: path.display().to_string(), message };
+    let Chosen { stanza, label, info: entry, .. } = choose(repo, choice)?;
     let manifest_path = repo.join(format!("backup/{stanza}/{label}/backup.manifest"));
     let manifest = read_ini(&manifest_path)?;
     let files = stays_inside(&manifest).map_err(|message| malformed(&manifest_path, message))?;
@@ -204,7 +240,7 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
         })?;
     Ok(Set {
         stanza,
-        kind: chosen.1["backup-type"].as_str().unwrap_or_default().to_owned(),
+        kind: entry["backup-type"].as_str().unwrap_or_default().to_owned(),
         label,
         major,
         system_id,
@@ -214,8 +250,8 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
         started: backup("backup-timestamp-start")
             .and_then(|v| v.as_i64())
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-            .or_else(|| stamp(&chosen.1, "backup-timestamp-start")),
-        stopped: stamp(&chosen.1, "backup-timestamp-stop"),
+            .or_else(|| stamp(&entry, "backup-timestamp-start")),
+        stopped: stamp(&entry, "backup-timestamp-stop"),
         archive_id: format!("{version}-{number}"),
         files,
     })
@@ -255,6 +291,41 @@ fn stays_inside(manifest: &Ini) -> Result<usize, String> {
         }
     }
     Ok(files)
+}
+
+/// Copies what a drill of the set `choice` names needs of a pgBackRest repository in S3 into
+/// the folder `into`: the stanzas' `backup.info` and `archive.info`, the set's folder and those
+/// of the sets it is built on, and its cluster's archive from the set's start on.
+pub(crate) async fn mirror(
+    bucket: &crate::source::s3::Bucket<'_>,
+    into: &Path,
+    choice: &Choice<'_>,
+    progress: crate::source::Progress<'_>,
+) -> Result<crate::source::s3::Mirrored, crate::source::SourceError> {
+    let depth = |relative: &str| relative.split('/').count();
+    let infos = |relative: &str| {
+        depth(relative) == 3
+            && (relative.starts_with("backup/") && relative.ends_with("/backup.info")
+                || relative.starts_with("archive/") && relative.ends_with("/archive.info"))
+    };
+    let mut total = bucket.mirror("", into, &infos, progress).await?;
+    let chosen = choose(into, choice)?;
+    let mut add = |more: crate::source::s3::Mirrored| {
+        total.files += more.files;
+        total.bytes += more.bytes;
+        total.newest = total.newest.max(more.newest);
+    };
+    for label in &chosen.chain {
+        add(bucket.mirror(&format!("backup/{}/{label}", chosen.stanza), into, &|_| true, progress).await?);
+    }
+    let set = read(into, &Choice { set: Some(&chosen.label), stanza: Some(&chosen.stanza), before: None })?;
+    let start = set.archive_start.clone();
+    let from_start = |relative: &str| {
+        let name = relative.rsplit('/').next().unwrap_or_default();
+        segment_of(name).is_some_and(|(segment, _)| segment[..8] == start[..8] && segment >= start.as_str())
+    };
+    add(bucket.mirror(&format!("archive/{}/{}", set.stanza, set.archive_id), into, &from_start, progress).await?);
+    Ok(total)
 }
 
 /// The archived segments of `set`'s cluster in the repository, sorted, with the SHA-1 pgBackRest
