@@ -64,6 +64,14 @@ impl Toolbox {
             image: image_name.clone(),
             message: "it lacks the labels `org.pgdrill.uid` and `org.pgdrill.gid`".into(),
         })?;
+        // Docker mounts absolute paths only; a scenario's paths may be relative.
+        let absolute = |path: &Path| {
+            std::fs::canonicalize(path).map_err(|e| TargetError::Tool {
+                message: format!("cannot resolve `{}` to mount it: {e}", path.display()),
+            })
+        };
+        let data = absolute(request.data)?;
+        let backup = request.backup.map(absolute).transpose()?;
         let limits = Limits::of(request.spec.memory, request.spec.processes);
         let group =
             request.backup.and_then(|b| std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(b).ok()?).into());
@@ -80,7 +88,7 @@ impl Toolbox {
             .with_label(DRILL_LABEL, request.drill_id)
             .with_label(OWNER_LABEL, container::owner())
             .with_container_name(format!("pgdrill-toolbox-{short}"))
-            .with_mount(Mount::bind_mount(request.data.display().to_string(), DATA))
+            .with_mount(Mount::bind_mount(data.display().to_string(), DATA))
             .with_host_config_modifier(move |host| {
                 host.network_mode = Some("none".into());
                 host.memory = Some(limits.memory as i64);
@@ -90,7 +98,7 @@ impl Toolbox {
                 host.tmpfs = Some([("/tmp".to_owned(), "rw,size=64m,mode=1777".to_owned())].into());
                 host.group_add = group.map(|g: u32| vec![g.to_string()]);
             });
-        if let Some(backup) = request.backup {
+        if let Some(backup) = backup {
             toolbox = toolbox.with_mount(
                 Mount::bind_mount(backup.display().to_string(), BACKUP).with_access_mode(AccessMode::ReadOnly),
             );

@@ -259,7 +259,7 @@ async fn local(path: &Path, location: String, previous: Option<(String, u64)>) -
     let meta =
         tokio::fs::metadata(path).await.map_err(|source| SourceError::Unreadable { path: shown.clone(), source })?;
     let size = if meta.is_dir() {
-        // A directory-format archive: its size is its files'.
+        // A directory-format archive, a base backup, a repository: its size is its files'.
         directory_size(path).map_err(|source| SourceError::Unreadable { path: shown.clone(), source })?
     } else if meta.is_file() {
         meta.len()
@@ -276,12 +276,19 @@ async fn local(path: &Path, location: String, previous: Option<(String, u64)>) -
     })
 }
 
+/// The bytes of the files in a folder and its folders (links not followed).
 fn directory_size(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let meta = entry?.metadata()?;
-        if meta.is_file() {
-            total += meta.len();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                total += entry.metadata()?.len();
+            }
         }
     }
     Ok(total)

@@ -27,6 +27,8 @@ mod seeds;
 mod sequences;
 mod servers;
 mod skeleton;
+#[path = "../support/source_server.rs"]
+mod source_server;
 mod sources;
 mod stress;
 mod targets;

@@ -31,7 +31,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::physical::{SourceFile, SourceServer, text, wait_for};
+use crate::source_server::{SourceFile, SourceServer, text, wait_for};
 use crate::util::Scratch;
 
 /// The stanza of every repository made here.
