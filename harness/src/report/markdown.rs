@@ -262,12 +262,12 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
                 size.push_str(&format!(", {} uncompressed", human_size(b.uncompressed_bytes)));
             }
             rows.push(vec!["Size".into(), size]);
-            let physical = b.format.starts_with("base backup");
+            let physical = b.format.starts_with("base backup") || b.format.starts_with("pgBackRest set");
             rows.push(vec![
                 "sha256".into(),
                 match (b.sha256.is_empty(), physical) {
                     (false, _) => code(&b.sha256),
-                    (true, true) => "a folder, not one file: each file is checked against the manifest's checksums (pg_verifybackup), each WAL segment against the backup's system and place".into(),
+                    (true, true) => "a folder, not one file: each file is checked against its manifest's checksums (pg_verifybackup, or pgBackRest as it restores), each WAL segment against the backup's system and place".into(),
                     (true, false) => "not computed: the backup did not read to its end".into(),
                 },
             ]);

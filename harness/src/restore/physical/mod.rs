@@ -118,8 +118,12 @@ impl Prepared {
             b.label.start_segment,
             b.label.timeline,
             self.control.system_id,
-            match (&b.manifest, self.manifest_verified) {
-                (Some((_, m)), true) =>
+            match (&b.layout, &b.manifest, self.manifest_verified) {
+                (backup::Layout::PgBackRest(set), _, _) => format!(
+                    "pgBackRest restored its {} files, each checked against the set's manifest",
+                    set.files
+                ),
+                (_, Some((_, m)), true) =>
                     format!("pg_verifybackup: {} files and the WAL they need match backup_manifest", m.files),
                 _ => "no backup_manifest: its files could not be verified (pg_basebackup --no-manifest?)".to_owned(),
             },
@@ -311,6 +315,14 @@ fn judge_systems(
             "`{}` is of database system {system}, and the backup's pg_control of {}: the manifest belongs to another backup",
             path.display(),
             control.system_id
+        )));
+    }
+    if let backup::Layout::PgBackRest(set) = &backup.layout
+        && set.system_id != control.system_id
+    {
+        return Err(PrepareError::Mismatch(format!(
+            "pgBackRest set {} says database system {}, and the pg_control it restored {}",
+            set.label, set.system_id, control.system_id
         )));
     }
     if staged.system_id != control.system_id {
