@@ -15,9 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use toml::Spanned;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
@@ -80,16 +78,7 @@ impl Kind for Spec {
         let result = CheckResult::build(KIND, self.label(), started)
             .expected("no corruption in any heap page or index entry")
             .evidence(evidence);
-        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-        let collect = tokio::spawn(async move {
-            let mut out = Vec::new();
-            while let Some(chunk) = rx.recv().await {
-                if out.len() < 4 << 20 {
-                    out.extend_from_slice(&chunk);
-                }
-            }
-            String::from_utf8_lossy(&out).into_owned()
-        });
+        let (tx, collect) = crate::provision::tools::stdout_collector();
         let run = ctx.target.tools.run("pg_amcheck", &args, Some(tx), ctx.redactor);
         let output = match tokio::time::timeout(self.timeout, run).await {
             Err(_) => {

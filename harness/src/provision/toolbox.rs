@@ -9,11 +9,9 @@
 
 use std::path::Path;
 
-use bytes::Bytes;
 use testcontainers::core::{AccessMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
-use tokio::sync::mpsc;
 
 use super::container::{DRILL_LABEL, OWNER_LABEL};
 use super::tools::{ToolOutput, exec};
@@ -119,16 +117,7 @@ impl Toolbox {
         redactor: &Redactor,
     ) -> Result<(ToolOutput, String), TargetError> {
         let docker = container::docker()?;
-        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-        let collect = tokio::spawn(async move {
-            let mut out = Vec::new();
-            while let Some(chunk) = rx.recv().await {
-                if out.len() < 4 << 20 {
-                    out.extend_from_slice(&chunk);
-                }
-            }
-            String::from_utf8_lossy(&out).into_owned()
-        });
+        let (tx, collect) = super::tools::stdout_collector();
         let output = exec(&docker, self.container.id(), program, args, Some(tx), redactor).await?;
         let stdout = collect.await.unwrap_or_default();
         Ok((output, redactor.redact(&stdout)))

@@ -195,6 +195,22 @@ pub(super) async fn exec(
     Ok(ToolOutput { status: inspect.exit_code.unwrap_or(-1), stderr: tail(&stderr, redactor) })
 }
 
+/// A channel for a program's stdout and the task collecting what it carries, up to 4 MiB (a
+/// report longer than that is cut; its judges read its first findings).
+pub(crate) fn stdout_collector() -> (mpsc::Sender<Bytes>, tokio::task::JoinHandle<String>) {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+    let collect = tokio::spawn(async move {
+        let mut out = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            if out.len() < 4 << 20 {
+                out.extend_from_slice(&chunk);
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    (tx, collect)
+}
+
 /// The last 20 lines of a program's stderr, redacted.
 fn tail(bytes: &[u8], redactor: &Redactor) -> String {
     let text = String::from_utf8_lossy(bytes);

@@ -119,10 +119,8 @@ impl Prepared {
             b.label.timeline,
             self.control.system_id,
             match (&b.layout, &b.manifest, self.manifest_verified) {
-                (backup::Layout::PgBackRest(set), _, _) => format!(
-                    "pgBackRest restored its {} files, each checked against the set's manifest",
-                    set.files
-                ),
+                (backup::Layout::PgBackRest(set), _, _) =>
+                    format!("pgBackRest restored its {} files, each checked against the set's manifest", set.files),
                 (_, Some((_, m)), true) =>
                     format!("pg_verifybackup: {} files and the WAL they need match backup_manifest", m.files),
                 _ => "no backup_manifest: its files could not be verified (pg_basebackup --no-manifest?)".to_owned(),
