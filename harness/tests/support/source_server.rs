@@ -147,7 +147,12 @@ impl SourceServer {
 
 impl Drop for SourceServer {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", "-v", &self.name]).stdout(Stdio::null()).status();
+        // Gone already when its user stopped it (it runs with --rm).
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v", &self.name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         // Files the server's user wrote: removed from inside, where they belong to it.
         let _ = Command::new("docker")
             .args(["run", "--rm", "--network", "none", "--entrypoint", "rm", "-v"])
