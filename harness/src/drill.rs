@@ -200,15 +200,6 @@ impl PhaseError {
 
 type PhaseResult<T> = Result<(T, String), PhaseError>;
 
-/// What the recovery of a staged base backup starts from.
-struct PhysicalPrepared {
-    start_lsn: u64,
-    timeline: u32,
-    segment_size: u64,
-    segments: usize,
-    data: provision::PhysicalData,
-}
-
 /// What teardown must undo: the provisioned target, and whether a start may have been cut off
 /// before it handed its container over.
 #[derive(Default)]
@@ -378,13 +369,7 @@ impl Drill<'_> {
         let prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
         let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&prepared.data))).await?;
         self.not_configured(Phase::Preflight, "a base backup is its own server: nothing to prepare for it");
-        let start = restore::physical::recovery::Start {
-            spec: &self.scenario.recovery,
-            start_lsn: prepared.start_lsn,
-            timeline: prepared.timeline,
-            segment_size: prepared.segment_size,
-            segments_available: prepared.segments,
-        };
+        let start = prepared.recovery_start(&self.scenario.recovery);
         let recovery = async {
             let recovered =
                 restore::physical::recovery::wait(&target, &start, &self.redactor).await.map_err(PhaseError::error)?;
@@ -404,7 +389,7 @@ impl Drill<'_> {
 
     /// Reads what a base backup is, checks its archive, stages its data directory and runs
     /// PostgreSQL's own tools over it, before any server starts.
-    async fn verify_physical(&self, backup: &Backup) -> PhaseResult<PhysicalPrepared> {
+    async fn verify_physical(&self, backup: &Backup) -> PhaseResult<restore::physical::Prepared> {
         let TargetKind::Container(target) = &self.scenario.target.kind else {
             return Err(PhaseError::error(std::io::Error::other(
                 "a physical backup recovers on a container target only (its data directory is the backup's): remove `[target] kind`",
@@ -422,11 +407,8 @@ impl Drill<'_> {
             redactor: &self.redactor,
             progress: &progress,
         })
-        .await;
-        let prepared = match prepared {
-            Ok(prepared) => prepared,
-            Err(e) => return Err(PhaseError::error(e)),
-        };
+        .await
+        .map_err(PhaseError::error)?;
         let b = &prepared.backup;
         let (taken_at, taken_at_from) = prepared.recoverable_until();
         self.events.emit(Event::Backup(BackupInfo {
@@ -441,17 +423,7 @@ impl Drill<'_> {
             ..BackupInfo::default()
         }));
         let summary = prepared.summary();
-        let start_lsn = crate::source::physical::wal::parse_lsn(&b.label.start_lsn).unwrap_or_default();
-        Ok((
-            PhysicalPrepared {
-                start_lsn,
-                timeline: b.label.timeline,
-                segment_size: prepared.control.segment_size,
-                segments: prepared.staged.segments,
-                data: prepared.data,
-            },
-            summary,
-        ))
+        Ok((prepared, summary))
     }
 
     /// Migrations, checks and the application on the restored or recovered database.

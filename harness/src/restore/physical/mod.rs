@@ -73,6 +73,17 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// Where its recovery starts, for [`recovery::wait`].
+    pub(crate) fn recovery_start<'a>(&self, spec: &'a RecoverySpec) -> recovery::Start<'a> {
+        recovery::Start {
+            spec,
+            start_lsn: backup::wal::parse_lsn(&self.backup.label.start_lsn).unwrap_or_default(),
+            timeline: self.backup.label.timeline,
+            segment_size: self.control.segment_size,
+            segments_available: self.staged.segments,
+        }
+    }
+
     /// The newest point a recovery of it can reach, and what says so (the RPO is judged on its
     /// age): the newest archived segment's modification time, else the backup's start.
     pub(crate) fn recoverable_until(&self) -> (Option<time::OffsetDateTime>, Option<String>) {
