@@ -23,12 +23,16 @@
 #[allow(dead_code)]
 mod source_server;
 
+#[path = "support/commands.rs"]
+mod commands;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use commands::{output, run};
 use pgdrill::report::DrillRecord;
-use source_server::{SourceFile, SourceServer};
+use source_server::SourceServer;
 use sqlx::Connection;
 
 /// The scenario's name, which pgdrill's container carries as a label: the benchmark follows it.
@@ -101,20 +105,7 @@ struct Source {
 
 impl Source {
     fn make(mb: u64, to_end: bool) -> Source {
-        // The image's client authentication has no replication line; the source lets
-        // pg_basebackup in (on its socket only: it has no network).
-        let hba = SourceFile {
-            name: "pg_hba.conf",
-            text: "local all all trust\nlocal replication all trust\n",
-            inside: "/etc/pgdrill-bench-hba.conf",
-        };
-        let server = SourceServer::start(
-            "bench-recovery",
-            pgdrill::scenario::default_image(),
-            &["backup", "archive"],
-            &[hba],
-            &["hba_file=/etc/pgdrill-bench-hba.conf", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"],
-        );
+        let server = SourceServer::for_basebackup("bench-recovery", pgdrill::scenario::default_image(), &["backup"]);
         let sql = |sql: &str| server.psql_in("bench", sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         server.psql_in("postgres", "CREATE DATABASE bench").unwrap();
         sql("CREATE TABLE public.events (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), \
@@ -660,15 +651,4 @@ fn unix_nanos() -> i128 {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1024.0 / 1024.0)
-}
-
-fn run(program: &str, args: &[&str]) {
-    let status = Command::new(program).args(args).status().unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(status.success(), "{program} {args:?} failed");
-}
-
-fn output(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
 }

@@ -11,10 +11,14 @@
 //! of maintenance_work_mem, builds a large HNSW index very slowly).
 //! Datasets are generated once into `target/bench-data/` and reused.
 
+#[path = "support/commands.rs"]
+mod commands;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use commands::{output, run};
 use pgdrill::report::DrillRecord;
 
 /// A dataset: `scale` × (100k vectors of 96 dimensions, 1M audit rows over 24 monthly partitions).
@@ -342,17 +346,6 @@ impl Drop for Container {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["rm", "-f", "-v", &self.id]).stdout(Stdio::null()).status();
     }
-}
-
-fn run(program: &str, args: &[&str]) {
-    let status = Command::new(program).args(args).status().unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(status.success(), "{program} {args:?} failed");
-}
-
-fn output(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn mb(bytes: u64) -> String {

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::source_server::{SourceFile, SourceServer, wait_for};
+use crate::source_server::{SourceServer, wait_for};
 
 /// pg_basebackup's material on a [`SourceServer`]: `backup/` (base.tar.gz, pg_wal.tar.gz,
 /// backup_manifest), `plain/` (the same moment's backup in plain format) and `archive/` (WAL
@@ -64,20 +64,8 @@ impl PhysicalSource {
     /// variant's source did to itself, takes the base backups, writes the two batches around
     /// the target time and waits until the segment holding the last of them is archived.
     pub fn make_from(major: u32, before_backup: &dyn Fn(&SourceServer)) -> Self {
-        // The image's client authentication has no replication line; the source, as a real
-        // one, lets pg_basebackup in (on its socket only: it has no network).
-        let hba = SourceFile {
-            name: "pg_hba.conf",
-            text: "local all all trust\nlocal replication all trust\n",
-            inside: "/etc/pgdrill-test-hba.conf",
-        };
-        let server = SourceServer::start(
-            "physical",
-            &pgdrill::scenario::project_image(major),
-            &["backup", "plain", "archive"],
-            &[hba],
-            &["hba_file=/etc/pgdrill-test-hba.conf", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"],
-        );
+        let server =
+            SourceServer::for_basebackup("physical", &pgdrill::scenario::project_image(major), &["backup", "plain"]);
         before_backup(&server);
         // Whatever the source's pages hold is copied as it is, as a backup tool that does not
         // read them (a snapshot, `--no-verify-checksums`) copies a disk's corruption.

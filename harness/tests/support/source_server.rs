@@ -93,6 +93,26 @@ impl SourceServer {
         server
     }
 
+    /// A server pg_basebackup backs up: the image's client authentication has no replication
+    /// line, so the source, as a real one, lets pg_basebackup in (on its socket only: it has no
+    /// network); `archive/` takes every segment, as `archive_command` copies them; `folders`
+    /// (besides `archive`) are where the backups go.
+    pub fn for_basebackup(kind: &str, image: &str, folders: &[&str]) -> Self {
+        let hba = SourceFile {
+            name: "pg_hba.conf",
+            text: "local all all trust\nlocal replication all trust\n",
+            inside: "/etc/pgdrill-test-hba.conf",
+        };
+        let writable: Vec<&str> = folders.iter().copied().chain(["archive"]).collect();
+        Self::start(
+            kind,
+            image,
+            &writable,
+            &[hba],
+            &["hba_file=/etc/pgdrill-test-hba.conf", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"],
+        )
+    }
+
     /// Writes `before` rows of `public.ledger`, records the time, the WAL location and a
     /// restore point (`between`), writes `after` more in one transaction, then closes three
     /// segments (a switch closes a segment only when something was written into it): the
