@@ -149,6 +149,9 @@ pub enum Command {
     /// Work with written reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Print the JSON Schema of the scenario format, for editors (taplo, Even Better TOML) and
+    /// validators.
+    Schema,
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +227,11 @@ async fn main() -> ExitCode {
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report(ReportCommand::Merge { dirs, output }) => merge(&dirs, &output),
         Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
+        Command::Schema => {
+            let schema = crate::scenario::json_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).expect("a JSON value serializes"));
+            ExitCode::SUCCESS
+        }
     }
 }
 

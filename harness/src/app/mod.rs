@@ -76,8 +76,9 @@ pub(crate) fn template_values(
     values
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "App")]
 pub struct Config {
     pub command: Option<Vec<String>>,
     pub image: Option<String>,
@@ -93,8 +94,9 @@ pub struct Config {
     pub requests: Vec<request::Config>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "AppReady")]
 pub struct ReadyConfig {
     pub path: String,
     pub timeout: Option<String>,

@@ -17,14 +17,16 @@ pub(crate) const KIND: &str = "api";
 /// What the app's requests prove, in a sentence an auditor can read.
 pub(crate) const PROVES: &str = "the application boots on the restored database and its API answers";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "AppRequest")]
 pub struct Config {
     pub name: String,
     pub method: Option<String>,
     pub path: String,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<toml::Value>,
     pub body: Option<String>,
     pub expect_status: Option<u16>,
@@ -37,10 +39,12 @@ pub struct Config {
     pub capture: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "AppJsonExpectation")]
 pub struct JsonExpectation {
     pub pointer: String,
+    #[schemars(with = "Option<serde_json::Value>")]
     pub equals: Option<toml::Value>,
     pub exists: Option<bool>,
     /// A regular expression the value (as text) must match.

@@ -15,8 +15,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::field::Spanned;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::{FieldError, parse_duration};
@@ -27,8 +27,9 @@ pub(crate) const KIND: &str = "amcheck";
 /// Findings listed in the message; the rest are counted.
 const LISTED: usize = 10;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "AmcheckCheck")]
 pub(crate) struct Config {
     /// Tables or indexes (`schema.name`, patterns as pg_amcheck reads them); default: all.
     #[serde(default)]

@@ -32,8 +32,9 @@ use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_literal};
 
 pub(crate) const KIND: &str = "append_only";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "AppendOnlyCheck")]
 pub(crate) struct Config {
     pub table: String,
     pub role: String,

@@ -15,8 +15,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::field::Spanned;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::{CheckContext, CheckResult, CheckResultBuilder, Kind, ResolveContext};
 use crate::field::{FieldError, parse_duration};
@@ -27,8 +27,9 @@ pub(crate) const KIND: &str = "checksums";
 /// Bad blocks named in the message; the rest are counted.
 const LISTED: usize = 10;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ChecksumsCheck")]
 pub(crate) struct Config {
     /// The time budget.
     pub timeout: Option<Spanned<String>>,

@@ -75,8 +75,9 @@ const COLLATIONS_SQL: &str = "SELECT c.oid::int8, format('%I.%I', n.nspname, c.c
      AND c.collencoding IN (-1, pg_catalog.pg_char_to_encoding(pg_catalog.getdatabaseencoding())) ORDER BY 2";
 
 /// No keys: `[checks.collations]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "CollationsCheck")]
 pub(crate) struct Config {}
 
 #[derive(Debug, Clone)]

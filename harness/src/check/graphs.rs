@@ -32,8 +32,9 @@ use crate::pg::describe_sql_error;
 
 pub(crate) const KIND: &str = "graphs";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "GraphsCheck")]
 pub(crate) struct Config {
     pub graph: Option<String>,
     #[serde(default)]

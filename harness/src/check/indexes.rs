@@ -29,8 +29,9 @@ pub(crate) const KIND: &str = "indexes";
 
 const EVIDENCE: &str = "SELECT ... FROM pg_index JOIN pg_class JOIN pg_am (name, table, method, operator classes, indisunique, indisvalid, pg_get_indexdef) for every user index";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IndexesCheck")]
 pub(crate) struct Config {
     /// Compare with every index of the scenario's baseline.
     #[serde(default)]
@@ -43,7 +44,7 @@ pub(crate) struct Config {
     pub expect: Vec<ExpectedIndex>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedIndex {
     /// `index` or `schema.index`.

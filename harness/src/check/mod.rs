@@ -34,10 +34,10 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::field::Spanned;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use sqlx::PgPool;
-use toml::Spanned;
 
 use crate::baseline::Baseline;
 use crate::dump::DumpSummary;
@@ -58,7 +58,7 @@ pub(crate) trait Kind: Sized {
     /// check, alone.
     const OFFLINE: bool = false;
     /// One entry of its configuration, as the scenario file writes it.
-    type Config: de::DeserializeOwned;
+    type Config: de::DeserializeOwned + schemars::JsonSchema;
     /// Checks an entry and fills in what it leaves to defaults.
     fn resolve(config: Self::Config, ctx: &ResolveContext) -> Result<Self, FieldError>;
     /// A short name for what this check covers, for reports of checks that did not run.
@@ -152,6 +152,35 @@ macro_rules! kinds {
             match kind {
                 $(k if k == <$module::Spec as Kind>::NAME => Some(<$module::Spec as Kind>::PROVES),)*
                 _ => None,
+            }
+        }
+
+        /// `[checks]` in the JSON Schema of the scenario format: each kind once (a table) or
+        /// several times (an array of tables), described by what it proves.
+        impl schemars::JsonSchema for RawChecks {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                "Checks".into()
+            }
+
+            fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let mut properties = serde_json::Map::new();
+                $(
+                    let one = generator.subschema_for::<<$module::Spec as Kind>::Config>();
+                    properties.insert(
+                        <$module::Spec as Kind>::NAME.to_owned(),
+                        schemars::json_schema!({
+                            "description": <$module::Spec as Kind>::PROVES,
+                            "anyOf": [one, { "type": "array", "items": one }]
+                        })
+                        .into(),
+                    );
+                )*
+                schemars::json_schema!({
+                    "description": "The checks to run on the restored database, by kind.",
+                    "type": "object",
+                    "properties": properties,
+                    "additionalProperties": false
+                })
             }
         }
 
@@ -257,7 +286,7 @@ impl<'de> Deserialize<'de> for RawChecks {
 /// Session settings a probe that runs as a role applies first in its transaction (`set_config(name,
 /// value, true)`, as `SET LOCAL`): what the application sets per session, such as the tenant a
 /// row-level security policy reads. `settings = { "caracal.zone_id" = "..." }` in the scenario.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Settings(pub std::collections::BTreeMap<String, String>);
 

@@ -27,8 +27,9 @@ use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
 
 pub(crate) const KIND: &str = "partitions";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PartitionsCheck")]
 pub(crate) struct Config {
     pub table: String,
     #[serde(default)]

@@ -21,10 +21,10 @@
 
 use std::time::Instant;
 
+use crate::field::Spanned;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use sqlx::{Column, Row, TypeInfo};
-use toml::Spanned;
 
 use super::{CheckContext, CheckResult, CheckResultBuilder, Kind, ResolveContext};
 use crate::field::FieldError;
@@ -34,8 +34,9 @@ pub(crate) const KIND: &str = "point_in_time";
 /// The label when the scenario gives no `name`.
 const DEFAULT_LABEL: &str = "recovery target";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PointInTimeCheck")]
 pub(crate) struct Config {
     /// A label for the two results.
     pub name: Option<String>,

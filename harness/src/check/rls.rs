@@ -42,8 +42,9 @@ use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quot
 
 pub(crate) const KIND: &str = "rls";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "RlsCheck")]
 pub(crate) struct Config {
     #[serde(default)]
     pub tables: Vec<String>,
@@ -58,7 +59,7 @@ pub(crate) struct Config {
     pub fail_closed: Option<FailClosed>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedPolicy {
     pub table: String,
@@ -75,7 +76,7 @@ pub struct ExpectedPolicy {
     pub with_check: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailClosed {
     /// The application role the reads run as.

@@ -40,8 +40,9 @@ const DANGEROUS_ROLES: [&str; 5] = [
     "pg_write_all_data",
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "RolesCheck")]
 pub(crate) struct Config {
     pub role: String,
     /// CONNECT on the database (default true).

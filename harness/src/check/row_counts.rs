@@ -18,9 +18,9 @@
 use std::fmt;
 use std::time::Instant;
 
+use crate::field::Spanned;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use toml::Spanned;
 
 use std::sync::Arc;
 
@@ -32,8 +32,9 @@ use crate::pg::{QualifiedName, describe_sql_error};
 
 pub(crate) const KIND: &str = "row_counts";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "RowCountsCheck")]
 pub(crate) struct Config {
     /// Table name to expected count.
     #[serde(default)]
@@ -51,7 +52,7 @@ pub(crate) struct Config {
     pub allow_growth: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum ToleranceValue {
     Rows(i64),
@@ -137,6 +138,26 @@ impl<'de> Visitor<'de> for CountsVisitor {
             }
         }
         Ok(TableCounts(out))
+    }
+}
+
+impl schemars::JsonSchema for TableCounts {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TableCounts".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        // A row count, or a table of them under a dotted key's first part (`public.users = 12`).
+        schemars::json_schema!({
+            "description": "`table = row count`; dotted keys (`public.users = 12`) are schema and table",
+            "type": "object",
+            "additionalProperties": {
+                "anyOf": [
+                    { "type": "integer", "minimum": 0 },
+                    generator.subschema_for::<TableCounts>()
+                ]
+            }
+        })
     }
 }
 

@@ -26,8 +26,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::field::Spanned;
 use serde::Deserialize;
-use toml::Spanned;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
@@ -37,8 +37,9 @@ use crate::pg::{QualifiedName, quote_ident};
 
 pub(crate) const KIND: &str = "schema_version";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SchemaVersionCheck")]
 pub(crate) struct Config {
     /// A known migration tool's journal.
     pub preset: Option<Spanned<String>>,
@@ -59,7 +60,7 @@ pub(crate) struct Config {
 }
 
 /// A version as a scenario writes it: `"010"` or `10`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum VersionValue {
     Text(String),

@@ -28,8 +28,9 @@ pub(crate) const KIND: &str = "schemas";
 const EVIDENCE: &str =
     "SELECT ... FROM pg_namespace, pg_class (tables, sequences), pg_type JOIN pg_enum, for every user schema";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SchemasCheck")]
 pub(crate) struct Config {
     #[serde(default)]
     pub baseline: bool,

@@ -37,8 +37,9 @@ use crate::pg::quote_ident;
 
 pub(crate) const KIND: &str = "sql";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SqlCheck")]
 pub(crate) struct Config {
     pub name: String,
     pub query: String,
@@ -51,7 +52,7 @@ pub(crate) struct Config {
 }
 
 /// A value as the scenario writes it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum ScalarValue {
     Text(String),
@@ -63,7 +64,7 @@ pub(crate) enum ScalarValue {
 }
 
 /// The inline table `{ null = true }` that stands for SQL NULL.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NullValue {
     null: bool,

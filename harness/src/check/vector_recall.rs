@@ -50,8 +50,9 @@ const INDEXES_SQL: &str = "SELECT format('%I.%I', n.nspname, ic.relname) AS inde
      JOIN pg_opclass opc ON opc.oid = i.indclass[0] \
      WHERE am.amname IN ('hnsw', 'ivfflat') ORDER BY 1";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "VectorRecallCheck")]
 pub(crate) struct Config {
     #[serde(default)]
     pub indexes: Vec<String>,

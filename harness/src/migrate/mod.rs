@@ -30,8 +30,9 @@ use crate::pg::{QualifiedName, quote_ident, quote_literal};
 use crate::provision::Target;
 use crate::secret::Redactor;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Migrate")]
 pub struct Config {
     pub dir: Option<String>,
     pub command: Option<Vec<String>>,

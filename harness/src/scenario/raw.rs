@@ -3,23 +3,32 @@
 
 use std::collections::BTreeMap;
 
+use crate::field::Spanned;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use toml::Spanned;
 
 use crate::check;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Scenario")]
 pub struct RawScenario {
+    /// The drill's name in reports and folders (default: the file's name).
     pub name: Option<Spanned<String>>,
+    /// What is drilled, in a sentence for the report.
     pub description: Option<String>,
+    /// Labels that select drills: `pgdrill run --tags quarterly`, `PGDRILL_TAGS`.
     #[serde(default)]
     pub tags: Vec<Spanned<String>>,
     /// A baseline file (`pgdrill baseline`), relative to the scenario file.
     pub baseline: Option<Spanned<String>>,
+    /// The backup: a file, the newest in a folder, HTTPS or S3; a dump, a base backup or a
+    /// pgBackRest repository.
     pub source: Spanned<RawSource>,
+    /// The throwaway target it is restored on.
     #[serde(default)]
     pub target: RawTarget,
+    /// How it is restored.
     #[serde(default)]
     pub restore: RawRestore,
     #[serde(default)]
@@ -34,8 +43,9 @@ pub struct RawScenario {
     pub recovery: Option<Spanned<RawRecovery>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Objectives")]
 pub struct RawObjectives {
     /// Recovery time objective, e.g. "45m".
     pub rto: Option<Spanned<String>>,
@@ -43,8 +53,9 @@ pub struct RawObjectives {
     pub rpo: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Source")]
 pub struct RawSource {
     /// A backup file (or directory-format archive), relative to the scenario file.
     pub path: Option<Spanned<String>>,
@@ -88,8 +99,9 @@ pub struct RawSource {
 }
 
 /// How far a physical backup recovers: one target at most.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Recovery")]
 pub struct RawRecovery {
     /// `recovery_target_time`: a timestamp with its offset.
     pub target_time: Option<Spanned<String>>,
@@ -100,6 +112,7 @@ pub struct RawRecovery {
     /// `recovery_target_name`: a restore point made by `pg_create_restore_point`.
     pub target_name: Option<Spanned<String>>,
     /// `"immediate"`: to the end of the backup, as soon as it is consistent.
+    #[schemars(extend("enum" = ["immediate"]))]
     pub target: Option<Spanned<String>>,
     /// `recovery_target_inclusive`: stop just after the target (default) or just before it.
     pub inclusive: Option<bool>,
@@ -107,9 +120,13 @@ pub struct RawRecovery {
     pub timeout: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Target")]
 pub struct RawTarget {
+    /// Where the backup is restored: a sandboxed container of the backup's major (default), an
+    /// existing server, or local PostgreSQL binaries.
+    #[schemars(extend("enum" = ["container", "server", "local"]))]
     pub kind: Option<Spanned<String>>,
     pub image: Option<Spanned<String>>,
     /// kind = "container": the PostgreSQL major of the project's image, instead of the backup's.
@@ -128,11 +145,13 @@ pub struct RawTarget {
     pub processes: Option<Spanned<i64>>,
     /// Server settings passed as `-c name=value`, over pgdrill's throwaway tuning.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub settings: BTreeMap<String, Spanned<toml::Value>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Restore")]
 pub struct RawRestore {
     /// Roles to create before the restore, for dumps that do not create their own.
     #[serde(default)]
@@ -145,8 +164,9 @@ pub struct RawRestore {
     pub jobs: Option<Spanned<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Role")]
 pub struct RawRole {
     pub name: String,
     pub login: Option<bool>,

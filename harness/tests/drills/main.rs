@@ -22,6 +22,7 @@ mod objectives;
 mod parallel;
 mod pgbackrest;
 mod physical;
+mod scenario_schema;
 mod secrets;
 mod seeds;
 mod sequences;
