@@ -10,7 +10,8 @@
 //!
 //! As a library: [`drill::run`] runs a drill, [`scenario::Scenario::load`] loads a scenario,
 //! [`report::DrillRecord`] reads a drill's record (`drill.json`), [`baseline::Baseline`] a
-//! baseline; [`dump`] reads a pg_dump. The phases themselves are crate-private.
+//! baseline; [`dump`] reads a pg_dump; [`trials::Drills`] turns a folder of scenarios into
+//! tests (libtest-mimic trials) for a `harness = false` test file. The phases themselves are crate-private.
 
 pub mod baseline;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod report;
 pub mod scenario;
 pub mod secret;
 pub mod tls;
+pub mod trials;
 
 mod app;
 mod check;
