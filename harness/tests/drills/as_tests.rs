@@ -1,7 +1,8 @@
 //! Drills as tests: the `scenarios` test target run by nextest itself, as CI runs it, on a folder
 //! of small scenarios (two that pass, one that fails), and its result read back: the trials it
 //! lists, the filters, the tags, and a run split over two partitions whose merged reports give
-//! the verdicts of a single run.
+//! the verdicts of a single run. And a user's own repository, a crate of its own that depends on
+//! pgdrill by path, whose `tests/drills.rs` is the three lines the README shows.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -34,6 +35,11 @@ fn scenarios(scratch: &Scratch) -> PathBuf {
 /// `cargo <args>` in the workspace, outside this test's cargo environment (its variables would
 /// make cargo rebuild everything), with the scenarios folder and reports folder given.
 fn cargo(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    cargo_in(&root(), args, env)
+}
+
+/// `cargo <args>` in the crate at `dir`, as [`cargo`] does.
+fn cargo_in(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
@@ -42,7 +48,7 @@ fn cargo(args: &[&str], env: &[(&str, &Path)]) -> Output {
             command.env_remove(key.as_ref());
         }
     }
-    command.args(args).envs(env.iter().copied()).current_dir(root());
+    command.args(args).envs(env.iter().copied()).current_dir(dir);
     command.output().expect("run cargo")
 }
 
@@ -221,4 +227,89 @@ fn tags_select_the_trials_that_run() {
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(outcomes.into_iter().collect::<Vec<_>>(), [("drill::nested::pass_b".to_owned(), "PASS".to_owned())]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("2 skipped"), "{}", text(&output));
+}
+
+/// The target folder this test binary was built in (`<target>/debug/deps/drills-...`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary");
+    exe.ancestors().nth(3).expect("target folder").to_owned()
+}
+
+#[test]
+fn a_repository_of_its_own_drills_with_the_library_entry_point() {
+    let scratch = Scratch::new();
+    let repo = scratch.path("acme");
+    std::fs::create_dir_all(repo.join("tests")).expect("tests folder");
+    std::fs::create_dir_all(repo.join("src")).expect("src folder");
+    std::fs::create_dir_all(repo.join("scenarios/nightly")).expect("scenarios folder");
+    // The workspace's optimised crates and its lock file, so that the build shares this
+    // workspace's compiled dependencies (only the crate and pgdrill itself are compiled).
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let profile = &manifest[manifest.find("[profile.dev.package]").expect("the workspace's profile")..];
+    std::fs::write(
+        repo.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"acme-drills\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+             [dev-dependencies]\npgdrill = {{ path = {:?} }}\n\n[[test]]\nname = \"drills\"\nharness = false\n\n\
+             [workspace]\n\n{profile}",
+            root().join("harness")
+        ),
+    )
+    .expect("Cargo.toml");
+    std::fs::copy(root().join("Cargo.lock"), repo.join("Cargo.lock")).expect("Cargo.lock");
+    std::fs::write(repo.join("src/lib.rs"), "").expect("lib.rs");
+    // The README's three lines.
+    std::fs::write(
+        repo.join("tests/drills.rs"),
+        "fn main() -> std::process::ExitCode {\n    \
+         pgdrill::trials::Drills::new(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/scenarios\")).main()\n}\n",
+    )
+    .expect("drills.rs");
+    let suffix = crate::util::rand_suffix();
+    let fixtures = root().join("fixtures/backups");
+    let scenario = |name: &str, count: u32| {
+        format!(
+            "name = \"acme-{name}-{suffix}\"\n[source]\npath = \"{}/plur.sql.gz\"\n[restore]\nglobals = \"{}/plur.globals.sql\"\n\
+             [checks.row_counts.tables]\n\"public.schema_migrations\" = {count}\n",
+            fixtures.display(),
+            fixtures.display()
+        )
+    };
+    std::fs::write(repo.join("scenarios/orders.toml"), scenario("orders", 10)).expect("scenario");
+    std::fs::write(repo.join("scenarios/nightly/billing-eu.toml"), scenario("billing", 11)).expect("scenario");
+
+    let target = target_dir();
+    let env = [("CARGO_TARGET_DIR", target.as_path())];
+    let run = cargo_in(&repo, &["nextest", "run", "--no-fail-fast"], &env);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let outcomes: BTreeMap<&str, &str> = stderr
+        .lines()
+        .filter_map(|line| {
+            let (status, rest) = line.trim_start().split_once(' ')?;
+            let name = rest.split_once("acme-drills::drills ")?.1.trim();
+            matches!(status, "PASS" | "FAIL").then_some((name, status))
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        BTreeMap::from([("drill::nightly::billing_eu", "FAIL"), ("drill::orders", "PASS")]),
+        "{}",
+        text(&run)
+    );
+    assert!(!run.status.success(), "a failing drill fails the user's test run\n{}", text(&run));
+    assert!(stderr.contains("expected 11, actual 10"), "the failure says what was found\n{}", text(&run));
+
+    // The reports went to the build's target folder, where the user's CI finds them.
+    let reports = target.join("pgdrill-reports");
+    for name in ["orders", "billing"] {
+        let dir = reports.join(format!("acme-{name}-{suffix}"));
+        let drills: Vec<_> = std::fs::read_dir(&dir).map(|d| d.flatten().collect()).unwrap_or_default();
+        assert!(drills.iter().any(|d| d.path().join("drill.json").is_file()), "no report in {}", dir.display());
+        std::fs::remove_dir_all(&dir).expect("remove the reports");
+    }
+
+    // nextest's filters and partitions work on the user's trials as on pgdrill's own.
+    let listed = cargo_in(&repo, &["nextest", "list", "-E", "test(/nightly/)"], &env);
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(stdout.contains("drill::nightly::billing_eu") && !stdout.contains("drill::orders"), "{}", text(&listed));
 }
