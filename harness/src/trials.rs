@@ -54,7 +54,7 @@ impl Drills {
     }
 
     /// With what the environment says over what the code set.
-    fn from_env(mut self) -> Self {
+    fn with_env(mut self) -> Self {
         if let Some(root) = std::env::var_os("PGDRILL_SCENARIOS") {
             self.root = root.into();
         }
@@ -88,7 +88,7 @@ impl Drills {
     /// drill suite that finds nothing must not pass.
     pub fn main(self) -> ExitCode {
         let args = Arguments::from_args();
-        let drills = self.from_env();
+        let drills = self.with_env();
         match drills.trials() {
             Ok(trials) if !trials.is_empty() => libtest_mimic::run(&args, trials).exit_code(),
             Ok(_) => {
