@@ -82,6 +82,10 @@ pub struct RunArgs {
     /// Drill only scenarios with one of these tags (repeat, or separate with commas).
     #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
     tags: Vec<String>,
+    /// Drill only shard K of N (CI runners splitting one selection): the Kth, K+Nth, ...
+    /// scenario of those the tags (and the gate) select, in file order.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
     /// Also list the checks that passed as they run.
     #[arg(short, long)]
     verbose: bool,
@@ -91,6 +95,31 @@ pub struct RunArgs {
     /// Apply this `pg_dumpall --globals-only` file instead of the scenario's.
     #[arg(long, value_name = "FILE")]
     globals: Option<PathBuf>,
+}
+
+/// `--shard K/N`: which of N runners this is (1 to N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether the `nth` selected scenario (from 0) is this shard's.
+    pub fn takes(self, nth: usize) -> bool {
+        nth % self.count == self.index - 1
+    }
+}
+
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let usage = || format!("`{text}` is not K/N with 1 <= K <= N (for example 1/2)");
+    let (k, n) = text.split_once('/').ok_or_else(usage)?;
+    let (index, count): (usize, usize) =
+        (k.trim().parse().map_err(|_| usage())?, n.trim().parse().map_err(|_| usage())?);
+    if index == 0 || index > count {
+        return Err(usage());
+    }
+    Ok(Shard { index, count })
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,6 +246,7 @@ async fn main() -> ExitCode {
                 out: None,
                 reports: options.reports_root.clone(),
                 tags: Vec::new(),
+                shard: None,
                 verbose: false,
                 backup: None,
                 globals: None,
@@ -387,7 +417,7 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
     options.reports_root = common.reports.clone();
     let (cancel, signal) = interrupts();
     let mut worst = Exit::Pass;
-    let mut ran = 0;
+    let (mut ran, mut chosen) = (0, 0);
     for file in &files {
         // Selection needs the scenario's tags; an unusable scenario is drilled, and fails.
         if let Ok(scenario) = Scenario::load(file) {
@@ -398,6 +428,10 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
                 eprintln!("pgdrill: {} has no role, RLS or audit checks: not part of the gate", file.display());
                 continue;
             }
+        }
+        chosen += 1;
+        if common.shard.is_some_and(|shard| !shard.takes(chosen - 1)) {
+            continue;
         }
         ran += 1;
         let outcome = drill::run(file, &options, vec![Box::new(Console::new(common.verbose))], cancel.clone()).await;
@@ -410,6 +444,18 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
         if number != 0 {
             return Exit::Signal(number as u8).into();
         }
+    }
+    if let (0, Some(shard)) = (ran, common.shard)
+        && chosen > 0
+    {
+        // More runners than scenarios: this one has nothing to do, which is no failure.
+        println!(
+            "pgdrill: shard {}/{} has none of the {chosen} selected scenario{}",
+            shard.index,
+            shard.count,
+            if chosen == 1 { "" } else { "s" }
+        );
+        return Exit::Pass.into();
     }
     if ran == 0 {
         eprintln!("error: no scenario matched (tags: {})", common.tags.join(", "));
@@ -468,5 +514,24 @@ fn summarize(outcome: &DrillOutcome) {
             paths.json.display()
         ),
         Err(e) => eprintln!("error: {}", crate::error::error_chain(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_is_k_of_n() {
+        assert_eq!(parse_shard("1/2"), Ok(Shard { index: 1, count: 2 }));
+        assert_eq!(parse_shard("3/3"), Ok(Shard { index: 3, count: 3 }));
+        for bad in ["0/2", "3/2", "1", "a/2", "1/0", "/", "-1/2"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+        let (one, two) = (Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 });
+        let split = |s: Shard| (0..5).filter(|&n| s.takes(n)).collect::<Vec<_>>();
+        assert_eq!((split(one), split(two)), (vec![0, 2, 4], vec![1, 3]));
+        let error = Cli::try_parse_from(["pgdrill", "run", "scenarios", "--shard", "3/2"]).expect_err("3 of 2");
+        assert!(error.to_string().contains("`3/2` is not K/N"), "{error}");
     }
 }

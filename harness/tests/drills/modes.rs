@@ -70,6 +70,44 @@ fn tags_select_the_scenarios_a_run_drills() {
     assert_eq!(drilled(&reports).len(), 1, "a refused run drills nothing");
 }
 
+/// `--shard K/N` splits what the tags select among N runners, in file order; a runner whose
+/// shard is empty has nothing to do, which passes.
+#[test]
+fn shards_split_the_selected_scenarios() {
+    let scratch = Scratch::new();
+    let folder = scratch.path("scenarios");
+    for (name, tag) in [("a", "quarterly"), ("b", "roles"), ("c", "quarterly"), ("d", "quarterly")] {
+        scratch.scenario(
+            &format!("scenarios/{name}.toml"),
+            &format!(
+                "name = \"{name}\"\ntags = [\"{tag}\"]\n[source]\npath = \"{{fixtures}}/plur.sql.gz\"\n\
+                 [restore]\nglobals = \"{{fixtures}}/plur.globals.sql\"\n\
+                 [checks.row_counts.tables]\n\"public.schema_migrations\" = 10\n"
+            ),
+        );
+    }
+    let folder_arg = folder.display().to_string();
+    let shard = |k: &str, tag: &str| {
+        let reports = scratch.path(&format!("reports-{tag}-{}", k.replace('/', "-")));
+        let output =
+            pgdrill(&["run", &folder_arg, "--reports", &reports.display().to_string(), "--tag", tag, "--shard", k]);
+        (output, drilled(&reports))
+    };
+    let (one, first) = shard("1/2", "quarterly");
+    assert_eq!(one.status.code(), Some(0), "{}", text(&one));
+    assert_eq!(first, BTreeSet::from(["a".to_owned(), "d".to_owned()]), "{}", text(&one));
+    let (two, second) = shard("2/2", "quarterly");
+    assert_eq!(two.status.code(), Some(0), "{}", text(&two));
+    assert_eq!(second, BTreeSet::from(["c".to_owned()]), "{}", text(&two));
+
+    let (empty, none) = shard("2/3", "roles");
+    assert_eq!(empty.status.code(), Some(0), "{}", text(&empty));
+    assert!(none.is_empty(), "{none:?}");
+    assert!(String::from_utf8_lossy(&empty.stdout).contains("shard 2/3 has none of the 1 selected scenario"));
+    let (unmatched, _) = shard("1/2", "pre-migration");
+    assert_eq!(unmatched.status.code(), Some(2), "no scenario at all is still an error: {}", text(&unmatched));
+}
+
 #[test]
 fn the_release_gate_runs_only_the_role_rls_and_audit_checks() {
     let scratch = Scratch::new();
