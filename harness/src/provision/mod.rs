@@ -327,8 +327,8 @@ pub struct PhysicalData {
 /// What must be undone after a drill.
 pub enum Teardown {
     Container(Box<container::Running>),
-    Server(server::Running),
-    Local(local::Running),
+    Server(Box<server::Running>),
+    Local(Box<local::Running>),
 }
 
 impl Teardown {
@@ -384,11 +384,11 @@ pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Tar
         }),
         TargetKind::Server(server_spec) => {
             let (target, running) = server::provision(server_spec, ctx).await?;
-            Ok((target, Teardown::Server(running)))
+            Ok((target, Teardown::Server(Box::new(running))))
         }
         TargetKind::Local(local_spec) => {
             let (target, running) = local::provision(local_spec, ctx).await?;
-            Ok((target, Teardown::Local(running)))
+            Ok((target, Teardown::Local(Box::new(running))))
         }
     }
 }

@@ -26,7 +26,8 @@ struct Gauge {
 /// The text of `metrics.prom` for `record`.
 pub fn render(record: &DrillRecord) -> String {
     let count = |wanted: &[Verdict]| record.checks.iter().filter(|c| wanted.contains(&c.verdict)).count() as f64;
-    let seconds = |d: std::time::Duration| d.as_secs_f64();
+    // Whole milliseconds, as drill.json records durations.
+    let seconds = |d: std::time::Duration| d.as_millis() as f64 / 1000.0;
     let gauges = [
         Gauge {
             name: "pgdrill_drill_passed",
@@ -142,7 +143,7 @@ mod tests {
         assert_eq!(number(1.0), "1");
         assert_eq!(number(0.0), "0");
         assert_eq!(number(12.5), "12.5");
-        assert_eq!(number(3.14159), "3.142");
+        assert_eq!(number(2.71871), "2.719");
         assert_eq!(number(1_790_000_000.25), "1790000000.25");
     }
 
