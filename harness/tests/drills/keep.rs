@@ -331,3 +331,55 @@ fn clean_removes_the_target_of_a_drill_killed_outright() {
     assert!(containers_labelled("org.pgdrill.scenario", &name).is_empty(), "{cleaned:?}");
     assert!(!folder.exists(), "{} is left", folder.display());
 }
+
+#[test]
+fn a_kept_server_target_keeps_its_database_until_clean_drops_it_as_the_scenarios_admin() {
+    let server = crate::servers::PgServer::start();
+    let keeping = Keeping::new();
+    let scenario = keeping.scratch.scenario(
+        "server.toml",
+        "[source]\npath = \"{fixtures}/prismeai.sql.gz\"\ntrusted = \"a fixture of this repository\"\n[target]\nkind = \"server\"\nurl_env = \"DRILL_ADMIN_URL\"\ndatabase = \"prismeai\"\n[[restore.roles]]\nname = \"prismeai_app\"\n",
+    );
+    let admin = ("DRILL_ADMIN_URL".to_owned(), server.url("require"));
+    let env = [keeping.env(), vec![admin.clone()]].concat();
+    let drill = keeping.scratch.drill_env(&scenario, &["--keep".into()], &env);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let kept = drill.record().kept.clone().unwrap_or_else(|| panic!("not kept\n{drill:?}"));
+    let database = drill.record().restore.as_ref().expect("restored").database.clone();
+    assert_eq!((kept.kind.as_str(), kept.database.as_str()), ("server", database.as_str()));
+    let exists = |db: &str| server.psql(&format!("SELECT count(*) FROM pg_database WHERE datname = '{db}'")).unwrap();
+    assert_eq!(exists(&database).trim(), "1", "the database is kept");
+
+    // The connection file names the server and the database, not the admin's password.
+    let (file, service) = connect_line(&drill);
+    assert_eq!(mode(&file), 0o600);
+    let text = std::fs::read_to_string(&file).expect("the connection file");
+    assert!(!text.contains("password=") && !text.contains(&server.password), "{text}");
+    assert!(!drill.stdout.contains(&server.password) && !drill.stderr.contains(&server.password));
+    let counted = Command::new("psql")
+        .env("PGSERVICEFILE", &file)
+        .env("PGPASSWORD", &server.password)
+        .args([&format!("service={service}"), "-w", "-Atqc", "SELECT current_database()"])
+        .output()
+        .expect("psql");
+    assert_eq!(stdout(&counted), database, "{}", String::from_utf8_lossy(&counted.stderr));
+
+    // Without the admin's connection string, clean says what it needs and drops nothing.
+    let refused = keeping.clean(&[&kept.name]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("`DRILL_ADMIN_URL` is not set"), "{refused:?}");
+    assert_eq!(exists(&database).trim(), "1");
+    assert_eq!(keeping.recorded(), vec![kept.name.clone()]);
+
+    let cleaned = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+        .args(["clean", &kept.name])
+        .env("XDG_STATE_HOME", &keeping.state)
+        .env(&admin.0, &admin.1)
+        .output()
+        .expect("pgdrill clean");
+    assert!(cleaned.status.success(), "{cleaned:?}");
+    assert_eq!(exists(&database).trim(), "0", "clean dropped the database");
+    let roles = server.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'prismeai_app'").unwrap();
+    assert_eq!(roles.trim(), "0", "and the role the drill made");
+    assert!(keeping.recorded().is_empty() && !file.exists());
+}
