@@ -138,6 +138,18 @@ pub enum Command {
         /// Run only the checks of these kinds (e.g. `roles,rls`; `api` for the app's requests).
         #[arg(long, value_name = "KINDS", value_delimiter = ',')]
         only: Option<Vec<String>>,
+        /// Leave the target running after the drill, to look into: `--keep` (or `--keep=always`)
+        /// whatever the verdict, `--keep=on-failure` only when the drill fails. Prints how to
+        /// connect (a connection file only you can read) and `pgdrill clean NAME`.
+        #[arg(
+            long,
+            value_name = "WHEN",
+            value_enum,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "always"
+        )]
+        keep: Option<KeepWhen>,
     },
     /// The release gate: drill only the role, row-level security and append-only audit checks.
     ///
@@ -181,6 +193,35 @@ pub enum Command {
     /// Print the JSON Schema of the scenario format, for editors (taplo, Even Better TOML) and
     /// validators.
     Schema,
+    /// Remove targets kept by `run --keep`, and what drills killed outright left behind.
+    ///
+    /// Without a name: every target kept in your state folder (and kept containers whose record
+    /// is gone), and the containers and private folders of drills whose process no longer runs.
+    /// Never touches a container without pgdrill's labels.
+    Clean {
+        /// One kept target, as `run --keep` named it (or its container's name).
+        name: Option<String>,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A kept target's loopback port (started by `run --keep`; not for use by hand).
+    #[command(name = "__forward", hide = true)]
+    Forward {
+        #[arg(long)]
+        socket_dir: PathBuf,
+        #[arg(long)]
+        refuse: String,
+    },
+}
+
+/// When `--keep` keeps the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepWhen {
+    /// Whatever the verdict.
+    Always,
+    /// Only when the drill fails.
+    OnFailure,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,7 +256,7 @@ pub fn run() -> ExitCode {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenarios, common, only } => {
+        Command::Run { scenarios, common, only, keep } => {
             let kinds: Vec<&str> = crate::check::KINDS.iter().copied().chain([crate::app::request::KIND]).collect();
             if let Some(unknown) = only.iter().flatten().find(|k| !kinds.contains(&k.as_str())) {
                 eprintln!("error: --only: `{unknown}` is not a check kind (the kinds: {})", kinds.join(", "));
@@ -225,6 +266,11 @@ async fn main() -> ExitCode {
                 backup: common.backup.clone(),
                 globals: common.globals.clone(),
                 only_kinds: only,
+                keep: match keep {
+                    None => drill::Keep::Never,
+                    Some(KeepWhen::Always) => drill::Keep::Always,
+                    Some(KeepWhen::OnFailure) => drill::Keep::OnFailure,
+                },
                 ..DrillOptions::default()
             };
             run_many(&scenarios, common, options, false).await
@@ -261,6 +307,32 @@ async fn main() -> ExitCode {
             let schema = crate::scenario::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema).expect("a JSON value serializes"));
             ExitCode::SUCCESS
+        }
+        Command::Clean { name, dry_run } => clean(name.as_deref(), dry_run).await,
+        Command::Forward { socket_dir, refuse } => match crate::provision::kept::forward(&socket_dir, &refuse).await {
+            Ok(()) => Exit::Pass.into(),
+            Err(_) => Exit::Fail.into(),
+        },
+    }
+}
+
+async fn clean(name: Option<&str>, dry_run: bool) -> ExitCode {
+    match crate::provision::kept::clean(name, dry_run).await {
+        Ok(cleaned) => {
+            for line in &cleaned.lines {
+                println!("{line}");
+            }
+            if cleaned.lines.is_empty() && cleaned.errors.is_empty() {
+                println!("nothing to clean: no kept target, nothing left by a drill");
+            }
+            for error in &cleaned.errors {
+                eprintln!("error: {error}");
+            }
+            Exit::pass_if(cleaned.errors.is_empty()).into()
+        }
+        Err(e) => {
+            eprintln!("error: {}", crate::error::error_chain(&e));
+            Exit::Fail.into()
         }
     }
 }
@@ -514,6 +586,34 @@ fn summarize(outcome: &DrillOutcome) {
             paths.json.display()
         ),
         Err(e) => eprintln!("error: {}", crate::error::error_chain(e)),
+    }
+    if let Some(kept) = &outcome.kept {
+        print_kept(kept);
+    }
+}
+
+/// How to reach a kept target and remove it; the password stays in the connection file.
+fn print_kept(kept: &crate::provision::kept::Kept) {
+    let i = &kept.info;
+    let what = match &i.container {
+        Some(container) => format!("container {container}, database `{}`", i.database),
+        None => format!("database `{}` on {}", i.database, i.address),
+    };
+    println!("kept: target `{}` ({what}) is still running", i.name);
+    println!(
+        "  connect: PGSERVICEFILE={} psql service={}",
+        shell_quote(&kept.connection_file.display().to_string()),
+        shell_quote(&kept.service)
+    );
+    println!("  remove:  pgdrill clean {}", shell_quote(&i.name));
+}
+
+/// A word as a POSIX shell reads it back: as it is when it is plain, else in single quotes.
+fn shell_quote(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=:@%+,".contains(c)) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 

@@ -48,6 +48,20 @@ pub struct DrillOptions {
     pub baseline_out: Option<PathBuf>,
     /// Run only the checks of these kinds (`api` for the application's requests).
     pub only_kinds: Option<Vec<String>>,
+    /// Whether to leave the target running after the drill instead of removing it.
+    pub keep: Keep,
+}
+
+/// When a drill leaves its target running for someone to look into (`--keep`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// Always remove it (the default).
+    #[default]
+    Never,
+    /// Keep it whatever the verdict.
+    Always,
+    /// Keep it when the drill failed.
+    OnFailure,
 }
 
 impl Default for DrillOptions {
@@ -59,6 +73,7 @@ impl Default for DrillOptions {
             globals: None,
             baseline_out: None,
             only_kinds: None,
+            keep: Keep::Never,
         }
     }
 }
@@ -69,6 +84,8 @@ pub struct DrillOutcome {
     pub reports: Result<ReportPaths, ReportError>,
     /// Why the scenario could not be used, with its source location, for a rich display.
     pub scenario_error: Option<ScenarioError>,
+    /// The target, when it was kept running after the drill, and how to reach it.
+    pub kept: Option<provision::kept::Kept>,
 }
 
 impl DrillOutcome {
@@ -150,7 +167,7 @@ pub async fn run(
         Err(error) => {
             events.emit(Event::Finished { at: OffsetDateTime::now_utc(), interrupted: false });
             let (record, reports) = write_reports(&events, options);
-            DrillOutcome { record, reports, scenario_error: Some(error) }
+            DrillOutcome { record, reports, scenario_error: Some(error), kept: None }
         }
     }
 }
@@ -208,6 +225,8 @@ struct Cleanup {
     provision_started: bool,
     /// The application, while it runs.
     app: Option<AppHandle>,
+    /// The database the drill restores (or restored) into, once a target is there.
+    database: Option<String>,
 }
 
 struct Drill<'a> {
@@ -242,14 +261,24 @@ impl Drill<'_> {
             }
         };
         self.skip_remaining_checks(if interrupted { "the drill was interrupted" } else { "an earlier phase failed" });
+        // An interrupted drill is stopped, not kept.
+        let keep = !interrupted
+            && match options.keep {
+                Keep::Never => false,
+                Keep::Always => true,
+                Keep::OnFailure => {
+                    self.events.record().is_some_and(|r| report::verdict_if_finished(&r) != report::DrillVerdict::Pass)
+                }
+            };
+        let mut kept = None;
         if cleanup.provision_started {
-            self.teardown(cleanup).await;
+            kept = self.teardown(cleanup, keep).await;
         }
         // Downloads live only as long as the drill.
         let _ = std::fs::remove_dir_all(self.work_dir());
         self.events.emit(Event::Finished { at: OffsetDateTime::now_utc(), interrupted });
         let (record, reports) = write_reports(&self.events, options);
-        DrillOutcome { record, reports, scenario_error: None }
+        DrillOutcome { record, reports, scenario_error: None, kept }
     }
 
     /// Runs one phase: reports its start, runs `work`, reports how it ended.
@@ -308,6 +337,7 @@ impl Drill<'_> {
             self.restore_dump(cleanup, &backup).await
         };
         let Some((target, database, dump)) = restored else { return };
+        cleanup.database = Some(database.clone());
         self.after_restore(cleanup, &target, &database, &dump).await;
     }
 
@@ -582,6 +612,7 @@ impl Drill<'_> {
         };
         let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(PhaseError::error)?;
         cleanup.teardown = Some(handle);
+        cleanup.database = Some(target.database_for(&self.scenario.target.database));
         self.events.emit(Event::Target(target.info.clone()));
         let summary = target.summary();
         Ok((target, summary))
@@ -653,15 +684,34 @@ impl Drill<'_> {
         }
     }
 
-    async fn teardown(&self, cleanup: Cleanup) {
+    /// Removes the target and the app; with `keep`, keeps the target running instead (what it
+    /// cannot keep it still removes) and returns how to reach it.
+    async fn teardown(&self, cleanup: Cleanup, keep: bool) -> Option<provision::kept::Kept> {
+        let mut kept = None;
         self.phase(Phase::Teardown, async {
             let mut lines = Vec::new();
             if let Some(mut app) = cleanup.app {
                 lines.push(app.stop().await.map_err(PhaseError::error)?);
             }
             let cut_off = cleanup.teardown.is_none();
-            if let Some(handle) = cleanup.teardown {
-                lines.push(handle.run().await.map_err(PhaseError::error)?);
+            if keep && cut_off {
+                lines.push("nothing to keep: no target was started".into());
+            }
+            if let Some(mut handle) = cleanup.teardown {
+                let database = cleanup.database.unwrap_or_else(|| self.scenario.target.database.clone());
+                match self.keep(&mut handle, &database, keep).await {
+                    Some(Ok(target)) => {
+                        lines.push(target.summary.clone());
+                        self.events.emit(Event::Kept(target.info.clone()));
+                        kept = Some(target);
+                    }
+                    not_kept => {
+                        if let Some(Err(e)) = not_kept {
+                            lines.push(format!("{}; removed it instead", error_chain(&*e)));
+                        }
+                        lines.push(handle.run().await.map_err(PhaseError::error)?);
+                    }
+                }
             }
             // Anything else labelled with this drill: a start cut off before it handed its
             // container over may still be creating one, so look twice.
@@ -686,5 +736,37 @@ impl Drill<'_> {
             Ok(((), lines.join("; ")))
         })
         .await;
+        kept
+    }
+
+    /// Keeps the target, when asked to, as `<scenario>-<first 8 of the drill id>`.
+    async fn keep(
+        &self,
+        handle: &mut Teardown,
+        database: &str,
+        keep: bool,
+    ) -> Option<Result<provision::kept::Kept, Box<dyn std::error::Error + Send + Sync>>> {
+        if !keep {
+            return None;
+        }
+        let short: String = self.drill_id.chars().take(8).collect();
+        let name = format!("{}-{short}", self.scenario.name);
+        let dir = match provision::kept::state_dir() {
+            Ok(dir) => dir,
+            Err(e) => return Some(Err(Box::new(e))),
+        };
+        let record = provision::kept::record_path(&dir, &name);
+        let kept_at =
+            OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let request = provision::kept::Request {
+            name: &name,
+            scenario: &self.scenario.name,
+            drill_id: &self.drill_id,
+            database,
+            record: &record,
+            kept_at: &kept_at,
+            redactor: &self.redactor,
+        };
+        Some(handle.keep(&request).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>))
     }
 }

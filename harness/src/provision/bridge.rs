@@ -38,23 +38,26 @@ pub(crate) async fn open(socket_dir: &Path, port: u16, trusted: &str) -> std::io
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let local = listener.local_addr()?.port();
     let socket = socket_dir.join(format!(".s.PGSQL.{port}"));
-    let trusted = trusted.to_owned();
-    let accept = tokio::spawn(async move {
-        // Connections live in this set: aborting the accept loop drops it, which ends them all.
-        let mut connections = JoinSet::new();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((client, _)) => {
-                        connections.spawn(forward(client, socket.clone(), trusted.clone()));
-                    }
-                    Err(e) => tracing::warn!("the programs' port stopped accepting: {e}"),
-                },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            }
-        }
-    });
+    let accept = tokio::spawn(serve(listener, socket, trusted.to_owned()));
     Ok(Bridge { port: local, accept })
+}
+
+/// Forwards every connection `listener` accepts to the server socket `socket`, refusing logins
+/// as `trusted`; also the body of a kept target's forwarder ([`super::kept`]).
+pub(crate) async fn serve(listener: TcpListener, socket: PathBuf, trusted: String) {
+    // Connections live in this set: dropping the future ends them all.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((client, _)) => {
+                    connections.spawn(forward(client, socket.clone(), trusted.clone()));
+                }
+                Err(e) => tracing::warn!("the programs' port stopped accepting: {e}"),
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
 }
 
 /// What the first packets of a connection ask for.

@@ -37,7 +37,7 @@ pub(crate) fn owner() -> String {
     owner_of(std::process::id()).unwrap_or_default()
 }
 
-fn owner_of(pid: u32) -> Option<String> {
+pub(super) fn owner_of(pid: u32) -> Option<String> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command's closing parenthesis start at field 3 (state); 22 is starttime.
@@ -81,6 +81,7 @@ pub struct Running {
     docker: Docker,
     drill_id: String,
     run_dir: RunDir,
+    startup_timeout: Duration,
 }
 
 pub(crate) fn docker() -> Result<Docker, TargetError> {
@@ -185,8 +186,10 @@ impl RunDir {
         std::fs::set_permissions(self.socket(), std::fs::Permissions::from_mode(0o555))
     }
 
+    /// Removes a target's private folder, unless it was kept (`pgdrill clean` removes that one).
     fn remove(path: &Path) {
         if path.exists()
+            && !path.join(super::kept::MARKER).exists()
             && let Err(e) = std::fs::remove_dir_all(path)
         {
             tracing::warn!("cannot remove `{}`: {e}", path.display());
@@ -436,7 +439,13 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         mount: mount.map(|(given, _, inside)| (given, inside)),
     };
     let socket = run_dir.socket();
-    let mut running = Running { container: Some(container), docker, drill_id: ctx.drill_id.to_owned(), run_dir };
+    let mut running = Running {
+        container: Some(container),
+        docker,
+        drill_id: ctx.drill_id.to_owned(),
+        run_dir,
+        startup_timeout: spec.startup_timeout,
+    };
     let ready = async {
         wait_ready(&mut running, spec, &socket, ctx).await?;
         running
@@ -513,30 +522,8 @@ impl Offline {
         args: &[String],
         redactor: &crate::secret::Redactor,
     ) -> Result<(super::tools::ToolOutput, String), TargetError> {
-        use futures_util::StreamExt;
-        use testcontainers::bollard::query_parameters::{KillContainerOptions, WaitContainerOptions};
         let docker = docker()?;
-        // SIGINT is PostgreSQL's fast shutdown: sessions end, a checkpoint, a clean state.
-        // (`docker stop` sends SIGTERM, a smart shutdown that waits for every session, on
-        // engines older than API 1.42, which ignore its signal.)
-        let stop_err = |source| TargetError::Docker { action: "stop the target's server", source };
-        let wait = WaitContainerOptions { condition: "not-running".into() };
-        let mut stopped = docker.wait_container(&self.container, Some(wait));
-        docker
-            .kill_container(&self.container, Some(KillContainerOptions { signal: "SIGINT".into() }))
-            .await
-            .map_err(stop_err)?;
-        match stopped.next().await {
-            // The server's exit status: 0 after a clean shutdown.
-            Some(Ok(_)) | None => {}
-            Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code: 0, .. })) => {}
-            Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, error })) => {
-                return Err(TargetError::Tool {
-                    message: format!("the target's server did not shut down cleanly (exit {code}): {error}"),
-                });
-            }
-            Some(Err(source)) => return Err(stop_err(source)),
-        }
+        stop_cleanly(&docker, &self.container).await?;
         let data = self.run_dir.join("data");
         let ran = async {
             let toolbox = super::toolbox::Toolbox::start(super::toolbox::Request {
@@ -589,6 +576,30 @@ impl Offline {
             }
         }
         unseal(0o555)
+    }
+}
+
+/// Stops a target's server with a fast shutdown (SIGINT: sessions end, a checkpoint, a clean
+/// state) and waits until its container has stopped. (`docker stop` sends SIGTERM, a smart
+/// shutdown that waits for every session, on engines older than API 1.42, which ignore its
+/// signal.)
+async fn stop_cleanly(docker: &Docker, container: &str) -> Result<(), TargetError> {
+    use futures_util::StreamExt;
+    use testcontainers::bollard::query_parameters::{KillContainerOptions, WaitContainerOptions};
+    let stop_err = |source| TargetError::Docker { action: "stop the target's server", source };
+    let wait = WaitContainerOptions { condition: "not-running".into() };
+    let mut stopped = docker.wait_container(container, Some(wait));
+    docker.kill_container(container, Some(KillContainerOptions { signal: "SIGINT".into() })).await.map_err(stop_err)?;
+    match stopped.next().await {
+        // The server's exit status: 0 after a clean shutdown.
+        Some(Ok(_)) | None => Ok(()),
+        Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code: 0, .. })) => Ok(()),
+        Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, error })) => {
+            Err(TargetError::Tool {
+                message: format!("the target's server did not shut down cleanly (exit {code}): {error}"),
+            })
+        }
+        Some(Err(source)) => Err(stop_err(source)),
     }
 }
 
@@ -689,6 +700,242 @@ impl Running {
         removed += remove_labelled(&self.docker, &self.drill_id).await?;
         Ok(removed)
     }
+}
+
+impl Running {
+    /// Keeps the target after the drill: a superuser with a fresh password for the loopback
+    /// port, then the container made again from the same configuration and data directory (its
+    /// server stopped cleanly first) with the kept labels instead of the drill's, proven a sandbox
+    /// again from inside, its private folder marked as kept, and a forwarder on a loopback port.
+    /// On an error the target is left for [`Running::remove`].
+    pub(crate) async fn keep(
+        &mut self,
+        request: &super::kept::Request<'_>,
+    ) -> Result<(super::kept::Record, Vec<super::kept::Service>, String), TargetError> {
+        use super::kept::{self, Service};
+        let id = self.container.as_ref().ok_or(TargetError::Gone)?.id().to_owned();
+        let socket = self.run_dir.socket();
+        let short: String = request.drill_id.chars().take(8).collect();
+        let role = format!("pgdrill_kept_{short}");
+        let password = crate::secret::Secret::random_password();
+        request.redactor.register(&password);
+        let login = create_login(&socket, &role, &password).await.map_err(|e| request.redactor.redact(&e));
+        let inspected = self
+            .docker
+            .inspect_container(&id, None)
+            .await
+            .map_err(|source| TargetError::Docker { action: "inspect the target container", source })?;
+        if inspected.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+            stop_cleanly(&self.docker, &id).await?;
+        }
+        if let Some(container) = self.container.take() {
+            container.rm().await.map_err(|e| TargetError::Teardown { message: e.to_string() })?;
+        }
+        let name = inspected.name.clone().unwrap_or_default().trim_start_matches('/').to_owned();
+        let new_id = self.recreate(&inspected, &name, request).await?;
+        let started = async {
+            self.docker
+                .start_container(&new_id, None)
+                .await
+                .map_err(|source| TargetError::Docker { action: "start the kept target", source })?;
+            self.wait_socket(&socket, request.redactor).await?;
+            self.run_dir
+                .seal()
+                .map_err(|e| TargetError::Tool { message: format!("cannot make the socket folder read-only: {e}") })?;
+            let observed = super::observe(&socket_options(&socket)).await?;
+            observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
+            let marked = std::fs::write(self.run_dir.outer.join(kept::MARKER), request.record.display().to_string())
+                .and_then(|()| std::fs::remove_file(self.run_dir.outer.join(super::OWNER_FILE)));
+            marked
+                .map_err(|e| TargetError::Tool { message: format!("cannot mark the private folder as kept: {e}") })?;
+            let forwarder = match &login {
+                Ok(()) => Some(kept::spawn_forwarder(&socket, SUPERUSER).map_err(|e| TargetError::Programs {
+                    message: format!("cannot start the process that forwards a loopback port: {e}"),
+                })?),
+                Err(_) => None,
+            };
+            Ok(forwarder)
+        };
+        let forwarder = match started.await {
+            Ok(forwarder) => forwarder,
+            Err(e) => {
+                let _ = std::fs::remove_file(self.run_dir.outer.join(kept::MARKER));
+                let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+                let _ = self.docker.remove_container(&new_id, Some(options)).await;
+                return Err(e);
+            }
+        };
+        let socket_service = |service: String| Service {
+            name: service,
+            params: vec![
+                ("host", socket.display().to_string()),
+                ("port", "5432".into()),
+                ("user", SUPERUSER.into()),
+                ("dbname", request.database.to_owned()),
+            ],
+            password: None,
+        };
+        let (services, address, summary) = match &forwarder {
+            Some(f) => (
+                vec![
+                    Service {
+                        name: request.name.to_owned(),
+                        params: vec![
+                            ("host", "127.0.0.1".into()),
+                            ("port", f.port.to_string()),
+                            ("user", role.clone()),
+                            ("dbname", request.database.to_owned()),
+                            ("sslmode", "disable".into()),
+                        ],
+                        password: Some(password),
+                    },
+                    socket_service(format!("{}-socket", request.name)),
+                ],
+                format!("127.0.0.1:{}", f.port),
+                format!(
+                    "kept container {name}, still a sandbox (no network, no capabilities, no shell): database `{}` on 127.0.0.1:{} (loopback, forwarded to its socket) as `{role}`, whose password is in the connection file",
+                    request.database, f.port
+                ),
+            ),
+            None => (
+                vec![socket_service(request.name.to_owned())],
+                format!("socket in {}", socket.display()),
+                format!(
+                    "kept container {name}, still a sandbox (no network, no capabilities, no shell): database `{}` through its socket in {} only, as `postgres` (no login could be made for a loopback port: {})",
+                    request.database,
+                    socket.display(),
+                    login.err().unwrap_or_default()
+                ),
+            ),
+        };
+        let record = kept::Record {
+            name: request.name.to_owned(),
+            kind: "container".into(),
+            scenario: request.scenario.to_owned(),
+            drill_id: request.drill_id.to_owned(),
+            kept_at: request.kept_at.to_owned(),
+            database: request.database.to_owned(),
+            address,
+            container: Some(new_id),
+            container_name: Some(name),
+            run_dir: Some(self.run_dir.outer.clone()),
+            forwarder,
+            server: None,
+        };
+        Ok((record, services, summary))
+    }
+
+    /// Creates the kept container: the drill container's configuration with the kept labels
+    /// instead of the drill's, without the backup's mount (the backup is no longer needed).
+    async fn recreate(
+        &self,
+        inspected: &testcontainers::bollard::models::ContainerInspectResponse,
+        name: &str,
+        request: &super::kept::Request<'_>,
+    ) -> Result<String, TargetError> {
+        use testcontainers::bollard::models::ContainerCreateBody;
+        use testcontainers::bollard::query_parameters::CreateContainerOptions;
+        let config = inspected.config.clone().unwrap_or_default();
+        let mut body: ContainerCreateBody =
+            serde_json::to_value(config).and_then(serde_json::from_value).map_err(|e| TargetError::Tool {
+                message: format!("cannot read the target container's configuration: {e}"),
+            })?;
+        body.labels = Some(HashMap::from([
+            (super::kept::KEPT_LABEL.to_owned(), request.kept_at.to_owned()),
+            (super::kept::NAME_LABEL.to_owned(), request.name.to_owned()),
+            (super::kept::RECORD_LABEL.to_owned(), request.record.display().to_string()),
+            ("org.pgdrill.scenario".to_owned(), request.scenario.to_owned()),
+        ]));
+        let mut host = inspected.host_config.clone().unwrap_or_default();
+        host.mounts = host.mounts.map(|mounts| {
+            mounts
+                .into_iter()
+                .filter(|m| !m.target.as_deref().unwrap_or_default().starts_with(tools::CONTAINER_BACKUP_DIR))
+                .collect()
+        });
+        host.group_add = None;
+        body.host_config = Some(host);
+        // The server makes its socket again, as whichever user it runs as.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(self.run_dir.socket(), std::fs::Permissions::from_mode(0o777))
+                .map_err(|e| TargetError::Tool { message: format!("cannot open the socket folder again: {e}") })?;
+        }
+        let options = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|source| TargetError::Docker { action: "create the kept target", source })?;
+        Ok(created.id)
+    }
+
+    /// Waits until the server answers on its socket, within the target's start-up timeout.
+    async fn wait_socket(&self, socket: &Path, redactor: &crate::secret::Redactor) -> Result<(), TargetError> {
+        let options = socket_options(socket);
+        let started = Instant::now();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await {
+                Ok(Ok(conn)) => {
+                    conn.close().await.ok();
+                    return Ok(());
+                }
+                Ok(Err(e)) if started.elapsed() >= self.startup_timeout => {
+                    return Err(TargetError::NotReady {
+                        timeout: self.startup_timeout,
+                        last_error: redactor.redact(&e.to_string()),
+                        logs: "(the kept target was started again from the drill's data directory)".into(),
+                    });
+                }
+                _ => tokio::time::sleep(Duration::from_millis(25)).await,
+            }
+        }
+    }
+}
+
+/// Makes `role`, a superuser that logs in with `password`, through the socket (a recovering
+/// standby, read-only, cannot: the error says so).
+async fn create_login(socket: &Path, role: &str, password: &crate::secret::Secret) -> Result<(), String> {
+    use sqlx::Executor;
+    let mut conn = PgConnection::connect_with(&socket_options(socket)).await.map_err(|e| e.to_string())?;
+    let sql = format!(
+        "CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}",
+        crate::pg::quote_ident(role),
+        crate::pg::quote_literal(password.expose())
+    );
+    let created = conn.execute(sqlx::raw_sql(&sql)).await.map(|_| ()).map_err(|e| e.to_string());
+    conn.close().await.ok();
+    created
+}
+
+/// The containers (targets and apps) of drills on this machine whose process is gone: their
+/// names, removed with their private folders unless `dry_run`.
+pub(crate) async fn orphans(docker: &Docker, dry_run: bool) -> Result<Vec<String>, TargetError> {
+    let filters = HashMap::from([("label".to_owned(), vec![OWNER_LABEL.to_owned()])]);
+    let list = docker
+        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
+        .await
+        .map_err(|source| TargetError::Docker { action: "list pgdrill's containers", source })?;
+    let mut names = Vec::new();
+    for summary in list {
+        let labels = summary.labels.unwrap_or_default();
+        if !orphaned(labels.get(OWNER_LABEL).map(String::as_str).unwrap_or_default()) {
+            continue;
+        }
+        let name = summary.names.unwrap_or_default().first().map(|n| n.trim_start_matches('/').to_owned());
+        if !dry_run && let Some(id) = &summary.id {
+            let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+            match docker.remove_container(id, Some(options)).await {
+                Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
+                Err(source) => return Err(TargetError::Docker { action: "remove a pgdrill container", source }),
+            }
+            if let Some(drill) = labels.get(DRILL_LABEL) {
+                RunDir::remove(&RunDir::path_for(drill));
+            }
+        }
+        names.push(name.unwrap_or_else(|| summary.id.unwrap_or_default()));
+    }
+    Ok(names)
 }
 
 /// Removes every container labelled with `drill_id`, and the drill's socket folder; returns how

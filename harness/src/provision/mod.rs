@@ -10,6 +10,7 @@
 pub(crate) mod bridge;
 pub(crate) mod container;
 pub(crate) mod image;
+pub mod kept;
 pub(crate) mod local;
 pub(crate) mod sandbox;
 pub(crate) mod server;
@@ -326,11 +327,37 @@ pub struct PhysicalData {
 /// What must be undone after a drill.
 pub enum Teardown {
     Container(Box<container::Running>),
-    Server(server::Running),
-    Local(local::Running),
+    Server(Box<server::Running>),
+    Local(Box<local::Running>),
 }
 
 impl Teardown {
+    /// Keeps the target running after the drill instead of removing it (`--keep`), and records
+    /// how to reach it in a file only its user can read. On an error, nothing is recorded and the
+    /// target is still this handle's to remove with [`Teardown::run`].
+    pub(crate) async fn keep(&mut self, request: &kept::Request<'_>) -> Result<kept::Kept, TargetError> {
+        let (record, services, summary) = match self {
+            Teardown::Container(running) => running.keep(request).await?,
+            Teardown::Server(running) => running.keep(request)?,
+            Teardown::Local(_) => {
+                return Err(TargetError::Keep {
+                    message: "a local target's server runs in bubblewrap as pgdrill's own child and ends with it (keep a container target instead)".into(),
+                });
+            }
+        };
+        match kept::register(&record, &services, summary) {
+            Ok(kept) => Ok(kept),
+            Err(e) => {
+                let message = crate::error::error_chain(&e);
+                // Kept, but not recorded: nobody could reach it.
+                if let Err(also) = kept::remove_record(&record, container::docker().ok().as_ref()).await {
+                    tracing::warn!("cannot remove the target that could not be recorded: {also}");
+                }
+                Err(TargetError::Keep { message })
+            }
+        }
+    }
+
     /// Removes what the drill created; returns a line for the reports.
     pub async fn run(mut self) -> Result<String, TargetError> {
         match &mut self {
@@ -357,11 +384,11 @@ pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Tar
         }),
         TargetKind::Server(server_spec) => {
             let (target, running) = server::provision(server_spec, ctx).await?;
-            Ok((target, Teardown::Server(running)))
+            Ok((target, Teardown::Server(Box::new(running))))
         }
         TargetKind::Local(local_spec) => {
             let (target, running) = local::provision(local_spec, ctx).await?;
-            Ok((target, Teardown::Local(running)))
+            Ok((target, Teardown::Local(Box::new(running))))
         }
     }
 }
@@ -399,16 +426,27 @@ fn mark_owner(folder: &std::path::Path) -> std::io::Result<()> {
 /// Removes the private folders of targets (`pgdrill-*-target`, `pgdrill-local-*` in the temporary
 /// folder) whose owning process on this machine is gone: a drill killed outright leaves them.
 pub(crate) fn remove_orphan_folders() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    orphan_folders(false);
+}
+
+/// The private folders of targets whose owning process on this machine is gone, removed unless
+/// `dry_run`. A kept target's folder names no owner: it is never one of them.
+pub(crate) fn orphan_folders(dry_run: bool) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return Vec::new() };
+    let mut found = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let ours = name.starts_with("pgdrill-local-") || name.starts_with("pgdrill-") && name.ends_with("-target");
         let owner = std::fs::read_to_string(entry.path().join(OWNER_FILE)).unwrap_or_default();
         if ours && !owner.is_empty() && container::orphaned(&owner) {
-            tracing::warn!("removing `{}`, left by a drill whose process is gone", entry.path().display());
-            let _ = std::fs::remove_dir_all(entry.path());
+            if !dry_run {
+                tracing::warn!("removing `{}`, left by a drill whose process is gone", entry.path().display());
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+            found.push(entry.path());
         }
     }
+    found
 }
 
 /// Removes anything a drill may have left behind, found by its id (used when a drill is
@@ -483,6 +521,9 @@ pub enum TargetError {
     /// Removing the target failed.
     #[error("removing the target failed: {message}")]
     Teardown { message: String },
+    /// The target could not be kept after the drill (`--keep`).
+    #[error("cannot keep the target: {message}")]
+    Keep { message: String },
     /// The Docker engine runs elsewhere: it cannot share the socket folder.
     #[error(
         "the Docker engine at `{host}` is not on this machine: the container target has no network, and pgdrill reaches it through a Unix socket in a folder shared with the container, which only a local engine can share (hint: run pgdrill where the engine runs, or use `kind = \"local\"` or `kind = \"server\"`)"

@@ -20,6 +20,12 @@ pub struct Running {
     admin: PgConnectOptions,
     created: Arc<Mutex<Created>>,
     redactor: Redactor,
+    /// Where the admin connection string comes from, and its parts: for keeping the database.
+    url: super::kept::UrlSource,
+    host: String,
+    port: u16,
+    user: String,
+    ssl_mode: String,
 }
 
 pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
@@ -113,6 +119,16 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
     };
     let short_id: String = ctx.drill_id.chars().take(8).collect();
     let created = Arc::new(Mutex::new(Created::default()));
+    let running = Running {
+        admin,
+        created: created.clone(),
+        redactor: ctx.redactor.clone(),
+        url: super::kept::UrlSource::of(&spec.url),
+        host: host.clone(),
+        port,
+        user: user.clone(),
+        ssl_mode: ssl_text.clone(),
+    };
     let target = Target {
         host,
         port,
@@ -127,7 +143,7 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
         programs: Programs::Direct,
         offline: None,
     };
-    Ok((target, Running { admin, created, redactor: ctx.redactor.clone() }))
+    Ok((target, running))
 }
 
 /// What pgdrill's role may do on the server, and beyond it.
@@ -204,6 +220,62 @@ impl Powers {
 }
 
 impl Running {
+    /// Keeps the drill's databases and roles on the server instead of dropping them. The
+    /// connection file names the server, the admin role and the database, without the admin's
+    /// password (libpq reads it as for any connection: `PGPASSWORD`, `~/.pgpass`, or a prompt):
+    /// pgdrill does not copy the scenario's secret into another file.
+    pub(crate) fn keep(
+        &mut self,
+        request: &super::kept::Request<'_>,
+    ) -> Result<(super::kept::Record, Vec<super::kept::Service>, String), TargetError> {
+        let created = self.created.lock().map(|c| c.clone()).unwrap_or_default();
+        if created.databases.is_empty() {
+            return Err(TargetError::Keep { message: "the drill created no database on the server".into() });
+        }
+        let address = format!("{}:{}", self.host, self.port);
+        let service = super::kept::Service {
+            name: request.name.to_owned(),
+            params: vec![
+                ("host", self.host.clone()),
+                ("port", self.port.to_string()),
+                ("user", self.user.clone()),
+                ("dbname", request.database.to_owned()),
+                ("sslmode", self.ssl_mode.clone()),
+            ],
+            password: None,
+        };
+        let record = super::kept::Record {
+            name: request.name.to_owned(),
+            kind: "server".into(),
+            scenario: request.scenario.to_owned(),
+            drill_id: request.drill_id.to_owned(),
+            kept_at: request.kept_at.to_owned(),
+            database: request.database.to_owned(),
+            address: address.clone(),
+            container: None,
+            container_name: None,
+            run_dir: None,
+            forwarder: None,
+            server: Some(super::kept::ServerRecord {
+                url: self.url.clone(),
+                databases: created.databases.clone(),
+                roles: created.roles.clone(),
+            }),
+        };
+        let mut summary = format!(
+            "kept database {} on {address} (not dropped), as `{}`; the admin's password is not copied into the connection file",
+            created.databases.join(", "),
+            self.user
+        );
+        if !created.roles.is_empty() {
+            summary.push_str(&format!("; kept role {}", created.roles.join(", ")));
+        }
+        if let Ok(mut c) = self.created.lock() {
+            *c = Created::default();
+        }
+        Ok((record, vec![service], summary))
+    }
+
     /// Drops the drill's databases, then the roles it created.
     pub async fn remove(&mut self) -> Result<String, TargetError> {
         let created = self.created.lock().map(|c| c.clone()).unwrap_or_default();

@@ -180,6 +180,7 @@ impl Reporter for Console {
             | Event::Target(_)
             | Event::Preflight(_)
             | Event::Restore(_)
+            | Event::Kept(_)
             | Event::Recovered { .. } => {}
         }
     }

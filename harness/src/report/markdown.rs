@@ -332,6 +332,18 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
                 let list: Vec<String> = t.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 rows.push(vec!["Throwaway settings".into(), code(&list.join(" "))]);
             }
+            if let Some(k) = &r.kept {
+                rows.push(vec![
+                    "Kept after the drill".into(),
+                    format!(
+                        "yes: target {}{} with database {}, still running for someone to look into (`pgdrill clean {}` removes it); how to log in is in a file only its user can read, on the machine that ran the drill, never in these reports",
+                        code(&k.name),
+                        k.container.as_ref().map(|c| format!(" (container {})", code(c))).unwrap_or_default(),
+                        code(&k.database),
+                        cell(&k.name)
+                    ),
+                ]);
+            }
             out.push_str(&table(None, rows));
         }
         None => out.push_str("No target was provisioned."),
@@ -462,7 +474,7 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
 
     let _ = writeln!(
         out,
-        "---\nWritten by pgdrill {}. The same drill is recorded in `drill.json` (machine-readable) and `junit.xml` (for CI). `MANIFEST.sha256` holds the sha256 of every report file: `sha256sum -c MANIFEST.sha256` (or `pgdrill report verify` on this folder) confirms none was changed after the drill. Passwords, keys and tokens are never written to these reports.",
+        "---\nWritten by pgdrill {}. The same drill is recorded in `drill.json` (machine-readable), `junit.xml` (for CI) and `metrics.prom` (gauges for Prometheus: node_exporter's textfile collector, OpenMetrics). `MANIFEST.sha256` holds the sha256 of every report file: `sha256sum -c MANIFEST.sha256` (or `pgdrill report verify` on this folder) confirms none was changed after the drill. Passwords, keys and tokens are never written to these reports.",
         r.runner.pgdrill_version
     );
     out

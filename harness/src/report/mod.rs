@@ -9,6 +9,7 @@ pub mod junit;
 pub mod manifest;
 pub mod markdown;
 pub mod merge;
+pub mod metrics;
 pub mod svg;
 
 #[cfg(test)]
@@ -263,6 +264,10 @@ pub struct DrillRecord {
     /// What the pgdrill process itself used, up to the end of this drill.
     #[serde(default)]
     pub usage: Option<ProcessUsage>,
+    /// The target, when it was kept running after the drill (`--keep`): its name, never how to
+    /// log in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<crate::provision::kept::KeptInfo>,
 }
 
 /// The pgdrill process's own footprint (over all its drills so far, when one command runs
@@ -313,6 +318,7 @@ impl DrillRecord {
             phases: Vec::new(),
             checks: Vec::new(),
             usage: None,
+            kept: None,
         }
     }
 
@@ -396,6 +402,8 @@ pub enum Event {
     Check(CheckResult),
     App(crate::app::AppInfo),
     Migrate(crate::migrate::MigrateInfo),
+    /// The target was kept running after the drill.
+    Kept(crate::provision::kept::KeptInfo),
     /// The restored database is ready for checks.
     Recovered {
         elapsed: Duration,
@@ -475,9 +483,18 @@ fn apply(record: &mut DrillRecord, event: &Event) {
         Event::Check(result) => record.checks.push(result.clone()),
         Event::App(info) => record.app = Some(info.clone()),
         Event::Migrate(info) => record.migrate = Some(info.clone()),
+        Event::Kept(info) => record.kept = Some(info.clone()),
         Event::Recovered { elapsed } => record.recovery = Some(*elapsed),
         Event::Finished { at, interrupted } => finish(record, *at, *interrupted),
     }
+}
+
+/// The verdict the drill would have if it finished now, not interrupted (for `--keep=on-failure`,
+/// decided before teardown).
+pub fn verdict_if_finished(record: &DrillRecord) -> DrillVerdict {
+    let mut record = record.clone();
+    finish(&mut record, OffsetDateTime::now_utc(), false);
+    record.verdict
 }
 
 /// Closes the record: running phases were interrupted, phases that never ran are skipped with
@@ -592,9 +609,9 @@ pub fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
     dir
 }
 
-/// Writes the reports into `dir`: drill.json, junit.xml, report.md with its two pictures, and
-/// the manifest of their digests; then appends the drill to the scenario's history (the folder
-/// above `dir`), which report.md compared it with.
+/// Writes the reports into `dir`: drill.json, junit.xml, report.md with its three pictures,
+/// metrics.prom, and the manifest of their digests; then appends the drill to the scenario's
+/// history (the folder above `dir`), which report.md compared it with.
 pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, ReportError> {
     let err = |path: &Path| {
         let path = path.to_owned();
@@ -611,13 +628,14 @@ pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, Report
         manifest: dir.join(manifest::NAME),
         history: history_path.clone(),
     };
-    let files: [(&str, String); 6] = [
+    let files: [(&str, String); 7] = [
         ("drill.json", json::render(record)),
         ("junit.xml", junit::render(record)),
         ("report.md", markdown::render(record, &past)),
         ("timeline.svg", svg::timeline(record)),
         ("recovery.svg", svg::recovery(&past, record)),
         ("backup-age.svg", svg::backup_age(&past, record)),
+        (metrics::NAME, metrics::render(record)),
     ];
     for (name, text) in &files {
         let path = dir.join(name);

@@ -1,4 +1,4 @@
-//! Snapshot tests of what a drill shows: report.md, junit.xml and the console, for one fixed drill
+//! Snapshot tests of what a drill shows: report.md, junit.xml, metrics.prom and the console, for one fixed drill
 //! record (a failing check, a skipped app, a sandboxed target), built through the same event
 //! stream a real drill emits. `cargo insta review` (or `INSTA_UPDATE=always`) accepts a change.
 
@@ -168,6 +168,12 @@ fn report_md() {
 fn junit_xml() {
     let (console, _) = Console::capturing(false);
     insta::assert_snapshot!(super::junit::render(&drill(console)));
+}
+
+#[test]
+fn metrics_prom() {
+    let (console, _) = Console::capturing(false);
+    insta::assert_snapshot!(super::metrics::render(&drill(console)));
 }
 
 #[test]

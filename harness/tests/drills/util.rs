@@ -144,7 +144,11 @@ impl Drill {
 
     /// Every report file, concatenated, for secret scans.
     pub fn all_reports(&self) -> String {
-        ["junit.xml", "report.md", "drill.json"].iter().map(|f| self.report(f)).collect::<Vec<_>>().join("\n")
+        ["junit.xml", "report.md", "drill.json", "metrics.prom"]
+            .iter()
+            .map(|f| self.report(f))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn phase_error(&self, phase: Phase) -> String {

@@ -1,0 +1,190 @@
+//! `metrics.prom`: the drill's outcome as gauges, for monitoring to alert on a drill that failed
+//! or a backup grown too old. One text serves both readers: node_exporter's textfile collector
+//! (the Prometheus text format, copy the file into its folder) and OpenMetrics parsers. What
+//! keeps both happy: every family a gauge with `# HELP` and `# TYPE`, `# UNIT` only where the
+//! name ends with the unit (OpenMetrics requires it; the Prometheus format reads it as a
+//! comment), no `_total`/`_count`/`_created` suffixes (a counter's or a summary's in OpenMetrics),
+//! no sample timestamps (the textfile collector refuses them), and `# EOF` last (a comment to
+//! the Prometheus format). A value the drill did not measure is left out, never written as 0.
+
+use std::fmt::Write;
+
+use super::{DrillRecord, DrillVerdict};
+use crate::check::Verdict;
+
+/// The file's name in a drill's report folder.
+pub const NAME: &str = "metrics.prom";
+
+/// One gauge: name, unit (when its name ends with it), help, value.
+struct Gauge {
+    name: &'static str,
+    unit: Option<&'static str>,
+    help: &'static str,
+    value: Option<f64>,
+}
+
+/// The text of `metrics.prom` for `record`.
+pub fn render(record: &DrillRecord) -> String {
+    let count = |wanted: &[Verdict]| record.checks.iter().filter(|c| wanted.contains(&c.verdict)).count() as f64;
+    // Whole milliseconds, as drill.json records durations.
+    let seconds = |d: std::time::Duration| d.as_millis() as f64 / 1000.0;
+    let gauges = [
+        Gauge {
+            name: "pgdrill_drill_passed",
+            unit: None,
+            help: "Whether the drill passed: 1 when every phase and check passed, else 0 (failed or interrupted).",
+            value: Some(if record.verdict == DrillVerdict::Pass { 1.0 } else { 0.0 }),
+        },
+        Gauge {
+            name: "pgdrill_drill_recovery_seconds",
+            unit: Some("seconds"),
+            help: "Measured recovery time, judged against the RTO: from the drill's start until the restored database was ready for its checks.",
+            value: record.recovery.map(seconds),
+        },
+        Gauge {
+            name: "pgdrill_backup_age_seconds",
+            unit: Some("seconds"),
+            help: "Age of the drilled backup when the drill started, judged against the RPO.",
+            value: record.backup_age().map(seconds),
+        },
+        Gauge {
+            name: "pgdrill_drill_checks",
+            unit: None,
+            help: "Checks in the drill, objectives included, whatever their verdict.",
+            value: Some(record.checks.len() as f64),
+        },
+        Gauge {
+            name: "pgdrill_drill_checks_passed",
+            unit: None,
+            help: "Checks that passed.",
+            value: Some(count(&[Verdict::Pass])),
+        },
+        Gauge {
+            name: "pgdrill_drill_checks_failed",
+            unit: None,
+            help: "Checks that failed or could not run (verdict fail or error); skipped ones are not counted.",
+            value: Some(count(&[Verdict::Fail, Verdict::Error])),
+        },
+        Gauge {
+            name: "pgdrill_drill_duration_seconds",
+            unit: Some("seconds"),
+            help: "How long the whole drill took, teardown included.",
+            value: record.finished_at.map(|_| seconds(record.duration)),
+        },
+        Gauge {
+            name: "pgdrill_drill_end_timestamp_seconds",
+            unit: Some("seconds"),
+            help: "When the drill ended, in seconds since the Unix epoch.",
+            value: record.finished_at.map(|t| t.unix_timestamp_nanos() as f64 / 1e9),
+        },
+    ];
+    let labels = format!("{{scenario=\"{}\"}}", escape_label_value(&record.scenario.name));
+    let mut out = String::new();
+    for gauge in gauges {
+        let Some(value) = gauge.value else { continue };
+        let _ = writeln!(out, "# HELP {} {}", gauge.name, gauge.help);
+        let _ = writeln!(out, "# TYPE {} gauge", gauge.name);
+        if let Some(unit) = gauge.unit {
+            let _ = writeln!(out, "# UNIT {} {unit}", gauge.name);
+        }
+        let _ = writeln!(out, "{}{labels} {}", gauge.name, number(value));
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// A label value as both formats write it: `\` as `\\`, `"` as `\"`, a line feed as `\n`.
+pub fn escape_label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A number both formats read: integers without a fraction, others to the millisecond.
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        let text = format!("{value:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::outcome::CheckResult;
+    use crate::report::{RunnerInfo, ScenarioInfo};
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label_value("plur"), "plur");
+        assert_eq!(escape_label_value(r#"a"b"#), r#"a\"b"#);
+        assert_eq!(escape_label_value(r"a\b"), r"a\\b");
+        assert_eq!(escape_label_value("a\nb"), r"a\nb");
+        assert_eq!(escape_label_value("\\\"\n"), r#"\\\"\n"#);
+        // Other characters, tabs and non-ASCII included, are written as they are.
+        assert_eq!(escape_label_value("é\tx{}=,"), "é\tx{}=,");
+    }
+
+    #[test]
+    fn numbers_are_plain() {
+        assert_eq!(number(1.0), "1");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(12.5), "12.5");
+        assert_eq!(number(2.71871), "2.719");
+        assert_eq!(number(1_790_000_000.25), "1790000000.25");
+    }
+
+    fn record(name: &str) -> DrillRecord {
+        let scenario = ScenarioInfo { name: name.into(), ..ScenarioInfo::default() };
+        let mut r =
+            DrillRecord::new("d".repeat(32), scenario, RunnerInfo::default(), datetime!(2026-11-22 08:00:00 UTC));
+        r.finished_at = Some(datetime!(2026-11-22 08:00:42.5 UTC));
+        r.duration = Duration::from_millis(42_500);
+        r
+    }
+
+    #[test]
+    fn a_failed_drill_says_so_and_leaves_out_what_it_did_not_measure() {
+        let mut r = record("pl\"ur");
+        r.verdict = DrillVerdict::Fail;
+        let check = |verdict| CheckResult { verdict, ..CheckResult::skipped("sql", "q", "why") };
+        r.checks = vec![check(Verdict::Pass), check(Verdict::Fail), check(Verdict::Error), check(Verdict::Skipped)];
+        let text = render(&r);
+        assert!(text.contains("pgdrill_drill_passed{scenario=\"pl\\\"ur\"} 0\n"), "{text}");
+        assert!(text.contains("pgdrill_drill_checks{scenario=\"pl\\\"ur\"} 4\n"), "{text}");
+        assert!(text.contains("pgdrill_drill_checks_passed{scenario=\"pl\\\"ur\"} 1\n"), "{text}");
+        assert!(text.contains("pgdrill_drill_checks_failed{scenario=\"pl\\\"ur\"} 2\n"), "{text}");
+        assert!(text.contains("pgdrill_drill_end_timestamp_seconds{scenario=\"pl\\\"ur\"} 1795334442.5\n"), "{text}");
+        assert!(!text.contains("pgdrill_drill_recovery_seconds"), "not measured: {text}");
+        assert!(!text.contains("pgdrill_backup_age_seconds"), "not measured: {text}");
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn a_passed_drill_has_its_recovery_time_and_backup_age() {
+        let mut r = record("plur");
+        r.verdict = DrillVerdict::Pass;
+        r.recovery = Some(Duration::from_millis(3_250));
+        r.backup = Some(crate::source::BackupInfo {
+            taken_at: Some(datetime!(2026-11-22 03:00:00 UTC)),
+            ..Default::default()
+        });
+        let text = render(&r);
+        assert!(text.contains("# TYPE pgdrill_drill_recovery_seconds gauge\n# UNIT pgdrill_drill_recovery_seconds seconds\npgdrill_drill_recovery_seconds{scenario=\"plur\"} 3.25\n"), "{text}");
+        assert!(text.contains("pgdrill_backup_age_seconds{scenario=\"plur\"} 18000\n"), "{text}");
+        assert!(text.contains("pgdrill_drill_passed{scenario=\"plur\"} 1\n"), "{text}");
+    }
+}
