@@ -25,6 +25,7 @@ pub mod tls;
 mod app;
 mod check;
 mod field;
+mod init;
 mod journal;
 mod migrate;
 mod names;
