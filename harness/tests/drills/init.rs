@@ -296,3 +296,21 @@ fn a_base_backup_with_its_wal_archive_round_trips() {
     assert!(text.contains(&format!("[checks.row_counts.tables]\n\"public.ledger\" = {rows}")), "{text}");
     assert_passes(&scratch, &output, &text);
 }
+
+/// A pgBackRest repository: its newest set recovered through the repository's archive, the
+/// same way; the scenario names the repository and passes.
+#[test]
+fn a_pgbackrest_repository_round_trips() {
+    let source = crate::pgbackrest::PgBackRestSource::make();
+    let scratch = Scratch::new();
+    let output = scratch.path("repo.toml");
+    let result = init(&[&source.repo().display().to_string(), "-o", &output.display().to_string()]);
+    assert_eq!(result.status.code(), Some(0), "{}", shown(&result));
+    let text = std::fs::read_to_string(&output).unwrap();
+    Scenario::load(&output).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    assert!(text.contains("(pgBackRest repository)"), "{text}");
+    assert!(text.contains("database = \"books\""), "{text}");
+    let rows = source.before + source.after;
+    assert!(text.contains(&format!("\"public.ledger\" = {rows}")), "{text}");
+    assert_passes(&scratch, &output, &text);
+}
