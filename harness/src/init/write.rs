@@ -207,13 +207,18 @@ fn row_counts(inventory: &Inventory, dump: Option<DumpRows>) -> Block {
             vec!["[checks.row_counts]".into(), "expect_from_dump = true".into()],
         ),
         None => {
-            let mut body = vec!["[checks.row_counts]".to_owned(), "[checks.row_counts.tables]".to_owned()];
+            let mut body = vec![
+                "[checks.row_counts]".to_owned(),
+                "allow_growth = true".to_owned(),
+                "[checks.row_counts.tables]".to_owned(),
+            ];
             body.extend(inventory.row_counts.iter().map(|(table, rows)| format!("{} = {rows}", string(table))));
             Block::new(
                 &[
-                    "Rows per table, as the backup holds them (a base backup has no dump to compare",
-                    "with). A later backup of a live database holds more: set `allow_growth = true`",
-                    "(no row lost) or a `tolerance` to drill those with this scenario.",
+                    "Rows per table, as the recovery found them (a base backup has no dump to compare",
+                    "with): no table holds fewer. Recovery runs to the end of the WAL archive, which a",
+                    "live server keeps adding to, so more rows pass; with a fixed `[recovery]` target,",
+                    "`allow_growth = false` makes the counts exact.",
                 ],
                 body,
             )

@@ -293,6 +293,7 @@ fn a_base_backup_with_its_wal_archive_round_trips() {
     assert!(text.contains("wal_archive = \""), "{text}");
     assert!(text.contains("database = \"books\""), "{text}");
     let rows = source.before + source.after;
+    assert!(text.contains("[checks.row_counts]\nallow_growth = true\n"), "{text}");
     assert!(text.contains(&format!("[checks.row_counts.tables]\n\"public.ledger\" = {rows}")), "{text}");
     assert_passes(&scratch, &output, &text);
 }
