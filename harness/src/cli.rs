@@ -187,6 +187,31 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "reports", requires = "from_drill")]
         reports: PathBuf,
     },
+    /// Write a scenario from a backup: the checks the backup itself implies.
+    ///
+    /// Restores the backup into a throwaway target as a drill does, reads what the restore holds
+    /// (extensions, the migration journal, row counts, indexes, row security and policies, the
+    /// roles its grants name, partitions, schemas, graphs), runs each check that implies on it,
+    /// tears the target down and writes a commented scenario: the checks that passed, and those
+    /// that did not commented out with why.
+    Init {
+        /// A pg_dump backup (plain SQL, .gz, .zst; custom; tar; a directory-format folder), a
+        /// pg_basebackup folder or a pgBackRest repository.
+        backup: PathBuf,
+        /// The scenario file to write [default: <the backup's name>.toml here].
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite the scenario file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// A `pg_dumpall --globals-only` file to apply first [default: <name>.globals.sql beside
+        /// the backup, if there is one].
+        #[arg(long, value_name = "FILE")]
+        globals: Option<PathBuf>,
+        /// A base backup's WAL archive (the folder archive_command copies segments into).
+        #[arg(long, value_name = "DIR")]
+        wal_archive: Option<PathBuf>,
+    },
     /// Work with written reports.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -300,6 +325,9 @@ async fn main() -> ExitCode {
             run_many(&[scenario], common, options, false).await
         }
         Command::Baseline { .. } => Exit::Usage.into(),
+        Command::Init { backup, output, force, globals, wal_archive } => {
+            init(crate::init::InitOptions { backup, output, force, globals, wal_archive }).await
+        }
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report(ReportCommand::Merge { dirs, output }) => merge(&dirs, &output),
         Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
@@ -333,6 +361,35 @@ async fn clean(name: Option<&str>, dry_run: bool) -> ExitCode {
         Err(e) => {
             eprintln!("error: {}", crate::error::error_chain(&e));
             Exit::Fail.into()
+        }
+    }
+}
+
+async fn init(options: crate::init::InitOptions) -> ExitCode {
+    let (cancel, signal) = interrupts();
+    let result = crate::init::run(&options, vec![Box::new(Console::new(false))], cancel).await;
+    let number = signal.load(Ordering::SeqCst);
+    match result {
+        Ok(written) => {
+            println!(
+                "scenario written to {}: {} checks, each passed on the backup's restore{}",
+                written.path.display(),
+                written.checks,
+                if written.disabled.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} commented out:", written.disabled.len())
+                }
+            );
+            for why in &written.disabled {
+                println!("  {why}");
+            }
+            Exit::Pass.into()
+        }
+        Err(_) if number != 0 => Exit::Signal(number as u8).into(),
+        Err(e) => {
+            eprintln!("error: {}", crate::error::error_chain(&e));
+            (if e.is_usage() { Exit::Usage } else { Exit::Fail }).into()
         }
     }
 }

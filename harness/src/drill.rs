@@ -50,6 +50,9 @@ pub struct DrillOptions {
     pub only_kinds: Option<Vec<String>>,
     /// Whether to leave the target running after the drill instead of removing it.
     pub keep: Keep,
+    /// Hand the restored database to this instead of running the scenario's checks (`pgdrill
+    /// init`); preflight then creates the roles the dump names that nothing else creates.
+    pub inspect: Option<Arc<dyn Inspect>>,
 }
 
 /// When a drill leaves its target running for someone to look into (`--keep`).
@@ -64,6 +67,28 @@ pub enum Keep {
     OnFailure,
 }
 
+/// Reads a restored database in place of a scenario's checks, and says in a line what it did
+/// (the checks phase's summary): `pgdrill init`.
+pub trait Inspect: Send + Sync + std::fmt::Debug {
+    fn inspect<'a>(
+        &'a self,
+        restored: Restored<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, Box<dyn std::error::Error + Send + Sync>>>;
+}
+
+/// The restored (or recovered) database, as the checks would see it.
+pub struct Restored<'a> {
+    pub(crate) target: &'a Target,
+    /// The database the checks would run in.
+    pub database: &'a str,
+    /// What the dump held (empty for a physical backup).
+    pub dump: &'a DumpSummary,
+    pub(crate) redactor: &'a Redactor,
+    /// The roles preflight created: the scenario's, its globals file's, and those the dump named
+    /// that nothing else created.
+    pub roles_created: Vec<String>,
+}
+
 impl Default for DrillOptions {
     fn default() -> Self {
         DrillOptions {
@@ -74,6 +99,7 @@ impl Default for DrillOptions {
             baseline_out: None,
             only_kinds: None,
             keep: Keep::Never,
+            inspect: None,
         }
     }
 }
@@ -105,9 +131,10 @@ pub async fn run(
 ) -> DrillOutcome {
     let started = Instant::now();
     let started_at = OffsetDateTime::now_utc();
-    let mut loaded =
-        if options.baseline_out.is_some() { Scenario::load_without_checks(path) } else { Scenario::load(path) };
+    let capturing = options.baseline_out.is_some() || options.inspect.is_some();
+    let mut loaded = if capturing { Scenario::load_without_checks(path) } else { Scenario::load(path) };
     if let Ok(scenario) = &mut loaded {
+        scenario.restore.create_missing_roles = options.inspect.is_some();
         if let Some(backup) = &options.backup {
             scenario.override_backup(backup);
         }
@@ -161,6 +188,7 @@ pub async fn run(
                 checks_done: AtomicUsize::new(0),
                 api_done: AtomicUsize::new(0),
                 baseline_out: options.baseline_out.clone(),
+                inspect: options.inspect.clone(),
             };
             drill.run(options, cancel).await
         }
@@ -241,6 +269,8 @@ struct Drill<'a> {
     api_done: AtomicUsize,
     /// Where to capture a baseline of the restored database, instead of running checks.
     baseline_out: Option<PathBuf>,
+    /// What reads the restored database instead of the checks.
+    inspect: Option<Arc<dyn Inspect>>,
 }
 
 impl Drill<'_> {
@@ -459,8 +489,9 @@ impl Drill<'_> {
     /// Migrations, checks and the application on the restored or recovered database.
     async fn after_restore(&self, cleanup: &mut Cleanup, target: &Target, database: &str, dump: &DumpSummary) {
         let database = database.to_owned();
-        match (&self.scenario.migrate, &self.baseline_out) {
-            (Some(spec), None) => {
+        let capturing = self.baseline_out.is_some() || self.inspect.is_some();
+        match (&self.scenario.migrate, capturing) {
+            (Some(spec), false) => {
                 // Checks on a half-migrated database prove nothing: a failed migration stops here.
                 let migrate = async {
                     let (info, summary) =
@@ -473,19 +504,28 @@ impl Drill<'_> {
                 }
             }
             (None, _) => self.not_configured(Phase::Migrate, "no [migrate]: the checks run on the backup as restored"),
-            (Some(_), Some(_)) => self.not_configured(Phase::Migrate, "not run while capturing a baseline"),
+            (Some(_), true) => self.not_configured(Phase::Migrate, "not run while capturing a baseline"),
         }
-        match &self.baseline_out {
-            Some(out) => {
+        match (&self.baseline_out, &self.inspect) {
+            (Some(out), _) => {
                 let source = format!("drill of scenario `{}` ({})", self.scenario.name, self.scenario.file.display());
                 let capture = crate::baseline::capture_restored(target, &database, &source, out, &self.redactor);
                 self.phase(Phase::Checks, async { Ok(((), capture.await.map_err(PhaseError::error)?)) }).await
             }
-            None => self.phase(Phase::Checks, self.checks(target, &database, dump)).await,
+            (None, Some(inspect)) => {
+                let roles_created =
+                    self.events.record().and_then(|r| r.preflight).map(|p| p.roles_created).unwrap_or_default();
+                let restored = Restored { target, database: &database, dump, redactor: &self.redactor, roles_created };
+                self.phase(Phase::Checks, async {
+                    Ok(((), inspect.inspect(restored).await.map_err(PhaseError::Failed)?))
+                })
+                .await
+            }
+            (None, None) => self.phase(Phase::Checks, self.checks(target, &database, dump)).await,
         };
         // The application runs whatever the checks found: an auditor wants both answers.
-        match (&self.scenario.app, &self.baseline_out) {
-            (Some(app), None) => {
+        match (&self.scenario.app, capturing) {
+            (Some(app), false) => {
                 let progress = |message: &str| self.progress(Phase::App, message, None, None);
                 let on_result = |result: CheckResult| {
                     self.events.emit(Event::Check(result));
@@ -511,7 +551,7 @@ impl Drill<'_> {
                 .await;
             }
             (None, _) => self.not_configured(Phase::App, "the scenario boots no application ([app])"),
-            (Some(_), Some(_)) => self.not_configured(Phase::App, "not run while capturing a baseline"),
+            (Some(_), true) => self.not_configured(Phase::App, "not run while capturing a baseline"),
         }
     }
 

@@ -27,6 +27,7 @@ pub mod trials;
 mod app;
 mod check;
 mod field;
+mod init;
 mod journal;
 mod migrate;
 mod names;

@@ -191,7 +191,7 @@ fn is_missing(err: &sqlx::Error) -> bool {
 
 impl Spec {
     /// The table's partition key (one row while the table exists).
-    fn key_sql(&self) -> String {
+    pub(crate) fn key_sql(&self) -> String {
         format!(
             "SELECT p.partstrat::text, pg_get_partkeydef(r.oid), p.partnatts::int, \
                (SELECT format_type(coalesce(nullif(t.typbasetype, 0), t.oid), NULL) FROM pg_attribute a \
@@ -202,7 +202,7 @@ impl Spec {
         )
     }
 
-    fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         format!(
             "WITH parts AS ( \
                SELECT c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound \

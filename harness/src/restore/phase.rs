@@ -52,9 +52,7 @@ pub(crate) async fn preflight(
         scanned.comments.dumped_by = verified.summary.comments.dumped_by.clone();
         scanned
     };
-    let report =
-        preflight::preflight(target, &dump, required_extensions, &restore.roles, restore.globals.as_deref(), redactor)
-            .await?;
+    let report = preflight::preflight(target, &dump, required_extensions, restore, redactor).await?;
     let mut summary = format!("PostgreSQL {}", report.server_version);
     if !report.extensions.is_empty() {
         let list: Vec<String> = report.extensions.iter().map(|(n, v)| format!("{n} {v}")).collect();

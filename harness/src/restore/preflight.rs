@@ -16,7 +16,7 @@ use super::plain;
 use crate::dump::DumpSummary;
 use crate::pg::{major_of_version_num, major_of_version_text, quote_ident};
 use crate::provision::Target;
-use crate::scenario::RoleSpec;
+use crate::scenario::{RestoreSpec, RoleSpec};
 use crate::secret::Redactor;
 use crate::source::{Backup, verify};
 
@@ -65,8 +65,7 @@ pub(crate) async fn preflight(
     target: &Target,
     summary: &DumpSummary,
     required_extensions: &[String],
-    roles: &[RoleSpec],
-    globals: Option<&Path>,
+    restore: &RestoreSpec,
     redactor: &Redactor,
 ) -> Result<PreflightReport, PreflightError> {
     let query_err = |e: sqlx::Error| PreflightError::Query(redactor.redact(&e.to_string()));
@@ -111,8 +110,8 @@ pub(crate) async fn preflight(
     }
     let extensions = needed.iter().map(|n| (n.clone(), available[n].clone())).collect();
 
-    let mut roles_created = create_roles(target, &mut conn, roles, redactor).await?;
-    if let Some(globals) = globals {
+    let mut roles_created = create_roles(target, &mut conn, &restore.roles, redactor).await?;
+    if let Some(globals) = restore.globals.as_deref() {
         for role in apply_globals(target, globals, redactor).await? {
             target.note_created(None, Some(&role));
             roles_created.push(role);
@@ -125,7 +124,11 @@ pub(crate) async fn preflight(
         .into_iter()
         .collect();
     let missing: Vec<String> = summary.roles_needed().into_iter().filter(|r| !existing.contains(r)).collect();
-    if !missing.is_empty() {
+    if !missing.is_empty() && restore.create_missing_roles {
+        let specs: Vec<RoleSpec> =
+            missing.into_iter().map(|name| RoleSpec { name, login: true, member_of: Vec::new() }).collect();
+        roles_created.extend(create_roles(target, &mut conn, &specs, redactor).await?);
+    } else if !missing.is_empty() {
         return Err(PreflightError::MissingRoles { missing });
     }
 

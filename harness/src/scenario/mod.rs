@@ -352,6 +352,10 @@ pub struct RestoreSpec {
     pub timeout: Option<Duration>,
     /// Parallel jobs for pg_restore (custom and directory archives).
     pub jobs: usize,
+    /// Create the roles the dump names that neither the scenario nor its globals create (as
+    /// `LOGIN` roles, like `[[restore.roles]]`), instead of failing preflight: `pgdrill init`,
+    /// which learns them from the restore. Never set by a scenario file.
+    pub create_missing_roles: bool,
 }
 
 /// A role created on the target before the restore.
@@ -886,7 +890,7 @@ fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, Fie
         Some(jobs) => *jobs.get_ref() as usize,
         None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8),
     };
-    Ok(RestoreSpec { roles, globals, timeout, jobs })
+    Ok(RestoreSpec { roles, globals, timeout, jobs, create_missing_roles: false })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod faults;
 mod fixtures;
 mod formats;
 mod hostile;
+mod init;
 mod integrity;
 mod journals;
 mod junit_schema;
