@@ -45,6 +45,14 @@ fn write_scenario(scratch: &Scratch, backup: &str) -> (PathBuf, String) {
     let relative = pathdiff(&fixture(backup), output.parent().unwrap());
     assert!(text.contains(&format!("path = \"{relative}\"   # relative to this file")), "{relative}\n{text}");
     assert!(!scenario.checks.is_empty(), "{text}");
+    // An editor with the scenario schema finds nothing to flag in it.
+    let schema = Command::new("python3")
+        .args(["-m", "check_jsonschema", "--schemafile"])
+        .arg(root().join("schema/scenario.schema.json"))
+        .arg(&output)
+        .output()
+        .expect("python3");
+    assert!(schema.status.success(), "{}\n{text}", String::from_utf8_lossy(&schema.stdout));
     (output, text)
 }
 
