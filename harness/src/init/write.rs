@@ -147,8 +147,8 @@ pub(crate) fn blocks(inventory: &Inventory, dump: Option<DumpRows>) -> Vec<Block
     out.extend(inventory.graphs.iter().map(graph));
     out.push(Block {
         about: [
-            "What the backup cannot say is yours to add (each kind's keys are at the top of",
-            "harness/src/check/<kind>.rs in pgdrill's repository):",
+            "What the backup cannot say is yours to add (an editor with taplo completes each",
+            "kind's keys from the schema named on the first line):",
             "- [objectives] rto and rpo: how long a restore may take, how old a backup may be",
             "- each role's ceiling: `forbidden_schemas`, `login = false` for roles that must not log in",
             "- [[checks.rls]] `fail_closed`: reads as the application role see one tenant's rows only",
@@ -450,6 +450,8 @@ pub(crate) fn render(header: &Header, blocks: &[Block]) -> String {
          with why. Run it: `pgdrill run {}`.",
         header.file_name, header.what, header.output_name
     );
+    // taplo (Even Better TOML) reads the first line: the editor checks and completes the file.
+    line(&format!("#:schema {}", crate::scenario::SCHEMA_URL));
     for text in wrap(&intro, 96) {
         line(&format!("# {text}"));
     }

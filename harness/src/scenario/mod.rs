@@ -52,6 +52,9 @@ pub use error::{InvalidScenario, ScenarioError};
 use crate::field::{FieldError, normalize, parse_duration};
 use raw::RawScenario;
 
+/// Where the scenario format's JSON Schema is published, as a scenario's `#:schema` line names it.
+pub const SCHEMA_URL: &str = "https://github.com/pgdrill/pgdrill/raw/main/schema/scenario.schema.json";
+
 /// The JSON Schema of the scenario format, made from the types the loader reads a scenario
 /// with, so that it cannot drift from them: for editors (taplo, Even Better TOML) and
 /// validators. `pgdrill schema` prints it; `schema/scenario.schema.json` is it, checked in.
@@ -59,7 +62,7 @@ pub fn json_schema() -> serde_json::Value {
     let settings = schemars::generate::SchemaSettings::draft2020_12()
         .with(|s| s.transforms.push(Box::new(schemars::transform::RecursiveTransform(without_null))));
     let mut schema = settings.into_generator().into_root_schema_for::<RawScenario>();
-    schema.insert("$id".into(), "https://github.com/pgdrill/pgdrill/raw/main/schema/scenario.schema.json".into());
+    schema.insert("$id".into(), SCHEMA_URL.into());
     schema.insert("title".into(), "pgdrill scenario".into());
     schema.insert(
         "description".into(),
