@@ -96,7 +96,8 @@ fn caracal_round_trips_and_its_scenario_catches_rls_partitions_and_a_dirty_journ
     let scratch = Scratch::new();
     let (scenario, text) = write_scenario(&scratch, "caracal.sql.gz");
     // The globals file beside the backup makes its roles; the partition window holds today.
-    assert!(text.contains("globals = \"../../../"), "{text}");
+    let globals = pathdiff(&fixture("caracal.globals.sql"), scenario.parent().unwrap());
+    assert!(text.contains(&format!("\nglobals = \"{globals}\"")), "{globals}\n{text}");
     assert!(!text.contains("[[restore.roles]]"), "{text}");
     assert!(text.contains("preset = \"golang-migrate\"\nexpected = \"42\""), "{text}");
     assert!(text.contains("table = \"public.audit_events\"\nmonths_back = "), "{text}");
@@ -208,7 +209,8 @@ fn plur_pg18_round_trips_with_the_graph_check_commented_out_saying_why() {
     assert!(text.contains("# [[checks.graphs]]"), "{text}");
     assert!(text.contains("apache/age#2503"), "{text}");
     // No globals file of its own: plur's is offered, commented, and plur_app is made for it.
-    assert!(text.contains("# globals = \"../../../"), "{text}");
+    let globals = pathdiff(&fixture("plur.globals.sql"), scenario.parent().unwrap());
+    assert!(text.contains(&format!("# globals = \"{globals}\"")), "{globals}\n{text}");
     assert!(text.contains("[[restore.roles]]\nname = \"plur_app\""), "{text}");
     assert_passes(&scratch, &scenario, &text);
 }
