@@ -31,23 +31,25 @@ fn drilled(reports: &Path) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// `scenarios/NAME.toml`: the PLUR fixture with one row count that holds, carrying `tag`.
+fn tagged_scenario(scratch: &Scratch, name: &str, tag: &str) {
+    scratch.scenario(
+        &format!("scenarios/{name}.toml"),
+        &format!(
+            "name = \"{name}\"\ntags = [\"{tag}\"]\n[source]\npath = \"{{fixtures}}/plur.sql.gz\"\n\
+             [restore]\nglobals = \"{{fixtures}}/plur.globals.sql\"\n\
+             [checks.row_counts.tables]\n\"public.schema_migrations\" = 10\n"
+        ),
+    );
+}
+
 #[test]
 fn tags_select_the_scenarios_a_run_drills() {
     let scratch = Scratch::new();
     let folder = scratch.path("scenarios");
     std::fs::create_dir_all(&folder).expect("folder");
-    let scenario = |name: &str, tag: &str| {
-        scratch.scenario(
-            &format!("scenarios/{name}.toml"),
-            &format!(
-                "name = \"{name}\"\ntags = [\"{tag}\"]\n[source]\npath = \"{{fixtures}}/plur.sql.gz\"\n\
-                 [restore]\nglobals = \"{{fixtures}}/plur.globals.sql\"\n\
-                 [checks.row_counts.tables]\n\"public.schema_migrations\" = 10\n"
-            ),
-        )
-    };
-    scenario("quarterly-one", "quarterly");
-    scenario("roles-one", "roles");
+    tagged_scenario(&scratch, "quarterly-one", "quarterly");
+    tagged_scenario(&scratch, "roles-one", "roles");
     let reports = scratch.path("reports");
     let folder_arg = folder.display().to_string();
     let reports_arg = reports.display().to_string();
@@ -77,14 +79,7 @@ fn shards_split_the_selected_scenarios() {
     let scratch = Scratch::new();
     let folder = scratch.path("scenarios");
     for (name, tag) in [("a", "quarterly"), ("b", "roles"), ("c", "quarterly"), ("d", "quarterly")] {
-        scratch.scenario(
-            &format!("scenarios/{name}.toml"),
-            &format!(
-                "name = \"{name}\"\ntags = [\"{tag}\"]\n[source]\npath = \"{{fixtures}}/plur.sql.gz\"\n\
-                 [restore]\nglobals = \"{{fixtures}}/plur.globals.sql\"\n\
-                 [checks.row_counts.tables]\n\"public.schema_migrations\" = 10\n"
-            ),
-        );
+        tagged_scenario(&scratch, name, tag);
     }
     let folder_arg = folder.display().to_string();
     let shard = |k: &str, tag: &str| {
