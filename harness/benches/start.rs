@@ -68,6 +68,7 @@ async fn start_new(round: usize) -> Duration {
             settings: Default::default(),
             memory: None,
             processes: None,
+            disk: None,
         }),
     };
     let drill_id = format!("{:032x}", rand_id(round));

@@ -211,6 +211,10 @@ pub enum Command {
         /// A base backup's WAL archive (the folder archive_command copies segments into).
         #[arg(long, value_name = "DIR")]
         wal_archive: Option<PathBuf>,
+        /// Restore on this PostgreSQL major (written as `[target] version`): for a dump whose
+        /// header names an older major than its SQL needs [default: the header's].
+        #[arg(long, value_name = "MAJOR")]
+        version: Option<u32>,
     },
     /// Work with written reports.
     #[command(subcommand)]
@@ -325,8 +329,8 @@ async fn main() -> ExitCode {
             run_many(&[scenario], common, options, false).await
         }
         Command::Baseline { .. } => Exit::Usage.into(),
-        Command::Init { backup, output, force, globals, wal_archive } => {
-            init(crate::init::InitOptions { backup, output, force, globals, wal_archive }).await
+        Command::Init { backup, output, force, globals, wal_archive, version } => {
+            init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version }).await
         }
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report(ReportCommand::Merge { dirs, output }) => merge(&dirs, &output),
@@ -367,7 +371,7 @@ async fn clean(name: Option<&str>, dry_run: bool) -> ExitCode {
 
 async fn init(options: crate::init::InitOptions) -> ExitCode {
     let (cancel, signal) = interrupts();
-    let result = crate::init::run(&options, vec![Box::new(Console::new(false))], cancel).await;
+    let result = crate::init::run(&options, vec![Box::new(Console::new(false).inspecting())], cancel).await;
     let number = signal.load(Ordering::SeqCst);
     match result {
         Ok(written) => {
@@ -489,6 +493,8 @@ async fn baseline_from_dsn(dsn: &str, output: &std::path::Path) -> ExitCode {
     let result = async {
         let options: sqlx::postgres::PgConnectOptions =
             dsn.parse().map_err(|e: sqlx::Error| format!("`{shown}` is not a connection string: {e}"))?;
+        // As pgdrill's sessions on a restored database read it: what any role may pin, pinned.
+        let options = crate::session::pinned(options, crate::session::Pins::default());
         let pool =
             sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(options).await.map_err(|e| {
                 format!("cannot connect to `{shown}`: {}", crate::secret::redact_url_passwords(&e.to_string()))

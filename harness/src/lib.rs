@@ -25,7 +25,10 @@ pub mod tls;
 pub mod trials;
 
 mod app;
+mod catalog;
 mod check;
+pub mod deadline;
+pub mod disk;
 mod field;
 mod init;
 mod journal;
@@ -36,7 +39,9 @@ mod outcome;
 mod pg;
 mod provision;
 mod restore;
+mod session;
 mod source;
+mod sqlstate;
 mod units;
 
 pub use outcome::{CheckResult, Verdict};

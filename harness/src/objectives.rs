@@ -40,6 +40,8 @@ impl Objectives {
 pub(crate) struct Measured<'a> {
     /// The measured recovery time, when the drill got that far.
     pub recovery: Option<Duration>,
+    /// The drill stopped because the RTO passed before the database was restored.
+    pub rto_passed: bool,
     /// The backup, when the drill fetched and read it.
     pub backup: Option<&'a BackupInfo>,
     pub started_at: OffsetDateTime,
@@ -49,7 +51,7 @@ pub(crate) struct Measured<'a> {
 pub(crate) fn judge(objectives: &Objectives, measured: &Measured) -> Vec<CheckResult> {
     let mut results = Vec::new();
     if let Some(rto) = objectives.rto {
-        results.push(judge_rto(rto, measured.recovery));
+        results.push(judge_rto(rto, measured.recovery, measured.rto_passed));
     }
     if let Some(rpo) = objectives.rpo {
         results.push(judge_rpo(rpo, measured.backup, measured.started_at));
@@ -57,11 +59,20 @@ pub(crate) fn judge(objectives: &Objectives, measured: &Measured) -> Vec<CheckRe
     results
 }
 
-fn judge_rto(rto: Duration, recovery: Option<Duration>) -> CheckResult {
+fn judge_rto(rto: Duration, recovery: Option<Duration>, rto_passed: bool) -> CheckResult {
     let result = CheckResult::build(KIND, "rto", Instant::now())
         .expected(format!("recovered within {}", span(rto)))
         .evidence("the drill's own clock, from its start until the restored database was ready for its checks (fetch, verify, provision, preflight, restore, migrate)");
     match recovery {
+        // The drill stopped the restore when the RTO passed: it could no longer end in time.
+        None if rto_passed => result.actual(format!("at least {}", span(rto))).verdict(
+            false,
+            format!(
+                "not recovered within the RTO of {}: the drill stopped when it passed (recovery took at least {})",
+                span(rto),
+                span(rto)
+            ),
+        ),
         None => result.skip("not measured: the drill did not reach a restored database"),
         Some(took) if took <= rto => result.actual(human_duration(took)).verdict(
             true,
@@ -150,13 +161,16 @@ mod tests {
     #[test]
     fn the_rto_is_judged_on_the_measured_recovery() {
         let rto = Duration::from_secs(45 * 60);
-        let met = judge_rto(rto, Some(Duration::from_secs(90)));
+        let met = judge_rto(rto, Some(Duration::from_secs(90)), false);
         assert_eq!(met.verdict, Verdict::Pass, "{met:?}");
         assert!(met.message.contains("within the RTO of 45m"), "{}", met.message);
-        let missed = judge_rto(rto, Some(Duration::from_secs(52 * 60)));
+        let missed = judge_rto(rto, Some(Duration::from_secs(52 * 60)), false);
         assert_eq!(missed.verdict, Verdict::Fail);
         assert!(missed.message.ends_with("over the RTO of 45m by 7m"), "{}", missed.message);
-        assert_eq!(judge_rto(rto, None).verdict, Verdict::Skipped);
+        assert_eq!(judge_rto(rto, None, false).verdict, Verdict::Skipped);
+        let stopped = judge_rto(rto, None, true);
+        assert_eq!((stopped.verdict, stopped.actual.as_str()), (Verdict::Fail, "at least 45m"));
+        assert!(stopped.message.contains("the drill stopped when it passed"), "{}", stopped.message);
     }
 
     #[test]
@@ -180,7 +194,8 @@ mod tests {
 
     #[test]
     fn only_the_objectives_set_are_judged() {
-        let measured = Measured { recovery: None, backup: None, started_at: datetime!(2026-11-22 08:00 UTC) };
+        let measured =
+            Measured { recovery: None, rto_passed: false, backup: None, started_at: datetime!(2026-11-22 08:00 UTC) };
         assert!(judge(&Objectives::default(), &measured).is_empty());
         let rto_only = Objectives { rto: Some(Duration::from_secs(60)), rpo: None };
         assert_eq!(judge(&rto_only, &measured).len(), 1);

@@ -30,12 +30,12 @@ impl QualifiedName {
         }
     }
 
-    /// The name quoted for SQL: `"public"."users"`.
+    /// The name quoted for SQL, always with its schema (`public` when none was given):
+    /// `"public"."users"`. pgdrill's sessions resolve names in `pg_catalog` only
+    /// ([`crate::session`]), so that a name the backup put earlier on a search path never stands
+    /// in for the table the scenario meant.
     pub fn sql(&self) -> String {
-        match &self.schema {
-            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.name)),
-            None => quote_ident(&self.name),
-        }
+        format!("{}.{}", quote_ident(self.schema_or_public()), quote_ident(&self.name))
     }
 
     /// The schema, `public` when none was given.

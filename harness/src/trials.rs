@@ -122,10 +122,29 @@ fn default_reports() -> PathBuf {
     target.unwrap_or_default().join("pgdrill-reports")
 }
 
+/// The stack a drill runs on: a test harness's threads have 2 MiB, which a drill's futures
+/// outgrow in a debug build.
+const DRILL_STACK: usize = 64 << 20;
+
 fn drill(file: &Path, reports: &Path) -> Result<(), Failed> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(DRILL_STACK)
+        .build()
+        .map_err(|e| e.to_string())?;
     let options = DrillOptions { reports_root: reports.to_owned(), ..DrillOptions::default() };
-    let outcome = runtime.block_on(drill::run(file, &options, Vec::new(), CancellationToken::new()));
+    let file_owned = file.to_owned();
+    let outcome = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("pgdrill-trial".into())
+            .stack_size(DRILL_STACK)
+            .spawn_scoped(scope, || {
+                runtime.block_on(Box::pin(drill::run(&file_owned, &options, Vec::new(), CancellationToken::new())))
+            })
+            .map_err(|e| e.to_string())?
+            .join()
+            .map_err(|_| "the drill's thread panicked".to_owned())
+    })?;
     let where_ = match &outcome.reports {
         Ok(paths) => format!("\n  reports: {}", paths.dir.display()),
         Err(e) => format!("\n  reports could not be written: {}", error_chain(e)),

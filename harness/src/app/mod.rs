@@ -92,6 +92,8 @@ pub struct Config {
     pub ready: ReadyConfig,
     #[serde(default)]
     pub requests: Vec<request::Config>,
+    /// Longest the app phase may take: its build, its boot and its requests (default 1h).
+    pub timeout: Option<crate::field::Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

@@ -12,7 +12,6 @@ use super::{
     BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, MigrationVersion, PolicyExpressions, PolicyInfo, RowSecurity,
     SchemaInventory,
 };
-use crate::journal::Preset;
 use crate::pg::{QualifiedName, quote_literal};
 
 /// SQL: `n` (a pg_namespace alias) is a user schema.
@@ -58,10 +57,22 @@ pub async fn row_counts(pool: &PgPool) -> sqlx::Result<BTreeMap<String, i64>> {
     Ok(counts)
 }
 
+/// The `search_path` that definitions are printed with (index definitions, policy expressions):
+/// PostgreSQL's default, so that they read as the source's own tools print them, whatever
+/// pgdrill's sessions pin ([`crate::session`]); `pg_catalog` is still searched first.
+pub(crate) const PRINTING_PATH: &str = "SET LOCAL search_path = \"$user\", public";
+
+/// A transaction whose reads print definitions with [`PRINTING_PATH`]; rolled back when dropped.
+pub(crate) async fn printing(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(PRINTING_PATH).execute(&mut *tx).await?;
+    Ok(tx)
+}
+
 pub async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text, i.relname::text, am.amname::text, pg_catalog.pg_get_indexdef(i.oid), x.indisunique, x.indisvalid, \
-                ARRAY(SELECT o.opcname::text FROM unnest(x.indclass::oid[]) WITH ORDINALITY AS u(oid, ord) \
+                ARRAY(SELECT o.opcname::text FROM pg_catalog.unnest(x.indclass::oid[]) WITH ORDINALITY AS u(oid, ord) \
                       JOIN pg_catalog.pg_opclass o ON o.oid = u.oid ORDER BY u.ord) \
          FROM pg_catalog.pg_index x \
          JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid \
@@ -71,7 +82,9 @@ pub async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
          WHERE {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} ORDER BY 1, 3"
     );
     type Row = (String, String, String, String, String, bool, bool, Vec<String>);
-    let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(pool).await?;
+    let mut tx = printing(pool).await?;
+    let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
+    tx.rollback().await?;
     Ok(rows
         .into_iter()
         .map(|(schema, table, index, method, definition, unique, valid, opclasses)| IndexInfo {
@@ -112,12 +125,14 @@ pub async fn table_row_security(pool: &PgPool, table: &QualifiedName) -> sqlx::R
 /// Every policy, with its expressions.
 pub async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
     type Row = (String, String, String, String, Vec<String>, String, Option<String>, Option<String>);
+    let mut tx = printing(pool).await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT schemaname::text, tablename::text, policyname::text, cmd, roles::text[], permissive, qual, with_check \
          FROM pg_catalog.pg_policies ORDER BY 1, 2, 3",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.rollback().await?;
     Ok(rows
         .into_iter()
         .map(|(schema, table, policy, command, mut roles, permissive, using, with_check)| {
@@ -249,7 +264,8 @@ pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>
 /// Prepares a connection for Cypher: AGE loaded and on the search path.
 pub async fn prepare_age(conn: &mut PgConnection) -> sqlx::Result<()> {
     conn.execute("LOAD 'age'").await?;
-    conn.execute("SET search_path = ag_catalog, \"$user\", public").await?;
+    // AGE's functions and operators resolve from ag_catalog, after the built-ins.
+    conn.execute("SET search_path = pg_catalog, ag_catalog, pg_temp").await?;
     Ok(())
 }
 
@@ -326,36 +342,21 @@ pub async fn graphs(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, Gr
     Ok(out)
 }
 
-/// The newest version of each known migration journal present.
+/// The newest version of each known migration journal present (per Django app, per sqitch
+/// project).
 pub async fn migrations(pool: &PgPool) -> sqlx::Result<Vec<MigrationVersion>> {
-    let mut out: Vec<MigrationVersion> = Vec::new();
-    let mut seen = Vec::new();
-    for preset in Preset::ALL {
-        let journal = preset.journal();
-        if seen.contains(&journal.table) {
-            continue;
-        }
-        // Present, and with the columns the preset reads (golang-migrate's `dirty` tells it
-        // from Rails, which shares the table's name).
-        let columns: Vec<String> = sqlx::query_scalar(
-            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
-        )
-        .bind(journal.table.sql())
-        .fetch_all(pool)
-        .await?;
-        if !columns.contains(&journal.column)
-            || (preset == Preset::GolangMigrate && !columns.iter().any(|c| c == "dirty"))
-        {
-            continue;
-        }
-        seen.push(journal.table.clone());
-        let version: Option<Option<String>> =
-            sqlx::query_scalar(&journal.newest_sql()).fetch_optional(pool).await.unwrap_or(None);
-        if let Some(Some(version)) = version {
-            out.push(MigrationVersion { journal: format!("{} ({})", journal.table, preset.as_str()), version });
-        }
-    }
-    Ok(out)
+    let (found, _) = crate::journal::detect(pool).await?;
+    Ok(found
+        .into_iter()
+        .map(|f| {
+            let table = f.preset.journal().table;
+            let journal = match (&f.scope, f.preset.scope_column()) {
+                (Some(scope), Some(column)) => format!("{table} ({}, {column} {scope})", f.preset.as_str()),
+                _ => format!("{table} ({})", f.preset.as_str()),
+            };
+            MigrationVersion { journal, version: f.newest }
+        })
+        .collect())
 }
 
 /// Captures a whole baseline from the database `pool` is connected to.

@@ -10,14 +10,23 @@
 //! triggers = ["audit_events_immutable"]   # immutability triggers that must be present and enabled
 //! settings = { "caracal.zone_id" = "..." } # session settings the writer sets (SET LOCAL), e.g.
 //!                                          # the tenant a row-level security WITH CHECK reads
+//! probe = { zone_id = "..." }              # values for a probe row (below), else made up
 //! ```
 //!
-//! The INSERT must add at least one row. An operation the role has no privilege for is tried
-//! as the role; one it has the privilege for is tried on a single row, as the role if it may
-//! read the table (otherwise as the restore's superuser). Either must be refused: any error
-//! counts (`permission denied`, a trigger's `RAISE` whatever its SQLSTATE, a check), and so does
-//! an UPDATE or DELETE that affects no row when the row it aimed at reads the same afterwards
-//! (a rule `DO INSTEAD NOTHING`, a policy that hides the row). A TRUNCATE that runs fails.
+//! The table must be a table (a view with rules can swallow any write). The INSERT must add at
+//! least one row to the table itself (a rule that sends it elsewhere fails). An operation the
+//! role has no privilege for is tried as the role; one it has the privilege for is tried on a
+//! single row, as the role if it may read the table (otherwise as the restore's superuser): a row
+//! the role sees, else any; when the table has none (the INSERT was refused, or went elsewhere),
+//! a probe row the superuser inserts (`check::probe`: values made up from the columns' types,
+//! CHECK, unique and exclusion constraints set aside, none of which counts as a refusal), aimed
+//! at when the role sees it or may not read the table; the evidence says how it was made.
+//! Either must be refused on purpose ([`crate::sqlstate`]): `permission denied`, or a trigger's
+//! or function's `RAISE` whatever its SQLSTATE; so is an UPDATE or DELETE that affects no row
+//! when the row it aimed at reads the same afterwards (a rule `DO INSTEAD NOTHING`, a policy that
+//! hides the row). A timeout, a deadlock, a division by zero, an internal error proves nothing:
+//! the check errs. A TRUNCATE that runs fails. The probes run in the role's application window
+//! (`check::as_app`): with the backup's settings for that role, as its sessions would.
 //! A listed trigger protects only when it fires in ordinary sessions: enabled (`O`) or
 //! `ENABLE ALWAYS` (`A`); `ENABLE REPLICA` (`R`) and disabled (`D`) fail.
 
@@ -26,9 +35,12 @@ use std::time::Instant;
 use serde::Deserialize;
 use sqlx::{Postgres, Transaction};
 
+use super::loophole::{self, Step, Trusted};
+use super::relation::trigger_problem;
 use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_literal};
+use crate::sqlstate::Probe;
 
 pub(crate) const KIND: &str = "append_only";
 
@@ -45,6 +57,14 @@ pub(crate) struct Config {
     /// Session settings applied first (`SET LOCAL`).
     #[serde(default)]
     pub settings: super::Settings,
+    /// Custom settings its triggers or policies read that only a trusted path sets, each with
+    /// why: not tried ([`super::loophole`]).
+    #[serde(default)]
+    pub trusted: Vec<Trusted>,
+    /// Values for the probe row pgdrill inserts when the table has no row to aim UPDATE and
+    /// DELETE at, read as each column's type: `{ tenant_id = "..." }` (default: made up).
+    #[serde(default)]
+    pub probe: super::probe::ProbeValues,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +74,16 @@ pub struct Spec {
     pub insert: String,
     pub triggers: Vec<String>,
     pub settings: super::Settings,
+    pub trusted: Vec<Trusted>,
+    pub probe: super::probe::ProbeValues,
+}
+
+/// An UPDATE, DELETE or TRUNCATE the role holds the privilege for and that was refused all the
+/// same (by a trigger, a rule or a policy): what a setting the session sets itself might open.
+struct Held {
+    operation: &'static str,
+    statement: String,
+    as_role: bool,
 }
 
 impl Kind for Spec {
@@ -67,12 +97,21 @@ impl Kind for Spec {
         if !config.insert.trim_start().to_ascii_lowercase().starts_with("insert") {
             return Err(FieldError::unplaced("`insert` must be an INSERT statement"));
         }
+        for listed in config.probe.tables().map_err(FieldError::unplaced)? {
+            if listed != table {
+                return Err(FieldError::unplaced(format!(
+                    "`probe` gives values for `{listed}`, and the check probes `{table}`"
+                )));
+            }
+        }
         Ok(Spec {
             table,
             role: config.role,
             insert: config.insert,
             triggers: config.triggers,
             settings: config.settings,
+            trusted: Trusted::resolve(config.trusted)?,
+            probe: config.probe,
         })
     }
 
@@ -82,6 +121,18 @@ impl Kind for Spec {
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
+        // A view with rules (or a foreign table) can swallow every write: only a table is probed.
+        match super::relation::kind(ctx.pool, &self.table).await {
+            Ok(Some(kind)) if !kind.is_table() => {
+                return vec![
+                    CheckResult::build(KIND, self.object("append-only"), started)
+                        .expected("a table")
+                        .actual(kind.describe())
+                        .verdict(false, super::relation::not_a_table(&self.table, kind)),
+                ];
+            }
+            _ => {} // missing or unreadable: the probe says so
+        }
         let mut results = match self.probe(ctx, started).await {
             Ok(results) => results,
             Err(err) => vec![CheckResult::build(KIND, self.object("append-only"), started).error(format!(
@@ -107,32 +158,9 @@ impl Spec {
         let t = self.table.sql();
         let mut tx = ctx.pool.begin().await?;
         // Before any savepoint: rolling back to one would undo them.
-        self.settings.apply(&mut tx).await?;
-        let settings = self.settings.evidence();
-        let mut results = Vec::new();
-
-        // INSERT, as the role.
-        sqlx::query("SAVEPOINT probe").execute(&mut *tx).await?;
-        sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut *tx).await?;
-        let inserted = sqlx::query(&self.insert).execute(&mut *tx).await;
-        let result = CheckResult::build(KIND, self.object("INSERT"), started)
-            .expected("allowed (at least 1 row inserted)")
-            .evidence(format!("{settings}SET LOCAL ROLE {role}; {}", self.insert));
-        let insert_ok = inserted.is_ok();
-        let (appended, actual) =
-            judge_insert(inserted.map(|done| done.rows_affected()).map_err(|e| describe_sql_error(&e)));
-        results.push(if appended {
-            result.actual(actual).verdict(true, format!("`{}` can append to `{}`", self.role, self.table))
-        } else {
-            let message = format!("`{}` cannot append to `{}`: {actual}", self.role, self.table);
-            result.actual(actual).verdict(false, message)
-        });
-        if insert_ok {
-            sqlx::query("RELEASE SAVEPOINT probe").execute(&mut *tx).await?;
-            sqlx::query("RESET ROLE").execute(&mut *tx).await?;
-        } else {
-            sqlx::query("ROLLBACK TO SAVEPOINT probe").execute(&mut *tx).await?;
-        }
+        let window = super::as_app::open(&mut tx, Some(&self.role), &self.settings).await?;
+        let settings = window.prefix();
+        let mut results = vec![self.insert(&mut tx, &settings, started).await?];
 
         let literal = quote_literal(&t);
         let (update, delete, truncate, select): (bool, bool, bool, bool) = sqlx::query_as(&format!(
@@ -142,21 +170,7 @@ impl Spec {
         .bind(&self.role)
         .fetch_one(&mut *tx)
         .await?;
-        // A row to aim at (the one just inserted is visible here, so an empty table has one):
-        // one the role itself sees when it may read the table, so that a row-level security
-        // policy hiding another tenant's row does not pass for a refusal.
-        let aim = format!("SELECT tableoid::oid::bigint, ctid::text FROM {t} LIMIT 1");
-        let mut row: Option<(i64, String)> = None;
-        if select {
-            sqlx::query("SAVEPOINT aim").execute(&mut *tx).await?;
-            sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut *tx).await?;
-            let seen = sqlx::query_as(&aim).fetch_optional(&mut *tx).await;
-            sqlx::query("ROLLBACK TO SAVEPOINT aim").execute(&mut *tx).await?;
-            row = seen.ok().flatten();
-        }
-        if row.is_none() {
-            row = sqlx::query_as(&aim).fetch_optional(&mut *tx).await?;
-        }
+        let aim = self.aim(ctx, &mut tx, select, window.names()).await?;
         let column: Option<String> = sqlx::query_scalar(
             "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped \
              AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1",
@@ -166,7 +180,8 @@ impl Spec {
         .await?;
         let column = quote_ident(&column.unwrap_or_else(|| "ctid".into()));
         let target =
-            row.as_ref().map(|(oid, ctid)| format!(" WHERE tableoid = {oid} AND ctid = {}", quote_literal(ctid)));
+            aim.row.as_ref().map(|(oid, ctid)| format!(" WHERE tableoid = {oid} AND ctid = {}", quote_literal(ctid)));
+        let mut held = Vec::new();
 
         for (operation, granted) in [("UPDATE", update), ("DELETE", delete), ("TRUNCATE", truncate)] {
             let statement = match operation {
@@ -184,8 +199,9 @@ impl Spec {
                 match &target {
                     Some(filter) => (select, format!("{statement}{filter}")),
                     None => {
-                        results.push(result.evidence(statement).error(format!(
-                            "{operation} is granted to `{}`, and `{}` has no row to show that a trigger refuses it",
+                        let why = aim.why_none.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
+                        results.push(result.evidence(format!("{}{statement}", aim.evidence)).error(format!(
+                            "{operation} is granted to `{}`, and `{}` has no row to show that a trigger refuses it{why}",
                             self.role, self.table
                         )));
                         continue;
@@ -197,56 +213,311 @@ impl Spec {
             } else {
                 format!("{statement} -- as the superuser")
             };
-            // The row aimed at, as the superuser sees it, to tell "0 rows affected" from a change.
+            let evidence = if target.is_some() { format!("{}{evidence}", aim.evidence) } else { evidence };
             let reread = target.as_ref().map(|filter| format!("SELECT probe_row::text FROM {t} AS probe_row{filter}"));
-            let before: Option<String> = match &reread {
-                Some(sql) => sqlx::query_scalar(sql).fetch_optional(&mut *tx).await?,
-                None => None,
-            };
-            sqlx::query("SAVEPOINT probe").execute(&mut *tx).await?;
-            if as_role {
-                sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut *tx).await?;
+            let attempt = self.attempt(&mut tx, operation, &statement, as_role, reread.as_deref()).await?;
+            if granted && judge(operation, granted, &attempt).verdict == Judged::Refused {
+                held.push(Held { operation, statement: statement.clone(), as_role });
             }
-            let attempt = match sqlx::query(&statement).execute(&mut *tx).await {
-                Ok(done) if operation == "TRUNCATE" => Attempt::Done { rows: done.rows_affected(), unchanged: None },
-                Ok(done) => {
-                    let unchanged = match (&reread, &before) {
-                        (Some(sql), Some(_)) if done.rows_affected() == 0 => {
-                            sqlx::query("RESET ROLE").execute(&mut *tx).await?;
-                            let after: Option<String> = sqlx::query_scalar(sql).fetch_optional(&mut *tx).await?;
-                            Some(after == before)
-                        }
-                        _ => None,
-                    };
-                    Attempt::Done { rows: done.rows_affected(), unchanged }
-                }
-                Err(sqlx::Error::Database(db)) => Attempt::Refused {
-                    code: db.code().map(|c| c.into_owned()).unwrap_or_default(),
-                    message: db.message().to_owned(),
-                },
-                Err(err) => Attempt::Broken(describe_sql_error(&err)),
-            };
-            sqlx::query("ROLLBACK TO SAVEPOINT probe").execute(&mut *tx).await?;
-            let judged = judge(operation, granted, &attempt);
-            let result = result.evidence(evidence).actual(judged.actual);
-            let message = match judged.verdict {
-                Judged::Refused => format!("`{}` may not {operation} `{}`: {}", self.role, self.table, judged.why),
-                Judged::Mutable => format!(
-                    "`{}` can {operation} `{}`{}: the audit trail is not append-only",
-                    self.role,
-                    self.table,
-                    if granted { " (granted, and nothing refuses it)" } else { "" }
-                ),
-                Judged::Unproven => format!("{operation} on `{}`: {}", self.table, judged.why),
-            };
-            results.push(match judged.verdict {
-                Judged::Refused => result.verdict(true, message),
-                Judged::Mutable => result.verdict(false, message),
-                Judged::Unproven => result.error(message),
-            });
+            results.push(self.judged(result.evidence(evidence), operation, granted, &attempt));
+        }
+        if !held.is_empty()
+            && let Some(result) = self.loopholes(&mut tx, started, &held).await?
+        {
+            results.push(result);
         }
         rollback(tx).await;
         Ok(results)
+    }
+
+    /// The INSERT, as the role: it must add a row that reaches the table itself.
+    async fn insert(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        settings: &str,
+        started: Instant,
+    ) -> sqlx::Result<CheckResult> {
+        let role = quote_ident(&self.role);
+        let t = self.table.sql();
+        // INSERT, as the role.
+        sqlx::query("SAVEPOINT probe").execute(&mut **tx).await?;
+        sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut **tx).await?;
+        let inserted = sqlx::query(&self.insert).execute(&mut **tx).await;
+        let result = CheckResult::build(KIND, self.object("INSERT"), started)
+            .expected("allowed (at least 1 row inserted into the table itself)")
+            .evidence(format!("{settings}SET LOCAL ROLE {role}; {}", self.insert));
+        let insert_ok = inserted.is_ok();
+        let inconclusive = match &inserted {
+            Err(err) => crate::sqlstate::of(err).is_none_or(|(code, context)| {
+                !crate::sqlstate::classify(crate::sqlstate::Probe::Write, &code, context.as_deref()).refuses()
+                    && !code.starts_with("23")
+            }),
+            Ok(_) => false,
+        };
+        let described = inserted.map(|done| done.rows_affected()).map_err(|e| describe_sql_error(&e));
+        if insert_ok {
+            sqlx::query("RELEASE SAVEPOINT probe").execute(&mut **tx).await?;
+            sqlx::query("RESET ROLE").execute(&mut **tx).await?;
+        } else {
+            sqlx::query("ROLLBACK TO SAVEPOINT probe").execute(&mut **tx).await?;
+        }
+        // A rule or trigger can turn the INSERT into one somewhere else: the row must reach the
+        // table (or one of its partitions), as the transaction's own statistics count it.
+        let reached: i64 =
+            if insert_ok { sqlx::query_scalar(REACHED_SQL).bind(&t).fetch_one(&mut **tx).await? } else { 0 };
+        let (appended, actual) = judge_insert(described, reached);
+        Ok(if appended {
+            result.actual(actual).verdict(true, format!("`{}` can append to `{}`", self.role, self.table))
+        } else if inconclusive {
+            result
+                .actual(actual.clone())
+                .error(format!("could not prove that `{}` can append to `{}`: {actual}", self.role, self.table))
+        } else {
+            let message = format!("`{}` cannot append to `{}`: {actual}", self.role, self.table);
+            result.actual(actual).verdict(false, message)
+        })
+    }
+
+    /// Runs `statement` (an `operation`), as the role or as the superuser, in a savepoint rolled
+    /// back after it. `reread`: the row aimed at, as the superuser sees it, to tell "0 rows
+    /// affected" from a change.
+    async fn attempt(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        operation: &str,
+        statement: &str,
+        as_role: bool,
+        reread: Option<&str>,
+    ) -> sqlx::Result<Attempt> {
+        let before: Option<String> = match reread {
+            Some(sql) => sqlx::query_scalar(sql).fetch_optional(&mut **tx).await?,
+            None => None,
+        };
+        sqlx::query("SAVEPOINT probe").execute(&mut **tx).await?;
+        if as_role {
+            sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(&self.role))).execute(&mut **tx).await?;
+        }
+        let attempt = match sqlx::query(statement).execute(&mut **tx).await {
+            Ok(done) if operation == "TRUNCATE" => Attempt::Done { rows: done.rows_affected(), unchanged: None },
+            Ok(done) => {
+                let unchanged = match (reread, &before) {
+                    (Some(sql), Some(_)) if done.rows_affected() == 0 => {
+                        sqlx::query("RESET ROLE").execute(&mut **tx).await?;
+                        let after: Option<String> = sqlx::query_scalar(sql).fetch_optional(&mut **tx).await?;
+                        Some(after == before)
+                    }
+                    _ => None,
+                };
+                Attempt::Done { rows: done.rows_affected(), unchanged }
+            }
+            Err(err @ sqlx::Error::Database(_)) => {
+                let (code, context) = crate::sqlstate::of(&err).unwrap_or_default();
+                let message = err.as_database_error().map(|db| db.message().to_owned()).unwrap_or_default();
+                Attempt::Refused { code, message, context }
+            }
+            Err(err) => Attempt::Broken(describe_sql_error(&err)),
+        };
+        sqlx::query("ROLLBACK TO SAVEPOINT probe").execute(&mut **tx).await?;
+        Ok(attempt)
+    }
+
+    /// The result of an UPDATE, DELETE or TRUNCATE attempt.
+    fn judged(
+        &self,
+        result: super::CheckResultBuilder,
+        operation: &str,
+        granted: bool,
+        attempt: &Attempt,
+    ) -> CheckResult {
+        let judged = judge(operation, granted, attempt);
+        let result = result.actual(judged.actual);
+        let message = match judged.verdict {
+            Judged::Refused => format!("`{}` may not {operation} `{}`: {}", self.role, self.table, judged.why),
+            Judged::Mutable => format!(
+                "`{}` can {operation} `{}`{}: the audit trail is not append-only",
+                self.role,
+                self.table,
+                if granted { " (granted, and nothing refuses it)" } else { "" }
+            ),
+            Judged::Unproven => format!("{operation} on `{}`: {}", self.table, judged.why),
+        };
+        match judged.verdict {
+            Judged::Refused => result.verdict(true, message),
+            Judged::Mutable => result.verdict(false, message),
+            Judged::Unproven => result.error(message),
+        }
+    }
+
+    /// A row to aim UPDATE and DELETE at: one the role sees when it may read the table (so that
+    /// a row-level security policy hiding another tenant's row does not pass for a refusal), else
+    /// any. The row the role's INSERT added is visible here; when there is none (the INSERT was
+    /// refused, or sent elsewhere), a probe row the superuser inserts ([`super::probe`]), aimed
+    /// at when the role sees it or may not read the table at all.
+    /// `watched`: the window's settings, which the probe row's INSERT must leave as they were
+    /// (a trigger may read one to refuse).
+    async fn aim(
+        &self,
+        ctx: &CheckContext<'_>,
+        tx: &mut Transaction<'_, Postgres>,
+        select: bool,
+        watched: Vec<String>,
+    ) -> sqlx::Result<Aim> {
+        let seen = if select { self.seen_row(tx, true).await? } else { None };
+        let any = match seen {
+            Some(row) => Some(row),
+            None => self.seen_row(tx, false).await?,
+        };
+        if let Some(row) = any {
+            return Ok(Aim { row: Some(row), evidence: String::new(), why_none: None });
+        }
+        let t = self.table.sql();
+        let mut ran = Vec::new();
+        let path = super::probe::pin_search_path(tx, &mut ran).await?;
+        let columns = super::probe::columns(tx, &t, &mut ran).await?;
+        let given = self.probe.for_table(&self.table);
+        let request = super::probe::Request {
+            table: &self.table,
+            columns: &columns,
+            tenant: None,
+            given: &given,
+            hint: super::probe::Hint { within: "the check", per_table: false },
+            pins: ctx.target.pins,
+            watched,
+        };
+        let inserted = super::probe::insert(tx, &request, &mut ran).await?;
+        super::probe::restore_search_path(tx, &path, &mut ran).await?;
+        let evidence =
+            format!("-- the table has no row: a probe row inserted as the superuser\n{};\n", ran.join(";\n"));
+        let made = match inserted {
+            Ok(inserted) => inserted.rows[0].clone(),
+            Err(why) => return Ok(Aim { row: None, evidence, why_none: Some(why) }),
+        };
+        if !select {
+            return Ok(Aim { row: Some(made), evidence, why_none: None });
+        }
+        Ok(match self.seen_row(tx, true).await? {
+            Some(seen) => Aim { row: Some(seen), evidence, why_none: None },
+            None => Aim {
+                row: None,
+                evidence,
+                why_none: Some(format!(
+                    "`{}` does not see the probe row pgdrill inserted (a policy hides it: give `settings` the tenant it reads and `probe` the tenant column's value)",
+                    self.role
+                )),
+            },
+        })
+    }
+
+    /// A row of the table the role sees (`as_role`, in a savepoint), or any row.
+    async fn seen_row(&self, tx: &mut Transaction<'_, Postgres>, as_role: bool) -> sqlx::Result<Option<(i64, String)>> {
+        let aim = format!(
+            "SELECT tableoid::pg_catalog.oid::pg_catalog.int8, ctid::pg_catalog.text FROM {} LIMIT 1",
+            self.table.sql()
+        );
+        if !as_role {
+            return sqlx::query_as(&aim).fetch_optional(&mut **tx).await;
+        }
+        sqlx::query("SAVEPOINT aim").execute(&mut **tx).await?;
+        sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(&self.role))).execute(&mut **tx).await?;
+        let seen = sqlx::query_as(&aim).fetch_optional(&mut **tx).await;
+        sqlx::query("ROLLBACK TO SAVEPOINT aim").execute(&mut **tx).await?;
+        Ok(seen.ok().flatten())
+    }
+
+    /// Tries every custom setting the table's triggers and policies read ([`loophole`]) on the
+    /// operations that were refused although granted: set by the session itself, as the role
+    /// would, it must not let them through. `None` when nothing reads such a setting.
+    async fn loopholes(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        started: Instant,
+        held: &[Held],
+    ) -> sqlx::Result<Option<CheckResult>> {
+        let t = self.table.sql();
+        let mut readers = loophole::readers(tx, loophole::TRIGGER_READERS_SQL, &t).await?;
+        readers.extend(loophole::readers(tx, loophole::POLICY_READERS_SQL, &t).await?);
+        let levers = loophole::levers(&readers, &[]);
+        if levers.is_empty() {
+            return Ok(None);
+        }
+        let (attempts, trusted) = loophole::attempts(&levers, &self.trusted);
+        let role = quote_ident(&self.role);
+        let mut opened = None;
+        let mut unproven = None;
+        'tries: for attempt in &attempts {
+            for h in held {
+                let through = try_lever(tx, &role, attempt, h).await?;
+                match through {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        opened = Some((attempt, h));
+                        break 'tries;
+                    }
+                    Err(why) => {
+                        unproven = Some((attempt, h, why));
+                        break 'tries;
+                    }
+                }
+            }
+        }
+        let tried: Vec<String> = levers
+            .iter()
+            .map(|l| format!("{} = {} (read by {})", l.setting, l.values.join(" | "), l.read_by.join(", ")))
+            .collect();
+        let mut evidence = format!(
+            "as {}: SAVEPOINT lever; SELECT set_config(<setting>, <value>, true); <each refused statement>; \
+             ROLLBACK TO SAVEPOINT lever -- for each of:\n{}",
+            if held.iter().any(|h| h.as_role) { self.role.as_str() } else { "the superuser" },
+            tried.join("\n")
+        );
+        for t in &trusted {
+            evidence.push_str(&format!("\nnot tried: {}", t.shown()));
+        }
+        let result = CheckResult::build(KIND, self.object("settings a session sets itself"), started)
+            .expected("no custom setting its triggers or policies read lets the role change or erase rows")
+            .evidence(evidence);
+        if let Some((attempt, h, why)) = unproven {
+            return Ok(Some(result.error(format!(
+                "{} on `{}` as `{}` with `{}` = '{}' set failed for a reason that is not a refusal: {why}, so it proves nothing about the settings a session can open it with",
+                h.operation, self.table, self.role, attempt.setting, attempt.value
+            ))));
+        }
+        Ok(Some(match opened {
+            Some((attempt, h)) => {
+                let what = format!("`{}` can {} `{}`", self.role, h.operation, self.table);
+                result
+                    .actual(format!("{} went through with {} = '{}'", h.operation, attempt.setting, attempt.value))
+                    .verdict(false, format!("{}: the audit trail is not append-only", loophole::opened(attempt, &what)))
+            }
+            None if attempts.is_empty() => result.actual("every setting trusted").verdict(
+                true,
+                format!(
+                    "every custom setting the triggers and policies of `{}` read is trusted: {}",
+                    self.table,
+                    trusted.iter().map(Trusted::shown).collect::<Vec<_>>().join("; ")
+                ),
+            ),
+            None => {
+                let names: Vec<&str> = levers.iter().map(|l| l.setting.as_str()).collect();
+                let trusted_note = if trusted.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; trusted, not tried: {}",
+                        trusted.iter().map(Trusted::shown).collect::<Vec<_>>().join("; ")
+                    )
+                };
+                result.actual(format!("still refused with {} set", names.join(", "))).verdict(
+                    true,
+                    format!(
+                        "no value of {} that `{}` can set itself lets it change or erase `{}`{trusted_note}",
+                        names.join(", "),
+                        self.role,
+                        self.table
+                    ),
+                )
+            }
+        }))
     }
 
     async fn trigger_check(&self, ctx: &CheckContext<'_>) -> CheckResult {
@@ -282,28 +553,48 @@ impl Spec {
     }
 }
 
-/// What is wrong with an immutability trigger whose `pg_trigger.tgenabled` is `enabled` (`None`:
-/// no such trigger). Only `O` (fires in origin sessions, the default) and `A` (always) protect
-/// the table from the application's sessions; `R` fires only in replica sessions
-/// (`session_replication_role = replica`) and `D` never.
-pub(crate) fn trigger_problem(name: &str, enabled: Option<&str>) -> Option<String> {
-    match enabled {
-        None => Some(format!("{name} is missing")),
-        Some("O" | "A") => None,
-        Some("R") => {
-            Some(format!("{name} fires only in replica sessions (ENABLE REPLICA): it does not protect the table"))
-        }
-        Some("D") => Some(format!("{name} is disabled")),
-        Some(other) => Some(format!("{name} has an unknown state (tgenabled {other})")),
+/// One lever tried on one refused statement, in a savepoint: `true` when the statement went
+/// through with the setting set, `Err` with why when its error proves nothing.
+async fn try_lever(
+    tx: &mut Transaction<'_, Postgres>,
+    role: &str,
+    attempt: &loophole::Attempt,
+    h: &Held,
+) -> sqlx::Result<Result<bool, String>> {
+    sqlx::query("SAVEPOINT lever").execute(&mut **tx).await?;
+    if h.as_role {
+        sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut **tx).await?;
     }
+    let set = sqlx::query("SELECT pg_catalog.set_config($1, $2, true)")
+        .bind(&attempt.setting)
+        .bind(&attempt.value)
+        .execute(&mut **tx)
+        .await;
+    let through = match set {
+        Ok(_) => match sqlx::query(&h.statement).execute(&mut **tx).await {
+            Ok(done) => Ok(h.operation == "TRUNCATE" || done.rows_affected() > 0),
+            Err(e) => loophole::stayed_shut(&e, Step::Statement(Probe::Write)).map(|()| false),
+        },
+        Err(e) => loophole::stayed_shut(&e, Step::Set).map(|()| false),
+    };
+    sqlx::query("ROLLBACK TO SAVEPOINT lever").execute(&mut **tx).await?;
+    Ok(through)
+}
+
+/// The row UPDATE and DELETE aim at, the evidence of a probe row made for them, or why there
+/// is none.
+struct Aim {
+    row: Option<(i64, String)>,
+    evidence: String,
+    why_none: Option<String>,
 }
 
 /// What an UPDATE, DELETE or TRUNCATE probe did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Attempt {
-    /// The server refused it with an error: any SQLSTATE (a privilege, a trigger's RAISE, a
-    /// check, a rule that raises) is a refusal.
-    Refused { code: String, message: String },
+    /// The server answered with an error: its SQLSTATE, message and context (which names a
+    /// PL/pgSQL `RAISE`); [`judge`] decides whether it is a refusal.
+    Refused { code: String, message: String, context: Option<String> },
     /// It ran and affected `rows` rows; for 0 rows, whether the row aimed at reads the same
     /// afterwards (`None`: no row to compare, or not asked).
     Done { rows: u64, unchanged: Option<bool> },
@@ -331,22 +622,33 @@ pub(crate) struct Judgement {
 }
 
 /// Judges a probe of `operation` (`granted`: whether the role holds the table privilege for it).
-/// Any error from the server is a refusal; an UPDATE or DELETE that affects no row is one only
-/// when the row it aimed at reads the same afterwards (a rule `DO INSTEAD NOTHING`, a policy
-/// hiding the row); a TRUNCATE that runs always erased the table.
+/// Only an error that refuses on purpose ([`crate::sqlstate`]: a privilege, a trigger's or
+/// function's `RAISE`) is a refusal; a timeout, a deadlock, an internal error proves nothing. An
+/// UPDATE or DELETE that affects no row is one only when the row it aimed at reads the same
+/// afterwards (a rule `DO INSTEAD NOTHING`, a policy hiding the row); a TRUNCATE that runs always
+/// erased the table.
 pub(crate) fn judge(operation: &str, granted: bool, attempt: &Attempt) -> Judgement {
+    use crate::sqlstate::{Class, Probe, classify};
     let judgement = |verdict, actual: String, why: String| Judgement { verdict, actual, why };
     match attempt {
-        Attempt::Refused { code, message } if code == "42501" && !granted => {
-            judgement(Judged::Refused, "refused by privilege".into(), format!("{message} ({code})"))
-        }
-        Attempt::Refused { code, message } => {
-            let by = match code.as_str() {
-                "42501" => "refused",
-                "P0001" => "refused by a trigger or rule",
-                c if c.starts_with("23") => "refused by a constraint",
-                _ => "refused",
+        Attempt::Refused { code, message, context } => {
+            let class = classify(Probe::Write, code, context.as_deref());
+            let by = match class {
+                Class::Privilege if !granted => "refused by privilege".to_owned(),
+                Class::Privilege => "refused".to_owned(),
+                Class::Raised => "refused by a trigger or rule".to_owned(),
+                _ => {
+                    let text = format!("{}: {message} ({code})", class.describe());
+                    return judgement(
+                        Judged::Unproven,
+                        text.clone(),
+                        format!("{text}, so it proves nothing about the audit trail"),
+                    );
+                }
             };
+            if class == Class::Privilege && !granted {
+                return judgement(Judged::Refused, by, format!("{message} ({code})"));
+            }
             judgement(Judged::Refused, format!("{by}: {message} ({code})"), format!("{by}: {message} ({code})"))
         }
         Attempt::Done { rows: 0, unchanged: Some(true) } if operation != "TRUNCATE" => judgement(
@@ -377,11 +679,25 @@ pub(crate) fn judge(operation: &str, granted: bool, attempt: &Attempt) -> Judgem
     }
 }
 
-/// Judges the INSERT probe: it must run and add at least one row (a rule `DO INSTEAD NOTHING`
-/// or an `INSERT ... SELECT` of nothing appends nothing). `Err` holds the server's refusal.
-pub(crate) fn judge_insert(inserted: Result<u64, String>) -> (bool, String) {
+/// Rows the current transaction inserted into a table or its partitions and inheritance children
+/// (a trigger that routes rows to a child table is how partitioning was done before 10).
+const REACHED_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
+       SELECT $1::pg_catalog.regclass::pg_catalog.oid \
+       UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid) \
+     SELECT coalesce(pg_catalog.sum(s.n_tup_ins), 0)::pg_catalog.int8 FROM pg_catalog.pg_stat_xact_all_tables s \
+     WHERE s.relid IN (SELECT relid FROM tree)";
+
+/// Judges the INSERT probe: it must run, add at least one row (a rule `DO INSTEAD NOTHING` or an
+/// `INSERT ... SELECT` of nothing appends nothing), and the rows must reach the table itself
+/// (`reached`: rows the transaction inserted into it or its partitions; a rule `DO INSTEAD` can
+/// send them elsewhere). `Err` holds the server's refusal.
+pub(crate) fn judge_insert(inserted: Result<u64, String>, reached: i64) -> (bool, String) {
     match inserted {
         Ok(0) => (false, "0 rows inserted".into()),
+        Ok(_) if reached <= 0 => (
+            false,
+            "the INSERT reported rows, but none reached the table (a rule or trigger sent them elsewhere)".into(),
+        ),
         Ok(1) => (true, "inserted 1 row".into()),
         Ok(n) => (true, format!("inserted {n} rows")),
         Err(why) => (false, format!("refused: {why}")),
@@ -397,16 +713,33 @@ mod tests {
     use super::*;
 
     fn refused(code: &str) -> Attempt {
-        Attempt::Refused { code: code.into(), message: "no".into() }
+        Attempt::Refused { code: code.into(), message: "no".into(), context: None }
+    }
+
+    fn raised(code: &str) -> Attempt {
+        Attempt::Refused {
+            code: code.into(),
+            message: "no".into(),
+            context: Some("PL/pgSQL function audit_guard() line 3 at RAISE".into()),
+        }
     }
 
     #[test]
-    fn any_error_is_a_refusal_granted_or_not() {
-        for code in ["42501", "P0001", "XX123", "23514", "0A000"] {
-            for granted in [true, false] {
-                assert_eq!(judge("UPDATE", granted, &refused(code)).verdict, Judged::Refused, "{code} {granted}");
-                assert_eq!(judge("TRUNCATE", granted, &refused(code)).verdict, Judged::Refused, "{code} {granted}");
+    fn only_a_refusal_on_purpose_is_a_refusal() {
+        for granted in [true, false] {
+            for attempt in [refused("42501"), refused("P0001"), raised("P0001"), raised("0A000"), raised("23514")] {
+                for op in ["UPDATE", "DELETE", "TRUNCATE"] {
+                    assert_eq!(judge(op, granted, &attempt).verdict, Judged::Refused, "{op} {attempt:?} {granted}");
+                }
             }
+            // A timeout, a deadlock, a lock, an internal error, resources, a constraint, an
+            // unsupported feature, a read-only transaction: could not prove.
+            for code in ["57014", "40P01", "40001", "55P03", "XX000", "53100", "23503", "0A000", "25006", "08006"] {
+                let judged = judge("DELETE", granted, &refused(code));
+                assert_eq!(judged.verdict, Judged::Unproven, "{code} {granted}");
+                assert!(judged.why.contains("proves nothing"), "{}", judged.why);
+            }
+            assert_eq!(judge("UPDATE", granted, &raised("57014")).verdict, Judged::Unproven);
         }
         assert_eq!(judge("DELETE", false, &refused("42501")).actual, "refused by privilege");
         assert_eq!(judge("DELETE", true, &refused("P0001")).actual, "refused by a trigger or rule: no (P0001)");
@@ -428,10 +761,12 @@ mod tests {
 
     #[test]
     fn an_insert_must_add_a_row() {
-        assert_eq!(judge_insert(Ok(1)), (true, "inserted 1 row".into()));
-        assert!(judge_insert(Ok(3)).0);
-        assert_eq!(judge_insert(Ok(0)), (false, "0 rows inserted".into()));
-        assert!(!judge_insert(Err("permission denied".into())).0);
+        assert_eq!(judge_insert(Ok(1), 1), (true, "inserted 1 row".into()));
+        assert!(judge_insert(Ok(3), 3).0);
+        assert_eq!(judge_insert(Ok(0), 0), (false, "0 rows inserted".into()));
+        assert!(!judge_insert(Err("permission denied".into()), 0).0);
+        let (ok, why) = judge_insert(Ok(1), 0);
+        assert!(!ok && why.contains("none reached the table"), "{why}");
     }
 
     #[test]

@@ -12,20 +12,25 @@
 
 pub(crate) mod amcheck;
 pub(crate) mod append_only;
+mod as_app;
 pub(crate) mod checksums;
 pub(crate) mod collations;
 pub(crate) mod extensions;
 pub(crate) mod graphs;
 pub(crate) mod indexes;
+pub(crate) mod loophole;
 pub(crate) mod partitions;
 mod phase;
 pub(crate) mod point_in_time;
+mod probe;
+mod relation;
 pub(crate) mod rls;
 pub(crate) mod roles;
 pub(crate) mod row_counts;
 pub(crate) mod schema_version;
 pub(crate) mod schemas;
 pub(crate) mod sql;
+pub(crate) mod triggers;
 pub(crate) mod vector_recall;
 
 use std::fmt;
@@ -90,12 +95,30 @@ pub struct ResolveContext {
 
 impl ResolveContext {
     /// The baseline, for a check that compares with it.
+    /// The part of it the kind compares must hold something: a comparison with nothing would
+    /// pass on any restore.
     pub fn require_baseline(&self, kind: &str) -> Result<Arc<Baseline>, FieldError> {
-        self.baseline.clone().ok_or_else(|| {
+        let baseline = self.baseline.clone().ok_or_else(|| {
             FieldError::unplaced(format!("`{kind}` compares with the baseline, and the scenario names none")).with_help(
                 "set `baseline = \"path/to/baseline.json\"` at the top of the scenario (made by `pgdrill baseline`)",
             )
-        })
+        })?;
+        let empty = match kind {
+            "row_counts" => baseline.row_counts.is_empty().then_some("no table"),
+            "indexes" => baseline.indexes.is_empty().then_some("no index"),
+            "schemas" => baseline.schemas.is_empty().then_some("no schema"),
+            "graphs" => baseline.graphs.is_empty().then_some("no graph"),
+            "rls" => (baseline.row_security.is_empty() && baseline.policies.is_empty())
+                .then_some("no table with row-level security and no policy"),
+            _ => None,
+        };
+        match empty {
+            Some(what) => Err(FieldError::unplaced(format!(
+                "`{kind}` compares with the baseline, and the baseline records {what}: a comparison with nothing passes on any restore"
+            ))
+            .with_help("capture the baseline from the database the backup comes from, or drop `baseline = true` from this check")),
+            None => Ok(baseline),
+        }
     }
 }
 
@@ -175,6 +198,14 @@ macro_rules! kinds {
                         .into(),
                     );
                 )*
+                properties.insert(
+                    "timeout".to_owned(),
+                    schemars::json_schema!({
+                        "description": "Longest the checks phase may take, every check together (default 2h).",
+                        "type": "string"
+                    })
+                    .into(),
+                );
                 schemars::json_schema!({
                     "description": "The checks to run on the restored database, by kind.",
                     "type": "object",
@@ -226,6 +257,7 @@ kinds! {
     PointInTime => point_in_time,
     Collations => collations,
     Checksums => checksums,
+    Triggers => triggers,
 }
 
 fn resolve_group<K: Kind>(
@@ -244,15 +276,25 @@ fn resolve_group<K: Kind>(
 
 /// The `[checks]` table as written, in the file's order.
 #[derive(Debug, Default)]
-pub struct RawChecks(Vec<RawCheck>);
+pub struct RawChecks {
+    kinds: Vec<RawCheck>,
+    /// `[checks] timeout`: longest the checks phase may take.
+    pub timeout: Option<Spanned<String>>,
+}
 
 impl RawChecks {
     /// The checks the scenario configures, in the order it gives them, but those that stop the
     /// server last (they run after the others, and the reports list checks as they run).
     pub fn resolve(self, ctx: &ResolveContext) -> Result<Vec<CheckSpec>, FieldError> {
         let mut checks = Vec::new();
-        for raw in self.0 {
+        for raw in self.kinds {
             raw.resolve(ctx, &mut checks)?;
+        }
+        let schemas_compare = checks.iter().any(|c| matches!(c, CheckSpec::Schemas(s) if s.baseline.is_some()));
+        for check in &mut checks {
+            if let CheckSpec::Indexes(indexes) = check {
+                indexes.schemas_compares = schemas_compare;
+            }
         }
         checks.sort_by_key(CheckSpec::offline);
         Ok(checks)
@@ -271,11 +313,15 @@ impl<'de> Deserialize<'de> for RawChecks {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawChecks, A::Error> {
-                let mut checks = Vec::new();
+                let mut checks = RawChecks::default();
                 while let Some(kind) = map.next_key::<String>()? {
-                    checks.push(RawCheck::read(&kind, &mut map)?);
+                    if kind == "timeout" {
+                        checks.timeout = Some(map.next_value()?);
+                    } else {
+                        checks.kinds.push(RawCheck::read(&kind, &mut map)?);
+                    }
                 }
-                Ok(RawChecks(checks))
+                Ok(checks)
             }
         }
 
@@ -289,21 +335,6 @@ impl<'de> Deserialize<'de> for RawChecks {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Settings(pub std::collections::BTreeMap<String, String>);
-
-impl Settings {
-    /// Applies them in the transaction `conn` is in.
-    pub async fn apply(&self, conn: &mut sqlx::PgConnection) -> sqlx::Result<()> {
-        for (name, value) in &self.0 {
-            sqlx::query("SELECT set_config($1, $2, true)").bind(name).bind(value).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    /// How the evidence shows them: `SET LOCAL caracal.zone_id = '...'; `.
-    pub fn evidence(&self) -> String {
-        self.0.iter().map(|(n, v)| format!("SET LOCAL {n} = {}; ", crate::pg::quote_literal(v))).collect()
-    }
-}
 
 /// SQL with its `$n` parameters replaced by the values bound to them, as evidence a reader can
 /// run again.

@@ -41,8 +41,8 @@ pub(crate) async fn run_all(
     // always progresses.
     // Those that stop the server come last (the scenario sorted them so) and run one by one.
     let online = checks.iter().take_while(|c| !c.offline());
-    let running = futures_util::stream::iter(online).map(|spec| spec.run(&ctx)).buffered(CHECKS_AT_ONCE);
-    let offline = futures_util::stream::iter(checks.iter().filter(|c| c.offline())).then(|spec| spec.run(&ctx));
+    let running = futures_util::stream::iter(online).map(|spec| run_one(spec, &ctx)).buffered(CHECKS_AT_ONCE);
+    let offline = futures_util::stream::iter(checks.iter().filter(|c| c.offline())).then(|spec| run_one(spec, &ctx));
     let mut running = running.chain(offline).boxed();
     let mut seen = std::collections::HashMap::new();
     while let Some(results) = running.next().await {
@@ -68,6 +68,19 @@ pub(crate) async fn run_all(
         _ => target.went_away(database).await,
     };
     Err(ChecksError::NotPassed { failed: total - passed, total, gone })
+}
+
+/// One check's results; a check that produced none is an error, never a silent pass.
+async fn run_one(spec: &CheckSpec, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    let started = std::time::Instant::now();
+    let results = spec.run(ctx).await;
+    if !results.is_empty() {
+        return results;
+    }
+    vec![
+        CheckResult::build(spec.kind(), spec.label(), started)
+            .error("the check produced no result: it compared nothing, so it proves nothing"),
+    ]
 }
 
 /// `id`, or `id (2)`, `id (3)`... when an earlier result of the drill has it: a scenario may

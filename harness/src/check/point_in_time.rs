@@ -141,7 +141,7 @@ impl Kind for Spec {
             let started = Instant::now();
             let result = CheckResult::build(KIND, format!("{}/{}", self.label, side.key()), started)
                 .expected(side.expected())
-                .evidence(sql.clone());
+                .evidence(format!("{}{sql}", super::as_app::no_role_prefix()));
             results.push(match ask(ctx.pool, sql).await {
                 Ok(answer) => judge(side, &answer, result),
                 Err(err) => result.error(format!(
@@ -178,9 +178,11 @@ fn query(written: Option<Spanned<String>>, side: Side) -> Result<String, FieldEr
 }
 
 /// Runs `sql` in a read-only transaction, rolled back, and reads at most two rows of it.
+/// The scenario's SQL runs in the window without a role (`check::as_app`).
 async fn ask(pool: &sqlx::PgPool, sql: &str) -> sqlx::Result<Answer> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
+    super::as_app::open(&mut tx, None, &super::Settings::default()).await?;
     let rows: Vec<sqlx::postgres::PgRow> = sqlx::query(sql).fetch(&mut *tx).take(2).try_collect().await?;
     let answer = read(&rows)?;
     tx.rollback().await?;

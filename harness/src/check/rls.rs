@@ -11,34 +11,49 @@
 //! policies = [{ table = "public.resources", name = "zone_isolation", command = "ALL", roles = ["caracal_app"] }]
 //! # a policy's kind and expressions, compared as the server prints them:
 //! # { ..., permissive = true, using = "zone_id = current_setting('caracal.zone_id')::uuid", with_check = "..." }
+//! exact_policies = true        # the policies listed are all there are on their tables and `tables`
 //! fail_closed = { role = "caracal_app", setting = "caracal.zone_id", column = "zone_id" }
 //! # fail_closed.roles = { "public.audit_events" = "caracal_auditor" }   # another role per table
 //! # fail_closed.value = "..."; other_value = "..."   # the two tenants (default: made up by type)
-//! # fail_closed.probe = { status = "active" }        # probe-row values pgdrill cannot make up
+//! # fail_closed.probe = { status = "active", "public.grants" = { kind = "read" } }
+//! #                    # probe-row values: for every table, or for one table (over the others)
 //! # fail_closed.settings = { "app.region" = "eu" }   # more session settings (SET LOCAL)
+//! # fail_closed.trusted = [{ setting = "app.bypass_rls", reason = "..." }]  # see check::loophole
 //! ```
 //!
-//! Fail-closed is proven on every table, empty ones included: in a transaction that is rolled
-//! back, the restore's superuser inserts a probe row for each of two tenants (foreign keys and
-//! triggers off), then the role (`SET LOCAL ROLE`) reads with no tenant set (no rows, or a
-//! refused read), as tenant B (not A's row, no other tenant's), and as tenant A (A's row). A role
-//! with no SELECT privilege on the table is closed by privilege. The tenants' values are read as
-//! the tenant column's type (`format_type`), so an upper-case uuid or `007` for an integer is
-//! the tenant the column holds. Names fold as PostgreSQL folds them.
+//! Fail-closed is proven on every table, empty ones included ([`fail_closed`]): in a transaction
+//! that is rolled back, the restore's superuser inserts a probe row for each of two tenants
+//! (`check::probe`: copied from a row of the table when it has one, else made up from the
+//! columns' types, a partitioned table's key from a partition's bound; foreign keys and
+//! triggers off; a CHECK, unique or exclusion constraint that still stops it set aside), then
+//! the role (`SET LOCAL ROLE`) reads with no tenant set (no rows, or a refused read), as tenant
+//! B (not A's row, no other tenant's), and as tenant A (A's row). A role with no SELECT
+//! privilege on the table is closed by privilege. The tenants' values are read as the tenant
+//! column's type (`format_type`), so an upper-case uuid or `007` for an integer is the tenant
+//! the column holds. Names fold as PostgreSQL folds them. When no probe row can be made, the
+//! check errs naming every column that needs a value, with the `probe` line to add; the
+//! evidence lists the values pgdrill made up and the constraints it set aside.
 //!
 //! Against the baseline, each policy must have its command, roles, kind and (when the baseline
 //! recorded them) its `USING` and `WITH CHECK` expressions; a permissive policy the baseline
-//! did not have on one of its tables fails too (permissive policies add up).
+//! did not have on one of its tables fails too (permissive policies add up). With
+//! `exact_policies`, so does any policy the scenario does not list on a table it names (in
+//! `policies` or `tables`), permissive or restrictive, with its kind, command, roles and
+//! expressions: a permissive `USING (true)` added beside the tenant's policy opens every row.
+
+mod fail_closed;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
+use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, PolicyExpressions, PolicyInfo, capture};
 use crate::field::FieldError;
-use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quote_ident_if_needed, quote_literal};
+use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed, quote_literal};
+
+mod exact;
 
 pub(crate) const KIND: &str = "rls";
 
@@ -56,6 +71,10 @@ pub(crate) struct Config {
     pub baseline: bool,
     #[serde(default)]
     pub policies: Vec<ExpectedPolicy>,
+    /// The `policies` listed are all the policies of the tables they name and of `tables`:
+    /// any other policy there fails (a permissive one adds the rows it lets through).
+    #[serde(default)]
+    pub exact_policies: bool,
     pub fail_closed: Option<FailClosed>,
 }
 
@@ -92,12 +111,18 @@ pub struct FailClosed {
     pub value: Option<String>,
     /// Tenant B (default: made up).
     pub other_value: Option<String>,
-    /// Values for probe-row columns pgdrill cannot fill by their type: `{ status = "active" }`.
+    /// Probe-row values pgdrill cannot make up, read as each column's type: for every table
+    /// (`{ status = "active" }`), or for one table (`{ "public.orders" = { status = "new" } }`,
+    /// over the others).
     #[serde(default)]
-    pub probe: std::collections::BTreeMap<String, String>,
+    pub probe: super::probe::ProbeValues,
     /// More session settings the application sets (`SET LOCAL`).
     #[serde(default)]
     pub settings: super::Settings,
+    /// Custom settings (or tenant values) its policies read that only a trusted path sets, each
+    /// with why: not tried ([`super::loophole`]).
+    #[serde(default)]
+    pub trusted: Vec<super::loophole::Trusted>,
 }
 
 impl FailClosed {
@@ -117,6 +142,7 @@ pub struct Spec {
     pub force: bool,
     pub baseline: Option<Arc<Baseline>>,
     pub policies: Vec<(QualifiedName, ExpectedPolicy)>,
+    pub exact_policies: bool,
     pub fail_closed: Option<FailClosed>,
 }
 
@@ -154,6 +180,13 @@ impl Kind for Spec {
                     )));
                 }
             }
+            for listed in fc.probe.tables().map_err(FieldError::unplaced)? {
+                if !tables.contains(&listed) {
+                    return Err(FieldError::unplaced(format!(
+                        "`fail_closed.probe` gives values for `{listed}`, which is not in `tables`"
+                    )));
+                }
+            }
             if !fc.setting.contains('.') {
                 return Err(FieldError::unplaced(format!(
                     "`fail_closed.setting` `{}` must be a custom setting such as `app.tenant_id`",
@@ -164,7 +197,23 @@ impl Kind for Spec {
         if tables.is_empty() && baseline.is_none() && policies.is_empty() {
             return Err(FieldError::unplaced("rls needs `tables`, `policies` or `baseline = true`"));
         }
-        Ok(Spec { tables, force: config.force, baseline, policies, fail_closed: config.fail_closed })
+        if config.exact_policies && tables.is_empty() && policies.is_empty() {
+            return Err(FieldError::unplaced("`exact_policies` needs the tables: list `policies` or `tables`"));
+        }
+        Ok(Spec {
+            tables,
+            force: config.force,
+            baseline,
+            policies,
+            exact_policies: config.exact_policies,
+            fail_closed: match config.fail_closed {
+                Some(mut fc) => {
+                    fc.trusted = super::loophole::Trusted::resolve(std::mem::take(&mut fc.trusted))?;
+                    Some(fc)
+                }
+                None => None,
+            },
+        })
     }
 
     fn label(&self) -> String {
@@ -180,12 +229,15 @@ impl Kind for Spec {
         for table in &self.tables {
             results.push(self.flags(ctx, table).await);
         }
-        if !self.policies.is_empty() || self.baseline.is_some() {
+        if !self.policies.is_empty() || self.baseline.is_some() || self.exact_policies {
             let started = Instant::now();
             match capture::policies(ctx.pool).await {
                 Ok(actual) => {
                     for (table, want) in &self.policies {
                         results.push(expected_policy(ctx, table, want, &actual, started).await);
+                    }
+                    if self.exact_policies {
+                        results.extend(exact::results(self, &actual, started));
                     }
                     if let Some(baseline) = &self.baseline {
                         results.push(baseline_flags(ctx, baseline).await);
@@ -200,7 +252,7 @@ impl Kind for Spec {
         }
         if let Some(fc) = &self.fail_closed {
             for table in &self.tables {
-                results.push(fail_closed(ctx, table, fc).await);
+                results.push(fail_closed::fail_closed(ctx, table, fc).await);
             }
         }
         results
@@ -214,6 +266,11 @@ impl Spec {
         let result = CheckResult::build(KIND, table.to_string(), started).expected(want).evidence(format!(
             "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = '{table}'::regclass"
         ));
+        if let Ok(Some(kind)) = super::relation::kind(ctx.pool, table).await
+            && !kind.is_table()
+        {
+            return result.actual(kind.describe()).verdict(false, super::relation::not_a_table(table, kind));
+        }
         match capture::table_row_security(ctx.pool, table).await {
             Err(err) => result.error(format!("could not read `{table}`: {}", describe_sql_error(&err))),
             Ok(None) => {
@@ -307,7 +364,23 @@ async fn printed_expressions(
     using: Option<&str>,
     with_check: Option<&str>,
 ) -> Result<PolicyExpressions, sqlx::Error> {
-    let mut tx = ctx.pool.begin().await?;
+    let mut tx = capture::printing(ctx.pool).await?;
+    // The policy made here fires the backup's event triggers where a session cannot turn them
+    // off (before PostgreSQL 17, or without a superuser), and one could rewrite it to print as
+    // the restored one does.
+    let pins = ctx.target.pins;
+    if pins.version_num < 170000 || !pins.superuser {
+        let firing: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtenabled OPERATOR(pg_catalog.<>) 'D')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if firing {
+            return Err(sqlx::Error::Protocol(
+                "the backup has event triggers, which this target cannot turn off for pgdrill's session (PostgreSQL before 17, or a role that is not a superuser), so the scenario's expressions cannot be printed safely (hint: compare the policies with a baseline instead)".into(),
+            ));
+        }
+    }
     let mut create = format!("CREATE POLICY pgdrill_expected ON {} AS PERMISSIVE FOR ALL", table.sql());
     if let Some(u) = using {
         create.push_str(&format!(" USING ({u})"));
@@ -498,418 +571,9 @@ pub(crate) fn baseline_policy_problems(baseline: &Baseline, actual: &[PolicyInfo
     problems
 }
 
-/// What fail-closed reads of one table found, as the role: `None` where a read was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FailClosedFacts {
-    /// Rows seen with no tenant set (None: the read failed, which is closed).
-    pub without: Option<i64>,
-    /// With tenant B set: tenant A's probe row seen (0 or 1), rows of other tenants than B.
-    pub b_sees_a: i64,
-    pub b_foreign: i64,
-    /// With tenant A set: its own probe row seen (0 or 1), rows of other tenants than A.
-    pub a_sees_own: i64,
-    pub a_foreign: i64,
-}
-
-/// From the reads to the verdict.
-pub(crate) fn judge_fail_closed(
-    result: super::CheckResultBuilder,
-    table: &QualifiedName,
-    role: &str,
-    setting: &str,
-    facts: &FailClosedFacts,
-) -> CheckResult {
-    let f = facts;
-    let without = match f.without {
-        Some(n) => format!("{n} rows"),
-        None => "refused".to_owned(),
-    };
-    let actual = format!(
-        "without {setting}: {without}; as tenant B: {} of A's probe row, {} rows of other tenants; as tenant A: {} of its probe row, {} rows of other tenants",
-        f.b_sees_a, f.b_foreign, f.a_sees_own, f.a_foreign
-    );
-    let result = result.actual(actual);
-    if let Some(n) = f.without.filter(|n| *n > 0) {
-        return result
-            .verdict(false, format!("`{role}` reads {n} rows of `{table}` with no tenant set (pgdrill's two probe rows included): not fail-closed"));
-    }
-    if f.b_sees_a > 0 || f.b_foreign > 0 {
-        return result.verdict(
-            false,
-            format!(
-                "`{role}` with {setting} set to tenant B reads {} of tenant A's probe row and {} rows of other tenants of `{table}`: tenants are not isolated",
-                f.b_sees_a, f.b_foreign
-            ),
-        );
-    }
-    if f.a_foreign > 0 {
-        return result.verdict(
-            false,
-            format!(
-                "`{role}` with {setting} set to tenant A also reads {} rows of other tenants of `{table}`",
-                f.a_foreign
-            ),
-        );
-    }
-    if f.a_sees_own == 0 {
-        return result.verdict(
-            false,
-            format!(
-                "`{role}` with {setting} set to tenant A cannot read A's own probe row of `{table}`: the policy hides every row, or reads another setting"
-            ),
-        );
-    }
-    result.verdict(
-        true,
-        format!(
-            "`{role}` sees no rows of `{table}` without {setting}, only tenant A's probe row as A, and not A's as tenant B"
-        ),
-    )
-}
-
-/// Why the reads did not run: the role may not read the table (closed), or no probe row could
-/// be made.
-enum Unproven {
-    Closed(String),
-    Cannot(String),
-}
-
-/// A column of a table, as a probe row needs to know it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ProbeColumn {
-    pub name: String,
-    /// `format_type`: `uuid`, `character varying(40)`, `zone_status`.
-    pub sql_type: String,
-    /// `pg_type.typcategory`: N numeric, S string, B boolean, D date/time, E enum, A array, U user.
-    pub category: String,
-    /// The first label of an enum.
-    pub first_label: Option<String>,
-    /// NOT NULL.
-    pub not_null: bool,
-    /// It has a default or is an identity (BY DEFAULT).
-    pub has_default: bool,
-    /// Generated, or an identity GENERATED ALWAYS: never written.
-    pub never_written: bool,
-    /// Part of a unique index: a copy would collide.
-    pub unique: bool,
-}
-
-/// The columns and values of a probe row, as SQL with `{tenant}` for the tenant's value. With
-/// a row to copy (`src`), every column is copied but the tenant, what is never written and
-/// what is unique (its default, else a value made by type); without one, NOT NULL columns
-/// without a default get a value made by type. The scenario's `probe` values come first.
-pub(crate) fn probe_row(
-    columns: &[ProbeColumn],
-    tenant: &str,
-    given: &std::collections::BTreeMap<String, String>,
-    copy: bool,
-) -> Result<Vec<(String, String)>, String> {
-    let mut row = Vec::new();
-    for column in columns {
-        let value = if column.name == tenant {
-            Some(format!("({{tenant}})::{}", column.sql_type))
-        } else if let Some(value) = given.iter().find(|(k, _)| fold_ident(k) == column.name).map(|(_, v)| v) {
-            Some(format!("({})::{}", quote_literal(value), column.sql_type))
-        } else if column.never_written || (column.unique && column.has_default) {
-            None
-        } else if copy && !column.unique {
-            Some(format!("src.{}", quote_ident(&column.name)))
-        } else if column.unique || (column.not_null && !column.has_default) {
-            Some(value_by_type(column)?)
-        } else {
-            None
-        };
-        if let Some(value) = value {
-            row.push((quote_ident(&column.name), value));
-        }
-    }
-    Ok(row)
-}
-
-/// A value for `column` made from its type.
-fn value_by_type(column: &ProbeColumn) -> Result<String, String> {
-    let expr = match (column.sql_type.as_str(), column.category.as_str()) {
-        ("uuid", _) => "gen_random_uuid()".to_owned(),
-        ("json" | "jsonb", _) => "'{}'".to_owned(),
-        (_, "N") => "floor(random() * 1000000000)".to_owned(),
-        (_, "S") => "'pgdrill-probe-' || substr(md5(random()::text), 1, 12)".to_owned(),
-        (_, "B") => "false".to_owned(),
-        (_, "D") => "now()".to_owned(),
-        (_, "A") => "'{}'".to_owned(),
-        (_, "E") => match &column.first_label {
-            Some(label) => quote_literal(label),
-            None => return Err(format!("column `{}` is an enum without labels", column.name)),
-        },
-        _ => {
-            return Err(format!(
-                "pgdrill cannot make a value of type {} for column `{}` of a probe row",
-                column.sql_type, column.name
-            ));
-        }
-    };
-    Ok(format!("({expr})::{}", column.sql_type))
-}
-
-/// Two tenants' values for the tenant column, as the scenario wrote them, else made up by type
-/// (to be read as the column's type by [`canonical_tenant`]).
-fn tenant_values(column: &ProbeColumn, fc: &FailClosed) -> Result<(String, String), String> {
-    let made_up = || -> Result<String, String> {
-        let bytes: [u8; 16] = rand::random();
-        let hex = hex::encode(bytes);
-        Ok(match (column.sql_type.as_str(), column.category.as_str()) {
-            ("uuid", _) => format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]),
-            ("smallint", _) => format!("-{}", 1 + u16::from_le_bytes([bytes[0], bytes[1]]) % 32000),
-            (_, "N") => format!("-{}", 1 + u32::from_le_bytes([bytes[0], bytes[1], bytes[2], 0])),
-            // The random part first: a short varchar(n) keeps it.
-            (_, "S") => format!("{}-pgdrill-tenant", &hex[..12]),
-            _ => {
-                return Err(format!(
-                    "pgdrill cannot make up tenants for `{}` of type {} (hint: give `value` and `other_value`)",
-                    column.name, column.sql_type
-                ));
-            }
-        })
-    };
-    let a = match &fc.value {
-        Some(v) => v.clone(),
-        None => made_up()?,
-    };
-    let b = match &fc.other_value {
-        Some(v) => v.clone(),
-        None => made_up()?,
-    };
-    Ok((a, b))
-}
-
-/// SQL: a tenant value (`$1`, text) read as the tenant column's type and printed back, the
-/// way the server stores it: `'0A1B...'` as a uuid is `0a1b...`, `'007'` as an integer is `7`.
-fn canonical_tenant_sql(column: &ProbeColumn) -> String {
-    format!("SELECT ($1::text)::{}::text", column.sql_type)
-}
-
-const COLUMNS_SQL: &str = "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typcategory::text, \
-     (SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = a.atttypid ORDER BY e.enumsortorder LIMIT 1), \
-     a.attnotnull, a.atthasdef OR a.attidentity = 'd', a.attgenerated <> '' OR a.attidentity = 'a', \
-     EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique AND a.attnum = ANY (i.indkey)) \
-     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
-     WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum";
-
-/// Proves `table` fail-closed for the role that reads it: in one transaction that is rolled
-/// back, the restore's superuser inserts a probe row for each of two tenants (foreign keys and
-/// triggers off for them), then the role reads with no tenant set, as tenant B, and as tenant A.
-/// A role that may not read the table at all is closed by privilege. The tenants' values are
-/// read as the tenant column's type first, so that they are compared as the server stores
-/// them; the evidence is the SQL that ran, in order.
-async fn fail_closed(ctx: &CheckContext<'_>, table: &QualifiedName, fc: &FailClosed) -> CheckResult {
-    let started = Instant::now();
-    let role_name = fold_ident(fc.role_for(table));
-    let role = role_name.as_str();
-    let t = table.sql();
-    let setting = &fc.setting;
-    let tenant_column = fold_ident(&fc.column);
-    let mut ran: Vec<String> = vec!["BEGIN".into()];
-    let outcome: Result<Result<FailClosedFacts, Unproven>, sqlx::Error> = async {
-        let mut tx = ctx.pool.begin().await?;
-        let settings = fc.settings.evidence();
-        if !settings.is_empty() {
-            ran.push(settings.trim_end().trim_end_matches(';').to_owned());
-        }
-        fc.settings.apply(&mut tx).await?;
-        let privilege_sql = "SELECT has_any_column_privilege($1, $2, 'SELECT')";
-        ran.push(bind_evidence(privilege_sql, &[role, &t]));
-        let readable: bool = sqlx::query_scalar(privilege_sql).bind(role).bind(&t).fetch_one(&mut *tx).await?;
-        if !readable {
-            return Ok(Err(Unproven::Closed(format!("`{role}` has no SELECT privilege on `{table}`: closed by privilege"))));
-        }
-        type ColumnRow = (String, String, String, Option<String>, bool, bool, bool, bool);
-        ran.push(bind_evidence(COLUMNS_SQL, &[&t]));
-        let rows: Vec<ColumnRow> = sqlx::query_as(COLUMNS_SQL).bind(&t).fetch_all(&mut *tx).await?;
-        let columns: Vec<ProbeColumn> = rows
-            .into_iter()
-            .map(|(name, sql_type, category, first_label, not_null, has_default, never_written, unique)| ProbeColumn {
-                name,
-                sql_type,
-                category,
-                first_label,
-                not_null,
-                has_default,
-                never_written,
-                unique,
-            })
-            .collect();
-        let Some(tenant) = columns.iter().find(|c| c.name == tenant_column) else {
-            let hint = match columns.iter().find(|c| c.name.to_lowercase() == tenant_column.to_lowercase()) {
-                Some(c) => format!(" (hint: did you mean `{}`?)", quote_ident_if_needed(&c.name)),
-                None => String::new(),
-            };
-            return Ok(Err(Unproven::Cannot(format!("`{table}` has no column `{tenant_column}`{hint}"))));
-        };
-        let (a, b) = match tenant_values(tenant, fc) {
-            Ok(values) => values,
-            Err(why) => return Ok(Err(Unproven::Cannot(why))),
-        };
-        // Each tenant as the column's type prints it: the value the policy compares.
-        let canonical_sql = canonical_tenant_sql(tenant);
-        let mut canonical = Vec::new();
-        for value in [&a, &b] {
-            ran.push(bind_evidence(&canonical_sql, &[value]));
-            match sqlx::query_scalar::<_, String>(&canonical_sql).bind(value).fetch_one(&mut *tx).await {
-                Ok(v) => canonical.push(v),
-                Err(sqlx::Error::Database(db)) => {
-                    return Ok(Err(Unproven::Cannot(format!(
-                        "the tenant `{value}` is not a value of `{}`'s type {}: {}",
-                        tenant.name,
-                        tenant.sql_type,
-                        db.message()
-                    ))));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let (a, b) = (canonical[0].clone(), canonical[1].clone());
-        if a == b {
-            return Ok(Err(Unproven::Cannot(format!(
-                "the two tenants are the same {} `{a}`: give `value` and `other_value` two different tenants",
-                tenant.sql_type
-            ))));
-        }
-        // A row of the table, when it has one, is copied: its values already satisfy the
-        // table's checks.
-        let exists_sql = format!("SELECT EXISTS (SELECT 1 FROM {t})");
-        ran.push(exists_sql.clone());
-        let copy: bool = sqlx::query_scalar(&exists_sql).fetch_one(&mut *tx).await?;
-        let row = match probe_row(&columns, &tenant_column, &fc.probe, copy) {
-            Ok(row) => row,
-            Err(why) => {
-                return Ok(Err(Unproven::Cannot(format!(
-                    "cannot prove `{table}` fail-closed: {why} (hint: give it a value under `fail_closed.probe = {{ column = \"...\" }}`)"
-                ))));
-            }
-        };
-        let names: Vec<&str> = row.iter().map(|(n, _)| n.as_str()).collect();
-        let insert = |tenant_value: &str| {
-            let values: Vec<String> =
-                row.iter().map(|(_, v)| v.replace("{tenant}", &quote_literal(tenant_value))).collect();
-            let source = if copy { format!(" FROM {t} AS src LIMIT 1") } else { String::new() };
-            format!(
-                "INSERT INTO {t} ({}) SELECT {}{source} RETURNING tableoid::oid::bigint, ctid::text",
-                names.join(", "),
-                values.join(", ")
-            )
-        };
-        for statement in ["SAVEPOINT probe_rows", "SET LOCAL session_replication_role = replica"] {
-            ran.push(statement.to_owned());
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        let mut inserted: Result<Vec<(i64, String)>, sqlx::Error> = Ok(Vec::new());
-        for value in [&a, &b] {
-            if let Ok(rows) = &mut inserted {
-                let sql = insert(value);
-                ran.push(sql.clone());
-                match sqlx::query_as::<_, (i64, String)>(&sql).fetch_one(&mut *tx).await {
-                    Ok(row) => rows.push(row),
-                    Err(e) => inserted = Err(e),
-                }
-            }
-        }
-        let probe = match inserted {
-            Ok(rows) => rows[0].clone(),
-            Err(err) => {
-                return Ok(Err(Unproven::Cannot(
-                    format!(
-                        "cannot prove `{table}` fail-closed: the probe rows cannot be inserted: {} (hint: give the column that stopped it a value under `fail_closed.probe`)",
-                        describe_sql_error(&err)
-                    ),
-                )));
-            }
-        };
-        let set_role = format!("SET LOCAL ROLE {}", quote_ident(role));
-        for statement in ["SET LOCAL session_replication_role = origin", set_role.as_str(), "SAVEPOINT unset"] {
-            ran.push(statement.to_owned());
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        let count_sql = format!("SELECT count(*) FROM {t}");
-        ran.push(count_sql.clone());
-        let without = match sqlx::query_scalar::<_, i64>(&count_sql).fetch_one(&mut *tx).await {
-            Ok(n) => Some(n),
-            Err(sqlx::Error::Database(_)) => {
-                ran.push("ROLLBACK TO SAVEPOINT unset".into());
-                sqlx::query("ROLLBACK TO SAVEPOINT unset").execute(&mut *tx).await?;
-                None
-            }
-            Err(e) => return Err(e),
-        };
-        let column = quote_ident(&tenant.name);
-        let read = format!(
-            "SELECT count(*) FILTER (WHERE tableoid = $1::oid AND ctid = $2::tid), count(*) FILTER (WHERE {column} IS DISTINCT FROM ($3::text)::{}) FROM {t}",
-            tenant.sql_type
-        );
-        let set_tenant = "SELECT set_config($1, $2, true)";
-        let oid = probe.0.to_string();
-        let mut seen = Vec::new();
-        for value in [&b, &a] {
-            ran.push(bind_evidence(set_tenant, &[setting, value]));
-            sqlx::query(set_tenant).bind(setting).bind(value).execute(&mut *tx).await?;
-            ran.push(bind_evidence(&read, &[&oid, &probe.1, value]));
-            let counts: (i64, i64) =
-                sqlx::query_as(&read).bind(probe.0).bind(&probe.1).bind(value).fetch_one(&mut *tx).await?;
-            seen.push(counts);
-        }
-        tx.rollback().await?;
-        let [(b_sees_a, b_foreign), (a_sees_own, a_foreign)] = [seen[0], seen[1]];
-        Ok(Ok(FailClosedFacts { without, b_sees_a, b_foreign, a_sees_own, a_foreign }))
-    }
-    .await;
-    ran.push("ROLLBACK".into());
-    let result = CheckResult::build(KIND, format!("{table} fail-closed for {role}"), started)
-        .expected(format!(
-            "no rows without {setting}; as a tenant, its own rows only (a probe row for each of two tenants)"
-        ))
-        .evidence(ran.join(";\n"));
-    match outcome {
-        Err(err) => result.error(format!("could not read `{table}` as `{role}`: {}", describe_sql_error(&err))),
-        Ok(Err(Unproven::Closed(message))) => result.actual("no SELECT privilege").verdict(true, message),
-        Ok(Err(Unproven::Cannot(message))) => result.error(message),
-        Ok(Ok(facts)) => judge_fail_closed(result, table, role, setting, &facts),
-    }
-}
-
 #[cfg(test)]
-mod fail_closed_tests {
-    use std::collections::BTreeMap;
-
+mod tests {
     use super::*;
-    use crate::outcome::Verdict;
-
-    fn judge(facts: FailClosedFacts) -> CheckResult {
-        let table = QualifiedName::new("public", "grants");
-        let result = CheckResult::build(KIND, "public.grants fail-closed for app", Instant::now());
-        judge_fail_closed(result, &table, "app", "app.tenant", &facts)
-    }
-
-    const CLOSED: FailClosedFacts =
-        FailClosedFacts { without: Some(0), b_sees_a: 0, b_foreign: 0, a_sees_own: 1, a_foreign: 0 };
-
-    #[test]
-    fn closed_reads_pass_and_each_leak_fails_with_its_reason() {
-        assert_eq!(judge(CLOSED).verdict, Verdict::Pass);
-        assert_eq!(
-            judge(FailClosedFacts { without: None, ..CLOSED }).verdict,
-            Verdict::Pass,
-            "a refused read is closed"
-        );
-        let cases = [
-            (FailClosedFacts { without: Some(2), ..CLOSED }, "reads 2 rows of `public.grants` with no tenant set"),
-            (FailClosedFacts { b_sees_a: 1, ..CLOSED }, "set to tenant B reads 1 of tenant A's probe row"),
-            (FailClosedFacts { a_foreign: 3, ..CLOSED }, "also reads 3 rows of other tenants"),
-            (FailClosedFacts { a_sees_own: 0, ..CLOSED }, "cannot read A's own probe row"),
-        ];
-        for (facts, says) in cases {
-            let result = judge(facts);
-            assert_eq!(result.verdict, Verdict::Fail, "{result:?}");
-            assert!(result.message.contains(says), "{}", result.message);
-        }
-    }
 
     fn policy(name: &str, using: &str, permissive: bool) -> PolicyInfo {
         PolicyInfo {
@@ -953,36 +617,5 @@ mod fail_closed_tests {
         )
         .unwrap();
         assert_eq!(old.expressions, None);
-    }
-
-    fn column(name: &str, sql_type: &str, category: &str) -> ProbeColumn {
-        ProbeColumn { name: name.into(), sql_type: sql_type.into(), category: category.into(), ..Default::default() }
-    }
-
-    #[test]
-    fn a_probe_row_copies_a_row_when_there_is_one_and_makes_up_the_rest_by_type() {
-        let columns = vec![
-            ProbeColumn { has_default: true, unique: true, not_null: true, ..column("id", "uuid", "U") },
-            ProbeColumn { not_null: true, ..column("zone_id", "uuid", "U") },
-            ProbeColumn { not_null: true, ..column("kind", "text", "S") },
-            ProbeColumn { not_null: true, unique: true, ..column("slug", "text", "S") },
-            column("note", "text", "S"),
-            ProbeColumn { never_written: true, ..column("total", "integer", "N") },
-        ];
-        let none = BTreeMap::new();
-        let copied = probe_row(&columns, "zone_id", &none, true).unwrap();
-        let names: Vec<&str> = copied.iter().map(|(n, _)| n.trim_matches('"')).collect();
-        assert_eq!(names, ["zone_id", "kind", "slug", "note"], "id and total are left to the table");
-        assert_eq!(copied[0].1, "({tenant})::uuid");
-        assert_eq!(copied[1].1, "src.\"kind\"", "copied, so the table's checks hold");
-        assert!(copied[2].1.contains("pgdrill-probe-"), "a unique column is made up: {}", copied[2].1);
-        let made = probe_row(&columns, "zone_id", &none, false).unwrap();
-        let names: Vec<&str> = made.iter().map(|(n, _)| n.trim_matches('"')).collect();
-        assert_eq!(names, ["zone_id", "kind", "slug"], "without a row, only NOT NULL columns without default");
-        let given = BTreeMap::from([("Kind".to_owned(), "service".to_owned())]);
-        assert_eq!(probe_row(&columns, "zone_id", &given, false).unwrap()[1].1, "('service')::text");
-        let odd = vec![ProbeColumn { not_null: true, ..column("shape", "geometry", "U") }];
-        let why = probe_row(&odd, "zone_id", &none, false).unwrap_err();
-        assert!(why.contains("type geometry for column `shape`"), "{why}");
     }
 }

@@ -249,7 +249,18 @@ impl Kind for Spec {
         for (table, expected) in &self.tables {
             results.push(self.compare(ctx, table, *expected).await);
         }
-        if self.expect_from_dump {
+        if self.expect_from_dump && ctx.dump.copy_rows.is_empty() {
+            // "0 rows in 0 tables, as in the dump" would pass on any restore.
+            results.push(
+                CheckResult::build(KIND, "every table in the dump", Instant::now())
+                    .expected("the rows of every table the dump's data loads")
+                    .actual("the backup carries no table data pgdrill can count (no COPY block)")
+                    .verdict(
+                        false,
+                        "`expect_from_dump` has nothing to compare: the backup carries no table data pgdrill can count (a physical backup, a schema-only dump, or data written as INSERTs) (hint: name the tables and their rows in `tables`, or use a baseline)",
+                    ),
+            );
+        } else if self.expect_from_dump {
             let counts = ctx.dump.copy_rows.iter().map(|(t, n)| (t.clone(), i64::try_from(*n).unwrap_or(i64::MAX)));
             results.push(self.compare_all(ctx, "dump", "the dump's COPY blocks load", counts.collect()).await);
         }
@@ -278,14 +289,17 @@ impl Spec {
 
     async fn compare(&self, ctx: &CheckContext<'_>, table: &QualifiedName, expected: i64) -> CheckResult {
         let started = Instant::now();
-        let sql = format!("SELECT count(*) FROM {}", table.sql());
+        let sql = format!("SELECT pg_catalog.count(*) FROM {}", table.sql());
         let expected_text = self.expected_text(expected);
         let result = CheckResult::build(KIND, table.to_string(), started).expected(expected_text).evidence(sql.clone());
-        match count(ctx, &sql).await {
+        match count(ctx, table, false).await {
             Err(Missing) => {
                 let message =
                     names::with_hint(ctx.pool, Object::Table, table, format!("`{table}` does not exist")).await;
                 result.actual("table missing").verdict(false, message)
+            }
+            Err(NotATable(kind)) => {
+                result.actual(kind.describe()).verdict(false, super::relation::not_a_table(table, kind))
             }
             Err(Failed(message)) => result.error(format!("could not count `{table}`: {message}")),
             Ok(actual) => {
@@ -322,7 +336,7 @@ impl Spec {
         let mut restored_total: i64 = 0;
         for (name, expected) in &tables {
             let actual = match QualifiedName::parse(name) {
-                Ok(table) => count(ctx, &format!("SELECT count(*) FROM ONLY {}", table.sql())).await,
+                Ok(table) => count(ctx, &table, true).await,
                 Err(message) => Err(Failed(message)),
             };
             match actual {
@@ -333,6 +347,9 @@ impl Spec {
                     }
                 }
                 Err(Missing) => differences.push(format!("{name} is missing ({source}: {expected} rows)")),
+                Err(NotATable(kind)) => {
+                    differences.push(format!("{name} is {}, not a table ({source}: {expected} rows)", kind.describe()))
+                }
                 Err(Failed(message)) => differences.push(format!("{name} could not be counted: {message}")),
             }
         }
@@ -340,7 +357,10 @@ impl Spec {
         let growth = if self.allow_growth { "at least " } else { "" };
         let result = CheckResult::build(KIND, format!("every table in the {source}"), started)
             .expected(format!("{growth}{total} rows in {} tables, as in the {source}{within}", tables.len()))
-            .evidence(format!("SELECT count(*) FROM ONLY <table>, for each of the {} tables {what}", tables.len()));
+            .evidence(format!(
+                "SELECT pg_catalog.count(*) FROM ONLY <table>, for each of the {} tables {what}",
+                tables.len()
+            ));
         if differences.is_empty() {
             result
                 .actual(format!("{restored_total} rows in {} tables", tables.len()))
@@ -358,15 +378,26 @@ impl Spec {
 
 /// Why a count has no number.
 enum CountError {
-    /// The table does not exist (SQLSTATE 42P01): a fact about the restore, so the check fails.
+    /// The table does not exist: a fact about the restore, so the check fails.
     Missing,
+    /// Something else has the table's name (a view, a foreign table): the check fails.
+    NotATable(super::relation::Kind),
     /// Anything else: the check could not run.
     Failed(String),
 }
-use CountError::{Failed, Missing};
+use CountError::{Failed, Missing, NotATable};
 
-async fn count(ctx: &CheckContext<'_>, sql: &str) -> Result<i64, CountError> {
-    sqlx::query_scalar::<_, i64>(sql).fetch_one(ctx.pool).await.map_err(|err| match &err {
+/// The rows of `table` (`only`: not its inheritance children), once it is known to be a table.
+async fn count(ctx: &CheckContext<'_>, table: &QualifiedName, only: bool) -> Result<i64, CountError> {
+    match super::relation::kind(ctx.pool, table).await {
+        Ok(None) => return Err(Missing),
+        Ok(Some(kind)) if !kind.is_table() => return Err(NotATable(kind)),
+        Ok(Some(_)) => {}
+        Err(err) => return Err(Failed(describe_sql_error(&err))),
+    }
+    let only = if only { "ONLY " } else { "" };
+    let sql = format!("SELECT pg_catalog.count(*) FROM {only}{}", table.sql());
+    sqlx::query_scalar::<_, i64>(&sql).fetch_one(ctx.pool).await.map_err(|err| match &err {
         sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Missing,
         _ => Failed(describe_sql_error(&err)),
     })

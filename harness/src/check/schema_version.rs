@@ -1,14 +1,17 @@
-//! `schema_version`: the migration journal's newest entry is the version the application
-//! expects, and no migration is recorded as dirty or failed, so the restored database is
-//! neither behind nor ahead of the code that will run on it.
+//! `schema_version`: the migration journal's newest entry is the migration the application
+//! expects, and no migration is recorded as dirty, failed or unfinished, so the restored
+//! database is neither behind nor ahead of the code that will run on it. A journal entry and
+//! the expected migration agree when they name the same migration, whatever form each names it
+//! in (`3`, `0003_add_zones`, `0003_add_zones.up.sql`): by its version when both carry one (and
+//! its name when both carry one: `0003_a` is not `0003_b`), else by its name; a mismatch says
+//! which is newer, and by how many migrations when the code's folder is known.
 //!
 //! ```toml
 //! [[checks.schema_version]]
-//! preset = "rails"                 # rails | golang-migrate | drizzle | sqlx | flyway | goose
+//! preset = "rails"                 # see below
 //! expected = "20260518020000"      # text, or a number compared numerically
-//! # expected_from = "../db/migrate"   # or: the newest file of a migrations folder, as the
-//! #                                   # preset's runner records it (its number for rails,
-//! #                                   # golang-migrate, sqlx, goose; flyway's version; drizzle's `when`)
+//! # expected_from = "../db/migrate"   # or: the newest migration the code ships, read as the
+//! #                                   # preset's runner records it
 //!
 //! [[checks.schema_version]]        # any journal: table, column, ordering, failure condition
 //! table = "public.schema_migrations"
@@ -20,8 +23,39 @@
 //! [[checks.schema_version]]        # a runner that records `0003_add_zones` for `0003_add_zones.up.sql`
 //! table = "public.schema_migrations"
 //! expected_from = "../migrations"
-//! records = "stem"                 # number (default) | stem | name
+//! records = "stem"                 # number (default) | stem | name: the form shown as expected
+//!
+//! [[checks.schema_version]]        # Django: one app's migrations
+//! preset = "django"
+//! expected_from = "../shop/orders/migrations"   # app = "orders" (the folder's app; or set `app`)
 //! ```
+//!
+//! Presets: journal table; what it records; `expected_from`; what fails besides the version.
+//! - `rails`, `dbmate`: `schema_migrations.version`, the leading number of `20260518020000_x.rb` / `.sql`
+//! - `golang-migrate`: `schema_migrations.version` of `000042_x.up.sql`; `dirty` fails
+//! - `sqlx`: `_sqlx_migrations.version`; `success = false` fails
+//! - `goose`: `goose_db_version.version_id`, the newest whose latest row is applied
+//! - `flyway`: `flyway_schema_history.version` of `V1_10__x.sql` (`1.10`); `success = false` fails
+//! - `drizzle`: `drizzle.__drizzle_migrations.created_at`, the last `when` of `meta/_journal.json`
+//! - `prisma`: `_prisma_migrations.migration_name`, a folder `20230101000000_init/`; a row not
+//!   finished, or rolled back and not applied since, fails
+//! - `django`: `django_migrations.name` of one `app` (`0003_x` of `app/migrations/0003_x.py`)
+//! - `alembic`: `alembic_version.version_num`, one row per head; the heads of `versions/*.py`
+//!   (revisions no file's `down_revision` names)
+//! - `liquibase`: `databasechangelog` as `filename::id::author`; `expected_from` the root
+//!   changelog (XML, YAML, JSON, formatted SQL, with `include` and `includeAll`), whose order
+//!   decides the newest applied changeset (a re-run one moves in `orderexecuted`)
+//! - `knex`: `knex_migrations.name`, the file name; `knex_migrations_lock` still locked fails
+//!   the latest batch
+//! - `typeorm`: `migrations.name`, the class (`AddUsers1680000000000` of
+//!   `1680000000000-AddUsers.ts`), compared by its timestamp
+//! - `sequelize`: `"SequelizeMeta".name`, the file name
+//! - `entity-framework`: `"__EFMigrationsHistory"."MigrationId"` of `20230101000000_Name.cs`
+//!   (`.Designer.cs` ignored)
+//! - `atlas`: `atlas_schema_revisions.atlas_schema_revisions.version`; an error or a partly
+//!   applied revision not marked resolved fails
+//! - `sqitch`: `sqitch.changes.change` of the plan's `%project` (or `project`); the last change
+//!   of `sqitch.plan`
 
 use std::path::Path;
 use std::time::Instant;
@@ -31,7 +65,7 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
-use crate::journal::{Journal, Preset, Records};
+use crate::journal::{Expected, Failure, Journal, Order, Preset, Records};
 use crate::names;
 use crate::pg::{QualifiedName, quote_ident};
 
@@ -41,7 +75,9 @@ pub(crate) const KIND: &str = "schema_version";
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "SchemaVersionCheck")]
 pub(crate) struct Config {
-    /// A known migration tool's journal.
+    /// A known migration tool's journal: rails, golang-migrate, dbmate, drizzle, sqlx, flyway,
+    /// goose, prisma, django, alembic, liquibase, knex, typeorm, sequelize, entity-framework,
+    /// atlas, sqitch.
     pub preset: Option<Spanned<String>>,
     /// The migration table (default from the preset, else `public.schema_migrations`).
     pub table: Option<Spanned<String>>,
@@ -53,10 +89,16 @@ pub(crate) struct Config {
     pub failed_when: Option<String>,
     /// The version the newest entry must have.
     pub expected: Option<Spanned<VersionValue>>,
-    /// A migrations folder whose newest file gives the expected version.
+    /// A migrations folder (Liquibase: the root changelog; sqitch: the plan) whose newest
+    /// migration is the expected one.
     pub expected_from: Option<Spanned<String>>,
     /// What the journal records of a file (custom journals): `number`, `stem` or `name`.
     pub records: Option<Spanned<String>>,
+    /// Django: the app (its label) whose migrations to read; default, the app whose
+    /// `migrations` folder `expected_from` names.
+    pub app: Option<Spanned<String>>,
+    /// sqitch: the project whose changes to read; default, the plan's `%project`.
+    pub project: Option<Spanned<String>>,
 }
 
 /// A version as a scenario writes it: `"010"` or `10`.
@@ -80,10 +122,14 @@ impl std::fmt::Display for VersionValue {
 pub struct Spec {
     pub journal: Journal,
     pub expected: String,
+    /// What identifies the expected migration: the newest file's name, from a folder.
+    pub(crate) expected_key: String,
     /// Where the expected version came from, when not written in the scenario.
     pub expected_source: Option<String>,
     /// What the journal records of a migration file.
     pub(crate) records: Records,
+    /// The code's migrations, oldest first, when read from a folder.
+    pub(crate) history: Option<Vec<String>>,
 }
 
 impl Kind for Spec {
@@ -109,14 +155,15 @@ impl Kind for Spec {
                 QualifiedName::parse(table.get_ref()).map_err(|message| FieldError::new(table.span(), message))?;
         }
         if let Some(column) = config.column {
-            journal.order_by = quote_ident(&column);
+            journal.order = Order::By(quote_ident(&column));
+            journal.value = None;
             journal.column = column;
         }
         if let Some(order_by) = config.order_by {
-            journal.order_by = order_by;
+            journal.order = Order::By(order_by);
         }
-        if config.failed_when.is_some() {
-            journal.failed_when = config.failed_when;
+        if let Some(condition) = config.failed_when {
+            journal.failure = Some(Failure { about: condition.clone(), condition });
         }
         let records = match &config.records {
             Some(r) => Records::parse(r.get_ref()).ok_or_else(|| {
@@ -128,18 +175,20 @@ impl Kind for Spec {
             })?,
             None => preset.map(Preset::records).unwrap_or(Records::Number),
         };
-        let (expected, expected_source) = match (config.expected, config.expected_from) {
+        let (expected, expected_source, folder) = match (config.expected, &config.expected_from) {
             (Some(expected), None) => {
                 let text = expected.get_ref().to_string();
                 if text.trim().is_empty() {
                     return Err(FieldError::new(expected.span(), "the expected version is empty"));
                 }
-                (text, None)
+                (text, None, None)
             }
             (None, Some(dir)) => {
                 let path = ctx.base.join(dir.get_ref());
-                let version = newest_in_folder(&path, records).map_err(|m| FieldError::new(dir.span(), m))?;
-                (version.0, Some(format!("newest file of {}: {}", crate::field::normalize(&path).display(), version.1)))
+                let folder =
+                    crate::journal::folder::read(&path, records).map_err(|m| FieldError::new(dir.span(), m))?;
+                let source = format!("newest file of {}: {}", crate::field::normalize(&path).display(), folder.source);
+                (folder.newest.clone(), Some(source), Some(folder))
             }
             (Some(e), Some(_)) => {
                 return Err(FieldError::new(e.span(), "give `expected` or `expected_from`, not both"));
@@ -148,54 +197,140 @@ impl Kind for Spec {
                 return Err(FieldError::unplaced("schema_version needs `expected` or `expected_from`"));
             }
         };
-        Ok(Spec { journal, expected, expected_source, records })
+        journal.scope = scope(preset, &config.app, &config.project, config.expected_from.as_ref(), folder.as_ref())?;
+        let expected_key = folder.as_ref().map(|f| f.key.clone()).unwrap_or_else(|| expected.clone());
+        Ok(Spec { journal, expected, expected_key, expected_source, records, history: folder.map(|f| f.history) })
     }
 
     fn label(&self) -> String {
-        self.journal.table.to_string()
+        match &self.journal.scope {
+            Some((_, value)) => format!("{} {value}", self.journal.table),
+            None => self.journal.table.to_string(),
+        }
     }
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let mut results = vec![self.newest(ctx).await];
-        if let Some(condition) = &self.journal.failed_when {
-            results.push(self.no_failures(ctx, condition).await);
+        if let Some(failure) = &self.journal.failure {
+            results.push(self.no_failures(ctx, failure).await);
         }
         results
+    }
+}
+
+/// The app (Django) or project (sqitch) whose rows the check reads: as written; else the app
+/// whose `migrations` folder `expected_from` names, the project the plan names.
+fn scope(
+    preset: Option<Preset>,
+    app: &Option<Spanned<String>>,
+    project: &Option<Spanned<String>>,
+    expected_from: Option<&Spanned<String>>,
+    folder: Option<&crate::journal::folder::Folder>,
+) -> Result<Option<(String, String)>, FieldError> {
+    for (key, value, wants) in [("app", app, Preset::Django), ("project", project, Preset::Sqitch)] {
+        if let Some(value) = value
+            && preset != Some(wants)
+        {
+            return Err(FieldError::new(value.span(), format!("`{key}` is for the {} preset", wants.as_str())));
+        }
+    }
+    match preset {
+        Some(Preset::Django) => {
+            if let Some(app) = app {
+                return Ok(Some(("app".into(), app.get_ref().clone())));
+            }
+            let from = expected_from.ok_or_else(|| {
+                FieldError::unplaced("the django preset reads one app's migrations: set `app` (its label)")
+            })?;
+            let path = Path::new(from.get_ref());
+            let named = path.components().filter_map(|c| c.as_os_str().to_str()).filter(|c| *c != "." && *c != "..");
+            let folders: Vec<&str> = named.collect();
+            let app = match folders.as_slice() {
+                [.., app, "migrations"] => Some(*app),
+                [.., app] if *app != "migrations" => Some(*app),
+                _ => None,
+            };
+            let app = app.ok_or_else(|| {
+                FieldError::new(from.span(), "cannot tell the Django app from this folder: set `app` (its label)")
+            })?;
+            Ok(Some(("app".into(), app.to_owned())))
+        }
+        Some(Preset::Sqitch) => Ok(project
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .or_else(|| folder.and_then(|f| f.project.clone()))
+            .map(|p| ("project".into(), p))),
+        _ => Ok(None),
     }
 }
 
 impl Spec {
     async fn newest(&self, ctx: &CheckContext<'_>) -> CheckResult {
         let started = Instant::now();
-        let query = self.journal.newest_sql();
+        // Liquibase: the changelog the code ships orders what was applied.
+        let by_changelog = matches!(self.journal.order, Order::Changelog(_)) && self.history.is_some();
+        let query = if by_changelog { self.journal.recorded_sql() } else { self.journal.newest_sql() };
         let table = &self.journal.table;
         let expected = match &self.expected_source {
             Some(source) => format!("{} ({source})", self.expected),
             None => self.expected.clone(),
         };
-        let result = CheckResult::build(KIND, table.to_string(), started).expected(expected).evidence(query.clone());
-        let row: Result<Option<(Option<String>,)>, _> = sqlx::query_as(&query).fetch_optional(ctx.pool).await;
-        match row {
+        let result = CheckResult::build(KIND, self.label(), started).expected(expected).evidence(query.clone());
+        // A view can show any version: the journal is the table the migration tool writes.
+        if let Ok(Some(kind)) = super::relation::kind(ctx.pool, table).await
+            && !kind.is_table()
+        {
+            return result.actual(kind.describe()).verdict(false, super::relation::not_a_table(table, kind));
+        }
+        let newest = match by_changelog {
+            true => sqlx::query_scalar::<_, Option<String>>(&query)
+                .fetch_all(ctx.pool)
+                .await
+                .map(|rows| self.latest_in_history(rows.into_iter().flatten().collect())),
+            false => {
+                sqlx::query_scalar::<_, Option<String>>(&query).fetch_optional(ctx.pool).await.map(Option::flatten)
+            }
+        };
+        let scope = self.journal.scope.as_ref().map(|(k, v)| format!(" ({k} {v})")).unwrap_or_default();
+        match newest {
             Err(err) => result.error(format!(
                 "could not read the migration journal `{table}`: {}",
                 names::describe_error(ctx.pool, &err).await
             )),
-            Ok(None) | Ok(Some((None,))) => result
+            Ok(None) => result
                 .actual("no migrations recorded")
-                .verdict(false, format!("`{table}` has no migration rows; expected {}", self.expected)),
-            Ok(Some((Some(actual),))) => {
-                let (ok, message) = judge_newest(table, &actual, &self.expected, self.records);
+                .verdict(false, format!("`{table}`{scope} has no migration rows; expected {}", self.expected)),
+            Ok(Some(actual)) => {
+                let code =
+                    Expected { expected: &self.expected, key: &self.expected_key, history: self.history.as_deref() };
+                let (ok, message) = crate::journal::judge(&format!("`{table}`{scope}"), self.records, &actual, code);
                 result.actual(actual).verdict(ok, message)
             }
         }
     }
 
-    async fn no_failures(&self, ctx: &CheckContext<'_>, condition: &str) -> CheckResult {
+    /// Of the migrations recorded (newest first by the journal's own order), the one the code's
+    /// history lists last; the journal's newest when the code lists none of them.
+    fn latest_in_history(&self, recorded: Vec<String>) -> Option<String> {
+        let history = self.history.as_deref().unwrap_or_default();
+        let position = |r: &String| {
+            history.iter().rposition(|h| crate::journal::standing(self.records, r, h) == crate::journal::Standing::Same)
+        };
+        recorded
+            .iter()
+            .filter_map(|r| position(r).map(|p| (p, r)))
+            .max_by_key(|(p, _)| *p)
+            .map(|(_, r)| r.clone())
+            .or_else(|| recorded.first().cloned())
+    }
+
+    async fn no_failures(&self, ctx: &CheckContext<'_>, failure: &Failure) -> CheckResult {
         let started = Instant::now();
-        let query = self.journal.failed_sql(condition);
+        let query = self.journal.failed_sql(failure);
         let table = &self.journal.table;
-        let result = CheckResult::build(KIND, format!("{table}: no failed migration"), started)
-            .expected(format!("no row where {condition}"))
+        let about = self.journal.failure_about(failure);
+        let result = CheckResult::build(KIND, format!("{}: no failed migration", self.label()), started)
+            .expected(format!("no migration recorded as {about}"))
             .evidence(query.clone());
         match sqlx::query_scalar::<_, Option<String>>(&query).fetch_all(ctx.pool).await {
             Err(err) => result.error(format!(
@@ -203,89 +338,17 @@ impl Spec {
                 names::describe_error(ctx.pool, &err).await
             )),
             Ok(rows) if rows.is_empty() => {
-                result.actual("none").verdict(true, format!("no migration in `{table}` is {condition}"))
+                result.actual("none").verdict(true, format!("no migration in `{table}` is {about}"))
             }
             Ok(rows) => {
                 let versions: Vec<String> = rows.into_iter().map(|v| v.unwrap_or_else(|| "(null)".into())).collect();
-                result.actual(format!("{condition}: {}", versions.join(", "))).verdict(
+                result.actual(format!("{about}: {}", versions.join(", "))).verdict(
                     false,
-                    format!("`{table}` records migration {} as {condition}: it did not complete", versions.join(", ")),
+                    format!("`{table}` records migration {} as {about}: it did not complete", versions.join(", ")),
                 )
             }
         }
     }
-}
-
-/// The newest journal entry against the expected version; a mismatch that is only the form of
-/// the record (the file's number against its stem) says which `records` fits.
-fn judge_newest(table: &QualifiedName, actual: &str, expected: &str, records: Records) -> (bool, String) {
-    if versions_equal(actual, expected) {
-        return (true, format!("newest migration in `{table}` is {actual}"));
-    }
-    let mut message = format!("newest migration in `{table}` is {actual}, expected {expected}");
-    let only_the_form = |long: &str, short: &str| {
-        long.len() > short.len()
-            && long.starts_with(short)
-            && !long[short.len()..].starts_with(|c: char| c.is_ascii_digit())
-    };
-    if records == Records::Number && only_the_form(actual, expected) {
-        message.push_str(
-            " (hint: the journal records more than the file's number: set `records = \"stem\"` or `\"name\"`)",
-        );
-    } else if records != Records::Number && only_the_form(expected, actual) {
-        message.push_str(" (hint: the journal records the file's number: set `records = \"number\"`)");
-    }
-    (false, message)
-}
-
-/// Versions are equal as text, or as numbers when both are numbers (`010` = `10`).
-fn versions_equal(actual: &str, expected: &str) -> bool {
-    let (a, e) = (actual.trim(), expected.trim());
-    if a == e {
-        return true;
-    }
-    match (a.parse::<u128>(), e.parse::<u128>()) {
-        (Ok(a), Ok(e)) => a == e,
-        _ => false,
-    }
-}
-
-/// The newest migration in a folder, as (what the journal records of it, file): Drizzle's journal
-/// (`meta/_journal.json`, its last `when`), else the file with the highest leading number (or
-/// Flyway version), recorded as `records` says (`20260518020000_x.rb`, `000042_x.up.sql`,
-/// `010-x.sql`).
-fn newest_in_folder(dir: &Path, records: Records) -> Result<(String, String), String> {
-    if records == Records::DrizzleWhen {
-        let journal = dir.join("meta/_journal.json");
-        let text =
-            std::fs::read_to_string(&journal).map_err(|e| format!("cannot read `{}`: {e}", journal.display()))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", journal.display()))?;
-        let last = value["entries"]
-            .as_array()
-            .and_then(|e| e.last())
-            .ok_or_else(|| format!("`{}` lists no entries", journal.display()))?;
-        let when =
-            last["when"].as_i64().ok_or_else(|| format!("the last entry of `{}` has no `when`", journal.display()))?;
-        return Ok((when.to_string(), last["tag"].as_str().unwrap_or("meta/_journal.json").to_owned()));
-    }
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read migrations folder `{}`: {e}", dir.display()))?;
-    let mut newest: Option<(String, String, String)> = None;
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let Some((number, recorded)) = records.of_file(&file) else { continue };
-        let newer = match &newest {
-            None => true,
-            Some((current, _, _)) => crate::pg::compare_versions(&number, current) == std::cmp::Ordering::Greater,
-        };
-        if newer {
-            newest = Some((number, recorded, file));
-        }
-    }
-    newest
-        .map(|(_, recorded, file)| (recorded, file))
-        .ok_or_else(|| format!("no migration files in `{}`", dir.display()))
 }
 
 #[cfg(test)]
@@ -293,59 +356,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numeric_versions_ignore_leading_zeros() {
-        assert!(versions_equal("010", "10"));
-        assert!(versions_equal("20260518020000", "20260518020000"));
-        assert!(!versions_equal("009", "010"));
-        assert!(!versions_equal("010-audit", "010"));
-    }
-
-    #[test]
-    fn newest_migration_files() {
+    fn a_runner_that_records_stems_matches_its_folder_in_any_records_form() {
         let dir = tempfile::tempdir().unwrap();
-        for f in ["001-init.sql", "010-audit.sql", "009-x.sql", "README.md"] {
+        for f in ["0001_init.up.sql", "0001_init.down.sql", "0003_name.up.sql", "0003_name.down.sql"] {
             std::fs::write(dir.path().join(f), "").unwrap();
         }
-        assert_eq!(newest_in_folder(dir.path(), Records::Number).unwrap(), ("010".into(), "010-audit.sql".into()));
-        assert_eq!(newest_in_folder(dir.path(), Records::Stem).unwrap().0, "010-audit");
-
-        let dir = tempfile::tempdir().unwrap();
-        for f in ["V1__init.sql", "V1_10__more.sql", "V1_9__x.sql"] {
-            std::fs::write(dir.path().join(f), "").unwrap();
+        let table = "`public.schema_migrations`";
+        for records in Records::CHOICES {
+            let folder = crate::journal::folder::read(dir.path(), records).unwrap();
+            let code = Expected { expected: &folder.newest, key: &folder.key, history: Some(&folder.history) };
+            let judge = |actual| crate::journal::judge(table, records, actual, code);
+            for same in ["0003_name", "0003", "0003_name.up.sql", "3"] {
+                assert!(judge(same).0, "{records:?}: {same} is the folder's 0003_name.up.sql: {}", judge(same).1);
+            }
+            let (ok, message) = judge("0003_other");
+            assert!(!ok && message.contains("two different migrations numbered 0003"), "{message}");
+            let (ok, message) = judge("0001_init");
+            assert!(!ok && message.contains("behind the code by 1 migration"), "{message}");
+            let (ok, message) = judge("0004_later");
+            assert!(!ok && message.contains("is newer than the code's"), "{message}");
         }
-        assert_eq!(newest_in_folder(dir.path(), Preset::Flyway.records()).unwrap().0, "1.10");
-
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("meta")).unwrap();
-        std::fs::write(
-            dir.path().join("meta/_journal.json"),
-            r#"{"entries":[{"idx":0,"when":1700000000000,"tag":"0000_a"},{"idx":1,"when":1763500000000,"tag":"0001_b"}]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            newest_in_folder(dir.path(), Preset::Drizzle.records()).unwrap(),
-            ("1763500000000".into(), "0001_b".into())
-        );
-        assert!(newest_in_folder(&dir.path().join("nope"), Records::Number).is_err());
-    }
-
-    #[test]
-    fn a_runner_that_records_stems_is_matched_with_records_stem_and_hinted_without() {
-        let dir = tempfile::tempdir().unwrap();
-        for f in ["0001_init.up.sql", "0001_init.down.sql", "0003_add_zones.up.sql", "0003_add_zones.down.sql"] {
-            std::fs::write(dir.path().join(f), "").unwrap();
-        }
-        let table = QualifiedName::new("public", "schema_migrations");
-        let (by_number, _) = newest_in_folder(dir.path(), Records::Number).unwrap();
-        let (ok, message) = judge_newest(&table, "0003_add_zones", &by_number, Records::Number);
-        assert!(!ok && message.contains("set `records = \"stem\"`"), "{message}");
-        let (by_stem, _) = newest_in_folder(dir.path(), Records::Stem).unwrap();
-        assert!(judge_newest(&table, "0003_add_zones", &by_stem, Records::Stem).0);
-        let (ok, message) = judge_newest(&table, "0003", &by_stem, Records::Stem);
-        assert!(!ok && message.contains("set `records = \"number\"`"), "{message}");
-        let (ok, message) = judge_newest(&table, "0002_other", &by_stem, Records::Stem);
-        assert!(!ok && !message.contains("hint"), "a different migration is not a matter of form: {message}");
-        let (ok, message) = judge_newest(&table, "00031", "0003", Records::Number);
-        assert!(!ok && !message.contains("hint"), "{message}");
     }
 }

@@ -1,5 +1,5 @@
-//! `sql`: an arbitrary query with an expected result, for what no other kind covers. It runs
-//! in a transaction that is rolled back, optionally as a given role.
+//! `sql`: one statement with an expected result, for what no other kind covers. It runs in a
+//! transaction that is always rolled back, optionally as a given role.
 //!
 //! ```toml
 //! [[checks.sql]]
@@ -13,7 +13,24 @@
 //! expect_rows = [["enterprise", 2, true, { null = true }], ["team", 1, false, "2026-01-31"]]
 //! role = "reporting"                             # run as this role
 //! settings = { "app.tenant_id" = "42" }           # session settings the query needs (SET LOCAL)
+//!
+//! [[checks.sql]]
+//! name = "the app role can purge a tenant"
+//! query = "WITH d AS (DELETE FROM notes WHERE org_id = 7 RETURNING 1) SELECT count(*) FROM d"
+//! expect = 3
+//! role = "plur_app"
 //! ```
+//!
+//! Any one statement runs: a query, a data-modifying `WITH`, `INSERT`/`UPDATE`/`DELETE`/`MERGE`
+//! with or without `RETURNING` (without, it returns no rows: `expect_rows = []`), even DDL. What
+//! it changes is rolled back with the check's transaction, so a later check sees the restored
+//! rows (as PostgreSQL rolls back: a sequence's `nextval` stays taken). Refused, because they
+//! would let a change outlive that rollback or change the session later checks use: more than
+//! one statement (the server parses the query as one prepared statement, which cannot hold two),
+//! transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `PREPARE TRANSACTION`...),
+//! `PREPARE`, `DEALLOCATE`, `DISCARD`, `LOAD`, and `COPY` (it talks its own protocol: select the
+//! rows instead). A procedure or `DO` block that commits fails: the server refuses transaction
+//! control inside a transaction block.
 //!
 //! Every value is read as psql shows it: the column's type output function (not a cast to
 //! text, which writes `true` for a boolean), so a boolean is `t` or `f`, a numeric keeps its
@@ -29,7 +46,7 @@
 use std::time::Instant;
 
 use serde::Deserialize;
-use sqlx::{Executor, Row, Statement};
+use sqlx::{Executor, Row, ValueRef};
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
@@ -198,6 +215,7 @@ impl Kind for Spec {
             return Err(FieldError::unplaced("a sql check needs a `name`"));
         }
         let query = config.query.trim().trim_end_matches(';').to_owned();
+        refuse_statement(&query).map_err(FieldError::unplaced)?;
         let (expected, scalar) = match (config.expect, config.expect_rows) {
             (Some(v), None) => (vec![vec![Expected::resolve(v)?]], true),
             (None, Some(rows)) => (
@@ -217,38 +235,44 @@ impl Kind for Spec {
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
-        let evidence = match &self.role {
-            Some(role) => format!("{}SET LOCAL ROLE {}; {}", self.settings.evidence(), quote_ident(role), self.query),
-            None => format!("{}{}", self.settings.evidence(), self.query),
-        };
         let expected =
             self.show(&self.expected.iter().map(|r| r.iter().map(Expected::show).collect()).collect::<Vec<_>>());
-        let result = CheckResult::build(KIND, self.name.clone(), started).expected(expected.clone()).evidence(evidence);
+        let mut result = CheckResult::build(KIND, self.name.clone(), started).expected(expected.clone());
+        let mut window = super::as_app::Window::default();
         let outcome: sqlx::Result<Vec<Vec<Option<String>>>> = async {
             let mut tx = ctx.pool.begin().await?;
-            self.settings.apply(&mut tx).await?;
+            window = super::as_app::open(&mut tx, self.role.as_deref(), &self.settings).await?;
             if let Some(role) = &self.role {
                 sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(role))).execute(&mut *tx).await?;
             }
-            // Each column as its type's output function prints it, by position: the statement's
-            // description says how many columns there are.
-            let columns = (&mut *tx).prepare(&self.query).await?.columns().len();
-            let wrapped = wrap_as_text(&self.query, columns);
-            let rows = sqlx::query(&wrapped).fetch_all(&mut *tx).await?;
-            let values = rows
-                .iter()
-                .map(|row| (0..columns).map(|i| row.try_get::<Option<String>, _>(i)).collect::<sqlx::Result<Vec<_>>>())
-                .collect::<sqlx::Result<Vec<_>>>()?;
+            // One statement: the server parses the query as a prepared statement, which cannot
+            // hold two (a second could COMMIT what the first changed, out of the rollback).
+            (&mut *tx).prepare(&self.query).await?;
+            // Then it runs as written (a data-modifying WITH must be the top level: no wrapping),
+            // by the simple protocol, whose values are text printed by each type's output
+            // function, as psql prints them.
+            let conn: &mut sqlx::PgConnection = &mut tx;
+            let rows = conn.fetch_all(sqlx::raw_sql(&self.query)).await?;
+            let values = rows.iter().map(text_values).collect::<sqlx::Result<Vec<_>>>()?;
             tx.rollback().await?;
             Ok(values)
         }
         .await;
+        result = result.evidence(format!(
+            "-- in a transaction that is rolled back\n{}{}{}",
+            window.prefix(),
+            self.role.as_ref().map(|role| format!("SET LOCAL ROLE {};\n", quote_ident(role))).unwrap_or_default(),
+            self.query
+        ));
         let rows = match outcome {
             Ok(rows) => rows,
             Err(err) => {
-                return vec![
-                    result.error(format!("the query failed: {}", crate::names::describe_error(ctx.pool, &err).await)),
-                ];
+                let why = if several_statements(&err) {
+                    SEVERAL.to_owned()
+                } else {
+                    format!("the query failed: {}", crate::names::describe_error(ctx.pool, &err).await)
+                };
+                return vec![result.error(why)];
             }
         };
         let ok = rows_match(&self.expected, &rows);
@@ -263,22 +287,91 @@ impl Kind for Spec {
     }
 }
 
-/// `query` with each of its `columns` printed by its type's output function, as psql prints it,
-/// by position (names may repeat or be missing). `format('%s', v)` calls the output function;
-/// a cast `v::text` does not for every type (`true::text` is `true`, where psql shows `t`).
-/// `num_nulls` tells a NULL from a row whose fields are all NULL (`IS NULL` does not).
-fn wrap_as_text(query: &str, columns: usize) -> String {
-    let names: Vec<String> = (1..=columns).map(|i| format!("c{i}")).collect();
-    let list = names
-        .iter()
-        .map(|n| format!("CASE WHEN num_nulls(q.{n}) = 0 THEN format('%s', q.{n}) END"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if columns == 0 {
-        format!("SELECT FROM ({query}\n) AS q")
-    } else {
-        format!("SELECT {list} FROM ({query}\n) AS q({})", names.join(", "))
+/// One row's values as the server sent them by the simple protocol: text, `None` for NULL.
+fn text_values(row: &sqlx::postgres::PgRow) -> sqlx::Result<Vec<Option<String>>> {
+    (0..row.len())
+        .map(|i| {
+            let value = row.try_get_raw(i)?;
+            if value.is_null() {
+                return Ok(None);
+            }
+            value.as_str().map(|text| Some(text.to_owned())).map_err(sqlx::Error::Decode)
+        })
+        .collect()
+}
+
+/// What a query holding more than one statement is told.
+const SEVERAL: &str = "the query holds more than one statement: a sql check runs one, in a transaction that is \
+                       rolled back (a second statement could COMMIT the first one's changes)";
+
+/// Whether the server refused to prepare the query because it holds several statements.
+fn several_statements(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("42601")
+        && db.message().contains("cannot insert multiple commands into a prepared statement"))
+}
+
+/// Why a statement is refused, by its first keyword: what would outlive the check's rollback or
+/// change the session that later checks use. More than one statement is refused by the server.
+fn refuse_statement(query: &str) -> Result<(), String> {
+    let Some(keyword) = first_keyword(query) else {
+        return Err("the query is empty (or only comments): it would compare nothing".into());
+    };
+    let why = match keyword.as_str() {
+        "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "SAVEPOINT" | "RELEASE" => {
+            "transaction control: the check runs in a transaction pgdrill rolls back, and a COMMIT would keep what it changed"
+        }
+        "PREPARE" => {
+            "PREPARE TRANSACTION would take the check's changes out of its rollback, and a prepared statement outlives it"
+        }
+        "DEALLOCATE" | "DISCARD" | "LOAD" => {
+            "it changes the session later checks run on, and the rollback does not undo it"
+        }
+        "COPY" => "COPY talks its own protocol, not rows: SELECT the rows instead (or INSERT ... SELECT)",
+        _ => return Ok(()),
+    };
+    Err(format!("a sql check cannot run {keyword}: {why}"))
+}
+
+/// The first keyword of a query, upper-cased, after white space, comments and empty statements;
+/// `Some("")` when the statement starts otherwise (`(SELECT 1)`), `None` when there is none.
+fn first_keyword(query: &str) -> Option<String> {
+    let mut rest = query;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(line) = rest.strip_prefix("--") {
+            rest = line.find('\n').map_or("", |end| &line[end + 1..]);
+        } else if rest.starts_with("/*") {
+            rest = after_block_comment(rest);
+        } else {
+            break;
+        }
     }
+    if rest.is_empty() {
+        return None;
+    }
+    Some(rest.chars().take_while(|c| c.is_ascii_alphabetic() || *c == '_').collect::<String>().to_ascii_uppercase())
+}
+
+/// What follows the block comment `text` starts with (they nest, as PostgreSQL's do); nothing
+/// when it is not closed.
+fn after_block_comment(text: &str) -> &str {
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < text.len() {
+        if text[at..].starts_with("/*") {
+            depth += 1;
+            at += 2;
+        } else if text[at..].starts_with("*/") {
+            depth -= 1;
+            at += 2;
+            if depth == 0 {
+                return &text[at..];
+            }
+        } else {
+            at += text[at..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    ""
 }
 
 impl Spec {
@@ -345,11 +438,42 @@ mod tests {
     }
 
     #[test]
-    fn the_query_is_wrapped_by_position() {
-        assert_eq!(
-            wrap_as_text("SELECT 1, 1", 2),
-            "SELECT CASE WHEN num_nulls(q.c1) = 0 THEN format('%s', q.c1) END, \
-             CASE WHEN num_nulls(q.c2) = 0 THEN format('%s', q.c2) END FROM (SELECT 1, 1\n) AS q(c1, c2)"
-        );
+    fn transaction_control_and_session_changes_are_refused_and_any_other_statement_runs() {
+        for query in [
+            "COMMIT",
+            "  -- a note\n/* a /* nested */ comment */ ;commit",
+            "begin",
+            "START TRANSACTION",
+            "end",
+            "ROLLBACK",
+            "SAVEPOINT s",
+            "PREPARE TRANSACTION 'x'",
+            "PREPARE p AS SELECT 1",
+            "DEALLOCATE ALL",
+            "DISCARD PLANS",
+            "COPY t TO STDOUT",
+        ] {
+            let why = refuse_statement(query).expect_err(query);
+            assert!(why.starts_with("a sql check cannot run "), "{query}: {why}");
+        }
+        assert!(refuse_statement("COMMIT").unwrap_err().contains("a COMMIT would keep what it changed"));
+        for query in [
+            "SELECT 1",
+            "(SELECT 1)",
+            "WITH d AS (DELETE FROM t RETURNING 1) SELECT count(*) FROM d",
+            "INSERT INTO t VALUES (1) RETURNING id",
+            "UPDATE t SET a = 1",
+            "DELETE FROM t",
+            "-- COMMIT\nSELECT 1",
+            "/* COMMIT */ SELECT 'COMMIT'",
+            "DO $$ BEGIN COMMIT; END $$",
+            "CALL p()",
+            "SELECT 1; COMMIT",
+        ] {
+            assert_eq!(refuse_statement(query), Ok(()), "{query}");
+        }
+        for empty in ["", "  ", "-- nothing", "/* nothing */", ";", "/* not closed"] {
+            assert!(refuse_statement(empty).unwrap_err().contains("empty"), "{empty:?}");
+        }
     }
 }

@@ -43,11 +43,12 @@ const DISTANCES: [(&str, &str, &str); 6] = [
 const INDEXES_SQL: &str = "SELECT format('%I.%I', n.nspname, ic.relname) AS index, quote_ident(ic.relname) AS index_ident, \
      format('%I.%I', n.nspname, c.relname) AS table_name, \
      am.amname AS method, a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS column_type, \
-     opc.opcname AS opclass, i.indisvalid AS valid, pg_get_expr(i.indpred, i.indrelid) AS predicate \
+     opc.opcname AS opclass, opcn.nspname::text AS opclass_schema, i.indisvalid AS valid, \
+     pg_get_expr(i.indpred, i.indrelid) AS predicate \
      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
      JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-     JOIN pg_opclass opc ON opc.oid = i.indclass[0] \
+     JOIN pg_opclass opc ON opc.oid = i.indclass[0] JOIN pg_namespace opcn ON opcn.oid = opc.opcnamespace \
      WHERE am.amname IN ('hnsw', 'ivfflat') ORDER BY 1";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -188,6 +189,9 @@ pub(crate) struct VectorIndex {
     pub column: String,
     pub column_type: String,
     pub opclass: String,
+    /// The schema of the operator class, and so of pgvector's operators: pgdrill's sessions
+    /// resolve names in `pg_catalog` only, so the operator is written `OPERATOR(schema.<=>)`.
+    pub opclass_schema: String,
     pub valid: bool,
     pub predicate: Option<String>,
 }
@@ -202,6 +206,7 @@ impl VectorIndex {
             column: row.get("column_name"),
             column_type: row.get("column_type"),
             opclass: row.get("opclass"),
+            opclass_schema: row.get("opclass_schema"),
             valid: row.get("valid"),
             predicate: row.get("predicate"),
         }
@@ -299,6 +304,7 @@ impl<'a> Search<'a> {
         let table = QualifiedName::parse(&index.table).map(|t| t.sql()).unwrap_or_else(|_| index.table.clone());
         let column = quote_ident(&index.column);
         let filter = index.predicate.as_ref().map(|p| format!(" WHERE {p}")).unwrap_or_default();
+        let operator = format!("OPERATOR({}.{operator})", quote_ident(&index.opclass_schema));
         let sql = format!(
             "SELECT ctid::text, ({column} {operator} $1::{ty})::float8 FROM {table}{filter} ORDER BY {column} {operator} $1::{ty} LIMIT {k}",
             ty = index.column_type
@@ -319,7 +325,12 @@ impl<'a> Search<'a> {
     /// The settings of a search: through the index (sequential scans off, the scenario's
     /// ef_search and probes), or exact (index scans off).
     fn settings(spec: &Spec, through_index: bool) -> String {
-        let mut sql = String::from("BEGIN; ");
+        // pgvector's settings start from their defaults, not from what the backup set for its
+        // database or roles (an `ivfflat.probes` as high as the lists would search exactly).
+        let mut sql = String::from(
+            "BEGIN; SELECT pg_catalog.set_config(name, boot_val, true) FROM pg_catalog.pg_settings \
+             WHERE name LIKE 'hnsw.%' OR name LIKE 'ivfflat.%'; ",
+        );
         if through_index {
             sql.push_str("SET LOCAL enable_seqscan = off; ");
             if let Some(ef) = spec.ef_search {
@@ -470,6 +481,7 @@ mod tests {
             column: "embedding".into(),
             column_type: "vector(3)".into(),
             opclass: opclass.into(),
+            opclass_schema: "public".into(),
             valid: true,
             predicate: None,
         };

@@ -7,7 +7,10 @@
 //! written commented out with why (`write`). So a scenario `init` writes passes on its own
 //! backup, and fails on a backup that lost what this one has.
 
+mod append_only;
+pub(crate) mod expr;
 pub(crate) mod inventory;
+mod rls;
 pub(crate) mod write;
 
 use std::path::{Component, Path, PathBuf};
@@ -18,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::drill::{self, DrillOptions, Inspect, Restored};
 use crate::dump::{Format, NotADump};
-use crate::report::{PhaseStatus, Reporter};
+use crate::report::{Phase, PhaseStatus, Reporter};
+use crate::scenario::IMAGE_MAJORS;
 use crate::scenario::Scenario;
 use crate::source::physical;
 use write::{Block, DumpRows, Globals, Header};
@@ -37,6 +41,9 @@ pub struct InitOptions {
     pub globals: Option<PathBuf>,
     /// A base backup's WAL archive.
     pub wal_archive: Option<PathBuf>,
+    /// The target's PostgreSQL major (`[target] version`), for a dump whose header names an
+    /// older one than its SQL needs; default: the header's.
+    pub version: Option<u32>,
 }
 
 /// What `init` wrote.
@@ -70,9 +77,9 @@ pub enum InitError {
         #[source]
         source: std::io::Error,
     },
-    /// The drill of the backup did not get as far as its restore.
-    #[error("the restore of `{backup}` failed in {phase}: {error}")]
-    Drill { backup: String, phase: String, error: String },
+    /// The drill of the backup did not get as far as its restore; `hint` starts with a space.
+    #[error("the restore of `{backup}` failed in {phase}: {error}{hint}")]
+    Drill { backup: String, phase: String, error: String, hint: String },
     /// Interrupted (SIGINT, SIGTERM): the target is removed and nothing is written.
     #[error("interrupted: nothing was written")]
     Interrupted,
@@ -113,6 +120,7 @@ pub async fn run(
     if options.wal_archive.is_some() && kind != Kind::Physical {
         return Err(InitError::Usage(format!("--wal-archive is for a base backup, and `{shown}` is a pg_dump backup")));
     }
+    check_version(options.version, kind, &shown)?;
     let name = scenario_name(&backup);
     let output = options.output.clone().unwrap_or_else(|| PathBuf::from(format!("{name}.toml")));
     if output.exists() && !options.force {
@@ -156,6 +164,9 @@ pub async fn run(
             text.push_str(&format!("wal_archive = {}\n", write::string(&wal.display().to_string())));
         }
         text.push_str(&format!("[target]\ndatabase = {}\n", write::string(&database)));
+        if let Some(version) = options.version {
+            text.push_str(&format!("version = {version}\n"));
+        }
         if let Some(globals) = &globals {
             text.push_str(&format!("[restore]\nglobals = {}\n", write::string(&globals.display().to_string())));
         }
@@ -176,6 +187,7 @@ pub async fn run(
                 (None, None) => Globals::None,
             },
             physical: kind == Kind::Physical,
+            version: options.version,
             ..Header::default()
         };
         let inspector = Arc::new(Inspector {
@@ -198,12 +210,7 @@ pub async fn run(
         }
         let generated = inspector.written.lock().ok().and_then(|mut w| w.take());
         let Some((text, checks, disabled)) = generated else {
-            let failed = outcome.record.phases.iter().find(|p| p.status == PhaseStatus::Failed);
-            return Err(InitError::Drill {
-                backup: shown.clone(),
-                phase: failed.map(|p| p.phase.to_string()).unwrap_or_else(|| "an unknown phase".into()),
-                error: failed.and_then(|p| p.error.clone()).unwrap_or_else(|| "no error recorded".into()),
-            });
+            return Err(drill_error(&outcome.record, &shown));
         };
         std::fs::write(&output, text).map_err(io(format!("cannot write `{}`", output.display())))?;
         Ok(Written { path: options.output.clone().unwrap_or_else(|| output.clone()), checks, disabled })
@@ -270,19 +277,23 @@ impl Inspect for Inspector {
                     pending.push(prove(i, block, &header, &self.output, &ctx));
                 }
             }
-            let proofs: Vec<(usize, Result<Option<String>, BoxError>)> =
+            let proofs: Vec<(usize, Result<Proven, BoxError>)> =
                 futures_util::stream::iter(pending).buffered(3).collect().await;
             for (i, proof) in proofs {
-                blocks[i].disabled = proof?;
+                (blocks[i].disabled, blocks[i].optional_disabled) = proof?;
             }
             pool.close().await;
             let text = write::render(&header, &blocks);
             Scenario::parse(text.as_bytes(), &self.output).map_err(|e| InitError::Invalid(e.to_string()))?;
             let checks = blocks.iter().filter(|b| b.is_check() && b.disabled.is_none()).count();
-            let disabled: Vec<String> = blocks
+            let mut disabled: Vec<String> = blocks
                 .iter()
                 .filter_map(|b| Some(format!("{}: {}", b.body.first()?, b.disabled.as_deref()?.lines().next()?)))
                 .collect();
+            disabled.extend(blocks.iter().filter_map(|b| {
+                let key = b.optional.first()?.split(" = ").next()?;
+                Some(format!("{} {key}: {}", b.body.first()?, b.optional_disabled.as_deref()?.lines().next()?))
+            }));
             let summary = format!(
                 "{checks} checks proven on the restore of `{database}`{}",
                 if disabled.is_empty() {
@@ -299,20 +310,34 @@ impl Inspect for Inspector {
     }
 }
 
-/// Runs a block's check on the restore (`index` is handed back): `None` when every result
-/// passed, else what did not.
+/// Why a block is written commented out, and why its optional lines are: `None` for each
+/// that passed.
+type Proven = (Option<String>, Option<String>);
+
+/// Runs a block's check on the restore (`index` is handed back): with its optional lines
+/// first; when that fails, without them, which then decides alone.
 async fn prove(
     index: usize,
     block: &Block,
     header: &Header,
     output: &Path,
     ctx: &crate::check::CheckContext<'_>,
-) -> (usize, Result<Option<String>, BoxError>) {
-    (index, proof(block, header, output, ctx).await)
+) -> (usize, Result<Proven, BoxError>) {
+    let proven = async {
+        let with = proof(&block.lines(true), header, output, ctx).await?;
+        if with.is_none() || block.optional.is_empty() {
+            return Ok((with, None));
+        }
+        Ok(match proof(&block.body, header, output, ctx).await? {
+            None => (None, with),
+            without => (without, None),
+        })
+    };
+    (index, proven.await)
 }
 
 async fn proof(
-    block: &Block,
+    lines: &[String],
     header: &Header,
     output: &Path,
     ctx: &crate::check::CheckContext<'_>,
@@ -320,7 +345,7 @@ async fn proof(
     let text = format!(
         "name = \"init\"\n[source]\npath = \"backup\"\n[target]\ndatabase = {}\n{}\n",
         write::string(&header.database),
-        block.body.join("\n")
+        lines.join("\n")
     );
     let scenario = Scenario::parse(text.as_bytes(), output).map_err(|e| InitError::Invalid(e.to_string()))?;
     let mut failed = Vec::new();
@@ -339,6 +364,59 @@ async fn proof(
         }
         failed.join("\n")
     }))
+}
+
+/// `--version`: for a pg_dump backup, a major pgdrill builds.
+fn check_version(version: Option<u32>, kind: Kind, shown: &str) -> Result<(), InitError> {
+    let Some(version) = version else { return Ok(()) };
+    if kind == Kind::Physical {
+        return Err(InitError::Usage(format!(
+            "--version is for a pg_dump backup: `{shown}` recovers on its own major only"
+        )));
+    }
+    if !IMAGE_MAJORS.contains(&version) {
+        return Err(InitError::Usage(format!(
+            "--version {version}: pgdrill builds images of PostgreSQL {} only",
+            IMAGE_MAJORS.map(|m| m.to_string()).join(" and ")
+        )));
+    }
+    Ok(())
+}
+
+/// Why the drill of the backup did not reach its restore's inspection, with a hint when it
+/// failed as a newer major's SQL fails.
+fn drill_error(record: &crate::report::DrillRecord, shown: &str) -> InitError {
+    let failed = record.phases.iter().find(|p| p.status == PhaseStatus::Failed);
+    let error = failed.and_then(|p| p.error.clone()).unwrap_or_else(|| "no error recorded".into());
+    let major = record.target.as_ref().map(|t| t.server_version_num / 10000);
+    let hint = match (failed.map(|p| p.phase), major) {
+        (Some(Phase::Restore), Some(major)) => newer_major_hint(&error, major),
+        _ => None,
+    };
+    InitError::Drill {
+        backup: shown.to_owned(),
+        phase: failed.map(|p| p.phase.to_string()).unwrap_or_else(|| "an unknown phase".into()),
+        error,
+        hint: hint.map(|h| format!(" (hint: {h})")).unwrap_or_default(),
+    }
+}
+
+/// When a restore on PostgreSQL `major` failed as SQL of a newer PostgreSQL fails (a syntax
+/// error, an unknown option, function or type: a dump whose header names an older major than
+/// its SQL needs), `--version` with the next major pgdrill builds.
+fn newer_major_hint(error: &str, major: u32) -> Option<String> {
+    let next = IMAGE_MAJORS.into_iter().find(|m| *m > major)?;
+    let lower = error.to_lowercase();
+    let newer = ["42601", "0a000", "42704", "42883", "syntax error", "unrecognized", "not supported"]
+        .iter()
+        .any(|sign| lower.contains(sign))
+        || regex::Regex::new(r"(function|type|operator|access method|collation) \S+ does not exist")
+            .is_ok_and(|r| r.is_match(&lower));
+    newer.then(|| {
+        format!(
+            "the restore ran on PostgreSQL {major}, the major the backup's header names; if its SQL needs a newer one, `pgdrill init --version {next}` restores it on PostgreSQL {next} (and writes `version = {next}` under [target])"
+        )
+    })
 }
 
 /// What the backup is, from its content; why not, when it is none pgdrill reads.
@@ -494,6 +572,15 @@ mod tests {
         );
         assert_eq!(relative(Path::new("/work/scenarios/plur.dump"), from), Path::new("plur.dump"));
         assert_eq!(relative(Path::new("/elsewhere/x.dump"), from), Path::new("../../elsewhere/x.dump"));
+    }
+
+    #[test]
+    fn a_restore_failing_on_newer_sql_suggests_the_next_major() {
+        let syntax = "dump line 12 (TABLE public.t): 42601 syntax error at or near \"VIRTUAL\"";
+        assert!(newer_major_hint(syntax, 17).unwrap().contains("--version 18"));
+        assert!(newer_major_hint("dump line 3: 42883 function uuidv7() does not exist", 17).is_some());
+        assert_eq!(newer_major_hint(syntax, 18), None, "no newer major is built");
+        assert_eq!(newer_major_hint("dump line 9: 23505 duplicate key value", 17), None);
     }
 
     #[test]

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::inventory::{GraphFound, IndexFound, Inventory, PartitionWindow, RoleFound};
-use crate::baseline::PolicyInfo;
-use crate::journal::Preset;
+use crate::journal::{Found, Preset};
 use crate::pg::quote_ident_if_needed;
 
 /// What the scenario says before its checks.
@@ -28,6 +27,8 @@ pub(crate) struct Header {
     /// Roles the dump names that no globals file makes.
     pub restore_roles: Vec<String>,
     pub physical: bool,
+    /// The target's major, when `init` was given one (`--version`).
+    pub version: Option<u32>,
 }
 
 /// The globals file beside the backup, relative to the scenario file.
@@ -50,16 +51,34 @@ pub(crate) struct Block {
     pub body: Vec<String>,
     /// Why it is written commented out: it did not pass on the backup's own restore.
     pub disabled: Option<String>,
+    /// Lines proposed on top of `body`, a guess (`fail_closed`): proven with it, and written
+    /// commented out, with why, when the check passes without them only.
+    pub optional: Vec<String>,
+    /// Why `optional` is written commented out.
+    pub optional_disabled: Option<String>,
+    /// Where in `body` the optional lines go (before a sub-table's header); default: the end.
+    pub optional_at: Option<usize>,
 }
 
 impl Block {
-    fn new(about: &[&str], body: Vec<String>) -> Block {
-        Block { about: about.iter().map(|s| (*s).to_owned()).collect(), body, disabled: None }
+    pub(super) fn new(about: &[&str], body: Vec<String>) -> Block {
+        Block { about: about.iter().map(|s| (*s).to_owned()).collect(), body, ..Block::default() }
     }
 
     /// Whether it is a check to run (not a comment only).
     pub(crate) fn is_check(&self) -> bool {
         !self.body.is_empty()
+    }
+
+    /// Its TOML, with its optional lines in place or without them.
+    pub(crate) fn lines(&self, optional: bool) -> Vec<String> {
+        let at = self.optional_at.unwrap_or(self.body.len()).min(self.body.len());
+        let mut out = self.body[..at].to_vec();
+        if optional {
+            out.extend(self.optional.iter().cloned());
+        }
+        out.extend(self.body[at..].iter().cloned());
+        out
     }
 }
 
@@ -69,7 +88,7 @@ pub(crate) fn string(text: &str) -> String {
 }
 
 /// A TOML key: bare where TOML allows, else quoted.
-fn key(text: &str) -> String {
+pub(super) fn key(text: &str) -> String {
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         text.to_owned()
     } else {
@@ -77,11 +96,11 @@ fn key(text: &str) -> String {
     }
 }
 
-fn list(items: &[String]) -> String {
+pub(super) fn list(items: &[String]) -> String {
     format!("[{}]", items.iter().map(|i| string(i)).collect::<Vec<_>>().join(", "))
 }
 
-fn inline(pairs: &[(String, String)]) -> String {
+pub(super) fn inline(pairs: &[(String, String)]) -> String {
     if pairs.is_empty() {
         return "{}".into();
     }
@@ -109,7 +128,7 @@ pub(crate) fn blocks(inventory: &Inventory, dump: Option<DumpRows>) -> Vec<Block
             body,
         ));
     }
-    out.extend(inventory.journals.iter().map(|(preset, version)| journal(*preset, version)));
+    out.extend(inventory.journals.iter().map(journal));
     if !inventory.other_journals.is_empty() {
         let first = &inventory.other_journals[0];
         out.push(Block {
@@ -130,7 +149,12 @@ pub(crate) fn blocks(inventory: &Inventory, dump: Option<DumpRows>) -> Vec<Block
     if !inventory.indexes.is_empty() {
         out.push(indexes(&inventory.indexes));
     }
-    out.extend(rls(inventory));
+    if !inventory.triggers.is_empty() {
+        out.push(triggers(&inventory.triggers));
+    }
+    out.extend(super::rls::blocks(inventory));
+    out.extend(inventory.append_only.iter().map(|found| super::append_only::block(found, inventory)));
+    out.push(public_grants(&inventory.public_grants));
     out.extend(inventory.roles.iter().map(role));
     out.extend(inventory.partitions.iter().map(partitions));
     if !inventory.schemas.is_empty() {
@@ -151,8 +175,8 @@ pub(crate) fn blocks(inventory: &Inventory, dump: Option<DumpRows>) -> Vec<Block
             "kind's keys from the schema named on the first line):",
             "- [objectives] rto and rpo: how long a restore may take, how old a backup may be",
             "- each role's ceiling: `forbidden_schemas`, `login = false` for roles that must not log in",
-            "- [[checks.rls]] `fail_closed`: reads as the application role see one tenant's rows only",
-            "- [[checks.append_only]]: tables only ever appended to (audit logs), as their writer",
+            "- [[checks.rls]] `fail_closed` where no policy compares a setting with a column",
+            "- [[checks.append_only]]: tables only ever appended to whose grants and triggers do not say so",
             "- [[checks.sql]]: the queries that say the data is right",
             "- [checks.amcheck]: no corruption in heap pages and btree indexes",
         ]
@@ -164,29 +188,44 @@ pub(crate) fn blocks(inventory: &Inventory, dump: Option<DumpRows>) -> Vec<Block
     out
 }
 
-fn journal(preset: Preset, version: &str) -> Block {
+fn journal(found: &Found) -> Block {
+    let preset = found.preset;
     let journal = preset.journal();
-    let failed = match preset {
-        Preset::GolangMigrate => ", and it is not dirty",
-        Preset::Sqlx | Preset::Flyway => ", and no migration failed",
-        _ => "",
+    let failed = journal
+        .failure
+        .as_ref()
+        .map(|f| format!(", and no migration is recorded as {}", journal.failure_about(f)))
+        .unwrap_or_default();
+    let scope = match (&found.scope, preset.scope_column()) {
+        (Some(scope), Some(column)) => format!(" for {column} `{scope}`"),
+        _ => String::new(),
     };
     let mut about = vec![format!(
-        "The migration journal `{}`, read as {}'s: its newest version is the backup's{failed}.",
+        "The migration journal `{}`, read as {}'s{scope}: its newest migration is the backup's{failed}.",
         journal.table,
         preset.as_str()
     )];
-    about.push("After a release, raise `expected`, or read it from the migrations folder the code ships".into());
-    about.push("with: `expected_from = \"path/to/migrations\"` in its place.".into());
-    Block {
-        about,
-        body: vec![
-            "[[checks.schema_version]]".into(),
-            format!("preset = {}", string(preset.as_str())),
-            format!("expected = {}", string(version)),
-        ],
-        disabled: None,
+    let folder = match preset {
+        Preset::Django => format!("path/to/{}/migrations", found.scope.as_deref().unwrap_or("app")),
+        Preset::Alembic => "path/to/alembic".into(),
+        Preset::Prisma => "path/to/prisma/migrations".into(),
+        Preset::Drizzle => "path/to/drizzle".into(),
+        Preset::Liquibase => "path/to/db.changelog-master.xml".into(),
+        Preset::Sqitch => "path/to/sqitch.plan".into(),
+        _ => "path/to/migrations".into(),
+    };
+    about.push("After a release, raise `expected`, or read it from the migrations the code ships".into());
+    about.push(format!("with: `expected_from = \"{folder}\"` in its place."));
+    if preset == Preset::Liquibase {
+        about.push("(Liquibase moves a changeset it re-runs to the newest row; the changelog's order".into());
+        about.push("decides with `expected_from`.)".into());
     }
+    let mut body = vec!["[[checks.schema_version]]".into(), format!("preset = {}", string(preset.as_str()))];
+    if let (Some(scope), Some(column)) = (&found.scope, preset.scope_column()) {
+        body.push(format!("{column} = {}", string(scope)));
+    }
+    body.push(format!("expected = {}", string(&found.newest)));
+    Block { about, body, ..Block::default() }
 }
 
 fn row_counts(inventory: &Inventory, dump: Option<DumpRows>) -> Block {
@@ -254,87 +293,35 @@ fn indexes(found: &[IndexFound]) -> Block {
     )
 }
 
-fn policy_line(policy: &PolicyInfo) -> String {
-    let mut pairs = vec![
-        ("table".to_owned(), string(&policy.table)),
-        ("name".to_owned(), string(&quote_ident_if_needed(&policy.name))),
-        ("command".to_owned(), string(&policy.command)),
-        ("roles".to_owned(), list(&policy.roles.iter().map(|r| quote_ident_if_needed(r)).collect::<Vec<_>>())),
-        ("permissive".to_owned(), policy.permissive.to_string()),
-    ];
-    if let Some(expressions) = &policy.expressions {
-        if let Some(using) = &expressions.using {
-            pairs.push(("using".into(), string(using)));
-        }
-        if let Some(with_check) = &expressions.with_check {
-            pairs.push(("with_check".into(), string(with_check)));
-        }
-    }
-    format!("  {},", inline(&pairs))
+fn triggers(found: &BTreeMap<String, Vec<String>>) -> Block {
+    let mut body = vec!["[checks.triggers]".to_owned()];
+    body.extend(found.iter().map(|(table, names)| format!("{} = {}", key(table), list(names))));
+    Block::new(
+        &[
+            "The triggers of each table that has any, exactly: one lost (an audit trail no longer",
+            "written, a guard no longer refusing), disabled or added fails.",
+        ],
+        body,
+    )
 }
 
-/// The setting a policy reads the tenant from (`current_setting('app.tenant_id', ...)`).
-fn tenant_setting(policies: &[&PolicyInfo]) -> Option<String> {
-    let pattern = regex::Regex::new(r"current_setting\('([A-Za-z0-9_]+\.[A-Za-z0-9_]+)'").ok()?;
-    policies
-        .iter()
-        .filter_map(|p| p.expressions.as_ref()?.using.as_deref())
-        .find_map(|using| pattern.captures(using).map(|c| c[1].to_owned()))
-}
-
-/// Row security: a block for the tables where it is forced, one for those where it is only
-/// enabled, each with its tables' policies; policies on tables without row security last.
-fn rls(inventory: &Inventory) -> Vec<Block> {
-    let forced: Vec<String> =
-        inventory.row_security.iter().filter(|r| r.enabled && r.forced).map(|r| r.table.clone()).collect();
-    let enabled: Vec<String> =
-        inventory.row_security.iter().filter(|r| r.enabled && !r.forced).map(|r| r.table.clone()).collect();
-    let mut out = Vec::new();
-    for (tables, force) in [(forced.clone(), true), (enabled.clone(), false)] {
-        if tables.is_empty() {
-            continue;
-        }
-        let policies: Vec<&PolicyInfo> = inventory.policies.iter().filter(|p| tables.contains(&p.table)).collect();
-        let mut body = vec!["[[checks.rls]]".to_owned(), format!("tables = {}", list(&tables))];
-        if force {
-            body.push("force = true".into());
-        }
-        if !policies.is_empty() {
-            body.push("policies = [".into());
-            body.extend(policies.iter().map(|p| policy_line(p)));
-            body.push("]".into());
-        }
-        let mut about = vec![if force {
-            "Row-level security is enabled and forced (the tables' owner is subject to it too) on".to_owned()
-        } else {
-            "Row-level security is enabled (not forced: the tables' owner bypasses it) on".to_owned()
-        }];
-        about.push("these tables, with their policies: kind, roles, and `USING` / `WITH CHECK` as the server".into());
-        about.push("prints them. Reads as the application role, fail-closed without a tenant, are".into());
-        let role = policies.iter().flat_map(|p| p.roles.iter()).find(|r| r.as_str() != "public");
-        about.push(format!(
-            "yours to add: fail_closed = {{ role = {}, setting = {}, column = \"tenant_id\" }}",
-            string(role.map(String::as_str).unwrap_or("app")),
-            string(&tenant_setting(&policies).unwrap_or_else(|| "app.tenant_id".into()))
-        ));
-        out.push(Block { about, body, disabled: None });
-    }
-    let loose: Vec<&PolicyInfo> =
-        inventory.policies.iter().filter(|p| !forced.contains(&p.table) && !enabled.contains(&p.table)).collect();
-    if !loose.is_empty() {
-        let mut body = vec!["[[checks.rls]]".to_owned(), "policies = [".to_owned()];
-        body.extend(loose.iter().map(|p| policy_line(p)));
-        body.push("]".into());
-        out.push(Block::new(
-            &[
-                "Policies on tables whose row-level security is off in the backup (so they apply to",
-                "nobody): they exist as written. If the application relies on them, the backup is",
-                "the problem: `ALTER TABLE ... ENABLE ROW LEVEL SECURITY` at the source.",
-            ],
-            body,
-        ));
-    }
-    out
+fn public_grants(found: &[(String, String)]) -> Block {
+    let rows: Vec<String> =
+        found.iter().map(|(object, privilege)| format!("[{}, {}]", string(object), string(privilege))).collect();
+    let expect =
+        if rows.is_empty() { "expect_rows = []".to_owned() } else { format!("expect_rows = [{}]", rows.join(", ")) };
+    Block::new(
+        &[
+            "What PUBLIC holds on the backup's tables, views and sequences, exactly: a grant to",
+            "PUBLIC is a grant to every role, present and future, so one added fails here.",
+        ],
+        vec![
+            "[[checks.sql]]".into(),
+            "name = \"privileges of PUBLIC\"".into(),
+            format!("query = {}", string(super::inventory::PUBLIC_GRANTS_SQL)),
+            expect,
+        ],
+    )
 }
 
 fn role(found: &RoleFound) -> Block {
@@ -350,6 +337,15 @@ fn role(found: &RoleFound) -> Block {
     if !found.login {
         body.push("login = false".into());
     }
+    let mut optional = Vec::new();
+    if !found.tables.is_empty() || !found.usage.is_empty() {
+        optional.push("exact = true".to_owned());
+    }
+    if !found.unreached.is_empty() {
+        let schemas: Vec<String> = found.unreached.iter().map(|s| quote_ident_if_needed(s)).collect();
+        optional.push(format!("forbidden_schemas = {}", list(&schemas)));
+    }
+    let optional_at = Some(body.len());
     if !found.tables.is_empty() {
         body.push("[checks.roles.tables]".into());
         body.extend(
@@ -360,12 +356,21 @@ fn role(found: &RoleFound) -> Block {
         );
     }
     let about = vec![
-        format!("`{shown}`, named in the backup's grants: its floor as the backup grants it (CONNECT,"),
-        "USAGE on these schemas, these privileges on these tables). The check also proves the".into(),
-        "ceiling of every runtime role: no elevated attribute, owns nothing, CREATE nowhere, no".into(),
-        "elevated membership. Which schemas it must not reach (`forbidden_schemas`) is yours to add.".into(),
+        format!("`{shown}`, named in the backup's grants: what it holds as the backup grants it (CONNECT,"),
+        "USAGE on these schemas, these privileges on these tables, directly, via PUBLIC or a".into(),
+        "membership), and with `exact` nothing more on any table of these schemas. The check also".into(),
+        "proves the ceiling of every runtime role: no elevated attribute, owns nothing, CREATE".into(),
     ];
-    Block { about, body, disabled: None }
+    let mut about = about;
+    if found.unreached.is_empty() {
+        about.push("nowhere, no elevated membership (`accept` one it has by design, with a `reason`). Which".into());
+        about.push("schemas it must not reach (`forbidden_schemas`) is yours to add.".into());
+    } else {
+        about.push("nowhere, no elevated membership (`accept` one it has by design, with a `reason`).".into());
+        about.push("`forbidden_schemas`: the schemas it reaches nothing in (no USAGE, no table), where `exact`".into());
+        about.push("does not look: a privilege granted there fails too.".into());
+    }
+    Block { about, body, optional, optional_at, ..Block::default() }
 }
 
 fn partitions(found: &PartitionWindow) -> Block {
@@ -408,7 +413,7 @@ fn partitions(found: &PartitionWindow) -> Block {
             "narrow it to what the partition job keeps (the months the application writes to).".into(),
         ],
         body,
-        disabled: None,
+        ..Block::default()
     }
 }
 
@@ -434,7 +439,7 @@ fn graph(found: &GraphFound) -> Block {
             vec![format!("The Apache AGE graph `{}` answers Cypher. On this restore it did not: {why}", found.name)]
         }
     };
-    Block { about, body, disabled: None }
+    Block { about, body, ..Block::default() }
 }
 
 /// The whole scenario.
@@ -466,6 +471,9 @@ pub(crate) fn render(header: &Header, blocks: &[Block]) -> String {
     line("");
     line("[target]");
     line(&format!("database = {}", string(&header.database)));
+    if let Some(version) = header.version {
+        line(&format!("version = {version}   # the backup's SQL needs it; its header names an older major"));
+    }
     if !header.other_databases.is_empty() {
         line(&format!("# the cluster's other databases, not drilled here: {}", header.other_databases.join(", ")));
     }
@@ -507,12 +515,27 @@ pub(crate) fn render(header: &Header, blocks: &[Block]) -> String {
             for reason in why.lines().flat_map(|l| wrap(l, 94)) {
                 line(&format!("#   {reason}"));
             }
-            for body in &block.body {
+            for body in block.lines(true) {
                 line(&format!("# {body}"));
             }
-        } else {
-            for body in &block.body {
+        } else if let Some(why) = &block.optional_disabled {
+            let at = block.optional_at.unwrap_or(block.body.len()).min(block.body.len());
+            for body in &block.body[..at] {
                 line(body);
+            }
+            line("# Commented out: with it, the check did not pass on the backup's own restore:");
+            for reason in why.lines().flat_map(|l| wrap(l, 94)) {
+                line(&format!("#   {reason}"));
+            }
+            for optional in &block.optional {
+                line(&format!("# {optional}"));
+            }
+            for body in &block.body[at..] {
+                line(body);
+            }
+        } else {
+            for body in block.lines(true) {
+                line(&body);
             }
         }
     }
@@ -539,7 +562,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::{PolicyExpressions, RowSecurity};
+    use crate::baseline::{PolicyExpressions, PolicyInfo, RowSecurity};
 
     /// A small inventory with one of each, as a restore of a tenant database would give.
     fn inventory() -> Inventory {
@@ -547,7 +570,10 @@ mod tests {
         tables.insert("public.\"Accounts\"".to_owned(), vec!["SELECT".to_owned(), "INSERT".to_owned()]);
         Inventory {
             extensions: vec![("uuid-ossp".into(), "1.1".into()), ("vector".into(), "0.8.0".into())],
-            journals: vec![(Preset::GolangMigrate, "42".into())],
+            journals: vec![
+                Found { preset: Preset::GolangMigrate, scope: None, newest: "42".into() },
+                Found { preset: Preset::Django, scope: Some("orders".into()), newest: "0003_refunds".into() },
+            ],
             other_journals: vec!["public.pgmigrations".into()],
             indexes: vec![IndexFound {
                 name: "public.items_embedding_idx".into(),
@@ -577,6 +603,7 @@ mod tests {
                 tables,
                 login: false,
                 connect: true,
+                unreached: vec![],
             }],
             partitions: vec![
                 PartitionWindow {
@@ -595,6 +622,21 @@ mod tests {
                 },
             ],
             schemas: vec!["public".into(), "tenant_a".into()],
+            readers: [("public.items".to_owned(), vec![("app".to_owned(), true)])].into(),
+            append_only: vec![super::super::inventory::AppendOnlyFound {
+                table: "public.audit".into(),
+                role: "auditor".into(),
+                triggers: vec!["audit_immutable".into()],
+                granted: vec!["UPDATE".into()],
+                columns: vec![super::super::inventory::ColumnFound {
+                    name: "action".into(),
+                    sql_type: "text".into(),
+                    category: "S".into(),
+                    first_label: None,
+                    required: true,
+                    references: None,
+                }],
+            }],
             graphs: vec![GraphFound {
                 name: "g".into(),
                 counts: Ok(([("User".to_owned(), 3)].into(), [("KNOWS".to_owned(), 2)].into())),
@@ -627,10 +669,74 @@ mod tests {
         let kinds: Vec<&str> = scenario.checks.iter().map(|c| c.kind()).collect();
         assert_eq!(
             kinds,
-            ["extensions", "schema_version", "row_counts", "indexes", "rls", "rls", "roles", "partitions", "schemas"]
+            [
+                "extensions",
+                "schema_version",
+                "schema_version",
+                "row_counts",
+                "indexes",
+                "rls",
+                "rls",
+                "append_only",
+                "sql",
+                "roles",
+                "partitions",
+                "schemas"
+            ]
         );
         assert_eq!(scenario.restore.roles.len(), 2);
+        // A proposal that did not pass is written commented out, with why, and the rest runs.
+        let rls = blocks.iter_mut().find(|b| !b.optional.is_empty()).unwrap();
+        rls.optional_disabled = Some("rls/public.items fail-closed for app: reads 2 rows".into());
+        let text = render(&header, &blocks);
+        assert!(
+            text.contains("# Commented out: with it, the check did not pass on the backup's own restore:\n#   rls/public.items fail-closed for app: reads 2 rows\n# fail_closed = {"),
+            "{text}"
+        );
+        let scenario = crate::scenario::Scenario::parse(text.as_bytes(), &path).expect("the text loads");
+        assert_eq!(scenario.checks.len(), kinds.len());
         assert_eq!(scenario.restore.globals, None, "a globals file named for another backup is only offered");
+    }
+
+    #[test]
+    fn optional_lines_go_where_the_block_puts_them() {
+        let block = Block {
+            body: vec!["[[checks.roles]]".into(), "role = \"app\"".into(), "[checks.roles.tables]".into()],
+            optional: vec!["exact = true".into()],
+            optional_at: Some(2),
+            ..Block::default()
+        };
+        assert_eq!(block.lines(true)[2], "exact = true", "before the sub-table, or it would be a table's");
+        assert_eq!(block.lines(false), block.body);
+        let header = Header::default();
+        let disabled = Block { optional_disabled: Some("roles/app exact privileges: UPDATE".into()), ..block };
+        let text = render(&header, &[disabled]);
+        assert!(text.contains("role = \"app\"\n# Commented out: with it,"), "{text}");
+        assert!(text.contains("# exact = true\n[checks.roles.tables]"), "{text}");
+    }
+
+    #[test]
+    fn a_role_is_forbidden_the_schemas_it_reaches_nothing_in() {
+        let found = RoleFound {
+            name: "app".into(),
+            usage: vec!["public".into()],
+            tables: BTreeMap::from([("public.account".into(), vec!["SELECT".into()])]),
+            login: true,
+            connect: true,
+            unreached: vec!["audit".into(), "billing".into()],
+        };
+        let lines = role(&found).lines(true);
+        let at = |line: &str| lines.iter().position(|l| l == line).unwrap_or_else(|| panic!("{line}: {lines:?}"));
+        assert!(at(r#"forbidden_schemas = ["audit", "billing"]"#) < at("[checks.roles.tables]"), "{lines:?}");
+        assert!(role(&found).about.join(" ").contains("where `exact` does not look"), "{:?}", role(&found).about);
+        let none = RoleFound { unreached: vec![], ..found };
+        assert!(!role(&none).lines(true).iter().any(|l| l.starts_with("forbidden_schemas")));
+        assert!(
+            role(&none)
+                .about
+                .join(" ")
+                .contains("Which schemas it must not reach (`forbidden_schemas`) is yours to add.")
+        );
     }
 
     #[test]

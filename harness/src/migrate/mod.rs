@@ -268,10 +268,12 @@ pub(crate) async fn run(
     let applied = match &spec.runner {
         Runner::Folder { dir, record, role } => {
             let files = pending(dir, before.as_deref())?;
-            let work = apply_folder(&pool, &files, record.as_deref(), role.as_deref(), redactor);
-            tokio::time::timeout(spec.timeout, work)
-                .await
-                .map_err(|_| MigrateError::Timeout { limit: spec.timeout })??
+            // The release's SQL runs as the application's would: with the database's own settings.
+            let raw = target.restore_pool(database, 1, redactor).await?;
+            let work = apply_folder(&raw, &files, record.as_deref(), role.as_deref(), redactor);
+            let applied = tokio::time::timeout(spec.timeout, work).await;
+            raw.close().await;
+            applied.map_err(|_| MigrateError::Timeout { limit: spec.timeout })??
         }
         Runner::Command { argv, workdir, env } => {
             let login = target.program_login(None, redactor).await?;

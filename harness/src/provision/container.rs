@@ -344,7 +344,20 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         });
     };
     let limits = Limits::of(spec.memory, spec.processes);
-    let mut tuning = tuning::throwaway(limits.resources(), &spec.settings);
+    // The data lives in a private folder under TMPDIR: its filesystem decides the default.
+    let disk = crate::disk::limit_for(spec.disk.as_ref(), &std::env::temp_dir())?;
+    if let Some(physical) = ctx.physical {
+        let data = physical.data.clone();
+        let used = tokio::task::spawn_blocking(move || crate::disk::usage(&data)).await.unwrap_or_default();
+        if used > disk.bytes {
+            return Err(crate::disk::DiskError::WontFit {
+                limit: disk.shown.clone(),
+                what: format!("its data directory takes {}", crate::units::human_size(used)),
+            }
+            .into());
+        }
+    }
+    let mut tuning = tuning::throwaway(limits.resources(), &tuning::disk_bounded(&spec.settings, disk.bytes));
     // A recovering standby's settings (the scenario's own already yielded to them), in the one
     // list the reports show.
     for (key, value) in ctx.physical.map(|p| p.settings.as_slice()).unwrap_or_default() {
@@ -418,6 +431,12 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
             host.pids_limit = Some(limits.processes as i64);
             host.tmpfs = Some(NO_PROGRAMS.iter().map(|p| (p.to_string(), "ro,size=4k".to_owned())).collect());
             host.group_add = group.map(|g| vec![g.to_string()]);
+            // The server's log goes to Docker's: capped, so that a backup that makes the server
+            // log without end cannot fill this machine's disk through it.
+            host.log_config = Some(testcontainers::bollard::models::HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "2".into())])),
+            });
         });
     if let Some((_, host, inside)) = &mount {
         request = request.with_mount(
@@ -460,7 +479,10 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     match ready.await {
         Ok(observed) => {
             let container = running.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
-            let isolation = isolation(observed, &tuning, &limits, ctx.backup.is_some());
+            let mut isolation = isolation(observed, &tuning, &limits, ctx.backup.is_some());
+            isolation
+                .limits
+                .push_str(&format!("; disk {} for its data (`[target] disk`), its log capped at 20 MiB", disk.shown));
             let target = Target {
                 host: socket.display().to_string(),
                 port: 5432,
@@ -478,6 +500,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
                     server_version_num: 0,
                     settings: tuning.settings.clone(),
                     isolation: Some(isolation),
+                    session: Vec::new(),
                 },
                 tools,
                 database_suffix: None,
@@ -490,6 +513,8 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
                     major: ctx.physical.map(|p| p.major).or(ctx.backup_major),
                     drill_id: ctx.drill_id.to_owned(),
                 }),
+                disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: disk }),
+                pins: Default::default(),
             };
             Ok((target, running))
         }
@@ -553,28 +578,12 @@ impl Offline {
                 .map_err(|e| TargetError::Tool { message: format!("cannot open the socket folder again: {e}") })
         };
         unseal(0o777)?;
+        clear_stale_socket(&socket);
         docker
             .start_container(&self.container, None)
             .await
             .map_err(|source| TargetError::Docker { action: "start the target's server again", source })?;
-        let options = socket_options(&socket);
-        let started = Instant::now();
-        loop {
-            match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await {
-                Ok(Ok(conn)) => {
-                    conn.close().await.ok();
-                    break;
-                }
-                Ok(Err(e)) if started.elapsed() >= self.spec.startup_timeout => {
-                    return Err(TargetError::NotReady {
-                        timeout: self.spec.startup_timeout,
-                        last_error: redactor.redact(&e.to_string()),
-                        logs: "(the server was started again after a clean shutdown)".into(),
-                    });
-                }
-                _ => tokio::time::sleep(Duration::from_millis(25)).await,
-            }
-        }
+        wait_restarted(docker, &self.container, &socket, self.spec.startup_timeout, redactor).await?;
         unseal(0o555)
     }
 }
@@ -738,7 +747,7 @@ impl Running {
                 .start_container(&new_id, None)
                 .await
                 .map_err(|source| TargetError::Docker { action: "start the kept target", source })?;
-            self.wait_socket(&socket, request.redactor).await?;
+            wait_restarted(&self.docker, &new_id, &socket, self.startup_timeout, request.redactor).await?;
             self.run_dir
                 .seal()
                 .map_err(|e| TargetError::Tool { message: format!("cannot make the socket folder read-only: {e}") })?;
@@ -861,6 +870,7 @@ impl Running {
             std::fs::set_permissions(self.run_dir.socket(), std::fs::Permissions::from_mode(0o777))
                 .map_err(|e| TargetError::Tool { message: format!("cannot open the socket folder again: {e}") })?;
         }
+        clear_stale_socket(&self.run_dir.socket());
         let options = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
         let created = self
             .docker
@@ -869,28 +879,69 @@ impl Running {
             .map_err(|source| TargetError::Docker { action: "create the kept target", source })?;
         Ok(created.id)
     }
+}
 
-    /// Waits until the server answers on its socket, within the target's start-up timeout.
-    async fn wait_socket(&self, socket: &Path, redactor: &crate::secret::Redactor) -> Result<(), TargetError> {
-        let options = socket_options(socket);
-        let started = Instant::now();
-        loop {
-            match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await {
-                Ok(Ok(conn)) => {
-                    conn.close().await.ok();
-                    return Ok(());
-                }
-                Ok(Err(e)) if started.elapsed() >= self.startup_timeout => {
-                    return Err(TargetError::NotReady {
-                        timeout: self.startup_timeout,
-                        last_error: redactor.redact(&e.to_string()),
-                        logs: "(the kept target was started again from the drill's data directory)".into(),
-                    });
-                }
-                _ => tokio::time::sleep(Duration::from_millis(25)).await,
-            }
-        }
+/// Removes the socket and its lock file that a stopped server could not remove from its sealed
+/// (read-only) folder: a server started again makes its own, and a stale socket would only
+/// answer "connection refused".
+fn clear_stale_socket(socket_dir: &Path) {
+    for name in [".s.PGSQL.5432", ".s.PGSQL.5432.lock"] {
+        let _ = std::fs::remove_file(socket_dir.join(name));
     }
+}
+
+/// Polls with real connections until the server of a container started again (`id`) answers
+/// on its socket: an error with the container's own output when it exits first or time is up.
+async fn wait_restarted(
+    docker: &Docker,
+    id: &str,
+    socket: &Path,
+    timeout: Duration,
+    redactor: &crate::secret::Redactor,
+) -> Result<(), TargetError> {
+    let options = socket_options(socket);
+    let started = Instant::now();
+    loop {
+        let last_error = match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await
+        {
+            Ok(Ok(conn)) => {
+                conn.close().await.ok();
+                return Ok(());
+            }
+            Ok(Err(e)) => redactor.redact(&e.to_string()),
+            Err(_) => "connection attempt timed out".into(),
+        };
+        let running = docker.inspect_container(id, None).await.ok().and_then(|i| i.state?.running);
+        if running == Some(false) {
+            return Err(TargetError::Exited { logs: redactor.redact(&container_log_tail(docker, id).await) });
+        }
+        if started.elapsed() >= timeout {
+            let logs = redactor.redact(&container_log_tail(docker, id).await);
+            return Err(TargetError::NotReady { timeout, last_error, logs });
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// What container `id` printed (its server logs to stderr): its last `tail` lines, or all.
+pub(crate) async fn container_log(docker: &Docker, id: &str, tail: Option<&str>) -> Result<String, DockerError> {
+    use futures_util::StreamExt;
+    use testcontainers::bollard::query_parameters::LogsOptionsBuilder;
+    let mut options = LogsOptionsBuilder::new().stdout(true).stderr(true);
+    if let Some(tail) = tail {
+        options = options.tail(tail);
+    }
+    let mut stream = docker.logs(id, Some(options.build()));
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk?.into_bytes()));
+    }
+    Ok(text)
+}
+
+/// The last 15 lines a container printed, or what they could not be read with.
+async fn container_log_tail(docker: &Docker, id: &str) -> String {
+    container_log(docker, id, Some("15")).await.unwrap_or_else(|e| format!("(its log could not be read: {e})"))
 }
 
 /// Makes `role`, a superuser that logs in with `password`, through the socket (a recovering

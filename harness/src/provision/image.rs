@@ -231,6 +231,7 @@ mod tests {
             settings: Default::default(),
             memory: None,
             processes: None,
+            disk: None,
         }
     }
 

@@ -179,7 +179,8 @@ async fn start(
     std::fs::write(data.join("pg_hba.conf"), PG_HBA).map_err(io("cannot write pg_hba.conf"))?;
 
     let limits = Limits::of(spec.memory, spec.processes);
-    let mut overrides = spec.settings.clone();
+    let disk = crate::disk::limit_for(spec.disk.as_ref(), &dir)?;
+    let mut overrides = tuning::disk_bounded(&spec.settings, disk.bytes);
     overrides.entry("shared_buffers".into()).or_insert_with(|| "128MB".into());
     if bwrap.is_some() {
         // /dev is read-only in the sandbox: shared memory segments are files in the data folder.
@@ -286,7 +287,11 @@ async fn start(
             capabilities: "none: all dropped, no-new-privileges (bubblewrap)".into(),
             filesystem: "a read-only view of /usr; the cluster's private folder writable; nothing else of this machine (no /etc, /home, /tmp, /var)".into(),
             programs: format!("none but PostgreSQL's own: {} are empty, so there is no shell", NO_PROGRAMS.join(", ")),
-            limits: limits.describe("each process (no cgroup: that part is per process)"),
+            limits: format!(
+                "{}; disk {} for the cluster's folder (`[target] disk`)",
+                limits.describe("each process (no cgroup: that part is per process)"),
+                disk.shown
+            ),
             observed: Some(observed),
         }
     } else {
@@ -330,6 +335,8 @@ async fn start(
         created: Arc::new(Mutex::new(Created::default())),
         programs: Programs::bridged(ctx.drill_id),
         offline: None,
+        disk: Some(super::DataDisk { dir: dir.clone(), limit: disk }),
+        pins: Default::default(),
     })
 }
 

@@ -55,6 +55,18 @@ pub struct Target {
     pub programs: Programs,
     /// How to stop the server cleanly and run a tool over its data (a container target).
     pub offline: Option<container::Offline>,
+    /// The folder of this machine that holds the target's data, and the most it may take
+    /// (container and local targets): the drill measures it while it runs.
+    pub disk: Option<DataDisk>,
+    /// What pgdrill's own sessions can pin ([`crate::session`]), read when the target was fresh.
+    pub pins: crate::session::Pins,
+}
+
+/// Where a target's data lives on this machine, and its disk limit.
+#[derive(Debug, Clone)]
+pub struct DataDisk {
+    pub dir: PathBuf,
+    pub limit: crate::disk::DiskLimit,
 }
 
 /// How the programs a drill starts (the app, a migration command) reach the server.
@@ -133,7 +145,15 @@ impl Target {
         }
     }
 
+    /// How pgdrill's own sessions connect to `database`: with the settings the backup cannot
+    /// change pinned ([`crate::session`]).
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
+        crate::session::pinned(self.restore_options(database), self.pins)
+    }
+
+    /// How the restore and the release's migrations connect to `database`: as the application
+    /// would, with the database's and the role's own settings.
+    pub fn restore_options(&self, database: &str) -> PgConnectOptions {
         let options = PgConnectOptions::new_without_pgpass()
             .host(&self.host)
             .port(self.port)
@@ -147,21 +167,36 @@ impl Target {
         }
     }
 
-    /// A pool of at most `connections` on `database` of the target.
+    /// A pool of at most `connections` pgdrill's own sessions on `database` of the target.
     pub async fn pool(
         &self,
         database: &str,
         connections: u32,
         redactor: &Redactor,
     ) -> Result<sqlx::PgPool, TargetError> {
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(connections)
-            .connect_with(self.connect_options(database))
-            .await
-            .map_err(|e| TargetError::Database {
-                database: database.to_owned(),
-                message: redactor.redact(&e.to_string()),
-            })
+        self.pool_with(self.connect_options(database), database, connections, redactor).await
+    }
+
+    /// A pool of sessions that connect as the application would ([`Target::restore_options`]).
+    pub async fn restore_pool(
+        &self,
+        database: &str,
+        connections: u32,
+        redactor: &Redactor,
+    ) -> Result<sqlx::PgPool, TargetError> {
+        self.pool_with(self.restore_options(database), database, connections, redactor).await
+    }
+
+    async fn pool_with(
+        &self,
+        options: PgConnectOptions,
+        database: &str,
+        connections: u32,
+        redactor: &Redactor,
+    ) -> Result<sqlx::PgPool, TargetError> {
+        sqlx::postgres::PgPoolOptions::new().max_connections(connections).connect_with(options).await.map_err(|e| {
+            TargetError::Database { database: database.to_owned(), message: redactor.redact(&e.to_string()) }
+        })
     }
 
     /// How a program the drill starts logs in: as `login` (a role and the password it was
@@ -278,13 +313,18 @@ pub struct TargetInfo {
     /// How the target was isolated from the machine that ran the drill.
     #[serde(default)]
     pub isolation: Option<Isolation>,
+    /// What pgdrill's own sessions pin, so that the backup cannot change what its queries mean.
+    #[serde(default)]
+    pub session: Vec<String>,
 }
 
 /// Reads, from inside the server, what its sandbox looks like.
 pub(crate) async fn observe(options: &PgConnectOptions) -> Result<sandbox::Observed, TargetError> {
     use sqlx::Connection;
     let fail = |e: sqlx::Error| TargetError::NotIsolated { message: format!("cannot look at it from inside: {e}") };
-    let mut conn = sqlx::PgConnection::connect_with(options).await.map_err(fail)?;
+    // A physical backup's cluster is the backup's: the probe pins what any role may.
+    let options = crate::session::pinned(options.clone(), crate::session::Pins::default());
+    let mut conn = sqlx::PgConnection::connect_with(&options).await.map_err(fail)?;
     let (status, net_dev, routes, shell): (String, String, String, bool) =
         sqlx::query_as(sandbox::OBSERVE_SQL).fetch_one(&mut conn).await.map_err(fail)?;
     conn.close().await.ok();
@@ -371,26 +411,54 @@ impl Teardown {
     }
 }
 
-/// Starts the scenario's target.
+/// Starts the scenario's target, and reads what pgdrill's sessions on it can pin.
 pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Teardown), TargetError> {
-    match &spec.kind {
+    let (mut target, teardown) = match &spec.kind {
         TargetKind::Container(container_spec) => {
             let (target, running) = container::start(container_spec, ctx).await?;
-            Ok((target, Teardown::Container(Box::new(running))))
+            (target, Teardown::Container(Box::new(running)))
         }
-        _ if ctx.physical.is_some() => Err(TargetError::Tool {
-            message: "a physical backup recovers on a container target only (its data directory is the backup's)"
-                .into(),
-        }),
+        _ if ctx.physical.is_some() => {
+            return Err(TargetError::Tool {
+                message: "a physical backup recovers on a container target only (its data directory is the backup's)"
+                    .into(),
+            });
+        }
         TargetKind::Server(server_spec) => {
             let (target, running) = server::provision(server_spec, ctx).await?;
-            Ok((target, Teardown::Server(Box::new(running))))
+            (target, Teardown::Server(Box::new(running)))
         }
         TargetKind::Local(local_spec) => {
             let (target, running) = local::provision(local_spec, ctx).await?;
-            Ok((target, Teardown::Local(Box::new(running))))
+            (target, Teardown::Local(Box::new(running)))
+        }
+    };
+    match read_pins(&target, ctx.redactor).await {
+        Ok(pins) => target.pins = pins,
+        Err(e) => {
+            if let Err(also) = teardown.run().await {
+                tracing::warn!("cannot remove the target: {also}");
+            }
+            return Err(e);
         }
     }
+    target.info.session = crate::session::shown(&crate::session::pins(target.pins, &target.user));
+    Ok((target, teardown))
+}
+
+/// What pgdrill's sessions on `target` can pin: read before the restore, on a connection that
+/// pins what any role may.
+pub(crate) async fn read_pins(target: &Target, redactor: &Redactor) -> Result<crate::session::Pins, TargetError> {
+    use sqlx::Connection;
+    let database = target.maintenance_db.clone();
+    let fail =
+        |e: sqlx::Error| TargetError::Database { database: database.clone(), message: redactor.redact(&e.to_string()) };
+    let mut conn =
+        sqlx::PgConnection::connect_with(&target.connect_options(&target.maintenance_db)).await.map_err(fail)?;
+    let (version_num, superuser): (i32, bool) =
+        sqlx::query_as(crate::session::READ_SQL).fetch_one(&mut conn).await.map_err(fail)?;
+    conn.close().await.ok();
+    Ok(crate::session::Pins { version_num: u32::try_from(version_num).unwrap_or(0), superuser })
 }
 
 /// PostgreSQL's programs on this machine: `pg_config --bindir`, else the newest
@@ -475,6 +543,9 @@ pub enum AuditError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
+    /// The target's disk limit cannot be set, or the backup cannot fit in it.
+    #[error(transparent)]
+    Disk(#[from] crate::disk::DiskError),
     /// A Docker API call failed.
     #[error("cannot {action} (hint: is the Docker engine running, and DOCKER_HOST right?)")]
     Docker {

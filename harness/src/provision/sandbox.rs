@@ -42,8 +42,9 @@ pub struct Observed {
 }
 
 /// Reads, as the server's own process, what [`Observed`] holds.
-pub(crate) const OBSERVE_SQL: &str = "SELECT pg_read_file('/proc/self/status'), pg_read_file('/proc/net/dev'), \
-     coalesce(pg_read_file('/proc/net/route', 0, 1048576, true), ''), (pg_stat_file('/bin/sh', true)).size IS NOT NULL";
+pub(crate) const OBSERVE_SQL: &str = "SELECT pg_catalog.pg_read_file('/proc/self/status'), pg_catalog.pg_read_file('/proc/net/dev'), \
+     coalesce(pg_catalog.pg_read_file('/proc/net/route', 0, 1048576, true), ''), \
+     (pg_catalog.pg_stat_file('/bin/sh', true)).size IS NOT NULL";
 
 impl Observed {
     /// Parses what [`OBSERVE_SQL`] returned.

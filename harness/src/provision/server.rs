@@ -142,6 +142,9 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
         created: created.clone(),
         programs: Programs::Direct,
         offline: None,
+        // A server's disk is its own: pgdrill bounds nothing there.
+        disk: None,
+        pins: Default::default(),
     };
     Ok((target, running))
 }

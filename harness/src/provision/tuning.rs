@@ -92,6 +92,16 @@ fn mb(bytes: u64) -> String {
     format!("{}MB", bytes / MIB)
 }
 
+/// The scenario's settings with what bounds the server's own use of the disk to `limit`, unless
+/// the scenario sets them: `temp_file_limit` (a query's temporary files) at the limit, and a
+/// `max_wal_size` of an eighth of it (80MB to 8GB) instead of the throwaway 8GB.
+pub(crate) fn disk_bounded(settings: &BTreeMap<String, String>, limit: u64) -> BTreeMap<String, String> {
+    let mut bounded = settings.clone();
+    bounded.entry("temp_file_limit".into()).or_insert_with(|| format!("{}kB", limit / 1024));
+    bounded.entry("max_wal_size".into()).or_insert_with(|| mb((limit / 8).clamp(80 * MIB, 8 * GIB)));
+    bounded
+}
+
 /// Settings for `resources`, with `overrides` (from the scenario) applied last.
 pub(crate) fn throwaway(resources: Resources, overrides: &BTreeMap<String, String>) -> Tuning {
     let mem = resources.memory_bytes;
@@ -151,6 +161,18 @@ mod tests {
         let wide = throwaway(Resources { memory_bytes: 16 * GIB, cpus: 8 }, &BTreeMap::new());
         assert_eq!(wide.settings["maintenance_work_mem"], "512MB");
         assert_eq!(wide.settings["max_parallel_maintenance_workers"], "7");
+    }
+
+    #[test]
+    fn the_disk_limit_bounds_temporary_files_and_wal_unless_the_scenario_says() {
+        let bounded = disk_bounded(&BTreeMap::new(), 64 * GIB);
+        assert_eq!((bounded["temp_file_limit"].as_str(), bounded["max_wal_size"].as_str()), ("67108864kB", "8192MB"));
+        let small = disk_bounded(&BTreeMap::new(), 64 * MIB);
+        assert_eq!(small["max_wal_size"], "80MB");
+        let mid = throwaway(Resources { memory_bytes: 4 * GIB, cpus: 2 }, &disk_bounded(&BTreeMap::new(), 4 * GIB));
+        assert_eq!(mid.settings["max_wal_size"], "512MB");
+        let own = disk_bounded(&[("temp_file_limit".to_owned(), "-1".to_owned())].into(), GIB);
+        assert_eq!(own["temp_file_limit"], "-1");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Console {
     printed: HashSet<Phase>,
     live: bool,
     verbose: bool,
+    /// The drill reads the restore in place of checks (`pgdrill init`): its own line says what
+    /// it proved, so "no check ran" would be wrong.
+    inspecting: bool,
     /// Where lines go instead of stderr (tests read what a user would see).
     captured: Option<Arc<Mutex<String>>>,
 }
@@ -36,8 +39,15 @@ impl Console {
             printed: HashSet::new(),
             live,
             verbose,
+            inspecting: false,
             captured: None,
         }
+    }
+
+    /// For a drill that reads the restore in place of checks (`pgdrill init`).
+    pub fn inspecting(mut self) -> Self {
+        self.inspecting = true;
+        self
     }
 
     /// A console whose lines are kept in the returned buffer, as they would be printed.
@@ -50,6 +60,7 @@ impl Console {
             printed: HashSet::new(),
             live: false,
             verbose,
+            inspecting: false,
             captured: Some(buffer.clone()),
         };
         (console, buffer)
@@ -172,6 +183,8 @@ impl Reporter for Console {
                 ));
                 if let Some(failure) = &record.failure {
                     self.line(&format!("  {}", failure.lines().next().unwrap_or_default()));
+                } else if record.verdict == DrillVerdict::Pass && record.checks.is_empty() && !self.inspecting {
+                    self.line(&format!("  {}", crate::outcome::NO_CHECKS));
                 }
             }
             Event::Backup(_)
@@ -181,7 +194,36 @@ impl Reporter for Console {
             | Event::Preflight(_)
             | Event::Restore(_)
             | Event::Kept(_)
-            | Event::Recovered { .. } => {}
+            | Event::Recovered { .. }
+            | Event::RtoPassed => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::OffsetDateTime;
+
+    use crate::report::{RunnerInfo, ScenarioInfo};
+
+    fn finished(console: &mut Console) {
+        let scenario = ScenarioInfo { name: "app".into(), ..ScenarioInfo::default() };
+        let mut record = DrillRecord::new("d".repeat(32), scenario, RunnerInfo::default(), OffsetDateTime::now_utc());
+        record.verdict = DrillVerdict::Pass;
+        console.on_event(&Event::Finished { at: OffsetDateTime::now_utc(), interrupted: false }, &record);
+    }
+
+    #[test]
+    fn a_drill_without_checks_says_it_proves_only_the_restore_but_init_does_not() {
+        let (mut console, lines) = Console::capturing(false);
+        finished(&mut console);
+        assert!(lines.lock().unwrap().contains(crate::outcome::NO_CHECKS));
+        let (console, lines) = Console::capturing(false);
+        let mut console = console.inspecting();
+        finished(&mut console);
+        let text = lines.lock().unwrap().clone();
+        assert!(text.starts_with("PASS  app"), "{text}");
+        assert!(!text.contains("No check ran"), "init's checks are its own: {text}");
     }
 }

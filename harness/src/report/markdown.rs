@@ -80,16 +80,15 @@ fn recovery(out: &mut String, r: &DrillRecord) {
     out.push_str("## Recovery\n\n");
     let rows = vec![
         vec!["Target asked for".into(), cell(&rec.target)],
+        // What the server's log says it stopped at, never the target merely asked for.
+        vec!["Point reached".into(), format!("{}; WAL replayed to {}", cell(&rec.point()), code(&rec.end_lsn))],
         vec![
-            "Point reached".into(),
-            format!(
-                "WAL location {}{}",
-                code(&rec.end_lsn),
-                rec.last_transaction
-                    .as_ref()
-                    .map(|t| format!(", last transaction committed at {}", cell(t)))
-                    .unwrap_or_else(|| ", no transaction replayed".into())
-            ),
+            "Consistent from".into(),
+            rec.reached
+                .as_ref()
+                .and_then(|r| r.consistent_at.as_deref())
+                .map(|lsn| format!("WAL location {} (the base backup's end)", code(lsn)))
+                .unwrap_or_else(|| "not in the server's log".into()),
         ],
         vec![
             "WAL replayed".into(),
@@ -131,6 +130,9 @@ fn isolation(out: &mut String, r: &DrillRecord) {
     if let Some(seen) = &i.observed {
         rows.push(vec!["Seen from inside".into(), code(&seen.summary())]);
     }
+    if let Some(target) = r.target.as_ref().filter(|t| !t.session.is_empty()) {
+        rows.push(vec!["pgdrill's sessions".into(), cell(&crate::session::summary(&target.session))]);
+    }
     out.push_str(&table(None, rows));
     out.push_str("\n\n");
 }
@@ -155,6 +157,13 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         .or_else(|| r.target.as_ref().map(|t| t.server_version.clone()))
         .filter(|v| !v.is_empty());
     let headline = match r.verdict {
+        DrillVerdict::Pass if total == 0 => format!(
+            "**PASS.** The backup {} restored{}. {} Recovery took {}.",
+            code(location),
+            server.as_ref().map(|s| format!(" into PostgreSQL {s}")).unwrap_or_default(),
+            crate::outcome::NO_CHECKS,
+            r.recovery.map(human_duration).unwrap_or_else(|| "an unknown time".into()),
+        ),
         DrillVerdict::Pass => format!(
             "**PASS.** The backup {} restored{} and {passed} of {total} checks passed. Recovery took {}.",
             code(location),
@@ -380,7 +389,7 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
 
     out.push_str("## Checks\n\n");
     if r.checks.is_empty() {
-        out.push_str("No checks were configured or run.\n\n");
+        let _ = writeln!(out, "No checks were configured or run. {}\n", crate::outcome::NO_CHECKS);
     } else {
         let _ = writeln!(out, "{}.\n", upper_first(&r.checks_tally()));
         let rows = r
@@ -453,6 +462,16 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
             code(&stats.database),
             if stats.jobs > 1 { format!(" on {} connections side by side", stats.jobs) } else { String::new() }
         );
+        if let Some(audit) = &stats.catalog {
+            let list: Vec<String> = audit.databases.iter().map(|d| code(d)).collect();
+            let _ = writeln!(
+                out,
+                "Catalog audit: ✅ PostgreSQL's built-ins are as in {}: {} built-in catalog rows (functions, operators, casts, types, access methods, views' rules, ...) compared in {}, and nothing that could stand in for one added. pgdrill's own queries read what they say.\n",
+                audit.reference,
+                audit.rows,
+                list.join(" and ")
+            );
+        }
     }
     if let Some(usage) = &r.usage {
         let share = if r.duration.is_zero() {

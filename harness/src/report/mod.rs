@@ -246,6 +246,9 @@ pub struct DrillRecord {
     /// recovery time.
     #[serde(with = "crate::units::duration_ms::option", rename = "recovery_ms", default)]
     pub recovery: Option<Duration>,
+    /// The drill was stopped because its RTO had passed before the database was restored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rto_passed: bool,
     pub verdict: DrillVerdict,
     /// Why the drill failed, in a line.
     pub failure: Option<String>,
@@ -307,6 +310,7 @@ impl DrillRecord {
             finished_at: None,
             duration: Duration::ZERO,
             recovery: None,
+            rto_passed: false,
             verdict: DrillVerdict::Running,
             failure: None,
             backup: None,
@@ -408,6 +412,8 @@ pub enum Event {
     Recovered {
         elapsed: Duration,
     },
+    /// The RTO passed before the database was restored: the drill stopped.
+    RtoPassed,
     Finished {
         at: OffsetDateTime,
         interrupted: bool,
@@ -485,6 +491,7 @@ fn apply(record: &mut DrillRecord, event: &Event) {
         Event::Migrate(info) => record.migrate = Some(info.clone()),
         Event::Kept(info) => record.kept = Some(info.clone()),
         Event::Recovered { elapsed } => record.recovery = Some(*elapsed),
+        Event::RtoPassed => record.rto_passed = true,
         Event::Finished { at, interrupted } => finish(record, *at, *interrupted),
     }
 }
@@ -538,6 +545,7 @@ fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: bool) {
     if !interrupted {
         let measured = crate::objectives::Measured {
             recovery: record.recovery,
+            rto_passed: record.rto_passed,
             backup: record.backup.as_ref(),
             started_at: record.started_at,
         };

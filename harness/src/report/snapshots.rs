@@ -112,6 +112,10 @@ fn drill(console: Console) -> DrillRecord {
         server_version_num: 170_011,
         settings: BTreeMap::from([("fsync".into(), "off".into())]),
         isolation: Some(isolation),
+        session: crate::session::shown(&crate::session::pins(
+            crate::session::Pins { version_num: 170_011, superuser: true },
+            "postgres",
+        )),
     }));
     phase(Phase::Provision, PhaseStatus::Passed, 925, "container 32139b7bcd2f; a sandbox", None);
     events.emit(Event::Preflight(PreflightReport {
@@ -129,6 +133,11 @@ fn drill(console: Console) -> DrillRecord {
         database: "plur_enterprise".into(),
         jobs: 2,
         recovery: None,
+        catalog: Some(crate::catalog::CatalogAudit {
+            rows: 10179,
+            databases: vec!["plur_enterprise".into(), "postgres".into()],
+            reference: "the target before the restore".into(),
+        }),
     }));
     phase(Phase::Restore, PhaseStatus::Passed, 720, "587 statements, 69 COPY blocks, 1885 rows", None);
     events.emit(Event::Recovered { elapsed: Duration::from_millis(1720) });

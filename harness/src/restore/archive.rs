@@ -129,5 +129,6 @@ pub(crate) async fn restore(
         database: database.to_owned(),
         jobs: if matches!(format, Format::Custom | Format::Directory) { jobs.max(1) } else { 1 },
         recovery: None,
+        catalog: None,
     })
 }

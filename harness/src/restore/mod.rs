@@ -2,6 +2,7 @@
 //! itself, stopping at the first error with the dump line and entry that caused it.
 
 pub(crate) mod archive;
+pub(crate) mod audit;
 mod parallel;
 pub(crate) mod phase;
 pub(crate) mod physical;
@@ -30,6 +31,9 @@ pub struct RestoreStats {
     /// A physical backup's recovery: the target asked for, the point reached, the WAL replayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<physical::recovery::Recovered>,
+    /// The catalog audit: PostgreSQL's built-ins as the restore left them, compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<crate::catalog::CatalogAudit>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,9 +72,6 @@ pub enum RestoreError {
     /// A restore program failed.
     #[error("{tool} failed (exit {status}):\n{stderr}")]
     Tool { tool: &'static str, status: i64, stderr: String },
-    /// The restore took longer than the scenario allows.
-    #[error("the restore did not finish within {0}")]
-    Timeout(String),
 }
 
 /// A statement that failed on the target, located in the dump.

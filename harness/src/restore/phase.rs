@@ -1,5 +1,6 @@
 //! The preflight and restore phases' bodies, with their summaries.
 
+use crate::catalog::{CatalogError, Fingerprint};
 use crate::dump::{DumpSummary, Format};
 use crate::error::error_chain;
 use crate::provision::{AuditError, Target};
@@ -10,7 +11,7 @@ use crate::source::verify::Verified;
 use crate::units::human_size;
 
 use super::preflight::{self, PreflightError, PreflightReport};
-use super::{RestoreError, RestoreStats, archive, plain};
+use super::{RestoreError, RestoreStats, archive, audit, plain};
 
 /// Why the preflight or the restore phase failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,9 @@ pub(crate) enum PhaseError {
     /// The restored backup changed the server's configuration, or it could not be read.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The restored backup changed PostgreSQL's built-ins, or they could not be read.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 /// Preflight: what the backup needs, and whether the target has it. An archive is first read
@@ -73,7 +77,9 @@ pub(crate) async fn preflight(
 }
 
 /// Restores the backup into the scenario's database `into` (or, for a dump that creates its own
-/// databases, from the maintenance database); then audits a sandbox's configuration. Returns
+/// databases, from the maintenance database); then audits a sandbox's configuration, and the
+/// built-ins of the restored and the maintenance database against `reference` (the target's
+/// catalog before the restore, [`audit::before_restore`]). Returns
 /// what was restored and the phase's summary.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn restore(
@@ -83,6 +89,7 @@ pub(crate) async fn restore(
     dump: &DumpSummary,
     restore: &RestoreSpec,
     into: &str,
+    reference: &Fingerprint,
     redactor: &Redactor,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<(RestoreStats, String), PhaseError> {
@@ -99,13 +106,8 @@ pub(crate) async fn restore(
             _ => archive::restore(target, &start, &backup.path, format, restore.jobs, dump, redactor).await,
         }
     };
-    let stats = match restore.timeout {
-        Some(limit) => tokio::time::timeout(limit, work)
-            .await
-            .unwrap_or_else(|_| Err(RestoreError::Timeout(humantime::format_duration(limit).to_string()))),
-        None => work.await,
-    };
-    let stats = match stats {
+    // Its deadline (`[restore] timeout`) is the drill's, around the whole phase.
+    let stats = match work.await {
         Ok(stats) => stats,
         Err(e @ RestoreError::Connection { .. }) => {
             let why = target.went_away(database).await.unwrap_or_else(|| {
@@ -117,7 +119,9 @@ pub(crate) async fn restore(
         Err(e) => return Err(e.into()),
     };
     target.audit().await?;
-    let summary = format!(
+    let checked = checks_database(target, dump, into, &stats);
+    let catalog = audit::after_restore(target, reference, "the target before the restore", &checked).await?;
+    let mut summary = format!(
         "{} statements, {} COPY blocks, {} rows ({}) into database `{}`{}",
         stats.statements,
         stats.copy_blocks,
@@ -126,5 +130,18 @@ pub(crate) async fn restore(
         stats.database,
         if stats.jobs > 1 { format!(" on {} connections", stats.jobs) } else { String::new() }
     );
+    summary.push_str(&format!("; {}", catalog.summary()));
+    let stats = RestoreStats { catalog: Some(catalog), ..stats };
     Ok((stats, summary))
+}
+
+/// Where the checks run after a dump's restore: the scenario's database `into`, or, for a dump
+/// that creates its own databases, `into` if it is among them, else the last one the dump
+/// connected to.
+pub(crate) fn checks_database(target: &Target, dump: &DumpSummary, into: &str, stats: &RestoreStats) -> String {
+    if dump.databases_created.is_empty() || dump.databases_created.iter().any(|d| d == into) {
+        target.database_for(into)
+    } else {
+        stats.database.clone()
+    }
 }

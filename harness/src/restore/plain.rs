@@ -144,7 +144,7 @@ fn spawn_reader(
 }
 
 async fn connect(target: &Target, database: &str, redactor: &Redactor) -> Result<PgConnection, RestoreError> {
-    PgConnection::connect_with(&target.connect_options(database))
+    PgConnection::connect_with(&target.restore_options(database))
         .await
         .map_err(|e| RestoreError::Connect { database: database.to_owned(), message: redactor.redact(&e.to_string()) })
 }
@@ -371,7 +371,7 @@ impl Session<'_> {
     /// The pool, opened on first use.
     async fn pool(&mut self) -> Result<&mut Pool, RestoreError> {
         if self.pool.is_none() {
-            let options = self.target.connect_options(&self.database);
+            let options = self.target.restore_options(&self.database);
             self.pool = Some(Pool::open(options, self.stats.jobs, self.redactor).await?);
         }
         Ok(self.pool.as_mut().expect("opened above"))

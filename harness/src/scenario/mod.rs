@@ -35,19 +35,25 @@
 //! Loading is parse, then resolve: the raw form ([`raw`]) mirrors the file and rejects unknown
 //! keys; resolving fills defaults and checks values. Every error names `file:line:col`.
 
+mod deadlines;
 mod discover;
 mod error;
 pub mod raw;
+mod source;
+mod target;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::field::Spanned;
 use sha2::{Digest, Sha256};
 
+pub use deadlines::Deadlines;
 pub use discover::{discover, selected};
 pub use error::{InvalidScenario, ScenarioError};
+pub use target::{
+    ContainerSpec, DEFAULT_IMAGE, IMAGE_MAJORS, LocalSpec, ServerSpec, TargetKind, TargetSpec, default_image,
+    project_image, project_image_major,
+};
 
 use crate::field::{FieldError, normalize, parse_duration};
 use raw::RawScenario;
@@ -99,37 +105,9 @@ use std::sync::Arc;
 
 use crate::baseline::Baseline;
 use crate::check::{CheckSpec, ResolveContext};
-use crate::secret::{Secret, SecretSource};
-use crate::source::http::HttpSpec;
-use crate::source::newest::NamePattern;
-use crate::source::s3::S3Spec;
-use crate::source::{SourceLocation, SourceSpec, WalArchiveLocation};
-
-/// The image every scenario uses unless it names another: built by `ci/image/build`.
-pub const DEFAULT_IMAGE: &str = include_str!("../../../ci/image/TAG");
-
-/// The project's image tag, without the file's trailing newline.
-pub fn default_image() -> &'static str {
-    DEFAULT_IMAGE.trim()
-}
-
-/// The PostgreSQL majors `ci/image/build` makes an image of from Debian's packages (17 from
-/// trixie, 18 from forky), oldest first; the default image is the oldest's.
-pub const IMAGE_MAJORS: [u32; 2] = [17, 18];
-
-/// The project's image of PostgreSQL `major`: the default tag with its major replaced
-/// (`pgdrill/postgres:17-r4` → `pgdrill/postgres:18-r4`).
-pub fn project_image(major: u32) -> String {
-    let tag = default_image();
-    let (name, version) = tag.split_once(':').unwrap_or((tag, ""));
-    let revision = version.split_once('-').map(|(_, r)| r).unwrap_or("");
-    format!("{name}:{major}-{revision}")
-}
-
-/// The major of a project image tag, if `image` is one pgdrill can build.
-pub fn project_image_major(image: &str) -> Option<u32> {
-    IMAGE_MAJORS.into_iter().find(|&major| project_image(major) == image)
-}
+use crate::source::{SourceLocation, SourceSpec};
+use source::resolve_source;
+use target::resolve_target;
 
 /// A resolved scenario, ready to drill.
 #[derive(Debug, Clone)]
@@ -155,6 +133,8 @@ pub struct Scenario {
     pub objectives: crate::objectives::Objectives,
     /// How far a physical backup recovers.
     pub recovery: RecoverySpec,
+    /// How long each phase may take.
+    pub deadlines: Deadlines,
 }
 
 /// How far a physical backup recovers, and how long it may take.
@@ -294,65 +274,11 @@ pub fn parse_target_time(text: &str) -> Result<time::OffsetDateTime, String> {
     })
 }
 
-#[derive(Debug, Clone)]
-pub struct TargetSpec {
-    /// The database the backup is restored into and checked in.
-    pub database: String,
-    pub kind: TargetKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum TargetKind {
-    /// A throwaway container (the default).
-    Container(ContainerSpec),
-    /// A throwaway database on an existing server.
-    Server(ServerSpec),
-    /// A throwaway cluster of PostgreSQL binaries on this machine.
-    Local(LocalSpec),
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerSpec {
-    /// An admin connection string: may create and drop databases and roles.
-    pub url: SecretSource,
-    /// Client programs (pg_restore) matching the server; default: found on this machine.
-    pub bin_dir: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct LocalSpec {
-    /// The PostgreSQL binaries; default: `pg_config --bindir`, else the newest of
-    /// /usr/lib/postgresql/*/bin.
-    pub bin_dir: Option<PathBuf>,
-    pub startup_timeout: Duration,
-    pub settings: BTreeMap<String, String>,
-    /// Memory the sandbox may use (bytes); default: three quarters of the machine's.
-    pub memory: Option<u64>,
-    /// Processes the sandbox may run; default 512.
-    pub processes: Option<u32>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ContainerSpec {
-    /// The image the scenario names; none: the project's image of the backup's major.
-    pub image: Option<String>,
-    /// The PostgreSQL major the scenario pins (`version = 18`), instead of the backup's.
-    pub version: Option<u32>,
-    pub startup_timeout: Duration,
-    /// Settings over the throwaway tuning.
-    pub settings: BTreeMap<String, String>,
-    /// Memory the container may use (bytes); default: three quarters of the machine's.
-    pub memory: Option<u64>,
-    /// Processes the container may run; default 512.
-    pub processes: Option<u32>,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct RestoreSpec {
     pub roles: Vec<RoleSpec>,
     /// A `pg_dumpall --globals-only` file applied before the dump.
     pub globals: Option<PathBuf>,
-    pub timeout: Option<Duration>,
     /// Parallel jobs for pg_restore (custom and directory archives).
     pub jobs: usize,
     /// Create the roles the dump names that neither the scenario nor its globals create (as
@@ -496,6 +422,15 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         tags.push(tag.get_ref().clone());
     }
 
+    let deadlines = deadlines::resolve(deadlines::Given {
+        fetch: raw.source.get_ref().fetch_timeout.as_ref(),
+        verify: raw.source.get_ref().verify_timeout.as_ref(),
+        provision: raw.target.provision_timeout.as_ref(),
+        preflight: raw.restore.preflight_timeout.as_ref(),
+        restore: raw.restore.timeout.as_ref(),
+        checks: raw.checks.timeout.as_ref(),
+        app: raw.app.as_ref().and_then(|a| a.get_ref().timeout.as_ref()),
+    })?;
     let source = resolve_source(&raw.source, base)?;
     let target = resolve_target(raw.target, base).map_err(|e| e.or_span(None))?;
     let restore = resolve_restore(raw.restore, base)?;
@@ -552,6 +487,7 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
     };
 
     Ok(Scenario {
+        deadlines,
         recovery,
         objectives,
         name,
@@ -567,305 +503,6 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         app,
         migrate,
     })
-}
-
-fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSpec, FieldError> {
-    let source = raw.get_ref();
-    let given: Vec<&str> = [
-        ("path", source.path.is_some()),
-        ("dir", source.dir.is_some()),
-        ("url", source.url.is_some() || source.url_env.is_some() || source.url_file.is_some()),
-        ("s3", source.s3.is_some()),
-    ]
-    .into_iter()
-    .filter(|(_, set)| *set)
-    .map(|(k, _)| k)
-    .collect();
-    if given.len() != 1 {
-        let message = if given.is_empty() {
-            "`[source]` names no backup".to_owned()
-        } else {
-            format!("`[source]` names its backup {} ways ({}); give one", given.len(), given.join(", "))
-        };
-        return Err(FieldError::new(raw.span(), message)
-            .with_help("set one of `path` (a file), `dir` (the newest in a folder), `url` (https://) or `s3` (s3://bucket/key or prefix/)"));
-    }
-    let pattern = match &source.pattern {
-        Some(p) => Some(NamePattern::parse(p.get_ref()).map_err(|m| FieldError::new(p.span(), m))?),
-        None => None,
-    };
-    let timeout = match &source.timeout {
-        Some(t) => parse_duration(t)?,
-        None => Duration::from_secs(60),
-    };
-    let location = if let Some(path) = &source.path {
-        SourceLocation::File(normalize(&base.join(path.get_ref())))
-    } else if let Some(dir) = &source.dir {
-        SourceLocation::Newest { dir: normalize(&base.join(dir.get_ref())), pattern }
-    } else if source.url.is_some() || source.url_env.is_some() || source.url_file.is_some() {
-        let url = secret_source("url", &source.url, &source.url_env, &source.url_file, base)
-            .map_err(|m| FieldError::new(raw.span(), m))?
-            .expect("a URL was given");
-        if let (Some(inline), SecretSource::Inline(text)) = (&source.url, &url)
-            && !crate::source::http::is_http(text.expose())
-        {
-            return Err(FieldError::new(
-                inline.span(),
-                format!("`{}` is not an http(s):// URL", crate::source::http::shown(text.expose())),
-            ));
-        }
-        let token = secret_source("token", &None, &source.token_env, &source.token_file, base)
-            .map_err(|m| FieldError::new(raw.span(), m))?;
-        SourceLocation::Url(HttpSpec { url, token, retries: source.retries.unwrap_or(3), timeout })
-    } else if let Some(s3) = &source.s3 {
-        let (bucket, key) = crate::source::s3::parse_url(s3.get_ref()).map_err(|m| FieldError::new(s3.span(), m))?;
-        SourceLocation::S3(S3Spec {
-            bucket,
-            key,
-            region: source.region.clone(),
-            endpoint: source.endpoint.clone(),
-            pattern,
-            access_key_env: source.access_key_env.clone(),
-            secret_key_env: source.secret_key_env.clone(),
-            retries: source.retries.unwrap_or(3),
-        })
-    } else {
-        unreachable!("exactly one location was given")
-    };
-    if !matches!(location, SourceLocation::Url(_))
-        && let Some(token) = source.token_env.as_ref().or(source.token_file.as_ref())
-    {
-        return Err(FieldError::new(token.span(), "a token is only sent to an http(s):// source (`url`)"));
-    }
-    let expected_sha256 = match &source.sha256 {
-        Some(digest) => {
-            let d = digest.get_ref().trim().to_ascii_lowercase();
-            if d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(FieldError::new(digest.span(), "`sha256` must be 64 hexadecimal characters"));
-            }
-            Some(d)
-        }
-        None => None,
-    };
-    let min_size_ratio = match &source.min_size_ratio {
-        Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
-            return Err(FieldError::new(r.span(), "`min_size_ratio` is a fraction between 0 and 1 (0.1 = 10%)"));
-        }
-        Some(r) => *r.get_ref(),
-        None => 0.1,
-    };
-    let trusted = match &source.trusted {
-        Some(why) if why.get_ref().trim().is_empty() => {
-            return Err(FieldError::new(why.span(), "`trusted` says why the backup is trusted; it cannot be empty")
-                .with_help(
-                    "for example: trusted = \"written only by the nightly backup job; the bucket is write-once\"",
-                ));
-        }
-        Some(why) => Some(why.get_ref().trim().to_owned()),
-        None => None,
-    };
-    let wal_archive = match &source.wal_archive {
-        Some(archive) if archive.get_ref().starts_with("s3://") => {
-            let (bucket, mut key) =
-                crate::source::s3::parse_url(archive.get_ref()).map_err(|m| FieldError::new(archive.span(), m))?;
-            if !key.is_empty() && !key.ends_with('/') {
-                key.push('/');
-            }
-            // The same store as the backup's: its endpoint, region and keys.
-            Some(WalArchiveLocation::S3(S3Spec {
-                bucket,
-                key,
-                region: source.region.clone(),
-                endpoint: source.endpoint.clone(),
-                pattern: None,
-                access_key_env: source.access_key_env.clone(),
-                secret_key_env: source.secret_key_env.clone(),
-                retries: source.retries.unwrap_or(3),
-            }))
-        }
-        Some(dir) => Some(WalArchiveLocation::Dir(normalize(&base.join(dir.get_ref())))),
-        None => None,
-    };
-    // Both become paths in the repository: plain names only.
-    let plain_name = |value: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, FieldError> {
-        match value {
-            Some(v)
-                if v.get_ref().is_empty()
-                    || !v.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-                    || v.get_ref().starts_with('.') =>
-            {
-                Err(FieldError::new(v.span(), format!("`{}` is not a pgBackRest {what}", v.get_ref())))
-            }
-            Some(v) => Ok(Some(v.get_ref().clone())),
-            None => Ok(None),
-        }
-    };
-    let stanza = plain_name(&source.stanza, "stanza's name")?;
-    let set = plain_name(&source.set, "backup set's label")?;
-    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive, stanza, set })
-}
-
-fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldError> {
-    let kind = match &raw.kind {
-        Some(kind) if !["container", "server", "local"].contains(&kind.get_ref().as_str()) => {
-            return Err(FieldError::new(
-                kind.span(),
-                format!("unknown target kind `{}`, expected `container`, `server` or `local`", kind.get_ref()),
-            ));
-        }
-        Some(kind) => kind.get_ref().clone(),
-        None => "container".to_owned(),
-    };
-    // Keys that belong to one kind only.
-    let only = |key: &str, span: Option<std::ops::Range<usize>>, kinds: &[&str]| -> Result<(), FieldError> {
-        match span {
-            Some(span) if !kinds.contains(&kind.as_str()) => Err(FieldError::new(
-                span,
-                format!("`{key}` is for {} targets, and this one is `{kind}`", kinds.join(" and ")),
-            )),
-            _ => Ok(()),
-        }
-    };
-    only("image", raw.image.as_ref().map(|v| v.span()), &["container"])?;
-    only("version", raw.version.as_ref().map(|v| v.span()), &["container"])?;
-    only("url", raw.url.as_ref().map(|v| v.span()), &["server"])?;
-    only("url_env", raw.url_env.as_ref().map(|v| v.span()), &["server"])?;
-    only("url_file", raw.url_file.as_ref().map(|v| v.span()), &["server"])?;
-    only("bin_dir", raw.bin_dir.as_ref().map(|v| v.span()), &["server", "local"])?;
-    only("memory", raw.memory.as_ref().map(|v| v.span()), &["container", "local"])?;
-    only("processes", raw.processes.as_ref().map(|v| v.span()), &["container", "local"])?;
-    let memory = match &raw.memory {
-        Some(m) => match crate::pg::parse_size(m.get_ref()) {
-            Some(bytes) if bytes >= 256 << 20 => Some(bytes),
-            _ => {
-                return Err(FieldError::new(
-                    m.span(),
-                    format!("`memory` = `{}` is not a size of at least 256MB", m.get_ref()),
-                )
-                .with_help("write sizes as PostgreSQL does: \"512MB\", \"8GB\""));
-            }
-        },
-        None => None,
-    };
-    let processes = match &raw.processes {
-        Some(p) if !(64..=1_000_000).contains(p.get_ref()) => {
-            return Err(FieldError::new(p.span(), "`processes` must be between 64 and 1000000"));
-        }
-        Some(p) => Some(*p.get_ref() as u32),
-        None => None,
-    };
-    let database = match &raw.database {
-        Some(db) => {
-            let name = db.get_ref();
-            if name.is_empty() || name.len() > 63 || name.contains('\0') {
-                return Err(FieldError::new(db.span(), "`database` must be 1 to 63 characters"));
-            }
-            if matches!(name.as_str(), "postgres" | "template0" | "template1") {
-                return Err(FieldError::new(
-                    db.span(),
-                    format!("`{name}` is a system database; restore into a database of its own"),
-                ));
-            }
-            name.clone()
-        }
-        None => "pgdrill".to_owned(),
-    };
-    let image = match &raw.image {
-        Some(image) => {
-            let image_ref = image.get_ref();
-            if image_ref.ends_with(":latest") || !image_ref.contains(':') {
-                return Err(FieldError::new(image.span(), format!("image `{image_ref}` has no pinned tag"))
-                    .with_help("name an exact tag such as `pgdrill/postgres:17-r1`; `latest` changes under you"));
-            }
-            Some(image_ref.clone())
-        }
-        None => None,
-    };
-    let version = match &raw.version {
-        Some(_) if raw.image.is_some() => {
-            return Err(FieldError::unplaced("give `image` or `version`, not both: the image decides the version"));
-        }
-        Some(v) => match u32::try_from(*v.get_ref()).ok().filter(|m| IMAGE_MAJORS.contains(m)) {
-            Some(major) => Some(major),
-            None => {
-                return Err(FieldError::new(
-                    v.span(),
-                    format!(
-                        "pgdrill builds images of PostgreSQL {} only, not {}",
-                        IMAGE_MAJORS.map(|m| m.to_string()).join(" and "),
-                        v.get_ref()
-                    ),
-                )
-                .with_help("for another major, build an image from ci/image/Dockerfile (--build-arg PG_MAJOR=N) and name it with `image = \"...\"`"));
-            }
-        },
-        None => None,
-    };
-    let startup_timeout = match &raw.startup_timeout {
-        Some(t) => parse_duration(t)?,
-        None => Duration::from_secs(60),
-    };
-    let mut settings = BTreeMap::new();
-    for (name, value) in raw.settings {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
-            return Err(FieldError::new(value.span(), format!("`{name}` is not a server setting name")));
-        }
-        let text = match value.get_ref() {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            toml::Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
-            _ => {
-                return Err(FieldError::new(
-                    value.span(),
-                    format!("setting `{name}` must be a string, number or boolean"),
-                ));
-            }
-        };
-        settings.insert(name, text);
-    }
-    let bin_dir = raw.bin_dir.as_ref().map(|d| normalize(&base.join(d.get_ref())));
-    let kind = match kind.as_str() {
-        "server" => {
-            let url = match secret_source("url", &raw.url, &raw.url_env, &raw.url_file, base) {
-                Ok(Some(url)) => url,
-                _ => {
-                    return Err(FieldError::unplaced("a server target needs exactly one of `url`, `url_env` and `url_file`")
-                        .with_help("an admin connection string such as postgres://admin@db:5432/postgres?sslmode=require; keep the password out of the file with `url_env` or `url_file`"));
-                }
-            };
-            TargetKind::Server(ServerSpec { url, bin_dir })
-        }
-        "local" => TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings, memory, processes }),
-        _ => TargetKind::Container(ContainerSpec { image, version, startup_timeout, settings, memory, processes }),
-    };
-    Ok(TargetSpec { database, kind })
-}
-
-/// A secret (`key`) given inline, by the environment variable holding it (`key_env`), or by the
-/// file holding it (`key_file`, relative to the scenario): at most one of the three.
-fn secret_source(
-    key: &str,
-    inline: &Option<Spanned<String>>,
-    env: &Option<Spanned<String>>,
-    file: &Option<Spanned<String>>,
-    base: &Path,
-) -> Result<Option<SecretSource>, String> {
-    match (inline, env, file) {
-        (None, None, None) => Ok(None),
-        (Some(value), None, None) => Ok(Some(SecretSource::Inline(Secret::new(value.get_ref().clone())))),
-        (None, Some(var), None) => Ok(Some(SecretSource::Env(var.get_ref().clone()))),
-        (None, None, Some(path)) => Ok(Some(SecretSource::File(normalize(&base.join(path.get_ref()))))),
-        _ => {
-            let given: Vec<String> =
-                [(key.to_owned(), inline), (format!("{key}_env"), env), (format!("{key}_file"), file)]
-                    .into_iter()
-                    .filter(|(_, v)| v.is_some())
-                    .map(|(k, _)| format!("`{k}`"))
-                    .collect();
-            Err(format!("{} give the same {key} twice: keep one", given.join(" and ")))
-        }
-    }
 }
 
 fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, FieldError> {
@@ -884,7 +521,6 @@ fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, Fie
         }
         roles.push(RoleSpec { name: role.name, login: role.login.unwrap_or(true), member_of: role.member_of });
     }
-    let timeout = raw.timeout.as_ref().map(parse_duration).transpose()?;
     let globals = raw.globals.map(|g| normalize(&base.join(g.get_ref())));
     let jobs = match raw.jobs {
         Some(jobs) if !(1..=64).contains(jobs.get_ref()) => {
@@ -893,12 +529,13 @@ fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, Fie
         Some(jobs) => *jobs.get_ref() as usize,
         None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8),
     };
-    Ok(RestoreSpec { roles, globals, timeout, jobs, create_missing_roles: false })
+    Ok(RestoreSpec { roles, globals, jobs, create_missing_roles: false })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::SecretSource;
 
     fn load_text(text: &str) -> Result<Scenario, ScenarioError> {
         let dir = std::env::temp_dir().join(format!("pgdrill-scenario-{}", rand::random::<u64>()));
@@ -980,6 +617,48 @@ mod tests {
         assert!(e.to_string().contains("give `image` or `version`, not both"), "{e}");
         let e = error_of("[source]\npath = \"b.sql.gz\"\n[target]\nkind = \"local\"\nversion = 18\n");
         assert!(e.to_string().contains("`version` is for container targets"), "{e}");
+    }
+
+    #[test]
+    fn every_phase_has_a_deadline_and_the_target_a_disk_limit() {
+        let s = load_text("[source]\npath = \"b\"\n").unwrap();
+        assert_eq!(s.deadlines, Deadlines::default());
+        assert_eq!(s.deadlines.restore.limit, Duration::from_secs(12 * 3600));
+        assert_eq!(s.deadlines.checks.limit, Duration::from_secs(2 * 3600));
+        let TargetKind::Container(c) = &s.target.kind else { panic!("a container target") };
+        assert_eq!(c.disk, None, "the default is decided where the data lives");
+        let s = load_text(
+            "[source]\npath = \"b\"\nfetch_timeout = \"5m\"\nverify_timeout = \"6m\"\n\
+             [target]\nprovision_timeout = \"7m\"\ndisk = \"20GB\"\n\
+             [restore]\npreflight_timeout = \"8m\"\ntimeout = \"9m\"\n\
+             [checks]\ntimeout = \"10m\"\n[checks.row_counts.tables]\nt = 1\n",
+        )
+        .unwrap();
+        let d = s.deadlines;
+        let minutes: Vec<u64> = [d.fetch, d.verify, d.provision, d.preflight, d.restore, d.checks]
+            .iter()
+            .map(|d| d.limit.as_secs() / 60)
+            .collect();
+        assert_eq!(minutes, [5, 6, 7, 8, 9, 10]);
+        assert_eq!(s.checks.len(), 1, "`timeout` is not a check kind");
+        let TargetKind::Container(c) = &s.target.kind else { panic!("a container target") };
+        assert_eq!(c.disk.as_ref().map(|d| (d.bytes, d.shown.as_str())), Some((20 << 30, "20GB")));
+        let local = load_text("[source]\npath = \"b\"\n[target]\nkind = \"local\"\ndisk = \"64MB\"\n").unwrap();
+        let TargetKind::Local(l) = &local.target.kind else { panic!("a local target") };
+        assert_eq!(l.disk.as_ref().map(|d| d.bytes), Some(64 << 20));
+        for (toml, message) in [
+            ("[target]\ndisk = \"10MB\"", "is not a size of at least 64MB"),
+            ("[target]\ndisk = \"much\"", "is not a size of at least 64MB"),
+            (
+                "[target]\nkind = \"server\"\nurl_env = \"U\"\ndisk = \"1GB\"",
+                "`disk` is for container and local targets",
+            ),
+            ("[restore]\ntimeout = \"forever\"", "is not a duration"),
+            ("[checks]\ntimeout = \"0s\"", "`[checks] timeout` must be longer than 0s"),
+        ] {
+            let e = error_of(&format!("[source]\npath = \"b\"\n{toml}\n"));
+            assert!(e.to_string().contains(message), "{toml}: {e}");
+        }
     }
 
     #[test]

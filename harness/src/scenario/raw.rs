@@ -83,6 +83,10 @@ pub struct RawSource {
     pub retries: Option<u32>,
     /// Longest wait for a server's answer or its next bytes.
     pub timeout: Option<Spanned<String>>,
+    /// Longest the fetch phase may take: downloading or locating the backup (default 6h).
+    pub fetch_timeout: Option<Spanned<String>>,
+    /// Longest the verify phase may take: reading the backup whole (default 6h).
+    pub verify_timeout: Option<Spanned<String>>,
     /// A backup under this fraction of the previous one in the same location fails (0.1).
     pub min_size_ratio: Option<Spanned<f64>>,
     /// The sha256 the backup must have.
@@ -133,6 +137,9 @@ pub struct RawTarget {
     pub version: Option<Spanned<i64>>,
     pub database: Option<Spanned<String>>,
     pub startup_timeout: Option<Spanned<String>>,
+    /// Longest the provision phase may take, building the image the first time included
+    /// (default 1h).
+    pub provision_timeout: Option<Spanned<String>>,
     /// kind = "server": the admin connection string, inline or from an environment variable
     /// or a file.
     pub url: Option<Spanned<String>>,
@@ -143,6 +150,10 @@ pub struct RawTarget {
     /// kind = "container" or "local": the sandbox's memory (`8GB`) and processes.
     pub memory: Option<Spanned<String>>,
     pub processes: Option<Spanned<i64>>,
+    /// kind = "container" or "local": the most disk the target's data may take (`20GB`); the
+    /// drill fails when it grows past it. Default: the free space of the filesystem holding it
+    /// (TMPDIR's) less a reserve for the host of a tenth of that filesystem, 1GB to 4GB.
+    pub disk: Option<Spanned<String>>,
     /// Server settings passed as `-c name=value`, over pgdrill's throwaway tuning.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
@@ -158,8 +169,10 @@ pub struct RawRestore {
     pub roles: Vec<Spanned<RawRole>>,
     /// A `pg_dumpall --globals-only` file applied before the dump (roles, tablespaces).
     pub globals: Option<Spanned<String>>,
-    /// Longest the restore may take.
+    /// Longest the restore (or a base backup's recovery) may take (default 12h).
     pub timeout: Option<Spanned<String>>,
+    /// Longest the preflight phase may take (default 2h).
+    pub preflight_timeout: Option<Spanned<String>>,
     /// Parallel jobs for pg_restore (default: the machine's cores, at most 8).
     pub jobs: Option<Spanned<i64>>,
 }

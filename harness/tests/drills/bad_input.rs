@@ -113,6 +113,10 @@ expect = 40
 
 #[rstest]
 #[case::unknown_check_kind("[source]\npath = \"b.sql\"\n[checks.row_count]\nexpect_from_dump = true\n", "row_count")]
+#[case::commit_in_a_sql_check(
+    "[source]\npath = \"b.sql\"\n[[checks.sql]]\nname = \"c\"\nquery = \"COMMIT\"\nexpect = 1\n",
+    "a sql check cannot run COMMIT: transaction control"
+)]
 #[case::malformed_baseline("baseline = \"base.json\"\n[source]\npath = \"b.sql\"\n", "base.json")]
 fn a_bad_scenario_exits_2_before_anything_runs(#[case] text: &str, #[case] message: &str) {
     let scratch = Scratch::new();

@@ -20,22 +20,17 @@ use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
 use rstest::rstest;
 
 use crate::servers::PgServer;
-use crate::util::{Drill, Scratch};
+use crate::util::{CONTAINER, Drill, LOCAL, Scratch};
 
-/// What every case's dump holds around its hostile part: what pg_dump 15 writes (so that the
-/// PostgreSQL 15 local binaries and the 17 container both take it).
+/// What every case's dump holds around its hostile part: a table with two rows, in what pg_dump
+/// 15 writes.
 fn dump(body: &str) -> String {
-    format!(
-        "--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.8\n-- Dumped by pg_dump version 15.8\n\n\
-         SET statement_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\
-         SELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\n\
-         SET client_min_messages = warning;\nSET row_security = off;\n\n\
-         --\n-- Name: accounts; Type: TABLE; Schema: public; Owner: -\n--\n\n\
+    crate::util::pg15_dump(&format!(
+        "--\n-- Name: accounts; Type: TABLE; Schema: public; Owner: -\n--\n\n\
          CREATE TABLE public.accounts (id integer PRIMARY KEY, email text NOT NULL);\n\n\
          COPY public.accounts (id, email) FROM stdin;\n1\tada@example.org\n2\tgrace@example.org\n\\.\n\n\
-         --\n-- Name: hostile; Type: SQL; Schema: -; Owner: -\n--\n\n{body}\n\n\
-         --\n-- PostgreSQL database dump complete\n--\n\n"
-    )
+         --\n-- Name: hostile; Type: SQL; Schema: -; Owner: -\n--\n\n{body}"
+    ))
 }
 
 /// A listener on this machine's loopback that counts who reaches it.
@@ -248,10 +243,6 @@ fn no_process_of(dir: &Path) -> bool {
         !String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(&needle)
     })
 }
-
-/// The sandboxes: a container, and local binaries in bubblewrap.
-const CONTAINER: &str = "[target]\n";
-const LOCAL: &str = "[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n";
 
 #[rstest]
 #[case::copy_to_program_in_a_do_block("copy to program in a DO block")]

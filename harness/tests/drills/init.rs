@@ -11,7 +11,7 @@ use pgdrill::report::{Phase, PhaseStatus};
 use pgdrill::scenario::Scenario;
 use rstest::rstest;
 
-use crate::util::{Drill, Scratch, fixture, root};
+use crate::util::{Drill, Scratch, fixture, pg15_dump, root};
 
 /// Runs `pgdrill init` with `args` from the workspace root.
 fn init(args: &[&str]) -> Output {
@@ -35,14 +35,20 @@ fn shown(output: &Output) -> String {
 /// Writes the scenario of a bundled backup into `scenarios/` of the scratch folder (so its
 /// source path leads out of it) and checks that it loads; returns its path and text.
 fn write_scenario(scratch: &Scratch, backup: &str) -> (PathBuf, String) {
-    let output = scratch.path(&format!("scenarios/{}.toml", backup.replace('.', "_")));
+    write_scenario_of(scratch, &fixture(backup))
+}
+
+/// The same for a backup anywhere.
+fn write_scenario_of(scratch: &Scratch, backup: &Path) -> (PathBuf, String) {
+    let name = backup.file_name().unwrap().to_string_lossy().replace('.', "_");
+    let output = scratch.path(&format!("scenarios/{name}.toml"));
     std::fs::create_dir_all(output.parent().unwrap()).unwrap();
-    let result = init(&[&fixture(backup).display().to_string(), "-o", &output.display().to_string()]);
+    let result = init(&[&backup.display().to_string(), "-o", &output.display().to_string()]);
     assert_eq!(result.status.code(), Some(0), "{}", shown(&result));
     assert!(String::from_utf8_lossy(&result.stdout).contains("scenario written to "), "{}", shown(&result));
     let text = std::fs::read_to_string(&output).expect("the scenario was written");
     let scenario = Scenario::load(&output).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
-    let relative = pathdiff(&fixture(backup), output.parent().unwrap());
+    let relative = pathdiff(backup, output.parent().unwrap());
     assert!(text.contains(&format!("path = \"{relative}\"   # relative to this file")), "{relative}\n{text}");
     assert!(!scenario.checks.is_empty(), "{text}");
     // An editor with the scenario schema finds nothing to flag in it.
@@ -80,7 +86,11 @@ fn assert_caught(scratch: &Scratch, scenario: &Path, broken: &str, globals: Opti
     if let Some(globals) = globals {
         args.extend(["--globals".to_owned(), fixture(&format!("broken/{globals}")).display().to_string()]);
     }
-    let drill = scratch.drill_with(scenario, &args);
+    assert_caught_with(scratch, scenario, broken, &args, id, message);
+}
+
+fn assert_caught_with(scratch: &Scratch, scenario: &Path, broken: &str, args: &[String], id: &str, message: &str) {
+    let drill = scratch.drill_with(scenario, args);
     drill.assert_failed_cleanly();
     assert_eq!(drill.phase(Phase::Checks), PhaseStatus::Failed, "{broken}\n{drill:?}");
     let failed: Vec<_> = drill.record().checks.iter().filter(|c| c.verdict == Verdict::Fail).collect();
@@ -118,7 +128,7 @@ fn caracal_round_trips_and_its_scenario_catches_rls_partitions_and_a_dirty_journ
 }
 
 #[test]
-fn controlplane_round_trips_stably_and_its_scenario_catches_a_leaky_policy() {
+fn controlplane_round_trips_stably_and_its_scenario_catches_a_leaky_policy_and_an_update_granted_to_the_auditor() {
     let scratch = Scratch::new();
     let (scenario, text) = write_scenario(&scratch, "controlplane.sql.gz");
     // NOLOGIN in the globals file is the backup's: the auditor stays NOLOGIN.
@@ -147,6 +157,16 @@ fn controlplane_round_trips_stably_and_its_scenario_catches_a_leaky_policy() {
         None,
         "rls/public.api_keys policy tenant_isolation",
         "is USING true",
+    );
+    // The auditor's privileges are written as the exact set: an UPDATE granted to it fails.
+    assert!(text.contains("login = false\nexact = true"), "{text}");
+    assert_caught(
+        &scratch,
+        &scenario,
+        "controlplane-audit-update-granted.sql.gz",
+        None,
+        "roles/cp_auditor exact privileges",
+        "UPDATE on public.audit_log (granted directly)",
     );
 }
 
@@ -229,6 +249,204 @@ fn powernode_round_trips_and_its_scenario_catches_a_dropped_hnsw_index() {
         "indexes/public.index_ai_knowledge_graph_nodes_on_embedding",
         "does not exist",
     );
+}
+
+/// A small tenant database, as an application keeps one: `documents` under forced row security
+/// keyed on `app.workspace_id` against a camel-case column, beside a policy that a bypass flag
+/// opens; `audit_events` that `tenant_app` may only append to (INSERT-only grants, a trigger
+/// refusing UPDATE and DELETE); a trigger that keeps a trail of `documents`; an `archive` schema
+/// it reaches nothing in.
+const TENANCY: &str = r#"
+CREATE SCHEMA archive;
+
+CREATE TABLE archive.old_events (
+    id bigint NOT NULL,
+    action text NOT NULL
+);
+
+CREATE FUNCTION public.audit_refuse() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_events is append-only';
+END;
+$$;
+
+CREATE FUNCTION public.track_document() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RETURN NEW;
+END;
+$$;
+
+CREATE TABLE public.documents (
+    id bigint NOT NULL,
+    "workspaceId" uuid NOT NULL,
+    title text NOT NULL
+);
+
+CREATE TABLE public.audit_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    "workspaceId" uuid,
+    action text NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COPY public.documents (id, "workspaceId", title) FROM stdin;
+1	11111111-1111-4111-8111-111111111111	alpha
+2	22222222-2222-4222-8222-222222222222	beta
+\.
+
+COPY public.audit_events (id, "workspaceId", action, at) FROM stdin;
+33333333-3333-4333-8333-333333333333	11111111-1111-4111-8111-111111111111	created	2026-01-01 00:00:00+00
+\.
+
+ALTER TABLE ONLY public.documents
+    ADD CONSTRAINT documents_pkey PRIMARY KEY (id);
+
+CREATE INDEX documents_workspace_idx ON public.documents USING btree ("workspaceId");
+
+CREATE TRIGGER audit_events_immutable BEFORE DELETE OR UPDATE ON public.audit_events FOR EACH ROW EXECUTE FUNCTION public.audit_refuse();
+
+CREATE TRIGGER documents_track AFTER INSERT OR UPDATE ON public.documents FOR EACH ROW EXECUTE FUNCTION public.track_document();
+
+ALTER TABLE public.documents ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ONLY public.documents FORCE ROW LEVEL SECURITY;
+
+CREATE POLICY maintenance_bypass ON public.documents TO tenant_app USING ((current_setting('app.bypass_rls'::text, true) = 'on'::text));
+CREATE POLICY workspace_isolation ON public.documents TO tenant_app USING (("workspaceId" = (NULLIF(current_setting('app.workspace_id'::text, true), ''::text))::uuid));
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.documents TO tenant_app;
+GRANT SELECT,INSERT ON TABLE public.audit_events TO tenant_app;
+"#;
+
+/// init proposes, from the grants, the triggers and the policies, what the next backup must
+/// keep: the tenant's fail-closed reads (the setting compared with the quoted column, not the
+/// bypass flag), the policies exactly, the audit table append-only; and the scenario fails on
+/// each copy that lost one.
+#[test]
+fn tenancy_round_trips_and_its_scenario_catches_a_permissive_policy_rls_off_dropped_triggers_and_grants_elsewhere_or_to_public()
+ {
+    let scratch = Scratch::new();
+    let backup = scratch.write("backups/tenancy.sql", pg15_dump(TENANCY));
+    let (scenario, text) = write_scenario_of(&scratch, &backup);
+    assert!(text.contains("exact_policies = true"), "{text}");
+    assert!(
+        text.contains(
+            r#"fail_closed = { role = "tenant_app", setting = "app.workspace_id", column = '"workspaceId"' }"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("`app.bypass_rls` is compared with a constant only"), "{text}");
+    assert!(
+        text.contains("[[checks.append_only]]\ntable = \"public.audit_events\"\nrole = \"tenant_app\"\n"),
+        "{text}"
+    );
+    assert!(text.contains("triggers = [\"audit_events_immutable\"]"), "{text}");
+    // The bypass flag opens the tenant's policy to any session that sets it: the fail-closed
+    // proposal fails on its own restore for that (check::loophole) and is written commented out.
+    for line in text.lines().filter(|l| l.contains("# Commented out")) {
+        assert!(text.contains("app.bypass_rls"), "only the bypass flag is a reason to comment out: {line}\n{text}");
+    }
+    assert_passes(&scratch, &scenario, &text);
+    // Every table's triggers, exactly: a trigger that keeps a trail (no guard) is one too.
+    assert!(
+        text.contains("[checks.triggers]\n\"public.audit_events\" = [\"audit_events_immutable\"]\n\"public.documents\" = [\"documents_track\"]\n"),
+        "{text}"
+    );
+    let cases: [(&str, &str, &str, &str, &str); 5] = [
+        (
+            "permissive",
+            "CREATE POLICY workspace_isolation",
+            "CREATE POLICY open_all ON public.documents USING (true);\nCREATE POLICY workspace_isolation",
+            "rls/public.documents no unlisted policy",
+            "open_all (permissive, FOR ALL TO public, USING true)",
+        ),
+        (
+            "rls-off",
+            "ALTER TABLE public.documents ENABLE ROW LEVEL SECURITY;\nALTER TABLE ONLY public.documents FORCE ROW LEVEL SECURITY;",
+            "",
+            "rls/public.documents",
+            "row security on `public.documents` is disabled",
+        ),
+        (
+            "trigger-dropped",
+            "CREATE TRIGGER audit_events_immutable",
+            "-- CREATE TRIGGER audit_events_immutable",
+            "append_only/public.audit_events immutability triggers",
+            "audit_events_immutable is missing",
+        ),
+        (
+            "tracking-dropped",
+            "CREATE TRIGGER documents_track",
+            "-- CREATE TRIGGER documents_track",
+            "triggers/public.documents",
+            "documents_track is missing",
+        ),
+        (
+            "index-dropped",
+            "CREATE INDEX documents_workspace_idx",
+            "-- CREATE INDEX documents_workspace_idx",
+            "indexes/public.documents_workspace_idx",
+            "does not exist",
+        ),
+    ];
+    let mut cases = cases.to_vec();
+    // UPDATE granted on the audit table passes every floor (and its trigger still refuses the
+    // UPDATE): only the roles check's exact privileges catch it.
+    assert!(text.contains("\nexact = true\nforbidden_schemas = [\"archive\"]\n[checks.roles.tables]"), "{text}");
+    {
+        cases.push((
+            "update-granted",
+            "GRANT SELECT,INSERT ON TABLE public.audit_events",
+            "GRANT SELECT,INSERT,UPDATE ON TABLE public.audit_events",
+            "roles/tenant_app exact privileges",
+            "UPDATE on public.audit_events",
+        ));
+    }
+    // A grant in a schema the role reached nothing in escapes `exact`, which looks only where the
+    // role has USAGE or tables: the schemas it reached nothing in are forbidden.
+    cases.push((
+        "grant-elsewhere",
+        "GRANT SELECT,INSERT ON TABLE public.audit_events TO tenant_app;",
+        "GRANT SELECT,INSERT ON TABLE public.audit_events TO tenant_app;\nGRANT UPDATE ON TABLE archive.old_events TO tenant_app;",
+        "roles/tenant_app other schemas",
+        "reaches into archive.old_events",
+    ));
+    // A grant to PUBLIC is one to every role: what PUBLIC holds is checked exactly.
+    cases.push((
+        "public-grant",
+        "GRANT SELECT,INSERT ON TABLE public.audit_events TO tenant_app;",
+        "GRANT SELECT,INSERT ON TABLE public.audit_events TO tenant_app;\nGRANT SELECT ON TABLE public.documents TO PUBLIC;",
+        "sql/privileges of PUBLIC",
+        "returned (public.documents, SELECT), expected no rows",
+    ));
+    for (name, from, to, id, message) in cases {
+        assert!(TENANCY.contains(from), "{name}");
+        let broken = scratch.write(&format!("backups/tenancy-{name}.sql"), pg15_dump(&TENANCY.replace(from, to)));
+        let args = ["--backup".to_owned(), broken.display().to_string()];
+        assert_caught_with(&scratch, &scenario, name, &args, id, message);
+    }
+}
+
+/// A dump whose header names an older PostgreSQL than its SQL needs: init's restore fails on
+/// the header's major and suggests `--version` with the next one, with which it writes a
+/// scenario pinning it.
+#[test]
+fn a_dump_needing_a_newer_major_than_its_header_says_is_inited_with_version() {
+    let scratch = Scratch::new();
+    let body = "CREATE TABLE public.events (id uuid DEFAULT uuidv7() NOT NULL, name text);\n";
+    let backup = scratch.write("backups/newer.sql", pg15_dump(body));
+    let output = scratch.path("newer.toml");
+    let failed = init(&[&backup.display().to_string(), "-o", &output.display().to_string()]);
+    assert_eq!(failed.status.code(), Some(1), "{}", shown(&failed));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("pgdrill init --version 18"), "{}", shown(&failed));
+    let done = init(&[&backup.display().to_string(), "-o", &output.display().to_string(), "--version", "18"]);
+    assert_eq!(done.status.code(), Some(0), "{}", shown(&done));
+    let text = std::fs::read_to_string(&output).unwrap();
+    assert!(text.contains("\nversion = 18 "), "{text}");
+    Scenario::load(&output).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
 }
 
 /// Every format pg_dump writes: init reads each, and the scenario it writes passes.
@@ -324,4 +542,47 @@ fn a_pgbackrest_repository_round_trips() {
     let rows = source.before + source.after;
     assert!(text.contains(&format!("\"public.ledger\" = {rows}")), "{text}");
     assert_passes(&scratch, &output, &text);
+}
+
+/// A backup holding the journals of the runners pgdrill knows besides the bundled ones: init
+/// proposes each one's preset with its newest migration (per Django app, per sqitch project),
+/// and every proposed check passed on the backup's own restore (none is written commented out).
+#[test]
+fn init_proposes_the_preset_of_each_runners_journal() {
+    let scratch = Scratch::new();
+    let backup = scratch.write("journals.sql", crate::journals::JOURNALS);
+    let output = scratch.path("journals.toml");
+    let result = init(&[&backup.display().to_string(), "-o", &output.display().to_string()]);
+    assert_eq!(result.status.code(), Some(0), "{}", shown(&result));
+    let text = std::fs::read_to_string(&output).unwrap();
+    Scenario::load(&output).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    assert!(!text.contains("# Commented out"), "{text}");
+    for proposed in [
+        "preset = \"dbmate\"\nexpected = \"20230201000000\"",
+        "preset = \"prisma\"\nexpected = \"20230301000000_orders\"",
+        "preset = \"django\"\napp = \"contenttypes\"\nexpected = \"0002_remove_content_type_name\"",
+        "preset = \"django\"\napp = \"orders\"\nexpected = \"0002_refunds\"",
+        "preset = \"alembic\"\nexpected = \"27c6a30d7c24\"",
+        "preset = \"liquibase\"\nexpected = \"db/changelog/changes/010-views.sql::2::ann\"",
+        "preset = \"knex\"\nexpected = \"20230201000000_orders.js\"",
+        "preset = \"typeorm\"\nexpected = \"CreateOrders1690000000000\"",
+        "preset = \"sequelize\"\nexpected = \"20230201000000-create-order.js\"",
+        "preset = \"entity-framework\"\nexpected = \"20230301000000_AddOrders\"",
+        "preset = \"atlas\"\nexpected = \"20230201000000\"",
+        "preset = \"sqitch\"\nproject = \"billing\"\nexpected = \"invoices\"",
+        "preset = \"sqitch\"\nproject = \"flipr\"\nexpected = \"orders\"",
+    ] {
+        assert!(text.contains(proposed), "{proposed}\n---\n{text}");
+    }
+    assert!(text.contains("with: `expected_from = \"path/to/alembic\"` in its place."), "{text}");
+    assert!(text.contains("no migration is recorded as failed or rolled back, and not applied since"), "{text}");
+    // The tables of `bad` are named like journals but are no preset's (each preset reads its own
+    // schema's); Knex's lock table is its journal's.
+    let others = text.split("read by no preset: ").nth(1).and_then(|t| t.split("If one is").next());
+    let others = others.unwrap_or_else(|| panic!("{text}")).replace("\n# ", " ");
+    for table in ["bad._prisma_migrations", "bad.django_migrations", "bad.knex_migrations,", "stems.schema_migrations"]
+    {
+        assert!(others.contains(table), "{table}: {others}");
+    }
+    assert!(!others.contains("public."), "{others}");
 }

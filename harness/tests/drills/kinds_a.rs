@@ -1,9 +1,9 @@
 //! The `append_only`, `sql`, `partitions` and `graphs` kinds, both ways: one scenario drills the
 //! PLUR fixture with a `kinds` schema added (audit tables kept append-only by privilege, by
-//! triggers and by rules; values of every kind of type; partitioned tables; the permission
-//! graph), and passes; then the same scenario drills a broken variant of that backup and each
-//! check fails saying what it expected and what it found. Counting labels without naming the
-//! graph is a scenario error.
+//! triggers and by rules; values of every kind of type; statements that change rows, rolled
+//! back; partitioned tables; the permission graph), and passes; then the same scenario drills a
+//! broken variant of that backup and each check fails saying what it expected and what it found.
+//! Counting labels without naming the graph is a scenario error.
 
 use pgdrill::{CheckResult, Verdict};
 
@@ -47,6 +47,7 @@ CREATE TABLE kinds.prices (id integer PRIMARY KEY, amount numeric(10,2), active 
 INSERT INTO kinds.prices VALUES (1, 1.50, true, NULL), (2, 2.00, false, 'NULL');
 CREATE TABLE kinds.ledger (id integer);
 INSERT INTO kinds.ledger VALUES (1), (2), (3);
+GRANT SELECT, DELETE ON kinds.ledger TO kinds_writer;
 
 -- Monthly partitions on a date and on a timestamptz key (one partition covers every month).
 CREATE TABLE kinds.events (id bigint, created_on date) PARTITION BY RANGE (created_on);
@@ -103,6 +104,25 @@ table = "kinds.audit_rule"
 role = "kinds_writer"
 insert = "INSERT INTO kinds.audit_rule (note) VALUES ('probe')"
 
+# Statements that change rows run, in a transaction that is rolled back: "ledger" and "prices"
+# below see the restored rows. Checks run three at once, in this order, so "ledger", three
+# places after the last of these, starts once they have finished (and rolled back).
+[[checks.sql]]
+name = "a data-modifying WITH as a role"
+query = "WITH d AS (DELETE FROM kinds.ledger RETURNING id) SELECT count(*) FROM d"
+role = "kinds_writer"
+expect = 3
+
+[[checks.sql]]
+name = "an UPDATE returning"
+query = "UPDATE kinds.prices SET amount = amount * 2 WHERE id = 1 RETURNING amount"
+expect = "3.00"
+
+[[checks.sql]]
+name = "an INSERT returning nothing"
+query = "INSERT INTO kinds.ledger VALUES (4), (5)"
+expect_rows = []
+
 [[checks.sql]]
 name = "prices"
 query = "SELECT id, amount, active, note FROM kinds.prices ORDER BY id"
@@ -115,8 +135,8 @@ expect_rows = [["2.00", 2.0]]
 
 [[checks.sql]]
 name = "ledger"
-query = "SELECT count(*) FROM kinds.ledger"
-expect = 3
+query = "SELECT string_agg(id::text, ',' ORDER BY id) FROM kinds.ledger"
+expect = "1,2,3"
 
 [[checks.partitions]]
 table = "kinds.events"
@@ -134,6 +154,20 @@ months_ahead = 2
 graph = "permission_graph"
 baseline = true
 vertices = { User = 12 }
+"#;
+
+/// Checks the broken drill adds: statements a sql check cannot run, or that the server refuses
+/// inside the check's transaction.
+const REFUSED: &str = r#"
+[[checks.sql]]
+name = "two statements"
+query = "SELECT 1; DELETE FROM kinds.prices"
+expect = 1
+
+[[checks.sql]]
+name = "a DO block that commits"
+query = "DO $$ BEGIN DELETE FROM kinds.prices; COMMIT; END $$"
+expect_rows = []
 "#;
 
 /// The PLUR dump with `extra` added before its completion marker.
@@ -181,7 +215,10 @@ fn refusals_of_every_kind_psql_values_date_partitions_and_label_overrides_pass()
         ("append_only/kinds.audit_rule TRUNCATE as kinds_writer", "refused by privilege"),
         ("sql/prices", "(1, 1.50, t, NULL) (2, 2.00, f, 'NULL')"),
         ("sql/an amount as text", "(2.00, 2.00)"),
-        ("sql/ledger", "3"),
+        ("sql/a data-modifying WITH as a role", "3"),
+        ("sql/an UPDATE returning", "3.00"),
+        ("sql/an INSERT returning nothing", "no rows"),
+        ("sql/ledger", "1,2,3"),
         ("partitions/kinds.events", "3 months covered; default partition events_default"),
         ("partitions/kinds.sessions", "5 months covered"),
         ("graphs/permission_graph label counts", "20 vertices, 19 edges"),
@@ -203,7 +240,7 @@ fn swallowed_inserts_replica_triggers_deletes_nulls_integer_keys_and_lost_labels
     let row = copy + plur[copy..].find('\n').expect("a line") + 1;
     let next = row + plur[row..].find('\n').expect("a row") + 1;
     let broken = scratch.write("broken.sql", format!("{}{}", &plur[..row], &plur[next..]));
-    let scenario = scratch.scenario("kinds.toml", SCENARIO);
+    let scenario = scratch.scenario("kinds.toml", &format!("{SCENARIO}{REFUSED}"));
     let drill = scratch.drill_with(&scenario, &["--backup".into(), broken.display().to_string()]);
     assert_eq!(drill.code, Some(1), "{drill:?}");
     let failed = [
@@ -254,6 +291,13 @@ fn swallowed_inserts_replica_triggers_deletes_nulls_integer_keys_and_lost_labels
     let ledger = result(&drill, "sql/ledger");
     assert_eq!(ledger.verdict, Verdict::Error, "{ledger:?}");
     assert!(ledger.message.ends_with("(hint: did you mean `kinds.\"Ledger\"`?)"), "{ledger:?}");
+    // A second statement, or a COMMIT inside a DO block, would escape the rollback: neither runs.
+    let two = result(&drill, "sql/two statements");
+    assert_eq!(two.verdict, Verdict::Error, "{two:?}");
+    assert!(two.message.starts_with("the query holds more than one statement: a sql check runs one"), "{two:?}");
+    let commits = result(&drill, "sql/a DO block that commits");
+    assert_eq!(commits.verdict, Verdict::Error, "{commits:?}");
+    assert!(commits.message.contains("invalid transaction termination (2D000)"), "{commits:?}");
     // The User override holds; the baseline's Group count still counts.
     let graph = result(&drill, "graphs/permission_graph label counts");
     assert_eq!(graph.verdict, Verdict::Fail, "{graph:?}");

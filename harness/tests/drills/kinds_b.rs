@@ -1,4 +1,4 @@
-//! The `rls`, `roles` and `schemas` kinds both ways: a good database passes where the old
+//! The `rls`, `roles`, `schemas` and `triggers` kinds both ways: a good database passes where the old
 //! checks cried wolf (tenant values not written as the column prints them, names in another
 //! case, an enum that gained labels), and a broken one fails, saying expected against actual,
 //! where they passed (a policy weakened to `USING (true)` or joined by a permissive one, an
@@ -121,14 +121,15 @@ fn rls_reads_tenants_as_the_column_does_and_fails_a_weakened_or_widened_policy()
     let docs = result(&drill, "rls/public.docs fail-closed for kb_app");
     assert_eq!(docs.verdict, Verdict::Pass, "{docs:?}");
     assert!(
-        docs.evidence.contains("SELECT set_config('kb.tenant', '5f264e76-22a0-0cf1-f3e9-c36326aed1a8', true)"),
+        docs.evidence
+            .contains("SELECT pg_catalog.set_config('kb.tenant', '5f264e76-22a0-0cf1-f3e9-c36326aed1a8', true)"),
         "the evidence is the SQL that ran, with the tenant as the column prints it: {}",
         docs.evidence
     );
     assert!(docs.evidence.contains("INSERT INTO \"public\".\"docs\""), "{}", docs.evidence);
     let counters = result(&drill, "rls/public.counters fail-closed for kb_app");
     assert_eq!(counters.verdict, Verdict::Pass, "{counters:?}");
-    assert!(counters.evidence.contains("SELECT set_config('kb.org', '7', true)"), "{}", counters.evidence);
+    assert!(counters.evidence.contains("SELECT pg_catalog.set_config('kb.org', '7', true)"), "{}", counters.evidence);
 
     // Broken: ledger's policy lets every row through, notes has a permissive policy more.
     let ledger = fails(
@@ -154,7 +155,10 @@ fn rls_reads_tenants_as_the_column_does_and_fails_a_weakened_or_widened_policy()
 }
 
 /// Roles and schemas: twelve tables in org_globex owned by kb_owner, whose member kb_leaky holds
-/// no privilege it inherits (INHERIT FALSE) but can `SET ROLE kb_owner`.
+/// no privilege it inherits (INHERIT FALSE) but can `SET ROLE kb_owner`. kb_auditor holds more
+/// than its listed privileges: an UPDATE granted to it, a column's UPDATE through kb_writers, a
+/// table PUBLIC may read. kb_migrator is BYPASSRLS and reads all data by design; kb_ops is
+/// CREATEDB (accepted) and REPLICATION (not), and lacks what else it is accepted for.
 fn roles_dump() -> String {
     let mut dump = String::from(
         "CREATE ROLE kb_app LOGIN;\n\
@@ -173,7 +177,36 @@ fn roles_dump() -> String {
          CREATE TABLE public.notes (id serial PRIMARY KEY, body text);\n\
          CREATE TABLE billing.invoices (id serial PRIMARY KEY, plan billing.plan);\n\
          GRANT USAGE ON SCHEMA public TO kb_app, kb_auditor;\n\
-         GRANT SELECT ON public.notes TO kb_app, kb_auditor;\n",
+         GRANT SELECT ON public.notes TO kb_app, kb_auditor;\n\
+         CREATE ROLE kb_writers NOLOGIN;\n\
+         GRANT kb_writers TO kb_auditor;\n\
+         CREATE SCHEMA audit;\n\
+         CREATE TABLE audit.events (id integer, note text);\n\
+         CREATE TABLE audit.extra (id integer);\n\
+         GRANT USAGE ON SCHEMA audit TO kb_auditor;\n\
+         GRANT SELECT, INSERT, UPDATE ON audit.events TO kb_auditor;\n\
+         GRANT UPDATE (body) ON public.notes TO kb_writers;\n\
+         GRANT SELECT ON audit.extra TO PUBLIC;\n\
+         CREATE ROLE kb_migrator NOLOGIN BYPASSRLS;\n\
+         GRANT pg_read_all_data TO kb_migrator;\n\
+         CREATE ROLE kb_ops NOLOGIN CREATEDB REPLICATION;\n\
+         CREATE SCHEMA hooks;\n\
+         CREATE FUNCTION hooks.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n\
+         CREATE TABLE hooks.parent (id integer PRIMARY KEY);\n\
+         CREATE TABLE hooks.plain (id integer REFERENCES hooks.parent);\n\
+         CREATE TABLE hooks.lost (id integer);\n",
+    );
+    for table in ["kept", "off", "replica", "added"] {
+        let name = if table == "added" { "sneak" } else { "audit" };
+        dump.push_str(&format!(
+            "CREATE TABLE hooks.{table} (id integer);\n\
+             CREATE TRIGGER {name} AFTER INSERT ON hooks.{table} FOR EACH ROW EXECUTE FUNCTION hooks.touch();\n"
+        ));
+    }
+    dump.push_str(
+        "CREATE TRIGGER touch BEFORE UPDATE ON hooks.kept FOR EACH ROW EXECUTE FUNCTION hooks.touch();\n\
+         ALTER TABLE hooks.off DISABLE TRIGGER audit;\n\
+         ALTER TABLE hooks.replica ENABLE REPLICA TRIGGER audit;\n",
     );
     for i in 1..=12 {
         dump.push_str(&format!(
@@ -193,12 +226,32 @@ path = "roles.sql"
 role = "KB_App"
 usage = ["Public"]
 tables = { "public.notes" = "SELECT" }
+exact = true
 forbidden_schemas = ["Org_Globex"]
 
 [[checks.roles]]
 role = "kb_auditor"
 login = false
+tables = { "public.notes" = "SELECT", "audit.events" = "SELECT, INSERT" }
+exact = true
 forbidden_schemas = ["org_globx"]
+
+[[checks.roles]]
+role = "kb_migrator"
+usage = ["billing"]
+exact = true
+accept = [
+  { attribute = "BYPASSRLS", reason = "the migration role rewrites every tenant's rows" },
+  { member_of = "pg_read_all_data", reason = "it exports every table before a migration" },
+]
+
+[[checks.roles]]
+role = "kb_ops"
+accept = [
+  { attribute = "CREATEROLE", reason = "it used to manage the tenants' roles" },
+  { attribute = "CREATEDB", reason = "it makes the nightly scratch databases" },
+  { member_of = "pg_write_all_data", reason = "it used to repair rows" },
+]
 
 [[checks.roles]]
 role = "kb_leaky"
@@ -212,6 +265,16 @@ role = "kb_ap"
 [checks.schemas]
 baseline = true
 schemas = ["Org_Globex", "plugin_github"]
+
+[checks.triggers]
+"hooks.kept" = ["touch", "audit"]
+"hooks.plain" = []
+"hooks.parent" = []
+"hooks.lost" = ["audit"]
+"hooks.off" = ["audit"]
+"hooks.replica" = ["audit"]
+"hooks.added" = []
+"hooks.nowhere" = []
 "#;
 
 #[test]
@@ -229,6 +292,8 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     // Good: names in another case fold as the server folds them; a NOLOGIN role is NOLOGIN.
     for id in [
         "roles/kb_app floor",
+        "roles/kb_app exact privileges",
+        "roles/kb_auditor floor",
         "roles/kb_app ownership",
         "roles/kb_app other schemas",
         "roles/kb_app server access",
@@ -246,8 +311,57 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     assert!(owns.message.contains("(first 10 of 12), and 2 more"), "the whole count: {}", owns.message);
     let reach = fails(&drill, "roles/kb_leaky other schemas", &["org_globex.t01 (owned by kb_owner: every privilege)"]);
     assert!(reach.actual.starts_with("access to 12 objects:"), "{reach:?}");
-    let member = fails(&drill, "roles/kb_leaky server access", &["`kb_leaky` is a member of kb_admin (BYPASSRLS)"]);
+    let member = fails(
+        &drill,
+        "roles/kb_leaky server access",
+        &[
+            "`kb_leaky` is a member of kb_admin (BYPASSRLS): as kb_admin (SET ROLE) it has BYPASSRLS: it is exempt from every row-level security policy",
+        ],
+    );
     assert!(member.expected.contains("nor of a role with SUPERUSER"), "{member:?}");
+
+    // kb_auditor holds more than it lists: each extra privilege says how it is held.
+    let exact = fails(
+        &drill,
+        "roles/kb_auditor exact privileges",
+        &[
+            "UPDATE on audit.events (granted directly)",
+            "SELECT on audit.extra (via PUBLIC)",
+            "UPDATE (body) on public.notes (via kb_writers)",
+        ],
+    );
+    assert_eq!(exact.expected, "no table privilege beyond those listed in audit, public", "{exact:?}");
+
+    // Accepted by design, with the reason beside it where the report shows expected and actual.
+    let why = "the migration role rewrites every tenant's rows";
+    let accepted = result(&drill, "roles/kb_migrator attributes");
+    assert_eq!((accepted.verdict, accepted.actual.as_str()), (Verdict::Pass, "BYPASSRLS (accepted)"), "{accepted:?}");
+    assert!(accepted.expected.ends_with(&format!("; BYPASSRLS accepted: {why}")), "{accepted:?}");
+    let reads = result(&drill, "roles/kb_migrator server access");
+    assert_eq!((reads.verdict, reads.actual.as_str()), (Verdict::Pass, "pg_read_all_data (accepted)"), "{reads:?}");
+    // What only the accepted pg_read_all_data gives it (SELECT on billing.invoices) is not more.
+    passes(&drill, "roles/kb_migrator exact privileges");
+    let report = drill.report("report.md");
+    assert!(report.contains(why) && report.contains("it exports every table before a migration"), "{report}");
+
+    // kb_ops: REPLICATION is not accepted, and what it is accepted for but lacks is stale.
+    let ops = fails(
+        &drill,
+        "roles/kb_ops attributes",
+        &[
+            "`kb_ops` has REPLICATION: it may connect for replication",
+            "the scenario accepts CREATEROLE, which `kb_ops` does not have",
+        ],
+    );
+    assert_eq!(ops.actual, "CREATEDB (accepted), REPLICATION, not CREATEROLE (accepted)", "{ops:?}");
+    assert!(!ops.message.contains("CREATEDB:"), "accepted: {ops:?}");
+    fails(
+        &drill,
+        "roles/kb_ops server access",
+        &[
+            "the scenario accepts membership in pg_write_all_data, which `kb_ops` does not have (or it gives nothing the ceiling refuses)",
+        ],
+    );
     let login = fails(&drill, "roles/kb_leaky login", &["`kb_leaky` can log in (LOGIN), expected NOLOGIN"]);
     assert_eq!((login.expected.as_str(), login.actual.as_str()), ("NOLOGIN", "LOGIN"));
     fails(
@@ -278,5 +392,18 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
         "schemas/plugin_github",
         &["schema `plugin_github` was not restored (hint: did you mean `\"Plugin_GitHub\"`?)"],
     );
+    // Triggers: exactly those listed, each enabled; a foreign key's internal ones do not count.
+    for id in ["triggers/hooks.kept", "triggers/hooks.plain", "triggers/hooks.parent"] {
+        passes(&drill, id);
+    }
+    fails(&drill, "triggers/hooks.lost", &["`hooks.lost`: audit is missing"]);
+    fails(&drill, "triggers/hooks.off", &["audit is disabled"]);
+    fails(&drill, "triggers/hooks.replica", &["audit fires only in replica sessions"]);
+    fails(
+        &drill,
+        "triggers/hooks.added",
+        &["has a trigger the scenario does not list: CREATE TRIGGER sneak AFTER INSERT ON hooks.added"],
+    );
+    fails(&drill, "triggers/hooks.nowhere", &["`hooks.nowhere` does not exist"]);
     drill.assert_reports_and_no_leftovers();
 }

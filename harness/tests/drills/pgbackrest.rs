@@ -297,6 +297,22 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
     assert_eq!(drill.code, Some(0), "{drill:?}");
     assert!(drill.phase_summary(Phase::Verify).starts_with(&format!("pgBackRest set {full} (full")), "{drill:?}");
 
+    // A target before every set's end: the oldest set is taken, and the preflight refuses it
+    // before any server starts, naming the target, the set's end and what to do.
+    let early = "[recovery]\ntarget_time = \"2001-02-03T04:05:06+01:00\"";
+    let drill = scratch.drill(&scenario(&scratch, &source.repo(), "", early, 0, 0));
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Skipped, "{drill:?}");
+    let error = drill.phase_error(Phase::Preflight);
+    let expected = format!(
+        "recovery_target_time 2001-02-03 03:05:06.000000+00 is before the end of pgBackRest set {full}, the oldest of the stanza's 2 sets, at 20"
+    );
+    assert!(error.contains(&expected), "{error}");
+    assert!(
+        error.contains("(its backup-timestamp-stop)") && error.contains("use an older backup taken before the target"),
+        "{error}"
+    );
+
     // A set that is not in the repository.
     let drill = scratch.drill(&scenario(&scratch, &source.repo(), "set = \"20990101-000000F\"", "", 0, 0));
     drill.assert_failed_cleanly();

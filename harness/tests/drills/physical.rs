@@ -199,7 +199,54 @@ fn a_base_backup_recovers_to_a_chosen_time_and_a_wal_gap_or_a_target_past_the_ar
     let restore = drill.phase_summary(Phase::Restore);
     assert!(restore.starts_with("recovered to recovery_target_time "), "{restore}");
     assert!(restore.contains("promoted on timeline 2"), "{restore}");
+    // The point reached is the server's own: the commit of the `after` batch, not replayed.
+    let stopped = format!("stopped before the commit of transaction {} (at ", source.after_xid);
+    assert!(restore.contains(&stopped), "{restore}");
+    assert!(restore.contains("the last transaction replayed ended at "), "{restore}");
+    let preflight = drill.phase_summary(Phase::Preflight);
+    assert!(preflight.contains("is not before the end of the base backup, which ended at "), "{preflight}");
+    let report = drill.report("report.md");
+    let section = report.split("## Recovery").nth(1).expect("a Recovery section");
+    let row =
+        |name: &str| section.lines().find(|l| l.starts_with(&format!("| {name} "))).unwrap_or_default().to_owned();
+    assert!(row("Point reached").contains(&format!("| {stopped}")), "{section}");
+    assert!(row("Consistent from").contains("| WAL location `"), "{section}");
+    let recovered = drill.record().restore.clone().and_then(|r| r.recovery).expect("a recovery record");
+    let stop = recovered.reached.as_ref().and_then(|r| r.stop.clone()).expect("the stop in drill.json");
+    assert_eq!((stop.position.as_str(), stop.xid.map(|x| x.to_string())), ("before", Some(source.after_xid.clone())));
     drill.assert_reports_and_no_leftovers();
+
+    // A target before the base backup's end (given in another zone): refused before the server
+    // starts, naming both times; its end is the STOP TIME of the backup history file the source
+    // archived.
+    let history = std::fs::read_dir(source.archive())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "backup"))
+        .min()
+        .expect("a backup history file in the archive");
+    let history_text = std::fs::read_to_string(&history).unwrap();
+    let stop_time = history_text.lines().find_map(|l| l.strip_prefix("STOP TIME: ")).unwrap().trim().to_owned();
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    let end = time::PrimitiveDateTime::parse(&stop_time, &format).unwrap().assume_utc();
+    let early = (end - time::Duration::seconds(1)).to_offset(time::macros::offset!(+01:00));
+    let early_text = early.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let drill =
+        scratch.drill(&pitr_scenario(&scratch, &source, &format!("[recovery]\ntarget_time = \"{early_text}\"")));
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Preflight), PhaseStatus::Failed, "{drill:?}");
+    assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Skipped, "no server started: {drill:?}");
+    let error = drill.phase_error(Phase::Preflight);
+    let target_utc = (end - time::Duration::seconds(1)).format(&format).unwrap().replace(" UTC", ".000000+00");
+    let end_rfc = end.format(&time::format_description::well_known::Rfc3339).unwrap();
+    assert!(
+        error
+            .contains(&format!("recovery_target_time {target_utc} is before the end of the base backup, at {end_rfc}")),
+        "{error}"
+    );
+    assert!(error.contains("use an older backup taken before the target"), "{error}");
+    assert!(!drill.report("report.md").contains("recovered to"), "never reported as recovered");
 
     // Through the whole archive: the rows after the target are there too, and the check that
     // none is fails, so it tells the two apart.
@@ -214,6 +261,13 @@ fn a_base_backup_recovers_to_a_chosen_time_and_a_wal_gap_or_a_target_past_the_ar
     drill.assert_failed_cleanly();
     let error = drill.phase_error(Phase::Restore);
     assert!(error.contains("recovery ended before the target was reached"), "{error}");
+    assert!(
+        error.contains("recovery_target_time 2999-01-01 00:00:00.000000+00 is later than the WAL holds"),
+        "{error}"
+    );
+    assert!(error.contains("the last point reached: WAL replayed to "), "{error}");
+    assert!(error.contains(", the last transaction replayed committed at 20"), "{error}");
+    assert!(!drill.report("report.md").contains("recovered to"), "never reported as recovered");
 
     // A segment missing from the archive: verify names it before anything starts.
     let segments = wal_segments(&source.archive());

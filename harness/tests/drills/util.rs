@@ -32,6 +32,22 @@ pub fn gzip(text: &str) -> Vec<u8> {
     encoder.finish().expect("gzip")
 }
 
+/// The sandboxes: a container, and local binaries in bubblewrap.
+pub const CONTAINER: &str = "[target]\n";
+pub const LOCAL: &str = "[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n";
+
+/// A plain dump as pg_dump 15 writes it around `body` (so that the PostgreSQL 15 local binaries
+/// and the 17 container both take it): for the corpora of hostile and lying backups.
+pub fn pg15_dump(body: &str) -> String {
+    format!(
+        "--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.8\n-- Dumped by pg_dump version 15.8\n\n\
+         SET statement_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\
+         SELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\n\
+         SET client_min_messages = warning;\nSET row_security = off;\n\n{body}\n\n\
+         --\n-- PostgreSQL database dump complete\n--\n\n"
+    )
+}
+
 /// A scratch folder for one test: backups and scenarios written into it, reports under it.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
@@ -73,7 +89,10 @@ impl Scratch {
     /// Runs `pgdrill run` on a scenario with more arguments and environment variables.
     pub fn drill_env(&self, scenario: &Path, args: &[String], env: &[(String, String)]) -> Drill {
         let out = self.path(&format!("reports-{}", rand_suffix()));
-        let output = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+        // PGDRILL_TEST_BIN drills with another build (an older pgdrill, to see what a corpus did
+        // before a change).
+        let bin = std::env::var("PGDRILL_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pgdrill").to_owned());
+        let output = Command::new(bin)
             .arg("run")
             .arg(scenario)
             .arg("--out")

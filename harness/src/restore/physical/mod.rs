@@ -3,8 +3,12 @@
 //! private folder with the WAL recovery reads (`stage`), and PostgreSQL's own tools run over it
 //! in a sandboxed toolbox of its major (`verify`: pg_controldata, pg_verifybackup); the system
 //! it belongs to is compared across the manifest, pg_control and every archived segment. Then
-//! the target starts on it (provision) and recovers to the scenario's target (`recovery`).
+//! the target starts on it (provision) once its target is known not to lie before the backup's
+//! end (`preflight`), and recovers to the scenario's target (`recovery`), judged by what the
+//! server's log says it reached (`reach`).
 
+pub(crate) mod preflight;
+pub mod reach;
 pub(crate) mod recovery;
 pub(crate) mod stage;
 pub(crate) mod verify;
@@ -15,7 +19,7 @@ use crate::provision::toolbox::{self, Toolbox};
 use crate::provision::{PhysicalData, TargetError};
 use crate::scenario::{ContainerSpec, RecoverySpec, RecoveryTarget};
 use crate::secret::Redactor;
-use crate::source::physical::{self as backup, BaseBackup, PhysicalError, WalArchive};
+use crate::source::physical::{self as backup, BackupEnd, BaseBackup, PhysicalError, WalArchive};
 use crate::units::human_size;
 use stage::{StageError, Staged};
 use verify::ControlData;
@@ -70,13 +74,22 @@ pub(crate) struct Prepared {
     /// Whether pg_verifybackup checked it (a backup without a manifest cannot be).
     pub manifest_verified: bool,
     pub data: PhysicalData,
+    /// Where and when the backup ends: no recovery target before it can be reached.
+    pub end: BackupEnd,
 }
 
 impl Prepared {
+    /// The preflight of its recovery (see [`preflight`]): the summary, or why the target
+    /// cannot be reached.
+    pub(crate) fn preflight(&self, spec: &RecoverySpec) -> Result<String, preflight::TooEarly> {
+        preflight::judge(&spec.target, &self.end, self.control.oldest_active_xid)
+    }
+
     /// Where its recovery starts, for [`recovery::wait`].
     pub(crate) fn recovery_start<'a>(&self, spec: &'a RecoverySpec) -> recovery::Start<'a> {
         recovery::Start {
             spec,
+            archive: self.archive.as_ref().map(|a| a.dir.clone()),
             start_lsn: backup::wal::parse_lsn(&self.backup.label.start_lsn).unwrap_or_default(),
             timeline: self.backup.label.timeline,
             segment_size: self.control.segment_size,
@@ -234,7 +247,8 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let (staged, control, manifest_verified) = checked?;
     let settings = recovery::settings(request.recovery, &control, &request.target.settings);
     let data = PhysicalData { major: backup.major, data, settings };
-    Ok(Prepared { backup, archive, staged, control, manifest_verified, data })
+    let end = backup.end(archive.as_ref(), control.segment_size);
+    Ok(Prepared { backup, archive, staged, control, manifest_verified, data, end })
 }
 
 /// pgBackRest restores `set` into the (empty) data directory, in the toolbox: no configuration

@@ -3,13 +3,16 @@
 //! the scenario's target by the server itself, or here once it has replayed every segment when
 //! the target is the archive's end. A standby that runs out of WAL before its target waits for
 //! more (its startup process's `RecoveryRetrieveRetryInterval`): that fails, naming the point
-//! it reached.
+//! it reached. Once promoted, the server's log says what it reached (`reach`): a target it did
+//! not stop at exactly is not reported as reached.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::reach::{self, Reach};
 use super::verify::ControlData;
 use crate::provision::{Target, TargetError};
 use crate::scenario::{RecoverySpec, RecoveryTarget};
@@ -67,6 +70,10 @@ pub struct Recovered {
     pub end_lsn: String,
     /// The commit time of the last transaction replayed, when one was.
     pub last_transaction: Option<String>,
+    /// What the server's log says recovery reached: the record it stopped at, where the
+    /// database became consistent, where redo ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reached: Option<Reach>,
     /// WAL replayed: bytes from the backup's start, and the segments they span.
     pub wal_bytes: u64,
     pub segments_replayed: u64,
@@ -80,18 +87,35 @@ pub struct Recovered {
 }
 
 impl Recovered {
+    /// The point recovery reached, in words: the record it stopped at (as the server's log
+    /// says), else the last location replayed; and the last transaction replayed.
+    pub fn point(&self) -> String {
+        match &self.reached {
+            Some(reach) => reach::describe(reach, &self.end_lsn),
+            None => format!(
+                "WAL replayed to {}{}",
+                self.end_lsn,
+                self.last_transaction
+                    .as_ref()
+                    .map(|t| format!("; the last transaction replayed committed at {t}"))
+                    .unwrap_or_else(|| "; no transaction replayed".into())
+            ),
+        }
+    }
+
     pub(crate) fn summary(&self) -> String {
         format!(
-            "recovered to {} in {:.1} s: replayed {} of WAL ({} segment{}, {} archived) from {} to {}{}; promoted on timeline {}",
+            "recovered to {}: {} (consistent from {}); replayed {} of WAL ({} segment{}, {} archived) from {} to {} in {:.1} s; promoted on timeline {}",
             self.target,
-            self.took.as_secs_f64(),
+            self.point(),
+            self.reached.as_ref().and_then(|r| r.consistent_at.as_deref()).unwrap_or("an unlogged point"),
             crate::units::human_size(self.wal_bytes),
             self.segments_replayed,
             if self.segments_replayed == 1 { "" } else { "s" },
             self.segments_available,
             self.start_lsn,
             self.end_lsn,
-            self.last_transaction.as_ref().map(|t| format!(" (last transaction committed at {t})")).unwrap_or_default(),
+            self.took.as_secs_f64(),
             self.timeline
         )
     }
@@ -104,10 +128,16 @@ pub(crate) enum RecoveryError {
     #[error("cannot follow the recovery: {0}")]
     Query(String),
     #[error(
-        "recovery ended before the target was reached ({target}): the last transaction replayed committed at {}, WAL replayed to {lsn} (hint: the WAL archive ends there; a later target needs later segments)",
+        "recovery ended before the target was reached (PostgreSQL: recovery ended before configured recovery target was reached): {target} is later than the WAL holds; the last point reached: WAL replayed to {lsn}, the last transaction replayed committed at {}{timelines} (hint: the WAL archive ends there; a later target needs later segments, or drill to a target the archive holds)",
         last_transaction.as_deref().unwrap_or("no time (no transaction was replayed)")
     )]
-    NotReached { target: String, last_transaction: Option<String>, lsn: String },
+    NotReached { target: String, last_transaction: Option<String>, lsn: String, timelines: String },
+    #[error(
+        "recovery was not stopped at its target ({target}): {why}; the point reached: {point} (hint: see the target's log; the database is not the one asked for)"
+    )]
+    NotExactly { target: String, why: String, point: String },
+    #[error("PostgreSQL refused the recovery to {target}: {refused} ({meaning}); the point reached: {point}")]
+    Refused { target: String, refused: String, meaning: String, point: String },
     #[error(
         "recovery paused at {lsn} instead of reaching its target ({target}) (hint: the server pauses when a setting is lower than the source's; see the target's log)"
     )]
@@ -119,6 +149,8 @@ pub(crate) enum RecoveryError {
 /// Where the backup's recovery starts, and what it was given.
 pub(crate) struct Start<'a> {
     pub spec: &'a RecoverySpec,
+    /// The WAL archive's folder (its timeline history files explain a target not reached).
+    pub archive: Option<PathBuf>,
     pub start_lsn: u64,
     pub timeline: u32,
     pub segment_size: u64,
@@ -169,6 +201,7 @@ pub(crate) async fn wait(target: &Target, start: &Start<'_>, redactor: &Redactor
                     break Err(RecoveryError::NotReached {
                         target: wanted.clone(),
                         last_transaction: now.transaction,
+                        timelines: later_timelines(start.archive.as_deref(), start.timeline),
                         lsn,
                     });
                 }
@@ -186,6 +219,32 @@ pub(crate) async fn wait(target: &Target, start: &Start<'_>, redactor: &Redactor
             return Err(e);
         }
     };
+    // What the server says it reached; a target it did not stop at is not reached.
+    // The log reaches Docker a moment after the server wrote it: read until redo's end is in it.
+    let mut reached = None;
+    for _ in 0..20 {
+        reached = server_log(target).await.map(|log| reach::parse(&redactor.redact(&log)));
+        if reached.as_ref().is_none_or(|r| r.redo_done_at.is_some() || r.refused.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Some(reach) = &reached {
+        let point = reach::describe(reach, promoted.replayed.as_deref().unwrap_or("?"));
+        if let Some(refused) = &reach.refused {
+            pool.close().await;
+            return Err(RecoveryError::Refused {
+                target: wanted,
+                refused: refused.clone(),
+                meaning: reach::refusal_meaning(refused).to_owned(),
+                point,
+            });
+        }
+        if let Err(why) = reach::reached(&spec.target, reach) {
+            pool.close().await;
+            return Err(RecoveryError::NotExactly { target: wanted, why, point });
+        }
+    }
     // The server replays from its start, before pgdrill can connect: it says how long it took.
     let (timeline, took): (String, f64) = sqlx::query_as(
         "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), \
@@ -203,12 +262,47 @@ pub(crate) async fn wait(target: &Target, start: &Start<'_>, redactor: &Redactor
         start_lsn: wal::format_lsn(start.start_lsn),
         end_lsn: wal::format_lsn(end),
         last_transaction: promoted.transaction,
+        reached,
         wal_bytes: end.saturating_sub(start.start_lsn),
         segments_replayed: last.number.saturating_sub(first.number) + 1,
         segments_available: start.segments_available,
         timeline: u32::from_str_radix(&timeline, 16).unwrap_or(0),
         took: Duration::try_from_secs_f64(took).unwrap_or(started.elapsed()),
     })
+}
+
+/// The log of the target's container (its server writes to stderr), when it is one.
+async fn server_log(target: &Target) -> Option<String> {
+    let id = target.info.container.as_deref()?;
+    let docker = crate::provision::container::docker().ok()?;
+    crate::provision::container::container_log(&docker, id, None).await.ok()
+}
+
+/// The timelines the archive's history files say branched off the backup's `timeline`, in
+/// words for a target not reached (pgdrill recovers along the backup's own timeline only).
+fn later_timelines(archive: Option<&std::path::Path>, timeline: u32) -> String {
+    use crate::source::physical::history;
+    let Some(entries) = archive.and_then(|a| std::fs::read_dir(a).ok()) else { return String::new() };
+    let mut branches: Vec<(u32, history::Branch)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let number = history::timeline_of_history_name(&e.file_name().to_string_lossy())?;
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let branch = history::parse_timeline_history(&text).ok()?.into_iter().find(|b| b.parent == timeline)?;
+            Some((number, branch))
+        })
+        .collect();
+    branches.sort_by_key(|(n, _)| *n);
+    branches
+        .iter()
+        .map(|(n, b)| {
+            format!(
+                "; the archive holds timeline {n}, which left timeline {timeline} at {} ({}): pgdrill recovers along timeline {timeline} only",
+                wal::format_lsn(b.switch_lsn),
+                b.reason
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

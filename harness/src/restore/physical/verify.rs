@@ -15,6 +15,9 @@ pub(crate) struct ControlData {
     pub state: String,
     /// `max_connections setting` and the like: a hot standby needs at least these.
     pub standby_floors: BTreeMap<String, u64>,
+    /// `Latest checkpoint's oldestActiveXID`: every transaction before it had ended when that
+    /// checkpoint (one before the backup's end) was written.
+    pub oldest_active_xid: Option<u32>,
 }
 
 /// pg_controldata's names of the settings a hot standby must match, and the server's.
@@ -52,6 +55,7 @@ pub(crate) fn parse_control(stdout: &str) -> Result<ControlData, String> {
         checksum_version: number("Data page checksum version")? as u32,
         state: fields.get("Database cluster state").copied().unwrap_or_default().to_owned(),
         standby_floors,
+        oldest_active_xid: fields.get("Latest checkpoint's oldestActiveXID").and_then(|v| v.parse().ok()),
     })
 }
 
@@ -77,6 +81,7 @@ Catalog version number:               202406281
 Database system identifier:           7441234567890123456
 Database cluster state:               in production
 Latest checkpoint's TimeLineID:       1
+Latest checkpoint's oldestActiveXID:  745
 max_connections setting:              100
 max_worker_processes setting:         8
 max_wal_senders setting:              10
@@ -95,6 +100,7 @@ Data page checksum version:           1
         assert_eq!(control.state, "in production");
         assert_eq!(control.standby_floors["max_connections"], 100);
         assert_eq!(control.standby_floors["max_prepared_transactions"], 0);
+        assert_eq!(control.oldest_active_xid, Some(745));
         let damaged = format!("WARNING: Calculated CRC checksum does not match value stored in file.\n{CONTROL}");
         assert!(parse_control(&damaged).unwrap_err().contains("pg_control is damaged"));
         assert!(parse_control("Database system identifier: x\n").is_err());

@@ -10,7 +10,8 @@ pub(crate) struct BackupLabel {
     /// The WAL segment recovery starts in (`START WAL LOCATION: ... (file <segment>)`).
     pub start_segment: String,
     pub timeline: u32,
-    /// `START TIME`, when its zone is UTC (pg_basebackup writes the server's zone).
+    /// `START TIME`, when its zone can be read (pg_basebackup writes the server's
+    /// `log_timezone`; see [`super::history::parse_time`]).
     pub start_time: Option<OffsetDateTime>,
     /// `LABEL`.
     pub label: String,
@@ -29,11 +30,7 @@ pub(crate) fn parse(text: &str) -> Result<BackupLabel, String> {
         Some(t) => t.parse().map_err(|_| format!("backup_label's START TIMELINE reads `{t}`"))?,
         None => u32::from_str_radix(&start_segment[..8], 16).unwrap_or(1),
     };
-    let start_time = field("START TIME:").and_then(|t| {
-        let utc = t.strip_suffix(" UTC").or_else(|| t.strip_suffix(" GMT"))?;
-        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        time::PrimitiveDateTime::parse(utc, &format).ok().map(|t| t.assume_utc())
-    });
+    let start_time = field("START TIME:").and_then(super::history::parse_time);
     Ok(BackupLabel {
         start_lsn: lsn.trim().to_owned(),
         start_segment,

@@ -7,6 +7,7 @@
 //! Unpacking them and running PostgreSQL's own tools over them is the restore's
 //! (`restore::physical`).
 
+pub(crate) mod history;
 pub(crate) mod label;
 pub(crate) mod manifest;
 pub(crate) mod pgbackrest;
@@ -28,7 +29,7 @@ pub(crate) enum Layout {
     /// `pg_basebackup -F p`: the data directory itself.
     Plain,
     /// A set of a pgBackRest repository (the folder), restored by pgBackRest.
-    PgBackRest(pgbackrest::Set),
+    PgBackRest(Box<pgbackrest::Set>),
 }
 
 /// A base backup, and what its own files say about it.
@@ -86,6 +87,41 @@ impl BaseBackup {
         Some(Segment::of_lsn(timeline, end.saturating_sub(1), segment_size))
     }
 
+    /// Where and when it ends (see [`BackupEnd`]): the set's own record for pgBackRest; for
+    /// pg_basebackup, the manifest's WAL range and the backup history file the source archived
+    /// beside the segments (`<start segment>.<offset>.backup`), when the archive holds it.
+    pub(crate) fn end(&self, archive: Option<&WalArchive>, segment_size: u64) -> BackupEnd {
+        let mut end = BackupEnd { started: self.label.start_time, ..BackupEnd::default() };
+        if let Layout::PgBackRest(set) = &self.layout {
+            end.lsn = wal::parse_lsn(&set.lsn_stop).map(|l| (l, "its backup-lsn-stop".to_owned()));
+            end.time = set.stopped.map(|t| (t, "its backup-timestamp-stop".to_owned()));
+            end.set = Some((set.label.clone(), set.sets, set.oldest));
+            return end;
+        }
+        if let Some((path, manifest)) = &self.manifest
+            && let Some((_, _, lsn)) = manifest.wal_range
+        {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            end.lsn = Some((lsn, format!("`{name}`'s WAL-Ranges")));
+        }
+        let start_lsn = wal::parse_lsn(&self.label.start_lsn).unwrap_or_default();
+        let name = history::backup_history_name(&self.label.start_segment, start_lsn, segment_size);
+        if let Some(archive) = archive
+            && let Ok(text) = std::fs::read_to_string(archive.dir.join(&name))
+        {
+            let read = history::parse_backup_history(&text);
+            let from = format!("STOP TIME in the WAL archive's backup history file {name}");
+            end.time = read.stop_time.map(|t| (t, from));
+            if end.lsn.is_none() {
+                end.lsn = read.stop_lsn.map(|l| (l, format!("STOP WAL LOCATION in {name}")));
+            }
+            if end.time.is_none() {
+                end.unread_time = read.stop_time_text;
+            }
+        }
+        end
+    }
+
     /// Whether it carries the WAL it needs itself (`-X stream` or `-X fetch`).
     pub(crate) fn carries_wal(&self) -> bool {
         match &self.layout {
@@ -94,6 +130,20 @@ impl BaseBackup {
             Layout::PgBackRest(_) => false,
         }
     }
+}
+
+/// Where and when a base backup ends: recovery reaches a consistent database there and no
+/// earlier, so a recovery target before it cannot be reached. Each with what says so.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct BackupEnd {
+    pub lsn: Option<(u64, String)>,
+    pub time: Option<(time::OffsetDateTime, String)>,
+    /// The end time as written, when its zone cannot be read (an abbreviation other than UTC).
+    pub unread_time: Option<String>,
+    /// `backup_label`'s START TIME: the end is later.
+    pub started: Option<time::OffsetDateTime>,
+    /// A pgBackRest set: its label, how many sets its stanza holds, whether it is the oldest.
+    pub set: Option<(String, usize, bool)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +202,7 @@ pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBac
             dir: dir.to_owned(),
             major: set.major,
             label,
-            layout: Layout::PgBackRest(set),
+            layout: Layout::PgBackRest(Box::new(set)),
             manifest: None,
         });
     }

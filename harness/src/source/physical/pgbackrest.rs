@@ -28,12 +28,17 @@ pub(crate) struct Set {
     pub archive_start: String,
     pub archive_stop: String,
     pub lsn_start: String,
+    /// `backup-lsn-stop`: where the set is consistent.
+    pub lsn_stop: String,
     pub started: Option<OffsetDateTime>,
     pub stopped: Option<OffsetDateTime>,
     /// The archive of its cluster: `<major>-<n>`.
     pub archive_id: String,
     /// Files the set restores.
     pub files: usize,
+    /// How many sets the stanza holds, and whether this is the oldest of them.
+    pub sets: usize,
+    pub oldest: bool,
 }
 
 impl Set {
@@ -113,7 +118,8 @@ pub(crate) struct Choice<'a> {
     pub stanza: Option<&'a str>,
     /// A set's label.
     pub set: Option<&'a str>,
-    /// A recovery target time: the newest set that finished before it.
+    /// A recovery target time: the newest set that finished before it (else the oldest set,
+    /// which the restore's preflight then refuses, naming its end).
     pub before: Option<OffsetDateTime>,
 }
 
@@ -125,6 +131,9 @@ pub(crate) struct Chosen {
     pub label: String,
     pub info: Value,
     pub chain: Vec<String>,
+    /// How many sets the stanza holds, and whether the chosen one is the oldest.
+    pub sets: usize,
+    pub oldest: bool,
 }
 
 pub(crate) fn choose(repo: &Path, choice: &Choice) -> Result<Chosen, PhysicalError> {
@@ -155,16 +164,13 @@ pub(crate) fn choose(repo: &Path, choice: &Choice) -> Result<Chosen, PhysicalErr
             let labels: Vec<&str> = sets.iter().map(|(l, _)| l.as_str()).collect();
             malformed(&info_path, format!("lists no backup set `{label}` (it lists: {})", labels.join(", ")))
         })?,
-        (None, Some(before)) => {
-            sets.iter().rev().find(|(_, v)| stamp(v, "backup-timestamp-stop").is_some_and(|t| t < before)).ok_or_else(
-                || {
-                    malformed(
-                        &info_path,
-                        format!("lists no backup set that finished before the recovery target ({before})"),
-                    )
-                },
-            )?
-        }
+        // None finished before the target: the oldest, which preflight refuses naming its end.
+        (None, Some(before)) => sets
+            .iter()
+            .rev()
+            .find(|(_, v)| stamp(v, "backup-timestamp-stop").is_some_and(|t| t < before))
+            .or(sets.first())
+            .ok_or_else(|| malformed(&info_path, "lists no backup set".into()))?,
         (None, None) => sets.last().ok_or_else(|| malformed(&info_path, "lists no backup set".into()))?,
     };
     let is_label =
@@ -187,7 +193,8 @@ pub(crate) fn choose(repo: &Path, choice: &Choice) -> Result<Chosen, PhysicalErr
     if let Some(bad) = chain.iter().find(|l| !is_label(l)) {
         return Err(malformed(&info_path, format!("names a set `{bad}`, which is no set's label")));
     }
-    Ok(Chosen { stanza, label: chosen.0.clone(), info: chosen.1.clone(), chain })
+    let oldest = sets.first().is_some_and(|(l, _)| *l == chosen.0);
+    Ok(Chosen { stanza, label: chosen.0.clone(), info: chosen.1.clone(), chain, sets: sets.len(), oldest })
 }
 
 fn stamp(v: &Value, key: &str) -> Option<OffsetDateTime> {
@@ -198,7 +205,7 @@ fn stamp(v: &Value, key: &str) -> Option<OffsetDateTime> {
 pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
     let malformed =
         |path: &Path, message: String| PhysicalError::Malformed { path: path.display().to_string(), message };
-    let Chosen { stanza, label, info: entry, .. } = choose(repo, choice)?;
+    let Chosen { stanza, label, info: entry, sets, oldest, .. } = choose(repo, choice)?;
     let manifest_path = repo.join(format!("backup/{stanza}/{label}/backup.manifest"));
     let manifest = read_ini(&manifest_path)?;
     let files = stays_inside(&manifest).map_err(|message| malformed(&manifest_path, message))?;
@@ -247,6 +254,7 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
         archive_start,
         archive_stop,
         lsn_start: backup("backup-lsn-start").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        lsn_stop: backup("backup-lsn-stop").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
         started: backup("backup-timestamp-start")
             .and_then(|v| v.as_i64())
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
@@ -254,6 +262,8 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
         stopped: stamp(&entry, "backup-timestamp-stop"),
         archive_id: format!("{version}-{number}"),
         files,
+        sets,
+        oldest,
     })
 }
 
@@ -380,6 +390,7 @@ mod tests {
 backup-archive-start="000000010000000000000004"
 backup-archive-stop="000000010000000000000004"
 backup-lsn-start="0/4000028"
+backup-lsn-stop="0/4000138"
 backup-timestamp-start=1795000000
 
 [backup:db]
@@ -473,12 +484,11 @@ pg_data/global={}
         );
         let before = OffsetDateTime::from_unix_timestamp(1795050000).unwrap();
         assert_eq!(chosen(Choice { before: Some(before), ..Choice::default() }), Ok("20261120-010000F".into()));
+        // Before every set's end: the oldest, which the restore's preflight refuses.
         let early = OffsetDateTime::from_unix_timestamp(1794000000).unwrap();
-        assert!(
-            chosen(Choice { before: Some(early), ..Choice::default() })
-                .unwrap_err()
-                .contains("no backup set that finished before")
-        );
+        assert_eq!(chosen(Choice { before: Some(early), ..Choice::default() }), Ok("20261120-010000F".into()));
+        let oldest = read(repo.path(), &Choice { before: Some(early), ..Choice::default() }).unwrap();
+        assert_eq!((oldest.sets, oldest.oldest), (2, true));
         assert!(
             chosen(Choice { set: Some("nope"), ..Choice::default() })
                 .unwrap_err()
@@ -492,6 +502,7 @@ pg_data/global={}
         let set = read(repo.path(), &Choice::default()).unwrap();
         assert_eq!((set.major, set.system_id, set.archive_id.as_str()), (17, 7_441_234_567_890_123_456, "17-1"));
         assert_eq!(set.label().unwrap().start_segment, "000000010000000000000004");
+        assert_eq!((set.lsn_stop.as_str(), set.oldest), ("0/4000138", false));
         // An encrypted repository's files are not text.
         std::fs::write(repo.path().join("backup/main/backup.info"), b"Salted__\x01\x02").unwrap();
         assert!(chosen(Choice::default()).unwrap_err().contains("encrypted"));

@@ -6,19 +6,39 @@
 //! [[checks.roles]]
 //! role = "plur_app"
 //! usage = ["public", "org_acme"]                            # floor: USAGE on these schemas
-//! tables = { "public.users" = "SELECT, INSERT, UPDATE, DELETE", "public.audit_events" = "SELECT, INSERT" }
+//! tables = { "public.users" = "SELECT, INSERT, UPDATE (name, email)", "public.audit_events" = "SELECT, INSERT" }
+//! exact = true                                              # and nothing more on tables there
 //! forbidden_schemas = ["org_globex"]                        # ceiling: no access at all there
 //! login = false                                             # NOLOGIN (true: it can log in)
+//!
+//! [[checks.roles]]
+//! role = "plur_migrator"
+//! accept = [
+//!   { attribute = "BYPASSRLS", reason = "the migration role rewrites every tenant's rows" },
+//!   { member_of = "pg_read_all_data", reason = "it exports every table before a migration" },
+//! ]
 //! ```
 //!
 //! Names fold as PostgreSQL folds them (`Org_Globex` is `org_globex`, `"Org"` is `Org`). The
-//! floor also asks for CONNECT on the database. The ceiling is always checked: not superuser,
+//! floor also asks for CONNECT on the database; a privilege followed by columns (`UPDATE (name,
+//! email)`) is asked on those columns. The ceiling is always checked: not superuser,
 //! createrole, createdb, bypassrls or replication; owns no table, view, sequence or schema;
 //! CREATE on no schema and not on the database; not a member of pg_read_server_files,
 //! pg_write_server_files, pg_execute_server_program, pg_read_all_data, pg_write_all_data or of
-//! a role with an elevated attribute. What a role is a member of counts as its own: it can
-//! `SET ROLE` to it, so an object owned by such a role is one it holds every privilege on. A
-//! forbidden schema that does not exist while one with a close name does fails with a hint.
+//! a role with an elevated attribute. Each failure says what the attribute or membership lets
+//! the role do ([`ceiling`]). What a role is a member of counts as its own: it can `SET ROLE`
+//! to it, so an object owned by such a role is one it holds every privilege on. A forbidden
+//! schema that does not exist while one with a close name does fails with a hint.
+//!
+//! `accept` lets the ceiling pass an attribute or a membership the role has by design, each
+//! with a non-empty `reason` that the report shows beside it; an accepted one the role does not
+//! have fails (a stale acceptance). It accepts that attribute or membership only: what the role
+//! owns, creates or reaches through the membership is still checked (and a superuser, a member
+//! of every role, fails those).
+//!
+//! `exact = true` makes the listed table privileges the whole set: any privilege beyond them on
+//! a table, view or foreign table in the schemas the check names (`usage` and the tables')
+//! fails, saying how the role holds it ([`exact`]).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -29,16 +49,19 @@ use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed, quote_literal};
 
+mod ceiling;
+mod exact;
+
+pub use ceiling::Accepted;
+pub(crate) use exact::{Held, held};
+
 pub(crate) const KIND: &str = "roles";
 
-const PRIVILEGES: [&str; 7] = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"];
-const DANGEROUS_ROLES: [&str; 5] = [
-    "pg_read_server_files",
-    "pg_write_server_files",
-    "pg_execute_server_program",
-    "pg_read_all_data",
-    "pg_write_all_data",
-];
+/// Table privileges (MAINTAIN from PostgreSQL 17).
+pub(crate) const PRIVILEGES: [&str; 8] =
+    ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"];
+/// The table privileges that may also be granted on columns.
+const COLUMN_PRIVILEGES: [&str; 4] = ["SELECT", "INSERT", "UPDATE", "REFERENCES"];
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -49,13 +72,42 @@ pub(crate) struct Config {
     pub connect: Option<bool>,
     #[serde(default)]
     pub usage: Vec<String>,
-    /// Table to the privileges it needs, comma-separated.
+    /// Table to the privileges it needs, comma-separated; a privilege followed by columns in
+    /// parentheses is needed on those columns (`SELECT, UPDATE (name, email)`).
     #[serde(default)]
     pub tables: BTreeMap<String, String>,
+    /// The `tables` privileges are all the role may hold on tables in the schemas the check
+    /// names (`usage` and the tables'): any other fails, saying how it is held (default false).
+    #[serde(default)]
+    pub exact: bool,
     #[serde(default)]
     pub forbidden_schemas: Vec<String>,
     /// Whether the role can log in: `false` asserts NOLOGIN (default: not checked).
     pub login: Option<bool>,
+    /// Attributes and memberships the ceiling accepts for this role by design, each with why:
+    /// `[{ attribute = "BYPASSRLS", reason = "..." }, { member_of = "pg_read_all_data", reason = "..." }]`.
+    /// One the role does not have fails.
+    #[serde(default)]
+    pub accept: Vec<ceiling::AcceptConfig>,
+}
+
+/// A privilege the floor asks for: on the table, or on these columns of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub privilege: String,
+    /// Column names as the server stores them; empty: the table's privilege.
+    pub columns: Vec<String>,
+}
+
+impl std::fmt::Display for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.privilege)?;
+        if !self.columns.is_empty() {
+            let columns: Vec<String> = self.columns.iter().map(|c| quote_ident_if_needed(c)).collect();
+            write!(f, " ({})", columns.join(", "))?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -64,9 +116,12 @@ pub struct Spec {
     pub role: String,
     pub connect: bool,
     pub usage: Vec<String>,
-    pub tables: Vec<(QualifiedName, Vec<String>)>,
+    /// Each table with its schema (`public` when none was written).
+    pub tables: Vec<(QualifiedName, Vec<Grant>)>,
+    pub exact: bool,
     pub forbidden_schemas: Vec<String>,
     pub login: Option<bool>,
+    pub accept: Accepted,
 }
 
 /// Attributes read from `pg_roles`.
@@ -78,6 +133,8 @@ pub(crate) struct Attributes {
     pub bypassrls: bool,
     pub replication: bool,
     pub login: bool,
+    /// The server's `server_version_num` (what CREATEROLE allows changed in 16).
+    pub server_version: i32,
 }
 
 /// How many items a message lists before it says how many more there are.
@@ -93,25 +150,24 @@ impl Kind for Spec {
         let mut tables = Vec::new();
         for (table, privileges) in config.tables {
             let name = QualifiedName::parse(&table).map_err(FieldError::unplaced)?;
-            let mut list = Vec::new();
-            for p in privileges.split(',').map(|p| p.trim().to_ascii_uppercase()).filter(|p| !p.is_empty()) {
-                if !PRIVILEGES.contains(&p.as_str()) {
-                    return Err(FieldError::unplaced(format!(
-                        "`{p}` on `{table}` is not a table privilege ({})",
-                        PRIVILEGES.join(", ")
-                    )));
-                }
-                list.push(p);
-            }
-            tables.push((name, list));
+            let name = QualifiedName::new(name.schema_or_public().to_owned(), name.name);
+            tables.push((name, parse_grants(&table, &privileges).map_err(FieldError::unplaced)?));
+        }
+        let usage: Vec<String> = config.usage.iter().map(|s| fold_ident(s)).collect();
+        if config.exact && tables.is_empty() && usage.is_empty() {
+            return Err(FieldError::unplaced(
+                "`exact = true` needs `tables` or `usage`: it is exact in the schemas they name, and without them it checks nothing",
+            ));
         }
         Ok(Spec {
             role: fold_ident(&config.role),
             connect: config.connect.unwrap_or(true),
-            usage: config.usage.iter().map(|s| fold_ident(s)).collect(),
+            usage,
             tables,
+            exact: config.exact,
             forbidden_schemas: config.forbidden_schemas.iter().map(|s| fold_ident(s)).collect(),
             login: config.login,
+            accept: Accepted::resolve(config.accept)?,
         })
     }
 
@@ -122,7 +178,7 @@ impl Kind for Spec {
     async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
         let started = Instant::now();
         let role = &self.role;
-        let attributes: Option<(bool, bool, bool, bool, bool, bool)> =
+        let attributes: Option<(bool, bool, bool, bool, bool, bool, i32)> =
             match sqlx::query_as(ATTRIBUTES_SQL).bind(role).fetch_optional(ctx.pool).await {
                 Ok(a) => a,
                 Err(err) => {
@@ -132,7 +188,7 @@ impl Kind for Spec {
                     ];
                 }
             };
-        let Some((superuser, createrole, createdb, bypassrls, replication, login)) = attributes else {
+        let Some((superuser, createrole, createdb, bypassrls, replication, login, server_version)) = attributes else {
             let message = crate::names::with_hint(
                 ctx.pool,
                 crate::names::Object::Role,
@@ -148,15 +204,16 @@ impl Kind for Spec {
                     .verdict(false, message),
             ];
         };
-        let attributes = Attributes { superuser, createrole, createdb, bypassrls, replication, login };
+        let attributes = Attributes { superuser, createrole, createdb, bypassrls, replication, login, server_version };
         vec![
             self.floor(ctx).await,
+            self.exact(ctx).await,
             self.attributes(attributes, started),
             self.login(attributes, started),
             self.ownership(ctx).await,
             self.schema_create(ctx).await,
             self.forbidden(ctx).await,
-            self.memberships(ctx).await,
+            self.memberships(ctx, server_version).await,
         ]
         .into_iter()
         .flatten()
@@ -164,7 +221,48 @@ impl Kind for Spec {
     }
 }
 
-const ATTRIBUTES_SQL: &str = "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolcanlogin FROM pg_roles WHERE rolname = $1";
+const ATTRIBUTES_SQL: &str = "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolcanlogin, \
+    current_setting('server_version_num')::int FROM pg_roles WHERE rolname = $1";
+
+/// The privileges written for `table` (`SELECT, UPDATE (name, email)`), checked and upper-cased,
+/// columns folded as the server folds them.
+fn parse_grants(table: &str, written: &str) -> Result<Vec<Grant>, String> {
+    let mut grants = Vec::new();
+    let mut rest = written.trim();
+    while !rest.is_empty() {
+        let end = rest.find([',', '(']).unwrap_or(rest.len());
+        let privilege = rest[..end].trim().to_ascii_uppercase();
+        rest = &rest[end..];
+        let mut columns = Vec::new();
+        if let Some(inner) = rest.strip_prefix('(') {
+            let close = inner.find(')').ok_or_else(|| format!("`{written}` on `{table}`: a `(` is not closed"))?;
+            columns = inner[..close].split(',').map(|c| fold_ident(c.trim())).filter(|c| !c.is_empty()).collect();
+            if columns.is_empty() {
+                return Err(format!("`{written}` on `{table}`: `{privilege} ()` names no column"));
+            }
+            rest = &inner[close + 1..];
+        }
+        rest = rest.trim_start();
+        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+        if privilege.is_empty() {
+            if columns.is_empty() {
+                continue;
+            }
+            return Err(format!("`{written}` on `{table}`: columns without a privilege"));
+        }
+        if !PRIVILEGES.contains(&privilege.as_str()) {
+            return Err(format!("`{privilege}` on `{table}` is not a table privilege ({})", PRIVILEGES.join(", ")));
+        }
+        if !columns.is_empty() && !COLUMN_PRIVILEGES.contains(&privilege.as_str()) {
+            return Err(format!(
+                "`{privilege}` on `{table}` cannot be granted on columns (only {})",
+                COLUMN_PRIVILEGES.join(", ")
+            ));
+        }
+        grants.push(Grant { privilege, columns });
+    }
+    Ok(grants)
+}
 
 /// `items` for a message: all of them up to [`LISTED`], else the first ones and how many more,
 /// so that the count is always whole.
@@ -198,10 +296,18 @@ impl Spec {
                 quote_literal(schema)
             ));
         }
-        for (table, privileges) in &self.tables {
-            for p in privileges {
-                needs.push(format!("{p} on {table}"));
-                probes.push(format!("has_table_privilege({role}, {}, '{p}')", quote_literal(&table.sql())));
+        for (table, grants) in &self.tables {
+            let written = quote_literal(&table.sql());
+            for grant in grants {
+                let p = &grant.privilege;
+                if grant.columns.is_empty() {
+                    needs.push(format!("{p} on {table}"));
+                    probes.push(format!("has_table_privilege({role}, {written}, '{p}')"));
+                }
+                for column in &grant.columns {
+                    needs.push(format!("{p} ({}) on {table}", quote_ident_if_needed(column)));
+                    probes.push(format!("has_column_privilege({role}, {written}, {}, '{p}')", quote_literal(column)));
+                }
             }
         }
         if needs.is_empty() {
@@ -237,32 +343,6 @@ impl Spec {
         } else {
             let list = listed(&missing);
             result.actual(format!("missing: {list}")).verdict(false, format!("`{}` lacks {list}", self.role))
-        })
-    }
-
-    fn attributes(&self, a: Attributes, started: Instant) -> Option<CheckResult> {
-        let held: Vec<&str> = [
-            ("SUPERUSER", a.superuser),
-            ("CREATEROLE", a.createrole),
-            ("CREATEDB", a.createdb),
-            ("BYPASSRLS", a.bypassrls),
-            ("REPLICATION", a.replication),
-        ]
-        .into_iter()
-        .filter(|(_, on)| *on)
-        .map(|(n, _)| n)
-        .collect();
-        let result = self
-            .result("attributes", started)
-            .expected("none of SUPERUSER, CREATEROLE, CREATEDB, BYPASSRLS, REPLICATION")
-            .evidence(bind_evidence(ATTRIBUTES_SQL, &[&self.role]));
-        Some(if held.is_empty() {
-            result.actual("none").verdict(true, format!("`{}` has no elevated attribute", self.role))
-        } else {
-            let list = held.join(", ");
-            result
-                .actual(list.clone())
-                .verdict(false, format!("`{}` has {list}: a compromised application would own the server", self.role))
         })
     }
 
@@ -413,43 +493,6 @@ impl Spec {
         .await
         .unwrap_or_default()
     }
-
-    /// Member of no role that reads or writes server files or all data, and of no role with an
-    /// elevated attribute (it can `SET ROLE` to it and have it).
-    async fn memberships(&self, ctx: &CheckContext<'_>) -> Option<CheckResult> {
-        let started = Instant::now();
-        let sql = "SELECT r.rolname::text || coalesce(' (' || nullif(concat_ws(', ', CASE WHEN r.rolsuper THEN 'SUPERUSER' END, \
-                   CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, \
-                   CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END), '') || ')', '') \
-                   FROM pg_roles r WHERE r.rolname <> $1 AND pg_has_role($1, r.oid, 'MEMBER') \
-                   AND (r.rolname = ANY($2) OR r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls OR r.rolreplication) ORDER BY 1";
-        let result = self
-            .result("server access", started)
-            .expected(format!(
-                "member of none of {}, nor of a role with SUPERUSER, CREATEROLE, CREATEDB, BYPASSRLS or REPLICATION",
-                DANGEROUS_ROLES.join(", ")
-            ))
-            .evidence(bind_evidence(sql, &[&self.role, &format!("{{{}}}", DANGEROUS_ROLES.join(","))]));
-        Some(
-            match sqlx::query_scalar::<_, String>(sql)
-                .bind(&self.role)
-                .bind(DANGEROUS_ROLES.map(String::from).to_vec())
-                .fetch_all(ctx.pool)
-                .await
-            {
-                Err(err) => result.error(describe_sql_error(&err)),
-                Ok(found) if found.is_empty() => {
-                    result.actual("none").verdict(true, format!("`{}` is a member of no elevated role", self.role))
-                }
-                Ok(found) => {
-                    let list = listed(&found);
-                    result
-                        .actual(format!("member of {list}"))
-                        .verdict(false, format!("`{}` is a member of {list}: it can act as them (SET ROLE)", self.role))
-                }
-            },
-        )
-    }
 }
 
 /// A long list of needs, summarized for the expected column.
@@ -462,8 +505,17 @@ mod tests {
     use super::*;
     use crate::outcome::Verdict;
 
-    fn spec(login: Option<bool>) -> Spec {
-        Spec { role: "plur_app".into(), connect: true, usage: vec![], tables: vec![], forbidden_schemas: vec![], login }
+    pub(super) fn spec(login: Option<bool>) -> Spec {
+        Spec {
+            role: "plur_app".into(),
+            connect: true,
+            usage: vec![],
+            tables: vec![],
+            exact: false,
+            forbidden_schemas: vec![],
+            login,
+            accept: Accepted::default(),
+        }
     }
 
     #[test]
@@ -476,7 +528,23 @@ mod tests {
             spec.attributes(Attributes { superuser: true, bypassrls: true, ..Attributes::default() }, now).unwrap();
         assert_eq!(elevated.verdict, Verdict::Fail);
         assert_eq!(elevated.actual, "SUPERUSER, BYPASSRLS");
-        assert!(elevated.message.contains("`plur_app` has SUPERUSER, BYPASSRLS"), "{}", elevated.message);
+        assert!(elevated.message.starts_with("`plur_app` has SUPERUSER: it bypasses every permission check"));
+        assert!(elevated.message.contains("; `plur_app` has BYPASSRLS: it is exempt"), "{}", elevated.message);
+    }
+
+    #[test]
+    fn privileges_read_with_their_columns() {
+        let grants = parse_grants("public.users", "select, UPDATE (Name, \"Email\"), insert").unwrap();
+        let shown: Vec<String> = grants.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["SELECT", "UPDATE (name, \"Email\")", "INSERT"]);
+        assert_eq!(parse_grants("t", " , SELECT,").unwrap().len(), 1);
+        assert!(parse_grants("t", "maintain").is_ok());
+        let error = |written| parse_grants("public.users", written).unwrap_err();
+        assert!(error("SELECT, UPDATE (name").contains("a `(` is not closed"));
+        assert!(error("UPDATE ()").contains("names no column"));
+        assert!(error("(name)").contains("columns without a privilege"));
+        assert!(error("DELETE (name)").contains("`DELETE` on `public.users` cannot be granted on columns"));
+        assert!(error("USAGE").contains("`USAGE` on `public.users` is not a table privilege"));
     }
 
     #[test]
@@ -506,14 +574,34 @@ mod tests {
             role: "Plur_App".into(),
             connect: None,
             usage: vec!["Public".into(), "\"Org\"".into()],
-            tables: BTreeMap::new(),
+            tables: BTreeMap::from([("Users".to_owned(), "SELECT".to_owned())]),
+            exact: false,
             forbidden_schemas: vec!["Org_Globex".into()],
             login: None,
+            accept: vec![],
         };
         let ctx = ResolveContext { base: std::path::PathBuf::new(), baseline: None };
         let spec = Spec::resolve(config, &ctx).unwrap();
         assert_eq!(spec.role, "plur_app");
         assert_eq!(spec.usage, ["public", "Org"]);
+        assert_eq!(spec.tables[0].0, QualifiedName::new("public", "users"), "a table without a schema is in public");
         assert_eq!(spec.forbidden_schemas, ["org_globex"]);
+    }
+
+    #[test]
+    fn exact_without_tables_or_usage_is_refused() {
+        let config = Config {
+            role: "app".into(),
+            connect: None,
+            usage: vec![],
+            tables: BTreeMap::new(),
+            exact: true,
+            forbidden_schemas: vec![],
+            login: None,
+            accept: vec![],
+        };
+        let ctx = ResolveContext { base: std::path::PathBuf::new(), baseline: None };
+        let error = Spec::resolve(config, &ctx).unwrap_err().message;
+        assert!(error.contains("`exact = true` needs `tables` or `usage`"), "{error}");
     }
 }

@@ -3,6 +3,9 @@
 //! time). A failed phase stops the drill; teardown always runs, also after an error or an
 //! interruption, and the reports are always written.
 
+mod limits;
+mod teardown;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppHandle};
+use crate::catalog::{CatalogAudit, CatalogError, Fingerprint};
 use crate::check::{self, CheckResult};
 use crate::dump::DumpSummary;
 use crate::dump::Format;
@@ -31,6 +35,7 @@ use crate::secret::Redactor;
 use crate::secret::Secret;
 use crate::source::verify::{self, Verified, VerifyError};
 use crate::source::{self, Backup, BackupInfo, read};
+use limits::{Limits, Stop};
 
 /// Where a drill writes its reports.
 #[derive(Debug, Clone)]
@@ -189,6 +194,7 @@ pub async fn run(
                 api_done: AtomicUsize::new(0),
                 baseline_out: options.baseline_out.clone(),
                 inspect: options.inspect.clone(),
+                limits: Limits::new(scenario.deadlines, scenario.objectives.rto, started),
             };
             drill.run(options, cancel).await
         }
@@ -271,6 +277,8 @@ struct Drill<'a> {
     baseline_out: Option<PathBuf>,
     /// What reads the restored database instead of the checks.
     inspect: Option<Arc<dyn Inspect>>,
+    /// Each phase's deadline, the RTO and the target's disk limit.
+    limits: Limits,
 }
 
 impl Drill<'_> {
@@ -316,7 +324,14 @@ impl Drill<'_> {
         let at = OffsetDateTime::now_utc();
         self.events.emit(Event::PhaseStarted { phase, at });
         let started = Instant::now();
-        let result = work.await;
+        let result = match self.limits.guard(phase, work).await {
+            Ok(done) => Ok(done),
+            Err(Stop::Other(e)) => Err(e),
+            Err(Stop::Rto(e)) => {
+                self.events.emit(Event::RtoPassed);
+                Err(PhaseError::error(e))
+            }
+        };
         let (status, summary, error, value) = match result {
             Ok((value, summary)) => (PhaseStatus::Passed, summary, None, Some(value)),
             Err(PhaseError::Failed(e)) => {
@@ -335,6 +350,12 @@ impl Drill<'_> {
             error,
         }));
         value
+    }
+
+    /// The database is restored (or recovered) and ready for its checks: the recovery time.
+    fn recovered(&self) {
+        self.limits.recovered();
+        self.events.emit(Event::Recovered { elapsed: self.started.elapsed() });
     }
 
     /// Where this drill keeps downloaded backups; removed when it ends.
@@ -396,26 +417,27 @@ impl Drill<'_> {
         };
         let (Some(verified), Some(mut target)) = (verified, target) else { return None };
 
-        let (report, dump) = self.phase(Phase::Preflight, self.preflight(&target, &backup, &verified)).await?;
+        // The catalog's reference is taken on the fresh target while preflight runs.
+        let (preflight, reference) = tokio::join!(
+            self.phase(Phase::Preflight, self.preflight(&target, &backup, &verified)),
+            restore::audit::before_restore(&target)
+        );
+        let (report, dump) = preflight?;
         let dump = &dump;
         target.info.server_version = report.server_version.clone();
         target.info.server_version_num = report.server_version_num;
         self.events.emit(Event::Target(target.info.clone()));
         self.events.emit(Event::Preflight(report));
 
-        let stats = self.phase(Phase::Restore, self.restore(&target, &backup, verified.format, dump)).await?;
+        let restore = self.restore(&target, &backup, verified.format, dump, reference);
+        let stats = self.phase(Phase::Restore, restore).await?;
         self.events.emit(Event::Restore(stats.clone()));
-        self.events.emit(Event::Recovered { elapsed: self.started.elapsed() });
+        self.recovered();
 
         // Checks run where the restore ended: the scenario's database, or, for a dump that
         // creates its own databases, the one named in the scenario if it is among them, else
         // the last one the dump connected to.
-        let database =
-            if dump.databases_created.is_empty() || dump.databases_created.contains(&self.scenario.target.database) {
-                target.database_for(&self.scenario.target.database)
-            } else {
-                stats.database.clone()
-            };
+        let database = restore::phase::checks_database(&target, dump, &self.scenario.target.database, &stats);
         Some((target, database, dump.clone()))
     }
 
@@ -427,24 +449,52 @@ impl Drill<'_> {
         // The toolbox of the verify phase is a container: teardown sweeps for it too.
         cleanup.provision_started = true;
         let prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
+        // Before its server starts: a target before the backup's end cannot be reached.
+        let preflight =
+            async { prepared.preflight(&self.scenario.recovery).map(|s| ((), s)).map_err(PhaseError::error) };
+        self.phase(Phase::Preflight, preflight).await?;
         let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&prepared.data))).await?;
-        self.not_configured(Phase::Preflight, "a base backup is its own server: nothing to prepare for it");
         let start = prepared.recovery_start(&self.scenario.recovery);
+        let database = self.scenario.target.database.clone();
         let recovery = async {
             let recovered =
                 restore::physical::recovery::wait(&target, &start, &self.redactor).await.map_err(PhaseError::error)?;
-            let summary = recovered.summary();
-            Ok((recovered, summary))
+            let catalog = self.audit_recovered(&target, &database, prepared.data.major).await?;
+            let summary = format!("{}; {}", recovered.summary(), catalog.summary());
+            Ok(((recovered, catalog), summary))
         };
-        let recovered = self.phase(Phase::Restore, recovery).await?;
-        let database = self.scenario.target.database.clone();
+        let (recovered, catalog) = self.phase(Phase::Restore, recovery).await?;
         self.events.emit(Event::Restore(RestoreStats {
             database: database.clone(),
             recovery: Some(recovered),
+            catalog: Some(catalog),
             ..RestoreStats::default()
         }));
-        self.events.emit(Event::Recovered { elapsed: self.started.elapsed() });
+        self.recovered();
         Some((target, database, DumpSummary::default()))
+    }
+
+    /// A recovered cluster's built-ins against a fresh cluster of the same image (started once
+    /// per image, then cached): a backup whose built-ins lie fails the restore.
+    async fn audit_recovered(&self, target: &Target, database: &str, major: u32) -> Result<CatalogAudit, PhaseError> {
+        let progress = |message: &str| self.progress(Phase::Restore, message, None, None);
+        let scenario = format!("{}-catalog", self.scenario.name);
+        // A folder and a name of its own beside the target's (a start cut off drops the handle,
+        // which removes its container).
+        let drill_id = format!("ca7a{}", self.drill_id.get(4..).unwrap_or_default());
+        let ctx = ProvisionContext {
+            drill_id: &drill_id,
+            scenario: &scenario,
+            redactor: &self.redactor,
+            progress: &progress,
+            backup: None,
+            trusted: self.scenario.source.trusted.as_deref(),
+            backup_major: Some(major),
+            physical: None,
+        };
+        let fresh = provision::start(&self.scenario.target, &ctx);
+        let (reference, name) = restore::audit::fresh_cluster(target, fresh).await.map_err(PhaseError::error)?;
+        restore::audit::after_restore(target, &reference, &name, database).await.map_err(PhaseError::error)
     }
 
     /// Reads what a base backup is, checks its archive, stages its data directory and runs
@@ -584,6 +634,14 @@ impl Drill<'_> {
     }
 
     async fn verify(&self, backup: &Backup, stop: Arc<AtomicBool>) -> PhaseResult<Verified> {
+        // A verify stopped from outside (its deadline, the RTO) stops its reading thread too.
+        struct StopOnDrop(Arc<AtomicBool>);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(stop.clone());
         let events = self.events.clone();
         let expected = self.scenario.source.expected_sha256.clone();
         let to_verify = backup.clone();
@@ -653,6 +711,7 @@ impl Drill<'_> {
         let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(PhaseError::error)?;
         cleanup.teardown = Some(handle);
         cleanup.database = Some(target.database_for(&self.scenario.target.database));
+        self.limits.watch(&target);
         self.events.emit(Event::Target(target.info.clone()));
         let summary = target.summary();
         Ok((target, summary))
@@ -682,12 +741,15 @@ impl Drill<'_> {
         backup: &Backup,
         format: Format,
         dump: &DumpSummary,
+        reference: Result<Fingerprint, CatalogError>,
     ) -> PhaseResult<RestoreStats> {
+        let reference = reference.map_err(PhaseError::error)?;
         let total = backup.size;
         let progress = |done: u64| self.progress(Phase::Restore, "restoring", Some(done), Some(total));
         let into = &self.scenario.target.database;
         let restore = &self.scenario.restore;
-        restore::phase::restore(target, backup, format, dump, restore, into, &self.redactor, &progress)
+        Limits::fits(target, format, dump.bytes).map_err(PhaseError::error)?;
+        restore::phase::restore(target, backup, format, dump, restore, into, &reference, &self.redactor, &progress)
             .await
             .map_err(PhaseError::error)
     }
@@ -722,91 +784,5 @@ impl Drill<'_> {
                 self.events.emit(Event::Check(CheckResult::skipped(app::request::KIND, &request.name, reason)));
             }
         }
-    }
-
-    /// Removes the target and the app; with `keep`, keeps the target running instead (what it
-    /// cannot keep it still removes) and returns how to reach it.
-    async fn teardown(&self, cleanup: Cleanup, keep: bool) -> Option<provision::kept::Kept> {
-        let mut kept = None;
-        self.phase(Phase::Teardown, async {
-            let mut lines = Vec::new();
-            if let Some(mut app) = cleanup.app {
-                lines.push(app.stop().await.map_err(PhaseError::error)?);
-            }
-            let cut_off = cleanup.teardown.is_none();
-            if keep && cut_off {
-                lines.push("nothing to keep: no target was started".into());
-            }
-            if let Some(mut handle) = cleanup.teardown {
-                let database = cleanup.database.unwrap_or_else(|| self.scenario.target.database.clone());
-                match self.keep(&mut handle, &database, keep).await {
-                    Some(Ok(target)) => {
-                        lines.push(target.summary.clone());
-                        self.events.emit(Event::Kept(target.info.clone()));
-                        kept = Some(target);
-                    }
-                    not_kept => {
-                        if let Some(Err(e)) = not_kept {
-                            lines.push(format!("{}; removed it instead", error_chain(&*e)));
-                        }
-                        lines.push(handle.run().await.map_err(PhaseError::error)?);
-                    }
-                }
-            }
-            // Anything else labelled with this drill: a start cut off before it handed its
-            // container over may still be creating one, so look twice.
-            let container = matches!(self.scenario.target.kind, TargetKind::Container(_));
-            let mut swept = 0;
-            if container {
-                swept += provision::sweep(&self.drill_id).await.map_err(PhaseError::error)?;
-            }
-            if cut_off && container {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                swept += provision::sweep(&self.drill_id).await.map_err(PhaseError::error)?;
-            }
-            if swept > 0 {
-                lines.push(format!(
-                    "removed {swept} container{} found by the drill's label",
-                    if swept == 1 { "" } else { "s" }
-                ));
-            }
-            if lines.is_empty() {
-                lines.push("nothing to remove".into());
-            }
-            Ok(((), lines.join("; ")))
-        })
-        .await;
-        kept
-    }
-
-    /// Keeps the target, when asked to, as `<scenario>-<first 8 of the drill id>`.
-    async fn keep(
-        &self,
-        handle: &mut Teardown,
-        database: &str,
-        keep: bool,
-    ) -> Option<Result<provision::kept::Kept, Box<dyn std::error::Error + Send + Sync>>> {
-        if !keep {
-            return None;
-        }
-        let short: String = self.drill_id.chars().take(8).collect();
-        let name = format!("{}-{short}", self.scenario.name);
-        let dir = match provision::kept::state_dir() {
-            Ok(dir) => dir,
-            Err(e) => return Some(Err(Box::new(e))),
-        };
-        let record = provision::kept::record_path(&dir, &name);
-        let kept_at =
-            OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        let request = provision::kept::Request {
-            name: &name,
-            scenario: &self.scenario.name,
-            drill_id: &self.drill_id,
-            database,
-            record: &record,
-            kept_at: &kept_at,
-            redactor: &self.redactor,
-        };
-        Some(handle.keep(&request).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>))
     }
 }

@@ -1,0 +1,439 @@
+//! Loopholes a session can open itself. Any role may set any custom setting (`app.bypass_rls`,
+//! `audit.allow_delete`) in its own session: a policy or a trigger function that reads one is a
+//! door the application role holds the key to, whatever the scenario sets. Fail-closed `rls`
+//! and `append_only` find the settings a table's policies and its triggers' functions read
+//! (their text as the server prints it, and the source of the functions they call), try each
+//! one as the application role would, set to the values those texts compare with and the usual
+//! truthy spellings, and fail naming the policy or trigger and the setting that opened it.
+//!
+//! ```toml
+//! # in fail_closed = { ... } or [[checks.append_only]]:
+//! trusted = [{ setting = "app.bypass_rls", reason = "set only by the migration runner's login, never by the app" }]
+//! # a tenant value the policies treat specially, accepted for the same reason:
+//! # trusted = [{ setting = "app.tenant_id", value = "*", reason = "..." }]
+//! ```
+//!
+//! A trusted setting (or one value of it) is not tried; the reason is shown in the evidence and
+//! the report. Only custom settings (a name with a dot) are levers: built-in ones are set by
+//! PostgreSQL or by the server's configuration, not by a session's whim.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::field::FieldError;
+
+/// Values every lever is tried with, beside the literals its readers compare with.
+const TRUTHY: [&str; 7] = ["on", "true", "1", "yes", "t", "all", "*"];
+
+/// At most this many values per setting: literals of a long function are mostly not for it.
+const MAX_VALUES: usize = 16;
+
+/// A setting or a value of it the scenario says only a trusted path sets.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Trusted {
+    /// The setting, as `current_setting` names it (`app.bypass_rls`).
+    pub setting: String,
+    /// One value of it only (a tenant value the policies treat specially); default: any.
+    pub value: Option<String>,
+    /// Why only a trusted path can set it: shown in the report.
+    pub reason: String,
+}
+
+impl Trusted {
+    /// Names folded as PostgreSQL folds setting names (lower case); a reason is required.
+    pub(crate) fn resolve(list: Vec<Trusted>) -> Result<Vec<Trusted>, FieldError> {
+        list.into_iter()
+            .map(|t| {
+                if t.reason.trim().is_empty() {
+                    return Err(FieldError::unplaced(format!(
+                        "trusted setting `{}` needs a `reason`: why only a trusted path sets it",
+                        t.setting
+                    )));
+                }
+                if !t.setting.contains('.') {
+                    return Err(FieldError::unplaced(format!(
+                        "trusted setting `{}` is not a custom setting (`prefix.name`)",
+                        t.setting
+                    )));
+                }
+                Ok(Trusted { setting: t.setting.to_lowercase(), ..t })
+            })
+            .collect()
+    }
+
+    fn covers(&self, setting: &str, value: &str) -> bool {
+        self.setting == setting && self.value.as_deref().is_none_or(|v| v == value)
+    }
+
+    /// How the evidence lists it.
+    pub(crate) fn shown(&self) -> String {
+        match &self.value {
+            Some(value) => format!("{} = '{value}' (trusted: {})", self.setting, self.reason),
+            None => format!("{} (trusted: {})", self.setting, self.reason),
+        }
+    }
+}
+
+/// A text that reads settings: a policy's expressions or a trigger's function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reader {
+    /// What it is, as a message names it: ``policy `tenant_read` ``, ``trigger `audit_guard` ``.
+    pub name: String,
+    pub text: String,
+}
+
+/// A custom setting some readers read, with the values to try it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Lever {
+    pub setting: String,
+    pub values: Vec<String>,
+    /// The readers that read it.
+    pub read_by: Vec<String>,
+}
+
+/// One try: set `setting` to `value`, then do what must stay refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Attempt {
+    pub setting: String,
+    pub value: String,
+    pub read_by: Vec<String>,
+}
+
+static SETTING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)current_setting\s*\(\s*'((?:[^']|'')+)'(?:\s*::\s*text)?\s*(?:,\s*(?:true|false)\s*)?\)(\s*\)?\s*::\s*jsonb?)?")
+        .expect("a valid pattern")
+});
+static LITERAL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"'((?:[^']|'')*)'").expect("a valid pattern"));
+static JSON_KEY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"->>?\s*'((?:[^']|'')+)'").expect("a valid pattern"));
+
+/// The custom settings `text` reads with `current_setting`, lower-cased, each with whether it
+/// is read as JSON (`current_setting('request.jwt.claims')::jsonb`).
+pub(crate) fn settings_read(text: &str) -> Vec<(String, bool)> {
+    let mut found: Vec<(String, bool)> = Vec::new();
+    for c in SETTING.captures_iter(text) {
+        let name = c[1].replace("''", "'").to_lowercase();
+        let json = c.get(2).is_some();
+        if !name.contains('.') {
+            continue;
+        }
+        match found.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => entry.1 |= json,
+            None => found.push((name, json)),
+        }
+    }
+    found
+}
+
+/// The string literals of `text` a setting may be compared with: not the setting names
+/// themselves, not JSON keys, nothing long.
+fn literals(text: &str, settings: &[(String, bool)]) -> (Vec<String>, Vec<String>) {
+    let keys: Vec<String> = JSON_KEY.captures_iter(text).map(|c| c[1].replace("''", "'")).collect();
+    let mut values = Vec::new();
+    for c in LITERAL.captures_iter(text) {
+        let value = c[1].replace("''", "'");
+        let lowered = value.to_lowercase();
+        if value.len() > 64 || settings.iter().any(|(s, _)| *s == lowered) || keys.contains(&value) {
+            continue;
+        }
+        if !values.contains(&value) {
+            values.push(value);
+        }
+    }
+    (values, keys)
+}
+
+/// The levers `readers` offer, but `except` (the tenant setting, which fail-closed tries on
+/// its own): each custom setting they read, with the literals they compare with and the usual
+/// truthy spellings; a setting read as JSON is tried as objects of the keys they read.
+pub(crate) fn levers(readers: &[Reader], except: &[&str]) -> Vec<Lever> {
+    let mut by_setting: BTreeMap<String, Lever> = BTreeMap::new();
+    for reader in readers {
+        let settings = settings_read(&reader.text);
+        let (values, keys) = literals(&reader.text, &settings);
+        for (setting, json) in &settings {
+            if except.iter().any(|e| e.eq_ignore_ascii_case(setting)) {
+                continue;
+            }
+            let lever = by_setting.entry(setting.clone()).or_insert_with(|| Lever {
+                setting: setting.clone(),
+                values: Vec::new(),
+                read_by: Vec::new(),
+            });
+            if !lever.read_by.contains(&reader.name) {
+                lever.read_by.push(reader.name.clone());
+            }
+            let tried = candidates(&values, &keys, *json);
+            for value in tried {
+                if !lever.values.contains(&value) && lever.values.len() < MAX_VALUES {
+                    lever.values.push(value);
+                }
+            }
+        }
+    }
+    by_setting.into_values().collect()
+}
+
+/// The values a setting is tried with: the literals first (what the readers compare with),
+/// then the truthy spellings; as JSON objects when it is read as JSON.
+fn candidates(values: &[String], keys: &[String], json: bool) -> Vec<String> {
+    let mut plain: Vec<String> = values.to_vec();
+    plain.extend(TRUTHY.iter().map(|v| (*v).to_owned()));
+    if !json {
+        return plain;
+    }
+    let mut objects = Vec::new();
+    for key in keys {
+        for value in &plain {
+            objects.push(serde_json::json!({ key: value }).to_string());
+        }
+    }
+    objects
+}
+
+/// The tenant values the readers treat specially: the literals they compare the tenant setting
+/// with (`current_setting('app.tenant_id') = '*'`), not the two probe tenants.
+pub(crate) fn special_tenants(readers: &[Reader], setting: &str) -> Vec<String> {
+    let setting = setting.to_lowercase();
+    let mut out = Vec::new();
+    for reader in readers {
+        let settings = settings_read(&reader.text);
+        if !settings.iter().any(|(s, _)| *s == setting) {
+            continue;
+        }
+        for value in literals(&reader.text, &settings).0 {
+            if !out.contains(&value) && out.len() < MAX_VALUES {
+                out.push(value);
+            }
+        }
+    }
+    for value in ["*", "all", ""] {
+        if !out.iter().any(|v| v == value) {
+            out.push(value.to_owned());
+        }
+    }
+    out
+}
+
+/// Every try the levers call for, but what `trusted` covers; and the trusted entries that
+/// matched a lever (for the evidence).
+pub(crate) fn attempts(levers: &[Lever], trusted: &[Trusted]) -> (Vec<Attempt>, Vec<Trusted>) {
+    let mut out = Vec::new();
+    let mut used = Vec::new();
+    for lever in levers {
+        for value in &lever.values {
+            if let Some(t) = trusted.iter().find(|t| t.covers(&lever.setting, value)) {
+                if !used.contains(t) {
+                    used.push(t.clone());
+                }
+                continue;
+            }
+            out.push(Attempt { setting: lever.setting.clone(), value: value.clone(), read_by: lever.read_by.clone() });
+        }
+    }
+    (out, used)
+}
+
+/// SQL: a table's policies, each with its expressions as the server prints them and the
+/// definitions of the functions they call (`pg_depend`), as `(name, text)`.
+pub(crate) const POLICY_READERS_SQL: &str = "\
+SELECT 'policy `' || p.polname::text || '`', \
+       coalesce(pg_get_expr(p.polqual, p.polrelid), '') || E'\\n' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') || E'\\n' || \
+       coalesce((SELECT string_agg(pg_get_functiondef(f.oid), E'\\n') FROM pg_depend d JOIN pg_proc f ON f.oid = d.refobjid \
+                  WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_proc'::regclass \
+                    AND f.prokind = 'f'), '') \
+  FROM pg_policy p WHERE p.polrelid = $1::regclass ORDER BY p.polname";
+
+/// SQL: the triggers that fire in an ordinary session on a table, each with its function's
+/// definition and those of the functions that function's body depends on, as `(name, text)`.
+pub(crate) const TRIGGER_READERS_SQL: &str = "\
+SELECT 'trigger `' || t.tgname::text || '` (function `' || f.proname::text || '`)', \
+       pg_get_functiondef(f.oid) || E'\\n' || \
+       coalesce((SELECT string_agg(pg_get_functiondef(g.oid), E'\\n') FROM pg_depend d JOIN pg_proc g ON g.oid = d.refobjid \
+                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = f.oid AND d.refclassid = 'pg_proc'::regclass \
+                    AND g.prokind = 'f'), '') \
+  FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid \
+ WHERE t.tgrelid = $1::regclass AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A') ORDER BY t.tgname";
+
+/// Reads the readers with `sql` (one of the two above) for `table`.
+pub(crate) async fn readers(conn: &mut sqlx::PgConnection, sql: &str, table: &str) -> sqlx::Result<Vec<Reader>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(sql).bind(table).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|(name, text)| Reader { name, text }).collect())
+}
+
+/// The message of a lever that opened what must stay shut: `what` says what it allowed.
+pub(crate) fn opened(attempt: &Attempt, what: &str) -> String {
+    format!(
+        "{what} when the session sets `{}` = '{}' itself, which {} reads{}: any session of the role can open it \
+         (if only a trusted path can set it, accept it with `trusted = [{{ setting = \"{}\", reason = \"...\" }}]`)",
+        attempt.setting,
+        attempt.value,
+        attempt.read_by.join(", "),
+        if attempt.read_by.len() > 1 { " (one of them)" } else { "" },
+        attempt.setting
+    )
+}
+
+/// Which step of a door's try an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// `set_config` of the setting: refused, the session cannot open that door.
+    Set,
+    /// The statement the door would let through.
+    Statement(crate::sqlstate::Probe),
+}
+
+/// Whether an error while a door was tried says it stayed shut for that value: `Err` with why
+/// when it proves nothing. The database's own answer does (a refusal, a setting it will not
+/// set, a value that does not cast, a setting unset); what happened to the session or the
+/// machine does not (a timeout, a lock not granted, an internal error, a lost connection), nor
+/// does a write that got past the refusal and stopped on something else (a constraint of the
+/// probe row): either may hide a door that opens.
+pub(crate) fn stayed_shut(err: &sqlx::Error, step: Step) -> Result<(), String> {
+    match crate::sqlstate::of(err) {
+        Some((code, context)) if shuts(&code, context.as_deref(), step) => Ok(()),
+        _ => Err(crate::pg::describe_sql_error(err)),
+    }
+}
+
+fn shuts(code: &str, context: Option<&str>, step: Step) -> bool {
+    use crate::sqlstate::{Class, classify, transient};
+    match step {
+        _ if transient(code) => false,
+        Step::Set => true,
+        Step::Statement(probe) => {
+            classify(probe, code, context) != Class::Inconclusive || code.starts_with("22") || code == "42704"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(name: &str, text: &str) -> Reader {
+        Reader { name: name.into(), text: text.into() }
+    }
+
+    #[test]
+    fn settings_are_read_as_the_server_prints_them_and_as_people_write_them() {
+        let printed = "((tenant_id = (current_setting('app.tenant_id'::text, true))::uuid) OR \
+                       (current_setting('app.bypass_rls'::text, true) = 'on'::text))";
+        assert_eq!(
+            settings_read(printed),
+            vec![("app.tenant_id".to_owned(), false), ("app.bypass_rls".to_owned(), false)]
+        );
+        let written = "IF current_setting( 'Audit.Allow_Delete', true ) = 'yes' THEN RETURN OLD; END IF;";
+        assert_eq!(settings_read(written), vec![("audit.allow_delete".to_owned(), false)]);
+        let jwt =
+            "((current_setting('request.jwt.claims'::text, true))::jsonb ->> 'role'::text) = 'service_role'::text";
+        assert_eq!(settings_read(jwt), vec![("request.jwt.claims".to_owned(), true)]);
+        assert!(settings_read("current_setting('search_path')").is_empty(), "built-in settings are not levers");
+    }
+
+    #[test]
+    fn a_lever_is_tried_with_what_its_readers_compare_it_with_then_the_truthy_spellings() {
+        let readers = [
+            reader(
+                "policy `tenant`",
+                "((tenant_id = (current_setting('app.tenant_id'::text, true))::uuid) OR \
+                 (current_setting('app.bypass_rls'::text, true) = 'enabled'::text))",
+            ),
+            reader("trigger `guard`", "IF current_setting('app.bypass_rls', true) = 'on' THEN RETURN OLD; END IF;"),
+        ];
+        let levers = levers(&readers, &["app.tenant_id"]);
+        assert_eq!(levers.len(), 1, "the tenant setting is not a lever: {levers:?}");
+        let lever = &levers[0];
+        assert_eq!(lever.setting, "app.bypass_rls");
+        assert_eq!(lever.read_by, vec!["policy `tenant`", "trigger `guard`"]);
+        assert_eq!(&lever.values[..2], ["enabled", "on"]);
+        assert!(lever.values.contains(&"true".to_owned()) && lever.values.contains(&"1".to_owned()));
+        assert!(!lever.values.iter().any(|v| v == "app.bypass_rls"), "a setting's name is not a value");
+    }
+
+    #[test]
+    fn a_setting_read_as_json_is_tried_as_objects_of_the_keys_read() {
+        let readers = [reader(
+            "policy `service`",
+            "(((current_setting('request.jwt.claims'::text, true))::jsonb ->> 'role'::text) = 'service_role'::text)",
+        )];
+        let lever = &levers(&readers, &[])[0];
+        assert_eq!(lever.values[0], r#"{"role":"service_role"}"#);
+        assert!(lever.values.iter().all(|v| v.starts_with("{\"role\":")), "{:?}", lever.values);
+    }
+
+    #[test]
+    fn trusted_settings_and_values_are_not_tried_and_are_listed() {
+        let lever = Lever {
+            setting: "app.tenant_id".into(),
+            values: vec!["*".into(), "all".into()],
+            read_by: vec!["policy `t`".into()],
+        };
+        let trusted =
+            vec![Trusted { setting: "app.tenant_id".into(), value: Some("*".into()), reason: "the admin API".into() }];
+        let (tries, used) = attempts(&[lever], &trusted);
+        assert_eq!(tries.iter().map(|a| a.value.as_str()).collect::<Vec<_>>(), ["all"]);
+        assert_eq!(used, trusted);
+        assert!(used[0].shown().contains("trusted: the admin API"));
+        let no_reason = vec![Trusted { setting: "app.x".into(), value: None, reason: " ".into() }];
+        assert!(Trusted::resolve(no_reason).is_err(), "a trust needs its reason");
+        let built_in = vec![Trusted { setting: "search_path".into(), value: None, reason: "r".into() }];
+        assert!(Trusted::resolve(built_in).is_err());
+    }
+
+    #[test]
+    fn special_tenant_values_are_the_literals_the_tenant_setting_is_compared_with() {
+        let readers = [reader(
+            "policy `t`",
+            "((current_setting('app.tenant'::text) = 'global'::text) OR (tenant = current_setting('app.tenant'::text)))",
+        )];
+        assert_eq!(special_tenants(&readers, "app.tenant"), ["global", "*", "all", ""]);
+        assert_eq!(special_tenants(&readers, "app.other"), ["*", "all", ""]);
+    }
+
+    #[test]
+    fn a_door_stays_shut_on_the_databases_answer_and_proves_nothing_on_a_timeout_or_a_constraint() {
+        use crate::sqlstate::Probe::{PolicyRead, Write};
+        const RAISE: Option<&str> = Some("PL/pgSQL function no_change() line 3 at RAISE");
+        let table = [
+            // The session may not set it, or the value does not take.
+            ("42501", None, Step::Set, true),
+            ("22023", None, Step::Set, true),
+            ("42602", None, Step::Set, true),
+            // Refused, a value that does not cast, a setting unset: shut for that value.
+            ("42501", None, Step::Statement(Write), true),
+            ("P0001", RAISE, Step::Statement(Write), true),
+            ("22P02", None, Step::Statement(Write), true),
+            ("42704", None, Step::Statement(Write), true),
+            ("22P02", None, Step::Statement(PolicyRead), true),
+            ("42704", None, Step::Statement(PolicyRead), true),
+            // Past the refusal, stopped by the probe row's constraint: the door opened.
+            ("23505", None, Step::Statement(Write), false),
+            ("23503", None, Step::Statement(Write), false),
+            // What happened to the session or the machine: nothing proven, at any step.
+            ("57014", None, Step::Set, false),
+            ("57014", None, Step::Statement(PolicyRead), false),
+            ("57014", RAISE, Step::Statement(Write), false),
+            ("55P03", None, Step::Statement(Write), false),
+            ("40P01", None, Step::Statement(PolicyRead), false),
+            ("XX000", None, Step::Statement(PolicyRead), false),
+            ("53200", None, Step::Set, false),
+            ("08006", None, Step::Statement(Write), false),
+        ];
+        for (code, context, step, shut) in table {
+            assert_eq!(shuts(code, context, step), shut, "{code} {context:?} at {step:?}");
+        }
+    }
+
+    #[test]
+    fn an_opened_lever_names_the_setting_the_value_and_who_reads_it() {
+        let attempt =
+            Attempt { setting: "app.bypass_rls".into(), value: "on".into(), read_by: vec!["policy `bypass`".into()] };
+        let message = opened(&attempt, "`app` reads 2 probe rows of `public.t` with no tenant set");
+        assert!(message.contains("sets `app.bypass_rls` = 'on' itself, which policy `bypass` reads"), "{message}");
+        assert!(message.contains("trusted = [{ setting = \"app.bypass_rls\""), "{message}");
+    }
+}

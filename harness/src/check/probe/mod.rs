@@ -1,0 +1,758 @@
+//! Probe rows: rows pgdrill inserts as the restore's superuser, inside a transaction that is
+//! always rolled back, so that a check can prove something about a table even when it is empty
+//! (fail-closed `rls` reads a probe row per tenant as the application role; `append_only` aims
+//! its UPDATE and DELETE at one). A leaf: it imports no check kind.
+//!
+//! A row is built column by column ([`plan`]):
+//! - the tenant column takes the tenant's value; a value the scenario gives (`probe`, for every
+//!   table of the check or for one table) comes next;
+//! - generated columns and identity `GENERATED ALWAYS` columns are never written; a column with
+//!   a default (or an identity `BY DEFAULT`) keeps it;
+//! - with a row in the table, every other column is copied from it (its values already satisfy
+//!   the table's constraints), but a unique one (in a unique index or an exclusion constraint),
+//!   which gets a value made up with a random part, or NULL when it may be NULL;
+//! - without one, a partitioned table's key takes the values of a leaf partition's bound
+//!   ([`bounds`]), and each NOT NULL column a value made up from its type's catalog facts
+//!   ([`types`], [`values`]): every base type PostgreSQL ships, arrays, enums, ranges,
+//!   multiranges, domains, composites and pgvector's types.
+//!
+//! A column no value can be made for blocks the row; the message names every such column at
+//! once, with the line to add to the scenario. A constraint that still stops the INSERT (CHECK
+//! of the table or of a domain, unique, exclusion) is set aside inside the transaction
+//! ([`constraints`], where why that is sound is written down). Foreign keys and triggers are off
+//! for the INSERT (`session_replication_role = replica`), and pgdrill's own statements run with
+//! `search_path = pg_catalog, pg_temp`.
+//!
+//! The INSERT runs what the backup attached to the table as the superuser (defaults, CHECK
+//! expressions, `ENABLE ALWAYS` triggers): one that changes the catalog (alters a policy,
+//! replaces a function, grants or revokes, [`CATALOG_WRITES_SQL`]) or the session's settings
+//! (any built-in one, the tenant's, the window's: [`SETTINGS_SQL`]) would make what follows
+//! prove something about another database than the backup's, so such an INSERT proves
+//! nothing. What this does not see: a custom setting nobody named (hidden from `pg_settings`)
+//! and writes outside the catalog.
+
+mod bounds;
+mod constraints;
+mod types;
+mod values;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use sqlx::PgConnection;
+
+use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quote_ident_if_needed, quote_literal};
+pub(crate) use types::TypeFacts;
+pub(crate) use values::tenant_literal;
+
+/// Values for probe-row columns, as a scenario gives them: `{ status = "active" }` for every
+/// table of the check, `{ "public.orders" = { status = "new" } }` for one table (its values
+/// over the others).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct ProbeValues(pub BTreeMap<String, ProbeValue>);
+
+/// A column's value, or a table's values.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum ProbeValue {
+    /// A column's value for every table: `status = "active"` (read as the column's type).
+    Value(String),
+    /// One table's column values: `"public.orders" = { status = "new" }`.
+    Table(BTreeMap<String, String>),
+}
+
+impl ProbeValues {
+    /// The tables it gives values for.
+    pub(crate) fn tables(&self) -> Result<Vec<QualifiedName>, String> {
+        self.0
+            .iter()
+            .filter(|(_, v)| matches!(v, ProbeValue::Table(_)))
+            .map(|(table, _)| QualifiedName::parse(table))
+            .collect()
+    }
+
+    /// The values for `table`'s columns: every table's, then its own over them.
+    pub(crate) fn for_table(&self, table: &QualifiedName) -> Given {
+        let mut given = Given::default();
+        let mut put = |column: &str, value: &str, own: bool| {
+            let column = fold_ident(column);
+            given.0.retain(|g| g.column != column);
+            given.0.push(GivenValue { column, value: value.to_owned(), own });
+        };
+        for (key, value) in &self.0 {
+            if let ProbeValue::Value(value) = value {
+                put(key, value, false);
+            }
+        }
+        for (key, value) in &self.0 {
+            if let ProbeValue::Table(columns) = value
+                && QualifiedName::parse(key).ok().as_ref() == Some(table)
+            {
+                for (column, value) in columns {
+                    put(column, value, true);
+                }
+            }
+        }
+        given
+    }
+}
+
+/// The values a scenario gives one table's probe rows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Given(pub Vec<GivenValue>);
+
+#[derive(Debug, Clone)]
+pub(crate) struct GivenValue {
+    /// The column, as the server names it.
+    pub column: String,
+    pub value: String,
+    /// Given for this table by name (a column it lacks is an error), not for every table.
+    pub own: bool,
+}
+
+/// A column of a table, as a probe row needs to know it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Column {
+    pub name: String,
+    /// `format_type`: `uuid`, `character varying(40)`, `public.zone_status`.
+    pub sql_type: String,
+    pub type_oid: i64,
+    pub typmod: i32,
+    /// NOT NULL, or of a NOT NULL domain.
+    pub not_null: bool,
+    /// It has a default or is an identity (BY DEFAULT).
+    pub has_default: bool,
+    /// Generated, or an identity GENERATED ALWAYS: never written.
+    pub never_written: bool,
+    /// In a unique index or an exclusion constraint: a copy would collide.
+    pub unique: bool,
+}
+
+const COLUMNS_SQL: &str = "SELECT a.attname::pg_catalog.text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+       a.atttypid::pg_catalog.int8, a.atttypmod, \
+       a.attnotnull OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) a.atttypid AND t.typnotnull), \
+       a.atthasdef OR a.attidentity OPERATOR(pg_catalog.=) 'd', \
+       a.attgenerated OPERATOR(pg_catalog.<>) '' OR a.attidentity OPERATOR(pg_catalog.=) 'a', \
+       EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) a.attrelid \
+               AND (i.indisunique OR i.indisexclusion) AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])) \
+     FROM pg_catalog.pg_attribute a \
+     WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped \
+     ORDER BY a.attnum";
+
+/// The columns of `table` (as `QualifiedName::sql` writes it).
+pub(crate) async fn columns(conn: &mut PgConnection, table: &str, ran: &mut Vec<String>) -> sqlx::Result<Vec<Column>> {
+    type Row = (String, String, i64, i32, bool, bool, bool, bool);
+    ran.push(crate::check::bind_evidence(COLUMNS_SQL, &[table]));
+    let rows: Vec<Row> = sqlx::query_as(COLUMNS_SQL).bind(table).fetch_all(&mut *conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, sql_type, type_oid, typmod, not_null, has_default, never_written, unique)| Column {
+            name,
+            sql_type,
+            type_oid,
+            typmod,
+            not_null,
+            has_default,
+            never_written,
+            unique,
+        })
+        .collect())
+}
+
+/// The catalog facts of a column's type.
+pub(crate) async fn type_facts(conn: &mut PgConnection, column: &Column) -> sqlx::Result<TypeFacts> {
+    types::read(conn, column.type_oid, column.typmod).await
+}
+
+/// Runs pgdrill's own statements with `search_path = pg_catalog, pg_temp` until
+/// [`restore_search_path`]: a window's `search_path` (the backup's for the application role)
+/// could put a function or an operator of the backup in front of a built-in. Returns the
+/// `search_path` it replaced.
+pub(crate) async fn pin_search_path(conn: &mut PgConnection, ran: &mut Vec<String>) -> sqlx::Result<String> {
+    let previous: String =
+        sqlx::query_scalar("SELECT pg_catalog.current_setting('search_path')").fetch_one(&mut *conn).await?;
+    let pin = "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)";
+    ran.push(format!("{pin} -- pgdrill's own statements"));
+    sqlx::query(pin).execute(&mut *conn).await?;
+    Ok(previous)
+}
+
+/// Puts back the `search_path` [`pin_search_path`] replaced.
+pub(crate) async fn restore_search_path(
+    conn: &mut PgConnection,
+    previous: &str,
+    ran: &mut Vec<String>,
+) -> sqlx::Result<()> {
+    let restore = "SELECT pg_catalog.set_config('search_path', $1, true)";
+    ran.push(crate::check::bind_evidence(restore, &[previous]));
+    sqlx::query(restore).bind(previous).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Where a probe-row column's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The tenant's value.
+    Tenant,
+    /// The scenario's value.
+    Given(String),
+    /// Copied from a row of the table.
+    Copied,
+    /// A partition bound's value: the partition, and the value as the server printed it.
+    Bound(String, String),
+    /// Made up from the type; `unique`: with a random part.
+    MadeUp { unique: bool },
+}
+
+/// Where each column's value comes from (columns left out keep their default, or NULL).
+/// `tenant`: the tenant column; `copy`: the table has a row to copy; `landing`: a leaf
+/// partition and the partition key's values that land there; `keys`: the partition key's
+/// columns, copied with the row (even when unique) so that it lands where the copied one is.
+pub(crate) fn plan(
+    columns: &[Column],
+    tenant: Option<&str>,
+    given: &Given,
+    copy: bool,
+    landing: Option<&(String, Vec<(String, String)>)>,
+    keys: &[String],
+) -> Vec<(usize, Source)> {
+    let mut out = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
+        let bound = landing.and_then(|(leaf, values)| {
+            values.iter().find(|(c, _)| *c == column.name).map(|(_, v)| (leaf.clone(), v.clone()))
+        });
+        let source = if Some(column.name.as_str()) == tenant {
+            Some(Source::Tenant)
+        } else if let Some(g) = given.0.iter().find(|g| g.column == column.name) {
+            Some(Source::Given(g.value.clone()))
+        } else if column.never_written {
+            None
+        } else if let Some((leaf, value)) = bound {
+            Some(Source::Bound(leaf, value))
+        } else if copy && keys.contains(&column.name) {
+            Some(Source::Copied)
+        } else if column.unique {
+            (column.not_null && !column.has_default).then_some(Source::MadeUp { unique: true })
+        } else if copy {
+            Some(Source::Copied)
+        } else {
+            (column.not_null && !column.has_default).then_some(Source::MadeUp { unique: false })
+        };
+        if let Some(source) = source {
+            out.push((i, source));
+        }
+    }
+    out
+}
+
+/// A probe row: each column written and its value, as SQL with `{tenant}` for the tenant's.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Row {
+    pub cells: Vec<Cell>,
+    /// Whether values are copied from a row of the table (`src`).
+    pub copy: bool,
+    /// The partition key's columns (none when the table is not partitioned).
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Cell {
+    pub column: String,
+    pub source: Source,
+    pub expr: String,
+}
+
+impl Row {
+    /// The evidence's lines: which values were made up (`column = expression`), which came from
+    /// a partition's bound, the scenario or a copied row.
+    pub fn evidence(&self) -> Vec<String> {
+        let mut made_up = Vec::new();
+        let mut bound = Vec::new();
+        let mut given = Vec::new();
+        let mut copied = Vec::new();
+        for cell in &self.cells {
+            let column = quote_ident_if_needed(&cell.column);
+            match &cell.source {
+                Source::MadeUp { .. } => made_up.push(format!("{column} = {}", cell.expr)),
+                Source::Bound(leaf, _) => bound.push(format!("{column} = {} (partition {leaf})", cell.expr)),
+                Source::Given(_) => given.push(format!("{column} = {}", cell.expr)),
+                Source::Copied => copied.push(column),
+                Source::Tenant => {}
+            }
+        }
+        let mut lines = Vec::new();
+        for (what, list) in [
+            ("made up by pgdrill", made_up),
+            ("from a partition's bound", bound),
+            ("the scenario's", given),
+            ("copied from a row of the table", copied),
+        ] {
+            if !list.is_empty() {
+                lines.push(format!("-- probe-row values {what}: {}", list.join(", ")));
+            }
+        }
+        lines
+    }
+}
+
+/// How a message tells the scenario to give values: where the `probe` key goes, and whether it
+/// takes a table's name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hint<'a> {
+    /// `fail_closed` (the key sits in it), or `the check`.
+    pub within: &'a str,
+    pub per_table: bool,
+}
+
+impl Hint<'_> {
+    /// The line to add for `columns` of `table`.
+    pub fn line(&self, table: &QualifiedName, columns: &[&str]) -> String {
+        let values: Vec<String> =
+            columns.iter().map(|c| format!("{} = \"...\"", toml_key(&quote_ident_if_needed(c)))).collect();
+        let values = format!("{{ {} }}", values.join(", "));
+        if self.per_table {
+            format!("probe = {{ {} = {values} }}", toml_key(&table.to_string()))
+        } else {
+            format!("probe = {values}")
+        }
+    }
+}
+
+/// A TOML key: bare when it can be, else quoted.
+fn toml_key(key: &str) -> String {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        key.to_owned()
+    } else if !key.contains(['"', '\\']) {
+        format!("\"{key}\"")
+    } else if !key.contains('\'') {
+        format!("'{key}'")
+    } else {
+        format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// Columns no value could be made for, and why: the message names them all, with the line to add.
+pub(crate) fn blocked_message(table: &QualifiedName, blocked: &[(String, String)], hint: Hint<'_>) -> String {
+    let list: Vec<String> = blocked.iter().map(|(c, why)| format!("`{}` ({why})", quote_ident_if_needed(c))).collect();
+    let names: Vec<&str> = blocked.iter().map(|(c, _)| c.as_str()).collect();
+    let plural = if blocked.len() == 1 { "column" } else { "columns" };
+    format!(
+        "no probe row can be made for `{table}`: no value for {} {plural}: {} (hint: add to {}: {})",
+        blocked.len(),
+        list.join(", "),
+        hint.within,
+        hint.line(table, &names)
+    )
+}
+
+/// The row for `plan`'s sources: values made up where asked (reading each such column's type
+/// facts); `Err` lists every column none could be made for.
+async fn build(
+    conn: &mut PgConnection,
+    columns: &[Column],
+    plan: Vec<(usize, Source)>,
+    copy: bool,
+) -> sqlx::Result<Result<Row, Vec<(String, String)>>> {
+    let mut row = Row { cells: Vec::new(), copy, keys: Vec::new() };
+    let mut blocked = Vec::new();
+    for (i, source) in plan {
+        let column = &columns[i];
+        let expr = match &source {
+            Source::Tenant => format!("({{tenant}})::{}", column.sql_type),
+            Source::Given(value) => format!("({})::{}", quote_literal(value), column.sql_type),
+            Source::Bound(_, literal) => format!("({literal})::{}", column.sql_type),
+            Source::Copied => format!("src.{}", quote_ident(&column.name)),
+            Source::MadeUp { unique } => match values::value(&type_facts(conn, column).await?, *unique) {
+                Ok(expr) => expr,
+                Err(why) => {
+                    blocked.push((column.name.clone(), format!("{}: {why}", column.sql_type)));
+                    continue;
+                }
+            },
+        };
+        row.cells.push(Cell { column: column.name.clone(), source, expr });
+    }
+    Ok(if blocked.is_empty() { Ok(row) } else { Err(blocked) })
+}
+
+/// What a probe needs to insert its rows.
+pub(crate) struct Request<'a> {
+    pub table: &'a QualifiedName,
+    pub columns: &'a [Column],
+    /// The tenant column and one value per probe row; `None`: one row without a tenant.
+    pub tenant: Option<(&'a str, &'a [String])>,
+    pub given: &'a Given,
+    pub hint: Hint<'a>,
+    pub pins: crate::session::Pins,
+    /// Custom settings the reads after the INSERT depend on (the tenant's, the window's): the
+    /// INSERT must leave them as they were, like every built-in setting.
+    pub watched: Vec<String>,
+}
+
+/// The probe rows inserted: `tableoid` and `ctid` of each, in the order of the tenants.
+#[derive(Debug, Clone)]
+pub(crate) struct Inserted {
+    pub rows: Vec<(i64, String)>,
+}
+
+/// Every built-in setting and each watched custom one (`$1`), as the session has them.
+const SETTINGS_SQL: &str = "SELECT s.name::pg_catalog.text, s.setting::pg_catalog.text FROM pg_catalog.pg_settings s \
+     UNION ALL SELECT w.n, pg_catalog.current_setting(w.n, true) FROM pg_catalog.unnest($1::pg_catalog.text[]) AS w(n) \
+     ORDER BY 1";
+
+/// The settings of the first reading of [`SETTINGS_SQL`] that the second one has otherwise,
+/// or not at all. A setting only the second one has is one a library loaded for the INSERT
+/// defined (pgvector's `hnsw.ef_search`), at its default; a watched one is in both.
+fn changed_settings(before: &[(String, Option<String>)], after: &[(String, Option<String>)]) -> Vec<String> {
+    let mut names: Vec<String> = before.iter().filter(|b| !after.contains(b)).map(|(name, _)| name.clone()).collect();
+    names.dedup();
+    names
+}
+
+/// Writes to the system catalogs in this transaction so far: an INSERT that adds to them ran
+/// code of the backup's that changed the database (DDL, a grant, a replaced function).
+const CATALOG_WRITES_SQL: &str = "SELECT COALESCE(pg_catalog.sum(s.n_tup_ins OPERATOR(pg_catalog.+) s.n_tup_upd OPERATOR(pg_catalog.+) s.n_tup_del), 0)::pg_catalog.int8 \
+     FROM pg_catalog.pg_stat_xact_all_tables s WHERE s.schemaname OPERATOR(pg_catalog.=) 'pg_catalog'";
+
+/// Builds and inserts the probe rows of `request` in the current transaction, with
+/// `search_path` pinned by the caller ([`pin_search_path`]). `Ok(Err(why))`: no row could be
+/// made or inserted (the transaction is back where it was); the evidence is pushed on `ran`.
+pub(crate) async fn insert(
+    conn: &mut PgConnection,
+    request: &Request<'_>,
+    ran: &mut Vec<String>,
+) -> sqlx::Result<Result<Inserted, String>> {
+    let t = request.table.sql();
+    for g in request.given.0.iter().filter(|g| g.own) {
+        if !request.columns.iter().any(|c| c.name == g.column) {
+            let near = request.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&g.column));
+            let hint = near
+                .map(|c| format!(" (hint: did you mean `{}`?)", quote_ident_if_needed(&c.name)))
+                .unwrap_or_default();
+            return Ok(Err(format!(
+                "`probe` gives `{}` a value, and `{}` has no such column{hint}",
+                g.column, request.table
+            )));
+        }
+    }
+    let exists_sql = format!("SELECT EXISTS (SELECT 1 FROM {t})");
+    ran.push(exists_sql.clone());
+    let copy: bool = sqlx::query_scalar(&exists_sql).fetch_one(&mut *conn).await?;
+    let partitions = bounds::partitions(conn, &t).await?;
+    let landing = if copy { None } else { bounds::landing(&partitions) };
+    let keys = bounds::key_columns(&partitions);
+    let tenant = request.tenant.map(|(column, _)| column);
+    let plan = plan(request.columns, tenant, request.given, copy, landing.as_ref(), &keys);
+    let mut row = match build(conn, request.columns, plan, copy).await? {
+        Ok(row) => row,
+        Err(blocked) => return Ok(Err(blocked_message(request.table, &blocked, request.hint))),
+    };
+    row.keys = keys;
+    ran.extend(row.evidence());
+    let settings_before: Vec<(String, Option<String>)> =
+        sqlx::query_as(SETTINGS_SQL).bind(&request.watched).fetch_all(&mut *conn).await?;
+    for statement in ["SAVEPOINT probe_rows", "SET LOCAL session_replication_role = replica"] {
+        ran.push(statement.to_owned());
+        sqlx::query(statement).execute(&mut *conn).await?;
+    }
+    let tenants: Vec<Option<&str>> = match request.tenant {
+        Some((_, values)) => values.iter().map(|v| Some(v.as_str())).collect(),
+        None => vec![None],
+    };
+    let mut set_aside: Vec<constraints::SetAside> = Vec::new();
+    let mut rows = Vec::new();
+    let mut failed = None;
+    for tenant in tenants {
+        let sql = insert_sql(&t, &row, tenant);
+        match insert_one(conn, request, &row, &sql, &mut set_aside, ran).await? {
+            Ok(inserted) => rows.push(inserted),
+            Err(why) => {
+                failed = Some(why);
+                break;
+            }
+        }
+    }
+    if failed.is_none() {
+        ran.extend(constraints::evidence(&set_aside));
+        let statement = "SET LOCAL session_replication_role = origin";
+        ran.push(statement.to_owned());
+        sqlx::query(statement).execute(&mut *conn).await?;
+        let after: Vec<(String, Option<String>)> =
+            sqlx::query_as(SETTINGS_SQL).bind(&request.watched).fetch_all(&mut *conn).await?;
+        let changed = changed_settings(&settings_before, &after);
+        if !changed.is_empty() {
+            failed = Some(format!(
+                "the probe rows' INSERT into `{}` changed the session's settings ({}): code of the backup's that runs on an INSERT (a default, a CHECK, a domain, an ALWAYS trigger) changed what the reads after it see, so they would prove nothing about the backup",
+                request.table,
+                changed.join(", ")
+            ));
+        }
+    }
+    let ends: &[&str] = if failed.is_some() {
+        &["ROLLBACK TO SAVEPOINT probe_rows", "RELEASE SAVEPOINT probe_rows"]
+    } else {
+        &["RELEASE SAVEPOINT probe_rows"]
+    };
+    for statement in ends {
+        ran.push((*statement).to_owned());
+        sqlx::query(statement).execute(&mut *conn).await?;
+    }
+    Ok(match failed {
+        Some(why) => Err(why),
+        None => Ok(Inserted { rows }),
+    })
+}
+
+/// The INSERT of one probe row (its tenant's value in place of `{tenant}`).
+fn insert_sql(t: &str, row: &Row, tenant: Option<&str>) -> String {
+    let returning = "RETURNING tableoid::pg_catalog.oid::pg_catalog.int8, ctid::pg_catalog.text";
+    if row.cells.is_empty() {
+        return format!("INSERT INTO {t} DEFAULT VALUES {returning}");
+    }
+    let names: Vec<String> = row.cells.iter().map(|c| quote_ident(&c.column)).collect();
+    let values: Vec<String> = row
+        .cells
+        .iter()
+        .map(|c| match tenant {
+            Some(value) => c.expr.replace("{tenant}", &quote_literal(value)),
+            None => c.expr.clone(),
+        })
+        .collect();
+    let source = if row.copy { format!(" FROM {t} AS src LIMIT 1") } else { String::new() };
+    format!("INSERT INTO {t} ({}) SELECT {}{source} {returning}", names.join(", "), values.join(", "))
+}
+
+/// Most constraints set aside for one table's probe rows.
+const MAX_SET_ASIDE: usize = 64;
+
+/// Inserts one probe row, setting aside what stops it, in a savepoint of its own.
+async fn insert_one(
+    conn: &mut PgConnection,
+    request: &Request<'_>,
+    row: &Row,
+    sql: &str,
+    set_aside: &mut Vec<constraints::SetAside>,
+    ran: &mut Vec<String>,
+) -> sqlx::Result<Result<(i64, String), String>> {
+    let table = request.table;
+    loop {
+        sqlx::query("SAVEPOINT probe_insert").execute(&mut *conn).await?;
+        let before: i64 = sqlx::query_scalar(CATALOG_WRITES_SQL).fetch_one(&mut *conn).await?;
+        ran.push(sql.to_owned());
+        let err = match sqlx::query_as::<_, (i64, String)>(sql).fetch_one(&mut *conn).await {
+            Ok(inserted) => {
+                let after: i64 = sqlx::query_scalar(CATALOG_WRITES_SQL).fetch_one(&mut *conn).await?;
+                if after != before {
+                    return Ok(Err(format!(
+                        "the probe row's INSERT into `{table}` changed the system catalogs ({} rows written): code of the backup's that runs on an INSERT (a default, a CHECK, a domain, an ALWAYS trigger) altered the database, so reads after it prove nothing about the backup",
+                        after - before
+                    )));
+                }
+                sqlx::query("RELEASE SAVEPOINT probe_insert").execute(&mut *conn).await?;
+                return Ok(Ok(inserted));
+            }
+            Err(err @ sqlx::Error::Database(_)) => err,
+            Err(err) => return Err(err),
+        };
+        sqlx::query("ROLLBACK TO SAVEPOINT probe_insert").execute(&mut *conn).await?;
+        let Some(blocker) = constraints::blocker(&err) else {
+            return Ok(Err(diagnose(conn, request, row, &err).await?));
+        };
+        let refused = match constraints::refused(conn, request.pins).await? {
+            Some(why) => Some(why),
+            None if set_aside.len() >= MAX_SET_ASIDE => {
+                Some(format!("{MAX_SET_ASIDE} constraints are set aside already"))
+            }
+            None => None,
+        };
+        let resolved = match refused {
+            Some(_) => None,
+            None => constraints::resolve(conn, &blocker).await?.filter(|s| !set_aside.contains(s)),
+        };
+        let Some(aside) = resolved else {
+            let why = refused.map(|why| format!(" ({why})")).unwrap_or_default();
+            return Ok(Err(format!(
+                "the probe row cannot be inserted into `{table}`: {}{why}",
+                describe_sql_error(&err)
+            )));
+        };
+        ran.push(aside.statement.clone());
+        sqlx::query(&aside.statement).execute(&mut *conn).await?;
+        set_aside.push(aside);
+    }
+}
+
+/// Why an INSERT failed for another reason than a constraint: each value written is tried
+/// alone, so that the message names every column whose value the server refuses (a scenario's
+/// value that is not of the column's type, a made-up one a type of an extension refuses).
+async fn diagnose(
+    conn: &mut PgConnection,
+    request: &Request<'_>,
+    row: &Row,
+    err: &sqlx::Error,
+) -> sqlx::Result<String> {
+    let mut refused = Vec::new();
+    for cell in row.cells.iter().filter(|c| !matches!(c.source, Source::Copied | Source::Tenant)) {
+        sqlx::query("SAVEPOINT probe_value").execute(&mut *conn).await?;
+        match sqlx::query(&format!("SELECT {}", cell.expr)).execute(&mut *conn).await {
+            Ok(_) => {}
+            Err(e @ sqlx::Error::Database(_)) => refused.push((cell.column.clone(), describe_sql_error(&e))),
+            Err(e) => return Err(e),
+        }
+        sqlx::query("ROLLBACK TO SAVEPOINT probe_value").execute(&mut *conn).await?;
+    }
+    let table = request.table;
+    Ok(if refused.is_empty() {
+        let mut message = format!("the probe row cannot be inserted into `{table}`: {}", describe_sql_error(err));
+        if err.as_database_error().is_some_and(|d| d.message().starts_with("no partition of relation")) {
+            let tenant = request.tenant.map(|(column, _)| column);
+            let keys: Vec<&str> = row.keys.iter().map(String::as_str).filter(|k| Some(*k) != tenant).collect();
+            let mut hints = Vec::new();
+            if !keys.is_empty() {
+                hints.push(format!("give the partition key a partition's values: {}", request.hint.line(table, &keys)));
+            }
+            if let Some(column) = tenant.filter(|t| row.keys.iter().any(|k| k == t)) {
+                hints.push(format!("give `value` and `other_value` two tenants of `{column}` that have a partition"));
+            }
+            if !hints.is_empty() {
+                message.push_str(&format!(" (hint: {})", hints.join("; ")));
+            }
+        }
+        message
+    } else {
+        blocked_message(table, &refused, request.hint)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, sql_type: &str) -> Column {
+        Column { name: name.into(), sql_type: sql_type.into(), ..Default::default() }
+    }
+
+    fn names(plan: &[(usize, Source)], columns: &[Column]) -> Vec<String> {
+        plan.iter().map(|(i, _)| columns[*i].name.clone()).collect()
+    }
+
+    #[test]
+    fn a_probe_row_copies_a_row_when_there_is_one_and_makes_up_the_rest_by_type() {
+        let columns = vec![
+            Column { has_default: true, unique: true, not_null: true, ..column("id", "uuid") },
+            Column { not_null: true, ..column("zone_id", "uuid") },
+            Column { not_null: true, ..column("kind", "text") },
+            Column { not_null: true, unique: true, ..column("slug", "text") },
+            Column { unique: true, ..column("nickname", "text") },
+            column("note", "text"),
+            Column { never_written: true, ..column("total", "integer") },
+            Column { not_null: true, has_default: true, ..column("created_at", "timestamp with time zone") },
+        ];
+        let none = Given::default();
+        let copied = plan(&columns, Some("zone_id"), &none, true, None, &[]);
+        assert_eq!(names(&copied, &columns), ["zone_id", "kind", "slug", "note", "created_at"]);
+        assert_eq!(copied[0].1, Source::Tenant);
+        assert_eq!(copied[1].1, Source::Copied, "copied, so the table's checks hold");
+        assert_eq!(copied[2].1, Source::MadeUp { unique: true }, "a unique column is made up");
+        let made = plan(&columns, Some("zone_id"), &none, false, None, &[]);
+        assert_eq!(
+            names(&made, &columns),
+            ["zone_id", "kind", "slug"],
+            "without a row, only NOT NULL columns without default; a nullable unique one stays NULL"
+        );
+        let given = ProbeValues(BTreeMap::from([
+            ("Kind".to_owned(), ProbeValue::Value("service".into())),
+            ("public.grants".to_owned(), ProbeValue::Table(BTreeMap::from([("kind".to_owned(), "grant".to_owned())]))),
+        ]));
+        let for_other = given.for_table(&QualifiedName::new("public", "other"));
+        assert_eq!(plan(&columns, Some("zone_id"), &for_other, false, None, &[])[1].1, Source::Given("service".into()));
+        let for_grants = given.for_table(&QualifiedName::new("public", "grants"));
+        assert_eq!(plan(&columns, Some("zone_id"), &for_grants, false, None, &[])[1].1, Source::Given("grant".into()));
+        assert_eq!(given.tables().unwrap(), [QualifiedName::new("public", "grants")]);
+    }
+
+    #[test]
+    fn a_partition_key_takes_a_bound_and_a_copy_keeps_it() {
+        let columns = vec![
+            Column { not_null: true, unique: true, ..column("created_on", "date") },
+            Column { not_null: true, ..column("tenant", "integer") },
+        ];
+        let landing = ("public.events_2024".to_owned(), vec![("created_on".to_owned(), "'2024-01-01'".to_owned())]);
+        let keys = ["created_on".to_owned()];
+        let made = plan(&columns, Some("tenant"), &Given::default(), false, Some(&landing), &keys);
+        assert_eq!(made[0].1, Source::Bound("public.events_2024".into(), "'2024-01-01'".into()));
+        let copied = plan(&columns, Some("tenant"), &Given::default(), true, None, &keys);
+        assert_eq!(copied[0].1, Source::Copied, "a unique partition key is copied with the row, to land where it does");
+    }
+
+    #[test]
+    fn the_message_names_every_blocking_column_with_the_line_to_add() {
+        let table = QualifiedName::new("public", "Orders");
+        let blocked = vec![
+            ("shape".to_owned(), "geometry: pgdrill cannot make up a value of type geometry".to_owned()),
+            ("Doc".to_owned(), "public.doc: a pseudo-type".to_owned()),
+        ];
+        let message = blocked_message(&table, &blocked, Hint { within: "fail_closed", per_table: true });
+        assert!(message.contains("no value for 2 columns: `shape` (geometry"), "{message}");
+        assert!(message.contains("`\"Doc\"` (public.doc"), "{message}");
+        assert!(
+            message.ends_with(
+                r#"(hint: add to fail_closed: probe = { 'public."Orders"' = { shape = "...", '"Doc"' = "..." } })"#
+            ),
+            "{message}"
+        );
+        let one = blocked_message(
+            &QualifiedName::new("public", "audit"),
+            &blocked[..1],
+            Hint { within: "the check", per_table: false },
+        );
+        assert!(one.ends_with(r#"(hint: add to the check: probe = { shape = "..." })"#), "{one}");
+    }
+
+    #[test]
+    fn a_setting_changed_or_set_is_named() {
+        let setting = |n: &str, v: Option<&str>| (n.to_owned(), v.map(str::to_owned));
+        let before = [setting("app.tenant", None), setting("row_security", Some("on"))];
+        assert!(changed_settings(&before, &before).is_empty());
+        let after = [setting("app.tenant", Some("x")), setting("row_security", Some("off"))];
+        assert_eq!(changed_settings(&before, &after), ["app.tenant", "row_security"]);
+        let loaded = [before[0].clone(), setting("hnsw.ef_search", Some("40")), before[1].clone()];
+        assert!(changed_settings(&before, &loaded).is_empty(), "a library loaded defines its settings");
+    }
+
+    #[test]
+    fn the_evidence_says_where_each_value_came_from() {
+        let row = Row {
+            cells: vec![
+                Cell { column: "zone_id".into(), source: Source::Tenant, expr: "({tenant})::uuid".into() },
+                Cell {
+                    column: "amount".into(),
+                    source: Source::MadeUp { unique: false },
+                    expr: "(1)::numeric(5,2)".into(),
+                },
+                Cell {
+                    column: "day".into(),
+                    source: Source::Bound("public.p1".into(), "'2024-01-01'".into()),
+                    expr: "('2024-01-01')::date".into(),
+                },
+                Cell { column: "kind".into(), source: Source::Copied, expr: "src.kind".into() },
+            ],
+            copy: true,
+            keys: Vec::new(),
+        };
+        assert_eq!(
+            row.evidence(),
+            [
+                "-- probe-row values made up by pgdrill: amount = (1)::numeric(5,2)",
+                "-- probe-row values from a partition's bound: day = ('2024-01-01')::date (partition public.p1)",
+                "-- probe-row values copied from a row of the table: kind",
+            ]
+        );
+        assert_eq!(
+            insert_sql("\"public\".\"t\"", &row, Some("it's")),
+            "INSERT INTO \"public\".\"t\" (\"zone_id\", \"amount\", \"day\", \"kind\") SELECT ('it''s')::uuid, (1)::numeric(5,2), ('2024-01-01')::date, src.kind FROM \"public\".\"t\" AS src LIMIT 1 RETURNING tableoid::pg_catalog.oid::pg_catalog.int8, ctid::pg_catalog.text"
+        );
+        assert!(insert_sql("t", &Row::default(), None).starts_with("INSERT INTO t DEFAULT VALUES"));
+    }
+}

@@ -1,0 +1,162 @@
+//! `triggers`: each named table has exactly these triggers, each firing in the application's
+//! sessions. Triggers do work the application counts on without calling it: an audit trail
+//! written on every change (supa_audit's `audit_i_u_d`), a refusal of UPDATE and DELETE, a
+//! `updated_at` kept current, a search vector kept in step. A backup that lost one restores a
+//! database that looks whole and quietly stops doing that work; one that gained one runs code
+//! on every write that the application never shipped.
+//!
+//! ```toml
+//! [checks.triggers]
+//! "public.invoice" = ["audit_i_u_d"]   # exactly these, each enabled
+//! "public.ledger" = []                  # no trigger at all
+//! ```
+//!
+//! Internal triggers (those of foreign keys) are not counted. A trigger is enabled when it fires
+//! in ordinary sessions (`ENABLE`, `ENABLE ALWAYS`); one that fires only in replica sessions
+//! (`ENABLE REPLICA`) or never (`DISABLE`) fails like a missing one.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
+use crate::check::relation::{self, trigger_problem};
+use crate::field::FieldError;
+use crate::pg::{QualifiedName, describe_sql_error};
+
+pub(crate) const KIND: &str = "triggers";
+
+const SQL: &str = "SELECT t.tgname::text, t.tgenabled::text, pg_catalog.pg_get_triggerdef(t.oid) \
+     FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+     WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2 AND NOT t.tgisinternal ORDER BY 1";
+
+/// Table to the names of its triggers.
+pub(crate) type Config = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub tables: Vec<(QualifiedName, Vec<String>)>,
+}
+
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "tables keep exactly the triggers the application counts on, each enabled";
+    type Config = Config;
+
+    fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
+        if config.is_empty() {
+            return Err(FieldError::unplaced("`[checks.triggers]` lists no table"));
+        }
+        let tables = config
+            .into_iter()
+            .map(|(table, mut names)| {
+                let table = QualifiedName::parse(&table).map_err(FieldError::unplaced)?;
+                names.sort();
+                names.dedup();
+                Ok((table, names))
+            })
+            .collect::<Result<_, FieldError>>()?;
+        Ok(Spec { tables })
+    }
+
+    fn label(&self) -> String {
+        let names: Vec<String> = self.tables.iter().map(|(t, _)| t.to_string()).collect();
+        names.join(", ")
+    }
+
+    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+        let mut results = Vec::new();
+        for (table, names) in &self.tables {
+            results.push(one(ctx, table, names).await);
+        }
+        results
+    }
+}
+
+async fn one(ctx: &CheckContext<'_>, table: &QualifiedName, names: &[String]) -> CheckResult {
+    let started = Instant::now();
+    let schema = table.schema_or_public();
+    let expected =
+        if names.is_empty() { "no trigger".to_owned() } else { format!("{}, each enabled", names.join(", ")) };
+    let result = CheckResult::build(KIND, table.to_string(), started)
+        .expected(expected)
+        .evidence(bind_evidence(SQL, &[schema, &table.name]));
+    match relation::kind(ctx.pool, table).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return result.actual("no such table").verdict(false, format!("`{table}` does not exist")),
+        Err(err) => return result.error(format!("could not look up `{table}`: {}", describe_sql_error(&err))),
+    }
+    let found: Vec<(String, String, String)> =
+        match sqlx::query_as(SQL).bind(schema).bind(&table.name).fetch_all(ctx.pool).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                return result.error(format!("could not list triggers of `{table}`: {}", describe_sql_error(&err)));
+            }
+        };
+    let problems = judge(names, &found);
+    let actual = if found.is_empty() {
+        "no trigger".to_owned()
+    } else {
+        found.iter().map(|(name, enabled, _)| format!("{name} ({enabled})")).collect::<Vec<_>>().join(", ")
+    };
+    if problems.is_empty() {
+        let message = if names.is_empty() {
+            format!("`{table}` has no trigger, as expected")
+        } else {
+            format!("`{table}` keeps its triggers {}, each enabled", names.join(", "))
+        };
+        result.actual(actual).verdict(true, message)
+    } else {
+        result.actual(actual).verdict(false, format!("`{table}`: {}", problems.join("; ")))
+    }
+}
+
+/// What is wrong with the triggers `found` (name, `tgenabled`, definition) against `names`.
+fn judge(names: &[String], found: &[(String, String, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for name in names {
+        let enabled = found.iter().find(|(n, _, _)| n == name).map(|(_, e, _)| e.as_str());
+        problems.extend(trigger_problem(name, enabled));
+    }
+    for (name, _, definition) in found {
+        if !names.contains(name) {
+            problems.push(format!("has a trigger the scenario does not list: {definition}"));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(rows: &[(&str, &str)]) -> Vec<(String, String, String)> {
+        rows.iter().map(|(n, e)| (n.to_string(), e.to_string(), format!("CREATE TRIGGER {n} ..."))).collect()
+    }
+
+    #[test]
+    fn exactly_the_listed_triggers_each_enabled() {
+        let names = vec!["audit".to_owned(), "touch".to_owned()];
+        assert!(judge(&names, &found(&[("audit", "O"), ("touch", "A")])).is_empty());
+        assert_eq!(judge(&names, &found(&[("touch", "O")])), ["audit is missing"]);
+        assert_eq!(judge(&names, &found(&[("audit", "D"), ("touch", "O")])), ["audit is disabled"]);
+        assert!(judge(&names, &found(&[("audit", "R"), ("touch", "O")]))[0].contains("only in replica sessions"));
+        assert_eq!(
+            judge(&names, &found(&[("audit", "O"), ("touch", "O"), ("sneak", "O")])),
+            ["has a trigger the scenario does not list: CREATE TRIGGER sneak ..."]
+        );
+        assert!(judge(&[], &[]).is_empty());
+        assert_eq!(judge(&[], &found(&[("sneak", "O")])).len(), 1);
+    }
+
+    #[test]
+    fn a_table_list_is_required_and_names_are_parsed() {
+        let ctx = ResolveContext { base: ".".into(), baseline: None };
+        let empty = Spec::resolve(Config::new(), &ctx).unwrap_err();
+        assert_eq!(empty.message, "`[checks.triggers]` lists no table");
+        let config = [("public.invoice".to_owned(), vec!["b".to_owned(), "a".to_owned(), "a".to_owned()])].into();
+        let spec = Spec::resolve(config, &ctx).unwrap();
+        assert_eq!(spec.tables[0].0.to_string(), "public.invoice");
+        assert_eq!(spec.tables[0].1, ["a", "b"]);
+    }
+}

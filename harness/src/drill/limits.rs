@@ -1,0 +1,142 @@
+//! What keeps a drill from hanging or filling the disk: each phase runs against its deadline
+//! (`[source] fetch_timeout` ... `[app] timeout`), against the RTO until the database is
+//! restored (past it, the restore cannot end in time: the drill stops, and the RTO is missed),
+//! and, once the target is there, against its disk limit (the watchdog).
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{PhaseError, PhaseResult};
+use crate::deadline::{self, Deadline};
+use crate::disk::{DiskError, Watchdog};
+use crate::dump::Format;
+use crate::objectives::span;
+use crate::provision::Target;
+use crate::report::Phase;
+use crate::scenario::Deadlines;
+use crate::units::human_size;
+
+/// The RTO passed before the database was restored.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the RTO of {rto} passed during the {phase} phase: the database could no longer be restored in time, so the drill stopped"
+)]
+pub(super) struct RtoPassed {
+    rto: String,
+    phase: Phase,
+}
+
+pub(super) struct Limits {
+    deadlines: Deadlines,
+    rto: Option<Duration>,
+    started: Instant,
+    /// Set once the database is restored: the RTO no longer stops anything.
+    recovered: AtomicBool,
+    watchdog: Mutex<Option<std::sync::Arc<Watchdog>>>,
+}
+
+/// How a guarded phase was stopped.
+pub(super) enum Stop {
+    /// The RTO passed (the caller records that it did).
+    Rto(RtoPassed),
+    Other(PhaseError),
+}
+
+impl Limits {
+    pub(super) fn new(deadlines: Deadlines, rto: Option<Duration>, started: Instant) -> Limits {
+        Limits { deadlines, rto, started, recovered: AtomicBool::new(false), watchdog: Mutex::new(None) }
+    }
+
+    /// The database is restored: from now on the RTO stops nothing.
+    pub(super) fn recovered(&self) {
+        self.recovered.store(true, Ordering::Relaxed);
+    }
+
+    /// Starts measuring the target's data against its disk limit, for the rest of the drill.
+    pub(super) fn watch(&self, target: &Target) {
+        if let (Some(disk), Ok(mut slot)) = (&target.disk, self.watchdog.lock()) {
+            *slot = Some(std::sync::Arc::new(Watchdog::start(disk.dir.clone(), disk.limit.clone())));
+        }
+    }
+
+    fn deadline(&self, phase: Phase) -> Option<Deadline> {
+        let d = &self.deadlines;
+        match phase {
+            Phase::Fetch => Some(d.fetch),
+            Phase::Verify => Some(d.verify),
+            Phase::Provision => Some(d.provision),
+            Phase::Preflight => Some(d.preflight),
+            Phase::Restore => Some(d.restore),
+            Phase::Checks => Some(d.checks),
+            Phase::App => Some(d.app),
+            // Migrations have their own (`[migrate] timeout`); resolving and teardown always end.
+            _ => None,
+        }
+    }
+
+    /// Runs `work` until it ends, its deadline passes, the RTO passes (before the database is
+    /// restored) or the target's data passes its disk limit. Teardown is never stopped.
+    pub(super) async fn guard<T>(
+        &self,
+        phase: Phase,
+        work: impl Future<Output = PhaseResult<T>>,
+    ) -> Result<(T, String), Stop> {
+        if phase == Phase::Teardown {
+            return work.await.map_err(Stop::Other);
+        }
+        let deadline = self.deadline(phase);
+        let rto_left = match self.rto {
+            Some(rto) if !self.recovered.load(Ordering::Relaxed) => {
+                Some((rto, rto.saturating_sub(self.started.elapsed())))
+            }
+            _ => None,
+        };
+        let watchdog = self.watchdog.lock().ok().and_then(|w| w.clone());
+        let bounded = async {
+            match deadline {
+                Some(deadline) => deadline::within(phase, deadline, work)
+                    .await
+                    .unwrap_or_else(|passed| Err(PhaseError::error(passed))),
+                None => work.await,
+            }
+        };
+        let rto_passed = async {
+            match rto_left {
+                Some((_, left)) => tokio::time::sleep(left).await,
+                None => std::future::pending().await,
+            }
+        };
+        let disk_full = async {
+            match &watchdog {
+                Some(w) => w.passed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            result = bounded => result.map_err(Stop::Other),
+            error = disk_full => Err(Stop::Other(PhaseError::error(error))),
+            () = rto_passed => {
+                let rto = rto_left.map(|(rto, _)| span(rto)).unwrap_or_default();
+                Err(Stop::Rto(RtoPassed { rto, phase }))
+            }
+        }
+    }
+
+    /// Refuses, before the restore, a plain dump that clearly cannot fit: its text is more than
+    /// twice the target's disk limit (a table's rows rarely take less room restored than as
+    /// COPY text; an archive's compressed size says too little to judge, so it is left to the
+    /// watchdog).
+    pub(super) fn fits(target: &Target, format: Format, dump_bytes: u64) -> Result<(), DiskError> {
+        let Some(disk) = &target.disk else { return Ok(()) };
+        if format == Format::Plain && dump_bytes / 2 > disk.limit.bytes {
+            return Err(DiskError::WontFit {
+                limit: disk.limit.shown.clone(),
+                what: format!("the dump holds {} of SQL and data", human_size(dump_bytes)),
+            });
+        }
+        Ok(())
+    }
+}

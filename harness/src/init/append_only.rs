@@ -1,0 +1,211 @@
+//! The `append_only` blocks `init` writes: a table a role may INSERT into, and whose UPDATE,
+//! DELETE and TRUNCATE are each either not granted to it or refused by a trigger whose function
+//! raises (`inventory`), as that role, with those triggers. The INSERT is made up from the
+//! columns' types; under row security keyed on a setting, it sets one tenant.
+
+use super::inventory::{AppendOnlyFound, ColumnFound, Inventory};
+use super::write::{Block, inline, list, string};
+use crate::baseline::PolicyInfo;
+use crate::pg::{quote_ident_if_needed, quote_literal};
+
+/// A value of `column`'s type, as SQL; `None` when pgdrill cannot make one up.
+pub(crate) fn value(column: &ColumnFound) -> Option<String> {
+    let ty = &column.sql_type;
+    let expr = match (ty.as_str(), column.category.as_str()) {
+        ("uuid", _) => return Some("gen_random_uuid()".into()),
+        ("json" | "jsonb", _) => "'{}'".to_owned(),
+        ("smallint", _) => "floor(random() * 30000)".to_owned(),
+        (_, "N") => "floor(random() * 1000000000)".to_owned(),
+        (_, "S") => "'pgdrill-probe-' || substr(md5(random()::text), 1, 12)".to_owned(),
+        (_, "B") => return Some("false".into()),
+        (_, "D") => "now()".to_owned(),
+        (_, "T") => "'0'".to_owned(),
+        (_, "A") => "'{}'".to_owned(),
+        (_, "I") => "'127.0.0.1'".to_owned(),
+        (_, "E") => return column.first_label.as_deref().map(quote_literal),
+        _ => return None,
+    };
+    Some(format!("({expr})::{ty}"))
+}
+
+/// A tenant the setting can carry: the referenced table's first, else made up by type.
+fn tenant_value(column: &ColumnFound) -> Option<String> {
+    if let Some((_, value)) = &column.references {
+        return Some(value.clone());
+    }
+    match (column.sql_type.as_str(), column.category.as_str()) {
+        ("uuid", _) => Some("00000000-0000-4000-8000-000000d1a11e".into()),
+        (_, "N") => Some("1".into()),
+        (_, "S") => Some("pgdrill-probe".into()),
+        _ => None,
+    }
+}
+
+/// The (setting, column) the table's policies on writes compare, if it has row security.
+fn write_tenant(found: &AppendOnlyFound, inventory: &Inventory) -> Option<(String, String)> {
+    if !inventory.row_security.iter().any(|r| r.enabled && r.table == found.table) {
+        return None;
+    }
+    let policies = inventory.policies.iter().filter(|p: &&PolicyInfo| {
+        p.table == found.table
+            && (p.command == "ALL" || p.command == "INSERT")
+            && p.roles.iter().any(|r| *r == found.role || r == "public")
+    });
+    policies
+        .filter_map(|p| {
+            let e = p.expressions.as_ref()?;
+            e.with_check.as_deref().or(e.using.as_deref())
+        })
+        .find_map(|text| super::expr::reads(text, &inventory.setting_functions).tenants.into_iter().next())
+}
+
+pub(super) fn block(found: &AppendOnlyFound, inventory: &Inventory) -> Block {
+    let table = &found.table;
+    let role = quote_ident_if_needed(&found.role);
+    let tenant = write_tenant(found, inventory).and_then(|(setting, column)| {
+        let col = found.columns.iter().find(|c| c.name == column)?;
+        Some((setting, col, tenant_value(col)?))
+    });
+    let mut names = Vec::new();
+    let mut values = Vec::new();
+    let mut unmade = Vec::new();
+    if let Some((_, col, tenant)) = &tenant {
+        names.push(quote_ident_if_needed(&col.name));
+        values.push(quote_literal(tenant));
+    }
+    for column in found.columns.iter().filter(|c| c.required) {
+        if tenant.as_ref().is_some_and(|(_, col, _)| col.name == column.name) {
+            continue;
+        }
+        let given = column.references.as_ref().map(|(_, v)| quote_literal(v));
+        match given.or_else(|| value(column)) {
+            Some(v) => {
+                names.push(quote_ident_if_needed(&column.name));
+                values.push(v);
+            }
+            None => unmade.push(format!("`{}` ({})", column.name, column.sql_type)),
+        }
+    }
+    // `table` is written as SQL reads it: quoted where it needs to be.
+    let insert = if names.is_empty() {
+        format!("INSERT INTO {table} DEFAULT VALUES")
+    } else {
+        format!("INSERT INTO {table} ({}) VALUES ({})", names.join(", "), values.join(", "))
+    };
+    let refused = if found.granted.is_empty() {
+        "by privilege".to_owned()
+    } else if found.granted.len() == 3 {
+        "by its triggers".to_owned()
+    } else {
+        format!("{} by its triggers, the rest by privilege", found.granted.join(" and "))
+    };
+    let mut about = vec![format!(
+        "`{table}` is append-only for `{role}`, which may INSERT into it: UPDATE, DELETE and TRUNCATE are \
+         refused, {refused} (proven as `{role}`, in a transaction rolled back){}. The INSERT is made up from the \
+         columns' types: one your application runs is better.",
+        if found.triggers.is_empty() { "" } else { "; its immutability triggers stay present and enabled" }
+    )];
+    let mut body = vec![
+        "[[checks.append_only]]".to_owned(),
+        format!("table = {}", string(table)),
+        format!("role = {}", string(&role)),
+        format!("insert = {}", string(&insert)),
+    ];
+    if !found.triggers.is_empty() {
+        body.push(format!("triggers = {}", list(&found.triggers)));
+    }
+    if let Some((setting, col, value)) = &tenant {
+        about.push(format!(
+            "Its row security reads the tenant from `{setting}`: the writer sets one, and the row is that tenant's (`{}`).",
+            col.name
+        ));
+        body.push(format!("settings = {}", inline(&[(setting.clone(), string(value))])));
+    }
+    let kept: Vec<String> = found
+        .columns
+        .iter()
+        .filter(|c| c.required || tenant.as_ref().is_some_and(|(_, t, _)| t.name == c.name))
+        .filter_map(|c| Some(format!("`{}` of `{}`", c.references.as_ref()?.1, c.references.as_ref()?.0)))
+        .collect();
+    if !kept.is_empty() {
+        about.push(format!(
+            "Its foreign keys take rows this backup holds ({}): should one go, name another.",
+            kept.join(", ")
+        ));
+    }
+    if !unmade.is_empty() {
+        about.push(format!("pgdrill cannot make up a value of {}: write the INSERT:", unmade.join(", ")));
+        about.extend(body);
+        return Block { about, ..Block::default() };
+    }
+    Block { about, body, ..Block::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, sql_type: &str, category: &str) -> ColumnFound {
+        ColumnFound {
+            name: name.into(),
+            sql_type: sql_type.into(),
+            category: category.into(),
+            required: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_insert_fills_what_it_must_by_type_and_the_tenant_from_the_setting() {
+        let found = AppendOnlyFound {
+            table: "public.\"AuditLog\"".into(),
+            role: "app".into(),
+            triggers: vec!["audit_immutable".into()],
+            granted: vec![],
+            columns: vec![
+                column("workspaceId", "uuid", "U"),
+                column("action", "character varying(40)", "S"),
+                ColumnFound { required: false, ..column("note", "text", "S") },
+            ],
+        };
+        let mut inventory = Inventory::default();
+        let block = block(&found, &inventory);
+        assert_eq!(
+            block.body[3],
+            format!(
+                "insert = {}",
+                string(
+                    "INSERT INTO public.\"AuditLog\" (\"workspaceId\", action) VALUES (gen_random_uuid(), ('pgdrill-probe-' || substr(md5(random()::text), 1, 12))::character varying(40))"
+                )
+            )
+        );
+        inventory.row_security =
+            vec![crate::baseline::RowSecurity { table: found.table.clone(), enabled: true, forced: true }];
+        inventory.policies = vec![PolicyInfo {
+            table: found.table.clone(),
+            name: "tenant".into(),
+            command: "ALL".into(),
+            roles: vec!["app".into()],
+            permissive: true,
+            expressions: Some(crate::baseline::PolicyExpressions {
+                using: Some("(\"workspaceId\" = (current_setting('app.workspace_id'::text))::uuid)".into()),
+                with_check: None,
+            }),
+        }];
+        let block = super::block(&found, &inventory);
+        assert!(
+            block.body[3].contains("VALUES ('00000000-0000-4000-8000-000000d1a11e', ('pgdrill"),
+            "{:?}",
+            block.body
+        );
+        assert_eq!(block.body[5], "settings = { \"app.workspace_id\" = \"00000000-0000-4000-8000-000000d1a11e\" }");
+        // A foreign key takes a row the backup holds, for the tenant too.
+        let mut keyed = found.clone();
+        keyed.columns[0].references = Some(("public.workspaces".into(), "5e7e0000-0000-4000-8000-000000000001".into()));
+        let block = super::block(&keyed, &inventory);
+        assert!(block.body[3].contains("VALUES ('5e7e0000-0000-4000-8000-000000000001', ("), "{:?}", block.body);
+        assert!(block.about.iter().any(|a| a.contains("of `public.workspaces`")), "{:?}", block.about);
+        let odd = AppendOnlyFound { columns: vec![column("shape", "geometry", "U")], ..found };
+        assert!(super::block(&odd, &Inventory::default()).body.is_empty(), "written as a comment to complete");
+    }
+}

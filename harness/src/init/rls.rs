@@ -1,0 +1,265 @@
+//! The `rls` blocks `init` writes. The tables with row security, grouped by whether it is
+//! forced and by the tenant their policies read: the setting they compare with a column
+//! (`expr`), never a setting compared with a constant only (a flag such as a bypass switch).
+//! Each block lists every policy of its tables, exactly (`exact_policies`: a policy added later
+//! fails), and proposes `fail_closed` as the role that reads them: the role other than the
+//! owner that may SELECT them and that the tenant's policy binds, one that logs in first.
+
+use std::collections::BTreeMap;
+
+use super::expr;
+use super::inventory::Inventory;
+use super::write::{Block, inline, list, string};
+use crate::baseline::PolicyInfo;
+use crate::pg::quote_ident_if_needed;
+
+fn policy_line(policy: &PolicyInfo) -> String {
+    let mut pairs = vec![
+        ("table".to_owned(), string(&policy.table)),
+        ("name".to_owned(), string(&quote_ident_if_needed(&policy.name))),
+        ("command".to_owned(), string(&policy.command)),
+        ("roles".to_owned(), list(&policy.roles.iter().map(|r| quote_ident_if_needed(r)).collect::<Vec<_>>())),
+        ("permissive".to_owned(), policy.permissive.to_string()),
+    ];
+    if let Some(expressions) = &policy.expressions {
+        if let Some(using) = &expressions.using {
+            pairs.push(("using".into(), string(using)));
+        }
+        if let Some(with_check) = &expressions.with_check {
+            pairs.push(("with_check".into(), string(with_check)));
+        }
+    }
+    format!("  {},", inline(&pairs))
+}
+
+/// What the policies of one table say of its tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TenantRead {
+    /// Every (setting, column) its read policies compare, the first taken.
+    pub pairs: Vec<(String, String)>,
+    /// Settings read only as flags.
+    pub flags: Vec<String>,
+}
+
+/// What the policies of a table that govern reads (`ALL`, `SELECT`) compare in `USING`.
+pub(crate) fn tenant_read(policies: &[&PolicyInfo], functions: &BTreeMap<String, String>) -> TenantRead {
+    let mut out = TenantRead::default();
+    for policy in policies.iter().filter(|p| p.command == "ALL" || p.command == "SELECT") {
+        let Some(using) = policy.expressions.as_ref().and_then(|e| e.using.as_deref()) else { continue };
+        let reads = expr::reads(using, functions);
+        for pair in reads.tenants {
+            if !out.pairs.contains(&pair) {
+                out.pairs.push(pair);
+            }
+        }
+        for flag in reads.flags {
+            if !out.flags.contains(&flag) {
+                out.flags.push(flag);
+            }
+        }
+    }
+    out.flags.retain(|f| !out.pairs.iter().any(|(s, _)| s == f));
+    out
+}
+
+/// The role that reads `table` as the application: of `readers` (name, may log in), those the
+/// policies comparing `setting` bind first, then those that log in, then by name. With whether
+/// it is a guess (another role ranks as high).
+pub(crate) fn reader(
+    readers: &[(String, bool)],
+    policies: &[&PolicyInfo],
+    setting: &str,
+    functions: &BTreeMap<String, String>,
+) -> Option<(String, bool)> {
+    let binds = |role: &str| {
+        policies.iter().any(|p| {
+            let reads = p.expressions.as_ref().and_then(|e| e.using.as_deref()).map(|u| expr::reads(u, functions));
+            reads.is_some_and(|r| r.tenants.iter().any(|(s, _)| s == setting))
+                && (p.roles.iter().any(|r| r == role || r == "public"))
+        })
+    };
+    let rank = |(role, login): &(String, bool)| (!binds(role), !*login);
+    let best = readers.iter().min_by_key(|r| (rank(r), r.0.clone()))?;
+    let tied = readers.iter().filter(|r| rank(r) == rank(best)).count() > 1;
+    Some((best.0.clone(), tied))
+}
+
+/// One block's tables, with the tenant they share.
+struct Group {
+    forced: bool,
+    tenant: Option<(String, String)>,
+    tables: Vec<String>,
+}
+
+/// Row security: a block per (forced or only enabled, tenant) with its tables' policies;
+/// policies on tables without row security last.
+pub(super) fn blocks(inventory: &Inventory) -> Vec<Block> {
+    let on_table =
+        |table: &str| -> Vec<&PolicyInfo> { inventory.policies.iter().filter(|p| p.table == table).collect() };
+    let functions = &inventory.setting_functions;
+    let mut groups: Vec<Group> = Vec::new();
+    for forced in [true, false] {
+        for row in inventory.row_security.iter().filter(|r| r.enabled && r.forced == forced) {
+            let tenant = tenant_read(&on_table(&row.table), functions).pairs.into_iter().next();
+            match groups.iter_mut().find(|g| g.forced == forced && g.tenant == tenant) {
+                Some(group) => group.tables.push(row.table.clone()),
+                None => groups.push(Group { forced, tenant, tables: vec![row.table.clone()] }),
+            }
+        }
+    }
+    let mut out: Vec<Block> = groups.iter().map(|g| block(g, inventory)).collect();
+    let covered = |table: &str| inventory.row_security.iter().any(|r| r.enabled && r.table == table);
+    let loose: Vec<&PolicyInfo> = inventory.policies.iter().filter(|p| !covered(&p.table)).collect();
+    if !loose.is_empty() {
+        let mut body = vec!["[[checks.rls]]".to_owned(), "exact_policies = true".to_owned(), "policies = [".to_owned()];
+        body.extend(loose.iter().map(|p| policy_line(p)));
+        body.push("]".into());
+        out.push(Block::new(
+            &[
+                "Policies on tables whose row-level security is off in the backup (so they apply to",
+                "nobody): they exist as written, and no other. If the application relies on them, the",
+                "backup is the problem: `ALTER TABLE ... ENABLE ROW LEVEL SECURITY` at the source.",
+            ],
+            body,
+        ));
+    }
+    out
+}
+
+fn block(group: &Group, inventory: &Inventory) -> Block {
+    let functions = &inventory.setting_functions;
+    let policies: Vec<&PolicyInfo> = inventory.policies.iter().filter(|p| group.tables.contains(&p.table)).collect();
+    let mut body = vec!["[[checks.rls]]".to_owned(), format!("tables = {}", list(&group.tables))];
+    if group.forced {
+        body.push("force = true".into());
+    }
+    body.push("exact_policies = true".into());
+    if !policies.is_empty() {
+        body.push("policies = [".into());
+        body.extend(policies.iter().map(|p| policy_line(p)));
+        body.push("]".into());
+    }
+    let mut about = vec![format!(
+        "Row-level security is enabled {} on these tables, with their policies, exactly: kind, roles, and \
+         `USING` / `WITH CHECK` as the server prints them; a policy added to these tables fails.",
+        if group.forced {
+            "and forced (the tables' owner is subject to it too)"
+        } else {
+            "(not forced: the tables' owner bypasses it)"
+        }
+    )];
+    let read = tenant_read(&policies, functions);
+    let Some((setting, column)) = &group.tenant else {
+        about.push(format!(
+            "No policy here compares a setting with a column{}: reads as the application role, fail-closed \
+             without a tenant, are yours to add: fail_closed = {{ role = ..., setting = ..., column = ... }}",
+            if read.flags.is_empty() {
+                String::new()
+            } else {
+                format!(" (`{}` only a constant)", read.flags.join("`, `"))
+            }
+        ));
+        return Block { about, body, ..Block::default() };
+    };
+    // The role of each table, the most common one the default.
+    let mut chosen: BTreeMap<&str, (String, bool)> = BTreeMap::new();
+    for table in &group.tables {
+        let mine: Vec<&PolicyInfo> = policies.iter().copied().filter(|p| &p.table == table).collect();
+        let readers = inventory.readers.get(table).map(Vec::as_slice).unwrap_or_default();
+        if let Some(found) = reader(readers, &mine, setting, functions) {
+            chosen.insert(table, found);
+        }
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (role, _) in chosen.values() {
+        *counts.entry(role).or_default() += 1;
+    }
+    let Some(role) =
+        counts.iter().max_by_key(|(role, n)| (**n, std::cmp::Reverse(**role))).map(|(r, _)| (*r).to_owned())
+    else {
+        about.push(format!(
+            "The policies compare `{setting}` with `{column}`, and no role but the tables' owner may read \
+             them: no fail-closed reads are proposed."
+        ));
+        return Block { about, body, ..Block::default() };
+    };
+    let mut pairs = vec![
+        ("role".to_owned(), string(&quote_ident_if_needed(&role))),
+        ("setting".to_owned(), string(setting)),
+        ("column".to_owned(), string(&quote_ident_if_needed(column))),
+    ];
+    let others: Vec<(String, String)> = chosen
+        .iter()
+        .filter(|(_, (r, _))| *r != role)
+        .map(|(t, (r, _))| ((*t).to_owned(), string(&quote_ident_if_needed(r))))
+        .collect();
+    if !others.is_empty() {
+        pairs.push(("roles".to_owned(), inline(&others)));
+    }
+    about.push(format!(
+        "Reads as `{role}` are fail-closed: with `{setting}` unset it sees none of their rows, as one tenant \
+         only that tenant's (the policies compare `{setting}` with the column `{column}`)."
+    ));
+    if !read.flags.is_empty() {
+        about.push(format!(
+            "`{}` is compared with a constant only: a flag that opens the policies, not the tenant, left unset.",
+            read.flags.join("`, `")
+        ));
+    }
+    let closed: Vec<&str> =
+        group.tables.iter().filter(|t| !chosen.contains_key(t.as_str())).map(String::as_str).collect();
+    if !closed.is_empty() {
+        about.push(format!("No role but the owner may read `{}`: closed by privilege.", closed.join("`, `")));
+    }
+    let also: Vec<String> = read.pairs.iter().skip(1).map(|(s, c)| format!("`{s}` with `{c}`")).collect();
+    if !also.is_empty() {
+        about
+            .push(format!("A guess: the policies also compare {}; check the setting and the column.", also.join(", ")));
+    }
+    if chosen.values().any(|(_, tied)| *tied) {
+        about.push(format!("A guess: other roles may read these tables as well; `{role}` ranks first by name."));
+    }
+    Block { about, body, optional: vec![format!("fail_closed = {}", inline(&pairs))], ..Block::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::PolicyExpressions;
+
+    fn policy(name: &str, roles: &[&str], using: &str) -> PolicyInfo {
+        PolicyInfo {
+            table: "public.docs".into(),
+            name: name.into(),
+            command: "ALL".into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            permissive: true,
+            expressions: Some(PolicyExpressions { using: Some(using.into()), with_check: None }),
+        }
+    }
+
+    #[test]
+    fn the_reader_is_the_role_the_tenants_policy_binds_never_the_bypass_flag_s() {
+        let tenant =
+            policy("tenant", &["app"], "(\"workspaceId\" = (current_setting('app.workspace_id'::text, true))::uuid)");
+        let bypass = policy("bypass", &["public"], "(current_setting('app.bypass_rls'::text, true) = 'on'::text)");
+        let none = BTreeMap::new();
+        let read = tenant_read(&[&bypass, &tenant], &none);
+        assert_eq!(read.pairs, [("app.workspace_id".to_owned(), "workspaceId".to_owned())]);
+        assert_eq!(read.flags, ["app.bypass_rls"]);
+        let readers = vec![("analyst".to_owned(), true), ("app".to_owned(), true), ("reporting".to_owned(), false)];
+        assert_eq!(
+            reader(&readers, &[&bypass, &tenant], "app.workspace_id", &none),
+            Some(("app".to_owned(), false)),
+            "the policy binding the tenant names it"
+        );
+        let open =
+            policy("tenant", &["public"], "(\"workspaceId\" = (current_setting('app.workspace_id'::text))::uuid)");
+        assert_eq!(
+            reader(&readers, &[&open], "app.workspace_id", &none),
+            Some(("analyst".to_owned(), true)),
+            "a policy to PUBLIC binds them all: a login role, the first by name, a guess"
+        );
+        assert_eq!(reader(&[], &[&tenant], "app.workspace_id", &none), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! The catalog audit of a restore ([`crate::catalog`]): what the restored cluster's built-ins are
+//! compared with. A dump restores into a fresh cluster, whose maintenance database is
+//! fingerprinted before the restore; a base backup brings its whole cluster, which is compared
+//! with a fresh cluster of the same image, fingerprinted once and kept in this machine's cache
+//! (keyed by the image's id, not its tag).
+
+use std::future::Future;
+
+use crate::catalog::{self, CatalogAudit, CatalogError, Fingerprint};
+use crate::provision::tools::Tools;
+use crate::provision::{Target, TargetError, Teardown};
+
+/// The reference of a dump's restore: the target's maintenance database before the restore.
+pub(crate) async fn before_restore(target: &Target) -> Result<Fingerprint, CatalogError> {
+    catalog::fingerprint(&target.connect_options(&target.maintenance_db), &target.maintenance_db).await
+}
+
+/// Compares the database the checks will read and the maintenance database (a dump can
+/// `\connect` to it) with `reference`.
+pub(crate) async fn after_restore(
+    target: &Target,
+    reference: &Fingerprint,
+    reference_name: &str,
+    database: &str,
+) -> Result<CatalogAudit, CatalogError> {
+    let databases = [database.to_owned(), target.maintenance_db.clone()];
+    catalog::audit(&target.connect_options(&target.maintenance_db), reference, reference_name, &databases).await
+}
+
+/// Why the reference of a fresh cluster could not be had.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReferenceError {
+    #[error("cannot start a fresh cluster of the target's image to compare the catalogs with")]
+    Start(#[source] TargetError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// The reference of a base backup's recovery on `target`: a fresh cluster of its image, from
+/// the cache, or fingerprinted on a target that `fresh` starts (and removed after). Returns
+/// the fingerprint and how the report names it.
+pub(crate) async fn fresh_cluster<F>(target: &Target, fresh: F) -> Result<(Fingerprint, String), ReferenceError>
+where
+    F: Future<Output = Result<(Target, Teardown), TargetError>>,
+{
+    let image = image_id(target).await.map_err(ReferenceError::Start)?;
+    let short: String = image.trim_start_matches("sha256:").chars().take(12).collect();
+    let name = format!("a fresh cluster of image {short}");
+    let path = catalog::cache_path(&image);
+    if let Some(cached) = catalog::load(&path)? {
+        return Ok((cached, name));
+    }
+    let (fresh, teardown) = fresh.await.map_err(ReferenceError::Start)?;
+    let taken = catalog::fingerprint(&fresh.connect_options(&fresh.maintenance_db), &fresh.maintenance_db).await;
+    let removed = teardown.run().await;
+    let fingerprint = taken?;
+    removed.map_err(ReferenceError::Start)?;
+    catalog::save(&path, &fingerprint)?;
+    Ok((fingerprint, name))
+}
+
+/// The id of the image the container target runs.
+async fn image_id(target: &Target) -> Result<String, TargetError> {
+    let Tools::Container { docker, container, .. } = &target.tools else {
+        return Err(TargetError::Tool { message: "a base backup recovers on a container target only".into() });
+    };
+    let inspected = docker
+        .inspect_container(container, None)
+        .await
+        .map_err(|source| TargetError::Docker { action: "inspect the target container", source })?;
+    inspected.image.ok_or_else(|| TargetError::Tool { message: "the target container names no image".into() })
+}

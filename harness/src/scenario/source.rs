@@ -1,0 +1,175 @@
+//! `[source]`: where the backup is and how it is read.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::field::{FieldError, Spanned, normalize, parse_duration};
+use crate::secret::{Secret, SecretSource};
+use crate::source::http::HttpSpec;
+use crate::source::newest::NamePattern;
+use crate::source::s3::S3Spec;
+use crate::source::{SourceLocation, SourceSpec, WalArchiveLocation};
+
+use super::raw;
+
+pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSpec, FieldError> {
+    let source = raw.get_ref();
+    let given: Vec<&str> = [
+        ("path", source.path.is_some()),
+        ("dir", source.dir.is_some()),
+        ("url", source.url.is_some() || source.url_env.is_some() || source.url_file.is_some()),
+        ("s3", source.s3.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(k, _)| k)
+    .collect();
+    if given.len() != 1 {
+        let message = if given.is_empty() {
+            "`[source]` names no backup".to_owned()
+        } else {
+            format!("`[source]` names its backup {} ways ({}); give one", given.len(), given.join(", "))
+        };
+        return Err(FieldError::new(raw.span(), message)
+            .with_help("set one of `path` (a file), `dir` (the newest in a folder), `url` (https://) or `s3` (s3://bucket/key or prefix/)"));
+    }
+    let pattern = match &source.pattern {
+        Some(p) => Some(NamePattern::parse(p.get_ref()).map_err(|m| FieldError::new(p.span(), m))?),
+        None => None,
+    };
+    let timeout = match &source.timeout {
+        Some(t) => parse_duration(t)?,
+        None => Duration::from_secs(60),
+    };
+    let location = if let Some(path) = &source.path {
+        SourceLocation::File(normalize(&base.join(path.get_ref())))
+    } else if let Some(dir) = &source.dir {
+        SourceLocation::Newest { dir: normalize(&base.join(dir.get_ref())), pattern }
+    } else if source.url.is_some() || source.url_env.is_some() || source.url_file.is_some() {
+        let url = secret_source("url", &source.url, &source.url_env, &source.url_file, base)
+            .map_err(|m| FieldError::new(raw.span(), m))?
+            .expect("a URL was given");
+        if let (Some(inline), SecretSource::Inline(text)) = (&source.url, &url)
+            && !crate::source::http::is_http(text.expose())
+        {
+            return Err(FieldError::new(
+                inline.span(),
+                format!("`{}` is not an http(s):// URL", crate::source::http::shown(text.expose())),
+            ));
+        }
+        let token = secret_source("token", &None, &source.token_env, &source.token_file, base)
+            .map_err(|m| FieldError::new(raw.span(), m))?;
+        SourceLocation::Url(HttpSpec { url, token, retries: source.retries.unwrap_or(3), timeout })
+    } else if let Some(s3) = &source.s3 {
+        let (bucket, key) = crate::source::s3::parse_url(s3.get_ref()).map_err(|m| FieldError::new(s3.span(), m))?;
+        SourceLocation::S3(S3Spec {
+            bucket,
+            key,
+            region: source.region.clone(),
+            endpoint: source.endpoint.clone(),
+            pattern,
+            access_key_env: source.access_key_env.clone(),
+            secret_key_env: source.secret_key_env.clone(),
+            retries: source.retries.unwrap_or(3),
+        })
+    } else {
+        unreachable!("exactly one location was given")
+    };
+    if !matches!(location, SourceLocation::Url(_))
+        && let Some(token) = source.token_env.as_ref().or(source.token_file.as_ref())
+    {
+        return Err(FieldError::new(token.span(), "a token is only sent to an http(s):// source (`url`)"));
+    }
+    let expected_sha256 = match &source.sha256 {
+        Some(digest) => {
+            let d = digest.get_ref().trim().to_ascii_lowercase();
+            if d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(FieldError::new(digest.span(), "`sha256` must be 64 hexadecimal characters"));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    let min_size_ratio = match &source.min_size_ratio {
+        Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
+            return Err(FieldError::new(r.span(), "`min_size_ratio` is a fraction between 0 and 1 (0.1 = 10%)"));
+        }
+        Some(r) => *r.get_ref(),
+        None => 0.1,
+    };
+    let trusted = match &source.trusted {
+        Some(why) if why.get_ref().trim().is_empty() => {
+            return Err(FieldError::new(why.span(), "`trusted` says why the backup is trusted; it cannot be empty")
+                .with_help(
+                    "for example: trusted = \"written only by the nightly backup job; the bucket is write-once\"",
+                ));
+        }
+        Some(why) => Some(why.get_ref().trim().to_owned()),
+        None => None,
+    };
+    let wal_archive = match &source.wal_archive {
+        Some(archive) if archive.get_ref().starts_with("s3://") => {
+            let (bucket, mut key) =
+                crate::source::s3::parse_url(archive.get_ref()).map_err(|m| FieldError::new(archive.span(), m))?;
+            if !key.is_empty() && !key.ends_with('/') {
+                key.push('/');
+            }
+            // The same store as the backup's: its endpoint, region and keys.
+            Some(WalArchiveLocation::S3(S3Spec {
+                bucket,
+                key,
+                region: source.region.clone(),
+                endpoint: source.endpoint.clone(),
+                pattern: None,
+                access_key_env: source.access_key_env.clone(),
+                secret_key_env: source.secret_key_env.clone(),
+                retries: source.retries.unwrap_or(3),
+            }))
+        }
+        Some(dir) => Some(WalArchiveLocation::Dir(normalize(&base.join(dir.get_ref())))),
+        None => None,
+    };
+    // Both become paths in the repository: plain names only.
+    let plain_name = |value: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, FieldError> {
+        match value {
+            Some(v)
+                if v.get_ref().is_empty()
+                    || !v.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    || v.get_ref().starts_with('.') =>
+            {
+                Err(FieldError::new(v.span(), format!("`{}` is not a pgBackRest {what}", v.get_ref())))
+            }
+            Some(v) => Ok(Some(v.get_ref().clone())),
+            None => Ok(None),
+        }
+    };
+    let stanza = plain_name(&source.stanza, "stanza's name")?;
+    let set = plain_name(&source.set, "backup set's label")?;
+    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive, stanza, set })
+}
+
+/// A secret (`key`) given inline, by the environment variable holding it (`key_env`), or by the
+/// file holding it (`key_file`, relative to the scenario): at most one of the three.
+pub(super) fn secret_source(
+    key: &str,
+    inline: &Option<Spanned<String>>,
+    env: &Option<Spanned<String>>,
+    file: &Option<Spanned<String>>,
+    base: &Path,
+) -> Result<Option<SecretSource>, String> {
+    match (inline, env, file) {
+        (None, None, None) => Ok(None),
+        (Some(value), None, None) => Ok(Some(SecretSource::Inline(Secret::new(value.get_ref().clone())))),
+        (None, Some(var), None) => Ok(Some(SecretSource::Env(var.get_ref().clone()))),
+        (None, None, Some(path)) => Ok(Some(SecretSource::File(normalize(&base.join(path.get_ref()))))),
+        _ => {
+            let given: Vec<String> =
+                [(key.to_owned(), inline), (format!("{key}_env"), env), (format!("{key}_file"), file)]
+                    .into_iter()
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(k, _)| format!("`{k}`"))
+                    .collect();
+            Err(format!("{} give the same {key} twice: keep one", given.join(" and ")))
+        }
+    }
+}

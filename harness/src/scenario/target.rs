@@ -1,0 +1,251 @@
+//! `[target]`: the throwaway server the backup is restored on, and its limits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::disk::DiskLimit;
+use crate::field::{FieldError, normalize, parse_duration};
+use crate::secret::SecretSource;
+
+use super::raw;
+use super::source::secret_source;
+
+/// The image every scenario uses unless it names another: built by `ci/image/build`.
+pub const DEFAULT_IMAGE: &str = include_str!("../../../ci/image/TAG");
+
+/// The project's image tag, without the file's trailing newline.
+pub fn default_image() -> &'static str {
+    DEFAULT_IMAGE.trim()
+}
+
+/// The PostgreSQL majors `ci/image/build` makes an image of from Debian's packages (17 from
+/// trixie, 18 from forky), oldest first; the default image is the oldest's.
+pub const IMAGE_MAJORS: [u32; 2] = [17, 18];
+
+/// The project's image of PostgreSQL `major`: the default tag with its major replaced
+/// (`pgdrill/postgres:17-r4` → `pgdrill/postgres:18-r4`).
+pub fn project_image(major: u32) -> String {
+    let tag = default_image();
+    let (name, version) = tag.split_once(':').unwrap_or((tag, ""));
+    let revision = version.split_once('-').map(|(_, r)| r).unwrap_or("");
+    format!("{name}:{major}-{revision}")
+}
+
+/// The major of a project image tag, if `image` is one pgdrill can build.
+pub fn project_image_major(image: &str) -> Option<u32> {
+    IMAGE_MAJORS.into_iter().find(|&major| project_image(major) == image)
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// The database the backup is restored into and checked in.
+    pub database: String,
+    pub kind: TargetKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum TargetKind {
+    /// A throwaway container (the default).
+    Container(ContainerSpec),
+    /// A throwaway database on an existing server.
+    Server(ServerSpec),
+    /// A throwaway cluster of PostgreSQL binaries on this machine.
+    Local(LocalSpec),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// An admin connection string: may create and drop databases and roles.
+    pub url: SecretSource,
+    /// Client programs (pg_restore) matching the server; default: found on this machine.
+    pub bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalSpec {
+    /// The PostgreSQL binaries; default: `pg_config --bindir`, else the newest of
+    /// /usr/lib/postgresql/*/bin.
+    pub bin_dir: Option<PathBuf>,
+    pub startup_timeout: Duration,
+    pub settings: BTreeMap<String, String>,
+    /// Memory the sandbox may use (bytes); default: three quarters of the machine's.
+    pub memory: Option<u64>,
+    /// Processes the sandbox may run; default 512.
+    pub processes: Option<u32>,
+    /// The most disk the target's data may take; default: the free space of its filesystem
+    /// less the host's reserve ([`crate::disk`]).
+    pub disk: Option<DiskLimit>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// The image the scenario names; none: the project's image of the backup's major.
+    pub image: Option<String>,
+    /// The PostgreSQL major the scenario pins (`version = 18`), instead of the backup's.
+    pub version: Option<u32>,
+    pub startup_timeout: Duration,
+    /// Settings over the throwaway tuning.
+    pub settings: BTreeMap<String, String>,
+    /// Memory the container may use (bytes); default: three quarters of the machine's.
+    pub memory: Option<u64>,
+    /// Processes the container may run; default 512.
+    pub processes: Option<u32>,
+    /// The most disk the target's data may take; default: the free space of its filesystem
+    /// less the host's reserve.
+    pub disk: Option<DiskLimit>,
+}
+
+pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldError> {
+    let kind = match &raw.kind {
+        Some(kind) if !["container", "server", "local"].contains(&kind.get_ref().as_str()) => {
+            return Err(FieldError::new(
+                kind.span(),
+                format!("unknown target kind `{}`, expected `container`, `server` or `local`", kind.get_ref()),
+            ));
+        }
+        Some(kind) => kind.get_ref().clone(),
+        None => "container".to_owned(),
+    };
+    // Keys that belong to one kind only.
+    let only = |key: &str, span: Option<std::ops::Range<usize>>, kinds: &[&str]| -> Result<(), FieldError> {
+        match span {
+            Some(span) if !kinds.contains(&kind.as_str()) => Err(FieldError::new(
+                span,
+                format!("`{key}` is for {} targets, and this one is `{kind}`", kinds.join(" and ")),
+            )),
+            _ => Ok(()),
+        }
+    };
+    only("image", raw.image.as_ref().map(|v| v.span()), &["container"])?;
+    only("version", raw.version.as_ref().map(|v| v.span()), &["container"])?;
+    only("url", raw.url.as_ref().map(|v| v.span()), &["server"])?;
+    only("url_env", raw.url_env.as_ref().map(|v| v.span()), &["server"])?;
+    only("url_file", raw.url_file.as_ref().map(|v| v.span()), &["server"])?;
+    only("bin_dir", raw.bin_dir.as_ref().map(|v| v.span()), &["server", "local"])?;
+    only("memory", raw.memory.as_ref().map(|v| v.span()), &["container", "local"])?;
+    only("processes", raw.processes.as_ref().map(|v| v.span()), &["container", "local"])?;
+    // A server's disk is its own: pgdrill cannot bound what a database there takes.
+    only("disk", raw.disk.as_ref().map(|v| v.span()), &["container", "local"])?;
+    let disk = match &raw.disk {
+        Some(d) => match crate::disk::parse(d.get_ref()) {
+            Some(bytes) if bytes >= 64 << 20 => Some(DiskLimit { bytes, shown: d.get_ref().trim().to_owned() }),
+            _ => {
+                return Err(FieldError::new(
+                    d.span(),
+                    format!("`disk` = `{}` is not a size of at least 64MB", d.get_ref()),
+                )
+                .with_help("write sizes as PostgreSQL does: \"512MB\", \"20GB\""));
+            }
+        },
+        None => None,
+    };
+    let memory = match &raw.memory {
+        Some(m) => match crate::pg::parse_size(m.get_ref()) {
+            Some(bytes) if bytes >= 256 << 20 => Some(bytes),
+            _ => {
+                return Err(FieldError::new(
+                    m.span(),
+                    format!("`memory` = `{}` is not a size of at least 256MB", m.get_ref()),
+                )
+                .with_help("write sizes as PostgreSQL does: \"512MB\", \"8GB\""));
+            }
+        },
+        None => None,
+    };
+    let processes = match &raw.processes {
+        Some(p) if !(64..=1_000_000).contains(p.get_ref()) => {
+            return Err(FieldError::new(p.span(), "`processes` must be between 64 and 1000000"));
+        }
+        Some(p) => Some(*p.get_ref() as u32),
+        None => None,
+    };
+    let database = match &raw.database {
+        Some(db) => {
+            let name = db.get_ref();
+            if name.is_empty() || name.len() > 63 || name.contains('\0') {
+                return Err(FieldError::new(db.span(), "`database` must be 1 to 63 characters"));
+            }
+            if matches!(name.as_str(), "postgres" | "template0" | "template1") {
+                return Err(FieldError::new(
+                    db.span(),
+                    format!("`{name}` is a system database; restore into a database of its own"),
+                ));
+            }
+            name.clone()
+        }
+        None => "pgdrill".to_owned(),
+    };
+    let image = match &raw.image {
+        Some(image) => {
+            let image_ref = image.get_ref();
+            if image_ref.ends_with(":latest") || !image_ref.contains(':') {
+                return Err(FieldError::new(image.span(), format!("image `{image_ref}` has no pinned tag"))
+                    .with_help("name an exact tag such as `pgdrill/postgres:17-r1`; `latest` changes under you"));
+            }
+            Some(image_ref.clone())
+        }
+        None => None,
+    };
+    let version = match &raw.version {
+        Some(_) if raw.image.is_some() => {
+            return Err(FieldError::unplaced("give `image` or `version`, not both: the image decides the version"));
+        }
+        Some(v) => match u32::try_from(*v.get_ref()).ok().filter(|m| IMAGE_MAJORS.contains(m)) {
+            Some(major) => Some(major),
+            None => {
+                return Err(FieldError::new(
+                    v.span(),
+                    format!(
+                        "pgdrill builds images of PostgreSQL {} only, not {}",
+                        IMAGE_MAJORS.map(|m| m.to_string()).join(" and "),
+                        v.get_ref()
+                    ),
+                )
+                .with_help("for another major, build an image from ci/image/Dockerfile (--build-arg PG_MAJOR=N) and name it with `image = \"...\"`"));
+            }
+        },
+        None => None,
+    };
+    let startup_timeout = match &raw.startup_timeout {
+        Some(t) => parse_duration(t)?,
+        None => Duration::from_secs(60),
+    };
+    let mut settings = BTreeMap::new();
+    for (name, value) in raw.settings {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            return Err(FieldError::new(value.span(), format!("`{name}` is not a server setting name")));
+        }
+        let text = match value.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),
+            _ => {
+                return Err(FieldError::new(
+                    value.span(),
+                    format!("setting `{name}` must be a string, number or boolean"),
+                ));
+            }
+        };
+        settings.insert(name, text);
+    }
+    let bin_dir = raw.bin_dir.as_ref().map(|d| normalize(&base.join(d.get_ref())));
+    let kind = match kind.as_str() {
+        "server" => {
+            let url = match secret_source("url", &raw.url, &raw.url_env, &raw.url_file, base) {
+                Ok(Some(url)) => url,
+                _ => {
+                    return Err(FieldError::unplaced("a server target needs exactly one of `url`, `url_env` and `url_file`")
+                        .with_help("an admin connection string such as postgres://admin@db:5432/postgres?sslmode=require; keep the password out of the file with `url_env` or `url_file`"));
+                }
+            };
+            TargetKind::Server(ServerSpec { url, bin_dir })
+        }
+        "local" => TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings, memory, processes, disk }),
+        _ => {
+            TargetKind::Container(ContainerSpec { image, version, startup_timeout, settings, memory, processes, disk })
+        }
+    };
+    Ok(TargetSpec { database, kind })
+}

@@ -1,0 +1,159 @@
+//! Loopholes a session opens itself: a trigger or a policy that reads a custom setting the
+//! application role can set in its own session is a door it holds the key to. `append_only`
+//! (and fail-closed `rls`) try each such setting, set to the values the trigger or policy
+//! compares it with, and fail naming both; a setting the scenario trusts, with its reason, is
+//! not tried and the reason is in the report. A guard that reads no setting adds no probe. A
+//! door whose try fails for a reason that is not a refusal (a timeout) leaves the check
+//! unproven, never passed. A flag beside a tenant read that errs when unset is tried with a
+//! tenant set.
+
+use pgdrill::Verdict;
+
+use crate::util::{Scratch, pg15_dump};
+
+const DUMP: &str = "\
+CREATE FUNCTION public.guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  IF pg_catalog.current_setting('audit.allow_edit', true) = 'yes' THEN RETURN COALESCE(NEW, OLD); END IF;\n\
+  RAISE EXCEPTION 'audit rows are immutable';\nEND $$;\n\
+CREATE FUNCTION public.maintenance_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  IF pg_catalog.current_setting('audit.maintenance', true) = 'on' THEN RETURN COALESCE(NEW, OLD); END IF;\n\
+  RAISE EXCEPTION 'audit rows are immutable';\nEND $$;\n\
+CREATE FUNCTION public.stall() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN\n\
+  RAISE EXCEPTION 'canceling statement due to statement timeout' USING ERRCODE = 'query_canceled';\nEND $$;\n\
+CREATE FUNCTION public.stalling_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  IF COALESCE(pg_catalog.current_setting('audit.allow_edit', true), '') = 'yes' AND public.stall() THEN RETURN COALESCE(NEW, OLD); END IF;\n\
+  RAISE EXCEPTION 'audit rows are immutable';\nEND $$;\n\
+CREATE FUNCTION public.plain_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  RAISE EXCEPTION 'audit rows are immutable';\nEND $$;\n\
+CREATE TABLE public.flagged (id serial PRIMARY KEY, what text);\n\
+CREATE TABLE public.trusted (id serial PRIMARY KEY, what text);\n\
+CREATE TABLE public.plain (id serial PRIMARY KEY, what text);\n\
+CREATE TABLE public.stalled (id serial PRIMARY KEY, what text);\n\
+CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.stalled FOR EACH ROW EXECUTE FUNCTION public.stalling_guard();\n\
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.stalled TO app;\nGRANT USAGE ON SEQUENCE public.stalled_id_seq TO app;\n\
+CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.flagged FOR EACH ROW EXECUTE FUNCTION public.guard();\n\
+CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.trusted FOR EACH ROW EXECUTE FUNCTION public.maintenance_guard();\n\
+CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.plain FOR EACH ROW EXECUTE FUNCTION public.plain_guard();\n\
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.flagged, public.trusted, public.plain TO app;\n\
+GRANT USAGE ON SEQUENCE public.flagged_id_seq, public.trusted_id_seq, public.plain_id_seq TO app;\n\
+CREATE TABLE public.notes_flag (id integer, tenant text NOT NULL, body text NOT NULL);\n\
+CREATE TABLE public.notes_star (id integer, tenant text NOT NULL, body text NOT NULL);\n\
+CREATE TABLE public.notes_good (id integer, tenant text NOT NULL, body text NOT NULL);\n\
+CREATE TABLE public.notes_trusted (id integer, tenant text NOT NULL, body text NOT NULL);\n\
+CREATE TABLE public.notes_stall (id integer, tenant text NOT NULL, body text NOT NULL);\n\
+CREATE POLICY tenant ON public.notes_stall USING (tenant = pg_catalog.current_setting('app.tenant', true) \
+  OR (COALESCE(pg_catalog.current_setting('app.bypass', true), '') = 'on' AND public.stall()));\n\
+ALTER TABLE public.notes_stall ENABLE ROW LEVEL SECURITY;\nGRANT SELECT ON public.notes_stall TO app;\n\
+CREATE TABLE public.notes_strict (id integer, tenant uuid NOT NULL, body text NOT NULL);\n\
+CREATE POLICY tenant ON public.notes_flag USING (tenant = pg_catalog.current_setting('app.tenant', true) \
+  OR pg_catalog.current_setting('app.bypass', true) = 'enabled');\n\
+CREATE POLICY tenant ON public.notes_star USING (tenant = pg_catalog.current_setting('app.tenant', true) \
+  OR pg_catalog.current_setting('app.tenant', true) = '*');\n\
+CREATE POLICY tenant ON public.notes_good USING (tenant = pg_catalog.current_setting('app.tenant', true));\n\
+CREATE POLICY tenant ON public.notes_trusted USING (tenant = pg_catalog.current_setting('app.tenant', true) \
+  OR pg_catalog.current_setting('app.maintenance', true) = 'on');\n\
+CREATE POLICY tenant ON public.notes_strict USING (tenant = pg_catalog.current_setting('app.tenant')::uuid \
+  OR pg_catalog.current_setting('app.override', true) = 'on');\n\
+ALTER TABLE public.notes_strict ENABLE ROW LEVEL SECURITY;\n\
+ALTER TABLE public.notes_flag ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes_star ENABLE ROW LEVEL SECURITY;\n\
+ALTER TABLE public.notes_good ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes_trusted ENABLE ROW LEVEL SECURITY;\n\
+GRANT SELECT ON public.notes_flag, public.notes_star, public.notes_good, public.notes_trusted, public.notes_strict TO app;\n";
+
+const RLS: &str = "[[checks.rls]]\n\
+tables = [\"public.notes_flag\", \"public.notes_star\", \"public.notes_good\", \"public.notes_trusted\", \"public.notes_stall\", \"public.notes_strict\"]\n\
+fail_closed = { role = \"app\", setting = \"app.tenant\", column = \"tenant\", \
+trusted = [{ setting = \"app.maintenance\", reason = \"set only by the back office's login\" }] }\n";
+
+fn append_only(table: &str, extra: &str) -> String {
+    format!(
+        "[[checks.append_only]]\ntable = \"public.{table}\"\nrole = \"app\"\n\
+         insert = \"INSERT INTO public.{table} (what) VALUES ('probe')\"\n{extra}"
+    )
+}
+
+#[test]
+fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_passes_with_its_reason() {
+    let scratch = Scratch::new();
+    let backup = scratch.write("loopholes.sql", pg15_dump(DUMP));
+    let trusted = "trusted = [{ setting = \"audit.maintenance\", reason = \"set only by the archiver's login\" }]\n";
+    let scenario = scratch.scenario(
+        "loopholes.toml",
+        &format!(
+            "name = \"loopholes\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n{}{}{}{}{RLS}",
+            backup.display(),
+            append_only("flagged", ""),
+            append_only("trusted", trusted),
+            append_only("plain", ""),
+            append_only("stalled", "")
+        ),
+    );
+    let drill = scratch.drill_env(&scenario, &[], &[]);
+    let checks = &drill.record().checks;
+    let lever =
+        |table: &str| checks.iter().find(|c| c.id.contains(&format!("public.{table} settings a session sets itself")));
+
+    let flagged = lever("flagged").unwrap_or_else(|| panic!("a probe of the flag\n{drill:?}"));
+    assert_eq!(flagged.verdict, Verdict::Fail, "{flagged:?}");
+    let message = &flagged.message;
+    assert!(message.contains("`app` can UPDATE `public.flagged`"), "{message}");
+    assert!(message.contains("sets `audit.allow_edit` = 'yes' itself"), "{message}");
+    assert!(message.contains("trigger `guard` (function `guard`)"), "{message}");
+    // Without the flag, the guard holds: the plain probes pass.
+    for op in ["UPDATE", "DELETE"] {
+        let probe = checks.iter().find(|c| c.id.contains(&format!("public.flagged {op} as app"))).unwrap();
+        assert_eq!(probe.verdict, Verdict::Pass, "{probe:?}");
+    }
+
+    let trusted = lever("trusted").unwrap_or_else(|| panic!("the trusted flag is reported\n{drill:?}"));
+    assert_eq!(trusted.verdict, Verdict::Pass, "{trusted:?}");
+    assert!(trusted.message.contains("set only by the archiver's login"), "{trusted:?}");
+    assert!(drill.report("report.md").contains("set only by the archiver's login"));
+
+    assert!(lever("plain").is_none(), "a guard that reads no setting adds no probe");
+    assert!(checks.iter().filter(|c| c.id.contains("public.plain")).all(|c| c.verdict == Verdict::Pass));
+
+    // Fail-closed reads: a flag, a tenant value that opens every tenant; on empty tables.
+    let read = |table: &str| {
+        checks
+            .iter()
+            .find(|c| c.id == format!("rls/public.{table} fail-closed for app"))
+            .unwrap_or_else(|| panic!("no fail-closed result for {table}\n{drill:?}"))
+    };
+    let flag = read("notes_flag");
+    assert_eq!(flag.verdict, Verdict::Fail, "{flag:?}");
+    assert!(flag.message.contains("sets `app.bypass` = 'enabled' itself, which policy `tenant` reads"), "{flag:?}");
+    let star = read("notes_star");
+    assert_eq!(star.verdict, Verdict::Fail, "{star:?}");
+    assert!(star.message.contains("reads 2 of the two tenants' probe rows"), "{star:?}");
+    assert!(star.message.contains("sets `app.tenant` = '*' itself"), "{star:?}");
+    let good = read("notes_good");
+    assert_eq!(good.verdict, Verdict::Pass, "{good:?}");
+    assert!(good.message.contains("nor with app.tenant"), "the special tenant values were tried: {good:?}");
+    // The tenant read as a uuid: with no tenant set (unset, or '' once the session has set it)
+    // the policy errs before the flag is reached, but any tenant's session opens the others'
+    // rows with it.
+    let strict = read("notes_strict");
+    assert_eq!(strict.verdict, Verdict::Fail, "{strict:?}");
+    assert!(strict.message.contains("set to tenant B reads tenant A's probe row"), "{strict:?}");
+    assert!(strict.message.contains("sets `app.override` = 'on' itself, which policy `tenant` reads"), "{strict:?}");
+    let trusted = read("notes_trusted");
+    assert_eq!(trusted.verdict, Verdict::Pass, "{trusted:?}");
+    assert!(trusted.message.contains("set only by the back office's login"), "{trusted:?}");
+
+    // A door whose try fails with what looks like a timeout is not a shut door: it may open for
+    // the application, so neither check can pass.
+    let stalled = lever("stalled").unwrap_or_else(|| panic!("a probe of the stalling flag\n{drill:?}"));
+    assert_eq!(stalled.verdict, Verdict::Error, "{stalled:?}");
+    assert!(
+        stalled.message.contains("with `audit.allow_edit` = 'yes' set failed for a reason that is not a refusal"),
+        "{stalled:?}"
+    );
+    assert!(stalled.message.contains("57014"), "{stalled:?}");
+    let stall = read("notes_stall");
+    assert_eq!(stall.verdict, Verdict::Error, "{stall:?}");
+    assert!(
+        stall.message.contains("with `app.bypass` = 'on' set failed for a reason that is not a refusal"),
+        "{stall:?}"
+    );
+    assert!(stall.message.contains("57014"), "{stall:?}");
+}

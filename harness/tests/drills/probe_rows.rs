@@ -1,0 +1,287 @@
+//! Probe rows on schemas as real ones are: fail-closed `rls` on EMPTY tables whose probe rows
+//! pgdrill must make up itself. One table has a NOT NULL column of every type family
+//! PostgreSQL ships (integers of each width, numerics with precision and scale, strings within
+//! their length, bytea, uuid, json, dates and times, network types, bit strings, text search,
+//! xml, geometry, pg_lsn, OID aliases, ranges and multiranges built-in and user-defined,
+//! arrays, enums, composites, domains with CHECKs and a NOT NULL domain) and pgvector's types;
+//! one has table CHECKs (an allowed-values list, `num_nonnulls(...) = 1`, a pattern), an
+//! exclusion constraint, a unique bytea and a unique index its probe rows collide on; one is
+//! partitioned by range on a date, with no rows. The good dump passes, each table's probe row
+//! accepted by the server (PostgreSQL 17), with the made-up values and the constraints set
+//! aside in the evidence. The broken copy (a permissive `USING (true)` policy more, on
+//! PostgreSQL 18) fails on each table, even behind a `count(*)` of the backup's that answers
+//! 0 in the role's search_path; a table with columns no value can be made for errs naming
+//! both, with the line to add; a default that rewrites the policy, or sets the tenant, when
+//! pgdrill's INSERT runs it errs instead of passing. An audit table its writer's INSERT leaves empty gets a probe row
+//! for `append_only`'s UPDATE and DELETE to aim at, which its trigger refuses.
+
+use pgdrill::{CheckResult, Verdict};
+
+use crate::util::{Drill, Scratch, pg15_dump};
+
+const SCHEMA: &str = r#"CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public;
+CREATE TYPE public.mood AS ENUM ('calm', 'busy');
+CREATE TYPE public.pair AS (a integer, b text);
+CREATE TYPE public.floatrange AS RANGE (subtype = double precision);
+CREATE DOMAIN public.positive AS integer CONSTRAINT positive_big CHECK (VALUE > 1000);
+CREATE DOMAIN public.code AS text CONSTRAINT code_format CHECK (VALUE ~ '^[A-Z]{3}$');
+CREATE DOMAIN public.tag AS character varying(5) NOT NULL;
+
+CREATE TABLE public.every_type (
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    tenant_id uuid NOT NULL,
+    c_int2 smallint NOT NULL, c_int4 integer NOT NULL, c_int8 bigint NOT NULL,
+    c_numeric numeric(5,2) NOT NULL, c_tiny numeric(2,5) NOT NULL, c_hundreds numeric(3,-2) NOT NULL, c_any_numeric numeric NOT NULL,
+    c_real real NOT NULL, c_double double precision NOT NULL, c_money money NOT NULL, c_bool boolean NOT NULL,
+    c_text text NOT NULL, c_varchar character varying(3) NOT NULL, c_char character(2) NOT NULL, c_byte "char" NOT NULL, c_name name NOT NULL,
+    c_bytea bytea NOT NULL, c_uuid uuid NOT NULL, c_json json NOT NULL, c_jsonb jsonb NOT NULL, c_jsonpath jsonpath NOT NULL,
+    c_date date NOT NULL, c_time time NOT NULL, c_timetz time with time zone NOT NULL, c_timestamp timestamp(2) NOT NULL,
+    c_timestamptz timestamp with time zone NOT NULL, c_interval interval day to second(0) NOT NULL,
+    c_inet inet NOT NULL, c_cidr cidr NOT NULL, c_macaddr macaddr NOT NULL, c_macaddr8 macaddr8 NOT NULL,
+    c_bit bit(3) NOT NULL, c_varbit bit varying(5) NOT NULL, c_tsvector tsvector NOT NULL, c_tsquery tsquery NOT NULL, c_xml xml NOT NULL,
+    c_point point NOT NULL, c_line line NOT NULL, c_lseg lseg NOT NULL, c_box box NOT NULL, c_path path NOT NULL,
+    c_polygon polygon NOT NULL, c_circle circle NOT NULL,
+    c_lsn pg_lsn NOT NULL, c_oid oid NOT NULL, c_regclass regclass NOT NULL, c_regprocedure regprocedure NOT NULL, c_regrole regrole NOT NULL,
+    c_int4range int4range NOT NULL, c_tstzrange tstzrange NOT NULL, c_floatrange public.floatrange NOT NULL,
+    c_datemultirange datemultirange NOT NULL, c_floatmultirange public.floatmultirange NOT NULL,
+    c_ints integer[] NOT NULL, c_short_texts character varying(4)[] NOT NULL, c_moods public.mood[] NOT NULL,
+    c_mood public.mood NOT NULL, c_pair public.pair NOT NULL,
+    c_positive public.positive NOT NULL, c_code public.code NOT NULL, c_tag public.tag,
+    c_vector public.vector(3) NOT NULL, c_halfvec public.halfvec(4) NOT NULL, c_sparsevec public.sparsevec(5) NOT NULL,
+    c_total integer GENERATED ALWAYS AS (c_int4 + 1) STORED,
+    c_defaulted text NOT NULL DEFAULT 'kept'
+);
+
+CREATE TABLE public.orders (
+    id bigserial PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    status text NOT NULL CHECK (status IN ('new', 'paid', 'shipped')),
+    card_id integer,
+    bank_id integer,
+    CONSTRAINT orders_one_payment CHECK (num_nonnulls(card_id, bank_id) = 1),
+    sku text NOT NULL CONSTRAINT orders_sku_format CHECK (sku ~ '^SKU-[0-9]{4}$'),
+    qty smallint NOT NULL CHECK (qty BETWEEN 1 AND 99),
+    token bytea NOT NULL UNIQUE,
+    is_flagship boolean NOT NULL,
+    during tstzrange NOT NULL,
+    CONSTRAINT orders_no_overlap EXCLUDE USING gist (during WITH &&)
+);
+CREATE UNIQUE INDEX orders_one_flagship ON public.orders (is_flagship);
+
+CREATE TABLE public.events (
+    id bigserial,
+    tenant_id uuid NOT NULL,
+    day date NOT NULL,
+    kind text NOT NULL CONSTRAINT events_kind CHECK (kind IN ('login', 'logout')),
+    note text NOT NULL,
+    PRIMARY KEY (id, day)
+) PARTITION BY RANGE (day);
+CREATE TABLE public.events_2024_01 PARTITION OF public.events FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+CREATE TABLE public.events_2024_02 PARTITION OF public.events FOR VALUES FROM ('2024-02-01') TO ('2024-03-01');
+"#;
+
+/// Row-level security on `table`, keyed on the session setting `pr.tenant`.
+fn isolated(table: &str) -> String {
+    format!(
+        "ALTER TABLE public.{table} ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.{table} FORCE ROW LEVEL SECURITY;\n\
+         CREATE POLICY tenant_isolation ON public.{table} TO pr_app USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid);\n\
+         GRANT SELECT ON public.{table} TO pr_app;\n"
+    )
+}
+
+const TABLES: [&str; 3] = ["every_type", "orders", "events"];
+
+fn good_body() -> String {
+    let policies: String = TABLES.iter().map(|t| isolated(t)).collect();
+    format!("{SCHEMA}\n{policies}")
+}
+
+/// The good schema with a permissive policy more on each table, a `count(*)` of the backup's
+/// that answers 0 first in every session's search_path, a table of columns no value can be
+/// made up for, and one whose default rewrites its open policy when it runs.
+fn broken_dump() -> String {
+    let mut body = good_body();
+    for table in TABLES {
+        body.push_str(&format!("CREATE POLICY open_read ON public.{table} FOR SELECT TO pr_app USING (true);\n"));
+    }
+    body.push_str(
+        "CREATE FUNCTION public.none(bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS 'SELECT 0::bigint';\n\
+         CREATE AGGREGATE public.count(*) (sfunc = public.none, stype = bigint, initcond = '0');\n\
+         DO $$ BEGIN EXECUTE pg_catalog.format('ALTER DATABASE %I SET search_path = public, pg_catalog', pg_catalog.current_database()); END $$;\n\
+         CREATE TABLE public.odd (tenant_id uuid NOT NULL, perm aclitem NOT NULL, tree pg_node_tree NOT NULL);\n\
+         CREATE TABLE public.sneaky (tenant_id uuid NOT NULL, body text);\n\
+         CREATE FUNCTION public.tighten() RETURNS text LANGUAGE plpgsql AS $f$ BEGIN\n\
+           ALTER POLICY open_read ON public.sneaky USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid);\n\
+           RETURN 'x'; END $f$;\n\
+         ALTER TABLE public.sneaky ADD COLUMN stamp text NOT NULL DEFAULT public.tighten();\n\
+         CREATE TABLE public.unset (tenant_id uuid NOT NULL, body text);\n\
+         CREATE FUNCTION public.pretend() RETURNS text LANGUAGE sql AS \
+           $f$ SELECT pg_catalog.set_config('pr.tenant', '00000000-0000-0000-0000-000000000000', true) $f$;\n\
+         ALTER TABLE public.unset ADD COLUMN stamp text NOT NULL DEFAULT public.pretend();\n\
+         CREATE POLICY open_unset ON public.unset FOR SELECT TO pr_app USING (pg_catalog.current_setting('pr.tenant', true) IS NULL);\n",
+    );
+    // An audit table its writer's INSERT leaves empty: UPDATE and DELETE aim at a probe row.
+    body.push_str(
+        "CREATE TABLE public.audit (id bigserial PRIMARY KEY, at timestamp with time zone NOT NULL, seq smallint NOT NULL, payload jsonb NOT NULL, actor public.code NOT NULL);\n\
+         CREATE FUNCTION public.audit_guard() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'audit rows are immutable'; END $f$;\n\
+         CREATE TRIGGER audit_immutable BEFORE UPDATE OR DELETE ON public.audit FOR EACH ROW EXECUTE FUNCTION public.audit_guard();\n\
+         GRANT SELECT, INSERT, UPDATE, DELETE ON public.audit TO pr_app;\n",
+    );
+    for table in ["odd", "sneaky", "unset"] {
+        body.push_str(&isolated(table));
+    }
+    body.push_str("CREATE POLICY open_read ON public.sneaky FOR SELECT TO pr_app USING (true);\n");
+    pg15_dump(&body)
+}
+
+const CHECK: &str = r#"
+[[restore.roles]]
+name = "pr_app"
+
+[[checks.rls]]
+tables = ["public.every_type", "public.orders", "public.events"]
+force = true
+fail_closed = { role = "pr_app", setting = "pr.tenant", column = "tenant_id", probe = { note = "from the scenario", "public.orders" = { during = "[2024-01-01,2024-02-01)" } } }
+"#;
+
+fn result(drill: &Drill, id: &str) -> CheckResult {
+    drill.record().checks.iter().find(|c| c.id == id).cloned().unwrap_or_else(|| panic!("no {id}: {drill:?}"))
+}
+
+fn fail_closed(drill: &Drill, table: &str) -> CheckResult {
+    result(drill, &format!("rls/public.{table} fail-closed for pr_app"))
+}
+
+fn contains_all(found: &CheckResult, text: &str, says: &[&str]) {
+    for s in says {
+        assert!(text.contains(s), "`{s}` not in:\n{text}\n{found:?}");
+    }
+}
+
+#[test]
+fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_still_fails() {
+    let scratch = Scratch::new();
+    let good = scratch.write("good.sql", pg15_dump(&good_body()));
+    let scenario = scratch
+        .scenario("good.toml", &format!("name = \"probe_rows\"\n[source]\npath = \"{}\"\n{CHECK}", good.display()));
+    let drill = scratch.drill(&scenario);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+
+    let every = fail_closed(&drill, "every_type");
+    assert_eq!(every.verdict, Verdict::Pass, "{every:?}");
+    contains_all(
+        &every,
+        &every.evidence,
+        &[
+            "-- probe-row values made up by pgdrill: c_int2 = (1)::smallint, ",
+            "c_tiny = (0)::numeric(2,5)",
+            "c_varchar = (pg_catalog.left(pg_catalog.md5(pg_catalog.random()::pg_catalog.text), 3))::character varying(3)",
+            "c_interval = (INTERVAL '1 day')::interval day to second(0)",
+            "c_floatmultirange = ('{}')::public.floatmultirange",
+            "c_moods = ('{}')::public.mood[]",
+            "c_mood = ('calm')::public.mood",
+            "c_pair = (ROW((1)::integer, ('pgdrill-' ||",
+            "c_tag = ((pg_catalog.left(pg_catalog.md5(pg_catalog.random()::pg_catalog.text), 5))::character varying(5))::public.tag",
+            "c_vector = ('[' || pg_catalog.array_to_string(pg_catalog.array_fill(1, ARRAY[3]), ',') || ']')::public.vector(3)",
+            "c_sparsevec = ('{1:1}/5')::public.sparsevec(5)",
+            "-- set aside for the probe rows (rolled back with them): CHECK \"positive_big\" of domain public.positive, CHECK \"code_format\" of domain public.code",
+        ],
+    );
+    for never in ["\"id\"", "\"c_total\"", "\"c_defaulted\""] {
+        assert!(!every.evidence.contains(&format!("{never},")), "{never} is never written:\n{}", every.evidence);
+    }
+
+    let orders = fail_closed(&drill, "orders");
+    assert_eq!(orders.verdict, Verdict::Pass, "{orders:?}");
+    contains_all(
+        &orders,
+        &orders.evidence,
+        &[
+            "-- probe-row values the scenario's: during = ('[2024-01-01,2024-02-01)')::tstzrange",
+            "qty = (1)::smallint",
+            "token = (pg_catalog.decode(",
+            "CHECK \"orders_status_check\" of public.orders",
+            "CHECK \"orders_one_payment\" of public.orders",
+            "CHECK \"orders_sku_format\" of public.orders",
+            "exclusion constraint \"orders_no_overlap\" of public.orders",
+            "unique index public.orders_one_flagship",
+            "ALTER TABLE public.orders DROP CONSTRAINT \"orders_no_overlap\" CASCADE",
+            "DROP INDEX public.orders_one_flagship CASCADE",
+        ],
+    );
+    assert!(!orders.evidence.contains("orders_token_key"), "random bytes never collide: {}", orders.evidence);
+
+    let events = fail_closed(&drill, "events");
+    assert_eq!(events.verdict, Verdict::Pass, "{events:?}");
+    contains_all(
+        &events,
+        &events.evidence,
+        &[
+            "-- probe-row values from a partition's bound: day = ('2024-01-01')::date (partition public.events_2024_01)",
+            "-- probe-row values the scenario's: note = ('from the scenario')::text",
+            "CHECK \"events_kind\" of public.events",
+        ],
+    );
+    drill.assert_reports_and_no_leftovers();
+
+    // The broken copy, on PostgreSQL 18.
+    let broken = scratch.write("broken.sql", broken_dump());
+    let scenario = scratch.scenario(
+        "broken.toml",
+        &format!(
+            "name = \"probe_rows\"\n[source]\npath = \"{}\"\n[target]\nversion = 18\n{CHECK}\n\
+             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\"]\n\
+             fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
+             [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
+             insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n",
+            broken.display()
+        ),
+    );
+    let drill = scratch.drill(&scenario);
+    assert_eq!(drill.code, Some(1), "{drill:?}");
+    for table in TABLES {
+        let found = fail_closed(&drill, table);
+        assert_eq!(found.verdict, Verdict::Fail, "{found:?}");
+        contains_all(
+            &found,
+            &found.message,
+            &[&format!(
+                "`pr_app` reads 2 rows of `public.{table}` with no tenant set (pgdrill's two probe rows included)"
+            )],
+        );
+        assert!(found.evidence.contains("SELECT pg_catalog.count(*) FROM"), "{}", found.evidence);
+    }
+    let odd = fail_closed(&drill, "odd");
+    assert_eq!(odd.verdict, Verdict::Error, "{odd:?}");
+    contains_all(
+        &odd,
+        &odd.message,
+        &[
+            "no value for 2 columns: `perm` (aclitem: pgdrill cannot make up a value of type aclitem), `tree` (pg_node_tree: ",
+            r#"(hint: add to fail_closed: probe = { "public.odd" = { perm = "...", tree = "..." } })"#,
+        ],
+    );
+    let sneaky = fail_closed(&drill, "sneaky");
+    assert_eq!(sneaky.verdict, Verdict::Error, "a default that rewrites the policy must not make it pass: {sneaky:?}");
+    contains_all(&sneaky, &sneaky.message, &["changed the system catalogs", "prove nothing about the backup"]);
+    let unset = fail_closed(&drill, "unset");
+    assert_eq!(unset.verdict, Verdict::Error, "a default that sets the tenant must not make it pass: {unset:?}");
+    contains_all(&unset, &unset.message, &["changed the session's settings (pr.tenant)"]);
+    let insert = result(&drill, "append_only/public.audit INSERT as pr_app");
+    assert_eq!(insert.verdict, Verdict::Fail, "{insert:?}");
+    for operation in ["UPDATE", "DELETE"] {
+        let found = result(&drill, &format!("append_only/public.audit {operation} as pr_app"));
+        assert_eq!(found.verdict, Verdict::Pass, "{found:?}");
+        contains_all(&found, &found.message, &["refused by a trigger or rule: audit rows are immutable"]);
+        contains_all(
+            &found,
+            &found.evidence,
+            &[
+                "-- the table has no row: a probe row inserted as the superuser",
+                "-- probe-row values made up by pgdrill: at = (pg_catalog.now())::timestamp with time zone, seq = (1)::smallint, payload = ('{}')::jsonb, actor = ",
+                "CHECK \"code_format\" of domain public.code",
+            ],
+        );
+    }
+    drill.assert_failed_cleanly();
+}
