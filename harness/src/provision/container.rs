@@ -20,10 +20,10 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::sandbox::{Isolation, Observed};
+use super::spec::ContainerSpec;
 use super::tools::{self, Tools};
 use super::tuning::{self, Limits};
 use super::{Programs, ProvisionContext, Target, TargetError, TargetInfo, image};
-use crate::scenario::ContainerSpec;
 
 /// The label every pgdrill container carries: the id of the drill that owns it.
 pub(crate) const DRILL_LABEL: &str = "org.pgdrill.drill";
@@ -43,6 +43,12 @@ pub(super) fn owner_of(pid: u32) -> Option<String> {
     // Fields after the command's closing parenthesis start at field 3 (state); 22 is starttime.
     let started = stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?.to_owned();
     Some(format!("{host}/{pid}/{started}"))
+}
+
+/// Whether `owner` names a process of this machine that still runs.
+pub(super) fn running(owner: &str) -> bool {
+    let pid = owner.split('/').nth(1).and_then(|p| p.parse().ok());
+    pid.is_some_and(|pid| owner_of(pid).as_deref() == Some(owner))
 }
 
 /// Whether `owner` names a process of this machine that no longer runs.
@@ -753,9 +759,8 @@ impl Running {
                 .map_err(|e| TargetError::Tool { message: format!("cannot make the socket folder read-only: {e}") })?;
             let observed = super::observe(&socket_options(&socket)).await?;
             observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
-            let marked = std::fs::write(self.run_dir.outer.join(kept::MARKER), request.record.display().to_string())
-                .and_then(|()| std::fs::remove_file(self.run_dir.outer.join(super::OWNER_FILE)));
-            marked
+            // The owner file stays until the record is written ([`super::Teardown::keep`]).
+            std::fs::write(self.run_dir.outer.join(kept::MARKER), request.record.display().to_string())
                 .map_err(|e| TargetError::Tool { message: format!("cannot mark the private folder as kept: {e}") })?;
             let forwarder = match &login {
                 Ok(()) => Some(kept::spawn_forwarder(&socket, SUPERUSER).map_err(|e| TargetError::Programs {
@@ -853,6 +858,7 @@ impl Running {
             (super::kept::KEPT_LABEL.to_owned(), request.kept_at.to_owned()),
             (super::kept::NAME_LABEL.to_owned(), request.name.to_owned()),
             (super::kept::RECORD_LABEL.to_owned(), request.record.display().to_string()),
+            (super::kept::KEEPER_LABEL.to_owned(), owner()),
             ("org.pgdrill.scenario".to_owned(), request.scenario.to_owned()),
         ]));
         let mut host = inspected.host_config.clone().unwrap_or_default();

@@ -12,7 +12,7 @@ use testcontainers::bollard::Docker;
 use testcontainers::bollard::errors::Error as DockerError;
 
 use super::TargetError;
-use crate::scenario::{ContainerSpec, IMAGE_MAJORS, default_image, project_image, project_image_major};
+use super::spec::{ContainerSpec, IMAGE_MAJORS, default_image, project_image, project_image_major};
 
 const BUILD_SCRIPT: &str = include_str!("../../../ci/image/build");
 /// The sandbox's client authentication: the socket only (see the file).

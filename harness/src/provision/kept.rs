@@ -30,9 +30,15 @@ pub(crate) const KEPT_LABEL: &str = "org.pgdrill.kept";
 pub(crate) const NAME_LABEL: &str = "org.pgdrill.kept.name";
 /// The record `pgdrill clean` reads: a kept container whose record is gone is removed too.
 pub(crate) const RECORD_LABEL: &str = "org.pgdrill.kept.record";
+/// The drill process that is keeping the container (`host/pid/start time`): until that process
+/// has written the record, a record not there yet does not make the container a stray for a
+/// `pgdrill clean` run beside it.
+pub(crate) const KEEPER_LABEL: &str = "org.pgdrill.kept.by";
 
-/// The file in a kept target's private folder that says it is kept (it replaces the `owner`
-/// file, so that later drills do not take the folder for an orphan's); it holds the record's path.
+/// The file in a kept target's private folder that says it is kept; it holds the record's path.
+/// The folder's `owner` file stays until the record is written (a `pgdrill clean` beside the
+/// drill leaves it alone while its owner runs), then goes, so that later drills do not take the
+/// folder for an orphan's.
 pub(crate) const MARKER: &str = "kept";
 
 /// What the reports say about a kept target: its name, never how to log in.
@@ -343,6 +349,15 @@ struct Labelled {
     name: String,
     kept_name: String,
     record: Option<PathBuf>,
+    keeper: Option<String>,
+}
+
+impl Labelled {
+    /// Whether `pgdrill clean` (without a name) removes it though no record here names it: its
+    /// record is gone, and no drill of this machine is still keeping it.
+    fn stray(&self) -> bool {
+        self.record.as_deref().is_none_or(lost) && !self.keeper.as_deref().is_some_and(container::running)
+    }
 }
 
 async fn labelled(docker: &testcontainers::bollard::Docker, label: &str) -> Result<Vec<Labelled>, KeptError> {
@@ -366,6 +381,7 @@ async fn labelled(docker: &testcontainers::bollard::Docker, label: &str) -> Resu
                     .unwrap_or_default(),
                 kept_name: labels.get(NAME_LABEL).cloned().unwrap_or_default(),
                 record: labels.get(RECORD_LABEL).map(PathBuf::from),
+                keeper: labels.get(KEEPER_LABEL).cloned(),
             }
         })
         .collect())
@@ -417,7 +433,7 @@ pub async fn clean(name: Option<&str>, dry_run: bool) -> Result<Cleaned, KeptErr
         .filter(|c| !recorded.iter().any(|id| c.id.starts_with(id.as_str()) || id.starts_with(c.id.as_str())))
         .filter(|c| match name {
             Some(n) => n == c.kept_name || n == c.name,
-            None => c.record.as_deref().is_none_or(lost),
+            None => c.stray(),
         })
         .collect();
     if let Some(n) = name
@@ -527,7 +543,12 @@ fn remove_folders_kept_for(record: Option<&Path>) {
         let of = Path::new(text.trim());
         let doomed = match record {
             Some(record) => of == record,
-            None => lost(of),
+            // Not while the drill keeping it has yet to write its record.
+            None => {
+                lost(of)
+                    && !std::fs::read_to_string(entry.path().join(super::OWNER_FILE))
+                        .is_ok_and(|owner| container::running(&owner))
+            }
         };
         if doomed {
             let _ = std::fs::remove_dir_all(entry.path());
@@ -574,6 +595,26 @@ mod tests {
             forwarder: None,
             server: None,
         }
+    }
+
+    #[test]
+    fn a_container_whose_record_is_not_written_yet_is_a_stray_only_once_its_keeper_is_gone() {
+        let gone = std::env::temp_dir().join("pgdrill-no-such-record.json");
+        let labelled = |keeper: Option<String>| Labelled {
+            id: "c0ffee".into(),
+            name: "pgdrill-x".into(),
+            kept_name: "x".into(),
+            record: Some(gone.clone()),
+            keeper,
+        };
+        // Being kept by a drill that runs (this test): a `pgdrill clean` beside it leaves it.
+        assert!(!labelled(Some(container::owner())).stray());
+        // Its keeper gone (pid 0 never runs), or never named: its record is all that counts.
+        let host = container::owner().split('/').next().unwrap_or_default().to_owned();
+        assert!(labelled(Some(format!("{host}/0/1"))).stray());
+        assert!(labelled(None).stray());
+        let here = Labelled { record: Some(std::env::current_exe().expect("exe")), ..labelled(None) };
+        assert!(!here.stray(), "its record is there");
     }
 
     #[test]

@@ -19,10 +19,10 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
 use super::image::PG_HBA;
 use super::sandbox::Isolation;
+use super::spec::LocalSpec;
 use super::tools::Tools;
 use super::tuning::{self, Limits};
 use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo, find_bin_dir};
-use crate::scenario::LocalSpec;
 
 const SUPERUSER: &str = "postgres";
 const PORT: u16 = 5432;

@@ -14,6 +14,7 @@ pub mod kept;
 pub(crate) mod local;
 pub(crate) mod sandbox;
 pub(crate) mod server;
+pub mod spec;
 pub(crate) mod toolbox;
 pub(crate) mod tools;
 pub(crate) mod tuning;
@@ -27,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::pg::quote_ident;
-use crate::scenario::{TargetKind, TargetSpec};
 use crate::secret::{Redactor, Secret};
+use spec::{TargetKind, TargetSpec};
 
 pub(crate) use sandbox::Isolation;
 
@@ -386,7 +387,13 @@ impl Teardown {
             }
         };
         match kept::register(&record, &services, summary) {
-            Ok(kept) => Ok(kept),
+            Ok(kept) => {
+                // Recorded: from now on the kept marker, not this process, speaks for the folder.
+                if let Some(dir) = &record.run_dir {
+                    let _ = std::fs::remove_file(dir.join(OWNER_FILE));
+                }
+                Ok(kept)
+            }
             Err(e) => {
                 let message = crate::error::error_chain(&e);
                 // Kept, but not recorded: nobody could reach it.

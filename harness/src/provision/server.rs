@@ -9,10 +9,10 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{Connection, Executor};
 
 use super::sandbox::Isolation;
+use super::spec::ServerSpec;
 use super::tools::Tools;
 use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo, find_bin_dir};
 use crate::pg::quote_ident;
-use crate::scenario::ServerSpec;
 use crate::secret::{Redactor, Secret};
 
 /// What teardown drops on the server.

@@ -14,10 +14,10 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::container::{DRILL_LABEL, OWNER_LABEL};
+use super::spec::ContainerSpec;
 use super::tools::{ToolOutput, exec};
 use super::tuning::Limits;
 use super::{TargetError, container, image};
-use crate::scenario::ContainerSpec;
 use crate::secret::Redactor;
 
 /// Where the toolbox sees the data directory it works on.

@@ -47,13 +47,13 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub use deadlines::Deadlines;
-pub use discover::{discover, selected};
-pub use error::{InvalidScenario, ScenarioError};
-pub use target::{
+pub use crate::provision::spec::{
     ContainerSpec, DEFAULT_IMAGE, IMAGE_MAJORS, LocalSpec, ServerSpec, TargetKind, TargetSpec, default_image,
     project_image, project_image_major,
 };
+pub use deadlines::Deadlines;
+pub use discover::{discover, selected};
+pub use error::{InvalidScenario, ScenarioError};
 
 use crate::field::{FieldError, normalize, parse_duration};
 use raw::RawScenario;

@@ -1,100 +1,15 @@
 //! `[target]`: the throwaway server the backup is restored on, and its limits.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::disk::DiskLimit;
 use crate::field::{FieldError, normalize, parse_duration};
-use crate::secret::SecretSource;
+use crate::provision::spec::{ContainerSpec, IMAGE_MAJORS, LocalSpec, ServerSpec, TargetKind, TargetSpec};
 
 use super::raw;
 use super::source::secret_source;
-
-/// The image every scenario uses unless it names another: built by `ci/image/build`.
-pub const DEFAULT_IMAGE: &str = include_str!("../../../ci/image/TAG");
-
-/// The project's image tag, without the file's trailing newline.
-pub fn default_image() -> &'static str {
-    DEFAULT_IMAGE.trim()
-}
-
-/// The PostgreSQL majors `ci/image/build` makes an image of from Debian's packages (17 from
-/// trixie, 18 from forky), oldest first; the default image is the oldest's.
-pub const IMAGE_MAJORS: [u32; 2] = [17, 18];
-
-/// The project's image of PostgreSQL `major`: the default tag with its major replaced
-/// (`pgdrill/postgres:17-r4` → `pgdrill/postgres:18-r4`).
-pub fn project_image(major: u32) -> String {
-    let tag = default_image();
-    let (name, version) = tag.split_once(':').unwrap_or((tag, ""));
-    let revision = version.split_once('-').map(|(_, r)| r).unwrap_or("");
-    format!("{name}:{major}-{revision}")
-}
-
-/// The major of a project image tag, if `image` is one pgdrill can build.
-pub fn project_image_major(image: &str) -> Option<u32> {
-    IMAGE_MAJORS.into_iter().find(|&major| project_image(major) == image)
-}
-
-#[derive(Debug, Clone)]
-pub struct TargetSpec {
-    /// The database the backup is restored into and checked in.
-    pub database: String,
-    pub kind: TargetKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum TargetKind {
-    /// A throwaway container (the default).
-    Container(ContainerSpec),
-    /// A throwaway database on an existing server.
-    Server(ServerSpec),
-    /// A throwaway cluster of PostgreSQL binaries on this machine.
-    Local(LocalSpec),
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerSpec {
-    /// An admin connection string: may create and drop databases and roles.
-    pub url: SecretSource,
-    /// Client programs (pg_restore) matching the server; default: found on this machine.
-    pub bin_dir: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct LocalSpec {
-    /// The PostgreSQL binaries; default: `pg_config --bindir`, else the newest of
-    /// /usr/lib/postgresql/*/bin.
-    pub bin_dir: Option<PathBuf>,
-    pub startup_timeout: Duration,
-    pub settings: BTreeMap<String, String>,
-    /// Memory the sandbox may use (bytes); default: three quarters of the machine's.
-    pub memory: Option<u64>,
-    /// Processes the sandbox may run; default 512.
-    pub processes: Option<u32>,
-    /// The most disk the target's data may take; default: the free space of its filesystem
-    /// less the host's reserve ([`crate::disk`]).
-    pub disk: Option<DiskLimit>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ContainerSpec {
-    /// The image the scenario names; none: the project's image of the backup's major.
-    pub image: Option<String>,
-    /// The PostgreSQL major the scenario pins (`version = 18`), instead of the backup's.
-    pub version: Option<u32>,
-    pub startup_timeout: Duration,
-    /// Settings over the throwaway tuning.
-    pub settings: BTreeMap<String, String>,
-    /// Memory the container may use (bytes); default: three quarters of the machine's.
-    pub memory: Option<u64>,
-    /// Processes the container may run; default 512.
-    pub processes: Option<u32>,
-    /// The most disk the target's data may take; default: the free space of its filesystem
-    /// less the host's reserve.
-    pub disk: Option<DiskLimit>,
-}
 
 pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldError> {
     let kind = match &raw.kind {

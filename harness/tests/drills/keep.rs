@@ -237,6 +237,33 @@ fn a_kept_target_is_a_sandbox_reachable_through_its_connection_file_until_clean_
     assert!(unrelated.exists(), "pgdrill clean removed a container without pgdrill's labels");
 }
 
+/// `pgdrill clean` run again and again beside a drill that is keeping its target (as another
+/// user's, or another test's, may be): the container made again before its record is written is
+/// not a stray whose record is gone, nor its folder a kept target's left behind.
+#[test]
+fn a_clean_beside_a_drill_leaves_the_target_it_is_keeping() {
+    let keeping = Keeping::new();
+    let other = Keeping::new();
+    let scenario = keeping.scenario("kept-raced", 40);
+    let drill = std::thread::scope(|s| {
+        let drilling = s.spawn(|| keeping.drill(&scenario, "--keep"));
+        let mut cleans = 0;
+        while !drilling.is_finished() {
+            let cleaned = other.clean(&[]);
+            assert!(!stdout(&cleaned).contains("kept-raced"), "{cleaned:?}");
+            cleans += 1;
+        }
+        assert!(cleans > 1, "no clean ran beside the drill");
+        drilling.join().expect("the drill's thread")
+    });
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let kept = drill.record().kept.clone().unwrap_or_else(|| panic!("not kept\n{drill:?}"));
+    let (file, service) = connect_line(&drill);
+    let counted = psql(&file, &service, "SELECT count(*) FROM public.users");
+    assert_eq!(stdout(&counted), "40", "{}", String::from_utf8_lossy(&counted.stderr));
+    assert_eq!(containers_labelled("org.pgdrill.kept.name", &kept.name).len(), 1);
+}
+
 #[test]
 fn keep_on_failure_keeps_only_a_failed_drills_target() {
     let keeping = Keeping::new();
