@@ -325,12 +325,12 @@ fn changed_message(changes: &[Change], databases: &[String]) -> String {
         "the backup changed PostgreSQL's built-ins (in database {}): pgdrill's own queries could not be trusted, so no check runs",
         list.join(", ")
     );
-    for change in changes.iter().take(NAMED) {
-        message.push_str(&format!("\n  - {change}"));
-    }
-    if changes.len() > NAMED {
-        message.push_str(&format!("\n  - and {} more", changes.len() - NAMED));
-    }
+    message.push_str("\n  - ");
+    message.push_str(&crate::listing::and_more(
+        changes.iter().take(NAMED).map(ToString::to_string),
+        changes.len(),
+        "\n  - ",
+    ));
     message
 }
 

@@ -32,6 +32,7 @@ pub mod disk;
 mod field;
 mod init;
 mod journal;
+mod listing;
 mod migrate;
 mod names;
 pub mod objectives;

@@ -165,11 +165,10 @@ fn judge(result: super::CheckResultBuilder, status: i64, stdout: &str, stderr: &
             format!("{}{block}: {}", f.relation, f.message)
         })
         .collect();
-    let more = found.len().saturating_sub(LISTED);
-    let more = if more > 0 { format!("; and {more} more") } else { String::new() };
+    let listed = crate::listing::and_more(&listed, found.len(), "; ");
     result
         .actual(format!("{} corruption(s) in {}", found.len(), relations.join(", ")))
-        .verdict(false, format!("pg_amcheck found corruption: {}{more}", listed.join("; ")))
+        .verdict(false, format!("pg_amcheck found corruption: {listed}"))
 }
 
 #[cfg(test)]

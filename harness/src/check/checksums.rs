@@ -200,11 +200,10 @@ fn judge(result: CheckResultBuilder, status: i64, report: &Report, named: &[Stri
         (0, 0) => result.actual(format!("{scanned}, no bad checksum")).verdict(true, "every page's checksum matches"),
         (_, 0) => result.error(format!("pg_checksums failed (exit {status}): {}", stderr.trim())),
         (_, bad) => {
-            let more = (bad as usize).saturating_sub(named.len());
-            let more = if more > 0 { format!("; and {more} more") } else { String::new() };
+            let named = crate::listing::and_more(named, (bad as usize).max(named.len()), "; ");
             result
                 .actual(format!("{scanned}, {bad} bad checksum(s)"))
-                .verdict(false, format!("pages whose checksum differs: {}{more}", named.join("; ")))
+                .verdict(false, format!("pages whose checksum differs: {named}"))
         }
     }
 }

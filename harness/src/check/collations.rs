@@ -283,11 +283,7 @@ async fn catalog_of(conn: &mut sqlx::PgConnection) -> sqlx::Result<Catalog> {
 
 /// `a, b, c` of at most `LISTED_INDEXES` names, and how many more.
 fn list_indexes(indexes: &[String]) -> String {
-    let mut text = indexes.iter().take(LISTED_INDEXES).cloned().collect::<Vec<_>>().join(", ");
-    if indexes.len() > LISTED_INDEXES {
-        text.push_str(&format!(" and {} more", indexes.len() - LISTED_INDEXES));
-    }
-    text
+    crate::listing::and_more(indexes.iter().take(LISTED_INDEXES), indexes.len(), ", ")
 }
 
 /// How to repair one collation: rebuild what depends on it, then record the new version.

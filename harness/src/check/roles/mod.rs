@@ -497,7 +497,7 @@ impl Spec {
 
 /// A long list of needs, summarized for the expected column.
 fn summarize(needs: &[String]) -> String {
-    if needs.len() <= 6 { needs.join(", ") } else { format!("{}, and {} more", needs[..5].join(", "), needs.len() - 5) }
+    crate::listing::first(needs, 5, ", ")
 }
 
 #[cfg(test)]
