@@ -7,6 +7,12 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `SET LOCAL ROLE "role"`: the rest of the transaction runs as `role`, as the probes of the
+/// checks, a `sql` check's query and a migration's statements do (and say in their evidence).
+pub(crate) fn set_local_role(role: &str) -> String {
+    format!("SET LOCAL ROLE {}", quote_ident(role))
+}
+
 /// `value` as a standard-conforming string literal.
 pub(crate) fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))

@@ -154,7 +154,7 @@ impl Spec {
     }
 
     async fn probe(&self, ctx: &CheckContext<'_>, started: Instant) -> sqlx::Result<Vec<CheckResult>> {
-        let role = quote_ident(&self.role);
+        let set_role = crate::pg::set_local_role(&self.role);
         let t = self.table.sql();
         let mut tx = ctx.pool.begin().await?;
         // Before any savepoint: rolling back to one would undo them.
@@ -209,7 +209,7 @@ impl Spec {
                 }
             };
             let evidence = if as_role {
-                format!("{settings}SET LOCAL ROLE {role}; {statement}")
+                format!("{settings}{set_role}; {statement}")
             } else {
                 format!("{statement} -- as the superuser")
             };
@@ -237,15 +237,15 @@ impl Spec {
         settings: &str,
         started: Instant,
     ) -> sqlx::Result<CheckResult> {
-        let role = quote_ident(&self.role);
+        let set_role = crate::pg::set_local_role(&self.role);
         let t = self.table.sql();
         // INSERT, as the role.
         sqlx::query("SAVEPOINT probe").execute(&mut **tx).await?;
-        sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut **tx).await?;
+        sqlx::query(&set_role).execute(&mut **tx).await?;
         let inserted = sqlx::query(&self.insert).execute(&mut **tx).await;
         let result = CheckResult::build(KIND, self.object("INSERT"), started)
             .expected("allowed (at least 1 row inserted into the table itself)")
-            .evidence(format!("{settings}SET LOCAL ROLE {role}; {}", self.insert));
+            .evidence(format!("{settings}{set_role}; {}", self.insert));
         let insert_ok = inserted.is_ok();
         let inconclusive = match &inserted {
             Err(err) => crate::sqlstate::of(err).is_none_or(|(code, context)| {
@@ -295,7 +295,7 @@ impl Spec {
         };
         sqlx::query("SAVEPOINT probe").execute(&mut **tx).await?;
         if as_role {
-            sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(&self.role))).execute(&mut **tx).await?;
+            sqlx::query(&crate::pg::set_local_role(&self.role)).execute(&mut **tx).await?;
         }
         let attempt = match sqlx::query(statement).execute(&mut **tx).await {
             Ok(done) if operation == "TRUNCATE" => Attempt::Done { rows: done.rows_affected(), unchanged: None },
@@ -418,7 +418,7 @@ impl Spec {
             return sqlx::query_as(&aim).fetch_optional(&mut **tx).await;
         }
         sqlx::query("SAVEPOINT aim").execute(&mut **tx).await?;
-        sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(&self.role))).execute(&mut **tx).await?;
+        sqlx::query(&crate::pg::set_local_role(&self.role)).execute(&mut **tx).await?;
         let seen = sqlx::query_as(&aim).fetch_optional(&mut **tx).await;
         sqlx::query("ROLLBACK TO SAVEPOINT aim").execute(&mut **tx).await?;
         Ok(seen.ok().flatten())
@@ -441,12 +441,12 @@ impl Spec {
             return Ok(None);
         }
         let (attempts, trusted) = loophole::attempts(&levers, &self.trusted);
-        let role = quote_ident(&self.role);
+        let set_role = crate::pg::set_local_role(&self.role);
         let mut opened = None;
         let mut unproven = None;
         'tries: for attempt in &attempts {
             for h in held {
-                let through = try_lever(tx, &role, attempt, h).await?;
+                let through = try_lever(tx, &set_role, attempt, h).await?;
                 match through {
                     Ok(false) => {}
                     Ok(true) => {
@@ -557,13 +557,13 @@ impl Spec {
 /// through with the setting set, `Err` with why when its error proves nothing.
 async fn try_lever(
     tx: &mut Transaction<'_, Postgres>,
-    role: &str,
+    set_role: &str,
     attempt: &loophole::Attempt,
     h: &Held,
 ) -> sqlx::Result<Result<bool, String>> {
     sqlx::query("SAVEPOINT lever").execute(&mut **tx).await?;
     if h.as_role {
-        sqlx::query(&format!("SET LOCAL ROLE {role}")).execute(&mut **tx).await?;
+        sqlx::query(set_role).execute(&mut **tx).await?;
     }
     let set = sqlx::query("SELECT pg_catalog.set_config($1, $2, true)")
         .bind(&attempt.setting)

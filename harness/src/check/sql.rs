@@ -50,7 +50,6 @@ use sqlx::{Executor, Row, ValueRef};
 
 use super::{CheckContext, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
-use crate::pg::quote_ident;
 
 pub(crate) const KIND: &str = "sql";
 
@@ -243,7 +242,7 @@ impl Kind for Spec {
             let mut tx = ctx.pool.begin().await?;
             window = super::as_app::open(&mut tx, self.role.as_deref(), &self.settings).await?;
             if let Some(role) = &self.role {
-                sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(role))).execute(&mut *tx).await?;
+                sqlx::query(&crate::pg::set_local_role(role)).execute(&mut *tx).await?;
             }
             // One statement: the server parses the query as a prepared statement, which cannot
             // hold two (a second could COMMIT what the first changed, out of the rollback).
@@ -261,7 +260,7 @@ impl Kind for Spec {
         result = result.evidence(format!(
             "-- in a transaction that is rolled back\n{}{}{}",
             window.prefix(),
-            self.role.as_ref().map(|role| format!("SET LOCAL ROLE {};\n", quote_ident(role))).unwrap_or_default(),
+            self.role.as_ref().map(|role| format!("{};\n", crate::pg::set_local_role(role))).unwrap_or_default(),
             self.query
         ));
         let rows = match outcome {

@@ -206,9 +206,7 @@ pub(crate) async fn apply_folder(
         let mut conn = pool.acquire().await.map_err(|e| fail(0, e.to_string()))?;
         let mut tx = conn.begin().await.map_err(|e| fail(0, e.to_string()))?;
         if let Some(role) = role {
-            tx.execute(sqlx::raw_sql(&format!("SET LOCAL ROLE {}", quote_ident(role))))
-                .await
-                .map_err(|e| fail(0, e.to_string()))?;
+            tx.execute(sqlx::raw_sql(&crate::pg::set_local_role(role))).await.map_err(|e| fail(0, e.to_string()))?;
         }
         // Statement by statement, as psql would split them, so an error names its line.
         let mut statements = Splitter::new(sql.as_bytes());

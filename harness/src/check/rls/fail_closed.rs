@@ -397,7 +397,7 @@ async fn reads(
 ) -> sqlx::Result<Result<FailClosedFacts, Unproven>> {
     let probe = &rows[0];
     let t = table.sql();
-    let set_role = format!("SET LOCAL ROLE {}", quote_ident(role));
+    let set_role = crate::pg::set_local_role(role);
     for statement in [set_role.as_str(), "SAVEPOINT unset"] {
         ran.push(statement.to_owned());
         sqlx::query(statement).execute(&mut *conn).await?;
