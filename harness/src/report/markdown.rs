@@ -139,6 +139,31 @@ fn isolation(out: &mut String, r: &DrillRecord) {
 
 pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     let mut out = String::new();
+    headline(&mut out, r);
+    objectives(&mut out, r);
+    facts(&mut out, r);
+    proves(&mut out, r);
+    backup(&mut out, r);
+    target(&mut out, r);
+    recovery(&mut out, r);
+    isolation(&mut out, r);
+    since_previous(&mut out, r, history.last());
+    phases(&mut out, r);
+    checks(&mut out, r);
+    migration(&mut out, r);
+    application(&mut out, r);
+    restore(&mut out, r);
+    usage(&mut out, r);
+    let _ = writeln!(
+        out,
+        "---\nWritten by pgdrill {}. The same drill is recorded in `drill.json` (machine-readable), `junit.xml` (for CI) and `metrics.prom` (gauges for Prometheus: node_exporter's textfile collector, OpenMetrics). `MANIFEST.sha256` holds the sha256 of every report file: `sha256sum -c MANIFEST.sha256` (or `pgdrill report verify` on this folder) confirms none was changed after the drill. Passwords, keys and tokens are never written to these reports.",
+        r.runner.pgdrill_version
+    );
+    out
+}
+
+/// The title, the verdict in one sentence, and a warning when the drill trusted its backup.
+fn headline(out: &mut String, r: &DrillRecord) {
     let (passed, not_passed) = r.check_counts();
     let total = passed + not_passed;
     let verdict = match r.verdict {
@@ -191,9 +216,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
             cell(why.trim_end_matches('.'))
         );
     }
+}
 
-    objectives(&mut out, r);
-
+/// What was drilled, by whom and when, and how long recovery took.
+fn facts(out: &mut String, r: &DrillRecord) {
     let mut facts = vec![vec![
         "Scenario".into(),
         format!(
@@ -232,7 +258,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     ]);
     out.push_str(&table(None, facts));
     out.push_str("\n\n");
+}
 
+/// What each kind of check proves, and how many of its checks passed.
+fn proves(out: &mut String, r: &DrillRecord) {
     if !r.checks.is_empty() {
         out.push_str("## What this drill proves\n\n");
         let mut kinds: Vec<&str> = Vec::new();
@@ -261,7 +290,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         out.push_str(&table(Some(&["Kind", "Proves that", "Result"]), rows));
         out.push_str("\n\n");
     }
+}
 
+/// The backup: where, how big, its checksum, format and the server it came from.
+fn backup(out: &mut String, r: &DrillRecord) {
     out.push_str("## Backup\n\n");
     match &r.backup {
         Some(b) => {
@@ -307,7 +339,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         None => out.push_str("The backup was not located."),
     }
     out.push_str("\n\n");
+}
 
+/// The throwaway target: kind, image, server, extensions, roles, settings, and whether it was kept.
+fn target(out: &mut String, r: &DrillRecord) {
     out.push_str("## Target\n\n");
     match &r.target {
         Some(t) => {
@@ -358,13 +393,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         None => out.push_str("No target was provisioned."),
     }
     out.push_str("\n\n");
+}
 
-    recovery(&mut out, r);
-
-    isolation(&mut out, r);
-
-    since_previous(&mut out, r, history.last());
-
+/// Each phase: its status, when it started, how long it took, what it found.
+fn phases(out: &mut String, r: &DrillRecord) {
     out.push_str("## Phases\n\n");
     let rows = r
         .phases
@@ -386,7 +418,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         .collect();
     out.push_str(&table(Some(&["Phase", "Status", "Started (UTC)", "Duration", "Details"]), rows));
     out.push_str("\n\n![The drill's phases on a time line](timeline.svg)\n\n");
+}
 
+/// Each check's verdict, the ones that did not pass with their evidence, and the query behind each.
+fn checks(out: &mut String, r: &DrillRecord) {
     out.push_str("## Checks\n\n");
     if r.checks.is_empty() {
         let _ = writeln!(out, "No checks were configured or run. {}\n", crate::outcome::NO_CHECKS);
@@ -415,7 +450,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
         out.push_str(&table(Some(&["Check", "SQL", "Took"]), rows));
         out.push_str("\n\n</details>\n\n");
     }
+}
 
+/// The pending migrations a pre-migration safety check applied.
+fn migration(out: &mut String, r: &DrillRecord) {
     if let Some(m) = &r.migrate {
         let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
         let _ = writeln!(
@@ -432,7 +470,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
             );
         }
     }
+}
 
+/// The application booted against the restored database, and its last output.
+fn application(out: &mut String, r: &DrillRecord) {
     if let Some(app) = &r.app {
         let failed = r.phase(super::Phase::App).is_some_and(|p| p.status != PhaseStatus::Passed);
         let _ = writeln!(
@@ -450,7 +491,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
             let _ = writeln!(out, "{open}```text\n{}\n```\n{close}", app.output_tail.join("\n"));
         }
     }
+}
 
+/// What the restore wrote, and the catalog audit's finding.
+fn restore(out: &mut String, r: &DrillRecord) {
     if let Some(stats) = &r.restore {
         let _ = writeln!(
             out,
@@ -473,6 +517,10 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
             );
         }
     }
+}
+
+/// The CPU and memory pgdrill itself used.
+fn usage(out: &mut String, r: &DrillRecord) {
     if let Some(usage) = &r.usage {
         let share = if r.duration.is_zero() {
             String::new()
@@ -490,13 +538,6 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
             human_size(usage.peak_rss_bytes)
         );
     }
-
-    let _ = writeln!(
-        out,
-        "---\nWritten by pgdrill {}. The same drill is recorded in `drill.json` (machine-readable), `junit.xml` (for CI) and `metrics.prom` (gauges for Prometheus: node_exporter's textfile collector, OpenMetrics). `MANIFEST.sha256` holds the sha256 of every report file: `sha256sum -c MANIFEST.sha256` (or `pgdrill report verify` on this folder) confirms none was changed after the drill. Passwords, keys and tokens are never written to these reports.",
-        r.runner.pgdrill_version
-    );
-    out
 }
 
 /// How this drill compares with the previous one of the same scenario.
