@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{DrillRecord, DrillVerdict, Event, Phase, PhaseStatus, Reporter};
+use super::{DrillRecord, DrillVerdict, Event, Phase, PhaseRecord, PhaseStatus, Reporter};
 use crate::check::Verdict;
 use crate::units::human_duration;
 use crate::units::human_size;
@@ -90,6 +90,71 @@ fn symbol(status: PhaseStatus) -> &'static str {
     }
 }
 
+impl Console {
+    /// A spinner for the phase, on a terminal.
+    fn phase_started(&mut self, phase: Phase) {
+        if self.live {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("  {spinner} {prefix:<10} {elapsed:>4} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(phase.as_str());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bars.insert(phase, bar);
+        }
+    }
+
+    /// The phase's line: its status, how long it took, what it found (one line of it each).
+    fn phase_finished(&mut self, p: &PhaseRecord) {
+        if let Some(bar) = self.bars.remove(&p.phase) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        self.printed.insert(p.phase);
+        let detail = p.error.as_deref().unwrap_or(&p.summary);
+        let mut lines = detail.lines();
+        let first = lines.next().unwrap_or_default();
+        let took = if p.started_at.is_some() { human_duration(p.duration) } else { String::new() };
+        let mut text = format!("  {} {:<10} {took:>8}  {first}", symbol(p.status), p.phase.as_str());
+        for more in lines {
+            text.push_str(&format!("\n                         {more}"));
+        }
+        self.line(&text);
+    }
+
+    /// The phases never reached, the verdict, and the failure or a word on no checks.
+    fn finished(&mut self, record: &DrillRecord) {
+        for (_, bar) in self.bars.drain() {
+            bar.finish_and_clear();
+        }
+        let never_reached =
+            record.phases.iter().filter(|p| p.status == PhaseStatus::Skipped && !self.printed.contains(&p.phase));
+        for p in never_reached {
+            self.line(&format!(
+                "  {} {:<10} {:>8}  {}",
+                symbol(p.status),
+                p.phase.as_str(),
+                "",
+                p.error.as_deref().unwrap_or("skipped")
+            ));
+        }
+        let verdict = match record.verdict {
+            DrillVerdict::Pass => "PASS",
+            DrillVerdict::Fail => "FAIL",
+            DrillVerdict::Interrupted => "INTERRUPTED",
+            DrillVerdict::Running => "INCOMPLETE",
+        };
+        let recovery = record.recovery.map(|r| format!(", recovery {}", human_duration(r))).unwrap_or_default();
+        self.line(&format!("{verdict}  {} in {}{recovery}", record.scenario.name, human_duration(record.duration)));
+        if let Some(failure) = &record.failure {
+            self.line(&format!("  {}", failure.lines().next().unwrap_or_default()));
+        } else if record.verdict == DrillVerdict::Pass && record.checks.is_empty() && !self.inspecting {
+            self.line(&format!("  {}", crate::outcome::NO_CHECKS));
+        }
+    }
+}
+
 impl Reporter for Console {
     fn on_event(&mut self, event: &Event, record: &DrillRecord) {
         match event {
@@ -99,18 +164,7 @@ impl Reporter for Console {
                     r.runner.pgdrill_version, r.scenario.name, r.scenario.file
                 ));
             }
-            Event::PhaseStarted { phase, .. } => {
-                if self.live {
-                    let bar = self.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("  {spinner} {prefix:<10} {elapsed:>4} {wide_msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
-                    bar.set_prefix(phase.as_str());
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    self.bars.insert(*phase, bar);
-                }
-            }
+            Event::PhaseStarted { phase, .. } => self.phase_started(*phase),
             Event::Progress { phase, message, done, total } => {
                 if let Some(bar) = self.bars.get(phase) {
                     let amount = match (done, total) {
@@ -123,22 +177,7 @@ impl Reporter for Console {
                     bar.set_message(format!("{message}{amount}"));
                 }
             }
-            Event::PhaseFinished(p) => {
-                if let Some(bar) = self.bars.remove(&p.phase) {
-                    bar.finish_and_clear();
-                    self.multi.remove(&bar);
-                }
-                self.printed.insert(p.phase);
-                let detail = p.error.as_deref().unwrap_or(&p.summary);
-                let mut lines = detail.lines();
-                let first = lines.next().unwrap_or_default();
-                let took = if p.started_at.is_some() { human_duration(p.duration) } else { String::new() };
-                let mut text = format!("  {} {:<10} {took:>8}  {first}", symbol(p.status), p.phase.as_str());
-                for more in lines {
-                    text.push_str(&format!("\n                         {more}"));
-                }
-                self.line(&text);
-            }
+            Event::PhaseFinished(p) => self.phase_finished(p),
             Event::Check(c) => {
                 if c.verdict != Verdict::Pass || self.verbose {
                     let mark = if c.verdict == Verdict::Pass { "✔" } else { "✘" };
@@ -152,41 +191,7 @@ impl Reporter for Console {
                     self.line(&text);
                 }
             }
-            Event::Finished { .. } => {
-                for (_, bar) in self.bars.drain() {
-                    bar.finish_and_clear();
-                }
-                let never_reached = record
-                    .phases
-                    .iter()
-                    .filter(|p| p.status == PhaseStatus::Skipped && !self.printed.contains(&p.phase));
-                for p in never_reached {
-                    self.line(&format!(
-                        "  {} {:<10} {:>8}  {}",
-                        symbol(p.status),
-                        p.phase.as_str(),
-                        "",
-                        p.error.as_deref().unwrap_or("skipped")
-                    ));
-                }
-                let verdict = match record.verdict {
-                    DrillVerdict::Pass => "PASS",
-                    DrillVerdict::Fail => "FAIL",
-                    DrillVerdict::Interrupted => "INTERRUPTED",
-                    DrillVerdict::Running => "INCOMPLETE",
-                };
-                let recovery = record.recovery.map(|r| format!(", recovery {}", human_duration(r))).unwrap_or_default();
-                self.line(&format!(
-                    "{verdict}  {} in {}{recovery}",
-                    record.scenario.name,
-                    human_duration(record.duration)
-                ));
-                if let Some(failure) = &record.failure {
-                    self.line(&format!("  {}", failure.lines().next().unwrap_or_default()));
-                } else if record.verdict == DrillVerdict::Pass && record.checks.is_empty() && !self.inspecting {
-                    self.line(&format!("  {}", crate::outcome::NO_CHECKS));
-                }
-            }
+            Event::Finished { .. } => self.finished(record),
             Event::Backup(_)
             | Event::App(_)
             | Event::Migrate(_)
