@@ -111,65 +111,14 @@ pub async fn run(
     reporters: Vec<Box<dyn Reporter>>,
     cancel: CancellationToken,
 ) -> Result<Written, InitError> {
-    let shown = options.backup.display().to_string();
-    if !options.backup.exists() {
-        return Err(InitError::Missing(shown));
-    }
-    let backup = absolute(&options.backup)?;
-    let (kind, what) = identify(&backup).map_err(|why| InitError::NotABackup { path: shown.clone(), why })?;
-    if options.wal_archive.is_some() && kind != Kind::Physical {
-        return Err(InitError::Usage(format!("--wal-archive is for a base backup, and `{shown}` is a pg_dump backup")));
-    }
-    check_version(options.version, kind, &shown)?;
-    let name = scenario_name(&backup);
-    let output = options.output.clone().unwrap_or_else(|| PathBuf::from(format!("{name}.toml")));
-    if output.exists() && !options.force {
-        return Err(InitError::OutputExists(output.display().to_string()));
-    }
-    if output.is_dir() {
-        return Err(InitError::Usage(format!("`{}` is a folder: name the scenario file to write", output.display())));
-    }
-    let output = absolute(&output)?;
-    let out_dir = output.parent().map(Path::to_owned).unwrap_or_default();
-    if !out_dir.is_dir() {
-        return Err(InitError::Usage(format!("the folder `{}` does not exist", out_dir.display())));
-    }
-    let globals = match &options.globals {
-        Some(path) if !path.is_file() => {
-            return Err(InitError::Missing(path.display().to_string()));
-        }
-        Some(path) => Some(absolute(path)?),
-        None => beside(&backup, &name, ".globals.sql"),
-    };
-    let near = if globals.is_none() { near_globals(&backup, &name) } else { None };
-    let wal_archive = options.wal_archive.as_deref().map(absolute).transpose()?;
-    let database = match kind {
-        Kind::Dump(format) if format != Format::Plain => header_database(&backup)
-            .filter(|d| !matches!(d.as_str(), "postgres" | "template0" | "template1") && d.len() <= 63)
-            .unwrap_or_else(|| name.clone()),
-        _ => name.clone(),
-    };
-
+    let Plan { shown, backup, kind, what, name, output, out_dir, globals, near, wal_archive, database } =
+        plan(options)?;
     // The drill: a scenario of this backup alone, in a folder of its own with its reports.
     let work = std::env::temp_dir().join(format!("pgdrill-init-{}", hex::encode(rand::random::<[u8; 8]>())));
     let io = |what: String| move |source| InitError::Io { what, source };
     std::fs::create_dir_all(&work).map_err(io(format!("cannot make `{}`", work.display())))?;
     let result = async {
-        let mut text = format!(
-            "name = {}\n[source]\npath = {}\n",
-            write::string(&name),
-            write::string(&backup.display().to_string())
-        );
-        if let Some(wal) = &wal_archive {
-            text.push_str(&format!("wal_archive = {}\n", write::string(&wal.display().to_string())));
-        }
-        text.push_str(&format!("[target]\ndatabase = {}\n", write::string(&database)));
-        if let Some(version) = options.version {
-            text.push_str(&format!("version = {version}\n"));
-        }
-        if let Some(globals) = &globals {
-            text.push_str(&format!("[restore]\nglobals = {}\n", write::string(&globals.display().to_string())));
-        }
+        let text = drill_text(&name, &backup, wal_archive.as_deref(), &database, options.version, globals.as_deref());
         let scenario = work.join(format!("{name}.toml"));
         std::fs::write(&scenario, text).map_err(io(format!("cannot write `{}`", scenario.display())))?;
         let relative_to_output = |path: &Path| relative(path, &out_dir).display().to_string();
@@ -216,8 +165,92 @@ pub async fn run(
         Ok(Written { path: options.output.clone().unwrap_or_else(|| output.clone()), checks, disabled })
     }
     .await;
-    let _ = std::fs::remove_dir_all(&work);
+    let _ = tokio::fs::remove_dir_all(&work).await;
     result
+}
+
+/// What `init` learnt of its input before anything starts.
+struct Plan {
+    /// The backup as the user named it.
+    shown: String,
+    backup: PathBuf,
+    kind: Kind,
+    what: String,
+    name: String,
+    output: PathBuf,
+    out_dir: PathBuf,
+    globals: Option<PathBuf>,
+    near: Option<PathBuf>,
+    wal_archive: Option<PathBuf>,
+    database: String,
+}
+
+/// Checks `init`'s input (the backup, the options, where the scenario goes) and settles what
+/// the drill and the scenario take: input it cannot use is refused before anything starts.
+fn plan(options: &InitOptions) -> Result<Plan, InitError> {
+    let shown = options.backup.display().to_string();
+    if !options.backup.exists() {
+        return Err(InitError::Missing(shown));
+    }
+    let backup = absolute(&options.backup)?;
+    let (kind, what) = identify(&backup).map_err(|why| InitError::NotABackup { path: shown.clone(), why })?;
+    if options.wal_archive.is_some() && kind != Kind::Physical {
+        return Err(InitError::Usage(format!("--wal-archive is for a base backup, and `{shown}` is a pg_dump backup")));
+    }
+    check_version(options.version, kind, &shown)?;
+    let name = scenario_name(&backup);
+    let output = options.output.clone().unwrap_or_else(|| PathBuf::from(format!("{name}.toml")));
+    if output.exists() && !options.force {
+        return Err(InitError::OutputExists(output.display().to_string()));
+    }
+    if output.is_dir() {
+        return Err(InitError::Usage(format!("`{}` is a folder: name the scenario file to write", output.display())));
+    }
+    let output = absolute(&output)?;
+    let out_dir = output.parent().map(Path::to_owned).unwrap_or_default();
+    if !out_dir.is_dir() {
+        return Err(InitError::Usage(format!("the folder `{}` does not exist", out_dir.display())));
+    }
+    let globals = match &options.globals {
+        Some(path) if !path.is_file() => {
+            return Err(InitError::Missing(path.display().to_string()));
+        }
+        Some(path) => Some(absolute(path)?),
+        None => beside(&backup, &name, ".globals.sql"),
+    };
+    let near = if globals.is_none() { near_globals(&backup, &name) } else { None };
+    let wal_archive = options.wal_archive.as_deref().map(absolute).transpose()?;
+    let database = match kind {
+        Kind::Dump(format) if format != Format::Plain => header_database(&backup)
+            .filter(|d| !matches!(d.as_str(), "postgres" | "template0" | "template1") && d.len() <= 63)
+            .unwrap_or_else(|| name.clone()),
+        _ => name.clone(),
+    };
+    Ok(Plan { shown, backup, kind, what, name, output, out_dir, globals, near, wal_archive, database })
+}
+
+/// The scenario of the drill `init` runs: the backup alone, restored as the scenario will be.
+fn drill_text(
+    name: &str,
+    backup: &Path,
+    wal_archive: Option<&Path>,
+    database: &str,
+    version: Option<u32>,
+    globals: Option<&Path>,
+) -> String {
+    let mut text =
+        format!("name = {}\n[source]\npath = {}\n", write::string(name), write::string(&backup.display().to_string()));
+    if let Some(wal) = wal_archive {
+        text.push_str(&format!("wal_archive = {}\n", write::string(&wal.display().to_string())));
+    }
+    text.push_str(&format!("[target]\ndatabase = {}\n", write::string(database)));
+    if let Some(version) = version {
+        text.push_str(&format!("version = {version}\n"));
+    }
+    if let Some(globals) = globals {
+        text.push_str(&format!("[restore]\nglobals = {}\n", write::string(&globals.display().to_string())));
+    }
+    text
 }
 
 /// What `init` hands the drill: reads the restore, writes the scenario's text.
