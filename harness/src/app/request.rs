@@ -183,66 +183,33 @@ impl Spec {
         parts.join(", ")
     }
 
-    /// Sends the request to the app at `base`, checks the answer, and stores captures into
-    /// `values` (registering them as secrets).
-    pub async fn run(
+    /// The request, its path, headers and body rendered with the values captured so far; the
+    /// rendered path, for the evidence.
+    fn build(
         &self,
         client: &reqwest::Client,
         base: &str,
-        values: &mut BTreeMap<String, String>,
-        redactor: &Redactor,
-    ) -> CheckResult {
-        let started = Instant::now();
-        let result = CheckResult::build(KIND, self.name.clone(), started)
-            .expected(self.expected())
-            .evidence(format!("{} {}", self.method, self.path));
-        let rendered: Result<_, String> = (|| {
-            let path = render(&self.path, values)?;
-            let mut headers = Vec::new();
-            for (k, v) in &self.headers {
-                headers.push((k.clone(), render(v, values)?));
-            }
-            let json = match &self.json {
-                Some(j) => Some(render_json(j, values)?),
-                None => None,
-            };
-            let body = self.body.as_ref().map(|b| render(b, values)).transpose()?;
-            Ok((path, headers, json, body))
-        })();
-        let (path, headers, json, body) = match rendered {
-            Ok(r) => r,
-            Err(message) => return result.error(format!("the request cannot be built: {message}")),
-        };
+        values: &BTreeMap<String, String>,
+    ) -> Result<(reqwest::RequestBuilder, String), String> {
+        let path = render(&self.path, values)?;
         let mut request = client.request(self.method.clone(), format!("{base}{path}"));
-        for (k, v) in &headers {
-            request = request.header(k, v);
+        for (k, v) in &self.headers {
+            request = request.header(k, render(v, values)?);
         }
-        if let Some(json) = &json {
-            request = request.json(json);
+        if let Some(j) = &self.json {
+            request = request.json(&render_json(j, values)?);
         }
-        if let Some(body) = body {
-            request = request.body(body);
+        if let Some(body) = &self.body {
+            request = request.body(render(body, values)?);
         }
-        let sent = Instant::now();
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                return result
-                    .error(format!("the app did not answer: {}", redactor.redact(&crate::error::error_chain(&e))));
-            }
-        };
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        let latency = sent.elapsed();
-        let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+        Ok((request, path))
+    }
+
+    /// What the JSON answer (`parsed`) gets wrong against `expect_json`.
+    fn json_problems(&self, parsed: Option<&serde_json::Value>) -> Vec<String> {
         let mut problems = Vec::new();
-        match self.expect_status {
-            Some(want) if want != status => problems.push(format!("status {status}, expected {want}")),
-            None if !(200..300).contains(&status) => problems.push(format!("status {status}")),
-            _ => {}
-        }
         for (e, regex) in &self.expect_json {
-            let found = parsed.as_ref().and_then(|p| p.pointer(&e.pointer));
+            let found = parsed.and_then(|p| p.pointer(&e.pointer));
             if let Some(want) = &e.equals {
                 let want = toml_to_json(want.clone());
                 if found != Some(&want) {
@@ -268,6 +235,45 @@ impl Spec {
                 }
             }
         }
+        problems
+    }
+
+    /// Sends the request to the app at `base`, checks the answer, and stores captures into
+    /// `values` (registering them as secrets).
+    pub async fn run(
+        &self,
+        client: &reqwest::Client,
+        base: &str,
+        values: &mut BTreeMap<String, String>,
+        redactor: &Redactor,
+    ) -> CheckResult {
+        let started = Instant::now();
+        let result = CheckResult::build(KIND, self.name.clone(), started)
+            .expected(self.expected())
+            .evidence(format!("{} {}", self.method, self.path));
+        let (request, path) = match self.build(client, base, values) {
+            Ok(built) => built,
+            Err(message) => return result.error(format!("the request cannot be built: {message}")),
+        };
+        let sent = Instant::now();
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return result
+                    .error(format!("the app did not answer: {}", redactor.redact(&crate::error::error_chain(&e))));
+            }
+        };
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let latency = sent.elapsed();
+        let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+        let mut problems = Vec::new();
+        match self.expect_status {
+            Some(want) if want != status => problems.push(format!("status {status}, expected {want}")),
+            None if !(200..300).contains(&status) => problems.push(format!("status {status}")),
+            _ => {}
+        }
+        problems.extend(self.json_problems(parsed.as_ref()));
         if let Some(want) = &self.expect_body_contains
             && !text.contains(want.as_str())
         {
