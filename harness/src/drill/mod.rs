@@ -313,7 +313,7 @@ impl Drill<'_> {
             kept = self.teardown(cleanup, keep).await;
         }
         // Downloads live only as long as the drill.
-        let _ = std::fs::remove_dir_all(self.work_dir());
+        let _ = tokio::fs::remove_dir_all(self.work_dir()).await;
         self.events.emit(Event::Finished { at: OffsetDateTime::now_utc(), interrupted });
         let (record, reports) = write_reports(&self.events, options);
         DrillOutcome { record, reports, scenario_error: None, kept }
