@@ -1,0 +1,504 @@
+//! A throwaway PostgreSQL container, started with testcontainers, that is a sandbox for the SQL
+//! of an untrusted backup: no network (pgdrill reaches the server through its Unix socket, in a
+//! private folder shared with the container), never root, no capabilities, a read-only root with
+//! no shell, the data on a volume of its own, memory and processes limited. It starts from the
+//! image's initialised cluster, is ready when a real connection succeeds, proves its isolation
+//! from inside, and is labelled with the drill's id so that teardown finds it even if a start
+//! was interrupted.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use testcontainers::bollard::Docker;
+use testcontainers::core::{AccessMode, Mount, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use super::sandbox::{Isolation, Observed};
+use super::spec::ContainerSpec;
+use super::tools::{self, Tools};
+use super::tuning::{self, Limits};
+use super::{Programs, ProvisionContext, Target, TargetError, TargetInfo, image};
+
+mod keep;
+mod offline;
+mod rundir;
+mod sweep;
+
+pub use offline::Offline;
+pub(crate) use offline::container_log;
+use rundir::RunDir;
+use sweep::remove_orphans;
+pub(crate) use sweep::{orphans, remove_labelled};
+
+/// The label every pgdrill container carries: the id of the drill that owns it.
+pub(crate) const DRILL_LABEL: &str = "org.pgdrill.drill";
+
+/// Who started a container: `host/pid/start time` (a pid alone may be reused). Containers whose
+/// owner on this machine is gone (killed, or interrupted twice) are removed by the next drill.
+pub(crate) const OWNER_LABEL: &str = "org.pgdrill.owner";
+
+/// This process as an owner.
+pub(crate) fn owner() -> String {
+    owner_of(std::process::id()).unwrap_or_default()
+}
+
+pub(super) fn owner_of(pid: u32) -> Option<String> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command's closing parenthesis start at field 3 (state); 22 is starttime.
+    let started = stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?.to_owned();
+    Some(format!("{host}/{pid}/{started}"))
+}
+
+/// Whether `owner` names a process of this machine that still runs.
+pub(super) fn running(owner: &str) -> bool {
+    let pid = owner.split('/').nth(1).and_then(|p| p.parse().ok());
+    pid.is_some_and(|pid| owner_of(pid).as_deref() == Some(owner))
+}
+
+/// Whether `owner` names a process of this machine that no longer runs.
+pub(super) fn orphaned(owner: &str) -> bool {
+    let mine = self::owner();
+    let (Some((host, _)), Some((my_host, _))) = (owner.split_once('/'), mine.split_once('/')) else { return false };
+    let pid = owner.split('/').nth(1).and_then(|p| p.parse().ok());
+    host == my_host && pid.is_some_and(|pid| owner_of(pid).as_deref() != Some(owner))
+}
+
+const SUPERUSER: &str = "postgres";
+
+/// Where the server puts its socket: a private folder of this machine, mounted here.
+const SOCKET_DIR: &str = "/var/run/postgresql";
+/// Folders of programs hidden under empty read-only mounts: with no shell and no programs but
+/// PostgreSQL's own (which live in /usr/lib/postgresql), `COPY ... PROGRAM`, `archive_command`
+/// and the like have nothing to start.
+const NO_PROGRAMS: [&str; 4] = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"];
+
+/// A running target container; removed by [`Running::remove`].
+pub struct Running {
+    container: Option<ContainerAsync<GenericImage>>,
+    docker: Docker,
+    drill_id: String,
+    run_dir: RunDir,
+    startup_timeout: Duration,
+}
+
+pub(crate) fn docker() -> Result<Docker, TargetError> {
+    Docker::connect_with_defaults()
+        .map_err(|source| TargetError::Docker { action: "connect to the Docker engine", source })
+}
+
+/// Who the server runs as: the image's owner of the data directory when pgdrill runs as root
+/// (which can give it the copy), else pgdrill's own user (a copy it makes is its own).
+pub(super) fn server_user(image: &image::ImageInfo) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self").ok()?;
+    if me.uid() == 0 { image.owner } else { Some((me.uid(), me.gid())) }
+}
+
+/// The container target reaches its server through a Unix socket in a folder shared with the
+/// container, which only an engine on this machine can share: `DOCKER_HOST` must be unset, a
+/// Unix socket, or a loopback address. Returns the engine's address (without credentials) when
+/// it is elsewhere.
+fn remote_engine(docker_host: Option<&str>) -> Option<String> {
+    let host = docker_host?;
+    let (scheme, rest) = host.split_once("://")?;
+    if matches!(scheme, "unix" | "npipe") {
+        return None;
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let name = authority.rsplit_once(':').map_or(authority, |(n, _)| n).trim_matches(['[', ']']);
+    let local = name == "localhost" || name == "::1" || name.starts_with("127.");
+    (!local).then(|| format!("{scheme}://{authority}"))
+}
+
+/// Whether `DOCKER_HOST` names an engine on another machine (pgdrill never talks to it).
+pub(crate) fn engine_elsewhere() -> bool {
+    remote_engine_now().is_some()
+}
+
+/// The engine `DOCKER_HOST` names, when it is on another machine.
+pub(super) fn remote_engine_now() -> Option<String> {
+    remote_engine(std::env::var("DOCKER_HOST").ok().as_deref())
+}
+
+/// The group to give the container so that it can read the backup, when only the group can.
+/// The target never runs as root, so a backup readable by its owner alone cannot be read.
+fn backup_group(path: &Path, image_uid: Option<u32>) -> Result<Option<u32>, TargetError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut group = None;
+    let mut paths = vec![path.to_owned()];
+    if path.is_dir() {
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| TargetError::Tool { message: format!("cannot list `{}`: {e}", path.display()) })?;
+        paths.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+    }
+    for p in paths {
+        let meta = std::fs::metadata(&p)
+            .map_err(|e| TargetError::Tool { message: format!("cannot read `{}`: {e}", p.display()) })?;
+        let (read, other, grp) = if meta.is_dir() { (0o5, 0o005, 0o050) } else { (0o4, 0o004, 0o040) };
+        let mode = meta.mode();
+        let owner_reads = image_uid == Some(meta.uid()) && mode & (read << 6) == read << 6;
+        if owner_reads || mode & other == other {
+            continue;
+        }
+        if mode & grp == grp && group.is_none_or(|g| g == meta.gid()) {
+            group = Some(meta.gid());
+            continue;
+        }
+        return Err(TargetError::Unreadable { path: p.clone(), mode: mode & 0o7777, uid: meta.uid(), gid: meta.gid() });
+    }
+    Ok(group)
+}
+
+/// Starts the container and waits until PostgreSQL accepts a connection.
+pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
+    if let Some(host) = remote_engine_now() {
+        return Err(TargetError::RemoteEngine { host });
+    }
+    let docker = docker()?;
+    docker.ping().await.map_err(|source| TargetError::Docker { action: "reach the Docker engine", source })?;
+    let image_name = image::choose(spec, ctx.backup_major)?;
+    let image = image::ensure(&docker, &image_name, || {
+        (ctx.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
+    })
+    .await?;
+
+    let orphans = remove_orphans(&docker).await?;
+    super::remove_orphan_folders();
+    if orphans > 0 {
+        (ctx.progress)(&format!("removed {orphans} container(s) left by drills that were killed"));
+        tracing::warn!("removed {orphans} container(s) left by pgdrill processes that no longer run");
+    }
+    if docker
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.security_options)
+        .unwrap_or_default()
+        .iter()
+        .any(|o| o.contains("rootless"))
+    {
+        return Err(TargetError::Rootless);
+    }
+    let (Some(user), Some(pgdata)) = (server_user(&image), image.pgdata.clone()) else {
+        return Err(TargetError::Template {
+            image: image_name.clone(),
+            message: "it lacks the labels `org.pgdrill.pgdata`, `org.pgdrill.uid` and `org.pgdrill.gid`".into(),
+        });
+    };
+    let limits = Limits::of(spec.memory, spec.processes);
+    // The data lives in a private folder under TMPDIR: its filesystem decides the default.
+    let disk = crate::disk::limit_for(spec.disk.as_ref(), &std::env::temp_dir())?;
+    if let Some(physical) = ctx.physical {
+        let data = physical.data.clone();
+        let used = tokio::task::spawn_blocking(move || crate::disk::usage(&data)).await.unwrap_or_default();
+        if used > disk.bytes {
+            return Err(crate::disk::DiskError::WontFit {
+                limit: disk.shown.clone(),
+                what: format!("its data directory takes {}", crate::units::human_size(used)),
+            }
+            .into());
+        }
+    }
+    let mut tuning = tuning::throwaway(limits.resources(), &tuning::disk_bounded(&spec.settings, disk.bytes));
+    // A recovering standby's settings (the scenario's own already yielded to them), in the one
+    // list the reports show.
+    for (key, value) in ctx.physical.map(|p| p.settings.as_slice()).unwrap_or_default() {
+        tuning.settings.insert(key.clone(), value.clone());
+    }
+
+    let (name, tag) = split_image(&image_name);
+    let mut cmd = Vec::new();
+    for (key, value) in &tuning.settings {
+        cmd.push("-c".to_owned());
+        cmd.push(format!("{key}={value}"));
+    }
+    // No TCP at all, the socket where the mount is (these win over the scenario's settings).
+    cmd.extend(["-c", "listen_addresses=", "-c"].map(String::from));
+    cmd.push(format!("unix_socket_directories={SOCKET_DIR}"));
+    let short_id: String = ctx.drill_id.chars().take(8).collect();
+    // The backup, read-only, for the target's own pg_restore.
+    let (mount, group) = match ctx.backup {
+        Some(path) => {
+            let host = std::fs::canonicalize(path).map_err(|e| TargetError::Tool {
+                message: format!("cannot resolve `{}` to mount it: {e}", path.display()),
+            })?;
+            let group = backup_group(&host, Some(user.0))?;
+            let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
+            (Some((path.to_owned(), host, format!("{}/{name}", tools::CONTAINER_BACKUP_DIR))), group)
+        }
+        None => (None, None),
+    };
+    let run_dir = match ctx.physical {
+        None => {
+            let template = image::cluster_template(&docker, &image_name, &image).await?;
+            let (drill_id, user) = (ctx.drill_id.to_owned(), user);
+            tokio::task::spawn_blocking(move || RunDir::create(&drill_id, &template, user))
+                .await
+                .map_err(|e| TargetError::Tool { message: e.to_string() })?
+                .map_err(|e| TargetError::Tool { message: format!("cannot create the target's private folder: {e}") })?
+        }
+        Some(physical) => {
+            let (drill_id, user, physical) = (ctx.drill_id.to_owned(), user, physical.clone());
+            tokio::task::spawn_blocking(move || RunDir::create_physical(&drill_id, &physical, user))
+                .await
+                .map_err(|e| TargetError::Tool { message: e.to_string() })?
+                .map_err(|e| TargetError::Tool {
+                    message: format!("cannot move the restored data directory in: {e}"),
+                })?
+        }
+    };
+    let mut request = GenericImage::new(name, tag)
+        .with_wait_for(WaitFor::Nothing)
+        .with_cmd(cmd)
+        .with_shm_size(tuning.shm_size_bytes)
+        .with_user(format!("{}:{}", user.0, user.1))
+        .with_readonly_rootfs(true)
+        .with_cap_drop("ALL")
+        .with_security_opt("no-new-privileges")
+        .with_ulimit("data", limits.data_per_process as i64, Some(limits.data_per_process as i64))
+        .with_label(DRILL_LABEL, ctx.drill_id)
+        .with_label(OWNER_LABEL, owner())
+        .with_label("org.pgdrill.scenario", ctx.scenario)
+        .with_container_name(format!("pgdrill-{}-{short_id}", ctx.scenario))
+        .with_startup_timeout(spec.startup_timeout)
+        .with_mount(Mount::bind_mount(run_dir.socket().display().to_string(), SOCKET_DIR))
+        .with_mount(Mount::bind_mount(run_dir.data().display().to_string(), pgdata))
+        .with_host_config_modifier(move |host| {
+            // No network at all: not even Docker's bridge. pgdrill talks to the socket.
+            host.network_mode = Some("none".into());
+            host.publish_all_ports = Some(false);
+            host.port_bindings = None;
+            host.memory = Some(limits.memory as i64);
+            host.memory_swap = Some(limits.memory as i64);
+            host.pids_limit = Some(limits.processes as i64);
+            host.tmpfs = Some(NO_PROGRAMS.iter().map(|p| (p.to_string(), "ro,size=4k".to_owned())).collect());
+            host.group_add = group.map(|g| vec![g.to_string()]);
+            // The server's log goes to Docker's: capped, so that a backup that makes the server
+            // log without end cannot fill this machine's disk through it.
+            host.log_config = Some(testcontainers::bollard::models::HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "2".into())])),
+            });
+        });
+    if let Some((_, host, inside)) = &mount {
+        request = request.with_mount(
+            Mount::bind_mount(host.display().to_string(), inside.clone()).with_access_mode(AccessMode::ReadOnly),
+        );
+    }
+    (ctx.progress)(&format!("starting {image_name}"));
+    let started = request.start().await;
+    let container = match started {
+        Ok(container) => container,
+        Err(e) => {
+            RunDir::remove(&run_dir.outer);
+            return Err(TargetError::Start { image: image_name.clone(), message: ctx.redactor.redact(&e.to_string()) });
+        }
+    };
+    let tools = Tools::Container {
+        docker: docker.clone(),
+        container: container.id().to_owned(),
+        mount: mount.map(|(given, _, inside)| (given, inside)),
+    };
+    let socket = run_dir.socket();
+    let mut running = Running {
+        container: Some(container),
+        docker,
+        drill_id: ctx.drill_id.to_owned(),
+        run_dir,
+        startup_timeout: spec.startup_timeout,
+    };
+    let ready = async {
+        wait_ready(&mut running, spec, &socket, ctx).await?;
+        running
+            .run_dir
+            .seal()
+            .map_err(|e| TargetError::Tool { message: format!("cannot make the socket folder read-only: {e}") })?;
+        let options = socket_options(&socket);
+        let observed = super::observe(&options).await?;
+        observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
+        Ok(observed)
+    };
+    match ready.await {
+        Ok(observed) => {
+            let container = running.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
+            let mut isolation = isolation(observed, &tuning, &limits, ctx.backup.is_some());
+            isolation
+                .limits
+                .push_str(&format!("; disk {} for its data (`[target] disk`), its log capped at 20 MiB", disk.shown));
+            let target = Target {
+                host: socket.display().to_string(),
+                port: 5432,
+                user: SUPERUSER.into(),
+                password: None,
+                maintenance_db: "postgres".into(),
+                ssl_mode: PgSslMode::Disable,
+                info: TargetInfo {
+                    kind: "container".into(),
+                    image: Some(image_name.clone()),
+                    image_packages: image.labels.get("org.pgdrill.packages").map(|p| p.trim().to_owned()),
+                    container: Some(container.chars().take(12).collect()),
+                    address: format!("socket in {}", socket.display()),
+                    server_version: String::new(),
+                    server_version_num: 0,
+                    settings: tuning.settings.clone(),
+                    isolation: Some(isolation),
+                    session: Vec::new(),
+                },
+                tools,
+                database_suffix: None,
+                created: Default::default(),
+                programs: Programs::bridged(ctx.drill_id),
+                offline: Some(Offline {
+                    container,
+                    run_dir: running.run_dir.outer.clone(),
+                    spec: spec.clone(),
+                    major: ctx.physical.map(|p| p.major).or(ctx.backup_major),
+                    drill_id: ctx.drill_id.to_owned(),
+                }),
+                disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: disk }),
+                pins: Default::default(),
+            };
+            Ok((target, running))
+        }
+        Err(err) => {
+            running.remove().await.ok();
+            Err(err)
+        }
+    }
+}
+
+/// What the reports say of the container's isolation.
+fn isolation(observed: Observed, tuning: &tuning::Tuning, limits: &Limits, backup: bool) -> Isolation {
+    Isolation {
+        contained: true,
+        network: "none: the container has no network (only its own loopback) and the server listens on no TCP address; pgdrill reaches it through its Unix socket, in a private folder of this machine shared with the container and made read-only once the socket exists".into(),
+        user: format!("uid {}, never root", observed.uid),
+        capabilities: "none: all dropped, no-new-privileges".into(),
+        filesystem: format!(
+            "read-only root; writable only: the data directory and the socket folder, both in a private folder of this machine made for the drill (0700) and removed with it, and /dev/shm ({} MiB); nothing else of this machine mounted{}",
+            tuning.shm_size_bytes >> 20,
+            if backup { " but the backup, read-only" } else { "" }
+        ),
+        programs: format!(
+            "none but PostgreSQL's own: {} are empty and read-only, so there is no shell",
+            NO_PROGRAMS.join(", ")
+        ),
+        limits: limits.describe("the container"),
+        observed: Some(observed),
+    }
+}
+
+fn socket_options(socket: &Path) -> PgConnectOptions {
+    PgConnectOptions::new_without_pgpass()
+        .socket(socket)
+        .port(5432)
+        .username(SUPERUSER)
+        .database("postgres")
+        .application_name("pgdrill")
+}
+
+/// Polls with real connections until the server answers, the container exits, or time is up.
+async fn wait_ready(
+    running: &mut Running,
+    spec: &ContainerSpec,
+    socket: &Path,
+    ctx: &ProvisionContext<'_>,
+) -> Result<(), TargetError> {
+    let container = running.container.as_ref().ok_or(TargetError::Gone)?;
+    let options = socket_options(socket);
+    let started = Instant::now();
+    let mut last_error;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => {
+                conn.close().await.ok();
+                return Ok(());
+            }
+            Ok(Err(e)) => last_error = ctx.redactor.redact(&e.to_string()),
+            Err(_) => last_error = "connection attempt timed out".into(),
+        }
+        if !container.is_running().await.unwrap_or(false) {
+            return Err(TargetError::Exited { logs: logs_tail(container, ctx).await });
+        }
+        if started.elapsed() >= spec.startup_timeout {
+            if !socket.join(".s.PGSQL.5432").exists() {
+                last_error = format!(
+                    "no socket appeared in `{}`: is the Docker engine on another machine or in a VM (Docker Desktop)? it must share that folder with the container (hint: use `kind = \"local\"` or `kind = \"server\"` there)",
+                    socket.display()
+                );
+            }
+            return Err(TargetError::NotReady {
+                timeout: spec.startup_timeout,
+                last_error,
+                logs: logs_tail(container, ctx).await,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn logs_tail(container: &ContainerAsync<GenericImage>, ctx: &ProvisionContext<'_>) -> String {
+    let mut text = String::from_utf8_lossy(&container.stderr_to_vec().await.unwrap_or_default()).into_owned();
+    text.push_str(&String::from_utf8_lossy(&container.stdout_to_vec().await.unwrap_or_default()));
+    let lines: Vec<&str> = text.lines().collect();
+    ctx.redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n"))
+}
+
+pub(super) fn split_image(image: &str) -> (String, String) {
+    // The tag follows the last ':' unless that ':' is part of a registry's host:port.
+    match image.rfind(':') {
+        Some(i) if !image[i..].contains('/') => (image[..i].to_owned(), image[i + 1..].to_owned()),
+        _ => (image.to_owned(), "latest".to_owned()),
+    }
+}
+
+impl Running {
+    /// Removes the container, then any other container labelled with this drill's id (one
+    /// created by a start that was interrupted before it returned).
+    pub async fn remove(&mut self) -> Result<usize, TargetError> {
+        let mut removed = 0;
+        if let Some(container) = self.container.take() {
+            container.rm().await.map_err(|e| TargetError::Teardown { message: e.to_string() })?;
+            removed += 1;
+        }
+        removed += remove_labelled(&self.docker, &self.drill_id).await?;
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{remote_engine, split_image};
+
+    #[test]
+    fn only_an_engine_on_this_machine_can_share_the_socket_folder() {
+        for local in [
+            None,
+            Some("unix:///var/run/docker.sock"),
+            Some("tcp://127.0.0.1:2375"),
+            Some("tcp://localhost:2376"),
+            Some("tcp://[::1]:2375"),
+        ] {
+            assert_eq!(remote_engine(local), None, "{local:?}");
+        }
+        assert_eq!(remote_engine(Some("tcp://10.0.0.5:2376")).as_deref(), Some("tcp://10.0.0.5:2376"));
+        assert_eq!(
+            remote_engine(Some("ssh://deploy:s3cret@build-host/")).as_deref(),
+            Some("ssh://build-host"),
+            "credentials are never shown"
+        );
+    }
+
+    #[test]
+    fn image_names() {
+        assert_eq!(split_image("pgdrill/postgres:17-r1"), ("pgdrill/postgres".into(), "17-r1".into()));
+        assert_eq!(split_image("registry:5000/pg:17"), ("registry:5000/pg".into(), "17".into()));
+        assert_eq!(split_image("registry:5000/pg"), ("registry:5000/pg".into(), "latest".into()));
+    }
+}

@@ -1,0 +1,165 @@
+//! Running a PostgreSQL tool on the stopped server (pg_checksums), and starting it again.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::errors::Error as DockerError;
+
+use std::path::PathBuf;
+
+use super::{docker, socket_options};
+use crate::provision::TargetError;
+use crate::provision::spec::ContainerSpec;
+
+/// What a container target needs to stop its server cleanly, run one of PostgreSQL's tools
+/// over its data directory in a toolbox, and start the server again (`pg_checksums` reads a
+/// cluster only when it is shut down).
+#[derive(Clone)]
+pub struct Offline {
+    pub(super) container: String,
+    pub(super) run_dir: PathBuf,
+    pub(super) spec: ContainerSpec,
+    pub(super) major: Option<u32>,
+    pub(super) drill_id: String,
+}
+
+impl Offline {
+    /// Stops the server (a fast shutdown: a clean one, sessions ended), runs `program args` in a
+    /// toolbox that sees the data directory at [`crate::provision::toolbox::DATA`], and starts the server
+    /// again, ready for connections. Returns how the program ended and its stdout.
+    pub(crate) async fn run_stopped(
+        &self,
+        program: &str,
+        args: &[String],
+        redactor: &crate::secret::Redactor,
+    ) -> Result<(crate::provision::tools::ToolOutput, String), TargetError> {
+        let docker = docker()?;
+        stop_cleanly(&docker, &self.container).await?;
+        let data = self.run_dir.join("data");
+        let ran = async {
+            let toolbox = crate::provision::toolbox::Toolbox::start(crate::provision::toolbox::Request {
+                drill_id: &self.drill_id,
+                spec: &self.spec,
+                major: self.major,
+                data: &data,
+                backup: None,
+                progress: &|_| {},
+            })
+            .await?;
+            let ran = toolbox.run(program, args, redactor).await;
+            let _ = toolbox.remove().await;
+            ran
+        }
+        .await;
+        // Started again whatever the tool found: later checks and the app need the server.
+        self.start_again(&docker, redactor).await?;
+        ran
+    }
+
+    async fn start_again(&self, docker: &Docker, redactor: &crate::secret::Redactor) -> Result<(), TargetError> {
+        use std::os::unix::fs::PermissionsExt;
+        let socket = self.run_dir.join("socket");
+        let unseal = |mode| {
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| TargetError::Tool { message: format!("cannot open the socket folder again: {e}") })
+        };
+        unseal(0o777)?;
+        clear_stale_socket(&socket);
+        docker
+            .start_container(&self.container, None)
+            .await
+            .map_err(|source| TargetError::Docker { action: "start the target's server again", source })?;
+        wait_restarted(docker, &self.container, &socket, self.spec.startup_timeout, redactor).await?;
+        unseal(0o555)
+    }
+}
+
+/// Stops a target's server with a fast shutdown (SIGINT: sessions end, a checkpoint, a clean
+/// state) and waits until its container has stopped. (`docker stop` sends SIGTERM, a smart
+/// shutdown that waits for every session, on engines older than API 1.42, which ignore its
+/// signal.)
+pub(super) async fn stop_cleanly(docker: &Docker, container: &str) -> Result<(), TargetError> {
+    use futures_util::StreamExt;
+    use testcontainers::bollard::query_parameters::{KillContainerOptions, WaitContainerOptions};
+    let stop_err = |source| TargetError::Docker { action: "stop the target's server", source };
+    let wait = WaitContainerOptions { condition: "not-running".into() };
+    let mut stopped = docker.wait_container(container, Some(wait));
+    docker.kill_container(container, Some(KillContainerOptions { signal: "SIGINT".into() })).await.map_err(stop_err)?;
+    match stopped.next().await {
+        // The server's exit status: 0 after a clean shutdown.
+        Some(Ok(_)) | None => Ok(()),
+        Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code: 0, .. })) => Ok(()),
+        Some(Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code, error })) => {
+            Err(TargetError::Tool {
+                message: format!("the target's server did not shut down cleanly (exit {code}): {error}"),
+            })
+        }
+        Some(Err(source)) => Err(stop_err(source)),
+    }
+}
+
+/// Removes the socket and its lock file that a stopped server could not remove from its sealed
+/// (read-only) folder: a server started again makes its own, and a stale socket would only
+/// answer "connection refused".
+pub(super) fn clear_stale_socket(socket_dir: &Path) {
+    for name in [".s.PGSQL.5432", ".s.PGSQL.5432.lock"] {
+        let _ = std::fs::remove_file(socket_dir.join(name));
+    }
+}
+
+/// Polls with real connections until the server of a container started again (`id`) answers
+/// on its socket: an error with the container's own output when it exits first or time is up.
+pub(super) async fn wait_restarted(
+    docker: &Docker,
+    id: &str,
+    socket: &Path,
+    timeout: Duration,
+    redactor: &crate::secret::Redactor,
+) -> Result<(), TargetError> {
+    let options = socket_options(socket);
+    let started = Instant::now();
+    loop {
+        let last_error = match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await
+        {
+            Ok(Ok(conn)) => {
+                conn.close().await.ok();
+                return Ok(());
+            }
+            Ok(Err(e)) => redactor.redact(&e.to_string()),
+            Err(_) => "connection attempt timed out".into(),
+        };
+        let running = docker.inspect_container(id, None).await.ok().and_then(|i| i.state?.running);
+        if running == Some(false) {
+            return Err(TargetError::Exited { logs: redactor.redact(&container_log_tail(docker, id).await) });
+        }
+        if started.elapsed() >= timeout {
+            let logs = redactor.redact(&container_log_tail(docker, id).await);
+            return Err(TargetError::NotReady { timeout, last_error, logs });
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// What container `id` printed (its server logs to stderr): its last `tail` lines, or all.
+pub(crate) async fn container_log(docker: &Docker, id: &str, tail: Option<&str>) -> Result<String, DockerError> {
+    use futures_util::StreamExt;
+    use testcontainers::bollard::query_parameters::LogsOptionsBuilder;
+    let mut options = LogsOptionsBuilder::new().stdout(true).stderr(true);
+    if let Some(tail) = tail {
+        options = options.tail(tail);
+    }
+    let mut stream = docker.logs(id, Some(options.build()));
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk?.into_bytes()));
+    }
+    Ok(text)
+}
+
+/// The last 15 lines a container printed, or what they could not be read with.
+pub(super) async fn container_log_tail(docker: &Docker, id: &str) -> String {
+    container_log(docker, id, Some("15")).await.unwrap_or_else(|e| format!("(its log could not be read: {e})"))
+}

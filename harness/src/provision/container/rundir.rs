@@ -1,0 +1,161 @@
+//! A target's private folder on this machine: its data directory and socket folder.
+
+use std::path::{Path, PathBuf};
+
+/// The target's private folder on this machine, `<tmp>/pgdrill-<drill>-target` (0700, this
+/// process's user): `data/`, the cluster (a copy of the image's), and `socket/`, where the server
+/// makes its socket. Only this user (and root) can pass the folder; the container sees the two
+/// inside it and nothing else of this machine.
+pub(super) struct RunDir {
+    pub(super) outer: PathBuf,
+}
+
+impl RunDir {
+    pub(super) fn path_for(drill_id: &str) -> PathBuf {
+        // Short: a socket's whole path must fit in 107 bytes.
+        let short: String = drill_id.chars().take(12).collect();
+        std::env::temp_dir().join(format!("pgdrill-{short}-target"))
+    }
+
+    /// Creates the folder with a copy of `template` (an initialised data directory) owned by
+    /// `owner`.
+    pub(super) fn create(drill_id: &str, template: &Path, owner: (u32, u32)) -> std::io::Result<RunDir> {
+        let dir = Self::empty(drill_id)?;
+        copy_tree(template, &dir.data(), owner)?;
+        Ok(dir)
+    }
+
+    /// The folder with an empty socket folder, marked with its owner; the data directory is
+    /// the caller's to make.
+    pub(super) fn empty(drill_id: &str) -> std::io::Result<RunDir> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let outer = Self::path_for(drill_id);
+        let socket_path = outer.join("socket/.s.PGSQL.5432");
+        if socket_path.as_os_str().len() > 107 {
+            return Err(std::io::Error::other(format!(
+                "`{}` is longer than a Unix socket's path may be (hint: point TMPDIR at a shorter folder)",
+                socket_path.display()
+            )));
+        }
+        std::fs::DirBuilder::new().mode(0o700).create(&outer)?;
+        crate::provision::mark_owner(&outer)?;
+        let dir = RunDir { outer };
+        std::fs::create_dir(dir.socket())?;
+        // The server makes its socket here, then the folder is sealed (see `seal`).
+        std::fs::set_permissions(dir.socket(), std::fs::Permissions::from_mode(0o777))?;
+        Ok(dir)
+    }
+
+    /// Creates the folder around a data directory staged from a base backup (moved in), made
+    /// a standby of nothing: the sandbox's own configuration (the source's kept beside it as
+    /// `*.source`, never read) and `standby.signal`.
+    pub(super) fn create_physical(
+        drill_id: &str,
+        physical: &crate::provision::PhysicalData,
+        owner: (u32, u32),
+    ) -> std::io::Result<RunDir> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = Self::empty(drill_id)?;
+        let data = dir.data();
+        if std::fs::rename(&physical.data, &data).is_err() {
+            // Another file system: copied instead.
+            copy_tree(&physical.data, &data, owner)?;
+            std::fs::remove_dir_all(&physical.data)?;
+        }
+        for (name, text) in [
+            (
+                "postgresql.conf",
+                "# pgdrill: the sandbox's settings are on the command line; the source's are in *.source\n",
+            ),
+            ("postgresql.auto.conf", ""),
+            ("pg_hba.conf", crate::provision::image::PG_HBA),
+            ("pg_ident.conf", ""),
+        ] {
+            let path = data.join(name);
+            if path.exists() {
+                std::fs::rename(&path, data.join(format!("{name}.source")))?;
+            }
+            std::fs::write(&path, text)?;
+            std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))?;
+        }
+        for signal in ["recovery.signal", "standby.signal", "postmaster.pid", "postmaster.opts"] {
+            let _ = std::fs::remove_file(data.join(signal));
+        }
+        let signal = data.join("standby.signal");
+        std::fs::write(&signal, "")?;
+        std::os::unix::fs::lchown(&signal, Some(owner.0), Some(owner.1))?;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
+        Ok(dir)
+    }
+
+    pub(super) fn data(&self) -> PathBuf {
+        self.outer.join("data")
+    }
+
+    pub(super) fn socket(&self) -> PathBuf {
+        self.outer.join("socket")
+    }
+
+    /// Once the socket exists, its folder is made read-only: the server's user cannot write
+    /// there any more (when it is not this process's user, it cannot undo that either).
+    pub(super) fn seal(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.socket(), std::fs::Permissions::from_mode(0o555))
+    }
+
+    /// Removes a target's private folder, unless it was kept (`pgdrill clean` removes that one).
+    pub(super) fn remove(path: &Path) {
+        if path.exists()
+            && !path.join(crate::provision::kept::MARKER).exists()
+            && let Err(e) = std::fs::remove_dir_all(path)
+        {
+            tracing::warn!("cannot remove `{}`: {e}", path.display());
+        }
+    }
+}
+
+/// Copies the folder `from` to `to` (files and folders, with their modes), owned by `owner`:
+/// the folders first, then the files on one thread per core (creating a file, not copying its
+/// bytes, is what costs here: a cluster is about a thousand small files).
+fn copy_tree(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let chown = |path: &Path| std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1));
+    let mut folders = vec![(from.to_owned(), to.to_owned())];
+    let mut files = Vec::new();
+    let mut next = 0;
+    while let Some((source, target)) = folders.get(next).cloned() {
+        next += 1;
+        std::fs::DirBuilder::new().mode(0o700).create(&target)?;
+        chown(&target)?;
+        for entry in std::fs::read_dir(&source)? {
+            let entry = entry?;
+            let pair = (entry.path(), target.join(entry.file_name()));
+            if entry.file_type()?.is_dir() { folders.push(pair) } else { files.push(pair) }
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let copies: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || -> std::io::Result<()> {
+                    for (source, target) in part {
+                        std::fs::copy(source, target)?;
+                        chown(target)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        copies
+            .into_iter()
+            .try_for_each(|copy| copy.join().unwrap_or_else(|_| Err(std::io::Error::other("a copy thread panicked"))))
+    })?;
+    // Folder modes last: a read-only folder would refuse its files.
+    for (source, target) in folders.iter().rev() {
+        let mode = std::fs::metadata(source)?.mode() & 0o7777;
+        std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
