@@ -9,6 +9,7 @@ use testcontainers::bollard::query_parameters::RemoveContainerOptions;
 
 use super::offline::{clear_stale_socket, stop_cleanly, wait_restarted};
 use super::{Running, SUPERUSER, owner, socket_options};
+use crate::provision::kept::{self, Service};
 use crate::provision::{TargetError, tools};
 
 impl Running {
@@ -21,7 +22,6 @@ impl Running {
         &mut self,
         request: &crate::provision::kept::Request<'_>,
     ) -> Result<(crate::provision::kept::Record, Vec<crate::provision::kept::Service>, String), TargetError> {
-        use crate::provision::kept::{self, Service};
         let id = self.container.as_ref().ok_or(TargetError::Gone)?.id().to_owned();
         let socket = self.run_dir.socket();
         let short: String = request.drill_id.chars().take(8).collect();
@@ -73,49 +73,8 @@ impl Running {
                 return Err(e);
             }
         };
-        let socket_service = |service: String| Service {
-            name: service,
-            params: vec![
-                ("host", socket.display().to_string()),
-                ("port", "5432".into()),
-                ("user", SUPERUSER.into()),
-                ("dbname", request.database.to_owned()),
-            ],
-            password: None,
-        };
-        let (services, address, summary) = match &forwarder {
-            Some(f) => (
-                vec![
-                    Service {
-                        name: request.name.to_owned(),
-                        params: vec![
-                            ("host", "127.0.0.1".into()),
-                            ("port", f.port.to_string()),
-                            ("user", role.clone()),
-                            ("dbname", request.database.to_owned()),
-                            ("sslmode", "disable".into()),
-                        ],
-                        password: Some(password),
-                    },
-                    socket_service(format!("{}-socket", request.name)),
-                ],
-                format!("127.0.0.1:{}", f.port),
-                format!(
-                    "kept container {name}, still a sandbox (no network, no capabilities, no shell): database `{}` on 127.0.0.1:{} (loopback, forwarded to its socket) as `{role}`, whose password is in the connection file",
-                    request.database, f.port
-                ),
-            ),
-            None => (
-                vec![socket_service(request.name.to_owned())],
-                format!("socket in {}", socket.display()),
-                format!(
-                    "kept container {name}, still a sandbox (no network, no capabilities, no shell): database `{}` through its socket in {} only, as `postgres` (no login could be made for a loopback port: {})",
-                    request.database,
-                    socket.display(),
-                    login.err().unwrap_or_default()
-                ),
-            ),
-        };
+        let login = login.map(|()| (role, password));
+        let (services, address, summary) = reach(request, &socket, &name, login, forwarder.as_ref());
         let record = kept::Record {
             name: request.name.to_owned(),
             kind: "container".into(),
@@ -194,4 +153,59 @@ async fn create_login(socket: &Path, role: &str, password: &crate::secret::Secre
     let created = conn.execute(sqlx::raw_sql(&sql)).await.map(|_| ()).map_err(|e| e.to_string());
     conn.close().await.ok();
     created
+}
+
+/// How the kept target is reached: the connection file's services, its address and the line
+/// for the reports. With a login (`role` and its password) and a forwarder, on a loopback port
+/// as that role and through the socket as `postgres`; else through the socket alone.
+fn reach(
+    request: &kept::Request<'_>,
+    socket: &Path,
+    name: &str,
+    login: Result<(String, crate::secret::Secret), String>,
+    forwarder: Option<&kept::Forwarder>,
+) -> (Vec<Service>, String, String) {
+    let socket_service = |service: String| Service {
+        name: service,
+        params: vec![
+            ("host", socket.display().to_string()),
+            ("port", "5432".into()),
+            ("user", SUPERUSER.into()),
+            ("dbname", request.database.to_owned()),
+        ],
+        password: None,
+    };
+    match (forwarder, login) {
+        (Some(f), Ok((role, password))) => (
+            vec![
+                Service {
+                    name: request.name.to_owned(),
+                    params: vec![
+                        ("host", "127.0.0.1".into()),
+                        ("port", f.port.to_string()),
+                        ("user", role.clone()),
+                        ("dbname", request.database.to_owned()),
+                        ("sslmode", "disable".into()),
+                    ],
+                    password: Some(password),
+                },
+                socket_service(format!("{}-socket", request.name)),
+            ],
+            format!("127.0.0.1:{}", f.port),
+            format!(
+                "kept container {name}, still a sandbox (no network, no capabilities, no shell): database `{}` on 127.0.0.1:{} (loopback, forwarded to its socket) as `{role}`, whose password is in the connection file",
+                request.database, f.port
+            ),
+        ),
+        (_, login) => (
+            vec![socket_service(request.name.to_owned())],
+            format!("socket in {}", socket.display()),
+            format!(
+                "kept container {name}, still a sandbox (no network, no capabilities, no shell): database `{}` through its socket in {} only, as `postgres` (no login could be made for a loopback port: {})",
+                request.database,
+                socket.display(),
+                login.err().unwrap_or_else(|| "it was made, but no port was forwarded".into())
+            ),
+        ),
+    }
 }

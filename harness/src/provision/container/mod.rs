@@ -168,23 +168,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     })
     .await?;
 
-    let orphans = remove_orphans(&docker).await?;
-    super::remove_orphan_folders();
-    if orphans > 0 {
-        (ctx.progress)(&format!("removed {orphans} container(s) left by drills that were killed"));
-        tracing::warn!("removed {orphans} container(s) left by pgdrill processes that no longer run");
-    }
-    if docker
-        .info()
-        .await
-        .ok()
-        .and_then(|i| i.security_options)
-        .unwrap_or_default()
-        .iter()
-        .any(|o| o.contains("rootless"))
-    {
-        return Err(TargetError::Rootless);
-    }
+    clear_the_way(&docker, ctx).await?;
     let (Some(user), Some(pgdata)) = (server_user(&image), image.pgdata.clone()) else {
         return Err(TargetError::Template {
             image: image_name.clone(),
@@ -194,17 +178,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     let limits = Limits::of(spec.memory, spec.processes);
     // The data lives in a private folder under TMPDIR: its filesystem decides the default.
     let disk = crate::disk::limit_for(spec.disk.as_ref(), &std::env::temp_dir())?;
-    if let Some(physical) = ctx.physical {
-        let data = physical.data.clone();
-        let used = tokio::task::spawn_blocking(move || crate::disk::usage(&data)).await.unwrap_or_default();
-        if used > disk.bytes {
-            return Err(crate::disk::DiskError::WontFit {
-                limit: disk.shown.clone(),
-                what: format!("its data directory takes {}", crate::units::human_size(used)),
-            }
-            .into());
-        }
-    }
+    physical_fits(ctx, &disk).await?;
     let mut tuning = tuning::throwaway(limits.resources(), &tuning::disk_bounded(&spec.settings, disk.bytes));
     // A recovering standby's settings (the scenario's own already yielded to them), in the one
     // list the reports show.
@@ -213,46 +187,10 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     }
 
     let (name, tag) = split_image(&image_name);
-    let mut cmd = Vec::new();
-    for (key, value) in &tuning.settings {
-        cmd.push("-c".to_owned());
-        cmd.push(format!("{key}={value}"));
-    }
-    // No TCP at all, the socket where the mount is (these win over the scenario's settings).
-    cmd.extend(["-c", "listen_addresses=", "-c"].map(String::from));
-    cmd.push(format!("unix_socket_directories={SOCKET_DIR}"));
+    let cmd = server_args(&tuning);
     let short_id: String = ctx.drill_id.chars().take(8).collect();
-    // The backup, read-only, for the target's own pg_restore.
-    let (mount, group) = match ctx.backup {
-        Some(path) => {
-            let host = std::fs::canonicalize(path).map_err(|e| TargetError::Tool {
-                message: format!("cannot resolve `{}` to mount it: {e}", path.display()),
-            })?;
-            let group = backup_group(&host, Some(user.0))?;
-            let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
-            (Some((path.to_owned(), host, format!("{}/{name}", tools::CONTAINER_BACKUP_DIR))), group)
-        }
-        None => (None, None),
-    };
-    let run_dir = match ctx.physical {
-        None => {
-            let template = image::cluster_template(&docker, &image_name, &image).await?;
-            let (drill_id, user) = (ctx.drill_id.to_owned(), user);
-            tokio::task::spawn_blocking(move || RunDir::create(&drill_id, &template, user))
-                .await
-                .map_err(|e| TargetError::Tool { message: e.to_string() })?
-                .map_err(|e| TargetError::Tool { message: format!("cannot create the target's private folder: {e}") })?
-        }
-        Some(physical) => {
-            let (drill_id, user, physical) = (ctx.drill_id.to_owned(), user, physical.clone());
-            tokio::task::spawn_blocking(move || RunDir::create_physical(&drill_id, &physical, user))
-                .await
-                .map_err(|e| TargetError::Tool { message: e.to_string() })?
-                .map_err(|e| TargetError::Tool {
-                    message: format!("cannot move the restored data directory in: {e}"),
-                })?
-        }
-    };
+    let (mount, group) = backup_mount(ctx, user)?;
+    let run_dir = private_folder(&docker, &image_name, &image, ctx, user).await?;
     let mut request = GenericImage::new(name, tag)
         .with_wait_for(WaitFor::Nothing)
         .with_cmd(cmd)
@@ -269,23 +207,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         .with_startup_timeout(spec.startup_timeout)
         .with_mount(Mount::bind_mount(run_dir.socket().display().to_string(), SOCKET_DIR))
         .with_mount(Mount::bind_mount(run_dir.data().display().to_string(), pgdata))
-        .with_host_config_modifier(move |host| {
-            // No network at all: not even Docker's bridge. pgdrill talks to the socket.
-            host.network_mode = Some("none".into());
-            host.publish_all_ports = Some(false);
-            host.port_bindings = None;
-            host.memory = Some(limits.memory as i64);
-            host.memory_swap = Some(limits.memory as i64);
-            host.pids_limit = Some(limits.processes as i64);
-            host.tmpfs = Some(NO_PROGRAMS.iter().map(|p| (p.to_string(), "ro,size=4k".to_owned())).collect());
-            host.group_add = group.map(|g| vec![g.to_string()]);
-            // The server's log goes to Docker's: capped, so that a backup that makes the server
-            // log without end cannot fill this machine's disk through it.
-            host.log_config = Some(testcontainers::bollard::models::HostConfigLogConfig {
-                typ: Some("json-file".into()),
-                config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "2".into())])),
-            });
-        });
+        .with_host_config_modifier(move |host| sandbox_host(host, limits, group));
     if let Some((_, host, inside)) = &mount {
         request = request.with_mount(
             Mount::bind_mount(host.display().to_string(), inside.clone()).with_access_mode(AccessMode::ReadOnly),
@@ -313,57 +235,15 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         run_dir,
         startup_timeout: spec.startup_timeout,
     };
-    let ready = async {
-        wait_ready(&mut running, spec, &socket, ctx).await?;
-        running
-            .run_dir
-            .seal()
-            .map_err(|e| TargetError::Tool { message: format!("cannot make the socket folder read-only: {e}") })?;
-        let options = socket_options(&socket);
-        let observed = super::observe(&options).await?;
-        observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
-        Ok(observed)
-    };
-    match ready.await {
+    match proven_ready(&mut running, spec, &socket, ctx).await {
         Ok(observed) => {
-            let container = running.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
             let mut isolation = isolation(observed, &tuning, &limits, ctx.backup.is_some());
             isolation
                 .limits
                 .push_str(&format!("; disk {} for its data (`[target] disk`), its log capped at 20 MiB", disk.shown));
-            let target = Target {
-                host: socket.display().to_string(),
-                port: 5432,
-                user: SUPERUSER.into(),
-                password: None,
-                maintenance_db: "postgres".into(),
-                ssl_mode: PgSslMode::Disable,
-                info: TargetInfo {
-                    kind: "container".into(),
-                    image: Some(image_name.clone()),
-                    image_packages: image.labels.get("org.pgdrill.packages").map(|p| p.trim().to_owned()),
-                    container: Some(container.chars().take(12).collect()),
-                    address: format!("socket in {}", socket.display()),
-                    server_version: String::new(),
-                    server_version_num: 0,
-                    settings: tuning.settings.clone(),
-                    isolation: Some(isolation),
-                    session: Vec::new(),
-                },
-                tools,
-                database_suffix: None,
-                created: Default::default(),
-                programs: Programs::bridged(ctx.drill_id),
-                offline: Some(Offline {
-                    container,
-                    run_dir: running.run_dir.outer.clone(),
-                    spec: spec.clone(),
-                    major: ctx.physical.map(|p| p.major).or(ctx.backup_major),
-                    drill_id: ctx.drill_id.to_owned(),
-                }),
-                disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: disk }),
-                pins: Default::default(),
-            };
+            let made =
+                Made { image_name: &image_name, image: &image, socket: &socket, tuning: &tuning, isolation, disk };
+            let target = target_of(spec, ctx, made, &running, tools);
             Ok((target, running))
         }
         Err(err) => {
@@ -371,6 +251,182 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
             Err(err)
         }
     }
+}
+
+/// The container's host configuration over testcontainers' defaults: no network at all (not
+/// even Docker's bridge: pgdrill talks to the socket), its limits, no programs, and a capped log.
+fn sandbox_host(host: &mut testcontainers::bollard::models::HostConfig, limits: Limits, group: Option<u32>) {
+    host.network_mode = Some("none".into());
+    host.publish_all_ports = Some(false);
+    host.port_bindings = None;
+    host.memory = Some(limits.memory as i64);
+    host.memory_swap = Some(limits.memory as i64);
+    host.pids_limit = Some(limits.processes as i64);
+    host.tmpfs = Some(NO_PROGRAMS.iter().map(|p| (p.to_string(), "ro,size=4k".to_owned())).collect());
+    host.group_add = group.map(|g| vec![g.to_string()]);
+    // The server's log goes to Docker's: capped, so that a backup that makes the server log
+    // without end cannot fill this machine's disk through it.
+    host.log_config = Some(testcontainers::bollard::models::HostConfigLogConfig {
+        typ: Some("json-file".into()),
+        config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "2".into())])),
+    });
+}
+
+/// Waits until the server answers on its socket, seals the socket folder, and proves the
+/// container a sandbox from inside: what it saw there.
+async fn proven_ready(
+    running: &mut Running,
+    spec: &ContainerSpec,
+    socket: &Path,
+    ctx: &ProvisionContext<'_>,
+) -> Result<Observed, TargetError> {
+    wait_ready(running, spec, socket, ctx).await?;
+    running
+        .run_dir
+        .seal()
+        .map_err(|e| TargetError::Tool { message: format!("cannot make the socket folder read-only: {e}") })?;
+    let observed = super::observe(&socket_options(socket)).await?;
+    observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
+    Ok(observed)
+}
+
+/// What a started container gives [`target_of`].
+struct Made<'a> {
+    image_name: &'a str,
+    image: &'a image::ImageInfo,
+    socket: &'a Path,
+    tuning: &'a tuning::Tuning,
+    isolation: Isolation,
+    disk: crate::disk::DiskLimit,
+}
+
+/// The target the drill gets: its server through the socket as the superuser, what the
+/// reports say of it, and what running a tool on its stopped server takes.
+fn target_of(
+    spec: &ContainerSpec,
+    ctx: &ProvisionContext<'_>,
+    made: Made<'_>,
+    running: &Running,
+    tools: Tools,
+) -> Target {
+    let container = running.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
+    Target {
+        host: made.socket.display().to_string(),
+        port: 5432,
+        user: SUPERUSER.into(),
+        password: None,
+        maintenance_db: "postgres".into(),
+        ssl_mode: PgSslMode::Disable,
+        info: TargetInfo {
+            kind: "container".into(),
+            image: Some(made.image_name.to_owned()),
+            image_packages: made.image.labels.get("org.pgdrill.packages").map(|p| p.trim().to_owned()),
+            container: Some(container.chars().take(12).collect()),
+            address: format!("socket in {}", made.socket.display()),
+            server_version: String::new(),
+            server_version_num: 0,
+            settings: made.tuning.settings.clone(),
+            isolation: Some(made.isolation),
+            session: Vec::new(),
+        },
+        tools,
+        database_suffix: None,
+        created: Default::default(),
+        programs: Programs::bridged(ctx.drill_id),
+        offline: Some(Offline {
+            container,
+            run_dir: running.run_dir.outer.clone(),
+            spec: spec.clone(),
+            major: ctx.physical.map(|p| p.major).or(ctx.backup_major),
+            drill_id: ctx.drill_id.to_owned(),
+        }),
+        disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: made.disk }),
+        pins: Default::default(),
+    }
+}
+
+/// A physical backup's data directory must fit in the disk the target may take.
+async fn physical_fits(ctx: &ProvisionContext<'_>, disk: &crate::disk::DiskLimit) -> Result<(), TargetError> {
+    let Some(physical) = ctx.physical else { return Ok(()) };
+    let data = physical.data.clone();
+    let used = tokio::task::spawn_blocking(move || crate::disk::usage(&data)).await.unwrap_or_default();
+    if used > disk.bytes {
+        return Err(crate::disk::DiskError::WontFit {
+            limit: disk.shown.clone(),
+            what: format!("its data directory takes {}", crate::units::human_size(used)),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Removes what drills killed outright left on this engine, and refuses a rootless engine.
+async fn clear_the_way(docker: &Docker, ctx: &ProvisionContext<'_>) -> Result<(), TargetError> {
+    let orphans = remove_orphans(docker).await?;
+    super::remove_orphan_folders();
+    if orphans > 0 {
+        (ctx.progress)(&format!("removed {orphans} container(s) left by drills that were killed"));
+        tracing::warn!("removed {orphans} container(s) left by pgdrill processes that no longer run");
+    }
+    let info = docker.info().await.ok();
+    if info.and_then(|i| i.security_options).unwrap_or_default().iter().any(|o| o.contains("rootless")) {
+        return Err(TargetError::Rootless);
+    }
+    Ok(())
+}
+
+/// The server's arguments: the throwaway settings, then no TCP at all and the socket where the
+/// mount is (these win over the scenario's settings).
+fn server_args(tuning: &tuning::Tuning) -> Vec<String> {
+    let mut cmd = Vec::new();
+    for (key, value) in &tuning.settings {
+        cmd.push("-c".to_owned());
+        cmd.push(format!("{key}={value}"));
+    }
+    cmd.extend(["-c", "listen_addresses=", "-c"].map(String::from));
+    cmd.push(format!("unix_socket_directories={SOCKET_DIR}"));
+    cmd
+}
+
+/// The backup, read-only, for the target's own pg_restore: (as given, on this machine, inside),
+/// and the group the server needs to read it.
+#[allow(clippy::type_complexity)]
+fn backup_mount(
+    ctx: &ProvisionContext<'_>,
+    user: (u32, u32),
+) -> Result<(Option<(std::path::PathBuf, std::path::PathBuf, String)>, Option<u32>), TargetError> {
+    let Some(path) = ctx.backup else { return Ok((None, None)) };
+    let host = std::fs::canonicalize(path)
+        .map_err(|e| TargetError::Tool { message: format!("cannot resolve `{}` to mount it: {e}", path.display()) })?;
+    let group = backup_group(&host, Some(user.0))?;
+    let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
+    Ok((Some((path.to_owned(), host, format!("{}/{name}", tools::CONTAINER_BACKUP_DIR))), group))
+}
+
+/// The target's private folder, off the runtime: a copy of the image's cluster template, or
+/// the restored data directory of a physical backup moved in.
+async fn private_folder(
+    docker: &Docker,
+    image_name: &str,
+    image: &image::ImageInfo,
+    ctx: &ProvisionContext<'_>,
+    user: (u32, u32),
+) -> Result<RunDir, TargetError> {
+    let drill_id = ctx.drill_id.to_owned();
+    let (made, what) = match ctx.physical {
+        None => {
+            let template = image::cluster_template(docker, image_name, image).await?;
+            let made = tokio::task::spawn_blocking(move || RunDir::create(&drill_id, &template, user)).await;
+            (made, "cannot create the target's private folder")
+        }
+        Some(physical) => {
+            let physical = physical.clone();
+            let made = tokio::task::spawn_blocking(move || RunDir::create_physical(&drill_id, &physical, user)).await;
+            (made, "cannot move the restored data directory in")
+        }
+    };
+    made.map_err(|e| TargetError::Tool { message: e.to_string() })?
+        .map_err(|e| TargetError::Tool { message: format!("{what}: {e}") })
 }
 
 /// What the reports say of the container's isolation.
