@@ -18,7 +18,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
 use super::image::PG_HBA;
-use super::sandbox::Isolation;
+use super::sandbox::{Isolation, Observed};
 use super::spec::LocalSpec;
 use super::tools::Tools;
 use super::tuning::{self, Limits};
@@ -155,28 +155,7 @@ async fn start(
 ) -> Result<Target, TargetError> {
     let io = |what: &'static str| move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") };
     let (dir, data, run_as) = (running.dir.clone(), running.dir.join("data"), running.run_as);
-    if let Some(ids) = run_as {
-        chown_all(&dir, ids).map_err(io("cannot hand the cluster folder to an unprivileged user"))?;
-    }
-    // initdb reads nothing from the backup: it runs outside the sandbox (it needs a shell).
-    (ctx.progress)("initdb");
-    let mut initdb = tokio::process::Command::new(bin_dir.join("initdb"));
-    initdb
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C", "--no-sync"])
-        .stdin(Stdio::null());
-    if let Some((uid, gid)) = run_as {
-        initdb.uid(uid).gid(gid);
-    }
-    let out = initdb.output().await.map_err(io("cannot run initdb"))?;
-    if !out.status.success() {
-        return Err(TargetError::Start {
-            image: bin_dir.display().to_string(),
-            message: format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-        });
-    }
-    std::fs::write(data.join("pg_hba.conf"), PG_HBA).map_err(io("cannot write pg_hba.conf"))?;
+    init_cluster(bin_dir, &dir, &data, run_as, ctx).await?;
 
     let limits = Limits::of(spec.memory, spec.processes);
     let disk = crate::disk::limit_for(spec.disk.as_ref(), &dir)?;
@@ -220,26 +199,7 @@ async fn start(
     if let Some((uid, gid)) = run_as {
         postgres.uid(uid).gid(gid);
     }
-    let limited = bwrap.is_some().then_some((limits.data_per_process, u64::from(limits.processes)));
-    // SAFETY: only prctl and setrlimit, which are async-signal-safe, run between fork and exec.
-    unsafe {
-        postgres.pre_exec(move || {
-            // The server dies with pgdrill, even when pgdrill is killed outright.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            for (resource, value) in limited
-                .into_iter()
-                .flat_map(|(data, processes)| [(libc::RLIMIT_DATA, data), (libc::RLIMIT_NPROC, processes)])
-            {
-                let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
-                if libc::setrlimit(resource, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    die_with_pgdrill(&mut postgres, bwrap.is_some().then_some((limits.data_per_process, u64::from(limits.processes))));
     (ctx.progress)(&format!("starting PostgreSQL{}", if bwrap.is_some() { " in a bubblewrap sandbox" } else { "" }));
     running.child = Some(postgres.spawn().map_err(io("cannot start postgres"))?);
 
@@ -249,64 +209,9 @@ async fn start(
         .username(SUPERUSER)
         .database("postgres")
         .ssl_mode(PgSslMode::Disable);
-    let started = Instant::now();
-    loop {
-        if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await {
-            conn.close().await.ok();
-            break;
-        }
-        let exited = running.child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some();
-        let log = || {
-            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            ctx.redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n"))
-        };
-        if exited {
-            return Err(TargetError::Exited { logs: log() });
-        }
-        if started.elapsed() >= spec.startup_timeout {
-            return Err(TargetError::NotReady {
-                timeout: spec.startup_timeout,
-                last_error: "no connection".into(),
-                logs: log(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(running, &options, &log_path, spec, ctx).await?;
     let observed = super::observe(&options).await?;
-    let user = match run_as {
-        Some(_) => format!("`postgres` of this machine (uid {}), never root", observed.uid),
-        None => format!("the user running pgdrill (uid {}), never root", observed.uid),
-    };
-    let isolation = if bwrap.is_some() {
-        observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
-        Isolation {
-            contained: true,
-            network: "none: a network namespace of its own with only loopback (bubblewrap); the server listens on no TCP address, pgdrill reaches it through its Unix socket in the cluster's private folder".into(),
-            user,
-            capabilities: "none: all dropped, no-new-privileges (bubblewrap)".into(),
-            filesystem: "a read-only view of /usr; the cluster's private folder writable; nothing else of this machine (no /etc, /home, /tmp, /var)".into(),
-            programs: format!("none but PostgreSQL's own: {} are empty, so there is no shell", NO_PROGRAMS.join(", ")),
-            limits: format!(
-                "{}; disk {} for the cluster's folder (`[target] disk`)",
-                limits.describe("each process (no cgroup: that part is per process)"),
-                disk.shown
-            ),
-            observed: Some(observed),
-        }
-    } else {
-        Isolation {
-            contained: false,
-            network: "this machine's: the server listens on no TCP address, but SQL it runs can open connections"
-                .into(),
-            user,
-            capabilities: "those of that user".into(),
-            filesystem: "this machine's, as that user".into(),
-            programs: "this machine's (COPY ... PROGRAM runs a shell)".into(),
-            limits: "none".into(),
-            observed: Some(observed),
-        }
-    };
+    let isolation = isolation(observed, run_as, bwrap.is_some(), &limits, &disk)?;
     Ok(Target {
         host: dir.display().to_string(),
         port: PORT,
@@ -340,6 +245,148 @@ async fn start(
     })
 }
 
+/// The cluster, made by initdb outside the sandbox (it reads nothing from the backup, and needs
+/// a shell), owned by the user the server runs as, with pgdrill's pg_hba.conf.
+async fn init_cluster(
+    bin_dir: &Path,
+    dir: &Path,
+    data: &Path,
+    run_as: Option<(u32, u32)>,
+    ctx: &ProvisionContext<'_>,
+) -> Result<(), TargetError> {
+    let io = |what: &'static str| move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") };
+    if let Some(ids) = run_as {
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || chown_all(&dir, ids))
+            .await
+            .map_err(|e| TargetError::Tool { message: e.to_string() })?
+            .map_err(io("cannot hand the cluster folder to an unprivileged user"))?;
+    }
+    // initdb reads nothing from the backup: it runs outside the sandbox (it needs a shell).
+    (ctx.progress)("initdb");
+    let mut initdb = tokio::process::Command::new(bin_dir.join("initdb"));
+    initdb
+        .arg("-D")
+        .arg(data)
+        .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C", "--no-sync"])
+        .stdin(Stdio::null());
+    if let Some((uid, gid)) = run_as {
+        initdb.uid(uid).gid(gid);
+    }
+    let out = initdb.output().await.map_err(io("cannot run initdb"))?;
+    if !out.status.success() {
+        return Err(TargetError::Start {
+            image: bin_dir.display().to_string(),
+            message: format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
+    std::fs::write(data.join("pg_hba.conf"), PG_HBA).map_err(io("cannot write pg_hba.conf"))?;
+    Ok(())
+}
+
+/// Polls with real connections until the server answers: an error with its log's last lines
+/// when it exits first or time is up.
+async fn wait_ready(
+    running: &mut Running,
+    options: &PgConnectOptions,
+    log_path: &Path,
+    spec: &LocalSpec,
+    ctx: &ProvisionContext<'_>,
+) -> Result<(), TargetError> {
+    let started = Instant::now();
+    loop {
+        if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(options)).await {
+            conn.close().await.ok();
+            return Ok(());
+        }
+        let exited = running.child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some();
+        let log = || {
+            let text = std::fs::read_to_string(log_path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            ctx.redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n"))
+        };
+        if exited {
+            return Err(TargetError::Exited { logs: log() });
+        }
+        if started.elapsed() >= spec.startup_timeout {
+            return Err(TargetError::NotReady {
+                timeout: spec.startup_timeout,
+                last_error: "no connection".into(),
+                logs: log(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the reports say of the cluster's isolation: a sandbox under bubblewrap (proven from
+/// inside), else this machine's as the user the server runs as.
+fn isolation(
+    observed: Observed,
+    run_as: Option<(u32, u32)>,
+    sandboxed: bool,
+    limits: &Limits,
+    disk: &crate::disk::DiskLimit,
+) -> Result<Isolation, TargetError> {
+    let user = match run_as {
+        Some(_) => format!("`postgres` of this machine (uid {}), never root", observed.uid),
+        None => format!("the user running pgdrill (uid {}), never root", observed.uid),
+    };
+    Ok(if sandboxed {
+        observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
+        Isolation {
+            contained: true,
+            network: "none: a network namespace of its own with only loopback (bubblewrap); the server listens on no TCP address, pgdrill reaches it through its Unix socket in the cluster's private folder".into(),
+            user,
+            capabilities: "none: all dropped, no-new-privileges (bubblewrap)".into(),
+            filesystem: "a read-only view of /usr; the cluster's private folder writable; nothing else of this machine (no /etc, /home, /tmp, /var)".into(),
+            programs: format!("none but PostgreSQL's own: {} are empty, so there is no shell", NO_PROGRAMS.join(", ")),
+            limits: format!(
+                "{}; disk {} for the cluster's folder (`[target] disk`)",
+                limits.describe("each process (no cgroup: that part is per process)"),
+                disk.shown
+            ),
+            observed: Some(observed),
+        }
+    } else {
+        Isolation {
+            contained: false,
+            network: "this machine's: the server listens on no TCP address, but SQL it runs can open connections"
+                .into(),
+            user,
+            capabilities: "those of that user".into(),
+            filesystem: "this machine's, as that user".into(),
+            programs: "this machine's (COPY ... PROGRAM runs a shell)".into(),
+            limits: "none".into(),
+            observed: Some(observed),
+        }
+    })
+}
+
+/// The server dies with pgdrill, even when pgdrill is killed outright; in the sandbox, with
+/// `limited` (data bytes and processes) as its resource limits.
+fn die_with_pgdrill(postgres: &mut tokio::process::Command, limited: Option<(u64, u64)>) {
+    // SAFETY: only prctl and setrlimit, which are async-signal-safe, run between fork and exec.
+    unsafe {
+        postgres.pre_exec(move || {
+            // The server dies with pgdrill, even when pgdrill is killed outright.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for (resource, value) in limited
+                .into_iter()
+                .flat_map(|(data, processes)| [(libc::RLIMIT_DATA, data), (libc::RLIMIT_NPROC, processes)])
+            {
+                let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
+                if libc::setrlimit(resource, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 impl Running {
     /// Stops the server (immediately: nothing in it must survive) and removes its folder.
     pub async fn remove(&mut self) -> Result<String, TargetError> {
@@ -352,7 +399,8 @@ impl Running {
             }
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
         }
-        std::fs::remove_dir_all(&self.dir)
+        tokio::fs::remove_dir_all(&self.dir)
+            .await
             .map_err(|e| TargetError::Teardown { message: format!("cannot remove `{}`: {e}", self.dir.display()) })?;
         Ok(format!("stopped the local server and removed {}", self.dir.display()))
     }
