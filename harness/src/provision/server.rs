@@ -60,17 +60,7 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
     let admin = admin.application_name("pgdrill");
     let address = format!("{host}:{port}");
     (ctx.progress)(&format!("connecting to {address}"));
-    let mut conn = tokio::time::timeout(Duration::from_secs(15), PgConnection::connect_with(&admin))
-        .await
-        .map_err(|_| TargetError::Unreachable { address: address.clone(), message: "no answer within 15 s".into() })?
-        .map_err(|e| TargetError::Unreachable {
-            address: address.clone(),
-            message: ctx.redactor.redact(&e.to_string()),
-        })?;
-    let powers: Powers = sqlx::query_as(POWERS_SQL).fetch_one(&mut conn).await.map_err(|e| {
-        TargetError::Unreachable { address: address.clone(), message: ctx.redactor.redact(&e.to_string()) }
-    })?;
-    conn.close().await.ok();
+    let powers = powers_of(&admin, &address, ctx).await?;
     let dangers = powers.over_the_machine();
     if !dangers.is_empty() && ctx.trusted.is_none() {
         return Err(TargetError::Untrusted {
@@ -78,24 +68,7 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
             why: format!("`{user}` {}", dangers.join(", ")),
         });
     }
-    let isolation = Isolation {
-        contained: dangers.is_empty(),
-        network: format!("an existing server at {address}, reachable over its network: pgdrill does not isolate it"),
-        user: if dangers.is_empty() {
-            format!("`{user}`, {NO_POWERS}")
-        } else {
-            format!("`{user}`, which {}", dangers.join(", "))
-        },
-        capabilities: "the server's own".into(),
-        filesystem: "the server's own".into(),
-        programs: if dangers.is_empty() {
-            format!("the server's own, which `{user}` cannot start")
-        } else {
-            "the server's own, which the restore's role can start".into()
-        },
-        limits: "the server's own".into(),
-        observed: None,
-    };
+    let isolation = isolation(&dangers, &user, &address);
     if !powers.can_create() {
         return Err(TargetError::Config {
             message: format!(
@@ -147,6 +120,45 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
         pins: Default::default(),
     };
     Ok((target, running))
+}
+
+/// What pgdrill's role may do on the server at `address`, read over the admin connection.
+async fn powers_of(admin: &PgConnectOptions, address: &str, ctx: &ProvisionContext<'_>) -> Result<Powers, TargetError> {
+    let mut conn = tokio::time::timeout(Duration::from_secs(15), PgConnection::connect_with(admin))
+        .await
+        .map_err(|_| TargetError::Unreachable { address: address.to_owned(), message: "no answer within 15 s".into() })?
+        .map_err(|e| TargetError::Unreachable {
+            address: address.to_owned(),
+            message: ctx.redactor.redact(&e.to_string()),
+        })?;
+    let powers: Powers = sqlx::query_as(POWERS_SQL).fetch_one(&mut conn).await.map_err(|e| {
+        TargetError::Unreachable { address: address.to_owned(), message: ctx.redactor.redact(&e.to_string()) }
+    })?;
+    conn.close().await.ok();
+    Ok(powers)
+}
+
+/// What the reports say of a server target's isolation: none of pgdrill's, and the role's
+/// powers over the machine (`dangers`) if it has any.
+fn isolation(dangers: &[&str], user: &str, address: &str) -> Isolation {
+    Isolation {
+        contained: dangers.is_empty(),
+        network: format!("an existing server at {address}, reachable over its network: pgdrill does not isolate it"),
+        user: if dangers.is_empty() {
+            format!("`{user}`, {NO_POWERS}")
+        } else {
+            format!("`{user}`, which {}", dangers.join(", "))
+        },
+        capabilities: "the server's own".into(),
+        filesystem: "the server's own".into(),
+        programs: if dangers.is_empty() {
+            format!("the server's own, which `{user}` cannot start")
+        } else {
+            "the server's own, which the restore's role can start".into()
+        },
+        limits: "the server's own".into(),
+        observed: None,
+    }
 }
 
 /// What pgdrill's role may do on the server, and beyond it.
