@@ -12,6 +12,37 @@ use super::raw;
 use super::source::secret_source;
 
 pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetSpec, FieldError> {
+    let kind = kind_of(&raw)?;
+    let (disk, memory, processes) = limits(&raw)?;
+    let database = database(&raw)?;
+    let (image, version) = image_and_version(&raw)?;
+    let startup_timeout = match &raw.startup_timeout {
+        Some(t) => parse_duration(t)?,
+        None => Duration::from_secs(60),
+    };
+    let settings = settings(&raw.settings)?;
+    let bin_dir = raw.bin_dir.as_ref().map(|d| normalize(&base.join(d.get_ref())));
+    let kind = match kind.as_str() {
+        "server" => {
+            let url = match secret_source("url", &raw.url, &raw.url_env, &raw.url_file, base) {
+                Ok(Some(url)) => url,
+                _ => {
+                    return Err(FieldError::unplaced("a server target needs exactly one of `url`, `url_env` and `url_file`")
+                        .with_help("an admin connection string such as postgres://admin@db:5432/postgres?sslmode=require; keep the password out of the file with `url_env` or `url_file`"));
+                }
+            };
+            TargetKind::Server(ServerSpec { url, bin_dir })
+        }
+        "local" => TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings, memory, processes, disk }),
+        _ => {
+            TargetKind::Container(ContainerSpec { image, version, startup_timeout, settings, memory, processes, disk })
+        }
+    };
+    Ok(TargetSpec { database, kind })
+}
+
+/// The target's kind (`container` by default), and no key of another kind's.
+fn kind_of(raw: &raw::RawTarget) -> Result<String, FieldError> {
     let kind = match &raw.kind {
         Some(kind) if !["container", "server", "local"].contains(&kind.get_ref().as_str()) => {
             return Err(FieldError::new(
@@ -42,6 +73,14 @@ pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetS
     only("processes", raw.processes.as_ref().map(|v| v.span()), &["container", "local"])?;
     // A server's disk is its own: pgdrill cannot bound what a database there takes.
     only("disk", raw.disk.as_ref().map(|v| v.span()), &["container", "local"])?;
+    Ok(kind)
+}
+
+/// The sandbox's limits a scenario may set: disk, memory (bytes) and processes.
+type Limits = (Option<DiskLimit>, Option<u64>, Option<u32>);
+
+/// The sandbox's limits: disk, memory and processes.
+fn limits(raw: &raw::RawTarget) -> Result<Limits, FieldError> {
     let disk = match &raw.disk {
         Some(d) => match crate::disk::parse(d.get_ref()) {
             Some(bytes) if bytes >= 64 << 20 => Some(DiskLimit { bytes, shown: d.get_ref().trim().to_owned() }),
@@ -75,6 +114,11 @@ pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetS
         Some(p) => Some(*p.get_ref() as u32),
         None => None,
     };
+    Ok((disk, memory, processes))
+}
+
+/// The database the backup is restored into: not a system one.
+fn database(raw: &raw::RawTarget) -> Result<String, FieldError> {
     let database = match &raw.database {
         Some(db) => {
             let name = db.get_ref();
@@ -91,6 +135,11 @@ pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetS
         }
         None => "pgdrill".to_owned(),
     };
+    Ok(database)
+}
+
+/// A container's image, pinned to a tag, or the major of the project's image; not both.
+fn image_and_version(raw: &raw::RawTarget) -> Result<(Option<String>, Option<u32>), FieldError> {
     let image = match &raw.image {
         Some(image) => {
             let image_ref = image.get_ref();
@@ -122,12 +171,15 @@ pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetS
         },
         None => None,
     };
-    let startup_timeout = match &raw.startup_timeout {
-        Some(t) => parse_duration(t)?,
-        None => Duration::from_secs(60),
-    };
+    Ok((image, version))
+}
+
+/// The server settings, each a name and a string, number or boolean.
+fn settings(
+    raw_settings: &BTreeMap<String, crate::field::Spanned<toml::Value>>,
+) -> Result<BTreeMap<String, String>, FieldError> {
     let mut settings = BTreeMap::new();
-    for (name, value) in raw.settings {
+    for (name, value) in raw_settings {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
             return Err(FieldError::new(value.span(), format!("`{name}` is not a server setting name")));
         }
@@ -143,24 +195,7 @@ pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetS
                 ));
             }
         };
-        settings.insert(name, text);
+        settings.insert(name.clone(), text);
     }
-    let bin_dir = raw.bin_dir.as_ref().map(|d| normalize(&base.join(d.get_ref())));
-    let kind = match kind.as_str() {
-        "server" => {
-            let url = match secret_source("url", &raw.url, &raw.url_env, &raw.url_file, base) {
-                Ok(Some(url)) => url,
-                _ => {
-                    return Err(FieldError::unplaced("a server target needs exactly one of `url`, `url_env` and `url_file`")
-                        .with_help("an admin connection string such as postgres://admin@db:5432/postgres?sslmode=require; keep the password out of the file with `url_env` or `url_file`"));
-                }
-            };
-            TargetKind::Server(ServerSpec { url, bin_dir })
-        }
-        "local" => TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings, memory, processes, disk }),
-        _ => {
-            TargetKind::Container(ContainerSpec { image, version, startup_timeout, settings, memory, processes, disk })
-        }
-    };
-    Ok(TargetSpec { database, kind })
+    Ok(settings)
 }
