@@ -14,6 +14,48 @@ use super::raw;
 
 pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSpec, FieldError> {
     let source = raw.get_ref();
+    let location = location(raw, base)?;
+    if !matches!(location, SourceLocation::Url(_))
+        && let Some(token) = source.token_env.as_ref().or(source.token_file.as_ref())
+    {
+        return Err(FieldError::new(token.span(), "a token is only sent to an http(s):// source (`url`)"));
+    }
+    let expected_sha256 = match &source.sha256 {
+        Some(digest) => {
+            let d = digest.get_ref().trim().to_ascii_lowercase();
+            if d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(FieldError::new(digest.span(), "`sha256` must be 64 hexadecimal characters"));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    let min_size_ratio = match &source.min_size_ratio {
+        Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
+            return Err(FieldError::new(r.span(), "`min_size_ratio` is a fraction between 0 and 1 (0.1 = 10%)"));
+        }
+        Some(r) => *r.get_ref(),
+        None => 0.1,
+    };
+    let trusted = match &source.trusted {
+        Some(why) if why.get_ref().trim().is_empty() => {
+            return Err(FieldError::new(why.span(), "`trusted` says why the backup is trusted; it cannot be empty")
+                .with_help(
+                    "for example: trusted = \"written only by the nightly backup job; the bucket is write-once\"",
+                ));
+        }
+        Some(why) => Some(why.get_ref().trim().to_owned()),
+        None => None,
+    };
+    let wal_archive = wal_archive(source, base)?;
+    let stanza = plain_name(&source.stanza, "stanza's name")?;
+    let set = plain_name(&source.set, "backup set's label")?;
+    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive, stanza, set })
+}
+
+/// Where the backup is: exactly one of a file, the newest in a folder, a URL or S3.
+fn location(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceLocation, FieldError> {
+    let source = raw.get_ref();
     let given: Vec<&str> = [
         ("path", source.path.is_some()),
         ("dir", source.dir.is_some()),
@@ -75,38 +117,11 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
     } else {
         unreachable!("exactly one location was given")
     };
-    if !matches!(location, SourceLocation::Url(_))
-        && let Some(token) = source.token_env.as_ref().or(source.token_file.as_ref())
-    {
-        return Err(FieldError::new(token.span(), "a token is only sent to an http(s):// source (`url`)"));
-    }
-    let expected_sha256 = match &source.sha256 {
-        Some(digest) => {
-            let d = digest.get_ref().trim().to_ascii_lowercase();
-            if d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(FieldError::new(digest.span(), "`sha256` must be 64 hexadecimal characters"));
-            }
-            Some(d)
-        }
-        None => None,
-    };
-    let min_size_ratio = match &source.min_size_ratio {
-        Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
-            return Err(FieldError::new(r.span(), "`min_size_ratio` is a fraction between 0 and 1 (0.1 = 10%)"));
-        }
-        Some(r) => *r.get_ref(),
-        None => 0.1,
-    };
-    let trusted = match &source.trusted {
-        Some(why) if why.get_ref().trim().is_empty() => {
-            return Err(FieldError::new(why.span(), "`trusted` says why the backup is trusted; it cannot be empty")
-                .with_help(
-                    "for example: trusted = \"written only by the nightly backup job; the bucket is write-once\"",
-                ));
-        }
-        Some(why) => Some(why.get_ref().trim().to_owned()),
-        None => None,
-    };
+    Ok(location)
+}
+
+/// The WAL archive: a folder, or a prefix in the backup's S3 store.
+fn wal_archive(source: &raw::RawSource, base: &Path) -> Result<Option<WalArchiveLocation>, FieldError> {
     let wal_archive = match &source.wal_archive {
         Some(archive) if archive.get_ref().starts_with("s3://") => {
             let (bucket, mut key) =
@@ -129,23 +144,22 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
         Some(dir) => Some(WalArchiveLocation::Dir(normalize(&base.join(dir.get_ref())))),
         None => None,
     };
-    // Both become paths in the repository: plain names only.
-    let plain_name = |value: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, FieldError> {
-        match value {
-            Some(v)
-                if v.get_ref().is_empty()
-                    || !v.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-                    || v.get_ref().starts_with('.') =>
-            {
-                Err(FieldError::new(v.span(), format!("`{}` is not a pgBackRest {what}", v.get_ref())))
-            }
-            Some(v) => Ok(Some(v.get_ref().clone())),
-            None => Ok(None),
+    Ok(wal_archive)
+}
+
+/// A stanza's name or a set's label: both become paths in the repository, so plain names only.
+fn plain_name(value: &Option<Spanned<String>>, what: &str) -> Result<Option<String>, FieldError> {
+    match value {
+        Some(v)
+            if v.get_ref().is_empty()
+                || !v.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                || v.get_ref().starts_with('.') =>
+        {
+            Err(FieldError::new(v.span(), format!("`{}` is not a pgBackRest {what}", v.get_ref())))
         }
-    };
-    let stanza = plain_name(&source.stanza, "stanza's name")?;
-    let set = plain_name(&source.set, "backup set's label")?;
-    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive, stanza, set })
+        Some(v) => Ok(Some(v.get_ref().clone())),
+        None => Ok(None),
+    }
 }
 
 /// A secret (`key`) given inline, by the environment variable holding it (`key_env`), or by the
