@@ -39,11 +39,11 @@ mod deadlines;
 mod discover;
 mod error;
 pub mod raw;
+mod recovery;
 mod source;
 mod target;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -54,6 +54,8 @@ pub use crate::provision::spec::{
 pub use deadlines::Deadlines;
 pub use discover::{discover, selected};
 pub use error::{InvalidScenario, ScenarioError};
+use recovery::resolve_recovery;
+pub use recovery::{RecoverySpec, RecoveryTarget, parse_target_time};
 
 use crate::field::{FieldError, normalize, parse_duration};
 use raw::RawScenario;
@@ -135,143 +137,6 @@ pub struct Scenario {
     pub recovery: RecoverySpec,
     /// How long each phase may take.
     pub deadlines: Deadlines,
-}
-
-/// How far a physical backup recovers, and how long it may take.
-#[derive(Debug, Clone)]
-pub struct RecoverySpec {
-    pub target: RecoveryTarget,
-    /// Stop just after the target (PostgreSQL's default) or just before it.
-    pub inclusive: bool,
-    pub timeout: Duration,
-}
-
-impl Default for RecoverySpec {
-    fn default() -> Self {
-        RecoverySpec { target: RecoveryTarget::End, inclusive: true, timeout: Duration::from_secs(30 * 60) }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecoveryTarget {
-    /// Every WAL segment the archive holds (the backup's own WAL when there is no archive).
-    End,
-    /// The end of the backup: as soon as it is consistent.
-    Immediate,
-    /// `recovery_target_time`.
-    Time(time::OffsetDateTime),
-    /// `recovery_target_lsn`.
-    Lsn(u64),
-    /// `recovery_target_xid`.
-    Xid(u64),
-    /// `recovery_target_name`: a restore point.
-    Name(String),
-}
-
-impl RecoveryTarget {
-    /// The server setting that asks for it, and its value; none for the archive's end.
-    pub fn setting(&self) -> Option<(&'static str, String)> {
-        match self {
-            RecoveryTarget::End => None,
-            RecoveryTarget::Immediate => Some(("recovery_target", "immediate".into())),
-            // As PostgreSQL prints a timestamptz, in UTC: its check of this setting refuses the
-            // ISO form with `T`.
-            RecoveryTarget::Time(at) => Some((
-                "recovery_target_time",
-                at.to_offset(time::UtcOffset::UTC)
-                    .format(time::macros::format_description!(
-                        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]+00"
-                    ))
-                    .unwrap_or_default(),
-            )),
-            RecoveryTarget::Lsn(lsn) => Some(("recovery_target_lsn", crate::source::physical::wal::format_lsn(*lsn))),
-            RecoveryTarget::Xid(xid) => Some(("recovery_target_xid", xid.to_string())),
-            RecoveryTarget::Name(name) => Some(("recovery_target_name", name.clone())),
-        }
-    }
-}
-
-impl std::fmt::Display for RecoveryTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self, self.setting()) {
-            (RecoveryTarget::End, _) => f.write_str("the end of the WAL archive"),
-            (RecoveryTarget::Immediate, _) => f.write_str("the end of the backup (consistency)"),
-            (_, Some((name, value))) => write!(f, "{name} {value}"),
-            (_, None) => Ok(()),
-        }
-    }
-}
-
-/// `[recovery]`: one target at most, each read as PostgreSQL would take it.
-fn resolve_recovery(r: raw::RawRecovery) -> Result<RecoverySpec, FieldError> {
-    let mut given = Vec::new();
-    if let Some(t) = &r.target_time {
-        given.push(RecoveryTarget::Time(parse_target_time(t.get_ref()).map_err(|m| FieldError::new(t.span(), m))?));
-    }
-    if let Some(t) = &r.target_lsn {
-        let lsn = crate::source::physical::wal::parse_lsn(t.get_ref()).ok_or_else(|| {
-            FieldError::new(t.span(), format!("`{}` is not a WAL location such as `0/3000060`", t.get_ref()))
-        })?;
-        given.push(RecoveryTarget::Lsn(lsn));
-    }
-    if let Some(t) = &r.target_xid {
-        // Transaction ids 0 to 2 are PostgreSQL's own; no transaction of a user has one.
-        if *t.get_ref() < 3 || *t.get_ref() > u64::from(u32::MAX) {
-            return Err(FieldError::new(
-                t.span(),
-                format!("{} is not a transaction id (3 to 4294967295)", t.get_ref()),
-            ));
-        }
-        given.push(RecoveryTarget::Xid(*t.get_ref()));
-    }
-    if let Some(t) = &r.target_name {
-        if t.get_ref().is_empty() || t.get_ref().len() > 63 {
-            return Err(FieldError::new(t.span(), "a restore point's name has 1 to 63 characters"));
-        }
-        given.push(RecoveryTarget::Name(t.get_ref().clone()));
-    }
-    if let Some(t) = &r.target {
-        match t.get_ref().as_str() {
-            "immediate" => given.push(RecoveryTarget::Immediate),
-            other => {
-                return Err(FieldError::new(
-                    t.span(),
-                    format!(
-                        "unknown recovery target `{other}`: `immediate`, or one of `target_time`, `target_lsn`, `target_xid`, `target_name`"
-                    ),
-                ));
-            }
-        }
-    }
-    if given.len() > 1 {
-        return Err(FieldError::unplaced(
-            "give one recovery target: `target_time`, `target_lsn`, `target_xid`, `target_name` or `target = \"immediate\"`, not both",
-        ));
-    }
-    let target = given.pop().unwrap_or(RecoveryTarget::End);
-    if r.inclusive.is_some()
-        && matches!(target, RecoveryTarget::End | RecoveryTarget::Immediate | RecoveryTarget::Name(_))
-    {
-        return Err(FieldError::unplaced(
-            "`inclusive` applies to `target_time`, `target_lsn` and `target_xid` (PostgreSQL's recovery_target_inclusive)",
-        ));
-    }
-    let timeout = r.timeout.as_ref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(30 * 60));
-    Ok(RecoverySpec { target, inclusive: r.inclusive.unwrap_or(true), timeout })
-}
-
-/// A recovery target time: RFC 3339 (`2026-11-22T03:00:00Z`) or as PostgreSQL prints a
-/// timestamptz (`2026-11-22 03:00:00.123456+00`); an offset is required.
-pub fn parse_target_time(text: &str) -> Result<time::OffsetDateTime, String> {
-    let mut iso = text.trim().replacen(' ', "T", 1);
-    // `+00` or `-05` as PostgreSQL prints whole-hour offsets.
-    let tail: Vec<char> = iso.chars().rev().take(3).collect();
-    if tail.len() == 3 && tail[0].is_ascii_digit() && tail[1].is_ascii_digit() && matches!(tail[2], '+' | '-') {
-        iso.push_str(":00");
-    }
-    time::OffsetDateTime::parse(&iso, &time::format_description::well_known::Rfc3339).map_err(|_| {
-        format!("`{text}` is not a time with its offset (e.g. `2026-11-22T03:00:00Z` or `2026-11-22 03:00:00+00`)")
-    })
 }
 
 #[derive(Debug, Clone, Default)]
@@ -391,36 +256,8 @@ fn is_simple_name(name: &str) -> bool {
 }
 
 fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> Result<Scenario, FieldError> {
-    let name = match &raw.name {
-        Some(name) => {
-            if !is_simple_name(name.get_ref()) {
-                return Err(FieldError::new(
-                    name.span(),
-                    format!("scenario name `{}` must be letters, digits, `-`, `_` and `.`", name.get_ref()),
-                )
-                .with_help("the name is used as a folder under reports/"));
-            }
-            name.get_ref().clone()
-        }
-        None => {
-            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
-            if !is_simple_name(stem) {
-                return Err(FieldError::new(0..0, format!("the file name `{stem}` is not a usable scenario name"))
-                    .with_help("set `name = \"...\"` (letters, digits, `-`, `_`, `.`)"));
-            }
-            stem.to_owned()
-        }
-    };
-    let mut tags = Vec::new();
-    for tag in &raw.tags {
-        if !is_simple_name(tag.get_ref()) {
-            return Err(FieldError::new(
-                tag.span(),
-                format!("tag `{}` must be letters, digits, `-`, `_` and `.`", tag.get_ref()),
-            ));
-        }
-        tags.push(tag.get_ref().clone());
-    }
+    let name = scenario_name(&raw, file)?;
+    let tags = tags(&raw)?;
 
     let deadlines = deadlines::resolve(deadlines::Given {
         fetch: raw.source.get_ref().fetch_timeout.as_ref(),
@@ -434,34 +271,10 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
     let source = resolve_source(&raw.source, base)?;
     let target = resolve_target(raw.target, base).map_err(|e| e.or_span(None))?;
     let restore = resolve_restore(raw.restore, base)?;
-    let (baseline_path, baseline) = match &raw.baseline {
-        Some(path) => {
-            let resolved = normalize(&base.join(path.get_ref()));
-            let baseline = Baseline::load(&resolved).map_err(|e| {
-                FieldError::new(path.span(), crate::error::error_chain(&e))
-                    .with_help("make one with `pgdrill baseline --dsn URL -o FILE`")
-            })?;
-            (Some(resolved), Some(Arc::new(baseline)))
-        }
-        None => (None, None),
-    };
+    let (baseline_path, baseline) = baseline(raw.baseline.as_ref(), base)?;
     let ctx = ResolveContext { base: base.to_owned(), baseline };
     let checks = raw.checks.resolve(&ctx)?;
-    let migrate = match raw.migrate {
-        Some(m) => {
-            let span = m.span();
-            let mut spec = crate::migrate::Spec::resolve(m.into_inner(), base).map_err(|e| e.or_span(Some(span)))?;
-            // Without a journal of its own, the migration reads the schema_version check's.
-            if spec.journal.is_none() {
-                spec.journal = checks.iter().find_map(|c| match c {
-                    CheckSpec::SchemaVersion(v) => Some((v.journal.table.clone(), v.journal.column.clone())),
-                    _ => None,
-                });
-            }
-            Some(spec)
-        }
-        None => None,
-    };
+    let migrate = migrate(raw.migrate, base, &checks)?;
     let app = match raw.app {
         Some(app) => {
             let span = app.span();
@@ -505,6 +318,86 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
     })
 }
 
+/// The scenario's name: as given, else the file's; a plain name either way (it names a folder).
+fn scenario_name(raw: &RawScenario, file: &Path) -> Result<String, FieldError> {
+    Ok(match &raw.name {
+        Some(name) => {
+            if !is_simple_name(name.get_ref()) {
+                return Err(FieldError::new(
+                    name.span(),
+                    format!("scenario name `{}` must be letters, digits, `-`, `_` and `.`", name.get_ref()),
+                )
+                .with_help("the name is used as a folder under reports/"));
+            }
+            name.get_ref().clone()
+        }
+        None => {
+            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
+            if !is_simple_name(stem) {
+                return Err(FieldError::new(0..0, format!("the file name `{stem}` is not a usable scenario name"))
+                    .with_help("set `name = \"...\"` (letters, digits, `-`, `_`, `.`)"));
+            }
+            stem.to_owned()
+        }
+    })
+}
+
+/// The scenario's tags, plain names each.
+fn tags(raw: &RawScenario) -> Result<Vec<String>, FieldError> {
+    let mut tags = Vec::new();
+    for tag in &raw.tags {
+        if !is_simple_name(tag.get_ref()) {
+            return Err(FieldError::new(
+                tag.span(),
+                format!("tag `{}` must be letters, digits, `-`, `_` and `.`", tag.get_ref()),
+            ));
+        }
+        tags.push(tag.get_ref().clone());
+    }
+    Ok(tags)
+}
+
+/// The baseline file the scenario compares with, loaded.
+fn baseline(
+    path: Option<&crate::field::Spanned<String>>,
+    base: &Path,
+) -> Result<(Option<PathBuf>, Option<Arc<Baseline>>), FieldError> {
+    Ok(match path {
+        Some(path) => {
+            let resolved = normalize(&base.join(path.get_ref()));
+            let baseline = Baseline::load(&resolved).map_err(|e| {
+                FieldError::new(path.span(), crate::error::error_chain(&e))
+                    .with_help("make one with `pgdrill baseline --dsn URL -o FILE`")
+            })?;
+            (Some(resolved), Some(Arc::new(baseline)))
+        }
+        None => (None, None),
+    })
+}
+
+/// `[migrate]`: without a journal of its own, it reads the schema_version check's.
+fn migrate(
+    migrate: Option<crate::field::Spanned<crate::migrate::Config>>,
+    base: &Path,
+    checks: &[CheckSpec],
+) -> Result<Option<crate::migrate::Spec>, FieldError> {
+    Ok(match migrate {
+        Some(m) => {
+            let span = m.span();
+            let mut spec = crate::migrate::Spec::resolve(m.into_inner(), base).map_err(|e| e.or_span(Some(span)))?;
+            // Without a journal of its own, the migration reads the schema_version check's.
+            if spec.journal.is_none() {
+                spec.journal = checks.iter().find_map(|c| match c {
+                    CheckSpec::SchemaVersion(v) => Some((v.journal.table.clone(), v.journal.column.clone())),
+                    _ => None,
+                });
+            }
+            Some(spec)
+        }
+        None => None,
+    })
+}
+
 fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, FieldError> {
     let mut roles = Vec::new();
     for role in raw.roles {
@@ -536,6 +429,7 @@ fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, Fie
 mod tests {
     use super::*;
     use crate::secret::SecretSource;
+    use std::time::Duration;
 
     fn load_text(text: &str) -> Result<Scenario, ScenarioError> {
         let dir = std::env::temp_dir().join(format!("pgdrill-scenario-{}", rand::random::<u64>()));
