@@ -69,16 +69,23 @@ const PROC_COLUMNS: &str = "p.oid, p.proname, p.pronamespace, p.prolang, p.proco
 /// or, `summary`, one row per catalog, `(catalog, digest of its rows in OID order)`, which
 /// costs no naming and no transfer (the functions that make it, md5 and string_agg, are sent
 /// whole, as their own rows).
-fn fingerprint_sql(summary: bool) -> String {
-    let ns = "(11::pg_catalog.oid, 'information_schema'::pg_catalog.regnamespace::pg_catalog.oid)";
-    let lt = "OPERATOR(pg_catalog.<)";
-    let ge = "OPERATOR(pg_catalog.>=)";
-    let eq = "OPERATOR(pg_catalog.=)";
-    let normal = "16384::pg_catalog.oid";
-    let md5 = |row: &str| format!("pg_catalog.md5(ROW({row})::pg_catalog.text)");
-    // (class oid, alias, catalog, digest of a row, which rows)
-    let parts: Vec<(u32, &str, &str, String, String)> = vec![
-        (1255, "p", "pg_proc", md5(PROC_COLUMNS), format!("p.oid {lt} {normal} OR p.pronamespace IN {ns}")),
+/// The schemas of PostgreSQL's own objects: pg_catalog and information_schema.
+const NS: &str = "(11::pg_catalog.oid, 'information_schema'::pg_catalog.regnamespace::pg_catalog.oid)";
+const LT: &str = "OPERATOR(pg_catalog.<)";
+const GE: &str = "OPERATOR(pg_catalog.>=)";
+const EQ: &str = "OPERATOR(pg_catalog.=)";
+/// The first OID of objects made after initdb.
+const NORMAL: &str = "16384::pg_catalog.oid";
+
+/// The digest of a catalog row's `row` columns.
+fn md5(row: &str) -> String {
+    format!("pg_catalog.md5(ROW({row})::pg_catalog.text)")
+}
+
+/// The catalogs compared: (class oid, alias, catalog, digest of a row, which rows are built in).
+fn catalogs() -> Vec<(u32, &'static str, &'static str, String, String)> {
+    vec![
+        (1255, "p", "pg_proc", md5(PROC_COLUMNS), format!("p.oid {LT} {NORMAL} OR p.pronamespace IN {NS}")),
         (
             1247,
             "t",
@@ -88,7 +95,7 @@ fn fingerprint_sql(summary: bool) -> String {
                  t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze, \
                  t.typalign, t.typstorage, t.typnotnull, t.typbasetype, t.typtypmod, t.typndims, t.typcollation, \
                  t.typdefaultbin, t.typdefault"),
-            format!("t.oid {lt} {normal} OR t.typnamespace IN {ns}"),
+            format!("t.oid {LT} {NORMAL} OR t.typnamespace IN {NS}"),
         ),
         (
             2617,
@@ -96,7 +103,7 @@ fn fingerprint_sql(summary: bool) -> String {
             "pg_operator",
             md5("o.oid, o.oprname, o.oprnamespace, o.oprkind, o.oprcanmerge, o.oprcanhash, o.oprleft, o.oprright, \
                  o.oprresult, o.oprcom, o.oprnegate, o.oprcode, o.oprrest, o.oprjoin"),
-            format!("o.oid {lt} {normal} OR o.oprnamespace IN {ns}"),
+            format!("o.oid {LT} {NORMAL} OR o.oprnamespace IN {NS}"),
         ),
         // A cast between two built-in types changes how pgdrill's own expressions resolve.
         (
@@ -104,31 +111,31 @@ fn fingerprint_sql(summary: bool) -> String {
             "c",
             "pg_cast",
             md5("c.*"),
-            format!("c.oid {lt} {normal} OR (c.castsource {lt} {normal} AND c.casttarget {lt} {normal})"),
+            format!("c.oid {LT} {NORMAL} OR (c.castsource {LT} {NORMAL} AND c.casttarget {LT} {NORMAL})"),
         ),
-        (2601, "m", "pg_am", md5("m.*"), format!("m.oid {lt} {normal}")),
+        (2601, "m", "pg_am", md5("m.*"), format!("m.oid {LT} {NORMAL}")),
         (
             2616,
             "c",
             "pg_opclass",
             md5("c.oid, c.opcmethod, c.opcname, c.opcnamespace, c.opcfamily, c.opcintype, c.opcdefault, c.opckeytype"),
-            format!("c.oid {lt} {normal} OR c.opcnamespace IN {ns}"),
+            format!("c.oid {LT} {NORMAL} OR c.opcnamespace IN {NS}"),
         ),
         (
             2753,
             "f",
             "pg_opfamily",
             md5("f.oid, f.opfmethod, f.opfname, f.opfnamespace"),
-            format!("f.oid {lt} {normal} OR f.opfnamespace IN {ns}"),
+            format!("f.oid {LT} {NORMAL} OR f.opfnamespace IN {NS}"),
         ),
-        (2602, "o", "pg_amop", md5("o.*"), format!("o.oid {lt} {normal} OR o.amopfamily {lt} {normal}")),
-        (2603, "p", "pg_amproc", md5("p.*"), format!("p.oid {lt} {normal} OR p.amprocfamily {lt} {normal}")),
+        (2602, "o", "pg_amop", md5("o.*"), format!("o.oid {LT} {NORMAL} OR o.amopfamily {LT} {NORMAL}")),
+        (2603, "p", "pg_amproc", md5("p.*"), format!("p.oid {LT} {NORMAL} OR p.amprocfamily {LT} {NORMAL}")),
         (
             2612,
             "l",
             "pg_language",
             md5("l.oid, l.lanname, l.lanispl, l.lanpltrusted, l.lanplcallfoid, l.laninline, l.lanvalidator"),
-            format!("l.oid {lt} {normal}"),
+            format!("l.oid {LT} {NORMAL}"),
         ),
         // `public` is the backup's to change.
         (
@@ -136,7 +143,7 @@ fn fingerprint_sql(summary: bool) -> String {
             "n",
             "pg_namespace",
             md5("n.oid, n.nspname"),
-            format!("n.oid {lt} {normal} AND n.oid OPERATOR(pg_catalog.<>) 2200::pg_catalog.oid"),
+            format!("n.oid {LT} {NORMAL} AND n.oid OPERATOR(pg_catalog.<>) 2200::pg_catalog.oid"),
         ),
         (
             1259,
@@ -146,26 +153,30 @@ fn fingerprint_sql(summary: bool) -> String {
                  c.relchecks, c.relhasrules, c.relhastriggers, c.relhassubclass, c.relrowsecurity, \
                  c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition, c.reloptions, \
                  c.relpersistence, c.relisshared"),
-            format!("c.oid {lt} {normal} OR c.relnamespace IN {ns}"),
+            format!("c.oid {LT} {NORMAL} OR c.relnamespace IN {NS}"),
         ),
-        (2618, "r", "pg_rewrite", md5("r.*"), format!("r.oid {lt} {normal} OR r.ev_class {lt} {normal}")),
-        (2620, "t", "pg_trigger", md5("t.*"), format!("t.tgrelid {lt} {normal}")),
-        (3256, "p", "pg_policy", md5("p.*"), format!("p.polrelid {lt} {normal}")),
+        (2618, "r", "pg_rewrite", md5("r.*"), format!("r.oid {LT} {NORMAL} OR r.ev_class {LT} {NORMAL}")),
+        (2620, "t", "pg_trigger", md5("t.*"), format!("t.tgrelid {LT} {NORMAL}")),
+        (3256, "p", "pg_policy", md5("p.*"), format!("p.polrelid {LT} {NORMAL}")),
         (
             3456,
             "c",
             "pg_collation",
             md5("c.oid, c.collname, c.collnamespace"),
-            format!("c.oid {ge} {normal} AND c.collnamespace IN {ns}"),
+            format!("c.oid {GE} {NORMAL} AND c.collnamespace IN {NS}"),
         ),
         (
             2607,
             "c",
             "pg_conversion",
             md5("c.oid, c.conname, c.connamespace, c.conforencoding, c.contoencoding, c.conproc, c.condefault"),
-            format!("c.oid {lt} {normal} OR c.connamespace IN {ns}"),
+            format!("c.oid {LT} {NORMAL} OR c.connamespace IN {NS}"),
         ),
-    ];
+    ]
+}
+
+fn fingerprint_sql(summary: bool) -> String {
+    let parts = catalogs();
     // Naming costs: a summary names nothing.
     let named = |class: u32, oid: &str| {
         if summary {
@@ -193,7 +204,7 @@ fn fingerprint_sql(summary: bool) -> String {
     let name = name.replacen("i.type", "'aggregate definition'", 1);
     branches.push(format!(
         "SELECT 'pg_aggregate', {name}, a.aggfnoid, 0::pg_catalog.int2, 0::pg_catalog.oid, {} \
-         FROM pg_catalog.pg_aggregate a{lateral} WHERE a.aggfnoid {lt} {normal}",
+         FROM pg_catalog.pg_aggregate a{lateral} WHERE a.aggfnoid {LT} {NORMAL}",
         md5("a.*")
     ));
     // Columns of the built-in relations: a renamed or retyped column makes a read return
@@ -202,7 +213,7 @@ fn fingerprint_sql(summary: bool) -> String {
         if summary { "'', ''" } else { "'column', pg_catalog.concat(a.attrelid::pg_catalog.regclass, '.', a.attname)" };
     branches.push(format!(
         "SELECT 'pg_attribute', {name}, a.attrelid, a.attnum, 0::pg_catalog.oid, {} FROM pg_catalog.pg_attribute a \
-         WHERE a.attrelid {lt} {normal} AND a.attnum OPERATOR(pg_catalog.>) 0::pg_catalog.int2",
+         WHERE a.attrelid {LT} {NORMAL} AND a.attnum OPERATOR(pg_catalog.>) 0::pg_catalog.int2",
         md5("a.attrelid, a.attname, a.atttypid, a.attnum, a.attlen, a.atttypmod, a.attnotnull, a.atthasdef, \
              a.attisdropped, a.attgenerated, a.attcollation")
     ));
@@ -212,11 +223,11 @@ fn fingerprint_sql(summary: bool) -> String {
     branches.push(format!(
         "SELECT '{TRUST}', 'digest function', p.oid::pg_catalog.regprocedure::pg_catalog.text, p.oid, 0::pg_catalog.int2, \
          0::pg_catalog.oid, ROW({PROC_COLUMNS})::pg_catalog.text FROM pg_catalog.pg_proc p \
-         WHERE p.oid {eq} 'pg_catalog.md5(pg_catalog.text)'::pg_catalog.regprocedure OR p.oid {eq} {agg} \
-            OR p.oid IN (SELECT a.aggtransfn::pg_catalog.oid FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid {eq} {agg}) \
-            OR p.oid IN (SELECT a.aggfinalfn::pg_catalog.oid FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid {eq} {agg}) \
+         WHERE p.oid {EQ} 'pg_catalog.md5(pg_catalog.text)'::pg_catalog.regprocedure OR p.oid {EQ} {agg} \
+            OR p.oid IN (SELECT a.aggtransfn::pg_catalog.oid FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid {EQ} {agg}) \
+            OR p.oid IN (SELECT a.aggfinalfn::pg_catalog.oid FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid {EQ} {agg}) \
          UNION ALL SELECT '{TRUST}', 'digest aggregate', 'string_agg', a.aggfnoid, 0::pg_catalog.int2, 0::pg_catalog.oid, \
-         ROW(a.*)::pg_catalog.text FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid {eq} {agg}"
+         ROW(a.*)::pg_catalog.text FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid {EQ} {agg}"
     ));
     let union = branches.join(" UNION ALL ");
     if summary {
@@ -230,9 +241,9 @@ fn fingerprint_sql(summary: bool) -> String {
     }
     // Which extension an addition belongs to, looked up for additions only.
     format!(
-        "SELECT u.type, u.identity, u.oid, u.digest, CASE WHEN u.oid {ge} {normal} THEN \
-           (SELECT e.extname FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid {eq} d.refobjid \
-            WHERE d.classid {eq} u.class AND d.objid {eq} u.oid AND d.deptype {eq} 'e'::pg_catalog.\"char\" LIMIT 1) END \
+        "SELECT u.type, u.identity, u.oid, u.digest, CASE WHEN u.oid {GE} {NORMAL} THEN \
+           (SELECT e.extname FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid {EQ} d.refobjid \
+            WHERE d.classid {EQ} u.class AND d.objid {EQ} u.oid AND d.deptype {EQ} 'e'::pg_catalog.\"char\" LIMIT 1) END \
          FROM ({union}) u"
     )
 }
