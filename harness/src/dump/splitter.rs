@@ -327,133 +327,147 @@ impl<R: BufRead> Splitter<R> {
         while i < len {
             let b = self.line[i];
             let next = self.line.get(i + 1).copied();
-            match &mut self.lex {
-                Lex::Normal => match b {
-                    b'\'' => {
-                        self.lex = Lex::Quote { escapes: !self.std_strings };
-                        i += 1;
-                    }
-                    b'"' => {
-                        self.lex = Lex::DoubleQuote;
-                        i += 1;
-                    }
-                    b'-' if next == Some(b'-') => {
-                        // A comment to the end of the line: kept inside a statement, dropped between.
-                        if self.stmt.is_empty() && self.line[start..i].iter().all(u8::is_ascii_whitespace) {
-                            self.pos = len;
-                            return Ok(None);
-                        }
-                        i = len;
-                    }
-                    b'/' if next == Some(b'*') => {
-                        self.lex = Lex::BlockComment(1);
-                        i += 2;
-                    }
-                    b'(' => {
-                        self.paren_depth += 1;
-                        i += 1;
-                    }
-                    b')' => {
-                        self.paren_depth -= 1;
-                        i += 1;
-                    }
-                    b';' if self.paren_depth <= 0 && self.begin_depth == 0 => {
-                        self.push_segment(start, i + 1);
-                        self.pos = i + 1;
-                        return self.emit_statement().map(Some);
-                    }
-                    b'\\' => {
-                        let blank_before = self.line[start..i].iter().all(u8::is_ascii_whitespace);
-                        let text = String::from_utf8_lossy(&self.line[i + 1..]).trim_end().to_owned();
-                        let (command, args) = match text.split_once(char::is_whitespace) {
-                            Some((c, a)) => (c.to_owned(), a.trim().to_owned()),
-                            None => (text.clone(), String::new()),
-                        };
-                        if !(self.stmt_is_blank() && blank_before) {
-                            return Err(SplitError::MetaInStatement { line: self.line_no, command });
-                        }
-                        self.stmt.clear();
-                        self.pos = len;
-                        self.comments.complete &= command == "unrestrict";
-                        return Ok(Some(Item::Meta { command, args, line: self.line_no }));
-                    }
-                    b'$' if i == 0 || !is_ident_char(self.line[i - 1]) => match dollar_tag(&self.line[i..]) {
-                        Some(tag_len) => {
-                            self.lex = Lex::Dollar(self.line[i + 1..i + 1 + tag_len].to_vec());
-                            i += tag_len + 2;
-                        }
-                        None => i += 1,
-                    },
-                    b if b.is_ascii_digit() => {
-                        i += 1;
-                        while i < len
-                            && (self.line[i].is_ascii_alphanumeric() || self.line[i] == b'.' || self.line[i] == b'_')
-                        {
-                            i += 1;
-                        }
-                    }
-                    b if is_ident_start(b) => {
-                        let mut j = i + 1;
-                        while j < len && is_ident_char(self.line[j]) {
-                            j += 1;
-                        }
-                        if j == i + 1 && (b == b'e' || b == b'E') && self.line.get(j) == Some(&b'\'') {
-                            self.lex = Lex::Quote { escapes: true };
-                            i = j + 1;
-                        } else {
-                            let word = self.line[i..j].to_ascii_lowercase();
-                            self.note_identifier(&word);
-                            i = j;
-                        }
-                    }
-                    _ => i += 1,
-                },
-                Lex::Quote { escapes } => {
-                    if *escapes && b == b'\\' {
-                        i += 2;
-                    } else {
-                        if b == b'\'' {
-                            self.lex = Lex::Normal;
-                        }
-                        i += 1;
-                    }
-                }
-                Lex::DoubleQuote => {
-                    if b == b'"' {
-                        self.lex = Lex::Normal;
-                    }
+            if !matches!(self.lex, Lex::Normal) {
+                self.past_literal(&mut i, b, next);
+                continue;
+            }
+            match b {
+                b'\'' => {
+                    self.lex = Lex::Quote { escapes: !self.std_strings };
                     i += 1;
                 }
-                Lex::Dollar(tag) => {
-                    if b == b'$'
-                        && self.line[i + 1..].starts_with(tag)
-                        && self.line.get(i + 1 + tag.len()) == Some(&b'$')
+                b'"' => {
+                    self.lex = Lex::DoubleQuote;
+                    i += 1;
+                }
+                b'-' if next == Some(b'-') => {
+                    // A comment to the end of the line: kept inside a statement, dropped between.
+                    if self.stmt.is_empty() && self.line[start..i].iter().all(u8::is_ascii_whitespace) {
+                        self.pos = len;
+                        return Ok(None);
+                    }
+                    i = len;
+                }
+                b'/' if next == Some(b'*') => {
+                    self.lex = Lex::BlockComment(1);
+                    i += 2;
+                }
+                b'(' => {
+                    self.paren_depth += 1;
+                    i += 1;
+                }
+                b')' => {
+                    self.paren_depth -= 1;
+                    i += 1;
+                }
+                b';' if self.paren_depth <= 0 && self.begin_depth == 0 => {
+                    self.push_segment(start, i + 1);
+                    self.pos = i + 1;
+                    return self.emit_statement().map(Some);
+                }
+                b'\\' => return self.meta(start, i).map(Some),
+                b'$' if i == 0 || !is_ident_char(self.line[i - 1]) => match dollar_tag(&self.line[i..]) {
+                    Some(tag_len) => {
+                        self.lex = Lex::Dollar(self.line[i + 1..i + 1 + tag_len].to_vec());
+                        i += tag_len + 2;
+                    }
+                    None => i += 1,
+                },
+                b if b.is_ascii_digit() => {
+                    i += 1;
+                    while i < len
+                        && (self.line[i].is_ascii_alphanumeric() || self.line[i] == b'.' || self.line[i] == b'_')
                     {
-                        i += tag.len() + 2;
-                        self.lex = Lex::Normal;
-                    } else {
                         i += 1;
                     }
                 }
-                Lex::BlockComment(depth) => {
-                    if b == b'/' && next == Some(b'*') {
-                        *depth += 1;
-                        i += 2;
-                    } else if b == b'*' && next == Some(b'/') {
-                        *depth -= 1;
-                        if *depth == 0 {
-                            self.lex = Lex::Normal;
-                        }
-                        i += 2;
+                b if is_ident_start(b) => {
+                    let mut j = i + 1;
+                    while j < len && is_ident_char(self.line[j]) {
+                        j += 1;
+                    }
+                    if j == i + 1 && (b == b'e' || b == b'E') && self.line.get(j) == Some(&b'\'') {
+                        self.lex = Lex::Quote { escapes: true };
+                        i = j + 1;
                     } else {
-                        i += 1;
+                        let word = self.line[i..j].to_ascii_lowercase();
+                        self.note_identifier(&word);
+                        i = j;
                     }
                 }
+                _ => i += 1,
             }
         }
         self.push_segment(start, len.min(i.max(start)));
         self.pos = len;
         Ok(None)
+    }
+
+    /// A psql meta-command (`\connect`, `\restrict`) at `i`: only between statements, and the
+    /// rest of the line is its arguments.
+    fn meta(&mut self, start: usize, i: usize) -> Result<Item, SplitError> {
+        let len = self.line.len();
+        let blank_before = self.line[start..i].iter().all(u8::is_ascii_whitespace);
+        let text = String::from_utf8_lossy(&self.line[i + 1..]).trim_end().to_owned();
+        let (command, args) = match text.split_once(char::is_whitespace) {
+            Some((c, a)) => (c.to_owned(), a.trim().to_owned()),
+            None => (text.clone(), String::new()),
+        };
+        if !(self.stmt_is_blank() && blank_before) {
+            return Err(SplitError::MetaInStatement { line: self.line_no, command });
+        }
+        self.stmt.clear();
+        self.pos = len;
+        self.comments.complete &= command == "unrestrict";
+        Ok(Item::Meta { command, args, line: self.line_no })
+    }
+
+    /// Moves `i` past a byte (`b`, then `next`) inside a string, a quoted identifier, a
+    /// dollar-quoted body or a block comment, and the lexer back to normal at its end.
+    #[inline]
+    fn past_literal(&mut self, i: &mut usize, b: u8, next: Option<u8>) {
+        match &mut self.lex {
+            Lex::Normal => *i += 1,
+            Lex::Quote { escapes } => {
+                if *escapes && b == b'\\' {
+                    *i += 2;
+                } else {
+                    if b == b'\'' {
+                        self.lex = Lex::Normal;
+                    }
+                    *i += 1;
+                }
+            }
+            Lex::DoubleQuote => {
+                if b == b'"' {
+                    self.lex = Lex::Normal;
+                }
+                *i += 1;
+            }
+            Lex::Dollar(tag) => {
+                if b == b'$' && self.line[*i + 1..].starts_with(tag) && self.line.get(*i + 1 + tag.len()) == Some(&b'$')
+                {
+                    *i += tag.len() + 2;
+                    self.lex = Lex::Normal;
+                } else {
+                    *i += 1;
+                }
+            }
+            Lex::BlockComment(depth) => {
+                if b == b'/' && next == Some(b'*') {
+                    *depth += 1;
+                    *i += 2;
+                } else if b == b'*' && next == Some(b'/') {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        self.lex = Lex::Normal;
+                    }
+                    *i += 2;
+                } else {
+                    *i += 1;
+                }
+            }
+        }
     }
 
     /// psql's tracking of `BEGIN ... END` in `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, and the
