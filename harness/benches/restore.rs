@@ -238,6 +238,7 @@ fn runbook(image: &str, plain: &Path) -> Timed {
 }
 
 /// (b), (c): pgdrill, the release binary, as a user runs it.
+#[expect(clippy::disallowed_methods, reason = "the benchmark's own thread, not async")]
 fn drill(scenario: &Path, backup: Option<&Path>, out: &Path) -> Timed {
     let _ = std::fs::remove_dir_all(out);
     let mut args = vec!["run".to_owned(), scenario.display().to_string(), "--out".into(), out.display().to_string()];

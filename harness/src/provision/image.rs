@@ -120,7 +120,7 @@ async fn build(image: &str) -> Result<(), TargetError> {
         }
     }
     .await;
-    let _ = std::fs::remove_dir_all(&work);
+    let _ = tokio::fs::remove_dir_all(&work).await;
     drop(lock);
     result
 }
@@ -167,12 +167,12 @@ pub(crate) async fn cluster_template(docker: &Docker, image: &str, info: &ImageI
     let unpacking = clusters.join(format!(".{short}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
     let result = copy_out(docker, image, pgdata, &unpacking).await;
     if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&unpacking);
+        let _ = tokio::fs::remove_dir_all(&unpacking).await;
         return Err(fail(e));
     }
     // Another drill may have finished first: its copy is as good as this one.
     if std::fs::rename(&unpacking, &done).is_err() {
-        let _ = std::fs::remove_dir_all(&unpacking);
+        let _ = tokio::fs::remove_dir_all(&unpacking).await;
     }
     if done.join("data/PG_VERSION").is_file() {
         Ok(done.join("data"))

@@ -461,7 +461,7 @@ pub async fn clean(name: Option<&str>, dry_run: bool) -> Result<Cleaned, KeptErr
                 cleaned.errors.push(format!("container {}: {}", stray.name, crate::error::error_chain(&e)));
                 continue;
             }
-            remove_folders_kept_for(stray.record.as_deref());
+            remove_folders_kept_for(stray.record.as_deref()).await;
         }
         cleaned.lines.push(format!("{verb} kept container {} (its record is gone)", stray.name));
     }
@@ -478,11 +478,11 @@ pub async fn clean(name: Option<&str>, dry_run: bool) -> Result<Cleaned, KeptErr
                 Err(e) => cleaned.errors.push(crate::error::error_chain(&e)),
             }
         }
-        for folder in super::orphan_folders(dry_run) {
+        for folder in super::orphan_folders(dry_run).await {
             cleaned.lines.push(format!("{verb} `{}`, left by a drill whose process is gone", folder.display()));
         }
         if !dry_run {
-            remove_folders_kept_for(None);
+            remove_folders_kept_for(None).await;
         }
     }
     Ok(cleaned)
@@ -504,7 +504,7 @@ pub(crate) async fn remove_record(
     if let Some(run_dir) = &record.run_dir
         && run_dir.exists()
     {
-        std::fs::remove_dir_all(run_dir).map_err(|e| format!("cannot remove `{}`: {e}", run_dir.display()))?;
+        tokio::fs::remove_dir_all(run_dir).await.map_err(|e| format!("cannot remove `{}`: {e}", run_dir.display()))?;
     }
     if let Some(server) = &record.server {
         drop_on_server(server).await.map_err(|message| message.to_string())?;
@@ -532,7 +532,7 @@ async fn remove_container(docker: &testcontainers::bollard::Docker, id: &str) ->
 
 /// Removes the private folders of kept containers whose record is `record` (a stray), or, with
 /// none, whose record is gone.
-fn remove_folders_kept_for(record: Option<&Path>) {
+async fn remove_folders_kept_for(record: Option<&Path>) {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -551,7 +551,7 @@ fn remove_folders_kept_for(record: Option<&Path>) {
             }
         };
         if doomed {
-            let _ = std::fs::remove_dir_all(entry.path());
+            let _ = tokio::fs::remove_dir_all(entry.path()).await;
         }
     }
 }

@@ -115,7 +115,7 @@ pub(crate) async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> R
             return Err(TargetError::Config { message: format!("`{}` has no `{program}`", bin_dir.display()) });
         }
     }
-    super::remove_orphan_folders();
+    super::remove_orphan_folders().await;
     let bwrap = find_bwrap();
     if bwrap.is_none() && ctx.trusted.is_none() {
         return Err(TargetError::Untrusted {

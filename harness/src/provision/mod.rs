@@ -500,13 +500,13 @@ fn mark_owner(folder: &std::path::Path) -> std::io::Result<()> {
 
 /// Removes the private folders of targets (`pgdrill-*-target`, `pgdrill-local-*` in the temporary
 /// folder) whose owning process on this machine is gone: a drill killed outright leaves them.
-pub(crate) fn remove_orphan_folders() {
-    orphan_folders(false);
+pub(crate) async fn remove_orphan_folders() {
+    orphan_folders(false).await;
 }
 
 /// The private folders of targets whose owning process on this machine is gone, removed unless
 /// `dry_run`. A kept target's folder names no owner: it is never one of them.
-pub(crate) fn orphan_folders(dry_run: bool) -> Vec<PathBuf> {
+pub(crate) async fn orphan_folders(dry_run: bool) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return Vec::new() };
     let mut found = Vec::new();
     for entry in entries.flatten() {
@@ -516,7 +516,7 @@ pub(crate) fn orphan_folders(dry_run: bool) -> Vec<PathBuf> {
         if ours && !owner.is_empty() && container::orphaned(&owner) {
             if !dry_run {
                 tracing::warn!("removing `{}`, left by a drill whose process is gone", entry.path().display());
-                let _ = std::fs::remove_dir_all(entry.path());
+                let _ = tokio::fs::remove_dir_all(entry.path()).await;
             }
             found.push(entry.path());
         }

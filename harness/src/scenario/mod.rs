@@ -431,6 +431,7 @@ mod tests {
     use crate::secret::SecretSource;
     use std::time::Duration;
 
+    #[expect(clippy::disallowed_methods, reason = "a test's own small folder")]
     fn load_text(text: &str) -> Result<Scenario, ScenarioError> {
         let dir = std::env::temp_dir().join(format!("pgdrill-scenario-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -218,7 +218,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     let container = match started {
         Ok(container) => container,
         Err(e) => {
-            RunDir::remove(&run_dir.outer);
+            RunDir::remove(&run_dir.outer).await;
             return Err(TargetError::Start { image: image_name.clone(), message: ctx.redactor.redact(&e.to_string()) });
         }
     };
@@ -363,7 +363,7 @@ async fn physical_fits(ctx: &ProvisionContext<'_>, disk: &crate::disk::DiskLimit
 /// Removes what drills killed outright left on this engine, and refuses a rootless engine.
 async fn clear_the_way(docker: &Docker, ctx: &ProvisionContext<'_>) -> Result<(), TargetError> {
     let orphans = remove_orphans(docker).await?;
-    super::remove_orphan_folders();
+    super::remove_orphan_folders().await;
     if orphans > 0 {
         (ctx.progress)(&format!("removed {orphans} container(s) left by drills that were killed"));
         tracing::warn!("removed {orphans} container(s) left by pgdrill processes that no longer run");

@@ -49,6 +49,7 @@ impl RunDir {
     /// Creates the folder around a data directory staged from a base backup (moved in), made
     /// a standby of nothing: the sandbox's own configuration (the source's kept beside it as
     /// `*.source`, never read) and `standby.signal`.
+    #[expect(clippy::disallowed_methods, reason = "it runs on the blocking pool (spawn_blocking)")]
     pub(super) fn create_physical(
         drill_id: &str,
         physical: &crate::provision::PhysicalData,
@@ -104,10 +105,10 @@ impl RunDir {
     }
 
     /// Removes a target's private folder, unless it was kept (`pgdrill clean` removes that one).
-    pub(super) fn remove(path: &Path) {
+    pub(super) async fn remove(path: &Path) {
         if path.exists()
             && !path.join(crate::provision::kept::MARKER).exists()
-            && let Err(e) = std::fs::remove_dir_all(path)
+            && let Err(e) = tokio::fs::remove_dir_all(path).await
         {
             tracing::warn!("cannot remove `{}`: {e}", path.display());
         }

@@ -17,7 +17,7 @@ pub(super) async fn remove_orphans(docker: &Docker) -> Result<usize, TargetError
     })
     .await?;
     for drill in removed.iter().filter_map(|labels| labels.get(DRILL_LABEL)) {
-        RunDir::remove(&RunDir::path_for(drill));
+        RunDir::remove(&RunDir::path_for(drill)).await;
     }
     Ok(removed.len())
 }
@@ -44,7 +44,7 @@ pub(crate) async fn orphans(docker: &Docker, dry_run: bool) -> Result<Vec<String
                 Err(source) => return Err(TargetError::Docker { action: "remove a pgdrill container", source }),
             }
             if let Some(drill) = labels.get(DRILL_LABEL) {
-                RunDir::remove(&RunDir::path_for(drill));
+                RunDir::remove(&RunDir::path_for(drill)).await;
             }
         }
         names.push(name.unwrap_or_else(|| summary.id.unwrap_or_default()));
@@ -56,7 +56,7 @@ pub(crate) async fn orphans(docker: &Docker, dry_run: bool) -> Result<Vec<String
 /// many containers there were.
 pub(crate) async fn remove_labelled(docker: &Docker, drill_id: &str) -> Result<usize, TargetError> {
     let removed = remove_where(docker, format!("{DRILL_LABEL}={drill_id}"), |_| true).await?.len();
-    RunDir::remove(&RunDir::path_for(drill_id));
+    RunDir::remove(&RunDir::path_for(drill_id)).await;
     Ok(removed)
 }
 
