@@ -283,7 +283,7 @@ pub(crate) struct Fingerprint {
 
 impl Fingerprint {
     /// How many built-in rows it holds (additions not counted).
-    pub fn built_in(&self) -> usize {
+    pub(crate) fn built_in(&self) -> usize {
         self.rows.values().filter(|r| r.oid < FIRST_NORMAL_OBJECT_ID).count()
     }
 }

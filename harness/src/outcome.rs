@@ -135,5 +135,5 @@ impl CheckResultBuilder {
 }
 
 /// What a drill that ran no check proves, said beside its verdict.
-pub const NO_CHECKS: &str =
+pub(crate) const NO_CHECKS: &str =
     "No check ran: this proves only that the backup restores, not that it holds the data the application needs.";

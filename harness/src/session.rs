@@ -35,12 +35,12 @@ impl Default for Pins {
 }
 
 /// Reads the pins' inputs on a connection that already pins what any role may.
-pub const READ_SQL: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, r.rolsuper \
+pub(crate) const READ_SQL: &str = "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4, r.rolsuper \
      FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) pg_catalog.\"current_user\"()";
 
 /// Whether `restrict_nonsystem_relation_kind` exists on `version_num` (17, and the minor releases
 /// of August 2024 back to 12).
-pub fn has_restrict(version_num: u32) -> bool {
+pub(crate) fn has_restrict(version_num: u32) -> bool {
     match version_num / 10000 {
         0..=11 => false,
         12 => version_num >= 120020,
@@ -53,7 +53,7 @@ pub fn has_restrict(version_num: u32) -> bool {
 }
 
 /// The settings pgdrill's own sessions pin, as `(name, value)`, for logging in as `user`.
-pub fn pins(pins: Pins, user: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn pins(pins: Pins, user: &str) -> Vec<(&'static str, String)> {
     let mut set: Vec<(&'static str, String)> = vec![
         // Names resolve to the built-ins; a temporary object never shadows a table.
         ("search_path", "pg_catalog,pg_temp".into()),
@@ -107,7 +107,7 @@ pub fn pins(pins: Pins, user: &str) -> Vec<(&'static str, String)> {
 }
 
 /// `options` with the pins `pins` allows for the user it logs in as, in its startup packet.
-pub fn pinned(options: sqlx::postgres::PgConnectOptions, pins: Pins) -> sqlx::postgres::PgConnectOptions {
+pub(crate) fn pinned(options: sqlx::postgres::PgConnectOptions, pins: Pins) -> sqlx::postgres::PgConnectOptions {
     let set = self::pins(pins, options.get_username());
     options.options(set.iter().map(|(name, value)| (*name, escape(value))))
 }
@@ -125,7 +125,7 @@ fn escape(value: &str) -> String {
 }
 
 /// How the reports list the pins: `name = value`, one per setting.
-pub fn shown(pins: &[(&'static str, String)]) -> Vec<String> {
+pub(crate) fn shown(pins: &[(&'static str, String)]) -> Vec<String> {
     pins.iter()
         .filter(|(name, _)| *name != "session_authorization")
         .map(|(name, value)| format!("{name} = '{value}'"))
@@ -133,7 +133,7 @@ pub fn shown(pins: &[(&'static str, String)]) -> Vec<String> {
 }
 
 /// One line for the report about the pins [`shown`] lists (drill.json lists them all).
-pub fn summary(shown: &[String]) -> String {
+pub(crate) fn summary(shown: &[String]) -> String {
     let names = ["search_path", "role", "event_triggers", "restrict_nonsystem_relation_kind"];
     let named: Vec<&str> =
         shown.iter().filter(|s| names.iter().any(|n| s.starts_with(&format!("{n} = ")))).map(String::as_str).collect();

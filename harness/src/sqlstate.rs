@@ -12,7 +12,7 @@
 
 /// How an error from a probe is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     /// Refused by privilege (42501).
     Privilege,
     /// Refused by an exception raised on purpose (a trigger's or a function's `RAISE`).
@@ -26,7 +26,7 @@ pub enum Class {
 
 /// Where a probe's error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Probe {
+pub(crate) enum Probe {
     /// A write that must be refused (`append_only`).
     Write,
     /// A read that must return nothing or be refused (fail-closed `rls`).
@@ -35,7 +35,7 @@ pub enum Probe {
 
 /// Classifies an error with SQLSTATE `code` and error context `context` (the `CONTEXT` lines,
 /// where a PL/pgSQL `RAISE` shows as `... at RAISE`).
-pub fn classify(probe: Probe, code: &str, context: Option<&str>) -> Class {
+pub(crate) fn classify(probe: Probe, code: &str, context: Option<&str>) -> Class {
     let raised = context.is_some_and(|c| c.contains("at RAISE"));
     match code {
         "42501" => Class::Privilege,
@@ -55,18 +55,18 @@ pub fn classify(probe: Probe, code: &str, context: Option<&str>) -> Class {
 /// serialization (40...), locks not granted (55P03), resources (53...), program limits (54...),
 /// system errors (58...), internal errors (XX...), connection errors (08...), configuration
 /// files (F0...), and a transaction that is read-only or aborted (25...).
-pub fn transient(code: &str) -> bool {
+pub(crate) fn transient(code: &str) -> bool {
     ["57", "40", "53", "54", "58", "XX", "08", "F0", "25"].iter().any(|class| code.starts_with(class))
         || code == "55P03"
 }
 
 impl Class {
-    pub fn refuses(self) -> bool {
+    pub(crate) fn refuses(self) -> bool {
         !matches!(self, Class::Inconclusive)
     }
 
     /// How the evidence names it.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Class::Privilege => "refused by privilege",
             Class::Raised => "refused by an exception a trigger or function raised",
@@ -77,7 +77,7 @@ impl Class {
 }
 
 /// The SQLSTATE and context of a database error, if `err` is one.
-pub fn of(err: &sqlx::Error) -> Option<(String, Option<String>)> {
+pub(crate) fn of(err: &sqlx::Error) -> Option<(String, Option<String>)> {
     let db = err.as_database_error()?;
     let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
     let context = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().and_then(|e| e.r#where()).map(str::to_owned);

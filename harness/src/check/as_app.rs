@@ -111,12 +111,12 @@ pub(crate) struct Window(pub Vec<String>);
 
 impl Window {
     /// The statements, to put before the probe's own: each ends with `;` and a new line.
-    pub fn prefix(&self) -> String {
+    pub(super) fn prefix(&self) -> String {
         self.0.iter().map(|s| format!("{s};\n")).collect()
     }
 
     /// The names of the settings it applied.
-    pub fn names(&self) -> Vec<String> {
+    pub(super) fn names(&self) -> Vec<String> {
         self.0
             .iter()
             .filter_map(|s| s.lines().last()?.strip_prefix("SET LOCAL ")?.split_once(" = ").map(|(n, _)| n.to_owned()))

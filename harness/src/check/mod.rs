@@ -160,10 +160,10 @@ macro_rules! kinds {
         }
 
         /// Every check kind, in the order this file lists them.
-        pub const KINDS: &[&str] = &[$(<$module::Spec as Kind>::NAME,)*];
+        pub(crate) const KINDS: &[&str] = &[$(<$module::Spec as Kind>::NAME,)*];
 
         /// The kinds the release gate drills.
-        pub fn gate_kinds() -> Vec<&'static str> {
+        pub(crate) fn gate_kinds() -> Vec<&'static str> {
             [$((<$module::Spec as Kind>::NAME, <$module::Spec as Kind>::GATE),)*]
                 .into_iter()
                 .filter_map(|(name, gate)| gate.then_some(name))
@@ -171,7 +171,7 @@ macro_rules! kinds {
         }
 
         /// What a check kind proves, in a sentence an auditor can read.
-        pub fn purpose(kind: &str) -> Option<&'static str> {
+        pub(crate) fn purpose(kind: &str) -> Option<&'static str> {
             match kind {
                 $(k if k == <$module::Spec as Kind>::NAME => Some(<$module::Spec as Kind>::PROVES),)*
                 _ => None,

@@ -30,7 +30,7 @@ impl Kind {
     }
 
     /// What it is, for a message: `a view`.
-    pub fn describe(self) -> &'static str {
+    pub(super) fn describe(self) -> &'static str {
         match self {
             Kind::Table => "a table",
             Kind::Partitioned => "a partitioned table",
@@ -45,7 +45,7 @@ impl Kind {
         }
     }
 
-    pub fn is_table(self) -> bool {
+    pub(super) fn is_table(self) -> bool {
         matches!(self, Kind::Table | Kind::Partitioned)
     }
 }

@@ -29,7 +29,7 @@ use write::{Block, DumpRows, Globals, Header};
 
 /// What `pgdrill init` is asked.
 #[derive(Debug, Clone)]
-pub struct InitOptions {
+pub(crate) struct InitOptions {
     /// A pg_dump backup (plain, gzip, zstd; custom; tar; a directory-format folder), a
     /// pg_basebackup folder or a pgBackRest repository.
     pub backup: PathBuf,
@@ -48,7 +48,7 @@ pub struct InitOptions {
 
 /// What `init` wrote.
 #[derive(Debug, Clone)]
-pub struct Written {
+pub(crate) struct Written {
     pub path: PathBuf,
     /// Checks written to run.
     pub checks: usize,
@@ -57,7 +57,7 @@ pub struct Written {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum InitError {
+pub(crate) enum InitError {
     /// The backup is not there.
     #[error("backup `{0}` does not exist")]
     Missing(String),
@@ -90,7 +90,7 @@ pub enum InitError {
 
 impl InitError {
     /// Whether the command line or its paths are at fault (exit 2), not the backup's drill.
-    pub fn is_usage(&self) -> bool {
+    pub(crate) fn is_usage(&self) -> bool {
         matches!(
             self,
             InitError::Missing(_) | InitError::NotABackup { .. } | InitError::OutputExists(_) | InitError::Usage(_)
@@ -106,7 +106,7 @@ enum Kind {
 }
 
 /// Writes a scenario from the backup; `reporters` show the drill as it goes (the console).
-pub async fn run(
+pub(crate) async fn run(
     options: &InitOptions,
     reporters: Vec<Box<dyn Reporter>>,
     cancel: CancellationToken,

@@ -132,7 +132,7 @@ pub(crate) enum UrlSource {
 }
 
 impl UrlSource {
-    pub fn of(source: &SecretSource) -> UrlSource {
+    pub(crate) fn of(source: &SecretSource) -> UrlSource {
         match source {
             SecretSource::Env(var) => UrlSource::Env(var.clone()),
             SecretSource::File(path) => UrlSource::File(path.clone()),
@@ -166,7 +166,7 @@ pub(crate) struct Service {
 
 /// Why a kept target could not be recorded or removed.
 #[derive(Debug, thiserror::Error)]
-pub enum KeptError {
+pub(crate) enum KeptError {
     /// Neither `XDG_STATE_HOME` nor `HOME` is set.
     #[error("no folder for the connection file: neither XDG_STATE_HOME nor HOME is set (hint: set one of them)")]
     NoStateFolder,
@@ -303,11 +303,11 @@ pub(crate) fn spawn_forwarder(socket_dir: &Path, trusted: &str) -> std::io::Resu
 }
 
 /// The hidden subcommand a forwarder runs as.
-pub const FORWARD_COMMAND: &str = "__forward";
+pub(crate) const FORWARD_COMMAND: &str = "__forward";
 
 /// The forwarder's body: serves the port handed over as descriptor 3 until the socket folder
 /// is gone (the target was removed) or it is told to stop.
-pub async fn forward(socket_dir: &Path, trusted: &str) -> std::io::Result<()> {
+pub(crate) async fn forward(socket_dir: &Path, trusted: &str) -> std::io::Result<()> {
     use std::os::fd::FromRawFd;
     // SAFETY: descriptor 3 is the listener `spawn_forwarder` handed over, owned by nothing else.
     let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
@@ -336,7 +336,7 @@ fn stop_forwarder(forwarder: &Forwarder) {
 
 /// What `pgdrill clean` found, and did or would do.
 #[derive(Debug, Default)]
-pub struct Cleaned {
+pub(crate) struct Cleaned {
     /// A line per thing removed (or to remove, on a dry run).
     pub lines: Vec<String>,
     /// Things that could not be removed.
@@ -396,7 +396,7 @@ fn lost(path: &Path) -> bool {
 /// target kept in this user's state folder, kept containers whose record is gone, and the
 /// containers and private folders of drills whose process no longer runs. Never a container
 /// without pgdrill's labels. On a dry run, only says what it would remove.
-pub async fn clean(name: Option<&str>, dry_run: bool) -> Result<Cleaned, KeptError> {
+pub(crate) async fn clean(name: Option<&str>, dry_run: bool) -> Result<Cleaned, KeptError> {
     let mut cleaned = Cleaned::default();
     let verb = if dry_run { "would remove" } else { "removed" };
     let dir = state_dir()?;

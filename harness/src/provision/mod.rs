@@ -10,11 +10,11 @@
 pub(crate) mod bridge;
 pub(crate) mod container;
 pub(crate) mod image;
-pub mod kept;
+pub(crate) mod kept;
 pub(crate) mod local;
 pub(crate) mod sandbox;
 pub(crate) mod server;
-pub mod spec;
+pub(crate) mod spec;
 pub(crate) mod toolbox;
 pub(crate) mod tools;
 pub(crate) mod tuning;

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::util::root;
 
-pub fn assert_valid(file: &Path) {
+pub(crate) fn assert_valid(file: &Path) {
     let output = Command::new("python3")
         .arg(root().join("ci/junit/validate.py"))
         .arg(file)

@@ -35,7 +35,7 @@ use crate::source_server::{SourceFile, SourceServer, text, wait_for};
 use crate::util::Scratch;
 
 /// The stanza of every repository made here.
-pub const STANZA: &str = "drill";
+pub(crate) const STANZA: &str = "drill";
 
 /// The source's pgBackRest configuration (read by `archive_command` too): a posix repository at
 /// `/repo`, a folder of this machine.
@@ -47,7 +47,7 @@ const SOURCE_CONFIG: &str = "[global]\nrepo1-path=/repo\nrepo1-retention-full=9\
 /// a full set, then an incremental one on it (the newest), then rows written before and after a
 /// recorded target time in database `books`, every WAL segment of it archived by pgBackRest's
 /// `archive_command`.
-pub struct PgBackRestSource {
+pub(crate) struct PgBackRestSource {
     pub server: SourceServer,
     /// The backup sets, oldest first (as `pgbackrest info` lists them): the full one, then the
     /// incremental one on it.
@@ -63,17 +63,17 @@ pub struct PgBackRestSource {
 
 impl PgBackRestSource {
     /// The repository (`repo1-path`), a folder of this machine.
-    pub fn repo(&self) -> PathBuf {
+    pub(crate) fn repo(&self) -> PathBuf {
         self.server.dir.path().join("repo")
     }
 
-    pub fn make() -> Self {
+    pub(crate) fn make() -> Self {
         Self::make_on(pgdrill::scenario::default_image())
     }
 
     /// Starts a server of `image`, makes the stanza, takes the two sets, writes the batches
     /// around the target time and waits until pgBackRest has archived the segment after them.
-    pub fn make_on(image: &str) -> Self {
+    pub(crate) fn make_on(image: &str) -> Self {
         let config =
             SourceFile { name: "pgbackrest.conf", text: SOURCE_CONFIG, inside: "/etc/pgbackrest/pgbackrest.conf" };
         let archive_command = format!("archive_command=pgbackrest --stanza={STANZA} archive-push %p");
@@ -105,7 +105,7 @@ impl PgBackRestSource {
     }
 
     /// `pgbackrest info --output=json` of the stanza, run by the source.
-    pub fn info(&self) -> serde_json::Value {
+    pub(crate) fn info(&self) -> serde_json::Value {
         let out = self.server.exec(&["pgbackrest", &format!("--stanza={STANZA}"), "--output=json", "info"]);
         let stanzas: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
         stanzas[0].clone()

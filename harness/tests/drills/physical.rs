@@ -12,7 +12,7 @@ use crate::source_server::{SourceServer, wait_for};
 /// pg_basebackup's material on a [`SourceServer`]: `backup/` (base.tar.gz, pg_wal.tar.gz,
 /// backup_manifest), `plain/` (the same moment's backup in plain format) and `archive/` (WAL
 /// segments, as `archive_command` copied them).
-pub struct PhysicalSource {
+pub(crate) struct PhysicalSource {
     pub server: SourceServer,
     /// The moment between the two batches of rows: a recovery to it holds `before` only.
     pub target_time: String,
@@ -26,33 +26,33 @@ pub struct PhysicalSource {
 }
 
 impl PhysicalSource {
-    pub fn backup(&self) -> PathBuf {
+    pub(crate) fn backup(&self) -> PathBuf {
         self.server.dir.path().join("backup")
     }
 
-    pub fn archive(&self) -> PathBuf {
+    pub(crate) fn archive(&self) -> PathBuf {
         self.server.dir.path().join("archive")
     }
 
     /// The backup in plain format, taken right after the tar one.
-    pub fn plain(&self) -> PathBuf {
+    pub(crate) fn plain(&self) -> PathBuf {
         self.server.dir.path().join("plain")
     }
 
     /// [`PhysicalSource::make_on`] PostgreSQL 17.
-    pub fn make() -> Self {
+    pub(crate) fn make() -> Self {
         Self::make_on(17, &[])
     }
 
     /// As [`PhysicalSource::make`], running `before_backup` (statements in `books`, as the
     /// superuser, once `public.ledger` exists and is still empty) before the base backup: what
     /// a broken variant's source did to itself.
-    pub fn make_with(before_backup: &[&str]) -> Self {
+    pub(crate) fn make_with(before_backup: &[&str]) -> Self {
         Self::make_on(17, before_backup)
     }
 
     /// [`PhysicalSource::make_from`] a server of `major` running `before_backup`.
-    pub fn make_on(major: u32, before_backup: &[&str]) -> Self {
+    pub(crate) fn make_on(major: u32, before_backup: &[&str]) -> Self {
         Self::make_from(major, &|server| {
             for sql in before_backup {
                 server.psql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -63,7 +63,7 @@ impl PhysicalSource {
     /// Starts a server of the project's image of `major`, lets `before_backup` do what a broken
     /// variant's source did to itself, takes the base backups, writes the two batches around
     /// the target time and waits until the segment holding the last of them is archived.
-    pub fn make_from(major: u32, before_backup: &dyn Fn(&SourceServer)) -> Self {
+    pub(crate) fn make_from(major: u32, before_backup: &dyn Fn(&SourceServer)) -> Self {
         let server =
             SourceServer::for_basebackup("physical", &pgdrill::scenario::project_image(major), &["backup", "plain"]);
         before_backup(&server);
@@ -87,12 +87,12 @@ impl PhysicalSource {
     }
 
     /// SQL in the source's database `books`.
-    pub fn psql(&self, sql: &str) -> Result<String, String> {
+    pub(crate) fn psql(&self, sql: &str) -> Result<String, String> {
         self.server.psql(sql)
     }
 
     /// A command in the source's container, which must succeed.
-    pub fn exec(&self, args: &[&str]) -> String {
+    pub(crate) fn exec(&self, args: &[&str]) -> String {
         self.server.exec(args)
     }
 }

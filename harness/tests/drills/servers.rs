@@ -20,7 +20,7 @@ fn free_port() -> u16 {
 }
 
 /// An HTTP server for backups, on its own thread and runtime.
-pub struct HttpServer {
+pub(crate) struct HttpServer {
     pub addr: SocketAddr,
     /// Requests served per route, to assert on retries.
     pub hits: Arc<Hits>,
@@ -28,7 +28,7 @@ pub struct HttpServer {
 }
 
 #[derive(Default)]
-pub struct Hits {
+pub(crate) struct Hits {
     pub flaky: AtomicUsize,
     pub drop: AtomicUsize,
     pub always_503: AtomicUsize,
@@ -39,9 +39,9 @@ pub struct Hits {
 }
 
 /// The credentials `/private/bearer.sql.gz` and `/private/basic.sql.gz` want.
-pub const HTTP_TOKEN: &str = "pgdrill-test-bearer-token-do-not-leak";
-pub const HTTP_USER: &str = "backup-reader";
-pub const HTTP_PASSWORD: &str = "pgdrill-test-basic-password-do-not-leak";
+pub(crate) const HTTP_TOKEN: &str = "pgdrill-test-bearer-token-do-not-leak";
+pub(crate) const HTTP_USER: &str = "backup-reader";
+pub(crate) const HTTP_PASSWORD: &str = "pgdrill-test-basic-password-do-not-leak";
 
 #[derive(Clone)]
 struct Files {
@@ -51,7 +51,7 @@ struct Files {
 
 impl HttpServer {
     /// Serves `backup` at `/backups/plur.sql.gz` and friends (see the routes).
-    pub fn start(backup: Vec<u8>) -> Self {
+    pub(crate) fn start(backup: Vec<u8>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let hits = Arc::new(Hits::default());
         let state = Files { backup: Arc::new(backup), hits: hits.clone() };
@@ -81,7 +81,7 @@ impl HttpServer {
         HttpServer { addr, hits, _runtime: runtime }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 }
@@ -195,13 +195,13 @@ async fn private(
 
 /// A TCP proxy on loopback in front of `upstream` that cuts a connection once it has carried
 /// `cut_after` bytes towards the client, the first `cuts` times; later connections pass whole.
-pub struct CuttingProxy {
+pub(crate) struct CuttingProxy {
     pub port: u16,
     pub cut: Arc<AtomicUsize>,
 }
 
 impl CuttingProxy {
-    pub fn start(upstream: u16, cut_after: usize, cuts: usize) -> Self {
+    pub(crate) fn start(upstream: u16, cut_after: usize, cuts: usize) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicUsize::new(0));
@@ -246,16 +246,16 @@ impl CuttingProxy {
 }
 
 /// An S3-compatible store on loopback: moto's server (`pip install 'moto[server]'`).
-pub struct S3Server {
+pub(crate) struct S3Server {
     pub endpoint: String,
     child: Child,
 }
 
-pub const S3_ACCESS_KEY: &str = "pgdrill-test-access";
-pub const S3_SECRET_KEY: &str = "pgdrill-test-secret-key-do-not-leak";
+pub(crate) const S3_ACCESS_KEY: &str = "pgdrill-test-access";
+pub(crate) const S3_SECRET_KEY: &str = "pgdrill-test-secret-key-do-not-leak";
 
 impl S3Server {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = free_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -273,7 +273,7 @@ impl S3Server {
     }
 
     /// Creates `bucket` and puts `objects` (key, bytes) into it.
-    pub fn put(&self, bucket: &str, objects: &[(&str, Vec<u8>)]) {
+    pub(crate) fn put(&self, bucket: &str, objects: &[(&str, Vec<u8>)]) {
         use object_store::ObjectStoreExt;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
@@ -298,7 +298,7 @@ impl S3Server {
 
     /// Creates `bucket` and puts every file under each folder of `folders` (prefix, folder)
     /// into it, at `<prefix>/<its path in the folder>`.
-    pub fn put_folders(&self, bucket: &str, folders: &[(&str, &std::path::Path)]) {
+    pub(crate) fn put_folders(&self, bucket: &str, folders: &[(&str, &std::path::Path)]) {
         let mut objects = Vec::new();
         for (prefix, folder) in folders {
             let mut stack = vec![folder.to_path_buf()];
@@ -318,7 +318,7 @@ impl S3Server {
     }
 
     /// The environment a drill needs to read from this store.
-    pub fn env(&self) -> Vec<(String, String)> {
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
         vec![
             ("AWS_ACCESS_KEY_ID".into(), S3_ACCESS_KEY.into()),
             ("AWS_SECRET_ACCESS_KEY".into(), S3_SECRET_KEY.into()),
@@ -335,14 +335,14 @@ impl Drop for S3Server {
 }
 
 /// An "existing" PostgreSQL server with TLS on: a container of the project's image.
-pub struct PgServer {
+pub(crate) struct PgServer {
     pub name: String,
     pub port: u16,
     pub password: String,
 }
 
 impl PgServer {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let name = format!("pgdrill-test-server-{}-{}", std::process::id(), free_port());
         let password = format!("admin-{}", free_port());
         let image = pgdrill::scenario::default_image();
@@ -373,12 +373,12 @@ impl PgServer {
         server
     }
 
-    pub fn url(&self, sslmode: &str) -> String {
+    pub(crate) fn url(&self, sslmode: &str) -> String {
         format!("postgres://postgres:{}@127.0.0.1:{}/postgres?sslmode={sslmode}", self.password, self.port)
     }
 
     /// Runs SQL in the server as the superuser; returns psql's unaligned output.
-    pub fn psql(&self, sql: &str) -> Result<String, String> {
+    pub(crate) fn psql(&self, sql: &str) -> Result<String, String> {
         let out = Command::new("docker")
             .args(["exec", &self.name, "psql", "-U", "postgres", "-Atqc", sql])
             .output()

@@ -8,17 +8,17 @@ use std::process::Command;
 use pgdrill::report::{DrillRecord, Phase, PhaseStatus};
 
 /// The workspace root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
 }
 
 /// A bundled fixture backup.
-pub fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     root().join("fixtures/backups").join(name)
 }
 
 /// The decompressed text of a gzipped fixture.
-pub fn fixture_text(name: &str) -> String {
+pub(crate) fn fixture_text(name: &str) -> String {
     let mut text = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(fixture(name)).expect("fixture exists"))
         .read_to_string(&mut text)
@@ -26,19 +26,19 @@ pub fn fixture_text(name: &str) -> String {
     text
 }
 
-pub fn gzip(text: &str) -> Vec<u8> {
+pub(crate) fn gzip(text: &str) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(text.as_bytes()).expect("gzip");
     encoder.finish().expect("gzip")
 }
 
 /// The sandboxes: a container, and local binaries in bubblewrap.
-pub const CONTAINER: &str = "[target]\n";
-pub const LOCAL: &str = "[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n";
+pub(crate) const CONTAINER: &str = "[target]\n";
+pub(crate) const LOCAL: &str = "[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n";
 
 /// A plain dump as pg_dump 15 writes it around `body` (so that the PostgreSQL 15 local binaries
 /// and the 17 container both take it): for the corpora of hostile and lying backups.
-pub fn pg15_dump(body: &str) -> String {
+pub(crate) fn pg15_dump(body: &str) -> String {
     format!(
         "--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 15.8\n-- Dumped by pg_dump version 15.8\n\n\
          SET statement_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n\
@@ -49,21 +49,21 @@ pub fn pg15_dump(body: &str) -> String {
 }
 
 /// A scratch folder for one test: backups and scenarios written into it, reports under it.
-pub struct Scratch {
+pub(crate) struct Scratch {
     pub dir: tempfile::TempDir,
 }
 
 impl Scratch {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Scratch { dir: tempfile::Builder::new().prefix("pgdrill-test-").tempdir().expect("temp dir") }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Writes a file, making the folders its name leads through.
-    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(name);
         std::fs::create_dir_all(path.parent().expect("a file has a folder")).expect("make scratch folder");
         std::fs::write(&path, bytes).expect("write scratch file");
@@ -71,23 +71,23 @@ impl Scratch {
     }
 
     /// Writes a scenario; `{fixtures}` in it stands for the bundled backups folder.
-    pub fn scenario(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn scenario(&self, name: &str, text: &str) -> PathBuf {
         let text = text.replace("{fixtures}", &root().join("fixtures/backups").display().to_string());
         self.write(name, text)
     }
 
     /// Runs `pgdrill run` on a scenario, writing reports into this scratch folder.
-    pub fn drill(&self, scenario: &Path) -> Drill {
+    pub(crate) fn drill(&self, scenario: &Path) -> Drill {
         self.drill_with(scenario, &[])
     }
 
     /// Runs `pgdrill run` on a scenario with more arguments.
-    pub fn drill_with(&self, scenario: &Path, args: &[String]) -> Drill {
+    pub(crate) fn drill_with(&self, scenario: &Path, args: &[String]) -> Drill {
         self.drill_env(scenario, args, &[])
     }
 
     /// Runs `pgdrill run` on a scenario with more arguments and environment variables.
-    pub fn drill_env(&self, scenario: &Path, args: &[String], env: &[(String, String)]) -> Drill {
+    pub(crate) fn drill_env(&self, scenario: &Path, args: &[String], env: &[(String, String)]) -> Drill {
         let out = self.path(&format!("reports-{}", rand_suffix()));
         // PGDRILL_TEST_BIN drills with another build (an older pgdrill, to see what a corpus did
         // before a change).
@@ -107,14 +107,14 @@ impl Scratch {
 }
 
 /// A suffix unique within this test process (names of reports folders, containers).
-pub fn rand_suffix() -> String {
+pub(crate) fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     N.fetch_add(1, Ordering::Relaxed).to_string()
 }
 
 /// What one `pgdrill run` did.
-pub struct Drill {
+pub(crate) struct Drill {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
@@ -137,7 +137,7 @@ impl std::fmt::Debug for Drill {
 
 impl Drill {
     /// What a finished `pgdrill run --out OUT` left.
-    pub fn from_output(out: PathBuf, output: &std::process::Output) -> Self {
+    pub(crate) fn from_output(out: PathBuf, output: &std::process::Output) -> Self {
         let record =
             std::fs::read_to_string(out.join("drill.json")).ok().and_then(|text| serde_json::from_str(&text).ok());
         Drill {
@@ -149,20 +149,20 @@ impl Drill {
         }
     }
 
-    pub fn record(&self) -> &DrillRecord {
+    pub(crate) fn record(&self) -> &DrillRecord {
         self.record.as_ref().unwrap_or_else(|| panic!("no readable drill.json\n{self:?}"))
     }
 
-    pub fn phase(&self, phase: Phase) -> PhaseStatus {
+    pub(crate) fn phase(&self, phase: Phase) -> PhaseStatus {
         self.record().phase(phase).map(|p| p.status).unwrap_or_else(|| panic!("no {phase} phase\n{self:?}"))
     }
 
-    pub fn phase_summary(&self, phase: Phase) -> String {
+    pub(crate) fn phase_summary(&self, phase: Phase) -> String {
         self.record().phase(phase).map(|p| p.summary.clone()).unwrap_or_default()
     }
 
     /// Every report file, concatenated, for secret scans.
-    pub fn all_reports(&self) -> String {
+    pub(crate) fn all_reports(&self) -> String {
         ["junit.xml", "report.md", "drill.json", "metrics.prom"]
             .iter()
             .map(|f| self.report(f))
@@ -170,24 +170,24 @@ impl Drill {
             .join("\n")
     }
 
-    pub fn phase_error(&self, phase: Phase) -> String {
+    pub(crate) fn phase_error(&self, phase: Phase) -> String {
         self.record().phase(phase).and_then(|p| p.error.clone()).unwrap_or_default()
     }
 
-    pub fn report(&self, name: &str) -> String {
+    pub(crate) fn report(&self, name: &str) -> String {
         std::fs::read_to_string(self.out.join(name)).unwrap_or_else(|e| panic!("no {name}: {e}\n{self:?}"))
     }
 
     /// The checks for a drill that did not pass: a non-zero exit, all three reports written,
     /// and no container of this drill left.
     /// Its junit.xml (failures, errors, skipped phases) is valid against the JUnit schema.
-    pub fn assert_failed_cleanly(&self) {
+    pub(crate) fn assert_failed_cleanly(&self) {
         assert!(matches!(self.code, Some(c) if c != 0), "expected a non-zero exit\n{self:?}");
         self.assert_reports_and_no_leftovers();
         crate::junit_schema::assert_valid(&self.out.join("junit.xml"));
     }
 
-    pub fn assert_reports_and_no_leftovers(&self) {
+    pub(crate) fn assert_reports_and_no_leftovers(&self) {
         for name in ["junit.xml", "report.md", "drill.json"] {
             assert!(self.out.join(name).is_file(), "{name} was not written\n{self:?}");
         }
@@ -197,12 +197,12 @@ impl Drill {
 }
 
 /// Containers (running or not) labelled with a drill's id.
-pub fn containers_of(drill_id: &str) -> Vec<String> {
+pub(crate) fn containers_of(drill_id: &str) -> Vec<String> {
     containers_labelled("org.pgdrill.drill", drill_id)
 }
 
 /// Containers (running or not) with label `key=value`.
-pub fn containers_labelled(key: &str, value: &str) -> Vec<String> {
+pub(crate) fn containers_labelled(key: &str, value: &str) -> Vec<String> {
     let output = Command::new("docker")
         .args(["ps", "-aq", "--filter", &format!("label={key}={value}")])
         .output()

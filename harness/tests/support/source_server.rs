@@ -18,7 +18,7 @@ fn next_number() -> usize {
 /// cluster was initialised without), `fsync` off, database `books` with an empty
 /// `public.ledger`; its container runs until this is dropped. pg_basebackup's source and
 /// pgBackRest's are made on it.
-pub struct SourceServer {
+pub(crate) struct SourceServer {
     /// Holds the folders the server writes into and the files it reads.
     pub dir: tempfile::TempDir,
     /// The server's container.
@@ -30,7 +30,7 @@ pub struct SourceServer {
 }
 
 /// A file the source server reads: written into its folder, mounted read-only.
-pub struct SourceFile<'a> {
+pub(crate) struct SourceFile<'a> {
     pub name: &'a str,
     pub text: &'a str,
     /// Where the container reads it.
@@ -38,7 +38,7 @@ pub struct SourceFile<'a> {
 }
 
 /// What [`SourceServer::write_around_target`] recorded between the two batches of rows.
-pub struct Around {
+pub(crate) struct Around {
     /// The moment between the batches: a recovery to it holds `before` only.
     pub target_time: String,
     /// The WAL location between them (a restore point `between` is made there too).
@@ -53,7 +53,7 @@ impl SourceServer {
     /// Starts a server of `image` (`kind` names its container) with the folders `writable` of
     /// its folder mounted at `/<name>`, `files` mounted read-only, and `settings` (`name=value`)
     /// after the common ones; waits until it answers and makes `books.public.ledger`.
-    pub fn start(kind: &str, image: &str, writable: &[&str], files: &[SourceFile], settings: &[&str]) -> Self {
+    pub(crate) fn start(kind: &str, image: &str, writable: &[&str], files: &[SourceFile], settings: &[&str]) -> Self {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let name = format!("pgdrill-test-{kind}-{}-{}", std::process::id(), next_number());
@@ -97,7 +97,7 @@ impl SourceServer {
     /// line, so the source, as a real one, lets pg_basebackup in (on its socket only: it has no
     /// network); `archive/` takes every segment, as `archive_command` copies them; `folders`
     /// (besides `archive`) are where the backups go.
-    pub fn for_basebackup(kind: &str, image: &str, folders: &[&str]) -> Self {
+    pub(crate) fn for_basebackup(kind: &str, image: &str, folders: &[&str]) -> Self {
         let hba = SourceFile {
             name: "pg_hba.conf",
             text: "local all all trust\nlocal replication all trust\n",
@@ -117,7 +117,7 @@ impl SourceServer {
     /// restore point (`between`), writes `after` more in one transaction, then closes three
     /// segments (a switch closes a segment only when something was written into it): the
     /// archive has a middle to lose past the batches.
-    pub fn write_around_target(&self, before: i64, after: i64) -> Around {
+    pub(crate) fn write_around_target(&self, before: i64, after: i64) -> Around {
         self.psql(&format!(
             "INSERT INTO public.ledger (id, batch) SELECT g, 'before' FROM generate_series(1, {before}) g"
         ))
@@ -145,11 +145,11 @@ impl SourceServer {
     }
 
     /// SQL as the source's superuser in its database `books`; psql's unaligned output.
-    pub fn psql(&self, sql: &str) -> Result<String, String> {
+    pub(crate) fn psql(&self, sql: &str) -> Result<String, String> {
         self.psql_in("books", sql)
     }
 
-    pub fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
+    pub(crate) fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
         let out = Command::new("docker")
             .args(["exec", &self.name, "psql", "-X", "-U", "postgres", "-d", database, "-Atqc", sql])
             .output()
@@ -158,7 +158,7 @@ impl SourceServer {
     }
 
     /// A command in the source's container, which must succeed.
-    pub fn exec(&self, args: &[&str]) -> String {
+    pub(crate) fn exec(&self, args: &[&str]) -> String {
         let out = Command::new("docker").arg("exec").arg(&self.name).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", text(&out));
         text(&out)
@@ -186,7 +186,7 @@ impl Drop for SourceServer {
 }
 
 /// Polls `done` until it holds; fails naming `what` after a minute.
-pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -194,6 +194,6 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-pub fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }

@@ -266,7 +266,7 @@ pub(crate) struct Cell {
 impl Row {
     /// The evidence's lines: which values were made up (`column = expression`), which came from
     /// a partition's bound, the scenario or a copied row.
-    pub fn evidence(&self) -> Vec<String> {
+    pub(super) fn evidence(&self) -> Vec<String> {
         let mut made_up = Vec::new();
         let mut bound = Vec::new();
         let mut given = Vec::new();
@@ -307,7 +307,7 @@ pub(crate) struct Hint<'a> {
 
 impl Hint<'_> {
     /// The line to add for `columns` of `table`.
-    pub fn line(&self, table: &QualifiedName, columns: &[&str]) -> String {
+    pub(super) fn line(&self, table: &QualifiedName, columns: &[&str]) -> String {
         let values: Vec<String> =
             columns.iter().map(|c| format!("{} = \"...\"", toml_key(&quote_ident_if_needed(c)))).collect();
         let values = format!("{{ {} }}", values.join(", "));

@@ -44,7 +44,7 @@ impl TypeFacts {
     /// A built-in base type (in `pg_catalog`) named `typname`, for tests and for callers that
     /// know the type.
     #[cfg(test)]
-    pub fn builtin(name: &str, typname: &str, typmod: i32, category: char) -> Self {
+    pub(crate) fn builtin(name: &str, typname: &str, typmod: i32, category: char) -> Self {
         TypeFacts {
             name: name.into(),
             kind: TypeKind::Base {
@@ -58,7 +58,7 @@ impl TypeFacts {
     }
 
     /// The type a domain stands for, domains over domains followed.
-    pub fn without_domains(&self) -> &TypeFacts {
+    pub(crate) fn without_domains(&self) -> &TypeFacts {
         match &self.kind {
             TypeKind::Domain(base) => base.without_domains(),
             _ => self,

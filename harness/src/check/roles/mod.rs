@@ -52,7 +52,7 @@ use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_ne
 mod ceiling;
 mod exact;
 
-pub use ceiling::Accepted;
+pub(crate) use ceiling::Accepted;
 pub(crate) use exact::{Held, held};
 
 pub(crate) const KIND: &str = "roles";

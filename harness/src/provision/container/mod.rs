@@ -28,7 +28,7 @@ mod offline;
 mod rundir;
 mod sweep;
 
-pub use offline::Offline;
+pub(crate) use offline::Offline;
 pub(crate) use offline::container_log;
 use rundir::RunDir;
 use sweep::remove_orphans;

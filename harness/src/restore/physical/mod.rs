@@ -8,7 +8,7 @@
 //! server's log says it reached (`reach`).
 
 pub(crate) mod preflight;
-pub mod reach;
+pub(crate) mod reach;
 pub(crate) mod recovery;
 pub(crate) mod stage;
 pub(crate) mod verify;

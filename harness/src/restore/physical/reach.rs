@@ -76,7 +76,7 @@ const REFUSALS: [(&str, &str); 2] = [
 ];
 
 /// Reads a recovering server's log (any `log_line_prefix`; the last recovery in it counts).
-pub fn parse(log: &str) -> Reach {
+pub(crate) fn parse(log: &str) -> Reach {
     let mut reach = Reach::default();
     for line in log.lines() {
         if line.contains("redo starts at ") {
@@ -100,7 +100,7 @@ pub fn parse(log: &str) -> Reach {
 }
 
 /// What PostgreSQL's refusal means, in a drill's words.
-pub fn refusal_meaning(refused: &str) -> &'static str {
+pub(crate) fn refusal_meaning(refused: &str) -> &'static str {
     REFUSALS.iter().find(|(m, _)| *m == refused).map_or("", |(_, meaning)| meaning)
 }
 
@@ -147,7 +147,7 @@ fn parse_stop(text: &str) -> Option<Stop> {
 /// Whether the stop the log names is the scenario's target (the record PostgreSQL stops at for
 /// it); a stop of another kind, or none, means the target was not reached. `End` is reached
 /// when redo ended.
-pub fn reached(target: &RecoveryTarget, reach: &Reach) -> Result<(), String> {
+pub(crate) fn reached(target: &RecoveryTarget, reach: &Reach) -> Result<(), String> {
     let stop = reach.stop.as_ref();
     let ok = match target {
         RecoveryTarget::End => reach.redo_done_at.is_some() || stop.is_none(),
@@ -174,7 +174,7 @@ pub fn reached(target: &RecoveryTarget, reach: &Reach) -> Result<(), String> {
 
 /// The point a recovery reached, in words: the stop record, else where redo ended; and the last
 /// transaction replayed.
-pub fn describe(reach: &Reach, replayed_to: &str) -> String {
+pub(crate) fn describe(reach: &Reach, replayed_to: &str) -> String {
     let mut point = match (&reach.stop, &reach.redo_done_at) {
         (Some(stop), _) => format!("stopped {}", stop.describe()),
         (None, Some(done)) => format!("the end of the WAL, redo done at {done}"),
