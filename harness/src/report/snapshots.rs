@@ -31,6 +31,59 @@ fn check(kind: &str, object: &str, verdict: Verdict, expected: &str, actual: &st
     }
 }
 
+/// PLUR's backup, as the verify phase reads it.
+fn backup() -> BackupInfo {
+    BackupInfo {
+        location: "fixtures/backups/plur.sql.gz".into(),
+        size_bytes: 35_635,
+        sha256: "7516b6bd9380".repeat(5) + "abcd",
+        modified: Some(datetime!(2026-11-21 23:00:00 UTC)),
+        compression: "gzip".into(),
+        format: "plain".into(),
+        source_version: Some("17.11".into()),
+        dumped_by: Some("17.11".into()),
+        uncompressed_bytes: 188_500,
+        taken_at: Some(datetime!(2026-11-21 23:00:00 UTC)),
+        taken_at_from: Some("its modification time".into()),
+    }
+}
+
+/// The sandboxed container PLUR's backup is restored into.
+fn target() -> TargetInfo {
+    let isolation = Isolation {
+        contained: true,
+        network: "none: only the container's own loopback".into(),
+        user: "uid 100, never root".into(),
+        capabilities: "none: all dropped, no-new-privileges".into(),
+        filesystem: "read-only root".into(),
+        programs: "none but PostgreSQL's own".into(),
+        limits: "memory 18079 MiB for the container".into(),
+        observed: Some(Observed {
+            interfaces: vec!["lo".into()],
+            routes: 0,
+            uid: 100,
+            cap_eff: "0000000000000000".into(),
+            no_new_privs: true,
+            shell: false,
+        }),
+    };
+    TargetInfo {
+        kind: "container".into(),
+        image: Some("pgdrill/postgres:17-r3".into()),
+        image_packages: Some("postgresql-17=17.11-0+deb13u1".into()),
+        container: Some("32139b7bcd2f".into()),
+        address: "socket in /tmp/pgdrill-d4c1d4c1d4c1-target/socket".into(),
+        server_version: "17.11".into(),
+        server_version_num: 170_011,
+        settings: BTreeMap::from([("fsync".into(), "off".into())]),
+        isolation: Some(isolation),
+        session: crate::session::shown(&crate::session::pins(
+            crate::session::Pins { version_num: 170_011, superuser: true },
+            "postgres",
+        )),
+    }
+}
+
 /// The drill: PLUR's backup restored into a sandboxed container, one check failing.
 fn drill(console: Console) -> DrillRecord {
     let started = datetime!(2026-11-22 08:00:00 UTC);
@@ -71,52 +124,9 @@ fn drill(console: Console) -> DrillRecord {
     };
     phase(Phase::Resolve, PhaseStatus::Passed, 2, "scenario `plur`: 2 checks configured", None);
     phase(Phase::Fetch, PhaseStatus::Passed, 1, "fixtures/backups/plur.sql.gz (34.8 KiB)", None);
-    events.emit(Event::Backup(BackupInfo {
-        location: "fixtures/backups/plur.sql.gz".into(),
-        size_bytes: 35_635,
-        sha256: "7516b6bd9380".repeat(5) + "abcd",
-        modified: Some(datetime!(2026-11-21 23:00:00 UTC)),
-        compression: "gzip".into(),
-        format: "plain".into(),
-        source_version: Some("17.11".into()),
-        dumped_by: Some("17.11".into()),
-        uncompressed_bytes: 188_500,
-        taken_at: Some(datetime!(2026-11-21 23:00:00 UTC)),
-        taken_at_from: Some("its modification time".into()),
-    }));
+    events.emit(Event::Backup(backup()));
     phase(Phase::Verify, PhaseStatus::Passed, 31, "sha256 7516b6bd9380…, gzip plain dump", None);
-    let isolation = Isolation {
-        contained: true,
-        network: "none: only the container's own loopback".into(),
-        user: "uid 100, never root".into(),
-        capabilities: "none: all dropped, no-new-privileges".into(),
-        filesystem: "read-only root".into(),
-        programs: "none but PostgreSQL's own".into(),
-        limits: "memory 18079 MiB for the container".into(),
-        observed: Some(Observed {
-            interfaces: vec!["lo".into()],
-            routes: 0,
-            uid: 100,
-            cap_eff: "0000000000000000".into(),
-            no_new_privs: true,
-            shell: false,
-        }),
-    };
-    events.emit(Event::Target(TargetInfo {
-        kind: "container".into(),
-        image: Some("pgdrill/postgres:17-r3".into()),
-        image_packages: Some("postgresql-17=17.11-0+deb13u1".into()),
-        container: Some("32139b7bcd2f".into()),
-        address: "socket in /tmp/pgdrill-d4c1d4c1d4c1-target/socket".into(),
-        server_version: "17.11".into(),
-        server_version_num: 170_011,
-        settings: BTreeMap::from([("fsync".into(), "off".into())]),
-        isolation: Some(isolation),
-        session: crate::session::shown(&crate::session::pins(
-            crate::session::Pins { version_num: 170_011, superuser: true },
-            "postgres",
-        )),
-    }));
+    events.emit(Event::Target(target()));
     phase(Phase::Provision, PhaseStatus::Passed, 925, "container 32139b7bcd2f; a sandbox", None);
     events.emit(Event::Preflight(PreflightReport {
         server_version: "17.11".into(),
