@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::field::Spanned;
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::field::{FieldError, parse_duration};
 use crate::pg::QualifiedName;
 
@@ -65,7 +65,7 @@ impl Kind for Spec {
         if self.relations.is_empty() { "every relation".into() } else { self.relations.join(", ") }
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         let mut args = ctx.target.tools.connection_args(ctx.database);
         args.extend(["--install-missing", "--jobs", "2"].map(String::from));
@@ -76,24 +76,24 @@ impl Kind for Spec {
             args.extend(["--relation".into(), relation.clone()]);
         }
         let evidence = format!("pg_amcheck {}", args.join(" "));
-        let result = CheckResult::build(KIND, self.label(), started)
-            .expected("no corruption in any heap page or index entry")
-            .evidence(evidence);
+        let expected = "no corruption in any heap page or index entry";
+        let error = |message: String| CheckError::new(message).expected(expected).evidence(evidence.clone());
         let (tx, collect) = crate::provision::tools::stdout_collector();
         let run = ctx.target.tools.run("pg_amcheck", &args, Some(tx), ctx.redactor);
         let output = match tokio::time::timeout(self.timeout, run).await {
             Err(_) => {
                 collect.abort();
-                return vec![result.error(format!(
+                return Err(error(format!(
                     "pg_amcheck did not finish within {} (raise `timeout`, or name the `relations` that matter)",
                     humantime::format_duration(self.timeout)
-                ))];
+                )));
             }
-            Ok(Err(e)) => return vec![result.error(format!("pg_amcheck could not run: {e}"))],
+            Ok(Err(e)) => return Err(error(format!("pg_amcheck could not run: {e}"))),
             Ok(Ok(output)) => output,
         };
+        let result = CheckResult::build(KIND, self.label(), started).expected(expected).evidence(evidence.clone());
         let stdout = collect.await.unwrap_or_default();
-        vec![judge(result, output.status, &stdout, &output.stderr)]
+        Ok(vec![judge(result, output.status, &stdout, &output.stderr)])
     }
 }
 

@@ -37,7 +37,7 @@ use sqlx::{Postgres, Transaction};
 
 use super::loophole::{self, Step, Trusted};
 use super::relation::trigger_problem;
-use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_literal};
 use crate::sqlstate::Probe;
@@ -122,17 +122,17 @@ impl Kind for Spec {
         format!("{} as {}", self.table, self.role)
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         // A view with rules (or a foreign table) can swallow every write: only a table is probed.
         match super::relation::kind(ctx.pool, &self.table).await {
             Ok(Some(kind)) if !kind.is_table() => {
-                return vec![
+                return Ok(vec![
                     CheckResult::build(KIND, self.object("append-only"), started)
                         .expected("a table")
                         .actual(kind.describe())
                         .verdict(false, super::relation::not_a_table(&self.table, kind)),
-                ];
+                ]);
             }
             _ => {} // missing or unreadable: the probe says so
         }
@@ -147,7 +147,7 @@ impl Kind for Spec {
         if !self.triggers.is_empty() {
             results.push(self.trigger_check(ctx).await);
         }
-        results
+        Ok(results)
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::field::Spanned;
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, CheckResultBuilder, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, CheckResultBuilder, Kind, ResolveContext};
 use crate::field::{FieldError, parse_duration};
 use crate::provision::toolbox;
 
@@ -55,34 +55,35 @@ impl Kind for Spec {
         "the whole cluster".into()
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         let args = ["--check".to_owned(), "--pgdata".to_owned(), toolbox::DATA.to_owned()];
-        let result = CheckResult::build(KIND, self.label(), started)
-            .expected("no page whose checksum differs")
-            .evidence(format!("pg_checksums {} (the server stopped cleanly, then started again)", args.join(" ")));
+        let expected = "no page whose checksum differs";
+        let evidence = format!("pg_checksums {} (the server stopped cleanly, then started again)", args.join(" "));
+        let error = |message: String| CheckError::new(message).expected(expected).evidence(evidence.clone());
         let Some(offline) = &ctx.target.offline else {
-            return vec![result.error(
-                "pg_checksums reads a cluster only while its server is stopped, which pgdrill does on a container target only",
-            )];
+            return Err(error(
+                "pg_checksums reads a cluster only while its server is stopped, which pgdrill does on a container target only".into(),
+            ));
         };
         let ran = tokio::time::timeout(self.timeout, offline.run_stopped("pg_checksums", &args, ctx.redactor)).await;
         let (output, stdout) = match ran {
             Err(_) => {
-                return vec![result.error(format!(
+                return Err(error(format!(
                     "pg_checksums did not finish within {} (raise `timeout`)",
                     humantime::format_duration(self.timeout)
-                ))];
+                )));
             }
-            Ok(Err(e)) => return vec![result.error(format!("pg_checksums could not run: {e}"))],
+            Ok(Err(e)) => return Err(error(format!("pg_checksums could not run: {e}"))),
             Ok(Ok(ran)) => ran,
         };
+        let result = CheckResult::build(KIND, self.label(), started).expected(expected).evidence(evidence.clone());
         let report = Report::parse(&stdout, &output.stderr);
         let mut named = Vec::new();
         for bad in report.bad.iter().take(LISTED) {
             named.push(describe(ctx, bad).await);
         }
-        vec![judge(result, output.status, &report, &named, &output.stderr)]
+        Ok(vec![judge(result, output.status, &report, &named, &output.stderr)])
     }
 }
 

@@ -36,7 +36,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use sqlx::Connection;
 
-use super::{CheckContext, CheckResult, CheckResultBuilder, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, CheckResultBuilder, Kind, ResolveContext};
 use crate::field::FieldError;
 use crate::pg::{describe_sql_error, quote_ident_if_needed, quote_literal};
 
@@ -96,17 +96,12 @@ impl Kind for Spec {
         "every database".into()
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
-        let started = Instant::now();
-        let databases = match read_databases(ctx).await {
-            Ok(databases) => databases,
-            Err(message) => {
-                let result = CheckResult::build(KIND, self.label(), started)
-                    .expected("every recorded collation version is the target's")
-                    .evidence(DATABASES_SQL);
-                return vec![result.error(message)];
-            }
-        };
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
+        let databases = read_databases(ctx).await.map_err(|message| {
+            CheckError::new(message)
+                .expected("every recorded collation version is the target's")
+                .evidence(DATABASES_SQL)
+        })?;
         let mut results = Vec::new();
         for database in &databases {
             let started = Instant::now();
@@ -149,7 +144,7 @@ impl Kind for Spec {
                 });
             }
         }
-        results
+        Ok(results)
     }
 }
 

@@ -14,9 +14,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::FieldError;
-use crate::pg::{compare_versions, describe_sql_error};
+use crate::pg::compare_versions;
 
 pub(crate) const KIND: &str = "extensions";
 
@@ -56,25 +56,21 @@ impl Kind for Spec {
         names.join(", ")
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    fn objects(&self) -> Vec<String> {
+        self.required.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
-        let installed: BTreeMap<String, String> =
-            match sqlx::query_as::<_, (String, String)>(QUERY).fetch_all(ctx.pool).await {
-                Ok(rows) => rows.into_iter().collect(),
-                Err(err) => {
-                    let message = describe_sql_error(&err);
-                    return self
-                        .required
-                        .iter()
-                        .map(|(name, _)| {
-                            CheckResult::build(KIND, name.clone(), started)
-                                .evidence(QUERY)
-                                .error(format!("could not list extensions: {message}"))
-                        })
-                        .collect();
-                }
-            };
-        self.required
+        let installed: BTreeMap<String, String> = sqlx::query_as::<_, (String, String)>(QUERY)
+            .fetch_all(ctx.pool)
+            .await
+            .or_check("could not list extensions")
+            .map_err(|e| e.evidence(QUERY))?
+            .into_iter()
+            .collect();
+        Ok(self
+            .required
             .iter()
             .map(|(name, min)| {
                 let expected = match min {
@@ -94,7 +90,7 @@ impl Kind for Spec {
                         .verdict(true, format!("extension `{name}` {version} is installed")),
                 }
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::baseline::{Baseline, GraphCounts, capture};
 use crate::field::FieldError;
 use crate::pg::describe_sql_error;
@@ -88,12 +88,9 @@ impl Kind for Spec {
         self.graph.clone().unwrap_or_else(|| "every graph".into())
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
-        let mut conn = match ctx.pool.acquire().await {
-            Ok(c) => c.detach(),
-            Err(err) => return vec![CheckResult::build(KIND, self.label(), started).error(describe_sql_error(&err))],
-        };
+        let mut conn = ctx.pool.acquire().await.or_check("could not connect")?.detach();
         let results = self.run_on(&mut conn, started).await;
         conn.close().await.ok();
         results
@@ -101,25 +98,15 @@ impl Kind for Spec {
 }
 
 impl Spec {
-    async fn run_on(&self, conn: &mut PgConnection, started: Instant) -> Vec<CheckResult> {
-        if let Err(err) = capture::prepare_age(conn).await {
-            return vec![
-                CheckResult::build(KIND, self.label(), started)
-                    .expected("Apache AGE loads")
-                    .evidence("LOAD 'age'")
-                    .error(format!("cannot load Apache AGE: {}", describe_sql_error(&err))),
-            ];
-        }
-        let catalog = match capture::graph_labels(conn).await {
-            Ok(c) => c,
-            Err(err) => {
-                return vec![
-                    CheckResult::build(KIND, self.label(), started)
-                        .evidence("SELECT ... FROM ag_catalog.ag_graph JOIN ag_catalog.ag_label")
-                        .error(format!("cannot read AGE's catalog: {}", describe_sql_error(&err))),
-                ];
-            }
-        };
+    async fn run_on(&self, conn: &mut PgConnection, started: Instant) -> Result<Vec<CheckResult>, CheckError> {
+        capture::prepare_age(conn)
+            .await
+            .or_check("cannot load Apache AGE")
+            .map_err(|e| e.expected("Apache AGE loads").evidence("LOAD 'age'"))?;
+        let catalog = capture::graph_labels(conn)
+            .await
+            .or_check("cannot read AGE's catalog")
+            .map_err(|e| e.evidence("SELECT ... FROM ag_catalog.ag_graph JOIN ag_catalog.ag_label"))?;
         let graphs: Vec<String> = match (&self.graph, &self.baseline) {
             (Some(g), _) => vec![g.clone()],
             (None, Some(b)) => b
@@ -133,12 +120,12 @@ impl Spec {
             (None, None) => catalog.keys().cloned().collect(),
         };
         if graphs.is_empty() {
-            return vec![
+            return Ok(vec![
                 CheckResult::build(KIND, "every graph", started)
                     .expected("at least one graph")
                     .actual("no graph in ag_catalog.ag_graph")
                     .verdict(false, "the database has no AGE graph"),
-            ];
+            ]);
         }
         let mut results = Vec::new();
         for graph in graphs {
@@ -148,7 +135,7 @@ impl Spec {
                 results.push(label_counts(conn, &graph, &expected).await);
             }
         }
-        results
+        Ok(results)
     }
 
     /// The graph answers a Cypher query (and the scenario's query returns what it should).

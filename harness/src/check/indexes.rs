@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::baseline::{Baseline, IndexInfo, capture};
 use crate::field::FieldError;
 use crate::names;
@@ -27,6 +27,8 @@ use crate::pg::{QualifiedName, describe_sql_error};
 
 pub(crate) const KIND: &str = "indexes";
 
+/// The result that compares every index of the baseline.
+const EVERY: &str = "every index in the baseline";
 const EVIDENCE: &str = "SELECT ... FROM pg_index JOIN pg_class JOIN pg_am (name, table, method, operator classes, indisunique, indisvalid, pg_get_indexdef) for every user index";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -95,23 +97,18 @@ impl Kind for Spec {
         parts.join(", ")
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    fn objects(&self) -> Vec<String> {
+        let mut objects: Vec<String> = self.expect.iter().map(|(n, _)| n.to_string()).collect();
+        if self.baseline.is_some() {
+            objects.push(EVERY.into());
+        }
+        objects
+    }
+
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
-        let actual = match capture::indexes(ctx.pool).await {
-            Ok(indexes) => indexes,
-            Err(err) => {
-                let message = format!("could not list indexes: {}", describe_sql_error(&err));
-                let mut out: Vec<CheckResult> = self
-                    .expect
-                    .iter()
-                    .map(|(n, _)| CheckResult::build(KIND, n.to_string(), started).evidence(EVIDENCE).error(&message))
-                    .collect();
-                if self.baseline.is_some() {
-                    out.push(CheckResult::build(KIND, "every index in the baseline", started).error(message));
-                }
-                return out;
-            }
-        };
+        let actual =
+            capture::indexes(ctx.pool).await.or_check("could not list indexes").map_err(|e| e.evidence(EVIDENCE))?;
         let mut results: Vec<CheckResult> =
             self.expect.iter().map(|(name, want)| expected_index(name, want, &actual, started)).collect();
         if let Some(baseline) = &self.baseline {
@@ -119,15 +116,15 @@ impl Kind for Spec {
                 Ok(t) => t,
                 Err(err) => {
                     results.push(
-                        CheckResult::build(KIND, "every index in the baseline", started)
+                        CheckResult::build(KIND, EVERY, started)
                             .error(format!("could not list tables: {}", describe_sql_error(&err))),
                     );
-                    return results;
+                    return Ok(results);
                 }
             };
             results.push(self.against_baseline(baseline, &actual, &tables, started));
         }
-        results
+        Ok(results)
     }
 }
 

@@ -68,8 +68,66 @@ pub(crate) trait Kind: Sized {
     fn resolve(config: Self::Config, ctx: &ResolveContext) -> Result<Self, FieldError>;
     /// A short name for what this check covers, for reports of checks that did not run.
     fn label(&self) -> String;
-    /// Runs it on the restored database.
-    fn run(&self, ctx: &CheckContext<'_>) -> impl Future<Output = Vec<CheckResult>> + Send;
+    /// The objects a [`CheckError`] covers: each gets an error result, so that a check that
+    /// could not run counts as many results as one that ran (by default, its label).
+    fn objects(&self) -> Vec<String> {
+        vec![self.label()]
+    }
+    /// Runs it on the restored database: its results, or why it could not run at all (a result
+    /// it could not reach for one object among several is that object's error result).
+    fn run(&self, ctx: &CheckContext<'_>) -> impl Future<Output = Result<Vec<CheckResult>, CheckError>> + Send;
+}
+
+/// Why a check could not run at all: each of its [`Kind::objects`] gets an error result that
+/// says so, with the evidence of what failed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CheckError {
+    message: String,
+    expected: String,
+    evidence: String,
+}
+
+impl CheckError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        CheckError { message: message.into(), ..CheckError::default() }
+    }
+
+    /// The SQL (or command) that failed.
+    pub(crate) fn evidence(mut self, evidence: impl Into<String>) -> Self {
+        self.evidence = evidence.into();
+        self
+    }
+
+    /// What the check expected, when it is known before it runs.
+    pub(crate) fn expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = expected.into();
+        self
+    }
+
+    /// The error results: one per object the check covers.
+    fn results(&self, kind: &str, objects: Vec<String>, started: std::time::Instant) -> Vec<CheckResult> {
+        objects
+            .into_iter()
+            .map(|object| {
+                CheckResult::build(kind, object, started)
+                    .expected(self.expected.clone())
+                    .evidence(self.evidence.clone())
+                    .error(self.message.clone())
+            })
+            .collect()
+    }
+}
+
+/// A database error as why a check could not run: `what` could not be done, and the database's
+/// answer.
+pub(crate) trait OrCheckError<T> {
+    fn or_check(self, what: &str) -> Result<T, CheckError>;
+}
+
+impl<T> OrCheckError<T> for sqlx::Result<T> {
+    fn or_check(self, what: &str) -> Result<T, CheckError> {
+        self.map_err(|err| CheckError::new(format!("{what}: {}", crate::pg::describe_sql_error(&err))))
+    }
 }
 
 /// What checks run against.
@@ -152,9 +210,15 @@ macro_rules! kinds {
                 }
             }
 
+            /// Its results; a check that could not run gives an error result per object it
+            /// covers.
             pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+                let started = std::time::Instant::now();
                 match self {
-                    $(CheckSpec::$variant(spec) => spec.run(ctx).await,)*
+                    $(CheckSpec::$variant(spec) => match spec.run(ctx).await {
+                        Ok(results) => results,
+                        Err(err) => err.results(<$module::Spec as Kind>::NAME, spec.objects(), started),
+                    },)*
                 }
             }
         }

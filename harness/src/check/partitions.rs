@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::FieldError;
 use crate::names::{Object, with_hint};
 use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
@@ -112,45 +112,42 @@ impl Kind for Spec {
         self.table.to_string()
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         let sql = self.sql();
         let default = if self.default_partition { ", and a default partition" } else { "" };
-        let result = CheckResult::build(KIND, self.table.to_string(), started)
-            .expected(format!(
-                "monthly partitions from {} months back to {} ahead{default}",
-                self.months_back, self.months_ahead
-            ))
-            .evidence(sql.clone());
+        let expected =
+            format!("monthly partitions from {} months back to {} ahead{default}", self.months_back, self.months_ahead);
+        let result =
+            CheckResult::build(KIND, self.table.to_string(), started).expected(expected.clone()).evidence(sql.clone());
         let key_sql = self.key_sql();
         let key: KeyRow = match sqlx::query_as(&key_sql).fetch_one(ctx.pool).await {
             Ok(key) => key,
             Err(err) => {
-                let why = describe_sql_error(&err);
-                let result = result.evidence(key_sql);
-                return vec![if is_missing(&err) {
-                    let message =
-                        with_hint(ctx.pool, Object::Table, &self.table, format!("`{}` does not exist", self.table))
-                            .await;
-                    result.actual("table missing").verdict(false, message)
-                } else {
-                    result.error(format!("could not read the partition key of `{}`: {why}", self.table))
-                }];
+                if !is_missing(&err) {
+                    let why = describe_sql_error(&err);
+                    return Err(CheckError::new(format!(
+                        "could not read the partition key of `{}`: {why}",
+                        self.table
+                    ))
+                    .expected(expected)
+                    .evidence(key_sql));
+                }
+                let message =
+                    with_hint(ctx.pool, Object::Table, &self.table, format!("`{}` does not exist", self.table)).await;
+                return Ok(vec![result.evidence(key_sql).actual("table missing").verdict(false, message)]);
             }
         };
         if let Some((actual, message)) = key_problem(key.0.as_deref(), key.1.as_deref(), key.2, key.3.as_deref()) {
-            return vec![result.evidence(key_sql).actual(actual).verdict(false, format!("`{}` {message}", self.table))];
+            return Ok(vec![
+                result.evidence(key_sql).actual(actual).verdict(false, format!("`{}` {message}", self.table)),
+            ]);
         }
-        let rows: Vec<MonthRow> = match sqlx::query_as(&sql).fetch_all(ctx.pool).await {
-            Ok(rows) => rows,
-            Err(err) => {
-                return vec![result.error(format!(
-                    "could not read the partitions of `{}`: {}",
-                    self.table,
-                    describe_sql_error(&err)
-                ))];
-            }
-        };
+        let rows: Vec<MonthRow> = sqlx::query_as(&sql)
+            .fetch_all(ctx.pool)
+            .await
+            .or_check(&format!("could not read the partitions of `{}`", self.table))
+            .map_err(|e| e.expected(expected).evidence(sql.clone()))?;
         let (first, last) = (
             rows.first().map(|r| r.0.clone()).unwrap_or_default(),
             rows.last().map(|r| r.0.clone()).unwrap_or_default(),
@@ -165,7 +162,7 @@ impl Kind for Spec {
             problems.push("no default partition".to_owned());
         }
         let result = result.expected(format!("partitions for every month {first} to {last}{default}"));
-        vec![if problems.is_empty() {
+        Ok(vec![if problems.is_empty() {
             result
                 .actual(format!(
                     "{} months covered{}",
@@ -179,7 +176,7 @@ impl Kind for Spec {
         } else {
             let text = problems.join("; ");
             result.actual(text.clone()).verdict(false, format!("`{}`: {text}", self.table))
-        }]
+        }])
     }
 }
 

@@ -26,7 +26,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use sqlx::{Column, Row, TypeInfo};
 
-use super::{CheckContext, CheckResult, CheckResultBuilder, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, CheckResultBuilder, Kind, ResolveContext};
 use crate::field::FieldError;
 
 pub(crate) const KIND: &str = "point_in_time";
@@ -135,7 +135,7 @@ impl Kind for Spec {
         self.label.clone()
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let mut results = Vec::with_capacity(2);
         for (side, sql) in [(Side::Present, &self.present), (Side::Absent, &self.absent)] {
             let started = Instant::now();
@@ -151,7 +151,7 @@ impl Kind for Spec {
                 )),
             });
         }
-        results
+        Ok(results)
     }
 }
 

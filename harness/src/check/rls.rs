@@ -48,7 +48,7 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, PolicyExpressions, PolicyInfo, capture};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed, quote_literal};
@@ -224,7 +224,7 @@ impl Kind for Spec {
         parts.join(", ")
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let mut results = Vec::new();
         for table in &self.tables {
             results.push(self.flags(ctx, table).await);
@@ -255,7 +255,7 @@ impl Kind for Spec {
                 results.push(fail_closed::fail_closed(ctx, table, fc).await);
             }
         }
-        results
+        Ok(results)
     }
 }
 

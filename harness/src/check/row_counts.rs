@@ -24,7 +24,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use std::sync::Arc;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::baseline::Baseline;
 use crate::field::FieldError;
 use crate::names::{self, Object};
@@ -244,7 +244,7 @@ impl Kind for Spec {
         names.join(", ")
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let mut results = Vec::new();
         for (table, expected) in &self.tables {
             results.push(self.compare(ctx, table, *expected).await);
@@ -268,7 +268,7 @@ impl Kind for Spec {
             let counts = baseline.row_counts.iter().map(|(t, n)| (t.clone(), *n)).collect();
             results.push(self.compare_all(ctx, "baseline", "the baseline recorded", counts).await);
         }
-        results
+        Ok(results)
     }
 }
 

@@ -63,7 +63,7 @@ use std::time::Instant;
 use crate::field::Spanned;
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
 use crate::journal::{Expected, Failure, Journal, Order, Preset, Records};
 use crate::names;
@@ -209,12 +209,12 @@ impl Kind for Spec {
         }
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let mut results = vec![self.newest(ctx).await];
         if let Some(failure) = &self.journal.failure {
             results.push(self.no_failures(ctx, failure).await);
         }
-        results
+        Ok(results)
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::baseline::{Baseline, SchemaInventory, capture};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed};
@@ -68,19 +68,11 @@ impl Kind for Spec {
         if self.baseline.is_some() { "the baseline's schemas".into() } else { self.schemas.join(", ") }
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         let mut results = Vec::new();
-        let actual = match capture::schemas(ctx.pool).await {
-            Ok(a) => a,
-            Err(err) => {
-                return vec![
-                    CheckResult::build(KIND, self.label(), started)
-                        .evidence(EVIDENCE)
-                        .error(format!("could not list schemas: {}", describe_sql_error(&err))),
-                ];
-            }
-        };
+        let actual =
+            capture::schemas(ctx.pool).await.or_check("could not list schemas").map_err(|e| e.evidence(EVIDENCE))?;
         if let Some(baseline) = &self.baseline {
             for (schema, want) in &baseline.schemas {
                 results.push(compare(schema, want, &actual, started));
@@ -109,7 +101,7 @@ impl Kind for Spec {
         if self.sequences {
             results.push(sequences(ctx).await);
         }
-        results
+        Ok(results)
     }
 }
 

@@ -48,7 +48,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use sqlx::{Executor, Row, ValueRef};
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
 
 pub(crate) const KIND: &str = "sql";
@@ -232,7 +232,7 @@ impl Kind for Spec {
         self.name.clone()
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         let expected =
             self.show(&self.expected.iter().map(|r| r.iter().map(Expected::show).collect()).collect::<Vec<_>>());
@@ -271,7 +271,7 @@ impl Kind for Spec {
                 } else {
                     format!("the query failed: {}", crate::names::describe_error(ctx.pool, &err).await)
                 };
-                return vec![result.error(why)];
+                return Ok(vec![result.error(why)]);
             }
         };
         let ok = rows_match(&self.expected, &rows);
@@ -282,7 +282,7 @@ impl Kind for Spec {
         } else {
             format!("`{}` returned {actual}, expected {expected}", self.name)
         };
-        vec![result.actual(actual).verdict(ok, message)]
+        Ok(vec![result.actual(actual).verdict(ok, message)])
     }
 }
 

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::check::relation::{self, trigger_problem};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error};
@@ -64,12 +64,12 @@ impl Kind for Spec {
         names.join(", ")
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let mut results = Vec::new();
         for (table, names) in &self.tables {
             results.push(one(ctx, table, names).await);
         }
-        results
+        Ok(results)
     }
 }
 

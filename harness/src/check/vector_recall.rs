@@ -23,7 +23,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use sqlx::{Connection, Executor, PgConnection, Row};
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::FieldError;
 use crate::names;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
@@ -122,23 +122,19 @@ impl Kind for Spec {
         }
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
-        let found = match sqlx::query(INDEXES_SQL).fetch_all(ctx.pool).await {
-            Ok(rows) => rows.iter().map(VectorIndex::from_row).collect::<Vec<_>>(),
-            Err(e) => {
-                return vec![
-                    CheckResult::build(KIND, self.label(), started)
-                        .evidence(INDEXES_SQL)
-                        .error(format!("could not list vector indexes: {}", describe_sql_error(&e))),
-                ];
-            }
-        };
+        let rows = sqlx::query(INDEXES_SQL)
+            .fetch_all(ctx.pool)
+            .await
+            .or_check("could not list vector indexes")
+            .map_err(|e| e.evidence(INDEXES_SQL))?;
+        let found: Vec<VectorIndex> = rows.iter().map(VectorIndex::from_row).collect();
         let mut results = Vec::new();
         let chosen: Vec<&VectorIndex> = if self.indexes.is_empty() {
             if found.is_empty() {
                 let result = CheckResult::build(KIND, self.label(), started).evidence(INDEXES_SQL);
-                return vec![result.actual("none").verdict(false, "the database has no hnsw or ivfflat index")];
+                return Ok(vec![result.actual("none").verdict(false, "the database has no hnsw or ivfflat index")]);
             }
             found.iter().collect()
         } else {
@@ -174,7 +170,7 @@ impl Kind for Spec {
         for index in chosen {
             results.push(self.measure(ctx, index).await);
         }
-        results
+        Ok(results)
     }
 }
 

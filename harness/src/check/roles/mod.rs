@@ -45,7 +45,7 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
-use super::{CheckContext, CheckResult, Kind, ResolveContext, bind_evidence};
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext, bind_evidence};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed, quote_literal};
 
@@ -175,19 +175,14 @@ impl Kind for Spec {
         self.role.clone()
     }
 
-    async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         let role = &self.role;
-        let attributes: Option<(bool, bool, bool, bool, bool, bool, i32)> =
-            match sqlx::query_as(ATTRIBUTES_SQL).bind(role).fetch_optional(ctx.pool).await {
-                Ok(a) => a,
-                Err(err) => {
-                    return vec![
-                        CheckResult::build(KIND, role.clone(), started)
-                            .error(format!("could not read role `{role}`: {}", describe_sql_error(&err))),
-                    ];
-                }
-            };
+        let attributes: Option<(bool, bool, bool, bool, bool, bool, i32)> = sqlx::query_as(ATTRIBUTES_SQL)
+            .bind(role)
+            .fetch_optional(ctx.pool)
+            .await
+            .or_check(&format!("could not read role `{role}`"))?;
         let Some((superuser, createrole, createdb, bypassrls, replication, login, server_version)) = attributes else {
             let message = crate::names::with_hint(
                 ctx.pool,
@@ -196,16 +191,16 @@ impl Kind for Spec {
                 format!("role `{role}` does not exist on the restored server"),
             )
             .await;
-            return vec![
+            return Ok(vec![
                 CheckResult::build(KIND, role.clone(), started)
                     .expected("the role exists")
                     .actual("missing")
                     .evidence(bind_evidence(ATTRIBUTES_SQL, &[role]))
                     .verdict(false, message),
-            ];
+            ]);
         };
         let attributes = Attributes { superuser, createrole, createdb, bypassrls, replication, login, server_version };
-        vec![
+        Ok(vec![
             self.floor(ctx).await,
             self.exact(ctx).await,
             self.attributes(attributes, started),
@@ -217,7 +212,7 @@ impl Kind for Spec {
         ]
         .into_iter()
         .flatten()
-        .collect()
+        .collect())
     }
 }
 
