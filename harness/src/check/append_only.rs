@@ -33,8 +33,9 @@
 use std::time::Instant;
 
 use serde::Deserialize;
-use sqlx::{Postgres, Transaction};
+use sqlx::PgConnection;
 
+use super::as_app::{self, in_savepoint};
 use super::loophole::{self, Step, Trusted};
 use super::relation::trigger_problem;
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, bind_evidence};
@@ -159,9 +160,8 @@ impl Spec {
     async fn probe(&self, ctx: &CheckContext<'_>, started: Instant) -> sqlx::Result<Vec<CheckResult>> {
         let set_role = crate::pg::set_local_role(&self.role);
         let t = self.table.sql();
-        let mut tx = ctx.pool.begin().await?;
-        // Before any savepoint: rolling back to one would undo them.
-        let window = super::as_app::open(&mut tx, Some(&self.role), &self.settings).await?;
+        let mut tx = as_app::Probe::begin(ctx.pool, Some(&self.role), &self.settings).await?;
+        let window = tx.window.clone();
         let settings = window.prefix();
         let mut results = vec![self.insert(&mut tx, &settings, started).await?];
 
@@ -226,23 +226,18 @@ impl Spec {
         {
             results.push(result);
         }
-        rollback(tx).await;
+        let _ = tx.rollback().await;
         Ok(results)
     }
 
     /// The INSERT, as the role: it must add a row that reaches the table itself.
-    async fn insert(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        settings: &str,
-        started: Instant,
-    ) -> sqlx::Result<CheckResult> {
+    async fn insert(&self, tx: &mut PgConnection, settings: &str, started: Instant) -> sqlx::Result<CheckResult> {
         let set_role = crate::pg::set_local_role(&self.role);
         let t = self.table.sql();
         // INSERT, as the role.
-        sqlx::query("SAVEPOINT probe").execute(&mut **tx).await?;
-        sqlx::query(&set_role).execute(&mut **tx).await?;
-        let inserted = sqlx::query(&self.insert).execute(&mut **tx).await;
+        sqlx::query("SAVEPOINT probe").execute(&mut *tx).await?;
+        sqlx::query(&set_role).execute(&mut *tx).await?;
+        let inserted = sqlx::query(&self.insert).execute(&mut *tx).await;
         let result = CheckResult::build(KIND, self.object("INSERT"), started)
             .expected("allowed (at least 1 row inserted into the table itself)")
             .evidence(format!("{settings}{set_role}; {}", self.insert));
@@ -256,15 +251,15 @@ impl Spec {
         };
         let described = inserted.map(|done| done.rows_affected()).map_err(|e| describe_sql_error(&e));
         if insert_ok {
-            sqlx::query("RELEASE SAVEPOINT probe").execute(&mut **tx).await?;
-            sqlx::query("RESET ROLE").execute(&mut **tx).await?;
+            sqlx::query("RELEASE SAVEPOINT probe").execute(&mut *tx).await?;
+            sqlx::query("RESET ROLE").execute(&mut *tx).await?;
         } else {
-            sqlx::query("ROLLBACK TO SAVEPOINT probe").execute(&mut **tx).await?;
+            sqlx::query("ROLLBACK TO SAVEPOINT probe").execute(&mut *tx).await?;
         }
         // A rule or trigger can turn the INSERT into one somewhere else: the row must reach the
         // table (or one of its partitions), as the transaction's own statistics count it.
         let reached: i64 =
-            if insert_ok { sqlx::query_scalar(REACHED_SQL).bind(&t).fetch_one(&mut **tx).await? } else { 0 };
+            if insert_ok { sqlx::query_scalar(REACHED_SQL).bind(&t).fetch_one(&mut *tx).await? } else { 0 };
         let (appended, actual) = judge_insert(described, reached);
         Ok(if appended {
             result.actual(actual).verdict(true, format!("`{}` can append to `{}`", self.role, self.table))
@@ -283,44 +278,43 @@ impl Spec {
     /// affected" from a change.
     async fn attempt(
         &self,
-        tx: &mut Transaction<'_, Postgres>,
+        tx: &mut PgConnection,
         operation: Operation,
         statement: &str,
         as_role: bool,
         reread: Option<&str>,
     ) -> sqlx::Result<Attempt> {
         let before: Option<String> = match reread {
-            Some(sql) => sqlx::query_scalar(sql).fetch_optional(&mut **tx).await?,
+            Some(sql) => sqlx::query_scalar(sql).fetch_optional(&mut *tx).await?,
             None => None,
         };
-        sqlx::query("SAVEPOINT probe").execute(&mut **tx).await?;
-        if as_role {
-            sqlx::query(&crate::pg::set_local_role(&self.role)).execute(&mut **tx).await?;
-        }
-        let attempt = match sqlx::query(statement).execute(&mut **tx).await {
-            Ok(done) if operation == Operation::Truncate => {
-                Attempt::Done { rows: done.rows_affected(), unchanged: None }
-            }
-            Ok(done) => {
-                let unchanged = match (reread, &before) {
-                    (Some(sql), Some(_)) if done.rows_affected() == 0 => {
-                        sqlx::query("RESET ROLE").execute(&mut **tx).await?;
-                        let after: Option<String> = sqlx::query_scalar(sql).fetch_optional(&mut **tx).await?;
-                        Some(after == before)
-                    }
-                    _ => None,
-                };
-                Attempt::Done { rows: done.rows_affected(), unchanged }
-            }
-            Err(err @ sqlx::Error::Database(_)) => {
-                let (code, context) = crate::sqlstate::of(&err).unwrap_or_default();
-                let message = err.as_database_error().map(|db| db.message().to_owned()).unwrap_or_default();
-                Attempt::Refused { code, message, context }
-            }
-            Err(err) => Attempt::Broken(describe_sql_error(&err)),
-        };
-        sqlx::query("ROLLBACK TO SAVEPOINT probe").execute(&mut **tx).await?;
-        Ok(attempt)
+        let role = as_role.then_some(self.role.as_str());
+        in_savepoint(tx, "probe", role, async |tx| {
+            let attempt = match sqlx::query(statement).execute(&mut *tx).await {
+                Ok(done) if operation == Operation::Truncate => {
+                    Attempt::Done { rows: done.rows_affected(), unchanged: None }
+                }
+                Ok(done) => {
+                    let unchanged = match (reread, &before) {
+                        (Some(sql), Some(_)) if done.rows_affected() == 0 => {
+                            sqlx::query("RESET ROLE").execute(&mut *tx).await?;
+                            let after: Option<String> = sqlx::query_scalar(sql).fetch_optional(&mut *tx).await?;
+                            Some(after == before)
+                        }
+                        _ => None,
+                    };
+                    Attempt::Done { rows: done.rows_affected(), unchanged }
+                }
+                Err(err @ sqlx::Error::Database(_)) => {
+                    let (code, context) = crate::sqlstate::of(&err).unwrap_or_default();
+                    let message = err.as_database_error().map(|db| db.message().to_owned()).unwrap_or_default();
+                    Attempt::Refused { code, message, context }
+                }
+                Err(err) => Attempt::Broken(describe_sql_error(&err)),
+            };
+            Ok(attempt)
+        })
+        .await?
     }
 
     /// The result of an UPDATE, DELETE or TRUNCATE attempt.
@@ -360,7 +354,7 @@ impl Spec {
     async fn aim(
         &self,
         ctx: &CheckContext<'_>,
-        tx: &mut Transaction<'_, Postgres>,
+        tx: &mut PgConnection,
         select: bool,
         watched: Vec<String>,
     ) -> sqlx::Result<Aim> {
@@ -411,19 +405,16 @@ impl Spec {
     }
 
     /// A row of the table the role sees (`as_role`, in a savepoint), or any row.
-    async fn seen_row(&self, tx: &mut Transaction<'_, Postgres>, as_role: bool) -> sqlx::Result<Option<(i64, String)>> {
+    async fn seen_row(&self, tx: &mut PgConnection, as_role: bool) -> sqlx::Result<Option<(i64, String)>> {
         let aim = format!(
             "SELECT tableoid::pg_catalog.oid::pg_catalog.int8, ctid::pg_catalog.text FROM {} LIMIT 1",
             self.table.sql()
         );
         if !as_role {
-            return sqlx::query_as(&aim).fetch_optional(&mut **tx).await;
+            return sqlx::query_as(&aim).fetch_optional(&mut *tx).await;
         }
-        sqlx::query("SAVEPOINT aim").execute(&mut **tx).await?;
-        sqlx::query(&crate::pg::set_local_role(&self.role)).execute(&mut **tx).await?;
-        let seen = sqlx::query_as(&aim).fetch_optional(&mut **tx).await;
-        sqlx::query("ROLLBACK TO SAVEPOINT aim").execute(&mut **tx).await?;
-        Ok(seen.ok().flatten())
+        let seen = in_savepoint(tx, "aim", Some(&self.role), async |tx| sqlx::query_as(&aim).fetch_optional(tx).await);
+        Ok(seen.await?.ok().flatten())
     }
 
     /// Tries every custom setting the table's triggers and policies read ([`loophole`]) on the
@@ -431,7 +422,7 @@ impl Spec {
     /// would, it must not let them through. `None` when nothing reads such a setting.
     async fn loopholes(
         &self,
-        tx: &mut Transaction<'_, Postgres>,
+        tx: &mut PgConnection,
         started: Instant,
         held: &[Held],
     ) -> sqlx::Result<Option<CheckResult>> {
@@ -443,12 +434,11 @@ impl Spec {
             return Ok(None);
         }
         let (attempts, trusted) = loophole::attempts(&levers, &self.trusted);
-        let set_role = crate::pg::set_local_role(&self.role);
         let mut opened = None;
         let mut unproven = None;
         'tries: for attempt in &attempts {
             for h in held {
-                let through = try_lever(tx, &set_role, attempt, h).await?;
+                let through = try_lever(tx, &self.role, attempt, h).await?;
                 match through {
                     Ok(false) => {}
                     Ok(true) => {
@@ -558,29 +548,26 @@ impl Spec {
 /// One lever tried on one refused statement, in a savepoint: `true` when the statement went
 /// through with the setting set, `Err` with why when its error proves nothing.
 async fn try_lever(
-    tx: &mut Transaction<'_, Postgres>,
-    set_role: &str,
+    tx: &mut PgConnection,
+    role: &str,
     attempt: &loophole::Attempt,
     h: &Held,
 ) -> sqlx::Result<Result<bool, String>> {
-    sqlx::query("SAVEPOINT lever").execute(&mut **tx).await?;
-    if h.as_role {
-        sqlx::query(set_role).execute(&mut **tx).await?;
-    }
-    let set = sqlx::query("SELECT pg_catalog.set_config($1, $2, true)")
-        .bind(&attempt.setting)
-        .bind(&attempt.value)
-        .execute(&mut **tx)
-        .await;
-    let through = match set {
-        Ok(_) => match sqlx::query(&h.statement).execute(&mut **tx).await {
-            Ok(done) => Ok(h.operation == Operation::Truncate || done.rows_affected() > 0),
-            Err(e) => loophole::stayed_shut(&e, Step::Statement(Probe::Write)).map(|()| false),
-        },
-        Err(e) => loophole::stayed_shut(&e, Step::Set).map(|()| false),
-    };
-    sqlx::query("ROLLBACK TO SAVEPOINT lever").execute(&mut **tx).await?;
-    Ok(through)
+    in_savepoint(tx, "lever", h.as_role.then_some(role), async |tx| {
+        let set = sqlx::query("SELECT pg_catalog.set_config($1, $2, true)")
+            .bind(&attempt.setting)
+            .bind(&attempt.value)
+            .execute(&mut *tx)
+            .await;
+        match set {
+            Ok(_) => match sqlx::query(&h.statement).execute(&mut *tx).await {
+                Ok(done) => Ok(h.operation == Operation::Truncate || done.rows_affected() > 0),
+                Err(e) => loophole::stayed_shut(&e, Step::Statement(Probe::Write)).map(|()| false),
+            },
+            Err(e) => loophole::stayed_shut(&e, Step::Set).map(|()| false),
+        }
+    })
+    .await
 }
 
 /// The row UPDATE and DELETE aim at, the evidence of a probe row made for them, or why there
@@ -598,10 +585,6 @@ const REACHED_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
        UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid) \
      SELECT coalesce(pg_catalog.sum(s.n_tup_ins), 0)::pg_catalog.int8 FROM pg_catalog.pg_stat_xact_all_tables s \
      WHERE s.relid IN (SELECT relid FROM tree)";
-
-async fn rollback(tx: Transaction<'_, Postgres>) {
-    let _ = tx.rollback().await;
-}
 
 #[cfg(test)]
 mod tests {

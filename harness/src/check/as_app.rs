@@ -16,8 +16,12 @@
 //! Either way a view may be read (pgdrill's own reads refuse them), and every setting applied
 //! is listed in the evidence with where it came from.
 
+use std::ops::{Deref, DerefMut};
+
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
 use super::Settings;
-use crate::pg::quote_literal;
+use crate::pg::{quote_literal, set_local_role};
 
 /// The backup's settings for a role's sessions in the current database, most specific first:
 /// `(origin rank, name=value)`.
@@ -159,6 +163,85 @@ pub(crate) async fn open(
         window.0.push(setting.evidence(role));
     }
     Ok(window)
+}
+
+/// The transaction a probe runs in: begun on the pool, the window for `role` open (see the
+/// module), always rolled back. `sql`, `append_only` and fail-closed `rls` all run in one.
+pub(crate) struct Probe<'p> {
+    tx: Transaction<'p, Postgres>,
+    /// What the window applied, as evidence.
+    pub(crate) window: Window,
+    role: Option<String>,
+}
+
+impl<'p> Probe<'p> {
+    /// Begins the transaction and opens the window (before any savepoint: rolling back to one
+    /// would undo it).
+    pub(crate) async fn begin(pool: &'p PgPool, role: Option<&str>, settings: &Settings) -> sqlx::Result<Self> {
+        let mut tx = pool.begin().await?;
+        let window = open(&mut tx, role, settings).await?;
+        Ok(Probe { tx, window, role: role.map(str::to_owned) })
+    }
+
+    /// `SET LOCAL ROLE` to the probe's role, when it has one.
+    pub(crate) fn set_role(&self) -> Option<String> {
+        self.role.as_deref().map(set_local_role)
+    }
+
+    /// Switches to the probe's role for the rest of the transaction (or of the savepoint it is in).
+    pub(crate) async fn become_role(&mut self) -> sqlx::Result<()> {
+        if let Some(set_role) = self.set_role() {
+            sqlx::query(&set_role).execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// The evidence of `statement` run in this probe as the role: the window, the role switch,
+    /// the statement.
+    pub(crate) fn evidence(&self, statement: &str) -> String {
+        evidence(&self.window, self.role.as_deref(), statement)
+    }
+
+    /// Rolls back everything the probe did.
+    pub(crate) async fn rollback(self) -> sqlx::Result<()> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for Probe<'_> {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for Probe<'_> {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+/// The evidence of `statement` run as `role` after `window`, in a transaction rolled back.
+pub(crate) fn evidence(window: &Window, role: Option<&str>, statement: &str) -> String {
+    let set_role = role.map(|r| format!("{};\n", set_local_role(r))).unwrap_or_default();
+    format!("-- in a transaction that is rolled back\n{}{set_role}{statement}", window.prefix())
+}
+
+/// Runs `f` in the savepoint `name`, as `role` when one is given, and rolls the savepoint back
+/// after it whatever `f` did: a try that leaves the transaction as it was.
+pub(crate) async fn in_savepoint<T>(
+    conn: &mut PgConnection,
+    name: &str,
+    role: Option<&str>,
+    f: impl AsyncFnOnce(&mut PgConnection) -> T,
+) -> sqlx::Result<T> {
+    sqlx::query(&format!("SAVEPOINT {name}")).execute(&mut *conn).await?;
+    if let Some(role) = role {
+        sqlx::query(&set_local_role(role)).execute(&mut *conn).await?;
+    }
+    let out = f(&mut *conn).await;
+    sqlx::query(&format!("ROLLBACK TO SAVEPOINT {name}")).execute(&mut *conn).await?;
+    Ok(out)
 }
 
 #[cfg(test)]

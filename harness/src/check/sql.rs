@@ -48,7 +48,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use sqlx::{Executor, Row, ValueRef};
 
-use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, as_app};
 use crate::field::FieldError;
 
 pub(crate) const KIND: &str = "sql";
@@ -236,33 +236,28 @@ impl Kind for Spec {
         let started = Instant::now();
         let expected =
             self.show(&self.expected.iter().map(|r| r.iter().map(Expected::show).collect()).collect::<Vec<_>>());
-        let mut result = CheckResult::build(KIND, self.name.clone(), started).expected(expected.clone());
-        let mut window = super::as_app::Window::default();
+        let result = CheckResult::build(KIND, self.name.clone(), started).expected(expected.clone());
+        let mut evidence = None;
         let outcome: sqlx::Result<Vec<Vec<Option<String>>>> = async {
-            let mut tx = ctx.pool.begin().await?;
-            window = super::as_app::open(&mut tx, self.role.as_deref(), &self.settings).await?;
-            if let Some(role) = &self.role {
-                sqlx::query(&crate::pg::set_local_role(role)).execute(&mut *tx).await?;
-            }
+            let mut probe = as_app::Probe::begin(ctx.pool, self.role.as_deref(), &self.settings).await?;
+            evidence = Some(probe.evidence(&self.query));
+            probe.become_role().await?;
             // One statement: the server parses the query as a prepared statement, which cannot
             // hold two (a second could COMMIT what the first changed, out of the rollback).
-            (&mut *tx).prepare(&self.query).await?;
+            (&mut *probe).prepare(&self.query).await?;
             // Then it runs as written (a data-modifying WITH must be the top level: no wrapping),
             // by the simple protocol, whose values are text printed by each type's output
             // function, as psql prints them.
-            let conn: &mut sqlx::PgConnection = &mut tx;
-            let rows = conn.fetch_all(sqlx::raw_sql(&self.query)).await?;
+            let rows = probe.fetch_all(sqlx::raw_sql(&self.query)).await?;
             let values = rows.iter().map(text_values).collect::<sqlx::Result<Vec<_>>>()?;
-            tx.rollback().await?;
+            probe.rollback().await?;
             Ok(values)
         }
         .await;
-        result = result.evidence(format!(
-            "-- in a transaction that is rolled back\n{}{}{}",
-            window.prefix(),
-            self.role.as_ref().map(|role| format!("{};\n", crate::pg::set_local_role(role))).unwrap_or_default(),
-            self.query
-        ));
+        // A probe that did not begin applied no window.
+        let evidence =
+            evidence.unwrap_or_else(|| as_app::evidence(&as_app::Window::default(), self.role.as_deref(), &self.query));
+        let result = result.evidence(evidence);
         let rows = match outcome {
             Ok(rows) => rows,
             Err(err) => {

@@ -151,11 +151,10 @@ async fn prove(
     role: &str,
     ran: &mut Vec<String>,
 ) -> Proven {
-    let mut tx = ctx.pool.begin().await?;
-    let window = as_app::open(&mut tx, Some(role), &fc.settings).await?;
-    let mut watched = window.names();
+    let mut tx = as_app::Probe::begin(ctx.pool, Some(role), &fc.settings).await?;
+    let mut watched = tx.window.names();
     watched.push(fc.setting.clone());
-    ran.extend(window.0);
+    ran.extend(tx.window.0.iter().cloned());
     let path = probe::pin_search_path(&mut tx, ran).await?;
     let prepared = match prepare(&mut tx, table, fc, role, ran).await? {
         Ok(prepared) => prepared,
@@ -360,8 +359,7 @@ async fn try_door(
     probes: &[(i64, &str)],
 ) -> sqlx::Result<Result<i64, String>> {
     let set = "SELECT pg_catalog.set_config($1, $2, true)";
-    sqlx::query("SAVEPOINT door").execute(&mut *conn).await?;
-    let tried = async {
+    as_app::in_savepoint(conn, "door", None, async |conn| {
         let sets = tenant.into_iter().chain([(attempt.setting.as_str(), attempt.value.as_str())]);
         for (setting, value) in sets {
             if let Err(e) = sqlx::query(set).bind(setting).bind(value).execute(&mut *conn).await {
@@ -376,10 +374,8 @@ async fn try_door(
             .fetch_one(&mut *conn)
             .await
             .or_else(|e| loophole::stayed_shut(&e, Step::Statement(Probe::PolicyRead)).map(|()| 0))
-    }
-    .await;
-    sqlx::query("ROLLBACK TO SAVEPOINT door").execute(&mut *conn).await?;
-    Ok(tried)
+    })
+    .await
 }
 
 /// The reads as the role: with no tenant set, each door a session could open itself, as tenant
