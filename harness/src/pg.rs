@@ -125,6 +125,54 @@ fn split_dotted(text: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// A type's `pg_type.typcategory`: what kind of value it holds, as the parser groups types (see
+/// PostgreSQL's `pg_type` documentation, table "typcategory Codes").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum TypeCategory {
+    Array,
+    Boolean,
+    Composite,
+    DateTime,
+    Enum,
+    Geometric,
+    Network,
+    Numeric,
+    Pseudo,
+    Range,
+    String,
+    Timespan,
+    UserDefined,
+    BitString,
+    #[default]
+    Unknown,
+    Internal,
+}
+
+impl TypeCategory {
+    /// The category of a `typcategory` code; a code PostgreSQL does not define is `UserDefined`
+    /// (an extension may choose its own letter).
+    pub(crate) fn of_code(code: &str) -> TypeCategory {
+        match code {
+            "A" => TypeCategory::Array,
+            "B" => TypeCategory::Boolean,
+            "C" => TypeCategory::Composite,
+            "D" => TypeCategory::DateTime,
+            "E" => TypeCategory::Enum,
+            "G" => TypeCategory::Geometric,
+            "I" => TypeCategory::Network,
+            "N" => TypeCategory::Numeric,
+            "P" => TypeCategory::Pseudo,
+            "R" => TypeCategory::Range,
+            "S" => TypeCategory::String,
+            "T" => TypeCategory::Timespan,
+            "V" => TypeCategory::BitString,
+            "X" => TypeCategory::Unknown,
+            "Z" => TypeCategory::Internal,
+            _ => TypeCategory::UserDefined,
+        }
+    }
+}
+
 /// The major version of a `server_version_num` (170011 -> 17; 90624 -> 906, as 9.6 was a major version).
 pub(crate) fn major_of_version_num(num: u32) -> u32 {
     if num >= 100_000 { num / 10_000 } else { num / 100 }

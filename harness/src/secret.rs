@@ -52,17 +52,32 @@ pub enum SecretSource {
     File(std::path::PathBuf),
 }
 
+/// Why a secret could not be read. It names where the secret should have been, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable that should hold it is not set (or is not UTF-8).
+    #[error("the environment variable `{var}` is not set")]
+    Unset { var: String },
+    /// The file that should hold it could not be read.
+    #[error("cannot read `{}`", path.display())]
+    Unreadable {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 impl SecretSource {
-    /// The secret's value; errors name where it should have been, never a value.
-    pub fn resolve(&self) -> Result<Secret, String> {
+    /// The secret's value (a file's without its final line break).
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
         match self {
             SecretSource::Inline(secret) => Ok(secret.clone()),
             SecretSource::Env(var) => {
-                std::env::var(var).map(Secret::new).map_err(|_| format!("the environment variable `{var}` is not set"))
+                std::env::var(var).map(Secret::new).map_err(|_| SecretError::Unset { var: var.clone() })
             }
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|text| Secret::new(text.trim_end_matches(['\n', '\r'])))
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display())),
+                .map_err(|source| SecretError::Unreadable { path: path.clone(), source }),
         }
     }
 }

@@ -97,11 +97,9 @@ impl Kind for Spec {
     }
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
-        let databases = read_databases(ctx).await.map_err(|message| {
-            CheckError::new(message)
-                .expected("every recorded collation version is the target's")
-                .evidence(DATABASES_SQL)
-        })?;
+        let databases = read_databases(ctx)
+            .await
+            .map_err(|e| e.expected("every recorded collation version is the target's").evidence(DATABASES_SQL))?;
         let mut results = Vec::new();
         for database in &databases {
             let started = Instant::now();
@@ -214,17 +212,17 @@ impl Catalog {
 
 /// The databases to judge: the drilled one first, then the others by name (on a shared server,
 /// the drilled one only).
-async fn read_databases(ctx: &CheckContext<'_>) -> Result<Vec<DatabaseCollation>, String> {
-    let fail = |e: sqlx::Error| ctx.redactor.redact(&describe_sql_error(&e));
+async fn read_databases(ctx: &CheckContext<'_>) -> Result<Vec<DatabaseCollation>, CheckError> {
+    let fail = |e: sqlx::Error| CheckError::new(ctx.redactor.redact(&describe_sql_error(&e)));
     let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
         .fetch_one(ctx.pool)
         .await
         .map_err(fail)?;
     if version < 150000 {
-        return Err(format!(
+        return Err(CheckError::new(format!(
             "the target runs PostgreSQL {}, which records no database collation version: the check needs 15 or newer",
             version / 10000
-        ));
+        )));
     }
     let only = ctx.target.database_suffix.is_some().then_some(ctx.database);
     /// Name, provider, locale, recorded and actual versions, whether it takes connections.

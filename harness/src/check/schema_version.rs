@@ -185,8 +185,8 @@ impl Kind for Spec {
             }
             (None, Some(dir)) => {
                 let path = ctx.base.join(dir.get_ref());
-                let folder =
-                    crate::journal::folder::read(&path, records).map_err(|m| FieldError::new(dir.span(), m))?;
+                let folder = crate::journal::folder::read(&path, records)
+                    .map_err(|e| FieldError::new(dir.span(), crate::error::error_chain(&e)))?;
                 let source = format!("newest file of {}: {}", crate::field::normalize(&path).display(), folder.source);
                 (folder.newest.clone(), Some(source), Some(folder))
             }

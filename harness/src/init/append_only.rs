@@ -6,23 +6,23 @@
 use super::inventory::{AppendOnlyFound, ColumnFound, Inventory};
 use super::write::{Block, inline, list, string};
 use crate::baseline::PolicyInfo;
-use crate::pg::{quote_ident_if_needed, quote_literal};
+use crate::pg::{TypeCategory, quote_ident_if_needed, quote_literal};
 
 /// A value of `column`'s type, as SQL; `None` when pgdrill cannot make one up.
 pub(crate) fn value(column: &ColumnFound) -> Option<String> {
     let ty = &column.sql_type;
-    let expr = match (ty.as_str(), column.category.as_str()) {
+    let expr = match (ty.as_str(), column.category) {
         ("uuid", _) => return Some("gen_random_uuid()".into()),
         ("json" | "jsonb", _) => "'{}'".to_owned(),
         ("smallint", _) => "floor(random() * 30000)".to_owned(),
-        (_, "N") => "floor(random() * 1000000000)".to_owned(),
-        (_, "S") => "'pgdrill-probe-' || substr(md5(random()::text), 1, 12)".to_owned(),
-        (_, "B") => return Some("false".into()),
-        (_, "D") => "now()".to_owned(),
-        (_, "T") => "'0'".to_owned(),
-        (_, "A") => "'{}'".to_owned(),
-        (_, "I") => "'127.0.0.1'".to_owned(),
-        (_, "E") => return column.first_label.as_deref().map(quote_literal),
+        (_, TypeCategory::Numeric) => "floor(random() * 1000000000)".to_owned(),
+        (_, TypeCategory::String) => "'pgdrill-probe-' || substr(md5(random()::text), 1, 12)".to_owned(),
+        (_, TypeCategory::Boolean) => return Some("false".into()),
+        (_, TypeCategory::DateTime) => "now()".to_owned(),
+        (_, TypeCategory::Timespan) => "'0'".to_owned(),
+        (_, TypeCategory::Array) => "'{}'".to_owned(),
+        (_, TypeCategory::Network) => "'127.0.0.1'".to_owned(),
+        (_, TypeCategory::Enum) => return column.first_label.as_deref().map(quote_literal),
         _ => return None,
     };
     Some(format!("({expr})::{ty}"))
@@ -33,10 +33,10 @@ fn tenant_value(column: &ColumnFound) -> Option<String> {
     if let Some((_, value)) = &column.references {
         return Some(value.clone());
     }
-    match (column.sql_type.as_str(), column.category.as_str()) {
+    match (column.sql_type.as_str(), column.category) {
         ("uuid", _) => Some("00000000-0000-4000-8000-000000d1a11e".into()),
-        (_, "N") => Some("1".into()),
-        (_, "S") => Some("pgdrill-probe".into()),
+        (_, TypeCategory::Numeric) => Some("1".into()),
+        (_, TypeCategory::String) => Some("pgdrill-probe".into()),
         _ => None,
     }
 }
@@ -149,7 +149,7 @@ mod tests {
         ColumnFound {
             name: name.into(),
             sql_type: sql_type.into(),
-            category: category.into(),
+            category: TypeCategory::of_code(category),
             required: true,
             ..Default::default()
         }

@@ -92,7 +92,7 @@ pub(crate) struct ColumnFound {
     /// `format_type`: `uuid`, `character varying(40)`.
     pub sql_type: String,
     /// `pg_type.typcategory` (of a domain's base type).
-    pub category: String,
+    pub category: crate::pg::TypeCategory,
     /// An enum's first label.
     pub first_label: Option<String>,
     /// An INSERT must give it a value: NOT NULL, without a default.
@@ -396,7 +396,7 @@ async fn insert_columns(pool: &PgPool, oid: i64) -> sqlx::Result<Vec<ColumnFound
         .map(|(name, sql_type, category, first_label, required)| ColumnFound {
             name,
             sql_type,
-            category,
+            category: crate::pg::TypeCategory::of_code(&category),
             first_label,
             required,
             references: None,

@@ -631,7 +631,7 @@ mod tests {
                 columns: vec![super::super::inventory::ColumnFound {
                     name: "action".into(),
                     sql_type: "text".into(),
-                    category: "S".into(),
+                    category: crate::pg::TypeCategory::String,
                     first_label: None,
                     required: true,
                     references: None,

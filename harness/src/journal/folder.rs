@@ -3,10 +3,38 @@
 //! `20230101000000_init/` folders, `V1_10__x.sql`, `1680000000000-AddUsers.ts`), Drizzle's
 //! `meta/_journal.json`; Alembic, Liquibase and sqitch in [`super::plans`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Records;
 use super::plans;
+
+/// Why the code's migrations could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FolderError {
+    /// A folder or file of migrations could not be read.
+    #[error("cannot read `{}`", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// It holds no migration: `what` names what was looked for.
+    #[error("no {what} in `{}`", path.display())]
+    Empty { path: PathBuf, what: &'static str },
+    /// A file that does not read as its format says.
+    #[error("`{}` {problem}", path.display())]
+    Malformed { path: PathBuf, problem: String },
+}
+
+impl FolderError {
+    pub(crate) fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> FolderError {
+        move |source| FolderError::Unreadable { path: path.to_owned(), source }
+    }
+
+    pub(crate) fn malformed(path: &Path, problem: impl std::fmt::Display) -> FolderError {
+        FolderError::Malformed { path: path.to_owned(), problem: problem.to_string() }
+    }
+}
 
 /// The code's migrations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +55,7 @@ pub(crate) struct Folder {
 
 /// Reads the migrations of `path` (a folder; Liquibase's root changelog or sqitch's plan may be
 /// the file itself), as `records` says the runner records them.
-pub(crate) fn read(path: &Path, records: Records) -> Result<Folder, String> {
+pub(crate) fn read(path: &Path, records: Records) -> Result<Folder, FolderError> {
     match records {
         Records::DrizzleWhen => drizzle(path),
         Records::AlembicRevision => plans::alembic(path),
@@ -77,9 +105,8 @@ fn pascal_case(name: &str) -> String {
 }
 
 /// The files (or Prisma's migration folders) with a leading version, ordered by it.
-fn numbered(dir: &Path, records: Records) -> Result<Folder, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read migrations folder `{}`: {e}", dir.display()))?;
+fn numbered(dir: &Path, records: Records) -> Result<Folder, FolderError> {
+    let entries = std::fs::read_dir(dir).map_err(FolderError::unreadable(dir))?;
     let mut found: Vec<(String, String, String)> = entries
         .flatten()
         .filter_map(|entry| {
@@ -89,7 +116,7 @@ fn numbered(dir: &Path, records: Records) -> Result<Folder, String> {
         .collect();
     found.sort_by(|a, b| crate::pg::compare_versions(&a.0, &b.0).then_with(|| a.2.cmp(&b.2)));
     let Some((_, recorded, file)) = found.last().cloned() else {
-        return Err(format!("no migration files in `{}`", dir.display()));
+        return Err(FolderError::Empty { path: dir.to_owned(), what: "migration files" });
     };
     let newest = match records {
         Records::TypeormClass => typeorm_class(&dir.join(&file)).unwrap_or(recorded),
@@ -111,17 +138,17 @@ fn typeorm_class(file: &Path) -> Option<String> {
 }
 
 /// Drizzle's journal (`meta/_journal.json`): its entries in order, each as its `when`.
-fn drizzle(dir: &Path) -> Result<Folder, String> {
+fn drizzle(dir: &Path) -> Result<Folder, FolderError> {
     let journal = dir.join("meta/_journal.json");
-    let text = std::fs::read_to_string(&journal).map_err(|e| format!("cannot read `{}`: {e}", journal.display()))?;
+    let text = std::fs::read_to_string(&journal).map_err(FolderError::unreadable(&journal))?;
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("`{}` is not JSON: {e}", journal.display()))?;
+        serde_json::from_str(&text).map_err(|e| FolderError::malformed(&journal, format!("is not JSON: {e}")))?;
     let entries = value["entries"].as_array().filter(|e| !e.is_empty());
-    let entries = entries.ok_or_else(|| format!("`{}` lists no entries", journal.display()))?;
+    let entries = entries.ok_or_else(|| FolderError::malformed(&journal, "lists no entries"))?;
     let mut history = Vec::new();
     for entry in entries {
         let when =
-            entry["when"].as_i64().ok_or_else(|| format!("an entry of `{}` has no `when`", journal.display()))?;
+            entry["when"].as_i64().ok_or_else(|| FolderError::malformed(&journal, "has an entry with no `when`"))?;
         history.push(when.to_string());
     }
     let last = entries.last().expect("not empty");
@@ -194,7 +221,12 @@ mod tests {
         assert_eq!((drizzle.newest.as_str(), drizzle.source.as_str()), ("1763500000000", "0001_b"));
         assert_eq!(drizzle.history, ["1700000000000", "1763500000000"]);
         assert!(read(&dir.path().join("nope"), Records::Number).is_err());
-        assert!(read(folder(&["README.md"]).path(), Records::Number).unwrap_err().starts_with("no migration files"));
+        assert!(
+            read(folder(&["README.md"]).path(), Records::Number)
+                .unwrap_err()
+                .to_string()
+                .starts_with("no migration files")
+        );
     }
 
     #[test]

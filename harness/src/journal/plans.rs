@@ -7,14 +7,13 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::folder::Folder;
+use super::folder::{Folder, FolderError};
 
 /// Alembic's `versions/` (or a folder holding it): the heads are the revisions no other
 /// revision's `down_revision` names, recorded one per row, written here space-separated.
-pub(crate) fn alembic(path: &Path) -> Result<Folder, String> {
+pub(crate) fn alembic(path: &Path) -> Result<Folder, FolderError> {
     let dir = if path.join("versions").is_dir() { path.join("versions") } else { path.to_owned() };
-    let entries =
-        std::fs::read_dir(&dir).map_err(|e| format!("cannot read migrations folder `{}`: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(&dir).map_err(FolderError::unreadable(&dir))?;
     let revision = Regex::new(r#"(?m)^revision\s*(?::[^=\n]+)?=\s*['"]([^'"]+)['"]"#).expect("valid");
     let down = Regex::new(r"(?m)^down_revision\s*(?::[^=\n]+)?=\s*(.+)$").expect("valid");
     let quoted = Regex::new(r#"['"]([^'"]+)['"]"#).expect("valid");
@@ -34,7 +33,7 @@ pub(crate) fn alembic(path: &Path) -> Result<Folder, String> {
         graph.insert(id, (parents, file));
     }
     if graph.is_empty() {
-        return Err(format!("no Alembic revisions (`revision = ...`) in `{}`", dir.display()));
+        return Err(FolderError::Empty { path: dir, what: "Alembic revisions (`revision = ...`)" });
     }
     let named: BTreeSet<&String> = graph.values().flat_map(|(parents, _)| parents).collect();
     let heads: Vec<&String> = graph.keys().filter(|r| !named.contains(r)).collect();
@@ -76,9 +75,9 @@ pub(crate) fn alembic(path: &Path) -> Result<Folder, String> {
 
 /// sqitch's plan (`sqitch.plan`, or the folder holding it): its changes in order, the newest
 /// the last change line; its `%project`.
-pub(crate) fn sqitch(path: &Path) -> Result<Folder, String> {
+pub(crate) fn sqitch(path: &Path) -> Result<Folder, FolderError> {
     let plan = if path.is_dir() { path.join("sqitch.plan") } else { path.to_owned() };
-    let text = std::fs::read_to_string(&plan).map_err(|e| format!("cannot read `{}`: {e}", plan.display()))?;
+    let text = std::fs::read_to_string(&plan).map_err(FolderError::unreadable(&plan))?;
     let mut history = Vec::new();
     let mut project = None;
     for line in text.lines().map(str::trim) {
@@ -99,20 +98,21 @@ pub(crate) fn sqitch(path: &Path) -> Result<Folder, String> {
             history.push(name.to_owned());
         }
     }
-    let newest = history.last().cloned().ok_or_else(|| format!("`{}` plans no change", plan.display()))?;
+    let newest = history.last().cloned().ok_or_else(|| FolderError::malformed(&plan, "plans no change"))?;
     Ok(Folder { source: format!("{} (last change)", file_name(&plan)), key: newest.clone(), newest, history, project })
 }
 
 /// Liquibase's root changelog (or a folder holding `db.changelog-master.*` or `changelog.*`):
 /// every changeset in the order Liquibase runs them, following `include` and `includeAll`;
 /// XML, YAML, JSON and formatted SQL.
-pub(crate) fn liquibase(path: &Path) -> Result<Folder, String> {
+pub(crate) fn liquibase(path: &Path) -> Result<Folder, FolderError> {
     let root = if path.is_dir() { root_changelog(path)? } else { path.to_owned() };
     let search: Vec<PathBuf> = root.parent().map(|p| p.ancestors().map(Path::to_owned).collect()).unwrap_or_default();
     let mut history = Vec::new();
     let mut seen = BTreeSet::new();
     changelog(&root, &search, &mut history, &mut seen)?;
-    let (newest, source) = history.last().cloned().ok_or_else(|| format!("`{}` holds no changeset", root.display()))?;
+    let (newest, source) =
+        history.last().cloned().ok_or_else(|| FolderError::malformed(&root, "holds no changeset"))?;
     Ok(Folder {
         key: newest.clone(),
         newest,
@@ -122,7 +122,7 @@ pub(crate) fn liquibase(path: &Path) -> Result<Folder, String> {
     })
 }
 
-fn root_changelog(dir: &Path) -> Result<PathBuf, String> {
+fn root_changelog(dir: &Path) -> Result<PathBuf, FolderError> {
     for stem in ["db.changelog-master", "changelog-master", "changelog", "db.changelog"] {
         for ext in ["xml", "yaml", "yml", "json", "sql"] {
             let candidate = dir.join(format!("{stem}.{ext}"));
@@ -131,7 +131,10 @@ fn root_changelog(dir: &Path) -> Result<PathBuf, String> {
             }
         }
     }
-    Err(format!("no root changelog (db.changelog-master.xml, ...) in `{}`: name the file itself", dir.display()))
+    Err(FolderError::Empty {
+        path: dir.to_owned(),
+        what: "root changelog (db.changelog-master.xml, ...): name the file itself",
+    })
 }
 
 fn file_name(path: &Path) -> String {
@@ -151,16 +154,16 @@ fn changelog(
     search: &[PathBuf],
     out: &mut Vec<(String, PathBuf)>,
     seen: &mut BTreeSet<PathBuf>,
-) -> Result<(), String> {
+) -> Result<(), FolderError> {
     if !seen.insert(file.to_owned()) {
         return Ok(());
     }
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read changelog `{}`: {e}", file.display()))?;
+    let text = std::fs::read_to_string(file).map_err(FolderError::unreadable(file))?;
     let ext = file.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     let entries = match ext.as_str() {
-        "xml" => xml_entries(&text).map_err(|e| format!("changelog `{}`: {e}", file.display()))?,
+        "xml" => xml_entries(&text).map_err(|e| FolderError::malformed(file, format!("is not a changelog: {e}")))?,
         "yaml" | "yml" => yaml_entries(&text),
-        "json" => json_entries(&text).map_err(|e| format!("changelog `{}`: {e}", file.display()))?,
+        "json" => json_entries(&text).map_err(|e| FolderError::malformed(file, format!("is not a changelog: {e}")))?,
         _ => sql_entries(&text),
     };
     let here = file.parent().unwrap_or(Path::new("."));
@@ -192,11 +195,11 @@ fn changelog(
 }
 
 /// The changelogs under a folder, as `includeAll` takes them: recursively, by path.
-fn all_changelogs(dir: &Path) -> Result<Vec<PathBuf>, String> {
+fn all_changelogs(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir).map_err(FolderError::unreadable(&dir))?;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -213,12 +216,12 @@ fn all_changelogs(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn xml_entries(text: &str) -> Result<Vec<Entry>, String> {
+fn xml_entries(text: &str) -> Result<Vec<Entry>, quick_xml::Error> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(text);
     let mut out = Vec::new();
     loop {
-        match reader.read_event().map_err(|e| e.to_string())? {
+        match reader.read_event()? {
             Event::Start(e) | Event::Empty(e) => {
                 let mut attrs: BTreeMap<String, String> = BTreeMap::new();
                 for a in e.attributes().flatten() {
@@ -243,8 +246,8 @@ fn xml_entries(text: &str) -> Result<Vec<Entry>, String> {
     }
 }
 
-fn json_entries(text: &str) -> Result<Vec<Entry>, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+fn json_entries(text: &str) -> Result<Vec<Entry>, serde_json::Error> {
+    let value: serde_json::Value = serde_json::from_str(text)?;
     let items = value["databaseChangeLog"].as_array().cloned().unwrap_or_default();
     let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
     let relative = |v: &serde_json::Value| v["relativeToChangelogFile"].as_bool().unwrap_or(false);

@@ -140,7 +140,7 @@ impl UrlSource {
         }
     }
 
-    fn resolve(&self) -> Result<Secret, String> {
+    fn resolve(&self) -> Result<Secret, crate::secret::SecretError> {
         match self {
             UrlSource::Env(var) => SecretSource::Env(var.clone()).resolve(),
             UrlSource::File(path) => SecretSource::File(path.clone()).resolve(),
@@ -559,7 +559,7 @@ async fn remove_folders_kept_for(record: Option<&Path>) {
 /// Drops a kept server database and the roles the drill made, as the scenario's admin.
 async fn drop_on_server(server: &ServerRecord) -> Result<(), String> {
     use sqlx::{Connection, Executor};
-    let url = server.url.resolve()?;
+    let url = server.url.resolve().map_err(|e| crate::error::error_chain(&e))?;
     let redact = |text: String| crate::secret::redact_url_passwords(&text).replace(url.expose(), "***");
     let options: sqlx::postgres::PgConnectOptions =
         url.expose().parse().map_err(|e: sqlx::Error| redact(e.to_string()))?;

@@ -29,7 +29,7 @@ pub struct Running {
 }
 
 pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
-    let url = spec.url.resolve().map_err(|message| TargetError::Config { message })?;
+    let url = spec.url.resolve().map_err(|e| TargetError::Config { message: crate::error::error_chain(&e) })?;
     let parsed = reqwest::Url::parse(url.expose())
         .map_err(|e| TargetError::Config { message: format!("the server's connection string is not a URL: {e}") })?;
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {

@@ -74,7 +74,7 @@ pub(crate) async fn download(
     redactor: &Redactor,
     progress: Progress<'_>,
 ) -> Result<Backup, SourceError> {
-    let url = spec.url.resolve().map_err(|message| SourceError::Credential { what: "URL", message })?;
+    let url = spec.url.resolve().map_err(|source| SourceError::Credential { what: "URL", source })?;
     register_url_secrets(url.expose(), redactor);
     let url = url.expose().trim().to_owned();
     let location = shown(&url);
@@ -83,7 +83,7 @@ pub(crate) async fn download(
     }
     let token = match &spec.token {
         Some(source) => {
-            let token = source.resolve().map_err(|message| SourceError::Credential { what: "token", message })?;
+            let token = source.resolve().map_err(|source| SourceError::Credential { what: "token", source })?;
             redactor.register(&token);
             Some(token)
         }

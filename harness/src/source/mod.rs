@@ -145,8 +145,12 @@ pub(crate) enum SourceError {
     #[error("the environment variable `{variable}` is not set (the scenario reads a credential from it)")]
     MissingSecret { variable: String },
     /// A credential the scenario reads from the environment or a file is not there.
-    #[error("{message} (the scenario reads the source's {what} from it)")]
-    Credential { what: &'static str, message: String },
+    #[error("the source's {what} could not be read")]
+    Credential {
+        what: &'static str,
+        #[source]
+        source: crate::secret::SecretError,
+    },
     /// The backup is much smaller than the one before it.
     #[error("`{location}` is {} ({size} bytes), under {:.0}% of the previous backup `{previous}` ({} , {previous_size} bytes): a backup that shrank this much is suspect (hint: set `source.min_size_ratio` if the drop is expected)", human_size(*size), ratio * 100.0, human_size(*previous_size))]
     Shrunk { location: String, size: u64, previous: String, previous_size: u64, ratio: f64 },

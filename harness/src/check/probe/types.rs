@@ -6,6 +6,8 @@
 
 use sqlx::PgConnection;
 
+use crate::pg::TypeCategory;
+
 /// How deep a type may nest (a domain over an array of a composite of a range ...) before
 /// pgdrill gives up on it.
 const MAX_DEPTH: usize = 6;
@@ -23,7 +25,7 @@ pub(crate) struct TypeFacts {
 pub(crate) enum TypeKind {
     /// A base type: `pg_type.typname` (`int2`, `varchar`, `vector`), its schema, its type
     /// modifier (-1: none), `typcategory`, and the extension that owns it.
-    Base { typname: String, schema: String, typmod: i32, category: char, extension: Option<String> },
+    Base { typname: String, schema: String, typmod: i32, category: TypeCategory, extension: Option<String> },
     /// A domain over its base type (the base with the domain's own type modifier).
     Domain(Box<TypeFacts>),
     /// An array of its element type.
@@ -44,7 +46,7 @@ impl TypeFacts {
     /// A built-in base type (in `pg_catalog`) named `typname`, for tests and for callers that
     /// know the type.
     #[cfg(test)]
-    pub(crate) fn builtin(name: &str, typname: &str, typmod: i32, category: char) -> Self {
+    pub(crate) fn builtin(name: &str, typname: &str, typmod: i32, category: TypeCategory) -> Self {
         TypeFacts {
             name: name.into(),
             kind: TypeKind::Base {
@@ -124,7 +126,7 @@ fn read_at<'c>(
         if depth >= MAX_DEPTH {
             return Ok(TypeFacts { name, kind: TypeKind::Other("nested too deep".into()) });
         }
-        let category = category.chars().next().unwrap_or('X');
+        let category = TypeCategory::of_code(&category);
         let kind = match typtype.as_str() {
             "d" => TypeKind::Domain(Box::new(read_at(conn, base, base_typmod, depth + 1).await?)),
             "e" => TypeKind::Enum(labels),
@@ -148,7 +150,10 @@ fn read_at<'c>(
             // A true array: a variable-length type whose elements are another type (`point`
             // and `name` have an element type too, but a fixed length; `int2vector` and
             // `oidvector` are their own input formats).
-            "b" if elem != 0 && category == 'A' && !matches!(typname.as_str(), "int2vector" | "oidvector") => {
+            "b" if elem != 0
+                && category == TypeCategory::Array
+                && !matches!(typname.as_str(), "int2vector" | "oidvector") =>
+            {
                 // An array column's type modifier is its element's (`varchar(10)[]`).
                 TypeKind::Array(Box::new(read_at(conn, elem, typmod, depth + 1).await?))
             }

@@ -13,7 +13,7 @@
 //! none can be made), domains their base type's value cast to the domain.
 
 use super::types::{TypeFacts, TypeKind};
-use crate::pg::quote_literal;
+use crate::pg::{TypeCategory, quote_literal};
 
 /// A random integer from 1 to `max` (at most 2^53, where a double is still exact).
 fn random_int(max: u64) -> String {
@@ -42,7 +42,7 @@ pub(crate) fn value(ty: &TypeFacts, unique: bool) -> Result<String, String> {
             match known {
                 Some(expr) => expr,
                 // A string type of an extension pgdrill does not know takes a string.
-                None if *category == 'S' && schema != "pg_catalog" => random_text(None),
+                None if *category == TypeCategory::String && schema != "pg_catalog" => random_text(None),
                 None => return Err(format!("pgdrill cannot make up a value of type {}", ty.name)),
             }
         }
@@ -306,7 +306,7 @@ pub(crate) fn tenant_literal(ty: &TypeFacts) -> Option<String> {
             };
             (digits >= 1).then(|| (1 + n % (10u64.pow(digits as u32) - 1)).to_string())
         }
-        _ if *category == 'S' => {
+        _ if *category == TypeCategory::String => {
             let text = format!("{}-pgdrill-tenant", &hex[..12]);
             Some(match length(typname, *typmod) {
                 Some(len) => text.chars().take(len).collect(),
@@ -321,8 +321,9 @@ pub(crate) fn tenant_literal(ty: &TypeFacts) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn base(name: &str, typname: &str, typmod: i32, category: char) -> TypeFacts {
-        TypeFacts::builtin(name, typname, typmod, category)
+    /// A built-in base type of the `typcategory` `code`.
+    fn base(name: &str, typname: &str, typmod: i32, code: char) -> TypeFacts {
+        TypeFacts::builtin(name, typname, typmod, TypeCategory::of_code(&code.to_string()))
     }
 
     fn of(name: &str, kind: TypeKind) -> TypeFacts {
@@ -448,7 +449,7 @@ mod tests {
                 typname: "geometry".into(),
                 schema: "public".into(),
                 typmod: -1,
-                category: 'U',
+                category: TypeCategory::UserDefined,
                 extension: Some("postgis".into()),
             },
         );
@@ -483,7 +484,7 @@ mod tests {
                 typname: typname.into(),
                 schema: "public".into(),
                 typmod,
-                category: 'U',
+                category: TypeCategory::UserDefined,
                 extension: Some("vector".into()),
             },
         };
@@ -496,7 +497,7 @@ mod tests {
                 typname: "citext".into(),
                 schema: "public".into(),
                 typmod: -1,
-                category: 'S',
+                category: TypeCategory::String,
                 extension: Some("citext".into()),
             },
         };
