@@ -381,7 +381,7 @@ async fn proof(
         lines.join("\n")
     );
     let scenario = Scenario::parse(text.as_bytes(), output).map_err(|e| InitError::Invalid(e.to_string()))?;
-    let mut failed = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
     for spec in &scenario.checks {
         for result in spec.run(ctx).await {
             if result.verdict != crate::outcome::Verdict::Pass {
@@ -389,14 +389,7 @@ async fn proof(
             }
         }
     }
-    Ok((!failed.is_empty()).then(|| {
-        let more = failed.len().saturating_sub(5);
-        failed.truncate(5);
-        if more > 0 {
-            failed.push(format!("and {more} more"));
-        }
-        failed.join("\n")
-    }))
+    Ok((!failed.is_empty()).then(|| crate::listing::and_more(failed.iter().take(5), failed.len(), "\n")))
 }
 
 /// `--version`: for a pg_dump backup, a major pgdrill builds.
