@@ -4,6 +4,7 @@
 //! interruption, and the reports are always written.
 
 mod limits;
+mod physical;
 mod teardown;
 
 use std::future::Future;
@@ -17,7 +18,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, AppHandle};
-use crate::catalog::{CatalogAudit, CatalogError, Fingerprint};
+use crate::catalog::{CatalogError, Fingerprint};
 use crate::check::{self, CheckResult};
 use crate::dump::DumpSummary;
 use crate::dump::Format;
@@ -30,7 +31,7 @@ use crate::report::{
 };
 use crate::restore::preflight::PreflightReport;
 use crate::restore::{self, RestoreStats};
-use crate::scenario::{Scenario, ScenarioError, TargetKind};
+use crate::scenario::{Scenario, ScenarioError};
 use crate::secret::Redactor;
 use crate::secret::Secret;
 use crate::source::verify::{self, Verified, VerifyError};
@@ -439,101 +440,6 @@ impl Drill<'_> {
         // the last one the dump connected to.
         let database = restore::phase::checks_database(&target, dump, &self.scenario.target.database, &stats);
         Some((target, database, dump.clone()))
-    }
-
-    /// Verify, provision and recovery of a physical base backup: staged and verified before
-    /// anything starts, then a server of the backup's own major recovers it (to the scenario's
-    /// target, or through every archived segment) and is promoted; the checks run in the
-    /// scenario's database of it.
-    async fn recover(&self, cleanup: &mut Cleanup, backup: &Backup) -> Option<(Target, String, DumpSummary)> {
-        // The toolbox of the verify phase is a container: teardown sweeps for it too.
-        cleanup.provision_started = true;
-        let prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
-        // Before its server starts: a target before the backup's end cannot be reached.
-        let preflight =
-            async { prepared.preflight(&self.scenario.recovery).map(|s| ((), s)).map_err(PhaseError::error) };
-        self.phase(Phase::Preflight, preflight).await?;
-        let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&prepared.data))).await?;
-        let start = prepared.recovery_start(&self.scenario.recovery);
-        let database = self.scenario.target.database.clone();
-        let recovery = async {
-            let recovered =
-                restore::physical::recovery::wait(&target, &start, &self.redactor).await.map_err(PhaseError::error)?;
-            let catalog = self.audit_recovered(&target, &database, prepared.data.major).await?;
-            let summary = format!("{}; {}", recovered.summary(), catalog.summary());
-            Ok(((recovered, catalog), summary))
-        };
-        let (recovered, catalog) = self.phase(Phase::Restore, recovery).await?;
-        self.events.emit(Event::Restore(RestoreStats {
-            database: database.clone(),
-            recovery: Some(recovered),
-            catalog: Some(catalog),
-            ..RestoreStats::default()
-        }));
-        self.recovered();
-        Some((target, database, DumpSummary::default()))
-    }
-
-    /// A recovered cluster's built-ins against a fresh cluster of the same image (started once
-    /// per image, then cached): a backup whose built-ins lie fails the restore.
-    async fn audit_recovered(&self, target: &Target, database: &str, major: u32) -> Result<CatalogAudit, PhaseError> {
-        let progress = |message: &str| self.progress(Phase::Restore, message, None, None);
-        let scenario = format!("{}-catalog", self.scenario.name);
-        // A folder and a name of its own beside the target's (a start cut off drops the handle,
-        // which removes its container).
-        let drill_id = format!("ca7a{}", self.drill_id.get(4..).unwrap_or_default());
-        let ctx = ProvisionContext {
-            drill_id: &drill_id,
-            scenario: &scenario,
-            redactor: &self.redactor,
-            progress: &progress,
-            backup: None,
-            trusted: self.scenario.source.trusted.as_deref(),
-            backup_major: Some(major),
-            physical: None,
-        };
-        let fresh = provision::start(&self.scenario.target, &ctx);
-        let (reference, name) = restore::audit::fresh_cluster(target, fresh).await.map_err(PhaseError::error)?;
-        restore::audit::after_restore(target, &reference, &name, database).await.map_err(PhaseError::error)
-    }
-
-    /// Reads what a base backup is, checks its archive, stages its data directory and runs
-    /// PostgreSQL's own tools over it, before any server starts.
-    async fn verify_physical(&self, backup: &Backup) -> PhaseResult<restore::physical::Prepared> {
-        let TargetKind::Container(target) = &self.scenario.target.kind else {
-            return Err(PhaseError::error(std::io::Error::other(
-                "a physical backup recovers on a container target only (its data directory is the backup's): remove `[target] kind`",
-            )));
-        };
-        let progress = |message: &str| self.progress(Phase::Verify, message, None, None);
-        let prepared = restore::physical::prepare(restore::physical::Request {
-            drill_id: &self.drill_id,
-            backup_dir: &backup.path,
-            wal_archive: backup.wal_archive.as_deref(),
-            choice: self.scenario.set_choice(),
-            recovery: &self.scenario.recovery,
-            target,
-            work: &self.work_dir(),
-            redactor: &self.redactor,
-            progress: &progress,
-        })
-        .await
-        .map_err(PhaseError::error)?;
-        let b = &prepared.backup;
-        let (taken_at, taken_at_from) = prepared.recoverable_until();
-        self.events.emit(Event::Backup(BackupInfo {
-            location: backup.location.clone(),
-            size_bytes: backup.size,
-            modified: backup.modified,
-            compression: b.compression().into(),
-            format: b.format(),
-            source_version: Some(b.major.to_string()),
-            taken_at,
-            taken_at_from,
-            ..BackupInfo::default()
-        }));
-        let summary = prepared.summary();
-        Ok((prepared, summary))
     }
 
     /// Migrations, checks and the application on the restored or recovered database.
