@@ -17,6 +17,10 @@ pub enum Compression {
     None,
     Gzip,
     Zstd,
+    /// bzip2 (Barman's and pgBackRest's `bz2`).
+    Bzip2,
+    /// The LZ4 frame format (pgBackRest's and Barman's `lz4`, `pg_dump -Z lz4`).
+    Lz4,
 }
 
 impl Compression {
@@ -26,9 +30,9 @@ impl Compression {
         match magic {
             [0x1f, 0x8b, ..] => Ok(Compression::Gzip),
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Ok(Compression::Zstd),
-            [b'B', b'Z', b'h', ..] => Err("bzip2"),
+            [b'B', b'Z', b'h', ..] => Ok(Compression::Bzip2),
             [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Err("xz"),
-            [0x04, 0x22, 0x4d, 0x18, ..] => Err("lz4"),
+            [0x04, 0x22, 0x4d, 0x18, ..] => Ok(Compression::Lz4),
             [b'P', b'K', 0x03, 0x04, ..] => Err("zip"),
             _ => Ok(Compression::None),
         }
@@ -39,6 +43,8 @@ impl Compression {
             Compression::None => "none",
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+            Compression::Lz4 => "lz4",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Physical backups: a `pg_basebackup` in tar format (`base.tar[.gz|.zst]`, `pg_wal.tar...`,
+//! Physical backups: a `pg_basebackup` in tar format (`base.tar[.gz|.lz4|.zst]`, `pg_wal.tar...`,
 //! `backup_manifest` beside them) or plain format (the data directory itself) with a folder of
 //! archived WAL segments recovery reads past the backup's end, or a set of a pgBackRest
 //! repository with the repository's archive. What they are is read from their content before
@@ -69,6 +69,7 @@ impl BaseBackup {
         match &self.layout {
             Layout::Tar { base, .. } => match base.extension().and_then(|e| e.to_str()) {
                 Some("gz") => "gzip",
+                Some("lz4") => "lz4",
                 Some("zst") => "zstd",
                 _ => "none",
             },
@@ -174,9 +175,11 @@ pub(crate) fn detect(dir: &Path) -> bool {
     dir.is_dir() && (tar_files(dir).is_some() || is_plain(dir) || pgbackrest::is_repository(dir))
 }
 
+/// The suffixes of pg_basebackup's tar files: none, or its compressions (`-Z gzip|lz4|zstd`).
+const TAR_SUFFIXES: [&str; 4] = ["", ".gz", ".lz4", ".zst"];
+
 fn tar_files(dir: &Path) -> Option<Layout> {
-    let find =
-        |stem: &str| ["", ".gz", ".zst"].iter().map(|ext| dir.join(format!("{stem}{ext}"))).find(|p| p.is_file());
+    let find = |stem: &str| TAR_SUFFIXES.iter().map(|ext| dir.join(format!("{stem}{ext}"))).find(|p| p.is_file());
     let base = find("base.tar")?;
     Some(Layout::Tar { base, wal: find("pg_wal.tar") })
 }
@@ -184,7 +187,7 @@ fn tar_files(dir: &Path) -> Option<Layout> {
 /// Whether the names directly under a folder (of S3, say) are a pg_basebackup's.
 pub(crate) fn is_base_backup_listing(names: &[String]) -> bool {
     let has = |name: &str| names.iter().any(|n| n == name);
-    ["base.tar", "base.tar.gz", "base.tar.zst"].iter().any(|n| has(n)) || (has("PG_VERSION") && has("backup_label"))
+    TAR_SUFFIXES.iter().any(|s| has(&format!("base.tar{s}"))) || (has("PG_VERSION") && has("backup_label"))
 }
 
 fn is_plain(dir: &Path) -> bool {
