@@ -23,17 +23,18 @@ impl Drill<'_> {
     ) -> Option<(Target, String, DumpSummary)> {
         // The toolbox of the verify phase is a container: teardown sweeps for it too.
         cleanup.provision_started = true;
-        let prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
+        let mut prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
         // Before its server starts: a target before the backup's end cannot be reached.
         let preflight =
             async { prepared.preflight(&self.scenario.recovery).map(|s| ((), s)).map_err(PhaseError::error) };
         self.phase(Phase::Preflight, preflight).await?;
         let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&prepared.data))).await?;
-        let start = prepared.recovery_start(&self.scenario.recovery);
+        let data = target.disk.as_ref().map(|d| d.dir.join("data"));
         let database = self.scenario.target.database.clone();
         let recovery = async {
+            let start = prepared.recovery_start(&self.scenario.recovery, data.as_deref()).map_err(PhaseError::error)?;
             let recovered =
-                restore::physical::recovery::wait(&target, &start, &self.redactor).await.map_err(PhaseError::error)?;
+                restore::physical::recovery::wait(&target, start, &self.redactor).await.map_err(PhaseError::error)?;
             let catalog = self.audit_recovered(&target, &database, prepared.data.major).await?;
             let summary = format!("{}; {}", recovered.summary(), catalog.summary());
             Ok(((recovered, catalog), summary))

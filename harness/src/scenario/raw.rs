@@ -122,6 +122,10 @@ pub struct RawRecovery {
     pub inclusive: Option<bool>,
     /// Longest the recovery may take (default 30m).
     pub timeout: Option<Spanned<String>>,
+    /// How much archived WAL the target's `pg_wal` holds ahead of replay (default `256MB`):
+    /// segments are given as recovery reads them and removed once replayed. `"all"` copies
+    /// the whole archive before the server starts.
+    pub wal_window: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -13,11 +13,22 @@ pub struct RecoverySpec {
     /// Stop just after the target (PostgreSQL's default) or just before it.
     pub inclusive: bool,
     pub timeout: Duration,
+    /// How much archived WAL `pg_wal` holds ahead of replay, in bytes; `None`: the whole archive
+    /// before the server starts.
+    pub wal_window: Option<u64>,
 }
+
+/// The archived WAL `pg_wal` holds ahead of replay when the scenario does not say.
+pub(crate) const DEFAULT_WAL_WINDOW: u64 = 256 << 20;
 
 impl Default for RecoverySpec {
     fn default() -> Self {
-        RecoverySpec { target: RecoveryTarget::End, inclusive: true, timeout: Duration::from_secs(30 * 60) }
+        RecoverySpec {
+            target: RecoveryTarget::End,
+            inclusive: true,
+            timeout: Duration::from_secs(30 * 60),
+            wal_window: Some(DEFAULT_WAL_WINDOW),
+        }
     }
 }
 
@@ -126,7 +137,14 @@ pub(super) fn resolve_recovery(r: raw::RawRecovery) -> Result<RecoverySpec, Fiel
         ));
     }
     let timeout = r.timeout.as_ref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(30 * 60));
-    Ok(RecoverySpec { target, inclusive: r.inclusive.unwrap_or(true), timeout })
+    let wal_window = match &r.wal_window {
+        None => Some(DEFAULT_WAL_WINDOW),
+        Some(w) if w.get_ref() == "all" => None,
+        Some(w) => Some(crate::disk::parse(w.get_ref()).ok_or_else(|| {
+            FieldError::new(w.span(), format!("`{}` is not a size such as `256MB` or `1GB`, nor `all`", w.get_ref()))
+        })?),
+    };
+    Ok(RecoverySpec { target, inclusive: r.inclusive.unwrap_or(true), timeout, wal_window })
 }
 
 /// A recovery target time: RFC 3339 (`2026-11-22T03:00:00Z`) or as PostgreSQL prints a

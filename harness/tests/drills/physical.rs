@@ -338,6 +338,70 @@ fn a_base_backup_recovers_to_an_lsn_a_transaction_or_a_restore_point_and_from_pl
     assert_eq!(drill.phase(Phase::Provision), pgdrill::report::PhaseStatus::Skipped, "{drill:?}");
 }
 
+/// The offset of a WAL location (`0/3000060`) in its 16 MB segment, and the segment's name on
+/// timeline 1.
+fn in_segment(lsn: &str) -> (u64, String) {
+    let (high, low) = lsn.trim().split_once('/').unwrap();
+    let lsn = (u64::from_str_radix(high, 16).unwrap() << 32) | u64::from_str_radix(low, 16).unwrap();
+    let size = 16u64 << 20;
+    let number = lsn / size;
+    (lsn % size, format!("00000001{:08X}{:08X}", number / 256, number % 256))
+}
+
+#[test]
+fn archived_wal_is_given_as_replay_reads_it_and_a_damaged_record_stops_the_drill() {
+    use pgdrill::report::{Phase, PhaseStatus};
+
+    let source = PhysicalSource::make();
+    let scratch = crate::util::Scratch::new();
+    // One segment ahead of replay: the rest of the archive is given while the server recovers.
+    let window = format!("[recovery]\ntarget_time = \"{}\"\nwal_window = \"16MB\"", source.target_time);
+    let drill = scratch.drill(&pitr_scenario(&scratch, &source, &window));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let verify = drill.phase_summary(Phase::Verify);
+    assert!(verify.contains("given to recovery as it replays, 16.0 MiB ahead"), "{verify}");
+    let recovered = drill.record().restore.clone().and_then(|r| r.recovery).expect("a recovery record");
+    let segments = wal_segments(&source.archive()).len();
+    assert!(
+        (1..=3).contains(&recovered.segments_held_peak) && recovered.segments_held_peak < segments,
+        "at most a window's segments in pg_wal at once, of {segments}: {recovered:?}"
+    );
+    assert!(drill.phase_summary(Phase::Restore).contains(" in pg_wal at once)"), "{drill:?}");
+    drill.assert_reports_and_no_leftovers();
+
+    // The whole archive before the server starts, as a scenario may still ask.
+    let all = format!("[recovery]\ntarget_time = \"{}\"\nwal_window = \"all\"", source.target_time);
+    let drill = scratch.drill(&pitr_scenario(&scratch, &source, &all));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert!(drill.phase_summary(Phase::Verify).contains("given before recovery starts"), "{drill:?}");
+
+    // A record damaged in the segment after the target, which is not the archive's last: its
+    // header and length are whole, and PostgreSQL's own checksum of the record refuses it.
+    // Replay stops there and waits for WAL; a drill to the archive's end must not promote it
+    // as if the archive ended there (which would pass: no `after` row replayed).
+    let (offset, name) = in_segment(&source.target_lsn);
+    let damaged = copy_folder(&scratch, &source.archive(), "damaged-archive");
+    let path = damaged.join(&name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    for byte in &mut bytes[offset as usize + 2048..offset as usize + 2304] {
+        *byte ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(wal_segments(&damaged).last().unwrap() > &name, "the damaged segment is not the last");
+    for window in ["16MB", "all"] {
+        let recovery = format!("[recovery]\nwal_window = \"{window}\"");
+        let scenario = scenario_of(&scratch, &source.backup(), &damaged, source.before, 0, &recovery);
+        let drill = scratch.drill(&scenario);
+        drill.assert_failed_cleanly();
+        assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Failed, "{window}: {drill:?}");
+        let error = drill.phase_error(Phase::Restore);
+        assert!(error.contains(&format!("recovery stopped reading WAL at ")), "{error}");
+        assert!(error.contains(&format!(", in segment {name}, short of the archive's last segment ")), "{error}");
+        assert!(error.contains("PostgreSQL: "), "the server's own words: {error}");
+        assert!(!drill.report("report.md").contains("recovered to"), "never reported as recovered");
+    }
+}
+
 #[test]
 fn a_backup_unlike_its_manifest_or_an_archive_of_another_cluster_fails_in_verify() {
     use pgdrill::report::{Phase, PhaseStatus};

@@ -7,6 +7,7 @@
 //! end (`preflight`), and recovers to the scenario's target (`recovery`), judged by what the
 //! server's log says it reached (`reach`).
 
+pub(crate) mod feed;
 pub(crate) mod preflight;
 pub(crate) mod reach;
 pub(crate) mod recovery;
@@ -21,6 +22,7 @@ use crate::scenario::{ContainerSpec, RecoverySpec, RecoveryTarget};
 use crate::secret::Redactor;
 use crate::source::physical::{self as backup, BackupEnd, BaseBackup, PhysicalError, WalArchive};
 use crate::units::human_size;
+use feed::{Feed, FeedStats, Feeder};
 use stage::{StageError, Staged};
 use verify::ControlData;
 
@@ -69,10 +71,15 @@ pub(crate) struct Request<'a> {
 pub(crate) struct Prepared {
     pub backup: BaseBackup,
     pub archive: Option<WalArchive>,
-    pub staged: Staged,
+    /// The archive's segments still to give to recovery (taken by [`Prepared::feeder`]).
+    pub feed: Option<Feed>,
+    /// What was given before the server started (through the backup's end, and a window).
+    pub given: FeedStats,
     pub control: ControlData,
     /// Whether pg_verifybackup checked it (a backup without a manifest cannot be).
     pub manifest_verified: bool,
+    /// How much archived WAL `pg_wal` holds ahead of replay (`None`: all of it).
+    pub window: Option<u64>,
     pub data: PhysicalData,
     /// Where and when the backup ends: no recovery target before it can be reached.
     pub end: BackupEnd,
@@ -85,16 +92,38 @@ impl Prepared {
         preflight::judge(&spec.target, &self.end, self.control.oldest_active_xid)
     }
 
-    /// Where its recovery starts, for [`recovery::wait`].
-    pub(crate) fn recovery_start<'a>(&self, spec: &'a RecoverySpec) -> recovery::Start<'a> {
-        recovery::Start {
+    /// Where its recovery starts, for [`recovery::wait`], with the feeder that gives the rest of
+    /// the archive to the target's `pg_wal` (its data directory on this machine, `data`).
+    pub(crate) fn recovery_start<'a>(
+        &mut self,
+        spec: &'a RecoverySpec,
+        data: Option<&Path>,
+    ) -> Result<recovery::Start<'a>, PrepareError> {
+        let feeder = match (self.feed.take(), data) {
+            (Some(feed), _) if feed.done() => None,
+            (Some(feed), Some(data)) => Some(Feeder::start(feed, data.join("pg_wal")).map_err(|source| {
+                StageError::Io { action: "start a thread for", path: "the WAL feed".into(), source }
+            })?),
+            (Some(_), None) => {
+                return Err(PrepareError::Scenario(
+                    "the target's data directory is not on this machine: its archived WAL cannot be given to it".into(),
+                ));
+            }
+            (None, _) => None,
+        };
+        Ok(recovery::Start {
             spec,
             archive: self.archive.as_ref().map(|a| a.dir.clone()),
             start_lsn: backup::wal::parse_lsn(&self.backup.label.start_lsn).unwrap_or_default(),
             timeline: self.backup.label.timeline,
             segment_size: self.control.segment_size,
-            segments_available: self.staged.segments,
-        }
+            segments_available: self.archive.as_ref().map_or(0, |a| a.segments.len()),
+            last_segment: self.archive.as_ref().and_then(|a| {
+                let last = a.segments.last()?;
+                backup::wal::Segment::parse(&last.name, a.segment_size).map(|s| s.number)
+            }),
+            feeder,
+        })
     }
 
     /// The newest point a recovery of it can reach, and what says so (the RPO is judged on its
@@ -119,15 +148,26 @@ impl Prepared {
     /// The verify phase's summary.
     pub(crate) fn summary(&self) -> String {
         let b = &self.backup;
-        let archive = match (&self.archive, self.staged.segments) {
-            (None, _) => "no WAL archive: recovery ends where the backup does".to_owned(),
-            (Some(_), 0) => "the WAL archive holds no segment from the backup's start".to_owned(),
-            (Some(a), n) => format!(
-                "{n} archived segment{} ({}) from its start to {}, each of system {}",
-                if n == 1 { "" } else { "s" },
-                human_size(self.staged.wal_bytes),
+        let archive = match &self.archive {
+            None => "no WAL archive: recovery ends where the backup does".to_owned(),
+            Some(a) if a.segments.is_empty() => "the WAL archive holds no segment from the backup's start".to_owned(),
+            Some(a) => format!(
+                "{} archived segment{} from its start to {}, each of system {} (checked by its first page now, whole as recovery reads it); {}",
+                a.segments.len(),
+                if a.segments.len() == 1 { "" } else { "s" },
                 a.segments.last().map(|s| s.name.as_str()).unwrap_or_default(),
-                self.control.system_id
+                self.control.system_id,
+                match self.window {
+                    Some(window) => format!(
+                        "given to recovery as it replays, {} ahead ({} through the backup's end before it starts)",
+                        human_size(window),
+                        human_size(self.given.bytes)
+                    ),
+                    None => format!(
+                        "all {} given before recovery starts (`wal_window = \"all\"`)",
+                        human_size(self.given.bytes)
+                    ),
+                }
             ),
         };
         format!(
@@ -207,9 +247,9 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     });
     let stage_now = !repository;
     let staging = {
-        let (backup, archive, data) = (backup.clone(), archive.clone(), data.clone());
+        let (backup, data) = (backup.clone(), data.clone());
         blocking(move || match stage_now {
-            true => stage::stage(&backup, archive.as_ref(), &data).map(Some).map_err(PrepareError::from),
+            true => stage::stage(&backup, &data).map(Some).map_err(PrepareError::from),
             false => Ok(None),
         })
     };
@@ -222,8 +262,8 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
                 if let backup::Layout::PgBackRest(set) = &backup.layout {
                     restore_set(&tools, set, &data, request.redactor).await?;
                 }
-                let (backup, archive, data) = (backup.clone(), archive.clone(), data.clone());
-                blocking(move || Ok(stage::stage(&backup, archive.as_ref(), &data)?)).await?
+                let (backup, data) = (backup.clone(), data.clone());
+                blocking(move || Ok(stage::stage(&backup, &data)?)).await?
             }
         };
         let owner = tools.user;
@@ -232,6 +272,23 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         (request.progress)("pg_controldata, pg_verifybackup");
         let control = control_data(&tools, request.redactor).await?;
         judge_systems(&backup, archive.as_ref(), &staged, &control)?;
+        // Every segment's first page now; through the backup's end into pg_wal, where
+        // pg_verifybackup reads the WAL the backup needs and the server becomes consistent.
+        let feed = match &archive {
+            Some(archive) => {
+                let (archive, data, system_id) = (archive.clone(), data.clone(), staged.system_id);
+                let (window, owner) = (request.recovery.wal_window, tools.user);
+                let end = backup.end_segment(control.segment_size).map(|s| s.number);
+                let fed = blocking(move || {
+                    feed::check_headers(&archive, system_id)?;
+                    let mut feed = Feed::new(&archive, system_id, window, Some(owner));
+                    feed.fill(&data.join("pg_wal"), None, end)?;
+                    Ok(feed)
+                });
+                Some(fed.await?)
+            }
+            None => None,
+        };
         let manifest_verified = match &backup.manifest {
             Some(_) => {
                 verify_backup(&tools, request.redactor).await?;
@@ -239,16 +296,18 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
             }
             None => false,
         };
-        Ok::<_, PrepareError>((staged, control, manifest_verified))
+        Ok::<_, PrepareError>((staged, control, manifest_verified, feed))
     }
     .await;
     // The toolbox goes whatever was found; teardown's sweep is the backstop.
     let _ = tools.remove().await;
-    let (staged, control, manifest_verified) = checked?;
+    let (_, control, manifest_verified, feed) = checked?;
+    let given = feed.as_ref().map(Feed::stats).unwrap_or_default();
     let settings = recovery::settings(request.recovery, &control, &request.target.settings);
     let data = PhysicalData { major: backup.major, data, settings };
     let end = backup.end(archive.as_ref(), control.segment_size);
-    Ok(Prepared { backup, archive, staged, control, manifest_verified, data, end })
+    let window = request.recovery.wal_window;
+    Ok(Prepared { backup, archive, feed, given, control, manifest_verified, window, data, end })
 }
 
 /// pgBackRest restores `set` into the (empty) data directory, in the toolbox: no configuration

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::feed::Feeder;
 use super::reach::{self, Reach};
 use super::verify::ControlData;
 use crate::provision::{Target, TargetError};
@@ -24,6 +25,10 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// The wait event of a startup process that has no more WAL to replay.
 const OUT_OF_WAL: &str = "RecoveryRetrieveRetryInterval";
+
+/// How long a standby that has been given every segment may wait for WAL short of the last one,
+/// at one place, before that is judged a stop: the WAL there does not read.
+const STALLED: Duration = Duration::from_secs(3);
 
 /// The server settings a target recovering the backup starts with: a hot standby (so that its
 /// progress can be read) promoted at the target, with at least the settings the source had
@@ -43,6 +48,11 @@ pub(crate) fn settings(
         ("max_worker_processes", "32"),
         ("max_prepared_transactions", "100"),
         ("max_locks_per_transaction", "128"),
+        // The archive's segments are given to pg_wal as replay needs them: a standby that finds
+        // the next one missing looks again this soon, and the segments it is done with are
+        // removed, not renamed to future names a segment given later would have to replace.
+        ("wal_retrieve_retry_interval", "100ms"),
+        ("wal_recycle", "off"),
     ]
     .into_iter()
     .map(|(n, v)| (n.to_owned(), v.to_owned()))
@@ -77,8 +87,11 @@ pub struct Recovered {
     /// WAL replayed: bytes from the backup's start, and the segments they span.
     pub wal_bytes: u64,
     pub segments_replayed: u64,
-    /// Archived segments given to recovery.
+    /// Archived segments recovery could read.
     pub segments_available: usize,
+    /// The most archived segments `pg_wal` held at once (they are given as replay needs them).
+    #[serde(default)]
+    pub segments_held_peak: usize,
     /// The timeline the promoted server writes on.
     pub timeline: u32,
     /// From the server's start to its promotion (as its clock says; within a poll of it).
@@ -105,7 +118,7 @@ impl Recovered {
 
     pub(crate) fn summary(&self) -> String {
         format!(
-            "recovered to {}: {} (consistent from {}); replayed {} of WAL ({} segment{}, {} archived) from {} to {} in {:.1} s; promoted on timeline {}",
+            "recovered to {}: {} (consistent from {}); replayed {} of WAL ({} segment{}, {} archived{}) from {} to {} in {:.1} s; promoted on timeline {}",
             self.target,
             self.point(),
             self.reached.as_ref().and_then(|r| r.consistent_at.as_deref()).unwrap_or("an unlogged point"),
@@ -113,6 +126,10 @@ impl Recovered {
             self.segments_replayed,
             if self.segments_replayed == 1 { "" } else { "s" },
             self.segments_available,
+            match self.segments_held_peak {
+                0 => String::new(),
+                n => format!(", at most {n} in pg_wal at once"),
+            },
             self.start_lsn,
             self.end_lsn,
             self.took.as_secs_f64(),
@@ -144,6 +161,16 @@ pub(crate) enum RecoveryError {
     Paused { target: String, lsn: String },
     #[error("recovery did not finish within {}s (replayed to {lsn}); raise [recovery] timeout", timeout.as_secs())]
     Timeout { timeout: Duration, lsn: String },
+    /// Every segment was given, and replay waits for WAL short of the last one: what follows
+    /// does not read as WAL (a damaged segment whose record fails its checksum).
+    #[error(
+        "recovery stopped reading WAL at {lsn}, in segment {segment}, short of the archive's last segment {last}: the WAL after it does not read as valid records{server} (hint: a damaged segment? see the target's log; the database is not the one the archive holds)"
+    )]
+    Stalled { lsn: String, segment: String, last: String, server: String },
+    /// An archived segment could not be given to recovery (it is not what its name says, it
+    /// changed since it was archived, it is truncated).
+    #[error(transparent)]
+    Wal(#[from] super::stage::StageError),
 }
 
 /// Where the backup's recovery starts, and what it was given.
@@ -155,6 +182,11 @@ pub(crate) struct Start<'a> {
     pub timeline: u32,
     pub segment_size: u64,
     pub segments_available: usize,
+    /// Gives the archive's segments to `pg_wal` as replay needs them (none when every segment
+    /// was given before the server started).
+    pub feeder: Option<Feeder>,
+    /// The number of the last segment recovery is given, if any.
+    pub last_segment: Option<u64>,
 }
 
 /// One look at the standby.
@@ -172,25 +204,80 @@ const PROGRESS: &str = "SELECT pg_is_in_recovery() AS in_recovery, pg_last_wal_r
      CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() END AS paused";
 
 /// Waits until the target is promoted (see the module's documentation).
-pub(crate) async fn wait(target: &Target, start: &Start<'_>, redactor: &Redactor) -> Result<Recovered, RecoveryError> {
+pub(crate) async fn wait(
+    target: &Target,
+    mut start: Start<'_>,
+    redactor: &Redactor,
+) -> Result<Recovered, RecoveryError> {
+    let feeder = start.feeder.take();
+    let waited = follow(target, &start, feeder.as_ref(), redactor).await;
+    let peak = match feeder {
+        Some(feeder) => tokio::task::spawn_blocking(move || feeder.stop().peak).await.unwrap_or_default(),
+        None => 0,
+    };
+    waited.map(|recovered| Recovered { segments_held_peak: peak, ..recovered })
+}
+
+/// Follows the recovery until the server is promoted, telling `feeder` where replay is.
+async fn follow(
+    target: &Target,
+    start: &Start<'_>,
+    feeder: Option<&Feeder>,
+    redactor: &Redactor,
+) -> Result<Recovered, RecoveryError> {
     let started = Instant::now();
     let spec = start.spec;
     let pool = target.pool("postgres", 1, redactor).await?;
     let query = |e: sqlx::Error| RecoveryError::Query(redactor.redact(&crate::pg::describe_sql_error(&e)));
     let wanted = spec.target.to_string();
     let mut promoting = false;
+    let mut waiting_since: Option<(u64, Instant)> = None;
     let result = loop {
         let (in_recovery, replayed, transaction, waiting, paused) =
             sqlx::query_as(PROGRESS).fetch_one(&pool).await.map_err(query)?;
         let now = Progress { in_recovery, replayed, transaction, waiting, paused };
         let lsn = now.replayed.clone().unwrap_or_default();
+        let at = wal::parse_lsn(&lsn).unwrap_or(start.start_lsn);
+        if let Some(feeder) = feeder {
+            feeder.replayed(at);
+            if let Some(error) = feeder.failed() {
+                break Err(RecoveryError::Wal(error));
+            }
+        }
         if !now.in_recovery {
             break Ok(now);
         }
         if now.paused.as_deref() == Some("paused") {
             break Err(RecoveryError::Paused { target: wanted.clone(), lsn });
         }
-        if now.waiting.as_deref() == Some(OUT_OF_WAL) && !promoting {
+        // Waiting for WAL is the archive's end only once every segment was given and replay is
+        // in the last (before, the next may be on its way). Waiting short of the last with the
+        // next segment given, for long, replay cannot read on: it stopped there.
+        let given_all = feeder.is_none_or(Feeder::done);
+        let in_last = start.last_segment.is_none_or(|last| at / start.segment_size.max(1) >= last);
+        let out_of_wal = now.waiting.as_deref() == Some(OUT_OF_WAL);
+        let stuck = out_of_wal && !in_last && feeder.is_none_or(|f| f.gave_past(at));
+        waiting_since = match waiting_since {
+            Some((lsn, since)) if stuck && lsn == at => Some((lsn, since)),
+            _ if stuck => Some((at, Instant::now())),
+            _ => None,
+        };
+        if let Some((_, since)) = waiting_since
+            && since.elapsed() >= STALLED
+        {
+            let last = start.last_segment.unwrap_or_default();
+            let size = start.segment_size;
+            break Err(RecoveryError::Stalled {
+                lsn,
+                segment: Segment::of_lsn(start.timeline, at, size).name(size),
+                last: Segment { timeline: start.timeline, number: last }.name(size),
+                server: server_log(target)
+                    .await
+                    .and_then(|log| wal_complaint(&redactor.redact(&log)))
+                    .unwrap_or_default(),
+            });
+        }
+        if out_of_wal && !promoting && given_all && in_last {
             match spec.target {
                 // Every segment replayed: the end of the archive is the target.
                 RecoveryTarget::End => {
@@ -266,6 +353,7 @@ pub(crate) async fn wait(target: &Target, start: &Start<'_>, redactor: &Redactor
         wal_bytes: end.saturating_sub(start.start_lsn),
         segments_replayed: last.number.saturating_sub(first.number) + 1,
         segments_available: start.segments_available,
+        segments_held_peak: 0,
         timeline: u32::from_str_radix(&timeline, 16).unwrap_or(0),
         took: Duration::try_from_secs_f64(took).unwrap_or(started.elapsed()),
     })
@@ -276,6 +364,22 @@ async fn server_log(target: &Target) -> Option<String> {
     let id = target.info.container.as_deref()?;
     let docker = crate::provision::container::docker().ok()?;
     crate::provision::container::container_log(&docker, id, None).await.ok()
+}
+
+/// What the server's log says of the WAL it could not read (the last such line), as `;
+/// PostgreSQL: ...`.
+fn wal_complaint(log: &str) -> Option<String> {
+    const SAYS: [&str; 6] = [
+        "in record at",
+        "invalid record length",
+        "invalid magic number",
+        "unexpected pageaddr",
+        "contrecord",
+        "invalid resource manager",
+    ];
+    let line = log.lines().rev().find(|l| SAYS.iter().any(|s| l.contains(s)))?;
+    let said = line.split_once("LOG:").map_or(line, |(_, rest)| rest).trim();
+    Some(format!("; PostgreSQL: {said}"))
 }
 
 /// The timelines the archive's history files say branched off the backup's `timeline`, in

@@ -1,14 +1,12 @@
 //! Staging a base backup: its data directory unpacked (tar) or copied (plain) into a private
-//! folder of the drill, its own WAL and the archived segments recovery reads put in `pg_wal`,
-//! each segment's header checked on the way (the system it belongs to, the place it holds, its
-//! size). A backup is hostile input: only files and folders are restored, never a link or a
+//! folder of the drill, with the WAL it carries itself in `pg_wal` (the archive's segments are
+//! given as recovery reads them: `feed`). A backup is hostile input: only files and folders are restored, never a link or a
 //! device, and nothing is written outside the folder.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-use crate::source::physical::wal::{self, Archived, Segment, SegmentHeader};
-use crate::source::physical::{BaseBackup, Layout, WalArchive};
+use crate::source::physical::{BaseBackup, Layout};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StageError {
@@ -38,14 +36,12 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 pub(crate) struct Staged {
     /// The system identifier in the restored `global/pg_control`.
     pub system_id: u64,
-    /// Archived segments copied into `pg_wal`, and their bytes.
-    pub segments: usize,
-    pub wal_bytes: u64,
 }
 
-/// Stages `backup` (and `archive`'s segments) into `data`, an empty folder; [`give`] then hands
-/// it to the server's user.
-pub(crate) fn stage(backup: &BaseBackup, archive: Option<&WalArchive>, data: &Path) -> Result<Staged, StageError> {
+/// Stages `backup` into `data`, an empty folder: its data directory and the WAL it carries
+/// itself (the archive's segments are given as recovery reads them, by [`super::feed`]);
+/// [`give`] then hands it to the server's user.
+pub(crate) fn stage(backup: &BaseBackup, data: &Path) -> Result<Staged, StageError> {
     use std::os::unix::fs::DirBuilderExt;
     match &backup.layout {
         Layout::Tar { base, wal } => {
@@ -70,15 +66,7 @@ pub(crate) fn stage(backup: &BaseBackup, archive: Option<&WalArchive>, data: &Pa
     }
     let control = data.join("global/pg_control");
     let system_id = read_system_id(&control).map_err(io("read", &control))?;
-    let mut staged = Staged { system_id, ..Staged::default() };
-    if let Some(archive) = archive {
-        let pg_wal = data.join("pg_wal");
-        for segment in &archive.segments {
-            staged.wal_bytes += copy_segment(segment, &pg_wal, system_id, archive.segment_size)?;
-            staged.segments += 1;
-        }
-    }
-    Ok(staged)
+    Ok(Staged { system_id })
 }
 
 /// `ControlFileData` starts with the system identifier, in every release.
@@ -166,84 +154,6 @@ fn copy_plain(from: &Path, to: &Path) -> Result<(), StageError> {
     Ok(())
 }
 
-/// Copies one archived segment into `pg_wal` (decompressing it), checking on the way that it
-/// is the segment its name says, of this backup's system, and whole. Returns its bytes.
-fn copy_segment(segment: &Archived, pg_wal: &Path, system_id: u64, size: u64) -> Result<u64, StageError> {
-    let bad = |problem: String| StageError::Segment { name: segment.name.clone(), problem };
-    let opened = crate::source::read::open(&segment.path, false).map_err(|e| StageError::Io {
-        action: "read",
-        path: segment.path.display().to_string(),
-        source: std::io::Error::other(e),
-    })?;
-    let mut reader = opened.reader;
-    let mut head = [0u8; 40];
-    reader
-        .read_exact(&mut head)
-        .map_err(|_| bad(format!("is shorter than a WAL page header (`{}`)", segment.path.display())))?;
-    let header = SegmentHeader::parse(&head).ok_or_else(|| {
-        bad("is not a WAL segment: its first page has no WAL header (a zeroed or damaged file?)".into())
-    })?;
-    if header.system_id != system_id {
-        return Err(bad(format!(
-            "belongs to database system {}, and the backup to {system_id}: the archive holds another cluster's WAL",
-            header.system_id
-        )));
-    }
-    if u64::from(header.segment_size) != size {
-        return Err(bad(format!("holds {}-byte segments, the archive's first one {size}-byte", header.segment_size)));
-    }
-    let named = Segment::parse(&segment.name, size).map(|s| s.number * size);
-    if named != Some(header.page_address) {
-        let holds = Segment::of_lsn(header.timeline, header.page_address, size).name(size);
-        return Err(bad(format!(
-            "holds the WAL of segment {holds} (from {}): it was renamed or copied to the wrong name",
-            wal::format_lsn(header.page_address)
-        )));
-    }
-    let to = pg_wal.join(&segment.name);
-    let file = std::fs::File::create(&to).map_err(io("create", &to))?;
-    let mut out = Sha1Writer {
-        inner: std::io::BufWriter::new(file),
-        hasher: segment.sha1.as_ref().map(|_| sha1::Sha1::default()),
-    };
-    out.write_all(&head).map_err(io("write", &to))?;
-    let copied = std::io::copy(&mut reader, &mut out).map_err(io("copy", &segment.path))? + head.len() as u64;
-    out.inner.flush().map_err(io("write", &to))?;
-    if copied != size {
-        return Err(bad(format!("is {copied} bytes long; a segment of this cluster is {size} (a truncated copy?)")));
-    }
-    if let (Some(recorded), Some(hasher)) = (&segment.sha1, out.hasher) {
-        use sha1::Digest;
-        let actual = hex::encode(hasher.finalize());
-        if &actual != recorded {
-            return Err(bad(format!(
-                "has SHA-1 {actual}, and the repository recorded {recorded} when it archived it: the file changed since"
-            )));
-        }
-    }
-    Ok(copied)
-}
-
-/// Writes through, hashing what it writes when asked to.
-struct Sha1Writer<W> {
-    inner: W,
-    hasher: Option<sha1::Sha1>,
-}
-
-impl<W: Write> Write for Sha1Writer<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        if let Some(hasher) = &mut self.hasher {
-            sha1::Digest::update(hasher, &buf[..n]);
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Gives everything under `root` to `owner`, folders 0700 and files 0600 (as PostgreSQL wants its
 /// data directory, whatever modes the backup carried).
 pub(crate) fn give(root: &Path, owner: (u32, u32)) -> Result<(), StageError> {
@@ -265,6 +175,8 @@ pub(crate) fn give(root: &Path, owner: (u32, u32)) -> Result<(), StageError> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     fn tar_with(entries: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> tempfile::NamedTempFile {
@@ -341,54 +253,5 @@ mod tests {
         std::fs::create_dir(&again).unwrap();
         let error = copy_plain(from.path(), &again).unwrap_err().to_string();
         assert!(error.contains("holds a link `global/secret`"), "{error}");
-    }
-
-    fn segment_bytes(system_id: u64, page_address: u64, size: u64) -> Vec<u8> {
-        let mut page = vec![0u8; size as usize];
-        page[0..2].copy_from_slice(&0xD116u16.to_le_bytes());
-        page[2..4].copy_from_slice(&0x0002u16.to_le_bytes());
-        page[4..8].copy_from_slice(&1u32.to_le_bytes());
-        page[8..16].copy_from_slice(&page_address.to_le_bytes());
-        page[24..32].copy_from_slice(&system_id.to_le_bytes());
-        page[32..36].copy_from_slice(&(size as u32).to_le_bytes());
-        page[36..40].copy_from_slice(&8192u32.to_le_bytes());
-        page
-    }
-
-    #[test]
-    fn a_segment_is_copied_only_if_it_is_what_its_name_says() {
-        let size = 1 << 20;
-        let dir = tempfile::tempdir().unwrap();
-        let pg_wal = dir.path().join("pg_wal");
-        std::fs::create_dir(&pg_wal).unwrap();
-        let write = |name: &str, bytes: &[u8]| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, bytes).unwrap();
-            Archived { name: name.to_owned(), path, sha1: None }
-        };
-        let name = "000000010000000000000003";
-        let good = write(name, &segment_bytes(42, 3 * size, size));
-        assert_eq!(copy_segment(&good, &pg_wal, 42, size).unwrap(), size);
-        assert_eq!(std::fs::read(pg_wal.join(name)).unwrap().len() as u64, size);
-
-        let other = copy_segment(&good, &pg_wal, 41, size).unwrap_err().to_string();
-        assert!(other.contains("belongs to database system 42, and the backup to 41"), "{other}");
-        let recorded = |sha1: &str| Archived { sha1: Some(sha1.to_owned()), ..good.clone() };
-        let sha1 = {
-            use sha1::Digest;
-            hex::encode(sha1::Sha1::digest(segment_bytes(42, 3 * size, size)))
-        };
-        assert_eq!(copy_segment(&recorded(&sha1), &pg_wal, 42, size).unwrap(), size);
-        let changed = copy_segment(&recorded(&"0".repeat(40)), &pg_wal, 42, size).unwrap_err().to_string();
-        assert!(changed.contains(&format!("has SHA-1 {sha1}, and the repository recorded 0000")), "{changed}");
-        let renamed = write(name, &segment_bytes(42, 5 * size, size));
-        let error = copy_segment(&renamed, &pg_wal, 42, size).unwrap_err().to_string();
-        assert!(error.contains("holds the WAL of segment 000000010000000000000005"), "{error}");
-        let short = write(name, &segment_bytes(42, 3 * size, size)[..4096]);
-        let error = copy_segment(&short, &pg_wal, 42, size).unwrap_err().to_string();
-        assert!(error.contains("is 4096 bytes long"), "{error}");
-        let zeroed = write(name, &vec![0u8; size as usize]);
-        let error = copy_segment(&zeroed, &pg_wal, 42, size).unwrap_err().to_string();
-        assert!(error.contains("is not a WAL segment"), "{error}");
     }
 }

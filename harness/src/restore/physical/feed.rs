@@ -1,0 +1,530 @@
+//! The archived WAL a recovery reads, given to the target as replay needs it: each segment is
+//! decompressed and checked on the way (the system it belongs to, the place it holds, its size,
+//! the SHA-1 a repository recorded) and renamed into the target's `pg_wal`, where the standby
+//! reads it; segments replay has passed are removed. `pg_wal` holds the data directory's own WAL
+//! and a bounded window of the archive, never the whole archive (a week of WAL behind a weekly
+//! base backup is hundreds of gigabytes).
+//!
+//! Before the server starts, [`Feed::fill`] gives everything up to the backup's end (recovery is
+//! consistent, and its server answers, only past it) and a window beyond; once it answers, a
+//! [`Feeder`] thread keeps the window ahead of the replay position the recovery's wait reads.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use super::stage::StageError;
+use crate::source::physical::WalArchive;
+use crate::source::physical::wal::{self, Archived, Segment, SegmentHeader};
+
+/// The segments of an archive still to give to a recovery, and those given and not yet passed.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    /// The segments recovery reads, in replay order, with their numbers.
+    plan: Vec<(u64, Archived)>,
+    /// The first not given yet.
+    next: usize,
+    /// Given and not yet removed: number, file in `pg_wal`.
+    given: VecDeque<(u64, String)>,
+    system_id: u64,
+    segment_size: u64,
+    /// Segments kept ahead of the one replay is in.
+    window: u64,
+    /// Who the server runs as, when the files must be given to it.
+    owner: Option<(u32, u32)>,
+    stats: FeedStats,
+}
+
+/// What a feed gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FeedStats {
+    /// Segments given to recovery, and their bytes (decompressed).
+    pub segments: usize,
+    pub bytes: u64,
+    /// The most archived segments `pg_wal` held at once.
+    pub peak: usize,
+}
+
+impl Feed {
+    /// The feed of `archive`'s segments for a cluster of `system_id`, `window` bytes ahead of
+    /// the segment replay is in (at least one segment; `None`: the whole archive at once).
+    pub(crate) fn new(archive: &WalArchive, system_id: u64, window: Option<u64>, owner: Option<(u32, u32)>) -> Feed {
+        let size = archive.segment_size;
+        let plan = archive
+            .segments
+            .iter()
+            .filter_map(|a| Segment::parse(&a.name, size).map(|s| (s.number, a.clone())))
+            .collect();
+        let window = window.map_or(u64::MAX, |bytes| (bytes / size.max(1)).max(1));
+        Feed {
+            plan,
+            next: 0,
+            given: VecDeque::new(),
+            system_id,
+            segment_size: size,
+            window,
+            owner,
+            stats: FeedStats::default(),
+        }
+    }
+
+    /// Whether every segment was given.
+    pub(crate) fn done(&self) -> bool {
+        self.next >= self.plan.len()
+    }
+
+    /// The number of the last segment given so far.
+    fn given_through(&self) -> Option<u64> {
+        self.next.checked_sub(1).and_then(|i| self.plan.get(i)).map(|(n, _)| *n)
+    }
+
+    pub(crate) fn stats(&self) -> FeedStats {
+        self.stats
+    }
+
+    /// Removes the segments given before `replaying` (the number of the segment replay is in),
+    /// then gives segments into `pg_wal` until the window past it is full, and at least through
+    /// `through`.
+    pub(crate) fn fill(
+        &mut self,
+        pg_wal: &Path,
+        replaying: Option<u64>,
+        through: Option<u64>,
+    ) -> Result<(), StageError> {
+        if let Some(replaying) = replaying {
+            while let Some((number, name)) = self.given.front() {
+                if *number >= replaying {
+                    break;
+                }
+                let path = pg_wal.join(name);
+                match std::fs::remove_file(&path) {
+                    // The server removes what a restartpoint no longer needs, too.
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(StageError::Io { action: "remove", path: path.display().to_string(), source: e });
+                    }
+                    _ => {}
+                }
+                self.given.pop_front();
+            }
+        }
+        let from = replaying.or_else(|| self.plan.first().map(|(n, _)| *n)).unwrap_or(0);
+        while let Some((number, segment)) = self.plan.get(self.next) {
+            if replaying.is_some_and(|r| *number < r) {
+                // Replay is past it (the backup's own WAL held it).
+                self.next += 1;
+                continue;
+            }
+            let beyond = number.saturating_sub(from) > self.window;
+            if beyond && through.is_none_or(|t| *number > t) {
+                break;
+            }
+            let bytes = give_segment(segment, pg_wal, self.system_id, self.segment_size, self.owner)?;
+            self.given.push_back((*number, segment.name.clone()));
+            self.stats.segments += 1;
+            self.stats.bytes += bytes;
+            self.stats.peak = self.stats.peak.max(self.given.len());
+            self.next += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the first page of every segment `archive` gives recovery, before anything starts: each
+/// must be a WAL segment of `system_id`, of the archive's segment size, holding the place its name
+/// says (a file that is not is found here, not half-way through the recovery); an uncompressed
+/// one must be a whole segment long. The rest of each is checked as it is given.
+pub(crate) fn check_headers(archive: &WalArchive, system_id: u64) -> Result<(), StageError> {
+    for segment in &archive.segments {
+        let (mut reader, compressed) = open(segment)?;
+        let mut head = [0u8; 40];
+        reader.read_exact(&mut head).map_err(|_| short(segment))?;
+        check_header(segment, &head, system_id, archive.segment_size)?;
+        if !compressed {
+            let len = std::fs::metadata(&segment.path).map_err(io("read", &segment.path))?.len();
+            if len != archive.segment_size {
+                return Err(bad(segment, truncated(len, archive.segment_size)));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StageError + 'a {
+    move |source| StageError::Io { action, path: path.display().to_string(), source }
+}
+
+fn bad(segment: &Archived, problem: String) -> StageError {
+    StageError::Segment { name: segment.name.clone(), problem }
+}
+
+fn short(segment: &Archived) -> StageError {
+    bad(segment, format!("is shorter than a WAL page header (`{}`)", segment.path.display()))
+}
+
+fn truncated(len: u64, size: u64) -> String {
+    format!("is {len} bytes long; a segment of this cluster is {size} (a truncated copy?)")
+}
+
+/// The segment's decompressed content, and whether it was compressed.
+fn open(segment: &Archived) -> Result<(Box<dyn std::io::BufRead + Send>, bool), StageError> {
+    let opened = crate::source::read::open(&segment.path, false).map_err(|e| StageError::Io {
+        action: "read",
+        path: segment.path.display().to_string(),
+        source: std::io::Error::other(e),
+    })?;
+    Ok((opened.reader, opened.compression != crate::dump::Compression::None))
+}
+
+/// A segment's long header must say it is this cluster's, of its segment size, at the place its
+/// name says.
+fn check_header(segment: &Archived, head: &[u8; 40], system_id: u64, size: u64) -> Result<SegmentHeader, StageError> {
+    let header = SegmentHeader::parse(head).ok_or_else(|| {
+        bad(segment, "is not a WAL segment: its first page has no WAL header (a zeroed or damaged file?)".into())
+    })?;
+    if header.system_id != system_id {
+        return Err(bad(
+            segment,
+            format!(
+                "belongs to database system {}, and the backup to {system_id}: the archive holds another cluster's WAL",
+                header.system_id
+            ),
+        ));
+    }
+    if u64::from(header.segment_size) != size {
+        return Err(bad(
+            segment,
+            format!("holds {}-byte segments, the archive's first one {size}-byte", header.segment_size),
+        ));
+    }
+    let named = Segment::parse(&segment.name, size).map(|s| s.number * size);
+    if named != Some(header.page_address) {
+        let holds = Segment::of_lsn(header.timeline, header.page_address, size).name(size);
+        return Err(bad(
+            segment,
+            format!(
+                "holds the WAL of segment {holds} (from {}): it was renamed or copied to the wrong name",
+                wal::format_lsn(header.page_address)
+            ),
+        ));
+    }
+    Ok(header)
+}
+
+/// Gives one archived segment to recovery: decompressed into a hidden file of `pg_wal`, checked
+/// on the way (its header, its length, the SHA-1 a repository recorded), then renamed to its
+/// name, so the server never reads half a segment. Returns its bytes.
+fn give_segment(
+    segment: &Archived,
+    pg_wal: &Path,
+    system_id: u64,
+    size: u64,
+    owner: Option<(u32, u32)>,
+) -> Result<u64, StageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let (mut reader, _) = open(segment)?;
+    let mut head = [0u8; 40];
+    reader.read_exact(&mut head).map_err(|_| short(segment))?;
+    check_header(segment, &head, system_id, size)?;
+    let partial = pg_wal.join(format!(".pgdrill-{}.partial", segment.name));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(io("create", &partial))?;
+    let mut out = Sha1Writer {
+        inner: std::io::BufWriter::new(file),
+        hasher: segment.sha1.as_ref().map(|_| sha1::Sha1::default()),
+    };
+    let written = (|| {
+        out.write_all(&head)?;
+        let copied = std::io::copy(&mut reader, &mut out)? + head.len() as u64;
+        out.inner.flush()?;
+        Ok::<_, std::io::Error>(copied)
+    })();
+    let checked = written.map_err(io("copy", &segment.path)).and_then(|copied| {
+        if copied != size {
+            return Err(bad(segment, truncated(copied, size)));
+        }
+        if let (Some(recorded), Some(hasher)) = (&segment.sha1, out.hasher.take()) {
+            use sha1::Digest;
+            let actual = hex::encode(hasher.finalize());
+            if &actual != recorded {
+                return Err(bad(
+                    segment,
+                    format!(
+                        "has SHA-1 {actual}, and the repository recorded {recorded} when it archived it: the file changed since"
+                    ),
+                ));
+            }
+        }
+        Ok(copied)
+    });
+    let copied = match checked {
+        Ok(copied) => copied,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::lchown(&partial, Some(uid), Some(gid)).map_err(io("give", &partial))?;
+    }
+    let to = pg_wal.join(&segment.name);
+    std::fs::rename(&partial, &to).map_err(io("rename", &partial))?;
+    Ok(copied)
+}
+
+/// Writes through, hashing what it writes when asked to.
+struct Sha1Writer<W> {
+    inner: W,
+    hasher: Option<sha1::Sha1>,
+}
+
+impl<W: Write> Write for Sha1Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(hasher) = &mut self.hasher {
+            sha1::Digest::update(hasher, &buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A [`Feed`] on a thread of its own, keeping its window ahead of the replay position it is
+/// told; it stops on the first segment it cannot give (the recovery's wait then fails with it).
+pub(crate) struct Feeder {
+    positions: Option<mpsc::Sender<u64>>,
+    shared: Arc<Mutex<Shared>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    segment_size: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    done: bool,
+    through: Option<u64>,
+    error: Option<StageError>,
+    stats: FeedStats,
+}
+
+impl Feeder {
+    /// Starts feeding `pg_wal`.
+    pub(crate) fn start(mut feed: Feed, pg_wal: PathBuf) -> std::io::Result<Feeder> {
+        let (tx, rx) = mpsc::channel::<u64>();
+        let shared = Arc::new(Mutex::new(Shared {
+            done: feed.done(),
+            through: feed.given_through(),
+            error: None,
+            stats: feed.stats(),
+        }));
+        let segment_size = feed.segment_size;
+        let state = shared.clone();
+        let thread = std::thread::Builder::new().name("pgdrill-wal-feed".into()).spawn(move || {
+            let mut replaying = None;
+            loop {
+                let filled = feed.fill(&pg_wal, replaying, None);
+                if let Ok(mut state) = state.lock() {
+                    state.stats = feed.stats();
+                    state.done = feed.done();
+                    state.through = feed.given_through();
+                    if let Err(e) = filled {
+                        state.error = Some(e);
+                        return;
+                    }
+                }
+                match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(number) => replaying = Some(rx.try_iter().last().unwrap_or(number)),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        })?;
+        Ok(Feeder { positions: Some(tx), shared, thread: Some(thread), segment_size })
+    }
+
+    /// Replay is at `lsn`.
+    pub(crate) fn replayed(&self, lsn: u64) {
+        if let Some(tx) = &self.positions {
+            let _ = tx.send(lsn / self.segment_size.max(1));
+        }
+    }
+
+    /// Why it stopped giving segments, once (taken).
+    pub(crate) fn failed(&self) -> Option<StageError> {
+        self.shared.lock().ok()?.error.take()
+    }
+
+    /// Whether every segment was given.
+    pub(crate) fn done(&self) -> bool {
+        self.shared.lock().is_ok_and(|s| s.done)
+    }
+
+    /// Whether the segment after the one holding `lsn` was given (or every segment was): a
+    /// standby waiting for WAL there is not waiting for the feed.
+    pub(crate) fn gave_past(&self, lsn: u64) -> bool {
+        let segment = lsn / self.segment_size.max(1);
+        self.shared.lock().is_ok_and(|s| s.done || s.through.is_some_and(|t| t > segment))
+    }
+
+    /// Stops the thread (it finishes the segment it is giving) and returns what it gave.
+    pub(crate) fn stop(mut self) -> FeedStats {
+        self.positions = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.shared.lock().map(|s| s.stats).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment_bytes(system_id: u64, page_address: u64, size: u64) -> Vec<u8> {
+        let mut page = vec![0u8; size as usize];
+        page[0..2].copy_from_slice(&0xD116u16.to_le_bytes());
+        page[2..4].copy_from_slice(&0x0002u16.to_le_bytes());
+        page[4..8].copy_from_slice(&1u32.to_le_bytes());
+        page[8..16].copy_from_slice(&page_address.to_le_bytes());
+        page[24..32].copy_from_slice(&system_id.to_le_bytes());
+        page[32..36].copy_from_slice(&(size as u32).to_le_bytes());
+        page[36..40].copy_from_slice(&8192u32.to_le_bytes());
+        page
+    }
+
+    #[test]
+    fn a_segment_is_given_only_if_it_is_what_its_name_says() {
+        let size = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let pg_wal = dir.path().join("pg_wal");
+        std::fs::create_dir(&pg_wal).unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            Archived { name: name.to_owned(), path, sha1: None }
+        };
+        let name = "000000010000000000000003";
+        let good = write(name, &segment_bytes(42, 3 * size, size));
+        assert_eq!(give_segment(&good, &pg_wal, 42, size, None).unwrap(), size);
+        assert_eq!(std::fs::read(pg_wal.join(name)).unwrap().len() as u64, size);
+
+        let other = give_segment(&good, &pg_wal, 41, size, None).unwrap_err().to_string();
+        assert!(other.contains("belongs to database system 42, and the backup to 41"), "{other}");
+        let recorded = |sha1: &str| Archived { sha1: Some(sha1.to_owned()), ..good.clone() };
+        let sha1 = {
+            use sha1::Digest;
+            hex::encode(sha1::Sha1::digest(segment_bytes(42, 3 * size, size)))
+        };
+        assert_eq!(give_segment(&recorded(&sha1), &pg_wal, 42, size, None).unwrap(), size);
+        let changed = give_segment(&recorded(&"0".repeat(40)), &pg_wal, 42, size, None).unwrap_err().to_string();
+        assert!(changed.contains(&format!("has SHA-1 {sha1}, and the repository recorded 0000")), "{changed}");
+        let renamed = write(name, &segment_bytes(42, 5 * size, size));
+        let error = give_segment(&renamed, &pg_wal, 42, size, None).unwrap_err().to_string();
+        assert!(error.contains("holds the WAL of segment 000000010000000000000005"), "{error}");
+        let short = write(name, &segment_bytes(42, 3 * size, size)[..4096]);
+        let error = give_segment(&short, &pg_wal, 42, size, None).unwrap_err().to_string();
+        assert!(error.contains("is 4096 bytes long"), "{error}");
+        let zeroed = write(name, &vec![0u8; size as usize]);
+        let error = give_segment(&zeroed, &pg_wal, 42, size, None).unwrap_err().to_string();
+        assert!(error.contains("is not a WAL segment"), "{error}");
+        let left: Vec<String> = std::fs::read_dir(&pg_wal)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, [name], "a segment refused leaves no partial file");
+    }
+
+    /// An archive of `count` good segments from segment 2, of system 42.
+    fn archive(dir: &Path, count: u64, size: u64) -> WalArchive {
+        let folder = dir.join("archive");
+        std::fs::create_dir(&folder).unwrap();
+        let segments = (2..2 + count)
+            .map(|n| {
+                let name = Segment { timeline: 1, number: n }.name(size);
+                let path = folder.join(&name);
+                std::fs::write(&path, segment_bytes(42, n * size, size)).unwrap();
+                Archived { name, path, sha1: None }
+            })
+            .collect();
+        WalArchive { dir: folder, segments, segment_size: size }
+    }
+
+    fn in_pg_wal(pg_wal: &Path) -> Vec<u64> {
+        let mut numbers: Vec<u64> = std::fs::read_dir(pg_wal)
+            .unwrap()
+            .filter_map(|e| Segment::parse(&e.unwrap().file_name().to_string_lossy(), 1 << 20).map(|s| s.number))
+            .collect();
+        numbers.sort();
+        numbers
+    }
+
+    #[test]
+    fn the_feed_keeps_a_window_ahead_of_replay_and_gives_through_the_backups_end_at_once() {
+        let size = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive(dir.path(), 10, size);
+        check_headers(&archive, 42).unwrap();
+        let pg_wal = dir.path().join("pg_wal");
+        std::fs::create_dir(&pg_wal).unwrap();
+        let mut feed = Feed::new(&archive, 42, Some(3 * size), None);
+        // Before the server starts: through the backup's end (segment 6), whatever the window.
+        feed.fill(&pg_wal, None, Some(6)).unwrap();
+        assert_eq!(in_pg_wal(&pg_wal), [2, 3, 4, 5, 6]);
+        // Replay in segment 5: 2 to 4 go; 5, and the window of 3 after it.
+        feed.fill(&pg_wal, Some(5), None).unwrap();
+        assert_eq!(in_pg_wal(&pg_wal), [5, 6, 7, 8]);
+        feed.fill(&pg_wal, Some(7), None).unwrap();
+        assert_eq!(in_pg_wal(&pg_wal), [7, 8, 9, 10]);
+        feed.fill(&pg_wal, Some(8), None).unwrap();
+        assert_eq!(in_pg_wal(&pg_wal), [8, 9, 10, 11]);
+        assert!(feed.done());
+        assert_eq!((feed.stats().segments, feed.stats().peak), (10, 5));
+        // The whole archive at once: today's way, kept for comparison.
+        let all = dir.path().join("all");
+        std::fs::create_dir(&all).unwrap();
+        let mut whole = Feed::new(&archive, 42, None, None);
+        whole.fill(&all, None, None).unwrap();
+        assert_eq!(in_pg_wal(&all).len(), 10);
+    }
+
+    #[test]
+    fn an_archive_of_another_cluster_or_a_short_segment_is_found_before_anything_starts() {
+        let size = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive(dir.path(), 3, size);
+        let other = check_headers(&archive, 41).unwrap_err().to_string();
+        assert!(other.contains("000000010000000000000002 belongs to database system 42"), "{other}");
+        std::fs::write(&archive.segments[1].path, &segment_bytes(42, 3 * size, size)[..8192]).unwrap();
+        let short = check_headers(&archive, 42).unwrap_err().to_string();
+        assert!(short.contains("000000010000000000000003 is 8192 bytes long"), "{short}");
+    }
+
+    #[test]
+    fn the_feeder_follows_replay_and_says_when_it_gave_everything() {
+        let size = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let archive = archive(dir.path(), 4, size);
+        let pg_wal = dir.path().join("pg_wal");
+        std::fs::create_dir(&pg_wal).unwrap();
+        let feeder = Feeder::start(Feed::new(&archive, 42, Some(size), None), pg_wal.clone()).unwrap();
+        feeder.replayed(2 * size);
+        feeder.replayed(5 * size + 100);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !feeder.done() {
+            assert!(std::time::Instant::now() < deadline, "the feeder did not finish");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(feeder.failed().is_none());
+        let stats = feeder.stop();
+        assert_eq!(stats.segments, 3, "the first and the one after it, then the one replay is in (4 it passed)");
+        assert_eq!(in_pg_wal(&pg_wal), [5]);
+    }
+}
