@@ -124,7 +124,9 @@ mod tests {
     fn compressions() {
         assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]), Ok(Compression::Gzip));
         assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]), Ok(Compression::Zstd));
-        assert_eq!(Compression::detect(b"BZh91AY"), Err("bzip2"));
+        assert_eq!(Compression::detect(b"BZh91AY"), Ok(Compression::Bzip2));
+        assert_eq!(Compression::detect(&[0x04, 0x22, 0x4d, 0x18, 0x64]), Ok(Compression::Lz4));
+        assert_eq!(Compression::detect(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]), Err("xz"));
         assert_eq!(Compression::detect(b"--\n-- PostgreSQL"), Ok(Compression::None));
     }
 

@@ -55,7 +55,7 @@ pub use deadlines::Deadlines;
 pub use discover::{discover, selected};
 pub use error::{InvalidScenario, ScenarioError};
 use recovery::resolve_recovery;
-pub use recovery::{RecoverySpec, RecoveryTarget, parse_target_time};
+pub use recovery::{RecoverySpec, RecoveryTarget, TimelineChoice, parse_target_time};
 
 use crate::field::{FieldError, normalize, parse_duration};
 use raw::RawScenario;

@@ -122,10 +122,22 @@ pub struct RawRecovery {
     pub inclusive: Option<bool>,
     /// Longest the recovery may take (default 30m).
     pub timeout: Option<Spanned<String>>,
+    /// `recovery_target_timeline`: `"latest"` (default: the newest the archive's history files
+    /// lead to), `"current"` (the backup's own) or a timeline's number.
+    pub timeline: Option<Spanned<RawTimeline>>,
     /// How much archived WAL the target's `pg_wal` holds ahead of replay (default `256MB`):
     /// segments are given as recovery reads them and removed once replayed. `"all"` copies
     /// the whole archive before the server starts.
     pub wal_window: Option<Spanned<String>>,
+}
+
+/// `[recovery] timeline`: a name or a number.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawTimeline {
+    #[schemars(extend("enum" = ["latest", "current"]))]
+    Name(String),
+    Number(i64),
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

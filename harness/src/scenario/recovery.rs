@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::field::{FieldError, parse_duration};
+pub use crate::source::physical::timeline::TimelineChoice;
 
 use super::raw;
 
@@ -16,6 +17,8 @@ pub struct RecoverySpec {
     /// How much archived WAL `pg_wal` holds ahead of replay, in bytes; `None`: the whole archive
     /// before the server starts.
     pub wal_window: Option<u64>,
+    /// Which timeline recovery follows.
+    pub timeline: TimelineChoice,
 }
 
 /// The archived WAL `pg_wal` holds ahead of replay when the scenario does not say.
@@ -28,6 +31,7 @@ impl Default for RecoverySpec {
             inclusive: true,
             timeout: Duration::from_secs(30 * 60),
             wal_window: Some(DEFAULT_WAL_WINDOW),
+            timeline: TimelineChoice::Latest,
         }
     }
 }
@@ -144,7 +148,21 @@ pub(super) fn resolve_recovery(r: raw::RawRecovery) -> Result<RecoverySpec, Fiel
             FieldError::new(w.span(), format!("`{}` is not a size such as `256MB` or `1GB`, nor `all`", w.get_ref()))
         })?),
     };
-    Ok(RecoverySpec { target, inclusive: r.inclusive.unwrap_or(true), timeout, wal_window })
+    let timeline = match &r.timeline {
+        None => TimelineChoice::Latest,
+        Some(t) => match t.get_ref() {
+            raw::RawTimeline::Name(name) if name == "latest" => TimelineChoice::Latest,
+            raw::RawTimeline::Name(name) if name == "current" => TimelineChoice::Current,
+            raw::RawTimeline::Number(n) if (1..=i64::from(u32::MAX)).contains(n) => TimelineChoice::Number(*n as u32),
+            _ => {
+                return Err(FieldError::new(
+                    t.span(),
+                    "a timeline is `\"latest\"`, `\"current\"` or a timeline's number (1 or more)",
+                ));
+            }
+        },
+    };
+    Ok(RecoverySpec { target, inclusive: r.inclusive.unwrap_or(true), timeout, wal_window, timeline })
 }
 
 /// A recovery target time: RFC 3339 (`2026-11-22T03:00:00Z`) or as PostgreSQL prints a

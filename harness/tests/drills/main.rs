@@ -41,4 +41,5 @@ mod source_server;
 mod sources;
 mod stress;
 mod targets;
+mod timelines;
 mod util;

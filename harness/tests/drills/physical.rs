@@ -395,7 +395,7 @@ fn archived_wal_is_given_as_replay_reads_it_and_a_damaged_record_stops_the_drill
         drill.assert_failed_cleanly();
         assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Failed, "{window}: {drill:?}");
         let error = drill.phase_error(Phase::Restore);
-        assert!(error.contains(&format!("recovery stopped reading WAL at ")), "{error}");
+        assert!(error.contains("recovery stopped reading WAL at "), "{error}");
         assert!(error.contains(&format!(", in segment {name}, short of the archive's last segment ")), "{error}");
         assert!(error.contains("PostgreSQL: "), "the server's own words: {error}");
         assert!(!drill.report("report.md").contains("recovered to"), "never reported as recovered");

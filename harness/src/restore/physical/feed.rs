@@ -131,6 +131,33 @@ impl Feed {
     }
 }
 
+/// Gives `pg_wal` the history files of the timelines recovery follows (decompressed), where the
+/// server reads them.
+pub(crate) fn give_histories(archive: &WalArchive, pg_wal: &Path, owner: Option<(u32, u32)>) -> Result<(), StageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    for (timeline, path) in &archive.path.histories {
+        let name = crate::source::physical::timeline::history_name(*timeline);
+        let opened = crate::source::read::open(path, false).map_err(|e| StageError::Io {
+            action: "read",
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        let to = pg_wal.join(&name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&to)
+            .map_err(io("create", &to))?;
+        // A history file is a few lines per timeline; a huge one is not PostgreSQL's.
+        std::io::copy(&mut opened.reader.take(1 << 20), &mut file).map_err(io("copy", path))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::lchown(&to, Some(uid), Some(gid)).map_err(io("give", &to))?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads the first page of every segment `archive` gives recovery, before anything starts: each
 /// must be a WAL segment of `system_id`, of the archive's segment size, holding the place its name
 /// says (a file that is not is found here, not half-way through the recovery); an uncompressed
@@ -387,6 +414,7 @@ impl Feeder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::physical::timeline::TimelinePath;
 
     fn segment_bytes(system_id: u64, page_address: u64, size: u64) -> Vec<u8> {
         let mut page = vec![0u8; size as usize];
@@ -454,7 +482,7 @@ mod tests {
                 Archived { name, path, sha1: None }
             })
             .collect();
-        WalArchive { dir: folder, segments, segment_size: size }
+        WalArchive { dir: folder, segments, segment_size: size, path: TimelinePath::only(1) }
     }
 
     fn in_pg_wal(pg_wal: &Path) -> Vec<u64> {

@@ -20,6 +20,7 @@ use crate::provision::toolbox::{self, Toolbox};
 use crate::provision::{PhysicalData, TargetError};
 use crate::scenario::{ContainerSpec, RecoverySpec, RecoveryTarget};
 use crate::secret::Redactor;
+use crate::source::physical::timeline::TimelinePath;
 use crate::source::physical::{self as backup, BackupEnd, BaseBackup, PhysicalError, WalArchive};
 use crate::units::human_size;
 use feed::{Feed, FeedStats, Feeder};
@@ -116,6 +117,10 @@ impl Prepared {
             archive: self.archive.as_ref().map(|a| a.dir.clone()),
             start_lsn: backup::wal::parse_lsn(&self.backup.label.start_lsn).unwrap_or_default(),
             timeline: self.backup.label.timeline,
+            path: self
+                .archive
+                .as_ref()
+                .map_or_else(|| TimelinePath::only(self.backup.label.timeline), |a| a.path.clone()),
             segment_size: self.control.segment_size,
             segments_available: self.archive.as_ref().map_or(0, |a| a.segments.len()),
             last_segment: self.archive.as_ref().and_then(|a| {
@@ -152,10 +157,11 @@ impl Prepared {
             None => "no WAL archive: recovery ends where the backup does".to_owned(),
             Some(a) if a.segments.is_empty() => "the WAL archive holds no segment from the backup's start".to_owned(),
             Some(a) => format!(
-                "{} archived segment{} from its start to {}, each of system {} (checked by its first page now, whole as recovery reads it); {}",
+                "{} archived segment{} from its start to {} along {}, each of system {} (checked by its first page now, whole as recovery reads it); {}",
                 a.segments.len(),
                 if a.segments.len() == 1 { "" } else { "s" },
                 a.segments.last().map(|s| s.name.as_str()).unwrap_or_default(),
+                a.path.describe(),
                 self.control.system_id,
                 match self.window {
                     Some(window) => format!(
@@ -205,36 +211,14 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     };
     let backup = backup::inspect(&dir, &request.choice)?;
     let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
-    if repository && archive_dir.is_some() {
-        return Err(PrepareError::Scenario(
-            "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),
-        ));
-    }
-    if !repository && (request.choice.stanza.is_some() || request.choice.set.is_some()) {
-        return Err(PrepareError::Scenario(format!(
-            "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's",
-            dir.display()
-        )));
-    }
+    keys_fit(&backup, &request)?;
     let archive = {
         let backup = backup.clone();
-        blocking(move || Ok(backup::archive(archive_dir.as_deref(), &backup, target_lsn)?)).await?
+        let timeline = request.recovery.timeline;
+        blocking(move || Ok(backup::archive(archive_dir.as_deref(), &backup, target_lsn, timeline)?)).await?
     };
 
-    let data = request.work.join("data");
-    std::fs::create_dir_all(request.work).map_err(|source| StageError::Io {
-        action: "create",
-        path: request.work.display().to_string(),
-        source,
-    })?;
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().mode(0o700).create(&data).map_err(|source| StageError::Io {
-            action: "create",
-            path: data.display().to_string(),
-            source,
-        })?;
-    }
+    let data = data_folder(request.work)?;
     // The toolbox starts while a base backup is unpacked; a pgBackRest set is restored in it.
     (request.progress)(if repository { "restoring the set with pgBackRest" } else { "unpacking the base backup" });
     let tools = Toolbox::start(toolbox::Request {
@@ -272,21 +256,9 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         (request.progress)("pg_controldata, pg_verifybackup");
         let control = control_data(&tools, request.redactor).await?;
         judge_systems(&backup, archive.as_ref(), &staged, &control)?;
-        // Every segment's first page now; through the backup's end into pg_wal, where
-        // pg_verifybackup reads the WAL the backup needs and the server becomes consistent.
+        let end = backup.end_segment(control.segment_size).map(|s| s.number);
         let feed = match &archive {
-            Some(archive) => {
-                let (archive, data, system_id) = (archive.clone(), data.clone(), staged.system_id);
-                let (window, owner) = (request.recovery.wal_window, tools.user);
-                let end = backup.end_segment(control.segment_size).map(|s| s.number);
-                let fed = blocking(move || {
-                    feed::check_headers(&archive, system_id)?;
-                    let mut feed = Feed::new(&archive, system_id, window, Some(owner));
-                    feed.fill(&data.join("pg_wal"), None, end)?;
-                    Ok(feed)
-                });
-                Some(fed.await?)
-            }
+            Some(archive) => Some(first_feed(archive, &data, staged.system_id, end, &request, tools.user).await?),
             None => None,
         };
         let manifest_verified = match &backup.manifest {
@@ -303,11 +275,65 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let _ = tools.remove().await;
     let (_, control, manifest_verified, feed) = checked?;
     let given = feed.as_ref().map(Feed::stats).unwrap_or_default();
-    let settings = recovery::settings(request.recovery, &control, &request.target.settings);
+    let timeline = archive.as_ref().map_or(backup.label.timeline, |a| a.path.target);
+    let settings = recovery::settings(request.recovery, &control, &request.target.settings, timeline);
     let data = PhysicalData { major: backup.major, data, settings };
     let end = backup.end(archive.as_ref(), control.segment_size);
     let window = request.recovery.wal_window;
     Ok(Prepared { backup, archive, feed, given, control, manifest_verified, window, data, end })
+}
+
+/// The scenario's `[source]` keys must be this kind of backup's.
+fn keys_fit(backup: &BaseBackup, request: &Request<'_>) -> Result<(), PrepareError> {
+    let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
+    if repository && request.wal_archive.is_some() {
+        return Err(PrepareError::Scenario(
+            "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),
+        ));
+    }
+    if !repository && (request.choice.stanza.is_some() || request.choice.set.is_some()) {
+        return Err(PrepareError::Scenario(format!(
+            "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's",
+            request.backup_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The drill's work folder, and the empty data directory (0700) in it that the backup is
+/// staged into.
+fn data_folder(work: &Path) -> Result<std::path::PathBuf, PrepareError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| StageError::Io { action: "create", path, source }
+    };
+    std::fs::create_dir_all(work).map_err(io(work))?;
+    let data = work.join("data");
+    std::fs::DirBuilder::new().mode(0o700).create(&data).map_err(io(&data))?;
+    Ok(data)
+}
+
+/// Every archived segment's first page now; the timelines' history files and the segments
+/// through the backup's end (`end`) into pg_wal, where pg_verifybackup reads the WAL the backup
+/// needs and the server becomes consistent; the feed of the rest.
+async fn first_feed(
+    archive: &WalArchive,
+    data: &Path,
+    system_id: u64,
+    end: Option<u64>,
+    request: &Request<'_>,
+    owner: (u32, u32),
+) -> Result<Feed, PrepareError> {
+    let (archive, pg_wal, window) = (archive.clone(), data.join("pg_wal"), request.recovery.wal_window);
+    blocking(move || {
+        feed::check_headers(&archive, system_id)?;
+        feed::give_histories(&archive, &pg_wal, Some(owner))?;
+        let mut feed = Feed::new(&archive, system_id, window, Some(owner));
+        feed.fill(&pg_wal, None, end)?;
+        Ok(feed)
+    })
+    .await
 }
 
 /// pgBackRest restores `set` into the (empty) data directory, in the toolbox: no configuration

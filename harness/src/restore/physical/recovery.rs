@@ -18,6 +18,7 @@ use super::verify::ControlData;
 use crate::provision::{Target, TargetError};
 use crate::scenario::{RecoverySpec, RecoveryTarget};
 use crate::secret::Redactor;
+use crate::source::physical::timeline::TimelinePath;
 use crate::source::physical::wal::{self, Segment};
 
 /// How often the recovery is looked at.
@@ -37,6 +38,7 @@ pub(crate) fn settings(
     spec: &RecoverySpec,
     control: &ControlData,
     given: &BTreeMap<String, String>,
+    timeline: u32,
 ) -> Vec<(String, String)> {
     let mut settings: BTreeMap<String, String> = [
         ("hot_standby", "on"),
@@ -61,6 +63,8 @@ pub(crate) fn settings(
         let ours = settings.get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         settings.insert(name.clone(), ours.max(*floor).to_string());
     }
+    // The timeline verify chose from the archive's histories, never PostgreSQL's own probing.
+    settings.insert("recovery_target_timeline".into(), timeline.to_string());
     if let Some((name, value)) = spec.target.setting() {
         settings.insert(name.to_owned(), value);
         if matches!(spec.target, RecoveryTarget::Time(_) | RecoveryTarget::Lsn(_) | RecoveryTarget::Xid(_)) {
@@ -179,7 +183,9 @@ pub(crate) struct Start<'a> {
     /// The WAL archive's folder (its timeline history files explain a target not reached).
     pub archive: Option<PathBuf>,
     pub start_lsn: u64,
+    /// The backup's timeline, and the way recovery follows from it.
     pub timeline: u32,
+    pub path: TimelinePath,
     pub segment_size: u64,
     pub segments_available: usize,
     /// Gives the archive's segments to `pg_wal` as replay needs them (none when every segment
@@ -218,7 +224,8 @@ pub(crate) async fn wait(
     waited.map(|recovered| Recovered { segments_held_peak: peak, ..recovered })
 }
 
-/// Follows the recovery until the server is promoted, telling `feeder` where replay is.
+/// Follows the recovery until the server is promoted, telling `feeder` where replay is; what it
+/// reached, as the server says.
 async fn follow(
     target: &Target,
     start: &Start<'_>,
@@ -226,88 +233,150 @@ async fn follow(
     redactor: &Redactor,
 ) -> Result<Recovered, RecoveryError> {
     let started = Instant::now();
-    let spec = start.spec;
     let pool = target.pool("postgres", 1, redactor).await?;
+    let query = |e: sqlx::Error| RecoveryError::Query(redactor.redact(&crate::pg::describe_sql_error(&e)));
+    let recovered = async {
+        let promoted = until_promoted(target, start, feeder, &pool, redactor).await?;
+        let reached = reached(target, start, &promoted, redactor).await?;
+        // The server replays from its start, before pgdrill can connect: it says how long it took.
+        let (timeline, took): (String, f64) = sqlx::query_as(
+            "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), \
+             extract(epoch FROM clock_timestamp() - pg_postmaster_start_time())::float8",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(query)?;
+        let end = promoted.replayed.as_deref().and_then(wal::parse_lsn).unwrap_or(start.start_lsn);
+        let first = start.start_lsn / start.segment_size.max(1);
+        let last = end / start.segment_size.max(1);
+        Ok(Recovered {
+            target: start.spec.target.to_string(),
+            start_lsn: wal::format_lsn(start.start_lsn),
+            end_lsn: wal::format_lsn(end),
+            last_transaction: promoted.transaction,
+            reached,
+            wal_bytes: end.saturating_sub(start.start_lsn),
+            segments_replayed: last.saturating_sub(first) + 1,
+            segments_available: start.segments_available,
+            segments_held_peak: 0,
+            timeline: u32::from_str_radix(&timeline, 16).unwrap_or(0),
+            took: Duration::try_from_secs_f64(took).unwrap_or(started.elapsed()),
+        })
+    }
+    .await;
+    pool.close().await;
+    recovered
+}
+
+/// What a standby waiting for WAL is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// Not waiting.
+    No,
+    /// The next segment, which the feed has not given yet.
+    ForTheFeed,
+    /// Nothing more: every segment was given and replay is in the last.
+    AtTheEnd,
+    /// Replay stopped short of the last segment with the next one given: what follows does not
+    /// read as WAL.
+    Stuck,
+}
+
+impl Waiting {
+    fn of(start: &Start<'_>, feeder: Option<&Feeder>, at: u64, out_of_wal: bool) -> Waiting {
+        let in_last = start.last_segment.is_none_or(|last| at / start.segment_size.max(1) >= last);
+        match out_of_wal {
+            false => Waiting::No,
+            true if in_last && feeder.is_none_or(Feeder::done) => Waiting::AtTheEnd,
+            true if !in_last && feeder.is_none_or(|f| f.gave_past(at)) => Waiting::Stuck,
+            true => Waiting::ForTheFeed,
+        }
+    }
+}
+
+/// Polls the standby until it is promoted: at its target by itself, or here at the archive's end;
+/// fails when it pauses, is stuck, runs out of WAL before its target or out of time.
+async fn until_promoted(
+    target: &Target,
+    start: &Start<'_>,
+    feeder: Option<&Feeder>,
+    pool: &sqlx::PgPool,
+    redactor: &Redactor,
+) -> Result<Progress, RecoveryError> {
+    let started = Instant::now();
+    let spec = start.spec;
     let query = |e: sqlx::Error| RecoveryError::Query(redactor.redact(&crate::pg::describe_sql_error(&e)));
     let wanted = spec.target.to_string();
     let mut promoting = false;
-    let mut waiting_since: Option<(u64, Instant)> = None;
-    let result = loop {
+    let mut stuck_since: Option<(u64, Instant)> = None;
+    loop {
         let (in_recovery, replayed, transaction, waiting, paused) =
-            sqlx::query_as(PROGRESS).fetch_one(&pool).await.map_err(query)?;
+            sqlx::query_as(PROGRESS).fetch_one(pool).await.map_err(query)?;
         let now = Progress { in_recovery, replayed, transaction, waiting, paused };
         let lsn = now.replayed.clone().unwrap_or_default();
         let at = wal::parse_lsn(&lsn).unwrap_or(start.start_lsn);
         if let Some(feeder) = feeder {
             feeder.replayed(at);
             if let Some(error) = feeder.failed() {
-                break Err(RecoveryError::Wal(error));
+                return Err(RecoveryError::Wal(error));
             }
         }
         if !now.in_recovery {
-            break Ok(now);
+            return Ok(now);
         }
         if now.paused.as_deref() == Some("paused") {
-            break Err(RecoveryError::Paused { target: wanted.clone(), lsn });
+            return Err(RecoveryError::Paused { target: wanted, lsn });
         }
-        // Waiting for WAL is the archive's end only once every segment was given and replay is
-        // in the last (before, the next may be on its way). Waiting short of the last with the
-        // next segment given, for long, replay cannot read on: it stopped there.
-        let given_all = feeder.is_none_or(Feeder::done);
-        let in_last = start.last_segment.is_none_or(|last| at / start.segment_size.max(1) >= last);
-        let out_of_wal = now.waiting.as_deref() == Some(OUT_OF_WAL);
-        let stuck = out_of_wal && !in_last && feeder.is_none_or(|f| f.gave_past(at));
-        waiting_since = match waiting_since {
-            Some((lsn, since)) if stuck && lsn == at => Some((lsn, since)),
-            _ if stuck => Some((at, Instant::now())),
+        let waiting = Waiting::of(start, feeder, at, now.waiting.as_deref() == Some(OUT_OF_WAL));
+        stuck_since = match (waiting, stuck_since) {
+            (Waiting::Stuck, Some((lsn, since))) if lsn == at => Some((lsn, since)),
+            (Waiting::Stuck, _) => Some((at, Instant::now())),
             _ => None,
         };
-        if let Some((_, since)) = waiting_since
-            && since.elapsed() >= STALLED
-        {
-            let last = start.last_segment.unwrap_or_default();
-            let size = start.segment_size;
-            break Err(RecoveryError::Stalled {
-                lsn,
-                segment: Segment::of_lsn(start.timeline, at, size).name(size),
-                last: Segment { timeline: start.timeline, number: last }.name(size),
-                server: server_log(target)
-                    .await
-                    .and_then(|log| wal_complaint(&redactor.redact(&log)))
-                    .unwrap_or_default(),
-            });
+        if stuck_since.is_some_and(|(_, since)| since.elapsed() >= STALLED) {
+            return Err(stalled(target, start, at, lsn, redactor).await);
         }
-        if out_of_wal && !promoting && given_all && in_last {
-            match spec.target {
-                // Every segment replayed: the end of the archive is the target.
-                RecoveryTarget::End => {
-                    sqlx::query("SELECT pg_promote(true, 60)").execute(&pool).await.map_err(query)?;
-                    promoting = true;
-                }
-                _ => {
-                    break Err(RecoveryError::NotReached {
-                        target: wanted.clone(),
-                        last_transaction: now.transaction,
-                        timelines: later_timelines(start.archive.as_deref(), start.timeline),
-                        lsn,
-                    });
-                }
+        if waiting == Waiting::AtTheEnd && !promoting {
+            if spec.target != RecoveryTarget::End {
+                return Err(RecoveryError::NotReached {
+                    target: wanted,
+                    last_transaction: now.transaction,
+                    timelines: other_timelines(start.archive.as_deref(), start.timeline, start.path.target),
+                    lsn,
+                });
             }
+            // Every segment replayed: the end of the archive is the target.
+            sqlx::query("SELECT pg_promote(true, 60)").execute(pool).await.map_err(query)?;
+            promoting = true;
         }
         if started.elapsed() >= spec.timeout {
-            break Err(RecoveryError::Timeout { timeout: spec.timeout, lsn });
+            return Err(RecoveryError::Timeout { timeout: spec.timeout, lsn });
         }
         tokio::time::sleep(POLL).await;
-    };
-    let promoted = match result {
-        Ok(promoted) => promoted,
-        Err(e) => {
-            pool.close().await;
-            return Err(e);
-        }
-    };
-    // What the server says it reached; a target it did not stop at is not reached.
-    // The log reaches Docker a moment after the server wrote it: read until redo's end is in it.
+    }
+}
+
+/// The error of a recovery stuck at `at` (see [`Waiting::Stuck`]), with the server's own words.
+async fn stalled(target: &Target, start: &Start<'_>, at: u64, lsn: String, redactor: &Redactor) -> RecoveryError {
+    let last = start.last_segment.unwrap_or_default();
+    let size = start.segment_size;
+    RecoveryError::Stalled {
+        lsn,
+        segment: Segment::of_lsn(start.path.timeline_of(at / size, size), at, size).name(size),
+        last: Segment { timeline: start.path.timeline_of(last, size), number: last }.name(size),
+        server: server_log(target).await.and_then(|log| wal_complaint(&redactor.redact(&log))).unwrap_or_default(),
+    }
+}
+
+/// What the promoted server's log says recovery reached; a target it did not stop at is not
+/// reached. The log reaches Docker a moment after the server wrote it: read until redo's end is
+/// in it.
+async fn reached(
+    target: &Target,
+    start: &Start<'_>,
+    promoted: &Progress,
+    redactor: &Redactor,
+) -> Result<Option<Reach>, RecoveryError> {
     let mut reached = None;
     for _ in 0..20 {
         reached = server_log(target).await.map(|log| reach::parse(&redactor.redact(&log)));
@@ -317,9 +386,9 @@ async fn follow(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if let Some(reach) = &reached {
+        let wanted = start.spec.target.to_string();
         let point = reach::describe(reach, promoted.replayed.as_deref().unwrap_or("?"));
         if let Some(refused) = &reach.refused {
-            pool.close().await;
             return Err(RecoveryError::Refused {
                 target: wanted,
                 refused: refused.clone(),
@@ -327,36 +396,11 @@ async fn follow(
                 point,
             });
         }
-        if let Err(why) = reach::reached(&spec.target, reach) {
-            pool.close().await;
+        if let Err(why) = reach::reached(&start.spec.target, reach) {
             return Err(RecoveryError::NotExactly { target: wanted, why, point });
         }
     }
-    // The server replays from its start, before pgdrill can connect: it says how long it took.
-    let (timeline, took): (String, f64) = sqlx::query_as(
-        "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), \
-         extract(epoch FROM clock_timestamp() - pg_postmaster_start_time())::float8",
-    )
-    .fetch_one(&pool)
-    .await
-    .map_err(query)?;
-    pool.close().await;
-    let end = promoted.replayed.as_deref().and_then(wal::parse_lsn).unwrap_or(start.start_lsn);
-    let first = Segment::of_lsn(start.timeline, start.start_lsn, start.segment_size);
-    let last = Segment::of_lsn(start.timeline, end, start.segment_size);
-    Ok(Recovered {
-        target: wanted,
-        start_lsn: wal::format_lsn(start.start_lsn),
-        end_lsn: wal::format_lsn(end),
-        last_transaction: promoted.transaction,
-        reached,
-        wal_bytes: end.saturating_sub(start.start_lsn),
-        segments_replayed: last.number.saturating_sub(first.number) + 1,
-        segments_available: start.segments_available,
-        segments_held_peak: 0,
-        timeline: u32::from_str_radix(&timeline, 16).unwrap_or(0),
-        took: Duration::try_from_secs_f64(took).unwrap_or(started.elapsed()),
-    })
+    Ok(reached)
 }
 
 /// The log of the target's container (its server writes to stderr), when it is one.
@@ -382,17 +426,23 @@ fn wal_complaint(log: &str) -> Option<String> {
     Some(format!("; PostgreSQL: {said}"))
 }
 
-/// The timelines the archive's history files say branched off the backup's `timeline`, in
-/// words for a target not reached (pgdrill recovers along the backup's own timeline only).
-fn later_timelines(archive: Option<&std::path::Path>, timeline: u32) -> String {
+/// The other ways the archive's timelines go, in words for a target not reached: the backup's
+/// timeline past where the one followed left it, or the timelines that branched off the one
+/// followed, each with the scenario key that follows it.
+fn other_timelines(archive: Option<&std::path::Path>, backup: u32, followed: u32) -> String {
     use crate::source::physical::history;
+    if followed != backup {
+        return format!(
+            "; recovery followed timeline {followed} (the archive's latest); `[recovery] timeline = \"current\"` follows timeline {backup}, the backup's, past where timeline {followed}'s history left it"
+        );
+    }
     let Some(entries) = archive.and_then(|a| std::fs::read_dir(a).ok()) else { return String::new() };
     let mut branches: Vec<(u32, history::Branch)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
             let number = history::timeline_of_history_name(&e.file_name().to_string_lossy())?;
             let text = std::fs::read_to_string(e.path()).ok()?;
-            let branch = history::parse_timeline_history(&text).ok()?.into_iter().find(|b| b.parent == timeline)?;
+            let branch = history::parse_timeline_history(&text).ok()?.into_iter().find(|b| b.parent == followed)?;
             Some((number, branch))
         })
         .collect();
@@ -401,7 +451,7 @@ fn later_timelines(archive: Option<&std::path::Path>, timeline: u32) -> String {
         .iter()
         .map(|(n, b)| {
             format!(
-                "; the archive holds timeline {n}, which left timeline {timeline} at {} ({}): pgdrill recovers along timeline {timeline} only",
+                "; the archive holds timeline {n}, which left timeline {followed} at {} ({}): `[recovery] timeline = {n}` follows it",
                 wal::format_lsn(b.switch_lsn),
                 b.reason
             )
@@ -422,7 +472,7 @@ mod tests {
         let spec =
             RecoverySpec { target: RecoveryTarget::Lsn(0x300_0060), inclusive: false, ..RecoverySpec::default() };
         let given: BTreeMap<String, String> = [("max_locks_per_transaction".to_owned(), "512".to_owned())].into();
-        let settings: BTreeMap<String, String> = settings(&spec, &control, &given).into_iter().collect();
+        let settings: BTreeMap<String, String> = settings(&spec, &control, &given, 1).into_iter().collect();
         assert_eq!(settings["max_connections"], "500", "the source had more");
         assert_eq!(settings["max_wal_senders"], "32", "ours were more");
         assert_eq!(settings["recovery_target_lsn"], "0/3000060");
@@ -430,13 +480,15 @@ mod tests {
         assert_eq!(settings["recovery_target_action"], "promote");
         assert!(!settings.contains_key("max_locks_per_transaction"), "the scenario's own is passed as it is");
         let end = settings_of(RecoveryTarget::End);
-        assert!(!end.keys().any(|k| k.starts_with("recovery_target_") && k != "recovery_target_action"), "{end:?}");
+        let targets = ["recovery_target_action", "recovery_target_timeline"];
+        assert!(!end.keys().any(|k| k.starts_with("recovery_target_") && !targets.contains(&k.as_str())), "{end:?}");
+        assert_eq!(end["recovery_target_timeline"], "1", "the timeline verify chose, always said");
         assert_eq!(settings_of(RecoveryTarget::Immediate)["recovery_target"], "immediate");
         assert!(!settings_of(RecoveryTarget::Name("p".into())).contains_key("recovery_target_inclusive"));
     }
 
     fn settings_of(target: RecoveryTarget) -> BTreeMap<String, String> {
         let spec = RecoverySpec { target, ..RecoverySpec::default() };
-        settings(&spec, &ControlData::default(), &BTreeMap::new()).into_iter().collect()
+        settings(&spec, &ControlData::default(), &BTreeMap::new(), 1).into_iter().collect()
     }
 }

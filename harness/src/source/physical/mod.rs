@@ -11,6 +11,7 @@ pub(crate) mod history;
 pub(crate) mod label;
 pub(crate) mod manifest;
 pub(crate) mod pgbackrest;
+pub(crate) mod timeline;
 pub(crate) mod wal;
 
 use std::io::Read;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use label::BackupLabel;
 pub(crate) use manifest::Manifest;
+use timeline::{TimelineChoice, TimelinePath};
 use wal::{Archived, Segment};
 
 /// How a base backup lies on disk.
@@ -123,6 +125,22 @@ impl BaseBackup {
         end
     }
 
+    /// Where recovery of it is first consistent, and what says so: its end where the manifest
+    /// or the set says, else where it started (PostgreSQL judges the rest).
+    pub(crate) fn consistent(&self) -> (u64, String) {
+        if let Layout::PgBackRest(set) = &self.layout
+            && let Some(lsn) = wal::parse_lsn(&set.lsn_stop)
+        {
+            return (lsn, format!("set {}'s backup-lsn-stop", set.label));
+        }
+        if let Some((_, manifest)) = &self.manifest
+            && let Some((_, _, end)) = manifest.wal_range
+        {
+            return (end, "the manifest's WAL-Ranges".into());
+        }
+        (wal::parse_lsn(&self.label.start_lsn).unwrap_or_default(), "backup_label's START WAL LOCATION".into())
+    }
+
     /// Whether it carries the WAL it needs itself (`-X stream` or `-X fetch`).
     pub(crate) fn carries_wal(&self) -> bool {
         match &self.layout {
@@ -163,6 +181,9 @@ pub(crate) enum PhysicalError {
         "the WAL archive `{archive}` has no segment {missing}{after}: recovery from the backup's start ({start}) cannot pass it"
     )]
     Gap { archive: String, missing: String, after: String, start: String },
+    /// The archive's timeline histories cannot take the backup where the scenario asks.
+    #[error(transparent)]
+    Timeline(#[from] timeline::TimelineError),
     /// The archive ends before a target given as an LSN.
     #[error(
         "the WAL archive `{archive}` ends with segment {last}, before recovery_target_lsn {lsn} (in segment {needed}): the target cannot be reached"
@@ -280,6 +301,8 @@ pub(crate) struct WalArchive {
     pub segments: Vec<Archived>,
     /// The segment size, from the first segment's header (16 MB unless initdb was told).
     pub segment_size: u64,
+    /// The timelines recovery follows, and their history files.
+    pub path: TimelinePath,
 }
 
 /// Lists the archive's segments recovery of `backup` reads (a pgBackRest set's in its
@@ -290,6 +313,7 @@ pub(crate) fn archive(
     dir: Option<&Path>,
     backup: &BaseBackup,
     target_lsn: Option<u64>,
+    timeline: TimelineChoice,
 ) -> Result<Option<WalArchive>, PhysicalError> {
     let (dir, listed) = match (&backup.layout, dir) {
         (Layout::PgBackRest(set), _) => pgbackrest::archive(&backup.dir, set)?,
@@ -322,21 +346,39 @@ pub(crate) fn archive(
         path: shown.clone(),
         message: format!("the backup starts in segment {start_name}, which is no segment of {segment_size}-byte WAL"),
     })?;
+    let histories = wal::list_histories(&dir)
+        .map_err(|e| PhysicalError::Read { path: dir.display().to_string(), message: e.to_string() })?;
+    let segments_of = listed
+        .iter()
+        .filter_map(|a| Segment::parse(&a.name, segment_size))
+        .filter(|s| s.number >= start.number)
+        .map(|s| s.timeline)
+        .collect();
+    let known = timeline::Known {
+        archive: &shown,
+        histories: &histories,
+        segments_of: &segments_of,
+        backup: start.timeline,
+        consistent: backup.consistent(),
+    };
+    let path = timeline::plan(&known, timeline)?;
+    let on_path = |number: u64| path.timeline_of(number, segment_size);
     let own = if backup.carries_wal() { backup.end_segment(segment_size) } else { None };
-    let run = wal::run_from(&listed, start, own, segment_size).map_err(|(missing, after)| PhysicalError::Gap {
-        archive: shown.clone(),
-        missing,
-        after: after.map(|a| format!(" (after {a})")).unwrap_or_default(),
-        start: start_name.clone(),
-    })?;
+    let run =
+        wal::run_from(&listed, start, own, segment_size, &on_path).map_err(|(missing, after)| PhysicalError::Gap {
+            archive: shown.clone(),
+            missing,
+            after: after.map(|a| format!(" (after {a})")).unwrap_or_default(),
+            start: start_name.clone(),
+        })?;
     let segments: Vec<Archived> = run.into_iter().cloned().collect();
     // A backup without its own WAL is consistent only once the archive took it to its end.
     if !backup.carries_wal()
         && let Some(end) = backup.end_segment(segment_size)
     {
         let last = segments.last().and_then(|a| Segment::parse(&a.name, segment_size));
-        if last.is_none_or(|last| last < end) {
-            let missing = last.map_or(start, |l| Segment { number: l.number + 1, ..l });
+        if last.is_none_or(|last| last.number < end.number) {
+            let missing = last.map_or(start, |l| Segment { number: l.number + 1, timeline: on_path(l.number + 1) });
             return Err(PhysicalError::Gap {
                 archive: shown,
                 missing: missing.name(segment_size),
@@ -346,9 +388,9 @@ pub(crate) fn archive(
         }
     }
     if let Some(lsn) = target_lsn {
-        let needed = Segment::of_lsn(start.timeline, lsn, segment_size);
+        let needed = Segment::of_lsn(on_path(lsn / segment_size), lsn, segment_size);
         let last = segments.last().and_then(|a| Segment::parse(&a.name, segment_size)).or(own).unwrap_or(start);
-        if last < needed {
+        if last.number < needed.number {
             return Err(PhysicalError::ShortOfTarget {
                 archive: shown,
                 last: last.name(segment_size),
@@ -357,5 +399,5 @@ pub(crate) fn archive(
             });
         }
     }
-    Ok(Some(WalArchive { dir, segments, segment_size }))
+    Ok(Some(WalArchive { dir, segments, segment_size, path }))
 }

@@ -60,6 +60,7 @@ impl Segment {
         format!("{:08X}{:08X}{:08X}", self.timeline, self.number / per_log, self.number % per_log)
     }
 
+    #[cfg(test)]
     fn next(self) -> Segment {
         Segment { number: self.number + 1, ..self }
     }
@@ -138,46 +139,63 @@ pub(crate) fn list_archive(dir: &Path) -> std::io::Result<Vec<Archived>> {
     Ok(found)
 }
 
-/// The segments a recovery from `start` reads: those of `archived` on `start`'s timeline from the
-/// first one it needs on, in order, up to the last before a gap. The backup's own WAL (`own`:
+/// Lists the timeline history files in an archive folder (`00000002.history`, or compressed as
+/// segments may be), by timeline.
+pub(crate) fn list_histories(dir: &Path) -> std::io::Result<std::collections::BTreeMap<u32, PathBuf>> {
+    let mut found = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(&file);
+        if let Some(timeline) =
+            super::history::timeline_of_history_name(&name.to_ascii_uppercase().replace(".HISTORY", ".history"))
+            && entry.file_type()?.is_file()
+        {
+            found.entry(timeline).or_insert_with(|| entry.path());
+        }
+    }
+    Ok(found)
+}
+
+/// The segments a recovery from `start` reads: those of `archived` on the timeline `path` gives
+/// each segment number (the backup's own, or the later ones a timeline history leads to), from
+/// the first one it needs on, in order, up to the last before a gap. The backup's own WAL (`own`:
 /// segments it carries itself, through its end) may stand in for the archive's first ones. A
 /// gap before a later segment is an error naming the segment missing and the one before it.
-pub(crate) fn run_from(
-    archived: &[Archived],
+pub(crate) fn run_from<'a>(
+    archived: &'a [Archived],
     start: Segment,
     own: Option<Segment>,
     size: u64,
-) -> Result<Vec<&Archived>, (String, Option<String>)> {
-    let mut on_timeline: Vec<(Segment, &Archived)> = archived
+    path: &dyn Fn(u64) -> u32,
+) -> Result<Vec<&'a Archived>, (String, Option<String>)> {
+    let on = |number: u64| Segment { timeline: path(number), number };
+    let mut on_path: Vec<(Segment, &'a Archived)> = archived
         .iter()
         .filter_map(|a| Segment::parse(&a.name, size).map(|s| (s, a)))
-        .filter(|(s, _)| s.timeline == start.timeline && s.number >= start.number)
+        .filter(|(s, _)| s.number >= start.number && s.timeline == path(s.number))
         .collect();
-    on_timeline.sort_by_key(|(s, _)| *s);
+    on_path.sort_by_key(|(s, _)| s.number);
     // The first segment the archive must hold: the start, or the one after the backup's own.
     let first_needed = match own {
-        Some(own) if own.timeline == start.timeline && own.number >= start.number => own.next(),
+        Some(own) if own.timeline == start.timeline && own.number >= start.number => on(own.number + 1),
         _ => start,
     };
-    let mut expected = start;
-    let mut run: Vec<&Archived> = Vec::new();
-    for (segment, archived) in on_timeline {
+    let mut expected = start.number;
+    let mut run: Vec<&'a Archived> = Vec::new();
+    for (segment, archived) in on_path {
         // Before the first it must hold, the archive may begin anywhere (the backup has those).
         let may_skip = run.is_empty() && segment.number <= first_needed.number;
-        if segment != expected && !may_skip {
-            let missing = if run.is_empty() { first_needed } else { expected };
+        if segment.number != expected && !may_skip {
+            let missing = if run.is_empty() { first_needed } else { on(expected) };
             let before = run.last().map(|a| a.name.clone());
-            let before = before.or_else(|| (missing.number > start.number).then(|| prev_name(missing, size)));
+            let before = before.or_else(|| (missing.number > start.number).then(|| on(missing.number - 1).name(size)));
             return Err((missing.name(size), before));
         }
         run.push(archived);
-        expected = segment.next();
+        expected = segment.number + 1;
     }
     Ok(run)
-}
-
-fn prev_name(segment: Segment, size: u64) -> String {
-    Segment { number: segment.number - 1, ..segment }.name(size)
 }
 
 /// Reads the long header of a segment file (decompressing a `.gz` or `.zst` one).
@@ -234,35 +252,66 @@ mod tests {
             "000000020000000000000004",
         ]);
         let seg = |n: &str| Segment::parse(n, MB16).unwrap();
+        let one = |_: u64| 1;
         let start = seg("000000010000000000000002");
         assert_eq!(
-            names(&run_from(&all[..3], start, None, MB16).unwrap()),
+            names(&run_from(&all[..3], start, None, MB16, &one).unwrap()),
             ["000000010000000000000002", "000000010000000000000003"]
         );
         // 04 to FE are missing before FF.
         assert_eq!(
-            run_from(&all, start, None, MB16).unwrap_err(),
+            run_from(&all, start, None, MB16, &one).unwrap_err(),
             ("000000010000000000000004".to_owned(), Some("000000010000000000000003".to_owned()))
         );
         // A log number's last segment is followed by the next log number's first.
         let across = &all[3..5];
-        assert_eq!(run_from(across, seg("0000000100000000000000FF"), None, MB16).unwrap().len(), 2);
+        assert_eq!(run_from(across, seg("0000000100000000000000FF"), None, MB16, &one).unwrap().len(), 2);
         // The start segment itself missing, with nothing of the backup's own to stand in.
         assert_eq!(
-            run_from(across, seg("000000010000000000000003"), None, MB16).unwrap_err(),
+            run_from(across, seg("000000010000000000000003"), None, MB16, &one).unwrap_err(),
             ("000000010000000000000003".to_owned(), None)
         );
         // The backup's own WAL (through 03) stands in for the archive's first segments.
         let late = archived(&["000000010000000000000003", "000000010000000000000004"]);
         let own = Some(seg("000000010000000000000003"));
-        assert_eq!(run_from(&late, seg("000000010000000000000002"), own, MB16).unwrap().len(), 2);
+        assert_eq!(run_from(&late, seg("000000010000000000000002"), own, MB16, &one).unwrap().len(), 2);
         let later = archived(&["000000010000000000000005"]);
         assert_eq!(
-            run_from(&later, seg("000000010000000000000002"), own, MB16).unwrap_err().0,
+            run_from(&later, seg("000000010000000000000002"), own, MB16, &one).unwrap_err().0,
             "000000010000000000000004"
         );
         // An empty archive is an empty run: recovery ends where the backup does.
-        assert!(run_from(&[], start, None, MB16).unwrap().is_empty());
+        assert!(run_from(&[], start, None, MB16, &one).unwrap().is_empty());
+        // Along a timeline history: timeline 1 to segment 03, timeline 2 from 04 (its 04 and on;
+        // timeline 1's 04 and timeline 2's 03 are another history's).
+        let forked = archived(&[
+            "000000010000000000000002",
+            "000000010000000000000003",
+            "000000010000000000000004",
+            "000000020000000000000003",
+            "000000020000000000000004",
+            "000000020000000000000005",
+        ]);
+        let path = |n: u64| if n >= 4 { 2 } else { 1 };
+        assert_eq!(
+            names(&run_from(&forked, start, None, MB16, &path).unwrap()),
+            [
+                "000000010000000000000002",
+                "000000010000000000000003",
+                "000000020000000000000004",
+                "000000020000000000000005"
+            ]
+        );
+        assert_eq!(
+            run_from(&forked[..3], start, None, MB16, &path).unwrap().len(),
+            2,
+            "timeline 1's 04 is not on the path: the run ends at 03"
+        );
+        let lost = [&forked[..2], &forked[5..]].concat();
+        assert_eq!(
+            run_from(&lost, start, None, MB16, &path).unwrap_err(),
+            ("000000020000000000000004".to_owned(), Some("000000010000000000000003".to_owned()))
+        );
     }
 
     #[test]
