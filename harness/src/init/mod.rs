@@ -449,7 +449,13 @@ fn newer_major_hint(error: &str, major: u32) -> Option<String> {
 fn identify(path: &Path) -> Result<(Kind, String), String> {
     if path.is_dir() {
         if physical::detect(path) {
-            let what = if physical::pgbackrest::is_repository(path) { "pgBackRest repository" } else { "base backup" };
+            let what = if physical::pgbackrest::is_repository(path) {
+                "pgBackRest repository"
+            } else if physical::chain::is_chain(path) {
+                "chain of incremental backups (pg_basebackup --incremental)"
+            } else {
+                "base backup"
+            };
             return Ok((Kind::Physical, what.into()));
         }
         if path.join("toc.dat").is_file() {

@@ -24,6 +24,9 @@ use crate::secret::Redactor;
 pub(crate) const DATA: &str = "/pgdrill/data";
 /// Where it sees the backup, read-only.
 pub(crate) const BACKUP: &str = "/pgdrill/backup";
+/// Where it sees the drill's work folder (which holds the data directory as `data`), when it
+/// works on more than the data directory (a chain's members, unpacked there).
+pub(crate) const WORK: &str = "/pgdrill/work";
 
 /// A running toolbox; [`Toolbox::remove`] removes it (and teardown's sweep, by its label).
 pub(crate) struct Toolbox {
@@ -43,6 +46,8 @@ pub(crate) struct Request<'a> {
     /// The backup's folder, read-only (the toolbox gets its group, for a folder only its group
     /// may read).
     pub backup: Option<&'a Path>,
+    /// The drill's work folder, read-write, at [`WORK`].
+    pub work: Option<&'a Path>,
     pub progress: &'a (dyn Fn(&str) + Send + Sync),
 }
 
@@ -70,9 +75,14 @@ impl Toolbox {
         };
         let data = absolute(request.data)?;
         let backup = request.backup.map(absolute).transpose()?;
+        let work = request.work.map(absolute).transpose()?;
         let limits = Limits::of(request.spec.memory, request.spec.processes);
-        let group =
-            request.backup.and_then(|b| std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(b).ok()?).into());
+        // The backup readable by the toolbox's user, or its group: else a clear error now, not
+        // a tool's `Permission denied` half-way.
+        let group = match &backup {
+            Some(backup) => container::backup_group(backup, Some(user.0))?,
+            None => None,
+        };
         let (name, tag) = container::split_image(&image_name);
         let short: String = request.drill_id.chars().take(8).collect();
         let mut toolbox = GenericImage::new(name, tag)
@@ -96,6 +106,9 @@ impl Toolbox {
                 host.tmpfs = Some([("/tmp".to_owned(), "rw,size=64m,mode=1777".to_owned())].into());
                 host.group_add = group.map(|g: u32| vec![g.to_string()]);
             });
+        if let Some(work) = work {
+            toolbox = toolbox.with_mount(Mount::bind_mount(work.display().to_string(), WORK));
+        }
         if let Some(backup) = backup {
             toolbox = toolbox.with_mount(
                 Mount::bind_mount(backup.display().to_string(), BACKUP).with_access_mode(AccessMode::ReadOnly),

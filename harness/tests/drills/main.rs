@@ -7,6 +7,7 @@ mod app;
 mod as_tests;
 mod bad_input;
 mod catalog;
+mod chains;
 mod ci_files;
 mod faults;
 mod fixtures;

@@ -98,19 +98,21 @@ impl SourceServer {
     /// network); `archive/` takes every segment, as `archive_command` copies them; `folders`
     /// (besides `archive`) are where the backups go.
     pub(crate) fn for_basebackup(kind: &str, image: &str, folders: &[&str]) -> Self {
+        Self::for_basebackup_with(kind, image, folders, &[])
+    }
+
+    /// [`SourceServer::for_basebackup`] with more settings (`name=value`).
+    pub(crate) fn for_basebackup_with(kind: &str, image: &str, folders: &[&str], settings: &[&str]) -> Self {
         let hba = SourceFile {
             name: "pg_hba.conf",
             text: "local all all trust\nlocal replication all trust\n",
             inside: "/etc/pgdrill-test-hba.conf",
         };
         let writable: Vec<&str> = folders.iter().copied().chain(["archive"]).collect();
-        Self::start(
-            kind,
-            image,
-            &writable,
-            &[hba],
-            &["hba_file=/etc/pgdrill-test-hba.conf", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"],
-        )
+        let common =
+            ["hba_file=/etc/pgdrill-test-hba.conf", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"];
+        let all: Vec<&str> = common.iter().chain(settings).copied().collect();
+        Self::start(kind, image, &writable, &[hba], &all)
     }
 
     /// Writes `before` rows of `public.ledger`, records the time, the WAL location and a

@@ -128,7 +128,7 @@ pub(super) fn remote_engine_now() -> Option<String> {
 
 /// The group to give the container so that it can read the backup, when only the group can.
 /// The target never runs as root, so a backup readable by its owner alone cannot be read.
-fn backup_group(path: &Path, image_uid: Option<u32>) -> Result<Option<u32>, TargetError> {
+pub(super) fn backup_group(path: &Path, image_uid: Option<u32>) -> Result<Option<u32>, TargetError> {
     use std::os::unix::fs::MetadataExt;
     let mut group = None;
     let mut paths = vec![path.to_owned()];

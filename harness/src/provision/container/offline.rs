@@ -46,6 +46,7 @@ impl Offline {
                 major: self.major,
                 data: &data,
                 backup: None,
+                work: None,
                 progress: &|_| {},
             })
             .await?;

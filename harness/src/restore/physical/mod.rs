@@ -7,6 +7,7 @@
 //! end (`preflight`), and recovers to the scenario's target (`recovery`), judged by what the
 //! server's log says it reached (`reach`).
 
+pub(crate) mod combine;
 pub(crate) mod feed;
 pub(crate) mod preflight;
 pub(crate) mod reach;
@@ -44,6 +45,12 @@ pub(crate) enum PrepareError {
     /// A scenario key that applies to another kind of backup.
     #[error("{0}")]
     Scenario(String),
+    /// pg_verifybackup found a member of a chain unlike its manifest.
+    #[error("pg_verifybackup: `{member}` of the chain does not match its manifest (exit {status}): {}", problems.join("; "))]
+    Member { member: String, status: i64, problems: Vec<String> },
+    /// pg_combinebackup could not combine the chain.
+    #[error("pg_combinebackup could not combine the chain (exit {status}): {stderr}")]
+    Combine { status: i64, stderr: String },
     /// pg_verifybackup found the backup unlike its manifest.
     #[error("pg_verifybackup: the backup does not match its manifest (exit {status}): {}", problems.join("; "))]
     Manifest { status: i64, problems: Vec<String> },
@@ -79,6 +86,8 @@ pub(crate) struct Prepared {
     pub control: ControlData,
     /// Whether pg_verifybackup checked it (a backup without a manifest cannot be).
     pub manifest_verified: bool,
+    /// How a chain's members were combined.
+    pub combined: Option<combine::Combined>,
     /// How much archived WAL `pg_wal` holds ahead of replay (`None`: all of it).
     pub window: Option<u64>,
     pub data: PhysicalData,
@@ -189,6 +198,11 @@ impl Prepared {
             b.label.timeline,
             self.control.system_id,
             match (&b.layout, &b.manifest, self.manifest_verified) {
+                (backup::Layout::Chain(chain), _, true) => format!(
+                    "pg_verifybackup: each of its {} backups matches its own manifest; {}; the combined data directory and the WAL it needs match the manifest pg_combinebackup wrote",
+                    chain.members.len(),
+                    self.combined.map_or("pg_combinebackup", |c| c.describe())
+                ),
                 (backup::Layout::PgBackRest(set), _, _) =>
                     format!("pgBackRest restored its {} files, each checked against the set's manifest", set.files),
                 (_, Some((_, m)), true) =>
@@ -219,32 +233,45 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     };
 
     let data = data_folder(request.work)?;
-    // The toolbox starts while a base backup is unpacked; a pgBackRest set is restored in it.
-    (request.progress)(if repository { "restoring the set with pgBackRest" } else { "unpacking the base backup" });
+    // The toolbox starts while a base backup (or a chain's members) is unpacked; a pgBackRest set
+    // is restored in it, a chain combined.
+    let chain = matches!(backup.layout, backup::Layout::Chain(_));
+    (request.progress)(match &backup.layout {
+        backup::Layout::PgBackRest(_) => "restoring the set with pgBackRest",
+        backup::Layout::Chain(_) => "unpacking the chain, pg_verifybackup of each backup, pg_combinebackup",
+        _ => "unpacking the base backup",
+    });
     let tools = Toolbox::start(toolbox::Request {
         drill_id: request.drill_id,
         spec: request.target,
         major: Some(backup.major),
         data: &data,
-        backup: repository.then_some(dir.as_path()),
+        backup: (repository || chain).then_some(dir.as_path()),
+        work: chain.then_some(request.work),
         progress: request.progress,
     });
-    let stage_now = !repository;
     let staging = {
-        let (backup, data) = (backup.clone(), data.clone());
-        blocking(move || match stage_now {
-            true => stage::stage(&backup, &data).map(Some).map_err(PrepareError::from),
-            false => Ok(None),
+        let (backup, data, work) = (backup.clone(), data.clone(), request.work.to_owned());
+        blocking(move || match &backup.layout {
+            backup::Layout::PgBackRest(_) => Ok(None),
+            backup::Layout::Chain(chain) => combine::unpack(chain, &work).map(|()| None).map_err(PrepareError::from),
+            _ => stage::stage(&backup, &data).map(Some).map_err(PrepareError::from),
         })
     };
     let (tools, staged) = tokio::join!(tools, staging);
     let tools = tools?;
+    let mut combined = None;
     let checked = async {
         let staged = match staged? {
             Some(staged) => staged,
             None => {
-                if let backup::Layout::PgBackRest(set) = &backup.layout {
-                    restore_set(&tools, set, &data, request.redactor).await?;
+                match &backup.layout {
+                    backup::Layout::PgBackRest(set) => restore_set(&tools, set, &data, request.redactor).await?,
+                    backup::Layout::Chain(chain) => {
+                        let how = combine::combine(&tools, chain, request.work, backup.major, request.redactor).await?;
+                        combined = Some(how);
+                    }
+                    _ => {}
                 }
                 let (backup, data) = (backup.clone(), data.clone());
                 blocking(move || Ok(stage::stage(&backup, &data)?)).await?
@@ -280,7 +307,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let data = PhysicalData { major: backup.major, data, settings };
     let end = backup.end(archive.as_ref(), control.segment_size);
     let window = request.recovery.wal_window;
-    Ok(Prepared { backup, archive, feed, given, control, manifest_verified, window, data, end })
+    Ok(Prepared { backup, archive, feed, given, control, manifest_verified, combined, window, data, end })
 }
 
 /// The scenario's `[source]` keys must be this kind of backup's.
@@ -291,9 +318,10 @@ fn keys_fit(backup: &BaseBackup, request: &Request<'_>) -> Result<(), PrepareErr
             "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),
         ));
     }
-    if !repository && (request.choice.stanza.is_some() || request.choice.set.is_some()) {
+    let chain = matches!(backup.layout, backup::Layout::Chain(_));
+    if !repository && (request.choice.stanza.is_some() || (request.choice.set.is_some() && !chain)) {
         return Err(PrepareError::Scenario(format!(
-            "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's",
+            "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's (and `set` a chain's backup)",
             request.backup_dir.display()
         )));
     }

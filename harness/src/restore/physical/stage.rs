@@ -58,8 +58,8 @@ pub(crate) fn stage(backup: &BaseBackup, data: &Path) -> Result<Staged, StageErr
             }
         }
         Layout::Plain => copy_plain(&backup.dir, data)?,
-        // pgBackRest restored it already (in the toolbox); its pg_wal holds nothing.
-        Layout::PgBackRest(_) => {
+        // pgBackRest restored it already, or pg_combinebackup combined it (in the toolbox).
+        Layout::PgBackRest(_) | Layout::Chain(_) => {
             let pg_wal = data.join("pg_wal");
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&pg_wal).map_err(io("create", &pg_wal))?;
         }

@@ -15,6 +15,9 @@ pub(crate) struct BackupLabel {
     pub start_time: Option<OffsetDateTime>,
     /// `LABEL`.
     pub label: String,
+    /// An incremental backup (PostgreSQL 17): the start (LSN, timeline) of the backup it was
+    /// taken from (`INCREMENTAL FROM LSN`, `INCREMENTAL FROM TLI`).
+    pub incremental_from: Option<(u64, u32)>,
 }
 
 /// Parses `backup_label`.
@@ -31,12 +34,25 @@ pub(crate) fn parse(text: &str) -> Result<BackupLabel, String> {
         None => u32::from_str_radix(&start_segment[..8], 16).unwrap_or(1),
     };
     let start_time = field("START TIME:").and_then(super::history::parse_time);
+    let incremental_from = match (field("INCREMENTAL FROM LSN:"), field("INCREMENTAL FROM TLI:")) {
+        (None, None) => None,
+        (Some(lsn), Some(tli)) => Some((
+            super::wal::parse_lsn(lsn).ok_or_else(|| format!("backup_label's INCREMENTAL FROM LSN reads `{lsn}`"))?,
+            tli.parse().map_err(|_| format!("backup_label's INCREMENTAL FROM TLI reads `{tli}`"))?,
+        )),
+        _ => {
+            return Err(
+                "backup_label has one of INCREMENTAL FROM LSN and INCREMENTAL FROM TLI without the other".into()
+            );
+        }
+    };
     Ok(BackupLabel {
         start_lsn: lsn.trim().to_owned(),
         start_segment,
         timeline,
         start_time,
         label: field("LABEL:").unwrap_or("").to_owned(),
+        incremental_from,
     })
 }
 
@@ -61,5 +77,9 @@ mod tests {
         assert!(parse("LABEL: x\n").unwrap_err().contains("START WAL LOCATION"));
         let bad = parse(&LABEL.replace("0/2000028", "nowhere")).unwrap_err();
         assert!(bad.contains("reads `nowhere (file"), "{bad}");
+        assert_eq!(label.incremental_from, None);
+        let incremental = parse(&format!("{LABEL}INCREMENTAL FROM LSN: 0/4000028\nINCREMENTAL FROM TLI: 1\n")).unwrap();
+        assert_eq!(incremental.incremental_from, Some((0x400_0028, 1)));
+        assert!(parse(&format!("{LABEL}INCREMENTAL FROM LSN: 0/4000028\n")).is_err());
     }
 }

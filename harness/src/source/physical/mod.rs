@@ -7,6 +7,7 @@
 //! Unpacking them and running PostgreSQL's own tools over them is the restore's
 //! (`restore::physical`).
 
+pub(crate) mod chain;
 pub(crate) mod history;
 pub(crate) mod label;
 pub(crate) mod manifest;
@@ -23,7 +24,7 @@ use timeline::{TimelineChoice, TimelinePath};
 use wal::{Archived, Segment};
 
 /// How a base backup lies on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Layout {
     /// `pg_basebackup -F t`: the data directory as `base.tar` (plain, gzip or zstd) and, with
     /// `-X stream`, its WAL as `pg_wal.tar`.
@@ -32,6 +33,9 @@ pub(crate) enum Layout {
     Plain,
     /// A set of a pgBackRest repository (the folder), restored by pgBackRest.
     PgBackRest(Box<pgbackrest::Set>),
+    /// A chain of PostgreSQL 17's incremental backups (the folder holds them), combined by
+    /// `pg_combinebackup`.
+    Chain(Box<chain::Chain>),
 }
 
 /// A base backup, and what its own files say about it.
@@ -63,6 +67,7 @@ impl BaseBackup {
                 set.stanza,
                 set.files
             ),
+            Layout::Chain(chain) => format!("chain of {} backups: {}", chain.members.len(), chain.describe()),
         }
     }
 
@@ -77,6 +82,7 @@ impl BaseBackup {
             },
             Layout::Plain => "none",
             Layout::PgBackRest(_) => "pgBackRest's",
+            Layout::Chain(chain) => chain.last().compression(),
         }
     }
 
@@ -147,6 +153,7 @@ impl BaseBackup {
             Layout::Tar { wal, .. } => wal.is_some(),
             Layout::Plain => self.dir.join("pg_wal").read_dir().is_ok_and(|mut d| d.next().is_some()),
             Layout::PgBackRest(_) => false,
+            Layout::Chain(chain) => chain.last().carries_wal(),
         }
     }
 }
@@ -181,6 +188,9 @@ pub(crate) enum PhysicalError {
         "the WAL archive `{archive}` has no segment {missing}{after}: recovery from the backup's start ({start}) cannot pass it"
     )]
     Gap { archive: String, missing: String, after: String, start: String },
+    /// A folder of incremental backups that is not a chain that recovers.
+    #[error(transparent)]
+    Chain(Box<chain::ChainError>),
     /// The archive's timeline histories cannot take the backup where the scenario asks.
     #[error(transparent)]
     Timeline(#[from] timeline::TimelineError),
@@ -193,7 +203,8 @@ pub(crate) enum PhysicalError {
 
 /// Whether `dir` holds a physical backup: a pg_basebackup folder or a pgBackRest repository.
 pub(crate) fn detect(dir: &Path) -> bool {
-    dir.is_dir() && (tar_files(dir).is_some() || is_plain(dir) || pgbackrest::is_repository(dir))
+    dir.is_dir()
+        && (tar_files(dir).is_some() || is_plain(dir) || pgbackrest::is_repository(dir) || chain::is_chain(dir))
 }
 
 /// The suffixes of pg_basebackup's tar files: none, or its compressions (`-Z gzip|lz4|zstd`).
@@ -229,6 +240,11 @@ pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBac
             layout: Layout::PgBackRest(Box::new(set)),
             manifest: None,
         });
+    }
+    if chain::is_chain(dir) {
+        let chain = chain::read(dir, choice.set)?;
+        let last = chain.last().clone();
+        return Ok(BaseBackup { dir: dir.to_owned(), layout: Layout::Chain(Box::new(chain)), ..last });
     }
     let layout = match tar_files(dir) {
         Some(layout) => layout,

@@ -52,6 +52,7 @@ impl Set {
             timeline,
             start_time: self.started,
             label: self.label.clone(),
+            incremental_from: None,
         })
     }
 }

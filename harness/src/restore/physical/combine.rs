@@ -1,0 +1,139 @@
+//! A chain of incremental backups combined into the data directory (PostgreSQL 17's
+//! `pg_combinebackup`, in the toolbox of the chain's major): the members in tar format unpacked
+//! into the drill's work folder first (`pg_combinebackup` reads plain folders only), every member
+//! checked against its own manifest by `pg_verifybackup` (the chain's links were checked in
+//! `source::physical::chain`; `pg_combinebackup` checks them again, not that each member is
+//! intact), then combined. When every member was unpacked here (throwaway copies, on one mount
+//! with the output), `pg_combinebackup` links (PostgreSQL 18, `--link`) or clones
+//! (`--copy-file-range`) their files instead of copying them; members read from the backup's
+//! own folder are copied.
+
+use std::path::Path;
+
+use super::stage::{self, StageError};
+use super::{PrepareError, blocking};
+use crate::provision::toolbox::{self, Toolbox};
+use crate::secret::Redactor;
+use crate::source::physical::chain::Chain;
+use crate::source::physical::{BaseBackup, Layout};
+
+/// Where a chain's members in tar format are unpacked, in the drill's work folder.
+const MEMBERS: &str = "members";
+
+/// How pg_combinebackup made the data directory, in the verify summary's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Combined {
+    /// Files linked from the unpacked members (`--link`).
+    Linked,
+    /// Files cloned or copied by the kernel (`--copy-file-range`).
+    Cloned,
+    /// Files copied.
+    Copied,
+}
+
+impl Combined {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Combined::Linked => "pg_combinebackup --link (the members unpacked here, linked into it)",
+            Combined::Cloned => "pg_combinebackup --copy-file-range (the members unpacked here)",
+            Combined::Copied => "pg_combinebackup",
+        }
+    }
+}
+
+/// Unpacks the chain's members in tar format into `work`/members/<name>, each with its pg_wal
+/// and its manifest, as pg_basebackup's plain format lays them out.
+pub(crate) fn unpack(chain: &Chain, work: &Path) -> Result<(), StageError> {
+    use std::os::unix::fs::DirBuilderExt;
+    for (name, member) in &chain.members {
+        if let Layout::Tar { .. } = member.layout {
+            let into = work.join(MEMBERS).join(name);
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&into).map_err(|source| StageError::Io {
+                action: "create",
+                path: into.display().to_string(),
+                source,
+            })?;
+            stage::stage(member, &into)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where the toolbox sees `member` of the chain.
+fn inside(name: &str, member: &BaseBackup) -> String {
+    match member.layout {
+        Layout::Tar { .. } => format!("{}/{MEMBERS}/{name}", toolbox::WORK),
+        _ => format!("{}/{name}", toolbox::BACKUP),
+    }
+}
+
+/// Verifies every member of `chain` and combines them into the data directory (`work`/data,
+/// empty): see the module's documentation.
+pub(crate) async fn combine(
+    tools: &Toolbox,
+    chain: &Chain,
+    work: &Path,
+    major: u32,
+    redactor: &Redactor,
+) -> Result<Combined, PrepareError> {
+    let owner = tools.user;
+    let (members, data) = (work.join(MEMBERS), work.join("data"));
+    blocking(move || {
+        if members.exists() {
+            stage::give(&members, owner)?;
+        }
+        Ok(stage::give(&data, owner)?)
+    })
+    .await?;
+    for (name, member) in &chain.members {
+        let mut args = vec!["--quiet".to_owned()];
+        // The WAL a member needs is checked when it carries it; the combined data directory's
+        // (the last member's) is checked again there.
+        if !member.carries_wal() {
+            args.push("--no-parse-wal".into());
+        }
+        args.push(inside(name, member));
+        let (output, _) = tools.run("pg_verifybackup", &args, redactor).await?;
+        if !output.success() {
+            return Err(PrepareError::Member {
+                member: name.clone(),
+                status: output.status,
+                problems: super::verify::verifybackup_problems(&output.stderr),
+            });
+        }
+    }
+    let unpacked_here = chain.members.iter().all(|(_, m)| matches!(m.layout, Layout::Tar { .. }));
+    let how = match (unpacked_here, major) {
+        (true, 18..) => Combined::Linked,
+        (true, _) => Combined::Cloned,
+        (false, _) => Combined::Copied,
+    };
+    match run(tools, chain, how, redactor).await {
+        // A file system that neither links nor clones here: copied (pg_combinebackup emptied the
+        // data directory it had begun).
+        Err(_) if how != Combined::Copied => {
+            run(tools, chain, Combined::Copied, redactor).await.map(|()| Combined::Copied)
+        }
+        ran => ran.map(|()| how),
+    }
+}
+
+/// Runs pg_combinebackup over the chain's members into the data directory, as `how` says.
+async fn run(tools: &Toolbox, chain: &Chain, how: Combined, redactor: &Redactor) -> Result<(), PrepareError> {
+    let mut args: Vec<String> = chain.members.iter().map(|(name, member)| inside(name, member)).collect();
+    match how {
+        // The output on the work folder's mount, where the members are: a link or a clone
+        // cannot cross mounts.
+        Combined::Linked => args.extend(["--link".into(), "-o".into(), format!("{}/data", toolbox::WORK)]),
+        Combined::Cloned => args.extend(["--copy-file-range".into(), "-o".into(), format!("{}/data", toolbox::WORK)]),
+        Combined::Copied => args.extend(["-o".into(), toolbox::DATA.into()]),
+    }
+    let (output, stdout) = tools.run("pg_combinebackup", &args, redactor).await?;
+    match output.success() {
+        true => Ok(()),
+        false => Err(PrepareError::Combine {
+            status: output.status,
+            stderr: format!("{}{}", stdout.trim(), output.stderr.trim()),
+        }),
+    }
+}
