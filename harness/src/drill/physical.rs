@@ -68,7 +68,13 @@ impl Drill<'_> {
             backup_major: Some(major),
             physical: None,
         };
-        let fresh = provision::start(&self.scenario.target, &ctx);
+        // A fresh cluster of the very image the target runs (a physical backup's own major).
+        let mut spec = self.scenario.target.clone();
+        if let TargetKind::Container(container) = &mut spec.kind {
+            container.image = target.info.image.clone().or(container.image.take());
+            container.version = None;
+        }
+        let fresh = provision::start(&spec, &ctx);
         let (reference, name) = restore::audit::fresh_cluster(target, fresh).await.map_err(PhaseError::error)?;
         restore::audit::after_restore(target, &reference, &name, database).await.map_err(PhaseError::error)
     }

@@ -403,7 +403,7 @@ fn check_version(version: Option<u32>, kind: Kind, shown: &str) -> Result<(), In
     if !IMAGE_MAJORS.contains(&version) {
         return Err(InitError::Usage(format!(
             "--version {version}: pgdrill builds images of PostgreSQL {} only",
-            IMAGE_MAJORS.map(|m| m.to_string()).join(" and ")
+            crate::provision::spec::image_majors_in_words()
         )));
     }
     Ok(())

@@ -12,7 +12,10 @@ use testcontainers::bollard::Docker;
 use testcontainers::bollard::errors::Error as DockerError;
 
 use super::TargetError;
-use super::spec::{ContainerSpec, IMAGE_MAJORS, default_image, project_image, project_image_major};
+use super::spec::{
+    ContainerSpec, DUMP_MAJOR_FLOOR, IMAGE_MAJORS, default_image, image_majors_in_words, project_image,
+    project_image_major,
+};
 
 const BUILD_SCRIPT: &str = include_str!("../../../ci/image/build");
 /// The sandbox's client authentication: the socket only (see the file).
@@ -33,20 +36,18 @@ pub(crate) struct ImageInfo {
 /// the major it pins; else of the backup's major, or of the oldest major pgdrill builds when
 /// the backup is older (a dump restores into a newer server; that is how PostgreSQL upgrades)
 /// or says nothing. A backup newer than every image fails here, before anything starts.
-pub(crate) fn choose(spec: &ContainerSpec, backup_major: Option<u32>) -> Result<String, TargetError> {
+pub(crate) fn choose(spec: &ContainerSpec, backup_major: Option<u32>, physical: bool) -> Result<String, TargetError> {
     if let Some(image) = &spec.image {
         return Ok(image.clone());
     }
-    let oldest = IMAGE_MAJORS[0];
-    let major = match spec.version.or(backup_major) {
-        None => oldest,
-        Some(major) if major <= oldest => oldest,
-        Some(major) if IMAGE_MAJORS.contains(&major) => major,
-        Some(major) => {
-            return Err(TargetError::NoImageForMajor {
-                major,
-                built: IMAGE_MAJORS.map(|m| m.to_string()).join(" and "),
-            });
+    let major = match (spec.version, backup_major) {
+        (Some(pinned), _) => pinned,
+        (None, None) => DUMP_MAJOR_FLOOR,
+        // A dump of an older major: the oldest image with pgvector and AGE.
+        (None, Some(major)) if !physical && major <= DUMP_MAJOR_FLOOR => DUMP_MAJOR_FLOOR,
+        (None, Some(major)) if IMAGE_MAJORS.contains(&major) => major,
+        (None, Some(major)) => {
+            return Err(TargetError::NoImageForMajor { major, built: image_majors_in_words() });
         }
     };
     Ok(project_image(major))
@@ -237,19 +238,26 @@ mod tests {
 
     #[test]
     fn the_image_follows_the_backups_major_unless_the_scenario_names_one() {
-        let chosen = |image, version, backup| choose(&spec(image, version), backup).map_err(|e| e.to_string());
+        let chosen = |image, version, backup| choose(&spec(image, version), backup, false).map_err(|e| e.to_string());
         assert_eq!(chosen(None, None, Some(18)), Ok(project_image(18)));
         assert_eq!(chosen(None, None, Some(17)), Ok(default_image().to_owned()));
-        // Older dumps restore into the oldest major pgdrill builds; so does one that says nothing.
+        // Older dumps restore into the oldest major with pgvector and AGE (15's has neither);
+        // so does one that says nothing.
         assert_eq!(chosen(None, None, Some(12)), Ok(project_image(17)));
+        assert_eq!(chosen(None, None, Some(15)), Ok(project_image(17)));
         assert_eq!(chosen(None, None, None), Ok(project_image(17)));
+        assert_eq!(chosen(None, Some(15), Some(15)), Ok(project_image(15)), "pinned");
+        // A physical backup recovers on its own major only.
+        let physical = |backup| choose(&spec(None, None), Some(backup), true).map_err(|e| e.to_string());
+        assert_eq!(physical(15), Ok(project_image(15)));
+        assert!(physical(16).unwrap_err().contains("builds images of PostgreSQL 15, 17 and 18 only"));
         // A pinned version or image wins over the backup.
         assert_eq!(chosen(None, Some(17), Some(18)), Ok(project_image(17)));
         assert_eq!(chosen(Some("mine/pg:16-a"), None, Some(18)), Ok("mine/pg:16-a".to_owned()));
         let newer = chosen(None, None, Some(19)).unwrap_err();
         assert!(
             newer.starts_with(
-                "the backup comes from PostgreSQL 19, and pgdrill builds images of PostgreSQL 17 and 18 only"
+                "the backup comes from PostgreSQL 19, and pgdrill builds images of PostgreSQL 15, 17 and 18 only"
             ),
             "{newer}"
         );

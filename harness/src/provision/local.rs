@@ -8,7 +8,6 @@
 //! processes. Without bubblewrap the server would run with the machine's network and files, so
 //! pgdrill refuses an untrusted backup there.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
+use super::bwrap::{self, Bind, NO_PROGRAMS, die_with_pgdrill, find_bwrap, unprivileged_user};
 use super::image::PG_HBA;
 use super::sandbox::{Isolation, Observed};
 use super::spec::LocalSpec;
@@ -27,9 +27,6 @@ use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo
 const SUPERUSER: &str = "postgres";
 const PORT: u16 = 5432;
 
-/// Folders of programs the sandbox hides (PostgreSQL's own live elsewhere, or are bound back).
-const NO_PROGRAMS: [&str; 3] = ["/usr/bin", "/usr/sbin", "/usr/local"];
-
 /// The running cluster, stopped and removed by [`Running::remove`].
 pub struct Running {
     child: Option<tokio::process::Child>,
@@ -37,23 +34,6 @@ pub struct Running {
     bin_dir: PathBuf,
     run_as: Option<(u32, u32)>,
     sandboxed: bool,
-}
-
-/// The uid and gid to run PostgreSQL as, when this process is root.
-fn unprivileged_user() -> Option<(u32, u32)> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid();
-    if uid != 0 {
-        return None;
-    }
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    let find = |wanted: &str| {
-        passwd.lines().find_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            (f.len() > 3 && f[0] == wanted).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?))).flatten()
-        })
-    };
-    find("postgres").or_else(|| find("nobody"))
 }
 
 fn chown_all(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
@@ -64,46 +44,6 @@ fn chown_all(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `bwrap` on the PATH.
-fn find_bwrap() -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("bwrap")).find(|p| p.is_file())
-}
-
-/// bubblewrap's arguments for a server of `bin_dir` whose only writable folder is `dir`.
-fn sandbox_args(bin_dir: &Path, dir: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = Vec::new();
-    let mut push = |parts: &[&dyn AsRef<std::ffi::OsStr>]| args.extend(parts.iter().map(|p| p.as_ref().to_owned()));
-    push(&[&"--unshare-all", &"--die-with-parent", &"--new-session", &"--cap-drop", &"ALL"]);
-    push(&[&"--ro-bind", &"/usr", &"/usr"]);
-    // The top-level folders of a merged /usr are links into it; elsewhere they are bound as they are.
-    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
-        match std::fs::read_link(top) {
-            Ok(link) => push(&[&"--symlink", &link, &top]),
-            Err(_) if Path::new(top).is_dir() => push(&[&"--ro-bind", &top, &top]),
-            Err(_) => {}
-        }
-    }
-    // The PostgreSQL installation (bin, lib, share), when it is not under /usr.
-    let install = bin_dir.parent().unwrap_or(bin_dir);
-    if !install.starts_with("/usr") {
-        push(&[&"--ro-bind", &install, &install]);
-    }
-    push(&[&"--proc", &"/proc", &"--dev", &"/dev", &"--bind", &dir, &dir]);
-    for hidden in NO_PROGRAMS {
-        push(&[&"--tmpfs", &hidden]);
-    }
-    // The server itself, when it lives in a hidden folder (/usr/bin on some systems).
-    let postgres = bin_dir.join("postgres");
-    if NO_PROGRAMS.iter().any(|h| bin_dir.starts_with(h)) {
-        push(&[&"--ro-bind", &postgres, &postgres]);
-    }
-    for hidden in NO_PROGRAMS {
-        push(&[&"--remount-ro", &hidden]);
-    }
-    push(&[&"--remount-ro", &"/dev", &"--remount-ro", &"/", &"--chdir", &dir, &"--"]);
-    args
 }
 
 pub(crate) async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
@@ -174,7 +114,7 @@ async fn start(
     let mut postgres = match bwrap {
         Some(bwrap) => {
             let mut command = tokio::process::Command::new(bwrap);
-            command.args(sandbox_args(bin_dir, &dir)).arg(bin_dir.join("postgres"));
+            command.args(bwrap::args(bin_dir, &[Bind::writable(&dir)], &dir)).arg(bin_dir.join("postgres"));
             command
         }
         None => tokio::process::Command::new(bin_dir.join("postgres")),
@@ -363,30 +303,6 @@ fn isolation(
     })
 }
 
-/// The server dies with pgdrill, even when pgdrill is killed outright; in the sandbox, with
-/// `limited` (data bytes and processes) as its resource limits.
-fn die_with_pgdrill(postgres: &mut tokio::process::Command, limited: Option<(u64, u64)>) {
-    // SAFETY: only prctl and setrlimit, which are async-signal-safe, run between fork and exec.
-    unsafe {
-        postgres.pre_exec(move || {
-            // The server dies with pgdrill, even when pgdrill is killed outright.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            for (resource, value) in limited
-                .into_iter()
-                .flat_map(|(data, processes)| [(libc::RLIMIT_DATA, data), (libc::RLIMIT_NPROC, processes)])
-            {
-                let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
-                if libc::setrlimit(resource, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-}
-
 impl Running {
     /// Stops the server (immediately: nothing in it must survive) and removes its folder.
     pub async fn remove(&mut self) -> Result<String, TargetError> {
@@ -417,36 +333,5 @@ impl Running {
             stop.uid(uid).gid(gid);
         }
         matches!(tokio::time::timeout(Duration::from_secs(20), stop.status()).await, Ok(Ok(s)) if s.success())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sandbox_hides_programs_and_binds_the_server_back_when_it_lives_among_them() {
-        let args = |bin: &str| -> Vec<String> {
-            sandbox_args(Path::new(bin), Path::new("/tmp/pgdrill-local-x"))
-                .into_iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect()
-        };
-        let debian = args("/usr/lib/postgresql/17/bin");
-        let joined = debian.join(" ");
-        assert!(joined.starts_with("--unshare-all --die-with-parent --new-session --cap-drop ALL"), "{joined}");
-        assert!(joined.contains("--tmpfs /usr/bin") && joined.contains("--remount-ro /usr/bin"), "{joined}");
-        assert!(joined.contains("--bind /tmp/pgdrill-local-x /tmp/pgdrill-local-x"), "{joined}");
-        assert!(joined.ends_with("--remount-ro / --chdir /tmp/pgdrill-local-x --"), "{joined}");
-        assert!(!joined.contains("/etc") && !joined.contains("/home"), "{joined}");
-
-        let fedora = args("/usr/bin").join(" ");
-        let hidden = fedora.find("--tmpfs /usr/bin").unwrap();
-        let bound = fedora.find("--ro-bind /usr/bin/postgres /usr/bin/postgres").unwrap();
-        let sealed = fedora.find("--remount-ro /usr/bin").unwrap();
-        assert!(hidden < bound && bound < sealed, "{fedora}");
-
-        let opt = args("/opt/pg17/bin").join(" ");
-        assert!(opt.contains("--ro-bind /opt/pg17 /opt/pg17"), "{opt}");
     }
 }

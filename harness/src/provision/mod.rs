@@ -8,6 +8,7 @@
 //! it trusts its backup.
 
 pub(crate) mod bridge;
+pub(crate) mod bwrap;
 pub(crate) mod container;
 pub(crate) mod image;
 pub(crate) mod kept;
@@ -134,6 +135,9 @@ impl Target {
             Some(i) if i.contained => summary.push_str(&format!("; restoring as {}", i.user)),
             Some(_) => summary.push_str("; not a sandbox: the scenario trusts its backup"),
             None => {}
+        }
+        if let Some(lacks) = self.info.lacks() {
+            summary.push_str(&format!("; without {lacks} (its image carries no package of them)"));
         }
         summary
     }
@@ -303,6 +307,10 @@ pub struct TargetInfo {
     pub image: Option<String>,
     /// Package versions the image was built from.
     pub image_packages: Option<String>,
+    /// The extensions the project's image carries beyond PostgreSQL's own (`vector age`; empty
+    /// for PostgreSQL 15's, from Debian 12, which packages neither), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_extensions: Option<String>,
     /// Short container id.
     pub container: Option<String>,
     pub address: String,
@@ -317,6 +325,20 @@ pub struct TargetInfo {
     /// What pgdrill's own sessions pin, so that the backup cannot change what its queries mean.
     #[serde(default)]
     pub session: Vec<String>,
+}
+
+impl TargetInfo {
+    /// The extensions of the project's images this target's image lacks (PostgreSQL 15's, from
+    /// Debian 12), in words: `pgvector and Apache AGE`.
+    pub fn lacks(&self) -> Option<String> {
+        let carried = self.image_extensions.as_deref()?;
+        let lacking: Vec<&str> = [("vector", "pgvector"), ("age", "Apache AGE")]
+            .into_iter()
+            .filter(|(name, _)| !carried.split_whitespace().any(|c| c == *name))
+            .map(|(_, shown)| shown)
+            .collect();
+        (!lacking.is_empty()).then(|| lacking.join(" and "))
+    }
 }
 
 /// Reads, from inside the server, what its sandbox looks like.

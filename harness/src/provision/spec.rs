@@ -16,12 +16,25 @@ pub fn default_image() -> &'static str {
     DEFAULT_IMAGE.trim()
 }
 
-/// The PostgreSQL majors `ci/image/build` makes an image of from Debian's packages (17 from
-/// trixie, 18 from forky), oldest first; the default image is the oldest's.
-pub const IMAGE_MAJORS: [u32; 2] = [17, 18];
+/// The PostgreSQL majors `ci/image/build` makes an image of from Debian's packages (15 from
+/// bookworm, without pgvector and AGE; 17 from trixie, 18 from forky), oldest first.
+pub const IMAGE_MAJORS: [u32; 3] = [15, 17, 18];
+
+/// A dump of this major or an older one restores on this major's image (the oldest with
+/// pgvector and AGE, the default); a physical backup recovers on its own major's only.
+pub(crate) const DUMP_MAJOR_FLOOR: u32 = 17;
+
+/// The majors pgdrill builds images of, in words: `15, 17 and 18`.
+pub(crate) fn image_majors_in_words() -> String {
+    let all: Vec<String> = IMAGE_MAJORS.map(|m| m.to_string()).to_vec();
+    match all.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => all.join(""),
+    }
+}
 
 /// The project's image of PostgreSQL `major`: the default tag with its major replaced
-/// (`pgdrill/postgres:17-r4` → `pgdrill/postgres:18-r4`).
+/// (`pgdrill/postgres:17-r5` → `pgdrill/postgres:18-r5`).
 pub fn project_image(major: u32) -> String {
     let tag = default_image();
     let (name, version) = tag.split_once(':').unwrap_or((tag, ""));

@@ -58,7 +58,7 @@ impl Toolbox {
             return Err(TargetError::RemoteEngine { host });
         }
         let docker = container::docker()?;
-        let image_name = image::choose(request.spec, request.major)?;
+        let image_name = image::choose(request.spec, request.major, true)?;
         let info = image::ensure(&docker, &image_name, || {
             (request.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
         })

@@ -71,6 +71,7 @@ fn target() -> TargetInfo {
         kind: "container".into(),
         image: Some("pgdrill/postgres:17-r3".into()),
         image_packages: Some("postgresql-17=17.11-0+deb13u1".into()),
+        image_extensions: Some("vector age".into()),
         container: Some("32139b7bcd2f".into()),
         address: "socket in /tmp/pgdrill-d4c1d4c1d4c1-target/socket".into(),
         server_version: "17.11".into(),

@@ -34,6 +34,9 @@ pub(crate) enum ReferenceError {
     Start(#[source] TargetError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The fresh cluster runs another image than the target: no reference at all.
+    #[error("the fresh cluster runs image {fresh}, and the target {target}: its catalogs are no reference")]
+    OtherImage { fresh: String, target: String },
 }
 
 /// The reference of a base backup's recovery on `target`: a fresh cluster of its image, from
@@ -51,7 +54,19 @@ where
         return Ok((cached, name));
     }
     let (fresh, teardown) = fresh.await.map_err(ReferenceError::Start)?;
-    let taken = catalog::fingerprint(&fresh.connect_options(&fresh.maintenance_db), &fresh.maintenance_db).await;
+    // Cached under the target's image: taken from any other would be the wrong reference for
+    // every later drill of it.
+    let fresh_image = image_id(&fresh).await;
+    let taken = match fresh_image {
+        Ok(id) if id == image => {
+            catalog::fingerprint(&fresh.connect_options(&fresh.maintenance_db), &fresh.maintenance_db)
+                .await
+                .map_err(ReferenceError::from)
+        }
+        other => {
+            Err(ReferenceError::OtherImage { fresh: other.unwrap_or_else(|e| e.to_string()), target: image.clone() })
+        }
+    };
     let removed = teardown.run().await;
     let fingerprint = taken?;
     removed.map_err(ReferenceError::Start)?;

@@ -44,8 +44,8 @@ pub enum PreflightError {
     #[error("the dump creates database{} {} itself (pg_dump -C or pg_dumpall): restore it onto a container or local target, not onto a shared server", if names.len() == 1 { "" } else { "s" }, names.join(", "))]
     CreatesDatabases { names: Vec<String> },
     /// Extensions the dump or scenario needs are not installable on the target.
-    #[error("extension{} not available on the target (PostgreSQL {target_version}): {} (hint: install their packages where the target's PostgreSQL runs: into its image, or beside the server or the local binaries)", if missing.len() == 1 { "" } else { "s" }, missing.join(", "))]
-    MissingExtensions { missing: Vec<String>, target_version: String },
+    #[error("extension{} not available on the target (PostgreSQL {target_version}{image}): {} (hint: install their packages where the target's PostgreSQL runs: into its image, or beside the server or the local binaries)", if missing.len() == 1 { "" } else { "s" }, missing.join(", "))]
+    MissingExtensions { missing: Vec<String>, target_version: String, image: String },
     /// Roles the dump names do not exist on the target.
     #[error("role{} named by the dump do{} not exist on the target: {} (hint: declare them under [[restore.roles]] in the scenario, or restore a globals file first)", if missing.len() == 1 { "" } else { "s" }, if missing.len() == 1 { "es" } else { "" }, missing.join(", "))]
     MissingRoles { missing: Vec<String> },
@@ -106,7 +106,8 @@ pub(crate) async fn preflight(
     let needed: BTreeSet<String> = summary.extensions.iter().chain(required_extensions).cloned().collect();
     let missing: Vec<String> = needed.iter().filter(|n| !available.contains_key(*n)).cloned().collect();
     if !missing.is_empty() {
-        return Err(PreflightError::MissingExtensions { missing, target_version: server_version });
+        let image = target.info.lacks().map(|l| format!(", whose image carries no {l}")).unwrap_or_default();
+        return Err(PreflightError::MissingExtensions { missing, target_version: server_version, image });
     }
     let extensions = needed.iter().map(|n| (n.clone(), available[n].clone())).collect();
 

@@ -507,7 +507,7 @@ mod tests {
         let TargetKind::Container(c) = &s.target.kind else { panic!("a container target") };
         assert_eq!(c.version, Some(18));
         let e = error_of("[source]\npath = \"b.sql.gz\"\n[target]\nversion = 16\n");
-        assert!(e.to_string().contains("pgdrill builds images of PostgreSQL 17 and 18 only, not 16"), "{e}");
+        assert!(e.to_string().contains("pgdrill builds images of PostgreSQL 15, 17 and 18 only, not 16"), "{e}");
         let e = error_of("[source]\npath = \"b.sql.gz\"\n[target]\nversion = 18\nimage = \"x/y:18-a\"\n");
         assert!(e.to_string().contains("give `image` or `version`, not both"), "{e}");
         let e = error_of("[source]\npath = \"b.sql.gz\"\n[target]\nkind = \"local\"\nversion = 18\n");

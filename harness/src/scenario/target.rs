@@ -162,7 +162,7 @@ fn image_and_version(raw: &raw::RawTarget) -> Result<(Option<String>, Option<u32
                     v.span(),
                     format!(
                         "pgdrill builds images of PostgreSQL {} only, not {}",
-                        IMAGE_MAJORS.map(|m| m.to_string()).join(" and "),
+                        crate::provision::spec::image_majors_in_words(),
                         v.get_ref()
                     ),
                 )

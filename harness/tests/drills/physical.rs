@@ -454,6 +454,35 @@ fn a_base_backup_of_postgresql_18_recovers_on_an_18_target() {
     assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to the end of the WAL archive"), "{drill:?}");
 }
 
+/// PostgreSQL 15 (Debian 12's): its image has neither pgvector nor AGE, and a base backup of it
+/// recovers there to a target time, proven from both sides and by the integrity checks.
+#[test]
+fn a_base_backup_of_postgresql_15_recovers_on_a_15_target_to_a_time() {
+    use pgdrill::Verdict;
+    use pgdrill::report::Phase;
+
+    let source = PhysicalSource::make_on(15, &[]);
+    let scratch = crate::util::Scratch::new();
+    let checks = format!(
+        "[recovery]\ntarget_time = \"{}\"\n\n[[checks.point_in_time]]\n\
+         present = \"SELECT count(*) = {} FROM public.ledger WHERE batch = 'before'\"\n\
+         absent = \"SELECT EXISTS (SELECT 1 FROM public.ledger WHERE batch = 'after')\"\n\n\
+         [checks.amcheck]\n[checks.collations]\n[checks.checksums]",
+        source.target_time, source.before
+    );
+    let drill = scratch.drill(&scenario_of(&scratch, &source.backup(), &source.archive(), source.before, 0, &checks));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert!(drill.phase_summary(Phase::Verify).contains("of PostgreSQL 15"), "{drill:?}");
+    let target = drill.record().target.clone().expect("a target");
+    assert_eq!(target.image.as_deref(), Some(pgdrill::scenario::project_image(15).as_str()));
+    let provision = drill.phase_summary(Phase::Provision);
+    assert!(provision.contains("without pgvector and Apache AGE"), "the image says what it lacks: {provision}");
+    for kind in ["point_in_time", "amcheck", "collations", "checksums"] {
+        let results: Vec<_> = drill.record().checks.iter().filter(|c| c.kind == kind).collect();
+        assert!(!results.is_empty() && results.iter().all(|c| c.verdict == Verdict::Pass), "{kind}: {results:?}");
+    }
+}
+
 #[test]
 fn a_page_the_sources_disk_corrupted_restores_and_fails_the_checksums() {
     use pgdrill::Verdict;

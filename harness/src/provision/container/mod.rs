@@ -162,7 +162,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     }
     let docker = docker()?;
     docker.ping().await.map_err(|source| TargetError::Docker { action: "reach the Docker engine", source })?;
-    let image_name = image::choose(spec, ctx.backup_major)?;
+    let image_name = image::choose(spec, ctx.physical.map(|p| p.major).or(ctx.backup_major), ctx.physical.is_some())?;
     let image = image::ensure(&docker, &image_name, || {
         (ctx.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
     })
@@ -321,6 +321,7 @@ fn target_of(
             kind: "container".into(),
             image: Some(made.image_name.to_owned()),
             image_packages: made.image.labels.get("org.pgdrill.packages").map(|p| p.trim().to_owned()),
+            image_extensions: made.image.labels.get("org.pgdrill.extensions").map(|e| e.trim().to_owned()),
             container: Some(container.chars().take(12).collect()),
             address: format!("socket in {}", made.socket.display()),
             server_version: String::new(),

@@ -1,0 +1,147 @@
+//! bubblewrap (`bwrap`, Debian's `bubblewrap`): the sandbox of a local target's server and of a
+//! local toolbox. A process in it has its own namespaces (a network of its own with only
+//! loopback), no capabilities, a read-only view of /usr with no programs but PostgreSQL's own,
+//! and nothing else of the machine but the folders bound into it; it dies with pgdrill, with
+//! rlimits on memory per process and on processes.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Folders of programs the sandbox hides (PostgreSQL's own live elsewhere, or are bound back).
+pub(crate) const NO_PROGRAMS: [&str; 3] = ["/usr/bin", "/usr/sbin", "/usr/local"];
+
+/// A folder of this machine bound into the sandbox, at `inside`.
+#[derive(Debug, Clone)]
+pub(crate) struct Bind {
+    pub host: PathBuf,
+    pub inside: PathBuf,
+    pub writable: bool,
+}
+
+impl Bind {
+    /// `path`, writable, at the same path inside.
+    pub(crate) fn writable(path: &Path) -> Bind {
+        Bind { host: path.to_owned(), inside: path.to_owned(), writable: true }
+    }
+}
+
+/// The uid and gid to run PostgreSQL as, when this process is root.
+pub(crate) fn unprivileged_user() -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    if uid != 0 {
+        return None;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let find = |wanted: &str| {
+        passwd.lines().find_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            (f.len() > 3 && f[0] == wanted).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?))).flatten()
+        })
+    };
+    find("postgres").or_else(|| find("nobody"))
+}
+
+/// `bwrap` on the PATH.
+pub(crate) fn find_bwrap() -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("bwrap")).find(|p| p.is_file())
+}
+
+/// bubblewrap's arguments for a program of `bin_dir` that sees the machine's folders `binds`
+/// (and /usr, read-only, without its programs) and starts in `chdir`.
+pub(crate) fn args(bin_dir: &Path, binds: &[Bind], chdir: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |parts: &[&dyn AsRef<std::ffi::OsStr>]| args.extend(parts.iter().map(|p| p.as_ref().to_owned()));
+    push(&[&"--unshare-all", &"--die-with-parent", &"--new-session", &"--cap-drop", &"ALL"]);
+    push(&[&"--ro-bind", &"/usr", &"/usr"]);
+    // The top-level folders of a merged /usr are links into it; elsewhere they are bound as they are.
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+        match std::fs::read_link(top) {
+            Ok(link) => push(&[&"--symlink", &link, &top]),
+            Err(_) if Path::new(top).is_dir() => push(&[&"--ro-bind", &top, &top]),
+            Err(_) => {}
+        }
+    }
+    // The PostgreSQL installation (bin, lib, share), when it is not under /usr.
+    let install = bin_dir.parent().unwrap_or(bin_dir);
+    if !install.starts_with("/usr") {
+        push(&[&"--ro-bind", &install, &install]);
+    }
+    push(&[&"--proc", &"/proc", &"--dev", &"/dev"]);
+    for bind in binds {
+        let how = if bind.writable { "--bind" } else { "--ro-bind" };
+        push(&[&how, &bind.host, &bind.inside]);
+    }
+    for hidden in NO_PROGRAMS {
+        push(&[&"--tmpfs", &hidden]);
+    }
+    // The server itself, when it lives in a hidden folder (/usr/bin on some systems).
+    let postgres = bin_dir.join("postgres");
+    if NO_PROGRAMS.iter().any(|h| bin_dir.starts_with(h)) {
+        push(&[&"--ro-bind", &postgres, &postgres]);
+    }
+    for hidden in NO_PROGRAMS {
+        push(&[&"--remount-ro", &hidden]);
+    }
+    push(&[&"--remount-ro", &"/dev", &"--remount-ro", &"/", &"--chdir", &chdir, &"--"]);
+    args
+}
+
+/// The server dies with pgdrill, even when pgdrill is killed outright; in the sandbox, with
+/// `limited` (data bytes and processes) as its resource limits.
+pub(crate) fn die_with_pgdrill(postgres: &mut tokio::process::Command, limited: Option<(u64, u64)>) {
+    // SAFETY: only prctl and setrlimit, which are async-signal-safe, run between fork and exec.
+    unsafe {
+        postgres.pre_exec(move || {
+            // The server dies with pgdrill, even when pgdrill is killed outright.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for (resource, value) in limited
+                .into_iter()
+                .flat_map(|(data, processes)| [(libc::RLIMIT_DATA, data), (libc::RLIMIT_NPROC, processes)])
+            {
+                let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
+                if libc::setrlimit(resource, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_hides_programs_and_binds_the_server_back_when_it_lives_among_them() {
+        let args = |bin: &str| -> Vec<String> {
+            args(
+                Path::new(bin),
+                &[Bind::writable(Path::new("/tmp/pgdrill-local-x"))],
+                Path::new("/tmp/pgdrill-local-x"),
+            )
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+        };
+        let debian = args("/usr/lib/postgresql/17/bin");
+        let joined = debian.join(" ");
+        assert!(joined.starts_with("--unshare-all --die-with-parent --new-session --cap-drop ALL"), "{joined}");
+        assert!(joined.contains("--tmpfs /usr/bin") && joined.contains("--remount-ro /usr/bin"), "{joined}");
+        assert!(joined.contains("--bind /tmp/pgdrill-local-x /tmp/pgdrill-local-x"), "{joined}");
+        assert!(joined.ends_with("--remount-ro / --chdir /tmp/pgdrill-local-x --"), "{joined}");
+        assert!(!joined.contains("/etc") && !joined.contains("/home"), "{joined}");
+
+        let fedora = args("/usr/bin").join(" ");
+        let hidden = fedora.find("--tmpfs /usr/bin").unwrap();
+        let bound = fedora.find("--ro-bind /usr/bin/postgres /usr/bin/postgres").unwrap();
+        let sealed = fedora.find("--remount-ro /usr/bin").unwrap();
+        assert!(hidden < bound && bound < sealed, "{fedora}");
+
+        let opt = args("/opt/pg17/bin").join(" ");
+        assert!(opt.contains("--ro-bind /opt/pg17 /opt/pg17"), "{opt}");
+    }
+}
