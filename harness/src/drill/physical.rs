@@ -82,10 +82,14 @@ impl Drill<'_> {
     /// Reads what a base backup is, checks its archive, stages its data directory and runs
     /// PostgreSQL's own tools over it, before any server starts.
     async fn verify_physical(&self, backup: &Backup) -> PhaseResult<restore::physical::Prepared> {
-        let TargetKind::Container(target) = &self.scenario.target.kind else {
-            return Err(PhaseError::error(std::io::Error::other(
-                "a physical backup recovers on a container target only (its data directory is the backup's): remove `[target] kind`",
-            )));
+        let target = match &self.scenario.target.kind {
+            TargetKind::Container(spec) => restore::physical::Where::Container(spec),
+            TargetKind::Local(spec) => restore::physical::Where::Local(spec),
+            TargetKind::Server(_) => {
+                return Err(PhaseError::error(std::io::Error::other(
+                    "a physical backup recovers on a container or local target (its data directory is the backup's, a server's is its own): remove `[target] kind = \"server\"`",
+                )));
+            }
         };
         let progress = |message: &str| self.progress(Phase::Verify, message, None, None);
         let prepared = restore::physical::prepare(restore::physical::Request {

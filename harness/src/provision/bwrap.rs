@@ -47,9 +47,18 @@ pub(crate) fn find_bwrap() -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("bwrap")).find(|p| p.is_file())
 }
 
+/// Whether the sandbox hides the machine's programs: a server (SQL can start programs) does; a
+/// toolbox, whose PostgreSQL tools start each other through a shell (pg_verifybackup runs
+/// `pg_waldump`) and run nothing of the backup's, does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Programs {
+    Hidden,
+    Shown,
+}
+
 /// bubblewrap's arguments for a program of `bin_dir` that sees the machine's folders `binds`
-/// (and /usr, read-only, without its programs) and starts in `chdir`.
-pub(crate) fn args(bin_dir: &Path, binds: &[Bind], chdir: &Path) -> Vec<OsString> {
+/// (and /usr, read-only, without its programs when `programs` says so) and starts in `chdir`.
+pub(crate) fn args(bin_dir: &Path, binds: &[Bind], chdir: &Path, programs: Programs) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |parts: &[&dyn AsRef<std::ffi::OsStr>]| args.extend(parts.iter().map(|p| p.as_ref().to_owned()));
     push(&[&"--unshare-all", &"--die-with-parent", &"--new-session", &"--cap-drop", &"ALL"]);
@@ -72,16 +81,18 @@ pub(crate) fn args(bin_dir: &Path, binds: &[Bind], chdir: &Path) -> Vec<OsString
         let how = if bind.writable { "--bind" } else { "--ro-bind" };
         push(&[&how, &bind.host, &bind.inside]);
     }
-    for hidden in NO_PROGRAMS {
-        push(&[&"--tmpfs", &hidden]);
-    }
-    // The server itself, when it lives in a hidden folder (/usr/bin on some systems).
-    let postgres = bin_dir.join("postgres");
-    if NO_PROGRAMS.iter().any(|h| bin_dir.starts_with(h)) {
-        push(&[&"--ro-bind", &postgres, &postgres]);
-    }
-    for hidden in NO_PROGRAMS {
-        push(&[&"--remount-ro", &hidden]);
+    if programs == Programs::Hidden {
+        for hidden in NO_PROGRAMS {
+            push(&[&"--tmpfs", &hidden]);
+        }
+        // The server itself, when it lives in a hidden folder (/usr/bin on some systems).
+        let postgres = bin_dir.join("postgres");
+        if NO_PROGRAMS.iter().any(|h| bin_dir.starts_with(h)) {
+            push(&[&"--ro-bind", &postgres, &postgres]);
+        }
+        for hidden in NO_PROGRAMS {
+            push(&[&"--remount-ro", &hidden]);
+        }
     }
     push(&[&"--remount-ro", &"/dev", &"--remount-ro", &"/", &"--chdir", &chdir, &"--"]);
     args
@@ -122,6 +133,7 @@ mod tests {
                 Path::new(bin),
                 &[Bind::writable(Path::new("/tmp/pgdrill-local-x"))],
                 Path::new("/tmp/pgdrill-local-x"),
+                Programs::Hidden,
             )
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())

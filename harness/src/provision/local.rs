@@ -46,10 +46,48 @@ fn chown_all(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The major of the PostgreSQL binaries in `bin_dir` (`postgres --version`).
+fn major_of(bin_dir: &Path) -> Option<u32> {
+    let out = std::process::Command::new(bin_dir.join("postgres")).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    crate::pg::major_of_version_text(text.rsplit(") ").next().unwrap_or(&text))
+}
+
+/// The binaries a physical backup of PostgreSQL `major` recovers with: the scenario's
+/// `bin_dir` (which must be of that major), else Debian's `/usr/lib/postgresql/<major>/bin`,
+/// else `pg_config`'s when it is of that major.
+pub(crate) fn bin_dir_for(spec: &LocalSpec, major: u32) -> Result<PathBuf, TargetError> {
+    let found = match &spec.bin_dir {
+        Some(dir) => Some(dir.clone()),
+        None => [PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"))]
+            .into_iter()
+            .chain(find_bin_dir())
+            .find(|dir| dir.join("postgres").is_file() && major_of(dir) == Some(major)),
+    };
+    match found {
+        Some(dir) if major_of(&dir) == Some(major) => Ok(dir),
+        Some(dir) => Err(TargetError::Config {
+            message: format!(
+                "`{}` holds PostgreSQL {} binaries, and the backup is of PostgreSQL {major}: a physical backup recovers on its own major only",
+                dir.display(),
+                major_of(&dir).map_or("unknown".to_owned(), |m| m.to_string())
+            ),
+        }),
+        None => Err(TargetError::Config {
+            message: format!(
+                "no PostgreSQL {major} binaries on this machine: a physical backup recovers on its own major only (hint: install postgresql-{major}, or set `[target] bin_dir`)"
+            ),
+        }),
+    }
+}
+
 pub(crate) async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
-    let bin_dir = spec.bin_dir.clone().or_else(find_bin_dir).ok_or_else(|| TargetError::Config {
-        message: "no PostgreSQL binaries found (hint: install the server package, or set target.bin_dir)".into(),
-    })?;
+    let bin_dir = match ctx.physical {
+        Some(physical) => bin_dir_for(spec, physical.major)?,
+        None => spec.bin_dir.clone().or_else(find_bin_dir).ok_or_else(|| TargetError::Config {
+            message: "no PostgreSQL binaries found (hint: install the server package, or set target.bin_dir)".into(),
+        })?,
+    };
     for program in ["initdb", "postgres", "pg_restore"] {
         if !bin_dir.join(program).is_file() {
             return Err(TargetError::Config { message: format!("`{}` has no `{program}`", bin_dir.display()) });
@@ -95,17 +133,14 @@ async fn start(
 ) -> Result<Target, TargetError> {
     let io = |what: &'static str| move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") };
     let (dir, data, run_as) = (running.dir.clone(), running.dir.join("data"), running.run_as);
-    init_cluster(bin_dir, &dir, &data, run_as, ctx).await?;
+    match ctx.physical {
+        Some(physical) => physical_cluster(physical, &dir, &data, run_as).await?,
+        None => init_cluster(bin_dir, &dir, &data, run_as, ctx).await?,
+    }
 
     let limits = Limits::of(spec.memory, spec.processes);
     let disk = crate::disk::limit_for(spec.disk.as_ref(), &dir)?;
-    let mut overrides = tuning::disk_bounded(&spec.settings, disk.bytes);
-    overrides.entry("shared_buffers".into()).or_insert_with(|| "128MB".into());
-    if bwrap.is_some() {
-        // /dev is read-only in the sandbox: shared memory segments are files in the data folder.
-        overrides.insert("dynamic_shared_memory_type".into(), "mmap".into());
-    }
-    let tuning = tuning::throwaway(limits.resources(), &overrides);
+    let tuning = server_tuning(spec, ctx, &limits, disk.bytes, bwrap.is_some());
     let log_path = dir.join("postgres.log");
     let log = std::fs::File::create(&log_path).map_err(io("cannot create the server log"))?;
     if let Some(ids) = run_as {
@@ -114,7 +149,8 @@ async fn start(
     let mut postgres = match bwrap {
         Some(bwrap) => {
             let mut command = tokio::process::Command::new(bwrap);
-            command.args(bwrap::args(bin_dir, &[Bind::writable(&dir)], &dir)).arg(bin_dir.join("postgres"));
+            let binds = [Bind::writable(&dir)];
+            command.args(bwrap::args(bin_dir, &binds, &dir, bwrap::Programs::Hidden)).arg(bin_dir.join("postgres"));
             command
         }
         None => tokio::process::Command::new(bin_dir.join("postgres")),
@@ -183,6 +219,56 @@ async fn start(
         disk: Some(super::DataDisk { dir: dir.clone(), limit: disk }),
         pins: Default::default(),
     })
+}
+
+/// The server's settings: the throwaway's, within the disk limit, as the sandbox needs them, and
+/// a recovering standby's when it is a physical backup's.
+fn server_tuning(
+    spec: &LocalSpec,
+    ctx: &ProvisionContext<'_>,
+    limits: &Limits,
+    disk: u64,
+    sandboxed: bool,
+) -> tuning::Tuning {
+    let mut overrides = tuning::disk_bounded(&spec.settings, disk);
+    overrides.entry("shared_buffers".into()).or_insert_with(|| "128MB".into());
+    if sandboxed {
+        // /dev is read-only in the sandbox: shared memory segments are files in the data folder.
+        overrides.insert("dynamic_shared_memory_type".into(), "mmap".into());
+    }
+    let mut tuning = tuning::throwaway(limits.resources(), &overrides);
+    // A recovering standby's settings (the scenario's own already yielded to them).
+    for (key, value) in ctx.physical.map(|p| p.settings.as_slice()).unwrap_or_default() {
+        tuning.settings.insert(key.clone(), value.clone());
+    }
+    tuning
+}
+
+/// The cluster of a physical backup: its data directory, staged and verified (owned by the
+/// server's user already), moved in and made a standby of nothing.
+async fn physical_cluster(
+    physical: &super::PhysicalData,
+    dir: &Path,
+    data: &Path,
+    run_as: Option<(u32, u32)>,
+) -> Result<(), TargetError> {
+    let io = |what: &'static str| move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") };
+    let owner = run_as.unwrap_or_else(|| {
+        let me = std::fs::metadata("/proc/self").ok();
+        me.map(|m| (std::os::unix::fs::MetadataExt::uid(&m), std::os::unix::fs::MetadataExt::gid(&m))).unwrap_or((0, 0))
+    });
+    if let Some((uid, gid)) = run_as {
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+            .map_err(io("cannot hand the cluster folder to an unprivileged user"))?;
+    }
+    let (from, to) = (physical.data.clone(), data.to_owned());
+    tokio::task::spawn_blocking(move || {
+        std::fs::rename(&from, &to)?;
+        super::standby_of_nothing(&to, owner)
+    })
+    .await
+    .map_err(|e| TargetError::Tool { message: e.to_string() })?
+    .map_err(io("cannot move the backup's data directory into the cluster folder"))
 }
 
 /// The cluster, made by initdb outside the sandbox (it reads nothing from the backup, and needs

@@ -387,6 +387,35 @@ pub struct PhysicalData {
     pub settings: Vec<(String, String)>,
 }
 
+/// Makes the data directory `data`, staged from a base backup, a standby of nothing: the
+/// sandbox's own configuration (the source's kept beside it as `*.source`, never read; the
+/// server's settings are on its command line), no signal or pid file of the source's, and
+/// `standby.signal`; the files pgdrill writes given to `owner`.
+pub(crate) fn standby_of_nothing(data: &std::path::Path, owner: (u32, u32)) -> std::io::Result<()> {
+    for (name, text) in [
+        (
+            "postgresql.conf",
+            "# pgdrill: the sandbox's settings are on the command line; the source's are in *.source\n",
+        ),
+        ("postgresql.auto.conf", ""),
+        ("pg_hba.conf", image::PG_HBA),
+        ("pg_ident.conf", ""),
+    ] {
+        let path = data.join(name);
+        if path.exists() {
+            std::fs::rename(&path, data.join(format!("{name}.source")))?;
+        }
+        std::fs::write(&path, text)?;
+        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))?;
+    }
+    for signal in ["recovery.signal", "standby.signal", "postmaster.pid", "postmaster.opts"] {
+        let _ = std::fs::remove_file(data.join(signal));
+    }
+    let signal = data.join("standby.signal");
+    std::fs::write(&signal, "")?;
+    std::os::unix::fs::lchown(&signal, Some(owner.0), Some(owner.1))
+}
+
 /// What must be undone after a drill.
 pub enum Teardown {
     Container(Box<container::Running>),
@@ -447,10 +476,9 @@ pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Tar
             let (target, running) = container::start(container_spec, ctx).await?;
             (target, Teardown::Container(Box::new(running)))
         }
-        _ if ctx.physical.is_some() => {
+        TargetKind::Server(_) if ctx.physical.is_some() => {
             return Err(TargetError::Tool {
-                message: "a physical backup recovers on a container target only (its data directory is the backup's)"
-                    .into(),
+                message: "a physical backup recovers on a container or local target only (its data directory is the backup's, a server's is its own)".into(),
             });
         }
         TargetKind::Server(server_spec) => {

@@ -1,11 +1,13 @@
-//! A toolbox: a sandboxed container of the backup's own major in which PostgreSQL's own tools
-//! (and pgBackRest) read a physical backup's files before any server starts (`pg_verifybackup`,
-//! `pg_controldata`, `pgbackrest restore`) or after the target's server stopped
-//! (`pg_checksums`). Sandboxed as the target is, but for its programs: no network, never root,
-//! no capabilities, a read-only root with a small `/tmp`, memory and processes limited; it sees
-//! the data directory it works on and, read-only, the backup. It runs nothing of its own
+//! A toolbox: a sandbox of the backup's own major in which PostgreSQL's own tools (and
+//! pgBackRest) read a physical backup's files before any server starts (`pg_verifybackup`,
+//! `pg_controldata`, `pg_combinebackup`, `pgbackrest restore`) or after the target's server
+//! stopped (`pg_checksums`). For a container target, a container of the target's image,
+//! sandboxed as the target is but for its programs: no network, never root, no capabilities, a
+//! read-only root with a small `/tmp`, memory and processes limited; it runs nothing of its own
 //! (`sleep`) until a tool is run in it, and carries the drill's label, so teardown removes it
-//! even when a drill is interrupted.
+//! even when a drill is interrupted. For a local target, this machine's binaries of that major,
+//! each run in a bubblewrap sandbox of its own (`bwrap`) as the server's user. Either way it
+//! sees the data directory it works on and, read-only, the backup, at the same paths.
 
 use std::path::Path;
 
@@ -13,6 +15,7 @@ use testcontainers::core::{AccessMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+use super::bwrap::{self, Bind};
 use super::container::{DRILL_LABEL, OWNER_LABEL};
 use super::spec::ContainerSpec;
 use super::tools::{ToolOutput, exec};
@@ -30,15 +33,35 @@ pub(crate) const WORK: &str = "/pgdrill/work";
 
 /// A running toolbox; [`Toolbox::remove`] removes it (and teardown's sweep, by its label).
 pub(crate) struct Toolbox {
-    container: ContainerAsync<GenericImage>,
+    inner: Inner,
     /// The user its programs run as, the one the target's server runs as.
     pub user: (u32, u32),
+}
+
+enum Inner {
+    Container(Box<ContainerAsync<GenericImage>>),
+    /// This machine's binaries in `bin_dir`, each run by `bwrap` seeing `binds`.
+    Local {
+        bwrap: std::path::PathBuf,
+        bin_dir: std::path::PathBuf,
+        binds: Vec<Bind>,
+        run_as: Option<(u32, u32)>,
+    },
+}
+
+/// Where a toolbox runs.
+#[derive(Clone, Copy)]
+pub(crate) enum On<'a> {
+    /// A container of the image the target of this spec runs for the backup's major.
+    Container(&'a ContainerSpec),
+    /// This machine's binaries of the backup's major, in this folder.
+    Local(&'a Path),
 }
 
 /// What a toolbox is started for.
 pub(crate) struct Request<'a> {
     pub drill_id: &'a str,
-    pub spec: &'a ContainerSpec,
+    pub on: On<'a>,
     /// The backup's major (the image the target of `spec` runs for it).
     pub major: Option<u32>,
     /// The data directory, read-write.
@@ -52,13 +75,17 @@ pub(crate) struct Request<'a> {
 }
 
 impl Toolbox {
-    /// Starts a toolbox of the image for the backup's major.
+    /// Starts a toolbox for the backup's major.
     pub(crate) async fn start(request: Request<'_>) -> Result<Toolbox, TargetError> {
+        let spec = match request.on {
+            On::Container(spec) => spec,
+            On::Local(bin_dir) => return Self::local(&request, bin_dir),
+        };
         if let Some(host) = container::remote_engine_now() {
             return Err(TargetError::RemoteEngine { host });
         }
         let docker = container::docker()?;
-        let image_name = image::choose(request.spec, request.major, true)?;
+        let image_name = image::choose(spec, request.major, true)?;
         let info = image::ensure(&docker, &image_name, || {
             (request.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
         })
@@ -76,7 +103,7 @@ impl Toolbox {
         let data = absolute(request.data)?;
         let backup = request.backup.map(absolute).transpose()?;
         let work = request.work.map(absolute).transpose()?;
-        let limits = Limits::of(request.spec.memory, request.spec.processes);
+        let limits = Limits::of(spec.memory, spec.processes);
         // The backup readable by the toolbox's user, or its group: else a clear error now, not
         // a tool's `Permission denied` half-way.
         let group = match &backup {
@@ -118,7 +145,34 @@ impl Toolbox {
             .start()
             .await
             .map_err(|e| TargetError::Start { image: image_name.clone(), message: e.to_string() })?;
-        Ok(Toolbox { container, user })
+        Ok(Toolbox { inner: Inner::Container(Box::new(container)), user })
+    }
+
+    /// A toolbox of this machine's binaries in `bin_dir`, run as the local target's server is.
+    fn local(request: &Request<'_>, bin_dir: &Path) -> Result<Toolbox, TargetError> {
+        let bwrap = bwrap::find_bwrap().ok_or_else(|| TargetError::Untrusted {
+            what: "a local target without bubblewrap".into(),
+            why: "`bwrap` is not on the PATH, and PostgreSQL's tools would read the backup with this machine's network and files".into(),
+        })?;
+        let absolute = |path: &Path| {
+            std::fs::canonicalize(path).map_err(|e| TargetError::Tool {
+                message: format!("cannot resolve `{}` to bind it: {e}", path.display()),
+            })
+        };
+        let mut binds = vec![Bind { host: absolute(request.data)?, inside: DATA.into(), writable: true }];
+        if let Some(backup) = request.backup {
+            binds.push(Bind { host: absolute(backup)?, inside: BACKUP.into(), writable: false });
+        }
+        if let Some(work) = request.work {
+            binds.push(Bind { host: absolute(work)?, inside: WORK.into(), writable: true });
+        }
+        let run_as = bwrap::unprivileged_user();
+        let user = run_as.unwrap_or_else(|| {
+            let me = std::fs::metadata("/proc/self").ok();
+            me.map(|m| (std::os::unix::fs::MetadataExt::uid(&m), std::os::unix::fs::MetadataExt::gid(&m)))
+                .unwrap_or((0, 0))
+        });
+        Ok(Toolbox { inner: Inner::Local { bwrap, bin_dir: bin_dir.to_owned(), binds, run_as }, user })
     }
 
     /// Runs `program args` in the toolbox; returns how it ended and what it wrote to stdout
@@ -129,15 +183,43 @@ impl Toolbox {
         args: &[String],
         redactor: &Redactor,
     ) -> Result<(ToolOutput, String), TargetError> {
-        let docker = container::docker()?;
         let (tx, collect) = super::tools::stdout_collector();
-        let output = exec(&docker, self.container.id(), program, args, Some(tx), redactor).await?;
+        let output = match &self.inner {
+            Inner::Container(container) => {
+                let docker = container::docker()?;
+                exec(&docker, container.id(), program, args, Some(tx), redactor).await?
+            }
+            Inner::Local { bwrap, bin_dir, binds, run_as } => {
+                let tool = bin_dir.join(program);
+                if !tool.is_file() {
+                    return Err(TargetError::Tool {
+                        message: format!(
+                            "`{}` has no `{program}`: a local target's toolbox runs PostgreSQL's own tools of this machine (pgBackRest runs in a container target's)",
+                            bin_dir.display()
+                        ),
+                    });
+                }
+                let mut command = tokio::process::Command::new(bwrap);
+                command.args(bwrap::args(bin_dir, binds, Path::new("/"), bwrap::Programs::Shown)).arg(&tool).args(args);
+                command.env_clear().env("LANG", "C.UTF-8");
+                if let Some((uid, gid)) = run_as {
+                    command.uid(*uid).gid(*gid);
+                }
+                bwrap::die_with_pgdrill(&mut command, None);
+                super::tools::run_process(command, &tool, Some(tx), redactor).await?
+            }
+        };
         let stdout = collect.await.unwrap_or_default();
         Ok((output, redactor.redact(&stdout)))
     }
 
-    /// Removes the toolbox.
+    /// Removes the toolbox (a local one has nothing running between its tools).
     pub(crate) async fn remove(self) -> Result<(), TargetError> {
-        self.container.rm().await.map_err(|e| TargetError::Teardown { message: e.to_string() })
+        match self.inner {
+            Inner::Container(container) => {
+                container.rm().await.map_err(|e| TargetError::Teardown { message: e.to_string() })
+            }
+            Inner::Local { .. } => Ok(()),
+        }
     }
 }

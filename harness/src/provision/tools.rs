@@ -103,46 +103,53 @@ impl Tools {
                     .env("PGHOST", host)
                     .env("PGPORT", port.to_string())
                     .env("PGUSER", user)
-                    .env("PGSSLMODE", ssl_mode)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .kill_on_drop(true);
+                    .env("PGSSLMODE", ssl_mode);
                 if let Some(password) = password {
                     command.env("PGPASSWORD", password.expose());
                 }
                 if let Some((uid, gid)) = run_as {
                     command.uid(*uid).gid(*gid);
                 }
-                let mut child = command.spawn().map_err(|e| TargetError::Tool {
-                    message: format!("cannot run `{}`: {e}", bin_dir.join(program).display()),
-                })?;
-                let mut out = child.stdout.take().expect("piped");
-                let mut err = child.stderr.take().expect("piped");
-                let stderr_task = tokio::spawn(async move {
-                    let mut text = Vec::new();
-                    let _ = err.read_to_end(&mut text).await;
-                    text
-                });
-                let mut buf = vec![0u8; 256 * 1024];
-                loop {
-                    let n = out.read(&mut buf).await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
-                    if n == 0 {
-                        break;
-                    }
-                    if let Some(tx) = &stdout
-                        && tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err()
-                    {
-                        break;
-                    }
-                }
-                drop(out);
-                let status = child.wait().await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
-                let stderr = stderr_task.await.unwrap_or_default();
-                Ok(ToolOutput { status: status.code().map(i64::from).unwrap_or(-1), stderr: tail(&stderr, redactor) })
+                run_process(command, &bin_dir.join(program), stdout, redactor).await
             }
         }
     }
+}
+
+/// Runs `command` (the program `shown`), streaming its stdout to `stdout`; how it ended, with
+/// the last lines of its stderr.
+pub(super) async fn run_process(
+    mut command: tokio::process::Command,
+    shown: &Path,
+    stdout: Option<mpsc::Sender<Bytes>>,
+    redactor: &Redactor,
+) -> Result<ToolOutput, TargetError> {
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child =
+        command.spawn().map_err(|e| TargetError::Tool { message: format!("cannot run `{}`: {e}", shown.display()) })?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let stderr_task = tokio::spawn(async move {
+        let mut text = Vec::new();
+        let _ = err.read_to_end(&mut text).await;
+        text
+    });
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = out.read(&mut buf).await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
+        if n == 0 {
+            break;
+        }
+        if let Some(tx) = &stdout
+            && tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err()
+        {
+            break;
+        }
+    }
+    drop(out);
+    let status = child.wait().await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
+    let stderr = stderr_task.await.unwrap_or_default();
+    Ok(ToolOutput { status: status.code().map(i64::from).unwrap_or(-1), stderr: tail(&stderr, redactor) })
 }
 
 /// Runs `program args` in `container`, streaming its stdout to `stdout`.

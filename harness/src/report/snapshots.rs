@@ -148,6 +148,7 @@ fn drill(console: Console) -> DrillRecord {
             rows: 10179,
             databases: vec!["plur_enterprise".into(), "postgres".into()],
             reference: "the target before the restore".into(),
+            absent: Vec::new(),
         }),
     }));
     phase(Phase::Restore, PhaseStatus::Passed, 720, "587 statements, 69 COPY blocks, 1885 rows", None);

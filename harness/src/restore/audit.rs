@@ -74,14 +74,25 @@ where
     Ok((fingerprint, name))
 }
 
-/// The id of the image the container target runs.
+/// What the target runs, as the reference's cache knows it: the image's id for a container
+/// target, the binaries' folder and version for a local one.
 async fn image_id(target: &Target) -> Result<String, TargetError> {
-    let Tools::Container { docker, container, .. } = &target.tools else {
-        return Err(TargetError::Tool { message: "a base backup recovers on a container target only".into() });
-    };
-    let inspected = docker
-        .inspect_container(container, None)
-        .await
-        .map_err(|source| TargetError::Docker { action: "inspect the target container", source })?;
-    inspected.image.ok_or_else(|| TargetError::Tool { message: "the target container names no image".into() })
+    match &target.tools {
+        Tools::Container { docker, container, .. } => {
+            let inspected = docker
+                .inspect_container(container, None)
+                .await
+                .map_err(|source| TargetError::Docker { action: "inspect the target container", source })?;
+            inspected.image.ok_or_else(|| TargetError::Tool { message: "the target container names no image".into() })
+        }
+        Tools::Local { bin_dir, .. } => {
+            let out = tokio::process::Command::new(bin_dir.join("postgres"))
+                .arg("--version")
+                .output()
+                .await
+                .map_err(|e| TargetError::Tool { message: format!("cannot run `postgres --version`: {e}") })?;
+            Ok(format!("local {} {}", bin_dir.display(), String::from_utf8_lossy(&out.stdout).trim()))
+        }
+        Tools::Unavailable { reason } => Err(TargetError::Tool { message: reason.clone() }),
+    }
 }

@@ -455,9 +455,10 @@ fn a_base_backup_of_postgresql_18_recovers_on_an_18_target() {
 }
 
 /// PostgreSQL 15 (Debian 12's): its image has neither pgvector nor AGE, and a base backup of it
-/// recovers there to a target time, proven from both sides and by the integrity checks.
+/// recovers there to a target time, proven from both sides and by the integrity checks; and on
+/// this machine's PostgreSQL 15 binaries.
 #[test]
-fn a_base_backup_of_postgresql_15_recovers_on_a_15_target_to_a_time() {
+fn a_base_backup_of_postgresql_15_recovers_to_a_time_on_a_15_container_and_on_local_binaries() {
     use pgdrill::Verdict;
     use pgdrill::report::Phase;
 
@@ -481,6 +482,25 @@ fn a_base_backup_of_postgresql_15_recovers_on_a_15_target_to_a_time() {
         let results: Vec<_> = drill.record().checks.iter().filter(|c| c.kind == kind).collect();
         assert!(!results.is_empty() && results.iter().all(|c| c.verdict == Verdict::Pass), "{kind}: {results:?}");
     }
+
+    // The same backup on a local target: this machine's PostgreSQL 15 binaries (Debian 12's
+    // postgresql-15), its tools and its server in bubblewrap sandboxes. pg_checksums needs the
+    // server stopped, which pgdrill does on a container target only.
+    let local = checks.replace("\n[checks.checksums]", "");
+    let scenario = scenario_of(&scratch, &source.backup(), &source.archive(), source.before, 0, &local);
+    let text = std::fs::read_to_string(&scenario).unwrap().replace("[target]\n", "[target]\nkind = \"local\"\n");
+    std::fs::write(&scenario, text).unwrap();
+    let drill = scratch.drill(&scenario);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let target = drill.record().target.clone().expect("a target");
+    assert_eq!((target.kind.as_str(), target.image.as_deref()), ("local", Some("/usr/lib/postgresql/15/bin")));
+    assert!(drill.phase_summary(Phase::Provision).contains("a sandbox"), "{drill:?}");
+    assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to recovery_target_time "), "{drill:?}");
+    for kind in ["point_in_time", "amcheck", "collations"] {
+        let results: Vec<_> = drill.record().checks.iter().filter(|c| c.kind == kind).collect();
+        assert!(!results.is_empty() && results.iter().all(|c| c.verdict == Verdict::Pass), "{kind}: {results:?}");
+    }
+    drill.assert_reports_and_no_leftovers();
 }
 
 #[test]

@@ -42,7 +42,7 @@ impl Offline {
         let ran = async {
             let toolbox = crate::provision::toolbox::Toolbox::start(crate::provision::toolbox::Request {
                 drill_id: &self.drill_id,
-                spec: &self.spec,
+                on: crate::provision::toolbox::On::Container(&self.spec),
                 major: self.major,
                 data: &data,
                 backup: None,

@@ -47,8 +47,7 @@ impl RunDir {
     }
 
     /// Creates the folder around a data directory staged from a base backup (moved in), made
-    /// a standby of nothing: the sandbox's own configuration (the source's kept beside it as
-    /// `*.source`, never read) and `standby.signal`.
+    /// a standby of nothing ([`crate::provision::standby_of_nothing`]).
     #[expect(clippy::disallowed_methods, reason = "it runs on the blocking pool (spawn_blocking)")]
     pub(super) fn create_physical(
         drill_id: &str,
@@ -63,28 +62,7 @@ impl RunDir {
             copy_tree(&physical.data, &data, owner)?;
             std::fs::remove_dir_all(&physical.data)?;
         }
-        for (name, text) in [
-            (
-                "postgresql.conf",
-                "# pgdrill: the sandbox's settings are on the command line; the source's are in *.source\n",
-            ),
-            ("postgresql.auto.conf", ""),
-            ("pg_hba.conf", crate::provision::image::PG_HBA),
-            ("pg_ident.conf", ""),
-        ] {
-            let path = data.join(name);
-            if path.exists() {
-                std::fs::rename(&path, data.join(format!("{name}.source")))?;
-            }
-            std::fs::write(&path, text)?;
-            std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))?;
-        }
-        for signal in ["recovery.signal", "standby.signal", "postmaster.pid", "postmaster.opts"] {
-            let _ = std::fs::remove_file(data.join(signal));
-        }
-        let signal = data.join("standby.signal");
-        std::fs::write(&signal, "")?;
-        std::os::unix::fs::lchown(&signal, Some(owner.0), Some(owner.1))?;
+        crate::provision::standby_of_nothing(&data, owner)?;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))?;
         Ok(dir)
     }

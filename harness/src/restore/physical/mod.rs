@@ -19,7 +19,7 @@ use std::path::Path;
 
 use crate::provision::toolbox::{self, Toolbox};
 use crate::provision::{PhysicalData, TargetError};
-use crate::scenario::{ContainerSpec, RecoverySpec, RecoveryTarget};
+use crate::scenario::{ContainerSpec, LocalSpec, RecoverySpec, RecoveryTarget};
 use crate::secret::Redactor;
 use crate::source::physical::timeline::TimelinePath;
 use crate::source::physical::{self as backup, BackupEnd, BaseBackup, PhysicalError, WalArchive};
@@ -59,6 +59,46 @@ pub(crate) enum PrepareError {
     Mismatch(String),
 }
 
+/// The target a physical backup recovers on, and so where its toolbox runs.
+#[derive(Clone, Copy)]
+pub(crate) enum Where<'a> {
+    Container(&'a ContainerSpec),
+    Local(&'a LocalSpec),
+}
+
+/// Where a toolbox for a backup of a major runs (see [`Where::toolbox`]).
+enum Place<'a> {
+    Container(&'a ContainerSpec),
+    Local(std::path::PathBuf),
+}
+
+impl Place<'_> {
+    fn on(&self) -> toolbox::On<'_> {
+        match self {
+            Place::Container(spec) => toolbox::On::Container(spec),
+            Place::Local(bin_dir) => toolbox::On::Local(bin_dir),
+        }
+    }
+}
+
+impl<'a> Where<'a> {
+    /// Where the toolbox for a backup of `major` runs: a container of the target's image, or
+    /// this machine's binaries of that major.
+    fn toolbox(self, major: u32) -> Result<Place<'a>, PrepareError> {
+        Ok(match self {
+            Where::Container(spec) => Place::Container(spec),
+            Where::Local(spec) => Place::Local(crate::provision::local::bin_dir_for(spec, major)?),
+        })
+    }
+
+    fn settings(&self) -> &std::collections::BTreeMap<String, String> {
+        match self {
+            Where::Container(spec) => &spec.settings,
+            Where::Local(spec) => &spec.settings,
+        }
+    }
+}
+
 /// What preparing needs from the drill.
 pub(crate) struct Request<'a> {
     pub drill_id: &'a str,
@@ -68,7 +108,7 @@ pub(crate) struct Request<'a> {
     pub choice: backup::pgbackrest::Choice<'a>,
     pub recovery: &'a RecoverySpec,
     /// The container target the backup recovers on (its image, limits and settings).
-    pub target: &'a ContainerSpec,
+    pub target: Where<'a>,
     /// A folder of the drill's own, removed when it ends: the data directory is staged in it.
     pub work: &'a Path,
     pub redactor: &'a Redactor,
@@ -241,9 +281,10 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         backup::Layout::Chain(_) => "unpacking the chain, pg_verifybackup of each backup, pg_combinebackup",
         _ => "unpacking the base backup",
     });
+    let place = request.target.toolbox(backup.major)?;
     let tools = Toolbox::start(toolbox::Request {
         drill_id: request.drill_id,
-        spec: request.target,
+        on: place.on(),
         major: Some(backup.major),
         data: &data,
         backup: (repository || chain).then_some(dir.as_path()),
@@ -303,7 +344,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let (_, control, manifest_verified, feed) = checked?;
     let given = feed.as_ref().map(Feed::stats).unwrap_or_default();
     let timeline = archive.as_ref().map_or(backup.label.timeline, |a| a.path.target);
-    let settings = recovery::settings(request.recovery, &control, &request.target.settings, timeline);
+    let settings = recovery::settings(request.recovery, &control, request.target.settings(), timeline);
     let data = PhysicalData { major: backup.major, data, settings };
     let end = backup.end(archive.as_ref(), control.segment_size);
     let window = request.recovery.wal_window;
@@ -313,6 +354,11 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
 /// The scenario's `[source]` keys must be this kind of backup's.
 fn keys_fit(backup: &BaseBackup, request: &Request<'_>) -> Result<(), PrepareError> {
     let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
+    if repository && matches!(request.target, Where::Local(_)) {
+        return Err(PrepareError::Scenario(
+            "a pgBackRest repository recovers on a container target: pgBackRest restores it in a toolbox of the target's image (remove `[target] kind = \"local\"`)".into(),
+        ));
+    }
     if repository && request.wal_archive.is_some() {
         return Err(PrepareError::Scenario(
             "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),

@@ -23,8 +23,12 @@
 //!
 //! A leaf: it reads a database through connection options and compares fingerprints.
 
+mod cache;
+
+pub(crate) use cache::{cache_path, load, save};
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnectOptions;
@@ -509,18 +513,31 @@ pub struct CatalogAudit {
     pub databases: Vec<String>,
     /// What they were compared with.
     pub reference: String,
+    /// Built-ins of the reference the backup lacks, and nothing else differing: the backup's
+    /// cluster was made by another minor release (one that had not added them yet). A missing
+    /// built-in cannot make pgdrill's queries lie (a query that needs it fails); it is said.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
 }
 
 impl CatalogAudit {
     /// For a phase's summary and the report.
     pub fn summary(&self) -> String {
         let list: Vec<String> = self.databases.iter().map(|d| format!("`{d}`")).collect();
-        format!(
+        let mut summary = format!(
             "catalog audit: {} built-in catalog rows unchanged in {} (against {}), nothing added to pg_catalog",
             self.rows,
             list.join(" and "),
             self.reference
-        )
+        );
+        if !self.absent.is_empty() {
+            summary.push_str(&format!(
+                "; the backup lacks {} of its built-ins, as a cluster of another minor release does: {}",
+                self.absent.len(),
+                crate::listing::first(&self.absent, 5, ", ")
+            ));
+        }
+        summary
     }
 }
 
@@ -556,6 +573,7 @@ pub(crate) async fn audit(
     let mut failed = Vec::new();
     let mut rows = 0;
     let mut audited = Vec::new();
+    let mut absent: Vec<String> = Vec::new();
     for (database, fingerprint) in databases.iter().zip(taken) {
         let (fingerprint, differ) = match fingerprint {
             // The checks say so; the others are audited.
@@ -574,6 +592,17 @@ pub(crate) async fn audit(
         if found.is_empty() && !differ.is_empty() && fingerprint.imported_collations == reference.imported_collations {
             found = differ.into_iter().map(|c| Change::Changed { what: format!("how catalog {c} reads") }).collect();
         }
+        // Only built-ins missing: another minor release's cluster, said and not failed.
+        if !found.is_empty() && found.iter().all(|c| matches!(c, Change::Removed { .. })) {
+            for change in found {
+                if let Change::Removed { what } = change
+                    && !absent.contains(&what)
+                {
+                    absent.push(what);
+                }
+            }
+            continue;
+        }
         if !found.is_empty() {
             failed.push(database.clone());
             for change in found {
@@ -589,51 +618,7 @@ pub(crate) async fn audit(
     if audited.is_empty() {
         return Err(CatalogError::Missing { database: databases.join("`, `") });
     }
-    Ok(CatalogAudit { rows, databases: audited, reference: reference_name.to_owned() })
-}
-
-/// Where the reference fingerprint of a fresh cluster of image `image_id` is kept:
-/// `$XDG_CACHE_HOME/pgdrill/catalogs/<image id>.json`, else under `~/.cache`.
-pub(crate) fn cache_path(image_id: &str) -> PathBuf {
-    let id: String = image_id.trim_start_matches("sha256:").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    // Keyed by what the fingerprint reads too: a reference taken by another version of the
-    // query would name rows differently and fail every physical backup.
-    let format = {
-        use sha2::Digest;
-        let digest =
-            sha2::Sha256::digest(format!("{}\n{}\n{COLLATIONS_SQL}", fingerprint_sql(false), fingerprint_sql(true)));
-        hex::encode(&digest[..6])
-    };
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("pgdrill/catalogs")
-        .join(format!("{id}-{format}.json"))
-}
-
-/// The cached reference at `path`, if there is one.
-pub(crate) fn load(path: &Path) -> Result<Option<Fingerprint>, CatalogError> {
-    let fail = |message: String| CatalogError::Cache { path: path.to_owned(), message };
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| fail(e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(fail(e.to_string())),
-    }
-}
-
-/// Keeps `fingerprint` at `path` (written aside, then renamed: two drills may race).
-pub(crate) fn save(path: &Path, fingerprint: &Fingerprint) -> Result<(), CatalogError> {
-    let fail = |e: std::io::Error| CatalogError::Cache { path: path.to_owned(), message: e.to_string() };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let aside = dir.join(format!(".{}-{:08x}", std::process::id(), rand::random::<u32>()));
-    let json = serde_json::to_vec(fingerprint).map_err(|e| fail(std::io::Error::other(e)))?;
-    std::fs::write(&aside, json).map_err(fail)?;
-    std::fs::rename(&aside, path).map_err(|e| {
-        let _ = std::fs::remove_file(&aside);
-        fail(e)
-    })
+    Ok(CatalogAudit { rows, databases: audited, reference: reference_name.to_owned(), absent })
 }
 
 #[cfg(test)]
