@@ -96,6 +96,7 @@ impl Drill<'_> {
             drill_id: &self.drill_id,
             backup_dir: &backup.path,
             wal_archive: backup.wal_archive.as_deref(),
+            tablespaces: &self.scenario.source.tablespaces,
             choice: self.scenario.set_choice(),
             recovery: &self.scenario.recovery,
             target,

@@ -100,6 +100,10 @@ pub struct RawSource {
     /// A pgBackRest backup set's label (default: the newest; for a target time, the newest
     /// that finished before it).
     pub set: Option<Spanned<String>>,
+    /// A plain-format base backup's tablespaces: each tablespace's OID (its link in
+    /// `pg_tblspc`) and the folder its backup is in (where `--tablespace-mapping` put it),
+    /// relative to the scenario file. A tar-format backup carries them as `<oid>.tar`.
+    pub tablespaces: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
 /// How far a physical backup recovers: one target at most.

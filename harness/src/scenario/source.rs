@@ -50,7 +50,27 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
     let wal_archive = wal_archive(source, base)?;
     let stanza = plain_name(&source.stanza, "stanza's name")?;
     let set = plain_name(&source.set, "backup set's label")?;
-    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive, stanza, set })
+    let tablespaces = tablespaces(source, base)?;
+    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive, stanza, set, tablespaces })
+}
+
+/// `[source] tablespaces`: OIDs (as in `pg_tblspc`) to folders, relative to the scenario file.
+fn tablespaces(
+    source: &raw::RawSource,
+    base: &Path,
+) -> Result<std::collections::BTreeMap<u32, std::path::PathBuf>, FieldError> {
+    let Some(given) = &source.tablespaces else { return Ok(Default::default()) };
+    given
+        .get_ref()
+        .iter()
+        .map(|(oid, folder)| match oid.parse::<u32>() {
+            Ok(number) if oid.bytes().all(|b| b.is_ascii_digit()) && number > 0 => Ok((number, base.join(folder))),
+            _ => Err(FieldError::new(
+                given.span(),
+                format!("`{oid}` is not a tablespace's OID: name each by the number of its link in pg_tblspc"),
+            )),
+        })
+        .collect()
 }
 
 /// Where the backup is: exactly one of a file, the newest in a folder, a URL or S3.

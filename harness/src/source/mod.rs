@@ -35,6 +35,8 @@ pub struct SourceSpec {
     /// A pgBackRest repository's stanza and set.
     pub stanza: Option<String>,
     pub set: Option<String>,
+    /// A plain-format base backup's tablespaces: the folder of each, by OID.
+    pub tablespaces: std::collections::BTreeMap<u32, PathBuf>,
 }
 
 /// Where a backup is.

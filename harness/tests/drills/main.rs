@@ -41,6 +41,7 @@ mod skeleton;
 mod source_server;
 mod sources;
 mod stress;
+mod tablespaces;
 mod targets;
 mod timelines;
 mod util;

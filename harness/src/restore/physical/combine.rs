@@ -53,7 +53,7 @@ pub(crate) fn unpack(chain: &Chain, work: &Path) -> Result<(), StageError> {
                 path: into.display().to_string(),
                 source,
             })?;
-            stage::stage(member, &into)?;
+            stage::stage(member, &into, &Default::default())?;
         }
     }
     Ok(())

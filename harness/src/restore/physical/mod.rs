@@ -109,6 +109,8 @@ pub(crate) struct Request<'a> {
     pub recovery: &'a RecoverySpec,
     /// The container target the backup recovers on (its image, limits and settings).
     pub target: Where<'a>,
+    /// A plain-format backup's tablespaces: the folder of each, by OID.
+    pub tablespaces: &'a std::collections::BTreeMap<u32, std::path::PathBuf>,
     /// A folder of the drill's own, removed when it ends: the data directory is staged in it.
     pub work: &'a Path,
     pub redactor: &'a Redactor,
@@ -293,10 +295,11 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     });
     let staging = {
         let (backup, data, work) = (backup.clone(), data.clone(), request.work.to_owned());
+        let tablespaces = request.tablespaces.clone();
         blocking(move || match &backup.layout {
             backup::Layout::PgBackRest(_) => Ok(None),
             backup::Layout::Chain(chain) => combine::unpack(chain, &work).map(|()| None).map_err(PrepareError::from),
-            _ => stage::stage(&backup, &data).map(Some).map_err(PrepareError::from),
+            _ => stage::stage(&backup, &data, &tablespaces).map(Some).map_err(PrepareError::from),
         })
     };
     let (tools, staged) = tokio::join!(tools, staging);
@@ -315,7 +318,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
                     _ => {}
                 }
                 let (backup, data) = (backup.clone(), data.clone());
-                blocking(move || Ok(stage::stage(&backup, &data)?)).await?
+                blocking(move || Ok(stage::stage(&backup, &data, &Default::default())?)).await?
             }
         };
         let owner = tools.user;
@@ -336,6 +339,8 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
             }
             None => false,
         };
+        let settled = data.clone();
+        blocking(move || Ok(stage::settle(&settled)?)).await?;
         Ok::<_, PrepareError>((staged, control, manifest_verified, feed))
     }
     .await;

@@ -55,6 +55,9 @@ pub(crate) fn settings(
         // removed, not renamed to future names a segment given later would have to replace.
         ("wal_retrieve_retry_interval", "100ms"),
         ("wal_recycle", "off"),
+        // A tablespace is staged as a folder in pg_tblspc (inside the data directory), never a
+        // link to where the source kept it: PostgreSQL recovers such a tablespace when told to.
+        ("allow_in_place_tablespaces", "on"),
     ]
     .into_iter()
     .map(|(n, v)| (n.to_owned(), v.to_owned()))

@@ -3,6 +3,7 @@
 //! given as recovery reads them: `feed`). A backup is hostile input: only files and folders are restored, never a link or a
 //! device, and nothing is written outside the folder.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
@@ -22,6 +23,9 @@ pub(crate) enum StageError {
         "the base backup holds {what} `{path}`: pgdrill restores only files and folders (a backup's links could reach outside its folder){hint}"
     )]
     NotAFile { what: &'static str, path: String, hint: &'static str },
+    /// A tablespace the scenario names that the backup cannot take.
+    #[error("`[source] tablespaces` {oid}: {problem}")]
+    Tablespace { oid: u32, problem: String },
     /// An archived segment is not the segment its name says, or not of this backup's system.
     #[error("the WAL archive's segment {name} {problem}")]
     Segment { name: String, problem: String },
@@ -41,15 +45,28 @@ pub(crate) struct Staged {
 /// Stages `backup` into `data`, an empty folder: its data directory and the WAL it carries
 /// itself (the archive's segments are given as recovery reads them, by [`super::feed`]);
 /// [`give`] then hands it to the server's user.
-pub(crate) fn stage(backup: &BaseBackup, data: &Path) -> Result<Staged, StageError> {
+pub(crate) fn stage(
+    backup: &BaseBackup,
+    data: &Path,
+    tablespaces: &BTreeMap<u32, PathBuf>,
+) -> Result<Staged, StageError> {
     use std::os::unix::fs::DirBuilderExt;
     match &backup.layout {
-        Layout::Tar { base, wal } => {
+        Layout::Tar { base, wal, tablespaces } => {
             unpack(base, data)?;
             let pg_wal = data.join("pg_wal");
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&pg_wal).map_err(io("create", &pg_wal))?;
             if let Some(wal) = wal {
                 unpack(wal, &pg_wal)?;
+            }
+            // Each tablespace in the data directory itself (an in-place tablespace: a folder in
+            // pg_tblspc, not a link to where the source kept it), never outside the staging
+            // folder; `tablespace_map`, which names the source's places, goes before the
+            // server starts (see `settle`).
+            for (oid, tar) in tablespaces {
+                let into = data.join("pg_tblspc").join(oid.to_string());
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&into).map_err(io("create", &into))?;
+                unpack(tar, &into)?;
             }
             // pg_verifybackup finds the manifest in the data directory, as a plain backup has it.
             if let Some((manifest, _)) = &backup.manifest {
@@ -57,7 +74,7 @@ pub(crate) fn stage(backup: &BaseBackup, data: &Path) -> Result<Staged, StageErr
                 std::fs::copy(manifest, &to).map_err(io("copy", manifest))?;
             }
         }
-        Layout::Plain => copy_plain(&backup.dir, data)?,
+        Layout::Plain => copy_plain(&backup.dir, data, tablespaces)?,
         // pgBackRest restored it already, or pg_combinebackup combined it (in the toolbox).
         Layout::PgBackRest(_) | Layout::Chain(_) => {
             let pg_wal = data.join("pg_wal");
@@ -67,6 +84,17 @@ pub(crate) fn stage(backup: &BaseBackup, data: &Path) -> Result<Staged, StageErr
     let control = data.join("global/pg_control");
     let system_id = read_system_id(&control).map_err(io("read", &control))?;
     Ok(Staged { system_id })
+}
+
+/// Makes a staged data directory ready for its server, once PostgreSQL's tools have read it:
+/// without `tablespace_map` (its tablespaces are folders in `pg_tblspc` already: with the map,
+/// the server would replace them with links to the places the source kept them).
+pub(crate) fn settle(data: &Path) -> Result<(), StageError> {
+    let map = data.join("tablespace_map");
+    match std::fs::remove_file(&map) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &map)(e)),
+        _ => Ok(()),
+    }
 }
 
 /// `ControlFileData` starts with the system identifier, in every release.
@@ -123,15 +151,33 @@ fn not_a_file(what: &'static str, path: &Path) -> StageError {
         what,
         path: shown,
         hint: if tablespace {
-            " (hint: it is a tablespace; pgdrill does not restore base backups with tablespaces yet)"
+            " (hint: it is a tablespace; pgdrill restores a tar-format backup's `<oid>.tar` tablespaces, or a plain one's named in `[source] tablespaces`)"
         } else {
             ""
         },
     }
 }
 
-/// Copies a plain-format backup's folder: files and folders only.
-fn copy_plain(from: &Path, to: &Path) -> Result<(), StageError> {
+/// Copies a plain-format backup's folder: files and folders only; a tablespace's link in
+/// `pg_tblspc` becomes a folder there, with the content of the folder `tablespaces` names for it.
+fn copy_plain(from: &Path, to: &Path, tablespaces: &BTreeMap<u32, PathBuf>) -> Result<(), StageError> {
+    let links: Vec<u32> = match std::fs::read_dir(from.join("pg_tblspc")) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if let Some(oid) = tablespaces.keys().find(|oid| !links.contains(oid)) {
+        return Err(StageError::Tablespace { oid: *oid, problem: "the backup has no link for it in pg_tblspc".into() });
+    }
+    copy_tree(from, to, Some((from, tablespaces)))
+}
+
+/// Copies the folder `from` into `to`: files and folders only; in a base backup (`backup`: its
+/// root and its tablespaces), a tablespace's link is copied from the folder named for it.
+fn copy_tree(from: &Path, to: &Path, backup: Option<(&Path, &BTreeMap<u32, PathBuf>)>) -> Result<(), StageError> {
     let mut folders = vec![(from.to_owned(), to.to_owned())];
     while let Some((source, target)) = folders.pop() {
         if target != to {
@@ -145,6 +191,14 @@ fn copy_plain(from: &Path, to: &Path) -> Result<(), StageError> {
                 folders.push(pair);
             } else if kind.is_file() {
                 std::fs::copy(&pair.0, &pair.1).map_err(io("copy", &pair.0))?;
+            } else if let Some(folder) = backup.and_then(|(root, named)| tablespace_of(root, &pair.0, named)) {
+                if !folder.is_dir() {
+                    let oid = pair.1.file_name().and_then(|n| n.to_str()?.parse().ok()).unwrap_or(0);
+                    let problem = format!("`{}` is not a folder", folder.display());
+                    return Err(StageError::Tablespace { oid, problem });
+                }
+                std::fs::create_dir(&pair.1).map_err(io("create", &pair.1))?;
+                copy_tree(folder, &pair.1, None)?;
             } else {
                 let relative = pair.0.strip_prefix(from).unwrap_or(&pair.0).to_owned();
                 return Err(not_a_file(if kind.is_symlink() { "a link" } else { "a special file" }, &relative));
@@ -152,6 +206,15 @@ fn copy_plain(from: &Path, to: &Path) -> Result<(), StageError> {
         }
     }
     Ok(())
+}
+
+/// The folder the scenario names for the tablespace whose link in `root`'s `pg_tblspc` is `link`.
+fn tablespace_of<'a>(root: &Path, link: &Path, named: &'a BTreeMap<u32, PathBuf>) -> Option<&'a PathBuf> {
+    let relative = link.strip_prefix(root).ok()?;
+    let mut parts = relative.components();
+    (parts.next()?.as_os_str() == "pg_tblspc").then_some(())?;
+    let oid: u32 = parts.next()?.as_os_str().to_str()?.parse().ok()?;
+    parts.next().is_none().then(|| named.get(&oid)).flatten()
 }
 
 /// Gives everything under `root` to `owner`, folders 0700 and files 0600 (as PostgreSQL wants its
@@ -246,12 +309,41 @@ mod tests {
         let to = tempfile::tempdir().unwrap();
         let copy = to.path().join("a");
         std::fs::create_dir(&copy).unwrap();
-        copy_plain(from.path(), &copy).unwrap();
+        copy_plain(from.path(), &copy, &BTreeMap::new()).unwrap();
         assert!(copy.join("global/pg_control").is_file());
         std::os::unix::fs::symlink("/etc/hostname", from.path().join("global/secret")).unwrap();
         let again = to.path().join("b");
         std::fs::create_dir(&again).unwrap();
-        let error = copy_plain(from.path(), &again).unwrap_err().to_string();
+        let error = copy_plain(from.path(), &again, &BTreeMap::new()).unwrap_err().to_string();
         assert!(error.contains("holds a link `global/secret`"), "{error}");
+    }
+
+    #[test]
+    fn a_plain_backups_tablespace_is_copied_from_the_folder_the_scenario_names_into_pg_tblspc() {
+        let from = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(elsewhere.path().join("PG_17_202406281/5")).unwrap();
+        std::fs::write(elsewhere.path().join("PG_17_202406281/5/16386"), b"page").unwrap();
+        std::fs::create_dir(from.path().join("pg_tblspc")).unwrap();
+        // Where the source's pg_basebackup put it; pgdrill never follows the link itself.
+        std::os::unix::fs::symlink("/etc", from.path().join("pg_tblspc/16384")).unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let named: BTreeMap<u32, PathBuf> = [(16384, elsewhere.path().to_owned())].into();
+        let copy = to.path().join("a");
+        std::fs::create_dir(&copy).unwrap();
+        copy_plain(from.path(), &copy, &named).unwrap();
+        let staged = copy.join("pg_tblspc/16384");
+        assert!(std::fs::symlink_metadata(&staged).unwrap().is_dir(), "a folder, not a link");
+        assert_eq!(std::fs::read(staged.join("PG_17_202406281/5/16386")).unwrap(), b"page");
+        let other: BTreeMap<u32, PathBuf> = [(16390, elsewhere.path().to_owned())].into();
+        let again = to.path().join("b");
+        std::fs::create_dir(&again).unwrap();
+        let error = copy_plain(from.path(), &again, &other).unwrap_err().to_string();
+        assert!(error.contains("`[source] tablespaces` 16390: the backup has no link for it in pg_tblspc"), "{error}");
+        let data = to.path().join("settled");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("tablespace_map"), "16384 /etc\n").unwrap();
+        settle(&data).unwrap();
+        assert!(!data.join("tablespace_map").exists(), "the source's places are never the server's");
     }
 }

@@ -26,9 +26,9 @@ use wal::{Archived, Segment};
 /// How a base backup lies on disk.
 #[derive(Debug, Clone)]
 pub(crate) enum Layout {
-    /// `pg_basebackup -F t`: the data directory as `base.tar` (plain, gzip or zstd) and, with
-    /// `-X stream`, its WAL as `pg_wal.tar`.
-    Tar { base: PathBuf, wal: Option<PathBuf> },
+    /// `pg_basebackup -F t`: the data directory as `base.tar` (plain, gzip, lz4 or zstd), with
+    /// `-X stream` its WAL as `pg_wal.tar`, and each tablespace as `<oid>.tar`.
+    Tar { base: PathBuf, wal: Option<PathBuf>, tablespaces: Vec<(u32, PathBuf)> },
     /// `pg_basebackup -F p`: the data directory itself.
     Plain,
     /// A set of a pgBackRest repository (the folder), restored by pgBackRest.
@@ -213,7 +213,18 @@ const TAR_SUFFIXES: [&str; 4] = ["", ".gz", ".lz4", ".zst"];
 fn tar_files(dir: &Path) -> Option<Layout> {
     let find = |stem: &str| TAR_SUFFIXES.iter().map(|ext| dir.join(format!("{stem}{ext}"))).find(|p| p.is_file());
     let base = find("base.tar")?;
-    Some(Layout::Tar { base, wal: find("pg_wal.tar") })
+    let mut tablespaces: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = TAR_SUFFIXES.iter().find_map(|s| name.strip_suffix(&format!(".tar{s}")))?;
+            let oid = stem.parse().ok().filter(|_| stem.bytes().all(|b| b.is_ascii_digit()))?;
+            Some((oid, e.path()))
+        })
+        .collect();
+    tablespaces.sort();
+    Some(Layout::Tar { base, wal: find("pg_wal.tar"), tablespaces })
 }
 
 /// Whether the names directly under a folder (of S3, say) are a pg_basebackup's.
