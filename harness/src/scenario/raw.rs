@@ -100,6 +100,10 @@ pub struct RawSource {
     /// A pgBackRest backup set's label (default: the newest; for a target time, the newest
     /// that finished before it).
     pub set: Option<Spanned<String>>,
+    /// An encrypted pgBackRest repository's passphrase (`repo1-cipher-pass`), from an
+    /// environment variable or a file: never written in the scenario, never shown.
+    pub cipher_pass_env: Option<Spanned<String>>,
+    pub cipher_pass_file: Option<Spanned<String>>,
     /// A plain-format base backup's tablespaces: each tablespace's OID (its link in
     /// `pg_tblspc`) and the folder its backup is in (where `--tablespace-mapping` put it),
     /// relative to the scenario file. A tar-format backup carries them as `<oid>.tar`.

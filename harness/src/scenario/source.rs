@@ -51,7 +51,23 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
     let stanza = plain_name(&source.stanza, "stanza's name")?;
     let set = plain_name(&source.set, "backup set's label")?;
     let tablespaces = tablespaces(source, base)?;
-    Ok(SourceSpec { location, expected_sha256, min_size_ratio, trusted, wal_archive, stanza, set, tablespaces })
+    // Never inline: a passphrase in the scenario file would travel with it.
+    let cipher_pass = secret_source("cipher_pass", &None, &source.cipher_pass_env, &source.cipher_pass_file, base)
+        .map_err(|message| {
+            let span = source.cipher_pass_env.as_ref().or(source.cipher_pass_file.as_ref()).map(|s| s.span());
+            FieldError::new(span.unwrap_or_default(), message)
+        })?;
+    Ok(SourceSpec {
+        location,
+        expected_sha256,
+        min_size_ratio,
+        trusted,
+        wal_archive,
+        stanza,
+        set,
+        tablespaces,
+        cipher_pass,
+    })
 }
 
 /// `[source] tablespaces`: OIDs (as in `pg_tblspc`) to folders, relative to the scenario file.

@@ -37,6 +37,8 @@ pub struct SourceSpec {
     pub set: Option<String>,
     /// A plain-format base backup's tablespaces: the folder of each, by OID.
     pub tablespaces: std::collections::BTreeMap<u32, PathBuf>,
+    /// An encrypted pgBackRest repository's passphrase, from the environment or a file.
+    pub cipher_pass: Option<crate::secret::SecretSource>,
 }
 
 /// Where a backup is.

@@ -1,7 +1,7 @@
 //! PostgreSQL 17's incremental backups: a source with `summarize_wal` on, backed up by
-//! `pg_basebackup` into a chain folder (a full backup in tar format, an incremental one on it in
-//! tar format, then two incremental ones on that: `incr2t` in tar format and `incr2`, the
-//! newest, in plain format), rows of its own before each, then the rows around a target time,
+//! `pg_basebackup` into a chain folder (a full backup in tar format with gzip, an incremental one
+//! on it likewise, then two incremental ones on that: `incr2t` in tar format with zstd and
+//! `incr2`, the newest, in plain format), rows of its own before each, then the rows around a target time,
 //! every segment archived. A chain recovers to the target from its newest backup (members read
 //! from the folder, combined by copying) or from the one the scenario names (all of them
 //! unpacked by pgdrill, combined by cloning); a member missing, one of another cluster or one
@@ -53,7 +53,7 @@ impl ChainSource {
         rows(1);
         basebackup(&["-D", "/chain/incr1", "-F", "t", "-z", "--incremental=/chain/full/backup_manifest"]);
         rows(2);
-        basebackup(&["-D", "/chain/incr2t", "-F", "t", "--incremental=/chain/incr1/backup_manifest"]);
+        basebackup(&["-D", "/chain/incr2t", "-F", "t", "-Z", "zstd", "--incremental=/chain/incr1/backup_manifest"]);
         basebackup(&["-D", "/chain/incr2", "-F", "p", "--incremental=/chain/incr1/backup_manifest"]);
         let before = 40;
         let around = server.write_around_target(before, 25);
@@ -149,7 +149,7 @@ fn an_incremental_chain_recovers_to_a_target_and_a_missing_foreign_or_damaged_me
     let drill = scratch.drill(&scenario(&scratch, &source, &source.chain(), "set = \"incr2t\""));
     assert_eq!(drill.code, Some(0), "{drill:?}");
     let verify = drill.phase_summary(Phase::Verify);
-    assert!(verify.contains("`incr2t` (base backup (tar, `base.tar`)) (not on this chain: `incr2`)"), "{verify}");
+    assert!(verify.contains("`incr2t` (base backup (tar, `base.tar.zst`)) (not on this chain: `incr2`)"), "{verify}");
     assert!(verify.contains("pg_combinebackup --copy-file-range"), "{verify}");
 
     // A member missing: the chain is broken where it was.

@@ -6,6 +6,7 @@ mod after_recovery;
 mod app;
 mod as_tests;
 mod bad_input;
+mod barman;
 mod catalog;
 mod chains;
 mod ci_files;

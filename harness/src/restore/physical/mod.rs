@@ -364,15 +364,20 @@ fn keys_fit(backup: &BaseBackup, request: &Request<'_>) -> Result<(), PrepareErr
             "a pgBackRest repository recovers on a container target: pgBackRest restores it in a toolbox of the target's image (remove `[target] kind = \"local\"`)".into(),
         ));
     }
+    if backup.barman.is_some() && request.wal_archive.is_some() {
+        return Err(PrepareError::Scenario(
+            "a Barman server carries its own WAL archive (`wals`): remove `[source] wal_archive`".into(),
+        ));
+    }
     if repository && request.wal_archive.is_some() {
         return Err(PrepareError::Scenario(
             "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),
         ));
     }
-    let chain = matches!(backup.layout, backup::Layout::Chain(_));
-    if !repository && (request.choice.stanza.is_some() || (request.choice.set.is_some() && !chain)) {
+    let chosen = matches!(backup.layout, backup::Layout::Chain(_)) || backup.barman.is_some();
+    if !repository && (request.choice.stanza.is_some() || (request.choice.set.is_some() && !chosen)) {
         return Err(PrepareError::Scenario(format!(
-            "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's (and `set` a chain's backup)",
+            "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's (and `set` a chain's backup or a Barman server's)",
             request.backup_dir.display()
         )));
     }
@@ -502,6 +507,15 @@ fn judge_systems(
             "`{}` is of database system {system}, and the backup's pg_control of {}: the manifest belongs to another backup",
             path.display(),
             control.system_id
+        )));
+    }
+    if let Some(barman) = &backup.barman
+        && let Some(system) = barman.system_id
+        && system != control.system_id
+    {
+        return Err(PrepareError::Mismatch(format!(
+            "Barman's backup.info of backup {} says database system {system}, and its pg_control {}",
+            barman.id, control.system_id
         )));
     }
     if let backup::Layout::PgBackRest(set) = &backup.layout

@@ -7,6 +7,7 @@
 //! Unpacking them and running PostgreSQL's own tools over them is the restore's
 //! (`restore::physical`).
 
+pub(crate) mod barman;
 pub(crate) mod chain;
 pub(crate) mod history;
 pub(crate) mod label;
@@ -50,11 +51,17 @@ pub(crate) struct BaseBackup {
     /// `backup_manifest`, when the backup has one (pg_basebackup 13 and later write it unless
     /// told not to).
     pub manifest: Option<(PathBuf, Manifest)>,
+    /// A backup of a Barman server (its data is a pg_basebackup's, its WAL in the server's
+    /// `wals`).
+    pub barman: Option<Box<barman::BarmanBackup>>,
 }
 
 impl BaseBackup {
     /// A name for its format in the reports.
     pub(crate) fn format(&self) -> String {
+        if let Some(barman) = &self.barman {
+            return barman.describe(&self.layout);
+        }
         match &self.layout {
             Layout::Tar { base, .. } => {
                 format!("base backup (tar, `{}`)", base.file_name().unwrap_or_default().to_string_lossy())
@@ -204,7 +211,11 @@ pub(crate) enum PhysicalError {
 /// Whether `dir` holds a physical backup: a pg_basebackup folder or a pgBackRest repository.
 pub(crate) fn detect(dir: &Path) -> bool {
     dir.is_dir()
-        && (tar_files(dir).is_some() || is_plain(dir) || pgbackrest::is_repository(dir) || chain::is_chain(dir))
+        && (tar_files(dir).is_some()
+            || is_plain(dir)
+            || pgbackrest::is_repository(dir)
+            || chain::is_chain(dir)
+            || barman::is_server(dir))
 }
 
 /// The suffixes of pg_basebackup's tar files: none, or its compressions (`-Z gzip|lz4|zstd`).
@@ -250,7 +261,11 @@ pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBac
             label,
             layout: Layout::PgBackRest(Box::new(set)),
             manifest: None,
+            barman: None,
         });
+    }
+    if barman::is_server(dir) {
+        return inspect_barman(dir, choice);
     }
     if chain::is_chain(dir) {
         let chain = chain::read(dir, choice.set)?;
@@ -293,7 +308,32 @@ pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBac
         }
         false => None,
     };
-    Ok(BaseBackup { dir: dir.to_owned(), layout, major, label, manifest })
+    Ok(BaseBackup { dir: dir.to_owned(), layout, major, label, manifest, barman: None })
+}
+
+/// The backup of the Barman server in `dir` that `choice` names: Barman's data folder is a
+/// pg_basebackup's; barman-cloud's tar has no manifest.
+fn inspect_barman(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBackup, PhysicalError> {
+    let chosen = barman::read(dir, &barman::Choice { id: choice.set, before: choice.before })?;
+    let mut backup = match chosen.cloud {
+        false => inspect(&chosen.data, &pgbackrest::Choice::default())?,
+        true => {
+            let layout = barman::cloud_layout(&chosen);
+            let shown = chosen.data.display().to_string();
+            let (version, label) = read_from_tar(&chosen.data)?;
+            let version = version.ok_or_else(|| PhysicalError::Missing { path: shown.clone(), what: "PG_VERSION" })?;
+            let major = crate::pg::major_of_version_text(&version).ok_or_else(|| PhysicalError::Malformed {
+                path: shown.clone(),
+                message: format!("PG_VERSION reads `{}`", version.trim()),
+            })?;
+            let label = label.ok_or_else(|| PhysicalError::Missing { path: shown.clone(), what: "backup_label" })?;
+            let label = label::parse(&label).map_err(|message| PhysicalError::Malformed { path: shown, message })?;
+            let dir = chosen.data.parent().map(Path::to_owned).unwrap_or_default();
+            BaseBackup { dir, layout, major, label, manifest: None, barman: None }
+        }
+    };
+    backup.barman = Some(Box::new(chosen));
+    Ok(backup)
 }
 
 /// `PG_VERSION` and `backup_label` from a base.tar: both come first, so this reads little.
@@ -344,6 +384,12 @@ pub(crate) fn archive(
 ) -> Result<Option<WalArchive>, PhysicalError> {
     let (dir, listed) = match (&backup.layout, dir) {
         (Layout::PgBackRest(set), _) => pgbackrest::archive(&backup.dir, set)?,
+        (_, None) if backup.barman.is_some() => {
+            let wals = backup.barman.as_ref().map(|b| b.wals()).unwrap_or_default();
+            let listed = wal::list_archive(&wals)
+                .map_err(|e| PhysicalError::Read { path: wals.display().to_string(), message: e.to_string() })?;
+            (wals, listed)
+        }
         (_, Some(dir)) => {
             let listed = wal::list_archive(dir)
                 .map_err(|e| PhysicalError::Read { path: dir.display().to_string(), message: e.to_string() })?;

@@ -123,15 +123,24 @@ pub(crate) struct Archived {
 }
 
 /// Lists the segments in an archive folder, sorted by name (which is their order on a
-/// timeline); compressed ones (`.gz`, `.zst`) by the name they decompress to.
+/// timeline); compressed ones (`.gz`, `.zst`, ...) by the name they decompress to. Segments in
+/// a folder per log (`0000000100000000/`, as Barman and barman-cloud keep them) are listed too.
 pub(crate) fn list_archive(dir: &Path) -> std::io::Result<Vec<Archived>> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(&file);
-        if is_segment_name(name) && entry.file_type()?.is_file() {
-            found.push(Archived { name: name.to_ascii_uppercase(), path: entry.path(), sha1: None });
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let entry = entry?;
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let kind = entry.file_type()?;
+            if kind.is_dir() && folder == dir && file.len() == 16 && file.bytes().all(|b| b.is_ascii_hexdigit()) {
+                folders.push(entry.path());
+                continue;
+            }
+            let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(&file);
+            if is_segment_name(name) && kind.is_file() {
+                found.push(Archived { name: name.to_ascii_uppercase(), path: entry.path(), sha1: None });
+            }
         }
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
