@@ -33,8 +33,9 @@ impl Drill<'_> {
         let database = self.scenario.target.database.clone();
         let recovery = async {
             let start = prepared.recovery_start(&self.scenario.recovery, data.as_deref()).map_err(PhaseError::error)?;
-            let recovered =
-                restore::physical::recovery::wait(&target, start, &self.redactor).await.map_err(PhaseError::error)?;
+            let recovered = restore::physical::recovery::wait(&target, start, &self.redactor).await;
+            prepared.close().await;
+            let recovered = recovered.map_err(PhaseError::error)?;
             let catalog = self.audit_recovered(&target, &database, prepared.data.major).await?;
             let summary = format!("{}; {}", recovered.summary(), catalog.summary());
             Ok(((recovered, catalog), summary))
@@ -97,6 +98,7 @@ impl Drill<'_> {
             backup_dir: &backup.path,
             wal_archive: backup.wal_archive.as_deref(),
             tablespaces: &self.scenario.source.tablespaces,
+            cipher_pass: self.scenario.source.cipher_pass.as_ref(),
             choice: self.scenario.set_choice(),
             recovery: &self.scenario.recovery,
             target,

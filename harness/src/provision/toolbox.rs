@@ -31,6 +31,14 @@ pub(crate) const BACKUP: &str = "/pgdrill/backup";
 /// works on more than the data directory (a chain's members, unpacked there).
 pub(crate) const WORK: &str = "/pgdrill/work";
 
+/// A number unique within this process: a drill may run two toolboxes at once (one decrypting
+/// an encrypted repository, one of the backup's major).
+fn next_number() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A running toolbox; [`Toolbox::remove`] removes it (and teardown's sweep, by its label).
 pub(crate) struct Toolbox {
     inner: Inner,
@@ -122,7 +130,7 @@ impl Toolbox {
             .with_security_opt("no-new-privileges")
             .with_label(DRILL_LABEL, request.drill_id)
             .with_label(OWNER_LABEL, container::owner())
-            .with_container_name(format!("pgdrill-toolbox-{short}"))
+            .with_container_name(format!("pgdrill-toolbox-{short}-{}", next_number()))
             .with_mount(Mount::bind_mount(data.display().to_string(), DATA))
             .with_host_config_modifier(move |host| {
                 host.network_mode = Some("none".into());
@@ -183,11 +191,59 @@ impl Toolbox {
         args: &[String],
         redactor: &Redactor,
     ) -> Result<(ToolOutput, String), TargetError> {
+        self.run_with((program, args, &[]), redactor).await
+    }
+
+    /// [`Toolbox::run`] with `env` (`NAME=value`, given to this program only).
+    pub(crate) async fn run_with(
+        &self,
+        (program, args, env): (&str, &[String], &[String]),
+        redactor: &Redactor,
+    ) -> Result<(ToolOutput, String), TargetError> {
         let (tx, collect) = super::tools::stdout_collector();
-        let output = match &self.inner {
+        let output = self.exec(program, args, env, tx, redactor).await?;
+        let stdout = collect.await.unwrap_or_default();
+        Ok((output, redactor.redact(&stdout)))
+    }
+
+    /// Runs `program args` with `env` (`NAME=value`, given to this program only), writing its
+    /// stdout into the file `into` of this machine (whole, whatever its size).
+    pub(crate) async fn run_into(
+        &self,
+        (program, args, env): (&str, &[String], &[String]),
+        into: &Path,
+        redactor: &Redactor,
+    ) -> Result<ToolOutput, TargetError> {
+        use tokio::io::AsyncWriteExt;
+        let file = tokio::fs::File::create(into)
+            .await
+            .map_err(|e| TargetError::Tool { message: format!("cannot create `{}`: {e}", into.display()) })?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+        let write = tokio::spawn(async move {
+            let mut file = tokio::io::BufWriter::new(file);
+            while let Some(chunk) = rx.recv().await {
+                file.write_all(&chunk).await?;
+            }
+            file.flush().await
+        });
+        let output = self.exec(program, args, env, tx, redactor).await?;
+        let written = write.await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
+        written.map_err(|e| TargetError::Tool { message: format!("cannot write `{}`: {e}", into.display()) })?;
+        Ok(output)
+    }
+
+    async fn exec(
+        &self,
+        program: &str,
+        args: &[String],
+        env: &[String],
+        stdout: tokio::sync::mpsc::Sender<bytes::Bytes>,
+        redactor: &Redactor,
+    ) -> Result<ToolOutput, TargetError> {
+        match &self.inner {
             Inner::Container(container) => {
                 let docker = container::docker()?;
-                exec(&docker, container.id(), program, args, Some(tx), redactor).await?
+                exec(&docker, container.id(), (program, args, env), Some(stdout), redactor).await
             }
             Inner::Local { bwrap, bin_dir, binds, run_as } => {
                 let tool = bin_dir.join(program);
@@ -202,15 +258,18 @@ impl Toolbox {
                 let mut command = tokio::process::Command::new(bwrap);
                 command.args(bwrap::args(bin_dir, binds, Path::new("/"), bwrap::Programs::Shown)).arg(&tool).args(args);
                 command.env_clear().env("LANG", "C.UTF-8");
+                for pair in env {
+                    if let Some((name, value)) = pair.split_once('=') {
+                        command.env(name, value);
+                    }
+                }
                 if let Some((uid, gid)) = run_as {
                     command.uid(*uid).gid(*gid);
                 }
                 bwrap::die_with_pgdrill(&mut command, None);
-                super::tools::run_process(command, &tool, Some(tx), redactor).await?
+                super::tools::run_process(command, &tool, Some(stdout), redactor).await
             }
-        };
-        let stdout = collect.await.unwrap_or_default();
-        Ok((output, redactor.redact(&stdout)))
+        }
     }
 
     /// Removes the toolbox (a local one has nothing running between its tools).

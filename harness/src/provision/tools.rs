@@ -93,7 +93,7 @@ impl Tools {
     ) -> Result<ToolOutput, TargetError> {
         match self {
             Tools::Container { docker, container, .. } => {
-                exec(docker, container, program, args, stdout, redactor).await
+                exec(docker, container, (program, args, &[]), stdout, redactor).await
             }
             Tools::Unavailable { reason } => Err(TargetError::Tool { message: reason.clone() }),
             Tools::Local { bin_dir, host, port, user, password, ssl_mode, run_as } => {
@@ -152,12 +152,12 @@ pub(super) async fn run_process(
     Ok(ToolOutput { status: status.code().map(i64::from).unwrap_or(-1), stderr: tail(&stderr, redactor) })
 }
 
-/// Runs `program args` in `container`, streaming its stdout to `stdout`.
+/// Runs `program args` in `container` with `env` (`NAME=value`: never on a command line, nor in
+/// the container's configuration), streaming its stdout to `stdout`.
 pub(super) async fn exec(
     docker: &Docker,
     container: &str,
-    program: &str,
-    args: &[String],
+    (program, args, env): (&str, &[String], &[String]),
     stdout: Option<mpsc::Sender<Bytes>>,
     redactor: &Redactor,
 ) -> Result<ToolOutput, TargetError> {
@@ -169,6 +169,7 @@ pub(super) async fn exec(
             container,
             CreateExecOptions {
                 cmd: Some(cmd),
+                env: (!env.is_empty()).then(|| env.to_vec()),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()

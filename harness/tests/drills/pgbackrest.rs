@@ -74,8 +74,14 @@ impl PgBackRestSource {
     /// Starts a server of `image`, makes the stanza, takes the two sets, writes the batches
     /// around the target time and waits until pgBackRest has archived the segment after them.
     pub(crate) fn make_on(image: &str) -> Self {
-        let config =
-            SourceFile { name: "pgbackrest.conf", text: SOURCE_CONFIG, inside: "/etc/pgbackrest/pgbackrest.conf" };
+        Self::make_with(image, "")
+    }
+
+    /// [`PgBackRestSource::make_on`] with more `[global]` options of the source's configuration
+    /// (`name=value` lines).
+    pub(crate) fn make_with(image: &str, options: &str) -> Self {
+        let text = SOURCE_CONFIG.replacen("[global]\n", &format!("[global]\n{options}"), 1);
+        let config = SourceFile { name: "pgbackrest.conf", text: &text, inside: "/etc/pgbackrest/pgbackrest.conf" };
         let archive_command = format!("archive_command=pgbackrest --stanza={STANZA} archive-push %p");
         let server = SourceServer::start("pgbackrest", image, &["repo"], &[config], &[&archive_command]);
         let stanza = format!("--stanza={STANZA}");
@@ -354,4 +360,65 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains(&format!("segment {segment} has SHA-1")), "{error}");
     assert!(error.contains("the file changed since"), "{error}");
+}
+
+/// The passphrase of the encrypted repository: in the source's own configuration, and for the
+/// drill in an environment variable only.
+const PASSPHRASE: &str = "the-drills-repository-passphrase-7c1e";
+
+#[test]
+fn an_encrypted_repository_with_lz4_wal_recovers_with_its_passphrase_from_the_environment_and_never_shows_it() {
+    use pgdrill::report::{Phase, PhaseStatus};
+
+    let options = format!("repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass={PASSPHRASE}\ncompress-type=lz4\n");
+    let source = PgBackRestSource::make_with(pgdrill::scenario::default_image(), &options);
+    let scratch = Scratch::new();
+    // What pgBackRest wrote: every file encrypted (OpenSSL's salted format), and the segments'
+    // names say lz4.
+    let info = std::fs::read(source.repo().join(format!("backup/{STANZA}/backup.info"))).unwrap();
+    assert!(info.starts_with(b"Salted__"), "an encrypted repository");
+    let segments = crate::util::files_under(&source.repo().join(format!("archive/{STANZA}")));
+    assert!(segments.iter().any(|p| p.to_string_lossy().ends_with(".lz4")), "lz4 segments: {segments:?}");
+
+    let env = |pass: &str| vec![("PGDRILL_TEST_CIPHER_PASS".to_owned(), pass.to_owned())];
+    let keys = "cipher_pass_env = \"PGDRILL_TEST_CIPHER_PASS\"";
+    let at = format!(
+        "[recovery]\ntarget_time = \"{}\"\nwal_window = \"16MB\"\n\n[[checks.point_in_time]]\n\
+         present = \"SELECT count(*) = {} FROM public.ledger WHERE batch = 'before'\"\n\
+         absent = \"SELECT EXISTS (SELECT 1 FROM public.ledger WHERE batch = 'after')\"",
+        source.target_time, source.before
+    );
+    let drill =
+        scratch.drill_env(&scenario(&scratch, &source.repo(), keys, &at, source.before, 0), &[], &env(PASSPHRASE));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert!(drill.phase_summary(Phase::Verify).starts_with("pgBackRest set "), "{drill:?}");
+    assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to recovery_target_time "), "{drill:?}");
+    // Nowhere: not on the console, not in a report, not in any file the drill wrote.
+    assert!(!drill.stdout.contains(PASSPHRASE) && !drill.stderr.contains(PASSPHRASE));
+    for file in crate::util::files_under(&drill.out) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(PASSPHRASE), "{}", file.display());
+    }
+    drill.assert_reports_and_no_leftovers();
+
+    // A wrong passphrase: pgBackRest reads garbage, which verify says before anything starts.
+    let drill =
+        scratch.drill_env(&scenario(&scratch, &source.repo(), keys, &at, source.before, 0), &[], &env("not-it"));
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Verify), PhaseStatus::Failed, "{drill:?}");
+    let error = drill.phase_error(Phase::Verify);
+    assert!(
+        error.contains("pgBackRest cannot decrypt `backup/drill/backup.info` of the encrypted repository"),
+        "{error}"
+    );
+    assert!(!error.contains("not-it"), "{error}");
+
+    // No passphrase at all: the scenario is told where to give it.
+    let drill = scratch.drill(&scenario(&scratch, &source.repo(), "", &at, source.before, 0));
+    drill.assert_failed_cleanly();
+    let error = drill.phase_error(Phase::Verify);
+    assert!(
+        error.contains("is an encrypted pgBackRest repository: give its passphrase with `[source] cipher_pass_env`"),
+        "{error}"
+    );
 }

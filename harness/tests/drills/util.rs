@@ -209,3 +209,20 @@ pub(crate) fn containers_labelled(key: &str, value: &str) -> Vec<String> {
         .expect("docker ps");
     String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_owned).collect()
 }
+
+/// Every file under `dir`, at any depth.
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => pending.push(entry.path()),
+                Ok(kind) if kind.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    files.sort();
+    files
+}

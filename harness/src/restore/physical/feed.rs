@@ -19,8 +19,11 @@ use super::stage::StageError;
 use crate::source::physical::WalArchive;
 use crate::source::physical::wal::{self, Archived, Segment, SegmentHeader};
 
+/// Reads an archived segment that cannot be read as it lies (an encrypted repository's): a copy
+/// the feed reads instead (and removes once given), with the segment's name and recorded SHA-1.
+pub(crate) type Decrypt = Arc<dyn Fn(&Archived) -> Result<Archived, StageError> + Send + Sync>;
+
 /// The segments of an archive still to give to a recovery, and those given and not yet passed.
-#[derive(Debug)]
 pub(crate) struct Feed {
     /// The segments recovery reads, in replay order, with their numbers.
     plan: Vec<(u64, Archived)>,
@@ -35,6 +38,7 @@ pub(crate) struct Feed {
     /// Who the server runs as, when the files must be given to it.
     owner: Option<(u32, u32)>,
     stats: FeedStats,
+    decrypt: Option<Decrypt>,
 }
 
 /// What a feed gave.
@@ -50,7 +54,13 @@ pub(crate) struct FeedStats {
 impl Feed {
     /// The feed of `archive`'s segments for a cluster of `system_id`, `window` bytes ahead of
     /// the segment replay is in (at least one segment; `None`: the whole archive at once).
-    pub(crate) fn new(archive: &WalArchive, system_id: u64, window: Option<u64>, owner: Option<(u32, u32)>) -> Feed {
+    pub(crate) fn new(
+        archive: &WalArchive,
+        system_id: u64,
+        window: Option<u64>,
+        owner: Option<(u32, u32)>,
+        decrypt: Option<Decrypt>,
+    ) -> Feed {
         let size = archive.segment_size;
         let plan = archive
             .segments
@@ -67,6 +77,7 @@ impl Feed {
             window,
             owner,
             stats: FeedStats::default(),
+            decrypt,
         }
     }
 
@@ -120,7 +131,15 @@ impl Feed {
             if beyond && through.is_none_or(|t| *number > t) {
                 break;
             }
-            let bytes = give_segment(segment, pg_wal, self.system_id, self.segment_size, self.owner)?;
+            let bytes = match &self.decrypt {
+                None => give_segment(segment, pg_wal, self.system_id, self.segment_size, self.owner)?,
+                Some(decrypt) => {
+                    let readable = decrypt(segment)?;
+                    let given = give_segment(&readable, pg_wal, self.system_id, self.segment_size, self.owner);
+                    let _ = std::fs::remove_file(&readable.path);
+                    given?
+                }
+            };
             self.given.push_back((*number, segment.name.clone()));
             self.stats.segments += 1;
             self.stats.bytes += bytes;
@@ -502,7 +521,7 @@ mod tests {
         check_headers(&archive, 42).unwrap();
         let pg_wal = dir.path().join("pg_wal");
         std::fs::create_dir(&pg_wal).unwrap();
-        let mut feed = Feed::new(&archive, 42, Some(3 * size), None);
+        let mut feed = Feed::new(&archive, 42, Some(3 * size), None, None);
         // Before the server starts: through the backup's end (segment 6), whatever the window.
         feed.fill(&pg_wal, None, Some(6)).unwrap();
         assert_eq!(in_pg_wal(&pg_wal), [2, 3, 4, 5, 6]);
@@ -518,7 +537,7 @@ mod tests {
         // The whole archive at once: today's way, kept for comparison.
         let all = dir.path().join("all");
         std::fs::create_dir(&all).unwrap();
-        let mut whole = Feed::new(&archive, 42, None, None);
+        let mut whole = Feed::new(&archive, 42, None, None, None);
         whole.fill(&all, None, None).unwrap();
         assert_eq!(in_pg_wal(&all).len(), 10);
     }
@@ -542,7 +561,7 @@ mod tests {
         let archive = archive(dir.path(), 4, size);
         let pg_wal = dir.path().join("pg_wal");
         std::fs::create_dir(&pg_wal).unwrap();
-        let feeder = Feeder::start(Feed::new(&archive, 42, Some(size), None), pg_wal.clone()).unwrap();
+        let feeder = Feeder::start(Feed::new(&archive, 42, Some(size), None, None), pg_wal.clone()).unwrap();
         feeder.replayed(2 * size);
         feeder.replayed(5 * size + 100);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

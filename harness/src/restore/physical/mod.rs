@@ -8,25 +8,30 @@
 //! server's log says it reached (`reach`).
 
 pub(crate) mod combine;
+pub(crate) mod encrypted;
 pub(crate) mod feed;
 pub(crate) mod preflight;
+mod prepare;
 pub(crate) mod reach;
 pub(crate) mod recovery;
 pub(crate) mod stage;
 pub(crate) mod verify;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::provision::toolbox::{self, Toolbox};
+use crate::provision::toolbox;
 use crate::provision::{PhysicalData, TargetError};
-use crate::scenario::{ContainerSpec, LocalSpec, RecoverySpec, RecoveryTarget};
+use crate::scenario::{ContainerSpec, LocalSpec, RecoverySpec};
 use crate::secret::Redactor;
 use crate::source::physical::timeline::TimelinePath;
 use crate::source::physical::{self as backup, BackupEnd, BaseBackup, PhysicalError, WalArchive};
 use crate::units::human_size;
 use feed::{Feed, FeedStats, Feeder};
-use stage::{StageError, Staged};
+use stage::StageError;
 use verify::ControlData;
+
+pub(crate) use prepare::prepare;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PrepareError {
@@ -39,6 +44,11 @@ pub(crate) enum PrepareError {
     /// pg_controldata cannot read the restored pg_control.
     #[error("{0}")]
     Control(String),
+    /// pgBackRest could not decrypt a file of an encrypted repository.
+    #[error(
+        "pgBackRest cannot decrypt `{file}` of the encrypted repository (exit {status}): {said} (hint: a wrong passphrase reads as garbage: check `[source] cipher_pass_env` or `cipher_pass_file`)"
+    )]
+    Decrypt { file: String, status: i64, said: String },
     /// pgBackRest could not restore the set.
     #[error("pgBackRest could not restore set {set} (exit {status}): {stderr}")]
     PgBackRest { set: String, status: i64, stderr: String },
@@ -111,6 +121,8 @@ pub(crate) struct Request<'a> {
     pub target: Where<'a>,
     /// A plain-format backup's tablespaces: the folder of each, by OID.
     pub tablespaces: &'a std::collections::BTreeMap<u32, std::path::PathBuf>,
+    /// An encrypted pgBackRest repository's passphrase.
+    pub cipher_pass: Option<&'a crate::secret::SecretSource>,
     /// A folder of the drill's own, removed when it ends: the data directory is staged in it.
     pub work: &'a Path,
     pub redactor: &'a Redactor,
@@ -130,6 +142,9 @@ pub(crate) struct Prepared {
     pub manifest_verified: bool,
     /// How a chain's members were combined.
     pub combined: Option<combine::Combined>,
+    /// An encrypted repository, whose toolbox decrypts the segments recovery is given; closed
+    /// once the recovery ends ([`Prepared::close`]).
+    pub repository: Option<Arc<encrypted::Repository>>,
     /// How much archived WAL `pg_wal` holds ahead of replay (`None`: all of it).
     pub window: Option<u64>,
     pub data: PhysicalData,
@@ -180,6 +195,13 @@ impl Prepared {
             }),
             feeder,
         })
+    }
+
+    /// Removes what preparing kept for the recovery (an encrypted repository's toolbox).
+    pub(crate) async fn close(&mut self) {
+        if let Some(repository) = self.repository.take() {
+            encrypted::Repository::close(repository).await;
+        }
     }
 
     /// The newest point a recovery of it can reach, and what says so (the RPO is judged on its
@@ -257,291 +279,10 @@ impl Prepared {
     }
 }
 
-/// Reads, stages and verifies the base backup in `request.backup_dir` (see the module's
-/// documentation).
-pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareError> {
-    let (dir, archive_dir) = (request.backup_dir.to_owned(), request.wal_archive.map(Path::to_owned));
-    let target_lsn = match request.recovery.target {
-        RecoveryTarget::Lsn(lsn) => Some(lsn),
-        _ => None,
-    };
-    let backup = backup::inspect(&dir, &request.choice)?;
-    let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
-    keys_fit(&backup, &request)?;
-    let archive = {
-        let backup = backup.clone();
-        let timeline = request.recovery.timeline;
-        blocking(move || Ok(backup::archive(archive_dir.as_deref(), &backup, target_lsn, timeline)?)).await?
-    };
-
-    let data = data_folder(request.work)?;
-    // The toolbox starts while a base backup (or a chain's members) is unpacked; a pgBackRest set
-    // is restored in it, a chain combined.
-    let chain = matches!(backup.layout, backup::Layout::Chain(_));
-    (request.progress)(match &backup.layout {
-        backup::Layout::PgBackRest(_) => "restoring the set with pgBackRest",
-        backup::Layout::Chain(_) => "unpacking the chain, pg_verifybackup of each backup, pg_combinebackup",
-        _ => "unpacking the base backup",
-    });
-    let place = request.target.toolbox(backup.major)?;
-    let tools = Toolbox::start(toolbox::Request {
-        drill_id: request.drill_id,
-        on: place.on(),
-        major: Some(backup.major),
-        data: &data,
-        backup: (repository || chain).then_some(dir.as_path()),
-        work: chain.then_some(request.work),
-        progress: request.progress,
-    });
-    let staging = {
-        let (backup, data, work) = (backup.clone(), data.clone(), request.work.to_owned());
-        let tablespaces = request.tablespaces.clone();
-        blocking(move || match &backup.layout {
-            backup::Layout::PgBackRest(_) => Ok(None),
-            backup::Layout::Chain(chain) => combine::unpack(chain, &work).map(|()| None).map_err(PrepareError::from),
-            _ => stage::stage(&backup, &data, &tablespaces).map(Some).map_err(PrepareError::from),
-        })
-    };
-    let (tools, staged) = tokio::join!(tools, staging);
-    let tools = tools?;
-    let mut combined = None;
-    let checked = async {
-        let staged = match staged? {
-            Some(staged) => staged,
-            None => {
-                match &backup.layout {
-                    backup::Layout::PgBackRest(set) => restore_set(&tools, set, &data, request.redactor).await?,
-                    backup::Layout::Chain(chain) => {
-                        let how = combine::combine(&tools, chain, request.work, backup.major, request.redactor).await?;
-                        combined = Some(how);
-                    }
-                    _ => {}
-                }
-                let (backup, data) = (backup.clone(), data.clone());
-                blocking(move || Ok(stage::stage(&backup, &data, &Default::default())?)).await?
-            }
-        };
-        let owner = tools.user;
-        let owned = data.clone();
-        blocking(move || stage::give(&owned, owner).map_err(PrepareError::from)).await?;
-        (request.progress)("pg_controldata, pg_verifybackup");
-        let control = control_data(&tools, request.redactor).await?;
-        judge_systems(&backup, archive.as_ref(), &staged, &control)?;
-        let end = backup.end_segment(control.segment_size).map(|s| s.number);
-        let feed = match &archive {
-            Some(archive) => Some(first_feed(archive, &data, staged.system_id, end, &request, tools.user).await?),
-            None => None,
-        };
-        let manifest_verified = match &backup.manifest {
-            Some(_) => {
-                verify_backup(&tools, request.redactor).await?;
-                true
-            }
-            None => false,
-        };
-        let settled = data.clone();
-        blocking(move || Ok(stage::settle(&settled)?)).await?;
-        Ok::<_, PrepareError>((staged, control, manifest_verified, feed))
-    }
-    .await;
-    // The toolbox goes whatever was found; teardown's sweep is the backstop.
-    let _ = tools.remove().await;
-    let (_, control, manifest_verified, feed) = checked?;
-    let given = feed.as_ref().map(Feed::stats).unwrap_or_default();
-    let timeline = archive.as_ref().map_or(backup.label.timeline, |a| a.path.target);
-    let settings = recovery::settings(request.recovery, &control, request.target.settings(), timeline);
-    let data = PhysicalData { major: backup.major, data, settings };
-    let end = backup.end(archive.as_ref(), control.segment_size);
-    let window = request.recovery.wal_window;
-    Ok(Prepared { backup, archive, feed, given, control, manifest_verified, combined, window, data, end })
-}
-
-/// The scenario's `[source]` keys must be this kind of backup's.
-fn keys_fit(backup: &BaseBackup, request: &Request<'_>) -> Result<(), PrepareError> {
-    let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
-    if repository && matches!(request.target, Where::Local(_)) {
-        return Err(PrepareError::Scenario(
-            "a pgBackRest repository recovers on a container target: pgBackRest restores it in a toolbox of the target's image (remove `[target] kind = \"local\"`)".into(),
-        ));
-    }
-    if backup.barman.is_some() && request.wal_archive.is_some() {
-        return Err(PrepareError::Scenario(
-            "a Barman server carries its own WAL archive (`wals`): remove `[source] wal_archive`".into(),
-        ));
-    }
-    if repository && request.wal_archive.is_some() {
-        return Err(PrepareError::Scenario(
-            "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),
-        ));
-    }
-    let chosen = matches!(backup.layout, backup::Layout::Chain(_)) || backup.barman.is_some();
-    if !repository && (request.choice.stanza.is_some() || (request.choice.set.is_some() && !chosen)) {
-        return Err(PrepareError::Scenario(format!(
-            "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's (and `set` a chain's backup or a Barman server's)",
-            request.backup_dir.display()
-        )));
-    }
-    Ok(())
-}
-
-/// The drill's work folder, and the empty data directory (0700) in it that the backup is
-/// staged into.
-fn data_folder(work: &Path) -> Result<std::path::PathBuf, PrepareError> {
-    use std::os::unix::fs::DirBuilderExt;
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| StageError::Io { action: "create", path, source }
-    };
-    std::fs::create_dir_all(work).map_err(io(work))?;
-    let data = work.join("data");
-    std::fs::DirBuilder::new().mode(0o700).create(&data).map_err(io(&data))?;
-    Ok(data)
-}
-
-/// Every archived segment's first page now; the timelines' history files and the segments
-/// through the backup's end (`end`) into pg_wal, where pg_verifybackup reads the WAL the backup
-/// needs and the server becomes consistent; the feed of the rest.
-async fn first_feed(
-    archive: &WalArchive,
-    data: &Path,
-    system_id: u64,
-    end: Option<u64>,
-    request: &Request<'_>,
-    owner: (u32, u32),
-) -> Result<Feed, PrepareError> {
-    let (archive, pg_wal, window) = (archive.clone(), data.join("pg_wal"), request.recovery.wal_window);
-    blocking(move || {
-        feed::check_headers(&archive, system_id)?;
-        feed::give_histories(&archive, &pg_wal, Some(owner))?;
-        let mut feed = Feed::new(&archive, system_id, window, Some(owner));
-        feed.fill(&pg_wal, None, end)?;
-        Ok(feed)
-    })
-    .await
-}
-
-/// pgBackRest restores `set` into the (empty) data directory, in the toolbox: no configuration
-/// file (the image's is not the repository's), the repository read-only, `--type=none` (no
-/// recovery settings: pgdrill writes its own), locks in the toolbox's `/tmp`. It checks every
-/// file it restores against the set's manifest.
-async fn restore_set(
-    tools: &Toolbox,
-    set: &backup::pgbackrest::Set,
-    data: &Path,
-    redactor: &Redactor,
-) -> Result<(), PrepareError> {
-    let owner = tools.user;
-    let owned = data.to_owned();
-    blocking(move || stage::give(&owned, owner).map_err(PrepareError::from)).await?;
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    let args: Vec<String> = [
-        "--no-config".to_owned(),
-        format!("--stanza={}", set.stanza),
-        format!("--repo1-path={}", toolbox::BACKUP),
-        format!("--pg1-path={}", toolbox::DATA),
-        "--log-level-file=off".to_owned(),
-        "--log-level-console=warn".to_owned(),
-        "--lock-path=/tmp/pgbackrest".to_owned(),
-        format!("--process-max={jobs}"),
-        "restore".to_owned(),
-        format!("--set={}", set.label),
-        "--type=none".to_owned(),
-    ]
-    .to_vec();
-    let (output, stdout) = tools.run("pgbackrest", &args, redactor).await?;
-    match output.success() {
-        true => Ok(()),
-        false => Err(PrepareError::PgBackRest {
-            set: set.label.clone(),
-            status: output.status,
-            stderr: format!("{}{}", stdout.trim(), output.stderr.trim()),
-        }),
-    }
-}
-
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, PrepareError> + Send + 'static,
 ) -> Result<T, PrepareError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| PrepareError::Control(format!("a preparation task failed: {e}")))?
-}
-
-async fn control_data(tools: &Toolbox, redactor: &Redactor) -> Result<ControlData, PrepareError> {
-    let (output, stdout) = tools.run("pg_controldata", &[toolbox::DATA.to_owned()], redactor).await?;
-    if !output.success() {
-        return Err(PrepareError::Control(format!(
-            "pg_controldata cannot read the backup's pg_control (exit {}): {}",
-            output.status,
-            output.stderr.trim()
-        )));
-    }
-    verify::parse_control(&stdout).map_err(PrepareError::Control)
-}
-
-async fn verify_backup(tools: &Toolbox, redactor: &Redactor) -> Result<(), PrepareError> {
-    let args = ["--quiet".to_owned(), toolbox::DATA.to_owned()];
-    let (output, _) = tools.run("pg_verifybackup", &args, redactor).await?;
-    match output.success() {
-        true => Ok(()),
-        false => Err(PrepareError::Manifest {
-            status: output.status,
-            problems: verify::verifybackup_problems(&output.stderr),
-        }),
-    }
-}
-
-/// The manifest (version 2), pg_control and the archive's segments must all be of one system,
-/// with one segment size.
-fn judge_systems(
-    backup: &BaseBackup,
-    archive: Option<&WalArchive>,
-    staged: &Staged,
-    control: &ControlData,
-) -> Result<(), PrepareError> {
-    if let Some((path, manifest)) = &backup.manifest
-        && let Some(system) = manifest.system_id
-        && system != control.system_id
-    {
-        return Err(PrepareError::Mismatch(format!(
-            "`{}` is of database system {system}, and the backup's pg_control of {}: the manifest belongs to another backup",
-            path.display(),
-            control.system_id
-        )));
-    }
-    if let Some(barman) = &backup.barman
-        && let Some(system) = barman.system_id
-        && system != control.system_id
-    {
-        return Err(PrepareError::Mismatch(format!(
-            "Barman's backup.info of backup {} says database system {system}, and its pg_control {}",
-            barman.id, control.system_id
-        )));
-    }
-    if let backup::Layout::PgBackRest(set) = &backup.layout
-        && set.system_id != control.system_id
-    {
-        return Err(PrepareError::Mismatch(format!(
-            "pgBackRest set {} says database system {}, and the pg_control it restored {}",
-            set.label, set.system_id, control.system_id
-        )));
-    }
-    if staged.system_id != control.system_id {
-        return Err(PrepareError::Mismatch(format!(
-            "pg_control reads as system {} here and {} to pg_controldata",
-            staged.system_id, control.system_id
-        )));
-    }
-    if let Some(archive) = archive
-        && !archive.segments.is_empty()
-        && archive.segment_size != control.segment_size
-    {
-        return Err(PrepareError::Mismatch(format!(
-            "the WAL archive `{}` holds {}-byte segments, and the backup's cluster writes {}-byte ones",
-            archive.dir.display(),
-            archive.segment_size,
-            control.segment_size
-        )));
-    }
-    Ok(())
 }

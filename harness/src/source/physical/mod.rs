@@ -252,17 +252,7 @@ fn is_plain(dir: &Path) -> bool {
 /// pgBackRest repository, of the set `choice` names).
 pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBackup, PhysicalError> {
     if pgbackrest::is_repository(dir) {
-        let set = pgbackrest::read(dir, choice)?;
-        let label =
-            set.label().map_err(|message| PhysicalError::Malformed { path: dir.display().to_string(), message })?;
-        return Ok(BaseBackup {
-            dir: dir.to_owned(),
-            major: set.major,
-            label,
-            layout: Layout::PgBackRest(Box::new(set)),
-            manifest: None,
-            barman: None,
-        });
+        return inspect_repository(dir, dir, choice);
     }
     if barman::is_server(dir) {
         return inspect_barman(dir, choice);
@@ -309,6 +299,26 @@ pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBac
         false => None,
     };
     Ok(BaseBackup { dir: dir.to_owned(), layout, major, label, manifest, barman: None })
+}
+
+/// The set `choice` names of the pgBackRest repository in `dir`, whose `backup.info`,
+/// `archive.info` and manifests are read from `texts` (the repository itself, or the decrypted
+/// copies of an encrypted one's).
+pub(crate) fn inspect_repository(
+    dir: &Path,
+    texts: &Path,
+    choice: &pgbackrest::Choice,
+) -> Result<BaseBackup, PhysicalError> {
+    let set = pgbackrest::read(texts, choice)?;
+    let label = set.label().map_err(|message| PhysicalError::Malformed { path: dir.display().to_string(), message })?;
+    Ok(BaseBackup {
+        dir: dir.to_owned(),
+        major: set.major,
+        label,
+        layout: Layout::PgBackRest(Box::new(set)),
+        manifest: None,
+        barman: None,
+    })
 }
 
 /// The backup of the Barman server in `dir` that `choice` names: Barman's data folder is a
@@ -372,6 +382,36 @@ pub(crate) struct WalArchive {
     pub path: TimelinePath,
 }
 
+/// The archive of `backup` and every segment in it: a pgBackRest set's in its repository, a
+/// Barman backup's in its server's `wals`, else those of the folder `dir` (none without one).
+fn listed(dir: Option<&Path>, backup: &BaseBackup) -> Result<Option<(PathBuf, Vec<Archived>)>, PhysicalError> {
+    let list = |dir: &Path| {
+        wal::list_archive(dir)
+            .map(|listed| Some((dir.to_owned(), listed)))
+            .map_err(|e| PhysicalError::Read { path: dir.display().to_string(), message: e.to_string() })
+    };
+    match (&backup.layout, dir, &backup.barman) {
+        (Layout::PgBackRest(set), _, _) => pgbackrest::archive(&backup.dir, set).map(Some),
+        (_, None, Some(barman)) => list(&barman.wals()),
+        (_, Some(dir), _) => list(dir),
+        (_, None, None) => Ok(None),
+    }
+}
+
+/// The archive's segment size, as its first segment's header says (PostgreSQL's default when
+/// it has none from the backup's start, or it is encrypted: pgBackRest decrypts it only as
+/// recovery reads it, and pg_control's size is compared with this one).
+fn segment_size(first: Option<&Archived>) -> Result<u64, PhysicalError> {
+    let Some(first) = first.filter(|f| !wal::is_encrypted(&f.path)) else { return Ok(wal::DEFAULT_SEGMENT_SIZE) };
+    let header = wal::read_header(&first.path)
+        .map_err(|e| PhysicalError::Read { path: first.path.display().to_string(), message: e.to_string() })?
+        .ok_or_else(|| PhysicalError::Malformed {
+            path: first.path.display().to_string(),
+            message: "is not a WAL segment: its first page has no WAL header (a zeroed or truncated file?)".into(),
+        })?;
+    Ok(u64::from(header.segment_size))
+}
+
 /// Lists the archive's segments recovery of `backup` reads (a pgBackRest set's in its
 /// repository, else those of the folder `dir`), and fails on a gap after the backup's start (or
 /// before `target_lsn`, when recovery must reach one). Reads only names and the first page of
@@ -382,39 +422,13 @@ pub(crate) fn archive(
     target_lsn: Option<u64>,
     timeline: TimelineChoice,
 ) -> Result<Option<WalArchive>, PhysicalError> {
-    let (dir, listed) = match (&backup.layout, dir) {
-        (Layout::PgBackRest(set), _) => pgbackrest::archive(&backup.dir, set)?,
-        (_, None) if backup.barman.is_some() => {
-            let wals = backup.barman.as_ref().map(|b| b.wals()).unwrap_or_default();
-            let listed = wal::list_archive(&wals)
-                .map_err(|e| PhysicalError::Read { path: wals.display().to_string(), message: e.to_string() })?;
-            (wals, listed)
-        }
-        (_, Some(dir)) => {
-            let listed = wal::list_archive(dir)
-                .map_err(|e| PhysicalError::Read { path: dir.display().to_string(), message: e.to_string() })?;
-            (dir.to_owned(), listed)
-        }
-        (_, None) => return Ok(None),
-    };
+    let Some((dir, listed)) = listed(dir, backup)? else { return Ok(None) };
     let shown = dir.display().to_string();
     let start_name = &backup.label.start_segment;
     // The segment size is what the segments say; a name read with the wrong size would be
     // another segment.
     let first = listed.iter().find(|a| a.name[..8] == start_name[..8] && a.name.as_str() >= start_name.as_str());
-    let segment_size = match first {
-        Some(first) => {
-            let header = wal::read_header(&first.path)
-                .map_err(|e| PhysicalError::Read { path: first.path.display().to_string(), message: e.to_string() })?
-                .ok_or_else(|| PhysicalError::Malformed {
-                    path: first.path.display().to_string(),
-                    message: "is not a WAL segment: its first page has no WAL header (a zeroed or truncated file?)"
-                        .into(),
-                })?;
-            u64::from(header.segment_size)
-        }
-        None => wal::DEFAULT_SEGMENT_SIZE,
-    };
+    let segment_size = segment_size(first)?;
     let start = Segment::parse(start_name, segment_size).ok_or_else(|| PhysicalError::Malformed {
         path: shown.clone(),
         message: format!("the backup starts in segment {start_name}, which is no segment of {segment_size}-byte WAL"),

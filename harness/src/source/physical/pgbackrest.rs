@@ -86,6 +86,18 @@ pub(crate) fn is_repository(dir: &Path) -> bool {
     stanzas(dir).is_ok_and(|s| !s.is_empty())
 }
 
+/// Whether the repository is encrypted (`repo1-cipher-type`): its `backup.info` is OpenSSL's
+/// salted format, as every file pgBackRest writes there then is.
+pub(crate) fn is_encrypted(repo: &Path) -> bool {
+    use std::io::Read;
+    stanzas(repo).unwrap_or_default().iter().any(|stanza| {
+        let mut head = [0u8; 8];
+        std::fs::File::open(repo.join(format!("backup/{stanza}/backup.info")))
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok_and(|()| &head == b"Salted__")
+    })
+}
+
 /// The stanzas a repository holds.
 pub(crate) fn stanzas(repo: &Path) -> std::io::Result<Vec<String>> {
     let mut found = Vec::new();

@@ -207,6 +207,13 @@ pub(crate) fn run_from<'a>(
     Ok(run)
 }
 
+/// Whether `path` is encrypted as pgBackRest encrypts a repository's files (OpenSSL's salted
+/// format).
+pub(crate) fn is_encrypted(path: &Path) -> bool {
+    let mut head = [0u8; 8];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok_and(|()| &head == b"Salted__")
+}
+
 /// Reads the long header of a segment file (decompressing a `.gz` or `.zst` one).
 pub(crate) fn read_header(path: &Path) -> std::io::Result<Option<SegmentHeader>> {
     let opened = super::super::read::open(path, false).map_err(std::io::Error::other)?;

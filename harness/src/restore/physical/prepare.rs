@@ -1,0 +1,372 @@
+//! Preparing a physical backup before any server starts: read, staged, made whole in a toolbox,
+//! checked by PostgreSQL's own tools, the archive's first segments given (see the module's
+//! documentation, `restore::physical`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::feed::{self, Feed};
+use super::stage::{self, StageError, Staged};
+use super::verify::{self, ControlData};
+use super::{PrepareError, Prepared, Request, Where, blocking, combine, encrypted, recovery};
+use crate::provision::PhysicalData;
+use crate::provision::toolbox::{self, Toolbox};
+use crate::scenario::RecoveryTarget;
+use crate::secret::Redactor;
+use crate::source::physical::{self as backup, BaseBackup, WalArchive};
+
+/// Reads, stages and verifies the base backup in `request.backup_dir` (see the module's
+/// documentation).
+pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareError> {
+    let (backup, archive, encrypted) = read(&request).await?;
+    let data = data_folder(request.work)?;
+    let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
+    let chain = matches!(backup.layout, backup::Layout::Chain(_));
+    // The toolbox starts while a base backup (or a chain's members) is unpacked; a pgBackRest set
+    // is restored in it, a chain combined.
+    (request.progress)(match &backup.layout {
+        backup::Layout::PgBackRest(_) => "restoring the set with pgBackRest",
+        backup::Layout::Chain(_) => "unpacking the chain, pg_verifybackup of each backup, pg_combinebackup",
+        _ => "unpacking the base backup",
+    });
+    let place = request.target.toolbox(backup.major)?;
+    let tools = Toolbox::start(toolbox::Request {
+        drill_id: request.drill_id,
+        on: place.on(),
+        major: Some(backup.major),
+        data: &data,
+        backup: (repository || chain).then_some(request.backup_dir),
+        work: chain.then_some(request.work),
+        progress: request.progress,
+    });
+    let staging = {
+        let (backup, data, work) = (backup.clone(), data.clone(), request.work.to_owned());
+        let tablespaces = request.tablespaces.clone();
+        blocking(move || match &backup.layout {
+            backup::Layout::PgBackRest(_) => Ok(None),
+            backup::Layout::Chain(chain) => combine::unpack(chain, &work).map(|()| None).map_err(PrepareError::from),
+            _ => stage::stage(&backup, &data, &tablespaces).map(Some).map_err(PrepareError::from),
+        })
+    };
+    let (tools, staged) = tokio::join!(tools, staging);
+    let tools = tools?;
+    let read = Read { backup: &backup, archive: archive.as_ref(), encrypted: encrypted.as_ref() };
+    let checked = check(&request, &tools, &read, &data, staged).await;
+    // The toolbox goes whatever was found; teardown's sweep is the backstop.
+    let _ = tools.remove().await;
+    let Checked { control, manifest_verified, feed, combined } = checked?;
+    let given = feed.as_ref().map(Feed::stats).unwrap_or_default();
+    let timeline = archive.as_ref().map_or(backup.label.timeline, |a| a.path.target);
+    let settings = recovery::settings(request.recovery, &control, request.target.settings(), timeline);
+    let data = PhysicalData { major: backup.major, data, settings };
+    let end = backup.end(archive.as_ref(), control.segment_size);
+    let window = request.recovery.wal_window;
+    Ok(Prepared {
+        backup,
+        archive,
+        feed,
+        given,
+        control,
+        manifest_verified,
+        combined,
+        repository: encrypted,
+        window,
+        data,
+        end,
+    })
+}
+
+/// Reads what the backup is (an encrypted repository's metadata decrypted by pgBackRest in a
+/// toolbox), checks the scenario's keys fit it, and lists its archive.
+async fn read(
+    request: &Request<'_>,
+) -> Result<(BaseBackup, Option<WalArchive>, Option<Arc<encrypted::Repository>>), PrepareError> {
+    let dir = request.backup_dir;
+    let encrypted = match backup::pgbackrest::is_encrypted(dir) {
+        true => Some(Arc::new(encrypted::Repository::open(request).await?)),
+        false => None,
+    };
+    let backup = match &encrypted {
+        Some(repository) => {
+            let texts = request.work.join("repository");
+            repository.decrypt_texts(&request.choice, &texts).await?;
+            backup::inspect_repository(dir, &texts, &request.choice)?
+        }
+        None => backup::inspect(dir, &request.choice)?,
+    };
+    keys_fit(&backup, request)?;
+    let target_lsn = match request.recovery.target {
+        RecoveryTarget::Lsn(lsn) => Some(lsn),
+        _ => None,
+    };
+    let archive = {
+        let (backup, archive_dir, timeline) =
+            (backup.clone(), request.wal_archive.map(Path::to_owned), request.recovery.timeline);
+        blocking(move || Ok(backup::archive(archive_dir.as_deref(), &backup, target_lsn, timeline)?)).await?
+    };
+    Ok((backup, archive, encrypted))
+}
+
+/// What [`read`] found.
+struct Read<'a> {
+    backup: &'a BaseBackup,
+    archive: Option<&'a WalArchive>,
+    encrypted: Option<&'a Arc<encrypted::Repository>>,
+}
+
+/// What [`check`] proved and gives the recovery.
+struct Checked {
+    control: ControlData,
+    manifest_verified: bool,
+    feed: Option<Feed>,
+    combined: Option<combine::Combined>,
+}
+
+/// The data directory made whole in the toolbox (a set restored, a chain combined), given to the
+/// server's user, read by pg_controldata, its systems compared, the archive's first segments and
+/// histories given, pg_verifybackup run over it, and settled for its server.
+async fn check(
+    request: &Request<'_>,
+    tools: &Toolbox,
+    read: &Read<'_>,
+    data: &Path,
+    staged: Result<Option<Staged>, PrepareError>,
+) -> Result<Checked, PrepareError> {
+    let backup = read.backup;
+    let mut combined = None;
+    let staged = match staged? {
+        Some(staged) => staged,
+        None => {
+            match &backup.layout {
+                backup::Layout::PgBackRest(set) => {
+                    restore_set(tools, set, data, read.encrypted.map(|r| &**r), request.redactor).await?
+                }
+                backup::Layout::Chain(chain) => {
+                    combined =
+                        Some(combine::combine(tools, chain, request.work, backup.major, request.redactor).await?);
+                }
+                _ => {}
+            }
+            let (backup, data) = (backup.clone(), data.to_owned());
+            blocking(move || Ok(stage::stage(&backup, &data, &Default::default())?)).await?
+        }
+    };
+    let (owner, owned) = (tools.user, data.to_owned());
+    blocking(move || stage::give(&owned, owner).map_err(PrepareError::from)).await?;
+    (request.progress)("pg_controldata, pg_verifybackup");
+    let control = control_data(tools, request.redactor).await?;
+    judge_systems(backup, read.archive, &staged, &control)?;
+    let end = backup.end_segment(control.segment_size).map(|s| s.number);
+    let feed = match read.archive {
+        Some(archive) => {
+            let decrypt = read.encrypted.map(|r| r.decrypt(request.work.join("decrypted")));
+            Some(first_feed(archive, data, staged.system_id, end, request, (tools.user, decrypt)).await?)
+        }
+        None => None,
+    };
+    let manifest_verified = match &backup.manifest {
+        Some(_) => {
+            verify_backup(tools, request.redactor).await?;
+            true
+        }
+        None => false,
+    };
+    let settled = data.to_owned();
+    blocking(move || Ok(stage::settle(&settled)?)).await?;
+    Ok(Checked { control, manifest_verified, feed, combined })
+}
+
+/// The scenario's `[source]` keys must be this kind of backup's.
+fn keys_fit(backup: &BaseBackup, request: &Request<'_>) -> Result<(), PrepareError> {
+    let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
+    if repository && matches!(request.target, Where::Local(_)) {
+        return Err(PrepareError::Scenario(
+            "a pgBackRest repository recovers on a container target: pgBackRest restores it in a toolbox of the target's image (remove `[target] kind = \"local\"`)".into(),
+        ));
+    }
+    if backup.barman.is_some() && request.wal_archive.is_some() {
+        return Err(PrepareError::Scenario(
+            "a Barman server carries its own WAL archive (`wals`): remove `[source] wal_archive`".into(),
+        ));
+    }
+    if repository && request.wal_archive.is_some() {
+        return Err(PrepareError::Scenario(
+            "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),
+        ));
+    }
+    let chosen = matches!(backup.layout, backup::Layout::Chain(_)) || backup.barman.is_some();
+    if !repository && (request.choice.stanza.is_some() || (request.choice.set.is_some() && !chosen)) {
+        return Err(PrepareError::Scenario(format!(
+            "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's (and `set` a chain's backup or a Barman server's)",
+            request.backup_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The drill's work folder, and the empty data directory (0700) in it that the backup is
+/// staged into.
+fn data_folder(work: &Path) -> Result<std::path::PathBuf, PrepareError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| StageError::Io { action: "create", path, source }
+    };
+    std::fs::create_dir_all(work).map_err(io(work))?;
+    let data = work.join("data");
+    std::fs::DirBuilder::new().mode(0o700).create(&data).map_err(io(&data))?;
+    Ok(data)
+}
+
+/// Every archived segment's first page now; the timelines' history files and the segments
+/// through the backup's end (`end`) into pg_wal, where pg_verifybackup reads the WAL the backup
+/// needs and the server becomes consistent; the feed of the rest.
+async fn first_feed(
+    archive: &WalArchive,
+    data: &Path,
+    system_id: u64,
+    end: Option<u64>,
+    request: &Request<'_>,
+    (owner, decrypt): ((u32, u32), Option<feed::Decrypt>),
+) -> Result<Feed, PrepareError> {
+    let (archive, pg_wal, window) = (archive.clone(), data.join("pg_wal"), request.recovery.wal_window);
+    blocking(move || {
+        // An encrypted repository's segments are read whole as they are given (pgBackRest
+        // decrypts each); its archive.info already names the cluster they belong to.
+        if decrypt.is_none() {
+            feed::check_headers(&archive, system_id)?;
+        }
+        feed::give_histories(&archive, &pg_wal, Some(owner))?;
+        let mut feed = Feed::new(&archive, system_id, window, Some(owner), decrypt);
+        feed.fill(&pg_wal, None, end)?;
+        Ok(feed)
+    })
+    .await
+}
+
+/// pgBackRest restores `set` into the (empty) data directory, in the toolbox: no configuration
+/// file (the image's is not the repository's), the repository read-only, `--type=none` (no
+/// recovery settings: pgdrill writes its own), locks in the toolbox's `/tmp`. It checks every
+/// file it restores against the set's manifest.
+async fn restore_set(
+    tools: &Toolbox,
+    set: &backup::pgbackrest::Set,
+    data: &Path,
+    encrypted: Option<&encrypted::Repository>,
+    redactor: &Redactor,
+) -> Result<(), PrepareError> {
+    let owner = tools.user;
+    let owned = data.to_owned();
+    blocking(move || stage::give(&owned, owner).map_err(PrepareError::from)).await?;
+    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let args: Vec<String> = [
+        "--no-config".to_owned(),
+        format!("--stanza={}", set.stanza),
+        format!("--repo1-path={}", toolbox::BACKUP),
+        format!("--pg1-path={}", toolbox::DATA),
+        "--log-level-file=off".to_owned(),
+        "--log-level-console=warn".to_owned(),
+        "--lock-path=/tmp/pgbackrest".to_owned(),
+        format!("--process-max={jobs}"),
+        "restore".to_owned(),
+        format!("--set={}", set.label),
+        "--type=none".to_owned(),
+    ]
+    .to_vec();
+    let (env, cipher) = match encrypted {
+        Some(repository) => {
+            let (env, cipher) = repository.env();
+            (env.to_vec(), Some(cipher))
+        }
+        None => (Vec::new(), None),
+    };
+    let args: Vec<String> = args.into_iter().chain(cipher).collect();
+    let (output, stdout) = tools.run_with(("pgbackrest", &args, &env), redactor).await?;
+    match output.success() {
+        true => Ok(()),
+        false => Err(PrepareError::PgBackRest {
+            set: set.label.clone(),
+            status: output.status,
+            stderr: format!("{}{}", stdout.trim(), output.stderr.trim()),
+        }),
+    }
+}
+
+async fn control_data(tools: &Toolbox, redactor: &Redactor) -> Result<ControlData, PrepareError> {
+    let (output, stdout) = tools.run("pg_controldata", &[toolbox::DATA.to_owned()], redactor).await?;
+    if !output.success() {
+        return Err(PrepareError::Control(format!(
+            "pg_controldata cannot read the backup's pg_control (exit {}): {}",
+            output.status,
+            output.stderr.trim()
+        )));
+    }
+    verify::parse_control(&stdout).map_err(PrepareError::Control)
+}
+
+async fn verify_backup(tools: &Toolbox, redactor: &Redactor) -> Result<(), PrepareError> {
+    let args = ["--quiet".to_owned(), toolbox::DATA.to_owned()];
+    let (output, _) = tools.run("pg_verifybackup", &args, redactor).await?;
+    match output.success() {
+        true => Ok(()),
+        false => Err(PrepareError::Manifest {
+            status: output.status,
+            problems: verify::verifybackup_problems(&output.stderr),
+        }),
+    }
+}
+
+/// The manifest (version 2), pg_control and the archive's segments must all be of one system,
+/// with one segment size.
+fn judge_systems(
+    backup: &BaseBackup,
+    archive: Option<&WalArchive>,
+    staged: &Staged,
+    control: &ControlData,
+) -> Result<(), PrepareError> {
+    if let Some((path, manifest)) = &backup.manifest
+        && let Some(system) = manifest.system_id
+        && system != control.system_id
+    {
+        return Err(PrepareError::Mismatch(format!(
+            "`{}` is of database system {system}, and the backup's pg_control of {}: the manifest belongs to another backup",
+            path.display(),
+            control.system_id
+        )));
+    }
+    if let Some(barman) = &backup.barman
+        && let Some(system) = barman.system_id
+        && system != control.system_id
+    {
+        return Err(PrepareError::Mismatch(format!(
+            "Barman's backup.info of backup {} says database system {system}, and its pg_control {}",
+            barman.id, control.system_id
+        )));
+    }
+    if let backup::Layout::PgBackRest(set) = &backup.layout
+        && set.system_id != control.system_id
+    {
+        return Err(PrepareError::Mismatch(format!(
+            "pgBackRest set {} says database system {}, and the pg_control it restored {}",
+            set.label, set.system_id, control.system_id
+        )));
+    }
+    if staged.system_id != control.system_id {
+        return Err(PrepareError::Mismatch(format!(
+            "pg_control reads as system {} here and {} to pg_controldata",
+            staged.system_id, control.system_id
+        )));
+    }
+    if let Some(archive) = archive
+        && !archive.segments.is_empty()
+        && archive.segment_size != control.segment_size
+    {
+        return Err(PrepareError::Mismatch(format!(
+            "the WAL archive `{}` holds {}-byte segments, and the backup's cluster writes {}-byte ones",
+            archive.dir.display(),
+            archive.segment_size,
+            control.segment_size
+        )));
+    }
+    Ok(())
+}
