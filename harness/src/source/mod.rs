@@ -212,6 +212,15 @@ pub(crate) async fn fetch(
                 let into = work.join("backup");
                 let mirrored = bucket.mirror("", &into, &|_| true, progress).await?;
                 folder_backup(s3.location(), into, mirrored)
+            } else if top.folders.iter().any(|f| f == "base") && top.folders.iter().any(|f| f == "wals") {
+                // A barman-cloud server (named as its prefix's last part): the backup chosen and
+                // the WAL from its start on.
+                let location = s3.location();
+                let server = location.trim_end_matches('/').rsplit('/').next().unwrap_or("barman");
+                let into = work.join("barman").join(server);
+                let barman = physical::barman::Choice { id: choice.set, before: choice.before };
+                let mirrored = physical::barman::mirror(&bucket, &into, &barman, progress).await?;
+                folder_backup(s3.location(), into, mirrored)
             } else if top.folders.iter().any(|f| f == "backup") && top.folders.iter().any(|f| f == "archive") {
                 let into = work.join("repository");
                 let mirrored = physical::pgbackrest::mirror(&bucket, &into, choice, progress).await?;

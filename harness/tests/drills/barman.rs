@@ -187,3 +187,68 @@ fn a_barman_backup_recovers_through_its_compressed_wals_and_an_unfinished_backup
     let name = gone.file_name().unwrap().to_string_lossy().into_owned();
     assert!(error.contains(&format!("has no segment {name}")), "{error}");
 }
+
+/// barman-cloud: the same source's backup and WAL written by `barman-cloud-backup` (a tar with
+/// gzip, no manifest) and `barman-cloud-wal-archive` (lz4, each segment under its name and
+/// `.lz4`) into an S3-compatible server on loopback (the source on the host's network to reach
+/// it), drilled from there: the chosen backup and the WAL from its start on are copied.
+#[test]
+fn a_barman_cloud_backup_in_object_storage_recovers_to_a_time() {
+    let s3 = crate::servers::S3Server::start();
+    s3.put("barman", &[]);
+    let hba = SourceFile {
+        name: "pg_hba.conf",
+        text: "local all all trust\nlocal replication all trust\n",
+        inside: "/etc/pgdrill-test-hba.conf",
+    };
+    let cloud = format!("--endpoint-url {} s3://barman/cloud", s3.endpoint);
+    let archive_command = format!("archive_command=barman-cloud-wal-archive --lz4 {cloud} main %p");
+    let env: Vec<String> = [
+        format!("AWS_ACCESS_KEY_ID={}", crate::servers::S3_ACCESS_KEY),
+        format!("AWS_SECRET_ACCESS_KEY={}", crate::servers::S3_SECRET_KEY),
+        "AWS_DEFAULT_REGION=us-east-1".to_owned(),
+    ]
+    .to_vec();
+    let mut options = vec!["--network", "host"];
+    for pair in &env {
+        options.extend(["-e", pair.as_str()]);
+    }
+    let server = SourceServer::start_in(
+        "barman-cloud",
+        &pgdrill::scenario::project_image(17),
+        (&[], &[hba], &["hba_file=/etc/pgdrill-test-hba.conf", &archive_command]),
+        &options,
+    );
+    let backup = format!(
+        "barman-cloud-backup --endpoint-url {} -h /var/run/postgresql -U postgres --immediate-checkpoint -z s3://barman/cloud main",
+        s3.endpoint
+    );
+    server.exec(&["sh", "-c", &backup]);
+    let before = 40;
+    let around = server.write_around_target(before, 25);
+    let listing = format!("barman-cloud-wal-restore --test {cloud} main {} /dev/null", around.last_segment);
+    wait_for(&format!("barman-cloud to archive {}", around.last_segment), || {
+        Command::new("docker").args(["exec", &server.name, "sh", "-c", &listing]).status().is_ok_and(|s| s.success())
+    });
+
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario(
+        "barman-cloud.toml",
+        &format!(
+            "[source]\ns3 = \"s3://barman/cloud/main/\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\n\n\
+             [target]\ndatabase = \"books\"\n\n[recovery]\ntarget_time = \"{}\"\n\n\
+             [[checks.point_in_time]]\npresent = \"SELECT count(*) = {before} FROM public.ledger WHERE batch = 'before'\"\n\
+             absent = \"SELECT EXISTS (SELECT 1 FROM public.ledger WHERE batch = 'after')\"\n",
+            s3.endpoint, around.target_time
+        ),
+    );
+    let drill = scratch.drill_env(&scenario, &[], &s3.env());
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let verify = drill.phase_summary(Phase::Verify);
+    assert!(
+        verify.contains("barman-cloud backup ") && verify.contains("of server `main` (tar, `data.tar.gz`"),
+        "{verify}"
+    );
+    assert!(verify.contains("barman-cloud writes no manifest"), "{verify}");
+    drill.assert_reports_and_no_leftovers();
+}

@@ -483,6 +483,15 @@ fn a_base_backup_of_postgresql_15_recovers_to_a_time_on_a_15_container_and_on_lo
         assert!(!results.is_empty() && results.iter().all(|c| c.verdict == Verdict::Pass), "{kind}: {results:?}");
     }
 
+    // On another major, pinned: refused before anything starts.
+    let pinned = scenario_of(&scratch, &source.backup(), &source.archive(), source.before, 0, &checks);
+    let text = std::fs::read_to_string(&pinned).unwrap().replace("[target]\n", "[target]\nversion = 17\n");
+    std::fs::write(&pinned, text).unwrap();
+    let drill = scratch.drill(&pinned);
+    drill.assert_failed_cleanly();
+    let error = drill.phase_error(Phase::Verify);
+    assert!(error.contains("the backup is of PostgreSQL 15, and `[target] version` pins 17"), "{error}");
+
     // The same backup on a local target: this machine's PostgreSQL 15 binaries (Debian 12's
     // postgresql-15), its tools and its server in bubblewrap sandboxes. pg_checksums needs the
     // server stopped, which pgdrill does on a container target only.

@@ -54,11 +54,23 @@ impl SourceServer {
     /// its folder mounted at `/<name>`, `files` mounted read-only, and `settings` (`name=value`)
     /// after the common ones; waits until it answers and makes `books.public.ledger`.
     pub(crate) fn start(kind: &str, image: &str, writable: &[&str], files: &[SourceFile], settings: &[&str]) -> Self {
+        Self::start_in(kind, image, (writable, files, settings), &["--network", "none"])
+    }
+
+    /// [`SourceServer::start`] with `docker run` options instead of no network at all (the
+    /// host's network, for a program of the source that talks to a server on loopback, and the
+    /// environment it needs).
+    pub(crate) fn start_in(
+        kind: &str,
+        image: &str,
+        (writable, files, settings): (&[&str], &[SourceFile], &[&str]),
+        options: &[&str],
+    ) -> Self {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let name = format!("pgdrill-test-{kind}-{}-{}", std::process::id(), next_number());
         let mut run = Command::new("docker");
-        run.args(["run", "-d", "--rm", "--network", "none", "--name", &name]);
+        run.args(["run", "-d", "--rm", "--name", &name]).args(options);
         for sub in writable {
             let path = dir.path().join(sub);
             std::fs::create_dir(&path).unwrap();

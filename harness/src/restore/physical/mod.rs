@@ -193,6 +193,7 @@ impl Prepared {
                 let last = a.segments.last()?;
                 backup::wal::Segment::parse(&last.name, a.segment_size).map(|s| s.number)
             }),
+            given_peak: self.given.peak,
             feeder,
         })
     }
@@ -271,6 +272,9 @@ impl Prepared {
                     format!("pgBackRest restored its {} files, each checked against the set's manifest", set.files),
                 (_, Some((_, m)), true) =>
                     format!("pg_verifybackup: {} files and the WAL they need match backup_manifest", m.files),
+                (_, None, _) if b.barman.as_ref().is_some_and(|barman| barman.cloud) => {
+                    "barman-cloud writes no manifest: its files could not be verified (the WAL it recovers through is, segment by segment)".to_owned()
+                }
                 _ => "no backup_manifest: its files could not be verified (pg_basebackup --no-manifest?)".to_owned(),
             },
             if self.control.checksum_version > 0 { "on" } else { "off" },

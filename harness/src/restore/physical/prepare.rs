@@ -178,6 +178,14 @@ async fn check(
 
 /// The scenario's `[source]` keys must be this kind of backup's.
 fn keys_fit(backup: &BaseBackup, request: &Request<'_>) -> Result<(), PrepareError> {
+    if let Where::Container(spec) = request.target
+        && let Some(pinned) = spec.version.filter(|v| *v != backup.major)
+    {
+        return Err(PrepareError::Scenario(format!(
+            "the backup is of PostgreSQL {}, and `[target] version` pins {pinned}: a physical backup recovers on its own major only (remove `version`)",
+            backup.major
+        )));
+    }
     let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
     if repository && matches!(request.target, Where::Local(_)) {
         return Err(PrepareError::Scenario(

@@ -196,6 +196,8 @@ pub(crate) struct Start<'a> {
     pub feeder: Option<Feeder>,
     /// The number of the last segment recovery is given, if any.
     pub last_segment: Option<u64>,
+    /// The most archived segments pg_wal held before the server started.
+    pub given_peak: usize,
 }
 
 /// One look at the standby.
@@ -222,7 +224,7 @@ pub(crate) async fn wait(
     let waited = follow(target, &start, feeder.as_ref(), redactor).await;
     let peak = match feeder {
         Some(feeder) => tokio::task::spawn_blocking(move || feeder.stop().peak).await.unwrap_or_default(),
-        None => 0,
+        None => start.given_peak,
     };
     waited.map(|recovered| Recovered { segments_held_peak: peak, ..recovered })
 }

@@ -127,9 +127,9 @@ pub(crate) struct Choice<'a> {
     pub before: Option<OffsetDateTime>,
 }
 
-/// Reads the backup of the server in `dir` that `choice` names (see the module's
-/// documentation).
-pub(crate) fn read(dir: &Path, choice: &Choice<'_>) -> Result<BarmanBackup, PhysicalError> {
+/// The id and `backup.info` of the backup of the server in `dir` that `choice` names (see the
+/// module's documentation).
+fn choose(dir: &Path, choice: &Choice<'_>) -> Result<(String, BTreeMap<String, String>), PhysicalError> {
     let shown = dir.display().to_string();
     let malformed = |message: String| PhysicalError::Malformed { path: shown.clone(), message };
     let mut finished = Vec::new();
@@ -147,7 +147,8 @@ pub(crate) fn read(dir: &Path, choice: &Choice<'_>) -> Result<BarmanBackup, Phys
             status => others.push((id, status.unwrap_or("without a backup.info").to_owned(), info)),
         }
     }
-    let (id, info) = match (choice.id, choice.before) {
+    let count = finished.len();
+    let chosen = match (choice.id, choice.before) {
         (Some(wanted), _) => match finished.iter().find(|(id, _)| id == wanted) {
             Some(found) => found.clone(),
             None => {
@@ -180,6 +181,20 @@ pub(crate) fn read(dir: &Path, choice: &Choice<'_>) -> Result<BarmanBackup, Phys
             }
         }
     };
+    let (id, mut info) = chosen;
+    info.insert(FINISHED.into(), count.to_string());
+    Ok((id, info))
+}
+
+/// The key [`choose`] adds to a `backup.info`: how many backups of the server are finished.
+const FINISHED: &str = "pgdrill finished backups";
+
+/// Reads the backup of the server in `dir` that `choice` names (see the module's
+/// documentation).
+pub(crate) fn read(dir: &Path, choice: &Choice<'_>) -> Result<BarmanBackup, PhysicalError> {
+    let shown = dir.display().to_string();
+    let malformed = |message: String| PhysicalError::Malformed { path: shown.clone(), message };
+    let (id, info) = choose(dir, choice)?;
     let base = dir.join("base").join(&id);
     let (data, cloud) = match (base.join("data"), ["data.tar", "data.tar.gz", "data.tar.bz2"].map(|n| base.join(n))) {
         (plain, _) if plain.is_dir() => (plain, false),
@@ -194,8 +209,39 @@ pub(crate) fn read(dir: &Path, choice: &Choice<'_>) -> Result<BarmanBackup, Phys
         cloud,
         data,
         system_id: info.get("systemid").and_then(|s| s.parse().ok()),
-        backups: finished.len(),
+        backups: info.get(FINISHED).and_then(|n| n.parse().ok()).unwrap_or(1),
     })
+}
+
+/// Copies what a drill of the backup `choice` names needs of a barman-cloud server in object
+/// storage into the folder `into`: every backup's `backup.info`, the chosen backup's folder, and
+/// the server's WAL from the backup's first segment on (with the timelines' history files).
+pub(crate) async fn mirror(
+    bucket: &crate::source::s3::Bucket<'_>,
+    into: &Path,
+    choice: &Choice<'_>,
+    progress: crate::source::Progress<'_>,
+) -> Result<crate::source::s3::Mirrored, crate::source::SourceError> {
+    let infos = |relative: &str| {
+        relative.starts_with("base/") && relative.ends_with("/backup.info") && relative.split('/').count() == 3
+    };
+    let mut total = bucket.mirror("", into, &infos, progress).await?;
+    let (id, info) = choose(into, choice)?;
+    let mut add = |more: crate::source::s3::Mirrored| {
+        total.files += more.files;
+        total.bytes += more.bytes;
+        total.newest = total.newest.max(more.newest);
+    };
+    add(bucket.mirror(&format!("base/{id}"), into, &|_| true, progress).await?);
+    let first = info.get("begin_wal").cloned().unwrap_or_default();
+    let from_first = |relative: &str| {
+        let name = relative.rsplit('/').next().unwrap_or_default();
+        let segment = name.get(..24).unwrap_or_default();
+        name.contains(".history")
+            || (super::wal::is_segment_name(segment) && segment.get(..8) == first.get(..8) && segment >= first.as_str())
+    };
+    add(bucket.mirror("wals", into, &from_first, progress).await?);
+    Ok(total)
 }
 
 /// The layout of a barman-cloud backup's data: its tar, and a tar per tablespace beside it
