@@ -82,6 +82,7 @@ async fn start_new(round: usize) -> Duration {
         trusted: None,
         backup_major: None,
         physical: None,
+        clone: None,
     };
     let started = Instant::now();
     let (_target, teardown) = provision::start(&spec, &ctx).await.expect("the target starts");

@@ -41,8 +41,10 @@ mod pg;
 mod provision;
 mod restore;
 mod session;
+mod snapshot;
 mod source;
 mod sqlstate;
+mod tree;
 mod units;
 
 pub use outcome::{CheckResult, Verdict};

@@ -5,7 +5,10 @@
 
 mod limits;
 mod physical;
+mod snapshot;
 mod teardown;
+
+pub use snapshot::SnapshotOptions;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -59,6 +62,9 @@ pub struct DrillOptions {
     /// Hand the restored database to this instead of running the scenario's checks (`pgdrill
     /// init`); preflight then creates the roles the dump names that nothing else creates.
     pub inspect: Option<Arc<dyn Inspect>>,
+    /// Keep the restore as a snapshot, or clone one instead of restoring (`--snapshot`,
+    /// `--reuse`).
+    pub snapshots: Option<SnapshotOptions>,
 }
 
 /// When a drill leaves its target running for someone to look into (`--keep`).
@@ -106,6 +112,7 @@ impl Default for DrillOptions {
             only_kinds: None,
             keep: Keep::Never,
             inspect: None,
+            snapshots: None,
         }
     }
 }
@@ -118,6 +125,8 @@ pub struct DrillOutcome {
     pub scenario_error: Option<ScenarioError>,
     /// The target, when it was kept running after the drill, and how to reach it.
     pub kept: Option<provision::kept::Kept>,
+    /// What became of the snapshot the drill made (`--snapshot`), in a line.
+    pub snapshot: Option<String>,
 }
 
 impl DrillOutcome {
@@ -196,13 +205,16 @@ pub async fn run(
                 baseline_out: options.baseline_out.clone(),
                 inspect: options.inspect.clone(),
                 limits: Limits::new(scenario.deadlines, scenario.objectives.rto, started),
+                // A baseline or `init` reads a restore of its own, and keeps none.
+                snapshots: options.snapshots.clone().filter(|_| !capturing),
+                snapshot_state: Default::default(),
             };
             drill.run(options, cancel).await
         }
         Err(error) => {
             events.emit(Event::Finished { at: OffsetDateTime::now_utc(), interrupted: false });
             let (record, reports) = write_reports(&events, options);
-            DrillOutcome { record, reports, scenario_error: Some(error), kept: None }
+            DrillOutcome { record, reports, scenario_error: Some(error), kept: None, snapshot: None }
         }
     }
 }
@@ -280,6 +292,10 @@ struct Drill<'a> {
     inspect: Option<Arc<dyn Inspect>>,
     /// Each phase's deadline, the RTO and the target's disk limit.
     limits: Limits,
+    /// Whether the drill keeps or reuses snapshots, and where.
+    snapshots: Option<SnapshotOptions>,
+    /// The snapshot it makes, the one it clones.
+    snapshot_state: snapshot::State,
 }
 
 impl Drill<'_> {
@@ -313,11 +329,16 @@ impl Drill<'_> {
         if cleanup.provision_started {
             kept = self.teardown(cleanup, keep).await;
         }
+        // The clone is gone: the snapshot may be evicted again.
+        drop(self.snapshot_state.held.lock().unwrap_or_else(|p| p.into_inner()).take());
         // Downloads live only as long as the drill.
         let _ = tokio::fs::remove_dir_all(self.work_dir()).await;
         self.events.emit(Event::Finished { at: OffsetDateTime::now_utc(), interrupted });
         let (record, reports) = write_reports(&self.events, options);
-        DrillOutcome { record, reports, scenario_error: None, kept }
+        let passed = record.verdict == report::DrillVerdict::Pass && reports.is_ok();
+        let report_dir = reports.as_ref().ok().map(|r| r.dir.clone());
+        let snapshot = self.settle_snapshot(passed, report_dir.as_deref()).await;
+        DrillOutcome { record, reports, scenario_error: None, kept, snapshot }
     }
 
     /// Runs one phase: reports its start, runs `work`, reports how it ended.
@@ -398,13 +419,32 @@ impl Drill<'_> {
     async fn restore_dump(&self, cleanup: &mut Cleanup, backup: &Backup) -> Option<(Target, String, DumpSummary)> {
         let backup = backup.clone();
 
+        // With snapshots, the backup's digest decides whether a snapshot serves: verify first.
+        if self.snapshots.is_some() {
+            let verified = self.phase(Phase::Verify, self.verify(&backup, Arc::default())).await?;
+            let key = match self.snapshot_key(&verified, &backup).await {
+                Ok(key) => key,
+                Err(e) => {
+                    self.phase(Phase::Provision, async { Err::<((), String), _>(e) }).await;
+                    return None;
+                }
+            };
+            if let Some(held) = key.as_ref().and_then(|key| self.find_snapshot(key)) {
+                return self.clone_of(cleanup, &backup, held).await;
+            }
+            let target = self.phase(Phase::Provision, self.provision(cleanup, &backup, None, None)).await?;
+            let restored = self.restore_into(target, &backup, verified).await?;
+            self.make_snapshot(&restored.0, key, &restored.1, &restored.2).await;
+            return Some(restored);
+        }
+
         // Verify and provision side by side. A target that cannot start stops the verify (the
         // drill cannot go on); a backup that fails to verify lets the start finish, so that
         // teardown finds the container whole.
         let stop_verify = Arc::new(AtomicBool::new(false));
         let (verified, target) = {
             let verify = self.phase(Phase::Verify, self.verify(&backup, stop_verify.clone()));
-            let provision = self.phase(Phase::Provision, self.provision(cleanup, &backup, None));
+            let provision = self.phase(Phase::Provision, self.provision(cleanup, &backup, None, None));
             tokio::pin!(verify, provision);
             tokio::select! {
                 target = &mut provision => {
@@ -416,8 +456,18 @@ impl Drill<'_> {
                 verified = &mut verify => (verified, provision.await),
             }
         };
-        let (Some(verified), Some(mut target)) = (verified, target) else { return None };
+        let (Some(verified), Some(target)) = (verified, target) else { return None };
+        self.restore_into(target, &backup, verified).await
+    }
 
+    /// Preflight and restore of a verified pg_dump backup into a fresh target.
+    async fn restore_into(
+        &self,
+        mut target: Target,
+        backup: &Backup,
+        verified: Verified,
+    ) -> Option<(Target, String, DumpSummary)> {
+        let backup = backup.clone();
         // The catalog's reference is taken on the fresh target while preflight runs.
         let (preflight, reference) = tokio::join!(
             self.phase(Phase::Preflight, self.preflight(&target, &backup, &verified)),
@@ -597,6 +647,7 @@ impl Drill<'_> {
         cleanup: &mut Cleanup,
         backup: &Backup,
         physical: Option<&provision::PhysicalData>,
+        clone: Option<&provision::CloneFrom>,
     ) -> PhaseResult<Target> {
         cleanup.provision_started = true;
         let progress = |message: &str| self.progress(Phase::Provision, message, None, None);
@@ -613,6 +664,7 @@ impl Drill<'_> {
                 None => read::source_major(&backup.path),
             },
             physical,
+            clone,
         };
         let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(PhaseError::error)?;
         cleanup.teardown = Some(handle);

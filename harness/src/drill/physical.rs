@@ -28,7 +28,7 @@ impl Drill<'_> {
         let preflight =
             async { prepared.preflight(&self.scenario.recovery).map(|s| ((), s)).map_err(PhaseError::error) };
         self.phase(Phase::Preflight, preflight).await?;
-        let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&prepared.data))).await?;
+        let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&prepared.data), None)).await?;
         let data = target.disk.as_ref().map(|d| d.dir.join("data"));
         let database = self.scenario.target.database.clone();
         let recovery = async {
@@ -68,6 +68,7 @@ impl Drill<'_> {
             trusted: self.scenario.source.trusted.as_deref(),
             backup_major: Some(major),
             physical: None,
+            clone: None,
         };
         // A fresh cluster of the very image the target runs (a physical backup's own major).
         let mut spec = self.scenario.target.clone();

@@ -325,6 +325,9 @@ pub struct TargetInfo {
     /// What pgdrill's own sessions pin, so that the backup cannot change what its queries mean.
     #[serde(default)]
     pub session: Vec<String>,
+    /// How a clone's data directory was made from its snapshot (reflinks, an overlay, a copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_layer: Option<String>,
 }
 
 impl TargetInfo {
@@ -372,6 +375,16 @@ pub struct ProvisionContext<'a> {
     /// A physical backup: the target's data directory is unpacked from it instead of a fresh
     /// cluster, and the server starts recovering.
     pub physical: Option<&'a PhysicalData>,
+    /// A snapshot to clone: the target's data directory is a private copy-on-write clone of
+    /// its cluster (a container target only).
+    pub clone: Option<&'a CloneFrom>,
+}
+
+/// What a clone is made from: a verified snapshot's cluster, which it never writes.
+#[derive(Debug, Clone)]
+pub struct CloneFrom {
+    /// The snapshot's data directory.
+    pub data: PathBuf,
 }
 
 /// What a target made from a physical backup starts from: its data directory, restored and
@@ -501,6 +514,27 @@ pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Tar
     }
     target.info.session = crate::session::shown(&crate::session::pins(target.pins, &target.user));
     Ok((target, teardown))
+}
+
+/// The id of the image a container target of `spec` runs for a backup of `major` (built
+/// first if missing): a snapshot is of that image only. `None` for the other targets, which
+/// have no snapshots.
+pub(crate) async fn image_id(
+    spec: &TargetSpec,
+    major: Option<u32>,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<Option<String>, TargetError> {
+    let TargetKind::Container(container_spec) = &spec.kind else { return Ok(None) };
+    if let Some(host) = container::remote_engine_now() {
+        return Err(TargetError::RemoteEngine { host });
+    }
+    let docker = container::docker()?;
+    let name = image::choose(container_spec, major, false)?;
+    let info = image::ensure(&docker, &name, || {
+        progress(&format!("building image {name} from Debian packages (first run only)"))
+    })
+    .await?;
+    Ok(Some(info.id))
 }
 
 /// What pgdrill's sessions on `target` can pin: read before the restore, on a connection that

@@ -66,6 +66,15 @@ pub(crate) enum On<'a> {
     Local(&'a Path),
 }
 
+/// The data directory a toolbox works on.
+#[derive(Clone, Copy)]
+pub(crate) enum Data<'a> {
+    /// A folder of this machine.
+    Folder(&'a Path),
+    /// A Docker volume (a clone's overlay): a container toolbox only.
+    Volume(&'a str),
+}
+
 /// What a toolbox is started for.
 pub(crate) struct Request<'a> {
     pub drill_id: &'a str,
@@ -73,7 +82,7 @@ pub(crate) struct Request<'a> {
     /// The backup's major (the image the target of `spec` runs for it).
     pub major: Option<u32>,
     /// The data directory, read-write.
-    pub data: &'a Path,
+    pub data: Data<'a>,
     /// The backup's folder, read-only (the toolbox gets its group, for a folder only its group
     /// may read).
     pub backup: Option<&'a Path>,
@@ -108,7 +117,10 @@ impl Toolbox {
                 message: format!("cannot resolve `{}` to mount it: {e}", path.display()),
             })
         };
-        let data = absolute(request.data)?;
+        let data_mount = match request.data {
+            Data::Folder(folder) => Mount::bind_mount(absolute(folder)?.display().to_string(), DATA),
+            Data::Volume(volume) => Mount::volume_mount(volume, DATA),
+        };
         let backup = request.backup.map(absolute).transpose()?;
         let work = request.work.map(absolute).transpose()?;
         let limits = Limits::of(spec.memory, spec.processes);
@@ -131,7 +143,7 @@ impl Toolbox {
             .with_label(DRILL_LABEL, request.drill_id)
             .with_label(OWNER_LABEL, container::owner())
             .with_container_name(format!("pgdrill-toolbox-{short}-{}", next_number()))
-            .with_mount(Mount::bind_mount(data.display().to_string(), DATA))
+            .with_mount(data_mount)
             .with_host_config_modifier(move |host| {
                 host.network_mode = Some("none".into());
                 host.memory = Some(limits.memory as i64);
@@ -167,7 +179,10 @@ impl Toolbox {
                 message: format!("cannot resolve `{}` to bind it: {e}", path.display()),
             })
         };
-        let mut binds = vec![Bind { host: absolute(request.data)?, inside: DATA.into(), writable: true }];
+        let Data::Folder(data) = request.data else {
+            return Err(TargetError::Tool { message: "a local toolbox works on a folder, not a Docker volume".into() });
+        };
+        let mut binds = vec![Bind { host: absolute(data)?, inside: DATA.into(), writable: true }];
         if let Some(backup) = request.backup {
             binds.push(Bind { host: absolute(backup)?, inside: BACKUP.into(), writable: false });
         }

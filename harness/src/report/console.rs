@@ -199,6 +199,7 @@ impl Reporter for Console {
             | Event::Preflight(_)
             | Event::Restore(_)
             | Event::Kept(_)
+            | Event::Cloned(_)
             | Event::Recovered { .. }
             | Event::RtoPassed => {}
         }

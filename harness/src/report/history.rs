@@ -42,6 +42,9 @@ pub struct HistoryEntry {
     pub report_dir: String,
     /// sha256 of the drill's MANIFEST.sha256, which holds the digest of every report file.
     pub manifest_sha256: String,
+    /// The drill whose restore this drill's database is a clone of (no recovery was measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_of: Option<String>,
 }
 
 impl HistoryEntry {
@@ -71,6 +74,7 @@ impl HistoryEntry {
             scenario_sha256: record.scenario.sha256.clone(),
             report_dir: report_dir.display().to_string(),
             manifest_sha256,
+            clone_of: record.clone_of.as_ref().map(|c| c.drill_id.clone()),
         }
     }
 }

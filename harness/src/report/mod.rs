@@ -41,6 +41,8 @@ pub enum Phase {
     Provision,
     Preflight,
     Restore,
+    /// Keeps a copy of the restored cluster as a snapshot (`--snapshot`): only when asked.
+    Snapshot,
     Migrate,
     Checks,
     App,
@@ -48,13 +50,14 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 10] = [
+    pub const ALL: [Phase; 11] = [
         Phase::Resolve,
         Phase::Fetch,
         Phase::Verify,
         Phase::Provision,
         Phase::Preflight,
         Phase::Restore,
+        Phase::Snapshot,
         Phase::Migrate,
         Phase::Checks,
         Phase::App,
@@ -69,6 +72,7 @@ impl Phase {
             Phase::Provision => "provision",
             Phase::Preflight => "preflight",
             Phase::Restore => "restore",
+            Phase::Snapshot => "snapshot",
             Phase::Migrate => "migrate",
             Phase::Checks => "checks",
             Phase::App => "app",
@@ -85,6 +89,9 @@ impl Phase {
             Phase::Provision => "start a throwaway PostgreSQL",
             Phase::Preflight => "target can take the dump: version, extensions, roles, settings",
             Phase::Restore => "restore the dump, stopping at the first error",
+            Phase::Snapshot => {
+                "keep the restored cluster, shut down cleanly and its checksums read, as a snapshot later drills clone"
+            }
             Phase::Migrate => "apply the pending migrations (pre-migration safety check)",
             Phase::Checks => "prove the restored database is the one the application needs",
             Phase::App => "boot the application against the restored database and call its API",
@@ -271,6 +278,27 @@ pub struct DrillRecord {
     /// log in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept: Option<crate::provision::kept::KeptInfo>,
+    /// The database is a clone of a snapshot, not a restore of this drill's: which drill's
+    /// restore it is. That drill proved the restore; this one proves the checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_of: Option<CloneOf>,
+}
+
+/// The snapshot a drill's database is a clone of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloneOf {
+    /// The snapshot's id in the store.
+    pub snapshot: String,
+    /// The drill that restored it, and passed.
+    pub drill_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub made_at: OffsetDateTime,
+    /// The backup it restored.
+    pub backup_sha256: String,
+    /// How that drill's report is found: the copy the snapshot keeps.
+    pub report: String,
+    /// How its data checksums were verified when it was made.
+    pub checksums: String,
 }
 
 /// The pgdrill process's own footprint (over all its drills so far, when one command runs
@@ -323,6 +351,7 @@ impl DrillRecord {
             checks: Vec::new(),
             usage: None,
             kept: None,
+            clone_of: None,
         }
     }
 
@@ -408,6 +437,8 @@ pub enum Event {
     Migrate(crate::migrate::MigrateInfo),
     /// The target was kept running after the drill.
     Kept(crate::provision::kept::KeptInfo),
+    /// The database is a clone of a snapshot.
+    Cloned(CloneOf),
     /// The restored database is ready for checks.
     Recovered {
         elapsed: Duration,
@@ -490,6 +521,7 @@ fn apply(record: &mut DrillRecord, event: &Event) {
         Event::App(info) => record.app = Some(info.clone()),
         Event::Migrate(info) => record.migrate = Some(info.clone()),
         Event::Kept(info) => record.kept = Some(info.clone()),
+        Event::Cloned(of) => record.clone_of = Some(of.clone()),
         Event::Recovered { elapsed } => record.recovery = Some(*elapsed),
         Event::RtoPassed => record.rto_passed = true,
         Event::Finished { at, interrupted } => finish(record, *at, *interrupted),
@@ -530,7 +562,8 @@ fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: bool) {
         (None, _) => "not reached".to_owned(),
     };
     for phase in Phase::ALL {
-        if record.phase(phase).is_none() {
+        // A drill that keeps no snapshot has no such phase to skip.
+        if record.phase(phase).is_none() && phase != Phase::Snapshot {
             record.phases.push(PhaseRecord {
                 phase,
                 status: PhaseStatus::Skipped,
@@ -546,6 +579,7 @@ fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: bool) {
         let measured = crate::objectives::Measured {
             recovery: record.recovery,
             rto_passed: record.rto_passed,
+            cloned: record.clone_of.as_ref().map(|c| c.drill_id.as_str()),
             backup: record.backup.as_ref(),
             started_at: record.started_at,
         };

@@ -82,6 +82,7 @@ fn target() -> TargetInfo {
             crate::session::Pins { version_num: 170_011, superuser: true },
             "postgres",
         )),
+        data_layer: None,
     }
 }
 

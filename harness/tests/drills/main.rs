@@ -38,6 +38,7 @@ mod seeds;
 mod sequences;
 mod servers;
 mod skeleton;
+mod snapshots;
 #[path = "../support/source_server.rs"]
 mod source_server;
 mod sources;

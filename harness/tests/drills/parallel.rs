@@ -131,6 +131,7 @@ async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, name: &str, bod
         trusted: None,
         backup_major: None,
         physical: None,
+        clone: None,
     };
     let (target, teardown) =
         provision::start(&scenario.target, &ctx).await.unwrap_or_else(|e| panic!("a container target: {e}"));

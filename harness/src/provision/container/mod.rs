@@ -24,10 +24,12 @@ use super::tuning::{self, Limits};
 use super::{Programs, ProvisionContext, Target, TargetError, TargetInfo, image};
 
 mod keep;
+mod layer;
 mod offline;
 mod rundir;
 mod sweep;
 
+pub(crate) use layer::Layer;
 pub(crate) use offline::Offline;
 pub(crate) use offline::container_log;
 use rundir::RunDir;
@@ -179,18 +181,14 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     // The data lives in a private folder under TMPDIR: its filesystem decides the default.
     let disk = crate::disk::limit_for(spec.disk.as_ref(), &std::env::temp_dir())?;
     physical_fits(ctx, &disk).await?;
-    let mut tuning = tuning::throwaway(limits.resources(), &tuning::disk_bounded(&spec.settings, disk.bytes));
-    // A recovering standby's settings (the scenario's own already yielded to them), in the one
-    // list the reports show.
-    for (key, value) in ctx.physical.map(|p| p.settings.as_slice()).unwrap_or_default() {
-        tuning.settings.insert(key.clone(), value.clone());
-    }
+    let tuning = tuning_for(spec, ctx, &limits, &disk);
 
     let (name, tag) = split_image(&image_name);
     let cmd = server_args(&tuning);
     let short_id: String = ctx.drill_id.chars().take(8).collect();
     let (mount, group) = backup_mount(ctx, user)?;
-    let run_dir = private_folder(&docker, &image_name, &image, ctx, user).await?;
+    let (run_dir, layer) = private_folder(&docker, &image_name, &image, ctx, user).await?;
+    let data_mount = data_mount(layer.as_ref(), &run_dir, pgdata);
     let mut request = GenericImage::new(name, tag)
         .with_wait_for(WaitFor::Nothing)
         .with_cmd(cmd)
@@ -206,7 +204,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         .with_container_name(format!("pgdrill-{}-{short_id}", ctx.scenario))
         .with_startup_timeout(spec.startup_timeout)
         .with_mount(Mount::bind_mount(run_dir.socket().display().to_string(), SOCKET_DIR))
-        .with_mount(Mount::bind_mount(run_dir.data().display().to_string(), pgdata))
+        .with_mount(data_mount)
         .with_host_config_modifier(move |host| sandbox_host(host, limits, group));
     if let Some((_, host, inside)) = &mount {
         request = request.with_mount(
@@ -218,6 +216,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     let container = match started {
         Ok(container) => container,
         Err(e) => {
+            layer::remove(&docker, ctx.drill_id, &run_dir.outer).await;
             RunDir::remove(&run_dir.outer).await;
             return Err(TargetError::Start { image: image_name.clone(), message: ctx.redactor.redact(&e.to_string()) });
         }
@@ -241,8 +240,15 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
             isolation
                 .limits
                 .push_str(&format!("; disk {} for its data (`[target] disk`), its log capped at 20 MiB", disk.shown));
-            let made =
-                Made { image_name: &image_name, image: &image, socket: &socket, tuning: &tuning, isolation, disk };
+            let made = Made {
+                image_name: &image_name,
+                image: &image,
+                socket: &socket,
+                tuning: &tuning,
+                isolation,
+                disk,
+                layer: layer.as_ref(),
+            };
             let target = target_of(spec, ctx, made, &running, tools);
             Ok((target, running))
         }
@@ -251,6 +257,29 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
             Err(err)
         }
     }
+}
+
+/// The data directory's mount: a clone's overlay volume, else the private folder's `data/`.
+fn data_mount(layer: Option<&Layer>, run_dir: &RunDir, pgdata: String) -> Mount {
+    match layer.and_then(Layer::volume) {
+        Some(volume) => Mount::volume_mount(volume, pgdata),
+        None => Mount::bind_mount(run_dir.data().display().to_string(), pgdata),
+    }
+}
+
+/// The server's settings: the throwaway ones, then a recovering standby's (the scenario's own
+/// already yielded to them), in the one list the reports show.
+fn tuning_for(
+    spec: &ContainerSpec,
+    ctx: &ProvisionContext<'_>,
+    limits: &Limits,
+    disk: &crate::disk::DiskLimit,
+) -> tuning::Tuning {
+    let mut tuning = tuning::throwaway(limits.resources(), &tuning::disk_bounded(&spec.settings, disk.bytes));
+    for (key, value) in ctx.physical.map(|p| p.settings.as_slice()).unwrap_or_default() {
+        tuning.settings.insert(key.clone(), value.clone());
+    }
+    tuning
 }
 
 /// The container's host configuration over testcontainers' defaults: no network at all (not
@@ -298,6 +327,8 @@ struct Made<'a> {
     tuning: &'a tuning::Tuning,
     isolation: Isolation,
     disk: crate::disk::DiskLimit,
+    /// How a clone's data was made.
+    layer: Option<&'a Layer>,
 }
 
 /// The target the drill gets: its server through the socket as the superuser, what the
@@ -329,6 +360,7 @@ fn target_of(
             settings: made.tuning.settings.clone(),
             isolation: Some(made.isolation),
             session: Vec::new(),
+            data_layer: made.layer.map(Layer::describe),
         },
         tools,
         database_suffix: None,
@@ -340,6 +372,7 @@ fn target_of(
             spec: spec.clone(),
             major: ctx.physical.map(|p| p.major).or(ctx.backup_major),
             drill_id: ctx.drill_id.to_owned(),
+            volume: made.layer.and_then(Layer::volume).map(str::to_owned),
         }),
         disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: made.disk }),
         pins: Default::default(),
@@ -404,30 +437,46 @@ fn backup_mount(
     Ok((Some((path.to_owned(), host, format!("{}/{name}", tools::CONTAINER_BACKUP_DIR))), group))
 }
 
-/// The target's private folder, off the runtime: a copy of the image's cluster template, or
-/// the restored data directory of a physical backup moved in.
+/// The target's private folder, off the runtime: a copy of the image's cluster template, the
+/// restored data directory of a physical backup moved in, or a clone of a snapshot (and how it
+/// was made).
 async fn private_folder(
     docker: &Docker,
     image_name: &str,
     image: &image::ImageInfo,
     ctx: &ProvisionContext<'_>,
     user: (u32, u32),
-) -> Result<RunDir, TargetError> {
+) -> Result<(RunDir, Option<Layer>), TargetError> {
     let drill_id = ctx.drill_id.to_owned();
-    let (made, what) = match ctx.physical {
-        None => {
+    let (made, what) = match (ctx.physical, ctx.clone) {
+        (_, Some(from)) => {
+            let dir = RunDir::empty(&drill_id).map_err(|e| TargetError::Tool {
+                message: format!("cannot create the target's private folder: {e}"),
+            })?;
+            return match layer::make(docker, from, &dir, ctx.drill_id, user).await {
+                Ok(layer) => Ok((dir, Some(layer))),
+                Err(e) => {
+                    layer::remove(docker, ctx.drill_id, &dir.outer).await;
+                    RunDir::remove(&dir.outer).await;
+                    Err(e)
+                }
+            };
+        }
+        (None, None) => {
             let template = image::cluster_template(docker, image_name, image).await?;
             let made = tokio::task::spawn_blocking(move || RunDir::create(&drill_id, &template, user)).await;
             (made, "cannot create the target's private folder")
         }
-        Some(physical) => {
+        (Some(physical), None) => {
             let physical = physical.clone();
             let made = tokio::task::spawn_blocking(move || RunDir::create_physical(&drill_id, &physical, user)).await;
             (made, "cannot move the restored data directory in")
         }
     };
-    made.map_err(|e| TargetError::Tool { message: e.to_string() })?
-        .map_err(|e| TargetError::Tool { message: format!("{what}: {e}") })
+    let dir = made
+        .map_err(|e| TargetError::Tool { message: e.to_string() })?
+        .map_err(|e| TargetError::Tool { message: format!("{what}: {e}") })?;
+    Ok((dir, None))
 }
 
 /// What the reports say of the container's isolation.

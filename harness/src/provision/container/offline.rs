@@ -24,6 +24,9 @@ pub struct Offline {
     pub(super) spec: ContainerSpec,
     pub(super) major: Option<u32>,
     pub(super) drill_id: String,
+    /// The Docker volume that is the data directory (a clone's overlay), instead of the
+    /// private folder's `data/`.
+    pub(super) volume: Option<String>,
 }
 
 impl Offline {
@@ -44,7 +47,10 @@ impl Offline {
                 drill_id: &self.drill_id,
                 on: crate::provision::toolbox::On::Container(&self.spec),
                 major: self.major,
-                data: &data,
+                data: match &self.volume {
+                    Some(volume) => crate::provision::toolbox::Data::Volume(volume),
+                    None => crate::provision::toolbox::Data::Folder(&data),
+                },
                 backup: None,
                 work: None,
                 progress: &|_| {},
@@ -58,6 +64,59 @@ impl Offline {
         // Started again whatever the tool found: later checks and the app need the server.
         self.start_again(&docker, redactor).await?;
         ran
+    }
+
+    /// Stops the server (a clean shutdown), copies its data directory to `into` (a new folder,
+    /// the files keeping their owner; blocks shared where the file system can), starts the server
+    /// again, and reads the copy whole with `pg_checksums --check` in a toolbox. Returns what
+    /// pg_checksums found, in words: a copy with a bad page is an error.
+    pub(crate) async fn snapshot(
+        &self,
+        into: &Path,
+        redactor: &crate::secret::Redactor,
+    ) -> Result<String, TargetError> {
+        use std::os::unix::fs::MetadataExt;
+        let docker = docker()?;
+        let data = self.run_dir.join("data");
+        if self.volume.is_some() {
+            return Err(TargetError::Tool { message: "a clone is not snapshotted again".into() });
+        }
+        stop_cleanly(&docker, &self.container).await?;
+        let (from, to) = (data.clone(), into.to_owned());
+        let copied = tokio::task::spawn_blocking(move || {
+            let meta = std::fs::metadata(&from)?;
+            crate::tree::copy(&from, &to, (meta.uid(), meta.gid()))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|copied| copied);
+        self.start_again(&docker, redactor).await?;
+        copied.map_err(|e| TargetError::Tool { message: format!("cannot copy the restored cluster: {e}") })?;
+        let toolbox = crate::provision::toolbox::Toolbox::start(crate::provision::toolbox::Request {
+            drill_id: &self.drill_id,
+            on: crate::provision::toolbox::On::Container(&self.spec),
+            major: self.major,
+            data: crate::provision::toolbox::Data::Folder(into),
+            backup: None,
+            work: None,
+            progress: &|_| {},
+        })
+        .await?;
+        let args = ["--check".to_owned(), "--pgdata".to_owned(), crate::provision::toolbox::DATA.to_owned()];
+        let ran = toolbox.run("pg_checksums", &args, redactor).await;
+        let _ = toolbox.remove().await;
+        let (output, stdout) = ran?;
+        let said = format!("{}{}", stdout, output.stderr);
+        if said.contains("data checksums are not enabled") {
+            return Ok("the cluster has no data checksums (initdb without --data-checksums): none to verify".into());
+        }
+        if output.status != 0 {
+            return Err(TargetError::Tool {
+                message: format!("pg_checksums --check found the copy damaged: {}", said.trim()),
+            });
+        }
+        let blocks = stdout.lines().find_map(|l| l.strip_prefix("Blocks scanned:")).map(str::trim).unwrap_or("?");
+        Ok(format!("pg_checksums --check read {blocks} blocks of the copy: every checksum matches"))
     }
 
     async fn start_again(&self, docker: &Docker, redactor: &crate::secret::Redactor) -> Result<(), TargetError> {

@@ -21,7 +21,7 @@ impl RunDir {
     /// `owner`.
     pub(super) fn create(drill_id: &str, template: &Path, owner: (u32, u32)) -> std::io::Result<RunDir> {
         let dir = Self::empty(drill_id)?;
-        copy_tree(template, &dir.data(), owner)?;
+        crate::tree::copy(template, &dir.data(), owner)?;
         Ok(dir)
     }
 
@@ -59,7 +59,7 @@ impl RunDir {
         let data = dir.data();
         if std::fs::rename(&physical.data, &data).is_err() {
             // Another file system: copied instead.
-            copy_tree(&physical.data, &data, owner)?;
+            crate::tree::copy(&physical.data, &data, owner)?;
             std::fs::remove_dir_all(&physical.data)?;
         }
         crate::provision::standby_of_nothing(&data, owner)?;
@@ -91,50 +91,4 @@ impl RunDir {
             tracing::warn!("cannot remove `{}`: {e}", path.display());
         }
     }
-}
-
-/// Copies the folder `from` to `to` (files and folders, with their modes), owned by `owner`:
-/// the folders first, then the files on one thread per core (creating a file, not copying its
-/// bytes, is what costs here: a cluster is about a thousand small files).
-fn copy_tree(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let chown = |path: &Path| std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1));
-    let mut folders = vec![(from.to_owned(), to.to_owned())];
-    let mut files = Vec::new();
-    let mut next = 0;
-    while let Some((source, target)) = folders.get(next).cloned() {
-        next += 1;
-        std::fs::DirBuilder::new().mode(0o700).create(&target)?;
-        chown(&target)?;
-        for entry in std::fs::read_dir(&source)? {
-            let entry = entry?;
-            let pair = (entry.path(), target.join(entry.file_name()));
-            if entry.file_type()?.is_dir() { folders.push(pair) } else { files.push(pair) }
-        }
-    }
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    let chunk = files.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let copies: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || -> std::io::Result<()> {
-                    for (source, target) in part {
-                        std::fs::copy(source, target)?;
-                        chown(target)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        copies
-            .into_iter()
-            .try_for_each(|copy| copy.join().unwrap_or_else(|_| Err(std::io::Error::other("a copy thread panicked"))))
-    })?;
-    // Folder modes last: a read-only folder would refuse its files.
-    for (source, target) in folders.iter().rev() {
-        let mode = std::fs::metadata(source)?.mode() & 0o7777;
-        std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode))?;
-    }
-    Ok(())
 }

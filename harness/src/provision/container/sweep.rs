@@ -17,6 +17,7 @@ pub(super) async fn remove_orphans(docker: &Docker) -> Result<usize, TargetError
     })
     .await?;
     for drill in removed.iter().filter_map(|labels| labels.get(DRILL_LABEL)) {
+        super::layer::remove(docker, drill, &RunDir::path_for(drill)).await;
         RunDir::remove(&RunDir::path_for(drill)).await;
     }
     Ok(removed.len())
@@ -44,6 +45,7 @@ pub(crate) async fn orphans(docker: &Docker, dry_run: bool) -> Result<Vec<String
                 Err(source) => return Err(TargetError::Docker { action: "remove a pgdrill container", source }),
             }
             if let Some(drill) = labels.get(DRILL_LABEL) {
+                super::layer::remove(docker, drill, &RunDir::path_for(drill)).await;
                 RunDir::remove(&RunDir::path_for(drill)).await;
             }
         }
@@ -56,6 +58,7 @@ pub(crate) async fn orphans(docker: &Docker, dry_run: bool) -> Result<Vec<String
 /// many containers there were.
 pub(crate) async fn remove_labelled(docker: &Docker, drill_id: &str) -> Result<usize, TargetError> {
     let removed = remove_where(docker, format!("{DRILL_LABEL}={drill_id}"), |_| true).await?.len();
+    super::layer::remove(docker, drill_id, &RunDir::path_for(drill_id)).await;
     RunDir::remove(&RunDir::path_for(drill_id)).await;
     Ok(removed)
 }

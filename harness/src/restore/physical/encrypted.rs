@@ -82,7 +82,7 @@ impl Repository {
             drill_id: request.drill_id,
             on: toolbox::On::Container(spec),
             major: None,
-            data: &work,
+            data: toolbox::Data::Folder(&work),
             backup: Some(request.backup_dir),
             work: None,
             progress: request.progress,

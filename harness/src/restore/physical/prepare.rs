@@ -34,7 +34,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         drill_id: request.drill_id,
         on: place.on(),
         major: Some(backup.major),
-        data: &data,
+        data: toolbox::Data::Folder(&data),
         backup: (repository || chain).then_some(request.backup_dir),
         work: chain.then_some(request.work),
         progress: request.progress,

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use clap::{Parser, Subcommand};
+
+mod snapshots;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 use tokio_util::sync::CancellationToken;
@@ -95,6 +97,25 @@ pub struct RunArgs {
     /// Apply this `pg_dumpall --globals-only` file instead of the scenario's.
     #[arg(long, value_name = "FILE")]
     globals: Option<PathBuf>,
+    /// Keep each restore that passes as a verified snapshot (container targets), for
+    /// `--reuse` (see `pgdrill snapshots`).
+    #[arg(long)]
+    snapshot: bool,
+    /// Start from a private clone of the snapshot of the very same restore when there is one,
+    /// instead of restoring (the reports say which drill's restore it is).
+    #[arg(long)]
+    reuse: bool,
+}
+
+impl RunArgs {
+    /// The snapshot store, when `--snapshot` or `--reuse` asks for it.
+    fn snapshots(&self) -> Result<Option<drill::SnapshotOptions>, crate::snapshot::SnapshotError> {
+        if !self.snapshot && !self.reuse {
+            return Ok(None);
+        }
+        let store = crate::snapshot::Store::open()?;
+        Ok(Some(drill::SnapshotOptions { store, keep: self.snapshot, reuse: self.reuse }))
+    }
 }
 
 /// `--shard K/N`: which of N runners this is (1 to N).
@@ -234,6 +255,15 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List or remove the verified snapshots `run --snapshot` kept (`--reuse` clones them).
+    ///
+    /// The store is $PGDRILL_SNAPSHOTS, else $XDG_CACHE_HOME/pgdrill/snapshots, else
+    /// ~/.cache/pgdrill/snapshots; its budget $PGDRILL_SNAPSHOT_BUDGET (20GB by default), the
+    /// least recently used snapshots evicted to keep within it.
+    Snapshots {
+        #[command(subcommand)]
+        command: Option<snapshots::SnapshotsCommand>,
+    },
     /// A kept target's loopback port (started by `run --keep`; not for use by hand).
     #[command(name = "__forward", hide = true)]
     Forward {
@@ -285,6 +315,7 @@ pub fn run() -> ExitCode {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Snapshots { command } => snapshots::run(command).await,
         Command::Run { scenarios, common, only, keep } => {
             let kinds: Vec<&str> = crate::check::KINDS.iter().copied().chain([crate::app::request::KIND]).collect();
             if let Some(unknown) = only.iter().flatten().find(|k| !kinds.contains(&k.as_str())) {
@@ -325,6 +356,8 @@ async fn main() -> ExitCode {
                 verbose: false,
                 backup: None,
                 globals: None,
+                snapshot: false,
+                reuse: false,
             };
             run_many(&[scenario], common, options, false).await
         }
@@ -354,7 +387,15 @@ async fn clean(name: Option<&str>, dry_run: bool) -> ExitCode {
             for line in &cleaned.lines {
                 println!("{line}");
             }
-            if cleaned.lines.is_empty() && cleaned.errors.is_empty() {
+            let swept = match (name, crate::snapshot::Store::open()) {
+                (None, Ok(store)) => store.sweep(dry_run).await,
+                _ => Vec::new(),
+            };
+            for folder in &swept {
+                let verb = if dry_run { "would remove" } else { "removed" };
+                println!("{verb} `{}`, a snapshot a killed drill was making", folder.display());
+            }
+            if cleaned.lines.is_empty() && cleaned.errors.is_empty() && swept.is_empty() {
                 println!("nothing to clean: no kept target, nothing left by a drill");
             }
             for error in &cleaned.errors {
@@ -550,6 +591,13 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
     }
     options.out_dir = common.out.clone();
     options.reports_root = common.reports.clone();
+    options.snapshots = match common.snapshots() {
+        Ok(snapshots) => snapshots,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage.into();
+        }
+    };
     let (cancel, signal) = interrupts();
     let mut worst = Exit::Pass;
     let (mut ran, mut chosen) = (0, 0);
@@ -631,6 +679,9 @@ fn summarize(outcome: &DrillOutcome) {
         let mut table = builder.build();
         table.with(Style::rounded());
         println!("{table}");
+    }
+    if let Some(snapshot) = &outcome.snapshot {
+        println!("snapshot: {snapshot}");
     }
     println!(
         "{}: drill `{}` {} in {} ({})",

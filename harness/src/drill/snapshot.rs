@@ -1,0 +1,199 @@
+//! Restore once, drill many: a drill that restores may keep its restored cluster as a snapshot
+//! (`--snapshot`), made right after the restore, kept only if the drill passes; a drill that
+//! may reuse one (`--reuse`) clones the snapshot of the very same restore instead of restoring,
+//! and says so in its reports. The store itself is [`crate::snapshot`].
+
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::{Cleanup, Drill, PhaseError};
+use crate::dump::DumpSummary;
+use crate::provision::{self, CloneFrom, Target};
+use crate::report::{CloneOf, Event, Phase};
+use crate::snapshot::{Held, Key, MIGRATIONS, Meta, Pending, Store};
+use crate::source::Backup;
+use crate::source::verify::Verified;
+
+/// What a drill does with snapshots: `pgdrill run --snapshot`, `--reuse`.
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    pub store: Store,
+    /// Keep this drill's restore as a snapshot if it passes.
+    pub keep: bool,
+    /// Clone the snapshot of this restore when there is one, instead of restoring.
+    pub reuse: bool,
+}
+
+/// A drill's snapshots: the one it makes, the one it clones.
+#[derive(Default)]
+pub(super) struct State {
+    /// Made after the restore; committed once the drill passed.
+    pub pending: Mutex<Option<(Pending, Meta)>>,
+    /// Held while the drill's clone of it runs.
+    pub held: Mutex<Option<Held>>,
+}
+
+/// What the snapshot keeps of the restore, for a clone's checks: what a restore gives them.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Restored {
+    database: String,
+    dump: DumpSummary,
+}
+
+impl Drill<'_> {
+    /// The key of this drill's restore of `verified`: `None` where there are no snapshots (a
+    /// target other than a container).
+    pub(super) async fn snapshot_key(&self, verified: &Verified, backup: &Backup) -> Result<Option<Key>, PhaseError> {
+        let progress = |message: &str| self.progress(Phase::Provision, message, None, None);
+        let major = crate::source::read::source_major(&backup.path);
+        let Some(image_id) =
+            provision::image_id(&self.scenario.target, major, &progress).await.map_err(PhaseError::error)?
+        else {
+            return Ok(None);
+        };
+        let restore = &self.scenario.restore;
+        let globals = match &restore.globals {
+            Some(path) => {
+                let bytes = tokio::fs::read(path).await.map_err(PhaseError::error)?;
+                hex::encode(Sha256::digest(&bytes))
+            }
+            None => String::new(),
+        };
+        let roles: Vec<String> =
+            restore.roles.iter().map(|r| format!("{}:{}:{}", r.name, r.login, r.member_of.join("+"))).collect();
+        let options = serde_json::json!({
+            "database": self.scenario.target.database,
+            "roles": roles,
+            "globals_sha256": globals,
+        });
+        Ok(Some(Key {
+            backup_sha256: verified.info.sha256.clone(),
+            image_id,
+            restore: options.to_string(),
+            migrations: MIGRATIONS.into(),
+        }))
+    }
+
+    /// The snapshot of `key` to clone, held, when the drill may reuse one and there is one.
+    pub(super) fn find_snapshot(&self, key: &Key) -> Option<Held> {
+        let options = self.snapshots.as_ref().filter(|o| o.reuse)?;
+        match options.store.find(key) {
+            Ok(found) => found,
+            Err(why) => {
+                tracing::warn!("{why}");
+                self.progress(Phase::Provision, &format!("{why}; restoring instead"), None, None);
+                None
+            }
+        }
+    }
+
+    /// Provisions a clone of `held` and records that the restore is that snapshot's: the
+    /// target, the database the checks run in, and what the dump held.
+    pub(super) async fn clone_of(
+        &self,
+        cleanup: &mut Cleanup,
+        backup: &Backup,
+        held: Held,
+    ) -> Option<(Target, String, DumpSummary)> {
+        let from = CloneFrom { data: held.data() };
+        let restored: Restored = match serde_json::from_value(held.meta.restored.clone()) {
+            Ok(restored) => restored,
+            Err(e) => {
+                let unreadable = async { Err::<((), String), _>(PhaseError::error(std::io::Error::other(e))) };
+                self.phase(Phase::Provision, unreadable).await;
+                return None;
+            }
+        };
+        let meta = held.meta.clone();
+        *self.snapshot_state.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(held);
+        let target = self.phase(Phase::Provision, self.provision(cleanup, backup, None, Some(&from))).await?;
+        let of = CloneOf {
+            snapshot: meta.id.clone(),
+            drill_id: meta.drill_id.clone(),
+            made_at: meta.made_at,
+            backup_sha256: meta.key.backup_sha256.clone(),
+            report: format!("report.md in snapshot {} (`pgdrill snapshots`)", meta.id),
+            checksums: meta.checksums.clone(),
+        };
+        self.events.emit(Event::Cloned(of));
+        let why = format!(
+            "not run: the database is a clone of snapshot {} (drill {} restored this backup and passed, {})",
+            meta.id,
+            meta.drill_id,
+            meta.made_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+        );
+        for phase in [Phase::Preflight, Phase::Restore] {
+            self.not_configured(phase, &why);
+        }
+        // The RTO is not this drill's to judge, and its deadline no longer runs.
+        self.limits.recovered();
+        Some((target, restored.database, restored.dump))
+    }
+
+    /// Keeps a copy of the restored cluster as a snapshot, committed if the drill passes.
+    pub(super) async fn make_snapshot(&self, target: &Target, key: Option<Key>, database: &str, dump: &DumpSummary) {
+        let Some(options) = self.snapshots.as_ref().filter(|o| o.keep) else { return };
+        let make = async {
+            let Some(key) = key else {
+                return Err(PhaseError::error(std::io::Error::other(
+                    "only a container target's cluster can be kept as a snapshot",
+                )));
+            };
+            let Some(offline) = &target.offline else {
+                return Err(PhaseError::error(std::io::Error::other(
+                    "this target cannot be stopped to copy its cluster",
+                )));
+            };
+            let pending = options.store.begin(&self.drill_id).map_err(PhaseError::error)?;
+            let checksums = match offline.snapshot(&pending.data(), &self.redactor).await {
+                Ok(checksums) => checksums,
+                Err(e) => {
+                    pending.discard().await;
+                    return Err(PhaseError::error(e));
+                }
+            };
+            let restored = Restored { database: database.to_owned(), dump: dump.clone() };
+            let meta = Meta {
+                schema: String::new(),
+                id: key.id(),
+                key,
+                drill_id: self.drill_id.clone(),
+                scenario: self.scenario.name.clone(),
+                made_at: OffsetDateTime::now_utc(),
+                backup_location: self.events.record().and_then(|r| r.backup).map(|b| b.location).unwrap_or_default(),
+                size_bytes: 0,
+                fingerprint: String::new(),
+                checksums: checksums.clone(),
+                restored: serde_json::to_value(restored).unwrap_or_default(),
+            };
+            let summary = format!(
+                "copied the restored cluster, shut down cleanly, into the store ({}); {checksums}; kept as snapshot {} if the drill passes",
+                options.store.dir.display(),
+                meta.id
+            );
+            *self.snapshot_state.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some((pending, meta));
+            Ok(((), summary))
+        };
+        self.phase(Phase::Snapshot, make).await;
+    }
+
+    /// Once the reports are written: the snapshot made is kept if the drill passed, with its
+    /// report; else removed. Returns what the console says of it.
+    pub(super) async fn settle_snapshot(&self, passed: bool, report_dir: Option<&std::path::Path>) -> Option<String> {
+        let (pending, meta) = self.snapshot_state.pending.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        let options = self.snapshots.as_ref()?;
+        if !passed {
+            pending.discard().await;
+            return Some("no snapshot kept: the drill did not pass".into());
+        }
+        let proof: Vec<_> = report_dir.map(|d| vec![d.join("drill.json"), d.join("report.md")]).unwrap_or_default();
+        let id = meta.id.clone();
+        match options.store.commit(pending, meta, &proof).await {
+            Ok(evicted) if evicted.is_empty() => Some(format!("kept snapshot {id}")),
+            Ok(evicted) => Some(format!("kept snapshot {id} (evicted {})", evicted.join(", "))),
+            Err(e) => Some(format!("no snapshot kept: {e}")),
+        }
+    }
+}

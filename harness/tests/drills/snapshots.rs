@@ -1,0 +1,185 @@
+//! Restore once, drill many: `run --snapshot` keeps a passing drill's restore as a snapshot,
+//! `run --reuse` clones it instead of restoring (and says whose restore it is), a clone's
+//! writes reach neither the snapshot nor the next clone, a snapshot is served for its own
+//! restore only and never once its files changed, and a failing drill keeps none.
+//!
+//! Each test has a store of its own (`PGDRILL_SNAPSHOTS`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+
+use crate::util::{Drill, Scratch, root};
+
+struct Store {
+    scratch: Scratch,
+    dir: PathBuf,
+}
+
+impl Store {
+    fn new() -> Store {
+        let scratch = Scratch::new();
+        let dir = scratch.path("snapshots");
+        Store { scratch, dir }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        vec![("PGDRILL_SNAPSHOTS".into(), self.dir.display().to_string())]
+    }
+
+    /// PLUR's backup with its `users` row count (40 passes), and `extra` TOML.
+    fn scenario(&self, name: &str, users: u32, extra: &str) -> PathBuf {
+        self.scratch.scenario(
+            &format!("{name}.toml"),
+            &format!(
+                "name = \"{name}\"\n[source]\npath = \"{{fixtures}}/plur.sql.gz\"\n[restore]\nglobals = \"{{fixtures}}/plur.globals.sql\"\n{extra}\n[checks.row_counts]\ntables = {{ \"public.users\" = {users} }}\n"
+            ),
+        )
+    }
+
+    fn drill(&self, scenario: &Path, args: &[&str]) -> Drill {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        self.scratch.drill_env(scenario, &args, &self.env())
+    }
+
+    fn snapshots(&self, args: &[&str]) -> (bool, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+            .arg("snapshots")
+            .args(args)
+            .envs(self.env())
+            .current_dir(root())
+            .output()
+            .expect("run pgdrill snapshots");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    }
+
+    /// The snapshots' folders in the store.
+    fn ids(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    }
+}
+
+fn passed(drill: &Drill) {
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert_eq!(drill.record().verdict, DrillVerdict::Pass, "{drill:?}");
+    drill.assert_reports_and_no_leftovers();
+}
+
+#[test]
+fn a_kept_snapshot_is_cloned_instead_of_restored_and_a_clones_writes_stay_its_own() {
+    let store = Store::new();
+    let plain = store.scenario("plur", 40, "");
+
+    // A failing drill keeps nothing.
+    let wrong = store.scenario("plur-wrong", 41, "");
+    let failed = store.drill(&wrong, &["--snapshot"]);
+    failed.assert_failed_cleanly();
+    assert!(failed.stdout.contains("no snapshot kept: the drill did not pass"), "{failed:?}");
+    assert!(store.ids().is_empty(), "{:?}", store.ids());
+
+    // The first drill restores and keeps its restore.
+    let first = store.drill(&plain, &["--snapshot", "--reuse"]);
+    passed(&first);
+    assert_eq!(first.phase(Phase::Restore), PhaseStatus::Passed, "{first:?}");
+    assert_eq!(first.phase(Phase::Snapshot), PhaseStatus::Passed, "{first:?}");
+    let summary = first.phase_summary(Phase::Snapshot);
+    // PostgreSQL 17's initdb makes no data checksums unless asked; 18's does.
+    assert!(
+        summary.contains("every checksum matches") || summary.contains("the cluster has no data checksums"),
+        "{summary}"
+    );
+    assert!(first.record().clone_of.is_none());
+    let ids = store.ids();
+    assert_eq!(ids.len(), 1, "{first:?}");
+    assert!(first.stdout.contains(&format!("kept snapshot {}", ids[0])), "{first:?}");
+    let kept = store.dir.join(&ids[0]);
+    for proof in ["drill.json", "report.md", "snapshot.json"] {
+        assert!(kept.join(proof).is_file(), "the snapshot carries {proof}");
+    }
+    let (ok, listed) = store.snapshots(&["list"]);
+    assert!(ok && listed.contains(&ids[0]) && listed.contains("plur"), "{listed}");
+
+    // Migrations that write, on a clone.
+    let migrations = store.scratch.path("migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    for entry in std::fs::read_dir(root().join("fixtures/plur/pending-migrations")).unwrap().flatten() {
+        std::fs::copy(entry.path(), migrations.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(
+        migrations.join("013-clone-writes.sql"),
+        "UPDATE public.users SET email = 'changed-' || email;\nCREATE TABLE public.written_by_a_clone (x int);\n",
+    )
+    .unwrap();
+    let migrating = store.scenario(
+        "plur-migrating",
+        40,
+        &format!(
+            "[migrate]\ndir = \"{}\"\njournal = \"public.schema_migrations\"\n\
+             record = \"INSERT INTO public.schema_migrations (version, name, applied_at) VALUES ({{{{version}}}}, {{{{name}}}}, now())\"\n\
+             [[checks.sql]]\nname = \"clone_wrote\"\nquery = \"SELECT count(*) FROM public.users WHERE email LIKE 'changed-%'\"\nexpect = 40\n",
+            migrations.display()
+        ),
+    );
+    let clone = store.drill(&migrating, &["--reuse"]);
+    passed(&clone);
+    let of = clone.record().clone_of.clone().unwrap_or_else(|| panic!("not a clone\n{clone:?}"));
+    assert_eq!(of.drill_id, first.record().drill_id);
+    assert_eq!(of.snapshot, ids[0]);
+    assert_eq!(Some(of.backup_sha256.as_str()), first.record().backup.as_ref().map(|b| b.sha256.as_str()));
+    for phase in [Phase::Preflight, Phase::Restore] {
+        assert_eq!(clone.phase(phase), PhaseStatus::Skipped, "{clone:?}");
+        assert!(clone.phase_error(phase).contains(&format!("a clone of snapshot {}", ids[0])), "{clone:?}");
+    }
+    assert_eq!(clone.phase(Phase::Migrate), PhaseStatus::Passed, "{clone:?}");
+    assert!(clone.record().recovery.is_none(), "a clone measures no recovery");
+    let layer = clone.record().target.as_ref().and_then(|t| t.data_layer.clone()).unwrap_or_default();
+    assert!(layer.contains("overlay") || layer.contains("reflinks"), "{layer}");
+    let report = clone.report("report.md");
+    assert!(report.contains(&first.record().drill_id), "the report names the drill that restored it\n{report}");
+
+    // The next clone sees none of that: the snapshot is as it was made.
+    let again = store.drill(&plain, &["--reuse"]);
+    passed(&again);
+    assert_eq!(again.record().clone_of.as_ref().map(|c| c.snapshot.clone()), Some(ids[0].clone()), "{again:?}");
+    let unchanged = store.scratch.scenario(
+        "plur-unchanged.toml",
+        "[source]\npath = \"{fixtures}/plur.sql.gz\"\n[restore]\nglobals = \"{fixtures}/plur.globals.sql\"\n\
+         [[checks.sql]]\nname = \"no_clone_writes\"\nquery = \"SELECT count(*) FROM public.users WHERE email LIKE 'changed-%'\"\nexpect = 0\n\
+         [[checks.sql]]\nname = \"no_clone_table\"\nquery = \"SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'written_by_a_clone'\"\nexpect = 0\n",
+    );
+    let clean = store.drill(&unchanged, &["--reuse"]);
+    passed(&clean);
+    assert!(clean.record().clone_of.is_some(), "{clean:?}");
+
+    // Another restore (another database name) is not served this snapshot.
+    let elsewhere = store.scenario("plur-elsewhere", 40, "[target]\ndatabase = \"elsewhere\"");
+    let restored = store.drill(&elsewhere, &["--reuse"]);
+    passed(&restored);
+    assert!(restored.record().clone_of.is_none(), "{restored:?}");
+    assert_eq!(restored.phase(Phase::Restore), PhaseStatus::Passed);
+
+    // A snapshot written to since it was made is not served: the drill restores.
+    let file = std::fs::read_dir(kept.join("data/global"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n == "pg_filenode.map"))
+        .expect("global/pg_filenode.map");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes).unwrap();
+    let tampered = store.drill(&plain, &["--reuse"]);
+    passed(&tampered);
+    assert!(tampered.record().clone_of.is_none(), "{tampered:?}");
+    assert!(tampered.stderr.contains("changed since drill"), "{tampered:?}");
+
+    let (ok, removed) = store.snapshots(&["remove", &ids[0]]);
+    assert!(ok && removed.contains(&format!("removed snapshot {}", ids[0])), "{removed}");
+    assert!(store.ids().is_empty());
+}
