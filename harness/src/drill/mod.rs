@@ -327,6 +327,7 @@ impl Drill<'_> {
             };
         let mut kept = None;
         if cleanup.provision_started {
+            self.measure_clone().await;
             kept = self.teardown(cleanup, keep).await;
         }
         // The clone is gone: the snapshot may be evicted again.

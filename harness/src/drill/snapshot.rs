@@ -33,6 +33,9 @@ pub(super) struct State {
     pub pending: Mutex<Option<(Pending, Meta)>>,
     /// Held while the drill's clone of it runs.
     pub held: Mutex<Option<Held>>,
+    /// The clone's own layer on this machine, measured before teardown (an overlay's or a
+    /// copy's; a reflinked copy shares its blocks, which a measure cannot tell apart).
+    pub layer: Mutex<Option<std::path::PathBuf>>,
 }
 
 /// What the snapshot keeps of the restore, for a clone's checks: what a restore gives them.
@@ -116,8 +119,13 @@ impl Drill<'_> {
             backup_sha256: meta.key.backup_sha256.clone(),
             report: format!("report.md in snapshot {} (`pgdrill snapshots`)", meta.id),
             checksums: meta.checksums.clone(),
+            layer_bytes: None,
         };
         self.events.emit(Event::Cloned(of));
+        let shares = target.info.data_layer.as_deref().is_some_and(|l| l.starts_with("reflinks"));
+        if let (Some(disk), false) = (&target.disk, shares) {
+            *self.snapshot_state.layer.lock().unwrap_or_else(|p| p.into_inner()) = Some(disk.dir.clone());
+        }
         let why = format!(
             "not run: the database is a clone of snapshot {} (drill {} restored this backup and passed, {})",
             meta.id,
@@ -177,6 +185,15 @@ impl Drill<'_> {
             Ok(((), summary))
         };
         self.phase(Phase::Snapshot, make).await;
+    }
+
+    /// Before teardown: what the clone's own layer took on disk, into its record.
+    pub(super) async fn measure_clone(&self) {
+        let Some(dir) = self.snapshot_state.layer.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        let Some(mut of) = self.events.record().and_then(|r| r.clone_of) else { return };
+        let bytes = tokio::task::spawn_blocking(move || crate::disk::usage(&dir)).await.unwrap_or_default();
+        of.layer_bytes = Some(bytes);
+        self.events.emit(Event::Cloned(of));
     }
 
     /// Once the reports are written: the snapshot made is kept if the drill passed, with its

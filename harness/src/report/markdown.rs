@@ -74,6 +74,37 @@ fn short_sha(sha: &str) -> String {
     sha.get(..12).unwrap_or(sha).to_owned()
 }
 
+/// A database that is a clone of a snapshot: whose restore it is, so that the reader knows
+/// which drill proved the restore and that this one proves the checks.
+fn cloned(out: &mut String, r: &DrillRecord) {
+    let Some(of) = &r.clone_of else { return };
+    out.push_str(
+        "## A clone, not a restore
+
+",
+    );
+    let _ = writeln!(
+        out,
+        "This drill did not restore the backup: its database is a private copy-on-write clone of snapshot {}, the restore that drill {} made of the same backup (sha256 {}) on the same image with the same options, and which passed, at {}. That drill's report proves the restore and the recovery time; this one proves the checks below on a copy of it. The RTO is not judged here.\n",
+        code(&of.snapshot),
+        code(&of.drill_id),
+        code(&short_sha(&of.backup_sha256)),
+        stamp(&of.made_at),
+    );
+    let mut rows = vec![
+        vec!["That drill's report".into(), cell(&of.report)],
+        vec!["Data checksums when the snapshot was made".into(), cell(&of.checksums)],
+    ];
+    if let Some(layer) = r.target.as_ref().and_then(|t| t.data_layer.as_deref()) {
+        rows.push(vec!["How the clone was made".into(), cell(layer)]);
+    }
+    if let Some(bytes) = of.layer_bytes {
+        rows.push(vec!["Disk the clone's own layer took".into(), human_size(bytes)]);
+    }
+    out.push_str(&table(None, rows));
+    out.push_str("\n\n");
+}
+
 /// A physical backup's recovery: the target asked for, the point reached, the WAL replayed.
 fn recovery(out: &mut String, r: &DrillRecord) {
     let Some(rec) = r.restore.as_ref().and_then(|s| s.recovery.as_ref()) else { return };
@@ -145,6 +176,7 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     proves(&mut out, r);
     backup(&mut out, r);
     target(&mut out, r);
+    cloned(&mut out, r);
     recovery(&mut out, r);
     isolation(&mut out, r);
     since_previous(&mut out, r, history.last());
@@ -645,6 +677,10 @@ fn objectives(out: &mut String, r: &DrillRecord) {
                         objective_badge(c.verdict),
                     )
                 }
+                None if object == "rto" && r.clone_of.is_some() => (
+                    "not judged here: the database is a clone, and the drill that restored it was judged".into(),
+                    objective_badge(Verdict::Skipped),
+                ),
                 None => ("not measured".into(), objective_badge(Verdict::Skipped)),
             };
             Some(vec![name.into(), crate::objectives::span(limit), measured, verdict.into()])

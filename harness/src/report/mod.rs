@@ -299,6 +299,10 @@ pub struct CloneOf {
     pub report: String,
     /// How its data checksums were verified when it was made.
     pub checksums: String,
+    /// What the clone's own layer took on disk when the drill ended (its writes, and the files
+    /// copied up to take them): not measured where it shares blocks with the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_bytes: Option<u64>,
 }
 
 /// The pgdrill process's own footprint (over all its drills so far, when one command runs

@@ -123,6 +123,7 @@ fn a_kept_snapshot_is_cloned_instead_of_restored_and_a_clones_writes_stay_its_ow
         &format!(
             "[migrate]\ndir = \"{}\"\njournal = \"public.schema_migrations\"\n\
              record = \"INSERT INTO public.schema_migrations (version, name, applied_at) VALUES ({{{{version}}}}, {{{{name}}}}, now())\"\n\
+             [objectives]\nrto = \"1h\"\n\
              [[checks.sql]]\nname = \"clone_wrote\"\nquery = \"SELECT count(*) FROM public.users WHERE email LIKE 'changed-%'\"\nexpect = 40\n",
             migrations.display()
         ),
@@ -142,7 +143,17 @@ fn a_kept_snapshot_is_cloned_instead_of_restored_and_a_clones_writes_stay_its_ow
     let layer = clone.record().target.as_ref().and_then(|t| t.data_layer.clone()).unwrap_or_default();
     assert!(layer.contains("overlay") || layer.contains("reflinks"), "{layer}");
     let report = clone.report("report.md");
+    assert!(report.contains("## A clone, not a restore"), "{report}");
     assert!(report.contains(&first.record().drill_id), "the report names the drill that restored it\n{report}");
+    assert!(!clone.record().checks.iter().any(|c| c.id.contains("rto")), "the RTO is the restoring drill's");
+    assert!(report.contains("not judged here: the database is a clone"), "{report}");
+    let written = of.layer_bytes.unwrap_or_default();
+    assert!(written > 0, "the clone's own layer holds what it wrote\n{clone:?}");
+    let snapshot_size = crate::util::files_under(&store.dir.join(&ids[0]).join("data"))
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or_default())
+        .sum::<u64>();
+    assert!(written < snapshot_size, "a clone takes less than a copy: {written} of {snapshot_size}");
 
     // The next clone sees none of that: the snapshot is as it was made.
     let again = store.drill(&plain, &["--reuse"]);
