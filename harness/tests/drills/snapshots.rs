@@ -194,3 +194,85 @@ fn a_kept_snapshot_is_cloned_instead_of_restored_and_a_clones_writes_stay_its_ow
     assert!(ok && removed.contains(&format!("removed snapshot {}", ids[0])), "{removed}");
     assert!(store.ids().is_empty());
 }
+
+/// Twenty gates at once on one machine, each on its own clone of one snapshot: each writes a
+/// table of its own and sees no other's; afterwards the snapshot is as it was made (a last
+/// clone sees none of their tables) and no clone's volume or folder is left.
+#[test]
+fn twenty_clones_side_by_side_see_only_their_own_writes() {
+    const CLONES: usize = 20;
+    let store = Store::new();
+    let plain = store.scenario("plur", 40, "");
+    let first = store.drill(&plain, &["--snapshot"]);
+    passed(&first);
+    let fingerprint_before = snapshot_files(&store);
+
+    let scenarios: Vec<PathBuf> = (0..CLONES)
+        .map(|i| {
+            let migrations = store.scratch.path(&format!("migrations-{i}"));
+            std::fs::create_dir_all(&migrations).unwrap();
+            for entry in std::fs::read_dir(root().join("fixtures/plur/pending-migrations")).unwrap().flatten() {
+                std::fs::copy(entry.path(), migrations.join(entry.file_name())).unwrap();
+            }
+            std::fs::write(
+                migrations.join("013-mine.sql"),
+                format!("CREATE TABLE public.clone_{i} (x int);\nINSERT INTO public.clone_{i} VALUES ({i});\nUPDATE public.users SET display_name = 'clone {i}' WHERE id % {CLONES} = {i};\n"),
+            )
+            .unwrap();
+            store.scenario(
+                &format!("gate-{i}"),
+                40,
+                &format!(
+                    "[migrate]\ndir = \"{}\"\njournal = \"public.schema_migrations\"\n\
+                     record = \"INSERT INTO public.schema_migrations (version, name, applied_at) VALUES ({{{{version}}}}, {{{{name}}}}, now())\"\n\
+                     [[checks.sql]]\nname = \"only_mine\"\nquery = \"SELECT string_agg(relname, ',') FROM pg_catalog.pg_class WHERE relname LIKE 'clone\\\\_%' AND relkind = 'r'\"\nexpect = \"clone_{i}\"\n\
+                     [[checks.sql]]\nname = \"my_updates_only\"\nquery = \"SELECT string_agg(DISTINCT display_name, ',') FROM public.users WHERE display_name LIKE 'clone %'\"\nexpect = \"clone {i}\"\n",
+                    migrations.display(),
+                ),
+            )
+        })
+        .collect();
+    let drills: Vec<Drill> = std::thread::scope(|scope| {
+        let running: Vec<_> =
+            scenarios.iter().map(|scenario| scope.spawn(|| store.drill(scenario, &["--reuse"]))).collect();
+        running.into_iter().map(|d| d.join().expect("a drill thread")).collect()
+    });
+    for drill in &drills {
+        passed(drill);
+        assert!(drill.record().clone_of.is_some(), "{drill:?}");
+    }
+    assert_eq!(snapshot_files(&store), fingerprint_before, "no clone wrote into the snapshot");
+    let unchanged = store.scratch.scenario(
+        "after.toml",
+        "[source]\npath = \"{fixtures}/plur.sql.gz\"\n[restore]\nglobals = \"{fixtures}/plur.globals.sql\"\n\
+         [[checks.sql]]\nname = \"no_clone_tables\"\nquery = \"SELECT count(*) FROM pg_catalog.pg_class WHERE relname LIKE 'clone\\\\_%'\"\nexpect = 0\n\
+         [[checks.sql]]\nname = \"no_clone_updates\"\nquery = \"SELECT count(*) FROM public.users WHERE display_name LIKE 'clone %'\"\nexpect = 0\n",
+    );
+    let after = store.drill(&unchanged, &["--reuse"]);
+    passed(&after);
+    assert!(after.record().clone_of.is_some(), "{after:?}");
+    let volumes =
+        Command::new("docker").args(["volume", "ls", "-q", "--filter", "name=pgdrill-clone-"]).output().unwrap();
+    let ids: Vec<String> = drills.iter().map(|d| d.record().drill_id.chars().take(12).collect()).collect();
+    let left: Vec<&str> = String::from_utf8_lossy(&volumes.stdout)
+        .lines()
+        .filter(|v| ids.iter().any(|id| v.ends_with(id.as_str())))
+        .map(|_| "a clone volume")
+        .collect();
+    assert!(left.is_empty(), "clone volumes left: {left:?}");
+}
+
+/// Each file of the store's one snapshot with its size and modification time.
+fn snapshot_files(store: &Store) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let ids = store.ids();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let mut files: Vec<_> = crate::util::files_under(&store.dir.join(&ids[0]).join("data"))
+        .into_iter()
+        .map(|f| {
+            let meta = std::fs::metadata(&f).unwrap();
+            (f, meta.len(), meta.modified().unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
