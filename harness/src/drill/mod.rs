@@ -206,7 +206,7 @@ pub async fn run(
                 inspect: options.inspect.clone(),
                 limits: Limits::new(scenario.deadlines, scenario.objectives.rto, started),
                 // A baseline or `init` reads a restore of its own, and keeps none.
-                snapshots: options.snapshots.clone().filter(|_| !capturing),
+                snapshots: snapshot::options(options.snapshots.as_ref(), scenario.snapshot).filter(|_| !capturing),
                 snapshot_state: Default::default(),
             };
             drill.run(options, cancel).await

@@ -23,6 +23,7 @@ impl Drill<'_> {
     ) -> Option<(Target, String, DumpSummary)> {
         // The toolbox of the verify phase is a container: teardown sweeps for it too.
         cleanup.provision_started = true;
+        self.no_physical_snapshot();
         let mut prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
         // Before its server starts: a target before the backup's end cannot be reached.
         let preflight =

@@ -26,6 +26,30 @@ pub struct SnapshotOptions {
     pub reuse: bool,
 }
 
+/// What the drill does with snapshots: the command line's `--snapshot` and `--reuse`, or the
+/// scenario's `[snapshot]`, in the store the environment names.
+pub(super) fn options(
+    given: Option<&SnapshotOptions>,
+    scenario: crate::scenario::SnapshotSpec,
+) -> Option<SnapshotOptions> {
+    if let Some(given) = given {
+        let mut options = given.clone();
+        options.keep |= scenario.keep;
+        options.reuse |= scenario.reuse;
+        return Some(options);
+    }
+    if !scenario.keep && !scenario.reuse {
+        return None;
+    }
+    match Store::open() {
+        Ok(store) => Some(SnapshotOptions { store, keep: scenario.keep, reuse: scenario.reuse }),
+        Err(e) => {
+            tracing::warn!("the scenario's [snapshot] is not used: {e}");
+            None
+        }
+    }
+}
+
 /// A drill's snapshots: the one it makes, the one it clones.
 #[derive(Default)]
 pub(super) struct State {
@@ -143,17 +167,13 @@ impl Drill<'_> {
     /// Keeps a copy of the restored cluster as a snapshot, committed if the drill passes.
     pub(super) async fn make_snapshot(&self, target: &Target, key: Option<Key>, database: &str, dump: &DumpSummary) {
         let Some(options) = self.snapshots.as_ref().filter(|o| o.keep) else { return };
+        let (Some(key), Some(offline)) = (key, &target.offline) else {
+            return self.not_configured(
+                Phase::Snapshot,
+                "no snapshot: only a container target's cluster is kept as one (this target's server is not pgdrill's to stop and copy)",
+            );
+        };
         let make = async {
-            let Some(key) = key else {
-                return Err(PhaseError::error(std::io::Error::other(
-                    "only a container target's cluster can be kept as a snapshot",
-                )));
-            };
-            let Some(offline) = &target.offline else {
-                return Err(PhaseError::error(std::io::Error::other(
-                    "this target cannot be stopped to copy its cluster",
-                )));
-            };
             let pending = options.store.begin(&self.drill_id).map_err(PhaseError::error)?;
             let checksums = match offline.snapshot(&pending.data(), &self.redactor).await {
                 Ok(checksums) => checksums,
@@ -194,6 +214,16 @@ impl Drill<'_> {
         let bytes = tokio::task::spawn_blocking(move || crate::disk::usage(&dir)).await.unwrap_or_default();
         of.layer_bytes = Some(bytes);
         self.events.emit(Event::Cloned(of));
+    }
+
+    /// A physical backup's recovery is not kept: says so when the drill was asked to.
+    pub(super) fn no_physical_snapshot(&self) {
+        if self.snapshots.as_ref().is_some_and(|o| o.keep) {
+            self.not_configured(
+                Phase::Snapshot,
+                "no snapshot: a physical backup's recovery is not kept as one (a pg_dump's restore is)",
+            );
+        }
     }
 
     /// Once the reports are written: the snapshot made is kept if the drill passed, with its

@@ -137,6 +137,15 @@ pub struct Scenario {
     pub recovery: RecoverySpec,
     /// How long each phase may take.
     pub deadlines: Deadlines,
+    /// Whether the drill keeps its restore as a snapshot, or starts from a clone of one.
+    pub snapshot: SnapshotSpec,
+}
+
+/// The scenario's `[snapshot]`: what `--snapshot` and `--reuse` ask on the command line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnapshotSpec {
+    pub keep: bool,
+    pub reuse: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -300,6 +309,7 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
     };
 
     Ok(Scenario {
+        snapshot: SnapshotSpec { keep: raw.snapshot.keep, reuse: raw.snapshot.reuse },
         deadlines,
         recovery,
         objectives,

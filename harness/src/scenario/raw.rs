@@ -41,6 +41,23 @@ pub struct RawScenario {
     pub objectives: Option<RawObjectives>,
     /// How far a physical backup recovers (its WAL archive's end by default).
     pub recovery: Option<Spanned<RawRecovery>>,
+    /// Restore once, drill many: keep this drill's restore as a snapshot, or start from a clone
+    /// of one (as `pgdrill run --snapshot`, `--reuse`).
+    #[serde(default)]
+    pub snapshot: RawSnapshot,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Snapshot")]
+pub struct RawSnapshot {
+    /// Keep the restore as a verified snapshot when the drill passes (a container target's).
+    #[serde(default)]
+    pub keep: bool,
+    /// Start from a private clone of the snapshot of the very same restore when there is one,
+    /// instead of restoring.
+    #[serde(default)]
+    pub reuse: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -195,7 +195,8 @@ fn a_kept_snapshot_is_cloned_instead_of_restored_and_a_clones_writes_stay_its_ow
     assert!(store.ids().is_empty());
 }
 
-/// Twenty gates at once on one machine, each on its own clone of one snapshot: each writes a
+/// Twenty gates at once on one machine, each on its own clone of one snapshot (their scenarios
+/// ask for it: `[snapshot] reuse = true`): each writes a
 /// table of its own and sees no other's; afterwards the snapshot is as it was made (a last
 /// clone sees none of their tables) and no clone's volume or folder is left.
 #[test]
@@ -223,7 +224,7 @@ fn twenty_clones_side_by_side_see_only_their_own_writes() {
                 &format!("gate-{i}"),
                 40,
                 &format!(
-                    "[migrate]\ndir = \"{}\"\njournal = \"public.schema_migrations\"\n\
+                    "[snapshot]\nreuse = true\n[migrate]\ndir = \"{}\"\njournal = \"public.schema_migrations\"\n\
                      record = \"INSERT INTO public.schema_migrations (version, name, applied_at) VALUES ({{{{version}}}}, {{{{name}}}}, now())\"\n\
                      [[checks.sql]]\nname = \"only_mine\"\nquery = \"SELECT string_agg(relname, ',') FROM pg_catalog.pg_class WHERE relname LIKE 'clone\\\\_%' AND relkind = 'r'\"\nexpect = \"clone_{i}\"\n\
                      [[checks.sql]]\nname = \"my_updates_only\"\nquery = \"SELECT string_agg(DISTINCT display_name, ',') FROM public.users WHERE display_name LIKE 'clone %'\"\nexpect = \"clone {i}\"\n",
@@ -233,8 +234,7 @@ fn twenty_clones_side_by_side_see_only_their_own_writes() {
         })
         .collect();
     let drills: Vec<Drill> = std::thread::scope(|scope| {
-        let running: Vec<_> =
-            scenarios.iter().map(|scenario| scope.spawn(|| store.drill(scenario, &["--reuse"]))).collect();
+        let running: Vec<_> = scenarios.iter().map(|scenario| scope.spawn(|| store.drill(scenario, &[]))).collect();
         running.into_iter().map(|d| d.join().expect("a drill thread")).collect()
     });
     for drill in &drills {

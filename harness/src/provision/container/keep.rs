@@ -23,6 +23,13 @@ impl Running {
         request: &crate::provision::kept::Request<'_>,
     ) -> Result<(crate::provision::kept::Record, Vec<crate::provision::kept::Service>, String), TargetError> {
         let id = self.container.as_ref().ok_or(TargetError::Gone)?.id().to_owned();
+        if self.run_dir.outer.join("upper").exists() {
+            // Its data is an overlay over a snapshot, which the store may evict once the drill
+            // ends.
+            return Err(TargetError::Keep {
+                message: "a clone of a snapshot is not kept (drill without --reuse to keep a target)".into(),
+            });
+        }
         let socket = self.run_dir.socket();
         let short: String = request.drill_id.chars().take(8).collect();
         let role = format!("pgdrill_kept_{short}");
