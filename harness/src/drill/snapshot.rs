@@ -57,9 +57,10 @@ pub(super) struct State {
     pub pending: Mutex<Option<(Pending, Meta)>>,
     /// Held while the drill's clone of it runs.
     pub held: Mutex<Option<Held>>,
-    /// The clone's own layer on this machine, measured before teardown (an overlay's or a
-    /// copy's; a reflinked copy shares its blocks, which a measure cannot tell apart).
-    pub layer: Mutex<Option<std::path::PathBuf>>,
+    /// The clone's own layer on this machine, measured before teardown: an overlay's or a
+    /// copy's by what its files take; a reflinked copy's, whose files share the snapshot's
+    /// blocks, by how much its file system's free space fell meanwhile (the free space then).
+    pub layer: Mutex<Option<(std::path::PathBuf, Option<u64>)>>,
 }
 
 /// What the snapshot keeps of the restore, for a clone's checks: what a restore gives them.
@@ -147,8 +148,9 @@ impl Drill<'_> {
         };
         self.events.emit(Event::Cloned(of));
         let shares = target.info.data_layer.as_deref().is_some_and(|l| l.starts_with("reflinks"));
-        if let (Some(disk), false) = (&target.disk, shares) {
-            *self.snapshot_state.layer.lock().unwrap_or_else(|p| p.into_inner()) = Some(disk.dir.clone());
+        if let Some(disk) = &target.disk {
+            let free = shares.then(|| crate::disk::space(&disk.dir).map(|s| s.free).ok()).flatten();
+            *self.snapshot_state.layer.lock().unwrap_or_else(|p| p.into_inner()) = Some((disk.dir.clone(), free));
         }
         let why = format!(
             "not run: the database is a clone of snapshot {} (drill {} restored this backup and passed, {})",
@@ -209,9 +211,14 @@ impl Drill<'_> {
 
     /// Before teardown: what the clone's own layer took on disk, into its record.
     pub(super) async fn measure_clone(&self) {
-        let Some(dir) = self.snapshot_state.layer.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        let Some((dir, free)) = self.snapshot_state.layer.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
         let Some(mut of) = self.events.record().and_then(|r| r.clone_of) else { return };
-        let bytes = tokio::task::spawn_blocking(move || crate::disk::usage(&dir)).await.unwrap_or_default();
+        let bytes = match free {
+            Some(before) => before.saturating_sub(crate::disk::space(&dir).map(|s| s.free).unwrap_or(before)),
+            None => tokio::task::spawn_blocking(move || crate::disk::usage(&dir)).await.unwrap_or_default(),
+        };
         of.layer_bytes = Some(bytes);
         self.events.emit(Event::Cloned(of));
     }

@@ -299,8 +299,9 @@ pub struct CloneOf {
     pub report: String,
     /// How its data checksums were verified when it was made.
     pub checksums: String,
-    /// What the clone's own layer took on disk when the drill ended (its writes, and the files
-    /// copied up to take them): not measured where it shares blocks with the snapshot.
+    /// What the clone's own layer took on disk when the drill ended: its files (an overlay's
+    /// writes and the files copied up to take them, a copy's), or how much its file system's
+    /// free space fell while it ran (a reflinked copy, whose files share the snapshot's blocks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_bytes: Option<u64>,
 }

@@ -276,3 +276,69 @@ fn snapshot_files(store: &Store) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
     files.sort();
     files
 }
+
+/// An XFS file system with reflinks in a file, loop-mounted for one test; unmounted on drop.
+struct Xfs {
+    mount: PathBuf,
+}
+
+impl Xfs {
+    fn new(scratch: &Scratch) -> Xfs {
+        let image = scratch.path("xfs.img");
+        let mount = scratch.path("xfs");
+        std::fs::create_dir_all(&mount).unwrap();
+        let sh = |script: &str| {
+            let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{script}: {} (this test needs root, loop devices and xfsprogs, which .ci/run installs)",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(&format!(
+            "truncate -s 2G '{0}' && mkfs.xfs -q -m reflink=1 '{0}' && mount -o loop '{0}' '{1}' && mkdir -m 1777 '{1}/tmp'",
+            image.display(),
+            mount.display()
+        ));
+        Xfs { mount }
+    }
+}
+
+impl Drop for Xfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+    }
+}
+
+/// Where the store's file system shares blocks (XFS with reflinks) and the targets' private
+/// folders are on it (TMPDIR), a clone is a reflinked copy: it takes disk for the blocks it
+/// writes, not for the tables it reads.
+#[test]
+fn a_clone_where_the_file_system_shares_blocks_takes_disk_for_its_writes_only() {
+    let store = Store::new();
+    let xfs = Xfs::new(&store.scratch);
+    let env = vec![
+        ("PGDRILL_SNAPSHOTS".to_owned(), xfs.mount.join("snapshots").display().to_string()),
+        ("TMPDIR".to_owned(), xfs.mount.join("tmp").display().to_string()),
+    ];
+    let plain = store.scenario("plur", 40, "");
+    let drill = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        store.scratch.drill_env(&plain, &args, &env)
+    };
+    let first = drill(&["--snapshot"]);
+    passed(&first);
+    let clone = drill(&["--reuse"]);
+    passed(&clone);
+    let layer = clone.record().target.as_ref().and_then(|t| t.data_layer.clone()).unwrap_or_default();
+    assert!(layer.starts_with("reflinks"), "{layer}\n{clone:?}");
+    let snapshot: u64 = crate::util::files_under(&xfs.mount.join("snapshots"))
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or_default())
+        .sum();
+    let written = clone.record().clone_of.as_ref().and_then(|c| c.layer_bytes).expect("measured");
+    // Every table was read by the checks; only what the server wrote (its WAL, hint bits) is new.
+    assert!(written * 10 < snapshot, "the clone took {written} bytes of a {snapshot}-byte snapshot\n{clone:?}");
+    let left: Vec<_> = std::fs::read_dir(xfs.mount.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "the clone's folder is removed: {left:?}");
+}
