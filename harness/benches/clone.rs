@@ -4,7 +4,10 @@
 //! and the disk each clone's own layer takes.
 //!
 //! `cargo bench --bench clone` (both sizes), or `PGDRILL_BENCH_SIZES=small`. The snapshots go
-//! to `target/bench-data/snapshots/`, emptied first.
+//! to `target/bench-data/snapshots/`, emptied first. With `PGDRILL_BENCH_REFLINK_DIR` naming a
+//! folder on a file system that shares blocks (XFS with reflinks, btrfs), the clones are drilled
+//! a second time with the store and the targets' folders (TMPDIR) there: reflinked clones
+//! beside the overlay's.
 
 #[path = "support/commands.rs"]
 mod commands;
@@ -39,15 +42,24 @@ fn main() {
         let _ = std::fs::remove_dir_all(&store);
         let scenario = scenario(&data, size, &plain);
         let report = |what: &str| data.join(format!("clone-report-{}-{what}", size.name));
-        let fresh = drill(&scenario, &store, &[], &report("fresh"));
-        let maker = drill(&scenario, &store, &["--snapshot"], &report("maker"));
-        let clones: Vec<DrillRecord> =
-            (0..CLONES).map(|i| drill(&scenario, &store, &["--reuse"], &report(&format!("clone-{i}")))).collect();
-        for clone in &clones {
-            assert!(clone.clone_of.is_some(), "not a clone: {}", report("clone").display());
+        let env = [("PGDRILL_SNAPSHOTS".to_owned(), store.display().to_string())];
+        let fresh = drill(&scenario, &env, &[], &report("fresh"));
+        let (maker, clones) = snapshot_and_clones(&scenario, &env, &report);
+        rows.push(print(size, &fresh, &maker, &clones, usage(&store)));
+        if let Ok(dir) = std::env::var("PGDRILL_BENCH_REFLINK_DIR") {
+            let (store, tmp) = (Path::new(&dir).join("snapshots"), Path::new(&dir).join("tmp"));
+            let _ = std::fs::remove_dir_all(&store);
+            std::fs::create_dir_all(&tmp).unwrap();
+            let env = [
+                ("PGDRILL_SNAPSHOTS".to_owned(), store.display().to_string()),
+                ("TMPDIR".to_owned(), tmp.display().to_string()),
+            ];
+            let report = |what: &str| report(&format!("reflink-{what}"));
+            let (maker, clones) = snapshot_and_clones(&scenario, &env, &report);
+            println!("\nthe same on {dir}, whose file system shares blocks:");
+            print(size, &fresh, &maker, &clones, usage(&store));
+            let _ = std::fs::remove_dir_all(&store);
         }
-        let kept = usage(&store);
-        rows.push(print(size, &fresh, &maker, &clones, kept));
     }
     if rows.len() == 2 {
         println!(
@@ -56,6 +68,21 @@ fn main() {
             rows[1].1 / rows[0].1
         );
     }
+}
+
+/// A drill that restores and keeps a snapshot, then [`CLONES`] drills that clone it.
+fn snapshot_and_clones(
+    scenario: &Path,
+    env: &[(String, String)],
+    report: &dyn Fn(&str) -> PathBuf,
+) -> (DrillRecord, Vec<DrillRecord>) {
+    let maker = drill(scenario, env, &["--snapshot"], &report("maker"));
+    let clones: Vec<DrillRecord> =
+        (0..CLONES).map(|i| drill(scenario, env, &["--reuse"], &report(&format!("clone-{i}")))).collect();
+    for clone in &clones {
+        assert!(clone.clone_of.is_some(), "not a clone: {}", report("clone-0").display());
+    }
+    (maker, clones)
 }
 
 /// Prints one dataset's results; returns (clone ready, fresh ready) in seconds.
@@ -127,12 +154,12 @@ fn scenario(data: &Path, size: &Size, plain: &Path) -> PathBuf {
 
 /// A drill of the release binary with the benchmark's snapshot store.
 #[expect(clippy::disallowed_methods, reason = "the benchmark's own thread, not async")]
-fn drill(scenario: &Path, store: &Path, args: &[&str], out: &Path) -> DrillRecord {
+fn drill(scenario: &Path, env: &[(String, String)], args: &[&str], out: &Path) -> DrillRecord {
     let _ = std::fs::remove_dir_all(out);
     let status = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
         .args(["run", &scenario.display().to_string(), "--out", &out.display().to_string()])
         .args(args)
-        .env("PGDRILL_SNAPSHOTS", store)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("PGDRILL_SNAPSHOT_BUDGET", "200GB")
         .stdout(Stdio::null())
         .status()
