@@ -422,8 +422,12 @@ impl Drill<'_> {
 
         // With snapshots, the backup's digest decides whether a snapshot serves: verify first.
         if self.snapshots.is_some() {
+            if let Some(cloned) = self.quick_clone(cleanup, &backup).await {
+                return cloned;
+            }
             let verified = self.phase(Phase::Verify, self.verify(&backup, Arc::default())).await?;
-            let key = match self.snapshot_key(&verified, &backup).await {
+            self.remember_digest(&backup, &verified.info.sha256);
+            let key = match self.snapshot_key(&verified.info.sha256, &backup).await {
                 Ok(key) => key,
                 Err(e) => {
                     self.phase(Phase::Provision, async { Err::<((), String), _>(e) }).await;

@@ -12,9 +12,9 @@ use super::{Cleanup, Drill, PhaseError};
 use crate::dump::DumpSummary;
 use crate::provision::{self, CloneFrom, Target};
 use crate::report::{CloneOf, Event, Phase};
+use crate::snapshot::digests;
 use crate::snapshot::{Held, Key, MIGRATIONS, Meta, Pending, Store};
-use crate::source::Backup;
-use crate::source::verify::Verified;
+use crate::source::{Backup, BackupInfo};
 
 /// What a drill does with snapshots: `pgdrill run --snapshot`, `--reuse`.
 #[derive(Debug, Clone)]
@@ -63,17 +63,19 @@ pub(super) struct State {
     pub layer: Mutex<Option<(std::path::PathBuf, Option<u64>)>>,
 }
 
-/// What the snapshot keeps of the restore, for a clone's checks: what a restore gives them.
+/// What the snapshot keeps of the restore, for a clone's checks: what a restore gives them,
+/// and what verify read of the backup.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Restored {
     database: String,
     dump: DumpSummary,
+    backup: Option<BackupInfo>,
 }
 
 impl Drill<'_> {
-    /// The key of this drill's restore of `verified`: `None` where there are no snapshots (a
-    /// target other than a container).
-    pub(super) async fn snapshot_key(&self, verified: &Verified, backup: &Backup) -> Result<Option<Key>, PhaseError> {
+    /// The key of this drill's restore of the backup whose sha256 is `sha256`: `None` where
+    /// there are no snapshots (a target other than a container).
+    pub(super) async fn snapshot_key(&self, sha256: &str, backup: &Backup) -> Result<Option<Key>, PhaseError> {
         let progress = |message: &str| self.progress(Phase::Provision, message, None, None);
         let major = crate::source::read::source_major(&backup.path);
         let Some(image_id) =
@@ -97,11 +99,50 @@ impl Drill<'_> {
             "globals_sha256": globals,
         });
         Ok(Some(Key {
-            backup_sha256: verified.info.sha256.clone(),
+            backup_sha256: sha256.to_owned(),
             image_id,
             restore: options.to_string(),
             migrations: MIGRATIONS.into(),
         }))
+    }
+
+    /// A clone without reading the backup again: when this very file was read whole before
+    /// (its sha256 remembered with its identity) and a snapshot of its restore serves. `None`
+    /// when the drill must verify the backup (and restore it or clone after all); else the
+    /// clone, as [`Drill::clone_of`] gives it.
+    pub(super) async fn quick_clone(
+        &self,
+        cleanup: &mut Cleanup,
+        backup: &Backup,
+    ) -> Option<Option<(Target, String, DumpSummary)>> {
+        let options = self.snapshots.as_ref().filter(|o| o.reuse)?;
+        let sha256 = digests::known(&options.store.dir, &backup.path)?;
+        let key = self.snapshot_key(&sha256, backup).await.ok()??;
+        let held = self.find_snapshot(&key)?;
+        let read: Option<Restored> = serde_json::from_value(held.meta.restored.clone()).ok();
+        let mut info = read.and_then(|r| r.backup).unwrap_or_default();
+        info.location = backup.location.clone();
+        info.size_bytes = backup.size;
+        info.modified = backup.modified;
+        info.sha256 = sha256.clone();
+        self.events.emit(Event::Backup(info));
+        let summary = format!(
+            "sha256 {}…, known: this very file (the same device, inode, size, modification and change times) was read whole before, and drill {} verified these bytes in full and restored them",
+            &sha256[..12.min(sha256.len())],
+            held.meta.drill_id
+        );
+        self.phase(Phase::Verify, async { Ok::<_, PhaseError>(((), summary)) }).await;
+        Some(self.clone_of(cleanup, backup, held).await)
+    }
+
+    /// Remembers the sha256 verify read of a local backup file, for [`Drill::quick_clone`].
+    pub(super) fn remember_digest(&self, backup: &Backup, sha256: &str) {
+        // A download lives as long as its drill: only a file of this machine is read again.
+        if let Some(options) = &self.snapshots
+            && !backup.path.starts_with(self.work_dir())
+        {
+            digests::remember(&options.store.dir, &backup.path, sha256);
+        }
     }
 
     /// The snapshot of `key` to clone, held, when the drill may reuse one and there is one.
@@ -184,7 +225,8 @@ impl Drill<'_> {
                     return Err(PhaseError::error(e));
                 }
             };
-            let restored = Restored { database: database.to_owned(), dump: dump.clone() };
+            let backup = self.events.record().and_then(|r| r.backup);
+            let restored = Restored { database: database.to_owned(), dump: dump.clone(), backup };
             let meta = Meta {
                 schema: String::new(),
                 id: key.id(),

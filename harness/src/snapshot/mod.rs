@@ -30,6 +30,8 @@ use time::OffsetDateTime;
 
 use crate::units::human_size;
 
+pub(crate) mod digests;
+
 /// The schema of `snapshot.json`.
 const SCHEMA: &str = "pgdrill/snapshot/v1";
 /// The budget when `PGDRILL_SNAPSHOT_BUDGET` does not say.

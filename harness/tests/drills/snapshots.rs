@@ -139,6 +139,8 @@ fn a_kept_snapshot_is_cloned_instead_of_restored_and_a_clones_writes_stay_its_ow
         assert!(clone.phase_error(phase).contains(&format!("a clone of snapshot {}", ids[0])), "{clone:?}");
     }
     assert_eq!(clone.phase(Phase::Migrate), PhaseStatus::Passed, "{clone:?}");
+    let verify = clone.phase_summary(Phase::Verify);
+    assert!(verify.contains("this very file") && verify.contains("read whole before"), "not read again: {verify}");
     assert!(clone.record().recovery.is_none(), "a clone measures no recovery");
     let layer = clone.record().target.as_ref().and_then(|t| t.data_layer.clone()).unwrap_or_default();
     assert!(layer.contains("overlay") || layer.contains("reflinks"), "{layer}");
