@@ -344,3 +344,19 @@ fn a_clone_where_the_file_system_shares_blocks_takes_disk_for_its_writes_only() 
     let left: Vec<_> = std::fs::read_dir(xfs.mount.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "the clone's folder is removed: {left:?}");
 }
+
+/// The `checksums` check stops a clone's server and reads its data with pg_checksums, through
+/// the clone's overlay, as it does a restore's (PostgreSQL 18's clusters have data checksums).
+#[test]
+fn pg_checksums_reads_a_clone_as_it_reads_a_restore() {
+    let store = Store::new();
+    let scenario = store.scenario("plur-18", 40, "[target]\nversion = 18\n[checks.checksums]");
+    let first = store.drill(&scenario, &["--snapshot"]);
+    passed(&first);
+    assert!(first.phase_summary(Phase::Snapshot).contains("every checksum matches"), "{first:?}");
+    let clone = store.drill(&scenario, &["--reuse"]);
+    passed(&clone);
+    assert!(clone.record().clone_of.is_some(), "{clone:?}");
+    let checksums = clone.record().checks.iter().find(|c| c.kind == "checksums").expect("the checksums check");
+    assert!(checksums.actual.contains("no bad checksum"), "{checksums:?}");
+}
