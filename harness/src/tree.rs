@@ -51,6 +51,21 @@ pub(crate) fn copy(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result
     Ok(())
 }
 
+/// Removes the folder `dir` and all it holds, also while another process removes it too (a
+/// drill's sweep and `pgdrill clean` beside it): each takes entries from under the other, so
+/// a removal that fails is tried again until the folder is gone.
+pub(crate) async fn remove(dir: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match tokio::fs::remove_dir_all(dir).await {
+            Ok(()) => return Ok(()),
+            Err(_) if !dir.exists() => return Ok(()),
+            Err(e) if tries >= 4 => return Err(e),
+            Err(_) => tries += 1,
+        }
+    }
+}
+
 /// Whether files in `dir` can share their blocks with a copy (`FICLONE`: XFS with reflinks,
 /// btrfs, bcachefs): tried on a file of one byte made there and removed.
 pub(crate) fn reflinks(dir: &Path) -> bool {

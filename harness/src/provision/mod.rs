@@ -600,7 +600,7 @@ pub(crate) async fn orphan_folders(dry_run: bool) -> Vec<PathBuf> {
         if ours && !owner.is_empty() && container::orphaned(&owner) {
             if !dry_run {
                 tracing::warn!("removing `{}`, left by a drill whose process is gone", entry.path().display());
-                let _ = tokio::fs::remove_dir_all(entry.path()).await;
+                let _ = crate::tree::remove(&entry.path()).await;
             }
             found.push(entry.path());
         }

@@ -78,7 +78,7 @@ impl Drop for Keeping {
         for name in self.recorded() {
             let _ = self.clean(&[&name]);
             for id in containers_labelled("org.pgdrill.kept.name", &name) {
-                let _ = Command::new("docker").args(["rm", "-f", &id]).stdout(Stdio::null()).status();
+                let _ = Command::new("docker").args(["rm", "-f", "-v", &id]).stdout(Stdio::null()).status();
             }
         }
     }
@@ -109,7 +109,11 @@ impl Unrelated {
 
 impl Drop for Unrelated {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.0]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -86,7 +86,7 @@ impl RunDir {
     pub(super) async fn remove(path: &Path) {
         if path.exists()
             && !path.join(crate::provision::kept::MARKER).exists()
-            && let Err(e) = tokio::fs::remove_dir_all(path).await
+            && let Err(e) = crate::tree::remove(path).await
         {
             tracing::warn!("cannot remove `{}`: {e}", path.display());
         }

@@ -41,7 +41,9 @@ pub(crate) async fn orphans(docker: &Docker, dry_run: bool) -> Result<Vec<String
         if !dry_run && let Some(id) = &summary.id {
             let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
             match docker.remove_container(id, Some(options)).await {
-                Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404 | 409, .. }) => {}
+                Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+                // Another pgdrill (a drill's own sweep) is removing it: said removed once it is.
+                Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => gone(docker, id).await,
                 Err(source) => return Err(TargetError::Docker { action: "remove a pgdrill container", source }),
             }
             if let Some(drill) = labels.get(DRILL_LABEL) {
@@ -52,6 +54,16 @@ pub(crate) async fn orphans(docker: &Docker, dry_run: bool) -> Result<Vec<String
         names.push(name.unwrap_or_else(|| summary.id.unwrap_or_default()));
     }
     Ok(names)
+}
+
+/// Waits (up to 30 s) until container `id`, whose removal another process started, is gone.
+async fn gone(docker: &Docker, id: &str) {
+    for _ in 0..150 {
+        if docker.inspect_container(id, None).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// Removes every container labelled with `drill_id`, and the drill's socket folder; returns how
