@@ -55,6 +55,17 @@ impl Store {
         (output.status.success(), text)
     }
 
+    /// A folder of PLUR's pending migrations and `013-*.sql` holding `sql`.
+    fn migrations(&self, name: &str, sql: &str) -> PathBuf {
+        let dir = self.scratch.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(root().join("fixtures/plur/pending-migrations")).unwrap().flatten() {
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+        std::fs::write(dir.join("013-this-drill.sql"), sql).unwrap();
+        dir
+    }
+
     /// The snapshots' folders in the store.
     fn ids(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
@@ -107,16 +118,10 @@ fn a_kept_snapshot_is_cloned_instead_of_restored_and_a_clones_writes_stay_its_ow
     assert!(ok && listed.contains(&ids[0]) && listed.contains("plur"), "{listed}");
 
     // Migrations that write, on a clone.
-    let migrations = store.scratch.path("migrations");
-    std::fs::create_dir_all(&migrations).unwrap();
-    for entry in std::fs::read_dir(root().join("fixtures/plur/pending-migrations")).unwrap().flatten() {
-        std::fs::copy(entry.path(), migrations.join(entry.file_name())).unwrap();
-    }
-    std::fs::write(
-        migrations.join("013-clone-writes.sql"),
+    let migrations = store.migrations(
+        "migrations",
         "UPDATE public.users SET email = 'changed-' || email;\nCREATE TABLE public.written_by_a_clone (x int);\n",
-    )
-    .unwrap();
+    );
     let migrating = store.scenario(
         "plur-migrating",
         40,
@@ -212,16 +217,10 @@ fn twenty_clones_side_by_side_see_only_their_own_writes() {
 
     let scenarios: Vec<PathBuf> = (0..CLONES)
         .map(|i| {
-            let migrations = store.scratch.path(&format!("migrations-{i}"));
-            std::fs::create_dir_all(&migrations).unwrap();
-            for entry in std::fs::read_dir(root().join("fixtures/plur/pending-migrations")).unwrap().flatten() {
-                std::fs::copy(entry.path(), migrations.join(entry.file_name())).unwrap();
-            }
-            std::fs::write(
-                migrations.join("013-mine.sql"),
-                format!("CREATE TABLE public.clone_{i} (x int);\nINSERT INTO public.clone_{i} VALUES ({i});\nUPDATE public.users SET display_name = 'clone {i}' WHERE id % {CLONES} = {i};\n"),
-            )
-            .unwrap();
+            let migrations = store.migrations(
+                &format!("migrations-{i}"),
+                &format!("CREATE TABLE public.clone_{i} (x int);\nINSERT INTO public.clone_{i} VALUES ({i});\nUPDATE public.users SET display_name = 'clone {i}' WHERE id % {CLONES} = {i};\n"),
+            );
             store.scenario(
                 &format!("gate-{i}"),
                 40,
