@@ -54,7 +54,7 @@ pub(crate) fn choose(spec: &ContainerSpec, backup_major: Option<u32>, physical: 
 }
 
 /// Makes sure `image` exists locally, building the project's own image when it is missing.
-/// `building` is told before a build starts (it takes about a minute).
+/// `building` is told before a build starts (it takes under a minute).
 pub(crate) async fn ensure(docker: &Docker, image: &str, building: impl FnOnce()) -> Result<ImageInfo, TargetError> {
     match inspect(docker, image).await? {
         Some(labels) => Ok(labels),

@@ -32,6 +32,22 @@ struct BarmanSource {
     before: i64,
 }
 
+/// The project's PostgreSQL 17 image with Barman in it (`ci/image/build` makes it for a tag
+/// ending in `-barman`; a drill's image carries no Barman): built here when missing, once for
+/// all the tests that ask at the same time (the builder waits on a lock of the tag's).
+fn barman_image() -> String {
+    let image = format!("{}-barman", pgdrill::scenario::project_image(17));
+    let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/image/build");
+    let output = Command::new("bash").arg(build).env("PGDRILL_IMAGE", &image).output().expect("run ci/image/build");
+    assert!(
+        output.status.success(),
+        "building {image}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    image
+}
+
 fn config(compression: &str, tar: bool) -> String {
     let tar = if tar { "backup_compression = gzip\nbackup_compression_format = tar\n" } else { "" };
     format!(
@@ -67,7 +83,7 @@ impl BarmanSource {
         let archive_command = format!("archive_command=cp %p {incoming}/%f.tmp && mv {incoming}/%f.tmp {incoming}/%f");
         let server = SourceServer::start(
             "barman",
-            &pgdrill::scenario::project_image(17),
+            &barman_image(),
             &["barman"],
             &[hba],
             &["hba_file=/etc/pgdrill-test-hba.conf", &archive_command],
@@ -215,7 +231,7 @@ fn a_barman_cloud_backup_in_object_storage_recovers_to_a_time() {
     }
     let server = SourceServer::start_in(
         "barman-cloud",
-        &pgdrill::scenario::project_image(17),
+        &barman_image(),
         (&[], &[hba], &["hba_file=/etc/pgdrill-test-hba.conf", &archive_command]),
         &options,
     );
