@@ -242,10 +242,11 @@ fn a_repository_of_its_own_drills_with_the_library_entry_point() {
     std::fs::create_dir_all(repo.join("tests")).expect("tests folder");
     std::fs::create_dir_all(repo.join("src")).expect("src folder");
     std::fs::create_dir_all(repo.join("scenarios/nightly")).expect("scenarios folder");
-    // The workspace's optimised crates and its lock file, so that the build shares this
-    // workspace's compiled dependencies (only the crate and pgdrill itself are compiled).
+    // The workspace's profiles (debug info, optimised crates) and its lock file, so that the
+    // build shares this workspace's compiled dependencies (only the crate and pgdrill itself are
+    // compiled): with another profile every dependency is compiled again.
     let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
-    let profile = &manifest[manifest.find("[profile.dev.package]").expect("the workspace's profile")..];
+    let profile = &manifest[manifest.find("[profile.dev]").expect("the workspace's profile")..];
     std::fs::write(
         repo.join("Cargo.toml"),
         format!(

@@ -72,7 +72,7 @@ pub(crate) fn timeline_of_history_name(name: &str) -> Option<u32> {
 pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
     let text = text.trim();
     let (clock, mut rest) = (text.get(..19)?, text.get(19..)?);
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let format = time::format_description::parse_borrowed::<2>("[year]-[month]-[day] [hour]:[minute]:[second]").ok()?;
     let mut at = PrimitiveDateTime::parse(clock, &format).ok()?;
     if let Some(fraction) = rest.strip_prefix('.') {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
