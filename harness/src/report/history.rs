@@ -1,6 +1,10 @@
 //! The history of a scenario's drills: `reports/<scenario>/history.jsonl`, one line per drill,
 //! appended after its reports are written. The next drill's report compares itself with the
-//! last line, and draws the recovery time of the past ones.
+//! last drill of the same scenario, and draws the recovery time of the past ones.
+//!
+//! Each line names its scenario: with `--out`, the history is the folder above the report, which
+//! drills of several scenarios may share, and a drill compares itself only with its own
+//! scenario's (lines written before they named one are not compared with anything).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,6 +19,9 @@ use crate::check::Verdict;
 /// One past drill, as the history keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
+    /// The scenario's name (empty in lines written before the history named it).
+    #[serde(default)]
+    pub scenario: String,
     pub drill_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
@@ -42,6 +49,9 @@ pub struct HistoryEntry {
     pub report_dir: String,
     /// sha256 of the drill's MANIFEST.sha256, which holds the digest of every report file.
     pub manifest_sha256: String,
+    /// Append-only tables' key ranges, fingerprinted, that this drill proved or first recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trails: Vec<crate::fingerprint::TableFingerprint>,
     /// The drill whose restore this drill's database is a clone of (no recovery was measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_of: Option<String>,
@@ -51,6 +61,7 @@ impl HistoryEntry {
     pub fn of(record: &DrillRecord, report_dir: &Path, manifest_sha256: String) -> Self {
         let (passed, not_passed) = record.check_counts();
         HistoryEntry {
+            scenario: record.scenario.name.clone(),
             drill_id: record.drill_id.clone(),
             started_at: record.started_at,
             verdict: record.verdict.as_str().to_owned(),
@@ -74,6 +85,7 @@ impl HistoryEntry {
             scenario_sha256: record.scenario.sha256.clone(),
             report_dir: report_dir.display().to_string(),
             manifest_sha256,
+            trails: record.checks.iter().filter_map(|c| c.trail.clone()).collect(),
             clone_of: record.clone_of.as_ref().map(|c| c.drill_id.clone()),
         }
     }
@@ -94,10 +106,69 @@ pub fn read(path: &Path) -> Vec<HistoryEntry> {
         .collect()
 }
 
+/// The past drills of `scenario` in the history at `path`, oldest first.
+pub fn of_scenario(path: &Path, scenario: &str) -> Vec<HistoryEntry> {
+    read(path).into_iter().filter(|e| e.scenario == scenario).collect()
+}
+
+/// Each append-only table's latest trail in `past` (oldest first), with the drill that kept it.
+pub fn trails(past: &[HistoryEntry]) -> crate::fingerprint::Trails {
+    let mut trails = crate::fingerprint::Trails::new();
+    for entry in past.iter().rev() {
+        for fingerprint in &entry.trails {
+            trails.entry(fingerprint.table.clone()).or_insert_with(|| crate::fingerprint::Trail {
+                drill_id: entry.drill_id.clone(),
+                started_at: entry.started_at,
+                fingerprint: fingerprint.clone(),
+            });
+        }
+    }
+    trails
+}
+
 pub fn append(path: &Path, entry: &HistoryEntry) -> Result<(), ReportError> {
     let err = |source| ReportError { path: path.to_owned(), source };
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
     let mut line = serde_json::to_string(entry).unwrap_or_default();
     line.push('\n');
     file.write_all(line.as_bytes()).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::super::{DrillRecord, ScenarioInfo, finish, write_all};
+
+    fn drill(scenario: &str, file_sha256: &str) -> DrillRecord {
+        let info = ScenarioInfo { name: scenario.into(), sha256: file_sha256.repeat(64), ..ScenarioInfo::default() };
+        let mut record =
+            DrillRecord::new(format!("{scenario}-{file_sha256}"), info, Default::default(), OffsetDateTime::now_utc());
+        finish(&mut record, OffsetDateTime::now_utc(), false);
+        record
+    }
+
+    /// Drills of two scenarios written with `--out` to sibling folders share a history file; each
+    /// compares itself only with its own scenario's drills, and says when its file changed.
+    #[test]
+    fn a_drill_compares_only_with_drills_of_its_own_scenario() {
+        let root = tempfile::tempdir().unwrap();
+        let report = |name: &str| std::fs::read_to_string(root.path().join(name).join("report.md")).unwrap();
+        write_all(&drill("big", "a"), &root.path().join("big")).unwrap();
+        write_all(&drill("pitr", "b"), &root.path().join("pitr")).unwrap();
+        assert!(report("pitr").contains("This is the first drill of this scenario"), "{}", report("pitr"));
+        write_all(&drill("pitr", "c"), &root.path().join("pitr-2")).unwrap();
+        let second = report("pitr-2");
+        assert!(second.contains("(`pitr-b`)") && !second.contains("big-a"), "{second}");
+        assert!(
+            second.contains(
+                "The scenario file changed since the previous drill (sha256 `bbbbbbbbbbbb…` then, `cccccccccccc…` now)"
+            ),
+            "{second}"
+        );
+        let history = super::read(&root.path().join("history.jsonl"));
+        let named: Vec<&str> = history.iter().map(|e| e.scenario.as_str()).collect();
+        assert_eq!(named, ["big", "pitr", "pitr"]);
+        assert_eq!(super::of_scenario(&root.path().join("history.jsonl"), "big").len(), 1);
+    }
 }

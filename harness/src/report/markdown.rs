@@ -647,7 +647,13 @@ fn since_previous(out: &mut String, r: &DrillRecord, previous: Option<&HistoryEn
         let _ = writeln!(out, "Passing again: {}.\n", fixed.iter().map(|i| code(i)).collect::<Vec<_>>().join(", "));
     }
     if p.scenario_sha256 != r.scenario.sha256 {
-        out.push_str("The scenario file changed since the previous drill.\n\n");
+        let short = |sha: &str| sha.get(..12).unwrap_or(sha).to_owned();
+        let _ = writeln!(
+            out,
+            "The scenario file changed since the previous drill (sha256 `{}…` then, `{}…` now): the two drills may not check the same things.\n",
+            short(&p.scenario_sha256),
+            short(&r.scenario.sha256)
+        );
     }
     if !p.backup_sha256.is_empty() && r.backup.as_ref().is_some_and(|b| b.sha256 == p.backup_sha256) {
         out.push_str("The backup is the same file as last time (same sha256): no newer backup was drilled.\n\n");

@@ -666,7 +666,7 @@ pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, Report
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
     let history_path = history::path_for(dir);
-    let past = history::read(&history_path);
+    let past = history::of_scenario(&history_path, &record.scenario.name);
     let paths = ReportPaths {
         dir: dir.to_owned(),
         junit: dir.join("junit.xml"),
