@@ -30,6 +30,7 @@ mod check;
 pub mod deadline;
 pub mod disk;
 mod field;
+pub mod fingerprint;
 mod init;
 mod journal;
 mod listing;

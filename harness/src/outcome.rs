@@ -51,6 +51,10 @@ pub struct CheckResult {
     pub evidence: String,
     #[serde(with = "crate::units::duration_ms", rename = "duration_ms")]
     pub duration: Duration,
+    /// An append-only table's key ranges, fingerprinted, for the history to keep and the next
+    /// drill to compare (`check::append_only` with `key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail: Option<crate::fingerprint::TableFingerprint>,
 }
 
 impl CheckResult {
@@ -68,6 +72,7 @@ impl CheckResult {
                 message: String::new(),
                 evidence: String::new(),
                 duration: Duration::ZERO,
+                trail: None,
             },
             started,
         }
@@ -85,6 +90,7 @@ impl CheckResult {
             message: format!("not run: {reason}"),
             evidence: String::new(),
             duration: Duration::ZERO,
+            trail: None,
         }
     }
 }

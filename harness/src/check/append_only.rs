@@ -8,6 +8,8 @@
 //! role = "caracal_audit_writer"
 //! insert = "INSERT INTO public.audit_events (actor, action, created_at) VALUES ('drill', 'probe', now())"
 //! triggers = ["audit_events_immutable"]   # immutability triggers that must be present and enabled
+//! key = "id"                               # the column the trail grows along: every row of the
+//!                                          # previous drill's backup must still be here (below)
 //! settings = { "caracal.zone_id" = "..." } # session settings the writer sets (SET LOCAL), e.g.
 //!                                          # the tenant a row-level security WITH CHECK reads
 //! probe = { zone_id = "..." }              # values for a probe row (below), else made up
@@ -29,6 +31,11 @@
 //! (`check::as_app`): with the backup's settings for that role, as its sessions would.
 //! A listed trigger protects only when it fires in ordinary sessions: enabled (`O`) or
 //! `ENABLE ALWAYS` (`A`); `ENABLE REPLICA` (`R`) and disabled (`D`) fail.
+//!
+//! With `key`, the check also proves the trail only grew between the backups drilled
+//! ([`trail`]): the history keeps the table's rows fingerprinted by ranges of the key, and
+//! each drill fingerprints the same ranges again; one that lost, changed or gained a row fails,
+//! naming the range.
 
 use std::time::Instant;
 
@@ -44,6 +51,7 @@ use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_literal};
 use crate::sqlstate::Probe;
 
 mod judge;
+mod trail;
 pub(crate) use judge::{Attempt, Judged, Operation, judge, judge_insert};
 
 pub(crate) const KIND: &str = "append_only";
@@ -69,6 +77,11 @@ pub(crate) struct Config {
     /// DELETE at, read as each column's type: `{ tenant_id = "..." }` (default: made up).
     #[serde(default)]
     pub probe: super::probe::ProbeValues,
+    /// The column the trail grows along (NOT NULL, an integer, numeric, date, timestamp or
+    /// uuid): each drill proves every row the previous drill's backup held is still here,
+    /// unchanged.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +93,7 @@ pub struct Spec {
     pub settings: super::Settings,
     pub trusted: Vec<Trusted>,
     pub probe: super::probe::ProbeValues,
+    pub key: Option<String>,
 }
 
 /// An UPDATE, DELETE or TRUNCATE the role holds the privilege for and that was refused all the
@@ -116,6 +130,7 @@ impl Kind for Spec {
             settings: config.settings,
             trusted: Trusted::resolve(config.trusted)?,
             probe: config.probe,
+            key: config.key,
         })
     }
 
@@ -147,6 +162,20 @@ impl Kind for Spec {
         };
         if !self.triggers.is_empty() {
             results.push(self.trigger_check(ctx).await);
+        }
+        if let Some(key) = &self.key {
+            match trail::check(self, ctx, key, started).await {
+                trail::Found::First(kept) => {
+                    if let Some(first) = results.first_mut() {
+                        first.message.push_str(&format!(
+                            " (the trail's {} rows are kept by ranges of `{key}` for the next drill to compare: this is the first)",
+                            kept.rows
+                        ));
+                        first.trail = Some(kept);
+                    }
+                }
+                trail::Found::Compared(result) | trail::Found::Error(result) => results.push(result),
+            }
         }
         Ok(results)
     }

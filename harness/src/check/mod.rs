@@ -13,9 +13,11 @@
 pub(crate) mod amcheck;
 pub(crate) mod append_only;
 mod as_app;
+pub(crate) mod canary;
 pub(crate) mod checksums;
 pub(crate) mod collations;
 pub(crate) mod extensions;
+pub(crate) mod fingerprints;
 pub(crate) mod graphs;
 pub(crate) mod indexes;
 pub(crate) mod loophole;
@@ -49,7 +51,7 @@ use crate::dump::DumpSummary;
 use crate::field::{FieldError, OneOrMany};
 
 pub(crate) use crate::outcome::{CheckResult, CheckResultBuilder, Verdict};
-pub(crate) use phase::run_all;
+pub(crate) use phase::{Inputs, run_all};
 
 /// What every check kind is: its file implements this for its resolved `Spec`.
 pub(crate) trait Kind: Sized {
@@ -141,6 +143,8 @@ pub struct CheckContext<'a> {
     /// The restored database's name on the target.
     pub database: &'a str,
     pub redactor: &'a crate::secret::Redactor,
+    /// Append-only tables' key ranges as the scenario's last drills recorded them.
+    pub trails: &'a crate::fingerprint::Trails,
 }
 
 /// What resolving a check's configuration may need from its scenario.
@@ -308,6 +312,8 @@ kinds! {
     Extensions => extensions,
     SchemaVersion => schema_version,
     RowCounts => row_counts,
+    Fingerprints => fingerprints,
+    Canary => canary,
     Indexes => indexes,
     Rls => rls,
     AppendOnly => append_only,

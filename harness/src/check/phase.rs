@@ -25,17 +25,25 @@ pub(crate) enum ChecksError {
 
 /// Runs `checks` on `database`, handing each result to `on_result` and telling `on_done` after
 /// each check; returns the phase's summary, or why it failed.
+/// What the checks read: the restored database, what the dump held, and what the scenario's
+/// past drills recorded.
+pub(crate) struct Inputs<'a> {
+    pub target: &'a Target,
+    pub database: &'a str,
+    pub dump: &'a DumpSummary,
+    pub redactor: &'a Redactor,
+    pub trails: &'a crate::fingerprint::Trails,
+}
+
 pub(crate) async fn run_all(
     checks: &[CheckSpec],
-    target: &Target,
-    database: &str,
-    dump: &DumpSummary,
-    redactor: &Redactor,
+    inputs: Inputs<'_>,
     on_result: &(dyn Fn(CheckResult) + Send + Sync),
     on_done: &(dyn Fn() + Send + Sync),
 ) -> Result<String, ChecksError> {
+    let Inputs { target, database, dump, redactor, trails } = inputs;
     let pool = target.pool(database, CHECKS_AT_ONCE as u32 + 1, redactor).await?;
-    let ctx = CheckContext { pool: &pool, dump, target, database, redactor };
+    let ctx = CheckContext { pool: &pool, dump, target, database, redactor, trails };
     let (mut passed, mut total, mut errors) = (0, 0, 0);
     // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
     // always progresses.

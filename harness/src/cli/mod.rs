@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use clap::{Parser, Subcommand};
 
+mod fingerprint;
 mod snapshots;
 use tabled::builder::Builder;
 use tabled::settings::Style;
@@ -208,6 +209,13 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "reports", requires = "from_drill")]
         reports: PathBuf,
     },
+    /// Fingerprint a source database's tables (their content, not only their rows), in the
+    /// snapshot of a dump, for drills to compare its restore with (`[checks.fingerprints]`).
+    ///
+    /// With `--dump FILE`, pg_dump makes the dump in the very snapshot the fingerprints are
+    /// taken in; with `--snapshot ID`, the fingerprints are taken in a snapshot another session
+    /// exported for its own `pg_dump --snapshot ID`.
+    Fingerprint(fingerprint::Args),
     /// Write a scenario from a backup: the checks the backup itself implies.
     ///
     /// Restores the backup into a throwaway target as a drill does, reads what the restore holds
@@ -366,6 +374,7 @@ async fn main() -> ExitCode {
             init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version }).await
         }
         Command::Validate { scenarios } => validate(&scenarios),
+        Command::Fingerprint(args) => Exit::pass_if(fingerprint::run(args).await).into(),
         Command::Report(ReportCommand::Merge { dirs, output }) => merge(&dirs, &output),
         Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
         Command::Schema => {

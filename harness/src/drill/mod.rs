@@ -208,6 +208,10 @@ pub async fn run(
                 // A baseline or `init` reads a restore of its own, and keeps none.
                 snapshots: snapshot::options(options.snapshots.as_ref(), scenario.snapshot).filter(|_| !capturing),
                 snapshot_state: Default::default(),
+                trails: report::history::trails(&report::history::of_scenario(
+                    &history_path(options, &scenario.name),
+                    &scenario.name,
+                )),
             };
             drill.run(options, cancel).await
         }
@@ -237,6 +241,14 @@ fn unusable_scenario_info(path: &Path) -> ScenarioInfo {
         tags: Vec::new(),
         trusted: None,
         objectives: Default::default(),
+    }
+}
+
+/// The history file the drill's reports will be appended to.
+fn history_path(options: &DrillOptions, scenario: &str) -> PathBuf {
+    match &options.out_dir {
+        Some(dir) => report::history::path_for(dir),
+        None => options.reports_root.join(scenario).join("history.jsonl"),
     }
 }
 
@@ -296,6 +308,8 @@ struct Drill<'a> {
     snapshots: Option<SnapshotOptions>,
     /// The snapshot it makes, the one it clones.
     snapshot_state: snapshot::State,
+    /// Append-only tables' key ranges, as the scenario's history last recorded them.
+    trails: crate::fingerprint::Trails,
 }
 
 impl Drill<'_> {
@@ -728,10 +742,9 @@ impl Drill<'_> {
         let on_done = || {
             self.checks_done.fetch_add(1, Ordering::Relaxed);
         };
+        let inputs = check::Inputs { target, database, dump, redactor: &self.redactor, trails: &self.trails };
         let summary =
-            check::run_all(&self.scenario.checks, target, database, dump, &self.redactor, &on_result, &on_done)
-                .await
-                .map_err(PhaseError::error)?;
+            check::run_all(&self.scenario.checks, inputs, &on_result, &on_done).await.map_err(PhaseError::error)?;
         Ok(((), summary))
     }
 

@@ -302,6 +302,7 @@ impl Inspect for Inspector {
                 target,
                 database: &database,
                 redactor: restored.redactor,
+                trails: &Default::default(),
             };
             // Side by side, as a drill runs checks (each needs at most two connections).
             let mut pending = Vec::new();

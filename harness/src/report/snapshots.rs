@@ -28,6 +28,7 @@ fn check(kind: &str, object: &str, verdict: Verdict, expected: &str, actual: &st
         message: message.into(),
         evidence: "SELECT count(*) FROM public.users".into(),
         duration: Duration::from_millis(12),
+        trail: None,
     }
 }
 

@@ -11,6 +11,7 @@ mod catalog;
 mod chains;
 mod ci_files;
 mod faults;
+mod fingerprints;
 mod fixtures;
 mod formats;
 mod hostile;

@@ -1,0 +1,177 @@
+//! An audit trail only grows: with `key` set, the drill fingerprints the table by ranges of that
+//! key ([`crate::fingerprint`]) and the history keeps them; the next drill of the scenario
+//! fingerprints the same ranges of its own restore, and every one must hold the same rows with
+//! the same values. A row deleted, changed or slipped in among the old ones fails, naming its
+//! range; rows past the last range are new, and become the next range.
+//!
+//! The ranges are kept only when the comparison passed (or when there was nothing yet to compare
+//! with), so a trail that was cut once keeps failing against the last one proven whole.
+
+use std::time::Instant;
+
+use sqlx::Connection;
+
+use super::{KIND, Spec};
+use crate::check::{CheckContext, CheckResult};
+use crate::fingerprint::{self, Described, FingerprintError, RangeFingerprint, TableFingerprint, Trail};
+
+/// Ranges the first drill splits the table into.
+const FIRST_RANGES: u32 = 16;
+
+/// What the trail part of the check found.
+pub(super) enum Found {
+    /// Nothing to compare with yet: the ranges to keep.
+    First(TableFingerprint),
+    /// The comparison with the previous drill's ranges.
+    Compared(CheckResult),
+    /// It could not run.
+    Error(CheckResult),
+}
+
+pub(super) async fn check(spec: &Spec, ctx: &CheckContext<'_>, key: &str, started: Instant) -> Found {
+    let object = format!("{} rows of the previous backups", spec.table);
+    let previous = ctx.trails.get(&spec.table.to_string());
+    let build = || {
+        let expected = match previous {
+            Some(p) => format!(
+                "the {} rows with {} the drill `{}` recorded, unchanged",
+                p.fingerprint.rows,
+                key_span(&p.fingerprint),
+                p.drill_id
+            ),
+            None => "nothing to compare with yet".into(),
+        };
+        CheckResult::build(KIND, object.clone(), started).expected(expected)
+    };
+    match measure(spec, ctx, key, previous).await {
+        Err(e) => Found::Error(build().error(format!("cannot fingerprint the trail of `{}`: {e}", spec.table))),
+        Ok((described, now)) => match previous {
+            None => Found::First(now),
+            Some(p) => Found::Compared(compare(build().evidence(evidence(&described)), p, now)),
+        },
+    }
+}
+
+/// The ranges of the previous trail again, and one more for the rows past its end; or, the
+/// first time, the table in [`FIRST_RANGES`] ranges.
+async fn measure(
+    spec: &Spec,
+    ctx: &CheckContext<'_>,
+    key: &str,
+    previous: Option<&Trail>,
+) -> Result<(Described, TableFingerprint), FingerprintError> {
+    let sql = |e: sqlx::Error| FingerprintError::Sql {
+        what: "cannot read the restored database".into(),
+        message: crate::pg::describe_sql_error(&e),
+    };
+    let mut conn = ctx.pool.acquire().await.map_err(sql)?;
+    let mut tx = conn.begin().await.map_err(sql)?;
+    fingerprint::in_settings(&mut tx).await?;
+    let columns: Option<Vec<String>> = previous.map(|p| p.fingerprint.columns.iter().map(|c| c.name.clone()).collect());
+    let described = fingerprint::describe(&mut tx, &spec.table, columns.as_deref(), Some(key)).await?;
+    let mut spans: Vec<(Option<String>, Option<String>)> = match previous {
+        Some(p) => p.fingerprint.ranges.iter().map(|r| (r.after.clone(), r.upto.clone())).collect(),
+        None => {
+            let bounds = fingerprint::bounds(&mut tx, &described, FIRST_RANGES).await?;
+            let mut after = None;
+            bounds
+                .into_iter()
+                .map(|upto| {
+                    let span = (after.clone(), Some(upto.clone()));
+                    after = Some(upto);
+                    span
+                })
+                .collect()
+        }
+    };
+    if let Some(p) = previous {
+        let end = p.fingerprint.ranges.last().and_then(|r| r.upto.clone());
+        let past_end = fingerprint::fingerprint_range(&mut tx, &described, end.as_deref(), None).await?;
+        if past_end.rows > 0 {
+            let newest = fingerprint::bounds(&mut tx, &described, 1).await?.pop();
+            spans.push((end, newest));
+        }
+    }
+    let mut ranges = Vec::new();
+    for (after, upto) in &spans {
+        ranges.push(fingerprint::fingerprint_range(&mut tx, &described, after.as_deref(), upto.as_deref()).await?);
+    }
+    let _ = tx.rollback().await;
+    let now = TableFingerprint::new(
+        spec.table.to_string(),
+        described.columns.clone(),
+        Some(described.key.as_ref().map(|k| k.name.clone()).unwrap_or_else(|| key.to_owned())),
+        ranges,
+        None,
+    );
+    Ok((described, now))
+}
+
+/// The previous ranges against this restore's; the trail to keep when they all hold.
+fn compare(build: crate::outcome::CheckResultBuilder, previous: &Trail, now: TableFingerprint) -> CheckResult {
+    let old = &previous.fingerprint;
+    let key = old.key.as_deref();
+    let differing: Vec<String> = old
+        .ranges
+        .iter()
+        .zip(&now.ranges)
+        .filter(|(before, after)| !before.same_as(after))
+        .map(|(before, after)| difference(before, after, key))
+        .collect();
+    let added = now.ranges.len().saturating_sub(old.ranges.len());
+    let new_rows: u64 = now.ranges[old.ranges.len().min(now.ranges.len())..].iter().map(|r| r.rows).sum();
+    let kept_rows: u64 = now.ranges.iter().take(old.ranges.len()).map(|r| r.rows).sum();
+    let actual = format!("{kept_rows} rows in the recorded ranges, {new_rows} new in {added} new range(s)");
+    let build = build.actual(actual);
+    if differing.is_empty() {
+        let mut result = build.verdict(
+            true,
+            format!(
+                "every row of `{}` the drill `{}` recorded is here, unchanged ({} ranges), and {new_rows} rows were appended since",
+                now.table,
+                previous.drill_id,
+                old.ranges.len()
+            ),
+        );
+        result.trail = Some(now);
+        return result;
+    }
+    build.verdict(
+        false,
+        format!(
+            "`{}` is not the trail the drill `{}` recorded: rows were deleted, changed or inserted among the old ones: {}",
+            now.table,
+            previous.drill_id,
+            differing.join("; ")
+        ),
+    )
+}
+
+fn difference(before: &RangeFingerprint, after: &RangeFingerprint, key: Option<&str>) -> String {
+    let what = match after.rows.cmp(&before.rows) {
+        std::cmp::Ordering::Less => format!("{} of its {} rows are gone", before.rows - after.rows, before.rows),
+        std::cmp::Ordering::Greater => format!("{} rows more than its {}", after.rows - before.rows, before.rows),
+        std::cmp::Ordering::Equal => format!("its {} rows hold other values", before.rows),
+    };
+    format!("{}: {what}", before.describe(key))
+}
+
+/// `id <= 4096` for the span the ranges cover.
+fn key_span(trail: &TableFingerprint) -> String {
+    let key = trail.key.as_deref().unwrap_or("key");
+    match trail.ranges.last().and_then(|r| r.upto.as_deref()) {
+        Some(end) => format!("{key} <= {end}"),
+        None => format!("any {key}"),
+    }
+}
+
+/// How a range is fingerprinted, as a reader can run it again.
+fn evidence(described: &Described) -> String {
+    let settings: Vec<String> =
+        fingerprint::SETTINGS.iter().map(|(k, v)| format!("SET {k} = {}", crate::pg::quote_literal(v))).collect();
+    format!(
+        "{};\n{}\n-- once per key range, $1 and $2 its bounds",
+        settings.join("; "),
+        described.range_sql(true, true)
+    )
+}

@@ -1,0 +1,131 @@
+//! `canary`: a row the source holds on purpose, with values only its owners know, comes back
+//! exactly.
+//!
+//! ```toml
+//! [[checks.canary]]
+//! table = "public.settings"
+//! row = { key = "pgdrill-canary" }            # the columns that pick it: exactly one row
+//! expect = { value = "7f3a9c 2026-11-01" }    # each column's value, as text, exactly
+//! ```
+//!
+//! Values are read as text with the fingerprints' pinned settings ([`crate::fingerprint::SETTINGS`]:
+//! ISO dates in UTC, every float digit, hex bytea), so a timestamp is written
+//! `2026-11-01 09:00:00+00`. No row, two rows, or one value that differs fails; a table that is
+//! a view now fails.
+
+use std::time::Instant;
+
+use serde::Deserialize;
+use sqlx::Connection;
+
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
+use crate::field::FieldError;
+use crate::fingerprint::{self, FingerprintError};
+use crate::pg::{QualifiedName, quote_ident};
+
+pub(crate) const KIND: &str = "canary";
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "CanaryCheck")]
+pub(crate) struct Config {
+    pub table: String,
+    /// Column to value: the columns that pick the canary row.
+    pub row: std::collections::BTreeMap<String, String>,
+    /// Column to value: what each must read, as text.
+    pub expect: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub table: QualifiedName,
+    pub row: Vec<(String, String)>,
+    pub expect: Vec<(String, String)>,
+}
+
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str = "a canary row the source holds on purpose comes back with exactly its values";
+    type Config = Config;
+
+    fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
+        let table = QualifiedName::parse(&config.table).map_err(FieldError::unplaced)?;
+        if config.row.is_empty() || config.expect.is_empty() {
+            return Err(FieldError::unplaced(
+                "a canary needs `row` (the columns that pick it) and `expect` (the values it must hold)",
+            ));
+        }
+        Ok(Spec { table, row: config.row.into_iter().collect(), expect: config.expect.into_iter().collect() })
+    }
+
+    fn label(&self) -> String {
+        let picked: Vec<String> = self.row.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        format!("{} ({})", self.table, picked.join(", "))
+    }
+
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
+        let started = Instant::now();
+        let mut conn = ctx.pool.acquire().await.or_check("cannot connect to the restored database")?;
+        let mut tx = conn.begin().await.or_check("cannot begin a transaction")?;
+        fingerprint::in_settings(&mut tx).await.map_err(|e| CheckError::new(e.to_string()))?;
+        let expected: Vec<String> = self.expect.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let build = || CheckResult::build(KIND, self.label(), started).expected(expected.join(", "));
+        let picks: Vec<String> = self.row.iter().map(|(k, _)| k.clone()).collect();
+        let reads: Vec<String> = self.expect.iter().map(|(k, _)| k.clone()).collect();
+        let all: Vec<String> = picks.iter().chain(&reads).cloned().collect();
+        let described = match fingerprint::describe(&mut tx, &self.table, Some(&all), None).await {
+            Ok(d) => d,
+            Err(e @ FingerprintError::Sql { .. }) => return Err(CheckError::new(e.to_string())),
+            Err(e) => return Ok(vec![build().actual("no canary").verdict(false, e.to_string())]),
+        };
+        let conditions: Vec<String> = described.columns[..picks.len()]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("t.{} = CAST(${} AS {})", quote_ident(&c.name), i + 1, c.type_name))
+            .collect();
+        let selected: Vec<String> = reads.iter().map(|c| format!("t.{}::pg_catalog.text", quote_ident(c))).collect();
+        let sql = format!(
+            "SELECT ARRAY[{}]::pg_catalog.text[] FROM {} AS t WHERE {} LIMIT 2",
+            selected.join(", "),
+            self.table.sql(),
+            conditions.join(" AND ")
+        );
+        let values: Vec<&str> = self.row.iter().map(|(_, v)| v.as_str()).collect();
+        let build = || build().evidence(super::bind_evidence(&sql, &values));
+        let mut query = sqlx::query_scalar::<_, Vec<Option<String>>>(&sql);
+        for value in &values {
+            query = query.bind(*value);
+        }
+        let rows = query.fetch_all(&mut *tx).await.or_check("cannot read the canary row")?;
+        let _ = tx.rollback().await;
+        let result = match rows.as_slice() {
+            [] => {
+                build().actual("no such row").verdict(false, format!("the canary row of `{}` is missing", self.table))
+            }
+            [_, _, ..] => build()
+                .actual("several rows")
+                .verdict(false, format!("more than one row of `{}` matches the canary's `row`", self.table)),
+            [found] => {
+                let read: Vec<String> =
+                    reads.iter().zip(found).map(|(k, v)| format!("{k} = {}", v.as_deref().unwrap_or("NULL"))).collect();
+                let differs: Vec<String> = self
+                    .expect
+                    .iter()
+                    .zip(found)
+                    .filter(|((_, want), have)| have.as_deref() != Some(want.as_str()))
+                    .map(|((k, want), have)| {
+                        format!("`{k}` reads `{}`, not `{want}`", have.as_deref().unwrap_or("NULL"))
+                    })
+                    .collect();
+                let ok = differs.is_empty();
+                let message = if ok {
+                    format!("the canary row of `{}` came back exactly", self.table)
+                } else {
+                    format!("the canary row of `{}` changed: {}", self.table, differs.join("; "))
+                };
+                build().actual(read.join(", ")).verdict(ok, message)
+            }
+        };
+        Ok(vec![result])
+    }
+}

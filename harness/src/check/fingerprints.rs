@@ -1,0 +1,196 @@
+//! `fingerprints`: every table holds the very rows the source held when the backup was taken,
+//! value for value, not only as many.
+//!
+//! ```toml
+//! [checks.fingerprints]
+//! file = "backups/plur.fingerprint.json"   # `pgdrill fingerprint` on the source, in the
+//!                                          # backup's snapshot (`--dump`, or `--snapshot ID`)
+//! tables = ["public.engrams"]              # only these (default: every table of the file)
+//! ```
+//!
+//! Each table of the file is fingerprinted again on the restore ([`crate::fingerprint`]): the
+//! same columns, the same key ranges, the same pinned settings; a table whose rows or digest
+//! differ fails, naming each key range that differs. A table that is missing, is a view now, or
+//! lost a column fails; a query that cannot run errs. A file that fingerprints only a sample of a
+//! table's key ranges is compared on that sample, and the result says so.
+
+use std::time::Instant;
+
+use serde::Deserialize;
+use sqlx::Connection;
+
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
+use crate::field::{FieldError, Spanned};
+use crate::fingerprint::{self, Described, FingerprintError, FingerprintFile, RangeFingerprint, TableFingerprint};
+use crate::pg::QualifiedName;
+
+pub(crate) const KIND: &str = "fingerprints";
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "FingerprintsCheck")]
+pub(crate) struct Config {
+    /// The fingerprint file `pgdrill fingerprint` wrote on the source, in the backup's snapshot.
+    pub file: Spanned<String>,
+    /// Compare only these tables (default: every table the file fingerprints).
+    #[serde(default)]
+    pub tables: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub file: std::path::PathBuf,
+    pub tables: Vec<TableFingerprint>,
+}
+
+impl Kind for Spec {
+    const NAME: &'static str = KIND;
+    const PROVES: &'static str =
+        "tables hold the very rows the source held when the backup was taken, value for value (content fingerprints)";
+    type Config = Config;
+
+    fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
+        let path = ctx.base.join(config.file.get_ref());
+        let file = FingerprintFile::load(&path)
+            .map_err(|e| FieldError::new(config.file.span(), crate::error::error_chain(&e)))?;
+        let tables = match config.tables {
+            None => file.tables,
+            Some(wanted) => {
+                let span = wanted.span();
+                let mut chosen = Vec::new();
+                for name in wanted.into_inner() {
+                    let parsed = QualifiedName::parse(&name).map_err(|m| FieldError::new(span.clone(), m))?;
+                    let found = file
+                        .tables
+                        .iter()
+                        .find(|t| QualifiedName::parse(&t.table).is_ok_and(|q| q == parsed))
+                        .ok_or_else(|| {
+                            FieldError::new(
+                                span.clone(),
+                                format!("`{name}` is not in the fingerprint file `{}`", path.display()),
+                            )
+                        })?;
+                    chosen.push(found.clone());
+                }
+                if chosen.is_empty() {
+                    return Err(FieldError::new(
+                        span,
+                        "`tables` is empty: a comparison with nothing passes on any restore",
+                    ));
+                }
+                chosen
+            }
+        };
+        Ok(Spec { file: path, tables })
+    }
+
+    fn label(&self) -> String {
+        self.tables.iter().map(|t| t.table.clone()).collect::<Vec<_>>().join(", ")
+    }
+
+    fn objects(&self) -> Vec<String> {
+        self.tables.iter().map(|t| t.table.clone()).collect()
+    }
+
+    async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
+        let mut conn = ctx.pool.acquire().await.or_check("cannot connect to the restored database")?;
+        let mut tx = conn.begin().await.or_check("cannot begin a transaction")?;
+        fingerprint::in_settings(&mut tx).await.map_err(|e| CheckError::new(e.to_string()))?;
+        let mut results = Vec::new();
+        for expected in &self.tables {
+            results.push(compare(&mut tx, expected, Instant::now()).await);
+        }
+        // Only read: nothing to keep.
+        let _ = tx.rollback().await;
+        Ok(results)
+    }
+}
+
+/// One table of the file against the restore.
+async fn compare(conn: &mut sqlx::PgConnection, expected: &TableFingerprint, started: Instant) -> CheckResult {
+    let object = expected.table.clone();
+    let build = || CheckResult::build(KIND, object.clone(), started).expected(expected.summary());
+    let table = match QualifiedName::parse(&expected.table) {
+        Ok(t) => t,
+        Err(e) => return build().error(format!("the fingerprint file names `{}`: {e}", expected.table)),
+    };
+    let columns: Vec<String> = expected.columns.iter().map(|c| c.name.clone()).collect();
+    let described = match fingerprint::describe(conn, &table, Some(&columns), expected.key.as_deref()).await {
+        Ok(d) => d,
+        Err(e @ FingerprintError::Sql { .. }) => return build().error(e.to_string()),
+        Err(e) => return build().actual("not comparable").verdict(false, e.to_string()),
+    };
+    let evidence = evidence(&described, expected);
+    let build = || build().evidence(evidence.clone());
+    if let Some(changed) = expected.columns.iter().zip(&described.columns).find(|(e, f)| e.type_name != f.type_name) {
+        let e = FingerprintError::ColumnType {
+            table: expected.table.clone(),
+            column: changed.0.name.clone(),
+            expected: changed.0.type_name.clone(),
+            found: changed.1.type_name.clone(),
+        };
+        return build().actual("not comparable").verdict(false, e.to_string());
+    }
+    let mut found = Vec::new();
+    for range in &expected.ranges {
+        match fingerprint::fingerprint_range(conn, &described, range.after.as_deref(), range.upto.as_deref()).await {
+            Ok(r) => found.push(r),
+            Err(e) => return build().error(e.to_string()),
+        }
+    }
+    let actual = TableFingerprint::new(
+        expected.table.clone(),
+        described.columns.clone(),
+        expected.key.clone(),
+        found,
+        expected.sampled_of,
+    );
+    let differing: Vec<(&RangeFingerprint, &RangeFingerprint)> =
+        expected.ranges.iter().zip(&actual.ranges).filter(|(e, a)| !e.same_as(a)).collect();
+    let sample = match expected.sampled_of {
+        Some(of) => format!(" (a sample: {} of {of} key ranges)", expected.ranges.len()),
+        None => String::new(),
+    };
+    let build = build().actual(actual.summary());
+    if differing.is_empty() {
+        return build.verdict(
+            true,
+            format!("`{}` holds the same {} rows, value for value{sample}", expected.table, actual.rows),
+        );
+    }
+    let key = expected.key.as_deref();
+    let named: Vec<String> = differing.iter().take(5).map(|(e, a)| describe_difference(e, a, key)).collect();
+    let more = if differing.len() > 5 { format!(", and {} more ranges", differing.len() - 5) } else { String::new() };
+    build.verdict(
+        false,
+        format!(
+            "`{}`'s content differs from the source's when the backup was taken{sample}: {}{more}",
+            expected.table,
+            named.join("; ")
+        ),
+    )
+}
+
+/// One range that differs: its rows, and whether only values changed.
+fn describe_difference(expected: &RangeFingerprint, actual: &RangeFingerprint, key: Option<&str>) -> String {
+    let what = if expected.rows == actual.rows {
+        format!("{} rows as before, other values", actual.rows)
+    } else {
+        format!("{} rows, the source held {}", actual.rows, expected.rows)
+    };
+    format!("{}: {what}", expected.describe(key))
+}
+
+/// The query that computes it, with the settings, as a reader can run it again.
+fn evidence(described: &Described, expected: &TableFingerprint) -> String {
+    let settings: Vec<String> =
+        fingerprint::SETTINGS.iter().map(|(k, v)| format!("SET {k} = {}", crate::pg::quote_literal(v))).collect();
+    let first = expected.ranges.first();
+    let sql = described.range_sql(first.is_some_and(|r| r.after.is_some()), first.is_some_and(|r| r.upto.is_some()));
+    let more = if expected.ranges.len() > 1 {
+        format!("\n-- once per key range ({} ranges), $1 and $2 its bounds", expected.ranges.len())
+    } else {
+        String::new()
+    };
+    format!("{};\n{sql}{more}", settings.join("; "))
+}

@@ -1,0 +1,260 @@
+//! `pgdrill fingerprint`: the content fingerprints of a source database's tables, taken in the
+//! snapshot a dump was (or is being) made in, for a drill to compare its restore with.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgConnection};
+
+use crate::fingerprint::{self, FingerprintFile, TableFingerprint};
+use crate::pg::QualifiedName;
+use crate::secret::redact_url_passwords;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The source database (read only: a replica will do).
+    #[arg(long, value_name = "URL", env = "PGDRILL_FINGERPRINT_DSN", hide_env_values = true)]
+    dsn: String,
+    /// The fingerprint file to write (JSON), to keep beside the backup.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Tables to fingerprint (repeat, or separate with commas) [default: every table but
+    /// extensions' and partitions', which their parent covers].
+    #[arg(long = "table", value_name = "TABLE", value_delimiter = ',')]
+    tables: Vec<String>,
+    /// Hash only these columns of a table: `TABLE=COLUMN,COLUMN` (repeat) [default: all].
+    #[arg(long = "columns", value_name = "TABLE=COLUMNS")]
+    columns: Vec<String>,
+    /// Split a table by ranges of a key column: `TABLE=COLUMN` (repeat). Differences are then
+    /// named by range, and a table too large to sort at once is taken range by range.
+    #[arg(long = "key", value_name = "TABLE=COLUMN")]
+    keys: Vec<String>,
+    /// How many ranges a keyed table is split into.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    ranges: u32,
+    /// Fingerprint only K of a keyed table's ranges, spread evenly: a sample, for tables too
+    /// large to read whole.
+    #[arg(long, value_name = "K")]
+    sample: Option<u32>,
+    /// Take the fingerprints in this exported snapshot (from `pg_export_snapshot()`, in a
+    /// transaction still open): the one `pg_dump --snapshot` dumps.
+    #[arg(long, value_name = "ID", conflicts_with = "dump")]
+    snapshot: Option<String>,
+    /// Also make the dump, in the very snapshot the fingerprints are taken in.
+    #[arg(long, value_name = "FILE")]
+    dump: Option<PathBuf>,
+    /// The dump's format: custom, plain, directory or tar.
+    #[arg(long, value_name = "FORMAT", default_value = "custom", requires = "dump")]
+    dump_format: String,
+    /// The pg_dump to run (its major at least the server's) [default: pg_dump on PATH].
+    #[arg(long, value_name = "PROGRAM", requires = "dump")]
+    pg_dump: Option<PathBuf>,
+}
+
+/// Runs it; prints what it wrote, or why not.
+pub(super) async fn run(args: Args) -> bool {
+    match take(&args).await {
+        Ok(file) => {
+            let rows: u64 = file.tables.iter().map(|t| t.rows).sum();
+            println!(
+                "fingerprints of {} tables ({rows} rows) of `{}` written to {}{}",
+                file.tables.len(),
+                file.database,
+                args.output.display(),
+                file.dump.as_ref().map(|d| format!(", in the snapshot of the dump {}", d.file)).unwrap_or_default()
+            );
+            true
+        }
+        Err(message) => {
+            eprintln!("error: {}", redact_url_passwords(&message));
+            false
+        }
+    }
+}
+
+async fn take(args: &Args) -> Result<FingerprintFile, String> {
+    let shown = redact_url_passwords(&args.dsn);
+    let options: sqlx::postgres::PgConnectOptions =
+        args.dsn.parse().map_err(|e: sqlx::Error| format!("`{shown}` is not a connection string: {e}"))?;
+    let options = crate::session::pinned(options, crate::session::Pins::default());
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| format!("cannot connect to `{shown}`: {}", redact_url_passwords(&e.to_string())))?;
+    let sql = |what: &'static str| move |e: sqlx::Error| format!("{what}: {}", crate::pg::describe_sql_error(&e));
+    let mut tx = conn.begin().await.map_err(sql("cannot begin a transaction"))?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(sql("cannot set the transaction's isolation"))?;
+    let mut snapshot = args.snapshot.clone();
+    if let Some(id) = &snapshot {
+        sqlx::query(&format!("SET TRANSACTION SNAPSHOT {}", crate::pg::quote_literal(id)))
+            .execute(&mut *tx)
+            .await
+            .map_err(sql("cannot take the snapshot (is the transaction that exported it still open?)"))?;
+    }
+    let mut dump = None;
+    if let Some(file) = &args.dump {
+        let id: String = sqlx::query_scalar("SELECT pg_catalog.pg_export_snapshot()")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql("cannot export a snapshot"))?;
+        run_pg_dump(args, file, &id).await?;
+        dump = Some(fingerprint::DumpMade { file: file.display().to_string(), sha256: digest(file)? });
+        snapshot = Some(id);
+    }
+    fingerprint::in_settings(&mut tx).await.map_err(|e| e.to_string())?;
+    let (database, server_version): (String, String) =
+        sqlx::query_as("SELECT pg_catalog.current_database()::text, pg_catalog.current_setting('server_version')")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(sql("cannot read the server"))?;
+    let names = match args.tables.is_empty() {
+        false => args.tables.iter().map(|t| QualifiedName::parse(t)).collect::<Result<Vec<_>, _>>()?,
+        true => every_table(&mut tx).await?,
+    };
+    let mut tables = Vec::new();
+    for table in &names {
+        let started = Instant::now();
+        let fp = table_fingerprint(args, &mut tx, table).await?;
+        eprintln!("{table}: {} ({:.1} s)", fp.summary(), started.elapsed().as_secs_f64());
+        tables.push(fp);
+    }
+    let _ = tx.commit().await;
+    if tables.is_empty() {
+        return Err(format!("`{database}` has no table to fingerprint"));
+    }
+    let file = FingerprintFile {
+        schema: fingerprint::SCHEMA.into(),
+        taken_at: time::OffsetDateTime::now_utc(),
+        database,
+        server_version,
+        snapshot,
+        dump,
+        tables,
+    };
+    file.save(&args.output).map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
+    Ok(file)
+}
+
+/// `TABLE=VALUE` options that name `table`.
+fn option_for<'a>(options: &'a [String], table: &QualifiedName) -> Result<Option<&'a str>, String> {
+    for option in options {
+        let (name, value) = option.split_once('=').ok_or_else(|| format!("`{option}` is not TABLE=VALUE"))?;
+        if QualifiedName::parse(name)? == *table {
+            return Ok(Some(value));
+        }
+    }
+    Ok(None)
+}
+
+async fn table_fingerprint(
+    args: &Args,
+    conn: &mut PgConnection,
+    table: &QualifiedName,
+) -> Result<TableFingerprint, String> {
+    let columns: Option<Vec<String>> =
+        option_for(&args.columns, table)?.map(|c| c.split(',').map(|s| s.trim().to_owned()).collect());
+    let key = option_for(&args.keys, table)?;
+    let described = fingerprint::describe(conn, table, columns.as_deref(), key).await.map_err(|e| e.to_string())?;
+    let mut spans: Vec<(Option<String>, Option<String>)> = vec![(None, None)];
+    let mut sampled_of = None;
+    if key.is_some() {
+        let bounds = fingerprint::bounds(conn, &described, args.ranges).await.map_err(|e| e.to_string())?;
+        let mut after: Option<String> = None;
+        spans = Vec::new();
+        for (i, upto) in bounds.iter().enumerate() {
+            // The last range is open: rows past the largest key read now still belong to it.
+            let upto = (i + 1 < bounds.len()).then(|| upto.clone());
+            spans.push((after.clone(), upto.clone()));
+            after = upto;
+        }
+        if spans.is_empty() {
+            spans.push((None, None));
+        }
+        if let Some(k) = args.sample.filter(|k| (*k as usize) < spans.len()) {
+            let n = spans.len();
+            sampled_of = Some(n);
+            spans = (0..k as usize).map(|i| spans[i * n / k as usize].clone()).collect();
+        }
+    }
+    let mut ranges = Vec::new();
+    for (after, upto) in &spans {
+        ranges.push(
+            fingerprint::fingerprint_range(conn, &described, after.as_deref(), upto.as_deref())
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(TableFingerprint::new(table.to_string(), described.columns, key.map(str::to_owned), ranges, sampled_of))
+}
+
+/// Every table of the database but the catalogs', extensions' and partitions' (their parent
+/// covers their rows).
+async fn every_table(conn: &mut PgConnection) -> Result<Vec<QualifiedName>, String> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname <> 'information_schema' \
+         AND n.nspname !~ '^pg_' AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d \
+           WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.deptype = 'e') \
+         ORDER BY 1, 2",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| format!("cannot list the tables: {}", crate::pg::describe_sql_error(&e)))?;
+    Ok(rows.into_iter().map(|(schema, name)| QualifiedName::new(schema, name)).collect())
+}
+
+/// pg_dump of the same database in snapshot `id`; the password goes by the environment, never
+/// the command line.
+async fn run_pg_dump(args: &Args, file: &std::path::Path, id: &str) -> Result<(), String> {
+    let format = match args.dump_format.as_str() {
+        "c" | "custom" => "custom",
+        "p" | "plain" => "plain",
+        "d" | "directory" => "directory",
+        "t" | "tar" => "tar",
+        other => return Err(format!("`{other}` is not a pg_dump format (custom, plain, directory or tar)")),
+    };
+    let mut url = reqwest::Url::parse(&args.dsn).map_err(|_| {
+        "--dump needs the source as a postgres:// URL, so that its password is kept off pg_dump's command line"
+            .to_owned()
+    })?;
+    let password = url.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
+    let _ = url.set_password(None);
+    let program = args.pg_dump.clone().unwrap_or_else(|| "pg_dump".into());
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .arg(format!("--snapshot={id}"))
+        .arg(format!("--format={format}"))
+        .arg(format!("--file={}", file.display()))
+        .arg("--no-password")
+        .arg(format!("--dbname={url}"))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let started = Instant::now();
+    let out = command.output().await.map_err(|e| format!("cannot run `{}`: {e}", program.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{}` failed ({}): {}",
+            program.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    eprintln!("dumped to {} in snapshot {id} ({:.1} s)", file.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// sha256 of the dump (of its table of contents, for a directory-format dump).
+fn digest(path: &std::path::Path) -> Result<String, String> {
+    let file = if path.is_dir() { path.join("toc.dat") } else { path.to_owned() };
+    let mut reader = std::fs::File::open(&file).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut reader, &mut hasher).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
+    Ok(hex::encode(hasher.finalize()))
+}

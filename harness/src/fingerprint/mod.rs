@@ -1,0 +1,273 @@
+//! Content fingerprints: what a table holds, not only how many rows, in a digest that does not
+//! depend on the order a scan returns rows in.
+//!
+//! A table's (or a key range's) fingerprint is the number of its rows and
+//!
+//! ```sql
+//! sha256(string_agg(sha256(convert_to(ROW(c1, c2, ...)::text, 'UTF8')), '' ORDER BY 1))
+//! ```
+//!
+//! the sha256 of its rows' sha256 digests in byte order: a multiset digest (duplicates count,
+//! order does not) that is as hard to forge as sha256 itself, where a sum or an XOR of row
+//! hashes can be balanced by a few crafted rows. It runs in the server, with the settings that
+//! change how a value reads as text pinned ([`SETTINGS`]), so `pgdrill fingerprint` on the
+//! source and the drill on the restore compute the same digest of the same rows, and anyone can
+//! compute it again with psql (the evidence gives the query).
+//!
+//! A table with a key (a NOT NULL column of a type without a collation: integers, numerics,
+//! timestamps, dates, uuids) can be split into ranges of that key: `(after, upto]`, each with its
+//! own fingerprint, so a difference is named by range, a table too large for one sort is taken
+//! in parts, and a sample of ranges stands for a table too large to read whole. Append-only
+//! audit tables keep their ranges in the history, so that the next drill proves every row of the
+//! previous backup is still there, unchanged (`check::append_only`).
+
+mod take;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+pub use take::{Described, FingerprintError, bounds, describe, fingerprint_range, in_settings};
+
+/// The fingerprint file's format and version.
+pub const SCHEMA: &str = "pgdrill.fingerprint.v1";
+
+/// What each fingerprint's transaction sets first (`SET LOCAL`): every setting that changes the
+/// text a value is read as, so that the source and the restore, whatever their databases' and
+/// roles' settings, read the same value as the same text; and `row_security = off`, so that a
+/// policy that would hide rows makes the query fail rather than fingerprint a part.
+pub const SETTINGS: &[(&str, &str)] = &[
+    ("DateStyle", "ISO, YMD"),
+    ("IntervalStyle", "postgres"),
+    ("TimeZone", "UTC"),
+    ("extra_float_digits", "3"),
+    ("bytea_output", "hex"),
+    ("lc_monetary", "C"),
+    ("xmlbinary", "base64"),
+    ("xmloption", "content"),
+    ("search_path", "pg_catalog, pg_temp"),
+    ("row_security", "off"),
+    ("work_mem", "256MB"),
+];
+
+/// A fingerprint file: `pgdrill fingerprint` writes it beside a backup, a drill compares with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FingerprintFile {
+    pub schema: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub taken_at: OffsetDateTime,
+    /// The database it was taken on.
+    pub database: String,
+    pub server_version: String,
+    /// The exported snapshot it was taken in: the dump made with `pg_dump --snapshot` of the
+    /// same id holds exactly these rows.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// The dump made in the same snapshot, when `pgdrill fingerprint --dump` made it.
+    #[serde(default)]
+    pub dump: Option<DumpMade>,
+    pub tables: Vec<TableFingerprint>,
+}
+
+/// A dump made in the fingerprint's snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpMade {
+    pub file: String,
+    pub sha256: String,
+}
+
+/// One table's fingerprint: whole, or by ranges of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableFingerprint {
+    /// `schema.table`, quoted where it needs to be.
+    pub table: String,
+    /// The columns hashed, in order, with their types.
+    pub columns: Vec<Column>,
+    /// The key the ranges split, when there are ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub ranges: Vec<RangeFingerprint>,
+    /// Only some of the key's ranges were taken (a sample): of how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_of: Option<usize>,
+    /// Rows in all the ranges taken.
+    pub rows: u64,
+    /// The digest of the ranges' digests, in order: what one line of a report shows.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+}
+
+/// The rows whose key is above `after` (when given) and at most `upto` (when given).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeFingerprint {
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub upto: Option<String>,
+    pub rows: u64,
+    pub sha256: String,
+}
+
+impl RangeFingerprint {
+    /// `id in (100, 200]`, `id <= 100`, `id > 200`, or `all rows`.
+    pub fn describe(&self, key: Option<&str>) -> String {
+        let key = key.unwrap_or("key");
+        match (&self.after, &self.upto) {
+            (None, None) => "all rows".into(),
+            (Some(a), Some(u)) => format!("{key} in ({a}, {u}]"),
+            (None, Some(u)) => format!("{key} <= {u}"),
+            (Some(a), None) => format!("{key} > {a}"),
+        }
+    }
+
+    /// The same rows, counted and hashed again.
+    pub fn same_as(&self, other: &RangeFingerprint) -> bool {
+        self.rows == other.rows && self.sha256 == other.sha256
+    }
+}
+
+impl TableFingerprint {
+    /// Puts the ranges together: their rows, and the digest of their digests.
+    pub fn new(
+        table: String,
+        columns: Vec<Column>,
+        key: Option<String>,
+        ranges: Vec<RangeFingerprint>,
+        sampled_of: Option<usize>,
+    ) -> Self {
+        let rows = ranges.iter().map(|r| r.rows).sum();
+        let sha256 = combine(&ranges);
+        TableFingerprint { table, columns, key, ranges, sampled_of, rows, sha256 }
+    }
+
+    /// `1885 rows, sha256 1f2e3d4c5b6a…`, and the sample when it is one.
+    pub fn summary(&self) -> String {
+        let sample = match self.sampled_of {
+            Some(of) => format!(" in {} of {of} key ranges", self.ranges.len()),
+            None => String::new(),
+        };
+        format!("{} rows{sample}, sha256 {}", self.rows, short(&self.sha256))
+    }
+}
+
+/// One range's digest is the table's; several are hashed together, in order, with their bounds.
+fn combine(ranges: &[RangeFingerprint]) -> String {
+    if let [only] = ranges
+        && only.after.is_none()
+        && only.upto.is_none()
+    {
+        return only.sha256.clone();
+    }
+    let mut hasher = Sha256::new();
+    for r in ranges {
+        let line = format!(
+            "{}\t{}\t{}\t{}\n",
+            r.after.as_deref().unwrap_or(""),
+            r.upto.as_deref().unwrap_or(""),
+            r.rows,
+            r.sha256
+        );
+        hasher.update(line.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// An append-only table's key ranges as the last drill of the scenario that proved them
+/// recorded them: what the next drill's restore must still hold, unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trail {
+    pub drill_id: String,
+    pub started_at: OffsetDateTime,
+    pub fingerprint: TableFingerprint,
+}
+
+/// Each table's [`Trail`], by its name as the check writes it.
+pub type Trails = std::collections::BTreeMap<String, Trail>;
+
+/// The first 12 hex digits, for a line of a report.
+pub fn short(sha256: &str) -> String {
+    format!("{}…", sha256.get(..12).unwrap_or(sha256))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read the fingerprint file `{}`", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is not a pgdrill fingerprint file: {reason}", path.display())]
+    Format { path: std::path::PathBuf, reason: String },
+}
+
+impl FingerprintFile {
+    pub fn load(path: &Path) -> Result<FingerprintFile, FileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FileError::Read { path: path.to_owned(), source })?;
+        let format = |reason: String| FileError::Format { path: path.to_owned(), reason };
+        let file: FingerprintFile = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+        if file.schema != SCHEMA {
+            return Err(format(format!("its schema is `{}`, not `{SCHEMA}`", file.schema)));
+        }
+        if file.tables.is_empty() {
+            return Err(format("it fingerprints no table: a comparison with nothing passes on any restore".into()));
+        }
+        for t in &file.tables {
+            if t.ranges.is_empty() || t.columns.is_empty() {
+                return Err(format(format!("`{}` has no range or no column", t.table)));
+            }
+            if t.ranges.iter().any(|r| r.sha256.len() != 64 || !r.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+                return Err(format(format!("`{}` has a range whose sha256 is not 64 hex digits", t.table)));
+            }
+            if t.ranges.len() > 1 && t.key.is_none() {
+                return Err(format(format!("`{}` has several ranges and no key", t.table)));
+            }
+        }
+        Ok(file)
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, text + "\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(after: Option<&str>, upto: Option<&str>, sha: char) -> RangeFingerprint {
+        RangeFingerprint {
+            after: after.map(str::to_owned),
+            upto: upto.map(str::to_owned),
+            rows: 10,
+            sha256: sha.to_string().repeat(64),
+        }
+    }
+
+    #[test]
+    fn a_whole_table_is_its_one_range_and_ranges_combine_with_their_bounds() {
+        let whole = TableFingerprint::new("public.t".into(), vec![], None, vec![range(None, None, 'a')], None);
+        assert_eq!(whole.sha256, "a".repeat(64));
+        let split = |upto: &str| {
+            TableFingerprint::new(
+                "public.t".into(),
+                vec![],
+                Some("id".into()),
+                vec![range(None, Some(upto), 'a'), range(Some(upto), None, 'b')],
+                None,
+            )
+        };
+        assert_eq!(split("5").rows, 20);
+        assert_ne!(split("5").sha256, split("6").sha256, "the bounds are part of the digest");
+        assert_eq!(range(Some("1"), Some("9"), 'a').describe(Some("id")), "id in (1, 9]");
+    }
+}

@@ -1,0 +1,224 @@
+//! The SQL: what a table is and which of its columns are hashed, where its key splits it, and a
+//! range's fingerprint. Every query runs in a transaction that [`in_settings`] pinned first.
+
+use sqlx::PgConnection;
+
+use super::{Column, RangeFingerprint, SETTINGS};
+use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FingerprintError {
+    #[error("`{0}` does not exist")]
+    Missing(String),
+    #[error("`{table}` is {kind}, not a table: its rows are not stored in it, and cannot be fingerprinted")]
+    NotATable { table: String, kind: &'static str },
+    #[error("`{table}` has no column `{column}`")]
+    NoColumn { table: String, column: String },
+    #[error("`{table}`'s column `{column}` is `{found}`, and the fingerprint hashed it as `{expected}`")]
+    ColumnType { table: String, column: String, expected: String, found: String },
+    #[error("`{table}` cannot be split by `{key}`: {reason}")]
+    Key { table: String, key: String, reason: String },
+    #[error("{what}: {message}")]
+    Sql { what: String, message: String },
+}
+
+fn sql_error(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> FingerprintError {
+    let what = what.into();
+    move |e| FingerprintError::Sql { what, message: describe_sql_error(&e) }
+}
+
+/// Pins [`SETTINGS`] for the rest of the transaction (`SET LOCAL`); the caller began it.
+pub async fn in_settings(conn: &mut PgConnection) -> Result<(), FingerprintError> {
+    for (name, value) in SETTINGS {
+        sqlx::query("SELECT pg_catalog.set_config($1, $2, true)")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *conn)
+            .await
+            .map_err(sql_error(format!("cannot set `{name}`")))?;
+    }
+    Ok(())
+}
+
+/// A table as fingerprinting reads it.
+#[derive(Debug, Clone)]
+pub struct Described {
+    pub table: QualifiedName,
+    /// `r` (a table) or `p` (partitioned: its partitions' rows).
+    pub relkind: char,
+    pub columns: Vec<Column>,
+    /// The key column and its type, when ranges split the table.
+    pub key: Option<Column>,
+}
+
+/// Reads `table`: that it is a table, its columns (`columns`, or all), and `key` when given,
+/// which must be NOT NULL (every row falls in a range) and of a type without a collation (its
+/// order is the same on any server, whatever its C library).
+pub async fn describe(
+    conn: &mut PgConnection,
+    table: &QualifiedName,
+    columns: Option<&[String]>,
+    key: Option<&str>,
+) -> Result<Described, FingerprintError> {
+    let found: Option<(i64, String)> = sqlx::query_as(
+        "SELECT c.oid::pg_catalog.int8, c.relkind::pg_catalog.text FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+    )
+    .bind(table.schema_or_public())
+    .bind(&table.name)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(sql_error(format!("cannot look up `{table}`")))?;
+    let Some((oid, relkind)) = found else {
+        return Err(FingerprintError::Missing(table.to_string()));
+    };
+    let relkind = relkind.chars().next().unwrap_or('?');
+    if !matches!(relkind, 'r' | 'p') {
+        let kind = match relkind {
+            'v' => "a view",
+            'm' => "a materialized view",
+            'f' => "a foreign table",
+            _ => "not a table",
+        };
+        return Err(FingerprintError::NotATable { table: table.to_string(), kind });
+    }
+    let all: Vec<(String, String, bool, bool)> = sqlx::query_as(
+        "SELECT a.attname::pg_catalog.text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+         t.typcollation <> 0 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+         WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+    )
+    .bind(oid)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(sql_error(format!("cannot read the columns of `{table}`")))?;
+    let column = |name: &str| {
+        all.iter()
+            .find(|(n, ..)| n == name)
+            .ok_or_else(|| FingerprintError::NoColumn { table: table.to_string(), column: name.to_owned() })
+    };
+    let columns = match columns {
+        Some(names) => names
+            .iter()
+            .map(|n| column(n).map(|(name, t, ..)| Column { name: name.clone(), type_name: t.clone() }))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => all.iter().map(|(name, t, ..)| Column { name: name.clone(), type_name: t.clone() }).collect(),
+    };
+    let key = match key {
+        None => None,
+        Some(k) => {
+            let (name, type_name, not_null, collatable) = column(k)?;
+            let reason = if !not_null {
+                Some("it may be NULL, and a row without a key falls in no range")
+            } else if *collatable {
+                Some("its type has a collation, whose order may differ between servers")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(FingerprintError::Key {
+                    table: table.to_string(),
+                    key: k.to_owned(),
+                    reason: reason.into(),
+                });
+            }
+            Some(Column { name: name.clone(), type_name: type_name.clone() })
+        }
+    };
+    Ok(Described { table: table.clone(), relkind, columns, key })
+}
+
+impl Described {
+    /// `ONLY s.t` for a table (not its inheritance children), `s.t` for a partitioned one.
+    fn from(&self) -> String {
+        let only = if self.relkind == 'p' { "" } else { "ONLY " };
+        format!("{only}{} AS t", self.table.sql())
+    }
+
+    /// The condition on the key for rows in `(after, upto]`, with its parameters numbered from 1.
+    fn range_where(&self, after: bool, upto: bool) -> String {
+        let Some(key) = &self.key else {
+            return String::new();
+        };
+        let column = format!("t.{}", quote_ident(&key.name));
+        let mut conditions = Vec::new();
+        if after {
+            conditions.push(format!("{column} > CAST($1 AS {})", key.type_name));
+        }
+        if upto {
+            let n = if after { 2 } else { 1 };
+            conditions.push(format!("{column} <= CAST(${n} AS {})", key.type_name));
+        }
+        if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) }
+    }
+
+    /// The query whose answer is the rows and the digest of `(after, upto]`.
+    pub fn range_sql(&self, after: bool, upto: bool) -> String {
+        let columns: Vec<String> = self.columns.iter().map(|c| format!("t.{}", quote_ident(&c.name))).collect();
+        format!(
+            "SELECT pg_catalog.count(*)::pg_catalog.int8, pg_catalog.encode(pg_catalog.sha256(COALESCE(\
+             pg_catalog.string_agg(r.h, ''::pg_catalog.bytea ORDER BY r.h), ''::pg_catalog.bytea)), 'hex') \
+             FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to(ROW({})::pg_catalog.text, 'UTF8')) AS h \
+             FROM {}{}) AS r",
+            columns.join(", "),
+            self.from(),
+            self.range_where(after, upto)
+        )
+    }
+}
+
+/// The fingerprint of the rows whose key is in `(after, upto]` (all rows without a key).
+pub async fn fingerprint_range(
+    conn: &mut PgConnection,
+    described: &Described,
+    after: Option<&str>,
+    upto: Option<&str>,
+) -> Result<RangeFingerprint, FingerprintError> {
+    let sql = described.range_sql(after.is_some(), upto.is_some());
+    let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+    for bound in [after, upto].into_iter().flatten() {
+        query = query.bind(bound);
+    }
+    let (rows, sha256) = query.fetch_one(&mut *conn).await.map_err(sql_error(format!(
+        "cannot fingerprint `{}`{}",
+        described.table,
+        match (after, upto) {
+            (None, None) => String::new(),
+            _ => format!(
+                " ({})",
+                RangeFingerprint {
+                    after: after.map(Into::into),
+                    upto: upto.map(Into::into),
+                    rows: 0,
+                    sha256: String::new()
+                }
+                .describe(described.key.as_ref().map(|k| k.name.as_str()))
+            ),
+        }
+    )))?;
+    Ok(RangeFingerprint { after: after.map(str::to_owned), upto: upto.map(str::to_owned), rows: rows as u64, sha256 })
+}
+
+/// The key's value at the end of each of `parts` parts of about equal rows, in order (fewer
+/// when the table has fewer rows): the last is the largest key.
+pub async fn bounds(
+    conn: &mut PgConnection,
+    described: &Described,
+    parts: u32,
+) -> Result<Vec<String>, FingerprintError> {
+    let Some(key) = &described.key else {
+        return Ok(Vec::new());
+    };
+    let column = format!("t.{}", quote_ident(&key.name));
+    let sql = format!(
+        "SELECT DISTINCT ON (s.n) s.k::pg_catalog.text FROM (SELECT {column} AS k, \
+         pg_catalog.ntile($1) OVER (ORDER BY {column}) AS n FROM {}) AS s ORDER BY s.n, s.k DESC",
+        described.from()
+    );
+    let mut found: Vec<String> = sqlx::query_scalar(&sql)
+        .bind(parts.max(1) as i32)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(sql_error(format!("cannot split `{}` by `{}`", described.table, key.name)))?;
+    found.dedup();
+    Ok(found)
+}

@@ -1,0 +1,195 @@
+//! Content fingerprints: taken on a source server in the snapshot of its dump, they match the
+//! dump's restore, and a changed value fails naming its table; a canary comes back exactly; an
+//! append-only audit trail that lost a row between two drilled backups fails, naming the range.
+
+use std::io::Write;
+use std::process::Command;
+
+use pgdrill::report::Phase;
+
+use crate::servers::PgServer;
+use crate::util::{Scratch, fixture_text, root};
+
+/// The source database: values whose text depends on the session's settings (a timestamp, a
+/// float, an interval, bytea), and database settings that would change that text for any session
+/// that does not pin its own.
+const SHOP: &str = "
+CREATE TABLE public.accounts (id bigint PRIMARY KEY, email text NOT NULL, balance numeric(12,2), opened timestamptz,
+  ratio double precision, wait interval, token bytea);
+INSERT INTO public.accounts SELECT g, 'user' || g || '@example.com', g * 10.25, '2026-01-01 08:00+00'::timestamptz + g * interval '1 hour',
+  g / 3.0, g * interval '90 seconds', decode(md5(g::text), 'hex') FROM generate_series(1, 500) g;
+CREATE TABLE public.settings (key text PRIMARY KEY, value text NOT NULL, set_at timestamptz NOT NULL);
+INSERT INTO public.settings VALUES ('pgdrill-canary', '7f3a9c', '2026-11-01 09:00+00'), ('theme', 'dark', '2026-11-02 10:00+00');
+ALTER DATABASE shop SET DateStyle = 'SQL, DMY';
+ALTER DATABASE shop SET TimeZone = 'Pacific/Chatham';
+ALTER DATABASE shop SET extra_float_digits = -3;
+ALTER DATABASE shop SET IntervalStyle = 'sql_standard';
+ALTER DATABASE shop SET bytea_output = 'escape';
+";
+
+fn pgdrill(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pgdrill")).args(args).current_dir(root()).output().expect("run pgdrill")
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_value_fails() {
+    let scratch = Scratch::new();
+    let server = PgServer::start();
+    server.psql("CREATE DATABASE shop").expect("create database");
+    let out = Command::new("docker")
+        .args(["exec", "-i", &server.name, "psql", "-U", "postgres", "-d", "shop", "-v", "ON_ERROR_STOP=1", "-q"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().expect("stdin").write_all(SHOP.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("load the source");
+    assert!(out.status.success(), "{}", text(&out));
+
+    // pg_dump of the server's own major, in its container; then a write the fingerprints,
+    // taken after the dump in the same snapshot, must not see.
+    let pg_dump = scratch.write(
+        "pg_dump.sh",
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in --snapshot=*) snap=\"$a\";; --format=*) fmt=\"$a\";; --file=*) file=\"${{a#--file=}}\";; esac; done\n\
+             docker exec {name} pg_dump -U postgres \"$snap\" \"$fmt\" shop > \"$file\" || exit 1\n\
+             docker exec {name} psql -U postgres -d shop -qc \"UPDATE public.accounts SET balance = 0 WHERE id = 7; INSERT INTO public.accounts (id, email) VALUES (9999, 'late@example.com')\"\n",
+            name = server.name
+        ),
+    );
+    Command::new("chmod").arg("+x").arg(&pg_dump).status().expect("chmod");
+    let dsn = server.url("disable").replace("/postgres?", "/shop?");
+    let (dump, fingerprints) = (scratch.path("shop.sql"), scratch.path("shop.fingerprint.json"));
+    let taken = pgdrill(&[
+        "fingerprint",
+        "--dsn",
+        &dsn,
+        "--dump",
+        &dump.display().to_string(),
+        "--dump-format",
+        "plain",
+        "--pg-dump",
+        &pg_dump.display().to_string(),
+        "--key",
+        "public.accounts=id",
+        "--ranges",
+        "4",
+        "-o",
+        &fingerprints.display().to_string(),
+    ]);
+    assert_eq!(taken.status.code(), Some(0), "{}", text(&taken));
+    assert!(!text(&taken).contains(&server.password), "the password was printed: {}", text(&taken));
+    let file: pgdrill::fingerprint::FingerprintFile =
+        serde_json::from_str(&std::fs::read_to_string(&fingerprints).expect("fingerprint file")).expect("JSON");
+    let accounts = file.tables.iter().find(|t| t.table == "public.accounts").expect("accounts");
+    assert_eq!((accounts.rows, accounts.ranges.len()), (500, 4), "{accounts:?}");
+    assert!(file.snapshot.is_some() && file.dump.is_some(), "{file:?}");
+    // The source did change after the dump, and the fingerprints did not see it.
+    let live = Command::new("docker")
+        .args(["exec", &server.name, "psql", "-U", "postgres", "-d", "shop", "-Atqc"])
+        .arg("SELECT count(*) || ' ' || (SELECT balance FROM public.accounts WHERE id = 7) FROM public.accounts")
+        .output()
+        .expect("psql");
+    assert_eq!(String::from_utf8_lossy(&live.stdout).trim(), "501 0.00", "{}", text(&live));
+
+    let scenario = scratch.scenario(
+        "shop.toml",
+        "name = \"shop\"\n[source]\npath = \"shop.sql\"\n[target]\ndatabase = \"shop\"\n\
+         [checks.fingerprints]\nfile = \"shop.fingerprint.json\"\n\
+         [[checks.canary]]\ntable = \"public.settings\"\nrow = { key = \"pgdrill-canary\" }\n\
+         expect = { value = \"7f3a9c\", set_at = \"2026-11-01 09:00:00+00\" }\n",
+    );
+    let good = scratch.drill(&scenario);
+    assert_eq!(good.code, Some(0), "{good:?}");
+    let passed: Vec<&str> = good.record().checks.iter().map(|c| c.id.as_str()).collect();
+    assert!(
+        passed.contains(&"fingerprints/public.accounts")
+            && passed.contains(&"fingerprints/public.settings")
+            && passed.iter().any(|id| id.starts_with("canary/")),
+        "{passed:?}"
+    );
+
+    // The same number of rows, one value changed (and the canary's): each fails, by name.
+    let original = std::fs::read_to_string(&dump).expect("dump");
+    let line = original.lines().find(|l| l.starts_with("42\tuser42@example.com\t")).expect("row 42").to_owned();
+    let tampered = original.replace(&line, &line.replace("430.50", "430.51")).replace("\t7f3a9c\t", "\t7f3a9d\t");
+    assert_ne!(tampered, original);
+    scratch.write("shop.sql", tampered);
+    let bad = scratch.drill(&scenario);
+    bad.assert_failed_cleanly();
+    let check = |id: &str| bad.record().checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("{id}\n{bad:?}"));
+    let accounts = check("fingerprints/public.accounts");
+    assert_eq!(accounts.verdict.as_str(), "fail", "{bad:?}");
+    assert!(
+        accounts.message.contains("`public.accounts`'s content differs")
+            && accounts.message.contains("id <= 125: 125 rows as before, other values"),
+        "{}",
+        accounts.message
+    );
+    let canary = bad.record().checks.iter().find(|c| c.kind == "canary").expect("canary");
+    assert!(canary.message.contains("`value` reads `7f3a9d`, not `7f3a9c`"), "{}", canary.message);
+    assert_eq!(check("fingerprints/public.settings").verdict.as_str(), "fail");
+    assert_eq!(bad.phase(Phase::Restore).as_str(), "passed");
+}
+
+/// A caracal backup with its audit trail changed: `edit` rewrites the dump's text.
+fn caracal_with(scratch: &Scratch, name: &str, edit: impl Fn(&str) -> String) -> String {
+    let text = fixture_text("caracal.sql.gz");
+    let edited = edit(&text);
+    assert_ne!(edited, text, "{name}: the edit changed nothing");
+    scratch.write(name, edited).display().to_string()
+}
+
+#[test]
+fn an_audit_trail_that_lost_a_row_between_two_drilled_backups_fails_naming_the_range() {
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario(
+        "trail.toml",
+        "name = \"trail\"\n[source]\npath = \"{fixtures}/caracal.sql.gz\"\n[target]\ndatabase = \"caracal\"\n\
+         [[restore.roles]]\nname = \"caracal_app\"\n[[restore.roles]]\nname = \"caracal_audit_writer\"\n\
+         [[checks.append_only]]\ntable = \"public.audit_events\"\nrole = \"caracal_audit_writer\"\nkey = \"id\"\n\
+         insert = \"INSERT INTO public.audit_events (zone_id, actor, action, detail, created_at) VALUES ('8484762c-7cdf-d086-0cd7-cde7f4329fca', 'pgdrill', 'drill.probe', '{}', now())\"\n",
+    );
+    let first = scratch.drill(&scenario);
+    assert_eq!(first.code, Some(0), "{first:?}");
+    let kept = first.record().checks.iter().find_map(|c| c.trail.as_ref()).unwrap_or_else(|| panic!("{first:?}"));
+    assert_eq!(kept.ranges.len(), 16, "{kept:?}");
+
+    // A later backup: two events appended past the end of the trail.
+    let grown = caracal_with(&scratch, "grown.sql", |dump| {
+        let header = "COPY public.audit_events_default (id, zone_id, actor, action, detail, created_at) FROM stdin;\n";
+        dump.replace(header, &format!("{header}900001\t8484762c-7cdf-d086-0cd7-cde7f4329fca\tlater\tlogin\t{{}}\t2031-01-01 00:00:00+00\n900002\t8484762c-7cdf-d086-0cd7-cde7f4329fca\tlater\tlogout\t{{}}\t2031-01-01 00:01:00+00\n"))
+    });
+    let second = scratch.drill_with(&scenario, &["--backup".into(), grown]);
+    assert_eq!(second.code, Some(0), "a trail that only grew passes: {second:?}");
+    let proved =
+        second.record().checks.iter().find(|c| c.object.contains("rows of the previous backups")).expect("trail");
+    assert!(proved.message.contains("2 rows were appended since"), "{}", proved.message);
+
+    // The next backup lost one old event: the range it was in fails.
+    let cut = caracal_with(&scratch, "cut.sql", |dump| {
+        let header = "COPY public.audit_events_2026_06 (id, zone_id, actor, action, detail, created_at) FROM stdin;\n";
+        let start = dump.find(header).expect("partition") + header.len();
+        let end = start + dump[start..].find('\n').expect("a row") + 1;
+        format!("{}{}", &dump[..start], &dump[end..])
+    });
+    let third = scratch.drill_with(&scenario, &["--backup".into(), cut]);
+    third.assert_failed_cleanly();
+    let failed =
+        third.record().checks.iter().find(|c| c.object.contains("rows of the previous backups")).expect("trail");
+    assert_eq!(failed.verdict.as_str(), "fail", "{third:?}");
+    assert!(
+        failed.message.contains(&format!("drill `{}` recorded", second.record().drill_id))
+            && failed.message.contains("1 of its")
+            && failed.message.contains("rows are gone")
+            && failed.message.contains("id in ("),
+        "{}",
+        failed.message
+    );
+    assert!(failed.trail.is_none(), "a cut trail is not kept for the next drill");
+}
