@@ -172,6 +172,7 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     let mut out = String::new();
     headline(&mut out, r);
     objectives(&mut out, r);
+    super::controls::render(&mut out, r);
     facts(&mut out, r);
     proves(&mut out, r);
     backup(&mut out, r);

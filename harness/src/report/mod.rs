@@ -3,6 +3,7 @@
 //! end, whatever happened: a drill that failed or was interrupted still leaves its reports.
 
 pub mod console;
+mod controls;
 pub mod history;
 pub mod json;
 pub mod junit;
