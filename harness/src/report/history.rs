@@ -16,6 +16,9 @@ use crate::check::Verdict;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub drill_id: String,
+    /// The scenario's name (empty in lines written before it was recorded).
+    #[serde(default)]
+    pub scenario: String,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
     pub verdict: String,
@@ -52,6 +55,7 @@ impl HistoryEntry {
         let (passed, not_passed) = record.check_counts();
         HistoryEntry {
             drill_id: record.drill_id.clone(),
+            scenario: record.scenario.name.clone(),
             started_at: record.started_at,
             verdict: record.verdict.as_str().to_owned(),
             duration_ms: record.duration.as_millis() as u64,

@@ -139,6 +139,8 @@ pub struct Scenario {
     pub deadlines: Deadlines,
     /// Whether the drill keeps its restore as a snapshot, or starts from a clone of one.
     pub snapshot: SnapshotSpec,
+    /// The webhook told about the drill (`[notify]`).
+    pub notify: Option<crate::notify::Spec>,
 }
 
 /// The scenario's `[snapshot]`: what `--snapshot` and `--reuse` ask on the command line.
@@ -308,7 +310,16 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         None => RecoverySpec::default(),
     };
 
+    let notify = match raw.notify {
+        Some(n) => {
+            let span = n.span();
+            Some(crate::notify::Spec::resolve(n.into_inner(), base).map_err(|e| e.or_span(Some(span)))?)
+        }
+        None => None,
+    };
+
     Ok(Scenario {
+        notify,
         snapshot: SnapshotSpec { keep: raw.snapshot.keep, reuse: raw.snapshot.reuse },
         deadlines,
         recovery,
