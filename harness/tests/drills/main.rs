@@ -27,6 +27,7 @@ mod lying;
 mod metrics;
 mod modes;
 mod names;
+mod notify;
 mod objectives;
 mod parallel;
 mod pgbackrest;
