@@ -26,6 +26,7 @@ mod loopholes;
 mod lying;
 mod metrics;
 mod modes;
+mod monitoring;
 mod names;
 mod notify;
 mod objectives;
