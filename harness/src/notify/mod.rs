@@ -34,7 +34,8 @@ use crate::secret::SecretSource;
 /// The environment variable a webhook's URL is read from when the scenario names none.
 pub const DEFAULT_URL_ENV: &str = "PGDRILL_WEBHOOK_URL";
 
-/// `[notify]` as written.
+/// The webhook a drill is told to: where its URL is read (never the scenario), when, and the
+/// shape of the body.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Notify")]

@@ -62,7 +62,9 @@ fn the_alerting_rules_load_fire_when_they_should_and_the_dashboard_queries_parse
     let rules: String = exprs
         .iter()
         .enumerate()
-        .map(|(i, expr)| format!("      - record: dashboard:query{i}\n        expr: {}\n", serde_json::to_string(expr).unwrap()))
+        .map(|(i, expr)| {
+            format!("      - record: dashboard:query{i}\n        expr: {}\n", serde_json::to_string(expr).unwrap())
+        })
         .collect();
     let scratch = Scratch::new();
     let file = scratch.write("dashboard.rules.yml", format!("groups:\n  - name: dashboard\n    rules:\n{rules}"));
