@@ -51,7 +51,18 @@ pub(super) async fn notify(spec: &notify::Spec, outcome: &DrillOutcome) {
         _ => None,
     };
     let Some(kind) = notify::decide(spec.on, passed, previous) else { return };
-    let message = message(kind, outcome);
+    let mut message = message(kind, outcome);
+    if let (Some(template), Ok(paths)) = (&spec.report_url, &outcome.reports) {
+        let report = notify::Report {
+            scenario: record.scenario.name.clone(),
+            folder: paths.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            drill_id: record.drill_id.clone(),
+        };
+        match notify::report_url(template, &report) {
+            Ok(url) => message.report = url,
+            Err(why) => eprintln!("warning: [notify] report_url: {why}; the message names the report's path"),
+        }
+    }
     let body = notify::body(spec.format, &message);
     let redactor = Redactor::new();
     match notify::send(&spec.url, &body, &redactor).await {

@@ -8,6 +8,7 @@
 //! url_env = "PGDRILL_WEBHOOK_URL"   # the default; or url_file = "/run/secrets/webhook"
 //! on = "failure"                    # the default (and recoveries); or "always"
 //! format = "generic"                # the default; or "slack", "discord", "teams"
+//! # report_url = "{{env.CI_JOB_URL}}/artifacts/file/reports/{{scenario}}/{{folder}}/report.md"
 //! ```
 //!
 //! A webhook's URL is its password (Slack's and Discord's carry their token in the path,
@@ -56,6 +57,10 @@ pub struct RawNotify {
     /// `"discord"` or `"teams"` (an Adaptive Card, for Teams workflows).
     #[schemars(extend("enum" = ["generic", "slack", "discord", "teams"]))]
     pub format: Option<Spanned<String>>,
+    /// Where readers of the message find the report, when not at its path on this machine (a CI
+    /// job's artifacts): a URL with `{{env.NAME}}`, `{{scenario}}`, `{{folder}}` (the report
+    /// folder's name) and `{{drill_id}}` filled in.
+    pub report_url: Option<Spanned<String>>,
 }
 
 /// When a webhook is told about a drill.
@@ -87,13 +92,20 @@ pub struct Spec {
     pub url: SecretSource,
     pub on: When,
     pub format: Format,
+    /// The report's URL, as a template (`report_url`).
+    pub report_url: Option<String>,
 }
 
 impl Default for Spec {
     /// What `--notify` sends to when the scenario has no `[notify]`: the URL in
     /// `PGDRILL_WEBHOOK_URL`, the generic body.
     fn default() -> Self {
-        Spec { url: SecretSource::Env(DEFAULT_URL_ENV.to_owned()), on: When::Failure, format: Format::Generic }
+        Spec {
+            url: SecretSource::Env(DEFAULT_URL_ENV.to_owned()),
+            on: When::Failure,
+            format: Format::Generic,
+            report_url: None,
+        }
     }
 }
 
@@ -149,8 +161,64 @@ impl Spec {
                 }
             },
         };
-        Ok(Spec { url, on, format })
+        let report_url = match raw.report_url {
+            Some(url) => {
+                // Every placeholder known, checked with stand-ins for the values.
+                let filled = fill(url.get_ref(), &Report::default(), |_| Some(String::new()))
+                    .map_err(|e| FieldError::new(url.span(), format!("`report_url`: {e}")))?;
+                if !(filled.starts_with("https://") || filled.starts_with("http://"))
+                    && !url.get_ref().starts_with("{{env.")
+                {
+                    return Err(FieldError::new(url.span(), "`report_url` must be an http(s):// URL"));
+                }
+                Some(url.into_inner())
+            }
+            None => None,
+        };
+        Ok(Spec { url, on, format, report_url })
     }
+}
+
+/// What a `report_url` names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub scenario: String,
+    /// The report folder's name (`20261122T030000Z`).
+    pub folder: String,
+    pub drill_id: String,
+}
+
+/// `report_url` filled in for `report`, with environment variables from the process's.
+pub fn report_url(template: &str, report: &Report) -> Result<String, String> {
+    fill(template, report, |name| std::env::var(name).ok())
+}
+
+/// `template` with each `{{name}}` replaced: the report's values, and `{{env.NAME}}` from `env`.
+fn fill(template: &str, report: &Report, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or("a `{{` is not closed")?;
+        let name = after[..end].trim();
+        out.push_str(&match name {
+            "scenario" => report.scenario.clone(),
+            "folder" => report.folder.clone(),
+            "drill_id" => report.drill_id.clone(),
+            _ => match name.strip_prefix("env.") {
+                Some(var) if !var.is_empty() => {
+                    env(var).ok_or_else(|| format!("the environment variable `{var}` is not set"))?
+                }
+                _ => {
+                    return Err(format!("unknown placeholder `{{{{{name}}}}}` (scenario, folder, drill_id, env.NAME)"));
+                }
+            },
+        });
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Why a drill's webhook is told.
@@ -217,6 +285,24 @@ mod tests {
         assert!(!e.message.contains("XXXXXXXX"), "the error does not repeat the URL: {e:?}");
         assert!(resolve("url_env = \"A\"\nurl_file = \"b\"").unwrap_err().message.contains("not both"));
         assert!(resolve("url_env = \"\"").is_err());
+    }
+
+    #[test]
+    fn a_report_url_names_the_folder_in_a_ci_jobs_artifacts() {
+        let spec =
+            resolve("report_url = \"{{env.CI_JOB_URL}}/artifacts/file/reports/{{scenario}}/{{ folder }}/report.md\"");
+        let template = spec.unwrap().report_url.unwrap();
+        let report = Report { scenario: "plur".into(), folder: "20261122T030000Z".into(), drill_id: "d1".into() };
+        let env = |name: &str| (name == "CI_JOB_URL").then(|| "https://gitlab.example/g/p/-/jobs/7".to_owned());
+        assert_eq!(
+            fill(&template, &report, env).unwrap(),
+            "https://gitlab.example/g/p/-/jobs/7/artifacts/file/reports/plur/20261122T030000Z/report.md"
+        );
+        assert_eq!(fill(&template, &report, |_| None).unwrap_err(), "the environment variable `CI_JOB_URL` is not set");
+        let e = resolve("report_url = \"https://ci.example/{{run}}\"").unwrap_err();
+        assert!(e.message.contains("unknown placeholder `{{run}}`"), "{e:?}");
+        assert!(resolve("report_url = \"reports/{{folder}}\"").unwrap_err().message.contains("http(s)://"));
+        assert!(resolve("report_url = \"https://ci.example/{{drill_id}}\"").is_ok());
     }
 
     #[test]

@@ -83,13 +83,14 @@ fn read_request(mut stream: TcpStream) -> Option<Received> {
     Some(Received { line: head.lines().next().unwrap_or_default().to_owned(), body })
 }
 
-/// A scenario named `notify-plur` whose row count of `public.users` expects `users` (40 passes).
-fn scenario(scratch: &Scratch, file: &str, users: u32) -> std::path::PathBuf {
+/// A scenario named `notify-plur` whose row count of `public.users` expects `users` (40 passes),
+/// with more `[notify]` keys.
+fn scenario(scratch: &Scratch, file: &str, users: u32, notify: &str) -> std::path::PathBuf {
     scratch.scenario(
         file,
         &format!(
             "name = \"notify-plur\"\n[source]\npath = \"{{fixtures}}/plur.sql.gz\"\n[restore]\nglobals = \"{{fixtures}}/plur.globals.sql\"\n\
-             [checks.row_counts]\ntables = {{ \"public.users\" = {users} }}\n[notify]\non = \"failure\"\n"
+             [checks.row_counts]\ntables = {{ \"public.users\" = {users} }}\n[notify]\non = \"failure\"\n{notify}"
         ),
     )
 }
@@ -110,8 +111,15 @@ fn a_failure_and_the_recovery_after_it_are_told_and_the_token_shows_nowhere() {
     let token = format!("T0KEN{}", "9f3ac1b2".repeat(4));
     let url = format!("http://127.0.0.1:{}/hooks/{token}", webhook.port);
     let env = [("PGDRILL_WEBHOOK_URL".to_owned(), url)];
-    let passing = scenario(&scratch, "pass.toml", 40);
-    let failing = scenario(&scratch, "fail.toml", 41);
+    let passing = scenario(&scratch, "pass.toml", 40, "");
+    let failing = scenario(&scratch, "fail.toml", 41, "");
+    // The same scenario, naming its report by where a CI job publishes it.
+    let published = scenario(
+        &scratch,
+        "published.toml",
+        40,
+        "report_url = \"{{env.PGDRILL_TEST_JOB_URL}}/artifacts/{{scenario}}/{{folder}}/report.md\"\n",
+    );
 
     // A first pass, with no failure before it: no news.
     let first = scratch.drill_env(&passing, &[], &env);
@@ -147,13 +155,20 @@ fn a_failure_and_the_recovery_after_it_are_told_and_the_token_shows_nowhere() {
     // It also writes its metrics where node_exporter's textfile collector reads them.
     let textfile = scratch.path("textfile");
     std::fs::create_dir_all(&textfile).unwrap();
-    let recovered = scratch.drill_env(&passing, &["--metrics-dir".into(), textfile.display().to_string()], &env);
+    let job = ("PGDRILL_TEST_JOB_URL".to_owned(), "https://ci.example/jobs/7".to_owned());
+    let recovered = scratch.drill_env(
+        &published,
+        &["--metrics-dir".into(), textfile.display().to_string()],
+        &[env[0].clone(), job],
+    );
     assert_eq!(recovered.code, Some(0), "{recovered:?}");
     let received = webhook.take();
     assert_eq!(received.len(), 1, "{received:?}\n{recovered:?}");
     let p = &received[0].body["pgdrill"];
     assert_eq!((&p["verdict"], &p["kind"]), (&"pass".into(), &"recovery".into()), "{p}");
     assert_eq!(p["failed_checks"], serde_json::json!([]));
+    let folder = recovered.out.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(p["report"], format!("https://ci.example/jobs/7/artifacts/notify-plur/{folder}/report.md"));
     assert!(received[0].body["text"].as_str().unwrap().contains("passed again, after a failure"));
     let copied = std::fs::read_to_string(textfile.join("pgdrill-notify-plur.prom")).expect("the collector's copy");
     assert_eq!(copied, recovered.report("metrics.prom"));
