@@ -128,7 +128,8 @@ pub(super) fn copy_metrics(dir: &Path, outcome: &DrillOutcome) {
     let name = &outcome.record.scenario.name;
     let target = dir.join(format!("pgdrill-{name}.prom"));
     let temporary = dir.join(format!(".pgdrill-{name}.prom.{}.tmp", std::process::id()));
-    let copied = std::fs::copy(paths.dir.join(metrics::NAME), &temporary)
+    let copied = std::fs::create_dir_all(dir)
+        .and_then(|_| std::fs::copy(paths.dir.join(metrics::NAME), &temporary))
         .and_then(|_| std::fs::rename(&temporary, &target))
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&temporary);

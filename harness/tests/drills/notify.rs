@@ -153,8 +153,7 @@ fn a_failure_and_the_recovery_after_it_are_told_and_the_token_shows_nowhere() {
 
     // The pass after it: a recovery.
     // It also writes its metrics where node_exporter's textfile collector reads them.
-    let textfile = scratch.path("textfile");
-    std::fs::create_dir_all(&textfile).unwrap();
+    let textfile = scratch.path("textfile"); // made by pgdrill
     let job = ("PGDRILL_TEST_JOB_URL".to_owned(), "https://ci.example/jobs/7".to_owned());
     let recovered = scratch.drill_env(
         &published,
