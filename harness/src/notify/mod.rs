@@ -166,9 +166,11 @@ impl Spec {
                 // Every placeholder known, checked with stand-ins for the values.
                 let filled = fill(url.get_ref(), &Report::default(), |_| Some(String::new()))
                     .map_err(|e| FieldError::new(url.span(), format!("`report_url`: {e}")))?;
-                if !(filled.starts_with("https://") || filled.starts_with("http://"))
-                    && !url.get_ref().starts_with("{{env.")
-                {
+                // A URL, or a variable holding the start of one (a CI job's URL).
+                let is_url = ["https://", "http://", "{{env."]
+                    .iter()
+                    .any(|p| filled.starts_with(p) || url.get_ref().starts_with(p));
+                if !is_url {
                     return Err(FieldError::new(url.span(), "`report_url` must be an http(s):// URL"));
                 }
                 Some(url.into_inner())
