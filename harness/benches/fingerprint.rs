@@ -19,7 +19,6 @@ use std::time::Instant;
 use commands::{output, run};
 use dataset::{SIZES, dataset};
 
-#[expect(clippy::disallowed_methods, reason = "the benchmark's own thread, not async")]
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
     let image = std::fs::read_to_string(root.join("ci/image/TAG")).unwrap().trim().to_owned();

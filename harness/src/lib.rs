@@ -36,6 +36,7 @@ mod journal;
 mod listing;
 mod migrate;
 mod names;
+pub mod notify;
 pub mod objectives;
 mod outcome;
 mod pg;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use clap::{Parser, Subcommand};
 
+mod after;
 mod fingerprint;
 mod snapshots;
 use tabled::builder::Builder;
@@ -106,6 +107,14 @@ pub struct RunArgs {
     /// instead of restoring (the reports say which drill's restore it is).
     #[arg(long)]
     reuse: bool,
+    /// When to tell the scenario's webhook (`[notify]`), over its `on`: `failure` (and the first
+    /// pass after one), `always` or `never`. Without `[notify]`, the URL in PGDRILL_WEBHOOK_URL.
+    #[arg(long, value_name = "WHEN", value_enum)]
+    notify: Option<after::NotifyWhen>,
+    /// Also write each drill's metrics.prom to DIR/pgdrill-<scenario>.prom, atomically (a
+    /// node_exporter textfile collector's folder).
+    #[arg(long, value_name = "DIR")]
+    metrics_dir: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -366,6 +375,8 @@ async fn main() -> ExitCode {
                 globals: None,
                 snapshot: false,
                 reuse: false,
+                notify: None,
+                metrics_dir: None,
             };
             run_many(&[scenario], common, options, false).await
         }
@@ -612,7 +623,8 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
     let (mut ran, mut chosen) = (0, 0);
     for file in &files {
         // Selection needs the scenario's tags; an unusable scenario is drilled, and fails.
-        if let Ok(scenario) = Scenario::load(file) {
+        let loaded = Scenario::load(file).ok();
+        if let Some(scenario) = &loaded {
             if !selected(&scenario.tags, &common.tags) {
                 continue;
             }
@@ -631,6 +643,14 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
             eprintln!("{}", render(error));
         }
         summarize(&outcome);
+        // A baseline's capture is no drill to be told about.
+        let notify = after::spec(loaded.as_ref().and_then(|s| s.notify.as_ref()), common.notify);
+        if let Some(spec) = notify.filter(|_| options.baseline_out.is_none()) {
+            after::notify(&spec, &outcome).await;
+        }
+        if let Some(dir) = &common.metrics_dir {
+            after::copy_metrics(dir, &outcome);
+        }
         worst = worst.max(Exit::of(&outcome));
         let number = signal.load(Ordering::SeqCst);
         if number != 0 {

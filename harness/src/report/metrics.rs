@@ -6,9 +6,13 @@
 //! comment), no `_total`/`_count`/`_created` suffixes (a counter's or a summary's in OpenMetrics),
 //! no sample timestamps (the textfile collector refuses them), and `# EOF` last (a comment to
 //! the Prometheus format). A value the drill did not measure is left out, never written as 0.
+//!
+//! The alerting rules and the dashboard shipped in `monitoring/` read these names; a test there
+//! fails when one of them is not a name this file writes.
 
 use std::fmt::Write;
 
+use super::history::HistoryEntry;
 use super::{DrillRecord, DrillVerdict};
 use crate::check::Verdict;
 
@@ -23,8 +27,9 @@ struct Gauge {
     value: Option<f64>,
 }
 
-/// The text of `metrics.prom` for `record`.
-pub fn render(record: &DrillRecord) -> String {
+/// The text of `metrics.prom` for `record`; `past` is the history before it (for the last
+/// pass of its scenario).
+pub fn render(record: &DrillRecord, past: &[HistoryEntry]) -> String {
     let count = |wanted: &[Verdict]| record.checks.iter().filter(|c| wanted.contains(&c.verdict)).count() as f64;
     // Whole milliseconds, as drill.json records durations.
     let seconds = |d: std::time::Duration| d.as_millis() as f64 / 1000.0;
@@ -77,6 +82,24 @@ pub fn render(record: &DrillRecord) -> String {
             help: "When the drill ended, in seconds since the Unix epoch.",
             value: record.finished_at.map(|t| t.unix_timestamp_nanos() as f64 / 1e9),
         },
+        Gauge {
+            name: "pgdrill_last_pass_timestamp_seconds",
+            unit: Some("seconds"),
+            help: "When the latest passed drill of the scenario ended (this one or one before it in the history), in seconds since the Unix epoch: alert when it grows old.",
+            value: last_pass(record, past),
+        },
+        Gauge {
+            name: "pgdrill_objective_rto_seconds",
+            unit: Some("seconds"),
+            help: "The scenario's recovery time objective (RTO), which the recovery time is judged against.",
+            value: record.scenario.objectives.rto.map(seconds),
+        },
+        Gauge {
+            name: "pgdrill_objective_rpo_seconds",
+            unit: Some("seconds"),
+            help: "The scenario's recovery point objective (RPO), which the backup's age is judged against.",
+            value: record.scenario.objectives.rpo.map(seconds),
+        },
     ];
     let labels = format!("{{scenario=\"{}\"}}", escape_label_value(&record.scenario.name));
     let mut out = String::new();
@@ -91,6 +114,23 @@ pub fn render(record: &DrillRecord) -> String {
     }
     out.push_str("# EOF\n");
     out
+}
+
+/// When the latest passed drill of `record`'s scenario ended, in seconds since the epoch: this
+/// drill's end when it passed, else the newest pass of the same scenario in `past` (lines that
+/// do not name their scenario are not counted: they may be another's).
+fn last_pass(record: &DrillRecord, past: &[HistoryEntry]) -> Option<f64> {
+    let epoch = |t: time::OffsetDateTime| t.unix_timestamp_nanos() as f64 / 1e9;
+    if record.verdict == DrillVerdict::Pass
+        && let Some(finished) = record.finished_at
+    {
+        return Some(epoch(finished));
+    }
+    past.iter()
+        .filter(|e| e.scenario == record.scenario.name && e.verdict == DrillVerdict::Pass.as_str())
+        .map(|e| epoch(e.started_at + std::time::Duration::from_millis(e.duration_ms)))
+        .max_by(f64::total_cmp)
+        .map(|t| (t * 1000.0).round() / 1000.0)
 }
 
 /// A label value as both formats write it: `\` as `\\`, `"` as `\"`, a line feed as `\n`.
@@ -162,7 +202,7 @@ mod tests {
         r.verdict = DrillVerdict::Fail;
         let check = |verdict| CheckResult { verdict, ..CheckResult::skipped("sql", "q", "why") };
         r.checks = vec![check(Verdict::Pass), check(Verdict::Fail), check(Verdict::Error), check(Verdict::Skipped)];
-        let text = render(&r);
+        let text = render(&r, &[]);
         assert!(text.contains("pgdrill_drill_passed{scenario=\"pl\\\"ur\"} 0\n"), "{text}");
         assert!(text.contains("pgdrill_drill_checks{scenario=\"pl\\\"ur\"} 4\n"), "{text}");
         assert!(text.contains("pgdrill_drill_checks_passed{scenario=\"pl\\\"ur\"} 1\n"), "{text}");
@@ -182,9 +222,75 @@ mod tests {
             taken_at: Some(datetime!(2026-11-22 03:00:00 UTC)),
             ..Default::default()
         });
-        let text = render(&r);
+        let text = render(&r, &[]);
         assert!(text.contains("# TYPE pgdrill_drill_recovery_seconds gauge\n# UNIT pgdrill_drill_recovery_seconds seconds\npgdrill_drill_recovery_seconds{scenario=\"plur\"} 3.25\n"), "{text}");
         assert!(text.contains("pgdrill_backup_age_seconds{scenario=\"plur\"} 18000\n"), "{text}");
         assert!(text.contains("pgdrill_drill_passed{scenario=\"plur\"} 1\n"), "{text}");
+    }
+
+    fn entry(scenario: &str, verdict: &str, started_at: time::OffsetDateTime, duration_ms: u64) -> HistoryEntry {
+        let line = serde_json::json!({
+            "drill_id": "p", "scenario": scenario, "started_at": started_at.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "verdict": verdict, "duration_ms": duration_ms, "recovery_ms": null, "phases": {}, "rows_restored": null,
+            "checks_passed": 0, "checks_total": 0, "not_passed": [], "backup_sha256": "", "backup_size": 0,
+            "scenario_sha256": "", "report_dir": "", "manifest_sha256": "",
+        });
+        serde_json::from_value(line).expect("a history line")
+    }
+
+    #[test]
+    fn the_last_pass_is_this_drill_or_the_newest_pass_of_the_same_scenario() {
+        let past = [
+            entry("plur", "pass", datetime!(2026-11-20 08:00:00 UTC), 60_500),
+            entry("plur", "pass", datetime!(2026-11-21 08:00:00 UTC), 30_000),
+            entry("plur", "fail", datetime!(2026-11-21 20:00:00 UTC), 1_000),
+            entry("other", "pass", datetime!(2026-11-22 07:00:00 UTC), 1_000),
+            entry("", "pass", datetime!(2026-11-22 07:30:00 UTC), 1_000),
+        ];
+        let mut r = record("plur");
+        r.verdict = DrillVerdict::Fail;
+        let text = render(&r, &past);
+        let at = datetime!(2026-11-21 08:00:30 UTC).unix_timestamp();
+        assert!(text.contains(&format!("pgdrill_last_pass_timestamp_seconds{{scenario=\"plur\"}} {at}\n")), "{text}");
+        r.verdict = DrillVerdict::Pass;
+        let text = render(&r, &past);
+        assert!(text.contains("pgdrill_last_pass_timestamp_seconds{scenario=\"plur\"} 1795334442.5\n"), "{text}");
+        r.verdict = DrillVerdict::Fail;
+        let text = render(&r, &past[2..]);
+        assert!(!text.contains("pgdrill_last_pass_timestamp_seconds"), "never passed: left out\n{text}");
+    }
+
+    /// Every metric name in `text`: the words that start with `pgdrill_`.
+    fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+        let word = regex::Regex::new(r"\bpgdrill_[a-z0-9_]+").expect("a regex");
+        word.find_iter(text).map(|m| m.as_str().to_owned()).collect()
+    }
+
+    #[test]
+    fn the_shipped_rules_and_dashboard_read_only_names_this_file_writes() {
+        // A drill with everything measured, its objectives set, after a pass.
+        let mut r = record("plur");
+        r.verdict = DrillVerdict::Pass;
+        r.recovery = Some(Duration::from_secs(3));
+        r.backup = Some(crate::source::BackupInfo {
+            taken_at: Some(datetime!(2026-11-22 03:00:00 UTC)),
+            ..Default::default()
+        });
+        r.scenario.objectives = crate::objectives::Objectives {
+            rto: Some(Duration::from_secs(45 * 60)),
+            rpo: Some(Duration::from_secs(26 * 3600)),
+        };
+        let written = metric_names(&render(&r, &[]));
+        assert!(written.contains("pgdrill_objective_rpo_seconds"), "{written:?}");
+        for (file, text) in [
+            ("monitoring/pgdrill.rules.yml", include_str!("../../../monitoring/pgdrill.rules.yml")),
+            ("monitoring/pgdrill.rules.test.yml", include_str!("../../../monitoring/pgdrill.rules.test.yml")),
+            ("monitoring/grafana-dashboard.json", include_str!("../../../monitoring/grafana-dashboard.json")),
+        ] {
+            let read = metric_names(text);
+            assert!(!read.is_empty(), "{file} reads no pgdrill metric");
+            let unknown: Vec<&String> = read.difference(&written).collect();
+            assert!(unknown.is_empty(), "{file} reads {unknown:?}, which metrics.prom does not write ({written:?})");
+        }
     }
 }

@@ -683,7 +683,7 @@ pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, Report
         ("timeline.svg", svg::timeline(record)),
         ("recovery.svg", svg::recovery(&past, record)),
         ("backup-age.svg", svg::backup_age(&past, record)),
-        (metrics::NAME, metrics::render(record)),
+        (metrics::NAME, metrics::render(record, &past)),
     ];
     for (name, text) in &files {
         let path = dir.join(name);

@@ -196,7 +196,7 @@ fn junit_xml() {
 #[test]
 fn metrics_prom() {
     let (console, _) = Console::capturing(false);
-    insta::assert_snapshot!(super::metrics::render(&drill(console)));
+    insta::assert_snapshot!(super::metrics::render(&drill(console), &[]));
 }
 
 #[test]

@@ -139,6 +139,8 @@ pub struct Scenario {
     pub deadlines: Deadlines,
     /// Whether the drill keeps its restore as a snapshot, or starts from a clone of one.
     pub snapshot: SnapshotSpec,
+    /// The webhook told about the drill (`[notify]`).
+    pub notify: Option<crate::notify::Spec>,
 }
 
 /// The scenario's `[snapshot]`: what `--snapshot` and `--reuse` ask on the command line.
@@ -215,7 +217,11 @@ impl Scenario {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let file_sha256 = hex::encode(Sha256::digest(text.as_bytes()));
-        resolve(raw, path, base, file_sha256).map_err(|e| ScenarioError::invalid(&shown, &text, e))
+        // A webhook URL written where it must not be is a secret: the snippet an error shows
+        // masks it (byte for byte, so that lines and columns stay right).
+        let secrets: Vec<_> =
+            raw.notify.as_ref().and_then(|n| n.get_ref().url.as_ref()).map(|u| u.span()).into_iter().collect();
+        resolve(raw, path, base, file_sha256).map_err(|e| ScenarioError::invalid(&shown, &masked(&text, &secrets), e))
     }
 
     /// The extensions the scenario's `extensions` check requires.
@@ -256,6 +262,13 @@ impl Scenario {
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
     }
+}
+
+/// `text` with the characters of each span replaced by as many bytes of `*`.
+fn masked(text: &str, spans: &[std::ops::Range<usize>]) -> String {
+    text.char_indices()
+        .map(|(i, c)| if spans.iter().any(|s| s.contains(&i)) { "*".repeat(c.len_utf8()) } else { c.to_string() })
+        .collect()
 }
 
 fn is_simple_name(name: &str) -> bool {
@@ -308,7 +321,16 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         None => RecoverySpec::default(),
     };
 
+    let notify = match raw.notify {
+        Some(n) => {
+            let span = n.span();
+            Some(crate::notify::Spec::resolve(n.into_inner(), base).map_err(|e| e.or_span(Some(span)))?)
+        }
+        None => None,
+    };
+
     Ok(Scenario {
+        notify,
         snapshot: SnapshotSpec { keep: raw.snapshot.keep, reuse: raw.snapshot.reuse },
         deadlines,
         recovery,

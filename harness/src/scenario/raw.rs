@@ -45,6 +45,9 @@ pub struct RawScenario {
     /// of one (as `pgdrill run --snapshot`, `--reuse`).
     #[serde(default)]
     pub snapshot: RawSnapshot,
+    /// A webhook told when a drill fails, and when it passes again (Slack, Mattermost, Teams,
+    /// Discord, any receiver of JSON); its URL from the environment or a file, never written here.
+    pub notify: Option<Spanned<crate::notify::RawNotify>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

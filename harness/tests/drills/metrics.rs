@@ -55,6 +55,13 @@ fn assert_matches(parsed: &Value, record: &DrillRecord) {
         ("pgdrill_drill_checks_failed", Some(count(&[Verdict::Fail, Verdict::Error]))),
         ("pgdrill_drill_duration_seconds", Some(seconds(record.duration))),
         ("pgdrill_drill_end_timestamp_seconds", Some(finished.unix_timestamp_nanos() as f64 / 1e9)),
+        // Each test drills in a scratch folder of its own: no earlier pass in its history.
+        (
+            "pgdrill_last_pass_timestamp_seconds",
+            (record.verdict == DrillVerdict::Pass).then(|| finished.unix_timestamp_nanos() as f64 / 1e9),
+        ),
+        ("pgdrill_objective_rto_seconds", record.scenario.objectives.rto.map(seconds)),
+        ("pgdrill_objective_rpo_seconds", record.scenario.objectives.rpo.map(seconds)),
     ];
     for format in ["prometheus", "openmetrics"] {
         let families = parsed[format].as_object().unwrap_or_else(|| panic!("no {format} families: {parsed}"));

@@ -118,6 +118,13 @@ fn scenarios_of_the_wrong_shape_fail_the_schema_as_they_fail_the_loader() {
             format!("{source}[recovery]\ntarget = \"latest\"\n"),
             "'latest' is not one of ['immediate']",
         ),
+        // A webhook's URL carries its token: the schema has no `url` for it, the loader refuses it.
+        (
+            "notify-url.toml",
+            format!("{source}[notify]\nurl = \"https://hooks.example/T0/B0/t0ken\"\n"),
+            "'url' was unexpected",
+        ),
+        ("notify-on.toml", format!("{source}[notify]\non = \"sometimes\"\n"), "'sometimes' is not one of"),
     ];
     for (name, content, message) in &cases {
         let file = scratch.write(name, content);

@@ -1,0 +1,283 @@
+//! The body a webhook receives. One shape, `generic` (the default), is accepted by the usual
+//! chat services and any other receiver of JSON, each reading the key it knows and ignoring
+//! the others, as their documentation gives them:
+//!
+//! - Slack incoming webhooks read `text` (mrkdwn; `<`, `>` and `&` are markup there).
+//! - Mattermost incoming webhooks read `text` (Markdown; the Slack-compatible payload).
+//! - Microsoft Teams' Office 365 connector ("Incoming Webhook", being retired) reads `text`.
+//!   Its successor, a Teams workflow ("Send webhook alerts to a channel" / "post to a channel
+//!   when a webhook request is received"), posts only the Adaptive Card of a body
+//!   `{"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+//!   "content": {...}}]}`: no shared key serves both, hence `format = "teams"`, which sends that.
+//! - Discord's execute-webhook reads `content` (at most 2000 characters; a body with neither
+//!   `content` nor `embeds` is refused), so `content` is the text cut to fit.
+//! - Any other receiver reads `pgdrill`: kind, scenario, verdict, failed_checks (ids), failure,
+//!   report, drill_id, started_at.
+//!
+//! `format = "slack"` sends `text` alone, `"discord"` `content` alone with mentions turned off,
+//! for receivers that refuse keys they do not know.
+//!
+//! Values that come from the restored database (a check's expected and actual values, the
+//! failure) are the backup's words, and a backup is hostile until proven otherwise: they are
+//! put in code spans, on one line, cut short, with `@`, `<` and `>` made inert, so that they
+//! can neither ping a channel (`@everyone`, `<!channel>`) nor make a link.
+
+use serde_json::{Value, json};
+
+use super::{Format, Kind};
+
+/// The most checks a message lists; the report has them all.
+const MAX_LISTED: usize = 10;
+/// Discord's limit on `content`.
+const DISCORD_MAX: usize = 2000;
+
+/// What a webhook is told about a drill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub kind: Kind,
+    pub scenario: String,
+    /// `pass`, `fail` or `interrupted`.
+    pub verdict: String,
+    /// Why the drill failed, in a line.
+    pub failure: Option<String>,
+    /// The checks that did not pass.
+    pub failed: Vec<FailedCheck>,
+    /// Where the report is: its `report.md`, or why there is none.
+    pub report: String,
+    pub drill_id: String,
+    /// RFC 3339.
+    pub started_at: String,
+}
+
+/// A check that did not pass, as a message shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCheck {
+    pub id: String,
+    /// `fail`, `error` or `skipped`.
+    pub verdict: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl Message {
+    /// The first line: what happened.
+    pub fn title(&self) -> String {
+        match self.kind {
+            Kind::Failure => format!(
+                "pgdrill: the drill of `{}` did not pass (verdict {})",
+                inert(&self.scenario, 80),
+                self.verdict.to_uppercase()
+            ),
+            Kind::Recovery => {
+                format!("pgdrill: the drill of `{}` passed again, after a failure", inert(&self.scenario, 80))
+            }
+            Kind::Pass => format!("pgdrill: the drill of `{}` passed", inert(&self.scenario, 80)),
+        }
+    }
+
+    /// The lines after the title.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(failure) = &self.failure {
+            lines.push(format!("why: `{}`", inert(failure, 300)));
+        }
+        if !self.failed.is_empty() {
+            lines.push(format!("checks that did not pass ({}):", self.failed.len()));
+        }
+        for check in self.failed.iter().take(MAX_LISTED) {
+            lines.push(format!(
+                "- `{}` {}: expected `{}`, actual `{}`",
+                inert(&check.id, 120),
+                check.verdict,
+                inert(&check.expected, 80),
+                inert(&check.actual, 80)
+            ));
+        }
+        if self.failed.len() > MAX_LISTED {
+            lines.push(format!("- and {} more (see the report)", self.failed.len() - MAX_LISTED));
+        }
+        lines.push(format!("report: {}", self.report));
+        lines.push(format!("drill {}, started {}", self.drill_id, self.started_at));
+        lines
+    }
+
+    /// The whole message as plain text (with code spans).
+    pub fn text(&self) -> String {
+        std::iter::once(self.title()).chain(self.lines()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The structured part, for receivers that are not chat services.
+    fn structured(&self) -> Value {
+        json!({
+            "kind": match self.kind { Kind::Failure => "failure", Kind::Recovery => "recovery", Kind::Pass => "pass" },
+            "scenario": self.scenario,
+            "verdict": self.verdict,
+            "failed_checks": self.failed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            "failure": self.failure,
+            "report": self.report,
+            "drill_id": self.drill_id,
+            "started_at": self.started_at,
+        })
+    }
+}
+
+/// The JSON body for `format`.
+pub fn body(format: Format, message: &Message) -> Value {
+    let text = message.text();
+    match format {
+        Format::Generic => json!({
+            "text": text,
+            "content": cut(&text, DISCORD_MAX),
+            "pgdrill": message.structured(),
+        }),
+        Format::Slack => json!({ "text": text }),
+        Format::Discord => json!({ "content": cut(&text, DISCORD_MAX), "allowed_mentions": { "parse": [] } }),
+        Format::Teams => {
+            let color = if message.kind == Kind::Failure { "Attention" } else { "Good" };
+            let mut blocks = vec![
+                json!({ "type": "TextBlock", "text": message.title(), "weight": "Bolder", "color": color, "wrap": true }),
+            ];
+            blocks.extend(
+                message.lines().into_iter().map(|line| json!({ "type": "TextBlock", "text": line, "wrap": true })),
+            );
+            json!({
+                "type": "message",
+                "attachments": [{
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "contentUrl": null,
+                    "content": {
+                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard",
+                        "version": "1.4",
+                        "body": blocks,
+                    },
+                }],
+            })
+        }
+    }
+}
+
+/// `text` on one line, at most `max` characters, safe inside a code span in every service's
+/// markup: no backtick to close it, no mention, no angle brackets.
+fn inert(text: &str, max: usize) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            '`' => '\'',
+            '<' => '‹',
+            '>' => '›',
+            c => c,
+        })
+        .collect();
+    cut(&one_line, max).replace('@', "@\u{200b}")
+}
+
+/// At most `max` characters, `…` ending what was cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed() -> Message {
+        Message {
+            kind: Kind::Failure,
+            scenario: "plur".into(),
+            verdict: "fail".into(),
+            failure: Some("2 checks did not pass".into()),
+            failed: vec![
+                FailedCheck {
+                    id: "row_counts/public.users".into(),
+                    verdict: "fail".into(),
+                    expected: "41".into(),
+                    actual: "40".into(),
+                },
+                FailedCheck {
+                    id: "sql/owner".into(),
+                    verdict: "fail".into(),
+                    expected: "1".into(),
+                    actual: "@everyone <!channel> `x` [a](https://evil.example)\nline".into(),
+                },
+            ],
+            report: "/srv/reports/plur/20261122T030000Z/report.md".into(),
+            drill_id: "d".repeat(32),
+            started_at: "2026-11-22T03:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn the_generic_body_serves_chat_services_and_other_receivers() {
+        let body = body(Format::Generic, &failed());
+        let text = body["text"].as_str().unwrap();
+        assert!(text.starts_with("pgdrill: the drill of `plur` did not pass (verdict FAIL)\n"), "{text}");
+        assert!(text.contains("- `row_counts/public.users` fail: expected `41`, actual `40`"), "{text}");
+        assert!(text.contains("report: /srv/reports/plur/20261122T030000Z/report.md"), "{text}");
+        assert_eq!(body["content"], body["text"], "short enough for Discord as it is");
+        let p = &body["pgdrill"];
+        assert_eq!(p["verdict"], "fail");
+        assert_eq!(p["kind"], "failure");
+        assert_eq!(p["scenario"], "plur");
+        assert_eq!(p["failed_checks"], json!(["row_counts/public.users", "sql/owner"]));
+        assert_eq!(p["report"], "/srv/reports/plur/20261122T030000Z/report.md");
+        assert_eq!(p["drill_id"], "d".repeat(32));
+        assert_eq!(p["started_at"], "2026-11-22T03:00:00Z");
+        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["content", "pgdrill", "text"]);
+    }
+
+    #[test]
+    fn what_the_backup_says_can_neither_ping_nor_link() {
+        let text = failed().text();
+        let line = text.lines().find(|l| l.contains("sql/owner")).unwrap();
+        assert_eq!(
+            line,
+            "- `sql/owner` fail: expected `1`, actual `@\u{200b}everyone ‹!channel› 'x' [a](https://evil.example) line`"
+        );
+        assert!(!text.contains("@everyone") && !text.contains('<'), "{text}");
+    }
+
+    #[test]
+    fn a_long_message_is_cut_for_discord_and_lists_ten_checks() {
+        let mut message = failed();
+        let check = message.failed[0].clone();
+        message.failed = (0..40)
+            .map(|i| FailedCheck { id: format!("{}{i}", "x".repeat(100)), actual: "y".repeat(200), ..check.clone() })
+            .collect();
+        let generic = body(Format::Generic, &message);
+        let text = generic["text"].as_str().unwrap();
+        assert!(text.contains("- and 30 more (see the report)"), "{text}");
+        let content = generic["content"].as_str().unwrap();
+        assert!(content.chars().count() <= 2000 && content.ends_with('…'), "{}", content.chars().count());
+        let discord = body(Format::Discord, &message);
+        assert_eq!(discord["content"], generic["content"]);
+        assert_eq!(discord["allowed_mentions"], json!({ "parse": [] }));
+        assert_eq!(discord.as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn slack_and_teams_get_their_own_shapes() {
+        let message =
+            Message { kind: Kind::Recovery, verdict: "pass".into(), failure: None, failed: vec![], ..failed() };
+        let slack = body(Format::Slack, &message);
+        assert_eq!(slack.as_object().unwrap().len(), 1);
+        assert!(slack["text"].as_str().unwrap().starts_with("pgdrill: the drill of `plur` passed again"), "{slack}");
+        let teams = body(Format::Teams, &message);
+        assert_eq!(teams["type"], "message");
+        let attachment = &teams["attachments"][0];
+        assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
+        let card = &attachment["content"];
+        assert_eq!((&card["type"], &card["version"]), (&json!("AdaptiveCard"), &json!("1.4")));
+        assert_eq!(card["body"][0]["color"], "Good");
+        assert!(card["body"][0]["text"].as_str().unwrap().contains("passed again"));
+        let texts: Vec<&str> = card["body"].as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap()).collect();
+        assert!(texts.iter().any(|t| t.starts_with("report: /srv/reports/")), "{texts:?}");
+    }
+}
