@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use clap::{Parser, Subcommand};
 
 mod snapshots;
+mod verify;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 use tokio_util::sync::CancellationToken;
@@ -105,6 +106,10 @@ pub struct RunArgs {
     /// instead of restoring (the reports say which drill's restore it is).
     #[arg(long)]
     reuse: bool,
+    /// Sign each drill's evidence with this OpenSSH private key (else $PGDRILL_SIGNING_KEY_FILE,
+    /// or the key's text in $PGDRILL_SIGNING_KEY): see `pgdrill verify`.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -240,6 +245,9 @@ pub enum Command {
     /// Work with written reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Verify a drill's report folder: its SSH signature against allowed signers, and every file
+    /// against the signed in-toto statement and MANIFEST.sha256.
+    Verify(verify::VerifyArgs),
     /// Print the JSON Schema of the scenario format, for editors (taplo, Even Better TOML) and
     /// validators.
     Schema,
@@ -294,11 +302,8 @@ pub enum ReportCommand {
         #[arg(short, long, value_name = "DIR")]
         output: PathBuf,
     },
-    /// Confirm that a drill's reports are as written: every file against MANIFEST.sha256.
-    Verify {
-        /// A drill's report folder.
-        dir: PathBuf,
-    },
+    /// The same as `pgdrill verify`.
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs the command line on a runtime of its own.
@@ -358,6 +363,7 @@ async fn main() -> ExitCode {
                 globals: None,
                 snapshot: false,
                 reuse: false,
+                signing_key: None,
             };
             run_many(&[scenario], common, options, false).await
         }
@@ -367,7 +373,7 @@ async fn main() -> ExitCode {
         }
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report(ReportCommand::Merge { dirs, output }) => merge(&dirs, &output),
-        Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
+        Command::Report(ReportCommand::Verify(args)) | Command::Verify(args) => verify::run(&args),
         Command::Schema => {
             let schema = crate::scenario::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema).expect("a JSON value serializes"));
@@ -454,19 +460,6 @@ fn merge(dirs: &[PathBuf], output: &std::path::Path) -> ExitCode {
         Err(e) => {
             eprintln!("error: {}", crate::error::error_chain(&e));
             Exit::Usage.into()
-        }
-    }
-}
-
-fn verify(dir: &std::path::Path) -> ExitCode {
-    match crate::report::manifest::verify(dir) {
-        Ok(files) => {
-            println!("ok: {} files in {} match MANIFEST.sha256", files, dir.display());
-            Exit::Pass.into()
-        }
-        Err(e) => {
-            eprintln!("error: {}", crate::error::error_chain(&e));
-            Exit::Fail.into()
         }
     }
 }
@@ -598,6 +591,7 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
             return Exit::Usage.into();
         }
     };
+    options.signing = verify::signing(common.signing_key.as_deref());
     let (cancel, signal) = interrupts();
     let mut worst = Exit::Pass;
     let (mut ran, mut chosen) = (0, 0);
@@ -644,7 +638,7 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
         eprintln!("error: no scenario matched (tags: {})", common.tags.join(", "));
         return Exit::Usage.into();
     }
-    worst.into()
+    verify::exit_for(options.signing.as_ref(), worst).into()
 }
 
 /// Renders a diagnostic with its source snippet, as miette does for reports it owns.
@@ -692,13 +686,16 @@ fn summarize(outcome: &DrillOutcome) {
         r.checks_tally()
     );
     match &outcome.reports {
-        Ok(paths) => println!(
-            "reports: {}\n  {}\n  {}\n  {}",
-            paths.dir.display(),
-            paths.markdown.display(),
-            paths.junit.display(),
-            paths.json.display()
-        ),
+        Ok(paths) => {
+            println!(
+                "reports: {}\n  {}\n  {}\n  {}",
+                paths.dir.display(),
+                paths.markdown.display(),
+                paths.junit.display(),
+                paths.json.display()
+            );
+            verify::signed_line(paths, r).into_iter().for_each(|line| println!("{line}"));
+        }
         Err(e) => eprintln!("error: {}", crate::error::error_chain(e)),
     }
     if let Some(kept) = &outcome.kept {

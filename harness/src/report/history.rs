@@ -45,6 +45,9 @@ pub struct HistoryEntry {
     /// The drill whose restore this drill's database is a clone of (no recovery was measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_of: Option<String>,
+    /// The fingerprint of the key that signed the drill's evidence, when it was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 impl HistoryEntry {
@@ -75,6 +78,7 @@ impl HistoryEntry {
             report_dir: report_dir.display().to_string(),
             manifest_sha256,
             clone_of: record.clone_of.as_ref().map(|c| c.drill_id.clone()),
+            signed_by: record.signature.as_ref().and_then(|s| s.signed_by.clone()),
         }
     }
 }
