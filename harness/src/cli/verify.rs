@@ -8,7 +8,7 @@ use super::Exit;
 use crate::report::allowed_signers::AllowedSigners;
 use crate::report::evidence::{SIGNATURE, STATEMENT};
 use crate::report::sign::{NAMESPACE, Signing};
-use crate::report::verify::{Trust, Verification, verify};
+use crate::report::verify::{Finding, Trust, Verification, verify};
 
 /// What `verify` takes.
 #[derive(Debug, clap::Args)]
@@ -65,25 +65,24 @@ fn say(dir: &Path, v: &Verification, trusted: bool) {
         .as_ref()
         .map(|(id, scenario, verdict)| format!(": drill {id} of scenario `{scenario}`, verdict {verdict}"))
         .unwrap_or_default();
+    let status = if v.passed() { "ok" } else { "note" };
     match (&v.signed, v.statement_files) {
         (Some(signed), Some(files)) => {
-            let who = match &signed.allowed_by {
-                Some((line, principals)) => format!(", allowed for `{principals}` (allowed signers line {line})"),
-                None => ", a key nothing here vouches for: pass --allowed-signers to prove whose it is".to_owned(),
-            };
-            println!(
-                "{}: {STATEMENT} is signed by key {} ({}){who}{about}",
-                if v.passed() { "ok" } else { "signed" },
-                signed.fingerprint,
-                signed.algorithm
-            );
             if v.passed() {
-                println!("ok: the {files} files it covers in {} are as signed", dir.display());
+                println!("ok: the {files} files {STATEMENT} covers in {} are as signed{about}", dir.display());
+            }
+            match &signed.allowed_by {
+                Some((line, principals)) => println!(
+                    "{status}: {STATEMENT} is signed by key {} ({}), allowed for `{principals}` (allowed signers line {line})",
+                    signed.fingerprint, signed.algorithm
+                ),
+                None => println!(
+                    "note: {STATEMENT} is signed by key {} ({}), which nothing here vouches for: pass --allowed-signers to prove whose it is",
+                    signed.fingerprint, signed.algorithm
+                ),
             }
         }
-        (None, _)
-            if !trusted && !v.findings.iter().any(|f| matches!(f, crate::report::verify::Finding::BadSignature)) =>
-        {
+        (None, _) if !trusted && !v.findings.iter().any(|f| matches!(f, Finding::BadSignature)) => {
             if let (Some(files), true) = (v.manifest_files, v.passed()) {
                 println!("ok: {files} files in {} match {}", dir.display(), crate::report::manifest::NAME);
             }

@@ -74,7 +74,7 @@ impl std::fmt::Display for Finding {
         match self {
             Finding::Changed { name, signed: true } => write!(f, "{name} was changed after the drill was signed"),
             Finding::Changed { name, signed: false } => {
-                write!(f, "{name} was changed after the drill: it does not match the sha256 the drill recorded")
+                write!(f, "`{name}` does not match the manifest: changed after the drill")
             }
             Finding::Missing { name, signed: true } => {
                 write!(f, "{name} is missing: the signed statement covers it, and it is not in the folder")
