@@ -123,7 +123,9 @@ fn unquote(text: &str) -> Result<&str, String> {
 fn parse_line(n: usize, line: &str) -> Result<AllowedSigner, String> {
     let fields = split_outside_quotes(line, char::is_whitespace);
     let principals = unquote(fields.first().copied().unwrap_or_default())?.to_owned();
-    let is_key_type = |f: &&str| ssh_key::Algorithm::new(f).is_ok();
+    // A key type pgdrill knows: `Algorithm::new` takes any `name@domain`, as an option can be.
+    let is_key_type =
+        |f: &&str| matches!(ssh_key::Algorithm::new(f), Ok(a) if !matches!(a, ssh_key::Algorithm::Other(_)));
     let (options, key_at) = match fields.get(1) {
         Some(f) if is_key_type(f) => (None, 1),
         Some(f) => (Some(*f), 2),
@@ -224,9 +226,12 @@ mod tests {
             "# auditors' list\n\n\
              drills@example.com {a} the CI key\n\
              \"ops@example.com,!mallory@example.com\" namespaces=\"pgdrill-evidence@pgdrill.dev,file\",valid-before=\"20990101Z\" {b}\n\
-             *@example.com cert-authority {c}\n"
+             *@example.com cert-authority {c}\n\
+             audit@example.com namespaces=\"pgdrill-evidence@pgdrill.dev\" {a}\n"
         );
-        let signers = AllowedSigners::parse(&text).unwrap();
+        let mut signers = AllowedSigners::parse(&text).unwrap();
+        assert_eq!(signers.signers[3].namespaces.as_deref(), Some("pgdrill-evidence@pgdrill.dev"));
+        signers.signers.truncate(3);
         let lines: Vec<_> = signers.signers.iter().map(|s| (s.line, s.principals.as_str(), s.cert_authority)).collect();
         assert_eq!(
             lines,

@@ -706,6 +706,11 @@ pub fn write_all(record: &DrillRecord, dir: &Path, signer: Option<&sign::Signer>
     if let Some(signer) = signer {
         names.push(manifest::NAME);
         paths.evidence = Some(sign_evidence(record, dir, &names, signer)?);
+    } else {
+        // An unsigned drill written over a signed one's folder leaves no stale evidence.
+        for stale in [evidence::STATEMENT, evidence::SIGNATURE] {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
     }
     history::append(&history_path, &history::HistoryEntry::of(record, dir, manifest_sha))?;
     Ok(paths)

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use ssh_key::private::KeypairData;
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey};
 
 use crate::secret::Secret;
@@ -199,8 +200,35 @@ impl Signer {
     /// An armored SSH signature of `message` in pgdrill's namespace, as `ssh-keygen -Y sign -n
     /// NAMESPACE` writes it.
     pub fn sign(&self, message: &[u8]) -> Result<String, ssh_key::Error> {
-        self.key.sign(NAMESPACE, HashAlg::Sha512, message)?.to_pem(LineEnding::LF)
+        let sig = match self.key.key_data() {
+            KeypairData::Rsa(rsa) => sign_rsa(rsa, self.key.public_key().key_data(), message)?,
+            _ => self.key.sign(NAMESPACE, HashAlg::Sha512, message)?,
+        };
+        sig.to_pem(LineEnding::LF)
     }
+}
+
+/// An SSHSIG by an RSA key (rsa-sha2-512), as `ssh-keygen -Y sign` makes it. ssh-key 0.6.7 cannot:
+/// it builds the private key from its first prime twice, which the rsa crate refuses.
+fn sign_rsa(
+    key: &ssh_key::private::RsaKeypair,
+    public: &ssh_key::public::KeyData,
+    message: &[u8],
+) -> Result<ssh_key::SshSig, ssh_key::Error> {
+    use rsa::signature::{SignatureEncoding, Signer as _};
+    let big = |m: &ssh_key::Mpint| m.as_positive_bytes().map(rsa::BigUint::from_bytes_be).ok_or(ssh_key::Error::Crypto);
+    let private = rsa::RsaPrivateKey::from_components(
+        big(&key.public.n)?,
+        big(&key.public.e)?,
+        big(&key.private.d)?,
+        vec![big(&key.private.p)?, big(&key.private.q)?],
+    )
+    .map_err(|_| ssh_key::Error::Crypto)?;
+    let data = ssh_key::SshSig::signed_data(NAMESPACE, HashAlg::Sha512, message)?;
+    let signature =
+        rsa::pkcs1v15::SigningKey::<sha2::Sha512>::new(private).try_sign(&data).map_err(|_| ssh_key::Error::Crypto)?;
+    let signature = ssh_key::Signature::new(Algorithm::Rsa { hash: Some(HashAlg::Sha512) }, signature.to_vec())?;
+    ssh_key::SshSig::new(public.clone(), NAMESPACE, HashAlg::Sha512, signature)
 }
 
 /// What to do about text that is not an OpenSSH private key, when its first line says what it is.

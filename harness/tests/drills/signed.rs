@@ -11,11 +11,15 @@ use crate::util::{Scratch, files_under, pg15_dump};
 const NAMESPACE: &str = "pgdrill-evidence@pgdrill.dev";
 const IDENTITY: &str = "drills@example.com";
 
-/// An ed25519 key pair ssh-keygen made in `dir`: (private key file, its public line, fingerprint).
+/// A key pair ssh-keygen made in `dir`: (private key file, its public line, fingerprint).
 fn keygen(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String, String) {
+    keygen_typed(dir, name, "ed25519", passphrase)
+}
+
+fn keygen_typed(dir: &Path, name: &str, kind: &str, passphrase: &str) -> (PathBuf, String, String) {
     let key = dir.join(name);
     let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-C", name, "-N", passphrase, "-f"])
+        .args(["-q", "-t", kind, "-C", name, "-N", passphrase, "-f"])
         .arg(&key)
         .output()
         .expect("ssh-keygen runs");
@@ -126,7 +130,7 @@ fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_na
     assert!(!body.iter().any(|line| drill.stdout.contains(line) || drill.stderr.contains(line)), "{drill:?}");
 
     // OpenSSH alone: the signature, then every subject's digest (MANIFEST.sha256 among them).
-    let allowed = scratch.write("allowed_signers", format!("{IDENTITY} {public}\n"));
+    let allowed = scratch.write("allowed_signers", format!("{IDENTITY} namespaces=\"{NAMESPACE}\" {public}\n"));
     let ssh = ssh_verify(&dir, &allowed);
     assert!(ssh.status.success(), "ssh-keygen -Y verify: {}", text(&ssh));
     assert!(text(&ssh).contains(&format!("Good \"{NAMESPACE}\" signature for {IDENTITY}")), "{}", text(&ssh));
@@ -192,6 +196,25 @@ fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_na
     assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
     assert!(text(&caught).contains("evidence.intoto.json does not match its signature"), "{}", text(&caught));
 
+    // The statement signed by the right key, for another purpose (`ssh-keygen -Y sign -n file`).
+    let elsewhere = copy(&dir, &scratch.path("elsewhere"));
+    std::fs::remove_file(elsewhere.join("evidence.intoto.json.sig")).unwrap();
+    let signed = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", "file", "-f"])
+        .arg(&key)
+        .arg(elsewhere.join("evidence.intoto.json"))
+        .output()
+        .expect("ssh-keygen -Y sign");
+    assert!(signed.status.success(), "{}", text(&signed));
+    let caught = pgdrill(&["verify", "--allowed-signers", allowed_arg], &elsewhere);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(
+        text(&caught).contains("the signature is for namespace `file`, not `pgdrill-evidence@pgdrill.dev`"),
+        "{}",
+        text(&caught)
+    );
+    assert!(!ssh_verify(&elsewhere, &allowed).status.success());
+
     // A file gone, a file added.
     let gone = copy(&dir, &scratch.path("gone"));
     std::fs::remove_file(gone.join("junit.xml")).unwrap();
@@ -247,4 +270,15 @@ fn a_key_that_cannot_sign_fails_the_command_and_the_reports_say_they_are_unsigne
     let allowed = scratch.write("allowed_signers", format!("{IDENTITY} {public}\n"));
     let ssh = ssh_verify(&drill.out, &allowed);
     assert!(ssh.status.success(), "{}", text(&ssh));
+
+    // ECDSA and RSA keys sign as well (RSA as rsa-sha2-512).
+    for kind in ["ecdsa", "rsa"] {
+        let (key, public, fingerprint) = keygen_typed(scratch.dir.path(), kind, kind, "");
+        let drill =
+            scratch.drill_env(&scenario, &[], &[("PGDRILL_SIGNING_KEY_FILE".into(), key.display().to_string())]);
+        assert_eq!(drill.record().signature.as_ref().and_then(|s| s.signed_by.clone()), Some(fingerprint), "{drill:?}");
+        let allowed = scratch.write(&format!("allowed_{kind}"), format!("{IDENTITY} {public}\n"));
+        let ssh = ssh_verify(&drill.out, &allowed);
+        assert!(ssh.status.success(), "{kind}: {}", text(&ssh));
+    }
 }
