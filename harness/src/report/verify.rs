@@ -306,3 +306,101 @@ fn check_signature(pem: &[u8], statement: Option<&[u8]>, trust: &Trust<'_>, v: &
     v.signed = Some(signed);
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::evidence::{PREDICATE_TYPE, STATEMENT_TYPE, Statement, Subject};
+    use crate::report::sign::{KeyOrigin, Signer};
+    use crate::secret::Secret;
+
+    fn signer(seed: u8) -> Signer {
+        let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[seed; 32]));
+        let text = Secret::new(key.to_openssh(ssh_key::LineEnding::LF).unwrap().as_str());
+        Signer::parse(&text, None, KeyOrigin::Env).unwrap()
+    }
+
+    fn allowed(seed: u8) -> AllowedSigners {
+        let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[seed; 32]));
+        AllowedSigners::parse(&format!("drills@example.com {}\n", key.public_key().to_openssh().unwrap())).unwrap()
+    }
+
+    /// A report folder of two files and their manifest, signed by the key of `seed`.
+    fn folder(seed: u8) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("report.md"), "PASS").unwrap();
+        std::fs::write(dir.path().join("drill.json"), "{}").unwrap();
+        manifest::write(dir.path(), &["report.md", "drill.json"]).unwrap();
+        let subject = ["report.md", "drill.json", manifest::NAME]
+            .iter()
+            .map(|name| Subject {
+                name: (*name).to_owned(),
+                digest: [("sha256".to_owned(), manifest::sha256_of(&dir.path().join(name)).unwrap())].into(),
+            })
+            .collect();
+        let statement = Statement {
+            type_: STATEMENT_TYPE.into(),
+            subject,
+            predicate_type: PREDICATE_TYPE.into(),
+            predicate: serde_json::json!({"drill_id": "d-1", "scenario": {"name": "plur"}, "verdict": "pass"}),
+        };
+        let text = evidence::render(&statement);
+        std::fs::write(dir.path().join(STATEMENT), &text).unwrap();
+        std::fs::write(dir.path().join(SIGNATURE), signer(seed).sign(text.as_bytes()).unwrap()).unwrap();
+        dir
+    }
+
+    fn check(dir: &Path, signers: Option<&AllowedSigners>) -> Verification {
+        let file = Path::new("allowed_signers");
+        verify(dir, &Trust { allowed_signers: signers.map(|s| (s, file)), identity: None }).unwrap()
+    }
+
+    #[test]
+    fn a_signed_folder_verifies_and_each_tampering_is_one_finding() {
+        let dir = folder(1);
+        let good = check(dir.path(), Some(&allowed(1)));
+        assert!(good.passed(), "{:?}", good.findings);
+        let signed = good.signed.unwrap();
+        assert_eq!(
+            (signed.fingerprint.as_str(), signed.allowed_by),
+            (signer(1).fingerprint(), Some((1, "drills@example.com".into())))
+        );
+        assert_eq!((good.statement_files, good.manifest_files), (Some(3), Some(2)));
+        assert_eq!(good.drill, Some(("d-1".into(), "plur".into(), "pass".into())));
+
+        let stranger = check(dir.path(), Some(&allowed(2)));
+        assert!(
+            matches!(&stranger.findings[..], [Finding::UnknownKey { fingerprint, .. }] if fingerprint == signer(1).fingerprint()),
+            "{:?}",
+            stranger.findings
+        );
+        assert!(stranger.findings[0].to_string().contains("which is not in the allowed signers `allowed_signers`"));
+
+        std::fs::write(dir.path().join("report.md"), "PASS, honestly").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "fine").unwrap();
+        let edited = check(dir.path(), Some(&allowed(1)));
+        assert_eq!(
+            edited.findings,
+            [
+                Finding::Changed { name: "report.md".into(), signed: true },
+                Finding::Uncovered { name: "notes.txt".into() }
+            ]
+        );
+        assert_eq!(edited.findings[0].to_string(), "report.md was changed after the drill was signed");
+        assert!(edited.findings[1].is_warning());
+    }
+
+    #[test]
+    fn an_unsigned_folder_fails_against_allowed_signers_and_passes_on_digests_alone() {
+        let dir = folder(1);
+        std::fs::remove_file(dir.path().join(SIGNATURE)).unwrap();
+        std::fs::remove_file(dir.path().join(STATEMENT)).unwrap();
+        let trusted = check(dir.path(), Some(&allowed(1)));
+        assert_eq!(trusted.findings, [Finding::Unsigned { statement: false }]);
+        let digests = check(dir.path(), None);
+        assert!(digests.passed() && digests.signed.is_none(), "{:?}", digests.findings);
+        std::fs::remove_file(dir.path().join("drill.json")).unwrap();
+        let missing = check(dir.path(), None);
+        assert_eq!(missing.findings, [Finding::Missing { name: "drill.json".into(), signed: false }]);
+    }
+}
