@@ -18,11 +18,36 @@ use crate::secret::Secret;
 /// commit, a file) does not verify as one.
 pub const NAMESPACE: &str = "pgdrill-evidence@pgdrill.dev";
 /// The private key's text.
-pub const KEY_ENV: &str = "PGDRILL_SIGNING_KEY";
+pub const KEY_ENV: &str = crate::secret::NOT_INHERITED[0];
 /// A path to the private key.
 pub const KEY_FILE_ENV: &str = "PGDRILL_SIGNING_KEY_FILE";
 /// The passphrase of an encrypted key.
-pub const PASSPHRASE_ENV: &str = "PGDRILL_SIGNING_KEY_PASSPHRASE";
+pub const PASSPHRASE_ENV: &str = crate::secret::NOT_INHERITED[1];
+
+/// The signing key's variables, once [`take_env`] has moved them out of the environment.
+static TAKEN: std::sync::OnceLock<[Option<Secret>; 2]> = std::sync::OnceLock::new();
+
+/// Moves the key's text and passphrase out of the process's environment (keeping them for
+/// [`Signer::from_env`]), so that no program pgdrill starts inherits them.
+///
+/// # Safety
+/// No other thread may read or write the environment meanwhile: call it before any starts.
+pub unsafe fn take_env() {
+    let taken = crate::secret::NOT_INHERITED.map(|name| std::env::var(name).ok().map(Secret::new));
+    for name in crate::secret::NOT_INHERITED {
+        // SAFETY: the caller guarantees that this thread is the only one.
+        unsafe { std::env::remove_var(name) };
+    }
+    let _ = TAKEN.set(taken);
+}
+
+/// A signing variable: as [`take_env`] kept it, else from the environment.
+fn secret_var(name: &str) -> Option<Secret> {
+    match (TAKEN.get(), crate::secret::NOT_INHERITED.iter().position(|n| *n == name)) {
+        (Some(taken), Some(i)) => taken[i].clone(),
+        _ => std::env::var(name).ok().map(Secret::new),
+    }
+}
 
 /// A key that signs drill evidence. Its `Debug` shows the public fingerprint only.
 #[derive(Clone)]
@@ -151,12 +176,13 @@ impl Signer {
     /// The key `--signing-key`, `PGDRILL_SIGNING_KEY_FILE` or `PGDRILL_SIGNING_KEY` names, in
     /// that order; `None` when none does.
     pub fn from_env(flag: Option<&Path>) -> Result<Option<Signer>, SigningKeyError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let (origin, text) = match (flag, var(KEY_FILE_ENV), var(KEY_ENV)) {
+        let file = std::env::var(KEY_FILE_ENV).ok().filter(|v| !v.trim().is_empty());
+        let text = secret_var(KEY_ENV).filter(|v| !v.expose().trim().is_empty());
+        let (origin, text) = match (flag, file, text) {
             (Some(path), _, _) => (KeyOrigin::Flag(path.to_owned()), None),
             (None, Some(_), Some(_)) => return Err(SigningKeyError::Ambiguous),
             (None, Some(path), None) => (KeyOrigin::FileEnv(path.into()), None),
-            (None, None, Some(text)) => (KeyOrigin::Env, Some(Secret::new(text))),
+            (None, None, Some(text)) => (KeyOrigin::Env, Some(text)),
             (None, None, None) => return Ok(None),
         };
         let text = match (text, &origin) {
@@ -166,7 +192,7 @@ impl Signer {
                 .map_err(|source| SigningKeyError::Unreadable { origin: origin.clone(), source })?,
             (None, KeyOrigin::Env) => unreachable!("the environment variable's text was read"),
         };
-        let passphrase = std::env::var(PASSPHRASE_ENV).ok().map(Secret::new);
+        let passphrase = secret_var(PASSPHRASE_ENV);
         Signer::parse(&text, passphrase.as_ref(), origin).map(Some)
     }
 

@@ -97,10 +97,16 @@ fn small_drill(scratch: &Scratch) -> PathBuf {
             "CREATE TABLE public.ledger (id integer PRIMARY KEY);\nINSERT INTO public.ledger VALUES (1), (2), (3);\n",
         ),
     );
+    // The migration command writes down the environment it was given.
+    let env = scratch.path("migration.env");
     scratch.scenario(
         "small.toml",
-        "name = \"signed\"\n[source]\npath = \"small.sql\"\n[target]\n\
-         [[checks.sql]]\nname = \"ledger\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = 3\n",
+        &format!(
+            "name = \"signed\"\n[source]\npath = \"small.sql\"\n[target]\n\
+             [migrate]\ncommand = [\"sh\", \"-c\", \"env > {}\"]\n\
+             [[checks.sql]]\nname = \"ledger\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = 3\n",
+            env.display()
+        ),
     )
 }
 
@@ -128,6 +134,9 @@ fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_na
         assert!(!body.iter().any(|line| content.contains(line)), "the key is in {}", file.display());
     }
     assert!(!body.iter().any(|line| drill.stdout.contains(line) || drill.stderr.contains(line)), "{drill:?}");
+    // Nor does a program the drill starts inherit it.
+    let env = std::fs::read_to_string(scratch.path("migration.env")).expect("the migration command ran");
+    assert!(env.contains("PATH=") && !env.contains("PGDRILL_SIGNING_KEY"), "{env}");
 
     // OpenSSH alone: the signature, then every subject's digest (MANIFEST.sha256 among them).
     let allowed = scratch.write("allowed_signers", format!("{IDENTITY} namespaces=\"{NAMESPACE}\" {public}\n"));
