@@ -93,11 +93,11 @@ fn say(dir: &Path, v: &Verification, trusted: bool) {
         _ => {}
     }
     if !v.passed() {
+        let failing = v.findings.iter().filter(|f| v.strict || !f.is_warning()).count();
         eprintln!(
-            "FAIL: {} is not proven evidence ({} finding{})",
+            "FAIL: {} is not proven evidence ({failing} finding{})",
             dir.display(),
-            v.findings.len(),
-            if v.findings.len() == 1 { "" } else { "s" }
+            if failing == 1 { "" } else { "s" }
         );
     }
 }

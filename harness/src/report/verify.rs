@@ -63,7 +63,8 @@ pub enum Finding {
 
 impl Finding {
     /// A file that is not evidence does not make the evidence wrong: it is reported as a
-    /// warning (and still fails verification, as anything unproven in the folder should).
+    /// warning. It fails verification against allowed signers (an auditor's folder should hold
+    /// only what is proven), not a check of the digests alone.
     pub fn is_warning(&self) -> bool {
         matches!(self, Finding::Uncovered { .. })
     }
@@ -148,18 +149,20 @@ pub struct Verification {
     /// The files the manifest lists, when it is there.
     pub manifest_files: Option<usize>,
     pub findings: Vec<Finding>,
+    /// Verified against allowed signers: a warning fails too.
+    pub strict: bool,
 }
 
 impl Verification {
     pub fn passed(&self) -> bool {
-        self.findings.is_empty()
+        self.findings.iter().all(|f| f.is_warning() && !self.strict)
     }
 }
 
 /// Verifies the report folder `dir`. `Err` when it is no folder at all.
 pub fn verify(dir: &Path, trust: &Trust<'_>) -> Result<Verification, std::io::Error> {
     let names = folder_names(dir)?;
-    let mut v = Verification::default();
+    let mut v = Verification { strict: trust.allowed_signers.is_some(), ..Verification::default() };
     let read = |name: &str| std::fs::read(dir.join(name)).ok().filter(|_| names.contains(name));
     let statement_bytes = read(STATEMENT);
     let signature = match read(SIGNATURE) {
@@ -397,10 +400,19 @@ mod tests {
         std::fs::remove_file(dir.path().join(STATEMENT)).unwrap();
         let trusted = check(dir.path(), Some(&allowed(1)));
         assert_eq!(trusted.findings, [Finding::Unsigned { statement: false }]);
+        std::fs::write(dir.path().join("notes.txt"), "fine").unwrap();
         let digests = check(dir.path(), None);
         assert!(digests.passed() && digests.signed.is_none(), "{:?}", digests.findings);
+        assert_eq!(digests.findings, [Finding::Uncovered { name: "notes.txt".into() }]);
         std::fs::remove_file(dir.path().join("drill.json")).unwrap();
         let missing = check(dir.path(), None);
-        assert_eq!(missing.findings, [Finding::Missing { name: "drill.json".into(), signed: false }]);
+        assert!(!missing.passed());
+        assert_eq!(
+            missing.findings,
+            [
+                Finding::Missing { name: "drill.json".into(), signed: false },
+                Finding::Uncovered { name: "notes.txt".into() }
+            ]
+        );
     }
 }
