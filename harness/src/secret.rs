@@ -10,6 +10,11 @@ use std::sync::{Arc, RwLock};
 /// What a redacted value is replaced with.
 pub const MASK: &str = "***";
 
+/// Environment variables that hold pgdrill's own secrets (the key that signs drill evidence and
+/// its passphrase): no program a drill starts (the application, a migration command) inherits
+/// them.
+pub const NOT_INHERITED: [&str; 2] = ["PGDRILL_SIGNING_KEY", "PGDRILL_SIGNING_KEY_PASSPHRASE"];
+
 /// A value that must not be shown: `Debug` and `Display` print [`MASK`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

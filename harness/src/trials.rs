@@ -132,7 +132,9 @@ fn drill(file: &Path, reports: &Path) -> Result<(), Failed> {
         .thread_stack_size(DRILL_STACK)
         .build()
         .map_err(|e| e.to_string())?;
-    let options = DrillOptions { reports_root: reports.to_owned(), ..DrillOptions::default() };
+    // Signed as `pgdrill run` signs, with the key PGDRILL_SIGNING_KEY(_FILE) names.
+    let signing = crate::report::sign::Signing::from_env(None);
+    let options = DrillOptions { reports_root: reports.to_owned(), signing, ..DrillOptions::default() };
     let file_owned = file.to_owned();
     let outcome = std::thread::scope(|scope| {
         std::thread::Builder::new()
@@ -149,6 +151,9 @@ fn drill(file: &Path, reports: &Path) -> Result<(), Failed> {
         Ok(paths) => format!("\n  reports: {}", paths.dir.display()),
         Err(e) => format!("\n  reports could not be written: {}", error_chain(e)),
     };
+    if let Some(crate::report::sign::Signing::Broken(why)) = &options.signing {
+        return Err(format!("{why}: the reports are not signed{where_}").into());
+    }
     if outcome.passed() { Ok(()) } else { Err(format!("{}{where_}", outcome.record.failure_summary()).into()) }
 }
 

@@ -98,6 +98,9 @@ fn keep(output: &Output, line: String) {
 /// a script's or `cargo run`'s children stop with it), killed if dropped.
 fn group_command(argv: &[String], workdir: &Path, env: &[(String, String)]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&argv[0]);
+    for name in crate::secret::NOT_INHERITED {
+        command.env_remove(name);
+    }
     command
         .args(&argv[1..])
         .current_dir(workdir)

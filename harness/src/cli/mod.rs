@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod after;
 mod fingerprint;
 mod snapshots;
+mod verify;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 use tokio_util::sync::CancellationToken;
@@ -115,6 +116,10 @@ pub struct RunArgs {
     /// node_exporter textfile collector's folder).
     #[arg(long, value_name = "DIR")]
     metrics_dir: Option<PathBuf>,
+    /// Sign each drill's evidence with this OpenSSH private key (else $PGDRILL_SIGNING_KEY_FILE,
+    /// or the key's text in $PGDRILL_SIGNING_KEY): see `pgdrill verify`.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -257,6 +262,9 @@ pub enum Command {
     /// Work with written reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Verify a drill's report folder: its SSH signature against allowed signers, and every file
+    /// against the signed in-toto statement and MANIFEST.sha256.
+    Verify(verify::VerifyArgs),
     /// Print the JSON Schema of the scenario format, for editors (taplo, Even Better TOML) and
     /// validators.
     Schema,
@@ -311,11 +319,8 @@ pub enum ReportCommand {
         #[arg(short, long, value_name = "DIR")]
         output: PathBuf,
     },
-    /// Confirm that a drill's reports are as written: every file against MANIFEST.sha256.
-    Verify {
-        /// A drill's report folder.
-        dir: PathBuf,
-    },
+    /// The same as `pgdrill verify`.
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs the command line on a runtime of its own.
@@ -377,6 +382,7 @@ async fn main() -> ExitCode {
                 reuse: false,
                 notify: None,
                 metrics_dir: None,
+                signing_key: None,
             };
             run_many(&[scenario], common, options, false).await
         }
@@ -387,7 +393,7 @@ async fn main() -> ExitCode {
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Fingerprint(args) => Exit::pass_if(fingerprint::run(args).await).into(),
         Command::Report(ReportCommand::Merge { dirs, output }) => merge(&dirs, &output),
-        Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
+        Command::Report(ReportCommand::Verify(args)) | Command::Verify(args) => verify::run(&args),
         Command::Schema => {
             let schema = crate::scenario::json_schema();
             println!("{}", serde_json::to_string_pretty(&schema).expect("a JSON value serializes"));
@@ -474,19 +480,6 @@ fn merge(dirs: &[PathBuf], output: &std::path::Path) -> ExitCode {
         Err(e) => {
             eprintln!("error: {}", crate::error::error_chain(&e));
             Exit::Usage.into()
-        }
-    }
-}
-
-fn verify(dir: &std::path::Path) -> ExitCode {
-    match crate::report::manifest::verify(dir) {
-        Ok(files) => {
-            println!("ok: {} files in {} match MANIFEST.sha256", files, dir.display());
-            Exit::Pass.into()
-        }
-        Err(e) => {
-            eprintln!("error: {}", crate::error::error_chain(&e));
-            Exit::Fail.into()
         }
     }
 }
@@ -618,6 +611,7 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
             return Exit::Usage.into();
         }
     };
+    options.signing = verify::signing(common.signing_key.as_deref());
     let (cancel, signal) = interrupts();
     let mut worst = Exit::Pass;
     let (mut ran, mut chosen) = (0, 0);
@@ -673,7 +667,7 @@ async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions,
         eprintln!("error: no scenario matched (tags: {})", common.tags.join(", "));
         return Exit::Usage.into();
     }
-    worst.into()
+    verify::exit_for(options.signing.as_ref(), worst).into()
 }
 
 /// Renders a diagnostic with its source snippet, as miette does for reports it owns.
@@ -721,13 +715,16 @@ fn summarize(outcome: &DrillOutcome) {
         r.checks_tally()
     );
     match &outcome.reports {
-        Ok(paths) => println!(
-            "reports: {}\n  {}\n  {}\n  {}",
-            paths.dir.display(),
-            paths.markdown.display(),
-            paths.junit.display(),
-            paths.json.display()
-        ),
+        Ok(paths) => {
+            println!(
+                "reports: {}\n  {}\n  {}\n  {}",
+                paths.dir.display(),
+                paths.markdown.display(),
+                paths.junit.display(),
+                paths.json.display()
+            );
+            verify::signed_line(paths, r).into_iter().for_each(|line| println!("{line}"));
+        }
         Err(e) => eprintln!("error: {}", crate::error::error_chain(e)),
     }
     if let Some(kept) = &outcome.kept {

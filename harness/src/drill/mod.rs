@@ -65,6 +65,8 @@ pub struct DrillOptions {
     /// Keep the restore as a snapshot, or clone one instead of restoring (`--snapshot`,
     /// `--reuse`).
     pub snapshots: Option<SnapshotOptions>,
+    /// Sign the drill's evidence with this key (or say in the reports why the key given cannot).
+    pub signing: Option<report::sign::Signing>,
 }
 
 /// When a drill leaves its target running for someone to look into (`--keep`).
@@ -113,6 +115,7 @@ impl Default for DrillOptions {
             keep: Keep::Never,
             inspect: None,
             snapshots: None,
+            signing: None,
         }
     }
 }
@@ -253,9 +256,11 @@ fn history_path(options: &DrillOptions, scenario: &str) -> PathBuf {
 }
 
 fn write_reports(events: &Events, options: &DrillOptions) -> (DrillRecord, Result<ReportPaths, ReportError>) {
-    let record = events.record().expect("the record exists once the drill has started");
+    let mut record = events.record().expect("the record exists once the drill has started");
+    record.signature = options.signing.as_ref().map(report::sign::Signing::info);
     let dir = options.out_dir.clone().unwrap_or_else(|| report::drill_dir(&options.reports_root, &record));
-    let reports = report::write_all(&record, &dir);
+    let signer = options.signing.as_ref().and_then(report::sign::Signing::signer);
+    let reports = report::write_all(&record, &dir, signer);
     (record, reports)
 }
 

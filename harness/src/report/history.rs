@@ -55,6 +55,9 @@ pub struct HistoryEntry {
     /// The drill whose restore this drill's database is a clone of (no recovery was measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_of: Option<String>,
+    /// The fingerprint of the key that signed the drill's evidence, when it was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 impl HistoryEntry {
@@ -87,6 +90,7 @@ impl HistoryEntry {
             manifest_sha256,
             trails: record.checks.iter().filter_map(|c| c.trail.clone()).collect(),
             clone_of: record.clone_of.as_ref().map(|c| c.drill_id.clone()),
+            signed_by: record.signature.as_ref().and_then(|s| s.signed_by.clone()),
         }
     }
 }
@@ -154,10 +158,10 @@ mod tests {
     fn a_drill_compares_only_with_drills_of_its_own_scenario() {
         let root = tempfile::tempdir().unwrap();
         let report = |name: &str| std::fs::read_to_string(root.path().join(name).join("report.md")).unwrap();
-        write_all(&drill("big", "a"), &root.path().join("big")).unwrap();
-        write_all(&drill("pitr", "b"), &root.path().join("pitr")).unwrap();
+        write_all(&drill("big", "a"), &root.path().join("big"), None).unwrap();
+        write_all(&drill("pitr", "b"), &root.path().join("pitr"), None).unwrap();
         assert!(report("pitr").contains("This is the first drill of this scenario"), "{}", report("pitr"));
-        write_all(&drill("pitr", "c"), &root.path().join("pitr-2")).unwrap();
+        write_all(&drill("pitr", "c"), &root.path().join("pitr-2"), None).unwrap();
         let second = report("pitr-2");
         assert!(second.contains("(`pitr-b`)") && !second.contains("big-a"), "{second}");
         assert!(

@@ -39,31 +39,44 @@ pub enum ManifestError {
     Empty,
 }
 
-/// Checks every file the manifest of `dir` lists; returns how many.
-pub fn verify(dir: &Path) -> Result<usize, ManifestError> {
+/// The manifest of `dir`: each file's name and the sha256 it had when the drill wrote it.
+pub fn entries(dir: &Path) -> Result<Vec<(String, String)>, ManifestError> {
     let path = dir.join(NAME);
     let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path, source })?;
-    let mut count = 0;
-    let mut changed = Vec::new();
+    let mut entries = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let (want, name) = line.split_once("  ").ok_or_else(|| ManifestError::Malformed { line: line.to_owned() })?;
         if name.contains('/') || name.contains("..") {
             return Err(ManifestError::Malformed { line: line.to_owned() });
         }
+        entries.push((name.to_owned(), want.to_owned()));
+    }
+    if entries.is_empty() {
+        return Err(ManifestError::Empty);
+    }
+    Ok(entries)
+}
+
+/// The sha256 of the file at `path`, in hex.
+pub fn sha256_of(path: &Path) -> std::io::Result<String> {
+    digest(path)
+}
+
+/// Checks every file the manifest of `dir` lists; returns how many.
+pub fn verify(dir: &Path) -> Result<usize, ManifestError> {
+    let entries = entries(dir)?;
+    let mut changed = Vec::new();
+    for (name, want) in &entries {
         let file = dir.join(name);
         let have = digest(&file).map_err(|source| ManifestError::Read { path: file, source })?;
-        if have != want {
-            changed.push(name.to_owned());
+        if &have != want {
+            changed.push(name.clone());
         }
-        count += 1;
-    }
-    if count == 0 {
-        return Err(ManifestError::Empty);
     }
     if !changed.is_empty() {
         return Err(ManifestError::Changed { names: changed });
     }
-    Ok(count)
+    Ok(entries.len())
 }
 
 #[cfg(test)]

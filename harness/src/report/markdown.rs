@@ -195,6 +195,21 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     out
 }
 
+/// Whether and by which key the drill's evidence is signed, and how to verify it.
+fn signed(s: &super::sign::SignatureInfo) -> String {
+    match (&s.signed_by, &s.unsigned) {
+        (Some(key), _) => format!(
+            "by key {} ({}): `{}` and its signature `{}` (namespace `{}`); verify with `ssh-keygen -Y verify` or `pgdrill verify`",
+            code(key),
+            s.algorithm.as_deref().unwrap_or("ssh"),
+            s.statement,
+            s.signature.as_deref().unwrap_or_default(),
+            s.namespace
+        ),
+        (None, why) => format!("**not signed**: {}", cell(why.as_deref().unwrap_or("no signing key"))),
+    }
+}
+
 /// The title, the verdict in one sentence, and a warning when the drill trusted its backup.
 fn headline(out: &mut String, r: &DrillRecord) {
     let (passed, not_passed) = r.check_counts();
@@ -278,6 +293,9 @@ fn facts(out: &mut String, r: &DrillRecord) {
             r.runner.ci.as_ref().map(|c| format!(", {}", cell(c))).unwrap_or_default()
         ),
     ]);
+    if let Some(signature) = &r.signature {
+        facts.push(vec!["Signed".into(), signed(signature)]);
+    }
     facts.push(vec!["Started".into(), stamp(&r.started_at)]);
     if let Some(finished) = &r.finished_at {
         facts.push(vec!["Finished".into(), format!("{} (took {})", stamp(finished), human_duration(r.duration))]);

@@ -2,8 +2,10 @@
 //! [`DrillRecord`] from which `junit.xml`, `report.md` and `drill.json` are written once, at the
 //! end, whatever happened: a drill that failed or was interrupted still leaves its reports.
 
+pub mod allowed_signers;
 pub mod console;
 mod controls;
+pub mod evidence;
 pub mod history;
 pub mod json;
 pub mod junit;
@@ -11,7 +13,9 @@ pub mod manifest;
 pub mod markdown;
 pub mod merge;
 pub mod metrics;
+pub mod sign;
 pub mod svg;
+pub mod verify;
 
 #[cfg(test)]
 mod snapshots;
@@ -283,6 +287,10 @@ pub struct DrillRecord {
     /// restore it is. That drill proved the restore; this one proves the checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_of: Option<CloneOf>,
+    /// How the drill's evidence is signed (`evidence.intoto.json.sig`), when a signing key was
+    /// given: the key's public fingerprint, or why it could not sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<sign::SignatureInfo>,
 }
 
 /// The snapshot a drill's database is a clone of.
@@ -358,6 +366,7 @@ impl DrillRecord {
             usage: None,
             kept: None,
             clone_of: None,
+            signature: None,
         }
     }
 
@@ -632,6 +641,8 @@ pub struct ReportPaths {
     pub json: PathBuf,
     pub manifest: PathBuf,
     pub history: PathBuf,
+    /// The signed in-toto statement, when the drill was signed.
+    pub evidence: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -658,9 +669,10 @@ pub fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
 }
 
 /// Writes the reports into `dir`: drill.json, junit.xml, report.md with its three pictures,
-/// metrics.prom, and the manifest of their digests; then appends the drill to the scenario's
+/// metrics.prom, and the manifest of their digests; with a `signer`, the in-toto statement of
+/// them all (the manifest too) and its SSH signature; then appends the drill to the scenario's
 /// history (the folder above `dir`), which report.md compared it with.
-pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, ReportError> {
+pub fn write_all(record: &DrillRecord, dir: &Path, signer: Option<&sign::Signer>) -> Result<ReportPaths, ReportError> {
     let err = |path: &Path| {
         let path = path.to_owned();
         move |source| ReportError { path, source }
@@ -668,13 +680,14 @@ pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, Report
     std::fs::create_dir_all(dir).map_err(err(dir))?;
     let history_path = history::path_for(dir);
     let past = history::of_scenario(&history_path, &record.scenario.name);
-    let paths = ReportPaths {
+    let mut paths = ReportPaths {
         dir: dir.to_owned(),
         junit: dir.join("junit.xml"),
         markdown: dir.join("report.md"),
         json: dir.join("drill.json"),
         manifest: dir.join(manifest::NAME),
         history: history_path.clone(),
+        evidence: None,
     };
     let files: [(&str, String); 7] = [
         ("drill.json", json::render(record)),
@@ -689,8 +702,41 @@ pub fn write_all(record: &DrillRecord, dir: &Path) -> Result<ReportPaths, Report
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(err(&path))?;
     }
-    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    let mut names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
     let manifest_sha = manifest::write(dir, &names).map_err(err(&paths.manifest))?;
+    if let Some(signer) = signer {
+        names.push(manifest::NAME);
+        paths.evidence = Some(sign_evidence(record, dir, &names, signer)?);
+    } else {
+        // An unsigned drill written over a signed one's folder leaves no stale evidence.
+        for stale in [evidence::STATEMENT, evidence::SIGNATURE] {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
+    }
     history::append(&history_path, &history::HistoryEntry::of(record, dir, manifest_sha))?;
     Ok(paths)
+}
+
+/// Writes the in-toto statement about `files` and its SSH signature; returns the statement's path.
+fn sign_evidence(
+    record: &DrillRecord,
+    dir: &Path,
+    files: &[&str],
+    signer: &sign::Signer,
+) -> Result<PathBuf, ReportError> {
+    let path = dir.join(evidence::STATEMENT);
+    let err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ReportError { path, source }
+    };
+    let statement = evidence::statement(record, dir, files).map_err(err(dir))?;
+    let text = evidence::render(&statement);
+    std::fs::write(&path, &text).map_err(err(&path))?;
+    let sig_path = dir.join(evidence::SIGNATURE);
+    let armored = signer
+        .sign(text.as_bytes())
+        .map_err(|e| std::io::Error::other(format!("cannot sign: {e}")))
+        .map_err(err(&sig_path))?;
+    std::fs::write(&sig_path, armored).map_err(err(&sig_path))?;
+    Ok(path)
 }

@@ -40,6 +40,7 @@ mod secrets;
 mod seeds;
 mod sequences;
 mod servers;
+mod signed;
 mod skeleton;
 mod snapshots;
 #[path = "../support/source_server.rs"]

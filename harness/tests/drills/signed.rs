@@ -1,0 +1,293 @@
+//! Signed evidence: a drill signed with an OpenSSH key verifies with OpenSSH's own `ssh-keygen -Y
+//! verify` and `sha256sum -c`, and with `pgdrill verify`; every way the folder can be tampered
+//! with is caught and named; the private key is written nowhere; a key that cannot sign fails
+//! the command and still leaves the reports, unsigned and saying why.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::util::{Scratch, files_under, pg15_dump};
+
+const NAMESPACE: &str = "pgdrill-evidence@pgdrill.dev";
+const IDENTITY: &str = "drills@example.com";
+
+/// A key pair ssh-keygen made in `dir`: (private key file, its public line, fingerprint).
+fn keygen(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String, String) {
+    keygen_typed(dir, name, "ed25519", passphrase)
+}
+
+fn keygen_typed(dir: &Path, name: &str, kind: &str, passphrase: &str) -> (PathBuf, String, String) {
+    let key = dir.join(name);
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-C", name, "-N", passphrase, "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen runs");
+    assert!(made.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&made.stderr));
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    let listed = Command::new("ssh-keygen").arg("-lf").arg(key.with_extension("pub")).output().expect("ssh-keygen -l");
+    // `256 SHA256:... comment (ED25519)`
+    let fingerprint =
+        String::from_utf8_lossy(&listed.stdout).split_whitespace().nth(1).expect("a fingerprint").to_owned();
+    (key, public.trim().to_owned(), fingerprint)
+}
+
+fn pgdrill(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pgdrill")).args(args).arg(dir).output().expect("run pgdrill")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// `ssh-keygen -Y verify` of the folder's statement, as an auditor runs it.
+fn ssh_verify(dir: &Path, allowed: &Path) -> Output {
+    Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(allowed)
+        .args(["-I", IDENTITY, "-n", NAMESPACE, "-s"])
+        .arg(dir.join("evidence.intoto.json.sig"))
+        .stdin(std::fs::File::open(dir.join("evidence.intoto.json")).expect("statement"))
+        .output()
+        .expect("ssh-keygen -Y verify")
+}
+
+/// `sha256sum -c` of what `lines` (`sha256  name`) says, in `dir`.
+fn sha256sum_check(dir: &Path, lines: &str) -> Output {
+    let mut child = Command::new("sha256sum")
+        .args(["-c", "--strict", "-"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), lines.as_bytes()).expect("write");
+    child.wait_with_output().expect("sha256sum")
+}
+
+/// The statement's subjects as `sha256sum` lines.
+fn subjects(dir: &Path) -> String {
+    let statement: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("evidence.intoto.json")).expect("statement"))
+            .expect("JSON");
+    statement["subject"]
+        .as_array()
+        .expect("subjects")
+        .iter()
+        .map(|s| {
+            format!("{}  {}\n", s["digest"]["sha256"].as_str().expect("sha256"), s["name"].as_str().expect("name"))
+        })
+        .collect()
+}
+
+/// A copy of the report folder to tamper with.
+fn copy(dir: &Path, to: &Path) -> PathBuf {
+    std::fs::create_dir_all(to).expect("copy folder");
+    for entry in std::fs::read_dir(dir).expect("report folder").flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+    to.to_owned()
+}
+
+fn small_drill(scratch: &Scratch) -> PathBuf {
+    scratch.write(
+        "small.sql",
+        pg15_dump(
+            "CREATE TABLE public.ledger (id integer PRIMARY KEY);\nINSERT INTO public.ledger VALUES (1), (2), (3);\n",
+        ),
+    );
+    // The migration command writes down the environment it was given.
+    let env = scratch.path("migration.env");
+    scratch.scenario(
+        "small.toml",
+        &format!(
+            "name = \"signed\"\n[source]\npath = \"small.sql\"\n[target]\n\
+             [migrate]\ncommand = [\"sh\", \"-c\", \"env > {}\"]\n\
+             [[checks.sql]]\nname = \"ledger\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = 3\n",
+            env.display()
+        ),
+    )
+}
+
+#[test]
+fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_named() {
+    let scratch = Scratch::new();
+    let (key, public, fingerprint) = keygen(scratch.dir.path(), "signer", "");
+    let (_, other_public, other_fingerprint) = keygen(scratch.dir.path(), "other", "");
+    let key_text = std::fs::read_to_string(&key).expect("private key");
+    let scenario = small_drill(&scratch);
+    let drill = scratch.drill_env(&scenario, &[], &[("PGDRILL_SIGNING_KEY".into(), key_text.clone())]);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let dir = drill.out.clone();
+    let signature = drill.record().signature.clone().expect("drill.json says how it is signed");
+    assert_eq!(signature.signed_by.as_deref(), Some(fingerprint.as_str()), "{drill:?}");
+    assert!(drill.stdout.contains(&format!("signed by {fingerprint}")), "{drill:?}");
+    assert!(drill.report("report.md").contains(&format!("by key `{fingerprint}` (ssh-ed25519)")), "{drill:?}");
+    let history = std::fs::read_to_string(dir.parent().unwrap().join("history.jsonl")).expect("history");
+    assert!(history.contains(&format!("\"signed_by\":\"{fingerprint}\"")), "{history}");
+
+    // The private key is nowhere: no report, no history, no output (its base64 body line by line).
+    let body: Vec<&str> = key_text.lines().filter(|l| !l.starts_with("-----")).collect();
+    for file in files_under(scratch.dir.path()).iter().filter(|f| f.starts_with(&dir) || f.ends_with("history.jsonl")) {
+        let content = std::fs::read_to_string(file).unwrap_or_default();
+        assert!(!body.iter().any(|line| content.contains(line)), "the key is in {}", file.display());
+    }
+    assert!(!body.iter().any(|line| drill.stdout.contains(line) || drill.stderr.contains(line)), "{drill:?}");
+    // Nor does a program the drill starts inherit it.
+    let env = std::fs::read_to_string(scratch.path("migration.env")).expect("the migration command ran");
+    assert!(env.contains("PATH=") && !env.contains("PGDRILL_SIGNING_KEY"), "{env}");
+
+    // OpenSSH alone: the signature, then every subject's digest (MANIFEST.sha256 among them).
+    let allowed = scratch.write("allowed_signers", format!("{IDENTITY} namespaces=\"{NAMESPACE}\" {public}\n"));
+    let ssh = ssh_verify(&dir, &allowed);
+    assert!(ssh.status.success(), "ssh-keygen -Y verify: {}", text(&ssh));
+    assert!(text(&ssh).contains(&format!("Good \"{NAMESPACE}\" signature for {IDENTITY}")), "{}", text(&ssh));
+    let lines = subjects(&dir);
+    assert!(lines.contains("  MANIFEST.sha256\n") && lines.contains("  report.md\n"), "{lines}");
+    let sums = sha256sum_check(&dir, &lines);
+    assert!(sums.status.success(), "sha256sum -c: {}", text(&sums));
+
+    // pgdrill: the same, in one command (and as `report verify`).
+    let allowed_arg = allowed.to_str().unwrap();
+    let ok = pgdrill(&["verify", "--allowed-signers", allowed_arg, "--identity", IDENTITY], &dir);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(
+        text(&ok).contains(&format!("is signed by key {fingerprint} (ssh-ed25519), allowed for `{IDENTITY}`"))
+            && text(&ok).contains("verdict pass"),
+        "{}",
+        text(&ok)
+    );
+    let ok = pgdrill(&["report", "verify", "--allowed-signers", allowed_arg], &dir);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+
+    // Another key's allowed signers: refused, naming the key that did sign.
+    let others = scratch.write("others", format!("{IDENTITY} {other_public}\n"));
+    let refused = pgdrill(&["verify", "--allowed-signers", others.to_str().unwrap()], &dir);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused)
+            .contains(&format!("signed by key {fingerprint} (ssh-ed25519), which is not in the allowed signers")),
+        "{}",
+        text(&refused)
+    );
+    assert!(!text(&refused).contains(&other_fingerprint));
+    assert!(!ssh_verify(&dir, &others).status.success());
+    // The key allowed for git commits only.
+    let git_only = scratch.write("git_only", format!("{IDENTITY} namespaces=\"git\" {public}\n"));
+    let refused = pgdrill(&["verify", "--allowed-signers", git_only.to_str().unwrap()], &dir);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("allow only for namespaces `git`"), "{}", text(&refused));
+    assert!(!ssh_verify(&dir, &git_only).status.success());
+
+    // report.md edited after signing: the signature still holds (the statement is intact), the
+    // digests do not.
+    let edited = copy(&dir, &scratch.path("edited"));
+    std::fs::write(edited.join("report.md"), drill.report("report.md").replace("PASS", "PASS, honestly")).unwrap();
+    assert!(ssh_verify(&edited, &allowed).status.success());
+    assert!(!sha256sum_check(&edited, &subjects(&edited)).status.success());
+    let manifest = std::fs::read_to_string(edited.join("MANIFEST.sha256")).unwrap();
+    assert!(!sha256sum_check(&edited, &manifest).status.success());
+    let caught = pgdrill(&["verify", "--allowed-signers", allowed_arg], &edited);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(text(&caught).contains("error: report.md was changed after the drill was signed"), "{}", text(&caught));
+
+    // The statement edited (a verdict turned): OpenSSH refuses the signature.
+    let forged = copy(&dir, &scratch.path("forged"));
+    let statement = std::fs::read_to_string(forged.join("evidence.intoto.json")).unwrap();
+    std::fs::write(
+        forged.join("evidence.intoto.json"),
+        statement.replacen("\"verdict\": \"pass\"", "\"verdict\": \"fail\"", 1),
+    )
+    .unwrap();
+    assert!(!ssh_verify(&forged, &allowed).status.success());
+    let caught = pgdrill(&["verify", "--allowed-signers", allowed_arg], &forged);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(text(&caught).contains("evidence.intoto.json does not match its signature"), "{}", text(&caught));
+
+    // The statement signed by the right key, for another purpose (`ssh-keygen -Y sign -n file`).
+    let elsewhere = copy(&dir, &scratch.path("elsewhere"));
+    std::fs::remove_file(elsewhere.join("evidence.intoto.json.sig")).unwrap();
+    let signed = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", "file", "-f"])
+        .arg(&key)
+        .arg(elsewhere.join("evidence.intoto.json"))
+        .output()
+        .expect("ssh-keygen -Y sign");
+    assert!(signed.status.success(), "{}", text(&signed));
+    let caught = pgdrill(&["verify", "--allowed-signers", allowed_arg], &elsewhere);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(
+        text(&caught).contains("the signature is for namespace `file`, not `pgdrill-evidence@pgdrill.dev`"),
+        "{}",
+        text(&caught)
+    );
+    assert!(!ssh_verify(&elsewhere, &allowed).status.success());
+
+    // A file gone, a file added.
+    let gone = copy(&dir, &scratch.path("gone"));
+    std::fs::remove_file(gone.join("junit.xml")).unwrap();
+    std::fs::write(gone.join("approval.md"), "approved").unwrap();
+    let caught = pgdrill(&["verify", "--allowed-signers", allowed_arg], &gone);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(text(&caught).contains("error: junit.xml is missing: the signed statement covers it"), "{}", text(&caught));
+    assert!(text(&caught).contains("warning: approval.md is in the folder but not covered"), "{}", text(&caught));
+
+    // Unsigned: a failure against allowed signers; without them, only the digests, and said so.
+    let unsigned = copy(&dir, &scratch.path("unsigned"));
+    std::fs::remove_file(unsigned.join("evidence.intoto.json.sig")).unwrap();
+    let caught = pgdrill(&["verify", "--allowed-signers", allowed_arg], &unsigned);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(text(&caught).contains("the report is not signed"), "{}", text(&caught));
+    let digests_only = pgdrill(&["verify"], &unsigned);
+    assert_eq!(digests_only.status.code(), Some(0), "{}", text(&digests_only));
+    assert!(text(&digests_only).contains("nothing proves who wrote it"), "{}", text(&digests_only));
+}
+
+#[test]
+fn a_key_that_cannot_sign_fails_the_command_and_the_reports_say_they_are_unsigned() {
+    let scratch = Scratch::new();
+    // A drill that fails fast (no backup), with a signing key that is not one.
+    let scenario = scratch.scenario("nobackup.toml", "name = \"unsigned\"\n[source]\npath = \"missing.sql\"\n");
+    let garbage = "not-a-key-but-a-secret-7f3a9c";
+    let drill = scratch.drill_env(&scenario, &[], &[("PGDRILL_SIGNING_KEY".into(), garbage.into())]);
+    assert_eq!(drill.code, Some(2), "{drill:?}");
+    assert!(drill.stderr.contains("the signing key in PGDRILL_SIGNING_KEY is not an OpenSSH private key"), "{drill:?}");
+    assert!(drill.stderr.contains("the reports are not signed"), "{drill:?}");
+    for name in ["report.md", "drill.json", "junit.xml", "MANIFEST.sha256"] {
+        assert!(drill.out.join(name).is_file(), "{name} was not written\n{drill:?}");
+    }
+    assert!(!drill.out.join("evidence.intoto.json").exists() && !drill.out.join("evidence.intoto.json.sig").exists());
+    let signature = drill.record().signature.clone().expect("drill.json says why it is not signed");
+    assert!(signature.signed_by.is_none() && signature.unsigned.unwrap().contains("not an OpenSSH private key"));
+    assert!(drill.report("report.md").contains("**not signed**: the signing key in PGDRILL_SIGNING_KEY"), "{drill:?}");
+    for file in files_under(scratch.dir.path()) {
+        assert!(!std::fs::read_to_string(&file).unwrap_or_default().contains(garbage), "{}", file.display());
+    }
+    assert!(!drill.stdout.contains(garbage) && !drill.stderr.contains(garbage), "{drill:?}");
+
+    // An encrypted key: refused without its passphrase, signs with it (and ssh-keygen agrees).
+    let (key, public, fingerprint) = keygen(scratch.dir.path(), "locked", "correct horse");
+    let flag = ["--signing-key".to_owned(), key.display().to_string()];
+    let drill = scratch.drill_env(&scenario, &flag, &[]);
+    assert_eq!(drill.code, Some(2), "{drill:?}");
+    assert!(drill.stderr.contains("is encrypted: set PGDRILL_SIGNING_KEY_PASSPHRASE"), "{drill:?}");
+    let passphrase = [("PGDRILL_SIGNING_KEY_PASSPHRASE".to_owned(), "correct horse".to_owned())];
+    let drill = scratch.drill_env(&scenario, &flag, &passphrase);
+    assert_eq!(drill.code, Some(1), "the drill fails (no backup) and is signed\n{drill:?}");
+    assert_eq!(drill.record().signature.as_ref().and_then(|s| s.signed_by.clone()), Some(fingerprint), "{drill:?}");
+    let allowed = scratch.write("allowed_signers", format!("{IDENTITY} {public}\n"));
+    let ssh = ssh_verify(&drill.out, &allowed);
+    assert!(ssh.status.success(), "{}", text(&ssh));
+
+    // ECDSA and RSA keys sign as well (RSA as rsa-sha2-512).
+    for kind in ["ecdsa", "rsa"] {
+        let (key, public, fingerprint) = keygen_typed(scratch.dir.path(), kind, kind, "");
+        let drill =
+            scratch.drill_env(&scenario, &[], &[("PGDRILL_SIGNING_KEY_FILE".into(), key.display().to_string())]);
+        assert_eq!(drill.record().signature.as_ref().and_then(|s| s.signed_by.clone()), Some(fingerprint), "{drill:?}");
+        let allowed = scratch.write(&format!("allowed_{kind}"), format!("{IDENTITY} {public}\n"));
+        let ssh = ssh_verify(&drill.out, &allowed);
+        assert!(ssh.status.success(), "{kind}: {}", text(&ssh));
+    }
+}
