@@ -156,6 +156,19 @@ impl Watchdog {
         Watchdog { task, passed, dir, limit }
     }
 
+    /// Measures the data now: the error when it has passed the limit. A phase that wrote past it
+    /// and ended between two of the watchdog's measures fails all the same, as itself (not the
+    /// phase after it).
+    pub(crate) async fn check_now(&self) -> Option<DiskError> {
+        let dir = self.dir.clone();
+        let used = tokio::task::spawn_blocking(move || usage(&dir)).await.ok()?;
+        (used > self.limit.bytes).then(|| DiskError::Passed {
+            limit: self.limit.shown.clone(),
+            used: human_size(used),
+            dir: self.dir.clone(),
+        })
+    }
+
     /// Ends when the data has passed the limit, with the error that says so.
     pub(crate) async fn passed(&self) -> DiskError {
         let mut rx = self.passed.clone();
@@ -207,7 +220,11 @@ mod tests {
         let watchdog = Watchdog::start(dir.path().to_owned(), limit);
         let quiet = tokio::time::timeout(Duration::from_millis(1200), watchdog.passed()).await;
         assert!(quiet.is_err(), "under the limit: no alarm");
+        assert!(watchdog.check_now().await.is_none());
         std::fs::write(dir.path().join("base/big"), vec![1u8; 3 << 20]).unwrap();
+        // A phase that ends right after writing is measured as it ends, not at the next tick.
+        let now = watchdog.check_now().await.expect("measured at once");
+        assert!(now.to_string().contains("passed its disk limit of 1MB"), "{now}");
         let error = tokio::time::timeout(Duration::from_secs(3), watchdog.passed()).await.expect("an alarm");
         assert!(error.to_string().starts_with("the target's data passed its disk limit of 1MB: 3.0 MiB"), "{error}");
         assert!(usage(dir.path()) >= 3 << 20);

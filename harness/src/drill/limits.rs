@@ -116,7 +116,17 @@ impl Limits {
         };
         tokio::select! {
             biased;
-            result = bounded => result.map_err(Stop::Other),
+            result = bounded => {
+                if result.is_ok()
+                    && let Some(passed) = match &watchdog {
+                        Some(w) => w.check_now().await,
+                        None => None,
+                    }
+                {
+                    return Err(Stop::Other(PhaseError::error(passed)));
+                }
+                result.map_err(Stop::Other)
+            }
             error = disk_full => Err(Stop::Other(PhaseError::error(error))),
             () = rto_passed => {
                 let rto = rto_left.map(|(rto, _)| span(rto)).unwrap_or_default();
