@@ -13,6 +13,7 @@
 //! baseline; [`dump`] reads a pg_dump; [`trials::Drills`] turns a folder of scenarios into
 //! tests (libtest-mimic trials) for a `harness = false` test file. The phases themselves are crate-private.
 
+pub mod allowed_signers;
 pub mod baseline;
 pub mod cli;
 pub mod drill;

@@ -6,7 +6,15 @@
 //! file = "backups/plur.fingerprint.json"   # `pgdrill fingerprint` on the source, in the
 //!                                          # backup's snapshot (`--dump`, or `--snapshot ID`)
 //! tables = ["public.engrams"]              # only these (default: every table of the file)
+//! allowed_signers = "keys/allowed_signers" # the file must carry an SSH signature (FILE.sig) by
+//! identity = "dba@example.com"             # one of these keys (`pgdrill fingerprint` signs it)
 //! ```
+//!
+//! A fingerprint file kept beside the backup is only as trustworthy as the bucket: whoever can
+//! rewrite the backup can rewrite it too. With `allowed_signers`, the file must carry a signature
+//! by a key kept elsewhere, checked as `ssh-keygen -Y verify` checks it (namespace
+//! `pgdrill-fingerprint@pgdrill.dev`); one missing, by another key or over another file fails
+//! `fingerprints/signature`.
 //!
 //! Each table of the file is fingerprinted again on the restore ([`crate::fingerprint`]): the
 //! same columns, the same key ranges, the same pinned settings; a table whose rows or digest
@@ -35,12 +43,21 @@ pub(crate) struct Config {
     /// Compare only these tables (default: every table the file fingerprints).
     #[serde(default)]
     pub tables: Option<Spanned<Vec<String>>>,
+    /// An OpenSSH allowed signers file: the fingerprint file must carry a signature (FILE.sig)
+    /// by one of its keys.
+    #[serde(default)]
+    pub allowed_signers: Option<Spanned<String>>,
+    /// The principal the signer must be (`-I` of `ssh-keygen -Y verify`).
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub file: std::path::PathBuf,
     pub tables: Vec<TableFingerprint>,
+    /// With `allowed_signers`: who signed the file, or why it is not proven to come from them.
+    pub signed: Option<Result<String, String>>,
 }
 
 impl Kind for Spec {
@@ -51,8 +68,41 @@ impl Kind for Spec {
 
     fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
         let path = ctx.base.join(config.file.get_ref());
-        let file = FingerprintFile::load(&path)
+        let bytes = std::fs::read(&path)
+            .map_err(|e| FieldError::new(config.file.span(), format!("cannot read `{}`: {e}", path.display())))?;
+        let file = FingerprintFile::parse(&bytes, &path)
             .map_err(|e| FieldError::new(config.file.span(), crate::error::error_chain(&e)))?;
+        let signed = match &config.allowed_signers {
+            None => None,
+            Some(list) => {
+                let list_path = ctx.base.join(list.get_ref());
+                let text = std::fs::read_to_string(&list_path).map_err(|e| {
+                    FieldError::new(
+                        list.span(),
+                        format!("cannot read the allowed signers `{}`: {e}", list_path.display()),
+                    )
+                })?;
+                let signers = crate::allowed_signers::AllowedSigners::parse(&text).map_err(|e| {
+                    FieldError::new(
+                        list.span(),
+                        format!("`{}` is not an allowed signers file: {e}", list_path.display()),
+                    )
+                })?;
+                let sig_path = fingerprint::signature_path(&path);
+                Some(match std::fs::read_to_string(&sig_path) {
+                    Err(_) => {
+                        Err(format!("the fingerprint file has no signature: `{}` is missing", sig_path.display()))
+                    }
+                    Ok(pem) => crate::allowed_signers::verify_detached(
+                        &signers,
+                        config.identity.as_deref(),
+                        fingerprint::SIGNATURE_NAMESPACE,
+                        &bytes,
+                        &pem,
+                    ),
+                })
+            }
+        };
         let tables = match config.tables {
             None => file.tables,
             Some(wanted) => {
@@ -81,7 +131,7 @@ impl Kind for Spec {
                 chosen
             }
         };
-        Ok(Spec { file: path, tables })
+        Ok(Spec { file: path, tables, signed })
     }
 
     fn label(&self) -> String {
@@ -89,7 +139,7 @@ impl Kind for Spec {
     }
 
     fn objects(&self) -> Vec<String> {
-        self.tables.iter().map(|t| t.table.clone()).collect()
+        self.signed.iter().map(|_| "signature".to_owned()).chain(self.tables.iter().map(|t| t.table.clone())).collect()
     }
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
@@ -97,6 +147,23 @@ impl Kind for Spec {
         let mut tx = conn.begin().await.or_check("cannot begin a transaction")?;
         fingerprint::in_settings(&mut tx).await.map_err(|e| CheckError::new(e.to_string()))?;
         let mut results = Vec::new();
+        if let Some(signed) = &self.signed {
+            let build = CheckResult::build(KIND, "signature", Instant::now())
+                .expected("signed by a key of the allowed signers")
+                .evidence(format!(
+                    "ssh-keygen -Y verify -f ALLOWED_SIGNERS -I IDENTITY -n {} -s {} < {}",
+                    fingerprint::SIGNATURE_NAMESPACE,
+                    fingerprint::signature_path(&self.file).display(),
+                    self.file.display()
+                ));
+            results.push(match signed {
+                Ok(by) => build.actual(by.clone()).verdict(true, format!("the fingerprint file is signed by {by}")),
+                Err(why) => build.actual("not proven").verdict(
+                    false,
+                    format!("the fingerprint file is not proven to come from an allowed signer: {why}"),
+                ),
+            });
+        }
         for expected in &self.tables {
             results.push(compare(&mut tx, expected, Instant::now()).await);
         }

@@ -50,6 +50,11 @@ pub struct Args {
     /// The pg_dump to run (its major at least the server's) [default: pg_dump on PATH].
     #[arg(long, value_name = "PROGRAM", requires = "dump")]
     pg_dump: Option<PathBuf>,
+    /// Sign the file with this OpenSSH private key (else $PGDRILL_SIGNING_KEY_FILE, or the key's
+    /// text in $PGDRILL_SIGNING_KEY), into FILE.sig: a drill with `allowed_signers` then trusts
+    /// it even when it is kept beside the backup.
+    #[arg(long, value_name = "KEY")]
+    signing_key: Option<PathBuf>,
 }
 
 /// Runs it; prints what it wrote, or why not.
@@ -74,6 +79,9 @@ pub(super) async fn run(args: Args) -> bool {
 }
 
 async fn take(args: &Args) -> Result<FingerprintFile, String> {
+    // The key is read first: a fingerprint that cannot be signed as asked is not taken.
+    let signer = crate::report::sign::Signer::from_env(args.signing_key.as_deref())
+        .map_err(|e| crate::error::error_chain(&e))?;
     let shown = redact_url_passwords(&args.dsn);
     let options: sqlx::postgres::PgConnectOptions =
         args.dsn.parse().map_err(|e: sqlx::Error| format!("`{shown}` is not a connection string: {e}"))?;
@@ -135,6 +143,22 @@ async fn take(args: &Args) -> Result<FingerprintFile, String> {
         tables,
     };
     file.save(&args.output).map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
+    let signature = fingerprint::signature_path(&args.output);
+    match signer {
+        Some(signer) => {
+            let bytes =
+                std::fs::read(&args.output).map_err(|e| format!("cannot read `{}`: {e}", args.output.display()))?;
+            let pem = signer
+                .sign_in(fingerprint::SIGNATURE_NAMESPACE, &bytes)
+                .map_err(|e| format!("cannot sign `{}`: {e}", args.output.display()))?;
+            std::fs::write(&signature, pem).map_err(|e| format!("cannot write `{}`: {e}", signature.display()))?;
+            eprintln!("signed by {} into {}", signer.fingerprint(), signature.display());
+        }
+        // A signature left from an earlier file would not match this one.
+        None => {
+            let _ = std::fs::remove_file(&signature);
+        }
+    }
     Ok(file)
 }
 

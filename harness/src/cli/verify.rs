@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::Exit;
-use crate::report::allowed_signers::AllowedSigners;
+use crate::allowed_signers::AllowedSigners;
 use crate::report::evidence::{SIGNATURE, STATEMENT};
 use crate::report::sign::{NAMESPACE, Signing};
 use crate::report::verify::{Finding, Trust, Verification, verify};

@@ -34,6 +34,17 @@ pub use take::{Described, FingerprintError, bounds, describe, fingerprint_range,
 /// The fingerprint file's format and version.
 pub const SCHEMA: &str = "pgdrill.fingerprint.v1";
 
+/// The namespace a fingerprint file's SSH signature (`FILE.sig`) is made in: a signature of a
+/// drill's evidence cannot stand for one.
+pub const SIGNATURE_NAMESPACE: &str = "pgdrill-fingerprint@pgdrill.dev";
+
+/// Where a fingerprint file's signature is kept: beside it, `.sig` added.
+pub fn signature_path(file: &Path) -> std::path::PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".sig");
+    name.into()
+}
+
 /// What each fingerprint's transaction sets first (`SET LOCAL`): every setting that changes the
 /// text a value is read as, so that the source and the restore, whatever their databases' and
 /// roles' settings, read the same value as the same text; and `row_security = off`, so that a
@@ -211,9 +222,15 @@ pub enum FileError {
 
 impl FingerprintFile {
     pub fn load(path: &Path) -> Result<FingerprintFile, FileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FileError::Read { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| FileError::Read { path: path.to_owned(), source })?;
+        FingerprintFile::parse(&bytes, path)
+    }
+
+    /// The file's `bytes` (read once: the bytes a signature was checked against are the ones
+    /// read); `path` names it in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<FingerprintFile, FileError> {
         let format = |reason: String| FileError::Format { path: path.to_owned(), reason };
-        let file: FingerprintFile = serde_json::from_str(&text).map_err(|e| format(e.to_string()))?;
+        let file: FingerprintFile = serde_json::from_slice(bytes).map_err(|e| format(e.to_string()))?;
         if file.schema != SCHEMA {
             return Err(format(format!("its schema is `{}`, not `{SCHEMA}`", file.schema)));
         }

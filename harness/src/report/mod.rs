@@ -2,7 +2,6 @@
 //! [`DrillRecord`] from which `junit.xml`, `report.md` and `drill.json` are written once, at the
 //! end, whatever happened: a drill that failed or was interrupted still leaves its reports.
 
-pub mod allowed_signers;
 pub mod console;
 mod controls;
 pub mod evidence;

@@ -226,9 +226,14 @@ impl Signer {
     /// An armored SSH signature of `message` in pgdrill's namespace, as `ssh-keygen -Y sign -n
     /// NAMESPACE` writes it.
     pub fn sign(&self, message: &[u8]) -> Result<String, ssh_key::Error> {
+        self.sign_in(NAMESPACE, message)
+    }
+
+    /// The same, in another namespace (a fingerprint file's: what the signature is for).
+    pub fn sign_in(&self, namespace: &str, message: &[u8]) -> Result<String, ssh_key::Error> {
         let sig = match self.key.key_data() {
-            KeypairData::Rsa(rsa) => sign_rsa(rsa, self.key.public_key().key_data(), message)?,
-            _ => self.key.sign(NAMESPACE, HashAlg::Sha512, message)?,
+            KeypairData::Rsa(rsa) => sign_rsa(rsa, self.key.public_key().key_data(), namespace, message)?,
+            _ => self.key.sign(namespace, HashAlg::Sha512, message)?,
         };
         sig.to_pem(LineEnding::LF)
     }
@@ -239,6 +244,7 @@ impl Signer {
 fn sign_rsa(
     key: &ssh_key::private::RsaKeypair,
     public: &ssh_key::public::KeyData,
+    namespace: &str,
     message: &[u8],
 ) -> Result<ssh_key::SshSig, ssh_key::Error> {
     use rsa::signature::{SignatureEncoding, Signer as _};
@@ -250,11 +256,11 @@ fn sign_rsa(
         vec![big(&key.private.p)?, big(&key.private.q)?],
     )
     .map_err(|_| ssh_key::Error::Crypto)?;
-    let data = ssh_key::SshSig::signed_data(NAMESPACE, HashAlg::Sha512, message)?;
+    let data = ssh_key::SshSig::signed_data(namespace, HashAlg::Sha512, message)?;
     let signature =
         rsa::pkcs1v15::SigningKey::<sha2::Sha512>::new(private).try_sign(&data).map_err(|_| ssh_key::Error::Crypto)?;
     let signature = ssh_key::Signature::new(Algorithm::Rsa { hash: Some(HashAlg::Sha512) }, signature.to_vec())?;
-    ssh_key::SshSig::new(public.clone(), NAMESPACE, HashAlg::Sha512, signature)
+    ssh_key::SshSig::new(public.clone(), namespace, HashAlg::Sha512, signature)
 }
 
 /// What to do about text that is not an OpenSSH private key, when its first line says what it is.

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use ssh_key::{HashAlg, PublicKey, SshSig};
 
-use super::allowed_signers::{AllowedSigners, Refusal};
 use super::evidence::{self, SIGNATURE, STATEMENT};
 use super::manifest::{self, ManifestError};
 use super::sign::NAMESPACE;
+use crate::allowed_signers::{AllowedSigners, Refusal};
 
 /// What to verify against.
 #[derive(Debug, Default)]

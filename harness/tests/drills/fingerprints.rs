@@ -64,6 +64,16 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
     );
     Command::new("chmod").arg("+x").arg(&pg_dump).status().expect("chmod");
     let dsn = server.url("disable").replace("/postgres?", "/shop?");
+    // The DBA's key signs the fingerprint file; the drill trusts only that key.
+    let key = scratch.path("dba-key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "dba@example.com", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(made.status.success(), "{}", text(&made));
+    let public = std::fs::read_to_string(scratch.path("dba-key.pub")).expect("public key");
+    scratch.write("allowed_signers", format!("dba@example.com {public}"));
     let (dump, fingerprints) = (scratch.path("shop.sql"), scratch.path("shop.fingerprint.json"));
     let taken = pgdrill(&[
         "fingerprint",
@@ -81,9 +91,19 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
         "4",
         "-o",
         &fingerprints.display().to_string(),
+        "--signing-key",
+        &key.display().to_string(),
     ]);
     assert_eq!(taken.status.code(), Some(0), "{}", text(&taken));
     assert!(!text(&taken).contains(&server.password), "the password was printed: {}", text(&taken));
+    // OpenSSH itself vouches for the file.
+    let verified = Command::new("sh")
+        .arg("-c")
+        .arg("ssh-keygen -Y verify -f allowed_signers -I dba@example.com -n pgdrill-fingerprint@pgdrill.dev -s shop.fingerprint.json.sig < shop.fingerprint.json")
+        .current_dir(scratch.dir.path())
+        .output()
+        .expect("ssh-keygen -Y verify");
+    assert!(verified.status.success(), "{}", text(&verified));
     let file: pgdrill::fingerprint::FingerprintFile =
         serde_json::from_str(&std::fs::read_to_string(&fingerprints).expect("fingerprint file")).expect("JSON");
     let accounts = file.tables.iter().find(|t| t.table == "public.accounts").expect("accounts");
@@ -100,7 +120,7 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
     let scenario = scratch.scenario(
         "shop.toml",
         "name = \"shop\"\n[source]\npath = \"shop.sql\"\n[target]\ndatabase = \"shop\"\n\
-         [checks.fingerprints]\nfile = \"shop.fingerprint.json\"\n\
+         [checks.fingerprints]\nfile = \"shop.fingerprint.json\"\nallowed_signers = \"allowed_signers\"\nidentity = \"dba@example.com\"\n\
          [[checks.canary]]\ntable = \"public.settings\"\nrow = { key = \"pgdrill-canary\" }\n\
          expect = { value = \"7f3a9c\", set_at = \"2026-11-01 09:00:00+00\" }\n",
     );
@@ -110,6 +130,7 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
     assert!(
         passed.contains(&"fingerprints/public.accounts")
             && passed.contains(&"fingerprints/public.settings")
+            && passed.contains(&"fingerprints/signature")
             && passed.iter().any(|id| id.starts_with("canary/")),
         "{passed:?}"
     );
@@ -120,6 +141,9 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
     let tampered = original.replace(&line, &line.replace("430.50", "430.51")).replace("\t7f3a9c\t", "\t7f3a9d\t");
     assert_ne!(tampered, original);
     scratch.write("shop.sql", tampered);
+    // Whoever can rewrite the backup can rewrite the fingerprints beside it, not their signature.
+    let fingerprint_text = std::fs::read_to_string(&fingerprints).expect("fingerprint file");
+    std::fs::write(&fingerprints, fingerprint_text.replace("\"rows\": 500", "\"rows\": 499")).expect("rewrite");
     let bad = scratch.drill(&scenario);
     bad.assert_failed_cleanly();
     let check = |id: &str| bad.record().checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("{id}\n{bad:?}"));
@@ -134,6 +158,12 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
     let canary = bad.record().checks.iter().find(|c| c.kind == "canary").expect("canary");
     assert!(canary.message.contains("`value` reads `7f3a9d`, not `7f3a9c`"), "{}", canary.message);
     assert_eq!(check("fingerprints/public.settings").verdict.as_str(), "fail");
+    let signature = check("fingerprints/signature");
+    assert!(
+        signature.verdict.as_str() == "fail" && signature.message.contains("the file was changed after SHA256:"),
+        "{}",
+        signature.message
+    );
     assert_eq!(bad.phase(Phase::Restore).as_str(), "passed");
 }
 

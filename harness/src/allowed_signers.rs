@@ -3,8 +3,8 @@
 //! options `namespaces="..."`, `valid-after=`, `valid-before=` honoured and `cert-authority`
 //! lines kept aside (pgdrill verifies signatures by plain keys, not by certificates).
 
-use ssh_key::PublicKey;
 use ssh_key::public::KeyData;
+use ssh_key::{HashAlg, PublicKey, SshSig};
 use time::OffsetDateTime;
 
 /// One line: who may sign with which key, for what and when.
@@ -90,6 +90,39 @@ impl AllowedSigners {
         Err(refusal.unwrap_or_else(|| Refusal::UnknownKey {
             cert_authorities: self.signers.iter().filter(|s| s.cert_authority).map(|s| s.line).collect(),
         }))
+    }
+}
+
+/// Verifies the armored SSH signature `pem` of `message` in `namespace` by a key `signers`
+/// allow (as `identity`, when given), as `ssh-keygen -Y verify` does: the key's fingerprint and
+/// the line that allows it, or why the signature proves nothing.
+pub fn verify_detached(
+    signers: &AllowedSigners,
+    identity: Option<&str>,
+    namespace: &str,
+    message: &[u8],
+    pem: &str,
+) -> Result<String, String> {
+    let sig: SshSig = pem.trim().parse().map_err(|e| format!("it is not an armored SSH signature ({e})"))?;
+    let key = PublicKey::from(sig.public_key().clone());
+    let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+    if sig.namespace() != namespace {
+        return Err(format!("it was made for the namespace `{}`, not `{namespace}`", sig.namespace()));
+    }
+    key.verify(namespace, message, &sig)
+        .map_err(|_| format!("it does not match the file: the file was changed after {fingerprint} signed it"))?;
+    match signers.allow(key.key_data(), identity, namespace, OffsetDateTime::now_utc()) {
+        Ok(line) => Ok(format!("{fingerprint} (line {} of the allowed signers: {})", line.line, line.principals)),
+        Err(Refusal::UnknownKey { .. }) => {
+            Err(format!("it was made by {fingerprint}, a key the allowed signers do not list"))
+        }
+        Err(Refusal::Identity { identity, principals, line }) => {
+            Err(format!("{fingerprint} may sign as `{principals}` (line {line}), not as `{identity}`"))
+        }
+        Err(Refusal::Namespace { namespaces, line }) => {
+            Err(format!("{fingerprint} may sign only for `{namespaces}` (line {line})"))
+        }
+        Err(Refusal::Expired { line, why }) => Err(format!("{fingerprint}'s line {line}: {why}")),
     }
 }
 
