@@ -130,13 +130,7 @@ pub struct RangeFingerprint {
 impl RangeFingerprint {
     /// `id in (100, 200]`, `id <= 100`, `id > 200`, or `all rows`.
     pub fn describe(&self, key: Option<&str>) -> String {
-        let key = key.unwrap_or("key");
-        match (&self.after, &self.upto) {
-            (None, None) => "all rows".into(),
-            (Some(a), Some(u)) => format!("{key} in ({a}, {u}]"),
-            (None, Some(u)) => format!("{key} <= {u}"),
-            (Some(a), None) => format!("{key} > {a}"),
-        }
+        describe_span(self.after.as_deref(), self.upto.as_deref(), key)
     }
 
     /// The same rows, counted and hashed again.
@@ -189,6 +183,17 @@ fn combine(ranges: &[RangeFingerprint]) -> String {
         hasher.update(line.as_bytes());
     }
     hex::encode(hasher.finalize())
+}
+
+/// The rows whose `key` is in `(after, upto]`, in words.
+pub fn describe_span(after: Option<&str>, upto: Option<&str>, key: Option<&str>) -> String {
+    let key = key.unwrap_or("key");
+    match (after, upto) {
+        (None, None) => "all rows".into(),
+        (Some(a), Some(u)) => format!("{key} in ({a}, {u}]"),
+        (None, Some(u)) => format!("{key} <= {u}"),
+        (Some(a), None) => format!("{key} > {a}"),
+    }
 }
 
 /// An append-only table's key ranges as the last drill of the scenario that proved them

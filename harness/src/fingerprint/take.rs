@@ -178,23 +178,21 @@ pub async fn fingerprint_range(
     for bound in [after, upto].into_iter().flatten() {
         query = query.bind(bound);
     }
-    let (rows, sha256) = query.fetch_one(&mut *conn).await.map_err(sql_error(format!(
-        "cannot fingerprint `{}`{}",
-        described.table,
-        match (after, upto) {
+    let (rows, sha256) = query.fetch_one(&mut *conn).await.map_err(|e| {
+        let key = described.key.as_ref().map(|k| k.name.as_str());
+        let span = match (after, upto) {
             (None, None) => String::new(),
-            _ => format!(
-                " ({})",
-                RangeFingerprint {
-                    after: after.map(Into::into),
-                    upto: upto.map(Into::into),
-                    rows: 0,
-                    sha256: String::new()
-                }
-                .describe(described.key.as_ref().map(|k| k.name.as_str()))
-            ),
+            _ => format!(" ({})", super::describe_span(after, upto, key)),
+        };
+        let mut message = describe_sql_error(&e);
+        // string_agg's result is one value, at most 1 GB: 32 bytes a row.
+        if message.contains("memory") || message.contains("exceeds the maximum") {
+            message.push_str(
+                " (hint: split the table by a key, `--key TABLE=COLUMN`: one range's digests must fit in 1 GB, about 30 million rows)",
+            );
         }
-    )))?;
+        FingerprintError::Sql { what: format!("cannot fingerprint `{}`{span}", described.table), message }
+    })?;
     Ok(RangeFingerprint { after: after.map(str::to_owned), upto: upto.map(str::to_owned), rows: rows as u64, sha256 })
 }
 

@@ -44,6 +44,13 @@ pub(super) async fn check(spec: &Spec, ctx: &CheckContext<'_>, key: &str, starte
         CheckResult::build(KIND, object.clone(), started).expected(expected)
     };
     match measure(spec, ctx, key, previous).await {
+        // A column the recorded trail hashed is gone, or the key changed: the trail is not what
+        // was recorded.
+        Err(e) if previous.is_some() && !matches!(e, FingerprintError::Sql { .. }) => Found::Compared(
+            build()
+                .actual("not comparable")
+                .verdict(false, format!("the trail of `{}` cannot be compared: {e}", spec.table)),
+        ),
         Err(e) => Found::Error(build().error(format!("cannot fingerprint the trail of `{}`: {e}", spec.table))),
         Ok((described, now)) => match previous {
             None => Found::First(now),
