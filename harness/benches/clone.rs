@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use commands::run;
-use dataset::{SIZES, Size, dataset};
+use dataset::{Bench, Size, dataset};
 use pgdrill::report::{DrillRecord, Phase};
 
 /// Clones drilled after the snapshot is made.
@@ -27,20 +26,16 @@ const CLONES: usize = 3;
 
 #[expect(clippy::disallowed_methods, reason = "the benchmark's own thread, not async")]
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
-    let image = std::fs::read_to_string(root.join("ci/image/TAG")).unwrap().trim().to_owned();
-    let wanted = std::env::var("PGDRILL_BENCH_SIZES").unwrap_or_else(|_| "small,large".into());
-    let data = root.join("target/bench-data");
-    std::fs::create_dir_all(&data).unwrap();
-    run("bash", &[root.join("ci/image/build").to_str().unwrap()]);
+    let bench = Bench::start();
+    let (_root, image, data) = (&bench.root, &bench.image, &bench.data);
     let store = data.join("snapshots");
 
     println!("pgdrill clone benchmark: {} cores, image {image}", std::thread::available_parallelism().unwrap());
     let mut rows = Vec::new();
-    for size in SIZES.iter().filter(|s| wanted.split(',').any(|w| w.trim() == s.name)) {
-        let (plain, _) = dataset(&image, &data, size);
+    for size in bench.sizes() {
+        let (plain, _) = dataset(image, data, size);
         let _ = std::fs::remove_dir_all(&store);
-        let scenario = scenario(&data, size, &plain);
+        let scenario = scenario(data, size, &plain);
         let report = |what: &str| data.join(format!("clone-report-{}-{what}", size.name));
         let env = [("PGDRILL_SNAPSHOTS".to_owned(), store.display().to_string())];
         let fresh = drill(&scenario, &env, &[], &report("fresh"));

@@ -17,19 +17,15 @@ use std::process::Command;
 use std::time::Instant;
 
 use commands::{output, run};
-use dataset::{SIZES, dataset};
+use dataset::{Bench, dataset};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
-    let image = std::fs::read_to_string(root.join("ci/image/TAG")).unwrap().trim().to_owned();
-    let wanted = std::env::var("PGDRILL_BENCH_SIZES").unwrap_or_else(|_| "small,large".into());
-    let data = root.join("target/bench-data");
-    std::fs::create_dir_all(&data).unwrap();
-    run("bash", &[root.join("ci/image/build").to_str().unwrap()]);
+    let bench = Bench::start();
+    let (root, image, data) = (&bench.root, &bench.image, &bench.data);
     println!("pgdrill fingerprint benchmark: {} cores, image {image}", std::thread::available_parallelism().unwrap());
-    for size in SIZES.iter().filter(|s| wanted.split(',').any(|w| w.trim() == s.name)) {
-        let (_, custom) = dataset(&image, &data, size);
-        let server = Server::start(&image, &data);
+    for size in bench.sizes() {
+        let (_, custom) = dataset(image, data, size);
+        let server = Server::start(image, data);
         server.exec(&["createdb", "-U", "postgres", "bench"]);
         run("docker", &["cp", custom.to_str().unwrap(), &format!("{}:/tmp/bench.dump", server.name)]);
         server.exec(&[
@@ -58,9 +54,9 @@ fn main() {
                 .unwrap();
             let scan = server.timed(&format!("SELECT count(*) FROM {table}"));
             let text = server.timed(&format!("SELECT sum(length(t::text)) FROM {table} AS t"));
-            let whole = server.fingerprint(&root, table, &[]);
-            let ranges = server.fingerprint(&root, table, &["--key", &format!("{table}={key}")]);
-            let sample = server.fingerprint(&root, table, &["--key", &format!("{table}={key}"), "--sample", "2"]);
+            let whole = server.fingerprint(root, table, &[]);
+            let ranges = server.fingerprint(root, table, &["--key", &format!("{table}={key}")]);
+            let sample = server.fingerprint(root, table, &["--key", &format!("{table}={key}"), "--sample", "2"]);
             let gb = bytes / 1e9;
             println!(
                 "{table:<20} {:>7.0}MB {scan:>9.1}s {text:>9.1}s {whole:>11.1}s {ranges:>11.1}s {sample:>11.1}s {:>8.1}s",

@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use commands::run;
-use dataset::{Container, SIZES, Size, dataset};
+use dataset::{Bench, Container, Size, dataset};
 use pgdrill::report::DrillRecord;
 
 /// The runbook's checks, as an operator would type them: the same facts pgdrill checks.
@@ -38,16 +38,12 @@ WHERE indexrelid IN ('public.engrams_embedding_idx'::regclass, 'public.engrams_o
 "#;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
-    let image = std::fs::read_to_string(root.join("ci/image/TAG")).unwrap().trim().to_owned();
-    let wanted = std::env::var("PGDRILL_BENCH_SIZES").unwrap_or_else(|_| "small,large".into());
-    let data = root.join("target/bench-data");
-    std::fs::create_dir_all(&data).unwrap();
-    run("bash", &[root.join("ci/image/build").to_str().unwrap()]);
+    let bench = Bench::start();
+    let (_root, image, data) = (&bench.root, &bench.image, &bench.data);
 
     println!("pgdrill restore benchmark: {} cores, image {image}", std::thread::available_parallelism().unwrap());
-    for size in SIZES.iter().filter(|s| wanted.split(',').any(|w| w.trim() == s.name)) {
-        let (plain, custom) = dataset(&image, &data, size);
+    for size in bench.sizes() {
+        let (plain, custom) = dataset(image, data, size);
         println!(
             "\n== {} dataset: plain {} MB, custom {} MB ({}k vectors, {}M audit rows)",
             size.name,
@@ -56,10 +52,10 @@ fn main() {
             100 * size.scale,
             size.scale
         );
-        let scenario = scenario(&data, size, &plain);
+        let scenario = scenario(data, size, &plain);
         let ways = std::env::var("PGDRILL_BENCH_WAYS").unwrap_or_else(|_| "a,b,c".into());
         let way = |w: &str| ways.split(',').any(|x| x.trim() == w);
-        let runbook = way("a").then(|| runbook(&image, &plain));
+        let runbook = way("a").then(|| runbook(image, &plain));
         let pgdrill_plain = way("b").then(|| drill(&scenario, None, &data.join(format!("report-{}-plain", size.name))));
         let pgdrill_custom =
             way("c").then(|| drill(&scenario, Some(&custom), &data.join(format!("report-{}-custom", size.name))));

@@ -64,6 +64,33 @@ FROM generate_series(1, 1000000 * :scale) i;
 CREATE INDEX audit_events_org_idx ON public.audit_events (org_id, occurred_at);
 "#;
 
+/// What a benchmark of the datasets starts from: the workspace, the project's image (built when
+/// missing), the folder the datasets are kept in, and the sizes `PGDRILL_BENCH_SIZES` asks for
+/// (both by default).
+pub(crate) struct Bench {
+    pub(crate) root: PathBuf,
+    pub(crate) image: String,
+    pub(crate) data: PathBuf,
+    wanted: String,
+}
+
+impl Bench {
+    pub(crate) fn start() -> Bench {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
+        let image = std::fs::read_to_string(root.join("ci/image/TAG")).unwrap().trim().to_owned();
+        let wanted = std::env::var("PGDRILL_BENCH_SIZES").unwrap_or_else(|_| "small,large".into());
+        let data = root.join("target/bench-data");
+        std::fs::create_dir_all(&data).unwrap();
+        run("bash", &[root.join("ci/image/build").to_str().unwrap()]);
+        Bench { root, image, data, wanted }
+    }
+
+    /// The sizes asked for, in order.
+    pub(crate) fn sizes(&self) -> impl Iterator<Item = &'static Size> + '_ {
+        SIZES.iter().filter(|s| self.wanted.split(',').any(|w| w.trim() == s.name))
+    }
+}
+
 /// Generates the dataset in a container of the image and dumps it in both formats (cached).
 pub(crate) fn dataset(image: &str, data: &Path, size: &Size) -> (PathBuf, PathBuf) {
     let plain = data.join(format!("bench-{}-v{GENERATOR}.sql.gz", size.name));
