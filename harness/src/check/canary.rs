@@ -16,7 +16,6 @@
 use std::time::Instant;
 
 use serde::Deserialize;
-use sqlx::Connection;
 
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::FieldError;
@@ -65,9 +64,7 @@ impl Kind for Spec {
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
-        let mut conn = ctx.pool.acquire().await.or_check("cannot connect to the restored database")?;
-        let mut tx = conn.begin().await.or_check("cannot begin a transaction")?;
-        fingerprint::in_settings(&mut tx).await.map_err(|e| CheckError::new(e.to_string()))?;
+        let mut tx = fingerprint::begin(ctx.pool).await.map_err(|e| CheckError::new(e.to_string()))?;
         let expected: Vec<String> = self.expect.iter().map(|(k, v)| format!("{k} = {v}")).collect();
         let build = || CheckResult::build(KIND, self.label(), started).expected(expected.join(", "));
         let picks: Vec<String> = self.row.iter().map(|(k, _)| k.clone()).collect();

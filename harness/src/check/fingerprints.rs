@@ -25,9 +25,8 @@
 use std::time::Instant;
 
 use serde::Deserialize;
-use sqlx::Connection;
 
-use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::field::{FieldError, Spanned};
 use crate::fingerprint::{self, Described, FingerprintError, FingerprintFile, RangeFingerprint, TableFingerprint};
 use crate::pg::QualifiedName;
@@ -143,9 +142,7 @@ impl Kind for Spec {
     }
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
-        let mut conn = ctx.pool.acquire().await.or_check("cannot connect to the restored database")?;
-        let mut tx = conn.begin().await.or_check("cannot begin a transaction")?;
-        fingerprint::in_settings(&mut tx).await.map_err(|e| CheckError::new(e.to_string()))?;
+        let mut tx = fingerprint::begin(ctx.pool).await.map_err(|e| CheckError::new(e.to_string()))?;
         let mut results = Vec::new();
         if let Some(signed) = &self.signed {
             let build = CheckResult::build(KIND, "signature", Instant::now())
@@ -250,8 +247,6 @@ fn describe_difference(expected: &RangeFingerprint, actual: &RangeFingerprint, k
 
 /// The query that computes it, with the settings, as a reader can run it again.
 fn evidence(described: &Described, expected: &TableFingerprint) -> String {
-    let settings: Vec<String> =
-        fingerprint::SETTINGS.iter().map(|(k, v)| format!("SET {k} = {}", crate::pg::quote_literal(v))).collect();
     let first = expected.ranges.first();
     let sql = described.range_sql(first.is_some_and(|r| r.after.is_some()), first.is_some_and(|r| r.upto.is_some()));
     let more = if expected.ranges.len() > 1 {
@@ -259,5 +254,5 @@ fn evidence(described: &Described, expected: &TableFingerprint) -> String {
     } else {
         String::new()
     };
-    format!("{};\n{sql}{more}", settings.join("; "))
+    format!("{};\n{sql}{more}", fingerprint::settings_sql())
 }

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection};
 
 use crate::fingerprint::{self, FingerprintFile, TableFingerprint};
@@ -82,10 +81,7 @@ async fn take(args: &Args) -> Result<FingerprintFile, String> {
     // The key is read first: a fingerprint that cannot be signed as asked is not taken.
     let signer = crate::report::sign::Signer::from_env(args.signing_key.as_deref())
         .map_err(|e| crate::error::error_chain(&e))?;
-    let shown = redact_url_passwords(&args.dsn);
-    let options: sqlx::postgres::PgConnectOptions =
-        args.dsn.parse().map_err(|e: sqlx::Error| format!("`{shown}` is not a connection string: {e}"))?;
-    let options = crate::session::pinned(options, crate::session::Pins::default());
+    let (options, shown) = source_options(&args.dsn)?;
     let mut conn = PgConnection::connect_with(&options)
         .await
         .map_err(|e| format!("cannot connect to `{shown}`: {}", redact_url_passwords(&e.to_string())))?;
@@ -109,7 +105,11 @@ async fn take(args: &Args) -> Result<FingerprintFile, String> {
             .await
             .map_err(sql("cannot export a snapshot"))?;
         run_pg_dump(args, file, &id).await?;
-        dump = Some(fingerprint::DumpMade { file: file.display().to_string(), sha256: digest(file)? });
+        // A directory-format dump is named by its table of contents.
+        let hashed = if file.is_dir() { file.join("toc.dat") } else { file.clone() };
+        let sha256 = crate::source::read::sha256_file(&hashed)
+            .map_err(|e| format!("cannot read `{}`: {e}", hashed.display()))?;
+        dump = Some(fingerprint::DumpMade { file: file.display().to_string(), sha256 });
         snapshot = Some(id);
     }
     fingerprint::in_settings(&mut tx).await.map_err(|e| e.to_string())?;
@@ -162,6 +162,15 @@ async fn take(args: &Args) -> Result<FingerprintFile, String> {
     Ok(file)
 }
 
+/// How pgdrill connects to a live source (`baseline --dsn`, `fingerprint --dsn`): its sessions
+/// pinned as on a restore, and the connection string as it may be shown (no password).
+pub(super) fn source_options(dsn: &str) -> Result<(sqlx::postgres::PgConnectOptions, String), String> {
+    let shown = redact_url_passwords(dsn);
+    let options: sqlx::postgres::PgConnectOptions =
+        dsn.parse().map_err(|e: sqlx::Error| format!("`{shown}` is not a connection string: {e}"))?;
+    Ok((crate::session::pinned(options, crate::session::Pins::default()), shown))
+}
+
 /// `TABLE=VALUE` options that name `table`.
 fn option_for<'a>(options: &'a [String], table: &QualifiedName) -> Result<Option<&'a str>, String> {
     for option in options {
@@ -182,20 +191,13 @@ async fn table_fingerprint(
         option_for(&args.columns, table)?.map(|c| c.split(',').map(|s| s.trim().to_owned()).collect());
     let key = option_for(&args.keys, table)?;
     let described = fingerprint::describe(conn, table, columns.as_deref(), key).await.map_err(|e| e.to_string())?;
-    let mut spans: Vec<(Option<String>, Option<String>)> = vec![(None, None)];
+    let mut spans: Vec<fingerprint::Span> = vec![(None, None)];
     let mut sampled_of = None;
     if key.is_some() {
         let bounds = fingerprint::bounds(conn, &described, args.ranges).await.map_err(|e| e.to_string())?;
-        let mut after: Option<String> = None;
-        spans = Vec::new();
-        for (i, upto) in bounds.iter().enumerate() {
-            // The last range is open: rows past the largest key read now still belong to it.
-            let upto = (i + 1 < bounds.len()).then(|| upto.clone());
-            spans.push((after.clone(), upto.clone()));
-            after = upto;
-        }
-        if spans.is_empty() {
-            spans.push((None, None));
+        // The last range is open: rows past the largest key read now still belong to it.
+        if !bounds.is_empty() {
+            spans = fingerprint::spans(&bounds, true);
         }
         if let Some(k) = args.sample.filter(|k| (*k as usize) < spans.len()) {
             let n = spans.len();
@@ -203,14 +205,7 @@ async fn table_fingerprint(
             spans = (0..k as usize).map(|i| spans[i * n / k as usize].clone()).collect();
         }
     }
-    let mut ranges = Vec::new();
-    for (after, upto) in &spans {
-        ranges.push(
-            fingerprint::fingerprint_range(conn, &described, after.as_deref(), upto.as_deref())
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
+    let ranges = fingerprint::fingerprint_spans(conn, &described, &spans).await.map_err(|e| e.to_string())?;
     Ok(TableFingerprint::new(table.to_string(), described.columns, key.map(str::to_owned), ranges, sampled_of))
 }
 
@@ -272,13 +267,4 @@ async fn run_pg_dump(args: &Args, file: &std::path::Path, id: &str) -> Result<()
     }
     eprintln!("dumped to {} in snapshot {id} ({:.1} s)", file.display(), started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// sha256 of the dump (of its table of contents, for a directory-format dump).
-fn digest(path: &std::path::Path) -> Result<String, String> {
-    let file = if path.is_dir() { path.join("toc.dat") } else { path.to_owned() };
-    let mut reader = std::fs::File::open(&file).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut reader, &mut hasher).map_err(|e| format!("cannot read `{}`: {e}", file.display()))?;
-    Ok(hex::encode(hasher.finalize()))
 }

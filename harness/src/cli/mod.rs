@@ -543,12 +543,9 @@ fn interrupts() -> (CancellationToken, Arc<AtomicI32>) {
 }
 
 async fn baseline_from_dsn(dsn: &str, output: &std::path::Path) -> ExitCode {
-    let shown = crate::secret::redact_url_passwords(dsn);
     let result = async {
-        let options: sqlx::postgres::PgConnectOptions =
-            dsn.parse().map_err(|e: sqlx::Error| format!("`{shown}` is not a connection string: {e}"))?;
         // As pgdrill's sessions on a restored database read it: what any role may pin, pinned.
-        let options = crate::session::pinned(options, crate::session::Pins::default());
+        let (options, shown) = fingerprint::source_options(dsn)?;
         let pool =
             sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(options).await.map_err(|e| {
                 format!("cannot connect to `{shown}`: {}", crate::secret::redact_url_passwords(&e.to_string()))

@@ -29,7 +29,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-pub use take::{Described, FingerprintError, bounds, describe, fingerprint_range, in_settings};
+pub use take::{
+    Described, FingerprintError, Span, begin, bounds, describe, fingerprint_range, fingerprint_spans, in_settings,
+    last_key, spans,
+};
 
 /// The fingerprint file's format and version.
 pub const SCHEMA: &str = "pgdrill.fingerprint.v1";
@@ -62,6 +65,12 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("row_security", "off"),
     ("work_mem", "256MB"),
 ];
+
+/// [`SETTINGS`] as the statements a reader runs first to compute a fingerprint again.
+pub fn settings_sql() -> String {
+    let set: Vec<String> = SETTINGS.iter().map(|(k, v)| format!("SET {k} = {}", crate::pg::quote_literal(v))).collect();
+    set.join("; ")
+}
 
 /// A fingerprint file: `pgdrill fingerprint` writes it beside a backup, a drill compares with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

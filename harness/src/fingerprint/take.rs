@@ -40,6 +40,43 @@ pub async fn in_settings(conn: &mut PgConnection) -> Result<(), FingerprintError
     Ok(())
 }
 
+/// A transaction on `pool` with [`SETTINGS`] pinned, where a restore's fingerprints are taken
+/// (it only reads: dropping it rolls it back).
+pub async fn begin(pool: &sqlx::PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, FingerprintError> {
+    let mut tx = pool.begin().await.map_err(sql_error("cannot begin a transaction on the restored database"))?;
+    in_settings(&mut tx).await?;
+    Ok(tx)
+}
+
+/// A span of a key: the rows above the first bound (when there is one), up to the second.
+pub type Span = (Option<String>, Option<String>);
+
+/// The spans `bounds` (from [`bounds`]) end: `(, b1]`, `(b1, b2]`, ... up to the last bound, or
+/// past it when `open_end` (rows added later still fall in the last span).
+pub fn spans(bounds: &[String], open_end: bool) -> Vec<Span> {
+    let mut after: Option<String> = None;
+    let mut spans = Vec::new();
+    for (i, upto) in bounds.iter().enumerate() {
+        let upto = (!open_end || i + 1 < bounds.len()).then(|| upto.clone());
+        spans.push((after.clone(), upto.clone()));
+        after = upto;
+    }
+    spans
+}
+
+/// The fingerprint of each span, in order.
+pub async fn fingerprint_spans(
+    conn: &mut PgConnection,
+    described: &Described,
+    spans: &[Span],
+) -> Result<Vec<RangeFingerprint>, FingerprintError> {
+    let mut ranges = Vec::new();
+    for (after, upto) in spans {
+        ranges.push(fingerprint_range(conn, described, after.as_deref(), upto.as_deref()).await?);
+    }
+    Ok(ranges)
+}
+
 /// A table as fingerprinting reads it.
 #[derive(Debug, Clone)]
 pub struct Described {
@@ -194,6 +231,19 @@ pub async fn fingerprint_range(
         FingerprintError::Sql { what: format!("cannot fingerprint `{}`{span}", described.table), message }
     })?;
     Ok(RangeFingerprint { after: after.map(str::to_owned), upto: upto.map(str::to_owned), rows: rows as u64, sha256 })
+}
+
+/// The largest key (by the key's index, when it has one), or `None` for an empty table.
+pub async fn last_key(conn: &mut PgConnection, described: &Described) -> Result<Option<String>, FingerprintError> {
+    let Some(key) = &described.key else {
+        return Ok(None);
+    };
+    let column = format!("t.{}", quote_ident(&key.name));
+    let sql = format!("SELECT {column}::pg_catalog.text FROM {} ORDER BY {column} DESC LIMIT 1", described.from());
+    sqlx::query_scalar(&sql)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(sql_error(format!("cannot read the last `{}` of `{}`", key.name, described.table)))
 }
 
 /// The key's value at the end of each of `parts` parts of about equal rows, in order (fewer

@@ -9,8 +9,6 @@
 
 use std::time::Instant;
 
-use sqlx::Connection;
-
 use super::{KIND, Spec};
 use crate::check::{CheckContext, CheckResult};
 use crate::fingerprint::{self, Described, FingerprintError, RangeFingerprint, TableFingerprint, Trail};
@@ -69,41 +67,22 @@ async fn measure(
     key: &str,
     previous: Option<&Trail>,
 ) -> Result<(Described, TableFingerprint), FingerprintError> {
-    let sql = |e: sqlx::Error| FingerprintError::Sql {
-        what: "cannot read the restored database".into(),
-        message: crate::pg::describe_sql_error(&e),
-    };
-    let mut conn = ctx.pool.acquire().await.map_err(sql)?;
-    let mut tx = conn.begin().await.map_err(sql)?;
-    fingerprint::in_settings(&mut tx).await?;
+    let mut tx = fingerprint::begin(ctx.pool).await?;
     let columns: Option<Vec<String>> = previous.map(|p| p.fingerprint.columns.iter().map(|c| c.name.clone()).collect());
     let described = fingerprint::describe(&mut tx, &spec.table, columns.as_deref(), Some(key)).await?;
-    let mut spans: Vec<(Option<String>, Option<String>)> = match previous {
+    let spans: Vec<fingerprint::Span> = match previous {
         Some(p) => p.fingerprint.ranges.iter().map(|r| (r.after.clone(), r.upto.clone())).collect(),
-        None => {
-            let bounds = fingerprint::bounds(&mut tx, &described, FIRST_RANGES).await?;
-            let mut after = None;
-            bounds
-                .into_iter()
-                .map(|upto| {
-                    let span = (after.clone(), Some(upto.clone()));
-                    after = Some(upto);
-                    span
-                })
-                .collect()
-        }
+        None => fingerprint::spans(&fingerprint::bounds(&mut tx, &described, FIRST_RANGES).await?, false),
     };
+    let mut ranges = fingerprint::fingerprint_spans(&mut tx, &described, &spans).await?;
     if let Some(p) = previous {
+        // The rows past the recorded end, fingerprinted once: the new range, closed at the last key.
         let end = p.fingerprint.ranges.last().and_then(|r| r.upto.clone());
         let past_end = fingerprint::fingerprint_range(&mut tx, &described, end.as_deref(), None).await?;
         if past_end.rows > 0 {
-            let newest = fingerprint::bounds(&mut tx, &described, 1).await?.pop();
-            spans.push((end, newest));
+            let upto = fingerprint::last_key(&mut tx, &described).await?;
+            ranges.push(RangeFingerprint { upto, ..past_end });
         }
-    }
-    let mut ranges = Vec::new();
-    for (after, upto) in &spans {
-        ranges.push(fingerprint::fingerprint_range(&mut tx, &described, after.as_deref(), upto.as_deref()).await?);
     }
     let _ = tx.rollback().await;
     let now = TableFingerprint::new(
@@ -176,11 +155,9 @@ fn key_span(trail: &TableFingerprint) -> String {
 
 /// How a range is fingerprinted, as a reader can run it again.
 fn evidence(described: &Described) -> String {
-    let settings: Vec<String> =
-        fingerprint::SETTINGS.iter().map(|(k, v)| format!("SET {k} = {}", crate::pg::quote_literal(v))).collect();
     format!(
         "{};\n{}\n-- once per key range, $1 and $2 its bounds",
-        settings.join("; "),
+        fingerprint::settings_sql(),
         described.range_sql(true, true)
     )
 }
