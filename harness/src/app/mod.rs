@@ -184,6 +184,19 @@ pub(crate) fn render(text: &str, values: &BTreeMap<String, String>) -> Result<St
 }
 
 impl Spec {
+    /// The `application_name` the app's sessions give, when its environment says: `PGAPPNAME`,
+    /// or `application_name=` in a connection string.
+    pub fn application_name(&self) -> Option<String> {
+        if let Some(name) = self.env.get("PGAPPNAME").filter(|v| !v.contains("{{")) {
+            return Some(name.clone());
+        }
+        self.env.values().find_map(|value| {
+            let (_, rest) = value.split_once("application_name=")?;
+            let name: String = rest.chars().take_while(|c| !matches!(c, '&' | ' ' | '\'' | '"')).collect();
+            (!name.is_empty() && !name.contains("{{")).then(|| crate::secret::percent_decode(&name))
+        })
+    }
+
     /// The environment variables the app's templates read: their values are secrets.
     pub fn env_names(&self) -> BTreeSet<String> {
         let mut texts: Vec<String> = self.env.values().cloned().collect();

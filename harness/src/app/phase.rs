@@ -3,9 +3,8 @@
 
 use crate::error::error_chain;
 use crate::outcome::{CheckResult, Verdict};
-use crate::pg::{quote_ident, quote_literal};
 use crate::provision::{Target, TargetError};
-use crate::secret::{Redactor, Secret};
+use crate::secret::Redactor;
 use crate::units::human_duration;
 
 use super::process::{self, AppHandle, AppInfo, ProcessError};
@@ -26,16 +25,6 @@ pub(crate) enum AppError {
     /// No free loopback port for the app.
     #[error("cannot find a free port for the app")]
     Port(#[source] std::io::Error),
-    /// The scenario's app role is a role of the shared server.
-    #[error("the app's role `{0}` existed on the shared server before the drill: pgdrill will not change its password")]
-    SharedRole(String),
-    /// The app's role could not be given a login.
-    #[error("cannot let `{role}` log in")]
-    Login {
-        role: String,
-        #[source]
-        source: sqlx::Error,
-    },
     /// No HTTP client (its TLS configuration).
     #[error("cannot make an HTTP client")]
     Client(#[source] reqwest::Error),
@@ -129,7 +118,7 @@ async fn launch(
     redactor: &Redactor,
 ) -> Result<(AppHandle, u16, std::collections::BTreeMap<String, String>), AppError> {
     let role = match &spec.role {
-        Some(role) => Some((role.clone(), role_login(target, database, role, redactor).await?)),
+        Some(role) => Some((role.clone(), target.role_login(database, role, None, redactor).await?.password)),
         None => None,
     };
     let login = target.program_login(role, redactor).await?;
@@ -152,21 +141,3 @@ async fn launch(
     Ok((handle, app_port, values))
 }
 
-/// Lets `role` log in with a fresh password; refuses a role that existed on a shared server
-/// before the drill.
-async fn role_login(target: &Target, database: &str, role: &str, redactor: &Redactor) -> Result<Secret, AppError> {
-    use sqlx::{Connection, Executor};
-    let shared = target.database_suffix.is_some();
-    let created = target.created.lock().map(|c| c.roles.iter().any(|r| r == role)).unwrap_or(false);
-    if shared && !created {
-        return Err(AppError::SharedRole(role.to_owned()));
-    }
-    let password = Secret::random_password();
-    redactor.register(&password);
-    let login_error = |source| AppError::Login { role: role.to_owned(), source };
-    let mut conn = sqlx::PgConnection::connect_with(&target.connect_options(database)).await.map_err(login_error)?;
-    let sql = format!("ALTER ROLE {} WITH LOGIN PASSWORD {}", quote_ident(role), quote_literal(password.expose()));
-    conn.execute(sqlx::raw_sql(&sql)).await.map_err(login_error)?;
-    conn.close().await.ok();
-    Ok(password)
-}

@@ -20,6 +20,7 @@ pub(crate) mod extensions;
 pub(crate) mod fingerprints;
 pub(crate) mod graphs;
 pub(crate) mod indexes;
+pub(crate) mod login;
 pub(crate) mod loophole;
 pub(crate) mod partitions;
 mod phase;
@@ -145,6 +146,15 @@ pub struct CheckContext<'a> {
     pub redactor: &'a crate::secret::Redactor,
     /// Append-only tables' key ranges as the scenario's last drills recorded them.
     pub trails: &'a crate::fingerprint::Trails,
+    /// How the application logs in: probes that claim what a role can do log in so.
+    pub login: &'a login::Spec,
+}
+
+impl CheckContext<'_> {
+    /// Opens the application's sessions ([`login`]).
+    pub(crate) fn logins(&self) -> login::Logins<'_> {
+        login::Logins { target: self.target, database: self.database, redactor: self.redactor, spec: self.login }
+    }
 }
 
 /// What resolving a check's configuration may need from its scenario.

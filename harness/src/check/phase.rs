@@ -33,6 +33,7 @@ pub(crate) struct Inputs<'a> {
     pub dump: &'a DumpSummary,
     pub redactor: &'a Redactor,
     pub trails: &'a crate::fingerprint::Trails,
+    pub login: &'a super::login::Spec,
 }
 
 pub(crate) async fn run_all(
@@ -41,9 +42,9 @@ pub(crate) async fn run_all(
     on_result: &(dyn Fn(CheckResult) + Send + Sync),
     on_done: &(dyn Fn() + Send + Sync),
 ) -> Result<String, ChecksError> {
-    let Inputs { target, database, dump, redactor, trails } = inputs;
+    let Inputs { target, database, dump, redactor, trails, login } = inputs;
     let pool = target.pool(database, CHECKS_AT_ONCE as u32 + 1, redactor).await?;
-    let ctx = CheckContext { pool: &pool, dump, target, database, redactor, trails };
+    let ctx = CheckContext { pool: &pool, dump, target, database, redactor, trails, login };
     let (mut passed, mut total, mut errors) = (0, 0, 0);
     // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
     // always progresses.

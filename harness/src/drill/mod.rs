@@ -747,7 +747,14 @@ impl Drill<'_> {
         let on_done = || {
             self.checks_done.fetch_add(1, Ordering::Relaxed);
         };
-        let inputs = check::Inputs { target, database, dump, redactor: &self.redactor, trails: &self.trails };
+        let inputs = check::Inputs {
+            target,
+            database,
+            dump,
+            redactor: &self.redactor,
+            trails: &self.trails,
+            login: &self.scenario.login,
+        };
         let summary =
             check::run_all(&self.scenario.checks, inputs, &on_result, &on_done).await.map_err(PhaseError::error)?;
         Ok(((), summary))

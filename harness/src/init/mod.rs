@@ -303,6 +303,7 @@ impl Inspect for Inspector {
                 database: &database,
                 redactor: restored.redactor,
                 trails: &Default::default(),
+                login: &Default::default(),
             };
             // Side by side, as a drill runs checks (each needs at most two connections).
             let mut pending = Vec::new();

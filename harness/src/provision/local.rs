@@ -218,6 +218,8 @@ async fn start(
         offline: None,
         disk: Some(super::DataDisk { dir: dir.clone(), limit: disk }),
         pins: Default::default(),
+        logins: Default::default(),
+        ssl_root_cert: None,
     })
 }
 

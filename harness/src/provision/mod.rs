@@ -13,6 +13,7 @@ pub(crate) mod container;
 pub(crate) mod image;
 pub(crate) mod kept;
 pub(crate) mod local;
+pub(crate) mod logins;
 pub(crate) mod sandbox;
 pub(crate) mod server;
 pub(crate) mod spec;
@@ -45,6 +46,9 @@ pub struct Target {
     /// A database that always exists, for creating the drill's own.
     pub maintenance_db: String,
     pub ssl_mode: PgSslMode,
+    /// The certificate `verify-ca` and `verify-full` check the server with (a server target's
+    /// `sslrootcert`).
+    pub ssl_root_cert: Option<PathBuf>,
     pub info: TargetInfo,
     /// The target's own client programs.
     pub tools: tools::Tools,
@@ -62,6 +66,8 @@ pub struct Target {
     pub disk: Option<DataDisk>,
     /// What pgdrill's own sessions can pin ([`crate::session`]), read when the target was fresh.
     pub pins: crate::session::Pins,
+    /// How the application's roles log in ([`logins`]): a password per role, made once.
+    pub logins: logins::RoleLogins,
 }
 
 /// Where a target's data lives on this machine, and its disk limit.
@@ -721,4 +727,13 @@ pub enum TargetError {
     /// The loopback port for programs could not be opened.
     #[error("cannot let the drill's programs reach the target: {message}")]
     Programs { message: String },
+    /// A role of the shared server, which the drill did not create, has no password in the
+    /// scenario.
+    #[error(
+        "`{role}` existed on the shared server before the drill: pgdrill will not change its password (hint: give it in the scenario: `[login] passwords = {{ {role} = \"ENV_VAR\" }}`)"
+    )]
+    SharedRole { role: String },
+    /// A role could not be given a login.
+    #[error("cannot let `{role}` log in: {message}")]
+    Login { role: String, message: String },
 }

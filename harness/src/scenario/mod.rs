@@ -127,6 +127,8 @@ pub struct Scenario {
     pub checks: Vec<CheckSpec>,
     /// The baseline the checks compare with, when the scenario names one.
     pub baseline: Option<PathBuf>,
+    /// How the application logs in (`[login]`, its defaults from `[app]`).
+    pub login: crate::check::login::Spec,
     /// The application booted against the restored database.
     pub app: Option<crate::app::Spec>,
     /// Migrations applied after the restore.
@@ -304,6 +306,7 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         }
         None => None,
     };
+    let login = login(raw.login.map(crate::field::Spanned::into_inner).unwrap_or_default(), app.as_ref());
 
     let objectives = match raw.objectives {
         Some(o) => crate::objectives::Objectives {
@@ -345,9 +348,20 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         restore,
         checks,
         baseline: baseline_path,
+        login,
         app,
         migrate,
     })
+}
+
+/// `[login]`, its role and `application_name` defaulting to what `[app]` logs in with.
+fn login(config: crate::check::login::Config, app: Option<&crate::app::Spec>) -> crate::check::login::Spec {
+    let mut spec = crate::check::login::Spec::resolve(config);
+    if let Some(app) = app {
+        spec.role = spec.role.or_else(|| app.role.clone());
+        spec.application_name = spec.application_name.or_else(|| app.application_name());
+    }
+    spec
 }
 
 /// The scenario's name: as given, else the file's; a plain name either way (it names a folder).

@@ -33,6 +33,8 @@ pub struct RawScenario {
     pub restore: RawRestore,
     #[serde(default)]
     pub checks: check::RawChecks,
+    /// How the application logs in: the probes that claim what a role can do log in so.
+    pub login: Option<Spanned<check::login::Config>>,
     /// The application to boot against the restored database.
     pub app: Option<Spanned<crate::app::Config>>,
     /// Migrations to apply after the restore (a pre-migration safety check).

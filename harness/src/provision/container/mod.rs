@@ -376,6 +376,8 @@ fn target_of(
         }),
         disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: made.disk }),
         pins: Default::default(),
+        logins: Default::default(),
+        ssl_root_cert: None,
     }
 }
 

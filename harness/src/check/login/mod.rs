@@ -1,0 +1,373 @@
+//! The application's own sessions: every probe that claims what a role can or cannot do (the
+//! reads of fail-closed `rls`, the writes of `append_only`, a `sql` check with a `role`) runs in
+//! a session that role opened itself, a real login, never in pgdrill's superuser session after
+//! `SET ROLE`.
+//!
+//! A backup can read everything about the session its code runs in: `session_user`, the client
+//! address, `application_name`, the settings in force and where they came from, what else is
+//! connected. So the probe logs in as the application does: as the role, with a password made
+//! for the drill (or the scenario's, on a shared server: [`crate::provision::logins`]), over
+//! the target's own way in (the sandbox's Unix socket, or the server's address with its
+//! `sslmode`), with the `application_name` the scenario gives (`[login] application_name`,
+//! default: the role's name), through a client that sends at login only what libpq does (user,
+//! database, `application_name`, `client_encoding`: tokio-postgres, where sqlx would pin
+//! `TimeZone` and `DateStyle`). PostgreSQL then applies what it applies to any login of the
+//! role: the role's, the database's and the role-in-database settings, `role` and
+//! `search_path` included, and a PostgreSQL 17 login event trigger runs. None of pgdrill's own
+//! pins are there.
+//!
+//! Every statement pgdrill runs in such a session names what it calls by its schema
+//! (`pg_catalog.count`, `OPERATOR(pg_catalog.=)`, `::pg_catalog.text`): the role's own
+//! `search_path` decides what the scenario's SQL and the policies see, never what pgdrill's own
+//! words mean. The evidence of each probe starts with [`Identity::evidence`]: who the session
+//! is after login (`session_user`, `current_user`), from where, its `application_name` and the
+//! settings in force, each with where it came from.
+
+mod tls;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio_postgres::SimpleQueryMessage;
+
+use crate::pg::quote_literal;
+use crate::provision::Target;
+use crate::provision::logins::PasswordOrigin;
+use crate::secret::{Redactor, Secret};
+
+/// How long a login may take.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `[login]`: how the application logs in to its database.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Login")]
+pub struct Config {
+    /// The role the application logs in as. Scenario names without a schema (a `row_counts`
+    /// table, a journal's) resolve as its sessions resolve them (default: `[app] role`).
+    pub role: Option<String>,
+    /// What the application's sessions call themselves (`application_name`). Default: what
+    /// `[app] env` gives `PGAPPNAME` or `application_name=` in a connection string, else the
+    /// role's name.
+    pub application_name: Option<String>,
+    /// Environment variables holding the passwords of roles pgdrill may not change (a shared
+    /// server's own roles): `{ app = "APP_DB_PASSWORD" }`. Other roles get a password made for
+    /// the drill.
+    #[serde(default)]
+    pub passwords: BTreeMap<String, String>,
+}
+
+/// `[login]`, resolved.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    pub role: Option<String>,
+    pub application_name: Option<String>,
+    pub passwords: BTreeMap<String, String>,
+}
+
+impl Spec {
+    /// From the scenario's `[login]` (defaults filled in by the scenario from `[app]`).
+    pub fn resolve(config: Config) -> Spec {
+        Spec { role: config.role, application_name: config.application_name, passwords: config.passwords }
+    }
+}
+
+/// Why a role's session could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoginError {
+    /// The role could not be given a password (or it is a shared server's).
+    #[error(transparent)]
+    Password(#[from] crate::provision::TargetError),
+    /// The scenario names an environment variable for the password, and it is not set.
+    #[error("the password of `{role}` is read from `{var}`, which is not set")]
+    PasswordUnset { role: String, var: String },
+    /// TLS for the server's `sslmode` could not be set up.
+    #[error("cannot encrypt the session of `{role}`: {message}")]
+    Tls { role: String, message: String },
+    /// The server refused the login, or did not answer.
+    #[error("`{role}` cannot log in to `{database}`: {message}")]
+    Refused { role: String, database: String, message: String },
+    /// Who the session is could not be read after login.
+    #[error("cannot read who the session of `{role}` is after login: {message}")]
+    Identity { role: String, message: String },
+}
+
+/// What a statement in a role's session came to.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Answer {
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows affected (or returned), as the server's command tag says.
+    pub affected: u64,
+}
+
+impl Answer {
+    /// The first column of the first row.
+    pub(crate) fn first(&self) -> Option<&str> {
+        self.rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref())
+    }
+
+    /// The first value as an integer.
+    pub(crate) fn int(&self) -> Option<i64> {
+        self.first().and_then(|v| v.parse().ok())
+    }
+}
+
+/// Why a statement in a role's session failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The server's answer: its SQLSTATE, message, detail and context (`CONTEXT` lines, where a
+    /// PL/pgSQL `RAISE` shows as `... at RAISE`).
+    Database { code: String, message: String, detail: Option<String>, context: Option<String> },
+    /// No answer: the connection failed.
+    Lost(String),
+}
+
+impl Failure {
+    fn of(err: &tokio_postgres::Error) -> Failure {
+        match err.as_db_error() {
+            Some(db) => Failure::Database {
+                code: db.code().code().to_owned(),
+                message: db.message().to_owned(),
+                detail: db.detail().map(str::to_owned),
+                context: db.where_().map(str::to_owned),
+            },
+            None => Failure::Lost(err.to_string()),
+        }
+    }
+
+    /// The SQLSTATE and context, when the server answered.
+    pub(crate) fn sqlstate(&self) -> Option<(&str, Option<&str>)> {
+        match self {
+            Failure::Database { code, context, .. } => Some((code.as_str(), context.as_deref())),
+            Failure::Lost(_) => None,
+        }
+    }
+
+    /// The message alone.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            Failure::Database { message, .. } | Failure::Lost(message) => message,
+        }
+    }
+
+    /// One line: the message, its SQLSTATE and detail.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Failure::Database { code, message, detail: Some(detail), .. } => format!("{message} ({code}; {detail})"),
+            Failure::Database { code, message, detail: None, .. } => format!("{message} ({code})"),
+            Failure::Lost(message) => format!("the session was lost: {message}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Who a role's session is after login, and what it was given: the evidence names it exactly.
+#[derive(Debug, Clone)]
+pub(crate) struct Identity {
+    /// The role that logged in.
+    pub user: String,
+    pub session_user: String,
+    /// Who the session is after login (another role when the role's settings give it one).
+    pub current_user: String,
+    /// The client address the server sees (none over a Unix socket).
+    pub address: Option<String>,
+    pub application_name: String,
+    /// How it reached the server.
+    pub transport: String,
+    pub password: PasswordOrigin,
+    /// The settings in force that did not come from the server's configuration: `name = value
+    /// (where from)`; a custom setting's value is not shown.
+    pub settings: Vec<String>,
+}
+
+impl Identity {
+    /// The lines that open a probe's evidence.
+    pub(crate) fn evidence(&self) -> String {
+        let became = if self.current_user == self.user {
+            String::new()
+        } else {
+            format!(", which became `{}` at login (the role's `role` setting)", self.current_user)
+        };
+        let address = self.address.as_deref().map(|a| format!("client address {a}")).unwrap_or_else(|| {
+            "no client address (a Unix socket, as the drill's programs reach the sandbox)".to_owned()
+        });
+        let settings =
+            if self.settings.is_empty() { "none".to_owned() } else { self.settings.join(", ") };
+        format!(
+            "-- a real login of `{}` ({}) {}: session_user `{}`{became}; {address}; application_name {}\n\
+             -- settings in force from the login (beyond the server's configuration): {settings}\n",
+            self.user,
+            self.password.describe(),
+            self.transport,
+            self.session_user,
+            quote_literal(&self.application_name),
+        )
+    }
+
+    /// Whether the session is the role itself after login.
+    pub(crate) fn became_another(&self) -> Option<&str> {
+        (self.current_user != self.user).then_some(self.current_user.as_str())
+    }
+}
+
+/// Opens the sessions of the application's roles on the restored database.
+pub(crate) struct Logins<'a> {
+    pub target: &'a Target,
+    pub database: &'a str,
+    pub redactor: &'a Redactor,
+    pub spec: &'a Spec,
+}
+
+impl Logins<'_> {
+    /// A real login of `role`: see the module.
+    pub(crate) async fn open(&self, role: &str) -> Result<AppSession, LoginError> {
+        let given = match self.spec.passwords.get(role) {
+            Some(var) => Some(std::env::var(var).map(Secret::new).map_err(|_| LoginError::PasswordUnset {
+                role: role.to_owned(),
+                var: var.clone(),
+            })?),
+            None => None,
+        };
+        let login = self.target.role_login(self.database, role, given, self.redactor).await?;
+        let application_name = self.spec.application_name.clone().unwrap_or_else(|| role.to_owned());
+        let mut config = tokio_postgres::Config::new();
+        config
+            .user(role)
+            .password(login.password.expose())
+            .dbname(self.database)
+            .application_name(&application_name)
+            .port(self.target.port)
+            .connect_timeout(LOGIN_TIMEOUT);
+        let transport = if self.target.host.starts_with('/') {
+            config.host_path(&self.target.host);
+            "over the target's Unix socket".to_owned()
+        } else {
+            config.host(&self.target.host);
+            format!("over TCP to {}:{}", self.target.host, self.target.port)
+        };
+        let tls = tls::for_mode(self.target.ssl_mode, self.target.ssl_root_cert.as_deref())
+            .map_err(|message| LoginError::Tls { role: role.to_owned(), message })?;
+        config.ssl_mode(if self.target.host.starts_with('/') { tokio_postgres::config::SslMode::Disable } else { tls.mode });
+        let refused = |message: String| LoginError::Refused {
+            role: role.to_owned(),
+            database: self.database.to_owned(),
+            message: self.redactor.redact(&message),
+        };
+        let connected = tokio::time::timeout(LOGIN_TIMEOUT, config.connect(tls.connector))
+            .await
+            .map_err(|_| refused(format!("no answer within {}", humantime::format_duration(LOGIN_TIMEOUT))))?;
+        let (client, connection) = connected.map_err(|e| refused(Failure::of(&e).describe()))?;
+        let connection = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let identity = read_identity(&client, role, transport, login.origin)
+            .await
+            .map_err(|f| LoginError::Identity { role: role.to_owned(), message: self.redactor.redact(&f.describe()) })?;
+        Ok(AppSession { client, connection, identity })
+    }
+}
+
+/// A session a role opened itself.
+pub(crate) struct AppSession {
+    client: tokio_postgres::Client,
+    connection: tokio::task::JoinHandle<()>,
+    identity: Identity,
+}
+
+
+/// Who the session is, and the settings in force that did not come from the server's
+/// configuration (`pg_settings` lists a custom setting only once it is read: those the role's
+/// and the database's settings give are read by name).
+const IDENTITY_SQL: &str = "SELECT session_user::pg_catalog.text, current_user::pg_catalog.text, \
+     pg_catalog.host(pg_catalog.inet_client_addr()), pg_catalog.current_setting('application_name')";
+const SETTINGS_SQL: &str = "SELECT s.name::pg_catalog.text || ' = ' || pg_catalog.quote_literal(s.setting) || ' (' || s.source || ')' \
+     FROM pg_catalog.pg_settings s \
+     WHERE s.source OPERATOR(pg_catalog.<>) ALL ('{default,override,configuration file,command line,environment variable}'::pg_catalog.text[]) \
+        OR s.name OPERATOR(pg_catalog.=) 'search_path' ORDER BY s.name";
+
+impl AppSession {
+    /// Who the session is; see [`Identity`].
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Runs `sql` (pgdrill's own statement, or the scenario's once [`AppSession::one_statement`]
+    /// said it is one) with the simple query protocol, as psql does: every value as the type's
+    /// output function writes it.
+    pub(crate) async fn run(&self, sql: &str) -> Result<Answer, Failure> {
+        run(&self.client, sql).await
+    }
+
+    /// The names of the columns `sql` returns, and whether the server parses it as one
+    /// statement (a prepared statement cannot hold two); nothing runs.
+    pub(crate) async fn one_statement(&self, sql: &str) -> Result<Vec<String>, Failure> {
+        let statement = self.client.prepare(sql).await.map_err(|e| Failure::of(&e))?;
+        Ok(statement.columns().iter().map(|c| c.name().to_owned()).collect())
+    }
+
+    /// Sets a setting for the rest of the transaction, as `SET LOCAL` does.
+    pub(crate) async fn set_local(&self, name: &str, value: &str) -> Result<(), Failure> {
+        self.run(&set_local_sql(name, value)).await.map(|_| ())
+    }
+
+    /// Closes the session (dropping it does too, without waiting): the server rolls back a
+    /// transaction left open.
+    pub(crate) async fn close(self) {
+        let AppSession { client, connection, .. } = self;
+        drop(client);
+        let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+    }
+}
+
+/// `SELECT pg_catalog.set_config('name', 'value', true)`: the setting for the rest of the
+/// transaction, as an application sets its tenant.
+pub(crate) fn set_local_sql(name: &str, value: &str) -> String {
+    format!("SELECT pg_catalog.set_config({}, {}, true)", quote_literal(name), quote_literal(value))
+}
+
+/// See [`AppSession::run`].
+async fn run(client: &tokio_postgres::Client, sql: &str) -> Result<Answer, Failure> {
+    let messages = client.simple_query(sql).await.map_err(|e| Failure::of(&e))?;
+    let mut answer = Answer::default();
+    for message in messages {
+        match message {
+            SimpleQueryMessage::Row(row) => {
+                answer.rows.push((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect());
+            }
+            SimpleQueryMessage::CommandComplete(n) => answer.affected = n,
+            _ => {}
+        }
+    }
+    Ok(answer)
+}
+
+/// Who the session of `role` is after login, read in it.
+async fn read_identity(
+    client: &tokio_postgres::Client,
+    role: &str,
+    transport: String,
+    password: PasswordOrigin,
+) -> Result<Identity, Failure> {
+    let who = run(client, IDENTITY_SQL).await?;
+    let row = who.rows.first().cloned().unwrap_or_default();
+    let value = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    let settings = run(client, SETTINGS_SQL).await?;
+    let mut shown: Vec<String> = settings.rows.iter().filter_map(|r| r.first().cloned().flatten()).collect();
+    shown.retain(|s| !s.starts_with("application_name = ") && !s.starts_with("client_encoding = "));
+    Ok(Identity {
+        user: role.to_owned(),
+        session_user: value(0),
+        current_user: value(1),
+        address: row.get(2).cloned().flatten(),
+        application_name: value(3),
+        transport,
+        password,
+        settings: shown,
+    })
+}
