@@ -118,14 +118,19 @@ fn same_object(written: &QualifiedName, candidate: &QualifiedName) -> bool {
 /// SQLSTATE 42P01; `role "x"`, 42704, or 22023 from SET ROLE; `schema "x"`, 3F000), for a hint on SQL the scenario wrote.
 pub(crate) fn missing_in(err: &sqlx::Error) -> Option<(Object, QualifiedName)> {
     let sqlx::Error::Database(db) = err else { return None };
-    let object = match db.code().as_deref()? {
+    missing_named(db.code().as_deref()?, db.message())
+}
+
+/// [`missing_in`], from an error's SQLSTATE and message.
+fn missing_named(code: &str, message: &str) -> Option<(Object, QualifiedName)> {
+    let object = match code {
         "42P01" => Object::Table,
         // SET ROLE to a role that does not exist fails as an invalid setting (22023).
-        "42704" | "22023" if db.message().starts_with("role \"") => Object::Role,
+        "42704" | "22023" if message.starts_with("role \"") => Object::Role,
         "3F000" => Object::Schema,
         _ => return None,
     };
-    let quoted = db.message().split('"').nth(1)?;
+    let quoted = message.split('"').nth(1)?;
     let name = match (object, quoted.split_once('.')) {
         (Object::Table, Some((schema, name))) => QualifiedName::new(schema, name),
         _ => QualifiedName { schema: None, name: quoted.to_owned() },
@@ -140,6 +145,15 @@ pub(crate) async fn describe_error(pool: &PgPool, err: &sqlx::Error) -> String {
     match missing_in(err) {
         Some((object, name)) => with_hint(pool, object, &name, message).await,
         None => message,
+    }
+}
+
+/// [`describe_error`] for an error with SQLSTATE `code` and message `message` (from another
+/// client than pgdrill's own sessions), described as `described`.
+pub(crate) async fn describe_answer(pool: &PgPool, code: &str, message: &str, described: String) -> String {
+    match missing_named(code, message) {
+        Some((object, name)) => with_hint(pool, object, &name, described).await,
+        None => described,
     }
 }
 

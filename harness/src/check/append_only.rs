@@ -40,17 +40,17 @@
 use std::time::Instant;
 
 use serde::Deserialize;
-use sqlx::PgConnection;
 
-use super::as_app::{self, in_savepoint};
+use super::login::{self, AppSession, Failure};
 use super::loophole::{self, Step, Trusted};
 use super::relation::trigger_problem;
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
-use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_literal};
-use crate::sqlstate::Probe;
+use crate::pg::{QualifiedName, describe_sql_error};
+use crate::sqlstate::Probe as SqlProbe;
 
 mod judge;
+mod probe;
 mod trail;
 pub(crate) use judge::{Attempt, Judged, Operation, judge, judge_insert};
 
@@ -94,14 +94,6 @@ pub struct Spec {
     pub trusted: Vec<Trusted>,
     pub probe: super::probe::ProbeValues,
     pub key: Option<String>,
-}
-
-/// An UPDATE, DELETE or TRUNCATE the role holds the privilege for and that was refused all the
-/// same (by a trigger, a rule or a policy): what a setting the session sets itself might open.
-struct Held {
-    operation: Operation,
-    statement: String,
-    as_role: bool,
 }
 
 impl Kind for Spec {
@@ -154,11 +146,8 @@ impl Kind for Spec {
         }
         let mut results = match self.probe(ctx, started).await {
             Ok(results) => results,
-            Err(err) => vec![CheckResult::build(KIND, self.object("append-only"), started).error(format!(
-                "could not probe `{}`: {}",
-                self.table,
-                crate::names::describe_error(ctx.pool, &err).await
-            ))],
+            Err(why) => vec![CheckResult::build(KIND, self.object("append-only"), started)
+                .error(format!("could not probe `{}`: {why}", self.table))],
         };
         if !self.triggers.is_empty() {
             results.push(self.trigger_check(ctx).await);
@@ -181,116 +170,198 @@ impl Kind for Spec {
     }
 }
 
+/// An UPDATE, DELETE or TRUNCATE the session holds the privilege for and that was refused all
+/// the same (by a trigger, a rule or a policy): what a setting the session sets itself might open.
+struct Held {
+    operation: Operation,
+    statement: String,
+}
+
+/// The writer's session and what ran in it so far (the evidence's opening lines).
+struct Writer<'s> {
+    session: &'s AppSession,
+    t: String,
+    ran: Vec<String>,
+}
+
+impl Writer<'_> {
+    /// Runs `sql` and records it.
+    async fn run(&mut self, sql: &str) -> Result<login::Answer, Failure> {
+        self.ran.push(sql.to_owned());
+        self.session.run(sql).await
+    }
+
+    /// `BEGIN`, then the scenario's settings, as the application sets them.
+    async fn begin(&mut self, settings: &super::Settings) -> Result<(), Failure> {
+        self.run("BEGIN").await?;
+        for (name, value) in &settings.0 {
+            self.run(&login::set_local_sql(name, value)).await?;
+        }
+        Ok(())
+    }
+
+    /// The evidence of `statement`, run after what ran so far.
+    fn evidence(&self, statement: &str) -> String {
+        format!("{}{};\n{statement}", self.session.identity().evidence(), self.ran.join(";\n"))
+    }
+}
+
 impl Spec {
     fn object(&self, what: &str) -> String {
         format!("{} {what} as {}", self.table, self.role)
     }
 
-    async fn probe(&self, ctx: &CheckContext<'_>, started: Instant) -> sqlx::Result<Vec<CheckResult>> {
-        let set_role = crate::pg::set_local_role(&self.role);
+    /// The probes, in a session the role opened itself ([`probe`]); the results, or why they
+    /// could not run.
+    async fn probe(&self, ctx: &CheckContext<'_>, started: Instant) -> Result<Vec<CheckResult>, String> {
         let t = self.table.sql();
-        let mut tx = as_app::Probe::begin(ctx.pool, Some(&self.role), &self.settings).await?;
-        let window = tx.window.clone();
-        let settings = window.prefix();
-        let mut results = vec![self.insert(&mut tx, &settings, started).await?];
+        let unreadable = |e: sqlx::Error| format!("cannot read `{}`: {}", self.table, describe_sql_error(&e));
+        let change = probe::change(ctx.pool, &self.table).await.map_err(unreadable)?;
+        let has_rows: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {t})"))
+            .fetch_one(ctx.pool)
+            .await
+            .map_err(unreadable)?;
+        let session = probe::open(&ctx.logins(), &self.role).await?;
+        let mut writer = Writer { session: &session, t, ran: Vec::new() };
+        let outcome = self.probe_in(ctx, &mut writer, change, has_rows, started).await;
+        let ran = writer.ran;
+        session.close().await;
+        outcome.map_err(|failure| {
+            format!("the probe in `{}`'s own session failed: {failure}\n{}", self.role, ran.join(";\n"))
+        })
+    }
 
-        let literal = quote_literal(&t);
-        let (update, delete, truncate, select): (bool, bool, bool, bool) = sqlx::query_as(&format!(
-            "SELECT has_table_privilege($1, {literal}, 'UPDATE'), has_table_privilege($1, {literal}, 'DELETE'), \
-                    has_table_privilege($1, {literal}, 'TRUNCATE'), has_table_privilege($1, {literal}, 'SELECT')"
-        ))
-        .bind(&self.role)
-        .fetch_one(&mut *tx)
-        .await?;
-        let aim = self.aim(ctx, &mut tx, select, window.names()).await?;
-        let column: Option<String> = sqlx::query_scalar(
-            "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped \
-             AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1",
-        )
-        .bind(&t)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let column = quote_ident(&column.unwrap_or_else(|| "ctid".into()));
-        let target =
-            aim.row.as_ref().map(|(oid, ctid)| format!(" WHERE tableoid = {oid} AND ctid = {}", quote_literal(ctid)));
+    async fn probe_in(
+        &self,
+        ctx: &CheckContext<'_>,
+        w: &mut Writer<'_>,
+        change: Result<String, String>,
+        has_rows: bool,
+        started: Instant,
+    ) -> Result<Vec<CheckResult>, Failure> {
+        w.begin(&self.settings).await?;
+        let [update, delete, truncate, select] = probe::privileges(w.session, &w.t).await?;
+        let mut aim = probe::aim(w.session, &w.t, false).await?;
+        let (insert, landed) = self.insert(w, started).await?;
+        let mut results = vec![insert];
+        if aim.is_none() && landed {
+            aim = probe::aim(w.session, &w.t, true).await?;
+        }
+        let mut committed = None;
+        let mut why_none = None;
+        if aim.is_none() && !has_rows && !landed {
+            w.run("ROLLBACK").await?;
+            match self.probe_row(ctx, &mut w.ran).await {
+                Ok(made) => committed = Some(made),
+                Err(why) => why_none = Some(why),
+            }
+            w.begin(&self.settings).await?;
+            aim = probe::aim(w.session, &w.t, false).await?;
+        }
+        if let Some(filter) = &aim {
+            w.ran.push(format!("-- aimed at a row `{}` sees:{filter}", self.role));
+        }
+        let aimed = has_rows || landed || committed.is_some();
+        let filter = aim.unwrap_or_default();
         let mut held = Vec::new();
-
         let tried = [(Operation::Update, update), (Operation::Delete, delete), (Operation::Truncate, truncate)];
         for (operation, granted) in tried {
-            let statement = operation.statement(&t, &column);
             let result = CheckResult::build(KIND, self.object(&operation.to_string()), started)
                 .expected("refused (privilege, trigger, rule or policy)");
-            let (as_role, statement) = if !granted {
-                (true, statement)
-            } else if operation == Operation::Truncate {
-                (false, statement)
-            } else {
-                match &target {
-                    Some(filter) => (select, format!("{statement}{filter}")),
-                    None => {
-                        let why = aim.why_none.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
-                        results.push(result.evidence(format!("{}{statement}", aim.evidence)).error(format!(
-                            "{operation} is granted to `{}`, and `{}` has no row to show that a trigger refuses it{why}",
-                            self.role, self.table
-                        )));
-                        continue;
-                    }
+            let statement = match (operation, &change) {
+                (Operation::Update, Ok(set)) => format!("UPDATE {} SET {set}{filter}", w.t),
+                (Operation::Update, Err(why)) => {
+                    results.push(result.error(format!("no UPDATE that changes a value can be made: {why}")));
+                    continue;
                 }
+                (Operation::Delete, _) => format!("DELETE FROM {}{filter}", w.t),
+                (Operation::Truncate, _) => format!("TRUNCATE {}", w.t),
             };
-            let evidence = if as_role {
-                format!("{settings}{set_role}; {statement}")
-            } else {
-                format!("{statement} -- as the superuser")
-            };
-            let evidence = if target.is_some() { format!("{}{evidence}", aim.evidence) } else { evidence };
-            let reread = target.as_ref().map(|filter| format!("SELECT probe_row::text FROM {t} AS probe_row{filter}"));
-            let attempt = self.attempt(&mut tx, operation, &statement, as_role, reread.as_deref()).await?;
-            if granted && judge(operation, granted, &attempt).verdict == Judged::Refused {
-                held.push(Held { operation, statement: statement.clone(), as_role });
+            if !aimed && operation != Operation::Truncate && granted {
+                let why = why_none.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
+                results.push(result.evidence(w.evidence(&statement)).error(format!(
+                    "{operation} is granted to `{}`, and `{}` has no row to show that a trigger refuses it{why}",
+                    self.role, self.table
+                )));
+                continue;
             }
+            let attempt = probe::attempt(w.session, &w.t, operation, &statement, aimed).await?;
+            if granted && judge(operation, granted, &attempt).verdict == Judged::Refused {
+                held.push(Held { operation, statement: statement.clone() });
+            }
+            let evidence = w.evidence(&format!("SAVEPOINT probe;\n{statement};\nROLLBACK TO SAVEPOINT probe"));
             results.push(self.judged(result.evidence(evidence), operation, granted, &attempt));
         }
-        if !held.is_empty()
-            && let Some(result) = self.loopholes(&mut tx, started, &held).await?
-        {
-            results.push(result);
+        if !held.is_empty() {
+            results.push(self.loopholes(ctx, w, started, &held).await?);
         }
-        let _ = tx.rollback().await;
+        let _ = select;
+        w.run("ROLLBACK").await?;
+        if let Some(made) = committed {
+            crate::check::probe::committed::remove(&ctx.target.connect_options(ctx.database), &made, &mut w.ran).await;
+        }
         Ok(results)
     }
 
-    /// The INSERT, as the role: it must add a row that reaches the table itself.
-    async fn insert(&self, tx: &mut PgConnection, settings: &str, started: Instant) -> sqlx::Result<CheckResult> {
-        let set_role = crate::pg::set_local_role(&self.role);
-        let t = self.table.sql();
-        // INSERT, as the role.
-        sqlx::query("SAVEPOINT probe").execute(&mut *tx).await?;
-        sqlx::query(&set_role).execute(&mut *tx).await?;
-        let inserted = sqlx::query(&self.insert).execute(&mut *tx).await;
+    /// A probe row committed by pgdrill for the UPDATE and DELETE to aim at, when the table is
+    /// empty and the role's INSERT left nothing in it.
+    async fn probe_row(
+        &self,
+        ctx: &CheckContext<'_>,
+        ran: &mut Vec<String>,
+    ) -> Result<crate::check::probe::committed::Committed, String> {
+        use crate::check::probe::{self as rows, committed};
+        let options = ctx.target.connect_options(ctx.database);
+        let mut scratch = Vec::new();
+        let columns = async {
+            let mut conn = ctx.pool.acquire().await?;
+            rows::columns(&mut conn, &self.table.sql(), &mut scratch).await
+        }
+        .await
+        .map_err(|e| describe_sql_error(&e))?;
+        let given = self.probe.for_table(&self.table);
+        let request = committed::Request {
+            table: &self.table,
+            columns: &columns,
+            tenant: None,
+            tenant_setting: None,
+            settings: &self.settings,
+            given: &given,
+            hint: rows::Hint { within: "the check", per_table: false },
+        };
+        ran.push("-- the table is empty and the role's INSERT left nothing in it: a probe row, committed".into());
+        match committed::insert(&options, &request, ran).await {
+            Ok(Ok(made)) => Ok(made),
+            Ok(Err(why)) => Err(why),
+            Err(e) => Err(describe_sql_error(&e)),
+        }
+    }
+
+    /// The INSERT, as the transaction's first write: it must add a row that reaches the table
+    /// itself. A refused INSERT ends the transaction; another begins.
+    async fn insert(&self, w: &mut Writer<'_>, started: Instant) -> Result<(CheckResult, bool), Failure> {
+        let before = probe::written(w.session, &w.t).await?;
         let result = CheckResult::build(KIND, self.object("INSERT"), started)
             .expected("allowed (at least 1 row inserted into the table itself)")
-            .evidence(format!("{settings}{set_role}; {}", self.insert));
-        let insert_ok = inserted.is_ok();
-        let inconclusive = match &inserted {
-            Err(err) => crate::sqlstate::of(err).is_none_or(|(code, context)| {
-                !crate::sqlstate::classify(crate::sqlstate::Probe::Write, &code, context.as_deref()).refuses()
-                    && !code.starts_with("23")
-            }),
-            Ok(_) => false,
+            .evidence(w.evidence(&self.insert));
+        w.ran.push(self.insert.clone());
+        let (described, reached, inconclusive) = match w.session.run(&self.insert).await {
+            Ok(done) => {
+                let after = probe::written(w.session, &w.t).await?;
+                (Ok(done.affected), after.inserted - before.inserted, false)
+            }
+            Err(failure @ Failure::Database { .. }) => {
+                let (code, context) = failure.sqlstate().unwrap_or_default();
+                let refuses = crate::sqlstate::classify(SqlProbe::Write, code, context).refuses();
+                let inconclusive = !refuses && !code.starts_with("23");
+                w.run("ROLLBACK").await?;
+                w.begin(&self.settings).await?;
+                (Err(failure.describe()), 0, inconclusive)
+            }
+            Err(lost) => return Err(lost),
         };
-        let described = inserted.map(|done| done.rows_affected()).map_err(|e| describe_sql_error(&e));
-        if insert_ok {
-            sqlx::query("RELEASE SAVEPOINT probe").execute(&mut *tx).await?;
-            sqlx::query("RESET ROLE").execute(&mut *tx).await?;
-        } else {
-            sqlx::query("ROLLBACK TO SAVEPOINT probe").execute(&mut *tx).await?;
-        }
-        // A rule or trigger can turn the INSERT into one somewhere else: the row must reach the
-        // table (or one of its partitions), as the transaction's own statistics count it.
-        let reached: i64 =
-            if insert_ok { sqlx::query_scalar(REACHED_SQL).bind(&t).fetch_one(&mut *tx).await? } else { 0 };
         let (appended, actual) = judge_insert(described, reached);
-        Ok(if appended {
+        let result = if appended {
             result.actual(actual).verdict(true, format!("`{}` can append to `{}`", self.role, self.table))
         } else if inconclusive {
             result
@@ -299,51 +370,8 @@ impl Spec {
         } else {
             let message = format!("`{}` cannot append to `{}`: {actual}", self.role, self.table);
             result.actual(actual).verdict(false, message)
-        })
-    }
-
-    /// Runs `statement` (an `operation`), as the role or as the superuser, in a savepoint rolled
-    /// back after it. `reread`: the row aimed at, as the superuser sees it, to tell "0 rows
-    /// affected" from a change.
-    async fn attempt(
-        &self,
-        tx: &mut PgConnection,
-        operation: Operation,
-        statement: &str,
-        as_role: bool,
-        reread: Option<&str>,
-    ) -> sqlx::Result<Attempt> {
-        let before: Option<String> = match reread {
-            Some(sql) => sqlx::query_scalar(sql).fetch_optional(&mut *tx).await?,
-            None => None,
         };
-        let role = as_role.then_some(self.role.as_str());
-        in_savepoint(tx, "probe", role, async |tx| {
-            let attempt = match sqlx::query(statement).execute(&mut *tx).await {
-                Ok(done) if operation == Operation::Truncate => {
-                    Attempt::Done { rows: done.rows_affected(), unchanged: None }
-                }
-                Ok(done) => {
-                    let unchanged = match (reread, &before) {
-                        (Some(sql), Some(_)) if done.rows_affected() == 0 => {
-                            sqlx::query("RESET ROLE").execute(&mut *tx).await?;
-                            let after: Option<String> = sqlx::query_scalar(sql).fetch_optional(&mut *tx).await?;
-                            Some(after == before)
-                        }
-                        _ => None,
-                    };
-                    Attempt::Done { rows: done.rows_affected(), unchanged }
-                }
-                Err(err @ sqlx::Error::Database(_)) => {
-                    let (code, context) = crate::sqlstate::of(&err).unwrap_or_default();
-                    let message = err.as_database_error().map(|db| db.message().to_owned()).unwrap_or_default();
-                    Attempt::Refused { code, message, context }
-                }
-                Err(err) => Attempt::Broken(describe_sql_error(&err)),
-            };
-            Ok(attempt)
-        })
-        .await?
+        Ok((result, appended))
     }
 
     /// The result of an UPDATE, DELETE or TRUNCATE attempt.
@@ -373,172 +401,92 @@ impl Spec {
         }
     }
 
-    /// A row to aim UPDATE and DELETE at: one the role sees when it may read the table (so that
-    /// a row-level security policy hiding another tenant's row does not pass for a refusal), else
-    /// any. The row the role's INSERT added is visible here; when there is none (the INSERT was
-    /// refused, or sent elsewhere), a probe row the superuser inserts ([`super::probe`]), aimed
-    /// at when the role sees it or may not read the table at all.
-    /// `watched`: the window's settings, which the probe row's INSERT must leave as they were
-    /// (a trigger may read one to refuse).
-    async fn aim(
-        &self,
-        ctx: &CheckContext<'_>,
-        tx: &mut PgConnection,
-        select: bool,
-        watched: Vec<String>,
-    ) -> sqlx::Result<Aim> {
-        let seen = if select { self.seen_row(tx, true).await? } else { None };
-        let any = match seen {
-            Some(row) => Some(row),
-            None => self.seen_row(tx, false).await?,
-        };
-        if let Some(row) = any {
-            return Ok(Aim { row: Some(row), evidence: String::new(), why_none: None });
-        }
-        let t = self.table.sql();
-        let mut ran = Vec::new();
-        let path = super::probe::pin_search_path(tx, &mut ran).await?;
-        let columns = super::probe::columns(tx, &t, &mut ran).await?;
-        let given = self.probe.for_table(&self.table);
-        let request = super::probe::Request {
-            table: &self.table,
-            columns: &columns,
-            tenant: None,
-            given: &given,
-            hint: super::probe::Hint { within: "the check", per_table: false },
-            pins: ctx.target.pins,
-            watched,
-        };
-        let inserted = super::probe::insert(tx, &request, &mut ran).await?;
-        super::probe::restore_search_path(tx, &path, &mut ran).await?;
-        let evidence =
-            format!("-- the table has no row: a probe row inserted as the superuser\n{};\n", ran.join(";\n"));
-        let made = match inserted {
-            Ok(inserted) => inserted.rows[0].clone(),
-            Err(why) => return Ok(Aim { row: None, evidence, why_none: Some(why) }),
-        };
-        if !select {
-            return Ok(Aim { row: Some(made), evidence, why_none: None });
-        }
-        Ok(match self.seen_row(tx, true).await? {
-            Some(seen) => Aim { row: Some(seen), evidence, why_none: None },
-            None => Aim {
-                row: None,
-                evidence,
-                why_none: Some(format!(
-                    "`{}` does not see the probe row pgdrill inserted (a policy hides it: give `settings` the tenant it reads and `probe` the tenant column's value)",
-                    self.role
-                )),
-            },
-        })
-    }
-
-    /// A row of the table the role sees (`as_role`, in a savepoint), or any row.
-    async fn seen_row(&self, tx: &mut PgConnection, as_role: bool) -> sqlx::Result<Option<(i64, String)>> {
-        let aim = format!(
-            "SELECT tableoid::pg_catalog.oid::pg_catalog.int8, ctid::pg_catalog.text FROM {} LIMIT 1",
-            self.table.sql()
-        );
-        if !as_role {
-            return sqlx::query_as(&aim).fetch_optional(&mut *tx).await;
-        }
-        let seen = in_savepoint(tx, "aim", Some(&self.role), async |tx| sqlx::query_as(&aim).fetch_optional(tx).await);
-        Ok(seen.await?.ok().flatten())
-    }
-
     /// Tries every custom setting the table's triggers and policies read ([`loophole`]) on the
-    /// operations that were refused although granted: set by the session itself, as the role
-    /// would, it must not let them through. `None` when nothing reads such a setting.
+    /// operations that were refused although granted, in the role's own session: set by the
+    /// session itself, as the role would, it must not let them through.
     async fn loopholes(
         &self,
-        tx: &mut PgConnection,
+        ctx: &CheckContext<'_>,
+        w: &mut Writer<'_>,
         started: Instant,
         held: &[Held],
-    ) -> sqlx::Result<Option<CheckResult>> {
-        let t = self.table.sql();
-        let mut readers = loophole::readers(tx, loophole::TRIGGER_READERS_SQL, &t).await?;
-        readers.extend(loophole::readers(tx, loophole::POLICY_READERS_SQL, &t).await?);
+    ) -> Result<CheckResult, Failure> {
+        let result = CheckResult::build(KIND, self.object("settings a session sets itself"), started)
+            .expected("no custom setting its triggers or policies read lets the role change or erase rows");
+        let readers = match self.readers(ctx).await {
+            Ok(readers) => readers,
+            Err(e) => return Ok(result.error(format!("cannot read what protects `{}`: {}", self.table, describe_sql_error(&e)))),
+        };
         let levers = loophole::levers(&readers, &[]);
-        if levers.is_empty() {
-            return Ok(None);
-        }
         let (attempts, trusted) = loophole::attempts(&levers, &self.trusted);
-        let mut opened = None;
-        let mut unproven = None;
-        'tries: for attempt in &attempts {
-            for h in held {
-                let through = try_lever(tx, &self.role, attempt, h).await?;
-                match through {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        opened = Some((attempt, h));
-                        break 'tries;
-                    }
-                    Err(why) => {
-                        unproven = Some((attempt, h, why));
-                        break 'tries;
-                    }
-                }
-            }
-        }
         let tried: Vec<String> = levers
             .iter()
             .map(|l| format!("{} = {} (read by {})", l.setting, l.values.join(" | "), l.read_by.join(", ")))
             .collect();
         let mut evidence = format!(
-            "as {}: SAVEPOINT lever; SELECT set_config(<setting>, <value>, true); <each refused statement>; \
-             ROLLBACK TO SAVEPOINT lever -- for each of:\n{}",
-            if held.iter().any(|h| h.as_role) { self.role.as_str() } else { "the superuser" },
-            tried.join("\n")
+            "{}SAVEPOINT lever; SELECT pg_catalog.set_config(<setting>, <value>, true); <each refused statement>; ROLLBACK TO SAVEPOINT lever -- for each of:\n{}",
+            w.session.identity().evidence(),
+            if tried.is_empty() { "(no custom setting is read)".to_owned() } else { tried.join("\n") }
         );
         for t in &trusted {
             evidence.push_str(&format!("\nnot tried: {}", t.shown()));
         }
-        let result = CheckResult::build(KIND, self.object("settings a session sets itself"), started)
-            .expected("no custom setting its triggers or policies read lets the role change or erase rows")
-            .evidence(evidence);
-        if let Some((attempt, h, why)) = unproven {
-            return Ok(Some(result.error(format!(
-                "{} on `{}` as `{}` with `{}` = '{}' set failed for a reason that is not a refusal: {why}, so it proves nothing about the settings a session can open it with",
-                h.operation, self.table, self.role, attempt.setting, attempt.value
-            ))));
-        }
-        Ok(Some(match opened {
-            Some((attempt, h)) => {
-                let what = format!("`{}` can {} `{}`", self.role, h.operation, self.table);
-                result
-                    .actual(format!("{} went through with {} = '{}'", h.operation, attempt.setting, attempt.value))
-                    .verdict(false, format!("{}: the audit trail is not append-only", loophole::opened(attempt, &what)))
+        let result = result.evidence(evidence);
+        for attempt in &attempts {
+            for h in held {
+                match try_lever(w, attempt, h).await? {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        let what = format!("`{}` can {} `{}`", self.role, h.operation, self.table);
+                        return Ok(result
+                            .actual(format!("{} went through with {} = '{}'", h.operation, attempt.setting, attempt.value))
+                            .verdict(false, format!("{}: the audit trail is not append-only", loophole::opened(attempt, &what))));
+                    }
+                    Err(why) => {
+                        return Ok(result.error(format!(
+                            "{} on `{}` as `{}` with `{}` = '{}' set failed for a reason that is not a refusal: {why}, so it proves nothing about the settings a session can open it with",
+                            h.operation, self.table, self.role, attempt.setting, attempt.value
+                        )));
+                    }
+                }
             }
-            None if attempts.is_empty() => result.actual("every setting trusted").verdict(
+        }
+        let names: Vec<&str> = levers.iter().map(|l| l.setting.as_str()).collect();
+        let trusted_note = if trusted.is_empty() {
+            String::new()
+        } else {
+            format!("; trusted, not tried: {}", trusted.iter().map(Trusted::shown).collect::<Vec<_>>().join("; "))
+        };
+        Ok(if names.is_empty() {
+            result.actual("no custom setting read").verdict(
+                true,
+                format!("the triggers and policies of `{}` read no custom setting a session could set", self.table),
+            )
+        } else if attempts.is_empty() {
+            result.actual("every setting trusted").verdict(
+                true,
+                format!("every custom setting the triggers and policies of `{}` read is trusted{trusted_note}", self.table),
+            )
+        } else {
+            result.actual(format!("still refused with {} set", names.join(", "))).verdict(
                 true,
                 format!(
-                    "every custom setting the triggers and policies of `{}` read is trusted: {}",
-                    self.table,
-                    trusted.iter().map(Trusted::shown).collect::<Vec<_>>().join("; ")
+                    "no value of {} that `{}` can set itself lets it change or erase `{}`{trusted_note}",
+                    names.join(", "),
+                    self.role,
+                    self.table
                 ),
-            ),
-            None => {
-                let names: Vec<&str> = levers.iter().map(|l| l.setting.as_str()).collect();
-                let trusted_note = if trusted.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; trusted, not tried: {}",
-                        trusted.iter().map(Trusted::shown).collect::<Vec<_>>().join("; ")
-                    )
-                };
-                result.actual(format!("still refused with {} set", names.join(", "))).verdict(
-                    true,
-                    format!(
-                        "no value of {} that `{}` can set itself lets it change or erase `{}`{trusted_note}",
-                        names.join(", "),
-                        self.role,
-                        self.table
-                    ),
-                )
-            }
-        }))
+            )
+        })
+    }
+
+    /// The texts that protect the table: its triggers' functions and its policies.
+    async fn readers(&self, ctx: &CheckContext<'_>) -> sqlx::Result<Vec<loophole::Reader>> {
+        let mut conn = ctx.pool.acquire().await?;
+        let t = self.table.sql();
+        let mut readers = loophole::readers(&mut conn, loophole::TRIGGER_READERS_SQL, &t).await?;
+        readers.extend(loophole::readers(&mut conn, loophole::POLICY_READERS_SQL, &t).await?);
+        Ok(readers)
     }
 
     async fn trigger_check(&self, ctx: &CheckContext<'_>) -> CheckResult {
@@ -574,46 +522,35 @@ impl Spec {
     }
 }
 
-/// One lever tried on one refused statement, in a savepoint: `true` when the statement went
-/// through with the setting set, `Err` with why when its error proves nothing.
+/// One lever tried on one refused statement, in a savepoint of the role's session: `true` when
+/// the statement went through with the setting set, `Err` with why when its error proves
+/// nothing.
 async fn try_lever(
-    tx: &mut PgConnection,
-    role: &str,
+    w: &mut Writer<'_>,
     attempt: &loophole::Attempt,
     h: &Held,
-) -> sqlx::Result<Result<bool, String>> {
-    in_savepoint(tx, "lever", h.as_role.then_some(role), async |tx| {
-        let set = sqlx::query("SELECT pg_catalog.set_config($1, $2, true)")
-            .bind(&attempt.setting)
-            .bind(&attempt.value)
-            .execute(&mut *tx)
-            .await;
-        match set {
-            Ok(_) => match sqlx::query(&h.statement).execute(&mut *tx).await {
-                Ok(done) => Ok(h.operation == Operation::Truncate || done.rows_affected() > 0),
-                Err(e) => loophole::stayed_shut(&e, Step::Statement(Probe::Write)).map(|()| false),
-            },
-            Err(e) => loophole::stayed_shut(&e, Step::Set).map(|()| false),
+) -> Result<Result<bool, String>, Failure> {
+    let session = w.session;
+    session.run("SAVEPOINT lever").await?;
+    let outcome = match session.run(&login::set_local_sql(&attempt.setting, &attempt.value)).await {
+        Ok(_) => {
+            let before = probe::written(session, &w.t).await?;
+            match session.run(&h.statement).await {
+                Ok(_) if h.operation == Operation::Truncate => Ok(true),
+                Ok(_) => {
+                    let after = probe::written(session, &w.t).await?;
+                    Ok(after.updated > before.updated || after.deleted > before.deleted)
+                }
+                Err(f @ Failure::Database { .. }) => loophole::stayed_shut(&f, Step::Statement(SqlProbe::Write)).map(|()| false),
+                Err(lost) => return Err(lost),
+            }
         }
-    })
-    .await
+        Err(f @ Failure::Database { .. }) => loophole::stayed_shut(&f, Step::Set).map(|()| false),
+        Err(lost) => return Err(lost),
+    };
+    session.run("ROLLBACK TO SAVEPOINT lever").await?;
+    Ok(outcome)
 }
-
-/// The row UPDATE and DELETE aim at, the evidence of a probe row made for them, or why there
-/// is none.
-struct Aim {
-    row: Option<(i64, String)>,
-    evidence: String,
-    why_none: Option<String>,
-}
-
-/// Rows the current transaction inserted into a table or its partitions and inheritance children
-/// (a trigger that routes rows to a child table is how partitioning was done before 10).
-const REACHED_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
-       SELECT $1::pg_catalog.regclass::pg_catalog.oid \
-       UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree t ON i.inhparent OPERATOR(pg_catalog.=) t.relid) \
-     SELECT coalesce(pg_catalog.sum(s.n_tup_ins), 0)::pg_catalog.int8 FROM pg_catalog.pg_stat_xact_all_tables s \
-     WHERE s.relid IN (SELECT relid FROM tree)";
 
 #[cfg(test)]
 mod tests {

@@ -292,10 +292,10 @@ pub(crate) enum Step {
 /// machine does not (a timeout, a lock not granted, an internal error, a lost connection), nor
 /// does a write that got past the refusal and stopped on something else (a constraint of the
 /// probe row): either may hide a door that opens.
-pub(crate) fn stayed_shut(err: &sqlx::Error, step: Step) -> Result<(), String> {
-    match crate::sqlstate::of(err) {
-        Some((code, context)) if shuts(&code, context.as_deref(), step) => Ok(()),
-        _ => Err(crate::pg::describe_sql_error(err)),
+pub(crate) fn stayed_shut(failure: &super::login::Failure, step: Step) -> Result<(), String> {
+    match failure.sqlstate() {
+        Some((code, context)) if shuts(code, context, step) => Ok(()),
+        _ => Err(failure.describe()),
     }
 }
 

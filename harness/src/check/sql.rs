@@ -48,7 +48,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use sqlx::{Executor, Row, ValueRef};
 
-use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, as_app};
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, as_app, login};
 use crate::field::FieldError;
 
 pub(crate) const KIND: &str = "sql";
@@ -237,37 +237,14 @@ impl Kind for Spec {
         let expected =
             self.show(&self.expected.iter().map(|r| r.iter().map(Expected::show).collect()).collect::<Vec<_>>());
         let result = CheckResult::build(KIND, self.name.clone(), started).expected(expected.clone());
-        let mut evidence = None;
-        let outcome: sqlx::Result<Vec<Vec<Option<String>>>> = async {
-            let mut probe = as_app::Probe::begin(ctx.pool, self.role.as_deref(), &self.settings).await?;
-            evidence = Some(probe.evidence(&self.query));
-            probe.become_role().await?;
-            // One statement: the server parses the query as a prepared statement, which cannot
-            // hold two (a second could COMMIT what the first changed, out of the rollback).
-            (&mut *probe).prepare(&self.query).await?;
-            // Then it runs as written (a data-modifying WITH must be the top level: no wrapping),
-            // by the simple protocol, whose values are text printed by each type's output
-            // function, as psql prints them.
-            let rows = probe.fetch_all(sqlx::raw_sql(&self.query)).await?;
-            let values = rows.iter().map(text_values).collect::<sqlx::Result<Vec<_>>>()?;
-            probe.rollback().await?;
-            Ok(values)
-        }
-        .await;
-        // A probe that did not begin applied no window.
-        let evidence =
-            evidence.unwrap_or_else(|| as_app::evidence(&as_app::Window::default(), self.role.as_deref(), &self.query));
+        let (evidence, outcome) = match &self.role {
+            Some(role) => self.run_as(ctx, role).await,
+            None => self.run_as_pgdrill(ctx).await,
+        };
         let result = result.evidence(evidence);
         let rows = match outcome {
             Ok(rows) => rows,
-            Err(err) => {
-                let why = if several_statements(&err) {
-                    SEVERAL.to_owned()
-                } else {
-                    format!("the query failed: {}", crate::names::describe_error(ctx.pool, &err).await)
-                };
-                return Ok(vec![result.error(why)]);
-            }
+            Err(why) => return Ok(vec![result.error(why)]),
         };
         let ok = rows_match(&self.expected, &rows);
         let actual =
@@ -278,6 +255,78 @@ impl Kind for Spec {
             format!("`{}` returned {actual}, expected {expected}", self.name)
         };
         Ok(vec![result.actual(actual).verdict(ok, message)])
+    }
+}
+
+/// What a query returned (each row's values as text, `None` for NULL), or why it did not run.
+type Returned = Result<Vec<Vec<Option<String>>>, String>;
+
+impl Spec {
+    /// The query in a session `role` opened itself ([`super::login`]), in a transaction that is
+    /// rolled back: the evidence, and what it returned.
+    async fn run_as(&self, ctx: &CheckContext<'_>, role: &str) -> (String, Returned) {
+        let session = match ctx.logins().open(role).await {
+            Ok(session) => session,
+            Err(err) => {
+                let evidence = format!("-- a login of `{role}`\n{}", self.query);
+                return (evidence, Err(format!("could not log in as `{role}`: {}", crate::error::error_chain(&err))));
+            }
+        };
+        let mut ran = vec!["BEGIN".to_owned()];
+        ran.extend(self.settings.0.iter().map(|(name, value)| login::set_local_sql(name, value)));
+        ran.push(self.query.clone());
+        ran.push("ROLLBACK".to_owned());
+        let evidence = format!("{}{};", session.identity().evidence(), ran.join(";\n"));
+        let outcome: Result<Vec<Vec<Option<String>>>, login::Failure> = async {
+            for statement in &ran[..ran.len() - 2] {
+                session.run(statement).await?;
+            }
+            // One statement: a prepared statement cannot hold two (a second could COMMIT what
+            // the first changed, out of the rollback); then it runs as written, its values
+            // printed by each type's output function, as psql prints them.
+            session.one_statement(&self.query).await?;
+            let answer = session.run(&self.query).await?;
+            session.run("ROLLBACK").await?;
+            Ok(answer.rows)
+        }
+        .await;
+        session.close().await;
+        let outcome = match outcome {
+            Ok(rows) => Ok(rows),
+            Err(failure) => Err(match failure.sqlstate() {
+                Some(("42601", _)) if failure.message().contains("cannot insert multiple commands") => SEVERAL.to_owned(),
+                Some((code, _)) => format!(
+                    "the query failed: {}",
+                    crate::names::describe_answer(ctx.pool, code, failure.message(), failure.describe()).await
+                ),
+                None => format!("the query failed: {}", failure.describe()),
+            }),
+        };
+        (evidence, outcome)
+    }
+
+    /// The query in pgdrill's own session (no `role`), with PostgreSQL's default `search_path`
+    /// and none of the backup's settings, rolled back.
+    async fn run_as_pgdrill(&self, ctx: &CheckContext<'_>) -> (String, Returned) {
+        let mut evidence = None;
+        let outcome: sqlx::Result<Vec<Vec<Option<String>>>> = async {
+            let mut probe = as_app::Probe::begin(ctx.pool, None, &self.settings).await?;
+            evidence = Some(probe.evidence(&self.query));
+            (&mut *probe).prepare(&self.query).await?;
+            let rows = probe.fetch_all(sqlx::raw_sql(&self.query)).await?;
+            let values = rows.iter().map(text_values).collect::<sqlx::Result<Vec<_>>>()?;
+            probe.rollback().await?;
+            Ok(values)
+        }
+        .await;
+        // A probe that did not begin applied no window.
+        let evidence = evidence.unwrap_or_else(|| as_app::evidence(&as_app::Window::default(), None, &self.query));
+        let outcome = match outcome {
+            Ok(rows) => Ok(rows),
+            Err(err) if several_statements(&err) => Err(SEVERAL.to_owned()),
+            Err(err) => Err(format!("the query failed: {}", crate::names::describe_error(ctx.pool, &err).await)),
+        };
+        (evidence, outcome)
     }
 }
 

@@ -36,9 +36,10 @@ pub(crate) enum Attempt {
     /// The server answered with an error: its SQLSTATE, message and context (which names a
     /// PL/pgSQL `RAISE`); [`judge`] decides whether it is a refusal.
     Refused { code: String, message: String, context: Option<String> },
-    /// It ran and affected `rows` rows; for 0 rows, whether the row aimed at reads the same
-    /// afterwards (`None`: no row to compare, or not asked).
-    Done { rows: u64, unchanged: Option<bool> },
+    /// It ran: `rows` as its command tag says, `changed` the rows it changed in the table itself
+    /// by the session's statistics (`None` for a TRUNCATE), `aimed` whether the table held a row
+    /// it could have changed.
+    Done { rows: u64, changed: Option<u64>, aimed: bool },
     /// It did not reach the server's decision (the connection failed).
     Broken(String),
 }
@@ -65,9 +66,9 @@ pub(crate) struct Judgement {
 /// Judges a probe of `operation` (`granted`: whether the role holds the table privilege for it).
 /// Only an error that refuses on purpose ([`crate::sqlstate`]: a privilege, a trigger's or
 /// function's `RAISE`) is a refusal; a timeout, a deadlock, an internal error proves nothing. An
-/// UPDATE or DELETE that affects no row is one only when the row it aimed at reads the same
-/// afterwards (a rule `DO INSTEAD NOTHING`, a policy hiding the row); a TRUNCATE that runs always
-/// erased the table.
+/// UPDATE or DELETE that changed no row of the table (by the session's statistics) is one only
+/// when the table had a row it could have changed (a rule `DO INSTEAD NOTHING`, a policy hiding
+/// the row, a trigger returning NULL kept it); a TRUNCATE that runs always erased the table.
 pub(crate) fn judge(operation: Operation, granted: bool, attempt: &Attempt) -> Judgement {
     use crate::sqlstate::{Class, Probe, classify};
     let judgement = |verdict, actual: String, why: String| Judgement { verdict, actual, why };
@@ -92,23 +93,27 @@ pub(crate) fn judge(operation: Operation, granted: bool, attempt: &Attempt) -> J
             }
             judgement(Judged::Refused, format!("{by}: {message} ({code})"), format!("{by}: {message} ({code})"))
         }
-        Attempt::Done { rows: 0, unchanged: Some(true) } if operation != Operation::Truncate => judgement(
-            Judged::Refused,
-            "0 rows affected; row unchanged".into(),
-            "0 rows affected; row unchanged (a rule or policy kept it)".into(),
-        ),
-        Attempt::Done { rows: 0, unchanged: None } if operation != Operation::Truncate => judgement(
-            Judged::Unproven,
-            "0 rows affected".into(),
-            "0 rows affected, and no row to show that it would be refused".into(),
-        ),
-        Attempt::Done { rows: 0, unchanged: Some(false) } if operation != Operation::Truncate => {
-            judgement(Judged::Mutable, "0 rows affected, but the row changed".into(), String::new())
-        }
         Attempt::Done { .. } if operation == Operation::Truncate => {
             judgement(Judged::Mutable, "TRUNCATE succeeded".into(), String::new())
         }
-        Attempt::Done { rows, .. } => {
+        Attempt::Done { changed: Some(0), aimed: true, rows } => {
+            let tag = if *rows > 0 { format!(" ({rows} rows reported elsewhere)") } else { String::new() };
+            judgement(
+                Judged::Refused,
+                format!("0 rows changed in the table{tag}"),
+                format!("0 rows changed in the table{tag} (a rule, policy or trigger kept them)"),
+            )
+        }
+        Attempt::Done { changed: Some(0), aimed: false, .. } => judgement(
+            Judged::Unproven,
+            "0 rows changed".into(),
+            "0 rows changed, and the table had no row to show that it would be refused".into(),
+        ),
+        Attempt::Done { changed: Some(n), .. } => {
+            let plural = if *n == 1 { "" } else { "s" };
+            judgement(Judged::Mutable, format!("{operation} changed {n} row{plural}"), String::new())
+        }
+        Attempt::Done { rows, changed: None, .. } => {
             let plural = if *rows == 1 { "" } else { "s" };
             judgement(Judged::Mutable, format!("{operation} succeeded ({rows} row{plural})"), String::new())
         }
@@ -178,28 +183,19 @@ mod tests {
     }
 
     #[test]
-    fn no_row_affected_counts_only_when_the_row_is_unchanged() {
-        let kept = Attempt::Done { rows: 0, unchanged: Some(true) };
-        let judged = judge(Operation::Update, true, &kept);
-        assert_eq!((judged.verdict, judged.actual.as_str()), (Judged::Refused, "0 rows affected; row unchanged"));
-        assert_eq!(judge(Operation::Delete, false, &kept).verdict, Judged::Refused);
-        assert_eq!(
-            judge(Operation::Delete, true, &Attempt::Done { rows: 0, unchanged: Some(false) }).verdict,
-            Judged::Mutable
-        );
-        assert_eq!(
-            judge(Operation::Update, true, &Attempt::Done { rows: 0, unchanged: None }).verdict,
-            Judged::Unproven
-        );
-        assert_eq!(
-            judge(Operation::Update, true, &Attempt::Done { rows: 1, unchanged: None }).verdict,
-            Judged::Mutable
-        );
+    fn what_a_statement_changed_in_the_table_decides() {
+        let done = |rows, changed, aimed| Attempt::Done { rows, changed, aimed };
+        let judged = judge(Operation::Update, true, &done(0, Some(0), true));
+        assert_eq!((judged.verdict, judged.actual.as_str()), (Judged::Refused, "0 rows changed in the table"));
+        assert_eq!(judge(Operation::Delete, false, &done(0, Some(0), true)).verdict, Judged::Refused);
+        // A rule that writes elsewhere reports rows; the table kept its own.
+        assert_eq!(judge(Operation::Delete, true, &done(3, Some(0), true)).verdict, Judged::Refused);
+        // A trigger can report nothing and still have changed the row.
+        assert_eq!(judge(Operation::Update, true, &done(0, Some(1), true)).verdict, Judged::Mutable);
+        assert_eq!(judge(Operation::Delete, true, &done(1, Some(1), true)).actual, "DELETE changed 1 row");
+        assert_eq!(judge(Operation::Update, true, &done(0, Some(0), false)).verdict, Judged::Unproven);
         // A TRUNCATE that runs erased the table, whatever it reports.
-        assert_eq!(
-            judge(Operation::Truncate, true, &Attempt::Done { rows: 0, unchanged: None }).verdict,
-            Judged::Mutable
-        );
+        assert_eq!(judge(Operation::Truncate, true, &done(0, None, true)).verdict, Judged::Mutable);
         assert_eq!(judge(Operation::Update, true, &Attempt::Broken("gone".into())).verdict, Judged::Unproven);
     }
 

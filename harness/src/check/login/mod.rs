@@ -251,21 +251,23 @@ impl Logins<'_> {
             config.host(&self.target.host);
             format!("over TCP to {}:{}", self.target.host, self.target.port)
         };
-        let tls = tls::for_mode(self.target.ssl_mode, self.target.ssl_root_cert.as_deref())
-            .map_err(|message| LoginError::Tls { role: role.to_owned(), message })?;
-        config.ssl_mode(if self.target.host.starts_with('/') { tokio_postgres::config::SslMode::Disable } else { tls.mode });
         let refused = |message: String| LoginError::Refused {
             role: role.to_owned(),
             database: self.database.to_owned(),
             message: self.redactor.redact(&message),
         };
-        let connected = tokio::time::timeout(LOGIN_TIMEOUT, config.connect(tls.connector))
-            .await
-            .map_err(|_| refused(format!("no answer within {}", humantime::format_duration(LOGIN_TIMEOUT))))?;
-        let (client, connection) = connected.map_err(|e| refused(Failure::of(&e).describe()))?;
-        let connection = tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let connected = if self.target.host.starts_with('/') {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            tokio::time::timeout(LOGIN_TIMEOUT, connect(&config, tokio_postgres::NoTls)).await
+        } else {
+            let tls = tls::for_mode(self.target.ssl_mode, self.target.ssl_root_cert.as_deref())
+                .map_err(|message| LoginError::Tls { role: role.to_owned(), message })?;
+            config.ssl_mode(tls.mode);
+            tokio::time::timeout(LOGIN_TIMEOUT, connect(&config, tls.connector)).await
+        };
+        let (client, connection) = connected
+            .map_err(|_| refused(format!("no answer within {}", humantime::format_duration(LOGIN_TIMEOUT))))?
+            .map_err(|e| refused(Failure::of(&e).describe()))?;
         let identity = read_identity(&client, role, transport, login.origin)
             .await
             .map_err(|f| LoginError::Identity { role: role.to_owned(), message: self.redactor.redact(&f.describe()) })?;
@@ -329,6 +331,23 @@ impl AppSession {
 /// transaction, as an application sets its tenant.
 pub(crate) fn set_local_sql(name: &str, value: &str) -> String {
     format!("SELECT pg_catalog.set_config({}, {}, true)", quote_literal(name), quote_literal(value))
+}
+
+/// Connects with `tls` (the target's TLS, or none on a Unix socket), the connection's task
+/// spawned.
+async fn connect<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((client, task))
 }
 
 /// See [`AppSession::run`].

@@ -1,38 +1,16 @@
-//! Constraints set aside for the probe rows, inside the transaction that is always rolled back.
+//! What stops a probe row, and the values that may get past it.
 //!
-//! A made-up row can break a CHECK constraint of its table or of a domain (an allowed-values
-//! list, "exactly one of these columns", a pattern), a unique constraint or index (an
-//! expression index, `NULLS NOT DISTINCT`, a boolean) or an exclusion constraint. When the
-//! INSERT stops on one (SQLSTATE 23514, 23505, 23P01, named by the error), pgdrill rolls back to
-//! the savepoint before the INSERT, drops that constraint (`ALTER TABLE ... DROP CONSTRAINT`,
-//! `ALTER DOMAIN ... DROP CONSTRAINT`, `DROP INDEX`: on the partitioned table or index it is
-//! inherited from, since a partition's copy cannot be dropped alone) and tries again. NOT NULL
-//! is never set aside: the row satisfies it. Foreign keys are already off for the INSERT
-//! (`session_replication_role = replica`).
-//!
-//! Why this is sound for what the probes then prove:
-//! - Fail-closed `rls` proves what the application role *reads*. Constraints decide which rows
-//!   may be written, never which rows a read returns: a `SELECT` under row-level security
-//!   evaluates the table's policies (`USING`), not its CHECK, unique or exclusion constraints,
-//!   and dropping one hides no row (an index is only a way to find rows). So every row the reads
-//!   count, the table's own and the probe rows, is judged by the same policies as before. What
-//!   setting a constraint aside can do is admit a probe row whose values the data could not
-//!   hold; the reads then prove isolation for that row as made, which the evidence lists
-//!   (`column = expression`, and each constraint set aside), together with every row the table
-//!   already has.
-//! - `append_only` proves that UPDATE, DELETE and TRUNCATE are refused by privilege, trigger,
-//!   rule or policy; a CHECK, unique or exclusion constraint is not among what counts as a
-//!   refusal ([`crate::sqlstate`]: a constraint that stops a row proves nothing), so a probe row
-//!   admitted without one cannot make a refusal appear.
-//! - The DDL runs with pgdrill's session pins: event triggers are off (PostgreSQL 17 and later,
-//!   as a superuser); where a session cannot turn them off and the backup has any, nothing is
-//!   set aside and the probe says so, as the backup's code would run.
+//! A probe row is committed ([`super::committed`]): it must be a row the application could
+//! write, so no constraint is ever set aside. When the INSERT stops on a CHECK of the table or of
+//! a domain (SQLSTATE 23514), a unique (23505) or an exclusion (23P01) constraint named by the
+//! error, pgdrill reads which columns it names; a CHECK of one column is tried again with each
+//! literal its definition compares with (`status IN ('new', 'paid')` tries `'new'`, then
+//! `'paid'`), since those are values the application writes. Anything else stops the probe row,
+//! and the message names the constraint and its columns with the line to add to the scenario.
 
 use sqlx::PgConnection;
 
-use crate::pg::{quote_ident, quote_ident_if_needed};
-
-/// What a failed INSERT names that can be set aside.
+/// What a failed INSERT names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Blocker {
     /// A CHECK constraint of a table (a partition's name: the error's relation).
@@ -40,12 +18,12 @@ pub(crate) enum Blocker {
     /// A CHECK constraint of a domain.
     DomainCheck { schema: String, domain: String, name: String },
     /// A unique or exclusion constraint, or a unique index, by its index's name.
-    Index { schema: String, table: String, index: String, exclusion: bool },
+    Index { schema: String, table: String, index: String },
 }
 
-/// What the error of a failed INSERT names that can be set aside: a CHECK (23514) of a table or
-/// a domain, a unique (23505) or exclusion (23P01) constraint. `None` for anything else,
-/// including a row no partition accepts (23514 without a constraint).
+/// What the error of a failed INSERT names: a CHECK (23514) of a table or a domain, a unique
+/// (23505) or exclusion (23P01) constraint. `None` for anything else, including a row no
+/// partition accepts (23514 without a constraint).
 pub(crate) fn blocker(err: &sqlx::Error) -> Option<Blocker> {
     let db = err.as_database_error()?.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
     let name = db.constraint()?.to_owned();
@@ -56,110 +34,95 @@ pub(crate) fn blocker(err: &sqlx::Error) -> Option<Blocker> {
             (None, Some(table)) => Some(Blocker::TableCheck { schema, table: table.to_owned(), name }),
             _ => None,
         },
-        code @ ("23505" | "23P01") => {
-            Some(Blocker::Index { schema, table: db.table()?.to_owned(), index: name, exclusion: code == "23P01" })
-        }
+        "23505" | "23P01" => Some(Blocker::Index { schema, table: db.table()?.to_owned(), index: name }),
         _ => None,
     }
 }
 
-/// The topmost table of the inheritance tree above the error's relation that holds a
-/// constraint so named (a partition's CHECK is inherited from its parent, where it is dropped).
-const TABLE_CHECK_SQL: &str = "WITH RECURSIVE up(relid, depth) AS ( \
-       SELECT pg_catalog.format('%I.%I', $1::pg_catalog.text, $2::pg_catalog.text)::pg_catalog.regclass::pg_catalog.oid, 0 \
-       UNION ALL SELECT i.inhparent, u.depth OPERATOR(pg_catalog.+) 1 FROM pg_catalog.pg_inherits i JOIN up u ON i.inhrelid OPERATOR(pg_catalog.=) u.relid) \
-     SELECT c.conrelid::pg_catalog.regclass::pg_catalog.text FROM up JOIN pg_catalog.pg_constraint c \
-       ON c.conrelid OPERATOR(pg_catalog.=) up.relid AND c.conname OPERATOR(pg_catalog.=) $3::pg_catalog.name AND c.contype OPERATOR(pg_catalog.=) 'c' \
-     ORDER BY up.depth DESC LIMIT 1";
-
-/// The topmost index of the partitioned index above the error's index, and the unique, primary
-/// key or exclusion constraint it backs, if any.
-const INDEX_SQL: &str = "WITH RECURSIVE up(idx, depth) AS ( \
-       SELECT x.indexrelid, 0 FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid OPERATOR(pg_catalog.=) x.indexrelid \
-        WHERE x.indrelid OPERATOR(pg_catalog.=) pg_catalog.format('%I.%I', $1::pg_catalog.text, $2::pg_catalog.text)::pg_catalog.regclass \
-          AND i.relname OPERATOR(pg_catalog.=) $3::pg_catalog.name \
-       UNION ALL SELECT h.inhparent, u.depth OPERATOR(pg_catalog.+) 1 FROM pg_catalog.pg_inherits h JOIN up u ON h.inhrelid OPERATOR(pg_catalog.=) u.idx) \
-     SELECT up.idx::pg_catalog.regclass::pg_catalog.text, c.conrelid::pg_catalog.regclass::pg_catalog.text, c.conname::pg_catalog.text \
-     FROM up LEFT JOIN pg_catalog.pg_constraint c ON c.conindid OPERATOR(pg_catalog.=) up.idx AND c.contype OPERATOR(pg_catalog.=) ANY ('{p,u,x}'::pg_catalog.\"char\"[]) \
-     ORDER BY up.depth DESC LIMIT 1";
-
-/// Whether the backup has an enabled event trigger.
-const EVENT_TRIGGERS_SQL: &str =
-    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtenabled OPERATOR(pg_catalog.<>) 'D')";
-
-/// How a constraint is set aside: the DDL that drops it, and how the evidence names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SetAside {
-    pub statement: String,
-    pub what: String,
-}
-
-/// The DDL that sets `blocker` aside, resolved in the catalog (`None`: nothing so named, which
-/// the caller reports as the error it was).
-pub(crate) async fn resolve(conn: &mut PgConnection, blocker: &Blocker) -> sqlx::Result<Option<SetAside>> {
-    Ok(match blocker {
-        Blocker::DomainCheck { schema, domain, name } => {
-            let shown = format!("{}.{}", quote_ident_if_needed(schema), quote_ident_if_needed(domain));
-            Some(SetAside {
-                statement: format!(
-                    "ALTER DOMAIN {}.{} DROP CONSTRAINT {}",
-                    quote_ident(schema),
-                    quote_ident(domain),
-                    quote_ident(name)
-                ),
-                what: format!("CHECK {} of domain {shown}", quote_ident(name)),
-            })
+impl Blocker {
+    /// How a message names it.
+    pub(crate) fn shown(&self) -> String {
+        match self {
+            Blocker::TableCheck { name, .. } => format!("CHECK constraint `{name}`"),
+            Blocker::DomainCheck { domain, name, .. } => format!("CHECK constraint `{name}` of domain `{domain}`"),
+            Blocker::Index { index, .. } => format!("unique or exclusion constraint `{index}`"),
         }
-        Blocker::TableCheck { schema, table, name } => {
-            let owner: Option<String> = sqlx::query_scalar(TABLE_CHECK_SQL)
-                .bind(schema)
-                .bind(table)
-                .bind(name)
-                .fetch_optional(&mut *conn)
-                .await?;
-            owner.map(|owner| SetAside {
-                statement: format!("ALTER TABLE {owner} DROP CONSTRAINT {}", quote_ident(name)),
-                what: format!("CHECK {} of {owner}", quote_ident(name)),
-            })
-        }
-        Blocker::Index { schema, table, index, exclusion } => {
-            let found: Option<(String, Option<String>, Option<String>)> =
-                sqlx::query_as(INDEX_SQL).bind(schema).bind(table).bind(index).fetch_optional(&mut *conn).await?;
-            let kind = if *exclusion { "exclusion constraint" } else { "unique constraint" };
-            found.map(|(index, owner, constraint)| match (owner, constraint) {
-                // CASCADE: a foreign key elsewhere may lean on the unique constraint; it is
-                // dropped with it, in the same rolled-back transaction.
-                (Some(owner), Some(constraint)) => SetAside {
-                    statement: format!("ALTER TABLE {owner} DROP CONSTRAINT {} CASCADE", quote_ident(&constraint)),
-                    what: format!("{kind} {} of {owner}", quote_ident(&constraint)),
-                },
-                _ => {
-                    SetAside { statement: format!("DROP INDEX {index} CASCADE"), what: format!("unique index {index}") }
-                }
-            })
-        }
-    })
-}
-
-/// Why nothing may be set aside on this target, if so: the backup has event triggers and the
-/// session cannot turn them off (before PostgreSQL 17, or without a superuser), so the DDL would
-/// run the backup's code.
-pub(crate) async fn refused(conn: &mut PgConnection, pins: crate::session::Pins) -> sqlx::Result<Option<String>> {
-    if pins.version_num >= 170000 && pins.superuser {
-        return Ok(None);
     }
-    let firing: bool = sqlx::query_scalar(EVENT_TRIGGERS_SQL).fetch_one(&mut *conn).await?;
-    Ok(firing.then(|| {
-        "the backup has event triggers, which this target cannot turn off for pgdrill's session (PostgreSQL before 17, or a role that is not a superuser), so no constraint is set aside".to_owned()
-    }))
 }
 
-/// The evidence's line for what was set aside.
-pub(crate) fn evidence(set_aside: &[SetAside]) -> Option<String> {
-    (!set_aside.is_empty()).then(|| {
-        let list: Vec<&str> = set_aside.iter().map(|s| s.what.as_str()).collect();
-        format!("-- set aside for the probe rows (rolled back with them): {}", list.join(", "))
-    })
+/// The columns of the probed table a constraint reads, and its definition as the server prints
+/// it (for a domain's CHECK: the columns of that domain's type).
+const COLUMNS_SQL: &str = "SELECT ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a \
+        WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped \
+          AND (a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey) \
+               OR a.atttypid OPERATOR(pg_catalog.=) c.contypid AND c.contypid OPERATOR(pg_catalog.<>) 0 \
+               OR a.attnum OPERATOR(pg_catalog.=) ANY (x.indkey::pg_catalog.int2[])) ORDER BY a.attnum), \
+       pg_catalog.coalesce(pg_catalog.pg_get_constraintdef(c.oid), '') \
+  FROM (SELECT $2::pg_catalog.text AS name, $3::pg_catalog.text AS schema) w \
+  LEFT JOIN pg_catalog.pg_constraint c ON c.conname OPERATOR(pg_catalog.=) w.name::pg_catalog.name \
+       AND c.connamespace OPERATOR(pg_catalog.=) (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) w.schema::pg_catalog.name) \
+  LEFT JOIN pg_catalog.pg_class ic ON ic.relname OPERATOR(pg_catalog.=) w.name::pg_catalog.name \
+       AND ic.relnamespace OPERATOR(pg_catalog.=) (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) w.schema::pg_catalog.name) \
+  LEFT JOIN pg_catalog.pg_index x ON x.indexrelid OPERATOR(pg_catalog.=) ic.oid \
+  LIMIT 1";
+
+/// The columns of `table` that `blocker` reads, and its definition.
+pub(crate) async fn columns(
+    conn: &mut PgConnection,
+    table: &str,
+    blocker: &Blocker,
+) -> sqlx::Result<(Vec<String>, String)> {
+    let (schema, name) = match blocker {
+        Blocker::TableCheck { schema, name, .. } | Blocker::DomainCheck { schema, name, .. } => (schema, name),
+        Blocker::Index { schema, index, .. } => (schema, index),
+    };
+    let found: Option<(Vec<String>, String)> =
+        sqlx::query_as(COLUMNS_SQL).bind(table).bind(name).bind(schema).fetch_optional(&mut *conn).await?;
+    Ok(found.unwrap_or_default())
+}
+
+/// The literals a CHECK's definition compares with, as values to try: `'new'::text` is `new`,
+/// a number as written. At most `max`.
+pub(crate) fn literals(definition: &str, max: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = definition;
+    while let Some(start) = rest.find('\'') {
+        let after = &rest[start + 1..];
+        let mut value = String::new();
+        let mut end = None;
+        let mut chars = after.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c == '\'' {
+                if chars.peek().map(|(_, n)| *n) == Some('\'') {
+                    value.push('\'');
+                    chars.next();
+                    continue;
+                }
+                end = Some(i);
+                break;
+            }
+            value.push(c);
+        }
+        let Some(end) = end else { break };
+        if !out.contains(&value) {
+            out.push(value);
+        }
+        rest = &after[end + 1..];
+    }
+    for word in definition.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')) {
+        if word.is_empty() || word.parse::<f64>().is_err() {
+            continue;
+        }
+        // A bound (`amount > 1000`) is passed by the next integer.
+        let next = word.parse::<i64>().ok().map(|n| n.saturating_add(1).to_string());
+        for value in std::iter::once(word.to_owned()).chain(next) {
+            if !out.contains(&value) {
+                out.push(value);
+            }
+        }
+    }
+    out.truncate(max);
+    out
 }
 
 #[cfg(test)]
@@ -167,15 +130,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_evidence_lists_what_was_set_aside() {
-        assert_eq!(evidence(&[]), None);
-        let set = [
-            SetAside { statement: String::new(), what: "CHECK orders_status_check of public.orders".into() },
-            SetAside { statement: String::new(), what: "CHECK positive_check of domain public.positive".into() },
-        ];
+    fn a_checks_literals_are_the_values_to_try() {
         assert_eq!(
-            evidence(&set).unwrap(),
-            "-- set aside for the probe rows (rolled back with them): CHECK orders_status_check of public.orders, CHECK positive_check of domain public.positive"
+            literals("CHECK ((status = ANY (ARRAY['new'::text, 'paid'::text, 'it''s'::text])))", 8),
+            ["new", "paid", "it's"]
         );
+        assert_eq!(literals("CHECK ((amount > (1000)::numeric))", 8), ["1000", "1001"]);
+        assert_eq!(literals("CHECK ((VALUE ~ '^[A-Z]{3}$'::text))", 8), ["^[A-Z]{3}$"]);
+        assert_eq!(literals("CHECK ((a = 'x'::text))", 0), Vec::<String>::new());
     }
 }

@@ -15,10 +15,11 @@
 use std::time::Instant;
 
 use super::{FailClosed, KIND};
+use crate::check::login::{self, AppSession, Failure};
 use crate::check::loophole::{self, Attempt, Lever, Step, Trusted};
-use crate::check::probe::{self, Column, Hint, Request, TypeFacts};
-use crate::check::{CheckContext, CheckResult, CheckResultBuilder, as_app, bind_evidence};
-use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quote_ident_if_needed};
+use crate::check::probe::{self, Column, Hint, TypeFacts, committed};
+use crate::check::{CheckContext, CheckResult, CheckResultBuilder, bind_evidence};
+use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quote_ident_if_needed, quote_literal};
 use crate::sqlstate::Probe;
 
 /// What fail-closed reads of one table found, as the role: `None` where a read was refused.
@@ -103,17 +104,36 @@ pub(crate) fn judge_fail_closed(
     result.verdict(true, message)
 }
 
-/// Why the reads did not run: the role may not read the table (closed), or no probe row could
-/// be made.
+/// Why the reads did not prove the table either way: the role may not read it (closed), or no
+/// proof could be made.
 enum Unproven {
     Closed(String),
     Cannot(String),
 }
 
-/// The tenant column and the two tenants, as the column's type prints them.
+/// What stopped the proof outside the database's answer to a read.
+enum Broke {
+    /// pgdrill's own reads of the catalogs failed.
+    Pgdrill(sqlx::Error),
+    /// The role's session failed (a statement pgdrill needs, not a read it judges).
+    Session(Failure),
+    /// The role could not log in.
+    Login(String),
+}
+
+/// The tenant column and the two tenants, as the column's type prints them, and whether the
+/// table already holds rows of each (else a probe row stands for the tenant).
 struct Prepared {
     columns: Vec<Column>,
     tenant: Column,
+    a: String,
+    b: String,
+    a_rows: bool,
+    b_rows: bool,
+}
+
+/// How the reads tell a tenant's rows: its probe row, or the rows the table holds of it.
+struct Rows {
     a: String,
     b: String,
 }
@@ -125,82 +145,122 @@ pub(super) async fn fail_closed(ctx: &CheckContext<'_>, table: &QualifiedName, f
     let role_name = fold_ident(fc.role_for(table));
     let role = role_name.as_str();
     let setting = &fc.setting;
-    let mut ran: Vec<String> = vec!["BEGIN".into()];
-    let outcome = prove(ctx, table, fc, role, &mut ran).await;
-    ran.push("ROLLBACK".into());
+    let mut ran: Vec<String> = Vec::new();
+    let mut identity = String::new();
+    let outcome = prove(ctx, table, fc, role, &mut ran, &mut identity).await;
     let result = CheckResult::build(KIND, format!("{table} fail-closed for {role}"), started)
         .expected(format!(
-            "no rows without {setting}; as a tenant, its own rows only (a probe row for each of two tenants)"
+            "no rows without {setting}; as a tenant, its own rows only (rows of two tenants: the table's, else probe rows)"
         ))
-        .evidence(ran.join(";\n"));
+        .evidence(format!("{identity}{}", ran.join(";\n")));
     match outcome {
-        Err(err) => result.error(format!("could not read `{table}` as `{role}`: {}", describe_sql_error(&err))),
+        Err(Broke::Pgdrill(err)) => result.error(format!("could not read `{table}`: {}", describe_sql_error(&err))),
+        Err(Broke::Session(failure)) => {
+            result.error(format!("the reads of `{table}` in `{role}`'s own session failed: {failure}"))
+        }
+        Err(Broke::Login(why)) => result.error(why),
         Ok(Err(Unproven::Closed(message))) => result.actual("no SELECT privilege").verdict(true, message),
         Ok(Err(Unproven::Cannot(message))) => result.error(message),
         Ok(Ok(facts)) => judge_fail_closed(result, table, role, setting, &facts),
     }
 }
 
-type Proven = Result<Result<FailClosedFacts, Unproven>, sqlx::Error>;
+type Proven = Result<Result<FailClosedFacts, Unproven>, Broke>;
 
-/// The transaction: window, pgdrill's own statements, probe rows, reads; always rolled back.
+/// pgdrill's own reads (the columns, the tenants, the doors), the probe rows a tenant without
+/// rows needs (committed), then the reads in the role's own session, then the probe rows removed.
 async fn prove(
     ctx: &CheckContext<'_>,
     table: &QualifiedName,
     fc: &FailClosed,
     role: &str,
     ran: &mut Vec<String>,
+    identity: &mut String,
 ) -> Proven {
-    let mut tx = as_app::Probe::begin(ctx.pool, Some(role), &fc.settings).await?;
-    let mut watched = tx.window.names();
-    watched.push(fc.setting.clone());
-    ran.extend(tx.window.0.iter().cloned());
-    let path = probe::pin_search_path(&mut tx, ran).await?;
-    let prepared = match prepare(&mut tx, table, fc, role, ran).await? {
+    let mut conn = ctx.pool.acquire().await.map_err(Broke::Pgdrill)?;
+    let prepared = match prepare(&mut conn, table, fc, ran).await.map_err(Broke::Pgdrill)? {
         Ok(prepared) => prepared,
         Err(unproven) => return Ok(Err(unproven)),
     };
-    let given = fc.probe.for_table(table);
-    let tenants = [prepared.a.clone(), prepared.b.clone()];
-    let request = Request {
-        table,
-        columns: &prepared.columns,
-        tenant: Some((&prepared.tenant.name, &tenants)),
-        given: &given,
-        hint: Hint { within: "fail_closed", per_table: true },
-        pins: ctx.target.pins,
-        watched,
+    let doors = doors(&mut conn, table, fc, &prepared, ran).await.map_err(Broke::Pgdrill)?;
+    drop(conn);
+    let need: Vec<String> = [(&prepared.a, prepared.a_rows), (&prepared.b, prepared.b_rows)]
+        .into_iter()
+        .filter(|(_, has)| !has)
+        .map(|(v, _)| v.clone())
+        .collect();
+    let options = ctx.target.connect_options(ctx.database);
+    let committed = if need.is_empty() {
+        None
+    } else {
+        let given = fc.probe.for_table(table);
+        let request = committed::Request {
+            table,
+            columns: &prepared.columns,
+            tenant: Some((&prepared.tenant.name, &need)),
+            tenant_setting: Some(&fc.setting),
+            settings: &fc.settings,
+            given: &given,
+            hint: Hint { within: "fail_closed", per_table: true },
+        };
+        match committed::insert(&options, &request, ran).await.map_err(Broke::Pgdrill)? {
+            Ok(made) => Some(made),
+            Err(why) => return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}")))),
+        }
     };
-    let inserted = match probe::insert(&mut tx, &request, ran).await? {
-        Ok(inserted) => inserted,
-        Err(why) => return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}")))),
+    let rows = rows_of(&prepared, committed.as_ref(), &need);
+    let session = match ctx.logins().open(role).await {
+        Ok(session) => session,
+        Err(e) => {
+            if let Some(made) = &committed {
+                committed::remove(&options, made, ran).await;
+            }
+            return Err(Broke::Login(format!("could not log in as `{role}`: {}", crate::error::error_chain(&e))));
+        }
     };
-    let doors = doors(&mut tx, table, fc, &prepared, ran).await?;
-    probe::restore_search_path(&mut tx, &path, ran).await?;
-    let facts = reads(&mut tx, table, fc, role, &prepared, &inserted.rows, &doors, ran).await?;
-    tx.rollback().await?;
-    Ok(facts)
+    *identity = session.identity().evidence();
+    let facts = reads(&session, table, fc, role, &prepared, &rows, &doors, ran).await;
+    session.close().await;
+    if let Some(made) = &committed {
+        committed::remove(&options, made, ran).await;
+    }
+    facts.map_err(Broke::Session)
 }
 
-/// The role's privilege, the columns, and the two tenants as the tenant column's type prints
-/// them (`'0A1B...'` as a uuid is `0a1b...`, `'007'` as an integer is `7`), with pgdrill's
-/// `search_path` pinned.
+/// The predicates that pick each tenant's rows: its probe row (`tableoid` and `ctid`), or its
+/// rows by the tenant column as text (the tenant as its type prints it).
+fn rows_of(prepared: &Prepared, committed: Option<&committed::Committed>, need: &[String]) -> Rows {
+    let by_tenant = |value: &str| {
+        format!(
+            "({}::pg_catalog.text OPERATOR(pg_catalog.=) {})",
+            quote_ident(&prepared.tenant.name),
+            quote_literal(value)
+        )
+    };
+    let pick = |value: &str| -> String {
+        let probe = need.iter().position(|n| n == value).and_then(|i| committed.and_then(|c| c.rows.get(i)));
+        match probe {
+            Some((oid, ctid)) => format!(
+                "(tableoid OPERATOR(pg_catalog.=) {}::pg_catalog.oid AND ctid OPERATOR(pg_catalog.=) {}::pg_catalog.tid)",
+                quote_literal(oid),
+                quote_literal(ctid)
+            ),
+            None => by_tenant(value),
+        }
+    };
+    Rows { a: pick(&prepared.a), b: pick(&prepared.b) }
+}
+
+/// The columns, and the two tenants as the tenant column's type prints them (`'0A1B...'` as a
+/// uuid is `0a1b...`, `'007'` as an integer is `7`): the scenario's, else two the table holds,
+/// else made up; with pgdrill's `search_path`.
 async fn prepare(
     conn: &mut sqlx::PgConnection,
     table: &QualifiedName,
     fc: &FailClosed,
-    role: &str,
     ran: &mut Vec<String>,
 ) -> sqlx::Result<Result<Prepared, Unproven>> {
     let t = table.sql();
-    let privilege_sql = "SELECT pg_catalog.has_any_column_privilege($1, $2, 'SELECT')";
-    ran.push(bind_evidence(privilege_sql, &[role, &t]));
-    let readable: bool = sqlx::query_scalar(privilege_sql).bind(role).bind(&t).fetch_one(&mut *conn).await?;
-    if !readable {
-        return Ok(Err(Unproven::Closed(format!(
-            "`{role}` has no SELECT privilege on `{table}`: closed by privilege"
-        ))));
-    }
     let columns = probe::columns(conn, &t, ran).await?;
     let tenant_column = fold_ident(&fc.column);
     let Some(tenant) = columns.iter().find(|c| c.name == tenant_column).cloned() else {
@@ -210,8 +270,9 @@ async fn prepare(
         };
         return Ok(Err(Unproven::Cannot(format!("`{table}` has no column `{tenant_column}`{hint}"))));
     };
+    let held = held_tenants(conn, &t, &tenant, ran).await?;
     let facts = probe::type_facts(conn, &tenant).await?;
-    let (a, b) = match tenant_values(&tenant, &facts, fc) {
+    let (a, b) = match tenant_values(&tenant, &facts, fc, &held) {
         Ok(values) => values,
         Err(why) => return Ok(Err(Unproven::Cannot(why))),
     };
@@ -219,8 +280,10 @@ async fn prepare(
     let mut canonical = Vec::new();
     for value in [&a, &b] {
         ran.push(bind_evidence(&canonical_sql, &[value]));
-        sqlx::query("SAVEPOINT tenant_value").execute(&mut *conn).await?;
-        match sqlx::query_scalar::<_, String>(&canonical_sql).bind(value).fetch_one(&mut *conn).await {
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        let read = sqlx::query_scalar::<_, String>(&canonical_sql).bind(value).fetch_one(&mut *conn).await;
+        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        match read {
             Ok(v) => canonical.push(v),
             Err(sqlx::Error::Database(db)) => {
                 return Ok(Err(Unproven::Cannot(format!(
@@ -232,7 +295,6 @@ async fn prepare(
             }
             Err(e) => return Err(e),
         }
-        sqlx::query("RELEASE SAVEPOINT tenant_value").execute(&mut *conn).await?;
     }
     let (a, b) = (canonical[0].clone(), canonical[1].clone());
     if a == b {
@@ -241,7 +303,38 @@ async fn prepare(
             tenant.sql_type
         ))));
     }
-    Ok(Ok(Prepared { columns, tenant, a, b }))
+    let holds = |v: &str| held.iter().any(|h| h == v);
+    let a_rows = holds(&a) || held_any(conn, &t, &tenant, &a).await?;
+    let b_rows = holds(&b) || held_any(conn, &t, &tenant, &b).await?;
+    Ok(Ok(Prepared { columns, tenant, a, b, a_rows, b_rows }))
+}
+
+/// Two tenants the table holds rows of (none, one or two), as the column's type prints them.
+async fn held_tenants(
+    conn: &mut sqlx::PgConnection,
+    t: &str,
+    tenant: &Column,
+    ran: &mut Vec<String>,
+) -> sqlx::Result<Vec<String>> {
+    let column = quote_ident(&tenant.name);
+    let first = format!("SELECT {column}::pg_catalog.text FROM {t} WHERE {column} IS NOT NULL LIMIT 1");
+    ran.push(first.clone());
+    let Some(a) = sqlx::query_scalar::<_, String>(&first).fetch_optional(&mut *conn).await? else {
+        return Ok(Vec::new());
+    };
+    let second = format!(
+        "SELECT {column}::pg_catalog.text FROM {t} WHERE {column} IS NOT NULL AND {column}::pg_catalog.text OPERATOR(pg_catalog.<>) $1 LIMIT 1"
+    );
+    ran.push(bind_evidence(&second, &[&a]));
+    let b = sqlx::query_scalar::<_, String>(&second).bind(&a).fetch_optional(&mut *conn).await?;
+    Ok(std::iter::once(a).chain(b).collect())
+}
+
+/// Whether the table holds a row of `value`.
+async fn held_any(conn: &mut sqlx::PgConnection, t: &str, tenant: &Column, value: &str) -> sqlx::Result<bool> {
+    let column = quote_ident(&tenant.name);
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE {column}::pg_catalog.text OPERATOR(pg_catalog.=) $1)");
+    sqlx::query_scalar(&sql).bind(value).fetch_one(&mut *conn).await
 }
 
 /// The doors a session could open itself ([`loophole`]): the custom settings the table's
@@ -281,57 +374,46 @@ async fn doors(
     Ok(Doors { attempts, levers: shown, trusted })
 }
 
-/// Each door tried as the role, with no tenant set but the door: a savepoint, the setting, a
-/// read of the two probe rows, back to the savepoint. A read that fails opened nothing. Then
-/// each door (but the tenant setting's own values) again with tenant B set, reading A's probe
-/// row: a policy that reads the tenant with `current_setting('app.tenant')` (no `missing_ok`)
-/// errs before its `OR current_setting('app.bypass', true) = 'on'` is reached when no tenant
-/// is set, but a session of any tenant opens every tenant's rows with the flag.
+/// Each door tried in the role's session, with no tenant set but the door: a savepoint, the
+/// setting, a read of the two tenants' rows, back to the savepoint. A read that fails opened
+/// nothing. Then each door (but the tenant setting's own values) again with tenant B set,
+/// reading A's rows: a policy that reads the tenant with `current_setting('app.tenant')` (no
+/// `missing_ok`) errs before its `OR current_setting('app.bypass', true) = 'on'` is reached when
+/// no tenant is set, but a session of any tenant opens every tenant's rows with the flag.
 async fn try_doors(
-    conn: &mut sqlx::PgConnection,
+    session: &AppSession,
     table: &QualifiedName,
     role: &str,
     (setting, b): (&str, &str),
-    rows: &[(i64, String)],
+    rows: &Rows,
     doors: &Doors,
     ran: &mut Vec<String>,
-) -> sqlx::Result<Result<Option<String>, Unproven>> {
+) -> Result<Result<Option<String>, Unproven>, Failure> {
     let t = table.sql();
-    let seen = format!(
-        "SELECT pg_catalog.count(*) FROM {t} WHERE (tableoid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND ctid OPERATOR(pg_catalog.=) $2::pg_catalog.tid) \
-         OR (tableoid OPERATOR(pg_catalog.=) $3::pg_catalog.oid AND ctid OPERATOR(pg_catalog.=) $4::pg_catalog.tid)"
-    );
-    let seen_a = format!(
-        "SELECT pg_catalog.count(*) FROM {t} WHERE tableoid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND ctid OPERATOR(pg_catalog.=) $2::pg_catalog.tid"
-    );
-    let set = "SELECT pg_catalog.set_config($1, $2, true)";
+    let seen = format!("SELECT pg_catalog.count(*) FROM {t} WHERE {} OR {}", rows.a, rows.b);
+    let seen_a = format!("SELECT pg_catalog.count(*) FROM {t} WHERE {}", rows.a);
     if !doors.attempts.is_empty() {
         ran.push(format!(
-            "-- for each of {}: SAVEPOINT door; {}; {}; ROLLBACK TO SAVEPOINT door",
-            doors.levers.join(", "),
-            set,
-            bind_evidence(&seen, &[&rows[0].0.to_string(), &rows[0].1, &rows[1].0.to_string(), &rows[1].1])
+            "-- for each of {}: SAVEPOINT door; SELECT pg_catalog.set_config(<setting>, <value>, true); {seen}; ROLLBACK TO SAVEPOINT door",
+            doors.levers.join(", ")
         ));
     }
     let as_b: Vec<&Attempt> = doors.attempts.iter().filter(|a| !a.setting.eq_ignore_ascii_case(setting)).collect();
     if !as_b.is_empty() {
         ran.push(format!(
-            "-- for each of them again as tenant B: SAVEPOINT door; {}; {}; {}; ROLLBACK TO SAVEPOINT door",
-            bind_evidence(set, &[setting, b]),
-            set,
-            bind_evidence(&seen_a, &[&rows[0].0.to_string(), &rows[0].1])
+            "-- for each of them again as tenant B: SAVEPOINT door; {}; SELECT pg_catalog.set_config(<setting>, <value>, true); {seen_a}; ROLLBACK TO SAVEPOINT door",
+            login::set_local_sql(setting, b)
         ));
     }
-    let both = [(rows[0].0, rows[0].1.as_str()), (rows[1].0, rows[1].1.as_str())];
-    let tries = doors.attempts.iter().map(|a| (a, None, &seen, &both[..]));
-    let tries = tries.chain(as_b.into_iter().map(|a| (a, Some((setting, b)), &seen_a, &both[..1])));
-    for (attempt, tenant, read, probes) in tries {
-        match try_door(conn, tenant, attempt, read, probes).await? {
+    let tries = doors.attempts.iter().map(|a| (a, None, &seen));
+    let tries = tries.chain(as_b.into_iter().map(|a| (a, Some((setting, b)), &seen_a)));
+    for (attempt, tenant, read) in tries {
+        match try_door(session, tenant, attempt, read).await? {
             Ok(0) => {}
             Ok(count) => {
                 let what = match tenant {
-                    None => format!("`{role}` reads {count} of the two tenants' probe rows of `{table}`"),
-                    Some(_) => format!("`{role}` set to tenant B reads tenant A's probe row of `{table}`"),
+                    None => format!("`{role}` reads {count} rows of the two tenants of `{table}`"),
+                    Some(_) => format!("`{role}` set to tenant B reads tenant A's rows of `{table}`"),
                 };
                 return Ok(Ok(Some(loophole::opened(attempt, &what))));
             }
@@ -348,99 +430,107 @@ async fn try_doors(
     Ok(Ok(None))
 }
 
-/// One door tried in a savepoint: the tenant (if any), the door's setting, then `read` of the
-/// probe rows; the rows it sees, or why its error proves nothing (an error that says the door
-/// stayed shut counts as none seen).
+/// One door tried in a savepoint: the tenant (if any), the door's setting, then `read`; the rows
+/// it sees, or why its error proves nothing (an error that says the door stayed shut counts as
+/// none seen).
 async fn try_door(
-    conn: &mut sqlx::PgConnection,
+    session: &AppSession,
     tenant: Option<(&str, &str)>,
     attempt: &Attempt,
     read: &str,
-    probes: &[(i64, &str)],
-) -> sqlx::Result<Result<i64, String>> {
-    let set = "SELECT pg_catalog.set_config($1, $2, true)";
-    as_app::in_savepoint(conn, "door", None, async |conn| {
-        let sets = tenant.into_iter().chain([(attempt.setting.as_str(), attempt.value.as_str())]);
-        for (setting, value) in sets {
-            if let Err(e) = sqlx::query(set).bind(setting).bind(value).execute(&mut *conn).await {
-                return loophole::stayed_shut(&e, Step::Set).map(|()| 0);
+) -> Result<Result<i64, String>, Failure> {
+    session.run("SAVEPOINT door").await?;
+    let sets = tenant.into_iter().chain([(attempt.setting.as_str(), attempt.value.as_str())]);
+    let mut outcome = None;
+    for (setting, value) in sets {
+        match session.run(&login::set_local_sql(setting, value)).await {
+            Ok(_) => {}
+            Err(f @ Failure::Database { .. }) => {
+                outcome = Some(loophole::stayed_shut(&f, Step::Set).map(|()| 0));
+                break;
             }
+            Err(lost) => return Err(lost),
         }
-        let mut query = sqlx::query_scalar::<_, i64>(read);
-        for (oid, ctid) in probes {
-            query = query.bind(*oid).bind(*ctid);
-        }
-        query
-            .fetch_one(&mut *conn)
-            .await
-            .or_else(|e| loophole::stayed_shut(&e, Step::Statement(Probe::PolicyRead)).map(|()| 0))
-    })
-    .await
+    }
+    let outcome = match outcome {
+        Some(outcome) => outcome,
+        None => match session.run(read).await {
+            Ok(answer) => Ok(answer.int().unwrap_or(0)),
+            Err(f @ Failure::Database { .. }) => loophole::stayed_shut(&f, Step::Statement(Probe::PolicyRead)).map(|()| 0),
+            Err(lost) => return Err(lost),
+        },
+    };
+    session.run("ROLLBACK TO SAVEPOINT door").await?;
+    Ok(outcome)
 }
 
-/// The reads as the role: with no tenant set, each door a session could open itself, as tenant
-/// B, as tenant A. `rows`: the probe rows (`tableoid`, `ctid`), tenant A's first.
+/// The reads in the role's own session: with no tenant set, each door a session could open
+/// itself, as tenant B, as tenant A.
 #[allow(clippy::too_many_arguments)]
 async fn reads(
-    conn: &mut sqlx::PgConnection,
+    session: &AppSession,
     table: &QualifiedName,
     fc: &FailClosed,
     role: &str,
     prepared: &Prepared,
-    rows: &[(i64, String)],
+    rows: &Rows,
     doors: &Doors,
     ran: &mut Vec<String>,
-) -> sqlx::Result<Result<FailClosedFacts, Unproven>> {
-    let probe = &rows[0];
+) -> Result<Result<FailClosedFacts, Unproven>, Failure> {
     let t = table.sql();
-    let set_role = crate::pg::set_local_role(role);
-    for statement in [set_role.as_str(), "SAVEPOINT unset"] {
-        ran.push(statement.to_owned());
-        sqlx::query(statement).execute(&mut *conn).await?;
+    let run = async |sql: String, ran: &mut Vec<String>| {
+        ran.push(sql.clone());
+        session.run(&sql).await
+    };
+    run("BEGIN".into(), ran).await?;
+    for (name, value) in &fc.settings.0 {
+        run(login::set_local_sql(name, value), ran).await?;
     }
-    let count_sql = format!("SELECT pg_catalog.count(*) FROM {t}");
-    ran.push(count_sql.clone());
-    let without = match sqlx::query_scalar::<_, i64>(&count_sql).fetch_one(&mut *conn).await {
-        Ok(n) => Some(n),
-        Err(err @ sqlx::Error::Database(_)) => {
-            let (code, context) = crate::sqlstate::of(&err).unwrap_or_default();
-            let class = crate::sqlstate::classify(crate::sqlstate::Probe::PolicyRead, &code, context.as_deref());
+    run("SAVEPOINT unset".into(), ran).await?;
+    let without = match run(format!("SELECT pg_catalog.count(*) FROM {t}"), ran).await {
+        Ok(answer) => Some(answer.int().unwrap_or(0)),
+        Err(failure @ Failure::Database { .. }) => {
+            let (code, context) = failure.sqlstate().unwrap_or_default();
+            let class = crate::sqlstate::classify(Probe::PolicyRead, code, context);
+            if class == crate::sqlstate::Class::Privilege {
+                return Ok(Err(Unproven::Closed(format!(
+                    "`{role}` may not read `{table}` ({}): closed by privilege",
+                    failure.describe()
+                ))));
+            }
             if !class.refuses() {
                 // A timeout, a deadlock, an internal error: nothing says the table is closed.
                 return Ok(Err(Unproven::Cannot(format!(
-                    "the read of `{table}` as `{role}` with no tenant set {}: {}, so it proves nothing about row-level security",
+                    "the read of `{table}` as `{role}` with no tenant set {}: {failure}, so it proves nothing about row-level security",
                     class.describe(),
-                    describe_sql_error(&err)
                 ))));
             }
-            ran.push("ROLLBACK TO SAVEPOINT unset".into());
-            sqlx::query("ROLLBACK TO SAVEPOINT unset").execute(&mut *conn).await?;
+            run("ROLLBACK TO SAVEPOINT unset".into(), ran).await?;
             None
         }
-        Err(e) => return Err(e),
+        Err(lost) => return Err(lost),
     };
-    let opened = match try_doors(conn, table, role, (&fc.setting, &prepared.b), rows, doors, ran).await? {
+    let opened = match try_doors(session, table, role, (&fc.setting, &prepared.b), rows, doors, ran).await? {
         Ok(opened) => opened,
         Err(unproven) => return Ok(Err(unproven)),
     };
     // Other tenants' rows: the tenant column as text against the tenant as its type prints it
     // (a value that prints otherwise counts as another tenant's).
-    let read = format!(
-        "SELECT pg_catalog.count(*) FILTER (WHERE tableoid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND ctid OPERATOR(pg_catalog.=) $2::pg_catalog.tid), \
-         pg_catalog.count(*) FILTER (WHERE ({}::pg_catalog.text OPERATOR(pg_catalog.=) $3::pg_catalog.text) IS NOT TRUE) FROM {t}",
-        quote_ident(&prepared.tenant.name)
-    );
-    let set_tenant = "SELECT pg_catalog.set_config($1, $2, true)";
-    let oid = probe.0.to_string();
+    let column = quote_ident(&prepared.tenant.name);
     let mut seen = Vec::new();
-    for value in [&prepared.b, &prepared.a] {
-        ran.push(bind_evidence(set_tenant, &[&fc.setting, value]));
-        sqlx::query(set_tenant).bind(&fc.setting).bind(value).execute(&mut *conn).await?;
-        ran.push(bind_evidence(&read, &[&oid, &probe.1, value]));
-        let counts: (i64, i64) =
-            sqlx::query_as(&read).bind(probe.0).bind(&probe.1).bind(value).fetch_one(&mut *conn).await?;
-        seen.push(counts);
+    for (value, own) in [(&prepared.b, &rows.a), (&prepared.a, &rows.a)] {
+        run(login::set_local_sql(&fc.setting, value), ran).await?;
+        let read = format!(
+            "SELECT pg_catalog.count(*) FILTER (WHERE {own}), \
+             pg_catalog.count(*) FILTER (WHERE ({column}::pg_catalog.text OPERATOR(pg_catalog.=) {}) IS NOT TRUE) FROM {t}",
+            quote_literal(value)
+        );
+        let answer = run(read, ran).await?;
+        let row = answer.rows.first().cloned().unwrap_or_default();
+        let int = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+        seen.push((int(0), int(1)));
     }
+    run("ROLLBACK".into(), ran).await?;
     let [(b_sees_a, b_foreign), (a_sees_own, a_foreign)] = [seen[0], seen[1]];
     Ok(Ok(FailClosedFacts {
         without,
@@ -454,9 +544,9 @@ async fn reads(
     }))
 }
 
-/// Two tenants' values for the tenant column, as the scenario wrote them, else made up for its
-/// type (then read as the column's type by [`prepare`]).
-fn tenant_values(column: &Column, facts: &TypeFacts, fc: &FailClosed) -> Result<(String, String), String> {
+/// Two tenants' values for the tenant column: as the scenario wrote them, else two the table
+/// holds (`held`), else made up for its type (then read as the column's type by [`prepare`]).
+fn tenant_values(column: &Column, facts: &TypeFacts, fc: &FailClosed, held: &[String]) -> Result<(String, String), String> {
     let made_up = || {
         probe::tenant_literal(facts).ok_or_else(|| {
             format!(
@@ -465,13 +555,20 @@ fn tenant_values(column: &Column, facts: &TypeFacts, fc: &FailClosed) -> Result<
             )
         })
     };
+    let mut spare = held.iter().filter(|h| Some(*h) != fc.value.as_ref() && Some(*h) != fc.other_value.as_ref());
     let a = match &fc.value {
         Some(v) => v.clone(),
-        None => made_up()?,
+        None => match spare.next() {
+            Some(v) => v.clone(),
+            None => made_up()?,
+        },
     };
     let b = match &fc.other_value {
         Some(v) => v.clone(),
-        None => made_up()?,
+        None => match spare.next() {
+            Some(v) => v.clone(),
+            None => made_up()?,
+        },
     };
     Ok((a, b))
 }

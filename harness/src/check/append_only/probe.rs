@@ -1,0 +1,186 @@
+//! The writer's probes, in a session the writing role opened itself ([`crate::check::login`]):
+//! its INSERT, then an UPDATE that changes a value, a DELETE and a TRUNCATE, each in a savepoint
+//! rolled back, the whole transaction rolled back.
+//!
+//! In order, in the role's session: the scenario's `settings`; the table privileges of the
+//! session's `current_user` (who the login became); a row the role sees, aimed at before its
+//! own INSERT adds one (an old row, not the fresh one a guard could single out); the INSERT, as
+//! the transaction's first write (so its rows carry the transaction's id, and the role finds
+//! its own row when it sees no other); then each change in a savepoint. What a statement
+//! changed is counted by the session's own statistics of the table and its partitions
+//! (`pg_stat_xact_all_tables`), not by its command tag: a rule can report rows it wrote
+//! elsewhere, a trigger returning NULL writes nothing. When the table is empty and the role's
+//! INSERT left nothing in it, pgdrill commits a probe row in its own session first
+//! ([`crate::check::probe::committed`]) and removes it after.
+
+use sqlx::PgPool;
+
+use super::judge::{Attempt, Operation};
+use crate::check::login::{self, AppSession, Failure};
+use crate::pg::{QualifiedName, quote_literal};
+
+/// What the session's statistics say the transaction wrote to the table (and its partitions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Written {
+    pub inserted: i64,
+    pub updated: i64,
+    pub deleted: i64,
+}
+
+/// The statistics' SQL for `t` (a table's quoted name).
+fn written_sql(t: &str) -> String {
+    format!(
+        "WITH RECURSIVE tree(relid) AS ( \
+           SELECT {}::pg_catalog.regclass::pg_catalog.oid \
+           UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) \
+         SELECT pg_catalog.coalesce(pg_catalog.sum(s.n_tup_ins), 0)::pg_catalog.int8, \
+                pg_catalog.coalesce(pg_catalog.sum(s.n_tup_upd), 0)::pg_catalog.int8, \
+                pg_catalog.coalesce(pg_catalog.sum(s.n_tup_del), 0)::pg_catalog.int8 \
+           FROM pg_catalog.pg_stat_xact_all_tables s WHERE s.relid IN (SELECT tree.relid FROM tree)",
+        quote_literal(t)
+    )
+    .replace("pg_catalog.coalesce", "COALESCE")
+}
+
+/// The table's privileges for the session's `current_user`: UPDATE, DELETE, TRUNCATE, SELECT.
+pub(super) async fn privileges(session: &AppSession, t: &str) -> Result<[bool; 4], Failure> {
+    let literal = quote_literal(t);
+    let sql = format!(
+        "SELECT pg_catalog.has_table_privilege(current_user, {literal}, 'UPDATE'), \
+                pg_catalog.has_table_privilege(current_user, {literal}, 'DELETE'), \
+                pg_catalog.has_table_privilege(current_user, {literal}, 'TRUNCATE'), \
+                pg_catalog.has_table_privilege(current_user, {literal}, 'SELECT')"
+    );
+    let answer = session.run(&sql).await?;
+    let row = answer.rows.first().cloned().unwrap_or_default();
+    let flag = |i: usize| row.get(i).cloned().flatten().as_deref() == Some("t");
+    Ok([flag(0), flag(1), flag(2), flag(3)])
+}
+
+/// What the transaction wrote to the table so far.
+pub(super) async fn written(session: &AppSession, t: &str) -> Result<Written, Failure> {
+    let answer = session.run(&written_sql(t)).await?;
+    let row = answer.rows.first().cloned().unwrap_or_default();
+    let int = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(Written { inserted: int(0), updated: int(1), deleted: int(2) })
+}
+
+/// A row of the table the session sees: `WHERE` text that aims at it. `own`: only a row this
+/// transaction inserted. `None` when it sees none (or may not read the table).
+pub(super) async fn aim(session: &AppSession, t: &str, own: bool) -> Result<Option<String>, Failure> {
+    let mine = if own {
+        " WHERE xmin OPERATOR(pg_catalog.=) pg_catalog.xid(pg_catalog.pg_current_xact_id())"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT tableoid::pg_catalog.oid::pg_catalog.text, ctid::pg_catalog.text FROM {t}{mine} LIMIT 1"
+    );
+    session.run("SAVEPOINT aim").await?;
+    let found = session.run(&sql).await;
+    let row = match found {
+        Ok(answer) => {
+            session.run("RELEASE SAVEPOINT aim").await?;
+            answer.rows.into_iter().next()
+        }
+        Err(Failure::Database { .. }) => {
+            session.run("ROLLBACK TO SAVEPOINT aim").await?;
+            None
+        }
+        Err(lost) => return Err(lost),
+    };
+    Ok(row.and_then(|r| match (r.first().cloned().flatten(), r.get(1).cloned().flatten()) {
+        (Some(oid), Some(ctid)) => Some(filter(&oid, &ctid)),
+        _ => None,
+    }))
+}
+
+/// `WHERE` text that aims at the row `(oid, ctid)`, its operators named by their schema.
+pub(super) fn filter(oid: &str, ctid: &str) -> String {
+    format!(
+        " WHERE tableoid OPERATOR(pg_catalog.=) {}::pg_catalog.oid AND ctid OPERATOR(pg_catalog.=) {}::pg_catalog.tid",
+        quote_literal(oid),
+        quote_literal(ctid)
+    )
+}
+
+/// Runs `statement` (an `operation`) in the savepoint `probe`, rolled back after it: what it did,
+/// and what it changed in the table by the session's statistics.
+pub(super) async fn attempt(
+    session: &AppSession,
+    t: &str,
+    operation: Operation,
+    statement: &str,
+    aimed: bool,
+) -> Result<Attempt, Failure> {
+    session.run("SAVEPOINT probe").await?;
+    let before = written(session, t).await?;
+    let attempt = match session.run(statement).await {
+        Ok(done) if operation == Operation::Truncate => Attempt::Done { rows: done.affected, changed: None, aimed },
+        Ok(done) => {
+            let after = written(session, t).await?;
+            let changed = match operation {
+                Operation::Update => after.updated - before.updated,
+                _ => after.deleted - before.deleted,
+            };
+            Attempt::Done { rows: done.affected, changed: Some(changed.max(0) as u64), aimed }
+        }
+        Err(Failure::Database { code, message, context, .. }) => Attempt::Refused { code, message, context },
+        Err(lost) => Attempt::Broken(lost.describe()),
+    };
+    session.run("ROLLBACK TO SAVEPOINT probe").await?;
+    Ok(attempt)
+}
+
+/// A column an UPDATE can change, and a value of its type it does not hold: `SET col = value`.
+/// The column is one no constraint of the table names (so the new value breaks none) when the
+/// table has one, and the value is made up with a random part (so it differs from the row's).
+pub(super) async fn change(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Result<String, String>> {
+    use crate::check::probe;
+    let mut conn = pool.acquire().await?;
+    let rows: Vec<(String, i64, i32, String)> = sqlx::query_as(CHANGEABLE_SQL).bind(table.sql()).fetch_all(&mut *conn).await?;
+    let mut tried = Vec::new();
+    for (name, type_oid, typmod, sql_type) in rows {
+        let column = probe::Column { name: name.clone(), sql_type: sql_type.clone(), type_oid, typmod, ..Default::default() };
+        let facts = probe::type_facts(&mut conn, &column).await?;
+        let expr = match probe::made_up(&facts) {
+            Ok(expr) => expr,
+            Err(why) => {
+                tried.push(format!("`{name}`: {why}"));
+                continue;
+            }
+        };
+        let literal: Option<String> = sqlx::query_scalar(&format!("SELECT ({expr})::pg_catalog.text"))
+            .fetch_one(&mut *conn)
+            .await
+            .ok()
+            .flatten();
+        if let Some(literal) = literal {
+            return Ok(Ok(format!("{} = {}::{sql_type}", crate::pg::quote_ident(&name), quote_literal(&literal))));
+        }
+    }
+    Ok(Err(if tried.is_empty() {
+        format!("`{table}` has no column an UPDATE can write")
+    } else {
+        format!("no value can be made up for any column of `{table}` ({})", tried.join("; "))
+    }))
+}
+
+/// The columns an UPDATE may write (not generated, not `GENERATED ALWAYS`), those no constraint
+/// names first, then by type (strings, numbers, times and uuids before the rest), then in order.
+const CHANGEABLE_SQL: &str = "SELECT a.attname::pg_catalog.text, a.atttypid::pg_catalog.int8, a.atttypmod, \
+       pg_catalog.format_type(a.atttypid, a.atttypmod) \
+  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid \
+ WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attnum OPERATOR(pg_catalog.>) 0 \
+   AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '' AND a.attidentity OPERATOR(pg_catalog.<>) 'a' \
+ ORDER BY EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conrelid OPERATOR(pg_catalog.=) a.attrelid \
+                  AND a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey)), \
+          ty.typcategory OPERATOR(pg_catalog.<>) ALL ('{S,N,D,U}'::pg_catalog.char[]), a.attnum";
+
+/// Opens the writer's session, or says why it could not.
+pub(super) async fn open(
+    logins: &login::Logins<'_>,
+    role: &str,
+) -> Result<AppSession, String> {
+    logins.open(role).await.map_err(|e| format!("could not log in as `{role}`: {}", crate::error::error_chain(&e)))
+}
