@@ -76,14 +76,6 @@ impl Class {
     }
 }
 
-/// The SQLSTATE and context of a database error, if `err` is one.
-pub(crate) fn of(err: &sqlx::Error) -> Option<(String, Option<String>)> {
-    let db = err.as_database_error()?;
-    let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-    let context = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().and_then(|e| e.r#where()).map(str::to_owned);
-    Some((code, context))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

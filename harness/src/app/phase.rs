@@ -140,4 +140,3 @@ async fn launch(
     };
     Ok((handle, app_port, values))
 }
-

@@ -146,8 +146,10 @@ impl Kind for Spec {
         }
         let mut results = match self.probe(ctx, started).await {
             Ok(results) => results,
-            Err(why) => vec![CheckResult::build(KIND, self.object("append-only"), started)
-                .error(format!("could not probe `{}`: {why}", self.table))],
+            Err(why) => vec![
+                CheckResult::build(KIND, self.object("append-only"), started)
+                    .error(format!("could not probe `{}`: {why}", self.table)),
+            ],
         };
         if !self.triggers.is_empty() {
             results.push(self.trigger_check(ctx).await);
@@ -328,6 +330,7 @@ impl Spec {
             settings: &self.settings,
             given: &given,
             hint: rows::Hint { within: "the check", per_table: false },
+            writer: None,
         };
         ran.push("-- the table is empty and the role's INSERT left nothing in it: a probe row, committed".into());
         match committed::insert(&options, &request, ran).await {
@@ -401,9 +404,11 @@ impl Spec {
         }
     }
 
-    /// Tries every custom setting the table's triggers and policies read ([`loophole`]) on the
-    /// operations that were refused although granted, in the role's own session: set by the
-    /// session itself, as the role would, it must not let them through.
+    /// What guards the operations that were refused although granted (the triggers, rules and
+    /// policies on changes, and all the code they reach: [`loophole`]) reads about the session:
+    /// each setting a session may set is tried in the role's own session, as the role would,
+    /// and must not let them through; any other fact fails as proven only for sessions like the
+    /// drill's, unless trusted.
     async fn loopholes(
         &self,
         ctx: &CheckContext<'_>,
@@ -411,27 +416,28 @@ impl Spec {
         started: Instant,
         held: &[Held],
     ) -> Result<CheckResult, Failure> {
-        let result = CheckResult::build(KIND, self.object("settings a session sets itself"), started)
-            .expected("no custom setting its triggers or policies read lets the role change or erase rows");
-        let readers = match self.readers(ctx).await {
-            Ok(readers) => readers,
-            Err(e) => return Ok(result.error(format!("cannot read what protects `{}`: {}", self.table, describe_sql_error(&e)))),
-        };
-        let levers = loophole::levers(&readers, &[]);
-        let (attempts, trusted) = loophole::attempts(&levers, &self.trusted);
-        let tried: Vec<String> = levers
-            .iter()
-            .map(|l| format!("{} = {} (read by {})", l.setting, l.values.join(" | "), l.read_by.join(", ")))
-            .collect();
-        let mut evidence = format!(
-            "{}SAVEPOINT lever; SELECT pg_catalog.set_config(<setting>, <value>, true); <each refused statement>; ROLLBACK TO SAVEPOINT lever -- for each of:\n{}",
-            w.session.identity().evidence(),
-            if tried.is_empty() { "(no custom setting is read)".to_owned() } else { tried.join("\n") }
+        let result = CheckResult::build(KIND, self.object("what its guards read"), started).expected(
+            "nothing its triggers, rules or policies read about the session lets the role change or erase rows",
         );
-        for t in &trusted {
-            evidence.push_str(&format!("\nnot tried: {}", t.shown()));
+        let (gathered, contexts) = match self.guards(ctx).await {
+            Ok(found) => found,
+            Err(e) => {
+                return Ok(result.error(format!(
+                    "cannot read what guards `{}`: {}",
+                    self.table,
+                    describe_sql_error(&e)
+                )));
+            }
+        };
+        let levers = loophole::levers(&gathered.readers, &[], &contexts);
+        let (attempts, mut trusted) = loophole::attempts(&levers, &self.trusted);
+        let (untried, trusted_facts) = loophole::untried(&gathered, &contexts, true, &self.trusted);
+        for t in trusted_facts {
+            if !trusted.contains(&t) {
+                trusted.push(t);
+            }
         }
-        let result = result.evidence(evidence);
+        let result = result.evidence(guard_evidence(w, &gathered, &levers, &trusted));
         for attempt in &attempts {
             for h in held {
                 match try_lever(w, attempt, h).await? {
@@ -439,8 +445,14 @@ impl Spec {
                     Ok(true) => {
                         let what = format!("`{}` can {} `{}`", self.role, h.operation, self.table);
                         return Ok(result
-                            .actual(format!("{} went through with {} = '{}'", h.operation, attempt.setting, attempt.value))
-                            .verdict(false, format!("{}: the audit trail is not append-only", loophole::opened(attempt, &what))));
+                            .actual(format!(
+                                "{} went through with {} = '{}'",
+                                h.operation, attempt.setting, attempt.value
+                            ))
+                            .verdict(
+                                false,
+                                format!("{}: the audit trail is not append-only", loophole::opened(attempt, &what)),
+                            ));
                     }
                     Err(why) => {
                         return Ok(result.error(format!(
@@ -451,21 +463,29 @@ impl Spec {
                 }
             }
         }
+        if !untried.is_empty() {
+            let ops: Vec<String> = held.iter().map(|h| h.operation.to_string()).collect();
+            return Ok(result.actual("reads facts the drill cannot try").verdict(
+                false,
+                format!(
+                    "that `{}` may not {} `{}` is {}",
+                    self.role,
+                    ops.join(" or "),
+                    self.table,
+                    loophole::only_like_the_drill(&untried)
+                ),
+            ));
+        }
         let names: Vec<&str> = levers.iter().map(|l| l.setting.as_str()).collect();
         let trusted_note = if trusted.is_empty() {
             String::new()
         } else {
-            format!("; trusted, not tried: {}", trusted.iter().map(Trusted::shown).collect::<Vec<_>>().join("; "))
+            format!("; trusted: {}", trusted.iter().map(Trusted::shown).collect::<Vec<_>>().join("; "))
         };
-        Ok(if names.is_empty() {
-            result.actual("no custom setting read").verdict(
+        Ok(if attempts.is_empty() {
+            result.actual("nothing to try").verdict(
                 true,
-                format!("the triggers and policies of `{}` read no custom setting a session could set", self.table),
-            )
-        } else if attempts.is_empty() {
-            result.actual("every setting trusted").verdict(
-                true,
-                format!("every custom setting the triggers and policies of `{}` read is trusted{trusted_note}", self.table),
+                format!("the guards of `{}` read nothing about the session a role could set{trusted_note}", self.table),
             )
         } else {
             result.actual(format!("still refused with {} set", names.join(", "))).verdict(
@@ -480,13 +500,12 @@ impl Spec {
         })
     }
 
-    /// The texts that protect the table: its triggers' functions and its policies.
-    async fn readers(&self, ctx: &CheckContext<'_>) -> sqlx::Result<Vec<loophole::Reader>> {
+    /// The code that guards changes to the table, whole, and the built-in settings' contexts.
+    async fn guards(&self, ctx: &CheckContext<'_>) -> sqlx::Result<(loophole::graph::Gathered, loophole::Contexts)> {
         let mut conn = ctx.pool.acquire().await?;
-        let t = self.table.sql();
-        let mut readers = loophole::readers(&mut conn, loophole::TRIGGER_READERS_SQL, &t).await?;
-        readers.extend(loophole::readers(&mut conn, loophole::POLICY_READERS_SQL, &t).await?);
-        Ok(readers)
+        let gathered = loophole::graph::gather(&mut conn, &self.table.sql(), loophole::graph::For::Change).await?;
+        let contexts = loophole::contexts(&mut conn).await?;
+        Ok((gathered, contexts))
     }
 
     async fn trigger_check(&self, ctx: &CheckContext<'_>) -> CheckResult {
@@ -522,14 +541,34 @@ impl Spec {
     }
 }
 
+/// The evidence of what the guards read and what was tried.
+fn guard_evidence(
+    w: &Writer<'_>,
+    gathered: &loophole::graph::Gathered,
+    levers: &[loophole::Lever],
+    trusted: &[Trusted],
+) -> String {
+    let read: Vec<&str> = gathered.readers.iter().map(|r| r.name.as_str()).collect();
+    let tried: Vec<String> = levers
+        .iter()
+        .map(|l| format!("{} = {} (read by {})", l.setting, l.values.join(" | "), l.read_by.join(", ")))
+        .collect();
+    let mut evidence = format!(
+        "-- the guards' code, read whole (pgdrill's session): {}\n{}SAVEPOINT lever; SELECT pg_catalog.set_config(<setting>, <value>, true); <each refused statement>; ROLLBACK TO SAVEPOINT lever -- for each of:\n{}",
+        if read.is_empty() { "none".to_owned() } else { read.join("; ") },
+        w.session.identity().evidence(),
+        if tried.is_empty() { "(no setting a session sets is read)".to_owned() } else { tried.join("\n") }
+    );
+    for t in trusted {
+        evidence.push_str(&format!("\nnot tried: {}", t.shown()));
+    }
+    evidence
+}
+
 /// One lever tried on one refused statement, in a savepoint of the role's session: `true` when
 /// the statement went through with the setting set, `Err` with why when its error proves
 /// nothing.
-async fn try_lever(
-    w: &mut Writer<'_>,
-    attempt: &loophole::Attempt,
-    h: &Held,
-) -> Result<Result<bool, String>, Failure> {
+async fn try_lever(w: &mut Writer<'_>, attempt: &loophole::Attempt, h: &Held) -> Result<Result<bool, String>, Failure> {
     let session = w.session;
     session.run("SAVEPOINT lever").await?;
     let outcome = match session.run(&login::set_local_sql(&attempt.setting, &attempt.value)).await {
@@ -541,7 +580,9 @@ async fn try_lever(
                     let after = probe::written(session, &w.t).await?;
                     Ok(after.updated > before.updated || after.deleted > before.deleted)
                 }
-                Err(f @ Failure::Database { .. }) => loophole::stayed_shut(&f, Step::Statement(SqlProbe::Write)).map(|()| false),
+                Err(f @ Failure::Database { .. }) => {
+                    loophole::stayed_shut(&f, Step::Statement(SqlProbe::Write)).map(|()| false)
+                }
                 Err(lost) => return Err(lost),
             }
         }

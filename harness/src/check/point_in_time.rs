@@ -182,7 +182,7 @@ fn query(written: Option<Spanned<String>>, side: Side) -> Result<String, FieldEr
 async fn ask(pool: &sqlx::PgPool, sql: &str) -> sqlx::Result<Answer> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
-    super::as_app::open(&mut tx, None, &super::Settings::default()).await?;
+    super::as_app::open(&mut tx, &super::Settings::default()).await?;
     let rows: Vec<sqlx::postgres::PgRow> = sqlx::query(sql).fetch(&mut *tx).take(2).try_collect().await?;
     let answer = read(&rows)?;
     tx.rollback().await?;

@@ -294,7 +294,9 @@ impl Spec {
         let outcome = match outcome {
             Ok(rows) => Ok(rows),
             Err(failure) => Err(match failure.sqlstate() {
-                Some(("42601", _)) if failure.message().contains("cannot insert multiple commands") => SEVERAL.to_owned(),
+                Some(("42601", _)) if failure.message().contains("cannot insert multiple commands") => {
+                    SEVERAL.to_owned()
+                }
                 Some((code, _)) => format!(
                     "the query failed: {}",
                     crate::names::describe_answer(ctx.pool, code, failure.message(), failure.describe()).await
@@ -310,7 +312,7 @@ impl Spec {
     async fn run_as_pgdrill(&self, ctx: &CheckContext<'_>) -> (String, Returned) {
         let mut evidence = None;
         let outcome: sqlx::Result<Vec<Vec<Option<String>>>> = async {
-            let mut probe = as_app::Probe::begin(ctx.pool, None, &self.settings).await?;
+            let mut probe = as_app::Probe::begin(ctx.pool, &self.settings).await?;
             evidence = Some(probe.evidence(&self.query));
             (&mut *probe).prepare(&self.query).await?;
             let rows = probe.fetch_all(sqlx::raw_sql(&self.query)).await?;
@@ -320,7 +322,7 @@ impl Spec {
         }
         .await;
         // A probe that did not begin applied no window.
-        let evidence = evidence.unwrap_or_else(|| as_app::evidence(&as_app::Window::default(), None, &self.query));
+        let evidence = evidence.unwrap_or_else(|| as_app::evidence(&as_app::Window::default(), &self.query));
         let outcome = match outcome {
             Ok(rows) => Ok(rows),
             Err(err) if several_statements(&err) => Err(SEVERAL.to_owned()),

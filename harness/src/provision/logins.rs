@@ -85,7 +85,8 @@ impl Target {
         }
         let password = Secret::random_password();
         redactor.register(&password);
-        let fail = |e: sqlx::Error| TargetError::Login { role: role.to_owned(), message: redactor.redact(&e.to_string()) };
+        let fail =
+            |e: sqlx::Error| TargetError::Login { role: role.to_owned(), message: redactor.redact(&e.to_string()) };
         let mut conn = sqlx::PgConnection::connect_with(&self.connect_options(database)).await.map_err(fail)?;
         let could: Option<bool> =
             sqlx::query_scalar("SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1")

@@ -51,10 +51,8 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
         .find(|(k, _)| k == "sslmode")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| "prefer".into());
-    let ssl_root_cert = parsed
-        .query_pairs()
-        .find(|(k, _)| k == "sslrootcert")
-        .map(|(_, v)| std::path::PathBuf::from(v.into_owned()));
+    let ssl_root_cert =
+        parsed.query_pairs().find(|(k, _)| k == "sslrootcert").map(|(_, v)| std::path::PathBuf::from(v.into_owned()));
     let ssl_mode: PgSslMode =
         ssl_text.parse().map_err(|_| TargetError::Config { message: format!("unknown sslmode `{ssl_text}`") })?;
     let admin: PgConnectOptions = url

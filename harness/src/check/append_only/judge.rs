@@ -9,17 +9,6 @@ pub(crate) enum Operation {
     Truncate,
 }
 
-impl Operation {
-    /// The statement, on the whole table `t` (an UPDATE sets `column` to itself).
-    pub(super) fn statement(self, t: &str, column: &str) -> String {
-        match self {
-            Operation::Update => format!("UPDATE {t} SET {column} = {column}"),
-            Operation::Delete => format!("DELETE FROM {t}"),
-            Operation::Truncate => format!("TRUNCATE {t}"),
-        }
-    }
-}
-
 impl std::fmt::Display for Operation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -33,13 +33,12 @@ fn written_sql(t: &str) -> String {
         "WITH RECURSIVE tree(relid) AS ( \
            SELECT {}::pg_catalog.regclass::pg_catalog.oid \
            UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) \
-         SELECT pg_catalog.coalesce(pg_catalog.sum(s.n_tup_ins), 0)::pg_catalog.int8, \
-                pg_catalog.coalesce(pg_catalog.sum(s.n_tup_upd), 0)::pg_catalog.int8, \
-                pg_catalog.coalesce(pg_catalog.sum(s.n_tup_del), 0)::pg_catalog.int8 \
+         SELECT COALESCE(pg_catalog.sum(s.n_tup_ins), 0)::pg_catalog.int8, \
+                COALESCE(pg_catalog.sum(s.n_tup_upd), 0)::pg_catalog.int8, \
+                COALESCE(pg_catalog.sum(s.n_tup_del), 0)::pg_catalog.int8 \
            FROM pg_catalog.pg_stat_xact_all_tables s WHERE s.relid IN (SELECT tree.relid FROM tree)",
         quote_literal(t)
     )
-    .replace("pg_catalog.coalesce", "COALESCE")
 }
 
 /// The table's privileges for the session's `current_user`: UPDATE, DELETE, TRUNCATE, SELECT.
@@ -68,14 +67,9 @@ pub(super) async fn written(session: &AppSession, t: &str) -> Result<Written, Fa
 /// A row of the table the session sees: `WHERE` text that aims at it. `own`: only a row this
 /// transaction inserted. `None` when it sees none (or may not read the table).
 pub(super) async fn aim(session: &AppSession, t: &str, own: bool) -> Result<Option<String>, Failure> {
-    let mine = if own {
-        " WHERE xmin OPERATOR(pg_catalog.=) pg_catalog.xid(pg_catalog.pg_current_xact_id())"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "SELECT tableoid::pg_catalog.oid::pg_catalog.text, ctid::pg_catalog.text FROM {t}{mine} LIMIT 1"
-    );
+    let mine =
+        if own { " WHERE xmin OPERATOR(pg_catalog.=) pg_catalog.xid(pg_catalog.pg_current_xact_id())" } else { "" };
+    let sql = format!("SELECT tableoid::pg_catalog.oid::pg_catalog.text, ctid::pg_catalog.text FROM {t}{mine} LIMIT 1");
     session.run("SAVEPOINT aim").await?;
     let found = session.run(&sql).await;
     let row = match found {
@@ -138,10 +132,12 @@ pub(super) async fn attempt(
 pub(super) async fn change(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Result<String, String>> {
     use crate::check::probe;
     let mut conn = pool.acquire().await?;
-    let rows: Vec<(String, i64, i32, String)> = sqlx::query_as(CHANGEABLE_SQL).bind(table.sql()).fetch_all(&mut *conn).await?;
+    let rows: Vec<(String, i64, i32, String)> =
+        sqlx::query_as(CHANGEABLE_SQL).bind(table.sql()).fetch_all(&mut *conn).await?;
     let mut tried = Vec::new();
     for (name, type_oid, typmod, sql_type) in rows {
-        let column = probe::Column { name: name.clone(), sql_type: sql_type.clone(), type_oid, typmod, ..Default::default() };
+        let column =
+            probe::Column { name: name.clone(), sql_type: sql_type.clone(), type_oid, typmod, ..Default::default() };
         let facts = probe::type_facts(&mut conn, &column).await?;
         let expr = match probe::made_up(&facts) {
             Ok(expr) => expr,
@@ -150,11 +146,8 @@ pub(super) async fn change(pool: &PgPool, table: &QualifiedName) -> sqlx::Result
                 continue;
             }
         };
-        let literal: Option<String> = sqlx::query_scalar(&format!("SELECT ({expr})::pg_catalog.text"))
-            .fetch_one(&mut *conn)
-            .await
-            .ok()
-            .flatten();
+        let literal: Option<String> =
+            sqlx::query_scalar(&format!("SELECT ({expr})::pg_catalog.text")).fetch_one(&mut *conn).await.ok().flatten();
         if let Some(literal) = literal {
             return Ok(Ok(format!("{} = {}::{sql_type}", crate::pg::quote_ident(&name), quote_literal(&literal))));
         }
@@ -178,9 +171,6 @@ const CHANGEABLE_SQL: &str = "SELECT a.attname::pg_catalog.text, a.atttypid::pg_
           ty.typcategory OPERATOR(pg_catalog.<>) ALL ('{S,N,D,U}'::pg_catalog.char[]), a.attnum";
 
 /// Opens the writer's session, or says why it could not.
-pub(super) async fn open(
-    logins: &login::Logins<'_>,
-    role: &str,
-) -> Result<AppSession, String> {
+pub(super) async fn open(logins: &login::Logins<'_>, role: &str) -> Result<AppSession, String> {
     logins.open(role).await.map_err(|e| format!("could not log in as `{role}`: {}", crate::error::error_chain(&e)))
 }

@@ -197,8 +197,7 @@ impl Identity {
         let address = self.address.as_deref().map(|a| format!("client address {a}")).unwrap_or_else(|| {
             "no client address (a Unix socket, as the drill's programs reach the sandbox)".to_owned()
         });
-        let settings =
-            if self.settings.is_empty() { "none".to_owned() } else { self.settings.join(", ") };
+        let settings = if self.settings.is_empty() { "none".to_owned() } else { self.settings.join(", ") };
         format!(
             "-- a real login of `{}` ({}) {}: session_user `{}`{became}; {address}; application_name {}\n\
              -- settings in force from the login (beyond the server's configuration): {settings}\n",
@@ -228,10 +227,11 @@ impl Logins<'_> {
     /// A real login of `role`: see the module.
     pub(crate) async fn open(&self, role: &str) -> Result<AppSession, LoginError> {
         let given = match self.spec.passwords.get(role) {
-            Some(var) => Some(std::env::var(var).map(Secret::new).map_err(|_| LoginError::PasswordUnset {
-                role: role.to_owned(),
-                var: var.clone(),
-            })?),
+            Some(var) => Some(
+                std::env::var(var)
+                    .map(Secret::new)
+                    .map_err(|_| LoginError::PasswordUnset { role: role.to_owned(), var: var.clone() })?,
+            ),
             None => None,
         };
         let login = self.target.role_login(self.database, role, given, self.redactor).await?;
@@ -268,9 +268,9 @@ impl Logins<'_> {
         let (client, connection) = connected
             .map_err(|_| refused(format!("no answer within {}", humantime::format_duration(LOGIN_TIMEOUT))))?
             .map_err(|e| refused(Failure::of(&e).describe()))?;
-        let identity = read_identity(&client, role, transport, login.origin)
-            .await
-            .map_err(|f| LoginError::Identity { role: role.to_owned(), message: self.redactor.redact(&f.describe()) })?;
+        let identity = read_identity(&client, role, transport, login.origin).await.map_err(|f| {
+            LoginError::Identity { role: role.to_owned(), message: self.redactor.redact(&f.describe()) }
+        })?;
         Ok(AppSession { client, connection, identity })
     }
 }
@@ -281,7 +281,6 @@ pub(crate) struct AppSession {
     connection: tokio::task::JoinHandle<()>,
     identity: Identity,
 }
-
 
 /// Who the session is, and the settings in force that did not come from the server's
 /// configuration (`pg_settings` lists a custom setting only once it is read: those the role's
@@ -311,11 +310,6 @@ impl AppSession {
     pub(crate) async fn one_statement(&self, sql: &str) -> Result<Vec<String>, Failure> {
         let statement = self.client.prepare(sql).await.map_err(|e| Failure::of(&e))?;
         Ok(statement.columns().iter().map(|c| c.name().to_owned()).collect())
-    }
-
-    /// Sets a setting for the rest of the transaction, as `SET LOCAL` does.
-    pub(crate) async fn set_local(&self, name: &str, value: &str) -> Result<(), Failure> {
-        self.run(&set_local_sql(name, value)).await.map(|_| ())
     }
 
     /// Closes the session (dropping it does too, without waiting): the server rolls back a

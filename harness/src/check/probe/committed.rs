@@ -19,6 +19,7 @@ use sqlx::{Connection, PgConnection};
 
 use super::constraints::{self, Blocker};
 use super::{Cell, Column, Given, Hint, Row, Source, blocked_message, build, plan};
+use crate::check::login::AppSession;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_ident_if_needed, quote_literal};
 
 /// What a probe needs to insert its rows.
@@ -33,6 +34,9 @@ pub(crate) struct Request<'a> {
     pub settings: &'a crate::check::Settings,
     pub given: &'a Given,
     pub hint: Hint<'a>,
+    /// A session of the role the rows are inserted as, as the application would insert them
+    /// (its tenant set first); when it cannot, pgdrill's own session inserts them.
+    pub writer: Option<&'a AppSession>,
 }
 
 /// The probe rows committed: `tableoid` and `ctid` of each, in the order of the tenants.
@@ -40,6 +44,9 @@ pub(crate) struct Request<'a> {
 pub(crate) struct Committed {
     pub table: QualifiedName,
     pub rows: Vec<(String, String)>,
+    /// Inserted by the role's own session (else by pgdrill's, where the table's INSERT triggers
+    /// saw pgdrill's session: what they read about it is named).
+    pub by_role: bool,
 }
 
 /// Every built-in setting and each custom one named in `$1`, as the session has them.
@@ -105,6 +112,15 @@ pub(crate) async fn insert(
         return Ok(Err(why));
     }
     let mut conn = PgConnection::connect_with(options).await?;
+    if let Some(writer) = request.writer {
+        match by_role(&mut conn, writer, request, ran).await? {
+            Ok(committed) => {
+                conn.close().await.ok();
+                return Ok(Ok(committed));
+            }
+            Err(why) => ran.push(format!("-- {why}: pgdrill's own session inserts them")),
+        }
+    }
     let outcome = insert_on(&mut conn, request, ran).await;
     let advisory: i64 = match &outcome {
         Ok(Ok(_)) => sqlx::query_scalar(ADVISORY_SQL).fetch_one(&mut conn).await.unwrap_or(0),
@@ -171,7 +187,7 @@ async fn insert_on(
     }
     ran.push("COMMIT".into());
     sqlx::query("COMMIT").execute(&mut *conn).await?;
-    let committed = Committed { table: request.table.clone(), rows };
+    let committed = Committed { table: request.table.clone(), rows, by_role: false };
     let after: Vec<(String, Option<String>)> = sqlx::query_as(SEQUENCES_SQL).bind(&tree).fetch_all(&mut *conn).await?;
     let advanced: Vec<String> = after
         .iter()
@@ -184,6 +200,154 @@ async fn insert_on(
         return Ok(Err(why));
     }
     Ok(Ok(committed))
+}
+
+/// The probe rows inserted by the role's own session (`writer`), as the application inserts its
+/// rows: each row's values made in pgdrill's session (`conn`) first, as literals; then, in the
+/// role's session, the scenario's settings and the row's tenant set, the INSERT, what it wrote
+/// elsewhere, the commit. `Ok(Err(why))` when the role cannot insert them (nothing is left).
+async fn by_role(
+    conn: &mut PgConnection,
+    writer: &AppSession,
+    request: &Request<'_>,
+    ran: &mut Vec<String>,
+) -> sqlx::Result<Result<Committed, String>> {
+    let t = request.table.sql();
+    let tree: Vec<i64> = sqlx::query_scalar(TREE_SQL).bind(&t).fetch_all(&mut *conn).await?;
+    let sequences: Vec<(String, Option<String>)> =
+        sqlx::query_as(SEQUENCES_SQL).bind(&tree).fetch_all(&mut *conn).await?;
+    sqlx::query("BEGIN").execute(&mut *conn).await?;
+    let row = plan_row(conn, request, ran).await?;
+    let tenants: Vec<Option<&str>> = match request.tenant {
+        Some((_, values)) => values.iter().map(|v| Some(v.as_str())).collect(),
+        None => vec![None],
+    };
+    let mut statements = Vec::new();
+    if let Ok(row) = &row {
+        for tenant in &tenants {
+            statements.push(literal_insert(conn, &t, row, request.columns, *tenant).await?);
+        }
+    }
+    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+    if let Err(why) = row {
+        return Ok(Err(why));
+    }
+    ran.push(format!(
+        "-- the probe rows, inserted by `{}`'s own session as the application inserts rows",
+        writer.identity().user
+    ));
+    let mut rows = Vec::new();
+    let wrote = async {
+        writer.run("BEGIN").await?;
+        for (tenant, statement) in tenants.iter().zip(&statements) {
+            let mut sets: Vec<(&str, &str)> =
+                request.settings.0.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            if let (Some(setting), Some(value)) = (request.tenant_setting, tenant) {
+                sets.push((setting, value));
+            }
+            for (name, value) in sets {
+                let sql = crate::check::login::set_local_sql(name, value);
+                ran.push(sql.clone());
+                writer.run(&sql).await?;
+            }
+            ran.push(statement.clone());
+            let answer = writer.run(statement).await?;
+            let first = answer.rows.first().cloned().unwrap_or_default();
+            if let (Some(Some(oid)), Some(Some(ctid))) = (first.first(), first.get(1)) {
+                rows.push((oid.clone(), ctid.clone()));
+            }
+        }
+        let elsewhere = writer.run(&written_elsewhere(&tree)).await?;
+        Ok::<_, crate::check::login::Failure>(elsewhere.rows)
+    }
+    .await;
+    let elsewhere = match wrote {
+        Ok(elsewhere) => elsewhere,
+        Err(failure) => {
+            let _ = writer.run("ROLLBACK").await;
+            return Ok(Err(format!("`{}` cannot insert them itself ({failure})", writer.identity().user)));
+        }
+    };
+    if rows.len() != tenants.len() || !elsewhere.is_empty() {
+        let _ = writer.run("ROLLBACK").await;
+        let what: Vec<String> = elsewhere
+            .iter()
+            .map(|r| r.iter().map(|v| v.clone().unwrap_or_default()).collect::<Vec<_>>().join(" "))
+            .collect();
+        return Ok(Err(if what.is_empty() {
+            format!("`{}`'s INSERT left no row in `{}`", writer.identity().user, request.table)
+        } else {
+            voided(request.table, &what.join(", "))
+        }));
+    }
+    ran.push("COMMIT".into());
+    if let Err(failure) = writer.run("COMMIT").await {
+        return Ok(Err(format!("`{}` cannot commit them ({failure})", writer.identity().user)));
+    }
+    let committed = Committed { table: request.table.clone(), rows, by_role: true };
+    let after: Vec<(String, Option<String>)> = sqlx::query_as(SEQUENCES_SQL).bind(&tree).fetch_all(&mut *conn).await?;
+    let advanced: Vec<String> = after
+        .iter()
+        .filter(|a| sequences.iter().any(|b| b.0 == a.0 && b.1 != a.1))
+        .map(|(name, _)| format!("sequence {name} advanced"))
+        .collect();
+    if !advanced.is_empty() {
+        delete(conn, &committed, ran).await.ok();
+        return Ok(Err(voided(request.table, &advanced.join(", "))));
+    }
+    Ok(Ok(committed))
+}
+
+/// [`WRITTEN_ELSEWHERE_SQL`] with the tables `tree` written in, for a session that binds nothing.
+fn written_elsewhere(tree: &[i64]) -> String {
+    let list: Vec<String> = tree.iter().map(i64::to_string).collect();
+    WRITTEN_ELSEWHERE_SQL.replace("$1::pg_catalog.int8[]", &format!("'{{{}}}'::pg_catalog.int8[]", list.join(",")))
+}
+
+/// The INSERT of one probe row with every value a literal, made in pgdrill's session (`conn`,
+/// in a transaction): the role's session sees the table through its own policies, and a copied
+/// row or a made-up value must not depend on them.
+async fn literal_insert(
+    conn: &mut PgConnection,
+    t: &str,
+    row: &Row,
+    columns: &[Column],
+    tenant: Option<&str>,
+) -> sqlx::Result<String> {
+    let exprs: Vec<String> = row
+        .cells
+        .iter()
+        .map(|c| match tenant {
+            Some(value) => c.expr.replace("{tenant}", &quote_literal(value)),
+            None => c.expr.clone(),
+        })
+        .map(|e| format!("({e})::pg_catalog.text"))
+        .collect();
+    let returning = "RETURNING tableoid::pg_catalog.oid::pg_catalog.text, ctid::pg_catalog.text";
+    if exprs.is_empty() {
+        return Ok(format!("INSERT INTO {t} DEFAULT VALUES {returning}"));
+    }
+    let source = if row.copy { format!(" FROM {t} AS src LIMIT 1") } else { String::new() };
+    let values: Vec<Option<String>> =
+        sqlx::query(&format!("SELECT {}{source}", exprs.join(", "))).fetch_one(&mut *conn).await.map(|r| {
+            use sqlx::Row as _;
+            (0..exprs.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect()
+        })?;
+    let names: Vec<String> = row.cells.iter().map(|c| quote_ident(&c.column)).collect();
+    let literals: Vec<String> = row
+        .cells
+        .iter()
+        .zip(values)
+        .map(|(cell, value)| match value {
+            Some(v) => {
+                let ty =
+                    columns.iter().find(|c| c.name == cell.column).map_or("pg_catalog.text", |c| c.sql_type.as_str());
+                format!("{}::{ty}", quote_literal(&v))
+            }
+            None => "NULL".to_owned(),
+        })
+        .collect();
+    Ok(format!("INSERT INTO {t} ({}) VALUES ({}) {returning}", names.join(", "), literals.join(", ")))
 }
 
 /// The message of a probe the backup's code voided by writing `what`.
@@ -256,7 +420,8 @@ async fn insert_one(
         sqlx::query(sql).bind(name).bind(value).execute(&mut *conn).await?;
     }
     let watched: Vec<String> = sets.iter().map(|(n, _)| n.clone()).collect();
-    let before: Vec<(String, Option<String>)> = sqlx::query_as(SETTINGS_SQL).bind(&watched).fetch_all(&mut *conn).await?;
+    let before: Vec<(String, Option<String>)> =
+        sqlx::query_as(SETTINGS_SQL).bind(&watched).fetch_all(&mut *conn).await?;
     let mut tried: Vec<String> = Vec::new();
     loop {
         let sql = insert_sql(&request.table.sql(), row, tenant);
@@ -277,7 +442,8 @@ async fn insert_one(
             Err(why) => return Ok(Err(why)),
         }
     }
-    let after: Vec<(String, Option<String>)> = sqlx::query_as(SETTINGS_SQL).bind(&watched).fetch_all(&mut *conn).await?;
+    let after: Vec<(String, Option<String>)> =
+        sqlx::query_as(SETTINGS_SQL).bind(&watched).fetch_all(&mut *conn).await?;
     let changed = changed_settings(&before, &after);
     if !changed.is_empty() {
         return Ok(Err(format!(
@@ -319,12 +485,20 @@ async fn next_try(
         }
     }
     let names: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let line = if names.is_empty() { String::new() } else { format!(" (hint: add to {}: {})", request.hint.within, request.hint.line(request.table, &names)) };
+    let line = if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (hint: add to {}: {})", request.hint.within, request.hint.line(request.table, &names))
+    };
     Ok(Err(format!(
         "no probe row the application could write can be made for `{}`: the made-up values break its {}{}: {}{line}",
         request.table,
         blocker.shown(),
-        if names.is_empty() { String::new() } else { format!(" on {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")) },
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+        },
         describe_sql_error(err)
     )))
 }

@@ -57,7 +57,7 @@ const COLUMNS_SQL: &str = "SELECT ARRAY(SELECT a.attname::pg_catalog.text FROM p
           AND (a.attnum OPERATOR(pg_catalog.=) ANY (c.conkey) \
                OR a.atttypid OPERATOR(pg_catalog.=) c.contypid AND c.contypid OPERATOR(pg_catalog.<>) 0 \
                OR a.attnum OPERATOR(pg_catalog.=) ANY (x.indkey::pg_catalog.int2[])) ORDER BY a.attnum), \
-       pg_catalog.coalesce(pg_catalog.pg_get_constraintdef(c.oid), '') \
+       COALESCE(pg_catalog.pg_get_constraintdef(c.oid), '') \
   FROM (SELECT $2::pg_catalog.text AS name, $3::pg_catalog.text AS schema) w \
   LEFT JOIN pg_catalog.pg_constraint c ON c.conname OPERATOR(pg_catalog.=) w.name::pg_catalog.name \
        AND c.connamespace OPERATOR(pg_catalog.=) (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) w.schema::pg_catalog.name) \
@@ -109,7 +109,8 @@ pub(crate) fn literals(definition: &str, max: usize) -> Vec<String> {
         }
         rest = &after[end + 1..];
     }
-    for word in definition.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')) {
+    let unquoted: String = definition.split('\'').step_by(2).collect::<Vec<_>>().join(" ");
+    for word in unquoted.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')) {
         if word.is_empty() || word.parse::<f64>().is_err() {
             continue;
         }

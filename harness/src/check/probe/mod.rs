@@ -163,31 +163,6 @@ pub(crate) async fn type_facts(conn: &mut PgConnection, column: &Column) -> sqlx
     types::read(conn, column.type_oid, column.typmod).await
 }
 
-/// Runs pgdrill's own statements with `search_path = pg_catalog, pg_temp` until
-/// [`restore_search_path`]: a window's `search_path` (the backup's for the application role)
-/// could put a function or an operator of the backup in front of a built-in. Returns the
-/// `search_path` it replaced.
-pub(crate) async fn pin_search_path(conn: &mut PgConnection, ran: &mut Vec<String>) -> sqlx::Result<String> {
-    let previous: String =
-        sqlx::query_scalar("SELECT pg_catalog.current_setting('search_path')").fetch_one(&mut *conn).await?;
-    let pin = "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)";
-    ran.push(format!("{pin} -- pgdrill's own statements"));
-    sqlx::query(pin).execute(&mut *conn).await?;
-    Ok(previous)
-}
-
-/// Puts back the `search_path` [`pin_search_path`] replaced.
-pub(crate) async fn restore_search_path(
-    conn: &mut PgConnection,
-    previous: &str,
-    ran: &mut Vec<String>,
-) -> sqlx::Result<()> {
-    let restore = "SELECT pg_catalog.set_config('search_path', $1, true)";
-    ran.push(crate::check::bind_evidence(restore, &[previous]));
-    sqlx::query(restore).bind(previous).execute(&mut *conn).await?;
-    Ok(())
-}
-
 /// Where a probe-row column's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Source {

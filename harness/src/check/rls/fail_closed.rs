@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use super::{FailClosed, KIND};
 use crate::check::login::{self, AppSession, Failure};
-use crate::check::loophole::{self, Attempt, Lever, Step, Trusted};
+use crate::check::loophole::{self, Attempt, Lever, Step, Trusted, Untried, graph};
 use crate::check::probe::{self, Column, Hint, TypeFacts, committed};
 use crate::check::{CheckContext, CheckResult, CheckResultBuilder, bind_evidence};
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quote_ident_if_needed, quote_literal};
@@ -38,6 +38,8 @@ pub(crate) struct FailClosedFacts {
     /// The settings (and special tenant values) tried, and those trusted instead.
     pub levers: Vec<String>,
     pub trusted: Vec<Trusted>,
+    /// What the policies' code reads about the session that no try shows.
+    pub untried: Vec<Untried>,
 }
 
 /// From the reads to the verdict.
@@ -64,6 +66,15 @@ pub(crate) fn judge_fail_closed(
     }
     if let Some(opened) = &f.opened {
         return result.verdict(false, format!("{opened}: not fail-closed"));
+    }
+    if !f.untried.is_empty() {
+        return result.verdict(
+            false,
+            format!(
+                "that `{role}` reads only its tenant's rows of `{table}` is {}",
+                loophole::only_like_the_drill(&f.untried)
+            ),
+        );
     }
     if f.b_sees_a > 0 || f.b_foreign > 0 {
         return result.verdict(
@@ -182,8 +193,7 @@ async fn prove(
         Ok(prepared) => prepared,
         Err(unproven) => return Ok(Err(unproven)),
     };
-    let doors = doors(&mut conn, table, fc, &prepared, ran).await.map_err(Broke::Pgdrill)?;
-    drop(conn);
+    let mut doors = doors(&mut conn, table, fc, &prepared, ran).await.map_err(Broke::Pgdrill)?;
     let need: Vec<String> = [(&prepared.a, prepared.a_rows), (&prepared.b, prepared.b_rows)]
         .into_iter()
         .filter(|(_, has)| !has)
@@ -194,6 +204,8 @@ async fn prove(
         None
     } else {
         let given = fc.probe.for_table(table);
+        // The role inserts them itself when it can, as the application inserts its rows.
+        let writer = ctx.logins().open(role).await.ok();
         let request = committed::Request {
             table,
             columns: &prepared.columns,
@@ -202,12 +214,24 @@ async fn prove(
             settings: &fc.settings,
             given: &given,
             hint: Hint { within: "fail_closed", per_table: true },
+            writer: writer.as_ref(),
         };
-        match committed::insert(&options, &request, ran).await.map_err(Broke::Pgdrill)? {
+        let inserted = committed::insert(&options, &request, ran).await.map_err(Broke::Pgdrill)?;
+        if let Some(writer) = writer {
+            writer.close().await;
+        }
+        match inserted {
             Ok(made) => Some(made),
             Err(why) => return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}")))),
         }
     };
+    if committed.as_ref().is_some_and(|made| !made.by_role) {
+        // pgdrill's session inserted them: what the INSERT's triggers read about that session
+        // is not what they read about the application's.
+        let inserting = inserting_facts(&mut conn, table, fc).await.map_err(Broke::Pgdrill)?;
+        doors.untried.extend(inserting);
+    }
+    drop(conn);
     let rows = rows_of(&prepared, committed.as_ref(), &need);
     let session = match ctx.logins().open(role).await {
         Ok(session) => session,
@@ -337,6 +361,30 @@ async fn held_any(conn: &mut sqlx::PgConnection, t: &str, tenant: &Column, value
     sqlx::query_scalar(&sql).bind(value).fetch_one(&mut *conn).await
 }
 
+/// What the table's INSERT triggers (and rules, and all the code they reach) read about the
+/// session when pgdrill's own session inserted the probe rows: who it is included, since that
+/// session was not the role's.
+async fn inserting_facts(
+    conn: &mut sqlx::PgConnection,
+    table: &QualifiedName,
+    fc: &FailClosed,
+) -> sqlx::Result<Vec<Untried>> {
+    let gathered = graph::gather(conn, &table.sql(), graph::For::Insert).await?;
+    let contexts = loophole::contexts(conn).await?;
+    let (untried, _) = loophole::untried(&gathered, &contexts, false, &fc.trusted);
+    Ok(untried
+        .into_iter()
+        .map(|mut u| {
+            u.read_by = u
+                .read_by
+                .into_iter()
+                .map(|r| format!("{r} (run when pgdrill's session inserted the probe rows, since the role could not)"))
+                .collect();
+            u
+        })
+        .collect())
+}
+
 /// The doors a session could open itself ([`loophole`]): the custom settings the table's
 /// policies (and the functions they call) read but the tenant's, and the tenant values they
 /// treat specially; read with pgdrill's `search_path` pinned, as the superuser.
@@ -344,6 +392,9 @@ struct Doors {
     attempts: Vec<Attempt>,
     levers: Vec<String>,
     trusted: Vec<Trusted>,
+    /// What the policies' code reads that no try shows (and the INSERT triggers' when pgdrill
+    /// inserts probe rows: filled in then).
+    untried: Vec<Untried>,
 }
 
 async fn doors(
@@ -353,9 +404,10 @@ async fn doors(
     prepared: &Prepared,
     ran: &mut Vec<String>,
 ) -> sqlx::Result<Doors> {
-    ran.push(bind_evidence(loophole::POLICY_READERS_SQL, &[&table.sql()]));
-    let readers = loophole::readers(conn, loophole::POLICY_READERS_SQL, &table.sql()).await?;
-    let mut levers = loophole::levers(&readers, &[&fc.setting]);
+    let gathered = graph::gather(conn, &table.sql(), graph::For::Read).await?;
+    let contexts = loophole::contexts(conn).await?;
+    let readers = &gathered.readers;
+    let mut levers = loophole::levers(readers, &[&fc.setting], &contexts);
     let tenant = fc.setting.to_lowercase();
     let tenant_readers: Vec<String> = readers
         .iter()
@@ -363,15 +415,26 @@ async fn doors(
         .map(|r| r.name.clone())
         .collect();
     if !tenant_readers.is_empty() {
-        let values: Vec<String> = loophole::special_tenants(&readers, &tenant)
+        let values: Vec<String> = loophole::special_tenants(readers, &tenant)
             .into_iter()
             .filter(|v| *v != prepared.a && *v != prepared.b)
             .collect();
         levers.push(Lever { setting: tenant, values, read_by: tenant_readers });
     }
-    let (attempts, trusted) = loophole::attempts(&levers, &fc.trusted);
+    let (attempts, mut trusted) = loophole::attempts(&levers, &fc.trusted);
+    let (untried, trusted_facts) = loophole::untried(&gathered, &contexts, true, &fc.trusted);
+    for t in trusted_facts {
+        if !trusted.contains(&t) {
+            trusted.push(t);
+        }
+    }
+    let read: Vec<String> = readers.iter().map(|r| r.name.clone()).collect();
+    ran.push(format!(
+        "-- the policies' code, read whole: {}",
+        if read.is_empty() { "none".to_owned() } else { read.join("; ") }
+    ));
     let shown = levers.iter().map(|l| format!("{} ({})", l.setting, l.values.join(" | "))).collect();
-    Ok(Doors { attempts, levers: shown, trusted })
+    Ok(Doors { attempts, levers: shown, trusted, untried })
 }
 
 /// Each door tried in the role's session, with no tenant set but the door: a savepoint, the
@@ -456,7 +519,9 @@ async fn try_door(
         Some(outcome) => outcome,
         None => match session.run(read).await {
             Ok(answer) => Ok(answer.int().unwrap_or(0)),
-            Err(f @ Failure::Database { .. }) => loophole::stayed_shut(&f, Step::Statement(Probe::PolicyRead)).map(|()| 0),
+            Err(f @ Failure::Database { .. }) => {
+                loophole::stayed_shut(&f, Step::Statement(Probe::PolicyRead)).map(|()| 0)
+            }
             Err(lost) => return Err(lost),
         },
     };
@@ -541,12 +606,18 @@ async fn reads(
         opened,
         levers: doors.levers.clone(),
         trusted: doors.trusted.clone(),
+        untried: doors.untried.clone(),
     }))
 }
 
 /// Two tenants' values for the tenant column: as the scenario wrote them, else two the table
 /// holds (`held`), else made up for its type (then read as the column's type by [`prepare`]).
-fn tenant_values(column: &Column, facts: &TypeFacts, fc: &FailClosed, held: &[String]) -> Result<(String, String), String> {
+fn tenant_values(
+    column: &Column,
+    facts: &TypeFacts,
+    fc: &FailClosed,
+    held: &[String],
+) -> Result<(String, String), String> {
     let made_up = || {
         probe::tenant_literal(facts).ok_or_else(|| {
             format!(
@@ -593,6 +664,7 @@ mod tests {
         opened: None,
         levers: Vec::new(),
         trusted: Vec::new(),
+        untried: Vec::new(),
     };
 
     #[test]

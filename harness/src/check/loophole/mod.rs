@@ -1,21 +1,35 @@
-//! Loopholes a session can open itself. Any role may set any custom setting (`app.bypass_rls`,
-//! `audit.allow_delete`) in its own session: a policy or a trigger function that reads one is a
-//! door the application role holds the key to, whatever the scenario sets. Fail-closed `rls`
-//! and `append_only` find the settings a table's policies and its triggers' functions read
-//! (their text as the server prints it, and the source of the functions they call), try each
-//! one as the application role would, set to the values those texts compare with and the usual
-//! truthy spellings, and fail naming the policy or trigger and the setting that opened it.
+//! Loopholes a session can open itself, and protections that hold only for sessions like the
+//! drill's.
+//!
+//! Any role may set any custom setting (`app.bypass_rls`, `audit.allow_delete`) in its own
+//! session, and many built-in ones (`application_name`, `search_path`, `TimeZone`): a policy,
+//! rule or trigger whose code reads one is a door the application role holds the key to,
+//! whatever the scenario sets. Fail-closed `rls` and `append_only` gather the code their
+//! table's protections run, the whole call graph ([`graph`]), find what it reads about the
+//! session ([`facts`]), try each setting a session may set as the application role would, set
+//! to the values that code compares it with and the usual truthy spellings, and fail naming the
+//! policy or trigger, the function path and the setting that opened it.
+//!
+//! What cannot be tried (the client's address, when the server or the session started, what
+//! else is connected, the transaction's state, the server's own settings, SQL built at run
+//! time, code in a language pgdrill cannot read) fails as "proven only for sessions like the
+//! drill's", naming the function and the fact: the drill's sessions are not the application's in
+//! those. Who the session is needs no try: the probes are real logins of the role.
 //!
 //! ```toml
 //! # in fail_closed = { ... } or [[checks.append_only]]:
 //! trusted = [{ setting = "app.bypass_rls", reason = "set only by the migration runner's login, never by the app" }]
 //! # a tenant value the policies treat specially, accepted for the same reason:
 //! # trusted = [{ setting = "app.tenant_id", value = "*", reason = "..." }]
+//! # a fact about the session that cannot be tried, accepted with why:
+//! # trusted = [{ fact = "inet_client_addr", reason = "the application connects from 10.0.0.0/8 only" }]
 //! ```
 //!
-//! A trusted setting (or one value of it) is not tried; the reason is shown in the evidence and
-//! the report. Only custom settings (a name with a dot) are levers: built-in ones are set by
-//! PostgreSQL or by the server's configuration, not by a session's whim.
+//! A trusted setting (or one value of it) is not tried, and a trusted fact does not fail; the
+//! reason is shown in the evidence and the report.
+
+pub(crate) mod facts;
+pub(crate) mod graph;
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -36,10 +50,16 @@ const MAX_VALUES: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct Trusted {
     /// The setting, as `current_setting` names it (`app.bypass_rls`).
-    pub setting: String,
+    #[serde(default)]
+    pub setting: Option<String>,
     /// One value of it only (a tenant value the policies treat specially); default: any.
     pub value: Option<String>,
-    /// Why only a trusted path can set it: shown in the report.
+    /// A fact about the session that cannot be tried, as the failure names it
+    /// (`inet_client_addr`, `pg_stat_activity`, `txid_current`, `dynamic SQL`).
+    #[serde(default)]
+    pub fact: Option<String>,
+    /// Why only a trusted path can set it, or why the fact holds for the application: shown in
+    /// the report.
     pub reason: String,
 }
 
@@ -48,32 +68,47 @@ impl Trusted {
     pub(crate) fn resolve(list: Vec<Trusted>) -> Result<Vec<Trusted>, FieldError> {
         list.into_iter()
             .map(|t| {
+                let named = match (&t.setting, &t.fact) {
+                    (Some(setting), None) => format!("setting `{setting}`"),
+                    (None, Some(fact)) if t.value.is_none() => format!("fact `{fact}`"),
+                    (None, Some(_)) => return Err(FieldError::unplaced("a trusted `fact` takes no `value`")),
+                    _ => {
+                        return Err(FieldError::unplaced(
+                            "a trusted entry names one `setting` (optionally with a `value`) or one `fact`",
+                        ));
+                    }
+                };
                 if t.reason.trim().is_empty() {
                     return Err(FieldError::unplaced(format!(
-                        "trusted setting `{}` needs a `reason`: why only a trusted path sets it",
-                        t.setting
+                        "trusted {named} needs a `reason`: why only a trusted path sets it, or why it holds for the application"
                     )));
                 }
-                if !t.setting.contains('.') {
-                    return Err(FieldError::unplaced(format!(
-                        "trusted setting `{}` is not a custom setting (`prefix.name`)",
-                        t.setting
-                    )));
-                }
-                Ok(Trusted { setting: t.setting.to_lowercase(), ..t })
+                Ok(Trusted {
+                    setting: t.setting.map(|s| s.to_lowercase()),
+                    fact: t.fact.map(|f| f.trim_end_matches("()").to_lowercase()),
+                    ..t
+                })
             })
             .collect()
     }
 
     fn covers(&self, setting: &str, value: &str) -> bool {
-        self.setting == setting && self.value.as_deref().is_none_or(|v| v == value)
+        self.setting.as_deref() == Some(setting) && self.value.as_deref().is_none_or(|v| v == value)
+    }
+
+    /// Whether it trusts `fact`.
+    pub(crate) fn covers_fact(&self, fact: &facts::Fact) -> bool {
+        self.fact.as_deref() == Some(fact.key().as_str())
+            || matches!(fact, facts::Fact::Setting(name) if self.setting.as_deref() == Some(name) && self.value.is_none())
     }
 
     /// How the evidence lists it.
     pub(crate) fn shown(&self) -> String {
-        match &self.value {
-            Some(value) => format!("{} = '{value}' (trusted: {})", self.setting, self.reason),
-            None => format!("{} (trusted: {})", self.setting, self.reason),
+        match (&self.setting, &self.value, &self.fact) {
+            (Some(setting), Some(value), _) => format!("{setting} = '{value}' (trusted: {})", self.reason),
+            (Some(setting), None, _) => format!("{setting} (trusted: {})", self.reason),
+            (None, _, Some(fact)) => format!("{fact} (trusted: {})", self.reason),
+            (None, _, None) => format!("(trusted: {})", self.reason),
         }
     }
 }
@@ -110,19 +145,20 @@ static SETTING: LazyLock<Regex> = LazyLock::new(|| {
 static LITERAL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"'((?:[^']|'')*)'").expect("a valid pattern"));
 static JSON_KEY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"->>?\s*'((?:[^']|'')+)'").expect("a valid pattern"));
 
-/// The custom settings `text` reads with `current_setting`, lower-cased, each with whether it
-/// is read as JSON (`current_setting('request.jwt.claims')::jsonb`).
+/// The settings `text` reads (`current_setting`, `SHOW`), lower-cased, each with whether it is
+/// read as JSON (`current_setting('request.jwt.claims')::jsonb`).
 pub(crate) fn settings_read(text: &str) -> Vec<(String, bool)> {
     let mut found: Vec<(String, bool)> = Vec::new();
+    let mut add = |name: String, json: bool| match found.iter_mut().find(|(n, _)| *n == name) {
+        Some(entry) => entry.1 |= json,
+        None => found.push((name, json)),
+    };
     for c in SETTING.captures_iter(text) {
-        let name = c[1].replace("''", "'").to_lowercase();
-        let json = c.get(2).is_some();
-        if !name.contains('.') {
-            continue;
-        }
-        match found.iter_mut().find(|(n, _)| *n == name) {
-            Some(entry) => entry.1 |= json,
-            None => found.push((name, json)),
+        add(c[1].replace("''", "'").to_lowercase(), c.get(2).is_some());
+    }
+    for fact in facts::read(text) {
+        if let facts::Fact::Setting(name) = fact {
+            add(name, false);
         }
     }
     found
@@ -147,15 +183,18 @@ fn literals(text: &str, settings: &[(String, bool)]) -> (Vec<String>, Vec<String
 }
 
 /// The levers `readers` offer, but `except` (the tenant setting, which fail-closed tries on
-/// its own): each custom setting they read, with the literals they compare with and the usual
-/// truthy spellings; a setting read as JSON is tried as objects of the keys they read.
-pub(crate) fn levers(readers: &[Reader], except: &[&str]) -> Vec<Lever> {
+/// its own): each setting they read that a session may set itself (a custom one, or a built-in
+/// one of `contexts`' `user` context), with the literals they compare with and the usual truthy
+/// spellings; a setting read as JSON is tried as objects of the keys they read.
+pub(crate) fn levers(readers: &[Reader], except: &[&str], contexts: &Contexts) -> Vec<Lever> {
     let mut by_setting: BTreeMap<String, Lever> = BTreeMap::new();
     for reader in readers {
         let settings = settings_read(&reader.text);
         let (values, keys) = literals(&reader.text, &settings);
         for (setting, json) in &settings {
-            if except.iter().any(|e| e.eq_ignore_ascii_case(setting)) {
+            if except.iter().any(|e| e.eq_ignore_ascii_case(setting))
+                || facts::proof(&facts::Fact::Setting(setting.clone()), contexts, true) != facts::Proof::Lever
+            {
                 continue;
             }
             let lever = by_setting.entry(setting.clone()).or_insert_with(|| Lever {
@@ -237,31 +276,83 @@ pub(crate) fn attempts(levers: &[Lever], trusted: &[Trusted]) -> (Vec<Attempt>, 
     (out, used)
 }
 
-/// SQL: a table's policies, each with its expressions as the server prints them and the
-/// definitions of the functions they call (`pg_depend`), as `(name, text)`.
-pub(crate) const POLICY_READERS_SQL: &str = "\
-SELECT 'policy `' || p.polname::text || '`', \
-       coalesce(pg_get_expr(p.polqual, p.polrelid), '') || E'\\n' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') || E'\\n' || \
-       coalesce((SELECT string_agg(pg_get_functiondef(f.oid), E'\\n') FROM pg_depend d JOIN pg_proc f ON f.oid = d.refobjid \
-                  WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_proc'::regclass \
-                    AND f.prokind = 'f'), '') \
-  FROM pg_policy p WHERE p.polrelid = $1::regclass ORDER BY p.polname";
+/// Each built-in setting's context (`pg_settings.context`), by lower-cased name.
+pub(crate) type Contexts = BTreeMap<String, String>;
 
-/// SQL: the triggers that fire in an ordinary session on a table, each with its function's
-/// definition and those of the functions that function's body depends on, as `(name, text)`.
-pub(crate) const TRIGGER_READERS_SQL: &str = "\
-SELECT 'trigger `' || t.tgname::text || '` (function `' || f.proname::text || '`)', \
-       pg_get_functiondef(f.oid) || E'\\n' || \
-       coalesce((SELECT string_agg(pg_get_functiondef(g.oid), E'\\n') FROM pg_depend d JOIN pg_proc g ON g.oid = d.refobjid \
-                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = f.oid AND d.refclassid = 'pg_proc'::regclass \
-                    AND g.prokind = 'f'), '') \
-  FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid \
- WHERE t.tgrelid = $1::regclass AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A') ORDER BY t.tgname";
+/// Reads [`Contexts`].
+pub(crate) async fn contexts(conn: &mut sqlx::PgConnection) -> sqlx::Result<Contexts> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT pg_catalog.lower(name), context::pg_catalog.text FROM pg_catalog.pg_settings")
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
 
-/// Reads the readers with `sql` (one of the two above) for `table`.
-pub(crate) async fn readers(conn: &mut sqlx::PgConnection, sql: &str, table: &str) -> sqlx::Result<Vec<Reader>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(sql).bind(table).fetch_all(conn).await?;
-    Ok(rows.into_iter().map(|(name, text)| Reader { name, text }).collect())
+/// A fact the protections' code reads that the drill cannot try, and what reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Untried {
+    pub fact: facts::Fact,
+    pub read_by: Vec<String>,
+}
+
+/// The facts the code `gathered` reads that the drill cannot try (with `own_login`: the code
+/// ran in the role's own login, whose identity is the application's), but those `trusted`
+/// covers; and the trusted entries that matched (for the evidence).
+pub(crate) fn untried(
+    gathered: &graph::Gathered,
+    contexts: &Contexts,
+    own_login: bool,
+    trusted: &[Trusted],
+) -> (Vec<Untried>, Vec<Trusted>) {
+    let mut found: BTreeMap<facts::Fact, Vec<String>> = BTreeMap::new();
+    for reader in &gathered.readers {
+        for fact in facts::read(&reader.text) {
+            if facts::proof(&fact, contexts, own_login) == facts::Proof::Untried {
+                found.entry(fact).or_default().push(reader.name.clone());
+            }
+        }
+    }
+    for (path, language) in &gathered.unreadable {
+        found.entry(facts::Fact::Unreadable(language.clone())).or_default().push(path.clone());
+    }
+    if gathered.truncated {
+        found.entry(facts::Fact::TooLarge).or_default().push("the protections".into());
+    }
+    let mut used: Vec<Trusted> = Vec::new();
+    let mut out = Vec::new();
+    for (fact, mut read_by) in found {
+        read_by.dedup();
+        match trusted.iter().find(|t| t.covers_fact(&fact)) {
+            Some(t) => {
+                if !used.contains(t) {
+                    used.push(t.clone());
+                }
+            }
+            None => out.push(Untried { fact, read_by }),
+        }
+    }
+    (out, used)
+}
+
+/// The message of facts the drill cannot try: the proof holds only for sessions like its own.
+pub(crate) fn only_like_the_drill(untried: &[Untried]) -> String {
+    let each: Vec<String> = untried
+        .iter()
+        .map(|u| {
+            format!(
+                "{} reads {}",
+                crate::listing::and_more(u.read_by.iter().take(2), u.read_by.len(), ", "),
+                u.fact.describe()
+            )
+        })
+        .collect();
+    let keys: Vec<String> =
+        untried.iter().map(|u| format!("{{ fact = \"{}\", reason = \"...\" }}", u.fact.key())).collect();
+    format!(
+        "proven only for sessions like the drill's: {} (if that holds for the application's sessions too, accept it with `trusted = [{}]`)",
+        each.join("; "),
+        keys.join(", ")
+    )
 }
 
 /// The message of a lever that opened what must stay shut: `what` says what it allowed.
@@ -331,7 +422,57 @@ mod tests {
         let jwt =
             "((current_setting('request.jwt.claims'::text, true))::jsonb ->> 'role'::text) = 'service_role'::text";
         assert_eq!(settings_read(jwt), vec![("request.jwt.claims".to_owned(), true)]);
-        assert!(settings_read("current_setting('search_path')").is_empty(), "built-in settings are not levers");
+        assert_eq!(settings_read("current_setting('search_path')"), vec![("search_path".to_owned(), false)]);
+        assert_eq!(settings_read("SHOW application_name"), vec![("application_name".to_owned(), false)]);
+    }
+
+    fn contexts() -> Contexts {
+        [("application_name", "user"), ("cluster_name", "postmaster")]
+            .into_iter()
+            .map(|(n, c)| (n.to_owned(), c.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_built_in_setting_a_session_may_set_is_a_lever_and_the_servers_own_is_not() {
+        let readers = [reader(
+            "trigger `guard`",
+            "IF current_setting('application_name') = 'billing-api' OR current_setting('cluster_name') = 'prod' THEN RETURN OLD; END IF;",
+        )];
+        let levers = levers(&readers, &[], &contexts());
+        assert_eq!(levers.iter().map(|l| l.setting.as_str()).collect::<Vec<_>>(), ["application_name"]);
+        assert_eq!(levers[0].values[0], "billing-api");
+    }
+
+    #[test]
+    fn facts_no_try_shows_are_named_unless_trusted() {
+        let gathered = graph::Gathered {
+            readers: vec![
+                reader("trigger `guard` → public.guard()", "IF inet_client_addr() IS NULL THEN RAISE 'no'; END IF;"),
+                reader("trigger `guard` → public.guard() → public.who()", "RETURN session_user = current_user;"),
+            ],
+            unreadable: vec![("policy `p` → public.f(integer)".into(), "plperl".into())],
+            truncated: false,
+        };
+        let (found, used) = untried(&gathered, &contexts(), true, &[]);
+        let keys: Vec<String> = found.iter().map(|u| u.fact.key()).collect();
+        assert_eq!(keys, ["inet_client_addr", "language plperl"], "identity is the login's: {found:?}");
+        assert!(used.is_empty());
+        let message = only_like_the_drill(&found);
+        assert!(message.starts_with("proven only for sessions like the drill's: trigger `guard` → public.guard() reads where the session comes from (`inet_client_addr`)"), "{message}");
+        assert!(message.contains("{ fact = \"inet_client_addr\", reason = \"...\" }"), "{message}");
+        let trusted = Trusted::resolve(vec![Trusted {
+            setting: None,
+            value: None,
+            fact: Some("inet_client_addr()".into()),
+            reason: "the app connects over TCP only".into(),
+        }])
+        .unwrap();
+        let (found, used) = untried(&gathered, &contexts(), true, &trusted);
+        assert_eq!(found.len(), 1);
+        assert_eq!(used, trusted);
+        let (as_pgdrill, _) = untried(&gathered, &contexts(), false, &trusted);
+        assert!(as_pgdrill.iter().any(|u| u.fact.key() == "session_user"), "{as_pgdrill:?}");
     }
 
     #[test]
@@ -344,7 +485,7 @@ mod tests {
             ),
             reader("trigger `guard`", "IF current_setting('app.bypass_rls', true) = 'on' THEN RETURN OLD; END IF;"),
         ];
-        let levers = levers(&readers, &["app.tenant_id"]);
+        let levers = levers(&readers, &["app.tenant_id"], &contexts());
         assert_eq!(levers.len(), 1, "the tenant setting is not a lever: {levers:?}");
         let lever = &levers[0];
         assert_eq!(lever.setting, "app.bypass_rls");
@@ -360,7 +501,7 @@ mod tests {
             "policy `service`",
             "(((current_setting('request.jwt.claims'::text, true))::jsonb ->> 'role'::text) = 'service_role'::text)",
         )];
-        let lever = &levers(&readers, &[])[0];
+        let lever = &levers(&readers, &[], &contexts())[0];
         assert_eq!(lever.values[0], r#"{"role":"service_role"}"#);
         assert!(lever.values.iter().all(|v| v.starts_with("{\"role\":")), "{:?}", lever.values);
     }
@@ -372,16 +513,25 @@ mod tests {
             values: vec!["*".into(), "all".into()],
             read_by: vec!["policy `t`".into()],
         };
-        let trusted =
-            vec![Trusted { setting: "app.tenant_id".into(), value: Some("*".into()), reason: "the admin API".into() }];
+        let trusted = vec![Trusted {
+            setting: Some("app.tenant_id".into()),
+            value: Some("*".into()),
+            fact: None,
+            reason: "the admin API".into(),
+        }];
         let (tries, used) = attempts(&[lever], &trusted);
         assert_eq!(tries.iter().map(|a| a.value.as_str()).collect::<Vec<_>>(), ["all"]);
         assert_eq!(used, trusted);
         assert!(used[0].shown().contains("trusted: the admin API"));
-        let no_reason = vec![Trusted { setting: "app.x".into(), value: None, reason: " ".into() }];
+        let no_reason = vec![Trusted { setting: Some("app.x".into()), value: None, fact: None, reason: " ".into() }];
         assert!(Trusted::resolve(no_reason).is_err(), "a trust needs its reason");
-        let built_in = vec![Trusted { setting: "search_path".into(), value: None, reason: "r".into() }];
-        assert!(Trusted::resolve(built_in).is_err());
+        let both = vec![Trusted {
+            setting: Some("app.x".into()),
+            value: None,
+            fact: Some("pg_stat_activity".into()),
+            reason: "r".into(),
+        }];
+        assert!(Trusted::resolve(both).is_err(), "a setting or a fact, not both");
     }
 
     #[test]

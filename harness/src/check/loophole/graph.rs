@@ -1,0 +1,257 @@
+//! The code a table's protections run, gathered whole: the triggers that fire for an operation
+//! (with their `WHEN` conditions), the rules on it, the policies for a command, on the table and
+//! every partition or child under it; then every function they reach, and every function those
+//! reach, to the end of the call graph. A function is reached through `pg_depend` (what a
+//! policy's expression, a rule's action, a SQL-standard body or an operator records) and through
+//! the names its body calls (PL/pgSQL and SQL bodies written as strings record nothing there);
+//! a view a body reads is followed into its definition. Built-in functions (in `pg_catalog`) and
+//! those of an extension are PostgreSQL's and the extension's, not the backup's: they are where
+//! the walk stops, and [`super::facts`] knows which of them read a fact. A function in a
+//! language pgdrill cannot read (anything but SQL and PL/pgSQL) is named as such.
+//!
+//! Read in pgdrill's own session, which pins `search_path` to `pg_catalog`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use sqlx::PgConnection;
+
+use super::Reader;
+
+/// The walk stops after this many functions (a backup could make the graph as large as it likes).
+const MAX_FUNCTIONS: usize = 256;
+
+/// What the protections are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum For {
+    /// Reads under row-level security: SELECT policies, and rules on SELECT.
+    Read,
+    /// An INSERT: its triggers, rules and policies.
+    Insert,
+    /// Changing or erasing rows: UPDATE, DELETE and TRUNCATE triggers, rules and policies.
+    Change,
+}
+
+impl For {
+    /// `tgtype` bits of the triggers that fire (INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32).
+    fn trigger_bits(self) -> i32 {
+        match self {
+            For::Read => 0,
+            For::Insert => 4,
+            For::Change => 8 | 16 | 32,
+        }
+    }
+
+    /// `pg_rewrite.ev_type` of the rules that apply (1 SELECT, 2 UPDATE, 3 INSERT, 4 DELETE).
+    fn rule_events(self) -> &'static [&'static str] {
+        match self {
+            For::Read => &[],
+            For::Insert => &["3"],
+            For::Change => &["2", "4"],
+        }
+    }
+
+    /// `pg_policy.polcmd` of the policies that apply (`*` every command).
+    fn policy_commands(self) -> &'static [&'static str] {
+        match self {
+            For::Read => &["r", "*"],
+            For::Insert => &["a", "*"],
+            For::Change => &["w", "d", "*", "r"],
+        }
+    }
+}
+
+/// The table and every partition or inheritance child under it.
+const TREE_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
+       SELECT $1::pg_catalog.regclass::pg_catalog.oid \
+       UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) \
+     SELECT tree.relid::pg_catalog.int8 FROM tree";
+
+/// The protections of the tables `$1`: `(kind, name, text, object's oid, catalog of the object)`.
+const STARTS_SQL: &str = "\
+SELECT 'trigger', t.tgname::pg_catalog.text, pg_catalog.pg_get_triggerdef(t.oid), t.tgfoid::pg_catalog.int8, 0::pg_catalog.int8 \
+  FROM pg_catalog.pg_trigger t WHERE t.tgrelid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
+   AND NOT t.tgisinternal AND t.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[]) \
+   AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) $2) OPERATOR(pg_catalog.<>) 0 \
+UNION ALL \
+SELECT 'rule', r.rulename::pg_catalog.text, pg_catalog.pg_get_ruledef(r.oid), 0, r.oid::pg_catalog.int8 \
+  FROM pg_catalog.pg_rewrite r WHERE r.ev_class::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
+   AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN' AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D' \
+   AND r.ev_type::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[]) \
+UNION ALL \
+SELECT 'policy', p.polname::pg_catalog.text, \
+       pg_catalog.concat_ws(E'\\n', pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)), \
+       0, p.oid::pg_catalog.int8 \
+  FROM pg_catalog.pg_policy p WHERE p.polrelid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
+   AND p.polcmd::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) \
+ORDER BY 1, 2";
+
+/// The functions objects `$2` of catalog `$1` depend on: directly, or through an operator.
+const DEPENDS_SQL: &str = "SELECT d.objid::pg_catalog.int8, \
+       CASE WHEN d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass THEN d.refobjid ELSE o.oprcode::pg_catalog.oid END::pg_catalog.int8 \
+  FROM pg_catalog.pg_depend d \
+  LEFT JOIN pg_catalog.pg_operator o ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass AND o.oid OPERATOR(pg_catalog.=) d.refobjid \
+ WHERE d.classid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND d.objid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) \
+   AND d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass])";
+
+/// Functions `$1`: name, language, definition, and whether PostgreSQL or an extension owns it.
+const FUNCTIONS_SQL: &str = "SELECT p.oid::pg_catalog.int8, p.oid::pg_catalog.regprocedure::pg_catalog.text, l.lanname::pg_catalog.text, \
+       CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE COALESCE(p.prosrc, '') END, \
+       n.nspname OPERATOR(pg_catalog.=) ANY ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                      AND e.objid OPERATOR(pg_catalog.=) p.oid AND e.deptype OPERATOR(pg_catalog.=) 'e') \
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang \
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+ WHERE p.oid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])";
+
+/// The backup's functions called by a name of `$1`, and its views named by a word of `$2`, outside
+/// `pg_catalog` (a function of an extension is skipped when visited).
+const NAMED_SQL: &str = "SELECT 'function', p.oid::pg_catalog.int8, '' FROM pg_catalog.pg_proc p \
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+ WHERE p.proname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]) \
+   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+UNION ALL \
+SELECT 'view', c.oid::pg_catalog.int8, c.oid::pg_catalog.regclass::pg_catalog.text || E'\\n' || pg_catalog.pg_get_viewdef(c.oid) \
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{v,m}'::pg_catalog.\"char\"[]) \
+   AND c.relname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) \
+   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])";
+
+/// The functions a view's definition records, by the view's `_RETURN` rule.
+const VIEW_FUNCTIONS_SQL: &str = "SELECT d.refobjid::pg_catalog.int8 FROM pg_catalog.pg_rewrite r \
+  JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid OPERATOR(pg_catalog.=) r.oid \
+ WHERE r.ev_class::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
+   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass";
+
+static CALLED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(?i)"?([a-z_][a-z0-9_$]*)"?\s*\("#).expect("a valid pattern"));
+static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\b([a-z_][a-z0-9_$]*)\b").expect("a valid pattern"));
+
+/// Every text the protections of `table` for `what` run, each named by how it is reached
+/// (``trigger `guard` → public.allowed() → public.mode()``), and the names of the functions
+/// pgdrill cannot read.
+pub(crate) async fn gather(conn: &mut PgConnection, table: &str, what: For) -> sqlx::Result<Gathered> {
+    let tree: Vec<i64> = sqlx::query_scalar(TREE_SQL).bind(table).fetch_all(&mut *conn).await?;
+    let events: Vec<&str> = what.rule_events().to_vec();
+    let commands: Vec<&str> = what.policy_commands().to_vec();
+    let starts: Vec<(String, String, String, i64, i64)> = sqlx::query_as(STARTS_SQL)
+        .bind(&tree)
+        .bind(what.trigger_bits())
+        .bind(&events)
+        .bind(&commands)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut walk = Walk::default();
+    for (kind, name, text, function, object) in starts {
+        let label = format!("{kind} `{name}`");
+        walk.readers.push(Reader { name: label.clone(), text: text.clone() });
+        let mut next: Vec<i64> = Vec::new();
+        if function != 0 {
+            next.push(function);
+        }
+        let catalog = match kind.as_str() {
+            "rule" => Some("pg_catalog.pg_rewrite"),
+            "policy" => Some("pg_catalog.pg_policy"),
+            _ => None,
+        };
+        if let Some(catalog) = catalog {
+            let deps: Vec<(i64, i64)> =
+                sqlx::query_as(DEPENDS_SQL).bind(catalog).bind(vec![object]).fetch_all(&mut *conn).await?;
+            next.extend(deps.into_iter().map(|(_, f)| f));
+        }
+        next.extend(walk.named(conn, &text, &label).await?);
+        for f in next {
+            walk.queue(f, &label);
+        }
+    }
+    walk.run(conn).await?;
+    Ok(Gathered { readers: walk.readers, unreadable: walk.unreadable, truncated: walk.truncated })
+}
+
+/// What [`gather`] found.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Gathered {
+    pub readers: Vec<Reader>,
+    /// Functions in a language pgdrill cannot read: how each is reached, and its language.
+    pub unreadable: Vec<(String, String)>,
+    /// Whether the walk stopped at [`MAX_FUNCTIONS`].
+    pub truncated: bool,
+}
+
+#[derive(Default)]
+struct Walk {
+    readers: Vec<Reader>,
+    unreadable: Vec<(String, String)>,
+    /// Functions to visit, with the path they were reached by.
+    pending: Vec<(i64, String)>,
+    seen: BTreeSet<i64>,
+    views: BTreeSet<i64>,
+    truncated: bool,
+}
+
+impl Walk {
+    fn queue(&mut self, function: i64, path: &str) {
+        if self.seen.insert(function) {
+            self.pending.push((function, path.to_owned()));
+        }
+    }
+
+    /// Visits every pending function, breadth first, until none is left.
+    async fn run(&mut self, conn: &mut PgConnection) -> sqlx::Result<()> {
+        while !self.pending.is_empty() {
+            if self.seen.len() > MAX_FUNCTIONS {
+                self.truncated = true;
+                break;
+            }
+            let batch: Vec<(i64, String)> = std::mem::take(&mut self.pending);
+            let paths: BTreeMap<i64, String> = batch.iter().cloned().collect();
+            let oids: Vec<i64> = paths.keys().copied().collect();
+            let found: Vec<(i64, String, String, String, bool)> =
+                sqlx::query_as(FUNCTIONS_SQL).bind(&oids).fetch_all(&mut *conn).await?;
+            let deps: Vec<(i64, i64)> =
+                sqlx::query_as(DEPENDS_SQL).bind("pg_catalog.pg_proc").bind(&oids).fetch_all(&mut *conn).await?;
+            for (oid, name, language, text, builtin) in found {
+                if builtin {
+                    continue;
+                }
+                let path = format!("{} → {name}", paths.get(&oid).map(String::as_str).unwrap_or_default());
+                if !matches!(language.as_str(), "sql" | "plpgsql") {
+                    self.unreadable.push((path, language));
+                    continue;
+                }
+                self.readers.push(Reader { name: path.clone(), text: text.clone() });
+                let mut next: Vec<i64> = deps.iter().filter(|(o, _)| *o == oid).map(|(_, f)| *f).collect();
+                next.extend(self.named(conn, &text, &path).await?);
+                for f in next {
+                    self.queue(f, &path);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The backup's functions `text` calls by name; the views it names are read into the
+    /// readers on the way (with the functions their definitions record).
+    async fn named(&mut self, conn: &mut PgConnection, text: &str, path: &str) -> sqlx::Result<Vec<i64>> {
+        let called: BTreeSet<String> = CALLED.captures_iter(text).map(|c| c[1].to_lowercase()).collect();
+        let words: BTreeSet<String> = NAME.captures_iter(text).map(|c| c[1].to_lowercase()).collect();
+        let called: Vec<String> = called.into_iter().collect();
+        let words: Vec<String> = words.into_iter().collect();
+        let found: Vec<(String, i64, String)> =
+            sqlx::query_as(NAMED_SQL).bind(&called).bind(&words).fetch_all(&mut *conn).await?;
+        let mut functions = Vec::new();
+        for (kind, oid, text) in found {
+            if kind == "function" {
+                functions.push(oid);
+            } else if self.views.insert(oid) {
+                let label = format!("{path} → view {}", text.lines().next().unwrap_or_default());
+                self.readers.push(Reader { name: label, text });
+                let recorded: Vec<i64> =
+                    sqlx::query_scalar(VIEW_FUNCTIONS_SQL).bind(vec![oid]).fetch_all(&mut *conn).await?;
+                functions.extend(recorded);
+            }
+        }
+        Ok(functions)
+    }
+}
