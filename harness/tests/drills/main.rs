@@ -35,6 +35,7 @@ mod parallel;
 mod pgbackrest;
 mod physical;
 mod probe_rows;
+mod red_team;
 mod scenario_schema;
 mod secrets;
 mod seeds;

@@ -1,0 +1,606 @@
+//! The red-team corpus (issue 38): small plain dumps written so that a drill passes over a backup
+//! that does not deliver what its checks claim for the application, each beside an honest twin
+//! that really protects. Every lie was restored by hand with psql and the application role,
+//! logged in directly with a password (not `SET ROLE`), did what the drill says it cannot.
+//!
+//! Most of them tell pgdrill's probe from the application's session and behave only for the
+//! probe: what the probe reads about itself (`session_user`, `current_setting('role')`, the
+//! client address, `application_name`, the time zone sqlx pins, `search_path` pinned for probe
+//! rows, a superuser's session in `pg_stat_activity`, a young server or cluster, a transaction
+//! block), what it does (an UPDATE that changes nothing, a row just written, a probe row
+//! inserted by a superuser), what it skips (the role's `role` setting, a login event trigger)
+//! and how far it reads the code (a setting read one or two PL/pgSQL calls deep, or through
+//! dynamic SQL, a change let through from inside another trigger). Others are what a check
+//! does not read: a `"$user"` schema that shadows the table counted or the migration journal
+//! read, a SECURITY DEFINER function that runs any SQL as the superuser, a view into a
+//! forbidden schema, a unique index that is not ready, a partition that drops its rows.
+//!
+//! A lie must not pass, and a check that did not pass says what the backup did (`says`: what
+//! probes that are the application's logins should report; wording to settle with them); its
+//! honest twin must pass. When this corpus was written every lie passed on a container and on
+//! local binaries (each probe ran in pgdrill's own superuser session after `SET LOCAL ROLE`),
+//! and one honest twin failed there (`a sql check whose answer depends on session_user`: the
+//! drill's `session_user`, a superuser, is a member of `billing_admin`, which the
+//! application's login is not). On a server the probes as a role erred (`permission denied to
+//! set role`, and probe rows need `session_replication_role`): those lies did not pass, but
+//! for no reason of theirs, and their honest twin failed too; the lies that need no role
+//! probe passed. `PGDRILL_TEST_BIN=/path/to/pgdrill` drills the corpus with another build.
+
+use pgdrill::Verdict;
+use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use rstest::rstest;
+
+use crate::servers::PgServer;
+use crate::util::{CONTAINER, Drill, LOCAL, Scratch, pg15_dump};
+
+/// A case: the lying dump's body and its honest twin's, the roles the scenario declares beside
+/// `app`, the checks, and what a check that did not pass says of the lie.
+struct Case {
+    lie: String,
+    honest: String,
+    roles: &'static str,
+    checks: &'static str,
+    says: &'static str,
+}
+
+/// Which of a case's two dumps a drill restores.
+const LIE: bool = true;
+const HONEST: bool = false;
+
+const APP_ROLE: &str = "[[restore.roles]]\nname = \"app\"\n";
+
+/// The audit table the application writes, its history (or none), and `grants` on it to `app`.
+fn audit(history: bool, grants: &str) -> String {
+    let rows = if history {
+        "INSERT INTO public.audit (actor, what, at) VALUES ('alice', 'signed in', '2025-03-01 09:00:00+00'), ('bob', 'exported invoices', '2025-03-02 10:00:00+00');\n"
+    } else {
+        ""
+    };
+    format!(
+        "CREATE TABLE public.audit (id bigserial PRIMARY KEY, actor text NOT NULL, what text NOT NULL, at timestamptz NOT NULL DEFAULT now());\n\
+         {rows}GRANT {grants} ON public.audit TO app;\nGRANT USAGE ON SEQUENCE public.audit_id_seq TO app;\n"
+    )
+}
+
+const WRITER: &str = "SELECT, INSERT, UPDATE, DELETE";
+
+/// The audit table's guard: `body` as its PL/pgSQL function (`attributes` after the language),
+/// fired before each UPDATE and DELETE.
+fn guard(body: &str, attributes: &str) -> String {
+    format!(
+        "CREATE FUNCTION public.audit_guard() RETURNS trigger LANGUAGE plpgsql{attributes} AS $$\n{body}\n$$;\n\
+         CREATE TRIGGER audit_guard BEFORE UPDATE OR DELETE ON public.audit FOR EACH ROW EXECUTE FUNCTION public.audit_guard();\n"
+    )
+}
+
+/// A guard that refuses every change.
+fn refuses() -> String {
+    guard("BEGIN\n  RAISE EXCEPTION 'audit rows are immutable';\nEND", "")
+}
+
+fn let_through_when(condition: &str) -> String {
+    guard(
+        &format!(
+            "BEGIN\n  IF {condition} THEN RETURN COALESCE(NEW, OLD); END IF;\n  RAISE EXCEPTION 'audit rows are immutable';\nEND"
+        ),
+        "",
+    )
+}
+
+fn refuse_only_when(condition: &str) -> String {
+    guard(
+        &format!(
+            "BEGIN\n  IF {condition} THEN RAISE EXCEPTION 'audit rows are immutable'; END IF;\n  RETURN COALESCE(NEW, OLD);\nEND"
+        ),
+        "",
+    )
+}
+
+const APPEND: &str = r#"[[checks.append_only]]
+table = "public.audit"
+role = "app"
+insert = "INSERT INTO public.audit (actor, what) VALUES ('drill', 'probe')"
+"#;
+
+/// The application's tenants' notes, with row security on and forced.
+const NOTES: &str = "CREATE TABLE public.notes (id serial PRIMARY KEY, tenant integer NOT NULL, body text NOT NULL);\n\
+    INSERT INTO public.notes (tenant, body) VALUES (1, 'acme: renewal at 40k'), (2, 'globex: churn risk');\n\
+    ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes FORCE ROW LEVEL SECURITY;\n\
+    GRANT SELECT, INSERT ON public.notes TO app;\nGRANT USAGE ON SEQUENCE public.notes_id_seq TO app;\n";
+
+/// An empty notes table with an `internal` column, row security on and forced.
+const NOTES_EMPTY: &str = "CREATE TABLE public.notes (id serial PRIMARY KEY, tenant integer NOT NULL, body text NOT NULL, internal boolean NOT NULL DEFAULT false);\n\
+    ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes FORCE ROW LEVEL SECURITY;\n\
+    GRANT SELECT, INSERT ON public.notes TO app;\nGRANT USAGE ON SEQUENCE public.notes_id_seq TO app;\n";
+
+const TENANT: &str = "tenant = NULLIF(pg_catalog.current_setting('app.tenant', true), '')::integer";
+
+fn tenant_policy(or: &str) -> String {
+    format!("CREATE POLICY tenant ON public.notes USING ({TENANT}{or});\n")
+}
+
+/// Empty notes whose ALWAYS trigger sets each new row's `internal` to `assignment` (a
+/// statement of PL/pgSQL on `NEW`), under `policy`.
+fn marking(assignment: &str, policy: &str) -> String {
+    format!(
+        "{NOTES_EMPTY}CREATE FUNCTION public.note_marks() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+         BEGIN\n  {assignment};\n  RETURN NEW;\nEND\n$$;\n\
+         CREATE TRIGGER note_marks BEFORE INSERT ON public.notes FOR EACH ROW EXECUTE FUNCTION public.note_marks();\n\
+         ALTER TABLE public.notes ENABLE ALWAYS TRIGGER note_marks;\n{policy}"
+    )
+}
+
+/// Rows a superuser's session (or one whose `search_path` is pgdrill's pin) writes are marked
+/// internal, and only internal rows are kept to their tenant.
+fn marked_when(condition: &str) -> String {
+    marking(&format!("NEW.internal := {condition}"), &tenant_policy(" OR NOT internal"))
+}
+
+/// The honest twin of [`marked_when`]: the ALWAYS trigger tidies the body, the policy is the tenant's.
+fn tidied() -> String {
+    marking("NEW.body := pg_catalog.btrim(NEW.body)", &tenant_policy(""))
+}
+
+const RLS: &str = r#"[[checks.rls]]
+tables = ["public.notes"]
+force = true
+fail_closed = { role = "app", setting = "app.tenant", column = "tenant" }
+"#;
+
+/// A `"$user"` schema (the application role's name) beside `public`.
+const ORDERS: &str = "CREATE TABLE public.orders (id integer PRIMARY KEY, total numeric NOT NULL);\n\
+    INSERT INTO public.orders VALUES (1, 10), (2, 20), (3, 30);\nGRANT SELECT, INSERT ON public.orders TO app;\n\
+    CREATE SCHEMA app;\nGRANT USAGE ON SCHEMA app TO app;\n";
+const JOURNAL: &str = "CREATE TABLE public.schema_migrations (version character varying NOT NULL PRIMARY KEY);\n\
+    INSERT INTO public.schema_migrations VALUES ('20250101000000'), ('20260101000000');\n\
+    GRANT SELECT, INSERT ON public.schema_migrations TO app;\nCREATE SCHEMA app;\nGRANT USAGE ON SCHEMA app TO app;\n";
+const PREFERENCES: &str = "CREATE TABLE app.preferences (key text PRIMARY KEY, value text NOT NULL);\n\
+    GRANT SELECT, INSERT ON app.preferences TO app;\n";
+
+/// Invoices under a policy that calls `public.invoice_visible`, which is `or`ed with the tenant.
+fn invoices(or: &str) -> String {
+    format!(
+        "CREATE FUNCTION public.invoice_visible(t integer) RETURNS boolean LANGUAGE sql STABLE AS $$\n  \
+         SELECT t = NULLIF(pg_catalog.current_setting('app.tenant', true), '')::integer{or}\n$$;\n\
+         CREATE TABLE public.invoices (id serial PRIMARY KEY, tenant integer NOT NULL, amount numeric NOT NULL);\n\
+         INSERT INTO public.invoices (tenant, amount) VALUES (1, 100), (2, 250), (2, 75);\n\
+         ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.invoices FORCE ROW LEVEL SECURITY;\n\
+         GRANT SELECT ON public.invoices TO app;\n\
+         CREATE POLICY tenant ON public.invoices USING (public.invoice_visible(tenant));\n"
+    )
+}
+
+const RUN_ANY_SQL: &str = "CREATE TABLE public.orders (id integer PRIMARY KEY, total numeric NOT NULL);\n\
+    GRANT SELECT, INSERT ON public.orders TO app;\n\
+    CREATE FUNCTION public.run_maintenance(command text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$\n\
+    BEGIN\n  EXECUTE command;\nEND\n$$;\n";
+
+const CONTRACTS: &str = "CREATE SCHEMA tenant_acme;\nCREATE SCHEMA tenant_globex;\n\
+    CREATE TABLE tenant_acme.contracts (id integer PRIMARY KEY, customer text NOT NULL, value numeric NOT NULL);\n\
+    CREATE TABLE tenant_globex.contracts (id integer PRIMARY KEY, customer text NOT NULL, value numeric NOT NULL);\n\
+    INSERT INTO tenant_acme.contracts VALUES (1, 'acme', 90000);\nINSERT INTO tenant_globex.contracts VALUES (1, 'globex', 120000);\n\
+    GRANT USAGE ON SCHEMA tenant_acme TO app;\nGRANT SELECT ON tenant_acme.contracts TO app;\n";
+
+const USERS: &str = "CREATE TABLE public.users (id integer PRIMARY KEY, email text NOT NULL);\n\
+    CREATE UNIQUE INDEX users_email_key ON public.users (email);\n\
+    INSERT INTO public.users VALUES (1, 'ada@example.com'), (2, 'bob@example.com');\nGRANT SELECT, INSERT ON public.users TO app;\n";
+
+/// Events partitioned by month, from last month to two months ahead of the restore.
+const EVENTS: &str = r#"CREATE TABLE public.events (at timestamptz NOT NULL, what text NOT NULL) PARTITION BY RANGE (at);
+GRANT SELECT, INSERT ON public.events TO app;
+DO $$
+DECLARE m date := pg_catalog.date_trunc('month', pg_catalog.now() - interval '1 month')::date;
+BEGIN
+  FOR i IN 0..3 LOOP
+    EXECUTE pg_catalog.format('CREATE TABLE public.%I PARTITION OF public.events FOR VALUES FROM (%L) TO (%L)',
+      'events_' || pg_catalog.to_char(m, 'YYYY_MM'), m, (m + interval '1 month')::date);
+    m := (m + interval '1 month')::date;
+  END LOOP;
+END $$;
+"#;
+
+/// The corpus: each lie with its honest twin.
+fn case(name: &str) -> Case {
+    let case = |lie: String, honest: String, checks, says| Case { lie, honest, roles: "", checks, says };
+    // A guard on the audit table with history, against one that refuses every change.
+    let guarded =
+        |guard: String, says| case(audit(true, WRITER) + &guard, audit(true, WRITER) + &refuses(), APPEND, says);
+    const UNPROVEN: &str = "proven only for sessions like the drill's";
+    match name {
+        // append_only: what the probe's session is.
+        "an audit guard that lets direct logins through" => {
+            guarded(let_through_when("session_user = current_user"), "can UPDATE `public.audit`")
+        }
+        "a TRUNCATE guard that refuses superusers only" => {
+            let table = audit(true, WRITER) + "GRANT TRUNCATE ON public.audit TO app;\n" + &refuses();
+            case(
+                table.clone()
+                    + "CREATE FUNCTION public.audit_truncate_guard() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+                       BEGIN\n  IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN\n    \
+                       RAISE EXCEPTION 'audit rows are immutable';\n  END IF;\n  RETURN NULL;\nEND\n$$;\n\
+                       CREATE TRIGGER audit_truncate_guard BEFORE TRUNCATE ON public.audit FOR EACH STATEMENT EXECUTE FUNCTION public.audit_truncate_guard();\n",
+                table
+                    + "CREATE TRIGGER audit_truncate_guard BEFORE TRUNCATE ON public.audit FOR EACH STATEMENT EXECUTE FUNCTION public.audit_guard();\n",
+                APPEND,
+                "can TRUNCATE `public.audit`",
+            )
+        }
+        "a writer without SELECT whose guard refuses superusers only" => case(
+            audit(true, "INSERT, UPDATE, DELETE")
+                + &refuse_only_when("(SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)"),
+            audit(true, "INSERT, UPDATE, DELETE") + &refuses(),
+            APPEND,
+            "can DELETE `public.audit`",
+        ),
+        "a guard that refuses only sessions without a client address" => {
+            guarded(let_through_when("pg_catalog.inet_client_addr() IS NOT NULL"), UNPROVEN)
+        }
+        "a guard that holds only while a superuser is connected" => guarded(
+            guard(
+                "BEGIN\n  IF EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a JOIN pg_catalog.pg_roles r ON r.oid = a.usesysid\n             \
+                 WHERE r.rolsuper AND a.backend_type = 'client backend') THEN\n    \
+                 RAISE EXCEPTION 'audit rows are immutable';\n  END IF;\n  RETURN COALESCE(NEW, OLD);\nEND",
+                " SECURITY DEFINER",
+            ),
+            UNPROVEN,
+        ),
+        "a guard that holds only in a server's first ten minutes" => guarded(
+            refuse_only_when("pg_catalog.pg_postmaster_start_time() > pg_catalog.now() - interval '10 minutes'"),
+            UNPROVEN,
+        ),
+        "a guard that holds only while transaction ids are low" => {
+            guarded(refuse_only_when("pg_catalog.txid_current() < 100000"), UNPROVEN)
+        }
+        "a guard that refuses only inside a transaction block" => {
+            guarded(let_through_when("pg_catalog.statement_timestamp() = pg_catalog.transaction_timestamp()"), UNPROVEN)
+        }
+        "a guard that refuses only sessions in the drill's time zone" => {
+            guarded(refuse_only_when("pg_catalog.current_setting('TimeZone') = 'UTC'"), "can UPDATE `public.audit`")
+        }
+        "a login event trigger that puts the application in replica mode" => {
+            let login = |set: &str| {
+                format!(
+                    "CREATE FUNCTION public.on_login() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$\n\
+                     BEGIN\n  IF session_user = 'app' THEN\n    PERFORM pg_catalog.set_config({set}, false);\n  END IF;\nEND\n$$;\n\
+                     CREATE EVENT TRIGGER on_login ON login EXECUTE FUNCTION public.on_login();\n"
+                )
+            };
+            let table = audit(true, WRITER) + &refuses();
+            case(
+                table.clone() + &login("'session_replication_role', 'replica'"),
+                table + &login("'app.login_checked', 'yes'"),
+                APPEND,
+                "can UPDATE `public.audit`",
+            )
+        }
+        // append_only: what the probe does, and how far pgdrill reads the guard.
+        "a guard that refuses only an UPDATE that changes nothing" => {
+            guarded(let_through_when("TG_OP = 'UPDATE' AND NEW IS DISTINCT FROM OLD"), "can UPDATE `public.audit`")
+        }
+        "a guard that protects only rows written in the last minute" => case(
+            audit(false, WRITER) + &refuse_only_when("OLD.at > pg_catalog.now() - interval '1 minute'"),
+            audit(false, WRITER) + &refuses(),
+            APPEND,
+            UNPROVEN,
+        ),
+        "a guard whose bypass setting is read one PL/pgSQL call deep" => {
+            let allowed = |returns: &str| {
+                format!(
+                    "CREATE FUNCTION public.audit_edit_allowed() RETURNS boolean LANGUAGE plpgsql STABLE AS $$\n\
+                     BEGIN\n  RETURN {returns};\nEND\n$$;\n{}",
+                    let_through_when("public.audit_edit_allowed()")
+                )
+            };
+            case(
+                audit(true, WRITER)
+                    + &allowed("COALESCE(pg_catalog.current_setting('audit.allow_edit', true), '') = 'on'"),
+                audit(true, WRITER) + &allowed("false"),
+                APPEND,
+                "sets `audit.allow_edit` = 'on' itself",
+            )
+        }
+        "a guard that reads its bypass setting through dynamic SQL" => case(
+            audit(true, WRITER)
+                + &guard(
+                    "DECLARE flag text;\nBEGIN\n  \
+                     EXECUTE pg_catalog.format('SELECT pg_catalog.current_setting(%L, true)', 'audit' || '.override') INTO flag;\n  \
+                     IF flag = 'on' THEN RETURN COALESCE(NEW, OLD); END IF;\n  RAISE EXCEPTION 'audit rows are immutable';\nEND",
+                    "",
+                ),
+            audit(true, WRITER)
+                + &guard(
+                    "DECLARE n bigint;\nBEGIN\n  \
+                     EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', TG_RELID::pg_catalog.regclass) INTO n;\n  \
+                     RAISE EXCEPTION 'audit rows are immutable (% rows kept)', n;\nEND",
+                    "",
+                ),
+            APPEND,
+            "dynamic SQL",
+        ),
+        "a guard that lets changes through from inside another trigger" => {
+            let redactions = "CREATE TABLE public.audit_redactions (audit_id bigint NOT NULL);\n\
+                GRANT INSERT ON public.audit_redactions TO app;\n\
+                CREATE FUNCTION public.redact() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+                BEGIN\n  DELETE FROM public.audit WHERE id = NEW.audit_id;\n  RETURN NULL;\nEND\n$$;\n\
+                CREATE TRIGGER redact AFTER INSERT ON public.audit_redactions FOR EACH ROW EXECUTE FUNCTION public.redact();\n";
+            case(
+                audit(true, WRITER) + redactions + &let_through_when("pg_catalog.pg_trigger_depth() > 1"),
+                audit(true, WRITER) + redactions + &refuses(),
+                APPEND,
+                UNPROVEN,
+            )
+        }
+        // rls fail-closed.
+        "a role setting that makes every login of the application a BYPASSRLS role" => {
+            let reports = |attributes: &str| {
+                format!(
+                    "{NOTES}{}CREATE ROLE app_reports NOLOGIN{attributes};\nGRANT app_reports TO app;\nALTER ROLE app SET role = 'app_reports';\n\
+                     GRANT SELECT, INSERT ON public.notes TO app_reports;\nGRANT USAGE ON SEQUENCE public.notes_id_seq TO app_reports;\n",
+                    tenant_policy("")
+                )
+            };
+            case(reports(" BYPASSRLS"), reports(""), RLS, "with no tenant set")
+        }
+        "a policy whose bypass setting is read two PL/pgSQL calls deep" => {
+            let visible = |inner: &str, outer: &str| {
+                format!(
+                    "{NOTES}{inner}CREATE FUNCTION public.note_visible(t integer) RETURNS boolean LANGUAGE plpgsql STABLE AS $$\n\
+                     BEGIN\n  RETURN {outer};\nEND\n$$;\n\
+                     CREATE POLICY tenant ON public.notes USING (public.note_visible(tenant));\n"
+                )
+            };
+            case(
+                visible(
+                    "CREATE FUNCTION public.support_session() RETURNS boolean LANGUAGE plpgsql STABLE AS $$\n\
+                     BEGIN\n  RETURN COALESCE(pg_catalog.current_setting('app.support_mode', true), '') = 'on';\nEND\n$$;\n",
+                    "t = NULLIF(pg_catalog.current_setting('app.tenant', true), '')::integer OR public.support_session()",
+                ),
+                visible(
+                    "CREATE FUNCTION public.current_tenant() RETURNS integer LANGUAGE plpgsql STABLE AS $$\n\
+                     BEGIN\n  RETURN NULLIF(pg_catalog.current_setting('app.tenant', true), '')::integer;\nEND\n$$;\n",
+                    "t = public.current_tenant()",
+                ),
+                RLS,
+                "sets `app.support_mode` = 'on' itself",
+            )
+        }
+        "probe rows a trigger marks as a superuser's, hidden from other tenants" => case(
+            marked_when(
+                "COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false)",
+            ),
+            tidied(),
+            RLS,
+            "set to tenant B reads",
+        ),
+        "probe rows a trigger marks by pgdrill's pinned search_path" => case(
+            marked_when("pg_catalog.current_setting('search_path') LIKE 'pg_catalog%'"),
+            tidied(),
+            RLS,
+            "set to tenant B reads",
+        ),
+        "a policy that opens every tenant to an application_name" => Case {
+            roles: "[[restore.roles]]\nname = \"reporting\"\nlogin = false\n",
+            ..case(
+                NOTES.to_owned() + &tenant_policy(" OR pg_catalog.current_setting('application_name') = 'reporting'"),
+                NOTES.to_owned() + &tenant_policy(" OR pg_catalog.pg_has_role(current_user, 'reporting', 'MEMBER')"),
+                RLS,
+                "sets `application_name` = 'reporting' itself",
+            )
+        },
+        "a policy that opens every tenant to sessions that did not SET ROLE" => case(
+            NOTES.to_owned() + &tenant_policy(" OR pg_catalog.current_setting('role') = 'none'"),
+            NOTES.to_owned() + &tenant_policy(""),
+            RLS,
+            "with no tenant set",
+        ),
+        // sql with a role.
+        "a sql check whose answer depends on session_user" => Case {
+            roles: "[[restore.roles]]\nname = \"billing_admin\"\nlogin = false\n",
+            ..case(
+                invoices(" OR session_user = current_user"),
+                invoices(" OR pg_catalog.pg_has_role(session_user, 'billing_admin', 'MEMBER')"),
+                r#"[[checks.sql]]
+name = "tenant 1 sees only its own invoices"
+query = "SELECT count(*) FROM public.invoices WHERE tenant <> 1"
+role = "app"
+settings = { "app.tenant" = "1" }
+expect = 0
+"#,
+                "returned 2, expected 0",
+            )
+        },
+        // Names as the application resolves them.
+        "a schema named after the application role holding an empty orders" => case(
+            ORDERS.to_owned()
+                + "CREATE TABLE app.orders (id integer PRIMARY KEY, total numeric NOT NULL);\nGRANT SELECT, INSERT ON app.orders TO app;\n",
+            ORDERS.to_owned() + PREFERENCES,
+            "[checks.row_counts]\ntables = { orders = 3 }\n",
+            "`app.orders`",
+        ),
+        "a schema named after the application role holding an older migration journal" => case(
+            JOURNAL.to_owned()
+                + "CREATE TABLE app.schema_migrations (version character varying NOT NULL PRIMARY KEY);\n\
+                   INSERT INTO app.schema_migrations VALUES ('20250101000000');\nGRANT SELECT, INSERT ON app.schema_migrations TO app;\n",
+            JOURNAL.to_owned() + PREFERENCES,
+            "[[checks.schema_version]]\npreset = \"rails\"\nexpected = \"20260101000000\"\n",
+            "`app.schema_migrations`",
+        ),
+        // roles, indexes, partitions: what the check does not read.
+        "a SECURITY DEFINER function of the superuser that runs any SQL" => case(
+            RUN_ANY_SQL.to_owned(),
+            RUN_ANY_SQL.to_owned() + "REVOKE EXECUTE ON FUNCTION public.run_maintenance(text) FROM PUBLIC;\n",
+            "[[checks.roles]]\nrole = \"app\"\ntables = { \"public.orders\" = \"SELECT, INSERT\" }\nexact = true\n",
+            "SECURITY DEFINER",
+        ),
+        "a view in public that reads a forbidden schema" => {
+            let view = |from: &str| {
+                format!(
+                    "{CONTRACTS}CREATE VIEW public.contract_totals AS SELECT customer, value FROM tenant_acme.contracts{from};\n\
+                     GRANT SELECT ON public.contract_totals TO app;\n"
+                )
+            };
+            case(
+                view("\n  UNION ALL SELECT customer, value FROM tenant_globex.contracts"),
+                view(""),
+                r#"[[checks.roles]]
+role = "app"
+usage = ["tenant_acme"]
+tables = { "tenant_acme.contracts" = "SELECT" }
+forbidden_schemas = ["tenant_globex"]
+"#,
+                "through `public.contract_totals`",
+            )
+        }
+        "a unique index marked not ready" => case(
+            USERS.to_owned()
+                + "UPDATE pg_catalog.pg_index SET indisready = false WHERE indexrelid = 'public.users_email_key'::pg_catalog.regclass;\n",
+            USERS.to_owned(),
+            "[[checks.indexes]]\nexpect = [{ name = \"public.users_email_key\", table = \"public.users\", method = \"btree\", unique = true }]\n",
+            "not ready",
+        ),
+        "next month's partition drops every row written to it" => case(
+            EVENTS.to_owned()
+                + "CREATE FUNCTION public.events_closed() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN NULL;\nEND\n$$;\n\
+                   DO $$ BEGIN\n  EXECUTE pg_catalog.format('CREATE TRIGGER closed BEFORE INSERT ON public.%I FOR EACH ROW EXECUTE FUNCTION public.events_closed()',\n    \
+                   'events_' || pg_catalog.to_char(pg_catalog.now() + interval '1 month', 'YYYY_MM'));\nEND $$;\n",
+            EVENTS.to_owned(),
+            "[[checks.partitions]]\ntable = \"public.events\"\nmonths_back = 1\nmonths_ahead = 2\n",
+            "drops",
+        ),
+        other => panic!("no case {other}"),
+    }
+}
+
+/// Drills case `name`'s lie (or its honest twin) on `target` (a `[target]` section) in
+/// `scratch`; `env` for a server's URL.
+fn drill_case(scratch: &Scratch, name: &str, dump: bool, target: &str, env: &[(String, String)]) -> Drill {
+    let case = case(name);
+    let body = if dump == LIE { &case.lie } else { &case.honest };
+    let backup = scratch.write("red-team.sql", pg15_dump(body));
+    let scenario = scratch.scenario(
+        "red-team.toml",
+        &format!(
+            "name = \"red-team\"\n[source]\npath = \"{}\"\n{APP_ROLE}{}{target}{}",
+            backup.display(),
+            case.roles,
+            case.checks
+        ),
+    );
+    scratch.drill_env(&scenario, &[], env)
+}
+
+/// The lie did not pass, and a check that did not pass says what the backup did.
+fn assert_not_fooled(name: &str, drill: &Drill) {
+    let says = case(name).says;
+    assert_ne!(drill.record().verdict, DrillVerdict::Pass, "{name}: the backup fooled the drill\n{drill:?}");
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Passed, "{name}: the lie restores\n{drill:?}");
+    let said = drill
+        .record()
+        .checks
+        .iter()
+        .find(|c| c.verdict != Verdict::Pass && c.message.contains(says))
+        .unwrap_or_else(|| panic!("{name}: no check that did not pass says `{says}`\n{drill:?}"));
+    assert!(drill.report("report.md").contains(says), "{name}: report.md says it: {said:?}");
+}
+
+/// The honest twin passes, every check of it.
+fn assert_honest_passes(name: &str, drill: &Drill) {
+    assert_eq!(drill.record().verdict, DrillVerdict::Pass, "{name}: the honest twin failed\n{drill:?}");
+    assert_eq!(drill.code, Some(0), "{name}\n{drill:?}");
+    let checks = &drill.record().checks;
+    assert!(!checks.is_empty() && checks.iter().all(|c| c.verdict == Verdict::Pass), "{name}\n{drill:?}");
+}
+
+#[rstest]
+#[case::direct_logins("an audit guard that lets direct logins through")]
+#[case::truncate_guard_for_superusers("a TRUNCATE guard that refuses superusers only")]
+#[case::writer_without_select("a writer without SELECT whose guard refuses superusers only")]
+#[case::no_client_address("a guard that refuses only sessions without a client address")]
+#[case::superuser_connected("a guard that holds only while a superuser is connected")]
+#[case::young_server("a guard that holds only in a server's first ten minutes")]
+#[case::young_cluster("a guard that holds only while transaction ids are low")]
+#[case::transaction_block("a guard that refuses only inside a transaction block")]
+#[case::drill_time_zone("a guard that refuses only sessions in the drill's time zone")]
+#[case::login_replica("a login event trigger that puts the application in replica mode")]
+#[case::no_op_update("a guard that refuses only an UPDATE that changes nothing")]
+#[case::fresh_rows_only("a guard that protects only rows written in the last minute")]
+#[case::setting_one_call_deep("a guard whose bypass setting is read one PL/pgSQL call deep")]
+#[case::dynamic_sql("a guard that reads its bypass setting through dynamic SQL")]
+#[case::trigger_depth("a guard that lets changes through from inside another trigger")]
+#[case::role_setting_bypassrls("a role setting that makes every login of the application a BYPASSRLS role")]
+#[case::setting_two_calls_deep("a policy whose bypass setting is read two PL/pgSQL calls deep")]
+#[case::superuser_probe_rows("probe rows a trigger marks as a superuser's, hidden from other tenants")]
+#[case::pinned_search_path_rows("probe rows a trigger marks by pgdrill's pinned search_path")]
+#[case::application_name("a policy that opens every tenant to an application_name")]
+#[case::no_set_role("a policy that opens every tenant to sessions that did not SET ROLE")]
+#[case::sql_session_user("a sql check whose answer depends on session_user")]
+#[case::user_schema_orders("a schema named after the application role holding an empty orders")]
+#[case::user_schema_journal("a schema named after the application role holding an older migration journal")]
+#[case::security_definer("a SECURITY DEFINER function of the superuser that runs any SQL")]
+#[case::view_into_forbidden_schema("a view in public that reads a forbidden schema")]
+#[case::index_not_ready("a unique index marked not ready")]
+#[case::partition_drops_rows("next month's partition drops every row written to it")]
+fn on_a_container(#[case] name: &str, #[values(LIE, HONEST)] dump: bool) {
+    let scratch = Scratch::new();
+    let drill = drill_case(&scratch, name, dump, CONTAINER, &[]);
+    if dump == LIE { assert_not_fooled(name, &drill) } else { assert_honest_passes(name, &drill) }
+}
+
+/// PostgreSQL 15's binaries in bubblewrap: a lie of each kind, and some honest twins.
+#[rstest]
+#[case::direct_logins("an audit guard that lets direct logins through", LIE)]
+#[case::direct_logins_honest("an audit guard that lets direct logins through", HONEST)]
+#[case::truncate_guard_for_superusers("a TRUNCATE guard that refuses superusers only", LIE)]
+#[case::superuser_connected("a guard that holds only while a superuser is connected", LIE)]
+#[case::drill_time_zone("a guard that refuses only sessions in the drill's time zone", LIE)]
+#[case::role_setting_bypassrls("a role setting that makes every login of the application a BYPASSRLS role", LIE)]
+#[case::role_setting_honest("a role setting that makes every login of the application a BYPASSRLS role", HONEST)]
+#[case::superuser_probe_rows("probe rows a trigger marks as a superuser's, hidden from other tenants", LIE)]
+#[case::superuser_probe_rows_honest("probe rows a trigger marks as a superuser's, hidden from other tenants", HONEST)]
+#[case::user_schema_orders("a schema named after the application role holding an empty orders", LIE)]
+#[case::index_not_ready("a unique index marked not ready", LIE)]
+fn on_local_binaries(#[case] name: &str, #[case] dump: bool) {
+    let scratch = Scratch::new();
+    let drill = drill_case(&scratch, name, dump, LOCAL, &[]);
+    if dump == LIE { assert_not_fooled(name, &drill) } else { assert_honest_passes(name, &drill) }
+}
+
+/// On a server whose drill role is neither a superuser nor a member of one, the lies such a role
+/// can restore (no new BYPASSRLS role, event trigger or catalog write), and some honest twins.
+/// Every case is drilled; the test fails at the end naming each that went wrong.
+#[test]
+fn on_a_server_without_superuser_powers() {
+    let server = PgServer::start();
+    server.psql("CREATE ROLE drill_admin LOGIN CREATEDB CREATEROLE PASSWORD 'drill-admin-pw'").unwrap();
+    let url = server.url("require").replacen(&format!("postgres:{}", server.password), "drill_admin:drill-admin-pw", 1);
+    let env = [("DRILL_ADMIN_URL".to_owned(), url)];
+    let target = "[target]\nkind = \"server\"\nurl_env = \"DRILL_ADMIN_URL\"\ndatabase = \"red_team\"\n";
+    let cases = [
+        ("an audit guard that lets direct logins through", LIE),
+        ("a guard that refuses only an UPDATE that changes nothing", LIE),
+        ("a guard whose bypass setting is read one PL/pgSQL call deep", LIE),
+        ("a policy whose bypass setting is read two PL/pgSQL calls deep", LIE),
+        ("a policy whose bypass setting is read two PL/pgSQL calls deep", HONEST),
+        ("a policy that opens every tenant to an application_name", LIE),
+        ("a sql check whose answer depends on session_user", LIE),
+        ("a schema named after the application role holding an empty orders", LIE),
+        ("a schema named after the application role holding an empty orders", HONEST),
+        ("a schema named after the application role holding an older migration journal", LIE),
+        ("a view in public that reads a forbidden schema", LIE),
+        ("a view in public that reads a forbidden schema", HONEST),
+        ("next month's partition drops every row written to it", LIE),
+    ];
+    let mut wrong = Vec::new();
+    for (name, dump) in cases {
+        let scratch = Scratch::new();
+        let drill = drill_case(&scratch, name, dump, target, &env);
+        let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if dump == LIE { assert_not_fooled(name, &drill) } else { assert_honest_passes(name, &drill) }
+        }));
+        if judged.is_err() {
+            wrong.push(format!("{name} ({})", if dump == LIE { "the lie" } else { "the honest twin" }));
+        }
+    }
+    assert!(wrong.is_empty(), "on a server, went wrong (each printed above): {wrong:#?}");
+}
