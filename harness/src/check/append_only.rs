@@ -130,6 +130,10 @@ impl Kind for Spec {
         format!("{} as {}", self.table, self.role)
     }
 
+    fn logins(&self) -> Vec<String> {
+        vec![self.role.clone()]
+    }
+
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         // A view with rules (or a foreign table) can swallow every write: only a table is probed.

@@ -76,6 +76,16 @@ pub(crate) trait Kind: Sized {
     fn objects(&self) -> Vec<String> {
         vec![self.label()]
     }
+    /// The roles whose own sessions it logs in as ([`login`]).
+    fn logins(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The names it reads that the scenario (or a preset, as its tool writes them) gives
+    /// without a schema: resolved, before the checks run, as each application role's own
+    /// session resolves them ([`login::names`]).
+    fn unqualified(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Runs it on the restored database: its results, or why it could not run at all (a result
     /// it could not reach for one object among several is that object's error result).
     fn run(&self, ctx: &CheckContext<'_>) -> impl Future<Output = Result<Vec<CheckResult>, CheckError>> + Send;
@@ -148,6 +158,8 @@ pub struct CheckContext<'a> {
     pub trails: &'a crate::fingerprint::Trails,
     /// How the application logs in: probes that claim what a role can do log in so.
     pub login: &'a login::Spec,
+    /// How the application's roles resolve the names the checks read without a schema.
+    pub(crate) names: &'a login::names::Resolutions,
 }
 
 impl CheckContext<'_> {
@@ -221,6 +233,20 @@ macro_rules! kinds {
             pub fn label(&self) -> String {
                 match self {
                     $(CheckSpec::$variant(spec) => spec.label(),)*
+                }
+            }
+
+            /// See [`Kind::logins`].
+            pub(crate) fn logins(&self) -> Vec<String> {
+                match self {
+                    $(CheckSpec::$variant(spec) => spec.logins(),)*
+                }
+            }
+
+            /// See [`Kind::unqualified`].
+            pub(crate) fn unqualified(&self) -> Vec<String> {
+                match self {
+                    $(CheckSpec::$variant(spec) => spec.unqualified(),)*
                 }
             }
 

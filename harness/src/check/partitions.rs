@@ -162,6 +162,12 @@ impl Kind for Spec {
             problems.push("no default partition".to_owned());
         }
         let result = result.expected(format!("partitions for every month {first} to {last}{default}"));
+        match self.droppers(ctx).await {
+            Ok(droppers) => problems.extend(droppers),
+            Err(err) => {
+                problems.push(format!("cannot read its partitions' INSERT triggers: {}", describe_sql_error(&err)))
+            }
+        }
         Ok(vec![if problems.is_empty() {
             result
                 .actual(format!(
@@ -186,7 +192,37 @@ fn is_missing(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("42P01" | "3F000")))
 }
 
+/// `BEFORE INSERT` row triggers of a partitioned table and of every partition under it, with
+/// their functions' code: one that returns NULL drops the row it was given.
+const BEFORE_INSERT_SQL: &str = "SELECT t.tgname::pg_catalog.text, t.tgrelid::pg_catalog.regclass::pg_catalog.text,        t.tgfoid::pg_catalog.regprocedure::pg_catalog.text, pg_catalog.pg_get_functiondef(t.tgfoid)   FROM pg_catalog.pg_partition_tree($1::pg_catalog.regclass) tree   JOIN pg_catalog.pg_trigger t ON t.tgrelid OPERATOR(pg_catalog.=) tree.relid  WHERE NOT t.tgisinternal AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'    AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 7) OPERATOR(pg_catalog.=) 7 ORDER BY 2, 1";
+
+/// Whether a trigger function's code drops rows: it returns NULL and writes the row nowhere
+/// else (a routing trigger of inheritance partitioning inserts it into a child first).
+fn drops_rows(definition: &str) -> bool {
+    let lower = definition.to_lowercase();
+    let returns_null = lower
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[0] == "return" && w[1].trim_end_matches(';') == "null");
+    returns_null && !lower.contains("insert into") && !lower.contains("execute")
+}
+
 impl Spec {
+    /// The partitions whose `BEFORE INSERT` triggers drop the rows written there: the month has
+    /// a partition, and the application's rows for it go nowhere.
+    async fn droppers(&self, ctx: &CheckContext<'_>) -> sqlx::Result<Vec<String>> {
+        let rows: Vec<(String, String, String, String)> =
+            sqlx::query_as(BEFORE_INSERT_SQL).bind(self.table.sql()).fetch_all(ctx.pool).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, _, _, definition)| drops_rows(definition))
+            .map(|(trigger, table, function, _)| {
+                format!("trigger `{trigger}` on `{table}` drops every row written there (`{function}` returns NULL)")
+            })
+            .collect())
+    }
+
     /// The table's partition key (one row while the table exists).
     pub(crate) fn key_sql(&self) -> String {
         format!(
@@ -227,6 +263,13 @@ impl Spec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trigger_that_returns_null_without_routing_the_row_drops_it() {
+        assert!(drops_rows("BEGIN\n  RETURN NULL;\nEND"));
+        assert!(!drops_rows("BEGIN\n  RETURN NEW;\nEND"));
+        assert!(!drops_rows("BEGIN INSERT INTO public.events_2026_01 VALUES (NEW.*); RETURN NULL; END"));
+    }
 
     #[test]
     fn a_range_on_one_date_or_timestamp_column_is_read() {

@@ -44,7 +44,11 @@ pub(crate) async fn run_all(
 ) -> Result<String, ChecksError> {
     let Inputs { target, database, dump, redactor, trails, login } = inputs;
     let pool = target.pool(database, CHECKS_AT_ONCE as u32 + 1, redactor).await?;
-    let ctx = CheckContext { pool: &pool, dump, target, database, redactor, trails, login };
+    let logins = super::login::Logins { target, database, redactor, spec: login };
+    let unqualified: Vec<String> = unique(checks.iter().flat_map(CheckSpec::unqualified));
+    let roles = login.application_roles(checks.iter().flat_map(CheckSpec::logins));
+    let names = super::login::names::Resolutions::resolve(&logins, &roles, &unqualified).await;
+    let ctx = CheckContext { pool: &pool, dump, target, database, redactor, trails, login, names: &names };
     let (mut passed, mut total, mut errors) = (0, 0, 0);
     // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
     // always progresses.
@@ -77,6 +81,17 @@ pub(crate) async fn run_all(
         _ => target.went_away(database).await,
     };
     Err(ChecksError::NotPassed { failed: total - passed, total, gone })
+}
+
+/// Each item once, in order.
+fn unique(items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
 }
 
 /// One check's results; a check that produced none is an error, never a silent pass.

@@ -224,6 +224,15 @@ impl Kind for Spec {
         parts.join(", ")
     }
 
+    fn logins(&self) -> Vec<String> {
+        match &self.fail_closed {
+            Some(fc) => {
+                std::iter::once(fc.role.clone()).chain(fc.roles.values().cloned()).map(|r| fold_ident(&r)).collect()
+            }
+            None => Vec::new(),
+        }
+    }
+
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let mut results = Vec::new();
         for table in &self.tables {

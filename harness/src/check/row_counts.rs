@@ -244,6 +244,10 @@ impl Kind for Spec {
         names.join(", ")
     }
 
+    fn unqualified(&self) -> Vec<String> {
+        self.tables.iter().filter(|(t, _)| t.schema.is_none()).map(|(t, _)| t.name.clone()).collect()
+    }
+
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let mut results = Vec::new();
         for (table, expected) in &self.tables {
@@ -292,6 +296,11 @@ impl Spec {
         let sql = format!("SELECT pg_catalog.count(*) FROM {}", table.sql());
         let expected_text = self.expected_text(expected);
         let result = CheckResult::build(KIND, table.to_string(), started).expected(expected_text).evidence(sql.clone());
+        if table.schema.is_none()
+            && let Some(why) = ctx.names.elsewhere(&table.name, &QualifiedName::new("public", &table.name))
+        {
+            return result.actual("another table for the application").verdict(false, why);
+        }
         match count(ctx, table, false).await {
             Err(Missing) => {
                 let message =

@@ -130,6 +130,9 @@ pub struct Spec {
     pub(crate) records: Records,
     /// The code's migrations, oldest first, when read from a folder.
     pub(crate) history: Option<Vec<String>>,
+    /// The journal's name as its runner (or the scenario) writes it, without a schema: the
+    /// runner finds it along its session's `search_path`.
+    pub(crate) unqualified: Option<String>,
 }
 
 impl Kind for Spec {
@@ -150,9 +153,13 @@ impl Kind for Spec {
             None => None,
         };
         let mut journal = preset.map(Preset::journal).unwrap_or_else(|| Preset::Rails.journal());
+        // A preset's journal in `public` is the runner's unqualified name.
+        let mut unqualified = (journal.table.schema.as_deref() == Some("public")).then(|| journal.table.name.clone());
         if let Some(table) = &config.table {
-            journal.table =
+            let written =
                 QualifiedName::parse(table.get_ref()).map_err(|message| FieldError::new(table.span(), message))?;
+            unqualified = written.schema.is_none().then(|| written.name.clone());
+            journal.table = written;
         }
         if let Some(column) = config.column {
             journal.order = Order::By(quote_ident(&column));
@@ -199,7 +206,15 @@ impl Kind for Spec {
         };
         journal.scope = scope(preset, &config.app, &config.project, config.expected_from.as_ref(), folder.as_ref())?;
         let expected_key = folder.as_ref().map(|f| f.key.clone()).unwrap_or_else(|| expected.clone());
-        Ok(Spec { journal, expected, expected_key, expected_source, records, history: folder.map(|f| f.history) })
+        Ok(Spec {
+            journal,
+            expected,
+            expected_key,
+            expected_source,
+            records,
+            history: folder.map(|f| f.history),
+            unqualified,
+        })
     }
 
     fn label(&self) -> String {
@@ -207,6 +222,10 @@ impl Kind for Spec {
             Some((_, value)) => format!("{} {value}", self.journal.table),
             None => self.journal.table.to_string(),
         }
+    }
+
+    fn unqualified(&self) -> Vec<String> {
+        self.unqualified.iter().cloned().collect()
     }
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
@@ -276,6 +295,10 @@ impl Spec {
             None => self.expected.clone(),
         };
         let result = CheckResult::build(KIND, self.label(), started).expected(expected).evidence(query.clone());
+        let read = QualifiedName::new(table.schema_or_public(), &table.name);
+        if let Some(why) = self.unqualified.as_deref().and_then(|name| ctx.names.elsewhere(name, &read)) {
+            return result.actual("another journal for the application").verdict(false, why);
+        }
         // A view can show any version: the journal is the table the migration tool writes.
         if let Ok(Some(kind)) = super::relation::kind(ctx.pool, table).await
             && !kind.is_table()

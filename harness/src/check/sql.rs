@@ -232,6 +232,10 @@ impl Kind for Spec {
         self.name.clone()
     }
 
+    fn logins(&self) -> Vec<String> {
+        self.role.iter().cloned().collect()
+    }
+
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         let expected =

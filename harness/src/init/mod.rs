@@ -304,6 +304,7 @@ impl Inspect for Inspector {
                 redactor: restored.redactor,
                 trails: &Default::default(),
                 login: &Default::default(),
+                names: &Default::default(),
             };
             // Side by side, as a drill runs checks (each needs at most two connections).
             let mut pending = Vec::new();

@@ -306,7 +306,8 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
         }
         None => None,
     };
-    let login = login(raw.login.map(crate::field::Spanned::into_inner).unwrap_or_default(), app.as_ref());
+    let mut login = login(raw.login.map(crate::field::Spanned::into_inner).unwrap_or_default(), app.as_ref());
+    login.roles = restore.roles.iter().filter(|r| r.login).map(|r| r.name.clone()).collect();
 
     let objectives = match raw.objectives {
         Some(o) => crate::objectives::Objectives {

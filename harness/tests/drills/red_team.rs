@@ -315,7 +315,7 @@ fn case(name: &str) -> Case {
                     "",
                 ),
             APPEND,
-            "dynamic SQL",
+            "a setting whose name it computes at run time",
         ),
         "a guard that lets changes through from inside another trigger" => {
             let redactions = "CREATE TABLE public.audit_redactions (audit_id bigint NOT NULL);\n\
@@ -370,13 +370,13 @@ fn case(name: &str) -> Case {
             ),
             tidied(),
             RLS,
-            "set to tenant B reads",
+            "reads 2 rows of `public.notes` with no tenant set",
         ),
         "probe rows a trigger marks by pgdrill's pinned search_path" => case(
             marked_when("pg_catalog.current_setting('search_path') LIKE 'pg_catalog%'"),
             tidied(),
             RLS,
-            "set to tenant B reads",
+            "reads 2 rows of `public.notes` with no tenant set",
         ),
         "a policy that opens every tenant to an application_name" => Case {
             roles: "[[restore.roles]]\nname = \"reporting\"\nlogin = false\n",

@@ -23,6 +23,7 @@
 //! is after login (`session_user`, `current_user`), from where, its `application_name` and the
 //! settings in force, each with where it came from.
 
+pub(crate) mod names;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -64,12 +65,31 @@ pub struct Spec {
     pub role: Option<String>,
     pub application_name: Option<String>,
     pub passwords: BTreeMap<String, String>,
+    /// Other roles the application may log in as: the scenario's `[[restore.roles]]` that can.
+    pub roles: Vec<String>,
 }
 
 impl Spec {
     /// From the scenario's `[login]` (defaults filled in by the scenario from `[app]`).
     pub fn resolve(config: Config) -> Spec {
-        Spec { role: config.role, application_name: config.application_name, passwords: config.passwords }
+        Spec {
+            role: config.role,
+            application_name: config.application_name,
+            passwords: config.passwords,
+            roles: Vec::new(),
+        }
+    }
+
+    /// The application's roles: `[login] role`, the scenario's login roles and `also` (the
+    /// roles the checks log in as), each once.
+    pub(crate) fn application_roles(&self, also: impl IntoIterator<Item = String>) -> Vec<String> {
+        let mut roles: Vec<String> = Vec::new();
+        for role in self.role.iter().cloned().chain(self.roles.iter().cloned()).chain(also) {
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        roles
     }
 }
 
@@ -207,11 +227,6 @@ impl Identity {
             self.session_user,
             quote_literal(&self.application_name),
         )
-    }
-
-    /// Whether the session is the role itself after login.
-    pub(crate) fn became_another(&self) -> Option<&str> {
-        (self.current_user != self.user).then_some(self.current_user.as_str())
     }
 }
 

@@ -32,6 +32,8 @@ pub(crate) enum Fact {
     Activity(&'static str),
     /// The transaction's state.
     Transaction(&'static str),
+    /// When the statement runs.
+    Time(&'static str),
     /// Every setting at once.
     AllSettings(&'static str),
     /// Files or programs of the server's machine, or another connection.
@@ -76,6 +78,16 @@ const NAMED: &[(&str, fn(&'static str) -> Fact)] = &[
     ("pg_current_snapshot", Fact::Transaction),
     ("pg_xact_status", Fact::Transaction),
     ("pg_trigger_depth", Fact::Transaction),
+    ("now", Fact::Time),
+    ("current_timestamp", Fact::Time),
+    ("current_date", Fact::Time),
+    ("current_time", Fact::Time),
+    ("localtimestamp", Fact::Time),
+    ("localtime", Fact::Time),
+    ("clock_timestamp", Fact::Time),
+    ("statement_timestamp", Fact::Time),
+    ("transaction_timestamp", Fact::Time),
+    ("timeofday", Fact::Time),
     ("pg_settings", Fact::AllSettings),
     ("pg_show_all_settings", Fact::AllSettings),
     ("pg_db_role_setting", Fact::AllSettings),
@@ -105,10 +117,9 @@ static READ: LazyLock<Regex> =
 static SHOW: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\bshow\s+([a-z_][a-z0-9_.]*)").expect("a valid pattern"));
 static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\b([a-z_][a-z0-9_$]*)\b").expect("a valid pattern"));
-static EXECUTE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\bexecute\s+(function|procedure|'|\$[a-z_0-9]*\$|[a-z_][a-z0-9_]*\s*\(|[^;]{0,40})")
-        .expect("a valid pattern")
-});
+static EXECUTE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bexecute\s+").expect("a valid pattern"));
+static PLACEHOLDER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)%(?:(\d+)\$)?-?\d*([sil%])").expect("a valid pattern"));
 
 impl Fact {
     /// How a scenario names it to trust it (`trusted = [{ fact = "...", reason = "..." }]`).
@@ -121,6 +132,7 @@ impl Fact {
             | Fact::Started(name)
             | Fact::Activity(name)
             | Fact::Transaction(name)
+            | Fact::Time(name)
             | Fact::AllSettings(name)
             | Fact::Outside(name) => (*name).into(),
             Fact::Dynamic(_) => "dynamic SQL".into(),
@@ -139,6 +151,7 @@ impl Fact {
             Fact::Started(name) => format!("when the server or the session started (`{name}`)"),
             Fact::Activity(name) => format!("what else is connected (`{name}`)"),
             Fact::Transaction(name) => format!("the transaction's state (`{name}`)"),
+            Fact::Time(name) => format!("when the statement runs (`{name}`)"),
             Fact::AllSettings(name) => format!("the session's settings all at once (`{name}`)"),
             Fact::Outside(name) => format!("the server's files or another connection (`{name}`)"),
             Fact::Dynamic(start) => format!("SQL it builds at run time (`EXECUTE {start}`), which pgdrill cannot read"),
@@ -173,17 +186,136 @@ pub(crate) fn read(text: &str) -> Vec<Fact> {
             facts.push(Fact::Identity(name));
         }
     }
-    for c in EXECUTE.captures_iter(&lower) {
-        let next = c[1].trim();
-        let static_sql = next.starts_with('\'') || next.starts_with('$') || next == "function" || next == "procedure";
-        if !static_sql {
-            let start: String = next.chars().take(40).collect();
+    for m in EXECUTE.find_iter(&text) {
+        let statement = statement_at(&text[m.end()..]);
+        if !readable(statement) {
+            let start: String = statement.chars().take(40).collect();
             facts.push(Fact::Dynamic(start.trim().to_owned()));
         }
     }
     facts.sort();
     facts.dedup();
     facts
+}
+
+/// The text of the statement `rest` starts (up to its `;` outside quotes), without its `INTO` or
+/// `USING` clauses.
+fn statement_at(rest: &str) -> &str {
+    let mut quoted = false;
+    let mut end = rest.len();
+    for (i, c) in rest.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            ';' if !quoted => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let statement = &rest[..end];
+    let lower = statement.to_lowercase();
+    let cut = [" into ", "\ninto ", " using ", "\nusing "].iter().filter_map(|k| top_level_find(&lower, k)).min();
+    statement[..cut.unwrap_or(statement.len())].trim()
+}
+
+/// Where `needle` first occurs in `text` outside quotes and parentheses.
+fn top_level_find(text: &str, needle: &str) -> Option<usize> {
+    let (mut quoted, mut depth) = (false, 0i32);
+    for (i, c) in text.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            _ if !quoted && depth == 0 && text[i..].starts_with(needle) => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether what an `EXECUTE` runs can be read: a trigger's function (`EXECUTE FUNCTION`), a
+/// literal, or `format('literal', ...)` whose placeholders can only put in a value (`%L`) or the
+/// trigger's own names (`TG_RELID`, `TG_TABLE_NAME`, `TG_TABLE_SCHEMA`, a literal), never a
+/// call (a placeholder followed by `(`).
+fn readable(statement: &str) -> bool {
+    let lower = statement.to_lowercase();
+    if lower.starts_with("function") || lower.starts_with("procedure") || lower.starts_with('$') {
+        return true;
+    }
+    if lower.starts_with('\'') {
+        // A literal alone, not one joined to something else.
+        return literal_end(statement).is_some_and(|end| statement[end..].trim().is_empty());
+    }
+    let Some(args) = lower.strip_prefix("pg_catalog.format").or_else(|| lower.strip_prefix("format")) else {
+        return false;
+    };
+    let args = args.trim_start();
+    let Some(inner) = args.strip_prefix('(').and_then(|a| a.strip_suffix(')')) else { return false };
+    let Some(end) = literal_end(inner) else { return false };
+    let template = &inner[1..end - 1];
+    let rest: Vec<&str> = split_top_level(&inner[end..]).into_iter().skip(1).collect();
+    let mut next = 0usize;
+    for c in PLACEHOLDER.captures_iter(template) {
+        let kind = c[2].to_lowercase();
+        if kind == "%" {
+            continue;
+        }
+        let index = c.get(1).and_then(|n| n.as_str().parse::<usize>().ok()).map(|n| n - 1).unwrap_or(next);
+        next = index + 1;
+        let after = &template[c.get(0).map_or(0, |m| m.end())..];
+        if after.trim_start().starts_with('(') {
+            return false;
+        }
+        let safe_arg = rest.get(index).is_some_and(|a| {
+            let a = a.trim();
+            a.starts_with('\'') || a.starts_with("tg_")
+        });
+        if kind != "l" && !safe_arg {
+            return false;
+        }
+    }
+    true
+}
+
+/// The end (one past the closing quote) of the string literal `text` starts with.
+fn literal_end(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'\'') {
+        return None;
+    }
+    let mut i = 1;
+    while i < bytes.len() {
+        if bytes[i] == b'\'' {
+            if bytes.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i + 1);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `text` split on its commas outside quotes and parentheses.
+fn split_top_level(text: &str) -> Vec<&str> {
+    let (mut quoted, mut depth, mut start) = (false, 0i32, 0usize);
+    let mut out = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                out.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&text[start..]);
+    out
 }
 
 /// How a fact is proven: tried in the role's session (a setting the session may set itself),
@@ -250,12 +382,21 @@ END";
 
     #[test]
     fn sql_built_at_run_time_is_a_fact_and_a_literal_is_read() {
-        let dynamic = read("EXECUTE format('SELECT current_setting(%L, true)', 'app.' || 'by' || 'pass') INTO v;");
-        assert!(dynamic.iter().any(|f| matches!(f, Fact::Dynamic(s) if s.starts_with("format("))), "{dynamic:?}");
-        assert!(dynamic.contains(&Fact::ComputedSetting), "current_setting(%L...) names no setting: {dynamic:?}");
+        let computed = read("EXECUTE format('SELECT current_setting(%L, true)', 'app.' || 'by' || 'pass') INTO v;");
+        assert_eq!(computed, [Fact::ComputedSetting], "the SQL reads, the setting's name does not");
         let literal = read("EXECUTE 'SELECT inet_client_addr()' INTO v; EXECUTE v_sql;");
         assert!(literal.contains(&Fact::Address("inet_client_addr")));
         assert!(literal.iter().any(|f| matches!(f, Fact::Dynamic(s) if s == "v_sql")), "{literal:?}");
+        let joined = read("EXECUTE 'SELECT ' || v_what INTO v;");
+        assert!(joined.iter().any(|f| matches!(f, Fact::Dynamic(_))), "{joined:?}");
+        let table = read(
+            "EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s WHERE id = %L', TG_RELID::pg_catalog.regclass, OLD.id) INTO n;",
+        );
+        assert!(!table.iter().any(|f| matches!(f, Fact::Dynamic(_))), "the trigger's own table and a value: {table:?}");
+        let named = read("EXECUTE format('SELECT * FROM %I', v_view) INTO r;");
+        assert!(named.iter().any(|f| matches!(f, Fact::Dynamic(_))), "a relation named at run time: {named:?}");
+        let call = read("EXECUTE format('SELECT %I()', 'inet_client_addr') INTO r;");
+        assert!(call.iter().any(|f| matches!(f, Fact::Dynamic(_))), "a function named in a placeholder: {call:?}");
         let trigger = read("CREATE TRIGGER g BEFORE DELETE ON t FOR EACH ROW EXECUTE FUNCTION public.guard()");
         assert!(!trigger.iter().any(|f| matches!(f, Fact::Dynamic(_))), "{trigger:?}");
     }

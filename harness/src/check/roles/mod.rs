@@ -51,6 +51,7 @@ use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_ne
 
 mod ceiling;
 mod exact;
+mod reach;
 
 pub(crate) use ceiling::Accepted;
 pub(crate) use exact::{Held, held};
@@ -208,7 +209,9 @@ impl Kind for Spec {
             self.ownership(ctx).await,
             self.schema_create(ctx).await,
             self.forbidden(ctx).await,
+            self.through_others(ctx).await,
             self.memberships(ctx, server_version).await,
+            Some(self.definers(ctx).await),
         ]
         .into_iter()
         .flatten()

@@ -1,0 +1,172 @@
+//! What a role reaches through code others own. A privilege check of the role's own grants
+//! misses two doors the backup can open:
+//! - a `SECURITY DEFINER` function owned by a superuser (or a role with an elevated attribute)
+//!   that the role may execute runs as its owner: when it runs SQL built at run time (`EXECUTE`
+//!   of its argument) or code pgdrill cannot read, the role can do whatever its owner can (an
+//!   `ALTER ROLE app SUPERUSER` through `run_maintenance(text)`);
+//! - a view the role may read, or a `SECURITY DEFINER` function it may execute, that reads a
+//!   forbidden schema hands the role that schema's rows: a view runs with its owner's
+//!   privileges, as a definer function does.
+//!
+//! Both fail the ceiling, naming the object and how the role reaches it. What the functions'
+//! code does is read by [`crate::check::loophole::facts`].
+
+use std::time::Instant;
+
+use super::Spec;
+use crate::check::loophole::facts::{self, Fact};
+use crate::check::{CheckContext, CheckResult, bind_evidence};
+use crate::pg::describe_sql_error;
+
+/// `SECURITY DEFINER` functions the role `$1` may execute whose owner is a superuser or has an
+/// elevated attribute, outside `pg_catalog` and extensions: name, owner, language, definition.
+const DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, o.rolname::pg_catalog.text, l.lanname::pg_catalog.text, \
+       CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE '' END \
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner \
+  JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang \
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+ WHERE p.prosecdef AND (o.rolsuper OR o.rolbypassrls OR o.rolcreaterole OR o.rolreplication) \
+   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                   AND e.objid OPERATOR(pg_catalog.=) p.oid AND e.deptype OPERATOR(pg_catalog.=) 'e') \
+   AND pg_catalog.has_function_privilege($1, p.oid, 'EXECUTE') \
+ ORDER BY 1";
+
+/// Views the role `$1` may read that depend on a relation in one of the schemas `$2`, outside
+/// those schemas: the view, and the relations it reads there.
+const VIEWS_SQL: &str = "SELECT v.oid::pg_catalog.regclass::pg_catalog.text, \
+       pg_catalog.string_agg(DISTINCT t.oid::pg_catalog.regclass::pg_catalog.text, ', ') \
+  FROM pg_catalog.pg_class v JOIN pg_catalog.pg_namespace vn ON vn.oid OPERATOR(pg_catalog.=) v.relnamespace \
+  JOIN pg_catalog.pg_rewrite r ON r.ev_class OPERATOR(pg_catalog.=) v.oid \
+  JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid OPERATOR(pg_catalog.=) r.oid \
+       AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+  JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) d.refobjid AND t.oid OPERATOR(pg_catalog.<>) v.oid \
+  JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace \
+ WHERE v.relkind OPERATOR(pg_catalog.=) ANY ('{v,m}'::pg_catalog.\"char\"[]) \
+   AND tn.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) \
+   AND vn.nspname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL ($2::pg_catalog.text[]) \
+   AND pg_catalog.has_table_privilege($1, v.oid, 'SELECT') \
+ GROUP BY 1 ORDER BY 1";
+
+/// `SECURITY DEFINER` functions the role `$1` may execute whose owner is not it, and their
+/// definitions: those that name a forbidden schema hand its rows over.
+const ALL_DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, o.rolname::pg_catalog.text, \
+       CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE '' END \
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner \
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+ WHERE p.prosecdef AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+   AND NOT pg_catalog.pg_has_role($1, p.proowner, 'MEMBER') \
+   AND pg_catalog.has_function_privilege($1, p.oid, 'EXECUTE') ORDER BY 1";
+
+/// Why a definer function's code hands its owner's powers over, if it does.
+fn runs_anything(language: &str, definition: &str) -> Option<String> {
+    if !matches!(language, "sql" | "plpgsql") {
+        return Some(format!("its code is in {language}, which pgdrill cannot read"));
+    }
+    facts::read(definition).into_iter().find_map(|f| match f {
+        Fact::Dynamic(start) => Some(format!("it runs SQL built at run time (`EXECUTE {start}`)")),
+        _ => None,
+    })
+}
+
+impl Spec {
+    /// `SECURITY DEFINER` functions of elevated owners the role may call whose code can do
+    /// anything (see the module).
+    pub(super) async fn definers(&self, ctx: &CheckContext<'_>) -> CheckResult {
+        let started = Instant::now();
+        let result = self
+            .result("functions it runs as others", started)
+            .expected("no SECURITY DEFINER function of a superuser or an elevated role that runs SQL of the caller's choosing")
+            .evidence(bind_evidence(DEFINERS_SQL, &[&self.role]));
+        let rows: Vec<(String, String, String, String)> =
+            match sqlx::query_as(DEFINERS_SQL).bind(&self.role).fetch_all(ctx.pool).await {
+                Ok(rows) => rows,
+                Err(err) => return result.error(describe_sql_error(&err)),
+            };
+        let doors: Vec<String> = rows
+            .iter()
+            .filter_map(|(function, owner, language, definition)| {
+                runs_anything(language, definition).map(|why| {
+                    format!(
+                        "`{function}`, SECURITY DEFINER owned by `{owner}`, which `{}` may execute: {why}",
+                        self.role
+                    )
+                })
+            })
+            .collect();
+        if doors.is_empty() {
+            return result.actual("none").verdict(
+                true,
+                format!("`{}` runs no function of an elevated role that does whatever its caller says", self.role),
+            );
+        }
+        result.actual(doors.join("; ")).verdict(
+            false,
+            format!(
+                "`{}` can run SQL of its choosing with another role's powers: {}",
+                self.role,
+                crate::listing::first(&doors, 3, "; ")
+            ),
+        )
+    }
+
+    /// Views and definer functions that read a forbidden schema for the role (see the module).
+    pub(super) async fn through_others(&self, ctx: &CheckContext<'_>) -> Option<CheckResult> {
+        if self.forbidden_schemas.is_empty() {
+            return None;
+        }
+        let started = Instant::now();
+        let result = self
+            .result("forbidden schemas through views and functions", started)
+            .expected("no view or SECURITY DEFINER function it may use reads a forbidden schema")
+            .evidence(format!(
+                "{}\n{}",
+                bind_evidence(VIEWS_SQL, &[&self.role, &format!("{{{}}}", self.forbidden_schemas.join(","))]),
+                bind_evidence(ALL_DEFINERS_SQL, &[&self.role])
+            ));
+        let views: Vec<(String, String)> =
+            match sqlx::query_as(VIEWS_SQL).bind(&self.role).bind(&self.forbidden_schemas).fetch_all(ctx.pool).await {
+                Ok(rows) => rows,
+                Err(err) => return Some(result.error(describe_sql_error(&err))),
+            };
+        let definers: Vec<(String, String, String)> =
+            match sqlx::query_as(ALL_DEFINERS_SQL).bind(&self.role).fetch_all(ctx.pool).await {
+                Ok(rows) => rows,
+                Err(err) => return Some(result.error(describe_sql_error(&err))),
+            };
+        let mut doors: Vec<String> =
+            views.iter().map(|(view, read)| format!("through `{view}`, which reads {read}")).collect();
+        for (function, owner, definition) in &definers {
+            let lower = definition.to_lowercase();
+            if let Some(schema) =
+                self.forbidden_schemas.iter().find(|s| lower.contains(&format!("{}.", s.to_lowercase())))
+            {
+                doors.push(format!(
+                    "through `{function}` (SECURITY DEFINER, owned by `{owner}`), which names `{schema}`"
+                ));
+            }
+        }
+        Some(if doors.is_empty() {
+            result.actual("none").verdict(true, format!("no view or function hands `{}` a forbidden schema", self.role))
+        } else {
+            result.actual(doors.join("; ")).verdict(
+                false,
+                format!("`{}` reads forbidden schemas {}", self.role, crate::listing::first(&doors, 3, "; ")),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_definer_that_executes_what_it_is_given_does_anything() {
+        let run = "CREATE FUNCTION public.run_maintenance(command text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN EXECUTE command; END $$";
+        assert!(runs_anything("plpgsql", run).is_some_and(|w| w.contains("SQL built at run time")));
+        let fixed = "BEGIN DELETE FROM public.sessions WHERE expires_at < now(); END";
+        assert_eq!(runs_anything("plpgsql", fixed), None);
+        assert!(runs_anything("plperlu", "").is_some_and(|w| w.contains("plperlu")));
+    }
+}
