@@ -118,7 +118,11 @@ async fn launch(
     redactor: &Redactor,
 ) -> Result<(AppHandle, u16, std::collections::BTreeMap<String, String>), AppError> {
     let role = match &spec.role {
-        Some(role) => Some((role.clone(), target.role_login(database, role, None, redactor).await?.password)),
+        Some(role) => {
+            let login = target.role_login(database, role, None, redactor).await?;
+            target.grant_login(database, role, redactor).await?;
+            Some((role.clone(), login.password))
+        }
         None => None,
     };
     let login = target.program_login(role, redactor).await?;

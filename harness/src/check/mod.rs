@@ -389,8 +389,9 @@ pub struct RawChecks {
 }
 
 impl RawChecks {
-    /// The checks the scenario configures, in the order it gives them, but those that stop the
-    /// server last (they run after the others, and the reports list checks as they run).
+    /// The checks the scenario configures, in the order it gives them, but those that log in as
+    /// a role after the others and those that stop the server last (they run so, and the reports
+    /// list checks as they run).
     pub fn resolve(self, ctx: &ResolveContext) -> Result<Vec<CheckSpec>, FieldError> {
         let mut checks = Vec::new();
         for raw in self.kinds {
@@ -402,7 +403,10 @@ impl RawChecks {
                 indexes.schemas_compares = schemas_compare;
             }
         }
-        checks.sort_by_key(CheckSpec::offline);
+        // Checks that log in as a role come after those that only read (a probe commits probe rows
+        // and lifts a NOLOGIN while it connects, which a read running beside it would see), and
+        // those that stop the server last.
+        checks.sort_by_key(|c| (c.offline(), !c.logins().is_empty()));
         Ok(checks)
     }
 }

@@ -52,11 +52,13 @@ pub(crate) async fn run_all(
     let (mut passed, mut total, mut errors) = (0, 0, 0);
     // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
     // always progresses.
-    // Those that stop the server come last (the scenario sorted them so) and run one by one.
-    let online = checks.iter().take_while(|c| !c.offline());
-    let running = futures_util::stream::iter(online).map(|spec| run_one(spec, &ctx)).buffered(CHECKS_AT_ONCE);
-    let offline = futures_util::stream::iter(checks.iter().filter(|c| c.offline())).then(|spec| run_one(spec, &ctx));
-    let mut running = running.chain(offline).boxed();
+    // Those that log in as a role come after those that only read, and those that stop the
+    // server last (the scenario sorted them so); both run one by one.
+    let reading = checks.iter().take_while(|c| !c.offline() && c.logins().is_empty());
+    let running = futures_util::stream::iter(reading).map(|spec| run_one(spec, &ctx)).buffered(CHECKS_AT_ONCE);
+    let one_by_one = checks.iter().filter(|c| c.offline() || !c.logins().is_empty());
+    let one_by_one = futures_util::stream::iter(one_by_one).then(|spec| run_one(spec, &ctx));
+    let mut running = running.chain(one_by_one).boxed();
     let mut seen = std::collections::HashMap::new();
     while let Some(results) = running.next().await {
         for mut result in results {

@@ -306,7 +306,8 @@ impl Inspect for Inspector {
                 login: &Default::default(),
                 names: &Default::default(),
             };
-            // Side by side, as a drill runs checks (each needs at most two connections).
+            // One block at a time: a probe commits probe rows and lifts a NOLOGIN while it
+            // connects, which a block proven beside it would read.
             let mut pending = Vec::new();
             for (i, block) in blocks.iter().enumerate() {
                 if block.is_check() {
@@ -314,7 +315,7 @@ impl Inspect for Inspector {
                 }
             }
             let proofs: Vec<(usize, Result<Proven, BoxError>)> =
-                futures_util::stream::iter(pending).buffered(3).collect().await;
+                futures_util::stream::iter(pending).then(|proof| proof).collect().await;
             for (i, proof) in proofs {
                 (blocks[i].disabled, blocks[i].optional_disabled) = proof?;
             }

@@ -210,8 +210,8 @@ fn refusals_of_every_kind_psql_values_date_partitions_and_label_overrides_pass()
             "refused by a trigger or rule: audit rows are never truncated (P0001)",
         ),
         ("append_only/kinds.audit_trigger immutability triggers", "present and enabled"),
-        ("append_only/kinds.audit_rule UPDATE as kinds_writer", "0 rows affected; row unchanged"),
-        ("append_only/kinds.audit_rule DELETE as kinds_writer", "0 rows affected; row unchanged"),
+        ("append_only/kinds.audit_rule UPDATE as kinds_writer", "0 rows changed in the table"),
+        ("append_only/kinds.audit_rule DELETE as kinds_writer", "0 rows changed in the table"),
         ("append_only/kinds.audit_rule TRUNCATE as kinds_writer", "refused by privilege"),
         ("sql/prices", "(1, 1.50, t, NULL) (2, 2.00, f, 'NULL')"),
         ("sql/an amount as text", "(2.00, 2.00)"),
@@ -251,7 +251,7 @@ fn swallowed_inserts_replica_triggers_deletes_nulls_integer_keys_and_lost_labels
         ),
         (
             "append_only/kinds.audit_trigger UPDATE as kinds_writer",
-            "UPDATE succeeded (1 row)",
+            "UPDATE changed 1 row",
             "`kinds_writer` can UPDATE `kinds.audit_trigger` (granted, and nothing refuses it): the audit trail is not append-only",
         ),
         (
@@ -261,7 +261,7 @@ fn swallowed_inserts_replica_triggers_deletes_nulls_integer_keys_and_lost_labels
         ),
         (
             "append_only/kinds.audit_rule DELETE as kinds_writer",
-            "DELETE succeeded (1 row)",
+            "DELETE changed 1 row",
             "`kinds_writer` can DELETE `kinds.audit_rule` (granted, and nothing refuses it): the audit trail is not append-only",
         ),
         (

@@ -1,19 +1,23 @@
 //! Probe rows on schemas as real ones are: fail-closed `rls` on EMPTY tables whose probe rows
-//! pgdrill must make up itself. One table has a NOT NULL column of every type family
-//! PostgreSQL ships (integers of each width, numerics with precision and scale, strings within
-//! their length, bytea, uuid, json, dates and times, network types, bit strings, text search,
-//! xml, geometry, pg_lsn, OID aliases, ranges and multiranges built-in and user-defined,
-//! arrays, enums, composites, domains with CHECKs and a NOT NULL domain) and pgvector's types;
-//! one has table CHECKs (an allowed-values list, `num_nonnulls(...) = 1`, a pattern), an
-//! exclusion constraint, a unique bytea and a unique index its probe rows collide on; one is
-//! partitioned by range on a date, with no rows. The good dump passes, each table's probe row
-//! accepted by the server (PostgreSQL 17), with the made-up values and the constraints set
-//! aside in the evidence. The broken copy (a permissive `USING (true)` policy more, on
-//! PostgreSQL 18) fails on each table, even behind a `count(*)` of the backup's that answers
-//! 0 in the role's search_path; a table with columns no value can be made for errs naming
-//! both, with the line to add; a default that rewrites the policy, or sets the tenant, when
-//! pgdrill's INSERT runs it errs instead of passing. An audit table its writer's INSERT leaves empty gets a probe row
-//! for `append_only`'s UPDATE and DELETE to aim at, which its trigger refuses.
+//! pgdrill must make up itself, and commit for the role's own session to read. One table has a
+//! NOT NULL column of every type family PostgreSQL ships (integers of each width, numerics with
+//! precision and scale, strings within their length, bytea, uuid, json, dates and times, network
+//! types, bit strings, text search, xml, geometry, pg_lsn, OID aliases, ranges and multiranges
+//! built-in and user-defined, arrays, enums, composites, domains with CHECKs and a NOT NULL
+//! domain) and pgvector's types; one has table CHECKs (an allowed-values list,
+//! `num_nonnulls(...) = 1`, a pattern) and a unique bytea; one is partitioned by range on a date,
+//! with no rows. No constraint is set aside: a row is one the application could write. A CHECK
+//! of one column is tried with the values it names (`status IN ('new', ...)`, a domain's
+//! `VALUE > 1000`); the scenario gives what no such try can (a pattern, two columns at once).
+//! The good dump passes, each probe row accepted by the server (PostgreSQL 17), committed and
+//! removed, with its values in the evidence. The broken copy (a permissive `USING (true)` policy
+//! more, on PostgreSQL 18) fails on each table, even behind a `count(*)` of the backup's that
+//! answers 0 in the role's search_path; a table with columns no value can be made for errs
+//! naming both, with the line to add; a default that rewrites the policy, or sets the tenant,
+//! when pgdrill's INSERT runs it voids the probe instead of passing; two probe rows a unique
+//! boolean cannot hold err naming it. An audit table its writer's INSERT leaves empty gets a
+//! committed probe row for `append_only`'s UPDATE and DELETE to aim at, which its trigger
+//! refuses.
 
 use pgdrill::{CheckResult, Verdict};
 
@@ -63,10 +67,8 @@ CREATE TABLE public.orders (
     qty smallint NOT NULL CHECK (qty BETWEEN 1 AND 99),
     token bytea NOT NULL UNIQUE,
     is_flagship boolean NOT NULL,
-    during tstzrange NOT NULL,
-    CONSTRAINT orders_no_overlap EXCLUDE USING gist (during WITH &&)
+    during tstzrange NOT NULL
 );
-CREATE UNIQUE INDEX orders_one_flagship ON public.orders (is_flagship);
 
 CREATE TABLE public.events (
     id bigserial,
@@ -115,6 +117,8 @@ fn broken_dump() -> String {
            RETURN 'x'; END $f$;\n\
          ALTER TABLE public.sneaky ADD COLUMN stamp text NOT NULL DEFAULT public.tighten();\n\
          CREATE TABLE public.unset (tenant_id uuid NOT NULL, body text);\n\
+         CREATE TABLE public.bookings (tenant_id uuid NOT NULL, is_flagship boolean NOT NULL);\n\
+         CREATE UNIQUE INDEX bookings_one_flagship ON public.bookings (is_flagship);\n\
          CREATE FUNCTION public.pretend() RETURNS text LANGUAGE sql AS \
            $f$ SELECT pg_catalog.set_config('pr.tenant', '00000000-0000-0000-0000-000000000000', true) $f$;\n\
          ALTER TABLE public.unset ADD COLUMN stamp text NOT NULL DEFAULT public.pretend();\n\
@@ -127,7 +131,7 @@ fn broken_dump() -> String {
          CREATE TRIGGER audit_immutable BEFORE UPDATE OR DELETE ON public.audit FOR EACH ROW EXECUTE FUNCTION public.audit_guard();\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON public.audit TO pr_app;\n",
     );
-    for table in ["odd", "sneaky", "unset"] {
+    for table in ["odd", "sneaky", "unset", "bookings"] {
         body.push_str(&isolated(table));
     }
     body.push_str("CREATE POLICY open_read ON public.sneaky FOR SELECT TO pr_app USING (true);\n");
@@ -141,7 +145,7 @@ name = "pr_app"
 [[checks.rls]]
 tables = ["public.every_type", "public.orders", "public.events"]
 force = true
-fail_closed = { role = "pr_app", setting = "pr.tenant", column = "tenant_id", probe = { note = "from the scenario", "public.orders" = { during = "[2024-01-01,2024-02-01)" } } }
+fail_closed = { role = "pr_app", setting = "pr.tenant", column = "tenant_id", probe = { note = "from the scenario", "public.every_type" = { c_code = "ABC" }, "public.orders" = { during = "[2024-01-01,2024-02-01)", card_id = "7", sku = "SKU-0001" } } }
 "#;
 
 fn result(drill: &Drill, id: &str) -> CheckResult {
@@ -180,11 +184,15 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
             "c_floatmultirange = ('{}')::public.floatmultirange",
             "c_moods = ('{}')::public.mood[]",
             "c_mood = ('calm')::public.mood",
-            "c_pair = (ROW((1)::integer, ('pgdrill-' ||",
+            "c_pair = (ROW((1)::integer, (pg_catalog.left(",
             "c_tag = ((pg_catalog.left(pg_catalog.md5(pg_catalog.random()::pg_catalog.text), 5))::character varying(5))::public.tag",
             "c_vector = ('[' || pg_catalog.array_to_string(pg_catalog.array_fill(1, ARRAY[3]), ',') || ']')::public.vector(3)",
             "c_sparsevec = ('{1:1}/5')::public.sparsevec(5)",
-            "-- set aside for the probe rows (rolled back with them): CHECK \"positive_big\" of domain public.positive, CHECK \"code_format\" of domain public.code",
+            "-- probe-row values the scenario's: c_code = ('ABC')::public.code",
+            "-- `c_positive` = '1000', a value its CHECK constraint `positive_big` of domain `positive` compares with: tried again",
+            "-- `c_positive` = '1001', a value its CHECK constraint `positive_big` of domain `positive` compares with: tried again",
+            "COMMIT",
+            "-- removing the probe rows: BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM \"public\".\"every_type\"",
         ],
     );
     for never in ["\"id\"", "\"c_total\"", "\"c_defaulted\""] {
@@ -197,16 +205,10 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         &orders,
         &orders.evidence,
         &[
-            "-- probe-row values the scenario's: during = ('[2024-01-01,2024-02-01)')::tstzrange",
+            "-- probe-row values the scenario's: card_id = ('7')::integer, sku = ('SKU-0001')::text, during = ('[2024-01-01,2024-02-01)')::tstzrange",
             "qty = (1)::smallint",
             "token = (pg_catalog.decode(",
-            "CHECK \"orders_status_check\" of public.orders",
-            "CHECK \"orders_one_payment\" of public.orders",
-            "CHECK \"orders_sku_format\" of public.orders",
-            "exclusion constraint \"orders_no_overlap\" of public.orders",
-            "unique index public.orders_one_flagship",
-            "ALTER TABLE public.orders DROP CONSTRAINT \"orders_no_overlap\" CASCADE",
-            "DROP INDEX public.orders_one_flagship CASCADE",
+            "-- `status` = 'new', a value its CHECK constraint `orders_status_check` compares with: tried again",
         ],
     );
     assert!(!orders.evidence.contains("orders_token_key"), "random bytes never collide: {}", orders.evidence);
@@ -219,7 +221,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         &[
             "-- probe-row values from a partition's bound: day = ('2024-01-01')::date (partition public.events_2024_01)",
             "-- probe-row values the scenario's: note = ('from the scenario')::text",
-            "CHECK \"events_kind\" of public.events",
+            "-- `kind` = 'login', a value its CHECK constraint `events_kind` compares with: tried again",
         ],
     );
     drill.assert_reports_and_no_leftovers();
@@ -230,10 +232,11 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         "broken.toml",
         &format!(
             "name = \"probe_rows\"\n[source]\npath = \"{}\"\n[target]\nversion = 18\n{CHECK}\n\
-             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\"]\n\
+             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\"]\n\
              fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
              [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
-             insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n",
+             insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n\
+             probe = {{ actor = \"ABC\" }}\n",
             broken.display()
         ),
     );
@@ -263,7 +266,11 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     );
     let sneaky = fail_closed(&drill, "sneaky");
     assert_eq!(sneaky.verdict, Verdict::Error, "a default that rewrites the policy must not make it pass: {sneaky:?}");
-    contains_all(&sneaky, &sneaky.message, &["changed the system catalogs", "prove nothing about the backup"]);
+    contains_all(
+        &sneaky,
+        &sneaky.message,
+        &["the backup's code wrote elsewhere (", "pg_policy: 2 rows updated", "so the probe proves nothing"],
+    );
     let unset = fail_closed(&drill, "unset");
     assert_eq!(unset.verdict, Verdict::Error, "a default that sets the tenant must not make it pass: {unset:?}");
     contains_all(&unset, &unset.message, &["changed the session's settings (pr.tenant)"]);
@@ -277,11 +284,23 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
             &found,
             &found.evidence,
             &[
-                "-- the table has no row: a probe row inserted as the superuser",
-                "-- probe-row values made up by pgdrill: at = (pg_catalog.now())::timestamp with time zone, seq = (1)::smallint, payload = ('{}')::jsonb, actor = ",
-                "CHECK \"code_format\" of domain public.code",
+                "-- the table is empty and the role's INSERT left nothing in it: a probe row, committed",
+                "-- probe-row values made up by pgdrill: at = (pg_catalog.now())::timestamp with time zone, seq = (1)::smallint, payload = ('{}')::jsonb",
+                "-- probe-row values the scenario's: actor = ('ABC')::public.code",
             ],
         );
     }
+    // Two probe rows the application could write cannot both hold `false` in a unique index of
+    // a boolean: no constraint is set aside, the check says which one stops them.
+    let bookings = fail_closed(&drill, "bookings");
+    assert_eq!(bookings.verdict, Verdict::Error, "{bookings:?}");
+    contains_all(
+        &bookings,
+        &bookings.message,
+        &[
+            "no probe row the application could write can be made for `public.bookings`",
+            "unique or exclusion constraint `bookings_one_flagship` on `is_flagship`",
+        ],
+    );
     drill.assert_failed_cleanly();
 }

@@ -34,7 +34,7 @@ use tokio_postgres::SimpleQueryMessage;
 
 use crate::pg::quote_literal;
 use crate::provision::Target;
-use crate::provision::logins::PasswordOrigin;
+use crate::provision::logins::RoleLogin;
 use crate::secret::{Redactor, Secret};
 
 /// How long a login may take.
@@ -200,7 +200,8 @@ pub(crate) struct Identity {
     pub application_name: String,
     /// How it reached the server.
     pub transport: String,
-    pub password: PasswordOrigin,
+    /// How it logged in (its password, and whether the role had to be given LOGIN to).
+    pub login: &'static str,
     /// The settings in force that did not come from the server's configuration: `name = value
     /// (where from)`; a custom setting's value is not shown.
     pub settings: Vec<String>,
@@ -222,7 +223,7 @@ impl Identity {
             "-- a real login of `{}` ({}) {}: session_user `{}`{became}; {address}; application_name {}\n\
              -- settings in force from the login (beyond the server's configuration): {settings}\n",
             self.user,
-            self.password.describe(),
+            self.login,
             self.transport,
             self.session_user,
             quote_literal(&self.application_name),
@@ -239,8 +240,15 @@ pub(crate) struct Logins<'a> {
 }
 
 impl Logins<'_> {
-    /// A real login of `role`: see the module.
+    /// A real login of `role`: see the module. A role the backup made `NOLOGIN` logs in with
+    /// `LOGIN` lifted only while it authenticates ([`Target::nologin_open`]).
     pub(crate) async fn open(&self, role: &str) -> Result<AppSession, LoginError> {
+        self.open_as(role, true).await
+    }
+
+    /// [`Logins::open`], but a `NOLOGIN` role is refused (`allow_nologin` false): what the
+    /// application cannot log in as is not how it resolves names.
+    pub(crate) async fn open_as(&self, role: &str, allow_nologin: bool) -> Result<AppSession, LoginError> {
         let given = match self.spec.passwords.get(role) {
             Some(var) => Some(
                 std::env::var(var)
@@ -271,20 +279,37 @@ impl Logins<'_> {
             database: self.database.to_owned(),
             message: self.redactor.redact(&message),
         };
-        let connected = if self.target.host.starts_with('/') {
-            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-            tokio::time::timeout(LOGIN_TIMEOUT, connect(&config, tokio_postgres::NoTls)).await
-        } else {
-            let tls = tls::for_mode(self.target.ssl_mode, self.target.ssl_root_cert.as_deref())
-                .map_err(|message| LoginError::Tls { role: role.to_owned(), message })?;
-            config.ssl_mode(tls.mode);
-            tokio::time::timeout(LOGIN_TIMEOUT, connect(&config, tls.connector)).await
+        if login.nologin && !allow_nologin {
+            return Err(refused("the role is NOLOGIN in the restored database".into()));
+        }
+        let socket = self.target.host.starts_with('/');
+        let tls = match socket {
+            true => None,
+            false => Some(
+                tls::for_mode(self.target.ssl_mode, self.target.ssl_root_cert.as_deref())
+                    .map_err(|message| LoginError::Tls { role: role.to_owned(), message })?,
+            ),
+        };
+        let dial = async || match tls {
+            None => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                tokio::time::timeout(LOGIN_TIMEOUT, connect(&config, tokio_postgres::NoTls)).await
+            }
+            Some(tls) => {
+                config.ssl_mode(tls.mode);
+                tokio::time::timeout(LOGIN_TIMEOUT, connect(&config, tls.connector)).await
+            }
+        };
+        let connected = match login.nologin {
+            true => self.target.nologin_open(self.database, role, self.redactor, dial).await?,
+            false => dial().await,
         };
         let (client, connection) = connected
             .map_err(|_| refused(format!("no answer within {}", humantime::format_duration(LOGIN_TIMEOUT))))?
             .map_err(|e| refused(Failure::of(&e).describe()))?;
-        let identity = read_identity(&client, role, transport, login.origin).await.map_err(|f| {
-            LoginError::Identity { role: role.to_owned(), message: self.redactor.redact(&f.describe()) }
+        let identity = read_identity(&client, role, transport, &login).await.map_err(|f| LoginError::Identity {
+            role: role.to_owned(),
+            message: self.redactor.redact(&f.describe()),
         })?;
         Ok(AppSession { client, connection, identity })
     }
@@ -302,7 +327,7 @@ pub(crate) struct AppSession {
 /// and the database's settings give are read by name).
 const IDENTITY_SQL: &str = "SELECT session_user::pg_catalog.text, current_user::pg_catalog.text, \
      pg_catalog.host(pg_catalog.inet_client_addr()), pg_catalog.current_setting('application_name')";
-const SETTINGS_SQL: &str = "SELECT s.name::pg_catalog.text || ' = ' || pg_catalog.quote_literal(s.setting) || ' (' || s.source || ')' \
+const SETTINGS_SQL: &str = "SELECT s.name::pg_catalog.text || ' = ' || pg_catalog.quote_literal(pg_catalog.current_setting(s.name)) || ' (' || s.source || ')' \
      FROM pg_catalog.pg_settings s \
      WHERE s.source OPERATOR(pg_catalog.<>) ALL ('{default,override,configuration file,command line,environment variable}'::pg_catalog.text[]) \
         OR s.name OPERATOR(pg_catalog.=) 'search_path' ORDER BY s.name";
@@ -380,7 +405,7 @@ async fn read_identity(
     client: &tokio_postgres::Client,
     role: &str,
     transport: String,
-    password: PasswordOrigin,
+    login: &RoleLogin,
 ) -> Result<Identity, Failure> {
     let who = run(client, IDENTITY_SQL).await?;
     let row = who.rows.first().cloned().unwrap_or_default();
@@ -395,7 +420,7 @@ async fn read_identity(
         address: row.get(2).cloned().flatten(),
         application_name: value(3),
         transport,
-        password,
+        login: login.describe(),
         settings: shown,
     })
 }

@@ -182,7 +182,7 @@ async fn insert_on(
         sqlx::query_as(WRITTEN_ELSEWHERE_SQL).bind(&tree).fetch_all(&mut *conn).await?;
     if !elsewhere.is_empty() {
         let what: Vec<String> = elsewhere.iter().map(|(rel, i, u, d)| written(rel, *i, *u, *d)).collect();
-        let why = voided(request.table, &what.join(", "));
+        let why = voided(request.table, &what.join("; "));
         return rolled_back(conn, ran, why).await;
     }
     ran.push("COMMIT".into());
@@ -223,13 +223,21 @@ async fn by_role(
         None => vec![None],
     };
     let mut statements = Vec::new();
+    let mut made = row.as_ref().map(|_| ()).map_err(Clone::clone);
     if let Ok(row) = &row {
         for tenant in &tenants {
-            statements.push(literal_insert(conn, &t, row, request.columns, *tenant).await?);
+            match literal_insert(conn, &t, row, request.columns, *tenant).await {
+                Ok(statement) => statements.push(statement),
+                Err(e @ sqlx::Error::Database(_)) => {
+                    made = Err(format!("its values cannot be made as they are: {}", describe_sql_error(&e)));
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-    if let Err(why) = row {
+    if let Err(why) = made {
         return Ok(Err(why));
     }
     ran.push(format!(
@@ -437,7 +445,7 @@ async fn insert_one(
             Err(err) => return Err(err),
         };
         sqlx::query("ROLLBACK TO SAVEPOINT probe_row").execute(&mut *conn).await?;
-        match next_try(conn, request, row, &err, &mut tried).await? {
+        match next_try(conn, request, row, &err, &mut tried, ran).await? {
             Ok(()) => continue,
             Err(why) => return Ok(Err(why)),
         }
@@ -463,6 +471,7 @@ async fn next_try(
     row: &mut Row,
     err: &sqlx::Error,
     tried: &mut Vec<String>,
+    ran: &mut Vec<String>,
 ) -> sqlx::Result<Result<(), String>> {
     let Some(blocker) = constraints::blocker(err) else {
         return Ok(Err(diagnose(conn, request, row, err).await?));
@@ -474,6 +483,7 @@ async fn next_try(
             && let Some(c) = request.columns.iter().find(|c| c.name == *column)
         {
             tried.push(value.clone());
+            ran.push(format!("-- `{column}` = '{value}', a value its {} compares with: tried again", blocker.shown()));
             let cell = Cell {
                 column: column.clone(),
                 source: Source::Check(blocker.shown()),

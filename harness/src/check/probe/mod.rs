@@ -120,6 +120,9 @@ pub(crate) struct Column {
     pub never_written: bool,
     /// In a unique index or an exclusion constraint: a copy would collide.
     pub unique: bool,
+    /// A foreign key of this column alone: the table and column it references
+    /// (`public.tenants`, `"id"`), where a value the application could write comes from.
+    pub references: Option<(String, String)>,
 }
 
 const COLUMNS_SQL: &str = "SELECT a.attname::pg_catalog.text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
@@ -128,19 +131,26 @@ const COLUMNS_SQL: &str = "SELECT a.attname::pg_catalog.text, pg_catalog.format_
        a.atthasdef OR a.attidentity OPERATOR(pg_catalog.=) 'd', \
        a.attgenerated OPERATOR(pg_catalog.<>) '' OR a.attidentity OPERATOR(pg_catalog.=) 'a', \
        EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) a.attrelid \
-               AND (i.indisunique OR i.indisexclusion) AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])) \
+               AND (i.indisunique OR i.indisexclusion) AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])), \
+       (SELECT c.confrelid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_constraint c \
+         WHERE c.conrelid OPERATOR(pg_catalog.=) a.attrelid AND c.contype OPERATOR(pg_catalog.=) 'f' \
+           AND c.conkey OPERATOR(pg_catalog.=) ARRAY[a.attnum]::pg_catalog.int2[] ORDER BY c.conname LIMIT 1), \
+       (SELECT pg_catalog.quote_ident(fa.attname) FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_attribute fa \
+            ON fa.attrelid OPERATOR(pg_catalog.=) c.confrelid AND fa.attnum OPERATOR(pg_catalog.=) c.confkey[1] \
+         WHERE c.conrelid OPERATOR(pg_catalog.=) a.attrelid AND c.contype OPERATOR(pg_catalog.=) 'f' \
+           AND c.conkey OPERATOR(pg_catalog.=) ARRAY[a.attnum]::pg_catalog.int2[] ORDER BY c.conname LIMIT 1) \
      FROM pg_catalog.pg_attribute a \
      WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped \
      ORDER BY a.attnum";
 
 /// The columns of `table` (as `QualifiedName::sql` writes it).
 pub(crate) async fn columns(conn: &mut PgConnection, table: &str, ran: &mut Vec<String>) -> sqlx::Result<Vec<Column>> {
-    type Row = (String, String, i64, i32, bool, bool, bool, bool);
+    type Row = (String, String, i64, i32, bool, bool, bool, bool, Option<String>, Option<String>);
     ran.push(crate::check::bind_evidence(COLUMNS_SQL, &[table]));
     let rows: Vec<Row> = sqlx::query_as(COLUMNS_SQL).bind(table).fetch_all(&mut *conn).await?;
     Ok(rows
         .into_iter()
-        .map(|(name, sql_type, type_oid, typmod, not_null, has_default, never_written, unique)| Column {
+        .map(|(name, sql_type, type_oid, typmod, not_null, has_default, never_written, unique, table, column)| Column {
             name,
             sql_type,
             type_oid,
@@ -149,6 +159,7 @@ pub(crate) async fn columns(conn: &mut PgConnection, table: &str, ran: &mut Vec<
             has_default,
             never_written,
             unique,
+            references: table.zip(column),
         })
         .collect())
 }
@@ -178,6 +189,8 @@ pub(crate) enum Source {
     MadeUp { unique: bool },
     /// A value a CHECK constraint (so named) compares the column with.
     Check(String),
+    /// A key of the table its foreign key references (so named).
+    Referenced(String),
 }
 
 /// Where each column's value comes from (columns left out keep their default, or NULL).
@@ -207,6 +220,9 @@ pub(crate) fn plan(
             Some(Source::Bound(leaf, value))
         } else if copy && keys.contains(&column.name) {
             Some(Source::Copied)
+        } else if let Some((table, _)) = column.references.as_ref().filter(|_| !copy || column.unique) {
+            // A value the application could write: a key the foreign key finds.
+            (column.not_null && !column.has_default).then(|| Source::Referenced(table.clone()))
         } else if column.unique {
             (column.not_null && !column.has_default).then_some(Source::MadeUp { unique: true })
         } else if copy {
@@ -243,6 +259,7 @@ impl Row {
     /// a partition's bound, the scenario or a copied row.
     pub(super) fn evidence(&self) -> Vec<String> {
         let mut made_up = Vec::new();
+        let mut referenced = Vec::new();
         let mut checked = Vec::new();
         let mut bound = Vec::new();
         let mut given = Vec::new();
@@ -252,6 +269,7 @@ impl Row {
             match &cell.source {
                 Source::MadeUp { .. } => made_up.push(format!("{column} = {}", cell.expr)),
                 Source::Check(by) => checked.push(format!("{column} = {} ({by})", cell.expr)),
+                Source::Referenced(table) => referenced.push(format!("{column} (a key of {table})")),
                 Source::Bound(leaf, _) => bound.push(format!("{column} = {} (partition {leaf})", cell.expr)),
                 Source::Given(_) => given.push(format!("{column} = {}", cell.expr)),
                 Source::Copied => copied.push(column),
@@ -262,6 +280,7 @@ impl Row {
         for (what, list) in [
             ("made up by pgdrill", made_up),
             ("a CHECK compares with", checked),
+            ("a foreign key finds", referenced),
             ("from a partition's bound", bound),
             ("the scenario's", given),
             ("copied from a row of the table", copied),
@@ -343,6 +362,10 @@ async fn build(
             Source::Copied => format!("src.{}", quote_ident(&column.name)),
             // Set only after a CHECK refused a row ([`committed`]).
             Source::Check(_) => continue,
+            Source::Referenced(table) => {
+                let key = column.references.as_ref().map_or("", |(_, key)| key.as_str());
+                format!("(SELECT referenced.{key} FROM {table} AS referenced LIMIT 1)")
+            }
             Source::MadeUp { unique } => match values::value(&type_facts(conn, column).await?, *unique) {
                 Ok(expr) => expr,
                 Err(why) => {

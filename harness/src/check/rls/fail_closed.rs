@@ -40,6 +40,8 @@ pub(crate) struct FailClosedFacts {
     pub trusted: Vec<Trusted>,
     /// What the policies' code reads about the session that no try shows.
     pub untried: Vec<Untried>,
+    /// The probe rows committed for the reads (none where the table holds both tenants' rows).
+    pub probe_rows: usize,
 }
 
 /// From the reads to the verdict.
@@ -61,8 +63,18 @@ pub(crate) fn judge_fail_closed(
     );
     let result = result.actual(actual);
     if let Some(n) = f.without.filter(|n| *n > 0) {
-        return result
-            .verdict(false, format!("`{role}` reads {n} rows of `{table}` with no tenant set (pgdrill's two probe rows included): not fail-closed"));
+        return result.verdict(
+            false,
+            format!(
+                "`{role}` reads {n} rows of `{table}` with no tenant set{}: not fail-closed",
+                match f.probe_rows {
+                    0 => String::new(),
+                    1 => " (pgdrill's probe row included)".to_owned(),
+                    2 => " (pgdrill's two probe rows included)".to_owned(),
+                    n => format!(" (pgdrill's {n} probe rows included)"),
+                }
+            ),
+        );
     }
     if let Some(opened) = &f.opened {
         return result.verdict(false, format!("{opened}: not fail-closed"));
@@ -147,6 +159,8 @@ struct Prepared {
 struct Rows {
     a: String,
     b: String,
+    /// How many are probe rows.
+    probes: usize,
 }
 
 /// Proves `table` fail-closed for the role that reads it (see the module's comment). A role
@@ -272,12 +286,12 @@ fn rows_of(prepared: &Prepared, committed: Option<&committed::Committed>, need: 
             None => by_tenant(value),
         }
     };
-    Rows { a: pick(&prepared.a), b: pick(&prepared.b) }
+    Rows { a: pick(&prepared.a), b: pick(&prepared.b), probes: committed.map_or(0, |c| c.rows.len()) }
 }
 
 /// The columns, and the two tenants as the tenant column's type prints them (`'0A1B...'` as a
-/// uuid is `0a1b...`, `'007'` as an integer is `7`): the scenario's, else two the table holds,
-/// else made up; with pgdrill's `search_path`.
+/// uuid is `0a1b...`, `'007'` as an integer is `7`): the scenario's, else two the table holds
+/// (or its tenant column's foreign key finds), else made up; with pgdrill's `search_path`.
 async fn prepare(
     conn: &mut sqlx::PgConnection,
     table: &QualifiedName,
@@ -294,7 +308,19 @@ async fn prepare(
         };
         return Ok(Err(Unproven::Cannot(format!("`{table}` has no column `{tenant_column}`{hint}"))));
     };
-    let held = held_tenants(conn, &t, &tenant, ran).await?;
+    let mut held = held_tenants(conn, &t, &tenant, ran).await?;
+    if held.len() < 2
+        && let Some((referenced, key)) = &tenant.references
+    {
+        // Tenants the application could write rows of: those its foreign key finds.
+        let sql = format!("SELECT referenced.{key}::pg_catalog.text FROM {referenced} AS referenced LIMIT 3");
+        ran.push(sql.clone());
+        for value in sqlx::query_scalar::<_, String>(&sql).fetch_all(&mut *conn).await? {
+            if !held.contains(&value) {
+                held.push(value);
+            }
+        }
+    }
     let facts = probe::type_facts(conn, &tenant).await?;
     let (a, b) = match tenant_values(&tenant, &facts, fc, &held) {
         Ok(values) => values,
@@ -607,6 +633,7 @@ async fn reads(
         levers: doors.levers.clone(),
         trusted: doors.trusted.clone(),
         untried: doors.untried.clone(),
+        probe_rows: rows.probes,
     }))
 }
 
@@ -665,6 +692,7 @@ mod tests {
         levers: Vec::new(),
         trusted: Vec::new(),
         untried: Vec::new(),
+        probe_rows: 2,
     };
 
     #[test]
