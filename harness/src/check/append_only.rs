@@ -227,7 +227,7 @@ impl Spec {
             .fetch_one(ctx.pool)
             .await
             .map_err(unreadable)?;
-        let session = probe::open(&ctx.logins(), &self.role).await?;
+        let session = probe::open(ctx, &self.role).await?;
         let mut writer = Writer { session: &session, t, ran: Vec::new() };
         let outcome = self.probe_in(ctx, &mut writer, change, has_rows, started).await;
         let ran = writer.ran;

@@ -273,7 +273,7 @@ impl Spec {
             Ok(session) => session,
             Err(err) => {
                 let evidence = format!("-- a login of `{role}`\n{}", self.query);
-                return (evidence, Err(format!("could not log in as `{role}`: {}", crate::error::error_chain(&err))));
+                return (evidence, Err(err.said(ctx.pool, role).await));
             }
         };
         let mut ran = vec!["BEGIN".to_owned()];

@@ -80,10 +80,7 @@ impl Target {
                 .await
                 .map_err(fail)?;
         let Some(could) = could else {
-            return Err(TargetError::Login {
-                role: role.to_owned(),
-                message: "the role does not exist in the restored database".into(),
-            });
+            return Err(TargetError::NoRole { role: role.to_owned() });
         };
         let login = match given {
             Some(password) => {

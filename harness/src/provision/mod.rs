@@ -736,4 +736,7 @@ pub enum TargetError {
     /// A role could not be given a login.
     #[error("cannot let `{role}` log in: {message}")]
     Login { role: String, message: String },
+    /// A role the drill logs in as does not exist.
+    #[error("role `{role}` does not exist in the restored database")]
+    NoRole { role: String },
 }

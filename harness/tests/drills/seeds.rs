@@ -48,7 +48,7 @@ fn seed_scenario_checks_what_its_system_needs(#[case] scenario: &str, #[case] ki
 ])]
 #[case::caracal_rls_disabled("caracal", "rls-disabled", "rls", &[
     "row security on `public.resources` is disabled",
-    "`caracal_app` reads 92 rows of `public.resources` with no tenant set (pgdrill's two probe rows included): not fail-closed",
+    "`caracal_app` reads 90 rows of `public.resources` with no tenant set: not fail-closed",
 ])]
 #[case::caracal_rls_not_forced("caracal", "rls-not-forced", "rls", &["row security on `public.grants` is not forced"])]
 #[case::caracal_audit_update_granted("caracal", "audit-update-granted", "append_only", &[

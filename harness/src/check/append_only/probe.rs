@@ -16,7 +16,7 @@
 use sqlx::PgPool;
 
 use super::judge::{Attempt, Operation};
-use crate::check::login::{self, AppSession, Failure};
+use crate::check::login::{AppSession, Failure};
 use crate::pg::{QualifiedName, quote_literal};
 
 /// What the session's statistics say the transaction wrote to the table (and its partitions).
@@ -171,6 +171,9 @@ const CHANGEABLE_SQL: &str = "SELECT a.attname::pg_catalog.text, a.atttypid::pg_
           ty.typcategory OPERATOR(pg_catalog.<>) ALL ('{S,N,D,U}'::pg_catalog.char[]), a.attnum";
 
 /// Opens the writer's session, or says why it could not.
-pub(super) async fn open(logins: &login::Logins<'_>, role: &str) -> Result<AppSession, String> {
-    logins.open(role).await.map_err(|e| format!("could not log in as `{role}`: {}", crate::error::error_chain(&e)))
+pub(super) async fn open(ctx: &crate::check::CheckContext<'_>, role: &str) -> Result<AppSession, String> {
+    match ctx.logins().open(role).await {
+        Ok(session) => Ok(session),
+        Err(e) => Err(e.said(ctx.pool, role).await),
+    }
 }

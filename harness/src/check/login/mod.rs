@@ -231,6 +231,21 @@ impl Identity {
     }
 }
 
+impl LoginError {
+    /// What a check says when it could not log in as `role`: a role that does not exist comes
+    /// with the name the scenario probably meant.
+    pub(crate) async fn said(&self, pool: &sqlx::PgPool, role: &str) -> String {
+        let message = format!("could not log in as `{role}`: {}", crate::error::error_chain(self));
+        match self {
+            LoginError::Password(crate::provision::TargetError::NoRole { .. }) => {
+                let written = crate::pg::QualifiedName { schema: None, name: role.to_owned() };
+                crate::names::with_hint(pool, crate::names::Object::Role, &written, message).await
+            }
+            _ => message,
+        }
+    }
+}
+
 /// Opens the sessions of the application's roles on the restored database.
 pub(crate) struct Logins<'a> {
     pub target: &'a Target,

@@ -215,6 +215,7 @@ async fn prove(
         .collect();
     let options = ctx.target.connect_options(ctx.database);
     let committed = if need.is_empty() {
+        ran.push("-- the table holds rows of both tenants: no probe row is needed".into());
         None
     } else {
         let given = fc.probe.for_table(table);
@@ -253,7 +254,7 @@ async fn prove(
             if let Some(made) = &committed {
                 committed::remove(&options, made, ran).await;
             }
-            return Err(Broke::Login(format!("could not log in as `{role}`: {}", crate::error::error_chain(&e))));
+            return Err(Broke::Login(e.said(ctx.pool, role).await));
         }
     };
     *identity = session.identity().evidence();
@@ -308,21 +309,22 @@ async fn prepare(
         };
         return Ok(Err(Unproven::Cannot(format!("`{table}` has no column `{tenant_column}`{hint}"))));
     };
-    let mut held = held_tenants(conn, &t, &tenant, ran).await?;
-    if held.len() < 2
+    let held = held_tenants(conn, &t, &tenant, ran).await?;
+    let mut candidates = held.clone();
+    if candidates.len() < 2
         && let Some((referenced, key)) = &tenant.references
     {
         // Tenants the application could write rows of: those its foreign key finds.
         let sql = format!("SELECT referenced.{key}::pg_catalog.text FROM {referenced} AS referenced LIMIT 3");
         ran.push(sql.clone());
         for value in sqlx::query_scalar::<_, String>(&sql).fetch_all(&mut *conn).await? {
-            if !held.contains(&value) {
-                held.push(value);
+            if !candidates.contains(&value) {
+                candidates.push(value);
             }
         }
     }
     let facts = probe::type_facts(conn, &tenant).await?;
-    let (a, b) = match tenant_values(&tenant, &facts, fc, &held) {
+    let (a, b) = match tenant_values(&tenant, &facts, fc, &candidates) {
         Ok(values) => values,
         Err(why) => return Ok(Err(Unproven::Cannot(why))),
     };
