@@ -241,7 +241,7 @@ impl Spec {
         &self,
         ctx: &CheckContext<'_>,
         w: &mut Writer<'_>,
-        change: Result<String, String>,
+        change: Result<Vec<String>, String>,
         has_rows: bool,
         started: Instant,
     ) -> Result<Vec<CheckResult>, Failure> {
@@ -274,28 +274,34 @@ impl Spec {
         for (operation, granted) in tried {
             let result = CheckResult::build(KIND, self.object(&operation.to_string()), started)
                 .expected("refused (privilege, trigger, rule or policy)");
-            let statement = match (operation, &change) {
-                (Operation::Update, Ok(set)) => format!("UPDATE {} SET {set}{filter}", w.t),
+            let statements: Vec<String> = match (operation, &change) {
+                // Every column the role could change, one at a time: a guard may keep one and
+                // let another through.
+                (Operation::Update, Ok(sets)) => {
+                    sets.iter().map(|set| format!("UPDATE {} SET {set}{filter}", w.t)).collect()
+                }
                 (Operation::Update, Err(why)) => {
                     results.push(result.error(format!("no UPDATE that changes a value can be made: {why}")));
                     continue;
                 }
-                (Operation::Delete, _) => format!("DELETE FROM {}{filter}", w.t),
-                (Operation::Truncate, _) => format!("TRUNCATE {}", w.t),
+                (Operation::Delete, _) => vec![format!("DELETE FROM {}{filter}", w.t)],
+                (Operation::Truncate, _) => vec![format!("TRUNCATE {}", w.t)],
             };
             if !aimed && operation != Operation::Truncate && granted {
                 let why = why_none.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
-                results.push(result.evidence(w.evidence(&statement)).error(format!(
+                results.push(result.evidence(w.evidence(&statements.join(";\n"))).error(format!(
                     "{operation} is granted to `{}`, and `{}` has no row to show that a trigger refuses it{why}",
                     self.role, self.table
                 )));
                 continue;
             }
-            let attempt = probe::attempt(w.session, &w.t, operation, &statement, aimed).await?;
+            let (statement, attempt) = self.attempts(w, operation, granted, &statements, aimed).await?;
             if granted && judge(operation, granted, &attempt).verdict == Judged::Refused {
                 held.push(Held { operation, statement: statement.clone() });
             }
-            let evidence = w.evidence(&format!("SAVEPOINT probe;\n{statement};\nROLLBACK TO SAVEPOINT probe"));
+            let tried: Vec<String> =
+                statements.iter().map(|s| format!("SAVEPOINT probe;\n{s};\nROLLBACK TO SAVEPOINT probe")).collect();
+            let evidence = w.evidence(&tried.join(";\n"));
             results.push(self.judged(result.evidence(evidence), operation, granted, &attempt));
         }
         if !held.is_empty() {
@@ -307,6 +313,28 @@ impl Spec {
             crate::check::probe::committed::remove(&ctx.target.connect_options(ctx.database), &made, &mut w.ran).await;
         }
         Ok(results)
+    }
+
+    /// Each of `statements` (one operation's) in its own savepoint until one changes the table
+    /// or proves nothing: that one, or the last refused.
+    async fn attempts(
+        &self,
+        w: &mut Writer<'_>,
+        operation: Operation,
+        granted: bool,
+        statements: &[String],
+        aimed: bool,
+    ) -> Result<(String, Attempt), Failure> {
+        let mut last = None;
+        for statement in statements {
+            let attempt = probe::attempt(w.session, &w.t, operation, statement, aimed).await?;
+            let refused = judge(operation, granted, &attempt).verdict == Judged::Refused;
+            last = Some((statement.clone(), attempt));
+            if !refused {
+                break;
+            }
+        }
+        Ok(last.unwrap_or_else(|| (String::new(), Attempt::Broken("nothing to try".into()))))
     }
 
     /// A probe row committed by pgdrill for the UPDATE and DELETE to aim at, when the table is
