@@ -42,13 +42,14 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use super::login::{self, AppSession, Failure};
-use super::loophole::{self, Step, Trusted};
+use super::loophole::Trusted;
 use super::relation::trigger_problem;
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error};
 use crate::sqlstate::Probe as SqlProbe;
 
+mod guards;
 mod judge;
 mod probe;
 mod trail;
@@ -436,110 +437,6 @@ impl Spec {
         }
     }
 
-    /// What guards the operations that were refused although granted (the triggers, rules and
-    /// policies on changes, and all the code they reach: [`loophole`]) reads about the session:
-    /// each setting a session may set is tried in the role's own session, as the role would,
-    /// and must not let them through; any other fact fails as proven only for sessions like the
-    /// drill's, unless trusted.
-    async fn loopholes(
-        &self,
-        ctx: &CheckContext<'_>,
-        w: &mut Writer<'_>,
-        started: Instant,
-        held: &[Held],
-    ) -> Result<CheckResult, Failure> {
-        let result = CheckResult::build(KIND, self.object("what its guards read"), started).expected(
-            "nothing its triggers, rules or policies read about the session lets the role change or erase rows",
-        );
-        let (gathered, contexts) = match self.guards(ctx).await {
-            Ok(found) => found,
-            Err(e) => {
-                return Ok(result.error(format!(
-                    "cannot read what guards `{}`: {}",
-                    self.table,
-                    describe_sql_error(&e)
-                )));
-            }
-        };
-        let levers = loophole::levers(&gathered.readers, &[], &contexts);
-        let (attempts, mut trusted) = loophole::attempts(&levers, &self.trusted);
-        let (untried, trusted_facts) = loophole::untried(&gathered, &contexts, true, &self.trusted);
-        for t in trusted_facts {
-            if !trusted.contains(&t) {
-                trusted.push(t);
-            }
-        }
-        let result = result.evidence(guard_evidence(w, &gathered, &levers, &trusted));
-        for attempt in &attempts {
-            for h in held {
-                match try_lever(w, attempt, h).await? {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        let what = format!("`{}` can {} `{}`", self.role, h.operation, self.table);
-                        return Ok(result
-                            .actual(format!(
-                                "{} went through with {} = '{}'",
-                                h.operation, attempt.setting, attempt.value
-                            ))
-                            .verdict(
-                                false,
-                                format!("{}: the audit trail is not append-only", loophole::opened(attempt, &what)),
-                            ));
-                    }
-                    Err(why) => {
-                        return Ok(result.error(format!(
-                            "{} on `{}` as `{}` with `{}` = '{}' set failed for a reason that is not a refusal: {why}, so it proves nothing about the settings a session can open it with",
-                            h.operation, self.table, self.role, attempt.setting, attempt.value
-                        )));
-                    }
-                }
-            }
-        }
-        if !untried.is_empty() {
-            let ops: Vec<String> = held.iter().map(|h| h.operation.to_string()).collect();
-            return Ok(result.actual("reads facts the drill cannot try").verdict(
-                false,
-                format!(
-                    "that `{}` may not {} `{}` is {}",
-                    self.role,
-                    ops.join(" or "),
-                    self.table,
-                    loophole::only_like_the_drill(&untried)
-                ),
-            ));
-        }
-        let names: Vec<&str> = levers.iter().map(|l| l.setting.as_str()).collect();
-        let trusted_note = if trusted.is_empty() {
-            String::new()
-        } else {
-            format!("; trusted: {}", trusted.iter().map(Trusted::shown).collect::<Vec<_>>().join("; "))
-        };
-        Ok(if attempts.is_empty() {
-            result.actual("nothing to try").verdict(
-                true,
-                format!("the guards of `{}` read nothing about the session a role could set{trusted_note}", self.table),
-            )
-        } else {
-            result.actual(format!("still refused with {} set", names.join(", "))).verdict(
-                true,
-                format!(
-                    "no value of {} that `{}` can set itself lets it change or erase `{}`{trusted_note}",
-                    names.join(", "),
-                    self.role,
-                    self.table
-                ),
-            )
-        })
-    }
-
-    /// The code that guards changes to the table, whole, and the built-in settings' contexts.
-    async fn guards(&self, ctx: &CheckContext<'_>) -> sqlx::Result<(loophole::graph::Gathered, loophole::Contexts)> {
-        let mut conn = ctx.pool.acquire().await?;
-        let gathered = loophole::graph::gather(&mut conn, &self.table.sql(), loophole::graph::For::Change).await?;
-        let contexts = loophole::contexts(&mut conn).await?;
-        Ok((gathered, contexts))
-    }
-
     async fn trigger_check(&self, ctx: &CheckContext<'_>) -> CheckResult {
         let started = Instant::now();
         let sql =
@@ -571,58 +468,6 @@ impl Spec {
             result.actual(text.clone()).verdict(false, format!("`{}`: {text}", self.table))
         }
     }
-}
-
-/// The evidence of what the guards read and what was tried.
-fn guard_evidence(
-    w: &Writer<'_>,
-    gathered: &loophole::graph::Gathered,
-    levers: &[loophole::Lever],
-    trusted: &[Trusted],
-) -> String {
-    let read: Vec<&str> = gathered.readers.iter().map(|r| r.name.as_str()).collect();
-    let tried: Vec<String> = levers
-        .iter()
-        .map(|l| format!("{} = {} (read by {})", l.setting, l.values.join(" | "), l.read_by.join(", ")))
-        .collect();
-    let mut evidence = format!(
-        "-- the guards' code, read whole (pgdrill's session): {}\n{}SAVEPOINT lever; SELECT pg_catalog.set_config(<setting>, <value>, true); <each refused statement>; ROLLBACK TO SAVEPOINT lever -- for each of:\n{}",
-        if read.is_empty() { "none".to_owned() } else { read.join("; ") },
-        w.session.identity().evidence(),
-        if tried.is_empty() { "(no setting a session sets is read)".to_owned() } else { tried.join("\n") }
-    );
-    for t in trusted {
-        evidence.push_str(&format!("\nnot tried: {}", t.shown()));
-    }
-    evidence
-}
-
-/// One lever tried on one refused statement, in a savepoint of the role's session: `true` when
-/// the statement went through with the setting set, `Err` with why when its error proves
-/// nothing.
-async fn try_lever(w: &mut Writer<'_>, attempt: &loophole::Attempt, h: &Held) -> Result<Result<bool, String>, Failure> {
-    let session = w.session;
-    session.run("SAVEPOINT lever").await?;
-    let outcome = match session.run(&login::set_local_sql(&attempt.setting, &attempt.value)).await {
-        Ok(_) => {
-            let before = probe::written(session, &w.t).await?;
-            match session.run(&h.statement).await {
-                Ok(_) if h.operation == Operation::Truncate => Ok(true),
-                Ok(_) => {
-                    let after = probe::written(session, &w.t).await?;
-                    Ok(after.updated > before.updated || after.deleted > before.deleted)
-                }
-                Err(f @ Failure::Database { .. }) => {
-                    loophole::stayed_shut(&f, Step::Statement(SqlProbe::Write)).map(|()| false)
-                }
-                Err(lost) => return Err(lost),
-            }
-        }
-        Err(f @ Failure::Database { .. }) => loophole::stayed_shut(&f, Step::Set).map(|()| false),
-        Err(lost) => return Err(lost),
-    };
-    session.run("ROLLBACK TO SAVEPOINT lever").await?;
-    Ok(outcome)
 }
 
 #[cfg(test)]

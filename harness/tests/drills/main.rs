@@ -41,6 +41,7 @@ mod secrets;
 mod seeds;
 mod sequences;
 mod servers;
+mod sessions;
 mod signed;
 mod skeleton;
 mod snapshots;

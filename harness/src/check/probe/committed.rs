@@ -20,6 +20,8 @@ use sqlx::{Connection, PgConnection};
 use super::constraints::{self, Blocker};
 use super::{Cell, Column, Given, Hint, Row, Source, blocked_message, build, plan};
 use crate::check::login::AppSession;
+
+mod as_role;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_ident_if_needed, quote_literal};
 
 /// What a probe needs to insert its rows.
@@ -64,7 +66,7 @@ fn changed_settings(before: &[(String, Option<String>)], after: &[(String, Optio
 }
 
 /// The table, its partitions and their TOAST tables: where its own rows are written.
-const TREE_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
+pub(super) const TREE_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
        SELECT $1::pg_catalog.regclass::pg_catalog.oid \
        UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) \
      SELECT tree.relid::pg_catalog.int8 FROM tree \
@@ -72,7 +74,7 @@ const TREE_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
       WHERE c.oid IN (SELECT tree.relid FROM tree) AND c.reltoastrelid OPERATOR(pg_catalog.<>) 0";
 
 /// Rows this transaction wrote outside the tables `$1`.
-const WRITTEN_ELSEWHERE_SQL: &str = "SELECT s.relid::pg_catalog.regclass::pg_catalog.text, s.n_tup_ins, s.n_tup_upd, s.n_tup_del \
+pub(super) const WRITTEN_ELSEWHERE_SQL: &str = "SELECT s.relid::pg_catalog.regclass::pg_catalog.text, s.n_tup_ins, s.n_tup_upd, s.n_tup_del \
        FROM pg_catalog.pg_stat_xact_all_tables s \
       WHERE NOT (s.relid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])) \
         AND s.n_tup_ins OPERATOR(pg_catalog.+) s.n_tup_upd OPERATOR(pg_catalog.+) s.n_tup_del OPERATOR(pg_catalog.>) 0 \
@@ -80,7 +82,7 @@ const WRITTEN_ELSEWHERE_SQL: &str = "SELECT s.relid::pg_catalog.regclass::pg_cat
 
 /// Each sequence and where it stands, but those the tables `$1` use themselves (owned by their
 /// columns, or named in their defaults).
-const SEQUENCES_SQL: &str = "SELECT c.oid::pg_catalog.regclass::pg_catalog.text, \
+pub(super) const SEQUENCES_SQL: &str = "SELECT c.oid::pg_catalog.regclass::pg_catalog.text, \
        (SELECT s.last_value::pg_catalog.text FROM pg_catalog.pg_sequences s \
          WHERE s.schemaname OPERATOR(pg_catalog.=) n.nspname AND s.sequencename OPERATOR(pg_catalog.=) c.relname) \
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
@@ -113,7 +115,7 @@ pub(crate) async fn insert(
     }
     let mut conn = PgConnection::connect_with(options).await?;
     if let Some(writer) = request.writer {
-        match by_role(&mut conn, writer, request, ran).await? {
+        match as_role::insert(&mut conn, writer, request, ran).await? {
             Ok(committed) => {
                 conn.close().await.ok();
                 return Ok(Ok(committed));
@@ -188,12 +190,7 @@ async fn insert_on(
     ran.push("COMMIT".into());
     sqlx::query("COMMIT").execute(&mut *conn).await?;
     let committed = Committed { table: request.table.clone(), rows, by_role: false };
-    let after: Vec<(String, Option<String>)> = sqlx::query_as(SEQUENCES_SQL).bind(&tree).fetch_all(&mut *conn).await?;
-    let advanced: Vec<String> = after
-        .iter()
-        .filter(|a| sequences.iter().any(|b| b.0 == a.0 && b.1 != a.1))
-        .map(|(name, _)| format!("sequence {name} advanced"))
-        .collect();
+    let advanced = advanced(conn, &tree, &sequences).await?;
     if !advanced.is_empty() {
         let why = voided(request.table, &advanced.join(", "));
         delete(conn, &committed, ran).await.ok();
@@ -202,170 +199,28 @@ async fn insert_on(
     Ok(Ok(committed))
 }
 
-/// The probe rows inserted by the role's own session (`writer`), as the application inserts its
-/// rows: each row's values made in pgdrill's session (`conn`) first, as literals; then, in the
-/// role's session, the scenario's settings and the row's tenant set, the INSERT, what it wrote
-/// elsewhere, the commit. `Ok(Err(why))` when the role cannot insert them (nothing is left).
-async fn by_role(
+/// The sequences that moved since `before` ([`SEQUENCES_SQL`] of the tables `tree`).
+pub(super) async fn advanced(
     conn: &mut PgConnection,
-    writer: &AppSession,
-    request: &Request<'_>,
-    ran: &mut Vec<String>,
-) -> sqlx::Result<Result<Committed, String>> {
-    let t = request.table.sql();
-    let tree: Vec<i64> = sqlx::query_scalar(TREE_SQL).bind(&t).fetch_all(&mut *conn).await?;
-    let sequences: Vec<(String, Option<String>)> =
-        sqlx::query_as(SEQUENCES_SQL).bind(&tree).fetch_all(&mut *conn).await?;
-    sqlx::query("BEGIN").execute(&mut *conn).await?;
-    let row = plan_row(conn, request, ran).await?;
-    let tenants: Vec<Option<&str>> = match request.tenant {
-        Some((_, values)) => values.iter().map(|v| Some(v.as_str())).collect(),
-        None => vec![None],
-    };
-    let mut statements = Vec::new();
-    let mut made = row.as_ref().map(|_| ()).map_err(Clone::clone);
-    if let Ok(row) = &row {
-        for tenant in &tenants {
-            match literal_insert(conn, &t, row, request.columns, *tenant).await {
-                Ok(statement) => statements.push(statement),
-                Err(e @ sqlx::Error::Database(_)) => {
-                    made = Err(format!("its values cannot be made as they are: {}", describe_sql_error(&e)));
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-    if let Err(why) = made {
-        return Ok(Err(why));
-    }
-    ran.push(format!(
-        "-- the probe rows, inserted by `{}`'s own session as the application inserts rows",
-        writer.identity().user
-    ));
-    let mut rows = Vec::new();
-    let wrote = async {
-        writer.run("BEGIN").await?;
-        for (tenant, statement) in tenants.iter().zip(&statements) {
-            let mut sets: Vec<(&str, &str)> =
-                request.settings.0.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-            if let (Some(setting), Some(value)) = (request.tenant_setting, tenant) {
-                sets.push((setting, value));
-            }
-            for (name, value) in sets {
-                let sql = crate::check::login::set_local_sql(name, value);
-                ran.push(sql.clone());
-                writer.run(&sql).await?;
-            }
-            ran.push(statement.clone());
-            let answer = writer.run(statement).await?;
-            let first = answer.rows.first().cloned().unwrap_or_default();
-            if let (Some(Some(oid)), Some(Some(ctid))) = (first.first(), first.get(1)) {
-                rows.push((oid.clone(), ctid.clone()));
-            }
-        }
-        let elsewhere = writer.run(&written_elsewhere(&tree)).await?;
-        Ok::<_, crate::check::login::Failure>(elsewhere.rows)
-    }
-    .await;
-    let elsewhere = match wrote {
-        Ok(elsewhere) => elsewhere,
-        Err(failure) => {
-            let _ = writer.run("ROLLBACK").await;
-            return Ok(Err(format!("`{}` cannot insert them itself ({failure})", writer.identity().user)));
-        }
-    };
-    if rows.len() != tenants.len() || !elsewhere.is_empty() {
-        let _ = writer.run("ROLLBACK").await;
-        let what: Vec<String> = elsewhere
-            .iter()
-            .map(|r| r.iter().map(|v| v.clone().unwrap_or_default()).collect::<Vec<_>>().join(" "))
-            .collect();
-        return Ok(Err(if what.is_empty() {
-            format!("`{}`'s INSERT left no row in `{}`", writer.identity().user, request.table)
-        } else {
-            voided(request.table, &what.join(", "))
-        }));
-    }
-    ran.push("COMMIT".into());
-    if let Err(failure) = writer.run("COMMIT").await {
-        return Ok(Err(format!("`{}` cannot commit them ({failure})", writer.identity().user)));
-    }
-    let committed = Committed { table: request.table.clone(), rows, by_role: true };
-    let after: Vec<(String, Option<String>)> = sqlx::query_as(SEQUENCES_SQL).bind(&tree).fetch_all(&mut *conn).await?;
-    let advanced: Vec<String> = after
+    tree: &[i64],
+    before: &[(String, Option<String>)],
+) -> sqlx::Result<Vec<String>> {
+    let after: Vec<(String, Option<String>)> = sqlx::query_as(SEQUENCES_SQL).bind(tree).fetch_all(&mut *conn).await?;
+    Ok(after
         .iter()
-        .filter(|a| sequences.iter().any(|b| b.0 == a.0 && b.1 != a.1))
+        .filter(|a| before.iter().any(|b| b.0 == a.0 && b.1 != a.1))
         .map(|(name, _)| format!("sequence {name} advanced"))
-        .collect();
-    if !advanced.is_empty() {
-        delete(conn, &committed, ran).await.ok();
-        return Ok(Err(voided(request.table, &advanced.join(", "))));
-    }
-    Ok(Ok(committed))
-}
-
-/// [`WRITTEN_ELSEWHERE_SQL`] with the tables `tree` written in, for a session that binds nothing.
-fn written_elsewhere(tree: &[i64]) -> String {
-    let list: Vec<String> = tree.iter().map(i64::to_string).collect();
-    WRITTEN_ELSEWHERE_SQL.replace("$1::pg_catalog.int8[]", &format!("'{{{}}}'::pg_catalog.int8[]", list.join(",")))
-}
-
-/// The INSERT of one probe row with every value a literal, made in pgdrill's session (`conn`,
-/// in a transaction): the role's session sees the table through its own policies, and a copied
-/// row or a made-up value must not depend on them.
-async fn literal_insert(
-    conn: &mut PgConnection,
-    t: &str,
-    row: &Row,
-    columns: &[Column],
-    tenant: Option<&str>,
-) -> sqlx::Result<String> {
-    let exprs: Vec<String> = row
-        .cells
-        .iter()
-        .map(|c| match tenant {
-            Some(value) => c.expr.replace("{tenant}", &quote_literal(value)),
-            None => c.expr.clone(),
-        })
-        .map(|e| format!("({e})::pg_catalog.text"))
-        .collect();
-    let returning = "RETURNING tableoid::pg_catalog.oid::pg_catalog.text, ctid::pg_catalog.text";
-    if exprs.is_empty() {
-        return Ok(format!("INSERT INTO {t} DEFAULT VALUES {returning}"));
-    }
-    let source = if row.copy { format!(" FROM {t} AS src LIMIT 1") } else { String::new() };
-    let values: Vec<Option<String>> =
-        sqlx::query(&format!("SELECT {}{source}", exprs.join(", "))).fetch_one(&mut *conn).await.map(|r| {
-            use sqlx::Row as _;
-            (0..exprs.len()).map(|i| r.try_get::<Option<String>, _>(i).ok().flatten()).collect()
-        })?;
-    let names: Vec<String> = row.cells.iter().map(|c| quote_ident(&c.column)).collect();
-    let literals: Vec<String> = row
-        .cells
-        .iter()
-        .zip(values)
-        .map(|(cell, value)| match value {
-            Some(v) => {
-                let ty =
-                    columns.iter().find(|c| c.name == cell.column).map_or("pg_catalog.text", |c| c.sql_type.as_str());
-                format!("{}::{ty}", quote_literal(&v))
-            }
-            None => "NULL".to_owned(),
-        })
-        .collect();
-    Ok(format!("INSERT INTO {t} ({}) VALUES ({}) {returning}", names.join(", "), literals.join(", ")))
+        .collect())
 }
 
 /// The message of a probe the backup's code voided by writing `what`.
-fn voided(table: &QualifiedName, what: &str) -> String {
+pub(super) fn voided(table: &QualifiedName, what: &str) -> String {
     format!(
         "while pgdrill inserted the probe rows into `{table}`, the backup's code wrote elsewhere ({what}): a later session could tell that pgdrill was there, so the probe proves nothing"
     )
 }
 
-fn written(relation: &str, inserted: i64, updated: i64, deleted: i64) -> String {
+pub(super) fn written(relation: &str, inserted: i64, updated: i64, deleted: i64) -> String {
     let parts: Vec<String> = [(inserted, "inserted"), (updated, "updated"), (deleted, "deleted")]
         .into_iter()
         .filter(|(n, _)| *n > 0)
@@ -385,7 +240,7 @@ async fn rolled_back(
 }
 
 /// The row to insert: where each column's value comes from, made up where asked.
-async fn plan_row(
+pub(super) async fn plan_row(
     conn: &mut PgConnection,
     request: &Request<'_>,
     ran: &mut Vec<String>,
@@ -589,7 +444,7 @@ pub(crate) async fn remove(options: &PgConnectOptions, committed: &Committed, ra
     }
 }
 
-async fn delete(conn: &mut PgConnection, committed: &Committed, ran: &mut Vec<String>) -> sqlx::Result<()> {
+pub(super) async fn delete(conn: &mut PgConnection, committed: &Committed, ran: &mut Vec<String>) -> sqlx::Result<()> {
     let aims: Vec<String> = committed
         .rows
         .iter()

@@ -12,15 +12,18 @@
 //! decides what the policies see and nothing of pgdrill's own. The evidence is the SQL that
 //! ran, in order, with the probe row's values and what was set aside for it.
 
+mod doors;
+
 use std::time::Instant;
 
 use super::{FailClosed, KIND};
 use crate::check::login::{self, AppSession, Failure};
-use crate::check::loophole::{self, Attempt, Lever, Step, Trusted, Untried, graph};
+use crate::check::loophole::{self, Trusted, Untried};
 use crate::check::probe::{self, Column, Hint, TypeFacts, committed};
 use crate::check::{CheckContext, CheckResult, CheckResultBuilder, bind_evidence};
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quote_ident_if_needed, quote_literal};
 use crate::sqlstate::Probe;
+use doors::{Doors, doors, inserting_facts, try_doors};
 
 /// What fail-closed reads of one table found, as the role: `None` where a read was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,69 +56,65 @@ pub(crate) fn judge_fail_closed(
     facts: &FailClosedFacts,
 ) -> CheckResult {
     let f = facts;
+    // Tenant A's rows: its probe row, or the rows the table holds of it.
+    let a_rows = if f.probe_rows > 0 { "A's probe row" } else { "A's rows" };
     let without = match f.without {
         Some(n) => format!("{n} rows"),
         None => "refused".to_owned(),
     };
-    let actual = format!(
-        "without {setting}: {without}; as tenant B: {} of A's probe row, {} rows of other tenants; as tenant A: {} of its probe row, {} rows of other tenants",
+    let result = result.actual(format!(
+        "without {setting}: {without}; as tenant B: {} of {a_rows}, {} rows of other tenants; as tenant A: {} of {a_rows}, {} rows of other tenants",
         f.b_sees_a, f.b_foreign, f.a_sees_own, f.a_foreign
-    );
-    let result = result.actual(actual);
+    ));
+    match leak(table, role, setting, f, a_rows) {
+        Some(message) => result.verdict(false, message),
+        None => result.verdict(true, closed(table, role, setting, f, a_rows)),
+    }
+}
+
+/// What the reads show leaks (or holds only for sessions like the drill's), if anything.
+fn leak(table: &QualifiedName, role: &str, setting: &str, f: &FailClosedFacts, a_rows: &str) -> Option<String> {
     if let Some(n) = f.without.filter(|n| *n > 0) {
-        return result.verdict(
-            false,
-            format!(
-                "`{role}` reads {n} rows of `{table}` with no tenant set{}: not fail-closed",
-                match f.probe_rows {
-                    0 => String::new(),
-                    1 => " (pgdrill's probe row included)".to_owned(),
-                    2 => " (pgdrill's two probe rows included)".to_owned(),
-                    n => format!(" (pgdrill's {n} probe rows included)"),
-                }
-            ),
-        );
+        let included = match f.probe_rows {
+            0 => String::new(),
+            1 => " (pgdrill's probe row included)".to_owned(),
+            2 => " (pgdrill's two probe rows included)".to_owned(),
+            n => format!(" (pgdrill's {n} probe rows included)"),
+        };
+        return Some(format!("`{role}` reads {n} rows of `{table}` with no tenant set{included}: not fail-closed"));
     }
     if let Some(opened) = &f.opened {
-        return result.verdict(false, format!("{opened}: not fail-closed"));
+        return Some(format!("{opened}: not fail-closed"));
     }
     if !f.untried.is_empty() {
-        return result.verdict(
-            false,
-            format!(
-                "that `{role}` reads only its tenant's rows of `{table}` is {}",
-                loophole::only_like_the_drill(&f.untried)
-            ),
-        );
+        return Some(format!(
+            "that `{role}` reads only its tenant's rows of `{table}` is {}",
+            loophole::only_like_the_drill(&f.untried)
+        ));
     }
     if f.b_sees_a > 0 || f.b_foreign > 0 {
-        return result.verdict(
-            false,
-            format!(
-                "`{role}` with {setting} set to tenant B reads {} of tenant A's probe row and {} rows of other tenants of `{table}`: tenants are not isolated",
-                f.b_sees_a, f.b_foreign
-            ),
-        );
+        return Some(format!(
+            "`{role}` with {setting} set to tenant B reads {} of tenant {a_rows} and {} rows of other tenants of `{table}`: tenants are not isolated",
+            f.b_sees_a, f.b_foreign
+        ));
     }
     if f.a_foreign > 0 {
-        return result.verdict(
-            false,
-            format!(
-                "`{role}` with {setting} set to tenant A also reads {} rows of other tenants of `{table}`",
-                f.a_foreign
-            ),
-        );
+        return Some(format!(
+            "`{role}` with {setting} set to tenant A also reads {} rows of other tenants of `{table}`",
+            f.a_foreign
+        ));
     }
-    if f.a_sees_own == 0 {
-        return result.verdict(
-            false,
-            format!(
-                "`{role}` with {setting} set to tenant A cannot read A's own probe row of `{table}`: the policy hides every row, or reads another setting"
-            ),
-        );
-    }
+    (f.a_sees_own == 0).then(|| {
+        format!(
+            "`{role}` with {setting} set to tenant A cannot read {a_rows} of `{table}`: the policy hides every row, or reads another setting"
+        )
+    })
+}
+
+/// The message of a table proven fail-closed.
+fn closed(table: &QualifiedName, role: &str, setting: &str, f: &FailClosedFacts, a_rows: &str) -> String {
     let mut message = format!(
-        "`{role}` sees no rows of `{table}` without {setting}, only tenant A's probe row as A, and not A's as tenant B"
+        "`{role}` sees no rows of `{table}` without {setting}, only tenant {a_rows} as A, and not {a_rows} as tenant B"
     );
     if !f.levers.is_empty() {
         message.push_str(&format!("; nor with {} set by the session", f.levers.join(", ")));
@@ -124,7 +123,7 @@ pub(crate) fn judge_fail_closed(
         let shown: Vec<String> = f.trusted.iter().map(Trusted::shown).collect();
         message.push_str(&format!("; not tried: {}", shown.join("; ")));
     }
-    result.verdict(true, message)
+    message
 }
 
 /// Why the reads did not prove the table either way: the role may not read it (closed), or no
@@ -387,174 +386,6 @@ async fn held_any(conn: &mut sqlx::PgConnection, t: &str, tenant: &Column, value
     let column = quote_ident(&tenant.name);
     let sql = format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE {column}::pg_catalog.text OPERATOR(pg_catalog.=) $1)");
     sqlx::query_scalar(&sql).bind(value).fetch_one(&mut *conn).await
-}
-
-/// What the table's INSERT triggers (and rules, and all the code they reach) read about the
-/// session when pgdrill's own session inserted the probe rows: who it is included, since that
-/// session was not the role's.
-async fn inserting_facts(
-    conn: &mut sqlx::PgConnection,
-    table: &QualifiedName,
-    fc: &FailClosed,
-) -> sqlx::Result<Vec<Untried>> {
-    let gathered = graph::gather(conn, &table.sql(), graph::For::Insert).await?;
-    let contexts = loophole::contexts(conn).await?;
-    let (untried, _) = loophole::untried(&gathered, &contexts, false, &fc.trusted);
-    Ok(untried
-        .into_iter()
-        .map(|mut u| {
-            u.read_by = u
-                .read_by
-                .into_iter()
-                .map(|r| format!("{r} (run when pgdrill's session inserted the probe rows, since the role could not)"))
-                .collect();
-            u
-        })
-        .collect())
-}
-
-/// The doors a session could open itself ([`loophole`]): the custom settings the table's
-/// policies (and the functions they call) read but the tenant's, and the tenant values they
-/// treat specially; read with pgdrill's `search_path` pinned, as the superuser.
-struct Doors {
-    attempts: Vec<Attempt>,
-    levers: Vec<String>,
-    trusted: Vec<Trusted>,
-    /// What the policies' code reads that no try shows (and the INSERT triggers' when pgdrill
-    /// inserts probe rows: filled in then).
-    untried: Vec<Untried>,
-}
-
-async fn doors(
-    conn: &mut sqlx::PgConnection,
-    table: &QualifiedName,
-    fc: &FailClosed,
-    prepared: &Prepared,
-    ran: &mut Vec<String>,
-) -> sqlx::Result<Doors> {
-    let gathered = graph::gather(conn, &table.sql(), graph::For::Read).await?;
-    let contexts = loophole::contexts(conn).await?;
-    let readers = &gathered.readers;
-    let mut levers = loophole::levers(readers, &[&fc.setting], &contexts);
-    let tenant = fc.setting.to_lowercase();
-    let tenant_readers: Vec<String> = readers
-        .iter()
-        .filter(|r| loophole::settings_read(&r.text).iter().any(|(s, _)| *s == tenant))
-        .map(|r| r.name.clone())
-        .collect();
-    if !tenant_readers.is_empty() {
-        let values: Vec<String> = loophole::special_tenants(readers, &tenant)
-            .into_iter()
-            .filter(|v| *v != prepared.a && *v != prepared.b)
-            .collect();
-        levers.push(Lever { setting: tenant, values, read_by: tenant_readers });
-    }
-    let (attempts, mut trusted) = loophole::attempts(&levers, &fc.trusted);
-    let (untried, trusted_facts) = loophole::untried(&gathered, &contexts, true, &fc.trusted);
-    for t in trusted_facts {
-        if !trusted.contains(&t) {
-            trusted.push(t);
-        }
-    }
-    let read: Vec<String> = readers.iter().map(|r| r.name.clone()).collect();
-    ran.push(format!(
-        "-- the policies' code, read whole: {}",
-        if read.is_empty() { "none".to_owned() } else { read.join("; ") }
-    ));
-    let shown = levers.iter().map(|l| format!("{} ({})", l.setting, l.values.join(" | "))).collect();
-    Ok(Doors { attempts, levers: shown, trusted, untried })
-}
-
-/// Each door tried in the role's session, with no tenant set but the door: a savepoint, the
-/// setting, a read of the two tenants' rows, back to the savepoint. A read that fails opened
-/// nothing. Then each door (but the tenant setting's own values) again with tenant B set,
-/// reading A's rows: a policy that reads the tenant with `current_setting('app.tenant')` (no
-/// `missing_ok`) errs before its `OR current_setting('app.bypass', true) = 'on'` is reached when
-/// no tenant is set, but a session of any tenant opens every tenant's rows with the flag.
-async fn try_doors(
-    session: &AppSession,
-    table: &QualifiedName,
-    role: &str,
-    (setting, b): (&str, &str),
-    rows: &Rows,
-    doors: &Doors,
-    ran: &mut Vec<String>,
-) -> Result<Result<Option<String>, Unproven>, Failure> {
-    let t = table.sql();
-    let seen = format!("SELECT pg_catalog.count(*) FROM {t} WHERE {} OR {}", rows.a, rows.b);
-    let seen_a = format!("SELECT pg_catalog.count(*) FROM {t} WHERE {}", rows.a);
-    if !doors.attempts.is_empty() {
-        ran.push(format!(
-            "-- for each of {}: SAVEPOINT door; SELECT pg_catalog.set_config(<setting>, <value>, true); {seen}; ROLLBACK TO SAVEPOINT door",
-            doors.levers.join(", ")
-        ));
-    }
-    let as_b: Vec<&Attempt> = doors.attempts.iter().filter(|a| !a.setting.eq_ignore_ascii_case(setting)).collect();
-    if !as_b.is_empty() {
-        ran.push(format!(
-            "-- for each of them again as tenant B: SAVEPOINT door; {}; SELECT pg_catalog.set_config(<setting>, <value>, true); {seen_a}; ROLLBACK TO SAVEPOINT door",
-            login::set_local_sql(setting, b)
-        ));
-    }
-    let tries = doors.attempts.iter().map(|a| (a, None, &seen));
-    let tries = tries.chain(as_b.into_iter().map(|a| (a, Some((setting, b)), &seen_a)));
-    for (attempt, tenant, read) in tries {
-        match try_door(session, tenant, attempt, read).await? {
-            Ok(0) => {}
-            Ok(count) => {
-                let what = match tenant {
-                    None => format!("`{role}` reads {count} rows of the two tenants of `{table}`"),
-                    Some(_) => format!("`{role}` set to tenant B reads tenant A's rows of `{table}`"),
-                };
-                return Ok(Ok(Some(loophole::opened(attempt, &what))));
-            }
-            Err(why) => {
-                return Ok(Err(Unproven::Cannot(format!(
-                    "the read of `{table}` as `{role}`{} with `{}` = '{}' set failed for a reason that is not a refusal: {why}, so it proves nothing about the doors a session can open",
-                    if tenant.is_some() { " set to tenant B" } else { "" },
-                    attempt.setting,
-                    attempt.value
-                ))));
-            }
-        }
-    }
-    Ok(Ok(None))
-}
-
-/// One door tried in a savepoint: the tenant (if any), the door's setting, then `read`; the rows
-/// it sees, or why its error proves nothing (an error that says the door stayed shut counts as
-/// none seen).
-async fn try_door(
-    session: &AppSession,
-    tenant: Option<(&str, &str)>,
-    attempt: &Attempt,
-    read: &str,
-) -> Result<Result<i64, String>, Failure> {
-    session.run("SAVEPOINT door").await?;
-    let sets = tenant.into_iter().chain([(attempt.setting.as_str(), attempt.value.as_str())]);
-    let mut outcome = None;
-    for (setting, value) in sets {
-        match session.run(&login::set_local_sql(setting, value)).await {
-            Ok(_) => {}
-            Err(f @ Failure::Database { .. }) => {
-                outcome = Some(loophole::stayed_shut(&f, Step::Set).map(|()| 0));
-                break;
-            }
-            Err(lost) => return Err(lost),
-        }
-    }
-    let outcome = match outcome {
-        Some(outcome) => outcome,
-        None => match session.run(read).await {
-            Ok(answer) => Ok(answer.int().unwrap_or(0)),
-            Err(f @ Failure::Database { .. }) => {
-                loophole::stayed_shut(&f, Step::Statement(Probe::PolicyRead)).map(|()| 0)
-            }
-            Err(lost) => return Err(lost),
-        },
-    };
-    session.run("ROLLBACK TO SAVEPOINT door").await?;
-    Ok(outcome)
 }
 
 /// The reads in the role's own session: with no tenant set, each door a session could open

@@ -1,0 +1,95 @@
+//! The probes are the application's own sessions, proven from inside: the backup's own code
+//! (a guard trigger's refusal message, a policy, a `sql` check's answer) reads who the session
+//! is, and sees the application's login: `session_user` and `current_user` the role itself, the
+//! `application_name` the scenario gives (`[login]`), no client address (the sandbox's socket,
+//! as the drill's programs reach it), the role's own `search_path` and settings. A policy that
+//! raises when a superuser's session (or one after `SET ROLE`) evaluates it, and a guard that
+//! raises differently for one, never fire. Nothing in any evidence switches roles.
+
+use pgdrill::Verdict;
+
+use crate::util::{Scratch, pg15_dump};
+
+const DUMP: &str = "\
+CREATE FUNCTION public.who() RETURNS text LANGUAGE sql STABLE AS $$ \
+  SELECT session_user || '/' || current_user || '/' || pg_catalog.current_setting('application_name') || '/' || \
+         COALESCE(pg_catalog.host(pg_catalog.inet_client_addr()), 'socket') || '/' || pg_catalog.current_setting('statement_timeout') $$;\n\
+CREATE FUNCTION public.not_a_superuser() RETURNS boolean LANGUAGE plpgsql STABLE AS $$ BEGIN\n\
+  IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) OR session_user <> current_user THEN\n\
+    RAISE EXCEPTION 'probed as % after SET ROLE %', session_user, current_user USING ERRCODE = 'XX000';\n\
+  END IF;\n  RETURN true;\nEND $$;\n\
+CREATE TABLE public.audit (id bigserial PRIMARY KEY, actor text NOT NULL, what text NOT NULL);\n\
+INSERT INTO public.audit (actor, what) VALUES ('alice', 'signed in');\n\
+CREATE FUNCTION public.guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  RAISE EXCEPTION 'audit rows are immutable (seen by %)', public.who();\nEND $$;\n\
+CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.audit FOR EACH ROW EXECUTE FUNCTION public.guard();\n\
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.audit TO app;\nGRANT USAGE ON SEQUENCE public.audit_id_seq TO app;\n\
+CREATE TABLE public.notes (id integer, tenant integer NOT NULL, body text NOT NULL);\n\
+INSERT INTO public.notes VALUES (1, 1, 'one'), (2, 2, 'two');\n\
+ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes FORCE ROW LEVEL SECURITY;\n\
+CREATE POLICY tenant ON public.notes USING (public.not_a_superuser() AND tenant = NULLIF(pg_catalog.current_setting('app.tenant', true), '')::integer);\n\
+GRANT SELECT ON public.notes TO app;\n\
+ALTER ROLE app SET statement_timeout = '42s';\n";
+
+const CHECKS: &str = r#"
+[login]
+application_name = "shop-api"
+
+[[checks.append_only]]
+table = "public.audit"
+role = "app"
+insert = "INSERT INTO public.audit (actor, what) VALUES ('drill', 'probe')"
+
+[[checks.rls]]
+tables = ["public.notes"]
+fail_closed = { role = "app", setting = "app.tenant", column = "tenant" }
+
+[[checks.sql]]
+name = "who the application is"
+query = "SELECT public.who(), pg_catalog.current_setting('search_path')"
+expect_rows = [["app/app/shop-api/socket/42s", "\"$user\", public"]]
+role = "app"
+"#;
+
+#[test]
+fn the_backups_own_code_sees_the_applications_login_in_every_probe() {
+    let scratch = Scratch::new();
+    let backup = scratch.write("sessions.sql", pg15_dump(DUMP));
+    let scenario = scratch.scenario(
+        "sessions.toml",
+        &format!(
+            "name = \"sessions\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n{CHECKS}",
+            backup.display()
+        ),
+    );
+    let drill = scratch.drill(&scenario);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let checks = &drill.record().checks;
+    let result = |id: &str| checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id}\n{drill:?}"));
+    // The guard's refusal names whom it saw: the application's login, its name, no client
+    // address, the role's own setting.
+    for operation in ["UPDATE", "DELETE"] {
+        let probe = result(&format!("append_only/public.audit {operation} as app"));
+        assert_eq!(probe.verdict, Verdict::Pass, "{probe:?}");
+        assert!(probe.actual.contains("(seen by app/app/shop-api/socket/42s)"), "{probe:?}");
+    }
+    // The policy raises for a superuser's session or one after SET ROLE: it never did.
+    let closed = result("rls/public.notes fail-closed for app");
+    assert_eq!(closed.verdict, Verdict::Pass, "{closed:?}");
+    let who = result("sql/who the application is");
+    assert_eq!(who.verdict, Verdict::Pass, "{who:?}");
+    // The evidence names the session exactly, and nothing switches roles.
+    for check in checks.iter().filter(|c| c.kind != "rls" || c.id.contains("fail-closed")) {
+        let evidence = check.evidence.to_uppercase();
+        assert!(!evidence.contains("SET ROLE") && !evidence.contains("SET LOCAL ROLE"), "{check:?}");
+        assert!(!evidence.contains("SESSION AUTHORIZATION"), "{check:?}");
+    }
+    assert!(
+        who.evidence.starts_with("-- a real login of `app` (a password made for the drill) over the target's Unix socket: session_user `app`; no client address"),
+        "{}",
+        who.evidence
+    );
+    assert!(who.evidence.contains("application_name 'shop-api'"), "{}", who.evidence);
+    assert!(who.evidence.contains("statement_timeout = '42s' (user)"), "{}", who.evidence);
+    drill.assert_reports_and_no_leftovers();
+}
