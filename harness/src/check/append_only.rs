@@ -135,8 +135,21 @@ impl Kind for Spec {
         vec![self.role.clone()]
     }
 
+    fn unqualified(&self) -> Vec<String> {
+        self.table.schema.is_none().then(|| self.table.name.clone()).into_iter().collect()
+    }
+
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
+        let read = QualifiedName::new(self.table.schema_or_public(), &self.table.name);
+        if let Some(why) = self.table.schema.as_ref().map_or_else(|| ctx.names.elsewhere(&self.table.name, &read), |_| None) {
+            return Ok(vec![
+                CheckResult::build(KIND, self.object("append-only"), started)
+                    .expected(format!("`{}` as the application resolves it", self.table))
+                    .actual("another table for the application")
+                    .verdict(false, why),
+            ]);
+        }
         // A view with rules (or a foreign table) can swallow every write: only a table is probed.
         match super::relation::kind(ctx.pool, &self.table).await {
             Ok(Some(kind)) if !kind.is_table() => {

@@ -224,6 +224,10 @@ impl Kind for Spec {
         parts.join(", ")
     }
 
+    fn unqualified(&self) -> Vec<String> {
+        self.tables.iter().filter(|t| t.schema.is_none()).map(|t| t.name.clone()).collect()
+    }
+
     fn logins(&self) -> Vec<String> {
         match &self.fail_closed {
             Some(fc) => {

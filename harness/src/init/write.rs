@@ -667,6 +667,7 @@ mod tests {
         let path = std::env::temp_dir().join("pgdrill-init-demo").join("demo.toml");
         let scenario = crate::scenario::Scenario::parse(text.as_bytes(), &path).expect("the text loads");
         let kinds: Vec<&str> = scenario.checks.iter().map(|c| c.kind()).collect();
+        // Those that log in as a role run (and are listed) after those that only read.
         assert_eq!(
             kinds,
             [
@@ -676,12 +677,12 @@ mod tests {
                 "row_counts",
                 "indexes",
                 "rls",
-                "rls",
-                "append_only",
                 "sql",
                 "roles",
                 "partitions",
-                "schemas"
+                "schemas",
+                "rls",
+                "append_only"
             ]
         );
         assert_eq!(scenario.restore.roles.len(), 2);

@@ -317,6 +317,13 @@ fn case(name: &str) -> Case {
             APPEND,
             "a setting whose name it computes at run time",
         ),
+        "a guard that keeps who and when, and lets what was done change" => case(
+            audit(true, WRITER)
+                + &refuse_only_when("TG_OP = 'DELETE' OR NEW.actor IS DISTINCT FROM OLD.actor OR NEW.at IS DISTINCT FROM OLD.at"),
+            audit(true, WRITER) + &refuse_only_when("TG_OP = 'DELETE' OR NEW IS DISTINCT FROM OLD"),
+            APPEND,
+            "`app` can UPDATE `public.audit`",
+        ),
         "a guard that lets changes through from inside another trigger" => {
             let redactions = "CREATE TABLE public.audit_redactions (audit_id bigint NOT NULL);\n\
                 GRANT INSERT ON public.audit_redactions TO app;\n\
@@ -528,6 +535,7 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::setting_one_call_deep("a guard whose bypass setting is read one PL/pgSQL call deep")]
 #[case::dynamic_sql("a guard that reads its bypass setting through dynamic SQL")]
 #[case::trigger_depth("a guard that lets changes through from inside another trigger")]
+#[case::some_columns_kept("a guard that keeps who and when, and lets what was done change")]
 #[case::role_setting_bypassrls("a role setting that makes every login of the application a BYPASSRLS role")]
 #[case::setting_two_calls_deep("a policy whose bypass setting is read two PL/pgSQL calls deep")]
 #[case::superuser_probe_rows("probe rows a trigger marks as a superuser's, hidden from other tenants")]

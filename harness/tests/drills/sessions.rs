@@ -39,6 +39,7 @@ application_name = "shop-api"
 table = "public.audit"
 role = "app"
 insert = "INSERT INTO public.audit (actor, what) VALUES ('drill', 'probe')"
+trusted = [{ fact = "inet_client_addr", reason = "the guard names the client in its refusal, and refuses every client" }]
 
 [[checks.rls]]
 tables = ["public.notes"]
@@ -74,6 +75,10 @@ fn the_backups_own_code_sees_the_applications_login_in_every_probe() {
         assert!(probe.actual.contains("(seen by app/app/shop-api/socket/42s)"), "{probe:?}");
     }
     // The policy raises for a superuser's session or one after SET ROLE: it never did.
+    // Reading the client's address is a fact no try shows: trusted here, with its reason shown.
+    let guards = result("append_only/public.audit what its guards read as app");
+    assert_eq!(guards.verdict, Verdict::Pass, "{guards:?}");
+    assert!(guards.message.contains("trusted: inet_client_addr (trusted: the guard names the client"), "{guards:?}");
     let closed = result("rls/public.notes fail-closed for app");
     assert_eq!(closed.verdict, Verdict::Pass, "{closed:?}");
     let who = result("sql/who the application is");

@@ -171,6 +171,13 @@ pub(super) async fn fail_closed(ctx: &CheckContext<'_>, table: &QualifiedName, f
     let setting = &fc.setting;
     let mut ran: Vec<String> = Vec::new();
     let mut identity = String::new();
+    let read = QualifiedName::new(table.schema_or_public(), &table.name);
+    if let Some(why) = table.schema.as_ref().map_or_else(|| ctx.names.elsewhere(&table.name, &read), |_| None) {
+        return CheckResult::build(KIND, format!("{table} fail-closed for {role}"), started)
+            .expected(format!("`{table}` as the application resolves it"))
+            .actual("another table for the application")
+            .verdict(false, why);
+    }
     let outcome = prove(ctx, table, fc, role, &mut ran, &mut identity).await;
     let result = CheckResult::build(KIND, format!("{table} fail-closed for {role}"), started)
         .expected(format!(
@@ -540,7 +547,7 @@ mod tests {
             (FailClosedFacts { without: Some(2), ..CLOSED }, "reads 2 rows of `public.grants` with no tenant set"),
             (FailClosedFacts { b_sees_a: 1, ..CLOSED }, "set to tenant B reads 1 of tenant A's probe row"),
             (FailClosedFacts { a_foreign: 3, ..CLOSED }, "also reads 3 rows of other tenants"),
-            (FailClosedFacts { a_sees_own: 0, ..CLOSED }, "cannot read A's own probe row"),
+            (FailClosedFacts { a_sees_own: 0, ..CLOSED }, "cannot read A's probe row"),
             (FailClosedFacts { opened: Some("a door".into()), ..CLOSED }, "a door: not fail-closed"),
         ];
         for (facts, says) in cases {
