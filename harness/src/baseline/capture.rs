@@ -8,21 +8,12 @@ use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
 
+use super::scope::{NOT_EXTENSION_MEMBER, USER_SCHEMA, name};
 use super::{
-    BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, MigrationVersion, PolicyExpressions, PolicyInfo, RowSecurity,
-    SchemaInventory,
+    BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, IndexParts, MigrationVersion, PolicyExpressions, PolicyInfo,
+    RowSecurity, SchemaInventory,
 };
 use crate::pg::{QualifiedName, quote_literal};
-
-/// SQL: `n` (a pg_namespace alias) is a user schema.
-const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
-
-/// SQL: the relation `c` is not part of an extension.
-const NOT_EXTENSION_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
-
-fn name(schema: &str, relation: &str) -> String {
-    QualifiedName::new(schema, relation).to_string()
-}
 
 /// Every user table (partitions included, partitioned parents not), as `schema.table`.
 pub async fn tables(pool: &PgPool) -> sqlx::Result<Vec<String>> {
@@ -69,11 +60,39 @@ pub(crate) async fn printing(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'s
     Ok(tx)
 }
 
+/// SQL: `x` (a pg_index row) key by key (`k`, 1 to `indnkeyatts`), as arrays in key order.
+const INDEX_KEYS: &str = "ARRAY(SELECT pg_catalog.pg_get_indexdef(x.indexrelid, k, false) \
+         FROM pg_catalog.generate_series(1, x.indnkeyatts::pg_catalog.int4) AS k ORDER BY k) AS keys, \
+       ARRAY(SELECT pg_catalog.format('%I.%I', on_.nspname, o.opcname) \
+         FROM pg_catalog.unnest(x.indclass::pg_catalog.oid[]) WITH ORDINALITY AS u(oid, ord) \
+         JOIN pg_catalog.pg_opclass o ON o.oid OPERATOR(pg_catalog.=) u.oid \
+         JOIN pg_catalog.pg_namespace on_ ON on_.oid OPERATOR(pg_catalog.=) o.opcnamespace ORDER BY u.ord) AS opclasses, \
+       ARRAY(SELECT CASE WHEN co.oid IS NULL THEN '' ELSE pg_catalog.format('%I.%I', cn.nspname, co.collname) END \
+         FROM pg_catalog.unnest(x.indcollation::pg_catalog.oid[]) WITH ORDINALITY AS u(oid, ord) \
+         LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) u.oid \
+         LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace ORDER BY u.ord) AS collations, \
+       ARRAY(SELECT CASE WHEN pg_catalog.pg_index_column_has_property(x.indexrelid, k, 'desc') \
+                     THEN CASE WHEN pg_catalog.pg_index_column_has_property(x.indexrelid, k, 'nulls_first') THEN 'DESC' ELSE 'DESC NULLS LAST' END \
+                     WHEN pg_catalog.pg_index_column_has_property(x.indexrelid, k, 'nulls_first') THEN 'NULLS FIRST' ELSE '' END \
+         FROM pg_catalog.generate_series(1, x.indnkeyatts::pg_catalog.int4) AS k ORDER BY k) AS orders, \
+       ARRAY(SELECT pg_catalog.pg_get_indexdef(x.indexrelid, k, false) \
+         FROM pg_catalog.generate_series(x.indnkeyatts::pg_catalog.int4 OPERATOR(pg_catalog.+) 1, x.indnatts::pg_catalog.int4) AS k ORDER BY k) AS include";
+
+/// Every user index, with its parts and whether it is valid, ready and live.
 pub async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
+    let mut tx = printing(pool).await?;
+    // `indnullsnotdistinct` is PostgreSQL 15's.
+    let nulls_not_distinct =
+        if super::scope::server_version_num(&mut *tx).await? >= 150_000 { "x.indnullsnotdistinct" } else { "false" };
     let sql = format!(
-        "SELECT n.nspname::text, c.relname::text, i.relname::text, am.amname::text, pg_catalog.pg_get_indexdef(i.oid), x.indisunique, x.indisvalid, \
+        "SELECT n.nspname::text AS schema, c.relname::text AS table_name, i.relname::text AS index_name, am.amname::text AS method, \
+                pg_catalog.pg_get_indexdef(i.oid) AS definition, x.indisunique AS is_unique, x.indisvalid AS valid, \
+                x.indisready AS ready, x.indislive AS live, \
                 ARRAY(SELECT o.opcname::text FROM pg_catalog.unnest(x.indclass::oid[]) WITH ORDINALITY AS u(oid, ord) \
-                      JOIN pg_catalog.pg_opclass o ON o.oid = u.oid ORDER BY u.ord) \
+                      JOIN pg_catalog.pg_opclass o ON o.oid = u.oid ORDER BY u.ord) AS opclass_names, \
+                {INDEX_KEYS}, pg_catalog.pg_get_expr(x.indpred, x.indrelid) AS predicate, \
+                {nulls_not_distinct} AS nulls_not_distinct, x.indisprimary AS is_primary, x.indisexclusion AS exclusion, \
+                x.indimmediate AS immediate, COALESCE(i.reloptions, '{{}}')::text[] AS options \
          FROM pg_catalog.pg_index x \
          JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid \
          JOIN pg_catalog.pg_class c ON c.oid = x.indrelid \
@@ -81,22 +100,42 @@ pub async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
          JOIN pg_catalog.pg_am am ON am.oid = i.relam \
          WHERE {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} ORDER BY 1, 3"
     );
-    type Row = (String, String, String, String, String, bool, bool, Vec<String>);
-    let mut tx = printing(pool).await?;
-    let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
+    let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
     tx.rollback().await?;
-    Ok(rows
-        .into_iter()
-        .map(|(schema, table, index, method, definition, unique, valid, opclasses)| IndexInfo {
-            name: name(&schema, &index),
-            table: name(&schema, &table),
-            method,
-            opclasses,
-            unique,
-            valid,
-            definition,
-        })
-        .collect())
+    rows.iter().map(index_info).collect()
+}
+
+/// One row of [`indexes`]'s query.
+fn index_info(row: &sqlx::postgres::PgRow) -> sqlx::Result<IndexInfo> {
+    use sqlx::Row;
+    let schema: String = row.try_get("schema")?;
+    let table: String = row.try_get("table_name")?;
+    let index: String = row.try_get("index_name")?;
+    let parts = IndexParts {
+        keys: row.try_get("keys")?,
+        opclasses: row.try_get("opclasses")?,
+        collations: row.try_get("collations")?,
+        orders: row.try_get("orders")?,
+        include: row.try_get("include")?,
+        predicate: row.try_get("predicate")?,
+        nulls_not_distinct: row.try_get("nulls_not_distinct")?,
+        primary: row.try_get("is_primary")?,
+        exclusion: row.try_get("exclusion")?,
+        immediate: row.try_get("immediate")?,
+        options: row.try_get("options")?,
+    };
+    Ok(IndexInfo {
+        name: name(&schema, &index),
+        table: name(&schema, &table),
+        method: row.try_get("method")?,
+        opclasses: row.try_get("opclass_names")?,
+        unique: row.try_get("is_unique")?,
+        valid: row.try_get("valid")?,
+        definition: row.try_get("definition")?,
+        ready: Some(row.try_get("ready")?),
+        live: Some(row.try_get("live")?),
+        parts: Some(parts),
+    })
 }
 
 /// Tables with row-level security enabled or forced.
