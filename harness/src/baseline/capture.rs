@@ -188,8 +188,9 @@ pub async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
         .collect())
 }
 
-/// Every user schema with its tables, enum types and sequences. Partitions are left out: whether
-/// they cover what they should is the `partitions` check's question.
+/// Every user schema with its tables, enum types and sequences, and what makes each table and
+/// sequence behave ([`super::behaviour`]). Partitions are left out: whether they cover what
+/// they should is the `partitions` check's question.
 pub async fn schemas(pool: &PgPool) -> sqlx::Result<BTreeMap<String, SchemaInventory>> {
     let schema_sql = format!(
         "SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
@@ -223,6 +224,16 @@ pub async fn schemas(pool: &PgPool) -> sqlx::Result<BTreeMap<String, SchemaInven
     );
     for (schema, typ, labels) in sqlx::query_as::<_, (String, String, Vec<String>)>(&enums_sql).fetch_all(pool).await? {
         out.entry(schema).or_default().enums.insert(typ, labels);
+    }
+    let (mut tables, mut sequences) = super::behaviour::read(pool).await?;
+    for (schema, inventory) in out.iter_mut() {
+        let mut take_table = |t: &String| tables.remove(&(schema.clone(), t.clone())).unwrap_or_default();
+        inventory.table_facts = Some(inventory.tables.iter().map(|t| (t.clone(), take_table(t))).collect());
+        let sequence_facts = inventory
+            .sequences
+            .iter()
+            .filter_map(|s| Some((s.clone(), sequences.remove(&(schema.clone(), s.clone()))?)));
+        inventory.sequence_facts = Some(sequence_facts.collect());
     }
     Ok(out)
 }

@@ -2,11 +2,15 @@
 //! security, policies, graphs, schemas, migration versions), captured by `pgdrill baseline`
 //! from the live source or from a restored drill, and compared against by later drills.
 //!
-//! A baseline records what makes an index behave, not only its name: its parts (keys, operator
-//! classes, predicate, ...) and whether it is maintained. Those fields are optional in the file:
+//! A baseline records what makes the schema behave, not only what it names: each index's parts
+//! (keys, operator classes, predicate, ...) and whether it is maintained; each table's columns
+//! (types, NOT NULL, defaults, generated expressions), constraints (definition, validated,
+//! enforced, deferrable), triggers (when they fire, a digest of the function they run) and
+//! rules; each sequence's type, bounds, step and cycling. Those fields are optional in the file:
 //! a baseline captured before pgdrill recorded them still loads, and the checks say what they
 //! could not compare.
 
+mod behaviour;
 pub mod capture;
 mod facts;
 mod scope;
@@ -17,7 +21,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub use facts::IndexParts;
+pub use facts::{ColumnFacts, ConstraintFacts, IndexParts, RuleFacts, SequenceFacts, TableFacts, TriggerFacts};
 
 /// The baseline file format's name and version.
 pub const BASELINE_SCHEMA: &str = "pgdrill.baseline.v1";
@@ -154,6 +158,13 @@ pub struct SchemaInventory {
     /// Enum type to its labels, in order.
     pub enums: BTreeMap<String, Vec<String>>,
     pub sequences: Vec<String>,
+    /// What makes each table (by name) behave: columns, constraints, triggers, rules. Absent
+    /// from baselines captured before pgdrill recorded it (then not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_facts: Option<BTreeMap<String, TableFacts>>,
+    /// Each sequence's settings, by name. Absent from older baselines (then not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_facts: Option<BTreeMap<String, SequenceFacts>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,9 +1,16 @@
 //! `schemas`: every non-system schema of the baseline survived the restore (plugin-owned
-//! schemas included), with its tables, enum types (and their labels) and sequences; and no
+//! schemas included), with its tables, enum types (and their labels) and sequences, each
+//! behaving as in the baseline ([`behaviour`]): columns with their types, NOT NULL, defaults,
+//! generated and identity expressions and order; constraints with their definition, validated,
+//! enforced and deferrable state; triggers with when they fire (`tgenabled`) and a digest of the
+//! function they run; rules; sequences with their type, bounds, step and cycling. And no
 //! sequence is behind the maximum of its column, so the next insert does not collide. Names
 //! fold as PostgreSQL folds them (`Plugin_GitHub` is `plugin_github`); a name that differs
 //! from an existing one only in case fails with a hint. An enum that gained labels (a newer
-//! backup) passes; one that lost labels, or has them in another order, fails.
+//! backup) passes; one that lost labels, or has them in another order, fails. Tables, columns,
+//! constraints and indexes the baseline lacks pass (a newer backup); triggers and rules it
+//! lacks fail (they run on the application's writes). A baseline captured before pgdrill
+//! recorded the behaviour is compared by names, and the result says so.
 //!
 //! ```toml
 //! [checks.schemas]
@@ -11,6 +18,8 @@
 //! schemas = ["plugin_github"]          # and/or: these schemas exist
 //! sequences = true                     # no sequence behind its column (the default)
 //! ```
+
+mod behaviour;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,8 +34,11 @@ use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_ne
 
 pub(crate) const KIND: &str = "schemas";
 
-const EVIDENCE: &str =
-    "SELECT ... FROM pg_namespace, pg_class (tables, sequences), pg_type JOIN pg_enum, for every user schema";
+const EVIDENCE: &str = "SELECT ... FROM pg_namespace, pg_class (tables, sequences), pg_type JOIN pg_enum, pg_attribute \
+     (format_type, attnotnull, pg_get_expr of pg_attrdef, attgenerated, attidentity, attcollation), pg_constraint \
+     (pg_get_constraintdef, convalidated, condeferrable, condeferred, the tgenabled of its triggers), pg_trigger \
+     (tgenabled, pg_get_triggerdef, sha256 of its function's language, prosrc, probin, prosecdef, proconfig), \
+     pg_rewrite (ev_enabled, pg_get_ruledef), pg_sequence (seqtypid, seqmin, seqmax, seqincrement, seqcycle), for every user schema";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -177,11 +189,17 @@ fn compare(
             Some(_) => {}
         }
     }
+    let behaviour = behaviour::compare(schema, want, have);
+    problems.extend(behaviour.problems);
+    let notes: String = behaviour.notes.iter().map(|n| format!("; {n}")).collect();
+    let as_it_did = if notes.is_empty() { ", behaving as it did" } else { "" };
     if problems.is_empty() {
-        result.actual(inventory_text(have)).verdict(true, format!("schema `{shown}` has everything the baseline had"))
+        result
+            .actual(format!("{}{notes}", inventory_text(have)))
+            .verdict(true, format!("schema `{shown}` has everything the baseline had{as_it_did}{notes}"))
     } else {
         let text = problems.join("; ");
-        result.actual(text.clone()).verdict(false, format!("schema `{shown}`: {text}"))
+        result.actual(format!("{text}{notes}")).verdict(false, format!("schema `{shown}`: {text}{notes}"))
     }
 }
 
@@ -221,6 +239,7 @@ mod tests {
             tables: tables.iter().map(|t| t.to_string()).collect(),
             enums: BTreeMap::from([("plan".to_owned(), enum_labels.iter().map(|l| l.to_string()).collect())]),
             sequences: vec!["issues_id_seq".into()],
+            ..SchemaInventory::default()
         }
     }
 
