@@ -238,15 +238,40 @@ pub async fn schemas(pool: &PgPool) -> sqlx::Result<BTreeMap<String, SchemaInven
     Ok(out)
 }
 
-/// A sequence that would hand out a value its column already holds.
+/// A sequence that would hand out a value its column already holds, or none at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequenceBehind {
     pub sequence: String,
     pub column: String,
-    pub next_value: i64,
+    /// What its next `nextval` returns: past its last value, a cycling sequence starts again
+    /// from its first.
+    pub next_value: Next,
     /// The column's furthest value in the sequence's direction: its maximum for an ascending
     /// sequence, its minimum for a descending one.
     pub column_at: i64,
+}
+
+/// A sequence's next `nextval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// This value.
+    Value(i64),
+    /// An error: it is past this bound (its maximum, or its minimum when descending) and does
+    /// not cycle.
+    Exhausted(i64),
+}
+
+/// What `nextval` returns for a sequence at `last` (`called`: handed out already) stepping by
+/// `increment` within `min..=max`, cycling or not.
+fn next_value(last: i64, called: bool, increment: i64, (min, max): (i64, i64), cycle: bool) -> Next {
+    if !called {
+        return Next::Value(last);
+    }
+    match last.checked_add(increment) {
+        Some(next) if (min..=max).contains(&next) => Next::Value(next),
+        _ if cycle => Next::Value(if increment > 0 { min } else { max }),
+        _ => Next::Exhausted(if increment > 0 { max } else { min }),
+    }
 }
 
 /// Whether a sequence about to hand out `next` (stepping by `increment`) is not past the
@@ -257,8 +282,11 @@ fn collides(next: i64, increment: i64, min: i64, max: i64) -> Option<i64> {
     if increment > 0 { (next <= max).then_some(max) } else { (next >= min).then_some(min) }
 }
 
-/// Sequences owned by a column, or used by a column's default, that are not past the values
-/// the column holds (above its maximum, or below its minimum for a descending sequence). Only integer columns: others (AGE's graphid) encode more than a counter.
+/// Sequences owned by a column, or used by a column's default, whose next value is not past the
+/// values the column holds (above its maximum, or below its minimum for a descending sequence),
+/// following the sequence's own bounds: past its last value a cycling sequence starts again
+/// (and collides), one that does not cycle fails. Only integer columns: others (AGE's graphid)
+/// encode more than a counter.
 pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>> {
     let sql = format!(
         "SELECT DISTINCT sn.nspname::text, s.relname::text, tn.nspname::text, t.relname::text, a.attname::text \
@@ -283,13 +311,15 @@ pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>
     {
         let sequence = QualifiedName::new(&s_schema, &seq);
         let table_name = QualifiedName::new(&t_schema, &table);
-        let (last, called, increment): (i64, bool, i64) = sqlx::query_as(&format!(
-            "SELECT s.last_value, s.is_called, p.seqincrement FROM {} s, pg_catalog.pg_sequence p WHERE p.seqrelid = {}::regclass",
-            sequence.sql(),
-            quote_literal(&sequence.sql())
-        ))
-        .fetch_one(pool)
-        .await?;
+        let (last, called, increment, seq_min, seq_max, cycle): (i64, bool, i64, i64, i64, bool) =
+            sqlx::query_as(&format!(
+                "SELECT s.last_value, s.is_called, p.seqincrement, p.seqmin, p.seqmax, p.seqcycle \
+             FROM {} s, pg_catalog.pg_sequence p WHERE p.seqrelid = {}::regclass",
+                sequence.sql(),
+                quote_literal(&sequence.sql())
+            ))
+            .fetch_one(pool)
+            .await?;
         let column_sql = crate::pg::quote_ident(&column);
         let (max, min): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
             "SELECT max({column_sql})::bigint, min({column_sql})::bigint FROM {}",
@@ -298,8 +328,12 @@ pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>
         .fetch_one(pool)
         .await?;
         let (Some(max), Some(min)) = (max, min) else { continue };
-        let next = if called { last.saturating_add(increment) } else { last };
-        if let Some(reached) = collides(next, increment, min, max) {
+        let next = next_value(last, called, increment, (seq_min, seq_max), cycle);
+        let reached = match next {
+            Next::Value(value) => collides(value, increment, min, max),
+            Next::Exhausted(_) => Some(if increment > 0 { max } else { min }),
+        };
+        if let Some(reached) = reached {
             behind.push(SequenceBehind {
                 sequence: sequence.to_string(),
                 column: format!("{table_name}.{}", crate::pg::quote_ident_if_needed(&column)),
@@ -439,7 +473,21 @@ pub async fn capture(pool: &PgPool, source: &str) -> sqlx::Result<Baseline> {
 
 #[cfg(test)]
 mod tests {
-    use super::collides;
+    use super::{Next, collides, next_value};
+
+    #[test]
+    fn the_next_value_follows_the_sequences_bounds_and_cycling() {
+        let int4 = (1, 2_147_483_647);
+        assert_eq!(next_value(5, true, 1, int4, false), Next::Value(6));
+        assert_eq!(next_value(5, false, 1, int4, false), Next::Value(5));
+        // MAXVALUE 3 CYCLE at 3: the next is 1 again; without CYCLE, nextval fails.
+        assert_eq!(next_value(3, true, 1, (1, 3), true), Next::Value(1));
+        assert_eq!(next_value(3, true, 1, (1, 3), false), Next::Exhausted(3));
+        // Descending from -1 with MINVALUE -3.
+        assert_eq!(next_value(-3, true, -1, (-3, -1), true), Next::Value(-1));
+        assert_eq!(next_value(-3, true, -1, (-3, -1), false), Next::Exhausted(-3));
+        assert_eq!(next_value(i64::MAX, true, 1, (1, i64::MAX), false), Next::Exhausted(i64::MAX));
+    }
 
     #[test]
     fn a_sequence_collides_when_it_is_not_past_its_column_in_its_own_direction() {

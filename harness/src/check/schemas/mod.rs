@@ -207,7 +207,7 @@ async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
     let started = Instant::now();
     let result = CheckResult::build(KIND, "sequences ahead of their columns", started)
         .expected("every sequence's next value past its column's (above the maximum; below the minimum when descending)")
-        .evidence("SELECT last_value, is_called FROM <sequence>; SELECT max(<column>), min(<column>) FROM <table>; for every sequence a column owns or defaults to");
+        .evidence("SELECT last_value, is_called FROM <sequence>, seqincrement, seqmin, seqmax, seqcycle FROM pg_sequence; SELECT max(<column>), min(<column>) FROM <table>; for every sequence a column owns or defaults to");
     match capture::sequences_behind(ctx.pool).await {
         Err(err) => result.error(format!("could not compare sequences: {}", describe_sql_error(&err))),
         Ok(behind) if behind.is_empty() => {
@@ -216,15 +216,20 @@ async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
         Ok(behind) => {
             let list: Vec<String> = behind
                 .iter()
-                .map(|b| {
-                    format!(
-                        "{} would hand out {} but {} is already at {}",
-                        b.sequence, b.next_value, b.column, b.column_at
-                    )
+                .map(|b| match b.next_value {
+                    capture::Next::Value(next) => {
+                        format!("{} would hand out {next} but {} is already at {}", b.sequence, b.column, b.column_at)
+                    }
+                    capture::Next::Exhausted(bound) => format!(
+                        "{} has reached its last value {bound} and does not cycle: nextval fails, so inserts into {} fail",
+                        b.sequence, b.column
+                    ),
                 })
                 .collect();
             let text = list.join("; ");
-            result.actual(text.clone()).verdict(false, format!("{text}: the next insert would collide"))
+            let collides = behind.iter().any(|b| matches!(b.next_value, capture::Next::Value(_)));
+            let consequence = if collides { ": the next insert would collide" } else { "" };
+            result.actual(text.clone()).verdict(false, format!("{text}{consequence}"))
         }
     }
 }
