@@ -79,17 +79,18 @@ pub(super) fn differences(want: &IndexInfo, have: &IndexInfo) -> Vec<String> {
         (true, false) => out.push("is unique where the baseline's is not".into()),
         _ => {}
     }
-    match (&want.parts, &have.parts) {
-        (Some(want_parts), Some(have_parts)) => out.extend(parts_differ(want_parts, have_parts)),
-        _ if out.is_empty() && have.opclasses != want.opclasses => out.push(format!(
-            "has operator classes {} where the baseline has {}",
-            listed(&have.opclasses),
-            listed(&want.opclasses)
-        )),
-        _ => {}
+    if let (Some(want_parts), Some(have_parts)) = (&want.parts, &have.parts) {
+        out.extend(parts_differ(want_parts, have_parts));
     }
     if out.is_empty() && have.definition != want.definition {
         out.push(format!("is `{}` where the baseline has `{}`", have.definition, want.definition));
+    }
+    if out.is_empty() && have.opclasses != want.opclasses {
+        out.push(format!(
+            "has operator classes {} where the baseline has {}",
+            listed(&have.opclasses),
+            listed(&want.opclasses)
+        ));
     }
     out
 }
