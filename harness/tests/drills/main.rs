@@ -51,3 +51,4 @@ mod tablespaces;
 mod targets;
 mod timelines;
 mod util;
+mod whole_facts;

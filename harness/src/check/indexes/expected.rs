@@ -85,13 +85,12 @@ fn wrong_with(want: &ExpectedIndex, index: &IndexInfo) -> Vec<String> {
             None => predicate.trim().is_empty(),
         };
         if !matches {
-            let shown =
-                |p: &str| if p.trim().is_empty() { "none (every row)".to_owned() } else { format!("WHERE {p}") };
-            wrong.push(format!(
-                "with predicate {} instead of {}",
-                shown(have.predicate.as_deref().unwrap_or("")),
-                shown(predicate)
-            ));
+            let have = match &have.predicate {
+                Some(p) => format!("restricted to WHERE {p}"),
+                None => "over every row".into(),
+            };
+            let want = if predicate.trim().is_empty() { "every row".into() } else { format!("WHERE {predicate}") };
+            wrong.push(format!("{have} instead of {want}"));
         }
     }
     if let Some(why) = index.unhealthy() {
@@ -179,7 +178,7 @@ mod tests {
             (
                 good.to_vec(),
                 keyed(&["embedding"], Some("deleted_at IS NULL")),
-                "with predicate none (every row) instead of WHERE deleted_at IS NULL",
+                "is over every row instead of WHERE deleted_at IS NULL",
             ),
         ];
         // Keys and a predicate as a person writes them match the server's.
