@@ -191,7 +191,7 @@ fn assert_not_fooled(lying: &Drill) {
                 "constraint `payments_order_id_fkey` on `public.payments` is not enforced in the restore (enforced in the baseline): a trigger that checks it is disabled or fires only in replica sessions",
                 "`public.orders` trigger `orders_audit` is ENABLE REPLICA in the restore and enabled in the baseline: it does not fire in ordinary sessions",
                 "`public.users` trigger `users_touch` is disabled in the restore and enabled in the baseline: it never fires",
-                "function run by trigger `audit_guard` on `public.audit_events` differs from the baseline's (sha256 ",
+                "function `public.refuse()` run by trigger `audit_guard` on `public.audit_events` differs from the baseline's (sha256 ",
                 "sequence `public.orders_id_seq` has maximum 3 where the baseline has 2147483647",
                 "sequence `public.orders_id_seq` cycles in the restore (not in the baseline)",
             ],

@@ -7,10 +7,19 @@
 //! what the backup did; what the baseline does not record (a baseline captured before pgdrill
 //! recorded it) is said, not compared.
 
+use std::collections::BTreeMap;
+
 use crate::baseline::{
     ColumnFacts, ConstraintFacts, RuleFacts, SchemaInventory, SequenceFacts, TableFacts, TriggerFacts,
 };
 use crate::pg::{QualifiedName, quote_ident_if_needed};
+
+/// Triggers that run a function whose digest differs from the baseline's, by (function, the
+/// restore's digest, the baseline's): one function replaced is said once, with its triggers.
+type Replaced = BTreeMap<(String, String, String), Vec<String>>;
+
+/// How many triggers a replaced function's sentence names before it counts the rest.
+const TRIGGERS_NAMED: usize = 3;
 
 /// What differs in one schema: each problem fails it; each note is said beside the verdict.
 #[derive(Debug, Default)]
@@ -25,11 +34,14 @@ pub(super) fn compare(schema: &str, want: &SchemaInventory, have: &SchemaInvento
     let mut out = Differences::default();
     match (&want.table_facts, &have.table_facts) {
         (Some(want_tables), Some(have_tables)) => {
+            let mut replaced = Replaced::new();
             for (table, want_facts) in want_tables {
                 if let Some(have_facts) = have_tables.get(table) {
-                    table_differs(&QualifiedName::new(schema, table), want_facts, have_facts, &mut out.problems);
+                    let table = QualifiedName::new(schema, table);
+                    table_differs(&table, want_facts, have_facts, &mut out.problems, &mut replaced);
                 }
             }
+            out.problems.extend(replaced.into_iter().map(|(key, triggers)| replaced_function(key, &triggers)));
         }
         _ if want.tables.is_empty() => {}
         _ => out.notes.push(
@@ -53,7 +65,13 @@ pub(super) fn compare(schema: &str, want: &SchemaInventory, have: &SchemaInvento
     out
 }
 
-fn table_differs(table: &QualifiedName, want: &TableFacts, have: &TableFacts, out: &mut Vec<String>) {
+fn table_differs(
+    table: &QualifiedName,
+    want: &TableFacts,
+    have: &TableFacts,
+    out: &mut Vec<String>,
+    replaced: &mut Replaced,
+) {
     columns_differ(table, &want.columns, &have.columns, out);
     for w in &want.constraints {
         match have.constraints.iter().find(|h| h.name == w.name) {
@@ -69,7 +87,7 @@ fn table_differs(table: &QualifiedName, want: &TableFacts, have: &TableFacts, ou
             None => {
                 out.push(format!("`{table}` trigger `{}` is missing (the baseline has `{}`)", w.name, w.definition))
             }
-            Some(h) => trigger_differs(table, w, h, out),
+            Some(h) => trigger_differs(table, w, h, out, replaced),
         }
     }
     for h in have.triggers.iter().filter(|h| !want.triggers.iter().any(|w| w.name == h.name)) {
@@ -240,7 +258,13 @@ fn firing_change(want: &str, have: &str) -> &'static str {
     }
 }
 
-fn trigger_differs(table: &QualifiedName, want: &TriggerFacts, have: &TriggerFacts, out: &mut Vec<String>) {
+fn trigger_differs(
+    table: &QualifiedName,
+    want: &TriggerFacts,
+    have: &TriggerFacts,
+    out: &mut Vec<String>,
+    replaced: &mut Replaced,
+) {
     let name = format!("`{table}` trigger `{}`", want.name);
     if have.enabled != want.enabled {
         out.push(format!(
@@ -254,14 +278,33 @@ fn trigger_differs(table: &QualifiedName, want: &TriggerFacts, have: &TriggerFac
         out.push(format!("{name} is `{}` where the baseline has `{}`", have.definition, want.definition));
     }
     if have.function_sha256 != want.function_sha256 {
-        let short = |digest: &str| digest.chars().take(12).collect::<String>();
-        out.push(format!(
-            "function run by trigger `{}` on `{table}` differs from the baseline's (sha256 {}… vs {}…): its body or settings were replaced",
-            want.name,
-            short(&have.function_sha256),
-            short(&want.function_sha256)
-        ));
+        let key =
+            (function_of(&have.definition).to_owned(), have.function_sha256.clone(), want.function_sha256.clone());
+        replaced.entry(key).or_default().push(format!("`{}` on `{table}`", want.name));
     }
+}
+
+/// The function a trigger's definition runs: `public.refuse()` of `... EXECUTE FUNCTION
+/// public.refuse()`.
+fn function_of(definition: &str) -> &str {
+    ["EXECUTE FUNCTION ", "EXECUTE PROCEDURE "]
+        .iter()
+        .find_map(|marker| definition.rsplit_once(marker).map(|(_, function)| function))
+        .unwrap_or("?")
+}
+
+/// One function whose digest differs, with the triggers that run it.
+fn replaced_function((function, have, want): (String, String, String), triggers: &[String]) -> String {
+    let short = |digest: &str| digest.chars().take(12).collect::<String>();
+    let by = match triggers {
+        [one] => format!("trigger {one}"),
+        _ => format!("triggers {}", crate::listing::first(triggers, TRIGGERS_NAMED, ", ")),
+    };
+    format!(
+        "function `{function}` run by {by} differs from the baseline's (sha256 {}… vs {}…): its body or settings were replaced",
+        short(&have),
+        short(&want)
+    )
 }
 
 fn rule_differs(table: &QualifiedName, want: &RuleFacts, have: &RuleFacts, out: &mut Vec<String>) {
@@ -377,7 +420,7 @@ mod tests {
                 "column `public.t.role` default is 'admin'::text where the baseline has 'member'::text",
                 "constraint `orders_amount_check` on `public.t` is NOT VALID in the restore (validated in the baseline): rows that break it may be in the table",
                 "`public.t` trigger `audit_guard` is ENABLE REPLICA in the restore and enabled in the baseline: it does not fire in ordinary sessions",
-                "function run by trigger `audit_guard` on `public.t` differs from the baseline's (sha256 bbbbbbbbbbbb… vs aaaaaaaaaaaa…): its body or settings were replaced",
+                "function `public.refuse()` run by trigger `audit_guard` on `public.t` differs from the baseline's (sha256 bbbbbbbbbbbb… vs aaaaaaaaaaaa…): its body or settings were replaced",
                 "sequence `public.t_id_seq` has maximum 3 where the baseline has 2147483647",
                 "sequence `public.t_id_seq` cycles in the restore (not in the baseline): past its last value it hands out values again",
             ]
@@ -435,6 +478,33 @@ mod tests {
         assert_eq!(found.notes.len(), 2, "{found:?}");
         assert!(found.notes[0].contains("records no columns, constraints, triggers or rules"));
         assert!(found.notes[1].contains("records no sequence settings"));
+    }
+
+    #[test]
+    fn a_function_replaced_under_its_name_is_said_once_with_the_triggers_that_run_it() {
+        let tables = ["a", "b", "c", "d", "e"];
+        let inventory = |digest: &str| SchemaInventory {
+            tables: tables.iter().map(|t| t.to_string()).collect(),
+            table_facts: Some(
+                tables
+                    .iter()
+                    .map(|t| {
+                        let mut facts = facts();
+                        facts.triggers[0].function_sha256 = digest.repeat(64);
+                        (t.to_string(), facts)
+                    })
+                    .collect(),
+            ),
+            sequence_facts: Some(BTreeMap::new()),
+            ..SchemaInventory::default()
+        };
+        let found = compare("public", &inventory("a"), &inventory("b")).problems;
+        assert_eq!(
+            found,
+            [
+                "function `public.refuse()` run by triggers `audit_guard` on `public.a`, `audit_guard` on `public.b`, `audit_guard` on `public.c`, and 2 more differs from the baseline's (sha256 bbbbbbbbbbbb… vs aaaaaaaaaaaa…): its body or settings were replaced"
+            ]
+        );
     }
 
     #[test]

@@ -34,6 +34,9 @@ use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_ne
 
 pub(crate) const KIND: &str = "schemas";
 
+/// How many of a schema's problems its message names (the result's `actual` has them all).
+const PROBLEMS_NAMED: usize = 12;
+
 const EVIDENCE: &str = "SELECT ... FROM pg_namespace, pg_class (tables, sequences), pg_type JOIN pg_enum, pg_attribute \
      (format_type, attnotnull, pg_get_expr of pg_attrdef, attgenerated, attidentity, attcollation), pg_constraint \
      (pg_get_constraintdef, convalidated, condeferrable, condeferred, the tgenabled of its triggers), pg_trigger \
@@ -198,8 +201,9 @@ fn compare(
             .actual(format!("{}{notes}", inventory_text(have)))
             .verdict(true, format!("schema `{shown}` has everything the baseline had{as_it_did}{notes}"))
     } else {
-        let text = problems.join("; ");
-        result.actual(format!("{text}{notes}")).verdict(false, format!("schema `{shown}`: {text}{notes}"))
+        let all = problems.join("; ");
+        let text = crate::listing::first(&problems, PROBLEMS_NAMED, "; ");
+        result.actual(format!("{all}{notes}")).verdict(false, format!("schema `{shown}`: {text}{notes}"))
     }
 }
 
