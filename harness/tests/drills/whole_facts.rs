@@ -5,9 +5,11 @@
 //! `NOT VALID` over a row that breaks it, a foreign key whose triggers are disabled, an audit
 //! trigger set to `ENABLE REPLICA` and another disabled, an append-only guard whose function was
 //! replaced under its name, a default that now grants `admin`, a generated expression changed,
-//! a sequence that now cycles at 3. Each was verified by hand to lie (on PostgreSQL 15: the
-//! duplicates, the orphan and the deleted audit rows go in, the trigger does not fire, the
-//! sequence hands out 1 again).
+//! a sequence that now cycles at 3, and the database's sessions made replicas (`ALTER DATABASE
+//! ... SET session_replication_role = replica`: no ordinary trigger fires, no foreign key is
+//! checked, while `pg_trigger` says enabled). Each was verified by hand to lie (on PostgreSQL
+//! 15: the duplicates, the orphans and the deleted audit rows go in, the triggers do not fire,
+//! the sequence hands out 1 again).
 //!
 //! The baseline is captured with `pgdrill baseline` from a restore of the honest twin on
 //! PostgreSQL 15 (local binaries), and both twins are drilled on PostgreSQL 17 (a container):
@@ -84,10 +86,11 @@ CREATE TRIGGER users_touch BEFORE UPDATE ON public.users FOR EACH ROW EXECUTE FU
 ALTER TABLE public.users DISABLE TRIGGER users_touch;
 UPDATE pg_catalog.pg_index SET indisready = false WHERE indexrelid = 'public.orders_email_key'::pg_catalog.regclass;
 UPDATE pg_catalog.pg_index SET indislive = false WHERE indexrelid = 'public.users_email_key'::pg_catalog.regclass;
+DO $$ BEGIN EXECUTE pg_catalog.format('ALTER DATABASE %I SET session_replication_role = replica', pg_catalog.current_database()); END $$;
 ";
 
 /// The checks both twins are drilled with: the indexes by name and against the baseline, the
-/// schemas against the baseline, and pg_amcheck.
+/// schemas against the baseline, pg_amcheck, and the append-only guard's trigger.
 const CHECKS: &str = r#"
 [[checks.indexes]]
 baseline = true
@@ -101,6 +104,9 @@ expect = [
 baseline = true
 
 [checks.amcheck]
+
+[checks.triggers]
+"public.audit_events" = ["audit_guard"]
 "#;
 
 fn result(drill: &Drill, id: &str) -> CheckResult {
@@ -163,7 +169,8 @@ fn assert_not_fooled(lying: &Drill) {
     lying.assert_failed_cleanly();
     let not_ready = "is not ready (pg_index.indisready = false): it is not maintained, so rows written since are missing from it and uniqueness is not enforced";
     let not_live = "is not live (pg_index.indislive = false: it is being dropped)";
-    let cases: [(&str, &[&str]); 7] = [
+    let replica = "every session of the database (ALTER DATABASE ... SET session_replication_role = replica)";
+    let cases: [(&str, &[&str]); 8] = [
         ("indexes/orders_email_key", &[&format!("index `orders_email_key` {not_ready}")]),
         ("indexes/users_email_key", &[&format!("index `users_email_key` {not_live}")]),
         (
@@ -194,7 +201,12 @@ fn assert_not_fooled(lying: &Drill) {
                 "function `public.refuse()` run by trigger `audit_guard` on `public.audit_events` differs from the baseline's (sha256 ",
                 "sequence `public.orders_id_seq` has maximum 3 where the baseline has 2147483647",
                 "sequence `public.orders_id_seq` cycles in the restore (not in the baseline)",
+                &format!("session_replication_role is replica for {replica}: there its tables' "),
             ],
+        ),
+        (
+            "triggers/public.audit_events",
+            &[&format!("audit_guard do(es) not fire in {replica}: session_replication_role is replica there")],
         ),
         (
             "schemas/sequences ahead of their columns",

@@ -29,9 +29,17 @@ pub(super) struct Differences {
 }
 
 /// The tables and sequences of `schema` in the restore (`have`) against the baseline's
-/// (`want`). Tables and sequences missing from the restore are the caller's finding.
-pub(super) fn compare(schema: &str, want: &SchemaInventory, have: &SchemaInventory) -> Differences {
+/// (`want`), with whose sessions the backup made replicas (`replicas`, from
+/// [`crate::check::relation::replica_sessions`]). Tables and sequences missing from the restore
+/// are the caller's finding.
+pub(super) fn compare(
+    schema: &str,
+    want: &SchemaInventory,
+    have: &SchemaInventory,
+    replicas: &[String],
+) -> Differences {
     let mut out = Differences::default();
+    out.problems.extend(silenced(have, replicas));
     match (&want.table_facts, &have.table_facts) {
         (Some(want_tables), Some(have_tables)) => {
             let mut replaced = Replaced::new();
@@ -63,6 +71,24 @@ pub(super) fn compare(schema: &str, want: &SchemaInventory, have: &SchemaInvento
         ),
     }
     out
+}
+
+/// What sessions the backup made replicas silence in `have`: its ordinary triggers (`O`) and
+/// foreign keys.
+fn silenced(have: &SchemaInventory, replicas: &[String]) -> Option<String> {
+    let tables = have.table_facts.as_ref()?.values();
+    let (mut triggers, mut foreign_keys) = (0, 0);
+    for facts in tables {
+        triggers += facts.triggers.iter().filter(|t| t.enabled == "O").count();
+        foreign_keys += facts.constraints.iter().filter(|c| c.kind == "foreign key").count();
+    }
+    if replicas.is_empty() || triggers + foreign_keys == 0 {
+        return None;
+    }
+    Some(format!(
+        "session_replication_role is replica for {}: there its tables' {triggers} enabled trigger(s) do not fire and its {foreign_keys} foreign key(s) are not checked",
+        replicas.join(" and for ")
+    ))
 }
 
 fn table_differs(
@@ -402,7 +428,7 @@ mod tests {
     #[test]
     fn the_same_facts_pass_and_each_difference_says_what_the_backup_did() {
         let want = inventory(facts(), sequence());
-        let same = compare("public", &want, &want);
+        let same = compare("public", &want, &want, &[]);
         assert!(same.problems.is_empty() && same.notes.is_empty(), "{same:?}");
         let mut lying = facts();
         lying.columns[1].default = Some("'admin'::text".into());
@@ -412,7 +438,7 @@ mod tests {
         lying.triggers[0].enabled = "R".into();
         lying.triggers[0].function_sha256 = "b".repeat(64);
         let lying_sequence = SequenceFacts { max: 3, cycle: true, ..sequence() };
-        let found = compare("public", &want, &inventory(lying, lying_sequence)).problems;
+        let found = compare("public", &want, &inventory(lying, lying_sequence), &[]).problems;
         assert_eq!(
             found,
             [
@@ -444,7 +470,7 @@ mod tests {
             enabled: "O".into(),
             definition: "CREATE RULE divert ...".into(),
         });
-        let found = compare("public", &want, &inventory(lying, sequence())).problems;
+        let found = compare("public", &want, &inventory(lying, sequence()), &[]).problems;
         for says in [
             "the columns of `public.t` are in another order: (role, id) where the baseline has (id, role)",
             "constraint `orders_amount_check` on `public.t` is not enforced in the restore (enforced in the baseline): a trigger that checks it is disabled or fires only in replica sessions, so rows that break it go in",
@@ -458,7 +484,7 @@ mod tests {
         gone.columns.pop();
         gone.constraints.clear();
         gone.triggers.clear();
-        let found = compare("public", &want, &inventory(gone, sequence())).problems;
+        let found = compare("public", &want, &inventory(gone, sequence()), &[]).problems;
         assert_eq!(found[0], "column `public.t.role` is missing");
         assert!(
             found[1].starts_with("constraint `orders_amount_check` on `public.t` is missing (the baseline has check")
@@ -473,7 +499,7 @@ mod tests {
             sequences: vec!["t_id_seq".into()],
             ..SchemaInventory::default()
         };
-        let found = compare("public", &old, &inventory(facts(), sequence()));
+        let found = compare("public", &old, &inventory(facts(), sequence()), &[]);
         assert!(found.problems.is_empty(), "{found:?}");
         assert_eq!(found.notes.len(), 2, "{found:?}");
         assert!(found.notes[0].contains("records no columns, constraints, triggers or rules"));
@@ -498,11 +524,25 @@ mod tests {
             sequence_facts: Some(BTreeMap::new()),
             ..SchemaInventory::default()
         };
-        let found = compare("public", &inventory("a"), &inventory("b")).problems;
+        let found = compare("public", &inventory("a"), &inventory("b"), &[]).problems;
         assert_eq!(
             found,
             [
                 "function `public.refuse()` run by triggers `audit_guard` on `public.a`, `audit_guard` on `public.b`, `audit_guard` on `public.c`, and 2 more differs from the baseline's (sha256 bbbbbbbbbbbb… vs aaaaaaaaaaaa…): its body or settings were replaced"
+            ]
+        );
+    }
+
+    #[test]
+    fn sessions_the_backup_made_replicas_silence_the_triggers_and_foreign_keys() {
+        let have = inventory(facts(), sequence());
+        let replicas =
+            ["every session of the database (ALTER DATABASE ... SET session_replication_role = replica)".to_owned()];
+        let found = compare("public", &have, &have, &replicas).problems;
+        assert_eq!(
+            found,
+            [
+                "session_replication_role is replica for every session of the database (ALTER DATABASE ... SET session_replication_role = replica): there its tables' 1 enabled trigger(s) do not fire and its 0 foreign key(s) are not checked"
             ]
         );
     }

@@ -9,7 +9,9 @@
 //! from an existing one only in case fails with a hint. An enum that gained labels (a newer
 //! backup) passes; one that lost labels, or has them in another order, fails. Tables, columns,
 //! constraints and indexes the baseline lacks pass (a newer backup); triggers and rules it
-//! lacks fail (they run on the application's writes). A baseline captured before pgdrill
+//! lacks fail (they run on the application's writes). Sessions the backup made replicas
+//! (`ALTER DATABASE/ROLE ... SET session_replication_role = replica`) fire no ordinary trigger
+//! and check no foreign key: a schema with either fails. A baseline captured before pgdrill
 //! recorded the behaviour is compared by names, and the result says so.
 //!
 //! ```toml
@@ -41,7 +43,8 @@ const EVIDENCE: &str = "SELECT ... FROM pg_namespace, pg_class (tables, sequence
      (format_type, attnotnull, pg_get_expr of pg_attrdef, attgenerated, attidentity, attcollation), pg_constraint \
      (pg_get_constraintdef, convalidated, condeferrable, condeferred, the tgenabled of its triggers), pg_trigger \
      (tgenabled, pg_get_triggerdef, sha256 of its function's language, prosrc, probin, prosecdef, proconfig), \
-     pg_rewrite (ev_enabled, pg_get_ruledef), pg_sequence (seqtypid, seqmin, seqmax, seqincrement, seqcycle), for every user schema";
+     pg_rewrite (ev_enabled, pg_get_ruledef), pg_sequence (seqtypid, seqmin, seqmax, seqincrement, seqcycle), for every user schema; \
+     pg_db_role_setting (session_replication_role = replica for this database or a role)";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -89,8 +92,12 @@ impl Kind for Spec {
         let actual =
             capture::schemas(ctx.pool).await.or_check("could not list schemas").map_err(|e| e.evidence(EVIDENCE))?;
         if let Some(baseline) = &self.baseline {
+            let replicas = super::relation::replica_sessions(ctx.pool)
+                .await
+                .or_check("could not read the database's and roles' settings")
+                .map_err(|e| e.evidence(EVIDENCE))?;
             for (schema, want) in &baseline.schemas {
-                results.push(compare(schema, want, &actual, started));
+                results.push(compare(schema, want, &actual, &replicas, started));
             }
         }
         for schema in &self.schemas {
@@ -144,6 +151,7 @@ fn compare(
     schema: &str,
     want: &SchemaInventory,
     actual: &BTreeMap<String, SchemaInventory>,
+    replicas: &[String],
     started: Instant,
 ) -> CheckResult {
     let shown = quote_ident_if_needed(schema);
@@ -192,7 +200,7 @@ fn compare(
             Some(_) => {}
         }
     }
-    let behaviour = behaviour::compare(schema, want, have);
+    let behaviour = behaviour::compare(schema, want, have, replicas);
     problems.extend(behaviour.problems);
     let notes: String = behaviour.notes.iter().map(|n| format!("; {n}")).collect();
     let as_it_did = if notes.is_empty() { ", behaving as it did" } else { "" };
@@ -264,15 +272,16 @@ mod tests {
             "public",
             &want,
             &restored(&[("public", inventory(&["issues", "projects", "new"], &["free", "team"]))]),
+            &[],
             now,
         );
         assert_eq!(same.verdict, Verdict::Pass, "{same:?}");
-        let gone = compare("plugin_slack", &want, &restored(&[]), now);
+        let gone = compare("plugin_slack", &want, &restored(&[]), &[], now);
         assert_eq!(gone.verdict, Verdict::Fail);
         assert!(gone.message.contains("schema `plugin_slack` was not restored: its 2 tables"), "{}", gone.message);
         let mut drifted = inventory(&["issues"], &["free"]);
         drifted.sequences.clear();
-        let drifted = compare("public", &want, &restored(&[("public", drifted)]), now);
+        let drifted = compare("public", &want, &restored(&[("public", drifted)]), &[], now);
         assert_eq!(drifted.verdict, Verdict::Fail);
         for says in [
             "missing tables: projects",
@@ -296,6 +305,7 @@ mod tests {
             "public",
             &inventory(&["issues"], &["free", "team"]),
             &restored(&[("public", inventory(&["issues"], &["free", "pro", "team"]))]),
+            &[],
             now,
         );
         assert_eq!(newer.verdict, Verdict::Pass, "{newer:?}");
@@ -303,6 +313,7 @@ mod tests {
             "public",
             &inventory(&["issues"], &["free", "team"]),
             &restored(&[("public", inventory(&["issues"], &["team", "free"]))]),
+            &[],
             now,
         );
         assert_eq!(reordered.verdict, Verdict::Fail);
@@ -320,10 +331,10 @@ mod tests {
         let now = Instant::now();
         let want = inventory(&["Issues"], &["free"]);
         let have = restored(&[("plugin_github", inventory(&["issues"], &["free"]))]);
-        let schema = compare("Plugin_GitHub", &want, &have, now);
+        let schema = compare("Plugin_GitHub", &want, &have, &[], now);
         assert_eq!(schema.verdict, Verdict::Fail);
         assert!(schema.message.ends_with("(hint: did you mean `plugin_github`?)"), "{}", schema.message);
-        let table = compare("plugin_github", &want, &have, now);
+        let table = compare("plugin_github", &want, &have, &[], now);
         assert!(
             table.message.contains("missing tables: \"Issues\" (hint: did you mean `issues`?)"),
             "{}",
