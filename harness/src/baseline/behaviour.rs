@@ -35,7 +35,7 @@ pub(crate) async fn read(pool: &PgPool) -> sqlx::Result<(BTreeMap<Key, TableFact
     for (key, constraint) in constraints(pool, version).await? {
         tables.entry(key).or_default().constraints.push(constraint);
     }
-    for (key, trigger) in triggers(pool).await? {
+    for (key, trigger) in triggers(pool, version).await? {
         tables.entry(key).or_default().triggers.push(trigger);
     }
     for (key, rule) in rules(pool).await? {
@@ -100,12 +100,15 @@ fn constraint_kind(contype: &str) -> String {
 
 async fn constraints(pool: &PgPool, version: i32) -> sqlx::Result<Vec<(Key, ConstraintFacts)>> {
     // `conenforced` is PostgreSQL 18's; a foreign key is checked by triggers, which a backup
-    // can disable (ALTER TABLE ... DISABLE TRIGGER ALL) while the constraint stays validated.
+    // can disable (ALTER TABLE ... DISABLE TRIGGER ALL) while the constraint stays validated,
+    // on the table or on one partition (whose triggers belong to the constraint's clone).
     let enforced = if version >= 180_000 { "k.conenforced" } else { "true" };
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text, k.conname::text, k.contype::text, pg_catalog.pg_get_constraintdef(k.oid), \
-                k.convalidated, {enforced} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t \
-                    WHERE t.tgconstraint = k.oid AND t.tgenabled NOT IN ('O', 'A')), \
+                k.convalidated, {enforced} AND NOT EXISTS (WITH RECURSIVE family(oid) AS ( \
+                    SELECT k.oid UNION ALL SELECT f.oid FROM pg_catalog.pg_constraint f JOIN family ON f.conparentid = family.oid) \
+                    SELECT 1 FROM pg_catalog.pg_trigger t JOIN family ON t.tgconstraint = family.oid \
+                    WHERE t.tgenabled NOT IN ('O', 'A')), \
                 k.condeferrable, k.condeferred \
          FROM pg_catalog.pg_constraint k \
          JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
@@ -146,10 +149,21 @@ pub(crate) fn function_digest(
     hex::encode(hasher.finalize())
 }
 
-async fn triggers(pool: &PgPool) -> sqlx::Result<Vec<(Key, TriggerFacts)>> {
+/// SQL: the partitions (at any depth) whose copy of trigger `t` fires otherwise than `t`, each
+/// as `schema.partition=tgenabled`.
+const PARTITIONS_OTHERWISE: &str = "ARRAY(WITH RECURSIVE clones(oid, enabled, relid) AS ( \
+       SELECT q.oid, q.tgenabled, q.tgrelid FROM pg_catalog.pg_trigger q WHERE q.tgparentid = t.oid \
+       UNION ALL SELECT q.oid, q.tgenabled, q.tgrelid FROM pg_catalog.pg_trigger q JOIN clones ON q.tgparentid = clones.oid) \
+     SELECT pg_catalog.format('%I.%I=%s', pn.nspname, pc.relname, clones.enabled) FROM clones \
+     JOIN pg_catalog.pg_class pc ON pc.oid = clones.relid JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace \
+     WHERE clones.enabled <> t.tgenabled ORDER BY 1)";
+
+async fn triggers(pool: &PgPool, version: i32) -> sqlx::Result<Vec<(Key, TriggerFacts)>> {
+    // `tgparentid` (a partition's copy of its table's trigger) is PostgreSQL 13's.
+    let partitions = if version >= 130_000 { PARTITIONS_OTHERWISE } else { "ARRAY[]::text[]" };
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgenabled::text, pg_catalog.pg_get_triggerdef(t.oid), \
-                l.lanname::text, p.prosrc, p.probin, p.prosecdef, COALESCE(p.proconfig, '{{}}')::text[] \
+                l.lanname::text, p.prosrc, p.probin, p.prosecdef, COALESCE(p.proconfig, '{{}}')::text[], {partitions} \
          FROM pg_catalog.pg_trigger t \
          JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -158,13 +172,17 @@ async fn triggers(pool: &PgPool) -> sqlx::Result<Vec<(Key, TriggerFacts)>> {
          WHERE NOT t.tgisinternal AND {} ORDER BY 1, 2, 3",
         listed_table()
     );
-    type Row = (String, String, String, String, String, String, String, Option<String>, bool, Vec<String>);
+    type Row = (String, String, String, String, String, String, String, Option<String>, bool, Vec<String>, Vec<String>);
     let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
-        .map(|(schema, table, name, enabled, definition, language, source, binary, definer, config)| {
+        .map(|(schema, table, name, enabled, definition, language, source, binary, definer, config, partitions)| {
             let function_sha256 = function_digest(&language, &source, binary.as_deref(), definer, &config);
-            ((schema, table), TriggerFacts { name, enabled, definition, function_sha256 })
+            let partitions = partitions
+                .iter()
+                .filter_map(|p| p.rsplit_once('=').map(|(partition, code)| (partition.to_owned(), code.to_owned())))
+                .collect();
+            ((schema, table), TriggerFacts { name, enabled, definition, function_sha256, partitions })
         })
         .collect())
 }

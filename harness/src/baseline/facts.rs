@@ -3,6 +3,8 @@
 //! [`super::capture`] from a source or a restore alike, so that the two compare as equals;
 //! the checks that compare them (`indexes`, `schemas`) name each part that differs.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// What an index covers and how, part by part, as the server prints each.
@@ -94,6 +96,10 @@ pub struct TriggerFacts {
     /// The sha256 of the function it runs: its language, body (`prosrc`, `probin`), `SECURITY
     /// DEFINER` and `SET` options. A replaced body under the same name shows here.
     pub function_sha256: String,
+    /// The partitions whose copy of it fires otherwise than the table's (`ALTER TABLE
+    /// <partition> DISABLE TRIGGER`), by `schema.partition`, with their `tgenabled`; usually none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partitions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,8 @@
 //! `NOT VALID` over a row that breaks it, a foreign key whose triggers are disabled, an audit
 //! trigger set to `ENABLE REPLICA` and another disabled, an append-only guard whose function was
 //! replaced under its name, a default that now grants `admin`, a generated expression changed,
-//! a sequence that now cycles at 3, and the database's sessions made replicas (`ALTER DATABASE
+//! a sequence that now cycles at 3, a partition whose copy of the append-only guard is disabled
+//! and one whose foreign key checks are, and the database's sessions made replicas (`ALTER DATABASE
 //! ... SET session_replication_role = replica`: no ordinary trigger fires, no foreign key is
 //! checked, while `pg_trigger` says enabled). Each was verified by hand to lie (on PostgreSQL
 //! 15: the duplicates, the orphans and the deleted audit rows go in, the triggers do not fire,
@@ -31,6 +32,18 @@ CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSE
 CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := pg_catalog.now(); RETURN NEW; END $$;
 CREATE TABLE public.payments (id integer PRIMARY KEY, order_id integer NOT NULL);
 CREATE TABLE public.audit_events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, what text NOT NULL);
+CREATE FUNCTION public.refuse_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the log is append-only'; END $$;
+CREATE TABLE public.audit_log (id integer NOT NULL, at date NOT NULL, what text) PARTITION BY RANGE (at);
+CREATE TABLE public.audit_log_2025 PARTITION OF public.audit_log FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE public.audit_log_2026 PARTITION OF public.audit_log FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE public.shipments (id integer NOT NULL, at date NOT NULL, order_id integer NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE public.shipments_2026 PARTITION OF public.shipments FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+";
+
+/// What both twins end with: a foreign key of a partitioned table and a trigger on one.
+const SHARED_END: &str = "\
+ALTER TABLE public.shipments ADD CONSTRAINT shipments_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.orders(id);
+CREATE TRIGGER audit_log_guard BEFORE DELETE OR UPDATE ON public.audit_log FOR EACH ROW EXECUTE FUNCTION public.refuse_log();
 ";
 
 const HONEST: &str = "\
@@ -89,6 +102,13 @@ UPDATE pg_catalog.pg_index SET indislive = false WHERE indexrelid = 'public.user
 DO $$ BEGIN EXECUTE pg_catalog.format('ALTER DATABASE %I SET session_replication_role = replica', pg_catalog.current_database()); END $$;
 ";
 
+/// The lies told on partitions, after [`SHARED_END`]: the append-only guard disabled on this
+/// year's partition, the foreign key's checks on the shipments partition.
+const LYING_END: &str = "\
+ALTER TABLE public.audit_log_2026 DISABLE TRIGGER audit_log_guard;
+ALTER TABLE public.shipments_2026 DISABLE TRIGGER ALL;
+";
+
 /// The checks both twins are drilled with: the indexes by name and against the baseline, the
 /// schemas against the baseline, pg_amcheck, and the append-only guard's trigger.
 const CHECKS: &str = r#"
@@ -128,8 +148,8 @@ fn drill(scratch: &Scratch, name: &str, backup: &Path) -> Drill {
 #[test]
 fn a_backup_that_keeps_the_names_and_changes_what_they_do_fails_and_its_honest_twin_passes() {
     let scratch = Scratch::new();
-    let honest = scratch.write("honest.sql", pg15_dump(&format!("{SHARED}{HONEST}")));
-    let lying = scratch.write("lying.sql", pg15_dump(&format!("{SHARED}{LYING}")));
+    let honest = scratch.write("honest.sql", pg15_dump(&format!("{SHARED}{HONEST}{SHARED_END}")));
+    let lying = scratch.write("lying.sql", pg15_dump(&format!("{SHARED}{LYING}{SHARED_END}{LYING_END}")));
     let capture = scratch
         .scenario("capture.toml", &format!("name = \"capture\"\n[source]\npath = \"{}\"\n{LOCAL}", honest.display()));
     let output = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
@@ -202,6 +222,8 @@ fn assert_not_fooled(lying: &Drill) {
                 "sequence `public.orders_id_seq` has maximum 3 where the baseline has 2147483647",
                 "sequence `public.orders_id_seq` cycles in the restore (not in the baseline)",
                 &format!("session_replication_role is replica for {replica}: there its tables' "),
+                "constraint `shipments_order_id_fkey` on `public.shipments` is not enforced in the restore (enforced in the baseline)",
+                "`public.audit_log` trigger `audit_log_guard` is disabled on partition `public.audit_log_2026` and enabled on the table: for the rows there it never fires",
             ],
         ),
         (
@@ -225,9 +247,11 @@ fn assert_not_fooled(lying: &Drill) {
     for (id, says) in cases {
         let found = result(lying, id);
         assert_eq!(found.verdict, Verdict::Fail, "{found:?}\n{lying:?}");
+        // A message names the first problems; the result's actual has them all.
         for text in says {
-            assert!(found.message.contains(text), "{id}: `{text}` not in\n{}", found.message);
+            assert!(found.message.contains(text) || found.actual.contains(text), "{id}: `{text}` not in\n{found:?}");
         }
+        assert!(found.message.contains(says[0]), "{id}: `{}` not in\n{}", says[0], found.message);
         assert!(report.contains(says[0]), "report.md says {}", says[0]);
     }
 }

@@ -21,7 +21,16 @@ fn describe(index: &IndexInfo) -> String {
         if index.unique { "unique " } else { "" },
         index.method,
         index.table,
-        if index.healthy() { "valid, ready and live" } else { "NOT SOUND" }
+        if index.healthy() {
+            "valid, ready and live".to_owned()
+        } else {
+            format!(
+                "{}, {}, {}",
+                if index.valid { "valid" } else { "INVALID" },
+                if index.ready == Some(false) { "NOT READY" } else { "ready" },
+                if index.live == Some(false) { "NOT LIVE" } else { "live" }
+            )
+        }
     )
 }
 

@@ -284,6 +284,18 @@ fn firing_change(want: &str, have: &str) -> &'static str {
     }
 }
 
+/// What a partition's copy of a trigger firing as `partition` does where the table's fires as
+/// `table`.
+fn partition_change(table: &str, partition: &str) -> &'static str {
+    let ordinary = |code: &str| code == "O" || code == "A";
+    match (ordinary(table), ordinary(partition)) {
+        (true, false) if partition == "D" => "never fires",
+        (true, false) => "does not fire in ordinary sessions",
+        (false, true) => "fires in ordinary sessions, where the table's does not",
+        _ => "fires otherwise",
+    }
+}
+
 fn trigger_differs(
     table: &QualifiedName,
     want: &TriggerFacts,
@@ -302,6 +314,16 @@ fn trigger_differs(
     }
     if have.definition != want.definition {
         out.push(format!("{name} is `{}` where the baseline has `{}`", have.definition, want.definition));
+    }
+    for (partition, code) in &have.partitions {
+        if want.partitions.get(partition) != Some(code) {
+            out.push(format!(
+                "{name} is {} on partition `{partition}` and {} on the table: for the rows there it {}",
+                firing(code),
+                firing(&have.enabled),
+                partition_change(&have.enabled, code)
+            ));
+        }
     }
     if have.function_sha256 != want.function_sha256 {
         let key =
@@ -406,6 +428,7 @@ mod tests {
                 enabled: "O".into(),
                 definition: "CREATE TRIGGER audit_guard BEFORE DELETE OR UPDATE ON public.t FOR EACH ROW EXECUTE FUNCTION public.refuse()".into(),
                 function_sha256: "a".repeat(64),
+                partitions: BTreeMap::new(),
             }],
             rules: vec![],
         }
@@ -460,6 +483,7 @@ mod tests {
         lying.columns.reverse();
         lying.constraints[0].enforced = false;
         lying.triggers[0].enabled = "D".into();
+        lying.triggers[0].partitions.insert("public.t_2026".into(), "O".into());
         lying.triggers.push(TriggerFacts {
             name: "swallow".into(),
             definition: "CREATE TRIGGER swallow ...".into(),
@@ -475,6 +499,7 @@ mod tests {
             "the columns of `public.t` are in another order: (role, id) where the baseline has (id, role)",
             "constraint `orders_amount_check` on `public.t` is not enforced in the restore (enforced in the baseline): a trigger that checks it is disabled or fires only in replica sessions, so rows that break it go in",
             "`public.t` trigger `audit_guard` is disabled in the restore and enabled in the baseline: it never fires",
+            "`public.t` trigger `audit_guard` is enabled on partition `public.t_2026` and disabled on the table: for the rows there it fires in ordinary sessions, where the table's does not",
             "`public.t` has trigger `swallow` that the baseline does not",
             "`public.t` has rule `divert` that the baseline does not",
         ] {
