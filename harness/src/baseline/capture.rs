@@ -81,10 +81,19 @@ const INDEX_KEYS: &str = "ARRAY(SELECT pg_catalog.pg_get_indexdef(x.indexrelid, 
 /// Every user index, with its parts and whether it is valid, ready and live.
 pub async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
     let mut tx = printing(pool).await?;
+    let sql = index_sql(&mut tx, &format!("{USER_SCHEMA} AND {NOT_EXTENSION_MEMBER}")).await?;
+    let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
+    tx.rollback().await?;
+    rows.iter().map(index_info).collect()
+}
+
+/// The query of [`indexes`], for the indexes `filter` (SQL over `x` pg_index, `i` the index,
+/// `c` its table, `n` its schema) keeps; rows read by [`index_info`].
+pub(crate) async fn index_sql(conn: &mut PgConnection, filter: &str) -> sqlx::Result<String> {
     // `indnullsnotdistinct` is PostgreSQL 15's.
     let nulls_not_distinct =
-        if super::scope::server_version_num(&mut *tx).await? >= 150_000 { "x.indnullsnotdistinct" } else { "false" };
-    let sql = format!(
+        if super::scope::server_version_num(&mut *conn).await? >= 150_000 { "x.indnullsnotdistinct" } else { "false" };
+    Ok(format!(
         "SELECT n.nspname::text AS schema, c.relname::text AS table_name, i.relname::text AS index_name, am.amname::text AS method, \
                 pg_catalog.pg_get_indexdef(i.oid) AS definition, x.indisunique AS is_unique, x.indisvalid AS valid, \
                 x.indisready AS ready, x.indislive AS live, \
@@ -98,15 +107,12 @@ pub async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
          JOIN pg_catalog.pg_class c ON c.oid = x.indrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          JOIN pg_catalog.pg_am am ON am.oid = i.relam \
-         WHERE {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} ORDER BY 1, 3"
-    );
-    let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
-    tx.rollback().await?;
-    rows.iter().map(index_info).collect()
+         WHERE {filter} ORDER BY 1, 3"
+    ))
 }
 
-/// One row of [`indexes`]'s query.
-fn index_info(row: &sqlx::postgres::PgRow) -> sqlx::Result<IndexInfo> {
+/// One row of [`index_sql`]'s query.
+pub(crate) fn index_info(row: &sqlx::postgres::PgRow) -> sqlx::Result<IndexInfo> {
     use sqlx::Row;
     let schema: String = row.try_get("schema")?;
     let table: String = row.try_get("table_name")?;

@@ -12,10 +12,12 @@
 //! 15: the duplicates, the orphans and the deleted audit rows go in, the triggers do not fire,
 //! the sequence hands out 1 again).
 //!
-//! The baseline is captured with `pgdrill baseline` from a restore of the honest twin on
-//! PostgreSQL 15 (local binaries), and both twins are drilled on PostgreSQL 17 (a container):
-//! the honest twin passes there, so the facts read on two majors compare as equals, and the
-//! lying one fails, each check saying what the backup did.
+//! The baseline is captured with `pgdrill baseline` from the source (the honest twin as its
+//! migrations wrote it) on PostgreSQL 15 (local binaries), and both twins, as pg_dump prints
+//! them, are drilled on PostgreSQL 17 (a container): the honest twin passes there, so the facts
+//! read from a source and from a restore on another major compare as equals (a definition that
+//! prints otherwise once dumped and parsed again is printed again by the restore's server before
+//! it is compared), and the lying one fails, each check saying what the backup did.
 
 use std::path::Path;
 use std::process::Command;
@@ -38,6 +40,22 @@ CREATE TABLE public.audit_log_2025 PARTITION OF public.audit_log FOR VALUES FROM
 CREATE TABLE public.audit_log_2026 PARTITION OF public.audit_log FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 CREATE TABLE public.shipments (id integer NOT NULL, at date NOT NULL, order_id integer NOT NULL) PARTITION BY RANGE (at);
 CREATE TABLE public.shipments_2026 PARTITION OF public.shipments FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+";
+
+/// A table as its migration wrote it, in the source the baseline is captured from: a varchar
+/// `IN` list in a CHECK and in a partial index's predicate.
+const INVOICES_SOURCE: &str = "\
+CREATE TABLE public.invoices (id integer PRIMARY KEY, status varchar(10) NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'paid')));
+CREATE INDEX invoices_unpaid ON public.invoices (id) WHERE status IN ('new', 'sent');
+";
+
+/// The same table as pg_dump prints it: parsed again on restore, the `IN` lists print otherwise
+/// (`ARRAY[('new'::character varying)::text, ...]` for `(ARRAY['new'::character varying,
+/// ...])::text[]`), on the source's major too.
+const INVOICES_DUMPED: &str = "\
+CREATE TABLE public.invoices (id integer PRIMARY KEY, status character varying(10) DEFAULT 'new'::character varying NOT NULL,
+  CONSTRAINT invoices_status_check CHECK (((status)::text = ANY ((ARRAY['new'::character varying, 'paid'::character varying])::text[]))));
+CREATE INDEX invoices_unpaid ON public.invoices USING btree (id) WHERE ((status)::text = ANY ((ARRAY['new'::character varying, 'sent'::character varying])::text[]));
 ";
 
 /// What both twins end with: a foreign key of a partitioned table and a trigger on one.
@@ -148,10 +166,12 @@ fn drill(scratch: &Scratch, name: &str, backup: &Path) -> Drill {
 #[test]
 fn a_backup_that_keeps_the_names_and_changes_what_they_do_fails_and_its_honest_twin_passes() {
     let scratch = Scratch::new();
-    let honest = scratch.write("honest.sql", pg15_dump(&format!("{SHARED}{HONEST}{SHARED_END}")));
-    let lying = scratch.write("lying.sql", pg15_dump(&format!("{SHARED}{LYING}{SHARED_END}{LYING_END}")));
+    let source = scratch.write("source.sql", pg15_dump(&format!("{SHARED}{INVOICES_SOURCE}{HONEST}{SHARED_END}")));
+    let honest = scratch.write("honest.sql", pg15_dump(&format!("{SHARED}{INVOICES_DUMPED}{HONEST}{SHARED_END}")));
+    let lying =
+        scratch.write("lying.sql", pg15_dump(&format!("{SHARED}{INVOICES_DUMPED}{LYING}{SHARED_END}{LYING_END}")));
     let capture = scratch
-        .scenario("capture.toml", &format!("name = \"capture\"\n[source]\npath = \"{}\"\n{LOCAL}", honest.display()));
+        .scenario("capture.toml", &format!("name = \"capture\"\n[source]\npath = \"{}\"\n{LOCAL}", source.display()));
     let output = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
         .args(["baseline", "--from-drill"])
         .arg(&capture)

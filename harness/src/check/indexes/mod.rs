@@ -138,10 +138,29 @@ impl Kind for Spec {
                     return Ok(results);
                 }
             };
-            results.push(self.against_baseline(baseline, &actual, &tables, started));
+            let wanted = reprinted(ctx.pool, &baseline.indexes, &actual).await;
+            results.push(self.against_baseline(&wanted, &actual, &tables, started));
         }
         Ok(results)
     }
+}
+
+/// The baseline's indexes, each that reads otherwise than the restore's of its name and table
+/// printed again by the restore's server ([`super::reprint`]): a definition printed by the
+/// source's major and parsed by a newer one can print otherwise and be the same index.
+async fn reprinted(pool: &sqlx::PgPool, baseline: &[IndexInfo], actual: &[IndexInfo]) -> Vec<IndexInfo> {
+    let mut wanted = baseline.to_vec();
+    for want in wanted.iter_mut() {
+        let Some(have) = actual.iter().find(|i| i.name == want.name && i.table == want.table) else { continue };
+        if parts::differences(want, have).is_empty() {
+            continue;
+        }
+        let Ok(table) = QualifiedName::parse(&have.table) else { continue };
+        if let Some(printed) = super::reprint::index(pool, &table, want).await {
+            *want = printed;
+        }
+    }
+    wanted
 }
 
 /// The baseline comparison's findings, before they are worded into one result.
@@ -173,7 +192,7 @@ impl Spec {
     /// scenario's `schemas` check compares with the baseline: it fails on the table itself.
     fn against_baseline(
         &self,
-        baseline: &Baseline,
+        baseline: &[IndexInfo],
         actual: &[IndexInfo],
         tables: &[String],
         started: Instant,
@@ -208,10 +227,10 @@ impl Spec {
         self.methods.is_empty() || self.methods.contains(&index.method)
     }
 
-    fn compare(&self, baseline: &Baseline, actual: &[IndexInfo], tables: &[String]) -> Findings {
+    fn compare(&self, baseline: &[IndexInfo], actual: &[IndexInfo], tables: &[String]) -> Findings {
         let by_name: BTreeMap<&str, &IndexInfo> = actual.iter().map(|i| (i.name.as_str(), i)).collect();
         let mut findings = Findings::default();
-        for want in baseline.indexes.iter().filter(|i| self.wanted(i)) {
+        for want in baseline.iter().filter(|i| self.wanted(i)) {
             if !want.healthy() {
                 findings.unsound_in_baseline.push(want.name.clone());
                 continue;
@@ -244,7 +263,7 @@ impl Spec {
                 findings.changed.push(format!("index `{}` {}", have.name, differs.join(", ")));
             }
         }
-        let known: Vec<&str> = baseline.indexes.iter().map(|i| i.name.as_str()).collect();
+        let known: Vec<&str> = baseline.iter().map(|i| i.name.as_str()).collect();
         findings.extra = actual
             .iter()
             .filter(|i| self.wanted(i) && !known.contains(&i.name.as_str()))
@@ -333,7 +352,7 @@ mod tests {
         let tables = vec!["public.engrams".to_owned()];
         let now = Instant::now();
         let same = [index("public.a_idx", "btree", "int4_ops", true), index("public.b_idx", "gin", "jsonb_ops", true)];
-        let result = spec.against_baseline(&baseline, &same, &tables, now);
+        let result = spec.against_baseline(&baseline.indexes, &same, &tables, now);
         assert_eq!(result.verdict, Verdict::Fail, "{result:?}");
         assert!(
             result.message.contains("missing: public.gone_idx (btree on public.gone, a table that is missing)"),
@@ -341,10 +360,10 @@ mod tests {
             result.message
         );
         let kept = Baseline { indexes: baseline.indexes[..2].to_vec(), ..Baseline::empty_for_tests() };
-        assert_eq!(spec.against_baseline(&kept, &same, &tables, now).verdict, Verdict::Pass);
+        assert_eq!(spec.against_baseline(&kept.indexes, &same, &tables, now).verdict, Verdict::Pass);
         // With a schemas check on the baseline, the missing table is its finding.
         let with_schemas = Spec { schemas_compares: true, ..spec.clone() };
-        let result = with_schemas.against_baseline(&baseline, &same, &tables, now);
+        let result = with_schemas.against_baseline(&baseline.indexes, &same, &tables, now);
         assert_eq!(result.verdict, Verdict::Pass, "{result:?}");
         assert!(result.message.contains("1 indexes of missing tables (public.gone) are the schemas check's finding"));
         let mut drifted =
@@ -353,7 +372,7 @@ mod tests {
         if let Some(p) = drifted[0].parts.as_mut() {
             p.keys = vec!["id".into()];
         }
-        let result = spec.against_baseline(&baseline, &drifted, &tables, now);
+        let result = spec.against_baseline(&baseline.indexes, &drifted, &tables, now);
         assert_eq!(result.verdict, Verdict::Fail);
         assert!(result.message.contains("missing: public.b_idx (gin on public.engrams)"), "{}", result.message);
         assert!(
@@ -378,7 +397,7 @@ mod tests {
         let now = Instant::now();
         let lying =
             [IndexInfo { ready: Some(false), unique: true, ..index("public.a_idx", "btree", "int4_ops", true) }];
-        let result = spec.against_baseline(&baseline, &lying, &tables, now);
+        let result = spec.against_baseline(&baseline.indexes, &lying, &tables, now);
         assert_eq!(result.verdict, Verdict::Fail, "{result:?}");
         assert!(
             result.message.contains("index `public.a_idx` is not ready (pg_index.indisready = false): it is not maintained, so rows written since are missing from it and uniqueness is not enforced"),
@@ -387,7 +406,7 @@ mod tests {
         );
         assert!(result.message.contains("not expected, as they were not valid or ready when the baseline was captured (a dump leaves such an index out): public.building_idx"), "{}", result.message);
         let honest = [IndexInfo { unique: true, ..index("public.a_idx", "btree", "int4_ops", true) }];
-        assert_eq!(spec.against_baseline(&baseline, &honest, &tables, now).verdict, Verdict::Pass);
+        assert_eq!(spec.against_baseline(&baseline.indexes, &honest, &tables, now).verdict, Verdict::Pass);
     }
 
     #[test]
@@ -401,12 +420,12 @@ mod tests {
         let tables = vec!["public.engrams".to_owned()];
         let now = Instant::now();
         let result =
-            spec.against_baseline(&baseline, &[index("public.a_idx", "btree", "int4_ops", true)], &tables, now);
+            spec.against_baseline(&baseline.indexes, &[index("public.a_idx", "btree", "int4_ops", true)], &tables, now);
         assert_eq!(result.verdict, Verdict::Pass, "{result:?}");
         assert!(result.message.contains("1 of the baseline's indexes record no parts or readiness (captured before pgdrill recorded them): compared by their definitions"), "{}", result.message);
         let mut changed = index("public.a_idx", "btree", "int4_ops", true);
         changed.definition = "CREATE INDEX a_idx ON public.engrams USING btree (lower(embedding))".into();
-        let result = spec.against_baseline(&baseline, &[changed], &tables, now);
+        let result = spec.against_baseline(&baseline.indexes, &[changed], &tables, now);
         assert_eq!(result.verdict, Verdict::Fail, "{result:?}");
         assert!(result.message.contains("index `public.a_idx` is `CREATE INDEX a_idx ON public.engrams USING btree (lower(embedding))` where the baseline has"), "{}", result.message);
     }

@@ -210,7 +210,7 @@ fn columns_differ(table: &QualifiedName, want: &[ColumnFacts], have: &[ColumnFac
 
 /// A constraint's definition without what the other fields judge (`NOT VALID`, deferral,
 /// `NOT ENFORCED`), which `pg_get_constraintdef` writes at its end.
-fn core(definition: &str) -> &str {
+pub(super) fn core(definition: &str) -> &str {
     const TAILS: [&str; 7] = [
         " NOT VALID",
         " NOT ENFORCED",

@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
+use super::reprint;
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::baseline::{Baseline, SchemaInventory, capture};
 use crate::field::FieldError;
@@ -97,7 +98,8 @@ impl Kind for Spec {
                 .or_check("could not read the database's and roles' settings")
                 .map_err(|e| e.evidence(EVIDENCE))?;
             for (schema, want) in &baseline.schemas {
-                results.push(compare(schema, want, &actual, &replicas, started));
+                let want = reprinted(ctx.pool, schema, want, actual.get(schema)).await;
+                results.push(compare(schema, &want, &actual, &replicas, started));
             }
         }
         for schema in &self.schemas {
@@ -125,6 +127,57 @@ impl Kind for Spec {
         }
         Ok(results)
     }
+}
+
+/// The baseline's schema, each CHECK constraint, default and generation expression that reads
+/// otherwise than the restore's printed again by the restore's server ([`super::reprint`]): a
+/// definition printed by the source's major and parsed by a newer one can print otherwise and
+/// be the same. Only a text that then reads as the restore's is replaced.
+async fn reprinted(
+    pool: &sqlx::PgPool,
+    schema: &str,
+    want: &SchemaInventory,
+    have: Option<&SchemaInventory>,
+) -> SchemaInventory {
+    let mut want = want.clone();
+    let (Some(tables), Some(have_tables)) = (want.table_facts.as_mut(), have.and_then(|h| h.table_facts.as_ref()))
+    else {
+        return want;
+    };
+    for (name, facts) in tables.iter_mut() {
+        let Some(have_facts) = have_tables.get(name) else { continue };
+        let table = QualifiedName::new(schema, name);
+        for constraint in facts.constraints.iter_mut().filter(|c| c.kind == "check") {
+            let Some(h) = have_facts.constraints.iter().find(|h| h.name == constraint.name && h.kind == "check") else {
+                continue;
+            };
+            let have_core = behaviour::core(&h.definition);
+            if behaviour::core(&constraint.definition) != have_core
+                && reprint::constraint(pool, &table, behaviour::core(&constraint.definition)).await.as_deref()
+                    == Some(have_core)
+            {
+                constraint.definition = h.definition.clone();
+            }
+        }
+        for column in facts.columns.iter_mut() {
+            let Some(h) = have_facts.columns.iter().find(|h| h.name == column.name) else { continue };
+            if let (Some(w), Some(hd)) = (&column.default, &h.default)
+                && w != hd
+                && reprint::default(pool, &table, &column.name, w).await.as_ref() == Some(hd)
+            {
+                column.default = h.default.clone();
+            }
+            if let (Some(w), Some(hg)) = (&column.generated, &h.generated)
+                && w != hg
+                && let Some(expression) = w.strip_suffix(" (stored)")
+                && let Some(printed) = reprint::generated(pool, &table, &column.name, expression).await
+                && format!("{printed} (stored)") == *hg
+            {
+                column.generated = h.generated.clone();
+            }
+        }
+    }
+    want
 }
 
 fn inventory_text(inv: &SchemaInventory) -> String {
