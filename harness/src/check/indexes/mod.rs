@@ -7,8 +7,10 @@
 //! each index is compared part by part ([`parts`]: keys and expressions, operator classes,
 //! collations, order, `INCLUDE`, predicate, `NULLS NOT DISTINCT`, the constraint it backs,
 //! storage parameters); a missing, unsound or changed index fails naming what differs, an
-//! unexpected one is reported. A baseline captured before pgdrill recorded the parts is
-//! compared by each index's definition, and the result says so.
+//! unexpected one is reported. A baseline index that reads otherwise is first printed again by
+//! the restore's server ([`super::reprint`]): pg_dump's text parsed again can print otherwise
+//! and be the same index. A baseline captured before pgdrill recorded the parts is compared by
+//! each index's definition, and the result says so.
 //!
 //! ```toml
 //! [[checks.indexes]]

@@ -11,8 +11,10 @@
 //! constraints and indexes the baseline lacks pass (a newer backup); triggers and rules it
 //! lacks fail (they run on the application's writes). Sessions the backup made replicas
 //! (`ALTER DATABASE/ROLE ... SET session_replication_role = replica`) fire no ordinary trigger
-//! and check no foreign key: a schema with either fails. A baseline captured before pgdrill
-//! recorded the behaviour is compared by names, and the result says so.
+//! and check no foreign key: a schema with either fails. A CHECK, default or generated
+//! expression that reads otherwise is first printed again by the restore's server
+//! ([`super::reprint`]). A baseline captured before pgdrill recorded the behaviour is compared
+//! by names, and the result says so.
 //!
 //! ```toml
 //! [checks.schemas]
