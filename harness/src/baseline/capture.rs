@@ -8,21 +8,12 @@ use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
 
+use super::scope::{NOT_EXTENSION_MEMBER, USER_SCHEMA, name};
 use super::{
-    BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, MigrationVersion, PolicyExpressions, PolicyInfo, RowSecurity,
-    SchemaInventory,
+    BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, IndexParts, MigrationVersion, PolicyExpressions, PolicyInfo,
+    RowSecurity, SchemaInventory,
 };
 use crate::pg::{QualifiedName, quote_literal};
-
-/// SQL: `n` (a pg_namespace alias) is a user schema.
-const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
-
-/// SQL: the relation `c` is not part of an extension.
-const NOT_EXTENSION_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
-
-fn name(schema: &str, relation: &str) -> String {
-    QualifiedName::new(schema, relation).to_string()
-}
 
 /// Every user table (partitions included, partitioned parents not), as `schema.table`.
 pub async fn tables(pool: &PgPool) -> sqlx::Result<Vec<String>> {
@@ -69,34 +60,88 @@ pub(crate) async fn printing(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'s
     Ok(tx)
 }
 
+/// SQL: `x` (a pg_index row) key by key (`k`, 1 to `indnkeyatts`), as arrays in key order.
+const INDEX_KEYS: &str = "ARRAY(SELECT pg_catalog.pg_get_indexdef(x.indexrelid, k, false) \
+         FROM pg_catalog.generate_series(1, x.indnkeyatts::pg_catalog.int4) AS k ORDER BY k) AS keys, \
+       ARRAY(SELECT pg_catalog.format('%I.%I', on_.nspname, o.opcname) \
+         FROM pg_catalog.unnest(x.indclass::pg_catalog.oid[]) WITH ORDINALITY AS u(oid, ord) \
+         JOIN pg_catalog.pg_opclass o ON o.oid OPERATOR(pg_catalog.=) u.oid \
+         JOIN pg_catalog.pg_namespace on_ ON on_.oid OPERATOR(pg_catalog.=) o.opcnamespace ORDER BY u.ord) AS opclasses, \
+       ARRAY(SELECT CASE WHEN co.oid IS NULL THEN '' ELSE pg_catalog.format('%I.%I', cn.nspname, co.collname) END \
+         FROM pg_catalog.unnest(x.indcollation::pg_catalog.oid[]) WITH ORDINALITY AS u(oid, ord) \
+         LEFT JOIN pg_catalog.pg_collation co ON co.oid OPERATOR(pg_catalog.=) u.oid \
+         LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace ORDER BY u.ord) AS collations, \
+       ARRAY(SELECT CASE WHEN pg_catalog.pg_index_column_has_property(x.indexrelid, k, 'desc') \
+                     THEN CASE WHEN pg_catalog.pg_index_column_has_property(x.indexrelid, k, 'nulls_first') THEN 'DESC' ELSE 'DESC NULLS LAST' END \
+                     WHEN pg_catalog.pg_index_column_has_property(x.indexrelid, k, 'nulls_first') THEN 'NULLS FIRST' ELSE '' END \
+         FROM pg_catalog.generate_series(1, x.indnkeyatts::pg_catalog.int4) AS k ORDER BY k) AS orders, \
+       ARRAY(SELECT pg_catalog.pg_get_indexdef(x.indexrelid, k, false) \
+         FROM pg_catalog.generate_series(x.indnkeyatts::pg_catalog.int4 OPERATOR(pg_catalog.+) 1, x.indnatts::pg_catalog.int4) AS k ORDER BY k) AS include";
+
+/// Every user index, with its parts and whether it is valid, ready and live.
 pub async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
-    let sql = format!(
-        "SELECT n.nspname::text, c.relname::text, i.relname::text, am.amname::text, pg_catalog.pg_get_indexdef(i.oid), x.indisunique, x.indisvalid, \
+    let mut tx = printing(pool).await?;
+    let sql = index_sql(&mut tx, &format!("{USER_SCHEMA} AND {NOT_EXTENSION_MEMBER}")).await?;
+    let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
+    tx.rollback().await?;
+    rows.iter().map(index_info).collect()
+}
+
+/// The query of [`indexes`], for the indexes `filter` (SQL over `x` pg_index, `i` the index,
+/// `c` its table, `n` its schema) keeps; rows read by [`index_info`].
+pub(crate) async fn index_sql(conn: &mut PgConnection, filter: &str) -> sqlx::Result<String> {
+    // `indnullsnotdistinct` is PostgreSQL 15's.
+    let nulls_not_distinct =
+        if super::scope::server_version_num(&mut *conn).await? >= 150_000 { "x.indnullsnotdistinct" } else { "false" };
+    Ok(format!(
+        "SELECT n.nspname::text AS schema, c.relname::text AS table_name, i.relname::text AS index_name, am.amname::text AS method, \
+                pg_catalog.pg_get_indexdef(i.oid) AS definition, x.indisunique AS is_unique, x.indisvalid AS valid, \
+                x.indisready AS ready, x.indislive AS live, \
                 ARRAY(SELECT o.opcname::text FROM pg_catalog.unnest(x.indclass::oid[]) WITH ORDINALITY AS u(oid, ord) \
-                      JOIN pg_catalog.pg_opclass o ON o.oid = u.oid ORDER BY u.ord) \
+                      JOIN pg_catalog.pg_opclass o ON o.oid = u.oid ORDER BY u.ord) AS opclass_names, \
+                {INDEX_KEYS}, pg_catalog.pg_get_expr(x.indpred, x.indrelid) AS predicate, \
+                {nulls_not_distinct} AS nulls_not_distinct, x.indisprimary AS is_primary, x.indisexclusion AS exclusion, \
+                x.indimmediate AS immediate, COALESCE(i.reloptions, '{{}}')::text[] AS options \
          FROM pg_catalog.pg_index x \
          JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid \
          JOIN pg_catalog.pg_class c ON c.oid = x.indrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          JOIN pg_catalog.pg_am am ON am.oid = i.relam \
-         WHERE {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} ORDER BY 1, 3"
-    );
-    type Row = (String, String, String, String, String, bool, bool, Vec<String>);
-    let mut tx = printing(pool).await?;
-    let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
-    tx.rollback().await?;
-    Ok(rows
-        .into_iter()
-        .map(|(schema, table, index, method, definition, unique, valid, opclasses)| IndexInfo {
-            name: name(&schema, &index),
-            table: name(&schema, &table),
-            method,
-            opclasses,
-            unique,
-            valid,
-            definition,
-        })
-        .collect())
+         WHERE {filter} ORDER BY 1, 3"
+    ))
+}
+
+/// One row of [`index_sql`]'s query.
+pub(crate) fn index_info(row: &sqlx::postgres::PgRow) -> sqlx::Result<IndexInfo> {
+    use sqlx::Row;
+    let schema: String = row.try_get("schema")?;
+    let table: String = row.try_get("table_name")?;
+    let index: String = row.try_get("index_name")?;
+    let parts = IndexParts {
+        keys: row.try_get("keys")?,
+        opclasses: row.try_get("opclasses")?,
+        collations: row.try_get("collations")?,
+        orders: row.try_get("orders")?,
+        include: row.try_get("include")?,
+        predicate: row.try_get("predicate")?,
+        nulls_not_distinct: row.try_get("nulls_not_distinct")?,
+        primary: row.try_get("is_primary")?,
+        exclusion: row.try_get("exclusion")?,
+        immediate: row.try_get("immediate")?,
+        options: row.try_get("options")?,
+    };
+    Ok(IndexInfo {
+        name: name(&schema, &index),
+        table: name(&schema, &table),
+        method: row.try_get("method")?,
+        opclasses: row.try_get("opclass_names")?,
+        unique: row.try_get("is_unique")?,
+        valid: row.try_get("valid")?,
+        definition: row.try_get("definition")?,
+        ready: Some(row.try_get("ready")?),
+        live: Some(row.try_get("live")?),
+        parts: Some(parts),
+    })
 }
 
 /// Tables with row-level security enabled or forced.
@@ -149,8 +194,9 @@ pub async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
         .collect())
 }
 
-/// Every user schema with its tables, enum types and sequences. Partitions are left out: whether
-/// they cover what they should is the `partitions` check's question.
+/// Every user schema with its tables, enum types and sequences, and what makes each table and
+/// sequence behave ([`super::behaviour`]). Partitions are left out: whether they cover what
+/// they should is the `partitions` check's question.
 pub async fn schemas(pool: &PgPool) -> sqlx::Result<BTreeMap<String, SchemaInventory>> {
     let schema_sql = format!(
         "SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
@@ -185,18 +231,53 @@ pub async fn schemas(pool: &PgPool) -> sqlx::Result<BTreeMap<String, SchemaInven
     for (schema, typ, labels) in sqlx::query_as::<_, (String, String, Vec<String>)>(&enums_sql).fetch_all(pool).await? {
         out.entry(schema).or_default().enums.insert(typ, labels);
     }
+    let (mut tables, mut sequences) = super::behaviour::read(pool).await?;
+    for (schema, inventory) in out.iter_mut() {
+        let mut take_table = |t: &String| tables.remove(&(schema.clone(), t.clone())).unwrap_or_default();
+        inventory.table_facts = Some(inventory.tables.iter().map(|t| (t.clone(), take_table(t))).collect());
+        let sequence_facts = inventory
+            .sequences
+            .iter()
+            .filter_map(|s| Some((s.clone(), sequences.remove(&(schema.clone(), s.clone()))?)));
+        inventory.sequence_facts = Some(sequence_facts.collect());
+    }
     Ok(out)
 }
 
-/// A sequence that would hand out a value its column already holds.
+/// A sequence that would hand out a value its column already holds, or none at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequenceBehind {
     pub sequence: String,
     pub column: String,
-    pub next_value: i64,
+    /// What its next `nextval` returns: past its last value, a cycling sequence starts again
+    /// from its first.
+    pub next_value: Next,
     /// The column's furthest value in the sequence's direction: its maximum for an ascending
     /// sequence, its minimum for a descending one.
     pub column_at: i64,
+}
+
+/// A sequence's next `nextval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// This value.
+    Value(i64),
+    /// An error: it is past this bound (its maximum, or its minimum when descending) and does
+    /// not cycle.
+    Exhausted(i64),
+}
+
+/// What `nextval` returns for a sequence at `last` (`called`: handed out already) stepping by
+/// `increment` within `min..=max`, cycling or not.
+fn next_value(last: i64, called: bool, increment: i64, (min, max): (i64, i64), cycle: bool) -> Next {
+    if !called {
+        return Next::Value(last);
+    }
+    match last.checked_add(increment) {
+        Some(next) if (min..=max).contains(&next) => Next::Value(next),
+        _ if cycle => Next::Value(if increment > 0 { min } else { max }),
+        _ => Next::Exhausted(if increment > 0 { max } else { min }),
+    }
 }
 
 /// Whether a sequence about to hand out `next` (stepping by `increment`) is not past the
@@ -207,8 +288,11 @@ fn collides(next: i64, increment: i64, min: i64, max: i64) -> Option<i64> {
     if increment > 0 { (next <= max).then_some(max) } else { (next >= min).then_some(min) }
 }
 
-/// Sequences owned by a column, or used by a column's default, that are not past the values
-/// the column holds (above its maximum, or below its minimum for a descending sequence). Only integer columns: others (AGE's graphid) encode more than a counter.
+/// Sequences owned by a column, or used by a column's default, whose next value is not past the
+/// values the column holds (above its maximum, or below its minimum for a descending sequence),
+/// following the sequence's own bounds: past its last value a cycling sequence starts again
+/// (and collides), one that does not cycle fails. Only integer columns: others (AGE's graphid)
+/// encode more than a counter.
 pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>> {
     let sql = format!(
         "SELECT DISTINCT sn.nspname::text, s.relname::text, tn.nspname::text, t.relname::text, a.attname::text \
@@ -233,13 +317,15 @@ pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>
     {
         let sequence = QualifiedName::new(&s_schema, &seq);
         let table_name = QualifiedName::new(&t_schema, &table);
-        let (last, called, increment): (i64, bool, i64) = sqlx::query_as(&format!(
-            "SELECT s.last_value, s.is_called, p.seqincrement FROM {} s, pg_catalog.pg_sequence p WHERE p.seqrelid = {}::regclass",
-            sequence.sql(),
-            quote_literal(&sequence.sql())
-        ))
-        .fetch_one(pool)
-        .await?;
+        let (last, called, increment, seq_min, seq_max, cycle): (i64, bool, i64, i64, i64, bool) =
+            sqlx::query_as(&format!(
+                "SELECT s.last_value, s.is_called, p.seqincrement, p.seqmin, p.seqmax, p.seqcycle \
+             FROM {} s, pg_catalog.pg_sequence p WHERE p.seqrelid = {}::regclass",
+                sequence.sql(),
+                quote_literal(&sequence.sql())
+            ))
+            .fetch_one(pool)
+            .await?;
         let column_sql = crate::pg::quote_ident(&column);
         let (max, min): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
             "SELECT max({column_sql})::bigint, min({column_sql})::bigint FROM {}",
@@ -248,8 +334,12 @@ pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>
         .fetch_one(pool)
         .await?;
         let (Some(max), Some(min)) = (max, min) else { continue };
-        let next = if called { last.saturating_add(increment) } else { last };
-        if let Some(reached) = collides(next, increment, min, max) {
+        let next = next_value(last, called, increment, (seq_min, seq_max), cycle);
+        let reached = match next {
+            Next::Value(value) => collides(value, increment, min, max),
+            Next::Exhausted(_) => Some(if increment > 0 { max } else { min }),
+        };
+        if let Some(reached) = reached {
             behind.push(SequenceBehind {
                 sequence: sequence.to_string(),
                 column: format!("{table_name}.{}", crate::pg::quote_ident_if_needed(&column)),
@@ -389,7 +479,21 @@ pub async fn capture(pool: &PgPool, source: &str) -> sqlx::Result<Baseline> {
 
 #[cfg(test)]
 mod tests {
-    use super::collides;
+    use super::{Next, collides, next_value};
+
+    #[test]
+    fn the_next_value_follows_the_sequences_bounds_and_cycling() {
+        let int4 = (1, 2_147_483_647);
+        assert_eq!(next_value(5, true, 1, int4, false), Next::Value(6));
+        assert_eq!(next_value(5, false, 1, int4, false), Next::Value(5));
+        // MAXVALUE 3 CYCLE at 3: the next is 1 again; without CYCLE, nextval fails.
+        assert_eq!(next_value(3, true, 1, (1, 3), true), Next::Value(1));
+        assert_eq!(next_value(3, true, 1, (1, 3), false), Next::Exhausted(3));
+        // Descending from -1 with MINVALUE -3.
+        assert_eq!(next_value(-3, true, -1, (-3, -1), true), Next::Value(-1));
+        assert_eq!(next_value(-3, true, -1, (-3, -1), false), Next::Exhausted(-3));
+        assert_eq!(next_value(i64::MAX, true, 1, (1, i64::MAX), false), Next::Exhausted(i64::MAX));
+    }
 
     #[test]
     fn a_sequence_collides_when_it_is_not_past_its_column_in_its_own_direction() {

@@ -1,14 +1,27 @@
 //! Baselines: what a database held when it was known to be good (row counts, indexes, row
 //! security, policies, graphs, schemas, migration versions), captured by `pgdrill baseline`
 //! from the live source or from a restored drill, and compared against by later drills.
+//!
+//! A baseline records what makes the schema behave, not only what it names: each index's parts
+//! (keys, operator classes, predicate, ...) and whether it is maintained; each table's columns
+//! (types, NOT NULL, defaults, generated expressions), constraints (definition, validated,
+//! enforced, deferrable), triggers (when they fire, a digest of the function they run) and
+//! rules; each sequence's type, bounds, step and cycling. Those fields are optional in the file:
+//! a baseline captured before pgdrill recorded them still loads, and the checks say what they
+//! could not compare.
 
+mod behaviour;
 pub mod capture;
+mod facts;
+mod scope;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+pub use facts::{ColumnFacts, ConstraintFacts, IndexParts, RuleFacts, SequenceFacts, TableFacts, TriggerFacts};
 
 /// The baseline file format's name and version.
 pub const BASELINE_SCHEMA: &str = "pgdrill.baseline.v1";
@@ -50,6 +63,52 @@ pub struct IndexInfo {
     pub unique: bool,
     pub valid: bool,
     pub definition: String,
+    /// `pg_index.indisready`: writes maintain it. Absent from baselines captured before pgdrill
+    /// recorded it; always read from a restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    /// `pg_index.indislive`: not being dropped (an index that is not live is neither maintained
+    /// nor used). Absent from older baselines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<bool>,
+    /// What it covers and how, part by part. Absent from older baselines, which are compared by
+    /// `definition` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<IndexParts>,
+}
+
+impl IndexInfo {
+    /// Whether PostgreSQL uses it and keeps it up to date: valid, ready and live (a field not
+    /// recorded, in an older baseline, is not held against it).
+    pub fn healthy(&self) -> bool {
+        self.valid && self.ready != Some(false) && self.live != Some(false)
+    }
+
+    /// Why it is not healthy, in the words of `pg_index`, with what that does to the
+    /// application; `None` when it is.
+    pub fn unhealthy(&self) -> Option<String> {
+        unsound_index(self.unique, self.valid, self.ready != Some(false), self.live != Some(false))
+    }
+}
+
+/// Why an index with these `pg_index` flags is not sound, with what that does to the
+/// application (`indisunique`, `indisvalid`, `indisready`, `indislive`); `None` when it is.
+pub(crate) fn unsound_index(unique: bool, valid: bool, ready: bool, live: bool) -> Option<String> {
+    let mut why = Vec::new();
+    if !live {
+        why.push("not live (pg_index.indislive = false: it is being dropped), so it is neither maintained nor used and what it enforces is not enforced");
+    }
+    if !ready {
+        why.push(if unique {
+            "not ready (pg_index.indisready = false): it is not maintained, so rows written since are missing from it and uniqueness is not enforced"
+        } else {
+            "not ready (pg_index.indisready = false): it is not maintained, so rows written since are missing from it and scans of it miss them"
+        });
+    }
+    if !valid {
+        why.push("invalid (indisvalid = false: a failed or interrupted build), so queries do not use it");
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -99,6 +158,13 @@ pub struct SchemaInventory {
     /// Enum type to its labels, in order.
     pub enums: BTreeMap<String, Vec<String>>,
     pub sequences: Vec<String>,
+    /// What makes each table (by name) behave: columns, constraints, triggers, rules. Absent
+    /// from baselines captured before pgdrill recorded it (then not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_facts: Option<BTreeMap<String, TableFacts>>,
+    /// Each sequence's settings, by name. Absent from older baselines (then not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_facts: Option<BTreeMap<String, SequenceFacts>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

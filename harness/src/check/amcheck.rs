@@ -6,6 +6,13 @@
 //! reported with its relation and block. It installs the `amcheck` extension when missing, which
 //! needs a superuser: a container or local target, or a server admin that may.
 //!
+//! pg_amcheck checks only the indexes that are valid, ready and live (its `bt_index_check`
+//! query ends `AND i.indisready AND i.indisvalid AND i.indislive`): any other it prints as
+//! checked and passes over without a word. A backup can set `pg_index.indisready = false` on a
+//! unique index, which is then not maintained (duplicates go in, index scans miss rows) and
+//! which `bt_index_check` called alone reports as lacking heap tuples. So the check lists such
+//! indexes (of the `relations` named, or all) and fails naming each, with what it does.
+//!
 //! ```toml
 //! [checks.amcheck]
 //! # relations = ["public.users", "public.users_pkey"]   # default: every relation of the database
@@ -18,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::field::Spanned;
 use serde::Deserialize;
 
-use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::{FieldError, parse_duration};
 use crate::pg::QualifiedName;
 
@@ -26,6 +33,16 @@ pub(crate) const KIND: &str = "amcheck";
 
 /// Findings listed in the message; the rest are counted.
 const LISTED: usize = 10;
+
+/// The indexes pg_amcheck passes over: not valid, ready and live (temporary ones aside, as it
+/// leaves those out too), with their tables.
+const UNSOUND_SQL: &str = "SELECT n.nspname::text, i.relname::text, c.relname::text, x.indisunique, x.indisvalid, \
+     x.indisready, x.indislive FROM pg_catalog.pg_index x \
+     JOIN pg_catalog.pg_class i ON i.oid OPERATOR(pg_catalog.=) x.indexrelid \
+     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) x.indrelid \
+     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) i.relnamespace \
+     WHERE NOT (x.indisvalid AND x.indisready AND x.indislive) \
+       AND i.relpersistence OPERATOR(pg_catalog.<>) 't' ORDER BY 1, 2";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,10 +108,72 @@ impl Kind for Spec {
             Ok(Err(e)) => return Err(error(format!("pg_amcheck could not run: {e}"))),
             Ok(Ok(output)) => output,
         };
-        let result = CheckResult::build(KIND, self.label(), started).expected(expected).evidence(evidence.clone());
         let stdout = collect.await.unwrap_or_default();
-        Ok(vec![judge(result, output.status, &stdout, &output.stderr)])
+        let rows: Vec<(String, String, String, bool, bool, bool, bool)> = sqlx::query_as(UNSOUND_SQL)
+            .fetch_all(ctx.pool)
+            .await
+            .or_check("could not list the indexes pg_amcheck passes over")
+            .map_err(|e| e.expected(expected).evidence(format!("{evidence}; {UNSOUND_SQL}")))?;
+        let unsound: Vec<Unsound> = rows
+            .into_iter()
+            .filter(|(schema, index, table, ..)| self.covers(schema, index, table))
+            .filter_map(|(schema, index, table, unique, valid, ready, live)| {
+                let why = crate::baseline::unsound_index(unique, valid, ready, live)?;
+                Some(Unsound {
+                    index: QualifiedName::new(&schema, &index).to_string(),
+                    why,
+                    table: QualifiedName::new(&schema, &table).to_string(),
+                })
+            })
+            .collect();
+        let result = CheckResult::build(KIND, self.label(), started).expected(expected).evidence(format!(
+            "{evidence}; SELECT ... FROM pg_index WHERE NOT (indisvalid AND indisready AND indislive)"
+        ));
+        Ok(vec![judge(result, output.status, &stdout, &output.stderr, &unsound)])
     }
+}
+
+impl Spec {
+    /// Whether pg_amcheck, given this check's `relations`, would check the index `index` of
+    /// `table` in `schema`: every index when none are named, else one named or whose table is
+    /// (pg_amcheck checks a table's indexes with it).
+    fn covers(&self, schema: &str, index: &str, table: &str) -> bool {
+        self.relations.is_empty()
+            || self.relations.iter().filter_map(|r| QualifiedName::parse(r).ok()).any(|pattern| {
+                let schema_matches = pattern.schema.as_deref().is_none_or(|s| glob(s, schema));
+                schema_matches && (glob(&pattern.name, index) || glob(&pattern.name, table))
+            })
+    }
+}
+
+/// `text` matches `pattern`, where `*` stands for any run of characters and `?` for one, as
+/// pg_amcheck reads a pattern.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (pattern, text): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // matched[j]: the pattern so far matches text[..j].
+    let mut matched = vec![false; text.len() + 1];
+    matched[0] = true;
+    for p in &pattern {
+        let mut next = vec![false; text.len() + 1];
+        for j in 0..=text.len() {
+            next[j] = match p {
+                '*' => matched[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && matched[j - 1],
+                c => j > 0 && matched[j - 1] && text[j - 1] == *c,
+            };
+        }
+        matched = next;
+    }
+    matched[text.len()]
+}
+
+/// An index pg_amcheck passed over, and why it is not sound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unsound {
+    /// `schema.index`.
+    pub index: String,
+    pub table: String,
+    pub why: String,
 }
 
 /// One corruption pg_amcheck reported: the relation, the block when it names one, what it said.
@@ -143,12 +222,30 @@ fn tuple_block(text: &str) -> Option<u64> {
     block.trim().parse().ok()
 }
 
-/// From pg_amcheck's exit and report to the verdict.
-fn judge(result: super::CheckResultBuilder, status: i64, stdout: &str, stderr: &str) -> CheckResult {
+/// From pg_amcheck's exit and report, and the indexes it passed over, to the verdict.
+fn judge(
+    result: super::CheckResultBuilder,
+    status: i64,
+    stdout: &str,
+    stderr: &str,
+    unsound: &[Unsound],
+) -> CheckResult {
     let found = findings(stdout);
+    let passed_over: Vec<String> =
+        unsound.iter().map(|u| format!("index `{}` on `{}` is {}", u.index, u.table, u.why)).collect();
+    let passed_over = (!passed_over.is_empty()).then(|| {
+        format!(
+            "pg_amcheck passes over {} index(es) that are not valid, ready and live without a word: {}",
+            unsound.len(),
+            crate::listing::first(&passed_over, LISTED, "; ")
+        )
+    });
     if found.is_empty() {
-        return match status {
-            0 => result.actual("no corruption").verdict(true, "pg_amcheck found no corruption"),
+        return match (status, passed_over) {
+            (0, None) => result.actual("no corruption").verdict(true, "pg_amcheck found no corruption"),
+            (0, Some(text)) => {
+                result.actual(format!("{} unsound index(es)", unsound.len())).verdict(false, text)
+            }
             _ => result.error(format!(
                 "pg_amcheck failed (exit {status}): {} (hint: it needs the amcheck extension, which only a superuser installs)",
                 stderr.trim()
@@ -166,9 +263,10 @@ fn judge(result: super::CheckResultBuilder, status: i64, stdout: &str, stderr: &
         })
         .collect();
     let listed = crate::listing::and_more(&listed, found.len(), "; ");
+    let also = passed_over.map(|text| format!("; and {text}")).unwrap_or_default();
     result
         .actual(format!("{} corruption(s) in {}", found.len(), relations.join(", ")))
-        .verdict(false, format!("pg_amcheck found corruption: {listed}"))
+        .verdict(false, format!("pg_amcheck found corruption: {listed}{also}"))
 }
 
 #[cfg(test)]
@@ -195,7 +293,7 @@ heap table "drill.public.events", block 7, offset 3:
         assert_eq!((found[0].relation.as_str(), found[0].block), ("public.readings_scaled_idx", Some(0)));
         assert!(found[0].message.contains("lacks matching index tuple") && !found[0].message.contains("query was"));
         assert_eq!((found[1].relation.as_str(), found[1].block), ("public.events", Some(7)));
-        let result = judge(builder(), 2, REPORT, "");
+        let result = judge(builder(), 2, REPORT, "", &[]);
         assert_eq!(result.verdict, Verdict::Fail);
         assert_eq!(result.actual, "2 corruption(s) in public.readings_scaled_idx, public.events");
         assert!(result.message.contains("public.events, block 7: xmin 4294967295"), "{}", result.message);
@@ -203,9 +301,42 @@ heap table "drill.public.events", block 7, offset 3:
 
     #[test]
     fn a_clean_run_passes_and_a_failed_one_is_an_error() {
-        assert_eq!(judge(builder(), 0, "", "").verdict, Verdict::Pass);
-        let failed = judge(builder(), 1, "", "pg_amcheck: error: no relations to check matching \"public.nope\"");
+        assert_eq!(judge(builder(), 0, "", "", &[]).verdict, Verdict::Pass);
+        let failed = judge(builder(), 1, "", "pg_amcheck: error: no relations to check matching \"public.nope\"", &[]);
         assert_eq!(failed.verdict, Verdict::Error);
         assert!(failed.message.contains("public.nope"), "{}", failed.message);
+    }
+
+    #[test]
+    fn an_index_pg_amcheck_passes_over_fails_naming_what_it_does() {
+        let unsound = [Unsound {
+            index: "public.orders_email_key".into(),
+            table: "public.orders".into(),
+            why: crate::baseline::unsound_index(true, true, false, true).unwrap(),
+        }];
+        let result = judge(builder(), 0, "", "", &unsound);
+        assert_eq!(result.verdict, Verdict::Fail);
+        assert_eq!(
+            result.message,
+            "pg_amcheck passes over 1 index(es) that are not valid, ready and live without a word: index `public.orders_email_key` on `public.orders` is not ready (pg_index.indisready = false): it is not maintained, so rows written since are missing from it and uniqueness is not enforced"
+        );
+        let both = judge(builder(), 2, REPORT, "", &unsound);
+        assert!(both.message.contains("; and pg_amcheck passes over 1 index(es)"), "{}", both.message);
+    }
+
+    #[test]
+    fn the_indexes_judged_are_those_of_the_relations_named() {
+        let spec = |relations: &[&str]| Spec {
+            relations: relations.iter().map(|r| r.to_string()).collect(),
+            heapallindexed: true,
+            timeout: Duration::from_secs(1),
+        };
+        assert!(spec(&[]).covers("public", "orders_email_key", "orders"));
+        assert!(spec(&["public.orders"]).covers("public", "orders_email_key", "orders"));
+        assert!(spec(&["orders_email_key"]).covers("public", "orders_email_key", "orders"));
+        assert!(spec(&["public.order*"]).covers("public", "orders_email_key", "orders"));
+        assert!(!spec(&["public.users"]).covers("public", "orders_email_key", "orders"));
+        assert!(!spec(&["audit.orders"]).covers("public", "orders_email_key", "orders"));
+        assert!(glob("o?ders", "orders") && glob("*", "") && !glob("a*b", "ac"));
     }
 }

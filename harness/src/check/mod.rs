@@ -27,6 +27,7 @@ mod phase;
 pub(crate) mod point_in_time;
 mod probe;
 mod relation;
+mod reprint;
 pub(crate) mod rls;
 pub(crate) mod roles;
 pub(crate) mod row_counts;

@@ -5,8 +5,48 @@
 //! them), accept writes through rules, and carries no row-level security of its own. Row counts,
 //! append-only probes, row-level security and the schema journal ask [`kind`] first and fail on
 //! anything but a table or a partitioned table.
+//!
+//! And whether a trigger the catalog calls enabled fires in the application's sessions: a
+//! backup can `ALTER DATABASE/ROLE ... SET session_replication_role = replica`, and every
+//! session of that database or role then fires no ordinary trigger and checks no foreign key,
+//! while `pg_trigger` still says enabled ([`replica_sessions`]).
 
 use crate::pg::QualifiedName;
+
+/// The backup's settings that make sessions of this database replicas: who they apply to (the
+/// role, none for every role) and whether for this database only.
+const REPLICA_SQL: &str = "SELECT r.rolname::text, d.setdatabase OPERATOR(pg_catalog.<>) 0 \
+     FROM pg_catalog.pg_db_role_setting d LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.setrole \
+     CROSS JOIN LATERAL pg_catalog.unnest(d.setconfig) AS c(setting) \
+     WHERE (d.setdatabase OPERATOR(pg_catalog.=) 0 OR d.setdatabase OPERATOR(pg_catalog.=) (SELECT o.oid FROM pg_catalog.pg_database o \
+            WHERE o.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())) \
+       AND pg_catalog.lower(c.setting) OPERATOR(pg_catalog.=) 'session_replication_role=replica' ORDER BY 1 NULLS FIRST";
+
+/// Whose sessions of this database are replicas by the backup's settings (`ALTER DATABASE ...
+/// SET session_replication_role = replica`, or the same for a role): in those sessions a
+/// trigger enabled the ordinary way (`tgenabled = 'O'`) does not fire and foreign keys are not
+/// checked. Each entry names whose sessions and the statement that set it.
+pub(crate) async fn replica_sessions(pool: &sqlx::PgPool) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(Option<String>, bool)> = sqlx::query_as(REPLICA_SQL).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(role, this_database)| replica_origin(role.as_deref(), this_database)).collect())
+}
+
+fn replica_origin(role: Option<&str>, this_database: bool) -> String {
+    match (role, this_database) {
+        (None, true) => {
+            "every session of the database (ALTER DATABASE ... SET session_replication_role = replica)".into()
+        }
+        (None, false) => {
+            "every session of every database (ALTER ROLE ALL SET session_replication_role = replica)".into()
+        }
+        (Some(role), true) => format!(
+            "the sessions of role `{role}` in this database (ALTER ROLE ... IN DATABASE ... SET session_replication_role = replica)"
+        ),
+        (Some(role), false) => {
+            format!("the sessions of role `{role}` (ALTER ROLE ... SET session_replication_role = replica)")
+        }
+    }
+}
 
 const KIND_SQL: &str = "SELECT c.relkind::text FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
@@ -96,5 +136,12 @@ mod tests {
         let name = QualifiedName::parse("orders").unwrap();
         assert!(not_a_table(&name, Kind::of("v")).starts_with("`orders` is a view, not a table"));
         assert_eq!(Kind::of("f").describe(), "a foreign table");
+    }
+
+    #[test]
+    fn a_replica_setting_names_whose_sessions_and_the_statement() {
+        assert!(replica_origin(None, true).starts_with("every session of the database (ALTER DATABASE"));
+        assert!(replica_origin(Some("app"), false).contains("role `app` (ALTER ROLE ... SET"));
+        assert!(replica_origin(Some("app"), true).contains("in this database (ALTER ROLE ... IN DATABASE"));
     }
 }

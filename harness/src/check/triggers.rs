@@ -13,12 +13,14 @@
 //!
 //! Internal triggers (those of foreign keys) are not counted. A trigger is enabled when it fires
 //! in ordinary sessions (`ENABLE`, `ENABLE ALWAYS`); one that fires only in replica sessions
-//! (`ENABLE REPLICA`) or never (`DISABLE`) fails like a missing one.
+//! (`ENABLE REPLICA`) or never (`DISABLE`) fails like a missing one. And one enabled the
+//! ordinary way fails when the backup made the application's sessions replicas (`ALTER
+//! DATABASE/ROLE ... SET session_replication_role = replica`): there it does not fire.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, bind_evidence};
+use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext, bind_evidence};
 use crate::check::relation::{self, trigger_problem};
 use crate::field::FieldError;
 use crate::pg::{QualifiedName, describe_sql_error};
@@ -29,6 +31,8 @@ const SQL: &str = "SELECT t.tgname::text, t.tgenabled::text, pg_catalog.pg_get_t
      FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid \
      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
      WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2 AND NOT t.tgisinternal ORDER BY 1";
+
+const REPLICA_EVIDENCE: &str = "SELECT ... FROM pg_db_role_setting WHERE a setting of this database or a role is session_replication_role = replica";
 
 /// Table to the names of its triggers.
 pub(crate) type Config = BTreeMap<String, Vec<String>>;
@@ -65,22 +69,26 @@ impl Kind for Spec {
     }
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
+        let replicas = relation::replica_sessions(ctx.pool)
+            .await
+            .or_check("could not read the database's and roles' settings")
+            .map_err(|e| e.evidence(REPLICA_EVIDENCE))?;
         let mut results = Vec::new();
         for (table, names) in &self.tables {
-            results.push(one(ctx, table, names).await);
+            results.push(one(ctx, table, names, &replicas).await);
         }
         Ok(results)
     }
 }
 
-async fn one(ctx: &CheckContext<'_>, table: &QualifiedName, names: &[String]) -> CheckResult {
+async fn one(ctx: &CheckContext<'_>, table: &QualifiedName, names: &[String], replicas: &[String]) -> CheckResult {
     let started = Instant::now();
     let schema = table.schema_or_public();
     let expected =
         if names.is_empty() { "no trigger".to_owned() } else { format!("{}, each enabled", names.join(", ")) };
     let result = CheckResult::build(KIND, table.to_string(), started)
         .expected(expected)
-        .evidence(bind_evidence(SQL, &[schema, &table.name]));
+        .evidence(format!("{}; {REPLICA_EVIDENCE}", bind_evidence(SQL, &[schema, &table.name])));
     match relation::kind(ctx.pool, table).await {
         Ok(Some(_)) => {}
         Ok(None) => return result.actual("no such table").verdict(false, format!("`{table}` does not exist")),
@@ -93,7 +101,8 @@ async fn one(ctx: &CheckContext<'_>, table: &QualifiedName, names: &[String]) ->
                 return result.error(format!("could not list triggers of `{table}`: {}", describe_sql_error(&err)));
             }
         };
-    let problems = judge(names, &found);
+    let mut problems = judge(names, &found);
+    problems.extend(silenced(names, &found, replicas));
     let actual = if found.is_empty() {
         "no trigger".to_owned()
     } else {
@@ -109,6 +118,21 @@ async fn one(ctx: &CheckContext<'_>, table: &QualifiedName, names: &[String]) ->
     } else {
         result.actual(actual).verdict(false, format!("`{table}`: {}", problems.join("; ")))
     }
+}
+
+/// The listed triggers enabled the ordinary way (`O`) that sessions the backup made replicas
+/// (`replicas`) do not fire.
+fn silenced(names: &[String], found: &[(String, String, String)], replicas: &[String]) -> Option<String> {
+    let ordinary: Vec<&str> =
+        found.iter().filter(|(n, e, _)| e == "O" && names.contains(n)).map(|(n, _, _)| n.as_str()).collect();
+    if ordinary.is_empty() || replicas.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} do(es) not fire in {}: session_replication_role is replica there",
+        ordinary.join(", "),
+        replicas.join(" nor in ")
+    ))
 }
 
 /// What is wrong with the triggers `found` (name, `tgenabled`, definition) against `names`.
@@ -158,5 +182,20 @@ mod tests {
         let spec = Spec::resolve(config, &ctx).unwrap();
         assert_eq!(spec.tables[0].0.to_string(), "public.invoice");
         assert_eq!(spec.tables[0].1, ["a", "b"]);
+    }
+
+    #[test]
+    fn an_ordinary_trigger_does_not_fire_in_sessions_the_backup_made_replicas() {
+        let names = vec!["audit".to_owned(), "always".to_owned()];
+        let found = found(&[("audit", "O"), ("always", "A")]);
+        assert_eq!(silenced(&names, &found, &[]), None);
+        let replicas =
+            ["every session of the database (ALTER DATABASE ... SET session_replication_role = replica)".to_owned()];
+        assert_eq!(
+            silenced(&names, &found, &replicas).as_deref(),
+            Some(
+                "audit do(es) not fire in every session of the database (ALTER DATABASE ... SET session_replication_role = replica): session_replication_role is replica there"
+            )
+        );
     }
 }

@@ -203,8 +203,9 @@ pub enum Command {
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
-    /// Capture a baseline (row counts, indexes, row security, policies, graphs, schemas,
-    /// migration versions) for later drills to compare with.
+    /// Capture a baseline (row counts, indexes with their parts, row security, policies, graphs,
+    /// schemas with each table's columns, constraints, triggers and rules and each sequence's
+    /// settings, migration versions) for later drills to compare with.
     #[command(group(clap::ArgGroup::new("from").required(true).args(["dsn", "from_drill"])))]
     Baseline {
         /// Capture from a live database (for example the production source, read-only).

@@ -53,3 +53,4 @@ mod tablespaces;
 mod targets;
 mod timelines;
 mod util;
+mod whole_facts;

@@ -1,9 +1,20 @@
 //! `schemas`: every non-system schema of the baseline survived the restore (plugin-owned
-//! schemas included), with its tables, enum types (and their labels) and sequences; and no
+//! schemas included), with its tables, enum types (and their labels) and sequences, each
+//! behaving as in the baseline ([`behaviour`]): columns with their types, NOT NULL, defaults,
+//! generated and identity expressions and order; constraints with their definition, validated,
+//! enforced and deferrable state; triggers with when they fire (`tgenabled`) and a digest of the
+//! function they run; rules; sequences with their type, bounds, step and cycling. And no
 //! sequence is behind the maximum of its column, so the next insert does not collide. Names
 //! fold as PostgreSQL folds them (`Plugin_GitHub` is `plugin_github`); a name that differs
 //! from an existing one only in case fails with a hint. An enum that gained labels (a newer
-//! backup) passes; one that lost labels, or has them in another order, fails.
+//! backup) passes; one that lost labels, or has them in another order, fails. Tables, columns,
+//! constraints and indexes the baseline lacks pass (a newer backup); triggers and rules it
+//! lacks fail (they run on the application's writes). Sessions the backup made replicas
+//! (`ALTER DATABASE/ROLE ... SET session_replication_role = replica`) fire no ordinary trigger
+//! and check no foreign key: a schema with either fails. A CHECK, default or generated
+//! expression that reads otherwise is first printed again by the restore's server
+//! ([`super::reprint`]). A baseline captured before pgdrill recorded the behaviour is compared
+//! by names, and the result says so.
 //!
 //! ```toml
 //! [checks.schemas]
@@ -12,12 +23,15 @@
 //! sequences = true                     # no sequence behind its column (the default)
 //! ```
 
+mod behaviour;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
 
+use super::reprint;
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::baseline::{Baseline, SchemaInventory, capture};
 use crate::field::FieldError;
@@ -25,8 +39,15 @@ use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_ne
 
 pub(crate) const KIND: &str = "schemas";
 
-const EVIDENCE: &str =
-    "SELECT ... FROM pg_namespace, pg_class (tables, sequences), pg_type JOIN pg_enum, for every user schema";
+/// How many of a schema's problems its message names (the result's `actual` has them all).
+const PROBLEMS_NAMED: usize = 12;
+
+const EVIDENCE: &str = "SELECT ... FROM pg_namespace, pg_class (tables, sequences), pg_type JOIN pg_enum, pg_attribute \
+     (format_type, attnotnull, pg_get_expr of pg_attrdef, attgenerated, attidentity, attcollation), pg_constraint \
+     (pg_get_constraintdef, convalidated, condeferrable, condeferred, the tgenabled of its triggers), pg_trigger \
+     (tgenabled, pg_get_triggerdef, sha256 of its function's language, prosrc, probin, prosecdef, proconfig), \
+     pg_rewrite (ev_enabled, pg_get_ruledef), pg_sequence (seqtypid, seqmin, seqmax, seqincrement, seqcycle), for every user schema; \
+     pg_db_role_setting (session_replication_role = replica for this database or a role)";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -74,8 +95,13 @@ impl Kind for Spec {
         let actual =
             capture::schemas(ctx.pool).await.or_check("could not list schemas").map_err(|e| e.evidence(EVIDENCE))?;
         if let Some(baseline) = &self.baseline {
+            let replicas = super::relation::replica_sessions(ctx.pool)
+                .await
+                .or_check("could not read the database's and roles' settings")
+                .map_err(|e| e.evidence(EVIDENCE))?;
             for (schema, want) in &baseline.schemas {
-                results.push(compare(schema, want, &actual, started));
+                let want = reprinted(ctx.pool, schema, want, actual.get(schema)).await;
+                results.push(compare(schema, &want, &actual, &replicas, started));
             }
         }
         for schema in &self.schemas {
@@ -105,6 +131,57 @@ impl Kind for Spec {
     }
 }
 
+/// The baseline's schema, each CHECK constraint, default and generation expression that reads
+/// otherwise than the restore's printed again by the restore's server ([`super::reprint`]): a
+/// definition printed by the source's major and parsed by a newer one can print otherwise and
+/// be the same. Only a text that then reads as the restore's is replaced.
+async fn reprinted(
+    pool: &sqlx::PgPool,
+    schema: &str,
+    want: &SchemaInventory,
+    have: Option<&SchemaInventory>,
+) -> SchemaInventory {
+    let mut want = want.clone();
+    let (Some(tables), Some(have_tables)) = (want.table_facts.as_mut(), have.and_then(|h| h.table_facts.as_ref()))
+    else {
+        return want;
+    };
+    for (name, facts) in tables.iter_mut() {
+        let Some(have_facts) = have_tables.get(name) else { continue };
+        let table = QualifiedName::new(schema, name);
+        for constraint in facts.constraints.iter_mut().filter(|c| c.kind == "check") {
+            let Some(h) = have_facts.constraints.iter().find(|h| h.name == constraint.name && h.kind == "check") else {
+                continue;
+            };
+            let have_core = behaviour::core(&h.definition);
+            if behaviour::core(&constraint.definition) != have_core
+                && reprint::constraint(pool, &table, behaviour::core(&constraint.definition)).await.as_deref()
+                    == Some(have_core)
+            {
+                constraint.definition = h.definition.clone();
+            }
+        }
+        for column in facts.columns.iter_mut() {
+            let Some(h) = have_facts.columns.iter().find(|h| h.name == column.name) else { continue };
+            if let (Some(w), Some(hd)) = (&column.default, &h.default)
+                && w != hd
+                && reprint::default(pool, &table, &column.name, w).await.as_ref() == Some(hd)
+            {
+                column.default = h.default.clone();
+            }
+            if let (Some(w), Some(hg)) = (&column.generated, &h.generated)
+                && w != hg
+                && let Some(expression) = w.strip_suffix(" (stored)")
+                && let Some(printed) = reprint::generated(pool, &table, &column.name, expression).await
+                && format!("{printed} (stored)") == *hg
+            {
+                column.generated = h.generated.clone();
+            }
+        }
+    }
+    want
+}
+
 fn inventory_text(inv: &SchemaInventory) -> String {
     format!("{} tables, {} enums, {} sequences", inv.tables.len(), inv.enums.len(), inv.sequences.len())
 }
@@ -129,6 +206,7 @@ fn compare(
     schema: &str,
     want: &SchemaInventory,
     actual: &BTreeMap<String, SchemaInventory>,
+    replicas: &[String],
     started: Instant,
 ) -> CheckResult {
     let shown = quote_ident_if_needed(schema);
@@ -177,11 +255,18 @@ fn compare(
             Some(_) => {}
         }
     }
+    let behaviour = behaviour::compare(schema, want, have, replicas);
+    problems.extend(behaviour.problems);
+    let notes: String = behaviour.notes.iter().map(|n| format!("; {n}")).collect();
+    let as_it_did = if notes.is_empty() { ", behaving as it did" } else { "" };
     if problems.is_empty() {
-        result.actual(inventory_text(have)).verdict(true, format!("schema `{shown}` has everything the baseline had"))
+        result
+            .actual(format!("{}{notes}", inventory_text(have)))
+            .verdict(true, format!("schema `{shown}` has everything the baseline had{as_it_did}{notes}"))
     } else {
-        let text = problems.join("; ");
-        result.actual(text.clone()).verdict(false, format!("schema `{shown}`: {text}"))
+        let all = problems.join("; ");
+        let text = crate::listing::first(&problems, PROBLEMS_NAMED, "; ");
+        result.actual(format!("{all}{notes}")).verdict(false, format!("schema `{shown}`: {text}{notes}"))
     }
 }
 
@@ -189,7 +274,7 @@ async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
     let started = Instant::now();
     let result = CheckResult::build(KIND, "sequences ahead of their columns", started)
         .expected("every sequence's next value past its column's (above the maximum; below the minimum when descending)")
-        .evidence("SELECT last_value, is_called FROM <sequence>; SELECT max(<column>), min(<column>) FROM <table>; for every sequence a column owns or defaults to");
+        .evidence("SELECT last_value, is_called FROM <sequence>, seqincrement, seqmin, seqmax, seqcycle FROM pg_sequence; SELECT max(<column>), min(<column>) FROM <table>; for every sequence a column owns or defaults to");
     match capture::sequences_behind(ctx.pool).await {
         Err(err) => result.error(format!("could not compare sequences: {}", describe_sql_error(&err))),
         Ok(behind) if behind.is_empty() => {
@@ -198,15 +283,20 @@ async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
         Ok(behind) => {
             let list: Vec<String> = behind
                 .iter()
-                .map(|b| {
-                    format!(
-                        "{} would hand out {} but {} is already at {}",
-                        b.sequence, b.next_value, b.column, b.column_at
-                    )
+                .map(|b| match b.next_value {
+                    capture::Next::Value(next) => {
+                        format!("{} would hand out {next} but {} is already at {}", b.sequence, b.column, b.column_at)
+                    }
+                    capture::Next::Exhausted(bound) => format!(
+                        "{} has reached its last value {bound} and does not cycle: nextval fails, so inserts into {} fail",
+                        b.sequence, b.column
+                    ),
                 })
                 .collect();
             let text = list.join("; ");
-            result.actual(text.clone()).verdict(false, format!("{text}: the next insert would collide"))
+            let collides = behind.iter().any(|b| matches!(b.next_value, capture::Next::Value(_)));
+            let consequence = if collides { ": the next insert would collide" } else { "" };
+            result.actual(text.clone()).verdict(false, format!("{text}{consequence}"))
         }
     }
 }
@@ -221,6 +311,7 @@ mod tests {
             tables: tables.iter().map(|t| t.to_string()).collect(),
             enums: BTreeMap::from([("plan".to_owned(), enum_labels.iter().map(|l| l.to_string()).collect())]),
             sequences: vec!["issues_id_seq".into()],
+            ..SchemaInventory::default()
         }
     }
 
@@ -236,15 +327,16 @@ mod tests {
             "public",
             &want,
             &restored(&[("public", inventory(&["issues", "projects", "new"], &["free", "team"]))]),
+            &[],
             now,
         );
         assert_eq!(same.verdict, Verdict::Pass, "{same:?}");
-        let gone = compare("plugin_slack", &want, &restored(&[]), now);
+        let gone = compare("plugin_slack", &want, &restored(&[]), &[], now);
         assert_eq!(gone.verdict, Verdict::Fail);
         assert!(gone.message.contains("schema `plugin_slack` was not restored: its 2 tables"), "{}", gone.message);
         let mut drifted = inventory(&["issues"], &["free"]);
         drifted.sequences.clear();
-        let drifted = compare("public", &want, &restored(&[("public", drifted)]), now);
+        let drifted = compare("public", &want, &restored(&[("public", drifted)]), &[], now);
         assert_eq!(drifted.verdict, Verdict::Fail);
         for says in [
             "missing tables: projects",
@@ -268,6 +360,7 @@ mod tests {
             "public",
             &inventory(&["issues"], &["free", "team"]),
             &restored(&[("public", inventory(&["issues"], &["free", "pro", "team"]))]),
+            &[],
             now,
         );
         assert_eq!(newer.verdict, Verdict::Pass, "{newer:?}");
@@ -275,6 +368,7 @@ mod tests {
             "public",
             &inventory(&["issues"], &["free", "team"]),
             &restored(&[("public", inventory(&["issues"], &["team", "free"]))]),
+            &[],
             now,
         );
         assert_eq!(reordered.verdict, Verdict::Fail);
@@ -292,10 +386,10 @@ mod tests {
         let now = Instant::now();
         let want = inventory(&["Issues"], &["free"]);
         let have = restored(&[("plugin_github", inventory(&["issues"], &["free"]))]);
-        let schema = compare("Plugin_GitHub", &want, &have, now);
+        let schema = compare("Plugin_GitHub", &want, &have, &[], now);
         assert_eq!(schema.verdict, Verdict::Fail);
         assert!(schema.message.ends_with("(hint: did you mean `plugin_github`?)"), "{}", schema.message);
-        let table = compare("plugin_github", &want, &have, now);
+        let table = compare("plugin_github", &want, &have, &[], now);
         assert!(
             table.message.contains("missing tables: \"Issues\" (hint: did you mean `issues`?)"),
             "{}",
