@@ -142,7 +142,9 @@ impl Kind for Spec {
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
         let started = Instant::now();
         let read = QualifiedName::new(self.table.schema_or_public(), &self.table.name);
-        if let Some(why) = self.table.schema.as_ref().map_or_else(|| ctx.names.elsewhere(&self.table.name, &read), |_| None) {
+        if let Some(why) =
+            self.table.schema.as_ref().map_or_else(|| ctx.names.elsewhere(&self.table.name, &read), |_| None)
+        {
             return Ok(vec![
                 CheckResult::build(KIND, self.object("append-only"), started)
                     .expected(format!("`{}` as the application resolves it", self.table))

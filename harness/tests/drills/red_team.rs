@@ -319,7 +319,9 @@ fn case(name: &str) -> Case {
         ),
         "a guard that keeps who and when, and lets what was done change" => case(
             audit(true, WRITER)
-                + &refuse_only_when("TG_OP = 'DELETE' OR NEW.actor IS DISTINCT FROM OLD.actor OR NEW.at IS DISTINCT FROM OLD.at"),
+                + &refuse_only_when(
+                    "TG_OP = 'DELETE' OR NEW.actor IS DISTINCT FROM OLD.actor OR NEW.at IS DISTINCT FROM OLD.at",
+                ),
             audit(true, WRITER) + &refuse_only_when("TG_OP = 'DELETE' OR NEW IS DISTINCT FROM OLD"),
             APPEND,
             "`app` can UPDATE `public.audit`",

@@ -13,18 +13,20 @@ use std::collections::BTreeMap;
 use super::Logins;
 use crate::pg::{QualifiedName, quote_literal};
 
+/// What one role's session found under a name (`None`: nothing), or why it could not look.
+type Found = (String, Result<Option<QualifiedName>, String>);
+
 /// How each application role's own session resolves each name.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Resolutions {
-    /// By the name as written (`orders`): each role and what its session found (`None`:
-    /// nothing), or why it could not look.
-    found: BTreeMap<String, Vec<(String, Result<Option<QualifiedName>, String>)>>,
+    /// By the name as written (`orders`): each role's [`Found`].
+    found: BTreeMap<String, Vec<Found>>,
 }
 
 impl Resolutions {
     /// Resolves `names` (unqualified) in a session of each of `roles`.
     pub(crate) async fn resolve(logins: &Logins<'_>, roles: &[String], names: &[String]) -> Resolutions {
-        let mut found: BTreeMap<String, Vec<(String, Result<Option<QualifiedName>, String>)>> = BTreeMap::new();
+        let mut found: BTreeMap<String, Vec<Found>> = BTreeMap::new();
         if names.is_empty() {
             return Resolutions { found };
         }

@@ -46,8 +46,11 @@ pub(crate) enum Fact {
     TooLarge,
 }
 
+/// Makes the fact a named function or view reads.
+type Reads = fn(&'static str) -> Fact;
+
 /// Functions (and views) that read a fact, by name.
-const NAMED: &[(&str, fn(&'static str) -> Fact)] = &[
+const NAMED: &[(&str, Reads)] = &[
     ("inet_client_addr", Fact::Address),
     ("inet_client_port", Fact::Address),
     ("inet_server_addr", Fact::Address),
