@@ -15,8 +15,7 @@
 //! read, a SECURITY DEFINER function that runs any SQL as the superuser, a view into a
 //! forbidden schema, a unique index that is not ready, a partition that drops its rows.
 //!
-//! A lie must not pass, and a check that did not pass says what the backup did (`says`: what
-//! probes that are the application's logins should report; wording to settle with them); its
+//! A lie must not pass, and a check that did not pass says what the backup did (`says`); its
 //! honest twin must pass. When this corpus was written every lie passed on a container and on
 //! local binaries (each probe ran in pgdrill's own superuser session after `SET LOCAL ROLE`),
 //! and one honest twin failed there (`a sql check whose answer depends on session_user`: the
@@ -24,7 +23,9 @@
 //! application's login is not). On a server the probes as a role erred (`permission denied to
 //! set role`, and probe rows need `session_replication_role`): those lies did not pass, but
 //! for no reason of theirs, and their honest twin failed too; the lies that need no role
-//! probe passed. `PGDRILL_TEST_BIN=/path/to/pgdrill` drills the corpus with another build.
+//! probe passed. Now the probes are the role's own logins ([`pgdrill`]'s `check::login`), and
+//! every lie fails where the next drill runs it. `PGDRILL_TEST_BIN=/path/to/pgdrill` drills
+//! the corpus with another build.
 
 use pgdrill::Verdict;
 use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
