@@ -118,6 +118,9 @@ pub struct Spec {
     pub env: BTreeMap<String, String>,
     pub port: Option<u16>,
     pub role: Option<String>,
+    /// The environment variable holding its role's password (`[login] passwords`), for a
+    /// shared server's own role.
+    pub password_env: Option<String>,
     pub ready_path: String,
     pub ready_timeout: Duration,
     pub requests: Vec<request::Spec>,
@@ -253,6 +256,7 @@ impl Spec {
             env: config.env,
             port: config.port,
             role: config.role,
+            password_env: None,
             ready_path: config.ready.path,
             ready_timeout,
             requests,

@@ -119,8 +119,14 @@ async fn launch(
 ) -> Result<(AppHandle, u16, std::collections::BTreeMap<String, String>), AppError> {
     let role = match &spec.role {
         Some(role) => {
-            let login = target.role_login(database, role, None, redactor).await?;
-            target.grant_login(database, role, redactor).await?;
+            let given =
+                spec.password_env.as_ref().and_then(|var| std::env::var(var).ok()).map(crate::secret::Secret::new);
+            let login = target.role_login(database, role, given, redactor).await?;
+            // A role of the drill's own, NOLOGIN in the backup, can log in for the app; a shared
+            // server's own role is left as it is.
+            if login.nologin && login.origin == crate::provision::logins::PasswordOrigin::Made {
+                target.grant_login(database, role, redactor).await?;
+            }
             Some((role.clone(), login.password))
         }
         None => None,

@@ -308,6 +308,10 @@ fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> R
     };
     let mut login = login(raw.login.map(crate::field::Spanned::into_inner).unwrap_or_default(), app.as_ref());
     login.roles = restore.roles.iter().filter(|r| r.login).map(|r| r.name.clone()).collect();
+    let mut app = app;
+    if let Some(app) = app.as_mut() {
+        app.password_env = app.role.as_ref().and_then(|role| login.passwords.get(role).cloned());
+    }
 
     let objectives = match raw.objectives {
         Some(o) => crate::objectives::Objectives {
