@@ -160,21 +160,22 @@ fn guard_evidence(
 async fn try_lever(w: &mut Writer<'_>, attempt: &loophole::Attempt, h: &Held) -> Result<Result<bool, String>, Failure> {
     let session = w.session;
     session.run("SAVEPOINT lever").await?;
+    let before = probe::written(session, &w.t).await?;
     let outcome = match session.run(&login::set_local_sql(&attempt.setting, &attempt.value)).await {
-        Ok(_) => {
-            let before = probe::written(session, &w.t).await?;
-            match session.run(&h.statement).await {
-                Ok(_) if h.operation == Operation::Truncate => Ok(true),
-                Ok(_) => {
-                    let after = probe::written(session, &w.t).await?;
-                    Ok(after.updated > before.updated || after.deleted > before.deleted)
-                }
-                Err(f @ Failure::Database { .. }) => {
-                    loophole::stayed_shut(&f, Step::Statement(SqlProbe::Write)).map(|()| false)
-                }
+        Ok(_) => match session.run(&h.statement).await {
+            Ok(_) if h.operation == Operation::Truncate => Ok(true),
+            // What the statement changed, read with the setting still set: a setting that stops
+            // the read proves nothing either way.
+            Ok(_) => match probe::written(session, &w.t).await {
+                Ok(after) => Ok(after.updated > before.updated || after.deleted > before.deleted),
+                Err(f @ Failure::Database { .. }) => Err(f.describe()),
                 Err(lost) => return Err(lost),
+            },
+            Err(f @ Failure::Database { .. }) => {
+                loophole::stayed_shut(&f, Step::Statement(SqlProbe::Write)).map(|()| false)
             }
-        }
+            Err(lost) => return Err(lost),
+        },
         Err(f @ Failure::Database { .. }) => loophole::stayed_shut(&f, Step::Set).map(|()| false),
         Err(lost) => return Err(lost),
     };

@@ -205,7 +205,10 @@ pub(crate) fn levers(readers: &[Reader], except: &[&str], contexts: &Contexts) -
             if !lever.read_by.contains(&reader.name) {
                 lever.read_by.push(reader.name.clone());
             }
-            let tried = candidates(&values, &keys, *json);
+            // A built-in setting takes values of its own type: it is tried with what the code
+            // compares it with only (`statement_timeout = '1'` would stop the try itself).
+            let builtin = contexts.contains_key(setting.as_str());
+            let tried = candidates(&values, &keys, *json, builtin);
             for value in tried {
                 if !lever.values.contains(&value) && lever.values.len() < MAX_VALUES {
                     lever.values.push(value);
@@ -217,10 +220,12 @@ pub(crate) fn levers(readers: &[Reader], except: &[&str], contexts: &Contexts) -
 }
 
 /// The values a setting is tried with: the literals first (what the readers compare with),
-/// then the truthy spellings; as JSON objects when it is read as JSON.
-fn candidates(values: &[String], keys: &[String], json: bool) -> Vec<String> {
+/// then, for a custom setting, the truthy spellings; as JSON objects when it is read as JSON.
+fn candidates(values: &[String], keys: &[String], json: bool, builtin: bool) -> Vec<String> {
     let mut plain: Vec<String> = values.to_vec();
-    plain.extend(TRUTHY.iter().map(|v| (*v).to_owned()));
+    if !builtin {
+        plain.extend(TRUTHY.iter().map(|v| (*v).to_owned()));
+    }
     if !json {
         return plain;
     }

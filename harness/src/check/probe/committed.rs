@@ -273,7 +273,11 @@ async fn insert_one(
     rows: &mut Vec<(String, String)>,
     ran: &mut Vec<String>,
 ) -> sqlx::Result<Result<(), String>> {
-    let mut sets: Vec<(String, String)> = request.settings.0.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+    // The backup's INSERT triggers run here as in a session of the application, which names
+    // tables and functions along PostgreSQL's default `search_path` (pgdrill's own statements
+    // name everything by its schema); then the scenario's settings and the row's tenant.
+    let mut sets: Vec<(String, String)> = vec![("search_path".to_owned(), "\"$user\", public".to_owned())];
+    sets.extend(request.settings.0.iter().map(|(n, v)| (n.clone(), v.clone())));
     if let (Some(setting), Some(value)) = (request.tenant_setting, tenant) {
         sets.push((setting.to_owned(), value.to_owned()));
     }
