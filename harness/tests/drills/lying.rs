@@ -18,8 +18,6 @@
 //! server. `PGDRILL_TEST_BIN=/path/to/old/pgdrill` drills the corpus with another build, to see
 //! what it did before.
 
-use pgdrill::Verdict;
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
 use rstest::rstest;
 
 use crate::servers::PgServer;
@@ -136,17 +134,7 @@ fn drill_case(scratch: &Scratch, name: &str, target: &str, env: &[(String, Strin
 
 /// The drill did not pass, and a check that did not pass says what the backup did.
 fn assert_not_fooled(name: &str, drill: &Drill) {
-    let says = case(name).says;
-    assert_ne!(drill.record().verdict, DrillVerdict::Pass, "{name}: the backup fooled the drill\n{drill:?}");
-    drill.assert_failed_cleanly();
-    assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Passed, "{name}: the lie restores\n{drill:?}");
-    let said = drill
-        .record()
-        .checks
-        .iter()
-        .find(|c| c.verdict != Verdict::Pass && c.message.contains(says))
-        .unwrap_or_else(|| panic!("{name}: no check that did not pass says `{says}`\n{drill:?}"));
-    assert!(drill.report("report.md").contains(says), "{name}: report.md says it: {said:?}");
+    crate::util::assert_not_fooled(name, case(name).says, drill);
 }
 
 #[rstest]

@@ -28,7 +28,7 @@
 //! the corpus with another build.
 
 use pgdrill::Verdict;
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::report::DrillVerdict;
 use rstest::rstest;
 
 use crate::servers::PgServer;
@@ -499,19 +499,9 @@ fn drill_case(scratch: &Scratch, name: &str, dump: bool, target: &str, env: &[(S
     scratch.drill_env(&scenario, &[], env)
 }
 
-/// The lie did not pass, and a check that did not pass says what the backup did.
+/// The drill did not pass, and a check that did not pass says what the backup did.
 fn assert_not_fooled(name: &str, drill: &Drill) {
-    let says = case(name).says;
-    assert_ne!(drill.record().verdict, DrillVerdict::Pass, "{name}: the backup fooled the drill\n{drill:?}");
-    drill.assert_failed_cleanly();
-    assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Passed, "{name}: the lie restores\n{drill:?}");
-    let said = drill
-        .record()
-        .checks
-        .iter()
-        .find(|c| c.verdict != Verdict::Pass && c.message.contains(says))
-        .unwrap_or_else(|| panic!("{name}: no check that did not pass says `{says}`\n{drill:?}"));
-    assert!(drill.report("report.md").contains(says), "{name}: report.md says it: {said:?}");
+    crate::util::assert_not_fooled(name, case(name).says, drill);
 }
 
 /// The honest twin passes, every check of it.

@@ -226,3 +226,20 @@ pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// A lying backup did not fool `drill`: it did not pass, it restored, and a check that did not
+/// pass says what the backup did (`says`), in drill.json and in report.md.
+pub(crate) fn assert_not_fooled(name: &str, says: &str, drill: &Drill) {
+    use pgdrill::Verdict;
+    use pgdrill::report::DrillVerdict;
+    assert_ne!(drill.record().verdict, DrillVerdict::Pass, "{name}: the backup fooled the drill\n{drill:?}");
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Passed, "{name}: the lie restores\n{drill:?}");
+    let said = drill
+        .record()
+        .checks
+        .iter()
+        .find(|c| c.verdict != Verdict::Pass && c.message.contains(says))
+        .unwrap_or_else(|| panic!("{name}: no check that did not pass says `{says}`\n{drill:?}"));
+    assert!(drill.report("report.md").contains(says), "{name}: report.md says it: {said:?}");
+}
