@@ -162,11 +162,11 @@ async fn try_lever(w: &mut Writer<'_>, attempt: &loophole::Attempt, h: &Held) ->
     session.run("SAVEPOINT lever").await?;
     let outcome = match session.run(&login::set_local_sql(&attempt.setting, &attempt.value)).await {
         Ok(_) => {
-            let before = probe::written(session, &w.t).await?;
+            let before = probe::written(session, &w.oid).await?;
             match session.run(&h.statement).await {
                 Ok(_) if h.operation == Operation::Truncate => Ok(true),
                 Ok(_) => {
-                    let after = probe::written(session, &w.t).await?;
+                    let after = probe::written(session, &w.oid).await?;
                     Ok(after.updated > before.updated || after.deleted > before.deleted)
                 }
                 Err(f @ Failure::Database { .. }) => {
