@@ -203,6 +203,8 @@ struct Held {
 struct Writer<'s> {
     session: &'s AppSession,
     t: String,
+    /// The table's oid, as the role's session reads the catalogs and statistics about it.
+    oid: String,
     ran: Vec<String>,
 }
 
@@ -243,8 +245,16 @@ impl Spec {
             .fetch_one(ctx.pool)
             .await
             .map_err(unreadable)?;
+        // The role's session reads the catalogs by the table's oid, never by its name: a name
+        // needs USAGE on its schema, which a writer whose trail a SECURITY DEFINER trigger
+        // writes may well lack (and then every change is refused by privilege).
+        let oid: i64 = sqlx::query_scalar("SELECT $1::pg_catalog.regclass::pg_catalog.oid::pg_catalog.int8")
+            .bind(&t)
+            .fetch_one(ctx.pool)
+            .await
+            .map_err(unreadable)?;
         let session = probe::open(ctx, &self.role).await?;
-        let mut writer = Writer { session: &session, t, ran: Vec::new() };
+        let mut writer = Writer { session: &session, t, oid: oid.to_string(), ran: Vec::new() };
         let outcome = self.probe_in(ctx, &mut writer, change, has_rows, started).await;
         let ran = writer.ran;
         session.close().await;
@@ -262,7 +272,7 @@ impl Spec {
         started: Instant,
     ) -> Result<Vec<CheckResult>, Failure> {
         w.begin(&self.settings).await?;
-        let [update, delete, truncate, select] = probe::privileges(w.session, &w.t).await?;
+        let [update, delete, truncate, select] = probe::privileges(w.session, &w.oid).await?;
         let mut aim = probe::aim(w.session, &w.t, false).await?;
         let (insert, landed) = self.insert(w, started).await?;
         let mut results = vec![insert];
@@ -343,7 +353,7 @@ impl Spec {
     ) -> Result<(String, Attempt), Failure> {
         let mut last = None;
         for statement in statements {
-            let attempt = probe::attempt(w.session, &w.t, operation, statement, aimed).await?;
+            let attempt = probe::attempt(w.session, &w.oid, operation, statement, aimed).await?;
             let refused = judge(operation, granted, &attempt).verdict == Judged::Refused;
             last = Some((statement.clone(), attempt));
             if !refused {
@@ -391,14 +401,14 @@ impl Spec {
     /// The INSERT, as the transaction's first write: it must add a row that reaches the table
     /// itself. A refused INSERT ends the transaction; another begins.
     async fn insert(&self, w: &mut Writer<'_>, started: Instant) -> Result<(CheckResult, bool), Failure> {
-        let before = probe::written(w.session, &w.t).await?;
+        let before = probe::written(w.session, &w.oid).await?;
         let result = CheckResult::build(KIND, self.object("INSERT"), started)
             .expected("allowed (at least 1 row inserted into the table itself)")
             .evidence(w.evidence(&self.insert));
         w.ran.push(self.insert.clone());
         let (described, reached, inconclusive) = match w.session.run(&self.insert).await {
             Ok(done) => {
-                let after = probe::written(w.session, &w.t).await?;
+                let after = probe::written(w.session, &w.oid).await?;
                 (Ok(done.affected), after.inserted - before.inserted, false)
             }
             Err(failure @ Failure::Database { .. }) => {

@@ -158,3 +158,45 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
     );
     assert!(stall.message.contains("57014"), "{stall:?}");
 }
+
+/// The classic audit trigger (2ndQuadrant's `audit.if_modified_func()`): the trail lives in a
+/// schema the writer has no USAGE on, and a SECURITY DEFINER trigger of the audited table writes
+/// it. The writer's INSERT into the audited table reaches the trail; every change of the trail
+/// is refused by privilege. The probe reads the catalogs and statistics by the table's oid, not
+/// by a name the role's session cannot resolve (which failed the check: `permission denied for
+/// schema audit`).
+const DEFINER_TRAIL: &str = "\
+CREATE SCHEMA audit;\n\
+CREATE TABLE audit.trail (id bigserial PRIMARY KEY, what text NOT NULL);\n\
+CREATE FUNCTION audit.record() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$ BEGIN\n\
+  INSERT INTO audit.trail (what) VALUES (TG_OP); RETURN NULL;\nEND $$;\n\
+CREATE TABLE public.orders (id serial PRIMARY KEY, total integer NOT NULL);\n\
+CREATE TRIGGER record AFTER INSERT OR UPDATE OR DELETE ON public.orders FOR EACH ROW EXECUTE FUNCTION audit.record();\n\
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.orders TO app;\nGRANT USAGE ON SEQUENCE public.orders_id_seq TO app;\n\
+INSERT INTO public.orders (total) VALUES (1);\n";
+
+#[test]
+fn a_trail_a_definer_trigger_writes_where_the_writer_has_no_usage_is_refused_by_privilege() {
+    let scratch = Scratch::new();
+    let backup = scratch.write("definer_trail.sql", pg15_dump(DEFINER_TRAIL));
+    let scenario = scratch.scenario(
+        "definer_trail.toml",
+        &format!(
+            "name = \"definer_trail\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n\
+             [[checks.append_only]]\ntable = \"audit.trail\"\nrole = \"app\"\n\
+             insert = \"INSERT INTO public.orders (total) VALUES (2)\"\n",
+            backup.display()
+        ),
+    );
+    let drill = scratch.drill_env(&scenario, &[], &[]);
+    let checks = &drill.record().checks;
+    let probes: Vec<_> = checks.iter().filter(|c| c.id.starts_with("append_only/audit.trail")).collect();
+    assert_eq!(probes.len(), 4, "INSERT, UPDATE, DELETE, TRUNCATE\n{drill:?}");
+    for probe in &probes {
+        assert_eq!(probe.verdict, Verdict::Pass, "{probe:?}");
+    }
+    for op in ["UPDATE", "DELETE", "TRUNCATE"] {
+        let probe = probes.iter().find(|c| c.id.contains(&format!(" {op} as app"))).unwrap();
+        assert!(probe.actual.contains("refused by privilege"), "{probe:?}");
+    }
+}

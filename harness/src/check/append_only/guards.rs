@@ -160,13 +160,13 @@ fn guard_evidence(
 async fn try_lever(w: &mut Writer<'_>, attempt: &loophole::Attempt, h: &Held) -> Result<Result<bool, String>, Failure> {
     let session = w.session;
     session.run("SAVEPOINT lever").await?;
-    let before = probe::written(session, &w.t).await?;
+    let before = probe::written(session, &w.oid).await?;
     let outcome = match session.run(&login::set_local_sql(&attempt.setting, &attempt.value)).await {
         Ok(_) => match session.run(&h.statement).await {
             Ok(_) if h.operation == Operation::Truncate => Ok(true),
             // What the statement changed, read with the setting still set: a setting that stops
             // the read proves nothing either way.
-            Ok(_) => match probe::written(session, &w.t).await {
+            Ok(_) => match probe::written(session, &w.oid).await {
                 Ok(after) => Ok(after.updated > before.updated || after.deleted > before.deleted),
                 Err(f @ Failure::Database { .. }) => Err(f.describe()),
                 Err(lost) => return Err(lost),

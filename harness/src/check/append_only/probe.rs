@@ -27,8 +27,9 @@ pub(super) struct Written {
     pub deleted: i64,
 }
 
-/// The statistics' SQL for `t` (a table's quoted name).
-fn written_sql(t: &str) -> String {
+/// The statistics' SQL for the table of oid `oid` (read as a `regclass`, a number needs no
+/// schema's USAGE).
+fn written_sql(oid: &str) -> String {
     format!(
         "WITH RECURSIVE tree(relid) AS ( \
            SELECT {}::pg_catalog.regclass::pg_catalog.oid \
@@ -37,18 +38,24 @@ fn written_sql(t: &str) -> String {
                 COALESCE(pg_catalog.sum(s.n_tup_upd), 0)::pg_catalog.int8, \
                 COALESCE(pg_catalog.sum(s.n_tup_del), 0)::pg_catalog.int8 \
            FROM pg_catalog.pg_stat_xact_all_tables s WHERE s.relid IN (SELECT tree.relid FROM tree)",
-        quote_literal(t)
+        quote_literal(oid)
     )
 }
 
-/// The table's privileges for the session's `current_user`: UPDATE, DELETE, TRUNCATE, SELECT.
-pub(super) async fn privileges(session: &AppSession, t: &str) -> Result<[bool; 4], Failure> {
-    let literal = quote_literal(t);
+/// The privileges of the session's `current_user` on the table of oid `oid`: UPDATE, DELETE,
+/// TRUNCATE, SELECT, each only with USAGE on the table's schema (without it every statement
+/// naming the table is refused by privilege).
+pub(super) async fn privileges(session: &AppSession, oid: &str) -> Result<[bool; 4], Failure> {
+    let literal = format!("{}::pg_catalog.oid", quote_literal(oid));
+    let usage = format!(
+        "pg_catalog.has_schema_privilege(current_user, (SELECT c.relnamespace FROM pg_catalog.pg_class c \
+         WHERE c.oid OPERATOR(pg_catalog.=) {literal}), 'USAGE')"
+    );
     let sql = format!(
-        "SELECT pg_catalog.has_table_privilege(current_user, {literal}, 'UPDATE'), \
-                pg_catalog.has_table_privilege(current_user, {literal}, 'DELETE'), \
-                pg_catalog.has_table_privilege(current_user, {literal}, 'TRUNCATE'), \
-                pg_catalog.has_table_privilege(current_user, {literal}, 'SELECT')"
+        "SELECT pg_catalog.has_table_privilege(current_user, {literal}, 'UPDATE') AND {usage}, \
+                pg_catalog.has_table_privilege(current_user, {literal}, 'DELETE') AND {usage}, \
+                pg_catalog.has_table_privilege(current_user, {literal}, 'TRUNCATE') AND {usage}, \
+                pg_catalog.has_table_privilege(current_user, {literal}, 'SELECT') AND {usage}"
     );
     let answer = session.run(&sql).await?;
     let row = answer.rows.first().cloned().unwrap_or_default();
@@ -56,9 +63,9 @@ pub(super) async fn privileges(session: &AppSession, t: &str) -> Result<[bool; 4
     Ok([flag(0), flag(1), flag(2), flag(3)])
 }
 
-/// What the transaction wrote to the table so far.
-pub(super) async fn written(session: &AppSession, t: &str) -> Result<Written, Failure> {
-    let answer = session.run(&written_sql(t)).await?;
+/// What the transaction wrote to the table of oid `oid` so far.
+pub(super) async fn written(session: &AppSession, oid: &str) -> Result<Written, Failure> {
+    let answer = session.run(&written_sql(oid)).await?;
     let row = answer.rows.first().cloned().unwrap_or_default();
     let int = |i: usize| row.get(i).cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
     Ok(Written { inserted: int(0), updated: int(1), deleted: int(2) })
@@ -102,17 +109,17 @@ pub(super) fn filter(oid: &str, ctid: &str) -> String {
 /// and what it changed in the table by the session's statistics.
 pub(super) async fn attempt(
     session: &AppSession,
-    t: &str,
+    oid: &str,
     operation: Operation,
     statement: &str,
     aimed: bool,
 ) -> Result<Attempt, Failure> {
     session.run("SAVEPOINT probe").await?;
-    let before = written(session, t).await?;
+    let before = written(session, oid).await?;
     let attempt = match session.run(statement).await {
         Ok(done) if operation == Operation::Truncate => Attempt::Done { rows: done.affected, changed: None, aimed },
         Ok(done) => {
-            let after = written(session, t).await?;
+            let after = written(session, oid).await?;
             let changed = match operation {
                 Operation::Update => after.updated - before.updated,
                 _ => after.deleted - before.deleted,

@@ -120,7 +120,8 @@ static READ: LazyLock<Regex> =
 static SHOW: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\bshow\s+([a-z_][a-z0-9_.]*)").expect("a valid pattern"));
 static WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\b([a-z_][a-z0-9_$]*)\b").expect("a valid pattern"));
-static EXECUTE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bexecute\s+").expect("a valid pattern"));
+/// `EXECUTE` followed by a space, or by a parenthesis (`EXECUTE(v_sql)` runs `v_sql` too).
+static EXECUTE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bexecute(?:\s+|\s*\()").expect("a valid pattern"));
 static PLACEHOLDER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)%(?:(\d+)\$)?-?\d*([sil%])").expect("a valid pattern"));
 
@@ -190,7 +191,8 @@ pub(crate) fn read(text: &str) -> Vec<Fact> {
         }
     }
     for m in EXECUTE.find_iter(&text) {
-        let statement = statement_at(&text[m.end()..]);
+        let end = if m.as_str().ends_with('(') { m.end() - 1 } else { m.end() };
+        let statement = statement_at(&text[end..]);
         if !readable(statement) {
             let start: String = statement.chars().take(40).collect();
             facts.push(Fact::Dynamic(start.trim().to_owned()));
@@ -238,17 +240,18 @@ fn top_level_find(text: &str, needle: &str) -> Option<usize> {
 }
 
 /// Whether what an `EXECUTE` runs can be read: a trigger's function (`EXECUTE FUNCTION`), a
-/// literal, or `format('literal', ...)` whose placeholders can only put in a value (`%L`) or the
-/// trigger's own names (`TG_RELID`, `TG_TABLE_NAME`, `TG_TABLE_SCHEMA`, a literal), never a
-/// call (a placeholder followed by `(`).
+/// literal (quoted or dollar-quoted) alone, or `format('literal', ...)` whose placeholders can
+/// only put in a value (`%L`) or what is fixed ([`fixed`]: literals and the trigger's own names,
+/// `TG_RELID`, `TG_TABLE_NAME`, `TG_TABLE_SCHEMA`, ...), never a call (a placeholder followed by
+/// `(`). `EXECUTE $1` runs the function's first argument: a parameter is not a literal.
 fn readable(statement: &str) -> bool {
     let lower = statement.to_lowercase();
-    if lower.starts_with("function") || lower.starts_with("procedure") || lower.starts_with('$') {
+    if lower.starts_with("function") || lower.starts_with("procedure") {
         return true;
     }
-    if lower.starts_with('\'') {
+    if lower.starts_with('\'') || lower.starts_with('$') {
         // A literal alone, not one joined to something else.
-        return literal_end(statement).is_some_and(|end| statement[end..].trim().is_empty());
+        return any_literal_end(statement).is_some_and(|end| statement[end..].trim().is_empty());
     }
     let Some(args) = lower.strip_prefix("pg_catalog.format").or_else(|| lower.strip_prefix("format")) else {
         return false;
@@ -270,15 +273,57 @@ fn readable(statement: &str) -> bool {
         if after.trim_start().starts_with('(') {
             return false;
         }
-        let safe_arg = rest.get(index).is_some_and(|a| {
-            let a = a.trim();
-            a.starts_with('\'') || a.starts_with("tg_")
-        });
+        let safe_arg = rest.get(index).is_some_and(|a| fixed(a));
         if kind != "l" && !safe_arg {
             return false;
         }
     }
     true
+}
+
+/// The trigger's own names, which its definition fixes: no caller chooses them.
+const TRIGGER_NAMES: [&str; 8] =
+    ["tg_name", "tg_when", "tg_level", "tg_op", "tg_relid", "tg_relname", "tg_table_name", "tg_table_schema"];
+
+/// Whether a `format` argument is fixed: literals and the trigger's own names (`TG_TABLE_NAME`,
+/// `TG_ARGV[0]`), each with casts, joined by `||`; never a variable or a parameter, which may
+/// hold anything (`'' || v_sql` is not a literal).
+fn fixed(argument: &str) -> bool {
+    let parts = split_top_level_on(argument, "||");
+    !parts.is_empty()
+        && parts.iter().all(|part| {
+            let part = part.trim();
+            // Casts (`::pg_catalog.regclass`) change no text a caller chooses.
+            let base = top_level_find(part, "::").map_or(part, |i| &part[..i]).trim();
+            let lower = base.to_lowercase();
+            if lower.starts_with('\'') || lower.starts_with('$') {
+                return any_literal_end(base).is_some_and(|end| base[end..].trim().is_empty());
+            }
+            if let Some(index) = lower.strip_prefix("tg_argv[").and_then(|r| r.strip_suffix(']')) {
+                return !index.is_empty() && index.trim().chars().all(|c| c.is_ascii_digit());
+            }
+            TRIGGER_NAMES.contains(&lower.as_str())
+        })
+}
+
+/// The end of the quoted or dollar-quoted literal `text` starts with.
+fn any_literal_end(text: &str) -> Option<usize> {
+    literal_end(text).or_else(|| dollar_literal_end(text))
+}
+
+/// The end (one past the closing tag) of the dollar-quoted literal `text` starts with
+/// (`$$...$$`, `$q$...$q$`); `$1`, a parameter, is none.
+fn dollar_literal_end(text: &str) -> Option<usize> {
+    let rest = text.strip_prefix('$')?;
+    let tag_len = rest.find('$')?;
+    let tag = &rest[..tag_len];
+    let valid = tag.chars().enumerate().all(|(i, c)| c == '_' || c.is_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if !valid {
+        return None;
+    }
+    let delimiter = &text[..tag_len + 2];
+    let body = tag_len + 2;
+    text[body..].find(delimiter).map(|i| body + i + delimiter.len())
 }
 
 /// The end (one past the closing quote) of the string literal `text` starts with.
@@ -299,6 +344,31 @@ fn literal_end(text: &str) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// `text` split on `separator` outside quotes and parentheses.
+fn split_top_level_on<'t>(text: &'t str, separator: &str) -> Vec<&'t str> {
+    let (mut quoted, mut depth, mut start) = (false, 0i32, 0usize);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i..].chars().next().unwrap_or(' ');
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            _ if !quoted && depth == 0 && text[i..].starts_with(separator) => {
+                out.push(&text[start..i]);
+                i += separator.len();
+                start = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += c.len_utf8();
+    }
+    out.push(&text[start..]);
+    out
 }
 
 /// `text` split on its commas outside quotes and parentheses.
@@ -402,6 +472,26 @@ END";
         assert!(call.iter().any(|f| matches!(f, Fact::Dynamic(_))), "a function named in a placeholder: {call:?}");
         let trigger = read("CREATE TRIGGER g BEFORE DELETE ON t FOR EACH ROW EXECUTE FUNCTION public.guard()");
         assert!(!trigger.iter().any(|f| matches!(f, Fact::Dynamic(_))), "{trigger:?}");
+        let fixed = read(
+            "EXECUTE format('INSERT INTO audit.%I SELECT $1.*', 'log_' || TG_TABLE_NAME) USING NEW; \
+             EXECUTE $q$REFRESH MATERIALIZED VIEW public.stats$q$; EXECUTE format('ANALYZE %s', TG_ARGV[0]::regclass);",
+        );
+        assert!(!fixed.iter().any(|f| matches!(f, Fact::Dynamic(_))), "literals and the trigger's names: {fixed:?}");
+    }
+
+    #[test]
+    fn what_a_caller_passes_is_never_a_literal() {
+        // Each of these runs its caller's text as the function's owner (verified on PostgreSQL 15).
+        for body in [
+            "BEGIN EXECUTE format('%s', '' || cmd); END",
+            "DECLARE tg_stmt text := cmd; BEGIN EXECUTE format('%s', tg_stmt); END",
+            "BEGIN EXECUTE $q$ $q$ || cmd; END",
+            "BEGIN EXECUTE(cmd); END",
+            "BEGIN EXECUTE $1; END",
+            "BEGIN EXECUTE $$SELECT $$ || $1; END",
+        ] {
+            assert!(read(body).iter().any(|f| matches!(f, Fact::Dynamic(_))), "{body}");
+        }
     }
 
     #[test]
