@@ -155,15 +155,14 @@ pub(crate) fn builtin_value(typname: &str, typmod: i32, unique: bool) -> Option<
         "uuid" => plain("pg_catalog.md5(pg_catalog.random()::pg_catalog.text)::pg_catalog.uuid"),
         "json" | "jsonb" => pick(
             "'{}'",
-            "pg_catalog.json_build_object('pgdrill', pg_catalog.md5(pg_catalog.random()::pg_catalog.text))".into(),
+            "pg_catalog.json_build_object('note', pg_catalog.md5(pg_catalog.random()::pg_catalog.text))".into(),
         ),
         "jsonpath" => {
             pick("'$'", "'$.p' || pg_catalog.left(pg_catalog.md5(pg_catalog.random()::pg_catalog.text), 8)".into())
         }
-        "xml" => pick(
-            "'<pgdrill/>'",
-            "'<pgdrill>' || pg_catalog.md5(pg_catalog.random()::pg_catalog.text) || '</pgdrill>'".into(),
-        ),
+        "xml" => {
+            pick("'<note/>'", "'<note>' || pg_catalog.md5(pg_catalog.random()::pg_catalog.text) || '</note>'".into())
+        }
         _ => time_or_network_value(typname, typmod, unique).or_else(|| other_value(typname, unique)),
     }
 }
@@ -200,9 +199,7 @@ fn time_or_network_value(typname: &str, typmod: i32, unique: bool) -> Option<Str
         ),
         "bit" => Some(bits(typmod.max(1), unique)),
         "varbit" => Some(bits(if typmod > 0 { typmod.min(16) } else { 16 }, unique)),
-        "tsvector" | "tsquery" => {
-            pick("'pgdrill'", "'p' || pg_catalog.md5(pg_catalog.random()::pg_catalog.text)".into())
-        }
+        "tsvector" | "tsquery" => pick("'note'", "'n' || pg_catalog.md5(pg_catalog.random()::pg_catalog.text)".into()),
         _ => None,
     }
 }
@@ -273,12 +270,11 @@ pub(crate) fn extension_value(extension: &str, typname: &str, typmod: i32, uniqu
             pick(format!("'{{1:1}}/{dimensions}'"), format!("'{{1:' || (pg_catalog.random() + 1) || '}}/{dimensions}'"))
         }
         ("citext", "citext") => Some(random_text(None)),
-        ("hstore", "hstore") => pick(
-            "'pgdrill=>probe'".into(),
-            "'pgdrill=>' || pg_catalog.md5(pg_catalog.random()::pg_catalog.text)".into(),
-        ),
+        ("hstore", "hstore") => {
+            pick("'note=>1'".into(), "'note=>' || pg_catalog.md5(pg_catalog.random()::pg_catalog.text)".into())
+        }
         ("ltree", "ltree") => {
-            pick("'pgdrill'".into(), "'p' || pg_catalog.md5(pg_catalog.random()::pg_catalog.text)".into())
+            pick("'note'".into(), "'n' || pg_catalog.md5(pg_catalog.random()::pg_catalog.text)".into())
         }
         ("cube", "cube") => pick("'(0)'".into(), "'(' || pg_catalog.random() || ')'".into()),
         _ => None,
@@ -308,7 +304,7 @@ pub(crate) fn tenant_literal(ty: &TypeFacts) -> Option<String> {
             (digits >= 1).then(|| (1 + n % (10u64.pow(digits as u32) - 1)).to_string())
         }
         _ if *category == TypeCategory::String => {
-            let text = format!("{}-pgdrill-tenant", &hex[..12]);
+            let text = format!("{}-tenant", &hex[..12]);
             Some(match length(typname, *typmod) {
                 Some(len) => text.chars().take(len).collect(),
                 None => text,
