@@ -15,20 +15,19 @@
 //! probe = { zone_id = "..." }              # values for a probe row (below), else made up
 //! ```
 //!
-//! The table must be a table (a view with rules can swallow any write). The INSERT must add at
-//! least one row to the table itself (a rule that sends it elsewhere fails). An operation the
-//! role has no privilege for is tried as the role; one it has the privilege for is tried on a
-//! single row, as the role if it may read the table (otherwise as the restore's superuser): a row
-//! the role sees, else any; when the table has none (the INSERT was refused, or went elsewhere),
-//! a probe row the superuser inserts (`check::probe`: values made up from the columns' types,
-//! CHECK, unique and exclusion constraints set aside, none of which counts as a refusal), aimed
-//! at when the role sees it or may not read the table; the evidence says how it was made.
-//! Either must be refused on purpose ([`crate::sqlstate`]): `permission denied`, or a trigger's
-//! or function's `RAISE` whatever its SQLSTATE; so is an UPDATE or DELETE that affects no row
-//! when the row it aimed at reads the same afterwards (a rule `DO INSTEAD NOTHING`, a policy that
-//! hides the row). A timeout, a deadlock, a division by zero, an internal error proves nothing:
-//! the check errs. A TRUNCATE that runs fails. The probes run in the role's application window
-//! (`check::as_app`): with the backup's settings for that role, as its sessions would.
+//! The table must be a table (a view with rules can swallow any write). Every probe runs in a
+//! session the writing role opened itself ([`super::login`], [`probe`]): the INSERT must add at
+//! least one row to the table itself (a rule that sends it elsewhere fails); then an UPDATE that
+//! changes a value (each column the role could change, one at a time), a DELETE and a TRUNCATE,
+//! each in a savepoint, aimed at a row the role saw before its own INSERT (else its own row;
+//! when the table is empty and the INSERT left nothing, a probe row pgdrill commits and removes
+//! after, [`super::probe::committed`]). What a statement changed is counted by the session's own
+//! statistics. A refusal must be on purpose ([`crate::sqlstate`]): `permission denied`, or a
+//! trigger's or function's `RAISE` whatever its SQLSTATE; an UPDATE or DELETE that changed no row
+//! of a table that has one is refused too (a rule `DO INSTEAD NOTHING`, a policy that hides the
+//! row, a trigger returning NULL). A timeout, a deadlock, a division by zero, an internal error
+//! proves nothing: the check errs. A TRUNCATE that runs fails. What guards the refused
+//! operations is read whole and tried ([`guards`]).
 //! A listed trigger protects only when it fires in ordinary sessions: enabled (`O`) or
 //! `ENABLE ALWAYS` (`A`); `ENABLE REPLICA` (`R`) and disabled (`D`) fail.
 //!
@@ -197,6 +196,8 @@ impl Kind for Spec {
 struct Held {
     operation: Operation,
     statement: String,
+    /// The error's context, when it was an error (it names the function that refused).
+    context: Option<String>,
 }
 
 /// The writer's session and what ran in it so far (the evidence's opening lines).
@@ -323,7 +324,11 @@ impl Spec {
             }
             let (statement, attempt) = self.attempts(w, operation, granted, &statements, aimed).await?;
             if granted && judge(operation, granted, &attempt).verdict == Judged::Refused {
-                held.push(Held { operation, statement: statement.clone() });
+                let context = match &attempt {
+                    Attempt::Refused { context, .. } => context.clone(),
+                    _ => None,
+                };
+                held.push(Held { operation, statement: statement.clone(), context });
             }
             let tried: Vec<String> =
                 statements.iter().map(|s| format!("SAVEPOINT probe;\n{s};\nROLLBACK TO SAVEPOINT probe")).collect();
@@ -380,6 +385,21 @@ impl Spec {
         .await
         .map_err(|e| describe_sql_error(&e))?;
         let given = self.probe.for_table(&self.table);
+        // The code that guards changes decides the check: what the backup writes elsewhere
+        // while the probe row goes in matters when it reads it.
+        let decides: Vec<String> = async {
+            let mut conn = ctx.pool.acquire().await?;
+            let gathered = crate::check::loophole::graph::gather(
+                &mut conn,
+                &self.table.sql(),
+                crate::check::loophole::graph::For::Change,
+                &[],
+            )
+            .await?;
+            Ok::<_, sqlx::Error>(gathered.readers.iter().map(|r| r.text.to_lowercase()).collect())
+        }
+        .await
+        .map_err(|e| describe_sql_error(&e))?;
         let request = committed::Request {
             table: &self.table,
             columns: &columns,
@@ -389,6 +409,7 @@ impl Spec {
             given: &given,
             hint: rows::Hint { within: "the check", per_table: false },
             writer: None,
+            decides: &decides,
         };
         ran.push("-- the table is empty and the role's INSERT left nothing in it: a probe row, committed".into());
         match committed::insert(&options, &request, ran).await {

@@ -16,7 +16,7 @@ pub(crate) fn value(column: &ColumnFound) -> Option<String> {
         ("json" | "jsonb", _) => "'{}'".to_owned(),
         ("smallint", _) => "floor(random() * 30000)".to_owned(),
         (_, TypeCategory::Numeric) => "floor(random() * 1000000000)".to_owned(),
-        (_, TypeCategory::String) => "'pgdrill-probe-' || substr(md5(random()::text), 1, 12)".to_owned(),
+        (_, TypeCategory::String) => "substr(md5(random()::text), 1, 12)".to_owned(),
         (_, TypeCategory::Boolean) => return Some("false".into()),
         (_, TypeCategory::DateTime) => "now()".to_owned(),
         (_, TypeCategory::Timespan) => "'0'".to_owned(),
@@ -36,7 +36,7 @@ fn tenant_value(column: &ColumnFound) -> Option<String> {
     match (column.sql_type.as_str(), column.category) {
         ("uuid", _) => Some("00000000-0000-4000-8000-000000d1a11e".into()),
         (_, TypeCategory::Numeric) => Some("1".into()),
-        (_, TypeCategory::String) => Some("pgdrill-probe".into()),
+        (_, TypeCategory::String) => Some("acme".into()),
         _ => None,
     }
 }
@@ -175,7 +175,7 @@ mod tests {
             format!(
                 "insert = {}",
                 string(
-                    "INSERT INTO public.\"AuditLog\" (\"workspaceId\", action) VALUES (gen_random_uuid(), ('pgdrill-probe-' || substr(md5(random()::text), 1, 12))::character varying(40))"
+                    "INSERT INTO public.\"AuditLog\" (\"workspaceId\", action) VALUES (gen_random_uuid(), (substr(md5(random()::text), 1, 12))::character varying(40))"
                 )
             )
         );
@@ -194,7 +194,7 @@ mod tests {
         }];
         let block = super::block(&found, &inventory);
         assert!(
-            block.body[3].contains("VALUES ('00000000-0000-4000-8000-000000d1a11e', ('pgdrill"),
+            block.body[3].contains("VALUES ('00000000-0000-4000-8000-000000d1a11e', (substr(md5"),
             "{:?}",
             block.body
         );

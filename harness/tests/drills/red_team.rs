@@ -340,7 +340,59 @@ fn case(name: &str) -> Case {
                 UNPROVEN,
             )
         }
+        "a guard that fires after the row is written and refuses only sessions without a client address" => {
+            let after = |body: &str| {
+                format!(
+                    "CREATE FUNCTION public.audit_after() RETURNS trigger LANGUAGE plpgsql AS $$\n{body}\n$$;\n\
+                     CREATE TRIGGER audit_after AFTER UPDATE OR DELETE ON public.audit FOR EACH ROW EXECUTE FUNCTION public.audit_after();\n"
+                )
+            };
+            case(
+                audit(true, WRITER)
+                    + &after(
+                        "BEGIN\n  IF pg_catalog.inet_client_addr() IS NULL THEN RAISE EXCEPTION 'audit rows are immutable'; END IF;\n  RETURN NULL;\nEND",
+                    ),
+                // A guard that refuses, and the trail's own audit after it, which reads who,
+                // where and when: it never decides a refusal.
+                audit(true, WRITER)
+                    + &refuses()
+                    + "CREATE TABLE public.audit_meta (at timestamptz, client inet, xid bigint);\n\
+                       GRANT INSERT ON public.audit_meta TO app;\n"
+                    + &after(
+                        "BEGIN\n  INSERT INTO public.audit_meta VALUES (pg_catalog.clock_timestamp(), pg_catalog.inet_client_addr(), pg_catalog.txid_current());\n  RETURN NULL;\nEND",
+                    ),
+                APPEND,
+                UNPROVEN,
+            )
+        }
         // rls fail-closed.
+        "a claim any session can set that opens every tenant (a Supabase-style auth.jwt())" => {
+            let claims = |or: &str| {
+                format!(
+                    "{NOTES}CREATE SCHEMA auth;\nGRANT USAGE ON SCHEMA auth TO app;\n\
+                     CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $$\n  \
+                     SELECT COALESCE(NULLIF(pg_catalog.current_setting('request.jwt.claim', true), ''), NULLIF(pg_catalog.current_setting('request.jwt.claims', true), ''))::jsonb\n$$;\n{}",
+                    tenant_policy(or)
+                )
+            };
+            case(
+                claims(" OR (auth.jwt() ->> 'user_role') = 'admin'"),
+                claims(""),
+                RLS,
+                "= '{\"user_role\":\"admin\"}' itself, which policy `tenant` → auth.jwt() reads",
+            )
+        }
+        "a policy open to the role the application logs in as before it switches (PostgREST)" => Case {
+            roles: "[[restore.roles]]\nname = \"authenticator\"\n",
+            ..case(
+                NOTES.to_owned()
+                    + "GRANT app TO authenticator;\n"
+                    + &tenant_policy(" OR session_user = 'authenticator'"),
+                NOTES.to_owned() + "GRANT app TO authenticator;\n" + &tenant_policy(""),
+                "[login]\nvia = \"authenticator\"\n[[checks.rls]]\ntables = [\"public.notes\"]\nforce = true\nfail_closed = { role = \"app\", setting = \"app.tenant\", column = \"tenant\" }\n",
+                "with no tenant set",
+            )
+        },
         "a role setting that makes every login of the application a BYPASSRLS role" => {
             let reports = |attributes: &str| {
                 format!(
@@ -529,6 +581,9 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::dynamic_sql("a guard that reads its bypass setting through dynamic SQL")]
 #[case::trigger_depth("a guard that lets changes through from inside another trigger")]
 #[case::some_columns_kept("a guard that keeps who and when, and lets what was done change")]
+#[case::after_guard("a guard that fires after the row is written and refuses only sessions without a client address")]
+#[case::jwt_claims("a claim any session can set that opens every tenant (a Supabase-style auth.jwt())")]
+#[case::via_login("a policy open to the role the application logs in as before it switches (PostgREST)")]
 #[case::role_setting_bypassrls("a role setting that makes every login of the application a BYPASSRLS role")]
 #[case::setting_two_calls_deep("a policy whose bypass setting is read two PL/pgSQL calls deep")]
 #[case::superuser_probe_rows("probe rows a trigger marks as a superuser's, hidden from other tenants")]

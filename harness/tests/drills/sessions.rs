@@ -98,3 +98,67 @@ fn the_backups_own_code_sees_the_applications_login_in_every_probe() {
     assert!(who.evidence.contains("statement_timeout = '42s' (user)"), "{}", who.evidence);
     drill.assert_reports_and_no_leftovers();
 }
+
+/// Shapes real schemas have, which read about the session without deciding a refusal: a
+/// generic audit trigger after every write (who, from where, which transaction, when) on an
+/// empty tenant table and on an append-only trail, a guard whose refusal message says "now", a
+/// definer that makes next month's partition with SQL built from nothing its caller gives. An
+/// honest backup of them passes, and the evidence says what the audit trigger wrote meanwhile.
+const AUDITED: &str = "\
+CREATE TABLE public.audit_log (at timestamptz NOT NULL, who text NOT NULL, client inet, xid bigint, what text NOT NULL);\n\
+CREATE FUNCTION public.audit_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN\n\
+  INSERT INTO public.audit_log VALUES (pg_catalog.clock_timestamp(), session_user, pg_catalog.inet_client_addr(), pg_catalog.txid_current(), TG_TABLE_NAME || ' ' || TG_OP);\n\
+  RETURN NULL;\nEND $$;\n\
+CREATE TABLE public.notes (id serial PRIMARY KEY, tenant integer NOT NULL, body text NOT NULL);\n\
+ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes FORCE ROW LEVEL SECURITY;\n\
+CREATE POLICY tenant ON public.notes USING (tenant = NULLIF(pg_catalog.current_setting('app.tenant', true), '')::integer);\n\
+GRANT SELECT, INSERT ON public.notes TO app;\nGRANT USAGE ON SEQUENCE public.notes_id_seq TO app;\n\
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON public.notes FOR EACH ROW EXECUTE FUNCTION public.audit_write();\n\
+CREATE TABLE public.events (id bigserial PRIMARY KEY, what text NOT NULL);\n\
+INSERT INTO public.events (what) VALUES ('signed in');\n\
+CREATE FUNCTION public.events_final() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  RAISE EXCEPTION 'events are final: they cannot be changed now or ever';\nEND $$;\n\
+CREATE TRIGGER final BEFORE UPDATE OR DELETE ON public.events FOR EACH ROW EXECUTE FUNCTION public.events_final();\n\
+CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON public.events FOR EACH ROW EXECUTE FUNCTION public.audit_write();\n\
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.events TO app;\nGRANT USAGE ON SEQUENCE public.events_id_seq TO app;\n\
+CREATE FUNCTION public.create_next_partition() RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$\n\
+DECLARE part text := 'log_' || pg_catalog.to_char(pg_catalog.now() + interval '1 month', 'YYYY_MM');\n\
+BEGIN EXECUTE pg_catalog.format('CREATE TABLE IF NOT EXISTS %I (LIKE public.audit_log)', part); END $$;\n";
+
+const AUDITED_CHECKS: &str = r#"
+[[checks.rls]]
+tables = ["public.notes"]
+fail_closed = { role = "app", setting = "app.tenant", column = "tenant" }
+
+[[checks.append_only]]
+table = "public.events"
+role = "app"
+insert = "INSERT INTO public.events (what) VALUES ('exported')"
+
+[[checks.roles]]
+role = "app"
+tables = { "public.notes" = "SELECT, INSERT", "public.events" = "SELECT, INSERT" }
+"#;
+
+#[test]
+fn audit_triggers_messages_and_fixed_definers_of_real_schemas_pass() {
+    let scratch = Scratch::new();
+    let backup = scratch.write("audited.sql", pg15_dump(AUDITED));
+    let scenario = scratch.scenario(
+        "audited.toml",
+        &format!(
+            "name = \"audited\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n{AUDITED_CHECKS}",
+            backup.display()
+        ),
+    );
+    let drill = scratch.drill(&scenario);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let notes = drill.record().checks.iter().find(|c| c.id == "rls/public.notes fail-closed for app").expect("notes");
+    assert!(notes.evidence.contains("-- the probe rows, inserted by `app`'s own session"), "{}", notes.evidence);
+    assert!(
+        notes.evidence.contains("meanwhile the backup's code wrote public.audit_log: 2 rows inserted: no code that decides this check reads it"),
+        "{}",
+        notes.evidence
+    );
+    drill.assert_reports_and_no_leftovers();
+}

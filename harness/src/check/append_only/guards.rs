@@ -30,7 +30,9 @@ impl Spec {
         let result = CheckResult::build(KIND, self.object("what its guards read"), started).expected(
             "nothing its triggers, rules or policies read about the session lets the role change or erase rows",
         );
-        let (gathered, contexts) = match self.guards(ctx).await {
+        let contexts_of: Vec<&str> = held.iter().filter_map(|h| h.context.as_deref()).collect();
+        let refused_by = loophole::graph::refused_by(&contexts_of);
+        let (gathered, contexts) = match self.guards(ctx, &refused_by).await {
             Ok(found) => found,
             Err(e) => {
                 return Ok(result.error(format!(
@@ -42,7 +44,8 @@ impl Spec {
         };
         let levers = loophole::levers(&gathered.readers, &[], &contexts);
         let (attempts, mut trusted) = loophole::attempts(&levers, &self.trusted);
-        let (untried, trusted_facts) = loophole::untried(&gathered, &contexts, true, &self.trusted);
+        let own_login = ctx.logins().as_the_application(ctx.pool, &self.role).await;
+        let (untried, trusted_facts) = loophole::untried(&gathered, &contexts, own_login, &self.trusted);
         for t in trusted_facts {
             if !trusted.contains(&t) {
                 trusted.push(t);
@@ -122,9 +125,14 @@ impl Spec {
     }
 
     /// The code that guards changes to the table, whole, and the built-in settings' contexts.
-    async fn guards(&self, ctx: &CheckContext<'_>) -> sqlx::Result<(loophole::graph::Gathered, loophole::Contexts)> {
+    async fn guards(
+        &self,
+        ctx: &CheckContext<'_>,
+        refused_by: &[String],
+    ) -> sqlx::Result<(loophole::graph::Gathered, loophole::Contexts)> {
         let mut conn = ctx.pool.acquire().await?;
-        let gathered = loophole::graph::gather(&mut conn, &self.table.sql(), loophole::graph::For::Change).await?;
+        let gathered =
+            loophole::graph::gather(&mut conn, &self.table.sql(), loophole::graph::For::Change, refused_by).await?;
         let contexts = loophole::contexts(&mut conn).await?;
         Ok((gathered, contexts))
     }

@@ -57,6 +57,10 @@ pub struct Config {
     /// the drill.
     #[serde(default)]
     pub passwords: BTreeMap<String, String>,
+    /// The role the application logs in as before it switches (`SET ROLE`) to the role a check
+    /// names, as PostgREST's `authenticator` does: the probes log in as it and switch the same
+    /// way (default: they log in as the check's role).
+    pub via: Option<String>,
 }
 
 /// `[login]`, resolved.
@@ -65,6 +69,7 @@ pub struct Spec {
     pub role: Option<String>,
     pub application_name: Option<String>,
     pub passwords: BTreeMap<String, String>,
+    pub via: Option<String>,
     /// Other roles the application may log in as: the scenario's `[[restore.roles]]` that can.
     pub roles: Vec<String>,
 }
@@ -76,6 +81,7 @@ impl Spec {
             role: config.role,
             application_name: config.application_name,
             passwords: config.passwords,
+            via: config.via,
             roles: Vec::new(),
         }
     }
@@ -202,6 +208,8 @@ pub(crate) struct Identity {
     pub transport: String,
     /// How it logged in (its password, and whether the role had to be given LOGIN to).
     pub login: &'static str,
+    /// The role it switched to after login, as the application does (`[login] via`).
+    pub set_role: Option<String>,
     /// The settings in force that did not come from the server's configuration: `name = value
     /// (where from)`; a custom setting's value is not shown.
     pub settings: Vec<String>,
@@ -210,10 +218,15 @@ pub(crate) struct Identity {
 impl Identity {
     /// The lines that open a probe's evidence.
     pub(crate) fn evidence(&self) -> String {
-        let became = if self.current_user == self.user {
-            String::new()
-        } else {
-            format!(", which became `{}` at login (the role's `role` setting)", self.current_user)
+        let became = match &self.set_role {
+            Some(role) => format!(
+                ", then `SET ROLE {role}` as the application does (`[login] via`): current_user `{}`",
+                self.current_user
+            ),
+            None if self.current_user != self.user => {
+                format!(", which became `{}` at login (the role's `role` setting)", self.current_user)
+            }
+            None => String::new(),
         };
         let address = self.address.as_deref().map(|a| format!("client address {a}")).unwrap_or_else(|| {
             "no client address (a Unix socket, as the drill's programs reach the sandbox)".to_owned()
@@ -256,9 +269,48 @@ pub(crate) struct Logins<'a> {
 
 impl Logins<'_> {
     /// A real login of `role`: see the module. A role the backup made `NOLOGIN` logs in with
-    /// `LOGIN` lifted only while it authenticates ([`Target::nologin_open`]).
+    /// `LOGIN` lifted only while it authenticates ([`Target::nologin_open`]). With `[login] via`,
+    /// a login of that role, which then switches to `role` as the application does.
     pub(crate) async fn open(&self, role: &str) -> Result<AppSession, LoginError> {
-        self.open_as(role, true).await
+        let Some(via) = self.spec.via.as_deref().filter(|via| *via != role) else {
+            return self.open_as(role, true).await;
+        };
+        let mut session = self.open_as(via, false).await?;
+        let switched = async {
+            session.run(&format!("SET ROLE {}", crate::pg::quote_ident(role))).await?;
+            session.run("SELECT current_user::pg_catalog.text").await
+        }
+        .await;
+        match switched {
+            Ok(answer) => {
+                session.identity.current_user = answer.first().unwrap_or_default().to_owned();
+                session.identity.set_role = Some(role.to_owned());
+                Ok(session)
+            }
+            Err(failure) => Err(LoginError::Refused {
+                role: role.to_owned(),
+                database: self.database.to_owned(),
+                message: format!("`{via}` logged in, and cannot SET ROLE `{role}`: {failure}"),
+            }),
+        }
+    }
+
+    /// Whether the probes of `role` are sessions the application has: the role can log in, or
+    /// the application reaches it from its login (`[login] via`). Otherwise who the session is
+    /// is not the application's (a NOLOGIN role lifted to log in).
+    pub(crate) async fn as_the_application(&self, pool: &sqlx::PgPool, role: &str) -> bool {
+        if self.spec.via.is_some() {
+            return true;
+        }
+        sqlx::query_scalar::<_, bool>(
+            "SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1",
+        )
+        .bind(role)
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(true)
     }
 
     /// [`Logins::open`], but a `NOLOGIN` role is refused (`allow_nologin` false): what the
@@ -436,6 +488,7 @@ async fn read_identity(
         application_name: value(3),
         transport,
         login: login.describe(),
+        set_role: None,
         settings: shown,
     })
 }

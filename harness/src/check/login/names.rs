@@ -31,7 +31,11 @@ impl Resolutions {
             return Resolutions { found };
         }
         for role in roles {
-            let session = match logins.open_as(role, false).await {
+            // With `[login] via` the application reaches each role from its login; else a role that
+            // cannot log in is not how it resolves names.
+            let opened =
+                if logins.spec.via.is_some() { logins.open(role).await } else { logins.open_as(role, false).await };
+            let session = match opened {
                 Ok(session) => session,
                 Err(e) => {
                     // A role that cannot log in (NOLOGIN, its password unknown) resolves nothing

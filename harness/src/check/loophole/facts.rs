@@ -182,7 +182,19 @@ pub(crate) fn read(text: &str) -> Vec<Fact> {
             name => facts.push(Fact::Setting(name.to_owned())),
         }
     }
-    for c in WORD.captures_iter(&lower) {
+    // Words in a string literal are data (a message that says `now`), not calls: but the
+    // literal an EXECUTE runs is code.
+    let code = blank_literals(&lower);
+    let mut scanned = code.clone();
+    for m in EXECUTE.find_iter(&lower) {
+        let rest = &lower[m.end()..];
+        let trimmed = rest.trim_start();
+        if let Some(end) = literal_end(trimmed) {
+            scanned.push(' ');
+            scanned.push_str(&trimmed[1..end - 1]);
+        }
+    }
+    for c in WORD.captures_iter(&scanned) {
         let word = &c[1];
         if let Some((name, fact)) = NAMED.iter().find(|(n, _)| *n == word) {
             facts.push(fact(name));
@@ -190,9 +202,10 @@ pub(crate) fn read(text: &str) -> Vec<Fact> {
             facts.push(Fact::Identity(name));
         }
     }
-    for m in EXECUTE.find_iter(&text) {
+    for m in EXECUTE.find_iter(&code) {
         let end = if m.as_str().ends_with('(') { m.end() - 1 } else { m.end() };
-        let statement = statement_at(&text[end..]);
+        // The statement as written (its literals too), where the blanked text found it.
+        let statement = statement_at(text.get(end..).unwrap_or_default());
         if !readable(statement) {
             let start: String = statement.chars().take(40).collect();
             facts.push(Fact::Dynamic(start.trim().to_owned()));
@@ -201,6 +214,31 @@ pub(crate) fn read(text: &str) -> Vec<Fact> {
     facts.sort();
     facts.dedup();
     facts
+}
+
+/// `text` with the content of each single-quoted literal replaced by spaces (its quotes and
+/// length kept, so positions stay where they were); dollar-quoted text (a function's body) is
+/// kept.
+fn blank_literals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            if quoted && chars.peek() == Some(&'\'') {
+                chars.next();
+                out.push_str("  ");
+                continue;
+            }
+            quoted = !quoted;
+            out.push(c);
+        } else if quoted {
+            out.extend(std::iter::repeat_n(' ', c.len_utf8()));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The text of the statement `rest` starts (up to its `;` outside quotes), without its `INTO` or
@@ -451,6 +489,14 @@ END";
             assert!(facts.contains(&fact), "{fact:?} in {facts:?}");
         }
         assert_eq!(facts.iter().filter(|f| **f == Fact::Address("inet_client_addr")).count(), 1);
+    }
+
+    #[test]
+    fn words_in_a_message_are_not_calls_and_an_executed_literal_is_code() {
+        let message = read("RAISE EXCEPTION 'events are final: they cannot be changed now or ever; execute nothing';");
+        assert!(message.is_empty(), "{message:?}");
+        let executed = read("EXECUTE 'SELECT inet_client_addr()' INTO v;");
+        assert_eq!(executed, [Fact::Address("inet_client_addr")]);
     }
 
     #[test]

@@ -62,6 +62,22 @@ impl For {
     }
 }
 
+/// The functions an error's context names (`PL/pgSQL function public.guard() line 3 at RAISE`),
+/// by their bare names: the code that refused.
+pub(crate) fn refused_by(contexts: &[&str]) -> Vec<String> {
+    let mut names = Vec::new();
+    for context in contexts {
+        for part in context.split("function ").skip(1) {
+            let name = part.split(['(', ' ', '\n']).next().unwrap_or_default().rsplit('.').next().unwrap_or_default();
+            let name = name.trim_matches('"').to_owned();
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
 /// The table and every partition or inheritance child under it.
 const TREE_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
        SELECT $1::pg_catalog.regclass::pg_catalog.oid \
@@ -71,9 +87,12 @@ const TREE_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
 /// The protections of the tables `$1`: `(kind, name, text, object's oid, catalog of the object)`.
 const STARTS_SQL: &str = "\
 SELECT 'trigger', t.tgname::pg_catalog.text, pg_catalog.pg_get_triggerdef(t.oid), t.tgfoid::pg_catalog.int8, 0::pg_catalog.int8 \
-  FROM pg_catalog.pg_trigger t WHERE t.tgrelid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
+  FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid \
+ WHERE t.tgrelid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
    AND NOT t.tgisinternal AND t.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[]) \
    AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) $2) OPERATOR(pg_catalog.<>) 0 \
+   AND ((t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 66) OPERATOR(pg_catalog.<>) 0 \
+        OR f.proname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($5::pg_catalog.text[])) \
 UNION ALL \
 SELECT 'rule', r.rulename::pg_catalog.text, pg_catalog.pg_get_ruledef(r.oid), 0, r.oid::pg_catalog.int8 \
   FROM pg_catalog.pg_rewrite r WHERE r.ev_class::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
@@ -130,8 +149,15 @@ static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\b([a-z_][a-z0-
 
 /// Every text the protections of `table` for `what` run, each named by how it is reached
 /// (``trigger `guard` → public.allowed() → public.mode()``), and the names of the functions
-/// pgdrill cannot read.
-pub(crate) async fn gather(conn: &mut PgConnection, table: &str, what: For) -> sqlx::Result<Gathered> {
+/// pgdrill cannot read. Of the triggers, those that fire before the row is written (or instead
+/// of it) can let a statement through; one that fires after can only refuse it, so it is read
+/// when a refusal names its function (`refused_by`, from the error's context).
+pub(crate) async fn gather(
+    conn: &mut PgConnection,
+    table: &str,
+    what: For,
+    refused_by: &[String],
+) -> sqlx::Result<Gathered> {
     let tree: Vec<i64> = sqlx::query_scalar(TREE_SQL).bind(table).fetch_all(&mut *conn).await?;
     let events: Vec<&str> = what.rule_events().to_vec();
     let commands: Vec<&str> = what.policy_commands().to_vec();
@@ -140,6 +166,7 @@ pub(crate) async fn gather(conn: &mut PgConnection, table: &str, what: For) -> s
         .bind(what.trigger_bits())
         .bind(&events)
         .bind(&commands)
+        .bind(refused_by)
         .fetch_all(&mut *conn)
         .await?;
     let mut walk = Walk::default();
@@ -253,5 +280,17 @@ impl Walk {
             }
         }
         Ok(functions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_function_that_refused_is_read_from_the_errors_context() {
+        let context = "PL/pgSQL function public.ledger_immutable() line 3 at RAISE\nSQL function \"Guard\" statement 1";
+        assert_eq!(refused_by(&[context]), ["ledger_immutable", "Guard"]);
+        assert!(refused_by(&[]).is_empty());
     }
 }

@@ -30,6 +30,9 @@
 
 pub(crate) mod facts;
 pub(crate) mod graph;
+mod untried;
+
+pub(crate) use untried::{Untried, only_like_the_drill, untried};
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -187,10 +190,25 @@ fn literals(text: &str, settings: &[(String, bool)]) -> (Vec<String>, Vec<String
 /// one of `contexts`' `user` context), with the literals they compare with and the usual truthy
 /// spellings; a setting read as JSON is tried as objects of the keys they read.
 pub(crate) fn levers(readers: &[Reader], except: &[&str], contexts: &Contexts) -> Vec<Lever> {
+    // What one function reads, another compares: `auth.jwt()` reads the claims, the policy that
+    // calls it compares `->> 'user_role'` with `'admin'`. So the literals and keys of every text
+    // gathered are tried too, after the reader's own.
+    let mut pooled_values: Vec<String> = Vec::new();
+    let mut pooled_keys: Vec<String> = Vec::new();
+    for reader in readers {
+        let (values, keys) = literals(&reader.text, &settings_read(&reader.text));
+        pooled_values.extend(values.into_iter().filter(|v| !pooled_values.contains(v)).collect::<Vec<_>>());
+        pooled_keys.extend(keys.into_iter().filter(|k| !pooled_keys.contains(k)).collect::<Vec<_>>());
+    }
     let mut by_setting: BTreeMap<String, Lever> = BTreeMap::new();
     for reader in readers {
         let settings = settings_read(&reader.text);
-        let (values, keys) = literals(&reader.text, &settings);
+        let (mut values, mut keys) = literals(&reader.text, &settings);
+        values.extend(pooled_values.iter().filter(|v| !values.contains(v)).cloned().collect::<Vec<_>>());
+        keys.extend(pooled_keys.iter().filter(|k| !keys.contains(k)).cloned().collect::<Vec<_>>());
+        // Read as JSON where the text casts what it reads to json (through `nullif` or
+        // `coalesce` too).
+        let casts = reader.text.to_lowercase().contains("::json");
         for (setting, json) in &settings {
             if except.iter().any(|e| e.eq_ignore_ascii_case(setting))
                 || facts::proof(&facts::Fact::Setting(setting.clone()), contexts, true) != facts::Proof::Lever
@@ -208,9 +226,10 @@ pub(crate) fn levers(readers: &[Reader], except: &[&str], contexts: &Contexts) -
             // A built-in setting takes values of its own type: it is tried with what the code
             // compares it with only (`statement_timeout = '1'` would stop the try itself).
             let builtin = contexts.contains_key(setting.as_str());
-            let tried = candidates(&values, &keys, *json, builtin);
-            for value in tried {
-                if !lever.values.contains(&value) && lever.values.len() < MAX_VALUES {
+            let json = *json || (casts && !keys.is_empty());
+            let limit = if json { MAX_VALUES * 2 } else { MAX_VALUES };
+            for value in candidates(&values, &keys, json, builtin) {
+                if !lever.values.contains(&value) && lever.values.len() < limit {
                     lever.values.push(value);
                 }
             }
@@ -291,73 +310,6 @@ pub(crate) async fn contexts(conn: &mut sqlx::PgConnection) -> sqlx::Result<Cont
             .fetch_all(conn)
             .await?;
     Ok(rows.into_iter().collect())
-}
-
-/// A fact the protections' code reads that the drill cannot try, and what reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Untried {
-    pub fact: facts::Fact,
-    pub read_by: Vec<String>,
-}
-
-/// The facts the code `gathered` reads that the drill cannot try (with `own_login`: the code
-/// ran in the role's own login, whose identity is the application's), but those `trusted`
-/// covers; and the trusted entries that matched (for the evidence).
-pub(crate) fn untried(
-    gathered: &graph::Gathered,
-    contexts: &Contexts,
-    own_login: bool,
-    trusted: &[Trusted],
-) -> (Vec<Untried>, Vec<Trusted>) {
-    let mut found: BTreeMap<facts::Fact, Vec<String>> = BTreeMap::new();
-    for reader in &gathered.readers {
-        for fact in facts::read(&reader.text) {
-            if facts::proof(&fact, contexts, own_login) == facts::Proof::Untried {
-                found.entry(fact).or_default().push(reader.name.clone());
-            }
-        }
-    }
-    for (path, language) in &gathered.unreadable {
-        found.entry(facts::Fact::Unreadable(language.clone())).or_default().push(path.clone());
-    }
-    if gathered.truncated {
-        found.entry(facts::Fact::TooLarge).or_default().push("the protections".into());
-    }
-    let mut used: Vec<Trusted> = Vec::new();
-    let mut out = Vec::new();
-    for (fact, mut read_by) in found {
-        read_by.dedup();
-        match trusted.iter().find(|t| t.covers_fact(&fact)) {
-            Some(t) => {
-                if !used.contains(t) {
-                    used.push(t.clone());
-                }
-            }
-            None => out.push(Untried { fact, read_by }),
-        }
-    }
-    (out, used)
-}
-
-/// The message of facts the drill cannot try: the proof holds only for sessions like its own.
-pub(crate) fn only_like_the_drill(untried: &[Untried]) -> String {
-    let each: Vec<String> = untried
-        .iter()
-        .map(|u| {
-            format!(
-                "{} reads {}",
-                crate::listing::and_more(u.read_by.iter().take(2), u.read_by.len(), ", "),
-                u.fact.describe()
-            )
-        })
-        .collect();
-    let keys: Vec<String> =
-        untried.iter().map(|u| format!("{{ fact = \"{}\", reason = \"...\" }}", u.fact.key())).collect();
-    format!(
-        "proven only for sessions like the drill's: {} (if that holds for the application's sessions too, accept it with `trusted = [{}]`)",
-        each.join("; "),
-        keys.join(", ")
-    )
 }
 
 /// The message of a lever that opened what must stay shut: `what` says what it allowed.
@@ -498,6 +450,20 @@ mod tests {
         assert_eq!(&lever.values[..2], ["enabled", "on"]);
         assert!(lever.values.contains(&"true".to_owned()) && lever.values.contains(&"1".to_owned()));
         assert!(!lever.values.iter().any(|v| v == "app.bypass_rls"), "a setting's name is not a value");
+    }
+
+    #[test]
+    fn claims_read_in_one_function_are_tried_with_what_the_policy_that_calls_it_compares() {
+        let readers = [
+            reader("policy `admins`", "((auth.jwt() ->> 'user_role'::text) = 'admin'::text)"),
+            reader(
+                "policy `admins` → auth.jwt()",
+                "select coalesce(nullif(current_setting('request.jwt.claim', true), ''), nullif(current_setting('request.jwt.claims', true), ''))::jsonb",
+            ),
+        ];
+        let levers = levers(&readers, &[], &contexts());
+        let claims = levers.iter().find(|l| l.setting == "request.jwt.claims").expect("the claims are a lever");
+        assert!(claims.values.contains(&r#"{"user_role":"admin"}"#.to_owned()), "{:?}", claims.values);
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub(crate) struct Request<'a> {
     /// A session of the role the rows are inserted as, as the application would insert them
     /// (its tenant set first); when it cannot, pgdrill's own session inserts them.
     pub writer: Option<&'a AppSession>,
+    /// The code that decides the check (lower case): what the backup's code writes elsewhere
+    /// while the rows are inserted voids the probe when this code could read it.
+    pub decides: &'a [String],
 }
 
 /// The probe rows committed: `tableoid` and `ctid` of each, in the order of the tenants.
@@ -74,7 +77,7 @@ pub(super) const TREE_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
       WHERE c.oid IN (SELECT tree.relid FROM tree) AND c.reltoastrelid OPERATOR(pg_catalog.<>) 0";
 
 /// Rows this transaction wrote outside the tables `$1`.
-pub(super) const WRITTEN_ELSEWHERE_SQL: &str = "SELECT s.relid::pg_catalog.regclass::pg_catalog.text, s.n_tup_ins, s.n_tup_upd, s.n_tup_del \
+pub(super) const WRITTEN_ELSEWHERE_SQL: &str = "SELECT s.schemaname::pg_catalog.text, s.relname::pg_catalog.text, s.n_tup_ins, s.n_tup_upd, s.n_tup_del \
        FROM pg_catalog.pg_stat_xact_all_tables s \
       WHERE NOT (s.relid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])) \
         AND s.n_tup_ins OPERATOR(pg_catalog.+) s.n_tup_upd OPERATOR(pg_catalog.+) s.n_tup_del OPERATOR(pg_catalog.>) 0 \
@@ -180,11 +183,8 @@ async fn insert_on(
             return rolled_back(conn, ran, why).await;
         }
     }
-    let elsewhere: Vec<(String, i64, i64, i64)> =
-        sqlx::query_as(WRITTEN_ELSEWHERE_SQL).bind(&tree).fetch_all(&mut *conn).await?;
-    if !elsewhere.is_empty() {
-        let what: Vec<String> = elsewhere.iter().map(|(rel, i, u, d)| written(rel, *i, *u, *d)).collect();
-        let why = voided(request.table, &what.join("; "));
+    let elsewhere: Vec<Elsewhere> = sqlx::query_as(WRITTEN_ELSEWHERE_SQL).bind(&tree).fetch_all(&mut *conn).await?;
+    if let Some(why) = judge_elsewhere(request, &elsewhere, ran) {
         return rolled_back(conn, ran, why).await;
     }
     ran.push("COMMIT".into());
@@ -211,6 +211,41 @@ pub(super) async fn advanced(
         .filter(|a| before.iter().any(|b| b.0 == a.0 && b.1 != a.1))
         .map(|(name, _)| format!("sequence {name} advanced"))
         .collect())
+}
+
+/// A relation written outside the probed table: schema, name, rows inserted, updated, deleted.
+pub(super) type Elsewhere = (String, String, i64, i64, i64);
+
+/// What the backup's code wrote elsewhere while the probe rows were inserted: the message that
+/// voids the probe when the code that decides the check could read it (the catalogs, or a
+/// relation its text names), else a line of evidence.
+pub(super) fn judge_elsewhere(request: &Request<'_>, elsewhere: &[Elsewhere], ran: &mut Vec<String>) -> Option<String> {
+    let mut read = Vec::new();
+    let mut unread = Vec::new();
+    for (schema, name, i, u, d) in elsewhere {
+        let shown = written(&format!("{schema}.{name}"), *i, *u, *d);
+        let lowered = name.to_lowercase();
+        let named = request.decides.iter().any(|text| {
+            text.match_indices(&lowered).any(|(at, _)| {
+                let before = text[..at].chars().next_back();
+                let after = text[at + lowered.len()..].chars().next();
+                let edge = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                edge(before) && edge(after)
+            })
+        });
+        if matches!(schema.as_str(), "pg_catalog" | "pg_toast") || named {
+            read.push(shown);
+        } else {
+            unread.push(shown);
+        }
+    }
+    if !unread.is_empty() {
+        ran.push(format!(
+            "-- meanwhile the backup's code wrote {}: no code that decides this check reads it",
+            unread.join("; ")
+        ));
+    }
+    (!read.is_empty()).then(|| voided(request.table, &read.join("; ")))
 }
 
 /// The message of a probe the backup's code voided by writing `what`.
@@ -492,5 +527,32 @@ mod tests {
         assert_eq!(written("public.seen", 1, 0, 2), "public.seen: 1 row inserted, 2 rows deleted");
         let message = voided(&QualifiedName::new("public", "t"), "public.seen: 1 row inserted");
         assert!(message.contains("wrote elsewhere (public.seen: 1 row inserted)"), "{message}");
+        let table = QualifiedName::new("public", "notes");
+        let decides = vec![
+            "policy: tenant = current_setting('app.tenant') or exists (select 1 from public.drill_seen)".to_owned(),
+        ];
+        let given = Given::default();
+        let settings = crate::check::Settings::default();
+        let request = Request {
+            table: &table,
+            columns: &[],
+            tenant: None,
+            tenant_setting: None,
+            settings: &settings,
+            given: &given,
+            hint: Hint { within: "fail_closed", per_table: true },
+            writer: None,
+            decides: &decides,
+        };
+        let mut ran = Vec::new();
+        let logged = [("audit".to_owned(), "logged_actions".to_owned(), 2, 0, 0)];
+        assert_eq!(judge_elsewhere(&request, &logged, &mut ran), None, "an audit log no policy reads");
+        assert!(ran[0].contains("audit.logged_actions: 2 rows inserted: no code that decides"), "{ran:?}");
+        let seen = [("public".to_owned(), "drill_seen".to_owned(), 1, 0, 0)];
+        assert!(
+            judge_elsewhere(&request, &seen, &mut ran).is_some_and(|m| m.contains("public.drill_seen: 1 row inserted"))
+        );
+        let catalog = [("pg_catalog".to_owned(), "pg_policy".to_owned(), 0, 1, 0)];
+        assert!(judge_elsewhere(&request, &catalog, &mut ran).is_some());
     }
 }

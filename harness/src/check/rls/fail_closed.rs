@@ -1,29 +1,34 @@
 //! Fail-closed reads: the application role reads no rows of a table without the tenant setting,
-//! and only its own tenant's rows with it, proven on every table, empty ones included, with a
-//! probe row per tenant ([`crate::check::probe`]) in a transaction that is always rolled back.
+//! and only its own tenant's rows with it, proven on every table, empty ones included.
 //!
-//! In order: the application's window (`check::as_app`: the backup's settings for the role, the
-//! scenario's `settings`); pgdrill's own statements with `search_path = pg_catalog, pg_temp`
-//! (the role's privilege, the columns, the two tenants read as the tenant column's type, the
-//! probe rows inserted as the restore's superuser); then, with the window's `search_path` back,
-//! `SET LOCAL ROLE` and the reads: with no tenant set (no rows, or a refused read), as tenant B
-//! (not A's row, no other tenant's), and as tenant A (A's row). The reads name every built-in
-//! by its schema (`pg_catalog.count`, `OPERATOR(pg_catalog.=)`), so the window's `search_path`
-//! decides what the policies see and nothing of pgdrill's own. The evidence is the SQL that
-//! ran, in order, with the probe row's values and what was set aside for it.
+//! In order, in pgdrill's own session (`search_path = pg_catalog, pg_temp`): the columns, the two
+//! tenants (the scenario's, else two the table holds, else two its tenant column's foreign key
+//! finds, else made up; read as the tenant column's type), the code of the table's policies read
+//! whole and what it reads about the session ([`doors`]). Where the table holds no row of a
+//! tenant, a probe row for it ([`crate::check::probe::committed`]): inserted and committed by the
+//! role's own session with the tenant set when it can, else by pgdrill's, and removed after the
+//! reads. Then, in a session the role opened itself ([`crate::check::login`]): the scenario's
+//! `settings`, the reads with no tenant set (no rows, or a refused read), each door a session can
+//! open itself, as tenant B (not A's rows, no other tenant's) and as tenant A (its own rows);
+//! rolled back. The reads name every built-in by its schema (`pg_catalog.count`,
+//! `OPERATOR(pg_catalog.=)`), so the role's own `search_path` decides what the policies see and
+//! nothing of pgdrill's own. The evidence opens with the session, then the SQL that ran, in
+//! order, with the probe rows' values.
 
 mod doors;
+mod tenants;
 
 use std::time::Instant;
 
 use super::{FailClosed, KIND};
 use crate::check::login::{self, AppSession, Failure};
 use crate::check::loophole::{self, Trusted, Untried};
-use crate::check::probe::{self, Column, Hint, TypeFacts, committed};
+use crate::check::probe::{self, Column, Hint, committed};
 use crate::check::{CheckContext, CheckResult, CheckResultBuilder, bind_evidence};
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quote_ident_if_needed, quote_literal};
 use crate::sqlstate::Probe;
 use doors::{Doors, doors, inserting_facts, try_doors};
+use tenants::{held_any, held_tenants, tenant_values};
 
 /// What fail-closed reads of one table found, as the role: `None` where a read was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +218,10 @@ async fn prove(
         Ok(prepared) => prepared,
         Err(unproven) => return Ok(Err(unproven)),
     };
-    let mut doors = doors(&mut conn, table, fc, &prepared, ran).await.map_err(Broke::Pgdrill)?;
+    // Who the session is, as the policies read it, is the application's when the role logs in
+    // itself or the application reaches it from its login.
+    let own_login = ctx.logins().as_the_application(ctx.pool, role).await;
+    let mut doors = doors(own_login, &mut conn, table, fc, &prepared, ran).await.map_err(Broke::Pgdrill)?;
     let need: Vec<String> = [(&prepared.a, prepared.a_rows), (&prepared.b, prepared.b_rows)]
         .into_iter()
         .filter(|(_, has)| !has)
@@ -224,7 +232,13 @@ async fn prove(
         ran.push("-- the table holds rows of both tenants: no probe row is needed".into());
         None
     } else {
-        let given = fc.probe.for_table(table);
+        let mut given = fc.probe.for_table(table);
+        for (column, value) in compared_with_settings(&doors.decides, &fc.settings) {
+            let taken = column == prepared.tenant.name || given.0.iter().any(|g| g.column == column);
+            if !taken && prepared.columns.iter().any(|c| c.name == column) {
+                given.0.push(probe::GivenValue { column, value, own: false });
+            }
+        }
         // The role inserts them itself when it can, as the application inserts its rows.
         let writer = ctx.logins().open(role).await.ok();
         let request = committed::Request {
@@ -236,6 +250,7 @@ async fn prove(
             given: &given,
             hint: Hint { within: "fail_closed", per_table: true },
             writer: writer.as_ref(),
+            decides: &doors.decides,
         };
         let inserted = committed::insert(&options, &request, ran).await.map_err(Broke::Pgdrill)?;
         if let Some(writer) = writer {
@@ -270,6 +285,28 @@ async fn prove(
         committed::remove(&options, made, ran).await;
     }
     facts.map_err(Broke::Session)
+}
+
+/// The columns the policies compare with a setting the scenario sets (`mid =
+/// current_setting('app.mid')`), each with that setting's value: a probe row the application
+/// writes holds it there (its own INSERT must pass the policy's check).
+fn compared_with_settings(policies: &[String], settings: &crate::check::Settings) -> Vec<(String, String)> {
+    static COMPARED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*[(\s]*(?:nullif\s*\(\s*)?current_setting\s*\(\s*'([^']+)'")
+            .expect("a valid pattern")
+    });
+    let mut out = Vec::new();
+    for text in policies {
+        for c in COMPARED.captures_iter(text) {
+            let value = settings.0.iter().find(|(name, _)| name.eq_ignore_ascii_case(&c[2])).map(|(_, v)| v.clone());
+            if let Some(value) = value
+                && !out.iter().any(|(column, _): &(String, String)| column == &c[1])
+            {
+                out.push((c[1].to_owned(), value));
+            }
+        }
+    }
+    out
 }
 
 /// The predicates that pick each tenant's rows: its probe row (`tableoid` and `ctid`), or its
@@ -367,34 +404,6 @@ async fn prepare(
     Ok(Ok(Prepared { columns, tenant, a, b, a_rows, b_rows }))
 }
 
-/// Two tenants the table holds rows of (none, one or two), as the column's type prints them.
-async fn held_tenants(
-    conn: &mut sqlx::PgConnection,
-    t: &str,
-    tenant: &Column,
-    ran: &mut Vec<String>,
-) -> sqlx::Result<Vec<String>> {
-    let column = quote_ident(&tenant.name);
-    let first = format!("SELECT {column}::pg_catalog.text FROM {t} WHERE {column} IS NOT NULL LIMIT 1");
-    ran.push(first.clone());
-    let Some(a) = sqlx::query_scalar::<_, String>(&first).fetch_optional(&mut *conn).await? else {
-        return Ok(Vec::new());
-    };
-    let second = format!(
-        "SELECT {column}::pg_catalog.text FROM {t} WHERE {column} IS NOT NULL AND {column}::pg_catalog.text OPERATOR(pg_catalog.<>) $1 LIMIT 1"
-    );
-    ran.push(bind_evidence(&second, &[&a]));
-    let b = sqlx::query_scalar::<_, String>(&second).bind(&a).fetch_optional(&mut *conn).await?;
-    Ok(std::iter::once(a).chain(b).collect())
-}
-
-/// Whether the table holds a row of `value`.
-async fn held_any(conn: &mut sqlx::PgConnection, t: &str, tenant: &Column, value: &str) -> sqlx::Result<bool> {
-    let column = quote_ident(&tenant.name);
-    let sql = format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE {column}::pg_catalog.text OPERATOR(pg_catalog.=) $1)");
-    sqlx::query_scalar(&sql).bind(value).fetch_one(&mut *conn).await
-}
-
 /// The reads in the role's own session: with no tenant set, each door a session could open
 /// itself, as tenant B, as tenant A.
 #[allow(clippy::too_many_arguments)]
@@ -477,40 +486,6 @@ async fn reads(
     }))
 }
 
-/// Two tenants' values for the tenant column: as the scenario wrote them, else two the table
-/// holds (`held`), else made up for its type (then read as the column's type by [`prepare`]).
-fn tenant_values(
-    column: &Column,
-    facts: &TypeFacts,
-    fc: &FailClosed,
-    held: &[String],
-) -> Result<(String, String), String> {
-    let made_up = || {
-        probe::tenant_literal(facts).ok_or_else(|| {
-            format!(
-                "pgdrill cannot make up tenants for `{}` of type {} (hint: give `value` and `other_value`)",
-                column.name, column.sql_type
-            )
-        })
-    };
-    let mut spare = held.iter().filter(|h| Some(*h) != fc.value.as_ref() && Some(*h) != fc.other_value.as_ref());
-    let a = match &fc.value {
-        Some(v) => v.clone(),
-        None => match spare.next() {
-            Some(v) => v.clone(),
-            None => made_up()?,
-        },
-    };
-    let b = match &fc.other_value {
-        Some(v) => v.clone(),
-        None => match spare.next() {
-            Some(v) => v.clone(),
-            None => made_up()?,
-        },
-    };
-    Ok((a, b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +509,16 @@ mod tests {
         untried: Vec::new(),
         probe_rows: 2,
     };
+
+    #[test]
+    fn a_column_a_policy_compares_with_a_scenario_setting_takes_its_value() {
+        let policies = vec![
+            "((mid = current_setting('app.mid'::text, true)) and (tenant_id = (nullif(current_setting('app.tenant'::text, true), ''::text))::uuid))".to_owned(),
+        ];
+        let settings = crate::check::Settings([("app.mid".to_owned(), "mid-1".to_owned())].into());
+        assert_eq!(compared_with_settings(&policies, &settings), [("mid".to_owned(), "mid-1".to_owned())]);
+        assert!(compared_with_settings(&policies, &crate::check::Settings::default()).is_empty());
+    }
 
     #[test]
     fn closed_reads_pass_and_each_leak_fails_with_its_reason() {

@@ -21,7 +21,8 @@ use crate::pg::describe_sql_error;
 /// `SECURITY DEFINER` functions the role `$1` may execute whose owner is a superuser or has an
 /// elevated attribute, outside `pg_catalog` and extensions: name, owner, language, definition.
 const DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, o.rolname::pg_catalog.text, l.lanname::pg_catalog.text, \
-       CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE '' END \
+       CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE '' END, \
+       p.pronargs::pg_catalog.int4 \
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner \
   JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang \
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
@@ -29,7 +30,8 @@ const DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.te
    AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
                    AND e.objid OPERATOR(pg_catalog.=) p.oid AND e.deptype OPERATOR(pg_catalog.=) 'e') \
-   AND pg_catalog.has_function_privilege($1, p.oid, 'EXECUTE') \
+   AND pg_catalog.has_function_privilege($1, p.oid, 'EXECUTE') AND pg_catalog.has_schema_privilege($1, n.oid, 'USAGE') \
+   AND p.prorettype OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog.trigger'::pg_catalog.regtype, 'pg_catalog.event_trigger'::pg_catalog.regtype]::pg_catalog.oid[]) \
  ORDER BY 1";
 
 /// Views the role `$1` may read that depend on a relation in one of the schemas `$2`, outside
@@ -45,7 +47,7 @@ const VIEWS_SQL: &str = "SELECT v.oid::pg_catalog.regclass::pg_catalog.text, \
  WHERE v.relkind OPERATOR(pg_catalog.=) ANY ('{v,m}'::pg_catalog.\"char\"[]) \
    AND tn.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) \
    AND vn.nspname::pg_catalog.text OPERATOR(pg_catalog.<>) ALL ($2::pg_catalog.text[]) \
-   AND pg_catalog.has_table_privilege($1, v.oid, 'SELECT') \
+   AND pg_catalog.has_table_privilege($1, v.oid, 'SELECT') AND pg_catalog.has_schema_privilege($1, vn.oid, 'USAGE') \
  GROUP BY 1 ORDER BY 1";
 
 /// `SECURITY DEFINER` functions the role `$1` may execute whose owner is not it, and their
@@ -56,15 +58,25 @@ const ALL_DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalo
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
  WHERE p.prosecdef AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
    AND NOT pg_catalog.pg_has_role($1, p.proowner, 'MEMBER') \
-   AND pg_catalog.has_function_privilege($1, p.oid, 'EXECUTE') ORDER BY 1";
+   AND pg_catalog.has_function_privilege($1, p.oid, 'EXECUTE') AND pg_catalog.has_schema_privilege($1, n.oid, 'USAGE') \
+   AND p.prorettype OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog.trigger'::pg_catalog.regtype, 'pg_catalog.event_trigger'::pg_catalog.regtype]::pg_catalog.oid[]) \
+ ORDER BY 1";
 
-/// Why a definer function's code hands its owner's powers over, if it does.
-fn runs_anything(language: &str, definition: &str) -> Option<String> {
+/// Why a definer function's code hands its owner's powers over, if it does: code pgdrill cannot
+/// read, or SQL built at run time from what its caller gives it (its arguments, or a setting
+/// the caller's session sets); a definer with no argument that reads no such setting runs SQL
+/// the caller does not choose.
+fn runs_anything(language: &str, definition: &str, arguments: i32) -> Option<String> {
     if !matches!(language, "sql" | "plpgsql") {
         return Some(format!("its code is in {language}, which pgdrill cannot read"));
     }
-    facts::read(definition).into_iter().find_map(|f| match f {
-        Fact::Dynamic(start) => Some(format!("it runs SQL built at run time (`EXECUTE {start}`)")),
+    let read = facts::read(definition);
+    let given = arguments > 0
+        || read
+            .iter()
+            .any(|f| matches!(f, Fact::ComputedSetting) || matches!(f, Fact::Setting(name) if name.contains('.')));
+    read.into_iter().find_map(|f| match f {
+        Fact::Dynamic(start) if given => Some(format!("it runs SQL built at run time (`EXECUTE {start}`)")),
         _ => None,
     })
 }
@@ -78,15 +90,15 @@ impl Spec {
             .result("functions it runs as others", started)
             .expected("no SECURITY DEFINER function of a superuser or an elevated role that runs SQL of the caller's choosing")
             .evidence(bind_evidence(DEFINERS_SQL, &[&self.role]));
-        let rows: Vec<(String, String, String, String)> =
+        let rows: Vec<(String, String, String, String, i32)> =
             match sqlx::query_as(DEFINERS_SQL).bind(&self.role).fetch_all(ctx.pool).await {
                 Ok(rows) => rows,
                 Err(err) => return result.error(describe_sql_error(&err)),
             };
         let doors: Vec<String> = rows
             .iter()
-            .filter_map(|(function, owner, language, definition)| {
-                runs_anything(language, definition).map(|why| {
+            .filter_map(|(function, owner, language, definition, arguments)| {
+                runs_anything(language, definition, *arguments).map(|why| {
                     format!(
                         "`{function}`, SECURITY DEFINER owned by `{owner}`, which `{}` may execute: {why}",
                         self.role
@@ -164,9 +176,14 @@ mod tests {
     #[test]
     fn a_definer_that_executes_what_it_is_given_does_anything() {
         let run = "CREATE FUNCTION public.run_maintenance(command text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN EXECUTE command; END $$";
-        assert!(runs_anything("plpgsql", run).is_some_and(|w| w.contains("SQL built at run time")));
+        assert!(runs_anything("plpgsql", run, 1).is_some_and(|w| w.contains("SQL built at run time")));
         let fixed = "BEGIN DELETE FROM public.sessions WHERE expires_at < now(); END";
-        assert_eq!(runs_anything("plpgsql", fixed), None);
-        assert!(runs_anything("plperlu", "").is_some_and(|w| w.contains("plperlu")));
+        assert_eq!(runs_anything("plpgsql", fixed, 0), None);
+        assert!(runs_anything("plperlu", "", 0).is_some_and(|w| w.contains("plperlu")));
+        // A partition made each month: built at run time, from nothing its caller gives.
+        let monthly = "DECLARE part text := 'events_' || to_char(now(), 'YYYY_MM'); BEGIN EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF public.events DEFAULT', part); END";
+        assert_eq!(runs_anything("plpgsql", monthly, 0), None);
+        let from_setting = "BEGIN EXECUTE current_setting('app.maintenance_sql'); END";
+        assert!(runs_anything("plpgsql", from_setting, 0).is_some());
     }
 }

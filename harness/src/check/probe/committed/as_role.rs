@@ -8,7 +8,8 @@
 use sqlx::PgConnection;
 
 use super::{
-    Committed, Request, SEQUENCES_SQL, TREE_SQL, WRITTEN_ELSEWHERE_SQL, advanced, delete, plan_row, voided, written,
+    Committed, Elsewhere, Request, SEQUENCES_SQL, TREE_SQL, WRITTEN_ELSEWHERE_SQL, advanced, delete, judge_elsewhere,
+    plan_row, voided,
 };
 use crate::check::login::{self, AppSession, Failure};
 use crate::check::probe::{Column, Row};
@@ -121,16 +122,15 @@ async fn write(
     if rows.len() != tenants.len() {
         return Ok(Err(format!("`{user}`'s INSERT left no row in `{}`", request.table)));
     }
-    if !elsewhere.rows.is_empty() {
-        let int = |v: &Option<String>| v.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
-        let what: Vec<String> = elsewhere
-            .rows
-            .iter()
-            .map(|r| {
-                written(r.first().cloned().flatten().as_deref().unwrap_or("?"), int(&r[1]), int(&r[2]), int(&r[3]))
-            })
-            .collect();
-        return Ok(Err(voided(request.table, &what.join("; "))));
+    let int = |v: Option<&Option<String>>| v.and_then(|v| v.as_deref()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let text = |v: Option<&Option<String>>| v.cloned().flatten().unwrap_or_default();
+    let elsewhere: Vec<Elsewhere> = elsewhere
+        .rows
+        .iter()
+        .map(|r| (text(r.first()), text(r.get(1)), int(r.get(2)), int(r.get(3)), int(r.get(4))))
+        .collect();
+    if let Some(why) = judge_elsewhere(request, &elsewhere, ran) {
+        return Ok(Err(why));
     }
     ran.push("COMMIT".into());
     writer.run("COMMIT").await?;

@@ -18,7 +18,7 @@ pub(super) async fn inserting_facts(
     table: &QualifiedName,
     fc: &FailClosed,
 ) -> sqlx::Result<Vec<Untried>> {
-    let gathered = graph::gather(conn, &table.sql(), graph::For::Insert).await?;
+    let gathered = graph::gather(conn, &table.sql(), graph::For::Insert, &[]).await?;
     let contexts = loophole::contexts(conn).await?;
     let (untried, _) = loophole::untried(&gathered, &contexts, false, &fc.trusted);
     Ok(untried
@@ -44,16 +44,20 @@ pub(super) struct Doors {
     /// What the policies' code reads that no try shows (and the INSERT triggers' when pgdrill
     /// inserts probe rows: filled in then).
     pub untried: Vec<Untried>,
+    /// The policies' code, whole and in lower case: what the backup's code writes elsewhere while
+    /// probe rows are inserted matters when this reads it.
+    pub decides: Vec<String>,
 }
 
 pub(super) async fn doors(
+    own_login: bool,
     conn: &mut sqlx::PgConnection,
     table: &QualifiedName,
     fc: &FailClosed,
     prepared: &Prepared,
     ran: &mut Vec<String>,
 ) -> sqlx::Result<Doors> {
-    let gathered = graph::gather(conn, &table.sql(), graph::For::Read).await?;
+    let gathered = graph::gather(conn, &table.sql(), graph::For::Read, &[]).await?;
     let contexts = loophole::contexts(conn).await?;
     let readers = &gathered.readers;
     let mut levers = loophole::levers(readers, &[&fc.setting], &contexts);
@@ -71,7 +75,7 @@ pub(super) async fn doors(
         levers.push(Lever { setting: tenant, values, read_by: tenant_readers });
     }
     let (attempts, mut trusted) = loophole::attempts(&levers, &fc.trusted);
-    let (untried, trusted_facts) = loophole::untried(&gathered, &contexts, true, &fc.trusted);
+    let (untried, trusted_facts) = loophole::untried(&gathered, &contexts, own_login, &fc.trusted);
     for t in trusted_facts {
         if !trusted.contains(&t) {
             trusted.push(t);
@@ -83,7 +87,8 @@ pub(super) async fn doors(
         if read.is_empty() { "none".to_owned() } else { read.join("; ") }
     ));
     let shown = levers.iter().map(|l| format!("{} ({})", l.setting, l.values.join(" | "))).collect();
-    Ok(Doors { attempts, levers: shown, trusted, untried })
+    let decides = readers.iter().map(|r| r.text.to_lowercase()).collect();
+    Ok(Doors { attempts, levers: shown, trusted, untried, decides })
 }
 
 /// Each door tried in the role's session, with no tenant set but the door: a savepoint, the

@@ -1,0 +1,73 @@
+//! Facts the protections' code reads that the drill cannot try: the proof holds only for
+//! sessions like the drill's, unless the scenario trusts them.
+
+use std::collections::BTreeMap;
+
+use super::{Contexts, Trusted, facts, graph};
+
+/// A fact the protections' code reads that the drill cannot try, and what reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Untried {
+    pub fact: facts::Fact,
+    pub read_by: Vec<String>,
+}
+
+/// The facts the code `gathered` reads that the drill cannot try (with `own_login`: the code
+/// ran in the role's own login, whose identity is the application's), but those `trusted`
+/// covers; and the trusted entries that matched (for the evidence).
+pub(crate) fn untried(
+    gathered: &graph::Gathered,
+    contexts: &Contexts,
+    own_login: bool,
+    trusted: &[Trusted],
+) -> (Vec<Untried>, Vec<Trusted>) {
+    let mut found: BTreeMap<facts::Fact, Vec<String>> = BTreeMap::new();
+    for reader in &gathered.readers {
+        for fact in facts::read(&reader.text) {
+            if facts::proof(&fact, contexts, own_login) == facts::Proof::Untried {
+                found.entry(fact).or_default().push(reader.name.clone());
+            }
+        }
+    }
+    for (path, language) in &gathered.unreadable {
+        found.entry(facts::Fact::Unreadable(language.clone())).or_default().push(path.clone());
+    }
+    if gathered.truncated {
+        found.entry(facts::Fact::TooLarge).or_default().push("the protections".into());
+    }
+    let mut used: Vec<Trusted> = Vec::new();
+    let mut out = Vec::new();
+    for (fact, mut read_by) in found {
+        read_by.dedup();
+        match trusted.iter().find(|t| t.covers_fact(&fact)) {
+            Some(t) => {
+                if !used.contains(t) {
+                    used.push(t.clone());
+                }
+            }
+            None => out.push(Untried { fact, read_by }),
+        }
+    }
+    (out, used)
+}
+
+/// The message of facts the drill cannot try: the proof holds only for sessions like its own.
+pub(crate) fn only_like_the_drill(untried: &[Untried]) -> String {
+    let each: Vec<String> = untried
+        .iter()
+        .map(|u| {
+            format!(
+                "{} reads {}",
+                crate::listing::and_more(u.read_by.iter().take(2), u.read_by.len(), ", "),
+                u.fact.describe()
+            )
+        })
+        .collect();
+    let keys: Vec<String> =
+        untried.iter().map(|u| format!("{{ fact = \"{}\", reason = \"...\" }}", u.fact.key())).collect();
+    format!(
+        "proven only for sessions like the drill's: {} (if that holds for the application's sessions too, accept it with `trusted = [{}]`)",
+        each.join("; "),
+        keys.join(", ")
+    )
+}
