@@ -7,8 +7,8 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// `SET LOCAL ROLE "role"`: the rest of the transaction runs as `role`, as the probes of the
-/// checks, a `sql` check's query and a migration's statements do (and say in their evidence).
+/// `SET LOCAL ROLE "role"`: the rest of the transaction runs as `role`, as a migration's
+/// statements do (and say in their evidence). Checks never use it: they log in as the role.
 pub(crate) fn set_local_role(role: &str) -> String {
     format!("SET LOCAL ROLE {}", quote_ident(role))
 }

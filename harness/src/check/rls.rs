@@ -21,18 +21,18 @@
 //! # fail_closed.trusted = [{ setting = "app.bypass_rls", reason = "..." }]  # see check::loophole
 //! ```
 //!
-//! Fail-closed is proven on every table, empty ones included ([`fail_closed`]): in a transaction
-//! that is rolled back, the restore's superuser inserts a probe row for each of two tenants
-//! (`check::probe`: copied from a row of the table when it has one, else made up from the
-//! columns' types, a partitioned table's key from a partition's bound; foreign keys and
-//! triggers off; a CHECK, unique or exclusion constraint that still stops it set aside), then
-//! the role (`SET LOCAL ROLE`) reads with no tenant set (no rows, or a refused read), as tenant
-//! B (not A's row, no other tenant's), and as tenant A (A's row). A role with no SELECT
-//! privilege on the table is closed by privilege. The tenants' values are read as the tenant
-//! column's type (`format_type`), so an upper-case uuid or `007` for an integer is the tenant
-//! the column holds. Names fold as PostgreSQL folds them. When no probe row can be made, the
-//! check errs naming every column that needs a value, with the `probe` line to add; the
-//! evidence lists the values pgdrill made up and the constraints it set aside.
+//! Fail-closed is proven on every table, empty ones included ([`fail_closed`]), in a session the
+//! role opened itself ([`crate::check::login`]: a real login, never `SET ROLE` from pgdrill's
+//! own): with no tenant set (no rows, or a refused read), as tenant B (not A's rows, no other
+//! tenant's), and as tenant A (its own rows). Where the table holds no row of a tenant, a probe
+//! row for it (`check::probe`: copied from a row of the table when it has one, else made up from
+//! the columns' types, a partitioned table's key from a partition's bound; no constraint or
+//! trigger set aside) is committed, by the role's own session when it can insert it, and removed
+//! after. A role with no SELECT privilege on the table is closed by privilege. The tenants'
+//! values are read as the tenant column's type (`format_type`), so an upper-case uuid or `007`
+//! for an integer is the tenant the column holds. Names fold as PostgreSQL folds them. When no
+//! probe row can be made, the check errs naming every column that needs a value, with the
+//! `probe` line to add; the evidence lists the values pgdrill made up.
 //!
 //! Against the baseline, each policy must have its command, roles, kind and (when the baseline
 //! recorded them) its `USING` and `WITH CHECK` expressions; a permissive policy the baseline
