@@ -369,8 +369,9 @@ fn target_of(
         offline: Some(Offline {
             container,
             run_dir: running.run_dir.outer.clone(),
-            spec: spec.clone(),
-            major: ctx.physical.map(|p| p.major).or(ctx.backup_major),
+            // The tools of the cluster's own major: the very image the target runs (a dump of
+            // an older major restores on a newer image, whose cluster only its tools read).
+            spec: ContainerSpec { image: Some(made.image_name.to_owned()), ..spec.clone() },
             drill_id: ctx.drill_id.to_owned(),
             volume: made.layer.and_then(Layer::volume).map(str::to_owned),
         }),

@@ -21,8 +21,8 @@ use crate::provision::spec::ContainerSpec;
 pub struct Offline {
     pub(super) container: String,
     pub(super) run_dir: PathBuf,
+    /// The target's own spec, its image named: the tools run in the image the server runs.
     pub(super) spec: ContainerSpec,
-    pub(super) major: Option<u32>,
     pub(super) drill_id: String,
     /// The Docker volume that is the data directory (a clone's overlay), instead of the
     /// private folder's `data/`.
@@ -46,7 +46,7 @@ impl Offline {
             let toolbox = crate::provision::toolbox::Toolbox::start(crate::provision::toolbox::Request {
                 drill_id: &self.drill_id,
                 on: crate::provision::toolbox::On::Container(&self.spec),
-                major: self.major,
+                major: None,
                 data: match &self.volume {
                     Some(volume) => crate::provision::toolbox::Data::Volume(volume),
                     None => crate::provision::toolbox::Data::Folder(&data),
@@ -95,7 +95,7 @@ impl Offline {
         let toolbox = crate::provision::toolbox::Toolbox::start(crate::provision::toolbox::Request {
             drill_id: &self.drill_id,
             on: crate::provision::toolbox::On::Container(&self.spec),
-            major: self.major,
+            major: None,
             data: crate::provision::toolbox::Data::Folder(into),
             backup: None,
             work: None,
