@@ -7,6 +7,7 @@
 //! when pgdrill's role there has no power over the server's machine, else the scenario must say
 //! it trusts its backup.
 
+pub(crate) mod access;
 pub(crate) mod bridge;
 pub(crate) mod bwrap;
 pub(crate) mod container;

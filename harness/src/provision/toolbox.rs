@@ -15,6 +15,7 @@ use testcontainers::core::{AccessMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+use super::access::{self, Access};
 use super::bwrap::{self, Bind};
 use super::container::{DRILL_LABEL, OWNER_LABEL};
 use super::spec::ContainerSpec;
@@ -47,13 +48,16 @@ pub(crate) struct Toolbox {
 }
 
 enum Inner {
-    Container(Box<ContainerAsync<GenericImage>>),
+    /// A container, and what each program is run through (`setpriv`, for [`Access::ReadAll`]).
+    Container(Box<ContainerAsync<GenericImage>>, Vec<String>),
     /// This machine's binaries in `bin_dir`, each run by `bwrap` seeing `binds`.
     Local {
         bwrap: std::path::PathBuf,
         bin_dir: std::path::PathBuf,
         binds: Vec<Bind>,
         run_as: Option<(u32, u32)>,
+        /// The copy of the backup staged for it, removed with it.
+        staged: Option<std::path::PathBuf>,
     },
 }
 
@@ -124,19 +128,24 @@ impl Toolbox {
         let backup = request.backup.map(absolute).transpose()?;
         let work = request.work.map(absolute).transpose()?;
         let limits = Limits::of(spec.memory, spec.processes);
-        // The backup readable by the toolbox's user, or its group: else a clear error now, not
-        // a tool's `Permission denied` half-way.
-        let group = match &backup {
-            Some(backup) => container::backup_group(backup, Some(user.0))?,
-            None => None,
+        // The backup readable by the toolbox's user, its group, or with read access to all
+        // (`access`); else a clear error now, not a tool's `Permission denied` half-way.
+        let access = match &backup {
+            Some(backup) => access::of(backup, Some(user.0))?,
+            None => Access::AsItIs,
         };
+        let group = match access {
+            Access::Group(g) => Some(g),
+            _ => None,
+        };
+        let read_all = access == Access::ReadAll;
         let (name, tag) = container::split_image(&image_name);
         let short: String = request.drill_id.chars().take(8).collect();
         let mut toolbox = GenericImage::new(name, tag)
             .with_entrypoint("/usr/bin/sleep")
             .with_wait_for(WaitFor::Nothing)
             .with_cmd(["infinity"])
-            .with_user(format!("{}:{}", user.0, user.1))
+            .with_user(if read_all { "0:0".to_owned() } else { format!("{}:{}", user.0, user.1) })
             .with_readonly_rootfs(true)
             .with_cap_drop("ALL")
             .with_security_opt("no-new-privileges")
@@ -152,6 +161,9 @@ impl Toolbox {
                 // pgBackRest's lock and log files, pg_verifybackup's nothing.
                 host.tmpfs = Some([("/tmp".to_owned(), "rw,size=64m,mode=1777".to_owned())].into());
                 host.group_add = group.map(|g: u32| vec![g.to_string()]);
+                if read_all {
+                    host.cap_add = Some(access::READ_ALL_CAPS.iter().map(|c| c.to_string()).collect());
+                }
             });
         if let Some(work) = work {
             toolbox = toolbox.with_mount(Mount::bind_mount(work.display().to_string(), WORK));
@@ -165,7 +177,8 @@ impl Toolbox {
             .start()
             .await
             .map_err(|e| TargetError::Start { image: image_name.clone(), message: e.to_string() })?;
-        Ok(Toolbox { inner: Inner::Container(Box::new(container)), user })
+        let prefix = if read_all { access::read_all_prefix(user) } else { Vec::new() };
+        Ok(Toolbox { inner: Inner::Container(Box::new(container), prefix), user })
     }
 
     /// A toolbox of this machine's binaries in `bin_dir`, run as the local target's server is.
@@ -182,20 +195,32 @@ impl Toolbox {
         let Data::Folder(data) = request.data else {
             return Err(TargetError::Tool { message: "a local toolbox works on a folder, not a Docker volume".into() });
         };
-        let mut binds = vec![Bind { host: absolute(data)?, inside: DATA.into(), writable: true }];
-        if let Some(backup) = request.backup {
-            binds.push(Bind { host: absolute(backup)?, inside: BACKUP.into(), writable: false });
-        }
-        if let Some(work) = request.work {
-            binds.push(Bind { host: absolute(work)?, inside: WORK.into(), writable: true });
-        }
         let run_as = bwrap::unprivileged_user();
         let user = run_as.unwrap_or_else(|| {
             let me = std::fs::metadata("/proc/self").ok();
             me.map(|m| (std::os::unix::fs::MetadataExt::uid(&m), std::os::unix::fs::MetadataExt::gid(&m)))
                 .unwrap_or((0, 0))
         });
-        Ok(Toolbox { inner: Inner::Local { bwrap, bin_dir: bin_dir.to_owned(), binds, run_as }, user })
+        let mut binds = vec![Bind { host: absolute(data)?, inside: DATA.into(), writable: true }];
+        let mut staged = None;
+        if let Some(backup) = request.backup {
+            let backup = absolute(backup)?;
+            // bubblewrap's user namespace can be given neither a group nor read access to all:
+            // a backup its user cannot read as it is is staged, a copy owned by that user.
+            let host = match access::of(&backup, Some(user.0))? {
+                Access::AsItIs => backup,
+                Access::Group(_) | Access::ReadAll => {
+                    let into = absolute(data)?.with_file_name(format!("staged-backup-{}", next_number()));
+                    staged = Some(access::stage(&backup, &into, user)?);
+                    into
+                }
+            };
+            binds.push(Bind { host, inside: BACKUP.into(), writable: false });
+        }
+        if let Some(work) = request.work {
+            binds.push(Bind { host: absolute(work)?, inside: WORK.into(), writable: true });
+        }
+        Ok(Toolbox { inner: Inner::Local { bwrap, bin_dir: bin_dir.to_owned(), binds, run_as, staged }, user })
     }
 
     /// Runs `program args` in the toolbox; returns how it ended and what it wrote to stdout
@@ -256,11 +281,17 @@ impl Toolbox {
         redactor: &Redactor,
     ) -> Result<ToolOutput, TargetError> {
         match &self.inner {
-            Inner::Container(container) => {
+            Inner::Container(container, prefix) => {
                 let docker = container::docker()?;
-                exec(&docker, container.id(), (program, args, env), Some(stdout), redactor).await
+                let (program, args) = match prefix.split_first() {
+                    Some((setpriv, rest)) => {
+                        (setpriv.as_str(), rest.iter().chain([&program.to_owned()]).chain(args).cloned().collect())
+                    }
+                    None => (program, args.to_vec()),
+                };
+                exec(&docker, container.id(), (program, &args, env), Some(stdout), redactor).await
             }
-            Inner::Local { bwrap, bin_dir, binds, run_as } => {
+            Inner::Local { bwrap, bin_dir, binds, run_as, .. } => {
                 let tool = bin_dir.join(program);
                 if !tool.is_file() {
                     return Err(TargetError::Tool {
@@ -290,10 +321,13 @@ impl Toolbox {
     /// Removes the toolbox (a local one has nothing running between its tools).
     pub(crate) async fn remove(self) -> Result<(), TargetError> {
         match self.inner {
-            Inner::Container(container) => {
+            Inner::Container(container, _) => {
                 container.rm().await.map_err(|e| TargetError::Teardown { message: e.to_string() })
             }
-            Inner::Local { .. } => Ok(()),
+            Inner::Local { staged: Some(staged), .. } => tokio::fs::remove_dir_all(&staged)
+                .await
+                .map_err(|e| TargetError::Teardown { message: format!("cannot remove `{}`: {e}", staged.display()) }),
+            Inner::Local { staged: None, .. } => Ok(()),
         }
     }
 }

@@ -128,35 +128,6 @@ pub(super) fn remote_engine_now() -> Option<String> {
     remote_engine(std::env::var("DOCKER_HOST").ok().as_deref())
 }
 
-/// The group to give the container so that it can read the backup, when only the group can.
-/// The target never runs as root, so a backup readable by its owner alone cannot be read.
-pub(super) fn backup_group(path: &Path, image_uid: Option<u32>) -> Result<Option<u32>, TargetError> {
-    use std::os::unix::fs::MetadataExt;
-    let mut group = None;
-    let mut paths = vec![path.to_owned()];
-    if path.is_dir() {
-        let entries = std::fs::read_dir(path)
-            .map_err(|e| TargetError::Tool { message: format!("cannot list `{}`: {e}", path.display()) })?;
-        paths.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
-    }
-    for p in paths {
-        let meta = std::fs::metadata(&p)
-            .map_err(|e| TargetError::Tool { message: format!("cannot read `{}`: {e}", p.display()) })?;
-        let (read, other, grp) = if meta.is_dir() { (0o5, 0o005, 0o050) } else { (0o4, 0o004, 0o040) };
-        let mode = meta.mode();
-        let owner_reads = image_uid == Some(meta.uid()) && mode & (read << 6) == read << 6;
-        if owner_reads || mode & other == other {
-            continue;
-        }
-        if mode & grp == grp && group.is_none_or(|g| g == meta.gid()) {
-            group = Some(meta.gid());
-            continue;
-        }
-        return Err(TargetError::Unreadable { path: p.clone(), mode: mode & 0o7777, uid: meta.uid(), gid: meta.gid() });
-    }
-    Ok(group)
-}
-
 /// Starts the container and waits until PostgreSQL accepts a connection.
 pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
     if let Some(host) = remote_engine_now() {
@@ -435,9 +406,27 @@ fn backup_mount(
     let Some(path) = ctx.backup else { return Ok((None, None)) };
     let host = std::fs::canonicalize(path)
         .map_err(|e| TargetError::Tool { message: format!("cannot resolve `{}` to mount it: {e}", path.display()) })?;
-    let group = backup_group(&host, Some(user.0))?;
+    // The server reads a dump as its own user, or its group: it has no capability to give
+    // (a physical backup is read by a toolbox, which has).
+    let group = match super::access::of(&host, Some(user.0))? {
+        super::access::Access::AsItIs => None,
+        super::access::Access::Group(g) => Some(g),
+        super::access::Access::ReadAll => return Err(unreadable_dump(&host)),
+    };
     let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
     Ok((Some((path.to_owned(), host, format!("{}/{name}", tools::CONTAINER_BACKUP_DIR))), group))
+}
+
+/// The first file of the dump at `host` the server's user cannot read.
+fn unreadable_dump(host: &Path) -> TargetError {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(host).ok();
+    TargetError::Unreadable {
+        path: host.to_owned(),
+        mode: meta.as_ref().map_or(0, |m| m.mode() & 0o7777),
+        uid: meta.as_ref().map_or(0, |m| m.uid()),
+        gid: meta.as_ref().map_or(0, |m| m.gid()),
+    }
 }
 
 /// The target's private folder, off the runtime: a copy of the image's cluster template, the
