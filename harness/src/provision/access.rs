@@ -27,6 +27,16 @@ pub(crate) enum Access {
     ReadAll,
 }
 
+impl Access {
+    /// The group to give the sandbox.
+    pub(crate) fn group(self) -> Option<u32> {
+        match self {
+            Access::Group(g) => Some(g),
+            _ => None,
+        }
+    }
+}
+
 /// What a sandbox running as `uid` needs to read the backup at `path` (a file or a folder,
 /// walked whole).
 pub(crate) fn of(path: &Path, uid: Option<u32>) -> Result<Access, TargetError> {

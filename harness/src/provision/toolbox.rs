@@ -40,6 +40,12 @@ fn next_number() -> usize {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// `path` as an absolute path, to mount or bind it.
+fn absolute(path: &Path) -> Result<std::path::PathBuf, TargetError> {
+    std::fs::canonicalize(path)
+        .map_err(|e| TargetError::Tool { message: format!("cannot resolve `{}` to mount it: {e}", path.display()) })
+}
+
 /// A running toolbox; [`Toolbox::remove`] removes it (and teardown's sweep, by its label).
 pub(crate) struct Toolbox {
     inner: Inner,
@@ -116,11 +122,6 @@ impl Toolbox {
             message: "it lacks the labels `org.pgdrill.uid` and `org.pgdrill.gid`".into(),
         })?;
         // Docker mounts absolute paths only; a scenario's paths may be relative.
-        let absolute = |path: &Path| {
-            std::fs::canonicalize(path).map_err(|e| TargetError::Tool {
-                message: format!("cannot resolve `{}` to mount it: {e}", path.display()),
-            })
-        };
         let data_mount = match request.data {
             Data::Folder(folder) => Mount::bind_mount(absolute(folder)?.display().to_string(), DATA),
             Data::Volume(volume) => Mount::volume_mount(volume, DATA),
@@ -130,15 +131,8 @@ impl Toolbox {
         let limits = Limits::of(spec.memory, spec.processes);
         // The backup readable by the toolbox's user, its group, or with read access to all
         // (`access`); else a clear error now, not a tool's `Permission denied` half-way.
-        let access = match &backup {
-            Some(backup) => access::of(backup, Some(user.0))?,
-            None => Access::AsItIs,
-        };
-        let group = match access {
-            Access::Group(g) => Some(g),
-            _ => None,
-        };
-        let read_all = access == Access::ReadAll;
+        let access = backup.as_deref().map_or(Ok(Access::AsItIs), |b| access::of(b, Some(user.0)))?;
+        let (group, read_all) = (access.group(), access == Access::ReadAll);
         let (name, tag) = container::split_image(&image_name);
         let short: String = request.drill_id.chars().take(8).collect();
         let mut toolbox = GenericImage::new(name, tag)
@@ -187,11 +181,6 @@ impl Toolbox {
             what: "a local target without bubblewrap".into(),
             why: "`bwrap` is not on the PATH, and PostgreSQL's tools would read the backup with this machine's network and files".into(),
         })?;
-        let absolute = |path: &Path| {
-            std::fs::canonicalize(path).map_err(|e| TargetError::Tool {
-                message: format!("cannot resolve `{}` to bind it: {e}", path.display()),
-            })
-        };
         let Data::Folder(data) = request.data else {
             return Err(TargetError::Tool { message: "a local toolbox works on a folder, not a Docker volume".into() });
         };
