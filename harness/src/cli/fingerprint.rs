@@ -165,9 +165,9 @@ async fn take(args: &Args) -> Result<FingerprintFile, String> {
 /// How pgdrill connects to a live source (`baseline --dsn`, `fingerprint --dsn`): its sessions
 /// pinned as on a restore, and the connection string as it may be shown (no password).
 pub(super) fn source_options(dsn: &str) -> Result<(sqlx::postgres::PgConnectOptions, String), String> {
-    let shown = redact_url_passwords(dsn);
-    let options: sqlx::postgres::PgConnectOptions =
-        dsn.parse().map_err(|e: sqlx::Error| format!("`{shown}` is not a connection string: {e}"))?;
+    // Every form libpq reads: a URI or key=value pairs, a socket folder as the host.
+    let shown = crate::conninfo::shown(dsn);
+    let options = crate::conninfo::options(dsn).map_err(|e| format!("`{shown}` is not a connection string: {e}"))?;
     Ok((crate::session::pinned(options, crate::session::Pins::default()), shown))
 }
 
