@@ -561,14 +561,8 @@ async fn baseline_from_dsn(dsn: &str, output: &std::path::Path) -> ExitCode {
     .await;
     match result {
         Ok(b) => {
-            let invalid: Vec<&str> = b.indexes.iter().filter(|i| !i.valid).map(|i| i.name.as_str()).collect();
-            if !invalid.is_empty() {
-                // pg_dump leaves an invalid index out: its restore never has it.
-                println!(
-                    "note: {} not valid in the source (a failed CREATE INDEX CONCURRENTLY?): {}; pg_dump leaves such an index out, so the baseline records it as not valid and the indexes check does not expect it",
-                    if invalid.len() == 1 { "1 index is".to_owned() } else { format!("{} indexes are", invalid.len()) },
-                    invalid.join(", ")
-                );
+            if let Some(note) = b.invalid_indexes_note() {
+                println!("note: {note}");
             }
             println!(
                 "baseline of `{}` written to {}: {} tables, {} indexes, {} policies, {} graphs, {} schemas",
