@@ -68,3 +68,42 @@ async fn partitions(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Vec<Qu
     .await?;
     Ok(rows.into_iter().map(|(schema, name)| QualifiedName::new(schema, name)).collect())
 }
+
+/// The baseline's tables as counted: the partitions of a hash-partitioned table are counted
+/// together, on that table's whole tree. Which hash partition holds a row depends on how its
+/// key hashes, and an enum's hash is its label's oid, which a restore assigns anew: the same
+/// rows come back spread otherwise over the partitions (pg_dump loads them through the root
+/// for that reason), and no row is lost.
+pub(super) async fn fold_hash_partitions(pool: &PgPool, tables: Vec<(String, i64)>) -> Vec<Counted> {
+    let mut counted: Vec<Counted> = Vec::new();
+    for (name, expected) in tables {
+        let parent = match QualifiedName::parse(&name) {
+            Ok(table) => hash_parent(pool, &table).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let Some(parent) = parent else {
+            counted.push(Counted::alone(name, expected));
+            continue;
+        };
+        match counted.iter_mut().find(|c| c.tree && c.name == parent) {
+            Some(tree) => tree.expected += expected,
+            None => counted.push(Counted { name: parent, expected, tree: true }),
+        }
+    }
+    counted
+}
+
+/// The hash-partitioned table `table` is a partition of, as `schema.name`.
+async fn hash_parent(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Option<String>> {
+    let parent: Option<(String, String)> = sqlx::query_as(
+        "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_inherits i \
+         JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid OPERATOR(pg_catalog.=) i.inhparent \
+         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhparent \
+         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+         WHERE i.inhrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND pt.partstrat OPERATOR(pg_catalog.=) 'h'",
+    )
+    .bind(table.sql())
+    .fetch_optional(pool)
+    .await?;
+    Ok(parent.map(|(schema, name)| QualifiedName::new(schema, name).to_string()))
+}
