@@ -107,6 +107,16 @@ pub fn shown(dsn: &str) -> String {
     }
 }
 
+/// `dsn` as `key=value` pairs for libpq's own programs (pg_dump's `--dbname`) without its
+/// password, and the password apart, to go by the environment (`PGPASSWORD`), never a command line.
+pub fn without_password(dsn: &str) -> Result<(String, Option<String>), ConninfoError> {
+    let pairs = keywords(dsn)?;
+    let password = pairs.iter().rev().find(|(k, _)| k == "password").map(|(_, v)| v.clone());
+    let rest: Vec<String> =
+        pairs.iter().filter(|(k, _)| k != "password").map(|(k, v)| format!("{k}={}", quote_value(v))).collect();
+    Ok((rest.join(" "), password))
+}
+
 fn quote_value(value: &str) -> String {
     if !value.is_empty() && !value.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\') {
         return value.to_owned();
@@ -324,6 +334,15 @@ mod tests {
         assert!(matches!(options("dbname='x").unwrap_err(), ConninfoError::Syntax(_)));
         assert!(matches!(options("postgresql://a,b/db").unwrap_err(), ConninfoError::SeveralHosts(_)));
         assert!(matches!(options("service=prod").unwrap_err(), ConninfoError::Unsupported(_)));
+    }
+
+    #[test]
+    fn for_pg_dump_without_the_password() {
+        let (conninfo, password) = without_password("postgresql://app:p%27w@/shop?host=/var/run/postgresql").unwrap();
+        assert_eq!(conninfo, "user=app dbname=shop host=/var/run/postgresql");
+        assert_eq!(password.as_deref(), Some("p'w"));
+        let (conninfo, password) = without_password("host=/tmp dbname='my db'").unwrap();
+        assert_eq!((conninfo.as_str(), password), ("host=/tmp dbname='my db'", None));
     }
 
     #[test]
