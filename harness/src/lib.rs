@@ -28,6 +28,7 @@ pub mod trials;
 mod app;
 mod catalog;
 mod check;
+pub mod conninfo;
 pub mod deadline;
 pub mod disk;
 mod field;

@@ -201,6 +201,22 @@ pub enum BaselineError {
 }
 
 impl Baseline {
+    /// What capturing says of the indexes not valid in the source (a failed `CREATE INDEX
+    /// CONCURRENTLY`): pg_dump leaves them out, so no restore has them; they are recorded as not
+    /// valid, and the `indexes` check does not expect them.
+    pub fn invalid_indexes_note(&self) -> Option<String> {
+        let invalid: Vec<&str> = self.indexes.iter().filter(|i| !i.valid).map(|i| i.name.as_str()).collect();
+        let count = match invalid.len() {
+            0 => return None,
+            1 => "1 index is".to_owned(),
+            n => format!("{n} indexes are"),
+        };
+        Some(format!(
+            "{count} not valid in the source (a failed CREATE INDEX CONCURRENTLY?): {}; pg_dump leaves such an index out, so the baseline records it as not valid and the indexes check does not expect it",
+            invalid.join(", ")
+        ))
+    }
+
     /// An empty baseline, for tests to fill in.
     #[cfg(test)]
     pub(crate) fn empty_for_tests() -> Baseline {

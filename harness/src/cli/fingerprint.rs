@@ -165,9 +165,9 @@ async fn take(args: &Args) -> Result<FingerprintFile, String> {
 /// How pgdrill connects to a live source (`baseline --dsn`, `fingerprint --dsn`): its sessions
 /// pinned as on a restore, and the connection string as it may be shown (no password).
 pub(super) fn source_options(dsn: &str) -> Result<(sqlx::postgres::PgConnectOptions, String), String> {
-    let shown = redact_url_passwords(dsn);
-    let options: sqlx::postgres::PgConnectOptions =
-        dsn.parse().map_err(|e: sqlx::Error| format!("`{shown}` is not a connection string: {e}"))?;
+    // Every form libpq reads: a URI or key=value pairs, a socket folder as the host.
+    let shown = crate::conninfo::shown(dsn);
+    let options = crate::conninfo::options(dsn).map_err(|e| format!("`{shown}` is not a connection string: {e}"))?;
     Ok((crate::session::pinned(options, crate::session::Pins::default()), shown))
 }
 
@@ -236,12 +236,8 @@ async fn run_pg_dump(args: &Args, file: &std::path::Path, id: &str) -> Result<()
         "t" | "tar" => "tar",
         other => return Err(format!("`{other}` is not a pg_dump format (custom, plain, directory or tar)")),
     };
-    let mut url = reqwest::Url::parse(&args.dsn).map_err(|_| {
-        "--dump needs the source as a postgres:// URL, so that its password is kept off pg_dump's command line"
-            .to_owned()
-    })?;
-    let password = url.password().map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned());
-    let _ = url.set_password(None);
+    // Any form libpq reads; its password goes by the environment, off pg_dump's command line.
+    let (conninfo, password) = crate::conninfo::without_password(&args.dsn).map_err(|e| e.to_string())?;
     let program = args.pg_dump.clone().unwrap_or_else(|| "pg_dump".into());
     let mut command = tokio::process::Command::new(&program);
     command
@@ -249,7 +245,7 @@ async fn run_pg_dump(args: &Args, file: &std::path::Path, id: &str) -> Result<()
         .arg(format!("--format={format}"))
         .arg(format!("--file={}", file.display()))
         .arg("--no-password")
-        .arg(format!("--dbname={url}"))
+        .arg(format!("--dbname={conninfo}"))
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     if let Some(password) = password {

@@ -561,6 +561,9 @@ async fn baseline_from_dsn(dsn: &str, output: &std::path::Path) -> ExitCode {
     .await;
     match result {
         Ok(b) => {
+            if let Some(note) = b.invalid_indexes_note() {
+                println!("note: {note}");
+            }
             println!(
                 "baseline of `{}` written to {}: {} tables, {} indexes, {} policies, {} graphs, {} schemas",
                 b.database,

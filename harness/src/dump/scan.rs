@@ -14,8 +14,15 @@ pub struct DumpSummary {
     pub comments: DumpComments,
     pub statements: u64,
     pub copy_blocks: u64,
-    /// Rows per COPY target, the table named as the dump writes it (`public.users`).
+    /// Rows per table the dump's data loads, the table named as the dump writes it
+    /// (`public.users`): the lines of its COPY blocks, or the rows of pg_dump's `INSERT`s
+    /// (`--inserts`, `--column-inserts`, `--rows-per-insert`).
     pub copy_rows: BTreeMap<String, u64>,
+    /// The same rows by the database they go into, for a dump that connects to its databases
+    /// (`\connect`: `pg_dumpall`, `pg_dump --create`); empty for a dump restored where it is
+    /// started.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rows_by_database: BTreeMap<String, BTreeMap<String, u64>>,
     /// Extensions the dump creates.
     pub extensions: BTreeSet<String>,
     /// Roles the dump names (owners, grantees, policy roles) and does not create itself.
@@ -39,6 +46,15 @@ impl DumpSummary {
         self.roles_referenced.difference(&self.roles_created).cloned().collect()
     }
 
+    /// The rows per table the dump loads into `database`: those after its `\connect` in a dump
+    /// that connects to its databases, else all of them.
+    pub fn rows_in(&self, database: &str) -> BTreeMap<String, u64> {
+        if self.rows_by_database.is_empty() {
+            return self.copy_rows.clone();
+        }
+        self.rows_by_database.get(database).cloned().unwrap_or_default()
+    }
+
     /// Total rows across all COPY blocks.
     pub fn total_rows(&self) -> u64 {
         self.copy_rows.values().sum()
@@ -50,6 +66,8 @@ impl DumpSummary {
 pub struct Scanner {
     summary: DumpSummary,
     copy_target: Option<String>,
+    /// The database the last `\connect` named.
+    database: Option<String>,
 }
 
 impl Scanner {
@@ -63,13 +81,16 @@ impl Scanner {
                 self.summary.statements += 1;
                 self.note_statement(statement);
             }
-            Item::Meta { command, .. } => {
+            Item::Meta { command, args, .. } => {
                 *self.summary.meta_commands.entry(command.clone()).or_default() += 1;
+                if matches!(command.as_str(), "connect" | "c") {
+                    self.database = connect_database(args);
+                }
             }
             Item::CopyData(_) => {}
             Item::CopyEnd { rows, .. } => {
                 if let Some(table) = self.copy_target.take() {
-                    *self.summary.copy_rows.entry(table).or_default() += rows;
+                    self.add_rows(table, *rows);
                 }
             }
         }
@@ -82,11 +103,20 @@ impl Scanner {
         self.summary
     }
 
+    fn add_rows(&mut self, table: String, rows: u64) {
+        if let Some(database) = &self.database {
+            let into = self.summary.rows_by_database.entry(database.clone()).or_default();
+            *into.entry(table.clone()).or_default() += rows;
+        }
+        *self.summary.copy_rows.entry(table).or_default() += rows;
+    }
+
     fn note_statement(&mut self, statement: &Statement) {
         // Cheap test on the first word before tokenizing: most statements need nothing.
         let head = statement.sql.get(..8).unwrap_or(&statement.sql).to_ascii_lowercase();
-        let interesting =
-            ["create", "alter", "grant", "revoke", "set", "select", "copy"].iter().any(|w| head.starts_with(w));
+        let interesting = ["create", "alter", "grant", "revoke", "set", "select", "copy", "insert"]
+            .iter()
+            .any(|w| head.starts_with(w));
         if !interesting {
             return;
         }
@@ -100,6 +130,11 @@ impl Scanner {
             }
             ["create", "extension", "if", "not", "exists", name, ..] | ["create", "extension", name, ..] => {
                 s.extensions.insert((*name).to_owned());
+            }
+            ["insert", "into", ..] if is_table_data(statement) => {
+                if let Some((table, rows)) = insert_rows(&tokens) {
+                    self.add_rows(table, rows);
+                }
             }
             ["create", "role" | "user" | "group", name, ..] => {
                 s.roles_created.insert((*name).to_owned());
@@ -158,6 +193,41 @@ impl Scanner {
     }
 }
 
+/// A statement of a `TABLE DATA` entry: the rows pg_dump wrote (as INSERTs with `--inserts`).
+fn is_table_data(statement: &Statement) -> bool {
+    statement.entry.as_ref().is_some_and(|e| e.kind == "TABLE DATA")
+}
+
+/// The table of `INSERT INTO name [(columns)] VALUES (...), (...);` and its rows (the value
+/// lists at the top level); `None` for an INSERT whose rows cannot be counted from its text
+/// (`INSERT ... SELECT`).
+fn insert_rows(tokens: &[Token]) -> Option<(String, u64)> {
+    let table = qualified_name_text(tokens.get(2..)?);
+    let mut depth = 0i32;
+    let mut values = false;
+    let mut rows = 0u64;
+    let mut previous = "";
+    for token in &tokens[2..] {
+        let keyword = token.is_ident && !token.raw.starts_with('"');
+        match (keyword, token.is_string, token.word.as_str()) {
+            (false, false, "(") => {
+                rows += u64::from(values && depth == 0);
+                depth += 1;
+            }
+            (false, false, ")") => depth -= 1,
+            (true, _, "values") if depth == 0 && !values => {
+                values = true;
+                // `INSERT INTO t DEFAULT VALUES`: one row (of a table with no columns, say).
+                rows += u64::from(previous == "default");
+            }
+            (true, _, "select") if depth == 0 && !values => return None,
+            _ => {}
+        }
+        previous = if keyword { token.word.as_str() } else { "" };
+    }
+    (values && !table.is_empty()).then_some((table, rows))
+}
+
 fn note_setting(s: &mut DumpSummary, name: &str) {
     // SQL-standard spellings of settings, and SETs that are not settings at all.
     let name = match name {
@@ -189,17 +259,56 @@ fn add_roles(into: &mut BTreeSet<String>, words: &[&str], stop: &[&str]) {
     }
 }
 
-/// A table name as `[schema.]name` in SQL form, from COPY's tokens.
+/// A table name as `[schema.]name` in SQL form, from COPY's tokens: identifiers joined by
+/// dots, up to what follows the name (a column list, `FROM`), as written (quotes kept).
 fn qualified_name_text(tokens: &[Token]) -> String {
     let mut out = String::new();
+    let mut want_ident = true;
     for token in tokens {
-        match token.word.as_str() {
-            "." => out.push('.'),
-            _ if token.is_ident => out.push_str(&token.raw),
+        match (want_ident, token.word.as_str()) {
+            (false, ".") => out.push('.'),
+            (true, _) if token.is_ident => out.push_str(&token.raw),
             _ => break,
         }
+        want_ident = !want_ident;
     }
     out
+}
+
+/// The database a `\connect` argument list names: a plain name, a quoted name, or a
+/// `dbname=...` connection string; options such as `-reuse-previous=on` are skipped.
+pub fn connect_database(args: &str) -> Option<String> {
+    let mut rest = args.trim();
+    while rest.starts_with('-') {
+        rest = rest.split_once(char::is_whitespace).map(|(_, r)| r.trim_start()).unwrap_or("");
+    }
+    let word = if let Some(quoted) = rest.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = quoted.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    out.push('"');
+                    continue;
+                }
+                break;
+            }
+            out.push(c);
+        }
+        out
+    } else {
+        rest.split_whitespace().next()?.to_owned()
+    };
+    if let Some(i) = word.find("dbname=") {
+        let value = &word[i + 7..];
+        let value = match value.strip_prefix('\'') {
+            Some(v) => v.split('\'').next().unwrap_or(""),
+            None => value.split_whitespace().next().unwrap_or(""),
+        };
+        return (!value.is_empty()).then(|| value.to_owned());
+    }
+    (!word.is_empty() && word != "-").then_some(word)
 }
 
 /// A token of a statement: identifiers folded to lower case unless quoted, strings unquoted.
@@ -305,7 +414,27 @@ mod tests {
             "SET SESSION AUTHORIZATION 'importer';\nSET app.tenant = 'x';\n",
             "CREATE DATABASE plur WITH TEMPLATE = template0;\n",
             "COPY public.\"Users\" (id) FROM stdin;\n1\n2\n\\.\n",
+            "COPY public.datdba_only  FROM stdin;\n\n\n\\.\n",
+            "COPY \"odd \"\"schema\"\"\".\"tbl with spaces\" (\"col one\", b) FROM stdin;\n1\t2\n\\.\n",
+            "COPY \"public\".\"Ünïcode\"FROM stdin;\n1\n\\.\n",
         ));
+        let data = |name: &str| format!("-- Data for Name: {name}; Type: TABLE DATA; Schema: public; Owner: app\n");
+        let inserts = scan(&format!(
+            "{}INSERT INTO public.t VALUES (1, '(x)', ARRAY[(2)]);\nINSERT INTO public.t VALUES (2, 'a''b', NULL);\n\
+             {}INSERT INTO public.\"m s\" (\"values\", b) VALUES (1, 2), (3, (4));\n\
+             {}INSERT INTO public.datdba_only DEFAULT VALUES;\nINSERT INTO public.datdba_only DEFAULT VALUES;\n\
+             {}INSERT INTO public.s SELECT 1;\nINSERT INTO public.elsewhere VALUES (1);\n",
+            data("t"),
+            data("m s"),
+            data("datdba_only"),
+            data("s"),
+        ));
+        let counted: Vec<(&str, u64)> = inserts.copy_rows.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+        assert_eq!(
+            counted,
+            [("public.\"m s\"", 2), ("public.datdba_only", 2), ("public.elsewhere", 1), ("public.t", 2)],
+            "an INSERT ... SELECT cannot be counted from its text"
+        );
         assert_eq!(s.extensions, ["age", "vector"].map(String::from).into());
         assert_eq!(
             s.roles_needed(),
@@ -326,7 +455,11 @@ mod tests {
         assert_eq!(s.settings, ["client_encoding", "search_path", "transaction_timeout"].map(String::from).into());
         assert_eq!(s.databases_created, vec!["plur".to_owned()]);
         assert_eq!(s.copy_rows.get("public.\"Users\""), Some(&2));
-        assert_eq!(s.copy_blocks, 1);
-        assert_eq!(s.total_rows(), 2);
+        // A table with no columns: no column list, two spaces before FROM.
+        assert_eq!(s.copy_rows.get("public.datdba_only"), Some(&2));
+        assert_eq!(s.copy_rows.get("\"odd \"\"schema\"\"\".\"tbl with spaces\""), Some(&1));
+        assert_eq!(s.copy_rows.get("\"public\".\"Ünïcode\""), Some(&1));
+        assert_eq!(s.copy_blocks, 4);
+        assert_eq!(s.total_rows(), 6);
     }
 }

@@ -102,7 +102,10 @@ pub(crate) async fn restore(
     };
     let work = async {
         match format {
-            Format::Plain => plain::restore(target, &start, &backup.path, redactor, progress, restore.jobs).await,
+            Format::Plain => {
+                let creates_roles = !dump.roles_created.is_empty();
+                plain::restore(target, &start, &backup.path, redactor, progress, restore.jobs, creates_roles).await
+            }
             _ => archive::restore(target, &start, &backup.path, format, restore.jobs, dump, redactor).await,
         }
     };
@@ -127,7 +130,7 @@ pub(crate) async fn restore(
         stats.copy_blocks,
         stats.rows,
         human_size(stats.bytes),
-        stats.database,
+        checked,
         if stats.jobs > 1 { format!(" on {} connections", stats.jobs) } else { String::new() }
     );
     summary.push_str(&format!("; {}", catalog.summary()));
@@ -135,13 +138,14 @@ pub(crate) async fn restore(
     Ok((stats, summary))
 }
 
-/// Where the checks run after a dump's restore: the scenario's database `into`, or, for a dump
-/// that creates its own databases, `into` if it is among them, else the last one the dump
-/// connected to.
+/// Where the checks run after a dump's restore: the scenario's database `into`; for a dump
+/// that creates its own databases (`pg_dump --create`, `pg_dumpall`), `into` if the dump creates
+/// it or loads rows into it (`postgres`, which pg_dumpall fills without creating it), else the
+/// only database the dump creates, else the last one it creates.
 pub(crate) fn checks_database(target: &Target, dump: &DumpSummary, into: &str, stats: &RestoreStats) -> String {
-    if dump.databases_created.is_empty() || dump.databases_created.iter().any(|d| d == into) {
-        target.database_for(into)
-    } else {
-        stats.database.clone()
+    let created = &dump.databases_created;
+    if created.is_empty() || created.iter().any(|d| d == into) || dump.rows_by_database.contains_key(into) {
+        return target.database_for(into);
     }
+    created.last().cloned().unwrap_or_else(|| stats.database.clone())
 }

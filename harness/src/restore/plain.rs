@@ -26,7 +26,10 @@ const IN_FLIGHT: usize = 16;
 /// Restore progress: raw bytes of the backup read so far.
 pub(crate) type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
-/// Restores the dump at `path` into `database` on `target`, on `jobs` connections.
+/// Restores the dump at `path` into `database` on `target`, on `jobs` connections. A dump that
+/// creates roles (`pg_dumpall` of a whole cluster: its roles, then each database) has them
+/// applied as a globals file's are (see [`restore_globals`]): the superuser the drill connects
+/// as is left as it is, and a role that exists already is kept.
 pub async fn restore(
     target: &Target,
     database: &str,
@@ -34,8 +37,17 @@ pub async fn restore(
     redactor: &Redactor,
     progress: Progress<'_>,
     jobs: usize,
+    creates_roles: bool,
 ) -> Result<RestoreStats, RestoreError> {
-    run(target, database, path, redactor, progress, None, jobs).await
+    let protect = creates_roles.then(|| vec![target.user.clone()]);
+    run(target, database, path, redactor, progress, Roles { protect, globals_file: false }, jobs).await
+}
+
+/// The roles a restore leaves alone (`protect`: statements about them are skipped, and a
+/// `CREATE ROLE` of one that exists is kept), and whether the file is a globals file only.
+struct Roles {
+    protect: Option<Vec<String>>,
+    globals_file: bool,
 }
 
 /// Applies a `pg_dumpall --globals-only` file: roles (and their memberships and settings)
@@ -52,7 +64,8 @@ pub async fn restore_globals(
 ) -> Result<RestoreStats, RestoreError> {
     let mut protected = protect.to_vec();
     protected.push(target.user.clone());
-    run(target, &target.maintenance_db, path, redactor, &|_| {}, Some(protected), 1).await
+    let roles = Roles { protect: Some(protected), globals_file: true };
+    run(target, &target.maintenance_db, path, redactor, &|_| {}, roles, 1).await
 }
 
 async fn run(
@@ -61,7 +74,7 @@ async fn run(
     path: &Path,
     redactor: &Redactor,
     progress: Progress<'_>,
-    globals: Option<Vec<String>>,
+    roles: Roles,
     jobs: usize,
 ) -> Result<RestoreStats, RestoreError> {
     let raw_bytes = Arc::new(AtomicU64::new(0));
@@ -75,7 +88,8 @@ async fn run(
         database: database.to_owned(),
         restricted: None,
         stats: RestoreStats { jobs: jobs.max(1), ..RestoreStats::default() },
-        globals,
+        globals: roles.protect,
+        globals_file: roles.globals_file,
         pool: None,
         settings: Settings::default(),
         held: None,
@@ -157,8 +171,11 @@ struct Session<'a> {
     /// The `\restrict` key in force: no meta-command but `\unrestrict key` is allowed.
     restricted: Option<String>,
     stats: RestoreStats,
-    /// Applying a globals file (see [`restore_globals`]): the roles to leave alone.
+    /// Applying roles, of a globals file (see [`restore_globals`]) or a cluster dump: the roles
+    /// to leave alone.
     globals: Option<Vec<String>>,
+    /// A globals file: one connection, whatever the jobs.
+    globals_file: bool,
     /// The connections working beside this one (with more than one job, once data starts).
     pool: Option<Pool>,
     /// The session settings made so far, for the pool's connections.
@@ -205,7 +222,7 @@ impl Session<'_> {
         if let Some(what) = verify::refused(&item) {
             return Err(RestoreError::Refused { line: verify::item_line(&item), what });
         }
-        let parallel = self.stats.jobs > 1 && self.globals.is_none();
+        let parallel = self.stats.jobs > 1 && !self.globals_file;
         let joins_held = matches!(&item, Item::Statement(s) if parallel && self.belongs_to_held(s));
         match item {
             Item::Statement(statement) if statement.copy_from_stdin && parallel => {
@@ -447,7 +464,7 @@ impl Session<'_> {
                 Err(RestoreError::Refused { line, what: format!("`\\{command}` inside a `\\restrict` section") })
             }
             "connect" | "c" => {
-                let database = connect_target(args)
+                let database = crate::dump::scan::connect_database(args)
                     .ok_or_else(|| meta_err(format!("cannot read the database in `\\{command} {args}`")))?;
                 let conn = connect(self.target, &database, self.redactor).await?;
                 let old = std::mem::replace(&mut self.conn, conn);
@@ -523,42 +540,6 @@ fn copy_row(context: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The database a `\connect` argument list names: a plain name, a quoted name, or a
-/// `dbname=...` connection string; options such as `-reuse-previous=on` are skipped.
-fn connect_target(args: &str) -> Option<String> {
-    let mut rest = args.trim();
-    while rest.starts_with('-') {
-        rest = rest.split_once(char::is_whitespace).map(|(_, r)| r.trim_start()).unwrap_or("");
-    }
-    let word = if let Some(quoted) = rest.strip_prefix('"') {
-        let mut out = String::new();
-        let mut chars = quoted.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    out.push('"');
-                    continue;
-                }
-                break;
-            }
-            out.push(c);
-        }
-        out
-    } else {
-        rest.split_whitespace().next()?.to_owned()
-    };
-    if let Some(i) = word.find("dbname=") {
-        let value = &word[i + 7..];
-        let value = match value.strip_prefix('\'') {
-            Some(v) => v.split('\'').next().unwrap_or(""),
-            None => value.split_whitespace().next().unwrap_or(""),
-        };
-        return (!value.is_empty()).then(|| value.to_owned());
-    }
-    (!word.is_empty() && word != "-").then_some(word)
-}
-
 /// For `CREATE ROLE x ...` / `ALTER ROLE x ...` (and USER), the verb and the role.
 fn role_statement(sql: &str) -> Option<(String, String)> {
     let mut words = sql.split_whitespace();
@@ -610,16 +591,17 @@ fn excerpt(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dump::scan::connect_database;
 
     #[test]
     fn connect_targets() {
-        assert_eq!(connect_target("plur").as_deref(), Some("plur"));
+        assert_eq!(connect_database("plur").as_deref(), Some("plur"));
         assert_eq!(
-            connect_target("-reuse-previous=on \"dbname='plur enterprise'\"").as_deref(),
+            connect_database("-reuse-previous=on \"dbname='plur enterprise'\"").as_deref(),
             Some("plur enterprise")
         );
-        assert_eq!(connect_target("\"We\"\"ird\"").as_deref(), Some("We\"ird"));
-        assert_eq!(connect_target(""), None);
+        assert_eq!(connect_database("\"We\"\"ird\"").as_deref(), Some("We\"ird"));
+        assert_eq!(connect_database(""), None);
     }
 
     #[test]

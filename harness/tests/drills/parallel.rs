@@ -108,7 +108,7 @@ async fn fingerprint(target: &Target, database: &str) -> BTreeSet<String> {
 async fn restore(target: &Target, database: &str, dump: &Path, jobs: usize) -> Result<u64, RestoreError> {
     let redactor = Redactor::default();
     preflight::create_database(target, database, &redactor).await.expect("create database");
-    plain::restore(target, database, dump, &redactor, &|_| {}, jobs).await.map(|stats| {
+    plain::restore(target, database, dump, &redactor, &|_| {}, jobs, false).await.map(|stats| {
         assert_eq!(stats.jobs, jobs);
         stats.rows
     })
