@@ -258,7 +258,7 @@ impl Toolbox {
         match &self.inner {
             Inner::Container(container) => {
                 let docker = container::docker()?;
-                exec(&docker, container.id(), (program, args, env), Some(stdout), redactor).await
+                exec(&docker, container.id(), (program, args, env), (None, Some(stdout)), redactor).await
             }
             Inner::Local { bwrap, bin_dir, binds, run_as } => {
                 let tool = bin_dir.join(program);
@@ -282,7 +282,7 @@ impl Toolbox {
                     command.uid(*uid).gid(*gid);
                 }
                 bwrap::die_with_pgdrill(&mut command, None);
-                super::tools::run_process(command, &tool, Some(stdout), redactor).await
+                super::tools::run_process(command, &tool, (None, Some(stdout)), redactor).await
             }
         }
     }

@@ -18,6 +18,7 @@ use super::{RestoreError, RestoreStats, StatementFailure};
 use crate::dump::{Item, SplitError, Splitter, Statement};
 use crate::provision::Target;
 use crate::secret::Redactor;
+use crate::source::decrypt::Key;
 use crate::source::{read, verify};
 
 /// Items in flight between the reader thread and the restore (each at most one COPY chunk).
@@ -35,7 +36,7 @@ pub async fn restore(
     progress: Progress<'_>,
     jobs: usize,
 ) -> Result<RestoreStats, RestoreError> {
-    run(target, database, path, redactor, progress, None, jobs).await
+    run(target, database, (path, None), redactor, progress, None, jobs).await
 }
 
 /// Applies a `pg_dumpall --globals-only` file: roles (and their memberships and settings)
@@ -52,13 +53,14 @@ pub async fn restore_globals(
 ) -> Result<RestoreStats, RestoreError> {
     let mut protected = protect.to_vec();
     protected.push(target.user.clone());
-    run(target, &target.maintenance_db, path, redactor, &|_| {}, Some(protected), 1).await
+    run(target, &target.maintenance_db, (path, None), redactor, &|_| {}, Some(protected), 1).await
 }
 
-async fn run(
+/// Restores the dump at `path` (decrypted with `key` as it is read when it is encrypted).
+pub(crate) async fn run(
     target: &Target,
     database: &str,
-    path: &Path,
+    (path, key): (&Path, Option<&Key>),
     redactor: &Redactor,
     progress: Progress<'_>,
     globals: Option<Vec<String>>,
@@ -66,7 +68,7 @@ async fn run(
 ) -> Result<RestoreStats, RestoreError> {
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = mpsc::channel::<Result<Item, String>>(IN_FLIGHT);
-    let reader = spawn_reader(path.to_owned(), tx, raw_bytes.clone());
+    let reader = spawn_reader((path.to_owned(), key.cloned()), tx, raw_bytes.clone());
 
     let mut session = Session {
         target,
@@ -112,12 +114,12 @@ async fn run(
 }
 
 fn spawn_reader(
-    path: std::path::PathBuf,
+    (path, key): (std::path::PathBuf, Option<Key>),
     tx: mpsc::Sender<Result<Item, String>>,
     raw_bytes: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
-        let mut opened = match read::open(&path, false) {
+        let mut opened = match read::open_keyed(&path, false, key.as_ref()) {
             Ok(o) => o,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e.to_string()));

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::field::{FieldError, Spanned, normalize, parse_duration};
 use crate::secret::{Secret, SecretSource};
+use crate::source::decrypt::KeySpec;
 use crate::source::http::HttpSpec;
 use crate::source::newest::NamePattern;
 use crate::source::s3::S3Spec;
@@ -57,7 +58,9 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
             let span = source.cipher_pass_env.as_ref().or(source.cipher_pass_file.as_ref()).map(|s| s.span());
             FieldError::new(span.unwrap_or_default(), message)
         })?;
+    let decrypt = decrypt_keys(source, base)?;
     Ok(SourceSpec {
+        decrypt,
         location,
         expected_sha256,
         min_size_ratio,
@@ -68,6 +71,36 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
         tablespaces,
         cipher_pass,
     })
+}
+
+/// `[source] decrypt`: each key's file or environment variable, never its value.
+fn decrypt_keys(source: &raw::RawSource, base: &Path) -> Result<Vec<KeySpec>, FieldError> {
+    let Some(keys) = &source.decrypt else { return Ok(Vec::new()) };
+    if keys.is_empty() {
+        return Err(FieldError::new(Default::default(), "`decrypt` lists no key: give at least one, or remove it"));
+    }
+    keys.iter()
+        .map(|key| {
+            let raw = key.get_ref();
+            let given = [
+                (&raw.identity_file, true, true),
+                (&raw.identity_env, true, false),
+                (&raw.passphrase_file, false, true),
+                (&raw.passphrase_env, false, false),
+            ];
+            let mut set = given.iter().filter(|(value, ..)| value.is_some());
+            let (Some((value, identity, file)), None) = (set.next(), set.next()) else {
+                return Err(FieldError::new(
+                    key.span(),
+                    "a key is exactly one of identity_file, identity_env, passphrase_file or passphrase_env",
+                ));
+            };
+            let value = value.as_ref().expect("filtered").get_ref();
+            let secret =
+                if *file { SecretSource::File(normalize(&base.join(value))) } else { SecretSource::Env(value.clone()) };
+            Ok(if *identity { KeySpec::Identity(secret) } else { KeySpec::Passphrase(secret) })
+        })
+        .collect()
 }
 
 /// `[source] tablespaces`: OIDs (as in `pg_tblspc`) to folders, relative to the scenario file.

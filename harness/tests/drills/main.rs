@@ -10,6 +10,7 @@ mod barman;
 mod catalog;
 mod chains;
 mod ci_files;
+mod encrypted;
 mod faults;
 mod fingerprints;
 mod fixtures;
