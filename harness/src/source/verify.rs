@@ -33,6 +33,11 @@ impl Verified {
     pub(crate) fn summary_line(&self) -> String {
         let s = &self.summary;
         let mut summary = format!("sha256 {}…, ", &self.info.sha256[..12]);
+        if let Some(envelope) = &self.info.encryption {
+            let keys = self.info.keys.len();
+            let proven = if keys == 1 { "its key".to_owned() } else { format!("each of its {keys} keys") };
+            summary.push_str(&format!("{envelope}-encrypted, decrypted as read by {proven}; "));
+        }
         match &self.archive {
             Some(archive) => summary.push_str(&format!(
                 "{} archive (version {}, {} inside) of database `{}` from PostgreSQL {}, by pg_dump {}",

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
 
-use crate::servers::HttpServer;
+use crate::servers::{HttpServer, S3Server};
 use crate::util::{Drill, Scratch, fixture, fixture_text};
 
 /// A line written into the dump only: found in a file on disk, it means plaintext landed there.
@@ -73,6 +73,7 @@ fn material() -> &'static Material {
         let fingerprint = listing.lines().find_map(|l| l.strip_prefix("fpr:")).unwrap();
         let fingerprint = fingerprint.trim_matches(':').to_owned();
         let gpg_key = String::from_utf8(gpg(&["--armor", "--export-secret-keys", &fingerprint])).unwrap();
+        stop_agent(&gpg_home);
         let text = fixture_text("plur.sql.gz");
         let complete = "-- PostgreSQL database dump complete";
         assert!(text.contains(complete));
@@ -129,7 +130,15 @@ fn gpg_encrypt_to(recipient: &str, symmetric: bool, armor: bool, input: &[u8]) -
     } else {
         args.extend(["-r", recipient, "--encrypt"]);
     }
-    run("gpg", &args, input)
+    let encrypted = run("gpg", &args, input);
+    stop_agent(&m.gpg_home);
+    encrypted
+}
+
+/// Stops the agent gpg started for the test's home (the home outlives the test: it is static).
+fn stop_agent(home: &Path) {
+    let home = home.to_str().unwrap();
+    run("gpgconf", &["--homedir", home, "--kill", "gpg-agent"], b"");
 }
 
 fn scenario(scratch: &Scratch, backup: &Path, keys: &str) -> PathBuf {
@@ -349,20 +358,38 @@ fn damaged_files_wrong_keys_and_no_key_fail_in_verify_saying_which() {
     assert!(m.dir.path().is_dir());
 }
 
-/// A remote source: the encrypted dump downloaded over HTTP (loopback) and decrypted as read.
+/// Remote sources: the encrypted dump downloaded over HTTP and from S3 (both on loopback) and
+/// decrypted as read, never in the clear in the download folder.
 #[test]
-fn an_encrypted_dump_over_http_drills() {
+fn encrypted_dumps_over_http_and_from_s3_drill() {
     let m = material();
-    let server = HttpServer::start(age_to(&[&m.age_a.1], false, &m.gz));
-    let scratch = Scratch::new();
-    let text = format!(
-        "name = \"encrypted\"\n[source]\nurl = \"{}\"\ndecrypt = [{}]\n{PLUR}",
-        server.url("/backups/plur.sql.gz"),
-        identity_file(&m.age_a)
-    );
-    let scenario = scratch.scenario("encrypted.toml", &text);
-    let drill = watched(&scratch, MARKER.as_bytes(), |tmp| scratch.drill_env(&scenario, &[], &[tmp]));
-    assert_passed(&drill, "age", &[format!("age identity {}", m.age_a.1)]);
+    let encrypted = age_to(&[&m.age_a.1], false, &m.gz);
+    let server = HttpServer::start(encrypted.clone());
+    let s3 = S3Server::start();
+    s3.put("backups", &[("plur/plur.sql.gz.age", gpg_encrypt(false, false, &m.gz))]);
+    let sources = [
+        (format!("url = \"{}\"\ndecrypt = [{}]", server.url("/backups/plur.sql.gz"), identity_file(&m.age_a)), "age"),
+        (
+            format!(
+                "s3 = \"s3://backups/plur/plur.sql.gz.age\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\ndecrypt = [{{ identity_env = \"ESCROW_KEY\" }}]",
+                s3.endpoint
+            ),
+            "OpenPGP",
+        ),
+    ];
+    for (source, envelope) in sources {
+        let scratch = Scratch::new();
+        let scenario = scratch.scenario("encrypted.toml", &format!("name = \"encrypted\"\n[source]\n{source}\n{PLUR}"));
+        let mut env = s3.env();
+        env.push(("ESCROW_KEY".into(), m.gpg_key.clone()));
+        let drill = watched(&scratch, MARKER.as_bytes(), |tmp| {
+            env.push(tmp);
+            scratch.drill_env(&scenario, &[], &env)
+        });
+        let keys = drill.record().backup.as_ref().map(|b| b.keys.clone()).unwrap_or_default();
+        assert_eq!(keys.len(), 1, "{drill:?}");
+        assert_passed(&drill, envelope, &keys);
+    }
 }
 
 /// `pg_dump -Fc | gpg --encrypt` and `pg_dump -Ft | age -r`: the archive decrypted into the
