@@ -227,6 +227,9 @@ pub(crate) fn verify(
     };
     let mut opened: Vec<String> = read.as_ref().map(|_| first.public.clone()).into_iter().collect();
     for key in others {
+        if stop.load(Ordering::Relaxed) {
+            return Err(VerifyError::Stopped);
+        }
         match decrypt::prove(&backup.path, key) {
             Ok(digest) => match read.as_ref().and_then(|(_, main)| main.as_ref()) {
                 Some(main) if *main != digest => {
