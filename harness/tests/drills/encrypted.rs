@@ -215,6 +215,8 @@ fn assert_passed(drill: &Drill, envelope: &str, keys: &[String]) {
     let backup = drill.record().backup.clone().unwrap();
     assert_eq!(backup.encryption.as_deref(), Some(envelope), "{drill:?}");
     assert_eq!(&backup.keys, keys, "{drill:?}");
+    let summary = drill.phase_summary(Phase::Verify);
+    assert!(summary.contains(&format!("{envelope}-encrypted, decrypted as read by ")), "{summary}");
     let report = drill.report("report.md");
     for key in keys {
         assert!(report.contains(key.as_str()), "report.md does not name {key}\n{report}");
@@ -290,6 +292,18 @@ fn an_escrowed_key_that_no_longer_opens_the_backup_is_named() {
     let both = age_to(&[&m.age_a.1, &m.age_b.1], false, &m.gz);
     let (drill, _scratch) = drill_of(&both, &keys, &[("ESCROW_B", &b_secret)]);
     assert_passed(&drill, "age", &[format!("age identity {}", m.age_a.1), format!("age identity {}", m.age_b.1)]);
+    // OpenPGP: one message for a key and a passphrase (gpg --encrypt --symmetric), both held.
+    let home = m.gpg_home.to_str().unwrap();
+    let args = ["--homedir", home, "--batch", "--quiet", "--trust-model", "always", "--pinentry-mode", "loopback"];
+    let both =
+        [&args[..], &["--passphrase", PASSPHRASE, "-r", "escrow@example.com", "--encrypt", "--symmetric"]].concat();
+    let encrypted = run("gpg", &both, &m.gz);
+    stop_agent(&m.gpg_home);
+    let keys = "decrypt = [{ identity_env = \"ESCROW_KEY\" }, { passphrase_env = \"DUMP_PASSPHRASE\" }]";
+    let env = [("ESCROW_KEY", m.gpg_key.as_str()), ("DUMP_PASSPHRASE", PASSPHRASE)];
+    let (drill, _scratch) = drill_of(&encrypted, keys, &env);
+    let proven = [format!("OpenPGP key {}", m.gpg_fingerprint), "the passphrase from $DUMP_PASSPHRASE".to_owned()];
+    assert_passed(&drill, "OpenPGP", &proven);
 }
 
 #[test]
