@@ -202,7 +202,7 @@ fn origin(source: &SecretSource) -> String {
 }
 
 /// The plaintext of `raw` (a file in `envelope`, read from its first byte), decrypted with
-/// `key` as it is read. `path` is the file itself (gpg's error messages name it).
+/// `key` as it is read. Without a key, the error says what the file is encrypted for.
 pub(crate) fn open(
     raw: Box<dyn BufRead + Send>,
     envelope: Envelope,
@@ -215,12 +215,6 @@ pub(crate) fn open(
             None => Err(DecryptError::NoKey { what: with_gpg::describe(raw) }),
         },
     }
-}
-
-/// The folder gpg runs in: private to one decryption, removed with it.
-fn private_home() -> std::io::Result<tempfile::TempDir> {
-    // Short: gpg-agent's socket path must fit in a sockaddr_un.
-    tempfile::Builder::new().prefix("pgdrill-gpg").tempdir_in(std::env::temp_dir())
 }
 
 /// The sha256 of the whole plaintext of `path` decrypted with `key` alone: the proof that the
@@ -253,7 +247,7 @@ pub(crate) enum ProveError {
     NotEncrypted,
     #[error(transparent)]
     Decrypt(DecryptError),
-    #[error("{0}")]
+    #[error(transparent)]
     Stream(std::io::Error),
 }
 

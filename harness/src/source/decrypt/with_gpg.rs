@@ -14,15 +14,17 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread::JoinHandle;
 
-use super::{DecryptError, Key, KeyError, Material, StreamError, private_home};
+use super::{DecryptError, Key, KeyError, Material, StreamError};
 use crate::secret::Secret;
 
 /// A private GnuPG home, its agent stopped when it is dropped.
 struct Home(tempfile::TempDir);
 
 impl Home {
+    /// A fresh home, private to one decryption and removed with it; its path short, as
+    /// gpg-agent's socket path must fit in a sockaddr_un.
     fn new() -> io::Result<Self> {
-        private_home().map(Home)
+        tempfile::Builder::new().prefix("pgdrill-gpg").tempdir_in(std::env::temp_dir()).map(Home)
     }
 
     /// `gpg` in batch mode in this home, status lines on stderr.
