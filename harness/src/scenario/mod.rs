@@ -501,29 +501,6 @@ mod tests {
     }
 
     #[test]
-    fn decryption_keys_name_where_each_secret_is_never_the_secret() {
-        use crate::source::decrypt::KeySpec;
-        let s = load_text(
-            "[source]\npath = \"b.sql.age\"\ndecrypt = [{ identity_file = \"keys/a.txt\" }, { identity_env = \"B\" }, { passphrase_env = \"P\" }]\n",
-        )
-        .unwrap();
-        let [
-            KeySpec::Identity(SecretSource::File(a)),
-            KeySpec::Identity(SecretSource::Env(b)),
-            KeySpec::Passphrase(SecretSource::Env(p)),
-        ] = &s.source.decrypt[..]
-        else {
-            panic!("{:?}", s.source.decrypt)
-        };
-        assert!(a.ends_with("keys/a.txt") && a.is_absolute(), "{a:?}");
-        assert_eq!((b.as_str(), p.as_str()), ("B", "P"));
-        let two = error_of("[source]\npath = \"b\"\ndecrypt = [{ identity_env = \"A\", passphrase_env = \"P\" }]\n");
-        assert!(two.to_string().contains("exactly one of identity_file"), "{two}");
-        let inline = load_text("[source]\npath = \"b\"\ndecrypt = [{ identity = \"AGE-SECRET-KEY-1X\" }]\n");
-        assert!(inline.is_err(), "a key written in the scenario is refused");
-    }
-
-    #[test]
     fn minimal_scenario_gets_defaults() {
         let s = load_text("[source]\npath = \"b.sql.gz\"\n").unwrap();
         assert_eq!(s.name, "demo");

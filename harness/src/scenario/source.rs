@@ -256,3 +256,38 @@ pub(super) fn secret_source(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{Scenario, ScenarioError};
+    use crate::secret::SecretSource;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text.as_bytes(), std::path::Path::new("/scenarios/demo.toml"))
+    }
+
+    #[test]
+    fn decryption_keys_name_where_each_secret_is_never_the_secret() {
+        use crate::source::decrypt::KeySpec;
+        let s = parse(
+            "[source]\npath = \"b.sql.age\"\ndecrypt = [{ identity_file = \"keys/a.txt\" }, { identity_env = \"B\" }, { passphrase_env = \"P\" }]\n",
+        )
+        .unwrap();
+        let [
+            KeySpec::Identity(SecretSource::File(a)),
+            KeySpec::Identity(SecretSource::Env(b)),
+            KeySpec::Passphrase(SecretSource::Env(p)),
+        ] = &s.source.decrypt[..]
+        else {
+            panic!("{:?}", s.source.decrypt)
+        };
+        assert!(a.ends_with("keys/a.txt") && a.is_absolute(), "{a:?}");
+        assert_eq!((b.as_str(), p.as_str()), ("B", "P"));
+        let two = parse("[source]\npath = \"b\"\ndecrypt = [{ identity_env = \"A\", passphrase_env = \"P\" }]\n");
+        let Err(two) = two else { panic!("two secrets in one key are refused") };
+        let two = format!("{two:?}");
+        assert!(two.contains("exactly one of identity_file"), "{two}");
+        let inline = parse("[source]\npath = \"b\"\ndecrypt = [{ identity = \"AGE-SECRET-KEY-1X\" }]\n");
+        assert!(inline.is_err(), "a key written in the scenario is refused");
+    }
+}
