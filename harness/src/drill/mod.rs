@@ -681,11 +681,12 @@ impl Drill<'_> {
             redactor: &self.redactor,
             progress: &progress,
             // Only an archive is read on the target's side, by its pg_restore.
-            backup: (physical.is_none() && read::is_archive(&backup.path)).then_some(backup.path.as_path()),
+            backup: (physical.is_none() && read::is_archive(&backup.path, backup.keys.first()))
+                .then_some(backup.path.as_path()),
             trusted: self.scenario.source.trusted.as_deref(),
             backup_major: match physical {
                 Some(data) => Some(data.major),
-                None => read::source_major(&backup.path),
+                None => read::source_major(&backup.path, backup.keys.first()),
             },
             physical,
             clone,

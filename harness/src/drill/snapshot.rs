@@ -77,7 +77,7 @@ impl Drill<'_> {
     /// there are no snapshots (a target other than a container).
     pub(super) async fn snapshot_key(&self, sha256: &str, backup: &Backup) -> Result<Option<Key>, PhaseError> {
         let progress = |message: &str| self.progress(Phase::Provision, message, None, None);
-        let major = crate::source::read::source_major(&backup.path);
+        let major = crate::source::read::source_major(&backup.path, backup.keys.first());
         let Some(image_id) =
             provision::image_id(&self.scenario.target, major, &progress).await.map_err(PhaseError::error)?
         else {

@@ -506,6 +506,7 @@ async fn globals_roles(path: &Path) -> Vec<String> {
         modified: None,
         previous: None,
         wal_archive: None,
+        keys: Vec::new(),
     };
     tokio::task::spawn_blocking(move || {
         crate::source::verify::verify(&backup, None, &|_| {}, &std::sync::atomic::AtomicBool::new(false))

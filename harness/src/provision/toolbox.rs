@@ -278,7 +278,7 @@ impl Toolbox {
                     }
                     None => (program, args.to_vec()),
                 };
-                exec(&docker, container.id(), (program, &args, env), Some(stdout), redactor).await
+                exec(&docker, container.id(), (program, &args, env), (None, Some(stdout)), redactor).await
             }
             Inner::Local { bwrap, bin_dir, binds, run_as, .. } => {
                 let tool = bin_dir.join(program);
@@ -302,7 +302,7 @@ impl Toolbox {
                     command.uid(*uid).gid(*gid);
                 }
                 bwrap::die_with_pgdrill(&mut command, None);
-                super::tools::run_process(command, &tool, Some(stdout), redactor).await
+                super::tools::run_process(command, &tool, (None, Some(stdout)), redactor).await
             }
         }
     }

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::container::LogOutput;
 use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::TargetError;
@@ -91,9 +91,21 @@ impl Tools {
         stdout: Option<mpsc::Sender<Bytes>>,
         redactor: &Redactor,
     ) -> Result<ToolOutput, TargetError> {
+        self.run_fed(program, args, (None, stdout), redactor).await
+    }
+
+    /// Runs `program args` with what `stdin` carries on its stdin (an encrypted archive,
+    /// decrypted by pgdrill as pg_restore reads it), sending stdout to `stdout`.
+    pub(crate) async fn run_fed(
+        &self,
+        program: &str,
+        args: &[String],
+        (stdin, stdout): (Option<Input>, Option<mpsc::Sender<Bytes>>),
+        redactor: &Redactor,
+    ) -> Result<ToolOutput, TargetError> {
         match self {
             Tools::Container { docker, container, .. } => {
-                exec(docker, container, (program, args, &[]), stdout, redactor).await
+                exec(docker, container, (program, args, &[]), (stdin, stdout), redactor).await
             }
             Tools::Unavailable { reason } => Err(TargetError::Tool { message: reason.clone() }),
             Tools::Local { bin_dir, host, port, user, password, ssl_mode, run_as } => {
@@ -110,23 +122,42 @@ impl Tools {
                 if let Some((uid, gid)) = run_as {
                     command.uid(*uid).gid(*gid);
                 }
-                run_process(command, &bin_dir.join(program), stdout, redactor).await
+                run_process(command, &bin_dir.join(program), (stdin, stdout), redactor).await
             }
         }
     }
 }
 
-/// Runs `command` (the program `shown`), streaming its stdout to `stdout`; how it ended, with
-/// the last lines of its stderr.
+/// What a program reads on its stdin, chunk by chunk; closed at the end.
+pub(crate) type Input = mpsc::Receiver<Bytes>;
+
+/// Writes what `input` carries into `sink`, then closes it (the program's end of input).
+fn feed(mut input: Input, mut sink: impl tokio::io::AsyncWrite + Unpin + Send + 'static) {
+    tokio::spawn(async move {
+        while let Some(chunk) = input.recv().await {
+            if sink.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.shutdown().await;
+    });
+}
+
+/// Runs `command` (the program `shown`), `stdin` on its stdin, streaming its stdout to
+/// `stdout`; how it ended, with the last lines of its stderr.
 pub(super) async fn run_process(
     mut command: tokio::process::Command,
     shown: &Path,
-    stdout: Option<mpsc::Sender<Bytes>>,
+    (stdin, stdout): (Option<Input>, Option<mpsc::Sender<Bytes>>),
     redactor: &Redactor,
 ) -> Result<ToolOutput, TargetError> {
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let input = if stdin.is_some() { Stdio::piped() } else { Stdio::null() };
+    command.stdin(input).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let mut child =
         command.spawn().map_err(|e| TargetError::Tool { message: format!("cannot run `{}`: {e}", shown.display()) })?;
+    if let (Some(stdin), Some(sink)) = (stdin, child.stdin.take()) {
+        feed(stdin, sink);
+    }
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     let stderr_task = tokio::spawn(async move {
@@ -153,12 +184,12 @@ pub(super) async fn run_process(
 }
 
 /// Runs `program args` in `container` with `env` (`NAME=value`: never on a command line, nor in
-/// the container's configuration), streaming its stdout to `stdout`.
+/// the container's configuration), `stdin` on its stdin, streaming its stdout to `stdout`.
 pub(super) async fn exec(
     docker: &Docker,
     container: &str,
     (program, args, env): (&str, &[String], &[String]),
-    stdout: Option<mpsc::Sender<Bytes>>,
+    (stdin, stdout): (Option<Input>, Option<mpsc::Sender<Bytes>>),
     redactor: &Redactor,
 ) -> Result<ToolOutput, TargetError> {
     let docker_err = |source| TargetError::Docker { action: "run a program in the target container", source };
@@ -170,6 +201,7 @@ pub(super) async fn exec(
             CreateExecOptions {
                 cmd: Some(cmd),
                 env: (!env.is_empty()).then(|| env.to_vec()),
+                attach_stdin: Some(stdin.is_some()),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()
@@ -178,9 +210,12 @@ pub(super) async fn exec(
         .await
         .map_err(docker_err)?;
     let mut stderr = Vec::new();
-    if let StartExecResults::Attached { mut output, .. } =
+    if let StartExecResults::Attached { mut output, input } =
         docker.start_exec(&exec.id, None).await.map_err(docker_err)?
     {
+        if let Some(stdin) = stdin {
+            feed(stdin, input);
+        }
         let mut open = true;
         while let Some(chunk) = output.next().await {
             match chunk.map_err(docker_err)? {

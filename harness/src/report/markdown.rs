@@ -369,6 +369,12 @@ fn backup(out: &mut String, r: &DrillRecord) {
             if !b.format.is_empty() {
                 rows.push(vec!["Format".into(), format!("{} ({} compression)", b.format, b.compression)]);
             }
+            if let Some(envelope) = &b.encryption {
+                let keys: Vec<String> = b.keys.iter().map(|k| cell(k)).collect();
+                let proven =
+                    format!("{}; decrypted as read, each key proven to open it: {}", cell(envelope), keys.join("; "));
+                rows.push(vec!["Encryption".into(), proven]);
+            }
             rows.push(vec![
                 if physical { "Taken from" } else { "Dumped from" }.into(),
                 b.source_version

@@ -46,6 +46,7 @@ fn backup() -> BackupInfo {
         uncompressed_bytes: 188_500,
         taken_at: Some(datetime!(2026-11-21 23:00:00 UTC)),
         taken_at_from: Some("its modification time".into()),
+        ..BackupInfo::default()
     }
 }
 

@@ -5,7 +5,8 @@
 //! is read (a truncated or damaged archive fails here), meta-commands are refused as in a plain
 //! dump, and the drill learns the extensions, roles and settings the archive needs and the rows
 //! of each table. The restore is then `pg_restore --exit-on-error`, with `-j` for the formats
-//! that allow it.
+//! that allow it. An encrypted archive is decrypted by pgdrill as pg_restore reads it on its
+//! stdin (one job: pg_restore reads a pipe in order), never written in the clear.
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -14,18 +15,67 @@ use super::{RestoreError, RestoreStats};
 use crate::dump::{DumpSummary, Format, Scanner, SplitError, Splitter};
 use crate::pg::major_of_version_text;
 use crate::provision::Target;
-use crate::provision::tools::ChannelReader;
+use crate::provision::tools::{ChannelReader, Input};
 use crate::secret::Redactor;
+use crate::source::decrypt::Key;
 use crate::source::verify::{item_line, refused};
 
-/// Reads the whole archive through the target's pg_restore; returns what it needs.
-pub(crate) async fn scan(
+/// The task decrypting an archive into pg_restore's stdin: its error, if decryption failed.
+type Feeder = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// pg_restore's stdin and the task feeding it.
+type Fed = (Input, Feeder);
+
+/// How pg_restore reads an archive: its path as the target sees it, or (an encrypted archive,
+/// `key` given) its stdin, fed the plaintext as it is decrypted.
+fn archive_input(
     target: &Target,
     path: &std::path::Path,
+    key: Option<&Key>,
+) -> Result<(Option<String>, Option<Fed>), RestoreError> {
+    let Some(key) = key else {
+        return Ok((Some(target.tools.path_of(path).map_err(|e| RestoreError::Read(e.to_string()))?), None));
+    };
+    let opened = crate::source::read::open_keyed(path, false, Some(key))
+        .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
+    if opened.envelope.is_none() {
+        return Ok((Some(target.tools.path_of(path).map_err(|e| RestoreError::Read(e.to_string()))?), None));
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let mut reader = opened.reader;
+    let feeder = tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buf)?;
+            if n == 0 || tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                return Ok(());
+            }
+        }
+    });
+    Ok((None, Some((rx, feeder))))
+}
+
+/// Waits for the feeder of an encrypted archive: its decryption error, if any.
+async fn fed(feeder: Option<Feeder>) -> Result<(), RestoreError> {
+    match feeder {
+        None => Ok(()),
+        Some(task) => match task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RestoreError::Read(format!("decrypting the archive: {e}"))),
+            Err(e) => Err(RestoreError::Read(e.to_string())),
+        },
+    }
+}
+
+/// Reads the whole archive through the target's pg_restore; returns what it needs. `key`
+/// decrypts an encrypted one as it is read.
+pub(crate) async fn scan(
+    target: &Target,
+    (path, key): (&std::path::Path, Option<&Key>),
     pg_dump_version: &str,
     redactor: &Redactor,
 ) -> Result<DumpSummary, RestoreError> {
-    let inside = target.tools.path_of(path).map_err(|e| RestoreError::Read(e.to_string()))?;
+    let (inside, stdin) = archive_input(target, path, key)?;
     check_tool_version(target, pg_dump_version, redactor).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let reader = tokio::task::spawn_blocking(move || -> Result<DumpSummary, String> {
@@ -49,13 +99,16 @@ pub(crate) async fn scan(
         }
         Ok(scanner.finish(splitter.comments(), splitter.lines_read(), splitter.bytes_read()))
     });
-    let args = vec!["-f".to_owned(), "-".to_owned(), inside];
+    let mut args = vec!["-f".to_owned(), "-".to_owned()];
+    args.extend(inside);
+    let (stdin, feeder) = stdin.unzip();
     let output = target
         .tools
-        .run("pg_restore", &args, Some(tx), redactor)
+        .run_fed("pg_restore", &args, (stdin, Some(tx)), redactor)
         .await
         .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
     let summary = reader.await.map_err(|e| RestoreError::Read(e.to_string()))?;
+    fed(feeder).await?;
     if !output.success() {
         return Err(RestoreError::Archive { status: output.status, stderr: output.stderr });
     }
@@ -87,28 +140,32 @@ async fn check_tool_version(target: &Target, pg_dump_version: &str, redactor: &R
     Ok(())
 }
 
-/// Restores the archive into `database` with pg_restore, `-j jobs` where the format allows.
+/// Restores the archive into `database` with pg_restore, `-j jobs` where the format allows (an
+/// encrypted archive, read from a pipe, on one).
 pub(crate) async fn restore(
     target: &Target,
     database: &str,
-    path: &std::path::Path,
+    (path, key): (&std::path::Path, Option<&Key>),
     format: Format,
     jobs: usize,
     dump: &DumpSummary,
     redactor: &Redactor,
 ) -> Result<RestoreStats, RestoreError> {
-    let inside = target.tools.path_of(path).map_err(|e| RestoreError::Read(e.to_string()))?;
+    let (inside, stdin) = archive_input(target, path, key)?;
+    let jobs = if stdin.is_some() { 1 } else { jobs };
     let mut args = vec!["--exit-on-error".to_owned(), "--no-password".to_owned()];
     if matches!(format, Format::Custom | Format::Directory) && jobs > 1 {
         args.push(format!("--jobs={jobs}"));
     }
     args.extend(target.tools.connection_args(database));
-    args.push(inside);
+    args.extend(inside);
+    let (stdin, feeder) = stdin.unzip();
     let output = target
         .tools
-        .run("pg_restore", &args, None, redactor)
+        .run_fed("pg_restore", &args, (stdin, None), redactor)
         .await
         .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
+    fed(feeder).await?;
     if !output.success() {
         let mut stderr = output.stderr;
         // `pg_restore: error: could not execute query: ERROR:  could not execute command "id": ...`

@@ -50,7 +50,7 @@ pub(crate) async fn preflight(
     } else {
         progress("reading the archive with the target's pg_restore");
         let pg_dump = verified.archive.as_ref().map(|a| a.pg_dump_version.clone()).unwrap_or_default();
-        let mut scanned = archive::scan(target, &backup.path, &pg_dump, redactor).await?;
+        let mut scanned = archive::scan(target, (&backup.path, backup.keys.first()), &pg_dump, redactor).await?;
         // The header (read on this machine) names the versions even if pg_restore's SQL does not.
         scanned.comments.source_version = verified.summary.comments.source_version.clone();
         scanned.comments.dumped_by = verified.summary.comments.dumped_by.clone();
@@ -104,9 +104,13 @@ pub(crate) async fn restore(
         match format {
             Format::Plain => {
                 let creates_roles = !dump.roles_created.is_empty();
-                plain::restore(target, &start, &backup.path, redactor, progress, restore.jobs, creates_roles).await
+                let source = (backup.path.as_path(), backup.keys.first());
+                plain::restore_keyed(target, &start, source, redactor, progress, restore.jobs, creates_roles).await
             }
-            _ => archive::restore(target, &start, &backup.path, format, restore.jobs, dump, redactor).await,
+            _ => {
+                let source = (backup.path.as_path(), backup.keys.first());
+                archive::restore(target, &start, source, format, restore.jobs, dump, redactor).await
+            }
         }
     };
     // Its deadline (`[restore] timeout`) is the drill's, around the whole phase.

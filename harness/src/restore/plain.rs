@@ -18,6 +18,7 @@ use super::{RestoreError, RestoreStats, StatementFailure};
 use crate::dump::{Item, SplitError, Splitter, Statement};
 use crate::provision::Target;
 use crate::secret::Redactor;
+use crate::source::decrypt::Key;
 use crate::source::{read, verify};
 
 /// Items in flight between the reader thread and the restore (each at most one COPY chunk).
@@ -39,8 +40,21 @@ pub async fn restore(
     jobs: usize,
     creates_roles: bool,
 ) -> Result<RestoreStats, RestoreError> {
+    restore_keyed(target, database, (path, None), redactor, progress, jobs, creates_roles).await
+}
+
+/// [`restore`] of a dump decrypted with `key` as it is read, when it is encrypted.
+pub(crate) async fn restore_keyed(
+    target: &Target,
+    database: &str,
+    source: (&Path, Option<&Key>),
+    redactor: &Redactor,
+    progress: Progress<'_>,
+    jobs: usize,
+    creates_roles: bool,
+) -> Result<RestoreStats, RestoreError> {
     let protect = creates_roles.then(|| vec![target.user.clone()]);
-    run(target, database, path, redactor, progress, Roles { protect, globals_file: false }, jobs).await
+    run(target, database, source, redactor, progress, Roles { protect, globals_file: false }, jobs).await
 }
 
 /// The roles a restore leaves alone (`protect`: statements about them are skipped, and a
@@ -65,13 +79,14 @@ pub async fn restore_globals(
     let mut protected = protect.to_vec();
     protected.push(target.user.clone());
     let roles = Roles { protect: Some(protected), globals_file: true };
-    run(target, &target.maintenance_db, path, redactor, &|_| {}, roles, 1).await
+    run(target, &target.maintenance_db, (path, None), redactor, &|_| {}, roles, 1).await
 }
 
+/// Restores the dump at `path` (decrypted with `key` as it is read when it is encrypted).
 async fn run(
     target: &Target,
     database: &str,
-    path: &Path,
+    (path, key): (&Path, Option<&Key>),
     redactor: &Redactor,
     progress: Progress<'_>,
     roles: Roles,
@@ -79,7 +94,7 @@ async fn run(
 ) -> Result<RestoreStats, RestoreError> {
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = mpsc::channel::<Result<Item, String>>(IN_FLIGHT);
-    let reader = spawn_reader(path.to_owned(), tx, raw_bytes.clone());
+    let reader = spawn_reader((path.to_owned(), key.cloned()), tx, raw_bytes.clone());
 
     let mut session = Session {
         target,
@@ -126,12 +141,12 @@ async fn run(
 }
 
 fn spawn_reader(
-    path: std::path::PathBuf,
+    (path, key): (std::path::PathBuf, Option<Key>),
     tx: mpsc::Sender<Result<Item, String>>,
     raw_bytes: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
-        let mut opened = match read::open(&path, false) {
+        let mut opened = match read::open_keyed(&path, false, key.as_ref()) {
             Ok(o) => o,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e.to_string()));

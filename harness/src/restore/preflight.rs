@@ -164,6 +164,7 @@ async fn apply_globals(target: &Target, path: &Path, redactor: &Redactor) -> Res
         modified: None,
         previous: None,
         wal_archive: None,
+        keys: Vec::new(),
     };
     tokio::task::spawn_blocking(move || verify::verify(&backup, None, &|_| {}, &AtomicBool::new(false)))
         .await

@@ -126,10 +126,33 @@ pub struct RawSource {
     /// environment variable or a file: never written in the scenario, never shown.
     pub cipher_pass_env: Option<Spanned<String>>,
     pub cipher_pass_file: Option<Spanned<String>>,
+    /// The keys of an encrypted dump (age or OpenPGP), one table each:
+    /// `decrypt = [{ identity_file = "escrow-a.key" }, { identity_env = "ESCROW_B" }]`. The dump is
+    /// decrypted as it is read (never written in the clear) with the first, and verify proves
+    /// that every key listed opens it, naming any that does not by its public identity.
+    pub decrypt: Option<Vec<Spanned<RawKey>>>,
     /// A plain-format base backup's tablespaces: each tablespace's OID (its link in
     /// `pg_tblspc`) and the folder its backup is in (where `--tablespace-mapping` put it),
     /// relative to the scenario file. A tar-format backup carries them as `<oid>.tar`.
     pub tablespaces: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+}
+
+/// One key of an encrypted dump: exactly one of the four, the secret always in a file or an
+/// environment variable, never in the scenario.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "DecryptionKey")]
+pub struct RawKey {
+    /// A file (relative to the scenario file) holding an age identity (`AGE-SECRET-KEY-1...`, as
+    /// `age-keygen` writes it; several lines are one key) or an OpenPGP secret key without a
+    /// passphrase (`gpg --armor --export-secret-keys`).
+    pub identity_file: Option<Spanned<String>>,
+    /// An environment variable holding such a key.
+    pub identity_env: Option<Spanned<String>>,
+    /// A file holding a passphrase: age's (`age -p`, scrypt) or OpenPGP's (`gpg --symmetric`).
+    pub passphrase_file: Option<Spanned<String>>,
+    /// An environment variable holding such a passphrase.
+    pub passphrase_env: Option<Spanned<String>>,
 }
 
 /// How far a physical backup recovers: one target at most.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::field::{FieldError, Spanned, normalize, parse_duration};
 use crate::secret::{Secret, SecretSource};
+use crate::source::decrypt::KeySpec;
 use crate::source::http::HttpSpec;
 use crate::source::newest::NamePattern;
 use crate::source::s3::S3Spec;
@@ -57,7 +58,9 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
             let span = source.cipher_pass_env.as_ref().or(source.cipher_pass_file.as_ref()).map(|s| s.span());
             FieldError::new(span.unwrap_or_default(), message)
         })?;
+    let decrypt = decrypt_keys(source, base)?;
     Ok(SourceSpec {
+        decrypt,
         location,
         expected_sha256,
         min_size_ratio,
@@ -68,6 +71,36 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
         tablespaces,
         cipher_pass,
     })
+}
+
+/// `[source] decrypt`: each key's file or environment variable, never its value.
+fn decrypt_keys(source: &raw::RawSource, base: &Path) -> Result<Vec<KeySpec>, FieldError> {
+    let Some(keys) = &source.decrypt else { return Ok(Vec::new()) };
+    if keys.is_empty() {
+        return Err(FieldError::new(Default::default(), "`decrypt` lists no key: give at least one, or remove it"));
+    }
+    keys.iter()
+        .map(|key| {
+            let raw = key.get_ref();
+            let given = [
+                (&raw.identity_file, true, true),
+                (&raw.identity_env, true, false),
+                (&raw.passphrase_file, false, true),
+                (&raw.passphrase_env, false, false),
+            ];
+            let mut set = given.iter().filter(|(value, ..)| value.is_some());
+            let (Some((value, identity, file)), None) = (set.next(), set.next()) else {
+                return Err(FieldError::new(
+                    key.span(),
+                    "a key is exactly one of identity_file, identity_env, passphrase_file or passphrase_env",
+                ));
+            };
+            let value = value.as_ref().expect("filtered").get_ref();
+            let secret =
+                if *file { SecretSource::File(normalize(&base.join(value))) } else { SecretSource::Env(value.clone()) };
+            Ok(if *identity { KeySpec::Identity(secret) } else { KeySpec::Passphrase(secret) })
+        })
+        .collect()
 }
 
 /// `[source] tablespaces`: OIDs (as in `pg_tblspc`) to folders, relative to the scenario file.
@@ -221,5 +254,40 @@ pub(super) fn secret_source(
                     .collect();
             Err(format!("{} give the same {key} twice: keep one", given.join(" and ")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{Scenario, ScenarioError};
+    use crate::secret::SecretSource;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text.as_bytes(), std::path::Path::new("/scenarios/demo.toml"))
+    }
+
+    #[test]
+    fn decryption_keys_name_where_each_secret_is_never_the_secret() {
+        use crate::source::decrypt::KeySpec;
+        let s = parse(
+            "[source]\npath = \"b.sql.age\"\ndecrypt = [{ identity_file = \"keys/a.txt\" }, { identity_env = \"B\" }, { passphrase_env = \"P\" }]\n",
+        )
+        .unwrap();
+        let [
+            KeySpec::Identity(SecretSource::File(a)),
+            KeySpec::Identity(SecretSource::Env(b)),
+            KeySpec::Passphrase(SecretSource::Env(p)),
+        ] = &s.source.decrypt[..]
+        else {
+            panic!("{:?}", s.source.decrypt)
+        };
+        assert!(a.ends_with("keys/a.txt") && a.is_absolute(), "{a:?}");
+        assert_eq!((b.as_str(), p.as_str()), ("B", "P"));
+        let two = parse("[source]\npath = \"b\"\ndecrypt = [{ identity_env = \"A\", passphrase_env = \"P\" }]\n");
+        let Err(two) = two else { panic!("two secrets in one key are refused") };
+        let two = format!("{two:?}");
+        assert!(two.contains("exactly one of identity_file"), "{two}");
+        let inline = parse("[source]\npath = \"b\"\ndecrypt = [{ identity = \"AGE-SECRET-KEY-1X\" }]\n");
+        assert!(inline.is_err(), "a key written in the scenario is refused");
     }
 }

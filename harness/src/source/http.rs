@@ -122,7 +122,15 @@ pub(crate) async fn download(
                 file.flush()
                     .await
                     .map_err(|source| SourceError::Unreadable { path: path.display().to_string(), source })?;
-                return Ok(Backup { location, path, size: received, modified, previous: None, wal_archive: None });
+                return Ok(Backup {
+                    location,
+                    path,
+                    size: received,
+                    modified,
+                    previous: None,
+                    wal_archive: None,
+                    keys: Vec::new(),
+                });
             }
             Attempt::Retry(why) => last_error = why,
         }

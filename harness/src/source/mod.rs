@@ -1,6 +1,7 @@
 //! Sources: where a backup comes from (a file, the newest in a folder, an HTTP(S) URL, S3), and
 //! proving it intact before anything is restored.
 
+pub(crate) mod decrypt;
 pub(crate) mod http;
 pub(crate) mod newest;
 pub(crate) mod physical;
@@ -39,6 +40,8 @@ pub struct SourceSpec {
     pub tablespaces: std::collections::BTreeMap<u32, PathBuf>,
     /// An encrypted pgBackRest repository's passphrase, from the environment or a file.
     pub cipher_pass: Option<crate::secret::SecretSource>,
+    /// The keys of an encrypted dump (`[source] decrypt`): each must open it.
+    pub decrypt: Vec<decrypt::KeySpec>,
 }
 
 /// Where a backup is.
@@ -75,6 +78,9 @@ pub(crate) struct Backup {
     pub previous: Option<(String, u64)>,
     /// A base backup's WAL archive, on this machine.
     pub wal_archive: Option<PathBuf>,
+    /// The keys that open an encrypted dump, read: the first decrypts it for the drill, and
+    /// verify proves each one opens it.
+    pub keys: Vec<decrypt::Key>,
 }
 
 impl Backup {
@@ -110,6 +116,13 @@ pub struct BackupInfo {
     /// What `taken_at` was read from.
     #[serde(default)]
     pub taken_at_from: Option<String>,
+    /// The envelope an encrypted dump was in (`age`, `OpenPGP`), decrypted as it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+    /// Each key proven to open the encrypted dump, by its public identity (an age recipient,
+    /// an OpenPGP fingerprint, the passphrase's variable or file): never the secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 /// Download progress: bytes so far, and the total when known.
@@ -155,6 +168,9 @@ pub(crate) enum SourceError {
         #[source]
         source: crate::secret::SecretError,
     },
+    /// A decryption key the scenario names cannot be read.
+    #[error(transparent)]
+    Key(#[from] decrypt::KeyError),
     /// The backup is much smaller than the one before it.
     #[error("`{location}` is {} ({size} bytes), under {:.0}% of the previous backup `{previous}` ({} , {previous_size} bytes): a backup that shrank this much is suspect (hint: set `source.min_size_ratio` if the drop is expected)", human_size(*size), ratio * 100.0, human_size(*previous_size))]
     Shrunk { location: String, size: u64, previous: String, previous_size: u64, ratio: f64 },
@@ -230,17 +246,9 @@ pub(crate) async fn fetch(
             }
         }
     };
-    if let Some((previous, previous_size)) = &backup.previous
-        && (backup.size as f64) < (*previous_size as f64) * spec.min_size_ratio
-    {
-        return Err(SourceError::Shrunk {
-            location: backup.location.clone(),
-            size: backup.size,
-            previous: previous.clone(),
-            previous_size: *previous_size,
-            ratio: spec.min_size_ratio,
-        });
-    }
+    check_size(&backup, spec.min_size_ratio)?;
+    // Read now, once: each secret registered with the redactor before any phase can print it.
+    backup.keys = decrypt::load(&spec.decrypt, redactor)?;
     backup.wal_archive = match &spec.wal_archive {
         None => None,
         Some(WalArchiveLocation::Dir(dir)) => Some(dir.clone()),
@@ -266,9 +274,33 @@ pub(crate) async fn fetch(
     Ok(backup)
 }
 
+/// A backup under `ratio` of the previous one in the same location is suspect.
+fn check_size(backup: &Backup, ratio: f64) -> Result<(), SourceError> {
+    match &backup.previous {
+        Some((previous, previous_size)) if (backup.size as f64) < (*previous_size as f64) * ratio => {
+            Err(SourceError::Shrunk {
+                location: backup.location.clone(),
+                size: backup.size,
+                previous: previous.clone(),
+                previous_size: *previous_size,
+                ratio,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A backup copied from S3 as a folder.
 fn folder_backup(location: String, path: PathBuf, mirrored: s3::Mirrored) -> Backup {
-    Backup { location, path, size: mirrored.bytes, modified: mirrored.newest, previous: None, wal_archive: None }
+    Backup {
+        location,
+        path,
+        size: mirrored.bytes,
+        modified: mirrored.newest,
+        previous: None,
+        wal_archive: None,
+        keys: Vec::new(),
+    }
 }
 
 async fn local(path: &Path, location: String, previous: Option<(String, u64)>) -> Result<Backup, SourceError> {
@@ -290,6 +322,7 @@ async fn local(path: &Path, location: String, previous: Option<(String, u64)>) -
         modified: meta.modified().ok().map(OffsetDateTime::from),
         previous,
         wal_archive: None,
+        keys: Vec::new(),
     })
 }
 

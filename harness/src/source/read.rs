@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use super::decrypt::{self, DecryptError, Envelope, Key, StreamError};
 use crate::dump::Compression;
 
 /// Buffer size for reading backups and their decompressed text.
@@ -43,6 +44,11 @@ pub(crate) struct Opened {
     pub raw_bytes: Arc<AtomicU64>,
     /// sha256 of the raw bytes, when asked for.
     pub hasher: Option<Arc<Mutex<Sha256>>>,
+    /// The envelope the file is in, when it is encrypted.
+    pub envelope: Option<Envelope>,
+    /// sha256 of the decrypted (still compressed) bytes of an encrypted file, when asked for:
+    /// what each key's proof compares with.
+    pub plaintext: Option<Arc<Mutex<Sha256>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,15 +61,21 @@ pub(crate) enum OpenError {
     },
     #[error("the backup is {name}-compressed, which pgdrill does not read (use gzip, zstd, lz4 or bzip2, or none)")]
     UnsupportedCompression { name: &'static str },
+    /// The file is encrypted and does not open with the key given (or none is).
+    #[error(transparent)]
+    Decrypt(#[from] DecryptError),
+    /// The decrypted stream failed at its first bytes (a key gpg refused, a damaged file).
+    #[error(transparent)]
+    Stream(io::Error),
 }
 
 /// Whether `path` is an archive that only pg_restore reads (custom, tar, or a directory-format
 /// folder), by its first bytes: the target then needs to see it. Plain SQL is read by pgdrill.
-pub(crate) fn is_archive(path: &Path) -> bool {
+pub(crate) fn is_archive(path: &Path, key: Option<&Key>) -> bool {
     if path.is_dir() {
         return true;
     }
-    let Ok(mut opened) = open(path, false) else { return false };
+    let Ok(mut opened) = open_keyed(path, false, key) else { return false };
     let Ok(head) = opened.reader.fill_buf() else { return false };
     head.starts_with(b"PGDMP") || head.get(257..262) == Some(b"ustar".as_slice())
 }
@@ -71,11 +83,11 @@ pub(crate) fn is_archive(path: &Path) -> bool {
 /// The PostgreSQL major a backup comes from, as its first bytes say: an archive's header
 /// (custom, tar, or a directory's `toc.dat`) or a plain dump's `-- Dumped from database version`
 /// line. `None` when they do not say (verify reads the whole backup and tells why).
-pub(crate) fn source_major(path: &Path) -> Option<u32> {
+pub(crate) fn source_major(path: &Path, key: Option<&Key>) -> Option<u32> {
     let header = if path.is_dir() {
         crate::dump::archive::read_header(BufReader::new(File::open(path.join("toc.dat")).ok()?)).ok()?
     } else {
-        let mut opened = open(path, false).ok()?;
+        let mut opened = open_keyed(path, false, key).ok()?;
         let head = opened.reader.fill_buf().ok()?;
         if head.starts_with(b"PGDMP") {
             crate::dump::archive::read_header(&mut opened.reader).ok()?
@@ -92,18 +104,37 @@ pub(crate) fn source_major(path: &Path) -> Option<u32> {
     crate::pg::major_of_version_text(&header.source_version)
 }
 
-/// Opens `path`, detects its compression and returns the decompressed stream.
+/// Opens `path`, detects its compression and returns the decompressed stream. An encrypted file
+/// fails (naming what it is encrypted for): see [`open_keyed`].
 pub(crate) fn open(path: &Path, hash: bool) -> Result<Opened, OpenError> {
+    open_keyed(path, hash, None)
+}
+
+/// Opens `path`: decrypts it with `key` as it is read when it is encrypted (the plaintext never
+/// touches the disk), detects its compression and returns the decompressed stream.
+pub(crate) fn open_keyed(path: &Path, hash: bool, key: Option<&Key>) -> Result<Opened, OpenError> {
     let io_err = |source| OpenError::Io { path: path.display().to_string(), source };
+    let stream_err = |source: io::Error| match StreamError::of(&source) {
+        Some(_) => OpenError::Stream(source),
+        None => io_err(source),
+    };
     let file = File::open(path).map_err(io_err)?;
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let hasher = hash.then(|| Arc::new(Mutex::new(Sha256::new())));
     let tap = Tap { inner: file, count: raw_bytes.clone(), hasher: hasher.clone() };
-    let mut raw = BufReader::with_capacity(BUFFER, tap);
-    let magic = raw.fill_buf().map_err(io_err)?.to_vec();
+    let mut raw: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(BUFFER, tap));
+    let envelope = decrypt::detect(raw.fill_buf().map_err(io_err)?);
+    let mut plaintext = None;
+    if let Some(envelope) = envelope {
+        let decrypted = decrypt::open(raw, envelope, key)?;
+        plaintext = hash.then(|| Arc::new(Mutex::new(Sha256::new())));
+        let tap = Tap { inner: decrypted, count: Arc::new(AtomicU64::new(0)), hasher: plaintext.clone() };
+        raw = Box::new(BufReader::with_capacity(BUFFER, tap));
+    }
+    let magic = raw.fill_buf().map_err(stream_err)?.to_vec();
     let compression = Compression::detect(&magic).map_err(|name| OpenError::UnsupportedCompression { name })?;
     let reader: Box<dyn BufRead + Send> = match compression {
-        Compression::None => Box::new(raw),
+        Compression::None => raw,
         Compression::Gzip => {
             let decoder = flate2::bufread::MultiGzDecoder::new(raw);
             Box::new(BufReader::with_capacity(BUFFER, decoder))
@@ -115,7 +146,7 @@ pub(crate) fn open(path: &Path, hash: bool) -> Result<Opened, OpenError> {
         Compression::Bzip2 => Box::new(BufReader::with_capacity(BUFFER, bzip2::bufread::MultiBzDecoder::new(raw))),
         Compression::Lz4 => Box::new(BufReader::with_capacity(BUFFER, lz4_flex::frame::FrameDecoder::new(raw))),
     };
-    Ok(Opened { compression, reader, raw_bytes, hasher })
+    Ok(Opened { compression, reader, raw_bytes, hasher, envelope, plaintext })
 }
 
 /// The hex sha256 of a whole file.
@@ -129,6 +160,12 @@ impl Opened {
     /// The hex sha256 of the raw bytes read so far.
     pub(crate) fn sha256(&self) -> Option<String> {
         let hasher = self.hasher.as_ref()?.lock().ok()?.clone();
+        Some(hex::encode(hasher.finalize()))
+    }
+
+    /// The hex sha256 of the decrypted bytes read so far (an encrypted file's).
+    pub(crate) fn plaintext_sha256(&self) -> Option<String> {
+        let hasher = self.plaintext.as_ref()?.lock().ok()?.clone();
         Some(hex::encode(hasher.finalize()))
     }
 
@@ -155,14 +192,14 @@ mod tests {
         };
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"--\n-- PostgreSQL database dump\n--\nSELECT 1;\n").unwrap();
-        assert!(!is_archive(&write("plain.sql.gz", &gz.finish().unwrap())));
-        assert!(!is_archive(&write("plain.sql", b"SET statement_timeout = 0;\n")));
-        assert!(is_archive(&write("custom.dump", b"PGDMP\x01\x10\x00\x04\x08\x01\x01")));
+        assert!(!is_archive(&write("plain.sql.gz", &gz.finish().unwrap()), None));
+        assert!(!is_archive(&write("plain.sql", b"SET statement_timeout = 0;\n"), None));
+        assert!(is_archive(&write("custom.dump", b"PGDMP\x01\x10\x00\x04\x08\x01\x01"), None));
         let mut tar = vec![0u8; 512];
         tar[..7].copy_from_slice(b"toc.dat");
         tar[257..262].copy_from_slice(b"ustar");
-        assert!(is_archive(&write("backup.tar", &tar)));
-        assert!(is_archive(dir.path()), "a directory-format archive");
+        assert!(is_archive(&write("backup.tar", &tar), None));
+        assert!(is_archive(dir.path(), None), "a directory-format archive");
     }
 
     /// Each compression as its own command-line tool writes it (gzip, zstd, bzip2, lz4's frame

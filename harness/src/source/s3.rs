@@ -163,6 +163,7 @@ impl<'a> Bucket<'a> {
             modified,
             previous: previous.map(|p| (p.name, p.size)),
             wal_archive: None,
+            keys: Vec::new(),
         })
     }
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use super::decrypt::{self, DecryptError, StreamError};
 use super::read::{self, OpenError};
 use super::{Backup, BackupInfo};
 use crate::dump::archive::{self, ArchiveError, ArchiveHeader};
@@ -32,6 +33,11 @@ impl Verified {
     pub(crate) fn summary_line(&self) -> String {
         let s = &self.summary;
         let mut summary = format!("sha256 {}…, ", &self.info.sha256[..12]);
+        if let Some(envelope) = &self.info.encryption {
+            let keys = self.info.keys.len();
+            let proven = if keys == 1 { "its key".to_owned() } else { format!("each of its {keys} keys") };
+            summary.push_str(&format!("{envelope}-encrypted, decrypted as read by {proven}; "));
+        }
         match &self.archive {
             Some(archive) => summary.push_str(&format!(
                 "{} archive (version {}, {} inside) of database `{}` from PostgreSQL {}, by pg_dump {}",
@@ -110,12 +116,56 @@ pub(crate) enum VerifyError {
         "the dump ends at line {lines} without pg_dump's `-- PostgreSQL database dump complete` marker: it was cut short (disk full, or pg_dump killed?)"
     )]
     Incomplete { lines: u64 },
+    /// The encrypted stream does not authenticate: the file was changed or cut short.
+    #[error("the {envelope}-encrypted backup is damaged: {error} (read {offset} of its {size} bytes)")]
+    Encrypted { envelope: &'static str, offset: u64, size: u64, error: StreamError },
+    /// A key does not open the backup (gpg says so once it read the file's key packets).
+    #[error(transparent)]
+    Key(DecryptError),
+    /// Some of the keys the scenario lists do not open the backup.
+    #[error("{} of the {total} keys do not open the backup: {}{}", failed.len(), failed.join("; "), opened_by(opened))]
+    Keys { total: usize, failed: Vec<String>, opened: Vec<String> },
     /// Verification was stopped because the drill cannot go on anyway.
     #[error("stopped")]
     Stopped,
     /// The digest differs from the one the scenario requires.
     #[error("sha256 mismatch: expected {expected}, the backup has {actual}")]
     Checksum { expected: String, actual: String },
+}
+
+fn opened_by(opened: &[String]) -> String {
+    if opened.is_empty() { String::new() } else { format!(" (it opens with {})", opened.join(", ")) }
+}
+
+impl VerifyError {
+    /// The error a failed decrypted stream means: a key that does not open the file, or damage.
+    fn of_stream(
+        error: std::io::Error,
+        envelope: decrypt::Envelope,
+        offset: u64,
+        size: u64,
+    ) -> Result<Self, std::io::Error> {
+        if StreamError::of(&error).is_none() {
+            return Err(error);
+        }
+        let stream = error.into_inner().and_then(|inner| inner.downcast::<StreamError>().ok()).map(|b| *b);
+        Ok(match stream {
+            Some(StreamError::Key(key)) => VerifyError::Key(key),
+            Some(error) => VerifyError::Encrypted { envelope: envelope.name(), offset, size, error },
+            None => VerifyError::Stopped,
+        })
+    }
+
+    /// Whether this says a key does not open the file (rather than the file being damaged).
+    fn is_key_failure(&self) -> bool {
+        matches!(
+            self,
+            VerifyError::Key(_)
+                | VerifyError::Open(OpenError::Decrypt(
+                    DecryptError::NotForKey { .. } | DecryptError::WrongKind { .. }
+                ))
+        )
+    }
 }
 
 /// The meta-commands a restore follows; psql would run any other, `\\!` a shell command among them.
@@ -147,7 +197,8 @@ pub(crate) fn item_line(item: &Item) -> u64 {
 const PROGRESS_EVERY: u64 = 4 * 1024 * 1024;
 
 /// Reads `backup` to its end. Blocking: run it on a blocking thread. Setting `stop` ends it early
-/// with [`VerifyError::Stopped`].
+/// with [`VerifyError::Stopped`]. An encrypted backup is read decrypted with its first key, and
+/// each other key is proven to open it too (see [`super::decrypt::prove`]).
 pub(crate) fn verify(
     backup: &Backup,
     expected_sha256: Option<&str>,
@@ -160,10 +211,72 @@ pub(crate) fn verify(
     if backup.size == 0 {
         return Err(VerifyError::Empty);
     }
-    let mut opened = read::open(&backup.path, true)?;
+    let read = read_whole(backup, expected_sha256, progress, stop);
+    if backup.keys.len() <= 1 {
+        return read.map(|(verified, _)| verified);
+    }
+    let (first, others) = backup.keys.split_first().expect("two keys or more");
+    let mut failed = Vec::new();
+    let read = match read {
+        Err(e) if e.is_key_failure() => {
+            failed.push(e.to_string());
+            None
+        }
+        Err(e) => return Err(e),
+        Ok(read) => Some(read),
+    };
+    let mut opened: Vec<String> = read.as_ref().map(|_| first.public.clone()).into_iter().collect();
+    for key in others {
+        if stop.load(Ordering::Relaxed) {
+            return Err(VerifyError::Stopped);
+        }
+        match decrypt::prove(&backup.path, key) {
+            Ok(digest) => match read.as_ref().and_then(|(_, main)| main.as_ref()) {
+                Some(main) if *main != digest => {
+                    failed.push(format!("{} decrypts it to other bytes than {}", key.public, first.public))
+                }
+                _ => opened.push(key.public.clone()),
+            },
+            Err(decrypt::ProveError::Decrypt(e)) => failed.push(e.to_string()),
+            Err(e) => failed.push(format!("{}: {}", key.public, crate::error::error_chain(&e))),
+        }
+    }
+    match read {
+        Some((verified, _)) if failed.is_empty() => Ok(verified),
+        _ => Err(VerifyError::Keys { total: backup.keys.len(), failed, opened }),
+    }
+}
+
+/// Reads a backup file to its end (decrypted with its first key): what it is, and the sha256 of
+/// its plaintext when it is encrypted.
+fn read_whole(
+    backup: &Backup,
+    expected_sha256: Option<&str>,
+    progress: &dyn Fn(u64),
+    stop: &AtomicBool,
+) -> Result<(Verified, Option<String>), VerifyError> {
+    let mut opened = match read::open_keyed(&backup.path, true, backup.keys.first()) {
+        Ok(opened) => opened,
+        Err(OpenError::Stream(e)) => {
+            let envelope = envelope_of(&backup.path).unwrap_or(decrypt::Envelope::OpenPgp { armored: false });
+            let shown = backup.path.display().to_string();
+            return Err(VerifyError::of_stream(e, envelope, 0, backup.size)
+                .unwrap_or_else(|source| OpenError::Io { path: shown, source }.into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let compression = opened.compression;
+    let envelope = opened.envelope;
     let raw_bytes = opened.raw_bytes.clone();
     let corrupt = |line: u64, err: std::io::Error| {
+        let offset = raw_bytes.load(Ordering::Relaxed);
+        let err = match envelope {
+            Some(envelope) => match VerifyError::of_stream(err, envelope, offset, backup.size) {
+                Ok(decrypted) => return decrypted,
+                Err(err) => err,
+            },
+            None => err,
+        };
         let detail = err.to_string();
         let truncated = err.kind() == std::io::ErrorKind::UnexpectedEof
             || detail.contains("incomplete")
@@ -209,7 +322,19 @@ pub(crate) fn verify(
 
     let sha256 = opened.sha256().unwrap_or_default();
     check_digest(expected_sha256, &sha256)?;
-    Ok(verified(backup, sha256, compression, format, summary, archive))
+    let mut verified = verified(backup, sha256, compression, format, summary, archive);
+    if let Some(envelope) = envelope {
+        verified.info.encryption = Some(envelope.name().to_owned());
+        verified.info.keys = backup.keys.iter().map(|k| k.public.clone()).collect();
+    }
+    Ok((verified, opened.plaintext_sha256()))
+}
+
+/// The envelope of the file at `path`, by its first bytes.
+fn envelope_of(path: &Path) -> Option<decrypt::Envelope> {
+    let mut head = [0u8; 64];
+    let n = std::io::Read::read(&mut std::fs::File::open(path).ok()?, &mut head).ok()?;
+    decrypt::detect(&head[..n])
 }
 
 /// Streams a plain dump through the splitter: structure, refusals, and what it needs.
@@ -317,6 +442,8 @@ fn verified(
         source_version: summary.comments.source_version.clone(),
         dumped_by: summary.comments.dumped_by.clone(),
         uncompressed_bytes: summary.bytes,
+        encryption: None,
+        keys: Vec::new(),
     };
     Verified { info, format, summary, archive }
 }

@@ -11,6 +11,7 @@ mod catalog;
 mod chains;
 mod ci_files;
 mod dump_corpus;
+mod encrypted;
 mod faults;
 mod fingerprints;
 mod fixtures;
