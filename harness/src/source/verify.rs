@@ -123,7 +123,7 @@ pub(crate) enum VerifyError {
     #[error(transparent)]
     Key(DecryptError),
     /// Some of the keys the scenario lists do not open the backup.
-    #[error("{} of the {total} keys do not open the backup: {}{}", failed.len(), failed.join("; "), opened_by(opened))]
+    #[error("{} of the {total} keys {} not open the backup: {}{}", failed.len(), if failed.len() == 1 { "does" } else { "do" }, failed.join("; "), opened_by(opened))]
     Keys { total: usize, failed: Vec<String>, opened: Vec<String> },
     /// Verification was stopped because the drill cannot go on anyway.
     #[error("stopped")]

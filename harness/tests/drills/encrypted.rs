@@ -285,7 +285,7 @@ fn an_escrowed_key_that_no_longer_opens_the_backup_is_named() {
     let keys = format!("decrypt = [{}, {{ identity_env = \"ESCROW_B\" }}]", identity_file(&m.age_a));
     let b_secret = std::fs::read_to_string(&m.age_b.0).unwrap();
     let (drill, _scratch) = drill_of(&encrypted, &keys, &[("ESCROW_B", &b_secret)]);
-    assert_fails_in_verify(&drill, &["1 of the 2 keys do not open the backup", &m.age_b.1, "another recipient"]);
+    assert_fails_in_verify(&drill, &["1 of the 2 keys does not open the backup", &m.age_b.1, "another recipient"]);
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains(&format!("it opens with age identity {}", m.age_a.1)), "{error}");
     // Encrypted to both, both are proven.
