@@ -168,6 +168,24 @@ fn a_barman_backup_recovers_through_its_compressed_wals_and_an_unfinished_backup
     assert!(verify.contains("pg_verifybackup: ") && verify.contains("match backup_manifest"), "{verify}");
     drill.assert_reports_and_no_leftovers();
 
+    // The server's folder as root keeps it (folders 0700, files 0600, owned by root): drilled
+    // as it is, nothing changed in place.
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0 {
+        let private = copy_server(&scratch, &source, "root-only");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("chown -R 0:0 \"$1\" && find \"$1\" -type d -exec chmod 0700 {} + && find \"$1\" -type f -exec chmod 0600 {} +")
+            .arg("sh")
+            .arg(&private)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let drill = scratch.drill(&scenario(&scratch, &source, &private, ""));
+        assert_eq!(drill.code, Some(0), "{drill:?}");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&private).unwrap().permissions());
+        assert_eq!(mode & 0o7777, 0o700, "the folder is left as it was");
+    }
+
     // The one named: plain format.
     let drill = scratch.drill(&scenario(&scratch, &source, &source.folder(), &format!("set = \"{plain}\"")));
     assert_eq!(drill.code, Some(0), "{drill:?}");
