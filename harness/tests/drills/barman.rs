@@ -170,16 +170,8 @@ fn a_barman_backup_recovers_through_its_compressed_wals_and_an_unfinished_backup
 
     // The server's folder as root keeps it (folders 0700, files 0600, owned by root): drilled
     // as it is, nothing changed in place.
-    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0 {
-        let private = copy_server(&scratch, &source, "root-only");
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg("chown -R 0:0 \"$1\" && find \"$1\" -type d -exec chmod 0700 {} + && find \"$1\" -type f -exec chmod 0600 {} +")
-            .arg("sh")
-            .arg(&private)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
+    let private = copy_server(&scratch, &source, "root-only");
+    if crate::util::as_root_keeps_it(&private) {
         let drill = scratch.drill(&scenario(&scratch, &source, &private, ""));
         assert_eq!(drill.code, Some(0), "{drill:?}");
         let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&private).unwrap().permissions());

@@ -288,16 +288,8 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
 
     // The repository as root keeps it (folders 0700, files 0600, owned by root): the toolbox
     // reads it with read access alone, nothing changed in place.
-    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0 {
-        let private = copy_repo(&scratch, &source.repo(), "root-only-repo");
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg("chown -R 0:0 \"$1\" && find \"$1\" -type d -exec chmod 0700 {} + && find \"$1\" -type f -exec chmod 0600 {} +")
-            .arg("sh")
-            .arg(&private)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
+    let private = copy_repo(&scratch, &source.repo(), "root-only-repo");
+    if crate::util::as_root_keeps_it(&private) {
         let drill = scratch.drill(&scenario(&scratch, &private, &by_label, "", source.before, source.after));
         assert_eq!(drill.code, Some(0), "{drill:?}");
         let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&private).unwrap().permissions());

@@ -107,6 +107,23 @@ impl Scratch {
 }
 
 /// A suffix unique within this test process (names of reports folders, containers).
+/// Makes `dir` as root keeps a backup it took (folders 0700, files 0600, owned by root), when
+/// the tests run as root; returns whether they do (else nothing is changed).
+pub(crate) fn as_root_keeps_it(dir: &Path) -> bool {
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) != 0 {
+        return false;
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("chown -R 0:0 \"$1\" && find \"$1\" -type d -exec chmod 0700 {} + && find \"$1\" -type f -exec chmod 0600 {} +")
+        .arg("sh")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    true
+}
+
 pub(crate) fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
