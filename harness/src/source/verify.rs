@@ -364,11 +364,12 @@ fn scan_plain(
         };
         if let Some(found) = found {
             // Damaged compressed data decodes to garbage (a stray `\.`, a broken statement)
-            // before its checksum fails: when the archive itself is corrupt, that is the error
-            // to report, not the garbage.
+            // before its checksum fails, and gpg gives out a tampered message's plaintext before
+            // its integrity check at the end fails: when the file itself is damaged, that is the
+            // error to report, not the garbage.
             let line = splitter.lines_read();
             drop(splitter);
-            if compression != Compression::None {
+            if compression != Compression::None || opened.envelope.is_some() {
                 opened.drain().map_err(|e| corrupt(line, e))?;
             }
             return Err(found);
