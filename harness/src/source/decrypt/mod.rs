@@ -7,6 +7,9 @@
 //! passphrase from `$VAR`"). The cryptography is the `age` crate's and GnuPG's (`gpg`, run in a
 //! private home of its own): none is written here.
 
+/// How much of the file a decryption reads at a time.
+const BUFFER: usize = 256 * 1024;
+
 mod with_age;
 mod with_gpg;
 
@@ -222,7 +225,7 @@ pub(crate) fn open(
 pub(crate) fn prove(path: &std::path::Path, key: &Key) -> Result<String, ProveError> {
     use sha2::Digest;
     let file = std::fs::File::open(path).map_err(|source| ProveError::Io { path: path.to_owned(), source })?;
-    let mut raw = std::io::BufReader::with_capacity(crate::source::read::BUFFER, file);
+    let mut raw = std::io::BufReader::with_capacity(BUFFER, file);
     let head = raw.fill_buf().map_err(|source| ProveError::Io { path: path.to_owned(), source })?;
     let Some(envelope) = detect(head) else { return Err(ProveError::NotEncrypted) };
     let mut plain = open(Box::new(raw), envelope, Some(key)).map_err(ProveError::Decrypt)?;

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use age::secrecy::SecretString;
 
+use super::BUFFER;
 use super::{DecryptError, Key, Material, StreamError};
-use crate::source::read::BUFFER;
 
 /// The most scrypt work a passphrase file may ask for: 2^22 (about 4 GiB·s of work; `age`'s
 /// own default is 2^18). A file asking more is refused rather than tying the drill up.
