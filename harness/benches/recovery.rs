@@ -17,7 +17,9 @@
 //! WAL that cannot come); `PGDRILL_BENCH_LOGS=1` prints both servers' logs and pgdrill's
 //! console. Prints every round with where its time went (pgdrill's phases from
 //! its `drill.json`; the servers' own milestones, redo and end-of-recovery checkpoint from their
-//! logs), the median ratio pgdrill/by hand, and pgdrill's peak memory and CPU time.
+//! logs), the median ratio pgdrill/by hand, and pgdrill's peak memory and CPU time. Then the
+//! same recovery is kept as a snapshot (`--snapshot`) and drilled three times more as clones of
+//! it (`--reuse`): when each clone is ready for its checks, against the fresh recoveries.
 
 #[path = "../tests/support/source_server.rs"]
 #[allow(dead_code)]
@@ -31,7 +33,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use commands::{output, run};
-use pgdrill::report::DrillRecord;
+use pgdrill::report::{DrillRecord, Phase};
 use source_server::SourceServer;
 use sqlx::Connection;
 
@@ -75,15 +77,43 @@ fn main() {
         // Alternate who goes first, so that a machine slowing down over the run favours neither.
         let (hand, drill) = if round % 2 == 1 {
             let hand = runtime.block_on(by_hand(&source, scratch.path(), image));
-            (hand, pgdrill(&scenario, scratch.path(), round))
+            (hand, pgdrill(&scenario, scratch.path(), &round.to_string(), &[]))
         } else {
-            let drill = pgdrill(&scenario, scratch.path(), round);
+            let drill = pgdrill(&scenario, scratch.path(), &round.to_string(), &[]);
             (runtime.block_on(by_hand(&source, scratch.path(), image)), drill)
         };
         print_round(round, &hand, &drill);
         results.push((hand, drill));
     }
     print_summary(&results);
+    reuse(&scenario, scratch.path(), &results);
+}
+
+/// The same recovery kept as a snapshot (`--snapshot`), then drilled again as clones of it
+/// (`--reuse`): when each is ready for its checks, against the fresh recoveries above.
+fn reuse(scenario: &Path, scratch: &Path, fresh: &[(Hand, Drill)]) {
+    let to_checks = |d: &Drill| {
+        let checks = d.record.phase(Phase::Checks).and_then(|p| p.started_at).expect("the checks ran");
+        Duration::try_from(checks - d.record.started_at).unwrap_or_default().as_secs_f64()
+    };
+    let keeper = pgdrill(scenario, scratch, "keep", &["--snapshot"]);
+    let made = keeper.record.phase(Phase::Snapshot).map(|p| p.duration).unwrap_or_default();
+    let clones: Vec<Drill> = (1..=3).map(|i| pgdrill(scenario, scratch, &format!("clone-{i}"), &["--reuse"])).collect();
+    assert!(clones.iter().all(|c| c.record.clone_of.is_some()), "a drill with --reuse recovered instead of cloning");
+    let fresh_ready = fresh.iter().map(|(_, d)| to_checks(d)).sum::<f64>() / fresh.len() as f64;
+    let ready: Vec<f64> = clones.iter().map(to_checks).collect();
+    let mean = ready.iter().sum::<f64>() / ready.len() as f64;
+    println!(
+        "\nreuse: the recovery kept as a snapshot ({:.1} s more: a clean shutdown, the copy, pg_checksums), then {} clones",
+        made.as_secs_f64(),
+        clones.len()
+    );
+    println!(
+        "clone ready for its checks in {mean:.2} s on average ({}), {:.3}x a fresh recovery's {fresh_ready:.1} s; whole drill {:.1} s (target: ready in under 2 s)",
+        ready.iter().map(|r| format!("{r:.2} s")).collect::<Vec<_>>().join(", "),
+        mean / fresh_ready,
+        clones.iter().map(|c| c.total.as_secs_f64()).sum::<f64>() / clones.len() as f64
+    );
 }
 
 /// The backup, its archive and the point in time, made once.
@@ -409,7 +439,7 @@ struct Drill {
     console: String,
 }
 
-fn pgdrill(scenario: &Path, scratch: &Path, round: usize) -> Drill {
+fn pgdrill(scenario: &Path, scratch: &Path, round: &str, args: &[&str]) -> Drill {
     let out = scratch.join(format!("report-{round}"));
     let watch = Watch::start();
     let started = Instant::now();
@@ -418,6 +448,8 @@ fn pgdrill(scenario: &Path, scratch: &Path, round: usize) -> Drill {
     #[allow(clippy::zombie_processes, reason = "reaped by wait4, for its own resource usage")]
     let child = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
         .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(args)
+        .env("PGDRILL_SNAPSHOTS", scratch.join("snapshots"))
         .stdout(Stdio::null())
         .stderr(console)
         .spawn()

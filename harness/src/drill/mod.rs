@@ -454,7 +454,7 @@ impl Drill<'_> {
                 }
             };
             if let Some(held) = key.as_ref().and_then(|key| self.find_snapshot(key)) {
-                return self.clone_of(cleanup, &backup, held).await;
+                return self.clone_of(cleanup, &backup, held, None).await;
             }
             let target = self.phase(Phase::Provision, self.provision(cleanup, &backup, None, None)).await?;
             let restored = self.restore_into(target, &backup, verified).await?;
@@ -680,13 +680,14 @@ impl Drill<'_> {
             scenario: &self.scenario.name,
             redactor: &self.redactor,
             progress: &progress,
-            // Only an archive is read on the target's side, by its pg_restore.
-            backup: (physical.is_none() && read::is_archive(&backup.path, backup.keys.first()))
+            // Only an archive is read on the target's side, by its pg_restore (a clone's is not).
+            backup: (physical.is_none() && clone.is_none() && read::is_archive(&backup.path, backup.keys.first()))
                 .then_some(backup.path.as_path()),
             trusted: self.scenario.source.trusted.as_deref(),
-            backup_major: match physical {
-                Some(data) => Some(data.major),
-                None => read::source_major(&backup.path, backup.keys.first()),
+            backup_major: match (physical, clone) {
+                (Some(data), _) => Some(data.major),
+                (None, Some(provision::CloneFrom { major: Some(major), .. })) => Some(*major),
+                _ => read::source_major(&backup.path, backup.keys.first()),
             },
             physical,
             clone,

@@ -23,8 +23,16 @@ impl Drill<'_> {
     ) -> Option<(Target, String, DumpSummary)> {
         // The toolbox of the verify phase is a container: teardown sweeps for it too.
         cleanup.provision_started = true;
-        self.no_physical_snapshot();
+        // An encrypted repository's passphrase is proven by its verify, whatever a snapshot holds.
+        let encrypted = crate::source::physical::pgbackrest::is_encrypted(&backup.path);
+        if !encrypted && let Some(cloned) = self.physical_clone(cleanup, backup, None).await {
+            return cloned;
+        }
         let mut prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
+        if encrypted && let Some(cloned) = self.physical_clone(cleanup, backup, Some(&prepared)).await {
+            prepared.close().await;
+            return cloned;
+        }
         // Before its server starts: a target before the backup's end cannot be reached.
         let preflight =
             async { prepared.preflight(&self.scenario.recovery).map(|s| ((), s)).map_err(PhaseError::error) };
@@ -42,6 +50,7 @@ impl Drill<'_> {
             Ok(((recovered, catalog), summary))
         };
         let (recovered, catalog) = self.phase(Phase::Restore, recovery).await?;
+        let end_lsn = recovered.end_lsn.clone();
         self.events.emit(Event::Restore(RestoreStats {
             database: database.clone(),
             recovery: Some(recovered),
@@ -49,6 +58,7 @@ impl Drill<'_> {
             ..RestoreStats::default()
         }));
         self.recovered();
+        self.keep_recovery(&target, backup, &prepared, &end_lsn, &database).await;
         Some((target, database, DumpSummary::default()))
     }
 

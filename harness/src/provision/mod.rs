@@ -392,6 +392,8 @@ pub struct ProvisionContext<'a> {
 pub struct CloneFrom {
     /// The snapshot's data directory.
     pub data: PathBuf,
+    /// The major of its cluster when it is not the backup file's (a physical backup's).
+    pub major: Option<u32>,
 }
 
 /// What a target made from a physical backup starts from: its data directory, restored and

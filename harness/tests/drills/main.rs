@@ -36,6 +36,7 @@ mod objectives;
 mod parallel;
 mod pgbackrest;
 mod physical;
+mod physical_snapshots;
 mod probe_rows;
 mod red_team;
 mod scenario_schema;

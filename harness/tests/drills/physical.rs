@@ -149,7 +149,7 @@ fn pitr_scenario(scratch: &crate::util::Scratch, source: &PhysicalSource, recove
 
 /// A scenario drilling the base backup in `backup` through `archive`, expecting `before` and
 /// `after` rows of each batch.
-fn scenario_of(
+pub(crate) fn scenario_of(
     scratch: &crate::util::Scratch,
     backup: &Path,
     archive: &Path,

@@ -3,6 +3,8 @@
 //! may reuse one (`--reuse`) clones the snapshot of the very same restore instead of restoring,
 //! and says so in its reports. The store itself is [`crate::snapshot`].
 
+mod physical;
+
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
@@ -116,11 +118,14 @@ impl Drill<'_> {
         backup: &Backup,
     ) -> Option<Option<(Target, String, DumpSummary)>> {
         let options = self.snapshots.as_ref().filter(|o| o.reuse)?;
+        // An encrypted dump's keys are proven by its verify, whatever a snapshot holds.
+        if !backup.keys.is_empty() {
+            return None;
+        }
         let sha256 = digests::known(&options.store.dir, &backup.path)?;
         let key = self.snapshot_key(&sha256, backup).await.ok()??;
         let held = self.find_snapshot(&key)?;
-        let read: Option<Restored> = serde_json::from_value(held.meta.restored.clone()).ok();
-        let mut info = read.and_then(|r| r.backup).unwrap_or_default();
+        let mut info = self.restored_backup(&held).unwrap_or_default();
         info.location = backup.location.clone();
         info.size_bytes = backup.size;
         info.modified = backup.modified;
@@ -132,7 +137,12 @@ impl Drill<'_> {
             held.meta.drill_id
         );
         self.phase(Phase::Verify, async { Ok::<_, PhaseError>(((), summary)) }).await;
-        Some(self.clone_of(cleanup, backup, held).await)
+        Some(self.clone_of(cleanup, backup, held, None).await)
+    }
+
+    /// What verify read of the backup a snapshot is of, as the snapshot keeps it.
+    fn restored_backup(&self, held: &Held) -> Option<BackupInfo> {
+        serde_json::from_value::<Restored>(held.meta.restored.clone()).ok()?.backup
     }
 
     /// Remembers the sha256 verify read of a local backup file, for [`Drill::quick_clone`].
@@ -158,15 +168,17 @@ impl Drill<'_> {
         }
     }
 
-    /// Provisions a clone of `held` and records that the restore is that snapshot's: the
-    /// target, the database the checks run in, and what the dump held.
+    /// Provisions a clone of `held` (of a cluster of `major`, when it is not the dump's) and
+    /// records that the restore is that snapshot's: the target, the database the checks run in,
+    /// and what the dump held.
     pub(super) async fn clone_of(
         &self,
         cleanup: &mut Cleanup,
         backup: &Backup,
         held: Held,
+        major: Option<u32>,
     ) -> Option<(Target, String, DumpSummary)> {
-        let from = CloneFrom { data: held.data() };
+        let from = CloneFrom { data: held.data(), major };
         let restored: Restored = match serde_json::from_value(held.meta.restored.clone()) {
             Ok(restored) => restored,
             Err(e) => {
@@ -263,16 +275,6 @@ impl Drill<'_> {
         };
         of.layer_bytes = Some(bytes);
         self.events.emit(Event::Cloned(of));
-    }
-
-    /// A physical backup's recovery is not kept: says so when the drill was asked to.
-    pub(super) fn no_physical_snapshot(&self) {
-        if self.snapshots.as_ref().is_some_and(|o| o.keep) {
-            self.not_configured(
-                Phase::Snapshot,
-                "no snapshot: a physical backup's recovery is not kept as one (a pg_dump's restore is)",
-            );
-        }
     }
 
     /// Once the reports are written: the snapshot made is kept if the drill passed, with its
