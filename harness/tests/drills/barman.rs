@@ -158,7 +158,11 @@ fn a_barman_backup_recovers_through_its_compressed_wals_and_an_unfinished_backup
     assert!(magics.iter().any(|m| m.starts_with(b"BZh")), "a bzip2 segment");
 
     // The newest finished backup: tar format, gzip; its WAL lz4 then bzip2, as Barman wrote it.
-    let drill = scratch.drill(&scenario(&scratch, &source, &source.folder(), ""));
+    // Kept as a snapshot, then cloned by the next drill (the server's `wals/` is not part of
+    // the backup's files: the segments recovery replayed are).
+    let store = vec![("PGDRILL_SNAPSHOTS".to_owned(), scratch.path("snapshots").display().to_string())];
+    let everything = scenario(&scratch, &source, &source.folder(), "");
+    let drill = scratch.drill_env(&everything, &["--snapshot".into()], &store);
     assert_eq!(drill.code, Some(0), "{drill:?}");
     let verify = drill.phase_summary(Phase::Verify);
     assert!(
@@ -167,6 +171,10 @@ fn a_barman_backup_recovers_through_its_compressed_wals_and_an_unfinished_backup
     );
     assert!(verify.contains("pg_verifybackup: ") && verify.contains("match backup_manifest"), "{verify}");
     drill.assert_reports_and_no_leftovers();
+    let clone = scratch.drill_env(&everything, &["--reuse".into()], &store);
+    assert_eq!(clone.code, Some(0), "{clone:?}");
+    assert!(clone.record().clone_of.is_some(), "{clone:?}");
+    clone.assert_reports_and_no_leftovers();
 
     // The server's folder as root keeps it (folders 0700, files 0600, owned by root): drilled
     // as it is, nothing changed in place.

@@ -133,8 +133,11 @@ fn an_incremental_chain_recovers_to_a_target_and_a_missing_foreign_or_damaged_me
     let source = ChainSource::make();
     let scratch = Scratch::new();
 
-    // The newest backup's chain: full, incr1, incr2 (plain, read from the folder: copied).
-    let drill = scratch.drill(&scenario(&scratch, &source, &source.chain(), ""));
+    // The newest backup's chain: full, incr1, incr2 (plain, read from the folder: copied); kept
+    // as a snapshot.
+    let store = vec![("PGDRILL_SNAPSHOTS".to_owned(), scratch.path("snapshots").display().to_string())];
+    let newest = scenario(&scratch, &source, &source.chain(), "");
+    let drill = scratch.drill_env(&newest, &["--snapshot".into()], &store);
     assert_eq!(drill.code, Some(0), "{drill:?}");
     let verify = drill.phase_summary(Phase::Verify);
     assert!(verify.contains("chain of 3 backups: full `full` (base backup (tar, `base.tar.gz`)) then incremental `incr1` (base backup (tar, `base.tar.gz`)), `incr2` (base backup (plain)) (not on this chain: `incr2t`)"), "{verify}");
@@ -145,12 +148,20 @@ fn an_incremental_chain_recovers_to_a_target_and_a_missing_foreign_or_damaged_me
     assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to recovery_target_time "), "{drill:?}");
     drill.assert_reports_and_no_leftovers();
 
-    // The one named: every member unpacked here, combined by cloning.
-    let drill = scratch.drill(&scenario(&scratch, &source, &source.chain(), "set = \"incr2t\""));
+    // The one named: every member unpacked here, combined by cloning; another chain than the
+    // snapshot's, so recovered.
+    let named = scenario(&scratch, &source, &source.chain(), "set = \"incr2t\"");
+    let drill = scratch.drill_env(&named, &["--reuse".into()], &store);
     assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert!(drill.record().clone_of.is_none(), "another set: {drill:?}");
     let verify = drill.phase_summary(Phase::Verify);
     assert!(verify.contains("`incr2t` (base backup (tar, `base.tar.zst`)) (not on this chain: `incr2`)"), "{verify}");
     assert!(verify.contains("pg_combinebackup --copy-file-range"), "{verify}");
+
+    // The newest again: a clone of the snapshot.
+    let clone = scratch.drill_env(&newest, &["--reuse".into()], &store);
+    assert_eq!(clone.code, Some(0), "{clone:?}");
+    assert!(clone.record().clone_of.is_some(), "{clone:?}");
 
     // A member missing: the chain is broken where it was.
     let broken = copy_chain(&scratch, &source, "without-incr1", &["incr1"]);

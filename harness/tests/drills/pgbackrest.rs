@@ -262,7 +262,10 @@ fn a_pgbackrest_set_recovers_to_a_chosen_time_from_the_newest_set_before_it(#[ca
          absent = \"SELECT EXISTS (SELECT 1 FROM public.ledger WHERE batch = 'after')\"",
         source.target_time, source.before
     );
-    let drill = scratch.drill(&scenario(&scratch, &source.repo(), "", &at, source.before, 0));
+    // Kept as a snapshot, then cloned by the next drill: on the image of the set's own major.
+    let store = vec![("PGDRILL_SNAPSHOTS".to_owned(), scratch.path("snapshots").display().to_string())];
+    let pitr = scenario(&scratch, &source.repo(), "", &at, source.before, 0);
+    let drill = scratch.drill_env(&pitr, &["--snapshot".into()], &store);
     assert_eq!(drill.code, Some(0), "{drill:?}");
     let verify = drill.phase_summary(Phase::Verify);
     assert!(verify.starts_with(&format!("pgBackRest set {incr} (incr, stanza `drill`")), "{verify}");
@@ -270,6 +273,15 @@ fn a_pgbackrest_set_recovers_to_a_chosen_time_from_the_newest_set_before_it(#[ca
     let restore = drill.phase_summary(Phase::Restore);
     assert!(restore.starts_with("recovered to recovery_target_time"), "{restore}");
     drill.assert_reports_and_no_leftovers();
+    let clone = scratch.drill_env(&pitr, &["--reuse".into()], &store);
+    assert_eq!(clone.code, Some(0), "{clone:?}");
+    assert!(clone.record().clone_of.is_some(), "{clone:?}");
+    assert_eq!(
+        clone.record().target.as_ref().and_then(|t| t.image.clone()),
+        drill.record().target.as_ref().and_then(|t| t.image.clone())
+    );
+    assert!(clone.phase_summary(Phase::Verify).contains("known: the backup's "), "{clone:?}");
+    clone.assert_reports_and_no_leftovers();
 }
 
 #[test]
