@@ -410,12 +410,24 @@ impl Drill<'_> {
     }
 
     async fn body(&self, cleanup: &mut Cleanup) {
-        let Some(backup) = self.phase(Phase::Fetch, self.fetch()).await else { return };
+        let restored = match self.remote_clone(cleanup).await {
+            Some(cloned) => cloned,
+            None => self.fetch_and_restore(cleanup).await,
+        };
+        let Some((target, database, dump)) = restored else { return };
+        cleanup.database = Some(database.clone());
+        self.after_restore(cleanup, &target, &database, &dump).await;
+    }
+
+    /// Fetch, then the restore (or recovery) of what was fetched: the target, the database the
+    /// checks run in, and what the dump held.
+    async fn fetch_and_restore(&self, cleanup: &mut Cleanup) -> Option<(Target, String, DumpSummary)> {
+        let backup = self.phase(Phase::Fetch, self.fetch()).await?;
         let physical_only = self.scenario.source.wal_archive.is_some()
             || self.scenario.source.stanza.is_some()
             || self.scenario.source.set.is_some()
             || self.scenario.recovery.target != crate::scenario::RecoveryTarget::End;
-        let restored = if source::physical::detect(&backup.path) {
+        if source::physical::detect(&backup.path) {
             self.recover(cleanup, &backup).await
         } else if physical_only {
             let refuse = async {
@@ -428,10 +440,7 @@ impl Drill<'_> {
             None
         } else {
             self.restore_dump(cleanup, &backup).await
-        };
-        let Some((target, database, dump)) = restored else { return };
-        cleanup.database = Some(database.clone());
-        self.after_restore(cleanup, &target, &database, &dump).await;
+        }
     }
 
     /// Verify, provision, preflight and restore of a pg_dump backup: the target, the database

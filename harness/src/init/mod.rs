@@ -507,6 +507,7 @@ async fn globals_roles(path: &Path) -> Vec<String> {
         previous: None,
         wal_archive: None,
         keys: Vec::new(),
+        remote: None,
     };
     tokio::task::spawn_blocking(move || {
         crate::source::verify::verify(&backup, None, &|_| {}, &std::sync::atomic::AtomicBool::new(false))

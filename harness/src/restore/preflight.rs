@@ -165,6 +165,7 @@ async fn apply_globals(target: &Target, path: &Path, redactor: &Redactor) -> Res
         previous: None,
         wal_archive: None,
         keys: Vec::new(),
+        remote: None,
     };
     tokio::task::spawn_blocking(move || verify::verify(&backup, None, &|_| {}, &AtomicBool::new(false)))
         .await

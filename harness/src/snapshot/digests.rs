@@ -58,6 +58,19 @@ pub(crate) fn remember(store: &Path, path: &Path, sha256: &str) {
     insert(store, name, Entry { identity, sha256: sha256.to_owned(), at: now() });
 }
 
+/// The sha256 of the remote object at `location` as read whole before, when its store still
+/// gives it the identity it had then (an ETag, version, size and time written).
+pub(crate) fn known_remote(store: &Path, location: &str, identity: &str) -> Option<String> {
+    read(store).remove(&format!("remote:{location}")).filter(|e| e.identity == identity).map(|e| e.sha256)
+}
+
+/// Remembers that the remote object at `location`, with `identity`, has `sha256` (downloaded
+/// and read whole by the caller).
+pub(crate) fn remember_remote(store: &Path, location: &str, identity: &str, sha256: &str) {
+    let entry = Entry { identity: identity.to_owned(), sha256: sha256.to_owned(), at: now() };
+    insert(store, format!("remote:{location}"), entry);
+}
+
 /// Adds `entry` under `name` to the store's list, keeping the newest [`KEPT`].
 fn insert(store: &Path, name: String, entry: Entry) {
     let mut entries = read(store);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, LAST_MODIFIED, RANGE};
+use reqwest::header::{ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, ETAG, LAST_MODIFIED, RANGE};
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 
@@ -61,19 +61,41 @@ pub(crate) fn shown(url: &str) -> String {
     crate::secret::redact_url_passwords(&without_query)
 }
 
+/// What the responses of a download said of the object.
+#[derive(Default)]
+struct Seen {
+    modified: Option<OffsetDateTime>,
+    /// Its identity (without its size), from the first response.
+    identity: Option<String>,
+    /// A later response gave another identity, or none.
+    changed: bool,
+}
+
+impl Seen {
+    fn saw(&mut self, identity: Option<String>) {
+        match (&self.identity, identity) {
+            (None, Some(first)) if !self.changed => self.identity = Some(first),
+            (Some(first), Some(now)) if *first == now => {}
+            _ => self.changed = true,
+        }
+    }
+}
+
 enum Attempt {
     Done,
     /// Worth another try: a 5xx, a timeout, a dropped connection.
     Retry(String),
 }
 
-/// Downloads `spec.url` into `dir`.
-pub(crate) async fn download(
-    spec: &HttpSpec,
-    dir: &Path,
-    redactor: &Redactor,
-    progress: Progress<'_>,
-) -> Result<Backup, SourceError> {
+/// The URL (its secrets registered), how the reports show it, its bearer token and a client.
+struct Prepared {
+    url: String,
+    location: String,
+    token: Option<Secret>,
+    client: reqwest::Client,
+}
+
+fn prepare(spec: &HttpSpec, redactor: &Redactor) -> Result<Prepared, SourceError> {
     let url = spec.url.resolve().map_err(|source| SourceError::Credential { what: "URL", source })?;
     register_url_secrets(url.expose(), redactor);
     let url = url.expose().trim().to_owned();
@@ -89,12 +111,6 @@ pub(crate) async fn download(
         }
         None => None,
     };
-    let name = reqwest::Url::parse(&url)
-        .ok()
-        .and_then(|u| u.path_segments().and_then(|mut s| s.next_back().map(str::to_owned)))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "backup".into());
-    let path = dir.join(format!("download-{name}"));
     crate::tls::install();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -102,12 +118,65 @@ pub(crate) async fn download(
         .user_agent(concat!("pgdrill/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| SourceError::Http { location: location.clone(), message: e.to_string() })?;
+    Ok(Prepared { url, location, token, client })
+}
+
+/// An object's identity as the server states it: a strong ETag (a weak one, `W/`, promises no
+/// byte-for-byte sameness) and its Last-Modified; `None` without a strong ETag. Its size is
+/// added by [`sized`].
+fn identity(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let etag = headers.get(ETAG)?.to_str().ok()?.trim();
+    if etag.is_empty() || etag.starts_with("W/") {
+        return None;
+    }
+    let modified = headers.get(LAST_MODIFIED).and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+    Some(format!("ETag {etag}, Last-Modified {modified}"))
+}
+
+fn sized(identity: String, size: u64) -> String {
+    format!("{identity}, {size} bytes")
+}
+
+/// What `spec.url` is now, from a HEAD request: `None` when the server gives no strong ETag
+/// and length (it is downloaded then).
+pub(crate) async fn probe(spec: &HttpSpec, redactor: &Redactor) -> Result<Option<super::Remote>, SourceError> {
+    let Prepared { url, location, token, client } = prepare(spec, redactor)?;
+    let mut request = client.head(&url);
+    if let Some(token) = &token {
+        request = request.bearer_auth(token.expose());
+    }
+    let Ok(response) = request.send().await else { return Ok(None) };
+    if response.status() != StatusCode::OK {
+        return Ok(None);
+    }
+    let headers = response.headers();
+    let Some(size) = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()) else {
+        return Ok(None);
+    };
+    let modified = headers.get(LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(httpdate);
+    Ok(identity(headers).map(|identity| super::Remote { location, identity: sized(identity, size), size, modified }))
+}
+
+/// Downloads `spec.url` into `dir`.
+pub(crate) async fn download(
+    spec: &HttpSpec,
+    dir: &Path,
+    redactor: &Redactor,
+    progress: Progress<'_>,
+) -> Result<Backup, SourceError> {
+    let Prepared { url, location, token, client } = prepare(spec, redactor)?;
+    let name = reqwest::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.path_segments().and_then(|mut s| s.next_back().map(str::to_owned)))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "backup".into());
+    let path = dir.join(format!("download-{name}"));
     let mut file = tokio::fs::File::create(&path)
         .await
         .map_err(|source| SourceError::Unreadable { path: path.display().to_string(), source })?;
     let mut received: u64 = 0;
     let mut resumable = false;
-    let mut modified = None;
+    let mut seen = Seen::default();
     let mut last_error = String::new();
     for attempt in 0..=spec.retries {
         if attempt > 0 {
@@ -117,7 +186,7 @@ pub(crate) async fn download(
         if let Some(token) = &token {
             request = request.bearer_auth(token.expose());
         }
-        match fetch_once(request, &location, &mut file, &mut received, &mut resumable, &mut modified, progress).await? {
+        match fetch_once(request, &location, &mut file, &mut received, &mut resumable, &mut seen, progress).await? {
             Attempt::Done => {
                 file.flush()
                     .await
@@ -126,10 +195,12 @@ pub(crate) async fn download(
                     location,
                     path,
                     size: received,
-                    modified,
+                    modified: seen.modified,
                     previous: None,
                     wal_archive: None,
                     keys: Vec::new(),
+                    // Every part of a resumed download came from the same object.
+                    remote: seen.identity.filter(|_| !seen.changed).map(|identity| sized(identity, received)),
                 });
             }
             Attempt::Retry(why) => last_error = why,
@@ -145,7 +216,7 @@ async fn fetch_once(
     file: &mut tokio::fs::File,
     received: &mut u64,
     resumable: &mut bool,
-    modified: &mut Option<OffsetDateTime>,
+    seen: &mut Seen,
     progress: Progress<'_>,
 ) -> Result<Attempt, SourceError> {
     if *received > 0 && *resumable {
@@ -184,8 +255,9 @@ async fn fetch_once(
     *resumable = response.headers().get(ACCEPT_RANGES).is_some_and(|v| v.as_bytes() == b"bytes")
         || response.headers().contains_key(CONTENT_RANGE);
     if let Some(date) = response.headers().get(LAST_MODIFIED).and_then(|v| v.to_str().ok()) {
-        *modified = httpdate(date);
+        seen.modified = httpdate(date);
     }
+    seen.saw(identity(response.headers()));
     let expected_total = match status {
         StatusCode::PARTIAL_CONTENT => response
             .headers()
@@ -253,5 +325,29 @@ mod tests {
     fn http_dates() {
         assert!(httpdate("Sun, 06 Nov 1994 08:49:37 GMT").is_some());
         assert!(httpdate("yesterday").is_none());
+    }
+
+    #[test]
+    fn only_a_strong_etag_the_same_in_every_response_identifies_a_download() {
+        let headers = |etag: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(ETAG, etag.parse().unwrap());
+            headers.insert(LAST_MODIFIED, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
+            headers
+        };
+        let strong = identity(&headers("\"abc\"")).unwrap();
+        assert_eq!(sized(strong.clone(), 3), "ETag \"abc\", Last-Modified Sun, 06 Nov 1994 08:49:37 GMT, 3 bytes");
+        assert_eq!(identity(&headers("W/\"abc\"")), None, "a weak ETag promises no sameness of bytes");
+        assert_eq!(identity(&reqwest::header::HeaderMap::new()), None);
+        let mut seen = Seen::default();
+        seen.saw(Some(strong.clone()));
+        seen.saw(Some(strong.clone()));
+        assert!(!seen.changed && seen.identity.is_some());
+        seen.saw(Some("ETag \"other\"".into()));
+        assert!(seen.changed, "a resumed part of another object");
+        let mut seen = Seen::default();
+        seen.saw(Some(strong));
+        seen.saw(None);
+        assert!(seen.changed);
     }
 }

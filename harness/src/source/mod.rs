@@ -81,6 +81,42 @@ pub(crate) struct Backup {
     /// The keys that open an encrypted dump, read: the first decrypts it for the drill, and
     /// verify proves each one opens it.
     pub keys: Vec<decrypt::Key>,
+    /// A downloaded object's identity as its store gave it (S3: ETag, version, size, time
+    /// written; HTTPS: a strong ETag, size, Last-Modified), when it gave one.
+    pub remote: Option<String>,
+}
+
+/// What a backup object in S3 or behind an HTTPS URL is now, as its store says without sending
+/// it: a download of it would be of these bytes while its identity is unchanged.
+#[derive(Debug, Clone)]
+pub(crate) struct Remote {
+    pub location: String,
+    pub identity: String,
+    pub size: u64,
+    pub modified: Option<OffsetDateTime>,
+}
+
+/// The remote object the scenario's source would download, when it is one object (not a
+/// folder of a physical backup) whose store gives it an identity; `None` otherwise.
+pub(crate) async fn probe(spec: &SourceSpec, redactor: &Redactor) -> Result<Option<Remote>, SourceError> {
+    match &spec.location {
+        SourceLocation::Url(http) => http::probe(http, redactor).await,
+        SourceLocation::S3(s3) => {
+            let bucket = s3::Bucket::open(s3, redactor)?;
+            if bucket.is_prefix() {
+                let top = bucket.top().await?;
+                let folders = |names: &[&str]| names.iter().all(|n| top.folders.iter().any(|f| f == n));
+                if physical::is_base_backup_listing(&top.files)
+                    || folders(&["base", "wals"])
+                    || folders(&["backup", "archive"])
+                {
+                    return Ok(None);
+                }
+            }
+            bucket.probe().await
+        }
+        _ => Ok(None),
+    }
 }
 
 impl Backup {
@@ -300,6 +336,7 @@ fn folder_backup(location: String, path: PathBuf, mirrored: s3::Mirrored) -> Bac
         previous: None,
         wal_archive: None,
         keys: Vec::new(),
+        remote: None,
     }
 }
 
@@ -323,6 +360,7 @@ async fn local(path: &Path, location: String, previous: Option<(String, u64)>) -
         previous,
         wal_archive: None,
         keys: Vec::new(),
+        remote: None,
     })
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 
@@ -54,6 +54,18 @@ pub(crate) fn parse_url(url: &str) -> Result<(String, String), String> {
 
 fn env_secret(name: &str) -> Result<Secret, SourceError> {
     std::env::var(name).map(Secret::new).map_err(|_| SourceError::MissingSecret { variable: name.to_owned() })
+}
+
+/// An object's identity as its store keeps it: the ETag, version, size and modification time
+/// the store set when it was written (none of them a writer chooses); `None` without an ETag.
+fn identity(meta: &ObjectMeta) -> Option<String> {
+    let etag = meta.e_tag.as_deref()?;
+    Some(format!(
+        "ETag {etag}, version {}, {} bytes, written {}",
+        meta.version.as_deref().unwrap_or("none"),
+        meta.size,
+        meta.last_modified.to_rfc3339()
+    ))
 }
 
 /// A bucket of the scenario's store, with its credentials.
@@ -125,45 +137,64 @@ impl<'a> Bucket<'a> {
         })
     }
 
+    /// The object the spec names (or the newest under its prefix), as the store lists it, and
+    /// the one before it under the prefix.
+    async fn chosen(&self) -> Result<(ObjectMeta, Option<Candidate>), SourceError> {
+        let spec = self.spec;
+        if !spec.is_prefix() {
+            let meta = self.store.head(&ObjectPath::from(spec.key.as_str())).await.map_err(|e| self.fail(e))?;
+            return Ok((meta, None));
+        }
+        let mut listing = self.store.list(self.prefix().as_ref());
+        let mut metas = std::collections::HashMap::new();
+        let mut candidates = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| self.fail(e))?;
+            let name = meta.location.filename().unwrap_or_default().to_owned();
+            candidates.push(Candidate {
+                name: name.clone(),
+                size: meta.size,
+                modified: OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp()).ok(),
+                date: None,
+            });
+            metas.insert(name, meta);
+        }
+        let (chosen, previous) = newest(candidates, spec.pattern.as_ref());
+        let chosen = chosen.ok_or_else(|| SourceError::NoBackup { location: spec.location() })?;
+        let meta = metas.remove(&chosen.name).ok_or_else(|| SourceError::NoBackup { location: spec.location() })?;
+        Ok((meta, previous))
+    }
+
+    /// What the object a download would take is now, without downloading it (`None` for an
+    /// object the store gives no ETag).
+    pub(crate) async fn probe(&self) -> Result<Option<super::Remote>, SourceError> {
+        let (meta, _) = self.chosen().await?;
+        Ok(identity(&meta).map(|identity| super::Remote {
+            location: format!("s3://{}/{}", self.spec.bucket, meta.location),
+            identity,
+            size: meta.size,
+            modified: OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp()).ok(),
+        }))
+    }
+
     /// Downloads the object (or the newest under the prefix) into `dir`.
     pub(crate) async fn download(&self, dir: &Path, progress: Progress<'_>) -> Result<Backup, SourceError> {
-        let spec = self.spec;
-        let location = spec.location();
-        let (key, previous) = if spec.is_prefix() {
-            let mut listing = self.store.list(self.prefix().as_ref());
-            let mut candidates = Vec::new();
-            while let Some(meta) = listing.next().await {
-                let meta = meta.map_err(|e| self.fail(e))?;
-                let name = meta.location.filename().unwrap_or_default().to_owned();
-                candidates.push((
-                    meta.location.to_string(),
-                    Candidate {
-                        name,
-                        size: meta.size,
-                        modified: OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp()).ok(),
-                        date: None,
-                    },
-                ));
-            }
-            let keys: std::collections::HashMap<String, String> =
-                candidates.iter().map(|(k, c)| (c.name.clone(), k.clone())).collect();
-            let (chosen, previous) = newest(candidates.into_iter().map(|(_, c)| c).collect(), spec.pattern.as_ref());
-            let chosen = chosen.ok_or_else(|| SourceError::NoBackup { location: location.clone() })?;
-            (keys[&chosen.name].clone(), previous)
-        } else {
-            (spec.key.clone(), None)
-        };
+        let (meta, previous) = self.chosen().await?;
+        let key = meta.location.to_string();
         let name = key.rsplit('/').next().unwrap_or("backup").to_owned();
         let path = dir.join(format!("s3-{name}"));
-        let (size, modified) = self.get(&key, &path, progress).await?;
+        let (got, modified) = self.get(&key, &path, progress).await?;
         Ok(Backup {
-            location: format!("s3://{}/{key}", spec.bucket),
+            location: format!("s3://{}/{key}", self.spec.bucket),
             path,
-            size,
+            size: got.size,
             modified,
             previous: previous.map(|p| (p.name, p.size)),
             wal_archive: None,
             keys: Vec::new(),
+            // What was downloaded: the object as the store sent it (a write since the listing
+            // made another).
+            remote: identity(&got),
         })
     }
 
@@ -173,8 +204,9 @@ impl<'a> Bucket<'a> {
         key: &str,
         path: &Path,
         progress: Progress<'_>,
-    ) -> Result<(u64, Option<OffsetDateTime>), SourceError> {
+    ) -> Result<(ObjectMeta, Option<OffsetDateTime>), SourceError> {
         let object = self.store.get(&ObjectPath::from(key)).await.map_err(|e| self.fail(e))?;
+        let meta = object.meta.clone();
         let size = object.meta.size;
         let modified = OffsetDateTime::from_unix_timestamp(object.meta.last_modified.timestamp()).ok();
         let write_err = |source| SourceError::Unreadable { path: path.display().to_string(), source };
@@ -195,7 +227,7 @@ impl<'a> Bucket<'a> {
                 last: format!("the object store sent {received} of {size} bytes"),
             });
         }
-        Ok((size, modified))
+        Ok((meta, modified))
     }
 
     /// Copies the objects under the spec's prefix (and `under`, a path below it) whose path
@@ -242,9 +274,9 @@ impl<'a> Bucket<'a> {
                     .map_err(|source| SourceError::Unreadable { path: parent.display().to_string(), source })?;
             }
             let done = mirrored.bytes;
-            let (size, modified) = self.get(&key, &path, &|n, _| progress(done + n, Some(total))).await?;
+            let (got, modified) = self.get(&key, &path, &|n, _| progress(done + n, Some(total))).await?;
             mirrored.files += 1;
-            mirrored.bytes += size;
+            mirrored.bytes += got.size;
             mirrored.newest = mirrored.newest.max(modified);
         }
         Ok(mirrored)

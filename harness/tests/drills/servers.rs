@@ -296,6 +296,24 @@ impl S3Server {
         });
     }
 
+    /// Puts `bytes` at `key` of the existing `bucket`, readable by anyone (`public-read`): what
+    /// a plain HTTP client downloads from `{endpoint}/{bucket}/{key}`.
+    pub(crate) fn put_public(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let status = runtime.block_on(async {
+            reqwest::Client::new()
+                .put(format!("{}/{bucket}/{key}", self.endpoint))
+                .header("x-amz-acl", "public-read")
+                .header("content-type", "application/octet-stream")
+                .body(bytes)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert!(status.is_success(), "put {key}: {status}");
+    }
+
     /// Creates `bucket` and puts every file under each folder of `folders` (prefix, folder)
     /// into it, at `<prefix>/<its path in the folder>`.
     pub(crate) fn put_folders(&self, bucket: &str, folders: &[(&str, &std::path::Path)]) {

@@ -167,3 +167,63 @@ fn backups_from_s3_by_key_and_newest_under_a_prefix() {
         "{drill:?}"
     );
 }
+
+/// With `--reuse`, a backup in S3 or behind a URL whose store describes it as it did when a
+/// drill downloaded it and read it whole (ETag, version, size, time written) is not downloaded
+/// again when a snapshot of its restore serves; an object written since is.
+#[test]
+fn an_unchanged_object_in_s3_or_behind_a_url_is_cloned_without_downloading_it() {
+    let s3 = S3Server::start();
+    let bytes = plur_bytes();
+    s3.put("backups", &[("plur/plur.sql.gz", bytes.clone())]);
+    let scratch = Scratch::new();
+    let mut env = s3.env();
+    env.push(("PGDRILL_SNAPSHOTS".into(), scratch.path("snapshots").display().to_string()));
+    let in_s3 = scratch.scenario(
+        "s3-reuse.toml",
+        &format!(
+            "[source]\ns3 = \"s3://backups/plur/plur.sql.gz\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\n{PLUR}",
+            s3.endpoint
+        ),
+    );
+    let drill = |scenario: &std::path::Path, args: &[&str]| {
+        let drill = scratch.drill_env(scenario, &args.iter().map(|a| a.to_string()).collect::<Vec<_>>(), &env);
+        assert_eq!(drill.code, Some(0), "{drill:?}");
+        drill
+    };
+    let not_downloaded = |drill: &crate::util::Drill| drill.phase_summary(Phase::Fetch).contains("not downloaded");
+
+    let first = drill(&in_s3, &["--snapshot"]);
+    assert!(!not_downloaded(&first), "{first:?}");
+    let clone = drill(&in_s3, &["--reuse"]);
+    assert!(not_downloaded(&clone), "{clone:?}");
+    assert!(clone.phase_summary(Phase::Fetch).contains("ETag "), "{clone:?}");
+    assert_eq!(clone.record().clone_of.as_ref().map(|c| c.drill_id.clone()), Some(first.record().drill_id.clone()));
+
+    // The same bytes over HTTP (moto serves a public object to anyone, with a strong ETag):
+    // downloaded once, then known.
+    s3.put_public("backups", "public/plur.sql.gz", bytes.clone());
+    let url = scratch
+        .scenario("url-reuse.toml", &format!("[source]\nurl = \"{}/backups/public/plur.sql.gz\"\n{PLUR}", s3.endpoint));
+    let downloaded = drill(&url, &["--reuse"]);
+    assert!(!not_downloaded(&downloaded) && downloaded.record().clone_of.is_some(), "{downloaded:?}");
+    let known = drill(&url, &["--reuse"]);
+    assert!(not_downloaded(&known) && known.record().clone_of.is_some(), "{known:?}");
+
+    // Written since (the same dump, compressed otherwise): downloaded, and restored.
+    let mut gzip = std::process::Command::new("sh")
+        .args(["-c", "gzip -dc | gzip -1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = gzip.stdin.take().unwrap();
+    std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes).unwrap());
+    let other = gzip.wait_with_output().unwrap().stdout;
+    s3.put("backups", &[("plur/plur.sql.gz", other.clone())]);
+    s3.put_public("backups", "public/plur.sql.gz", other);
+    for scenario in [&in_s3, &url] {
+        let changed = drill(scenario, &["--reuse"]);
+        assert!(!not_downloaded(&changed) && changed.record().clone_of.is_none(), "{changed:?}");
+    }
+}

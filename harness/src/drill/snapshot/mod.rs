@@ -4,6 +4,7 @@
 //! and says so in its reports. The store itself is [`crate::snapshot`].
 
 mod physical;
+mod remote;
 
 use std::sync::Mutex;
 
@@ -68,18 +69,22 @@ pub(super) struct State {
 /// What the snapshot keeps of the restore, for a clone's checks: what a restore gives them,
 /// and what verify read of the backup.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Restored {
+pub(super) struct Restored {
     database: String,
     dump: DumpSummary,
-    backup: Option<BackupInfo>,
+    pub backup: Option<BackupInfo>,
 }
 
 impl Drill<'_> {
     /// The key of this drill's restore of the backup whose sha256 is `sha256`: `None` where
     /// there are no snapshots (a target other than a container).
     pub(super) async fn snapshot_key(&self, sha256: &str, backup: &Backup) -> Result<Option<Key>, PhaseError> {
+        self.snapshot_key_of(sha256, crate::source::read::source_major(&backup.path, backup.keys.first())).await
+    }
+
+    /// [`Drill::snapshot_key`] of a dump from a server of `major`.
+    async fn snapshot_key_of(&self, sha256: &str, major: Option<u32>) -> Result<Option<Key>, PhaseError> {
         let progress = |message: &str| self.progress(Phase::Provision, message, None, None);
-        let major = crate::source::read::source_major(&backup.path, backup.keys.first());
         let Some(image_id) =
             provision::image_id(&self.scenario.target, major, &progress).await.map_err(PhaseError::error)?
         else {
@@ -147,10 +152,11 @@ impl Drill<'_> {
 
     /// Remembers the sha256 verify read of a local backup file, for [`Drill::quick_clone`].
     pub(super) fn remember_digest(&self, backup: &Backup, sha256: &str) {
-        // A download lives as long as its drill: only a file of this machine is read again.
-        if let Some(options) = &self.snapshots
-            && !backup.path.starts_with(self.work_dir())
-        {
+        let Some(options) = &self.snapshots else { return };
+        // A download lives as long as its drill: it is known by its store's identity for it.
+        if let Some(identity) = &backup.remote {
+            digests::remember_remote(&options.store.dir, &backup.location, identity, sha256);
+        } else if !backup.path.starts_with(self.work_dir()) {
             digests::remember(&options.store.dir, &backup.path, sha256);
         }
     }
