@@ -133,7 +133,9 @@ pub struct RawSource {
     pub decrypt: Option<Vec<Spanned<RawKey>>>,
     /// A plain-format base backup's tablespaces: each tablespace's OID (its link in
     /// `pg_tblspc`) and the folder its backup is in (where `--tablespace-mapping` put it),
-    /// relative to the scenario file. A tar-format backup carries them as `<oid>.tar`.
+    /// relative to the scenario file; for a chain of incremental backups, each plain member's as
+    /// `"<member>/<oid>"` (`"incr2/16384" = "backups/incr2-ts"`). A tar-format backup carries
+    /// them as `<oid>.tar`, a pgBackRest set in its repository.
     pub tablespaces: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
