@@ -35,6 +35,7 @@ mod notify;
 mod objectives;
 mod parallel;
 mod pgbackrest;
+mod pgbackrest_encrypted;
 mod physical;
 mod probe_rows;
 mod red_team;

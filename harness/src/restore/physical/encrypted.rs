@@ -174,7 +174,7 @@ impl Repository {
         for (which, passphrase) in self.passphrases.iter().enumerate() {
             let into = match which {
                 0 => texts.to_owned(),
-                _ => texts.with_file_name(format!("passphrase-{}", which + 1)),
+                _ => texts.with_file_name(format!("texts-of-passphrase-{}", which + 1)),
             };
             match self.texts_with(which, choice, &into).await {
                 Err(PrepareError::Decrypt { file, status, said }) => failed.push(format!(

@@ -106,7 +106,8 @@ async fn read(
     };
     let backup = match &encrypted {
         Some(repository) => {
-            let texts = request.work.join("repository");
+            // Not `repository`, where a repository copied from S3 is.
+            let texts = request.work.join("texts");
             repository.decrypt_texts(&request.choice, &texts).await?;
             backup::inspect_repository(dir, &texts, &request.choice)?
         }
