@@ -74,7 +74,21 @@ pub(crate) fn unpack(chain: &Chain, work: &Path, tablespaces: &MemberTablespaces
         let problem = format!("the chain's folder holds no backup `{unknown}` (`\"{unknown}/{oid}\"`)");
         return Err(StageError::Tablespace { oid, problem });
     }
-    for (name, member) in chain.members.iter().filter(|(_, member)| staged_here(member)) {
+    for (name, member) in &chain.members {
+        let in_member = |source| StageError::Member { member: name.clone(), source: Box::new(source) };
+        if let Some(oid) = tablespaces.get(name).and_then(|named| named.keys().next()) {
+            let problem = match member.layout {
+                Layout::Tar { .. } => Some("the backup is in tar format, and carries its tablespaces as `<oid>.tar`"),
+                _ if !staged_here(member) => Some("the backup has no link for it in pg_tblspc"),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                return Err(in_member(StageError::Tablespace { oid: *oid, problem: problem.into() }));
+            }
+        }
+        if !staged_here(member) {
+            continue;
+        }
         let into = work.join(MEMBERS).join(name);
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&into).map_err(|source| StageError::Io {
             action: "create",
@@ -82,8 +96,7 @@ pub(crate) fn unpack(chain: &Chain, work: &Path, tablespaces: &MemberTablespaces
             source,
         })?;
         let named = tablespaces.get(name).cloned().unwrap_or_default();
-        stage::stage(member, &into, &named)
-            .map_err(|source| StageError::Member { member: name.clone(), source: Box::new(source) })?;
+        stage::stage(member, &into, &named).map_err(in_member)?;
     }
     Ok(())
 }
