@@ -111,6 +111,7 @@ impl Drill<'_> {
             wal_archive: backup.wal_archive.as_deref(),
             tablespaces: &self.scenario.source.tablespaces,
             cipher_pass: self.scenario.source.cipher_pass.as_ref(),
+            keys: &backup.keys,
             choice: self.scenario.set_choice(),
             recovery: &self.scenario.recovery,
             target,
@@ -131,6 +132,8 @@ impl Drill<'_> {
             source_version: Some(b.major.to_string()),
             taken_at,
             taken_at_from,
+            encryption: prepared.repository.as_ref().map(|_| restore::physical::ENCRYPTION.to_owned()),
+            keys: prepared.repository.as_ref().map(|r| r.keys()).unwrap_or_default(),
             ..BackupInfo::default()
         }));
         let summary = prepared.summary();

@@ -123,17 +123,23 @@ pub struct RawSource {
     /// that finished before it).
     pub set: Option<Spanned<String>>,
     /// An encrypted pgBackRest repository's passphrase (`repo1-cipher-pass`), from an
-    /// environment variable or a file: never written in the scenario, never shown.
+    /// environment variable or a file: never written in the scenario, never shown (several
+    /// copies of it, each proven: `decrypt`).
     pub cipher_pass_env: Option<Spanned<String>>,
     pub cipher_pass_file: Option<Spanned<String>>,
     /// The keys of an encrypted dump (age or OpenPGP), one table each:
     /// `decrypt = [{ identity_file = "escrow-a.key" }, { identity_env = "ESCROW_B" }]`. The dump is
     /// decrypted as it is read (never written in the clear) with the first, and verify proves
-    /// that every key listed opens it, naming any that does not by its public identity.
+    /// that every key listed opens it, naming any that does not by its public identity. An
+    /// encrypted pgBackRest repository's passphrases likewise (`passphrase_env`,
+    /// `passphrase_file`: the copies kept, in escrow say): the drill reads it with the first, and
+    /// each must decrypt its `backup.info`, `archive.info` and the set's manifest.
     pub decrypt: Option<Vec<Spanned<RawKey>>>,
     /// A plain-format base backup's tablespaces: each tablespace's OID (its link in
     /// `pg_tblspc`) and the folder its backup is in (where `--tablespace-mapping` put it),
-    /// relative to the scenario file. A tar-format backup carries them as `<oid>.tar`.
+    /// relative to the scenario file; for a chain of incremental backups, each plain member's as
+    /// `"<member>/<oid>"` (`"incr2/16384" = "backups/incr2-ts"`). A tar-format backup carries
+    /// them as `<oid>.tar`, a pgBackRest set in its repository.
     pub tablespaces: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
@@ -149,7 +155,8 @@ pub struct RawKey {
     pub identity_file: Option<Spanned<String>>,
     /// An environment variable holding such a key.
     pub identity_env: Option<Spanned<String>>,
-    /// A file holding a passphrase: age's (`age -p`, scrypt) or OpenPGP's (`gpg --symmetric`).
+    /// A file holding a passphrase: age's (`age -p`, scrypt), OpenPGP's (`gpg --symmetric`) or
+    /// an encrypted pgBackRest repository's (`repo1-cipher-pass`).
     pub passphrase_file: Option<Spanned<String>>,
     /// An environment variable holding such a passphrase.
     pub passphrase_env: Option<Spanned<String>>,

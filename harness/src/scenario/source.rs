@@ -9,7 +9,7 @@ use crate::source::decrypt::KeySpec;
 use crate::source::http::HttpSpec;
 use crate::source::newest::NamePattern;
 use crate::source::s3::S3Spec;
-use crate::source::{SourceLocation, SourceSpec, WalArchiveLocation};
+use crate::source::{SourceLocation, SourceSpec, Tablespaces, WalArchiveLocation};
 
 use super::raw;
 
@@ -59,6 +59,14 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
             FieldError::new(span.unwrap_or_default(), message)
         })?;
     let decrypt = decrypt_keys(source, base)?;
+    if let (Some(_), Some(keys)) = (&cipher_pass, &source.decrypt) {
+        let span = keys.first().map(|k| k.span()).unwrap_or_default();
+        return Err(FieldError::new(
+            span,
+            "`cipher_pass_env` (or `cipher_pass_file`) and `decrypt` both give the backup's keys: give them in one place",
+        )
+        .with_help("an encrypted pgBackRest repository's several passphrases: decrypt = [{ passphrase_env = \"PASS_A\" }, { passphrase_file = \"escrow/pass-b\" }]"));
+    }
     Ok(SourceSpec {
         decrypt,
         location,
@@ -103,23 +111,37 @@ fn decrypt_keys(source: &raw::RawSource, base: &Path) -> Result<Vec<KeySpec>, Fi
         .collect()
 }
 
-/// `[source] tablespaces`: OIDs (as in `pg_tblspc`) to folders, relative to the scenario file.
-fn tablespaces(
-    source: &raw::RawSource,
-    base: &Path,
-) -> Result<std::collections::BTreeMap<u32, std::path::PathBuf>, FieldError> {
-    let Some(given) = &source.tablespaces else { return Ok(Default::default()) };
-    given
-        .get_ref()
-        .iter()
-        .map(|(oid, folder)| match oid.parse::<u32>() {
-            Ok(number) if oid.bytes().all(|b| b.is_ascii_digit()) && number > 0 => Ok((number, base.join(folder))),
-            _ => Err(FieldError::new(
+/// `[source] tablespaces`: OIDs (as in `pg_tblspc`) to folders, relative to the scenario file; a
+/// chain's members' as `"<member>/<oid>"`.
+fn tablespaces(source: &raw::RawSource, base: &Path) -> Result<Tablespaces, FieldError> {
+    let Some(given) = &source.tablespaces else { return Ok(Tablespaces::default()) };
+    let mut tablespaces = Tablespaces::default();
+    for (key, folder) in given.get_ref() {
+        let (member, oid) = match key.rsplit_once('/') {
+            Some((member, oid)) => (Some(member), oid),
+            None => (None, key.as_str()),
+        };
+        let oid = oid.parse::<u32>().ok().filter(|n| *n > 0 && oid.bytes().all(|b| b.is_ascii_digit()));
+        let member_ok = member.is_none_or(|m| {
+            !m.is_empty()
+                && !m.starts_with('.')
+                && m.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        });
+        let (Some(oid), true) = (oid, member_ok) else {
+            return Err(FieldError::new(
                 given.span(),
-                format!("`{oid}` is not a tablespace's OID: name each by the number of its link in pg_tblspc"),
-            )),
-        })
-        .collect()
+                format!(
+                    "`{key}` is not a tablespace's OID: name each by the number of its link in pg_tblspc (a chain's member's as \"<member>/<oid>\")"
+                ),
+            ));
+        };
+        let folder = normalize(&base.join(folder));
+        match member {
+            Some(member) => tablespaces.members.entry(member.to_owned()).or_default().insert(oid, folder),
+            None => tablespaces.backup.insert(oid, folder),
+        };
+    }
+    Ok(tablespaces)
 }
 
 /// Where the backup is: exactly one of a file, the newest in a folder, a URL or S3.
@@ -289,5 +311,33 @@ mod tests {
         assert!(two.contains("exactly one of identity_file"), "{two}");
         let inline = parse("[source]\npath = \"b\"\ndecrypt = [{ identity = \"AGE-SECRET-KEY-1X\" }]\n");
         assert!(inline.is_err(), "a key written in the scenario is refused");
+    }
+
+    #[test]
+    fn tablespaces_are_named_by_oid_and_a_chains_by_member_and_oid() {
+        let s = parse(
+            "[source]\npath = \"chain\"\ntablespaces = { 16384 = \"ts\", \"incr2/16384\" = \"incr2-ts\", \"full.1/16390\" = \"f\" }\n",
+        )
+        .unwrap();
+        let ts = &s.source.tablespaces;
+        assert_eq!(ts.backup.get(&16384).map(|p| p.ends_with("scenarios/ts")), Some(true), "{ts:?}");
+        assert!(ts.members["incr2"][&16384].ends_with("scenarios/incr2-ts"), "{ts:?}");
+        assert!(ts.members["full.1"].contains_key(&16390), "{ts:?}");
+        for bad in ["\"../x/16384\"", "\"incr2/x\"", "\"/16384\"", "\"a/b/16384\"", "0"] {
+            let text = format!("[source]\npath = \"chain\"\ntablespaces = {{ {bad} = \"ts\" }}\n");
+            let Err(error) = parse(&text) else { panic!("{bad} is refused") };
+            assert!(format!("{error:?}").contains("is not a tablespace's OID"), "{bad}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn a_repositorys_passphrases_are_given_in_one_place() {
+        let both =
+            parse("[source]\npath = \"repo\"\ncipher_pass_env = \"P\"\ndecrypt = [{ passphrase_env = \"Q\" }]\n");
+        let Err(error) = both else { panic!("two places are refused") };
+        assert!(format!("{error:?}").contains("both give the backup's keys"), "{error:?}");
+        let several =
+            parse("[source]\npath = \"repo\"\ndecrypt = [{ passphrase_env = \"P\" }, { passphrase_file = \"q\" }]\n");
+        assert_eq!(several.unwrap().source.decrypt.len(), 2);
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod s3;
 pub(crate) mod taken;
 pub(crate) mod verify;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -36,12 +37,28 @@ pub struct SourceSpec {
     /// A pgBackRest repository's stanza and set.
     pub stanza: Option<String>,
     pub set: Option<String>,
-    /// A plain-format base backup's tablespaces: the folder of each, by OID.
-    pub tablespaces: std::collections::BTreeMap<u32, PathBuf>,
+    /// Plain-format base backups' tablespaces: the folder of each.
+    pub tablespaces: Tablespaces,
     /// An encrypted pgBackRest repository's passphrase, from the environment or a file.
     pub cipher_pass: Option<crate::secret::SecretSource>,
     /// The keys of an encrypted dump (`[source] decrypt`): each must open it.
     pub decrypt: Vec<decrypt::KeySpec>,
+}
+
+/// Where plain-format base backups keep their tablespaces (`[source] tablespaces`, where
+/// `--tablespace-mapping` put them): the folder of each, by its OID (its link in `pg_tblspc`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tablespaces {
+    /// The backup's.
+    pub backup: BTreeMap<u32, PathBuf>,
+    /// A chain's members', by member (its folder's name in the chain's folder).
+    pub members: BTreeMap<String, BTreeMap<u32, PathBuf>>,
+}
+
+impl Tablespaces {
+    pub fn is_empty(&self) -> bool {
+        self.backup.is_empty() && self.members.is_empty()
+    }
 }
 
 /// Where a backup is.

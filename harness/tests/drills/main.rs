@@ -35,6 +35,7 @@ mod notify;
 mod objectives;
 mod parallel;
 mod pgbackrest;
+mod pgbackrest_encrypted;
 mod physical;
 mod physical_snapshots;
 mod probe_rows;

@@ -22,8 +22,13 @@
 //! A set whose manifest names `pg_data/../canary/owned` (its checksum recomputed: a SHA-1 of the
 //! content, no signature) has pgBackRest 2.55 and 2.60 write beside the data directory, where a
 //! writable folder is mounted there; pgdrill refuses such a manifest before anything starts (and
-//! the toolbox mounts nothing writable but the data directory). Tablespaces and links are refused
-//! too (pgBackRest restores a tablespace at whatever absolute path the manifest gives).
+//! the toolbox mounts nothing writable but the data directory). Links are refused too.
+//!
+//! The source keeps `public.ledger` in a tablespace (`ts1`, at `/tmp/ts1`): pgBackRest restores a
+//! tablespace at whatever absolute path the manifest gives unless `--tablespace-map` says
+//! otherwise, and refuses a place inside the data directory; pgdrill maps it into a folder of its
+//! own and moves it into `pg_tblspc/<oid>`, so every drill here reads the ledger from an in-place
+//! tablespace (`pg_tablespace_location` says `pg_tblspc/<oid>`), on both pgBackRest releases.
 //!
 //! Timings here (2 shared cores, fsync ~3 ms): the source with two sets 14-19 s (pgBackRest
 //! fsyncs each of the repository's ~1,300 files); a restore of the full set 2-6 s.
@@ -59,6 +64,8 @@ pub(crate) struct PgBackRestSource {
     pub after: i64,
     /// The last segment archived, closed after the batches.
     pub last_segment: String,
+    /// The OID of tablespace `ts1`, which holds `public.ledger`.
+    pub oid: String,
 }
 
 impl PgBackRestSource {
@@ -84,6 +91,11 @@ impl PgBackRestSource {
         let config = SourceFile { name: "pgbackrest.conf", text: &text, inside: "/etc/pgbackrest/pgbackrest.conf" };
         let archive_command = format!("archive_command=pgbackrest --stanza={STANZA} archive-push %p");
         let server = SourceServer::start("pgbackrest", image, &["repo"], &[config], &[&archive_command]);
+        server.exec(&["mkdir", "-p", "/tmp/ts1"]);
+        server.psql_in("postgres", "CREATE TABLESPACE ts1 LOCATION '/tmp/ts1'").unwrap();
+        server.psql("ALTER TABLE public.ledger SET TABLESPACE ts1").unwrap();
+        let oid = server.psql_in("postgres", "SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'").unwrap();
+        let oid = oid.trim().to_owned();
         let stanza = format!("--stanza={STANZA}");
         let pgbackrest = |args: &[&str]| server.exec(&[&["pgbackrest", stanza.as_str()], args].concat());
         pgbackrest(&["stanza-create"]);
@@ -95,7 +107,7 @@ impl PgBackRestSource {
         let (before, after) = (40, 25);
         let around = server.write_around_target(before, after);
         let (target_time, last_segment) = (around.target_time, around.last_segment);
-        let mut source = PgBackRestSource { server, labels: Vec::new(), target_time, before, after, last_segment };
+        let mut source = PgBackRestSource { server, labels: Vec::new(), target_time, before, after, last_segment, oid };
         let info = source.info();
         source.labels =
             info["backup"].as_array().unwrap().iter().map(|b| b["label"].as_str().unwrap().to_owned()).collect();
@@ -222,24 +234,56 @@ fn hostile_repo(repo: &Path, label: &str, into: &Path) -> (PathBuf, String) {
     (hostile, text)
 }
 
-/// A scenario drilling `repo` into database `books`, the ledger's two sides checked.
-fn scenario(scratch: &Scratch, repo: &Path, source_keys: &str, recovery: &str, before: i64, after: i64) -> PathBuf {
+/// A scenario drilling `repo` into database `books`, the ledger's two sides checked, and the
+/// tablespace `oid` that holds it in the data directory.
+pub(crate) fn scenario(
+    scratch: &Scratch,
+    repo: &Path,
+    source_keys: &str,
+    recovery: &str,
+    rows: (i64, i64),
+    oid: &str,
+) -> PathBuf {
+    located(scratch, &format!("path = \"{}\"", repo.display()), source_keys, recovery, rows, oid)
+}
+
+/// [`scenario`] of a repository wherever `location` (its `[source]` line) says.
+pub(crate) fn located(
+    scratch: &Scratch,
+    location: &str,
+    source_keys: &str,
+    recovery: &str,
+    rows: (i64, i64),
+    oid: &str,
+) -> PathBuf {
+    let (before, after) = rows;
     scratch.scenario(
         &format!("pgbackrest-{}.toml", crate::util::rand_suffix()),
         &format!(
-            "[source]\npath = \"{}\"\n{source_keys}\n\n[target]\ndatabase = \"books\"\n\n{recovery}\n\n\
+            "[source]\n{location}\n{source_keys}\n\n[target]\ndatabase = \"books\"\n\n{recovery}\n\n\
              [[checks.sql]]\nname = \"rows written before the target\"\n\
              query = \"SELECT count(*) FROM public.ledger WHERE batch = 'before'\"\nexpect = {before}\n\n\
              [[checks.sql]]\nname = \"rows written after it\"\n\
-             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'after'\"\nexpect = {after}\n",
-            repo.display()
+             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'after'\"\nexpect = {after}\n\n\
+             {}",
+            in_place(oid)
         ),
+    )
+}
+
+/// The check that tablespace `ts1` (`oid`) is in the data directory, in place, and holds the
+/// ledger.
+pub(crate) fn in_place(oid: &str) -> String {
+    format!(
+        "[[checks.sql]]\nname = \"the tablespace is in the data directory\"\n\
+         query = \"SELECT pg_catalog.pg_tablespace_location(t.oid), c.relname FROM pg_catalog.pg_tablespace t JOIN pg_catalog.pg_class c ON c.reltablespace = t.oid WHERE t.spcname = 'ts1' AND c.relkind = 'r'\"\n\
+         expect_rows = [[\"pg_tblspc/{oid}\", \"ledger\"]]\n"
     )
 }
 
 /// A copy of the repository (owners and modes kept, so that the toolbox's user reads it), to
 /// break.
-fn copy_repo(scratch: &Scratch, repo: &Path, name: &str) -> PathBuf {
+pub(crate) fn copy_repo(scratch: &Scratch, repo: &Path, name: &str) -> PathBuf {
     let to = scratch.path(name);
     let out = Command::new("cp").arg("-a").arg(repo).arg(&to).output().unwrap();
     assert!(out.status.success(), "cp: {}", text(&out));
@@ -264,7 +308,7 @@ fn a_pgbackrest_set_recovers_to_a_chosen_time_from_the_newest_set_before_it(#[ca
     );
     // Kept as a snapshot, then cloned by the next drill: on the image of the set's own major.
     let store = vec![("PGDRILL_SNAPSHOTS".to_owned(), scratch.path("snapshots").display().to_string())];
-    let pitr = scenario(&scratch, &source.repo(), "", &at, source.before, 0);
+    let pitr = scenario(&scratch, &source.repo(), "", &at, (source.before, 0), &source.oid);
     let drill = scratch.drill_env(&pitr, &["--snapshot".into()], &store);
     assert_eq!(drill.code, Some(0), "{drill:?}");
     let verify = drill.phase_summary(Phase::Verify);
@@ -294,7 +338,8 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
 
     // The full set, named, recovered through the whole archive: the rows after the target too.
     let by_label = format!("set = \"{full}\"\nstanza = \"drill\"");
-    let drill = scratch.drill(&scenario(&scratch, &source.repo(), &by_label, "", source.before, source.after));
+    let drill =
+        scratch.drill(&scenario(&scratch, &source.repo(), &by_label, "", (source.before, source.after), &source.oid));
     assert_eq!(drill.code, Some(0), "{drill:?}");
     assert!(drill.phase_summary(Phase::Verify).starts_with(&format!("pgBackRest set {full} (full")), "{drill:?}");
 
@@ -302,7 +347,8 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
     // reads it with read access alone, nothing changed in place.
     let private = copy_repo(&scratch, &source.repo(), "root-only-repo");
     if crate::util::as_root_keeps_it(&private) {
-        let drill = scratch.drill(&scenario(&scratch, &private, &by_label, "", source.before, source.after));
+        let drill =
+            scratch.drill(&scenario(&scratch, &private, &by_label, "", (source.before, source.after), &source.oid));
         assert_eq!(drill.code, Some(0), "{drill:?}");
         let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&private).unwrap().permissions());
         assert_eq!(mode & 0o7777, 0o700, "the repository is left as it was");
@@ -316,9 +362,10 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
         "pgbackrest-s3.toml",
         &format!(
             "[source]\ns3 = \"s3://pgbackrest/repo/\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\nset = \"{full}\"\n\n\
-             [target]\ndatabase = \"books\"\n\n[[checks.sql]]\nname = \"every row\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = {}\n",
+             [target]\ndatabase = \"books\"\n\n[[checks.sql]]\nname = \"every row\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = {}\n\n{}",
             s3.endpoint,
-            source.before + source.after
+            source.before + source.after,
+            in_place(&source.oid)
         ),
     );
     let drill = scratch.drill_env(&in_s3, &[], &s3.env());
@@ -328,7 +375,7 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
     // A target before every set's end: the oldest set is taken, and the preflight refuses it
     // before any server starts, naming the target, the set's end and what to do.
     let early = "[recovery]\ntarget_time = \"2001-02-03T04:05:06+01:00\"";
-    let drill = scratch.drill(&scenario(&scratch, &source.repo(), "", early, 0, 0));
+    let drill = scratch.drill(&scenario(&scratch, &source.repo(), "", early, (0, 0), &source.oid));
     drill.assert_failed_cleanly();
     assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Skipped, "{drill:?}");
     let error = drill.phase_error(Phase::Preflight);
@@ -342,14 +389,15 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
     );
 
     // A set that is not in the repository.
-    let drill = scratch.drill(&scenario(&scratch, &source.repo(), "set = \"20990101-000000F\"", "", 0, 0));
+    let drill =
+        scratch.drill(&scenario(&scratch, &source.repo(), "set = \"20990101-000000F\"", "", (0, 0), &source.oid));
     drill.assert_failed_cleanly();
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains(&format!("lists no backup set `20990101-000000F` (it lists: {full}")), "{error}");
 
     // A manifest that leads out of the data directory: refused before any container starts.
     let (hostile, _) = hostile_repo(&source.repo(), full, scratch.dir.path());
-    let drill = scratch.drill(&scenario(&scratch, &hostile, &format!("set = \"{full}\""), "", 0, 0));
+    let drill = scratch.drill(&scenario(&scratch, &hostile, &format!("set = \"{full}\""), "", (0, 0), &source.oid));
     drill.assert_failed_cleanly();
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains("`pg_data/../canary/owned` leads out of the data directory"), "{error}");
@@ -369,78 +417,40 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
         .collect();
     files.sort();
     let victim = files.last().unwrap();
-    let mut content = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(victim).unwrap()), &mut content)
-        .unwrap();
-    content[100_000] ^= 0xFF;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut encoder, &content).unwrap();
-    std::fs::write(victim, encoder.finish().unwrap()).unwrap();
+    std::fs::write(victim, flip_gzipped(&std::fs::read(victim).unwrap(), 100_000)).unwrap();
     let segment = victim.file_name().unwrap().to_string_lossy()[..24].to_owned();
-    let drill = scratch.drill(&scenario(&scratch, &changed, "", "", 0, 0));
+    let drill = scratch.drill(&scenario(&scratch, &changed, "", "", (0, 0), &source.oid));
     drill.assert_failed_cleanly();
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains(&format!("segment {segment} has SHA-1")), "{error}");
     assert!(error.contains("the file changed since"), "{error}");
-}
 
-/// The passphrase of the encrypted repository: in the source's own configuration, and for the
-/// drill in an environment variable only.
-const PASSPHRASE: &str = "the-drills-repository-passphrase-7c1e";
-
-#[test]
-fn an_encrypted_repository_with_lz4_wal_recovers_with_its_passphrase_from_the_environment_and_never_shows_it() {
-    use pgdrill::report::{Phase, PhaseStatus};
-
-    let options = format!("repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass={PASSPHRASE}\ncompress-type=lz4\n");
-    let source = PgBackRestSource::make_with(pgdrill::scenario::default_image(), &options);
-    let scratch = Scratch::new();
-    // What pgBackRest wrote: every file encrypted (OpenSSL's salted format), and the segments'
-    // names say lz4.
-    let info = std::fs::read(source.repo().join(format!("backup/{STANZA}/backup.info"))).unwrap();
-    assert!(info.starts_with(b"Salted__"), "an encrypted repository");
-    let segments = crate::util::files_under(&source.repo().join(format!("archive/{STANZA}")));
-    assert!(segments.iter().any(|p| p.to_string_lossy().ends_with(".lz4")), "lz4 segments: {segments:?}");
-
-    let env = |pass: &str| vec![("PGDRILL_TEST_CIPHER_PASS".to_owned(), pass.to_owned())];
-    let keys = "cipher_pass_env = \"PGDRILL_TEST_CIPHER_PASS\"";
-    let at = format!(
-        "[recovery]\ntarget_time = \"{}\"\nwal_window = \"16MB\"\n\n[[checks.point_in_time]]\n\
-         present = \"SELECT count(*) = {} FROM public.ledger WHERE batch = 'before'\"\n\
-         absent = \"SELECT EXISTS (SELECT 1 FROM public.ledger WHERE batch = 'after')\"",
-        source.target_time, source.before
-    );
-    let drill =
-        scratch.drill_env(&scenario(&scratch, &source.repo(), keys, &at, source.before, 0), &[], &env(PASSPHRASE));
-    assert_eq!(drill.code, Some(0), "{drill:?}");
-    assert!(drill.phase_summary(Phase::Verify).starts_with("pgBackRest set "), "{drill:?}");
-    assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to recovery_target_time "), "{drill:?}");
-    // Nowhere: not on the console, not in a report, not in any file the drill wrote.
-    assert!(!drill.stdout.contains(PASSPHRASE) && !drill.stderr.contains(PASSPHRASE));
-    for file in crate::util::files_under(&drill.out) {
-        let bytes = std::fs::read(&file).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(PASSPHRASE), "{}", file.display());
-    }
-    drill.assert_reports_and_no_leftovers();
-
-    // A wrong passphrase: pgBackRest reads garbage, which verify says before anything starts.
-    let drill =
-        scratch.drill_env(&scenario(&scratch, &source.repo(), keys, &at, source.before, 0), &[], &env("not-it"));
+    // A file of the tablespace changed in the repository: pgBackRest checks each file it
+    // restores against the set's manifest, and verify names the file (one lost from an
+    // encrypted repository: `pgbackrest_encrypted.rs`).
+    let damaged = copy_repo(&scratch, &source.repo(), "changed-tablespace");
+    let victim = largest_file_of_tablespace(&damaged, full, &source.oid);
+    std::fs::write(&victim, flip_gzipped(&std::fs::read(&victim).unwrap(), 100)).unwrap();
+    let drill = scratch.drill(&scenario(&scratch, &damaged, &by_label, "", (0, 0), &source.oid));
     drill.assert_failed_cleanly();
     assert_eq!(drill.phase(Phase::Verify), PhaseStatus::Failed, "{drill:?}");
     let error = drill.phase_error(Phase::Verify);
-    assert!(
-        error.contains("pgBackRest cannot decrypt `backup/drill/backup.info` of the encrypted repository"),
-        "{error}"
-    );
-    assert!(!error.contains("not-it"), "{error}");
+    assert!(error.contains(&format!("pgBackRest could not restore set {full}")), "{error}");
+    assert!(error.contains(&format!("pg_tblspc/{}/", source.oid)), "{error}");
+}
 
-    // No passphrase at all: the scenario is told where to give it.
-    let drill = scratch.drill(&scenario(&scratch, &source.repo(), "", &at, source.before, 0));
-    drill.assert_failed_cleanly();
-    let error = drill.phase_error(Phase::Verify);
-    assert!(
-        error.contains("is an encrypted pgBackRest repository: give its passphrase with `[source] cipher_pass_env`"),
-        "{error}"
-    );
+/// The largest file of tablespace `oid` in set `label` of the repository `repo` (the ledger's).
+pub(crate) fn largest_file_of_tablespace(repo: &Path, label: &str, oid: &str) -> PathBuf {
+    let files = crate::util::files_under(&repo.join(format!("backup/{STANZA}/{label}/pg_tblspc/{oid}")));
+    files.into_iter().max_by_key(|f| std::fs::metadata(f).unwrap().len()).expect("the tablespace's files")
+}
+
+/// `gzipped` decompressed, its byte `at` flipped, compressed again.
+fn flip_gzipped(gzipped: &[u8], at: usize) -> Vec<u8> {
+    let mut content = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gzipped), &mut content).unwrap();
+    content[at] ^= 0xFF;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &content).unwrap();
+    encoder.finish().unwrap()
 }

@@ -109,7 +109,8 @@ impl Drill<'_> {
             return Ok(None);
         };
         let store = self.snapshots.as_ref().map(|o| o.store.dir.clone()).unwrap_or_default();
-        let (dir, tablespaces) = (backup.path.clone(), self.scenario.source.tablespaces.clone());
+        let dir = backup.path.clone();
+        let tablespaces = tablespace_folders(&self.scenario.source.tablespaces);
         let inside = archive.as_ref().and_then(|a| first_folder_of(&dir, &a.dir));
         let digest = tokio::task::spawn_blocking(move || -> Result<(String, usize), KeyError> {
             let read = |source| KeyError::Read { path: dir.clone(), source };
@@ -273,16 +274,26 @@ fn first_folder_of(backup: &Path, archive: &Path) -> Option<PathBuf> {
     Some(backup.join(first))
 }
 
-/// The backup's files by their path in it (`dir`'s but those under `skip`, then each of the
-/// scenario's tablespace folders'), and its symbolic links with where they point, in words.
+/// The tablespace folders the scenario names, each with how its files are named in the
+/// backup's digest.
+fn tablespace_folders(tablespaces: &crate::source::Tablespaces) -> Vec<(String, PathBuf)> {
+    let backup = tablespaces.backup.iter().map(|(oid, folder)| (format!("tablespace {oid}:"), folder.clone()));
+    let members = tablespaces.members.iter().flat_map(|(member, of)| {
+        of.iter().map(move |(oid, folder)| (format!("tablespace {member}/{oid}:"), folder.clone()))
+    });
+    backup.chain(members).collect()
+}
+
+/// The backup's files by their path in it (`dir`'s but those under `skip`, then those of each
+/// tablespace folder, named by its prefix), and its symbolic links with where they point.
 fn backup_files(
     dir: &Path,
     skip: Option<&Path>,
-    tablespaces: &BTreeMap<u32, PathBuf>,
+    tablespaces: &[(String, PathBuf)],
 ) -> std::io::Result<(Vec<(String, PathBuf)>, String)> {
     let (mut files, mut links) = (Vec::new(), Vec::new());
     let mut roots = vec![(String::new(), dir.to_owned())];
-    roots.extend(tablespaces.iter().map(|(oid, folder)| (format!("tablespace {oid}:"), folder.clone())));
+    roots.extend(tablespaces.iter().cloned());
     for (prefix, root) in roots {
         let mut folders = vec![root.clone()];
         while let Some(folder) = folders.pop() {
@@ -324,7 +335,7 @@ mod tests {
         std::os::unix::fs::symlink("/elsewhere", root.join("link")).unwrap();
         let skip = first_folder_of(root, &root.join("archive/stanza/17-1")).unwrap();
         assert_eq!(skip, root.join("archive"));
-        let (files, links) = backup_files(root, Some(&skip), &BTreeMap::new()).unwrap();
+        let (files, links) = backup_files(root, Some(&skip), &[]).unwrap();
         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["backup/stanza/set/backup.manifest"]);
         assert_eq!(links, "link -> /elsewhere");

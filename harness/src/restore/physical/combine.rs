@@ -1,6 +1,9 @@
 //! A chain of incremental backups combined into the data directory (PostgreSQL 17's
 //! `pg_combinebackup`, in the toolbox of the chain's major): the members in tar format unpacked
-//! into the drill's work folder first (`pg_combinebackup` reads plain folders only), every member
+//! into the drill's work folder first (`pg_combinebackup` reads plain folders only), and those in
+//! plain format with a tablespace copied there (their links lead where the source put it), each
+//! tablespace in place in `pg_tblspc/<oid>` (which pg_combinebackup combines into the same place
+//! of the data directory: an in-place tablespace, as a single backup's), every member
 //! checked against its own manifest by `pg_verifybackup` (the chain's links were checked in
 //! `source::physical::chain`; `pg_combinebackup` checks them again, not that each member is
 //! intact), then combined. When every member was unpacked here (throwaway copies, on one mount
@@ -8,7 +11,8 @@
 //! (`--copy-file-range`) their files instead of copying them; members read from the backup's
 //! own folder are copied.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use super::stage::{self, StageError};
 use super::{PrepareError, blocking};
@@ -41,29 +45,67 @@ impl Combined {
     }
 }
 
-/// Unpacks the chain's members in tar format into `work`/members/<name>, each with its pg_wal
-/// and its manifest, as pg_basebackup's plain format lays them out.
-pub(crate) fn unpack(chain: &Chain, work: &Path) -> Result<(), StageError> {
+/// The tablespaces of a chain's plain members, by member and OID: the folder of each.
+pub(crate) type MemberTablespaces = BTreeMap<String, BTreeMap<u32, PathBuf>>;
+
+/// Whether pgdrill stages `member` in its work folder before pg_combinebackup reads it: in tar
+/// format (pg_combinebackup reads folders only), or plain with a tablespace (its link in
+/// `pg_tblspc` leads to where the source's `--tablespace-mapping` put it, which the toolbox
+/// never sees: the member is copied with the tablespace in place, from the folder the scenario
+/// names for it).
+fn staged_here(member: &BaseBackup) -> bool {
+    match member.layout {
+        Layout::Tar { .. } => true,
+        Layout::Plain => std::fs::read_dir(member.dir.join("pg_tblspc"))
+            .is_ok_and(|entries| entries.flatten().any(|e| e.file_type().is_ok_and(|t| t.is_symlink()))),
+        _ => false,
+    }
+}
+
+/// Stages the chain's members that pg_combinebackup cannot read where they are into
+/// `work`/members/<name> (see [`staged_here`]), each with its pg_wal, its manifest and its
+/// tablespaces in `pg_tblspc/<oid>`, as pg_basebackup's plain format lays them out with
+/// in-place tablespaces.
+pub(crate) fn unpack(chain: &Chain, work: &Path, tablespaces: &MemberTablespaces) -> Result<(), StageError> {
     use std::os::unix::fs::DirBuilderExt;
+    let present: Vec<&String> = chain.members.iter().map(|(name, _)| name).chain(&chain.left_out).collect();
+    if let Some(unknown) = tablespaces.keys().find(|name| !present.contains(name)) {
+        let oid = tablespaces[unknown].keys().next().copied().unwrap_or_default();
+        let problem = format!("the chain's folder holds no backup `{unknown}` (`\"{unknown}/{oid}\"`)");
+        return Err(StageError::Tablespace { oid, problem });
+    }
     for (name, member) in &chain.members {
-        if let Layout::Tar { .. } = member.layout {
-            let into = work.join(MEMBERS).join(name);
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&into).map_err(|source| StageError::Io {
-                action: "create",
-                path: into.display().to_string(),
-                source,
-            })?;
-            stage::stage(member, &into, &Default::default())?;
+        let in_member = |source| StageError::Member { member: name.clone(), source: Box::new(source) };
+        if let Some(oid) = tablespaces.get(name).and_then(|named| named.keys().next()) {
+            let problem = match member.layout {
+                Layout::Tar { .. } => Some("the backup is in tar format, and carries its tablespaces as `<oid>.tar`"),
+                _ if !staged_here(member) => Some("the backup has no link for it in pg_tblspc"),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                return Err(in_member(StageError::Tablespace { oid: *oid, problem: problem.into() }));
+            }
         }
+        if !staged_here(member) {
+            continue;
+        }
+        let into = work.join(MEMBERS).join(name);
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&into).map_err(|source| StageError::Io {
+            action: "create",
+            path: into.display().to_string(),
+            source,
+        })?;
+        let named = tablespaces.get(name).cloned().unwrap_or_default();
+        stage::stage(member, &into, &named).map_err(in_member)?;
     }
     Ok(())
 }
 
 /// Where the toolbox sees `member` of the chain.
 fn inside(name: &str, member: &BaseBackup) -> String {
-    match member.layout {
-        Layout::Tar { .. } => format!("{}/{MEMBERS}/{name}", toolbox::WORK),
-        _ => format!("{}/{name}", toolbox::BACKUP),
+    match staged_here(member) {
+        true => format!("{}/{MEMBERS}/{name}", toolbox::WORK),
+        false => format!("{}/{name}", toolbox::BACKUP),
     }
 }
 
@@ -102,7 +144,7 @@ pub(crate) async fn combine(
             });
         }
     }
-    let unpacked_here = chain.members.iter().all(|(_, m)| matches!(m.layout, Layout::Tar { .. }));
+    let unpacked_here = chain.members.iter().all(|(_, m)| staged_here(m));
     let how = match (unpacked_here, major) {
         (true, 18..) => Combined::Linked,
         (true, _) => Combined::Cloned,

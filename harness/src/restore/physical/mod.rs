@@ -14,6 +14,7 @@ pub(crate) mod preflight;
 mod prepare;
 pub(crate) mod reach;
 pub(crate) mod recovery;
+mod set;
 pub(crate) mod stage;
 pub(crate) mod verify;
 
@@ -31,6 +32,7 @@ use feed::{Feed, FeedStats, Feeder};
 use stage::StageError;
 use verify::ControlData;
 
+pub(crate) use encrypted::ENCRYPTION;
 pub(crate) use prepare::prepare;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,15 @@ pub(crate) enum PrepareError {
         "pgBackRest cannot decrypt `{file}` of the encrypted repository (exit {status}): {said} (hint: a wrong passphrase reads as garbage: check `[source] cipher_pass_env` or `cipher_pass_file`)"
     )]
     Decrypt { file: String, status: i64, said: String },
+    /// Some of the passphrases the scenario lists do not open the encrypted repository.
+    #[error(
+        "{} of the {total} passphrases {} not open the encrypted repository: {}{}",
+        failed.len(),
+        if failed.len() == 1 { "does" } else { "do" },
+        failed.join("; "),
+        if opened.is_empty() { String::new() } else { format!(" (it opens with {})", opened.join(", ")) }
+    )]
+    Passphrases { total: usize, failed: Vec<String>, opened: Vec<String> },
     /// pgBackRest could not restore the set.
     #[error("pgBackRest could not restore set {set} (exit {status}): {stderr}")]
     PgBackRest { set: String, status: i64, stderr: String },
@@ -119,10 +130,13 @@ pub(crate) struct Request<'a> {
     pub recovery: &'a RecoverySpec,
     /// The container target the backup recovers on (its image, limits and settings).
     pub target: Where<'a>,
-    /// A plain-format backup's tablespaces: the folder of each, by OID.
-    pub tablespaces: &'a std::collections::BTreeMap<u32, std::path::PathBuf>,
-    /// An encrypted pgBackRest repository's passphrase.
+    /// Plain-format backups' tablespaces: the folder of each, by OID (and a chain's by member).
+    pub tablespaces: &'a crate::source::Tablespaces,
+    /// An encrypted pgBackRest repository's passphrase (`[source] cipher_pass_env` or
+    /// `cipher_pass_file`)...
     pub cipher_pass: Option<&'a crate::secret::SecretSource>,
+    /// ...or its copies (`[source] decrypt`, read): each must open it.
+    pub keys: &'a [crate::source::decrypt::Key],
     /// A folder of the drill's own, removed when it ends: the data directory is staged in it.
     pub work: &'a Path,
     pub redactor: &'a Redactor,
@@ -268,8 +282,7 @@ impl Prepared {
                     chain.members.len(),
                     self.combined.map_or("pg_combinebackup", |c| c.describe())
                 ),
-                (backup::Layout::PgBackRest(set), _, _) =>
-                    format!("pgBackRest restored its {} files, each checked against the set's manifest", set.files),
+                (backup::Layout::PgBackRest(set), _, _) => self.restored_set(set),
                 (_, Some((_, m)), true) =>
                     format!("pg_verifybackup: {} files and the WAL they need match backup_manifest", m.files),
                 (_, None, _) if b.barman.as_ref().is_some_and(|barman| barman.cloud) => {
@@ -280,6 +293,26 @@ impl Prepared {
             if self.control.checksum_version > 0 { "on" } else { "off" },
             archive
         )
+    }
+}
+
+impl Prepared {
+    /// What pgBackRest restored of `set`, in the verify summary's words.
+    fn restored_set(&self, set: &backup::pgbackrest::Set) -> String {
+        let mut said = format!("pgBackRest restored its {} files", set.files);
+        if !set.tablespaces.is_empty() {
+            let each: Vec<String> = set.tablespaces.iter().map(|oid| format!("{oid} into pg_tblspc/{oid}")).collect();
+            let s = if each.len() == 1 { "" } else { "s" };
+            said.push_str(&format!(" (tablespace{s} {})", each.join(", ")));
+        }
+        said.push_str(", each checked against the set's manifest");
+        if let Some(repository) = &self.repository {
+            let keys = repository.keys().len();
+            let proven =
+                if keys == 1 { "its passphrase".to_owned() } else { format!("each of its {keys} passphrases") };
+            said.push_str(&format!("; the repository is encrypted (aes-256-cbc), opened by {proven}"));
+        }
+        said
     }
 }
 

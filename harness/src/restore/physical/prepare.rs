@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::feed::{self, Feed};
 use super::stage::{self, StageError, Staged};
 use super::verify::{self, ControlData};
-use super::{PrepareError, Prepared, Request, Where, blocking, combine, encrypted, recovery};
+use super::{PrepareError, Prepared, Request, Where, blocking, combine, encrypted, recovery, set};
 use crate::provision::PhysicalData;
 use crate::provision::toolbox::{self, Toolbox};
 use crate::scenario::RecoveryTarget;
@@ -22,6 +22,11 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let data = data_folder(request.work)?;
     let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
     let chain = matches!(backup.layout, backup::Layout::Chain(_));
+    // A set's tablespaces are restored into a folder of the work folder the toolbox sees too.
+    let tablespaces = match &backup.layout {
+        backup::Layout::PgBackRest(set) => set::tablespace_folder(set, request.work)?,
+        _ => None,
+    };
     // The toolbox starts while a base backup (or a chain's members) is unpacked; a pgBackRest set
     // is restored in it, a chain combined.
     (request.progress)(match &backup.layout {
@@ -36,7 +41,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         major: Some(backup.major),
         data: toolbox::Data::Folder(&data),
         backup: (repository || chain).then_some(request.backup_dir),
-        work: chain.then_some(request.work),
+        work: if chain { Some(request.work) } else { tablespaces.as_deref() },
         progress: request.progress,
     });
     let staging = {
@@ -44,13 +49,20 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         let tablespaces = request.tablespaces.clone();
         blocking(move || match &backup.layout {
             backup::Layout::PgBackRest(_) => Ok(None),
-            backup::Layout::Chain(chain) => combine::unpack(chain, &work).map(|()| None).map_err(PrepareError::from),
-            _ => stage::stage(&backup, &data, &tablespaces).map(Some).map_err(PrepareError::from),
+            backup::Layout::Chain(chain) => {
+                combine::unpack(chain, &work, &tablespaces.members).map(|()| None).map_err(PrepareError::from)
+            }
+            _ => stage::stage(&backup, &data, &tablespaces.backup).map(Some).map_err(PrepareError::from),
         })
     };
     let (tools, staged) = tokio::join!(tools, staging);
     let tools = tools?;
-    let read = Read { backup: &backup, archive: archive.as_ref(), encrypted: encrypted.as_ref() };
+    let read = Read {
+        backup: &backup,
+        archive: archive.as_ref(),
+        encrypted: encrypted.as_ref(),
+        tablespaces: tablespaces.as_deref(),
+    };
     let checked = check(&request, &tools, &read, &data, staged).await;
     // The toolbox goes whatever was found; teardown's sweep is the backstop.
     let _ = tools.remove().await;
@@ -84,11 +96,18 @@ async fn read(
     let dir = request.backup_dir;
     let encrypted = match backup::pgbackrest::is_encrypted(dir) {
         true => Some(Arc::new(encrypted::Repository::open(request).await?)),
+        false if request.cipher_pass.is_some() || !request.keys.is_empty() => {
+            return Err(PrepareError::Scenario(format!(
+                "`{}` is not encrypted (every file of an encrypted pgBackRest repository is): remove `[source] cipher_pass_env`, `cipher_pass_file` or `decrypt`, whose keys nothing could prove",
+                dir.display()
+            )));
+        }
         false => None,
     };
     let backup = match &encrypted {
         Some(repository) => {
-            let texts = request.work.join("repository");
+            // Not `repository`, where a repository copied from S3 is.
+            let texts = request.work.join("texts");
             repository.decrypt_texts(&request.choice, &texts).await?;
             backup::inspect_repository(dir, &texts, &request.choice)?
         }
@@ -112,6 +131,8 @@ struct Read<'a> {
     backup: &'a BaseBackup,
     archive: Option<&'a WalArchive>,
     encrypted: Option<&'a Arc<encrypted::Repository>>,
+    /// Where pgBackRest restores a set's tablespaces.
+    tablespaces: Option<&'a Path>,
 }
 
 /// What [`check`] proved and gives the recovery.
@@ -139,7 +160,13 @@ async fn check(
         None => {
             match &backup.layout {
                 backup::Layout::PgBackRest(set) => {
-                    restore_set(tools, set, data, read.encrypted.map(|r| &**r), request.redactor).await?
+                    let what = set::Restore {
+                        set,
+                        data,
+                        tablespaces: read.tablespaces,
+                        encrypted: read.encrypted.map(|r| &**r),
+                    };
+                    set::restore(tools, what, request.redactor).await?
                 }
                 backup::Layout::Chain(chain) => {
                     combined =
@@ -202,7 +229,24 @@ fn keys_fit(backup: &BaseBackup, request: &Request<'_>) -> Result<(), PrepareErr
             "a pgBackRest repository carries its own WAL archive: remove `[source] wal_archive`".into(),
         ));
     }
-    let chosen = matches!(backup.layout, backup::Layout::Chain(_)) || backup.barman.is_some();
+    let chain = matches!(backup.layout, backup::Layout::Chain(_));
+    let (tablespaces, shown) = (request.tablespaces, request.backup_dir.display());
+    if repository && !tablespaces.is_empty() {
+        return Err(PrepareError::Scenario(
+            "a pgBackRest set carries its tablespaces, which pgdrill restores inside the data directory: remove `[source] tablespaces`".into(),
+        ));
+    }
+    if chain && !tablespaces.backup.is_empty() {
+        return Err(PrepareError::Scenario(format!(
+            "`{shown}` is a chain of incremental backups, each plain one with a tablespace in a folder of its own: name each by its member in `[source] tablespaces`, `\"<member>/<oid>\" = \"<folder>\"`"
+        )));
+    }
+    if !chain && !tablespaces.members.is_empty() {
+        return Err(PrepareError::Scenario(format!(
+            "`[source] tablespaces` names a chain member's tablespace (`\"<member>/<oid>\"`), and `{shown}` is no chain of incremental backups: name it by its OID alone"
+        )));
+    }
+    let chosen = chain || backup.barman.is_some();
     if !repository && (request.choice.stanza.is_some() || (request.choice.set.is_some() && !chosen)) {
         return Err(PrepareError::Scenario(format!(
             "`{}` is not a pgBackRest repository: `[source] stanza` and `set` name a pgBackRest repository's (and `set` a chain's backup or a Barman server's)",
@@ -250,54 +294,6 @@ async fn first_feed(
         Ok(feed)
     })
     .await
-}
-
-/// pgBackRest restores `set` into the (empty) data directory, in the toolbox: no configuration
-/// file (the image's is not the repository's), the repository read-only, `--type=none` (no
-/// recovery settings: pgdrill writes its own), locks in the toolbox's `/tmp`. It checks every
-/// file it restores against the set's manifest.
-async fn restore_set(
-    tools: &Toolbox,
-    set: &backup::pgbackrest::Set,
-    data: &Path,
-    encrypted: Option<&encrypted::Repository>,
-    redactor: &Redactor,
-) -> Result<(), PrepareError> {
-    let owner = tools.user;
-    let owned = data.to_owned();
-    blocking(move || stage::give(&owned, owner).map_err(PrepareError::from)).await?;
-    let jobs = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-    let args: Vec<String> = [
-        "--no-config".to_owned(),
-        format!("--stanza={}", set.stanza),
-        format!("--repo1-path={}", toolbox::BACKUP),
-        format!("--pg1-path={}", toolbox::DATA),
-        "--log-level-file=off".to_owned(),
-        "--log-level-console=warn".to_owned(),
-        "--lock-path=/tmp/pgbackrest".to_owned(),
-        format!("--process-max={jobs}"),
-        "restore".to_owned(),
-        format!("--set={}", set.label),
-        "--type=none".to_owned(),
-    ]
-    .to_vec();
-    let (env, cipher) = match encrypted {
-        Some(repository) => {
-            let (env, cipher) = repository.env();
-            (env.to_vec(), Some(cipher))
-        }
-        None => (Vec::new(), None),
-    };
-    let args: Vec<String> = args.into_iter().chain(cipher).collect();
-    let (output, stdout) = tools.run_with(("pgbackrest", &args, &env), redactor).await?;
-    match output.success() {
-        true => Ok(()),
-        false => Err(PrepareError::PgBackRest {
-            set: set.label.clone(),
-            status: output.status,
-            stderr: format!("{}{}", stdout.trim(), output.stderr.trim()),
-        }),
-    }
 }
 
 async fn control_data(tools: &Toolbox, redactor: &Redactor) -> Result<ControlData, PrepareError> {

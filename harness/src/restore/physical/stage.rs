@@ -26,6 +26,16 @@ pub(crate) enum StageError {
     /// A tablespace the scenario names that the backup cannot take.
     #[error("`[source] tablespaces` {oid}: {problem}")]
     Tablespace { oid: u32, problem: String },
+    /// A member of a chain that cannot be staged.
+    #[error("`{member}` of the chain")]
+    Member {
+        member: String,
+        #[source]
+        source: Box<StageError>,
+    },
+    /// A tablespace pgBackRest did not restore where it was told.
+    #[error("tablespace {oid} of the pgBackRest set: {problem}")]
+    SetTablespace { oid: u32, problem: &'static str },
     /// An archived segment is not the segment its name says, or not of this backup's system.
     #[error("the WAL archive's segment {name} {problem}")]
     Segment { name: String, problem: String },
@@ -151,7 +161,7 @@ fn not_a_file(what: &'static str, path: &Path) -> StageError {
         what,
         path: shown,
         hint: if tablespace {
-            " (hint: it is a tablespace; pgdrill restores a tar-format backup's `<oid>.tar` tablespaces, or a plain one's named in `[source] tablespaces`)"
+            " (hint: it is a tablespace; pgdrill restores a tar-format backup's `<oid>.tar` tablespaces, or a plain one's named in `[source] tablespaces`, a chain member's as `\"<member>/<oid>\" = \"<folder>\"`)"
         } else {
             ""
         },

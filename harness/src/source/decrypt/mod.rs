@@ -44,6 +44,16 @@ pub(crate) struct Key {
     material: Material,
 }
 
+impl Key {
+    /// The passphrase this key is, when it is one (not an age or OpenPGP secret key).
+    pub(crate) fn passphrase(&self) -> Option<&Secret> {
+        match &self.material {
+            Material::Passphrase(secret) => Some(secret),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.public)
@@ -196,7 +206,7 @@ fn load_one(spec: &KeySpec, redactor: &Redactor) -> Result<Key, KeyError> {
 }
 
 /// Where a secret came from, as the reports say it: `$VAR` or the file's path.
-fn origin(source: &SecretSource) -> String {
+pub(crate) fn origin(source: &SecretSource) -> String {
     match source {
         SecretSource::Env(var) => format!("${var}"),
         SecretSource::File(path) => format!("file {}", path.display()),

@@ -1,8 +1,9 @@
-//! pgBackRest repositories (posix; an S3 one copied to a folder first), read as pgBackRest writes
-//! them, before anything starts: `backup/<stanza>/backup.info` lists the sets (the newest last;
-//! the `latest` link is never followed: a repository points it anywhere), the chosen set's
-//! `backup.manifest` says where its recovery starts, which major and system it is of and every
-//! path it restores, `archive/<stanza>/archive.info` names the archive of that system, whose
+//! pgBackRest repositories (posix; an S3 one copied to a folder first: `mirror`), read as
+//! pgBackRest writes them, before anything starts: `backup/<stanza>/backup.info` lists the sets
+//! (the newest last; the `latest` link is never followed: a repository points it anywhere), the
+//! chosen set's `backup.manifest` says where its recovery starts, which major and system it is of
+//! and every path it restores (`targets`: each inside the data directory or one of its
+//! tablespaces), `archive/<stanza>/archive.info` names the archive of that system, whose
 //! segments are `<16 hex>/<segment>-<sha1>[.gz|.zst]`. Restoring the set's files is pgBackRest's
 //! own work, in the toolbox (`restore::physical`); its manifest's paths are checked here first,
 //! because pgBackRest writes wherever they lead (`pg_data/../x` lands beside the data directory).
@@ -11,6 +12,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use time::OffsetDateTime;
+
+mod mirror;
+mod targets;
+
+pub(crate) use mirror::mirror;
 
 use super::wal::{Archived, is_segment_name};
 use super::{BackupLabel, PhysicalError};
@@ -36,6 +42,8 @@ pub(crate) struct Set {
     pub archive_id: String,
     /// Files the set restores.
     pub files: usize,
+    /// Its tablespaces' OIDs: pgdrill restores each into `pg_tblspc/<oid>`.
+    pub tablespaces: Vec<u32>,
     /// How many sets the stanza holds, and whether this is the oldest of them.
     pub sets: usize,
     pub oldest: bool,
@@ -120,7 +128,7 @@ fn read_ini(path: &Path) -> Result<Ini, PhysicalError> {
         Ok(text) if text.starts_with('[') => Ok(parse_ini(&text)),
         _ => Err(PhysicalError::Malformed {
             path: path.display().to_string(),
-            message: "is not pgBackRest's text: the repository is encrypted (repo1-cipher-type), which pgdrill does not read yet, or the file is damaged".into(),
+            message: "is not pgBackRest's text: a damaged file, or one of an encrypted repository (repo1-cipher-type) read without its passphrase".into(),
         }),
     }
 }
@@ -221,7 +229,7 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
     let Chosen { stanza, label, info: entry, sets, oldest, .. } = choose(repo, choice)?;
     let manifest_path = repo.join(format!("backup/{stanza}/{label}/backup.manifest"));
     let manifest = read_ini(&manifest_path)?;
-    let files = stays_inside(&manifest).map_err(|message| malformed(&manifest_path, message))?;
+    let targets = targets::read(&manifest).map_err(|message| malformed(&manifest_path, message))?;
     let text = |section: &str, key: &str| {
         value(&manifest, section, key)
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -274,81 +282,11 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
             .or_else(|| stamp(&entry, "backup-timestamp-start")),
         stopped: stamp(&entry, "backup-timestamp-stop"),
         archive_id: format!("{version}-{number}"),
-        files,
+        files: targets.files,
+        tablespaces: targets.tablespaces,
         sets,
         oldest,
     })
-}
-
-/// Every path a set's manifest restores stays inside the data directory, and it restores no
-/// link or tablespace elsewhere; returns how many files it restores. pgBackRest joins the
-/// manifest's names to the data directory unchecked.
-fn stays_inside(manifest: &Ini) -> Result<usize, String> {
-    let mut files = 0;
-    for (section, keys) in manifest {
-        for (name, value) in keys {
-            let inside = match section.as_str() {
-                "backup:target" if name.starts_with("pg_tblspc/") => {
-                    return Err(format!(
-                        "restores a tablespace ({name}): pgdrill does not restore sets with tablespaces yet"
-                    ));
-                }
-                "backup:target" => name == "pg_data" && value.contains(r#""type":"path""#),
-                "target:link" => {
-                    return Err(format!("restores a link `{name}`: pgdrill restores only files and folders"));
-                }
-                "target:file" | "target:path" => {
-                    files += usize::from(section == "target:file");
-                    name == "pg_data"
-                        || name
-                            .strip_prefix("pg_data/")
-                            .is_some_and(|rest| rest.split('/').all(|part| !["", ".", ".."].contains(&part)))
-                }
-                _ => true,
-            };
-            if !inside {
-                return Err(format!(
-                    "[{section}] `{name}` leads out of the data directory: a hostile or damaged manifest"
-                ));
-            }
-        }
-    }
-    Ok(files)
-}
-
-/// Copies what a drill of the set `choice` names needs of a pgBackRest repository in S3 into
-/// the folder `into`: the stanzas' `backup.info` and `archive.info`, the set's folder and those
-/// of the sets it is built on, and its cluster's archive from the set's start on.
-pub(crate) async fn mirror(
-    bucket: &crate::source::s3::Bucket<'_>,
-    into: &Path,
-    choice: &Choice<'_>,
-    progress: crate::source::Progress<'_>,
-) -> Result<crate::source::s3::Mirrored, crate::source::SourceError> {
-    let depth = |relative: &str| relative.split('/').count();
-    let infos = |relative: &str| {
-        depth(relative) == 3
-            && (relative.starts_with("backup/") && relative.ends_with("/backup.info")
-                || relative.starts_with("archive/") && relative.ends_with("/archive.info"))
-    };
-    let mut total = bucket.mirror("", into, &infos, progress).await?;
-    let chosen = choose(into, choice)?;
-    let mut add = |more: crate::source::s3::Mirrored| {
-        total.files += more.files;
-        total.bytes += more.bytes;
-        total.newest = total.newest.max(more.newest);
-    };
-    for label in &chosen.chain {
-        add(bucket.mirror(&format!("backup/{}/{label}", chosen.stanza), into, &|_| true, progress).await?);
-    }
-    let set = read(into, &Choice { set: Some(&chosen.label), stanza: Some(&chosen.stanza), before: None })?;
-    let start = set.archive_start.clone();
-    let from_start = |relative: &str| {
-        let name = relative.rsplit('/').next().unwrap_or_default();
-        segment_of(name).is_some_and(|(segment, _)| segment[..8] == start[..8] && segment >= start.as_str())
-    };
-    add(bucket.mirror(&format!("archive/{}/{}", set.stanza, set.archive_id), into, &from_start, progress).await?);
-    Ok(total)
 }
 
 /// The archived segments of `set`'s cluster in the repository, sorted, with the SHA-1 pgBackRest
@@ -422,28 +360,6 @@ pg_data/global/pg_control={"checksum":"b","size":8192,"timestamp":1}
 pg_data={}
 pg_data/global={}
 "#;
-
-    #[test]
-    fn a_manifest_must_keep_every_path_inside_the_data_directory() {
-        assert_eq!(stays_inside(&parse_ini(MANIFEST)), Ok(2));
-        let escaping = MANIFEST.replace("[target:path]", "[target:path]\npg_data/../canary={}");
-        let error = stays_inside(&parse_ini(&escaping)).unwrap_err();
-        assert!(error.contains("`pg_data/../canary` leads out of the data directory"), "{error}");
-        let file = MANIFEST.replace("pg_data/PG_VERSION=", "pg_data/../../etc/x=");
-        assert!(stays_inside(&parse_ini(&file)).is_err());
-        let linked = format!("{MANIFEST}\n[target:link]\npg_data/pg_wal={{\"destination\":\"/srv/wal\"}}\n");
-        assert!(stays_inside(&parse_ini(&linked)).unwrap_err().contains("restores a link `pg_data/pg_wal`"));
-        let tablespace = MANIFEST.replace(
-            "[backup:target]\n",
-            "[backup:target]\npg_tblspc/16385={\"path\":\"/srv/space\",\"tablespace-id\":\"16385\",\"type\":\"link\"}\n",
-        );
-        assert!(stays_inside(&parse_ini(&tablespace)).unwrap_err().contains("tablespace"));
-        let elsewhere = MANIFEST.replace(
-            r#"pg_data={"path":"/var/lib/pgdrill/data","type":"path"}"#,
-            r#"pg_data={"path":"/x","type":"link"}"#,
-        );
-        assert!(stays_inside(&parse_ini(&elsewhere)).is_err());
-    }
 
     #[test]
     fn archive_file_names_carry_their_segment_and_sha1() {
