@@ -530,6 +530,31 @@ mod tests {
         assert!(!settings_of(RecoveryTarget::Name("p".into())).contains_key("recovery_target_inclusive"));
     }
 
+    #[test]
+    fn a_standby_waiting_at_the_very_start_of_the_last_segment_is_stuck_not_at_the_end() {
+        let size = 16u64 << 20;
+        let spec = RecoverySpec::default();
+        let path = TimelinePath::only(1);
+        let start = Start {
+            spec: &spec,
+            archive: None,
+            start_lsn: 2 * size + 0x28,
+            timeline: 1,
+            path: path.clone(),
+            segment_size: size,
+            segments_available: 5,
+            feeder: None,
+            archive_end: Some(ArchiveEnd { last: 6, backup_end: 2, segment_size: size, path }),
+            given_peak: 5,
+        };
+        // A switch ended segment 5: replay waits where segment 6 begins, having read none of it.
+        assert_eq!(Waiting::of(&start, None, 6 * size, true), Waiting::Stuck);
+        assert_eq!(Waiting::of(&start, None, 6 * size + 0x90, true), Waiting::AtTheEnd);
+        assert_eq!(Waiting::of(&start, None, 7 * size, true), Waiting::AtTheEnd, "a switch ended the last");
+        assert_eq!(Waiting::of(&start, None, 4 * size + 0x100, true), Waiting::Stuck);
+        assert_eq!(Waiting::of(&start, None, 4 * size + 0x100, false), Waiting::No);
+    }
+
     fn settings_of(target: RecoveryTarget) -> BTreeMap<String, String> {
         let spec = RecoverySpec { target, ..RecoverySpec::default() };
         settings(&spec, &ControlData::default(), &BTreeMap::new(), 1).into_iter().collect()
