@@ -1,10 +1,9 @@
 //! pg_dump's archive formats (custom, directory, tar): the header every archive starts with
 //! (`toc.dat` in a directory or tar), read without pg_restore so that a backup is identified and
 //! its versions known before any target exists; and the structure checks that find a tar or a
-//! directory cut short; and the kinds of the entries of its table of contents (`toc`), which say
-//! whether it holds a schema, data or both. Restoring them is the target's own pg_restore's job.
+//! directory cut short (the table of contents after the header is `toc`'s). Restoring them is the
+//! target's own pg_restore's job.
 
-use std::collections::BTreeSet;
 use std::io::{self, Read};
 
 use serde::{Deserialize, Serialize};
@@ -88,13 +87,9 @@ pub fn read_header(reader: impl Read) -> Result<ArchiveHeader, ArchiveError> {
     header_of(&mut r).map(|(header, _)| header)
 }
 
-/// Reads the header at the start of a custom archive or of a `toc.dat`, then its table of
-/// contents: the kinds of its entries (`TABLE`, `TABLE DATA`, `SEQUENCE SET`, ...), or none when
-/// the table does not read whole (cut short, or of an archive version pgdrill does not know).
-pub fn read_header_and_kinds(reader: impl Read) -> Result<(ArchiveHeader, Option<BTreeSet<String>>), ArchiveError> {
-    let mut r = HeaderReader { inner: reader, int_size: 4 };
-    let (header, layout) = header_of(&mut r)?;
-    Ok((header, super::toc::kinds(&mut r, layout)))
+/// A reader at the start of an archive's header.
+pub(super) fn header_reader<R: Read>(inner: R) -> HeaderReader<R> {
+    HeaderReader { inner, int_size: 4 }
 }
 
 /// How an archive's table of contents is written: its format's version, the size of its data
@@ -107,7 +102,8 @@ pub(super) struct Layout {
     pub custom: bool,
 }
 
-fn header_of<R: Read>(r: &mut HeaderReader<R>) -> Result<(ArchiveHeader, Layout), ArchiveError> {
+/// Reads the header (see [`read_header`]), and how the table of contents after it is written.
+pub(super) fn header_of<R: Read>(r: &mut HeaderReader<R>) -> Result<(ArchiveHeader, Layout), ArchiveError> {
     let mut magic = [0u8; 5];
     r.inner.read_exact(&mut magic).map_err(eof)?;
     if &magic != b"PGDMP" {

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::io::{self, Read};
 
-use super::archive::{HeaderReader, Layout};
+use super::archive::{ArchiveError, ArchiveHeader, HeaderReader, Layout, header_of, header_reader};
 
 /// The newest archive version whose entries pgdrill reads (pg_dump 17's): a later one may add
 /// fields, and its kinds are not read rather than misread.
@@ -16,9 +16,18 @@ const NEWEST_MINOR: u8 = 16;
 /// At most this many entries (a table of contents claiming more is not pg_dump's).
 const MOST_ENTRIES: i64 = 50_000_000;
 
+/// Reads the header at the start of a custom archive or of a `toc.dat`, then its table of
+/// contents: the kinds of its entries (`TABLE`, `TABLE DATA`, `SEQUENCE SET`, ...), or none when
+/// the table does not read whole (cut short, or of an archive version pgdrill does not know).
+pub fn read_header_and_kinds(reader: impl Read) -> Result<(ArchiveHeader, Option<BTreeSet<String>>), ArchiveError> {
+    let mut r = header_reader(reader);
+    let (header, layout) = header_of(&mut r)?;
+    Ok((header, kinds(&mut r, layout)))
+}
+
 /// The kinds of the entries of the table of contents `r` is at, or none when it does not read
 /// whole: cut short, of a version pgdrill does not know, or not pg_dump's.
-pub(super) fn kinds<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<BTreeSet<String>> {
+fn kinds<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<BTreeSet<String>> {
     if !(12..=NEWEST_MINOR).contains(&layout.minor) {
         return None;
     }
@@ -136,7 +145,6 @@ const NEITHER: [&str; 4] = ["ENCODING", "STDSTRINGS", "SEARCHPATH", "STATISTICS 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dump::archive::read_header_and_kinds;
 
     fn fixture(name: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/backups").join(name)

@@ -13,6 +13,7 @@ use super::decrypt::{self, DecryptError, StreamError};
 use super::read::{self, OpenError};
 use super::{Backup, BackupInfo};
 use crate::dump::archive::{self, ArchiveError, ArchiveHeader};
+use crate::dump::toc;
 use crate::dump::{
     Compression, DumpComments, DumpSummary, Format, Item, NotADump, Scanner, SplitError, Splitter, detect_format,
 };
@@ -307,11 +308,11 @@ fn read_whole(
             }
             let (header, kinds) = if format == Format::Tar {
                 let mut header = None;
-                archive::check_tar(&mut opened.reader, |toc| header = Some(archive::read_header_and_kinds(toc)))
+                archive::check_tar(&mut opened.reader, |first| header = Some(toc::read_header_and_kinds(first)))
                     .map_err(|error| VerifyError::Archive { format: "tar", error })?;
                 header.unwrap_or(Err(ArchiveError::Truncated))
             } else {
-                archive::read_header_and_kinds(&mut opened.reader)
+                toc::read_header_and_kinds(&mut opened.reader)
             }
             .map_err(|error| VerifyError::Archive { format: format.as_str(), error })?;
             opened.drain().map_err(|e| corrupt(0, e))?;
@@ -460,7 +461,7 @@ fn verify_directory(backup: &Backup, expected_sha256: Option<&str>) -> Result<Ve
     if !toc.is_file() {
         return Err(VerifyError::NotAnArchiveFolder { path: dir.display().to_string() });
     }
-    let (header, kinds) = archive::read_header_and_kinds(std::io::BufReader::new(
+    let (header, kinds) = toc::read_header_and_kinds(std::io::BufReader::new(
         std::fs::File::open(&toc)
             .map_err(ArchiveError::Io)
             .map_err(|error| VerifyError::Archive { format: "directory", error })?,
