@@ -63,10 +63,10 @@ impl ArchiveEnd {
             return Ok(());
         }
         Err(Untested {
-            lsn: wal::format_lsn(lsn),
+            lsn,
             segment: self.segment_of(lsn),
             last: self.last_name(),
-            last_start: wal::format_lsn(self.last.saturating_mul(self.segment_size)),
+            last_start: self.last.saturating_mul(self.segment_size),
             backup_end: self.name(self.backup_end),
             server,
         })
@@ -76,14 +76,20 @@ impl ArchiveEnd {
 /// A recovery to the archive's end that did not replay into the archive's last segment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "recovery stopped reading WAL at {lsn}, in segment {segment}, short of the archive's last segment {last} (from {last_start}): the WAL after it does not read as valid records{server}; the archive past the backup's end (segment {backup_end}) went untested from there, and a drill to the archive's end proves nothing of WAL it did not replay (hint: PostgreSQL ends replay at the first record it cannot read: a damaged, zeroed or truncated segment, or an invalid record (another cluster's, or one whose checksum or link to the record before fails); see the target's log; the database is not the one the archive holds)"
+    "recovery stopped reading WAL at {}, in segment {segment}, short of the archive's last segment {last} (from {}): the WAL after it does not read as valid records{server}; the archive past the backup's end (segment {backup_end}) went untested from there, and a drill to the archive's end proves nothing of WAL it did not replay (hint: PostgreSQL ends replay at the first record it cannot read: a damaged, zeroed or truncated segment, or an invalid record (another cluster's, or one whose checksum or link to the record before fails); see the target's log; the database is not the one the archive holds)",
+    wal::format_lsn(*lsn),
+    wal::format_lsn(*last_start)
 )]
 pub(crate) struct Untested {
-    pub lsn: String,
+    /// Where replay ended.
+    pub lsn: u64,
+    /// The segment it read last, the archive's last and where that begins, the segment the
+    /// backup ends in.
     pub segment: String,
     pub last: String,
-    pub last_start: String,
+    pub last_start: u64,
     pub backup_end: String,
+    /// What the server's log says of the WAL it could not read (`; PostgreSQL: ...`), if anything.
     pub server: String,
 }
 
@@ -108,7 +114,7 @@ mod tests {
         let error = archive.untested(&RecoveryTarget::End, 7 * SIZE, "; PostgreSQL: invalid record length".into());
         let error = error.unwrap_err();
         assert_eq!(error.segment, "000000010000000000000006", "the segment replay read last");
-        assert_eq!((error.last.as_str(), error.last_start.as_str()), ("000000010000000000000007", "0/7000000"));
+        assert_eq!((error.last.as_str(), error.last_start), ("000000010000000000000007", 7 * SIZE));
         assert_eq!(error.backup_end, "000000010000000000000003");
         let text = error.to_string();
         assert!(text.starts_with("recovery stopped reading WAL at 0/7000000, in segment 000000010000000000000006, short of the archive's last segment 000000010000000000000007 (from 0/7000000): the WAL after it does not read as valid records; PostgreSQL: invalid record length; the archive past the backup's end (segment 000000010000000000000003) went untested from there"), "{text}");
