@@ -448,6 +448,7 @@ fn verified(
         uncompressed_bytes: summary.bytes,
         encryption: None,
         keys: Vec::new(),
+        kind: None,
     };
     Verified { info, format, summary, archive }
 }
