@@ -139,8 +139,20 @@ fn is_data(kind: &str) -> bool {
     matches!(kind, "TABLE DATA" | "SEQUENCE SET" | "BLOBS" | "BLOB DATA" | "LARGE OBJECTS")
 }
 
-/// Entries of every dump, whatever it holds: the session's settings, the planner's statistics.
-const NEITHER: [&str; 4] = ["ENCODING", "STDSTRINGS", "SEARCHPATH", "STATISTICS DATA"];
+/// Entries that say nothing of what a dump holds: the session's settings, the planner's
+/// statistics, the database itself (an archive has it even with `--data-only`), and what is said
+/// of other entries (their comments, privileges and labels).
+const NEITHER: [&str; 9] = [
+    "ENCODING",
+    "STDSTRINGS",
+    "SEARCHPATH",
+    "STATISTICS DATA",
+    "DATABASE",
+    "DATABASE PROPERTIES",
+    "COMMENT",
+    "ACL",
+    "SECURITY LABEL",
+];
 
 #[cfg(test)]
 mod tests {
@@ -187,6 +199,10 @@ mod tests {
             of(&["ENCODING", "STDSTRINGS", "SEARCHPATH", "TABLE DATA", "SEQUENCE SET"]),
             Some(Content::DataOnly)
         );
+        // pg_dump -Fc --data-only (17 and 18) keeps the database's own entry.
+        let data_only = ["DATABASE", "ENCODING", "SEARCHPATH", "SEQUENCE SET", "STDSTRINGS", "TABLE DATA"];
+        assert_eq!(of(&data_only), Some(Content::DataOnly));
+        assert_eq!(of(&["DATABASE", "COMMENT", "ACL", "TABLE"]), Some(Content::SchemaOnly));
         assert_eq!(of(&["ENCODING", "STDSTRINGS"]), None);
         assert_eq!(of(&[]), None);
     }

@@ -70,6 +70,7 @@ fn a_dump_of_another_format_content_or_database_fails_in_verify_unless_the_scena
     let custom = dump(&server, "books.dump", &["-Fc", "books"]);
     let plain = dump(&server, "books.sql", &["books"]);
     let schema_only = dump(&server, "schema.dump", &["-Fc", "--schema-only", "books"]);
+    let data_only = dump(&server, "data.dump", &["-Fc", "--data-only", "books"]);
     let shop = dump(&server, "shop.dump", &["-Fc", "shop"]);
     let kinds = scenario(&scratch, "kinds", &custom, "");
 
@@ -89,6 +90,7 @@ fn a_dump_of_another_format_content_or_database_fails_in_verify_unless_the_scena
     let changes = [
         (&plain, vec!["format custom → plain (another tool or format writes it"]),
         (&schema_only, vec!["content full → schema-only (the backup no longer holds the data)"]),
+        (&data_only, vec!["content full → data-only (the backup no longer holds the schema)"]),
         (&shop, vec!["database books → shop (a dump of another database)"]),
         (
             &older,
