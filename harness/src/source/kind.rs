@@ -274,6 +274,7 @@ pub(crate) fn judge(
     }
     let date = previous
         .started_at
+        .to_offset(time::UtcOffset::UTC)
         .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
         .unwrap_or_default();
     let said = |change: &Change| intended.iter().find(|i| i.accepts(change));
