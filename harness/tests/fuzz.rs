@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pgdrill::dump::{Item, Splitter, archive, detect_format};
+use pgdrill::dump::{Item, Splitter, archive, detect_format, toc};
 use pgdrill::scenario::Scenario;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestError, TestRunner};
@@ -141,16 +141,23 @@ const ARCHIVE: &[u8] = b"PGDMP\x01\x10\x00\x04\x08\x01\x01\x01\x00\x00\x00\x00\x
 \x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05\x00\x00\x00\
 bench\x00\x04\x00\x00\x0017.2\x00\x04\x00\x00\x0017.2";
 
+/// A whole custom-format archive (pg_dump 17's, the bundled fixture): its table of contents.
+const WHOLE_ARCHIVE: &[u8] = include_bytes!("../../fixtures/backups/prismeai.dump");
+
 fn read_header(input: &[u8]) {
     let _ = detect_format(input);
     let _ = archive::read_header(input);
     let _ = archive::check_tar(input, |_| {});
+    let _ = toc::read_header_and_kinds(input);
 }
 
 #[test]
 fn the_archive_header_reader_never_panics() {
-    fuzz("archive header (bytes)", 0.5, prop::collection::vec(any::<u8>(), 0..1024), read_header);
-    fuzz("archive header (a mutated archive)", 0.5, mutated(ARCHIVE), read_header);
+    fuzz("archive header (bytes)", 0.4, prop::collection::vec(any::<u8>(), 0..1024), read_header);
+    fuzz("archive header (a mutated archive)", 0.3, mutated(ARCHIVE), read_header);
+    fuzz("table of contents (a mutated archive)", 0.3, mutated(WHOLE_ARCHIVE), |input| {
+        let _ = toc::read_header_and_kinds(input);
+    });
 }
 
 const SCENARIO: &[u8] = br#"name = "plur"

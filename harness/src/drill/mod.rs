@@ -197,6 +197,7 @@ pub async fn run(
     }));
     match loaded {
         Ok(scenario) => {
+            let past = report::history::of_scenario(&history_path(options, &scenario.name), &scenario.name);
             let drill = Drill {
                 scenario: &scenario,
                 events,
@@ -211,10 +212,8 @@ pub async fn run(
                 // A baseline or `init` reads a restore of its own, and keeps none.
                 snapshots: snapshot::options(options.snapshots.as_ref(), scenario.snapshot).filter(|_| !capturing),
                 snapshot_state: Default::default(),
-                trails: report::history::trails(&report::history::of_scenario(
-                    &history_path(options, &scenario.name),
-                    &scenario.name,
-                )),
+                trails: report::history::trails(&past),
+                previous_kind: report::history::previous_kind(&past),
             };
             drill.run(options, cancel).await
         }
@@ -315,6 +314,8 @@ struct Drill<'a> {
     snapshot_state: snapshot::State,
     /// Append-only tables' key ranges, as the scenario's history last recorded them.
     trails: crate::fingerprint::Trails,
+    /// The kind of backup the scenario's previous drill accepted, which verify compares with.
+    previous_kind: Option<source::kind::Previous>,
 }
 
 impl Drill<'_> {
@@ -654,7 +655,7 @@ impl Drill<'_> {
         })
         .await
         .map_err(PhaseError::error)?;
-        let verified = match result {
+        let mut verified = match result {
             (Ok(verified), _) => verified,
             (Err(VerifyError::Stopped), _) => {
                 return Err(PhaseError::Stopped("the target could not be provisioned".into()));
@@ -670,9 +671,17 @@ impl Drill<'_> {
                 return Err(PhaseError::error(error));
             }
         };
+        let kind = source::kind::BackupKind::of_dump(&verified);
+        verified.info.kind = Some(kind.clone());
         self.events.emit(Event::Backup(verified.info.clone()));
-        let summary = verified.summary_line();
+        let summary = format!("{}{}", verified.summary_line(), self.judge_kind(&kind)?);
         Ok((verified, summary))
+    }
+
+    /// The backup's kind against the one the scenario's previous drill accepted: what the verify
+    /// summary adds, or a change the scenario does not say was intended.
+    fn judge_kind(&self, kind: &source::kind::BackupKind) -> Result<String, PhaseError> {
+        source::kind::judge(self.previous_kind.as_ref(), kind, &self.scenario.source.changed).map_err(PhaseError::error)
     }
 
     async fn provision(

@@ -7,6 +7,7 @@ use crate::provision::{self, ProvisionContext, Target};
 use crate::report::Phase;
 use crate::restore::{self, RestoreStats};
 use crate::scenario::TargetKind;
+use crate::source::kind::BackupKind;
 use crate::source::{Backup, BackupInfo};
 
 use super::{Cleanup, Drill, Event, PhaseError, PhaseResult};
@@ -122,6 +123,7 @@ impl Drill<'_> {
         .await
         .map_err(PhaseError::error)?;
         let b = &prepared.backup;
+        let kind = BackupKind::of_physical(b, prepared.repository.is_some());
         let (taken_at, taken_at_from) = prepared.recoverable_until();
         self.events.emit(Event::Backup(BackupInfo {
             location: backup.location.clone(),
@@ -134,9 +136,10 @@ impl Drill<'_> {
             taken_at_from,
             encryption: prepared.repository.as_ref().map(|_| restore::physical::ENCRYPTION.to_owned()),
             keys: prepared.repository.as_ref().map(|r| r.keys()).unwrap_or_default(),
+            kind: Some(kind.clone()),
             ..BackupInfo::default()
         }));
-        let summary = prepared.summary();
+        let summary = format!("{}{}", prepared.summary(), self.judge_kind(&kind)?);
         Ok((prepared, summary))
     }
 }

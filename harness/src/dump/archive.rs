@@ -1,7 +1,8 @@
 //! pg_dump's archive formats (custom, directory, tar): the header every archive starts with
 //! (`toc.dat` in a directory or tar), read without pg_restore so that a backup is identified and
 //! its versions known before any target exists; and the structure checks that find a tar or a
-//! directory cut short. Restoring them is the target's own pg_restore's job.
+//! directory cut short (the table of contents after the header is `toc`'s). Restoring them is the
+//! target's own pg_restore's job.
 
 use std::io::{self, Read};
 
@@ -38,19 +39,19 @@ pub enum ArchiveError {
     Io(#[from] io::Error),
 }
 
-struct HeaderReader<R> {
-    inner: R,
+pub(super) struct HeaderReader<R> {
+    pub(super) inner: R,
     int_size: usize,
 }
 
 impl<R: Read> HeaderReader<R> {
-    fn byte(&mut self) -> Result<u8, ArchiveError> {
+    pub(super) fn byte(&mut self) -> Result<u8, ArchiveError> {
         let mut b = [0u8; 1];
         self.inner.read_exact(&mut b).map_err(eof)?;
         Ok(b[0])
     }
 
-    fn int(&mut self) -> Result<i64, ArchiveError> {
+    pub(super) fn int(&mut self) -> Result<i64, ArchiveError> {
         let negative = self.byte()? != 0;
         let mut value: i64 = 0;
         for i in 0..self.int_size {
@@ -62,7 +63,7 @@ impl<R: Read> HeaderReader<R> {
         Ok(if negative { -value } else { value })
     }
 
-    fn string(&mut self) -> Result<Option<String>, ArchiveError> {
+    pub(super) fn string(&mut self) -> Result<Option<String>, ArchiveError> {
         let len = self.int()?;
         if len < 0 {
             return Ok(None);
@@ -83,6 +84,26 @@ fn eof(e: io::Error) -> ArchiveError {
 /// Reads the header at the start of a custom archive or of a `toc.dat`.
 pub fn read_header(reader: impl Read) -> Result<ArchiveHeader, ArchiveError> {
     let mut r = HeaderReader { inner: reader, int_size: 4 };
+    header_of(&mut r).map(|(header, _)| header)
+}
+
+/// A reader at the start of an archive's header.
+pub(super) fn header_reader<R: Read>(inner: R) -> HeaderReader<R> {
+    HeaderReader { inner, int_size: 4 }
+}
+
+/// How an archive's table of contents is written: its format's version, the size of its data
+/// offsets, its format (the entries of a custom archive end with an offset, the others' with a
+/// file name).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Layout {
+    pub minor: u8,
+    pub offset_size: u8,
+    pub custom: bool,
+}
+
+/// Reads the header (see [`read_header`]), and how the table of contents after it is written.
+pub(super) fn header_of<R: Read>(r: &mut HeaderReader<R>) -> Result<(ArchiveHeader, Layout), ArchiveError> {
     let mut magic = [0u8; 5];
     r.inner.read_exact(&mut magic).map_err(eof)?;
     if &magic != b"PGDMP" {
@@ -99,7 +120,7 @@ pub fn read_header(reader: impl Read) -> Result<ArchiveHeader, ArchiveError> {
         return Err(ArchiveError::Invalid(format!("an integer size of {int_size}")));
     }
     r.int_size = int_size;
-    let _offset_size = r.byte()?;
+    let offset_size = r.byte()?;
     let format = match r.byte()? {
         1 => "custom",
         3 => "tar",
@@ -130,7 +151,8 @@ pub fn read_header(reader: impl Read) -> Result<ArchiveHeader, ArchiveError> {
     let database = r.string()?.unwrap_or_default();
     let source_version = r.string()?.unwrap_or_default();
     let pg_dump_version = r.string()?.unwrap_or_default();
-    Ok(ArchiveHeader {
+    let layout = Layout { minor, offset_size, custom: format == "custom" };
+    let header = ArchiveHeader {
         version: format!("{major}.{minor}"),
         format: format.to_owned(),
         compression,
@@ -138,7 +160,8 @@ pub fn read_header(reader: impl Read) -> Result<ArchiveHeader, ArchiveError> {
         source_version,
         pg_dump_version,
         created,
-    })
+    };
+    Ok((header, layout))
 }
 
 /// The header's `struct tm` as a UTC time; None when it is not a valid date.
@@ -152,6 +175,10 @@ fn creation_time(tm: &[i64; 7]) -> Option<time::OffsetDateTime> {
             .ok()?;
     Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
 }
+
+/// How much of a tar archive's first member (its `toc.dat`) [`check_tar`] reads into memory: its
+/// header and table of contents (a larger one's kinds are not read).
+const FIRST_MEMBER: u64 = 16 << 20;
 
 /// Walks a tar archive to its end: every member whole, the end-of-archive blocks present.
 /// Returns the names of its members; the first must be `toc.dat`.
@@ -177,12 +204,12 @@ pub fn check_tar(mut reader: impl Read, mut first: impl FnMut(&[u8])) -> Result<
         let padded = size.div_ceil(512) * 512;
         let mut member = (&mut reader).take(padded);
         if names.is_empty() {
-            let mut head = vec![0u8; size.min(64 * 1024) as usize];
+            let mut head = vec![0u8; size.min(FIRST_MEMBER) as usize];
             member.read_exact(&mut head).map_err(|_| ArchiveError::Invalid(format!("member `{name}` is cut short")))?;
             first(&head);
         }
         let copied = io::copy(&mut member, &mut io::sink())?;
-        let expected = if names.is_empty() { padded - size.min(64 * 1024) } else { padded };
+        let expected = if names.is_empty() { padded - size.min(FIRST_MEMBER) } else { padded };
         if copied < expected {
             return Err(ArchiveError::Invalid(format!("member `{name}` is cut short: the tar archive was truncated")));
         }

@@ -4,11 +4,13 @@
 pub mod archive;
 pub mod scan;
 pub mod splitter;
+pub mod toc;
 
 use serde::{Deserialize, Serialize};
 
 pub use scan::{DumpSummary, Scanner};
 pub use splitter::{DumpComments, Entry, Item, SplitError, Splitter, Statement};
+pub use toc::Content;
 
 /// How the backup file is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,6 +38,10 @@ pub struct DumpSummary {
     pub lines: u64,
     /// Bytes after decompression.
     pub bytes: u64,
+    /// The kinds of pg_dump's entries the dump holds (`TABLE`, `TABLE DATA`, ...: a plain dump's
+    /// `-- Name: ...; Type: ...` comments, an archive's table of contents).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub entry_kinds: BTreeSet<String>,
 }
 
 impl DumpSummary {
@@ -59,6 +63,12 @@ impl DumpSummary {
     pub fn total_rows(&self) -> u64 {
         self.copy_rows.values().sum()
     }
+
+    /// What the dump holds (a schema, its data, both), by the kinds of its entries; none when it
+    /// has no pg_dump entries to tell by.
+    pub fn content(&self) -> Option<super::Content> {
+        super::Content::of(&self.entry_kinds)
+    }
 }
 
 /// Builds a [`DumpSummary`] from the items of a plain dump.
@@ -79,6 +89,11 @@ impl Scanner {
         match item {
             Item::Statement(statement) => {
                 self.summary.statements += 1;
+                if let Some(entry) = &statement.entry
+                    && !self.summary.entry_kinds.contains(&entry.kind)
+                {
+                    self.summary.entry_kinds.insert(entry.kind.clone());
+                }
                 self.note_statement(statement);
             }
             Item::Meta { command, args, .. } => {
@@ -430,6 +445,9 @@ mod tests {
             data("s"),
         ));
         let counted: Vec<(&str, u64)> = inserts.copy_rows.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+        assert_eq!(inserts.entry_kinds, ["TABLE DATA".to_owned()].into(), "the kinds of pg_dump's entries");
+        assert_eq!(inserts.content(), Some(crate::dump::Content::DataOnly));
+        assert_eq!(s.content(), None, "no pg_dump entry to tell by");
         assert_eq!(
             counted,
             [("public.\"m s\"", 2), ("public.datdba_only", 2), ("public.elsewhere", 1), ("public.t", 2)],

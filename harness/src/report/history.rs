@@ -58,6 +58,10 @@ pub struct HistoryEntry {
     /// The fingerprint of the key that signed the drill's evidence, when it was signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<String>,
+    /// What kind of backup it drilled, when its verify accepted it (a kind that changed unasked
+    /// fails verify, and is not kept: the next drill compares with the kind last accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_kind: Option<crate::source::kind::BackupKind>,
 }
 
 impl HistoryEntry {
@@ -91,6 +95,10 @@ impl HistoryEntry {
             trails: record.checks.iter().filter_map(|c| c.trail.clone()).collect(),
             clone_of: record.clone_of.as_ref().map(|c| c.drill_id.clone()),
             signed_by: record.signature.as_ref().and_then(|s| s.signed_by.clone()),
+            backup_kind: record
+                .phase(super::Phase::Verify)
+                .filter(|p| p.status == super::PhaseStatus::Passed)
+                .and_then(|_| record.backup.as_ref()?.kind.clone()),
         }
     }
 }
@@ -128,6 +136,17 @@ pub fn trails(past: &[HistoryEntry]) -> crate::fingerprint::Trails {
         }
     }
     trails
+}
+
+/// The kind of backup the newest drill in `past` (oldest first) accepted, with that drill.
+pub(crate) fn previous_kind(past: &[HistoryEntry]) -> Option<crate::source::kind::Previous> {
+    past.iter().rev().find_map(|entry| {
+        Some(crate::source::kind::Previous {
+            drill_id: entry.drill_id.clone(),
+            started_at: entry.started_at,
+            kind: entry.backup_kind.clone()?,
+        })
+    })
 }
 
 pub fn append(path: &Path, entry: &HistoryEntry) -> Result<(), ReportError> {
@@ -174,5 +193,40 @@ mod tests {
         let named: Vec<&str> = history.iter().map(|e| e.scenario.as_str()).collect();
         assert_eq!(named, ["big", "pitr", "pitr"]);
         assert_eq!(super::of_scenario(&root.path().join("history.jsonl"), "big").len(), 1);
+    }
+
+    /// The kind of backup a drill's verify accepted is kept, and the next drill compares with the
+    /// newest kept; a drill whose verify failed (a change of kind refused) keeps none, and lines
+    /// written before kinds were kept read as keeping none.
+    #[test]
+    fn the_history_keeps_the_kind_verify_accepted() {
+        use super::super::{Phase, PhaseRecord, PhaseStatus};
+        use crate::source::kind::BackupKind;
+        let kind = |format: &str| BackupKind { format: format.into(), ..BackupKind::default() };
+        let drilled = |id: &str, format: &str, verify: PhaseStatus| {
+            let mut record = drill("s", id);
+            record.backup = Some(crate::source::BackupInfo { kind: Some(kind(format)), ..Default::default() });
+            record.phases.retain(|p| p.phase != Phase::Verify);
+            record.phases.push(PhaseRecord {
+                phase: Phase::Verify,
+                status: verify,
+                started_at: None,
+                duration: Default::default(),
+                summary: String::new(),
+                error: None,
+            });
+            super::HistoryEntry::of(&record, std::path::Path::new("r"), String::new())
+        };
+        let accepted = drilled("a", "custom", PhaseStatus::Passed);
+        let refused = drilled("b", "plain", PhaseStatus::Failed);
+        assert_eq!(accepted.backup_kind, Some(kind("custom")));
+        assert_eq!(refused.backup_kind, None, "a kind verify refused is not kept");
+        let mut old = serde_json::to_value(&accepted).unwrap();
+        old.as_object_mut().unwrap().remove("backup_kind");
+        let old: super::HistoryEntry = serde_json::from_value(old).unwrap();
+        assert_eq!(old.backup_kind, None, "a line written before kinds were kept");
+        let previous = super::previous_kind(&[accepted.clone(), refused.clone(), old.clone()]).unwrap();
+        assert_eq!((previous.drill_id.as_str(), previous.kind), (accepted.drill_id.as_str(), kind("custom")));
+        assert_eq!(super::previous_kind(&[refused, old]), None);
     }
 }

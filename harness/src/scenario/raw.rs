@@ -141,6 +141,36 @@ pub struct RawSource {
     /// `"<member>/<oid>"` (`"incr2/16384" = "backups/incr2-ts"`). A tar-format backup carries
     /// them as `<oid>.tar`, a pgBackRest set in its repository.
     pub tablespaces: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    /// Changes of the backup's kind since the scenario's previous drill that were intended, each
+    /// with its reason: `changed = [{ what = "major", to = "17", reason = "upgraded on
+    /// 2026-11-01" }]`. Without one, a backup of another format, database or major, one that no
+    /// longer holds its data or its schema, or one no longer encrypted fails the drill's verify.
+    pub changed: Option<Vec<Spanned<RawChange>>>,
+}
+
+/// A change of the backup's kind that the scenario intended.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "IntendedChange")]
+pub struct RawChange {
+    /// Which part of the backup's kind changed.
+    #[schemars(extend("enum" = ["format", "content", "database", "major", "encryption"]))]
+    pub what: Spanned<String>,
+    /// The value it changed to (default: any): a format (`custom`, `directory`, `tar`, `plain`,
+    /// `pg_dumpall`, `basebackup-tar`, `basebackup-plain`, `chain`, `pgbackrest`, `barman`,
+    /// `barman-cloud`), a content (`full`, `schema-only`, `data-only`), a database's name, a
+    /// major (`17`), an encryption (`none`, `age`, `openpgp`, `pgbackrest`).
+    pub to: Option<Spanned<RawChangeTo>>,
+    /// Why it changed, for the reports.
+    pub reason: Spanned<String>,
+}
+
+/// `changed`'s `to`: a name or a major's number.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawChangeTo {
+    Name(String),
+    Number(i64),
 }
 
 /// One key of an encrypted dump: exactly one of the four, the secret always in a file or an

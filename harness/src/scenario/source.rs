@@ -7,6 +7,7 @@ use crate::field::{FieldError, Spanned, normalize, parse_duration};
 use crate::secret::{Secret, SecretSource};
 use crate::source::decrypt::KeySpec;
 use crate::source::http::HttpSpec;
+use crate::source::kind::{IntendedChange, KindPart};
 use crate::source::newest::NamePattern;
 use crate::source::s3::S3Spec;
 use crate::source::{SourceLocation, SourceSpec, Tablespaces, WalArchiveLocation};
@@ -67,8 +68,10 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
         )
         .with_help("an encrypted pgBackRest repository's several passphrases: decrypt = [{ passphrase_env = \"PASS_A\" }, { passphrase_file = \"escrow/pass-b\" }]"));
     }
+    let changed = changed(source)?;
     Ok(SourceSpec {
         decrypt,
+        changed,
         location,
         expected_sha256,
         min_size_ratio,
@@ -109,6 +112,57 @@ fn decrypt_keys(source: &raw::RawSource, base: &Path) -> Result<Vec<KeySpec>, Fi
             Ok(if *identity { KeySpec::Identity(secret) } else { KeySpec::Passphrase(secret) })
         })
         .collect()
+}
+
+/// `[source] changed`: the changes of the backup's kind the scenario intended, each a part of the
+/// kind pgdrill knows, to a value that part can take (when given), with a reason.
+fn changed(source: &raw::RawSource) -> Result<Vec<IntendedChange>, FieldError> {
+    let Some(changes) = &source.changed else { return Ok(Vec::new()) };
+    changes
+        .iter()
+        .map(|change| {
+            let raw = change.get_ref();
+            let what = KindPart::parse(raw.what.get_ref().trim()).ok_or_else(|| {
+                let parts: Vec<&str> = KindPart::ALL.iter().map(|p| p.name()).collect();
+                FieldError::new(raw.what.span(), format!("`{}` is no part of a backup's kind", raw.what.get_ref()))
+                    .with_help(format!("`what` is one of {}", parts.join(", ")))
+            })?;
+            let to = match &raw.to {
+                None => None,
+                Some(to) => Some(change_to(what, to)?),
+            };
+            let reason = raw.reason.get_ref().trim();
+            if reason.is_empty() {
+                return Err(FieldError::new(
+                    raw.reason.span(),
+                    "`reason` says why the backup's kind changed; it cannot be empty",
+                ));
+            }
+            Ok(IntendedChange { what, to, reason: reason.to_owned() })
+        })
+        .collect()
+}
+
+/// A `changed` entry's `to`: a value `what` can take.
+fn change_to(what: KindPart, to: &Spanned<raw::RawChangeTo>) -> Result<String, FieldError> {
+    let text = match to.get_ref() {
+        raw::RawChangeTo::Name(name) => name.trim().to_owned(),
+        raw::RawChangeTo::Number(number) => number.to_string(),
+    };
+    let known = match what.values() {
+        Some(values) => values.iter().any(|v| v.eq_ignore_ascii_case(&text)),
+        None if what == KindPart::Major => text.parse::<u32>().is_ok_and(|m| m >= 9),
+        None => !text.is_empty(),
+    };
+    if known {
+        return Ok(text);
+    }
+    let help = match what.values() {
+        Some(values) => format!("a {} is one of {}", what.name(), values.join(", ")),
+        None if what == KindPart::Major => "a major is PostgreSQL's major version, e.g. `17`".to_owned(),
+        None => "a database's name".to_owned(),
+    };
+    Err(FieldError::new(to.span(), format!("`{text}` is no {} a backup can have", what.name())).with_help(help))
 }
 
 /// `[source] tablespaces`: OIDs (as in `pg_tblspc`) to folders, relative to the scenario file; a
@@ -339,5 +393,44 @@ mod tests {
         let several =
             parse("[source]\npath = \"repo\"\ndecrypt = [{ passphrase_env = \"P\" }, { passphrase_file = \"q\" }]\n");
         assert_eq!(several.unwrap().source.decrypt.len(), 2);
+    }
+
+    #[test]
+    fn intended_changes_name_a_part_of_the_kind_a_value_it_can_take_and_why() {
+        use crate::source::kind::{IntendedChange, KindPart};
+        let s = parse(concat!(
+            "[source]\npath = \"b.dump\"\nchanged = [",
+            "{ what = \"major\", to = 17, reason = \"upgraded on 2026-11-01\" }, ",
+            "{ what = \"format\", to = \"Plain\", reason = \"r\" }, { what = \"database\", reason = \"renamed\" }]\n"
+        ))
+        .unwrap();
+        let change = |what, to: Option<&str>, reason: &str| IntendedChange {
+            what,
+            to: to.map(str::to_owned),
+            reason: reason.into(),
+        };
+        assert_eq!(
+            s.source.changed,
+            [
+                change(KindPart::Major, Some("17"), "upgraded on 2026-11-01"),
+                change(KindPart::Format, Some("Plain"), "r"),
+                change(KindPart::Database, None, "renamed"),
+            ]
+        );
+        let refused = |text: &str, says: &str| {
+            let Err(error) = parse(&format!("[source]\npath = \"b\"\nchanged = [{text}]\n")) else {
+                panic!("{text} is refused")
+            };
+            let error = format!("{error:?}");
+            assert!(error.contains(says), "{text}: {error}");
+        };
+        let unknown = "{ what = \"version\", reason = \"r\" }";
+        refused(unknown, "`version` is no part of a backup's kind");
+        refused(unknown, "`what` is one of format, content, database, major, encryption");
+        refused("{ what = \"format\", to = \"zip\", reason = \"r\" }", "a format is one of custom, directory");
+        refused("{ what = \"major\", to = \"latest\", reason = \"r\" }", "`latest` is no major a backup can have");
+        refused("{ what = \"encryption\", to = \"none\", reason = \" \" }", "`reason` says why");
+        refused("{ what = \"major\" }", "reason");
+        refused("{ what = \"major\", reason = \"r\", because = \"x\" }", "because");
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod decrypt;
 pub(crate) mod http;
+pub(crate) mod kind;
 pub(crate) mod newest;
 pub(crate) mod physical;
 pub(crate) mod read;
@@ -43,6 +44,8 @@ pub struct SourceSpec {
     pub cipher_pass: Option<crate::secret::SecretSource>,
     /// The keys of an encrypted dump (`[source] decrypt`): each must open it.
     pub decrypt: Vec<decrypt::KeySpec>,
+    /// Changes of the backup's kind since the previous drill that the scenario intended.
+    pub changed: Vec<kind::IntendedChange>,
 }
 
 /// Where plain-format base backups keep their tablespaces (`[source] tablespaces`, where
@@ -176,6 +179,10 @@ pub struct BackupInfo {
     /// an OpenPGP fingerprint, the passphrase's variable or file): never the secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
+    /// What kind of backup it is (its format, content, database, major, encryption), compared
+    /// with the scenario's previous drill's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<kind::BackupKind>,
 }
 
 /// Download progress: bytes so far, and the total when known.

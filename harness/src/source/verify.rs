@@ -13,6 +13,7 @@ use super::decrypt::{self, DecryptError, StreamError};
 use super::read::{self, OpenError};
 use super::{Backup, BackupInfo};
 use crate::dump::archive::{self, ArchiveError, ArchiveHeader};
+use crate::dump::toc;
 use crate::dump::{
     Compression, DumpComments, DumpSummary, Format, Item, NotADump, Scanner, SplitError, Splitter, detect_format,
 };
@@ -305,18 +306,18 @@ fn read_whole(
             if compression != Compression::None {
                 return Err(VerifyError::WrappedArchive { format: format.as_str(), compression: compression.as_str() });
             }
-            let header = if format == Format::Tar {
+            let (header, kinds) = if format == Format::Tar {
                 let mut header = None;
-                archive::check_tar(&mut opened.reader, |toc| header = Some(archive::read_header(toc)))
+                archive::check_tar(&mut opened.reader, |first| header = Some(toc::read_header_and_kinds(first)))
                     .map_err(|error| VerifyError::Archive { format: "tar", error })?;
                 header.unwrap_or(Err(ArchiveError::Truncated))
             } else {
-                archive::read_header(&mut opened.reader)
+                toc::read_header_and_kinds(&mut opened.reader)
             }
             .map_err(|error| VerifyError::Archive { format: format.as_str(), error })?;
             opened.drain().map_err(|e| corrupt(0, e))?;
             progress(raw_bytes.load(Ordering::Relaxed));
-            (archive_summary(&header), Some(header))
+            (archive_summary(&header, kinds), Some(header))
         }
     };
 
@@ -395,9 +396,11 @@ fn scan_plain(
     Ok(scanner.finish(&comments, lines, bytes))
 }
 
-/// What an archive's header tells before pg_restore has read it.
-fn archive_summary(header: &ArchiveHeader) -> DumpSummary {
+/// What an archive's header and table of contents (the kinds of its entries, when it read
+/// whole) tell before pg_restore has read it.
+fn archive_summary(header: &ArchiveHeader, kinds: Option<std::collections::BTreeSet<String>>) -> DumpSummary {
     DumpSummary {
+        entry_kinds: kinds.unwrap_or_default(),
         comments: DumpComments {
             title: Some("PostgreSQL database dump".into()),
             source_version: Some(header.source_version.clone()),
@@ -445,6 +448,7 @@ fn verified(
         uncompressed_bytes: summary.bytes,
         encryption: None,
         keys: Vec::new(),
+        kind: None,
     };
     Verified { info, format, summary, archive }
 }
@@ -458,11 +462,11 @@ fn verify_directory(backup: &Backup, expected_sha256: Option<&str>) -> Result<Ve
     if !toc.is_file() {
         return Err(VerifyError::NotAnArchiveFolder { path: dir.display().to_string() });
     }
-    let header = archive::read_header(
+    let (header, kinds) = toc::read_header_and_kinds(std::io::BufReader::new(
         std::fs::File::open(&toc)
             .map_err(ArchiveError::Io)
             .map_err(|error| VerifyError::Archive { format: "directory", error })?,
-    )
+    ))
     .map_err(|error| VerifyError::Archive { format: "directory", error })?;
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| VerifyError::Archive { format: "directory", error: ArchiveError::Io(e) })?
@@ -479,7 +483,8 @@ fn verify_directory(backup: &Backup, expected_sha256: Option<&str>) -> Result<Ve
     }
     let sha256 = hex::encode(Sha256::digest(listing.as_bytes()));
     check_digest(expected_sha256, &sha256)?;
-    Ok(verified(backup, sha256, Compression::None, Format::Directory, archive_summary(&header), Some(header)))
+    let summary = archive_summary(&header, kinds);
+    Ok(verified(backup, sha256, Compression::None, Format::Directory, summary, Some(header)))
 }
 
 /// The sha256 of one file of a directory archive, decompressing gzip and zstd data files to their

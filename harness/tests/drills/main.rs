@@ -5,6 +5,7 @@
 mod after_recovery;
 mod app;
 mod as_tests;
+mod backup_kind;
 mod bad_input;
 mod barman;
 mod catalog;

@@ -398,8 +398,54 @@ fn archived_wal_is_given_as_replay_reads_it_and_a_damaged_record_stops_the_drill
         assert!(error.contains("recovery stopped reading WAL at "), "{error}");
         assert!(error.contains(&format!(", in segment {name}, short of the archive's last segment ")), "{error}");
         assert!(error.contains("PostgreSQL: "), "the server's own words: {error}");
+        assert!(error.contains("the archive past the backup's end (segment "), "{error}");
         assert!(!drill.report("report.md").contains("recovered to"), "never reported as recovered");
     }
+    archive_past_the_backups_end_is_tested(&scratch, &source);
+}
+
+/// A drill to the archive's end replays into the archive's last segment, or fails. The honest
+/// archive's last segment holds the `tail` row, written after a switch; the lying one keeps that
+/// segment's valid first page and zeroes the rest: every segment is named, sized and headed as
+/// PostgreSQL wrote it, the segment before ends in a switch, and replay stops at the lying
+/// segment's very start, having read nothing of it, which a drill that promoted there would pass
+/// (every check of the ledger holds) and date by that segment.
+fn archive_past_the_backups_end_is_tested(scratch: &crate::util::Scratch, source: &PhysicalSource) {
+    use pgdrill::report::{Phase, PhaseStatus};
+
+    let segments = wal_segments(&source.archive());
+    let last = segments.last().unwrap().clone();
+    let tail =
+        "[[checks.sql]]\nname = \"the last segment's row\"\nquery = \"SELECT count(*) FROM public.tail\"\nexpect = 1";
+    let honest = scenario_of(scratch, &source.backup(), &source.archive(), source.before, source.after, tail);
+    let drill = scratch.drill(&honest);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let restore = drill.phase_summary(Phase::Restore);
+    assert!(restore.starts_with("recovered to the end of the WAL archive"), "{restore}");
+    assert!(restore.contains(&format!(", into the last, {last}) from ")), "{restore}");
+    let recovered = drill.record().restore.clone().and_then(|r| r.recovery).expect("a recovery record");
+    assert_eq!(recovered.archive_last.as_deref(), Some(last.as_str()), "{recovered:?}");
+    assert_eq!(recovered.segments_replayed as usize, recovered.segments_available, "{recovered:?}");
+
+    let lying = copy_folder(scratch, &source.archive(), "lying-archive");
+    let mut bytes = std::fs::read(lying.join(&last)).unwrap();
+    bytes[40..].fill(0);
+    std::fs::write(lying.join(&last), &bytes).unwrap();
+    let drill = scratch.drill(&scenario_of(scratch, &source.backup(), &lying, source.before, source.after, ""));
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Verify), PhaseStatus::Passed, "every segment reads as one: {drill:?}");
+    assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Failed, "{drill:?}");
+    let error = drill.phase_error(Phase::Restore);
+    let (number, before_last) = (u64::from_str_radix(&last[16..], 16).unwrap(), segments[segments.len() - 2].clone());
+    let stopped = format!(
+        "recovery stopped reading WAL at 0/{number:X}000000, in segment {before_last}, short of the archive's last segment {last} (from 0/{number:X}000000)"
+    );
+    assert!(error.contains(&stopped), "{error}");
+    assert!(error.contains("; PostgreSQL: invalid record length at "), "the server's own words: {error}");
+    assert!(error.contains("the archive past the backup's end (segment 00000001"), "{error}");
+    assert!(error.contains(") went untested from there"), "{error}");
+    assert!(error.contains("a damaged, zeroed or truncated segment, or an invalid record"), "{error}");
+    assert!(!drill.report("report.md").contains("recovered to"), "never reported as recovered");
 }
 
 #[test]

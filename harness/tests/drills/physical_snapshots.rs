@@ -26,13 +26,16 @@ fn copy(scratch: &Scratch, from: &Path, name: &str) -> PathBuf {
     to
 }
 
-/// Copies the segments archived since into `archive`, once `segment` is.
+/// Copies the segments archived since into `archive`, once `segment` is (whole: the archive
+/// command writes it in place).
 fn archive_more(source: &PhysicalSource, archive: &Path, segment: &str) {
+    const SIZE: u64 = 16 << 20;
+    let whole = |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.len() == SIZE);
     let archived = source.archive().join(segment);
-    wait_for(&format!("segment {segment} to be archived"), || archived.is_file());
+    wait_for(&format!("segment {segment} to be archived"), || whole(&archived));
     for entry in std::fs::read_dir(source.archive()).unwrap() {
         let entry = entry.unwrap();
-        if !archive.join(entry.file_name()).exists() {
+        if !archive.join(entry.file_name()).exists() && whole(&entry.path()) {
             std::fs::copy(entry.path(), archive.join(entry.file_name())).unwrap();
         }
     }

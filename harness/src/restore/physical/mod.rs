@@ -5,7 +5,8 @@
 //! it belongs to is compared across the manifest, pg_control and every archived segment. Then
 //! the target starts on it (provision) once its target is known not to lie before the backup's
 //! end (`preflight`), and recovers to the scenario's target (`recovery`), judged by what the
-//! server's log says it reached (`reach`).
+//! server's log says it reached (`reach`) and, to the archive's end, by whether it replayed into
+//! the archive's last segment (`tested`).
 
 pub(crate) mod combine;
 pub(crate) mod encrypted;
@@ -16,6 +17,7 @@ pub(crate) mod reach;
 pub(crate) mod recovery;
 mod set;
 pub(crate) mod stage;
+mod tested;
 pub(crate) mod verify;
 
 use std::path::Path;
@@ -203,13 +205,27 @@ impl Prepared {
                 .map_or_else(|| TimelinePath::only(self.backup.label.timeline), |a| a.path.clone()),
             segment_size: self.control.segment_size,
             segments_available: self.archive.as_ref().map_or(0, |a| a.segments.len()),
-            last_segment: self.archive.as_ref().and_then(|a| {
-                let last = a.segments.last()?;
-                backup::wal::Segment::parse(&last.name, a.segment_size).map(|s| s.number)
-            }),
+            archive_end: self.archive_end(),
             given_peak: self.given.peak,
             feeder,
         })
+    }
+
+    /// The archive's last segment and the segment the backup ends in (its manifest's or set's
+    /// end, else the backup history file's, else its start), for [`tested`]; none without an
+    /// archived segment.
+    fn archive_end(&self) -> Option<tested::ArchiveEnd> {
+        let archive = self.archive.as_ref()?;
+        let size = self.control.segment_size.max(1);
+        let last = backup::wal::Segment::parse(&archive.segments.last()?.name, archive.segment_size)?.number;
+        let start = backup::wal::parse_lsn(&self.backup.label.start_lsn).unwrap_or_default();
+        let backup_end = self
+            .backup
+            .end_segment(size)
+            .map(|s| s.number)
+            .or_else(|| self.end.lsn.as_ref().map(|(lsn, _)| lsn.saturating_sub(1) / size))
+            .unwrap_or(start / size);
+        Some(tested::ArchiveEnd { last, backup_end, segment_size: size, path: archive.path.clone() })
     }
 
     /// Removes what preparing kept for the recovery (an encrypted repository's toolbox).

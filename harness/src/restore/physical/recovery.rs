@@ -4,7 +4,9 @@
 //! the target is the archive's end. A standby that runs out of WAL before its target waits for
 //! more (its startup process's `RecoveryRetrieveRetryInterval`): that fails, naming the point
 //! it reached. Once promoted, the server's log says what it reached (`reach`): a target it did
-//! not stop at exactly is not reported as reached.
+//! not stop at exactly is not reported as reached. A recovery to the archive's end must have
+//! replayed into the archive's last segment (`tested`): replay that stopped short of it, at its
+//! very start included, left the archive past the backup's end untested and fails.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,12 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use super::feed::Feeder;
 use super::reach::{self, Reach};
+use super::tested::{ArchiveEnd, Untested};
 use super::verify::ControlData;
 use crate::provision::{Target, TargetError};
 use crate::scenario::{RecoverySpec, RecoveryTarget};
 use crate::secret::Redactor;
 use crate::source::physical::timeline::TimelinePath;
-use crate::source::physical::wal::{self, Segment};
+use crate::source::physical::wal;
 
 /// How often the recovery is looked at.
 const POLL: Duration = Duration::from_millis(50);
@@ -96,6 +99,10 @@ pub struct Recovered {
     pub segments_replayed: u64,
     /// Archived segments recovery could read.
     pub segments_available: usize,
+    /// The archive's last segment, when it lies past the backup's end and a recovery to the
+    /// archive's end replayed into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_last: Option<String>,
     /// The most archived segments `pg_wal` held at once (they are given as replay needs them).
     #[serde(default)]
     pub segments_held_peak: usize,
@@ -125,7 +132,7 @@ impl Recovered {
 
     pub(crate) fn summary(&self) -> String {
         format!(
-            "recovered to {}: {} (consistent from {}); replayed {} of WAL ({} segment{}, {} archived{}) from {} to {} in {:.1} s; promoted on timeline {}",
+            "recovered to {}: {} (consistent from {}); replayed {} of WAL ({} segment{}, {} archived{}{}) from {} to {} in {:.1} s; promoted on timeline {}",
             self.target,
             self.point(),
             self.reached.as_ref().and_then(|r| r.consistent_at.as_deref()).unwrap_or("an unlogged point"),
@@ -136,6 +143,10 @@ impl Recovered {
             match self.segments_held_peak {
                 0 => String::new(),
                 n => format!(", at most {n} in pg_wal at once"),
+            },
+            match &self.archive_last {
+                Some(last) => format!(", into the last, {last}"),
+                None => String::new(),
             },
             self.start_lsn,
             self.end_lsn,
@@ -174,6 +185,9 @@ pub(crate) enum RecoveryError {
         "recovery stopped reading WAL at {lsn}, in segment {segment}, short of the archive's last segment {last}: the WAL after it does not read as valid records{server} (hint: a damaged segment? see the target's log; the database is not the one the archive holds)"
     )]
     Stalled { lsn: String, segment: String, last: String, server: String },
+    /// A recovery to the archive's end did not replay into the archive's last segment.
+    #[error(transparent)]
+    Untested(#[from] Untested),
     /// An archived segment could not be given to recovery (it is not what its name says, it
     /// changed since it was archived, it is truncated).
     #[error(transparent)]
@@ -194,8 +208,9 @@ pub(crate) struct Start<'a> {
     /// Gives the archive's segments to `pg_wal` as replay needs them (none when every segment
     /// was given before the server started).
     pub feeder: Option<Feeder>,
-    /// The number of the last segment recovery is given, if any.
-    pub last_segment: Option<u64>,
+    /// The archive's last segment recovery is given, and the segment the backup ends in (none
+    /// without an archived segment).
+    pub archive_end: Option<ArchiveEnd>,
     /// The most archived segments pg_wal held before the server started.
     pub given_peak: usize,
 }
@@ -252,8 +267,16 @@ async fn follow(
         .await
         .map_err(query)?;
         let end = promoted.replayed.as_deref().and_then(wal::parse_lsn).unwrap_or(start.start_lsn);
+        untested(target, start, end, redactor).await?;
         let first = start.start_lsn / start.segment_size.max(1);
-        let last = end / start.segment_size.max(1);
+        // The segment holding the last byte replayed (a record ending at a segment's end, as a
+        // switch does, replayed nothing of the next).
+        let last = end.saturating_sub(1).max(start.start_lsn) / start.segment_size.max(1);
+        let archive_last = start
+            .archive_end
+            .as_ref()
+            .filter(|a| start.spec.target == RecoveryTarget::End && a.past_backup() && a.reached(end))
+            .map(ArchiveEnd::last_name);
         Ok(Recovered {
             target: start.spec.target.to_string(),
             start_lsn: wal::format_lsn(start.start_lsn),
@@ -263,6 +286,7 @@ async fn follow(
             wal_bytes: end.saturating_sub(start.start_lsn),
             segments_replayed: last.saturating_sub(first) + 1,
             segments_available: start.segments_available,
+            archive_last,
             segments_held_peak: 0,
             timeline: u32::from_str_radix(&timeline, 16).unwrap_or(0),
             took: Duration::try_from_secs_f64(took).unwrap_or(started.elapsed()),
@@ -289,7 +313,9 @@ enum Waiting {
 
 impl Waiting {
     fn of(start: &Start<'_>, feeder: Option<&Feeder>, at: u64, out_of_wal: bool) -> Waiting {
-        let in_last = start.last_segment.is_none_or(|last| at / start.segment_size.max(1) >= last);
+        // In the last segment: a record of it replayed (stopped at its very start, replay read
+        // nothing of it).
+        let in_last = start.archive_end.as_ref().is_none_or(|end| end.reached(at));
         match out_of_wal {
             false => Waiting::No,
             true if in_last && feeder.is_none_or(Feeder::done) => Waiting::AtTheEnd,
@@ -361,16 +387,28 @@ async fn until_promoted(
     }
 }
 
-/// The error of a recovery stuck at `at` (see [`Waiting::Stuck`]), with the server's own words.
+/// The error of a recovery stuck at `at` (see [`Waiting::Stuck`]), with the server's own words:
+/// for a recovery to the archive's end, that it left the archive past the backup's end untested.
 async fn stalled(target: &Target, start: &Start<'_>, at: u64, lsn: String, redactor: &Redactor) -> RecoveryError {
-    let last = start.last_segment.unwrap_or_default();
-    let size = start.segment_size;
-    RecoveryError::Stalled {
-        lsn,
-        segment: Segment::of_lsn(start.path.timeline_of(at / size, size), at, size).name(size),
-        last: Segment { timeline: start.path.timeline_of(last, size), number: last }.name(size),
-        server: server_log(target).await.and_then(|log| wal_complaint(&redactor.redact(&log))).unwrap_or_default(),
+    let server = server_log(target).await.and_then(|log| wal_complaint(&redactor.redact(&log))).unwrap_or_default();
+    let Some(end) = &start.archive_end else {
+        return RecoveryError::Stalled { lsn, segment: String::new(), last: String::new(), server };
+    };
+    match end.untested(&start.spec.target, at, server.clone()) {
+        Err(untested) => RecoveryError::Untested(untested),
+        Ok(()) => RecoveryError::Stalled { lsn, segment: end.segment_of(at), last: end.last_name(), server },
     }
+}
+
+/// A promoted recovery to the archive's end that replayed to `end` must have read into the
+/// archive's last segment (see `tested`).
+async fn untested(target: &Target, start: &Start<'_>, end: u64, redactor: &Redactor) -> Result<(), RecoveryError> {
+    let Some(archive) = &start.archive_end else { return Ok(()) };
+    if archive.untested(&start.spec.target, end, String::new()).is_ok() {
+        return Ok(());
+    }
+    let server = server_log(target).await.and_then(|log| wal_complaint(&redactor.redact(&log))).unwrap_or_default();
+    archive.untested(&start.spec.target, end, server).map_err(RecoveryError::from)
 }
 
 /// What the promoted server's log says recovery reached; a target it did not stop at is not
@@ -490,6 +528,31 @@ mod tests {
         assert_eq!(end["recovery_target_timeline"], "1", "the timeline verify chose, always said");
         assert_eq!(settings_of(RecoveryTarget::Immediate)["recovery_target"], "immediate");
         assert!(!settings_of(RecoveryTarget::Name("p".into())).contains_key("recovery_target_inclusive"));
+    }
+
+    #[test]
+    fn a_standby_waiting_at_the_very_start_of_the_last_segment_is_stuck_not_at_the_end() {
+        let size = 16u64 << 20;
+        let spec = RecoverySpec::default();
+        let path = TimelinePath::only(1);
+        let start = Start {
+            spec: &spec,
+            archive: None,
+            start_lsn: 2 * size + 0x28,
+            timeline: 1,
+            path: path.clone(),
+            segment_size: size,
+            segments_available: 5,
+            feeder: None,
+            archive_end: Some(ArchiveEnd { last: 6, backup_end: 2, segment_size: size, path }),
+            given_peak: 5,
+        };
+        // A switch ended segment 5: replay waits where segment 6 begins, having read none of it.
+        assert_eq!(Waiting::of(&start, None, 6 * size, true), Waiting::Stuck);
+        assert_eq!(Waiting::of(&start, None, 6 * size + 0x90, true), Waiting::AtTheEnd);
+        assert_eq!(Waiting::of(&start, None, 7 * size, true), Waiting::AtTheEnd, "a switch ended the last");
+        assert_eq!(Waiting::of(&start, None, 4 * size + 0x100, true), Waiting::Stuck);
+        assert_eq!(Waiting::of(&start, None, 4 * size + 0x100, false), Waiting::No);
     }
 
     fn settings_of(target: RecoveryTarget) -> BTreeMap<String, String> {

@@ -1,0 +1,209 @@
+//! An archive's table of contents, as pg_restore reads it after the header (`ReadToc`): one entry
+//! per object, each with its kind (`desc`: `TABLE`, `TABLE DATA`, `SEQUENCE SET`, `INDEX`, ...),
+//! which is all pgdrill reads of it here; and what the kinds of a dump's entries say of its
+//! content: a schema and its data, the schema only (`pg_dump --schema-only`), the data only
+//! (`--data-only`). A plain dump names the same kinds in its `-- Name: ...; Type: ...` comments.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+
+use super::archive::{ArchiveError, ArchiveHeader, HeaderReader, Layout, header_of, header_reader};
+
+/// The newest archive version whose entries pgdrill reads (pg_dump 17's): a later one may add
+/// fields, and its kinds are not read rather than misread.
+const NEWEST_MINOR: u8 = 16;
+
+/// At most this many entries (a table of contents claiming more is not pg_dump's).
+const MOST_ENTRIES: i64 = 50_000_000;
+
+/// Reads the header at the start of a custom archive or of a `toc.dat`, then its table of
+/// contents: the kinds of its entries (`TABLE`, `TABLE DATA`, `SEQUENCE SET`, ...), or none when
+/// the table does not read whole (cut short, or of an archive version pgdrill does not know).
+pub fn read_header_and_kinds(reader: impl Read) -> Result<(ArchiveHeader, Option<BTreeSet<String>>), ArchiveError> {
+    let mut r = header_reader(reader);
+    let (header, layout) = header_of(&mut r)?;
+    Ok((header, kinds(&mut r, layout)))
+}
+
+/// The kinds of the entries of the table of contents `r` is at, or none when it does not read
+/// whole: cut short, of a version pgdrill does not know, or not pg_dump's.
+fn kinds<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<BTreeSet<String>> {
+    if !(12..=NEWEST_MINOR).contains(&layout.minor) {
+        return None;
+    }
+    let count = r.int().ok()?;
+    if !(0..=MOST_ENTRIES).contains(&count) {
+        return None;
+    }
+    let mut kinds = BTreeSet::new();
+    for _ in 0..count {
+        kinds.insert(entry(r, layout)?);
+    }
+    Some(kinds)
+}
+
+/// One entry (pg_dump's `ReadToc`, archive versions 1.12 to 1.16): its kind.
+fn entry<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<String> {
+    let dump_id = r.int().ok()?;
+    let _had_dumper = r.int().ok()?;
+    if dump_id <= 0 {
+        return None;
+    }
+    // The table's and the object's OIDs, the tag.
+    skip(r, 3)?;
+    let kind = r.string().ok()??;
+    if kind.is_empty() || kind.len() > 64 || !kind.bytes().all(|b| b.is_ascii_uppercase() || b == b' ') {
+        return None;
+    }
+    let _section = r.int().ok()?;
+    // The definition, the drop statement, the COPY statement, the schema, the tablespace.
+    skip(r, 5)?;
+    if layout.minor >= 14 {
+        skip(r, 1)?; // the table access method
+    }
+    if layout.minor >= 16 {
+        r.int().ok()?; // the relation's kind
+    }
+    // The owner, and `WITH OIDS` (`false`).
+    skip(r, 2)?;
+    // The entries it depends on, a list that ends with a null string.
+    while long_string(r)?.is_some() {}
+    match layout.custom {
+        // Where its data is: a flag, then the offset.
+        true => {
+            for _ in 0..=layout.offset_size {
+                r.byte().ok()?;
+            }
+        }
+        // The file its data is in.
+        false => skip(r, 1)?,
+    }
+    Some(kind)
+}
+
+/// Skips `n` strings, of any length (a function's definition can be long).
+fn skip<R: Read>(r: &mut HeaderReader<R>, n: usize) -> Option<()> {
+    for _ in 0..n {
+        long_string(r)?;
+    }
+    Some(())
+}
+
+/// Reads past one string without keeping it: whether it was a string (not null).
+fn long_string<R: Read>(r: &mut HeaderReader<R>) -> Option<Option<()>> {
+    let len = r.int().ok()?;
+    if len < 0 {
+        return Some(None);
+    }
+    let len = u64::try_from(len).ok()?;
+    let skipped = io::copy(&mut (&mut r.inner).take(len), &mut io::sink()).ok()?;
+    (skipped == len).then_some(Some(()))
+}
+
+/// What a dump holds, by the kinds of its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// A schema and its data.
+    Full,
+    /// Objects and no data (`pg_dump --schema-only`, or a database with no table or sequence).
+    SchemaOnly,
+    /// Data and no objects (`pg_dump --data-only`).
+    DataOnly,
+}
+
+impl Content {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Content::Full => "full",
+            Content::SchemaOnly => "schema-only",
+            Content::DataOnly => "data-only",
+        }
+    }
+
+    /// What entries of `kinds` hold: none when they hold neither objects nor data (a dump
+    /// without pg_dump's entries, or whose table of contents did not read).
+    pub fn of(kinds: &BTreeSet<String>) -> Option<Content> {
+        let data = kinds.iter().any(|k| is_data(k));
+        let schema = kinds.iter().any(|k| !is_data(k) && !NEITHER.contains(&k.as_str()));
+        match (schema, data) {
+            (true, true) => Some(Content::Full),
+            (true, false) => Some(Content::SchemaOnly),
+            (false, true) => Some(Content::DataOnly),
+            (false, false) => None,
+        }
+    }
+}
+
+/// Entries of a data section: rows, sequences' values, large objects' contents.
+fn is_data(kind: &str) -> bool {
+    matches!(kind, "TABLE DATA" | "SEQUENCE SET" | "BLOBS" | "BLOB DATA" | "LARGE OBJECTS")
+}
+
+/// Entries that say nothing of what a dump holds: the session's settings, the planner's
+/// statistics, the database itself (an archive has it even with `--data-only`), and what is said
+/// of other entries (their comments, privileges and labels).
+const NEITHER: [&str; 9] = [
+    "ENCODING",
+    "STDSTRINGS",
+    "SEARCHPATH",
+    "STATISTICS DATA",
+    "DATABASE",
+    "DATABASE PROPERTIES",
+    "COMMENT",
+    "ACL",
+    "SECURITY LABEL",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/backups").join(name)
+    }
+
+    #[test]
+    fn the_kinds_of_pg_dumps_archives_say_they_are_full() {
+        let custom = std::fs::File::open(fixture("prismeai.dump")).unwrap();
+        let (header, kinds) = read_header_and_kinds(std::io::BufReader::new(custom)).unwrap();
+        let kinds = kinds.expect("the table of contents reads whole");
+        assert_eq!(header.database, "prismeai");
+        for kind in ["TABLE", "TABLE DATA", "INDEX", "SEQUENCE SET"] {
+            assert!(kinds.contains(kind), "{kind}: {kinds:?}");
+        }
+        assert_eq!(Content::of(&kinds), Some(Content::Full));
+        let toc = std::fs::File::open(fixture("prismeai.dir/toc.dat")).unwrap();
+        let (_, directory) = read_header_and_kinds(std::io::BufReader::new(toc)).unwrap();
+        assert_eq!(directory.as_ref(), Some(&kinds), "the same dump in the directory format");
+        let tar = std::fs::read(fixture("prismeai.tar")).unwrap();
+        let mut first = None;
+        crate::dump::archive::check_tar(&tar[..], |toc| first = Some(read_header_and_kinds(toc).unwrap().1)).unwrap();
+        assert_eq!(first.flatten().as_ref(), Some(&kinds), "the same dump in the tar format");
+    }
+
+    #[test]
+    fn a_table_of_contents_cut_short_says_nothing() {
+        let custom = std::fs::read(fixture("prismeai.dump")).unwrap();
+        let (_, whole) = read_header_and_kinds(&custom[..]).unwrap();
+        let toc_end = custom.windows(10).position(|w| w == b"TABLE DATA").unwrap();
+        let (_, cut) = read_header_and_kinds(&custom[..toc_end]).unwrap();
+        assert!(whole.is_some() && cut.is_none(), "{cut:?}");
+    }
+
+    #[test]
+    fn the_kinds_say_what_a_dump_holds() {
+        let of = |kinds: &[&str]| Content::of(&kinds.iter().map(|k| (*k).to_owned()).collect());
+        assert_eq!(of(&["ENCODING", "SCHEMA", "TABLE", "TABLE DATA", "INDEX"]), Some(Content::Full));
+        assert_eq!(of(&["ENCODING", "TABLE", "INDEX", "ACL"]), Some(Content::SchemaOnly));
+        assert_eq!(
+            of(&["ENCODING", "STDSTRINGS", "SEARCHPATH", "TABLE DATA", "SEQUENCE SET"]),
+            Some(Content::DataOnly)
+        );
+        // pg_dump -Fc --data-only (17 and 18) keeps the database's own entry.
+        let data_only = ["DATABASE", "ENCODING", "SEARCHPATH", "SEQUENCE SET", "STDSTRINGS", "TABLE DATA"];
+        assert_eq!(of(&data_only), Some(Content::DataOnly));
+        assert_eq!(of(&["DATABASE", "COMMENT", "ACL", "TABLE"]), Some(Content::SchemaOnly));
+        assert_eq!(of(&["ENCODING", "STDSTRINGS"]), None);
+        assert_eq!(of(&[]), None);
+    }
+}
