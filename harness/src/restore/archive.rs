@@ -26,23 +26,32 @@ type Feeder = tokio::task::JoinHandle<std::io::Result<()>>;
 /// pg_restore's stdin and the task feeding it.
 type Fed = (Input, Feeder);
 
-/// How pg_restore reads an archive: its path as the target sees it, or (an encrypted archive,
-/// `key` given) its stdin, fed the plaintext as it is decrypted.
+/// How pg_restore reads an archive: its path as the target sees it, or its stdin, fed by
+/// pgdrill: an encrypted archive (`key` given) as it is decrypted, never written in the clear,
+/// and an archive file the target's server may not read (root's 0600, say: a container's server
+/// is given no capability to read it) as it is.
 fn archive_input(
     target: &Target,
     path: &std::path::Path,
     key: Option<&Key>,
 ) -> Result<(Option<String>, Option<Fed>), RestoreError> {
-    let Some(key) = key else {
-        return Ok((Some(target.tools.path_of(path).map_err(|e| RestoreError::Read(e.to_string()))?), None));
+    let open = || {
+        crate::source::read::open_keyed(path, false, key).map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))
     };
-    let opened = crate::source::read::open_keyed(path, false, Some(key))
-        .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
-    if opened.envelope.is_none() {
-        return Ok((Some(target.tools.path_of(path).map_err(|e| RestoreError::Read(e.to_string()))?), None));
+    // A directory-format archive is never encrypted (nor fed: pg_restore reads it as a folder).
+    let opened = if key.is_some() && path.is_file() { Some(open()?) } else { None };
+    if opened.as_ref().is_none_or(|o| o.envelope.is_none()) {
+        match target.tools.path_of(path) {
+            Ok(inside) => return Ok((Some(inside), None)),
+            Err(_) if path.is_file() => {}
+            Err(e) => return Err(RestoreError::Read(e.to_string())),
+        }
     }
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    let mut reader = opened.reader;
+    let mut reader = match opened {
+        Some(opened) => opened.reader,
+        None => open()?.reader,
+    };
     let feeder = tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -61,7 +70,7 @@ async fn fed(feeder: Option<Feeder>) -> Result<(), RestoreError> {
         None => Ok(()),
         Some(task) => match task.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(RestoreError::Read(format!("decrypting the archive: {e}"))),
+            Ok(Err(e)) => Err(RestoreError::Read(format!("reading the archive for pg_restore: {e}"))),
             Err(e) => Err(RestoreError::Read(e.to_string())),
         },
     }

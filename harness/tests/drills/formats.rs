@@ -63,3 +63,37 @@ fn a_custom_archive_cut_short_fails_before_the_restore() {
     assert!(drill.phase_error(Phase::Preflight).contains("the archive cannot be read to its end"), "{drill:?}");
     assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Skipped);
 }
+
+/// Archives as root keeps them (the folder 0700, the file 0600, owned by root): the target's
+/// server, which runs unprivileged and is given no capability, cannot read them, so pgdrill
+/// reads a custom or tar archive itself and feeds it to pg_restore's standard input; a
+/// directory-format archive, which pg_restore reads as a folder, fails saying what to change.
+#[test]
+fn archives_only_root_may_read_restore_through_pg_restores_input() {
+    let scratch = Scratch::new();
+    let private = scratch.path("root-only");
+    std::fs::create_dir_all(&private).unwrap();
+    for file in ["prismeai.dump", "prismeai.tar"] {
+        std::fs::copy(fixture(file), private.join(file)).unwrap();
+    }
+    let copied =
+        std::process::Command::new("cp").arg("-r").arg(fixture("prismeai.dir")).arg(&private).status().unwrap();
+    assert!(copied.success());
+    if !crate::util::as_root_keeps_it(&private) {
+        return;
+    }
+    for file in ["prismeai.dump", "prismeai.tar"] {
+        // A history of its own each: a scenario whose backup changes format fails.
+        let scratch = Scratch::new();
+        let args = ["--backup".to_owned(), private.join(file).display().to_string()];
+        let drill = scratch.drill_with(&root().join("scenarios/prismeai.toml"), &args);
+        assert_eq!(drill.code, Some(0), "{file}: {drill:?}");
+        assert!(drill.phase_summary(Phase::Preflight).contains("archive read whole: "), "{drill:?}");
+        drill.assert_reports_and_no_leftovers();
+    }
+    let args = ["--backup".to_owned(), private.join("prismeai.dir").display().to_string()];
+    let other = Scratch::new();
+    let drill = other.drill_with(&root().join("scenarios/prismeai.toml"), &args);
+    drill.assert_failed_cleanly();
+    assert!(drill.phase_error(Phase::Provision).contains("cannot read"), "{drill:?}");
+}

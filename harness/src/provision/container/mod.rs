@@ -411,6 +411,8 @@ fn backup_mount(
     let group = match super::access::of(&host, Some(user.0))? {
         super::access::Access::AsItIs => None,
         super::access::Access::Group(g) => Some(g),
+        // pgdrill reads an archive file the server may not, and feeds it to pg_restore's stdin.
+        super::access::Access::ReadAll if host.is_file() => return Ok((None, None)),
         super::access::Access::ReadAll => return Err(unreadable_dump(&host)),
     };
     let name = host.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
