@@ -88,14 +88,39 @@ enum Attempt {
 }
 
 /// The URL (its secrets registered), how the reports show it, its bearer token and a client.
-struct Prepared {
+pub(crate) struct Prepared {
     url: String,
     location: String,
     token: Option<Secret>,
     client: reqwest::Client,
 }
 
-fn prepare(spec: &HttpSpec, redactor: &Redactor) -> Result<Prepared, SourceError> {
+impl Prepared {
+    /// How the reports show the URL.
+    pub(crate) fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Whether the URL names a folder (its path ends in `/`).
+    pub(crate) fn is_folder(&self) -> bool {
+        reqwest::Url::parse(&self.url).is_ok_and(|u| u.path().ends_with('/'))
+    }
+
+    /// The file at `relative` (`base/1/1259`) under this folder URL, with its query, its token
+    /// and its client.
+    pub(crate) fn under(&self, relative: &str) -> Result<Prepared, SourceError> {
+        let mut url = reqwest::Url::parse(&self.url)
+            .map_err(|e| SourceError::Http { location: self.location.clone(), message: e.to_string() })?;
+        url.path_segments_mut()
+            .map_err(|()| SourceError::Http { location: self.location.clone(), message: "not a folder URL".into() })?
+            .pop_if_empty()
+            .extend(relative.split('/'));
+        let url = url.to_string();
+        Ok(Prepared { location: shown(&url), url, token: self.token.clone(), client: self.client.clone() })
+    }
+}
+
+pub(crate) fn prepare(spec: &HttpSpec, redactor: &Redactor) -> Result<Prepared, SourceError> {
     let url = spec.url.resolve().map_err(|source| SourceError::Credential { what: "URL", source })?;
     register_url_secrets(url.expose(), redactor);
     let url = url.expose().trim().to_owned();
@@ -140,7 +165,12 @@ fn sized(identity: String, size: u64) -> String {
 /// What `spec.url` is now, from a HEAD request: `None` when the server gives no strong ETag
 /// and length (it is downloaded then).
 pub(crate) async fn probe(spec: &HttpSpec, redactor: &Redactor) -> Result<Option<super::Remote>, SourceError> {
-    let Prepared { url, location, token, client } = prepare(spec, redactor)?;
+    let prepared = prepare(spec, redactor)?;
+    if prepared.is_folder() {
+        // A base backup's folder: many files, no one identity.
+        return Ok(None);
+    }
+    let Prepared { url, location, token, client } = prepared;
     let mut request = client.head(&url);
     if let Some(token) = &token {
         request = request.bearer_auth(token.expose());
@@ -157,48 +187,71 @@ pub(crate) async fn probe(spec: &HttpSpec, redactor: &Redactor) -> Result<Option
     Ok(identity(headers).map(|identity| super::Remote { location, identity: sized(identity, size), size, modified }))
 }
 
-/// Downloads `spec.url` into `dir`.
+/// Downloads the prepared URL into `dir`, trying `retries` times more.
 pub(crate) async fn download(
-    spec: &HttpSpec,
+    prepared: &Prepared,
+    retries: u32,
     dir: &Path,
-    redactor: &Redactor,
     progress: Progress<'_>,
 ) -> Result<Backup, SourceError> {
-    let Prepared { url, location, token, client } = prepare(spec, redactor)?;
-    let name = reqwest::Url::parse(&url)
+    let name = reqwest::Url::parse(&prepared.url)
         .ok()
         .and_then(|u| u.path_segments().and_then(|mut s| s.next_back().map(str::to_owned)))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "backup".into());
     let path = dir.join(format!("download-{name}"));
-    let mut file = tokio::fs::File::create(&path)
+    let got = get_into(prepared, retries, &path, progress).await?;
+    Ok(Backup {
+        location: prepared.location.clone(),
+        path,
+        size: got.size,
+        modified: got.modified,
+        previous: None,
+        wal_archive: None,
+        keys: Vec::new(),
+        remote: got.remote,
+    })
+}
+
+/// What a download wrote.
+pub(crate) struct Got {
+    pub size: u64,
+    pub modified: Option<OffsetDateTime>,
+    /// Its identity, when every response gave the same one.
+    pub remote: Option<String>,
+}
+
+/// Downloads the prepared URL to `path` (created, or emptied), trying `retries` times more.
+pub(crate) async fn get_into(
+    prepared: &Prepared,
+    retries: u32,
+    path: &Path,
+    progress: Progress<'_>,
+) -> Result<Got, SourceError> {
+    let Prepared { url, location, token, client } = prepared;
+    let mut file = tokio::fs::File::create(path)
         .await
         .map_err(|source| SourceError::Unreadable { path: path.display().to_string(), source })?;
     let mut received: u64 = 0;
     let mut resumable = false;
     let mut seen = Seen::default();
     let mut last_error = String::new();
-    for attempt in 0..=spec.retries {
+    for attempt in 0..=retries {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(250 * 2u64.pow(attempt.min(5)))).await;
         }
-        let mut request = client.get(&url);
-        if let Some(token) = &token {
+        let mut request = client.get(url);
+        if let Some(token) = token {
             request = request.bearer_auth(token.expose());
         }
-        match fetch_once(request, &location, &mut file, &mut received, &mut resumable, &mut seen, progress).await? {
+        match fetch_once(request, location, &mut file, &mut received, &mut resumable, &mut seen, progress).await? {
             Attempt::Done => {
                 file.flush()
                     .await
                     .map_err(|source| SourceError::Unreadable { path: path.display().to_string(), source })?;
-                return Ok(Backup {
-                    location,
-                    path,
+                return Ok(Got {
                     size: received,
                     modified: seen.modified,
-                    previous: None,
-                    wal_archive: None,
-                    keys: Vec::new(),
                     // Every part of a resumed download came from the same object.
                     remote: seen.identity.filter(|_| !seen.changed).map(|identity| sized(identity, received)),
                 });
@@ -206,7 +259,7 @@ pub(crate) async fn download(
             Attempt::Retry(why) => last_error = why,
         }
     }
-    Err(SourceError::GaveUp { location, attempts: spec.retries + 1, last: last_error })
+    Err(SourceError::GaveUp { location: location.clone(), attempts: retries + 1, last: last_error })
 }
 
 #[allow(clippy::too_many_arguments)]

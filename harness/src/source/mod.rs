@@ -1,8 +1,9 @@
-//! Sources: where a backup comes from (a file, the newest in a folder, an HTTP(S) URL, S3), and
-//! proving it intact before anything is restored.
+//! Sources: where a backup comes from (a file, the newest in a folder, an HTTP(S) URL or a base
+//! backup's folder there, S3), and proving it intact before anything is restored.
 
 pub(crate) mod decrypt;
 pub(crate) mod http;
+pub(crate) mod http_folder;
 pub(crate) mod kind;
 pub(crate) mod newest;
 pub(crate) mod physical;
@@ -212,6 +213,19 @@ pub(crate) enum SourceError {
     /// Retries ran out.
     #[error("`{location}` could not be downloaded after {attempts} attempts: {last}")]
     GaveUp { location: String, attempts: u32, last: String },
+    /// A folder URL whose server has no `backup_manifest` there.
+    #[error(
+        "`{location}` has no backup_manifest (404): a base backup over HTTP(S) is fetched by the files its backup_manifest lists, so a backup taken with pg_basebackup --no-manifest cannot be fetched this way; a dump is named by its file's URL, not its folder's"
+    )]
+    NoManifest { location: String },
+    /// A folder URL's `backup_manifest` that cannot be followed.
+    #[error("`{location}`: the backup_manifest cannot be followed: {message}")]
+    FolderManifest { location: String, message: String },
+    /// A manifest path leading out of the folder it is downloaded to.
+    #[error(
+        "`{location}`: the backup_manifest lists `{path}`, which leads out of the backup's folder (absolute, or through `..`): a hostile or damaged manifest; nothing was downloaded"
+    )]
+    OutsideFolder { location: String, path: String },
     /// Any other transfer problem.
     #[error("`{location}`: {message}")]
     Http { location: String, message: String },
@@ -278,7 +292,11 @@ pub(crate) async fn fetch(
         }
         SourceLocation::Url(http) => {
             make_work()?;
-            http::download(http, work, redactor, progress).await?
+            let prepared = http::prepare(http, redactor)?;
+            match prepared.is_folder() {
+                true => http_folder::fetch(&prepared, http.retries, work, progress).await?,
+                false => http::download(&prepared, http.retries, work, progress).await?,
+            }
         }
         SourceLocation::S3(s3) => {
             make_work()?;

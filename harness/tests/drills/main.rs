@@ -18,6 +18,7 @@ mod fingerprints;
 mod fixtures;
 mod formats;
 mod hostile;
+mod http_base_backup;
 mod init;
 mod integrity;
 mod journals;

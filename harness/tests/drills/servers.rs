@@ -86,6 +86,48 @@ impl HttpServer {
     }
 }
 
+/// A web server of a folder's files (links followed), as a backup host serves a pg_basebackup
+/// folder: no listing, a 404 for a file it lacks, and every path asked for recorded.
+pub(crate) struct FolderServer {
+    pub addr: SocketAddr,
+    pub requested: Arc<std::sync::Mutex<Vec<String>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+#[derive(Clone)]
+struct Folder {
+    root: Arc<std::path::PathBuf>,
+    requested: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FolderServer {
+    pub(crate) fn start(root: &std::path::Path) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let requested = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let state = Folder { root: Arc::new(root.to_owned()), requested: requested.clone() };
+        let app = Router::new().route("/{*path}", get(serve_file)).with_state(state);
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        FolderServer { addr, requested, _runtime: runtime }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+}
+
+async fn serve_file(State(folder): State<Folder>, axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    folder.requested.lock().unwrap().push(path.clone());
+    if path.split('/').any(|part| part == "..") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    match tokio::fs::read(folder.root.join(&path)).await {
+        Ok(bytes) => bytes.into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// The backup, honouring `Range: bytes=N-` as a real file server does.
 async fn serve(State(files): State<Files>, headers: HeaderMap) -> Response {
     let data = files.backup.clone();

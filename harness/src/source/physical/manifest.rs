@@ -39,6 +39,42 @@ struct RawRange {
     end: String,
 }
 
+/// A file a manifest lists: its path in the data directory and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Listed {
+    pub path: String,
+    pub size: u64,
+}
+
+#[derive(Deserialize)]
+struct RawFiles {
+    #[serde(rename = "Files", default)]
+    files: Vec<RawFile>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    #[serde(rename = "Path")]
+    path: Option<String>,
+    #[serde(rename = "Encoded-Path")]
+    encoded: Option<String>,
+    #[serde(rename = "Size", default)]
+    size: u64,
+}
+
+/// The files the manifest text lists (a path that is not UTF-8, given hex-encoded, is refused).
+pub(crate) fn listed(text: &str) -> Result<Vec<Listed>, String> {
+    let raw: RawFiles = serde_json::from_str(text).map_err(|e| format!("not a backup manifest: {e}"))?;
+    raw.files
+        .into_iter()
+        .map(|file| match (file.path, file.encoded) {
+            (Some(path), _) => Ok(Listed { path, size: file.size }),
+            (None, Some(encoded)) => Err(format!("it lists a path that is not UTF-8 (hex `{encoded}`)")),
+            (None, None) => Err("it lists a file without a path".to_owned()),
+        })
+        .collect()
+}
+
 /// Reads the manifest at `path`.
 pub(crate) fn read(path: &Path) -> Result<Manifest, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
@@ -84,5 +120,8 @@ mod tests {
         assert_eq!(manifest.files, 2);
         std::fs::write(&path, "<html>").unwrap();
         assert!(read(&path).unwrap_err().contains("is not a backup manifest"));
+        let files = listed(r#"{"Files": [{"Path": "PG_VERSION", "Size": 3}, {"Path": "base/1/1259", "Size": 8192}]}"#);
+        assert_eq!(files.unwrap()[1], Listed { path: "base/1/1259".into(), size: 8192 });
+        assert!(listed(r#"{"Files": [{"Encoded-Path": "ff", "Size": 3}]}"#).unwrap_err().contains("not UTF-8"));
     }
 }

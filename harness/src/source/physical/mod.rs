@@ -219,7 +219,7 @@ pub(crate) fn detect(dir: &Path) -> bool {
 }
 
 /// The suffixes of pg_basebackup's tar files: none, or its compressions (`-Z gzip|lz4|zstd`).
-const TAR_SUFFIXES: [&str; 4] = ["", ".gz", ".lz4", ".zst"];
+pub(crate) const TAR_SUFFIXES: [&str; 4] = ["", ".gz", ".lz4", ".zst"];
 
 fn tar_files(dir: &Path) -> Option<Layout> {
     let find = |stem: &str| TAR_SUFFIXES.iter().map(|ext| dir.join(format!("{stem}{ext}"))).find(|p| p.is_file());
