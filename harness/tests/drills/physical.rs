@@ -172,7 +172,7 @@ pub(crate) fn scenario_of(
 }
 
 /// A copy of `from` (a backup or an archive folder) in the scratch folder, to break.
-fn copy_folder(scratch: &crate::util::Scratch, from: &Path, name: &str) -> PathBuf {
+pub(crate) fn copy_folder(scratch: &crate::util::Scratch, from: &Path, name: &str) -> PathBuf {
     let to = scratch.path(name);
     std::fs::create_dir_all(&to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

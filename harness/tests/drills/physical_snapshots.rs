@@ -5,26 +5,13 @@
 //! recovery to the archive's end is not (the new WAL must be replayed); a replayed segment
 //! changed in content, or another target, recovers again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
 
-use crate::physical::{PhysicalSource, scenario_of};
+use crate::physical::{PhysicalSource, copy_folder as copy, scenario_of};
 use crate::source_server::wait_for;
 use crate::util::{Drill, Scratch};
-
-/// A copy of the flat folder `from` (a tar-format backup, an archive) in `scratch`.
-fn copy(scratch: &Scratch, from: &Path, name: &str) -> PathBuf {
-    let to = scratch.path(name);
-    std::fs::create_dir_all(&to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-    to
-}
 
 /// Copies the segments archived since into `archive`, once `segment` is (whole: the archive
 /// command writes it in place).
