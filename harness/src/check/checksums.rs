@@ -6,7 +6,7 @@
 //! clean shutdown), so it runs after every other check, and starts it again for the app.
 //! Data checksums must be on in the cluster (`initdb --data-checksums`, PostgreSQL 18's default,
 //! or `pg_checksums --enable`): where they are off there is nothing to prove, and it fails saying
-//! so. A container target only (pgdrill stops no server of yours).
+//! so. Container and local targets only (pgdrill stops no server of yours).
 //!
 //! ```toml
 //! [checks.checksums]
@@ -63,7 +63,7 @@ impl Kind for Spec {
         let error = |message: String| CheckError::new(message).expected(expected).evidence(evidence.clone());
         let Some(offline) = &ctx.target.offline else {
             return Err(error(
-                "pg_checksums reads a cluster only while its server is stopped, which pgdrill does on a container target only".into(),
+                "pg_checksums reads a cluster only while its server is stopped, which pgdrill does on container and local targets only (a server target's server is not pgdrill's to stop)".into(),
             ));
         };
         let ran = tokio::time::timeout(self.timeout, offline.run_stopped("pg_checksums", &args, ctx.redactor)).await;

@@ -18,6 +18,7 @@ pub(crate) mod logins;
 pub(crate) mod sandbox;
 pub(crate) mod server;
 pub(crate) mod spec;
+pub(crate) mod teardown;
 pub(crate) mod toolbox;
 pub(crate) mod tools;
 pub(crate) mod tuning;
@@ -35,6 +36,7 @@ use crate::secret::{Redactor, Secret};
 use spec::{TargetKind, TargetSpec};
 
 pub(crate) use sandbox::Isolation;
+pub(crate) use teardown::Teardown;
 
 /// Where a drill restores: connection details for the role the restore runs as.
 pub struct Target {
@@ -60,8 +62,9 @@ pub struct Target {
     pub created: Arc<Mutex<Created>>,
     /// How the programs a drill starts reach the server.
     pub programs: Programs,
-    /// How to stop the server cleanly and run a tool over its data (a container target).
-    pub offline: Option<container::Offline>,
+    /// How to stop the server cleanly and run a tool over its data (container and local
+    /// targets: a server target's server is not pgdrill's to stop).
+    pub offline: Option<Offline>,
     /// The folder of this machine that holds the target's data, and the most it may take
     /// (container and local targets): the drill measures it while it runs.
     pub disk: Option<DataDisk>,
@@ -69,6 +72,38 @@ pub struct Target {
     pub pins: crate::session::Pins,
     /// How the application's roles log in ([`logins`]): a password per role, made once.
     pub logins: logins::RoleLogins,
+}
+
+/// How a target's server is stopped cleanly, one of PostgreSQL's tools run over its data
+/// directory (`pg_checksums`), and the server started again.
+#[derive(Clone)]
+pub enum Offline {
+    Container(container::Offline),
+    Local(local::Offline),
+}
+
+impl Offline {
+    /// Stops the server, runs `program args` over its data directory in a toolbox of the
+    /// server's own binaries, and starts the server again: how the program ended, its stdout.
+    pub(crate) async fn run_stopped(
+        &self,
+        program: &str,
+        args: &[String],
+        redactor: &Redactor,
+    ) -> Result<(tools::ToolOutput, String), TargetError> {
+        match self {
+            Offline::Container(container) => container.run_stopped(program, args, redactor).await,
+            Offline::Local(local) => local.run_stopped(program, args, redactor).await,
+        }
+    }
+
+    /// A container target's, which can also keep a copy of its cluster as a snapshot.
+    pub(crate) fn container(&self) -> Option<&container::Offline> {
+        match self {
+            Offline::Container(container) => Some(container),
+            Offline::Local(_) => None,
+        }
+    }
 }
 
 /// Where a target's data lives on this machine, and its disk limit.
@@ -438,59 +473,6 @@ pub(crate) fn standby_of_nothing(data: &std::path::Path, owner: (u32, u32)) -> s
     std::os::unix::fs::lchown(&signal, Some(owner.0), Some(owner.1))
 }
 
-/// What must be undone after a drill.
-pub enum Teardown {
-    Container(Box<container::Running>),
-    Server(Box<server::Running>),
-    Local(Box<local::Running>),
-}
-
-impl Teardown {
-    /// Keeps the target running after the drill instead of removing it (`--keep`), and records
-    /// how to reach it in a file only its user can read. On an error, nothing is recorded and the
-    /// target is still this handle's to remove with [`Teardown::run`].
-    pub(crate) async fn keep(&mut self, request: &kept::Request<'_>) -> Result<kept::Kept, TargetError> {
-        let (record, services, summary) = match self {
-            Teardown::Container(running) => running.keep(request).await?,
-            Teardown::Server(running) => running.keep(request)?,
-            Teardown::Local(_) => {
-                return Err(TargetError::Keep {
-                    message: "a local target's server runs in bubblewrap as pgdrill's own child and ends with it (keep a container target instead)".into(),
-                });
-            }
-        };
-        match kept::register(&record, &services, summary) {
-            Ok(kept) => {
-                // Recorded: from now on the kept marker, not this process, speaks for the folder.
-                if let Some(dir) = &record.run_dir {
-                    let _ = std::fs::remove_file(dir.join(OWNER_FILE));
-                }
-                Ok(kept)
-            }
-            Err(e) => {
-                let message = crate::error::error_chain(&e);
-                // Kept, but not recorded: nobody could reach it.
-                if let Err(also) = kept::remove_record(&record, container::docker().ok().as_ref()).await {
-                    tracing::warn!("cannot remove the target that could not be recorded: {also}");
-                }
-                Err(TargetError::Keep { message })
-            }
-        }
-    }
-
-    /// Removes what the drill created; returns a line for the reports.
-    pub async fn run(mut self) -> Result<String, TargetError> {
-        match &mut self {
-            Teardown::Container(running) => {
-                let removed = running.remove().await?;
-                Ok(format!("removed {removed} container{}", if removed == 1 { "" } else { "s" }))
-            }
-            Teardown::Server(running) => running.remove().await,
-            Teardown::Local(running) => running.remove().await,
-        }
-    }
-}
-
 /// Starts the scenario's target, and reads what pgdrill's sessions on it can pin.
 pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Teardown), TargetError> {
     let (mut target, teardown) = match &spec.kind {
@@ -583,7 +565,7 @@ pub(crate) fn find_bin_dir() -> Option<PathBuf> {
 }
 
 /// The file in a target's private folder that names the process owning it.
-const OWNER_FILE: &str = "owner";
+pub(crate) const OWNER_FILE: &str = "owner";
 
 /// Marks `folder` (a target's private folder) as this process's, so that the next drill on the
 /// machine removes it if this process is killed before it could.

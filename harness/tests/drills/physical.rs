@@ -539,10 +539,9 @@ fn a_base_backup_of_postgresql_15_recovers_to_a_time_on_a_15_container_and_on_lo
     assert!(error.contains("the backup is of PostgreSQL 15, and `[target] version` pins 17"), "{error}");
 
     // The same backup on a local target: this machine's PostgreSQL 15 binaries (Debian 12's
-    // postgresql-15), its tools and its server in bubblewrap sandboxes. pg_checksums needs the
-    // server stopped, which pgdrill does on a container target only.
-    let local = checks.replace("\n[checks.checksums]", "");
-    let scenario = scenario_of(&scratch, &source.backup(), &source.archive(), source.before, 0, &local);
+    // postgresql-15), its tools and its server in bubblewrap sandboxes; `checksums` stops the
+    // sandboxed server, reads the cluster with this machine's pg_checksums and starts it again.
+    let scenario = scenario_of(&scratch, &source.backup(), &source.archive(), source.before, 0, &checks);
     let text = std::fs::read_to_string(&scenario).unwrap().replace("[target]\n", "[target]\nkind = \"local\"\n");
     std::fs::write(&scenario, text).unwrap();
     let drill = scratch.drill(&scenario);
@@ -551,21 +550,25 @@ fn a_base_backup_of_postgresql_15_recovers_to_a_time_on_a_15_container_and_on_lo
     assert_eq!((target.kind.as_str(), target.image.as_deref()), ("local", Some("/usr/lib/postgresql/15/bin")));
     assert!(drill.phase_summary(Phase::Provision).contains("a sandbox"), "{drill:?}");
     assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to recovery_target_time "), "{drill:?}");
-    for kind in ["point_in_time", "amcheck", "collations"] {
+    for kind in ["point_in_time", "amcheck", "collations", "checksums"] {
         let results: Vec<_> = drill.record().checks.iter().filter(|c| c.kind == kind).collect();
         assert!(!results.is_empty() && results.iter().all(|c| c.verdict == Verdict::Pass), "{kind}: {results:?}");
     }
+    let checksums = drill.record().checks.iter().find(|c| c.kind == "checksums").unwrap();
+    assert!(checksums.actual.contains("no bad checksum"), "{checksums:?}");
+    // (A server that did not answer again after pg_checksums would have failed the check.)
     drill.assert_reports_and_no_leftovers();
 }
 
+/// The source's disk flips bytes of a table's page after a checkpoint wrote it, and the base
+/// backup copies the page as it is: its manifest matches, recovery succeeds, only the page's
+/// checksum tells, on a container target and on this machine's binaries alike.
 #[test]
 fn a_page_the_sources_disk_corrupted_restores_and_fails_the_checksums() {
     use pgdrill::Verdict;
 
-    // The source's disk flips bytes of a table's page after a checkpoint wrote it, and the base
-    // backup copies the page as it is: its manifest matches, recovery succeeds, only the page's
-    // checksum tells.
-    let source = PhysicalSource::make_from(17, &|server| {
+    // PostgreSQL 15: the major this machine has binaries of, for the local target.
+    let source = PhysicalSource::make_from(15, &|server| {
         server
             .psql("CREATE TABLE public.victim AS SELECT g AS id, repeat('v', 64) AS pad FROM generate_series(1, 50) g")
             .unwrap();
@@ -581,15 +584,20 @@ fn a_page_the_sources_disk_corrupted_restores_and_fails_the_checksums() {
     let scratch = crate::util::Scratch::new();
     let scenario =
         scenario_of(&scratch, &source.backup(), &source.archive(), source.before, source.after, "[checks.checksums]");
-    let drill = scratch.drill(&scenario);
-    drill.assert_failed_cleanly();
-    let checks = &drill.record().checks;
-    let sql: Vec<Verdict> = checks.iter().filter(|c| c.kind == "sql").map(|c| c.verdict).collect();
-    assert_eq!(sql, [Verdict::Pass, Verdict::Pass], "the restore itself looks fine: {drill:?}");
-    let checksums = checks.iter().find(|c| c.kind == "checksums").unwrap();
-    assert_eq!(checksums.verdict, Verdict::Fail, "{checksums:?}");
-    assert!(checksums.actual.ends_with("1 bad checksum(s)"), "{checksums:?}");
-    assert!(checksums.message.contains("public.victim in database books, block 0"), "{}", checksums.message);
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let local = scratch.scenario("local.toml", &text.replace("[target]\n", "[target]\nkind = \"local\"\n"));
+    for (scenario, kind) in [(scenario, "container"), (local, "local")] {
+        let drill = scratch.drill(&scenario);
+        drill.assert_failed_cleanly();
+        assert_eq!(drill.record().target.as_ref().map(|t| t.kind.as_str()), Some(kind), "{drill:?}");
+        let checks = &drill.record().checks;
+        let sql: Vec<Verdict> = checks.iter().filter(|c| c.kind == "sql").map(|c| c.verdict).collect();
+        assert_eq!(sql, [Verdict::Pass, Verdict::Pass], "the restore itself looks fine: {drill:?}");
+        let checksums = checks.iter().find(|c| c.kind == "checksums").unwrap();
+        assert_eq!(checksums.verdict, Verdict::Fail, "{checksums:?}");
+        assert!(checksums.actual.ends_with("1 bad checksum(s)"), "{kind}: {checksums:?}");
+        assert!(checksums.message.contains("public.victim in database books, block 0"), "{}", checksums.message);
+    }
 }
 
 #[test]

@@ -74,14 +74,21 @@ fn local_scenario(scratch: &Scratch, backup: &std::path::Path) -> std::path::Pat
     )
 }
 
+/// A dump restores on this machine's binaries of its major; the cluster is made with data
+/// checksums, so `checksums` (the server stopped in its sandbox, read, started again) proves
+/// the pages the restore wrote.
 #[test]
 fn local_binaries_restore_a_dump_of_their_version_and_leave_nothing() {
     let scratch = Scratch::new();
-    let drill = scratch.drill(&local_scenario(&scratch, &fixture("prismeai-pg15.sql.gz")));
+    let scenario = local_scenario(&scratch, &fixture("prismeai-pg15.sql.gz"));
+    let text = std::fs::read_to_string(&scenario).unwrap() + "[checks.checksums]\n";
+    let drill = scratch.drill(&scratch.scenario("local-checksums.toml", &text));
     assert_eq!(drill.code, Some(0), "{drill:?}");
     let record = drill.record();
     assert_eq!(record.target.as_ref().unwrap().kind, "local");
     assert!(record.preflight.as_ref().unwrap().server_version.starts_with("15."), "{drill:?}");
+    let checksums = record.checks.iter().find(|c| c.kind == "checksums").expect("the checksums check");
+    assert!(checksums.actual.contains("no bad checksum"), "{checksums:?}");
     let dir = std::env::temp_dir().join(format!("pgdrill-local-{}", record.drill_id));
     assert!(!dir.exists(), "the cluster folder is removed");
 }

@@ -14,8 +14,8 @@ fn next_number() -> usize {
 }
 
 /// A source server of the project's image for physical backups: no network, `wal_level=replica`
-/// and `archive_mode` on, data checksums on (as PostgreSQL 18 makes them by default; the image's
-/// cluster was initialised without), `fsync` off, database `books` with an empty
+/// and `archive_mode` on, data checksums on (as PostgreSQL 18 makes them by default, and the
+/// project's images since r7), `fsync` off, database `books` with an empty
 /// `public.ledger`; its container runs until this is dropped. pg_basebackup's source and
 /// pgBackRest's are made on it.
 pub(crate) struct SourceServer {

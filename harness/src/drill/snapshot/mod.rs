@@ -228,7 +228,7 @@ impl Drill<'_> {
     /// Keeps a copy of the restored cluster as a snapshot, committed if the drill passes.
     pub(super) async fn make_snapshot(&self, target: &Target, key: Option<Key>, database: &str, dump: &DumpSummary) {
         let Some(options) = self.snapshots.as_ref().filter(|o| o.keep) else { return };
-        let (Some(key), Some(offline)) = (key, &target.offline) else {
+        let (Some(key), Some(offline)) = (key, target.offline.as_ref().and_then(|o| o.container())) else {
             return self.not_configured(
                 Phase::Snapshot,
                 "no snapshot: only a container target's cluster is kept as one (this target's server is not pgdrill's to stop and copy)",

@@ -337,7 +337,7 @@ fn target_of(
         database_suffix: None,
         created: Default::default(),
         programs: Programs::bridged(ctx.drill_id),
-        offline: Some(Offline {
+        offline: Some(super::Offline::Container(Offline {
             container,
             run_dir: running.run_dir.outer.clone(),
             // The tools of the cluster's own major: the very image the target runs (a dump of
@@ -345,7 +345,7 @@ fn target_of(
             spec: ContainerSpec { image: Some(made.image_name.to_owned()), ..spec.clone() },
             drill_id: ctx.drill_id.to_owned(),
             volume: made.layer.and_then(Layer::volume).map(str::to_owned),
-        }),
+        })),
         disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: made.disk }),
         pins: Default::default(),
         logins: Default::default(),

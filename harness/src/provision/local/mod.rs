@@ -8,28 +8,31 @@
 //! processes. Without bubblewrap the server would run with the machine's network and files, so
 //! pgdrill refuses an untrusted backup there.
 
+mod launch;
+mod offline;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::postgres::PgSslMode;
 
-use super::bwrap::{self, Bind, NO_PROGRAMS, die_with_pgdrill, find_bwrap, unprivileged_user};
+use super::bwrap::{NO_PROGRAMS, find_bwrap, unprivileged_user};
 use super::image::PG_HBA;
 use super::sandbox::{Isolation, Observed};
 use super::spec::LocalSpec;
 use super::tools::Tools;
 use super::tuning::{self, Limits};
 use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo, find_bin_dir};
-
-const SUPERUSER: &str = "postgres";
-const PORT: u16 = 5432;
+use launch::{Launch, PORT, SUPERUSER};
+pub(crate) use offline::Offline;
 
 /// The running cluster, stopped and removed by [`Running::remove`].
 pub struct Running {
-    child: Option<tokio::process::Child>,
+    /// The server's process (bubblewrap's, in the sandbox), shared with the target's
+    /// [`Offline`] handle, which stops and starts it again.
+    server: offline::Server,
     dir: PathBuf,
     bin_dir: PathBuf,
     run_as: Option<(u32, u32)>,
@@ -113,9 +116,14 @@ pub(crate) async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> R
         super::mark_owner(&dir).map_err(io("cannot mark the cluster folder"))?;
     }
     let run_as = unprivileged_user();
-    let mut running =
-        Running { child: None, dir: dir.clone(), bin_dir: bin_dir.clone(), run_as, sandboxed: bwrap.is_some() };
-    match start(spec, ctx, &bin_dir, bwrap.as_deref(), &mut running).await {
+    let mut running = Running {
+        server: Default::default(),
+        dir: dir.clone(),
+        bin_dir: bin_dir.clone(),
+        run_as,
+        sandboxed: bwrap.is_some(),
+    };
+    match start(spec, ctx, &bin_dir, bwrap.as_deref(), &running).await {
         Ok(target) => Ok((target, running)),
         Err(e) => {
             running.remove().await.ok();
@@ -129,9 +137,8 @@ async fn start(
     ctx: &ProvisionContext<'_>,
     bin_dir: &Path,
     bwrap: Option<&Path>,
-    running: &mut Running,
+    running: &Running,
 ) -> Result<Target, TargetError> {
-    let io = |what: &'static str| move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") };
     let (dir, data, run_as) = (running.dir.clone(), running.dir.join("data"), running.run_as);
     match ctx.physical {
         Some(physical) => physical_cluster(physical, &dir, &data, run_as).await?,
@@ -141,52 +148,22 @@ async fn start(
     let limits = Limits::of(spec.memory, spec.processes);
     let disk = crate::disk::limit_for(spec.disk.as_ref(), &dir)?;
     let tuning = server_tuning(spec, ctx, &limits, disk.bytes, bwrap.is_some());
-    let log_path = dir.join("postgres.log");
-    let log = std::fs::File::create(&log_path).map_err(io("cannot create the server log"))?;
-    if let Some(ids) = run_as {
-        chown_all(&log_path, ids).ok();
-    }
-    let mut postgres = match bwrap {
-        Some(bwrap) => {
-            let mut command = tokio::process::Command::new(bwrap);
-            let binds = [Bind::writable(&dir)];
-            command.args(bwrap::args(bin_dir, &binds, &dir, bwrap::Programs::Hidden)).arg(bin_dir.join("postgres"));
-            command
-        }
-        None => tokio::process::Command::new(bin_dir.join("postgres")),
+    let launch = Launch {
+        bwrap: bwrap.map(Path::to_owned),
+        bin_dir: bin_dir.to_owned(),
+        dir: dir.clone(),
+        settings: tuning.settings.clone(),
+        run_as,
+        limits: (limits.data_per_process, u64::from(limits.processes)),
+        startup_timeout: spec.startup_timeout,
     };
-    postgres
-        .arg("-D")
-        .arg(&data)
-        .arg("-p")
-        .arg(PORT.to_string())
-        .arg("-k")
-        .arg(&dir)
-        .args(["-c", "listen_addresses="])
-        .env_clear()
-        .env("LANG", "C.UTF-8")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(io("cannot share the server log"))?)
-        .stderr(log)
-        .kill_on_drop(true);
-    for (key, value) in &tuning.settings {
-        postgres.arg("-c").arg(format!("{key}={value}"));
-    }
-    if let Some((uid, gid)) = run_as {
-        postgres.uid(uid).gid(gid);
-    }
-    die_with_pgdrill(&mut postgres, bwrap.is_some().then_some((limits.data_per_process, u64::from(limits.processes))));
     (ctx.progress)(&format!("starting PostgreSQL{}", if bwrap.is_some() { " in a bubblewrap sandbox" } else { "" }));
-    running.child = Some(postgres.spawn().map_err(io("cannot start postgres"))?);
-
-    let options = PgConnectOptions::new_without_pgpass()
-        .socket(&dir)
-        .port(PORT)
-        .username(SUPERUSER)
-        .database("postgres")
-        .ssl_mode(PgSslMode::Disable);
-    wait_ready(running, &options, &log_path, spec, ctx).await?;
-    let observed = super::observe(&options).await?;
+    {
+        let mut server = running.server.lock().await;
+        let child = server.insert(launch.spawn()?);
+        launch.wait_ready(child, ctx.redactor).await?;
+    }
+    let observed = super::observe(&launch.options()).await?;
     let isolation = isolation(observed, run_as, bwrap.is_some(), &limits, &disk)?;
     Ok(Target {
         host: dir.display().to_string(),
@@ -215,7 +192,11 @@ async fn start(
         database_suffix: None,
         created: Arc::new(Mutex::new(Created::default())),
         programs: Programs::bridged(ctx.drill_id),
-        offline: None,
+        offline: Some(super::Offline::Local(Offline {
+            launch,
+            server: running.server.clone(),
+            drill_id: ctx.drill_id.to_owned(),
+        })),
         disk: Some(super::DataDisk { dir: dir.clone(), limit: disk }),
         pins: Default::default(),
         logins: Default::default(),
@@ -296,7 +277,9 @@ async fn init_cluster(
     initdb
         .arg("-D")
         .arg(data)
-        .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C", "--no-sync"])
+        .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C"])
+        // As the project's images are: `checksums` can prove what the restore wrote.
+        .args(["--data-checksums", "--no-sync"])
         .stdin(Stdio::null());
     if let Some((uid, gid)) = run_as {
         initdb.uid(uid).gid(gid);
@@ -310,41 +293,6 @@ async fn init_cluster(
     }
     std::fs::write(data.join("pg_hba.conf"), PG_HBA).map_err(io("cannot write pg_hba.conf"))?;
     Ok(())
-}
-
-/// Polls with real connections until the server answers: an error with its log's last lines
-/// when it exits first or time is up.
-async fn wait_ready(
-    running: &mut Running,
-    options: &PgConnectOptions,
-    log_path: &Path,
-    spec: &LocalSpec,
-    ctx: &ProvisionContext<'_>,
-) -> Result<(), TargetError> {
-    let started = Instant::now();
-    loop {
-        if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(options)).await {
-            conn.close().await.ok();
-            return Ok(());
-        }
-        let exited = running.child.as_mut().and_then(|c| c.try_wait().ok().flatten()).is_some();
-        let log = || {
-            let text = std::fs::read_to_string(log_path).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            ctx.redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n"))
-        };
-        if exited {
-            return Err(TargetError::Exited { logs: log() });
-        }
-        if started.elapsed() >= spec.startup_timeout {
-            return Err(TargetError::NotReady {
-                timeout: spec.startup_timeout,
-                last_error: "no connection".into(),
-                logs: log(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// What the reports say of the cluster's isolation: a sandbox under bubblewrap (proven from
@@ -394,7 +342,7 @@ fn isolation(
 impl Running {
     /// Stops the server (immediately: nothing in it must survive) and removes its folder.
     pub async fn remove(&mut self) -> Result<String, TargetError> {
-        if let Some(mut child) = self.child.take() {
+        if let Some(mut child) = self.server.lock().await.take() {
             // In the sandbox, killing bubblewrap ends its process namespace, and every process in
             // it. Outside, pg_ctl stops the server the way `-m immediate` does.
             let stopped = !self.sandboxed && self.pg_ctl_stop().await;
