@@ -495,7 +495,11 @@ pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Tar
         }
     };
     match read_pins(&target, ctx.redactor).await {
-        Ok(pins) => target.pins = pins,
+        Ok(pins) => {
+            target.pins = pins;
+            // Known from the start, a clone's too (whose preflight does not run).
+            target.info.server_version_num = pins.version_num;
+        }
         Err(e) => {
             if let Err(also) = teardown.run().await {
                 tracing::warn!("cannot remove the target: {also}");

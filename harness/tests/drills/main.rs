@@ -29,6 +29,7 @@ mod kinds_b;
 mod limits;
 mod loopholes;
 mod lying;
+mod majors;
 mod metrics;
 mod modes;
 mod monitoring;
