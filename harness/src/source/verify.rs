@@ -41,10 +41,13 @@ impl Verified {
         }
         match &self.archive {
             Some(archive) => summary.push_str(&format!(
-                "{} archive (version {}, {} inside) of database `{}` from PostgreSQL {}, by pg_dump {}",
+                "{} archive (version {}, {}) of database `{}` from PostgreSQL {}, by pg_dump {}",
                 archive.format,
                 archive.version,
-                archive.compression,
+                match archive.compression.as_str() {
+                    "none" => "its data not compressed".to_owned(),
+                    compression => format!("{compression} inside"),
+                },
                 archive.database,
                 archive.source_version,
                 archive.pg_dump_version
