@@ -180,8 +180,9 @@ pub enum RawChangeTo {
 #[schemars(rename = "DecryptionKey")]
 pub struct RawKey {
     /// A file (relative to the scenario file) holding an age identity (`AGE-SECRET-KEY-1...`, as
-    /// `age-keygen` writes it; several lines are one key) or an OpenPGP secret key without a
-    /// passphrase (`gpg --armor --export-secret-keys`).
+    /// `age-keygen` writes it; several lines are one key; or that file encrypted with `age -p`) or
+    /// an OpenPGP secret key (`gpg --armor --export-secret-keys`); one protected by a passphrase
+    /// takes it as `key_passphrase_env` or `key_passphrase_file`.
     pub identity_file: Option<Spanned<String>>,
     /// An environment variable holding such a key.
     pub identity_env: Option<Spanned<String>>,
@@ -190,6 +191,12 @@ pub struct RawKey {
     pub passphrase_file: Option<Spanned<String>>,
     /// An environment variable holding such a passphrase.
     pub passphrase_env: Option<Spanned<String>>,
+    /// With `identity_file` or `identity_env`: a file holding the passphrase the key itself is
+    /// protected with (an OpenPGP secret key exported with its passphrase, as keys are kept in
+    /// escrow; an age identity file encrypted with `age -p`).
+    pub key_passphrase_file: Option<Spanned<String>>,
+    /// An environment variable holding that passphrase.
+    pub key_passphrase_env: Option<Spanned<String>>,
 }
 
 /// How far a physical backup recovers: one target at most.

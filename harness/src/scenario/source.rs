@@ -106,10 +106,25 @@ fn decrypt_keys(source: &raw::RawSource, base: &Path) -> Result<Vec<KeySpec>, Fi
                     "a key is exactly one of identity_file, identity_env, passphrase_file or passphrase_env",
                 ));
             };
-            let value = value.as_ref().expect("filtered").get_ref();
-            let secret =
-                if *file { SecretSource::File(normalize(&base.join(value))) } else { SecretSource::Env(value.clone()) };
-            Ok(if *identity { KeySpec::Identity(secret) } else { KeySpec::Passphrase(secret) })
+            let source = |value: &String, file: bool| {
+                if file { SecretSource::File(normalize(&base.join(value))) } else { SecretSource::Env(value.clone()) }
+            };
+            let secret = source(value.as_ref().expect("filtered").get_ref(), *file);
+            let unlock = match (&raw.key_passphrase_file, &raw.key_passphrase_env) {
+                (Some(_), Some(_)) => {
+                    return Err(FieldError::new(key.span(), "a key's passphrase is one of key_passphrase_file or key_passphrase_env"));
+                }
+                (Some(path), None) => Some(source(path.get_ref(), true)),
+                (None, Some(var)) => Some(source(var.get_ref(), false)),
+                (None, None) => None,
+            };
+            if unlock.is_some() && !*identity {
+                return Err(FieldError::new(
+                    key.span(),
+                    "key_passphrase_file and key_passphrase_env unlock a key (identity_file, identity_env); a passphrase_* is the passphrase itself",
+                ));
+            }
+            Ok(if *identity { KeySpec::Identity { key: secret, unlock } } else { KeySpec::Passphrase(secret) })
         })
         .collect()
 }
@@ -350,8 +365,8 @@ mod tests {
         )
         .unwrap();
         let [
-            KeySpec::Identity(SecretSource::File(a)),
-            KeySpec::Identity(SecretSource::Env(b)),
+            KeySpec::Identity { key: SecretSource::File(a), unlock: None },
+            KeySpec::Identity { key: SecretSource::Env(b), unlock: None },
             KeySpec::Passphrase(SecretSource::Env(p)),
         ] = &s.source.decrypt[..]
         else {
@@ -365,6 +380,18 @@ mod tests {
         assert!(two.contains("exactly one of identity_file"), "{two}");
         let inline = parse("[source]\npath = \"b\"\ndecrypt = [{ identity = \"AGE-SECRET-KEY-1X\" }]\n");
         assert!(inline.is_err(), "a key written in the scenario is refused");
+        let unlocked = parse(
+            "[source]\npath = \"b.gpg\"\ndecrypt = [{ identity_file = \"escrow/b.asc\", key_passphrase_env = \"B_PASS\" }]\n",
+        )
+        .unwrap();
+        let [KeySpec::Identity { unlock: Some(SecretSource::Env(var)), .. }] = &unlocked.source.decrypt[..] else {
+            panic!("{:?}", unlocked.source.decrypt)
+        };
+        assert_eq!(var, "B_PASS");
+        let lone =
+            parse("[source]\npath = \"b\"\ndecrypt = [{ passphrase_env = \"P\", key_passphrase_env = \"Q\" }]\n");
+        let Err(lone) = lone else { panic!("a passphrase has no passphrase of its own") };
+        assert!(format!("{lone:?}").contains("unlock a key"), "{lone:?}");
     }
 
     #[test]

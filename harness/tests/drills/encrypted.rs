@@ -373,9 +373,9 @@ fn damaged_files_wrong_keys_and_no_key_fail_in_verify_saying_which() {
 }
 
 /// Remote sources: the encrypted dump downloaded over HTTP and from S3 (both on loopback) and
-/// decrypted as read, never in the clear in the download folder.
+/// decrypted as read, never in the clear in the download folder; and the newest of a folder's.
 #[test]
-fn encrypted_dumps_over_http_and_from_s3_drill() {
+fn encrypted_dumps_over_http_from_s3_and_in_a_folder_drill() {
     let m = material();
     let encrypted = age_to(&[&m.age_a.1], false, &m.gz);
     let server = HttpServer::start(encrypted.clone());
@@ -391,6 +391,19 @@ fn encrypted_dumps_over_http_and_from_s3_drill() {
             "OpenPGP",
         ),
     ];
+    // A folder of nightly encrypted dumps: the newest by its name's date is drilled (the older
+    // one is for another recipient, and would fail).
+    let folder = Scratch::new();
+    folder.write("nightly/plur-2026-11-23.sql.gz.age", age_to(&[&m.age_b.1], false, &m.gz));
+    folder.write("nightly/plur-2026-11-24.sql.gz.age", &encrypted);
+    let sources = sources.into_iter().chain([(
+        format!(
+            "dir = \"{}\"\npattern = \"plur-{{date}}.sql.gz.age\"\ndecrypt = [{}]",
+            folder.path("nightly").display(),
+            identity_file(&m.age_a)
+        ),
+        "age",
+    )]);
     for (source, envelope) in sources {
         let scratch = Scratch::new();
         let scenario = scratch.scenario("encrypted.toml", &format!("name = \"encrypted\"\n[source]\n{source}\n{PLUR}"));
@@ -403,6 +416,10 @@ fn encrypted_dumps_over_http_and_from_s3_drill() {
         let keys = drill.record().backup.as_ref().map(|b| b.keys.clone()).unwrap_or_default();
         assert_eq!(keys.len(), 1, "{drill:?}");
         assert_passed(&drill, envelope, &keys);
+        if source.starts_with("dir") {
+            let location = drill.record().backup.as_ref().map(|b| b.location.clone()).unwrap_or_default();
+            assert!(location.ends_with("plur-2026-11-24.sql.gz.age"), "{location}");
+        }
     }
 }
 
@@ -437,4 +454,83 @@ fn encrypted_custom_and_tar_archives_restore_through_pg_restores_stdin() {
         assert_eq!(drill.record().backup.as_ref().unwrap().format, format);
         assert!(drill.phase_summary(Phase::Preflight).contains("archive read whole: "), "{drill:?}");
     }
+}
+
+/// On a local target, an encrypted custom archive (PostgreSQL 15's, for this machine's 15
+/// binaries) is decrypted into the local pg_restore's stdin, never to disk.
+#[test]
+fn an_encrypted_archive_restores_through_a_local_pg_restores_stdin() {
+    let m = material();
+    // Made outside the watched folder: only the encrypted copy is the drill's.
+    let made = Scratch::new();
+    crate::majors::dumps_of(15, &made.path("pg15"));
+    let custom = std::fs::read(made.path("pg15/prismeai.dump")).unwrap();
+    let scratch = Scratch::new();
+    let backup = scratch.write("prismeai.dump.age", age_to(&[&m.age_a.1], true, &custom));
+    let text = format!(
+        "name = \"encrypted-local\"\n[source]\npath = \"{}\"\ndecrypt = [{}]\n[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\ndatabase = \"prismeai\"\n[[restore.roles]]\nname = \"prismeai_app\"\n[checks.row_counts]\nexpect_from_dump = true\n",
+        backup.display(),
+        identity_file(&m.age_a)
+    );
+    let scenario = scratch.scenario("encrypted-local.toml", &text);
+    let drill = watched(&scratch, &custom[..96], |tmp| scratch.drill_env(&scenario, &[], &[tmp]));
+    assert_passed(&drill, "age (armored)", &[format!("age identity {}", m.age_a.1)]);
+    assert_eq!(drill.record().target.as_ref().map(|t| t.kind.as_str()), Some("local"), "{drill:?}");
+    assert_eq!(drill.record().backup.as_ref().unwrap().format, "custom");
+}
+
+/// Keys as they are kept in escrow, under a passphrase of their own: an OpenPGP secret key
+/// exported with its passphrase, an age identity file encrypted with `age -p`. Each opens the
+/// backup with `key_passphrase_env`; without it, or with a wrong one, verify says so of that key.
+#[test]
+fn escrowed_keys_kept_under_their_own_passphrase_are_unlocked_and_proven() {
+    const KEY_PASS: &str = "escrow vault passphrase 42";
+    let m = material();
+    let home = tempfile::Builder::new().prefix("pgdrill-gpgc").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(home.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let h = home.path().to_str().unwrap();
+    let gpg = |args: &[&str]| {
+        let base = ["--homedir", h, "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", KEY_PASS];
+        run("gpg", &[&base[..], args].concat(), b"")
+    };
+    gpg(&["--quick-gen-key", "Escrow C <c@example.com>", "default", "default"]);
+    let protected = String::from_utf8(gpg(&["--armor", "--export-secret-keys", "c@example.com"])).unwrap();
+    let listing = String::from_utf8(gpg(&["--with-colons", "--list-secret-keys"])).unwrap();
+    let fingerprint = listing.lines().find_map(|l| l.strip_prefix("fpr:")).unwrap().trim_matches(':').to_owned();
+    let public = gpg(&["--armor", "--export", "c@example.com"]);
+    stop_agent(home.path());
+    // The dump is encrypted to C by a host that holds only C's public key.
+    let sender = tempfile::Builder::new().prefix("pgdrill-gpgs").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(sender.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let s = sender.path().to_str().unwrap();
+    run("gpg", &["--homedir", s, "--batch", "--quiet", "--import"], &public);
+    let to_c = ["--homedir", s, "--batch", "--quiet", "--trust-model", "always", "-r", "c@example.com", "--encrypt"];
+    let encrypted = run("gpg", &to_c, &m.gz);
+    stop_agent(sender.path());
+
+    let keys = "decrypt = [{ identity_env = \"ESCROW_C\", key_passphrase_env = \"ESCROW_C_PASS\" }]";
+    let (drill, _s) = drill_of(&encrypted, keys, &[("ESCROW_C", &protected), ("ESCROW_C_PASS", KEY_PASS)]);
+    assert_passed(&drill, "OpenPGP", &[format!("OpenPGP key {fingerprint}")]);
+    assert!(!drill.all_reports().contains(KEY_PASS) && !drill.stdout.contains(KEY_PASS), "{drill:?}");
+    let (drill, _s) = drill_of(&encrypted, "decrypt = [{ identity_env = \"ESCROW_C\" }]", &[("ESCROW_C", &protected)]);
+    assert_fails_in_verify(&drill, &[&fingerprint, "protected by a passphrase: give it as key_passphrase_env"]);
+    let (drill, _s) = drill_of(&encrypted, keys, &[("ESCROW_C", &protected), ("ESCROW_C_PASS", "not it")]);
+    assert_fails_in_verify(
+        &drill,
+        &[&fingerprint, "key passphrase (key_passphrase_env or key_passphrase_file) does not unlock it"],
+    );
+    assert!(!drill.all_reports().contains("not it\n"), "{drill:?}");
+
+    // age: the identity file encrypted with `age -p` (binary), the dump to its recipient.
+    let scratch = Scratch::new();
+    let locked = scratch.write("a.key.age", age_passphrase(&std::fs::read(&m.age_a.0).unwrap()));
+    let encrypted = age_to(&[&m.age_a.1], false, &m.gz);
+    let keys = format!("decrypt = [{{ identity_file = \"{}\", key_passphrase_env = \"A_PASS\" }}]", locked.display());
+    let (drill, _s) = drill_of(&encrypted, &keys, &[("A_PASS", PASSPHRASE)]);
+    assert_passed(&drill, "age", &[format!("age identity {}", m.age_a.1)]);
+    let (drill, _s) = drill_of(&encrypted, &keys, &[("A_PASS", "not the passphrase")]);
+    assert_fails_in_verify(&drill, &["the age identity in file", "does not open with its key passphrase"]);
+    let bare = format!("decrypt = [{{ identity_file = \"{}\" }}]", locked.display());
+    let (drill, _s) = drill_of(&encrypted, &bare, &[]);
+    assert_fails_in_verify(&drill, &["is encrypted with a passphrase (`age -p`): give it as key_passphrase_env"]);
 }

@@ -46,7 +46,7 @@ chmod -R a+rwX /out/*
 "#;
 
 /// Dumps of the fixture made by PostgreSQL `major`'s own server and pg_dump, into `out`.
-fn dumps_of(major: u32, out: &Path) {
+pub(crate) fn dumps_of(major: u32, out: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(out).unwrap();
     std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o777)).unwrap();

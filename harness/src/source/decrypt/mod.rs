@@ -22,8 +22,9 @@ use crate::secret::{Redactor, Secret, SecretError, SecretSource};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySpec {
     /// A secret key: age X25519 identities (`AGE-SECRET-KEY-1...`, one or more lines of an
-    /// identity file) or an OpenPGP secret key (armored or binary, without a passphrase).
-    Identity(SecretSource),
+    /// identity file, or that file encrypted with `age -p`) or an armored OpenPGP secret key;
+    /// `unlock`, the passphrase the key itself is protected with.
+    Identity { key: SecretSource, unlock: Option<SecretSource> },
     /// A passphrase: age's scrypt recipient, or OpenPGP's symmetric encryption.
     Passphrase(SecretSource),
 }
@@ -32,8 +33,15 @@ pub enum KeySpec {
 #[derive(Clone)]
 enum Material {
     Age(Vec<age::x25519::Identity>),
-    OpenPgp(Secret),
+    /// An armored OpenPGP secret key, and the passphrase that unlocks it when it has one.
+    OpenPgp {
+        key: Secret,
+        unlock: Option<Secret>,
+    },
     Passphrase(Secret),
+    /// A key that could not be opened itself (an age identity file whose passphrase is missing
+    /// or wrong): it opens no backup, and verify says why.
+    Unopened(String),
 }
 
 /// A key read from where the scenario says, named by its public identity.
@@ -86,7 +94,7 @@ pub(crate) enum KeyError {
     Unreadable(#[source] SecretError),
     /// The text is no key pgdrill reads.
     #[error(
-        "the {from} holds no key pgdrill reads: an age identity (`AGE-SECRET-KEY-1...`) or an OpenPGP secret key (`-----BEGIN PGP PRIVATE KEY BLOCK-----`, without a passphrase)"
+        "the {from} holds no key pgdrill reads: an age identity (`AGE-SECRET-KEY-1...`, or its file encrypted with `age -p`) or an armored OpenPGP secret key (`-----BEGIN PGP PRIVATE KEY BLOCK-----`)"
     )]
     NotAKey { from: String },
     /// gpg could not read the OpenPGP key.
@@ -175,16 +183,41 @@ pub(crate) fn load(specs: &[KeySpec], redactor: &Redactor) -> Result<Vec<Key>, K
 }
 
 fn load_one(spec: &KeySpec, redactor: &Redactor) -> Result<Key, KeyError> {
-    let (source, passphrase) = match spec {
-        KeySpec::Identity(source) => (source, false),
-        KeySpec::Passphrase(source) => (source, true),
+    let read = |source: &SecretSource| {
+        let secret = source.resolve().map_err(KeyError::Unreadable)?;
+        redactor.register(&secret);
+        Ok::<_, KeyError>(secret)
     };
-    let secret = source.resolve().map_err(KeyError::Unreadable)?;
-    redactor.register(&secret);
+    let (source, unlock) = match spec {
+        KeySpec::Passphrase(source) => {
+            let public = format!("the passphrase from {}", origin(source));
+            return Ok(Key { public, material: Material::Passphrase(read(source)?) });
+        }
+        KeySpec::Identity { key, unlock } => (key, unlock.as_ref().map(read).transpose()?),
+    };
     let from = origin(source);
-    if passphrase {
-        return Ok(Key { public: format!("the passphrase from {from}"), material: Material::Passphrase(secret) });
-    }
+    let bytes = raw_bytes(source)?;
+    // An age identity file encrypted with a passphrase (`age -p`), opened in memory.
+    let secret = match detect(&bytes) {
+        Some(Envelope::Age { armored }) => {
+            let unlocked = match &unlock {
+                None => Err("it is encrypted with a passphrase (`age -p`): give it as key_passphrase_env or key_passphrase_file".to_owned()),
+                Some(unlock) => with_age::unlock(&bytes, armored, unlock)
+                    .map_err(|why| format!("it does not open with its key passphrase ({why})")),
+            };
+            match unlocked {
+                Ok(secret) => secret,
+                Err(why) => {
+                    return Ok(Key {
+                        public: format!("the age identity in {from}"),
+                        material: Material::Unopened(why),
+                    });
+                }
+            }
+        }
+        _ => Secret::new(String::from_utf8_lossy(&bytes).trim_end_matches(['\n', '\r'])),
+    };
+    redactor.register(&secret);
     if let Some(identities) = with_age::identities(secret.expose()) {
         for identity in &identities {
             redactor.register(&Secret::new(age::secrecy::ExposeSecret::expose_secret(&identity.to_string())));
@@ -199,10 +232,20 @@ fn load_one(spec: &KeySpec, redactor: &Redactor) -> Result<Key, KeyError> {
         let fingerprints = with_gpg::fingerprints(&secret, &from)?;
         return Ok(Key {
             public: format!("OpenPGP key {}", fingerprints.join(", ")),
-            material: Material::OpenPgp(secret),
+            material: Material::OpenPgp { key: secret, unlock },
         });
     }
     Err(KeyError::NotAKey { from })
+}
+
+/// A key's bytes as its file holds them (an identity file encrypted with `age -p` is binary),
+/// or its environment variable's text.
+fn raw_bytes(source: &SecretSource) -> Result<Vec<u8>, KeyError> {
+    match source {
+        SecretSource::File(path) => std::fs::read(path)
+            .map_err(|source| KeyError::Unreadable(SecretError::Unreadable { path: path.clone(), source })),
+        _ => source.resolve().map(|s| s.expose().as_bytes().to_vec()).map_err(KeyError::Unreadable),
+    }
 }
 
 /// Where a secret came from, as the reports say it: `$VAR` or the file's path.

@@ -21,6 +21,27 @@ pub(super) fn identities(text: &str) -> Option<Vec<age::x25519::Identity>> {
     identities.filter(|all| !all.is_empty())
 }
 
+/// The text of an age identity file encrypted with a passphrase (`age -p`, armored or not),
+/// decrypted in memory with `passphrase`; why not, in words.
+pub(super) fn unlock(
+    bytes: &[u8],
+    armored: bool,
+    passphrase: &crate::secret::Secret,
+) -> Result<crate::secret::Secret, String> {
+    let input: Box<dyn BufRead + Send + '_> =
+        if armored { Box::new(BufReader::new(age::armor::ArmoredReader::new(bytes))) } else { Box::new(bytes) };
+    let decryptor = age::Decryptor::new_buffered(input).map_err(|e| e.to_string())?;
+    if !decryptor.is_scrypt() {
+        return Err("it is encrypted to a recipient, not with a passphrase".into());
+    }
+    let mut identity = age::scrypt::Identity::new(SecretString::from(passphrase.expose().to_owned()));
+    identity.set_max_work_factor(MAX_WORK_FACTOR);
+    let mut reader = decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity)).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    reader.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    Ok(crate::secret::Secret::new(text))
+}
+
 /// The recipients' kinds an age header names (`-> X25519 ...`), as a phrase: "2 recipients
 /// (X25519)", "a passphrase (scrypt)".
 fn stanzas(head: &[u8]) -> String {
@@ -56,6 +77,9 @@ pub(super) fn open(
     let scrypt = decryptor.is_scrypt();
     let wrong_kind = |envelope: &str| DecryptError::WrongKind { key: key.public.clone(), envelope: envelope.into() };
     let opened = match (&key.material, scrypt) {
+        (Material::Unopened(why), _) => {
+            return Err(DecryptError::NotForKey { key: key.public.clone(), why: why.clone() });
+        }
         (Material::Age(identities), false) => decryptor.decrypt(identities.iter().map(|i| i as &dyn age::Identity)),
         (Material::Passphrase(secret), true) => {
             let mut identity = age::scrypt::Identity::new(SecretString::from(secret.expose().to_owned()));
@@ -67,12 +91,12 @@ pub(super) fn open(
                 "encrypted with age for {to}, not to a passphrase: give the identity (identity_file or identity_env)"
             )));
         }
-        (Material::Age(_), true) | (Material::OpenPgp(_), true) => {
+        (Material::Age(_), true) | (Material::OpenPgp { .. }, true) => {
             return Err(wrong_kind(
                 "encrypted with age for a passphrase (scrypt): give it as passphrase_env or passphrase_file",
             ));
         }
-        (Material::OpenPgp(_), false) => return Err(wrong_kind(&format!("an age file, for {to}"))),
+        (Material::OpenPgp { .. }, false) => return Err(wrong_kind(&format!("an age file, for {to}"))),
     };
     let stream = opened.map_err(|error| refused(key, &to, error))?;
     Ok(Box::new(Authenticated { inner: stream, plaintext: 0 }))

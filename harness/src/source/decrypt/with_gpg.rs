@@ -139,31 +139,24 @@ fn last_words(stderr: &str) -> String {
 pub(super) fn open(raw: Box<dyn BufRead + Send>, key: &Key) -> Result<Box<dyn Read + Send>, DecryptError> {
     let home = Home::new().map_err(DecryptError::Gpg)?;
     let mut command = home.gpg();
-    command.args(["--pinentry-mode", "loopback"]);
-    let mut passphrase_pipe = None;
-    match &key.material {
-        Material::OpenPgp(secret) => {
+    let passphrase = match &key.material {
+        Material::OpenPgp { key: secret, unlock } => {
             let mut import = home.gpg();
             import.arg("--import");
             let (ok, _, said) = run(import, secret.expose().as_bytes()).map_err(DecryptError::Gpg)?;
             if !ok {
                 return Err(DecryptError::NotForKey { key: key.public.clone(), why: last_words(&said) });
             }
-        }
-        Material::Passphrase(secret) => {
-            let (reader, mut writer) = io::pipe().map_err(DecryptError::Gpg)?;
-            writer.write_all(secret.expose().as_bytes()).map_err(DecryptError::Gpg)?;
-            drop(writer);
-            let fd = reader.as_raw_fd();
-            command.arg("--passphrase-fd").arg(fd.to_string());
-            // SAFETY: fcntl is async-signal-safe; it only clears close-on-exec on the pipe's
-            // read end so that gpg inherits it.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
-                });
+            // A key with no passphrase given must not ask for one: gpg fails at once ("No
+            // pinentry") instead of waiting for an answer.
+            if unlock.is_none() {
+                command.args(["--pinentry-mode", "error"]);
             }
-            passphrase_pipe = Some(reader);
+            unlock.as_ref()
+        }
+        Material::Passphrase(secret) => Some(secret),
+        Material::Unopened(why) => {
+            return Err(DecryptError::NotForKey { key: key.public.clone(), why: why.clone() });
         }
         Material::Age(_) => {
             return Err(DecryptError::WrongKind {
@@ -171,7 +164,11 @@ pub(super) fn open(raw: Box<dyn BufRead + Send>, key: &Key) -> Result<Box<dyn Re
                 envelope: "an OpenPGP message, not an age file".into(),
             });
         }
-    }
+    };
+    let passphrase_pipe = match passphrase {
+        Some(secret) => Some(give_passphrase(&mut command, secret).map_err(DecryptError::Gpg)?),
+        None => None,
+    };
     command.arg("--decrypt");
     let mut child = command.spawn().map_err(DecryptError::Gpg)?;
     drop(passphrase_pipe);
@@ -186,6 +183,7 @@ pub(super) fn open(raw: Box<dyn BufRead + Send>, key: &Key) -> Result<Box<dyn Re
     });
     let stdout = child.stdout.take().expect("piped");
     let passphrase = matches!(key.material, Material::Passphrase(_));
+    let unlocked = matches!(&key.material, Material::OpenPgp { unlock: Some(_), .. });
     Ok(Box::new(GpgStream {
         child,
         stdout,
@@ -194,8 +192,27 @@ pub(super) fn open(raw: Box<dyn BufRead + Send>, key: &Key) -> Result<Box<dyn Re
         _home: home,
         key: key.public.clone(),
         passphrase,
+        unlocked,
         plaintext: 0,
     }))
+}
+
+/// Gives gpg `secret` on a pipe (`--pinentry-mode loopback --passphrase-fd N`), never on its
+/// command line nor in a file; the pipe's read end, to drop once gpg started.
+fn give_passphrase(command: &mut Command, secret: &Secret) -> io::Result<io::PipeReader> {
+    let (reader, mut writer) = io::pipe()?;
+    writer.write_all(secret.expose().as_bytes())?;
+    drop(writer);
+    let fd = reader.as_raw_fd();
+    command.args(["--pinentry-mode", "loopback"]).arg("--passphrase-fd").arg(fd.to_string());
+    // SAFETY: fcntl is async-signal-safe; it only clears close-on-exec on the pipe's read end so
+    // that gpg inherits it.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        });
+    }
+    Ok(reader)
 }
 
 /// gpg's plaintext; at its end, gpg's verdict.
@@ -207,6 +224,8 @@ struct GpgStream {
     _home: Home,
     key: String,
     passphrase: bool,
+    /// A secret key given with the passphrase that unlocks it.
+    unlocked: bool,
     plaintext: u64,
 }
 
@@ -237,6 +256,15 @@ impl GpgStream {
         let opened = said.contains("[GNUPG:] DECRYPTION_KEY") || said.contains("[GNUPG:] DECRYPTION_INFO");
         let symmetric = said.contains("[GNUPG:] NEED_PASSPHRASE_SYM");
         let ids = key_ids(said);
+        if said.contains("No pinentry") {
+            let why =
+                "the key is protected by a passphrase: give it as key_passphrase_env or key_passphrase_file".into();
+            return StreamError::Key(DecryptError::NotForKey { key, why });
+        }
+        if self.unlocked && said.contains("Bad passphrase") {
+            let why = "its key passphrase (key_passphrase_env or key_passphrase_file) does not unlock it".into();
+            return StreamError::Key(DecryptError::NotForKey { key, why });
+        }
         if said.contains("BAD_PASSPHRASE") {
             let why = "wrong passphrase (the message's session key does not open with it)".into();
             return StreamError::Key(DecryptError::NotForKey { key, why });
