@@ -212,6 +212,22 @@ impl Toolbox {
         Ok(Toolbox { inner: Inner::Local { bwrap, bin_dir: bin_dir.to_owned(), binds, run_as, staged }, user })
     }
 
+    /// Starts a toolbox that sees `data` (and nothing of the backup), runs `program args` in it
+    /// once and removes it: how the program ended and its stdout. For a tool over a stopped
+    /// server's data directory (`pg_checksums`).
+    pub(crate) async fn run_once(
+        (drill_id, on, data): (&str, On<'_>, Data<'_>),
+        program: &str,
+        args: &[String],
+        redactor: &Redactor,
+    ) -> Result<(ToolOutput, String), TargetError> {
+        let request = Request { drill_id, on, major: None, data, backup: None, work: None, progress: &|_| {} };
+        let toolbox = Toolbox::start(request).await?;
+        let ran = toolbox.run(program, args, redactor).await;
+        let _ = toolbox.remove().await;
+        ran
+    }
+
     /// Runs `program args` in the toolbox; returns how it ended and what it wrote to stdout
     /// (the first 4 MiB).
     pub(crate) async fn run(

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use super::{docker, socket_options};
 use crate::provision::TargetError;
 use crate::provision::spec::ContainerSpec;
+use crate::provision::toolbox::{DATA, Data, On, Toolbox};
 
 /// What a container target needs to stop its server cleanly, run one of PostgreSQL's tools
 /// over its data directory in a toolbox, and start the server again (`pg_checksums` reads a
@@ -31,7 +32,7 @@ pub struct Offline {
 
 impl Offline {
     /// Stops the server (a fast shutdown: a clean one, sessions ended), runs `program args` in a
-    /// toolbox that sees the data directory at [`crate::provision::toolbox::DATA`], and starts the server
+    /// toolbox that sees the data directory at [`DATA`], and starts the server
     /// again, ready for connections. Returns how the program ended and its stdout.
     pub(crate) async fn run_stopped(
         &self,
@@ -42,25 +43,11 @@ impl Offline {
         let docker = docker()?;
         stop_cleanly(&docker, &self.container).await?;
         let data = self.run_dir.join("data");
-        let ran = async {
-            let toolbox = crate::provision::toolbox::Toolbox::start(crate::provision::toolbox::Request {
-                drill_id: &self.drill_id,
-                on: crate::provision::toolbox::On::Container(&self.spec),
-                major: None,
-                data: match &self.volume {
-                    Some(volume) => crate::provision::toolbox::Data::Volume(volume),
-                    None => crate::provision::toolbox::Data::Folder(&data),
-                },
-                backup: None,
-                work: None,
-                progress: &|_| {},
-            })
-            .await?;
-            let ran = toolbox.run(program, args, redactor).await;
-            let _ = toolbox.remove().await;
-            ran
-        }
-        .await;
+        let data = match &self.volume {
+            Some(volume) => Data::Volume(volume),
+            None => Data::Folder(&data),
+        };
+        let ran = Toolbox::run_once((&self.drill_id, On::Container(&self.spec), data), program, args, redactor).await;
         // Started again whatever the tool found: later checks and the app need the server.
         self.start_again(&docker, redactor).await?;
         ran
@@ -92,19 +79,9 @@ impl Offline {
         .and_then(|copied| copied);
         self.start_again(&docker, redactor).await?;
         copied.map_err(|e| TargetError::Tool { message: format!("cannot copy the restored cluster: {e}") })?;
-        let toolbox = crate::provision::toolbox::Toolbox::start(crate::provision::toolbox::Request {
-            drill_id: &self.drill_id,
-            on: crate::provision::toolbox::On::Container(&self.spec),
-            major: None,
-            data: crate::provision::toolbox::Data::Folder(into),
-            backup: None,
-            work: None,
-            progress: &|_| {},
-        })
-        .await?;
-        let args = ["--check".to_owned(), "--pgdata".to_owned(), crate::provision::toolbox::DATA.to_owned()];
-        let ran = toolbox.run("pg_checksums", &args, redactor).await;
-        let _ = toolbox.remove().await;
+        let args = ["--check".to_owned(), "--pgdata".to_owned(), DATA.to_owned()];
+        let on = (self.drill_id.as_str(), On::Container(&self.spec), Data::Folder(into));
+        let ran = Toolbox::run_once(on, "pg_checksums", &args, redactor).await;
         let (output, stdout) = ran?;
         let said = format!("{}{}", stdout, output.stderr);
         if said.contains("data checksums are not enabled") {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::super::TargetError;
-use super::super::toolbox::{Data, On, Request, Toolbox};
+use super::super::toolbox::{Data, On, Toolbox};
 use super::super::tools::ToolOutput;
 use super::launch::Launch;
 use crate::secret::Redactor;
@@ -45,22 +45,8 @@ impl Offline {
         };
         stop_cleanly(&mut child, self.launch.bwrap.is_some()).await?;
         let data = self.launch.data();
-        let ran = async {
-            let toolbox = Toolbox::start(Request {
-                drill_id: &self.drill_id,
-                on: On::Local(&self.launch.bin_dir),
-                major: None,
-                data: Data::Folder(&data),
-                backup: None,
-                work: None,
-                progress: &|_| {},
-            })
-            .await?;
-            let ran = toolbox.run(program, args, redactor).await;
-            let _ = toolbox.remove().await;
-            ran
-        }
-        .await;
+        let on = (self.drill_id.as_str(), On::Local(&self.launch.bin_dir), Data::Folder(&data));
+        let ran = Toolbox::run_once(on, program, args, redactor).await;
         // Started again whatever the tool found: later checks and the app need the server.
         let mut child = self.launch.spawn()?;
         let ready = self.launch.wait_ready(&mut child, redactor).await;
