@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use dataset::{Bench, Size, dataset};
-use pgdrill::report::{DrillRecord, Phase};
+use pgdrill::outcome::{DrillRecord, Phase};
 
 /// Clones drilled after the snapshot is made.
 const CLONES: usize = 3;

@@ -33,7 +33,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use commands::{output, run};
-use pgdrill::report::{DrillRecord, Phase};
+use pgdrill::outcome::{DrillRecord, Phase};
 use source_server::SourceServer;
 use sqlx::Connection;
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use commands::run;
 use dataset::{Bench, Container, Size, dataset};
-use pgdrill::report::DrillRecord;
+use pgdrill::outcome::DrillRecord;
 
 /// The runbook's checks, as an operator would type them: the same facts pgdrill checks.
 const RUNBOOK_CHECKS: &str = r#"

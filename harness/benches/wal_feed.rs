@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use commands::{output, run};
-use pgdrill::report::DrillRecord;
+use pgdrill::outcome::DrillRecord;
 use source_server::SourceServer;
 
 /// Rows per INSERT: about 33 MB of WAL each.

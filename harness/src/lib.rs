@@ -9,7 +9,7 @@
 //! map, and how to add a check kind, a source or a target: `harness/ARCHITECTURE.md`.
 //!
 //! As a library: [`drill::run`] runs a drill, [`scenario::Scenario::load`] loads a scenario,
-//! [`report::DrillRecord`] reads a drill's record (`drill.json`), [`baseline::Baseline`] a
+//! [`crate::outcome::DrillRecord`] reads a drill's record (`drill.json`), [`baseline::Baseline`] a
 //! baseline; [`dump`] reads a pg_dump; [`trials::Drills`] turns a folder of scenarios into
 //! tests (libtest-mimic trials) for a `harness = false` test file. The phases themselves are crate-private.
 
@@ -19,6 +19,7 @@ pub mod cli;
 pub mod drill;
 pub mod dump;
 pub mod error;
+pub mod evidence;
 pub mod report;
 pub mod scenario;
 pub mod secret;
@@ -40,7 +41,7 @@ mod migrate;
 mod names;
 pub mod notify;
 pub mod objectives;
-mod outcome;
+pub mod outcome;
 mod pg;
 mod provision;
 mod restore;

@@ -7,6 +7,6 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| pgdrill::secret::LogWriter).without_time().init();
     // SAFETY: no other thread has started yet (the async runtime starts in `cli::run`).
-    unsafe { pgdrill::report::sign::take_env() };
+    unsafe { pgdrill::evidence::sign::take_env() };
     pgdrill::cli::run()
 }

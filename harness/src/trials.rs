@@ -133,7 +133,7 @@ fn drill(file: &Path, reports: &Path) -> Result<(), Failed> {
         .build()
         .map_err(|e| e.to_string())?;
     // Signed as `pgdrill run` signs, with the key PGDRILL_SIGNING_KEY(_FILE) names.
-    let signing = crate::report::sign::Signing::from_env(None);
+    let signing = crate::evidence::sign::Signing::from_env(None);
     let options = DrillOptions { reports_root: reports.to_owned(), signing, ..DrillOptions::default() };
     let file_owned = file.to_owned();
     let outcome = std::thread::scope(|scope| {
@@ -151,7 +151,7 @@ fn drill(file: &Path, reports: &Path) -> Result<(), Failed> {
         Ok(paths) => format!("\n  reports: {}", paths.dir.display()),
         Err(e) => format!("\n  reports could not be written: {}", error_chain(e)),
     };
-    if let Some(crate::report::sign::Signing::Broken(why)) = &options.signing {
+    if let Some(crate::evidence::sign::Signing::Broken(why)) = &options.signing {
         return Err(format!("{why}: the reports are not signed{where_}").into());
     }
     if outcome.passed() { Ok(()) } else { Err(format!("{}{where_}", outcome.record.failure_summary()).into()) }

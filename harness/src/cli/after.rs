@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::drill::DrillOutcome;
 use crate::notify::{self, FailedCheck, Kind, Message, When};
-use crate::report::{DrillRecord, DrillVerdict, history, metrics};
+use crate::outcome::{DrillRecord, DrillVerdict};
+use crate::report::{history, metrics};
 use crate::secret::Redactor;
 
 /// `--notify WHEN`: when to tell the webhook, over the scenario's `[notify] on`.
@@ -166,8 +167,8 @@ mod tests {
         };
         let record = DrillRecord::new(
             "now".into(),
-            crate::report::ScenarioInfo { name: "plur".into(), ..Default::default() },
-            crate::report::RunnerInfo::default(),
+            crate::outcome::ScenarioInfo { name: "plur".into(), ..Default::default() },
+            crate::outcome::RunnerInfo::default(),
             time::OffsetDateTime::UNIX_EPOCH,
         );
         let past =

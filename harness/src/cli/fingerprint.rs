@@ -79,7 +79,7 @@ pub(super) async fn run(args: Args) -> bool {
 
 async fn take(args: &Args) -> Result<FingerprintFile, String> {
     // The key is read first: a fingerprint that cannot be signed as asked is not taken.
-    let signer = crate::report::sign::Signer::from_env(args.signing_key.as_deref())
+    let signer = crate::evidence::sign::Signer::from_env(args.signing_key.as_deref())
         .map_err(|e| crate::error::error_chain(&e))?;
     let (options, shown) = source_options(&args.dsn)?;
     let mut conn = PgConnection::connect_with(&options)

@@ -711,7 +711,7 @@ fn summarize(outcome: &DrillOutcome) {
         "{}: drill `{}` {} in {} ({})",
         r.verdict.as_str().to_uppercase(),
         r.scenario.name,
-        if r.verdict == crate::report::DrillVerdict::Pass { "passed" } else { "did not pass" },
+        if r.verdict == crate::outcome::DrillVerdict::Pass { "passed" } else { "did not pass" },
         human_duration(r.duration),
         r.checks_tally()
     );

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use super::Exit;
 use crate::allowed_signers::AllowedSigners;
-use crate::report::evidence::{SIGNATURE, STATEMENT};
-use crate::report::sign::{NAMESPACE, Signing};
-use crate::report::verify::{Finding, Trust, Verification, verify};
+use crate::evidence::sign::{NAMESPACE, Signing};
+use crate::evidence::statement::{SIGNATURE, STATEMENT};
+use crate::evidence::verify::{Finding, Trust, Verification, verify};
 
 /// What `verify` takes.
 #[derive(Debug, clap::Args)]
@@ -84,7 +84,7 @@ fn say(dir: &Path, v: &Verification, trusted: bool) {
         }
         (None, _) if !trusted && !v.findings.iter().any(|f| matches!(f, Finding::BadSignature)) => {
             if let (Some(files), true) = (v.manifest_files, v.passed()) {
-                println!("ok: {files} files in {} match {}", dir.display(), crate::report::manifest::NAME);
+                println!("ok: {files} files in {} match {}", dir.display(), crate::evidence::manifest::NAME);
             }
             println!(
                 "note: the report is not signed ({SIGNATURE}), so nothing proves who wrote it: a digest anyone can recompute shows only that the files match each other"
@@ -124,7 +124,7 @@ pub(super) fn exit_for(signing: Option<&Signing>, worst: Exit) -> Exit {
 }
 
 /// The line `run` prints about a signed drill's evidence.
-pub(super) fn signed_line(paths: &crate::report::ReportPaths, record: &crate::report::DrillRecord) -> Option<String> {
+pub(super) fn signed_line(paths: &crate::report::ReportPaths, record: &crate::outcome::DrillRecord) -> Option<String> {
     let evidence = paths.evidence.as_ref()?;
     let key = record.signature.as_ref()?.signed_by.as_deref()?;
     Some(format!("  {} (signed by {key}, namespace {NAMESPACE})", evidence.display()))

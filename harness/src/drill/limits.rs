@@ -13,8 +13,8 @@ use crate::deadline::{self, Deadline};
 use crate::disk::{DiskError, Watchdog};
 use crate::dump::Format;
 use crate::objectives::span;
+use crate::outcome::Phase;
 use crate::provision::Target;
-use crate::report::Phase;
 use crate::scenario::Deadlines;
 use crate::units::human_size;
 

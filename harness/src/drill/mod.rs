@@ -27,11 +27,9 @@ use crate::dump::DumpSummary;
 use crate::dump::Format;
 use crate::error::error_chain;
 use crate::migrate;
+use crate::outcome::{DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, Reporter, RunnerInfo, ScenarioInfo};
 use crate::provision::{self, ProvisionContext, Target, Teardown};
-use crate::report::{
-    self, DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ReportError, ReportPaths, Reporter, RunnerInfo,
-    ScenarioInfo,
-};
+use crate::report::{self, ReportError, ReportPaths};
 use crate::restore::preflight::PreflightReport;
 use crate::restore::{self, RestoreStats};
 use crate::scenario::{Scenario, ScenarioError};
@@ -66,7 +64,7 @@ pub struct DrillOptions {
     /// `--reuse`).
     pub snapshots: Option<SnapshotOptions>,
     /// Sign the drill's evidence with this key (or say in the reports why the key given cannot).
-    pub signing: Option<report::sign::Signing>,
+    pub signing: Option<crate::evidence::sign::Signing>,
 }
 
 /// When a drill leaves its target running for someone to look into (`--keep`).
@@ -135,7 +133,7 @@ pub struct DrillOutcome {
 impl DrillOutcome {
     /// A drill passes when every phase and every check passed and its reports were written.
     pub fn passed(&self) -> bool {
-        self.record.verdict == report::DrillVerdict::Pass && self.reports.is_ok()
+        self.record.verdict == crate::outcome::DrillVerdict::Pass && self.reports.is_ok()
     }
 }
 
@@ -256,9 +254,9 @@ fn history_path(options: &DrillOptions, scenario: &str) -> PathBuf {
 
 fn write_reports(events: &Events, options: &DrillOptions) -> (DrillRecord, Result<ReportPaths, ReportError>) {
     let mut record = events.record().expect("the record exists once the drill has started");
-    record.signature = options.signing.as_ref().map(report::sign::Signing::info);
+    record.signature = options.signing.as_ref().map(crate::evidence::sign::Signing::info);
     let dir = options.out_dir.clone().unwrap_or_else(|| report::drill_dir(&options.reports_root, &record));
-    let signer = options.signing.as_ref().and_then(report::sign::Signing::signer);
+    let signer = options.signing.as_ref().and_then(crate::evidence::sign::Signing::signer);
     let reports = report::write_all(&record, &dir, signer);
     (record, reports)
 }
@@ -341,9 +339,10 @@ impl Drill<'_> {
             && match options.keep {
                 Keep::Never => false,
                 Keep::Always => true,
-                Keep::OnFailure => {
-                    self.events.record().is_some_and(|r| report::verdict_if_finished(&r) != report::DrillVerdict::Pass)
-                }
+                Keep::OnFailure => self
+                    .events
+                    .record()
+                    .is_some_and(|r| crate::outcome::verdict_if_finished(&r) != crate::outcome::DrillVerdict::Pass),
             };
         let mut kept = None;
         if cleanup.provision_started {
@@ -356,7 +355,7 @@ impl Drill<'_> {
         let _ = tokio::fs::remove_dir_all(self.work_dir()).await;
         self.events.emit(Event::Finished { at: OffsetDateTime::now_utc(), interrupted });
         let (record, reports) = write_reports(&self.events, options);
-        let passed = record.verdict == report::DrillVerdict::Pass && reports.is_ok();
+        let passed = record.verdict == crate::outcome::DrillVerdict::Pass && reports.is_ok();
         let report_dir = reports.as_ref().ok().map(|r| r.dir.clone());
         let snapshot = self.settle_snapshot(passed, report_dir.as_deref()).await;
         DrillOutcome { record, reports, scenario_error: None, kept, snapshot }

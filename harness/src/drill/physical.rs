@@ -3,8 +3,8 @@
 
 use crate::catalog::CatalogAudit;
 use crate::dump::DumpSummary;
+use crate::outcome::Phase;
 use crate::provision::{self, ProvisionContext, Target};
-use crate::report::Phase;
 use crate::restore::{self, RestoreStats};
 use crate::scenario::TargetKind;
 use crate::source::kind::BackupKind;

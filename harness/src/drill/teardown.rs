@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use super::{Cleanup, Drill, PhaseError};
 use crate::error::error_chain;
+use crate::outcome::{Event, Phase};
 use crate::provision::{self, Teardown};
-use crate::report::{Event, Phase};
 use crate::scenario::TargetKind;
 
 impl Drill<'_> {

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::drill::{self, DrillOptions, Inspect, Restored};
 use crate::dump::{Format, NotADump};
-use crate::report::{Phase, PhaseStatus, Reporter};
+use crate::outcome::{Phase, PhaseStatus, Reporter};
 use crate::scenario::IMAGE_MAJORS;
 use crate::scenario::Scenario;
 use crate::source::physical;
@@ -415,7 +415,7 @@ fn check_version(version: Option<u32>, kind: Kind, shown: &str) -> Result<(), In
 
 /// Why the drill of the backup did not reach its restore's inspection, with a hint when it
 /// failed as a newer major's SQL fails.
-fn drill_error(record: &crate::report::DrillRecord, shown: &str) -> InitError {
+fn drill_error(record: &crate::outcome::DrillRecord, shown: &str) -> InitError {
     let failed = record.phases.iter().find(|p| p.status == PhaseStatus::Failed);
     let error = failed.and_then(|p| p.error.clone()).unwrap_or_else(|| "no error recorded".into());
     let major = record.target.as_ref().map(|t| t.server_version_num / 10000);

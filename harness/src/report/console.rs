@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{DrillRecord, DrillVerdict, Event, Phase, PhaseRecord, PhaseStatus, Reporter};
-use crate::check::Verdict;
+use crate::outcome::Verdict;
+use crate::outcome::{DrillRecord, DrillVerdict, Event, Phase, PhaseRecord, PhaseStatus, Reporter};
 use crate::units::human_duration;
 use crate::units::human_size;
 
@@ -211,7 +211,7 @@ mod tests {
     use super::*;
     use time::OffsetDateTime;
 
-    use crate::report::{RunnerInfo, ScenarioInfo};
+    use crate::outcome::{RunnerInfo, ScenarioInfo};
 
     fn finished(console: &mut Console) {
         let scenario = ScenarioInfo { name: "app".into(), ..ScenarioInfo::default() };

@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use super::{DrillRecord, DrillVerdict};
-use crate::check::Verdict;
+use crate::outcome::Verdict;
+use crate::outcome::{DrillRecord, DrillVerdict};
 
 /// Renders the section.
 pub(super) fn render(out: &mut String, r: &DrillRecord) {

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{DrillRecord, ReportError};
-use crate::check::Verdict;
+use super::ReportError;
+use crate::outcome::DrillRecord;
+use crate::outcome::Verdict;
 
 /// One past drill, as the history keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,8 +97,8 @@ impl HistoryEntry {
             clone_of: record.clone_of.as_ref().map(|c| c.drill_id.clone()),
             signed_by: record.signature.as_ref().and_then(|s| s.signed_by.clone()),
             backup_kind: record
-                .phase(super::Phase::Verify)
-                .filter(|p| p.status == super::PhaseStatus::Passed)
+                .phase(crate::outcome::Phase::Verify)
+                .filter(|p| p.status == crate::outcome::PhaseStatus::Passed)
                 .and_then(|_| record.backup.as_ref()?.kind.clone()),
         }
     }
@@ -161,7 +162,8 @@ pub fn append(path: &Path, entry: &HistoryEntry) -> Result<(), ReportError> {
 mod tests {
     use time::OffsetDateTime;
 
-    use super::super::{DrillRecord, ScenarioInfo, finish, write_all};
+    use super::super::write_all;
+    use crate::outcome::{DrillRecord, ScenarioInfo, finish};
 
     fn drill(scenario: &str, file_sha256: &str) -> DrillRecord {
         let info = ScenarioInfo { name: scenario.into(), sha256: file_sha256.repeat(64), ..ScenarioInfo::default() };
@@ -200,7 +202,7 @@ mod tests {
     /// written before kinds were kept read as keeping none.
     #[test]
     fn the_history_keeps_the_kind_verify_accepted() {
-        use super::super::{Phase, PhaseRecord, PhaseStatus};
+        use crate::outcome::{Phase, PhaseRecord, PhaseStatus};
         use crate::source::kind::BackupKind;
         let kind = |format: &str| BackupKind { format: format.into(), ..BackupKind::default() };
         let drilled = |id: &str, format: &str, verify: PhaseStatus| {

@@ -1,6 +1,6 @@
 //! `drill.json`: the whole [`DrillRecord`], for machines (history, dashboards, `report merge`).
 
-use super::DrillRecord;
+use crate::outcome::DrillRecord;
 
 pub fn render(record: &DrillRecord) -> String {
     let mut text = serde_json::to_string_pretty(record).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

@@ -3,8 +3,8 @@
 
 use junit_report::{Report, TestCase, TestSuite};
 
-use super::{DrillRecord, PhaseStatus};
-use crate::check::Verdict;
+use crate::outcome::Verdict;
+use crate::outcome::{DrillRecord, PhaseStatus};
 
 /// Whole milliseconds: the JUnit schema Jenkins and Maven use (`SUREFIRE_TIME`) allows at most
 /// three decimals in a `time` (see [`three_decimals`] for the suite's sum).

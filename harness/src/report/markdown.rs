@@ -9,8 +9,8 @@ use tabled::settings::Style;
 use time::OffsetDateTime;
 
 use super::history::HistoryEntry;
-use super::{DrillRecord, DrillVerdict, PhaseStatus};
-use crate::check::Verdict;
+use crate::outcome::Verdict;
+use crate::outcome::{DrillRecord, DrillVerdict, PhaseStatus};
 use crate::units::human_duration;
 use crate::units::human_size;
 
@@ -196,7 +196,7 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
 }
 
 /// Whether and by which key the drill's evidence is signed, and how to verify it.
-fn signed(s: &super::sign::SignatureInfo) -> String {
+fn signed(s: &crate::outcome::SignatureInfo) -> String {
     match (&s.signed_by, &s.unsigned) {
         (Some(key), _) => format!(
             "by key {} ({}): `{}` and its signature `{}` (namespace `{}`); verify with `ssh-keygen -Y verify` or `pgdrill verify`",
@@ -532,7 +532,7 @@ fn migration(out: &mut String, r: &DrillRecord) {
 /// The application booted against the restored database, and its last output.
 fn application(out: &mut String, r: &DrillRecord) {
     if let Some(app) = &r.app {
-        let failed = r.phase(super::Phase::App).is_some_and(|p| p.status != PhaseStatus::Passed);
+        let failed = r.phase(crate::outcome::Phase::App).is_some_and(|p| p.status != PhaseStatus::Passed);
         let _ = writeln!(
             out,
             "## Application\n\n{} was booted against the restored database at {}.\n",

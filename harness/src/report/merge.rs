@@ -4,7 +4,8 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::{DrillRecord, DrillVerdict, junit};
+use super::junit;
+use crate::outcome::{DrillRecord, DrillVerdict};
 use crate::units::human_duration;
 
 #[derive(Debug)]

@@ -13,8 +13,8 @@
 use std::fmt::Write;
 
 use super::history::HistoryEntry;
-use super::{DrillRecord, DrillVerdict};
-use crate::check::Verdict;
+use crate::outcome::Verdict;
+use crate::outcome::{DrillRecord, DrillVerdict};
 
 /// The file's name in a drill's report folder.
 pub const NAME: &str = "metrics.prom";
@@ -165,7 +165,7 @@ mod tests {
 
     use super::*;
     use crate::outcome::CheckResult;
-    use crate::report::{RunnerInfo, ScenarioInfo};
+    use crate::outcome::{RunnerInfo, ScenarioInfo};
 
     #[test]
     fn label_values_are_escaped() {

@@ -8,9 +8,11 @@ use std::time::Duration;
 use time::macros::datetime;
 
 use super::console::Console;
-use super::{DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RunnerInfo, ScenarioInfo};
 use crate::objectives::Objectives;
 use crate::outcome::{CheckResult, Verdict};
+use crate::outcome::{
+    DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RunnerInfo, ScenarioInfo,
+};
 use crate::provision::TargetInfo;
 use crate::provision::sandbox::{Isolation, Observed};
 use crate::restore::RestoreStats;

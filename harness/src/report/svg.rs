@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::history::HistoryEntry;
-use super::{DrillRecord, PhaseStatus};
+use crate::outcome::{DrillRecord, PhaseStatus};
 use crate::units::human_duration;
 
 fn escape(text: &str) -> String {
@@ -100,7 +100,7 @@ fn points(
 ) -> Vec<(String, Option<u64>, bool)> {
     let mut points: Vec<(String, Option<u64>, bool)> =
         history.iter().rev().take(19).rev().map(|h| (label(h.started_at), value(h), h.verdict == "pass")).collect();
-    points.push((label(record.started_at), now, record.verdict == super::DrillVerdict::Pass));
+    points.push((label(record.started_at), now, record.verdict == crate::outcome::DrillVerdict::Pass));
     points
 }
 

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use pgdrill::report::Phase;
+use pgdrill::outcome::Phase;
 use pgdrill::{CheckResult, Verdict};
 
 use crate::physical::PhysicalSource;

@@ -3,7 +3,7 @@
 //! report, and no app process or container outlives a drill.
 
 use pgdrill::Verdict;
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 
 use crate::util::{Scratch, fixture_text, gzip, root};
 

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 
 use crate::source_server::SourceServer;
 use crate::util::{Drill, Scratch};

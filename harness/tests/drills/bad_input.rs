@@ -3,7 +3,7 @@
 //! bad input lists the same cases with these messages.
 
 use pgdrill::Verdict;
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 use rstest::rstest;
 
 use crate::util::{Scratch, fixture, fixture_text, gzip};

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 
 use crate::source_server::{SourceFile, SourceServer, text, wait_for};
 use crate::util::Scratch;

@@ -6,7 +6,7 @@
 //! changed, before any check runs; a dump that only creates the extensions the image ships
 //! (vector, AGE) passes, and its report says the catalog audit ran.
 
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 use rstest::rstest;
 
 use crate::physical::PhysicalSource;

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::source_server::{SourceServer, text, wait_for};
 use crate::util::Scratch;

@@ -669,7 +669,7 @@ fn the_action_script_reports_real_drills() {
     assert_eq!((out["verdict"].as_str(), out["drills"].as_str(), out["checks-failed"].as_str()), ("failed", "2", "1"));
     assert_eq!(out["report-folder"], reports.display().to_string());
     assert_eq!(out["artifact-path"], out["report-folder"]);
-    let records: Vec<pgdrill::report::DrillRecord> = ["a-passes", "b-fails"]
+    let records: Vec<pgdrill::outcome::DrillRecord> = ["a-passes", "b-fails"]
         .iter()
         .map(|name| {
             let dir =

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pgdrill::Verdict;
-use pgdrill::report::DrillVerdict;
+use pgdrill::outcome::DrillVerdict;
 
 use crate::util::{Drill, Scratch, root};
 
@@ -377,7 +377,7 @@ fn a_pg_dumpall_of_the_whole_cluster_drills_clean() {
         Box::new(move || {
             let drill = drill_in_container(scratch, baseline, "cluster_default", cluster, None);
             assert_passed("default", &drill);
-            let summary = drill.phase_summary(pgdrill::report::Phase::Restore);
+            let summary = drill.phase_summary(pgdrill::outcome::Phase::Restore);
             assert!(summary.contains("into database `corpus`"), "{summary}");
         }),
         Box::new(move || {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::servers::{HttpServer, S3Server};
 use crate::util::{Drill, Scratch, fixture, fixture_text};

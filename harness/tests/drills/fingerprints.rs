@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::Command;
 
-use pgdrill::report::Phase;
+use pgdrill::outcome::Phase;
 
 use crate::servers::PgServer;
 use crate::util::{Scratch, fixture_text, root};

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use pgdrill::Verdict;
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 use rstest::rstest;
 
 use crate::util::{Scratch, fixture, fixture_text, root};

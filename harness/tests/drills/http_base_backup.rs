@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 
 use crate::physical::PhysicalSource;
 use crate::servers::FolderServer;

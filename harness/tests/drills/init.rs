@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use pgdrill::Verdict;
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 use pgdrill::scenario::Scenario;
 use rstest::rstest;
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use pgdrill::report::DrillVerdict;
+use pgdrill::outcome::DrillVerdict;
 
 use crate::util::{Drill, Scratch, containers_labelled, containers_of, fixture_text, gzip, root};
 
@@ -193,7 +193,7 @@ fn a_kept_target_is_a_sandbox_reachable_through_its_connection_file_until_clean_
     let json = std::fs::read_to_string(keeping.kept_dir().join(format!("{}.json", kept.name))).expect("record");
     assert!(!json.contains(&password), "the record holds no password: {json}");
     assert!(drill.report("report.md").contains(&format!("`pgdrill clean {}` removes it", kept.name)));
-    assert!(drill.phase_summary(pgdrill::report::Phase::Teardown).starts_with("kept container"), "{drill:?}");
+    assert!(drill.phase_summary(pgdrill::outcome::Phase::Teardown).starts_with("kept container"), "{drill:?}");
 
     // Reachable on loopback, as the role made for it: the restored rows are there.
     assert!(kept.address.starts_with("127.0.0.1:"), "{kept:?}");

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pgdrill::Verdict;
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 use rstest::rstest;
 
 use crate::util::{Drill, Scratch, fixture, gzip};

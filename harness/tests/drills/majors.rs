@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use pgdrill::Verdict;
-use pgdrill::report::Phase;
+use pgdrill::outcome::Phase;
 use rstest::rstest;
 
 use crate::util::{Drill, Scratch, root};

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use pgdrill::Verdict;
-use pgdrill::report::{DrillRecord, DrillVerdict};
+use pgdrill::outcome::{DrillRecord, DrillVerdict};
 use serde_json::Value;
 
 use crate::util::{Scratch, fixture};

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use pgdrill::Verdict;
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::util::{Scratch, containers_of, root};
 
@@ -110,7 +110,7 @@ fn the_release_gate_runs_only_the_role_rls_and_audit_checks() {
     let out_arg = out.display().to_string();
     let gate = pgdrill(&["gate", "scenarios/caracal.toml", "--out", &out_arg]);
     assert_eq!(gate.status.code(), Some(0), "{}", text(&gate));
-    let record: pgdrill::report::DrillRecord =
+    let record: pgdrill::outcome::DrillRecord =
         serde_json::from_str(&std::fs::read_to_string(out.join("drill.json")).expect("drill.json")).expect("record");
     let kinds: BTreeSet<&str> = record.checks.iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(kinds, BTreeSet::from(["append_only", "rls", "roles"]), "{}", text(&gate));
@@ -164,7 +164,7 @@ fn pre_migration_drills_keep_a_history_and_a_manifest() {
         .collect();
     runs.sort();
     assert_eq!(runs.len(), 2, "{runs:?}");
-    let record = |dir: &Path| -> pgdrill::report::DrillRecord {
+    let record = |dir: &Path| -> pgdrill::outcome::DrillRecord {
         serde_json::from_str(&std::fs::read_to_string(dir.join("drill.json")).expect("drill.json")).expect("record")
     };
     let (one, two) = (record(&runs[0]), record(&runs[1]));

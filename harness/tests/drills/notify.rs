@@ -181,7 +181,7 @@ fn a_failure_and_the_recovery_after_it_are_told_and_the_token_shows_nowhere() {
     let unreachable = [("PGDRILL_WEBHOOK_URL".to_owned(), format!("http://127.0.0.1:{closed}/hooks/{other_token}"))];
     let warned = scratch.drill_env(&passing, &["--notify".into(), "always".into()], &unreachable);
     assert_eq!(warned.code, Some(0), "a notification that fails does not fail the drill\n{warned:?}");
-    assert_eq!(warned.record().verdict, pgdrill::report::DrillVerdict::Pass);
+    assert_eq!(warned.record().verdict, pgdrill::outcome::DrillVerdict::Pass);
     assert!(
         warned.stderr.contains(&format!("warning: cannot send the notification to http://127.0.0.1:{closed}/…: "))
             && warned.stderr.contains("(2 attempts) (the drill's verdict stands)"),

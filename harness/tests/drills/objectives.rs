@@ -3,7 +3,7 @@
 //! stale one or an impossible budget, in every report.
 
 use pgdrill::Verdict;
-use pgdrill::report::DrillVerdict;
+use pgdrill::outcome::DrillVerdict;
 
 use crate::util::{Scratch, fixture};
 

@@ -295,7 +295,7 @@ pub(crate) fn copy_repo(scratch: &Scratch, repo: &Path, name: &str) -> PathBuf {
 #[case::pg17(PgBackRestSource::make)]
 #[case::pg18(|| PgBackRestSource::make_on(&pgdrill::scenario::project_image(18)))]
 fn a_pgbackrest_set_recovers_to_a_chosen_time_from_the_newest_set_before_it(#[case] make: fn() -> PgBackRestSource) {
-    use pgdrill::report::Phase;
+    use pgdrill::outcome::Phase;
 
     let source = make();
     let scratch = Scratch::new();
@@ -330,7 +330,7 @@ fn a_pgbackrest_set_recovers_to_a_chosen_time_from_the_newest_set_before_it(#[ca
 
 #[test]
 fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unknown_set() {
-    use pgdrill::report::{Phase, PhaseStatus};
+    use pgdrill::outcome::{Phase, PhaseStatus};
 
     let source = PgBackRestSource::make();
     let scratch = Scratch::new();

@@ -5,7 +5,7 @@
 //! repository and listed by where it is, never by its value; a wrong one, one of two wrong, and
 //! none at all fail in verify, naming what is wrong.
 
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 
 use crate::pgbackrest::{PgBackRestSource, STANZA, copy_repo, largest_file_of_tablespace, located, scenario};
 use crate::util::{Drill, Scratch};

@@ -187,7 +187,7 @@ pub(crate) fn copy_folder(scratch: &crate::util::Scratch, from: &Path, name: &st
 #[test]
 fn a_base_backup_recovers_to_a_chosen_time_and_a_wal_gap_or_a_target_past_the_archive_fails() {
     use pgdrill::Verdict;
-    use pgdrill::report::{Phase, PhaseStatus};
+    use pgdrill::outcome::{Phase, PhaseStatus};
 
     let source = PhysicalSource::make();
     let scratch = crate::util::Scratch::new();
@@ -285,7 +285,7 @@ fn a_base_backup_recovers_to_a_chosen_time_and_a_wal_gap_or_a_target_past_the_ar
 
 #[test]
 fn a_base_backup_recovers_to_an_lsn_a_transaction_or_a_restore_point_and_from_plain_format() {
-    use pgdrill::report::Phase;
+    use pgdrill::outcome::Phase;
 
     let source = PhysicalSource::make();
     let scratch = crate::util::Scratch::new();
@@ -335,7 +335,7 @@ fn a_base_backup_recovers_to_an_lsn_a_transaction_or_a_restore_point_and_from_pl
     drill.assert_failed_cleanly();
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains("before recovery_target_lsn FF/0 (in segment 00000001000000FF00000000)"), "{error}");
-    assert_eq!(drill.phase(Phase::Provision), pgdrill::report::PhaseStatus::Skipped, "{drill:?}");
+    assert_eq!(drill.phase(Phase::Provision), pgdrill::outcome::PhaseStatus::Skipped, "{drill:?}");
 }
 
 /// The offset of a WAL location (`0/3000060`) in its 16 MB segment, and the segment's name on
@@ -350,7 +350,7 @@ fn in_segment(lsn: &str) -> (u64, String) {
 
 #[test]
 fn archived_wal_is_given_as_replay_reads_it_and_a_damaged_record_stops_the_drill() {
-    use pgdrill::report::{Phase, PhaseStatus};
+    use pgdrill::outcome::{Phase, PhaseStatus};
 
     let source = PhysicalSource::make();
     let scratch = crate::util::Scratch::new();
@@ -411,7 +411,7 @@ fn archived_wal_is_given_as_replay_reads_it_and_a_damaged_record_stops_the_drill
 /// segment's very start, having read nothing of it, which a drill that promoted there would pass
 /// (every check of the ledger holds) and date by that segment.
 fn archive_past_the_backups_end_is_tested(scratch: &crate::util::Scratch, source: &PhysicalSource) {
-    use pgdrill::report::{Phase, PhaseStatus};
+    use pgdrill::outcome::{Phase, PhaseStatus};
 
     let segments = wal_segments(&source.archive());
     let last = segments.last().unwrap().clone();
@@ -450,7 +450,7 @@ fn archive_past_the_backups_end_is_tested(scratch: &crate::util::Scratch, source
 
 #[test]
 fn a_backup_unlike_its_manifest_or_an_archive_of_another_cluster_fails_in_verify() {
-    use pgdrill::report::{Phase, PhaseStatus};
+    use pgdrill::outcome::{Phase, PhaseStatus};
 
     let source = PhysicalSource::make();
     let scratch = crate::util::Scratch::new();
@@ -487,7 +487,7 @@ fn a_backup_unlike_its_manifest_or_an_archive_of_another_cluster_fails_in_verify
 
 #[test]
 fn a_base_backup_of_postgresql_18_recovers_on_an_18_target() {
-    use pgdrill::report::Phase;
+    use pgdrill::outcome::Phase;
 
     let source = PhysicalSource::make_on(18, &[]);
     let scratch = crate::util::Scratch::new();
@@ -506,7 +506,7 @@ fn a_base_backup_of_postgresql_18_recovers_on_an_18_target() {
 #[test]
 fn a_base_backup_of_postgresql_15_recovers_to_a_time_on_a_15_container_and_on_local_binaries() {
     use pgdrill::Verdict;
-    use pgdrill::report::Phase;
+    use pgdrill::outcome::Phase;
 
     let source = PhysicalSource::make_on(15, &[]);
     let scratch = crate::util::Scratch::new();
@@ -602,7 +602,7 @@ fn a_page_the_sources_disk_corrupted_restores_and_fails_the_checksums() {
 
 #[test]
 fn a_base_backup_and_its_wal_archive_recover_from_s3_prefixes() {
-    use pgdrill::report::Phase;
+    use pgdrill::outcome::Phase;
 
     let source = PhysicalSource::make();
     let s3 = crate::servers::S3Server::start();

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::physical::{PhysicalSource, copy_folder as copy, scenario_of};
 use crate::source_server::wait_for;

@@ -28,7 +28,7 @@
 //! the corpus with another build.
 
 use pgdrill::Verdict;
-use pgdrill::report::DrillVerdict;
+use pgdrill::outcome::DrillVerdict;
 use rstest::rstest;
 
 use crate::servers::PgServer;

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use pgdrill::Verdict;
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::servers::{
     HTTP_PASSWORD, HTTP_TOKEN, HTTP_USER, HttpServer, PgServer, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server,

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pgdrill::Verdict;
 use pgdrill::baseline::{IndexInfo, SchemaInventory};
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 use pgdrill::scenario::Scenario;
 use rstest::rstest;
 

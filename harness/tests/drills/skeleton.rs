@@ -2,7 +2,7 @@
 //! fails where and how it should, with reports written and no container left.
 
 use pgdrill::Verdict;
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::util::{Scratch, containers_labelled, fixture, fixture_text, gzip, root};
 
@@ -193,7 +193,7 @@ fn ctrl_c_removes_the_target_and_writes_reports_that_say_where_it_stopped() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(containers_labelled("org.pgdrill.scenario", &name).is_empty(), "the target was left running\n{stderr}");
-    let record: pgdrill::report::DrillRecord =
+    let record: pgdrill::outcome::DrillRecord =
         serde_json::from_str(&std::fs::read_to_string(out.join("drill.json")).expect("drill.json")).expect("record");
     assert_eq!(record.verdict, DrillVerdict::Interrupted, "{stderr}");
     assert!(record.failure.as_deref().unwrap_or_default().starts_with("interrupted during"), "{:?}", record.failure);

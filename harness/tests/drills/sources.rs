@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::servers::{HttpServer, S3_SECRET_KEY, S3Server};
 use crate::util::{Scratch, fixture};

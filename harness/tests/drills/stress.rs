@@ -2,7 +2,7 @@
 //! then a search for anything left behind: containers, processes, temporary files, and the
 //! throwaway databases and roles on the shared server.
 
-use pgdrill::report::{DrillVerdict, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::servers::PgServer;
 use crate::util::{Scratch, containers_labelled, fixture, fixture_text, gzip};

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 
 use crate::source_server::{SourceServer, wait_for};
 use crate::util::Scratch;

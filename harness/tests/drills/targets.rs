@@ -1,7 +1,7 @@
 //! Every target: a throwaway database on an existing server (TLS required), a throwaway cluster
 //! of local binaries (Debian's PostgreSQL 15), and version skew between dump and target.
 
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 
 use crate::servers::PgServer;
 use crate::util::{Scratch, fixture, fixture_text, gzip};

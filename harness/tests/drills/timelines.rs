@@ -9,7 +9,7 @@
 
 use std::process::Command;
 
-use pgdrill::report::{Phase, PhaseStatus};
+use pgdrill::outcome::{Phase, PhaseStatus};
 
 use crate::physical::PhysicalSource;
 use crate::source_server::{text, wait_for};

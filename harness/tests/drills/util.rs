@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pgdrill::report::{DrillRecord, Phase, PhaseStatus};
+use pgdrill::outcome::{DrillRecord, Phase, PhaseStatus};
 
 /// The workspace root.
 pub(crate) fn root() -> PathBuf {
@@ -248,7 +248,7 @@ pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// pass says what the backup did (`says`), in drill.json and in report.md.
 pub(crate) fn assert_not_fooled(name: &str, says: &str, drill: &Drill) {
     use pgdrill::Verdict;
-    use pgdrill::report::DrillVerdict;
+    use pgdrill::outcome::DrillVerdict;
     assert_ne!(drill.record().verdict, DrillVerdict::Pass, "{name}: the backup fooled the drill\n{drill:?}");
     drill.assert_failed_cleanly();
     assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Passed, "{name}: the lie restores\n{drill:?}");

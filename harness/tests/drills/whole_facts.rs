@@ -22,7 +22,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use pgdrill::report::DrillVerdict;
+use pgdrill::outcome::DrillVerdict;
 use pgdrill::{CheckResult, Verdict};
 
 use crate::util::{CONTAINER, Drill, LOCAL, Scratch, pg15_dump, root};

@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 
 use super::{Cleanup, Drill, PhaseError};
 use crate::dump::DumpSummary;
+use crate::outcome::{CloneOf, Event, Phase};
 use crate::provision::{self, CloneFrom, Target};
-use crate::report::{CloneOf, Event, Phase};
 use crate::snapshot::digests;
 use crate::snapshot::{Held, Key, MIGRATIONS, Meta, Pending, Store};
 use crate::source::{Backup, BackupInfo};

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::super::{Cleanup, Drill, PhaseError};
 use crate::dump::DumpSummary;
+use crate::outcome::{Event, Phase};
 use crate::provision::{self, Target, TargetError};
-use crate::report::{Event, Phase};
 use crate::restore::physical::Prepared;
 use crate::scenario::RecoveryTarget;
 use crate::snapshot::{Held, Key, MIGRATIONS, digests};

@@ -8,10 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use ssh_key::private::KeypairData;
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey};
 
+use crate::outcome::SignatureInfo;
 use crate::secret::Secret;
 
 /// The SSHSIG namespace of a drill's evidence: a signature made for something else (a git
@@ -135,41 +135,20 @@ impl Signing {
                 signed_by: Some(signer.fingerprint.clone()),
                 algorithm: Some(signer.key.algorithm().to_string()),
                 namespace: NAMESPACE.to_owned(),
-                statement: super::evidence::STATEMENT.to_owned(),
-                signature: Some(super::evidence::SIGNATURE.to_owned()),
+                statement: super::statement::STATEMENT.to_owned(),
+                signature: Some(super::statement::SIGNATURE.to_owned()),
                 unsigned: None,
             },
             Signing::Broken(why) => SignatureInfo {
                 signed_by: None,
                 algorithm: None,
                 namespace: NAMESPACE.to_owned(),
-                statement: super::evidence::STATEMENT.to_owned(),
+                statement: super::statement::STATEMENT.to_owned(),
                 signature: None,
                 unsigned: Some(why.clone()),
             },
         }
     }
-}
-
-/// How a drill's evidence is signed, as `drill.json` records it: the key's public fingerprint,
-/// or why a key was given and the evidence is not signed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignatureInfo {
-    /// The signing key's fingerprint (`SHA256:...`), when the evidence is signed.
-    pub signed_by: Option<String>,
-    /// Its algorithm (`ssh-ed25519`).
-    #[serde(default)]
-    pub algorithm: Option<String>,
-    /// The SSHSIG namespace to verify with.
-    pub namespace: String,
-    /// The in-toto statement's file.
-    pub statement: String,
-    /// The signature's file, when signed.
-    #[serde(default)]
-    pub signature: Option<String>,
-    /// Why the evidence is not signed although a key was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unsigned: Option<String>,
 }
 
 impl Signer {

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::DrillRecord;
+use crate::outcome::DrillRecord;
 
 /// The statement's file name.
 pub const STATEMENT: &str = "evidence.intoto.json";
@@ -203,7 +203,7 @@ pub fn parse(text: &str) -> Result<Statement, StatementError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{RunnerInfo, ScenarioInfo};
+    use crate::outcome::{RunnerInfo, ScenarioInfo};
 
     fn record() -> DrillRecord {
         let scenario = ScenarioInfo {
@@ -215,7 +215,7 @@ mod tests {
         let runner = RunnerInfo { user: "ci".into(), pgdrill_version: "0.1.0".into(), ..RunnerInfo::default() };
         let mut record =
             DrillRecord::new("d-1".into(), scenario, runner, time::macros::datetime!(2026-01-02 03:04:05 UTC));
-        record.verdict = crate::report::DrillVerdict::Pass;
+        record.verdict = crate::outcome::DrillVerdict::Pass;
         record
             .checks
             .push(crate::check::CheckResult::build("roles", "app", std::time::Instant::now()).verdict(true, ""));

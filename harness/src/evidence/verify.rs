@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use ssh_key::{HashAlg, PublicKey, SshSig};
 
-use super::evidence::{self, SIGNATURE, STATEMENT};
 use super::manifest::{self, ManifestError};
 use super::sign::NAMESPACE;
+use super::statement::{self, SIGNATURE, STATEMENT};
 use crate::allowed_signers::{AllowedSigners, Refusal};
 
 /// What to verify against.
@@ -178,7 +178,7 @@ pub fn verify(dir: &Path, trust: &Trust<'_>) -> Result<Verification, std::io::Er
     if let Some(bytes) = &statement_bytes {
         match std::str::from_utf8(bytes)
             .map_err(|e| e.to_string())
-            .and_then(|t| evidence::parse(t).map_err(|e| e.to_string()))
+            .and_then(|t| statement::parse(t).map_err(|e| e.to_string()))
         {
             Ok(statement) => {
                 v.statement_files = Some(statement.subject.len());
@@ -313,8 +313,8 @@ fn check_signature(pem: &[u8], statement: Option<&[u8]>, trust: &Trust<'_>, v: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::evidence::{PREDICATE_TYPE, STATEMENT_TYPE, Statement, Subject};
-    use crate::report::sign::{KeyOrigin, Signer};
+    use crate::evidence::sign::{KeyOrigin, Signer};
+    use crate::evidence::statement::{PREDICATE_TYPE, STATEMENT_TYPE, Statement, Subject};
     use crate::secret::Secret;
 
     fn signer(seed: u8) -> Signer {
@@ -347,7 +347,7 @@ mod tests {
             predicate_type: PREDICATE_TYPE.into(),
             predicate: serde_json::json!({"drill_id": "d-1", "scenario": {"name": "plur"}, "verdict": "pass"}),
         };
-        let text = evidence::render(&statement);
+        let text = statement::render(&statement);
         std::fs::write(dir.path().join(STATEMENT), &text).unwrap();
         std::fs::write(dir.path().join(SIGNATURE), signer(seed).sign(text.as_bytes()).unwrap()).unwrap();
         dir

@@ -1,0 +1,9 @@
+//! The evidence over a drill's reports: the manifest of their digests (`MANIFEST.sha256`), the
+//! in-toto statement of what was drilled (`statement`), its SSH signature (`sign`), and the
+//! verification an auditor runs on a reports folder (`verify`). Reads the record; renders no
+//! report.
+
+pub mod manifest;
+pub mod sign;
+pub mod statement;
+pub mod verify;

@@ -1,0 +1,129 @@
+//! The drill's event stream: every event updates the record, then goes to each reporter (the
+//! console follows it as it happens).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::check::CheckResult;
+use super::record::{CloneOf, DrillRecord, Phase, PhaseRecord, PhaseStatus};
+use crate::provision::TargetInfo;
+use crate::restore::RestoreStats;
+use crate::restore::preflight::PreflightReport;
+use crate::source::BackupInfo;
+
+/// What happens during a drill.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started(Box<DrillRecord>),
+    PhaseStarted {
+        phase: Phase,
+        at: OffsetDateTime,
+    },
+    Progress {
+        phase: Phase,
+        message: String,
+        done: Option<u64>,
+        total: Option<u64>,
+    },
+    PhaseFinished(PhaseRecord),
+    Backup(BackupInfo),
+    Target(TargetInfo),
+    Preflight(PreflightReport),
+    Restore(RestoreStats),
+    Check(CheckResult),
+    App(crate::app::AppInfo),
+    Migrate(crate::migrate::MigrateInfo),
+    /// The target was kept running after the drill.
+    Kept(crate::provision::kept::KeptInfo),
+    /// The database is a clone of a snapshot.
+    Cloned(CloneOf),
+    /// The restored database is ready for checks.
+    Recovered {
+        elapsed: Duration,
+    },
+    /// The RTO passed before the database was restored: the drill stopped.
+    RtoPassed,
+    Finished {
+        at: OffsetDateTime,
+        interrupted: bool,
+    },
+}
+
+/// Something that follows a drill's events (the console).
+pub trait Reporter: Send {
+    fn on_event(&mut self, event: &Event, record: &DrillRecord);
+}
+
+/// The drill's event stream: every event updates the record, then goes to each reporter.
+#[derive(Clone)]
+pub struct Events {
+    inner: Arc<Mutex<EventsInner>>,
+}
+
+struct EventsInner {
+    record: Option<DrillRecord>,
+    reporters: Vec<Box<dyn Reporter>>,
+}
+
+impl Events {
+    pub fn new(reporters: Vec<Box<dyn Reporter>>) -> Self {
+        Events { inner: Arc::new(Mutex::new(EventsInner { record: None, reporters })) }
+    }
+
+    pub fn emit(&self, event: Event) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let inner = &mut *inner;
+        if let Event::Started(record) = &event {
+            inner.record = Some((**record).clone());
+        }
+        let Some(record) = inner.record.as_mut() else {
+            return;
+        };
+        apply(record, &event);
+        for reporter in inner.reporters.iter_mut() {
+            reporter.on_event(&event, record);
+        }
+    }
+
+    /// The record as it stands.
+    pub fn record(&self) -> Option<DrillRecord> {
+        self.inner.lock().ok().and_then(|i| i.record.clone())
+    }
+}
+
+fn apply(record: &mut DrillRecord, event: &Event) {
+    match event {
+        Event::Started(_) | Event::Progress { .. } => {}
+        Event::PhaseStarted { phase, at } => {
+            record.phases.retain(|p| p.phase != *phase);
+            record.phases.push(PhaseRecord {
+                phase: *phase,
+                status: PhaseStatus::Running,
+                started_at: Some(*at),
+                duration: Duration::ZERO,
+                summary: String::new(),
+                error: None,
+            });
+        }
+        Event::PhaseFinished(finished) => {
+            record.phases.retain(|p| p.phase != finished.phase);
+            record.phases.push(finished.clone());
+        }
+        Event::Backup(info) => record.backup = Some(info.clone()),
+        Event::Target(info) => record.target = Some(info.clone()),
+        Event::Preflight(report) => record.preflight = Some(report.clone()),
+        Event::Restore(stats) => record.restore = Some(stats.clone()),
+        Event::Check(result) => record.checks.push(result.clone()),
+        Event::App(info) => record.app = Some(info.clone()),
+        Event::Migrate(info) => record.migrate = Some(info.clone()),
+        Event::Kept(info) => record.kept = Some(info.clone()),
+        Event::Cloned(of) => record.clone_of = Some(of.clone()),
+        Event::Recovered { elapsed } => record.recovery = Some(*elapsed),
+        Event::RtoPassed => record.rto_passed = true,
+        Event::Finished { at, interrupted } => super::verdict::finish(record, *at, *interrupted),
+    }
+}

@@ -1,0 +1,20 @@
+//! The drill's outcome, decided once and rendered by the reports: what each check found
+//! ([`CheckResult`]), the record of the whole drill ([`DrillRecord`], `drill.json`), the event
+//! stream that builds it ([`Events`]), and the one place that decides the verdict (`verdict`).
+//! A model: it renders nothing and imports no renderer.
+
+mod check;
+mod events;
+mod record;
+mod verdict;
+
+pub(crate) use check::NO_CHECKS;
+pub use check::{CheckResult, CheckResultBuilder, Verdict};
+pub use events::{Event, Events, Reporter};
+pub use record::{
+    CloneOf, DrillRecord, DrillVerdict, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RECORD_SCHEMA, RunnerInfo,
+    ScenarioInfo, SignatureInfo,
+};
+#[cfg(test)]
+pub(crate) use verdict::finish;
+pub use verdict::verdict_if_finished;
