@@ -1,0 +1,111 @@
+//! What a caller asks of a drill (where its reports go, what to keep, what reads the restore
+//! instead of the checks), and what a drill leaves.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::snapshot::SnapshotOptions;
+use crate::dump::DumpSummary;
+use crate::outcome::DrillRecord;
+use crate::provision::{self, Target};
+use crate::report::{ReportError, ReportPaths};
+use crate::scenario::ScenarioError;
+use crate::secret::Redactor;
+
+/// Where a drill writes its reports.
+#[derive(Debug, Clone)]
+pub struct DrillOptions {
+    /// Reports go to `<reports_root>/<scenario>/<UTC timestamp>/`...
+    pub reports_root: PathBuf,
+    /// ...unless this names the exact folder.
+    pub out_dir: Option<PathBuf>,
+    /// Drill this backup instead of the scenario's source.
+    pub backup: Option<PathBuf>,
+    /// Apply this globals file instead of the scenario's.
+    pub globals: Option<PathBuf>,
+    /// Capture a baseline from the restored database into this file instead of running the
+    /// scenario's checks.
+    pub baseline_out: Option<PathBuf>,
+    /// Run only the checks of these kinds (`api` for the application's requests).
+    pub only_kinds: Option<Vec<String>>,
+    /// Whether to leave the target running after the drill instead of removing it.
+    pub keep: Keep,
+    /// Hand the restored database to this instead of running the scenario's checks (`pgdrill
+    /// init`); preflight then creates the roles the dump names that nothing else creates.
+    pub inspect: Option<Arc<dyn Inspect>>,
+    /// Keep the restore as a snapshot, or clone one instead of restoring (`--snapshot`,
+    /// `--reuse`).
+    pub snapshots: Option<SnapshotOptions>,
+    /// Sign the drill's evidence with this key (or say in the reports why the key given cannot).
+    pub signing: Option<crate::evidence::sign::Signing>,
+}
+
+/// When a drill leaves its target running for someone to look into (`--keep`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// Always remove it (the default).
+    #[default]
+    Never,
+    /// Keep it whatever the verdict.
+    Always,
+    /// Keep it when the drill failed.
+    OnFailure,
+}
+
+/// Reads a restored database in place of a scenario's checks, and says in a line what it did
+/// (the checks phase's summary): `pgdrill init`.
+pub trait Inspect: Send + Sync + std::fmt::Debug {
+    fn inspect<'a>(
+        &'a self,
+        restored: Restored<'a>,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, Box<dyn std::error::Error + Send + Sync>>>;
+}
+
+/// The restored (or recovered) database, as the checks would see it.
+pub struct Restored<'a> {
+    pub(crate) target: &'a Target,
+    /// The database the checks would run in.
+    pub database: &'a str,
+    /// What the dump held (empty for a physical backup).
+    pub dump: &'a DumpSummary,
+    pub(crate) redactor: &'a Redactor,
+    /// The roles preflight created: the scenario's, its globals file's, and those the dump named
+    /// that nothing else created.
+    pub roles_created: Vec<String>,
+}
+
+impl Default for DrillOptions {
+    fn default() -> Self {
+        DrillOptions {
+            reports_root: PathBuf::from("reports"),
+            out_dir: None,
+            backup: None,
+            globals: None,
+            baseline_out: None,
+            only_kinds: None,
+            keep: Keep::Never,
+            inspect: None,
+            snapshots: None,
+            signing: None,
+        }
+    }
+}
+
+/// What a drill leaves: its record and where its reports are.
+pub struct DrillOutcome {
+    pub record: DrillRecord,
+    pub reports: Result<ReportPaths, ReportError>,
+    /// Why the scenario could not be used, with its source location, for a rich display.
+    pub scenario_error: Option<ScenarioError>,
+    /// The target, when it was kept running after the drill, and how to reach it.
+    pub kept: Option<provision::kept::Kept>,
+    /// What became of the snapshot the drill made (`--snapshot`), in a line.
+    pub snapshot: Option<String>,
+}
+
+impl DrillOutcome {
+    /// A drill passes when every phase and every check passed and its reports were written.
+    pub fn passed(&self) -> bool {
+        self.record.verdict == crate::outcome::DrillVerdict::Pass && self.reports.is_ok()
+    }
+}

@@ -1,0 +1,167 @@
+//! The work of each phase up to the restore, as the drill runs it: fetch, verify (with the
+//! backup's kind judged against the previous drill's), provision, preflight and the restore.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::limits::Limits;
+use super::{Cleanup, Drill, PhaseError, PhaseResult};
+use crate::catalog::{CatalogError, Fingerprint};
+use crate::dump::{DumpSummary, Format};
+use crate::outcome::{Event, Phase};
+use crate::provision::{self, ProvisionContext, Target};
+use crate::restore::preflight::PreflightReport;
+use crate::restore::{self, RestoreStats};
+use crate::source::verify::{self, Verified, VerifyError};
+use crate::source::{self, Backup, BackupInfo, read};
+
+impl Drill<'_> {
+    pub(super) async fn fetch(&self) -> PhaseResult<Backup> {
+        let progress = |done: u64, total: Option<u64>| self.progress(Phase::Fetch, "downloading", Some(done), total);
+        let choice = self.scenario.set_choice();
+        let backup = source::fetch(&self.scenario.source, &self.work_dir(), &choice, &self.redactor, &progress)
+            .await
+            .map_err(PhaseError::error)?;
+        self.events.emit(Event::Backup(BackupInfo {
+            location: backup.location.clone(),
+            size_bytes: backup.size,
+            modified: backup.modified,
+            ..BackupInfo::default()
+        }));
+        let summary = backup.summary();
+        Ok((backup, summary))
+    }
+
+    pub(super) async fn verify(&self, backup: &Backup, stop: Arc<AtomicBool>) -> PhaseResult<Verified> {
+        // A verify stopped from outside (its deadline, the RTO) stops its reading thread too.
+        struct StopOnDrop(Arc<AtomicBool>);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(stop.clone());
+        let events = self.events.clone();
+        let expected = self.scenario.source.expected_sha256.clone();
+        let to_verify = backup.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let total = to_verify.size;
+            let progress = |done: u64| {
+                events.emit(Event::Progress {
+                    phase: Phase::Verify,
+                    message: "reading".into(),
+                    done: Some(done),
+                    total: Some(total),
+                })
+            };
+            let result = verify::verify(&to_verify, expected.as_deref(), &progress, &stop);
+            // A backup that fails to read is still identified by its digest.
+            let sha256 = match &result {
+                Err(VerifyError::Stopped) | Ok(_) => None,
+                Err(_) => read::sha256_file(&to_verify.path).ok(),
+            };
+            (result, sha256)
+        })
+        .await
+        .map_err(PhaseError::error)?;
+        let mut verified = match result {
+            (Ok(verified), _) => verified,
+            (Err(VerifyError::Stopped), _) => {
+                return Err(PhaseError::Stopped("the target could not be provisioned".into()));
+            }
+            (Err(error), sha256) => {
+                self.events.emit(Event::Backup(BackupInfo {
+                    location: backup.location.clone(),
+                    size_bytes: backup.size,
+                    modified: backup.modified,
+                    sha256: sha256.unwrap_or_default(),
+                    ..BackupInfo::default()
+                }));
+                return Err(PhaseError::error(error));
+            }
+        };
+        let kind = source::kind::BackupKind::of_dump(&verified);
+        verified.info.kind = Some(kind.clone());
+        self.events.emit(Event::Backup(verified.info.clone()));
+        let summary = format!("{}{}", verified.summary_line(), self.judge_kind(&kind)?);
+        Ok((verified, summary))
+    }
+
+    /// The backup's kind against the one the scenario's previous drill accepted: what the verify
+    /// summary adds, or a change the scenario does not say was intended.
+    pub(super) fn judge_kind(&self, kind: &source::kind::BackupKind) -> Result<String, PhaseError> {
+        source::kind::judge(self.previous_kind.as_ref(), kind, &self.scenario.source.changed).map_err(PhaseError::error)
+    }
+
+    pub(super) async fn provision(
+        &self,
+        cleanup: &mut Cleanup,
+        backup: &Backup,
+        physical: Option<&provision::PhysicalData>,
+        clone: Option<&provision::CloneFrom>,
+    ) -> PhaseResult<Target> {
+        cleanup.provision_started = true;
+        let progress = |message: &str| self.progress(Phase::Provision, message, None, None);
+        let ctx = ProvisionContext {
+            drill_id: &self.drill_id,
+            scenario: &self.scenario.name,
+            redactor: &self.redactor,
+            progress: &progress,
+            // Only an archive is read on the target's side, by its pg_restore (a clone's is not).
+            backup: (physical.is_none() && clone.is_none() && read::is_archive(&backup.path, backup.keys.first()))
+                .then_some(backup.path.as_path()),
+            trusted: self.scenario.source.trusted.as_deref(),
+            backup_major: match (physical, clone) {
+                (Some(data), _) => Some(data.major),
+                (None, Some(provision::CloneFrom { major: Some(major), .. })) => Some(*major),
+                _ => read::source_major(&backup.path, backup.keys.first()),
+            },
+            physical,
+            clone,
+        };
+        let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(PhaseError::error)?;
+        cleanup.teardown = Some(handle);
+        cleanup.database = Some(target.database_for(&self.scenario.target.database));
+        self.limits.watch(&target);
+        self.events.emit(Event::Target(target.info.clone()));
+        let summary = target.summary();
+        Ok((target, summary))
+    }
+
+    /// Preflight; an archive is first read whole through the target's pg_restore, which says
+    /// what it needs (a plain dump said so during verify).
+    pub(super) async fn preflight(
+        &self,
+        target: &Target,
+        backup: &Backup,
+        verified: &Verified,
+    ) -> PhaseResult<(PreflightReport, DumpSummary)> {
+        let progress = |message: &str| self.progress(Phase::Preflight, message, None, None);
+        let required = self.scenario.required_extensions();
+        let restore = &self.scenario.restore;
+        let (report, dump, summary) =
+            restore::phase::preflight(target, backup, verified, &required, restore, &self.redactor, &progress)
+                .await
+                .map_err(PhaseError::error)?;
+        Ok(((report, dump), summary))
+    }
+
+    pub(super) async fn restore(
+        &self,
+        target: &Target,
+        backup: &Backup,
+        format: Format,
+        dump: &DumpSummary,
+        reference: Result<Fingerprint, CatalogError>,
+    ) -> PhaseResult<RestoreStats> {
+        let reference = reference.map_err(PhaseError::error)?;
+        let total = backup.size;
+        let progress = |done: u64| self.progress(Phase::Restore, "restoring", Some(done), Some(total));
+        let into = &self.scenario.target.database;
+        let restore = &self.scenario.restore;
+        Limits::fits(target, format, dump.bytes).map_err(PhaseError::error)?;
+        restore::phase::restore(target, backup, format, dump, restore, into, &reference, &self.redactor, &progress)
+            .await
+            .map_err(PhaseError::error)
+    }
+}
