@@ -30,10 +30,31 @@ struct Gauge {
 /// The text of `metrics.prom` for `record`; `past` is the history before it (for the last
 /// pass of its scenario).
 pub fn render(record: &DrillRecord, past: &[HistoryEntry]) -> String {
+    let gauges = drill_gauges(record).into_iter().chain(time_gauges(record, past));
+    let labels = format!("{{scenario=\"{}\"}}", escape_label_value(&record.scenario.name));
+    let mut out = String::new();
+    for gauge in gauges {
+        let Some(value) = gauge.value else { continue };
+        let _ = writeln!(out, "# HELP {} {}", gauge.name, gauge.help);
+        let _ = writeln!(out, "# TYPE {} gauge", gauge.name);
+        if let Some(unit) = gauge.unit {
+            let _ = writeln!(out, "# UNIT {} {unit}", gauge.name);
+        }
+        let _ = writeln!(out, "{}{labels} {}", gauge.name, number(value));
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// Whole milliseconds, as drill.json records durations.
+fn seconds(d: std::time::Duration) -> f64 {
+    d.as_millis() as f64 / 1000.0
+}
+
+/// What the drill measured: its verdict, recovery time, the backup's age, its checks, its length.
+fn drill_gauges(record: &DrillRecord) -> [Gauge; 7] {
     let count = |wanted: &[Verdict]| record.checks.iter().filter(|c| wanted.contains(&c.verdict)).count() as f64;
-    // Whole milliseconds, as drill.json records durations.
-    let seconds = |d: std::time::Duration| d.as_millis() as f64 / 1000.0;
-    let gauges = [
+    [
         Gauge {
             name: "pgdrill_drill_passed",
             unit: None,
@@ -76,6 +97,12 @@ pub fn render(record: &DrillRecord, past: &[HistoryEntry]) -> String {
             help: "How long the whole drill took, teardown included.",
             value: record.finished_at.map(|_| seconds(record.duration)),
         },
+    ]
+}
+
+/// When it ended and when its scenario last passed, and the objectives it is judged against.
+fn time_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 4] {
+    [
         Gauge {
             name: "pgdrill_drill_end_timestamp_seconds",
             unit: Some("seconds"),
@@ -100,20 +127,7 @@ pub fn render(record: &DrillRecord, past: &[HistoryEntry]) -> String {
             help: "The scenario's recovery point objective (RPO), which the backup's age is judged against.",
             value: record.scenario.objectives.rpo.map(seconds),
         },
-    ];
-    let labels = format!("{{scenario=\"{}\"}}", escape_label_value(&record.scenario.name));
-    let mut out = String::new();
-    for gauge in gauges {
-        let Some(value) = gauge.value else { continue };
-        let _ = writeln!(out, "# HELP {} {}", gauge.name, gauge.help);
-        let _ = writeln!(out, "# TYPE {} gauge", gauge.name);
-        if let Some(unit) = gauge.unit {
-            let _ = writeln!(out, "# UNIT {} {unit}", gauge.name);
-        }
-        let _ = writeln!(out, "{}{labels} {}", gauge.name, number(value));
-    }
-    out.push_str("# EOF\n");
-    out
+    ]
 }
 
 /// When the latest passed drill of `record`'s scenario ended, in seconds since the epoch: this
