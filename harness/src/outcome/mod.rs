@@ -5,6 +5,7 @@
 
 mod check;
 mod events;
+mod objectives;
 mod record;
 mod verdict;
 

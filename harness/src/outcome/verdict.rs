@@ -56,14 +56,14 @@ pub(crate) fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: 
     }
     record.phases.sort_by_key(|p| p.phase);
     if !interrupted {
-        let measured = crate::objectives::Measured {
+        let measured = super::objectives::Measured {
             recovery: record.recovery,
             rto_passed: record.rto_passed,
             cloned: record.clone_of.as_ref().map(|c| c.drill_id.as_str()),
             backup: record.backup.as_ref(),
             started_at: record.started_at,
         };
-        let judged = crate::objectives::judge(&record.scenario.objectives, &measured);
+        let judged = super::objectives::judge(&record.scenario.objectives, &measured);
         record.checks.extend(judged);
     }
     let failed_checks: Vec<&CheckResult> = record.checks.iter().filter(|c| c.verdict != Verdict::Pass).collect();
