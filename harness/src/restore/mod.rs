@@ -3,6 +3,7 @@
 
 pub(crate) mod archive;
 pub(crate) mod audit;
+mod failure;
 mod parallel;
 pub(crate) mod phase;
 pub(crate) mod physical;

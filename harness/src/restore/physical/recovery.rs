@@ -483,7 +483,7 @@ fn other_timelines(archive: Option<&std::path::Path>, backup: u32, followed: u32
     let mut branches: Vec<(u32, history::Branch)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
-            let number = history::timeline_of_history_name(&e.file_name().to_string_lossy())?;
+            let number = wal::timeline_of_history_name(&e.file_name().to_string_lossy())?;
             let text = std::fs::read_to_string(e.path()).ok()?;
             let branch = history::parse_timeline_history(&text).ok()?.into_iter().find(|b| b.parent == followed)?;
             Some((number, branch))

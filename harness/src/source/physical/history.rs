@@ -58,12 +58,6 @@ pub(crate) fn parse_timeline_history(text: &str) -> Result<Vec<Branch>, String> 
     Ok(branches)
 }
 
-/// The timeline a history file's name (`00000002.history`) is of.
-pub(crate) fn timeline_of_history_name(name: &str) -> Option<u32> {
-    let stem = name.strip_suffix(".history")?;
-    (stem.len() == 8 && stem.bytes().all(|b| b.is_ascii_hexdigit())).then(|| u32::from_str_radix(stem, 16).ok())?
-}
-
 /// A time as PostgreSQL prints one: `2026-11-23 13:00:00[.123456]` then its zone, a numeric
 /// offset (`+00`, `+05:30`, `-0330`, as `timestamptz` output and the recovery messages write
 /// it) or the abbreviation `UTC`/`GMT`/`Z` (as `log_timezone` UTC writes it). Another
@@ -149,8 +143,5 @@ mod tests {
         );
         assert_eq!((branches[1].parent, branches[1].switch_lsn), (2, 0x500_0060));
         assert!(parse_timeline_history("1 nowhere\n").unwrap_err().contains("`1 nowhere`"));
-        assert_eq!(timeline_of_history_name("0000000A.history"), Some(10));
-        assert_eq!(timeline_of_history_name("00000002.backup"), None);
-        assert_eq!(timeline_of_history_name("2.history"), None);
     }
 }
