@@ -219,8 +219,17 @@ pub(crate) enum SourceError {
     )]
     NoManifest { location: String },
     /// A folder URL's `backup_manifest` that cannot be followed.
-    #[error("`{location}`: the backup_manifest cannot be followed: {message}")]
-    FolderManifest { location: String, message: String },
+    #[error("`{location}`: the backup_manifest cannot be followed")]
+    FolderManifest {
+        location: String,
+        #[source]
+        source: physical::manifest::ManifestError,
+    },
+    /// A folder URL's plain-format backup with tablespaces.
+    #[error(
+        "`{location}`: the backup_manifest cannot be followed: it lists `{path}`, a tablespace's file: a plain-format backup with tablespaces is not fetched over HTTP(S) (take it in tar format, -Ft)"
+    )]
+    FolderTablespace { location: String, path: String },
     /// A manifest path leading out of the folder it is downloaded to.
     #[error(
         "`{location}`: the backup_manifest lists `{path}`, which leads out of the backup's folder (absolute, or through `..`): a hostile or damaged manifest; nothing was downloaded"

@@ -170,7 +170,7 @@ pub(crate) enum RecoveryError {
     #[error(
         "recovery was not stopped at its target ({target}): {why}; the point reached: {point} (hint: see the target's log; the database is not the one asked for)"
     )]
-    NotExactly { target: String, why: String, point: String },
+    NotExactly { target: String, why: reach::Missed, point: String },
     #[error("PostgreSQL refused the recovery to {target}: {refused} ({meaning}); the point reached: {point}")]
     Refused { target: String, refused: String, meaning: String, point: String },
     #[error(

@@ -202,8 +202,9 @@ fn load_one(spec: &KeySpec, redactor: &Redactor) -> Result<Key, KeyError> {
         Some(Envelope::Age { armored }) => {
             let unlocked = match &unlock {
                 None => Err("it is encrypted with a passphrase (`age -p`): give it as key_passphrase_env or key_passphrase_file".to_owned()),
-                Some(unlock) => with_age::unlock(&bytes, armored, unlock)
-                    .map_err(|why| format!("it does not open with its key passphrase ({why})")),
+                Some(unlock) => with_age::unlock(&bytes, armored, unlock).map_err(|why| {
+                    format!("it does not open with its key passphrase ({})", crate::error::error_chain(&why))
+                }),
             };
             match unlocked {
                 Ok(secret) => secret,

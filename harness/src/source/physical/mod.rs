@@ -182,8 +182,40 @@ pub(crate) struct BackupEnd {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PhysicalError {
     /// A file of the backup or the archive cannot be read.
-    #[error("cannot read `{path}`: {message}")]
-    Read { path: String, message: String },
+    #[error("cannot read `{path}`")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A compressed (or encrypted) file of the backup cannot be opened.
+    #[error("cannot read `{path}`")]
+    Open {
+        path: String,
+        #[source]
+        source: crate::source::read::OpenError,
+    },
+    /// `backup_label` (or what stands for it) does not read as PostgreSQL writes it.
+    #[error("`{path}`")]
+    Label {
+        path: String,
+        #[source]
+        source: label::LabelError,
+    },
+    /// `backup_manifest` cannot be read.
+    #[error("`{path}`")]
+    Manifest {
+        path: String,
+        #[source]
+        source: manifest::ManifestError,
+    },
+    /// A pgBackRest set's manifest names a path pgBackRest would restore where it must not.
+    #[error("`{path}`")]
+    Targets {
+        path: String,
+        #[source]
+        source: pgbackrest::TargetsError,
+    },
     /// The folder lacks a file every base backup has.
     #[error("`{path}` holds no {what}: it is not a base backup made by pg_basebackup")]
     Missing { path: String, what: &'static str },
@@ -274,10 +306,8 @@ pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBac
         }
         _ => {
             let read = |name: &str| {
-                std::fs::read_to_string(dir.join(name)).map_err(|e| PhysicalError::Read {
-                    path: dir.join(name).display().to_string(),
-                    message: e.to_string(),
-                })
+                std::fs::read_to_string(dir.join(name))
+                    .map_err(|source| PhysicalError::Read { path: dir.join(name).display().to_string(), source })
             };
             (Some(read("PG_VERSION")?), Some(read("backup_label")?), dir.display().to_string())
         }
@@ -288,12 +318,12 @@ pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBac
         message: format!("PG_VERSION reads `{}`", version.trim()),
     })?;
     let label = label.ok_or_else(|| PhysicalError::Missing { path: shown.clone(), what: "backup_label" })?;
-    let label = label::parse(&label).map_err(|message| PhysicalError::Malformed { path: shown, message })?;
+    let label = label::parse(&label).map_err(|source| PhysicalError::Label { path: shown, source })?;
     let manifest_path = dir.join("backup_manifest");
     let manifest = match manifest_path.is_file() {
         true => {
             let read = manifest::read(&manifest_path)
-                .map_err(|message| PhysicalError::Malformed { path: manifest_path.display().to_string(), message })?;
+                .map_err(|source| PhysicalError::Manifest { path: manifest_path.display().to_string(), source })?;
             Some((manifest_path, read))
         }
         false => None,
@@ -310,7 +340,7 @@ pub(crate) fn inspect_repository(
     choice: &pgbackrest::Choice,
 ) -> Result<BaseBackup, PhysicalError> {
     let set = pgbackrest::read(texts, choice)?;
-    let label = set.label().map_err(|message| PhysicalError::Malformed { path: dir.display().to_string(), message })?;
+    let label = set.label().map_err(|source| PhysicalError::Label { path: dir.display().to_string(), source })?;
     Ok(BaseBackup {
         dir: dir.to_owned(),
         major: set.major,
@@ -337,7 +367,7 @@ fn inspect_barman(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBackup,
                 message: format!("PG_VERSION reads `{}`", version.trim()),
             })?;
             let label = label.ok_or_else(|| PhysicalError::Missing { path: shown.clone(), what: "backup_label" })?;
-            let label = label::parse(&label).map_err(|message| PhysicalError::Malformed { path: shown, message })?;
+            let label = label::parse(&label).map_err(|source| PhysicalError::Label { path: shown, source })?;
             let dir = chosen.data.parent().map(Path::to_owned).unwrap_or_default();
             BaseBackup { dir, layout, major, label, manifest: None, barman: None }
         }
@@ -349,9 +379,8 @@ fn inspect_barman(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBackup,
 /// `PG_VERSION` and `backup_label` from a base.tar: both come first, so this reads little.
 fn read_from_tar(base: &Path) -> Result<(Option<String>, Option<String>), PhysicalError> {
     let path = base.display().to_string();
-    let read_err = |e: std::io::Error| PhysicalError::Read { path: path.clone(), message: e.to_string() };
-    let opened = super::read::open(base, false)
-        .map_err(|e| PhysicalError::Read { path: path.clone(), message: e.to_string() })?;
+    let read_err = |source: std::io::Error| PhysicalError::Read { path: path.clone(), source };
+    let opened = super::read::open(base, false).map_err(|source| PhysicalError::Open { path: path.clone(), source })?;
     let mut archive = tar::Archive::new(opened.reader);
     let (mut version, mut label) = (None, None);
     for entry in archive.entries().map_err(read_err)? {
@@ -388,7 +417,7 @@ fn listed(dir: Option<&Path>, backup: &BaseBackup) -> Result<Option<(PathBuf, Ve
     let list = |dir: &Path| {
         wal::list_archive(dir)
             .map(|listed| Some((dir.to_owned(), listed)))
-            .map_err(|e| PhysicalError::Read { path: dir.display().to_string(), message: e.to_string() })
+            .map_err(|source| PhysicalError::Read { path: dir.display().to_string(), source })
     };
     match (&backup.layout, dir, &backup.barman) {
         (Layout::PgBackRest(set), _, _) => pgbackrest::archive(&backup.dir, set).map(Some),
@@ -404,7 +433,7 @@ fn listed(dir: Option<&Path>, backup: &BaseBackup) -> Result<Option<(PathBuf, Ve
 fn segment_size(first: Option<&Archived>) -> Result<u64, PhysicalError> {
     let Some(first) = first.filter(|f| !wal::is_encrypted(&f.path)) else { return Ok(wal::DEFAULT_SEGMENT_SIZE) };
     let header = wal::read_header(&first.path)
-        .map_err(|e| PhysicalError::Read { path: first.path.display().to_string(), message: e.to_string() })?
+        .map_err(|source| PhysicalError::Read { path: first.path.display().to_string(), source })?
         .ok_or_else(|| PhysicalError::Malformed {
             path: first.path.display().to_string(),
             message: "is not a WAL segment: its first page has no WAL header (a zeroed or truncated file?)".into(),
@@ -433,8 +462,8 @@ pub(crate) fn archive(
         path: shown.clone(),
         message: format!("the backup starts in segment {start_name}, which is no segment of {segment_size}-byte WAL"),
     })?;
-    let histories = wal::list_histories(&dir)
-        .map_err(|e| PhysicalError::Read { path: dir.display().to_string(), message: e.to_string() })?;
+    let histories =
+        wal::list_histories(&dir).map_err(|source| PhysicalError::Read { path: dir.display().to_string(), source })?;
     let segments_of = listed
         .iter()
         .filter_map(|a| Segment::parse(&a.name, segment_size))
