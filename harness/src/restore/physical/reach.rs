@@ -149,7 +149,7 @@ fn parse_stop(text: &str) -> Option<Stop> {
 pub(crate) enum Missed {
     /// The log names a stop of another kind, or at another point.
     #[error("the server's log says recovery stopped {}", .stop.describe())]
-    Elsewhere { stop: Stop },
+    Elsewhere { stop: Box<Stop> },
     /// The log names no stop.
     #[error("the server's log names no stop at the target")]
     NoStop,
@@ -178,7 +178,7 @@ pub(crate) fn reached(target: &RecoveryTarget, reach: &Reach) -> Result<(), Miss
     };
     match (ok, stop) {
         (true, _) => Ok(()),
-        (false, Some(stop)) => Err(Missed::Elsewhere { stop: stop.clone() }),
+        (false, Some(stop)) => Err(Missed::Elsewhere { stop: Box::new(stop.clone()) }),
         (false, None) => Err(Missed::NoStop),
     }
 }
