@@ -517,3 +517,78 @@ pub(crate) fn archive(
     }
     Ok(Some(WalArchive { dir, segments, segment_size, path }))
 }
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    const MB16: u64 = 16 << 20;
+
+    /// A base backup that started at 0/2000028 on timeline 1, laid out as `layout`, with a
+    /// manifest whose WAL range ends at `manifest_end` when it has one.
+    fn backup(layout: Layout, manifest_end: Option<u64>) -> BaseBackup {
+        let label = BackupLabel {
+            start_lsn: "0/2000028".into(),
+            start_segment: "000000010000000000000002".into(),
+            timeline: 1,
+            start_time: None,
+            label: "pg_basebackup base backup".into(),
+            incremental_from: None,
+        };
+        let manifest = manifest_end.map(|end| {
+            let read = Manifest { version: 2, system_id: Some(7), wal_range: Some((1, 0x200_0028, end)), files: 2 };
+            (PathBuf::from("/b/backup_manifest"), read)
+        });
+        BaseBackup { dir: PathBuf::from("/b"), layout, major: 17, label, manifest, barman: None }
+    }
+
+    fn tar(base: &str) -> Layout {
+        Layout::Tar { base: PathBuf::from("/b").join(base), wal: None, tablespaces: Vec::new() }
+    }
+
+    #[rstest]
+    #[case::tar(&["base.tar", "pg_wal.tar", "backup_manifest"], true)]
+    #[case::compressed_tar(&["base.tar.zst", "backup_manifest"], true)]
+    #[case::plain(&["PG_VERSION", "backup_label", "base", "global"], true)]
+    #[case::plain_without_its_label(&["PG_VERSION", "base", "global"], false)]
+    #[case::a_compression_pg_basebackup_does_not_write(&["base.tar.bz2"], false)]
+    #[case::a_dump(&["plur-2026-05-25.sql.gz"], false)]
+    #[case::nothing(&[], false)]
+    fn a_listing_is_a_base_backups_by_the_names_in_it(#[case] names: &[&str], #[case] expected: bool) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        assert_eq!(is_base_backup_listing(&names), expected, "{names:?}");
+    }
+
+    #[rstest]
+    #[case::plain_tar(tar("base.tar"), "none")]
+    #[case::gzip(tar("base.tar.gz"), "gzip")]
+    #[case::lz4(tar("base.tar.lz4"), "lz4")]
+    #[case::zstd(tar("base.tar.zst"), "zstd")]
+    #[case::plain_format(Layout::Plain, "none")]
+    fn its_compression_is_its_base_tars(#[case] layout: Layout, #[case] expected: &str) {
+        assert_eq!(backup(layout, None).compression(), expected);
+    }
+
+    #[rstest]
+    // The manifest's WAL range says where the backup is consistent...
+    #[case::by_its_manifest(Some(0x200_0158), (0x200_0158, "the manifest's WAL-Ranges"))]
+    // ...and without one, recovery starts where backup_label says (PostgreSQL judges the rest).
+    #[case::by_its_label(None, (0x200_0028, "backup_label's START WAL LOCATION"))]
+    fn where_recovery_is_first_consistent(#[case] manifest_end: Option<u64>, #[case] expected: (u64, &str)) {
+        let (lsn, from) = backup(Layout::Plain, manifest_end).consistent();
+        assert_eq!((lsn, from.as_str()), expected);
+    }
+
+    #[rstest]
+    // The end LSN points just past the last record: the segment holds the byte before it.
+    #[case::inside_a_segment(Some(0x200_0158), Some("000000010000000000000002"))]
+    #[case::at_a_segments_start(Some(0x300_0000), Some("000000010000000000000002"))]
+    #[case::just_past_a_segments_start(Some(0x300_0001), Some("000000010000000000000003"))]
+    #[case::no_manifest(None, None)]
+    fn the_last_segment_it_needs(#[case] manifest_end: Option<u64>, #[case] expected: Option<&str>) {
+        let end = backup(Layout::Plain, manifest_end).end_segment(MB16);
+        assert_eq!(end.map(|s| s.name(MB16)).as_deref(), expected);
+    }
+}
