@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::failure::statement_error;
 use super::parallel::{self, COPY_BATCH, Group, Job, Pool, Settings};
-use super::{RestoreError, RestoreStats};
+use super::{AtLine, RestoreError, RestoreStats};
 use crate::dump::{Item, SplitError, Splitter, Statement};
 use crate::provision::Target;
 use crate::secret::Redactor;
@@ -94,7 +94,7 @@ async fn run(
     jobs: usize,
 ) -> Result<RestoreStats, RestoreError> {
     let raw_bytes = Arc::new(AtomicU64::new(0));
-    let (tx, mut rx) = mpsc::channel::<Result<Item, String>>(IN_FLIGHT);
+    let (tx, mut rx) = mpsc::channel::<Result<Item, RestoreError>>(IN_FLIGHT);
     let reader = spawn_reader((path.to_owned(), key.cloned()), tx, raw_bytes.clone());
 
     let mut session = Session {
@@ -114,7 +114,7 @@ async fn run(
     let mut last_report = Instant::now();
     let result = async {
         while let Some(item) = rx.recv().await {
-            let item = item.map_err(RestoreError::Read)?;
+            let item = item?;
             session.apply(item, &mut rx).await?;
             if let Some(pool) = &session.pool {
                 pool.failed()?;
@@ -143,14 +143,14 @@ async fn run(
 
 fn spawn_reader(
     (path, key): (std::path::PathBuf, Option<Key>),
-    tx: mpsc::Sender<Result<Item, String>>,
+    tx: mpsc::Sender<Result<Item, RestoreError>>,
     raw_bytes: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
         let mut opened = match read::open_keyed(&path, false, key.as_ref()) {
             Ok(o) => o,
             Err(e) => {
-                let _ = tx.blocking_send(Err(e.to_string()));
+                let _ = tx.blocking_send(Err(RestoreError::reread(e)));
                 return;
             }
         };
@@ -162,8 +162,8 @@ fn spawn_reader(
             let message = match next {
                 Ok(Some(item)) => Ok(item),
                 Ok(None) => return,
-                Err(SplitError::Read { line, source }) => Err(format!("line {line}: {source}")),
-                Err(other) => Err(other.to_string()),
+                Err(SplitError::Read { line, source }) => Err(RestoreError::reread(AtLine { line, source })),
+                Err(other) => Err(RestoreError::reread(other)),
             };
             let stop = message.is_err();
             if tx.blocking_send(message).is_err() || stop {
@@ -218,12 +218,12 @@ enum CopyPiece {
 }
 
 /// The next piece of the COPY block being read; anything else there is a read error.
-async fn next_copy_piece(rx: &mut mpsc::Receiver<Result<Item, String>>) -> Result<CopyPiece, RestoreError> {
+async fn next_copy_piece(rx: &mut mpsc::Receiver<Result<Item, RestoreError>>) -> Result<CopyPiece, RestoreError> {
     match rx.recv().await {
         Some(Ok(Item::CopyData(data))) => Ok(CopyPiece::Data(data)),
         Some(Ok(Item::CopyEnd { rows, .. })) => Ok(CopyPiece::End(rows)),
         Some(Ok(_)) => Err(RestoreError::Read("a statement appeared inside COPY data".into())),
-        Some(Err(message)) => Err(RestoreError::Read(message)),
+        Some(Err(error)) => Err(error),
         None => Err(RestoreError::Read("the dump ended inside COPY data".into())),
     }
 }
@@ -233,7 +233,11 @@ fn rows_in(chunk: &[u8]) -> u64 {
 }
 
 impl Session<'_> {
-    async fn apply(&mut self, item: Item, rx: &mut mpsc::Receiver<Result<Item, String>>) -> Result<(), RestoreError> {
+    async fn apply(
+        &mut self,
+        item: Item,
+        rx: &mut mpsc::Receiver<Result<Item, RestoreError>>,
+    ) -> Result<(), RestoreError> {
         // Verify refused these already; the file is read again here, so refuse them again.
         if let Some(what) = verify::refused(&item) {
             return Err(RestoreError::Refused { line: verify::item_line(&item), what });
@@ -317,7 +321,7 @@ impl Session<'_> {
     async fn copy(
         &mut self,
         statement: Statement,
-        rx: &mut mpsc::Receiver<Result<Item, String>>,
+        rx: &mut mpsc::Receiver<Result<Item, RestoreError>>,
     ) -> Result<(), RestoreError> {
         self.stats.statements += 1;
         self.stats.copy_blocks += 1;
@@ -414,7 +418,7 @@ impl Session<'_> {
     async fn copy_parallel(
         &mut self,
         statement: Statement,
-        rx: &mut mpsc::Receiver<Result<Item, String>>,
+        rx: &mut mpsc::Receiver<Result<Item, RestoreError>>,
     ) -> Result<(), RestoreError> {
         self.flush_held().await?;
         self.stats.statements += 1;

@@ -71,6 +71,9 @@ pub(crate) enum PrepareError {
     /// pgBackRest could not restore the set.
     #[error("pgBackRest could not restore set {set} (exit {status}): {stderr}")]
     PgBackRest { set: String, status: i64, stderr: String },
+    /// The encrypted repository's passphrase cannot be read from where the scenario says.
+    #[error("the repository's passphrase")]
+    CipherPass(#[source] crate::secret::SecretError),
     /// A scenario key that applies to another kind of backup.
     #[error("{0}")]
     Scenario(String),

@@ -84,10 +84,10 @@ pub(super) fn open(
 ) -> Result<Box<dyn Read + Send>, DecryptError> {
     let mut input: Box<dyn BufRead + Send> =
         if armored { Box::new(BufReader::with_capacity(BUFFER, age::armor::ArmoredReader::new(raw))) } else { raw };
-    let header = |why: String| DecryptError::Header { envelope: "age", why };
-    let to = stanzas(input.fill_buf().map_err(|e| header(e.to_string()))?);
+    let head = input.fill_buf().map_err(|source| DecryptError::HeaderUnread { envelope: "age", source })?;
+    let to = stanzas(head);
     let Some(key) = key else { return Err(DecryptError::NoKey { what: format!("age for {to}") }) };
-    let decryptor = age::Decryptor::new_buffered(input).map_err(|e| header(e.to_string()))?;
+    let decryptor = age::Decryptor::new_buffered(input).map_err(DecryptError::Age)?;
     let scrypt = decryptor.is_scrypt();
     let wrong_kind = |envelope: &str| DecryptError::WrongKind { key: key.public.clone(), envelope: envelope.into() };
     let opened = match (&key.material, scrypt) {
@@ -135,7 +135,7 @@ fn refused(key: &Key, to: &str, error: age::DecryptError) -> DecryptError {
             envelope: "age",
             why: "its MAC does not match the file key this key unwrapped: the header was changed".into(),
         },
-        other => DecryptError::Header { envelope: "age", why: other.to_string() },
+        other => DecryptError::Age(other),
     }
 }
 
@@ -155,7 +155,7 @@ impl<R: Read> Read for Authenticated<R> {
             }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(StreamError::Truncated.into_io()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                Err(StreamError::Damaged { why: e.to_string(), plaintext: self.plaintext }.into_io())
+                Err(StreamError::Unauthenticated { source: e, plaintext: self.plaintext }.into_io())
             }
             Err(e) => Err(e),
         }
