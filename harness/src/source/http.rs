@@ -110,7 +110,7 @@ impl Prepared {
     /// and its client.
     pub(crate) fn under(&self, relative: &str) -> Result<Prepared, SourceError> {
         let mut url = reqwest::Url::parse(&self.url)
-            .map_err(|e| SourceError::Http { location: self.location.clone(), message: e.to_string() })?;
+            .map_err(|source| SourceError::Url { location: self.location.clone(), source })?;
         url.path_segments_mut()
             .map_err(|()| SourceError::Http { location: self.location.clone(), message: "not a folder URL".into() })?
             .pop_if_empty()

@@ -238,6 +238,13 @@ pub(crate) enum SourceError {
     /// Any other transfer problem.
     #[error("`{location}`: {message}")]
     Http { location: String, message: String },
+    /// A URL that does not parse (url's `ParseError`, named through reqwest's `Url`).
+    #[error("`{location}`")]
+    Url {
+        location: String,
+        #[source]
+        source: <reqwest::Url as std::str::FromStr>::Err,
+    },
     /// The downloaded bytes cannot be written to the drill's work folder.
     #[error("`{location}`")]
     Write {
