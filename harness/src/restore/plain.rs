@@ -25,6 +25,9 @@ use crate::source::{read, verify};
 /// Items in flight between the reader thread and the restore (each at most one COPY chunk).
 const IN_FLIGHT: usize = 16;
 
+/// What the reader thread hands the restore: the dump's items, or why it could not read on.
+type Items = mpsc::Receiver<Result<Item, RestoreError>>;
+
 /// Restore progress: raw bytes of the backup read so far.
 pub(crate) type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
@@ -218,7 +221,7 @@ enum CopyPiece {
 }
 
 /// The next piece of the COPY block being read; anything else there is a read error.
-async fn next_copy_piece(rx: &mut mpsc::Receiver<Result<Item, RestoreError>>) -> Result<CopyPiece, RestoreError> {
+async fn next_copy_piece(rx: &mut Items) -> Result<CopyPiece, RestoreError> {
     match rx.recv().await {
         Some(Ok(Item::CopyData(data))) => Ok(CopyPiece::Data(data)),
         Some(Ok(Item::CopyEnd { rows, .. })) => Ok(CopyPiece::End(rows)),
@@ -233,11 +236,7 @@ fn rows_in(chunk: &[u8]) -> u64 {
 }
 
 impl Session<'_> {
-    async fn apply(
-        &mut self,
-        item: Item,
-        rx: &mut mpsc::Receiver<Result<Item, RestoreError>>,
-    ) -> Result<(), RestoreError> {
+    async fn apply(&mut self, item: Item, rx: &mut Items) -> Result<(), RestoreError> {
         // Verify refused these already; the file is read again here, so refuse them again.
         if let Some(what) = verify::refused(&item) {
             return Err(RestoreError::Refused { line: verify::item_line(&item), what });
@@ -270,36 +269,7 @@ impl Session<'_> {
                 }
                 Ok(())
             }
-            Item::Statement(statement) => {
-                self.flush_held().await?;
-                if let Some(pool) = &mut self.pool
-                    && !is_data(&statement)
-                    && parallel::setting_name(&statement.sql).is_none()
-                {
-                    pool.barrier().await?;
-                }
-                self.settings.observe(&statement.sql);
-                let about_role = self.globals.as_ref().and_then(|_| role_statement(&statement.sql));
-                if let (Some(protected), Some((_, role))) = (&self.globals, &about_role)
-                    && protected.contains(role)
-                {
-                    return Ok(());
-                }
-                self.stats.statements += 1;
-                self.stats.bytes += statement.sql.len() as u64;
-                let redactor = self.redactor;
-                match self.conn.execute(sqlx::raw_sql(&statement.sql)).await {
-                    Ok(_) => Ok(()),
-                    // The role exists already (declared in the scenario, or built in): keep it.
-                    Err(sqlx::Error::Database(db))
-                        if db.code().as_deref() == Some("42710")
-                            && about_role.as_ref().is_some_and(|(verb, _)| verb == "create") =>
-                    {
-                        Ok(())
-                    }
-                    Err(e) => Err(statement_error(redactor, &statement, e)),
-                }
-            }
+            Item::Statement(statement) => self.execute(statement).await,
             Item::Meta { command, args, line } => {
                 if matches!(command.as_str(), "connect" | "c") {
                     // The pool's connections are to the database being left.
@@ -318,11 +288,41 @@ impl Session<'_> {
         }
     }
 
-    async fn copy(
-        &mut self,
-        statement: Statement,
-        rx: &mut mpsc::Receiver<Result<Item, RestoreError>>,
-    ) -> Result<(), RestoreError> {
+    /// Runs a statement on the restore's own connection, once the pool is idle (unless it loads
+    /// data or makes a setting); a statement about a protected role is skipped, and a role that
+    /// exists already is kept.
+    async fn execute(&mut self, statement: Statement) -> Result<(), RestoreError> {
+        self.flush_held().await?;
+        if let Some(pool) = &mut self.pool
+            && !is_data(&statement)
+            && parallel::setting_name(&statement.sql).is_none()
+        {
+            pool.barrier().await?;
+        }
+        self.settings.observe(&statement.sql);
+        let about_role = self.globals.as_ref().and_then(|_| role_statement(&statement.sql));
+        if let (Some(protected), Some((_, role))) = (&self.globals, &about_role)
+            && protected.contains(role)
+        {
+            return Ok(());
+        }
+        self.stats.statements += 1;
+        self.stats.bytes += statement.sql.len() as u64;
+        let redactor = self.redactor;
+        match self.conn.execute(sqlx::raw_sql(&statement.sql)).await {
+            Ok(_) => Ok(()),
+            // The role exists already (declared in the scenario, or built in): keep it.
+            Err(sqlx::Error::Database(db))
+                if db.code().as_deref() == Some("42710")
+                    && about_role.as_ref().is_some_and(|(verb, _)| verb == "create") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(statement_error(redactor, &statement, e)),
+        }
+    }
+
+    async fn copy(&mut self, statement: Statement, rx: &mut Items) -> Result<(), RestoreError> {
         self.stats.statements += 1;
         self.stats.copy_blocks += 1;
         let redactor = self.redactor;
@@ -415,11 +415,7 @@ impl Session<'_> {
     }
 
     /// A COPY block in batches of rows, each loaded by whichever pool connection is free.
-    async fn copy_parallel(
-        &mut self,
-        statement: Statement,
-        rx: &mut mpsc::Receiver<Result<Item, RestoreError>>,
-    ) -> Result<(), RestoreError> {
+    async fn copy_parallel(&mut self, statement: Statement, rx: &mut Items) -> Result<(), RestoreError> {
         self.flush_held().await?;
         self.stats.statements += 1;
         self.stats.copy_blocks += 1;
