@@ -26,13 +26,39 @@ pub struct QualifiedName {
     pub name: String,
 }
 
+/// Why a name as written in a scenario is not one: a parse error of the text itself, with no
+/// cause beneath it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// More than two dotted parts.
+    #[error("`{text}` is not a name or a schema.name")]
+    NotAName { text: String },
+    /// A quoted part without its closing quote.
+    #[error("`{text}` has an unterminated quoted name")]
+    Unterminated { text: String },
+    /// Nothing between two dots, or before or after one.
+    #[error("`{text}` has an empty name part")]
+    EmptyPart { text: String },
+    /// A character after a quoted part that is not a dot.
+    #[error("unexpected `{found}` in `{text}`")]
+    Unexpected { found: char, text: String },
+}
+
+/// A scenario's field errors carry their message as text (placed at the field by the scenario's
+/// parser): a name's error becomes that text, and has no cause to lose.
+impl From<NameError> for String {
+    fn from(error: NameError) -> String {
+        error.to_string()
+    }
+}
+
 impl QualifiedName {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, NameError> {
         let parts = split_dotted(text)?;
         match parts.as_slice() {
             [name] => Ok(Self { schema: None, name: name.clone() }),
             [schema, name] => Ok(Self { schema: Some(schema.clone()), name: name.clone() }),
-            _ => Err(format!("`{text}` is not a name or a schema.name")),
+            _ => Err(NameError::NotAName { text: text.to_owned() }),
         }
     }
 
@@ -86,7 +112,7 @@ pub(crate) fn quote_ident_if_needed(name: &str) -> String {
     if simple { name.to_owned() } else { quote_ident(name) }
 }
 
-fn split_dotted(text: &str) -> Result<Vec<String>, String> {
+fn split_dotted(text: &str) -> Result<Vec<String>, NameError> {
     let mut parts = Vec::new();
     let mut chars = text.trim().chars().peekable();
     loop {
@@ -101,7 +127,7 @@ fn split_dotted(text: &str) -> Result<Vec<String>, String> {
                     }
                     Some('"') => break,
                     Some(c) => part.push(c),
-                    None => return Err(format!("`{text}` has an unterminated quoted name")),
+                    None => return Err(NameError::Unterminated { text: text.to_owned() }),
                 }
             }
         } else {
@@ -114,13 +140,13 @@ fn split_dotted(text: &str) -> Result<Vec<String>, String> {
             }
         }
         if part.is_empty() {
-            return Err(format!("`{text}` has an empty name part"));
+            return Err(NameError::EmptyPart { text: text.to_owned() });
         }
         parts.push(part);
         match chars.next() {
             None => return Ok(parts),
             Some('.') => continue,
-            Some(c) => return Err(format!("unexpected `{c}` in `{text}`")),
+            Some(found) => return Err(NameError::Unexpected { found, text: text.to_owned() }),
         }
     }
 }
@@ -288,8 +314,13 @@ mod tests {
         assert_eq!(n.schema.as_deref(), Some("My Schema"));
         assert_eq!(n.name, "Odd.Name");
         assert_eq!(QualifiedName::parse("users").unwrap().schema_or_public(), "public");
-        assert!(QualifiedName::parse("a.b.c").is_err());
-        assert!(QualifiedName::parse("a..b").is_err());
+        assert_eq!(QualifiedName::parse("a.b.c"), Err(NameError::NotAName { text: "a.b.c".into() }));
+        assert_eq!(QualifiedName::parse("a..b"), Err(NameError::EmptyPart { text: "a..b".into() }));
+        assert_eq!(
+            QualifiedName::parse(r#""a"b"#).unwrap_err().to_string(),
+            r#"unexpected `b` in `"a"b`"#,
+            "the message a scenario's field error shows"
+        );
         let odd = QualifiedName::new("graph", "User");
         assert_eq!(odd.to_string(), r#"graph."User""#);
         assert_eq!(QualifiedName::parse(&odd.to_string()).unwrap(), odd);

@@ -40,7 +40,7 @@ pub async fn relations(pool: &PgPool) -> sqlx::Result<Vec<String>> {
 pub async fn row_counts(pool: &PgPool) -> sqlx::Result<BTreeMap<String, i64>> {
     let mut counts = BTreeMap::new();
     for table in tables(pool).await? {
-        let parsed = QualifiedName::parse(&table).map_err(sqlx::Error::Protocol)?;
+        let parsed = QualifiedName::parse(&table).map_err(|e| sqlx::Error::Protocol(e.into()))?;
         let count: i64 =
             sqlx::query_scalar(&format!("SELECT count(*) FROM ONLY {}", parsed.sql())).fetch_one(pool).await?;
         counts.insert(table, count);

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{COLLATIONS_SQL, CatalogError, Fingerprint, fingerprint_sql};
+use super::sql::{COLLATIONS_SQL, fingerprint_sql};
+use super::{CatalogError, Fingerprint};
 
 /// Where the reference fingerprint of a fresh cluster of image `image_id` is kept:
 /// `$XDG_CACHE_HOME/pgdrill/catalogs/<image id>.json`, else under `~/.cache`.
@@ -27,21 +28,23 @@ pub(crate) fn cache_path(image_id: &str) -> PathBuf {
 
 /// The cached reference at `path`, if there is one.
 pub(crate) fn load(path: &Path) -> Result<Option<Fingerprint>, CatalogError> {
-    let fail = |message: String| CatalogError::Cache { path: path.to_owned(), message };
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| fail(e.to_string())),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| CatalogError::CacheJson { path: path.to_owned(), source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(fail(e.to_string())),
+        Err(source) => Err(CatalogError::Cache { path: path.to_owned(), source }),
     }
 }
 
 /// Keeps `fingerprint` at `path` (written aside, then renamed: two drills may race).
 pub(crate) fn save(path: &Path, fingerprint: &Fingerprint) -> Result<(), CatalogError> {
-    let fail = |e: std::io::Error| CatalogError::Cache { path: path.to_owned(), message: e.to_string() };
+    let fail = |source: std::io::Error| CatalogError::Cache { path: path.to_owned(), source };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(fail)?;
     let aside = dir.join(format!(".{}-{:08x}", std::process::id(), rand::random::<u32>()));
-    let json = serde_json::to_vec(fingerprint).map_err(|e| fail(std::io::Error::other(e)))?;
+    let json =
+        serde_json::to_vec(fingerprint).map_err(|source| CatalogError::CacheJson { path: path.to_owned(), source })?;
     std::fs::write(&aside, json).map_err(fail)?;
     std::fs::rename(&aside, path).map_err(|e| {
         let _ = std::fs::remove_file(&aside);

@@ -354,7 +354,7 @@ impl Spec {
         for Counted { name, expected, tree } in &tables {
             let actual = match QualifiedName::parse(name) {
                 Ok(table) => count(ctx, &table, !tree).await,
-                Err(message) => Err(Failed(message)),
+                Err(message) => Err(Failed(message.into())),
             };
             let name = if *tree { format!("{name} (its whole partition tree)") } else { name.clone() };
             match actual {

@@ -35,16 +35,14 @@ fn archive_input(
     path: &std::path::Path,
     key: Option<&Key>,
 ) -> Result<(Option<String>, Option<Fed>), RestoreError> {
-    let open = || {
-        crate::source::read::open_keyed(path, false, key).map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))
-    };
+    let open = || crate::source::read::open_keyed(path, false, key).map_err(RestoreError::reread);
     // A directory-format archive is never encrypted (nor fed: pg_restore reads it as a folder).
     let opened = if key.is_some() && path.is_file() { Some(open()?) } else { None };
     if opened.as_ref().is_none_or(|o| o.envelope.is_none()) {
         match target.tools.path_of(path) {
             Ok(inside) => return Ok((Some(inside), None)),
             Err(_) if path.is_file() => {}
-            Err(e) => return Err(RestoreError::Read(e.to_string())),
+            Err(e) => return Err(RestoreError::reread(e)),
         }
     }
     let (tx, rx) = mpsc::channel::<Bytes>(16);
@@ -64,14 +62,22 @@ fn archive_input(
     Ok((None, Some((rx, feeder))))
 }
 
+/// The feeder's failure to read (decrypt) the archive it gives pg_restore.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the archive for pg_restore")]
+struct Feeding {
+    #[source]
+    source: std::io::Error,
+}
+
 /// Waits for the feeder of an encrypted archive: its decryption error, if any.
 async fn fed(feeder: Option<Feeder>) -> Result<(), RestoreError> {
     match feeder {
         None => Ok(()),
         Some(task) => match task.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(RestoreError::Read(format!("reading the archive for pg_restore: {e}"))),
-            Err(e) => Err(RestoreError::Read(e.to_string())),
+            Ok(Err(source)) => Err(RestoreError::reread(Feeding { source })),
+            Err(e) => Err(RestoreError::reread(e)),
         },
     }
 }
@@ -87,23 +93,23 @@ pub(crate) async fn scan(
     let (inside, stdin) = archive_input(target, path, key)?;
     check_tool_version(target, pg_dump_version, redactor).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
-    let reader = tokio::task::spawn_blocking(move || -> Result<DumpSummary, String> {
+    let reader = tokio::task::spawn_blocking(move || -> Result<DumpSummary, RestoreError> {
         let mut splitter = Splitter::new(std::io::BufReader::with_capacity(256 * 1024, ChannelReader::new(rx)));
         let mut scanner = Scanner::new();
         loop {
             match splitter.next_item() {
                 Ok(Some(item)) => {
                     if let Some(what) = refused(&item) {
-                        return Err(format!(
+                        return Err(RestoreError::Read(format!(
                             "line {} of the archive's SQL: {what} is refused: a dump is untrusted input",
                             item_line(&item)
-                        ));
+                        )));
                     }
                     scanner.note(&item);
                 }
                 Ok(None) => break,
                 Err(SplitError::UnterminatedCopy { .. }) => break, // pg_restore failed mid-table: its exit says why
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(RestoreError::reread(e)),
             }
         }
         Ok(scanner.finish(splitter.comments(), splitter.lines_read(), splitter.bytes_read()))
@@ -111,17 +117,14 @@ pub(crate) async fn scan(
     let mut args = vec!["-f".to_owned(), "-".to_owned()];
     args.extend(inside);
     let (stdin, feeder) = stdin.unzip();
-    let output = target
-        .tools
-        .run_fed("pg_restore", &args, (stdin, Some(tx)), redactor)
-        .await
-        .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
-    let summary = reader.await.map_err(|e| RestoreError::Read(e.to_string()))?;
+    let output =
+        target.tools.run_fed("pg_restore", &args, (stdin, Some(tx)), redactor).await.map_err(RestoreError::reread)?;
+    let summary = reader.await.map_err(RestoreError::reread)?;
     fed(feeder).await?;
     if !output.success() {
         return Err(RestoreError::Archive { status: output.status, stderr: output.stderr });
     }
-    summary.map_err(RestoreError::Read)
+    summary
 }
 
 /// pg_restore reads archives of its own and older pg_dump versions only.
@@ -131,7 +134,7 @@ async fn check_tool_version(target: &Target, pg_dump_version: &str, redactor: &R
         .tools
         .run("pg_restore", &["--version".to_owned()], Some(tx), redactor)
         .await
-        .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
+        .map_err(RestoreError::reread)?;
     let mut text = String::new();
     while let Ok(chunk) = rx.try_recv() {
         text.push_str(&String::from_utf8_lossy(&chunk));
@@ -169,11 +172,8 @@ pub(crate) async fn restore(
     args.extend(target.tools.connection_args(database));
     args.extend(inside);
     let (stdin, feeder) = stdin.unzip();
-    let output = target
-        .tools
-        .run_fed("pg_restore", &args, (stdin, None), redactor)
-        .await
-        .map_err(|e| RestoreError::Read(crate::error::error_chain(&e)))?;
+    let output =
+        target.tools.run_fed("pg_restore", &args, (stdin, None), redactor).await.map_err(RestoreError::reread)?;
     fed(feeder).await?;
     if !output.success() {
         let mut stderr = output.stderr;

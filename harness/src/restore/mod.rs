@@ -3,6 +3,7 @@
 
 pub(crate) mod archive;
 pub(crate) mod audit;
+mod failure;
 mod parallel;
 pub(crate) mod phase;
 pub(crate) mod physical;
@@ -55,6 +56,10 @@ pub enum RestoreError {
     /// Reading the dump failed during the restore (it verified, so the file changed?).
     #[error("reading the dump failed: {0}")]
     Read(String),
+    /// The dump (or an archive, for pg_restore) could not be read again during the restore: it
+    /// verified, so the file changed? The cause is the crate's own reader's error, boxed.
+    #[error("reading the dump failed")]
+    Reread(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The connection to the target failed mid-restore.
     #[error(
         "dump line {line}{}: the connection to the target was lost: {message}\n  statement: {excerpt}",
@@ -72,6 +77,22 @@ pub enum RestoreError {
     /// A restore program failed.
     #[error("{tool} failed (exit {status}):\n{stderr}")]
     Tool { tool: &'static str, status: i64, stderr: String },
+}
+
+impl RestoreError {
+    /// The dump could not be read again, for `cause`.
+    pub(crate) fn reread(cause: impl std::error::Error + Send + Sync + 'static) -> RestoreError {
+        RestoreError::Reread(Box::new(cause))
+    }
+}
+
+/// The dump's bytes could not be read at a line (decompression or I/O).
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}")]
+pub(crate) struct AtLine {
+    pub line: u64,
+    #[source]
+    pub source: std::io::Error,
 }
 
 /// A statement that failed on the target, located in the dump.

@@ -20,7 +20,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use super::RestoreError;
-use super::plain::statement_error;
+use super::failure::statement_error;
 use crate::dump::Statement;
 use crate::secret::Redactor;
 

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnection, PgDatabaseError};
+use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
 use tokio::sync::mpsc;
 
+use super::failure::statement_error;
 use super::parallel::{self, COPY_BATCH, Group, Job, Pool, Settings};
-use super::{RestoreError, RestoreStats, StatementFailure};
+use super::{AtLine, RestoreError, RestoreStats};
 use crate::dump::{Item, SplitError, Splitter, Statement};
 use crate::provision::Target;
 use crate::secret::Redactor;
@@ -23,6 +24,9 @@ use crate::source::{read, verify};
 
 /// Items in flight between the reader thread and the restore (each at most one COPY chunk).
 const IN_FLIGHT: usize = 16;
+
+/// What the reader thread hands the restore: the dump's items, or why it could not read on.
+type Items = mpsc::Receiver<Result<Item, RestoreError>>;
 
 /// Restore progress: raw bytes of the backup read so far.
 pub(crate) type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
@@ -93,7 +97,7 @@ async fn run(
     jobs: usize,
 ) -> Result<RestoreStats, RestoreError> {
     let raw_bytes = Arc::new(AtomicU64::new(0));
-    let (tx, mut rx) = mpsc::channel::<Result<Item, String>>(IN_FLIGHT);
+    let (tx, mut rx) = mpsc::channel::<Result<Item, RestoreError>>(IN_FLIGHT);
     let reader = spawn_reader((path.to_owned(), key.cloned()), tx, raw_bytes.clone());
 
     let mut session = Session {
@@ -113,7 +117,7 @@ async fn run(
     let mut last_report = Instant::now();
     let result = async {
         while let Some(item) = rx.recv().await {
-            let item = item.map_err(RestoreError::Read)?;
+            let item = item?;
             session.apply(item, &mut rx).await?;
             if let Some(pool) = &session.pool {
                 pool.failed()?;
@@ -142,14 +146,14 @@ async fn run(
 
 fn spawn_reader(
     (path, key): (std::path::PathBuf, Option<Key>),
-    tx: mpsc::Sender<Result<Item, String>>,
+    tx: mpsc::Sender<Result<Item, RestoreError>>,
     raw_bytes: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
         let mut opened = match read::open_keyed(&path, false, key.as_ref()) {
             Ok(o) => o,
             Err(e) => {
-                let _ = tx.blocking_send(Err(e.to_string()));
+                let _ = tx.blocking_send(Err(RestoreError::reread(e)));
                 return;
             }
         };
@@ -161,8 +165,8 @@ fn spawn_reader(
             let message = match next {
                 Ok(Some(item)) => Ok(item),
                 Ok(None) => return,
-                Err(SplitError::Read { line, source }) => Err(format!("line {line}: {source}")),
-                Err(other) => Err(other.to_string()),
+                Err(SplitError::Read { line, source }) => Err(RestoreError::reread(AtLine { line, source })),
+                Err(other) => Err(RestoreError::reread(other)),
             };
             let stop = message.is_err();
             if tx.blocking_send(message).is_err() || stop {
@@ -217,12 +221,12 @@ enum CopyPiece {
 }
 
 /// The next piece of the COPY block being read; anything else there is a read error.
-async fn next_copy_piece(rx: &mut mpsc::Receiver<Result<Item, String>>) -> Result<CopyPiece, RestoreError> {
+async fn next_copy_piece(rx: &mut Items) -> Result<CopyPiece, RestoreError> {
     match rx.recv().await {
         Some(Ok(Item::CopyData(data))) => Ok(CopyPiece::Data(data)),
         Some(Ok(Item::CopyEnd { rows, .. })) => Ok(CopyPiece::End(rows)),
         Some(Ok(_)) => Err(RestoreError::Read("a statement appeared inside COPY data".into())),
-        Some(Err(message)) => Err(RestoreError::Read(message)),
+        Some(Err(error)) => Err(error),
         None => Err(RestoreError::Read("the dump ended inside COPY data".into())),
     }
 }
@@ -232,7 +236,7 @@ fn rows_in(chunk: &[u8]) -> u64 {
 }
 
 impl Session<'_> {
-    async fn apply(&mut self, item: Item, rx: &mut mpsc::Receiver<Result<Item, String>>) -> Result<(), RestoreError> {
+    async fn apply(&mut self, item: Item, rx: &mut Items) -> Result<(), RestoreError> {
         // Verify refused these already; the file is read again here, so refuse them again.
         if let Some(what) = verify::refused(&item) {
             return Err(RestoreError::Refused { line: verify::item_line(&item), what });
@@ -265,36 +269,7 @@ impl Session<'_> {
                 }
                 Ok(())
             }
-            Item::Statement(statement) => {
-                self.flush_held().await?;
-                if let Some(pool) = &mut self.pool
-                    && !is_data(&statement)
-                    && parallel::setting_name(&statement.sql).is_none()
-                {
-                    pool.barrier().await?;
-                }
-                self.settings.observe(&statement.sql);
-                let about_role = self.globals.as_ref().and_then(|_| role_statement(&statement.sql));
-                if let (Some(protected), Some((_, role))) = (&self.globals, &about_role)
-                    && protected.contains(role)
-                {
-                    return Ok(());
-                }
-                self.stats.statements += 1;
-                self.stats.bytes += statement.sql.len() as u64;
-                let redactor = self.redactor;
-                match self.conn.execute(sqlx::raw_sql(&statement.sql)).await {
-                    Ok(_) => Ok(()),
-                    // The role exists already (declared in the scenario, or built in): keep it.
-                    Err(sqlx::Error::Database(db))
-                        if db.code().as_deref() == Some("42710")
-                            && about_role.as_ref().is_some_and(|(verb, _)| verb == "create") =>
-                    {
-                        Ok(())
-                    }
-                    Err(e) => Err(statement_error(redactor, &statement, e)),
-                }
-            }
+            Item::Statement(statement) => self.execute(statement).await,
             Item::Meta { command, args, line } => {
                 if matches!(command.as_str(), "connect" | "c") {
                     // The pool's connections are to the database being left.
@@ -313,11 +288,41 @@ impl Session<'_> {
         }
     }
 
-    async fn copy(
-        &mut self,
-        statement: Statement,
-        rx: &mut mpsc::Receiver<Result<Item, String>>,
-    ) -> Result<(), RestoreError> {
+    /// Runs a statement on the restore's own connection, once the pool is idle (unless it loads
+    /// data or makes a setting); a statement about a protected role is skipped, and a role that
+    /// exists already is kept.
+    async fn execute(&mut self, statement: Statement) -> Result<(), RestoreError> {
+        self.flush_held().await?;
+        if let Some(pool) = &mut self.pool
+            && !is_data(&statement)
+            && parallel::setting_name(&statement.sql).is_none()
+        {
+            pool.barrier().await?;
+        }
+        self.settings.observe(&statement.sql);
+        let about_role = self.globals.as_ref().and_then(|_| role_statement(&statement.sql));
+        if let (Some(protected), Some((_, role))) = (&self.globals, &about_role)
+            && protected.contains(role)
+        {
+            return Ok(());
+        }
+        self.stats.statements += 1;
+        self.stats.bytes += statement.sql.len() as u64;
+        let redactor = self.redactor;
+        match self.conn.execute(sqlx::raw_sql(&statement.sql)).await {
+            Ok(_) => Ok(()),
+            // The role exists already (declared in the scenario, or built in): keep it.
+            Err(sqlx::Error::Database(db))
+                if db.code().as_deref() == Some("42710")
+                    && about_role.as_ref().is_some_and(|(verb, _)| verb == "create") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(statement_error(redactor, &statement, e)),
+        }
+    }
+
+    async fn copy(&mut self, statement: Statement, rx: &mut Items) -> Result<(), RestoreError> {
         self.stats.statements += 1;
         self.stats.copy_blocks += 1;
         let redactor = self.redactor;
@@ -410,11 +415,7 @@ impl Session<'_> {
     }
 
     /// A COPY block in batches of rows, each loaded by whichever pool connection is free.
-    async fn copy_parallel(
-        &mut self,
-        statement: Statement,
-        rx: &mut mpsc::Receiver<Result<Item, String>>,
-    ) -> Result<(), RestoreError> {
+    async fn copy_parallel(&mut self, statement: Statement, rx: &mut Items) -> Result<(), RestoreError> {
         self.flush_held().await?;
         self.stats.statements += 1;
         self.stats.copy_blocks += 1;
@@ -492,69 +493,6 @@ impl Session<'_> {
     }
 }
 
-/// Turns a server error into an error naming the dump line (exact, within the statement or the
-/// COPY block) and entry.
-pub(super) fn statement_error(redactor: &Redactor, statement: &Statement, err: sqlx::Error) -> RestoreError {
-    let entry = statement.entry.clone();
-    let excerpt = excerpt(&statement.sql);
-    match &err {
-        sqlx::Error::Database(db) => match db.try_downcast_ref::<PgDatabaseError>() {
-            Some(pg) => {
-                let line = error_line(statement, pg);
-                RestoreError::Statement(Box::new(StatementFailure {
-                    line,
-                    entry,
-                    code: pg.code().to_owned(),
-                    message: redactor.redact(pg.message()),
-                    detail: pg.detail().map(|d| redactor.redact(d)),
-                    hint: pg.hint().map(str::to_owned),
-                    excerpt,
-                }))
-            }
-            None => RestoreError::Statement(Box::new(StatementFailure {
-                line: statement.line,
-                entry,
-                code: String::new(),
-                message: redactor.redact(db.message()),
-                detail: None,
-                hint: None,
-                excerpt,
-            })),
-        },
-        other => RestoreError::Connection {
-            line: statement.line,
-            entry,
-            message: redactor.redact(&other.to_string()),
-            excerpt,
-        },
-    }
-}
-
-/// The dump line an error points at: a COPY row (`COPY t, line N` in the error's context), the
-/// line of the error's position inside the statement, or the statement's first line.
-fn error_line(statement: &Statement, pg: &PgDatabaseError) -> u64 {
-    if statement.copy_from_stdin {
-        if let Some(row) = pg.r#where().and_then(copy_row) {
-            return statement.line + row;
-        }
-        return statement.line;
-    }
-    match pg.position() {
-        Some(sqlx::postgres::PgErrorPosition::Original(pos)) => {
-            let before: String = statement.sql.chars().take(pos.saturating_sub(1)).collect();
-            statement.line + before.matches('\n').count() as u64
-        }
-        _ => statement.line,
-    }
-}
-
-/// `N` from a context like `COPY users, line N, column id: "x"`.
-fn copy_row(context: &str) -> Option<u64> {
-    let rest = &context[context.find(", line ")? + 7..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
 /// For `CREATE ROLE x ...` / `ALTER ROLE x ...` (and USER), the verb and the role.
 fn role_statement(sql: &str) -> Option<(String, String)> {
     let mut words = sql.split_whitespace();
@@ -597,12 +535,6 @@ fn copy_table(sql: &str) -> Option<&str> {
     None
 }
 
-/// The statement's first 200 characters on one line, for error messages.
-fn excerpt(sql: &str) -> String {
-    let flat: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 200 { flat.chars().take(200).collect::<String>() + "..." } else { flat }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,13 +549,6 @@ mod tests {
         );
         assert_eq!(connect_database("\"We\"\"ird\"").as_deref(), Some("We\"ird"));
         assert_eq!(connect_database(""), None);
-    }
-
-    #[test]
-    fn copy_rows_from_context() {
-        assert_eq!(copy_row("COPY users, line 3, column id: \"x\""), Some(3));
-        assert_eq!(copy_row("COPY users, line 12"), Some(12));
-        assert_eq!(copy_row("SQL statement"), None);
     }
 
     #[test]
@@ -643,10 +568,5 @@ mod tests {
         assert_eq!(copy_table("COPY public.\"My (odd) table\" FROM stdin;"), Some("public.\"My (odd) table\""));
         assert_eq!(copy_table("copy t(a) from stdin;"), Some("t"));
         assert_eq!(copy_table("SELECT 1;"), None);
-    }
-
-    #[test]
-    fn excerpts_are_one_line() {
-        assert_eq!(excerpt("CREATE TABLE t (\n  a int\n);"), "CREATE TABLE t ( a int );");
     }
 }

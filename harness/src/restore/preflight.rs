@@ -52,9 +52,38 @@ pub enum PreflightError {
     /// The dump sets settings the target's server does not know.
     #[error("the dump sets {} that PostgreSQL {target_version} does not know (the dump was written by {dumped_by}): {}", if names.len() == 1 { "a setting" } else { "settings" }, names.join(", "))]
     UnknownSettings { names: Vec<String>, target_version: String, dumped_by: String },
-    /// The globals file could not be verified or applied.
+    /// The globals file's roles could not be listed (the message redacted).
     #[error("globals file `{path}`: {message}")]
     Globals { path: String, message: String },
+    /// The globals file cannot be read.
+    #[error("globals file `{path}`: cannot read it")]
+    GlobalsUnreadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The globals file's verification could not run to its end.
+    #[error("globals file `{path}`")]
+    GlobalsTask {
+        path: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The globals file does not verify, as a backup would not (the verify phase's error,
+    /// boxed: its type is the crate's own).
+    #[error("globals file `{path}`")]
+    GlobalsInvalid {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The globals file could not be applied.
+    #[error("globals file `{path}`")]
+    GlobalsRestore {
+        path: String,
+        #[source]
+        source: Box<super::RestoreError>,
+    },
     /// Creating a scenario role failed.
     #[error("cannot create role `{role}`: {message}")]
     CreateRole { role: String, message: String },
@@ -68,71 +97,16 @@ pub(crate) async fn preflight(
     restore: &RestoreSpec,
     redactor: &Redactor,
 ) -> Result<PreflightReport, PreflightError> {
-    let query_err = |e: sqlx::Error| PreflightError::Query(redactor.redact(&e.to_string()));
+    let query_err = |e: sqlx::Error| query_error(redactor, e);
     let mut conn =
         PgConnection::connect_with(&target.connect_options(&target.maintenance_db)).await.map_err(query_err)?;
-
-    let (server_version, num): (String, String) =
-        sqlx::query_as("SELECT current_setting('server_version'), current_setting('server_version_num')")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(query_err)?;
-    let server_version_num: u32 = num.parse().unwrap_or(0);
-    let target_major = major_of_version_num(server_version_num);
-    if let Some(dump_version) = &summary.comments.source_version
-        && let Some(dump_major) = major_of_version_text(dump_version)
-        && dump_major > target_major
-    {
-        return Err(PreflightError::NewerDump {
-            dump_version: dump_version.clone(),
-            dump_major,
-            target_version: server_version,
-        });
-    }
-
+    let (server_version, server_version_num) = server_version(&mut conn, summary, redactor).await?;
     if target.database_suffix.is_some() && !summary.databases_created.is_empty() {
         return Err(PreflightError::CreatesDatabases { names: summary.databases_created.clone() });
     }
-
-    let available: BTreeMap<String, String> = sqlx::query_as::<_, (String, Option<String>)>(
-        "SELECT name::text, default_version FROM pg_available_extensions",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .map_err(query_err)?
-    .into_iter()
-    .map(|(name, version)| (name, version.unwrap_or_default()))
-    .collect();
-    let needed: BTreeSet<String> = summary.extensions.iter().chain(required_extensions).cloned().collect();
-    let missing: Vec<String> = needed.iter().filter(|n| !available.contains_key(*n)).cloned().collect();
-    if !missing.is_empty() {
-        let image = target.info.lacks().map(|l| format!(", whose image carries no {l}")).unwrap_or_default();
-        return Err(PreflightError::MissingExtensions { missing, target_version: server_version, image });
-    }
-    let extensions = needed.iter().map(|n| (n.clone(), available[n].clone())).collect();
-
-    let mut roles_created = create_roles(target, &mut conn, &restore.roles, redactor).await?;
-    if let Some(globals) = restore.globals.as_deref() {
-        for role in apply_globals(target, globals, redactor).await? {
-            target.note_created(None, Some(&role));
-            roles_created.push(role);
-        }
-    }
-    let existing: BTreeSet<String> = sqlx::query_scalar::<_, String>("SELECT rolname::text FROM pg_roles")
-        .fetch_all(&mut conn)
-        .await
-        .map_err(query_err)?
-        .into_iter()
-        .collect();
-    let missing: Vec<String> = summary.roles_needed().into_iter().filter(|r| !existing.contains(r)).collect();
-    if !missing.is_empty() && restore.create_missing_roles {
-        let specs: Vec<RoleSpec> =
-            missing.into_iter().map(|name| RoleSpec { name, login: true, member_of: Vec::new() }).collect();
-        roles_created.extend(create_roles(target, &mut conn, &specs, redactor).await?);
-    } else if !missing.is_empty() {
-        return Err(PreflightError::MissingRoles { missing });
-    }
-
+    let needed = (summary, required_extensions);
+    let extensions = extensions(target, &mut conn, needed, &server_version, redactor).await?;
+    let roles_created = roles(target, &mut conn, summary, restore, redactor).await?;
     let known: BTreeSet<String> = sqlx::query_scalar::<_, String>("SELECT name::text FROM pg_settings")
         .fetch_all(&mut conn)
         .await
@@ -151,12 +125,106 @@ pub(crate) async fn preflight(
     Ok(PreflightReport { server_version, server_version_num, extensions, roles_created })
 }
 
+/// A query of the target that failed, its message redacted.
+fn query_error(redactor: &Redactor, error: sqlx::Error) -> PreflightError {
+    PreflightError::Query(redactor.redact(&error.to_string()))
+}
+
+/// The server's version (as it shows it, and its number), no older a major than the dump's.
+async fn server_version(
+    conn: &mut PgConnection,
+    summary: &DumpSummary,
+    redactor: &Redactor,
+) -> Result<(String, u32), PreflightError> {
+    let (server_version, num): (String, String) =
+        sqlx::query_as("SELECT current_setting('server_version'), current_setting('server_version_num')")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| query_error(redactor, e))?;
+    let server_version_num: u32 = num.parse().unwrap_or(0);
+    let target_major = major_of_version_num(server_version_num);
+    if let Some(dump_version) = &summary.comments.source_version
+        && let Some(dump_major) = major_of_version_text(dump_version)
+        && dump_major > target_major
+    {
+        return Err(PreflightError::NewerDump {
+            dump_version: dump_version.clone(),
+            dump_major,
+            target_version: server_version,
+        });
+    }
+    Ok((server_version, server_version_num))
+}
+
+/// The extensions the dump and the scenario need, each available on the target, with the
+/// version `CREATE EXTENSION` installs.
+async fn extensions(
+    target: &Target,
+    conn: &mut PgConnection,
+    (summary, required_extensions): (&DumpSummary, &[String]),
+    server_version: &str,
+    redactor: &Redactor,
+) -> Result<BTreeMap<String, String>, PreflightError> {
+    let available: BTreeMap<String, String> = sqlx::query_as::<_, (String, Option<String>)>(
+        "SELECT name::text, default_version FROM pg_available_extensions",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| query_error(redactor, e))?
+    .into_iter()
+    .map(|(name, version)| (name, version.unwrap_or_default()))
+    .collect();
+    let needed: BTreeSet<String> = summary.extensions.iter().chain(required_extensions).cloned().collect();
+    let missing: Vec<String> = needed.iter().filter(|n| !available.contains_key(*n)).cloned().collect();
+    if !missing.is_empty() {
+        let image = target.info.lacks().map(|l| format!(", whose image carries no {l}")).unwrap_or_default();
+        let target_version = server_version.to_owned();
+        return Err(PreflightError::MissingExtensions { missing, target_version, image });
+    }
+    Ok(needed.iter().map(|n| (n.clone(), available[n].clone())).collect())
+}
+
+/// Creates the scenario's roles and applies its globals file, then checks that every role the
+/// dump names exists (creating the missing ones when the scenario says so); returns the roles
+/// created.
+async fn roles(
+    target: &Target,
+    conn: &mut PgConnection,
+    summary: &DumpSummary,
+    restore: &RestoreSpec,
+    redactor: &Redactor,
+) -> Result<Vec<String>, PreflightError> {
+    let mut roles_created = create_roles(target, conn, &restore.roles, redactor).await?;
+    if let Some(globals) = restore.globals.as_deref() {
+        for role in apply_globals(target, globals, redactor).await? {
+            target.note_created(None, Some(&role));
+            roles_created.push(role);
+        }
+    }
+    let existing: BTreeSet<String> = sqlx::query_scalar::<_, String>("SELECT rolname::text FROM pg_roles")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| query_error(redactor, e))?
+        .into_iter()
+        .collect();
+    let missing: Vec<String> = summary.roles_needed().into_iter().filter(|r| !existing.contains(r)).collect();
+    if !missing.is_empty() && restore.create_missing_roles {
+        let specs: Vec<RoleSpec> =
+            missing.into_iter().map(|name| RoleSpec { name, login: true, member_of: Vec::new() }).collect();
+        roles_created.extend(create_roles(target, conn, &specs, redactor).await?);
+    } else if !missing.is_empty() {
+        return Err(PreflightError::MissingRoles { missing });
+    }
+    Ok(roles_created)
+}
+
 /// Verifies a `pg_dumpall --globals-only` file like any backup, then applies it; returns the
 /// roles it creates.
 async fn apply_globals(target: &Target, path: &Path, redactor: &Redactor) -> Result<Vec<String>, PreflightError> {
     let shown = path.display().to_string();
     let fail = |message: String| PreflightError::Globals { path: shown.clone(), message };
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let meta =
+        std::fs::metadata(path).map_err(|source| PreflightError::GlobalsUnreadable { path: shown.clone(), source })?;
     let backup = Backup {
         location: shown.clone(),
         path: path.to_owned(),
@@ -169,11 +237,13 @@ async fn apply_globals(target: &Target, path: &Path, redactor: &Redactor) -> Res
     };
     tokio::task::spawn_blocking(move || verify::verify(&backup, None, &|_| {}, &AtomicBool::new(false)))
         .await
-        .map_err(|e| fail(e.to_string()))?
-        .map_err(|e| fail(crate::error::error_chain(&e)))?;
+        .map_err(|source| PreflightError::GlobalsTask { path: shown.clone(), source })?
+        .map_err(|source| PreflightError::GlobalsInvalid { path: shown.clone(), source: Box::new(source) })?;
     let before = role_names(target).await.map_err(|e| fail(redactor.redact(&e.to_string())))?;
     let protect = if target.database_suffix.is_some() { before.clone() } else { Vec::new() };
-    plain::restore_globals(target, path, redactor, &protect).await.map_err(|e| fail(crate::error::error_chain(&e)))?;
+    plain::restore_globals(target, path, redactor, &protect)
+        .await
+        .map_err(|source| PreflightError::GlobalsRestore { path: shown.clone(), source: Box::new(source) })?;
     let after = role_names(target).await.map_err(|e| fail(redactor.redact(&e.to_string())))?;
     // Only the roles this drill made are its to drop later, whatever the file says.
     Ok(after.into_iter().filter(|r| !before.contains(r)).collect())

@@ -148,6 +148,49 @@ pub enum SnapshotError {
     TooBig { size: String, budget: String },
 }
 
+/// Why a snapshot that is in the store is not served: the drill restores instead, and says
+/// this. Each cause is kept as the source, and shown where the drill's progress line always
+/// showed it.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Its `snapshot.json` is not one.
+    #[error("snapshot `{id}` cannot be read ({source}): not used")]
+    Meta {
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Its key is not the one asked for (another schema, or a digest that collides).
+    #[error("snapshot `{id}` is of another restore: not used")]
+    OtherRestore { id: String },
+    /// Its lock file cannot be opened.
+    #[error("snapshot `{id}`: {source}")]
+    Lock {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its lock cannot be taken.
+    #[error("snapshot `{id}` cannot be locked: {source}")]
+    Locked {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its files are not those it was made with.
+    #[error(
+        "snapshot `{id}` changed since drill {drill_id} made it: not used (remove it: `pgdrill snapshots remove {id}`)"
+    )]
+    Changed { id: String, drill_id: String },
+    /// Its files cannot be read to compare them.
+    #[error("snapshot `{id}` cannot be read ({source}): not used")]
+    Data {
+        id: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError + '_ {
     move |source| SnapshotError::Io { path: path.to_owned(), source }
 }
@@ -186,25 +229,19 @@ impl Store {
 
     /// The snapshot of `key`, held for a clone, when there is one whose files are as they were
     /// made. `Err` says why one that is there is not served.
-    pub fn find(&self, key: &Key) -> Result<Option<Held>, String> {
+    pub fn find(&self, key: &Key) -> Result<Option<Held>, ServeError> {
         let dir = self.dir.join(key.id());
         let Ok(text) = std::fs::read_to_string(dir.join("snapshot.json")) else { return Ok(None) };
-        let meta: Meta = serde_json::from_str(&text)
-            .map_err(|e| format!("snapshot `{}` cannot be read ({e}): not used", key.id()))?;
+        let meta: Meta = serde_json::from_str(&text).map_err(|source| ServeError::Meta { id: key.id(), source })?;
         if meta.schema != SCHEMA || meta.key != *key {
-            return Err(format!("snapshot `{}` is of another restore: not used", key.id()));
+            return Err(ServeError::OtherRestore { id: key.id() });
         }
-        let lock = File::open(dir.join("lock")).map_err(|e| format!("snapshot `{}`: {e}", key.id()))?;
-        lock.lock_shared().map_err(|e| format!("snapshot `{}` cannot be locked: {e}", key.id()))?;
+        let lock = File::open(dir.join("lock")).map_err(|source| ServeError::Lock { id: key.id(), source })?;
+        lock.lock_shared().map_err(|source| ServeError::Locked { id: key.id(), source })?;
         match crate::tree::fingerprint(&dir.join("data")) {
             Ok(now) if now == meta.fingerprint => {}
-            Ok(_) => {
-                return Err(format!(
-                    "snapshot `{}` changed since drill {} made it: not used (remove it: `pgdrill snapshots remove {}`)",
-                    meta.id, meta.drill_id, meta.id
-                ));
-            }
-            Err(e) => return Err(format!("snapshot `{}` cannot be read ({e}): not used", meta.id)),
+            Ok(_) => return Err(ServeError::Changed { id: meta.id, drill_id: meta.drill_id }),
+            Err(source) => return Err(ServeError::Data { id: meta.id, source }),
         }
         let _ = File::create(dir.join("used"));
         Ok(Some(Held { meta, dir, _lock: lock }))

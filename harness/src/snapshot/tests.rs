@@ -56,7 +56,8 @@ async fn a_snapshot_is_served_for_its_own_key_only_and_never_once_changed() {
     let file = store.dir.join(key("a").id()).join("data/base/1");
     std::fs::write(&file, vec![2u8; 8192]).unwrap();
     let refused = store.find(&key("a")).unwrap_err();
-    assert!(refused.contains("changed since drill d1 made it"), "{refused}");
+    assert!(matches!(&refused, ServeError::Changed { drill_id, .. } if drill_id == "d1"), "{refused}");
+    assert!(refused.to_string().contains("changed since drill d1 made it"), "{refused}");
 }
 
 #[tokio::test]

@@ -110,7 +110,7 @@ impl Prepared {
     /// and its client.
     pub(crate) fn under(&self, relative: &str) -> Result<Prepared, SourceError> {
         let mut url = reqwest::Url::parse(&self.url)
-            .map_err(|e| SourceError::Http { location: self.location.clone(), message: e.to_string() })?;
+            .map_err(|source| SourceError::Url { location: self.location.clone(), source })?;
         url.path_segments_mut()
             .map_err(|()| SourceError::Http { location: self.location.clone(), message: "not a folder URL".into() })?
             .pop_if_empty()
@@ -142,7 +142,7 @@ pub(crate) fn prepare(spec: &HttpSpec, redactor: &Redactor) -> Result<Prepared, 
         .read_timeout(spec.timeout)
         .user_agent(concat!("pgdrill/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| SourceError::Http { location: location.clone(), message: e.to_string() })?;
+        .map_err(|source| SourceError::Client { location: location.clone(), source })?;
     Ok(Prepared { url, location, token, client })
 }
 
@@ -281,52 +281,77 @@ async fn fetch_once(
         Err(e) => return Err(SourceError::Http { location: location.to_owned(), message: error_text(&e) }),
     };
     let status = response.status();
+    if let Some(retry) = answered(status, location, file, received).await? {
+        return Ok(retry);
+    }
+    let headers = response.headers();
+    *resumable =
+        headers.get(ACCEPT_RANGES).is_some_and(|v| v.as_bytes() == b"bytes") || headers.contains_key(CONTENT_RANGE);
+    if let Some(date) = headers.get(LAST_MODIFIED).and_then(|v| v.to_str().ok()) {
+        seen.modified = httpdate(date);
+    }
+    seen.saw(identity(headers));
+    let expected_total = expected_total(status, headers);
+    receive(response, location, file, received, expected_total, progress).await
+}
+
+/// What the response's status means for the download: go on (`None`; a fresh copy empties the
+/// file first), try again, or give up with an error.
+async fn answered(
+    status: StatusCode,
+    location: &str,
+    file: &mut tokio::fs::File,
+    received: &mut u64,
+) -> Result<Option<Attempt>, SourceError> {
     match status {
         StatusCode::OK => {
             // A fresh copy: start over, even if the server ignored a Range.
             *received = 0;
-            file.set_len(0)
-                .await
-                .map_err(|e| SourceError::Http { location: location.to_owned(), message: e.to_string() })?;
+            file.set_len(0).await.map_err(|source| SourceError::Write { location: location.to_owned(), source })?;
             use tokio::io::AsyncSeekExt;
             file.seek(std::io::SeekFrom::Start(0)).await.ok();
+            Ok(None)
         }
-        StatusCode::PARTIAL_CONTENT => {}
-        StatusCode::UNAUTHORIZED => return Err(SourceError::Denied { location: location.to_owned(), status: 401 }),
-        StatusCode::FORBIDDEN => return Err(SourceError::Denied { location: location.to_owned(), status: 403 }),
-        StatusCode::NOT_FOUND => return Err(SourceError::NotFound { location: location.to_owned() }),
+        StatusCode::PARTIAL_CONTENT => Ok(None),
+        StatusCode::UNAUTHORIZED => Err(SourceError::Denied { location: location.to_owned(), status: 401 }),
+        StatusCode::FORBIDDEN => Err(SourceError::Denied { location: location.to_owned(), status: 403 }),
+        StatusCode::NOT_FOUND => Err(SourceError::NotFound { location: location.to_owned() }),
         s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
-            return Ok(Attempt::Retry(format!("the server answered {s}")));
+            Ok(Some(Attempt::Retry(format!("the server answered {s}"))))
         }
-        s => {
-            return Err(SourceError::Http {
-                location: location.to_owned(),
-                message: format!("the server answered {s}"),
-            });
-        }
+        s => Err(SourceError::Http { location: location.to_owned(), message: format!("the server answered {s}") }),
     }
-    *resumable = response.headers().get(ACCEPT_RANGES).is_some_and(|v| v.as_bytes() == b"bytes")
-        || response.headers().contains_key(CONTENT_RANGE);
-    if let Some(date) = response.headers().get(LAST_MODIFIED).and_then(|v| v.to_str().ok()) {
-        seen.modified = httpdate(date);
-    }
-    seen.saw(identity(response.headers()));
-    let expected_total = match status {
-        StatusCode::PARTIAL_CONTENT => response
-            .headers()
+}
+
+/// The whole object's size, as a full response's length or a partial one's range says.
+fn expected_total(status: StatusCode, headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    match status {
+        StatusCode::PARTIAL_CONTENT => headers
             .get(CONTENT_RANGE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit('/').next())
             .and_then(|t| t.parse::<u64>().ok()),
-        _ => response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()),
-    };
+        _ => headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()),
+    }
+}
+
+/// Writes the response's body to `file`; a connection that drops, or a body shorter than
+/// `expected_total`, is worth another try.
+async fn receive(
+    response: reqwest::Response,
+    location: &str,
+    file: &mut tokio::fs::File,
+    received: &mut u64,
+    expected_total: Option<u64>,
+    progress: Progress<'_>,
+) -> Result<Attempt, SourceError> {
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
         match chunk {
             Ok(bytes) => {
                 file.write_all(&bytes)
                     .await
-                    .map_err(|e| SourceError::Http { location: location.to_owned(), message: e.to_string() })?;
+                    .map_err(|source| SourceError::Write { location: location.to_owned(), source })?;
                 *received += bytes.len() as u64;
                 progress(*received, expected_total);
             }

@@ -66,8 +66,8 @@ pub(crate) async fn fetch(
     }
     let text = std::fs::read_to_string(&manifest_path)
         .map_err(|source| SourceError::Unreadable { path: manifest_path.display().to_string(), source })?;
-    let files = manifest::listed(&text)
-        .map_err(|message| SourceError::FolderManifest { location: location.clone(), message })?;
+    let files =
+        manifest::listed(&text).map_err(|source| SourceError::FolderManifest { location: location.clone(), source })?;
     // Every path checked before any is written.
     if let Some(outside) = files.iter().find(|f| !stays_inside(&f.path)) {
         return Err(SourceError::OutsideFolder { location, path: outside.path.clone() });
@@ -183,13 +183,7 @@ async fn plain(
     counter: &mut Counter<'_>,
 ) -> Result<(), SourceError> {
     if let Some(file) = files.iter().find(|f| f.path.starts_with("pg_tblspc/")) {
-        return Err(SourceError::FolderManifest {
-            location: folder.location().to_owned(),
-            message: format!(
-                "it lists `{}`, a tablespace's file: a plain-format backup with tablespaces is not fetched over HTTP(S) (take it in tar format, -Ft)",
-                file.path
-            ),
-        });
+        return Err(SourceError::FolderTablespace { location: folder.location().to_owned(), path: file.path.clone() });
     }
     for empty in EMPTY_FOLDERS {
         make_dir(&into.join(empty))?;

@@ -219,8 +219,17 @@ pub(crate) enum SourceError {
     )]
     NoManifest { location: String },
     /// A folder URL's `backup_manifest` that cannot be followed.
-    #[error("`{location}`: the backup_manifest cannot be followed: {message}")]
-    FolderManifest { location: String, message: String },
+    #[error("`{location}`: the backup_manifest cannot be followed")]
+    FolderManifest {
+        location: String,
+        #[source]
+        source: physical::manifest::ManifestError,
+    },
+    /// A folder URL's plain-format backup with tablespaces.
+    #[error(
+        "`{location}`: the backup_manifest cannot be followed: it lists `{path}`, a tablespace's file: a plain-format backup with tablespaces is not fetched over HTTP(S) (take it in tar format, -Ft)"
+    )]
+    FolderTablespace { location: String, path: String },
     /// A manifest path leading out of the folder it is downloaded to.
     #[error(
         "`{location}`: the backup_manifest lists `{path}`, which leads out of the backup's folder (absolute, or through `..`): a hostile or damaged manifest; nothing was downloaded"
@@ -229,6 +238,27 @@ pub(crate) enum SourceError {
     /// Any other transfer problem.
     #[error("`{location}`: {message}")]
     Http { location: String, message: String },
+    /// A URL that does not parse (url's `ParseError`, named through reqwest's `Url`).
+    #[error("`{location}`")]
+    Url {
+        location: String,
+        #[source]
+        source: <reqwest::Url as std::str::FromStr>::Err,
+    },
+    /// The downloaded bytes cannot be written to the drill's work folder.
+    #[error("`{location}`")]
+    Write {
+        location: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// No HTTP client can be built (its TLS configuration, say).
+    #[error("`{location}`")]
+    Client {
+        location: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// A pgBackRest repository in S3 that cannot be read as one.
     #[error(transparent)]
     Physical(#[from] physical::PhysicalError),
@@ -262,36 +292,11 @@ pub(crate) async fn fetch(
     redactor: &Redactor,
     progress: Progress<'_>,
 ) -> Result<Backup, SourceError> {
-    let make_work = || {
-        std::fs::create_dir_all(work)
-            .map_err(|source| SourceError::Unreadable { path: work.display().to_string(), source })
-    };
     let mut backup = match &spec.location {
         SourceLocation::File(path) => local(path, path.display().to_string(), None).await?,
-        SourceLocation::Newest { dir, pattern } => {
-            let shown = dir.display().to_string();
-            let mut entries = tokio::fs::read_dir(dir)
-                .await
-                .map_err(|source| SourceError::Unreadable { path: shown.clone(), source })?;
-            let mut candidates = Vec::new();
-            while let Ok(Some(entry)) = entries.next_entry().await {
-                let Ok(meta) = entry.metadata().await else { continue };
-                if meta.is_file() || entry.path().join("toc.dat").is_file() {
-                    candidates.push(newest::Candidate {
-                        name: entry.file_name().to_string_lossy().into_owned(),
-                        size: meta.len(),
-                        modified: meta.modified().ok().map(OffsetDateTime::from),
-                        date: None,
-                    });
-                }
-            }
-            let (chosen, previous) = newest::newest(candidates, pattern.as_ref());
-            let chosen = chosen.ok_or(SourceError::NoBackup { location: shown })?;
-            let path = dir.join(&chosen.name);
-            local(&path, path.display().to_string(), previous.map(|p| (p.name, p.size))).await?
-        }
+        SourceLocation::Newest { dir, pattern } => newest_in(dir, pattern.as_ref()).await?,
         SourceLocation::Url(http) => {
-            make_work()?;
+            make_work(work)?;
             let prepared = http::prepare(http, redactor)?;
             match prepared.is_folder() {
                 true => http_folder::fetch(&prepared, http.retries, work, progress).await?,
@@ -299,29 +304,8 @@ pub(crate) async fn fetch(
             }
         }
         SourceLocation::S3(s3) => {
-            make_work()?;
-            let bucket = s3::Bucket::open(s3, redactor)?;
-            let top = if bucket.is_prefix() { bucket.top().await? } else { s3::Top::default() };
-            if physical::is_base_backup_listing(&top.files) {
-                let into = work.join("backup");
-                let mirrored = bucket.mirror("", &into, &|_| true, progress).await?;
-                folder_backup(s3.location(), into, mirrored)
-            } else if top.folders.iter().any(|f| f == "base") && top.folders.iter().any(|f| f == "wals") {
-                // A barman-cloud server (named as its prefix's last part): the backup chosen and
-                // the WAL from its start on.
-                let location = s3.location();
-                let server = location.trim_end_matches('/').rsplit('/').next().unwrap_or("barman");
-                let into = work.join("barman").join(server);
-                let barman = physical::barman::Choice { id: choice.set, before: choice.before };
-                let mirrored = physical::barman::mirror(&bucket, &into, &barman, progress).await?;
-                folder_backup(s3.location(), into, mirrored)
-            } else if top.folders.iter().any(|f| f == "backup") && top.folders.iter().any(|f| f == "archive") {
-                let into = work.join("repository");
-                let mirrored = physical::pgbackrest::mirror(&bucket, &into, choice, progress).await?;
-                folder_backup(s3.location(), into, mirrored)
-            } else {
-                bucket.download(work, progress).await?
-            }
+            make_work(work)?;
+            from_s3(s3, work, choice, redactor, progress).await?
         }
     };
     check_size(&backup, spec.min_size_ratio)?;
@@ -331,25 +315,100 @@ pub(crate) async fn fetch(
         None => None,
         Some(WalArchiveLocation::Dir(dir)) => Some(dir.clone()),
         Some(WalArchiveLocation::S3(s3)) => {
-            make_work()?;
-            // From the backup's start segment on its timeline: what recovery can read.
-            let start = physical::inspect(&backup.path, choice).ok().map(|b| b.label.start_segment);
-            let into = work.join("wal");
-            std::fs::create_dir_all(&into)
-                .map_err(|source| SourceError::Unreadable { path: into.display().to_string(), source })?;
-            let bucket = s3::Bucket::open(s3, redactor)?;
-            let keep = |relative: &str| {
-                let name = relative.rsplit('/').next().unwrap_or(relative);
-                let segment = name.get(..24).unwrap_or(name);
-                physical::wal::is_segment_name(segment)
-                    && !relative.contains('/')
-                    && start.as_ref().is_none_or(|s| segment[..8] == s[..8] && segment >= s.as_str())
-            };
-            bucket.mirror("", &into, &keep, progress).await?;
-            Some(into)
+            make_work(work)?;
+            Some(wal_from_s3(s3, &backup.path, work, choice, redactor, progress).await?)
         }
     };
     Ok(backup)
+}
+
+/// The drill's work folder, made.
+fn make_work(work: &Path) -> Result<(), SourceError> {
+    std::fs::create_dir_all(work).map_err(|source| SourceError::Unreadable { path: work.display().to_string(), source })
+}
+
+/// The newest backup in `dir` (a file, or a directory-format archive's folder) that `pattern`
+/// names, with the one before it.
+async fn newest_in(dir: &Path, pattern: Option<&NamePattern>) -> Result<Backup, SourceError> {
+    let shown = dir.display().to_string();
+    let mut entries =
+        tokio::fs::read_dir(dir).await.map_err(|source| SourceError::Unreadable { path: shown.clone(), source })?;
+    let mut candidates = Vec::new();
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let Ok(meta) = entry.metadata().await else { continue };
+        if meta.is_file() || entry.path().join("toc.dat").is_file() {
+            candidates.push(newest::Candidate {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                size: meta.len(),
+                modified: meta.modified().ok().map(OffsetDateTime::from),
+                date: None,
+            });
+        }
+    }
+    let (chosen, previous) = newest::newest(candidates, pattern);
+    let chosen = chosen.ok_or(SourceError::NoBackup { location: shown })?;
+    let path = dir.join(&chosen.name);
+    local(&path, path.display().to_string(), previous.map(|p| (p.name, p.size))).await
+}
+
+/// The backup in S3: an object (or the newest under a prefix), else a prefix holding a base
+/// backup, a barman-cloud server or a pgBackRest repository, copied as a folder.
+async fn from_s3(
+    s3: &S3Spec,
+    work: &Path,
+    choice: &physical::pgbackrest::Choice<'_>,
+    redactor: &Redactor,
+    progress: Progress<'_>,
+) -> Result<Backup, SourceError> {
+    let bucket = s3::Bucket::open(s3, redactor)?;
+    let top = if bucket.is_prefix() { bucket.top().await? } else { s3::Top::default() };
+    let has = |folder: &str| top.folders.iter().any(|f| f == folder);
+    if physical::is_base_backup_listing(&top.files) {
+        let into = work.join("backup");
+        let mirrored = bucket.mirror("", &into, &|_| true, progress).await?;
+        Ok(folder_backup(s3.location(), into, mirrored))
+    } else if has("base") && has("wals") {
+        // A barman-cloud server (named as its prefix's last part): the backup chosen and the WAL
+        // from its start on.
+        let location = s3.location();
+        let server = location.trim_end_matches('/').rsplit('/').next().unwrap_or("barman");
+        let into = work.join("barman").join(server);
+        let barman = physical::barman::Choice { id: choice.set, before: choice.before };
+        let mirrored = physical::barman::mirror(&bucket, &into, &barman, progress).await?;
+        Ok(folder_backup(s3.location(), into, mirrored))
+    } else if has("backup") && has("archive") {
+        let into = work.join("repository");
+        let mirrored = physical::pgbackrest::mirror(&bucket, &into, choice, progress).await?;
+        Ok(folder_backup(s3.location(), into, mirrored))
+    } else {
+        bucket.download(work, progress).await
+    }
+}
+
+/// A base backup's WAL archive in S3, copied into `work`: the segments from the backup's start
+/// segment on its timeline, which is what recovery can read.
+async fn wal_from_s3(
+    s3: &S3Spec,
+    backup: &Path,
+    work: &Path,
+    choice: &physical::pgbackrest::Choice<'_>,
+    redactor: &Redactor,
+    progress: Progress<'_>,
+) -> Result<PathBuf, SourceError> {
+    let start = physical::inspect(backup, choice).ok().map(|b| b.label.start_segment);
+    let into = work.join("wal");
+    std::fs::create_dir_all(&into)
+        .map_err(|source| SourceError::Unreadable { path: into.display().to_string(), source })?;
+    let bucket = s3::Bucket::open(s3, redactor)?;
+    let keep = |relative: &str| {
+        let name = relative.rsplit('/').next().unwrap_or(relative);
+        let segment = name.get(..24).unwrap_or(name);
+        physical::wal::is_segment_name(segment)
+            && !relative.contains('/')
+            && start.as_ref().is_none_or(|s| segment[..8] == s[..8] && segment >= s.as_str())
+    };
+    bucket.mirror("", &into, &keep, progress).await?;
+    Ok(into)
 }
 
 /// A backup under `ratio` of the previous one in the same location is suspect.

@@ -22,8 +22,30 @@ enum Part {
     Date,
 }
 
+/// Why a backup file name pattern is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    /// A `/`: a pattern names files in one folder.
+    #[error("pattern `{text}` names a file, not a path: no `/`")]
+    Path { text: String },
+    /// Two `{{date}}`s: backups sort by one.
+    #[error("pattern `{text}` has more than one {{date}}")]
+    Dates { text: String },
+    /// Nothing to match.
+    #[error("the pattern is empty")]
+    Empty,
+}
+
+/// A scenario's field errors carry their message as text: the pattern's error becomes that
+/// text, and has no cause to lose.
+impl From<PatternError> for String {
+    fn from(error: PatternError) -> String {
+        error.to_string()
+    }
+}
+
 impl NamePattern {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -45,7 +67,7 @@ impl NamePattern {
             } else {
                 let c = rest.chars().next().unwrap_or_default();
                 if c == '/' {
-                    return Err(format!("pattern `{text}` names a file, not a path: no `/`"));
+                    return Err(PatternError::Path { text: text.to_owned() });
                 }
                 literal.push(c);
                 rest = &rest[c.len_utf8()..];
@@ -55,10 +77,10 @@ impl NamePattern {
             parts.push(Part::Literal(literal));
         }
         if dates > 1 {
-            return Err(format!("pattern `{text}` has more than one {{date}}"));
+            return Err(PatternError::Dates { text: text.to_owned() });
         }
         if parts.is_empty() {
-            return Err("the pattern is empty".into());
+            return Err(PatternError::Empty);
         }
         Ok(NamePattern { parts, has_date: dates == 1 })
     }
@@ -157,7 +179,11 @@ mod tests {
         let p = NamePattern::parse("*.dump").unwrap();
         assert!(p.matches("x.dump").is_some() && p.matches("x.sql").is_none());
         assert!(NamePattern::parse("a/{date}").is_err());
-        assert!(NamePattern::parse("{date}{date}").is_err());
+        assert_eq!(
+            NamePattern::parse("{date}{date}").unwrap_err().to_string(),
+            "pattern `{date}{date}` has more than one {date}"
+        );
+        assert_eq!(NamePattern::parse(""), Err(PatternError::Empty));
     }
 
     #[test]

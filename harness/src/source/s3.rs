@@ -42,12 +42,31 @@ impl S3Spec {
     }
 }
 
+/// Why a scenario's `s3://` URL is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum S3UrlError {
+    /// Another scheme.
+    #[error("`{url}` is not an s3:// URL")]
+    NotS3 { url: String },
+    /// Nothing between `s3://` and the key.
+    #[error("`{url}` names no bucket")]
+    NoBucket { url: String },
+}
+
+/// A scenario's field errors carry their message as text: the URL's error becomes that text,
+/// and has no cause to lose.
+impl From<S3UrlError> for String {
+    fn from(error: S3UrlError) -> String {
+        error.to_string()
+    }
+}
+
 /// Parses `s3://bucket/key` into (bucket, key).
-pub(crate) fn parse_url(url: &str) -> Result<(String, String), String> {
-    let rest = url.strip_prefix("s3://").ok_or_else(|| format!("`{url}` is not an s3:// URL"))?;
+pub(crate) fn parse_url(url: &str) -> Result<(String, String), S3UrlError> {
+    let rest = url.strip_prefix("s3://").ok_or_else(|| S3UrlError::NotS3 { url: url.to_owned() })?;
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err(format!("`{url}` names no bucket"));
+        return Err(S3UrlError::NoBucket { url: url.to_owned() });
     }
     Ok((bucket.to_owned(), key.to_owned()))
 }
@@ -316,7 +335,7 @@ mod tests {
         assert_eq!(parse_url("s3://b/plur/x.sql.gz").unwrap(), ("b".into(), "plur/x.sql.gz".into()));
         assert_eq!(parse_url("s3://b/plur/").unwrap(), ("b".into(), "plur/".into()));
         assert_eq!(parse_url("s3://b").unwrap(), ("b".into(), "".into()));
-        assert!(parse_url("https://b").is_err());
-        assert!(parse_url("s3:///k").is_err());
+        assert_eq!(parse_url("https://b"), Err(S3UrlError::NotS3 { url: "https://b".into() }));
+        assert_eq!(parse_url("s3:///k").unwrap_err().to_string(), "`s3:///k` names no bucket");
     }
 }

@@ -81,15 +81,29 @@ pub(crate) enum VerifyError {
     #[error("the backup is empty (0 bytes)")]
     Empty,
     /// The compressed stream ends before its end: the file was cut short.
+    /// (The decompressor's error is shown where the message always showed it.)
     #[error(
-        "the {compression} archive is truncated: its {size} bytes end before the compressed stream does ({detail}; at dump line {line})"
+        "the {compression} archive is truncated: its {size} bytes end before the compressed stream does ({source}; at dump line {line})"
     )]
-    Truncated { compression: &'static str, size: u64, line: u64, detail: String },
+    Truncated {
+        compression: &'static str,
+        size: u64,
+        line: u64,
+        #[source]
+        source: std::io::Error,
+    },
     /// The compressed data is damaged.
     #[error(
-        "the {compression} archive is corrupt: {detail} (after reading {offset} of {size} bytes, at dump line {line})"
+        "the {compression} archive is corrupt: {source} (after reading {offset} of {size} bytes, at dump line {line})"
     )]
-    Corrupt { compression: &'static str, offset: u64, size: u64, line: u64, detail: String },
+    Corrupt {
+        compression: &'static str,
+        offset: u64,
+        size: u64,
+        line: u64,
+        #[source]
+        source: std::io::Error,
+    },
     /// The content is not a dump.
     #[error("the backup is not a pg_dump backup: {0}")]
     NotADump(#[from] NotADump),
@@ -104,9 +118,27 @@ pub(crate) enum VerifyError {
     /// A directory that is not a directory-format archive.
     #[error("`{path}` is a folder without pg_dump's `toc.dat`: not a directory-format archive")]
     NotAnArchiveFolder { path: String },
-    /// A data file of a directory-format archive is damaged.
-    #[error("`{file}` of the directory-format archive is {problem}")]
-    DataFile { file: String, problem: String },
+    /// A data file of a directory-format archive cannot be opened.
+    #[error("`{file}` of the directory-format archive is {source}")]
+    DataFileOpen {
+        file: String,
+        #[source]
+        source: OpenError,
+    },
+    /// A data file of a directory-format archive cannot be read.
+    #[error("`{file}` of the directory-format archive is {source}")]
+    DataFileRead {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A data file of a directory-format archive does not decompress to its end.
+    #[error("`{file}` of the directory-format archive is truncated or corrupt ({source})")]
+    DataFileDamaged {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The dump asks for something a restore must never do: found before anything runs.
     #[error(
         "dump line {line}: {what} is refused: a dump is untrusted input, and pgdrill follows only `\\connect`, `\\restrict` and `\\unrestrict`"
@@ -241,7 +273,7 @@ pub(crate) fn verify(
                 }
                 _ => opened.push(key.public.clone()),
             },
-            Err(decrypt::ProveError::Decrypt(e)) => failed.push(e.to_string()),
+            Err(decrypt::ProveError::Decrypt(e)) => failed.push(crate::error::error_chain(&e)),
             Err(e) => failed.push(format!("{}: {}", key.public, crate::error::error_chain(&e))),
         }
     }
@@ -286,14 +318,14 @@ fn read_whole(
             || detail.contains("incomplete")
             || detail.contains("unexpected end");
         if truncated {
-            VerifyError::Truncated { compression: compression.as_str(), size: backup.size, line, detail }
+            VerifyError::Truncated { compression: compression.as_str(), size: backup.size, line, source: err }
         } else {
             VerifyError::Corrupt {
                 compression: compression.as_str(),
                 offset: raw_bytes.load(Ordering::Relaxed),
                 size: backup.size,
                 line,
-                detail,
+                source: err,
             }
         }
     };
@@ -493,14 +525,14 @@ fn verify_directory(backup: &Backup, expected_sha256: Option<&str>) -> Result<Ve
 /// The sha256 of one file of a directory archive, decompressing gzip and zstd data files to their
 /// end (lz4 ones are hashed as they are).
 fn check_data_file(path: &Path, name: &str) -> Result<String, VerifyError> {
-    let damaged = |problem: String| VerifyError::DataFile { file: name.to_owned(), problem };
+    let file = || name.to_owned();
     let mut opened = match read::open(path, true) {
         Ok(opened) => opened,
         Err(OpenError::UnsupportedCompression { .. }) => {
-            return read::sha256_file(path).map_err(|e| damaged(e.to_string()));
+            return read::sha256_file(path).map_err(|source| VerifyError::DataFileRead { file: file(), source });
         }
-        Err(e) => return Err(damaged(e.to_string())),
+        Err(source) => return Err(VerifyError::DataFileOpen { file: file(), source }),
     };
-    opened.drain().map_err(|e| damaged(format!("truncated or corrupt ({e})")))?;
+    opened.drain().map_err(|source| VerifyError::DataFileDamaged { file: file(), source })?;
     Ok(opened.sha256().unwrap_or_default())
 }

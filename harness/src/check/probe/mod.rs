@@ -61,7 +61,7 @@ impl ProbeValues {
         self.0
             .iter()
             .filter(|(_, v)| matches!(v, ProbeValue::Table(_)))
-            .map(|(table, _)| QualifiedName::parse(table))
+            .map(|(table, _)| QualifiedName::parse(table).map_err(String::from))
             .collect()
     }
 

@@ -73,9 +73,7 @@ fn options() -> Vec<String> {
 fn passphrases(request: &Request<'_>) -> Result<Vec<Passphrase>, PrepareError> {
     let env = |secret: &Secret| vec![format!("PGBACKREST_REPO1_CIPHER_PASS={}", secret.expose())];
     if let Some(source) = request.cipher_pass {
-        let secret = source.resolve().map_err(|e| {
-            PrepareError::Scenario(format!("the repository's passphrase: {}", crate::error::error_chain(&e)))
-        })?;
+        let secret = source.resolve().map_err(PrepareError::CipherPass)?;
         request.redactor.register(&secret);
         let public = format!("the passphrase from {}", decrypt::origin(source));
         return Ok(vec![Passphrase { public, env: env(&secret) }]);
@@ -239,10 +237,9 @@ impl Repository {
         Arc::new(move |segment: &Archived| {
             let relative = segment.path.strip_prefix(&repository.dir).unwrap_or(&segment.path).to_string_lossy();
             let into = scratch.join(segment.path.file_name().unwrap_or_default());
-            handle.block_on(repository.get(0, &relative, &into)).map_err(|e| StageError::Segment {
-                name: segment.name.clone(),
-                problem: format!("cannot be decrypted: {}", crate::error::error_chain(&e)),
-            })?;
+            handle
+                .block_on(repository.get(0, &relative, &into))
+                .map_err(|e| StageError::Undecrypted { name: segment.name.clone(), source: Box::new(e) })?;
             Ok(Archived { path: into, ..segment.clone() })
         })
     }

@@ -46,8 +46,14 @@ pub(crate) enum PrepareError {
     #[error("cannot run PostgreSQL's tools over the backup: {0}")]
     Toolbox(#[from] TargetError),
     /// pg_controldata cannot read the restored pg_control.
-    #[error("{0}")]
-    Control(String),
+    #[error("pg_controldata cannot read the backup's pg_control (exit {status}): {stderr}")]
+    ControlData { status: i64, stderr: String },
+    /// pg_controldata's report says something wrong of pg_control.
+    #[error(transparent)]
+    Control(#[from] verify::ControlError),
+    /// A preparation task on a blocking thread panicked or was cancelled.
+    #[error("a preparation task failed")]
+    Task(#[source] tokio::task::JoinError),
     /// pgBackRest could not decrypt a file of an encrypted repository.
     #[error(
         "pgBackRest cannot decrypt `{file}` of the encrypted repository (exit {status}): {said} (hint: a wrong passphrase reads as garbage: check `[source] cipher_pass_env` or `cipher_pass_file`)"
@@ -65,6 +71,9 @@ pub(crate) enum PrepareError {
     /// pgBackRest could not restore the set.
     #[error("pgBackRest could not restore set {set} (exit {status}): {stderr}")]
     PgBackRest { set: String, status: i64, stderr: String },
+    /// The encrypted repository's passphrase cannot be read from where the scenario says.
+    #[error("the repository's passphrase")]
+    CipherPass(#[source] crate::secret::SecretError),
     /// A scenario key that applies to another kind of backup.
     #[error("{0}")]
     Scenario(String),
@@ -335,7 +344,5 @@ impl Prepared {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, PrepareError> + Send + 'static,
 ) -> Result<T, PrepareError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| PrepareError::Control(format!("a preparation task failed: {e}")))?
+    tokio::task::spawn_blocking(work).await.map_err(PrepareError::Task)?
 }

@@ -299,13 +299,9 @@ async fn first_feed(
 async fn control_data(tools: &Toolbox, redactor: &Redactor) -> Result<ControlData, PrepareError> {
     let (output, stdout) = tools.run("pg_controldata", &[toolbox::DATA.to_owned()], redactor).await?;
     if !output.success() {
-        return Err(PrepareError::Control(format!(
-            "pg_controldata cannot read the backup's pg_control (exit {}): {}",
-            output.status,
-            output.stderr.trim()
-        )));
+        return Err(PrepareError::ControlData { status: output.status, stderr: output.stderr.trim().to_owned() });
     }
-    verify::parse_control(&stdout).map_err(PrepareError::Control)
+    Ok(verify::parse_control(&stdout)?)
 }
 
 async fn verify_backup(tools: &Toolbox, redactor: &Redactor) -> Result<(), PrepareError> {

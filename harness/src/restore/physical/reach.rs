@@ -144,10 +144,21 @@ fn parse_stop(text: &str) -> Option<Stop> {
     Some(stop)
 }
 
+/// Why the stop a recovering server's log names is not its target's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Missed {
+    /// The log names a stop of another kind, or at another point.
+    #[error("the server's log says recovery stopped {}", .stop.describe())]
+    Elsewhere { stop: Box<Stop> },
+    /// The log names no stop.
+    #[error("the server's log names no stop at the target")]
+    NoStop,
+}
+
 /// Whether the stop the log names is the scenario's target (the record PostgreSQL stops at for
 /// it); a stop of another kind, or none, means the target was not reached. `End` is reached
 /// when redo ended.
-pub(crate) fn reached(target: &RecoveryTarget, reach: &Reach) -> Result<(), String> {
+pub(crate) fn reached(target: &RecoveryTarget, reach: &Reach) -> Result<(), Missed> {
     let stop = reach.stop.as_ref();
     let ok = match target {
         RecoveryTarget::End => reach.redo_done_at.is_some() || stop.is_none(),
@@ -167,8 +178,8 @@ pub(crate) fn reached(target: &RecoveryTarget, reach: &Reach) -> Result<(), Stri
     };
     match (ok, stop) {
         (true, _) => Ok(()),
-        (false, Some(stop)) => Err(format!("the server's log says recovery stopped {}", stop.describe())),
-        (false, None) => Err("the server's log names no stop at the target".into()),
+        (false, Some(stop)) => Err(Missed::Elsewhere { stop: Box::new(stop.clone()) }),
+        (false, None) => Err(Missed::NoStop),
     }
 }
 
@@ -226,7 +237,9 @@ mod tests {
         assert_eq!(reached(&elsewhere, &reach), Ok(()));
         // A stop before a commit earlier than the target is not a stop at it.
         let later = RecoveryTarget::Time(datetime!(2026-11-23 13:05:00 UTC));
-        assert!(reached(&later, &reach).unwrap_err().contains("stopped before the commit of transaction 751"));
+        assert!(
+            reached(&later, &reach).unwrap_err().to_string().contains("stopped before the commit of transaction 751")
+        );
         assert!(reached(&RecoveryTarget::Name("between".into()), &reach).is_err());
         assert_eq!(
             describe(&reach, "0/3014A20"),
@@ -270,7 +283,8 @@ mod tests {
             "the end of the WAL, redo done at 0/30036C8; the last transaction replayed ended at 2026-11-23 13:01:03.1+00"
         );
         let target = RecoveryTarget::Time(datetime!(2999-01-01 0:00 UTC));
-        assert_eq!(reached(&target, &end).unwrap_err(), "the server's log names no stop at the target");
+        assert_eq!(reached(&target, &end), Err(Missed::NoStop));
+        assert_eq!(Missed::NoStop.to_string(), "the server's log names no stop at the target");
         let short = parse(&format!(
             "{}2026-11-23 13:01:10.262 UTC [7] FATAL:  recovery ended before configured recovery target was reached\n",
             "LOG:  redo done at 0/30036C8 system usage: x\n"

@@ -170,7 +170,7 @@ pub(crate) enum RecoveryError {
     #[error(
         "recovery was not stopped at its target ({target}): {why}; the point reached: {point} (hint: see the target's log; the database is not the one asked for)"
     )]
-    NotExactly { target: String, why: String, point: String },
+    NotExactly { target: String, why: reach::Missed, point: String },
     #[error("PostgreSQL refused the recovery to {target}: {refused} ({meaning}); the point reached: {point}")]
     Refused { target: String, refused: String, meaning: String, point: String },
     #[error(
@@ -483,7 +483,7 @@ fn other_timelines(archive: Option<&std::path::Path>, backup: u32, followed: u32
     let mut branches: Vec<(u32, history::Branch)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
-            let number = history::timeline_of_history_name(&e.file_name().to_string_lossy())?;
+            let number = wal::timeline_of_history_name(&e.file_name().to_string_lossy())?;
             let text = std::fs::read_to_string(e.path()).ok()?;
             let branch = history::parse_timeline_history(&text).ok()?.into_iter().find(|b| b.parent == followed)?;
             Some((number, branch))

@@ -11,6 +11,7 @@ use crate::source::physical::{BaseBackup, Layout};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StageError {
+    /// A file or folder cannot be read, written or made.
     #[error("cannot {action} `{path}`: {source}")]
     Io {
         action: &'static str,
@@ -39,6 +40,13 @@ pub(crate) enum StageError {
     /// An archived segment is not the segment its name says, or not of this backup's system.
     #[error("the WAL archive's segment {name} {problem}")]
     Segment { name: String, problem: String },
+    /// An archived segment of an encrypted repository that pgBackRest could not decrypt.
+    #[error("the WAL archive's segment {name} cannot be decrypted")]
+    Undecrypted {
+        name: String,
+        #[source]
+        source: Box<super::PrepareError>,
+    },
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StageError + 'a {

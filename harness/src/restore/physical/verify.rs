@@ -29,19 +29,32 @@ const FLOORS: [(&str, &str); 5] = [
     ("max_locks_per_xact setting", "max_locks_per_transaction"),
 ];
 
+/// What is wrong with pg_controldata's report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ControlError {
+    /// pg_controldata warned about the file it read.
+    #[error(
+        "pg_controldata: {warning} (pg_control is damaged, or written by another PostgreSQL major than PG_VERSION says)"
+    )]
+    Damaged { warning: String },
+    /// A field every report has is not there.
+    #[error("pg_controldata did not report `{key}`")]
+    Missing { key: String },
+    /// A field that must be a number is not one.
+    #[error("pg_controldata reports `{key}` as `{value}`")]
+    NotANumber { key: String, value: String },
+}
+
 /// Reads pg_controldata's report; an error says what is wrong with it.
-pub(crate) fn parse_control(stdout: &str) -> Result<ControlData, String> {
+pub(crate) fn parse_control(stdout: &str) -> Result<ControlData, ControlError> {
     if let Some(warning) = stdout.lines().find(|l| l.starts_with("WARNING")) {
-        return Err(format!(
-            "pg_controldata: {} (pg_control is damaged, or written by another PostgreSQL major than PG_VERSION says)",
-            warning.trim()
-        ));
+        return Err(ControlError::Damaged { warning: warning.trim().to_owned() });
     }
     let fields: BTreeMap<&str, &str> =
         stdout.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
-    let number = |key: &str| -> Result<u64, String> {
-        let value = fields.get(key).ok_or_else(|| format!("pg_controldata did not report `{key}`"))?;
-        value.parse().map_err(|_| format!("pg_controldata reports `{key}` as `{value}`"))
+    let number = |key: &str| -> Result<u64, ControlError> {
+        let value = fields.get(key).ok_or_else(|| ControlError::Missing { key: key.to_owned() })?;
+        value.parse().map_err(|_| ControlError::NotANumber { key: key.to_owned(), value: (*value).to_owned() })
     };
     let mut standby_floors = BTreeMap::new();
     for (key, setting) in FLOORS {
@@ -102,8 +115,11 @@ Data page checksum version:           1
         assert_eq!(control.standby_floors["max_prepared_transactions"], 0);
         assert_eq!(control.oldest_active_xid, Some(745));
         let damaged = format!("WARNING: Calculated CRC checksum does not match value stored in file.\n{CONTROL}");
-        assert!(parse_control(&damaged).unwrap_err().contains("pg_control is damaged"));
-        assert!(parse_control("Database system identifier: x\n").is_err());
+        assert!(parse_control(&damaged).unwrap_err().to_string().contains("pg_control is damaged"));
+        assert_eq!(
+            parse_control("Database system identifier: x\n"),
+            Err(ControlError::NotANumber { key: "Database system identifier".into(), value: "x".into() })
+        );
     }
 
     #[test]

@@ -122,6 +122,16 @@ pub(crate) enum DecryptError {
     /// The envelope's header is damaged or was changed.
     #[error("the {envelope} header is damaged or was changed: {why}")]
     Header { envelope: &'static str, why: String },
+    /// The envelope's header cannot be read.
+    #[error("the {envelope} header is damaged or was changed")]
+    HeaderUnread {
+        envelope: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// age refused the header, in its own words.
+    #[error("the age header is damaged or was changed")]
+    Age(#[source] age::DecryptError),
     /// gpg could not be run.
     #[error("cannot run gpg (install GnuPG: the Debian package `gnupg`)")]
     Gpg(#[source] std::io::Error),
@@ -134,6 +144,14 @@ pub(crate) enum StreamError {
     /// Authenticated decryption failed: the ciphertext was changed or cut short.
     #[error("authenticated decryption failed{} ({why}): the file was changed or cut short", at_plaintext(*.plaintext))]
     Damaged { why: String, plaintext: u64 },
+    /// age's STREAM refused a chunk: the ciphertext was changed or cut short (age's error is
+    /// shown where the message always showed it).
+    #[error("authenticated decryption failed{} ({source}): the file was changed or cut short", at_plaintext(*.plaintext))]
+    Unauthenticated {
+        #[source]
+        source: std::io::Error,
+        plaintext: u64,
+    },
     /// The stream ended before its end marker.
     #[error("the encrypted stream ends before its last chunk: the file was cut short")]
     Truncated,
@@ -202,8 +220,9 @@ fn load_one(spec: &KeySpec, redactor: &Redactor) -> Result<Key, KeyError> {
         Some(Envelope::Age { armored }) => {
             let unlocked = match &unlock {
                 None => Err("it is encrypted with a passphrase (`age -p`): give it as key_passphrase_env or key_passphrase_file".to_owned()),
-                Some(unlock) => with_age::unlock(&bytes, armored, unlock)
-                    .map_err(|why| format!("it does not open with its key passphrase ({why})")),
+                Some(unlock) => with_age::unlock(&bytes, armored, unlock).map_err(|why| {
+                    format!("it does not open with its key passphrase ({})", crate::error::error_chain(&why))
+                }),
             };
             match unlocked {
                 Ok(secret) => secret,

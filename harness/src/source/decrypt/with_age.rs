@@ -21,24 +21,38 @@ pub(super) fn identities(text: &str) -> Option<Vec<age::x25519::Identity>> {
     identities.filter(|all| !all.is_empty())
 }
 
+/// Why an age identity file encrypted with a passphrase did not open with it.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum UnlockError {
+    /// The file is encrypted to a recipient's key: no passphrase opens it.
+    #[error("it is encrypted to a recipient, not with a passphrase")]
+    NotPassphrase,
+    /// age refused the file or the passphrase, in its own words.
+    #[error(transparent)]
+    Age(#[from] age::DecryptError),
+    /// The decrypted identity file cannot be read as text.
+    #[error(transparent)]
+    Read(#[from] io::Error),
+}
+
 /// The text of an age identity file encrypted with a passphrase (`age -p`, armored or not),
-/// decrypted in memory with `passphrase`; why not, in words.
+/// decrypted in memory with `passphrase`; why not, in age's words.
 pub(super) fn unlock(
     bytes: &[u8],
     armored: bool,
     passphrase: &crate::secret::Secret,
-) -> Result<crate::secret::Secret, String> {
+) -> Result<crate::secret::Secret, UnlockError> {
     let input: Box<dyn BufRead + Send + '_> =
         if armored { Box::new(BufReader::new(age::armor::ArmoredReader::new(bytes))) } else { Box::new(bytes) };
-    let decryptor = age::Decryptor::new_buffered(input).map_err(|e| e.to_string())?;
+    let decryptor = age::Decryptor::new_buffered(input)?;
     if !decryptor.is_scrypt() {
-        return Err("it is encrypted to a recipient, not with a passphrase".into());
+        return Err(UnlockError::NotPassphrase);
     }
     let mut identity = age::scrypt::Identity::new(SecretString::from(passphrase.expose().to_owned()));
     identity.set_max_work_factor(MAX_WORK_FACTOR);
-    let mut reader = decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity)).map_err(|e| e.to_string())?;
+    let mut reader = decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity))?;
     let mut text = String::new();
-    reader.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    reader.read_to_string(&mut text)?;
     Ok(crate::secret::Secret::new(text))
 }
 
@@ -70,10 +84,10 @@ pub(super) fn open(
 ) -> Result<Box<dyn Read + Send>, DecryptError> {
     let mut input: Box<dyn BufRead + Send> =
         if armored { Box::new(BufReader::with_capacity(BUFFER, age::armor::ArmoredReader::new(raw))) } else { raw };
-    let header = |why: String| DecryptError::Header { envelope: "age", why };
-    let to = stanzas(input.fill_buf().map_err(|e| header(e.to_string()))?);
+    let head = input.fill_buf().map_err(|source| DecryptError::HeaderUnread { envelope: "age", source })?;
+    let to = stanzas(head);
     let Some(key) = key else { return Err(DecryptError::NoKey { what: format!("age for {to}") }) };
-    let decryptor = age::Decryptor::new_buffered(input).map_err(|e| header(e.to_string()))?;
+    let decryptor = age::Decryptor::new_buffered(input).map_err(DecryptError::Age)?;
     let scrypt = decryptor.is_scrypt();
     let wrong_kind = |envelope: &str| DecryptError::WrongKind { key: key.public.clone(), envelope: envelope.into() };
     let opened = match (&key.material, scrypt) {
@@ -121,7 +135,7 @@ fn refused(key: &Key, to: &str, error: age::DecryptError) -> DecryptError {
             envelope: "age",
             why: "its MAC does not match the file key this key unwrapped: the header was changed".into(),
         },
-        other => DecryptError::Header { envelope: "age", why: other.to_string() },
+        other => DecryptError::Age(other),
     }
 }
 
@@ -141,7 +155,7 @@ impl<R: Read> Read for Authenticated<R> {
             }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(StreamError::Truncated.into_io()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                Err(StreamError::Damaged { why: e.to_string(), plaintext: self.plaintext }.into_io())
+                Err(StreamError::Unauthenticated { source: e, plaintext: self.plaintext }.into_io())
             }
             Err(e) => Err(e),
         }

@@ -138,7 +138,7 @@ fn choose(dir: &Path, choice: &Choice<'_>) -> Result<(String, BTreeMap<String, S
         let info = match info_path(dir, &id) {
             Some(path) => parse_info(
                 &std::fs::read_to_string(&path)
-                    .map_err(|e| PhysicalError::Read { path: path.display().to_string(), message: e.to_string() })?,
+                    .map_err(|source| PhysicalError::Read { path: path.display().to_string(), source })?,
             ),
             None => BTreeMap::new(),
         };

@@ -43,25 +43,26 @@ pub(crate) struct Branch {
     pub reason: String,
 }
 
+/// A line of a timeline history file that is not `<parent timeline> <switch LSN> <reason>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a timeline history line reads `{line}`")]
+pub(crate) struct HistoryError {
+    pub line: String,
+}
+
 /// Parses a timeline history file: `<parent timeline>\t<switch LSN>\t<reason>` lines, `#`
 /// comments and blank lines skipped; a line of another shape is an error naming it.
-pub(crate) fn parse_timeline_history(text: &str) -> Result<Vec<Branch>, String> {
+pub(crate) fn parse_timeline_history(text: &str) -> Result<Vec<Branch>, HistoryError> {
     let mut branches = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let mut fields = line.split_whitespace();
-        let bad = || format!("a timeline history line reads `{line}`");
+        let bad = || HistoryError { line: line.to_owned() };
         let parent = fields.next().and_then(|f| f.parse().ok()).ok_or_else(bad)?;
         let switch_lsn = fields.next().and_then(wal::parse_lsn).ok_or_else(bad)?;
         let reason = fields.collect::<Vec<_>>().join(" ");
         branches.push(Branch { parent, switch_lsn, reason });
     }
     Ok(branches)
-}
-
-/// The timeline a history file's name (`00000002.history`) is of.
-pub(crate) fn timeline_of_history_name(name: &str) -> Option<u32> {
-    let stem = name.strip_suffix(".history")?;
-    (stem.len() == 8 && stem.bytes().all(|b| b.is_ascii_hexdigit())).then(|| u32::from_str_radix(stem, 16).ok())?
 }
 
 /// A time as PostgreSQL prints one: `2026-11-23 13:00:00[.123456]` then its zone, a numeric
@@ -148,9 +149,6 @@ mod tests {
             Branch { parent: 1, switch_lsn: 0x300_0158, reason: "no recovery target specified".into() }
         );
         assert_eq!((branches[1].parent, branches[1].switch_lsn), (2, 0x500_0060));
-        assert!(parse_timeline_history("1 nowhere\n").unwrap_err().contains("`1 nowhere`"));
-        assert_eq!(timeline_of_history_name("0000000A.history"), Some(10));
-        assert_eq!(timeline_of_history_name("00000002.backup"), None);
-        assert_eq!(timeline_of_history_name("2.history"), None);
+        assert_eq!(parse_timeline_history("1 nowhere\n"), Err(HistoryError { line: "1 nowhere".into() }));
     }
 }

@@ -20,31 +20,45 @@ pub(crate) struct BackupLabel {
     pub incremental_from: Option<(u64, u32)>,
 }
 
+/// What in a `backup_label` (or what stands for one) does not read as PostgreSQL writes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum LabelError {
+    /// The line every label has is missing.
+    #[error("backup_label has no START WAL LOCATION")]
+    NoStart,
+    /// A field whose value is not what PostgreSQL writes there.
+    #[error("backup_label's {field} reads `{value}`")]
+    Field { field: &'static str, value: String },
+    /// An incremental backup's start given half.
+    #[error("backup_label has one of INCREMENTAL FROM LSN and INCREMENTAL FROM TLI without the other")]
+    HalfIncremental,
+    /// A pgBackRest set's first segment (its label's START WAL LOCATION) names no timeline.
+    #[error("backup-archive-start reads `{value}`")]
+    ArchiveStart { value: String },
+}
+
 /// Parses `backup_label`.
-pub(crate) fn parse(text: &str) -> Result<BackupLabel, String> {
+pub(crate) fn parse(text: &str) -> Result<BackupLabel, LabelError> {
     let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
-    let location = field("START WAL LOCATION:").ok_or("backup_label has no START WAL LOCATION")?;
-    let malformed = || format!("backup_label's START WAL LOCATION reads `{location}`");
+    let bad = |field: &'static str, value: &str| LabelError::Field { field, value: value.to_owned() };
+    let location = field("START WAL LOCATION:").ok_or(LabelError::NoStart)?;
+    let malformed = || bad("START WAL LOCATION", location);
     let (lsn, rest) = location.split_once(" (file ").ok_or_else(malformed)?;
     let start_segment =
         rest.strip_suffix(')').filter(|s| super::wal::is_segment_name(s)).ok_or_else(malformed)?.to_owned();
     super::wal::parse_lsn(lsn).ok_or_else(malformed)?;
     let timeline = match field("START TIMELINE:") {
-        Some(t) => t.parse().map_err(|_| format!("backup_label's START TIMELINE reads `{t}`"))?,
+        Some(t) => t.parse().map_err(|_| bad("START TIMELINE", t))?,
         None => u32::from_str_radix(&start_segment[..8], 16).unwrap_or(1),
     };
     let start_time = field("START TIME:").and_then(super::history::parse_time);
     let incremental_from = match (field("INCREMENTAL FROM LSN:"), field("INCREMENTAL FROM TLI:")) {
         (None, None) => None,
         (Some(lsn), Some(tli)) => Some((
-            super::wal::parse_lsn(lsn).ok_or_else(|| format!("backup_label's INCREMENTAL FROM LSN reads `{lsn}`"))?,
-            tli.parse().map_err(|_| format!("backup_label's INCREMENTAL FROM TLI reads `{tli}`"))?,
+            super::wal::parse_lsn(lsn).ok_or_else(|| bad("INCREMENTAL FROM LSN", lsn))?,
+            tli.parse().map_err(|_| bad("INCREMENTAL FROM TLI", tli))?,
         )),
-        _ => {
-            return Err(
-                "backup_label has one of INCREMENTAL FROM LSN and INCREMENTAL FROM TLI without the other".into()
-            );
-        }
+        _ => return Err(LabelError::HalfIncremental),
     };
     Ok(BackupLabel {
         start_lsn: lsn.trim().to_owned(),
@@ -74,12 +88,12 @@ mod tests {
         assert_eq!(label.label, "pg_basebackup base backup");
         let other_zone = parse(&LABEL.replace(" UTC", " CET")).unwrap();
         assert_eq!(other_zone.start_time, None, "a zone abbreviation is not an offset");
-        assert!(parse("LABEL: x\n").unwrap_err().contains("START WAL LOCATION"));
-        let bad = parse(&LABEL.replace("0/2000028", "nowhere")).unwrap_err();
-        assert!(bad.contains("reads `nowhere (file"), "{bad}");
+        assert_eq!(parse("LABEL: x\n"), Err(LabelError::NoStart));
+        let bad = parse(&LABEL.replace("0/2000028", "nowhere")).unwrap_err().to_string();
+        assert!(bad.contains("START WAL LOCATION reads `nowhere (file"), "{bad}");
         assert_eq!(label.incremental_from, None);
         let incremental = parse(&format!("{LABEL}INCREMENTAL FROM LSN: 0/4000028\nINCREMENTAL FROM TLI: 1\n")).unwrap();
         assert_eq!(incremental.incremental_from, Some((0x400_0028, 1)));
-        assert!(parse(&format!("{LABEL}INCREMENTAL FROM LSN: 0/4000028\n")).is_err());
+        assert_eq!(parse(&format!("{LABEL}INCREMENTAL FROM LSN: 0/4000028\n")), Err(LabelError::HalfIncremental));
     }
 }

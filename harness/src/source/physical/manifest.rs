@@ -2,7 +2,7 @@
 //! only what it needs before anything starts, the system the backup belongs to (version 2, from
 //! PostgreSQL 17) and the WAL range the backup needs; `pg_verifybackup` checks the rest.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -62,26 +62,58 @@ struct RawFile {
     size: u64,
 }
 
+/// Why a `backup_manifest` cannot be read, or followed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ManifestError {
+    /// The text is not a manifest's JSON.
+    #[error("not a backup manifest")]
+    NotJson(#[source] serde_json::Error),
+    /// A path given hex-encoded: pgdrill follows UTF-8 paths only.
+    #[error("it lists a path that is not UTF-8 (hex `{encoded}`)")]
+    NotUtf8 { encoded: String },
+    /// A file with no path at all.
+    #[error("it lists a file without a path")]
+    NoPath,
+    /// The file cannot be opened.
+    #[error("cannot read `{}`", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a manifest's JSON.
+    #[error("`{}` is not a backup manifest", path.display())]
+    NotManifest {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A WAL range whose LSN is not one.
+    #[error("`{}`: `{text}` is not an LSN", path.display())]
+    Lsn { path: PathBuf, text: String },
+}
+
 /// The files the manifest text lists (a path that is not UTF-8, given hex-encoded, is refused).
-pub(crate) fn listed(text: &str) -> Result<Vec<Listed>, String> {
-    let raw: RawFiles = serde_json::from_str(text).map_err(|e| format!("not a backup manifest: {e}"))?;
+pub(crate) fn listed(text: &str) -> Result<Vec<Listed>, ManifestError> {
+    let raw: RawFiles = serde_json::from_str(text).map_err(ManifestError::NotJson)?;
     raw.files
         .into_iter()
         .map(|file| match (file.path, file.encoded) {
             (Some(path), _) => Ok(Listed { path, size: file.size }),
-            (None, Some(encoded)) => Err(format!("it lists a path that is not UTF-8 (hex `{encoded}`)")),
-            (None, None) => Err("it lists a file without a path".to_owned()),
+            (None, Some(encoded)) => Err(ManifestError::NotUtf8 { encoded }),
+            (None, None) => Err(ManifestError::NoPath),
         })
         .collect()
 }
 
 /// Reads the manifest at `path`.
-pub(crate) fn read(path: &Path) -> Result<Manifest, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+pub(crate) fn read(path: &Path) -> Result<Manifest, ManifestError> {
+    let file = std::fs::File::open(path).map_err(|source| ManifestError::Open { path: path.to_owned(), source })?;
     let raw: Raw = serde_json::from_reader(std::io::BufReader::new(file))
-        .map_err(|e| format!("`{}` is not a backup manifest: {e}", path.display()))?;
-    let lsn =
-        |text: &str| super::wal::parse_lsn(text).ok_or_else(|| format!("`{}`: `{text}` is not an LSN", path.display()));
+        .map_err(|source| ManifestError::NotManifest { path: path.to_owned(), source })?;
+    let lsn = |text: &str| {
+        super::wal::parse_lsn(text).ok_or_else(|| ManifestError::Lsn { path: path.to_owned(), text: text.to_owned() })
+    };
     // The last range is the timeline the backup ends on (a backup taken on a standby that was
     // promoted meanwhile spans two).
     let wal_range = match raw.wal_ranges.last() {
@@ -119,9 +151,12 @@ mod tests {
         assert_eq!(manifest.wal_range, Some((1, 0x0200_0028, 0x0200_0120)));
         assert_eq!(manifest.files, 2);
         std::fs::write(&path, "<html>").unwrap();
-        assert!(read(&path).unwrap_err().contains("is not a backup manifest"));
+        let error = read(&path).unwrap_err();
+        assert!(matches!(error, ManifestError::NotManifest { .. }), "{error}");
+        assert!(crate::error::error_chain(&error).contains("is not a backup manifest: expected value"), "{error}");
         let files = listed(r#"{"Files": [{"Path": "PG_VERSION", "Size": 3}, {"Path": "base/1/1259", "Size": 8192}]}"#);
         assert_eq!(files.unwrap()[1], Listed { path: "base/1/1259".into(), size: 8192 });
-        assert!(listed(r#"{"Files": [{"Encoded-Path": "ff", "Size": 3}]}"#).unwrap_err().contains("not UTF-8"));
+        let encoded = listed(r#"{"Files": [{"Encoded-Path": "ff", "Size": 3}]}"#).unwrap_err();
+        assert!(matches!(&encoded, ManifestError::NotUtf8 { encoded } if encoded == "ff"), "{encoded}");
     }
 }

@@ -7,6 +7,7 @@
 //! Unpacking them and running PostgreSQL's own tools over them is the restore's
 //! (`restore::physical`).
 
+mod archive;
 pub(crate) mod barman;
 pub(crate) mod chain;
 pub(crate) mod history;
@@ -19,10 +20,10 @@ pub(crate) mod wal;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub(crate) use archive::{WalArchive, archive};
 pub(crate) use label::BackupLabel;
 pub(crate) use manifest::Manifest;
-use timeline::{TimelineChoice, TimelinePath};
-use wal::{Archived, Segment};
+use wal::Segment;
 
 /// How a base backup lies on disk.
 #[derive(Debug, Clone)]
@@ -182,8 +183,40 @@ pub(crate) struct BackupEnd {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PhysicalError {
     /// A file of the backup or the archive cannot be read.
-    #[error("cannot read `{path}`: {message}")]
-    Read { path: String, message: String },
+    #[error("cannot read `{path}`")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A compressed (or encrypted) file of the backup cannot be opened.
+    #[error("cannot read `{path}`")]
+    Open {
+        path: String,
+        #[source]
+        source: crate::source::read::OpenError,
+    },
+    /// `backup_label` (or what stands for it) does not read as PostgreSQL writes it.
+    #[error("`{path}`")]
+    Label {
+        path: String,
+        #[source]
+        source: label::LabelError,
+    },
+    /// `backup_manifest` cannot be read.
+    #[error("`{path}`")]
+    Manifest {
+        path: String,
+        #[source]
+        source: manifest::ManifestError,
+    },
+    /// A pgBackRest set's manifest names a path pgBackRest would restore where it must not.
+    #[error("`{path}`")]
+    Targets {
+        path: String,
+        #[source]
+        source: pgbackrest::TargetsError,
+    },
     /// The folder lacks a file every base backup has.
     #[error("`{path}` holds no {what}: it is not a base backup made by pg_basebackup")]
     Missing { path: String, what: &'static str },
@@ -274,10 +307,8 @@ pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBac
         }
         _ => {
             let read = |name: &str| {
-                std::fs::read_to_string(dir.join(name)).map_err(|e| PhysicalError::Read {
-                    path: dir.join(name).display().to_string(),
-                    message: e.to_string(),
-                })
+                std::fs::read_to_string(dir.join(name))
+                    .map_err(|source| PhysicalError::Read { path: dir.join(name).display().to_string(), source })
             };
             (Some(read("PG_VERSION")?), Some(read("backup_label")?), dir.display().to_string())
         }
@@ -288,12 +319,12 @@ pub(crate) fn inspect(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBac
         message: format!("PG_VERSION reads `{}`", version.trim()),
     })?;
     let label = label.ok_or_else(|| PhysicalError::Missing { path: shown.clone(), what: "backup_label" })?;
-    let label = label::parse(&label).map_err(|message| PhysicalError::Malformed { path: shown, message })?;
+    let label = label::parse(&label).map_err(|source| PhysicalError::Label { path: shown, source })?;
     let manifest_path = dir.join("backup_manifest");
     let manifest = match manifest_path.is_file() {
         true => {
             let read = manifest::read(&manifest_path)
-                .map_err(|message| PhysicalError::Malformed { path: manifest_path.display().to_string(), message })?;
+                .map_err(|source| PhysicalError::Manifest { path: manifest_path.display().to_string(), source })?;
             Some((manifest_path, read))
         }
         false => None,
@@ -310,7 +341,7 @@ pub(crate) fn inspect_repository(
     choice: &pgbackrest::Choice,
 ) -> Result<BaseBackup, PhysicalError> {
     let set = pgbackrest::read(texts, choice)?;
-    let label = set.label().map_err(|message| PhysicalError::Malformed { path: dir.display().to_string(), message })?;
+    let label = set.label().map_err(|source| PhysicalError::Label { path: dir.display().to_string(), source })?;
     Ok(BaseBackup {
         dir: dir.to_owned(),
         major: set.major,
@@ -337,7 +368,7 @@ fn inspect_barman(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBackup,
                 message: format!("PG_VERSION reads `{}`", version.trim()),
             })?;
             let label = label.ok_or_else(|| PhysicalError::Missing { path: shown.clone(), what: "backup_label" })?;
-            let label = label::parse(&label).map_err(|message| PhysicalError::Malformed { path: shown, message })?;
+            let label = label::parse(&label).map_err(|source| PhysicalError::Label { path: shown, source })?;
             let dir = chosen.data.parent().map(Path::to_owned).unwrap_or_default();
             BaseBackup { dir, layout, major, label, manifest: None, barman: None }
         }
@@ -349,9 +380,8 @@ fn inspect_barman(dir: &Path, choice: &pgbackrest::Choice) -> Result<BaseBackup,
 /// `PG_VERSION` and `backup_label` from a base.tar: both come first, so this reads little.
 fn read_from_tar(base: &Path) -> Result<(Option<String>, Option<String>), PhysicalError> {
     let path = base.display().to_string();
-    let read_err = |e: std::io::Error| PhysicalError::Read { path: path.clone(), message: e.to_string() };
-    let opened = super::read::open(base, false)
-        .map_err(|e| PhysicalError::Read { path: path.clone(), message: e.to_string() })?;
+    let read_err = |source: std::io::Error| PhysicalError::Read { path: path.clone(), source };
+    let opened = super::read::open(base, false).map_err(|source| PhysicalError::Open { path: path.clone(), source })?;
     let mut archive = tar::Archive::new(opened.reader);
     let (mut version, mut label) = (None, None);
     for entry in archive.entries().map_err(read_err)? {
@@ -370,121 +400,77 @@ fn read_from_tar(base: &Path) -> Result<(Option<String>, Option<String>), Physic
     Ok((version, label))
 }
 
-/// The WAL a recovery of `backup` reads from an archive folder.
-#[derive(Debug, Clone)]
-pub(crate) struct WalArchive {
-    pub dir: PathBuf,
-    /// From the first segment recovery needs of it on, without a gap.
-    pub segments: Vec<Archived>,
-    /// The segment size, from the first segment's header (16 MB unless initdb was told).
-    pub segment_size: u64,
-    /// The timelines recovery follows, and their history files.
-    pub path: TimelinePath,
-}
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
 
-/// The archive of `backup` and every segment in it: a pgBackRest set's in its repository, a
-/// Barman backup's in its server's `wals`, else those of the folder `dir` (none without one).
-fn listed(dir: Option<&Path>, backup: &BaseBackup) -> Result<Option<(PathBuf, Vec<Archived>)>, PhysicalError> {
-    let list = |dir: &Path| {
-        wal::list_archive(dir)
-            .map(|listed| Some((dir.to_owned(), listed)))
-            .map_err(|e| PhysicalError::Read { path: dir.display().to_string(), message: e.to_string() })
-    };
-    match (&backup.layout, dir, &backup.barman) {
-        (Layout::PgBackRest(set), _, _) => pgbackrest::archive(&backup.dir, set).map(Some),
-        (_, None, Some(barman)) => list(&barman.wals()),
-        (_, Some(dir), _) => list(dir),
-        (_, None, None) => Ok(None),
-    }
-}
+    use super::*;
 
-/// The archive's segment size, as its first segment's header says (PostgreSQL's default when
-/// it has none from the backup's start, or it is encrypted: pgBackRest decrypts it only as
-/// recovery reads it, and pg_control's size is compared with this one).
-fn segment_size(first: Option<&Archived>) -> Result<u64, PhysicalError> {
-    let Some(first) = first.filter(|f| !wal::is_encrypted(&f.path)) else { return Ok(wal::DEFAULT_SEGMENT_SIZE) };
-    let header = wal::read_header(&first.path)
-        .map_err(|e| PhysicalError::Read { path: first.path.display().to_string(), message: e.to_string() })?
-        .ok_or_else(|| PhysicalError::Malformed {
-            path: first.path.display().to_string(),
-            message: "is not a WAL segment: its first page has no WAL header (a zeroed or truncated file?)".into(),
-        })?;
-    Ok(u64::from(header.segment_size))
-}
+    const MB16: u64 = 16 << 20;
 
-/// Lists the archive's segments recovery of `backup` reads (a pgBackRest set's in its
-/// repository, else those of the folder `dir`), and fails on a gap after the backup's start (or
-/// before `target_lsn`, when recovery must reach one). Reads only names and the first page of
-/// one segment: the rest is checked as the segments are copied.
-pub(crate) fn archive(
-    dir: Option<&Path>,
-    backup: &BaseBackup,
-    target_lsn: Option<u64>,
-    timeline: TimelineChoice,
-) -> Result<Option<WalArchive>, PhysicalError> {
-    let Some((dir, listed)) = listed(dir, backup)? else { return Ok(None) };
-    let shown = dir.display().to_string();
-    let start_name = &backup.label.start_segment;
-    // The segment size is what the segments say; a name read with the wrong size would be
-    // another segment.
-    let first = listed.iter().find(|a| a.name[..8] == start_name[..8] && a.name.as_str() >= start_name.as_str());
-    let segment_size = segment_size(first)?;
-    let start = Segment::parse(start_name, segment_size).ok_or_else(|| PhysicalError::Malformed {
-        path: shown.clone(),
-        message: format!("the backup starts in segment {start_name}, which is no segment of {segment_size}-byte WAL"),
-    })?;
-    let histories = wal::list_histories(&dir)
-        .map_err(|e| PhysicalError::Read { path: dir.display().to_string(), message: e.to_string() })?;
-    let segments_of = listed
-        .iter()
-        .filter_map(|a| Segment::parse(&a.name, segment_size))
-        .filter(|s| s.number >= start.number)
-        .map(|s| s.timeline)
-        .collect();
-    let known = timeline::Known {
-        archive: &shown,
-        histories: &histories,
-        segments_of: &segments_of,
-        backup: start.timeline,
-        consistent: backup.consistent(),
-    };
-    let path = timeline::plan(&known, timeline)?;
-    let on_path = |number: u64| path.timeline_of(number, segment_size);
-    let own = if backup.carries_wal() { backup.end_segment(segment_size) } else { None };
-    let run =
-        wal::run_from(&listed, start, own, segment_size, &on_path).map_err(|(missing, after)| PhysicalError::Gap {
-            archive: shown.clone(),
-            missing,
-            after: after.map(|a| format!(" (after {a})")).unwrap_or_default(),
-            start: start_name.clone(),
-        })?;
-    let segments: Vec<Archived> = run.into_iter().cloned().collect();
-    // A backup without its own WAL is consistent only once the archive took it to its end.
-    if !backup.carries_wal()
-        && let Some(end) = backup.end_segment(segment_size)
-    {
-        let last = segments.last().and_then(|a| Segment::parse(&a.name, segment_size));
-        if last.is_none_or(|last| last.number < end.number) {
-            let missing = last.map_or(start, |l| Segment { number: l.number + 1, timeline: on_path(l.number + 1) });
-            return Err(PhysicalError::Gap {
-                archive: shown,
-                missing: missing.name(segment_size),
-                after: last.map(|l| format!(" (after {})", l.name(segment_size))).unwrap_or_default(),
-                start: start_name.clone(),
-            });
-        }
+    /// A base backup that started at 0/2000028 on timeline 1, laid out as `layout`, with a
+    /// manifest whose WAL range ends at `manifest_end` when it has one.
+    fn backup(layout: Layout, manifest_end: Option<u64>) -> BaseBackup {
+        let label = BackupLabel {
+            start_lsn: "0/2000028".into(),
+            start_segment: "000000010000000000000002".into(),
+            timeline: 1,
+            start_time: None,
+            label: "pg_basebackup base backup".into(),
+            incremental_from: None,
+        };
+        let manifest = manifest_end.map(|end| {
+            let read = Manifest { version: 2, system_id: Some(7), wal_range: Some((1, 0x200_0028, end)), files: 2 };
+            (PathBuf::from("/b/backup_manifest"), read)
+        });
+        BaseBackup { dir: PathBuf::from("/b"), layout, major: 17, label, manifest, barman: None }
     }
-    if let Some(lsn) = target_lsn {
-        let needed = Segment::of_lsn(on_path(lsn / segment_size), lsn, segment_size);
-        let last = segments.last().and_then(|a| Segment::parse(&a.name, segment_size)).or(own).unwrap_or(start);
-        if last.number < needed.number {
-            return Err(PhysicalError::ShortOfTarget {
-                archive: shown,
-                last: last.name(segment_size),
-                lsn: wal::format_lsn(lsn),
-                needed: needed.name(segment_size),
-            });
-        }
+
+    fn tar(base: &str) -> Layout {
+        Layout::Tar { base: PathBuf::from("/b").join(base), wal: None, tablespaces: Vec::new() }
     }
-    Ok(Some(WalArchive { dir, segments, segment_size, path }))
+
+    #[rstest]
+    #[case::tar(&["base.tar", "pg_wal.tar", "backup_manifest"], true)]
+    #[case::compressed_tar(&["base.tar.zst", "backup_manifest"], true)]
+    #[case::plain(&["PG_VERSION", "backup_label", "base", "global"], true)]
+    #[case::plain_without_its_label(&["PG_VERSION", "base", "global"], false)]
+    #[case::a_compression_pg_basebackup_does_not_write(&["base.tar.bz2"], false)]
+    #[case::a_dump(&["plur-2026-05-25.sql.gz"], false)]
+    #[case::nothing(&[], false)]
+    fn a_listing_is_a_base_backups_by_the_names_in_it(#[case] names: &[&str], #[case] expected: bool) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        assert_eq!(is_base_backup_listing(&names), expected, "{names:?}");
+    }
+
+    #[rstest]
+    #[case::plain_tar(tar("base.tar"), "none")]
+    #[case::gzip(tar("base.tar.gz"), "gzip")]
+    #[case::lz4(tar("base.tar.lz4"), "lz4")]
+    #[case::zstd(tar("base.tar.zst"), "zstd")]
+    #[case::plain_format(Layout::Plain, "none")]
+    fn its_compression_is_its_base_tars(#[case] layout: Layout, #[case] expected: &str) {
+        assert_eq!(backup(layout, None).compression(), expected);
+    }
+
+    #[rstest]
+    // The manifest's WAL range says where the backup is consistent...
+    #[case::by_its_manifest(Some(0x200_0158), (0x200_0158, "the manifest's WAL-Ranges"))]
+    // ...and without one, recovery starts where backup_label says (PostgreSQL judges the rest).
+    #[case::by_its_label(None, (0x200_0028, "backup_label's START WAL LOCATION"))]
+    fn where_recovery_is_first_consistent(#[case] manifest_end: Option<u64>, #[case] expected: (u64, &str)) {
+        let (lsn, from) = backup(Layout::Plain, manifest_end).consistent();
+        assert_eq!((lsn, from.as_str()), expected);
+    }
+
+    #[rstest]
+    // The end LSN points just past the last record: the segment holds the byte before it.
+    #[case::inside_a_segment(Some(0x200_0158), Some("000000010000000000000002"))]
+    #[case::at_a_segments_start(Some(0x300_0000), Some("000000010000000000000002"))]
+    #[case::just_past_a_segments_start(Some(0x300_0001), Some("000000010000000000000003"))]
+    #[case::no_manifest(None, None)]
+    fn the_last_segment_it_needs(#[case] manifest_end: Option<u64>, #[case] expected: Option<&str>) {
+        let end = backup(Layout::Plain, manifest_end).end_segment(MB16);
+        assert_eq!(end.map(|s| s.name(MB16)).as_deref(), expected);
+    }
 }

@@ -107,9 +107,30 @@ pub(crate) enum TimelineError {
         "{name} does not lead through timeline {backup}, the backup's (it leads through {through}): timeline {timeline} is another history's (hint: `[recovery] timeline = \"current\"`)"
     )]
     NotDescendant { name: String, timeline: u32, backup: u32, through: String },
-    /// A history file that cannot be read, or does not read as one.
-    #[error("`{path}`: {message}")]
-    Unreadable { path: String, message: String },
+    /// A history file that cannot be opened (decompressed).
+    #[error("`{path}`")]
+    Open {
+        path: String,
+        #[source]
+        source: crate::source::read::OpenError,
+    },
+    /// A history file that cannot be read.
+    #[error("`{path}`")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A history file with a line of another shape.
+    #[error("`{path}`")]
+    History {
+        path: String,
+        #[source]
+        source: history::HistoryError,
+    },
+    /// A history file whose timelines or switch points go backwards.
+    #[error("`{path}`: its timelines and switch points are not in order")]
+    Disordered { path: String },
 }
 
 /// The name of timeline `timeline`'s history file.
@@ -163,15 +184,17 @@ pub(crate) fn plan(known: &Known<'_>, choice: TimelineChoice) -> Result<Timeline
         timeline: target,
         name: name.clone(),
     })?;
-    let unreadable = |message: String| TimelineError::Unreadable { path: path.display().to_string(), message };
+    let shown = path.display().to_string();
     let mut text = String::new();
-    let mut opened = crate::source::read::open(path, false).map_err(|e| unreadable(crate::error::error_chain(&e)))?;
+    let mut opened =
+        crate::source::read::open(path, false).map_err(|source| TimelineError::Open { path: shown.clone(), source })?;
     std::io::Read::read_to_string(&mut std::io::Read::take(&mut opened.reader, 1 << 20), &mut text)
-        .map_err(|e| unreadable(e.to_string()))?;
-    let branches = history::parse_timeline_history(&text).map_err(unreadable)?;
+        .map_err(|source| TimelineError::Read { path: shown.clone(), source })?;
+    let branches = history::parse_timeline_history(&text)
+        .map_err(|source| TimelineError::History { path: shown.clone(), source })?;
     let ordered = branches.windows(2).all(|w| w[0].parent < w[1].parent && w[0].switch_lsn <= w[1].switch_lsn);
     if !ordered || branches.last().is_some_and(|b| b.parent >= target) {
-        return Err(unreadable("its timelines and switch points are not in order".into()));
+        return Err(TimelineError::Disordered { path: shown });
     }
     let Some(at) = branches.iter().position(|b| b.parent == backup) else {
         let through: Vec<String> = branches.iter().map(|b| b.parent.to_string()).collect();

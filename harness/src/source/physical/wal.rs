@@ -148,6 +148,12 @@ pub(crate) fn list_archive(dir: &Path) -> std::io::Result<Vec<Archived>> {
     Ok(found)
 }
 
+/// The timeline a history file's name (`00000002.history`) is of.
+pub(crate) fn timeline_of_history_name(name: &str) -> Option<u32> {
+    let stem = name.strip_suffix(".history")?;
+    (stem.len() == 8 && stem.bytes().all(|b| b.is_ascii_hexdigit())).then(|| u32::from_str_radix(stem, 16).ok())?
+}
+
 /// Lists the timeline history files in an archive folder (`00000002.history`, or compressed as
 /// segments may be), by timeline.
 pub(crate) fn list_histories(dir: &Path) -> std::io::Result<std::collections::BTreeMap<u32, PathBuf>> {
@@ -156,8 +162,7 @@ pub(crate) fn list_histories(dir: &Path) -> std::io::Result<std::collections::BT
         let entry = entry?;
         let file = entry.file_name().to_string_lossy().into_owned();
         let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(&file);
-        if let Some(timeline) =
-            super::history::timeline_of_history_name(&name.to_ascii_uppercase().replace(".HISTORY", ".history"))
+        if let Some(timeline) = timeline_of_history_name(&name.to_ascii_uppercase().replace(".HISTORY", ".history"))
             && entry.file_type()?.is_file()
         {
             found.entry(timeline).or_insert_with(|| entry.path());
@@ -255,6 +260,13 @@ mod tests {
             Segment::parse("000000010000000000000FFF", 1 << 20).unwrap().next().name(1 << 20),
             "000000010000000100000000"
         );
+    }
+
+    #[test]
+    fn a_history_files_name_says_its_timeline() {
+        assert_eq!(timeline_of_history_name("0000000A.history"), Some(10));
+        assert_eq!(timeline_of_history_name("00000002.backup"), None);
+        assert_eq!(timeline_of_history_name("2.history"), None);
     }
 
     #[test]

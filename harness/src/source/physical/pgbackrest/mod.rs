@@ -17,7 +17,9 @@ mod mirror;
 mod targets;
 
 pub(crate) use mirror::mirror;
+pub(crate) use targets::TargetsError;
 
+use super::label::LabelError;
 use super::wal::{Archived, is_segment_name};
 use super::{BackupLabel, PhysicalError};
 
@@ -51,9 +53,9 @@ pub(crate) struct Set {
 
 impl Set {
     /// The set as a backup_label would say it.
-    pub(crate) fn label(&self) -> Result<BackupLabel, String> {
+    pub(crate) fn label(&self) -> Result<BackupLabel, LabelError> {
         let timeline = u32::from_str_radix(&self.archive_start[..8], 16)
-            .map_err(|_| format!("backup-archive-start reads `{}`", self.archive_start))?;
+            .map_err(|_| LabelError::ArchiveStart { value: self.archive_start.clone() })?;
         Ok(BackupLabel {
             start_lsn: self.lsn_start.clone(),
             start_segment: self.archive_start.clone(),
@@ -122,8 +124,8 @@ pub(crate) fn stanzas(repo: &Path) -> std::io::Result<Vec<String>> {
 /// A file of the repository, which must be pgBackRest's INI text (an encrypted repository's are
 /// not).
 fn read_ini(path: &Path) -> Result<Ini, PhysicalError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| PhysicalError::Read { path: path.display().to_string(), message: e.to_string() })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| PhysicalError::Read { path: path.display().to_string(), source })?;
     match String::from_utf8(bytes) {
         Ok(text) if text.starts_with('[') => Ok(parse_ini(&text)),
         _ => Err(PhysicalError::Malformed {
@@ -161,7 +163,7 @@ pub(crate) fn choose(repo: &Path, choice: &Choice) -> Result<Chosen, PhysicalErr
     let shown = repo.display().to_string();
     let malformed =
         |path: &Path, message: String| PhysicalError::Malformed { path: path.display().to_string(), message };
-    let stanzas = stanzas(repo).map_err(|e| PhysicalError::Read { path: shown.clone(), message: e.to_string() })?;
+    let stanzas = stanzas(repo).map_err(|source| PhysicalError::Read { path: shown.clone(), source })?;
     let stanza = match (choice.stanza, stanzas.as_slice()) {
         (Some(s), _) if stanzas.iter().any(|have| have == s) => s.to_owned(),
         (Some(s), _) => {
@@ -229,7 +231,8 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
     let Chosen { stanza, label, info: entry, sets, oldest, .. } = choose(repo, choice)?;
     let manifest_path = repo.join(format!("backup/{stanza}/{label}/backup.manifest"));
     let manifest = read_ini(&manifest_path)?;
-    let targets = targets::read(&manifest).map_err(|message| malformed(&manifest_path, message))?;
+    let targets = targets::read(&manifest)
+        .map_err(|source| PhysicalError::Targets { path: manifest_path.display().to_string(), source })?;
     let text = |section: &str, key: &str| {
         value(&manifest, section, key)
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -293,10 +296,8 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
 /// recorded in each file's name.
 pub(crate) fn archive(repo: &Path, set: &Set) -> Result<(PathBuf, Vec<Archived>), PhysicalError> {
     let dir = repo.join(format!("archive/{}/{}", set.stanza, set.archive_id));
-    let read_err = |path: &Path, e: std::io::Error| PhysicalError::Read {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
+    let read_err =
+        |path: &Path, source: std::io::Error| PhysicalError::Read { path: path.display().to_string(), source };
     let mut found = Vec::new();
     for log in std::fs::read_dir(&dir).map_err(|e| read_err(&dir, e))? {
         let log = log.map_err(|e| read_err(&dir, e))?;
@@ -405,7 +406,8 @@ pg_data/global={}
     #[test]
     fn the_newest_set_or_the_one_named_or_the_newest_before_a_time() {
         let repo = repo_with(INFO);
-        let chosen = |choice: Choice| read(repo.path(), &choice).map(|s| s.label).map_err(|e| e.to_string());
+        let chosen =
+            |choice: Choice| read(repo.path(), &choice).map(|s| s.label).map_err(|e| crate::error::error_chain(&e));
         assert_eq!(chosen(Choice::default()), Ok("20261121-010000F_20261121-020000I".into()));
         assert_eq!(
             chosen(Choice { set: Some("20261120-010000F"), ..Choice::default() }),

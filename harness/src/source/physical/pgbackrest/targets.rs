@@ -45,9 +45,25 @@ fn stays_inside(name: &str, folder: bool, tablespaces: &[u32]) -> bool {
         && inner.is_none_or(plain_parts)
 }
 
+/// A name in a set's manifest that pgBackRest would restore somewhere pgdrill does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TargetsError {
+    /// A `[backup:target]` entry under `pg_tblspc/` that is not a tablespace's link.
+    #[error(
+        "[backup:target] `{name}` is no tablespace pgBackRest writes (`pg_tblspc/<oid>`, a link whose tablespace-id is that OID): a hostile or damaged manifest"
+    )]
+    NotATablespace { name: String },
+    /// A link other than one of the set's tablespaces.
+    #[error("restores a link `{name}`: pgdrill restores only files and folders")]
+    Link { name: String },
+    /// A name that climbs out of the data directory and the set's tablespaces.
+    #[error("[{section}] `{name}` leads out of the data directory: a hostile or damaged manifest")]
+    LeadsOut { section: String, name: String },
+}
+
 /// The tablespaces `[backup:target]` lists: `pg_tblspc/<oid>`, a link whose `tablespace-id` is
 /// that OID.
-fn tablespaces(manifest: &Ini) -> Result<Vec<u32>, String> {
+fn tablespaces(manifest: &Ini) -> Result<Vec<u32>, TargetsError> {
     let mut found = Vec::new();
     let targets = manifest.iter().filter(|(s, _)| s == "backup:target").flat_map(|(_, keys)| keys);
     for (name, value) in targets.filter(|(name, _)| name.starts_with("pg_tblspc/")) {
@@ -55,11 +71,7 @@ fn tablespaces(manifest: &Ini) -> Result<Vec<u32>, String> {
         let id = target["tablespace-id"].as_str().and_then(|id| tablespace_of(&format!("pg_tblspc/{id}")));
         match tablespace_of(name) {
             Some(oid) if id == Some(oid) && target["type"] == "link" => found.push(oid),
-            _ => {
-                return Err(format!(
-                    "[backup:target] `{name}` is no tablespace pgBackRest writes (`pg_tblspc/<oid>`, a link whose tablespace-id is that OID): a hostile or damaged manifest"
-                ));
-            }
+            _ => return Err(TargetsError::NotATablespace { name: name.clone() }),
         }
     }
     found.sort_unstable();
@@ -69,7 +81,7 @@ fn tablespaces(manifest: &Ini) -> Result<Vec<u32>, String> {
 
 /// Every name the set's manifest restores stays inside the data directory or one of its
 /// tablespaces, and it restores no link but its tablespaces'; what it restores.
-pub(super) fn read(manifest: &Ini) -> Result<Targets, String> {
+pub(super) fn read(manifest: &Ini) -> Result<Targets, TargetsError> {
     let tablespaces = tablespaces(manifest)?;
     let mut files = 0;
     for (section, keys) in manifest {
@@ -80,7 +92,7 @@ pub(super) fn read(manifest: &Ini) -> Result<Targets, String> {
                 }
                 "target:link" => match name.strip_prefix("pg_data/").and_then(tablespace_of) {
                     Some(oid) if tablespaces.contains(&oid) => true,
-                    _ => return Err(format!("restores a link `{name}`: pgdrill restores only files and folders")),
+                    _ => return Err(TargetsError::Link { name: name.clone() }),
                 },
                 "target:file" => {
                     files += 1;
@@ -90,9 +102,7 @@ pub(super) fn read(manifest: &Ini) -> Result<Targets, String> {
                 _ => true,
             };
             if !inside {
-                return Err(format!(
-                    "[{section}] `{name}` leads out of the data directory: a hostile or damaged manifest"
-                ));
+                return Err(TargetsError::LeadsOut { section: section.clone(), name: name.clone() });
             }
         }
     }
@@ -128,7 +138,7 @@ pg_data/global={}
             .replace("[target:path]\n", "[target:path]\npg_tblspc={}\npg_tblspc/16385={}\npg_tblspc/16385/PG_17_202406281={}\n")
     }
 
-    fn read_text(text: &str) -> Result<Targets, String> {
+    fn read_text(text: &str) -> Result<Targets, TargetsError> {
         read(&parse_ini(text))
     }
 
@@ -136,11 +146,11 @@ pg_data/global={}
     fn every_name_stays_inside_the_data_directory() {
         assert_eq!(read_text(MANIFEST), Ok(Targets { files: 2, tablespaces: Vec::new() }));
         let escaping = MANIFEST.replace("[target:path]", "[target:path]\npg_data/../canary={}");
-        let error = read_text(&escaping).unwrap_err();
+        let error = read_text(&escaping).unwrap_err().to_string();
         assert!(error.contains("`pg_data/../canary` leads out of the data directory"), "{error}");
         assert!(read_text(&MANIFEST.replace("pg_data/PG_VERSION=", "pg_data/../../etc/x=")).is_err());
         let linked = format!("{MANIFEST}\n[target:link]\npg_data/pg_wal={{\"destination\":\"/srv/wal\"}}\n");
-        assert!(read_text(&linked).unwrap_err().contains("restores a link `pg_data/pg_wal`"));
+        assert!(read_text(&linked).unwrap_err().to_string().contains("restores a link `pg_data/pg_wal`"));
         let elsewhere = MANIFEST.replace(
             r#"pg_data={"path":"/var/lib/pgdrill/data","type":"path"}"#,
             r#"pg_data={"path":"/x","type":"link"}"#,
@@ -157,7 +167,8 @@ pg_data/global={}
         assert_eq!(read_text(&linked).map(|t| t.tablespaces), Ok(vec![16385]));
         // A file of it that climbs out, or of a tablespace the set does not have.
         for bad in ["pg_tblspc/16385/../../../etc/x", "pg_tblspc/16390/PG_17_202406281/x", "pg_tblspc/016385/x"] {
-            let error = read_text(&text.replace("pg_tblspc/16385/PG_17_202406281/5/16386", bad)).unwrap_err();
+            let error =
+                read_text(&text.replace("pg_tblspc/16385/PG_17_202406281/5/16386", bad)).unwrap_err().to_string();
             assert!(error.contains("leads out of the data directory"), "{bad}: {error}");
         }
         // A tablespace whose id is not its name's, or that is no link, or not a tablespace's name.
@@ -166,11 +177,11 @@ pg_data/global={}
             text.replace(r#""type":"link"}"#, r#""type":"path"}"#),
             text.replace("pg_tblspc/16385={\"path\"", "pg_tblspc/../x={\"path\""),
         ] {
-            let error = read_text(&bad).unwrap_err();
+            let error = read_text(&bad).unwrap_err().to_string();
             assert!(error.contains("is no tablespace pgBackRest writes"), "{error}");
         }
         // A link of a tablespace the set does not have.
         let other = format!("{text}\n[target:link]\npg_data/pg_tblspc/16390={{\"destination\":\"/srv/other\"}}\n");
-        assert!(read_text(&other).unwrap_err().contains("restores a link `pg_data/pg_tblspc/16390`"));
+        assert!(read_text(&other).unwrap_err().to_string().contains("restores a link `pg_data/pg_tblspc/16390`"));
     }
 }
