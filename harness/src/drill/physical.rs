@@ -3,12 +3,13 @@
 
 use crate::catalog::CatalogAudit;
 use crate::dump::DumpSummary;
+use crate::outcome::BackupInfo;
+use crate::outcome::BackupKind;
 use crate::outcome::Phase;
 use crate::provision::{self, ProvisionContext, Target};
 use crate::restore::{self, RestoreStats};
 use crate::scenario::TargetKind;
-use crate::source::kind::BackupKind;
-use crate::source::{Backup, BackupInfo};
+use crate::source::Backup;
 
 use super::{Cleanup, Drill, Event, PhaseError, PhaseResult};
 

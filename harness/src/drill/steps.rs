@@ -8,12 +8,13 @@ use super::limits::Limits;
 use super::{Cleanup, Drill, PhaseError, PhaseResult};
 use crate::catalog::{CatalogError, Fingerprint};
 use crate::dump::{DumpSummary, Format};
+use crate::outcome::BackupInfo;
 use crate::outcome::{Event, Phase};
 use crate::provision::{self, ProvisionContext, Target};
 use crate::restore::preflight::PreflightReport;
 use crate::restore::{self, RestoreStats};
 use crate::source::verify::{self, Verified, VerifyError};
-use crate::source::{self, Backup, BackupInfo, read};
+use crate::source::{self, Backup, read};
 
 impl Drill<'_> {
     pub(super) async fn fetch(&self) -> PhaseResult<Backup> {
@@ -80,7 +81,7 @@ impl Drill<'_> {
                 return Err(PhaseError::error(error));
             }
         };
-        let kind = source::kind::BackupKind::of_dump(&verified);
+        let kind = crate::outcome::BackupKind::of_dump(&verified);
         verified.info.kind = Some(kind.clone());
         self.events.emit(Event::Backup(verified.info.clone()));
         let summary = format!("{}{}", verified.summary_line(), self.judge_kind(&kind)?);
@@ -89,7 +90,7 @@ impl Drill<'_> {
 
     /// The backup's kind against the one the scenario's previous drill accepted: what the verify
     /// summary adds, or a change the scenario does not say was intended.
-    pub(super) fn judge_kind(&self, kind: &source::kind::BackupKind) -> Result<String, PhaseError> {
+    pub(super) fn judge_kind(&self, kind: &crate::outcome::BackupKind) -> Result<String, PhaseError> {
         source::kind::judge(self.previous_kind.as_ref(), kind, &self.scenario.source.changed).map_err(PhaseError::error)
     }
 

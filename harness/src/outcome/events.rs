@@ -8,10 +8,10 @@ use time::OffsetDateTime;
 
 use super::check::CheckResult;
 use super::record::{CloneOf, DrillRecord, Phase, PhaseRecord, PhaseStatus};
+use crate::outcome::BackupInfo;
 use crate::provision::TargetInfo;
 use crate::restore::RestoreStats;
 use crate::restore::preflight::PreflightReport;
-use crate::source::BackupInfo;
 
 /// What happens during a drill.
 #[derive(Debug, Clone)]

@@ -3,12 +3,14 @@
 //! stream that builds it ([`Events`]), and the one place that decides the verdict (`verdict`).
 //! A model: it renders nothing and imports no renderer.
 
+mod backup;
 mod check;
 mod events;
 mod objectives;
 mod record;
 mod verdict;
 
+pub use backup::{BackupInfo, BackupKind};
 pub(crate) use check::NO_CHECKS;
 pub use check::{CheckResult, CheckResultBuilder, Verdict};
 pub use events::{Event, Events, Reporter};

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::CheckResult;
 use crate::objectives::{KIND, Objectives, span};
-use crate::source::BackupInfo;
+use crate::outcome::BackupInfo;
 use crate::units::human_duration;
 
 /// What was measured against them.

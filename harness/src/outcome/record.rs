@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::check::{CheckResult, Verdict};
+use crate::outcome::BackupInfo;
 use crate::provision::TargetInfo;
 use crate::restore::RestoreStats;
 use crate::restore::preflight::PreflightReport;
-use crate::source::BackupInfo;
 
 /// The record format's name and version, written into `drill.json`.
 pub const RECORD_SCHEMA: &str = "pgdrill.drill.v1";

@@ -62,7 +62,7 @@ pub struct HistoryEntry {
     /// What kind of backup it drilled, when its verify accepted it (a kind that changed unasked
     /// fails verify, and is not kept: the next drill compares with the kind last accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_kind: Option<crate::source::kind::BackupKind>,
+    pub backup_kind: Option<crate::outcome::BackupKind>,
 }
 
 impl HistoryEntry {
@@ -202,12 +202,12 @@ mod tests {
     /// written before kinds were kept read as keeping none.
     #[test]
     fn the_history_keeps_the_kind_verify_accepted() {
+        use crate::outcome::BackupKind;
         use crate::outcome::{Phase, PhaseRecord, PhaseStatus};
-        use crate::source::kind::BackupKind;
         let kind = |format: &str| BackupKind { format: format.into(), ..BackupKind::default() };
         let drilled = |id: &str, format: &str, verify: PhaseStatus| {
             let mut record = drill("s", id);
-            record.backup = Some(crate::source::BackupInfo { kind: Some(kind(format)), ..Default::default() });
+            record.backup = Some(crate::outcome::BackupInfo { kind: Some(kind(format)), ..Default::default() });
             record.phases.retain(|p| p.phase != Phase::Verify);
             record.phases.push(PhaseRecord {
                 phase: Phase::Verify,

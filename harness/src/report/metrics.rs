@@ -232,7 +232,7 @@ mod tests {
         let mut r = record("plur");
         r.verdict = DrillVerdict::Pass;
         r.recovery = Some(Duration::from_millis(3_250));
-        r.backup = Some(crate::source::BackupInfo {
+        r.backup = Some(crate::outcome::BackupInfo {
             taken_at: Some(datetime!(2026-11-22 03:00:00 UTC)),
             ..Default::default()
         });
@@ -286,7 +286,7 @@ mod tests {
         let mut r = record("plur");
         r.verdict = DrillVerdict::Pass;
         r.recovery = Some(Duration::from_secs(3));
-        r.backup = Some(crate::source::BackupInfo {
+        r.backup = Some(crate::outcome::BackupInfo {
             taken_at: Some(datetime!(2026-11-22 03:00:00 UTC)),
             ..Default::default()
         });

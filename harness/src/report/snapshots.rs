@@ -9,6 +9,7 @@ use time::macros::datetime;
 
 use super::console::Console;
 use crate::objectives::Objectives;
+use crate::outcome::BackupInfo;
 use crate::outcome::{CheckResult, Verdict};
 use crate::outcome::{
     DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RunnerInfo, ScenarioInfo,
@@ -17,7 +18,6 @@ use crate::provision::TargetInfo;
 use crate::provision::sandbox::{Isolation, Observed};
 use crate::restore::RestoreStats;
 use crate::restore::preflight::PreflightReport;
-use crate::source::BackupInfo;
 
 fn check(kind: &str, object: &str, verdict: Verdict, expected: &str, actual: &str, message: &str) -> CheckResult {
     CheckResult {

@@ -11,34 +11,12 @@
 //! where it held one of them, or a backup now encrypted (or in another envelope), is no loss:
 //! the verify summary says so, and the drill goes on.
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::physical::{BaseBackup, Layout};
 use super::verify::Verified;
 use crate::dump::{Content, Format};
-
-/// What kind of backup a drill drilled.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupKind {
-    /// `custom`, `directory`, `tar`, `plain` (pg_dump), `pg_dumpall`, `basebackup-tar`,
-    /// `basebackup-plain`, `chain`, `pgbackrest`, `barman`, `barman-cloud`.
-    pub format: String,
-    /// `full`, `schema-only`, `data-only`; none when the dump does not tell (no pg_dump entries),
-    /// and for a physical backup, always whole.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
-    /// The database a dump is of (an archive's header, a plain dump's `CREATE DATABASE`); none
-    /// for a cluster (pg_dumpall, a physical backup) or a plain dump that does not say.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub database: Option<String>,
-    /// The PostgreSQL major it was taken from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub major: Option<u32>,
-    /// `age`, `openpgp`, `pgbackrest`; none when it is not encrypted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encryption: Option<String>,
-}
+use crate::outcome::BackupKind;
 
 /// The formats a backup's kind names.
 pub(crate) const FORMATS: [&str; 11] = [

@@ -15,7 +15,6 @@ pub(crate) mod verify;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::secret::Redactor;
@@ -149,41 +148,6 @@ impl Backup {
         }
         summary
     }
-}
-
-/// The backup's identity, as the reports record it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct BackupInfo {
-    pub location: String,
-    pub size_bytes: u64,
-    pub sha256: String,
-    #[serde(with = "time::serde::rfc3339::option", default)]
-    pub modified: Option<OffsetDateTime>,
-    pub compression: String,
-    pub format: String,
-    /// `Dumped from database version ...`.
-    pub source_version: Option<String>,
-    /// `Dumped by pg_dump version ...`.
-    pub dumped_by: Option<String>,
-    /// Bytes after decompression.
-    pub uncompressed_bytes: u64,
-    /// When the backup was taken, as well as it is known (its age is judged against the RPO).
-    #[serde(with = "time::serde::rfc3339::option", default)]
-    pub taken_at: Option<OffsetDateTime>,
-    /// What `taken_at` was read from.
-    #[serde(default)]
-    pub taken_at_from: Option<String>,
-    /// The envelope an encrypted dump was in (`age`, `OpenPGP`), decrypted as it was read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encryption: Option<String>,
-    /// Each key proven to open the encrypted dump, by its public identity (an age recipient,
-    /// an OpenPGP fingerprint, the passphrase's variable or file): never the secret.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keys: Vec<String>,
-    /// What kind of backup it is (its format, content, database, major, encryption), compared
-    /// with the scenario's previous drill's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<kind::BackupKind>,
 }
 
 /// Download progress: bytes so far, and the total when known.

@@ -9,14 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use super::Backup;
 use super::decrypt::{self, DecryptError, StreamError};
 use super::read::{self, OpenError};
-use super::{Backup, BackupInfo};
 use crate::dump::archive::{self, ArchiveError, ArchiveHeader};
 use crate::dump::toc;
 use crate::dump::{
     Compression, DumpComments, DumpSummary, Format, Item, NotADump, Scanner, SplitError, Splitter, detect_format,
 };
+use crate::outcome::BackupInfo;
 
 /// A backup that read cleanly to its end.
 #[derive(Debug, Clone)]

@@ -13,11 +13,12 @@ use time::OffsetDateTime;
 
 use super::{Cleanup, Drill, PhaseError};
 use crate::dump::DumpSummary;
+use crate::outcome::BackupInfo;
 use crate::outcome::{CloneOf, Event, Phase};
 use crate::provision::{self, CloneFrom, Target};
 use crate::snapshot::digests;
 use crate::snapshot::{Held, Key, MIGRATIONS, Meta, Pending, Store};
-use crate::source::{Backup, BackupInfo};
+use crate::source::Backup;
 
 /// What a drill does with snapshots: `pgdrill run --snapshot`, `--reuse`.
 #[derive(Debug, Clone)]
