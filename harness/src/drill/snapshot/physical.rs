@@ -184,7 +184,12 @@ impl Drill<'_> {
         let read = match self.read_for_key(backup, known).await {
             Ok(read) => read?,
             Err(e) => {
-                self.progress(Phase::Verify, &format!("no snapshot reused: {e}"), None, None);
+                self.progress(
+                    Phase::Verify,
+                    &format!("no snapshot reused: {}", crate::error::error_chain(&e)),
+                    None,
+                    None,
+                );
                 return None;
             }
         };
@@ -230,7 +235,7 @@ impl Drill<'_> {
         };
         match key {
             Ok(key) => self.make_snapshot(target, key, database, &DumpSummary::default()).await,
-            Err(e) => self.not_configured(Phase::Snapshot, &format!("no snapshot: {e}")),
+            Err(e) => self.not_configured(Phase::Snapshot, &format!("no snapshot: {}", crate::error::error_chain(&e))),
         }
     }
 }
