@@ -268,3 +268,91 @@ impl Target {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::sandbox::Observed;
+
+    fn target(info: TargetInfo, database_suffix: Option<&str>) -> Target {
+        Target {
+            host: "/tmp/pgdrill-x-target/socket".into(),
+            port: 5432,
+            user: "postgres".into(),
+            password: None,
+            maintenance_db: "postgres".into(),
+            ssl_mode: PgSslMode::Disable,
+            ssl_root_cert: None,
+            info,
+            tools: tools::Tools::Unavailable { reason: "none in this test".into() },
+            database_suffix: database_suffix.map(str::to_owned),
+            created: Default::default(),
+            programs: Programs::Direct,
+            offline: None,
+            disk: None,
+            pins: Default::default(),
+            logins: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_shared_server_gives_each_drill_a_database_of_its_own_within_63_bytes() {
+        let long = "a".repeat(70);
+        let cases = [
+            (None, "plur", "plur".to_owned()),
+            (None, long.as_str(), long.clone()),
+            (Some("1a2b3c4d"), "plur", "plur_1a2b3c4d".to_owned()),
+            // 63 bytes at most, the suffix whole: the name gives way.
+            (Some("1a2b3c4d"), long.as_str(), format!("{}_1a2b3c4d", "a".repeat(54))),
+        ];
+        for (suffix, wanted, expected) in cases {
+            let name = target(TargetInfo::default(), suffix).database_for(wanted);
+            assert_eq!(name, expected, "{suffix:?} {wanted}");
+            assert!(suffix.is_none() || name.len() <= 63, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_summary_says_how_the_target_holds_the_backup() {
+        let isolation = |contained: bool, observed: bool| Isolation {
+            contained,
+            user: "`drill` on db:5432".into(),
+            observed: observed.then(Observed::default),
+            ..Isolation::default()
+        };
+        let info = |isolation: Option<Isolation>, extensions: Option<&str>| TargetInfo {
+            kind: "container".into(),
+            container: Some("c0ffee".into()),
+            address: "socket in /tmp/x".into(),
+            isolation,
+            image_extensions: extensions.map(str::to_owned),
+            ..TargetInfo::default()
+        };
+        let cases = [
+            (info(None, None), "container c0ffee on socket in /tmp/x"),
+            (
+                info(Some(isolation(true, true)), Some("vector age")),
+                "container c0ffee on socket in /tmp/x; a sandbox: no network, no capabilities, no shell, never root",
+            ),
+            (
+                info(Some(isolation(true, false)), None),
+                "container c0ffee on socket in /tmp/x; restoring as `drill` on db:5432",
+            ),
+            (
+                info(Some(isolation(false, false)), None),
+                "container c0ffee on socket in /tmp/x; not a sandbox: the scenario trusts its backup",
+            ),
+            (
+                info(None, Some("")),
+                "container c0ffee on socket in /tmp/x; without pgvector and Apache AGE (its image carries no package of them)",
+            ),
+            (
+                info(None, Some("vector")),
+                "container c0ffee on socket in /tmp/x; without Apache AGE (its image carries no package of them)",
+            ),
+        ];
+        for (info, expected) in cases {
+            assert_eq!(target(info, None).summary(), expected);
+        }
+    }
+}

@@ -31,3 +31,55 @@ pub(crate) fn standby_of_nothing(data: &std::path::Path, owner: (u32, u32)) -> s
     std::fs::write(&signal, "")?;
     std::os::unix::fs::lchown(&signal, Some(owner.0), Some(owner.1))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::standby_of_nothing;
+
+    #[test]
+    fn a_base_backup_becomes_a_standby_of_nothing_that_keeps_the_sources_files_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        let me = std::fs::metadata(data).unwrap();
+        // What a base backup of a source carries, and what it may lack (`pg_ident.conf` here).
+        for (name, text) in [
+            ("postgresql.conf", "archive_command = 'curl http://source'\n"),
+            ("postgresql.auto.conf", "primary_conninfo = 'host=source'\n"),
+            ("pg_hba.conf", "host all all 0.0.0.0/0 trust\n"),
+            ("recovery.signal", ""),
+            ("postmaster.pid", "4242\n"),
+            ("postmaster.opts", "/usr/lib/postgresql/17/bin/postgres\n"),
+            ("PG_VERSION", "17\n"),
+        ] {
+            std::fs::write(data.join(name), text).unwrap();
+        }
+        standby_of_nothing(data, (me.uid(), me.gid())).unwrap();
+
+        let read = |name: &str| std::fs::read_to_string(data.join(name)).ok();
+        // (file, what it holds after; None: gone)
+        let cases: [(&str, Option<&str>); 12] = [
+            (
+                "postgresql.conf",
+                Some("# pgdrill: the sandbox's settings are on the command line; the source's are in *.source\n"),
+            ),
+            ("postgresql.auto.conf", Some("")),
+            ("pg_hba.conf", Some(super::image::PG_HBA)),
+            ("pg_ident.conf", Some("")),
+            ("postgresql.conf.source", Some("archive_command = 'curl http://source'\n")),
+            ("postgresql.auto.conf.source", Some("primary_conninfo = 'host=source'\n")),
+            ("pg_hba.conf.source", Some("host all all 0.0.0.0/0 trust\n")),
+            ("pg_ident.conf.source", None),
+            ("standby.signal", Some("")),
+            ("recovery.signal", None),
+            ("postmaster.pid", None),
+            ("PG_VERSION", Some("17\n")),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(read(name).as_deref(), expected, "{name}");
+        }
+        assert!(read("postmaster.opts").is_none());
+        assert_eq!(std::fs::metadata(data.join("standby.signal")).unwrap().uid(), me.uid());
+    }
+}
