@@ -180,7 +180,7 @@ impl Kind for Spec {
                     )));
                 }
             }
-            for listed in fc.probe.tables().map_err(FieldError::unplaced)? {
+            for listed in fc.probe.tables().map_err(|e| FieldError::unplaced(e.to_string()))? {
                 if !tables.contains(&listed) {
                     return Err(FieldError::unplaced(format!(
                         "`fail_closed.probe` gives values for `{listed}`, which is not in `tables`"

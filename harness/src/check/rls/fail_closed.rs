@@ -369,7 +369,7 @@ async fn prepare(
     let facts = probe::type_facts(conn, &tenant).await?;
     let (a, b) = match tenant_values(&tenant, &facts, fc, &candidates) {
         Ok(values) => values,
-        Err(why) => return Ok(Err(Unproven::Cannot(why))),
+        Err(why) => return Ok(Err(Unproven::Cannot(why.to_string()))),
     };
     let canonical_sql = format!("SELECT ($1::pg_catalog.text)::{}::pg_catalog.text", tenant.sql_type);
     let mut canonical = Vec::new();
