@@ -111,7 +111,7 @@ impl Kind for Spec {
                 Some(Ok(catalog)) => Indexes::Read(catalog.indexes_under(DEFAULT_COLLATION_OID)),
                 Some(Err(e)) => Indexes::Unread(format!(
                     "its indexes could not be read: {}",
-                    ctx.redactor.redact(&describe_sql_error(&e))
+                    ctx.redactor.redact(&describe_sql_error(e))
                 )),
                 None => Indexes::Unread("its indexes were not read: it takes no connections".into()),
             };
