@@ -184,8 +184,8 @@ impl AppHandle {
         let mut request = GenericImage::new(name, tag)
             .with_wait_for(WaitFor::Nothing)
             .with_network("host")
-            .with_label(crate::provision::container::DRILL_LABEL, drill_id)
-            .with_label(crate::provision::container::OWNER_LABEL, crate::provision::container::owner())
+            .with_label(crate::provision::docker::DRILL_LABEL, drill_id)
+            .with_label(crate::provision::docker::OWNER_LABEL, crate::provision::owner::owner())
             .with_label("org.pgdrill.role", "app");
         for (k, v) in env {
             request = request.with_env_var(k, v);

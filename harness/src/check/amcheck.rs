@@ -105,7 +105,7 @@ impl Kind for Spec {
                     humantime::format_duration(self.timeout)
                 )));
             }
-            Ok(Err(e)) => return Err(error(format!("pg_amcheck could not run: {e}"))),
+            Ok(Err(e)) => return Err(error(format!("pg_amcheck could not run: {}", crate::error::error_chain(&e)))),
             Ok(Ok(output)) => output,
         };
         let stdout = collect.await.unwrap_or_default();

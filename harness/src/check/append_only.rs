@@ -53,6 +53,7 @@ mod judge;
 mod probe;
 mod trail;
 pub(crate) use judge::{Attempt, Judged, Operation, judge, judge_insert};
+use probe::{NoProbeRow, ProbeError};
 
 pub(crate) const KIND: &str = "append_only";
 
@@ -107,7 +108,7 @@ impl Kind for Spec {
         if !config.insert.trim_start().to_ascii_lowercase().starts_with("insert") {
             return Err(FieldError::unplaced("`insert` must be an INSERT statement"));
         }
-        for listed in config.probe.tables().map_err(FieldError::unplaced)? {
+        for listed in config.probe.tables().map_err(|e| FieldError::unplaced(e.to_string()))? {
             if listed != table {
                 return Err(FieldError::unplaced(format!(
                     "`probe` gives values for `{listed}`, and the check probes `{table}`"
@@ -165,10 +166,11 @@ impl Kind for Spec {
         }
         let mut results = match self.probe(ctx, started).await {
             Ok(results) => results,
-            Err(why) => vec![
-                CheckResult::build(KIND, self.object("append-only"), started)
-                    .error(format!("could not probe `{}`: {why}", self.table)),
-            ],
+            Err(why) => vec![CheckResult::build(KIND, self.object("append-only"), started).error(format!(
+                "could not probe `{}`: {}",
+                self.table,
+                why.said()
+            ))],
         };
         if !self.triggers.is_empty() {
             results.push(self.trigger_check(ctx).await);
@@ -198,6 +200,14 @@ struct Held {
     statement: String,
     /// The error's context, when it was an error (it names the function that refused).
     context: Option<String>,
+}
+
+/// Where the UPDATE and DELETE aim: the filter for a row the role sees (empty: any), whether
+/// there is a row to aim at, and why none could be committed when there is none.
+struct Aim {
+    filter: String,
+    aimed: bool,
+    why_none: Option<NoProbeRow>,
 }
 
 /// The writer's session and what ran in it so far (the evidence's opening lines).
@@ -238,9 +248,9 @@ impl Spec {
 
     /// The probes, in a session the role opened itself ([`probe`]); the results, or why they
     /// could not run.
-    async fn probe(&self, ctx: &CheckContext<'_>, started: Instant) -> Result<Vec<CheckResult>, String> {
+    async fn probe(&self, ctx: &CheckContext<'_>, started: Instant) -> Result<Vec<CheckResult>, ProbeError> {
         let t = self.table.sql();
-        let unreadable = |e: sqlx::Error| format!("cannot read `{}`: {}", self.table, describe_sql_error(&e));
+        let unreadable = |source: sqlx::Error| ProbeError::Unreadable { table: self.table.to_string(), source };
         let change = probe::change(ctx.pool, &self.table).await.map_err(unreadable)?;
         let has_rows: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {t})"))
             .fetch_one(ctx.pool)
@@ -259,9 +269,7 @@ impl Spec {
         let outcome = self.probe_in(ctx, &mut writer, change, has_rows, started).await;
         let ran = writer.ran;
         session.close().await;
-        outcome.map_err(|failure| {
-            format!("the probe in `{}`'s own session failed: {failure}\n{}", self.role, ran.join(";\n"))
-        })
+        outcome.map_err(|failure| ProbeError::Session { role: self.role.clone(), failure, ran })
     }
 
     async fn probe_in(
@@ -294,46 +302,11 @@ impl Spec {
         if let Some(filter) = &aim {
             w.ran.push(format!("-- aimed at a row `{}` sees:{filter}", self.role));
         }
-        let aimed = has_rows || landed || committed.is_some();
-        let filter = aim.unwrap_or_default();
+        let aim = Aim { aimed: has_rows || landed || committed.is_some(), filter: aim.unwrap_or_default(), why_none };
         let mut held = Vec::new();
         let tried = [(Operation::Update, update), (Operation::Delete, delete), (Operation::Truncate, truncate)];
-        for (operation, granted) in tried {
-            let result = CheckResult::build(KIND, self.object(&operation.to_string()), started)
-                .expected("refused (privilege, trigger, rule or policy)");
-            let statements: Vec<String> = match (operation, &change) {
-                // Every column the role could change, one at a time: a guard may keep one and
-                // let another through.
-                (Operation::Update, Ok(sets)) => {
-                    sets.iter().map(|set| format!("UPDATE {} SET {set}{filter}", w.t)).collect()
-                }
-                (Operation::Update, Err(why)) => {
-                    results.push(result.error(format!("no UPDATE that changes a value can be made: {why}")));
-                    continue;
-                }
-                (Operation::Delete, _) => vec![format!("DELETE FROM {}{filter}", w.t)],
-                (Operation::Truncate, _) => vec![format!("TRUNCATE {}", w.t)],
-            };
-            if !aimed && operation != Operation::Truncate && granted {
-                let why = why_none.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
-                results.push(result.evidence(w.evidence(&statements.join(";\n"))).error(format!(
-                    "{operation} is granted to `{}`, and `{}` has no row to show that a trigger refuses it{why}",
-                    self.role, self.table
-                )));
-                continue;
-            }
-            let (statement, attempt) = self.attempts(w, operation, granted, &statements, aimed).await?;
-            if granted && judge(operation, granted, &attempt).verdict == Judged::Refused {
-                let context = match &attempt {
-                    Attempt::Refused { context, .. } => context.clone(),
-                    _ => None,
-                };
-                held.push(Held { operation, statement: statement.clone(), context });
-            }
-            let tried: Vec<String> =
-                statements.iter().map(|s| format!("SAVEPOINT probe;\n{s};\nROLLBACK TO SAVEPOINT probe")).collect();
-            let evidence = w.evidence(&tried.join(";\n"));
-            results.push(self.judged(result.evidence(evidence), operation, granted, &attempt));
+        for tried in tried {
+            results.push(self.operation(w, tried, &change, &aim, &mut held, started).await?);
         }
         if !held.is_empty() {
             results.push(self.loopholes(ctx, w, started, &held).await?);
@@ -344,6 +317,54 @@ impl Spec {
             crate::check::probe::committed::remove(&ctx.target.connect_options(ctx.database), &made, &mut w.ran).await;
         }
         Ok(results)
+    }
+
+    /// UPDATE, DELETE or TRUNCATE (`granted` to the role or not) tried in the role's session,
+    /// aimed as `aim` says: its result. A granted one that is refused is `held`, for the
+    /// loopholes.
+    async fn operation(
+        &self,
+        w: &mut Writer<'_>,
+        (operation, granted): (Operation, bool),
+        change: &Result<Vec<String>, String>,
+        aim: &Aim,
+        held: &mut Vec<Held>,
+        started: Instant,
+    ) -> Result<CheckResult, Failure> {
+        let result = CheckResult::build(KIND, self.object(&operation.to_string()), started)
+            .expected("refused (privilege, trigger, rule or policy)");
+        let filter = &aim.filter;
+        let statements: Vec<String> = match (operation, change) {
+            // Every column the role could change, one at a time: a guard may keep one and
+            // let another through.
+            (Operation::Update, Ok(sets)) => {
+                sets.iter().map(|set| format!("UPDATE {} SET {set}{filter}", w.t)).collect()
+            }
+            (Operation::Update, Err(why)) => {
+                return Ok(result.error(format!("no UPDATE that changes a value can be made: {why}")));
+            }
+            (Operation::Delete, _) => vec![format!("DELETE FROM {}{filter}", w.t)],
+            (Operation::Truncate, _) => vec![format!("TRUNCATE {}", w.t)],
+        };
+        if !aim.aimed && operation != Operation::Truncate && granted {
+            let why = aim.why_none.as_ref().map(|w| format!(": {}", w.said())).unwrap_or_default();
+            return Ok(result.evidence(w.evidence(&statements.join(";\n"))).error(format!(
+                "{operation} is granted to `{}`, and `{}` has no row to show that a trigger refuses it{why}",
+                self.role, self.table
+            )));
+        }
+        let (statement, attempt) = self.attempts(w, operation, granted, &statements, aim.aimed).await?;
+        if granted && judge(operation, granted, &attempt).verdict == Judged::Refused {
+            let context = match &attempt {
+                Attempt::Refused { context, .. } => context.clone(),
+                _ => None,
+            };
+            held.push(Held { operation, statement: statement.clone(), context });
+        }
+        let tried: Vec<String> =
+            statements.iter().map(|s| format!("SAVEPOINT probe;\n{s};\nROLLBACK TO SAVEPOINT probe")).collect();
+        let evidence = w.evidence(&tried.join(";\n"));
+        Ok(self.judged(result.evidence(evidence), operation, granted, &attempt))
     }
 
     /// Each of `statements` (one operation's) in its own savepoint until one changes the table
@@ -374,7 +395,7 @@ impl Spec {
         &self,
         ctx: &CheckContext<'_>,
         ran: &mut Vec<String>,
-    ) -> Result<crate::check::probe::committed::Committed, String> {
+    ) -> Result<crate::check::probe::committed::Committed, NoProbeRow> {
         use crate::check::probe::{self as rows, committed};
         let options = ctx.target.connect_options(ctx.database);
         let mut scratch = Vec::new();
@@ -383,7 +404,7 @@ impl Spec {
             rows::columns(&mut conn, &self.table.sql(), &mut scratch).await
         }
         .await
-        .map_err(|e| describe_sql_error(&e))?;
+        .map_err(|source| NoProbeRow::Sql { source })?;
         let given = self.probe.for_table(&self.table);
         // The code that guards changes decides the check: what the backup writes elsewhere
         // while the probe row goes in matters when it reads it.
@@ -399,7 +420,7 @@ impl Spec {
             Ok::<_, sqlx::Error>(gathered.readers.iter().map(|r| r.text.to_lowercase()).collect())
         }
         .await
-        .map_err(|e| describe_sql_error(&e))?;
+        .map_err(|source| NoProbeRow::Sql { source })?;
         let request = committed::Request {
             table: &self.table,
             columns: &columns,
@@ -414,8 +435,8 @@ impl Spec {
         ran.push("-- the table is empty and the role's INSERT left nothing in it: a probe row, committed".into());
         match committed::insert(&options, &request, ran).await {
             Ok(Ok(made)) => Ok(made),
-            Ok(Err(why)) => Err(why),
-            Err(e) => Err(describe_sql_error(&e)),
+            Ok(Err(why)) => Err(NoProbeRow::NotMade { why }),
+            Err(source) => Err(NoProbeRow::Sql { source }),
         }
     }
 

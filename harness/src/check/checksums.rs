@@ -74,7 +74,9 @@ impl Kind for Spec {
                     humantime::format_duration(self.timeout)
                 )));
             }
-            Ok(Err(e)) => return Err(error(format!("pg_checksums could not run: {e}"))),
+            Ok(Err(e)) => {
+                return Err(error(format!("pg_checksums could not run: {}", crate::error::error_chain(&e))));
+            }
             Ok(Ok(ran)) => ran,
         };
         let result = CheckResult::build(KIND, self.label(), started).expected(expected).evidence(evidence.clone());

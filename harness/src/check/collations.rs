@@ -109,7 +109,10 @@ impl Kind for Spec {
             };
             let indexes = match &catalog {
                 Some(Ok(catalog)) => Indexes::Read(catalog.indexes_under(DEFAULT_COLLATION_OID)),
-                Some(Err(message)) => Indexes::Unread(format!("its indexes could not be read: {message}")),
+                Some(Err(e)) => Indexes::Unread(format!(
+                    "its indexes could not be read: {}",
+                    ctx.redactor.redact(&describe_sql_error(e))
+                )),
                 None => Indexes::Unread("its indexes were not read: it takes no connections".into()),
             };
             let mut evidence = format!(
@@ -213,7 +216,7 @@ impl Catalog {
 /// The databases to judge: the drilled one first, then the others by name (on a shared server,
 /// the drilled one only).
 async fn read_databases(ctx: &CheckContext<'_>) -> Result<Vec<DatabaseCollation>, CheckError> {
-    let fail = |e: sqlx::Error| CheckError::new(ctx.redactor.redact(&describe_sql_error(&e)));
+    let fail = |e: sqlx::Error| CheckError::sql("cannot read the databases' collation versions", e);
     let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
         .fetch_one(ctx.pool)
         .await
@@ -253,14 +256,13 @@ fn provider_name(code: &str) -> &str {
 
 /// A database's indexes and collations: on the check's pool for the drilled database, on a
 /// connection of its own for another.
-async fn read_catalog(ctx: &CheckContext<'_>, database: &str) -> Result<Catalog, String> {
-    let fail = |e: sqlx::Error| ctx.redactor.redact(&describe_sql_error(&e));
+async fn read_catalog(ctx: &CheckContext<'_>, database: &str) -> sqlx::Result<Catalog> {
     if database == ctx.database {
-        let mut conn = ctx.pool.acquire().await.map_err(fail)?;
-        return catalog_of(&mut conn).await.map_err(fail);
+        let mut conn = ctx.pool.acquire().await?;
+        return catalog_of(&mut conn).await;
     }
-    let mut conn = sqlx::PgConnection::connect_with(&ctx.target.connect_options(database)).await.map_err(fail)?;
-    let catalog = catalog_of(&mut conn).await.map_err(fail);
+    let mut conn = sqlx::PgConnection::connect_with(&ctx.target.connect_options(database)).await?;
+    let catalog = catalog_of(&mut conn).await;
     conn.close().await.ok();
     catalog
 }

@@ -94,9 +94,14 @@ pub(crate) trait Kind: Sized {
 
 /// Why a check could not run at all: each of its [`Kind::objects`] gets an error result that
 /// says so, with the evidence of what failed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, thiserror::Error)]
+#[error("{message}")]
 pub(crate) struct CheckError {
     message: String,
+    /// The database's answer, when that is why: kept whole, and said after `message` in the
+    /// error results ([`CheckError::said`]).
+    #[source]
+    source: Option<Arc<sqlx::Error>>,
     expected: String,
     evidence: String,
 }
@@ -104,6 +109,20 @@ pub(crate) struct CheckError {
 impl CheckError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
         CheckError { message: message.into(), ..CheckError::default() }
+    }
+
+    /// `what` could not be done: the database answered `source`.
+    pub(crate) fn sql(what: impl Into<String>, source: sqlx::Error) -> Self {
+        CheckError { message: what.into(), source: Some(Arc::new(source)), ..CheckError::default() }
+    }
+
+    /// What the error results say: the message, then the database's answer with its code and
+    /// detail ([`crate::pg::describe_sql_error`]).
+    fn said(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{}: {}", self.message, crate::pg::describe_sql_error(source)),
+            None => self.message.clone(),
+        }
     }
 
     /// The SQL (or command) that failed.
@@ -126,7 +145,7 @@ impl CheckError {
                 CheckResult::build(kind, object, started)
                     .expected(self.expected.clone())
                     .evidence(self.evidence.clone())
-                    .error(self.message.clone())
+                    .error(self.said())
             })
             .collect()
     }
@@ -140,7 +159,7 @@ pub(crate) trait OrCheckError<T> {
 
 impl<T> OrCheckError<T> for sqlx::Result<T> {
     fn or_check(self, what: &str) -> Result<T, CheckError> {
-        self.map_err(|err| CheckError::new(format!("{what}: {}", crate::pg::describe_sql_error(&err))))
+        self.map_err(|err| CheckError::sql(what, err))
     }
 }
 

@@ -74,9 +74,17 @@ pub enum Tolerance {
     Percent(f64),
 }
 
+/// A `tolerance` that is neither a number of rows nor a percentage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tolerance must be a number of rows or a percentage like \"2%\", not `{written}`")]
+pub(crate) struct BadTolerance {
+    /// The value as the scenario gave it (its Rust form, as the message always showed it).
+    written: String,
+}
+
 impl Tolerance {
-    fn parse(value: &ToleranceValue) -> Result<Self, String> {
-        let bad = || format!("tolerance must be a number of rows or a percentage like \"2%\", not `{value:?}`");
+    fn parse(value: &ToleranceValue) -> Result<Self, BadTolerance> {
+        let bad = || BadTolerance { written: format!("{value:?}") };
         match value {
             ToleranceValue::Rows(n) => u64::try_from(*n).map(Tolerance::Rows).map_err(|_| bad()),
             ToleranceValue::Text(text) => {
@@ -216,7 +224,7 @@ impl Kind for Spec {
     fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
         let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
         let tolerance = match &config.tolerance {
-            Some(t) => Tolerance::parse(t.get_ref()).map_err(|m| FieldError::new(t.span(), m))?,
+            Some(t) => Tolerance::parse(t.get_ref()).map_err(|e| FieldError::new(t.span(), e.to_string()))?,
             None => Tolerance::Rows(0),
         };
         let mut tables = Vec::new();

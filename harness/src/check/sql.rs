@@ -214,7 +214,7 @@ impl Kind for Spec {
             return Err(FieldError::unplaced("a sql check needs a `name`"));
         }
         let query = config.query.trim().trim_end_matches(';').to_owned();
-        refuse_statement(&query).map_err(FieldError::unplaced)?;
+        refuse_statement(&query).map_err(|e| FieldError::unplaced(e.to_string()))?;
         let (expected, scalar) = match (config.expect, config.expect_rows) {
             (Some(v), None) => (vec![vec![Expected::resolve(v)?]], true),
             (None, Some(rows)) => (
@@ -359,11 +359,22 @@ fn several_statements(err: &sqlx::Error) -> bool {
         && db.message().contains("cannot insert multiple commands into a prepared statement"))
 }
 
+/// Why a sql check's query is refused before it runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Refused {
+    /// Nothing but white space and comments.
+    #[error("the query is empty (or only comments): it would compare nothing")]
+    Empty,
+    /// A statement whose effect would outlive the check's rollback, or that is not rows.
+    #[error("a sql check cannot run {keyword}: {why}")]
+    Statement { keyword: String, why: &'static str },
+}
+
 /// Why a statement is refused, by its first keyword: what would outlive the check's rollback or
 /// change the session that later checks use. More than one statement is refused by the server.
-fn refuse_statement(query: &str) -> Result<(), String> {
+fn refuse_statement(query: &str) -> Result<(), Refused> {
     let Some(keyword) = first_keyword(query) else {
-        return Err("the query is empty (or only comments): it would compare nothing".into());
+        return Err(Refused::Empty);
     };
     let why = match keyword.as_str() {
         "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "SAVEPOINT" | "RELEASE" => {
@@ -378,7 +389,7 @@ fn refuse_statement(query: &str) -> Result<(), String> {
         "COPY" => "COPY talks its own protocol, not rows: SELECT the rows instead (or INSERT ... SELECT)",
         _ => return Ok(()),
     };
-    Err(format!("a sql check cannot run {keyword}: {why}"))
+    Err(Refused::Statement { keyword, why })
 }
 
 /// The first keyword of a query, upper-cased, after white space, comments and empty statements;
@@ -502,10 +513,10 @@ mod tests {
             "DISCARD PLANS",
             "COPY t TO STDOUT",
         ] {
-            let why = refuse_statement(query).expect_err(query);
+            let why = refuse_statement(query).expect_err(query).to_string();
             assert!(why.starts_with("a sql check cannot run "), "{query}: {why}");
         }
-        assert!(refuse_statement("COMMIT").unwrap_err().contains("a COMMIT would keep what it changed"));
+        assert!(refuse_statement("COMMIT").unwrap_err().to_string().contains("a COMMIT would keep what it changed"));
         for query in [
             "SELECT 1",
             "(SELECT 1)",
@@ -522,7 +533,7 @@ mod tests {
             assert_eq!(refuse_statement(query), Ok(()), "{query}");
         }
         for empty in ["", "  ", "-- nothing", "/* nothing */", ";", "/* not closed"] {
-            assert!(refuse_statement(empty).unwrap_err().contains("empty"), "{empty:?}");
+            assert_eq!(refuse_statement(empty), Err(Refused::Empty), "{empty:?}");
         }
     }
 }

@@ -409,7 +409,7 @@ async fn main() -> ExitCode {
 }
 
 async fn clean(name: Option<&str>, dry_run: bool) -> ExitCode {
-    match crate::provision::kept::clean(name, dry_run).await {
+    match crate::provision::clean::clean(name, dry_run).await {
         Ok(cleaned) => {
             for line in &cleaned.lines {
                 println!("{line}");

@@ -86,8 +86,8 @@ fn readable_by_me(path: &Path) -> bool {
     unsafe { libc::access(c.as_ptr(), mode) == 0 }
 }
 
-fn cannot(action: &str, path: &Path, e: std::io::Error) -> TargetError {
-    TargetError::Tool { message: format!("cannot {action} `{}`: {e}", path.display()) }
+fn cannot(action: &str, path: &Path, source: std::io::Error) -> TargetError {
+    TargetError::Io { action: format!("cannot {action} `{}`", path.display()), source }
 }
 
 /// The program and arguments that run a program of a container toolbox started as root with

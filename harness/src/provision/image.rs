@@ -12,6 +12,9 @@ use testcontainers::bollard::Docker;
 use testcontainers::bollard::errors::Error as DockerError;
 
 use super::TargetError;
+use super::docker::OWNER_LABEL;
+use super::error::TemplateError;
+use super::owner::owner;
 use super::spec::{
     ContainerSpec, DUMP_MAJOR_FLOOR, IMAGE_MAJORS, default_image, image_majors_in_words, project_image,
     project_image_major,
@@ -93,31 +96,34 @@ async fn build(image: &str) -> Result<(), TargetError> {
     let image = image.to_owned();
     let lock_path = std::env::temp_dir().join("pgdrill-image-build.lock");
     let work = std::env::temp_dir().join(format!("pgdrill-image-{}", std::process::id()));
-    let fail = |output: String| TargetError::ImageBuild { image: image.clone(), output };
+    let fail = |action| {
+        let image = image.clone();
+        move |source| TargetError::ImageBuildIo { image, action, source }
+    };
     let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
         let file = std::fs::File::create(&lock_path)?;
         file.lock()?;
         Ok(file)
     })
-    .await
-    .map_err(|e| fail(e.to_string()))?
-    .map_err(|e| fail(format!("cannot take the build lock: {e}")))?;
+    .await?
+    .map_err(fail("cannot take the build lock"))?;
 
     let result = async {
-        write_builder(&work).map_err(|e| fail(format!("cannot write the builder: {e}")))?;
+        write_builder(&work).map_err(fail("cannot write the builder"))?;
         let output = tokio::process::Command::new("bash")
             .arg(work.join("build"))
             .env("PGDRILL_IMAGE", &image)
             .stdin(Stdio::null())
             .output()
             .await
-            .map_err(|e| fail(format!("cannot run bash: {e}")))?;
+            .map_err(fail("cannot run bash"))?;
         if output.status.success() {
             Ok(())
         } else {
             let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
             let tail: Vec<&str> = text.lines().rev().take(20).collect();
-            Err(fail(tail.into_iter().rev().collect::<Vec<_>>().join("\n")))
+            let output = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+            Err(TargetError::ImageBuild { image: image.clone(), output })
         }
     }
     .await;
@@ -152,8 +158,8 @@ fn cache_root() -> PathBuf {
 /// and the first to finish is kept.
 pub(crate) async fn cluster_template(docker: &Docker, image: &str, info: &ImageInfo) -> Result<PathBuf, TargetError> {
     use std::os::unix::fs::DirBuilderExt;
-    let fail = |message: String| TargetError::Template { image: image.to_owned(), message };
-    let pgdata = info.pgdata.as_deref().ok_or_else(|| fail("it has no `org.pgdrill.pgdata` label".into()))?;
+    let fail = |source: TemplateError| TargetError::Template { image: image.to_owned(), source };
+    let pgdata = info.pgdata.as_deref().ok_or_else(|| fail(TemplateError::NoPgdata))?;
     let short = info.id.trim_start_matches("sha256:").chars().take(16).collect::<String>();
     let clusters = cache_root().join("clusters");
     let done = clusters.join(&short);
@@ -164,7 +170,7 @@ pub(crate) async fn cluster_template(docker: &Docker, image: &str, info: &ImageI
         .recursive(true)
         .mode(0o700)
         .create(&clusters)
-        .map_err(|e| fail(format!("cannot create `{}`: {e}", clusters.display())))?;
+        .map_err(|source| fail(TemplateError::Folder { path: clusters.clone(), source }))?;
     let unpacking = clusters.join(format!(".{short}-{}-{:08x}", std::process::id(), rand::random::<u32>()));
     let result = copy_out(docker, image, pgdata, &unpacking).await;
     if let Err(e) = result {
@@ -178,13 +184,13 @@ pub(crate) async fn cluster_template(docker: &Docker, image: &str, info: &ImageI
     if done.join("data/PG_VERSION").is_file() {
         Ok(done.join("data"))
     } else {
-        Err(fail(format!("`{}` holds no data directory", done.display())))
+        Err(fail(TemplateError::Empty { path: done }))
     }
 }
 
 /// Unpacks `path` of `image` into `into` (as `into/<last part of path>`), from a container that
 /// is created for it and never started.
-async fn copy_out(docker: &Docker, image: &str, path: &str, into: &Path) -> Result<(), String> {
+async fn copy_out(docker: &Docker, image: &str, path: &str, into: &Path) -> Result<(), TemplateError> {
     use futures_util::TryStreamExt;
     use testcontainers::bollard::query_parameters::{
         CreateContainerOptions, DownloadFromContainerOptions, RemoveContainerOptions,
@@ -192,13 +198,13 @@ async fn copy_out(docker: &Docker, image: &str, path: &str, into: &Path) -> Resu
     let body = testcontainers::bollard::models::ContainerCreateBody {
         image: Some(image.to_owned()),
         network_disabled: Some(true),
-        labels: Some(HashMap::from([(super::container::OWNER_LABEL.to_owned(), super::container::owner())])),
+        labels: Some(HashMap::from([(OWNER_LABEL.to_owned(), owner())])),
         ..Default::default()
     };
     let created = docker
         .create_container(None::<CreateContainerOptions>, body)
         .await
-        .map_err(|e| format!("cannot create a container to copy it from: {e}"))?;
+        .map_err(|source| TemplateError::Create { source })?;
     let unpacked = async {
         let stream = docker
             .download_from_container(&created.id, Some(DownloadFromContainerOptions { path: path.to_owned() }))
@@ -210,7 +216,7 @@ async fn copy_out(docker: &Docker, image: &str, path: &str, into: &Path) -> Resu
             .build()
             .unpack(into)
             .await
-            .map_err(|e| format!("cannot unpack it: {e}"))
+            .map_err(|source| TemplateError::Unpack { source })
     }
     .await;
     let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };

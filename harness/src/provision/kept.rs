@@ -1,5 +1,5 @@
 //! Kept targets: `pgdrill run --keep` leaves the target running after the drill for someone to
-//! look into, and `pgdrill clean` removes it.
+//! look into, and `pgdrill clean` ([`super::clean`]) removes it.
 //!
 //! A kept container is the drill's container made again from the same data directory, with the
 //! same sandbox (no network, no capabilities, no shell, limits), labelled [`KEPT_LABEL`] instead
@@ -15,13 +15,12 @@
 //! uploaded) and never on the console: `NAME.conf`, a libpq service file (0600) that holds the
 //! password, and `NAME.json`, what `pgdrill clean` needs to remove it (no secret).
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::container;
+use super::owner::owner_of;
 use crate::secret::{Secret, SecretSource};
 
 /// The label of a kept container: when it was kept (RFC 3339).
@@ -140,7 +139,7 @@ impl UrlSource {
         }
     }
 
-    fn resolve(&self) -> Result<Secret, crate::secret::SecretError> {
+    pub(super) fn resolve(&self) -> Result<Secret, crate::secret::SecretError> {
         match self {
             UrlSource::Env(var) => SecretSource::Env(var.clone()).resolve(),
             UrlSource::File(path) => SecretSource::File(path.clone()).resolve(),
@@ -211,7 +210,7 @@ pub(crate) fn record_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.json"))
 }
 
-fn connection_path(dir: &Path, name: &str) -> PathBuf {
+pub(super) fn connection_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.conf"))
 }
 
@@ -297,7 +296,7 @@ pub(crate) fn spawn_forwarder(socket_dir: &Path, trusted: &str) -> std::io::Resu
     }
     let child = command.spawn()?;
     let pid = child.id();
-    let owner = container::owner_of(pid).unwrap_or_default();
+    let owner = owner_of(pid).unwrap_or_default();
     drop(listener);
     Ok(Forwarder { pid, owner, port })
 }
@@ -325,255 +324,13 @@ pub(crate) async fn forward(socket_dir: &Path, trusted: &str) -> std::io::Result
 }
 
 /// Stops a forwarder, if the process with its pid is still the one that was started.
-fn stop_forwarder(forwarder: &Forwarder) {
-    if container::owner_of(forwarder.pid).is_some_and(|owner| owner == forwarder.owner) {
+pub(super) fn stop_forwarder(forwarder: &Forwarder) {
+    if owner_of(forwarder.pid).is_some_and(|owner| owner == forwarder.owner) {
         // SAFETY: a plain kill(2) of a process this user started.
         unsafe {
             libc::kill(forwarder.pid as i32, libc::SIGTERM);
         }
     }
-}
-
-/// What `pgdrill clean` found, and did or would do.
-#[derive(Debug, Default)]
-pub(crate) struct Cleaned {
-    /// A line per thing removed (or to remove, on a dry run).
-    pub lines: Vec<String>,
-    /// Things that could not be removed.
-    pub errors: Vec<String>,
-}
-
-/// A kept container found by its label.
-struct Labelled {
-    id: String,
-    name: String,
-    kept_name: String,
-    record: Option<PathBuf>,
-    keeper: Option<String>,
-}
-
-impl Labelled {
-    /// Whether `pgdrill clean` (without a name) removes it though no record here names it: its
-    /// record is gone, and no drill of this machine is still keeping it.
-    fn stray(&self) -> bool {
-        self.record.as_deref().is_none_or(lost) && !self.keeper.as_deref().is_some_and(container::running)
-    }
-}
-
-async fn labelled(docker: &testcontainers::bollard::Docker, label: &str) -> Result<Vec<Labelled>, KeptError> {
-    use testcontainers::bollard::query_parameters::ListContainersOptions;
-    let filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
-    let list = docker
-        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters), ..Default::default() }))
-        .await
-        .map_err(|source| KeptError::Docker { action: "list pgdrill's containers", source })?;
-    Ok(list
-        .into_iter()
-        .map(|c| {
-            let labels = c.labels.unwrap_or_default();
-            Labelled {
-                id: c.id.unwrap_or_default(),
-                name: c
-                    .names
-                    .unwrap_or_default()
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_owned())
-                    .unwrap_or_default(),
-                kept_name: labels.get(NAME_LABEL).cloned().unwrap_or_default(),
-                record: labels.get(RECORD_LABEL).map(PathBuf::from),
-                keeper: labels.get(KEEPER_LABEL).cloned(),
-            }
-        })
-        .collect())
-}
-
-/// Whether a record's file is known to be gone (one that cannot be looked at is not).
-fn lost(path: &Path) -> bool {
-    matches!(path.try_exists(), Ok(false))
-}
-
-/// Removes kept targets and what drills killed outright left behind: `name` alone, or every
-/// target kept in this user's state folder, kept containers whose record is gone, and the
-/// containers and private folders of drills whose process no longer runs. Never a container
-/// without pgdrill's labels. On a dry run, only says what it would remove.
-pub(crate) async fn clean(name: Option<&str>, dry_run: bool) -> Result<Cleaned, KeptError> {
-    let mut cleaned = Cleaned::default();
-    let verb = if dry_run { "would remove" } else { "removed" };
-    let dir = state_dir()?;
-    let mut records: Vec<Record> = Vec::new();
-    let entries = std::fs::read_dir(&dir).map_err(|source| KeptError::Io { path: dir.clone(), source })?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "json") {
-            match std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok()) {
-                Some(record) => records.push(record),
-                None => cleaned.errors.push(format!("`{}` is not a record of a kept target", path.display())),
-            }
-        }
-    }
-    records.sort_by(|a, b| a.name.cmp(&b.name));
-    // A name may be given as the kept name or as its container's name.
-    let wanted = |kept: &str, container: Option<&str>| name.is_none_or(|n| n == kept || container == Some(n));
-    records.retain(|r| wanted(&r.name, r.container_name.as_deref()));
-
-    let needs_docker = name.is_none() || records.iter().any(|r| r.kind == "container") || records.is_empty();
-    let docker = if needs_docker && !container::engine_elsewhere() { container::docker().ok() } else { None };
-    let mut containers = Vec::new();
-    if let Some(docker) = &docker {
-        match labelled(docker, KEPT_LABEL).await {
-            Ok(found) => containers = found,
-            Err(e) if name.is_none() && records.is_empty() => return Err(e),
-            Err(e) => cleaned.errors.push(crate::error::error_chain(&e)),
-        }
-    }
-    let recorded: Vec<String> = records.iter().filter_map(|r| r.container.clone()).collect();
-    // Kept containers without a record here: named, or whose record is gone.
-    let strays: Vec<&Labelled> = containers
-        .iter()
-        .filter(|c| !recorded.iter().any(|id| c.id.starts_with(id.as_str()) || id.starts_with(c.id.as_str())))
-        .filter(|c| match name {
-            Some(n) => n == c.kept_name || n == c.name,
-            None => c.stray(),
-        })
-        .collect();
-    if let Some(n) = name
-        && records.is_empty()
-        && strays.is_empty()
-    {
-        return Err(KeptError::NotFound { name: n.to_owned() });
-    }
-
-    for record in &records {
-        let what = match (&record.kind[..], &record.container_name) {
-            ("server", _) => format!("its database `{}` on {}", record.database, record.address),
-            (_, Some(c)) => format!("container {c}, its private folder"),
-            _ => "its private folder".to_owned(),
-        };
-        if !dry_run && let Err(message) = remove_record(record, docker.as_ref()).await {
-            cleaned.errors.push(format!("kept target `{}`: {message}", record.name));
-            continue;
-        }
-        cleaned.lines.push(format!("{verb} kept target `{}` ({what} and its connection file)", record.name));
-    }
-    for stray in strays {
-        if !dry_run && let Some(docker) = &docker {
-            if let Err(e) = remove_container(docker, &stray.id).await {
-                cleaned.errors.push(format!("container {}: {}", stray.name, crate::error::error_chain(&e)));
-                continue;
-            }
-            remove_folders_kept_for(stray.record.as_deref()).await;
-        }
-        cleaned.lines.push(format!("{verb} kept container {} (its record is gone)", stray.name));
-    }
-
-    if name.is_none() {
-        // Drills killed outright: containers and folders whose owner no longer runs.
-        if let Some(docker) = &docker {
-            match container::orphans(docker, dry_run).await {
-                Ok(names) => {
-                    for n in names {
-                        cleaned.lines.push(format!("{verb} container {n}, left by a drill whose process is gone"));
-                    }
-                }
-                Err(e) => cleaned.errors.push(crate::error::error_chain(&e)),
-            }
-        }
-        for folder in super::orphan_folders(dry_run).await {
-            cleaned.lines.push(format!("{verb} `{}`, left by a drill whose process is gone", folder.display()));
-        }
-        if !dry_run {
-            remove_folders_kept_for(None).await;
-        }
-    }
-    Ok(cleaned)
-}
-
-/// Removes a recorded kept target: its forwarder, container and folder, or its database; then
-/// its record and connection file.
-pub(crate) async fn remove_record(
-    record: &Record,
-    docker: Option<&testcontainers::bollard::Docker>,
-) -> Result<(), String> {
-    if let Some(forwarder) = &record.forwarder {
-        stop_forwarder(forwarder);
-    }
-    if let Some(id) = &record.container {
-        let docker = docker.ok_or("the Docker engine cannot be reached")?;
-        remove_container(docker, id).await.map_err(|e| crate::error::error_chain(&e))?;
-    }
-    if let Some(run_dir) = &record.run_dir
-        && run_dir.exists()
-    {
-        tokio::fs::remove_dir_all(run_dir).await.map_err(|e| format!("cannot remove `{}`: {e}", run_dir.display()))?;
-    }
-    if let Some(server) = &record.server {
-        drop_on_server(server).await.map_err(|message| message.to_string())?;
-    }
-    let dir = state_dir().map_err(|e| crate::error::error_chain(&e))?;
-    for path in [record_path(&dir, &record.name), connection_path(&dir, &record.name)] {
-        if let Err(e) = std::fs::remove_file(&path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            return Err(format!("cannot remove `{}`: {e}", path.display()));
-        }
-    }
-    Ok(())
-}
-
-async fn remove_container(docker: &testcontainers::bollard::Docker, id: &str) -> Result<(), KeptError> {
-    use testcontainers::bollard::errors::Error as DockerError;
-    use testcontainers::bollard::query_parameters::RemoveContainerOptions;
-    let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-    match docker.remove_container(id, Some(options)).await {
-        Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-        Err(source) => Err(KeptError::Docker { action: "remove a kept container", source }),
-    }
-}
-
-/// Removes the private folders of kept containers whose record is `record` (a stray), or, with
-/// none, whose record is gone.
-async fn remove_folders_kept_for(record: Option<&Path>) {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !(name.starts_with("pgdrill-") && name.ends_with("-target")) {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(entry.path().join(MARKER)) else { continue };
-        let of = Path::new(text.trim());
-        let doomed = match record {
-            Some(record) => of == record,
-            // Not while the drill keeping it has yet to write its record.
-            None => {
-                lost(of)
-                    && !std::fs::read_to_string(entry.path().join(super::OWNER_FILE))
-                        .is_ok_and(|owner| container::running(&owner))
-            }
-        };
-        if doomed {
-            let _ = tokio::fs::remove_dir_all(entry.path()).await;
-        }
-    }
-}
-
-/// Drops a kept server database and the roles the drill made, as the scenario's admin.
-async fn drop_on_server(server: &ServerRecord) -> Result<(), String> {
-    use sqlx::{Connection, Executor};
-    let url = server.url.resolve().map_err(|e| crate::error::error_chain(&e))?;
-    let redact = |text: String| crate::secret::redact_url_passwords(&text).replace(url.expose(), "***");
-    let options: sqlx::postgres::PgConnectOptions =
-        url.expose().parse().map_err(|e: sqlx::Error| redact(e.to_string()))?;
-    let mut conn = sqlx::PgConnection::connect_with(&options).await.map_err(|e| redact(e.to_string()))?;
-    for db in &server.databases {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", crate::pg::quote_ident(db));
-        conn.execute(sqlx::raw_sql(&sql)).await.map_err(|e| redact(e.to_string()))?;
-    }
-    for role in &server.roles {
-        let sql = format!("DROP ROLE IF EXISTS {}", crate::pg::quote_ident(role));
-        conn.execute(sqlx::raw_sql(&sql)).await.map_err(|e| redact(e.to_string()))?;
-    }
-    conn.close().await.ok();
-    Ok(())
 }
 
 #[cfg(test)]
@@ -595,26 +352,6 @@ mod tests {
             forwarder: None,
             server: None,
         }
-    }
-
-    #[test]
-    fn a_container_whose_record_is_not_written_yet_is_a_stray_only_once_its_keeper_is_gone() {
-        let gone = std::env::temp_dir().join("pgdrill-no-such-record.json");
-        let labelled = |keeper: Option<String>| Labelled {
-            id: "c0ffee".into(),
-            name: "pgdrill-x".into(),
-            kept_name: "x".into(),
-            record: Some(gone.clone()),
-            keeper,
-        };
-        // Being kept by a drill that runs (this test): a `pgdrill clean` beside it leaves it.
-        assert!(!labelled(Some(container::owner())).stray());
-        // Its keeper gone (pid 0 never runs), or never named: its record is all that counts.
-        let host = container::owner().split('/').next().unwrap_or_default().to_owned();
-        assert!(labelled(Some(format!("{host}/0/1"))).stray());
-        assert!(labelled(None).stray());
-        let here = Labelled { record: Some(std::env::current_exe().expect("exe")), ..labelled(None) };
-        assert!(!here.stray(), "its record is there");
     }
 
     #[test]

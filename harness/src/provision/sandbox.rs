@@ -3,10 +3,14 @@
 //! restore tests on systems segregated from the source), proves it from inside the server, and
 //! explains the errors a contained attempt leaves behind.
 //!
-//! Facts are fetched in one query ([`OBSERVE_SQL`]) and judged without I/O ([`Observed::judge`],
-//! [`explain`]), so both are tested by tables.
+//! Facts are fetched in one query ([`OBSERVE_SQL`], run by [`observe`]) and judged without I/O
+//! ([`Observed::judge`], [`explain`]), so both are tested by tables.
 
 use serde::{Deserialize, Serialize};
+
+use sqlx::postgres::PgConnectOptions;
+
+use super::error::{Breach, TargetError};
 
 /// How a target was isolated from the machine that ran the drill: what was asked of it, and what
 /// the server saw from inside.
@@ -66,7 +70,7 @@ impl Observed {
     }
 
     /// Whether this is what a sandbox must look like from inside; if not, what is wrong.
-    pub fn judge(&self) -> Result<(), String> {
+    pub fn judge(&self) -> Result<(), Breach> {
         let mut wrong = Vec::new();
         if let Some(other) = self.interfaces.iter().find(|i| *i != "lo") {
             wrong.push(format!("it has the network interface `{other}`"));
@@ -86,11 +90,7 @@ impl Observed {
         if self.shell {
             wrong.push("it has a shell (`/bin/sh`)".to_owned());
         }
-        if wrong.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("the target is not the sandbox it was asked to be: {}", wrong.join("; ")))
-        }
+        if wrong.is_empty() { Ok(()) } else { Err(Breach { wrong }) }
     }
 
     /// One line for the reports.
@@ -105,6 +105,19 @@ impl Observed {
             if self.shell { "present" } else { "absent" }
         )
     }
+}
+
+/// Reads, from inside the server, what its sandbox looks like.
+pub(crate) async fn observe(options: &PgConnectOptions) -> Result<Observed, TargetError> {
+    use sqlx::Connection;
+    let fail = |source: sqlx::Error| TargetError::Unobservable { source };
+    // A physical backup's cluster is the backup's: the probe pins what any role may.
+    let options = crate::session::pinned(options.clone(), crate::session::Pins::default());
+    let mut conn = sqlx::PgConnection::connect_with(&options).await.map_err(fail)?;
+    let (status, net_dev, routes, shell): (String, String, String, bool) =
+        sqlx::query_as(OBSERVE_SQL).fetch_one(&mut conn).await.map_err(fail)?;
+    conn.close().await.ok();
+    Ok(Observed::parse(&status, &net_dev, &routes, shell))
 }
 
 /// Settings a backup wrote with `ALTER SYSTEM` (pg_dump never writes it): the query that finds
@@ -189,7 +202,7 @@ mod tests {
             ("has a shell", Observed { shell: true, ..sandbox() }),
         ];
         for (expected, seen) in cases {
-            let err = seen.judge().expect_err(expected);
+            let err = seen.judge().expect_err(expected).to_string();
             assert!(err.contains(expected), "{err}");
         }
     }

@@ -11,7 +11,8 @@ use sqlx::{Connection, Executor};
 use super::sandbox::Isolation;
 use super::spec::ServerSpec;
 use super::tools::Tools;
-use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo, find_bin_dir};
+use super::tools::find_bin_dir;
+use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo};
 use crate::pg::quote_ident;
 use crate::secret::{Redactor, Secret};
 
@@ -28,41 +29,85 @@ pub struct Running {
     ssl_mode: String,
 }
 
-pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
-    let url = spec.url.resolve().map_err(|e| TargetError::Config { message: crate::error::error_chain(&e) })?;
-    let parsed = reqwest::Url::parse(url.expose())
-        .map_err(|e| TargetError::Config { message: format!("the server's connection string is not a URL: {e}") })?;
-    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-        return Err(TargetError::Config {
-            message: "the server's connection string must start with postgres://".into(),
-        });
+/// The server's admin connection string, read: where it is, as whom, and how it encrypts.
+struct Admin {
+    options: PgConnectOptions,
+    password: Secret,
+    host: String,
+    port: u16,
+    user: String,
+    maintenance_db: String,
+    /// libpq's `sslmode`, as the string says (`prefer` when it says none).
+    ssl_text: String,
+    ssl_mode: PgSslMode,
+    ssl_root_cert: Option<std::path::PathBuf>,
+}
+
+impl Admin {
+    /// Reads the scenario's admin connection string; its password and the string itself are
+    /// registered with the redactor.
+    fn read(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<Admin, TargetError> {
+        let url = spec.url.resolve()?;
+        let parsed = reqwest::Url::parse(url.expose()).map_err(|source| TargetError::NotUrl { source })?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(TargetError::Config {
+                message: "the server's connection string must start with postgres://".into(),
+            });
+        }
+        let password = Secret::new(crate::secret::percent_decode(parsed.password().unwrap_or_default()));
+        ctx.redactor.register(&password);
+        ctx.redactor.register(&url);
+        let maintenance_db = parsed.path().trim_start_matches('/').to_owned();
+        let maintenance_db = if maintenance_db.is_empty() {
+            "postgres".to_owned()
+        } else {
+            crate::secret::percent_decode(&maintenance_db)
+        };
+        let query = |key: &str| parsed.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned());
+        let ssl_text = query("sslmode").unwrap_or_else(|| "prefer".into());
+        let ssl_mode: PgSslMode =
+            ssl_text.parse().map_err(|_| TargetError::Config { message: format!("unknown sslmode `{ssl_text}`") })?;
+        let options: PgConnectOptions = url
+            .expose()
+            .parse()
+            .map_err(|e: sqlx::Error| TargetError::Config { message: ctx.redactor.redact(&e.to_string()) })?;
+        Ok(Admin {
+            options: options.application_name("pgdrill"),
+            password,
+            host: parsed.host_str().unwrap_or("localhost").to_owned(),
+            port: parsed.port().unwrap_or(5432),
+            user: crate::secret::percent_decode(parsed.username()),
+            maintenance_db,
+            ssl_root_cert: query("sslrootcert").map(std::path::PathBuf::from),
+            ssl_text,
+            ssl_mode,
+        })
     }
-    let password = Secret::new(crate::secret::percent_decode(parsed.password().unwrap_or_default()));
-    ctx.redactor.register(&password);
-    ctx.redactor.register(&url);
-    let host = parsed.host_str().unwrap_or("localhost").to_owned();
-    let port = parsed.port().unwrap_or(5432);
-    let user = crate::secret::percent_decode(parsed.username());
-    let maintenance_db = parsed.path().trim_start_matches('/').to_owned();
-    let maintenance_db =
-        if maintenance_db.is_empty() { "postgres".to_owned() } else { crate::secret::percent_decode(&maintenance_db) };
-    let ssl_text = parsed
-        .query_pairs()
-        .find(|(k, _)| k == "sslmode")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| "prefer".into());
-    let ssl_root_cert =
-        parsed.query_pairs().find(|(k, _)| k == "sslrootcert").map(|(_, v)| std::path::PathBuf::from(v.into_owned()));
-    let ssl_mode: PgSslMode =
-        ssl_text.parse().map_err(|_| TargetError::Config { message: format!("unknown sslmode `{ssl_text}`") })?;
-    let admin: PgConnectOptions = url
-        .expose()
-        .parse()
-        .map_err(|e: sqlx::Error| TargetError::Config { message: ctx.redactor.redact(&e.to_string()) })?;
-    let admin = admin.application_name("pgdrill");
-    let address = format!("{host}:{port}");
+
+    /// The server's client programs on this machine, to log in as the admin.
+    fn tools(&self, spec: &ServerSpec) -> Tools {
+        match spec.bin_dir.clone().or_else(find_bin_dir) {
+            Some(bin_dir) => Tools::Local {
+                bin_dir,
+                host: self.host.clone(),
+                port: self.port,
+                user: self.user.clone(),
+                password: Some(self.password.clone()),
+                ssl_mode: self.ssl_text.clone(),
+                run_as: None,
+            },
+            None => Tools::Unavailable {
+                reason: "no PostgreSQL client programs found on this machine (hint: set target.bin_dir)".into(),
+            },
+        }
+    }
+}
+
+pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
+    let admin = Admin::read(spec, ctx)?;
+    let (user, address) = (admin.user.clone(), format!("{}:{}", admin.host, admin.port));
     (ctx.progress)(&format!("connecting to {address}"));
-    let powers = powers_of(&admin, &address, ctx).await?;
+    let powers = powers_of(&admin.options, &address, ctx).await?;
     let dangers = powers.over_the_machine();
     if !dangers.is_empty() && ctx.trusted.is_none() {
         return Err(TargetError::Untrusted {
@@ -78,50 +123,37 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
             ),
         });
     }
-    let tools = match spec.bin_dir.clone().or_else(find_bin_dir) {
-        Some(bin_dir) => Tools::Local {
-            bin_dir,
-            host: host.clone(),
-            port,
-            user: user.clone(),
-            password: Some(password.clone()),
-            ssl_mode: ssl_text.clone(),
-            run_as: None,
-        },
-        None => Tools::Unavailable {
-            reason: "no PostgreSQL client programs found on this machine (hint: set target.bin_dir)".into(),
-        },
-    };
+    let tools = admin.tools(spec);
     let short_id: String = ctx.drill_id.chars().take(8).collect();
     let created = Arc::new(Mutex::new(Created::default()));
     let running = Running {
-        admin,
+        admin: admin.options,
         created: created.clone(),
         redactor: ctx.redactor.clone(),
         url: super::kept::UrlSource::of(&spec.url),
-        host: host.clone(),
-        port,
+        host: admin.host.clone(),
+        port: admin.port,
         user: user.clone(),
-        ssl_mode: ssl_text.clone(),
+        ssl_mode: admin.ssl_text,
     };
     let target = Target {
-        host,
-        port,
+        host: admin.host,
+        port: admin.port,
         user,
-        password: Some(password),
-        maintenance_db,
-        ssl_mode,
+        password: Some(admin.password),
+        maintenance_db: admin.maintenance_db,
+        ssl_mode: admin.ssl_mode,
         info: TargetInfo { kind: "server".into(), address, isolation: Some(isolation), ..TargetInfo::default() },
         tools,
         database_suffix: Some(short_id),
-        created: created.clone(),
+        created,
         programs: Programs::Direct,
         offline: None,
         // A server's disk is its own: pgdrill bounds nothing there.
         disk: None,
         pins: Default::default(),
         logins: Default::default(),
-        ssl_root_cert,
+        ssl_root_cert: admin.ssl_root_cert,
     };
     Ok((target, running))
 }

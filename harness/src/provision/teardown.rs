@@ -1,7 +1,8 @@
 //! What must be undone after a drill: the target's own handle, which removes it (or keeps it,
 //! `--keep`).
 
-use super::{OWNER_FILE, TargetError, container, kept, local, server};
+use super::owner::OWNER_FILE;
+use super::{TargetError, clean, container, docker, kept, local, server};
 
 /// What must be undone after a drill.
 pub enum Teardown {
@@ -35,7 +36,8 @@ impl Teardown {
             Err(e) => {
                 let message = crate::error::error_chain(&e);
                 // Kept, but not recorded: nobody could reach it.
-                if let Err(also) = kept::remove_record(&record, container::docker().ok().as_ref()).await {
+                if let Err(also) = clean::remove_record(&record, docker::docker().ok().as_ref()).await {
+                    let also = crate::secret::redact_url_passwords(&crate::error::error_chain(&also));
                     tracing::warn!("cannot remove the target that could not be recorded: {also}");
                 }
                 Err(TargetError::Keep { message })

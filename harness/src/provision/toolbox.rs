@@ -17,11 +17,13 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::access::{self, Access};
 use super::bwrap::{self, Bind};
-use super::container::{DRILL_LABEL, OWNER_LABEL};
+use super::docker::{DRILL_LABEL, OWNER_LABEL, docker, remote_engine_now, server_user, split_image};
+use super::error::TemplateError;
+use super::owner::owner;
 use super::spec::ContainerSpec;
 use super::tools::{ToolOutput, exec};
 use super::tuning::Limits;
-use super::{TargetError, container, image};
+use super::{TargetError, image};
 use crate::secret::Redactor;
 
 /// Where the toolbox sees the data directory it works on.
@@ -42,8 +44,7 @@ fn next_number() -> usize {
 
 /// `path` as an absolute path, to mount or bind it.
 fn absolute(path: &Path) -> Result<std::path::PathBuf, TargetError> {
-    std::fs::canonicalize(path)
-        .map_err(|e| TargetError::Tool { message: format!("cannot resolve `{}` to mount it: {e}", path.display()) })
+    std::fs::canonicalize(path).map_err(TargetError::io(format!("cannot resolve `{}` to mount it", path.display())))
 }
 
 /// A running toolbox; [`Toolbox::remove`] removes it (and teardown's sweep, by its label).
@@ -108,18 +109,18 @@ impl Toolbox {
             On::Container(spec) => spec,
             On::Local(bin_dir) => return Self::local(&request, bin_dir),
         };
-        if let Some(host) = container::remote_engine_now() {
+        if let Some(host) = remote_engine_now() {
             return Err(TargetError::RemoteEngine { host });
         }
-        let docker = container::docker()?;
+        let docker = docker()?;
         let image_name = image::choose(spec, request.major, true)?;
         let info = image::ensure(&docker, &image_name, || {
             (request.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
         })
         .await?;
-        let user = container::server_user(&info).ok_or_else(|| TargetError::Template {
+        let user = server_user(info.owner).ok_or_else(|| TargetError::Template {
             image: image_name.clone(),
-            message: "it lacks the labels `org.pgdrill.uid` and `org.pgdrill.gid`".into(),
+            source: TemplateError::Unlabelled { labels: "`org.pgdrill.uid` and `org.pgdrill.gid`" },
         })?;
         // Docker mounts absolute paths only; a scenario's paths may be relative.
         let data_mount = match request.data {
@@ -133,7 +134,7 @@ impl Toolbox {
         // (`access`); else a clear error now, not a tool's `Permission denied` half-way.
         let access = backup.as_deref().map_or(Ok(Access::AsItIs), |b| access::of(b, Some(user.0)))?;
         let (group, read_all) = (access.group(), access == Access::ReadAll);
-        let (name, tag) = container::split_image(&image_name);
+        let (name, tag) = split_image(&image_name);
         let short: String = request.drill_id.chars().take(8).collect();
         let mut toolbox = GenericImage::new(name, tag)
             .with_entrypoint("/usr/bin/sleep")
@@ -144,7 +145,7 @@ impl Toolbox {
             .with_cap_drop("ALL")
             .with_security_opt("no-new-privileges")
             .with_label(DRILL_LABEL, request.drill_id)
-            .with_label(OWNER_LABEL, container::owner())
+            .with_label(OWNER_LABEL, owner())
             .with_container_name(format!("pgdrill-toolbox-{short}-{}", next_number()))
             .with_mount(data_mount)
             .with_host_config_modifier(move |host| {
@@ -170,7 +171,7 @@ impl Toolbox {
         let container = toolbox
             .start()
             .await
-            .map_err(|e| TargetError::Start { image: image_name.clone(), message: e.to_string() })?;
+            .map_err(|source| TargetError::StartContainer { image: image_name.clone(), source })?;
         let prefix = if read_all { access::read_all_prefix(user) } else { Vec::new() };
         Ok(Toolbox { inner: Inner::Container(Box::new(container), prefix), user })
     }
@@ -262,7 +263,7 @@ impl Toolbox {
         use tokio::io::AsyncWriteExt;
         let file = tokio::fs::File::create(into)
             .await
-            .map_err(|e| TargetError::Tool { message: format!("cannot create `{}`: {e}", into.display()) })?;
+            .map_err(TargetError::io(format!("cannot create `{}`", into.display())))?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
         let write = tokio::spawn(async move {
             let mut file = tokio::io::BufWriter::new(file);
@@ -272,8 +273,7 @@ impl Toolbox {
             file.flush().await
         });
         let output = self.exec(program, args, env, tx, redactor).await?;
-        let written = write.await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
-        written.map_err(|e| TargetError::Tool { message: format!("cannot write `{}`: {e}", into.display()) })?;
+        write.await?.map_err(TargetError::io(format!("cannot write `{}`", into.display())))?;
         Ok(output)
     }
 
@@ -287,7 +287,7 @@ impl Toolbox {
     ) -> Result<ToolOutput, TargetError> {
         match &self.inner {
             Inner::Container(container, prefix) => {
-                let docker = container::docker()?;
+                let docker = docker()?;
                 let (program, args) = match prefix.split_first() {
                     Some((setpriv, rest)) => {
                         (setpriv.as_str(), rest.iter().chain([&program.to_owned()]).chain(args).cloned().collect())
@@ -327,11 +327,11 @@ impl Toolbox {
     pub(crate) async fn remove(self) -> Result<(), TargetError> {
         match self.inner {
             Inner::Container(container, _) => {
-                container.rm().await.map_err(|e| TargetError::Teardown { message: e.to_string() })
+                container.rm().await.map_err(|source| TargetError::RemoveContainer { source })
             }
             Inner::Local { staged: Some(staged), .. } => tokio::fs::remove_dir_all(&staged)
                 .await
-                .map_err(|e| TargetError::Teardown { message: format!("cannot remove `{}`: {e}", staged.display()) }),
+                .map_err(|source| TargetError::RemoveFolder { path: staged, source }),
             Inner::Local { staged: None, .. } => Ok(()),
         }
     }

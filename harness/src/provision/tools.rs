@@ -1,6 +1,7 @@
 //! The target's own PostgreSQL client programs (pg_restore), so that an archive is read by the
 //! version that matches the server: inside the target container, or from a folder of binaries on
-//! this machine. Output streams back chunk by chunk; only a tail of stderr is kept.
+//! this machine ([`find_bin_dir`] finds them). Output streams back chunk by chunk; only a tail
+//! of stderr is kept.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,6 +19,27 @@ use crate::secret::{Redactor, Secret};
 
 /// Where the backup is mounted in a target container.
 pub(crate) const CONTAINER_BACKUP_DIR: &str = "/pgdrill/backup";
+
+/// PostgreSQL's programs on this machine: `pg_config --bindir`, else the newest
+/// /usr/lib/postgresql/<major>/bin.
+pub(crate) fn find_bin_dir() -> Option<PathBuf> {
+    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("pg_restore").is_file() && dir.join("initdb").is_file() {
+            return Some(dir);
+        }
+    }
+    let mut majors: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin): &(u32, PathBuf)| bin.join("pg_restore").is_file())
+        .collect();
+    majors.sort();
+    majors.pop().map(|(_, bin)| bin)
+}
 
 /// How the target's client programs run.
 #[derive(Clone)]
@@ -153,8 +175,7 @@ pub(super) async fn run_process(
 ) -> Result<ToolOutput, TargetError> {
     let input = if stdin.is_some() { Stdio::piped() } else { Stdio::null() };
     command.stdin(input).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    let mut child =
-        command.spawn().map_err(|e| TargetError::Tool { message: format!("cannot run `{}`: {e}", shown.display()) })?;
+    let mut child = command.spawn().map_err(TargetError::io(format!("cannot run `{}`", shown.display())))?;
     if let (Some(stdin), Some(sink)) = (stdin, child.stdin.take()) {
         feed(stdin, sink);
     }
@@ -167,7 +188,10 @@ pub(super) async fn run_process(
     });
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = out.read(&mut buf).await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
+        let n = out.read(&mut buf).await.map_err(|source| TargetError::Io {
+            action: format!("cannot read what `{}` wrote", shown.display()),
+            source,
+        })?;
         if n == 0 {
             break;
         }
@@ -178,7 +202,7 @@ pub(super) async fn run_process(
         }
     }
     drop(out);
-    let status = child.wait().await.map_err(|e| TargetError::Tool { message: e.to_string() })?;
+    let status = child.wait().await.map_err(TargetError::io(format!("cannot wait for `{}`", shown.display())))?;
     let stderr = stderr_task.await.unwrap_or_default();
     Ok(ToolOutput { status: status.code().map(i64::from).unwrap_or(-1), stderr: tail(&stderr, redactor) })
 }

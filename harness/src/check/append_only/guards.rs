@@ -165,7 +165,11 @@ fn guard_evidence(
 /// One lever tried on one refused statement, in a savepoint of the role's session: `true` when
 /// the statement went through with the setting set, `Err` with why when its error proves
 /// nothing.
-async fn try_lever(w: &mut Writer<'_>, attempt: &loophole::Attempt, h: &Held) -> Result<Result<bool, String>, Failure> {
+async fn try_lever(
+    w: &mut Writer<'_>,
+    attempt: &loophole::Attempt,
+    h: &Held,
+) -> Result<Result<bool, loophole::ProvesNothing>, Failure> {
     let session = w.session;
     session.run("SAVEPOINT lever").await?;
     let before = probe::written(session, &w.oid).await?;
@@ -176,15 +180,15 @@ async fn try_lever(w: &mut Writer<'_>, attempt: &loophole::Attempt, h: &Held) ->
             // the read proves nothing either way.
             Ok(_) => match probe::written(session, &w.oid).await {
                 Ok(after) => Ok(after.updated > before.updated || after.deleted > before.deleted),
-                Err(f @ Failure::Database { .. }) => Err(f.describe()),
+                Err(failure @ Failure::Database { .. }) => Err(loophole::ProvesNothing { failure }),
                 Err(lost) => return Err(lost),
             },
             Err(f @ Failure::Database { .. }) => {
-                loophole::stayed_shut(&f, Step::Statement(SqlProbe::Write)).map(|()| false)
+                loophole::stayed_shut(f, Step::Statement(SqlProbe::Write)).map(|()| false)
             }
             Err(lost) => return Err(lost),
         },
-        Err(f @ Failure::Database { .. }) => loophole::stayed_shut(&f, Step::Set).map(|()| false),
+        Err(f @ Failure::Database { .. }) => loophole::stayed_shut(f, Step::Set).map(|()| false),
         Err(lost) => return Err(lost),
     };
     session.run("ROLLBACK TO SAVEPOINT lever").await?;

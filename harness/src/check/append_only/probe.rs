@@ -17,7 +17,7 @@ use sqlx::PgPool;
 
 use super::judge::{Attempt, Operation};
 use crate::check::login::{AppSession, Failure};
-use crate::pg::{QualifiedName, quote_literal};
+use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
 
 /// What the session's statistics say the transaction wrote to the table (and its partitions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -189,9 +189,65 @@ const CHANGEABLE_SQL: &str = "SELECT a.attname::pg_catalog.text, a.atttypid::pg_
           pg_catalog.array_position('{S,N,D}'::pg_catalog.\"char\"[], ty.typcategory) NULLS LAST, a.attnum";
 
 /// Opens the writer's session, or says why it could not.
-pub(super) async fn open(ctx: &crate::check::CheckContext<'_>, role: &str) -> Result<AppSession, String> {
+pub(super) async fn open(ctx: &crate::check::CheckContext<'_>, role: &str) -> Result<AppSession, ProbeError> {
     match ctx.logins().open(role).await {
         Ok(session) => Ok(session),
-        Err(e) => Err(e.said(ctx.pool, role).await),
+        Err(e) => Err(ProbeError::Login { said: e.said(ctx.pool, role).await }),
+    }
+}
+
+/// Why the probes in the role's own session could not run: the check's one error result says
+/// so ([`ProbeError::said`]).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ProbeError {
+    /// pgdrill's own session could not read the table.
+    #[error("cannot read `{table}`")]
+    Unreadable {
+        table: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The role could not log in: what a check says of that ([`crate::check::login::LoginError::said`],
+    /// which names the role the scenario probably meant).
+    #[error("{said}")]
+    Login { said: String },
+    /// A statement of the probe failed in the role's session for a reason that is not a
+    /// refusal; what ran before it is the evidence.
+    #[error("the probe in `{role}`'s own session failed: {failure}\n{}", ran.join(";\n"))]
+    Session { role: String, failure: Failure, ran: Vec<String> },
+}
+
+impl ProbeError {
+    /// The error, with the database's answer as [`describe_sql_error`] tells it.
+    pub(super) fn said(&self) -> String {
+        match self {
+            ProbeError::Unreadable { source, .. } => format!("{self}: {}", describe_sql_error(source)),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// Why no probe row could be committed for the UPDATE and DELETE to aim at.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum NoProbeRow {
+    /// The database refused what making the row needed (reading the table's columns or the
+    /// code that guards it, or the insert itself).
+    #[error("the database refused it")]
+    Sql {
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The row could not be made or was voided: why, in words ([`crate::check::probe::committed::insert`]).
+    #[error("{why}")]
+    NotMade { why: String },
+}
+
+impl NoProbeRow {
+    /// Why, as the check says it: the database's answer as [`describe_sql_error`] tells it.
+    pub(super) fn said(&self) -> String {
+        match self {
+            NoProbeRow::Sql { source } => describe_sql_error(source),
+            NoProbeRow::NotMade { why } => why.clone(),
+        }
     }
 }

@@ -109,8 +109,12 @@ pub(crate) enum LoginError {
     #[error("the password of `{role}` is read from `{var}`, which is not set")]
     PasswordUnset { role: String, var: String },
     /// TLS for the server's `sslmode` could not be set up.
-    #[error("cannot encrypt the session of `{role}`: {message}")]
-    Tls { role: String, message: String },
+    #[error("cannot encrypt the session of `{role}`")]
+    Tls {
+        role: String,
+        #[source]
+        source: tls::TlsError,
+    },
     /// The server refused the login, or did not answer.
     #[error("`{role}` cannot log in to `{database}`: {message}")]
     Refused { role: String, database: String, message: String },
@@ -354,7 +358,7 @@ impl Logins<'_> {
             true => None,
             false => Some(
                 tls::for_mode(self.target.ssl_mode, self.target.ssl_root_cert.as_deref())
-                    .map_err(|message| LoginError::Tls { role: role.to_owned(), message })?,
+                    .map_err(|source| LoginError::Tls { role: role.to_owned(), source })?,
             ),
         };
         let dial = async || match tls {

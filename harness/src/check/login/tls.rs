@@ -5,6 +5,7 @@
 //! `verify-full`, that it names the host). The TLS itself is rustls on the ring provider, like
 //! every other client of pgdrill's ([`crate::tls`]).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -19,12 +20,42 @@ pub(super) struct Tls {
     pub connector: tokio_postgres_rustls::MakeRustlsConnect,
 }
 
+/// Why TLS for the application's sessions cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TlsError {
+    /// rustls refused its own safe protocol versions with the crypto provider.
+    #[error("cannot set up TLS with rustls's safe protocol versions")]
+    Versions {
+        #[source]
+        source: rustls::Error,
+    },
+    /// A mode that checks the server's certificate, and no certificate to check it with.
+    #[error(
+        "the server's URL asks for sslmode=verify-ca or verify-full and names no sslrootcert: the application's sessions need the certificate to check the server with"
+    )]
+    NoRootCert,
+    /// The `sslrootcert` file cannot be read as PEM certificates.
+    #[error("cannot read sslrootcert `{}`", path.display())]
+    RootCertPem {
+        path: PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A certificate of the `sslrootcert` file is not one rustls takes as a root.
+    #[error("cannot read sslrootcert `{}`", path.display())]
+    RootCert {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+}
+
 /// The TLS for `mode` (and `root_cert`, for the modes that check the server's certificate).
-pub(super) fn for_mode(mode: PgSslMode, root_cert: Option<&std::path::Path>) -> Result<Tls, String> {
+pub(super) fn for_mode(mode: PgSslMode, root_cert: Option<&Path>) -> Result<Tls, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| TlsError::Versions { source })?;
     let (ssl, config) = match mode {
         // Never used: tokio-postgres does not start TLS with `disable`.
         PgSslMode::Disable => {
@@ -36,9 +67,7 @@ pub(super) fn for_mode(mode: PgSslMode, root_cert: Option<&std::path::Path>) -> 
             (if matches!(mode, PgSslMode::Require) { SslMode::Require } else { SslMode::Prefer }, config)
         }
         PgSslMode::VerifyCa | PgSslMode::VerifyFull => {
-            let path = root_cert.ok_or_else(|| {
-                "the server's URL asks for sslmode=verify-ca or verify-full and names no sslrootcert: the application's sessions need the certificate to check the server with".to_owned()
-            })?;
+            let path = root_cert.ok_or(TlsError::NoRootCert)?;
             (SslMode::Require, builder.with_root_certificates(roots(path)?).with_no_client_auth())
         }
     };
@@ -46,12 +75,12 @@ pub(super) fn for_mode(mode: PgSslMode, root_cert: Option<&std::path::Path>) -> 
 }
 
 /// The certificates of the PEM file `path`.
-fn roots(path: &std::path::Path) -> Result<rustls::RootCertStore, String> {
+fn roots(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
     use rustls::pki_types::pem::PemObject;
-    let unreadable = |e: &dyn std::fmt::Display| format!("cannot read sslrootcert `{}`: {e}", path.display());
+    let pem = |source| TlsError::RootCertPem { path: path.to_owned(), source };
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
-        roots.add(cert.map_err(|e| unreadable(&e))?).map_err(|e| unreadable(&e))?;
+    for cert in CertificateDer::pem_file_iter(path).map_err(pem)? {
+        roots.add(cert.map_err(pem)?).map_err(|source| TlsError::RootCert { path: path.to_owned(), source })?;
     }
     Ok(roots)
 }

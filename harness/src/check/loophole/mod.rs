@@ -334,16 +334,23 @@ pub(crate) enum Step {
     Statement(crate::sqlstate::Probe),
 }
 
+/// An error while a door was tried that proves nothing about the door: the server's answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", failure.describe())]
+pub(crate) struct ProvesNothing {
+    pub failure: super::login::Failure,
+}
+
 /// Whether an error while a door was tried says it stayed shut for that value: `Err` with why
 /// when it proves nothing. The database's own answer does (a refusal, a setting it will not
 /// set, a value that does not cast, a setting unset); what happened to the session or the
 /// machine does not (a timeout, a lock not granted, an internal error, a lost connection), nor
 /// does a write that got past the refusal and stopped on something else (a constraint of the
 /// probe row): either may hide a door that opens.
-pub(crate) fn stayed_shut(failure: &super::login::Failure, step: Step) -> Result<(), String> {
+pub(crate) fn stayed_shut(failure: super::login::Failure, step: Step) -> Result<(), ProvesNothing> {
     match failure.sqlstate() {
         Some((code, context)) if shuts(code, context, step) => Ok(()),
-        _ => Err(failure.describe()),
+        _ => Err(ProvesNothing { failure }),
     }
 }
 

@@ -123,7 +123,7 @@ pub(crate) async fn insert(
                 conn.close().await.ok();
                 return Ok(Ok(committed));
             }
-            Err(why) => ran.push(format!("-- {why}: pgdrill's own session inserts them")),
+            Err(why) => ran.push(format!("-- {}: pgdrill's own session inserts them", why.said())),
         }
     }
     let outcome = insert_on(&mut conn, request, ran).await;

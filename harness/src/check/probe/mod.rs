@@ -55,13 +55,21 @@ pub enum ProbeValue {
     Table(BTreeMap<String, String>),
 }
 
+/// A key of the probe's values that is not a table's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(transparent)]
+pub(crate) struct NotATable {
+    /// Why, as [`QualifiedName::parse`] says it (which names the key).
+    source: crate::pg::NameError,
+}
+
 impl ProbeValues {
     /// The tables it gives values for.
-    pub(crate) fn tables(&self) -> Result<Vec<QualifiedName>, String> {
+    pub(crate) fn tables(&self) -> Result<Vec<QualifiedName>, NotATable> {
         self.0
             .iter()
             .filter(|(_, v)| matches!(v, ProbeValue::Table(_)))
-            .map(|(table, _)| QualifiedName::parse(table).map_err(String::from))
+            .map(|(table, _)| QualifiedName::parse(table).map_err(|source| NotATable { source }))
             .collect()
     }
 
@@ -167,7 +175,7 @@ pub(crate) async fn columns(conn: &mut PgConnection, table: &str, ran: &mut Vec<
 }
 
 /// A value of `ty` with a random part, as SQL cast to it (see [`values`]).
-pub(crate) fn made_up(ty: &TypeFacts) -> Result<String, String> {
+pub(crate) fn made_up(ty: &TypeFacts) -> Result<String, values::NoValue> {
     values::value(ty, true)
 }
 

@@ -30,9 +30,23 @@ fn random_text(len: Option<usize>) -> String {
     }
 }
 
+/// Why no value of a type can be made up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NoValue {
+    /// A base type neither PostgreSQL's own nor of an extension pgdrill knows.
+    #[error("pgdrill cannot make up a value of type {ty}")]
+    Unknown { ty: String },
+    /// An enum with no label to take.
+    #[error("the enum {ty} has no labels")]
+    NoLabels { ty: String },
+    /// A type whose catalog facts say why none can be made (a pseudo-type, say).
+    #[error("pgdrill cannot make up a value of type {ty}: {why}")]
+    Other { ty: String, why: String },
+}
+
 /// A value of `ty`, as SQL cast to it; `unique`: with a random part. `Err` says why none can be
 /// made.
-pub(crate) fn value(ty: &TypeFacts, unique: bool) -> Result<String, String> {
+pub(crate) fn value(ty: &TypeFacts, unique: bool) -> Result<String, NoValue> {
     let expr = match &ty.kind {
         TypeKind::Base { typname, schema, typmod, category, extension } => {
             let known = match extension.as_deref() {
@@ -44,7 +58,7 @@ pub(crate) fn value(ty: &TypeFacts, unique: bool) -> Result<String, String> {
                 Some(expr) => expr,
                 // A string type of an extension pgdrill does not know takes a string.
                 None if *category == TypeCategory::String && schema != "pg_catalog" => random_text(None),
-                None => return Err(format!("pgdrill cannot make up a value of type {}", ty.name)),
+                None => return Err(NoValue::Unknown { ty: ty.name.clone() }),
             }
         }
         TypeKind::Domain(base) => value(base, unique)?,
@@ -56,7 +70,7 @@ pub(crate) fn value(ty: &TypeFacts, unique: bool) -> Result<String, String> {
             }
         }
         TypeKind::Enum(labels) => match labels.as_slice() {
-            [] => return Err(format!("the enum {} has no labels", ty.name)),
+            [] => return Err(NoValue::NoLabels { ty: ty.name.clone() }),
             [first, ..] if !unique || labels.len() == 1 => quote_literal(first),
             _ => {
                 let list: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
@@ -87,7 +101,7 @@ pub(crate) fn value(ty: &TypeFacts, unique: bool) -> Result<String, String> {
                 fields.iter().map(|(_, field)| value(field, unique).unwrap_or_else(|_| "NULL".into())).collect();
             format!("ROW({})", values.join(", "))
         }
-        TypeKind::Other(why) => return Err(format!("pgdrill cannot make up a value of type {}: {why}", ty.name)),
+        TypeKind::Other(why) => return Err(NoValue::Other { ty: ty.name.clone(), why: why.clone() }),
     };
     Ok(format!("({expr})::{}", ty.name))
 }
@@ -428,7 +442,9 @@ mod tests {
         assert!(value(&status, true).unwrap().contains("ARRAY['new', 'done']"));
         let statuses = of("public.status[]", TypeKind::Array(Box::new(status)));
         assert_eq!(value(&statuses, false).unwrap(), "('{}')::public.status[]");
-        assert!(value(&of("public.empty", TypeKind::Enum(vec![])), false).unwrap_err().contains("no labels"));
+        assert!(
+            value(&of("public.empty", TypeKind::Enum(vec![])), false).unwrap_err().to_string().contains("no labels")
+        );
         let range = of("int4range", TypeKind::Range(Box::new(int4.clone())));
         assert_eq!(value(&range, false).unwrap(), "('empty')::int4range");
         assert!(
@@ -452,9 +468,9 @@ mod tests {
         );
         let pair = of("public.pair", TypeKind::Composite(vec![("a".into(), int4), ("b".into(), shape.clone())]));
         assert_eq!(value(&pair, false).unwrap(), "(ROW((1)::integer, NULL))::public.pair");
-        assert!(value(&shape, false).unwrap_err().contains("cannot make up a value of type geometry"));
+        assert!(value(&shape, false).unwrap_err().to_string().contains("cannot make up a value of type geometry"));
         let pseudo = of("anyelement", TypeKind::Other("a pseudo-type (anyelement)".into()));
-        assert!(value(&pseudo, false).unwrap_err().contains("pseudo-type"));
+        assert!(value(&pseudo, false).unwrap_err().to_string().contains("pseudo-type"));
     }
 
     #[test]

@@ -232,30 +232,9 @@ async fn prove(
         ran.push("-- the table holds rows of both tenants: no probe row is needed".into());
         None
     } else {
-        let mut given = fc.probe.for_table(table);
-        for (column, value) in compared_with_settings(&doors.decides, &fc.settings) {
-            let taken = column == prepared.tenant.name || given.0.iter().any(|g| g.column == column);
-            if !taken && prepared.columns.iter().any(|c| c.name == column) {
-                given.0.push(probe::GivenValue { column, value, own: false });
-            }
-        }
-        // The role inserts them itself when it can, as the application inserts its rows.
-        let writer = ctx.logins().open(role).await.ok();
-        let request = committed::Request {
-            table,
-            columns: &prepared.columns,
-            tenant: Some((&prepared.tenant.name, &need)),
-            tenant_setting: Some(&fc.setting),
-            settings: &fc.settings,
-            given: &given,
-            hint: Hint { within: "fail_closed", per_table: true },
-            writer: writer.as_ref(),
-            decides: &doors.decides,
-        };
-        let inserted = committed::insert(&options, &request, ran).await.map_err(Broke::Pgdrill)?;
-        if let Some(writer) = writer {
-            writer.close().await;
-        }
+        let inserted = commit_probe_rows(ctx, (table, fc, role), &prepared, &doors.decides, &need, ran)
+            .await
+            .map_err(Broke::Pgdrill)?;
         match inserted {
             Ok(made) => Some(made),
             Err(why) => return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}")))),
@@ -285,6 +264,44 @@ async fn prove(
         committed::remove(&options, made, ran).await;
     }
     facts.map_err(Broke::Session)
+}
+
+/// The probe rows of the tenants in `need` (those the table holds no row of), committed: by the
+/// role's own session when it can insert them, as the application inserts its rows, with the
+/// values the policies that `decides` compare with the scenario's settings. `Ok(Err(why))` when
+/// none can be made.
+async fn commit_probe_rows(
+    ctx: &CheckContext<'_>,
+    (table, fc, role): (&QualifiedName, &FailClosed, &str),
+    prepared: &Prepared,
+    decides: &[String],
+    need: &[String],
+    ran: &mut Vec<String>,
+) -> sqlx::Result<Result<committed::Committed, String>> {
+    let mut given = fc.probe.for_table(table);
+    for (column, value) in compared_with_settings(decides, &fc.settings) {
+        let taken = column == prepared.tenant.name || given.0.iter().any(|g| g.column == column);
+        if !taken && prepared.columns.iter().any(|c| c.name == column) {
+            given.0.push(probe::GivenValue { column, value, own: false });
+        }
+    }
+    let writer = ctx.logins().open(role).await.ok();
+    let request = committed::Request {
+        table,
+        columns: &prepared.columns,
+        tenant: Some((&prepared.tenant.name, need)),
+        tenant_setting: Some(&fc.setting),
+        settings: &fc.settings,
+        given: &given,
+        hint: Hint { within: "fail_closed", per_table: true },
+        writer: writer.as_ref(),
+        decides,
+    };
+    let inserted = committed::insert(&ctx.target.connect_options(ctx.database), &request, ran).await;
+    if let Some(writer) = writer {
+        writer.close().await;
+    }
+    inserted
 }
 
 /// The columns the policies compare with a setting the scenario sets (`mid =
@@ -369,7 +386,7 @@ async fn prepare(
     let facts = probe::type_facts(conn, &tenant).await?;
     let (a, b) = match tenant_values(&tenant, &facts, fc, &candidates) {
         Ok(values) => values,
-        Err(why) => return Ok(Err(Unproven::Cannot(why))),
+        Err(why) => return Ok(Err(Unproven::Cannot(why.to_string()))),
     };
     let canonical_sql = format!("SELECT ($1::pg_catalog.text)::{}::pg_catalog.text", tenant.sql_type);
     let mut canonical = Vec::new();

@@ -51,18 +51,15 @@ use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_ne
 
 mod ceiling;
 mod exact;
+mod grants;
 mod reach;
 
 pub(crate) use ceiling::Accepted;
 pub(crate) use exact::{Held, held};
+pub(crate) use grants::PRIVILEGES;
+use grants::{Grant, parse_grants};
 
 pub(crate) const KIND: &str = "roles";
-
-/// Table privileges (MAINTAIN from PostgreSQL 17).
-pub(crate) const PRIVILEGES: [&str; 8] =
-    ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"];
-/// The table privileges that may also be granted on columns.
-const COLUMN_PRIVILEGES: [&str; 4] = ["SELECT", "INSERT", "UPDATE", "REFERENCES"];
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -90,25 +87,6 @@ pub(crate) struct Config {
     /// One the role does not have fails.
     #[serde(default)]
     pub accept: Vec<ceiling::AcceptConfig>,
-}
-
-/// A privilege the floor asks for: on the table, or on these columns of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    pub privilege: String,
-    /// Column names as the server stores them; empty: the table's privilege.
-    pub columns: Vec<String>,
-}
-
-impl std::fmt::Display for Grant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.privilege)?;
-        if !self.columns.is_empty() {
-            let columns: Vec<String> = self.columns.iter().map(|c| quote_ident_if_needed(c)).collect();
-            write!(f, " ({})", columns.join(", "))?;
-        }
-        Ok(())
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -152,7 +130,7 @@ impl Kind for Spec {
         for (table, privileges) in config.tables {
             let name = QualifiedName::parse(&table).map_err(FieldError::unplaced)?;
             let name = QualifiedName::new(name.schema_or_public().to_owned(), name.name);
-            tables.push((name, parse_grants(&table, &privileges).map_err(FieldError::unplaced)?));
+            tables.push((name, parse_grants(&table, &privileges).map_err(|e| FieldError::unplaced(e.to_string()))?));
         }
         let usage: Vec<String> = config.usage.iter().map(|s| fold_ident(s)).collect();
         if config.exact && tables.is_empty() && usage.is_empty() {
@@ -221,46 +199,6 @@ impl Kind for Spec {
 
 const ATTRIBUTES_SQL: &str = "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolreplication, rolcanlogin, \
     current_setting('server_version_num')::int FROM pg_roles WHERE rolname = $1";
-
-/// The privileges written for `table` (`SELECT, UPDATE (name, email)`), checked and upper-cased,
-/// columns folded as the server folds them.
-fn parse_grants(table: &str, written: &str) -> Result<Vec<Grant>, String> {
-    let mut grants = Vec::new();
-    let mut rest = written.trim();
-    while !rest.is_empty() {
-        let end = rest.find([',', '(']).unwrap_or(rest.len());
-        let privilege = rest[..end].trim().to_ascii_uppercase();
-        rest = &rest[end..];
-        let mut columns = Vec::new();
-        if let Some(inner) = rest.strip_prefix('(') {
-            let close = inner.find(')').ok_or_else(|| format!("`{written}` on `{table}`: a `(` is not closed"))?;
-            columns = inner[..close].split(',').map(|c| fold_ident(c.trim())).filter(|c| !c.is_empty()).collect();
-            if columns.is_empty() {
-                return Err(format!("`{written}` on `{table}`: `{privilege} ()` names no column"));
-            }
-            rest = &inner[close + 1..];
-        }
-        rest = rest.trim_start();
-        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
-        if privilege.is_empty() {
-            if columns.is_empty() {
-                continue;
-            }
-            return Err(format!("`{written}` on `{table}`: columns without a privilege"));
-        }
-        if !PRIVILEGES.contains(&privilege.as_str()) {
-            return Err(format!("`{privilege}` on `{table}` is not a table privilege ({})", PRIVILEGES.join(", ")));
-        }
-        if !columns.is_empty() && !COLUMN_PRIVILEGES.contains(&privilege.as_str()) {
-            return Err(format!(
-                "`{privilege}` on `{table}` cannot be granted on columns (only {})",
-                COLUMN_PRIVILEGES.join(", ")
-            ));
-        }
-        grants.push(Grant { privilege, columns });
-    }
-    Ok(grants)
-}
 
 /// `items` for a message: all of them up to [`LISTED`], else the first ones and how many more,
 /// so that the count is always whole.
@@ -528,21 +466,6 @@ mod tests {
         assert_eq!(elevated.actual, "SUPERUSER, BYPASSRLS");
         assert!(elevated.message.starts_with("`plur_app` has SUPERUSER: it bypasses every permission check"));
         assert!(elevated.message.contains("; `plur_app` has BYPASSRLS: it is exempt"), "{}", elevated.message);
-    }
-
-    #[test]
-    fn privileges_read_with_their_columns() {
-        let grants = parse_grants("public.users", "select, UPDATE (Name, \"Email\"), insert").unwrap();
-        let shown: Vec<String> = grants.iter().map(ToString::to_string).collect();
-        assert_eq!(shown, ["SELECT", "UPDATE (name, \"Email\")", "INSERT"]);
-        assert_eq!(parse_grants("t", " , SELECT,").unwrap().len(), 1);
-        assert!(parse_grants("t", "maintain").is_ok());
-        let error = |written| parse_grants("public.users", written).unwrap_err();
-        assert!(error("SELECT, UPDATE (name").contains("a `(` is not closed"));
-        assert!(error("UPDATE ()").contains("names no column"));
-        assert!(error("(name)").contains("columns without a privilege"));
-        assert!(error("DELETE (name)").contains("`DELETE` on `public.users` cannot be granted on columns"));
-        assert!(error("USAGE").contains("`USAGE` on `public.users` is not a table privilege"));
     }
 
     #[test]

@@ -8,8 +8,9 @@ use sqlx::postgres::PgConnection;
 use testcontainers::bollard::query_parameters::RemoveContainerOptions;
 
 use super::offline::{clear_stale_socket, stop_cleanly, wait_restarted};
-use super::{Running, SUPERUSER, owner, socket_options};
+use super::{Running, SUPERUSER, socket_options};
 use crate::provision::kept::{self, Service};
+use crate::provision::owner::owner;
 use crate::provision::{TargetError, tools};
 
 impl Running {
@@ -35,7 +36,7 @@ impl Running {
         let role = format!("pgdrill_kept_{short}");
         let password = crate::secret::Secret::random_password();
         request.redactor.register(&password);
-        let login = create_login(&socket, &role, &password).await.map_err(|e| request.redactor.redact(&e));
+        let login = create_login(&socket, &role, &password).await;
         let inspected = self
             .docker
             .inspect_container(&id, None)
@@ -45,7 +46,7 @@ impl Running {
             stop_cleanly(&self.docker, &id).await?;
         }
         if let Some(container) = self.container.take() {
-            container.rm().await.map_err(|e| TargetError::Teardown { message: e.to_string() })?;
+            container.rm().await.map_err(|source| TargetError::RemoveContainer { source })?;
         }
         let name = inspected.name.clone().unwrap_or_default().trim_start_matches('/').to_owned();
         let new_id = self.recreate(&inspected, &name, request).await?;
@@ -55,17 +56,15 @@ impl Running {
                 .await
                 .map_err(|source| TargetError::Docker { action: "start the kept target", source })?;
             wait_restarted(&self.docker, &new_id, &socket, self.startup_timeout, request.redactor).await?;
-            self.run_dir
-                .seal()
-                .map_err(|e| TargetError::Tool { message: format!("cannot make the socket folder read-only: {e}") })?;
-            let observed = crate::provision::observe(&socket_options(&socket)).await?;
-            observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
+            self.run_dir.seal().map_err(TargetError::io("cannot make the socket folder read-only"))?;
+            let observed = crate::provision::sandbox::observe(&socket_options(&socket)).await?;
+            observed.judge()?;
             // The owner file stays until the record is written ([`super::Teardown::keep`]).
             std::fs::write(self.run_dir.outer.join(kept::MARKER), request.record.display().to_string())
-                .map_err(|e| TargetError::Tool { message: format!("cannot mark the private folder as kept: {e}") })?;
+                .map_err(TargetError::io("cannot mark the private folder as kept"))?;
             let forwarder = match &login {
-                Ok(()) => Some(kept::spawn_forwarder(&socket, SUPERUSER).map_err(|e| TargetError::Programs {
-                    message: format!("cannot start the process that forwards a loopback port: {e}"),
+                Ok(()) => Some(kept::spawn_forwarder(&socket, SUPERUSER).map_err(|source| {
+                    TargetError::ProgramsIo { action: "cannot start the process that forwards a loopback port", source }
                 })?),
                 Err(_) => None,
             };
@@ -110,10 +109,9 @@ impl Running {
         use testcontainers::bollard::models::ContainerCreateBody;
         use testcontainers::bollard::query_parameters::CreateContainerOptions;
         let config = inspected.config.clone().unwrap_or_default();
-        let mut body: ContainerCreateBody =
-            serde_json::to_value(config).and_then(serde_json::from_value).map_err(|e| TargetError::Tool {
-                message: format!("cannot read the target container's configuration: {e}"),
-            })?;
+        let mut body: ContainerCreateBody = serde_json::to_value(config)
+            .and_then(serde_json::from_value)
+            .map_err(|source| TargetError::ContainerConfig { source })?;
         body.labels = Some(HashMap::from([
             (crate::provision::kept::KEPT_LABEL.to_owned(), request.kept_at.to_owned()),
             (crate::provision::kept::NAME_LABEL.to_owned(), request.name.to_owned()),
@@ -134,7 +132,7 @@ impl Running {
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(self.run_dir.socket(), std::fs::Permissions::from_mode(0o777))
-                .map_err(|e| TargetError::Tool { message: format!("cannot open the socket folder again: {e}") })?;
+                .map_err(TargetError::io("cannot open the socket folder again"))?;
         }
         clear_stale_socket(&self.run_dir.socket());
         let options = CreateContainerOptions { name: Some(name.to_owned()), ..Default::default() };
@@ -149,15 +147,15 @@ impl Running {
 
 /// Makes `role`, a superuser that logs in with `password`, through the socket (a recovering
 /// standby, read-only, cannot: the error says so).
-async fn create_login(socket: &Path, role: &str, password: &crate::secret::Secret) -> Result<(), String> {
+async fn create_login(socket: &Path, role: &str, password: &crate::secret::Secret) -> Result<(), sqlx::Error> {
     use sqlx::Executor;
-    let mut conn = PgConnection::connect_with(&socket_options(socket)).await.map_err(|e| e.to_string())?;
+    let mut conn = PgConnection::connect_with(&socket_options(socket)).await?;
     let sql = format!(
         "CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}",
         crate::pg::quote_ident(role),
         crate::pg::quote_literal(password.expose())
     );
-    let created = conn.execute(sqlx::raw_sql(&sql)).await.map(|_| ()).map_err(|e| e.to_string());
+    let created = conn.execute(sqlx::raw_sql(&sql)).await.map(|_| ());
     conn.close().await.ok();
     created
 }
@@ -169,7 +167,7 @@ fn reach(
     request: &kept::Request<'_>,
     socket: &Path,
     name: &str,
-    login: Result<(String, crate::secret::Secret), String>,
+    login: Result<(String, crate::secret::Secret), sqlx::Error>,
     forwarder: Option<&kept::Forwarder>,
 ) -> (Vec<Service>, String, String) {
     let socket_service = |service: String| Service {
@@ -211,7 +209,10 @@ fn reach(
                 "kept container {name}, still a sandbox (no network, no capabilities, no shell): database `{}` through its socket in {} only, as `postgres` (no login could be made for a loopback port: {})",
                 request.database,
                 socket.display(),
-                login.err().unwrap_or_else(|| "it was made, but no port was forwarded".into())
+                login.err().map_or_else(
+                    || "it was made, but no port was forwarded".into(),
+                    |e| request.redactor.redact(&e.to_string())
+                )
             ),
         ),
     }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::models::VolumeCreateRequest;
 
-use super::DRILL_LABEL;
 use super::rundir::RunDir;
+use crate::provision::docker::DRILL_LABEL;
 use crate::provision::{CloneFrom, TargetError};
 
 /// How a clone was made, for the reports.
@@ -54,7 +54,7 @@ pub(super) async fn make(
     drill_id: &str,
     user: (u32, u32),
 ) -> Result<Layer, TargetError> {
-    let fail = |e: std::io::Error| TargetError::Tool { message: format!("cannot make the clone: {e}") };
+    let fail = TargetError::io("cannot make the clone");
     let (snapshot, data) = (from.data.clone(), run_dir.data());
     let shares = tokio::task::spawn_blocking({
         let (snapshot, outer) = (snapshot.clone(), run_dir.outer.clone());
@@ -68,7 +68,8 @@ pub(super) async fn make(
     }
     match overlay(docker, &snapshot, run_dir, drill_id, user).await {
         Ok(volume) => Ok(Layer::Overlay { volume }),
-        Err(why) => {
+        Err(e) => {
+            let why = crate::error::error_chain(&e);
             tracing::warn!("no overlay for the clone ({why}): copying the snapshot");
             copy(snapshot, data, user).await.map_err(fail)?;
             Ok(Layer::Copy { why: format!("the Docker engine could not mount an overlay: {why}") })
@@ -96,20 +97,24 @@ async fn overlay(
     run_dir: &RunDir,
     drill_id: &str,
     user: (u32, u32),
-) -> Result<String, String> {
+) -> Result<String, OverlayError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let (upper, work) = (run_dir.outer.join("upper"), run_dir.outer.join("work"));
     let paths = [snapshot, upper.as_path(), work.as_path()];
     // The mount's options are a comma-separated list: a path holding a comma or colon would
     // be read as more options.
     if let Some(odd) = paths.iter().find(|p| p.to_string_lossy().contains([',', ':', '\\'])) {
-        return Err(format!("`{}` holds a comma, colon or backslash", odd.display()));
+        return Err(OverlayError::OddPath { path: odd.to_path_buf() });
     }
+    let folder = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OverlayError::Folder { path, source }
+    };
     for dir in [&upper, &work] {
-        std::fs::DirBuilder::new().mode(0o700).create(dir).map_err(|e| e.to_string())?;
+        std::fs::DirBuilder::new().mode(0o700).create(dir).map_err(folder(dir))?;
     }
-    std::os::unix::fs::chown(&upper, Some(user.0), Some(user.1)).map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
+    std::os::unix::fs::chown(&upper, Some(user.0), Some(user.1)).map_err(folder(&upper))?;
+    std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o700)).map_err(folder(&upper))?;
     let name = volume_name(drill_id);
     let options = format!("lowerdir={},upperdir={},workdir={}", snapshot.display(), upper.display(), work.display());
     let request = VolumeCreateRequest {
@@ -123,8 +128,29 @@ async fn overlay(
         labels: Some(HashMap::from([(DRILL_LABEL.into(), drill_id.into())])),
         ..Default::default()
     };
-    docker.create_volume(request).await.map_err(|e| e.to_string())?;
+    docker.create_volume(request).await.map_err(|source| OverlayError::Volume { source })?;
     Ok(name)
+}
+
+/// Why the Docker engine could not mount an overlay for a clone (it is copied instead).
+#[derive(Debug, thiserror::Error)]
+enum OverlayError {
+    /// A path the mount's options would read as more options.
+    #[error("`{}` holds a comma, colon or backslash", path.display())]
+    OddPath { path: PathBuf },
+    /// The overlay's upper or work folder could not be made ready.
+    #[error("cannot make `{}` ready", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine did not create the overlay's volume.
+    #[error("cannot create the overlay's volume")]
+    Volume {
+        #[source]
+        source: testcontainers::bollard::errors::Error,
+    },
 }
 
 /// The name of drill `drill_id`'s clone volume.

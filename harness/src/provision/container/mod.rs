@@ -17,6 +17,9 @@ use testcontainers::core::{AccessMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+use super::docker::{DRILL_LABEL, OWNER_LABEL, docker, remote_engine_now, server_user, split_image};
+use super::error::TemplateError;
+use super::owner::owner;
 use super::sandbox::{Isolation, Observed};
 use super::spec::ContainerSpec;
 use super::tools::{self, Tools};
@@ -36,40 +39,6 @@ use rundir::RunDir;
 use sweep::remove_orphans;
 pub(crate) use sweep::{orphans, remove_labelled};
 
-/// The label every pgdrill container carries: the id of the drill that owns it.
-pub(crate) const DRILL_LABEL: &str = "org.pgdrill.drill";
-
-/// Who started a container: `host/pid/start time` (a pid alone may be reused). Containers whose
-/// owner on this machine is gone (killed, or interrupted twice) are removed by the next drill.
-pub(crate) const OWNER_LABEL: &str = "org.pgdrill.owner";
-
-/// This process as an owner.
-pub(crate) fn owner() -> String {
-    owner_of(std::process::id()).unwrap_or_default()
-}
-
-pub(super) fn owner_of(pid: u32) -> Option<String> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?.trim().to_owned();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command's closing parenthesis start at field 3 (state); 22 is starttime.
-    let started = stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?.to_owned();
-    Some(format!("{host}/{pid}/{started}"))
-}
-
-/// Whether `owner` names a process of this machine that still runs.
-pub(super) fn running(owner: &str) -> bool {
-    let pid = owner.split('/').nth(1).and_then(|p| p.parse().ok());
-    pid.is_some_and(|pid| owner_of(pid).as_deref() == Some(owner))
-}
-
-/// Whether `owner` names a process of this machine that no longer runs.
-pub(super) fn orphaned(owner: &str) -> bool {
-    let mine = self::owner();
-    let (Some((host, _)), Some((my_host, _))) = (owner.split_once('/'), mine.split_once('/')) else { return false };
-    let pid = owner.split('/').nth(1).and_then(|p| p.parse().ok());
-    host == my_host && pid.is_some_and(|pid| owner_of(pid).as_deref() != Some(owner))
-}
-
 const SUPERUSER: &str = "postgres";
 
 /// Where the server puts its socket: a private folder of this machine, mounted here.
@@ -88,108 +57,37 @@ pub struct Running {
     startup_timeout: Duration,
 }
 
-pub(crate) fn docker() -> Result<Docker, TargetError> {
-    Docker::connect_with_defaults()
-        .map_err(|source| TargetError::Docker { action: "connect to the Docker engine", source })
-}
-
-/// Who the server runs as: the image's owner of the data directory when pgdrill runs as root
-/// (which can give it the copy), else pgdrill's own user (a copy it makes is its own).
-pub(super) fn server_user(image: &image::ImageInfo) -> Option<(u32, u32)> {
-    use std::os::unix::fs::MetadataExt;
-    let me = std::fs::metadata("/proc/self").ok()?;
-    if me.uid() == 0 { image.owner } else { Some((me.uid(), me.gid())) }
-}
-
-/// The container target reaches its server through a Unix socket in a folder shared with the
-/// container, which only an engine on this machine can share: `DOCKER_HOST` must be unset, a
-/// Unix socket, or a loopback address. Returns the engine's address (without credentials) when
-/// it is elsewhere.
-fn remote_engine(docker_host: Option<&str>) -> Option<String> {
-    let host = docker_host?;
-    let (scheme, rest) = host.split_once("://")?;
-    if matches!(scheme, "unix" | "npipe") {
-        return None;
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    let authority = authority.rsplit('@').next().unwrap_or_default();
-    let name = authority.rsplit_once(':').map_or(authority, |(n, _)| n).trim_matches(['[', ']']);
-    let local = name == "localhost" || name == "::1" || name.starts_with("127.");
-    (!local).then(|| format!("{scheme}://{authority}"))
-}
-
-/// Whether `DOCKER_HOST` names an engine on another machine (pgdrill never talks to it).
-pub(crate) fn engine_elsewhere() -> bool {
-    remote_engine_now().is_some()
-}
-
-/// The engine `DOCKER_HOST` names, when it is on another machine.
-pub(super) fn remote_engine_now() -> Option<String> {
-    remote_engine(std::env::var("DOCKER_HOST").ok().as_deref())
-}
-
 /// Starts the container and waits until PostgreSQL accepts a connection.
 pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
-    if let Some(host) = remote_engine_now() {
-        return Err(TargetError::RemoteEngine { host });
-    }
-    let docker = docker()?;
-    docker.ping().await.map_err(|source| TargetError::Docker { action: "reach the Docker engine", source })?;
-    let image_name = image::choose(spec, ctx.physical.map(|p| p.major).or(ctx.backup_major), ctx.physical.is_some())?;
-    let image = image::ensure(&docker, &image_name, || {
-        (ctx.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
-    })
-    .await?;
-
+    let (docker, image_name, image) = ready_image(spec, ctx).await?;
     clear_the_way(&docker, ctx).await?;
-    let (Some(user), Some(pgdata)) = (server_user(&image), image.pgdata.clone()) else {
-        return Err(TargetError::Template {
-            image: image_name.clone(),
-            message: "it lacks the labels `org.pgdrill.pgdata`, `org.pgdrill.uid` and `org.pgdrill.gid`".into(),
-        });
+    let (Some(user), Some(pgdata)) = (server_user(image.owner), image.pgdata.clone()) else {
+        let labels = "`org.pgdrill.pgdata`, `org.pgdrill.uid` and `org.pgdrill.gid`";
+        return Err(TargetError::Template { image: image_name, source: TemplateError::Unlabelled { labels } });
     };
     let limits = Limits::of(spec.memory, spec.processes);
     // The data lives in a private folder under TMPDIR: its filesystem decides the default.
     let disk = crate::disk::limit_for(spec.disk.as_ref(), &std::env::temp_dir())?;
     physical_fits(ctx, &disk).await?;
     let tuning = tuning_for(spec, ctx, &limits, &disk);
-
-    let (name, tag) = split_image(&image_name);
-    let cmd = server_args(&tuning);
-    let short_id: String = ctx.drill_id.chars().take(8).collect();
     let (mount, group) = backup_mount(ctx, user)?;
     let (run_dir, layer) = private_folder(&docker, &image_name, &image, ctx, user).await?;
-    let data_mount = data_mount(layer.as_ref(), &run_dir, pgdata);
-    let mut request = GenericImage::new(name, tag)
-        .with_wait_for(WaitFor::Nothing)
-        .with_cmd(cmd)
-        .with_shm_size(tuning.shm_size_bytes)
-        .with_user(format!("{}:{}", user.0, user.1))
-        .with_readonly_rootfs(true)
-        .with_cap_drop("ALL")
-        .with_security_opt("no-new-privileges")
-        .with_ulimit("data", limits.data_per_process as i64, Some(limits.data_per_process as i64))
-        .with_label(DRILL_LABEL, ctx.drill_id)
-        .with_label(OWNER_LABEL, owner())
-        .with_label("org.pgdrill.scenario", ctx.scenario)
-        .with_container_name(format!("pgdrill-{}-{short_id}", ctx.scenario))
-        .with_startup_timeout(spec.startup_timeout)
-        .with_mount(Mount::bind_mount(run_dir.socket().display().to_string(), SOCKET_DIR))
-        .with_mount(data_mount)
-        .with_host_config_modifier(move |host| sandbox_host(host, limits, group));
-    if let Some((_, host, inside)) = &mount {
-        request = request.with_mount(
-            Mount::bind_mount(host.display().to_string(), inside.clone()).with_access_mode(AccessMode::ReadOnly),
-        );
-    }
+    let sandbox = Sandbox {
+        user,
+        limits,
+        group,
+        shm_size: tuning.shm_size_bytes,
+        data: data_mount(layer.as_ref(), &run_dir, pgdata),
+        backup: mount.as_ref().map(|(_, host, inside)| (host.as_path(), inside.as_str())),
+    };
+    let request = request(spec, ctx, (&image_name, server_args(&tuning)), sandbox, &run_dir);
     (ctx.progress)(&format!("starting {image_name}"));
-    let started = request.start().await;
-    let container = match started {
+    let container = match request.start().await {
         Ok(container) => container,
-        Err(e) => {
+        Err(source) => {
             layer::remove(&docker, ctx.drill_id, &run_dir.outer).await;
             RunDir::remove(&run_dir.outer).await;
-            return Err(TargetError::Start { image: image_name.clone(), message: ctx.redactor.redact(&e.to_string()) });
+            return Err(TargetError::StartContainer { image: image_name, source });
         }
     };
     let tools = Tools::Container {
@@ -207,16 +105,13 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     };
     match proven_ready(&mut running, spec, &socket, ctx).await {
         Ok(observed) => {
-            let mut isolation = isolation(observed, &tuning, &limits, ctx.backup.is_some());
-            isolation
-                .limits
-                .push_str(&format!("; disk {} for its data (`[target] disk`), its log capped at 20 MiB", disk.shown));
             let made = Made {
                 image_name: &image_name,
                 image: &image,
                 socket: &socket,
                 tuning: &tuning,
-                isolation,
+                limits: &limits,
+                observed,
                 disk,
                 layer: layer.as_ref(),
             };
@@ -228,6 +123,74 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
             Err(err)
         }
     }
+}
+
+/// The Docker engine, reached, and the image the target runs (built first if it is the
+/// project's and missing): its name and what pgdrill reads from it.
+async fn ready_image(
+    spec: &ContainerSpec,
+    ctx: &ProvisionContext<'_>,
+) -> Result<(Docker, String, image::ImageInfo), TargetError> {
+    if let Some(host) = remote_engine_now() {
+        return Err(TargetError::RemoteEngine { host });
+    }
+    let docker = docker()?;
+    docker.ping().await.map_err(|source| TargetError::Docker { action: "reach the Docker engine", source })?;
+    let image_name = image::choose(spec, ctx.physical.map(|p| p.major).or(ctx.backup_major), ctx.physical.is_some())?;
+    let image = image::ensure(&docker, &image_name, || {
+        (ctx.progress)(&format!("building image {image_name} from Debian packages (first run only)"))
+    })
+    .await?;
+    Ok((docker, image_name, image))
+}
+
+/// How the container is sandboxed: who its server runs as, its limits, the group it is given
+/// to read the backup, and what it mounts.
+struct Sandbox<'a> {
+    user: (u32, u32),
+    limits: Limits,
+    group: Option<u32>,
+    shm_size: u64,
+    /// The data directory's mount.
+    data: Mount,
+    /// The backup on this machine, and where the container sees it (read-only).
+    backup: Option<(&'a Path, &'a str)>,
+}
+
+/// The container to start: image `image` running the server with `cmd`, sandboxed, labelled
+/// with the drill's id and this process as its owner.
+fn request(
+    spec: &ContainerSpec,
+    ctx: &ProvisionContext<'_>,
+    (image, cmd): (&str, Vec<String>),
+    sandbox: Sandbox<'_>,
+    run_dir: &RunDir,
+) -> testcontainers::ContainerRequest<GenericImage> {
+    let (name, tag) = split_image(image);
+    let short_id: String = ctx.drill_id.chars().take(8).collect();
+    let Sandbox { user, limits, group, shm_size, data, backup } = sandbox;
+    let mut request = GenericImage::new(name, tag)
+        .with_wait_for(WaitFor::Nothing)
+        .with_cmd(cmd)
+        .with_shm_size(shm_size)
+        .with_user(format!("{}:{}", user.0, user.1))
+        .with_readonly_rootfs(true)
+        .with_cap_drop("ALL")
+        .with_security_opt("no-new-privileges")
+        .with_ulimit("data", limits.data_per_process as i64, Some(limits.data_per_process as i64))
+        .with_label(DRILL_LABEL, ctx.drill_id)
+        .with_label(OWNER_LABEL, owner())
+        .with_label("org.pgdrill.scenario", ctx.scenario)
+        .with_container_name(format!("pgdrill-{}-{short_id}", ctx.scenario))
+        .with_startup_timeout(spec.startup_timeout)
+        .with_mount(Mount::bind_mount(run_dir.socket().display().to_string(), SOCKET_DIR))
+        .with_mount(data)
+        .with_host_config_modifier(move |host| sandbox_host(host, limits, group));
+    if let Some((host, inside)) = backup {
+        request = request
+            .with_mount(Mount::bind_mount(host.display().to_string(), inside).with_access_mode(AccessMode::ReadOnly));
+    }
+    request
 }
 
 /// The data directory's mount: a clone's overlay volume, else the private folder's `data/`.
@@ -281,12 +244,9 @@ async fn proven_ready(
     ctx: &ProvisionContext<'_>,
 ) -> Result<Observed, TargetError> {
     wait_ready(running, spec, socket, ctx).await?;
-    running
-        .run_dir
-        .seal()
-        .map_err(|e| TargetError::Tool { message: format!("cannot make the socket folder read-only: {e}") })?;
-    let observed = super::observe(&socket_options(socket)).await?;
-    observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
+    running.run_dir.seal().map_err(TargetError::io("cannot make the socket folder read-only"))?;
+    let observed = super::sandbox::observe(&socket_options(socket)).await?;
+    observed.judge()?;
     Ok(observed)
 }
 
@@ -296,7 +256,9 @@ struct Made<'a> {
     image: &'a image::ImageInfo,
     socket: &'a Path,
     tuning: &'a tuning::Tuning,
-    isolation: Isolation,
+    limits: &'a Limits,
+    /// What the server saw from inside its sandbox.
+    observed: Observed,
     disk: crate::disk::DiskLimit,
     /// How a clone's data was made.
     layer: Option<&'a Layer>,
@@ -312,6 +274,10 @@ fn target_of(
     tools: Tools,
 ) -> Target {
     let container = running.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
+    let mut isolation = isolation(made.observed, made.tuning, made.limits, ctx.backup.is_some());
+    isolation
+        .limits
+        .push_str(&format!("; disk {} for its data (`[target] disk`), its log capped at 20 MiB", made.disk.shown));
     Target {
         host: made.socket.display().to_string(),
         port: 5432,
@@ -329,7 +295,7 @@ fn target_of(
             server_version: String::new(),
             server_version_num: 0,
             settings: made.tuning.settings.clone(),
-            isolation: Some(made.isolation),
+            isolation: Some(isolation),
             session: Vec::new(),
             data_layer: made.layer.map(Layer::describe),
         },
@@ -371,7 +337,7 @@ async fn physical_fits(ctx: &ProvisionContext<'_>, disk: &crate::disk::DiskLimit
 /// Removes what drills killed outright left on this engine, and refuses a rootless engine.
 async fn clear_the_way(docker: &Docker, ctx: &ProvisionContext<'_>) -> Result<(), TargetError> {
     let orphans = remove_orphans(docker).await?;
-    super::remove_orphan_folders().await;
+    super::owner::remove_orphan_folders().await;
     if orphans > 0 {
         (ctx.progress)(&format!("removed {orphans} container(s) left by drills that were killed"));
         tracing::warn!("removed {orphans} container(s) left by pgdrill processes that no longer run");
@@ -405,7 +371,7 @@ fn backup_mount(
 ) -> Result<(Option<(std::path::PathBuf, std::path::PathBuf, String)>, Option<u32>), TargetError> {
     let Some(path) = ctx.backup else { return Ok((None, None)) };
     let host = std::fs::canonicalize(path)
-        .map_err(|e| TargetError::Tool { message: format!("cannot resolve `{}` to mount it: {e}", path.display()) })?;
+        .map_err(TargetError::io(format!("cannot resolve `{}` to mount it", path.display())))?;
     // The server reads a dump as its own user, or its group: it has no capability to give
     // (a physical backup is read by a toolbox, which has).
     let group = match super::access::of(&host, Some(user.0))? {
@@ -444,9 +410,7 @@ async fn private_folder(
     let drill_id = ctx.drill_id.to_owned();
     let (made, what) = match (ctx.physical, ctx.clone) {
         (_, Some(from)) => {
-            let dir = RunDir::empty(&drill_id).map_err(|e| TargetError::Tool {
-                message: format!("cannot create the target's private folder: {e}"),
-            })?;
+            let dir = RunDir::empty(&drill_id).map_err(TargetError::io("cannot create the target's private folder"))?;
             return match layer::make(docker, from, &dir, ctx.drill_id, user).await {
                 Ok(layer) => Ok((dir, Some(layer))),
                 Err(e) => {
@@ -467,9 +431,7 @@ async fn private_folder(
             (made, "cannot move the restored data directory in")
         }
     };
-    let dir = made
-        .map_err(|e| TargetError::Tool { message: e.to_string() })?
-        .map_err(|e| TargetError::Tool { message: format!("{what}: {e}") })?;
+    let dir = made?.map_err(TargetError::io(what))?;
     Ok((dir, None))
 }
 
@@ -550,55 +512,16 @@ async fn logs_tail(container: &ContainerAsync<GenericImage>, ctx: &ProvisionCont
     ctx.redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n"))
 }
 
-pub(super) fn split_image(image: &str) -> (String, String) {
-    // The tag follows the last ':' unless that ':' is part of a registry's host:port.
-    match image.rfind(':') {
-        Some(i) if !image[i..].contains('/') => (image[..i].to_owned(), image[i + 1..].to_owned()),
-        _ => (image.to_owned(), "latest".to_owned()),
-    }
-}
-
 impl Running {
     /// Removes the container, then any other container labelled with this drill's id (one
     /// created by a start that was interrupted before it returned).
     pub async fn remove(&mut self) -> Result<usize, TargetError> {
         let mut removed = 0;
         if let Some(container) = self.container.take() {
-            container.rm().await.map_err(|e| TargetError::Teardown { message: e.to_string() })?;
+            container.rm().await.map_err(|source| TargetError::RemoveContainer { source })?;
             removed += 1;
         }
         removed += remove_labelled(&self.docker, &self.drill_id).await?;
         Ok(removed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{remote_engine, split_image};
-
-    #[test]
-    fn only_an_engine_on_this_machine_can_share_the_socket_folder() {
-        for local in [
-            None,
-            Some("unix:///var/run/docker.sock"),
-            Some("tcp://127.0.0.1:2375"),
-            Some("tcp://localhost:2376"),
-            Some("tcp://[::1]:2375"),
-        ] {
-            assert_eq!(remote_engine(local), None, "{local:?}");
-        }
-        assert_eq!(remote_engine(Some("tcp://10.0.0.5:2376")).as_deref(), Some("tcp://10.0.0.5:2376"));
-        assert_eq!(
-            remote_engine(Some("ssh://deploy:s3cret@build-host/")).as_deref(),
-            Some("ssh://build-host"),
-            "credentials are never shown"
-        );
-    }
-
-    #[test]
-    fn image_names() {
-        assert_eq!(split_image("pgdrill/postgres:17-r1"), ("pgdrill/postgres".into(), "17-r1".into()));
-        assert_eq!(split_image("registry:5000/pg:17"), ("registry:5000/pg".into(), "17".into()));
-        assert_eq!(split_image("registry:5000/pg"), ("registry:5000/pg".into(), "latest".into()));
     }
 }

@@ -10,8 +10,9 @@ use testcontainers::bollard::errors::Error as DockerError;
 
 use std::path::PathBuf;
 
-use super::{docker, socket_options};
+use super::socket_options;
 use crate::provision::TargetError;
+use crate::provision::docker::docker;
 use crate::provision::spec::ContainerSpec;
 use crate::provision::toolbox::{DATA, Data, On, Toolbox};
 
@@ -78,7 +79,7 @@ impl Offline {
         .map_err(std::io::Error::other)
         .and_then(|copied| copied);
         self.start_again(&docker, redactor).await?;
-        copied.map_err(|e| TargetError::Tool { message: format!("cannot copy the restored cluster: {e}") })?;
+        copied.map_err(TargetError::io("cannot copy the restored cluster"))?;
         let args = ["--check".to_owned(), "--pgdata".to_owned(), DATA.to_owned()];
         let on = (self.drill_id.as_str(), On::Container(&self.spec), Data::Folder(into));
         let ran = Toolbox::run_once(on, "pg_checksums", &args, redactor).await;
@@ -101,7 +102,7 @@ impl Offline {
         let socket = self.run_dir.join("socket");
         let unseal = |mode| {
             std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| TargetError::Tool { message: format!("cannot open the socket folder again: {e}") })
+                .map_err(TargetError::io("cannot open the socket folder again"))
         };
         unseal(0o777)?;
         clear_stale_socket(&socket);

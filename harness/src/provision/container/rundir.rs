@@ -38,7 +38,7 @@ impl RunDir {
             )));
         }
         std::fs::DirBuilder::new().mode(0o700).create(&outer)?;
-        crate::provision::mark_owner(&outer)?;
+        crate::provision::owner::mark_owner(&outer)?;
         let dir = RunDir { outer };
         std::fs::create_dir(dir.socket())?;
         // The server makes its socket here, then the folder is sealed (see `seal`).

@@ -6,8 +6,10 @@ use testcontainers::bollard::Docker;
 use testcontainers::bollard::errors::Error as DockerError;
 use testcontainers::bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 
-use super::{DRILL_LABEL, OWNER_LABEL, RunDir, orphaned};
+use super::RunDir;
 use crate::provision::TargetError;
+use crate::provision::docker::{DRILL_LABEL, OWNER_LABEL};
+use crate::provision::owner::orphaned;
 
 /// Removes the containers (targets and apps) of drills on this machine whose process is gone,
 /// with their private folders.

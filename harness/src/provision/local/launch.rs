@@ -54,7 +54,7 @@ impl Launch {
 
     /// Starts the server, its output appended to `postgres.log`.
     pub(super) fn spawn(&self) -> Result<tokio::process::Child, TargetError> {
-        let io = |what: &'static str| move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") };
+        let io = TargetError::io;
         let log_path = self.log_path();
         let log = std::fs::OpenOptions::new()
             .create(true)

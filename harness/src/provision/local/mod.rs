@@ -20,11 +20,13 @@ use sqlx::postgres::PgSslMode;
 
 use super::bwrap::{NO_PROGRAMS, find_bwrap, unprivileged_user};
 use super::image::PG_HBA;
+use super::sandbox::observe;
 use super::sandbox::{Isolation, Observed};
 use super::spec::LocalSpec;
 use super::tools::Tools;
+use super::tools::find_bin_dir;
 use super::tuning::{self, Limits};
-use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo, find_bin_dir};
+use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo};
 use launch::{Launch, PORT, SUPERUSER};
 pub(crate) use offline::Offline;
 
@@ -96,7 +98,7 @@ pub(crate) async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> R
             return Err(TargetError::Config { message: format!("`{}` has no `{program}`", bin_dir.display()) });
         }
     }
-    super::remove_orphan_folders().await;
+    super::owner::remove_orphan_folders().await;
     let bwrap = find_bwrap();
     if bwrap.is_none() && ctx.trusted.is_none() {
         return Err(TargetError::Untrusted {
@@ -106,14 +108,11 @@ pub(crate) async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> R
         });
     }
     let dir = std::env::temp_dir().join(format!("pgdrill-local-{}", ctx.drill_id));
-    let io = |what: &str| {
-        let what = what.to_owned();
-        move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") }
-    };
+    let io = TargetError::io;
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(io("cannot create the cluster folder"))?;
-        super::mark_owner(&dir).map_err(io("cannot mark the cluster folder"))?;
+        super::owner::mark_owner(&dir).map_err(io("cannot mark the cluster folder"))?;
     }
     let run_as = unprivileged_user();
     let mut running = Running {
@@ -163,7 +162,7 @@ async fn start(
         let child = server.insert(launch.spawn()?);
         launch.wait_ready(child, ctx.redactor).await?;
     }
-    let observed = super::observe(&launch.options()).await?;
+    let observed = observe(&launch.options()).await?;
     let isolation = isolation(observed, run_as, bwrap.is_some(), &limits, &disk)?;
     Ok(Target {
         host: dir.display().to_string(),
@@ -235,7 +234,7 @@ async fn physical_cluster(
     data: &Path,
     run_as: Option<(u32, u32)>,
 ) -> Result<(), TargetError> {
-    let io = |what: &'static str| move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") };
+    let io = TargetError::io;
     let owner = run_as.unwrap_or_else(|| {
         let me = std::fs::metadata("/proc/self").ok();
         me.map(|m| (std::os::unix::fs::MetadataExt::uid(&m), std::os::unix::fs::MetadataExt::gid(&m))).unwrap_or((0, 0))
@@ -247,10 +246,9 @@ async fn physical_cluster(
     let (from, to) = (physical.data.clone(), data.to_owned());
     tokio::task::spawn_blocking(move || {
         std::fs::rename(&from, &to)?;
-        super::standby_of_nothing(&to, owner)
+        super::standby::standby_of_nothing(&to, owner)
     })
-    .await
-    .map_err(|e| TargetError::Tool { message: e.to_string() })?
+    .await?
     .map_err(io("cannot move the backup's data directory into the cluster folder"))
 }
 
@@ -263,12 +261,11 @@ async fn init_cluster(
     run_as: Option<(u32, u32)>,
     ctx: &ProvisionContext<'_>,
 ) -> Result<(), TargetError> {
-    let io = |what: &'static str| move |e: std::io::Error| TargetError::Config { message: format!("{what}: {e}") };
+    let io = TargetError::io;
     if let Some(ids) = run_as {
         let dir = dir.to_owned();
         tokio::task::spawn_blocking(move || chown_all(&dir, ids))
-            .await
-            .map_err(|e| TargetError::Tool { message: e.to_string() })?
+            .await?
             .map_err(io("cannot hand the cluster folder to an unprivileged user"))?;
     }
     // initdb reads nothing from the backup: it runs outside the sandbox (it needs a shell).
@@ -309,7 +306,7 @@ fn isolation(
         None => format!("the user running pgdrill (uid {}), never root", observed.uid),
     };
     Ok(if sandboxed {
-        observed.judge().map_err(|message| TargetError::NotIsolated { message })?;
+        observed.judge()?;
         Isolation {
             contained: true,
             network: "none: a network namespace of its own with only loopback (bubblewrap); the server listens on no TCP address, pgdrill reaches it through its Unix socket in the cluster's private folder".into(),
@@ -353,7 +350,7 @@ impl Running {
         }
         tokio::fs::remove_dir_all(&self.dir)
             .await
-            .map_err(|e| TargetError::Teardown { message: format!("cannot remove `{}`: {e}", self.dir.display()) })?;
+            .map_err(|source| TargetError::RemoveFolder { path: self.dir.clone(), source })?;
         Ok(format!("stopped the local server and removed {}", self.dir.display()))
     }
 

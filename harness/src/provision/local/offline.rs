@@ -66,12 +66,13 @@ async fn stop_cleanly(child: &mut tokio::process::Child, sandboxed: bool) -> Res
     } else {
         pid
     };
-    let pid = libc::pid_t::try_from(postmaster).map_err(|e| stop_err(e.to_string()))?;
+    let pid = libc::pid_t::try_from(postmaster)
+        .map_err(|_| stop_err(format!("the target's postmaster has a pid out of range ({postmaster})")))?;
     // SAFETY: kill(2) with a process id read from /proc and a standard signal.
     if unsafe { libc::kill(pid, libc::SIGINT) } != 0 {
-        return Err(stop_err(format!("cannot stop the target's server: {}", std::io::Error::last_os_error())));
+        return Err(TargetError::io("cannot stop the target's server")(std::io::Error::last_os_error()));
     }
-    let status = child.wait().await.map_err(|e| stop_err(format!("cannot wait for the target's server: {e}")))?;
+    let status = child.wait().await.map_err(TargetError::io("cannot wait for the target's server"))?;
     if !status.success() {
         return Err(stop_err(format!("the target's server did not shut down cleanly ({status})")));
     }

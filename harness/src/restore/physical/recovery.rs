@@ -449,7 +449,7 @@ async fn reached(
 /// The log of the target's container (its server writes to stderr), when it is one.
 async fn server_log(target: &Target) -> Option<String> {
     let id = target.info.container.as_deref()?;
-    let docker = crate::provision::container::docker().ok()?;
+    let docker = crate::provision::docker::docker().ok()?;
     crate::provision::container::container_log(&docker, id, None).await.ok()
 }
 

@@ -15,6 +15,36 @@ use crate::check::login::{self, AppSession, Failure};
 use crate::check::probe::{Column, Row};
 use crate::pg::{describe_sql_error, quote_ident, quote_literal};
 
+/// Why the role's own session did not insert the probe rows (pgdrill's own session does then).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum NotByRole {
+    /// No row can be planned, or the backup's code voided the rows: why, in words.
+    #[error("{why}")]
+    Unproven { why: String },
+    /// A row's values could not be made as literals in pgdrill's session.
+    #[error("its values cannot be made as they are")]
+    Values {
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A statement of the role's transaction failed.
+    #[error("`{user}` cannot insert them itself ({failure})")]
+    Refused { user: String, failure: Failure },
+    /// The role's INSERT went through and left no row in the table.
+    #[error("`{user}`'s INSERT left no row in `{table}`")]
+    NoRow { user: String, table: String },
+}
+
+impl NotByRole {
+    /// Why, as the evidence says it: the database's answer as [`describe_sql_error`] tells it.
+    pub(super) fn said(&self) -> String {
+        match self {
+            NotByRole::Values { source } => format!("{self}: {}", describe_sql_error(source)),
+            _ => self.to_string(),
+        }
+    }
+}
+
 /// Inserts and commits `request`'s rows in `writer` (see the module); `Ok(Err(why))` when it
 /// cannot.
 pub(super) async fn insert(
@@ -22,7 +52,7 @@ pub(super) async fn insert(
     writer: &AppSession,
     request: &Request<'_>,
     ran: &mut Vec<String>,
-) -> sqlx::Result<Result<Committed, String>> {
+) -> sqlx::Result<Result<Committed, NotByRole>> {
     let tree: Vec<i64> = sqlx::query_scalar(TREE_SQL).bind(request.table.sql()).fetch_all(&mut *conn).await?;
     let sequences: Vec<(String, Option<String>)> =
         sqlx::query_as(SEQUENCES_SQL).bind(&tree).fetch_all(&mut *conn).await?;
@@ -44,14 +74,14 @@ pub(super) async fn insert(
         }
         Err(failure) => {
             let _ = writer.run("ROLLBACK").await;
-            return Ok(Err(format!("`{user}` cannot insert them itself ({failure})")));
+            return Ok(Err(NotByRole::Refused { user: user.clone(), failure }));
         }
     };
     let committed = Committed { table: request.table.clone(), rows, by_role: true };
     let advanced = advanced(conn, &tree, &sequences).await?;
     if !advanced.is_empty() {
         delete(conn, &committed, ran).await.ok();
-        return Ok(Err(voided(request.table, &advanced.join("; "))));
+        return Ok(Err(NotByRole::Unproven { why: voided(request.table, &advanced.join("; ")) }));
     }
     Ok(Ok(committed))
 }
@@ -63,17 +93,17 @@ async fn statements(
     request: &Request<'_>,
     tenants: &[Option<&str>],
     ran: &mut Vec<String>,
-) -> sqlx::Result<Result<Vec<String>, String>> {
+) -> sqlx::Result<Result<Vec<String>, NotByRole>> {
     let t = request.table.sql();
     sqlx::query("BEGIN").execute(&mut *conn).await?;
     let row = plan_row(conn, request, ran).await?;
-    let mut made = row.as_ref().map(|_| Vec::new()).map_err(Clone::clone);
+    let mut made = row.as_ref().map(|_| Vec::new()).map_err(|why| NotByRole::Unproven { why: why.clone() });
     if let (Ok(row), Ok(statements)) = (&row, &mut made) {
         for tenant in tenants {
             match literal_insert(conn, &t, row, request.columns, *tenant).await {
                 Ok(statement) => statements.push(statement),
-                Err(e @ sqlx::Error::Database(_)) => {
-                    made = Err(format!("its values cannot be made as they are: {}", describe_sql_error(&e)));
+                Err(source @ sqlx::Error::Database(_)) => {
+                    made = Err(NotByRole::Values { source });
                     break;
                 }
                 Err(e) => return Err(e),
@@ -94,7 +124,7 @@ async fn write(
     statements: &[String],
     tree: &[i64],
     ran: &mut Vec<String>,
-) -> Result<Result<Vec<(String, String)>, String>, Failure> {
+) -> Result<Result<Vec<(String, String)>, NotByRole>, Failure> {
     let user = &writer.identity().user;
     let mut rows = Vec::new();
     writer.run("BEGIN").await?;
@@ -120,7 +150,7 @@ async fn write(
         WRITTEN_ELSEWHERE_SQL.replace("$1::pg_catalog.int8[]", &format!("'{{{}}}'::pg_catalog.int8[]", list.join(",")));
     let elsewhere = writer.run(&elsewhere_sql).await?;
     if rows.len() != tenants.len() {
-        return Ok(Err(format!("`{user}`'s INSERT left no row in `{}`", request.table)));
+        return Ok(Err(NotByRole::NoRow { user: user.clone(), table: request.table.to_string() }));
     }
     let int = |v: Option<&Option<String>>| v.and_then(|v| v.as_deref()).and_then(|v| v.parse().ok()).unwrap_or(0);
     let text = |v: Option<&Option<String>>| v.cloned().flatten().unwrap_or_default();
@@ -130,7 +160,7 @@ async fn write(
         .map(|r| (text(r.first()), text(r.get(1)), int(r.get(2)), int(r.get(3)), int(r.get(4))))
         .collect();
     if let Some(why) = judge_elsewhere(request, &elsewhere, ran) {
-        return Ok(Err(why));
+        return Ok(Err(NotByRole::Unproven { why }));
     }
     ran.push("COMMIT".into());
     writer.run("COMMIT").await?;

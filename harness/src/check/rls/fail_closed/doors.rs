@@ -6,7 +6,7 @@
 
 use super::{FailClosed, Prepared, Rows, Unproven};
 use crate::check::login::{self, AppSession, Failure};
-use crate::check::loophole::{self, Attempt, Lever, Step, Trusted, Untried, graph};
+use crate::check::loophole::{self, Attempt, Lever, ProvesNothing, Step, Trusted, Untried, graph};
 use crate::pg::QualifiedName;
 use crate::sqlstate::Probe;
 
@@ -155,7 +155,7 @@ async fn try_door(
     tenant: Option<(&str, &str)>,
     attempt: &Attempt,
     read: &str,
-) -> Result<Result<i64, String>, Failure> {
+) -> Result<Result<i64, ProvesNothing>, Failure> {
     session.run("SAVEPOINT door").await?;
     let sets = tenant.into_iter().chain([(attempt.setting.as_str(), attempt.value.as_str())]);
     let mut outcome = None;
@@ -163,7 +163,7 @@ async fn try_door(
         match session.run(&login::set_local_sql(setting, value)).await {
             Ok(_) => {}
             Err(f @ Failure::Database { .. }) => {
-                outcome = Some(loophole::stayed_shut(&f, Step::Set).map(|()| 0));
+                outcome = Some(loophole::stayed_shut(f, Step::Set).map(|()| 0));
                 break;
             }
             Err(lost) => return Err(lost),
@@ -174,7 +174,7 @@ async fn try_door(
         None => match session.run(read).await {
             Ok(answer) => Ok(answer.int().unwrap_or(0)),
             Err(f @ Failure::Database { .. }) => {
-                loophole::stayed_shut(&f, Step::Statement(Probe::PolicyRead)).map(|()| 0)
+                loophole::stayed_shut(f, Step::Statement(Probe::PolicyRead)).map(|()| 0)
             }
             Err(lost) => return Err(lost),
         },

@@ -39,6 +39,14 @@ pub(super) async fn held_any(
     sqlx::query_scalar(&sql).bind(value).fetch_one(&mut *conn).await
 }
 
+/// No tenant value can be made up for the tenant column's type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pgdrill cannot make up tenants for `{column}` of type {sql_type} (hint: give `value` and `other_value`)")]
+pub(super) struct NoTenants {
+    column: String,
+    sql_type: String,
+}
+
 /// Two tenants' values for the tenant column: as the scenario wrote them, else two the table
 /// holds (`held`), else made up for its type (then read as the column's type by [`prepare`]).
 pub(super) fn tenant_values(
@@ -46,14 +54,10 @@ pub(super) fn tenant_values(
     facts: &TypeFacts,
     fc: &FailClosed,
     held: &[String],
-) -> Result<(String, String), String> {
+) -> Result<(String, String), NoTenants> {
     let made_up = || {
-        probe::tenant_literal(facts).ok_or_else(|| {
-            format!(
-                "pgdrill cannot make up tenants for `{}` of type {} (hint: give `value` and `other_value`)",
-                column.name, column.sql_type
-            )
-        })
+        probe::tenant_literal(facts)
+            .ok_or_else(|| NoTenants { column: column.name.clone(), sql_type: column.sql_type.clone() })
     };
     let mut spare = held.iter().filter(|h| Some(*h) != fc.value.as_ref() && Some(*h) != fc.other_value.as_ref());
     let a = match &fc.value {
