@@ -98,7 +98,8 @@ impl Kind for Spec {
                         fingerprint::SIGNATURE_NAMESPACE,
                         &bytes,
                         &pem,
-                    ),
+                    )
+                    .map_err(|e| crate::error::error_chain(&e)),
                 })
             }
         };
