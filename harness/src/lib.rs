@@ -42,12 +42,14 @@ pub mod notify;
 pub mod objectives;
 mod outcome;
 mod pg;
+mod program;
 mod provision;
 mod restore;
 mod session;
 mod snapshot;
 mod source;
 mod sqlstate;
+mod template;
 mod tree;
 mod units;
 
