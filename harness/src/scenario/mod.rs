@@ -55,7 +55,7 @@ pub use deadlines::Deadlines;
 pub use discover::{discover, selected};
 pub use error::{InvalidScenario, ScenarioError};
 use recovery::resolve_recovery;
-pub use recovery::{RecoverySpec, RecoveryTarget, TimelineChoice, parse_target_time};
+pub use recovery::{RecoverySpec, RecoveryTarget, TargetTimeError, TimelineChoice, parse_target_time};
 
 use crate::field::{FieldError, normalize, parse_duration};
 use raw::RawScenario;
@@ -514,7 +514,7 @@ mod tests {
 
     #[test]
     fn a_recovery_target_is_a_time_with_its_offset_or_immediate() {
-        let at = |text: &str| parse_target_time(text).map(|t| t.unix_timestamp_nanos());
+        let at = |text: &str| parse_target_time(text).map(|t| t.unix_timestamp_nanos()).map_err(|e| e.to_string());
         let expected = time::macros::datetime!(2026-11-22 03:00:00.5 UTC).unix_timestamp_nanos();
         assert_eq!(at("2026-11-22T03:00:00.5Z"), Ok(expected));
         assert_eq!(at("2026-11-22 03:00:00.500000+00"), Ok(expected), "as PostgreSQL prints it");
