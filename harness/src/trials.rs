@@ -127,10 +127,7 @@ fn default_reports() -> PathBuf {
 const DRILL_STACK: usize = 64 << 20;
 
 fn drill(file: &Path, reports: &Path) -> Result<(), Failed> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(DRILL_STACK)
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(DRILL_STACK).build()?;
     // Signed as `pgdrill run` signs, with the key PGDRILL_SIGNING_KEY(_FILE) names.
     let signing = crate::report::sign::Signing::from_env(None);
     let options = DrillOptions { reports_root: reports.to_owned(), signing, ..DrillOptions::default() };

@@ -51,15 +51,13 @@ fn read_signers(path: &Path) -> Result<AllowedSigners, SignersError> {
 pub(super) fn run(args: &VerifyArgs) -> ExitCode {
     let allowed = match &args.allowed_signers {
         None => None,
-        Some(path) => {
-            match read_signers(path) {
-                Ok(signers) => Some((signers, path.as_path())),
-                Err(why) => {
-                    eprintln!("error: cannot read the allowed signers `{}`: {why}", path.display());
-                    return Exit::Usage.into();
-                }
+        Some(path) => match read_signers(path) {
+            Ok(signers) => Some((signers, path.as_path())),
+            Err(why) => {
+                eprintln!("error: cannot read the allowed signers `{}`: {why}", path.display());
+                return Exit::Usage.into();
             }
-        }
+        },
     };
     let trust = Trust { allowed_signers: allowed.as_ref().map(|(s, p)| (s, *p)), identity: args.identity.as_deref() };
     let verification = match verify(&args.dir, &trust) {

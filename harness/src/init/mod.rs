@@ -8,6 +8,8 @@
 //! backup, and fails on a backup that lost what this one has.
 
 mod append_only;
+mod block;
+mod checks;
 pub(crate) mod expr;
 pub(crate) mod inventory;
 mod rls;
@@ -25,7 +27,9 @@ use crate::report::{Phase, PhaseStatus, Reporter};
 use crate::scenario::IMAGE_MAJORS;
 use crate::scenario::Scenario;
 use crate::source::physical;
-use write::{Block, DumpRows, Globals, Header};
+use block::Block;
+use checks::DumpRows;
+use write::{Globals, Header};
 
 /// What `pgdrill init` is asked.
 #[derive(Debug, Clone)]
@@ -239,16 +243,16 @@ fn drill_text(
     globals: Option<&Path>,
 ) -> String {
     let mut text =
-        format!("name = {}\n[source]\npath = {}\n", write::string(name), write::string(&backup.display().to_string()));
+        format!("name = {}\n[source]\npath = {}\n", block::string(name), block::string(&backup.display().to_string()));
     if let Some(wal) = wal_archive {
-        text.push_str(&format!("wal_archive = {}\n", write::string(&wal.display().to_string())));
+        text.push_str(&format!("wal_archive = {}\n", block::string(&wal.display().to_string())));
     }
-    text.push_str(&format!("[target]\ndatabase = {}\n", write::string(database)));
+    text.push_str(&format!("[target]\ndatabase = {}\n", block::string(database)));
     if let Some(version) = version {
         text.push_str(&format!("version = {version}\n"));
     }
     if let Some(globals) = globals {
-        text.push_str(&format!("[restore]\nglobals = {}\n", write::string(&globals.display().to_string())));
+        text.push_str(&format!("[restore]\nglobals = {}\n", block::string(&globals.display().to_string())));
     }
     text
 }
@@ -295,7 +299,7 @@ impl Inspect for Inspector {
             let found = inventory::read(&pool, header.physical).await?;
             let dump = (!header.physical)
                 .then(|| DumpRows { tables: restored.dump.copy_rows.len(), rows: restored.dump.total_rows() });
-            let mut blocks = write::blocks(&found, dump);
+            let mut blocks = checks::blocks(&found, dump);
             let ctx = crate::check::CheckContext {
                 pool: &pool,
                 dump: restored.dump,
@@ -381,7 +385,7 @@ async fn proof(
 ) -> Result<Option<String>, BoxError> {
     let text = format!(
         "name = \"init\"\n[source]\npath = \"backup\"\n[target]\ndatabase = {}\n{}\n",
-        write::string(&header.database),
+        block::string(&header.database),
         lines.join("\n")
     );
     let scenario = Scenario::parse(text.as_bytes(), output).map_err(|e| InitError::Invalid(e.to_string()))?;
