@@ -163,7 +163,7 @@ fn sql(what: &'static str) -> impl Fn(sqlx::Error) -> TakeError {
 
 /// A table's name as written in an option.
 fn table_name(text: &str) -> Result<QualifiedName, TakeError> {
-    QualifiedName::parse(text).map_err(|e| TakeError::Name { message: e.into() })
+    QualifiedName::parse(text).map_err(|e| TakeError::Name { message: e.to_string() })
 }
 
 /// Runs it; prints what it wrote, or why not.
