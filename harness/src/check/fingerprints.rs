@@ -99,7 +99,7 @@ impl Kind for Spec {
                         &bytes,
                         &pem,
                     )
-                    .map_err(|e| crate::error::error_chain(&e)),
+                    .map_err(|e| e.to_string()),
                 })
             }
         };
