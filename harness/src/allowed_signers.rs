@@ -24,11 +24,63 @@ pub struct AllowedSigner {
     pub key: PublicKey,
 }
 
+/// Why a line of an allowed signers file cannot be read; each says its line's number, from 1.
 #[derive(Debug, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct ParseError {
-    pub line: usize,
-    pub message: String,
+pub enum ParseError {
+    /// The line names principals and no key.
+    #[error("line {line}: no key: expected `principals [options] keytype base64-key`")]
+    NoKey { line: usize },
+    /// The key's text is not an OpenSSH public key.
+    #[error("line {line}: `{key}` is not an OpenSSH public key ({source})")]
+    NotAKey {
+        line: usize,
+        key: String,
+        #[source]
+        source: ssh_key::Error,
+    },
+    /// A field opens a quote it never closes.
+    #[error("line {line}: `{text}` lacks its closing quote")]
+    UnclosedQuote { line: usize, text: String },
+    /// A quote inside a field that does not start with one.
+    #[error("line {line}: `{text}` has a stray quote")]
+    StrayQuote { line: usize, text: String },
+    /// An option ssh-keygen does not read in an allowed signers file.
+    #[error(
+        "line {line}: `{option}` is not an option of allowed signers (cert-authority, namespaces=\"...\", valid-after=\"...\", valid-before=\"...\")"
+    )]
+    UnknownOption { line: usize, option: String },
+    /// A `valid-after`/`valid-before` time not written as ssh-keygen reads it.
+    #[error("line {line}: `{text}` is not a time as YYYYMMDD[HHMM[SS]][Z]")]
+    BadTime { line: usize, text: String },
+}
+
+/// Why a detached signature proves nothing, as `verify_detached` finds it.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    /// The signature file is not an armored SSHSIG.
+    #[error("it is not an armored SSH signature ({source})")]
+    NotArmored {
+        #[source]
+        source: ssh_key::Error,
+    },
+    /// The signature was made for another namespace.
+    #[error("it was made for the namespace `{made_for}`, not `{namespace}`")]
+    OtherNamespace { made_for: String, namespace: String },
+    /// The signature does not match the message: the file changed after it was signed.
+    #[error("it does not match the file: the file was changed after {fingerprint} signed it")]
+    Altered { fingerprint: String },
+    /// No line of the allowed signers holds the signing key.
+    #[error("it was made by {fingerprint}, a key the allowed signers do not list")]
+    UnknownKey { fingerprint: String },
+    /// The key is allowed, for other principals.
+    #[error("{fingerprint} may sign as `{principals}` (line {line}), not as `{identity}`")]
+    Identity { fingerprint: String, principals: String, line: usize, identity: String },
+    /// The key is allowed, for other namespaces.
+    #[error("{fingerprint} may sign only for `{namespaces}` (line {line})")]
+    Namespace { fingerprint: String, namespaces: String, line: usize },
+    /// The key's line is not valid now.
+    #[error("{fingerprint}'s line {line}: {why}")]
+    Expired { fingerprint: String, line: usize, why: String },
 }
 
 /// Why no line of the file allows a signature.
@@ -58,7 +110,7 @@ impl AllowedSigners {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            signers.push(parse_line(n + 1, line).map_err(|message| ParseError { line: n + 1, message })?);
+            signers.push(parse_line(n + 1, line)?);
         }
         Ok(AllowedSigners { signers })
     }
@@ -102,27 +154,29 @@ pub fn verify_detached(
     namespace: &str,
     message: &[u8],
     pem: &str,
-) -> Result<String, String> {
-    let sig: SshSig = pem.trim().parse().map_err(|e| format!("it is not an armored SSH signature ({e})"))?;
+) -> Result<String, SignatureError> {
+    let sig: SshSig = pem.trim().parse().map_err(|source| SignatureError::NotArmored { source })?;
     let key = PublicKey::from(sig.public_key().clone());
     let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
     if sig.namespace() != namespace {
-        return Err(format!("it was made for the namespace `{}`, not `{namespace}`", sig.namespace()));
+        return Err(SignatureError::OtherNamespace {
+            made_for: sig.namespace().to_owned(),
+            namespace: namespace.to_owned(),
+        });
     }
-    key.verify(namespace, message, &sig)
-        .map_err(|_| format!("it does not match the file: the file was changed after {fingerprint} signed it"))?;
+    if key.verify(namespace, message, &sig).is_err() {
+        return Err(SignatureError::Altered { fingerprint });
+    }
     match signers.allow(key.key_data(), identity, namespace, OffsetDateTime::now_utc()) {
         Ok(line) => Ok(format!("{fingerprint} (line {} of the allowed signers: {})", line.line, line.principals)),
-        Err(Refusal::UnknownKey { .. }) => {
-            Err(format!("it was made by {fingerprint}, a key the allowed signers do not list"))
-        }
+        Err(Refusal::UnknownKey { .. }) => Err(SignatureError::UnknownKey { fingerprint }),
         Err(Refusal::Identity { identity, principals, line }) => {
-            Err(format!("{fingerprint} may sign as `{principals}` (line {line}), not as `{identity}`"))
+            Err(SignatureError::Identity { fingerprint, principals, line, identity })
         }
         Err(Refusal::Namespace { namespaces, line }) => {
-            Err(format!("{fingerprint} may sign only for `{namespaces}` (line {line})"))
+            Err(SignatureError::Namespace { fingerprint, namespaces, line })
         }
-        Err(Refusal::Expired { line, why }) => Err(format!("{fingerprint}'s line {line}: {why}")),
+        Err(Refusal::Expired { line, why }) => Err(SignatureError::Expired { fingerprint, line, why }),
     }
 }
 
@@ -145,30 +199,33 @@ fn split_outside_quotes(text: &str, is_sep: impl Fn(char) -> bool) -> Vec<&str> 
     parts
 }
 
-fn unquote(text: &str) -> Result<&str, String> {
+/// `text` without its double quotes, on line `n`.
+fn unquote(n: usize, text: &str) -> Result<&str, ParseError> {
     match text.strip_prefix('"') {
-        Some(rest) => rest.strip_suffix('"').ok_or_else(|| format!("`{text}` lacks its closing quote")),
-        None if text.contains('"') => Err(format!("`{text}` has a stray quote")),
+        Some(rest) => {
+            rest.strip_suffix('"').ok_or_else(|| ParseError::UnclosedQuote { line: n, text: text.to_owned() })
+        }
+        None if text.contains('"') => Err(ParseError::StrayQuote { line: n, text: text.to_owned() }),
         None => Ok(text),
     }
 }
 
-fn parse_line(n: usize, line: &str) -> Result<AllowedSigner, String> {
+fn parse_line(n: usize, line: &str) -> Result<AllowedSigner, ParseError> {
     let fields = split_outside_quotes(line, char::is_whitespace);
-    let principals = unquote(fields.first().copied().unwrap_or_default())?.to_owned();
+    let principals = unquote(n, fields.first().copied().unwrap_or_default())?.to_owned();
     // A key type pgdrill knows: `Algorithm::new` takes any `name@domain`, as an option can be.
     let is_key_type =
         |f: &&str| matches!(ssh_key::Algorithm::new(f), Ok(a) if !matches!(a, ssh_key::Algorithm::Other(_)));
     let (options, key_at) = match fields.get(1) {
         Some(f) if is_key_type(f) => (None, 1),
         Some(f) => (Some(*f), 2),
-        None => return Err("no key: expected `principals [options] keytype base64-key`".into()),
+        None => return Err(ParseError::NoKey { line: n }),
     };
     let (Some(kind), Some(base64)) = (fields.get(key_at), fields.get(key_at + 1)) else {
-        return Err("no key: expected `principals [options] keytype base64-key`".into());
+        return Err(ParseError::NoKey { line: n });
     };
-    let key = PublicKey::from_openssh(&format!("{kind} {base64}"))
-        .map_err(|e| format!("`{kind} {base64}` is not an OpenSSH public key ({e})"))?;
+    let text = format!("{kind} {base64}");
+    let key = PublicKey::from_openssh(&text).map_err(|source| ParseError::NotAKey { line: n, key: text, source })?;
     let mut signer = AllowedSigner {
         line: n,
         principals,
@@ -180,27 +237,23 @@ fn parse_line(n: usize, line: &str) -> Result<AllowedSigner, String> {
     };
     for option in options.map(|o| split_outside_quotes(o, |c| c == ',')).unwrap_or_default() {
         let (name, value) = match option.split_once('=') {
-            Some((name, value)) => (name, Some(unquote(value)?)),
+            Some((name, value)) => (name, Some(unquote(n, value)?)),
             None => (option, None),
         };
         match (name.to_ascii_lowercase().as_str(), value) {
             ("cert-authority", None) => signer.cert_authority = true,
             ("namespaces", Some(v)) => signer.namespaces = Some(v.to_owned()),
-            ("valid-after", Some(v)) => signer.valid_after = Some(timestamp(v)?),
-            ("valid-before", Some(v)) => signer.valid_before = Some(timestamp(v)?),
-            _ => {
-                return Err(format!(
-                    "`{option}` is not an option of allowed signers (cert-authority, namespaces=\"...\", valid-after=\"...\", valid-before=\"...\")"
-                ));
-            }
+            ("valid-after", Some(v)) => signer.valid_after = Some(timestamp(n, v)?),
+            ("valid-before", Some(v)) => signer.valid_before = Some(timestamp(n, v)?),
+            _ => return Err(ParseError::UnknownOption { line: n, option: option.to_owned() }),
         }
     }
     Ok(signer)
 }
 
 /// `YYYYMMDD[HHMM[SS]][Z]`: UTC with `Z`, else this machine's local time (as ssh-keygen reads it).
-fn timestamp(text: &str) -> Result<OffsetDateTime, String> {
-    let bad = || format!("`{text}` is not a time as YYYYMMDD[HHMM[SS]][Z]");
+fn timestamp(n: usize, text: &str) -> Result<OffsetDateTime, ParseError> {
+    let bad = || ParseError::BadTime { line: n, text: text.to_owned() };
     let (digits, utc) = match text.strip_suffix(['Z', 'z']) {
         Some(d) => (d, true),
         None => (text, false),

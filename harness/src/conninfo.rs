@@ -10,18 +10,42 @@
 use sqlx::postgres::PgConnectOptions;
 
 /// Why a connection string cannot be used.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum ConninfoError {
-    #[error("{0}")]
-    Syntax(String),
-    #[error("invalid connection option \"{0}\"")]
-    UnknownOption(String),
-    #[error("`{0}` is not supported: pgdrill needs the connection's own host, user and database in the string")]
-    Unsupported(String),
-    #[error("several hosts (`{0}`): libpq tries each in turn; pgdrill connects to one, so name the one to read")]
-    SeveralHosts(String),
-    #[error("sqlx refused the connection settings: {0}")]
-    Sqlx(String),
+    /// A URI's IPv6 host without its closing bracket.
+    #[error("an IPv6 address without its `]`: `{hostspec}`")]
+    UnclosedIpv6 { hostspec: String },
+    /// A URI's query parameter without its value.
+    #[error("missing `=` after `{key}` in the URI's query")]
+    QueryWithoutValue { key: String },
+    /// A `%` not followed by two hexadecimal digits.
+    #[error("invalid percent-encoded token in `{text}`")]
+    BadPercent { text: String },
+    /// Percent-decoded bytes that are not UTF-8.
+    #[error("a percent-encoded value is not UTF-8")]
+    NotUtf8,
+    /// A `key=value` pair without its `=`.
+    #[error("missing \"=\" after \"{key}\" in connection info string")]
+    KeyWithoutValue { key: String },
+    /// A single-quoted value without its closing quote.
+    #[error("unterminated quoted string in connection info string")]
+    UnterminatedQuote,
+    /// A keyword libpq does not know.
+    #[error("invalid connection option \"{keyword}\"")]
+    UnknownOption { keyword: String },
+    /// A keyword that takes the connection's settings from elsewhere (`service`, `passfile`).
+    #[error("`{keyword}` is not supported: pgdrill needs the connection's own host, user and database in the string")]
+    Unsupported { keyword: String },
+    /// More than one host.
+    #[error("several hosts (`{hosts}`): libpq tries each in turn; pgdrill connects to one, so name the one to read")]
+    SeveralHosts { hosts: String },
+    /// sqlx's parser refused the URL made of the string's settings. That URL holds the
+    /// password: show this error's chain through [`crate::secret::redact_url_passwords`].
+    #[error("sqlx refused the connection settings")]
+    Sqlx {
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 /// libpq's keywords that say where and as whom to connect, passed on to sqlx as they are.
@@ -73,7 +97,7 @@ const ACCEPTED: &[&str] = &[
 pub fn options(dsn: &str) -> Result<PgConnectOptions, ConninfoError> {
     let pairs = keywords(dsn)?;
     let url = sqlx_url(&pairs)?;
-    url.parse().map_err(|e: sqlx::Error| ConninfoError::Sqlx(crate::secret::redact_url_passwords(&e.to_string())))
+    url.parse().map_err(|source| ConninfoError::Sqlx { source })
 }
 
 /// libpq's keywords and values in `dsn`, in order (a later one replaces an earlier one).
@@ -85,10 +109,10 @@ pub fn keywords(dsn: &str) -> Result<Vec<(String, String)>, ConninfoError> {
     };
     for (key, _) in &pairs {
         match key.as_str() {
-            "service" | "passfile" => return Err(ConninfoError::Unsupported(key.clone())),
+            "service" | "passfile" => return Err(ConninfoError::Unsupported { keyword: key.clone() }),
             k if PASSED_ON.contains(&k) || ACCEPTED.contains(&k) => {}
             "application_name" | "fallback_application_name" | "requiressl" | "replication" | "ssl" => {}
-            _ => return Err(ConninfoError::UnknownOption(key.clone())),
+            _ => return Err(ConninfoError::UnknownOption { keyword: key.clone() }),
         }
     }
     Ok(pairs)
@@ -146,13 +170,12 @@ fn uri(rest: &str) -> Result<Vec<(String, String)>, ConninfoError> {
         None => authority,
     };
     if hostspec.contains(',') {
-        return Err(ConninfoError::SeveralHosts(decode(hostspec)?));
+        return Err(ConninfoError::SeveralHosts { hosts: decode(hostspec)? });
     }
     let (host, port) = match hostspec.strip_prefix('[') {
         Some(v6) => {
-            let (address, after) = v6
-                .split_once(']')
-                .ok_or_else(|| ConninfoError::Syntax(format!("an IPv6 address without its `]`: `{hostspec}`")))?;
+            let (address, after) =
+                v6.split_once(']').ok_or_else(|| ConninfoError::UnclosedIpv6 { hostspec: hostspec.to_owned() })?;
             (address, after.strip_prefix(':').unwrap_or(""))
         }
         None => hostspec.split_once(':').unwrap_or((hostspec, "")),
@@ -167,12 +190,9 @@ fn uri(rest: &str) -> Result<Vec<(String, String)>, ConninfoError> {
         pairs.push(("dbname".to_owned(), decode(path)?));
     }
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').ok_or_else(|| {
-            ConninfoError::Syntax(format!(
-                "missing `=` after `{}` in the URI's query",
-                decode(pair).unwrap_or_default()
-            ))
-        })?;
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| ConninfoError::QueryWithoutValue { key: decode(pair).unwrap_or_default() })?;
         let key = match decode(key)?.as_str() {
             // libpq's URI spelling of `requiressl`'s successor.
             "ssl" if value == "true" => ("sslmode".to_owned(), "require".to_owned()),
@@ -191,8 +211,7 @@ fn decode(text: &str) -> Result<String, ConninfoError> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
-            let byte =
-                hex.ok_or_else(|| ConninfoError::Syntax(format!("invalid percent-encoded token in `{text}`")))?;
+            let byte = hex.ok_or_else(|| ConninfoError::BadPercent { text: text.to_owned() })?;
             out.push(byte);
             i += 3;
         } else {
@@ -200,7 +219,7 @@ fn decode(text: &str) -> Result<String, ConninfoError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| ConninfoError::Syntax("a percent-encoded value is not UTF-8".into()))
+    String::from_utf8(out).map_err(|_| ConninfoError::NotUtf8)
 }
 
 /// `key = value key2='quoted \' value'`, libpq's conninfo syntax.
@@ -218,7 +237,7 @@ fn key_values(text: &str) -> Result<Vec<(String, String)>, ConninfoError> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(ConninfoError::Syntax(format!("missing \"=\" after \"{key}\" in connection info string")));
+            return Err(ConninfoError::KeyWithoutValue { key });
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -229,9 +248,7 @@ fn key_values(text: &str) -> Result<Vec<(String, String)>, ConninfoError> {
                     Some('\'') => break,
                     Some(c) => value.push(c),
                     None => {
-                        return Err(ConninfoError::Syntax(
-                            "unterminated quoted string in connection info string".into(),
-                        ));
+                        return Err(ConninfoError::UnterminatedQuote);
                     }
                 }
             }
@@ -260,7 +277,7 @@ fn sqlx_url(pairs: &[(String, String)]) -> Result<String, ConninfoError> {
         }
     }
     if let Some(host) = get("host").filter(|h| h.contains(',')) {
-        return Err(ConninfoError::SeveralHosts(host.to_owned()));
+        return Err(ConninfoError::SeveralHosts { hosts: host.to_owned() });
     }
     if get("host").is_none_or(str::is_empty) && get("hostaddr").is_none() {
         let defaults = PgConnectOptions::new_without_pgpass();
@@ -329,11 +346,18 @@ mod tests {
 
     #[test]
     fn what_libpq_refuses_or_pgdrill_cannot_follow() {
-        assert_eq!(options("host=/tmp dbnam=x").unwrap_err(), ConninfoError::UnknownOption("dbnam".into()));
-        assert!(matches!(options("host=/tmp dbname").unwrap_err(), ConninfoError::Syntax(_)));
-        assert!(matches!(options("dbname='x").unwrap_err(), ConninfoError::Syntax(_)));
-        assert!(matches!(options("postgresql://a,b/db").unwrap_err(), ConninfoError::SeveralHosts(_)));
-        assert!(matches!(options("service=prod").unwrap_err(), ConninfoError::Unsupported(_)));
+        assert!(matches!(
+            options("host=/tmp dbnam=x").unwrap_err(),
+            ConninfoError::UnknownOption { keyword } if keyword == "dbnam"
+        ));
+        assert_eq!(
+            options("host=/tmp dbname").unwrap_err().to_string(),
+            "missing \"=\" after \"dbname\" in connection info string"
+        );
+        assert!(matches!(options("dbname='x").unwrap_err(), ConninfoError::UnterminatedQuote));
+        assert!(matches!(options("postgresql://[::1/db").unwrap_err(), ConninfoError::UnclosedIpv6 { .. }));
+        assert!(matches!(options("postgresql://a,b/db").unwrap_err(), ConninfoError::SeveralHosts { .. }));
+        assert!(matches!(options("service=prod").unwrap_err(), ConninfoError::Unsupported { .. }));
     }
 
     #[test]

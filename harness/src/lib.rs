@@ -43,12 +43,14 @@ pub mod notify;
 pub mod objectives;
 pub mod outcome;
 mod pg;
+mod program;
 mod provision;
 mod restore;
 mod session;
 mod snapshot;
 mod source;
 mod sqlstate;
+mod template;
 mod tree;
 mod units;
 

@@ -269,6 +269,20 @@ pub(crate) fn describe_sql_error(err: &sqlx::Error) -> String {
     }
 }
 
+/// A database error kept whole, that reads as [`describe_sql_error`] says it: the cause of an
+/// error whose message was `...: {describe_sql_error}`, so that its chain reads as it did.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe_sql_error(.error))]
+pub(crate) struct SqlError {
+    pub error: sqlx::Error,
+}
+
+impl From<sqlx::Error> for SqlError {
+    fn from(error: sqlx::Error) -> Self {
+        SqlError { error }
+    }
+}
+
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 

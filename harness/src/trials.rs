@@ -127,11 +127,7 @@ fn default_reports() -> PathBuf {
 const DRILL_STACK: usize = 64 << 20;
 
 fn drill(file: &Path, reports: &Path) -> Result<(), Failed> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(DRILL_STACK)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(DRILL_STACK).build()?;
     // Signed as `pgdrill run` signs, with the key PGDRILL_SIGNING_KEY(_FILE) names.
     let signing = crate::evidence::sign::Signing::from_env(None);
     let options = DrillOptions { reports_root: reports.to_owned(), signing, ..DrillOptions::default() };
@@ -143,9 +139,9 @@ fn drill(file: &Path, reports: &Path) -> Result<(), Failed> {
             .spawn_scoped(scope, || {
                 runtime.block_on(Box::pin(drill::run(&file_owned, &options, Vec::new(), CancellationToken::new())))
             })
-            .map_err(|e| e.to_string())?
+            .map_err(Failed::from)?
             .join()
-            .map_err(|_| "the drill's thread panicked".to_owned())
+            .map_err(|_| Failed::from("the drill's thread panicked"))
     })?;
     let where_ = match &outcome.reports {
         Ok(paths) => format!("\n  reports: {}", paths.dir.display()),

@@ -37,44 +37,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::field::FieldError;
+use crate::template::{BUILTINS, check_template, template_names};
 
 pub(crate) use phase::run;
 pub(crate) use process::{AppHandle, AppInfo};
-
-/// The values templates may use: how a program logs in to the restored database, and the app's
-/// port.
-pub(crate) fn template_values(
-    login: &crate::provision::ProgramLogin,
-    database: &str,
-    app_port: Option<u16>,
-) -> BTreeMap<String, String> {
-    let mut values: BTreeMap<String, String> = [
-        (
-            "database_url",
-            format!(
-                "postgres://{}:{}@{}:{}/{database}?sslmode={}",
-                login.user,
-                login.password.expose(),
-                login.host,
-                login.port,
-                login.ssl_mode
-            ),
-        ),
-        ("host", login.host.clone()),
-        ("port", login.port.to_string()),
-        ("user", login.user.clone()),
-        ("password", login.password.expose().to_owned()),
-        ("database", database.to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    if let Some(port) = app_port {
-        values.insert("app_port".into(), port.to_string());
-        values.insert("app_url".into(), format!("http://127.0.0.1:{port}"));
-    }
-    values
-}
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -126,64 +92,12 @@ pub struct Spec {
     pub requests: Vec<request::Spec>,
 }
 
-/// Names every template may use.
-pub(crate) const BUILTINS: [&str; 8] =
-    ["database_url", "host", "port", "user", "password", "database", "app_port", "app_url"];
-
 fn duration(text: &Option<String>, default: Duration, what: &str) -> Result<Duration, FieldError> {
     match text {
         Some(t) => humantime::parse_duration(t)
             .map_err(|e| FieldError::unplaced(format!("`{what}` = `{t}` is not a duration: {e}"))),
         None => Ok(default),
     }
-}
-
-/// Checks a template's `{{names}}` against what will be known when it is rendered.
-pub(crate) fn check_template(text: &str, known: &BTreeSet<String>, what: &str) -> Result<(), FieldError> {
-    for name in template_names(text) {
-        if !(known.contains(&name) || name.strip_prefix("env.").is_some_and(|v| !v.is_empty())) {
-            return Err(FieldError::unplaced(format!(
-                "{what} uses `{{{{{name}}}}}`, which is not known there (known: {}, env.NAME, and values captured by earlier requests)",
-                known.iter().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn template_names(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        out.push(after[..end].trim().to_owned());
-        rest = &after[end + 2..];
-    }
-    out
-}
-
-/// Renders `{{name}}` placeholders from `values` and the environment.
-pub(crate) fn render(text: &str, values: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let name = after[..end].trim();
-        let value = match name.strip_prefix("env.") {
-            Some(var) => std::env::var(var).map_err(|_| format!("the environment variable `{var}` is not set"))?,
-            None => values.get(name).cloned().ok_or_else(|| format!("`{{{{{name}}}}}` has no value yet"))?,
-        };
-        out.push_str(&value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 impl Spec {
@@ -261,20 +175,5 @@ impl Spec {
             ready_timeout,
             requests,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn templates() {
-        let values: BTreeMap<String, String> = [("app_port".to_owned(), "8080".to_owned())].into();
-        assert_eq!(render("http://127.0.0.1:{{app_port}}/x", &values).unwrap(), "http://127.0.0.1:8080/x");
-        assert!(render("{{token}}", &values).is_err());
-        let known: BTreeSet<String> = ["app_port".to_owned()].into();
-        assert!(check_template("{{ app_port }} {{env.X}}", &known, "t").is_ok());
-        assert!(check_template("{{tokn}}", &known, "t").unwrap_err().message.contains("`{{tokn}}`"));
     }
 }

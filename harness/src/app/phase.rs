@@ -8,26 +8,42 @@ use crate::secret::Redactor;
 use crate::units::human_duration;
 
 use super::process::{self, AppHandle, AppInfo, ProcessError};
-use super::{Launch, Spec, render, template_values};
+use super::{Launch, Spec};
+use crate::template::{TemplateError, render, template_values};
 
 /// Why the app phase failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AppError {
     /// The build, the app's start or its stop failed.
     #[error(transparent)]
-    Process(#[from] ProcessError),
+    Process {
+        #[from]
+        source: ProcessError,
+    },
     /// The programs' login or port on the target could not be made.
     #[error(transparent)]
-    Target(#[from] TargetError),
+    Target {
+        #[from]
+        source: TargetError,
+    },
     /// A value of the app's environment cannot be rendered.
-    #[error("{0}")]
-    Render(String),
+    #[error(transparent)]
+    Render {
+        #[from]
+        source: TemplateError,
+    },
     /// No free loopback port for the app.
     #[error("cannot find a free port for the app")]
-    Port(#[source] std::io::Error),
+    Port {
+        #[source]
+        source: std::io::Error,
+    },
     /// No HTTP client (its TLS configuration).
     #[error("cannot make an HTTP client")]
-    Client(#[source] reqwest::Error),
+    Client {
+        #[source]
+        source: reqwest::Error,
+    },
     /// The app never answered on its ready path, or listens beyond loopback.
     #[error("{}; its last output:\n{last_lines}", error_chain(.why))]
     NotReady { why: ProcessError, last_lines: String },
@@ -56,8 +72,8 @@ pub(crate) async fn run(run: Run<'_>) -> (Option<AppInfo>, Result<String, AppErr
     let Run { target, database, spec, drill_id, redactor, slot, progress, on_result } = run;
     if let Some((argv, workdir, timeout)) = &spec.build {
         progress(&format!("building: {}", argv.join(" ")));
-        if let Err(e) = process::run_to_end(argv, workdir, &[], *timeout, redactor).await {
-            return (None, Err(e.into()));
+        if let Err(e) = crate::program::run_to_end(argv, workdir, &[], *timeout, redactor).await {
+            return (None, Err(ProcessError::from(e).into()));
         }
     }
     let launched = match launch(target, database, spec, drill_id, redactor).await {
@@ -71,12 +87,12 @@ pub(crate) async fn run(run: Run<'_>) -> (Option<AppInfo>, Result<String, AppErr
     crate::tls::install();
     let client = match reqwest::Client::builder().build() {
         Ok(client) => client,
-        Err(e) => return (None, Err(AppError::Client(e))),
+        Err(source) => return (None, Err(AppError::Client { source })),
     };
     progress(&format!("waiting for {app_url}{}", spec.ready_path));
     let ready = handle.wait_ready(&client, &format!("{app_url}{}", spec.ready_path), spec.ready_timeout).await;
     let ready = ready.and_then(|took| match process::reachable_beyond_loopback(app_port) {
-        Some(addr) => Err(ProcessError::Exposed(addr.to_string())),
+        Some(addr) => Err(ProcessError::Exposed { address: addr.to_string() }),
         None => Ok(took),
     });
     let mut failures = 0;
@@ -137,12 +153,12 @@ async fn launch(
         None => std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
-            .map_err(AppError::Port)?,
+            .map_err(|source| AppError::Port { source })?,
     };
     let values = template_values(&login, database, Some(app_port));
     let mut env = Vec::new();
     for (key, template) in &spec.env {
-        env.push((key.clone(), render(template, &values).map_err(AppError::Render)?));
+        env.push((key.clone(), render(template, &values)?));
     }
     let handle = match &spec.launch {
         Launch::Command { argv, workdir } => AppHandle::spawn(argv, workdir, &env)?,

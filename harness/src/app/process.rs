@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::program::{ProgramError, group_command, signal_group};
 use crate::secret::Redactor;
 
 /// Lines of output kept.
@@ -22,23 +22,15 @@ const KEEP: usize = 200;
 /// Why a command or the app's container did not run as asked.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProcessError {
-    /// The program could not be started, or waited for.
-    #[error("cannot {verb} `{command}`")]
-    Spawn {
-        verb: &'static str,
-        command: String,
-        #[source]
-        source: std::io::Error,
+    /// The program could not be started, or waited for, or it failed.
+    #[error(transparent)]
+    Program {
+        #[from]
+        source: ProgramError,
     },
-    /// The command ran longer than its timeout (its process group was killed).
-    #[error("`{command}` did not finish within {}", humantime::format_duration(*limit))]
-    Timeout { command: String, limit: Duration },
-    /// The command exited with a failure; the tail of its output, redacted.
-    #[error("`{command}` failed ({status}):\n{tail}")]
-    Failed { command: String, status: std::process::ExitStatus, tail: String },
     /// The app's image is named without a tag.
-    #[error("image `{0}` has no tag")]
-    NoTag(String),
+    #[error("image `{image}` has no tag")]
+    NoTag { image: String },
     /// The app's container did not start, or could not be removed.
     #[error("cannot {action} the app container `{image}`")]
     Container {
@@ -48,16 +40,31 @@ pub(crate) enum ProcessError {
         source: Box<testcontainers::TestcontainersError>,
     },
     /// The app exited before it answered on its ready path.
-    #[error("the app exited ({0}) before it was ready")]
-    Exited(String),
+    #[error("the app exited ({status}) before it was ready")]
+    Exited { status: String },
     /// The app did not answer on its ready path in time.
     #[error("the app was not ready within {} ({last})", humantime::format_duration(*limit))]
-    NotReady { limit: Duration, last: String },
+    NotReady { limit: Duration, last: LastTry },
     /// The app listens beyond loopback.
     #[error(
-        "the app also listens on {0}, beyond loopback: a restored copy of production data must not be reachable from the network (bind it to 127.0.0.1)"
+        "the app also listens on {address}, beyond loopback: a restored copy of production data must not be reachable from the network (bind it to 127.0.0.1)"
     )]
-    Exposed(String),
+    Exposed { address: String },
+}
+
+/// How the last try of the app's ready path went: said inside [`ProcessError::NotReady`]'s
+/// message, in parentheses.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LastTry {
+    /// The app answered, with a status that is not a success.
+    #[error("it answered {status}")]
+    Answered { status: reqwest::StatusCode },
+    /// Nothing listens on the app's port yet.
+    #[error("connection refused")]
+    Refused,
+    /// The request failed otherwise.
+    #[error("{error}")]
+    Failed { error: reqwest::Error },
 }
 
 /// What the reports say about the app.
@@ -94,25 +101,6 @@ fn keep(output: &Output, line: String) {
     }
 }
 
-/// `argv` in `workdir` with `env` added, output piped, in a process group of its own (so that
-/// a script's or `cargo run`'s children stop with it), killed if dropped.
-fn group_command(argv: &[String], workdir: &Path, env: &[(String, String)]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(&argv[0]);
-    for name in crate::secret::NOT_INHERITED {
-        command.env_remove(name);
-    }
-    command
-        .args(&argv[1..])
-        .current_dir(workdir)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    command
-}
-
 /// Keeps the lines an app writes to one of its outputs.
 async fn keep_lines(stream: impl tokio::io::AsyncRead + Unpin, output: Output) {
     let mut lines = BufReader::new(stream).lines();
@@ -121,43 +109,10 @@ async fn keep_lines(stream: impl tokio::io::AsyncRead + Unpin, output: Output) {
     }
 }
 
-/// Runs a command (a build, a migration runner) to its end; its output's tail on failure.
-pub(crate) async fn run_to_end(
-    argv: &[String],
-    workdir: &Path,
-    env: &[(String, String)],
-    timeout: Duration,
-    redactor: &Redactor,
-) -> Result<(), ProcessError> {
-    let command = || argv.join(" ");
-    let child = group_command(argv, workdir, env).spawn().map_err(|source| ProcessError::Spawn {
-        verb: "run",
-        command: command(),
-        source,
-    })?;
-    // A timeout, a failure or a cancelled drill stops the whole group: a script's children too.
-    let group = GroupGuard(child.id());
-    let output = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .map_err(|_| ProcessError::Timeout { command: command(), limit: timeout })?
-        .map_err(|source| ProcessError::Spawn { verb: "run", command: command(), source })?;
-    drop(group);
-    if output.status.success() {
-        return Ok(());
-    }
-    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> = text.lines().collect();
-    Err(ProcessError::Failed {
-        command: command(),
-        status: output.status,
-        tail: redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n")),
-    })
-}
-
 impl AppHandle {
     /// Starts `argv` in `workdir` with `env` added, in a process group of its own.
     pub(crate) fn spawn(argv: &[String], workdir: &Path, env: &[(String, String)]) -> Result<AppHandle, ProcessError> {
-        let mut child = group_command(argv, workdir, env).spawn().map_err(|source| ProcessError::Spawn {
+        let mut child = group_command(argv, workdir, env).spawn().map_err(|source| ProgramError::Spawn {
             verb: "start",
             command: argv.join(" "),
             source,
@@ -180,7 +135,7 @@ impl AppHandle {
         env: &[(String, String)],
         drill_id: &str,
     ) -> Result<AppHandle, ProcessError> {
-        let (name, tag) = image.rsplit_once(':').ok_or_else(|| ProcessError::NoTag(image.to_owned()))?;
+        let (name, tag) = image.rsplit_once(':').ok_or_else(|| ProcessError::NoTag { image: image.to_owned() })?;
         let mut request = GenericImage::new(name, tag)
             .with_wait_for(WaitFor::Nothing)
             .with_network("host")
@@ -209,15 +164,15 @@ impl AppHandle {
         timeout: Duration,
     ) -> Result<Duration, ProcessError> {
         let started = Instant::now();
-        let mut last;
         loop {
-            match client.get(url).timeout(Duration::from_secs(2)).send().await {
+            let last = match client.get(url).timeout(Duration::from_secs(2)).send().await {
                 Ok(r) if r.status().is_success() => return Ok(started.elapsed()),
-                Ok(r) => last = format!("it answered {}", r.status()),
-                Err(e) => last = if e.is_connect() { "connection refused".into() } else { e.to_string() },
-            }
+                Ok(r) => LastTry::Answered { status: r.status() },
+                Err(e) if e.is_connect() => LastTry::Refused,
+                Err(error) => LastTry::Failed { error },
+            };
             if let Some(status) = self.exited().await {
-                return Err(ProcessError::Exited(status));
+                return Err(ProcessError::Exited { status });
             }
             if started.elapsed() >= timeout {
                 return Err(ProcessError::NotReady { limit: timeout, last });
@@ -307,25 +262,6 @@ fn exposed_listener(table: &str, port: u16) -> Option<std::net::SocketAddr> {
         };
         (!ip.is_loopback()).then_some(std::net::SocketAddr::new(ip, port))
     })
-}
-
-/// Kills a process group when dropped (also when the future holding it is dropped).
-struct GroupGuard(Option<u32>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0 {
-            signal_group(pgid, "KILL");
-        }
-    }
-}
-
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), "--", &format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 #[cfg(test)]

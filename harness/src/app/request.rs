@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{check_template, render};
 use crate::field::FieldError;
 use crate::outcome::CheckResult;
 use crate::secret::{Redactor, Secret};
+use crate::template::{TemplateError, check_template, render};
 
 pub(crate) const KIND: &str = "api";
 
@@ -190,7 +190,7 @@ impl Spec {
         client: &reqwest::Client,
         base: &str,
         values: &BTreeMap<String, String>,
-    ) -> Result<(reqwest::RequestBuilder, String), String> {
+    ) -> Result<(reqwest::RequestBuilder, String), TemplateError> {
         let path = render(&self.path, values)?;
         let mut request = client.request(self.method.clone(), format!("{base}{path}"));
         for (k, v) in &self.headers {
@@ -253,7 +253,7 @@ impl Spec {
             .evidence(format!("{} {}", self.method, self.path));
         let (request, path) = match self.build(client, base, values) {
             Ok(built) => built,
-            Err(message) => return result.error(format!("the request cannot be built: {message}")),
+            Err(e) => return result.error(format!("the request cannot be built: {e}")),
         };
         let sent = Instant::now();
         let response = match request.send().await {
@@ -306,12 +306,16 @@ impl Spec {
     }
 }
 
-fn render_json(value: &serde_json::Value, values: &BTreeMap<String, String>) -> Result<serde_json::Value, String> {
+/// `value` with the templates of its strings rendered.
+fn render_json(
+    value: &serde_json::Value,
+    values: &BTreeMap<String, String>,
+) -> Result<serde_json::Value, TemplateError> {
     Ok(match value {
         serde_json::Value::String(s) => serde_json::Value::String(render(s, values)?),
         serde_json::Value::Array(a) => a.iter().map(|v| render_json(v, values)).collect::<Result<_, _>>()?,
         serde_json::Value::Object(o) => {
-            o.iter().map(|(k, v)| Ok((k.clone(), render_json(v, values)?))).collect::<Result<_, String>>()?
+            o.iter().map(|(k, v)| Ok((k.clone(), render_json(v, values)?))).collect::<Result<_, TemplateError>>()?
         }
         other => other.clone(),
     })

@@ -98,7 +98,8 @@ impl Kind for Spec {
                         fingerprint::SIGNATURE_NAMESPACE,
                         &bytes,
                         &pem,
-                    ),
+                    )
+                    .map_err(|e| e.to_string()),
                 })
             }
         };

@@ -68,7 +68,9 @@ pub(super) async fn notify(spec: &notify::Spec, outcome: &DrillOutcome) {
     let redactor = Redactor::new();
     match notify::send(&spec.url, &body, &redactor).await {
         Ok(sent) => println!("notified: {} ({})", sent.to, kind_word(kind)),
-        Err(why) => eprintln!("warning: {} (the drill's verdict stands)", redactor.redact(&why)),
+        Err(e) => {
+            eprintln!("warning: {} (the drill's verdict stands)", redactor.redact(&crate::error::error_chain(&e)))
+        }
     }
 }
 

@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use sqlx::{Connection, PgConnection};
 
-use crate::fingerprint::{self, FingerprintFile, TableFingerprint};
-use crate::pg::QualifiedName;
+use crate::conninfo::ConninfoError;
+use crate::evidence::sign::{Signer, SigningKeyError};
+use crate::fingerprint::{self, FingerprintError, FingerprintFile, TableFingerprint};
+use crate::pg::{QualifiedName, SqlError};
 use crate::secret::redact_url_passwords;
 
 #[derive(Debug, clap::Args)]
@@ -56,6 +58,114 @@ pub struct Args {
     signing_key: Option<PathBuf>,
 }
 
+/// A live source's connection string that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("`{shown}` is not a connection string")]
+pub(super) struct DsnError {
+    /// The string as it may be shown (no password).
+    shown: String,
+    /// May hold the password: show the chain through [`redact_url_passwords`].
+    #[source]
+    source: ConninfoError,
+}
+
+/// Why no fingerprint file was written. Its chain may hold the source's connection string:
+/// shown through [`redact_url_passwords`].
+#[derive(Debug, thiserror::Error)]
+enum TakeError {
+    /// The signing key cannot be used (read first: a file that cannot be signed is not taken).
+    #[error(transparent)]
+    Signing {
+        #[from]
+        source: SigningKeyError,
+    },
+    /// `--dsn` cannot be read.
+    #[error(transparent)]
+    Dsn {
+        #[from]
+        source: DsnError,
+    },
+    /// The source does not take the connection.
+    #[error("cannot connect to `{shown}`")]
+    Connect {
+        shown: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A statement of the transaction the fingerprints are taken in failed (`what` it was for).
+    #[error("{what}")]
+    Sql {
+        what: &'static str,
+        #[source]
+        source: SqlError,
+    },
+    /// A table's fingerprint cannot be taken.
+    #[error(transparent)]
+    Fingerprint {
+        #[from]
+        source: FingerprintError,
+    },
+    /// `--table`, `--columns` or `--key` names no table.
+    #[error("{message}")]
+    Name { message: String },
+    /// A `--columns` or `--key` option without its `=`.
+    #[error("`{option}` is not TABLE=VALUE")]
+    NotTableValue { option: String },
+    /// The database has no table to fingerprint.
+    #[error("`{database}` has no table to fingerprint")]
+    NoTables { database: String },
+    /// The dump or the fingerprint file cannot be read back.
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The fingerprint file or its signature cannot be written.
+    #[error("cannot write `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key did not sign the file.
+    #[error("cannot sign `{}`", path.display())]
+    Sign {
+        path: PathBuf,
+        #[source]
+        source: ssh_key::Error,
+    },
+    /// `--dump-format` names no format of pg_dump's.
+    #[error("`{format}` is not a pg_dump format (custom, plain, directory or tar)")]
+    DumpFormat { format: String },
+    /// `--dsn` cannot be made into pg_dump's `--dbname`.
+    #[error(transparent)]
+    Conninfo {
+        #[from]
+        source: ConninfoError,
+    },
+    /// pg_dump cannot be run.
+    #[error("cannot run `{}`", program.display())]
+    Run {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// pg_dump failed; what it wrote on its standard error.
+    #[error("`{}` failed ({status}): {stderr}", program.display())]
+    DumpFailed { program: PathBuf, status: std::process::ExitStatus, stderr: String },
+}
+
+/// A failed statement's error, said as `what` it was for.
+fn sql(what: &'static str) -> impl Fn(sqlx::Error) -> TakeError {
+    move |e| TakeError::Sql { what, source: e.into() }
+}
+
+/// A table's name as written in an option.
+fn table_name(text: &str) -> Result<QualifiedName, TakeError> {
+    QualifiedName::parse(text).map_err(|e| TakeError::Name { message: e.to_string() })
+}
+
 /// Runs it; prints what it wrote, or why not.
 pub(super) async fn run(args: Args) -> bool {
     match take(&args).await {
@@ -70,68 +180,30 @@ pub(super) async fn run(args: Args) -> bool {
             );
             true
         }
-        Err(message) => {
-            eprintln!("error: {}", redact_url_passwords(&message));
+        Err(e) => {
+            eprintln!("error: {}", redact_url_passwords(&crate::error::error_chain(&e)));
             false
         }
     }
 }
 
-async fn take(args: &Args) -> Result<FingerprintFile, String> {
+async fn take(args: &Args) -> Result<FingerprintFile, TakeError> {
     // The key is read first: a fingerprint that cannot be signed as asked is not taken.
-    let signer = crate::evidence::sign::Signer::from_env(args.signing_key.as_deref())
-        .map_err(|e| crate::error::error_chain(&e))?;
+    let signer = Signer::from_env(args.signing_key.as_deref())?;
     let (options, shown) = source_options(&args.dsn)?;
-    let mut conn = PgConnection::connect_with(&options)
-        .await
-        .map_err(|e| format!("cannot connect to `{shown}`: {}", redact_url_passwords(&e.to_string())))?;
-    let sql = |what: &'static str| move |e: sqlx::Error| format!("{what}: {}", crate::pg::describe_sql_error(&e));
+    let mut conn = PgConnection::connect_with(&options).await.map_err(|source| TakeError::Connect { shown, source })?;
     let mut tx = conn.begin().await.map_err(sql("cannot begin a transaction"))?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await
-        .map_err(sql("cannot set the transaction's isolation"))?;
-    let mut snapshot = args.snapshot.clone();
-    if let Some(id) = &snapshot {
-        sqlx::query(&format!("SET TRANSACTION SNAPSHOT {}", crate::pg::quote_literal(id)))
-            .execute(&mut *tx)
-            .await
-            .map_err(sql("cannot take the snapshot (is the transaction that exported it still open?)"))?;
-    }
-    let mut dump = None;
-    if let Some(file) = &args.dump {
-        let id: String = sqlx::query_scalar("SELECT pg_catalog.pg_export_snapshot()")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(sql("cannot export a snapshot"))?;
-        run_pg_dump(args, file, &id).await?;
-        // A directory-format dump is named by its table of contents.
-        let hashed = if file.is_dir() { file.join("toc.dat") } else { file.clone() };
-        let sha256 = crate::source::read::sha256_file(&hashed)
-            .map_err(|e| format!("cannot read `{}`: {e}", hashed.display()))?;
-        dump = Some(fingerprint::DumpMade { file: file.display().to_string(), sha256 });
-        snapshot = Some(id);
-    }
-    fingerprint::in_settings(&mut tx).await.map_err(|e| e.to_string())?;
+    let (snapshot, dump) = in_snapshot(args, &mut tx).await?;
+    fingerprint::in_settings(&mut tx).await?;
     let (database, server_version): (String, String) =
         sqlx::query_as("SELECT pg_catalog.current_database()::text, pg_catalog.current_setting('server_version')")
             .fetch_one(&mut *tx)
             .await
             .map_err(sql("cannot read the server"))?;
-    let names = match args.tables.is_empty() {
-        false => args.tables.iter().map(|t| QualifiedName::parse(t)).collect::<Result<Vec<_>, _>>()?,
-        true => every_table(&mut tx).await?,
-    };
-    let mut tables = Vec::new();
-    for table in &names {
-        let started = Instant::now();
-        let fp = table_fingerprint(args, &mut tx, table).await?;
-        eprintln!("{table}: {} ({:.1} s)", fp.summary(), started.elapsed().as_secs_f64());
-        tables.push(fp);
-    }
+    let tables = every_fingerprint(args, &mut tx).await?;
     let _ = tx.commit().await;
     if tables.is_empty() {
-        return Err(format!("`{database}` has no table to fingerprint"));
+        return Err(TakeError::NoTables { database });
     }
     let file = FingerprintFile {
         schema: fingerprint::SCHEMA.into(),
@@ -142,40 +214,93 @@ async fn take(args: &Args) -> Result<FingerprintFile, String> {
         dump,
         tables,
     };
-    file.save(&args.output).map_err(|e| format!("cannot write `{}`: {e}", args.output.display()))?;
-    let signature = fingerprint::signature_path(&args.output);
-    match signer {
-        Some(signer) => {
-            let bytes =
-                std::fs::read(&args.output).map_err(|e| format!("cannot read `{}`: {e}", args.output.display()))?;
-            let pem = signer
-                .sign_in(fingerprint::SIGNATURE_NAMESPACE, &bytes)
-                .map_err(|e| format!("cannot sign `{}`: {e}", args.output.display()))?;
-            std::fs::write(&signature, pem).map_err(|e| format!("cannot write `{}`: {e}", signature.display()))?;
-            eprintln!("signed by {} into {}", signer.fingerprint(), signature.display());
-        }
-        // A signature left from an earlier file would not match this one.
-        None => {
-            let _ = std::fs::remove_file(&signature);
-        }
-    }
+    save(args, &file, signer)?;
     Ok(file)
+}
+
+/// Makes the transaction `conn` the one the fingerprints are taken in: repeatable read, in the
+/// snapshot `--snapshot` names, or in the one `--dump`'s pg_dump is then run in. The snapshot,
+/// and the dump made.
+async fn in_snapshot(
+    args: &Args,
+    conn: &mut PgConnection,
+) -> Result<(Option<String>, Option<fingerprint::DumpMade>), TakeError> {
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *conn)
+        .await
+        .map_err(sql("cannot set the transaction's isolation"))?;
+    if let Some(id) = &args.snapshot {
+        sqlx::query(&format!("SET TRANSACTION SNAPSHOT {}", crate::pg::quote_literal(id)))
+            .execute(&mut *conn)
+            .await
+            .map_err(sql("cannot take the snapshot (is the transaction that exported it still open?)"))?;
+    }
+    let Some(file) = &args.dump else { return Ok((args.snapshot.clone(), None)) };
+    let id: String = sqlx::query_scalar("SELECT pg_catalog.pg_export_snapshot()")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(sql("cannot export a snapshot"))?;
+    run_pg_dump(args, file, &id).await?;
+    // A directory-format dump is named by its table of contents.
+    let hashed = if file.is_dir() { file.join("toc.dat") } else { file.clone() };
+    let sha256 =
+        crate::source::read::sha256_file(&hashed).map_err(|source| TakeError::Read { path: hashed, source })?;
+    Ok((Some(id), Some(fingerprint::DumpMade { file: file.display().to_string(), sha256 })))
+}
+
+/// The fingerprint of each table asked (by default every table), each said as it is taken.
+async fn every_fingerprint(args: &Args, conn: &mut PgConnection) -> Result<Vec<TableFingerprint>, TakeError> {
+    let names = match args.tables.is_empty() {
+        false => args.tables.iter().map(|t| table_name(t)).collect::<Result<Vec<_>, _>>()?,
+        true => every_table(conn).await?,
+    };
+    let mut tables = Vec::new();
+    for table in &names {
+        let started = Instant::now();
+        let fp = table_fingerprint(args, conn, table).await?;
+        eprintln!("{table}: {} ({:.1} s)", fp.summary(), started.elapsed().as_secs_f64());
+        tables.push(fp);
+    }
+    Ok(tables)
+}
+
+/// Writes the file, and its signature when a key is given (else removes a signature left from
+/// an earlier file, which would not match this one).
+fn save(args: &Args, file: &FingerprintFile, signer: Option<Signer>) -> Result<(), TakeError> {
+    let output = &args.output;
+    file.save(output).map_err(|source| TakeError::Write { path: output.clone(), source })?;
+    let signature = fingerprint::signature_path(output);
+    let Some(signer) = signer else {
+        let _ = std::fs::remove_file(&signature);
+        return Ok(());
+    };
+    let bytes = std::fs::read(output).map_err(|source| TakeError::Read { path: output.clone(), source })?;
+    let pem = signer
+        .sign_in(fingerprint::SIGNATURE_NAMESPACE, &bytes)
+        .map_err(|source| TakeError::Sign { path: output.clone(), source })?;
+    std::fs::write(&signature, pem).map_err(|source| TakeError::Write { path: signature.clone(), source })?;
+    eprintln!("signed by {} into {}", signer.fingerprint(), signature.display());
+    Ok(())
 }
 
 /// How pgdrill connects to a live source (`baseline --dsn`, `fingerprint --dsn`): its sessions
 /// pinned as on a restore, and the connection string as it may be shown (no password).
-pub(super) fn source_options(dsn: &str) -> Result<(sqlx::postgres::PgConnectOptions, String), String> {
+pub(super) fn source_options(dsn: &str) -> Result<(sqlx::postgres::PgConnectOptions, String), DsnError> {
     // Every form libpq reads: a URI or key=value pairs, a socket folder as the host.
     let shown = crate::conninfo::shown(dsn);
-    let options = crate::conninfo::options(dsn).map_err(|e| format!("`{shown}` is not a connection string: {e}"))?;
+    let options = match crate::conninfo::options(dsn) {
+        Ok(options) => options,
+        Err(source) => return Err(DsnError { shown, source }),
+    };
     Ok((crate::session::pinned(options, crate::session::Pins::default()), shown))
 }
 
 /// `TABLE=VALUE` options that name `table`.
-fn option_for<'a>(options: &'a [String], table: &QualifiedName) -> Result<Option<&'a str>, String> {
+fn option_for<'a>(options: &'a [String], table: &QualifiedName) -> Result<Option<&'a str>, TakeError> {
     for option in options {
-        let (name, value) = option.split_once('=').ok_or_else(|| format!("`{option}` is not TABLE=VALUE"))?;
-        if QualifiedName::parse(name)? == *table {
+        let (name, value) =
+            option.split_once('=').ok_or_else(|| TakeError::NotTableValue { option: option.clone() })?;
+        if table_name(name)? == *table {
             return Ok(Some(value));
         }
     }
@@ -186,15 +311,15 @@ async fn table_fingerprint(
     args: &Args,
     conn: &mut PgConnection,
     table: &QualifiedName,
-) -> Result<TableFingerprint, String> {
+) -> Result<TableFingerprint, TakeError> {
     let columns: Option<Vec<String>> =
         option_for(&args.columns, table)?.map(|c| c.split(',').map(|s| s.trim().to_owned()).collect());
     let key = option_for(&args.keys, table)?;
-    let described = fingerprint::describe(conn, table, columns.as_deref(), key).await.map_err(|e| e.to_string())?;
+    let described = fingerprint::describe(conn, table, columns.as_deref(), key).await?;
     let mut spans: Vec<fingerprint::Span> = vec![(None, None)];
     let mut sampled_of = None;
     if key.is_some() {
-        let bounds = fingerprint::bounds(conn, &described, args.ranges).await.map_err(|e| e.to_string())?;
+        let bounds = fingerprint::bounds(conn, &described, args.ranges).await?;
         // The last range is open: rows past the largest key read now still belong to it.
         if !bounds.is_empty() {
             spans = fingerprint::spans(&bounds, true);
@@ -205,13 +330,13 @@ async fn table_fingerprint(
             spans = (0..k as usize).map(|i| spans[i * n / k as usize].clone()).collect();
         }
     }
-    let ranges = fingerprint::fingerprint_spans(conn, &described, &spans).await.map_err(|e| e.to_string())?;
+    let ranges = fingerprint::fingerprint_spans(conn, &described, &spans).await?;
     Ok(TableFingerprint::new(table.to_string(), described.columns, key.map(str::to_owned), ranges, sampled_of))
 }
 
 /// Every table of the database but the catalogs', extensions' and partitions' (their parent
 /// covers their rows).
-async fn every_table(conn: &mut PgConnection) -> Result<Vec<QualifiedName>, String> {
+async fn every_table(conn: &mut PgConnection) -> Result<Vec<QualifiedName>, TakeError> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -222,22 +347,22 @@ async fn every_table(conn: &mut PgConnection) -> Result<Vec<QualifiedName>, Stri
     )
     .fetch_all(&mut *conn)
     .await
-    .map_err(|e| format!("cannot list the tables: {}", crate::pg::describe_sql_error(&e)))?;
+    .map_err(sql("cannot list the tables"))?;
     Ok(rows.into_iter().map(|(schema, name)| QualifiedName::new(schema, name)).collect())
 }
 
 /// pg_dump of the same database in snapshot `id`; the password goes by the environment, never
 /// the command line.
-async fn run_pg_dump(args: &Args, file: &std::path::Path, id: &str) -> Result<(), String> {
+async fn run_pg_dump(args: &Args, file: &std::path::Path, id: &str) -> Result<(), TakeError> {
     let format = match args.dump_format.as_str() {
         "c" | "custom" => "custom",
         "p" | "plain" => "plain",
         "d" | "directory" => "directory",
         "t" | "tar" => "tar",
-        other => return Err(format!("`{other}` is not a pg_dump format (custom, plain, directory or tar)")),
+        other => return Err(TakeError::DumpFormat { format: other.to_owned() }),
     };
     // Any form libpq reads; its password goes by the environment, off pg_dump's command line.
-    let (conninfo, password) = crate::conninfo::without_password(&args.dsn).map_err(|e| e.to_string())?;
+    let (conninfo, password) = crate::conninfo::without_password(&args.dsn)?;
     let program = args.pg_dump.clone().unwrap_or_else(|| "pg_dump".into());
     let mut command = tokio::process::Command::new(&program);
     command
@@ -252,14 +377,13 @@ async fn run_pg_dump(args: &Args, file: &std::path::Path, id: &str) -> Result<()
         command.env("PGPASSWORD", password);
     }
     let started = Instant::now();
-    let out = command.output().await.map_err(|e| format!("cannot run `{}`: {e}", program.display()))?;
+    let out = match command.output().await {
+        Ok(out) => out,
+        Err(source) => return Err(TakeError::Run { program, source }),
+    };
     if !out.status.success() {
-        return Err(format!(
-            "`{}` failed ({}): {}",
-            program.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(TakeError::DumpFailed { program, status: out.status, stderr });
     }
     eprintln!("dumped to {} in snapshot {id} ({:.1} s)", file.display(), started.elapsed().as_secs_f64());
     Ok(())

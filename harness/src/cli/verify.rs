@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::Exit;
-use crate::allowed_signers::AllowedSigners;
+use crate::allowed_signers::{AllowedSigners, ParseError};
 use crate::evidence::sign::{NAMESPACE, Signing};
 use crate::evidence::statement::{SIGNATURE, STATEMENT};
 use crate::evidence::verify::{Finding, Trust, Verification, verify};
@@ -25,23 +25,39 @@ pub struct VerifyArgs {
     identity: Option<String>,
 }
 
+/// Why the allowed signers cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum SignersError {
+    /// The file cannot be read.
+    #[error(transparent)]
+    Read {
+        #[from]
+        source: std::io::Error,
+    },
+    /// A line of it is not an allowed signer.
+    #[error(transparent)]
+    Parse {
+        #[from]
+        source: ParseError,
+    },
+}
+
+fn read_signers(path: &Path) -> Result<AllowedSigners, SignersError> {
+    Ok(AllowedSigners::parse(&std::fs::read_to_string(path)?)?)
+}
+
 /// Verifies a report folder: exits 0 when everything holds, 1 when anything does not (each
 /// finding said), 2 when the folder or the allowed signers cannot be read.
 pub(super) fn run(args: &VerifyArgs) -> ExitCode {
     let allowed = match &args.allowed_signers {
         None => None,
-        Some(path) => {
-            match std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| AllowedSigners::parse(&text).map_err(|e| e.to_string()))
-            {
-                Ok(signers) => Some((signers, path.as_path())),
-                Err(why) => {
-                    eprintln!("error: cannot read the allowed signers `{}`: {why}", path.display());
-                    return Exit::Usage.into();
-                }
+        Some(path) => match read_signers(path) {
+            Ok(signers) => Some((signers, path.as_path())),
+            Err(why) => {
+                eprintln!("error: cannot read the allowed signers `{}`: {why}", path.display());
+                return Exit::Usage.into();
             }
-        }
+        },
     };
     let trust = Trust { allowed_signers: allowed.as_ref().map(|(s, p)| (s, *p)), identity: args.identity.as_deref() };
     let verification = match verify(&args.dir, &trust) {

@@ -3,8 +3,8 @@
 //! raises (`inventory`), as that role, with those triggers. The INSERT is made up from the
 //! columns' types; under row security keyed on a setting, it sets one tenant.
 
+use super::block::{Block, inline, list, string};
 use super::inventory::{AppendOnlyFound, ColumnFound, Inventory};
-use super::write::{Block, inline, list, string};
 use crate::baseline::PolicyInfo;
 use crate::pg::{TypeCategory, quote_ident_if_needed, quote_literal};
 
@@ -59,22 +59,22 @@ fn write_tenant(found: &AppendOnlyFound, inventory: &Inventory) -> Option<(Strin
         .find_map(|text| super::expr::reads(text, &inventory.setting_functions).tenants.into_iter().next())
 }
 
-pub(super) fn block(found: &AppendOnlyFound, inventory: &Inventory) -> Block {
-    let table = &found.table;
-    let role = quote_ident_if_needed(&found.role);
-    let tenant = write_tenant(found, inventory).and_then(|(setting, column)| {
-        let col = found.columns.iter().find(|c| c.name == column)?;
-        Some((setting, col, tenant_value(col)?))
-    });
+/// The (setting, its column, the tenant a writer sets) of a table under row security keyed on
+/// a setting.
+type Tenant<'a> = (String, &'a ColumnFound, String);
+
+/// The INSERT the writer runs, each value made up by its column's type (the tenant's first, a
+/// foreign key's the row it references); and the columns pgdrill cannot make a value of.
+fn insert(found: &AppendOnlyFound, tenant: Option<&Tenant<'_>>) -> (String, Vec<String>) {
     let mut names = Vec::new();
     let mut values = Vec::new();
     let mut unmade = Vec::new();
-    if let Some((_, col, tenant)) = &tenant {
+    if let Some((_, col, tenant)) = tenant {
         names.push(quote_ident_if_needed(&col.name));
         values.push(quote_literal(tenant));
     }
     for column in found.columns.iter().filter(|c| c.required) {
-        if tenant.as_ref().is_some_and(|(_, col, _)| col.name == column.name) {
+        if tenant.is_some_and(|(_, col, _)| col.name == column.name) {
             continue;
         }
         let given = column.references.as_ref().map(|(_, v)| quote_literal(v));
@@ -87,11 +87,25 @@ pub(super) fn block(found: &AppendOnlyFound, inventory: &Inventory) -> Block {
         }
     }
     // `table` is written as SQL reads it: quoted where it needs to be.
+    let table = &found.table;
     let insert = if names.is_empty() {
         format!("INSERT INTO {table} DEFAULT VALUES")
     } else {
         format!("INSERT INTO {table} ({}) VALUES ({})", names.join(", "), values.join(", "))
     };
+    (insert, unmade)
+}
+
+/// The block of a table `found` append-only for its role; written as a comment to complete
+/// when pgdrill cannot make up its INSERT.
+pub(super) fn block(found: &AppendOnlyFound, inventory: &Inventory) -> Block {
+    let table = &found.table;
+    let role = quote_ident_if_needed(&found.role);
+    let tenant = write_tenant(found, inventory).and_then(|(setting, column)| {
+        let col = found.columns.iter().find(|c| c.name == column)?;
+        Some((setting, col, tenant_value(col)?))
+    });
+    let (insert, unmade) = insert(found, tenant.as_ref());
     let refused = if found.granted.is_empty() {
         "by privilege".to_owned()
     } else if found.granted.len() == 3 {

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use super::block::{Block, inline, list, string};
 use super::expr;
 use super::inventory::Inventory;
-use super::write::{Block, inline, list, string};
 use crate::baseline::PolicyInfo;
 use crate::pg::quote_ident_if_needed;
 
@@ -126,28 +126,12 @@ pub(super) fn blocks(inventory: &Inventory) -> Vec<Block> {
     out
 }
 
+/// One group's block: its tables' policies, exactly, and `fail_closed` proposed as the role
+/// that reads them, when their policies compare a setting with a column.
 fn block(group: &Group, inventory: &Inventory) -> Block {
     let functions = &inventory.setting_functions;
     let policies: Vec<&PolicyInfo> = inventory.policies.iter().filter(|p| group.tables.contains(&p.table)).collect();
-    let mut body = vec!["[[checks.rls]]".to_owned(), format!("tables = {}", list(&group.tables))];
-    if group.forced {
-        body.push("force = true".into());
-    }
-    body.push("exact_policies = true".into());
-    if !policies.is_empty() {
-        body.push("policies = [".into());
-        body.extend(policies.iter().map(|p| policy_line(p)));
-        body.push("]".into());
-    }
-    let mut about = vec![format!(
-        "Row-level security is enabled {} on these tables, with their policies, exactly: kind, roles, and \
-         `USING` / `WITH CHECK` as the server prints them; a policy added to these tables fails.",
-        if group.forced {
-            "and forced (the tables' owner is subject to it too)"
-        } else {
-            "(not forced: the tables' owner bypasses it)"
-        }
-    )];
+    let (body, mut about) = listing(group, &policies);
     let read = tenant_read(&policies, functions);
     let Some((setting, column)) = &group.tenant else {
         about.push(format!(
@@ -161,22 +145,8 @@ fn block(group: &Group, inventory: &Inventory) -> Block {
         ));
         return Block { about, body, ..Block::default() };
     };
-    // The role of each table, the most common one the default.
-    let mut chosen: BTreeMap<&str, (String, bool)> = BTreeMap::new();
-    for table in &group.tables {
-        let mine: Vec<&PolicyInfo> = policies.iter().copied().filter(|p| &p.table == table).collect();
-        let readers = inventory.readers.get(table).map(Vec::as_slice).unwrap_or_default();
-        if let Some(found) = reader(readers, &mine, setting, functions) {
-            chosen.insert(table, found);
-        }
-    }
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for (role, _) in chosen.values() {
-        *counts.entry(role).or_default() += 1;
-    }
-    let Some(role) =
-        counts.iter().max_by_key(|(role, n)| (**n, std::cmp::Reverse(**role))).map(|(r, _)| (*r).to_owned())
-    else {
+    let chosen = readers_of(group, &policies, setting, inventory);
+    let Some(role) = most_common(&chosen) else {
         about.push(format!(
             "The policies compare `{setting}` with `{column}`, and no role but the tables' owner may read \
              them: no fail-closed reads are proposed."
@@ -196,10 +166,74 @@ fn block(group: &Group, inventory: &Inventory) -> Block {
     if !others.is_empty() {
         pairs.push(("roles".to_owned(), inline(&others)));
     }
-    about.push(format!(
+    about.extend(fail_closed_about(group, &chosen, &role, (setting, column), &read));
+    Block { about, body, optional: vec![format!("fail_closed = {}", inline(&pairs))], ..Block::default() }
+}
+
+/// A group's TOML (its tables and their policies, exactly) and what it proves.
+fn listing(group: &Group, policies: &[&PolicyInfo]) -> (Vec<String>, Vec<String>) {
+    let mut body = vec!["[[checks.rls]]".to_owned(), format!("tables = {}", list(&group.tables))];
+    if group.forced {
+        body.push("force = true".into());
+    }
+    body.push("exact_policies = true".into());
+    if !policies.is_empty() {
+        body.push("policies = [".into());
+        body.extend(policies.iter().map(|p| policy_line(p)));
+        body.push("]".into());
+    }
+    let about = vec![format!(
+        "Row-level security is enabled {} on these tables, with their policies, exactly: kind, roles, and \
+         `USING` / `WITH CHECK` as the server prints them; a policy added to these tables fails.",
+        if group.forced {
+            "and forced (the tables' owner is subject to it too)"
+        } else {
+            "(not forced: the tables' owner bypasses it)"
+        }
+    )];
+    (body, about)
+}
+
+/// The role that reads each table of the group as the application (see [`reader`]), with
+/// whether it is a guess.
+fn readers_of<'a>(
+    group: &'a Group,
+    policies: &[&PolicyInfo],
+    setting: &str,
+    inventory: &Inventory,
+) -> BTreeMap<&'a str, (String, bool)> {
+    let mut chosen = BTreeMap::new();
+    for table in &group.tables {
+        let mine: Vec<&PolicyInfo> = policies.iter().copied().filter(|p| &p.table == table).collect();
+        let readers = inventory.readers.get(table).map(Vec::as_slice).unwrap_or_default();
+        if let Some(found) = reader(readers, &mine, setting, &inventory.setting_functions) {
+            chosen.insert(table.as_str(), found);
+        }
+    }
+    chosen
+}
+
+/// The role most tables are read as (the first by name among as many): the default.
+fn most_common(chosen: &BTreeMap<&str, (String, bool)>) -> Option<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (role, _) in chosen.values() {
+        *counts.entry(role).or_default() += 1;
+    }
+    counts.iter().max_by_key(|(role, n)| (**n, std::cmp::Reverse(**role))).map(|(r, _)| (*r).to_owned())
+}
+
+/// What the proposed `fail_closed` proves, and what in it is a guess.
+fn fail_closed_about(
+    group: &Group,
+    chosen: &BTreeMap<&str, (String, bool)>,
+    role: &str,
+    (setting, column): (&str, &str),
+    read: &TenantRead,
+) -> Vec<String> {
+    let mut about = vec![format!(
         "Reads as `{role}` are fail-closed: with `{setting}` unset it sees none of their rows, as one tenant \
          only that tenant's (the policies compare `{setting}` with the column `{column}`)."
-    ));
+    )];
     if !read.flags.is_empty() {
         about.push(format!(
             "`{}` is compared with a constant only: a flag that opens the policies, not the tenant, left unset.",
@@ -219,7 +253,7 @@ fn block(group: &Group, inventory: &Inventory) -> Block {
     if chosen.values().any(|(_, tied)| *tied) {
         about.push(format!("A guess: other roles may read these tables as well; `{role}` ranks first by name."));
     }
-    Block { about, body, optional: vec![format!("fail_closed = {}", inline(&pairs))], ..Block::default() }
+    about
 }
 
 #[cfg(test)]

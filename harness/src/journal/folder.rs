@@ -3,55 +3,11 @@
 //! `20230101000000_init/` folders, `V1_10__x.sql`, `1680000000000-AddUsers.ts`), Drizzle's
 //! `meta/_journal.json`; Alembic, Liquibase and sqitch in [`super::plans`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::Records;
+pub(crate) use super::code::{Folder, FolderError};
 use super::plans;
-
-/// Why the code's migrations could not be read.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FolderError {
-    /// A folder or file of migrations could not be read.
-    #[error("cannot read `{}`", path.display())]
-    Unreadable {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// It holds no migration: `what` names what was looked for.
-    #[error("no {what} in `{}`", path.display())]
-    Empty { path: PathBuf, what: &'static str },
-    /// A file that does not read as its format says.
-    #[error("`{}` {problem}", path.display())]
-    Malformed { path: PathBuf, problem: String },
-}
-
-impl FolderError {
-    pub(crate) fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> FolderError {
-        move |source| FolderError::Unreadable { path: path.to_owned(), source }
-    }
-
-    pub(crate) fn malformed(path: &Path, problem: impl std::fmt::Display) -> FolderError {
-        FolderError::Malformed { path: path.to_owned(), problem: problem.to_string() }
-    }
-}
-
-/// The code's migrations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Folder {
-    /// The newest, as the journal records it.
-    pub newest: String,
-    /// What identifies the newest when compared with a journal's entry: its file name where
-    /// the file names it more fully than the journal's form (`0003_add_zones.up.sql` for `0003`,
-    /// so that a journal's `0003_other` is another migration).
-    pub key: String,
-    /// Where it comes from: its file, or a plan's line.
-    pub source: String,
-    /// Every migration, oldest first, as `key` identifies the newest.
-    pub history: Vec<String>,
-    /// The sqitch project the plan names.
-    pub project: Option<String>,
-}
 
 /// Reads the migrations of `path` (a folder; Liquibase's root changelog or sqitch's plan may be
 /// the file itself), as `records` says the runner records them.
@@ -118,15 +74,15 @@ fn numbered(dir: &Path, records: Records) -> Result<Folder, FolderError> {
     let Some((_, recorded, file)) = found.last().cloned() else {
         return Err(FolderError::Empty { path: dir.to_owned(), what: "migration files" });
     };
+    // Flyway's journal records the version alone, and its files start with `V`.
+    let flyway = records == Records::FlywayVersion;
+    let key = if flyway { recorded.clone() } else { file.clone() };
     let newest = match records {
         Records::TypeormClass => typeorm_class(&dir.join(&file)).unwrap_or(recorded),
         _ => recorded,
     };
-    // Flyway's journal records the version alone, and its files start with `V`.
-    let flyway = records == Records::FlywayVersion;
     let history: Vec<String> =
         found.into_iter().map(|(_, recorded, file)| if flyway { recorded } else { file }).collect();
-    let key = history.last().cloned().expect("not empty");
     Ok(Folder { newest, key, source: file, history, project: None })
 }
 
@@ -142,24 +98,19 @@ fn drizzle(dir: &Path) -> Result<Folder, FolderError> {
     let journal = dir.join("meta/_journal.json");
     let text = std::fs::read_to_string(&journal).map_err(FolderError::unreadable(&journal))?;
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| FolderError::malformed(&journal, format!("is not JSON: {e}")))?;
+        serde_json::from_str(&text).map_err(|source| FolderError::NotJson { path: journal.clone(), source })?;
     let entries = value["entries"].as_array().filter(|e| !e.is_empty());
     let entries = entries.ok_or_else(|| FolderError::malformed(&journal, "lists no entries"))?;
     let mut history = Vec::new();
+    let mut source = "meta/_journal.json";
     for entry in entries {
         let when =
             entry["when"].as_i64().ok_or_else(|| FolderError::malformed(&journal, "has an entry with no `when`"))?;
         history.push(when.to_string());
+        source = entry["tag"].as_str().unwrap_or("meta/_journal.json");
     }
-    let last = entries.last().expect("not empty");
-    let newest = history.last().cloned().expect("not empty");
-    Ok(Folder {
-        key: newest.clone(),
-        newest,
-        source: last["tag"].as_str().unwrap_or("meta/_journal.json").to_owned(),
-        history,
-        project: None,
-    })
+    let newest = history.last().cloned().unwrap_or_default();
+    Ok(Folder { key: newest.clone(), newest, source: source.to_owned(), history, project: None })
 }
 
 #[cfg(test)]

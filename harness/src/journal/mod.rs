@@ -1,9 +1,10 @@
 //! Migration journals: where each migration tool pgdrill knows records what it applied, the SQL
 //! that reads its newest and its failed migrations (this file), what it records of a migration
-//! and when two forms name one migration (`records`), the code's migrations as a folder or plan
-//! holds them (`folder`, `plans`), and which journals a database holds (`detect`). A leaf: the
+//! and when two forms name one migration (`records`), the code's migrations (`code`) as a folder
+//! or plan holds them (`folder`, `plans`), and which journals a database holds (`detect`). A leaf: the
 //! schema-version check, `init`, baselines and pre-migration drills read them.
 
+mod code;
 mod detect;
 pub(crate) mod folder;
 mod plans;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::folder::{Folder, FolderError};
+use super::code::{Folder, FolderError};
 
 /// Alembic's `versions/` (or a folder holding it): the heads are the revisions no other
 /// revision's `down_revision` names, recorded one per row, written here space-separated.
@@ -161,9 +161,11 @@ fn changelog(
     let text = std::fs::read_to_string(file).map_err(FolderError::unreadable(file))?;
     let ext = file.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     let entries = match ext.as_str() {
-        "xml" => xml_entries(&text).map_err(|e| FolderError::malformed(file, format!("is not a changelog: {e}")))?,
+        "xml" => xml_entries(&text).map_err(|source| FolderError::NotXmlChangelog { path: file.to_owned(), source })?,
         "yaml" | "yml" => yaml_entries(&text),
-        "json" => json_entries(&text).map_err(|e| FolderError::malformed(file, format!("is not a changelog: {e}")))?,
+        "json" => {
+            json_entries(&text).map_err(|source| FolderError::NotJsonChangelog { path: file.to_owned(), source })?
+        }
         _ => sql_entries(&text),
     };
     let here = file.parent().unwrap_or(Path::new("."));

@@ -26,9 +26,10 @@ use sqlx::{Connection, Executor};
 
 use crate::dump::splitter::{Item, Splitter};
 use crate::field::FieldError;
-use crate::pg::{QualifiedName, quote_ident, quote_literal};
+use crate::pg::{QualifiedName, SqlError, quote_ident, quote_literal};
 use crate::provision::Target;
 use crate::secret::Redactor;
+use crate::template::{TemplateError, render};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,7 +77,7 @@ impl Spec {
             (Some(dir), None) => {
                 let dir = crate::field::normalize(&base.join(dir));
                 if let Some(record) = &config.record {
-                    crate::app::check_template(
+                    crate::template::check_template(
                         record,
                         &["version".to_owned(), "name".to_owned()].into(),
                         "migrate.record",
@@ -85,9 +86,9 @@ impl Spec {
                 Runner::Folder { dir, record: config.record, role: config.role }
             }
             (None, Some(argv)) if !argv.is_empty() => {
-                let known = crate::app::BUILTINS.iter().map(|s| s.to_string()).collect();
+                let known = crate::template::BUILTINS.iter().map(|s| s.to_string()).collect();
                 for (k, v) in &config.env {
-                    crate::app::check_template(v, &known, &format!("migrate.env.{k}"))?;
+                    crate::template::check_template(v, &known, &format!("migrate.env.{k}"))?;
                 }
                 Runner::Command { argv, workdir, env: config.env }
             }
@@ -110,11 +111,15 @@ impl Spec {
     }
 }
 
+/// Why the migrate phase failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MigrateError {
     /// The restored database did not take a connection, or the programs' port did not open.
     #[error(transparent)]
-    Target(#[from] crate::provision::TargetError),
+    Target {
+        #[from]
+        source: crate::provision::TargetError,
+    },
     /// The migrations took longer than `[migrate] timeout`.
     #[error("the migrations did not finish within {}", humantime::format_duration(*limit))]
     Timeout { limit: Duration },
@@ -125,20 +130,55 @@ pub(crate) enum MigrateError {
         #[source]
         source: std::io::Error,
     },
-    /// A migration file failed.
+    /// A migration file failed: what failed is said inside the message, before what it means.
     #[error(
-        "migration `{file}` failed at its line {line}: {message} (it was rolled back; the checks did not run on a half-migrated database)"
+        "migration `{file}` failed at its line {line}: {problem} (it was rolled back; the checks did not run on a half-migrated database)"
     )]
-    File { file: String, line: u64, message: String },
+    File { file: String, line: u64, problem: FileProblem },
     /// The migration command's environment could not be rendered.
-    #[error("{0}")]
-    Render(String),
+    #[error(transparent)]
+    Render {
+        #[from]
+        source: TemplateError,
+    },
     /// The migration command failed.
     #[error(transparent)]
-    Command(#[from] crate::app::process::ProcessError),
+    Command {
+        #[from]
+        source: crate::program::ProgramError,
+    },
     /// The migration journal cannot be read.
-    #[error("cannot read the journal: {0}")]
-    Journal(String),
+    #[error("cannot read the journal")]
+    Journal {
+        #[source]
+        source: SqlError,
+    },
+}
+
+/// What failed in a migration file (its transaction, one of its statements, its record).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FileProblem {
+    /// A connection or the file's transaction could not be had, or its commit failed.
+    #[error("{error}")]
+    Session { error: sqlx::Error },
+    /// A statement of the file failed.
+    #[error("{error}")]
+    Statement { error: SqlError },
+    /// The file cannot be split into statements.
+    #[error("{error}")]
+    Split { error: crate::dump::splitter::SplitError },
+    /// The file loads rows from `COPY ... FROM stdin`, which no connection here can feed.
+    #[error("COPY ... FROM stdin is not supported in a migration file")]
+    CopyFromStdin,
+    /// The file holds a psql meta-command.
+    #[error("`\\{command}` is a psql meta-command, not SQL")]
+    Meta { command: String },
+    /// The `record` statement cannot be rendered.
+    #[error("{error}")]
+    Record { error: TemplateError },
+    /// The `record` statement failed.
+    #[error("recording it: {error}")]
+    Recording { error: SqlError },
 }
 
 /// The journal's newest version.
@@ -153,7 +193,7 @@ pub(crate) async fn version(pool: &PgPool, journal: &(QualifiedName, String)) ->
         .fetch_optional(pool)
         .await
         .map(Option::flatten)
-        .map_err(|e| MigrateError::Journal(crate::pg::describe_sql_error(&e)))
+        .map_err(|e| MigrateError::Journal { source: e.into() })
 }
 
 /// The migration files of `dir` newer than `after`, in order: (version, name, path).
@@ -192,59 +232,65 @@ pub(crate) async fn apply_folder(
     files: &[(String, String, PathBuf)],
     record: Option<&str>,
     role: Option<&str>,
-    redactor: &Redactor,
 ) -> Result<Vec<String>, MigrateError> {
     let mut applied = Vec::new();
     for (version, name, path) in files {
         let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let sql = std::fs::read_to_string(path).map_err(|source| MigrateError::Folder { dir: path.clone(), source })?;
-        let fail = |line: u64, message: String| MigrateError::File {
+        apply_file(pool, &sql, (version, name), record, role).await.map_err(|(line, problem)| MigrateError::File {
             file: file.clone(),
             line,
-            message: redactor.redact(&message),
-        };
-        let mut conn = pool.acquire().await.map_err(|e| fail(0, e.to_string()))?;
-        let mut tx = conn.begin().await.map_err(|e| fail(0, e.to_string()))?;
-        if let Some(role) = role {
-            tx.execute(sqlx::raw_sql(&crate::pg::set_local_role(role))).await.map_err(|e| fail(0, e.to_string()))?;
-        }
-        // Statement by statement, as psql would split them, so an error names its line.
-        let mut statements = Splitter::new(sql.as_bytes());
-        loop {
-            let statement = match statements.next_item() {
-                Ok(None) => break,
-                Ok(Some(Item::Statement(statement))) if !statement.copy_from_stdin => statement,
-                Ok(Some(Item::Statement(statement))) => {
-                    return Err(fail(
-                        statement.line,
-                        "COPY ... FROM stdin is not supported in a migration file".into(),
-                    ));
-                }
-                Ok(Some(Item::Meta { command, line, .. })) => {
-                    return Err(fail(line, format!("`\\{command}` is a psql meta-command, not SQL")));
-                }
-                Ok(Some(_)) => continue,
-                Err(e) => return Err(fail(statements.lines_read(), e.to_string())),
-            };
-            if let Err(e) = tx.execute(sqlx::raw_sql(&statement.sql)).await {
-                let offset = error_position(&e)
-                    .map(|pos| statement.sql.chars().take(pos.saturating_sub(1)).filter(|c| *c == '\n').count() as u64)
-                    .unwrap_or(0);
-                return Err(fail(statement.line + offset, crate::pg::describe_sql_error(&e)));
-            }
-        }
-        if let Some(record) = record {
-            let values: BTreeMap<String, String> =
-                [("version".to_owned(), quote_literal(version)), ("name".to_owned(), quote_literal(name))].into();
-            let statement = crate::app::render(record, &values).map_err(|m| fail(0, m))?;
-            tx.execute(sqlx::raw_sql(&statement))
-                .await
-                .map_err(|e| fail(0, format!("recording it: {}", crate::pg::describe_sql_error(&e))))?;
-        }
-        tx.commit().await.map_err(|e| fail(0, e.to_string()))?;
+            problem,
+        })?;
         applied.push(file);
     }
     Ok(applied)
+}
+
+/// Applies one file's `sql` in its transaction, then its `record` of `(version, name)`; the line
+/// where it failed, and what failed.
+async fn apply_file(
+    pool: &PgPool,
+    sql: &str,
+    (version, name): (&str, &str),
+    record: Option<&str>,
+    role: Option<&str>,
+) -> Result<(), (u64, FileProblem)> {
+    let session = |error| (0, FileProblem::Session { error });
+    let mut conn = pool.acquire().await.map_err(session)?;
+    let mut tx = conn.begin().await.map_err(session)?;
+    if let Some(role) = role {
+        tx.execute(sqlx::raw_sql(&crate::pg::set_local_role(role))).await.map_err(session)?;
+    }
+    run_statements(&mut tx, sql).await?;
+    if let Some(record) = record {
+        let values: BTreeMap<String, String> =
+            [("version".to_owned(), quote_literal(version)), ("name".to_owned(), quote_literal(name))].into();
+        let statement = render(record, &values).map_err(|error| (0, FileProblem::Record { error }))?;
+        tx.execute(sqlx::raw_sql(&statement)).await.map_err(|e| (0, FileProblem::Recording { error: e.into() }))?;
+    }
+    tx.commit().await.map_err(session)
+}
+
+/// Runs `sql` statement by statement, as psql would split it, so that an error names its line.
+async fn run_statements(tx: &mut sqlx::PgConnection, sql: &str) -> Result<(), (u64, FileProblem)> {
+    let mut statements = Splitter::new(sql.as_bytes());
+    loop {
+        let statement = match statements.next_item() {
+            Ok(None) => return Ok(()),
+            Ok(Some(Item::Statement(statement))) if !statement.copy_from_stdin => statement,
+            Ok(Some(Item::Statement(statement))) => return Err((statement.line, FileProblem::CopyFromStdin)),
+            Ok(Some(Item::Meta { command, line, .. })) => return Err((line, FileProblem::Meta { command })),
+            Ok(Some(_)) => continue,
+            Err(error) => return Err((statements.lines_read(), FileProblem::Split { error })),
+        };
+        if let Err(e) = tx.execute(sqlx::raw_sql(&statement.sql)).await {
+            let offset = error_position(&e)
+                .map(|pos| statement.sql.chars().take(pos.saturating_sub(1)).filter(|c| *c == '\n').count() as u64)
+                .unwrap_or(0);
+            return Err((statement.line + offset, FileProblem::Statement { error: e.into() }));
+        }
+    }
 }
 
 /// Applies the pending migrations (a pre-migration safety check); returns what changed and the
@@ -268,19 +314,20 @@ pub(crate) async fn run(
             let files = pending(dir, before.as_deref())?;
             // The release's SQL runs as the application's would: with the database's own settings.
             let raw = target.restore_pool(database, 1, redactor).await?;
-            let work = apply_folder(&raw, &files, record.as_deref(), role.as_deref(), redactor);
+            // A failure's message is redacted with the phase's error, as every phase's is.
+            let work = apply_folder(&raw, &files, record.as_deref(), role.as_deref());
             let applied = tokio::time::timeout(spec.timeout, work).await;
             raw.close().await;
             applied.map_err(|_| MigrateError::Timeout { limit: spec.timeout })??
         }
         Runner::Command { argv, workdir, env } => {
             let login = target.program_login(None, redactor).await?;
-            let values = crate::app::template_values(&login, database, None);
+            let values = crate::template::template_values(&login, database, None);
             let mut rendered = Vec::new();
             for (k, v) in env {
-                rendered.push((k.clone(), crate::app::render(v, &values).map_err(MigrateError::Render)?));
+                rendered.push((k.clone(), render(v, &values)?));
             }
-            crate::app::process::run_to_end(argv, workdir, &rendered, spec.timeout, redactor).await?;
+            crate::program::run_to_end(argv, workdir, &rendered, spec.timeout, redactor).await?;
             vec![argv.join(" ")]
         }
     };

@@ -27,7 +27,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use body::{FailedCheck, Message, body};
-pub use send::{Sent, send};
+pub use send::{SendError, Sent, send};
 
 use crate::field::{FieldError, Spanned, normalize};
 use crate::secret::SecretSource;
@@ -190,31 +190,41 @@ pub struct Report {
     pub drill_id: String,
 }
 
+/// Why a `report_url` cannot be filled in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FillError {
+    /// A `{{` without its `}}`.
+    #[error("a `{{{{` is not closed")]
+    Unclosed,
+    /// `{{env.NAME}}` names a variable that is not set.
+    #[error("the environment variable `{var}` is not set")]
+    Unset { var: String },
+    /// A placeholder `report_url` does not know.
+    #[error("unknown placeholder `{{{{{name}}}}}` (scenario, folder, drill_id, env.NAME)")]
+    Unknown { name: String },
+}
+
 /// `report_url` filled in for `report`, with environment variables from the process's.
-pub fn report_url(template: &str, report: &Report) -> Result<String, String> {
+pub fn report_url(template: &str, report: &Report) -> Result<String, FillError> {
     fill(template, report, |name| std::env::var(name).ok())
 }
 
 /// `template` with each `{{name}}` replaced: the report's values, and `{{env.NAME}}` from `env`.
-fn fill(template: &str, report: &Report, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+fn fill(template: &str, report: &Report, env: impl Fn(&str) -> Option<String>) -> Result<String, FillError> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or("a `{{` is not closed")?;
+        let end = after.find("}}").ok_or(FillError::Unclosed)?;
         let name = after[..end].trim();
         out.push_str(&match name {
             "scenario" => report.scenario.clone(),
             "folder" => report.folder.clone(),
             "drill_id" => report.drill_id.clone(),
             _ => match name.strip_prefix("env.") {
-                Some(var) if !var.is_empty() => {
-                    env(var).ok_or_else(|| format!("the environment variable `{var}` is not set"))?
-                }
-                _ => {
-                    return Err(format!("unknown placeholder `{{{{{name}}}}}` (scenario, folder, drill_id, env.NAME)"));
-                }
+                Some(var) if !var.is_empty() => env(var).ok_or_else(|| FillError::Unset { var: var.to_owned() })?,
+                _ => return Err(FillError::Unknown { name: name.to_owned() }),
             },
         });
         rest = &after[end + 2..];
@@ -300,7 +310,14 @@ mod tests {
             fill(&template, &report, env).unwrap(),
             "https://gitlab.example/g/p/-/jobs/7/artifacts/file/reports/plur/20261122T030000Z/report.md"
         );
-        assert_eq!(fill(&template, &report, |_| None).unwrap_err(), "the environment variable `CI_JOB_URL` is not set");
+        assert_eq!(
+            fill(&template, &report, |_| None).unwrap_err().to_string(),
+            "the environment variable `CI_JOB_URL` is not set"
+        );
+        assert_eq!(
+            fill("https://ci.example/{{folder", &report, |_| None).unwrap_err().to_string(),
+            "a `{{` is not closed"
+        );
         let e = resolve("report_url = \"https://ci.example/{{run}}\"").unwrap_err();
         assert!(e.message.contains("unknown placeholder `{{run}}`"), "{e:?}");
         assert!(resolve("report_url = \"reports/{{folder}}\"").unwrap_err().message.contains("http(s)://"));

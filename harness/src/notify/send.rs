@@ -2,8 +2,9 @@
 //! or dropped connection, a 5xx or a 429. The webhook's URL is a secret: before anything is done
 //! with it, it is registered with the [`Redactor`] (whole, as parsed, its path, its long path
 //! segments and its query values, which is where Slack, Discord, Mattermost and Teams keep their
-//! tokens and signatures), reqwest's errors are taken without their URL and redacted anyway, and
-//! the only form of it ever shown is its origin (`https://hooks.slack.com/…`).
+//! tokens and signatures), reqwest's errors are taken without their URL and redacted anyway (by
+//! the caller, with that redactor, as the error is shown), and the only form of it ever shown is
+//! its origin (`https://hooks.slack.com/…`).
 
 use std::time::Duration;
 
@@ -24,33 +25,76 @@ pub struct Sent {
     pub attempts: u32,
 }
 
-/// Posts `body` to the webhook whose URL `source` holds. The error is a line fit to print:
-/// redacted, naming the webhook by its origin only.
-pub async fn send(source: &SecretSource, body: &Value, redactor: &Redactor) -> Result<Sent, String> {
+/// Why a notification was not sent. It names the webhook by its origin only; what the webhook
+/// answered may still hold its token: redact it with the [`Redactor`] given to [`send`].
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The webhook's URL cannot be read.
+    #[error("cannot send the notification: no webhook URL")]
+    NoUrl {
+        #[source]
+        source: crate::secret::SecretError,
+    },
+    /// The webhook's URL is not an http(s):// URL (`whence` says where it was read).
+    #[error("cannot send the notification: the webhook URL in {whence} is not an http(s):// URL")]
+    NotHttp { whence: String },
+    /// No HTTP client (its TLS configuration).
+    #[error("cannot send the notification to {to}")]
+    Client {
+        to: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The last attempt got an answer that is not a success.
+    #[error("cannot send the notification to {to}: the webhook answered {status}{} ({})", said(text), tries(*attempts))]
+    Answered { to: String, status: reqwest::StatusCode, text: String, attempts: u32 },
+    /// The last attempt got no answer within [`TIMEOUT`].
+    #[error("cannot send the notification to {to}: no answer within {}s ({})", TIMEOUT.as_secs(), tries(*attempts))]
+    NoAnswer { to: String, attempts: u32 },
+    /// The last attempt failed otherwise (said with its causes, then how many attempts were made).
+    #[error("cannot send the notification to {to}: {} ({})", crate::error::error_chain(source), tries(*attempts))]
+    Request {
+        to: String,
+        attempts: u32,
+        /// Without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// What a webhook said with its status, when it said anything.
+fn said(text: &str) -> String {
+    if text.is_empty() { String::new() } else { format!(": {text}") }
+}
+
+fn tries(attempts: u32) -> String {
+    if attempts == 1 { "1 attempt".to_owned() } else { format!("{attempts} attempts") }
+}
+
+/// Posts `body` to the webhook whose URL `source` holds. The error names the webhook by its
+/// origin only; redact it with `redactor`, which now knows every form of the URL, before it is
+/// shown.
+pub async fn send(source: &SecretSource, body: &Value, redactor: &Redactor) -> Result<Sent, SendError> {
     let whence = match source {
         SecretSource::Env(var) => format!("the environment variable `{var}`"),
         SecretSource::File(path) => format!("`{}`", path.display()),
         SecretSource::Inline(_) => "the scenario".to_owned(),
     };
-    let url = source
-        .resolve()
-        .map_err(|e| format!("cannot send the notification: no webhook URL: {}", crate::error::error_chain(&e)))?;
+    let url = source.resolve().map_err(|source| SendError::NoUrl { source })?;
     let url = url.expose().trim();
     register(url, redactor);
     let parsed = reqwest::Url::parse(url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| format!("cannot send the notification: the webhook URL in {whence} is not an http(s):// URL"))?;
+        .ok_or(SendError::NotHttp { whence })?;
     let to = format!("{}/…", parsed.origin().ascii_serialization());
-    let result = post(parsed, body).await;
-    match result {
-        Ok(attempts) => Ok(Sent { to, attempts }),
-        Err(why) => Err(redactor.redact(&format!("cannot send the notification to {to}: {why}"))),
-    }
+    let attempts = post(parsed, body, &to).await?;
+    Ok(Sent { to, attempts })
 }
 
-/// Posts, retrying once: the attempts made, or why the last one failed.
-async fn post(url: reqwest::Url, body: &Value) -> Result<u32, String> {
+/// Posts to the webhook (its origin `to`, to say), retrying once: the attempts made, or why the
+/// last one failed.
+async fn post(url: reqwest::Url, body: &Value, to: &str) -> Result<u32, SendError> {
     crate::tls::install();
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)
@@ -60,40 +104,32 @@ async fn post(url: reqwest::Url, body: &Value) -> Result<u32, String> {
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("pgdrill/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| crate::error::error_chain(&e.without_url()))?;
-    let mut attempt = 0;
+        .map_err(|e| SendError::Client { to: to.to_owned(), source: e.without_url() })?;
+    let mut attempts = 0;
     loop {
-        attempt += 1;
-        let (retry, why) = match client.post(url.clone()).json(body).send().await {
-            Ok(response) if response.status().is_success() => return Ok(attempt),
+        attempts += 1;
+        let to = to.to_owned();
+        let (retry, failure) = match client.post(url.clone()).json(body).send().await {
+            Ok(response) if response.status().is_success() => return Ok(attempts),
             Ok(response) => {
                 let status = response.status();
                 let retry = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
                 let text = response.text().await.unwrap_or_default();
                 let text: String = text.chars().take(200).collect::<String>().replace(['\n', '\r'], " ");
-                let text = text.trim();
-                (
-                    retry,
-                    if text.is_empty() {
-                        format!("the webhook answered {status}")
-                    } else {
-                        format!("the webhook answered {status}: {text}")
-                    },
-                )
+                (retry, SendError::Answered { to, status, text: text.trim().to_owned(), attempts })
             }
             Err(e) => {
                 let retry = e.is_timeout() || e.is_connect() || e.is_request();
-                let why = if e.is_timeout() {
-                    format!("no answer within {}s", TIMEOUT.as_secs())
+                let failure = if e.is_timeout() {
+                    SendError::NoAnswer { to, attempts }
                 } else {
-                    crate::error::error_chain(&e.without_url())
+                    SendError::Request { to, attempts, source: e.without_url() }
                 };
-                (retry, why)
+                (retry, failure)
             }
         };
-        if !retry || attempt >= ATTEMPTS {
-            let tries = if attempt == 1 { "1 attempt".to_owned() } else { format!("{attempt} attempts") };
-            return Err(format!("{why} ({tries})"));
+        if !retry || attempts >= ATTEMPTS {
+            return Err(failure);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -152,12 +188,12 @@ mod tests {
         let redactor = Redactor::new();
         let body = serde_json::json!({});
         let unset = SecretSource::Env("PGDRILL_TEST_UNSET_WEBHOOK_VARIABLE".into());
-        let e = send(&unset, &body, &redactor).await.unwrap_err();
+        let e = crate::error::error_chain(&send(&unset, &body, &redactor).await.unwrap_err());
         assert!(e.contains("`PGDRILL_TEST_UNSET_WEBHOOK_VARIABLE` is not set"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hook");
         std::fs::write(&file, "ftp://files.example/s3cr3t-t0ken-value\n").unwrap();
-        let e = send(&SecretSource::File(file), &body, &redactor).await.unwrap_err();
+        let e = send(&SecretSource::File(file), &body, &redactor).await.unwrap_err().to_string();
         assert!(e.contains("is not an http(s):// URL") && !e.contains("s3cr3t"), "{e}");
     }
 
@@ -169,6 +205,7 @@ mod tests {
         let source =
             SecretSource::Inline(Secret::new(format!("http://127.0.0.1:{port}/hooks/t0ken-t0ken-t0ken-t0ken")));
         let e = send(&source, &serde_json::json!({"text": "x"}), &redactor).await.unwrap_err();
+        let e = redactor.redact(&crate::error::error_chain(&e));
         assert!(e.starts_with(&format!("cannot send the notification to http://127.0.0.1:{port}/…: ")), "{e}");
         assert!(e.ends_with("(2 attempts)") && !e.contains("t0ken"), "{e}");
     }

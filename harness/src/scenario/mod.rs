@@ -40,6 +40,8 @@ mod discover;
 mod error;
 pub mod raw;
 mod recovery;
+mod resolve;
+mod schema;
 mod source;
 mod target;
 
@@ -54,62 +56,15 @@ pub use crate::provision::spec::{
 pub use deadlines::Deadlines;
 pub use discover::{discover, selected};
 pub use error::{InvalidScenario, ScenarioError};
-use recovery::resolve_recovery;
-pub use recovery::{RecoverySpec, RecoveryTarget, TimelineChoice, parse_target_time};
+pub use recovery::{RecoverySpec, RecoveryTarget, TargetTimeError, TimelineChoice, parse_target_time};
+pub use schema::{SCHEMA_URL, json_schema};
 
-use crate::field::{FieldError, normalize, parse_duration};
+use crate::field::FieldError;
 use raw::RawScenario;
 
-/// Where the scenario format's JSON Schema is published, as a scenario's `#:schema` line names it.
-pub const SCHEMA_URL: &str = "https://github.com/pgdrill/pgdrill/raw/main/schema/scenario.schema.json";
-
-/// The JSON Schema of the scenario format, made from the types the loader reads a scenario
-/// with, so that it cannot drift from them: for editors (taplo, Even Better TOML) and
-/// validators. `pgdrill schema` prints it; `schema/scenario.schema.json` is it, checked in.
-pub fn json_schema() -> serde_json::Value {
-    let settings = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|s| s.transforms.push(Box::new(schemars::transform::RecursiveTransform(without_null))));
-    let mut schema = settings.into_generator().into_root_schema_for::<RawScenario>();
-    schema.insert("$id".into(), SCHEMA_URL.into());
-    schema.insert("title".into(), "pgdrill scenario".into());
-    schema.insert(
-        "description".into(),
-        "A restore drill: the backup, the throwaway target, the checks and the objectives (pgdrill's README).".into(),
-    );
-    schema.to_value()
-}
-
-/// TOML has no null: an optional key is one that may be left out, not one that may be null, so
-/// the `null` schemars gives every `Option` is taken out again.
-fn without_null(schema: &mut schemars::Schema) {
-    let Some(object) = schema.as_object_mut() else { return };
-    if let Some(serde_json::Value::Array(types)) = object.get_mut("type") {
-        types.retain(|t| t != "null");
-        if let [only] = types.as_slice() {
-            let only = only.clone();
-            object.insert("type".into(), only);
-        }
-    }
-    if let Some(serde_json::Value::Array(any_of)) = object.get_mut("anyOf") {
-        any_of.retain(|s| s.get("type").is_none_or(|t| t != "null"));
-        if let [only] = any_of.as_slice()
-            && let Some(only) = only.as_object().cloned()
-        {
-            object.remove("anyOf");
-            for (key, value) in only {
-                object.entry(key).or_insert(value);
-            }
-        }
-    }
-}
-
-use std::sync::Arc;
-
-use crate::baseline::Baseline;
-use crate::check::{CheckSpec, ResolveContext};
+use crate::check::CheckSpec;
 use crate::source::{SourceLocation, SourceSpec};
-use source::resolve_source;
-use target::resolve_target;
+use resolve::resolve;
 
 /// A resolved scenario, ready to drill.
 #[derive(Debug, Clone)]
@@ -273,212 +228,10 @@ fn masked(text: &str, spans: &[std::ops::Range<usize>]) -> String {
         .collect()
 }
 
-fn is_simple_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: String) -> Result<Scenario, FieldError> {
-    let name = scenario_name(&raw, file)?;
-    let tags = tags(&raw)?;
-
-    let deadlines = deadlines::resolve(deadlines::Given {
-        fetch: raw.source.get_ref().fetch_timeout.as_ref(),
-        verify: raw.source.get_ref().verify_timeout.as_ref(),
-        provision: raw.target.provision_timeout.as_ref(),
-        preflight: raw.restore.preflight_timeout.as_ref(),
-        restore: raw.restore.timeout.as_ref(),
-        checks: raw.checks.timeout.as_ref(),
-        app: raw.app.as_ref().and_then(|a| a.get_ref().timeout.as_ref()),
-    })?;
-    let source = resolve_source(&raw.source, base)?;
-    let target = resolve_target(raw.target, base).map_err(|e| e.or_span(None))?;
-    let restore = resolve_restore(raw.restore, base)?;
-    let (baseline_path, baseline) = baseline(raw.baseline.as_ref(), base)?;
-    let ctx = ResolveContext { base: base.to_owned(), baseline };
-    let checks = raw.checks.resolve(&ctx)?;
-    let migrate = migrate(raw.migrate, base, &checks)?;
-    let app = match raw.app {
-        Some(app) => {
-            let span = app.span();
-            Some(crate::app::Spec::resolve(app.into_inner(), base).map_err(|e| e.or_span(Some(span)))?)
-        }
-        None => None,
-    };
-    let mut login = login(raw.login.map(crate::field::Spanned::into_inner).unwrap_or_default(), app.as_ref());
-    login.roles = restore.roles.iter().filter(|r| r.login).map(|r| r.name.clone()).collect();
-    let mut app = app;
-    if let Some(app) = app.as_mut() {
-        app.password_env = app.role.as_ref().and_then(|role| login.passwords.get(role).cloned());
-    }
-
-    let objectives = match raw.objectives {
-        Some(o) => crate::objectives::Objectives {
-            rto: o.rto.as_ref().map(parse_duration).transpose()?,
-            rpo: o.rpo.as_ref().map(parse_duration).transpose()?,
-        },
-        None => Default::default(),
-    };
-
-    let recovery = match raw.recovery {
-        Some(r) => {
-            let span = r.span();
-            resolve_recovery(r.into_inner()).map_err(|e| e.or_span(Some(span)))?
-        }
-        None => RecoverySpec::default(),
-    };
-
-    let notify = match raw.notify {
-        Some(n) => {
-            let span = n.span();
-            Some(crate::notify::Spec::resolve(n.into_inner(), base).map_err(|e| e.or_span(Some(span)))?)
-        }
-        None => None,
-    };
-
-    Ok(Scenario {
-        notify,
-        snapshot: SnapshotSpec { keep: raw.snapshot.keep, reuse: raw.snapshot.reuse },
-        deadlines,
-        recovery,
-        objectives,
-        name,
-        description: raw.description,
-        tags,
-        file: file.to_owned(),
-        file_sha256,
-        source,
-        target,
-        restore,
-        checks,
-        baseline: baseline_path,
-        login,
-        app,
-        migrate,
-    })
-}
-
-/// `[login]`, its role and `application_name` defaulting to what `[app]` logs in with.
-fn login(config: crate::check::login::Config, app: Option<&crate::app::Spec>) -> crate::check::login::Spec {
-    let mut spec = crate::check::login::Spec::resolve(config);
-    if let Some(app) = app {
-        spec.role = spec.role.or_else(|| app.role.clone());
-        spec.application_name = spec.application_name.or_else(|| app.application_name());
-    }
-    spec
-}
-
-/// The scenario's name: as given, else the file's; a plain name either way (it names a folder).
-fn scenario_name(raw: &RawScenario, file: &Path) -> Result<String, FieldError> {
-    Ok(match &raw.name {
-        Some(name) => {
-            if !is_simple_name(name.get_ref()) {
-                return Err(FieldError::new(
-                    name.span(),
-                    format!("scenario name `{}` must be letters, digits, `-`, `_` and `.`", name.get_ref()),
-                )
-                .with_help("the name is used as a folder under reports/"));
-            }
-            name.get_ref().clone()
-        }
-        None => {
-            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
-            if !is_simple_name(stem) {
-                return Err(FieldError::new(0..0, format!("the file name `{stem}` is not a usable scenario name"))
-                    .with_help("set `name = \"...\"` (letters, digits, `-`, `_`, `.`)"));
-            }
-            stem.to_owned()
-        }
-    })
-}
-
-/// The scenario's tags, plain names each.
-fn tags(raw: &RawScenario) -> Result<Vec<String>, FieldError> {
-    let mut tags = Vec::new();
-    for tag in &raw.tags {
-        if !is_simple_name(tag.get_ref()) {
-            return Err(FieldError::new(
-                tag.span(),
-                format!("tag `{}` must be letters, digits, `-`, `_` and `.`", tag.get_ref()),
-            ));
-        }
-        tags.push(tag.get_ref().clone());
-    }
-    Ok(tags)
-}
-
-/// The baseline file the scenario compares with, loaded.
-fn baseline(
-    path: Option<&crate::field::Spanned<String>>,
-    base: &Path,
-) -> Result<(Option<PathBuf>, Option<Arc<Baseline>>), FieldError> {
-    Ok(match path {
-        Some(path) => {
-            let resolved = normalize(&base.join(path.get_ref()));
-            let baseline = Baseline::load(&resolved).map_err(|e| {
-                FieldError::new(path.span(), crate::error::error_chain(&e))
-                    .with_help("make one with `pgdrill baseline --dsn URL -o FILE`")
-            })?;
-            (Some(resolved), Some(Arc::new(baseline)))
-        }
-        None => (None, None),
-    })
-}
-
-/// `[migrate]`: without a journal of its own, it reads the schema_version check's.
-fn migrate(
-    migrate: Option<crate::field::Spanned<crate::migrate::Config>>,
-    base: &Path,
-    checks: &[CheckSpec],
-) -> Result<Option<crate::migrate::Spec>, FieldError> {
-    Ok(match migrate {
-        Some(m) => {
-            let span = m.span();
-            let mut spec = crate::migrate::Spec::resolve(m.into_inner(), base).map_err(|e| e.or_span(Some(span)))?;
-            // Without a journal of its own, the migration reads the schema_version check's.
-            if spec.journal.is_none() {
-                spec.journal = checks.iter().find_map(|c| match c {
-                    CheckSpec::SchemaVersion(v) => Some((v.journal.table.clone(), v.journal.column.clone())),
-                    _ => None,
-                });
-            }
-            Some(spec)
-        }
-        None => None,
-    })
-}
-
-fn resolve_restore(raw: raw::RawRestore, base: &Path) -> Result<RestoreSpec, FieldError> {
-    let mut roles = Vec::new();
-    for role in raw.roles {
-        let span = role.span();
-        let role = role.into_inner();
-        if role.name.is_empty() || role.name.len() > 63 {
-            return Err(FieldError::new(span, "a role name must be 1 to 63 characters"));
-        }
-        if role.name.starts_with("pg_") {
-            return Err(FieldError::new(
-                span,
-                format!("`{}`: names starting with `pg_` are reserved for built-in roles", role.name),
-            ));
-        }
-        roles.push(RoleSpec { name: role.name, login: role.login.unwrap_or(true), member_of: role.member_of });
-    }
-    let globals = raw.globals.map(|g| normalize(&base.join(g.get_ref())));
-    let jobs = match raw.jobs {
-        Some(jobs) if !(1..=64).contains(jobs.get_ref()) => {
-            return Err(FieldError::new(jobs.span(), "`jobs` must be between 1 and 64"));
-        }
-        Some(jobs) => *jobs.get_ref() as usize,
-        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8),
-    };
-    Ok(RestoreSpec { roles, globals, jobs, create_missing_roles: false })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::field::normalize;
     use crate::secret::SecretSource;
     use std::time::Duration;
 
@@ -514,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_recovery_target_is_a_time_with_its_offset_or_immediate() {
-        let at = |text: &str| parse_target_time(text).map(|t| t.unix_timestamp_nanos());
+        let at = |text: &str| parse_target_time(text).map(|t| t.unix_timestamp_nanos()).map_err(|e| e.to_string());
         let expected = time::macros::datetime!(2026-11-22 03:00:00.5 UTC).unix_timestamp_nanos();
         assert_eq!(at("2026-11-22T03:00:00.5Z"), Ok(expected));
         assert_eq!(at("2026-11-22 03:00:00.500000+00"), Ok(expected), "as PostgreSQL prints it");

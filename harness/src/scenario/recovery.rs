@@ -90,7 +90,9 @@ impl std::fmt::Display for RecoveryTarget {
 pub(super) fn resolve_recovery(r: raw::RawRecovery) -> Result<RecoverySpec, FieldError> {
     let mut given = Vec::new();
     if let Some(t) = &r.target_time {
-        given.push(RecoveryTarget::Time(parse_target_time(t.get_ref()).map_err(|m| FieldError::new(t.span(), m))?));
+        given.push(RecoveryTarget::Time(
+            parse_target_time(t.get_ref()).map_err(|e| FieldError::new(t.span(), e.to_string()))?,
+        ));
     }
     if let Some(t) = &r.target_lsn {
         let lsn = crate::source::physical::wal::parse_lsn(t.get_ref()).ok_or_else(|| {
@@ -165,16 +167,25 @@ pub(super) fn resolve_recovery(r: raw::RawRecovery) -> Result<RecoverySpec, Fiel
     Ok(RecoverySpec { target, inclusive: r.inclusive.unwrap_or(true), timeout, wal_window, timeline })
 }
 
+/// A recovery target time that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("`{text}` is not a time with its offset (e.g. `2026-11-22T03:00:00Z` or `2026-11-22 03:00:00+00`)")]
+pub struct TargetTimeError {
+    /// The text as written.
+    pub text: String,
+    #[source]
+    pub source: time::error::Parse,
+}
+
 /// A recovery target time: RFC 3339 (`2026-11-22T03:00:00Z`) or as PostgreSQL prints a
 /// timestamptz (`2026-11-22 03:00:00.123456+00`); an offset is required.
-pub fn parse_target_time(text: &str) -> Result<time::OffsetDateTime, String> {
+pub fn parse_target_time(text: &str) -> Result<time::OffsetDateTime, TargetTimeError> {
     let mut iso = text.trim().replacen(' ', "T", 1);
     // `+00` or `-05` as PostgreSQL prints whole-hour offsets.
     let tail: Vec<char> = iso.chars().rev().take(3).collect();
     if tail.len() == 3 && tail[0].is_ascii_digit() && tail[1].is_ascii_digit() && matches!(tail[2], '+' | '-') {
         iso.push_str(":00");
     }
-    time::OffsetDateTime::parse(&iso, &time::format_description::well_known::Rfc3339).map_err(|_| {
-        format!("`{text}` is not a time with its offset (e.g. `2026-11-22T03:00:00Z` or `2026-11-22 03:00:00+00`)")
-    })
+    time::OffsetDateTime::parse(&iso, &time::format_description::well_known::Rfc3339)
+        .map_err(|source| TargetTimeError { text: text.to_owned(), source })
 }

@@ -55,9 +55,9 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
     let tablespaces = tablespaces(source, base)?;
     // Never inline: a passphrase in the scenario file would travel with it.
     let cipher_pass = secret_source("cipher_pass", &None, &source.cipher_pass_env, &source.cipher_pass_file, base)
-        .map_err(|message| {
+        .map_err(|e| {
             let span = source.cipher_pass_env.as_ref().or(source.cipher_pass_file.as_ref()).map(|s| s.span());
-            FieldError::new(span.unwrap_or_default(), message)
+            FieldError::new(span.unwrap_or_default(), e.to_string())
         })?;
     let decrypt = decrypt_keys(source, base)?;
     if let (Some(_), Some(keys)) = (&cipher_pass, &source.decrypt) {
@@ -249,7 +249,7 @@ fn location(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceLocation
         SourceLocation::Newest { dir: normalize(&base.join(dir.get_ref())), pattern }
     } else if source.url.is_some() || source.url_env.is_some() || source.url_file.is_some() {
         let url = secret_source("url", &source.url, &source.url_env, &source.url_file, base)
-            .map_err(|m| FieldError::new(raw.span(), m))?
+            .map_err(|e| FieldError::new(raw.span(), e.to_string()))?
             .expect("a URL was given");
         if let (Some(inline), SecretSource::Inline(text)) = (&source.url, &url)
             && !crate::source::http::is_http(text.expose())
@@ -260,7 +260,7 @@ fn location(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceLocation
             ));
         }
         let token = secret_source("token", &None, &source.token_env, &source.token_file, base)
-            .map_err(|m| FieldError::new(raw.span(), m))?;
+            .map_err(|e| FieldError::new(raw.span(), e.to_string()))?;
         SourceLocation::Url(HttpSpec { url, token, retries: source.retries.unwrap_or(3), timeout })
     } else if let Some(s3) = &source.s3 {
         let (bucket, key) = crate::source::s3::parse_url(s3.get_ref()).map_err(|m| FieldError::new(s3.span(), m))?;
@@ -322,6 +322,16 @@ fn plain_name(value: &Option<Spanned<String>>, what: &str) -> Result<Option<Stri
     }
 }
 
+/// A secret given in more than one of its keys (`url`, `url_env`, `url_file`).
+#[derive(Debug, thiserror::Error)]
+#[error("{} give the same {key} twice: keep one", given.join(" and "))]
+pub(super) struct TwiceError {
+    /// The secret's key (`url`).
+    key: String,
+    /// The keys given, quoted (`` `url` ``, `` `url_file` ``).
+    given: Vec<String>,
+}
+
 /// A secret (`key`) given inline, by the environment variable holding it (`key_env`), or by the
 /// file holding it (`key_file`, relative to the scenario): at most one of the three.
 pub(super) fn secret_source(
@@ -330,7 +340,7 @@ pub(super) fn secret_source(
     env: &Option<Spanned<String>>,
     file: &Option<Spanned<String>>,
     base: &Path,
-) -> Result<Option<SecretSource>, String> {
+) -> Result<Option<SecretSource>, TwiceError> {
     match (inline, env, file) {
         (None, None, None) => Ok(None),
         (Some(value), None, None) => Ok(Some(SecretSource::Inline(Secret::new(value.get_ref().clone())))),
@@ -343,7 +353,7 @@ pub(super) fn secret_source(
                     .filter(|(_, v)| v.is_some())
                     .map(|(k, _)| format!("`{k}`"))
                     .collect();
-            Err(format!("{} give the same {key} twice: keep one", given.join(" and ")))
+            Err(TwiceError { key: key.to_owned(), given })
         }
     }
 }

@@ -3,15 +3,18 @@
 //! scenario needs (default operator classes, grants, partition windows, journals by preset)
 //! is read here.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod roles;
+mod writers;
+
+use std::collections::BTreeMap;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgConnection;
 
 use crate::baseline::{PolicyInfo, RowSecurity, capture};
-use crate::check::{partitions, roles};
+use crate::check::partitions;
 use crate::journal::Found;
-use crate::pg::{QualifiedName, quote_ident_if_needed};
+use crate::pg::{QualifiedName, SqlError};
 
 /// SQL: `n` (a pg_namespace alias) is a user schema.
 const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
@@ -145,11 +148,11 @@ pub(crate) struct PartitionWindow {
     pub default_partition: bool,
 }
 
-/// An Apache AGE graph and its label counts (`None`, with why, when Cypher did not answer).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An Apache AGE graph and its label counts (the database's error when Cypher did not answer).
+#[derive(Debug)]
 pub(crate) struct GraphFound {
     pub name: String,
-    pub counts: Result<LabelCounts, String>,
+    pub counts: Result<LabelCounts, SqlError>,
 }
 
 /// Reads the inventory of the database `pool` is connected to. `count_rows`: count every table
@@ -164,12 +167,12 @@ pub(crate) async fn read(pool: &PgPool, count_rows: bool) -> sqlx::Result<Invent
         indexes: indexes(pool).await?,
         row_security: capture::row_security(pool).await?,
         policies: capture::policies(pool).await?,
-        roles: roles(pool).await?,
+        roles: roles::roles(pool).await?,
         partitions: partitions(pool).await?,
         schemas: capture::schemas(pool).await?.into_keys().collect(),
-        readers: readers(pool).await?,
+        readers: roles::readers(pool).await?,
         setting_functions: setting_functions(pool).await?,
-        append_only: append_only(pool).await?,
+        append_only: writers::append_only(pool).await?,
         triggers: triggers(pool).await?,
         public_grants: sqlx::query_as(PUBLIC_GRANTS_SQL).fetch_all(pool).await?,
         ..Inventory::default()
@@ -234,80 +237,9 @@ async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexFound>> {
         .collect())
 }
 
-/// The roles the privileges of user tables, views, sequences and schemas name (not PUBLIC, the
-/// bootstrap superuser or built-in roles), each with what it holds: every privilege on a table
-/// of the schemas it may use or is granted tables in, however it holds it (directly, via PUBLIC,
-/// via a membership), so that the roles check can say they are the exact set.
-async fn roles(pool: &PgPool) -> sqlx::Result<Vec<RoleFound>> {
-    let grants_sql = format!(
-        "SELECT r.rolname::text, n.nspname::text, c.relkind::text \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         CROSS JOIN LATERAL aclexplode(c.relacl) a JOIN pg_catalog.pg_roles r ON r.oid = a.grantee \
-         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND {USER_SCHEMA} AND r.oid <> 10 AND r.rolname NOT LIKE 'pg\\_%' \
-         UNION ALL \
-         SELECT r.rolname::text, n.nspname::text, NULL \
-         FROM pg_catalog.pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a JOIN pg_catalog.pg_roles r ON r.oid = a.grantee \
-         WHERE {USER_SCHEMA} AND r.oid <> 10 AND r.rolname NOT LIKE 'pg\\_%' ORDER BY 1, 2"
-    );
-    let grants: Vec<(String, String, Option<String>)> = sqlx::query_as(&grants_sql).fetch_all(pool).await?;
-    // Each role, with the schemas it is granted tables in.
-    let mut named: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (role, schema, kind) in grants {
-        let schemas = named.entry(role).or_default();
-        if kind.is_some_and(|k| k != "S") {
-            schemas.insert(schema);
-        }
-    }
-    let usage_sql = format!(
-        "SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND has_schema_privilege($1, n.oid, 'USAGE') ORDER BY 1"
-    );
-    let unreached_sql = format!(
-        "SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} \
-         AND NOT has_schema_privilege($1, n.oid, 'USAGE') AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
-         WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm') AND (pg_catalog.pg_has_role($1, c.relowner, 'MEMBER') \
-         OR has_table_privilege($1, c.oid, 'SELECT') OR has_table_privilege($1, c.oid, 'INSERT') \
-         OR has_table_privilege($1, c.oid, 'UPDATE') OR has_table_privilege($1, c.oid, 'DELETE'))) ORDER BY 1"
-    );
-    let mut out = Vec::new();
-    for (role, granted_in) in named {
-        let usage: Vec<String> = sqlx::query_scalar(&usage_sql).bind(&role).fetch_all(pool).await?;
-        let (login, connect): (bool, bool) = sqlx::query_as(
-            "SELECT rolcanlogin, has_database_privilege(rolname, current_database(), 'CONNECT') FROM pg_catalog.pg_roles WHERE rolname = $1",
-        )
-        .bind(&role)
-        .fetch_one(pool)
-        .await?;
-        let schemas: Vec<String> =
-            granted_in.into_iter().chain(usage.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
-        let tables = written(&roles::held(pool, &role, &schemas).await?);
-        let unreached: Vec<String> = sqlx::query_scalar(&unreached_sql).bind(&role).fetch_all(pool).await?;
-        let unreached = unreached.into_iter().filter(|s| !schemas.contains(s)).collect();
-        out.push(RoleFound { name: role, usage, tables, login, connect, unreached });
-    }
-    Ok(out)
-}
-
 /// SQL: the role `r` is not the table `c`'s owner nor a member of it (both bypass its row
 /// security unless it is forced), nor a superuser, nor a built-in role.
 const NOT_OWNER: &str = "r.oid <> c.relowner AND NOT pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT r.rolsuper AND r.rolname NOT LIKE 'pg\\_%'";
-
-/// The roles that may read each table with row security and that its policies bind.
-async fn readers(pool: &PgPool) -> sqlx::Result<BTreeMap<String, Vec<(String, bool)>>> {
-    let sql = format!(
-        "SELECT n.nspname::text, c.relname::text, r.rolname::text, r.rolcanlogin \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         JOIN pg_catalog.pg_roles r ON r.oid IN (SELECT a.grantee FROM aclexplode(c.relacl) a \
-              UNION SELECT unnest(p.polroles) FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid) \
-         WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity AND {USER_SCHEMA} AND {NOT_OWNER} AND NOT r.rolbypassrls \
-           AND has_table_privilege(r.oid, c.oid, 'SELECT') ORDER BY 1, 2, 3"
-    );
-    let rows: Vec<(String, String, String, bool)> = sqlx::query_as(&sql).fetch_all(pool).await?;
-    let mut out: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
-    for (schema, table, role, login) in rows {
-        out.entry(QualifiedName::new(&schema, &table).to_string()).or_default().push((role, login));
-    }
-    Ok(out)
-}
 
 /// Functions without arguments whose body reads one custom setting.
 async fn setting_functions(pool: &PgPool) -> sqlx::Result<BTreeMap<String, String>> {
@@ -321,141 +253,6 @@ async fn setting_functions(pool: &PgPool) -> sqlx::Result<BTreeMap<String, Strin
         .into_iter()
         .filter_map(|(schema, name, body)| Some((format!("{schema}.{name}"), super::expr::function_setting(&body)?)))
         .collect())
-}
-
-/// `pg_trigger.tgtype` bits.
-const BEFORE: i16 = 2;
-const REFUSED: [(i16, &str); 3] = [(16, "UPDATE"), (8, "DELETE"), (32, "TRUNCATE")];
-
-/// The tables each role may append to and not change.
-async fn append_only(pool: &PgPool) -> sqlx::Result<Vec<AppendOnlyFound>> {
-    let trigger_sql = format!(
-        "SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgtype, p.prosrc, l.lanname::text \
-         FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
-         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid \
-         JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
-         WHERE NOT t.tgisinternal AND t.tgenabled IN ('O', 'A') AND NOT c.relispartition AND {USER_SCHEMA} ORDER BY 1, 2, 3"
-    );
-    let rows: Vec<(String, String, String, i16, String, String)> = sqlx::query_as(&trigger_sql).fetch_all(pool).await?;
-    // Per table: the refusing triggers, and which operations they refuse.
-    let mut refusing: BTreeMap<String, (Vec<String>, BTreeSet<&str>)> = BTreeMap::new();
-    for (schema, table, trigger, kind, body, language) in rows {
-        let refuses: Vec<&str> = REFUSED.iter().filter(|(bit, _)| kind & bit != 0).map(|(_, op)| *op).collect();
-        if kind & BEFORE == 0 || refuses.is_empty() || language != "plpgsql" || !super::expr::raises(&body) {
-            continue;
-        }
-        let entry = refusing.entry(QualifiedName::new(&schema, &table).to_string()).or_default();
-        entry.0.push(trigger);
-        entry.1.extend(refuses);
-    }
-    let writers_sql = format!(
-        "SELECT n.nspname::text, c.relname::text, r.rolname::text, c.oid::bigint, \
-                has_table_privilege(r.oid, c.oid, 'UPDATE'), has_table_privilege(r.oid, c.oid, 'DELETE'), \
-                has_table_privilege(r.oid, c.oid, 'TRUNCATE') \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         JOIN pg_catalog.pg_roles r ON r.oid IN (SELECT a.grantee FROM aclexplode(c.relacl) a WHERE a.privilege_type = 'INSERT') \
-         WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} AND {NOT_OWNER} \
-         ORDER BY 1, 2, 3"
-    );
-    type Writer = (String, String, String, i64, bool, bool, bool);
-    let writers: Vec<Writer> = sqlx::query_as(&writers_sql).fetch_all(pool).await?;
-    let mut out = Vec::new();
-    for (schema, table, role, oid, update, delete, truncate) in writers {
-        let table = QualifiedName::new(&schema, &table).to_string();
-        let (triggers, refused) = refusing.get(&table).cloned().unwrap_or_default();
-        let granted: Vec<String> = [("UPDATE", update), ("DELETE", delete), ("TRUNCATE", truncate)]
-            .into_iter()
-            .filter(|(_, held)| *held)
-            .map(|(op, _)| op.to_owned())
-            .collect();
-        if granted.iter().any(|op| !refused.contains(op.as_str())) {
-            continue;
-        }
-        let columns = insert_columns(pool, oid).await?;
-        out.push(AppendOnlyFound { table, role, triggers, granted, columns });
-    }
-    Ok(out)
-}
-
-/// The columns of the table `oid` an INSERT may write.
-async fn insert_columns(pool: &PgPool, oid: i64) -> sqlx::Result<Vec<ColumnFound>> {
-    let rows: Vec<(String, String, String, Option<String>, bool)> = sqlx::query_as(
-        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), \
-                COALESCE(b.typcategory, t.typcategory)::text, \
-                (SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = COALESCE(b.oid, t.oid) ORDER BY e.enumsortorder LIMIT 1), \
-                a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' \
-         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-         LEFT JOIN pg_catalog.pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype \
-         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
-    )
-    .bind(oid)
-    .fetch_all(pool)
-    .await?;
-    let mut columns: Vec<ColumnFound> = rows
-        .into_iter()
-        .map(|(name, sql_type, category, first_label, required)| ColumnFound {
-            name,
-            sql_type,
-            category: crate::pg::TypeCategory::of_code(&category),
-            first_label,
-            required,
-            references: None,
-        })
-        .collect();
-    // A made-up value breaks a foreign key: the first the referenced table holds is taken.
-    let keys: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT a.attname::text, n.nspname::text, r.relname::text, fa.attname::text FROM pg_catalog.pg_constraint k \
-         JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] \
-         JOIN pg_catalog.pg_class r ON r.oid = k.confrelid JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace \
-         JOIN pg_catalog.pg_attribute fa ON fa.attrelid = k.confrelid AND fa.attnum = k.confkey[1] \
-         WHERE k.conrelid = $1::oid AND k.contype = 'f' AND cardinality(k.conkey) = 1 ORDER BY k.conname",
-    )
-    .bind(oid)
-    .fetch_all(pool)
-    .await?;
-    for (column, schema, table, referenced) in keys {
-        let Some(found) = columns.iter_mut().find(|c| c.name == column && c.references.is_none()) else { continue };
-        let table = QualifiedName::new(&schema, &table);
-        let first = format!(
-            "SELECT {c}::text FROM {} WHERE {c} IS NOT NULL ORDER BY {c} LIMIT 1",
-            table.sql(),
-            c = crate::pg::quote_ident(&referenced)
-        );
-        if let Some(value) = sqlx::query_scalar::<_, String>(&first).fetch_optional(pool).await? {
-            found.references = Some((table.to_string(), value));
-        }
-    }
-    Ok(columns)
-}
-
-/// The privileges held, as a roles check's `tables` writes them: per table, its privileges in
-/// PostgreSQL's order, then those held on columns only (`UPDATE (body, title)`).
-fn written(held: &[roles::Held]) -> BTreeMap<String, Vec<String>> {
-    let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut by_table: BTreeMap<String, Vec<&roles::Held>> = BTreeMap::new();
-    for h in held {
-        by_table.entry(h.table.to_string()).or_default().push(h);
-    }
-    for (table, held) in by_table {
-        let mut list = Vec::new();
-        for privilege in roles::PRIVILEGES {
-            if held.iter().any(|h| h.privilege == privilege && h.column.is_none()) {
-                list.push(privilege.to_owned());
-            }
-        }
-        for privilege in roles::PRIVILEGES {
-            let columns: Vec<String> = held
-                .iter()
-                .filter(|h| h.privilege == privilege)
-                .filter_map(|h| h.column.as_deref().map(quote_ident_if_needed))
-                .collect();
-            if !columns.is_empty() {
-                list.push(format!("{privilege} ({})", columns.join(", ")));
-            }
-        }
-        tables.insert(table, list);
-    }
-    tables
 }
 
 /// Every partitioned table at the top of its tree, with the months its partitions cover.
@@ -532,15 +329,13 @@ async fn graphs(conn: &mut PgConnection) -> sqlx::Result<Vec<GraphFound>> {
     capture::prepare_age(conn).await?;
     let mut out = Vec::new();
     for (graph, (vertex_labels, edge_labels)) in capture::graph_labels(conn).await? {
-        let counts = label_counts(conn, &graph, &vertex_labels, &edge_labels)
-            .await
-            .map_err(|e| crate::pg::describe_sql_error(&e));
+        let counts = label_counts(conn, &graph, &vertex_labels, &edge_labels).await.map_err(SqlError::from);
         out.push(GraphFound { name: graph, counts });
     }
     Ok(out)
 }
 
-type LabelCounts = (BTreeMap<String, i64>, BTreeMap<String, i64>);
+pub(crate) type LabelCounts = (BTreeMap<String, i64>, BTreeMap<String, i64>);
 
 async fn label_counts(
     conn: &mut PgConnection,
@@ -574,34 +369,7 @@ pub(crate) async fn databases(pool: &PgPool) -> sqlx::Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{covered, roles, written};
-    use crate::pg::QualifiedName;
-
-    #[test]
-    fn privileges_are_written_in_postgresqls_order_with_column_ones_last() {
-        let held = |table: &str, privilege: &str, column: Option<&str>| roles::Held {
-            table: QualifiedName::parse(table).unwrap(),
-            privilege: privilege.into(),
-            column: column.map(String::from),
-            ways: vec!["via PUBLIC".into()],
-        };
-        let found = written(&[
-            held("public.notes", "UPDATE", Some("Body")),
-            held("public.notes", "INSERT", None),
-            held("public.notes", "SELECT", None),
-            held("public.notes", "UPDATE", Some("title")),
-            held("public.notes", "REFERENCES", Some("id")),
-            held("audit.events", "SELECT", None),
-        ]);
-        let shown: Vec<(String, String)> = found.into_iter().map(|(t, p)| (t, p.join(", "))).collect();
-        assert_eq!(
-            shown,
-            [
-                ("audit.events".to_owned(), "SELECT".to_owned()),
-                ("public.notes".to_owned(), "SELECT, INSERT, UPDATE (\"Body\", title), REFERENCES (id)".to_owned()),
-            ]
-        );
-    }
+    use super::covered;
 
     #[test]
     fn the_window_is_the_gapless_run_around_this_month() {

@@ -1,0 +1,296 @@
+//! The command line's arguments, as clap parses them: every command and its flags, read and
+//! checked before anything runs.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use super::{after, fingerprint, snapshots, verify};
+use crate::drill;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgdrill",
+    version,
+    about = "Restore drills for PostgreSQL backups: restore, check, tear down, report."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What `run` and `gate` share.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Write the reports into exactly this folder (one scenario only).
+    #[arg(long, value_name = "DIR")]
+    pub(super) out: Option<PathBuf>,
+    /// Write reports under DIR/<scenario>/<UTC timestamp>/.
+    #[arg(long, value_name = "DIR", default_value = "reports", conflicts_with = "out")]
+    pub(super) reports: PathBuf,
+    /// Drill only scenarios with one of these tags (repeat, or separate with commas).
+    #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
+    pub(super) tags: Vec<String>,
+    /// Drill only shard K of N (CI runners splitting one selection): the Kth, K+Nth, ...
+    /// scenario of those the tags (and the gate) select, in file order.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub(super) shard: Option<Shard>,
+    /// Also list the checks that passed as they run.
+    #[arg(short, long)]
+    pub(super) verbose: bool,
+    /// Drill this backup file instead of the scenario's source.
+    #[arg(long, value_name = "FILE")]
+    pub(super) backup: Option<PathBuf>,
+    /// Apply this `pg_dumpall --globals-only` file instead of the scenario's.
+    #[arg(long, value_name = "FILE")]
+    pub(super) globals: Option<PathBuf>,
+    /// Keep each restore that passes as a verified snapshot (container targets), for
+    /// `--reuse` (see `pgdrill snapshots`).
+    #[arg(long)]
+    pub(super) snapshot: bool,
+    /// Start from a private clone of the snapshot of the very same restore when there is one,
+    /// instead of restoring (the reports say which drill's restore it is).
+    #[arg(long)]
+    pub(super) reuse: bool,
+    /// When to tell the scenario's webhook (`[notify]`), over its `on`: `failure` (and the first
+    /// pass after one), `always` or `never`. Without `[notify]`, the URL in PGDRILL_WEBHOOK_URL.
+    #[arg(long, value_name = "WHEN", value_enum)]
+    pub(super) notify: Option<after::NotifyWhen>,
+    /// Also write each drill's metrics.prom to DIR/pgdrill-<scenario>.prom, atomically (a
+    /// node_exporter textfile collector's folder).
+    #[arg(long, value_name = "DIR")]
+    pub(super) metrics_dir: Option<PathBuf>,
+    /// Sign each drill's evidence with this OpenSSH private key (else $PGDRILL_SIGNING_KEY_FILE,
+    /// or the key's text in $PGDRILL_SIGNING_KEY): see `pgdrill verify`.
+    #[arg(long, value_name = "FILE")]
+    pub(super) signing_key: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The snapshot store, when `--snapshot` or `--reuse` asks for it.
+    pub(super) fn snapshots(&self) -> Result<Option<drill::SnapshotOptions>, crate::snapshot::SnapshotError> {
+        if !self.snapshot && !self.reuse {
+            return Ok(None);
+        }
+        let store = crate::snapshot::Store::open()?;
+        Ok(Some(drill::SnapshotOptions { store, keep: self.snapshot, reuse: self.reuse }))
+    }
+}
+
+/// `--shard K/N`: which of N runners this is (1 to N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Whether the `nth` selected scenario (from 0) is this shard's.
+    pub fn takes(self, nth: usize) -> bool {
+        nth % self.count == self.index - 1
+    }
+}
+
+/// A `--shard` that is not K/N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not K/N with 1 <= K <= N (for example 1/2)")]
+pub(super) struct ShardError {
+    text: String,
+}
+
+/// Reads `--shard K/N` (clap shows the error).
+fn parse_shard(text: &str) -> Result<Shard, ShardError> {
+    let usage = || ShardError { text: text.to_owned() };
+    let (k, n) = text.split_once('/').ok_or_else(usage)?;
+    let (index, count): (usize, usize) =
+        (k.trim().parse().map_err(|_| usage())?, n.trim().parse().map_err(|_| usage())?);
+    if index == 0 || index > count {
+        return Err(usage());
+    }
+    Ok(Shard { index, count })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the drills scenarios describe, and write their reports.
+    ///
+    /// Restores each backup into a throwaway target, runs the checks, removes the target and
+    /// writes junit.xml, report.md, drill.json, timeline.svg and a manifest of their digests.
+    /// Exits 0 only when every phase and check of every drill passed.
+    Run {
+        /// Scenario files, or folders of them.
+        #[arg(default_value = "scenarios/plur.toml")]
+        scenarios: Vec<PathBuf>,
+        #[command(flatten)]
+        common: RunArgs,
+        /// Run only the checks of these kinds (e.g. `roles,rls`; `api` for the app's requests).
+        #[arg(long, value_name = "KINDS", value_delimiter = ',')]
+        only: Option<Vec<String>>,
+        /// Leave the target running after the drill, to look into: `--keep` (or `--keep=always`)
+        /// whatever the verdict, `--keep=on-failure` only when the drill fails. Prints how to
+        /// connect (a connection file only you can read) and `pgdrill clean NAME`.
+        #[arg(
+            long,
+            value_name = "WHEN",
+            value_enum,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "always"
+        )]
+        keep: Option<KeepWhen>,
+    },
+    /// The release gate: drill only the role, row-level security and append-only audit checks.
+    ///
+    /// Scenarios without any of those checks are passed over.
+    Gate {
+        /// Scenario files, or folders of them.
+        #[arg(default_value = "scenarios")]
+        scenarios: Vec<PathBuf>,
+        #[command(flatten)]
+        common: RunArgs,
+    },
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files, or folders of them.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Capture a baseline (row counts, indexes with their parts, row security, policies, graphs,
+    /// schemas with each table's columns, constraints, triggers and rules and each sequence's
+    /// settings, migration versions) for later drills to compare with.
+    #[command(group(clap::ArgGroup::new("from").required(true).args(["dsn", "from_drill"])))]
+    Baseline {
+        /// Capture from a live database (for example the production source, read-only).
+        #[arg(long, value_name = "URL", env = "PGDRILL_BASELINE_DSN", hide_env_values = true)]
+        dsn: Option<String>,
+        /// Capture from the restore of a scenario's backup (its checks are not run).
+        #[arg(long, value_name = "SCENARIO")]
+        from_drill: Option<PathBuf>,
+        /// With --from-drill: restore this backup instead of the scenario's.
+        #[arg(long, value_name = "FILE", requires = "from_drill")]
+        backup: Option<PathBuf>,
+        /// The baseline file to write (JSON).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// With --from-drill: write the drill's reports under DIR/<scenario>/<UTC timestamp>/.
+        #[arg(long, value_name = "DIR", default_value = "reports", requires = "from_drill")]
+        reports: PathBuf,
+    },
+    /// Fingerprint a source database's tables (their content, not only their rows), in the
+    /// snapshot of a dump, for drills to compare its restore with (`[checks.fingerprints]`).
+    ///
+    /// With `--dump FILE`, pg_dump makes the dump in the very snapshot the fingerprints are
+    /// taken in; with `--snapshot ID`, the fingerprints are taken in a snapshot another session
+    /// exported for its own `pg_dump --snapshot ID`.
+    Fingerprint(fingerprint::Args),
+    /// Write a scenario from a backup: the checks the backup itself implies.
+    ///
+    /// Restores the backup into a throwaway target as a drill does, reads what the restore holds
+    /// (extensions, the migration journal, row counts, indexes, row security and policies, the
+    /// roles its grants name, partitions, schemas, graphs), runs each check that implies on it,
+    /// tears the target down and writes a commented scenario: the checks that passed, and those
+    /// that did not commented out with why.
+    Init {
+        /// A pg_dump backup (plain SQL, .gz, .zst; custom; tar; a directory-format folder), a
+        /// pg_basebackup folder or a pgBackRest repository.
+        backup: PathBuf,
+        /// The scenario file to write [default: <the backup's name>.toml here].
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite the scenario file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// A `pg_dumpall --globals-only` file to apply first [default: <name>.globals.sql beside
+        /// the backup, if there is one].
+        #[arg(long, value_name = "FILE")]
+        globals: Option<PathBuf>,
+        /// A base backup's WAL archive (the folder archive_command copies segments into).
+        #[arg(long, value_name = "DIR")]
+        wal_archive: Option<PathBuf>,
+        /// Restore on this PostgreSQL major (written as `[target] version`): for a dump whose
+        /// header names an older major than its SQL needs [default: the header's].
+        #[arg(long, value_name = "MAJOR")]
+        version: Option<u32>,
+    },
+    /// Work with written reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Verify a drill's report folder: its SSH signature against allowed signers, and every file
+    /// against the signed in-toto statement and MANIFEST.sha256.
+    Verify(verify::VerifyArgs),
+    /// Print the JSON Schema of the scenario format, for editors (taplo, Even Better TOML) and
+    /// validators.
+    Schema,
+    /// Remove targets kept by `run --keep`, and what drills killed outright left behind.
+    ///
+    /// Without a name: every target kept in your state folder (and kept containers whose record
+    /// is gone), and the containers and private folders of drills whose process no longer runs.
+    /// Never touches a container without pgdrill's labels.
+    Clean {
+        /// One kept target, as `run --keep` named it (or its container's name).
+        name: Option<String>,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List or remove the verified snapshots `run --snapshot` kept (`--reuse` clones them).
+    ///
+    /// The store is $PGDRILL_SNAPSHOTS, else $XDG_CACHE_HOME/pgdrill/snapshots, else
+    /// ~/.cache/pgdrill/snapshots; its budget $PGDRILL_SNAPSHOT_BUDGET (20GB by default), the
+    /// least recently used snapshots evicted to keep within it.
+    Snapshots {
+        #[command(subcommand)]
+        command: Option<snapshots::SnapshotsCommand>,
+    },
+    /// A kept target's loopback port (started by `run --keep`; not for use by hand).
+    #[command(name = "__forward", hide = true)]
+    Forward {
+        #[arg(long)]
+        socket_dir: PathBuf,
+        #[arg(long)]
+        refuse: String,
+    },
+}
+
+/// When `--keep` keeps the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepWhen {
+    /// Whatever the verdict.
+    Always,
+    /// Only when the drill fails.
+    OnFailure,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the reports of several drills or CI shards into one junit.xml and one summary.md.
+    Merge {
+        /// Report folders (searched for drill.json).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The folder to write junit.xml and summary.md into.
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
+    /// The same as `pgdrill verify`.
+    Verify(verify::VerifyArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_is_k_of_n() {
+        assert_eq!(parse_shard("1/2"), Ok(Shard { index: 1, count: 2 }));
+        assert_eq!(parse_shard("3/3"), Ok(Shard { index: 3, count: 3 }));
+        for bad in ["0/2", "3/2", "1", "a/2", "1/0", "/", "-1/2"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+        let (one, two) = (Shard { index: 1, count: 2 }, Shard { index: 2, count: 2 });
+        let split = |s: Shard| (0..5).filter(|&n| s.takes(n)).collect::<Vec<_>>();
+        assert_eq!((split(one), split(two)), (vec![0, 2, 4], vec![1, 3]));
+        let error = Cli::try_parse_from(["pgdrill", "run", "scenarios", "--shard", "3/2"]).expect_err("3 of 2");
+        assert!(error.to_string().contains("`3/2` is not K/N"), "{error}");
+    }
+}
