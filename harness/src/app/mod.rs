@@ -40,7 +40,7 @@ use crate::field::FieldError;
 use crate::template::{BUILTINS, check_template, template_names};
 
 pub(crate) use phase::run;
-pub(crate) use process::{AppHandle, AppInfo};
+pub(crate) use process::AppHandle;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -2,12 +2,13 @@
 //! answers, make its requests, stop it. The drill reports what this returns.
 
 use crate::error::error_chain;
+use crate::outcome::AppInfo;
 use crate::outcome::{CheckResult, Verdict};
 use crate::provision::{Target, TargetError};
 use crate::secret::Redactor;
 use crate::units::human_duration;
 
-use super::process::{self, AppHandle, AppInfo, ProcessError};
+use super::process::{self, AppHandle, ProcessError};
 use super::{Launch, Spec};
 use crate::template::{TemplateError, render, template_values};
 

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use testcontainers::core::WaitFor;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
@@ -65,16 +64,6 @@ pub(crate) enum LastTry {
     /// The request failed otherwise.
     #[error("{error}")]
     Failed { error: reqwest::Error },
-}
-
-/// What the reports say about the app.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AppInfo {
-    /// The command or image (no secrets: env values are not shown).
-    pub launched: String,
-    pub url: String,
-    /// The app's last lines of output, redacted.
-    pub output_tail: Vec<String>,
 }
 
 type Output = Arc<Mutex<VecDeque<String>>>;

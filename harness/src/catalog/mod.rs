@@ -28,6 +28,7 @@ mod compare;
 mod sql;
 mod take;
 
+use crate::outcome::CatalogAudit;
 pub(crate) use cache::{cache_path, load, save};
 pub(crate) use compare::{Change, compare};
 pub(crate) use take::fingerprint;
@@ -160,22 +161,6 @@ fn changed_message(changes: &[Change], databases: &[String]) -> String {
         "\n  - ",
     ));
     message
-}
-
-/// What the audit found: how many built-in rows it compared, in which databases, against what.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogAudit {
-    /// Built-in rows compared in each database.
-    pub rows: usize,
-    /// The databases audited.
-    pub databases: Vec<String>,
-    /// What they were compared with.
-    pub reference: String,
-    /// Built-ins of the reference the backup lacks, and nothing else differing: the backup's
-    /// cluster was made by another minor release (one that had not added them yet). A missing
-    /// built-in cannot make pgdrill's queries lie (a query that needs it fails); it is said.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub absent: Vec<String>,
 }
 
 impl CatalogAudit {

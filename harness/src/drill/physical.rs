@@ -1,13 +1,14 @@
 //! The drill of a physical backup: verified and staged before anything starts, then a server
 //! of the backup's own major recovers it and is promoted, and its built-ins are audited.
 
-use crate::catalog::CatalogAudit;
 use crate::dump::DumpSummary;
 use crate::outcome::BackupInfo;
 use crate::outcome::BackupKind;
+use crate::outcome::CatalogAudit;
 use crate::outcome::Phase;
+use crate::outcome::RestoreStats;
 use crate::provision::{self, ProvisionContext, Target};
-use crate::restore::{self, RestoreStats};
+use crate::restore::{self};
 use crate::scenario::TargetKind;
 use crate::source::Backup;
 

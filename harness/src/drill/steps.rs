@@ -9,10 +9,11 @@ use super::{Cleanup, Drill, PhaseError, PhaseResult};
 use crate::catalog::{CatalogError, Fingerprint};
 use crate::dump::{DumpSummary, Format};
 use crate::outcome::BackupInfo;
+use crate::outcome::PreflightReport;
+use crate::outcome::RestoreStats;
 use crate::outcome::{Event, Phase};
 use crate::provision::{self, ProvisionContext, Target};
-use crate::restore::preflight::PreflightReport;
-use crate::restore::{self, RestoreStats};
+use crate::restore;
 use crate::source::verify::{self, Verified, VerifyError};
 use crate::source::{self, Backup, read};
 

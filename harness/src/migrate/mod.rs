@@ -16,11 +16,12 @@
 //! Each file runs in a transaction with its `record` statement: a failing file is rolled back
 //! and named, with its line.
 
+use crate::outcome::MigrateInfo;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::postgres::PgPool;
 use sqlx::{Connection, Executor};
 
@@ -59,15 +60,6 @@ pub struct Spec {
     /// The journal whose newest entry is the version before and after.
     pub journal: Option<(QualifiedName, String)>,
     pub timeout: Duration,
-}
-
-/// What the reports say about the migration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct MigrateInfo {
-    pub version_before: Option<String>,
-    pub version_after: Option<String>,
-    /// The files applied, or the command run.
-    pub applied: Vec<String>,
 }
 
 impl Spec {

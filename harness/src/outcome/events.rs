@@ -9,9 +9,9 @@ use time::OffsetDateTime;
 use super::check::CheckResult;
 use super::record::{CloneOf, DrillRecord, Phase, PhaseRecord, PhaseStatus};
 use crate::outcome::BackupInfo;
-use crate::provision::TargetInfo;
-use crate::restore::RestoreStats;
-use crate::restore::preflight::PreflightReport;
+use crate::outcome::PreflightReport;
+use crate::outcome::RestoreStats;
+use crate::outcome::TargetInfo;
 
 /// What happens during a drill.
 #[derive(Debug, Clone)]
@@ -33,10 +33,10 @@ pub enum Event {
     Preflight(PreflightReport),
     Restore(RestoreStats),
     Check(CheckResult),
-    App(crate::app::AppInfo),
-    Migrate(crate::migrate::MigrateInfo),
+    App(crate::outcome::AppInfo),
+    Migrate(crate::outcome::MigrateInfo),
     /// The target was kept running after the drill.
-    Kept(crate::provision::kept::KeptInfo),
+    Kept(crate::outcome::KeptInfo),
     /// The database is a clone of a snapshot.
     Cloned(CloneOf),
     /// The restored database is ready for checks.

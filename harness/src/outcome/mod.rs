@@ -3,13 +3,17 @@
 //! stream that builds it ([`Events`]), and the one place that decides the verdict (`verdict`).
 //! A model: it renders nothing and imports no renderer.
 
+mod app;
 mod backup;
 mod check;
 mod events;
 mod objectives;
 mod record;
+mod restore;
+mod target;
 mod verdict;
 
+pub use app::{AppInfo, MigrateInfo};
 pub use backup::{BackupInfo, BackupKind};
 pub(crate) use check::NO_CHECKS;
 pub use check::{CheckResult, CheckResultBuilder, Verdict};
@@ -18,6 +22,8 @@ pub use record::{
     CloneOf, DrillRecord, DrillVerdict, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RECORD_SCHEMA, RunnerInfo,
     ScenarioInfo, SignatureInfo,
 };
+pub use restore::{CatalogAudit, PreflightReport, Reach, Recovered, RestoreStats, Stop};
+pub use target::{Isolation, KeptInfo, Observed, TargetInfo};
 #[cfg(test)]
 pub(crate) use verdict::finish;
 pub use verdict::verdict_if_finished;

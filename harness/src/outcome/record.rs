@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 
 use super::check::{CheckResult, Verdict};
 use crate::outcome::BackupInfo;
-use crate::provision::TargetInfo;
-use crate::restore::RestoreStats;
-use crate::restore::preflight::PreflightReport;
+use crate::outcome::PreflightReport;
+use crate::outcome::RestoreStats;
+use crate::outcome::TargetInfo;
 
 /// The record format's name and version, written into `drill.json`.
 pub const RECORD_SCHEMA: &str = "pgdrill.drill.v1";
@@ -249,10 +249,10 @@ pub struct DrillRecord {
     pub restore: Option<RestoreStats>,
     /// The migrations applied after the restore (pre-migration safety check).
     #[serde(default)]
-    pub migrate: Option<crate::migrate::MigrateInfo>,
+    pub migrate: Option<crate::outcome::MigrateInfo>,
     /// The application booted against the restored database.
     #[serde(default)]
-    pub app: Option<crate::app::AppInfo>,
+    pub app: Option<crate::outcome::AppInfo>,
     pub phases: Vec<PhaseRecord>,
     pub checks: Vec<CheckResult>,
     /// What the pgdrill process itself used, up to the end of this drill.
@@ -261,7 +261,7 @@ pub struct DrillRecord {
     /// The target, when it was kept running after the drill (`--keep`): its name, never how to
     /// log in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kept: Option<crate::provision::kept::KeptInfo>,
+    pub kept: Option<crate::outcome::KeptInfo>,
     /// The database is a clone of a snapshot, not a restore of this drill's: which drill's
     /// restore it is. That drill proved the restore; this one proves the checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,7 @@
 //! uploaded) and never on the console: `NAME.conf`, a libpq service file (0600) that holds the
 //! password, and `NAME.json`, what `pgdrill clean` needs to remove it (no secret).
 
+use crate::outcome::KeptInfo;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -39,24 +40,6 @@ pub(crate) const KEEPER_LABEL: &str = "org.pgdrill.kept.by";
 /// drill leaves it alone while its owner runs), then goes, so that later drills do not take the
 /// folder for an orphan's.
 pub(crate) const MARKER: &str = "kept";
-
-/// What the reports say about a kept target: its name, never how to log in.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeptInfo {
-    /// What `pgdrill clean NAME` takes.
-    pub name: String,
-    /// `container` or `server`.
-    pub kind: String,
-    /// The container's name, for a container target.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    /// The database the drill restored into.
-    pub database: String,
-    /// Where it answers: `127.0.0.1:PORT`, a socket folder, or the server's address.
-    pub address: String,
-    /// When it was kept (RFC 3339).
-    pub kept_at: String,
-}
 
 /// A kept target, for the console: where its connection file is.
 #[derive(Debug, Clone)]

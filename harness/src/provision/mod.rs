@@ -21,7 +21,6 @@ mod context;
 pub(crate) mod docker;
 mod error;
 pub(crate) mod image;
-mod info;
 pub(crate) mod kept;
 pub(crate) mod local;
 pub(crate) mod logins;
@@ -37,6 +36,7 @@ pub(crate) mod toolbox;
 pub(crate) mod tools;
 pub(crate) mod tuning;
 
+use crate::outcome::TargetInfo;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -47,9 +47,8 @@ use crate::secret::{Redactor, Secret};
 pub use context::ProvisionContext;
 pub(crate) use context::{CloneFrom, PhysicalData};
 pub(crate) use error::{AuditError, TargetError};
-pub(crate) use info::TargetInfo;
+
 pub(crate) use programs::{ProgramLogin, Programs};
-pub(crate) use sandbox::Isolation;
 pub(crate) use standby::standby_of_nothing;
 pub use start::start;
 pub(crate) use start::{image_id, sweep};
@@ -272,7 +271,7 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provision::sandbox::Observed;
+    use crate::outcome::{Isolation, Observed};
 
     fn target(info: TargetInfo, database_suffix: Option<&str>) -> Target {
         Target {

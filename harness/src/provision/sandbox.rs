@@ -6,44 +6,11 @@
 //! Facts are fetched in one query ([`OBSERVE_SQL`], run by [`observe`]) and judged without I/O
 //! ([`Observed::judge`], [`explain`]), so both are tested by tables.
 
-use serde::{Deserialize, Serialize};
+use crate::outcome::Observed;
 
 use sqlx::postgres::PgConnectOptions;
 
 use super::error::{Breach, TargetError};
-
-/// How a target was isolated from the machine that ran the drill: what was asked of it, and what
-/// the server saw from inside.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Isolation {
-    /// SQL in the backup cannot reach beyond the target: a sandbox holds it (a container, or
-    /// bubblewrap for local binaries), or the restore's role has no power over the server's
-    /// machine. When false, the drill ran only because the scenario trusts its backup.
-    pub contained: bool,
-    pub network: String,
-    pub user: String,
-    pub capabilities: String,
-    pub filesystem: String,
-    pub programs: String,
-    pub limits: String,
-    /// What the server reported about itself, read with SQL right after it started.
-    pub observed: Option<Observed>,
-}
-
-/// What the server process sees from inside its sandbox.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Observed {
-    /// Network interfaces (`/proc/net/dev`).
-    pub interfaces: Vec<String>,
-    /// Routes (`/proc/net/route`, without its header).
-    pub routes: usize,
-    pub uid: u32,
-    /// Effective capabilities, as `/proc/self/status` writes them (hex).
-    pub cap_eff: String,
-    pub no_new_privs: bool,
-    /// Whether `/bin/sh` exists (COPY ... PROGRAM, archive_command and the like run through it).
-    pub shell: bool,
-}
 
 /// Reads, as the server's own process, what [`Observed`] holds.
 pub(crate) const OBSERVE_SQL: &str = "SELECT pg_catalog.pg_read_file('/proc/self/status'), pg_catalog.pg_read_file('/proc/net/dev'), \

@@ -2,17 +2,18 @@
 //! drill connects with an admin connection string, restores into a uniquely named database,
 //! and drops it afterwards, with any role it created, also when the drill fails.
 
+use crate::outcome::TargetInfo;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{Connection, Executor};
 
-use super::sandbox::Isolation;
 use super::spec::ServerSpec;
 use super::tools::Tools;
 use super::tools::find_bin_dir;
-use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo};
+use super::{Created, Programs, ProvisionContext, Target, TargetError};
+use crate::outcome::Isolation;
 use crate::pg::quote_ident;
 use crate::secret::{Redactor, Secret};
 

@@ -2,6 +2,7 @@
 //! record (a failing check, a skipped app, a sandboxed target), built through the same event
 //! stream a real drill emits. `cargo insta review` (or `INSTA_UPDATE=always`) accepts a change.
 
+use crate::outcome::{Isolation, Observed};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -10,14 +11,14 @@ use time::macros::datetime;
 use super::console::Console;
 use crate::objectives::Objectives;
 use crate::outcome::BackupInfo;
+use crate::outcome::TargetInfo;
 use crate::outcome::{CheckResult, Verdict};
 use crate::outcome::{
     DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RunnerInfo, ScenarioInfo,
 };
-use crate::provision::TargetInfo;
-use crate::provision::sandbox::{Isolation, Observed};
-use crate::restore::RestoreStats;
-use crate::restore::preflight::PreflightReport;
+
+use crate::outcome::PreflightReport;
+use crate::outcome::RestoreStats;
 
 fn check(kind: &str, object: &str, verdict: Verdict, expected: &str, actual: &str, message: &str) -> CheckResult {
     CheckResult {
@@ -149,7 +150,7 @@ fn drill(console: Console) -> DrillRecord {
         database: "plur_enterprise".into(),
         jobs: 2,
         recovery: None,
-        catalog: Some(crate::catalog::CatalogAudit {
+        catalog: Some(crate::outcome::CatalogAudit {
             rows: 10179,
             databases: vec!["plur_enterprise".into(), "postgres".into()],
             reference: "the target before the restore".into(),

@@ -8,10 +8,11 @@
 //! that allow it. An encrypted archive is decrypted by pgdrill as pg_restore reads it on its
 //! stdin (one job: pg_restore reads a pipe in order), never written in the clear.
 
+use crate::outcome::RestoreStats;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{RestoreError, RestoreStats};
+use super::RestoreError;
 use crate::dump::{DumpSummary, Format, Scanner, SplitError, Splitter};
 use crate::pg::major_of_version_text;
 use crate::provision::Target;

@@ -4,9 +4,10 @@
 //! with a fresh cluster of the same image, fingerprinted once and kept in this machine's cache
 //! (keyed by the image's id, not its tag).
 
+use crate::outcome::CatalogAudit;
 use std::future::Future;
 
-use crate::catalog::{self, CatalogAudit, CatalogError, Fingerprint};
+use crate::catalog::{self, CatalogError, Fingerprint};
 use crate::provision::tools::Tools;
 use crate::provision::{Target, TargetError, Teardown};
 

@@ -12,30 +12,7 @@ pub(crate) mod preflight;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::dump::Entry;
-
-/// What a restore did.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RestoreStats {
-    pub statements: u64,
-    pub copy_blocks: u64,
-    pub rows: u64,
-    /// Bytes of SQL and data sent (after decompression).
-    pub bytes: u64,
-    /// The database the restore ended in: where checks run.
-    pub database: String,
-    /// Connections that loaded data and built indexes side by side (1: one, like psql).
-    #[serde(default)]
-    pub jobs: usize,
-    /// A physical backup's recovery: the target asked for, the point reached, the WAL replayed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recovery: Option<physical::recovery::Recovered>,
-    /// The catalog audit: PostgreSQL's built-ins as the restore left them, compared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub catalog: Option<crate::catalog::CatalogAudit>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {

@@ -3,6 +3,7 @@
 use crate::catalog::{CatalogError, Fingerprint};
 use crate::dump::{DumpSummary, Format};
 use crate::error::error_chain;
+use crate::outcome::{PreflightReport, RestoreStats};
 use crate::provision::{AuditError, Target};
 use crate::scenario::RestoreSpec;
 use crate::secret::Redactor;
@@ -10,8 +11,8 @@ use crate::source::Backup;
 use crate::source::verify::Verified;
 use crate::units::human_size;
 
-use super::preflight::{self, PreflightError, PreflightReport};
-use super::{RestoreError, RestoreStats, archive, audit, plain};
+use super::preflight::{self, PreflightError};
+use super::{RestoreError, archive, audit, plain};
 
 /// Why the preflight or the restore phase failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 //! With more than one job, COPY data and index builds go to a pool of connections
 //! ([`super::parallel`]); the result is the same database.
 
+use crate::outcome::RestoreStats;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::failure::statement_error;
 use super::parallel::{self, COPY_BATCH, Group, Job, Pool, Settings};
-use super::{AtLine, RestoreError, RestoreStats};
+use super::{AtLine, RestoreError};
 use crate::dump::{Item, SplitError, Splitter, Statement};
 use crate::provision::Target;
 use crate::secret::Redactor;

@@ -3,9 +3,9 @@
 //! every role the dump names present (after creating the scenario's roles), and every setting
 //! the dump sets known to the server.
 
+use crate::outcome::PreflightReport;
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
 
@@ -19,17 +19,6 @@ use crate::provision::Target;
 use crate::scenario::{RestoreSpec, RoleSpec};
 use crate::secret::Redactor;
 use crate::source::{Backup, verify};
-
-/// What preflight found on the target.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PreflightReport {
-    pub server_version: String,
-    pub server_version_num: u32,
-    /// Available extensions the drill needs, with the version `CREATE EXTENSION` installs.
-    pub extensions: BTreeMap<String, String>,
-    /// Roles created from the scenario.
-    pub roles_created: Vec<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreflightError {

@@ -6,6 +6,7 @@
 //! from inside, and is labelled with the drill's id so that teardown finds it even if a start
 //! was interrupted.
 
+use crate::outcome::{Isolation, Observed, TargetInfo};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,11 +21,11 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use super::docker::{DRILL_LABEL, OWNER_LABEL, docker, remote_engine_now, server_user, split_image};
 use super::error::TemplateError;
 use super::owner::owner;
-use super::sandbox::{Isolation, Observed};
+
 use super::spec::ContainerSpec;
 use super::tools::{self, Tools};
 use super::tuning::{self, Limits};
-use super::{Programs, ProvisionContext, Target, TargetError, TargetInfo, image};
+use super::{Programs, ProvisionContext, Target, TargetError, image};
 
 mod keep;
 mod layer;

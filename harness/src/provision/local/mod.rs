@@ -11,6 +11,7 @@
 mod launch;
 mod offline;
 
+use crate::outcome::{Isolation, Observed, TargetInfo};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -21,12 +22,12 @@ use sqlx::postgres::PgSslMode;
 use super::bwrap::{NO_PROGRAMS, find_bwrap, unprivileged_user};
 use super::image::PG_HBA;
 use super::sandbox::observe;
-use super::sandbox::{Isolation, Observed};
+
 use super::spec::LocalSpec;
 use super::tools::Tools;
 use super::tools::find_bin_dir;
 use super::tuning::{self, Limits};
-use super::{Created, Programs, ProvisionContext, Target, TargetError, TargetInfo};
+use super::{Created, Programs, ProvisionContext, Target, TargetError};
 use launch::{Launch, PORT, SUPERUSER};
 pub(crate) use offline::Offline;
 

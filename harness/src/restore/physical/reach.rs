@@ -7,29 +7,10 @@
 //! (`recovery ended before configured recovery target was reached`, `requested recovery stop
 //! point is before consistent recovery point`). Pure: the log is read by [`super::recovery`].
 
-use serde::{Deserialize, Serialize};
+use crate::outcome::{Reach, Stop};
 
 use crate::scenario::RecoveryTarget;
 use crate::source::physical::history::parse_time;
-
-/// The record a recovery stopped at, as the server logged it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Stop {
-    /// `before` (the record not replayed), `after` (replayed), `at` (a restore point).
-    pub position: String,
-    /// What the record is: `commit of transaction 751`, `abort of transaction 751`,
-    /// `restore point "between"`, `WAL location 0/3000060`, `consistency`.
-    pub record: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub xid: Option<u64>,
-    /// The record's time, as the server printed it (`2026-11-23 13:00:00.123456+00`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lsn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
 
 impl Stop {
     /// `before the commit of transaction 751 (at 2026-...)`.
@@ -42,25 +23,6 @@ impl Stop {
         let time = self.time.as_ref().map(|t| format!(" (at {t})")).unwrap_or_default();
         format!("{} {what}{time}", self.position)
     }
-}
-
-/// What the server's log says its recovery reached.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Reach {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop: Option<Stop>,
-    /// The commit (or abort) time of the last transaction replayed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_completed: Option<String>,
-    /// Where the database became consistent (the backup's end).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consistent_at: Option<String>,
-    /// Where redo ended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redo_done_at: Option<String>,
-    /// PostgreSQL's refusal of the recovery (a FATAL about the recovery target).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
 }
 
 /// PostgreSQL's FATAL messages about a recovery target, and what they mean in a drill's words.

@@ -8,14 +8,14 @@
 //! replayed into the archive's last segment (`tested`): replay that stopped short of it, at its
 //! very start included, left the archive past the backup's end untested and fails.
 
+use crate::outcome::Reach;
+use crate::outcome::Recovered;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::feed::Feeder;
-use super::reach::{self, Reach};
+use super::reach::{self};
 use super::tested::{ArchiveEnd, Untested};
 use super::verify::ControlData;
 use crate::provision::{Target, TargetError};
@@ -78,39 +78,6 @@ pub(crate) fn settings(
         }
     }
     settings.into_iter().filter(|(name, _)| !given.contains_key(name)).collect()
-}
-
-/// Where recovery ended, as the reports record it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Recovered {
-    /// The target asked for, in words.
-    pub target: String,
-    /// Where replay started (the backup's start) and the last location it replayed.
-    pub start_lsn: String,
-    pub end_lsn: String,
-    /// The commit time of the last transaction replayed, when one was.
-    pub last_transaction: Option<String>,
-    /// What the server's log says recovery reached: the record it stopped at, where the
-    /// database became consistent, where redo ended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reached: Option<Reach>,
-    /// WAL replayed: bytes from the backup's start, and the segments they span.
-    pub wal_bytes: u64,
-    pub segments_replayed: u64,
-    /// Archived segments recovery could read.
-    pub segments_available: usize,
-    /// The archive's last segment, when it lies past the backup's end and a recovery to the
-    /// archive's end replayed into it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub archive_last: Option<String>,
-    /// The most archived segments `pg_wal` held at once (they are given as replay needs them).
-    #[serde(default)]
-    pub segments_held_peak: usize,
-    /// The timeline the promoted server writes on.
-    pub timeline: u32,
-    /// From the server's start to its promotion (as its clock says; within a poll of it).
-    #[serde(rename = "took_ms", with = "crate::units::duration_ms")]
-    pub took: Duration,
 }
 
 impl Recovered {
