@@ -6,13 +6,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// The `kind` of the objectives' results.
-pub(crate) const KIND: &str = "objectives";
-
-/// What they prove, for the report.
-pub(crate) const PROVES: &str =
-    "the recovery meets the objectives the business set: its time (RTO) and the backup's age (RPO)";
-
 /// What the scenario's `[objectives]` sets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Objectives {

@@ -2,6 +2,7 @@
 //! (equals, exists, matches), body text and latency. A request's result is a check like any
 //! other (kind `api`), so it appears in all three reports.
 
+use crate::outcome::CheckKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -12,10 +13,8 @@ use crate::outcome::CheckResult;
 use crate::secret::{Redactor, Secret};
 use crate::template::{TemplateError, check_template, render};
 
-pub(crate) const KIND: &str = "api";
-
-/// What the app's requests prove, in a sentence an auditor can read.
-pub(crate) const PROVES: &str = "the application boots on the restored database and its API answers";
+/// The kind of an API request's result.
+const KIND: CheckKind = CheckKind::Api;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

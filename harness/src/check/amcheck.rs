@@ -23,13 +23,14 @@
 use std::time::{Duration, Instant};
 
 use crate::field::Spanned;
+use crate::outcome::CheckKind;
 use serde::Deserialize;
 
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::{FieldError, parse_duration};
 use crate::pg::QualifiedName;
 
-pub(crate) const KIND: &str = "amcheck";
+pub(crate) const KIND: CheckKind = CheckKind::Amcheck;
 
 /// Findings listed in the message; the rest are counted.
 const LISTED: usize = 10;
@@ -65,9 +66,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str =
-        "tables and indexes are not corrupt: pg_amcheck reads every heap page, and every btree index against its table";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {

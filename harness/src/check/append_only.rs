@@ -45,6 +45,7 @@ use super::loophole::Trusted;
 use super::relation::trigger_problem;
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error};
 use crate::sqlstate::Probe as SqlProbe;
 
@@ -55,7 +56,7 @@ mod trail;
 pub(crate) use judge::{Attempt, Judged, Operation, judge, judge_insert};
 use probe::{NoProbeRow, ProbeError};
 
-pub(crate) const KIND: &str = "append_only";
+pub(crate) const KIND: CheckKind = CheckKind::AppendOnly;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -98,8 +99,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "audit trails can be appended to, and not changed or erased";
+    const KIND: CheckKind = KIND;
     const GATE: bool = true;
     type Config = Config;
 

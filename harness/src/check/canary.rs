@@ -20,9 +20,10 @@ use serde::Deserialize;
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::FieldError;
 use crate::fingerprint::{self, FingerprintError};
+use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, quote_ident};
 
-pub(crate) const KIND: &str = "canary";
+pub(crate) const KIND: CheckKind = CheckKind::Canary;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -43,8 +44,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "a canary row the source holds on purpose comes back with exactly its values";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {

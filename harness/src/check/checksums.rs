@@ -16,13 +16,14 @@
 use std::time::{Duration, Instant};
 
 use crate::field::Spanned;
+use crate::outcome::CheckKind;
 use serde::Deserialize;
 
 use super::{CheckContext, CheckError, CheckResult, CheckResultBuilder, Kind, ResolveContext};
 use crate::field::{FieldError, parse_duration};
 use crate::provision::toolbox;
 
-pub(crate) const KIND: &str = "checksums";
+pub(crate) const KIND: CheckKind = CheckKind::Checksums;
 
 /// Bad blocks named in the message; the rest are counted.
 const LISTED: usize = 10;
@@ -41,8 +42,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "every data page has the checksum it was written with: pg_checksums reads the whole cluster after a clean shutdown";
+    const KIND: CheckKind = KIND;
     const OFFLINE: bool = true;
     type Config = Config;
 

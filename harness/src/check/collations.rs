@@ -38,9 +38,10 @@ use sqlx::Connection;
 
 use super::{CheckContext, CheckError, CheckResult, CheckResultBuilder, Kind, ResolveContext};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 use crate::pg::{describe_sql_error, quote_ident_if_needed, quote_literal};
 
-pub(crate) const KIND: &str = "collations";
+pub(crate) const KIND: CheckKind = CheckKind::Collations;
 
 /// `pg_collation`'s `default`: a key under it sorts by its database's default collation.
 const DEFAULT_COLLATION_OID: i64 = 100;
@@ -84,8 +85,7 @@ pub(crate) struct Config {}
 pub struct Spec;
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "text indexes sort as they were built: the collation versions the databases record are those of the target's own libraries";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(_config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -16,9 +16,10 @@ use std::time::Instant;
 
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 use crate::pg::compare_versions;
 
-pub(crate) const KIND: &str = "extensions";
+pub(crate) const KIND: CheckKind = CheckKind::Extensions;
 
 const QUERY: &str = "SELECT extname::text, extversion FROM pg_catalog.pg_extension ORDER BY 1";
 
@@ -32,8 +33,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "the extensions the application needs are installed, at the versions it needs";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -29,9 +29,10 @@ use serde::Deserialize;
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::field::{FieldError, Spanned};
 use crate::fingerprint::{self, Described, FingerprintError, FingerprintFile, RangeFingerprint, TableFingerprint};
+use crate::outcome::CheckKind;
 use crate::pg::QualifiedName;
 
-pub(crate) const KIND: &str = "fingerprints";
+pub(crate) const KIND: CheckKind = CheckKind::Fingerprints;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,9 +61,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str =
-        "tables hold the very rows the source held when the backup was taken, value for value (content fingerprints)";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -28,9 +28,10 @@ use sqlx::postgres::PgConnection;
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::baseline::{Baseline, GraphCounts, capture};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 use crate::pg::describe_sql_error;
 
-pub(crate) const KIND: &str = "graphs";
+pub(crate) const KIND: CheckKind = CheckKind::Graphs;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,8 +59,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "graphs answer Cypher queries, with every vertex and edge";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -7,7 +7,7 @@
 //!
 //! A kind is one file whose `Spec` implements [`Kind`] (its name, what it proves, its
 //! configuration, how that resolves, how it runs) and one line in [`kinds!`]'s list below, which
-//! generates the rest: [`CheckSpec`], [`KINDS`], [`purpose`], the release gate's kinds and the
+//! generates the rest: [`CheckSpec`], [`KINDS`], the release gate's kinds and the
 //! reading of `[checks]`, which keeps the scenario file's order.
 
 pub(crate) mod amcheck;
@@ -52,15 +52,13 @@ use crate::baseline::Baseline;
 use crate::dump::DumpSummary;
 use crate::field::{FieldError, OneOrMany};
 
-pub(crate) use crate::outcome::{CheckResult, CheckResultBuilder, Verdict};
+pub(crate) use crate::outcome::{CheckKind, CheckResult, CheckResultBuilder, Verdict};
 pub(crate) use phase::{Inputs, run_all};
 
 /// What every check kind is: its file implements this for its resolved `Spec`.
 pub(crate) trait Kind: Sized {
-    /// Its key under `[checks]`.
-    const NAME: &'static str;
-    /// What it proves, in a sentence an auditor can read.
-    const PROVES: &'static str;
+    /// Its kind: its key under `[checks]`, and what it proves ([`CheckKind::proves`]).
+    const KIND: CheckKind;
     /// Whether the release gate (`pgdrill gate`) drills it.
     const GATE: bool = false;
     /// Whether it stops the target's server (and starts it again): it runs after every other
@@ -138,7 +136,7 @@ impl CheckError {
     }
 
     /// The error results: one per object the check covers.
-    fn results(&self, kind: &str, objects: Vec<String>, started: std::time::Instant) -> Vec<CheckResult> {
+    fn results(&self, kind: CheckKind, objects: Vec<String>, started: std::time::Instant) -> Vec<CheckResult> {
         objects
             .into_iter()
             .map(|object| {
@@ -201,18 +199,18 @@ impl ResolveContext {
     /// The baseline, for a check that compares with it.
     /// The part of it the kind compares must hold something: a comparison with nothing would
     /// pass on any restore.
-    pub fn require_baseline(&self, kind: &str) -> Result<Arc<Baseline>, FieldError> {
+    pub fn require_baseline(&self, kind: CheckKind) -> Result<Arc<Baseline>, FieldError> {
         let baseline = self.baseline.clone().ok_or_else(|| {
             FieldError::unplaced(format!("`{kind}` compares with the baseline, and the scenario names none")).with_help(
                 "set `baseline = \"path/to/baseline.json\"` at the top of the scenario (made by `pgdrill baseline`)",
             )
         })?;
         let empty = match kind {
-            "row_counts" => baseline.row_counts.is_empty().then_some("no table"),
-            "indexes" => baseline.indexes.is_empty().then_some("no index"),
-            "schemas" => baseline.schemas.is_empty().then_some("no schema"),
-            "graphs" => baseline.graphs.is_empty().then_some("no graph"),
-            "rls" => (baseline.row_security.is_empty() && baseline.policies.is_empty())
+            CheckKind::RowCounts => baseline.row_counts.is_empty().then_some("no table"),
+            CheckKind::Indexes => baseline.indexes.is_empty().then_some("no index"),
+            CheckKind::Schemas => baseline.schemas.is_empty().then_some("no schema"),
+            CheckKind::Graphs => baseline.graphs.is_empty().then_some("no graph"),
+            CheckKind::Rls => (baseline.row_security.is_empty() && baseline.policies.is_empty())
                 .then_some("no table with row-level security and no policy"),
             _ => None,
         };
@@ -236,9 +234,9 @@ macro_rules! kinds {
         }
 
         impl CheckSpec {
-            pub fn kind(&self) -> &'static str {
+            pub fn kind(&self) -> CheckKind {
                 match self {
-                    $(CheckSpec::$variant(_) => <$module::Spec as Kind>::NAME,)*
+                    $(CheckSpec::$variant(_) => <$module::Spec as Kind>::KIND,)*
                 }
             }
 
@@ -277,29 +275,21 @@ macro_rules! kinds {
                 match self {
                     $(CheckSpec::$variant(spec) => match spec.run(ctx).await {
                         Ok(results) => results,
-                        Err(err) => err.results(<$module::Spec as Kind>::NAME, spec.objects(), started),
+                        Err(err) => err.results(<$module::Spec as Kind>::KIND, spec.objects(), started),
                     },)*
                 }
             }
         }
 
         /// Every check kind, in the order this file lists them.
-        pub(crate) const KINDS: &[&str] = &[$(<$module::Spec as Kind>::NAME,)*];
+        pub(crate) const KINDS: &[&str] = &[$(<$module::Spec as Kind>::KIND.as_str(),)*];
 
         /// The kinds the release gate drills.
-        pub(crate) fn gate_kinds() -> Vec<&'static str> {
-            [$((<$module::Spec as Kind>::NAME, <$module::Spec as Kind>::GATE),)*]
+        pub(crate) fn gate_kinds() -> Vec<CheckKind> {
+            [$((<$module::Spec as Kind>::KIND, <$module::Spec as Kind>::GATE),)*]
                 .into_iter()
                 .filter_map(|(name, gate)| gate.then_some(name))
                 .collect()
-        }
-
-        /// What a check kind proves, in a sentence an auditor can read.
-        pub(crate) fn purpose(kind: &str) -> Option<&'static str> {
-            match kind {
-                $(k if k == <$module::Spec as Kind>::NAME => Some(<$module::Spec as Kind>::PROVES),)*
-                _ => None,
-            }
         }
 
         /// `[checks]` in the JSON Schema of the scenario format: each kind once (a table) or
@@ -314,9 +304,9 @@ macro_rules! kinds {
                 $(
                     let one = generator.subschema_for::<<$module::Spec as Kind>::Config>();
                     properties.insert(
-                        <$module::Spec as Kind>::NAME.to_owned(),
+                        <$module::Spec as Kind>::KIND.as_str().to_owned(),
                         schemars::json_schema!({
-                            "description": <$module::Spec as Kind>::PROVES,
+                            "description": <$module::Spec as Kind>::KIND.proves(),
                             "anyOf": [one, { "type": "array", "items": one }]
                         })
                         .into(),
@@ -349,7 +339,7 @@ macro_rules! kinds {
             /// Reads the value of the key `kind`.
             fn read<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<RawCheck, A::Error> {
                 match kind {
-                    $(k if k == <$module::Spec as Kind>::NAME => Ok(RawCheck::$variant(map.next_value()?)),)*
+                    $(k if k == <$module::Spec as Kind>::KIND.as_str() => Ok(RawCheck::$variant(map.next_value()?)),)*
                     other => Err(de::Error::unknown_field(other, KINDS)),
                 }
             }

@@ -23,9 +23,10 @@ use serde::Deserialize;
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::FieldError;
 use crate::names::{Object, with_hint};
+use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
 
-pub(crate) const KIND: &str = "partitions";
+pub(crate) const KIND: CheckKind = CheckKind::Partitions;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -92,8 +93,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "partitions are in place for the months the application writes to";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -22,6 +22,7 @@
 use std::time::Instant;
 
 use crate::field::Spanned;
+use crate::outcome::CheckKind;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use sqlx::{Column, Row, TypeInfo};
@@ -29,7 +30,7 @@ use sqlx::{Column, Row, TypeInfo};
 use super::{CheckContext, CheckError, CheckResult, CheckResultBuilder, Kind, ResolveContext};
 use crate::field::FieldError;
 
-pub(crate) const KIND: &str = "point_in_time";
+pub(crate) const KIND: CheckKind = CheckKind::PointInTime;
 
 /// The label when the scenario gives no `name`.
 const DEFAULT_LABEL: &str = "recovery target";
@@ -114,8 +115,7 @@ impl Answer {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "the database stands at the recovery target: a change made before it was restored, and one made after it was not";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {

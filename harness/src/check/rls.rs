@@ -51,6 +51,7 @@ use serde::Deserialize;
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, capture};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident};
 
 mod exact;
@@ -58,7 +59,7 @@ mod policies;
 
 use policies::{baseline_policies, expected_policy};
 
-pub(crate) const KIND: &str = "rls";
+pub(crate) const KIND: CheckKind = CheckKind::Rls;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -150,9 +151,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str =
-        "row-level security is on, its policies exist, and tenants cannot read each other's rows";
+    const KIND: CheckKind = KIND;
     const GATE: bool = true;
     type Config = Config;
 

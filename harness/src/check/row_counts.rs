@@ -24,6 +24,7 @@ use std::fmt;
 use std::time::Instant;
 
 use crate::field::Spanned;
+use crate::outcome::CheckKind;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
@@ -38,7 +39,7 @@ use trees::Counted;
 
 mod trees;
 
-pub(crate) const KIND: &str = "row_counts";
+pub(crate) const KIND: CheckKind = CheckKind::RowCounts;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -217,8 +218,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "tables hold the rows they should: as in the dump, the baseline or the scenario";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -61,6 +61,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::field::Spanned;
+use crate::outcome::CheckKind;
 use serde::Deserialize;
 
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
@@ -69,7 +70,7 @@ use crate::journal::{Expected, Failure, Journal, Order, Preset, Records};
 use crate::names;
 use crate::pg::{QualifiedName, quote_ident};
 
-pub(crate) const KIND: &str = "schema_version";
+pub(crate) const KIND: CheckKind = CheckKind::SchemaVersion;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -136,9 +137,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str =
-        "the migration journal is at the version the code expects, with no failed or dirty migration";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -50,8 +50,9 @@ use sqlx::{Executor, Row, ValueRef};
 
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, as_app, login};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 
-pub(crate) const KIND: &str = "sql";
+pub(crate) const KIND: CheckKind = CheckKind::Sql;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -205,8 +206,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "scenario-specific facts hold";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -23,9 +23,10 @@ use std::time::Instant;
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext, bind_evidence};
 use crate::check::relation::{self, trigger_problem};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error};
 
-pub(crate) const KIND: &str = "triggers";
+pub(crate) const KIND: CheckKind = CheckKind::Triggers;
 
 const SQL: &str = "SELECT t.tgname::text, t.tgenabled::text, pg_catalog.pg_get_triggerdef(t.oid) \
      FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid \
@@ -43,8 +44,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "tables keep exactly the triggers the application counts on, each enabled";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -26,9 +26,10 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::field::FieldError;
 use crate::names;
+use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
 
-pub(crate) const KIND: &str = "vector_recall";
+pub(crate) const KIND: CheckKind = CheckKind::VectorRecall;
 
 /// The distances pgvector knows: name, operator, operator-class suffix.
 const DISTANCES: [(&str, &str, &str); 6] = [
@@ -81,9 +82,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str =
-        "the vector indexes return the nearest neighbours an exact search finds (recall@k at or above the threshold)";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {

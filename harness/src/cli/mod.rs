@@ -21,6 +21,7 @@ pub use args::{Cli, Command, KeepWhen, ReportCommand, RunArgs, Shard};
 use drills::run_many;
 
 use crate::drill::{self, DrillOptions, DrillOutcome};
+use crate::outcome::CheckKind;
 use crate::report::console::Console;
 use crate::scenario::{Scenario, discover};
 
@@ -82,11 +83,19 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Snapshots { command } => snapshots::run(command).await,
         Command::Run { scenarios, common, only, keep } => {
-            let kinds: Vec<&str> = crate::check::KINDS.iter().copied().chain([crate::app::request::KIND]).collect();
-            if let Some(unknown) = only.iter().flatten().find(|k| !kinds.contains(&k.as_str())) {
-                eprintln!("error: --only: `{unknown}` is not a check kind (the kinds: {})", kinds.join(", "));
-                return Exit::Usage.into();
-            }
+            let kinds: Vec<&str> = crate::check::KINDS.iter().copied().chain([CheckKind::Api.as_str()]).collect();
+            let only: Option<Vec<CheckKind>> = match only
+                .iter()
+                .flatten()
+                .map(|k| (k, CheckKind::from_name(k)))
+                .find(|(_, kind)| !kind.is_some_and(|kind| kinds.contains(&kind.as_str())))
+            {
+                Some((unknown, _)) => {
+                    eprintln!("error: --only: `{unknown}` is not a check kind (the kinds: {})", kinds.join(", "));
+                    return Exit::Usage.into();
+                }
+                None => only.map(|names| names.iter().filter_map(|name| CheckKind::from_name(name)).collect()),
+            };
             let options = DrillOptions {
                 backup: common.backup.clone(),
                 globals: common.globals.clone(),
@@ -104,7 +113,7 @@ async fn main() -> ExitCode {
             let options = DrillOptions {
                 backup: common.backup.clone(),
                 globals: common.globals.clone(),
-                only_kinds: Some(crate::check::gate_kinds().into_iter().map(String::from).collect()),
+                only_kinds: Some(crate::check::gate_kinds()),
                 ..DrillOptions::default()
             };
             run_many(&scenarios, common, options, true).await

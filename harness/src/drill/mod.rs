@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{self, AppHandle};
+use crate::app::AppHandle;
 use crate::check::CheckResult;
 use crate::error::error_chain;
 use crate::outcome::{DrillRecord, Event, Events, Phase, PhaseRecord, PhaseStatus, Reporter, RunnerInfo, ScenarioInfo};
@@ -113,8 +113,8 @@ fn load(path: &Path, options: &DrillOptions) -> Result<Scenario, ScenarioError> 
         scenario.restore.globals = Some(globals.clone());
     }
     if let Some(kinds) = &options.only_kinds {
-        scenario.checks.retain(|c| kinds.iter().any(|k| k == c.kind()));
-        if !kinds.iter().any(|k| k == crate::app::request::KIND) {
+        scenario.checks.retain(|c| kinds.contains(&c.kind()));
+        if !kinds.contains(&crate::outcome::CheckKind::Api) {
             scenario.app = None;
         }
     }
@@ -351,7 +351,11 @@ impl Drill<'_> {
         if let (Some(app), None) = (&self.scenario.app, &self.baseline_out) {
             let done = self.api_done.load(Ordering::Relaxed);
             for request in app.requests.iter().skip(done) {
-                self.events.emit(Event::Check(CheckResult::skipped(app::request::KIND, &request.name, reason)));
+                self.events.emit(Event::Check(CheckResult::skipped(
+                    crate::outcome::CheckKind::Api,
+                    &request.name,
+                    reason,
+                )));
             }
         }
     }

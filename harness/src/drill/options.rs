@@ -27,7 +27,7 @@ pub struct DrillOptions {
     /// scenario's checks.
     pub baseline_out: Option<PathBuf>,
     /// Run only the checks of these kinds (`api` for the application's requests).
-    pub only_kinds: Option<Vec<String>>,
+    pub only_kinds: Option<Vec<crate::outcome::CheckKind>>,
     /// Whether to leave the target running after the drill instead of removing it.
     pub keep: Keep,
     /// Hand the restored database to this instead of running the scenario's checks (`pgdrill

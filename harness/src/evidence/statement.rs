@@ -216,9 +216,10 @@ mod tests {
         let mut record =
             DrillRecord::new("d-1".into(), scenario, runner, time::macros::datetime!(2026-01-02 03:04:05 UTC));
         record.verdict = crate::outcome::DrillVerdict::Pass;
-        record
-            .checks
-            .push(crate::check::CheckResult::build("roles", "app", std::time::Instant::now()).verdict(true, ""));
+        record.checks.push(
+            crate::outcome::CheckResult::build(crate::outcome::CheckKind::Roles, "app", std::time::Instant::now())
+                .verdict(true, ""),
+        );
         record
     }
 

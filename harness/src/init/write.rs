@@ -296,7 +296,7 @@ mod tests {
         insta::assert_snapshot!(text);
         let path = std::env::temp_dir().join("pgdrill-init-demo").join("demo.toml");
         let scenario = crate::scenario::Scenario::parse(text.as_bytes(), &path).expect("the text loads");
-        let kinds: Vec<&str> = scenario.checks.iter().map(|c| c.kind()).collect();
+        let kinds: Vec<&str> = scenario.checks.iter().map(|c| c.kind().as_str()).collect();
         // Those that log in as a role run (and are listed) after those that only read.
         assert_eq!(
             kinds,

@@ -34,12 +34,152 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// What kind of check a result is of: a `[checks.<kind>]` of the scenario, one of the
+/// application's requests (`api`), or one of the objectives the business set (`objectives`).
+/// Written in the records by its name (`row_counts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CheckKind {
+    Extensions,
+    SchemaVersion,
+    RowCounts,
+    Fingerprints,
+    Canary,
+    Indexes,
+    Rls,
+    AppendOnly,
+    Roles,
+    Graphs,
+    Partitions,
+    Schemas,
+    Sql,
+    Amcheck,
+    VectorRecall,
+    PointInTime,
+    Collations,
+    Checksums,
+    Triggers,
+    Api,
+    Objectives,
+}
+
+impl CheckKind {
+    /// Every kind.
+    pub const ALL: [CheckKind; 21] = [
+        CheckKind::Extensions,
+        CheckKind::SchemaVersion,
+        CheckKind::RowCounts,
+        CheckKind::Fingerprints,
+        CheckKind::Canary,
+        CheckKind::Indexes,
+        CheckKind::Rls,
+        CheckKind::AppendOnly,
+        CheckKind::Roles,
+        CheckKind::Graphs,
+        CheckKind::Partitions,
+        CheckKind::Schemas,
+        CheckKind::Sql,
+        CheckKind::Amcheck,
+        CheckKind::VectorRecall,
+        CheckKind::PointInTime,
+        CheckKind::Collations,
+        CheckKind::Checksums,
+        CheckKind::Triggers,
+        CheckKind::Api,
+        CheckKind::Objectives,
+    ];
+
+    /// Its name, as the scenario's `[checks.<kind>]` and the records write it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Extensions => "extensions",
+            CheckKind::SchemaVersion => "schema_version",
+            CheckKind::RowCounts => "row_counts",
+            CheckKind::Fingerprints => "fingerprints",
+            CheckKind::Canary => "canary",
+            CheckKind::Indexes => "indexes",
+            CheckKind::Rls => "rls",
+            CheckKind::AppendOnly => "append_only",
+            CheckKind::Roles => "roles",
+            CheckKind::Graphs => "graphs",
+            CheckKind::Partitions => "partitions",
+            CheckKind::Schemas => "schemas",
+            CheckKind::Sql => "sql",
+            CheckKind::Amcheck => "amcheck",
+            CheckKind::VectorRecall => "vector_recall",
+            CheckKind::PointInTime => "point_in_time",
+            CheckKind::Collations => "collations",
+            CheckKind::Checksums => "checksums",
+            CheckKind::Triggers => "triggers",
+            CheckKind::Api => "api",
+            CheckKind::Objectives => "objectives",
+        }
+    }
+
+    /// The kind of this name (`row_counts`), if there is one.
+    pub fn from_name(name: &str) -> Option<CheckKind> {
+        CheckKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    /// What a passing check of this kind proves, for the reports.
+    pub const fn proves(self) -> &'static str {
+        match self {
+            CheckKind::Extensions => "the extensions the application needs are installed, at the versions it needs",
+            CheckKind::SchemaVersion => {
+                "the migration journal is at the version the code expects, with no failed or dirty migration"
+            }
+            CheckKind::RowCounts => "tables hold the rows they should: as in the dump, the baseline or the scenario",
+            CheckKind::Fingerprints => {
+                "tables hold the very rows the source held when the backup was taken, value for value (content fingerprints)"
+            }
+            CheckKind::Canary => "a canary row the source holds on purpose comes back with exactly its values",
+            CheckKind::Indexes => "the indexes the application relies on exist and are valid",
+            CheckKind::Rls => "row-level security is on, its policies exist, and tenants cannot read each other's rows",
+            CheckKind::AppendOnly => "audit trails can be appended to, and not changed or erased",
+            CheckKind::Roles => "runtime roles can do what they need and nothing more",
+            CheckKind::Graphs => "graphs answer Cypher queries, with every vertex and edge",
+            CheckKind::Partitions => "partitions are in place for the months the application writes to",
+            CheckKind::Schemas => {
+                "every schema survived with its tables, types and sequences; no sequence would collide"
+            }
+            CheckKind::Sql => "scenario-specific facts hold",
+            CheckKind::Amcheck => {
+                "tables and indexes are not corrupt: pg_amcheck reads every heap page, and every btree index against its table"
+            }
+            CheckKind::VectorRecall => {
+                "the vector indexes return the nearest neighbours an exact search finds (recall@k at or above the threshold)"
+            }
+            CheckKind::PointInTime => {
+                "the database stands at the recovery target: a change made before it was restored, and one made after it was not"
+            }
+            CheckKind::Collations => {
+                "text indexes sort as they were built: the collation versions the databases record are those of the target's own libraries"
+            }
+            CheckKind::Checksums => {
+                "every data page has the checksum it was written with: pg_checksums reads the whole cluster after a clean shutdown"
+            }
+            CheckKind::Triggers => "tables keep exactly the triggers the application counts on, each enabled",
+            CheckKind::Api => "the application boots on the restored database and its API answers",
+            CheckKind::Objectives => {
+                "the recovery meets the objectives the business set: its time (RTO) and the backup's age (RPO)"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One check's result, as every report shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckResult {
     /// Unique within a drill: `<kind>/<object>`.
     pub id: String,
-    pub kind: String,
+    pub kind: CheckKind,
     /// What was checked: a table, an extension, a migration journal.
     pub object: String,
     pub expected: String,
@@ -59,12 +199,12 @@ pub struct CheckResult {
 
 impl CheckResult {
     /// A result for `object` of `kind`, timed from `started`.
-    pub fn build(kind: &str, object: impl Into<String>, started: Instant) -> CheckResultBuilder {
+    pub fn build(kind: CheckKind, object: impl Into<String>, started: Instant) -> CheckResultBuilder {
         let object = object.into();
         CheckResultBuilder {
             result: CheckResult {
                 id: format!("{kind}/{object}"),
-                kind: kind.to_owned(),
+                kind,
                 object,
                 expected: String::new(),
                 actual: String::new(),
@@ -79,10 +219,10 @@ impl CheckResult {
     }
 
     /// Marks a configured check as not run, with the reason.
-    pub fn skipped(kind: &str, object: &str, reason: &str) -> Self {
+    pub fn skipped(kind: CheckKind, object: &str, reason: &str) -> Self {
         CheckResult {
             id: format!("{kind}/{object}"),
-            kind: kind.to_owned(),
+            kind,
             object: object.to_owned(),
             expected: String::new(),
             actual: String::new(),

@@ -16,8 +16,9 @@ mod verdict;
 pub use app::{AppInfo, MigrateInfo};
 pub use backup::{BackupInfo, BackupKind};
 pub(crate) use check::NO_CHECKS;
-pub use check::{CheckResult, CheckResultBuilder, Verdict};
+pub use check::{CheckKind, CheckResult, CheckResultBuilder, Verdict};
 pub use events::{Event, Events, Reporter};
+pub use objectives::Objective;
 pub use record::{
     CloneOf, DrillRecord, DrillVerdict, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RECORD_SCHEMA, RunnerInfo,
     ScenarioInfo, SignatureInfo,

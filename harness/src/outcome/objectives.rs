@@ -6,8 +6,38 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+use super::CheckKind;
 use super::CheckResult;
-use crate::objectives::{KIND, Objectives, span};
+use crate::objectives::{Objectives, span};
+
+const KIND: CheckKind = CheckKind::Objectives;
+
+/// One of the objectives, as its result's object names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Objective {
+    /// The recovery time objective, judged against the measured recovery.
+    Rto,
+    /// The recovery point objective, judged against the backup's age.
+    Rpo,
+}
+
+impl Objective {
+    /// Its result's object: `rto`, `rpo`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Objective::Rto => "rto",
+            Objective::Rpo => "rpo",
+        }
+    }
+}
+
+impl super::DrillRecord {
+    /// The result `objective` was judged to, when it was.
+    pub fn objective(&self, objective: Objective) -> Option<&CheckResult> {
+        self.checks.iter().find(|c| c.kind == KIND && c.object == objective.as_str())
+    }
+}
 use crate::outcome::BackupInfo;
 use crate::units::human_duration;
 
@@ -41,7 +71,7 @@ pub(crate) fn judge(objectives: &Objectives, measured: &Measured) -> Vec<CheckRe
 }
 
 fn judge_rto(rto: Duration, recovery: Option<Duration>, rto_passed: bool) -> CheckResult {
-    let result = CheckResult::build(KIND, "rto", Instant::now())
+    let result = CheckResult::build(KIND, Objective::Rto.as_str(), Instant::now())
         .expected(format!("recovered within {}", span(rto)))
         .evidence("the drill's own clock, from its start until the restored database was ready for its checks (fetch, verify, provision, preflight, restore, migrate)");
     match recovery {
@@ -72,8 +102,8 @@ fn judge_rto(rto: Duration, recovery: Option<Duration>, rto_passed: bool) -> Che
 }
 
 fn judge_rpo(rpo: Duration, backup: Option<&BackupInfo>, started_at: OffsetDateTime) -> CheckResult {
-    let result =
-        CheckResult::build(KIND, "rpo", Instant::now()).expected(format!("a backup at most {} old", span(rpo)));
+    let result = CheckResult::build(KIND, Objective::Rpo.as_str(), Instant::now())
+        .expected(format!("a backup at most {} old", span(rpo)));
     let Some(backup) = backup else {
         return result.skip("not measured: the drill did not read a backup");
     };

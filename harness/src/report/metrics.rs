@@ -214,7 +214,8 @@ mod tests {
     fn a_failed_drill_says_so_and_leaves_out_what_it_did_not_measure() {
         let mut r = record("pl\"ur");
         r.verdict = DrillVerdict::Fail;
-        let check = |verdict| CheckResult { verdict, ..CheckResult::skipped("sql", "q", "why") };
+        let check =
+            |verdict| CheckResult { verdict, ..CheckResult::skipped(crate::outcome::CheckKind::Sql, "q", "why") };
         r.checks = vec![check(Verdict::Pass), check(Verdict::Fail), check(Verdict::Error), check(Verdict::Skipped)];
         let text = render(&r, &[]);
         assert!(text.contains("pgdrill_drill_passed{scenario=\"pl\\\"ur\"} 0\n"), "{text}");

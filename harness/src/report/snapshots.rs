@@ -23,7 +23,7 @@ use crate::outcome::RestoreStats;
 fn check(kind: &str, object: &str, verdict: Verdict, expected: &str, actual: &str, message: &str) -> CheckResult {
     CheckResult {
         id: format!("{kind}/{object}"),
-        kind: kind.into(),
+        kind: crate::outcome::CheckKind::from_name(kind).expect("a check kind"),
         object: object.into(),
         expected: expected.into(),
         actual: actual.into(),

@@ -447,7 +447,7 @@ mod tests {
              [checks.row_counts.tables]\npublic.users = 12\n",
         )
         .unwrap();
-        let kinds: Vec<&str> = s.checks.iter().map(|c| c.kind()).collect();
+        let kinds: Vec<&str> = s.checks.iter().map(|c| c.kind().as_str()).collect();
         assert_eq!(kinds, ["extensions", "schema_version", "schema_version", "row_counts"]);
         assert_eq!(s.required_extensions(), ["vector"]);
     }
@@ -459,15 +459,16 @@ mod tests {
              [checks.row_counts.tables]\npublic.users = 12\n[checks.extensions]\nvector = \"0.8.0\"\n",
         )
         .unwrap();
-        let kinds: Vec<&str> = s.checks.iter().map(|c| c.kind()).collect();
+        let kinds: Vec<&str> = s.checks.iter().map(|c| c.kind().as_str()).collect();
         assert_eq!(kinds, ["sql", "row_counts", "extensions"]);
     }
 
     #[test]
     fn every_kind_has_a_purpose_and_the_gate_drills_roles_rls_and_audit() {
         for kind in crate::check::KINDS {
-            assert!(crate::check::purpose(kind).is_some_and(|p| !p.is_empty()), "{kind}");
+            assert!(crate::outcome::CheckKind::from_name(kind).is_some_and(|k| !k.proves().is_empty()), "{kind}");
         }
-        assert_eq!(crate::check::gate_kinds(), ["rls", "append_only", "roles"]);
+        let gate: Vec<&str> = crate::check::gate_kinds().iter().map(|k| k.as_str()).collect();
+        assert_eq!(gate, ["rls", "append_only", "roles"]);
     }
 }

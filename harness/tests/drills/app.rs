@@ -72,7 +72,7 @@ fn the_powernode_scenario_boots_the_app_and_passes_its_api_checks() {
     let scratch = Scratch::new();
     let drill = scratch.drill_env(&root().join("scenarios/powernode.toml"), &[], &env("drill-login-password"));
     assert_eq!(drill.code, Some(0), "{drill:?}");
-    let api: Vec<_> = drill.record().checks.iter().filter(|c| c.kind == "api").collect();
+    let api: Vec<_> = drill.record().checks.iter().filter(|c| c.kind.as_str() == "api").collect();
     assert_eq!(api.len(), 3, "{drill:?}");
     assert!(api.iter().all(|c| c.verdict == Verdict::Pass));
     assert_eq!(drill.phase(Phase::App), PhaseStatus::Passed);

@@ -106,7 +106,7 @@ expect = 40
     );
     let drill = scratch.drill(&scenario);
     drill.assert_failed_cleanly();
-    let check = drill.record().checks.iter().find(|c| c.kind == "sql").expect("the sql check").clone();
+    let check = drill.record().checks.iter().find(|c| c.kind.as_str() == "sql").expect("the sql check").clone();
     assert_eq!(check.verdict, Verdict::Error, "{check:?}");
     assert!(check.message.contains("relation \"public.userz\" does not exist"), "{}", check.message);
 }

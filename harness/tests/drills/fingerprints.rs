@@ -173,7 +173,7 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
         "{}",
         accounts.message
     );
-    let canary = bad.record().checks.iter().find(|c| c.kind == "canary").expect("canary");
+    let canary = bad.record().checks.iter().find(|c| c.kind.as_str() == "canary").expect("canary");
     assert!(canary.message.contains("`value` reads `7f3a9d`, not `7f3a9c`"), "{}", canary.message);
     assert_eq!(check("fingerprints/public.settings").verdict.as_str(), "fail");
     let signature = check("fingerprints/signature");

@@ -323,7 +323,7 @@ fn a_base_backup_recovers_to_an_lsn_a_transaction_or_a_restore_point_and_from_pl
     let at = format!("[recovery]\ntarget_time = \"{}\"\n\n[checks.checksums]", source.target_time);
     let drill = scratch.drill(&scenario_of(&scratch, &source.plain(), &source.archive(), before, 0, &at));
     assert_eq!(drill.code, Some(0), "{drill:?}");
-    let checksums = drill.record().checks.iter().find(|c| c.kind == "checksums").unwrap().clone();
+    let checksums = drill.record().checks.iter().find(|c| c.kind.as_str() == "checksums").unwrap().clone();
     assert!(checksums.actual.ends_with("blocks scanned, no bad checksum"), "{checksums:?}");
     assert_eq!(drill.record().checks.last().map(|c| c.kind.as_str()), Some("checksums"), "it runs last");
     assert!(drill.phase_summary(Phase::Verify).starts_with("base backup (plain) of PostgreSQL 17"), "{drill:?}");
@@ -525,7 +525,7 @@ fn a_base_backup_of_postgresql_15_recovers_to_a_time_on_a_15_container_and_on_lo
     let provision = drill.phase_summary(Phase::Provision);
     assert!(provision.contains("without pgvector and Apache AGE"), "the image says what it lacks: {provision}");
     for kind in ["point_in_time", "amcheck", "collations", "checksums"] {
-        let results: Vec<_> = drill.record().checks.iter().filter(|c| c.kind == kind).collect();
+        let results: Vec<_> = drill.record().checks.iter().filter(|c| c.kind.as_str() == kind).collect();
         assert!(!results.is_empty() && results.iter().all(|c| c.verdict == Verdict::Pass), "{kind}: {results:?}");
     }
 
@@ -551,10 +551,10 @@ fn a_base_backup_of_postgresql_15_recovers_to_a_time_on_a_15_container_and_on_lo
     assert!(drill.phase_summary(Phase::Provision).contains("a sandbox"), "{drill:?}");
     assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to recovery_target_time "), "{drill:?}");
     for kind in ["point_in_time", "amcheck", "collations", "checksums"] {
-        let results: Vec<_> = drill.record().checks.iter().filter(|c| c.kind == kind).collect();
+        let results: Vec<_> = drill.record().checks.iter().filter(|c| c.kind.as_str() == kind).collect();
         assert!(!results.is_empty() && results.iter().all(|c| c.verdict == Verdict::Pass), "{kind}: {results:?}");
     }
-    let checksums = drill.record().checks.iter().find(|c| c.kind == "checksums").unwrap();
+    let checksums = drill.record().checks.iter().find(|c| c.kind.as_str() == "checksums").unwrap();
     assert!(checksums.actual.contains("no bad checksum"), "{checksums:?}");
     // (A server that did not answer again after pg_checksums would have failed the check.)
     drill.assert_reports_and_no_leftovers();
@@ -591,9 +591,9 @@ fn a_page_the_sources_disk_corrupted_restores_and_fails_the_checksums() {
         drill.assert_failed_cleanly();
         assert_eq!(drill.record().target.as_ref().map(|t| t.kind.as_str()), Some(kind), "{drill:?}");
         let checks = &drill.record().checks;
-        let sql: Vec<Verdict> = checks.iter().filter(|c| c.kind == "sql").map(|c| c.verdict).collect();
+        let sql: Vec<Verdict> = checks.iter().filter(|c| c.kind.as_str() == "sql").map(|c| c.verdict).collect();
         assert_eq!(sql, [Verdict::Pass, Verdict::Pass], "the restore itself looks fine: {drill:?}");
-        let checksums = checks.iter().find(|c| c.kind == "checksums").unwrap();
+        let checksums = checks.iter().find(|c| c.kind.as_str() == "checksums").unwrap();
         assert_eq!(checksums.verdict, Verdict::Fail, "{checksums:?}");
         assert!(checksums.actual.ends_with("1 bad checksum(s)"), "{kind}: {checksums:?}");
         assert!(checksums.message.contains("public.victim in database books, block 0"), "{}", checksums.message);

@@ -84,7 +84,7 @@ fn the_backups_own_code_sees_the_applications_login_in_every_probe() {
     let who = result("sql/who the application is");
     assert_eq!(who.verdict, Verdict::Pass, "{who:?}");
     // The evidence names the session exactly, and nothing switches roles.
-    for check in checks.iter().filter(|c| c.kind != "rls" || c.id.contains("fail-closed")) {
+    for check in checks.iter().filter(|c| c.kind.as_str() != "rls" || c.id.contains("fail-closed")) {
         let evidence = check.evidence.to_uppercase();
         assert!(!evidence.contains("SET ROLE") && !evidence.contains("SET LOCAL ROLE"), "{check:?}");
         assert!(!evidence.contains("SESSION AUTHORIZATION"), "{check:?}");

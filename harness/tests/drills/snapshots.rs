@@ -353,6 +353,6 @@ fn pg_checksums_reads_a_clone_as_it_reads_a_restore() {
     let clone = store.drill(&scenario, &["--reuse"]);
     passed(&clone);
     assert!(clone.record().clone_of.is_some(), "{clone:?}");
-    let checksums = clone.record().checks.iter().find(|c| c.kind == "checksums").expect("the checksums check");
+    let checksums = clone.record().checks.iter().find(|c| c.kind.as_str() == "checksums").expect("the checksums check");
     assert!(checksums.actual.contains("no bad checksum"), "{checksums:?}");
 }

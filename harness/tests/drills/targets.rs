@@ -87,7 +87,7 @@ fn local_binaries_restore_a_dump_of_their_version_and_leave_nothing() {
     let record = drill.record();
     assert_eq!(record.target.as_ref().unwrap().kind, "local");
     assert!(record.preflight.as_ref().unwrap().server_version.starts_with("15."), "{drill:?}");
-    let checksums = record.checks.iter().find(|c| c.kind == "checksums").expect("the checksums check");
+    let checksums = record.checks.iter().find(|c| c.kind.as_str() == "checksums").expect("the checksums check");
     assert!(checksums.actual.contains("no bad checksum"), "{checksums:?}");
     let dir = std::env::temp_dir().join(format!("pgdrill-local-{}", record.drill_id));
     assert!(!dir.exists(), "the cluster folder is removed");

@@ -35,10 +35,11 @@ use serde::Deserialize;
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::baseline::{Baseline, IndexInfo, capture};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error};
 use expected::expected_index;
 
-pub(crate) const KIND: &str = "indexes";
+pub(crate) const KIND: CheckKind = CheckKind::Indexes;
 
 /// The result that compares every index of the baseline.
 const EVERY: &str = "every index in the baseline";
@@ -86,8 +87,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "the indexes the application relies on exist and are valid";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -47,6 +47,7 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext, bind_evidence};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed, quote_literal};
 
 mod ceiling;
@@ -59,7 +60,7 @@ pub(crate) use exact::{Held, held};
 pub(crate) use grants::PRIVILEGES;
 use grants::{Grant, parse_grants};
 
-pub(crate) const KIND: &str = "roles";
+pub(crate) const KIND: CheckKind = CheckKind::Roles;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -120,8 +121,7 @@ pub(crate) struct Attributes {
 const LISTED: usize = 10;
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str = "runtime roles can do what they need and nothing more";
+    const KIND: CheckKind = KIND;
     const GATE: bool = true;
     type Config = Config;
 

@@ -35,9 +35,10 @@ use super::reprint;
 use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveContext};
 use crate::baseline::{Baseline, SchemaInventory, capture};
 use crate::field::FieldError;
+use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed};
 
-pub(crate) const KIND: &str = "schemas";
+pub(crate) const KIND: CheckKind = CheckKind::Schemas;
 
 /// How many of a schema's problems its message names (the result's `actual` has them all).
 const PROBLEMS_NAMED: usize = 12;
@@ -68,9 +69,7 @@ pub struct Spec {
 }
 
 impl Kind for Spec {
-    const NAME: &'static str = KIND;
-    const PROVES: &'static str =
-        "every schema survived with its tables, types and sequences; no sequence would collide";
+    const KIND: CheckKind = KIND;
     type Config = Config;
 
     fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {

@@ -228,10 +228,10 @@ fn facts(out: &mut String, r: &DrillRecord) {
 fn proves(out: &mut String, r: &DrillRecord) {
     if !r.checks.is_empty() {
         out.push_str("## What this drill proves\n\n");
-        let mut kinds: Vec<&str> = Vec::new();
+        let mut kinds = Vec::new();
         for c in &r.checks {
-            if !kinds.contains(&c.kind.as_str()) {
-                kinds.push(&c.kind);
+            if !kinds.contains(&c.kind) {
+                kinds.push(c.kind);
             }
         }
         let rows = kinds
@@ -241,12 +241,8 @@ fn proves(out: &mut String, r: &DrillRecord) {
                 let passed = of_kind.iter().filter(|c| c.verdict == Verdict::Pass).count();
                 let badge = if passed == of_kind.len() { "✅" } else { "❌" };
                 vec![
-                    code(kind),
-                    crate::check::purpose(kind)
-                        .or((kind == crate::app::request::KIND).then_some(crate::app::request::PROVES))
-                        .or((kind == crate::objectives::KIND).then_some(crate::objectives::PROVES))
-                        .unwrap_or_default()
-                        .to_owned(),
+                    code(kind.as_str()),
+                    kind.proves().to_owned(),
                     format!("{badge} {passed} of {} passed", of_kind.len()),
                 ]
             })

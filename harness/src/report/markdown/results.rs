@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{cell, clock, code, phase_badge, table, upper_first, verdict_badge};
-use crate::outcome::{DrillRecord, PhaseStatus, Verdict};
+use crate::outcome::{DrillRecord, Objective, PhaseStatus, Verdict};
 use crate::units::{human_duration, human_size};
 
 /// Each phase: its status, when it started, how long it took, what it found.
@@ -155,15 +155,20 @@ pub(super) fn usage(out: &mut String, r: &DrillRecord) {
 /// The objectives the business set, each measured against its line, right under the verdict.
 pub(super) fn objectives(out: &mut String, r: &DrillRecord) {
     let set = &r.scenario.objectives;
-    let rows: Vec<Vec<String>> = [("rto", "RTO: recovery time", set.rto), ("rpo", "RPO: backup age", set.rpo)]
+    let set = [(Objective::Rto, "RTO: recovery time", set.rto), (Objective::Rpo, "RPO: backup age", set.rpo)];
+    let rows: Vec<Vec<String>> = set
         .into_iter()
-        .filter_map(|(object, name, limit)| {
+        .filter_map(|(objective, name, limit)| {
             let limit = limit?;
-            let result = r.checks.iter().find(|c| c.kind == crate::objectives::KIND && c.object == object);
+            let result = r.objective(objective);
             let (measured, verdict) = match result {
                 Some(c) if c.actual.is_empty() => (cell(&c.message), objective_badge(c.verdict)),
                 Some(c) => {
-                    let from = r.backup.as_ref().and_then(|b| b.taken_at_from.as_deref()).filter(|_| object == "rpo");
+                    let from = r
+                        .backup
+                        .as_ref()
+                        .and_then(|b| b.taken_at_from.as_deref())
+                        .filter(|_| objective == Objective::Rpo);
                     (
                         format!(
                             "{}{}",
@@ -173,7 +178,7 @@ pub(super) fn objectives(out: &mut String, r: &DrillRecord) {
                         objective_badge(c.verdict),
                     )
                 }
-                None if object == "rto" && r.clone_of.is_some() => (
+                None if objective == Objective::Rto && r.clone_of.is_some() => (
                     "not judged here: the database is a clone, and the drill that restored it was judged".into(),
                     objective_badge(Verdict::Skipped),
                 ),
