@@ -132,18 +132,6 @@ pub(crate) fn shown(pins: &[(&'static str, String)]) -> Vec<String> {
         .collect()
 }
 
-/// One line for the report about the pins [`shown`] lists (drill.json lists them all).
-pub(crate) fn summary(shown: &[String]) -> String {
-    let names = ["search_path", "role", "event_triggers", "restrict_nonsystem_relation_kind"];
-    let named: Vec<&str> =
-        shown.iter().filter(|s| names.iter().any(|n| s.starts_with(&format!("{n} = ")))).map(String::as_str).collect();
-    format!(
-        "pinned at login over the backup's database and role settings: {}, and {} more at PostgreSQL's defaults (drill.json lists them)",
-        named.join(", "),
-        shown.len() - named.len()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::drill::DrillOutcome;
 use crate::notify::{self, FailedCheck, Kind, Message, When};
+use crate::outcome::history;
 use crate::outcome::{DrillRecord, DrillVerdict};
-use crate::report::{history, metrics};
+use crate::report::metrics;
 use crate::secret::Redactor;
 
 /// `--notify WHEN`: when to tell the webhook, over the scenario's `[notify] on`.

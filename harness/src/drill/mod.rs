@@ -72,7 +72,7 @@ pub async fn run(
     }));
     match loaded {
         Ok(scenario) => {
-            let past = report::history::of_scenario(&history_path(options, &scenario.name), &scenario.name);
+            let past = crate::outcome::history::of_scenario(&history_path(options, &scenario.name), &scenario.name);
             let drill = Drill {
                 scenario: &scenario,
                 events,
@@ -87,8 +87,8 @@ pub async fn run(
                 // A baseline or `init` reads a restore of its own, and keeps none.
                 snapshots: snapshot::options(options.snapshots.as_ref(), scenario.snapshot).filter(|_| !capturing),
                 snapshot_state: Default::default(),
-                trails: report::history::trails(&past),
-                previous_kind: report::history::previous_kind(&past),
+                trails: crate::outcome::history::trails(&past),
+                previous_kind: crate::source::kind::previous_kind(&past),
             };
             drill.run(options, cancel).await
         }
@@ -158,7 +158,7 @@ fn unusable_scenario_info(path: &Path) -> ScenarioInfo {
 /// The history file the drill's reports will be appended to.
 fn history_path(options: &DrillOptions, scenario: &str) -> PathBuf {
     match &options.out_dir {
-        Some(dir) => report::history::path_for(dir),
+        Some(dir) => crate::outcome::history::path_for(dir),
         None => options.reports_root.join(scenario).join("history.jsonl"),
     }
 }

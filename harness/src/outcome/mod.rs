@@ -7,6 +7,7 @@ mod app;
 mod backup;
 mod check;
 mod events;
+pub mod history;
 mod objectives;
 mod record;
 mod restore;

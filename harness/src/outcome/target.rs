@@ -37,6 +37,23 @@ pub struct TargetInfo {
 }
 
 impl TargetInfo {
+    /// One line for the report about the settings pgdrill's sessions pin (`session`; drill.json
+    /// lists them all).
+    pub fn session_summary(&self) -> String {
+        let shown = &self.session;
+        let names = ["search_path", "role", "event_triggers", "restrict_nonsystem_relation_kind"];
+        let named: Vec<&str> = shown
+            .iter()
+            .filter(|s| names.iter().any(|n| s.starts_with(&format!("{n} = "))))
+            .map(String::as_str)
+            .collect();
+        format!(
+            "pinned at login over the backup's database and role settings: {}, and {} more at PostgreSQL's defaults (drill.json lists them)",
+            named.join(", "),
+            shown.len() - named.len()
+        )
+    }
+
     /// The extensions of the project's images this target's image lacks (PostgreSQL 15's, from
     /// Debian 12), in words: `pgvector and Apache AGE`.
     pub fn lacks(&self) -> Option<String> {

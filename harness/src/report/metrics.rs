@@ -12,8 +12,8 @@
 
 use std::fmt::Write;
 
-use super::history::HistoryEntry;
 use crate::outcome::Verdict;
+use crate::outcome::history::HistoryEntry;
 use crate::outcome::{DrillRecord, DrillVerdict};
 
 /// The file's name in a drill's report folder.

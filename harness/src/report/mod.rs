@@ -5,7 +5,6 @@
 
 pub mod console;
 mod controls;
-pub mod history;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -20,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crate::evidence::{manifest, sign, statement};
 use crate::outcome::DrillRecord;
+use crate::outcome::history;
 
 /// Where the reports of a drill were written.
 #[derive(Debug, Clone)]
@@ -102,7 +102,8 @@ pub fn write_all(record: &DrillRecord, dir: &Path, signer: Option<&sign::Signer>
             let _ = std::fs::remove_file(dir.join(stale));
         }
     }
-    history::append(&history_path, &history::HistoryEntry::of(record, dir, manifest_sha))?;
+    history::append(&history_path, &history::HistoryEntry::of(record, dir, manifest_sha))
+        .map_err(err(&history_path))?;
     Ok(paths)
 }
 
@@ -128,4 +129,44 @@ fn sign_evidence(
         .map_err(err(&sig_path))?;
     std::fs::write(&sig_path, armored).map_err(err(&sig_path))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::{history, write_all};
+    use crate::outcome::{DrillRecord, ScenarioInfo, finish};
+
+    fn drill(scenario: &str, file_sha256: &str) -> DrillRecord {
+        let info = ScenarioInfo { name: scenario.into(), sha256: file_sha256.repeat(64), ..ScenarioInfo::default() };
+        let mut record =
+            DrillRecord::new(format!("{scenario}-{file_sha256}"), info, Default::default(), OffsetDateTime::now_utc());
+        finish(&mut record, OffsetDateTime::now_utc(), false);
+        record
+    }
+
+    /// Drills of two scenarios written with `--out` to sibling folders share a history file; each
+    /// compares itself only with its own scenario's drills, and says when its file changed.
+    #[test]
+    fn a_drill_compares_only_with_drills_of_its_own_scenario() {
+        let root = tempfile::tempdir().unwrap();
+        let report = |name: &str| std::fs::read_to_string(root.path().join(name).join("report.md")).unwrap();
+        write_all(&drill("big", "a"), &root.path().join("big"), None).unwrap();
+        write_all(&drill("pitr", "b"), &root.path().join("pitr"), None).unwrap();
+        assert!(report("pitr").contains("This is the first drill of this scenario"), "{}", report("pitr"));
+        write_all(&drill("pitr", "c"), &root.path().join("pitr-2"), None).unwrap();
+        let second = report("pitr-2");
+        assert!(second.contains("(`pitr-b`)") && !second.contains("big-a"), "{second}");
+        assert!(
+            second.contains(
+                "The scenario file changed since the previous drill (sha256 `bbbbbbbbbbbb…` then, `cccccccccccc…` now)"
+            ),
+            "{second}"
+        );
+        let history = history::read(&root.path().join("history.jsonl"));
+        let named: Vec<&str> = history.iter().map(|e| e.scenario.as_str()).collect();
+        assert_eq!(named, ["big", "pitr", "pitr"]);
+        assert_eq!(history::of_scenario(&root.path().join("history.jsonl"), "big").len(), 1);
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::history::HistoryEntry;
+use crate::outcome::history::HistoryEntry;
 use crate::outcome::{DrillRecord, PhaseStatus};
 use crate::units::human_duration;
 

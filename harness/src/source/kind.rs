@@ -17,6 +17,7 @@ use super::physical::{BaseBackup, Layout};
 use super::verify::Verified;
 use crate::dump::{Content, Format};
 use crate::outcome::BackupKind;
+use crate::outcome::history::HistoryEntry;
 
 /// The formats a backup's kind names.
 pub(crate) const FORMATS: [&str; 11] = [
@@ -276,6 +277,17 @@ pub(crate) fn judge(
         })
         .collect();
     Ok(format!("; changed kind since drill {} ({date}): {}", previous.drill_id, told.join("; ")))
+}
+
+/// The kind of backup the newest drill in `past` (oldest first) accepted, with that drill.
+pub(crate) fn previous_kind(past: &[HistoryEntry]) -> Option<Previous> {
+    past.iter().rev().find_map(|entry| {
+        Some(Previous {
+            drill_id: entry.drill_id.clone(),
+            started_at: entry.started_at,
+            kind: entry.backup_kind.clone()?,
+        })
+    })
 }
 
 #[cfg(test)]

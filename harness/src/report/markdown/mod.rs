@@ -16,8 +16,8 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 use time::OffsetDateTime;
 
-use super::history::HistoryEntry;
 use crate::outcome::Verdict;
+use crate::outcome::history::HistoryEntry;
 use crate::outcome::{DrillRecord, DrillVerdict, PhaseStatus};
 use crate::units::human_duration;
 

@@ -95,7 +95,7 @@ pub(super) fn isolation(out: &mut String, r: &DrillRecord) {
         rows.push(vec!["Seen from inside".into(), code(&seen.summary())]);
     }
     if let Some(target) = r.target.as_ref().filter(|t| !t.session.is_empty()) {
-        rows.push(vec!["pgdrill's sessions".into(), cell(&crate::session::summary(&target.session))]);
+        rows.push(vec!["pgdrill's sessions".into(), cell(&target.session_summary())]);
     }
     out.push_str(&table(None, rows));
     out.push_str("\n\n");

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use super::super::history::HistoryEntry;
 use super::{code, table};
+use crate::outcome::history::HistoryEntry;
 use crate::outcome::{DrillRecord, Verdict};
 use crate::units::{human_duration, human_size};
 

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::ReportError;
-use crate::outcome::DrillRecord;
-use crate::outcome::Verdict;
+use super::{DrillRecord, Verdict};
 
 /// One past drill, as the history keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,30 +137,18 @@ pub fn trails(past: &[HistoryEntry]) -> crate::fingerprint::Trails {
     trails
 }
 
-/// The kind of backup the newest drill in `past` (oldest first) accepted, with that drill.
-pub(crate) fn previous_kind(past: &[HistoryEntry]) -> Option<crate::source::kind::Previous> {
-    past.iter().rev().find_map(|entry| {
-        Some(crate::source::kind::Previous {
-            drill_id: entry.drill_id.clone(),
-            started_at: entry.started_at,
-            kind: entry.backup_kind.clone()?,
-        })
-    })
-}
-
-pub fn append(path: &Path, entry: &HistoryEntry) -> Result<(), ReportError> {
-    let err = |source| ReportError { path: path.to_owned(), source };
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
+/// Appends `entry` as a line of the history at `path`.
+pub fn append(path: &Path, entry: &HistoryEntry) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     let mut line = serde_json::to_string(entry).unwrap_or_default();
     line.push('\n');
-    file.write_all(line.as_bytes()).map_err(err)
+    file.write_all(line.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use time::OffsetDateTime;
 
-    use super::super::write_all;
     use crate::outcome::{DrillRecord, ScenarioInfo, finish};
 
     fn drill(scenario: &str, file_sha256: &str) -> DrillRecord {
@@ -171,30 +157,6 @@ mod tests {
             DrillRecord::new(format!("{scenario}-{file_sha256}"), info, Default::default(), OffsetDateTime::now_utc());
         finish(&mut record, OffsetDateTime::now_utc(), false);
         record
-    }
-
-    /// Drills of two scenarios written with `--out` to sibling folders share a history file; each
-    /// compares itself only with its own scenario's drills, and says when its file changed.
-    #[test]
-    fn a_drill_compares_only_with_drills_of_its_own_scenario() {
-        let root = tempfile::tempdir().unwrap();
-        let report = |name: &str| std::fs::read_to_string(root.path().join(name).join("report.md")).unwrap();
-        write_all(&drill("big", "a"), &root.path().join("big"), None).unwrap();
-        write_all(&drill("pitr", "b"), &root.path().join("pitr"), None).unwrap();
-        assert!(report("pitr").contains("This is the first drill of this scenario"), "{}", report("pitr"));
-        write_all(&drill("pitr", "c"), &root.path().join("pitr-2"), None).unwrap();
-        let second = report("pitr-2");
-        assert!(second.contains("(`pitr-b`)") && !second.contains("big-a"), "{second}");
-        assert!(
-            second.contains(
-                "The scenario file changed since the previous drill (sha256 `bbbbbbbbbbbb…` then, `cccccccccccc…` now)"
-            ),
-            "{second}"
-        );
-        let history = super::read(&root.path().join("history.jsonl"));
-        let named: Vec<&str> = history.iter().map(|e| e.scenario.as_str()).collect();
-        assert_eq!(named, ["big", "pitr", "pitr"]);
-        assert_eq!(super::of_scenario(&root.path().join("history.jsonl"), "big").len(), 1);
     }
 
     /// The kind of backup a drill's verify accepted is kept, and the next drill compares with the
@@ -227,8 +189,8 @@ mod tests {
         old.as_object_mut().unwrap().remove("backup_kind");
         let old: super::HistoryEntry = serde_json::from_value(old).unwrap();
         assert_eq!(old.backup_kind, None, "a line written before kinds were kept");
-        let previous = super::previous_kind(&[accepted.clone(), refused.clone(), old.clone()]).unwrap();
+        let previous = crate::source::kind::previous_kind(&[accepted.clone(), refused.clone(), old.clone()]).unwrap();
         assert_eq!((previous.drill_id.as_str(), previous.kind), (accepted.drill_id.as_str(), kind("custom")));
-        assert_eq!(super::previous_kind(&[refused, old]), None);
+        assert_eq!(crate::source::kind::previous_kind(&[refused, old]), None);
     }
 }
