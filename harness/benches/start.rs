@@ -13,9 +13,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pgdrill::internals::provision::{self, ProvisionContext};
-use pgdrill::scenario::{ContainerSpec, TargetKind, TargetSpec, default_image};
-use pgdrill::secret::Redactor;
+use pgdrill::internals::TestTarget;
+use pgdrill::scenario::default_image;
 use sqlx::Connection;
 
 fn main() {
@@ -59,35 +58,11 @@ fn median(values: &mut [Duration]) -> Duration {
 
 /// pgdrill's start, from the provision call until the target is handed over.
 async fn start_new(round: usize) -> Duration {
-    let spec = TargetSpec {
-        database: "bench".into(),
-        kind: TargetKind::Container(ContainerSpec {
-            image: Some(default_image().to_owned()),
-            version: None,
-            startup_timeout: Duration::from_secs(60),
-            settings: Default::default(),
-            memory: None,
-            processes: None,
-            disk: None,
-        }),
-    };
     let drill_id = format!("{:032x}", rand_id(round));
-    let redactor = Redactor::new();
-    let ctx = ProvisionContext {
-        drill_id: &drill_id,
-        scenario: "bench-start",
-        redactor: &redactor,
-        progress: &|_| {},
-        backup: None,
-        trusted: None,
-        backup_major: None,
-        physical: None,
-        clone: None,
-    };
     let started = Instant::now();
-    let (_target, teardown) = provision::start(&spec, &ctx).await.expect("the target starts");
+    let target = TestTarget::start(default_image(), &drill_id, "bench-start").await.expect("the target starts");
     let took = started.elapsed();
-    teardown.run().await.expect("the target is removed");
+    target.remove().await.expect("the target is removed");
     took
 }
 

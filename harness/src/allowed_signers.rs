@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 /// One line: who may sign with which key, for what and when.
 #[derive(Debug, Clone)]
-pub struct AllowedSigner {
+pub(crate) struct AllowedSigner {
     /// The line's number in the file, from 1.
     pub line: usize,
     /// The principals, a comma-separated pattern list (`*@example.com`, `!mallory`).
@@ -26,7 +26,7 @@ pub struct AllowedSigner {
 
 /// Why a line of an allowed signers file cannot be read; each says its line's number, from 1.
 #[derive(Debug, thiserror::Error)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     /// The line names principals and no key.
     #[error("line {line}: no key: expected `principals [options] keytype base64-key`")]
     NoKey { line: usize },
@@ -56,7 +56,7 @@ pub enum ParseError {
 
 /// Why a detached signature proves nothing, as `verify_detached` finds it.
 #[derive(Debug, thiserror::Error)]
-pub enum SignatureError {
+pub(crate) enum SignatureError {
     /// The signature file is not an armored SSHSIG.
     #[error("it is not an armored SSH signature ({source})")]
     NotArmored {
@@ -85,7 +85,7 @@ pub enum SignatureError {
 
 /// Why no line of the file allows a signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// No line holds the key (some may hold it as a certificate authority: their numbers).
     UnknownKey { cert_authorities: Vec<usize> },
     /// The key is there, for other principals.
@@ -98,12 +98,12 @@ pub enum Refusal {
 
 /// An allowed signers file.
 #[derive(Debug, Clone, Default)]
-pub struct AllowedSigners {
+pub(crate) struct AllowedSigners {
     pub signers: Vec<AllowedSigner>,
 }
 
 impl AllowedSigners {
-    pub fn parse(text: &str) -> Result<AllowedSigners, ParseError> {
+    pub(crate) fn parse(text: &str) -> Result<AllowedSigners, ParseError> {
         let mut signers = Vec::new();
         for (n, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -117,7 +117,7 @@ impl AllowedSigners {
 
     /// The line that allows `key` to sign for `namespace` at `now` (as `identity`, when given),
     /// or why none does.
-    pub fn allow(
+    pub(crate) fn allow(
         &self,
         key: &KeyData,
         identity: Option<&str>,
@@ -148,7 +148,7 @@ impl AllowedSigners {
 /// Verifies the armored SSH signature `pem` of `message` in `namespace` by a key `signers`
 /// allow (as `identity`, when given), as `ssh-keygen -Y verify` does: the key's fingerprint and
 /// the line that allows it, or why the signature proves nothing.
-pub fn verify_detached(
+pub(crate) fn verify_detached(
     signers: &AllowedSigners,
     identity: Option<&str>,
     namespace: &str,
@@ -275,7 +275,7 @@ fn timestamp(n: usize, text: &str) -> Result<OffsetDateTime, ParseError> {
 
 /// OpenSSH's pattern lists (ssh_config(5), PATTERNS): comma-separated patterns with `*` and `?`;
 /// one that starts with `!` and matches refuses, whatever else matches.
-pub fn matches_list(list: &str, text: &str) -> bool {
+pub(crate) fn matches_list(list: &str, text: &str) -> bool {
     let mut matched = false;
     for pattern in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match pattern.strip_prefix('!') {

@@ -11,7 +11,7 @@ use sqlx::postgres::PgConnectOptions;
 
 /// Why a connection string cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum ConninfoError {
+pub(crate) enum ConninfoError {
     /// A URI's IPv6 host without its closing bracket.
     #[error("an IPv6 address without its `]`: `{hostspec}`")]
     UnclosedIpv6 { hostspec: String },
@@ -94,14 +94,14 @@ const ACCEPTED: &[&str] = &[
 ];
 
 /// Reads `dsn` as libpq does, into sqlx's options.
-pub fn options(dsn: &str) -> Result<PgConnectOptions, ConninfoError> {
+pub(crate) fn options(dsn: &str) -> Result<PgConnectOptions, ConninfoError> {
     let pairs = keywords(dsn)?;
     let url = sqlx_url(&pairs)?;
     url.parse().map_err(|source| ConninfoError::Sqlx { source })
 }
 
 /// libpq's keywords and values in `dsn`, in order (a later one replaces an earlier one).
-pub fn keywords(dsn: &str) -> Result<Vec<(String, String)>, ConninfoError> {
+pub(crate) fn keywords(dsn: &str) -> Result<Vec<(String, String)>, ConninfoError> {
     let trimmed = dsn.trim();
     let pairs = match ["postgresql://", "postgres://"].iter().find_map(|s| trimmed.strip_prefix(s)) {
         Some(rest) => uri(rest)?,
@@ -119,7 +119,7 @@ pub fn keywords(dsn: &str) -> Result<Vec<(String, String)>, ConninfoError> {
 }
 
 /// The string as it may be shown: its keywords, the password left out.
-pub fn shown(dsn: &str) -> String {
+pub(crate) fn shown(dsn: &str) -> String {
     match keywords(dsn) {
         Ok(pairs) => pairs
             .iter()
@@ -133,7 +133,7 @@ pub fn shown(dsn: &str) -> String {
 
 /// `dsn` as `key=value` pairs for libpq's own programs (pg_dump's `--dbname`) without its
 /// password, and the password apart, to go by the environment (`PGPASSWORD`), never a command line.
-pub fn without_password(dsn: &str) -> Result<(String, Option<String>), ConninfoError> {
+pub(crate) fn without_password(dsn: &str) -> Result<(String, Option<String>), ConninfoError> {
     let pairs = keywords(dsn)?;
     let password = pairs.iter().rev().find(|(k, _)| k == "password").map(|(_, v)| v.clone());
     let rest: Vec<String> =

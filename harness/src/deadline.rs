@@ -6,14 +6,14 @@ use std::time::Duration;
 
 /// How long a phase may take, and the scenario key that sets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline {
+pub(crate) struct Deadline {
     pub limit: Duration,
     /// `[restore] timeout`.
     pub key: &'static str,
 }
 
 impl Deadline {
-    pub const fn new(limit: Duration, key: &'static str) -> Deadline {
+    pub(crate) const fn new(limit: Duration, key: &'static str) -> Deadline {
         Deadline { limit, key }
     }
 }

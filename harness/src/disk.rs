@@ -14,7 +14,7 @@ pub(crate) const WATCH_EVERY: Duration = Duration::from_millis(500);
 
 /// A disk limit, and how the reports name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiskLimit {
+pub(crate) struct DiskLimit {
     pub bytes: u64,
     /// As the scenario wrote it (`64MB`), or how the default was reached.
     pub shown: String,
@@ -99,7 +99,7 @@ pub(crate) fn usage(dir: &Path) -> u64 {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum DiskError {
+pub(crate) enum DiskError {
     /// The target's data grew past its limit: the drill stops it.
     #[error(
         "the target's data passed its disk limit of {limit}: {used} in `{}` (hint: raise `[target] disk` if the backup needs more)",

@@ -13,30 +13,30 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A problem with one value of a scenario, located by its byte span in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
+pub(crate) struct FieldError {
     pub span: Option<Range<usize>>,
     /// What is wrong, and what to do about it as `(hint: ...)` where a user can act.
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(span: Range<usize>, message: impl Into<String>) -> Self {
-        FieldError { span: Some(span), message: message.into() }
+    pub(crate) fn new(span: Range<usize>, message: impl std::fmt::Display) -> Self {
+        FieldError { span: Some(span), message: message.to_string() }
     }
 
     /// An error whose caller knows better where it is (see [`FieldError::or_span`]).
-    pub fn unplaced(message: impl Into<String>) -> Self {
-        FieldError { span: None, message: message.into() }
+    pub(crate) fn unplaced(message: impl std::fmt::Display) -> Self {
+        FieldError { span: None, message: message.to_string() }
     }
 
     /// Adds what the user can do about it, in the one form every pgdrill message uses.
-    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
         self.message = format!("{} (hint: {})", self.message, help.into());
         self
     }
 
     /// Places an unplaced error at `span`.
-    pub fn or_span(mut self, span: Option<Range<usize>>) -> Self {
+    pub(crate) fn or_span(mut self, span: Option<Range<usize>>) -> Self {
         if self.span.is_none() {
             self.span = span;
         }
@@ -47,22 +47,23 @@ impl FieldError {
 /// A value of the scenario with the byte span it was written at: toml's `Spanned`, which the
 /// JSON Schema of the scenario format (`pgdrill schema`) sees as the value it holds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Spanned<T>(toml::Spanned<T>);
+pub(crate) struct Spanned<T>(toml::Spanned<T>);
 
 impl<T> Spanned<T> {
-    pub fn new(span: Range<usize>, value: T) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(span: Range<usize>, value: T) -> Self {
         Spanned(toml::Spanned::new(span, value))
     }
 
-    pub fn span(&self) -> Range<usize> {
+    pub(crate) fn span(&self) -> Range<usize> {
         self.0.span()
     }
 
-    pub fn get_ref(&self) -> &T {
+    pub(crate) fn get_ref(&self) -> &T {
         self.0.get_ref()
     }
 
-    pub fn into_inner(self) -> T {
+    pub(crate) fn into_inner(self) -> T {
         self.0.into_inner()
     }
 }

@@ -1,47 +1,61 @@
 //! pgdrill: proves that a PostgreSQL logical backup restores, and that what it restores is the
 //! database the application needs.
 //!
-//! A drill runs its phases in order, one module each: [`scenario`] (resolve), `source` (fetch,
-//! verify), `provision` (the throwaway target, a sandbox), `restore` (preflight, restore),
-//! `migrate`, `check` (checks, one file per kind), `app`, [`report`] (reports); [`drill`]
-//! sequences them. Helpers they share are leaf modules that import no phase: [`error`],
-//! `field`, `units`, `pg`, `names`, `journal`, `outcome`, [`secret`], [`tls`], [`dump`]. The
-//! map, and how to add a check kind, a source or a target: `harness/ARCHITECTURE.md`.
+//! A drill runs its phases in order, one crate-private module each: [`scenario`] (resolve),
+//! `source` (fetch, verify), `provision` (the throwaway target, a sandbox), `restore`
+//! (preflight, restore), `migrate`, `check` (checks, one file per kind), `app`; [`drill`]
+//! sequences them and [`outcome`] is what they leave: the record, its events, the one verdict.
+//! [`report`] renders the record, `evidence` seals it. The map, every module in one line, and
+//! how to add a check kind, a source or a target: `harness/ARCHITECTURE.md`.
 //!
-//! As a library: [`drill::run`] runs a drill, [`scenario::Scenario::load`] loads a scenario,
-//! [`crate::outcome::DrillRecord`] reads a drill's record (`drill.json`), [`baseline::Baseline`] a
-//! baseline; [`dump`] reads a pg_dump; [`trials::Drills`] turns a folder of scenarios into
-//! tests (libtest-mimic trials) for a `harness = false` test file. The phases themselves are crate-private.
+//! The library API is these modules and nothing else:
+//!
+//! - [`drill`]: [`drill::run`] runs a drill with [`drill::DrillOptions`];
+//! - [`scenario`]: [`scenario::Scenario::load`] loads a scenario file, [`scenario::discover`]
+//!   a folder of them, [`scenario::json_schema`] the schema they are read with;
+//! - [`outcome`]: [`outcome::DrillRecord`], the record a drill leaves (`drill.json`), its checks
+//!   ([`CheckResult`], [`Verdict`], [`outcome::CheckKind`]) and history;
+//! - [`report`]: the renderers (Markdown, JUnit, JSON, SVG, metrics, console) and `report merge`;
+//! - [`baseline`]: [`baseline::Baseline`], a database's facts a drill compares against;
+//! - [`fingerprint`]: the content fingerprint file and its trails;
+//! - [`dump`]: reads a pg_dump (format, archive header, plain-text splitter);
+//! - [`trials`]: [`trials::Drills`] turns a folder of scenarios into libtest-mimic trials for a
+//!   `harness = false` test file;
+//! - [`cli`]: the `pgdrill` command ([`cli::Cli`], [`cli::run`]);
+//! - [`secret`], [`tls`], [`error`]: secrets that never print, the TLS provider, error chains.
+//!
+//! Every other module is crate-private; no type of theirs is reachable from the API (the crate
+//! denies `unnameable_types`). Enums that will grow are `#[non_exhaustive]`.
 
-pub mod allowed_signers;
 pub mod baseline;
 pub mod cli;
 pub mod drill;
 pub mod dump;
 pub mod error;
-pub mod evidence;
+pub mod fingerprint;
+pub mod outcome;
 pub mod report;
 pub mod scenario;
 pub mod secret;
 pub mod tls;
 pub mod trials;
 
+mod allowed_signers;
 mod app;
 mod catalog;
 mod check;
-pub mod conninfo;
-pub mod deadline;
-pub mod disk;
+mod conninfo;
+mod deadline;
+mod disk;
+mod evidence;
 mod field;
-pub mod fingerprint;
 mod init;
 mod journal;
 mod listing;
 mod migrate;
 mod names;
-pub mod notify;
-pub mod objectives;
-pub mod outcome;
+mod notify;
+mod objectives;
 mod pg;
 mod program;
 mod provision;
@@ -56,20 +70,8 @@ mod units;
 
 pub use outcome::{CheckResult, Verdict};
 
-/// Building blocks pgdrill's own tests and benchmarks drive on their own (a target, one
-/// restore into it): not a stable API.
+/// Building blocks pgdrill's own tests and benchmarks drive on their own (a throwaway target,
+/// one plain restore into it): not a stable API, and nothing of the phases behind it is
+/// reachable from here.
 #[doc(hidden)]
-pub mod internals {
-    pub mod provision {
-        pub use crate::provision::{ProvisionContext, Target, start};
-    }
-    pub mod restore {
-        pub use crate::restore::RestoreError;
-        pub mod plain {
-            pub use crate::restore::plain::{restore, restore_globals};
-        }
-        pub mod preflight {
-            pub use crate::restore::preflight::create_database;
-        }
-    }
-}
+pub mod internals;

@@ -21,7 +21,7 @@ pub(crate) fn quote_literal(value: &str) -> String {
 /// A possibly schema-qualified object name as written in a scenario: `users`, `public.users`,
 /// `"My Schema"."Odd.Name"`. Unquoted parts are folded to lower case, as the server would.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct QualifiedName {
+pub(crate) struct QualifiedName {
     pub schema: Option<String>,
     pub name: String,
 }
@@ -29,7 +29,7 @@ pub struct QualifiedName {
 /// Why a name as written in a scenario is not one: a parse error of the text itself, with no
 /// cause beneath it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
+pub(crate) enum NameError {
     /// More than two dotted parts.
     #[error("`{text}` is not a name or a schema.name")]
     NotAName { text: String },
@@ -44,16 +44,8 @@ pub enum NameError {
     Unexpected { found: char, text: String },
 }
 
-/// A scenario's field errors carry their message as text (placed at the field by the scenario's
-/// parser): a name's error becomes that text, and has no cause to lose.
-impl From<NameError> for String {
-    fn from(error: NameError) -> String {
-        error.to_string()
-    }
-}
-
 impl QualifiedName {
-    pub fn parse(text: &str) -> Result<Self, NameError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, NameError> {
         let parts = split_dotted(text)?;
         match parts.as_slice() {
             [name] => Ok(Self { schema: None, name: name.clone() }),
@@ -66,19 +58,19 @@ impl QualifiedName {
     /// `"public"."users"`. pgdrill's sessions resolve names in `pg_catalog` only
     /// ([`crate::session`]), so that a name the backup put earlier on a search path never stands
     /// in for the table the scenario meant.
-    pub fn sql(&self) -> String {
+    pub(crate) fn sql(&self) -> String {
         format!("{}.{}", quote_ident(self.schema_or_public()), quote_ident(&self.name))
     }
 
     /// The schema, `public` when none was given.
-    pub fn schema_or_public(&self) -> &str {
+    pub(crate) fn schema_or_public(&self) -> &str {
         self.schema.as_deref().unwrap_or("public")
     }
 }
 
 impl QualifiedName {
     /// A name in a given schema.
-    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+    pub(crate) fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
         QualifiedName { schema: Some(schema.into()), name: name.into() }
     }
 }

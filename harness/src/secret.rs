@@ -51,6 +51,7 @@ impl fmt::Display for Secret {
 /// Where a scenario keeps a secret: inline (discouraged), in an environment variable, or in a
 /// file (a mounted secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SecretSource {
     Inline(Secret),
     Env(String),
@@ -59,6 +60,7 @@ pub enum SecretSource {
 
 /// Why a secret could not be read. It names where the secret should have been, never a value.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SecretError {
     /// The environment variable that should hold it is not set (or is not UTF-8).
     #[error("the environment variable `{var}` is not set")]

@@ -20,7 +20,7 @@
 /// What the pins depend on, read once from the target when it is fresh (before a backup has
 /// touched it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Pins {
+pub(crate) struct Pins {
     /// `server_version_num`.
     pub version_num: u32,
     /// Whether pgdrill's role is a superuser: only then can it pin the settings that need one.

@@ -45,7 +45,7 @@ pub(crate) use process::AppHandle;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "App")]
-pub struct Config {
+pub(crate) struct Config {
     pub command: Option<Vec<String>>,
     pub image: Option<String>,
     pub build: Option<Vec<String>>,
@@ -65,20 +65,20 @@ pub struct Config {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AppReady")]
-pub struct ReadyConfig {
+pub(crate) struct ReadyConfig {
     pub path: String,
     pub timeout: Option<String>,
 }
 
 /// How the app is started.
 #[derive(Debug, Clone)]
-pub enum Launch {
+pub(crate) enum Launch {
     Command { argv: Vec<String>, workdir: PathBuf },
     Image { image: String, args: Vec<String> },
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub launch: Launch,
     pub build: Option<(Vec<String>, PathBuf, Duration)>,
     pub env: BTreeMap<String, String>,
@@ -103,7 +103,7 @@ fn duration(text: &Option<String>, default: Duration, what: &str) -> Result<Dura
 impl Spec {
     /// The `application_name` the app's sessions give, when its environment says: `PGAPPNAME`,
     /// or `application_name=` in a connection string.
-    pub fn application_name(&self) -> Option<String> {
+    pub(crate) fn application_name(&self) -> Option<String> {
         if let Some(name) = self.env.get("PGAPPNAME").filter(|v| !v.contains("{{")) {
             return Some(name.clone());
         }
@@ -115,7 +115,7 @@ impl Spec {
     }
 
     /// The environment variables the app's templates read: their values are secrets.
-    pub fn env_names(&self) -> BTreeSet<String> {
+    pub(crate) fn env_names(&self) -> BTreeSet<String> {
         let mut texts: Vec<String> = self.env.values().cloned().collect();
         for r in &self.requests {
             texts.extend(r.template_texts());
@@ -123,7 +123,7 @@ impl Spec {
         texts.iter().flat_map(|t| template_names(t)).filter_map(|n| n.strip_prefix("env.").map(str::to_owned)).collect()
     }
 
-    pub fn resolve(config: Config, base: &std::path::Path) -> Result<Self, FieldError> {
+    pub(crate) fn resolve(config: Config, base: &std::path::Path) -> Result<Self, FieldError> {
         let workdir = crate::field::normalize(&base.join(config.workdir.as_deref().unwrap_or(".")));
         let launch = match (config.command, config.image) {
             (Some(argv), None) if !argv.is_empty() => Launch::Command { argv, workdir: workdir.clone() },

@@ -19,7 +19,7 @@ const KIND: CheckKind = CheckKind::Api;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AppRequest")]
-pub struct Config {
+pub(crate) struct Config {
     pub name: String,
     pub method: Option<String>,
     pub path: String,
@@ -41,7 +41,7 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AppJsonExpectation")]
-pub struct JsonExpectation {
+pub(crate) struct JsonExpectation {
     pub pointer: String,
     #[schemars(with = "Option<serde_json::Value>")]
     pub equals: Option<toml::Value>,
@@ -51,7 +51,7 @@ pub struct JsonExpectation {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub name: String,
     pub method: reqwest::Method,
     pub path: String,
@@ -87,7 +87,7 @@ fn json_strings(value: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 impl Spec {
-    pub fn resolve(config: Config, known: &BTreeSet<String>) -> Result<Self, FieldError> {
+    pub(crate) fn resolve(config: Config, known: &BTreeSet<String>) -> Result<Self, FieldError> {
         let at = format!("app request `{}`", config.name);
         let method = config.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let method = reqwest::Method::from_bytes(method.as_bytes())
@@ -150,7 +150,7 @@ impl Spec {
     }
 
     /// Every text of the request that may hold templates.
-    pub fn template_texts(&self) -> Vec<String> {
+    pub(crate) fn template_texts(&self) -> Vec<String> {
         let mut out = vec![self.path.clone()];
         out.extend(self.headers.values().cloned());
         if let Some(json) = &self.json {
@@ -239,7 +239,7 @@ impl Spec {
 
     /// Sends the request to the app at `base`, checks the answer, and stores captures into
     /// `values` (registering them as secrets).
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         client: &reqwest::Client,
         base: &str,

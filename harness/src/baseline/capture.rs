@@ -16,7 +16,7 @@ use super::{
 use crate::pg::{QualifiedName, quote_literal};
 
 /// Every user table (partitions included, partitioned parents not), as `schema.table`.
-pub async fn tables(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+pub(crate) async fn tables(pool: &PgPool) -> sqlx::Result<Vec<String>> {
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind = 'r' AND {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} ORDER BY 1, 2"
@@ -27,7 +27,7 @@ pub async fn tables(pool: &PgPool) -> sqlx::Result<Vec<String>> {
 
 /// Every user relation that can carry an index (tables, partitioned tables, materialized
 /// views), as `schema.name`.
-pub async fn relations(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+pub(crate) async fn relations(pool: &PgPool) -> sqlx::Result<Vec<String>> {
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMA} ORDER BY 1, 2"
@@ -37,10 +37,10 @@ pub async fn relations(pool: &PgPool) -> sqlx::Result<Vec<String>> {
 }
 
 /// Exact row counts of every user table, each counted alone (`FROM ONLY`).
-pub async fn row_counts(pool: &PgPool) -> sqlx::Result<BTreeMap<String, i64>> {
+pub(crate) async fn row_counts(pool: &PgPool) -> sqlx::Result<BTreeMap<String, i64>> {
     let mut counts = BTreeMap::new();
     for table in tables(pool).await? {
-        let parsed = QualifiedName::parse(&table).map_err(|e| sqlx::Error::Protocol(e.into()))?;
+        let parsed = QualifiedName::parse(&table).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let count: i64 =
             sqlx::query_scalar(&format!("SELECT count(*) FROM ONLY {}", parsed.sql())).fetch_one(pool).await?;
         counts.insert(table, count);
@@ -79,7 +79,7 @@ const INDEX_KEYS: &str = "ARRAY(SELECT pg_catalog.pg_get_indexdef(x.indexrelid, 
          FROM pg_catalog.generate_series(x.indnkeyatts::pg_catalog.int4 OPERATOR(pg_catalog.+) 1, x.indnatts::pg_catalog.int4) AS k ORDER BY k) AS include";
 
 /// Every user index, with its parts and whether it is valid, ready and live.
-pub async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
+pub(crate) async fn indexes(pool: &PgPool) -> sqlx::Result<Vec<IndexInfo>> {
     let mut tx = printing(pool).await?;
     let sql = index_sql(&mut tx, &format!("{USER_SCHEMA} AND {NOT_EXTENSION_MEMBER}")).await?;
     let rows = sqlx::query(&sql).fetch_all(&mut *tx).await?;
@@ -145,7 +145,7 @@ pub(crate) fn index_info(row: &sqlx::postgres::PgRow) -> sqlx::Result<IndexInfo>
 }
 
 /// Tables with row-level security enabled or forced.
-pub async fn row_security(pool: &PgPool) -> sqlx::Result<Vec<RowSecurity>> {
+pub(crate) async fn row_security(pool: &PgPool) -> sqlx::Result<Vec<RowSecurity>> {
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text, c.relrowsecurity, c.relforcerowsecurity \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -156,7 +156,7 @@ pub async fn row_security(pool: &PgPool) -> sqlx::Result<Vec<RowSecurity>> {
 }
 
 /// The row security state of one table: (enabled, forced), `None` when it does not exist.
-pub async fn table_row_security(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Option<(bool, bool)>> {
+pub(crate) async fn table_row_security(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Option<(bool, bool)>> {
     sqlx::query_as(
         "SELECT c.relrowsecurity, c.relforcerowsecurity FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
@@ -168,7 +168,7 @@ pub async fn table_row_security(pool: &PgPool, table: &QualifiedName) -> sqlx::R
 }
 
 /// Every policy, with its expressions.
-pub async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
+pub(crate) async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
     type Row = (String, String, String, String, Vec<String>, String, Option<String>, Option<String>);
     let mut tx = printing(pool).await?;
     let rows: Vec<Row> = sqlx::query_as(
@@ -197,7 +197,7 @@ pub async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
 /// Every user schema with its tables, enum types and sequences, and what makes each table and
 /// sequence behave ([`super::behaviour`]). Partitions are left out: whether they cover what
 /// they should is the `partitions` check's question.
-pub async fn schemas(pool: &PgPool) -> sqlx::Result<BTreeMap<String, SchemaInventory>> {
+pub(crate) async fn schemas(pool: &PgPool) -> sqlx::Result<BTreeMap<String, SchemaInventory>> {
     let schema_sql = format!(
         "SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE {USER_SCHEMA} AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
          WHERE d.classid = 'pg_catalog.pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e') ORDER BY 1"
@@ -246,7 +246,7 @@ pub async fn schemas(pool: &PgPool) -> sqlx::Result<BTreeMap<String, SchemaInven
 
 /// A sequence that would hand out a value its column already holds, or none at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SequenceBehind {
+pub(crate) struct SequenceBehind {
     pub sequence: String,
     pub column: String,
     /// What its next `nextval` returns: past its last value, a cycling sequence starts again
@@ -259,7 +259,7 @@ pub struct SequenceBehind {
 
 /// A sequence's next `nextval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// This value.
     Value(i64),
     /// An error: it is past this bound (its maximum, or its minimum when descending) and does
@@ -293,7 +293,7 @@ fn collides(next: i64, increment: i64, min: i64, max: i64) -> Option<i64> {
 /// following the sequence's own bounds: past its last value a cycling sequence starts again
 /// (and collides), one that does not cycle fails. Only integer columns: others (AGE's graphid)
 /// encode more than a counter.
-pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>> {
+pub(crate) async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>> {
     let sql = format!(
         "SELECT DISTINCT sn.nspname::text, s.relname::text, tn.nspname::text, t.relname::text, a.attname::text \
          FROM pg_catalog.pg_class s JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace \
@@ -352,7 +352,7 @@ pub async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<SequenceBehind>
 }
 
 /// Prepares a connection for Cypher: AGE loaded and on the search path.
-pub async fn prepare_age(conn: &mut PgConnection) -> sqlx::Result<()> {
+pub(crate) async fn prepare_age(conn: &mut PgConnection) -> sqlx::Result<()> {
     conn.execute("LOAD 'age'").await?;
     // AGE's functions and operators resolve from ag_catalog, after the built-ins.
     conn.execute("SET search_path = pg_catalog, ag_catalog, pg_temp").await?;
@@ -360,14 +360,16 @@ pub async fn prepare_age(conn: &mut PgConnection) -> sqlx::Result<()> {
 }
 
 /// Whether Apache AGE is installed in the database.
-pub async fn has_age(pool: &PgPool) -> sqlx::Result<bool> {
+pub(crate) async fn has_age(pool: &PgPool) -> sqlx::Result<bool> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'age')")
         .fetch_one(pool)
         .await
 }
 
 /// The graphs and their labels (vertex labels, edge labels) as AGE's catalog lists them.
-pub async fn graph_labels(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, (Vec<String>, Vec<String>)>> {
+pub(crate) async fn graph_labels(
+    conn: &mut PgConnection,
+) -> sqlx::Result<BTreeMap<String, (Vec<String>, Vec<String>)>> {
     let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT g.name::text, l.name::text, l.kind::text FROM ag_catalog.ag_graph g \
          LEFT JOIN ag_catalog.ag_label l ON l.graph = g.graphid AND l.name NOT IN ('_ag_label_vertex', '_ag_label_edge') ORDER BY 1, 2",
@@ -387,7 +389,7 @@ pub async fn graph_labels(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<Stri
 }
 
 /// A Cypher statement for `graph` as SQL returning one agtype column.
-pub fn cypher_sql(graph: &str, cypher: &str) -> String {
+pub(crate) fn cypher_sql(graph: &str, cypher: &str) -> String {
     // Dollar-quote the Cypher with a tag that cannot occur in it.
     let mut tag = String::from("cypher");
     while cypher.contains(&format!("${tag}$")) {
@@ -400,20 +402,20 @@ pub fn cypher_sql(graph: &str, cypher: &str) -> String {
 }
 
 /// Runs a Cypher query returning a single count.
-pub async fn cypher_count(conn: &mut PgConnection, graph: &str, cypher: &str) -> sqlx::Result<i64> {
+pub(crate) async fn cypher_count(conn: &mut PgConnection, graph: &str, cypher: &str) -> sqlx::Result<i64> {
     let text: Option<String> = sqlx::query_scalar(&cypher_sql(graph, cypher)).fetch_optional(&mut *conn).await?;
     let text = text.unwrap_or_else(|| "0".into());
     text.trim().parse().map_err(|_| sqlx::Error::Protocol(format!("Cypher returned `{text}`, not a count")))
 }
 
 /// A label in Cypher, quoted with backticks.
-pub fn cypher_label(label: &str) -> String {
+pub(crate) fn cypher_label(label: &str) -> String {
     format!("`{}`", label.replace('`', "``"))
 }
 
 /// Vertex and edge counts per label of every graph, counted with Cypher (so a graph whose
 /// catalog is broken shows it).
-pub async fn graphs(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, GraphCounts>> {
+pub(crate) async fn graphs(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, GraphCounts>> {
     prepare_age(conn).await?;
     let mut out = BTreeMap::new();
     for (graph, (vertex_labels, edge_labels)) in graph_labels(conn).await? {
@@ -434,7 +436,7 @@ pub async fn graphs(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, Gr
 
 /// The newest version of each known migration journal present (per Django app, per sqitch
 /// project).
-pub async fn migrations(pool: &PgPool) -> sqlx::Result<Vec<MigrationVersion>> {
+pub(crate) async fn migrations(pool: &PgPool) -> sqlx::Result<Vec<MigrationVersion>> {
     let (found, _) = crate::journal::detect(pool).await?;
     Ok(found
         .into_iter()
@@ -450,7 +452,7 @@ pub async fn migrations(pool: &PgPool) -> sqlx::Result<Vec<MigrationVersion>> {
 }
 
 /// Captures a whole baseline from the database `pool` is connected to.
-pub async fn capture(pool: &PgPool, source: &str) -> sqlx::Result<Baseline> {
+pub(crate) async fn capture(pool: &PgPool, source: &str) -> sqlx::Result<Baseline> {
     let (server_version, database): (String, String) =
         sqlx::query_as("SELECT current_setting('server_version'), current_database()::text").fetch_one(pool).await?;
     let graphs = if has_age(pool).await? {

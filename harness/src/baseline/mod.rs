@@ -11,7 +11,7 @@
 //! could not compare.
 
 mod behaviour;
-pub mod capture;
+pub(crate) mod capture;
 mod facts;
 mod scope;
 
@@ -174,30 +174,44 @@ pub struct MigrationVersion {
     pub version: String,
 }
 
+/// Why a baseline file cannot be read or written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BaselineError {
+    /// The file cannot be read.
     #[error("cannot read baseline `{path}`")]
     Read {
         path: String,
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a baseline's JSON.
     #[error("baseline `{path}` is not a pgdrill baseline: {message} (line {line}, column {column})")]
     Malformed { path: String, message: String, line: usize, column: usize },
+    /// The file is a baseline of another format.
     #[error("baseline `{path}` has format `{found}`, expected `{BASELINE_SCHEMA}`")]
     Version { path: String, found: String },
+    /// The file cannot be written.
     #[error("cannot write baseline `{path}`")]
     Write {
         path: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why a baseline of a drill's restored database could not be captured.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CaptureError {
     /// The restored database did not take a connection.
     #[error(transparent)]
     Target(#[from] crate::provision::TargetError),
     /// A catalog query of the capture failed.
     #[error("cannot capture the baseline")]
     Capture(#[source] sqlx::Error),
+    /// The baseline could not be written.
+    #[error(transparent)]
+    Save(#[from] BaselineError),
 }
 
 impl Baseline {
@@ -265,15 +279,15 @@ impl Baseline {
 
 /// Captures a baseline of `database` on a drill's target into `out`; returns the phase's
 /// summary. `source` says where it came from, for the file.
-pub async fn capture_restored(
+pub(crate) async fn capture_restored(
     target: &crate::provision::Target,
     database: &str,
     source: &str,
     out: &Path,
     redactor: &crate::secret::Redactor,
-) -> Result<String, BaselineError> {
+) -> Result<String, CaptureError> {
     let pool = target.pool(database, 2, redactor).await?;
-    let baseline = capture::capture(&pool, source).await.map_err(BaselineError::Capture)?;
+    let baseline = capture::capture(&pool, source).await.map_err(CaptureError::Capture)?;
     pool.close().await;
     baseline.save(out)?;
     Ok(format!(

@@ -59,7 +59,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub relations: Vec<String>,
     pub heapallindexed: bool,
     pub timeout: Duration,

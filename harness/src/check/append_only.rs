@@ -87,7 +87,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub table: QualifiedName,
     pub role: String,
     pub insert: String,

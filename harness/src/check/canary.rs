@@ -37,7 +37,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub table: QualifiedName,
     pub row: Vec<(String, String)>,
     pub expect: Vec<(String, String)>,

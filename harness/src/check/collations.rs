@@ -82,7 +82,7 @@ const COLLATIONS_SQL: &str = "SELECT c.oid::int8, format('%I.%I', n.nspname, c.c
 pub(crate) struct Config {}
 
 #[derive(Debug, Clone)]
-pub struct Spec;
+pub(crate) struct Spec;
 
 impl Kind for Spec {
     const KIND: CheckKind = KIND;

@@ -27,7 +27,7 @@ const QUERY: &str = "SELECT extname::text, extversion FROM pg_catalog.pg_extensi
 pub(crate) type Config = BTreeMap<String, String>;
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// Each extension with its minimum version (`None`: any version).
     pub required: Vec<(String, Option<String>)>,
 }

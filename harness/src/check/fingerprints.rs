@@ -53,7 +53,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub file: std::path::PathBuf,
     pub tables: Vec<TableFingerprint>,
     /// With `allowed_signers`: who signed the file, or why it is not proven to come from them.

@@ -50,7 +50,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub graph: Option<String>,
     pub baseline: Option<Arc<Baseline>>,
     pub counts: GraphCounts,

@@ -162,7 +162,7 @@ impl<T> OrCheckError<T> for sqlx::Result<T> {
 }
 
 /// What checks run against.
-pub struct CheckContext<'a> {
+pub(crate) struct CheckContext<'a> {
     /// The restored database, as the superuser the restore used.
     pub pool: &'a PgPool,
     /// What the verify phase learnt from the dump (for example rows per COPY block).
@@ -188,7 +188,7 @@ impl CheckContext<'_> {
 }
 
 /// What resolving a check's configuration may need from its scenario.
-pub struct ResolveContext {
+pub(crate) struct ResolveContext {
     /// The scenario file's folder: relative paths start there.
     pub base: PathBuf,
     /// The scenario's baseline, when it names one.
@@ -199,7 +199,7 @@ impl ResolveContext {
     /// The baseline, for a check that compares with it.
     /// The part of it the kind compares must hold something: a comparison with nothing would
     /// pass on any restore.
-    pub fn require_baseline(&self, kind: CheckKind) -> Result<Arc<Baseline>, FieldError> {
+    pub(crate) fn require_baseline(&self, kind: CheckKind) -> Result<Arc<Baseline>, FieldError> {
         let baseline = self.baseline.clone().ok_or_else(|| {
             FieldError::unplaced(format!("`{kind}` compares with the baseline, and the scenario names none")).with_help(
                 "set `baseline = \"path/to/baseline.json\"` at the top of the scenario (made by `pgdrill baseline`)",
@@ -229,26 +229,26 @@ macro_rules! kinds {
     ($($variant:ident => $module:ident),* $(,)?) => {
         /// A configured check, resolved from the scenario.
         #[derive(Debug, Clone)]
-        pub enum CheckSpec {
+        pub(crate) enum CheckSpec {
             $($variant($module::Spec),)*
         }
 
         impl CheckSpec {
-            pub fn kind(&self) -> CheckKind {
+            pub(crate) fn kind(&self) -> CheckKind {
                 match self {
                     $(CheckSpec::$variant(_) => <$module::Spec as Kind>::KIND,)*
                 }
             }
 
             /// Whether it stops the target's server (see [`Kind::OFFLINE`]).
-            pub fn offline(&self) -> bool {
+            pub(crate) fn offline(&self) -> bool {
                 match self {
                     $(CheckSpec::$variant(_) => <$module::Spec as Kind>::OFFLINE,)*
                 }
             }
 
             /// A short name for what this check covers, for reports of checks that did not run.
-            pub fn label(&self) -> String {
+            pub(crate) fn label(&self) -> String {
                 match self {
                     $(CheckSpec::$variant(spec) => spec.label(),)*
                 }
@@ -270,7 +270,7 @@ macro_rules! kinds {
 
             /// Its results; a check that could not run gives an error result per object it
             /// covers.
-            pub async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
+            pub(crate) async fn run(&self, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
                 let started = std::time::Instant::now();
                 match self {
                     $(CheckSpec::$variant(spec) => match spec.run(ctx).await {
@@ -392,7 +392,7 @@ fn resolve_group<K: Kind>(
 
 /// The `[checks]` table as written, in the file's order.
 #[derive(Debug, Default)]
-pub struct RawChecks {
+pub(crate) struct RawChecks {
     kinds: Vec<RawCheck>,
     /// `[checks] timeout`: longest the checks phase may take.
     pub timeout: Option<Spanned<String>>,
@@ -402,7 +402,7 @@ impl RawChecks {
     /// The checks the scenario configures, in the order it gives them, but those that log in as
     /// a role after the others and those that stop the server last (they run so, and the reports
     /// list checks as they run).
-    pub fn resolve(self, ctx: &ResolveContext) -> Result<Vec<CheckSpec>, FieldError> {
+    pub(crate) fn resolve(self, ctx: &ResolveContext) -> Result<Vec<CheckSpec>, FieldError> {
         let mut checks = Vec::new();
         for raw in self.kinds {
             raw.resolve(ctx, &mut checks)?;
@@ -454,7 +454,7 @@ impl<'de> Deserialize<'de> for RawChecks {
 /// row-level security policy reads. `settings = { "caracal.zone_id" = "..." }` in the scenario.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
-pub struct Settings(pub std::collections::BTreeMap<String, String>);
+pub(crate) struct Settings(pub std::collections::BTreeMap<String, String>);
 
 /// SQL with its `$n` parameters replaced by the values bound to them, as evidence a reader can
 /// run again.

@@ -85,7 +85,7 @@ pub(crate) fn key_problem(
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub table: QualifiedName,
     pub months_back: u32,
     pub months_ahead: u32,

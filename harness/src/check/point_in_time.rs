@@ -48,7 +48,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub label: String,
     pub present: String,
     pub absent: String,

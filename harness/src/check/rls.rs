@@ -84,7 +84,7 @@ pub(crate) struct Config {
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ExpectedPolicy {
+pub(crate) struct ExpectedPolicy {
     pub table: String,
     pub name: String,
     /// ALL (default), SELECT, INSERT, UPDATE or DELETE.
@@ -101,7 +101,7 @@ pub struct ExpectedPolicy {
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct FailClosed {
+pub(crate) struct FailClosed {
     /// The application role the reads run as.
     pub role: String,
     /// Another role for some tables: `{ "public.audit_events" = "caracal_auditor" }`.
@@ -141,7 +141,7 @@ impl FailClosed {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub tables: Vec<QualifiedName>,
     pub force: bool,
     pub baseline: Option<Arc<Baseline>>,

@@ -70,7 +70,7 @@ pub(crate) enum ToleranceValue {
 
 /// How far a count may be from its expected value.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Tolerance {
+pub(crate) enum Tolerance {
     Rows(u64),
     Percent(f64),
 }
@@ -103,7 +103,7 @@ impl Tolerance {
         }
     }
 
-    pub fn allows(self, expected: i64, actual: i64) -> bool {
+    pub(crate) fn allows(self, expected: i64, actual: i64) -> bool {
         let diff = expected.abs_diff(actual);
         match self {
             Tolerance::Rows(rows) => diff <= rows,
@@ -209,7 +209,7 @@ impl<'de> Deserialize<'de> for CountNode {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub tables: Vec<(QualifiedName, i64)>,
     pub tolerance: Tolerance,
     pub expect_from_dump: bool,
@@ -362,7 +362,7 @@ impl Spec {
         for Counted { name, expected, tree } in &tables {
             let actual = match QualifiedName::parse(name) {
                 Ok(table) => count(ctx, &table, !tree).await,
-                Err(message) => Err(Failed(message.into())),
+                Err(message) => Err(Failed(message.to_string())),
             };
             let name = if *tree { format!("{name} (its whole partition tree)") } else { name.clone() };
             match actual {

@@ -120,7 +120,7 @@ impl std::fmt::Display for VersionValue {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub journal: Journal,
     pub expected: String,
     /// What identifies the expected migration: the newest file's name, from a folder.

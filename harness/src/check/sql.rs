@@ -89,7 +89,7 @@ pub(crate) struct NullValue {
 
 /// An expected value, resolved: how it matches a value as the server prints it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expected {
+pub(crate) enum Expected {
     /// The same text.
     Text(String),
     /// The same number.
@@ -117,7 +117,7 @@ impl Expected {
     }
 
     /// Whether the server's text for a value (`None`: NULL) is this one.
-    pub fn matches(&self, actual: Option<&str>) -> bool {
+    pub(crate) fn matches(&self, actual: Option<&str>) -> bool {
         let Some(actual) = actual else { return *self == Expected::Null };
         match self {
             Expected::Text(t) => actual == t,
@@ -195,7 +195,7 @@ pub(crate) fn rows_match(expected: &[Vec<Expected>], actual: &[Vec<Option<String
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub name: String,
     pub query: String,
     pub expected: Vec<Vec<Expected>>,

@@ -39,7 +39,7 @@ const REPLICA_EVIDENCE: &str = "SELECT ... FROM pg_db_role_setting WHERE a setti
 pub(crate) type Config = BTreeMap<String, Vec<String>>;
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub tables: Vec<(QualifiedName, Vec<String>)>,
 }
 

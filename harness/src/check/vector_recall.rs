@@ -68,7 +68,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub indexes: Vec<QualifiedName>,
     /// The distance's name and operator, when the scenario says which the application uses.
     pub distance: Option<(&'static str, &'static str)>,

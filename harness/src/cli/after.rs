@@ -14,7 +14,7 @@ use crate::secret::Redactor;
 
 /// `--notify WHEN`: when to tell the webhook, over the scenario's `[notify] on`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum NotifyWhen {
+pub(crate) enum NotifyWhen {
     /// A drill that did not pass, and the first pass after one.
     Failure,
     /// After every drill.

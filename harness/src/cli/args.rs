@@ -16,12 +16,12 @@ use crate::drill;
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// What `run` and `gate` share.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Write the reports into exactly this folder (one scenario only).
     #[arg(long, value_name = "DIR")]
     pub(super) out: Option<PathBuf>,
@@ -79,14 +79,14 @@ impl RunArgs {
 
 /// `--shard K/N`: which of N runners this is (1 to N).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     pub index: usize,
     pub count: usize,
 }
 
 impl Shard {
     /// Whether the `nth` selected scenario (from 0) is this shard's.
-    pub fn takes(self, nth: usize) -> bool {
+    pub(crate) fn takes(self, nth: usize) -> bool {
         nth % self.count == self.index - 1
     }
 }
@@ -111,7 +111,7 @@ fn parse_shard(text: &str) -> Result<Shard, ShardError> {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the drills scenarios describe, and write their reports.
     ///
     /// Restores each backup into a throwaway target, runs the checks, removes the target and
@@ -254,7 +254,7 @@ pub enum Command {
 
 /// When `--keep` keeps the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum KeepWhen {
+pub(crate) enum KeepWhen {
     /// Whatever the verdict.
     Always,
     /// Only when the drill fails.
@@ -262,7 +262,7 @@ pub enum KeepWhen {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ReportCommand {
+pub(crate) enum ReportCommand {
     /// Merge the reports of several drills or CI shards into one junit.xml and one summary.md.
     Merge {
         /// Report folders (searched for drill.json).

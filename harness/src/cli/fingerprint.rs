@@ -13,7 +13,7 @@ use crate::pg::{QualifiedName, SqlError};
 use crate::secret::redact_url_passwords;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The source database (read only: a replica will do).
     #[arg(long, value_name = "URL", env = "PGDRILL_FINGERPRINT_DSN", hide_env_values = true)]
     dsn: String,

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-pub use args::{Cli, Command, KeepWhen, ReportCommand, RunArgs, Shard};
+pub use args::Cli;
+pub(crate) use args::{Command, KeepWhen, ReportCommand, RunArgs};
 use drills::run_many;
 
 use crate::drill::{self, DrillOptions, DrillOutcome};
@@ -67,8 +68,12 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Runs the command line on a runtime of its own.
+/// Runs the command line on a runtime of its own. Call it before any other thread starts: it
+/// takes the signing key's variables out of the environment first, so that no program the
+/// drills start inherits them.
 pub fn run() -> ExitCode {
+    // SAFETY: the caller has started no other thread; the async runtime starts below.
+    unsafe { crate::evidence::sign::take_env() };
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(main()),
         Err(e) => {

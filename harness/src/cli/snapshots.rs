@@ -11,7 +11,7 @@ use crate::snapshot::Store;
 use crate::units::human_size;
 
 #[derive(Debug, Subcommand)]
-pub enum SnapshotsCommand {
+pub(crate) enum SnapshotsCommand {
     /// List the snapshots, most recently used first (the default).
     List,
     /// Remove snapshots by id (or a prefix of four characters or more), or all that no drill

@@ -12,7 +12,7 @@ use crate::evidence::verify::{Finding, Trust, Verification, verify};
 
 /// What `verify` takes.
 #[derive(Debug, clap::Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// A drill's report folder.
     dir: PathBuf,
     /// OpenSSH allowed signers (`principals [namespaces="..."] keytype base64-key`, as for

@@ -12,8 +12,9 @@ mod snapshot;
 mod steps;
 mod teardown;
 
-pub use options::{DrillOptions, DrillOutcome, Inspect, Keep, Restored};
-pub use snapshot::SnapshotOptions;
+pub use options::{DrillOptions, DrillOutcome, Keep};
+pub(crate) use options::{Inspect, Restored};
+pub(crate) use snapshot::SnapshotOptions;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

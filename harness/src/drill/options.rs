@@ -32,12 +32,12 @@ pub struct DrillOptions {
     pub keep: Keep,
     /// Hand the restored database to this instead of running the scenario's checks (`pgdrill
     /// init`); preflight then creates the roles the dump names that nothing else creates.
-    pub inspect: Option<Arc<dyn Inspect>>,
+    pub(crate) inspect: Option<Arc<dyn Inspect>>,
     /// Keep the restore as a snapshot, or clone one instead of restoring (`--snapshot`,
     /// `--reuse`).
-    pub snapshots: Option<SnapshotOptions>,
+    pub(crate) snapshots: Option<SnapshotOptions>,
     /// Sign the drill's evidence with this key (or say in the reports why the key given cannot).
-    pub signing: Option<crate::evidence::sign::Signing>,
+    pub(crate) signing: Option<crate::evidence::sign::Signing>,
 }
 
 /// When a drill leaves its target running for someone to look into (`--keep`).
@@ -54,7 +54,7 @@ pub enum Keep {
 
 /// Reads a restored database in place of a scenario's checks, and says in a line what it did
 /// (the checks phase's summary): `pgdrill init`.
-pub trait Inspect: Send + Sync + std::fmt::Debug {
+pub(crate) trait Inspect: Send + Sync + std::fmt::Debug {
     fn inspect<'a>(
         &'a self,
         restored: Restored<'a>,
@@ -62,7 +62,7 @@ pub trait Inspect: Send + Sync + std::fmt::Debug {
 }
 
 /// The restored (or recovered) database, as the checks would see it.
-pub struct Restored<'a> {
+pub(crate) struct Restored<'a> {
     pub(crate) target: &'a Target,
     /// The database the checks would run in.
     pub database: &'a str,
@@ -98,7 +98,7 @@ pub struct DrillOutcome {
     /// Why the scenario could not be used, with its source location, for a rich display.
     pub scenario_error: Option<ScenarioError>,
     /// The target, when it was kept running after the drill, and how to reach it.
-    pub kept: Option<provision::kept::Kept>,
+    pub(crate) kept: Option<provision::kept::Kept>,
     /// What became of the snapshot the drill made (`--snapshot`), in a line.
     pub snapshot: Option<String>,
 }

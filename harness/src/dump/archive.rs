@@ -30,6 +30,7 @@ pub struct ArchiveHeader {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ArchiveError {
     #[error("the archive header is cut short")]
     Truncated,

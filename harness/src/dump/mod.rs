@@ -78,6 +78,7 @@ impl Format {
 
 /// Why the start of a (decompressed) file is not a dump pgdrill can restore.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NotADump {
     #[error("the backup is empty")]
     Empty,

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 /// The manifest's file name.
-pub const NAME: &str = "MANIFEST.sha256";
+pub(crate) const NAME: &str = "MANIFEST.sha256";
 
 fn digest(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(Sha256::digest(std::fs::read(path)?)))
 }
 
 /// Writes the manifest of `files` (names inside `dir`); returns its own sha256.
-pub fn write(dir: &Path, files: &[&str]) -> std::io::Result<String> {
+pub(crate) fn write(dir: &Path, files: &[&str]) -> std::io::Result<String> {
     let mut text = String::new();
     for name in files {
         text.push_str(&format!("{}  {name}\n", digest(&dir.join(name))?));
@@ -24,15 +24,13 @@ pub fn write(dir: &Path, files: &[&str]) -> std::io::Result<String> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
+pub(crate) enum ManifestError {
     #[error("cannot read `{}`", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{} {} not match the manifest: changed after the drill", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "), if names.len() == 1 { "does" } else { "do" })]
-    Changed { names: Vec<String> },
     #[error("`{line}` is not a manifest line")]
     Malformed { line: String },
     #[error("the manifest lists no file")]
@@ -40,7 +38,7 @@ pub enum ManifestError {
 }
 
 /// The manifest of `dir`: each file's name and the sha256 it had when the drill wrote it.
-pub fn entries(dir: &Path) -> Result<Vec<(String, String)>, ManifestError> {
+pub(crate) fn entries(dir: &Path) -> Result<Vec<(String, String)>, ManifestError> {
     let path = dir.join(NAME);
     let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read { path, source })?;
     let mut entries = Vec::new();
@@ -58,39 +56,6 @@ pub fn entries(dir: &Path) -> Result<Vec<(String, String)>, ManifestError> {
 }
 
 /// The sha256 of the file at `path`, in hex.
-pub fn sha256_of(path: &Path) -> std::io::Result<String> {
+pub(crate) fn sha256_of(path: &Path) -> std::io::Result<String> {
     digest(path)
-}
-
-/// Checks every file the manifest of `dir` lists; returns how many.
-pub fn verify(dir: &Path) -> Result<usize, ManifestError> {
-    let entries = entries(dir)?;
-    let mut changed = Vec::new();
-    for (name, want) in &entries {
-        let file = dir.join(name);
-        let have = digest(&file).map_err(|source| ManifestError::Read { path: file, source })?;
-        if &have != want {
-            changed.push(name.clone());
-        }
-    }
-    if !changed.is_empty() {
-        return Err(ManifestError::Changed { names: changed });
-    }
-    Ok(entries.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn edits_are_found() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("report.md"), "PASS").unwrap();
-        std::fs::write(dir.path().join("drill.json"), "{}").unwrap();
-        write(dir.path(), &["report.md", "drill.json"]).unwrap();
-        assert_eq!(verify(dir.path()).unwrap(), 2);
-        std::fs::write(dir.path().join("report.md"), "PASS, honestly").unwrap();
-        assert!(matches!(verify(dir.path()), Err(ManifestError::Changed { names }) if names == ["report.md"]));
-    }
 }

@@ -3,7 +3,7 @@
 //! verification an auditor runs on a reports folder (`verify`). Reads the record; renders no
 //! report.
 
-pub mod manifest;
-pub mod sign;
-pub mod statement;
-pub mod verify;
+pub(crate) mod manifest;
+pub(crate) mod sign;
+pub(crate) mod statement;
+pub(crate) mod verify;

@@ -16,13 +16,13 @@ use crate::secret::Secret;
 
 /// The SSHSIG namespace of a drill's evidence: a signature made for something else (a git
 /// commit, a file) does not verify as one.
-pub const NAMESPACE: &str = "pgdrill-evidence@pgdrill.dev";
+pub(crate) const NAMESPACE: &str = "pgdrill-evidence@pgdrill.dev";
 /// The private key's text.
-pub const KEY_ENV: &str = crate::secret::NOT_INHERITED[0];
+pub(crate) const KEY_ENV: &str = crate::secret::NOT_INHERITED[0];
 /// A path to the private key.
-pub const KEY_FILE_ENV: &str = "PGDRILL_SIGNING_KEY_FILE";
+pub(crate) const KEY_FILE_ENV: &str = "PGDRILL_SIGNING_KEY_FILE";
 /// The passphrase of an encrypted key.
-pub const PASSPHRASE_ENV: &str = crate::secret::NOT_INHERITED[1];
+pub(crate) const PASSPHRASE_ENV: &str = crate::secret::NOT_INHERITED[1];
 
 /// The signing key's variables, once [`take_env`] has moved them out of the environment.
 static TAKEN: std::sync::OnceLock<[Option<Secret>; 2]> = std::sync::OnceLock::new();
@@ -32,7 +32,7 @@ static TAKEN: std::sync::OnceLock<[Option<Secret>; 2]> = std::sync::OnceLock::ne
 ///
 /// # Safety
 /// No other thread may read or write the environment meanwhile: call it before any starts.
-pub unsafe fn take_env() {
+pub(crate) unsafe fn take_env() {
     let taken = crate::secret::NOT_INHERITED.map(|name| std::env::var(name).ok().map(Secret::new));
     for name in crate::secret::NOT_INHERITED {
         // SAFETY: the caller guarantees that this thread is the only one.
@@ -51,7 +51,7 @@ fn secret_var(name: &str) -> Option<Secret> {
 
 /// A key that signs drill evidence. Its `Debug` shows the public fingerprint only.
 #[derive(Clone)]
-pub struct Signer {
+pub(crate) struct Signer {
     key: PrivateKey,
     fingerprint: String,
 }
@@ -64,7 +64,7 @@ impl std::fmt::Debug for Signer {
 
 /// Where the signing key was to be read from, for errors (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyOrigin {
+pub(crate) enum KeyOrigin {
     Flag(PathBuf),
     FileEnv(PathBuf),
     Env,
@@ -82,7 +82,7 @@ impl std::fmt::Display for KeyOrigin {
 
 /// Why the signing key cannot be used. Names where the key came from, never its content.
 #[derive(Debug, thiserror::Error)]
-pub enum SigningKeyError {
+pub(crate) enum SigningKeyError {
     #[error("both {KEY_ENV} and {KEY_FILE_ENV} are set: set one")]
     Ambiguous,
     #[error("cannot read {origin}")]
@@ -106,14 +106,14 @@ pub enum SigningKeyError {
 /// The drill's signing, as the command line set it up: a key, or why the key it was given
 /// cannot be used (the drill still runs, and its reports say they are unsigned, and why).
 #[derive(Debug, Clone)]
-pub enum Signing {
+pub(crate) enum Signing {
     Key(Box<Signer>),
     Broken(String),
 }
 
 impl Signing {
     /// The signing the environment and `--signing-key` ask for; `None` when they name no key.
-    pub fn from_env(flag: Option<&Path>) -> Option<Signing> {
+    pub(crate) fn from_env(flag: Option<&Path>) -> Option<Signing> {
         match Signer::from_env(flag) {
             Ok(None) => None,
             Ok(Some(signer)) => Some(Signing::Key(Box::new(signer))),
@@ -121,7 +121,7 @@ impl Signing {
         }
     }
 
-    pub fn signer(&self) -> Option<&Signer> {
+    pub(crate) fn signer(&self) -> Option<&Signer> {
         match self {
             Signing::Key(signer) => Some(signer),
             Signing::Broken(_) => None,
@@ -129,7 +129,7 @@ impl Signing {
     }
 
     /// What `drill.json` records about it.
-    pub fn info(&self) -> SignatureInfo {
+    pub(crate) fn info(&self) -> SignatureInfo {
         match self {
             Signing::Key(signer) => SignatureInfo {
                 signed_by: Some(signer.fingerprint.clone()),
@@ -154,7 +154,7 @@ impl Signing {
 impl Signer {
     /// The key `--signing-key`, `PGDRILL_SIGNING_KEY_FILE` or `PGDRILL_SIGNING_KEY` names, in
     /// that order; `None` when none does.
-    pub fn from_env(flag: Option<&Path>) -> Result<Option<Signer>, SigningKeyError> {
+    pub(crate) fn from_env(flag: Option<&Path>) -> Result<Option<Signer>, SigningKeyError> {
         let file = std::env::var(KEY_FILE_ENV).ok().filter(|v| !v.trim().is_empty());
         let text = secret_var(KEY_ENV).filter(|v| !v.expose().trim().is_empty());
         let (origin, text) = match (flag, file, text) {
@@ -176,7 +176,11 @@ impl Signer {
     }
 
     /// The OpenSSH private key `text`, decrypted with `passphrase` when it is encrypted.
-    pub fn parse(text: &Secret, passphrase: Option<&Secret>, origin: KeyOrigin) -> Result<Signer, SigningKeyError> {
+    pub(crate) fn parse(
+        text: &Secret,
+        passphrase: Option<&Secret>,
+        origin: KeyOrigin,
+    ) -> Result<Signer, SigningKeyError> {
         // CI secrets pasted into a variable often lose their line breaks' `\r` or gain `\r\n`.
         let text = text.expose().replace("\r\n", "\n");
         let key = PrivateKey::from_openssh(text.trim())
@@ -198,18 +202,18 @@ impl Signer {
     }
 
     /// The public key's fingerprint, `SHA256:...` as `ssh-keygen -l` prints it.
-    pub fn fingerprint(&self) -> &str {
+    pub(crate) fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
 
     /// An armored SSH signature of `message` in pgdrill's namespace, as `ssh-keygen -Y sign -n
     /// NAMESPACE` writes it.
-    pub fn sign(&self, message: &[u8]) -> Result<String, ssh_key::Error> {
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<String, ssh_key::Error> {
         self.sign_in(NAMESPACE, message)
     }
 
     /// The same, in another namespace (a fingerprint file's: what the signature is for).
-    pub fn sign_in(&self, namespace: &str, message: &[u8]) -> Result<String, ssh_key::Error> {
+    pub(crate) fn sign_in(&self, namespace: &str, message: &[u8]) -> Result<String, ssh_key::Error> {
         let sig = match self.key.key_data() {
             KeypairData::Rsa(rsa) => sign_rsa(rsa, self.key.public_key().key_data(), namespace, message)?,
             _ => self.key.sign(namespace, HashAlg::Sha512, message)?,

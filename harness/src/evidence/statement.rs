@@ -13,17 +13,17 @@ use sha2::{Digest, Sha256};
 use crate::outcome::DrillRecord;
 
 /// The statement's file name.
-pub const STATEMENT: &str = "evidence.intoto.json";
+pub(crate) const STATEMENT: &str = "evidence.intoto.json";
 /// Its signature's file name (armored SSHSIG).
-pub const SIGNATURE: &str = "evidence.intoto.json.sig";
+pub(crate) const SIGNATURE: &str = "evidence.intoto.json.sig";
 /// in-toto's Statement type, version 1.
-pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+pub(crate) const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// What the predicate is: a pgdrill drill's evidence, version 1.
-pub const PREDICATE_TYPE: &str = "https://pgdrill.dev/drill-evidence/v1";
+pub(crate) const PREDICATE_TYPE: &str = "https://pgdrill.dev/drill-evidence/v1";
 
 /// An in-toto Statement v1 (<https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md>).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Statement {
+pub(crate) struct Statement {
     #[serde(rename = "_type")]
     pub type_: String,
     pub subject: Vec<Subject>,
@@ -34,14 +34,14 @@ pub struct Statement {
 
 /// A file the statement is about, by name and digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Subject {
+pub(crate) struct Subject {
     pub name: String,
     pub digest: BTreeMap<String, String>,
 }
 
 impl Subject {
     /// The subject's sha256, in hex, when it gives one.
-    pub fn sha256(&self) -> Option<&str> {
+    pub(crate) fn sha256(&self) -> Option<&str> {
         self.digest.get("sha256").map(String::as_str)
     }
 }
@@ -143,7 +143,7 @@ fn predicate(record: &DrillRecord) -> serde_json::Value {
 }
 
 /// The statement about `files` (names inside `dir`, read for their digests) for `record`.
-pub fn statement(record: &DrillRecord, dir: &Path, files: &[&str]) -> std::io::Result<Statement> {
+pub(crate) fn statement(record: &DrillRecord, dir: &Path, files: &[&str]) -> std::io::Result<Statement> {
     let mut subject = Vec::with_capacity(files.len());
     for name in files {
         let sha256 = hex::encode(Sha256::digest(std::fs::read(dir.join(name))?));
@@ -158,7 +158,7 @@ pub fn statement(record: &DrillRecord, dir: &Path, files: &[&str]) -> std::io::R
 }
 
 /// The statement as written: pretty JSON with a final line break.
-pub fn render(statement: &Statement) -> String {
+pub(crate) fn render(statement: &Statement) -> String {
     let mut text = serde_json::to_string_pretty(statement).expect("a statement serializes");
     text.push('\n');
     text
@@ -166,7 +166,7 @@ pub fn render(statement: &Statement) -> String {
 
 /// Why a statement cannot be read.
 #[derive(Debug, thiserror::Error)]
-pub enum StatementError {
+pub(crate) enum StatementError {
     #[error("`{STATEMENT}` is not JSON of an in-toto statement: {0}")]
     Json(#[from] serde_json::Error),
     #[error("`{STATEMENT}` is of type `{0}`, not an in-toto Statement v1 (`{STATEMENT_TYPE}`)")]
@@ -181,7 +181,7 @@ pub enum StatementError {
 
 /// Reads a statement pgdrill wrote: in-toto v1, pgdrill's predicate, subjects that are plain file
 /// names each with a sha256.
-pub fn parse(text: &str) -> Result<Statement, StatementError> {
+pub(crate) fn parse(text: &str) -> Result<Statement, StatementError> {
     let statement: Statement = serde_json::from_str(text)?;
     if statement.type_ != STATEMENT_TYPE {
         return Err(StatementError::Type(statement.type_));

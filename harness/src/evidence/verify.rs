@@ -15,7 +15,7 @@ use crate::allowed_signers::{AllowedSigners, Refusal};
 
 /// What to verify against.
 #[derive(Debug, Default)]
-pub struct Trust<'a> {
+pub(crate) struct Trust<'a> {
     /// The keys allowed to sign, and the file they were read from; without them nothing proves
     /// who signed.
     pub allowed_signers: Option<(&'a AllowedSigners, &'a Path)>,
@@ -25,7 +25,7 @@ pub struct Trust<'a> {
 
 /// The signature, when it checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signed {
+pub(crate) struct Signed {
     pub fingerprint: String,
     pub algorithm: String,
     /// The allowed signers line that allows the key, and its principals.
@@ -34,7 +34,7 @@ pub struct Signed {
 
 /// Something wrong with a report folder. Each is a failure, except where [`Finding::is_warning`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finding {
+pub(crate) enum Finding {
     /// A file differs from the digest the signed statement (or, unsigned, the manifest) gives.
     Changed { name: String, signed: bool },
     /// A file the statement (or the manifest) covers is not in the folder.
@@ -65,7 +65,7 @@ impl Finding {
     /// A file that is not evidence does not make the evidence wrong: it is reported as a
     /// warning. It fails verification against allowed signers (an auditor's folder should hold
     /// only what is proven), not a check of the digests alone.
-    pub fn is_warning(&self) -> bool {
+    pub(crate) fn is_warning(&self) -> bool {
         matches!(self, Finding::Uncovered { .. })
     }
 }
@@ -139,7 +139,7 @@ impl std::fmt::Display for Finding {
 
 /// What verifying a folder found.
 #[derive(Debug, Clone, Default)]
-pub struct Verification {
+pub(crate) struct Verification {
     /// The signature, when it is there and checks out (against the allowed signers, if given).
     pub signed: Option<Signed>,
     /// The files the signed statement covers, when there is a statement.
@@ -154,13 +154,13 @@ pub struct Verification {
 }
 
 impl Verification {
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         self.findings.iter().all(|f| f.is_warning() && !self.strict)
     }
 }
 
 /// Verifies the report folder `dir`. `Err` when it is no folder at all.
-pub fn verify(dir: &Path, trust: &Trust<'_>) -> Result<Verification, std::io::Error> {
+pub(crate) fn verify(dir: &Path, trust: &Trust<'_>) -> Result<Verification, std::io::Error> {
     let names = folder_names(dir)?;
     let mut v = Verification { strict: trust.allowed_signers.is_some(), ..Verification::default() };
     let read = |name: &str| std::fs::read(dir.join(name)).ok().filter(|_| names.contains(name));

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-pub use take::{
+pub(crate) use take::{
     Described, FingerprintError, Span, begin, bounds, describe, fingerprint_range, fingerprint_spans, in_settings,
     last_key, spans,
 };
@@ -223,6 +223,7 @@ pub fn short(sha256: &str) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FileError {
     #[error("cannot read the fingerprint file `{}`", path.display())]
     Read {

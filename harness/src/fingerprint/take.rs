@@ -7,7 +7,7 @@ use super::{Column, RangeFingerprint, SETTINGS};
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
 
 #[derive(Debug, thiserror::Error)]
-pub enum FingerprintError {
+pub(crate) enum FingerprintError {
     #[error("`{0}` does not exist")]
     Missing(String),
     #[error("`{table}` is {kind}, not a table: its rows are not stored in it, and cannot be fingerprinted")]
@@ -28,7 +28,7 @@ fn sql_error(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Fingerprint
 }
 
 /// Pins [`SETTINGS`] for the rest of the transaction (`SET LOCAL`); the caller began it.
-pub async fn in_settings(conn: &mut PgConnection) -> Result<(), FingerprintError> {
+pub(crate) async fn in_settings(conn: &mut PgConnection) -> Result<(), FingerprintError> {
     for (name, value) in SETTINGS {
         sqlx::query("SELECT pg_catalog.set_config($1, $2, true)")
             .bind(name)
@@ -42,18 +42,18 @@ pub async fn in_settings(conn: &mut PgConnection) -> Result<(), FingerprintError
 
 /// A transaction on `pool` with [`SETTINGS`] pinned, where a restore's fingerprints are taken
 /// (it only reads: dropping it rolls it back).
-pub async fn begin(pool: &sqlx::PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, FingerprintError> {
+pub(crate) async fn begin(pool: &sqlx::PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, FingerprintError> {
     let mut tx = pool.begin().await.map_err(sql_error("cannot begin a transaction on the restored database"))?;
     in_settings(&mut tx).await?;
     Ok(tx)
 }
 
 /// A span of a key: the rows above the first bound (when there is one), up to the second.
-pub type Span = (Option<String>, Option<String>);
+pub(crate) type Span = (Option<String>, Option<String>);
 
 /// The spans `bounds` (from [`bounds`]) end: `(, b1]`, `(b1, b2]`, ... up to the last bound, or
 /// past it when `open_end` (rows added later still fall in the last span).
-pub fn spans(bounds: &[String], open_end: bool) -> Vec<Span> {
+pub(crate) fn spans(bounds: &[String], open_end: bool) -> Vec<Span> {
     let mut after: Option<String> = None;
     let mut spans = Vec::new();
     for (i, upto) in bounds.iter().enumerate() {
@@ -65,7 +65,7 @@ pub fn spans(bounds: &[String], open_end: bool) -> Vec<Span> {
 }
 
 /// The fingerprint of each span, in order.
-pub async fn fingerprint_spans(
+pub(crate) async fn fingerprint_spans(
     conn: &mut PgConnection,
     described: &Described,
     spans: &[Span],
@@ -79,7 +79,7 @@ pub async fn fingerprint_spans(
 
 /// A table as fingerprinting reads it.
 #[derive(Debug, Clone)]
-pub struct Described {
+pub(crate) struct Described {
     pub table: QualifiedName,
     /// `r` (a table) or `p` (partitioned: its partitions' rows).
     pub relkind: char,
@@ -91,7 +91,7 @@ pub struct Described {
 /// Reads `table`: that it is a table, its columns (`columns`, or all), and `key` when given,
 /// which must be NOT NULL (every row falls in a range) and of a type without a collation (its
 /// order is the same on any server, whatever its C library).
-pub async fn describe(
+pub(crate) async fn describe(
     conn: &mut PgConnection,
     table: &QualifiedName,
     columns: Option<&[String]>,
@@ -189,7 +189,7 @@ impl Described {
     }
 
     /// The query whose answer is the rows and the digest of `(after, upto]`.
-    pub fn range_sql(&self, after: bool, upto: bool) -> String {
+    pub(crate) fn range_sql(&self, after: bool, upto: bool) -> String {
         let columns: Vec<String> = self.columns.iter().map(|c| format!("t.{}", quote_ident(&c.name))).collect();
         format!(
             "SELECT pg_catalog.count(*)::pg_catalog.int8, pg_catalog.encode(pg_catalog.sha256(COALESCE(\
@@ -204,7 +204,7 @@ impl Described {
 }
 
 /// The fingerprint of the rows whose key is in `(after, upto]` (all rows without a key).
-pub async fn fingerprint_range(
+pub(crate) async fn fingerprint_range(
     conn: &mut PgConnection,
     described: &Described,
     after: Option<&str>,
@@ -234,7 +234,10 @@ pub async fn fingerprint_range(
 }
 
 /// The largest key (by the key's index, when it has one), or `None` for an empty table.
-pub async fn last_key(conn: &mut PgConnection, described: &Described) -> Result<Option<String>, FingerprintError> {
+pub(crate) async fn last_key(
+    conn: &mut PgConnection,
+    described: &Described,
+) -> Result<Option<String>, FingerprintError> {
     let Some(key) = &described.key else {
         return Ok(None);
     };
@@ -248,7 +251,7 @@ pub async fn last_key(conn: &mut PgConnection, described: &Described) -> Result<
 
 /// The key's value at the end of each of `parts` parts of about equal rows, in order (fewer
 /// when the table has fewer rows): the last is the largest key.
-pub async fn bounds(
+pub(crate) async fn bounds(
     conn: &mut PgConnection,
     described: &Described,
     parts: u32,

@@ -39,7 +39,7 @@ pub(crate) enum Preset {
 
 /// How a journal's rows are ordered, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Order {
+pub(crate) enum Order {
     /// By an SQL expression, sorted descending.
     By(String),
     /// Every row is a current head (Alembic): all of them, sorted, are the version.
@@ -51,7 +51,7 @@ pub enum Order {
 
 /// Rows of a journal that record a failed, dirty or unfinished migration.
 #[derive(Debug, Clone)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// SQL condition on a row of the table as `journal`; `{table}` stands for the table and
     /// `{lock}` for Knex's lock table beside it.
     pub condition: String,
@@ -61,7 +61,7 @@ pub struct Failure {
 
 /// Where and how a migration tool records what it applied.
 #[derive(Debug, Clone)]
-pub struct Journal {
+pub(crate) struct Journal {
     pub table: QualifiedName,
     /// The column holding the version.
     pub column: String,
@@ -100,7 +100,7 @@ impl Journal {
     }
 
     /// SQL for the newest version (for Alembic, every head, space-separated).
-    pub fn newest_sql(&self) -> String {
+    pub(crate) fn newest_sql(&self) -> String {
         let from = self.rows_sql(&[self.filter.clone(), self.scope_sql()]);
         match &self.order {
             Order::By(order) | Order::Changelog(order) => {
@@ -124,7 +124,7 @@ impl Journal {
     }
 
     /// SQL listing up to five failed or dirty versions.
-    pub fn failed_sql(&self, failure: &Failure) -> String {
+    pub(crate) fn failed_sql(&self, failure: &Failure) -> String {
         let from = self.rows_sql(&[Some(failure.condition.clone()), self.scope_sql()]);
         let order = match &self.order {
             Order::By(order) | Order::Changelog(order) => format!("{order} DESC"),
@@ -134,7 +134,7 @@ impl Journal {
     }
 
     /// What a failed row is, its lock table spelled out.
-    pub fn failure_about(&self, failure: &Failure) -> String {
+    pub(crate) fn failure_about(&self, failure: &Failure) -> String {
         let lock = QualifiedName::new(self.table.schema_or_public(), format!("{}_lock", self.table.name));
         failure.about.replace("{lock}", &lock.to_string())
     }

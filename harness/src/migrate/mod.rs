@@ -35,7 +35,7 @@ use crate::template::{TemplateError, render};
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Migrate")]
-pub struct Config {
+pub(crate) struct Config {
     pub dir: Option<String>,
     pub command: Option<Vec<String>>,
     pub workdir: Option<String>,
@@ -49,13 +49,13 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub enum Runner {
+pub(crate) enum Runner {
     Folder { dir: PathBuf, record: Option<String>, role: Option<String> },
     Command { argv: Vec<String>, workdir: PathBuf, env: BTreeMap<String, String> },
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub runner: Runner,
     /// The journal whose newest entry is the version before and after.
     pub journal: Option<(QualifiedName, String)>,
@@ -63,7 +63,7 @@ pub struct Spec {
 }
 
 impl Spec {
-    pub fn resolve(config: Config, base: &Path) -> Result<Self, FieldError> {
+    pub(crate) fn resolve(config: Config, base: &Path) -> Result<Self, FieldError> {
         let workdir = crate::field::normalize(&base.join(config.workdir.as_deref().unwrap_or(".")));
         let runner = match (config.dir, config.command) {
             (Some(dir), None) => {

@@ -33,7 +33,7 @@ const DISCORD_MAX: usize = 2000;
 
 /// What a webhook is told about a drill.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
+pub(crate) struct Message {
     pub kind: Kind,
     pub scenario: String,
     /// `pass`, `fail` or `interrupted`.
@@ -51,7 +51,7 @@ pub struct Message {
 
 /// A check that did not pass, as a message shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedCheck {
+pub(crate) struct FailedCheck {
     pub id: String,
     /// `fail`, `error` or `skipped`.
     pub verdict: String,
@@ -61,7 +61,7 @@ pub struct FailedCheck {
 
 impl Message {
     /// The first line: what happened.
-    pub fn title(&self) -> String {
+    pub(crate) fn title(&self) -> String {
         match self.kind {
             Kind::Failure => format!(
                 "pgdrill: the drill of `{}` did not pass (verdict {})",
@@ -76,7 +76,7 @@ impl Message {
     }
 
     /// The lines after the title.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(failure) = &self.failure {
             lines.push(format!("why: `{}`", inert(failure, 300)));
@@ -102,7 +102,7 @@ impl Message {
     }
 
     /// The whole message as plain text (with code spans).
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         std::iter::once(self.title()).chain(self.lines()).collect::<Vec<_>>().join("\n")
     }
 
@@ -122,7 +122,7 @@ impl Message {
 }
 
 /// The JSON body for `format`.
-pub fn body(format: Format, message: &Message) -> Value {
+pub(crate) fn body(format: Format, message: &Message) -> Value {
     let text = message.text();
     match format {
         Format::Generic => json!({

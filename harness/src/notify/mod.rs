@@ -26,21 +26,21 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub use body::{FailedCheck, Message, body};
-pub use send::{SendError, Sent, send};
+pub(crate) use body::{FailedCheck, Message, body};
+pub(crate) use send::send;
 
 use crate::field::{FieldError, Spanned, normalize};
 use crate::secret::SecretSource;
 
 /// The environment variable a webhook's URL is read from when the scenario names none.
-pub const DEFAULT_URL_ENV: &str = "PGDRILL_WEBHOOK_URL";
+pub(crate) const DEFAULT_URL_ENV: &str = "PGDRILL_WEBHOOK_URL";
 
 /// The webhook a drill is told to: where its URL is read (never the scenario), when, and the
 /// shape of the body.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Notify")]
-pub struct RawNotify {
+pub(crate) struct RawNotify {
     /// The environment variable that holds the webhook's URL (default `PGDRILL_WEBHOOK_URL`).
     pub url_env: Option<Spanned<String>>,
     /// A file that holds the webhook's URL (a mounted secret), relative to the scenario file.
@@ -65,7 +65,7 @@ pub struct RawNotify {
 
 /// When a webhook is told about a drill.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum When {
+pub(crate) enum When {
     /// A drill that did not pass, and the first pass after one (a recovery).
     #[default]
     Failure,
@@ -77,7 +77,7 @@ pub enum When {
 
 /// The shape of the body: see [`body`] for what each service reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     #[default]
     Generic,
     Slack,
@@ -87,7 +87,7 @@ pub enum Format {
 
 /// A resolved `[notify]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// Where the webhook's URL is read from when the notification is sent.
     pub url: SecretSource,
     pub on: When,
@@ -111,7 +111,7 @@ impl Default for Spec {
 
 impl Spec {
     /// Resolves `[notify]`; relative files start at `base` (the scenario's folder).
-    pub fn resolve(raw: RawNotify, base: &Path) -> Result<Spec, FieldError> {
+    pub(crate) fn resolve(raw: RawNotify, base: &Path) -> Result<Spec, FieldError> {
         if let Some(url) = &raw.url {
             return Err(FieldError::new(
                 url.span(),
@@ -183,7 +183,7 @@ impl Spec {
 
 /// What a `report_url` names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     pub scenario: String,
     /// The report folder's name (`20261122T030000Z`).
     pub folder: String,
@@ -192,7 +192,7 @@ pub struct Report {
 
 /// Why a `report_url` cannot be filled in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FillError {
+pub(crate) enum FillError {
     /// A `{{` without its `}}`.
     #[error("a `{{{{` is not closed")]
     Unclosed,
@@ -205,7 +205,7 @@ pub enum FillError {
 }
 
 /// `report_url` filled in for `report`, with environment variables from the process's.
-pub fn report_url(template: &str, report: &Report) -> Result<String, FillError> {
+pub(crate) fn report_url(template: &str, report: &Report) -> Result<String, FillError> {
     fill(template, report, |name| std::env::var(name).ok())
 }
 
@@ -235,7 +235,7 @@ fn fill(template: &str, report: &Report, env: impl Fn(&str) -> Option<String>) -
 
 /// Why a drill's webhook is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// The drill did not pass.
     Failure,
     /// It passed, and the drill of the same scenario before it did not.
@@ -246,7 +246,7 @@ pub enum Kind {
 
 /// Whether a drill is told, and why: `passed` is this drill's outcome, `previous_passed` that of
 /// the drill of the same scenario before it, when there was one.
-pub fn decide(on: When, passed: bool, previous_passed: Option<bool>) -> Option<Kind> {
+pub(crate) fn decide(on: When, passed: bool, previous_passed: Option<bool>) -> Option<Kind> {
     match (on, passed, previous_passed) {
         (When::Never, _, _) => None,
         (_, false, _) => Some(Kind::Failure),

@@ -19,7 +19,7 @@ const ATTEMPTS: u32 = 2;
 
 /// A notification that was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sent {
+pub(crate) struct Sent {
     /// The webhook's origin, the only part of its URL that may be shown.
     pub to: String,
     pub attempts: u32,
@@ -28,7 +28,7 @@ pub struct Sent {
 /// Why a notification was not sent. It names the webhook by its origin only; what the webhook
 /// answered may still hold its token: redact it with the [`Redactor`] given to [`send`].
 #[derive(Debug, thiserror::Error)]
-pub enum SendError {
+pub(crate) enum SendError {
     /// The webhook's URL cannot be read.
     #[error("cannot send the notification: no webhook URL")]
     NoUrl {
@@ -74,7 +74,7 @@ fn tries(attempts: u32) -> String {
 /// Posts `body` to the webhook whose URL `source` holds. The error names the webhook by its
 /// origin only; redact it with `redactor`, which now knows every form of the URL, before it is
 /// shown.
-pub async fn send(source: &SecretSource, body: &Value, redactor: &Redactor) -> Result<Sent, SendError> {
+pub(crate) async fn send(source: &SecretSource, body: &Value, redactor: &Redactor) -> Result<Sent, SendError> {
     let whence = match source {
         SecretSource::Env(var) => format!("the environment variable `{var}`"),
         SecretSource::File(path) => format!("`{}`", path.display()),

@@ -15,6 +15,7 @@ use crate::outcome::TargetInfo;
 
 /// What happens during a drill.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
     Started(Box<DrillRecord>),
     PhaseStarted {

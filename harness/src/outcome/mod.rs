@@ -29,3 +29,6 @@ pub use target::{Isolation, KeptInfo, Observed, TargetInfo};
 #[cfg(test)]
 pub(crate) use verdict::finish;
 pub use verdict::verdict_if_finished;
+
+/// The objectives the business set, as the record keeps them with the scenario.
+pub use crate::objectives::Objectives;

@@ -18,6 +18,7 @@ pub const RECORD_SCHEMA: &str = "pgdrill.drill.v1";
 /// A phase of the drill, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Phase {
     Resolve,
     Fetch,
@@ -92,6 +93,7 @@ impl std::fmt::Display for Phase {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum PhaseStatus {
     Running,
     Passed,

@@ -21,7 +21,7 @@ const CANCEL_REQUEST: u32 = 80_877_102;
 const PROTOCOL_3: u32 = 196_608;
 
 /// The open port; closed, with every connection through it, when dropped.
-pub struct Bridge {
+pub(crate) struct Bridge {
     pub port: u16,
     accept: tokio::task::JoinHandle<()>,
 }

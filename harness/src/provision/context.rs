@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::secret::Redactor;
 
 /// What provisioning needs from the drill.
-pub struct ProvisionContext<'a> {
+pub(crate) struct ProvisionContext<'a> {
     pub drill_id: &'a str,
     pub scenario: &'a str,
     pub redactor: &'a Redactor,
@@ -31,7 +31,7 @@ pub struct ProvisionContext<'a> {
 
 /// What a clone is made from: a verified snapshot's cluster, which it never writes.
 #[derive(Debug, Clone)]
-pub struct CloneFrom {
+pub(crate) struct CloneFrom {
     /// The snapshot's data directory.
     pub data: PathBuf,
     /// The major of its cluster when it is not the backup file's (a physical backup's).
@@ -42,7 +42,7 @@ pub struct CloneFrom {
 /// verified (`restore::physical`) with the archived WAL recovery reads in `pg_wal` (the sandbox
 /// runs no `restore_command`, which needs a shell), and the recovery settings.
 #[derive(Debug, Clone)]
-pub struct PhysicalData {
+pub(crate) struct PhysicalData {
     /// The PostgreSQL major that wrote the backup (its `PG_VERSION`).
     pub major: u32,
     /// The data directory, owned by the target's server user; moved into the target's folder.

@@ -13,7 +13,7 @@ pub(crate) type UrlError = <reqwest::Url as std::str::FromStr>::Err;
 
 /// What the audit after a restore into a sandbox found.
 #[derive(Debug, thiserror::Error)]
-pub enum AuditError {
+pub(crate) enum AuditError {
     /// The configuration could not be read.
     #[error("cannot look at the target's configuration after the restore")]
     Unreadable(#[source] sqlx::Error),
@@ -26,7 +26,7 @@ pub enum AuditError {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TargetError {
+pub(crate) enum TargetError {
     /// The target's disk limit cannot be set, or the backup cannot fit in it.
     #[error(transparent)]
     Disk(#[from] crate::disk::DiskError),
@@ -212,14 +212,14 @@ pub enum TargetError {
 /// What makes a target that was asked to be a sandbox not one, seen from inside.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the target is not the sandbox it was asked to be: {}", wrong.join("; "))]
-pub struct Breach {
+pub(crate) struct Breach {
     /// Each thing that is wrong, in words (`it runs as root`).
     pub wrong: Vec<String>,
 }
 
 /// Why an image's initialised cluster could not be copied out of it.
 #[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     /// The image lacks the labels that say where its cluster is and whose it is.
     #[error("it lacks the labels {labels}")]
     Unlabelled { labels: &'static str },

@@ -43,7 +43,7 @@ pub(crate) const MARKER: &str = "kept";
 
 /// A kept target, for the console: where its connection file is.
 #[derive(Debug, Clone)]
-pub struct Kept {
+pub(crate) struct Kept {
     pub info: KeptInfo,
     /// The libpq service file.
     pub connection_file: PathBuf,

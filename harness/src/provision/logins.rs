@@ -19,14 +19,14 @@ use crate::secret::{Redactor, Secret};
 
 /// The logins made on a target, by role; one role's `NOLOGIN` lifted at a time.
 #[derive(Default)]
-pub struct RoleLogins {
+pub(crate) struct RoleLogins {
     made: tokio::sync::Mutex<BTreeMap<String, RoleLogin>>,
     lifting: tokio::sync::Mutex<()>,
 }
 
 /// How a role logs in for the drill.
 #[derive(Clone)]
-pub struct RoleLogin {
+pub(crate) struct RoleLogin {
     pub password: Secret,
     /// Where the password came from, as the evidence says it.
     pub origin: PasswordOrigin,
@@ -35,7 +35,7 @@ pub struct RoleLogin {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordOrigin {
+pub(crate) enum PasswordOrigin {
     /// Made for the drill.
     Made,
     /// The scenario's (`[login] passwords`).
@@ -44,7 +44,7 @@ pub enum PasswordOrigin {
 
 impl RoleLogin {
     /// How the evidence says the role logged in.
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match (self.origin, self.nologin) {
             (PasswordOrigin::Made, false) => "a password made for the drill",
             (PasswordOrigin::Made, true) => {
@@ -59,7 +59,7 @@ impl Target {
     /// How `role` logs in to `database`: the password `given` by the scenario, else one made for
     /// the drill on the first call (the same for every later call). A role of a shared server
     /// that the drill did not create needs `given`.
-    pub async fn role_login(
+    pub(crate) async fn role_login(
         &self,
         database: &str,
         role: &str,
@@ -107,12 +107,12 @@ impl Target {
     }
 
     /// Gives `role` `LOGIN` for good (the app phase's role: its program connects as it likes).
-    pub async fn grant_login(&self, database: &str, role: &str, redactor: &Redactor) -> Result<(), TargetError> {
+    pub(crate) async fn grant_login(&self, database: &str, role: &str, redactor: &Redactor) -> Result<(), TargetError> {
         self.set_login(database, role, true, redactor).await
     }
 
     /// Runs `connect` with `role`'s `NOLOGIN` lifted, and puts it back after, one role at a time.
-    pub async fn nologin_open<T>(
+    pub(crate) async fn nologin_open<T>(
         &self,
         database: &str,
         role: &str,

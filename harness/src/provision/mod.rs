@@ -44,18 +44,18 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use crate::secret::{Redactor, Secret};
 
-pub use context::ProvisionContext;
+pub(crate) use context::ProvisionContext;
 pub(crate) use context::{CloneFrom, PhysicalData};
 pub(crate) use error::{AuditError, TargetError};
 
 pub(crate) use programs::{ProgramLogin, Programs};
 pub(crate) use standby::standby_of_nothing;
-pub use start::start;
+pub(crate) use start::start;
 pub(crate) use start::{image_id, sweep};
 pub(crate) use teardown::Teardown;
 
 /// Where a drill restores: connection details for the role the restore runs as.
-pub struct Target {
+pub(crate) struct Target {
     /// A host name, or the folder of the server's Unix socket (a path, starting with `/`).
     pub host: String,
     pub port: u16,
@@ -93,7 +93,7 @@ pub struct Target {
 /// How a target's server is stopped cleanly, one of PostgreSQL's tools run over its data
 /// directory (`pg_checksums`), and the server started again.
 #[derive(Clone)]
-pub enum Offline {
+pub(crate) enum Offline {
     Container(container::Offline),
     Local(local::Offline),
 }
@@ -124,21 +124,21 @@ impl Offline {
 
 /// Where a target's data lives on this machine, and its disk limit.
 #[derive(Debug, Clone)]
-pub struct DataDisk {
+pub(crate) struct DataDisk {
     pub dir: PathBuf,
     pub limit: crate::disk::DiskLimit,
 }
 
 /// Databases and roles a drill created on its target.
 #[derive(Debug, Clone, Default)]
-pub struct Created {
+pub(crate) struct Created {
     pub databases: Vec<String>,
     pub roles: Vec<String>,
 }
 
 impl Target {
     /// The database a drill restores into, for the scenario's `database`.
-    pub fn database_for(&self, wanted: &str) -> String {
+    pub(crate) fn database_for(&self, wanted: &str) -> String {
         match &self.database_suffix {
             Some(suffix) => {
                 let mut name: String = wanted.chars().take(63 - suffix.len() - 1).collect();
@@ -151,7 +151,7 @@ impl Target {
     }
 
     /// The provision phase's summary: what the target is, where, and how it holds the backup.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let container = self.info.container.as_ref().map(|c| format!(" {c}")).unwrap_or_default();
         let mut summary = format!("{}{container} on {}", self.info.kind, self.info.address);
         match &self.info.isolation {
@@ -169,7 +169,7 @@ impl Target {
     }
 
     /// Records a database or role the drill created, so that teardown removes it.
-    pub fn note_created(&self, database: Option<&str>, role: Option<&str>) {
+    pub(crate) fn note_created(&self, database: Option<&str>, role: Option<&str>) {
         if let Ok(mut created) = self.created.lock() {
             created.databases.extend(database.map(str::to_owned));
             created.roles.extend(role.map(str::to_owned));
@@ -178,13 +178,13 @@ impl Target {
 
     /// How pgdrill's own sessions connect to `database`: with the settings the backup cannot
     /// change pinned ([`crate::session`]).
-    pub fn connect_options(&self, database: &str) -> PgConnectOptions {
+    pub(crate) fn connect_options(&self, database: &str) -> PgConnectOptions {
         crate::session::pinned(self.restore_options(database), self.pins)
     }
 
     /// How the restore and the release's migrations connect to `database`: as the application
     /// would, with the database's and the role's own settings.
-    pub fn restore_options(&self, database: &str) -> PgConnectOptions {
+    pub(crate) fn restore_options(&self, database: &str) -> PgConnectOptions {
         let options = PgConnectOptions::new_without_pgpass()
             .host(&self.host)
             .port(self.port)
@@ -199,7 +199,7 @@ impl Target {
     }
 
     /// A pool of at most `connections` pgdrill's own sessions on `database` of the target.
-    pub async fn pool(
+    pub(crate) async fn pool(
         &self,
         database: &str,
         connections: u32,
@@ -209,7 +209,7 @@ impl Target {
     }
 
     /// A pool of sessions that connect as the application would ([`Target::restore_options`]).
-    pub async fn restore_pool(
+    pub(crate) async fn restore_pool(
         &self,
         database: &str,
         connections: u32,
@@ -232,7 +232,7 @@ impl Target {
 
     /// After a restore into a sandbox (whose configuration started as the image's): what the
     /// backup changed with `ALTER SYSTEM`, which pg_dump never writes, fails the restore.
-    pub async fn audit(&self) -> Result<(), AuditError> {
+    pub(crate) async fn audit(&self) -> Result<(), AuditError> {
         use sqlx::Connection;
         if self.info.isolation.as_ref().is_none_or(|i| i.observed.is_none()) {
             return Ok(());
@@ -253,7 +253,7 @@ impl Target {
 
     /// Whether the target still answers; when it does not, why (for a phase that lost its
     /// connection: a target that went away is said so, not blamed on the dump or a check).
-    pub async fn went_away(&self, database: &str) -> Option<String> {
+    pub(crate) async fn went_away(&self, database: &str) -> Option<String> {
         use sqlx::Connection;
         let probe = async {
             let mut conn = sqlx::PgConnection::connect_with(&self.connect_options(database)).await?;

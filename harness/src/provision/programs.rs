@@ -9,7 +9,7 @@ use crate::pg::quote_ident;
 use crate::secret::{Redactor, Secret};
 
 /// How the programs a drill starts (the app, a migration command) reach the server.
-pub enum Programs {
+pub(crate) enum Programs {
     /// With the target's own connection details (a server target).
     Direct,
     /// Through a loopback port forwarded to the socket, opened when first asked for and closed
@@ -19,7 +19,7 @@ pub enum Programs {
 
 impl Programs {
     /// For a sandboxed target of drill `drill_id`.
-    pub fn bridged(drill_id: &str) -> Programs {
+    pub(crate) fn bridged(drill_id: &str) -> Programs {
         let short: String = drill_id.chars().take(8).collect();
         Programs::Bridged {
             role: format!("pgdrill_{short}"),
@@ -31,7 +31,7 @@ impl Programs {
 
 /// How a program logs in to the target: what `{{database_url}}` and its parts say.
 #[derive(Clone)]
-pub struct ProgramLogin {
+pub(crate) struct ProgramLogin {
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -45,7 +45,7 @@ impl Target {
     /// given), or else as a superuser. On a server, with the target's own details; on a sandbox,
     /// through a loopback port forwarded to the socket (opened on the first call), as a superuser
     /// role made for the programs (made on the first call that needs it).
-    pub async fn program_login(
+    pub(crate) async fn program_login(
         &self,
         login: Option<(String, Secret)>,
         redactor: &Redactor,

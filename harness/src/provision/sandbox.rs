@@ -18,7 +18,7 @@ pub(crate) const OBSERVE_SQL: &str = "SELECT pg_catalog.pg_read_file('/proc/self
      (pg_catalog.pg_stat_file('/bin/sh', true)).size IS NOT NULL";
 
 impl Observed {
-    /// Parses what [`OBSERVE_SQL`] returned.
+    /// Parses what `OBSERVE_SQL` returned.
     pub fn parse(status: &str, net_dev: &str, routes: &str, shell: bool) -> Observed {
         let field = |name: &str| {
             status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned()).unwrap_or_default()
@@ -37,7 +37,7 @@ impl Observed {
     }
 
     /// Whether this is what a sandbox must look like from inside; if not, what is wrong.
-    pub fn judge(&self) -> Result<(), Breach> {
+    pub(crate) fn judge(&self) -> Result<(), Breach> {
         let mut wrong = Vec::new();
         if let Some(other) = self.interfaces.iter().find(|i| *i != "lo") {
             wrong.push(format!("it has the network interface `{other}`"));

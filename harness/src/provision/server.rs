@@ -18,7 +18,7 @@ use crate::pg::quote_ident;
 use crate::secret::{Redactor, Secret};
 
 /// What teardown drops on the server.
-pub struct Running {
+pub(crate) struct Running {
     admin: PgConnectOptions,
     created: Arc<Mutex<Created>>,
     redactor: Redactor,
@@ -329,7 +329,7 @@ impl Running {
     }
 
     /// Drops the drill's databases, then the roles it created.
-    pub async fn remove(&mut self) -> Result<String, TargetError> {
+    pub(crate) async fn remove(&mut self) -> Result<String, TargetError> {
         let created = self.created.lock().map(|c| c.clone()).unwrap_or_default();
         if created.databases.is_empty() && created.roles.is_empty() {
             return Ok("nothing was created on the server".into());

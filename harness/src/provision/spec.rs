@@ -9,7 +9,7 @@ use crate::disk::DiskLimit;
 use crate::secret::SecretSource;
 
 /// The image every scenario uses unless it names another: built by `ci/image/build`.
-pub const DEFAULT_IMAGE: &str = include_str!("../../../ci/image/TAG");
+pub(crate) const DEFAULT_IMAGE: &str = include_str!("../../../ci/image/TAG");
 
 /// The project's image tag, without the file's trailing newline.
 pub fn default_image() -> &'static str {
@@ -43,19 +43,19 @@ pub fn project_image(major: u32) -> String {
 }
 
 /// The major of a project image tag, if `image` is one pgdrill can build.
-pub fn project_image_major(image: &str) -> Option<u32> {
+pub(crate) fn project_image_major(image: &str) -> Option<u32> {
     IMAGE_MAJORS.into_iter().find(|&major| project_image(major) == image)
 }
 
 #[derive(Debug, Clone)]
-pub struct TargetSpec {
+pub(crate) struct TargetSpec {
     /// The database the backup is restored into and checked in.
     pub database: String,
     pub kind: TargetKind,
 }
 
 #[derive(Debug, Clone)]
-pub enum TargetKind {
+pub(crate) enum TargetKind {
     /// A throwaway container (the default).
     Container(ContainerSpec),
     /// A throwaway database on an existing server.
@@ -65,7 +65,7 @@ pub enum TargetKind {
 }
 
 #[derive(Debug, Clone)]
-pub struct ServerSpec {
+pub(crate) struct ServerSpec {
     /// An admin connection string: may create and drop databases and roles.
     pub url: SecretSource,
     /// Client programs (pg_restore) matching the server; default: found on this machine.
@@ -73,7 +73,7 @@ pub struct ServerSpec {
 }
 
 #[derive(Debug, Clone)]
-pub struct LocalSpec {
+pub(crate) struct LocalSpec {
     /// The PostgreSQL binaries; default: `pg_config --bindir`, else the newest of
     /// /usr/lib/postgresql/*/bin.
     pub bin_dir: Option<PathBuf>,
@@ -89,7 +89,7 @@ pub struct LocalSpec {
 }
 
 #[derive(Debug, Clone)]
-pub struct ContainerSpec {
+pub(crate) struct ContainerSpec {
     /// The image the scenario names; none: the project's image of the backup's major.
     pub image: Option<String>,
     /// The PostgreSQL major the scenario pins (`version = 18`), instead of the backup's.

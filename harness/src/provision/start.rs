@@ -7,7 +7,7 @@ use super::{ProvisionContext, Target, TargetError, Teardown, container, docker, 
 use crate::secret::Redactor;
 
 /// Starts the scenario's target, and reads what pgdrill's sessions on it can pin.
-pub async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Teardown), TargetError> {
+pub(crate) async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Teardown), TargetError> {
     let (mut target, teardown) = match &spec.kind {
         TargetKind::Container(container_spec) => {
             let (target, running) = container::start(container_spec, ctx).await?;

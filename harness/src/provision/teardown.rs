@@ -5,7 +5,7 @@ use super::owner::OWNER_FILE;
 use super::{TargetError, clean, container, docker, kept, local, server};
 
 /// What must be undone after a drill.
-pub enum Teardown {
+pub(crate) enum Teardown {
     Container(Box<container::Running>),
     Server(Box<server::Running>),
     Local(Box<local::Running>),
@@ -46,7 +46,7 @@ impl Teardown {
     }
 
     /// Removes what the drill created; returns a line for the reports.
-    pub async fn run(mut self) -> Result<String, TargetError> {
+    pub(crate) async fn run(mut self) -> Result<String, TargetError> {
         match &mut self {
             Teardown::Container(running) => {
                 let removed = running.remove().await?;

@@ -43,7 +43,7 @@ pub(crate) fn find_bin_dir() -> Option<PathBuf> {
 
 /// How the target's client programs run.
 #[derive(Clone)]
-pub enum Tools {
+pub(crate) enum Tools {
     /// Inside the target container, as its unprivileged user, over its socket as `postgres`.
     Container {
         docker: Docker,
@@ -69,21 +69,21 @@ pub enum Tools {
 
 /// How a program ended.
 #[derive(Debug, Clone)]
-pub struct ToolOutput {
+pub(crate) struct ToolOutput {
     pub status: i64,
     /// The last lines it wrote to stderr (redacted).
     pub stderr: String,
 }
 
 impl ToolOutput {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.status == 0
     }
 }
 
 impl Tools {
     /// The path under which the program sees a backup at `host`.
-    pub fn path_of(&self, host: &Path) -> Result<String, TargetError> {
+    pub(crate) fn path_of(&self, host: &Path) -> Result<String, TargetError> {
         match self {
             Tools::Container { mount: Some((mounted, inside)), .. } if mounted == host => Ok(inside.clone()),
             Tools::Container { .. } => Err(TargetError::Tool {
@@ -96,7 +96,7 @@ impl Tools {
 
     /// `-d`/`-h`/`-U` arguments that connect to `database` (the password, when any, travels in
     /// the environment, never on a command line).
-    pub fn connection_args(&self, database: &str) -> Vec<String> {
+    pub(crate) fn connection_args(&self, database: &str) -> Vec<String> {
         match self {
             Tools::Container { .. } => {
                 ["-h", "/var/run/postgresql", "-U", "postgres", "-d", database].map(String::from).to_vec()
@@ -106,7 +106,7 @@ impl Tools {
     }
 
     /// Runs `program args`, sending stdout to `stdout` (or discarding it).
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         program: &str,
         args: &[String],

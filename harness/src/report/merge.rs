@@ -17,6 +17,7 @@ pub struct Merged {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MergeError {
     #[error("cannot read `{}`", path.display())]
     Read {

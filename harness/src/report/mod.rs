@@ -1,7 +1,7 @@
 //! Reports: the drill's record ([`crate::outcome`]) rendered for people, CI and machines, each
 //! renderer deciding nothing: `junit.xml`, `report.md`, `drill.json`, the pictures and
 //! `metrics.prom`, written once at the end, whatever happened (a drill that failed or was
-//! interrupted still leaves its reports), with the evidence ([`crate::evidence`]) over them.
+//! interrupted still leaves its reports), with the evidence (`crate::evidence`) over them.
 
 pub mod console;
 mod controls;
@@ -44,7 +44,7 @@ pub struct ReportError {
 
 /// `reports/<scenario>/<UTC timestamp>` under `root`, made unique if a drill of the same
 /// scenario started in the same second.
-pub fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
+pub(crate) fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let stamp = record.started_at.format(&format).unwrap_or_else(|_| "unknown".into());
     let base = root.join(&record.scenario.name).join(&stamp);
@@ -61,7 +61,11 @@ pub fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
 /// metrics.prom, and the manifest of their digests; with a `signer`, the in-toto statement of
 /// them all (the manifest too) and its SSH signature; then appends the drill to the scenario's
 /// history (the folder above `dir`), which report.md compared it with.
-pub fn write_all(record: &DrillRecord, dir: &Path, signer: Option<&sign::Signer>) -> Result<ReportPaths, ReportError> {
+pub(crate) fn write_all(
+    record: &DrillRecord,
+    dir: &Path,
+    signer: Option<&sign::Signer>,
+) -> Result<ReportPaths, ReportError> {
     let err = |path: &Path| {
         let path = path.to_owned();
         move |source| ReportError { path, source }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::dump::Entry;
 
 #[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
+pub(crate) enum RestoreError {
     /// Connecting to the target failed.
     #[error("cannot connect to database `{database}` on the target: {message}")]
     Connect { database: String, message: String },
@@ -74,7 +74,7 @@ pub(crate) struct AtLine {
 
 /// A statement that failed on the target, located in the dump.
 #[derive(Debug)]
-pub struct StatementFailure {
+pub(crate) struct StatementFailure {
     /// The dump line of the error: the statement's, or exactly where in it (a COPY row).
     pub line: u64,
     pub entry: Option<Arc<Entry>>,

@@ -36,7 +36,7 @@ pub(crate) type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
 /// creates roles (`pg_dumpall` of a whole cluster: its roles, then each database) has them
 /// applied as a globals file's are (see [`restore_globals`]): the superuser the drill connects
 /// as is left as it is, and a role that exists already is kept.
-pub async fn restore(
+pub(crate) async fn restore(
     target: &Target,
     database: &str,
     path: &Path,
@@ -75,7 +75,7 @@ struct Roles {
 /// otherwise set its password, and lock the drill out of its own target.
 /// `protect` lists more roles to leave as they are (on a shared server, every role that was
 /// there before the drill).
-pub async fn restore_globals(
+pub(crate) async fn restore_globals(
     target: &Target,
     path: &Path,
     redactor: &Redactor,

@@ -21,7 +21,7 @@ use crate::secret::Redactor;
 use crate::source::{Backup, verify};
 
 #[derive(Debug, thiserror::Error)]
-pub enum PreflightError {
+pub(crate) enum PreflightError {
     #[error("cannot query the target: {0}")]
     Query(String),
     /// The dump comes from a newer major version than the target runs.
@@ -282,7 +282,11 @@ async fn create_roles(
 }
 
 /// Creates the database the restore goes into (when the dump does not create its own).
-pub async fn create_database(target: &Target, database: &str, redactor: &Redactor) -> Result<(), PreflightError> {
+pub(crate) async fn create_database(
+    target: &Target,
+    database: &str,
+    redactor: &Redactor,
+) -> Result<(), PreflightError> {
     let query_err = |e: sqlx::Error| PreflightError::Query(redactor.redact(&e.to_string()));
     let mut conn =
         PgConnection::connect_with(&target.connect_options(&target.maintenance_db)).await.map_err(query_err)?;

@@ -10,7 +10,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 /// One deadline per phase that can take long, each with the key that sets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadlines {
+pub(crate) struct Deadlines {
     /// `[source] fetch_timeout`: downloading or locating the backup (default 6h).
     pub fetch: Deadline,
     /// `[source] verify_timeout`: reading it whole (default 6h).

@@ -8,6 +8,7 @@ use crate::field::FieldError;
 
 /// A scenario that cannot be used.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[non_exhaustive]
 pub enum ScenarioError {
     /// The file could not be read.
     #[error("cannot read scenario `{}`", path.display())]

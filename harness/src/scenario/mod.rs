@@ -32,13 +32,13 @@
 //! tables = { "public.users" = 12 }
 //! ```
 //!
-//! Loading is parse, then resolve: the raw form ([`raw`]) mirrors the file and rejects unknown
+//! Loading is parse, then resolve: the raw form (`raw`) mirrors the file and rejects unknown
 //! keys; resolving fills defaults and checks values. Every error names `file:line:col`.
 
 mod deadlines;
 mod discover;
 mod error;
-pub mod raw;
+pub(crate) mod raw;
 mod recovery;
 mod resolve;
 mod schema;
@@ -49,11 +49,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use crate::provision::spec::{
-    ContainerSpec, DEFAULT_IMAGE, IMAGE_MAJORS, LocalSpec, ServerSpec, TargetKind, TargetSpec, default_image,
-    project_image, project_image_major,
-};
-pub use deadlines::Deadlines;
+pub(crate) use crate::provision::spec::{ContainerSpec, LocalSpec, TargetKind, TargetSpec};
+pub use crate::provision::spec::{IMAGE_MAJORS, default_image, project_image};
+pub(crate) use deadlines::Deadlines;
 pub use discover::{discover, selected};
 pub use error::{InvalidScenario, ScenarioError};
 pub use recovery::{RecoverySpec, RecoveryTarget, TargetTimeError, TimelineChoice, parse_target_time};
@@ -69,46 +67,44 @@ use resolve::resolve;
 /// A resolved scenario, ready to drill.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    pub name: String,
-    pub description: Option<String>,
-    pub tags: Vec<String>,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) tags: Vec<String>,
     /// The scenario file, as given.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// sha256 of the scenario file's bytes, recorded in the reports.
-    pub file_sha256: String,
-    pub source: SourceSpec,
-    pub target: TargetSpec,
-    pub restore: RestoreSpec,
-    pub checks: Vec<CheckSpec>,
-    /// The baseline the checks compare with, when the scenario names one.
-    pub baseline: Option<PathBuf>,
+    pub(crate) file_sha256: String,
+    pub(crate) source: SourceSpec,
+    pub(crate) target: TargetSpec,
+    pub(crate) restore: RestoreSpec,
+    pub(crate) checks: Vec<CheckSpec>,
     /// How the application logs in (`[login]`, its defaults from `[app]`).
-    pub login: crate::check::login::Spec,
+    pub(crate) login: crate::check::login::Spec,
     /// The application booted against the restored database.
-    pub app: Option<crate::app::Spec>,
+    pub(crate) app: Option<crate::app::Spec>,
     /// Migrations applied after the restore.
-    pub migrate: Option<crate::migrate::Spec>,
+    pub(crate) migrate: Option<crate::migrate::Spec>,
     /// The recovery objectives each drill is judged against.
-    pub objectives: crate::objectives::Objectives,
+    pub(crate) objectives: crate::objectives::Objectives,
     /// How far a physical backup recovers.
-    pub recovery: RecoverySpec,
+    pub(crate) recovery: RecoverySpec,
     /// How long each phase may take.
-    pub deadlines: Deadlines,
+    pub(crate) deadlines: Deadlines,
     /// Whether the drill keeps its restore as a snapshot, or starts from a clone of one.
-    pub snapshot: SnapshotSpec,
+    pub(crate) snapshot: SnapshotSpec,
     /// The webhook told about the drill (`[notify]`).
-    pub notify: Option<crate::notify::Spec>,
+    pub(crate) notify: Option<crate::notify::Spec>,
 }
 
 /// The scenario's `[snapshot]`: what `--snapshot` and `--reuse` ask on the command line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SnapshotSpec {
+pub(crate) struct SnapshotSpec {
     pub keep: bool,
     pub reuse: bool,
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct RestoreSpec {
+pub(crate) struct RestoreSpec {
     pub roles: Vec<RoleSpec>,
     /// A `pg_dumpall --globals-only` file applied before the dump.
     pub globals: Option<PathBuf>,
@@ -122,13 +118,42 @@ pub struct RestoreSpec {
 
 /// A role created on the target before the restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleSpec {
+pub(crate) struct RoleSpec {
     pub name: String,
     pub login: bool,
     pub member_of: Vec<String>,
 }
 
 impl Scenario {
+    /// Its name, which names its reports' folder.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What it drills, in a sentence, when it says.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Its tags (`quarterly`, `gate`).
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// The file it was read from.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The kinds of check it runs, in its order, and `api` when its application is called.
+    pub fn kinds(&self) -> Vec<crate::outcome::CheckKind> {
+        let mut kinds: Vec<_> = self.checks.iter().map(|c| c.kind()).collect();
+        if self.app.as_ref().is_some_and(|app| !app.requests.is_empty()) {
+            kinds.push(crate::outcome::CheckKind::Api);
+        }
+        kinds
+    }
+
     /// Reads, parses and resolves a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         Self::load_with(path, false)

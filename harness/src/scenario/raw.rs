@@ -12,7 +12,7 @@ use crate::check;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Scenario")]
-pub struct RawScenario {
+pub(crate) struct RawScenario {
     /// The drill's name in reports and folders (default: the file's name).
     pub name: Option<Spanned<String>>,
     /// What is drilled, in a sentence for the report.
@@ -55,7 +55,7 @@ pub struct RawScenario {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Snapshot")]
-pub struct RawSnapshot {
+pub(crate) struct RawSnapshot {
     /// Keep the restore as a verified snapshot when the drill passes (a container target's).
     #[serde(default)]
     pub keep: bool,
@@ -68,7 +68,7 @@ pub struct RawSnapshot {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Objectives")]
-pub struct RawObjectives {
+pub(crate) struct RawObjectives {
     /// Recovery time objective, e.g. "45m".
     pub rto: Option<Spanned<String>>,
     /// Recovery point objective, e.g. "26h".
@@ -78,7 +78,7 @@ pub struct RawObjectives {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Source")]
-pub struct RawSource {
+pub(crate) struct RawSource {
     /// A backup file (or directory-format archive), relative to the scenario file.
     pub path: Option<Spanned<String>>,
     /// A folder whose newest backup is drilled.
@@ -152,7 +152,7 @@ pub struct RawSource {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "IntendedChange")]
-pub struct RawChange {
+pub(crate) struct RawChange {
     /// Which part of the backup's kind changed.
     #[schemars(extend("enum" = ["format", "content", "database", "major", "encryption"]))]
     pub what: Spanned<String>,
@@ -168,7 +168,7 @@ pub struct RawChange {
 /// `changed`'s `to`: a name or a major's number.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum RawChangeTo {
+pub(crate) enum RawChangeTo {
     Name(String),
     Number(i64),
 }
@@ -178,7 +178,7 @@ pub enum RawChangeTo {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "DecryptionKey")]
-pub struct RawKey {
+pub(crate) struct RawKey {
     /// A file (relative to the scenario file) holding an age identity (`AGE-SECRET-KEY-1...`, as
     /// `age-keygen` writes it; several lines are one key; or that file encrypted with `age -p`) or
     /// an OpenPGP secret key (`gpg --armor --export-secret-keys`); one protected by a passphrase
@@ -203,7 +203,7 @@ pub struct RawKey {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Recovery")]
-pub struct RawRecovery {
+pub(crate) struct RawRecovery {
     /// `recovery_target_time`: a timestamp with its offset.
     pub target_time: Option<Spanned<String>>,
     /// `recovery_target_lsn`: a WAL location (`0/3000060`).
@@ -231,7 +231,7 @@ pub struct RawRecovery {
 /// `[recovery] timeline`: a name or a number.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum RawTimeline {
+pub(crate) enum RawTimeline {
     #[schemars(extend("enum" = ["latest", "current"]))]
     Name(String),
     Number(i64),
@@ -240,7 +240,7 @@ pub enum RawTimeline {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Target")]
-pub struct RawTarget {
+pub(crate) struct RawTarget {
     /// Where the backup is restored: a sandboxed container of the backup's major (default), an
     /// existing server, or local PostgreSQL binaries.
     #[schemars(extend("enum" = ["container", "server", "local"]))]
@@ -276,7 +276,7 @@ pub struct RawTarget {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Restore")]
-pub struct RawRestore {
+pub(crate) struct RawRestore {
     /// Roles to create before the restore, for dumps that do not create their own.
     #[serde(default)]
     pub roles: Vec<Spanned<RawRole>>,
@@ -293,7 +293,7 @@ pub struct RawRestore {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Role")]
-pub struct RawRole {
+pub(crate) struct RawRole {
     pub name: String,
     pub login: Option<bool>,
     #[serde(default)]

@@ -37,6 +37,7 @@ impl Default for RecoverySpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecoveryTarget {
     /// Every WAL segment the archive holds (the backup's own WAL when there is no archive).
     End,

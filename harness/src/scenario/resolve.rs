@@ -2,7 +2,7 @@
 //! section of its own in `source`, `target`, `recovery` and `deadlines`), errors placed at the
 //! value's span.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::deadlines;
@@ -37,7 +37,7 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
     let source = resolve_source(&raw.source, base)?;
     let target = resolve_target(raw.target, base).map_err(|e| e.or_span(None))?;
     let restore = resolve_restore(raw.restore, base)?;
-    let (baseline_path, baseline) = baseline(raw.baseline.as_ref(), base)?;
+    let baseline = baseline(raw.baseline.as_ref(), base)?;
     let ctx = ResolveContext { base: base.to_owned(), baseline };
     let checks = raw.checks.resolve(&ctx)?;
     let migrate = migrate(raw.migrate, base, &checks)?;
@@ -94,7 +94,6 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
         target,
         restore,
         checks,
-        baseline: baseline_path,
         login,
         app,
         migrate,
@@ -151,10 +150,7 @@ fn tags(raw: &RawScenario) -> Result<Vec<String>, FieldError> {
 }
 
 /// The baseline file the scenario compares with, loaded.
-fn baseline(
-    path: Option<&crate::field::Spanned<String>>,
-    base: &Path,
-) -> Result<(Option<PathBuf>, Option<Arc<Baseline>>), FieldError> {
+fn baseline(path: Option<&crate::field::Spanned<String>>, base: &Path) -> Result<Option<Arc<Baseline>>, FieldError> {
     Ok(match path {
         Some(path) => {
             let resolved = normalize(&base.join(path.get_ref()));
@@ -162,9 +158,9 @@ fn baseline(
                 FieldError::new(path.span(), crate::error::error_chain(&e))
                     .with_help("make one with `pgdrill baseline --dsn URL -o FILE`")
             })?;
-            (Some(resolved), Some(Arc::new(baseline)))
+            Some(Arc::new(baseline))
         }
-        None => (None, None),
+        None => None,
     })
 }
 

@@ -41,7 +41,7 @@ pub(crate) const MIGRATIONS: &str = "none: taken before migrations; each clone r
 
 /// What makes a restore that restore: a snapshot is served for an equal key only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Key {
+pub(crate) struct Key {
     /// The backup's sha256, as verify read it.
     pub backup_sha256: String,
     /// The target's image, by id (a rebuilt image is another image).
@@ -55,7 +55,7 @@ pub struct Key {
 
 impl Key {
     /// The snapshot's name in the store: the key's digest, short.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         let canonical = serde_json::to_vec(self).unwrap_or_default();
         hex::encode(Sha256::digest(&canonical))[..16].to_owned()
     }
@@ -63,7 +63,7 @@ impl Key {
 
 /// What a snapshot is, as `snapshot.json` keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Meta {
+pub(crate) struct Meta {
     pub schema: String,
     pub id: String,
     pub key: Key,
@@ -86,7 +86,7 @@ pub struct Meta {
 
 /// A snapshot in the store.
 #[derive(Debug, Clone)]
-pub struct Listed {
+pub(crate) struct Listed {
     pub meta: Meta,
     pub dir: PathBuf,
     /// When a drill last cloned it (or made it).
@@ -97,7 +97,7 @@ pub struct Listed {
 
 /// A snapshot a drill clones: its data stays as it is while the drill holds this.
 #[derive(Debug)]
-pub struct Held {
+pub(crate) struct Held {
     pub meta: Meta,
     pub dir: PathBuf,
     /// The shared lock on `lock`, released when dropped.
@@ -106,32 +106,32 @@ pub struct Held {
 
 impl Held {
     /// The cluster, which clones read and never write.
-    pub fn data(&self) -> PathBuf {
+    pub(crate) fn data(&self) -> PathBuf {
         self.dir.join("data")
     }
 }
 
 /// A snapshot being made: `.pending-<drill>` until [`Store::commit`].
 #[derive(Debug)]
-pub struct Pending {
+pub(crate) struct Pending {
     pub dir: PathBuf,
 }
 
 impl Pending {
     /// Where the cluster is copied to.
-    pub fn data(&self) -> PathBuf {
+    pub(crate) fn data(&self) -> PathBuf {
         self.dir.join("data")
     }
 
     /// Removes what was made (the drill failed, or did not make its snapshot).
-    pub async fn discard(self) {
+    pub(crate) async fn discard(self) {
         remove_tree(&self.dir).await;
     }
 }
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
+pub(crate) enum SnapshotError {
     #[error("no folder for snapshots: neither PGDRILL_SNAPSHOTS, XDG_CACHE_HOME nor HOME is set")]
     NoFolder,
     #[error("`PGDRILL_SNAPSHOT_BUDGET={0}` is not a size (for example 20GB or 500MB)")]
@@ -152,7 +152,7 @@ pub enum SnapshotError {
 /// this. Each cause is kept as the source, and shown where the drill's progress line always
 /// showed it.
 #[derive(Debug, thiserror::Error)]
-pub enum ServeError {
+pub(crate) enum ServeError {
     /// Its `snapshot.json` is not one.
     #[error("snapshot `{id}` cannot be read ({source}): not used")]
     Meta {
@@ -197,14 +197,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError + '_ {
 
 /// Where snapshots live, and how much they may take.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub(crate) struct Store {
     pub dir: PathBuf,
     pub budget: u64,
 }
 
 impl Store {
     /// The store the environment names (see the module's documentation), made if missing.
-    pub fn open() -> Result<Store, SnapshotError> {
+    pub(crate) fn open() -> Result<Store, SnapshotError> {
         let env = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         let dir = env("PGDRILL_SNAPSHOTS")
             .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("pgdrill/snapshots")))
@@ -220,7 +220,7 @@ impl Store {
     }
 
     /// The store in `dir`, made if missing (0700: only this user reaches the clusters).
-    pub fn at(dir: PathBuf, budget: u64) -> Result<Store, SnapshotError> {
+    pub(crate) fn at(dir: PathBuf, budget: u64) -> Result<Store, SnapshotError> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io(&dir))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io(&dir))?;
@@ -229,7 +229,7 @@ impl Store {
 
     /// The snapshot of `key`, held for a clone, when there is one whose files are as they were
     /// made. `Err` says why one that is there is not served.
-    pub fn find(&self, key: &Key) -> Result<Option<Held>, ServeError> {
+    pub(crate) fn find(&self, key: &Key) -> Result<Option<Held>, ServeError> {
         let dir = self.dir.join(key.id());
         let Ok(text) = std::fs::read_to_string(dir.join("snapshot.json")) else { return Ok(None) };
         let meta: Meta = serde_json::from_str(&text).map_err(|source| ServeError::Meta { id: key.id(), source })?;
@@ -248,7 +248,7 @@ impl Store {
     }
 
     /// Starts a snapshot for drill `drill_id`: an empty folder in the store.
-    pub fn begin(&self, drill_id: &str) -> Result<Pending, SnapshotError> {
+    pub(crate) fn begin(&self, drill_id: &str) -> Result<Pending, SnapshotError> {
         use std::os::unix::fs::DirBuilderExt;
         let dir = self.dir.join(format!(".pending-{drill_id}"));
         std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(io(&dir))?;
@@ -259,7 +259,7 @@ impl Store {
     /// Makes `pending` a snapshot, with the files of the drill that proved it (`proof`: its
     /// `drill.json` and `report.md`), after evicting what it needs room for. Returns the ids
     /// evicted. A snapshot of the same key already there is kept, and `pending` discarded.
-    pub async fn commit(
+    pub(crate) async fn commit(
         &self,
         pending: Pending,
         mut meta: Meta,
@@ -329,7 +329,7 @@ impl Store {
     }
 
     /// The snapshots in the store, most recently used first.
-    pub fn list(&self) -> Result<Vec<Listed>, SnapshotError> {
+    pub(crate) fn list(&self) -> Result<Vec<Listed>, SnapshotError> {
         let mut listed = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))?.flatten() {
             let dir = entry.path();
@@ -347,7 +347,7 @@ impl Store {
     }
 
     /// Removes snapshot `id` (or the one whose id starts so), unless a drill holds it.
-    pub async fn remove(&self, id: &str) -> Result<String, SnapshotError> {
+    pub(crate) async fn remove(&self, id: &str) -> Result<String, SnapshotError> {
         let found = self.list()?.into_iter().find(|l| l.meta.id == id || (id.len() >= 4 && l.meta.id.starts_with(id)));
         let Some(found) = found else { return Err(SnapshotError::NotFound(id.to_owned())) };
         let lock = File::open(found.dir.join("lock")).map_err(io(&found.dir))?;
@@ -364,7 +364,7 @@ impl Store {
 
     /// Removes what drills that were killed left: snapshots they were making, and removals cut
     /// off. Returns the folders removed (listed only, when `dry_run`).
-    pub async fn sweep(&self, dry_run: bool) -> Vec<PathBuf> {
+    pub(crate) async fn sweep(&self, dry_run: bool) -> Vec<PathBuf> {
         let mut found = Vec::new();
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return found };
         for entry in entries.flatten() {

@@ -17,7 +17,7 @@ use crate::secret::{Redactor, Secret, SecretSource};
 
 /// How an HTTP download behaves.
 #[derive(Debug, Clone)]
-pub struct HttpSpec {
+pub(crate) struct HttpSpec {
     /// The URL: inline, or from the environment or a file when it carries a password or a
     /// presigned signature.
     pub url: SecretSource,

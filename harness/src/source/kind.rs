@@ -99,7 +99,7 @@ impl BackupKind {
 
 /// A part of a backup's kind, as `[source] changed` names it (`what`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KindPart {
+pub(crate) enum KindPart {
     Format,
     Content,
     Database,
@@ -108,10 +108,10 @@ pub enum KindPart {
 }
 
 impl KindPart {
-    pub const ALL: [KindPart; 5] =
+    pub(crate) const ALL: [KindPart; 5] =
         [KindPart::Format, KindPart::Content, KindPart::Database, KindPart::Major, KindPart::Encryption];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             KindPart::Format => "format",
             KindPart::Content => "content",
@@ -121,12 +121,12 @@ impl KindPart {
         }
     }
 
-    pub fn parse(text: &str) -> Option<KindPart> {
+    pub(crate) fn parse(text: &str) -> Option<KindPart> {
         KindPart::ALL.into_iter().find(|p| p.name() == text)
     }
 
     /// The values it can take, where they are few (a database's name and a major are not).
-    pub fn values(self) -> Option<&'static [&'static str]> {
+    pub(crate) fn values(self) -> Option<&'static [&'static str]> {
         match self {
             KindPart::Format => Some(&FORMATS),
             KindPart::Content => Some(&["full", "schema-only", "data-only"]),
@@ -138,7 +138,7 @@ impl KindPart {
 
 /// A change of the backup's kind that the scenario says was intended (`[source] changed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntendedChange {
+pub(crate) struct IntendedChange {
     pub what: KindPart,
     /// Only to this value (`None`: to any).
     pub to: Option<String>,

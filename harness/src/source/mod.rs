@@ -25,7 +25,7 @@ use s3::S3Spec;
 
 /// Where the scenario's backup is, and what it must be.
 #[derive(Debug, Clone)]
-pub struct SourceSpec {
+pub(crate) struct SourceSpec {
     pub location: SourceLocation,
     pub expected_sha256: Option<String>,
     /// A backup under this fraction of the previous one in the same location fails.
@@ -51,7 +51,7 @@ pub struct SourceSpec {
 /// Where plain-format base backups keep their tablespaces (`[source] tablespaces`, where
 /// `--tablespace-mapping` put them): the folder of each, by its OID (its link in `pg_tblspc`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tablespaces {
+pub(crate) struct Tablespaces {
     /// The backup's.
     pub backup: BTreeMap<u32, PathBuf>,
     /// A chain's members', by member (its folder's name in the chain's folder).
@@ -59,14 +59,14 @@ pub struct Tablespaces {
 }
 
 impl Tablespaces {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.backup.is_empty() && self.members.is_empty()
     }
 }
 
 /// Where a backup is.
 #[derive(Debug, Clone)]
-pub enum SourceLocation {
+pub(crate) enum SourceLocation {
     /// A backup file (or directory-format archive) on this machine.
     File(PathBuf),
     /// The newest backup in a folder.
@@ -79,7 +79,7 @@ pub enum SourceLocation {
 
 /// Where a base backup's WAL archive is.
 #[derive(Debug, Clone)]
-pub enum WalArchiveLocation {
+pub(crate) enum WalArchiveLocation {
     Dir(PathBuf),
     /// A prefix of an S3 bucket: the segments recovery reads are copied here first.
     S3(S3Spec),

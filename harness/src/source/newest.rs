@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 /// A backup file name pattern with `*` and at most one `{date}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamePattern {
+pub(crate) struct NamePattern {
     parts: Vec<Part>,
     has_date: bool,
 }
@@ -24,7 +24,7 @@ enum Part {
 
 /// Why a backup file name pattern is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PatternError {
+pub(crate) enum PatternError {
     /// A `/`: a pattern names files in one folder.
     #[error("pattern `{text}` names a file, not a path: no `/`")]
     Path { text: String },
@@ -36,16 +36,8 @@ pub enum PatternError {
     Empty,
 }
 
-/// A scenario's field errors carry their message as text: the pattern's error becomes that
-/// text, and has no cause to lose.
-impl From<PatternError> for String {
-    fn from(error: PatternError) -> String {
-        error.to_string()
-    }
-}
-
 impl NamePattern {
-    pub fn parse(text: &str) -> Result<Self, PatternError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, PatternError> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -85,12 +77,12 @@ impl NamePattern {
         Ok(NamePattern { parts, has_date: dates == 1 })
     }
 
-    pub fn has_date(&self) -> bool {
+    pub(crate) fn has_date(&self) -> bool {
         self.has_date
     }
 
     /// Whether `name` matches; with the digits of its `{date}` when the pattern has one.
-    pub fn matches(&self, name: &str) -> Option<String> {
+    pub(crate) fn matches(&self, name: &str) -> Option<String> {
         match_parts(&self.parts, name)
     }
 }

@@ -17,7 +17,7 @@ use super::{Backup, Progress, SourceError};
 use crate::secret::{Redactor, Secret};
 
 #[derive(Debug, Clone)]
-pub struct S3Spec {
+pub(crate) struct S3Spec {
     pub bucket: String,
     /// An object key, or a prefix ending in `/` (or empty) to take the newest object under.
     pub key: String,
@@ -33,7 +33,7 @@ pub struct S3Spec {
 }
 
 impl S3Spec {
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.key)
     }
 

@@ -115,7 +115,7 @@ fn value_of<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
 /// Every tag some scenario under `scenarios/` carries.
 fn scenario_tags() -> Vec<String> {
     let files = pgdrill::scenario::discover(&[root().join("scenarios")]).expect("scenarios");
-    files.iter().flat_map(|f| pgdrill::scenario::Scenario::load(f).expect("scenario loads").tags).collect()
+    files.iter().flat_map(|f| pgdrill::scenario::Scenario::load(f).expect("scenario loads").tags().to_vec()).collect()
 }
 
 fn assert_valid_invocations(file: &str) -> Invocations {

@@ -50,7 +50,7 @@ fn write_scenario_of(scratch: &Scratch, backup: &Path) -> (PathBuf, String) {
     let scenario = Scenario::load(&output).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
     let relative = pathdiff(backup, output.parent().unwrap());
     assert!(text.contains(&format!("path = \"{relative}\"   # relative to this file")), "{relative}\n{text}");
-    assert!(!scenario.checks.is_empty(), "{text}");
+    assert!(!scenario.kinds().is_empty(), "{text}");
     // An editor with the scenario schema finds nothing to flag in it.
     let schema = Command::new("python3")
         .args(["-m", "check_jsonschema", "--schemafile"])

@@ -6,10 +6,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use pgdrill::internals::provision::{self, ProvisionContext, Target};
-use pgdrill::internals::restore::{RestoreError, plain, preflight};
-use pgdrill::scenario::Scenario;
-use pgdrill::secret::Redactor;
+use pgdrill::internals::{BoxError, TestTarget};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
@@ -83,7 +80,7 @@ const TABLES: &str = "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class
     WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg_toast%'";
 
-async fn fingerprint(target: &Target, database: &str) -> BTreeSet<String> {
+async fn fingerprint(target: &TestTarget, database: &str) -> BTreeSet<String> {
     let mut conn = PgConnection::connect_with(&target.connect_options(database)).await.expect("connect");
     let mut facts: BTreeSet<String> = sqlx::query_scalar::<_, String>(CATALOG)
         .fetch_all(&mut conn)
@@ -105,39 +102,24 @@ async fn fingerprint(target: &Target, database: &str) -> BTreeSet<String> {
     facts
 }
 
-async fn restore(target: &Target, database: &str, dump: &Path, jobs: usize) -> Result<u64, RestoreError> {
-    let redactor = Redactor::default();
-    preflight::create_database(target, database, &redactor).await.expect("create database");
-    plain::restore(target, database, dump, &redactor, &|_| {}, jobs, false).await.map(|stats| {
-        assert_eq!(stats.jobs, jobs);
-        stats.rows
+async fn restore(target: &TestTarget, database: &str, dump: &Path, jobs: usize) -> Result<u64, BoxError> {
+    target.restore_plain(database, dump, jobs).await.map(|restored| {
+        assert_eq!(restored.jobs, jobs);
+        restored.rows
     })
 }
 
 /// Runs `body` against a throwaway container named after `name` and a fresh drill id, removed
 /// afterwards whatever happens.
-async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, name: &str, body: F) {
-    let scenario = scratch.scenario("target.toml", "[source]\npath = \"unused.sql\"\n");
-    let scenario = Scenario::load_without_checks(&scenario).expect("scenario");
-    let redactor = Redactor::default();
+async fn with_target<F: AsyncFnOnce(&TestTarget)>(_scratch: &Scratch, name: &str, body: F) {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     let drill_id = format!("{:08x}{}", nanos ^ std::process::id(), name.len());
-    let ctx = ProvisionContext {
-        drill_id: &drill_id,
-        scenario: name,
-        redactor: &redactor,
-        progress: &|_| {},
-        backup: None,
-        trusted: None,
-        backup_major: None,
-        physical: None,
-        clone: None,
-    };
-    let (target, teardown) =
-        provision::start(&scenario.target, &ctx).await.unwrap_or_else(|e| panic!("a container target: {e}"));
+    let target = TestTarget::start(pgdrill::scenario::default_image(), &drill_id, name)
+        .await
+        .unwrap_or_else(|e| panic!("a container target: {e}"));
     let outcome = std::panic::AssertUnwindSafe(body(&target));
     let result = futures_util::FutureExt::catch_unwind(outcome).await;
-    teardown.run().await.expect("teardown");
+    target.remove().await.expect("teardown");
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
@@ -147,10 +129,9 @@ async fn with_target<F: AsyncFnOnce(&Target)>(scratch: &Scratch, name: &str, bod
 async fn a_parallel_restore_builds_the_same_database_as_a_serial_one() {
     let scratch = Scratch::new();
     with_target(&scratch, "identical", async |target| {
-        let redactor = Redactor::default();
         for fixture_name in ["plur", "powernode", "prismeai", "caracal", "paperclip"] {
             let globals = fixture(&format!("{fixture_name}.globals.sql"));
-            plain::restore_globals(target, &globals, &redactor, &[]).await.expect("globals");
+            target.restore_globals(&globals).await.expect("globals");
             let dump = fixture(&format!("{fixture_name}.sql.gz"));
             let serial_rows = restore(target, &format!("{fixture_name}_serial"), &dump, 1).await.expect("serial");
             let parallel_rows = restore(target, &format!("{fixture_name}_parallel"), &dump, 4).await.expect("parallel");

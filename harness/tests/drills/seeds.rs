@@ -29,10 +29,7 @@ fn login_env() -> Vec<(String, String)> {
 #[case::controlplane("controlplane", &["schema_version", "row_counts", "rls", "append_only", "roles", "schemas"])]
 fn seed_scenario_checks_what_its_system_needs(#[case] scenario: &str, #[case] kinds: &[&str]) {
     let loaded = Scenario::load(&root().join(format!("scenarios/{scenario}.toml"))).expect("seed scenario loads");
-    let mut configured: BTreeSet<&str> = loaded.checks.iter().map(|c| c.kind().as_str()).collect();
-    if loaded.app.as_ref().is_some_and(|app| !app.requests.is_empty()) {
-        configured.insert("api");
-    }
+    let configured: BTreeSet<&str> = loaded.kinds().iter().map(|k| k.as_str()).collect();
     for kind in kinds {
         assert!(configured.contains(kind), "{scenario} configures no {kind} check: {configured:?}");
     }

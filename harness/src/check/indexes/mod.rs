@@ -62,7 +62,7 @@ pub(crate) struct Config {
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ExpectedIndex {
+pub(crate) struct ExpectedIndex {
     /// `index` or `schema.index`.
     pub name: String,
     pub table: Option<String>,
@@ -77,7 +77,7 @@ pub struct ExpectedIndex {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub baseline: Option<Arc<Baseline>>,
     pub methods: Vec<String>,
     pub expect: Vec<(QualifiedName, ExpectedIndex)>,

@@ -44,7 +44,7 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Login")]
-pub struct Config {
+pub(crate) struct Config {
     /// The role the application logs in as. Scenario names without a schema (a `row_counts`
     /// table, a journal's) resolve as its sessions resolve them (default: `[app] role`).
     pub role: Option<String>,
@@ -65,7 +65,7 @@ pub struct Config {
 
 /// `[login]`, resolved.
 #[derive(Debug, Clone, Default)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub role: Option<String>,
     pub application_name: Option<String>,
     pub passwords: BTreeMap<String, String>,
@@ -76,7 +76,7 @@ pub struct Spec {
 
 impl Spec {
     /// From the scenario's `[login]` (defaults filled in by the scenario from `[app]`).
-    pub fn resolve(config: Config) -> Spec {
+    pub(crate) fn resolve(config: Config) -> Spec {
         Spec {
             role: config.role,
             application_name: config.application_name,

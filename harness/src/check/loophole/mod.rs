@@ -51,7 +51,7 @@ const MAX_VALUES: usize = 16;
 /// A setting or a value of it the scenario says only a trusted path sets.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Trusted {
+pub(crate) struct Trusted {
     /// The setting, as `current_setting` names it (`app.bypass_rls`).
     #[serde(default)]
     pub setting: Option<String>,

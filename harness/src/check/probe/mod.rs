@@ -43,12 +43,12 @@ pub(crate) use values::tenant_literal;
 /// over the others).
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
-pub struct ProbeValues(pub BTreeMap<String, ProbeValue>);
+pub(crate) struct ProbeValues(pub BTreeMap<String, ProbeValue>);
 
 /// A column's value, or a table's values.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
-pub enum ProbeValue {
+pub(crate) enum ProbeValue {
     /// A column's value for every table: `status = "active"` (read as the column's type).
     Value(String),
     /// One table's column values: `"public.orders" = { status = "new" }`.

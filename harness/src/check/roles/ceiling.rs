@@ -84,7 +84,7 @@ pub(crate) struct AcceptConfig {
 
 /// What the scenario accepts for a role, resolved.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Accepted {
+pub(crate) struct Accepted {
     /// Attribute (upper case) and why.
     pub attributes: Vec<(String, String)>,
     /// Role (as the server stores its name) and why.

@@ -11,7 +11,7 @@ const COLUMN_PRIVILEGES: [&str; 4] = ["SELECT", "INSERT", "UPDATE", "REFERENCES"
 
 /// A privilege the floor asks for: on the table, or on these columns of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     pub privilege: String,
     /// Column names as the server stores them; empty: the table's privilege.
     pub columns: Vec<String>,

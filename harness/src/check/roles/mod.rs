@@ -91,7 +91,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// The role, schema names below as the server stores them (folded).
     pub role: String,
     pub connect: bool,

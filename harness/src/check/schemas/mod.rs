@@ -62,7 +62,7 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub baseline: Option<Arc<Baseline>>,
     pub schemas: Vec<String>,
     pub sequences: bool,

@@ -22,7 +22,7 @@ use crate::source::Backup;
 
 /// What a drill does with snapshots: `pgdrill run --snapshot`, `--reuse`.
 #[derive(Debug, Clone)]
-pub struct SnapshotOptions {
+pub(crate) struct SnapshotOptions {
     pub store: Store,
     /// Keep this drill's restore as a snapshot if it passes.
     pub keep: bool,

@@ -93,6 +93,7 @@ pub struct DumpComments {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SplitError {
     /// The dump could not be read (decompression or I/O).
     #[error("reading the dump failed at line {line}")]

@@ -50,7 +50,7 @@ const SOCKET_DIR: &str = "/var/run/postgresql";
 const NO_PROGRAMS: [&str; 4] = ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"];
 
 /// A running target container; removed by [`Running::remove`].
-pub struct Running {
+pub(crate) struct Running {
     container: Option<ContainerAsync<GenericImage>>,
     docker: Docker,
     drill_id: String,
@@ -516,7 +516,7 @@ async fn logs_tail(container: &ContainerAsync<GenericImage>, ctx: &ProvisionCont
 impl Running {
     /// Removes the container, then any other container labelled with this drill's id (one
     /// created by a start that was interrupted before it returned).
-    pub async fn remove(&mut self) -> Result<usize, TargetError> {
+    pub(crate) async fn remove(&mut self) -> Result<usize, TargetError> {
         let mut removed = 0;
         if let Some(container) = self.container.take() {
             container.rm().await.map_err(|source| TargetError::RemoveContainer { source })?;

@@ -20,7 +20,7 @@ use crate::provision::toolbox::{DATA, Data, On, Toolbox};
 /// over its data directory in a toolbox, and start the server again (`pg_checksums` reads a
 /// cluster only when it is shut down).
 #[derive(Clone)]
-pub struct Offline {
+pub(crate) struct Offline {
     pub(super) container: String,
     pub(super) run_dir: PathBuf,
     /// The target's own spec, its image named: the tools run in the image the server runs.

@@ -32,7 +32,7 @@ use launch::{Launch, PORT, SUPERUSER};
 pub(crate) use offline::Offline;
 
 /// The running cluster, stopped and removed by [`Running::remove`].
-pub struct Running {
+pub(crate) struct Running {
     /// The server's process (bubblewrap's, in the sandbox), shared with the target's
     /// [`Offline`] handle, which stops and starts it again.
     server: offline::Server,
@@ -339,7 +339,7 @@ fn isolation(
 
 impl Running {
     /// Stops the server (immediately: nothing in it must survive) and removes its folder.
-    pub async fn remove(&mut self) -> Result<String, TargetError> {
+    pub(crate) async fn remove(&mut self) -> Result<String, TargetError> {
         if let Some(mut child) = self.server.lock().await.take() {
             // In the sandbox, killing bubblewrap ends its process namespace, and every process in
             // it. Outside, pg_ctl stops the server the way `-m immediate` does.

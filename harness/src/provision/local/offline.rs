@@ -23,7 +23,7 @@ pub(crate) type Server = Arc<tokio::sync::Mutex<Option<tokio::process::Child>>>;
 /// What a local target needs to stop its server cleanly, run a tool over its data directory in
 /// a toolbox of the same binaries, and start the server again.
 #[derive(Clone)]
-pub struct Offline {
+pub(crate) struct Offline {
     pub(super) launch: Launch,
     pub(super) server: Server,
     pub(super) drill_id: String,

@@ -20,7 +20,7 @@ use crate::secret::{Redactor, Secret, SecretError, SecretSource};
 
 /// A decryption key as the scenario gives it (`[source] decrypt`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySpec {
+pub(crate) enum KeySpec {
     /// A secret key: age X25519 identities (`AGE-SECRET-KEY-1...`, one or more lines of an
     /// identity file, or that file encrypted with `age -p`) or an armored OpenPGP secret key;
     /// `unlock`, the passphrase the key itself is protected with.
