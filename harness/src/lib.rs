@@ -75,3 +75,42 @@ pub use outcome::{CheckResult, Verdict};
 /// reachable from here.
 #[doc(hidden)]
 pub mod internals;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every `.rs` file below `dir`, as a path relative to `src`, snapshots aside.
+    fn modules(src: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && path.file_name().is_some_and(|n| n != "snapshots") {
+                modules(src, &path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+
+    /// ARCHITECTURE.md's index names every module of `src/` and no module that is gone: the map
+    /// is the territory (`python3 ci/module-index --write` writes it again).
+    #[test]
+    fn the_architecture_names_every_module() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+        let (start, end) = (doc.find("<!-- module index").unwrap(), doc.find("<!-- end of module index").unwrap());
+        let listed: Vec<&str> = doc[start..end]
+            .lines()
+            .filter_map(|l| l.strip_prefix("- `")?.split_once("`: ").map(|(path, _)| path))
+            .collect();
+        let mut files = Vec::new();
+        modules(&root.join("src"), &root.join("src"), &mut files);
+        let missing: Vec<&String> = files.iter().filter(|f| !listed.contains(&f.as_str())).collect();
+        let gone: Vec<&&str> = listed.iter().filter(|l| !files.iter().any(|f| f == *l)).collect();
+        assert!(
+            missing.is_empty() && gone.is_empty(),
+            "ARCHITECTURE.md's module index lacks {missing:?}; it names files that are gone: {gone:?} \
+             (hint: python3 ci/module-index --write, then read what it wrote)"
+        );
+    }
+}

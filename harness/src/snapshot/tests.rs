@@ -1,3 +1,4 @@
+//! The snapshot store's tests: keys, the budget and its LRU, locks, commit and removal.
 use super::*;
 
 fn key(backup: &str) -> Key {
