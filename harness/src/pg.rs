@@ -22,7 +22,7 @@ pub(crate) fn quote_literal(value: &str) -> String {
 /// as a scenario writes it (unquoted parts folded to lower case, as the server would) or as
 /// the catalogs hold it. Baseline and fingerprint files write it as it is shown
 /// (`graph."User"`) and read it back with the same parser.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct QualifiedName {
     /// The schema, when one was given.
     pub schema: Option<String>,
@@ -69,6 +69,21 @@ impl QualifiedName {
     /// The schema, `public` when none was given.
     pub(crate) fn schema_or_public(&self) -> &str {
         self.schema.as_deref().unwrap_or("public")
+    }
+}
+
+/// Ordered as shown (`public."Zeta x"` before `public.apple`), so that the names of a file's
+/// map, and the lists made from them, come in the order their text did when files kept text.
+/// Two names that differ are shown differently ([`QualifiedName::parse`] reads each back).
+impl Ord for QualifiedName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self == other { std::cmp::Ordering::Equal } else { self.to_string().cmp(&other.to_string()) }
+    }
+}
+
+impl PartialOrd for QualifiedName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -371,6 +386,10 @@ mod tests {
         assert_eq!(text, r#"{"graph.\"User\"":3,"public.users":5}"#);
         assert_eq!(serde_json::from_str::<BTreeMap<QualifiedName, i64>>(&text).unwrap(), counts);
         assert_eq!(serde_json::to_string(&odd).unwrap(), r#""graph.\"User\"""#);
+        let shown = ["public.\"Zeta x\"", "public.apple", "public.zeta", "zeta.a"];
+        let mut names: Vec<QualifiedName> = shown.iter().rev().map(|n| QualifiedName::parse(n).unwrap()).collect();
+        names.sort();
+        assert_eq!(names.iter().map(ToString::to_string).collect::<Vec<_>>(), shown, "ordered as shown");
         assert_eq!(serde_json::from_str::<QualifiedName>(r#""graph.\"User\"""#).unwrap(), odd);
         let err = serde_json::from_str::<QualifiedName>(r#""public.\"unterminated""#).unwrap_err();
         assert!(

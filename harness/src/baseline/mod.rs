@@ -23,6 +23,8 @@ use time::OffsetDateTime;
 
 pub use facts::{ColumnFacts, ConstraintFacts, IndexParts, RuleFacts, SequenceFacts, TableFacts, TriggerFacts};
 
+use crate::pg::QualifiedName;
+
 /// The baseline file format's name and version.
 pub const BASELINE_SCHEMA: &str = "pgdrill.baseline.v1";
 
@@ -36,8 +38,8 @@ pub struct Baseline {
     pub source: String,
     pub server_version: String,
     pub database: String,
-    /// Exact rows per table (`schema.table`), partitions each on their own.
-    pub row_counts: BTreeMap<String, i64>,
+    /// Exact rows per table, partitions each on their own.
+    pub row_counts: BTreeMap<QualifiedName, i64>,
     pub indexes: Vec<IndexInfo>,
     /// Tables with row-level security enabled or forced.
     pub row_security: Vec<RowSecurity>,
@@ -53,10 +55,9 @@ pub struct Baseline {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexInfo {
-    /// `schema.index`.
-    pub name: String,
-    /// `schema.table`.
-    pub table: String,
+    /// The index, in its table's schema.
+    pub name: QualifiedName,
+    pub table: QualifiedName,
     /// Access method: btree, gin, gist, hnsw, ivfflat, ...
     pub method: String,
     pub opclasses: Vec<String>,
@@ -114,7 +115,7 @@ pub(crate) fn unsound_index(unique: bool, valid: bool, ready: bool, live: bool) 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RowSecurity {
-    pub table: String,
+    pub table: QualifiedName,
     pub enabled: bool,
     pub forced: bool,
 }
@@ -122,7 +123,7 @@ pub struct RowSecurity {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInfo {
-    pub table: String,
+    pub table: QualifiedName,
     pub name: String,
     /// ALL, SELECT, INSERT, UPDATE or DELETE.
     pub command: String,
@@ -219,7 +220,7 @@ impl Baseline {
     /// CONCURRENTLY`): pg_dump leaves them out, so no restore has them; they are recorded as not
     /// valid, and the `indexes` check does not expect them.
     pub fn invalid_indexes_note(&self) -> Option<String> {
-        let invalid: Vec<&str> = self.indexes.iter().filter(|i| !i.valid).map(|i| i.name.as_str()).collect();
+        let invalid: Vec<String> = self.indexes.iter().filter(|i| !i.valid).map(|i| i.name.to_string()).collect();
         let count = match invalid.len() {
             0 => return None,
             1 => "1 index is".to_owned(),
