@@ -74,7 +74,7 @@ impl QualifiedName {
 
 /// Ordered as shown (`public."Zeta x"` before `public.apple`), so that the names of a file's
 /// map, and the lists made from them, come in the order their text did when files kept text.
-/// Two names that differ are shown differently ([`QualifiedName::parse`] reads each back).
+/// Two names that differ are shown differently (parsing reads each back).
 impl Ord for QualifiedName {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         if self == other { std::cmp::Ordering::Equal } else { self.to_string().cmp(&other.to_string()) }
@@ -94,7 +94,8 @@ impl serde::Serialize for QualifiedName {
     }
 }
 
-/// Read with [`QualifiedName::parse`]: a text that is not a name fails the file, saying which.
+/// Read with the parser of names a scenario writes: a text that is not a name fails the file,
+/// saying which.
 impl<'de> serde::Deserialize<'de> for QualifiedName {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Text;
@@ -121,7 +122,7 @@ impl QualifiedName {
 }
 
 /// Shown as written in SQL, quoting only where needed (`public.users`, `graph."User"`), so that
-/// [`QualifiedName::parse`] reads back what was shown.
+/// parsing reads back what was shown.
 impl std::fmt::Display for QualifiedName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.schema {
