@@ -16,7 +16,8 @@
 //! - [`outcome`]: [`outcome::DrillRecord`], the record a drill leaves (`drill.json`), its checks
 //!   ([`CheckResult`], [`Verdict`], [`outcome::CheckKind`]) and history;
 //! - [`report`]: the renderers (Markdown, JUnit, JSON, SVG, metrics, console) and `report merge`;
-//! - [`baseline`]: [`baseline::Baseline`], a database's facts a drill compares against;
+//! - [`baseline`]: [`baseline::Baseline`], a database's facts a drill compares against, its
+//!   relations named by [`QualifiedName`] (as the fingerprint file's tables are);
 //! - [`fingerprint`]: the content fingerprint file and its trails;
 //! - [`dump`]: reads a pg_dump (format, archive header, plain-text splitter);
 //! - [`trials`]: [`trials::Drills`] turns a folder of scenarios into libtest-mimic trials for a
@@ -69,6 +70,7 @@ mod tree;
 mod units;
 
 pub use outcome::{CheckResult, Verdict};
+pub use pg::QualifiedName;
 
 /// Building blocks pgdrill's own tests and benchmarks drive on their own (a throwaway target,
 /// one plain restore into it): not a stable API, and nothing of the phases behind it is

@@ -93,7 +93,7 @@ pub(crate) fn closest<'a>(written: &QualifiedName, candidates: &'a [QualifiedNam
             };
             Some(((name_rank, schema_rank), c))
         })
-        .min_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.cmp(y)))
+        .min_by(|(a, x), (b, y)| a.cmp(b).then_with(|| (&x.schema, &x.name).cmp(&(&y.schema, &y.name))))
         .map(|(_, c)| c)
 }
 

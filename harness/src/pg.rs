@@ -18,11 +18,15 @@ pub(crate) fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-/// A possibly schema-qualified object name as written in a scenario: `users`, `public.users`,
-/// `"My Schema"."Odd.Name"`. Unquoted parts are folded to lower case, as the server would.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct QualifiedName {
+/// A possibly schema-qualified object name: `users`, `public.users`, `"My Schema"."Odd.Name"`,
+/// as a scenario writes it (unquoted parts folded to lower case, as the server would) or as
+/// the catalogs hold it. Baseline and fingerprint files write it as it is shown
+/// (`graph."User"`) and read it back with the same parser.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QualifiedName {
+    /// The schema, when one was given.
     pub schema: Option<String>,
+    /// The object's own name.
     pub name: String,
 }
 
@@ -68,15 +72,57 @@ impl QualifiedName {
     }
 }
 
+/// Ordered as shown (`public."Zeta x"` before `public.apple`), so that the names of a file's
+/// map, and the lists made from them, come in the order their text did when files kept text.
+/// Two names that differ are shown differently (parsing reads each back).
+impl Ord for QualifiedName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self == other { std::cmp::Ordering::Equal } else { self.to_string().cmp(&other.to_string()) }
+    }
+}
+
+impl PartialOrd for QualifiedName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Written as it is shown ([`std::fmt::Display`]), in a file's values and map keys alike.
+impl serde::Serialize for QualifiedName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Read with the parser of names a scenario writes: a text that is not a name fails the file,
+/// saying which.
+impl<'de> serde::Deserialize<'de> for QualifiedName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = QualifiedName;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a name or a schema.name")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<QualifiedName, E> {
+                QualifiedName::parse(text).map_err(|e| E::custom(format_args!("not a qualified name: {e}")))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
 impl QualifiedName {
     /// A name in a given schema.
-    pub(crate) fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
         QualifiedName { schema: Some(schema.into()), name: name.into() }
     }
 }
 
 /// Shown as written in SQL, quoting only where needed (`public.users`, `graph."User"`), so that
-/// [`QualifiedName::parse`] reads back what was shown.
+/// parsing reads back what was shown.
 impl std::fmt::Display for QualifiedName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.schema {
@@ -330,6 +376,29 @@ mod tests {
         let odd = QualifiedName::new("graph", "User");
         assert_eq!(odd.to_string(), r#"graph."User""#);
         assert_eq!(QualifiedName::parse(&odd.to_string()).unwrap(), odd);
+    }
+
+    #[test]
+    fn names_are_written_as_shown_and_read_back_in_values_and_keys() {
+        use std::collections::BTreeMap;
+        let odd = QualifiedName::new("graph", "User");
+        let counts = BTreeMap::from([(odd.clone(), 3_i64), (QualifiedName::new("public", "users"), 5)]);
+        let text = serde_json::to_string(&counts).unwrap();
+        assert_eq!(text, r#"{"graph.\"User\"":3,"public.users":5}"#);
+        assert_eq!(serde_json::from_str::<BTreeMap<QualifiedName, i64>>(&text).unwrap(), counts);
+        assert_eq!(serde_json::to_string(&odd).unwrap(), r#""graph.\"User\"""#);
+        let shown = ["public.\"Zeta x\"", "public.apple", "public.zeta", "zeta.a"];
+        let mut names: Vec<QualifiedName> = shown.iter().rev().map(|n| QualifiedName::parse(n).unwrap()).collect();
+        names.sort();
+        assert_eq!(names.iter().map(ToString::to_string).collect::<Vec<_>>(), shown, "ordered as shown");
+        assert_eq!(serde_json::from_str::<QualifiedName>(r#""graph.\"User\"""#).unwrap(), odd);
+        let err = serde_json::from_str::<QualifiedName>(r#""public.\"unterminated""#).unwrap_err();
+        assert!(
+            err.to_string().starts_with(r#"not a qualified name: `public."unterminated` has an unterminated"#),
+            "{err}"
+        );
+        let err = serde_json::from_str::<BTreeMap<QualifiedName, i64>>(r#"{"a.b.c": 1}"#).unwrap_err();
+        assert!(err.to_string().contains("`a.b.c` is not a name or a schema.name"), "{err}");
     }
 
     #[test]

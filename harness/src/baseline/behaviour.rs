@@ -14,6 +14,7 @@ use sqlx::postgres::PgPool;
 
 use super::facts::{ColumnFacts, ConstraintFacts, RuleFacts, SequenceFacts, TableFacts, TriggerFacts};
 use super::scope::{NOT_EXTENSION_MEMBER, USER_SCHEMA};
+use crate::pg::QualifiedName;
 
 /// SQL: the relation `c` is a table the inventory lists (a table or a partitioned table, not a
 /// partition) in a user schema, not an extension's.
@@ -149,18 +150,27 @@ pub(crate) fn function_digest(
     hex::encode(hasher.finalize())
 }
 
-/// SQL: the partitions (at any depth) whose copy of trigger `t` fires otherwise than `t`, each
-/// as `schema.partition=tgenabled`.
-const PARTITIONS_OTHERWISE: &str = "ARRAY(WITH RECURSIVE clones(oid, enabled, relid) AS ( \
-       SELECT q.oid, q.tgenabled, q.tgrelid FROM pg_catalog.pg_trigger q WHERE q.tgparentid = t.oid \
-       UNION ALL SELECT q.oid, q.tgenabled, q.tgrelid FROM pg_catalog.pg_trigger q JOIN clones ON q.tgparentid = clones.oid) \
-     SELECT pg_catalog.format('%I.%I=%s', pn.nspname, pc.relname, clones.enabled) FROM clones \
-     JOIN pg_catalog.pg_class pc ON pc.oid = clones.relid JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace \
-     WHERE clones.enabled <> t.tgenabled ORDER BY 1)";
+/// SQL: `what` (over `clones`, `pc` the partition, `pn` its schema) of each partition (at any
+/// depth) whose copy of trigger `t` fires otherwise than `t`, as an array in the partitions'
+/// order.
+fn partitions_otherwise(what: &str) -> String {
+    format!(
+        "ARRAY(WITH RECURSIVE clones(oid, enabled, relid) AS ( \
+           SELECT q.oid, q.tgenabled, q.tgrelid FROM pg_catalog.pg_trigger q WHERE q.tgparentid = t.oid \
+           UNION ALL SELECT q.oid, q.tgenabled, q.tgrelid FROM pg_catalog.pg_trigger q JOIN clones ON q.tgparentid = clones.oid) \
+         SELECT {what} FROM clones \
+         JOIN pg_catalog.pg_class pc ON pc.oid = clones.relid JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace \
+         WHERE clones.enabled <> t.tgenabled ORDER BY pn.nspname, pc.relname)"
+    )
+}
 
 async fn triggers(pool: &PgPool, version: i32) -> sqlx::Result<Vec<(Key, TriggerFacts)>> {
     // `tgparentid` (a partition's copy of its table's trigger) is PostgreSQL 13's.
-    let partitions = if version >= 130_000 { PARTITIONS_OTHERWISE } else { "ARRAY[]::text[]" };
+    let partitions = if version >= 130_000 {
+        ["pn.nspname::text", "pc.relname::text", "clones.enabled::text"].map(partitions_otherwise).join(", ")
+    } else {
+        "ARRAY[]::text[], ARRAY[]::text[], ARRAY[]::text[]".to_owned()
+    };
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgenabled::text, pg_catalog.pg_get_triggerdef(t.oid), \
                 l.lanname::text, p.prosrc, p.probin, p.prosecdef, COALESCE(p.proconfig, '{{}}')::text[], {partitions} \
@@ -172,18 +182,50 @@ async fn triggers(pool: &PgPool, version: i32) -> sqlx::Result<Vec<(Key, Trigger
          WHERE NOT t.tgisinternal AND {} ORDER BY 1, 2, 3",
         listed_table()
     );
-    type Row = (String, String, String, String, String, String, String, Option<String>, bool, Vec<String>, Vec<String>);
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        bool,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+    );
     let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(pool).await?;
     Ok(rows
         .into_iter()
-        .map(|(schema, table, name, enabled, definition, language, source, binary, definer, config, partitions)| {
-            let function_sha256 = function_digest(&language, &source, binary.as_deref(), definer, &config);
-            let partitions = partitions
-                .iter()
-                .filter_map(|p| p.rsplit_once('=').map(|(partition, code)| (partition.to_owned(), code.to_owned())))
-                .collect();
-            ((schema, table), TriggerFacts { name, enabled, definition, function_sha256, partitions })
-        })
+        .map(
+            |(
+                schema,
+                table,
+                name,
+                enabled,
+                definition,
+                language,
+                source,
+                binary,
+                definer,
+                config,
+                schemas,
+                partitions,
+                codes,
+            )| {
+                let function_sha256 = function_digest(&language, &source, binary.as_deref(), definer, &config);
+                let partitions = schemas
+                    .into_iter()
+                    .zip(partitions)
+                    .zip(codes)
+                    .map(|((schema, partition), code)| (QualifiedName::new(schema, partition), code))
+                    .collect();
+                ((schema, table), TriggerFacts { name, enabled, definition, function_sha256, partitions })
+            },
+        )
         .collect())
 }
 

@@ -8,41 +8,40 @@ use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
 
-use super::scope::{NOT_EXTENSION_MEMBER, USER_SCHEMA, name};
+use super::scope::{NOT_EXTENSION_MEMBER, USER_SCHEMA};
 use super::{
     BASELINE_SCHEMA, Baseline, GraphCounts, IndexInfo, IndexParts, MigrationVersion, PolicyExpressions, PolicyInfo,
     RowSecurity, SchemaInventory,
 };
 use crate::pg::{QualifiedName, quote_literal};
 
-/// Every user table (partitions included, partitioned parents not), as `schema.table`.
-pub(crate) async fn tables(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+/// Every user table (partitions included, partitioned parents not).
+pub(crate) async fn tables(pool: &PgPool) -> sqlx::Result<Vec<QualifiedName>> {
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind = 'r' AND {USER_SCHEMA} AND {NOT_EXTENSION_MEMBER} ORDER BY 1, 2"
     );
     let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(pool).await?;
-    Ok(rows.into_iter().map(|(s, t)| name(&s, &t)).collect())
+    Ok(rows.into_iter().map(|(s, t)| QualifiedName::new(s, t)).collect())
 }
 
 /// Every user relation that can carry an index (tables, partitioned tables, materialized
-/// views), as `schema.name`.
-pub(crate) async fn relations(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+/// views).
+pub(crate) async fn relations(pool: &PgPool) -> sqlx::Result<Vec<QualifiedName>> {
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMA} ORDER BY 1, 2"
     );
     let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(pool).await?;
-    Ok(rows.into_iter().map(|(s, t)| name(&s, &t)).collect())
+    Ok(rows.into_iter().map(|(s, t)| QualifiedName::new(s, t)).collect())
 }
 
 /// Exact row counts of every user table, each counted alone (`FROM ONLY`).
-pub(crate) async fn row_counts(pool: &PgPool) -> sqlx::Result<BTreeMap<String, i64>> {
+pub(crate) async fn row_counts(pool: &PgPool) -> sqlx::Result<BTreeMap<QualifiedName, i64>> {
     let mut counts = BTreeMap::new();
     for table in tables(pool).await? {
-        let parsed = QualifiedName::parse(&table).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let count: i64 =
-            sqlx::query_scalar(&format!("SELECT count(*) FROM ONLY {}", parsed.sql())).fetch_one(pool).await?;
+            sqlx::query_scalar(&format!("SELECT count(*) FROM ONLY {}", table.sql())).fetch_one(pool).await?;
         counts.insert(table, count);
     }
     Ok(counts)
@@ -131,8 +130,8 @@ pub(crate) fn index_info(row: &sqlx::postgres::PgRow) -> sqlx::Result<IndexInfo>
         options: row.try_get("options")?,
     };
     Ok(IndexInfo {
-        name: name(&schema, &index),
-        table: name(&schema, &table),
+        name: QualifiedName::new(&schema, index),
+        table: QualifiedName::new(schema, table),
         method: row.try_get("method")?,
         opclasses: row.try_get("opclass_names")?,
         unique: row.try_get("is_unique")?,
@@ -152,7 +151,10 @@ pub(crate) async fn row_security(pool: &PgPool) -> sqlx::Result<Vec<RowSecurity>
          WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND (c.relrowsecurity OR c.relforcerowsecurity) ORDER BY 1, 2"
     );
     let rows: Vec<(String, String, bool, bool)> = sqlx::query_as(&sql).fetch_all(pool).await?;
-    Ok(rows.into_iter().map(|(s, t, enabled, forced)| RowSecurity { table: name(&s, &t), enabled, forced }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(s, t, enabled, forced)| RowSecurity { table: QualifiedName::new(s, t), enabled, forced })
+        .collect())
 }
 
 /// The row security state of one table: (enabled, forced), `None` when it does not exist.
@@ -183,7 +185,7 @@ pub(crate) async fn policies(pool: &PgPool) -> sqlx::Result<Vec<PolicyInfo>> {
         .map(|(schema, table, policy, command, mut roles, permissive, using, with_check)| {
             roles.sort();
             PolicyInfo {
-                table: name(&schema, &table),
+                table: QualifiedName::new(schema, table),
                 name: policy,
                 command,
                 roles,

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pg::QualifiedName;
+
 /// What an index covers and how, part by part, as the server prints each.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,9 +99,9 @@ pub struct TriggerFacts {
     /// DEFINER` and `SET` options. A replaced body under the same name shows here.
     pub function_sha256: String,
     /// The partitions whose copy of it fires otherwise than the table's (`ALTER TABLE
-    /// <partition> DISABLE TRIGGER`), by `schema.partition`, with their `tgenabled`; usually none.
+    /// <partition> DISABLE TRIGGER`), with their `tgenabled`; usually none.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub partitions: BTreeMap<String, String>,
+    pub partitions: BTreeMap<QualifiedName, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,8 +23,17 @@ use time::OffsetDateTime;
 
 pub use facts::{ColumnFacts, ConstraintFacts, IndexParts, RuleFacts, SequenceFacts, TableFacts, TriggerFacts};
 
-/// The baseline file format's name and version.
-pub const BASELINE_SCHEMA: &str = "pgdrill.baseline.v1";
+use crate::pg::QualifiedName;
+
+/// The baseline file format's name and version, the one written. In `v2` every relation's
+/// name (`row_counts`' keys, an index and its table, row security's and a policy's table, a
+/// trigger's partitions) is a [`QualifiedName`] as it is shown (`graph."User"`), which reads
+/// back as that name.
+pub const BASELINE_SCHEMA: &str = "pgdrill.baseline.v2";
+
+/// The formats a baseline is read in: `v1` wrote its names as `v2` does, and is read as `v2`
+/// (a name that does not read as one fails the file).
+pub(crate) const BASELINE_SCHEMAS_READ: &[&str] = &[BASELINE_SCHEMA, "pgdrill.baseline.v1"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,8 +45,8 @@ pub struct Baseline {
     pub source: String,
     pub server_version: String,
     pub database: String,
-    /// Exact rows per table (`schema.table`), partitions each on their own.
-    pub row_counts: BTreeMap<String, i64>,
+    /// Exact rows per table, partitions each on their own.
+    pub row_counts: BTreeMap<QualifiedName, i64>,
     pub indexes: Vec<IndexInfo>,
     /// Tables with row-level security enabled or forced.
     pub row_security: Vec<RowSecurity>,
@@ -53,10 +62,9 @@ pub struct Baseline {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexInfo {
-    /// `schema.index`.
-    pub name: String,
-    /// `schema.table`.
-    pub table: String,
+    /// The index, in its table's schema.
+    pub name: QualifiedName,
+    pub table: QualifiedName,
     /// Access method: btree, gin, gist, hnsw, ivfflat, ...
     pub method: String,
     pub opclasses: Vec<String>,
@@ -114,7 +122,7 @@ pub(crate) fn unsound_index(unique: bool, valid: bool, ready: bool, live: bool) 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RowSecurity {
-    pub table: String,
+    pub table: QualifiedName,
     pub enabled: bool,
     pub forced: bool,
 }
@@ -122,7 +130,7 @@ pub struct RowSecurity {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInfo {
-    pub table: String,
+    pub table: QualifiedName,
     pub name: String,
     /// ALL, SELECT, INSERT, UPDATE or DELETE.
     pub command: String,
@@ -189,7 +197,7 @@ pub enum BaselineError {
     #[error("baseline `{path}` is not a pgdrill baseline: {message} (line {line}, column {column})")]
     Malformed { path: String, message: String, line: usize, column: usize },
     /// The file is a baseline of another format.
-    #[error("baseline `{path}` has format `{found}`, expected `{BASELINE_SCHEMA}`")]
+    #[error("baseline `{path}` has format `{found}`, expected {}", formats(BASELINE_SCHEMAS_READ))]
     Version { path: String, found: String },
     /// The file cannot be written.
     #[error("cannot write baseline `{path}`")]
@@ -198,6 +206,12 @@ pub enum BaselineError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `formats` as a message lists them: `` `a` or `b` ``.
+fn formats(formats: &[&str]) -> String {
+    let quoted: Vec<String> = formats.iter().map(|f| format!("`{f}`")).collect();
+    quoted.join(" or ")
 }
 
 /// Why a baseline of a drill's restored database could not be captured.
@@ -219,7 +233,7 @@ impl Baseline {
     /// CONCURRENTLY`): pg_dump leaves them out, so no restore has them; they are recorded as not
     /// valid, and the `indexes` check does not expect them.
     pub fn invalid_indexes_note(&self) -> Option<String> {
-        let invalid: Vec<&str> = self.indexes.iter().filter(|i| !i.valid).map(|i| i.name.as_str()).collect();
+        let invalid: Vec<String> = self.indexes.iter().filter(|i| !i.valid).map(|i| i.name.to_string()).collect();
         let count = match invalid.len() {
             0 => return None,
             1 => "1 index is".to_owned(),
@@ -250,24 +264,34 @@ impl Baseline {
         }
     }
 
+    /// Reads a baseline of a format pgdrill reads ([`BASELINE_SCHEMA`], or `v1`), its format
+    /// told before its content is read.
     pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
+        /// A file's format, whatever else it holds.
+        #[derive(Deserialize)]
+        struct Format {
+            schema: String,
+        }
         let shown = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|source| BaselineError::Read { path: shown.clone(), source })?;
-        let baseline: Baseline = serde_json::from_str(&text).map_err(|e| BaselineError::Malformed {
+        let malformed = |e: serde_json::Error| BaselineError::Malformed {
             path: shown.clone(),
             message: e.to_string().split(" at line").next().unwrap_or_default().to_owned(),
             line: e.line(),
             column: e.column(),
-        })?;
-        if baseline.schema != BASELINE_SCHEMA {
-            return Err(BaselineError::Version { path: shown, found: baseline.schema });
+        };
+        let format: Format = serde_json::from_str(&text).map_err(malformed)?;
+        if !BASELINE_SCHEMAS_READ.contains(&format.schema.as_str()) {
+            return Err(BaselineError::Version { path: shown.clone(), found: format.schema });
         }
-        Ok(baseline)
+        serde_json::from_str(&text).map_err(malformed)
     }
 
+    /// Writes the baseline in the current format ([`BASELINE_SCHEMA`]), whichever it was read in.
     pub fn save(&self, path: &Path) -> Result<(), BaselineError> {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        let current = Baseline { schema: BASELINE_SCHEMA.to_owned(), ..self.clone() };
+        let mut text = serde_json::to_string_pretty(&current).unwrap_or_default();
         text.push('\n');
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -296,4 +320,96 @@ pub(crate) async fn capture_restored(
         baseline.indexes.len(),
         out.display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A baseline's text in `format`, its one table (of its row counts, its index, its row
+    /// security and its policy) named `table` as the file writes it (JSON-escaped).
+    fn text(format: &str, table: &str) -> String {
+        format!(
+            r#"{{"schema": "{format}", "captured_at": "2026-11-22T00:00:00Z", "source": "test", "server_version": "17.11",
+  "database": "t", "row_counts": {{"{table}": 3}},
+  "indexes": [{{"name": "graph.\"User_pkey\"", "table": "{table}", "method": "btree", "opclasses": ["int4_ops"],
+    "unique": true, "valid": true, "definition": "CREATE UNIQUE INDEX ..."}}],
+  "row_security": [{{"table": "{table}", "enabled": true, "forced": false}}],
+  "policies": [{{"table": "{table}", "name": "p", "command": "ALL", "roles": [], "permissive": true}}],
+  "graphs": {{}}, "schemas": {{}}, "migrations": []}}"#
+        )
+    }
+
+    fn load(text: &str) -> (Result<Baseline, BaselineError>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("base.json");
+        std::fs::write(&path, text).unwrap();
+        (Baseline::load(&path), path.display().to_string())
+    }
+
+    #[test]
+    fn a_v1_baseline_reads_as_the_same_names_as_v2_and_is_written_as_v2() {
+        let (v1, _) = load(&text("pgdrill.baseline.v1", r#"graph.\"User\""#));
+        let (v2, _) = load(&text("pgdrill.baseline.v2", r#"graph.\"User\""#));
+        let (v1, v2) = (v1.unwrap(), v2.unwrap());
+        let user = QualifiedName::new("graph", "User");
+        assert_eq!(v1.row_counts.keys().collect::<Vec<_>>(), [&user]);
+        assert_eq!(v1.indexes[0].name, QualifiedName::new("graph", "User_pkey"));
+        assert_eq!((&v1.indexes[0].table, &v1.row_security[0].table, &v1.policies[0].table), (&user, &user, &user));
+        assert_eq!(v1.schema, "pgdrill.baseline.v1", "as read");
+        assert_eq!(Baseline { schema: v2.schema.clone(), ..v1.clone() }, v2);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("again.json");
+        v1.save(&path).unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.contains(r#""schema": "pgdrill.baseline.v2""#), "{written}");
+        assert!(written.contains(r#""graph.\"User\"": 3"#), "{written}");
+        assert_eq!(Baseline::load(&path).unwrap(), v2);
+    }
+
+    #[test]
+    fn a_name_that_does_not_read_fails_the_file_naming_it() {
+        let (loaded, path) = load(&text("pgdrill.baseline.v1", r#"public.\"unterminated"#));
+        let err = loaded.unwrap_err();
+        assert!(matches!(err, BaselineError::Malformed { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.starts_with(&format!("baseline `{path}` is not a pgdrill baseline: ")), "{message}");
+        assert!(
+            message.contains(r#"not a qualified name: `public."unterminated` has an unterminated quoted name"#),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn another_format_is_refused_saying_which_are_read() {
+        let (loaded, path) = load(&text("pgdrill.baseline.v9", "public.users"));
+        assert_eq!(
+            loaded.unwrap_err().to_string(),
+            format!(
+                "baseline `{path}` has format `pgdrill.baseline.v9`, expected `pgdrill.baseline.v2` or `pgdrill.baseline.v1`"
+            )
+        );
+    }
+
+    /// The bundled baselines are v1: each loads, and is written again as it was, but for its
+    /// format (the names' text and their order unchanged).
+    #[test]
+    fn the_bundled_v1_baselines_load_and_write_back_as_they_were() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/baselines");
+        let dir = tempfile::tempdir().unwrap();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let original = std::fs::read_to_string(&path).unwrap();
+            assert!(original.contains(r#""schema": "pgdrill.baseline.v1""#), "{}", path.display());
+            let baseline = Baseline::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let out = dir.path().join("out.json");
+            baseline.save(&out).unwrap();
+            let written = std::fs::read_to_string(&out).unwrap();
+            assert_eq!(written, original.replace("pgdrill.baseline.v1", BASELINE_SCHEMA), "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen >= 6, "{seen}");
+    }
 }

@@ -60,7 +60,10 @@ pub(crate) struct Config {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
+    /// As the scenario writes them: pg_amcheck's `--relation` patterns.
     pub relations: Vec<String>,
+    /// The same, read as names once, when the scenario is resolved.
+    pub patterns: Vec<QualifiedName>,
     pub heapallindexed: bool,
     pub timeout: Duration,
 }
@@ -70,11 +73,15 @@ impl Kind for Spec {
     type Config = Config;
 
     fn resolve(config: Config, _ctx: &ResolveContext) -> Result<Self, FieldError> {
-        for relation in &config.relations {
-            QualifiedName::parse(relation).map_err(FieldError::unplaced)?;
-        }
+        let patterns = config
+            .relations
+            .iter()
+            .map(|r| QualifiedName::parse(r))
+            .collect::<Result<_, _>>()
+            .map_err(FieldError::unplaced)?;
         let timeout = config.timeout.as_ref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(600));
-        Ok(Spec { relations: config.relations, heapallindexed: config.heapallindexed.unwrap_or(true), timeout })
+        let heapallindexed = config.heapallindexed.unwrap_or(true);
+        Ok(Spec { relations: config.relations, patterns, heapallindexed, timeout })
     }
 
     fn label(&self) -> String {
@@ -137,8 +144,8 @@ impl Spec {
     /// `table` in `schema`: every index when none are named, else one named or whose table is
     /// (pg_amcheck checks a table's indexes with it).
     fn covers(&self, schema: &str, index: &str, table: &str) -> bool {
-        self.relations.is_empty()
-            || self.relations.iter().filter_map(|r| QualifiedName::parse(r).ok()).any(|pattern| {
+        self.patterns.is_empty()
+            || self.patterns.iter().any(|pattern| {
                 let schema_matches = pattern.schema.as_deref().is_none_or(|s| glob(s, schema));
                 schema_matches && (glob(&pattern.name, index) || glob(&pattern.name, table))
             })
@@ -327,6 +334,7 @@ heap table "drill.public.events", block 7, offset 3:
     fn the_indexes_judged_are_those_of_the_relations_named() {
         let spec = |relations: &[&str]| Spec {
             relations: relations.iter().map(|r| r.to_string()).collect(),
+            patterns: relations.iter().map(|r| QualifiedName::parse(r).unwrap()).collect(),
             heapallindexed: true,
             timeout: Duration::from_secs(1),
         };

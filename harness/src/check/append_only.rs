@@ -94,7 +94,7 @@ pub(crate) struct Spec {
     pub triggers: Vec<String>,
     pub settings: super::Settings,
     pub trusted: Vec<Trusted>,
-    pub probe: super::probe::ProbeValues,
+    pub probe: super::probe::Probe,
     pub key: Option<String>,
 }
 
@@ -108,8 +108,9 @@ impl Kind for Spec {
         if !config.insert.trim_start().to_ascii_lowercase().starts_with("insert") {
             return Err(FieldError::unplaced("`insert` must be an INSERT statement"));
         }
-        for listed in config.probe.tables().map_err(|e| FieldError::unplaced(e.to_string()))? {
-            if listed != table {
+        let probe = config.probe.read().map_err(|e| FieldError::unplaced(e.to_string()))?;
+        for listed in probe.tables() {
+            if *listed != table {
                 return Err(FieldError::unplaced(format!(
                     "`probe` gives values for `{listed}`, and the check probes `{table}`"
                 )));
@@ -122,7 +123,7 @@ impl Kind for Spec {
             triggers: config.triggers,
             settings: config.settings,
             trusted: Trusted::resolve(config.trusted)?,
-            probe: config.probe,
+            probe,
             key: config.key,
         })
     }

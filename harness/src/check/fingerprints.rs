@@ -109,16 +109,12 @@ impl Kind for Spec {
                 let mut chosen = Vec::new();
                 for name in wanted.into_inner() {
                     let parsed = QualifiedName::parse(&name).map_err(|m| FieldError::new(span.clone(), m))?;
-                    let found = file
-                        .tables
-                        .iter()
-                        .find(|t| QualifiedName::parse(&t.table).is_ok_and(|q| q == parsed))
-                        .ok_or_else(|| {
-                            FieldError::new(
-                                span.clone(),
-                                format!("`{name}` is not in the fingerprint file `{}`", path.display()),
-                            )
-                        })?;
+                    let found = file.tables.iter().find(|t| t.table == parsed).ok_or_else(|| {
+                        FieldError::new(
+                            span.clone(),
+                            format!("`{name}` is not in the fingerprint file `{}`", path.display()),
+                        )
+                    })?;
                     chosen.push(found.clone());
                 }
                 if chosen.is_empty() {
@@ -134,11 +130,15 @@ impl Kind for Spec {
     }
 
     fn label(&self) -> String {
-        self.tables.iter().map(|t| t.table.clone()).collect::<Vec<_>>().join(", ")
+        self.tables.iter().map(|t| t.table.to_string()).collect::<Vec<_>>().join(", ")
     }
 
     fn objects(&self) -> Vec<String> {
-        self.signed.iter().map(|_| "signature".to_owned()).chain(self.tables.iter().map(|t| t.table.clone())).collect()
+        self.signed
+            .iter()
+            .map(|_| "signature".to_owned())
+            .chain(self.tables.iter().map(|t| t.table.to_string()))
+            .collect()
     }
 
     async fn run(&self, ctx: &CheckContext<'_>) -> Result<Vec<CheckResult>, CheckError> {
@@ -172,14 +172,10 @@ impl Kind for Spec {
 
 /// One table of the file against the restore.
 async fn compare(conn: &mut sqlx::PgConnection, expected: &TableFingerprint, started: Instant) -> CheckResult {
-    let object = expected.table.clone();
-    let build = || CheckResult::build(KIND, object.clone(), started).expected(expected.summary());
-    let table = match QualifiedName::parse(&expected.table) {
-        Ok(t) => t,
-        Err(e) => return build().error(format!("the fingerprint file names `{}`: {e}", expected.table)),
-    };
+    let table = &expected.table;
+    let build = || CheckResult::build(KIND, table.to_string(), started).expected(expected.summary());
     let columns: Vec<String> = expected.columns.iter().map(|c| c.name.clone()).collect();
-    let described = match fingerprint::describe(conn, &table, Some(&columns), expected.key.as_deref()).await {
+    let described = match fingerprint::describe(conn, table, Some(&columns), expected.key.as_deref()).await {
         Ok(d) => d,
         Err(e @ FingerprintError::Sql { .. }) => return build().error(e.to_string()),
         Err(e) => return build().actual("not comparable").verdict(false, e.to_string()),
@@ -188,7 +184,7 @@ async fn compare(conn: &mut sqlx::PgConnection, expected: &TableFingerprint, sta
     let build = || build().evidence(evidence.clone());
     if let Some(changed) = expected.columns.iter().zip(&described.columns).find(|(e, f)| e.type_name != f.type_name) {
         let e = FingerprintError::ColumnType {
-            table: expected.table.clone(),
+            table: expected.table.to_string(),
             column: changed.0.name.clone(),
             expected: changed.0.type_name.clone(),
             found: changed.1.type_name.clone(),
@@ -255,4 +251,40 @@ fn evidence(described: &Described, expected: &TableFingerprint) -> String {
         String::new()
     };
     format!("{};\n{sql}{more}", fingerprint::settings_sql())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::sign::{KeyOrigin, Signer};
+    use crate::secret::Secret;
+
+    /// A v1 file, written before v2 and signed then, is read as it is: its signature still
+    /// holds, and its table is a name.
+    #[test]
+    fn a_signed_v1_file_still_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ssh_key::PrivateKey::from(ssh_key::private::Ed25519Keypair::from_seed(&[7; 32]));
+        let text = Secret::new(key.to_openssh(ssh_key::LineEnding::LF).unwrap().as_str());
+        let signer = Signer::parse(&text, None, KeyOrigin::Env).unwrap();
+        let file = dir.path().join("shop.fingerprint.json");
+        let bytes = crate::fingerprint::tests::file_text("pgdrill.fingerprint.v1", r#"public.\"Track\""#);
+        std::fs::write(&file, &bytes).unwrap();
+        let pem = signer.sign_in(fingerprint::SIGNATURE_NAMESPACE, bytes.as_bytes()).unwrap();
+        std::fs::write(fingerprint::signature_path(&file), pem).unwrap();
+        let signers = format!("dba@example.com {}\n", key.public_key().to_openssh().unwrap());
+        std::fs::write(dir.path().join("allowed_signers"), signers).unwrap();
+        let config: Config = toml::from_str(
+            "file = \"shop.fingerprint.json\"\nallowed_signers = \"allowed_signers\"\nidentity = \"dba@example.com\"\n\
+             tables = ['public.\"Track\"']\n",
+        )
+        .unwrap();
+        let ctx = ResolveContext { base: dir.path().to_owned(), baseline: None };
+        let spec = Spec::resolve(config, &ctx).unwrap();
+        let signed = spec.signed.clone().expect("a signature was asked for");
+        assert!(signed.as_ref().is_ok_and(|by| by.starts_with(signer.fingerprint())), "{signed:?}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), bytes, "read, not written again");
+        assert_eq!(spec.tables[0].table, QualifiedName::new("public", "Track"));
+        assert_eq!(spec.objects(), ["signature", "public.\"Track\""]);
+    }
 }

@@ -107,6 +107,9 @@ pub(crate) struct FailClosed {
     /// Another role for some tables: `{ "public.audit_events" = "caracal_auditor" }`.
     #[serde(default)]
     pub roles: std::collections::BTreeMap<String, String>,
+    /// `roles`, each table read as a name once, when the scenario is resolved.
+    #[serde(skip)]
+    pub role_of: Vec<(QualifiedName, String)>,
     /// The setting that carries the tenant (`caracal.zone_id`, `app.tenant_id`).
     pub setting: String,
     /// The tenant column of the tables.
@@ -120,6 +123,9 @@ pub(crate) struct FailClosed {
     /// over the others).
     #[serde(default)]
     pub probe: super::probe::ProbeValues,
+    /// `probe`, each table read as a name once, when the scenario is resolved.
+    #[serde(skip)]
+    pub probe_read: super::probe::Probe,
     /// More session settings the application sets (`SET LOCAL`).
     #[serde(default)]
     pub settings: super::Settings,
@@ -132,11 +138,7 @@ pub(crate) struct FailClosed {
 impl FailClosed {
     /// The role that reads `table`.
     fn role_for(&self, table: &QualifiedName) -> &str {
-        self.roles
-            .iter()
-            .find(|(t, _)| QualifiedName::parse(t).ok().as_ref() == Some(table))
-            .map(|(_, r)| r.as_str())
-            .unwrap_or(&self.role)
+        self.role_of.iter().find(|(t, _)| t == table).map(|(_, r)| r.as_str()).unwrap_or(&self.role)
     }
 }
 
@@ -168,22 +170,25 @@ impl Kind for Spec {
             let table = QualifiedName::parse(&policy.table).map_err(FieldError::unplaced)?;
             policies.push((table, policy));
         }
+        let (mut role_of, mut probe) = (Vec::new(), super::probe::Probe::default());
         if let Some(fc) = &config.fail_closed {
             if tables.is_empty() {
                 return Err(FieldError::unplaced(
                     "`fail_closed` reads the tables listed in `tables`, and there are none",
                 ));
             }
-            for listed in fc.roles.keys() {
+            for (listed, role) in &fc.roles {
                 let name = QualifiedName::parse(listed).map_err(FieldError::unplaced)?;
                 if !tables.contains(&name) {
                     return Err(FieldError::unplaced(format!(
                         "`fail_closed.roles` names `{listed}`, which is not in `tables`"
                     )));
                 }
+                role_of.push((name, role.clone()));
             }
-            for listed in fc.probe.tables().map_err(|e| FieldError::unplaced(e.to_string()))? {
-                if !tables.contains(&listed) {
+            probe = fc.probe.read().map_err(|e| FieldError::unplaced(e.to_string()))?;
+            for listed in probe.tables() {
+                if !tables.contains(listed) {
                     return Err(FieldError::unplaced(format!(
                         "`fail_closed.probe` gives values for `{listed}`, which is not in `tables`"
                     )));
@@ -211,6 +216,7 @@ impl Kind for Spec {
             fail_closed: match config.fail_closed {
                 Some(mut fc) => {
                     fc.trusted = super::loophole::Trusted::resolve(std::mem::take(&mut fc.trusted))?;
+                    (fc.role_of, fc.probe_read) = (role_of, probe);
                     Some(fc)
                 }
                 None => None,

@@ -284,7 +284,7 @@ impl Kind for Spec {
                     ),
             );
         } else if self.expect_from_dump {
-            let counts = from_dump.into_iter().map(|(t, n)| (t, i64::try_from(n).unwrap_or(i64::MAX)));
+            let counts = from_dump.into_iter().map(|(t, n)| Counted::in_dump(t, i64::try_from(n).unwrap_or(i64::MAX)));
             let counts = trees::fold_partitions(ctx.pool, counts.collect()).await;
             results.push(self.compare_all(ctx, "dump", "the dump's data loads", counts).await);
         }
@@ -359,9 +359,9 @@ impl Spec {
         let total: i64 = tables.iter().map(|t| t.expected).sum();
         let mut differences = Vec::new();
         let mut restored_total: i64 = 0;
-        for Counted { name, expected, tree } in &tables {
-            let actual = match QualifiedName::parse(name) {
-                Ok(table) => count(ctx, &table, !tree).await,
+        for Counted { name, table, expected, tree } in &tables {
+            let actual = match table {
+                Ok(table) => count(ctx, table, !tree).await,
                 Err(message) => Err(Failed(message.to_string())),
             };
             let name = if *tree { format!("{name} (its whole partition tree)") } else { name.clone() };

@@ -41,8 +41,8 @@ const DISTANCES: [(&str, &str, &str); 6] = [
     ("jaccard", "<%>", "_jaccard_ops"),
 ];
 
-const INDEXES_SQL: &str = "SELECT format('%I.%I', n.nspname, ic.relname) AS index, quote_ident(ic.relname) AS index_ident, \
-     format('%I.%I', n.nspname, c.relname) AS table_name, \
+const INDEXES_SQL: &str = "SELECT n.nspname::text AS schema, ic.relname::text AS index_name, \
+     quote_ident(ic.relname) AS index_ident, c.relname::text AS table_name, \
      am.amname AS method, a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS column_type, \
      opc.opcname AS opclass, opcn.nspname::text AS opclass_schema, i.indisvalid AS valid, \
      pg_get_expr(i.indpred, i.indrelid) AS predicate \
@@ -50,7 +50,7 @@ const INDEXES_SQL: &str = "SELECT format('%I.%I', n.nspname, ic.relname) AS inde
      JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
      JOIN pg_opclass opc ON opc.oid = i.indclass[0] JOIN pg_namespace opcn ON opcn.oid = opc.opcnamespace \
-     WHERE am.amname IN ('hnsw', 'ivfflat') ORDER BY 1";
+     WHERE am.amname IN ('hnsw', 'ivfflat') ORDER BY format('%I.%I', n.nspname, ic.relname)";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -138,9 +138,8 @@ impl Kind for Spec {
             found.iter().collect()
         } else {
             let mut chosen = Vec::new();
+            let indexes: Vec<QualifiedName> = found.iter().map(|i| i.index.clone()).collect();
             for name in &self.indexes {
-                let indexes: Vec<QualifiedName> =
-                    found.iter().filter_map(|i| QualifiedName::parse(&i.index).ok()).collect();
                 match indexes.iter().position(|have| names::matches(name, have)) {
                     Some(at) => chosen.push(&found[at]),
                     None => {
@@ -176,10 +175,10 @@ impl Kind for Spec {
 /// A pgvector index, as the catalog describes it.
 #[derive(Debug, Clone)]
 pub(crate) struct VectorIndex {
-    pub index: String,
+    pub index: QualifiedName,
     /// Its own name as EXPLAIN prints it (quoted where needed).
     pub index_ident: String,
-    pub table: String,
+    pub table: QualifiedName,
     pub method: String,
     pub column: String,
     pub column_type: String,
@@ -193,10 +192,11 @@ pub(crate) struct VectorIndex {
 
 impl VectorIndex {
     fn from_row(row: &sqlx::postgres::PgRow) -> Self {
+        let schema: String = row.get("schema");
         VectorIndex {
-            index: row.get("index"),
+            index: QualifiedName::new(&schema, row.get::<String, _>("index_name")),
             index_ident: row.get("index_ident"),
-            table: row.get("table_name"),
+            table: QualifiedName::new(schema, row.get::<String, _>("table_name")),
             method: row.get("method"),
             column: row.get("column_name"),
             column_type: row.get("column_type"),
@@ -221,7 +221,7 @@ impl Spec {
         let started = Instant::now();
         let own = index.distance();
         let Some((distance, operator)) = self.distance.or(own) else {
-            return CheckResult::build(KIND, index.index.clone(), started)
+            return CheckResult::build(KIND, index.index.to_string(), started)
                 .error(format!("operator class `{}` of `{}` is not one pgdrill knows", index.opclass, index.index));
         };
         let settings = match index.method.as_str() {
@@ -232,7 +232,7 @@ impl Spec {
         };
         let search = Search::new(index, operator, self.k);
         let worst = self.min_worst.map(|w| format!(", each query >= {w:.2}")).unwrap_or_default();
-        let result = CheckResult::build(KIND, index.index.clone(), started)
+        let result = CheckResult::build(KIND, index.index.to_string(), started)
             .expected(format!(
                 "mean recall@{} >= {:.2}{worst} by {distance} distance over {} stored vectors ({settings})",
                 self.k, self.min_recall, self.samples
@@ -282,7 +282,7 @@ impl Spec {
                     format!("a k-nearest-neighbour query by {distance} distance does not use `{}`{why}", index.index),
                 )
             }
-            Ok((_, _, recalls)) => self.judge(result, &recalls, &index.index),
+            Ok((_, _, recalls)) => self.judge(result, &recalls, &index.index.to_string()),
         }
     }
 }
@@ -296,7 +296,7 @@ struct Search<'a> {
 
 impl<'a> Search<'a> {
     fn new(index: &'a VectorIndex, operator: &str, k: u32) -> Self {
-        let table = QualifiedName::parse(&index.table).map(|t| t.sql()).unwrap_or_else(|_| index.table.clone());
+        let table = index.table.sql();
         let column = quote_ident(&index.column);
         let filter = index.predicate.as_ref().map(|p| format!(" WHERE {p}")).unwrap_or_default();
         let operator = format!("OPERATOR({}.{operator})", quote_ident(&index.opclass_schema));
@@ -309,8 +309,7 @@ impl<'a> Search<'a> {
 
     /// Stored vectors, spread over the table in a fixed order.
     async fn samples(&self, conn: &mut PgConnection, n: u32) -> sqlx::Result<Vec<String>> {
-        let table =
-            QualifiedName::parse(&self.index.table).map(|t| t.sql()).unwrap_or_else(|_| self.index.table.clone());
+        let table = self.index.table.sql();
         let column = quote_ident(&self.index.column);
         let sql =
             format!("SELECT {column}::text FROM {table} WHERE {column} IS NOT NULL ORDER BY md5(ctid::text) LIMIT {n}");
@@ -469,9 +468,9 @@ mod tests {
     #[test]
     fn the_distance_comes_from_the_operator_class() {
         let index = |opclass: &str| VectorIndex {
-            index: "public.i".into(),
+            index: QualifiedName::new("public", "i"),
             index_ident: "i".into(),
-            table: "public.t".into(),
+            table: QualifiedName::new("public", "t"),
             method: "hnsw".into(),
             column: "embedding".into(),
             column_type: "vector(3)".into(),

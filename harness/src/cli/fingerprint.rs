@@ -331,7 +331,7 @@ async fn table_fingerprint(
         }
     }
     let ranges = fingerprint::fingerprint_spans(conn, &described, &spans).await?;
-    Ok(TableFingerprint::new(table.to_string(), described.columns, key.map(str::to_owned), ranges, sampled_of))
+    Ok(TableFingerprint::new(table.clone(), described.columns, key.map(str::to_owned), ranges, sampled_of))
 }
 
 /// Every table of the database but the catalogs', extensions' and partitions' (their parent

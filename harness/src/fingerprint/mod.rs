@@ -29,13 +29,20 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::pg::QualifiedName;
 pub(crate) use take::{
     Described, FingerprintError, Span, begin, bounds, describe, fingerprint_range, fingerprint_spans, in_settings,
     last_key, spans,
 };
 
-/// The fingerprint file's format and version.
-pub const SCHEMA: &str = "pgdrill.fingerprint.v1";
+/// The fingerprint file's format and version, the one written. In `v2` each table's name is a
+/// [`QualifiedName`] as it is shown (`public."Track"`), which reads back as that name.
+pub const SCHEMA: &str = "pgdrill.fingerprint.v2";
+
+/// The formats a fingerprint file is read in: `v1` wrote its names as `v2` does, and is read
+/// as `v2` (a name that does not read as one fails the file). A file is read as it is, never
+/// written again: its signature is over its bytes.
+pub(crate) const SCHEMAS_READ: &[&str] = &[SCHEMA, "pgdrill.fingerprint.v1"];
 
 /// The namespace a fingerprint file's SSH signature (`FILE.sig`) is made in: a signature of a
 /// drill's evidence cannot stand for one.
@@ -101,8 +108,8 @@ pub struct DumpMade {
 /// One table's fingerprint: whole, or by ranges of a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableFingerprint {
-    /// `schema.table`, quoted where it needs to be.
-    pub table: String,
+    /// The table, written `schema.table`, quoted where it needs to be.
+    pub table: QualifiedName,
     /// The columns hashed, in order, with their types.
     pub columns: Vec<Column>,
     /// The key the ranges split, when there are ranges.
@@ -151,7 +158,7 @@ impl RangeFingerprint {
 impl TableFingerprint {
     /// Puts the ranges together: their rows, and the digest of their digests.
     pub fn new(
-        table: String,
+        table: QualifiedName,
         columns: Vec<Column>,
         key: Option<String>,
         ranges: Vec<RangeFingerprint>,
@@ -215,7 +222,7 @@ pub struct Trail {
 }
 
 /// Each table's [`Trail`], by its name as the check writes it.
-pub type Trails = std::collections::BTreeMap<String, Trail>;
+pub type Trails = std::collections::BTreeMap<QualifiedName, Trail>;
 
 /// The first 12 hex digits, for a line of a report.
 pub fn short(sha256: &str) -> String {
@@ -242,13 +249,21 @@ impl FingerprintFile {
     }
 
     /// The file's `bytes` (read once: the bytes a signature was checked against are the ones
-    /// read); `path` names it in errors.
+    /// read), of a format pgdrill reads ([`SCHEMA`], or `v1`), its format told before its
+    /// content is read; `path` names it in errors.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<FingerprintFile, FileError> {
-        let format = |reason: String| FileError::Format { path: path.to_owned(), reason };
-        let file: FingerprintFile = serde_json::from_slice(bytes).map_err(|e| format(e.to_string()))?;
-        if file.schema != SCHEMA {
-            return Err(format(format!("its schema is `{}`, not `{SCHEMA}`", file.schema)));
+        /// A file's format, whatever else it holds.
+        #[derive(Deserialize)]
+        struct Format {
+            schema: String,
         }
+        let format = |reason: String| FileError::Format { path: path.to_owned(), reason };
+        let found: Format = serde_json::from_slice(bytes).map_err(|e| format(e.to_string()))?;
+        if !SCHEMAS_READ.contains(&found.schema.as_str()) {
+            let read: Vec<String> = SCHEMAS_READ.iter().map(|s| format!("`{s}`")).collect();
+            return Err(format(format!("its schema is `{}`, not {}", found.schema, read.join(" or "))));
+        }
+        let file: FingerprintFile = serde_json::from_slice(bytes).map_err(|e| format(e.to_string()))?;
         if file.tables.is_empty() {
             return Err(format("it fingerprints no table: a comparison with nothing passes on any restore".into()));
         }
@@ -273,7 +288,7 @@ impl FingerprintFile {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn range(after: Option<&str>, upto: Option<&str>, sha: char) -> RangeFingerprint {
@@ -285,13 +300,54 @@ mod tests {
         }
     }
 
+    /// A fingerprint file's text in `format`, of one table named `table` as the file writes it
+    /// (JSON-escaped).
+    pub(crate) fn file_text(format: &str, table: &str) -> String {
+        let sha = "a".repeat(64);
+        format!(
+            r#"{{"schema": "{format}", "taken_at": "2026-11-22T00:00:00Z", "database": "shop", "server_version": "17.11",
+  "tables": [{{"table": "{table}", "columns": [{{"name": "id", "type": "integer"}}],
+    "ranges": [{{"rows": 3, "sha256": "{sha}"}}], "rows": 3, "sha256": "{sha}"}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_v1_file_reads_as_the_same_names_as_v2() {
+        let path = Path::new("shop.fingerprint.json");
+        let v1 = FingerprintFile::parse(file_text("pgdrill.fingerprint.v1", r#"public.\"Track\""#).as_bytes(), path);
+        let v2 = FingerprintFile::parse(file_text(SCHEMA, r#"public.\"Track\""#).as_bytes(), path);
+        let (v1, v2) = (v1.unwrap(), v2.unwrap());
+        assert_eq!(v1.tables[0].table, QualifiedName::new("public", "Track"));
+        assert_eq!(v1.tables, v2.tables);
+        assert_eq!(SCHEMA, "pgdrill.fingerprint.v2");
+    }
+
+    #[test]
+    fn a_name_that_does_not_read_or_another_format_fails_the_file_naming_it() {
+        let path = Path::new("shop.fingerprint.json");
+        let bad = FingerprintFile::parse(file_text(SCHEMA, r#"public.\"unterminated"#).as_bytes(), path);
+        let message = bad.unwrap_err().to_string();
+        assert!(message.starts_with("`shop.fingerprint.json` is not a pgdrill fingerprint file: "), "{message}");
+        assert!(
+            message.contains(r#"not a qualified name: `public."unterminated` has an unterminated quoted name"#),
+            "{message}"
+        );
+        let other = FingerprintFile::parse(file_text("pgdrill.fingerprint.v9", "public.t").as_bytes(), path);
+        assert_eq!(
+            other.unwrap_err().to_string(),
+            "`shop.fingerprint.json` is not a pgdrill fingerprint file: its schema is `pgdrill.fingerprint.v9`, \
+             not `pgdrill.fingerprint.v2` or `pgdrill.fingerprint.v1`"
+        );
+    }
+
     #[test]
     fn a_whole_table_is_its_one_range_and_ranges_combine_with_their_bounds() {
-        let whole = TableFingerprint::new("public.t".into(), vec![], None, vec![range(None, None, 'a')], None);
+        let t = QualifiedName::new("public", "t");
+        let whole = TableFingerprint::new(t.clone(), vec![], None, vec![range(None, None, 'a')], None);
         assert_eq!(whole.sha256, "a".repeat(64));
         let split = |upto: &str| {
             TableFingerprint::new(
-                "public.t".into(),
+                t.clone(),
                 vec![],
                 Some("id".into()),
                 vec![range(None, Some(upto), 'a'), range(Some(upto), None, 'b')],

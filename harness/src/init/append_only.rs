@@ -121,7 +121,7 @@ pub(super) fn block(found: &AppendOnlyFound, inventory: &Inventory) -> Block {
     )];
     let mut body = vec![
         "[[checks.append_only]]".to_owned(),
-        format!("table = {}", string(table)),
+        format!("table = {}", string(&table.to_string())),
         format!("role = {}", string(&role)),
         format!("insert = {}", string(&insert)),
     ];
@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn the_insert_fills_what_it_must_by_type_and_the_tenant_from_the_setting() {
         let found = AppendOnlyFound {
-            table: "public.\"AuditLog\"".into(),
+            table: crate::pg::QualifiedName::new("public", "AuditLog"),
             role: "app".into(),
             triggers: vec!["audit_immutable".into()],
             granted: vec![],

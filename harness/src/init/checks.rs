@@ -154,7 +154,9 @@ fn row_counts(inventory: &Inventory, dump: Option<DumpRows>) -> Block {
                 "allow_growth = true".to_owned(),
                 "[checks.row_counts.tables]".to_owned(),
             ];
-            body.extend(inventory.row_counts.iter().map(|(table, rows)| format!("{} = {rows}", string(table))));
+            body.extend(
+                inventory.row_counts.iter().map(|(table, rows)| format!("{} = {rows}", string(&table.to_string()))),
+            );
             Block::new(
                 &[
                     "Rows per table, as the recovery found them (a base backup has no dump to compare",

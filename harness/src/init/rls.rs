@@ -11,11 +11,11 @@ use super::block::{Block, inline, list, string};
 use super::expr;
 use super::inventory::Inventory;
 use crate::baseline::PolicyInfo;
-use crate::pg::quote_ident_if_needed;
+use crate::pg::{QualifiedName, quote_ident_if_needed};
 
 fn policy_line(policy: &PolicyInfo) -> String {
     let mut pairs = vec![
-        ("table".to_owned(), string(&policy.table)),
+        ("table".to_owned(), string(&policy.table.to_string())),
         ("name".to_owned(), string(&quote_ident_if_needed(&policy.name))),
         ("command".to_owned(), string(&policy.command)),
         ("roles".to_owned(), list(&policy.roles.iter().map(|r| quote_ident_if_needed(r)).collect::<Vec<_>>())),
@@ -88,14 +88,15 @@ pub(crate) fn reader(
 struct Group {
     forced: bool,
     tenant: Option<(String, String)>,
-    tables: Vec<String>,
+    tables: Vec<QualifiedName>,
 }
 
 /// Row security: a block per (forced or only enabled, tenant) with its tables' policies;
 /// policies on tables without row security last.
 pub(super) fn blocks(inventory: &Inventory) -> Vec<Block> {
-    let on_table =
-        |table: &str| -> Vec<&PolicyInfo> { inventory.policies.iter().filter(|p| p.table == table).collect() };
+    let on_table = |table: &QualifiedName| -> Vec<&PolicyInfo> {
+        inventory.policies.iter().filter(|p| &p.table == table).collect()
+    };
     let functions = &inventory.setting_functions;
     let mut groups: Vec<Group> = Vec::new();
     for forced in [true, false] {
@@ -108,7 +109,7 @@ pub(super) fn blocks(inventory: &Inventory) -> Vec<Block> {
         }
     }
     let mut out: Vec<Block> = groups.iter().map(|g| block(g, inventory)).collect();
-    let covered = |table: &str| inventory.row_security.iter().any(|r| r.enabled && r.table == table);
+    let covered = |table: &QualifiedName| inventory.row_security.iter().any(|r| r.enabled && &r.table == table);
     let loose: Vec<&PolicyInfo> = inventory.policies.iter().filter(|p| !covered(&p.table)).collect();
     if !loose.is_empty() {
         let mut body = vec!["[[checks.rls]]".to_owned(), "exact_policies = true".to_owned(), "policies = [".to_owned()];
@@ -161,7 +162,7 @@ fn block(group: &Group, inventory: &Inventory) -> Block {
     let others: Vec<(String, String)> = chosen
         .iter()
         .filter(|(_, (r, _))| *r != role)
-        .map(|(t, (r, _))| ((*t).to_owned(), string(&quote_ident_if_needed(r))))
+        .map(|(t, (r, _))| (t.to_string(), string(&quote_ident_if_needed(r))))
         .collect();
     if !others.is_empty() {
         pairs.push(("roles".to_owned(), inline(&others)));
@@ -172,7 +173,8 @@ fn block(group: &Group, inventory: &Inventory) -> Block {
 
 /// A group's TOML (its tables and their policies, exactly) and what it proves.
 fn listing(group: &Group, policies: &[&PolicyInfo]) -> (Vec<String>, Vec<String>) {
-    let mut body = vec!["[[checks.rls]]".to_owned(), format!("tables = {}", list(&group.tables))];
+    let tables: Vec<String> = group.tables.iter().map(ToString::to_string).collect();
+    let mut body = vec!["[[checks.rls]]".to_owned(), format!("tables = {}", list(&tables))];
     if group.forced {
         body.push("force = true".into());
     }
@@ -201,20 +203,20 @@ fn readers_of<'a>(
     policies: &[&PolicyInfo],
     setting: &str,
     inventory: &Inventory,
-) -> BTreeMap<&'a str, (String, bool)> {
+) -> BTreeMap<&'a QualifiedName, (String, bool)> {
     let mut chosen = BTreeMap::new();
     for table in &group.tables {
         let mine: Vec<&PolicyInfo> = policies.iter().copied().filter(|p| &p.table == table).collect();
-        let readers = inventory.readers.get(table).map(Vec::as_slice).unwrap_or_default();
+        let readers = inventory.readers.get(&table.to_string()).map(Vec::as_slice).unwrap_or_default();
         if let Some(found) = reader(readers, &mine, setting, &inventory.setting_functions) {
-            chosen.insert(table.as_str(), found);
+            chosen.insert(table, found);
         }
     }
     chosen
 }
 
 /// The role most tables are read as (the first by name among as many): the default.
-fn most_common(chosen: &BTreeMap<&str, (String, bool)>) -> Option<String> {
+fn most_common(chosen: &BTreeMap<&QualifiedName, (String, bool)>) -> Option<String> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for (role, _) in chosen.values() {
         *counts.entry(role).or_default() += 1;
@@ -225,7 +227,7 @@ fn most_common(chosen: &BTreeMap<&str, (String, bool)>) -> Option<String> {
 /// What the proposed `fail_closed` proves, and what in it is a guess.
 fn fail_closed_about(
     group: &Group,
-    chosen: &BTreeMap<&str, (String, bool)>,
+    chosen: &BTreeMap<&QualifiedName, (String, bool)>,
     role: &str,
     (setting, column): (&str, &str),
     read: &TenantRead,
@@ -240,8 +242,8 @@ fn fail_closed_about(
             read.flags.join("`, `")
         ));
     }
-    let closed: Vec<&str> =
-        group.tables.iter().filter(|t| !chosen.contains_key(t.as_str())).map(String::as_str).collect();
+    let closed: Vec<String> =
+        group.tables.iter().filter(|t| !chosen.contains_key(t)).map(ToString::to_string).collect();
     if !closed.is_empty() {
         about.push(format!("No role but the owner may read `{}`: closed by privilege.", closed.join("`, `")));
     }
@@ -263,7 +265,7 @@ mod tests {
 
     fn policy(name: &str, roles: &[&str], using: &str) -> PolicyInfo {
         PolicyInfo {
-            table: "public.docs".into(),
+            table: QualifiedName::new("public", "docs"),
             name: name.into(),
             command: "ALL".into(),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),

@@ -213,11 +213,11 @@ mod tests {
                 unique: false,
             }],
             row_security: vec![
-                RowSecurity { table: "public.items".into(), enabled: true, forced: true },
-                RowSecurity { table: "public.notes".into(), enabled: true, forced: false },
+                RowSecurity { table: crate::pg::QualifiedName::new("public", "items"), enabled: true, forced: true },
+                RowSecurity { table: crate::pg::QualifiedName::new("public", "notes"), enabled: true, forced: false },
             ],
             policies: vec![PolicyInfo {
-                table: "public.items".into(),
+                table: crate::pg::QualifiedName::new("public", "items"),
                 name: "Tenant".into(),
                 command: "ALL".into(),
                 roles: vec!["app".into()],
@@ -254,7 +254,7 @@ mod tests {
             schemas: vec!["public".into(), "tenant_a".into()],
             readers: [("public.items".to_owned(), vec![("app".to_owned(), true)])].into(),
             append_only: vec![super::super::inventory::AppendOnlyFound {
-                table: "public.audit".into(),
+                table: crate::pg::QualifiedName::new("public", "audit"),
                 role: "auditor".into(),
                 triggers: vec!["audit_immutable".into()],
                 granted: vec!["UPDATE".into()],

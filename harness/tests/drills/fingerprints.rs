@@ -119,7 +119,9 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
     assert!(verified.status.success(), "{}", text(&verified));
     let file: pgdrill::fingerprint::FingerprintFile =
         serde_json::from_str(&std::fs::read_to_string(&fingerprints).expect("fingerprint file")).expect("JSON");
-    let accounts = file.tables.iter().find(|t| t.table == "public.accounts").expect("accounts");
+    assert_eq!(file.schema, pgdrill::fingerprint::SCHEMA, "written in the current format");
+    let accounts =
+        file.tables.iter().find(|t| t.table == pgdrill::QualifiedName::new("public", "accounts")).expect("accounts");
     assert_eq!((accounts.rows, accounts.ranges.len()), (500, 4), "{accounts:?}");
     assert!(file.snapshot.is_some() && file.dump.is_some(), "{file:?}");
     // The source did change after the dump, and the fingerprints did not see it.

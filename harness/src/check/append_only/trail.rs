@@ -30,7 +30,7 @@ pub(super) async fn check(spec: &Spec, ctx: &CheckContext<'_>, key: &str, starte
     let object = format!("{} rows of the previous backups", spec.table);
     // A trail recorded empty holds no row to find again: comparing with it would pass on
     // anything, so this drill records ranges as a first one does.
-    let previous = ctx.trails.get(&spec.table.to_string()).filter(|p| !p.fingerprint.ranges.is_empty());
+    let previous = ctx.trails.get(&spec.table).filter(|p| !p.fingerprint.ranges.is_empty());
     let build = || {
         let expected = match previous {
             Some(p) => format!(
@@ -86,7 +86,7 @@ async fn measure(
     }
     let _ = tx.rollback().await;
     let now = TableFingerprint::new(
-        spec.table.to_string(),
+        spec.table.clone(),
         described.columns.clone(),
         Some(described.key.as_ref().map(|k| k.name.clone()).unwrap_or_else(|| key.to_owned())),
         ranges,

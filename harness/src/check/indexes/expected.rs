@@ -9,7 +9,26 @@ use super::{EVIDENCE, ExpectedIndex, KIND, parts};
 use crate::baseline::IndexInfo;
 use crate::check::CheckResult;
 use crate::names;
-use crate::pg::QualifiedName;
+use crate::pg::{NameError, QualifiedName};
+
+/// An index a scenario's `expect` names, its name and its table read once, when the scenario
+/// is.
+#[derive(Debug, Clone)]
+pub(crate) struct Expected {
+    pub name: QualifiedName,
+    /// The table it must be on, when the entry says.
+    pub table: Option<QualifiedName>,
+    pub want: ExpectedIndex,
+}
+
+impl Expected {
+    /// The entry `want`, its names read; the error names the one that is not a name.
+    pub(super) fn read(want: ExpectedIndex) -> Result<Expected, NameError> {
+        let name = QualifiedName::parse(&want.name)?;
+        let table = want.table.as_deref().map(QualifiedName::parse).transpose()?;
+        Ok(Expected { name, table, want })
+    }
+}
 
 fn describe(index: &IndexInfo) -> String {
     let ops = if index.opclasses.is_empty() { String::new() } else { format!(" ({})", index.opclasses.join(", ")) };
@@ -58,18 +77,18 @@ fn expected_text(want: &ExpectedIndex) -> String {
 }
 
 /// Each way `index` is not what the scenario's entry says.
-fn wrong_with(want: &ExpectedIndex, index: &IndexInfo) -> Vec<String> {
+fn wrong_with(expected: &Expected, index: &IndexInfo) -> Vec<String> {
+    let want = &expected.want;
     let mut wrong = Vec::new();
     if let Some(method) = &want.method
         && !index.method.eq_ignore_ascii_case(method)
     {
         wrong.push(format!("method {} instead of {method}", index.method));
     }
-    if let Some(table) = &want.table
-        && !QualifiedName::parse(table)
-            .is_ok_and(|want| QualifiedName::parse(&index.table).is_ok_and(|have| names::matches(&want, &have)))
+    if let (Some(table), Some(written)) = (&expected.table, &want.table)
+        && !names::matches(table, &index.table)
     {
-        wrong.push(format!("on {} instead of {table}", index.table));
+        wrong.push(format!("on {} instead of {written}", index.table));
     }
     if let Some(opclass) = &want.opclass
         && !index.opclasses.iter().any(|o| o == opclass)
@@ -108,23 +127,20 @@ fn wrong_with(want: &ExpectedIndex, index: &IndexInfo) -> Vec<String> {
     wrong
 }
 
-pub(super) fn expected_index(
-    name: &QualifiedName,
-    want: &ExpectedIndex,
-    actual: &[IndexInfo],
-    started: Instant,
-) -> CheckResult {
-    let result = CheckResult::build(KIND, name.to_string(), started).expected(expected_text(want)).evidence(EVIDENCE);
-    let found = actual.iter().find(|i| QualifiedName::parse(&i.name).is_ok_and(|n| names::matches(name, &n)));
+pub(super) fn expected_index(expected: &Expected, actual: &[IndexInfo], started: Instant) -> CheckResult {
+    let name = &expected.name;
+    let result =
+        CheckResult::build(KIND, name.to_string(), started).expected(expected_text(&expected.want)).evidence(EVIDENCE);
+    let found = actual.iter().find(|i| names::matches(name, &i.name));
     let Some(index) = found else {
-        let existing: Vec<QualifiedName> = actual.iter().filter_map(|i| QualifiedName::parse(&i.name).ok()).collect();
+        let existing: Vec<QualifiedName> = actual.iter().map(|i| i.name.clone()).collect();
         let hint = match names::closest(name, &existing) {
             Some(meant) => format!(" (hint: did you mean `{meant}`?)"),
             None => String::new(),
         };
         return result.actual("missing").verdict(false, format!("index `{name}` does not exist{hint}"));
     };
-    let wrong = wrong_with(want, index);
+    let wrong = wrong_with(expected, index);
     let result = result.actual(describe(index));
     if wrong.is_empty() {
         result.verdict(true, format!("index `{name}` is {}", describe(index)))
@@ -151,12 +167,20 @@ mod tests {
         }
     }
 
+    /// The entry `want`, read, under the name `name`.
+    fn expected(name: &QualifiedName, want: ExpectedIndex) -> Expected {
+        Expected { name: name.clone(), ..Expected::read(want).unwrap() }
+    }
+
     #[test]
     fn an_expected_index_passes_as_found_and_fails_naming_what_differs() {
         let name = QualifiedName::parse("public.engrams_embedding_hnsw").unwrap();
         let good = [index("public.engrams_embedding_hnsw", "hnsw", "vector_cosine_ops", true)];
         let now = Instant::now();
-        assert_eq!(expected_index(&name, &want("hnsw", "vector_cosine_ops"), &good, now).verdict, Verdict::Pass);
+        assert_eq!(
+            expected_index(&expected(&name, want("hnsw", "vector_cosine_ops")), &good, now).verdict,
+            Verdict::Pass
+        );
         let not_ready = IndexInfo { ready: Some(false), unique: true, ..good[0].clone() };
         let not_live = IndexInfo { live: Some(false), ..good[0].clone() };
         let keyed = |keys: &[&str], predicate: Option<&str>| ExpectedIndex {
@@ -196,22 +220,25 @@ mod tests {
             p.predicate = Some("(deleted_at IS NULL)".into());
         }
         let written = keyed(&["Embedding"], Some("deleted_at is null"));
-        assert_eq!(expected_index(&name, &written, &[partial], now).verdict, Verdict::Pass);
-        assert_eq!(expected_index(&name, &keyed(&["embedding"], Some("")), &good, now).verdict, Verdict::Pass);
+        assert_eq!(expected_index(&expected(&name, written), &[partial], now).verdict, Verdict::Pass);
+        assert_eq!(
+            expected_index(&expected(&name, keyed(&["embedding"], Some(""))), &good, now).verdict,
+            Verdict::Pass
+        );
         // A table named without its schema is the index's table in whatever schema it is.
         let unqualified = ExpectedIndex { table: Some("engrams".into()), ..want("hnsw", "vector_cosine_ops") };
-        assert_eq!(expected_index(&name, &unqualified, &good, now).verdict, Verdict::Pass);
+        assert_eq!(expected_index(&expected(&name, unqualified), &good, now).verdict, Verdict::Pass);
         let elsewhere = ExpectedIndex { table: Some("archive.engrams".into()), ..want("hnsw", "vector_cosine_ops") };
-        let result = expected_index(&name, &elsewhere, &good, now);
+        let result = expected_index(&expected(&name, elsewhere), &good, now);
         assert!(result.message.contains("on public.engrams instead of archive.engrams"), "{}", result.message);
         // A name in the wrong case is missing, with the one it meant.
         let odd = [index("public.\"Engrams_HNSW\"", "hnsw", "vector_cosine_ops", true)];
         let written = QualifiedName::parse("public.Engrams_HNSW").unwrap();
-        let result = expected_index(&written, &want("hnsw", "vector_cosine_ops"), &odd, now);
+        let result = expected_index(&expected(&written, want("hnsw", "vector_cosine_ops")), &odd, now);
         assert_eq!(result.verdict, Verdict::Fail);
         assert!(result.message.ends_with("(hint: did you mean `public.\"Engrams_HNSW\"`?)"), "{}", result.message);
         for (actual, wanted, says) in cases {
-            let result = expected_index(&name, &wanted, &actual, now);
+            let result = expected_index(&expected(&name, wanted), &actual, now);
             assert_eq!(result.verdict, Verdict::Fail, "{result:?}");
             assert!(result.message.contains(says), "{}", result.message);
         }

@@ -37,7 +37,7 @@ use crate::baseline::{Baseline, IndexInfo, capture};
 use crate::field::FieldError;
 use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error};
-use expected::expected_index;
+use expected::{Expected, expected_index};
 
 pub(crate) const KIND: CheckKind = CheckKind::Indexes;
 
@@ -80,7 +80,7 @@ pub(crate) struct ExpectedIndex {
 pub(crate) struct Spec {
     pub baseline: Option<Arc<Baseline>>,
     pub methods: Vec<String>,
-    pub expect: Vec<(QualifiedName, ExpectedIndex)>,
+    pub expect: Vec<Expected>,
     /// The scenario's `schemas` check compares with the baseline too: it fails on a missing
     /// table, so that table's indexes are named there, not failed again here.
     pub schemas_compares: bool,
@@ -92,14 +92,12 @@ impl Kind for Spec {
 
     fn resolve(config: Config, ctx: &ResolveContext) -> Result<Self, FieldError> {
         let baseline = if config.baseline { Some(ctx.require_baseline(KIND)?) } else { None };
-        let mut expect = Vec::new();
-        for index in config.expect {
-            let name = QualifiedName::parse(&index.name).map_err(FieldError::unplaced)?;
-            if let Some(table) = &index.table {
-                QualifiedName::parse(table).map_err(FieldError::unplaced)?;
-            }
-            expect.push((name, index));
-        }
+        let expect = config
+            .expect
+            .into_iter()
+            .map(Expected::read)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(FieldError::unplaced)?;
         if baseline.is_none() && expect.is_empty() {
             return Err(FieldError::unplaced("indexes needs `baseline = true` or `expect = [...]`"));
         }
@@ -108,7 +106,7 @@ impl Kind for Spec {
     }
 
     fn label(&self) -> String {
-        let mut parts: Vec<String> = self.expect.iter().map(|(n, _)| n.to_string()).collect();
+        let mut parts: Vec<String> = self.expect.iter().map(|e| e.name.to_string()).collect();
         if self.baseline.is_some() {
             parts.push("the baseline's indexes".into());
         }
@@ -116,7 +114,7 @@ impl Kind for Spec {
     }
 
     fn objects(&self) -> Vec<String> {
-        let mut objects: Vec<String> = self.expect.iter().map(|(n, _)| n.to_string()).collect();
+        let mut objects: Vec<String> = self.expect.iter().map(|e| e.name.to_string()).collect();
         if self.baseline.is_some() {
             objects.push(EVERY.into());
         }
@@ -128,7 +126,7 @@ impl Kind for Spec {
         let actual =
             capture::indexes(ctx.pool).await.or_check("could not list indexes").map_err(|e| e.evidence(EVIDENCE))?;
         let mut results: Vec<CheckResult> =
-            self.expect.iter().map(|(name, want)| expected_index(name, want, &actual, started)).collect();
+            self.expect.iter().map(|expected| expected_index(expected, &actual, started)).collect();
         if let Some(baseline) = &self.baseline {
             let tables = match capture::relations(ctx.pool).await {
                 Ok(t) => t,
@@ -157,8 +155,7 @@ async fn reprinted(pool: &sqlx::PgPool, baseline: &[IndexInfo], actual: &[IndexI
         if parts::differences(want, have).is_empty() {
             continue;
         }
-        let Ok(table) = QualifiedName::parse(&have.table) else { continue };
-        if let Some(printed) = super::reprint::index(pool, &table, want).await {
+        if let Some(printed) = super::reprint::index(pool, &have.table, want).await {
             *want = printed;
         }
     }
@@ -184,7 +181,7 @@ struct Findings {
     /// leaves them out, so they are not expected.
     unsound_in_baseline: Vec<String>,
     /// Tables of indexes that are missing, when the `schemas` check names those tables.
-    tables_elsewhere: std::collections::BTreeSet<String>,
+    tables_elsewhere: std::collections::BTreeSet<QualifiedName>,
     orphaned: usize,
 }
 
@@ -196,7 +193,7 @@ impl Spec {
         &self,
         baseline: &[IndexInfo],
         actual: &[IndexInfo],
-        tables: &[String],
+        tables: &[QualifiedName],
         started: Instant,
     ) -> CheckResult {
         let findings = self.compare(baseline, actual, tables);
@@ -229,12 +226,12 @@ impl Spec {
         self.methods.is_empty() || self.methods.contains(&index.method)
     }
 
-    fn compare(&self, baseline: &[IndexInfo], actual: &[IndexInfo], tables: &[String]) -> Findings {
-        let by_name: BTreeMap<&str, &IndexInfo> = actual.iter().map(|i| (i.name.as_str(), i)).collect();
+    fn compare(&self, baseline: &[IndexInfo], actual: &[IndexInfo], tables: &[QualifiedName]) -> Findings {
+        let by_name: BTreeMap<&QualifiedName, &IndexInfo> = actual.iter().map(|i| (&i.name, i)).collect();
         let mut findings = Findings::default();
         for want in baseline.iter().filter(|i| self.wanted(i)) {
             if !want.healthy() {
-                findings.unsound_in_baseline.push(want.name.clone());
+                findings.unsound_in_baseline.push(want.name.to_string());
                 continue;
             }
             if !tables.contains(&want.table) {
@@ -253,7 +250,7 @@ impl Spec {
             if want.parts.is_none() {
                 findings.unrecorded += 1;
             }
-            let Some(have) = by_name.get(want.name.as_str()) else {
+            let Some(have) = by_name.get(&want.name) else {
                 findings.missing.push(format!("{} ({} on {})", want.name, want.method, want.table));
                 continue;
             };
@@ -265,11 +262,11 @@ impl Spec {
                 findings.changed.push(format!("index `{}` {}", have.name, differs.join(", ")));
             }
         }
-        let known: Vec<&str> = baseline.iter().map(|i| i.name.as_str()).collect();
+        let known: Vec<&QualifiedName> = baseline.iter().map(|i| &i.name).collect();
         findings.extra = actual
             .iter()
-            .filter(|i| self.wanted(i) && !known.contains(&i.name.as_str()))
-            .map(|i| if i.healthy() { i.name.clone() } else { format!("{} (not sound)", i.name) })
+            .filter(|i| self.wanted(i) && !known.contains(&&i.name))
+            .map(|i| if i.healthy() { i.name.to_string() } else { format!("{} (not sound)", i.name) })
             .collect();
         findings
     }
@@ -284,7 +281,7 @@ impl Findings {
             notes.push_str(&format!("; not in the baseline (reported, not failed): {}", self.extra.join(", ")));
         }
         if !self.tables_elsewhere.is_empty() {
-            let tables: Vec<&str> = self.tables_elsewhere.iter().map(String::as_str).collect();
+            let tables: Vec<String> = self.tables_elsewhere.iter().map(ToString::to_string).collect();
             notes.push_str(&format!(
                 "; {} indexes of missing tables ({}) are the schemas check's finding",
                 self.orphaned,
@@ -315,8 +312,8 @@ mod tests {
 
     pub(super) fn index(name: &str, method: &str, opclass: &str, valid: bool) -> IndexInfo {
         IndexInfo {
-            name: name.into(),
-            table: "public.engrams".into(),
+            name: QualifiedName::parse(name).unwrap(),
+            table: QualifiedName::new("public", "engrams"),
             method: method.into(),
             opclasses: vec![opclass.into()],
             unique: false,
@@ -346,12 +343,15 @@ mod tests {
             indexes: vec![
                 index("public.a_idx", "btree", "int4_ops", true),
                 index("public.b_idx", "gin", "jsonb_ops", true),
-                IndexInfo { table: "public.gone".into(), ..index("public.gone_idx", "btree", "int4_ops", true) },
+                IndexInfo {
+                    table: QualifiedName::new("public", "gone"),
+                    ..index("public.gone_idx", "btree", "int4_ops", true)
+                },
             ],
             ..Baseline::empty_for_tests()
         };
         let spec = Spec { baseline: None, methods: vec![], expect: vec![], schemas_compares: false };
-        let tables = vec!["public.engrams".to_owned()];
+        let tables = vec![QualifiedName::new("public", "engrams")];
         let now = Instant::now();
         let same = [index("public.a_idx", "btree", "int4_ops", true), index("public.b_idx", "gin", "jsonb_ops", true)];
         let result = spec.against_baseline(&baseline.indexes, &same, &tables, now);
@@ -395,7 +395,7 @@ mod tests {
             ..Baseline::empty_for_tests()
         };
         let spec = Spec { baseline: None, methods: vec![], expect: vec![], schemas_compares: false };
-        let tables = vec!["public.engrams".to_owned()];
+        let tables = vec![QualifiedName::new("public", "engrams")];
         let now = Instant::now();
         let lying =
             [IndexInfo { ready: Some(false), unique: true, ..index("public.a_idx", "btree", "int4_ops", true) }];
@@ -419,7 +419,7 @@ mod tests {
             ..Baseline::empty_for_tests()
         };
         let spec = Spec { baseline: None, methods: vec![], expect: vec![], schemas_compares: false };
-        let tables = vec!["public.engrams".to_owned()];
+        let tables = vec![QualifiedName::new("public", "engrams")];
         let now = Instant::now();
         let result =
             spec.against_baseline(&baseline.indexes, &[index("public.a_idx", "btree", "int4_ops", true)], &tables, now);

@@ -163,8 +163,8 @@ mod tests {
 
     fn index(keys: &[&str], predicate: Option<&str>) -> IndexInfo {
         IndexInfo {
-            name: "public.users_email_key".into(),
-            table: "public.users".into(),
+            name: crate::pg::QualifiedName::new("public", "users_email_key"),
+            table: crate::pg::QualifiedName::new("public", "users"),
             method: "btree".into(),
             opclasses: vec!["text_ops".into()],
             unique: true,
@@ -192,7 +192,7 @@ mod tests {
             (IndexInfo { unique: false, ..want.clone() }, "is not unique where the baseline's is"),
             (IndexInfo { method: "hash".into(), ..want.clone() }, "uses hash where the baseline has btree"),
             (
-                IndexInfo { table: "public.old".into(), ..want.clone() },
+                IndexInfo { table: crate::pg::QualifiedName::new("public", "old"), ..want.clone() },
                 "is on public.old where the baseline has public.users",
             ),
         ];

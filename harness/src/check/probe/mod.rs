@@ -64,13 +64,33 @@ pub(crate) struct NotATable {
 }
 
 impl ProbeValues {
+    /// The values read: each table's name read once, when the scenario is resolved.
+    pub(crate) fn read(&self) -> Result<Probe, NotATable> {
+        let mut probe = Probe::default();
+        for (key, value) in &self.0 {
+            match value {
+                ProbeValue::Value(value) => probe.every.push((key.clone(), value.clone())),
+                ProbeValue::Table(columns) => {
+                    let table = QualifiedName::parse(key).map_err(|source| NotATable { source })?;
+                    probe.tables.push((table, columns.clone()));
+                }
+            }
+        }
+        Ok(probe)
+    }
+}
+
+/// [`ProbeValues`] read: the values for every table, and each table's own, by its name.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Probe {
+    every: Vec<(String, String)>,
+    tables: Vec<(QualifiedName, BTreeMap<String, String>)>,
+}
+
+impl Probe {
     /// The tables it gives values for.
-    pub(crate) fn tables(&self) -> Result<Vec<QualifiedName>, NotATable> {
-        self.0
-            .iter()
-            .filter(|(_, v)| matches!(v, ProbeValue::Table(_)))
-            .map(|(table, _)| QualifiedName::parse(table).map_err(|source| NotATable { source }))
-            .collect()
+    pub(crate) fn tables(&self) -> impl Iterator<Item = &QualifiedName> {
+        self.tables.iter().map(|(table, _)| table)
     }
 
     /// The values for `table`'s columns: every table's, then its own over them.
@@ -81,18 +101,12 @@ impl ProbeValues {
             given.0.retain(|g| g.column != column);
             given.0.push(GivenValue { column, value: value.to_owned(), own });
         };
-        for (key, value) in &self.0 {
-            if let ProbeValue::Value(value) = value {
-                put(key, value, false);
-            }
+        for (column, value) in &self.every {
+            put(column, value, false);
         }
-        for (key, value) in &self.0 {
-            if let ProbeValue::Table(columns) = value
-                && QualifiedName::parse(key).ok().as_ref() == Some(table)
-            {
-                for (column, value) in columns {
-                    put(column, value, true);
-                }
+        for (_, columns) in self.tables.iter().filter(|(t, _)| t == table) {
+            for (column, value) in columns {
+                put(column, value, true);
             }
         }
         given
@@ -428,12 +442,14 @@ mod tests {
         let given = ProbeValues(BTreeMap::from([
             ("Kind".to_owned(), ProbeValue::Value("service".into())),
             ("public.grants".to_owned(), ProbeValue::Table(BTreeMap::from([("kind".to_owned(), "grant".to_owned())]))),
-        ]));
+        ]))
+        .read()
+        .unwrap();
         let for_other = given.for_table(&QualifiedName::new("public", "other"));
         assert_eq!(plan(&columns, Some("zone_id"), &for_other, false, None, &[])[1].1, Source::Given("service".into()));
         let for_grants = given.for_table(&QualifiedName::new("public", "grants"));
         assert_eq!(plan(&columns, Some("zone_id"), &for_grants, false, None, &[])[1].1, Source::Given("grant".into()));
-        assert_eq!(given.tables().unwrap(), [QualifiedName::new("public", "grants")]);
+        assert_eq!(given.tables().collect::<Vec<_>>(), [&QualifiedName::new("public", "grants")]);
     }
 
     #[test]

@@ -32,10 +32,10 @@ pub(crate) fn unlisted_policies<'a>(
     listed: &[(QualifiedName, ExpectedPolicy)],
     actual: &'a [PolicyInfo],
 ) -> Vec<&'a PolicyInfo> {
-    let table_text = QualifiedName::new(table.schema_or_public(), &table.name).to_string();
+    let qualified = QualifiedName::new(table.schema_or_public(), &table.name);
     let names: Vec<String> =
         listed.iter().filter(|(t, _)| same_table(t, table)).map(|(_, p)| fold_ident(&p.name)).collect();
-    actual.iter().filter(|p| p.table == table_text && !names.contains(&p.name)).collect()
+    actual.iter().filter(|p| p.table == qualified && !names.contains(&p.name)).collect()
 }
 
 /// A policy the scenario does not list, whole: name, kind, command, roles, expressions.
@@ -99,7 +99,7 @@ mod tests {
 
     fn have(name: &str, using: &str, permissive: bool) -> PolicyInfo {
         PolicyInfo {
-            table: "public.notes".into(),
+            table: crate::pg::QualifiedName::new("public", "notes"),
             name: name.into(),
             command: "ALL".into(),
             roles: vec!["public".into()],

@@ -278,7 +278,7 @@ async fn commit_probe_rows(
     need: &[String],
     ran: &mut Vec<String>,
 ) -> sqlx::Result<Result<committed::Committed, String>> {
-    let mut given = fc.probe.for_table(table);
+    let mut given = fc.probe_read.for_table(table);
     for (column, value) in compared_with_settings(decides, &fc.settings) {
         let taken = column == prepared.tenant.name || given.0.iter().any(|g| g.column == column);
         if !taken && prepared.columns.iter().any(|c| c.name == column) {

@@ -230,9 +230,9 @@ pub(super) async fn expected_policy(
             quote_literal(&table.name)
         ),
     );
-    let table_text = QualifiedName::new(table.schema_or_public(), &table.name).to_string();
-    let Some(found) = actual.iter().find(|p| p.table == table_text && &p.name == name) else {
-        let on_table: Vec<&str> = actual.iter().filter(|p| p.table == table_text).map(|p| p.name.as_str()).collect();
+    let qualified = QualifiedName::new(table.schema_or_public(), &table.name);
+    let Some(found) = actual.iter().find(|p| p.table == qualified && &p.name == name) else {
+        let on_table: Vec<&str> = actual.iter().filter(|p| p.table == qualified).map(|p| p.name.as_str()).collect();
         let hint = match on_table.iter().find(|p| p.to_lowercase() == name.to_lowercase()) {
             Some(meant) => format!(" (hint: did you mean `{}`?)", quote_ident_if_needed(meant)),
             None => String::new(),
@@ -299,8 +299,8 @@ pub(super) fn baseline_policy_problems(baseline: &Baseline, actual: &[PolicyInfo
             }
         }
     }
-    let known = |table: &str| {
-        baseline.policies.iter().any(|p| p.table == table) || baseline.row_security.iter().any(|r| r.table == table)
+    let known = |table: &QualifiedName| {
+        baseline.policies.iter().any(|p| &p.table == table) || baseline.row_security.iter().any(|r| &r.table == table)
     };
     for have in actual {
         let expected = baseline.policies.iter().any(|p| p.table == have.table && p.name == have.name);
@@ -321,7 +321,7 @@ mod tests {
 
     fn policy(name: &str, using: &str, permissive: bool) -> PolicyInfo {
         PolicyInfo {
-            table: "public.grants".into(),
+            table: crate::pg::QualifiedName::new("public", "grants"),
             name: name.into(),
             command: "ALL".into(),
             roles: vec!["app".into()],

@@ -7,48 +7,56 @@
 use sqlx::PgPool;
 
 use super::super::relation::{self, Kind};
-use crate::pg::QualifiedName;
+use crate::pg::{NameError, QualifiedName};
 
 /// A table to count and the rows expected in it.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Counted {
     /// As the dump or the baseline names it.
     pub name: String,
+    /// The table it names, read once: the dump's text may not be a name (the count then says
+    /// so).
+    pub table: Result<QualifiedName, NameError>,
     pub expected: i64,
     /// Count the whole partition tree, not the table alone (`FROM ONLY`).
     pub tree: bool,
 }
 
 impl Counted {
-    pub(super) fn alone(name: String, expected: i64) -> Self {
-        Counted { name, expected, tree: false }
+    /// A table the baseline names.
+    pub(super) fn alone(table: QualifiedName, expected: i64) -> Self {
+        Counted { name: table.to_string(), table: Ok(table), expected, tree: false }
+    }
+
+    /// A table as the dump names it (`public.users`), read as a name here, once.
+    pub(super) fn in_dump(name: String, expected: i64) -> Self {
+        Counted { table: QualifiedName::parse(&name), name, expected, tree: false }
     }
 }
 
 /// Folds the partitions of each partitioned table of `tables` into it. A name that cannot be
 /// read, or a table the restore lacks, stays as it is (the count then says what is wrong).
-pub(super) async fn fold_partitions(pool: &PgPool, tables: Vec<(String, i64)>) -> Vec<Counted> {
+pub(super) async fn fold_partitions(pool: &PgPool, tables: Vec<Counted>) -> Vec<Counted> {
     let mut roots: Vec<(usize, Vec<QualifiedName>)> = Vec::new();
-    let parsed: Vec<Option<QualifiedName>> = tables.iter().map(|(name, _)| QualifiedName::parse(name).ok()).collect();
-    for (i, name) in parsed.iter().enumerate() {
-        let Some(name) = name else { continue };
+    for (i, counted) in tables.iter().enumerate() {
+        let Ok(name) = &counted.table else { continue };
         if let Ok(Some(Kind::Partitioned)) = relation::kind(pool, name).await
             && let Ok(below) = partitions(pool, name).await
         {
             roots.push((i, below));
         }
     }
-    let mut counted: Vec<Counted> =
-        tables.iter().map(|(name, n)| Counted { name: name.clone(), expected: *n, tree: false }).collect();
-    let mut folded = vec![false; tables.len()];
+    let loaded: Vec<i64> = tables.iter().map(|c| c.expected).collect();
+    let mut counted = tables;
+    let mut folded = vec![false; counted.len()];
     for (root, below) in &roots {
         counted[*root].tree = true;
-        for (i, name) in parsed.iter().enumerate() {
+        for (i, rows) in loaded.iter().enumerate() {
             // A partition of an outer tree the dump also loads through is that tree's already.
-            let inside = name.as_ref().is_some_and(|n| below.contains(n));
+            let inside = counted[i].table.as_ref().is_ok_and(|n| below.contains(n));
             if i != *root && inside && !folded[i] && !folded[*root] {
                 folded[i] = true;
-                counted[*root].expected += tables[i].1;
+                counted[*root].expected += rows;
             }
         }
     }
@@ -74,27 +82,23 @@ async fn partitions(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Vec<Qu
 /// key hashes, and an enum's hash is its label's oid, which a restore assigns anew: the same
 /// rows come back spread otherwise over the partitions (pg_dump loads them through the root
 /// for that reason), and no row is lost.
-pub(super) async fn fold_hash_partitions(pool: &PgPool, tables: Vec<(String, i64)>) -> Vec<Counted> {
+pub(super) async fn fold_hash_partitions(pool: &PgPool, tables: Vec<(QualifiedName, i64)>) -> Vec<Counted> {
     let mut counted: Vec<Counted> = Vec::new();
-    for (name, expected) in tables {
-        let parent = match QualifiedName::parse(&name) {
-            Ok(table) => hash_parent(pool, &table).await.ok().flatten(),
-            Err(_) => None,
-        };
-        let Some(parent) = parent else {
-            counted.push(Counted::alone(name, expected));
+    for (table, expected) in tables {
+        let Some(parent) = hash_parent(pool, &table).await.ok().flatten() else {
+            counted.push(Counted::alone(table, expected));
             continue;
         };
-        match counted.iter_mut().find(|c| c.tree && c.name == parent) {
+        match counted.iter_mut().find(|c| c.tree && c.table.as_ref() == Ok(&parent)) {
             Some(tree) => tree.expected += expected,
-            None => counted.push(Counted { name: parent, expected, tree: true }),
+            None => counted.push(Counted { tree: true, ..Counted::alone(parent, expected) }),
         }
     }
     counted
 }
 
-/// The hash-partitioned table `table` is a partition of, as `schema.name`.
-async fn hash_parent(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Option<String>> {
+/// The hash-partitioned table `table` is a partition of.
+async fn hash_parent(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Option<QualifiedName>> {
     let parent: Option<(String, String)> = sqlx::query_as(
         "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_inherits i \
          JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid OPERATOR(pg_catalog.=) i.inhparent \
@@ -105,5 +109,5 @@ async fn hash_parent(pool: &PgPool, table: &QualifiedName) -> sqlx::Result<Optio
     .bind(table.sql())
     .fetch_optional(pool)
     .await?;
-    Ok(parent.map(|(schema, name)| QualifiedName::new(schema, name).to_string()))
+    Ok(parent.map(|(schema, name)| QualifiedName::new(schema, name)))
 }

@@ -483,7 +483,7 @@ mod tests {
         lying.columns.reverse();
         lying.constraints[0].enforced = false;
         lying.triggers[0].enabled = "D".into();
-        lying.triggers[0].partitions.insert("public.t_2026".into(), "O".into());
+        lying.triggers[0].partitions.insert(crate::pg::QualifiedName::new("public", "t_2026"), "O".into());
         lying.triggers.push(TriggerFacts {
             name: "swallow".into(),
             definition: "CREATE TRIGGER swallow ...".into(),

@@ -36,7 +36,7 @@ pub(crate) struct Inventory {
     /// Tables named like a migration journal that no preset reads.
     pub other_journals: Vec<String>,
     /// Exact rows per table (read only where there is no dump to compare with).
-    pub row_counts: BTreeMap<String, i64>,
+    pub row_counts: BTreeMap<QualifiedName, i64>,
     pub indexes: Vec<IndexFound>,
     pub row_security: Vec<RowSecurity>,
     pub policies: Vec<PolicyInfo>,
@@ -76,9 +76,9 @@ AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d WHERE d.classid OPERATOR(pg_c
 AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'e') ORDER BY 1, 2";
 
 /// A table a role may only append to, as an `append_only` check writes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AppendOnlyFound {
-    pub table: String,
+    pub table: QualifiedName,
     pub role: String,
     /// The enabled BEFORE triggers whose function raises on UPDATE, DELETE or TRUNCATE.
     pub triggers: Vec<String>,

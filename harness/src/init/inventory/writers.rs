@@ -24,13 +24,13 @@ pub(super) async fn append_only(pool: &PgPool) -> sqlx::Result<Vec<AppendOnlyFou
     );
     let rows: Vec<(String, String, String, i16, String, String)> = sqlx::query_as(&trigger_sql).fetch_all(pool).await?;
     // Per table: the refusing triggers, and which operations they refuse.
-    let mut refusing: BTreeMap<String, (Vec<String>, BTreeSet<&str>)> = BTreeMap::new();
+    let mut refusing: BTreeMap<QualifiedName, (Vec<String>, BTreeSet<&str>)> = BTreeMap::new();
     for (schema, table, trigger, kind, body, language) in rows {
         let refuses: Vec<&str> = REFUSED.iter().filter(|(bit, _)| kind & bit != 0).map(|(_, op)| *op).collect();
         if kind & BEFORE == 0 || refuses.is_empty() || language != "plpgsql" || !crate::init::expr::raises(&body) {
             continue;
         }
-        let entry = refusing.entry(QualifiedName::new(&schema, &table).to_string()).or_default();
+        let entry = refusing.entry(QualifiedName::new(schema, table)).or_default();
         entry.0.push(trigger);
         entry.1.extend(refuses);
     }
@@ -47,7 +47,7 @@ pub(super) async fn append_only(pool: &PgPool) -> sqlx::Result<Vec<AppendOnlyFou
     let writers: Vec<Writer> = sqlx::query_as(&writers_sql).fetch_all(pool).await?;
     let mut out = Vec::new();
     for (schema, table, role, oid, update, delete, truncate) in writers {
-        let table = QualifiedName::new(&schema, &table).to_string();
+        let table = QualifiedName::new(schema, table);
         let (triggers, refused) = refusing.get(&table).cloned().unwrap_or_default();
         let granted: Vec<String> = [("UPDATE", update), ("DELETE", delete), ("TRUNCATE", truncate)]
             .into_iter()
