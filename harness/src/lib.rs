@@ -23,7 +23,8 @@
 //! - [`trials`]: [`trials::Drills`] turns a folder of scenarios into libtest-mimic trials for a
 //!   `harness = false` test file;
 //! - [`cli`]: the `pgdrill` command ([`cli::Cli`], [`cli::run`]);
-//! - [`secret`], [`tls`], [`error`]: secrets that never print, the TLS provider, error chains.
+//! - [`secret`], [`tls`], [`error`]: secrets that never print, the TLS provider, error chains;
+//! - [`QualifiedName`]: a relation's name as baselines and fingerprint files keep it.
 //!
 //! Every other module is crate-private; no type of theirs is reachable from the API (the crate
 //! denies `unnameable_types`). Enums that will grow are `#[non_exhaustive]`.
