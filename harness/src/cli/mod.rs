@@ -400,9 +400,9 @@ mod tests {
     fn merging_reports_exits_with_whether_every_drill_passed() {
         let dir = tempfile::tempdir().unwrap();
         let (drills, out) = (dir.path().join("drills"), dir.path().join("merged"));
-        assert_eq!(merge(&[drills.clone()], &out), ExitCode::from(2), "nothing to merge");
+        assert_eq!(merge(std::slice::from_ref(&drills), &out), ExitCode::from(2), "nothing to merge");
         drill_json(&drills, "orders", DrillVerdict::Pass);
-        assert_eq!(merge(&[drills.clone()], &out), ExitCode::SUCCESS);
+        assert_eq!(merge(std::slice::from_ref(&drills), &out), ExitCode::SUCCESS);
         assert!(out.join("junit.xml").is_file());
         drill_json(&drills, "billing", DrillVerdict::Fail);
         assert_eq!(merge(&[drills], &out), ExitCode::from(1));

@@ -436,12 +436,14 @@ mod tests {
     /// A backup file read whole is remembered by its identity, so that the next drill of the same
     /// file may clone without reading it again; a download, which lives as long as its drill, is
     /// not remembered by its path.
-    #[test]
-    fn the_digest_of_a_local_backup_is_remembered_for_the_next_drill() {
+    #[tokio::test]
+    async fn the_digest_of_a_local_backup_is_remembered_for_the_next_drill() {
         let dir = tempfile::tempdir().unwrap();
         let scenario = scenario();
         let options = SnapshotOptions { store: store(dir.path()), keep: false, reuse: true };
-        let drill = drill(&scenario, Some(options.clone()));
+        let mut drill = drill(&scenario, Some(options.clone()));
+        // Its work folder is the machine's: a drill id of its own.
+        drill.drill_id = hex::encode(rand::random::<[u8; 8]>());
         let local = dir.path().join("orders.sql");
         std::fs::write(&local, "SELECT 1;\n").unwrap();
         let backup = |path: &Path| Backup {
@@ -462,6 +464,6 @@ mod tests {
         std::fs::write(&downloaded, "SELECT 1;\n").unwrap();
         drill.remember_digest(&backup(&downloaded), "ef".repeat(32).as_str());
         assert_eq!(digests::known(&options.store.dir, &downloaded), None);
-        std::fs::remove_dir_all(drill.work_dir()).unwrap();
+        tokio::fs::remove_dir_all(drill.work_dir()).await.unwrap();
     }
 }

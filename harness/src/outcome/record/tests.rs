@@ -178,6 +178,6 @@ fn a_record_without_the_later_fields_reads() {
 #[test]
 fn this_process_usage_is_read_from_proc() {
     let usage = ProcessUsage::now().expect("Linux has /proc/self/status and /proc/self/stat");
-    assert!(usage.peak_rss_bytes > 0 && usage.peak_rss_bytes % 1024 == 0, "{usage:?}");
-    assert_eq!(usage.cpu_ms % 10, 0, "clock ticks of 10 ms: {usage:?}");
+    assert!(usage.peak_rss_bytes > 0 && usage.peak_rss_bytes.is_multiple_of(1024), "{usage:?}");
+    assert!(usage.cpu_ms.is_multiple_of(10), "clock ticks of 10 ms: {usage:?}");
 }

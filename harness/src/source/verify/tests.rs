@@ -277,13 +277,13 @@ fn an_encrypted_dump_is_proven_to_open_with_each_of_its_keys() {
     backup.keys = vec![key_a];
     let verified = check(&backup, None).unwrap();
     assert_eq!(verified.info.encryption.as_deref(), Some("age"));
-    assert_eq!(verified.info.keys, [public_a.clone()]);
+    assert_eq!(verified.info.keys, std::slice::from_ref(&public_a));
     assert!(verified.summary_line().contains("age-encrypted, decrypted as read by its key; plain dump"));
 
     backup.keys.push(key_b);
     let error = check(&backup, None).unwrap_err();
     let VerifyError::Keys { total: 2, failed, opened } = &error else { panic!("{error:?}") };
-    assert_eq!(opened, &[public_a.clone()]);
+    assert_eq!(opened, std::slice::from_ref(&public_a));
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(error.to_string().starts_with("1 of the 2 keys does not open the backup: "), "{error}");
     assert!(error.to_string().ends_with(&format!("(it opens with {public_a})")), "{error}");
