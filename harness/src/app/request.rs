@@ -319,3 +319,145 @@ fn render_json(
         other => other.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> BTreeSet<String> {
+        ["app_url", "database", "token"].map(String::from).into()
+    }
+
+    fn spec(text: &str) -> Result<Spec, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        Spec::resolve(config, &known()).map_err(|e| e.message)
+    }
+
+    const LOGIN: &str = r#"
+name = "login"
+method = "post"
+path = "/api/v1/{{database}}/login"
+headers = { Authorization = "Bearer {{token}}" }
+json = { email = "admin@example.com", tries = 3, ratio = 0.5, tags = ["{{token}}", true], when = 2026-03-01T02:00:00Z }
+expect_status = 201
+expect_json = [
+  { pointer = "/token", matches = "^[0-9a-f]{8}$" },
+  { pointer = "/user/id", equals = 7 },
+  { pointer = "/error", exists = false },
+  { pointer = "/session" },
+]
+expect_body_contains = "token"
+max_latency = "2s"
+capture = { session = "/session" }
+"#;
+
+    #[test]
+    fn a_request_resolves_with_its_method_json_and_assertions() {
+        let login = spec(LOGIN).unwrap();
+        assert_eq!(login.method, reqwest::Method::POST);
+        assert_eq!(login.max_latency, Some(Duration::from_secs(2)));
+        assert_eq!(
+            login.json,
+            Some(serde_json::json!({
+                "email": "admin@example.com", "tries": 3, "ratio": 0.5,
+                "tags": ["{{token}}", true], "when": "2026-03-01T02:00:00Z"
+            }))
+        );
+        assert_eq!(
+            login.template_texts(),
+            [
+                "/api/v1/{{database}}/login",
+                "Bearer {{token}}",
+                "admin@example.com",
+                "{{token}}",
+                "2026-03-01T02:00:00Z"
+            ]
+        );
+        let get = spec("name = \"health\"\npath = \"/health\"").unwrap();
+        assert_eq!(get.method, reqwest::Method::GET);
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_sent_as_written_is_refused() {
+        let refused = |text: &str| spec(&format!("name = \"r\"\n{text}")).unwrap_err();
+        assert_eq!(refused("path = \"health\""), "app request `r`: `path` must start with `/`");
+        assert_eq!(refused("method = \"GE T\"\npath = \"/\""), "app request `r`: `GE T` is not an HTTP method");
+        assert_eq!(
+            refused("path = \"/\"\njson = {}\nbody = \"x\""),
+            "app request `r`: give `json` or `body`, not both"
+        );
+        assert_eq!(
+            refused("path = \"/\"\nexpect_json = [{ pointer = \"token\" }]"),
+            "app request `r`: JSON pointer `token` must start with `/`"
+        );
+        assert!(
+            refused("path = \"/\"\nexpect_json = [{ pointer = \"/t\", matches = \"(\" }]")
+                .starts_with("app request `r`: `(` is not a regular expression: "),
+        );
+        assert!(refused("path = \"/\"\nmax_latency = \"soon\"").starts_with("app request `r`: `max_latency` `soon`: "));
+        assert!(
+            refused("path = \"/\"\njson = { user = \"{{tokn}}\" }")
+                .starts_with("app request `r` uses `{{tokn}}`, which is not known there"),
+            "a template in the JSON is checked too"
+        );
+        assert!(refused("path = \"/\"\nexpect = 200").contains("unknown field `expect`"));
+    }
+
+    #[test]
+    fn what_is_expected_is_said_in_one_line() {
+        assert_eq!(
+            spec(LOGIN).unwrap().expected(),
+            "status 201, /token matches /^[0-9a-f]{8}$/, /user/id = 7, no /error, /session present, \
+             body contains \"token\", within 2s"
+        );
+        assert_eq!(spec("name = \"h\"\npath = \"/h\"").unwrap().expected(), "a 2xx status");
+    }
+
+    #[test]
+    fn the_json_answer_is_judged_by_each_pointer() {
+        let login = spec(LOGIN).unwrap();
+        let good = serde_json::json!({"token": "0badc0de", "user": {"id": 7}, "session": "s1"});
+        assert!(login.json_problems(Some(&good)).is_empty());
+        let bad = serde_json::json!({"token": 1234, "user": {"id": "7"}, "error": "locked"});
+        assert_eq!(
+            login.json_problems(Some(&bad)),
+            [
+                "/token is \"1234\", which does not match /^[0-9a-f]{8}$/",
+                "/user/id is \"7\", expected 7",
+                "/error is present",
+                "/session is missing",
+            ]
+        );
+        assert_eq!(
+            login.json_problems(None),
+            [
+                "/token is missing",
+                "/token is \"\", which does not match /^[0-9a-f]{8}$/",
+                "/user/id is missing, expected 7",
+                "/session is missing",
+            ],
+            "an answer that is not JSON has nothing at any pointer"
+        );
+    }
+
+    #[test]
+    fn the_request_is_built_with_the_values_captured_so_far() {
+        let login = spec(LOGIN).unwrap();
+        let values: BTreeMap<String, String> =
+            [("database", "orders"), ("token", "t0k")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+        crate::tls::install();
+        let client = reqwest::Client::new();
+        let (request, path) = login.build(&client, "http://127.0.0.1:8080", &values).unwrap();
+        assert_eq!(path, "/api/v1/orders/login");
+        let request = request.build().unwrap();
+        assert_eq!(request.method(), reqwest::Method::POST);
+        assert_eq!(request.url().as_str(), "http://127.0.0.1:8080/api/v1/orders/login");
+        assert_eq!(request.headers()["authorization"], "Bearer t0k");
+        let body: serde_json::Value = serde_json::from_slice(request.body().unwrap().as_bytes().unwrap()).unwrap();
+        assert_eq!(body["tags"], serde_json::json!(["t0k", true]));
+        assert_eq!(body["tries"], 3);
+
+        let early = login.build(&client, "http://127.0.0.1:8080", &BTreeMap::new()).err().unwrap();
+        assert_eq!(early.to_string(), "`{{database}}` has no value yet");
+    }
+}

@@ -312,3 +312,99 @@ fn render(diagnostic: &dyn miette::Diagnostic) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::outcome::{DrillRecord, DrillVerdict, RunnerInfo, ScenarioInfo};
+    use crate::report::ReportPaths;
+    use crate::scenario::ScenarioError;
+
+    fn outcome(verdict: DrillVerdict, reports_written: bool, scenario_error: Option<ScenarioError>) -> DrillOutcome {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let mut record = DrillRecord::new("d1".into(), ScenarioInfo::default(), RunnerInfo::default(), at);
+        record.verdict = verdict;
+        let reports = match reports_written {
+            true => Ok(ReportPaths {
+                dir: "r".into(),
+                junit: "r/junit.xml".into(),
+                markdown: "r/report.md".into(),
+                json: "r/drill.json".into(),
+                manifest: "r/manifest.json".into(),
+                history: "history.jsonl".into(),
+                evidence: None,
+            }),
+            false => Err(crate::report::ReportError { path: "r".into(), source: std::io::Error::other("disk full") }),
+        };
+        DrillOutcome { record, reports, scenario_error, kept: None, snapshot: None }
+    }
+
+    #[test]
+    fn each_ending_has_its_exit_code_and_several_drills_end_with_the_worst() {
+        assert_eq!(ExitCode::from(Exit::Pass), ExitCode::SUCCESS);
+        assert_eq!(ExitCode::from(Exit::Fail), ExitCode::from(1));
+        assert_eq!(ExitCode::from(Exit::Usage), ExitCode::from(2));
+        assert_eq!(ExitCode::from(Exit::Signal(2)), ExitCode::from(130), "SIGINT");
+        assert_eq!(ExitCode::from(Exit::Signal(15)), ExitCode::from(143), "SIGTERM");
+        assert_eq!(ExitCode::from(Exit::Signal(200)), ExitCode::from(255), "never past 255");
+        let endings = [Exit::Pass, Exit::Fail, Exit::Pass];
+        assert_eq!(endings.into_iter().max(), Some(Exit::Fail));
+        assert_eq!([Exit::Fail, Exit::Usage, Exit::Pass].into_iter().max(), Some(Exit::Usage));
+        assert_eq!(Exit::Usage.max(Exit::Signal(15)), Exit::Signal(15), "an interruption outranks the rest");
+    }
+
+    #[test]
+    fn a_drill_passes_only_with_its_reports_written() {
+        assert_eq!(Exit::of(&outcome(DrillVerdict::Pass, true, None)), Exit::Pass);
+        assert_eq!(Exit::of(&outcome(DrillVerdict::Pass, false, None)), Exit::Fail);
+        assert_eq!(Exit::of(&outcome(DrillVerdict::Fail, true, None)), Exit::Fail);
+        let unusable =
+            ScenarioError::Read { path: "s.toml".into(), source: std::io::Error::from(std::io::ErrorKind::NotFound) };
+        assert_eq!(Exit::of(&outcome(DrillVerdict::Fail, true, Some(unusable))), Exit::Usage);
+        assert_eq!((Exit::pass_if(true), Exit::pass_if(false)), (Exit::Pass, Exit::Fail));
+    }
+
+    #[test]
+    fn validate_exits_2_when_any_scenario_is_unusable() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("orders.toml"), "[source]\npath = \"orders.sql\"\n").unwrap();
+        assert_eq!(validate(&[dir.path().to_owned()]), ExitCode::SUCCESS);
+        std::fs::write(dir.path().join("broken.toml"), "[source]\npath = \"b.sql\"\nsha256 = \"00ff\"\n").unwrap();
+        assert_eq!(validate(&[dir.path().to_owned()]), ExitCode::from(2));
+        assert_eq!(validate(&[dir.path().join("missing")]), ExitCode::from(2));
+    }
+
+    /// A scenario's error is shown with the line of the file it is about.
+    #[test]
+    fn a_diagnostic_is_rendered_with_its_source_line() {
+        let text = "[source]\npath = \"b.sql\"\nsha256 = \"00ff\"\n";
+        let error = Scenario::parse(text.as_bytes(), Path::new("/scenarios/orders.toml")).unwrap_err();
+        let shown = render(&error);
+        assert!(shown.contains("`sha256` must be 64 hexadecimal characters"), "{shown}");
+        assert!(shown.contains("sha256 = \"00ff\""), "the line in question: {shown}");
+        assert!(shown.contains("/scenarios/orders.toml:3:"), "where: {shown}");
+    }
+
+    fn drill_json(dir: &Path, name: &str, verdict: DrillVerdict) {
+        let info = ScenarioInfo { name: name.into(), ..ScenarioInfo::default() };
+        let mut record = DrillRecord::new(name.into(), info, RunnerInfo::default(), time::OffsetDateTime::UNIX_EPOCH);
+        record.verdict = verdict;
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("drill.json"), serde_json::to_string(&record).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn merging_reports_exits_with_whether_every_drill_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (drills, out) = (dir.path().join("drills"), dir.path().join("merged"));
+        assert_eq!(merge(std::slice::from_ref(&drills), &out), ExitCode::from(2), "nothing to merge");
+        drill_json(&drills, "orders", DrillVerdict::Pass);
+        assert_eq!(merge(std::slice::from_ref(&drills), &out), ExitCode::SUCCESS);
+        assert!(out.join("junit.xml").is_file());
+        drill_json(&drills, "billing", DrillVerdict::Fail);
+        assert_eq!(merge(&[drills], &out), ExitCode::from(1));
+    }
+}

@@ -361,3 +361,113 @@ impl Drill<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::CheckKind;
+
+    const SCENARIO: &str = r#"
+name = "orders"
+
+[source]
+path = "orders.sql"
+sha256 = "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff"
+
+[checks.extensions]
+pgcrypto = "1.3"
+
+[[checks.sql]]
+name = "one order"
+query = "SELECT count(*) FROM public.orders"
+expect_rows = [["1"]]
+
+[app]
+command = ["true"]
+ready = { path = "/health" }
+
+[[app.requests]]
+name = "health"
+path = "/health"
+"#;
+
+    fn scenario_file(dir: &Path) -> PathBuf {
+        let path = dir.join("orders.toml");
+        std::fs::write(&path, SCENARIO).unwrap();
+        path
+    }
+
+    fn kinds(scenario: &Scenario) -> Vec<CheckKind> {
+        scenario.checks.iter().map(|c| c.kind()).collect()
+    }
+
+    #[test]
+    fn the_scenario_is_loaded_as_written_unless_the_command_line_says_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = scenario_file(dir.path());
+        let scenario = load(&path, &DrillOptions::default()).unwrap();
+        assert_eq!(kinds(&scenario), [CheckKind::Extensions, CheckKind::Sql]);
+        assert!(scenario.app.is_some());
+        assert!(!scenario.restore.create_missing_roles, "only `init` creates the roles the dump names");
+        assert_eq!(scenario.source.expected_sha256, Some("00ff".repeat(16)));
+        assert!(
+            matches!(&scenario.source.location, source::SourceLocation::File(p) if *p == dir.path().join("orders.sql"))
+        );
+
+        let backup = dir.path().join("yesterday.sql");
+        let globals = dir.path().join("globals.sql");
+        let options =
+            DrillOptions { backup: Some(backup.clone()), globals: Some(globals.clone()), ..Default::default() };
+        let scenario = load(&path, &options).unwrap();
+        assert!(matches!(&scenario.source.location, source::SourceLocation::File(p) if *p == backup));
+        assert_eq!(scenario.source.expected_sha256, None, "the scenario's digest is its own backup's");
+        assert_eq!(scenario.restore.globals, Some(globals));
+    }
+
+    /// `--only` keeps the checks of its kinds, and the application only when `api` is one.
+    #[test]
+    fn only_the_kinds_asked_for_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = scenario_file(dir.path());
+        let only = |kinds: &[CheckKind]| DrillOptions { only_kinds: Some(kinds.to_vec()), ..Default::default() };
+        let scenario = load(&path, &only(&[CheckKind::Sql])).unwrap();
+        assert_eq!(kinds(&scenario), [CheckKind::Sql]);
+        assert!(scenario.app.is_none());
+        let scenario = load(&path, &only(&[CheckKind::Api])).unwrap();
+        assert!(scenario.checks.is_empty());
+        assert_eq!(scenario.app.map(|app| app.requests.len()), Some(1));
+    }
+
+    #[test]
+    fn a_baseline_capture_runs_no_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = DrillOptions { baseline_out: Some(dir.path().join("baseline.json")), ..Default::default() };
+        assert!(load(&scenario_file(dir.path()), &options).unwrap().checks.is_empty());
+    }
+
+    /// A scenario that cannot be used still names its drill's reports: by its file's name, made
+    /// safe for a folder, and the file's digest when it can be read.
+    #[test]
+    fn an_unusable_scenario_is_named_by_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("nightly orders (eu)!.toml");
+        std::fs::write(&odd, "name = ").unwrap();
+        let info = unusable_scenario_info(&odd);
+        assert_eq!(info.name, "nightly_orders__eu__");
+        assert_eq!(info.sha256, hex::encode(Sha256::digest(b"name = ")));
+        assert_eq!(info.file, odd.display().to_string());
+        let hidden = unusable_scenario_info(&dir.path().join(".orders.v2.toml"));
+        assert_eq!(hidden.name, "scenario.orders.v2", "a name never starts with a dot");
+        assert_eq!(hidden.sha256, "", "a file that cannot be read has no digest");
+        assert_eq!(unusable_scenario_info(Path::new("/")).name, "scenario");
+        assert!(load(&dir.path().join("missing.toml"), &DrillOptions::default()).is_err());
+    }
+
+    #[test]
+    fn the_history_is_beside_the_drills_reports() {
+        let options = DrillOptions { reports_root: PathBuf::from("/var/reports"), ..Default::default() };
+        assert_eq!(history_path(&options, "orders"), Path::new("/var/reports/orders/history.jsonl"));
+        let options = DrillOptions { out_dir: Some(PathBuf::from("/ci/out/run-7")), ..options };
+        assert_eq!(history_path(&options, "orders"), Path::new("/ci/out/history.jsonl"));
+    }
+}

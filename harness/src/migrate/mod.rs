@@ -333,3 +333,115 @@ pub(crate) async fn run(
     };
     Ok((MigrateInfo { version_before: before, version_after: after, applied }, summary))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        toml::from_str(text).unwrap()
+    }
+
+    fn resolve(text: &str) -> Result<Spec, String> {
+        Spec::resolve(config(text), Path::new("/scenarios")).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn a_folder_of_migrations_resolves_beside_the_scenario_with_its_journal() {
+        let spec = resolve(
+            "dir = \"../db/migrations\"\njournal = \"public.schema_migrations\"\nrole = \"app\"\n\
+             record = \"INSERT INTO public.schema_migrations (version) VALUES ({{version}})\"",
+        )
+        .unwrap();
+        let Runner::Folder { dir, record, role } = &spec.runner else { panic!("{:?}", spec.runner) };
+        assert_eq!(dir, Path::new("/db/migrations"));
+        assert!(record.as_deref().is_some_and(|r| r.contains("{{version}}")));
+        assert_eq!(role.as_deref(), Some("app"));
+        let (table, column) = spec.journal.unwrap();
+        assert_eq!((table.sql(), column.as_str()), ("\"public\".\"schema_migrations\"".to_owned(), "version"));
+        assert_eq!(spec.timeout, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_migration_command_runs_in_its_workdir_with_templated_env() {
+        let spec = resolve(
+            "command = [\"npm\", \"run\", \"migrate\"]\nworkdir = \"app\"\ntimeout = \"90s\"\n\
+             env = { DATABASE_URL = \"{{database_url}}\", TOKEN = \"{{env.MIGRATE_TOKEN}}\" }\n\
+             journal = \"schema_migrations\"\ncolumn = \"id\"",
+        )
+        .unwrap();
+        let Runner::Command { argv, workdir, env } = &spec.runner else { panic!("{:?}", spec.runner) };
+        assert_eq!(argv, &["npm", "run", "migrate"]);
+        assert_eq!(workdir, Path::new("/scenarios/app"));
+        assert_eq!(env.len(), 2);
+        assert_eq!(spec.journal.map(|(_, column)| column).as_deref(), Some("id"));
+        assert_eq!(spec.timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn a_migrate_section_that_cannot_run_is_refused() {
+        let one_of = Err("`[migrate]` needs exactly one of `dir` and `command`".to_owned());
+        assert_eq!(resolve("dir = \"m\"\ncommand = [\"make\", \"migrate\"]").map(|_| ()), one_of);
+        assert_eq!(resolve("journal = \"public.schema_migrations\"").map(|_| ()), one_of);
+        assert_eq!(resolve("command = []").map(|_| ()), one_of);
+        let record = resolve("dir = \"m\"\nrecord = \"INSERT INTO j VALUES ({{version}}, {{checksum}})\"").unwrap_err();
+        assert!(
+            record.starts_with("migrate.record uses `{{checksum}}`, which is not known there (known: name, version"),
+            "{record}"
+        );
+        let env = resolve("command = [\"make\"]\nenv = { URL = \"{{databse_url}}\" }").unwrap_err();
+        assert!(env.starts_with("migrate.env.URL uses `{{databse_url}}`, which is not known there"), "{env}");
+        let timeout = resolve("dir = \"m\"\ntimeout = \"ten minutes\"").unwrap_err();
+        assert!(timeout.starts_with("`migrate.timeout`: "), "{timeout}");
+        assert!(toml::from_str::<Config>("dir = \"m\"\nfolder = \"n\"").is_err(), "unknown keys are refused");
+    }
+
+    fn touch(dir: &Path, names: &[&str]) {
+        for name in names {
+            std::fs::write(dir.join(name), "SELECT 1;\n").unwrap();
+        }
+    }
+
+    /// The files of a folder that are migrations (numbered `.sql`, not `.down.sql`), in the
+    /// order of their numbers (not of their names), after the version the journal is at.
+    #[test]
+    fn the_pending_migrations_are_the_numbered_files_after_the_journals_version() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), &["1-init.sql", "2_users.sql", "10-orders.sql", "10-orders.down.sql", "003-index.sql"]);
+        touch(dir.path(), &["README.md", "seed.sql"]);
+        let names = |after| -> Vec<(String, String)> {
+            pending(dir.path(), after).unwrap().into_iter().map(|(version, name, _)| (version, name)).collect()
+        };
+        let all = names(None);
+        assert_eq!(
+            all,
+            [("1", "1-init"), ("2", "2_users"), ("003", "003-index"), ("10", "10-orders")]
+                .map(|(v, n)| (v.to_owned(), n.to_owned()))
+        );
+        assert_eq!(names(Some("2")).iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>(), ["003", "10"]);
+        assert!(names(Some("10")).is_empty());
+        let (_, _, path) = pending(dir.path(), Some("3")).unwrap().remove(0);
+        assert_eq!(path, dir.path().join("10-orders.sql"));
+    }
+
+    #[test]
+    fn a_missing_migrations_folder_is_named() {
+        let error = pending(Path::new("/nonexistent/migrations"), None).unwrap_err();
+        assert_eq!(error.to_string(), "cannot read the migrations folder `/nonexistent/migrations`");
+    }
+
+    #[test]
+    fn a_failed_file_is_named_with_its_line_and_said_rolled_back() {
+        let error = MigrateError::File { file: "10-orders.sql".into(), line: 7, problem: FileProblem::CopyFromStdin };
+        assert_eq!(
+            error.to_string(),
+            "migration `10-orders.sql` failed at its line 7: COPY ... FROM stdin is not supported in a migration file \
+             (it was rolled back; the checks did not run on a half-migrated database)"
+        );
+        assert_eq!(FileProblem::Meta { command: "i".into() }.to_string(), "`\\i` is a psql meta-command, not SQL");
+        assert_eq!(
+            MigrateError::Timeout { limit: Duration::from_secs(90) }.to_string(),
+            "the migrations did not finish within 1m 30s"
+        );
+    }
+}

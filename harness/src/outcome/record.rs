@@ -429,3 +429,6 @@ pub struct SignatureInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsigned: Option<String>,
 }
+
+#[cfg(test)]
+mod tests;

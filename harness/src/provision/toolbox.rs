@@ -336,3 +336,70 @@ impl Toolbox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(bin_dir: &Path, staged: Option<std::path::PathBuf>) -> Toolbox {
+        let inner = Inner::Local {
+            bwrap: "/nonexistent/bwrap".into(),
+            bin_dir: bin_dir.to_owned(),
+            binds: Vec::new(),
+            run_as: None,
+            staged,
+        };
+        Toolbox { inner, user: (70_001, 70_002) }
+    }
+
+    /// A local toolbox has this machine's PostgreSQL tools and nothing else: a tool its
+    /// binaries lack (pgBackRest) is refused before anything runs.
+    #[tokio::test]
+    async fn a_local_toolbox_runs_only_the_tools_of_its_binaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = local(dir.path(), None).run("pgbackrest", &[], &Redactor::new()).await.err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "`{}` has no `pgbackrest`: a local target's toolbox runs PostgreSQL's own tools of this machine (pgBackRest runs in a container target's)",
+                dir.path().display()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn removing_a_local_toolbox_removes_the_copy_of_the_backup_staged_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = dir.path().join("staged-backup-0");
+        std::fs::create_dir_all(staged.join("base")).unwrap();
+        std::fs::write(staged.join("base").join("PG_VERSION"), "17\n").unwrap();
+        local(dir.path(), Some(staged.clone())).remove().await.unwrap();
+        assert!(!staged.exists());
+        assert!(dir.path().exists(), "nothing else");
+        local(dir.path(), None).remove().await.unwrap();
+        let gone = local(dir.path(), Some(staged.clone())).remove().await.unwrap_err();
+        assert!(gone.to_string().contains(&staged.display().to_string()), "{gone}");
+    }
+
+    /// Docker and bubblewrap bind absolute paths only; a scenario's may be relative.
+    #[test]
+    fn a_path_is_bound_as_the_absolute_path_it_resolves_to() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("backup")).unwrap();
+        let roundabout = dir.path().join("backup").join("..").join("backup");
+        assert_eq!(absolute(&roundabout).unwrap(), std::fs::canonicalize(dir.path()).unwrap().join("backup"));
+        let missing = dir.path().join("gone");
+        assert_eq!(
+            absolute(&missing).unwrap_err().to_string(),
+            format!("cannot resolve `{}` to mount it", missing.display())
+        );
+    }
+
+    /// Two toolboxes of one drill at once (one decrypting a repository, one of the backup's
+    /// major) are two containers: their numbers, in their names, differ.
+    #[test]
+    fn each_toolbox_of_the_process_has_its_own_number() {
+        let numbers: std::collections::BTreeSet<usize> = (0..5).map(|_| next_number()).collect();
+        assert_eq!(numbers.len(), 5);
+    }
+}

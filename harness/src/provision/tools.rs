@@ -311,3 +311,155 @@ impl std::io::Read for ChannelReader {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::secret::MASK;
+
+    /// A container's tools, with a client of an engine that is never reached (the client
+    /// connects only when used; its socket need only exist).
+    fn container(mount: Option<(PathBuf, String)>) -> Tools {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("docker.sock");
+        std::fs::write(&socket, b"").unwrap();
+        let api = testcontainers::bollard::API_DEFAULT_VERSION;
+        let docker = Docker::connect_with_unix(&socket.display().to_string(), 5, api).unwrap();
+        Tools::Container { docker, container: "c0ffee".into(), mount }
+    }
+
+    fn local(bin_dir: &Path, password: Option<&str>) -> Tools {
+        Tools::Local {
+            bin_dir: bin_dir.to_owned(),
+            host: "/tmp/pgdrill-d1-target/socket".into(),
+            port: 5432,
+            user: "postgres".into(),
+            password: password.map(Secret::new),
+            ssl_mode: "disable".into(),
+            run_as: None,
+        }
+    }
+
+    #[test]
+    fn a_backup_is_seen_where_the_target_mounted_it() {
+        let host = Path::new("/srv/backups/orders.dump");
+        let mounted = container(Some((host.to_owned(), "/pgdrill/backup/orders.dump".into())));
+        assert_eq!(mounted.path_of(host).unwrap(), "/pgdrill/backup/orders.dump");
+        assert_eq!(
+            mounted.path_of(Path::new("/srv/backups/other.dump")).unwrap_err().to_string(),
+            "`/srv/backups/other.dump` is not mounted in the target container"
+        );
+        assert!(container(None).path_of(host).is_err());
+        assert_eq!(
+            local(Path::new("/usr/lib/postgresql/17/bin"), None).path_of(host).unwrap(),
+            host.display().to_string()
+        );
+        let none = Tools::Unavailable { reason: "no pg_restore of PostgreSQL 17 on this machine".into() };
+        assert_eq!(none.path_of(host).unwrap_err().to_string(), "no pg_restore of PostgreSQL 17 on this machine");
+    }
+
+    #[test]
+    fn a_program_connects_by_arguments_and_never_carries_a_password_in_them() {
+        assert_eq!(
+            container(None).connection_args("orders"),
+            ["-h", "/var/run/postgresql", "-U", "postgres", "-d", "orders"]
+        );
+        assert_eq!(local(Path::new("/bin"), Some("s3cret-pw")).connection_args("orders"), ["-d", "orders"]);
+    }
+
+    /// A local program connects through libpq's environment (its password there, never on its
+    /// command line), reads what it is fed on stdin, streams its stdout, and ends with its status
+    /// and the last 20 lines of its stderr, with the password masked.
+    #[tokio::test]
+    async fn a_local_program_gets_the_connection_in_its_environment_and_its_stderr_is_kept_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "#!/bin/sh\n\
+                      echo \"args: $*\"\n\
+                      echo \"PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER PGSSLMODE=$PGSSLMODE\"\n\
+                      cat\n\
+                      i=1; while [ $i -le 25 ]; do echo \"warning $i\" >&2; i=$((i+1)); done\n\
+                      echo \"authenticating with $PGPASSWORD\" >&2\n\
+                      exit 3\n";
+        let program = dir.path().join("pg_restore");
+        std::fs::write(&program, script).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let redactor = Redactor::new();
+        redactor.register(&Secret::new("s3cret-pw-9f1c".to_owned()));
+        let tools = local(dir.path(), Some("s3cret-pw-9f1c"));
+        let (stdin, input) = mpsc::channel(4);
+        stdin.send(Bytes::from_static(b"fed on stdin\n")).await.unwrap();
+        drop(stdin);
+        let (stdout, collect) = stdout_collector();
+        let args = tools.connection_args("orders");
+        let output = tools.run_fed("pg_restore", &args, (Some(input), Some(stdout)), &redactor).await.unwrap();
+        assert_eq!(output.status, 3);
+        assert!(!output.success());
+        assert_eq!(
+            collect.await.unwrap(),
+            "args: -d orders\n\
+             PGHOST=/tmp/pgdrill-d1-target/socket PGPORT=5432 PGUSER=postgres PGSSLMODE=disable\n\
+             fed on stdin\n"
+        );
+        let kept: Vec<&str> = output.stderr.lines().collect();
+        assert_eq!(kept.len(), 20);
+        assert_eq!(kept[0], "warning 7");
+        assert_eq!(kept[19], format!("authenticating with {MASK}"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_and_unavailable_tools_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = local(dir.path(), None).run("pg_restore", &[], None, &Redactor::new()).await.unwrap_err();
+        assert_eq!(error.to_string(), format!("cannot run `{}`", dir.path().join("pg_restore").display()));
+        let none = Tools::Unavailable { reason: "no pg_restore here".into() };
+        assert_eq!(
+            none.run("pg_restore", &[], None, &Redactor::new()).await.unwrap_err().to_string(),
+            "no pg_restore here"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_programs_stdout_is_collected_up_to_4_mib() {
+        let (tx, collect) = stdout_collector();
+        for _ in 0..6 {
+            tx.send(Bytes::from(vec![b'x'; 1 << 20])).await.unwrap();
+        }
+        drop(tx);
+        assert_eq!(collect.await.unwrap().len(), 4 << 20);
+    }
+
+    #[test]
+    fn the_tail_of_stderr_is_its_last_20_lines_redacted() {
+        let redactor = Redactor::new();
+        let text: String = (1..=30).map(|i| format!("line {i} postgres://app:pw@db/x\n")).collect();
+        let tail = tail(text.as_bytes(), &redactor);
+        assert_eq!(tail.lines().count(), 20);
+        assert!(tail.starts_with("line 11 "), "{tail}");
+        assert!(!tail.contains(":pw@"), "a connection string's password is masked: {tail}");
+        assert_eq!(super::tail(b"one\ntwo", &redactor), "one\ntwo");
+    }
+
+    /// The blocking splitter reads a program's stdout as it arrives, across chunks, to its end.
+    #[tokio::test]
+    async fn a_channel_of_chunks_reads_as_one_stream() {
+        let (tx, rx) = mpsc::channel(4);
+        for chunk in [&b"SELECT "[..], b"", b"1;\nSELECT 2;\n"] {
+            tx.send(Bytes::from_static(chunk)).await.unwrap();
+        }
+        drop(tx);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut reader = ChannelReader::new(rx);
+            let mut small = [0u8; 4];
+            let first = reader.read(&mut small).unwrap();
+            let mut rest = String::new();
+            reader.read_to_string(&mut rest).unwrap();
+            (String::from_utf8_lossy(&small[..first]).into_owned(), rest)
+        });
+        let (first, rest) = read.await.unwrap();
+        assert_eq!(format!("{first}{rest}"), "SELECT 1;\nSELECT 2;\n");
+        assert_eq!(first, "SELE");
+    }
+}

@@ -307,3 +307,118 @@ pub(crate) async fn create_database(
     conn.close().await.ok();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::error_chain;
+
+    #[test]
+    fn a_dump_newer_than_the_target_names_the_major_to_restore_onto() {
+        let error =
+            PreflightError::NewerDump { dump_version: "17.2".into(), dump_major: 17, target_version: "16.6".into() };
+        assert_eq!(
+            error.to_string(),
+            "the dump comes from PostgreSQL 17.2, newer than the target's PostgreSQL 16.6 (hint: restore onto a target of major version 17 or newer)"
+        );
+    }
+
+    /// What the target lacks is listed, in the singular or the plural as it is.
+    #[test]
+    fn what_the_target_lacks_is_counted_in_its_message() {
+        let databases =
+            |names: &[&str]| PreflightError::CreatesDatabases { names: names.iter().map(|n| n.to_string()).collect() };
+        assert_eq!(
+            databases(&["orders"]).to_string(),
+            "the dump creates database orders itself (pg_dump -C or pg_dumpall): restore it onto a container or local target, not onto a shared server"
+        );
+        assert!(
+            databases(&["orders", "billing"])
+                .to_string()
+                .starts_with("the dump creates databases orders, billing itself")
+        );
+
+        let extensions = |missing: &[&str], image: &str| PreflightError::MissingExtensions {
+            missing: missing.iter().map(|n| n.to_string()).collect(),
+            target_version: "17.2".into(),
+            image: image.into(),
+        };
+        assert_eq!(
+            extensions(&["vector"], ", whose image carries no pgvector").to_string(),
+            "extension not available on the target (PostgreSQL 17.2, whose image carries no pgvector): vector (hint: install their packages where the target's PostgreSQL runs: into its image, or beside the server or the local binaries)"
+        );
+        assert!(
+            extensions(&["age", "vector"], "")
+                .to_string()
+                .starts_with("extensions not available on the target (PostgreSQL 17.2): age, vector (hint: ")
+        );
+
+        let roles = |missing: &[&str]| PreflightError::MissingRoles {
+            missing: missing.iter().map(|n| n.to_string()).collect(),
+        };
+        assert_eq!(
+            roles(&["app"]).to_string(),
+            "role named by the dump does not exist on the target: app (hint: declare them under [[restore.roles]] in the scenario, or restore a globals file first)"
+        );
+        assert!(
+            roles(&["app", "auditor"])
+                .to_string()
+                .starts_with("roles named by the dump do not exist on the target: app, auditor (hint: ")
+        );
+
+        let settings = |names: &[&str]| PreflightError::UnknownSettings {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            target_version: "15.8".into(),
+            dumped_by: "pg_dump 17.2".into(),
+        };
+        assert_eq!(
+            settings(&["transaction_timeout"]).to_string(),
+            "the dump sets a setting that PostgreSQL 15.8 does not know (the dump was written by pg_dump 17.2): transaction_timeout"
+        );
+        assert!(
+            settings(&["a", "b"]).to_string().starts_with("the dump sets settings that PostgreSQL 15.8 does not know")
+        );
+    }
+
+    fn target() -> Target {
+        Target {
+            host: "/nonexistent/socket".into(),
+            port: 5432,
+            user: "postgres".into(),
+            password: None,
+            maintenance_db: "postgres".into(),
+            ssl_mode: sqlx::postgres::PgSslMode::Disable,
+            ssl_root_cert: None,
+            info: Default::default(),
+            tools: crate::provision::tools::Tools::Unavailable { reason: "none".into() },
+            database_suffix: None,
+            created: Default::default(),
+            programs: crate::provision::Programs::bridged("d1"),
+            offline: None,
+            disk: None,
+            pins: Default::default(),
+            logins: Default::default(),
+        }
+    }
+
+    /// A globals file is untrusted input like the backup: it is read whole and verified before
+    /// anything of it reaches the target.
+    #[tokio::test]
+    async fn a_globals_file_that_does_not_verify_never_reaches_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let (target, redactor) = (target(), Redactor::new());
+        let missing = dir.path().join("globals.sql");
+        let error = apply_globals(&target, &missing, &redactor).await.unwrap_err();
+        assert!(matches!(error, PreflightError::GlobalsUnreadable { .. }), "{error:?}");
+        assert_eq!(error.to_string(), format!("globals file `{}`: cannot read it", missing.display()));
+
+        std::fs::write(&missing, "").unwrap();
+        let empty = apply_globals(&target, &missing, &redactor).await.unwrap_err();
+        assert_eq!(error_chain(&empty), format!("globals file `{}`: the backup is empty (0 bytes)", missing.display()));
+
+        let shell = "--\n-- PostgreSQL database cluster dump\n--\n\nCREATE ROLE app;\n\\! id\n";
+        std::fs::write(&missing, shell).unwrap();
+        let refused = error_chain(&apply_globals(&target, &missing, &redactor).await.unwrap_err());
+        assert!(refused.contains(": dump line 6: the meta-command `\\!` is refused"), "{refused}");
+    }
+}

@@ -299,3 +299,107 @@ pub(crate) struct RawRole {
     #[serde(default)]
     pub member_of: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Result<RawScenario, String> {
+        toml::from_str(text).map_err(|e| e.message().to_owned())
+    }
+
+    /// The least a scenario says: its source. Everything else takes its default, and the values
+    /// checked after parsing keep where they were written.
+    #[test]
+    fn a_scenario_needs_only_its_source_and_keeps_where_values_were_written() {
+        let text = "name = \"orders\"\n[source]\npath = \"orders.sql\"\n";
+        let scenario = raw(text).unwrap();
+        let name = scenario.name.unwrap();
+        assert_eq!((name.get_ref().as_str(), &text[name.span()]), ("orders", "\"orders\""));
+        let path = scenario.source.into_inner().path.unwrap();
+        assert_eq!(&text[path.span()], "\"orders.sql\"");
+        assert!(scenario.tags.is_empty() && scenario.target.kind.is_none() && scenario.restore.roles.is_empty());
+        assert!(!scenario.snapshot.keep && !scenario.snapshot.reuse);
+        assert!(scenario.app.is_none() && scenario.migrate.is_none() && scenario.recovery.is_none());
+        assert_eq!(raw("name = \"orders\"").unwrap_err(), "missing field `source`");
+    }
+
+    /// A misspelt key is an error at every level, never a setting silently ignored.
+    #[test]
+    fn unknown_keys_are_refused_at_every_level() {
+        let with = |extra: &str| raw(&format!("[source]\npath = \"b.sql\"\n{extra}")).unwrap_err();
+        assert!(with("[sources]\npath = \"x\"").starts_with("unknown field `sources`"));
+        assert!(with("paht = \"x\"").starts_with("unknown field `paht`"));
+        assert!(with("[target]\nkinds = \"local\"").starts_with("unknown field `kinds`"));
+        assert!(with("[[restore.roles]]\nname = \"app\"\nlogn = true").starts_with("unknown field `logn`"));
+        assert!(with("[recovery]\ntarget_lsm = \"0/3000060\"").starts_with("unknown field `target_lsm`"));
+        assert!(with("[snapshot]\nkeeps = true").starts_with("unknown field `keeps`"));
+        assert!(with("[objectives]\nrtp = \"1h\"").starts_with("unknown field `rtp`"));
+        assert!(with("decrypt = [{ identity = \"k\" }]").starts_with("unknown field `identity`"));
+    }
+
+    #[test]
+    fn an_intended_change_is_to_a_name_or_a_major() {
+        let text = "[source]\npath = \"b.sql\"\nchanged = [\
+                    { what = \"major\", to = 17, reason = \"upgraded\" },\
+                    { what = \"format\", to = \"directory\", reason = \"parallel dumps\" },\
+                    { what = \"database\", reason = \"renamed\" }]\n";
+        let source = raw(text).unwrap().source.into_inner();
+        let changed = source.changed.unwrap();
+        let to: Vec<Option<String>> = changed
+            .iter()
+            .map(|c| {
+                c.get_ref().to.as_ref().map(|to| match to.get_ref() {
+                    RawChangeTo::Name(name) => format!("name {name}"),
+                    RawChangeTo::Number(n) => format!("number {n}"),
+                })
+            })
+            .collect();
+        assert_eq!(to, [Some("number 17".to_owned()), Some("name directory".to_owned()), None]);
+        assert_eq!(changed[2].get_ref().reason.get_ref(), "renamed");
+        assert!(
+            raw("[source]\npath = \"b\"\nchanged = [{ what = \"major\", to = 17 }]").unwrap_err().contains("reason")
+        );
+    }
+
+    #[test]
+    fn a_recovery_timeline_is_a_name_or_a_number() {
+        let recovery = |line: &str| {
+            let text = format!("[source]\npath = \"b\"\n[recovery]\n{line}\n");
+            raw(&text).map(|r| r.recovery.unwrap().into_inner())
+        };
+        let latest = recovery("timeline = \"latest\"").unwrap();
+        assert!(matches!(latest.timeline.unwrap().get_ref(), RawTimeline::Name(n) if n == "latest"));
+        let third = recovery("timeline = 3\ntarget_xid = 1234\ninclusive = false").unwrap();
+        assert!(matches!(third.timeline.unwrap().get_ref(), RawTimeline::Number(3)));
+        assert_eq!(third.target_xid.map(|x| *x.get_ref()), Some(1234));
+        assert_eq!(third.inclusive, Some(false));
+        assert!(recovery("timeline = true").is_err());
+    }
+
+    /// `[target] settings` take any TOML value (they become `-c name=value`); roles default to
+    /// no membership.
+    #[test]
+    fn the_targets_settings_and_the_restores_roles_read_as_written() {
+        let text = "[source]\npath = \"b\"\n[target]\nkind = \"container\"\nversion = 17\n\
+                    settings = { work_mem = \"64MB\", max_connections = 50, jit = false }\n\
+                    [[restore.roles]]\nname = \"app\"\n[[restore.roles]]\nname = \"auditor\"\nlogin = false\nmember_of = [\"app\"]\n";
+        let scenario = raw(text).unwrap();
+        let settings = &scenario.target.settings;
+        assert_eq!(settings["work_mem"].get_ref().as_str(), Some("64MB"));
+        assert_eq!(settings["max_connections"].get_ref().as_integer(), Some(50));
+        assert_eq!(settings["jit"].get_ref().as_bool(), Some(false));
+        assert_eq!(scenario.target.version.map(|v| *v.get_ref()), Some(17));
+        let roles: Vec<(String, Option<bool>, Vec<String>)> = scenario
+            .restore
+            .roles
+            .into_iter()
+            .map(|r| r.into_inner())
+            .map(|r| (r.name, r.login, r.member_of))
+            .collect();
+        assert_eq!(
+            roles,
+            [("app".to_owned(), None, Vec::new()), ("auditor".to_owned(), Some(false), vec!["app".to_owned()])]
+        );
+    }
+}

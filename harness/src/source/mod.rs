@@ -446,3 +446,6 @@ fn directory_size(dir: &Path) -> std::io::Result<u64> {
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests;

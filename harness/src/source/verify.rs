@@ -537,3 +537,6 @@ fn check_data_file(path: &Path, name: &str) -> Result<String, VerifyError> {
     opened.drain().map_err(|source| VerifyError::DataFileDamaged { file: file(), source })?;
     Ok(opened.sha256().unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests;

@@ -496,3 +496,6 @@ async fn read_identity(
         settings: shown,
     })
 }
+
+#[cfg(test)]
+mod tests;

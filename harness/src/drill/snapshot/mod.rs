@@ -302,3 +302,168 @@ impl Drill<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::outcome::Events;
+    use crate::scenario::{Scenario, SnapshotSpec};
+    use crate::secret::Redactor;
+
+    fn store(dir: &Path) -> Store {
+        Store::at(dir.join("store"), 1 << 30).unwrap()
+    }
+
+    #[test]
+    fn the_command_line_and_the_scenario_each_turn_snapshots_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let given = SnapshotOptions { store: store(dir.path()), keep: false, reuse: true };
+        let merged = options(Some(&given), SnapshotSpec { keep: true, reuse: false }).unwrap();
+        assert_eq!((merged.keep, merged.reuse, &merged.store.dir), (true, true, &given.store.dir));
+        let asked = options(Some(&given), SnapshotSpec { keep: false, reuse: false }).unwrap();
+        assert_eq!((asked.keep, asked.reuse), (false, true), "the scenario never turns the command line's off");
+        assert!(options(None, SnapshotSpec { keep: false, reuse: false }).is_none());
+    }
+
+    fn scenario() -> Scenario {
+        Scenario::parse(b"[source]\npath = \"orders.sql\"\n", Path::new("/scenarios/orders.toml")).unwrap()
+    }
+
+    fn drill(scenario: &Scenario, snapshots: Option<SnapshotOptions>) -> Drill<'_> {
+        let started = Instant::now();
+        Drill {
+            scenario,
+            events: Events::new(Vec::new()),
+            redactor: Redactor::new(),
+            drill_id: "0123abcd".into(),
+            started,
+            checks_done: AtomicUsize::new(0),
+            api_done: AtomicUsize::new(0),
+            baseline_out: None,
+            inspect: None,
+            limits: super::super::Limits::new(scenario.deadlines, None, started),
+            snapshots,
+            snapshot_state: State::default(),
+            trails: Default::default(),
+            previous_kind: None,
+        }
+    }
+
+    fn key() -> Key {
+        Key {
+            backup_sha256: "ab".repeat(32),
+            image_id: "sha256:image".into(),
+            restore: "{\"database\":\"orders\"}".into(),
+            migrations: MIGRATIONS.into(),
+        }
+    }
+
+    /// A snapshot as `make_snapshot` leaves it pending: its cluster copied, what the restore
+    /// gave the checks kept beside it.
+    fn pending(drill: &Drill<'_>) -> PathBuf {
+        let options = drill.snapshots.as_ref().unwrap();
+        let pending = options.store.begin(&drill.drill_id).unwrap();
+        std::fs::create_dir_all(pending.data().join("base")).unwrap();
+        std::fs::write(pending.data().join("PG_VERSION"), "17\n").unwrap();
+        let backup = BackupInfo { location: "/backups/orders.sql".into(), ..BackupInfo::default() };
+        let restored = Restored { database: "orders".into(), dump: DumpSummary::default(), backup: Some(backup) };
+        let meta = Meta {
+            schema: String::new(),
+            id: key().id(),
+            key: key(),
+            drill_id: drill.drill_id.clone(),
+            scenario: "orders".into(),
+            made_at: OffsetDateTime::now_utc(),
+            backup_location: "/backups/orders.sql".into(),
+            size_bytes: 0,
+            fingerprint: String::new(),
+            checksums: "pg_checksums: 0 bad blocks".into(),
+            restored: serde_json::to_value(restored).unwrap(),
+        };
+        let dir = pending.dir.clone();
+        *drill.snapshot_state.pending.lock().unwrap() = Some((pending, meta));
+        dir
+    }
+
+    /// A drill's snapshot is kept, with its report, only once the drill passed; a later drill
+    /// that may reuse one finds it, with what verify read of the backup.
+    #[tokio::test]
+    async fn a_snapshot_is_kept_when_the_drill_passed_and_served_to_a_drill_that_reuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = scenario();
+        let options = SnapshotOptions { store: store(dir.path()), keep: true, reuse: true };
+        let drill = drill(&scenario, Some(options.clone()));
+        assert_eq!(drill.settle_snapshot(true, None).await, None, "none was made");
+        pending(&drill);
+        let reports = dir.path().join("reports");
+        std::fs::create_dir(&reports).unwrap();
+        std::fs::write(reports.join("drill.json"), "{}").unwrap();
+        std::fs::write(reports.join("report.md"), "# orders").unwrap();
+        assert_eq!(drill.settle_snapshot(true, Some(&reports)).await, Some(format!("kept snapshot {}", key().id())));
+        let kept = options.store.dir.join(key().id());
+        assert!(kept.join("report.md").is_file() && kept.join("drill.json").is_file(), "its proof is kept with it");
+
+        let held = drill.find_snapshot(&key()).expect("the snapshot of this very restore");
+        assert_eq!(held.meta.drill_id, "0123abcd");
+        let backup = drill.restored_backup(&held).expect("what verify read");
+        assert_eq!(backup.location, "/backups/orders.sql");
+        drop(held);
+        let other = Key { image_id: "sha256:rebuilt".into(), ..key() };
+        assert!(drill.find_snapshot(&other).is_none(), "another image is another restore");
+        let keeping = self::drill(&scenario, Some(SnapshotOptions { reuse: false, ..options }));
+        assert!(keeping.find_snapshot(&key()).is_none(), "a drill that does not reuse restores");
+    }
+
+    #[tokio::test]
+    async fn a_drill_that_failed_keeps_no_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = scenario();
+        let options = SnapshotOptions { store: store(dir.path()), keep: true, reuse: true };
+        let drill = drill(&scenario, Some(options));
+        let made = pending(&drill);
+        assert_eq!(
+            drill.settle_snapshot(false, None).await.as_deref(),
+            Some("no snapshot kept: the drill did not pass")
+        );
+        assert!(!made.exists(), "what was copied is removed");
+        assert!(drill.find_snapshot(&key()).is_none());
+    }
+
+    /// A backup file read whole is remembered by its identity, so that the next drill of the same
+    /// file may clone without reading it again; a download, which lives as long as its drill, is
+    /// not remembered by its path.
+    #[tokio::test]
+    async fn the_digest_of_a_local_backup_is_remembered_for_the_next_drill() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = scenario();
+        let options = SnapshotOptions { store: store(dir.path()), keep: false, reuse: true };
+        let mut drill = drill(&scenario, Some(options.clone()));
+        // Its work folder is the machine's: a drill id of its own.
+        drill.drill_id = hex::encode(rand::random::<[u8; 8]>());
+        let local = dir.path().join("orders.sql");
+        std::fs::write(&local, "SELECT 1;\n").unwrap();
+        let backup = |path: &Path| Backup {
+            location: path.display().to_string(),
+            path: path.to_owned(),
+            size: 10,
+            modified: None,
+            previous: None,
+            wal_archive: None,
+            keys: Vec::new(),
+            remote: None,
+        };
+        drill.remember_digest(&backup(&local), "cd".repeat(32).as_str());
+        assert_eq!(digests::known(&options.store.dir, &local), Some("cd".repeat(32)));
+
+        std::fs::create_dir_all(drill.work_dir()).unwrap();
+        let downloaded = drill.work_dir().join("orders.sql");
+        std::fs::write(&downloaded, "SELECT 1;\n").unwrap();
+        drill.remember_digest(&backup(&downloaded), "ef".repeat(32).as_str());
+        assert_eq!(digests::known(&options.store.dir, &downloaded), None);
+        tokio::fs::remove_dir_all(drill.work_dir()).await.unwrap();
+    }
+}

@@ -526,3 +526,6 @@ impl Running {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -369,3 +369,144 @@ impl Running {
         matches!(tokio::time::timeout(Duration::from_secs(20), stop.status()).await, Ok(Ok(s)) if s.success())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::disk::DiskLimit;
+    use crate::provision::PhysicalData;
+    use crate::secret::Redactor;
+
+    fn spec(bin_dir: Option<PathBuf>) -> LocalSpec {
+        LocalSpec {
+            bin_dir,
+            startup_timeout: Duration::from_secs(60),
+            settings: Default::default(),
+            memory: None,
+            processes: None,
+            disk: None,
+        }
+    }
+
+    /// A folder whose `postgres` says it is of `version`, as Debian's does.
+    fn binaries(dir: &Path, version: &str) -> PathBuf {
+        let bin = dir.join(format!("pg-{version}"));
+        std::fs::create_dir(&bin).unwrap();
+        let postgres = bin.join("postgres");
+        let script = format!("#!/bin/sh\necho 'postgres (PostgreSQL) {version} (Debian {version}-1.pgdg120+1)'\n");
+        std::fs::write(&postgres, script).unwrap();
+        std::fs::set_permissions(&postgres, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bin
+    }
+
+    #[test]
+    fn a_physical_backup_recovers_with_binaries_of_its_own_major() {
+        let dir = tempfile::tempdir().unwrap();
+        let sixteen = binaries(dir.path(), "16.4");
+        assert_eq!(bin_dir_for(&spec(Some(sixteen.clone())), 16).unwrap(), sixteen);
+        assert_eq!(
+            bin_dir_for(&spec(Some(sixteen.clone())), 17).unwrap_err().to_string(),
+            format!(
+                "`{}` holds PostgreSQL 16 binaries, and the backup is of PostgreSQL 17: a physical backup recovers on its own major only",
+                sixteen.display()
+            )
+        );
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert!(
+            bin_dir_for(&spec(Some(empty)), 17).unwrap_err().to_string().contains("holds PostgreSQL unknown binaries"),
+            "a folder without `postgres`"
+        );
+        assert_eq!(
+            bin_dir_for(&spec(None), 99).unwrap_err().to_string(),
+            "no PostgreSQL 99 binaries on this machine: a physical backup recovers on its own major only (hint: install postgresql-99, or set `[target] bin_dir`)"
+        );
+    }
+
+    fn limits() -> Limits {
+        Limits { memory: 4 << 30, data_per_process: 2 << 30, processes: 100, cpus: 2 }
+    }
+
+    fn disk() -> DiskLimit {
+        DiskLimit { bytes: 8 << 30, shown: "8GB".into() }
+    }
+
+    fn sandboxed() -> Observed {
+        Observed {
+            interfaces: vec!["lo".into()],
+            uid: 999,
+            cap_eff: "0".repeat(16),
+            no_new_privs: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_sandboxed_cluster_is_contained_once_proven_from_inside() {
+        let isolation = isolation(sandboxed(), Some((999, 999)), true, &limits(), &disk()).unwrap();
+        assert!(isolation.contained);
+        assert_eq!(isolation.user, "`postgres` of this machine (uid 999), never root");
+        assert_eq!(
+            isolation.limits,
+            format!(
+                "{}; disk 8GB for the cluster's folder (`[target] disk`)",
+                limits().describe("each process (no cgroup: that part is per process)")
+            )
+        );
+        let as_me = isolation_of(Observed { uid: 1000, ..sandboxed() }, None, true);
+        assert_eq!(as_me.unwrap().user, "the user running pgdrill (uid 1000), never root");
+
+        let shell = isolation_of(Observed { shell: true, ..sandboxed() }, Some((999, 999)), true).unwrap_err();
+        assert!(shell.to_string().contains("it has a shell (`/bin/sh`)"), "{shell}");
+    }
+
+    fn isolation_of(observed: Observed, run_as: Option<(u32, u32)>, sandbox: bool) -> Result<Isolation, TargetError> {
+        isolation(observed, run_as, sandbox, &limits(), &disk())
+    }
+
+    /// Without bubblewrap the server is this machine's: the reports say so, and nothing is
+    /// judged a breach (a trusted backup is the reason it may run there).
+    #[test]
+    fn a_cluster_without_bubblewrap_is_reported_as_not_contained() {
+        let open = Observed { interfaces: vec!["lo".into(), "eth0".into()], shell: true, ..sandboxed() };
+        let isolation = isolation_of(open.clone(), Some((999, 999)), false).unwrap();
+        assert!(!isolation.contained);
+        assert_eq!(isolation.programs, "this machine's (COPY ... PROGRAM runs a shell)");
+        assert_eq!(isolation.limits, "none");
+        assert_eq!(isolation.observed, Some(open));
+    }
+
+    #[test]
+    fn the_servers_settings_fit_the_sandbox_and_yield_to_a_standby() {
+        let redactor = Redactor::new();
+        let ctx = |physical| ProvisionContext {
+            drill_id: "d1",
+            scenario: "orders",
+            redactor: &redactor,
+            progress: &|_| {},
+            backup: None,
+            trusted: None,
+            backup_major: None,
+            physical,
+            clone: None,
+        };
+        let plain = server_tuning(&spec(None), &ctx(None), &limits(), 8 << 30, false);
+        assert_eq!(plain.settings["shared_buffers"], "128MB");
+        assert!(!plain.settings.contains_key("dynamic_shared_memory_type"));
+        assert_eq!(plain.settings["temp_file_limit"], format!("{}kB", (8u64 << 30) / 1024));
+
+        let mut own = spec(None);
+        own.settings.insert("shared_buffers".into(), "1GB".into());
+        let physical = PhysicalData {
+            major: 17,
+            data: PathBuf::from("/nowhere"),
+            settings: vec![("hot_standby".into(), "on".into())],
+        };
+        let standby = server_tuning(&own, &ctx(Some(&physical)), &limits(), 8 << 30, true);
+        assert_eq!(standby.settings["shared_buffers"], "1GB", "the scenario's own");
+        assert_eq!(standby.settings["dynamic_shared_memory_type"], "mmap", "/dev is read-only in the sandbox");
+        assert_eq!(standby.settings["hot_standby"], "on");
+    }
+}

@@ -346,3 +346,6 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, PrepareError> {
     tokio::task::spawn_blocking(work).await.map_err(PrepareError::Task)?
 }
+
+#[cfg(test)]
+mod tests;

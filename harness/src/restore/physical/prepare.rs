@@ -370,3 +370,6 @@ fn judge_systems(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
