@@ -240,7 +240,7 @@ pub(crate) enum SourceError {
     #[error(transparent)]
     Key(#[from] decrypt::KeyError),
     /// The backup is much smaller than the one before it.
-    #[error("`{location}` is {} ({size} bytes), under {:.0}% of the previous backup `{previous}` ({} , {previous_size} bytes): a backup that shrank this much is suspect (hint: set `source.min_size_ratio` if the drop is expected)", human_size(*size), ratio * 100.0, human_size(*previous_size))]
+    #[error("`{location}` is {} ({size} bytes), under {:.0}% of the previous backup `{previous}` ({}, {previous_size} bytes): a backup that shrank this much is suspect (hint: set `source.min_size_ratio` if the drop is expected)", human_size(*size), ratio * 100.0, human_size(*previous_size))]
     Shrunk { location: String, size: u64, previous: String, previous_size: u64, ratio: f64 },
 }
 

@@ -54,7 +54,7 @@ fn a_backup_under_the_ratio_of_the_previous_one_is_suspect() {
     assert_eq!(
         error.to_string(),
         "`/backups/orders-2026-03-02.sql.gz` is 99 B (99 bytes), under 10% of the previous backup \
-         `orders-2026-03-01.sql.gz` (1000 B , 1000 bytes): a backup that shrank this much is suspect \
+         `orders-2026-03-01.sql.gz` (1000 B, 1000 bytes): a backup that shrank this much is suspect \
          (hint: set `source.min_size_ratio` if the drop is expected)"
     );
 }

@@ -58,7 +58,7 @@ fn the_newest_backup_in_a_folder_by_modification_time_and_a_shrunk_one_fails() {
     assert_eq!(drill.phase(Phase::Fetch), PhaseStatus::Failed, "{drill:?}");
     let error = drill.phase_error(Phase::Fetch);
     assert!(
-        error.contains("powernode_20260518_020000.sql.gz` is 1000 B (1000 bytes), under 10% of the previous backup `powernode_20260517_020000.sql.gz` (195.3 KiB , 200000 bytes)"),
+        error.contains("powernode_20260518_020000.sql.gz` is 1000 B (1000 bytes), under 10% of the previous backup `powernode_20260517_020000.sql.gz` (195.3 KiB, 200000 bytes)"),
         "{error}"
     );
     assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Skipped, "nothing is started for a suspect backup");
