@@ -117,24 +117,7 @@ fn a_backup_that_could_not_be_verified_says_why() {
 
 #[test]
 fn a_pgbackrest_set_is_said_restored_with_its_tablespaces() {
-    let set = pgbackrest::Set {
-        stanza: "main".into(),
-        label: "20260301-020000F".into(),
-        kind: "full".into(),
-        major: 17,
-        system_id: SYSTEM,
-        archive_start: "000000010000000000000002".into(),
-        archive_stop: "000000010000000000000002".into(),
-        lsn_start: "0/2000028".into(),
-        lsn_stop: "0/2000138".into(),
-        started: None,
-        stopped: None,
-        archive_id: "17-1".into(),
-        files: 1000,
-        tablespaces: vec![16384],
-        sets: 1,
-        oldest: true,
-    };
+    let set = pgbackrest_set(vec![16384]);
     let ready = prepared(base(Layout::PgBackRest(Box::new(set.clone()))), None);
     assert_eq!(
         ready.restored_set(&set),
@@ -210,4 +193,27 @@ fn the_passphrases_that_do_not_open_a_repository_are_counted() {
     let all =
         PrepareError::Passphrases { total: 2, failed: vec!["$A: wrong".into(), "$B: wrong".into()], opened: vec![] };
     assert_eq!(all.to_string(), "2 of the 2 passphrases do not open the encrypted repository: $A: wrong; $B: wrong");
+}
+
+/// A full pgBackRest set of 1000 files of system [`SYSTEM`], with these tablespaces: the
+/// physical tests' one example (`prepare`'s tests too).
+pub(super) fn pgbackrest_set(tablespaces: Vec<u32>) -> pgbackrest::Set {
+    pgbackrest::Set {
+        stanza: "main".into(),
+        label: "20260301-020000F".into(),
+        kind: "full".into(),
+        major: 17,
+        system_id: SYSTEM,
+        archive_start: "000000010000000000000002".into(),
+        archive_stop: "000000010000000000000002".into(),
+        lsn_start: "0/2000028".into(),
+        lsn_stop: "0/2000138".into(),
+        started: None,
+        stopped: None,
+        archive_id: "17-1".into(),
+        files: 1000,
+        tablespaces,
+        sets: 1,
+        oldest: true,
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::*;
 use crate::scenario::{ContainerSpec, LocalSpec, RecoverySpec};
 use crate::source::Tablespaces;
-use crate::source::physical::{BackupLabel, Layout, Manifest, barman, chain, pgbackrest, timeline};
+use crate::source::physical::{BackupLabel, Layout, Manifest, barman, chain, timeline};
 
 const SYSTEM: u64 = 7_400_000_000_000_000_001;
 
@@ -30,24 +30,7 @@ fn base(layout: Layout) -> BaseBackup {
 }
 
 fn set() -> Layout {
-    Layout::PgBackRest(Box::new(pgbackrest::Set {
-        stanza: "main".into(),
-        label: "20260301-020000F".into(),
-        kind: "full".into(),
-        major: 17,
-        system_id: SYSTEM,
-        archive_start: "000000010000000000000002".into(),
-        archive_stop: "000000010000000000000002".into(),
-        lsn_start: "0/2000028".into(),
-        lsn_stop: "0/2000138".into(),
-        started: None,
-        stopped: None,
-        archive_id: "17-1".into(),
-        files: 1000,
-        tablespaces: Vec::new(),
-        sets: 1,
-        oldest: true,
-    }))
+    Layout::PgBackRest(Box::new(crate::restore::physical::tests::pgbackrest_set(Vec::new())))
 }
 
 fn barman_of(system_id: Option<u64>) -> Box<barman::BarmanBackup> {
