@@ -49,7 +49,12 @@ def schema_path() -> Path:
     if sha256(data) != XSD_SHA256:
         sys.exit(f"error: {MEMBER} in pytest {PYTEST} is not the pinned junit-10.xsd")
     CACHE.mkdir(parents=True, exist_ok=True)
-    xsd.write_bytes(data)
+    # Tests validate side by side: the schema appears whole or not at all (a rename), never
+    # truncated under another validator that is reading it.
+    with tempfile.NamedTemporaryFile(dir=CACHE, prefix=".junit-10.xsd.", delete=False) as part:
+        part.write(data)
+    os.chmod(part.name, 0o644)
+    os.replace(part.name, xsd)
     return xsd
 
 
