@@ -6,6 +6,7 @@ use crate::outcome::{Isolation, Observed};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::console::Console;
@@ -91,9 +92,8 @@ fn target() -> TargetInfo {
     }
 }
 
-/// The drill: PLUR's backup restored into a sandboxed container, one check failing.
-fn drill(console: Console) -> DrillRecord {
-    let started = datetime!(2026-11-22 08:00:00 UTC);
+/// The record as the drill starts: PLUR's scenario, run by CI.
+fn started(started: OffsetDateTime) -> DrillRecord {
     let scenario = ScenarioInfo {
         name: "plur".into(),
         description: Some("PLUR Enterprise daily logical backup".into()),
@@ -110,8 +110,33 @@ fn drill(console: Console) -> DrillRecord {
         os: "linux x86_64".into(),
         ci: None,
     };
+    DrillRecord::new("d4c1".repeat(8), scenario, runner, started)
+}
+
+/// What the restore did: PLUR's dump into one database, its catalog audited.
+fn restored() -> RestoreStats {
+    RestoreStats {
+        statements: 587,
+        copy_blocks: 69,
+        rows: 1885,
+        bytes: 188_500,
+        database: "plur_enterprise".into(),
+        jobs: 2,
+        recovery: None,
+        catalog: Some(crate::outcome::CatalogAudit {
+            rows: 10179,
+            databases: vec!["plur_enterprise".into(), "postgres".into()],
+            reference: "the target before the restore".into(),
+            absent: Vec::new(),
+        }),
+    }
+}
+
+/// The drill: PLUR's backup restored into a sandboxed container, one check failing.
+fn drill(console: Console) -> DrillRecord {
+    let started = datetime!(2026-11-22 08:00:00 UTC);
     let events = Events::new(vec![Box::new(console)]);
-    events.emit(Event::Started(Box::new(DrillRecord::new("d4c1".repeat(8), scenario, runner, started))));
+    events.emit(Event::Started(Box::new(self::started(started))));
     let mut clock = started;
     let mut phase = |phase: Phase, status: PhaseStatus, millis: u64, summary: &str, error: Option<&str>| {
         // A phase the scenario does not ask for is recorded as skipped without having started.
@@ -142,21 +167,7 @@ fn drill(console: Console) -> DrillRecord {
         roles_created: vec!["plur_app".into()],
     }));
     phase(Phase::Preflight, PhaseStatus::Passed, 40, "PostgreSQL 17.11; roles created: plur_app", None);
-    events.emit(Event::Restore(RestoreStats {
-        statements: 587,
-        copy_blocks: 69,
-        rows: 1885,
-        bytes: 188_500,
-        database: "plur_enterprise".into(),
-        jobs: 2,
-        recovery: None,
-        catalog: Some(crate::outcome::CatalogAudit {
-            rows: 10179,
-            databases: vec!["plur_enterprise".into(), "postgres".into()],
-            reference: "the target before the restore".into(),
-            absent: Vec::new(),
-        }),
-    }));
+    events.emit(Event::Restore(restored()));
     phase(Phase::Restore, PhaseStatus::Passed, 720, "587 statements, 69 COPY blocks, 1885 rows", None);
     events.emit(Event::Recovered { elapsed: Duration::from_millis(1720) });
     phase(Phase::Migrate, PhaseStatus::Skipped, 0, "", Some("no [migrate]: the checks run on the backup as restored"));
