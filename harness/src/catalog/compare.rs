@@ -68,16 +68,18 @@ pub(crate) fn compare(reference: &Fingerprint, actual: &Fingerprint) -> Vec<Chan
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
 
-    fn row(oid: u32, digest: &str) -> Row {
+    /// A catalog row of this oid and digest, of no extension (the catalog's tests share it).
+    pub(in crate::catalog) fn row(oid: u32, digest: &str) -> Row {
         Row { oid, digest: digest.into(), extension: None }
     }
 
-    fn print(rows: &[(&str, Row)], collations: Option<(u32, u32)>) -> Fingerprint {
+    /// A fingerprint of these rows (the catalog's tests share it).
+    pub(in crate::catalog) fn print(rows: &[(&str, Row)], collations: Option<(u32, u32)>) -> Fingerprint {
         Fingerprint {
             rows: rows.iter().map(|(k, r)| (k.to_string(), r.clone())).collect(),
             imported_collations: collations,

@@ -266,19 +266,8 @@ pub(crate) async fn audit(
 
 #[cfg(test)]
 mod tests {
+    use super::compare::tests::{print, row};
     use super::*;
-
-    fn row(oid: u32, digest: &str) -> Row {
-        Row { oid, digest: digest.into(), extension: None }
-    }
-
-    fn print(rows: &[(&str, Row)], collations: Option<(u32, u32)>) -> Fingerprint {
-        Fingerprint {
-            rows: rows.iter().map(|(k, r)| (k.to_string(), r.clone())).collect(),
-            imported_collations: collations,
-            summary: BTreeMap::new(),
-        }
-    }
 
     #[test]
     fn the_error_names_ten_differences_and_counts_the_rest() {

@@ -146,12 +146,14 @@ pub fn append(path: &Path, entry: &HistoryEntry) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use time::OffsetDateTime;
 
     use crate::outcome::{DrillRecord, ScenarioInfo, finish};
 
-    fn drill(scenario: &str, file_sha256: &str) -> DrillRecord {
+    /// A finished drill of `scenario`, its file's digest `file_sha256` repeated (the report's
+    /// tests share it).
+    pub(crate) fn drill(scenario: &str, file_sha256: &str) -> DrillRecord {
         let info = ScenarioInfo { name: scenario.into(), sha256: file_sha256.repeat(64), ..ScenarioInfo::default() };
         let mut record =
             DrillRecord::new(format!("{scenario}-{file_sha256}"), info, Default::default(), OffsetDateTime::now_utc());

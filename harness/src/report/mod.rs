@@ -137,18 +137,8 @@ fn sign_evidence(
 
 #[cfg(test)]
 mod tests {
-    use time::OffsetDateTime;
-
     use super::{history, write_all};
-    use crate::outcome::{DrillRecord, ScenarioInfo, finish};
-
-    fn drill(scenario: &str, file_sha256: &str) -> DrillRecord {
-        let info = ScenarioInfo { name: scenario.into(), sha256: file_sha256.repeat(64), ..ScenarioInfo::default() };
-        let mut record =
-            DrillRecord::new(format!("{scenario}-{file_sha256}"), info, Default::default(), OffsetDateTime::now_utc());
-        finish(&mut record, OffsetDateTime::now_utc(), false);
-        record
-    }
+    use crate::outcome::history::tests::drill;
 
     /// Drills of two scenarios written with `--out` to sibling folders share a history file; each
     /// compares itself only with its own scenario's drills, and says when its file changed.
