@@ -323,6 +323,7 @@ step_finish() {
         0) meaning="the drills passed, but their reports did not verify" ;;
         1) meaning="pgdrill exited 1: a drill failed" ;;
         2) meaning="pgdrill exited 2: a scenario or the command line is unusable" ;;
+        3) meaning="pgdrill exited 3: a drill could not run (its backup was not reached or its target did not start; run it again)" ;;
         130 | 143) meaning="pgdrill exited $code: interrupted" ;;
         *) meaning="pgdrill exited $code" ;;
     esac

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::budget::Share;
 use crate::units::human_size;
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -61,17 +62,35 @@ pub(crate) fn default_limit(space: Space) -> Option<DiskLimit> {
     })
 }
 
-/// The limit for a target whose data lives under `dir`: the scenario's, else the default.
-pub(crate) fn limit_for(given: Option<&DiskLimit>, dir: &Path) -> Result<DiskLimit, DiskError> {
+/// The limit for a target whose data lives under `dir`: the scenario's, else the default, no
+/// more than the drill's share when drills run at once (`--jobs`).
+pub(crate) fn limit_for(given: Option<&DiskLimit>, dir: &Path, share: Option<&Share>) -> Result<DiskLimit, DiskError> {
     if let Some(given) = given {
         return Ok(given.clone());
     }
     let room = space(dir).map_err(|source| DiskError::Space { dir: dir.to_owned(), source })?;
-    default_limit(room).ok_or(DiskError::NoRoom {
+    let limit = default_limit(room).ok_or(DiskError::NoRoom {
         dir: dir.to_owned(),
         free: human_size(room.free),
         reserve: human_size(reserve(room.total)),
-    })
+    })?;
+    Ok(shared(limit, share))
+}
+
+/// The default `limit` within the drill's `share`: the share, or the room left when the
+/// filesystem has less now than the share it was divided into.
+fn shared(limit: DiskLimit, share: Option<&Share>) -> DiskLimit {
+    match share {
+        Some(share) if share.amounts.disk <= limit.bytes => DiskLimit {
+            bytes: share.amounts.disk,
+            shown: format!("{} ({})", human_size(share.amounts.disk), share.says_disk()),
+        },
+        Some(share) => DiskLimit {
+            shown: format!("{}, less than its share of {}", limit.shown, human_size(share.amounts.disk)),
+            ..limit
+        },
+        None => limit,
+    }
 }
 
 /// Parses a size as the scenario writes it (`20GB`, `512MB`).
@@ -172,10 +191,9 @@ impl Watchdog {
     /// Ends when the data has passed the limit, with the error that says so.
     pub(crate) async fn passed(&self) -> DiskError {
         let mut rx = self.passed.clone();
-        let used = match rx.wait_for(Option::is_some).await {
-            Ok(used) => used.unwrap_or_default(),
-            Err(_) => std::future::pending().await,
-        };
+        // The value is read out before anything else is awaited: its guard is not `Send`.
+        let used = rx.wait_for(Option::is_some).await.ok().map(|used| used.unwrap_or_default());
+        let Some(used) = used else { return std::future::pending().await };
         DiskError::Passed { limit: self.limit.shown.clone(), used: human_size(used), dir: self.dir.clone() }
     }
 }
@@ -200,8 +218,23 @@ mod tests {
         assert!(limit.shown.starts_with("10.0 GiB (the 12.0 GiB free"), "{}", limit.shown);
         assert_eq!(default_limit(Space { total: 100 * GIB, free: 50 * GIB }).unwrap().bytes, 46 * GIB);
         assert_eq!(default_limit(Space { total: 5 * GIB, free: GIB }), None, "nothing beyond the reserve");
-        let Err(e) = limit_for(None, Path::new("/nonexistent/pgdrill")) else { panic!("no filesystem") };
+        let Err(e) = limit_for(None, Path::new("/nonexistent/pgdrill"), None) else { panic!("no filesystem") };
         assert!(e.to_string().contains("cannot read the room"), "{e}");
+    }
+
+    #[test]
+    fn with_drills_at_once_the_default_is_the_drills_share_unless_the_filesystem_has_less() {
+        let whole = crate::budget::Amounts { memory: 8 * GIB, disk: 10 * GIB, processes: 1024 };
+        let share = Share::of(whole, 2, 512);
+        let room = default_limit(Space { total: 20 * GIB, free: 12 * GIB }).unwrap();
+        let limit = shared(room.clone(), Some(&share));
+        assert_eq!(limit.bytes, 5 * GIB);
+        assert!(limit.shown.starts_with("5.0 GiB (its share of the 10.0 GiB 2 drills at once"), "{}", limit.shown);
+        let tight = default_limit(Space { total: 20 * GIB, free: 5 * GIB }).unwrap();
+        let limit = shared(tight, Some(&share));
+        assert_eq!(limit.bytes, 3 * GIB, "the room left, when less than the share");
+        assert!(limit.shown.ends_with("less than its share of 5.0 GiB"), "{}", limit.shown);
+        assert_eq!(shared(room.clone(), None), room, "no share: as without --jobs");
     }
 
     #[test]

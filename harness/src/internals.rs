@@ -43,6 +43,7 @@ impl TestTarget {
                 memory: None,
                 processes: None,
                 disk: None,
+                share: None,
             }),
         };
         let redactor = Redactor::new();

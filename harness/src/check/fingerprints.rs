@@ -55,6 +55,8 @@ pub(crate) struct Config {
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
     pub file: std::path::PathBuf,
+    /// The allowed signers file, when the scenario names one.
+    pub allowed_signers: Option<std::path::PathBuf>,
     pub tables: Vec<TableFingerprint>,
     /// With `allowed_signers`: who signed the file, or why it is not proven to come from them.
     pub signed: Option<Result<String, String>>,
@@ -126,11 +128,25 @@ impl Kind for Spec {
                 chosen
             }
         };
-        Ok(Spec { file: path, tables, signed })
+        let allowed_signers = config.allowed_signers.as_ref().map(|list| ctx.base.join(list.get_ref()));
+        Ok(Spec { file: path, allowed_signers, tables, signed })
     }
 
     fn label(&self) -> String {
         self.tables.iter().map(|t| t.table.to_string()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The fingerprint file; with allowed signers, they and the file's signature (when there).
+    fn files(&self) -> Vec<std::path::PathBuf> {
+        let signature = fingerprint::signature_path(&self.file);
+        let mut files = vec![self.file.clone()];
+        if let Some(list) = &self.allowed_signers {
+            files.push(list.clone());
+            if signature.exists() {
+                files.push(signature);
+            }
+        }
+        files
     }
 
     fn objects(&self) -> Vec<String> {

@@ -85,6 +85,12 @@ pub(crate) trait Kind: Sized {
     fn unqualified(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The files and folders of this machine it reads, beside the scenario's baseline (a
+    /// fingerprint file, a migrations folder): what must go with the scenario to drill it
+    /// elsewhere (`pgdrill kube`).
+    fn files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
     /// Runs it on the restored database: its results, or why it could not run at all (a result
     /// it could not reach for one object among several is that object's error result).
     fn run(&self, ctx: &CheckContext<'_>) -> impl Future<Output = Result<Vec<CheckResult>, CheckError>> + Send;
@@ -265,6 +271,13 @@ macro_rules! kinds {
             pub(crate) fn unqualified(&self) -> Vec<String> {
                 match self {
                     $(CheckSpec::$variant(spec) => spec.unqualified(),)*
+                }
+            }
+
+            /// See [`Kind::files`].
+            pub(crate) fn files(&self) -> Vec<PathBuf> {
+                match self {
+                    $(CheckSpec::$variant(spec) => spec.files(),)*
                 }
             }
 

@@ -134,6 +134,8 @@ pub(crate) struct Spec {
     /// The journal's name as its runner (or the scenario) writes it, without a schema: the
     /// runner finds it along its session's `search_path`.
     pub(crate) unqualified: Option<String>,
+    /// The code's migrations folder the expected version is read from (`expected_from`).
+    pub(crate) expected_from: Option<std::path::PathBuf>,
 }
 
 impl Kind for Spec {
@@ -213,6 +215,10 @@ impl Kind for Spec {
             records,
             history: folder.map(|f| f.history),
             unqualified,
+            expected_from: config
+                .expected_from
+                .as_ref()
+                .map(|dir| crate::field::normalize(&ctx.base.join(dir.get_ref()))),
         })
     }
 
@@ -221,6 +227,10 @@ impl Kind for Spec {
             Some((_, value)) => format!("{} {value}", self.journal.table),
             None => self.journal.table.to_string(),
         }
+    }
+
+    fn files(&self) -> Vec<std::path::PathBuf> {
+        self.expected_from.iter().cloned().collect()
     }
 
     fn unqualified(&self) -> Vec<String> {

@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::drill::DrillOutcome;
+use crate::drill::{DrillOptions, DrillOutcome};
 use crate::notify::{self, FailedCheck, Kind, Message, When};
 use crate::outcome::history;
 use crate::outcome::{DrillRecord, DrillVerdict};
 use crate::report::metrics;
+use crate::scenario::Scenario;
 use crate::secret::Redactor;
 
 /// `--notify WHEN`: when to tell the webhook, over the scenario's `[notify] on`.
@@ -30,6 +31,25 @@ impl From<NotifyWhen> for When {
             NotifyWhen::Always => When::Always,
             NotifyWhen::Never => When::Never,
         }
+    }
+}
+
+/// What follows a drill once its reports are written: its webhook told, its metrics copied.
+/// (`--notify`, `--metrics-dir`).
+pub(super) async fn told(
+    outcome: &DrillOutcome,
+    loaded: Option<&Scenario>,
+    when: Option<NotifyWhen>,
+    metrics_dir: Option<&Path>,
+    options: &DrillOptions,
+) {
+    // A baseline's capture is no drill to be told about.
+    let notify = spec(loaded.and_then(|s| s.notify.as_ref()), when);
+    if let Some(spec) = notify.filter(|_| options.baseline_out.is_none()) {
+        self::notify(&spec, outcome).await;
+    }
+    if let Some(dir) = metrics_dir {
+        copy_metrics(dir, outcome);
     }
 }
 
@@ -131,7 +151,8 @@ pub(super) fn copy_metrics(dir: &Path, outcome: &DrillOutcome) {
     let Ok(paths) = &outcome.reports else { return };
     let name = &outcome.record.scenario.name;
     let target = dir.join(format!("pgdrill-{name}.prom"));
-    let temporary = dir.join(format!(".pgdrill-{name}.prom.{}.tmp", std::process::id()));
+    // Drills run at once (`--jobs`) may be of scenarios of one name: each writes its own aside.
+    let temporary = dir.join(format!(".pgdrill-{name}.prom.{}.{}.tmp", std::process::id(), outcome.record.drill_id));
     let copied = std::fs::create_dir_all(dir)
         .and_then(|_| std::fs::copy(paths.dir.join(metrics::NAME), &temporary))
         .and_then(|_| std::fs::rename(&temporary, &target))

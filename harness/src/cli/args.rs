@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use super::{after, fingerprint, snapshots, verify};
+use super::{after, fingerprint, kube, merge, snapshots, verify};
 use crate::drill;
 
 #[derive(Debug, Parser)]
@@ -19,13 +19,15 @@ pub struct Cli {
     pub(crate) command: Command,
 }
 
-/// What `run` and `gate` share.
-#[derive(Debug, clap::Args)]
+/// What `run` and `gate` share (by default, as `baseline --from-drill` runs its drill: nothing
+/// but its reports' folder).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct RunArgs {
     /// Write the reports into exactly this folder (one scenario only).
     #[arg(long, value_name = "DIR")]
     pub(super) out: Option<PathBuf>,
-    /// Write reports under DIR/<scenario>/<UTC timestamp>/.
+    /// Write reports under DIR/<scenario>/<UTC timestamp>/; or, to `s3://bucket/prefix/`, write
+    /// each drill's locally and upload it there (the endpoint and keys from the AWS_* variables).
     #[arg(long, value_name = "DIR", default_value = "reports", conflicts_with = "out")]
     pub(super) reports: PathBuf,
     /// Drill only scenarios with one of these tags (repeat, or separate with commas).
@@ -35,6 +37,18 @@ pub(crate) struct RunArgs {
     /// scenario of those the tags (and the gate) select, in file order.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub(super) shard: Option<Shard>,
+    /// Drill the shard this environment variable numbers from 0, of `--shard-count` (a
+    /// Kubernetes Indexed Job's JOB_COMPLETION_INDEX: index 0 is shard 1/N).
+    #[arg(long, value_name = "VAR", conflicts_with = "shard", requires = "shard_count")]
+    pub(super) shard_index_env: Option<String>,
+    /// How many shards `--shard-index-env` numbers.
+    #[arg(long, value_name = "N", requires = "shard_index_env", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) shard_count: Option<u32>,
+    /// Drill up to N scenarios at once, their targets sharing one budget of this machine's
+    /// memory, disk and processes [default: one per two cores, while each share is at least
+    /// 1 GiB of memory and of disk].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) jobs: Option<u16>,
     /// Also list the checks that passed as they run.
     #[arg(short, long)]
     pub(super) verbose: bool,
@@ -64,6 +78,18 @@ pub(crate) struct RunArgs {
     /// or the key's text in $PGDRILL_SIGNING_KEY): see `pgdrill verify`.
     #[arg(long, value_name = "FILE")]
     pub(super) signing_key: Option<PathBuf>,
+    /// Drill on this target whatever the scenarios' `[target] kind` (their limits and settings
+    /// kept): `pod`, the server container beside this one in a pod (pgdrill's image; see
+    /// README, "Kubernetes").
+    #[arg(long, value_name = "KIND", value_enum)]
+    pub(super) target: Option<TargetChoice>,
+}
+
+/// A target `--target` puts every scenario on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TargetChoice {
+    /// The server container beside pgdrill's, started by `pgdrill pod-server` there.
+    Pod,
 }
 
 impl RunArgs {
@@ -96,6 +122,35 @@ impl Shard {
 #[error("`{text}` is not K/N with 1 <= K <= N (for example 1/2)")]
 pub(super) struct ShardError {
     text: String,
+}
+
+/// A `--shard-index-env` variable that does not number one of the shards.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--shard-index-env: `{variable}` is {}, not a shard's index from 0 to {} (of --shard-count {count})",
+    match value { Some(v) => format!("`{v}`"), None => "not set".to_owned() },
+    count - 1
+)]
+pub(super) struct ShardIndexError {
+    variable: String,
+    value: Option<String>,
+    count: u32,
+}
+
+impl RunArgs {
+    /// The shard this runner drills: `--shard K/N`, or the index `--shard-index-env` names,
+    /// from 0, of `--shard-count`.
+    pub(super) fn shard(&self, env: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>, ShardIndexError> {
+        let (Some(variable), Some(count)) = (&self.shard_index_env, self.shard_count) else {
+            return Ok(self.shard);
+        };
+        let value = env(variable);
+        let index = value.as_deref().and_then(|v| v.trim().parse::<u32>().ok()).filter(|&i| i < count);
+        match index {
+            Some(index) => Ok(Some(Shard { index: index as usize + 1, count: count as usize })),
+            None => Err(ShardIndexError { variable: variable.clone(), value, count }),
+        }
+    }
 }
 
 /// Reads `--shard K/N` (clap shows the error).
@@ -212,6 +267,14 @@ pub(crate) enum Command {
         #[arg(long, value_name = "MAJOR")]
         version: Option<u32>,
     },
+    /// Write the Kubernetes objects that drill scenarios in a cluster, one pod each: a
+    /// ConfigMap of the scenarios and the files they read, a ServiceAccount, a NetworkPolicy
+    /// and an Indexed Job (or, with --schedule, a CronJob).
+    ///
+    /// Each pod runs a PostgreSQL server beside pgdrill (the `pod` target); a drill that could
+    /// not run is retried, a failed one is not. See README, "Nightly drills of many databases
+    /// on Kubernetes".
+    Kube(kube::KubeArgs),
     /// Work with written reports.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -242,6 +305,16 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: Option<snapshots::SnapshotsCommand>,
     },
+    /// The agent of a pod's server container: starts PostgreSQL's server over the data volume as
+    /// the pgdrill container beside it asks (`run --target pod`), through `DIR/agent.sock`.
+    PodServer {
+        /// The folder both containers mount.
+        #[arg(long, value_name = "DIR", default_value = "/run/pgdrill")]
+        dir: PathBuf,
+        /// PostgreSQL's binaries [default: the image's, /usr/lib/postgresql/<major>/bin].
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+    },
     /// A kept target's loopback port (started by `run --keep`; not for use by hand).
     #[command(name = "__forward", hide = true)]
     Forward {
@@ -263,15 +336,10 @@ pub(crate) enum KeepWhen {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReportCommand {
-    /// Merge the reports of several drills or CI shards into one junit.xml and one summary.md.
-    Merge {
-        /// Report folders (searched for drill.json).
-        #[arg(required = true)]
-        dirs: Vec<PathBuf>,
-        /// The folder to write junit.xml and summary.md into.
-        #[arg(short, long, value_name = "DIR")]
-        output: PathBuf,
-    },
+    /// Merge the reports of several drills, CI shards or a fleet's object store prefix into one
+    /// junit.xml, summary.md and fleet.json, each drill's evidence verified against allowed
+    /// signers when given.
+    Merge(merge::MergeArgs),
     /// The same as `pgdrill verify`.
     Verify(verify::VerifyArgs),
 }
@@ -292,5 +360,53 @@ mod tests {
         assert_eq!((split(one), split(two)), (vec![0, 2, 4], vec![1, 3]));
         let error = Cli::try_parse_from(["pgdrill", "run", "scenarios", "--shard", "3/2"]).expect_err("3 of 2");
         assert!(error.to_string().contains("`3/2` is not K/N"), "{error}");
+    }
+
+    fn run_args(argv: &[&str]) -> RunArgs {
+        match Cli::try_parse_from(["pgdrill", "run", "scenarios"].iter().chain(argv)).map(|cli| cli.command) {
+            Ok(Command::Run { common, .. }) => common,
+            other => panic!("{argv:?}: {other:?}"),
+        }
+    }
+
+    /// An Indexed Job's pods number themselves from 0 in JOB_COMPLETION_INDEX.
+    #[test]
+    fn a_shard_may_be_numbered_from_0_by_an_environment_variable() {
+        let indexed = run_args(&["--shard-index-env", "JOB_COMPLETION_INDEX", "--shard-count", "3"]);
+        let with = |value: &str| indexed.shard(|name| (name == "JOB_COMPLETION_INDEX").then(|| value.to_owned()));
+        assert_eq!(with("0"), Ok(Some(Shard { index: 1, count: 3 })));
+        assert_eq!(with("2"), Ok(Some(Shard { index: 3, count: 3 })));
+        assert!(with("2").unwrap().unwrap().takes(2) && !with("2").unwrap().unwrap().takes(0));
+        for bad in ["3", "-1", "one", ""] {
+            let error = with(bad).expect_err(bad).to_string();
+            assert!(
+                error.contains(&format!("is `{bad}`, not a shard's index from 0 to 2 (of --shard-count 3)")),
+                "{error}"
+            );
+        }
+        let unset = indexed.shard(|_| None).expect_err("unset").to_string();
+        assert!(unset.contains("`JOB_COMPLETION_INDEX` is not set"), "{unset}");
+        assert_eq!(run_args(&["--shard", "2/3"]).shard(|_| None), Ok(Some(Shard { index: 2, count: 3 })));
+        assert_eq!(run_args(&[]).shard(|_| Some("1".into())), Ok(None));
+        for argv in [
+            &["--shard-index-env", "I"][..],
+            &["--shard-count", "3"],
+            &["--shard-index-env", "I", "--shard-count", "0"],
+            &["--shard", "1/2", "--shard-index-env", "I", "--shard-count", "2"],
+        ] {
+            let argv: Vec<&str> = ["pgdrill", "run", "scenarios"].iter().chain(argv).copied().collect();
+            assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn jobs_is_at_least_one() {
+        let Command::Run { common, .. } = Cli::try_parse_from(["pgdrill", "run", "s", "-j", "2"]).unwrap().command
+        else {
+            panic!("run")
+        };
+        assert_eq!(common.jobs, Some(2));
+        let error = Cli::try_parse_from(["pgdrill", "gate", "s", "--jobs", "0"]).expect_err("0 jobs");
+        assert!(error.to_string().contains("--jobs <N>"), "{error}");
     }
 }

@@ -1,29 +1,46 @@
-//! `pgdrill run` and `pgdrill gate`: the drills of a selection of scenarios, one after another,
-//! each summarized on stdout, its webhook told and its metrics copied; the exit code of the worst.
+//! `pgdrill run` and `pgdrill gate`: the drills of a selection of scenarios, one after another
+//! (each summarized on stdout as it ends) or several at once (`--jobs`, `cli/jobs.rs`: summarized
+//! together once all have ended), each's webhook told and its metrics copied; the exit code of
+//! the worst.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI32, Ordering};
 
-use tabled::builder::Builder;
-use tabled::settings::Style;
+use tokio_util::sync::CancellationToken;
 
-use super::args::RunArgs;
+use super::args::{RunArgs, Shard};
+use super::jobs::{self, Chosen};
+use super::publish;
+use super::summary::summarize;
 use super::{Exit, after, interrupts, render, verify};
-use crate::check::Verdict;
-use crate::drill::{self, DrillOptions, DrillOutcome};
+use crate::drill::{self, DrillOptions};
 use crate::report::console::Console;
+use crate::report::publish::Remote;
 use crate::scenario::{Scenario, discover, selected};
-use crate::units::human_duration;
 
-/// Runs the drills of `paths` (files or folders) one after another.
+/// Runs the drills of `paths` (files or folders): one after another, or `--jobs` at once.
 pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: DrillOptions, gate: bool) -> ExitCode {
     let files = match scenario_files(paths, &common) {
         Ok(files) => files,
         Err(exit) => return exit.into(),
     };
+    let shard = match common.shard(|name| std::env::var(name).ok()) {
+        Ok(shard) => shard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage.into();
+        }
+    };
     options.out_dir = common.out.clone();
     options.reports_root = common.reports.clone();
+    let mut remote: Option<Remote> = match publish::open(&common.reports).await {
+        Ok(remote) => remote,
+        Err(exit) => return exit.into(),
+    };
+    if let Some(remote) = &remote {
+        options.reports_root = remote.local_root().to_owned();
+    }
     options.snapshots = match common.snapshots() {
         Ok(snapshots) => snapshots,
         Err(e) => {
@@ -32,32 +49,81 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
         }
     };
     options.signing = verify::signing(common.signing_key.as_deref());
+    options.on_pod = common.target == Some(super::args::TargetChoice::Pod);
     let (cancel, signal) = interrupts();
-    let mut worst = Exit::Pass;
-    let (mut ran, mut chosen) = (0, 0);
-    for file in &files {
+    let (chosen, selected) = choose(&files, &common, shard, gate);
+    if let Some(exit) = nothing_ran(chosen.len(), selected, shard, &common.tags) {
+        return exit.into();
+    }
+    // Reports to an object store are drilled one at a time: each drill's history is read before
+    // it and appended after it.
+    let plan = jobs::plan(common.jobs, chosen.len()).filter(|_| remote.is_none());
+    let worst = match plan {
+        None => {
+            let ran = one_at_a_time(&chosen, (&common, &options), remote.as_mut(), cancel, &signal).await;
+            publish::finish(remote);
+            match ran {
+                Ok(worst) => worst,
+                Err(interrupted) => return interrupted.into(),
+            }
+        }
+        Some(plan) => plan.run(chosen, &common, &options, cancel).await,
+    };
+    let number = signal.load(Ordering::SeqCst);
+    if number != 0 {
+        return Exit::Signal(number as u8).into();
+    }
+    verify::exit_for(options.signing.as_ref(), worst).into()
+}
+
+/// The scenarios of `files` the run drills, in file order, and how many the tags (and the gate)
+/// selected before `--shard` took its own.
+fn choose(files: &[PathBuf], common: &RunArgs, shard: Option<Shard>, gate: bool) -> (Vec<Chosen>, usize) {
+    let mut chosen = Vec::new();
+    let mut selected = 0;
+    for file in files {
         // Selection needs the scenario's tags; an unusable scenario is drilled, and fails.
         let loaded = Scenario::load(file).ok();
         if !is_selected(file, loaded.as_ref(), &common.tags, gate) {
             continue;
         }
-        chosen += 1;
-        if common.shard.is_some_and(|shard| !shard.takes(chosen - 1)) {
+        selected += 1;
+        if shard.is_some_and(|shard| !shard.takes(selected - 1)) {
             continue;
         }
-        ran += 1;
-        let outcome = drill::run(file, &options, vec![Box::new(Console::new(common.verbose))], cancel.clone()).await;
-        after_drill(&outcome, loaded.as_ref(), &common, &options).await;
-        worst = worst.max(Exit::of(&outcome));
+        chosen.push(Chosen { file: file.clone(), loaded });
+    }
+    (chosen, selected)
+}
+
+/// The drills one after another, each summarized as it ends; the worst ending, or the
+/// interruption that stopped them (the drill it cut short tore down and wrote its reports).
+async fn one_at_a_time(
+    chosen: &[Chosen],
+    (common, options): (&RunArgs, &DrillOptions),
+    mut remote: Option<&mut Remote>,
+    cancel: CancellationToken,
+    signal: &AtomicI32,
+) -> Result<Exit, Exit> {
+    let mut worst = Exit::Pass;
+    for Chosen { file, loaded } in chosen {
+        if let Err(exit) = publish::before(remote.as_deref_mut(), loaded.as_ref()).await {
+            worst = worst.max(exit);
+            continue;
+        }
+        let outcome = drill::run(file, options, vec![Box::new(Console::new(common.verbose))], cancel.clone()).await;
+        if let Some(error) = &outcome.scenario_error {
+            eprintln!("{}", render(error));
+        }
+        summarize(std::slice::from_ref(&&outcome));
+        after::told(&outcome, loaded.as_ref(), common.notify, common.metrics_dir.as_deref(), options).await;
+        worst = worst.max(Exit::of(&outcome)).max(publish::after(remote.as_deref_mut(), &outcome).await);
         let number = signal.load(Ordering::SeqCst);
         if number != 0 {
-            return Exit::Signal(number as u8).into();
+            return Err(Exit::Signal(number as u8));
         }
     }
-    match nothing_ran(ran, chosen, &common) {
-        Some(exit) => exit.into(),
-        None => verify::exit_for(options.signing.as_ref(), worst).into(),
-    }
+    Ok(worst)
 }
 
 /// The scenario files of `paths`, or how pgdrill ends when there is none (said).
@@ -97,26 +163,10 @@ fn is_selected(file: &std::path::Path, loaded: Option<&Scenario>, tags: &[String
     true
 }
 
-/// What follows a drill: its summary, its webhook told, its metrics copied.
-async fn after_drill(outcome: &DrillOutcome, loaded: Option<&Scenario>, common: &RunArgs, options: &DrillOptions) {
-    if let Some(error) = &outcome.scenario_error {
-        eprintln!("{}", render(error));
-    }
-    summarize(outcome);
-    // A baseline's capture is no drill to be told about.
-    let notify = after::spec(loaded.and_then(|s| s.notify.as_ref()), common.notify);
-    if let Some(spec) = notify.filter(|_| options.baseline_out.is_none()) {
-        after::notify(&spec, outcome).await;
-    }
-    if let Some(dir) = &common.metrics_dir {
-        after::copy_metrics(dir, outcome);
-    }
-}
-
 /// How pgdrill ends when no drill ran (said): a pass for a shard with nothing to do, else
 /// unusable input.
-fn nothing_ran(ran: usize, chosen: usize, common: &RunArgs) -> Option<Exit> {
-    if let (0, Some(shard)) = (ran, common.shard)
+fn nothing_ran(ran: usize, chosen: usize, shard: Option<Shard>, tags: &[String]) -> Option<Exit> {
+    if let (0, Some(shard)) = (ran, shard)
         && chosen > 0
     {
         // More runners than scenarios: this one has nothing to do, which is no failure.
@@ -129,81 +179,8 @@ fn nothing_ran(ran: usize, chosen: usize, common: &RunArgs) -> Option<Exit> {
         return Some(Exit::Pass);
     }
     if ran == 0 {
-        eprintln!("error: no scenario matched (tags: {})", common.tags.join(", "));
+        eprintln!("error: no scenario matched (tags: {})", tags.join(", "));
         return Some(Exit::Usage);
     }
     None
-}
-
-/// The drill's outcome on stdout: the checks, the verdict and where the reports are.
-fn summarize(outcome: &DrillOutcome) {
-    let r = &outcome.record;
-    if !r.checks.is_empty() {
-        let mut builder = Builder::default();
-        builder.push_record(["check", "expected", "actual", "verdict"]);
-        for c in &r.checks {
-            let mark = match c.verdict {
-                Verdict::Pass => "pass",
-                Verdict::Fail => "FAIL",
-                Verdict::Error => "ERROR",
-                Verdict::Skipped => "skipped",
-            };
-            builder.push_record([c.id.as_str(), c.expected.as_str(), c.actual.as_str(), mark]);
-        }
-        let mut table = builder.build();
-        table.with(Style::rounded());
-        println!("{table}");
-    }
-    if let Some(snapshot) = &outcome.snapshot {
-        println!("snapshot: {snapshot}");
-    }
-    println!(
-        "{}: drill `{}` {} in {} ({})",
-        r.verdict.as_str().to_uppercase(),
-        r.scenario.name,
-        if r.verdict == crate::outcome::DrillVerdict::Pass { "passed" } else { "did not pass" },
-        human_duration(r.duration),
-        r.checks_tally()
-    );
-    match &outcome.reports {
-        Ok(paths) => {
-            println!(
-                "reports: {}\n  {}\n  {}\n  {}",
-                paths.dir.display(),
-                paths.markdown.display(),
-                paths.junit.display(),
-                paths.json.display()
-            );
-            verify::signed_line(paths, r).into_iter().for_each(|line| println!("{line}"));
-        }
-        Err(e) => eprintln!("error: {}", crate::error::error_chain(e)),
-    }
-    if let Some(kept) = &outcome.kept {
-        print_kept(kept);
-    }
-}
-
-/// How to reach a kept target and remove it; the password stays in the connection file.
-fn print_kept(kept: &crate::provision::kept::Kept) {
-    let i = &kept.info;
-    let what = match &i.container {
-        Some(container) => format!("container {container}, database `{}`", i.database),
-        None => format!("database `{}` on {}", i.database, i.address),
-    };
-    println!("kept: target `{}` ({what}) is still running", i.name);
-    println!(
-        "  connect: PGSERVICEFILE={} psql service={}",
-        shell_quote(&kept.connection_file.display().to_string()),
-        shell_quote(&kept.service)
-    );
-    println!("  remove:  pgdrill clean {}", shell_quote(&i.name));
-}
-
-/// A word as a POSIX shell reads it back: as it is when it is plain, else in single quotes.
-fn shell_quote(word: &str) -> String {
-    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=:@%+,".contains(c)) {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
 }

@@ -1,12 +1,18 @@
 //! The command line: parse and validate first, act later. `main` maps the outcome to an exit
-//! code: 0 pass, 1 drill failed, 2 unusable input, 130/143 interrupted by SIGINT/SIGTERM.
+//! code: 0 pass, 1 drill failed, 2 unusable input, 3 a drill could not run, 130/143 interrupted
+//! by SIGINT/SIGTERM.
 
 mod after;
 mod args;
 mod baseline;
 mod drills;
 mod fingerprint;
+mod jobs;
+mod kube;
+mod merge;
+mod publish;
 mod snapshots;
+mod summary;
 mod verify;
 
 use std::path::PathBuf;
@@ -34,6 +40,10 @@ enum Exit {
     Pass,
     /// A drill failed, or what was asked could not be done (1).
     Fail,
+    /// A drill could not run: it failed only where nothing is said about the backup (it could
+    /// not be reached, the target could not start, teardown: `outcome::could_not_run`), so a
+    /// retry may pass (3). Above a failure: a shard with such a drill is worth running again.
+    CouldNotRun,
     /// The scenario or the command line is unusable (2).
     Usage,
     /// Interrupted by this signal (128 + its number: 130 for SIGINT, 143 for SIGTERM).
@@ -47,6 +57,8 @@ impl Exit {
             Exit::Usage
         } else if outcome.passed() {
             Exit::Pass
+        } else if crate::outcome::could_not_run(&outcome.record) {
+            Exit::CouldNotRun
         } else {
             Exit::Fail
         }
@@ -63,6 +75,7 @@ impl From<Exit> for ExitCode {
             Exit::Pass => 0,
             Exit::Fail => 1,
             Exit::Usage => 2,
+            Exit::CouldNotRun => 3,
             Exit::Signal(number) => 128u8.saturating_add(number),
         })
     }
@@ -74,7 +87,9 @@ impl From<Exit> for ExitCode {
 pub fn run() -> ExitCode {
     // SAFETY: the caller has started no other thread; the async runtime starts below.
     unsafe { crate::evidence::sign::take_env() };
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Drills run at once (`--jobs`) run on the workers, whose stack must hold a drill's futures
+    // as the main thread's does (a debug build's outgrow the default 2 MiB).
+    match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(16 << 20).build() {
         Ok(runtime) => runtime.block_on(main()),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -127,20 +142,8 @@ async fn main() -> ExitCode {
         Command::Baseline { from_drill: Some(scenario), output, backup, reports, .. } => {
             let options =
                 DrillOptions { backup, baseline_out: Some(output), reports_root: reports, ..DrillOptions::default() };
-            let common = RunArgs {
-                out: None,
-                reports: options.reports_root.clone(),
-                tags: Vec::new(),
-                shard: None,
-                verbose: false,
-                backup: None,
-                globals: None,
-                snapshot: false,
-                reuse: false,
-                notify: None,
-                metrics_dir: None,
-                signing_key: None,
-            };
+            // Nothing of `run`'s own: one drill, its reports under `reports`.
+            let common = RunArgs { reports: options.reports_root.clone(), ..RunArgs::default() };
             run_many(&[scenario], common, options, false).await
         }
         Command::Baseline { .. } => Exit::Usage.into(),
@@ -149,7 +152,8 @@ async fn main() -> ExitCode {
         }
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Fingerprint(args) => Exit::pass_if(fingerprint::run(args).await).into(),
-        Command::Report(ReportCommand::Merge { dirs, output }) => merge(&dirs, &output),
+        Command::Kube(args) => kube::run(&args),
+        Command::Report(ReportCommand::Merge(args)) => merge::run(&args).await,
         Command::Report(ReportCommand::Verify(args)) | Command::Verify(args) => verify::run(&args),
         Command::Schema => {
             let schema = crate::scenario::json_schema();
@@ -157,11 +161,23 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Clean { name, dry_run } => clean(name.as_deref(), dry_run).await,
-        Command::Forward { socket_dir, refuse } => match crate::provision::kept::forward(&socket_dir, &refuse).await {
-            Ok(()) => Exit::Pass.into(),
-            Err(_) => Exit::Fail.into(),
-        },
+        Command::PodServer { dir, bin_dir } => pod_server(&dir, bin_dir).await,
+        Command::Forward { socket_dir, refuse } => forward(&socket_dir, &refuse).await,
     }
+}
+
+/// A kept target's loopback port, until it is stopped.
+async fn forward(socket_dir: &std::path::Path, refuse: &str) -> ExitCode {
+    Exit::pass_if(crate::provision::kept::forward(socket_dir, refuse).await.is_ok()).into()
+}
+
+/// `pgdrill pod-server`: the agent of a pod's server container, until the pod ends.
+async fn pod_server(dir: &std::path::Path, bin_dir: Option<PathBuf>) -> ExitCode {
+    let served = crate::provision::pod::serve::serve(dir, bin_dir).await;
+    if let Err(e) = &served {
+        eprintln!("error: {}", crate::error::error_chain(e));
+    }
+    Exit::pass_if(served.is_ok()).into()
 }
 
 async fn clean(name: Option<&str>, dry_run: bool) -> ExitCode {
@@ -218,25 +234,6 @@ async fn init(options: crate::init::InitOptions) -> ExitCode {
         Err(e) => {
             eprintln!("error: {}", crate::error::error_chain(&e));
             (if e.is_usage() { Exit::Usage } else { Exit::Fail }).into()
-        }
-    }
-}
-
-fn merge(dirs: &[PathBuf], output: &std::path::Path) -> ExitCode {
-    match crate::report::merge::merge(dirs, output) {
-        Ok(merged) => {
-            println!(
-                "merged {} drills ({} passed) into {} and {}",
-                merged.drills,
-                merged.passed,
-                merged.junit.display(),
-                merged.markdown.display()
-            );
-            Exit::pass_if(merged.passed == merged.drills).into()
-        }
-        Err(e) => {
-            eprintln!("error: {}", crate::error::error_chain(&e));
-            Exit::Usage.into()
         }
     }
 }
@@ -346,12 +343,16 @@ mod tests {
         assert_eq!(ExitCode::from(Exit::Pass), ExitCode::SUCCESS);
         assert_eq!(ExitCode::from(Exit::Fail), ExitCode::from(1));
         assert_eq!(ExitCode::from(Exit::Usage), ExitCode::from(2));
+        assert_eq!(ExitCode::from(Exit::CouldNotRun), ExitCode::from(3));
         assert_eq!(ExitCode::from(Exit::Signal(2)), ExitCode::from(130), "SIGINT");
         assert_eq!(ExitCode::from(Exit::Signal(15)), ExitCode::from(143), "SIGTERM");
         assert_eq!(ExitCode::from(Exit::Signal(200)), ExitCode::from(255), "never past 255");
         let endings = [Exit::Pass, Exit::Fail, Exit::Pass];
         assert_eq!(endings.into_iter().max(), Some(Exit::Fail));
         assert_eq!([Exit::Fail, Exit::Usage, Exit::Pass].into_iter().max(), Some(Exit::Usage));
+        // A shard with a drill that could not run is worth running again, whatever else failed.
+        assert_eq!([Exit::Fail, Exit::CouldNotRun, Exit::Pass].into_iter().max(), Some(Exit::CouldNotRun));
+        assert_eq!(Exit::CouldNotRun.max(Exit::Usage), Exit::Usage, "an unusable input is not run again");
         assert_eq!(Exit::Usage.max(Exit::Signal(15)), Exit::Signal(15), "an interruption outranks the rest");
     }
 
@@ -363,6 +364,19 @@ mod tests {
         let unusable =
             ScenarioError::Read { path: "s.toml".into(), source: std::io::Error::from(std::io::ErrorKind::NotFound) };
         assert_eq!(Exit::of(&outcome(DrillVerdict::Fail, true, Some(unusable))), Exit::Usage);
+        let mut unreached = outcome(DrillVerdict::Fail, true, None);
+        unreached.record.phases.push(crate::outcome::PhaseRecord {
+            phase: crate::outcome::Phase::Fetch,
+            status: crate::outcome::PhaseStatus::Failed,
+            started_at: None,
+            duration: std::time::Duration::ZERO,
+            summary: String::new(),
+            error: Some("`s3://b/k` could not be downloaded after 4 attempts".into()),
+            inconclusive: true,
+        });
+        assert_eq!(Exit::of(&unreached), Exit::CouldNotRun);
+        unreached.record.phases[0].inconclusive = false;
+        assert_eq!(Exit::of(&unreached), Exit::Fail, "a backup that is not there is a finding");
         assert_eq!((Exit::pass_if(true), Exit::pass_if(false)), (Exit::Pass, Exit::Fail));
     }
 
@@ -385,26 +399,5 @@ mod tests {
         assert!(shown.contains("`sha256` must be 64 hexadecimal characters"), "{shown}");
         assert!(shown.contains("sha256 = \"00ff\""), "the line in question: {shown}");
         assert!(shown.contains("/scenarios/orders.toml:3:"), "where: {shown}");
-    }
-
-    fn drill_json(dir: &Path, name: &str, verdict: DrillVerdict) {
-        let info = ScenarioInfo { name: name.into(), ..ScenarioInfo::default() };
-        let mut record = DrillRecord::new(name.into(), info, RunnerInfo::default(), time::OffsetDateTime::UNIX_EPOCH);
-        record.verdict = verdict;
-        let folder = dir.join(name);
-        std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(folder.join("drill.json"), serde_json::to_string(&record).unwrap()).unwrap();
-    }
-
-    #[test]
-    fn merging_reports_exits_with_whether_every_drill_passed() {
-        let dir = tempfile::tempdir().unwrap();
-        let (drills, out) = (dir.path().join("drills"), dir.path().join("merged"));
-        assert_eq!(merge(std::slice::from_ref(&drills), &out), ExitCode::from(2), "nothing to merge");
-        drill_json(&drills, "orders", DrillVerdict::Pass);
-        assert_eq!(merge(std::slice::from_ref(&drills), &out), ExitCode::SUCCESS);
-        assert!(out.join("junit.xml").is_file());
-        drill_json(&drills, "billing", DrillVerdict::Fail);
-        assert_eq!(merge(&[drills], &out), ExitCode::from(1));
     }
 }

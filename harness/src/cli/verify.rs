@@ -27,7 +27,7 @@ pub(crate) struct VerifyArgs {
 
 /// Why the allowed signers cannot be read.
 #[derive(Debug, thiserror::Error)]
-enum SignersError {
+pub(super) enum SignersError {
     /// The file cannot be read.
     #[error(transparent)]
     Read {
@@ -42,7 +42,7 @@ enum SignersError {
     },
 }
 
-fn read_signers(path: &Path) -> Result<AllowedSigners, SignersError> {
+pub(super) fn read_signers(path: &Path) -> Result<AllowedSigners, SignersError> {
     Ok(AllowedSigners::parse(&std::fs::read_to_string(path)?)?)
 }
 
@@ -76,11 +76,13 @@ fn say(dir: &Path, v: &Verification, trusted: bool) {
         let kind = if finding.is_warning() { "warning" } else { "error" };
         eprintln!("{kind}: {finding}");
     }
-    let about = v
-        .drill
-        .as_ref()
-        .map(|(id, scenario, verdict)| format!(": drill {id} of scenario `{scenario}`, verdict {verdict}"))
-        .unwrap_or_default();
+    let about = match (&v.drill, &v.fleet) {
+        (Some((id, scenario, verdict)), _) => format!(": drill {id} of scenario `{scenario}`, verdict {verdict}"),
+        (None, Some((drills, verdict))) => {
+            format!(": a fleet summary of {drills} drill{}, verdict {verdict}", if *drills == 1 { "" } else { "s" })
+        }
+        (None, None) => String::new(),
+    };
     let status = if v.passed() { "ok" } else { "note" };
     match (&v.signed, v.statement_files) {
         (Some(signed), Some(files)) => {

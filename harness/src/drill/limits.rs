@@ -96,9 +96,14 @@ impl Limits {
         let watchdog = self.watchdog.lock().ok().and_then(|w| w.clone());
         let bounded = async {
             match deadline {
-                Some(deadline) => deadline::within(phase, deadline, work)
-                    .await
-                    .unwrap_or_else(|passed| Err(PhaseError::error(passed))),
+                // Past fetch's or provision's deadline, the backup was not reached or the target
+                // not started in time: that says nothing about the backup.
+                Some(deadline) => deadline::within(phase, deadline, work).await.unwrap_or_else(|passed| {
+                    Err(match phase {
+                        Phase::Fetch | Phase::Provision => PhaseError::could_not_run(passed),
+                        _ => PhaseError::error(passed),
+                    })
+                }),
                 None => work.await,
             }
         };

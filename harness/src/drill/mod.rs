@@ -70,6 +70,7 @@ pub async fn run(
         duration: resolve_time,
         summary,
         error,
+        inconclusive: false,
     }));
     match loaded {
         Ok(scenario) => {
@@ -112,6 +113,14 @@ fn load(path: &Path, options: &DrillOptions) -> Result<Scenario, ScenarioError> 
     }
     if let Some(globals) = &options.globals {
         scenario.restore.globals = Some(globals.clone());
+    }
+    if let Some(share) = options.share {
+        scenario.target.set_share(share);
+    }
+    if options.on_pod
+        && let Some(pod) = crate::provision::spec::PodSpec::from_kind(&scenario.target.kind)
+    {
+        scenario.target.kind = crate::provision::spec::TargetKind::Pod(pod);
     }
     if let Some(kinds) = &options.only_kinds {
         scenario.checks.retain(|c| kinds.contains(&c.kind()));
@@ -167,6 +176,9 @@ fn history_path(options: &DrillOptions, scenario: &str) -> PathBuf {
 fn write_reports(events: &Events, options: &DrillOptions) -> (DrillRecord, Result<ReportPaths, ReportError>) {
     let mut record = events.record().expect("the record exists once the drill has started");
     record.signature = options.signing.as_ref().map(crate::evidence::sign::Signing::info);
+    if let (Some(share), Some(usage)) = (options.share, record.usage.as_mut()) {
+        usage.drills_at_once = Some(share.jobs);
+    }
     let dir = options.out_dir.clone().unwrap_or_else(|| report::drill_dir(&options.reports_root, &record));
     let signer = options.signing.as_ref().and_then(crate::evidence::sign::Signing::signer);
     let reports = report::write_all(&record, &dir, signer);
@@ -178,6 +190,10 @@ enum PhaseError {
     /// It failed: the drill fails. The error stays typed until the phase is recorded, where it
     /// is rendered once, with its causes, and redacted.
     Failed(Box<dyn std::error::Error + Send + Sync>),
+    /// It failed for a reason that says nothing about the backup (it could not be reached, the
+    /// target could not start, teardown, such a phase's deadline): the drill fails, and the
+    /// phase is recorded as inconclusive (`outcome::could_not_run`).
+    CouldNotRun(Box<dyn std::error::Error + Send + Sync>),
     /// It was stopped because another phase failed; it is reported as skipped, with the reason.
     Stopped(String),
 }
@@ -185,6 +201,10 @@ enum PhaseError {
 impl PhaseError {
     fn error(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         PhaseError::Failed(Box::new(error))
+    }
+
+    fn could_not_run(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        PhaseError::CouldNotRun(Box::new(error))
     }
 }
 
@@ -286,13 +306,13 @@ impl Drill<'_> {
                 Err(PhaseError::error(e))
             }
         };
-        let (status, summary, error, value) = match result {
-            Ok((value, summary)) => (PhaseStatus::Passed, summary, None, Some(value)),
-            Err(PhaseError::Failed(e)) => {
-                (PhaseStatus::Failed, String::new(), Some(self.redactor.redact(&error_chain(&*e))), None)
-            }
+        let failed = |e: &(dyn std::error::Error + Send + Sync)| Some(self.redactor.redact(&error_chain(e)));
+        let (status, summary, error, value, inconclusive) = match result {
+            Ok((value, summary)) => (PhaseStatus::Passed, summary, None, Some(value), false),
+            Err(PhaseError::Failed(e)) => (PhaseStatus::Failed, String::new(), failed(&*e), None, false),
+            Err(PhaseError::CouldNotRun(e)) => (PhaseStatus::Failed, String::new(), failed(&*e), None, true),
             Err(PhaseError::Stopped(why)) => {
-                (PhaseStatus::Skipped, String::new(), Some(format!("stopped: {why}")), None)
+                (PhaseStatus::Skipped, String::new(), Some(format!("stopped: {why}")), None, false)
             }
         };
         self.events.emit(Event::PhaseFinished(PhaseRecord {
@@ -302,6 +322,7 @@ impl Drill<'_> {
             duration: started.elapsed(),
             summary: self.redactor.redact(&summary),
             error,
+            inconclusive,
         }));
         value
     }
@@ -340,6 +361,7 @@ impl Drill<'_> {
             duration: Duration::ZERO,
             summary: String::new(),
             error: Some(why.to_owned()),
+            inconclusive: false,
         }));
     }
 

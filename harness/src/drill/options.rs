@@ -38,6 +38,11 @@ pub struct DrillOptions {
     pub(crate) snapshots: Option<SnapshotOptions>,
     /// Sign the drill's evidence with this key (or say in the reports why the key given cannot).
     pub(crate) signing: Option<crate::evidence::sign::Signing>,
+    /// Drill on the pod's server container whatever the scenario's target (`--target pod`).
+    pub on_pod: bool,
+    /// The drill's share of the budget of drills run at once (`--jobs`): its target's default
+    /// memory, disk and processes.
+    pub(crate) share: Option<crate::budget::Share>,
 }
 
 /// When a drill leaves its target running for someone to look into (`--keep`).
@@ -87,6 +92,8 @@ impl Default for DrillOptions {
             inspect: None,
             snapshots: None,
             signing: None,
+            on_pod: false,
+            share: None,
         }
     }
 }

@@ -41,7 +41,7 @@ impl Drill<'_> {
             async { prepared.preflight(&self.scenario.recovery).map(|s| ((), s)).map_err(PhaseError::error) };
         self.phase(Phase::Preflight, preflight).await?;
         let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&prepared.data), None)).await?;
-        let data = target.disk.as_ref().map(|d| d.dir.join("data"));
+        let data = target.disk.as_ref().map(|d| d.live.clone());
         let database = self.scenario.target.database.clone();
         let recovery = async {
             let start = prepared.recovery_start(&self.scenario.recovery, data.as_deref()).map_err(PhaseError::error)?;
@@ -104,6 +104,11 @@ impl Drill<'_> {
             TargetKind::Server(_) => {
                 return Err(PhaseError::error(std::io::Error::other(
                     "a physical backup recovers on a container or local target (its data directory is the backup's, a server's is its own): remove `[target] kind = \"server\"`",
+                )));
+            }
+            TargetKind::Pod(_) => {
+                return Err(PhaseError::error(std::io::Error::other(
+                    "a physical backup recovers on a container or local target: the pod target drills dumps (physical backups on a pod are not supported yet)",
                 )));
             }
         };

@@ -23,7 +23,10 @@ impl Drill<'_> {
         let choice = self.scenario.set_choice();
         let backup = source::fetch(&self.scenario.source, &self.work_dir(), &choice, &self.redactor, &progress)
             .await
-            .map_err(PhaseError::error)?;
+            .map_err(|e| match e.says_nothing_of_the_backup() {
+            true => PhaseError::could_not_run(e),
+            false => PhaseError::error(e),
+        })?;
         self.events.emit(Event::Backup(BackupInfo {
             location: backup.location.clone(),
             size_bytes: backup.size,
@@ -121,7 +124,15 @@ impl Drill<'_> {
             physical,
             clone,
         };
-        let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(PhaseError::error)?;
+        // A server started on the backup's own data (a physical backup, a snapshot's clone) may
+        // fail to start because of that data.
+        let on_backup_data = physical.is_some() || clone.is_some();
+        let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(|e| {
+            match e.says_nothing_of_the_backup(on_backup_data) {
+                true => PhaseError::could_not_run(e),
+                false => PhaseError::error(e),
+            }
+        })?;
         cleanup.teardown = Some(handle);
         cleanup.database = Some(target.database_for(&self.scenario.target.database));
         self.limits.watch(&target);

@@ -13,13 +13,14 @@ use crate::scenario::TargetKind;
 
 impl Drill<'_> {
     /// Removes the target and the app; with `keep`, keeps the target running instead (what it
-    /// cannot keep it still removes) and returns how to reach it.
+    /// cannot keep it still removes) and returns how to reach it. A teardown that fails says
+    /// nothing about the backup: the drill could not run.
     pub(super) async fn teardown(&self, cleanup: Cleanup, keep: bool) -> Option<provision::kept::Kept> {
         let mut kept = None;
         self.phase(Phase::Teardown, async {
             let mut lines = Vec::new();
             if let Some(mut app) = cleanup.app {
-                lines.push(app.stop().await.map_err(PhaseError::error)?);
+                lines.push(app.stop().await.map_err(PhaseError::could_not_run)?);
             }
             let cut_off = cleanup.teardown.is_none();
             if keep && cut_off {
@@ -37,7 +38,7 @@ impl Drill<'_> {
                         if let Some(Err(e)) = not_kept {
                             lines.push(format!("{}; removed it instead", error_chain(&*e)));
                         }
-                        lines.push(handle.run().await.map_err(PhaseError::error)?);
+                        lines.push(handle.run().await.map_err(PhaseError::could_not_run)?);
                     }
                 }
             }
@@ -46,11 +47,11 @@ impl Drill<'_> {
             let container = matches!(self.scenario.target.kind, TargetKind::Container(_));
             let mut swept = 0;
             if container {
-                swept += provision::sweep(&self.drill_id).await.map_err(PhaseError::error)?;
+                swept += provision::sweep(&self.drill_id).await.map_err(PhaseError::could_not_run)?;
             }
             if cut_off && container {
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                swept += provision::sweep(&self.drill_id).await.map_err(PhaseError::error)?;
+                swept += provision::sweep(&self.drill_id).await.map_err(PhaseError::could_not_run)?;
             }
             if swept > 0 {
                 lines.push(format!(

@@ -20,6 +20,8 @@ pub(crate) const SIGNATURE: &str = "evidence.intoto.json.sig";
 pub(crate) const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// What the predicate is: a pgdrill drill's evidence, version 1.
 pub(crate) const PREDICATE_TYPE: &str = "https://pgdrill.dev/drill-evidence/v1";
+/// Or a fleet summary's (`pgdrill report merge`): the drills merged, each as verified.
+pub(crate) const FLEET_PREDICATE_TYPE: &str = "https://pgdrill.dev/fleet-evidence/v1";
 
 /// An in-toto Statement v1 (<https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md>).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,17 +146,22 @@ fn predicate(record: &DrillRecord) -> serde_json::Value {
 
 /// The statement about `files` (names inside `dir`, read for their digests) for `record`.
 pub(crate) fn statement(record: &DrillRecord, dir: &Path, files: &[&str]) -> std::io::Result<Statement> {
+    about(PREDICATE_TYPE, predicate(record), dir, files)
+}
+
+/// The statement about a fleet summary's `files` (names inside `dir`), its predicate made by
+/// `report merge`.
+pub(crate) fn fleet_statement(predicate: serde_json::Value, dir: &Path, files: &[&str]) -> std::io::Result<Statement> {
+    about(FLEET_PREDICATE_TYPE, predicate, dir, files)
+}
+
+fn about(predicate_type: &str, predicate: serde_json::Value, dir: &Path, files: &[&str]) -> std::io::Result<Statement> {
     let mut subject = Vec::with_capacity(files.len());
     for name in files {
         let sha256 = hex::encode(Sha256::digest(std::fs::read(dir.join(name))?));
         subject.push(Subject { name: (*name).to_owned(), digest: BTreeMap::from([("sha256".to_owned(), sha256)]) });
     }
-    Ok(Statement {
-        type_: STATEMENT_TYPE.to_owned(),
-        subject,
-        predicate_type: PREDICATE_TYPE.to_owned(),
-        predicate: predicate(record),
-    })
+    Ok(Statement { type_: STATEMENT_TYPE.to_owned(), subject, predicate_type: predicate_type.to_owned(), predicate })
 }
 
 /// The statement as written: pretty JSON with a final line break.
@@ -171,7 +178,9 @@ pub(crate) enum StatementError {
     Json(#[from] serde_json::Error),
     #[error("`{STATEMENT}` is of type `{0}`, not an in-toto Statement v1 (`{STATEMENT_TYPE}`)")]
     Type(String),
-    #[error("`{STATEMENT}` is about `{0}`, not a pgdrill drill's evidence (`{PREDICATE_TYPE}`)")]
+    #[error(
+        "`{STATEMENT}` is about `{0}`, not a pgdrill drill's evidence (`{PREDICATE_TYPE}`) nor a fleet summary's (`{FLEET_PREDICATE_TYPE}`)"
+    )]
     Predicate(String),
     #[error("`{STATEMENT}` names the subject `{0}`, which is not a file of this folder")]
     Name(String),
@@ -179,14 +188,14 @@ pub(crate) enum StatementError {
     Digest(String),
 }
 
-/// Reads a statement pgdrill wrote: in-toto v1, pgdrill's predicate, subjects that are plain file
-/// names each with a sha256.
+/// Reads a statement pgdrill wrote: in-toto v1, pgdrill's predicate (a drill's or a fleet
+/// summary's), subjects that are plain file names each with a sha256.
 pub(crate) fn parse(text: &str) -> Result<Statement, StatementError> {
     let statement: Statement = serde_json::from_str(text)?;
     if statement.type_ != STATEMENT_TYPE {
         return Err(StatementError::Type(statement.type_));
     }
-    if statement.predicate_type != PREDICATE_TYPE {
+    if statement.predicate_type != PREDICATE_TYPE && statement.predicate_type != FLEET_PREDICATE_TYPE {
         return Err(StatementError::Predicate(statement.predicate_type));
     }
     for s in &statement.subject {

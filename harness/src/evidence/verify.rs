@@ -146,6 +146,8 @@ pub(crate) struct Verification {
     pub statement_files: Option<usize>,
     /// The drill the statement is about: its id, scenario and verdict.
     pub drill: Option<(String, String, String)>,
+    /// Or the fleet summary it is about: how many drills it merged, and its verdict.
+    pub fleet: Option<(u64, String)>,
     /// The files the manifest lists, when it is there.
     pub manifest_files: Option<usize>,
     pub findings: Vec<Finding>,
@@ -184,7 +186,11 @@ pub(crate) fn verify(dir: &Path, trust: &Trust<'_>) -> Result<Verification, std:
                 v.statement_files = Some(statement.subject.len());
                 let p = &statement.predicate;
                 let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
-                v.drill = Some((text(&p["drill_id"]), text(&p["scenario"]["name"]), text(&p["verdict"])));
+                if statement.predicate_type == statement::FLEET_PREDICATE_TYPE {
+                    v.fleet = Some((p["drills"].as_u64().unwrap_or_default(), text(&p["verdict"])));
+                } else {
+                    v.drill = Some((text(&p["drill_id"]), text(&p["scenario"]["name"]), text(&p["verdict"])));
+                }
                 for s in &statement.subject {
                     covered.insert(s.name.clone());
                     check_file(dir, &names, &s.name, s.sha256().unwrap_or_default(), signature, &mut v.findings);

@@ -108,6 +108,7 @@ fn apply(record: &mut DrillRecord, event: &Event) {
                 duration: Duration::ZERO,
                 summary: String::new(),
                 error: None,
+                inconclusive: false,
             });
         }
         Event::PhaseFinished(finished) => {

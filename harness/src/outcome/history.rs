@@ -180,6 +180,7 @@ pub(crate) mod tests {
                 duration: Default::default(),
                 summary: String::new(),
                 error: None,
+                inconclusive: false,
             });
             super::HistoryEntry::of(&record, std::path::Path::new("r"), String::new())
         };

@@ -127,6 +127,11 @@ pub struct PhaseRecord {
     pub summary: String,
     /// Why it failed or was skipped.
     pub error: Option<String>,
+    /// It failed for a reason that says nothing about the backup (the backup could not be
+    /// reached, the target could not start, teardown, or such a phase's deadline): a drill that
+    /// failed only so could not run, and may pass when run again (exit code 3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inconclusive: bool,
 }
 
 /// The drill's verdict.
@@ -305,6 +310,10 @@ pub struct ProcessUsage {
     pub cpu_ms: u64,
     /// Peak resident memory (VmHWM).
     pub peak_rss_bytes: u64,
+    /// How many drills the process ran at once (`--jobs`), when more than one: the usage is
+    /// theirs together, no share of this drill's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drills_at_once: Option<usize>,
 }
 
 impl ProcessUsage {
@@ -318,7 +327,7 @@ impl ProcessUsage {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
         let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(ProcessUsage { cpu_ms: ticks * 10, peak_rss_bytes: peak_kib * 1024 })
+        Some(ProcessUsage { cpu_ms: ticks * 10, peak_rss_bytes: peak_kib * 1024, drills_at_once: None })
     }
 }
 

@@ -98,6 +98,19 @@ pub struct Observed {
     pub no_new_privs: bool,
     /// Whether `/bin/sh` exists (COPY ... PROGRAM, archive_command and the like run through it).
     pub shell: bool,
+    /// The folders the server writes (its data directory, its socket folders) that are on a
+    /// `noexec` mount, as `/proc/self/mountinfo` says: the kernel refuses to map a library
+    /// written there, so none a backup writes can be loaded.
+    #[serde(default)]
+    pub noexec: Vec<String>,
+    /// Folders the server may see as writable and executable (a folder it writes whose mount is
+    /// not `noexec`, the root of every other mount that is neither read-only nor `noexec`) where
+    /// a write of its own was refused.
+    #[serde(default)]
+    pub unwritable: Vec<String>,
+    /// Where the server could write a file and load it as native code: empty in a sandbox.
+    #[serde(default)]
+    pub exec_writable: Vec<String>,
 }
 
 /// What the reports say about a kept target: its name, never how to log in.

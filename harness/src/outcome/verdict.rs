@@ -16,6 +16,20 @@ pub fn verdict_if_finished(record: &DrillRecord) -> DrillVerdict {
     record.verdict
 }
 
+/// Whether a drill that failed could not run: every phase that failed failed for a reason that
+/// says nothing about the backup (`PhaseRecord::inconclusive`: the backup could not be reached,
+/// the target could not start, teardown, or such a phase's deadline passed), and no check or
+/// objective failed or erred. Such a drill has no verdict on the backup, and may pass when run
+/// again (exit code 3); a drill that found anything wrong with the backup failed (exit code 1),
+/// whatever else went wrong.
+pub fn could_not_run(record: &DrillRecord) -> bool {
+    let failed: Vec<&PhaseRecord> = record.phases.iter().filter(|p| p.status == PhaseStatus::Failed).collect();
+    record.verdict == DrillVerdict::Fail
+        && !failed.is_empty()
+        && failed.iter().all(|p| p.inconclusive)
+        && !record.checks.iter().any(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
+}
+
 /// Closes the record: running phases were interrupted, phases that never ran are skipped with
 /// the reason, and the verdict is decided. Only a drill where every phase passed and every
 /// check passed is a pass.
@@ -51,6 +65,7 @@ pub(crate) fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: 
                 duration: Duration::ZERO,
                 summary: String::new(),
                 error: Some(format!("skipped: {reason}")),
+                inconclusive: false,
             });
         }
     }
@@ -95,4 +110,84 @@ pub(crate) fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: 
         None => Some(checks_failure()),
     };
     record.failure = failure;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::outcome::{CheckKind, RunnerInfo, ScenarioInfo};
+
+    fn phase(phase: Phase, status: PhaseStatus, inconclusive: bool) -> PhaseRecord {
+        PhaseRecord {
+            phase,
+            status,
+            started_at: None,
+            duration: Duration::ZERO,
+            summary: String::new(),
+            error: (status == PhaseStatus::Failed).then(|| "it failed".to_owned()),
+            inconclusive,
+        }
+    }
+
+    /// A drill whose phases ended as given, closed.
+    fn drill(phases: &[(Phase, PhaseStatus, bool)], checks: &[Verdict]) -> DrillRecord {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let mut record = DrillRecord::new("d1".into(), ScenarioInfo::default(), RunnerInfo::default(), at);
+        record.phases = phases.iter().map(|&(p, status, inconclusive)| phase(p, status, inconclusive)).collect();
+        for (n, verdict) in checks.iter().enumerate() {
+            let built = CheckResult::build(CheckKind::Sql, format!("q{n}"), Instant::now());
+            record.checks.push(match verdict {
+                Verdict::Pass => built.verdict(true, "ok"),
+                Verdict::Fail => built.verdict(false, "one row short"),
+                Verdict::Error => built.error("cannot count"),
+                Verdict::Skipped => built.skip("an earlier phase failed"),
+            });
+        }
+        finish(&mut record, at, false);
+        record
+    }
+
+    use PhaseStatus::{Failed, Passed};
+
+    #[test]
+    fn a_drill_that_failed_only_where_nothing_is_said_of_the_backup_could_not_run() {
+        let unreachable = drill(&[(Phase::Resolve, Passed, false), (Phase::Fetch, Failed, true)], &[Verdict::Skipped]);
+        assert_eq!(unreachable.verdict, DrillVerdict::Fail, "it is no pass");
+        assert!(could_not_run(&unreachable), "the backup could not be reached");
+        let no_target = drill(
+            &[(Phase::Fetch, Passed, false), (Phase::Verify, Passed, false), (Phase::Provision, Failed, true)],
+            &[],
+        );
+        assert!(could_not_run(&no_target), "the target could not start");
+        let teardown = drill(
+            &[(Phase::Restore, Passed, false), (Phase::Checks, Passed, false), (Phase::Teardown, Failed, true)],
+            &[Verdict::Pass],
+        );
+        assert!(could_not_run(&teardown), "everything passed but the target's removal");
+    }
+
+    #[test]
+    fn a_drill_that_found_anything_wrong_with_the_backup_failed() {
+        let missing = drill(&[(Phase::Fetch, Failed, false)], &[]);
+        assert!(!could_not_run(&missing), "a backup that is not there is a finding");
+        let broken_and_no_target = drill(
+            &[(Phase::Fetch, Passed, false), (Phase::Verify, Failed, false), (Phase::Provision, Failed, true)],
+            &[],
+        );
+        assert!(!could_not_run(&broken_and_no_target), "the backup failed verify, whatever the target did");
+        let failed_check = drill(
+            &[(Phase::Restore, Passed, false), (Phase::Checks, Failed, false), (Phase::Teardown, Failed, true)],
+            &[Verdict::Fail],
+        );
+        assert!(!could_not_run(&failed_check));
+        let erred_check = drill(&[(Phase::Checks, Passed, false), (Phase::Teardown, Failed, true)], &[Verdict::Error]);
+        assert!(!could_not_run(&erred_check), "a check that erred is no pass either");
+        let passed = drill(&[(Phase::Restore, Passed, false), (Phase::Teardown, Passed, false)], &[Verdict::Pass]);
+        assert!(!could_not_run(&passed), "a pass ran");
+        let mut interrupted = drill(&[(Phase::Fetch, Failed, true)], &[]);
+        finish(&mut interrupted, OffsetDateTime::UNIX_EPOCH, true);
+        assert!(!could_not_run(&interrupted), "an interrupted drill ends with its signal");
+    }
 }

@@ -98,6 +98,94 @@ pub(crate) fn args(bin_dir: &Path, binds: &[Bind], chdir: &Path, programs: Progr
     args
 }
 
+/// What [`noexec_folder`] does in the server's process before bubblewrap starts, prepared
+/// beforehand (nothing is allocated between fork and exec).
+struct NoexecMount {
+    folder: std::ffi::CString,
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
+    /// The folder's mount's flags that an unprivileged namespace may not drop (`ro`, `nosuid`,
+    /// `nodev`), and `noexec`.
+    flags: libc::c_ulong,
+}
+
+/// Makes `folder` (the local cluster's private folder: data, socket, log) `noexec`, `nosuid`
+/// and `nodev` for the server: the process that becomes bubblewrap first enters a user and
+/// mount namespace of its own (as its user `ids`, the only one mapped), binds the folder over
+/// itself there and remounts the bind with those flags. bubblewrap's binds keep their source's
+/// flags, and the flags of mounts inherited from a more privileged namespace are locked, so
+/// nothing in the sandbox can lift them: the kernel refuses to map a file there executable.
+/// Needs unprivileged user namespaces, as bubblewrap itself does.
+pub(crate) fn noexec_folder(
+    command: &mut tokio::process::Command,
+    folder: &Path,
+    ids: (u32, u32),
+) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_folder = std::ffi::CString::new(folder.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: statvfs reads into a zeroed struct of its own type.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_folder.as_ptr(), &mut stat) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let kept =
+        [(libc::ST_RDONLY, libc::MS_RDONLY), (libc::ST_NOSUID, libc::MS_NOSUID), (libc::ST_NODEV, libc::MS_NODEV)];
+    let flags = kept.iter().filter(|(st, _)| stat.f_flag & *st != 0).fold(0, |f, (_, ms)| f | ms);
+    let mount = NoexecMount {
+        folder: c_folder,
+        uid_map: format!("{0} {0} 1\n", ids.0).into_bytes(),
+        gid_map: format!("{0} {0} 1\n", ids.1).into_bytes(),
+        flags: flags | libc::MS_NOEXEC | libc::MS_NOSUID | libc::MS_NODEV,
+    };
+    // SAFETY: only prctl, unshare, open, write, close and mount, which are async-signal-safe
+    // system calls, run between fork and exec, on data prepared before the fork.
+    unsafe {
+        command.pre_exec(move || mount.apply());
+    }
+    Ok(())
+}
+
+impl NoexecMount {
+    /// In the child, between fork and exec.
+    fn apply(&self) -> std::io::Result<()> {
+        let check = |result: libc::c_int| if result == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+        // SAFETY: system calls on C strings and buffers that live as long as `self`.
+        unsafe {
+            // A process that changed its user (pgdrill as root, the server as `postgres`) is not
+            // dumpable, and its /proc files are root's: it could not write its own maps. exec
+            // sets this again for bubblewrap.
+            check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0))?;
+            check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+            write_proc(c"/proc/self/setgroups", b"deny")?;
+            write_proc(c"/proc/self/uid_map", &self.uid_map)?;
+            write_proc(c"/proc/self/gid_map", &self.gid_map)?;
+            let none = std::ptr::null();
+            check(libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()))?;
+            check(libc::mount(self.folder.as_ptr(), self.folder.as_ptr(), none, libc::MS_BIND, std::ptr::null()))?;
+            let remount = libc::MS_REMOUNT | libc::MS_BIND | self.flags;
+            check(libc::mount(none, self.folder.as_ptr(), none, remount, std::ptr::null()))
+        }
+    }
+}
+
+/// Writes `bytes` to a file of /proc, between fork and exec.
+///
+/// # Safety
+/// Only system calls; `path` is a C string.
+unsafe fn write_proc(path: &std::ffi::CStr, bytes: &[u8]) -> std::io::Result<()> {
+    // SAFETY: open, write and close on a C string and a buffer the caller keeps alive.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        let error = std::io::Error::last_os_error();
+        libc::close(fd);
+        if written != bytes.len() as isize { Err(error) } else { Ok(()) }
+    }
+}
+
 /// The server dies with pgdrill, even when pgdrill is killed outright; in the sandbox, with
 /// `limited` (data bytes and processes) as its resource limits.
 pub(crate) fn die_with_pgdrill(postgres: &mut tokio::process::Command, limited: Option<(u64, u64)>) {

@@ -254,6 +254,9 @@ async fn remove_orphans(docker: Option<&Docker>, (dry_run, verb): (bool, &str), 
             }
             Err(e) => cleaned.errors.push(said(&e)),
         }
+        for volume in container::orphan_volumes(docker, dry_run).await {
+            cleaned.lines.push(format!("{verb} volume {volume}, left by a drill whose process is gone"));
+        }
     }
     for folder in super::owner::orphan_folders(dry_run).await {
         cleaned.lines.push(format!("{verb} `{}`, left by a drill whose process is gone", folder.display()));
@@ -294,14 +297,18 @@ pub(crate) async fn remove_record(record: &Record, docker: Option<&Docker>) -> R
     Ok(())
 }
 
+/// Removes a kept container and its data volume.
 async fn remove_container(docker: &Docker, id: &str) -> Result<(), KeptError> {
     use testcontainers::bollard::errors::Error as DockerError;
     use testcontainers::bollard::query_parameters::RemoveContainerOptions;
+    let volumes = container::data_volumes_of(docker, id).await;
     let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
     match docker.remove_container(id, Some(options)).await {
-        Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-        Err(source) => Err(KeptError::Docker { action: "remove a kept container", source }),
+        Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
+        Err(source) => return Err(KeptError::Docker { action: "remove a kept container", source }),
     }
+    container::remove_volumes(docker, &volumes).await;
+    Ok(())
 }
 
 /// Removes the private folders of kept containers whose record is `record` (a stray), or, with

@@ -1,6 +1,7 @@
 //! Why a target could not be started, used, kept or removed ([`TargetError`]), why an image's
 //! initialised cluster could not be copied out of it ([`TemplateError`]), why a sandbox is not
-//! one ([`Breach`]), and what the audit after a restore into a sandbox found ([`AuditError`]).
+//! one ([`Breach`]), why the engine could not mount an overlay ([`OverlayError`]), and what the
+//! audit after a restore into a sandbox found ([`AuditError`]).
 //! A leaf: it names no other part of `provision/`.
 
 use std::path::PathBuf;
@@ -25,8 +26,44 @@ pub(crate) enum AuditError {
     Altered(Vec<String>),
 }
 
+/// Why the agent could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AgentError {
+    /// Nothing answered on the socket in time: the server's container is not there.
+    #[error(
+        "no agent answers on `{}` after {} (hint: the pod target needs the server's container beside this one, running `pgdrill pod-server` with the same folder mounted)",
+        path.display(), humantime::format_duration(*waited)
+    )]
+    Absent {
+        path: PathBuf,
+        waited: Duration,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The conversation broke off.
+    #[error("the agent's connection failed")]
+    Io(#[source] std::io::Error),
+    /// The agent answered something pgdrill cannot read.
+    #[error("the agent answered what pgdrill cannot read: {line:?}")]
+    Garbled {
+        line: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The agent refused.
+    #[error("the agent refused: {0}")]
+    Refused(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TargetError {
+    /// The pod's agent, in the server's container, could not be asked.
+    #[error("the pod target's agent (in `{}`) failed", dir.display())]
+    Agent {
+        dir: PathBuf,
+        #[source]
+        source: AgentError,
+    },
     /// The target's disk limit cannot be set, or the backup cannot fit in it.
     #[error(transparent)]
     Disk(#[from] crate::disk::DiskError),
@@ -177,6 +214,14 @@ pub(crate) enum TargetError {
         #[source]
         source: TemplateError,
     },
+    /// The data directory could not be mounted `noexec` (an overlay volume the engine mounts).
+    #[error(
+        "cannot mount the target's data directory noexec, so a backup could write a library there and load it as native code (hint: the overlay's layers are in the private folder under TMPDIR: point TMPDIR at a file system overlayfs takes as an upper layer, such as ext4, XFS or tmpfs)"
+    )]
+    NoexecData {
+        #[source]
+        source: OverlayError,
+    },
     /// Rootless Docker maps the container's users away from this machine's.
     #[error(
         "the Docker engine runs rootless: the container's users are not this machine's, so the target cannot use the private folder pgdrill gives it (hint: use a Docker engine that runs as root, or `kind = \"local\"`)"
@@ -207,6 +252,28 @@ pub(crate) enum TargetError {
     /// A role the drill logs in as does not exist.
     #[error("role `{role}` does not exist in the restored database")]
     NoRole { role: String },
+}
+
+/// Why the Docker engine could not mount an overlay: for a clone (it is copied instead), or for
+/// the data directory (the target is not started).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OverlayError {
+    /// A path the mount's options would read as more options.
+    #[error("`{}` holds a comma, colon or backslash", path.display())]
+    OddPath { path: PathBuf },
+    /// The overlay's upper or work folder could not be made ready.
+    #[error("cannot make `{}` ready", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine did not create the overlay's volume.
+    #[error("cannot create the overlay's volume")]
+    Volume {
+        #[source]
+        source: testcontainers::bollard::errors::Error,
+    },
 }
 
 /// What makes a target that was asked to be a sandbox not one, seen from inside.
@@ -251,9 +318,80 @@ pub(crate) enum TemplateError {
 }
 
 impl TargetError {
+    /// Whether the target could not be provisioned for a reason that says nothing about the
+    /// backup: the engine, the image, the machine, the sandbox or the scenario's target (the
+    /// drill could not run). A server started on the backup's own data (`on_backup_data`: a
+    /// physical backup, a snapshot's clone) that does not start may not start because of that
+    /// data, and a backup that cannot fit in the disk limit or be read is a finding.
+    pub(crate) fn says_nothing_of_the_backup(&self, on_backup_data: bool) -> bool {
+        use TargetError as E;
+        match self {
+            E::Docker { .. }
+            | E::ImageMissing { .. }
+            | E::NoImageForMajor { .. }
+            | E::ImageBuild { .. }
+            | E::ImageBuildIo { .. }
+            | E::StartContainer { .. }
+            | E::Gone
+            | E::Config { .. }
+            | E::Secret { .. }
+            | E::NotUrl { .. }
+            | E::Unreachable { .. }
+            | E::Io { .. }
+            | E::Task { .. }
+            | E::RemoteEngine { .. }
+            | E::NotIsolated { .. }
+            | E::Unobservable { .. }
+            | E::Untrusted { .. }
+            | E::Template { .. }
+            | E::Rootless
+            | E::Programs { .. }
+            | E::ProgramsIo { .. }
+            | E::Agent { .. }
+            | E::NoexecData { .. } => true,
+            E::Start { .. } | E::Exited { .. } | E::NotReady { .. } => !on_backup_data,
+            // The host's filesystem has no room: the machine's; a backup too big: the backup's.
+            E::Disk(disk) => {
+                matches!(disk, crate::disk::DiskError::NoRoom { .. } | crate::disk::DiskError::Space { .. })
+            }
+            E::Unreadable { .. }
+            | E::Tool { .. }
+            | E::ContainerConfig { .. }
+            | E::Teardown { .. }
+            | E::RemoveContainer { .. }
+            | E::RemoveFolder { .. }
+            | E::Keep { .. }
+            | E::Database { .. }
+            | E::SharedRole { .. }
+            | E::Login { .. }
+            | E::NoRole { .. } => false,
+        }
+    }
+
     /// An io error, with what was being done.
     pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> TargetError {
         let action = action.into();
         move |source| TargetError::Io { action, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::DiskError;
+
+    /// A server that does not start on a fresh cluster says nothing about the backup; one started
+    /// on the backup's own data may not start because of it, and a backup too big is a finding.
+    #[test]
+    fn a_target_says_whether_its_failure_is_about_the_backup() {
+        let exited = || TargetError::Exited { logs: "PANIC: could not locate a valid checkpoint record".into() };
+        assert!(exited().says_nothing_of_the_backup(false), "a fresh cluster's server");
+        assert!(!exited().says_nothing_of_the_backup(true), "a physical backup's own data");
+        let unreachable = TargetError::Unreachable { address: "127.0.0.1:1".into(), message: "refused".into() };
+        assert!(unreachable.says_nothing_of_the_backup(true));
+        let room = DiskError::NoRoom { dir: "/tmp".into(), free: "1 GiB".into(), reserve: "2 GiB".into() };
+        assert!(TargetError::Disk(room).says_nothing_of_the_backup(false), "the host's disk");
+        let too_big = DiskError::WontFit { limit: "1GB".into(), what: "the data directory takes 3 GiB".into() };
+        assert!(!TargetError::Disk(too_big).says_nothing_of_the_backup(false), "the backup's size");
     }
 }

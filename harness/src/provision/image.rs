@@ -63,7 +63,7 @@ pub(crate) async fn ensure(docker: &Docker, image: &str, building: impl FnOnce()
         Some(labels) => Ok(labels),
         None if project_image_major(image).is_some() => {
             building();
-            build(image).await?;
+            build(docker, image).await?;
             inspect(docker, image).await?.ok_or_else(|| TargetError::ImageBuild {
                 image: image.to_owned(),
                 output: "the build finished but the image is still missing".into(),
@@ -91,8 +91,9 @@ async fn inspect(docker: &Docker, image: &str) -> Result<Option<ImageInfo>, Targ
 }
 
 /// Runs the offline builder (embedded in the binary, so an installed `pgdrill` can build too).
-/// A lock file keeps concurrent drills from building twice.
-async fn build(image: &str) -> Result<(), TargetError> {
+/// A lock file keeps concurrent drills from building twice: one that waited for it finds the
+/// image another drill built meanwhile, and builds nothing.
+async fn build(docker: &Docker, image: &str) -> Result<(), TargetError> {
     let image = image.to_owned();
     let lock_path = std::env::temp_dir().join("pgdrill-image-build.lock");
     let work = std::env::temp_dir().join(format!("pgdrill-image-{}", std::process::id()));
@@ -107,6 +108,9 @@ async fn build(image: &str) -> Result<(), TargetError> {
     })
     .await?
     .map_err(fail("cannot take the build lock"))?;
+    if inspect(docker, &image).await?.is_some() {
+        return Ok(());
+    }
 
     let result = async {
         write_builder(&work).map_err(fail("cannot write the builder"))?;
@@ -239,6 +243,7 @@ mod tests {
             memory: None,
             processes: None,
             disk: None,
+            share: None,
         }
     }
 

@@ -24,7 +24,9 @@ pub(crate) mod image;
 pub(crate) mod kept;
 pub(crate) mod local;
 pub(crate) mod logins;
+mod noexec;
 pub(crate) mod owner;
+pub(crate) mod pod;
 mod programs;
 pub(crate) mod sandbox;
 pub(crate) mod server;
@@ -46,7 +48,7 @@ use crate::secret::{Redactor, Secret};
 
 pub(crate) use context::ProvisionContext;
 pub(crate) use context::{CloneFrom, PhysicalData};
-pub(crate) use error::{AuditError, TargetError};
+pub(crate) use error::{AuditError, OverlayError, TargetError};
 
 pub(crate) use programs::{ProgramLogin, Programs};
 pub(crate) use standby::standby_of_nothing;
@@ -96,6 +98,7 @@ pub(crate) struct Target {
 pub(crate) enum Offline {
     Container(container::Offline),
     Local(local::Offline),
+    Pod(pod::Offline),
 }
 
 impl Offline {
@@ -110,6 +113,7 @@ impl Offline {
         match self {
             Offline::Container(container) => container.run_stopped(program, args, redactor).await,
             Offline::Local(local) => local.run_stopped(program, args, redactor).await,
+            Offline::Pod(pod) => pod.run_stopped(program, args, redactor).await,
         }
     }
 
@@ -117,7 +121,7 @@ impl Offline {
     pub(crate) fn container(&self) -> Option<&container::Offline> {
         match self {
             Offline::Container(container) => Some(container),
-            Offline::Local(_) => None,
+            Offline::Local(_) | Offline::Pod(_) => None,
         }
     }
 }
@@ -127,6 +131,12 @@ impl Offline {
 pub(crate) struct DataDisk {
     pub dir: PathBuf,
     pub limit: crate::disk::DiskLimit,
+    /// The data directory as the running server sees it, reached from this machine: where
+    /// files are given to it while it runs (a physical backup's archived WAL). A container's
+    /// is seen through its server's mount namespace (`/proc/<pid>/root`): its data directory
+    /// is an overlay, which would not see a file made in its upper layer under a name the server
+    /// already looked up.
+    pub live: PathBuf,
 }
 
 /// Databases and roles a drill created on its target.

@@ -11,11 +11,15 @@ use crate::outcome::Observed;
 use sqlx::postgres::PgConnectOptions;
 
 use super::error::{Breach, TargetError};
+use super::noexec;
 
-/// Reads, as the server's own process, what [`Observed`] holds.
+/// Reads, as the server's own process, what [`Observed`] holds: its status, network, shell, the
+/// mounts it sees and the folders it writes (then [`super::noexec`] proves what it must).
 pub(crate) const OBSERVE_SQL: &str = "SELECT pg_catalog.pg_read_file('/proc/self/status'), pg_catalog.pg_read_file('/proc/net/dev'), \
      coalesce(pg_catalog.pg_read_file('/proc/net/route', 0, 1048576, true), ''), \
-     (pg_catalog.pg_stat_file('/bin/sh', true)).size IS NOT NULL";
+     (pg_catalog.pg_stat_file('/bin/sh', true)).size IS NOT NULL, \
+     coalesce(pg_catalog.pg_read_file('/proc/self/mountinfo', 0, 4194304, true), ''), \
+     pg_catalog.current_setting('data_directory'), pg_catalog.current_setting('unix_socket_directories')";
 
 impl Observed {
     /// Parses what `OBSERVE_SQL` returned.
@@ -33,6 +37,7 @@ impl Observed {
             cap_eff: field("CapEff:"),
             no_new_privs: field("NoNewPrivs:") == "1",
             shell,
+            ..Observed::default()
         }
     }
 
@@ -57,20 +62,36 @@ impl Observed {
         if self.shell {
             wrong.push("it has a shell (`/bin/sh`)".to_owned());
         }
+        if self.noexec.is_empty() {
+            wrong.push("its data directory is not on a `noexec` mount, so a backup could write a library there and load it as native code".to_owned());
+        }
+        if !self.exec_writable.is_empty() {
+            wrong.push(format!(
+                "it can write files it could load as native code in `{}` (neither `noexec` nor read-only)",
+                self.exec_writable.join("`, `")
+            ));
+        }
         if wrong.is_empty() { Ok(()) } else { Err(Breach { wrong }) }
     }
 
     /// One line for the reports.
     pub fn summary(&self) -> String {
-        format!(
-            "interfaces: {}; routes: {}; uid {}; CapEff {}; no_new_privs {}; /bin/sh {}",
+        let list = |folders: &[String]| if folders.is_empty() { "none".to_owned() } else { folders.join(", ") };
+        let mut line = format!(
+            "interfaces: {}; routes: {}; uid {}; CapEff {}; no_new_privs {}; /bin/sh {}; noexec: {}; a write refused: {}",
             self.interfaces.join(", "),
             self.routes,
             self.uid,
             self.cap_eff,
             if self.no_new_privs { "on" } else { "off" },
-            if self.shell { "present" } else { "absent" }
-        )
+            if self.shell { "present" } else { "absent" },
+            list(&self.noexec),
+            list(&self.unwritable),
+        );
+        if !self.exec_writable.is_empty() {
+            line.push_str(&format!("; writable and executable: {}", self.exec_writable.join(", ")));
+        }
+        line
     }
 }
 
@@ -81,10 +102,18 @@ pub(crate) async fn observe(options: &PgConnectOptions) -> Result<Observed, Targ
     // A physical backup's cluster is the backup's: the probe pins what any role may.
     let options = crate::session::pinned(options.clone(), crate::session::Pins::default());
     let mut conn = sqlx::PgConnection::connect_with(&options).await.map_err(fail)?;
-    let (status, net_dev, routes, shell): (String, String, String, bool) =
+    let row: (String, String, String, bool, String, String, String) =
         sqlx::query_as(OBSERVE_SQL).fetch_one(&mut conn).await.map_err(fail)?;
+    let (status, net_dev, routes, shell, mountinfo, data, sockets) = row;
+    let plan = noexec::plan(&noexec::parse_mountinfo(&mountinfo), &noexec::written(&data, &sockets));
+    let proven = noexec::prove(&mut conn, &plan.to_prove).await.map_err(fail)?;
     conn.close().await.ok();
-    Ok(Observed::parse(&status, &net_dev, &routes, shell))
+    Ok(Observed {
+        noexec: plan.noexec,
+        unwritable: proven.refused,
+        exec_writable: proven.exec_writable,
+        ..Observed::parse(&status, &net_dev, &routes, shell)
+    })
 }
 
 /// Settings a backup wrote with `ALTER SYSTEM` (pg_dump never writes it): the query that finds
@@ -126,6 +155,8 @@ pub(crate) fn explain(code: Option<&str>, message: &str) -> Option<&'static str>
         "the backup started more processes than the target may run; the limit stopped it"
     } else if m.starts_with("could not establish connection") || m.starts_with("could not connect to") {
         "the backup tried to open a network connection; the target has no network, so it reached nothing"
+    } else if m.starts_with("could not load library") && m.contains("failed to map segment") {
+        "the backup tried to load native code it wrote (a library in a folder the server writes); that folder is mounted noexec, so the kernel refused to map it and none of its code ran"
     } else {
         return None;
     };
@@ -141,7 +172,10 @@ mod tests {
     const ROUTE_HEADER: &str = "Iface\tDestination\tGateway\n";
 
     fn sandbox() -> Observed {
-        Observed::parse(STATUS, NET_LO, ROUTE_HEADER, false)
+        Observed {
+            noexec: vec!["/var/lib/pgdrill/data".into()],
+            ..Observed::parse(STATUS, NET_LO, ROUTE_HEADER, false)
+        }
     }
 
     #[test]
@@ -150,19 +184,24 @@ mod tests {
         assert_eq!(seen.interfaces, ["lo"]);
         assert_eq!((seen.uid, seen.routes, seen.no_new_privs), (100, 0, true));
         assert_eq!(seen.judge(), Ok(()));
+        let parsed =
+            Observed::parse(STATUS, &format!("{NET_LO}  eth0: 1 2\n"), &format!("{ROUTE_HEADER}eth0\t0\t0\n"), true);
+        assert_eq!((parsed.interfaces.len(), parsed.routes, parsed.shell), (2, 1, true));
+        assert!(
+            parsed.judge().unwrap_err().to_string().contains("not on a `noexec` mount"),
+            "nothing proven: not a sandbox"
+        );
+        let line = Observed { unwritable: vec!["/run/postgresql".into()], ..sandbox() }.summary();
+        assert!(line.ends_with("noexec: /var/lib/pgdrill/data; a write refused: /run/postgresql"), "{line}");
     }
 
     #[test]
     fn what_breaks_a_sandbox_is_named() {
-        let cases: [(&str, Observed); 6] = [
-            (
-                "network interface `eth0`",
-                Observed::parse(STATUS, &format!("{NET_LO}  eth0: 1 2\n"), ROUTE_HEADER, false),
-            ),
-            (
-                "1 network route(s)",
-                Observed::parse(STATUS, NET_LO, &format!("{ROUTE_HEADER}eth0\t00000000\t0101A8C0\n"), false),
-            ),
+        let cases: [(&str, Observed); 8] = [
+            ("network interface `eth0`", Observed { interfaces: vec!["lo".into(), "eth0".into()], ..sandbox() }),
+            ("1 network route(s)", Observed { routes: 1, ..sandbox() }),
+            ("its data directory is not on a `noexec` mount", Observed { noexec: Vec::new(), ..sandbox() }),
+            ("load as native code in `/dev/shm`", Observed { exec_writable: vec!["/dev/shm".into()], ..sandbox() }),
             ("runs as root", Observed { uid: 0, ..sandbox() }),
             ("CapEff 00000000a80425fb", Observed { cap_eff: "00000000a80425fb".into(), ..sandbox() }),
             ("no_new_privs is off", Observed { no_new_privs: false, ..sandbox() }),
@@ -185,6 +224,12 @@ mod tests {
             (Some("53200"), "out of memory", Some("more memory")),
             (None, "could not fork new process for connection: Resource temporarily unavailable", Some("processes")),
             (Some("08001"), "could not establish connection", Some("network connection")),
+            (
+                Some("58P01"),
+                "could not load library \"/var/lib/pgdrill/data/x.so\": /var/lib/pgdrill/data/x.so: failed to map segment from shared object",
+                Some("mounted noexec"),
+            ),
+            (Some("58P01"), "could not load library \"/x.so\": /x.so: invalid ELF header", None),
             (Some("42501"), "permission denied to COPY to or from an external program", Some("only a superuser")),
             (
                 Some("42501"),

@@ -3,7 +3,7 @@
 //! drill left.
 
 use super::spec::{TargetKind, TargetSpec};
-use super::{ProvisionContext, Target, TargetError, Teardown, container, docker, image, local, server};
+use super::{ProvisionContext, Target, TargetError, Teardown, container, docker, image, local, pod, server};
 use crate::secret::Redactor;
 
 /// Starts the scenario's target, and reads what pgdrill's sessions on it can pin.
@@ -25,6 +25,10 @@ pub(crate) async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Resu
         TargetKind::Local(local_spec) => {
             let (target, running) = local::provision(local_spec, ctx).await?;
             (target, Teardown::Local(Box::new(running)))
+        }
+        TargetKind::Pod(pod_spec) => {
+            let (target, running) = pod::provision(pod_spec, ctx).await?;
+            (target, Teardown::Pod(Box::new(running)))
         }
     };
     match read_pins(&target, ctx.redactor).await {

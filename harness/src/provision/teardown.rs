@@ -2,13 +2,14 @@
 //! `--keep`).
 
 use super::owner::OWNER_FILE;
-use super::{TargetError, clean, container, docker, kept, local, server};
+use super::{TargetError, clean, container, docker, kept, local, pod, server};
 
 /// What must be undone after a drill.
 pub(crate) enum Teardown {
     Container(Box<container::Running>),
     Server(Box<server::Running>),
     Local(Box<local::Running>),
+    Pod(Box<pod::Running>),
 }
 
 impl Teardown {
@@ -22,6 +23,11 @@ impl Teardown {
             Teardown::Local(_) => {
                 return Err(TargetError::Keep {
                     message: "a local target's server runs in bubblewrap as pgdrill's own child and ends with it (keep a container target instead)".into(),
+                });
+            }
+            Teardown::Pod(_) => {
+                return Err(TargetError::Keep {
+                    message: "a pod target's server ends with its pod (keep a container target instead)".into(),
                 });
             }
         };
@@ -54,6 +60,7 @@ impl Teardown {
             }
             Teardown::Server(running) => running.remove().await,
             Teardown::Local(running) => running.remove().await,
+            Teardown::Pod(running) => running.remove().await,
         }
     }
 }

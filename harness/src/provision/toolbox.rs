@@ -82,7 +82,7 @@ pub(crate) enum On<'a> {
 pub(crate) enum Data<'a> {
     /// A folder of this machine.
     Folder(&'a Path),
-    /// A Docker volume (a clone's overlay): a container toolbox only.
+    /// A Docker volume (a container target's data directory): a container toolbox only.
     Volume(&'a str),
 }
 
@@ -129,7 +129,7 @@ impl Toolbox {
         };
         let backup = request.backup.map(absolute).transpose()?;
         let work = request.work.map(absolute).transpose()?;
-        let limits = Limits::of(spec.memory, spec.processes);
+        let limits = Limits::of(spec.memory, spec.processes, spec.share.as_ref());
         // The backup readable by the toolbox's user, its group, or with read access to all
         // (`access`); else a clear error now, not a tool's `Permission denied` half-way.
         let access = backup.as_deref().map_or(Ok(Access::AsItIs), |b| access::of(b, Some(user.0)))?;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::budget::Share;
 use crate::pg;
 
 const MIB: u64 = 1024 * 1024;
@@ -35,6 +36,12 @@ impl Resources {
     }
 }
 
+/// The memory of this machine its targets may take, unless a scenario says: three quarters of
+/// it, the rest the host's (one drill's default, or the budget drills run at once share).
+pub(crate) fn for_targets(machine: Resources) -> u64 {
+    machine.memory_bytes / 4 * 3
+}
+
 /// Processes a sandboxed target may run, unless the scenario says: PostgreSQL needs one per
 /// connection and worker (about 130 at most here), pg_restore one per job.
 pub(crate) const DEFAULT_PROCESSES: u32 = 512;
@@ -49,19 +56,24 @@ pub(crate) struct Limits {
     pub data_per_process: u64,
     pub processes: u32,
     pub cpus: usize,
+    /// The share of the budget of drills run at once (`--jobs`) the defaults came from, and
+    /// whether memory and processes were the scenario's instead.
+    pub shared: Option<(Share, bool, bool)>,
 }
 
 impl Limits {
-    /// The scenario's limits, or three quarters of this machine's memory and
+    /// The scenario's limits; else the drill's share of the budget of drills run at once
+    /// (`--jobs`); else three quarters of this machine's memory ([`for_targets`]) and
     /// [`DEFAULT_PROCESSES`].
-    pub(crate) fn of(memory: Option<u64>, processes: Option<u32>) -> Limits {
+    pub(crate) fn of(memory: Option<u64>, processes: Option<u32>, share: Option<&Share>) -> Limits {
         let machine = Resources::detect();
-        let memory = memory.unwrap_or(machine.memory_bytes / 4 * 3);
+        let given = memory.or(share.map(|s| s.amounts.memory)).unwrap_or_else(|| for_targets(machine));
         Limits {
-            memory,
-            data_per_process: memory / 2,
-            processes: processes.unwrap_or(DEFAULT_PROCESSES),
+            memory: given,
+            data_per_process: given / 2,
+            processes: processes.or(share.map(|s| s.amounts.processes)).unwrap_or(DEFAULT_PROCESSES),
             cpus: machine.cpus,
+            shared: share.map(|s| (*s, memory.is_some(), processes.is_some())),
         }
     }
 
@@ -71,12 +83,16 @@ impl Limits {
     }
 
     /// For the reports: `memory 18432 MiB for the container, 9216 MiB per process; at most 512 processes`.
+    /// With a share of drills run at once, what it was: `...; 2 drills at once (`--jobs 2`): the
+    /// memory its share of 17.2 GiB; the processes its share of 16384`.
     pub(crate) fn describe(&self, whole: &str) -> String {
+        let shared = self.shared.map(|(share, memory, processes)| format!("; {}", share.says(memory, processes)));
         format!(
-            "memory {} MiB for {whole}, {} MiB per process; at most {} processes (`[target] memory`, `processes`)",
+            "memory {} MiB for {whole}, {} MiB per process; at most {} processes (`[target] memory`, `processes`){}",
             self.memory >> 20,
             self.data_per_process >> 20,
-            self.processes
+            self.processes,
+            shared.unwrap_or_default()
         )
     }
 }
@@ -173,6 +189,27 @@ mod tests {
         assert_eq!(mid.settings["max_wal_size"], "512MB");
         let own = disk_bounded(&[("temp_file_limit".to_owned(), "-1".to_owned())].into(), GIB);
         assert_eq!(own["temp_file_limit"], "-1");
+    }
+
+    #[test]
+    fn with_drills_at_once_the_limits_are_the_drills_share_and_say_so() {
+        let whole = crate::budget::Amounts { memory: 12 * GIB, disk: 40 * GIB, processes: 16_384 };
+        let share = Share::of(whole, 2, DEFAULT_PROCESSES);
+        let shared = Limits::of(None, None, Some(&share));
+        assert_eq!((shared.memory, shared.data_per_process, shared.processes), (6 * GIB, 3 * GIB, 512));
+        let said = shared.describe("the container");
+        assert!(
+            said.ends_with(
+                "; 2 drills at once (`--jobs 2`): the memory its share of 12.0 GiB; the processes its share of 16384"
+            ),
+            "{said}"
+        );
+        let own = Limits::of(Some(8 * GIB), Some(100), Some(&share));
+        assert_eq!((own.memory, own.processes), (8 * GIB, 100), "the scenario's own, taken from the budget");
+        assert!(own.describe("the container").contains("the memory the scenario's, taken from the 12.0 GiB"));
+        let alone = Limits::of(None, None, None);
+        assert_eq!(alone.memory, for_targets(Resources::detect()), "one drill: three quarters of the machine's");
+        assert!(!alone.describe("the container").contains("at once"));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Console {
     inspecting: bool,
     /// Where lines go instead of stderr (tests read what a user would see).
     captured: Option<Arc<Mutex<String>>>,
+    /// With drills run at once (`--jobs`): the drill's name, padded, before each of its lines.
+    label: Option<String>,
 }
 
 impl Console {
@@ -41,6 +43,7 @@ impl Console {
             verbose,
             inspecting: false,
             captured: None,
+            label: None,
         }
     }
 
@@ -62,11 +65,28 @@ impl Console {
             verbose,
             inspecting: false,
             captured: Some(buffer.clone()),
+            label: None,
         };
         (console, buffer)
     }
 
+    /// One of several drills run at once (`--jobs`): each line starts with `label` (the
+    /// drill's name, padded to the longest), and the spinners share `multi` with the others'.
+    pub(crate) fn one_of(mut self, label: String, multi: MultiProgress) -> Self {
+        self.label = Some(label);
+        self.multi = multi;
+        self
+    }
+
     fn line(&self, text: &str) {
+        let labelled;
+        let text = match &self.label {
+            Some(label) => {
+                labelled = text.lines().map(|line| format!("{label} {line}")).collect::<Vec<_>>().join("\n");
+                labelled.as_str()
+            }
+            None => text,
+        };
         if let Some(buffer) = &self.captured {
             if let Ok(mut buffer) = buffer.lock() {
                 buffer.push_str(text);
@@ -99,7 +119,10 @@ impl Console {
                 ProgressStyle::with_template("  {spinner} {prefix:<10} {elapsed:>4} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
-            bar.set_prefix(phase.as_str());
+            bar.set_prefix(match &self.label {
+                Some(label) => format!("{label} {}", phase.as_str()),
+                None => phase.as_str().to_owned(),
+            });
             bar.enable_steady_tick(Duration::from_millis(120));
             self.bars.insert(phase, bar);
         }
@@ -218,6 +241,24 @@ mod tests {
         let mut record = DrillRecord::new("d".repeat(32), scenario, RunnerInfo::default(), OffsetDateTime::now_utc());
         record.verdict = DrillVerdict::Pass;
         console.on_event(&Event::Finished { at: OffsetDateTime::now_utc(), interrupted: false }, &record);
+    }
+
+    #[test]
+    fn one_of_several_drills_at_once_labels_each_of_its_lines() {
+        let (console, lines) = Console::capturing(false);
+        let mut console =
+            console.one_of("[app]   ".into(), MultiProgress::with_draw_target(ProgressDrawTarget::hidden()));
+        let scenario = ScenarioInfo { name: "app".into(), ..ScenarioInfo::default() };
+        let mut record = DrillRecord::new("d".repeat(32), scenario, RunnerInfo::default(), OffsetDateTime::now_utc());
+        record.verdict = DrillVerdict::Fail;
+        record.failure = Some("restore failed\nsecond line".into());
+        console.on_event(&Event::Finished { at: OffsetDateTime::now_utc(), interrupted: false }, &record);
+        let text = lines.lock().unwrap().clone();
+        assert!(text.lines().all(|line| line.starts_with("[app]    ")), "{text}");
+        assert!(text.starts_with("[app]    FAIL  app in "), "{text}");
+        let (mut alone, lines) = Console::capturing(false);
+        alone.on_event(&Event::Finished { at: OffsetDateTime::now_utc(), interrupted: false }, &record);
+        assert!(lines.lock().unwrap().starts_with("FAIL  app in "), "one drill at a time: as before");
     }
 
     #[test]

@@ -19,9 +19,14 @@ pub fn render(record: &DrillRecord) -> String {
 
 /// Several drills (merged CI shards) as one JUnit document: a test suite each.
 pub fn render_all(records: &[&DrillRecord]) -> String {
+    render_suites(records.iter().map(|record| suite(record)).collect())
+}
+
+/// Test suites (a drill's, with what `report merge` adds to it) as one JUnit document.
+pub(crate) fn render_suites(suites: Vec<TestSuite>) -> String {
     let mut report = Report::new();
-    for record in records {
-        report.add_testsuite(suite(record));
+    for suite in suites {
+        report.add_testsuite(suite);
     }
     let mut out = Vec::new();
     if let Err(e) = report.write_xml(&mut out) {

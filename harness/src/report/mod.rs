@@ -5,11 +5,13 @@
 
 pub mod console;
 mod controls;
+pub(crate) mod fleet;
 pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod metrics;
+pub(crate) mod publish;
 pub mod svg;
 
 #[cfg(test)]
@@ -44,17 +46,26 @@ pub struct ReportError {
 
 /// `reports/<scenario>/<UTC timestamp>` under `root`, made unique if a drill of the same
 /// scenario started in the same second.
+///
+/// The folder is made here, by `create_dir`, which fails when it exists: two drills of one
+/// scenario run at once (`--jobs`) never take the same folder. When it cannot be made (no room,
+/// no permission) the name is returned all the same, and writing the reports says why.
 pub(crate) fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let stamp = record.started_at.format(&format).unwrap_or_else(|_| "unknown".into());
     let base = root.join(&record.scenario.name).join(&stamp);
+    let _ = std::fs::create_dir_all(root.join(&record.scenario.name));
     let mut dir = base.clone();
     let mut n = 2;
-    while dir.exists() {
-        dir = PathBuf::from(format!("{}-{n}", base.display()));
-        n += 1;
+    loop {
+        match std::fs::create_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                dir = PathBuf::from(format!("{}-{n}", base.display()));
+                n += 1;
+            }
+            _ => return dir,
+        }
     }
-    dir
 }
 
 /// Writes the reports into `dir`: drill.json, junit.xml, report.md with its three pictures,
@@ -118,13 +129,20 @@ fn sign_evidence(
     files: &[&str],
     signer: &sign::Signer,
 ) -> Result<PathBuf, ReportError> {
+    let made =
+        statement::statement(record, dir, files).map_err(|source| ReportError { path: dir.to_owned(), source })?;
+    seal(dir, &made, signer)
+}
+
+/// Writes `made` into `dir` as the in-toto statement, and its SSH signature beside it; returns
+/// the statement's path.
+fn seal(dir: &Path, made: &statement::Statement, signer: &sign::Signer) -> Result<PathBuf, ReportError> {
     let path = dir.join(statement::STATEMENT);
     let err = |path: &Path| {
         let path = path.to_owned();
         move |source| ReportError { path, source }
     };
-    let made = statement::statement(record, dir, files).map_err(err(dir))?;
-    let text = statement::render(&made);
+    let text = statement::render(made);
     std::fs::write(&path, &text).map_err(err(&path))?;
     let sig_path = dir.join(statement::SIGNATURE);
     let armored = signer

@@ -71,6 +71,9 @@ fn target() -> TargetInfo {
             cap_eff: "0000000000000000".into(),
             no_new_privs: true,
             shell: false,
+            noexec: vec!["/var/lib/pgdrill/data".into()],
+            unwritable: vec!["/var/run/postgresql".into(), "/dev".into()],
+            exec_writable: Vec::new(),
         }),
     };
     TargetInfo {
@@ -151,6 +154,7 @@ fn drill(console: Console) -> DrillRecord {
             duration: Duration::from_millis(millis),
             summary: summary.into(),
             error: error.map(str::to_owned),
+            inconclusive: false,
         }));
         clock += Duration::from_millis(millis);
     };
@@ -192,7 +196,7 @@ fn drill(console: Console) -> DrillRecord {
     phase(Phase::Teardown, PhaseStatus::Passed, 137, "removed 1 container", None);
     events.emit(Event::Finished { at: clock, interrupted: false });
     let mut record = events.record().expect("a record");
-    record.usage = Some(ProcessUsage { cpu_ms: 310, peak_rss_bytes: 38 << 20 });
+    record.usage = Some(ProcessUsage { cpu_ms: 310, peak_rss_bytes: 38 << 20, drills_at_once: None });
     record
 }
 

@@ -38,6 +38,7 @@
 mod deadlines;
 mod discover;
 mod error;
+mod files;
 pub(crate) mod raw;
 mod recovery;
 mod resolve;
@@ -54,6 +55,7 @@ pub use crate::provision::spec::{IMAGE_MAJORS, default_image, project_image};
 pub(crate) use deadlines::Deadlines;
 pub use discover::{discover, selected};
 pub use error::{InvalidScenario, ScenarioError};
+pub(crate) use files::Role as FileRole;
 pub use recovery::{RecoverySpec, RecoveryTarget, TargetTimeError, TimelineChoice, parse_target_time};
 pub use schema::{SCHEMA_URL, json_schema};
 
@@ -94,6 +96,8 @@ pub struct Scenario {
     pub(crate) snapshot: SnapshotSpec,
     /// The webhook told about the drill (`[notify]`).
     pub(crate) notify: Option<crate::notify::Spec>,
+    /// The baseline file the checks compare with, when the scenario names one.
+    pub(crate) baseline_file: Option<PathBuf>,
 }
 
 /// The scenario's `[snapshot]`: what `--snapshot` and `--reuse` ask on the command line.
@@ -344,6 +348,19 @@ mod tests {
     }
 
     #[test]
+    fn a_target_asks_the_budget_for_what_it_sets_and_takes_its_share_of_the_rest() {
+        use crate::budget::{Amounts, Ask, Share};
+        let mut s = load_text("[source]\npath = \"b\"\n[target]\nmemory = \"2GB\"\ndisk = \"1GB\"\n").unwrap();
+        assert_eq!(s.target.ask(), Ask { memory: Some(2 << 30), disk: Some(1 << 30), processes: None });
+        let share = Share::of(Amounts { memory: 8 << 30, disk: 8 << 30, processes: 4096 }, 2, 512);
+        s.target.set_share(share);
+        let TargetKind::Container(c) = &s.target.kind else { panic!("a container target") };
+        assert_eq!(c.share, Some(share));
+        let server = load_text("[source]\npath = \"b\"\n[target]\nkind = \"server\"\nurl_env = \"U\"\n").unwrap();
+        assert_eq!(server.target.ask(), Ask::NOTHING, "a server's database takes nothing of this machine");
+    }
+
+    #[test]
     fn every_phase_has_a_deadline_and_the_target_a_disk_limit() {
         let s = load_text("[source]\npath = \"b\"\n").unwrap();
         assert_eq!(s.deadlines, Deadlines::default());
@@ -375,7 +392,7 @@ mod tests {
             ("[target]\ndisk = \"much\"", "is not a size of at least 64MB"),
             (
                 "[target]\nkind = \"server\"\nurl_env = \"U\"\ndisk = \"1GB\"",
-                "`disk` is for container and local targets",
+                "`disk` is for container, local and pod targets",
             ),
             ("[restore]\ntimeout = \"forever\"", "is not a duration"),
             ("[checks]\ntimeout = \"0s\"", "`[checks] timeout` must be longer than 0s"),

@@ -242,8 +242,9 @@ pub(crate) enum RawTimeline {
 #[schemars(rename = "Target")]
 pub(crate) struct RawTarget {
     /// Where the backup is restored: a sandboxed container of the backup's major (default), an
-    /// existing server, or local PostgreSQL binaries.
-    #[schemars(extend("enum" = ["container", "server", "local"]))]
+    /// existing server, local PostgreSQL binaries, or the server container beside pgdrill's in
+    /// a pod (`pod`: pgdrill runs in its image there; see README, "Kubernetes").
+    #[schemars(extend("enum" = ["container", "server", "local", "pod"]))]
     pub kind: Option<Spanned<String>>,
     pub image: Option<Spanned<String>>,
     /// kind = "container": the PostgreSQL major of the project's image, instead of the backup's.

@@ -37,6 +37,7 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
     let source = resolve_source(&raw.source, base)?;
     let target = resolve_target(raw.target, base).map_err(|e| e.or_span(None))?;
     let restore = resolve_restore(raw.restore, base)?;
+    let baseline_file = raw.baseline.as_ref().map(|path| normalize(&base.join(path.get_ref())));
     let baseline = baseline(raw.baseline.as_ref(), base)?;
     let ctx = ResolveContext { base: base.to_owned(), baseline };
     let checks = raw.checks.resolve(&ctx)?;
@@ -97,6 +98,7 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
         login,
         app,
         migrate,
+        baseline_file,
     })
 }
 

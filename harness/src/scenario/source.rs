@@ -263,7 +263,7 @@ fn location(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceLocation
             .map_err(|e| FieldError::new(raw.span(), e.to_string()))?;
         SourceLocation::Url(HttpSpec { url, token, retries: source.retries.unwrap_or(3), timeout })
     } else if let Some(s3) = &source.s3 {
-        let (bucket, key) = crate::source::s3::parse_url(s3.get_ref()).map_err(|m| FieldError::new(s3.span(), m))?;
+        let (bucket, key) = crate::store::parse_url(s3.get_ref()).map_err(|m| FieldError::new(s3.span(), m))?;
         SourceLocation::S3(S3Spec {
             bucket,
             key,
@@ -285,7 +285,7 @@ fn wal_archive(source: &raw::RawSource, base: &Path) -> Result<Option<WalArchive
     let wal_archive = match &source.wal_archive {
         Some(archive) if archive.get_ref().starts_with("s3://") => {
             let (bucket, mut key) =
-                crate::source::s3::parse_url(archive.get_ref()).map_err(|m| FieldError::new(archive.span(), m))?;
+                crate::store::parse_url(archive.get_ref()).map_err(|m| FieldError::new(archive.span(), m))?;
             if !key.is_empty() && !key.ends_with('/') {
                 key.push('/');
             }

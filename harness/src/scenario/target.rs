@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::disk::DiskLimit;
 use crate::field::{FieldError, normalize, parse_duration};
-use crate::provision::spec::{ContainerSpec, IMAGE_MAJORS, LocalSpec, ServerSpec, TargetKind, TargetSpec};
+use crate::provision::spec::{ContainerSpec, IMAGE_MAJORS, LocalSpec, PodSpec, ServerSpec, TargetKind, TargetSpec};
 
 use super::raw;
 use super::source::secret_source;
@@ -33,10 +33,28 @@ pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetS
             };
             TargetKind::Server(ServerSpec { url, bin_dir })
         }
-        "local" => TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings, memory, processes, disk }),
-        _ => {
-            TargetKind::Container(ContainerSpec { image, version, startup_timeout, settings, memory, processes, disk })
+        "local" => {
+            TargetKind::Local(LocalSpec { bin_dir, startup_timeout, settings, memory, processes, disk, share: None })
         }
+        "pod" => TargetKind::Pod(PodSpec {
+            bin_dir,
+            startup_timeout,
+            settings,
+            memory,
+            processes,
+            disk,
+            ..PodSpec::default()
+        }),
+        _ => TargetKind::Container(ContainerSpec {
+            image,
+            version,
+            startup_timeout,
+            settings,
+            memory,
+            processes,
+            disk,
+            share: None,
+        }),
     };
     Ok(TargetSpec { database, kind })
 }
@@ -44,10 +62,10 @@ pub(super) fn resolve_target(raw: raw::RawTarget, base: &Path) -> Result<TargetS
 /// The target's kind (`container` by default), and no key of another kind's.
 fn kind_of(raw: &raw::RawTarget) -> Result<String, FieldError> {
     let kind = match &raw.kind {
-        Some(kind) if !["container", "server", "local"].contains(&kind.get_ref().as_str()) => {
+        Some(kind) if !["container", "server", "local", "pod"].contains(&kind.get_ref().as_str()) => {
             return Err(FieldError::new(
                 kind.span(),
-                format!("unknown target kind `{}`, expected `container`, `server` or `local`", kind.get_ref()),
+                format!("unknown target kind `{}`, expected `container`, `server`, `local` or `pod`", kind.get_ref()),
             ));
         }
         Some(kind) => kind.get_ref().clone(),
@@ -58,7 +76,7 @@ fn kind_of(raw: &raw::RawTarget) -> Result<String, FieldError> {
         match span {
             Some(span) if !kinds.contains(&kind.as_str()) => Err(FieldError::new(
                 span,
-                format!("`{key}` is for {} targets, and this one is `{kind}`", kinds.join(" and ")),
+                format!("`{key}` is for {} targets, and this one is `{kind}`", in_words(kinds)),
             )),
             _ => Ok(()),
         }
@@ -68,12 +86,20 @@ fn kind_of(raw: &raw::RawTarget) -> Result<String, FieldError> {
     only("url", raw.url.as_ref().map(|v| v.span()), &["server"])?;
     only("url_env", raw.url_env.as_ref().map(|v| v.span()), &["server"])?;
     only("url_file", raw.url_file.as_ref().map(|v| v.span()), &["server"])?;
-    only("bin_dir", raw.bin_dir.as_ref().map(|v| v.span()), &["server", "local"])?;
-    only("memory", raw.memory.as_ref().map(|v| v.span()), &["container", "local"])?;
-    only("processes", raw.processes.as_ref().map(|v| v.span()), &["container", "local"])?;
+    only("bin_dir", raw.bin_dir.as_ref().map(|v| v.span()), &["server", "local", "pod"])?;
+    only("memory", raw.memory.as_ref().map(|v| v.span()), &["container", "local", "pod"])?;
+    only("processes", raw.processes.as_ref().map(|v| v.span()), &["container", "local", "pod"])?;
     // A server's disk is its own: pgdrill cannot bound what a database there takes.
-    only("disk", raw.disk.as_ref().map(|v| v.span()), &["container", "local"])?;
+    only("disk", raw.disk.as_ref().map(|v| v.span()), &["container", "local", "pod"])?;
     Ok(kind)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn in_words(kinds: &[&str]) -> String {
+    match kinds.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => kinds.join(""),
+    }
 }
 
 /// The sandbox's limits a scenario may set: disk, memory (bytes) and processes.

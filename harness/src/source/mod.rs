@@ -202,6 +202,9 @@ pub(crate) enum SourceError {
     /// Any other transfer problem.
     #[error("`{location}`: {message}")]
     Http { location: String, message: String },
+    /// An object of a folder in S3 whose key leads out of that folder (a hostile listing).
+    #[error("`{location}`: the key leads out of its folder: refused")]
+    KeyOutside { location: String },
     /// A URL that does not parse (url's `ParseError`, named through reqwest's `Url`).
     #[error("`{location}`")]
     Url {
@@ -242,6 +245,40 @@ pub(crate) enum SourceError {
     /// The backup is much smaller than the one before it.
     #[error("`{location}` is {} ({size} bytes), under {:.0}% of the previous backup `{previous}` ({}, {previous_size} bytes): a backup that shrank this much is suspect (hint: set `source.min_size_ratio` if the drop is expected)", human_size(*size), ratio * 100.0, human_size(*previous_size))]
     Shrunk { location: String, size: u64, previous: String, previous_size: u64, ratio: f64 },
+}
+
+impl SourceError {
+    /// Whether the fetch failed for a reason that says nothing about the backup's content: its
+    /// store could not be reached, refused the credentials or broke off, or the drill's own
+    /// folder or configuration failed it (the drill could not run, and may when run again). A
+    /// backup that is missing, smaller than it should be or not what it claims to be is a
+    /// finding.
+    pub(crate) fn says_nothing_of_the_backup(&self) -> bool {
+        match self {
+            SourceError::Denied { .. }
+            | SourceError::GaveUp { .. }
+            | SourceError::Http { .. }
+            | SourceError::Url { .. }
+            | SourceError::Write { .. }
+            | SourceError::Client { .. }
+            | SourceError::MissingSecret { .. }
+            | SourceError::Credential { .. } => true,
+            // A file that cannot be read may be missing, or on failing storage: the backup's.
+            SourceError::Unreadable { .. }
+            | SourceError::NotAFile { .. }
+            | SourceError::NoBackup { .. }
+            | SourceError::NotFound { .. }
+            | SourceError::NoManifest { .. }
+            | SourceError::FolderManifest { .. }
+            | SourceError::FolderTablespace { .. }
+            | SourceError::OutsideFolder { .. }
+            | SourceError::KeyOutside { .. }
+            | SourceError::Physical(_)
+            // The keys that must open the backup are part of what makes it restorable.
+            | SourceError::Key(_)
+            | SourceError::Shrunk { .. } => false,
+        }
+    }
 }
 
 /// Locates the scenario's backup, downloading it into `work` when it is remote (an S3 prefix

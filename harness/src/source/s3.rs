@@ -1,12 +1,11 @@
 //! Backups in S3 or an S3-compatible store (MinIO, Ceph, R2, ...), through object_store: a key,
 //! or the newest object under a prefix. Credentials come from the environment (the usual
 //! `AWS_*` variables, or variables the scenario names); a custom endpoint serves S3-compatible
-//! stores.
+//! stores. The bucket is opened as the reports' is (`crate::store`).
 
 use std::path::Path;
 
 use futures_util::StreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use time::OffsetDateTime;
@@ -14,7 +13,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::newest::{Candidate, NamePattern, newest};
 use super::{Backup, Progress, SourceError};
-use crate::secret::{Redactor, Secret};
+use crate::secret::Redactor;
+use crate::store::ConnectError;
 
 #[derive(Debug, Clone)]
 pub(crate) struct S3Spec {
@@ -40,39 +40,6 @@ impl S3Spec {
     pub(crate) fn is_prefix(&self) -> bool {
         self.key.is_empty() || self.key.ends_with('/')
     }
-}
-
-/// Why a scenario's `s3://` URL is not one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum S3UrlError {
-    /// Another scheme.
-    #[error("`{url}` is not an s3:// URL")]
-    NotS3 { url: String },
-    /// Nothing between `s3://` and the key.
-    #[error("`{url}` names no bucket")]
-    NoBucket { url: String },
-}
-
-/// A scenario's field errors carry their message as text: the URL's error becomes that text,
-/// and has no cause to lose.
-impl From<S3UrlError> for String {
-    fn from(error: S3UrlError) -> String {
-        error.to_string()
-    }
-}
-
-/// Parses `s3://bucket/key` into (bucket, key).
-pub(crate) fn parse_url(url: &str) -> Result<(String, String), S3UrlError> {
-    let rest = url.strip_prefix("s3://").ok_or_else(|| S3UrlError::NotS3 { url: url.to_owned() })?;
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(S3UrlError::NoBucket { url: url.to_owned() });
-    }
-    Ok((bucket.to_owned(), key.to_owned()))
-}
-
-fn env_secret(name: &str) -> Result<Secret, SourceError> {
-    std::env::var(name).map(Secret::new).map_err(|_| SourceError::MissingSecret { variable: name.to_owned() })
 }
 
 /// An object's identity as its store keeps it: the ETag, version, size and modification time
@@ -104,31 +71,18 @@ pub(crate) struct Top {
 impl<'a> Bucket<'a> {
     /// Connects to `spec`'s bucket; credentials from the environment, registered as secrets.
     pub(crate) fn open(spec: &'a S3Spec, redactor: &'a Redactor) -> Result<Self, SourceError> {
-        let retry = object_store::RetryConfig { max_retries: spec.retries as usize, ..Default::default() };
-        crate::tls::install();
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&spec.bucket).with_retry(retry);
-        if let Some(region) = &spec.region {
-            builder = builder.with_region(region);
-        }
-        if let Some(endpoint) = &spec.endpoint {
-            builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
-        }
-        if let Some(var) = &spec.access_key_env {
-            let key = env_secret(var)?;
-            redactor.register(&key);
-            builder = builder.with_access_key_id(key.expose());
-        }
-        if let Some(var) = &spec.secret_key_env {
-            let key = env_secret(var)?;
-            redactor.register(&key);
-            builder = builder.with_secret_access_key(key.expose());
-        }
-        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
-            if let Ok(value) = std::env::var(var) {
-                redactor.register(&Secret::new(value));
-            }
-        }
-        let store = builder.build().map_err(|e| classify(&spec.location(), e, redactor))?;
+        let connect = crate::store::Connect {
+            bucket: &spec.bucket,
+            region: spec.region.as_deref(),
+            endpoint: spec.endpoint.as_deref(),
+            access_key_env: spec.access_key_env.as_deref(),
+            secret_key_env: spec.secret_key_env.as_deref(),
+            retries: spec.retries,
+        };
+        let store = crate::store::connect(&connect, redactor).map_err(|e| match e {
+            ConnectError::MissingSecret { variable } => SourceError::MissingSecret { variable },
+            ConnectError::Store(e) => classify(&spec.location(), e, redactor),
+        })?;
         Ok(Bucket { store, spec, redactor })
     }
 
@@ -274,10 +228,7 @@ impl<'a> Bucket<'a> {
             let relative =
                 if base.is_empty() { key.as_str() } else { key.strip_prefix(&format!("{base}/")).unwrap_or(&key) };
             if relative.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
-                return Err(SourceError::Http {
-                    location: format!("s3://{}/{key}", self.spec.bucket),
-                    message: "the key leads out of its folder: refused".into(),
-                });
+                return Err(SourceError::KeyOutside { location: format!("s3://{}/{key}", self.spec.bucket) });
             }
             if keep(relative) {
                 wanted.push((key.clone(), relative.to_owned(), meta.size));
@@ -323,19 +274,5 @@ fn classify(location: &str, error: object_store::Error, redactor: &Redactor) -> 
             location: location.to_owned(),
             message: redactor.redact(&crate::error::error_chain(&other)),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn s3_urls() {
-        assert_eq!(parse_url("s3://b/plur/x.sql.gz").unwrap(), ("b".into(), "plur/x.sql.gz".into()));
-        assert_eq!(parse_url("s3://b/plur/").unwrap(), ("b".into(), "plur/".into()));
-        assert_eq!(parse_url("s3://b").unwrap(), ("b".into(), "".into()));
-        assert_eq!(parse_url("https://b"), Err(S3UrlError::NotS3 { url: "https://b".into() }));
-        assert_eq!(parse_url("s3:///k").unwrap_err().to_string(), "`s3:///k` names no bucket");
     }
 }

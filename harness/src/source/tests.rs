@@ -141,3 +141,28 @@ async fn only_a_remote_object_has_an_identity_to_probe() {
     let spec = spec(SourceLocation::File(dir.path().join("orders.sql")));
     assert!(probe(&spec, &Redactor::new()).await.unwrap().is_none());
 }
+
+/// A fetch that could not reach the backup says nothing about it (the drill could not run); a
+/// backup that is missing, shrunk or hostile is a finding.
+#[test]
+fn a_fetch_says_whether_its_failure_is_about_the_backup() {
+    let location = || "s3://backups/orders.dump".to_owned();
+    let unreached = [
+        SourceError::Denied { location: location(), status: 403 },
+        SourceError::GaveUp { location: location(), attempts: 4, last: "connection reset".into() },
+        SourceError::Http { location: location(), message: "the server answered 400".into() },
+        SourceError::MissingSecret { variable: "AWS_SECRET_ACCESS_KEY".into() },
+    ];
+    for error in unreached {
+        assert!(error.says_nothing_of_the_backup(), "{error}");
+    }
+    let findings = [
+        SourceError::NotFound { location: location() },
+        SourceError::NoBackup { location: location() },
+        SourceError::KeyOutside { location: location() },
+        SourceError::Shrunk { location: location(), size: 1, previous: "x".into(), previous_size: 100, ratio: 0.1 },
+    ];
+    for error in findings {
+        assert!(!error.says_nothing_of_the_backup(), "{error}");
+    }
+}

@@ -321,6 +321,7 @@ fn an_https_download_that_keeps_dropping_gives_up_after_its_retries() {
         .scenario("drops.toml", &format!("[source]\nurl = \"{}\"\nretries = 2\n", server.url("/always-drops.sql.gz")));
     let drill = scratch.drill(&scenario);
     drill.assert_failed_cleanly();
+    assert_eq!(drill.code, Some(3), "the drill could not run, and may when run again\n{drill:?}");
     assert_eq!(server.hits.always_drops.load(Ordering::SeqCst), 3, "one try and two retries");
     let error = drill.phase_error(Phase::Fetch);
     assert!(error.contains("could not be downloaded after 3 attempts"), "{error}");

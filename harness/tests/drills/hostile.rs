@@ -1,14 +1,17 @@
 //! A hostile backup reaches nothing. A corpus of dumps whose SQL tries, as the restore's role,
 //! what a superuser can do: run programs (`COPY ... PROGRAM` built at run time in `DO` blocks and
 //! functions, a fork bomb), load an untrusted language, read and write this machine's files,
-//! export a large object to a file, change the server's configuration, exhaust memory, and reach a
-//! listener this test opens on the machine's loopback. Each case is drilled on every kind of
-//! target: a container and local binaries (sandboxes), a server whose admin role is a superuser
+//! export a large object to a file, change the server's configuration, exhaust memory, reach a
+//! listener this test opens on the machine's loopback, and load native code of its own (a
+//! library compiled here from `fixtures/hostile/native.c`, written into the data directory and
+//! loaded with `CREATE FUNCTION ... LANGUAGE C`). Each case is drilled on every kind of target:
+//! a container, local binaries and a pod (sandboxes), a server whose admin role is a superuser
 //! (refused: the scenario does not trust its backup) and one whose role has no power over the
 //! server's machine. Each ends refused or contained, proven from inside (the sandbox as the server
 //! sees it, the error PostgreSQL gave) and from outside (no file on this machine, no connection to
-//! the listener, nothing left running), with the drill's verdict and message saying what the dump
-//! tried.
+//! the listener, nothing left running; for native code, the sandbox's data directory watched
+//! from this machine: the library was written there, and none of its code ran), with the drill's
+//! verdict and message saying what the dump tried.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -20,7 +23,8 @@ use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 use rstest::rstest;
 
 use crate::servers::PgServer;
-use crate::util::{CONTAINER, Drill, LOCAL, Scratch};
+use crate::util::{CONTAINER, Drill, LOCAL, POD, Scratch};
+use crate::watch::{Seen, Watch};
 
 /// What every case's dump holds around its hostile part: a table with two rows, in what pg_dump
 /// 15 writes.
@@ -63,6 +67,8 @@ struct Setting {
     /// A file of this machine no case may read.
     secret_file: PathBuf,
     listener: Listener,
+    /// The start of the names the native code's markers would have, and its library's.
+    native: String,
 }
 
 const SECRET: &str = "hostile-corpus-secret-7f3a9c";
@@ -72,12 +78,42 @@ impl Setting {
         let scratch = Scratch::new();
         let marker = scratch.path("pwned");
         let secret_file = scratch.write("secret.txt", SECRET);
-        Setting { scratch, marker, secret_file, listener: Listener::open() }
+        let native = format!("pgdrill-native-{:08x}", rand::random::<u32>());
+        Setting { scratch, marker, secret_file, listener: Listener::open(), native }
+    }
+
+    /// The file name the native code's library is written under.
+    fn library(&self) -> String {
+        format!("{}.so", self.native)
+    }
+
+    /// The native code, compiled here for PostgreSQL `major` (`fixtures/hostile/native.c`), as
+    /// hex for a bytea literal.
+    fn native_hex(&self, major: u32) -> String {
+        let out = self.scratch.path(&format!("native-{major}.so"));
+        let source = crate::util::root().join("fixtures/hostile/native.c");
+        let built = std::process::Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-s"])
+            .arg(format!("-DPG_MAJOR={major}"))
+            .arg(format!("-DMARKER=\"{}\"", self.native))
+            .arg("-o")
+            .arg(&out)
+            .arg(&source)
+            .output()
+            .expect("run cc (a C compiler: Rust links with it)");
+        assert!(built.status.success(), "cc: {}", String::from_utf8_lossy(&built.stderr));
+        std::fs::read(&out).unwrap().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The markers the native code leaves where it runs: mapped by the loader, then `_PG_init`.
+    fn native_markers(&self) -> [String; 2] {
+        [format!("{}-mapped", self.native), format!("{}-pg-init", self.native)]
     }
 }
 
-/// The cases: name, the dump's hostile SQL, and (for a scenario) more lines.
-fn case(name: &str, s: &Setting) -> (String, &'static str) {
+/// The cases: name, the dump's hostile SQL, and (for a scenario) more lines; native code is
+/// compiled for PostgreSQL `major`.
+fn case(name: &str, s: &Setting, major: u32) -> (String, &'static str) {
     let marker = s.marker.display();
     let body = match name {
         "copy to program in a DO block" => format!(
@@ -118,6 +154,17 @@ fn case(name: &str, s: &Setting) -> (String, &'static str) {
              SELECT public.dblink_connect('host=127.0.0.1 port={} dbname=x user=x password=x connect_timeout=3');",
             s.listener.port
         ),
+        // Written where the server must write (its data directory), then loaded: the library's
+        // constructor and its `_PG_init` would run at load, before the function is ever called.
+        "native code the backup wrote" => format!(
+            "SELECT pg_catalog.lo_from_bytea(4243, '\\x{}'::bytea);\n\
+             DO $$ BEGIN PERFORM pg_catalog.lo_export(4243, pg_catalog.current_setting('data_directory') || '/{library}'); END $$;\n\
+             DO $$ BEGIN EXECUTE pg_catalog.format('CREATE FUNCTION public.f() RETURNS void AS %L, %L LANGUAGE C', \
+             pg_catalog.current_setting('data_directory') || '/{library}', 'f'); END $$;\n\
+             SELECT public.f();",
+            s.native_hex(major),
+            library = s.library()
+        ),
         other => panic!("no case {other}"),
     };
     let extra = match name {
@@ -132,7 +179,7 @@ fn case(name: &str, s: &Setting) -> (String, &'static str) {
     (body, extra)
 }
 
-const CASES: [&str; 12] = [
+const CASES: [&str; 13] = [
     "copy to program in a DO block",
     "copy from program in a function",
     "a fork bomb",
@@ -145,6 +192,7 @@ const CASES: [&str; 12] = [
     "ALTER SYSTEM with archive and restore commands",
     "a memory hog",
     "a connection to this machine's loopback",
+    "native code the backup wrote",
 ];
 
 /// How a case ends on a target: the phase that fails (none: the drill passes, its SQL held)
@@ -171,13 +219,17 @@ fn expected(name: &str, restricted_server: bool) -> (Option<Phase>, &'static str
         "a memory hog" => (Some(Phase::Restore), "more memory than"),
         "a connection to this machine's loopback" if restricted_server => (Some(Phase::Restore), refused),
         "a connection to this machine's loopback" => (Some(Phase::Restore), "network connection"),
+        // `lo_export` needs pg_write_server_files.
+        "native code the backup wrote" if restricted_server => (Some(Phase::Restore), refused),
+        "native code the backup wrote" => (Some(Phase::Restore), "load native code it wrote"),
         other => panic!("no case {other}"),
     }
 }
 
 /// Drills case `name` with a `[target]` section; returns the drill.
 fn drill_case(s: &Setting, name: &str, target: &str, env: &[(String, String)]) -> Drill {
-    let (body, extra) = case(name, s);
+    // The local target runs Debian's PostgreSQL 15; the others the project's 17.
+    let (body, extra) = case(name, s, if target == LOCAL { 15 } else { 17 });
     let backup = s.scratch.write("hostile.sql", dump(&body));
     // The memory limit is the sandbox's; a server has only its own (the test server's is 1 GB
     // per process).
@@ -230,8 +282,38 @@ fn assert_sandboxed(name: &str, drill: &Drill) {
     assert_eq!(seen.routes, 0, "{name}: no route");
     assert!(seen.cap_eff.chars().all(|c| c == '0'), "{name}: CapEff {}", seen.cap_eff);
     assert!(seen.no_new_privs && !seen.shell && seen.uid != 0, "{name}: {seen:?}");
+    // Every folder the server writes is noexec, or refused its write: none it can load from.
+    assert!(!seen.noexec.is_empty() && seen.exec_writable.is_empty(), "{name}: {seen:?}");
     let report = drill.report("report.md");
     assert!(report.contains("## Isolation") && report.contains("interfaces: lo; routes: 0"), "{name}: {report}");
+    assert!(report.contains("; noexec: /"), "{name}: the reports say which folders are noexec");
+}
+
+/// Where the sandbox's data directory is on this machine, for a watch from outside: the env a
+/// drill on `target` is given so that it is there.
+fn watched(s: &Setting, target: &str) -> (PathBuf, Vec<(String, String)>) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = s.scratch.path(if target == POD { "layers" } else { "tmp" });
+    std::fs::create_dir(&dir).unwrap();
+    // The local target's server (`postgres`) passes through to its folder.
+    for open in [s.scratch.dir.path(), dir.as_path()] {
+        std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    let var = if target == POD { "PGDRILL_POD_LAYERS" } else { "TMPDIR" };
+    (dir.clone(), vec![(var.to_owned(), dir.display().to_string())])
+}
+
+/// The native code was written where the server runs (the watch saw its library made), and none
+/// of it ran there (no marker).
+fn assert_never_ran(s: &Setting, name: &str, seen: &Seen) {
+    assert!(!seen.overflowed, "{name}: the watch lost events");
+    assert!(
+        seen.names.contains(&s.library()),
+        "{name}: the library was written in the watched data directory: {seen:?}"
+    );
+    for marker in s.native_markers() {
+        assert!(!seen.names.contains(&marker), "{name}: the backup's native code ran: `{marker}` was made");
+    }
 }
 
 /// No process still runs with the drill's local cluster folder in its command line.
@@ -257,15 +339,27 @@ fn no_process_of(dir: &Path) -> bool {
 #[case::alter_system("ALTER SYSTEM with archive and restore commands")]
 #[case::memory_hog("a memory hog")]
 #[case::connection_to_this_machines_loopback("a connection to this machine's loopback")]
-fn on_a_sandbox(#[case] name: &str, #[values(CONTAINER, LOCAL)] target: &str) {
+#[case::native_code_the_backup_wrote("native code the backup wrote")]
+fn on_a_sandbox(#[case] name: &str, #[values(CONTAINER, LOCAL, POD)] target: &str) {
     let s = Setting::new();
-    let drill = drill_case(&s, name, target, &[]);
+    let (drill, tmp) = if name == "native code the backup wrote" {
+        let (dir, env) = watched(&s, target);
+        let watch = Watch::start(&dir);
+        let drill = drill_case(&s, name, target, &env);
+        assert_never_ran(&s, name, &watch.stop());
+        (drill, dir)
+    } else {
+        (drill_case(&s, name, target, &[]), std::env::temp_dir())
+    };
     assert_held(&s, name, &drill, false);
     assert_sandboxed(name, &drill);
     let id = &drill.record().drill_id;
     let folder = match target {
-        CONTAINER => std::env::temp_dir().join(format!("pgdrill-{}-target", &id[..12])),
-        _ => std::env::temp_dir().join(format!("pgdrill-local-{id}")),
+        CONTAINER => tmp.join(format!("pgdrill-{}-target", &id[..12])),
+        // The pod's folders are its volumes, removed with its containers by ci/pod/drill.
+        // (`Scratch::pod_drill` checks that nothing of the pod is left.)
+        POD => return,
+        _ => tmp.join(format!("pgdrill-local-{id}")),
     };
     assert!(!folder.exists(), "{name}: the target's private folder is removed");
     assert!(no_process_of(&folder), "{name}: a process of the sandbox is left");
@@ -324,11 +418,24 @@ fn on_a_server_whose_role_has_no_power_over_its_machine_every_case_is_refused_by
     assert_eq!(left.trim(), "0", "every drill's database is dropped");
 }
 
-/// A container target's configuration, read from Docker while its drill runs.
+/// A container target's configuration, read from Docker while its drill runs (once the engine
+/// has finished creating it: it lists a container it cannot yet inspect while mounting its data
+/// volume).
 fn inspect(container: &str) -> serde_json::Value {
-    let out = std::process::Command::new("docker").args(["inspect", container]).output().unwrap();
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    all[0].clone()
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = std::process::Command::new("docker").args(["inspect", container]).output().unwrap();
+        let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if out.status.success() && !all[0].is_null() {
+            return all[0].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cannot inspect {container}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -384,17 +491,33 @@ fn two_container_targets_seen_from_outside_have_no_network_no_privilege_and_no_s
             );
         }
         assert!(!c["Config"].to_string().contains(SECRET), "{name}: no secret in its configuration");
-        // Mounts: the drill's private folder (data and socket) and nothing else of this machine.
+        // Mounts: the drill's private folder (its socket folder bound, its data under an overlay
+        // volume mounted noexec) and nothing else of this machine.
         let mounts = c["Mounts"].as_array().unwrap();
-        let folder = std::env::temp_dir()
-            .join(format!("pgdrill-{}-target", &c["Config"]["Labels"]["org.pgdrill.drill"].as_str().unwrap()[..12]));
-        let sources: Vec<String> = mounts.iter().map(|m| m["Source"].as_str().unwrap_or_default().to_owned()).collect();
-        assert_eq!(sources.len(), 2, "{name}: {mounts:?}");
-        assert!(
-            sources.iter().all(|s| Path::new(s).starts_with(&folder)),
-            "{name}: {sources:?} outside {}",
-            folder.display()
-        );
+        let short = &c["Config"]["Labels"]["org.pgdrill.drill"].as_str().unwrap()[..12];
+        let folder = std::env::temp_dir().join(format!("pgdrill-{short}-target"));
+        assert_eq!(mounts.len(), 2, "{name}: {mounts:?}");
+        for mount in mounts {
+            match mount["Type"].as_str() {
+                Some("bind") => {
+                    let source = mount["Source"].as_str().unwrap_or_default();
+                    assert!(Path::new(source).starts_with(&folder), "{name}: {source} outside {}", folder.display());
+                }
+                Some("volume") => {
+                    assert_eq!(mount["Name"], format!("pgdrill-data-{short}"), "{name}: {mount}");
+                    let out = std::process::Command::new("docker")
+                        .args(["volume", "inspect", "--format", "{{json .Options}}", &format!("pgdrill-data-{short}")])
+                        .output()
+                        .unwrap();
+                    let options: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                    let o = options["o"].as_str().unwrap_or_default();
+                    assert_eq!(options["type"], "overlay", "{name}: {options}");
+                    let upper = format!("upperdir={}/data,", folder.display());
+                    assert!(o.contains(&upper) && o.split(',').any(|f| f == "noexec"), "{name}: {o}");
+                }
+                other => panic!("{name}: a mount of type {other:?}: {mount}"),
+            }
+        }
         folders.push(folder);
     }
     assert_ne!(folders[0], folders[1], "each drill has its own folder");

@@ -360,6 +360,17 @@ fn clean_removes_the_target_of_a_drill_killed_outright() {
     assert!(cleaned.status.success(), "{cleaned:?}");
     assert!(containers_labelled("org.pgdrill.scenario", &name).is_empty(), "{cleaned:?}");
     assert!(!folder.exists(), "{} is left", folder.display());
+    // The data directory's volume (its noexec overlay) goes with them.
+    let short = folder
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_start_matches("pgdrill-")
+        .trim_end_matches("-target")
+        .to_owned();
+    let volumes =
+        Command::new("docker").args(["volume", "ls", "-q", "--filter", &format!("name=pgdrill-data-{short}")]).output();
+    assert_eq!(stdout(&volumes.expect("docker volume ls")), "", "the data volume is left");
 }
 
 #[test]

@@ -21,7 +21,7 @@
 use rstest::rstest;
 
 use crate::servers::PgServer;
-use crate::util::{CONTAINER, Drill, LOCAL, Scratch, pg15_dump};
+use crate::util::{CONTAINER, Drill, LOCAL, POD, Scratch, pg15_dump};
 
 /// A case: its dump's body, the scenario's checks, and what the failing check's message says.
 struct Case {
@@ -147,7 +147,7 @@ fn assert_not_fooled(name: &str, drill: &Drill) {
 #[case::audit_guard_that_divides_by_zero("an audit guard that divides by zero")]
 #[case::audit_insert_sent_elsewhere("an audit INSERT a rule sends elsewhere")]
 #[case::rls_open_behind_a_timeout("row-level security open behind a timeout")]
-fn on_a_sandbox(#[case] name: &str, #[values(CONTAINER, LOCAL)] target: &str) {
+fn on_a_sandbox(#[case] name: &str, #[values(CONTAINER, LOCAL, POD)] target: &str) {
     let scratch = Scratch::new();
     let drill = drill_case(&scratch, name, target, &[]);
     assert_not_fooled(name, &drill);

@@ -12,7 +12,7 @@ const NAMESPACE: &str = "pgdrill-evidence@pgdrill.dev";
 const IDENTITY: &str = "drills@example.com";
 
 /// A key pair ssh-keygen made in `dir`: (private key file, its public line, fingerprint).
-fn keygen(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String, String) {
+pub(crate) fn keygen(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String, String) {
     keygen_typed(dir, name, "ed25519", passphrase)
 }
 

@@ -250,14 +250,14 @@ fn twenty_clones_side_by_side_see_only_their_own_writes() {
     passed(&after);
     assert!(after.record().clone_of.is_some(), "{after:?}");
     let volumes =
-        Command::new("docker").args(["volume", "ls", "-q", "--filter", "name=pgdrill-clone-"]).output().unwrap();
+        Command::new("docker").args(["volume", "ls", "-q", "--filter", "name=pgdrill-data-"]).output().unwrap();
     let ids: Vec<String> = drills.iter().map(|d| d.record().drill_id.chars().take(12).collect()).collect();
     let left: Vec<&str> = String::from_utf8_lossy(&volumes.stdout)
         .lines()
         .filter(|v| ids.iter().any(|id| v.ends_with(id.as_str())))
-        .map(|_| "a clone volume")
+        .map(|_| "a data volume")
         .collect();
-    assert!(left.is_empty(), "clone volumes left: {left:?}");
+    assert!(left.is_empty(), "data volumes left: {left:?}");
 }
 
 /// Each file of the store's one snapshot with its size and modification time.

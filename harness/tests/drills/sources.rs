@@ -103,21 +103,25 @@ fn http_retries_a_flaky_server() {
 fn http_failures_have_clear_messages() {
     let server = HttpServer::start(plur_bytes());
     let scratch = Scratch::new();
+    // Exit code 3: the drill could not run (the backup was not reached; a retry may pass); 1:
+    // the backup itself failed (it is not there, or not a dump).
     let cases = [
-        ("/forbidden.sql.gz", Phase::Fetch, "access to `http://127.0.0.1:"),
-        ("/missing.sql.gz", Phase::Fetch, "does not exist (404)"),
+        ("/forbidden.sql.gz", Phase::Fetch, "access to `http://127.0.0.1:", 3),
+        ("/missing.sql.gz", Phase::Fetch, "does not exist (404)", 1),
         (
             "/always-503.sql.gz",
             Phase::Fetch,
             "could not be downloaded after 2 attempts: the server answered 503 Service Unavailable",
+            3,
         ),
-        ("/error-page.sql.gz", Phase::Verify, "it is an HTML page, not a dump"),
+        ("/error-page.sql.gz", Phase::Verify, "it is an HTML page, not a dump", 1),
     ];
-    for (path, phase, message) in cases {
+    for (path, phase, message, code) in cases {
         let scenario =
             scratch.scenario("failing.toml", &format!("[source]\nurl = \"{}\"\nretries = 1\n", server.url(path)));
         let drill = scratch.drill(&scenario);
         drill.assert_failed_cleanly();
+        assert_eq!(drill.code, Some(code), "{path}\n{drill:?}");
         assert_eq!(drill.phase(phase), PhaseStatus::Failed, "{path}\n{drill:?}");
         assert!(drill.phase_error(phase).contains(message), "{path}: {}", drill.phase_error(phase));
     }

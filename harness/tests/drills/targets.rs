@@ -59,6 +59,7 @@ fn an_unreachable_server_fails_in_provision() {
     let env = [("DRILL_ADMIN_URL".to_owned(), "postgres://postgres:pw-never-shown@127.0.0.1:1/postgres".to_owned())];
     let drill = scratch.drill_env(&scenario, &[], &env);
     drill.assert_failed_cleanly();
+    assert_eq!(drill.code, Some(3), "the drill could not run: nothing is said about the backup\n{drill:?}");
     assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Failed, "{drill:?}");
     assert!(drill.phase_error(Phase::Provision).contains("cannot connect to the server at 127.0.0.1:1"), "{drill:?}");
     assert!(!drill.all_reports().contains("pw-never-shown"));

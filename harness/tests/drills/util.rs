@@ -35,6 +35,9 @@ pub(crate) fn gzip(text: &str) -> Vec<u8> {
 /// The sandboxes: a container, and local binaries in bubblewrap.
 pub(crate) const CONTAINER: &str = "[target]\n";
 pub(crate) const LOCAL: &str = "[target]\nkind = \"local\"\nbin_dir = \"/usr/lib/postgresql/15/bin\"\n";
+/// A container target's scenario drilled on the pod target instead, in the pod's shape under
+/// Docker (`ci/pod/drill`: pgdrill's image as two containers, `run --target pod`).
+pub(crate) const POD: &str = "[target]\n# drilled on the pod\n";
 
 /// A plain dump as pg_dump 15 writes it around `body` (so that the PostgreSQL 15 local binaries
 /// and the 17 container both take it): for the corpora of hostile and lying backups.
@@ -88,6 +91,9 @@ impl Scratch {
 
     /// Runs `pgdrill run` on a scenario with more arguments and environment variables.
     pub(crate) fn drill_env(&self, scenario: &Path, args: &[String], env: &[(String, String)]) -> Drill {
+        if std::fs::read_to_string(scenario).is_ok_and(|text| text.contains(POD)) {
+            return self.pod_drill(scenario, args, env);
+        }
         let out = self.path(&format!("reports-{}", rand_suffix()));
         // PGDRILL_TEST_BIN drills with another build (an older pgdrill, to see what a corpus did
         // before a change).
@@ -102,6 +108,58 @@ impl Scratch {
             .current_dir(root())
             .output()
             .expect("run pgdrill");
+        Drill::from_output(out, &output)
+    }
+}
+
+impl Scratch {
+    /// Drills `scenario` on the pod target, in the pod's shape under Docker: this build of
+    /// pgdrill mounted over the image's, the scratch folder at its own path in pgdrill's
+    /// container (never in the server's), `env` passed to pgdrill.
+    pub(crate) fn pod_drill(&self, scenario: &Path, args: &[String], env: &[(String, String)]) -> Drill {
+        self.pod_drill_with(scenario, args, env, &[])
+    }
+
+    /// As [`Scratch::pod_drill`], with more folders mounted in pgdrill's container (`HOST:PATH[:ro]`).
+    pub(crate) fn pod_drill_with(
+        &self,
+        scenario: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        mounts: &[String],
+    ) -> Drill {
+        let out = self.path(&format!("reports-{}", rand_suffix()));
+        // The containers run as the image's `postgres`: they read the scenario and write reports.
+        let opened = Command::new("chmod").arg("-R").arg("a+rwX").arg(self.dir.path()).status().unwrap();
+        assert!(opened.success());
+        let dir = self.dir.path().display().to_string();
+        let name = format!("pgdrill-test-pod-{}-{}", std::process::id(), rand_suffix());
+        let mut command = Command::new("bash");
+        command.arg(root().join("ci/pod/drill")).args(["--name", &name, "-v", &format!("{dir}:{dir}")]);
+        for (key, _) in env {
+            command.args(["-e", key]);
+        }
+        for mount in mounts {
+            command.args(["-v", mount]);
+        }
+        let output = command
+            .arg("--")
+            .arg("run")
+            .arg(scenario)
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .env("PGDRILL_POD_BINARY", env!("CARGO_BIN_EXE_pgdrill"))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run ci/pod/drill");
+        let left = containers_labelled("org.pgdrill.pod", &name);
+        assert!(left.is_empty(), "the pod's containers are left: {left:?}");
+        let volumes = Command::new("docker")
+            .args(["volume", "ls", "-q", "--filter", &format!("label=org.pgdrill.pod={name}")])
+            .output()
+            .unwrap();
+        assert!(volumes.stdout.is_empty(), "the pod's volumes are left: {}", String::from_utf8_lossy(&volumes.stdout));
         Drill::from_output(out, &output)
     }
 }

@@ -31,6 +31,7 @@ fn phase(phase: Phase, status: PhaseStatus, error: Option<&str>) -> PhaseRecord 
         duration: Duration::ZERO,
         summary: String::new(),
         error: error.map(str::to_owned),
+        inconclusive: false,
     }
 }
 

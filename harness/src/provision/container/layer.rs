@@ -1,8 +1,18 @@
-//! A clone's data directory: a private, writable copy of a snapshot's cluster that costs next
-//! to nothing to make and never writes the snapshot. Where the snapshot's file system shares
-//! blocks (XFS, btrfs) and the target's private folder is on it, a reflinked copy (block-level
-//! copy-on-write); else an overlay mount the Docker engine makes (the snapshot its read-only
-//! lower layer, the clone's writes in the private folder); a plain copy only when neither can.
+//! A container target's data directory: an overlay volume mounted `noexec`, over the private
+//! folder's copy of a cluster or over a snapshot (a clone).
+//!
+//! Every container target's data directory is an overlay mount the Docker engine makes, mounted
+//! `noexec` (and `nosuid`, `nodev`): the kernel refuses to map a file there executable, so a
+//! library a backup writes into it cannot be loaded (see `provision/noexec.rs`). Docker's bind
+//! mounts take no `noexec`, and its `local` volumes apply it to a new mount only (a bind gets it
+//! when read-only, which a data directory cannot be), so the overlay is that new mount: its
+//! upper layer the private folder's `data/`, its lower an empty folder.
+//!
+//! A clone is a private, writable copy of a snapshot's cluster that costs next to nothing to
+//! make and never writes the snapshot. Where the snapshot's file system shares blocks (XFS,
+//! btrfs) and the target's private folder is on it, a reflinked copy (block-level copy-on-write);
+//! else the overlay's lower layer is the snapshot itself (the clone's writes in the private
+//! folder's `upper/`); a plain copy only when neither can.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +21,8 @@ use testcontainers::bollard::Docker;
 use testcontainers::bollard::models::VolumeCreateRequest;
 
 use super::rundir::RunDir;
-use crate::provision::docker::DRILL_LABEL;
-use crate::provision::{CloneFrom, TargetError};
+use crate::provision::docker::{DRILL_LABEL, OWNER_LABEL};
+use crate::provision::{CloneFrom, OverlayError, TargetError};
 
 /// How a clone was made, for the reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,8 +99,8 @@ fn same_device(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The overlay's volume: lower the snapshot, upper and work in the private folder (the upper
-/// layer's root the data directory's: the server's user's, 0700).
+/// The clone's overlay volume: lower the snapshot, upper and work in the private folder (the
+/// upper layer's root the data directory's: the server's user's, 0700).
 async fn overlay(
     docker: &Docker,
     snapshot: &Path,
@@ -100,12 +110,6 @@ async fn overlay(
 ) -> Result<String, OverlayError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let (upper, work) = (run_dir.outer.join("upper"), run_dir.outer.join("work"));
-    let paths = [snapshot, upper.as_path(), work.as_path()];
-    // The mount's options are a comma-separated list: a path holding a comma or colon would
-    // be read as more options.
-    if let Some(odd) = paths.iter().find(|p| p.to_string_lossy().contains([',', ':', '\\'])) {
-        return Err(OverlayError::OddPath { path: odd.to_path_buf() });
-    }
     let folder = |path: &Path| {
         let path = path.to_owned();
         move |source| OverlayError::Folder { path, source }
@@ -115,8 +119,38 @@ async fn overlay(
     }
     std::os::unix::fs::chown(&upper, Some(user.0), Some(user.1)).map_err(folder(&upper))?;
     std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o700)).map_err(folder(&upper))?;
+    create(docker, drill_id, [snapshot, &upper, &work]).await
+}
+
+/// The data directory's `noexec` volume over the private folder's `data/` (its upper layer,
+/// the files as they are), with an empty lower layer: the Docker volume's name.
+pub(super) async fn noexec_data(docker: &Docker, run_dir: &RunDir, drill_id: &str) -> Result<String, OverlayError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let (lower, work) = (run_dir.outer.join("lower"), run_dir.outer.join("work"));
+    for dir in [&lower, &work] {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| OverlayError::Folder { path: dir.clone(), source })?;
+    }
+    create(docker, drill_id, [&lower, &run_dir.data(), &work]).await
+}
+
+/// Creates drill `drill_id`'s overlay volume of `[lower, upper, work]`, mounted `noexec`,
+/// `nosuid` and `nodev`.
+async fn create(docker: &Docker, drill_id: &str, [lower, upper, work]: [&Path; 3]) -> Result<String, OverlayError> {
+    // The mount's options are a comma-separated list: a path holding a comma or colon would
+    // be read as more options.
+    if let Some(odd) = [lower, upper, work].iter().find(|p| p.to_string_lossy().contains([',', ':', '\\'])) {
+        return Err(OverlayError::OddPath { path: odd.to_path_buf() });
+    }
     let name = volume_name(drill_id);
-    let options = format!("lowerdir={},upperdir={},workdir={}", snapshot.display(), upper.display(), work.display());
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={},noexec,nosuid,nodev",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
     let request = VolumeCreateRequest {
         name: Some(name.clone()),
         driver: Some("local".into()),
@@ -125,48 +159,73 @@ async fn overlay(
             ("device".into(), "overlay".into()),
             ("o".into(), options),
         ])),
-        labels: Some(HashMap::from([(DRILL_LABEL.into(), drill_id.into())])),
+        labels: Some(HashMap::from([
+            (DRILL_LABEL.into(), drill_id.into()),
+            (OWNER_LABEL.into(), crate::provision::owner::owner()),
+        ])),
         ..Default::default()
     };
     docker.create_volume(request).await.map_err(|source| OverlayError::Volume { source })?;
     Ok(name)
 }
 
-/// Why the Docker engine could not mount an overlay for a clone (it is copied instead).
-#[derive(Debug, thiserror::Error)]
-enum OverlayError {
-    /// A path the mount's options would read as more options.
-    #[error("`{}` holds a comma, colon or backslash", path.display())]
-    OddPath { path: PathBuf },
-    /// The overlay's upper or work folder could not be made ready.
-    #[error("cannot make `{}` ready", path.display())]
-    Folder {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The engine did not create the overlay's volume.
-    #[error("cannot create the overlay's volume")]
-    Volume {
-        #[source]
-        source: testcontainers::bollard::errors::Error,
-    },
-}
-
-/// The name of drill `drill_id`'s clone volume.
+/// The name of drill `drill_id`'s data volume.
 fn volume_name(drill_id: &str) -> String {
     let short: String = drill_id.chars().take(12).collect();
-    format!("pgdrill-clone-{short}")
+    format!("{VOLUME_PREFIX}{short}")
 }
 
-/// Removes drill `drill_id`'s clone volume, if it made one (once no container uses it, which
+const VOLUME_PREFIX: &str = "pgdrill-data-";
+
+/// The start of the drill id a data volume is named by.
+pub(super) fn drill_of(volume: &str) -> Option<&str> {
+    volume.strip_prefix(VOLUME_PREFIX).filter(|short| !short.is_empty())
+}
+
+/// Deletes the files of the overlay's upper layer in the private folder (`data/`, or a clone's
+/// `upper/`) while the overlay is still mounted, before the container goes: unmounting an
+/// overlay syncs its upper file system, which would write back every page the server left
+/// dirty (its throwaway settings never flush them); unlinked first, they are dropped instead.
+/// A snapshot under a clone is never touched.
+pub(super) async fn discard_writes(run_dir: &RunDir) {
+    for upper in [run_dir.data(), run_dir.outer.join("upper")] {
+        if upper.is_dir()
+            && let Err(e) = crate::tree::remove(&upper).await
+        {
+            tracing::warn!("cannot empty `{}` before the target goes: {e}", upper.display());
+        }
+    }
+}
+
+/// The data volumes of drills on this machine whose process is gone (whatever removed their
+/// containers, or did not: a drill killed outright, a start interrupted before its container
+/// was made): their names, removed with their overlays' work folders unless `dry_run`. One a
+/// container still uses stays (the engine refuses it).
+pub(super) async fn orphan_volumes(docker: &Docker, dry_run: bool) -> Vec<String> {
+    use testcontainers::bollard::query_parameters::ListVolumesOptions;
+    let filters = HashMap::from([("label".to_owned(), vec![OWNER_LABEL.to_owned()])]);
+    let listed = docker.list_volumes(Some(ListVolumesOptions { filters: Some(filters) })).await;
+    let volumes = listed.ok().and_then(|l| l.volumes).unwrap_or_default();
+    let mut names = Vec::new();
+    for volume in volumes {
+        let owner = volume.labels.get(OWNER_LABEL).map(String::as_str).unwrap_or_default();
+        let Some(drill) = drill_of(&volume.name).filter(|_| crate::provision::owner::orphaned(owner)) else { continue };
+        if !dry_run {
+            remove(docker, drill, &RunDir::path_for(drill)).await;
+        }
+        names.push(volume.name.clone());
+    }
+    names
+}
+
+/// Removes drill `drill_id`'s data volume, if it made one (once no container uses it, which
 /// unmounts it), and empties the overlay's work folder in `outer`.
 pub(super) async fn remove(docker: &Docker, drill_id: &str, outer: &Path) {
     use testcontainers::bollard::errors::Error as DockerError;
     use testcontainers::bollard::query_parameters::RemoveVolumeOptions;
     match docker.remove_volume(&volume_name(drill_id), None::<RemoveVolumeOptions>).await {
         Ok(()) | Err(DockerError::DockerResponseServerError { status_code: 404, .. }) => {}
-        Err(e) => tracing::warn!("cannot remove the clone's volume `{}`: {e}", volume_name(drill_id)),
+        Err(e) => tracing::warn!("cannot remove the data volume `{}`: {e}", volume_name(drill_id)),
     }
     // The kernel's work folder is root's and unreadable: emptied by the unmount, it goes by
     // name even where pgdrill is not root.

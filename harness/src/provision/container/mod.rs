@@ -8,7 +8,7 @@
 
 use crate::outcome::{Isolation, Observed, TargetInfo};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
@@ -66,19 +66,27 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         let labels = "`org.pgdrill.pgdata`, `org.pgdrill.uid` and `org.pgdrill.gid`";
         return Err(TargetError::Template { image: image_name, source: TemplateError::Unlabelled { labels } });
     };
-    let limits = Limits::of(spec.memory, spec.processes);
+    let limits = Limits::of(spec.memory, spec.processes, spec.share.as_ref());
     // The data lives in a private folder under TMPDIR: its filesystem decides the default.
-    let disk = crate::disk::limit_for(spec.disk.as_ref(), &std::env::temp_dir())?;
+    let disk = crate::disk::limit_for(spec.disk.as_ref(), &std::env::temp_dir(), spec.share.as_ref())?;
     physical_fits(ctx, &disk).await?;
     let tuning = tuning_for(spec, ctx, &limits, &disk);
     let (mount, group) = backup_mount(ctx, user)?;
     let (run_dir, layer) = private_folder(&docker, &image_name, &image, ctx, user).await?;
+    let volume = match data_volume(&docker, layer.as_ref(), &run_dir, ctx.drill_id).await {
+        Ok(volume) => volume,
+        Err(source) => {
+            layer::remove(&docker, ctx.drill_id, &run_dir.outer).await;
+            RunDir::remove(&run_dir.outer).await;
+            return Err(TargetError::NoexecData { source });
+        }
+    };
     let sandbox = Sandbox {
         user,
         limits,
         group,
         shm_size: tuning.shm_size_bytes,
-        data: data_mount(layer.as_ref(), &run_dir, pgdata),
+        data: Mount::volume_mount(volume.clone(), pgdata.clone()),
         backup: mount.as_ref().map(|(_, host, inside)| (host.as_path(), inside.as_str())),
     };
     let request = request(spec, ctx, (&image_name, server_args(&tuning)), sandbox, &run_dir);
@@ -105,7 +113,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         startup_timeout: spec.startup_timeout,
     };
     match proven_ready(&mut running, spec, &socket, ctx).await {
-        Ok(observed) => {
+        Ok((observed, pid)) => {
             let made = Made {
                 image_name: &image_name,
                 image: &image,
@@ -115,6 +123,8 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
                 observed,
                 disk,
                 layer: layer.as_ref(),
+                volume,
+                live: Path::new("/proc").join(pid.to_string()).join("root").join(pgdata.trim_start_matches('/')),
             };
             let target = target_of(spec, ctx, made, &running, tools);
             Ok((target, running))
@@ -194,11 +204,17 @@ fn request(
     request
 }
 
-/// The data directory's mount: a clone's overlay volume, else the private folder's `data/`.
-fn data_mount(layer: Option<&Layer>, run_dir: &RunDir, pgdata: String) -> Mount {
+/// The data directory's volume, mounted `noexec`: a clone's overlay, else one over the private
+/// folder's `data/`.
+async fn data_volume(
+    docker: &Docker,
+    layer: Option<&Layer>,
+    run_dir: &RunDir,
+    drill_id: &str,
+) -> Result<String, super::OverlayError> {
     match layer.and_then(Layer::volume) {
-        Some(volume) => Mount::volume_mount(volume, pgdata),
-        None => Mount::bind_mount(run_dir.data().display().to_string(), pgdata),
+        Some(volume) => Ok(volume.to_owned()),
+        None => layer::noexec_data(docker, run_dir, drill_id).await,
     }
 }
 
@@ -237,18 +253,22 @@ fn sandbox_host(host: &mut testcontainers::bollard::models::HostConfig, limits: 
 }
 
 /// Waits until the server answers on its socket, seals the socket folder, and proves the
-/// container a sandbox from inside: what it saw there.
+/// container a sandbox from inside: what it saw there, and its server's process on this machine.
 async fn proven_ready(
     running: &mut Running,
     spec: &ContainerSpec,
     socket: &Path,
     ctx: &ProvisionContext<'_>,
-) -> Result<Observed, TargetError> {
+) -> Result<(Observed, i64), TargetError> {
     wait_ready(running, spec, socket, ctx).await?;
     running.run_dir.seal().map_err(TargetError::io("cannot make the socket folder read-only"))?;
     let observed = super::sandbox::observe(&socket_options(socket)).await?;
     observed.judge()?;
-    Ok(observed)
+    let id = running.container.as_ref().ok_or(TargetError::Gone)?.id().to_owned();
+    let inspected = running.docker.inspect_container(&id, None).await;
+    let inspected =
+        inspected.map_err(|source| TargetError::Docker { action: "inspect the target container", source })?;
+    Ok((observed, inspected.state.and_then(|s| s.pid).unwrap_or_default()))
 }
 
 /// What a started container gives [`target_of`].
@@ -263,6 +283,10 @@ struct Made<'a> {
     disk: crate::disk::DiskLimit,
     /// How a clone's data was made.
     layer: Option<&'a Layer>,
+    /// The data directory's volume.
+    volume: String,
+    /// The data directory as the server sees it, from this machine.
+    live: PathBuf,
 }
 
 /// The target the drill gets: its server through the socket as the superuser, what the
@@ -311,9 +335,10 @@ fn target_of(
             // an older major restores on a newer image, whose cluster only its tools read).
             spec: ContainerSpec { image: Some(made.image_name.to_owned()), ..spec.clone() },
             drill_id: ctx.drill_id.to_owned(),
-            volume: made.layer.and_then(Layer::volume).map(str::to_owned),
+            volume: made.volume.clone(),
+            clone: made.layer.and_then(Layer::volume).is_some(),
         })),
-        disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: made.disk }),
+        disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: made.disk, live: made.live }),
         pins: Default::default(),
         logins: Default::default(),
         ssl_root_cert: None,
@@ -444,7 +469,7 @@ fn isolation(observed: Observed, tuning: &tuning::Tuning, limits: &Limits, backu
         user: format!("uid {}, never root", observed.uid),
         capabilities: "none: all dropped, no-new-privileges".into(),
         filesystem: format!(
-            "read-only root; writable only: the data directory and the socket folder, both in a private folder of this machine made for the drill (0700) and removed with it, and /dev/shm ({} MiB); nothing else of this machine mounted{}",
+            "read-only root; writable only: the data directory and the socket folder, both in a private folder of this machine made for the drill (0700) and removed with it, and /dev/shm ({} MiB); the data directory is an overlay mount over that folder, mounted noexec (nosuid, nodev) as /dev/shm is, so no library a backup writes can be loaded, and the socket folder is read-only once the socket exists; nothing else of this machine mounted{}",
             tuning.shm_size_bytes >> 20,
             if backup { " but the backup, read-only" } else { "" }
         ),
@@ -513,11 +538,34 @@ async fn logs_tail(container: &ContainerAsync<GenericImage>, ctx: &ProvisionCont
     ctx.redactor.redact(&lines[lines.len().saturating_sub(15)..].join("\n"))
 }
 
+/// The data volumes of drills on this machine whose process is gone, removed unless `dry_run`.
+pub(crate) async fn orphan_volumes(docker: &Docker, dry_run: bool) -> Vec<String> {
+    layer::orphan_volumes(docker, dry_run).await
+}
+
+/// The data volumes container `id` mounts (a kept target's, removed with it by
+/// [`remove_volumes`] once the container is gone).
+pub(crate) async fn data_volumes_of(docker: &Docker, id: &str) -> Vec<String> {
+    let mounts = docker.inspect_container(id, None).await.ok().and_then(|c| c.mounts).unwrap_or_default();
+    mounts.into_iter().filter_map(|m| m.name).filter(|name| layer::drill_of(name).is_some()).collect()
+}
+
+/// Removes data volumes (`data_volumes_of`) no container uses any more, with their overlays'
+/// work folders.
+pub(crate) async fn remove_volumes(docker: &Docker, volumes: &[String]) {
+    for drill in volumes.iter().filter_map(|v| layer::drill_of(v)) {
+        layer::remove(docker, drill, &RunDir::path_for(drill)).await;
+    }
+}
+
 impl Running {
     /// Removes the container, then any other container labelled with this drill's id (one
     /// created by a start that was interrupted before it returned).
     pub(crate) async fn remove(&mut self) -> Result<usize, TargetError> {
         let mut removed = 0;
+        if self.container.is_some() {
+            layer::discard_writes(&self.run_dir).await;
+        }
         if let Some(container) = self.container.take() {
             container.rm().await.map_err(|source| TargetError::RemoveContainer { source })?;
             removed += 1;

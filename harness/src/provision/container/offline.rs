@@ -26,9 +26,10 @@ pub(crate) struct Offline {
     /// The target's own spec, its image named: the tools run in the image the server runs.
     pub(super) spec: ContainerSpec,
     pub(super) drill_id: String,
-    /// The Docker volume that is the data directory (a clone's overlay), instead of the
-    /// private folder's `data/`.
-    pub(super) volume: Option<String>,
+    /// The Docker volume that is the data directory (an overlay, mounted `noexec`).
+    pub(super) volume: String,
+    /// Whether the data is a clone's (a snapshot's, not snapshotted again).
+    pub(super) clone: bool,
 }
 
 impl Offline {
@@ -43,11 +44,7 @@ impl Offline {
     ) -> Result<(crate::provision::tools::ToolOutput, String), TargetError> {
         let docker = docker()?;
         stop_cleanly(&docker, &self.container).await?;
-        let data = self.run_dir.join("data");
-        let data = match &self.volume {
-            Some(volume) => Data::Volume(volume),
-            None => Data::Folder(&data),
-        };
+        let data = Data::Volume(&self.volume);
         let ran = Toolbox::run_once((&self.drill_id, On::Container(&self.spec), data), program, args, redactor).await;
         // Started again whatever the tool found: later checks and the app need the server.
         self.start_again(&docker, redactor).await?;
@@ -66,7 +63,7 @@ impl Offline {
         use std::os::unix::fs::MetadataExt;
         let docker = docker()?;
         let data = self.run_dir.join("data");
-        if self.volume.is_some() {
+        if self.clone {
             return Err(TargetError::Tool { message: "a clone is not snapshotted again".into() });
         }
         stop_cleanly(&docker, &self.container).await?;

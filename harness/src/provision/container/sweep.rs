@@ -22,6 +22,7 @@ pub(super) async fn remove_orphans(docker: &Docker) -> Result<usize, TargetError
         super::layer::remove(docker, drill, &RunDir::path_for(drill)).await;
         RunDir::remove(&RunDir::path_for(drill)).await;
     }
+    super::layer::orphan_volumes(docker, false).await;
     Ok(removed.len())
 }
 

@@ -21,7 +21,7 @@ const DRILL: &str = "0123abcd4567ef89";
 const SERVER: (u32, u32) = (70_001, 70_002);
 
 fn limits() -> Limits {
-    Limits { memory: 8 << 30, data_per_process: 4 << 30, processes: 200, cpus: 4 }
+    Limits { memory: 8 << 30, data_per_process: 4 << 30, processes: 200, cpus: 4, shared: None }
 }
 
 fn spec() -> ContainerSpec {
@@ -33,6 +33,7 @@ fn spec() -> ContainerSpec {
         memory: None,
         processes: None,
         disk: None,
+        share: None,
     }
 }
 
@@ -105,8 +106,9 @@ fn a_standbys_settings_win_over_the_scenarios_within_the_disk_limit() {
 }
 
 /// What Docker is asked for: the server as an unprivileged user with nothing to gain, a
-/// read-only root, labels teardown finds it by, the socket folder, the data and the backup
-/// (read-only) mounted, and a host configuration with no network, its limits and no programs.
+/// read-only root, labels teardown finds it by, the socket folder, the data (its noexec volume)
+/// and the backup (read-only) mounted, and a host configuration with no network, its limits and
+/// no programs.
 #[test]
 fn the_container_asked_for_is_a_labelled_sandbox() {
     let redactor = Redactor::new();
@@ -118,7 +120,7 @@ fn the_container_asked_for_is_a_labelled_sandbox() {
         limits: limits(),
         group: Some(4242),
         shm_size: 1 << 30,
-        data: data_mount(None, &run_dir, "/var/lib/postgresql/data".into()),
+        data: Mount::volume_mount("pgdrill-data-0123abcd4567", "/var/lib/postgresql/data"),
         backup: Some((backup, "/pgdrill/backup/orders.dump")),
     };
     let cmd = vec!["-c".to_owned(), "listen_addresses=".to_owned()];
@@ -141,7 +143,7 @@ fn the_container_asked_for_is_a_labelled_sandbox() {
         mounts,
         [
             (Some("/tmp/pgdrill-0123abcd4567-target/socket"), Some(SOCKET_DIR), AccessMode::ReadWrite),
-            (Some("/tmp/pgdrill-0123abcd4567-target/data"), Some("/var/lib/postgresql/data"), AccessMode::ReadWrite),
+            (Some("pgdrill-data-0123abcd4567"), Some("/var/lib/postgresql/data"), AccessMode::ReadWrite),
             (Some("/srv/backups/orders.dump"), Some("/pgdrill/backup/orders.dump"), AccessMode::ReadOnly),
         ]
     );
@@ -221,8 +223,9 @@ fn the_reports_describe_the_isolation_asked_for_and_observed() {
     assert!(
         with_backup
             .filesystem
-            .contains("/dev/shm (512 MiB); nothing else of this machine mounted but the backup, read-only")
+            .contains("/dev/shm (512 MiB); the data directory is an overlay mount over that folder, mounted noexec")
     );
+    assert!(with_backup.filesystem.ends_with("nothing else of this machine mounted but the backup, read-only"));
     assert_eq!(
         with_backup.programs,
         "none but PostgreSQL's own: /usr/bin, /usr/sbin, /usr/local/bin, /usr/local/sbin are empty and read-only, so there is no shell"

@@ -71,6 +71,9 @@ impl Launch {
                 command
                     .args(bwrap::args(&self.bin_dir, &binds, &self.dir, bwrap::Programs::Hidden))
                     .arg(self.bin_dir.join("postgres"));
+                // Before the rest of the sandbox: its data and socket are noexec.
+                let ids = self.run_as.unwrap_or_else(current_ids);
+                bwrap::noexec_folder(&mut command, &self.dir, ids).map_err(io("cannot look at the cluster folder"))?;
                 command
             }
             None => tokio::process::Command::new(self.bin_dir.join("postgres")),
@@ -96,7 +99,11 @@ impl Launch {
             postgres.uid(uid).gid(gid);
         }
         die_with_pgdrill(&mut postgres, self.bwrap.is_some().then_some(self.limits));
-        postgres.spawn().map_err(io("cannot start postgres"))
+        postgres.spawn().map_err(io(if self.bwrap.is_some() {
+            "cannot start postgres in its sandbox (a user and mount namespace of its own, its folder noexec, then bubblewrap)"
+        } else {
+            "cannot start postgres"
+        }))
     }
 
     /// Polls with real connections until the server answers: an error with its log's last
@@ -130,8 +137,14 @@ impl Launch {
     }
 }
 
+/// This process's user and group.
+fn current_ids() -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| (m.uid(), m.gid())).unwrap_or((0, 0))
+}
+
 /// The last `n` lines of a log file (nothing when it cannot be read).
-pub(super) fn last_lines(path: &Path, n: usize) -> String {
+pub(crate) fn last_lines(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")

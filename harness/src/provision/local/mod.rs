@@ -28,6 +28,7 @@ use super::tools::Tools;
 use super::tools::find_bin_dir;
 use super::tuning::{self, Limits};
 use super::{Created, Programs, ProvisionContext, Target, TargetError};
+pub(crate) use launch::last_lines;
 use launch::{Launch, PORT, SUPERUSER};
 pub(crate) use offline::Offline;
 
@@ -110,11 +111,13 @@ pub(crate) async fn provision(spec: &LocalSpec, ctx: &ProvisionContext<'_>) -> R
     }
     let dir = std::env::temp_dir().join(format!("pgdrill-local-{}", ctx.drill_id));
     let io = TargetError::io;
-    {
+    let dir = {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(io("cannot create the cluster folder"))?;
         super::owner::mark_owner(&dir).map_err(io("cannot mark the cluster folder"))?;
-    }
+        // Its path without links: the server finds its mount (noexec) by it.
+        std::fs::canonicalize(&dir).map_err(io("cannot resolve the cluster folder"))?
+    };
     let run_as = unprivileged_user();
     let mut running = Running {
         server: Default::default(),
@@ -145,8 +148,8 @@ async fn start(
         None => init_cluster(bin_dir, &dir, &data, run_as, ctx).await?,
     }
 
-    let limits = Limits::of(spec.memory, spec.processes);
-    let disk = crate::disk::limit_for(spec.disk.as_ref(), &dir)?;
+    let limits = Limits::of(spec.memory, spec.processes, spec.share.as_ref());
+    let disk = crate::disk::limit_for(spec.disk.as_ref(), &dir, spec.share.as_ref())?;
     let tuning = server_tuning(spec, ctx, &limits, disk.bytes, bwrap.is_some());
     let launch = Launch {
         bwrap: bwrap.map(Path::to_owned),
@@ -197,7 +200,7 @@ async fn start(
             server: running.server.clone(),
             drill_id: ctx.drill_id.to_owned(),
         })),
-        disk: Some(super::DataDisk { dir: dir.clone(), limit: disk }),
+        disk: Some(super::DataDisk { dir: dir.clone(), limit: disk, live: dir.join("data") }),
         pins: Default::default(),
         logins: Default::default(),
         ssl_root_cert: None,
@@ -313,7 +316,7 @@ fn isolation(
             network: "none: a network namespace of its own with only loopback (bubblewrap); the server listens on no TCP address, pgdrill reaches it through its Unix socket in the cluster's private folder".into(),
             user,
             capabilities: "none: all dropped, no-new-privileges (bubblewrap)".into(),
-            filesystem: "a read-only view of /usr; the cluster's private folder writable; nothing else of this machine (no /etc, /home, /tmp, /var)".into(),
+            filesystem: "a read-only view of /usr; the cluster's private folder writable, mounted noexec (nosuid, nodev) in a mount namespace of its own, so no library a backup writes can be loaded; nothing else of this machine (no /etc, /home, /tmp, /var)".into(),
             programs: format!("none but PostgreSQL's own: {} are empty, so there is no shell", NO_PROGRAMS.join(", ")),
             limits: format!(
                 "{}; disk {} for the cluster's folder (`[target] disk`)",
@@ -387,6 +390,7 @@ mod tests {
             memory: None,
             processes: None,
             disk: None,
+            share: None,
         }
     }
 
@@ -426,7 +430,7 @@ mod tests {
     }
 
     fn limits() -> Limits {
-        Limits { memory: 4 << 30, data_per_process: 2 << 30, processes: 100, cpus: 2 }
+        Limits { memory: 4 << 30, data_per_process: 2 << 30, processes: 100, cpus: 2, shared: None }
     }
 
     fn disk() -> DiskLimit {
@@ -439,6 +443,7 @@ mod tests {
             uid: 999,
             cap_eff: "0".repeat(16),
             no_new_privs: true,
+            noexec: vec!["/tmp/pgdrill-local-d1".into()],
             ..Default::default()
         }
     }

@@ -134,6 +134,15 @@ pub(super) fn restore(out: &mut String, r: &DrillRecord) {
 /// The CPU and memory pgdrill itself used.
 pub(super) fn usage(out: &mut String, r: &DrillRecord) {
     if let Some(usage) = &r.usage {
+        if let Some(drills) = usage.drills_at_once {
+            let _ = writeln!(
+                out,
+                "The pgdrill process, running {drills} drills at once (`--jobs`), used {:.2} s of CPU for them all and at most {} of memory.\n",
+                usage.cpu_ms as f64 / 1000.0,
+                human_size(usage.peak_rss_bytes)
+            );
+            return;
+        }
         let share = if r.duration.is_zero() {
             String::new()
         } else {
@@ -200,5 +209,32 @@ pub(super) fn objective_badge(verdict: Verdict) -> &'static str {
         Verdict::Fail => "❌ missed",
         Verdict::Error => "⚠️ unknown",
         Verdict::Skipped => "⏭ not measured",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::outcome::{ProcessUsage, RunnerInfo, ScenarioInfo};
+
+    #[test]
+    fn the_process_usage_is_no_share_of_a_drill_run_beside_others() {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let mut record = DrillRecord::new("d".into(), ScenarioInfo::default(), RunnerInfo::default(), at);
+        record.duration = Duration::from_secs(10);
+        record.usage = Some(ProcessUsage { cpu_ms: 2000, peak_rss_bytes: 40 << 20, drills_at_once: None });
+        let mut alone = String::new();
+        usage(&mut alone, &record);
+        assert!(alone.starts_with("pgdrill itself used 2.00 s of CPU (20.0% of the drill's 10.0 s)"), "{alone}");
+        record.usage = Some(ProcessUsage { drills_at_once: Some(2), ..record.usage.clone().unwrap() });
+        let mut shared = String::new();
+        usage(&mut shared, &record);
+        assert!(
+            shared.starts_with("The pgdrill process, running 2 drills at once (`--jobs`), used 2.00 s"),
+            "{shared}"
+        );
+        assert!(!shared.contains('%'), "{shared}");
     }
 }

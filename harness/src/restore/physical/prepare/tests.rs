@@ -53,6 +53,7 @@ fn container(version: Option<u32>) -> ContainerSpec {
         memory: None,
         processes: None,
         disk: None,
+        share: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn fit(backup: &BaseBackup, asked: Asked<'_>) -> Result<(), String> {
         memory: None,
         processes: None,
         disk: None,
+        share: None,
     };
     let request = Request {
         drill_id: "d1",

@@ -1,0 +1,202 @@
+//! `pgdrill kube SCENARIOS...`: the Kubernetes objects that drill a selection of scenarios in a
+//! cluster, one pod each, written as YAML for `kubectl apply -f`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{Exit, render};
+use crate::kube::{self, Egress, HostAlias, Plan, SecretEnv, SecretKey};
+use crate::scenario::{Scenario, discover, selected};
+
+/// What `kube` takes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KubeArgs {
+    /// Scenario files, or folders of them.
+    #[arg(required = true)]
+    scenarios: Vec<PathBuf>,
+    /// Names the Job (or CronJob), its ServiceAccount, NetworkPolicy and ConfigMap
+    /// (NAME-scenarios), and labels its pods.
+    #[arg(long, default_value = "pgdrill", value_parser = |s: &str| kube::label(s, 52))]
+    name: String,
+    /// The namespace of every object [default: kubectl's].
+    #[arg(long, value_parser = |s: &str| kube::label(s, 63))]
+    namespace: Option<String>,
+    /// pgdrill's image (pgdrill and PostgreSQL of one major, with pgvector and AGE)
+    /// [default: pgdrill/pgdrill:<this version>-pg17].
+    #[arg(long, value_name = "IMAGE", value_parser = kube::image)]
+    image: Option<String>,
+    /// Drill on this cron schedule (a CronJob), instead of once (a Job).
+    #[arg(long, value_name = "CRON", value_parser = kube::schedule)]
+    schedule: Option<String>,
+    /// How many scenarios are drilled at once.
+    #[arg(long, value_name = "P", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    parallelism: u32,
+    /// How many times a drill that could not run (exit code 3, or its pod killed) is run again.
+    #[arg(long, value_name = "R", default_value_t = 2)]
+    retries: u32,
+    /// The PostgreSQL server's memory (its limit and request).
+    #[arg(long, value_name = "SIZE", default_value = "4Gi", value_parser = kube::bytes)]
+    memory: String,
+    /// The PostgreSQL server's CPUs (its limit and request).
+    #[arg(long, value_name = "CPUS", default_value = "2", value_parser = kube::cpu)]
+    cpu: String,
+    /// pgdrill's own memory (it reads, decompresses and restores the backup).
+    #[arg(long, value_name = "SIZE", default_value = "1Gi", value_parser = kube::bytes)]
+    drill_memory: String,
+    /// pgdrill's own CPUs.
+    #[arg(long, value_name = "CPUS", default_value = "1", value_parser = kube::cpu)]
+    drill_cpu: String,
+    /// The target's data folder on the node (an emptyDir's size limit).
+    #[arg(long, value_name = "SIZE", default_value = "20Gi", value_parser = kube::bytes)]
+    disk: String,
+    /// pgdrill's scratch folder on the node, which holds the downloaded backup.
+    #[arg(long, value_name = "SIZE", default_value = "20Gi", value_parser = kube::bytes)]
+    work_disk: String,
+    /// Where each pod writes its reports (`run --reports`): an object store prefix
+    /// (s3://bucket/prefix/); a path is inside the pod, gone with it.
+    #[arg(long, value_name = "DEST")]
+    reports: Option<String>,
+    /// Sign the evidence with the OpenSSH private key in this Secret (SECRET, its key `key`, or
+    /// SECRET/KEY), mounted read-only.
+    #[arg(long, value_name = "SECRET[/KEY]", value_parser = kube::signing_secret)]
+    signing_key_secret: Option<SecretKey>,
+    /// Give pgdrill's container the variable VAR from key KEY of Secret SECRET (backup
+    /// credentials, the webhook's URL). Repeat for each.
+    #[arg(long = "secret-env", value_name = "VAR=SECRET/KEY", value_parser = kube::secret_env)]
+    secret_env: Vec<SecretEnv>,
+    /// Let the pods reach this network on this port (the object store, the backups' server);
+    /// none: no egress at all. Repeat for each; `/udp` after the port for UDP.
+    #[arg(long = "allow-egress", value_name = "CIDR:PORT", value_parser = kube::egress)]
+    allow_egress: Vec<Egress>,
+    /// Resolve HOSTNAME to IP in the pods' /etc/hosts, so that no DNS egress is needed. Repeat
+    /// for each.
+    #[arg(long = "host-alias", value_name = "IP=HOSTNAME", value_parser = kube::host_alias)]
+    host_alias: Vec<HostAlias>,
+    /// Only scenarios with one of these tags (repeat, or separate with commas).
+    #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
+    tags: Vec<String>,
+    /// The image user's uid and gid (its `postgres`).
+    #[arg(long, value_name = "UID", default_value_t = kube::IMAGE_UID, value_parser = clap::value_parser!(i64).range(1..))]
+    uid: i64,
+    /// The image user's gid (its `postgres` group).
+    #[arg(long, value_name = "GID", default_value_t = kube::IMAGE_GID, value_parser = clap::value_parser!(i64).range(1..))]
+    gid: i64,
+    /// Write the objects to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// Where reports go when `--reports` is not given: pgdrill's scratch folder in the pod.
+const REPORTS_IN_POD: &str = "/tmp/pgdrill-reports";
+
+impl KubeArgs {
+    fn plan(&self) -> Plan {
+        Plan {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            image: self.image.clone().unwrap_or_else(|| {
+                format!("{}:{}-pg{}", kube::IMAGE_REPOSITORY, env!("CARGO_PKG_VERSION"), kube::IMAGE_MAJOR)
+            }),
+            schedule: self.schedule.clone(),
+            parallelism: self.parallelism,
+            retries: self.retries,
+            memory: self.memory.clone(),
+            cpu: self.cpu.clone(),
+            drill_memory: self.drill_memory.clone(),
+            drill_cpu: self.drill_cpu.clone(),
+            disk: self.disk.clone(),
+            work_disk: self.work_disk.clone(),
+            reports: self.reports.clone().unwrap_or_else(|| REPORTS_IN_POD.to_owned()),
+            signing_key: self.signing_key_secret.clone(),
+            secret_env: self.secret_env.clone(),
+            egress: self.allow_egress.clone(),
+            host_aliases: self.host_alias.clone(),
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
+}
+
+/// Writes the objects: 0 when written, 2 when a scenario or the command line cannot make them,
+/// 1 when they cannot be written out.
+pub(super) fn run(args: &KubeArgs) -> ExitCode {
+    let scenarios = match selection(&args.scenarios, &args.tags) {
+        Ok(scenarios) => scenarios,
+        Err(exit) => return exit.into(),
+    };
+    let plan = args.plan();
+    let rendered = match kube::render(&plan, &scenarios) {
+        Ok(rendered) => rendered,
+        Err(e) => {
+            eprintln!("error: {}", crate::error::error_chain(&e));
+            return Exit::Usage.into();
+        }
+    };
+    if args.reports.is_none() || !plan.reports.contains("://") {
+        eprintln!(
+            "warning: the reports go to `{}` inside each pod, and are gone with it (give --reports s3://bucket/prefix/)",
+            plan.reports
+        );
+    }
+    if plan.egress.is_empty() {
+        eprintln!("note: no --allow-egress: the pods reach nothing, not even a backup in S3 or over HTTPS");
+    }
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, &rendered.yaml).map_err(|e| (path.display().to_string(), e)),
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(rendered.yaml.as_bytes()).map_err(|e| ("stdout".to_owned(), e))
+        }
+    };
+    if let Err((to, e)) = written {
+        eprintln!("error: cannot write the objects to {to}: {e}");
+        return Exit::Fail.into();
+    }
+    eprintln!(
+        "pgdrill: {} scenario{} by index ({}), {} file{} in ConfigMap {}-scenarios ({} of its {})",
+        rendered.scenarios.len(),
+        if rendered.scenarios.len() == 1 { "" } else { "s" },
+        rendered.scenarios.iter().enumerate().map(|(n, s)| format!("{n}: {s}")).collect::<Vec<_>>().join(", "),
+        rendered.files,
+        if rendered.files == 1 { "" } else { "s" },
+        plan.name,
+        crate::units::human_size(rendered.size as u64),
+        crate::units::human_size(kube::CONFIG_MAP_LIMIT as u64),
+    );
+    Exit::Pass.into()
+}
+
+/// The scenarios of `paths` that `tags` select, loaded; or how pgdrill ends (said).
+fn selection(paths: &[PathBuf], tags: &[String]) -> Result<Vec<Scenario>, Exit> {
+    let files = match discover(paths) {
+        Ok(files) if !files.is_empty() => files,
+        Ok(_) => {
+            eprintln!("error: no scenario (*.toml) in the paths given");
+            return Err(Exit::Usage);
+        }
+        Err(e) => {
+            eprintln!("error: cannot read scenarios: {e}");
+            return Err(Exit::Usage);
+        }
+    };
+    let mut scenarios = Vec::new();
+    let mut unusable = false;
+    for file in &files {
+        match Scenario::load(file) {
+            Ok(s) if selected(&s.tags, tags) => scenarios.push(s),
+            Ok(_) => {}
+            Err(e) => {
+                unusable = true;
+                eprintln!("{}", render(&e));
+            }
+        }
+    }
+    if unusable {
+        return Err(Exit::Usage);
+    }
+    if scenarios.is_empty() {
+        eprintln!("error: no scenario matched (tags: {})", tags.join(", "));
+        return Err(Exit::Usage);
+    }
+    Ok(scenarios)
+}

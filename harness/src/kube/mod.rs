@@ -1,0 +1,203 @@
+//! `pgdrill kube`: the Kubernetes objects that drill a fleet of scenarios, one pod per scenario,
+//! each pod a PostgreSQL server beside pgdrill (the `pod` target): a ConfigMap carrying the
+//! scenarios and the files they read (`folder`), a ServiceAccount and a NetworkPolicy that
+//! denies all but an allow-list (`objects`), the pod (`pod`), and an Indexed Job or a CronJob
+//! making one, written as YAML (`yaml`). What the objects rely on of the image and the pod
+//! target is in `contract`; the values of the command line are checked in `values`.
+
+mod contract;
+mod folder;
+mod objects;
+mod pod;
+mod values;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+pub(crate) use contract::{IMAGE_GID, IMAGE_MAJOR, IMAGE_REPOSITORY, IMAGE_UID};
+pub(crate) use folder::CONFIG_MAP_LIMIT;
+pub(crate) use values::{Egress, HostAlias, SecretEnv, SecretKey};
+pub(crate) use values::{bytes, cpu, egress, host_alias, image, label, schedule, secret_env, signing_secret};
+
+use crate::scenario::Scenario;
+use crate::units::human_size;
+
+/// The variable `pgdrill run` reads its signing key's path from.
+const SIGNING_KEY_FILE_ENV: &str = crate::evidence::sign::KEY_FILE_ENV;
+
+/// What the objects are made of: the command line, checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Names the Job (or CronJob), its ServiceAccount and NetworkPolicy, and labels its pods.
+    pub name: String,
+    pub namespace: Option<String>,
+    pub image: String,
+    /// A CronJob's schedule; without one, a Job that runs once.
+    pub schedule: Option<String>,
+    pub parallelism: u32,
+    /// How many times an index whose drill could not run is retried.
+    pub retries: u32,
+    /// The server's container.
+    pub memory: String,
+    pub cpu: String,
+    /// pgdrill's container.
+    pub drill_memory: String,
+    pub drill_cpu: String,
+    /// The target's data, and pgdrill's scratch folder (downloads).
+    pub disk: String,
+    pub work_disk: String,
+    /// Where pgdrill writes the reports (`run --reports`).
+    pub reports: String,
+    pub signing_key: Option<SecretKey>,
+    pub secret_env: Vec<SecretEnv>,
+    pub egress: Vec<Egress>,
+    pub host_aliases: Vec<HostAlias>,
+    /// The image user's uid and gid.
+    pub uid: i64,
+    pub gid: i64,
+}
+
+/// Why the objects cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KubeError {
+    /// The scenario's backup is a file or folder of this machine.
+    #[error(
+        "scenario `{scenario}` drills a backup on this machine (`{key}` = `{}`): a drill in a cluster reads its backup from S3 or over HTTPS (`[source] s3` or `url`)",
+        path.display()
+    )]
+    LocalBackup { scenario: String, key: String, path: PathBuf },
+    /// The scenario reads a secret from a file, which would have to travel in the ConfigMap.
+    #[error(
+        "scenario `{scenario}` reads a secret from a file (`{key}` = `{}`): in a cluster, read it from the environment instead (the key's `_env` form) and give the variable from a Secret with --secret-env VAR=SECRET/KEY",
+        path.display()
+    )]
+    SecretFile { scenario: String, key: String, path: PathBuf },
+    /// The scenario runs a program beside the drill.
+    #[error(
+        "scenario `{scenario}` runs `{key}` beside the drill, which a drill in a cluster cannot start (pgdrill's image holds no application): drill it with `pgdrill run` where the application's code is"
+    )]
+    Program { scenario: String, key: &'static str },
+    /// A file a scenario names cannot be read.
+    #[error("cannot read `{}`{}", path.display(), named_by(scenario, key))]
+    Read {
+        path: PathBuf,
+        scenario: String,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The scenarios and their files outgrow a ConfigMap.
+    #[error(
+        "the scenarios and the files they read take {} as a ConfigMap, over a ConfigMap's 1 MiB (the largest: {}): select fewer scenarios (--tag), or write one set of objects per group",
+        human_size(*size as u64),
+        largest.iter().map(|(p, n)| format!("{} ({})", p.display(), human_size(*n as u64))).collect::<Vec<_>>().join(", ")
+    )]
+    TooBig { size: usize, largest: Vec<(PathBuf, usize)> },
+    /// The copy of the folder that proves it whole could not be made.
+    #[error("cannot copy the scenarios' folder to load them from it")]
+    Copy {
+        #[source]
+        source: std::io::Error,
+    },
+    /// A scenario does not load from the folder the ConfigMap carries.
+    #[error("scenario `{scenario}` would not load in the pod from the files carried with it: {why}")]
+    NotCarried { scenario: String, why: String },
+    /// A scenario names a file by a path the pod would not have.
+    #[error(
+        "scenario `{scenario}` names `{}` (`{key}`) by an absolute path, which the pod would not have: write it relative to the scenario file, and it travels with it",
+        path.display()
+    )]
+    Absolute { scenario: String, key: String, path: PathBuf },
+    /// An environment variable given twice, or one pgdrill's container sets itself.
+    #[error("--secret-env {var}: {why}")]
+    Env { var: String, why: &'static str },
+}
+
+fn named_by(scenario: &str, key: &str) -> String {
+    match (scenario, key) {
+        ("", _) => String::new(),
+        (scenario, key) => format!(" (named by `{key}` of scenario `{scenario}`)"),
+    }
+}
+
+/// What was written.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    /// The objects, as multi-document YAML.
+    pub yaml: String,
+    /// The scenarios, by the Job's index.
+    pub scenarios: Vec<String>,
+    /// The files the ConfigMap carries, and what they take of its 1 MiB.
+    pub files: usize,
+    pub size: usize,
+}
+
+/// The objects that drill `scenarios` (loaded, selected) as `plan` says.
+pub(crate) fn render(plan: &Plan, scenarios: &[Scenario]) -> Result<Rendered, KubeError> {
+    check_env(plan)?;
+    let folder = folder::gather(scenarios)?;
+    let workload = match &plan.schedule {
+        Some(schedule) => serde_json::to_value(objects::cron_job(plan, &folder, schedule)),
+        None => serde_json::to_value(objects::job(plan, &folder)),
+    };
+    let values = [
+        serde_json::to_value(objects::config_map(plan, &folder)),
+        serde_json::to_value(objects::service_account(plan)),
+        serde_json::to_value(objects::network_policy(plan)),
+        workload,
+    ];
+    let values: Vec<serde_json::Value> = values.into_iter().map(|v| v.expect("Kubernetes objects serialize")).collect();
+    Ok(Rendered {
+        yaml: yaml::documents(&values),
+        scenarios: folder.scenarios.iter().map(|(name, _)| name.clone()).collect(),
+        files: folder.files.len(),
+        size: folder.size(),
+    })
+}
+
+/// Each variable once, and none pgdrill's container sets itself.
+fn check_env(plan: &Plan) -> Result<(), KubeError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &plan.secret_env {
+        let why = match s.var.as_str() {
+            "TMPDIR" | "HOME" => Some("pgdrill's container sets it (its scratch folder)"),
+            contract::INDEX_ENV => Some("the Job's controller sets it (the pod's index)"),
+            SIGNING_KEY_FILE_ENV if plan.signing_key.is_some() => Some("--signing-key-secret sets it"),
+            var if !seen.insert(var.to_owned()) => Some("given twice"),
+            _ => None,
+        };
+        if let Some(why) = why {
+            return Err(KubeError::Env { var: s.var.clone(), why });
+        }
+    }
+    Ok(())
+}
+
+/// An object's name (none for a template's), its namespace and the labels every object carries.
+fn metadata(plan: &Plan, name: Option<String>) -> ObjectMeta {
+    let mut labels = objects::selector(plan);
+    labels.insert(contract::LABEL_MANAGED_BY.into(), "pgdrill".into());
+    labels.insert(contract::LABEL_COMPONENT.into(), "drill".into());
+    ObjectMeta {
+        namespace: name.as_ref().and(plan.namespace.clone()),
+        name,
+        labels: Some(labels),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The scenarios' names, by the Job's index (the first is index 0).
+fn annotations(folder: &folder::Folder) -> BTreeMap<String, String> {
+    let names: Vec<&str> = folder.scenarios.iter().map(|(name, _)| name.as_str()).collect();
+    BTreeMap::from([(contract::SCENARIOS_ANNOTATION.to_owned(), names.join(","))])
+}
+
+fn config_map_name(plan: &Plan) -> String {
+    format!("{}-scenarios", plan.name)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! The objects' tests: the Job's indexes, shards and failure policy, the CronJob around it, the
+//! NetworkPolicy's allow-list, the Secrets by reference, and the environment pgdrill's
+//! container refuses to be given twice. (tests/drills/kube.rs validates the YAML against
+//! Kubernetes' schemas.)
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::*;
+
+fn plan() -> Plan {
+    Plan {
+        name: "nightly".into(),
+        namespace: Some("drills".into()),
+        image: "pgdrill/pgdrill:0.1.0-pg17".into(),
+        schedule: None,
+        parallelism: 4,
+        retries: 2,
+        memory: "4Gi".into(),
+        cpu: "2".into(),
+        drill_memory: "1Gi".into(),
+        drill_cpu: "1".into(),
+        disk: "20Gi".into(),
+        work_disk: "10Gi".into(),
+        reports: "s3://drills/reports/".into(),
+        signing_key: None,
+        secret_env: Vec::new(),
+        egress: Vec::new(),
+        host_aliases: Vec::new(),
+        uid: 100,
+        gid: 102,
+    }
+}
+
+fn folder(dir: &Path) -> folder::Folder {
+    let scenarios: Vec<Scenario> = ["orders", "billing"]
+        .iter()
+        .map(|name| {
+            let path = dir.join(format!("{name}.toml"));
+            std::fs::write(&path, format!("[source]\ns3 = \"s3://backups/{name}/\"\n")).unwrap();
+            Scenario::load(&path).unwrap()
+        })
+        .collect();
+    folder::gather(&scenarios).unwrap()
+}
+
+fn value(object: impl serde::Serialize) -> Value {
+    serde_json::to_value(object).unwrap()
+}
+
+#[test]
+fn each_index_drills_its_scenario_and_only_a_drill_that_could_not_run_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = folder(dir.path());
+    let job = value(objects::job(&plan(), &folder));
+    assert_eq!(job["metadata"]["annotations"]["pgdrill.dev/scenarios"], "billing,orders", "by index");
+    let spec = &job["spec"];
+    assert_eq!(
+        (&spec["completionMode"], &spec["completions"], &spec["parallelism"], &spec["backoffLimitPerIndex"]),
+        (&json!("Indexed"), &json!(2), &json!(2), &json!(2)),
+        "one index per scenario; no more at once than there are"
+    );
+    assert!(spec.get("maxFailedIndexes").is_none() && spec.get("backoffLimit").is_none(), "{spec}");
+    assert_eq!(
+        spec["podFailurePolicy"]["rules"],
+        json!([
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+            {"action": "FailIndex", "onExitCodes": {"containerName": "pgdrill", "operator": "In", "values": [1, 2]}},
+        ])
+    );
+    let pod = &spec["template"]["spec"];
+    let args = &pod["containers"][0]["args"];
+    assert_eq!(
+        args,
+        &json!([
+            "run",
+            "/etc/pgdrill/scenarios/billing.toml",
+            "/etc/pgdrill/scenarios/orders.toml",
+            "--target",
+            "pod",
+            "--reports",
+            "s3://drills/reports/",
+            "--shard-index-env",
+            "JOB_COMPLETION_INDEX",
+            "--shard-count",
+            "2",
+        ])
+    );
+    assert_eq!(pod["initContainers"][0]["restartPolicy"], "Always", "a native sidecar");
+    assert_eq!(pod["initContainers"][0]["command"], json!(["/usr/lib/pgdrill/bin/pgdrill", "pod-server"]));
+    let items = &pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "scenarios").unwrap()["configMap"];
+    assert_eq!(items["name"], "nightly-scenarios");
+    assert_eq!(
+        items["items"],
+        json!([{"key": "000-billing.toml", "path": "billing.toml"}, {"key": "001-orders.toml", "path": "orders.toml"}])
+    );
+    let config_map = value(objects::config_map(&plan(), &folder));
+    assert_eq!(config_map["data"]["001-orders.toml"], "[source]\ns3 = \"s3://backups/orders/\"\n");
+    assert_eq!(config_map["metadata"]["namespace"], "drills");
+}
+
+#[test]
+fn a_schedule_makes_a_cron_job_of_the_same_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = folder(dir.path());
+    let plan = plan();
+    let cron = value(objects::cron_job(&plan, &folder, "0 3 * * *"));
+    let spec = &cron["spec"];
+    assert_eq!((&spec["schedule"], &spec["concurrencyPolicy"]), (&json!("0 3 * * *"), &json!("Forbid")));
+    assert!(spec["startingDeadlineSeconds"].is_i64() && spec["failedJobsHistoryLimit"].is_i64(), "{spec}");
+    assert_eq!(spec["jobTemplate"]["spec"], value(objects::job_spec(&plan, &folder)));
+    assert_eq!(spec["jobTemplate"]["metadata"]["labels"]["app.kubernetes.io/instance"], "nightly");
+}
+
+#[test]
+fn egress_is_denied_but_what_is_allowed_and_secrets_are_named_not_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = folder(dir.path());
+    let mut plan = plan();
+    let closed = value(objects::network_policy(&plan));
+    assert_eq!(closed["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+    assert_eq!(closed["spec"]["egress"], json!([]), "nothing out");
+    assert!(closed["spec"].get("ingress").is_none(), "nothing in");
+    assert_eq!(
+        closed["spec"]["podSelector"]["matchLabels"],
+        json!({"app.kubernetes.io/name": "pgdrill", "app.kubernetes.io/instance": "nightly"})
+    );
+    plan.egress = vec![egress("10.0.0.0/8:9000").unwrap(), egress("10.96.0.10:53/udp").unwrap()];
+    let open = value(objects::network_policy(&plan));
+    assert_eq!(
+        open["spec"]["egress"],
+        json!([
+            {"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"protocol": "TCP", "port": 9000}]},
+            {"to": [{"ipBlock": {"cidr": "10.96.0.10/32"}}], "ports": [{"protocol": "UDP", "port": 53}]},
+        ])
+    );
+    plan.signing_key = Some(signing_secret("drill-signing").unwrap());
+    plan.secret_env = vec![secret_env("AWS_SECRET_ACCESS_KEY=backup-s3/secret").unwrap()];
+    plan.host_aliases = vec![host_alias("10.0.0.5=minio.backups").unwrap(), host_alias("10.0.0.5=s3.backups").unwrap()];
+    let pod = value(pod::template(&plan, &folder))["spec"].clone();
+    let env = &pod["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .unwrap()
+            .contains(&json!({"name": "PGDRILL_SIGNING_KEY_FILE", "value": "/etc/pgdrill/signing/key"}))
+    );
+    assert!(env.as_array().unwrap().contains(&json!({"name": "AWS_SECRET_ACCESS_KEY", "valueFrom":
+        {"secretKeyRef": {"name": "backup-s3", "key": "secret", "optional": false}}})));
+    assert_eq!(pod["hostAliases"], json!([{"ip": "10.0.0.5", "hostnames": ["minio.backups", "s3.backups"]}]));
+    assert!(pod["initContainers"][0].get("env").is_none(), "the server gets no environment");
+}
+
+#[test]
+fn a_variable_is_given_once_and_none_the_container_sets() {
+    let mut plan = plan();
+    for (var, why) in [
+        ("HOME", "pgdrill's container sets it"),
+        ("JOB_COMPLETION_INDEX", "the Job's controller sets it"),
+        ("AWS_ACCESS_KEY_ID", "given twice"),
+    ] {
+        plan.secret_env =
+            vec![secret_env("AWS_ACCESS_KEY_ID=s3/id").unwrap(), secret_env(&format!("{var}=s3/other")).unwrap()];
+        let error = check_env(&plan).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("--secret-env {var}: {why}")), "{error}");
+    }
+    plan.secret_env = vec![secret_env("PGDRILL_SIGNING_KEY_FILE=k/path").unwrap()];
+    assert!(check_env(&plan).is_ok(), "a key's path of one's own, without --signing-key-secret");
+    plan.signing_key = Some(signing_secret("drill-signing").unwrap());
+    assert!(check_env(&plan).is_err());
+}
