@@ -161,39 +161,39 @@ pub(crate) mod tests {
         record
     }
 
-    /// The kind of backup a drill's verify accepted is kept, and the next drill compares with the
-    /// newest kept; a drill whose verify failed (a change of kind refused) keeps none, and lines
-    /// written before kinds were kept read as keeping none.
+    /// An entry of a drill of a `format` backup whose verify ended `verify` (the source's tests
+    /// share it).
+    pub(crate) fn drilled(id: &str, format: &str, verify: crate::outcome::PhaseStatus) -> super::HistoryEntry {
+        use crate::outcome::{BackupInfo, BackupKind, Phase, PhaseRecord};
+        let mut record = drill("s", id);
+        let kind = BackupKind { format: format.into(), ..BackupKind::default() };
+        record.backup = Some(BackupInfo { kind: Some(kind), ..Default::default() });
+        record.phases.retain(|p| p.phase != Phase::Verify);
+        record.phases.push(PhaseRecord {
+            phase: Phase::Verify,
+            status: verify,
+            started_at: None,
+            duration: Default::default(),
+            summary: String::new(),
+            error: None,
+            inconclusive: false,
+        });
+        super::HistoryEntry::of(&record, std::path::Path::new("r"), String::new())
+    }
+
+    /// The kind of backup a drill's verify accepted is kept; a drill whose verify failed (a
+    /// change of kind refused) keeps none, and lines written before kinds were kept read as
+    /// keeping none.
     #[test]
     fn the_history_keeps_the_kind_verify_accepted() {
-        use crate::outcome::BackupKind;
-        use crate::outcome::{Phase, PhaseRecord, PhaseStatus};
-        let kind = |format: &str| BackupKind { format: format.into(), ..BackupKind::default() };
-        let drilled = |id: &str, format: &str, verify: PhaseStatus| {
-            let mut record = drill("s", id);
-            record.backup = Some(crate::outcome::BackupInfo { kind: Some(kind(format)), ..Default::default() });
-            record.phases.retain(|p| p.phase != Phase::Verify);
-            record.phases.push(PhaseRecord {
-                phase: Phase::Verify,
-                status: verify,
-                started_at: None,
-                duration: Default::default(),
-                summary: String::new(),
-                error: None,
-                inconclusive: false,
-            });
-            super::HistoryEntry::of(&record, std::path::Path::new("r"), String::new())
-        };
+        use crate::outcome::{BackupKind, PhaseStatus};
         let accepted = drilled("a", "custom", PhaseStatus::Passed);
         let refused = drilled("b", "plain", PhaseStatus::Failed);
-        assert_eq!(accepted.backup_kind, Some(kind("custom")));
+        assert_eq!(accepted.backup_kind, Some(BackupKind { format: "custom".into(), ..BackupKind::default() }));
         assert_eq!(refused.backup_kind, None, "a kind verify refused is not kept");
         let mut old = serde_json::to_value(&accepted).unwrap();
         old.as_object_mut().unwrap().remove("backup_kind");
         let old: super::HistoryEntry = serde_json::from_value(old).unwrap();
         assert_eq!(old.backup_kind, None, "a line written before kinds were kept");
-        let previous = crate::source::kind::previous_kind(&[accepted.clone(), refused.clone(), old.clone()]).unwrap();
-        assert_eq!((previous.drill_id.as_str(), previous.kind), (accepted.drill_id.as_str(), kind("custom")));
-        assert_eq!(crate::source::kind::previous_kind(&[refused, old]), None);
     }
 }

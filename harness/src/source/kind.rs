@@ -388,4 +388,20 @@ mod tests {
         let none = BackupKind { format: "plain".into(), ..BackupKind::default() };
         assert_eq!(none.value(KindPart::Encryption).as_deref(), Some("none"));
     }
+
+    /// The next drill compares with the newest kind a verify accepted: not one it refused, nor a
+    /// line written before kinds were kept.
+    #[test]
+    fn the_previous_kind_is_the_newest_verify_accepted() {
+        use crate::outcome::PhaseStatus;
+        use crate::outcome::history::tests::drilled;
+        let accepted = drilled("a", "custom", PhaseStatus::Passed);
+        let refused = drilled("b", "plain", PhaseStatus::Failed);
+        let mut old = accepted.clone();
+        old.backup_kind = None;
+        let previous = previous_kind(&[accepted.clone(), refused.clone(), old.clone()]).unwrap();
+        assert_eq!(previous.drill_id, accepted.drill_id);
+        assert_eq!(previous.kind.format, "custom");
+        assert_eq!(previous_kind(&[refused, old]), None);
+    }
 }
