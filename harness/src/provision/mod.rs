@@ -28,6 +28,7 @@ mod noexec;
 pub(crate) mod owner;
 pub(crate) mod pod;
 mod programs;
+mod ready;
 pub(crate) mod sandbox;
 pub(crate) mod server;
 pub(crate) mod spec;

@@ -9,10 +9,9 @@
 use crate::outcome::{Isolation, Observed, TargetInfo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use testcontainers::bollard::Docker;
 use testcontainers::core::{AccessMode, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
@@ -22,6 +21,7 @@ use super::docker::{DRILL_LABEL, OWNER_LABEL, docker, remote_engine_now, server_
 use super::error::TemplateError;
 use super::owner::owner;
 
+use super::ready::{self, NotReady};
 use super::spec::ContainerSpec;
 use super::tools::{self, Tools};
 use super::tuning::{self, Limits};
@@ -499,36 +499,20 @@ async fn wait_ready(
     ctx: &ProvisionContext<'_>,
 ) -> Result<(), TargetError> {
     let container = running.container.as_ref().ok_or(TargetError::Gone)?;
-    let options = socket_options(socket);
-    let started = Instant::now();
-    let mut last_error;
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await {
-            Ok(Ok(conn)) => {
-                conn.close().await.ok();
-                return Ok(());
-            }
-            Ok(Err(e)) => last_error = ctx.redactor.redact(&e.to_string()),
-            Err(_) => last_error = "connection attempt timed out".into(),
-        }
-        if !container.is_running().await.unwrap_or(false) {
-            return Err(TargetError::Exited { logs: logs_tail(container, ctx).await });
-        }
-        if started.elapsed() >= spec.startup_timeout {
-            if !socket.join(".s.PGSQL.5432").exists() {
-                last_error = format!(
-                    "no socket appeared in `{}`: is the Docker engine on another machine or in a VM (Docker Desktop)? it must share that folder with the container (hint: use `kind = \"local\"` or `kind = \"server\"` there)",
-                    socket.display()
-                );
-            }
-            return Err(TargetError::NotReady {
-                timeout: spec.startup_timeout,
-                last_error,
-                logs: logs_tail(container, ctx).await,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    let exited = || async { !container.is_running().await.unwrap_or(false) };
+    let Err(mut why) = ready::until_ready(&socket_options(socket), spec.startup_timeout, ctx.redactor, exited).await
+    else {
+        return Ok(());
+    };
+    if let NotReady::TimedOut { last_error } = &mut why
+        && !socket.join(".s.PGSQL.5432").exists()
+    {
+        *last_error = format!(
+            "no socket appeared in `{}`: is the Docker engine on another machine or in a VM (Docker Desktop)? it must share that folder with the container (hint: use `kind = \"local\"` or `kind = \"server\"` there)",
+            socket.display()
+        );
     }
+    Err(why.into_error(spec.startup_timeout, logs_tail(container, ctx).await))
 }
 
 async fn logs_tail(container: &ContainerAsync<GenericImage>, ctx: &ProvisionContext<'_>) -> String {

@@ -1,10 +1,8 @@
 //! Running a PostgreSQL tool on the stopped server (pg_checksums), and starting it again.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::errors::Error as DockerError;
 
@@ -13,6 +11,7 @@ use std::path::PathBuf;
 use super::socket_options;
 use crate::provision::TargetError;
 use crate::provision::docker::docker;
+use crate::provision::ready;
 use crate::provision::spec::ContainerSpec;
 use crate::provision::toolbox::{DATA, Data, On, Toolbox};
 
@@ -154,27 +153,14 @@ pub(super) async fn wait_restarted(
     timeout: Duration,
     redactor: &crate::secret::Redactor,
 ) -> Result<(), TargetError> {
-    let options = socket_options(socket);
-    let started = Instant::now();
-    loop {
-        let last_error = match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await
-        {
-            Ok(Ok(conn)) => {
-                conn.close().await.ok();
-                return Ok(());
-            }
-            Ok(Err(e)) => redactor.redact(&e.to_string()),
-            Err(_) => "connection attempt timed out".into(),
-        };
+    let exited = || async {
         let running = docker.inspect_container(id, None).await.ok().and_then(|i| i.state?.running);
-        if running == Some(false) {
-            return Err(TargetError::Exited { logs: redactor.redact(&container_log_tail(docker, id).await) });
-        }
-        if started.elapsed() >= timeout {
-            let logs = redactor.redact(&container_log_tail(docker, id).await);
-            return Err(TargetError::NotReady { timeout, last_error, logs });
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        running == Some(false)
+    };
+    let waited = ready::until_ready(&socket_options(socket), timeout, redactor, exited).await;
+    match waited {
+        Ok(()) => Ok(()),
+        Err(why) => Err(why.into_error(timeout, redactor.redact(&container_log_tail(docker, id).await))),
     }
 }
 

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use super::super::TargetError;
 use super::super::bwrap::{self, Bind, die_with_pgdrill};
+use super::super::ready;
 use crate::secret::Redactor;
 
 pub(super) const SUPERUSER: &str = "postgres";
@@ -113,27 +113,9 @@ impl Launch {
         child: &mut tokio::process::Child,
         redactor: &Redactor,
     ) -> Result<(), TargetError> {
-        let (options, started) = (self.options(), Instant::now());
-        loop {
-            if let Ok(Ok(conn)) =
-                tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await
-            {
-                conn.close().await.ok();
-                return Ok(());
-            }
-            let log = || redactor.redact(&last_lines(&self.log_path(), 15));
-            if child.try_wait().ok().flatten().is_some() {
-                return Err(TargetError::Exited { logs: log() });
-            }
-            if started.elapsed() >= self.startup_timeout {
-                return Err(TargetError::NotReady {
-                    timeout: self.startup_timeout,
-                    last_error: "no connection".into(),
-                    logs: log(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let exited = || std::future::ready(child.try_wait().ok().flatten().is_some());
+        let waited = ready::until_ready(&self.options(), self.startup_timeout, redactor, exited).await;
+        waited.map_err(|why| why.into_error(self.startup_timeout, redactor.redact(&last_lines(&self.log_path(), 15))))
     }
 }
 
