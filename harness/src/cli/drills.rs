@@ -57,6 +57,9 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
     }
     // Reports to an object store are drilled one at a time: each drill's history is read before
     // it and appended after it.
+    if remote.is_some() && common.jobs.is_some_and(|jobs| jobs > 1) && chosen.len() > 1 {
+        eprintln!("pgdrill: reports go to an object store: the drills run one at a time (--jobs is not used)");
+    }
     let plan = jobs::plan(common.jobs, chosen.len()).filter(|_| remote.is_none());
     let worst = match plan {
         None => {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{Exit, render};
-use crate::kube::{self, Egress, HostAlias, Plan, SecretEnv, SecretKey};
+use crate::kube::{self, Egress, HostAlias, PlainEnv, Plan, SecretEnv, SecretKey};
 use crate::scenario::{Scenario, discover, selected};
 
 /// What `kube` takes.
@@ -64,6 +64,11 @@ pub(crate) struct KubeArgs {
     /// credentials, the webhook's URL). Repeat for each.
     #[arg(long = "secret-env", value_name = "VAR=SECRET/KEY", value_parser = kube::secret_env)]
     secret_env: Vec<SecretEnv>,
+    /// Give pgdrill's container the variable VAR with VALUE, written in the objects (the
+    /// store's AWS_REGION or AWS_ENDPOINT_URL; never a credential: those go by --secret-env).
+    /// Repeat for each.
+    #[arg(long = "env", value_name = "VAR=VALUE", value_parser = kube::plain_env)]
+    env: Vec<PlainEnv>,
     /// Let the pods reach this network on this port (the object store, the backups' server);
     /// none: no egress at all. Repeat for each; `/udp` after the port for UDP.
     #[arg(long = "allow-egress", value_name = "CIDR:PORT", value_parser = kube::egress)]
@@ -109,6 +114,7 @@ impl KubeArgs {
             reports: self.reports.clone().unwrap_or_else(|| REPORTS_IN_POD.to_owned()),
             signing_key: self.signing_key_secret.clone(),
             secret_env: self.secret_env.clone(),
+            env: self.env.clone(),
             egress: self.allow_egress.clone(),
             host_aliases: self.host_alias.clone(),
             uid: self.uid,

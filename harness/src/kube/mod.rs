@@ -19,8 +19,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub(crate) use contract::{IMAGE_GID, IMAGE_MAJOR, IMAGE_REPOSITORY, IMAGE_UID};
 pub(crate) use folder::CONFIG_MAP_LIMIT;
-pub(crate) use values::{Egress, HostAlias, SecretEnv, SecretKey};
-pub(crate) use values::{bytes, cpu, egress, host_alias, image, label, schedule, secret_env, signing_secret};
+pub(crate) use values::{Egress, HostAlias, PlainEnv, SecretEnv, SecretKey};
+pub(crate) use values::{
+    bytes, cpu, egress, host_alias, image, label, plain_env, schedule, secret_env, signing_secret,
+};
 
 use crate::scenario::Scenario;
 use crate::units::human_size;
@@ -53,6 +55,8 @@ pub(crate) struct Plan {
     pub reports: String,
     pub signing_key: Option<SecretKey>,
     pub secret_env: Vec<SecretEnv>,
+    /// Variables whose values are written in the objects (none a credential).
+    pub env: Vec<PlainEnv>,
     pub egress: Vec<Egress>,
     pub host_aliases: Vec<HostAlias>,
     /// The image user's uid and gid.
@@ -112,8 +116,8 @@ pub(crate) enum KubeError {
     )]
     Absolute { scenario: String, key: String, path: PathBuf },
     /// An environment variable given twice, or one pgdrill's container sets itself.
-    #[error("--secret-env {var}: {why}")]
-    Env { var: String, why: &'static str },
+    #[error("{flag} {var}: {why}")]
+    Env { flag: &'static str, var: String, why: &'static str },
 }
 
 fn named_by(scenario: &str, key: &str) -> String {
@@ -161,8 +165,9 @@ pub(crate) fn render(plan: &Plan, scenarios: &[Scenario]) -> Result<Rendered, Ku
 /// Each variable once, and none pgdrill's container sets itself.
 fn check_env(plan: &Plan) -> Result<(), KubeError> {
     let mut seen = std::collections::BTreeSet::new();
-    for s in &plan.secret_env {
-        let why = match s.var.as_str() {
+    let given = plan.secret_env.iter().map(|s| ("--secret-env", &s.var));
+    for (flag, var) in given.chain(plan.env.iter().map(|e| ("--env", &e.var))) {
+        let why = match var.as_str() {
             "TMPDIR" | "HOME" => Some("pgdrill's container sets it (its scratch folder)"),
             contract::INDEX_ENV => Some("the Job's controller sets it (the pod's index)"),
             SIGNING_KEY_FILE_ENV if plan.signing_key.is_some() => Some("--signing-key-secret sets it"),
@@ -170,7 +175,7 @@ fn check_env(plan: &Plan) -> Result<(), KubeError> {
             _ => None,
         };
         if let Some(why) = why {
-            return Err(KubeError::Env { var: s.var.clone(), why });
+            return Err(KubeError::Env { flag, var: var.clone(), why });
         }
     }
     Ok(())

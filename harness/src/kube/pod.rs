@@ -122,6 +122,7 @@ fn drill(plan: &Plan, folder: &Folder) -> Container {
         env.push(value(super::SIGNING_KEY_FILE_ENV, &format!("{}/{}", c::SIGNING_DIR, c::SIGNING_FILE)));
         mounts.push(mount("signing-key", c::SIGNING_DIR, true));
     }
+    env.extend(plan.env.iter().map(|e| value(&e.var, &e.value)));
     env.extend(plan.secret_env.iter().map(|s| EnvVar {
         name: s.var.clone(),
         value: None,

@@ -26,6 +26,7 @@ fn plan() -> Plan {
         reports: "s3://drills/reports/".into(),
         signing_key: None,
         secret_env: Vec::new(),
+        env: Vec::new(),
         egress: Vec::new(),
         host_aliases: Vec::new(),
         uid: 100,
@@ -137,6 +138,7 @@ fn egress_is_denied_but_what_is_allowed_and_secrets_are_named_not_held() {
     );
     plan.signing_key = Some(signing_secret("drill-signing").unwrap());
     plan.secret_env = vec![secret_env("AWS_SECRET_ACCESS_KEY=backup-s3/secret").unwrap()];
+    plan.env = vec![plain_env("AWS_ENDPOINT_URL=http://minio.backups:9000").unwrap()];
     plan.host_aliases = vec![host_alias("10.0.0.5=minio.backups").unwrap(), host_alias("10.0.0.5=s3.backups").unwrap()];
     let pod = value(pod::template(&plan, &folder))["spec"].clone();
     let env = &pod["containers"][0]["env"];
@@ -147,6 +149,9 @@ fn egress_is_denied_but_what_is_allowed_and_secrets_are_named_not_held() {
     );
     assert!(env.as_array().unwrap().contains(&json!({"name": "AWS_SECRET_ACCESS_KEY", "valueFrom":
         {"secretKeyRef": {"name": "backup-s3", "key": "secret", "optional": false}}})));
+    assert!(
+        env.as_array().unwrap().contains(&json!({"name": "AWS_ENDPOINT_URL", "value": "http://minio.backups:9000"}))
+    );
     assert_eq!(pod["hostAliases"], json!([{"ip": "10.0.0.5", "hostnames": ["minio.backups", "s3.backups"]}]));
     assert!(pod["initContainers"][0].get("env").is_none(), "the server gets no environment");
 }
@@ -164,6 +169,15 @@ fn a_variable_is_given_once_and_none_the_container_sets() {
         let error = check_env(&plan).unwrap_err().to_string();
         assert!(error.starts_with(&format!("--secret-env {var}: {why}")), "{error}");
     }
+    plan.env = vec![plain_env("AWS_REGION=eu-west-1").unwrap()];
+    plan.secret_env = vec![secret_env("AWS_REGION=s3/region").unwrap()];
+    let error = check_env(&plan).unwrap_err().to_string();
+    assert!(error.starts_with("--env AWS_REGION: given twice"), "{error}");
+    plan.env = vec![plain_env("HOME=/root").unwrap()];
+    plan.secret_env.clear();
+    let error = check_env(&plan).unwrap_err().to_string();
+    assert!(error.starts_with("--env HOME: pgdrill's container sets it"), "{error}");
+    plan.env.clear();
     plan.secret_env = vec![secret_env("PGDRILL_SIGNING_KEY_FILE=k/path").unwrap()];
     assert!(check_env(&plan).is_ok(), "a key's path of one's own, without --signing-key-secret");
     plan.signing_key = Some(signing_secret("drill-signing").unwrap());

@@ -28,6 +28,12 @@ pub(crate) enum ValueError {
         "`{0}` is not VAR=SECRET/KEY (an environment variable, then the Secret and its key it is read from: AWS_SECRET_ACCESS_KEY=backup-s3/secret-key)"
     )]
     SecretEnv(String),
+    #[error("`{0}` is not VAR=VALUE (an environment variable and its value: AWS_REGION=eu-west-1)")]
+    PlainEnv(String),
+    #[error(
+        "`{0}` looks like a credential, and --env writes its value into the objects: give it with --secret-env {0}=SECRET/KEY"
+    )]
+    Credential(String),
     #[error("`{0}` is not SECRET or SECRET/KEY (a Secret's name, and the key of the private key in it: default `key`)")]
     SecretKey(String),
 }
@@ -189,17 +195,48 @@ pub(crate) struct SecretEnv {
     pub from: SecretKey,
 }
 
+/// An environment variable's name as a shell writes it: a letter or `_`, then letters, digits
+/// and `_`.
+fn var_name(var: &str) -> bool {
+    var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// `VAR=SECRET/KEY`.
 pub(crate) fn secret_env(text: &str) -> Result<SecretEnv, ValueError> {
     let bad = || ValueError::SecretEnv(text.to_owned());
     let (var, from) = text.split_once('=').ok_or_else(bad)?;
-    let var_ok = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let var_ok = var_name(var);
     let (secret, key) = from.split_once('/').ok_or_else(bad)?;
     match (var_ok, secret_key(secret, key)) {
         (true, Some(from)) => Ok(SecretEnv { var: var.to_owned(), from }),
         _ => Err(bad()),
     }
+}
+
+/// An environment variable of pgdrill's container with its value written in the objects (the
+/// store's region or endpoint, a proxy setting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlainEnv {
+    pub var: String,
+    pub value: String,
+}
+
+/// Parts of a variable's name that say it holds a credential.
+const CREDENTIAL_WORDS: [&str; 6] = ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL"];
+
+/// `VAR=VALUE`, refusing a variable whose name says it holds a credential: the objects are
+/// written to a file, a repository, a cluster anyone with read access to it sees.
+pub(crate) fn plain_env(text: &str) -> Result<PlainEnv, ValueError> {
+    let (var, value) = text.split_once('=').ok_or_else(|| ValueError::PlainEnv(text.to_owned()))?;
+    if !var_name(var) {
+        return Err(ValueError::PlainEnv(text.to_owned()));
+    }
+    let upper = var.to_ascii_uppercase();
+    if CREDENTIAL_WORDS.iter().any(|word| upper.contains(word)) || upper == "PGPASS" || upper.ends_with("_PASS") {
+        return Err(ValueError::Credential(var.to_owned()));
+    }
+    Ok(PlainEnv { var: var.to_owned(), value: value.to_owned() })
 }
 
 #[cfg(test)]
@@ -274,6 +311,16 @@ mod tests {
         assert_eq!((alias.ip.to_string(), alias.hostname.as_str()), ("10.0.0.5".to_owned(), "minio.backups.svc"));
         for bad in ["10.0.0.5", "minio=10.0.0.5", "10.0.0.5=-x", "10.0.0.5=a_b"] {
             assert!(host_alias(bad).is_err(), "{bad}");
+        }
+        let plain = plain_env("AWS_ENDPOINT_URL=http://minio.backups:9000").unwrap();
+        assert_eq!((plain.var.as_str(), plain.value.as_str()), ("AWS_ENDPOINT_URL", "http://minio.backups:9000"));
+        assert_eq!(plain_env("NO_PROXY=").unwrap().value, "", "an empty value is a value");
+        for bad in ["REGION", "=x", "1A=b", "A-B=c"] {
+            assert_eq!(plain_env(bad), Err(ValueError::PlainEnv(bad.to_owned())), "{bad}");
+        }
+        for credential in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD", "AWS_ACCESS_KEY_ID", "db_pass"] {
+            let error = plain_env(&format!("{credential}=x")).unwrap_err().to_string();
+            assert!(error.contains("looks like a credential") && !error.contains("=x"), "{error}");
         }
         let env = secret_env("AWS_SECRET_ACCESS_KEY=backup-s3/secret-key").unwrap();
         assert_eq!(
