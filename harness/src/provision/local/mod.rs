@@ -64,8 +64,13 @@ fn major_of(bin_dir: &Path) -> Option<u32> {
 /// `bin_dir` (which must be of that major), else Debian's `/usr/lib/postgresql/<major>/bin`,
 /// else `pg_config`'s when it is of that major.
 pub(crate) fn bin_dir_for(spec: &LocalSpec, major: u32) -> Result<PathBuf, TargetError> {
-    let found = match &spec.bin_dir {
-        Some(dir) => Some(dir.clone()),
+    bin_dir_of_major(spec.bin_dir.as_deref(), major)
+}
+
+/// [`bin_dir_for`] with the scenario's `bin_dir`, if any, given alone (a pod's).
+pub(crate) fn bin_dir_of_major(bin_dir: Option<&Path>, major: u32) -> Result<PathBuf, TargetError> {
+    let found = match bin_dir {
+        Some(dir) => Some(dir.to_owned()),
         None => [PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"))]
             .into_iter()
             .chain(find_bin_dir())
@@ -351,6 +356,15 @@ impl Running {
                 let _ = child.kill().await;
             }
             let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            // bubblewrap's process reaped, the namespace it watched may still be ending: its
+            // processes are killed by the kernel, not waited for by pgdrill.
+            let dir = self.dir.display().to_string();
+            for _ in 0..200 {
+                if !any_process_names(&dir) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
         tokio::fs::remove_dir_all(&self.dir)
             .await
@@ -371,6 +385,18 @@ impl Running {
         }
         matches!(tokio::time::timeout(Duration::from_secs(20), stop.status()).await, Ok(Ok(s)) if s.success())
     }
+}
+
+/// Whether a process of this machine has `needle` in its command line (a sandboxed server's
+/// postmaster names its cluster folder).
+fn any_process_names(needle: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.flatten().filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))).any(
+        |entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            cmdline.split(|b| *b == 0).any(|arg| arg.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        },
+    )
 }
 
 #[cfg(test)]
