@@ -103,14 +103,10 @@ impl Drill<'_> {
             TargetKind::Local(spec) => restore::physical::Where::Local(spec),
             TargetKind::Server(_) => {
                 return Err(PhaseError::error(std::io::Error::other(
-                    "a physical backup recovers on a container or local target (its data directory is the backup's, a server's is its own): remove `[target] kind = \"server\"`",
+                    "a physical backup recovers on a container, local or pod target (its data directory is the backup's, a server's is its own): remove `[target] kind = \"server\"`",
                 )));
             }
-            TargetKind::Pod(_) => {
-                return Err(PhaseError::error(std::io::Error::other(
-                    "a physical backup recovers on a container or local target: the pod target drills dumps (physical backups on a pod are not supported yet)",
-                )));
-            }
+            TargetKind::Pod(spec) => restore::physical::Where::Pod(spec),
         };
         let progress = |message: &str| self.progress(Phase::Verify, message, None, None);
         let prepared = restore::physical::prepare(restore::physical::Request {

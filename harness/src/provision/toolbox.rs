@@ -7,7 +7,10 @@
 //! (`sleep`) until a tool is run in it, and carries the drill's label, so teardown removes it
 //! even when a drill is interrupted. For a local target, this machine's binaries of that major,
 //! each run in a bubblewrap sandbox of its own (`bwrap`) as the server's user. Either way it
-//! sees the data directory it works on and, read-only, the backup, at the same paths.
+//! sees the data directory it works on and, read-only, the backup, at the same paths. For a pod
+//! target, pgdrill's own container's binaries (the server's image), run directly with an empty
+//! environment: that container is the sandbox (no capability, no privilege, the pod's network),
+//! where pg_restore reads a dump too; the paths are rewritten to where the files are.
 
 use std::path::Path;
 
@@ -57,9 +60,10 @@ pub(crate) struct Toolbox {
 enum Inner {
     /// A container, and what each program is run through (`setpriv`, for [`Access::ReadAll`]).
     Container(Box<ContainerAsync<GenericImage>>, Vec<String>),
-    /// This machine's binaries in `bin_dir`, each run by `bwrap` seeing `binds`.
+    /// This machine's binaries in `bin_dir`, each run by `bwrap` seeing `binds` (none: a pod's,
+    /// run directly, the binds' paths rewritten in its arguments).
     Local {
-        bwrap: std::path::PathBuf,
+        bwrap: Option<std::path::PathBuf>,
         bin_dir: std::path::PathBuf,
         binds: Vec<Bind>,
         run_as: Option<(u32, u32)>,
@@ -75,6 +79,8 @@ pub(crate) enum On<'a> {
     Container(&'a ContainerSpec),
     /// This machine's binaries of the backup's major, in this folder.
     Local(&'a Path),
+    /// A pod's: pgdrill's container's binaries, in this folder.
+    Pod(&'a Path),
 }
 
 /// The data directory a toolbox works on.
@@ -108,6 +114,7 @@ impl Toolbox {
         let spec = match request.on {
             On::Container(spec) => spec,
             On::Local(bin_dir) => return Self::local(&request, bin_dir),
+            On::Pod(bin_dir) => return Self::in_pod(&request, bin_dir),
         };
         if let Some(host) = remote_engine_now() {
             return Err(TargetError::RemoteEngine { host });
@@ -210,7 +217,27 @@ impl Toolbox {
         if let Some(work) = request.work {
             binds.push(Bind { host: absolute(work)?, inside: WORK.into(), writable: true });
         }
-        Ok(Toolbox { inner: Inner::Local { bwrap, bin_dir: bin_dir.to_owned(), binds, run_as, staged }, user })
+        let inner = Inner::Local { bwrap: Some(bwrap), bin_dir: bin_dir.to_owned(), binds, run_as, staged };
+        Ok(Toolbox { inner, user })
+    }
+
+    /// A pod's toolbox: its tools run in pgdrill's container as it runs, on the files where they
+    /// are (the container's user is the server's).
+    fn in_pod(request: &Request<'_>, bin_dir: &Path) -> Result<Toolbox, TargetError> {
+        let Data::Folder(data) = request.data else {
+            return Err(TargetError::Tool { message: "a pod's toolbox works on a folder, not a Docker volume".into() });
+        };
+        let mut binds = vec![Bind { host: absolute(data)?, inside: DATA.into(), writable: true }];
+        if let Some(backup) = request.backup {
+            binds.push(Bind { host: absolute(backup)?, inside: BACKUP.into(), writable: false });
+        }
+        if let Some(work) = request.work {
+            binds.push(Bind { host: absolute(work)?, inside: WORK.into(), writable: true });
+        }
+        let me = std::fs::metadata("/proc/self").map_err(TargetError::io("cannot read this process's user"))?;
+        let user = (std::os::unix::fs::MetadataExt::uid(&me), std::os::unix::fs::MetadataExt::gid(&me));
+        let inner = Inner::Local { bwrap: None, bin_dir: bin_dir.to_owned(), binds, run_as: None, staged: None };
+        Ok(Toolbox { inner, user })
     }
 
     /// Starts a toolbox that sees `data` (and nothing of the backup), runs `program args` in it
@@ -306,8 +333,19 @@ impl Toolbox {
                         ),
                     });
                 }
-                let mut command = tokio::process::Command::new(bwrap);
-                command.args(bwrap::args(bin_dir, binds, Path::new("/"), bwrap::Programs::Shown)).arg(&tool).args(args);
+                let mut command = match bwrap {
+                    Some(bwrap) => {
+                        let mut command = tokio::process::Command::new(bwrap);
+                        let sandbox = bwrap::args(bin_dir, binds, Path::new("/"), bwrap::Programs::Shown);
+                        command.args(sandbox).arg(&tool).args(args);
+                        command
+                    }
+                    None => {
+                        let mut command = tokio::process::Command::new(&tool);
+                        command.args(args.iter().map(|arg| unbound(arg, binds))).current_dir("/");
+                        command
+                    }
+                };
                 command.env_clear().env("LANG", "C.UTF-8");
                 for pair in env {
                     if let Some((name, value)) = pair.split_once('=') {
@@ -337,13 +375,51 @@ impl Toolbox {
     }
 }
 
+/// An argument naming a path where a sandbox would see it (a bind's `inside`, alone, as a
+/// prefix of a path, or after `=`), naming it where it is.
+fn unbound(arg: &str, binds: &[Bind]) -> String {
+    let (key, value) = match arg.split_once('=') {
+        Some((key, value)) => (Some(key), value),
+        None => (None, arg),
+    };
+    let value = binds
+        .iter()
+        .find_map(|bind| {
+            let rest = value.strip_prefix(bind.inside.to_str()?)?;
+            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{}{rest}", bind.host.display()))
+        })
+        .unwrap_or_else(|| value.to_owned());
+    match key {
+        Some(key) => format!("{key}={value}"),
+        None => value,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_pods_tools_are_told_where_the_files_are() {
+        let binds = [
+            Bind { host: "/tmp/w/data".into(), inside: DATA.into(), writable: true },
+            Bind { host: "/tmp/w".into(), inside: WORK.into(), writable: true },
+        ];
+        let cases = [
+            ("/pgdrill/data", "/tmp/w/data"),
+            ("/pgdrill/data/pg_wal", "/tmp/w/data/pg_wal"),
+            ("--output=/pgdrill/work/combined", "--output=/tmp/w/combined"),
+            ("/pgdrill/database", "/pgdrill/database"),
+            ("-D", "-D"),
+        ];
+        for (arg, host) in cases {
+            assert_eq!(unbound(arg, &binds), host, "{arg}");
+        }
+    }
+
     fn local(bin_dir: &Path, staged: Option<std::path::PathBuf>) -> Toolbox {
         let inner = Inner::Local {
-            bwrap: "/nonexistent/bwrap".into(),
+            bwrap: Some("/nonexistent/bwrap".into()),
             bin_dir: bin_dir.to_owned(),
             binds: Vec::new(),
             run_as: None,

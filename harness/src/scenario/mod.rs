@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub(crate) use crate::provision::spec::{ContainerSpec, LocalSpec, TargetKind, TargetSpec};
+pub(crate) use crate::provision::spec::{ContainerSpec, LocalSpec, PodSpec, TargetKind, TargetSpec};
 pub use crate::provision::spec::{IMAGE_MAJORS, default_image, project_image};
 pub(crate) use deadlines::Deadlines;
 pub use discover::{discover, selected};

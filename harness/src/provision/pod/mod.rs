@@ -19,12 +19,12 @@ pub(crate) mod serve;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use super::local::last_lines;
+use super::ready;
 use super::sandbox::observe;
 use super::spec::PodSpec;
 use super::tools::{ToolOutput, Tools, find_bin_dir};
@@ -77,25 +77,12 @@ impl Launch {
         let (name, args, log) = (self.name.clone(), self.args.clone(), self.log());
         let request = Request::Start { name, args, log, data_limit: self.data_limit };
         self.agent.ask(&request).await.map_err(self.agent_error())?;
-        let (options, started) = (self.options(), Instant::now());
-        loop {
-            if let Ok(Ok(conn)) =
-                tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&options)).await
-            {
-                conn.close().await.ok();
-                return Ok(());
-            }
-            let logs = || redactor.redact(&last_lines(&self.log(), 15));
+        let exited = || async {
             let status = self.agent.ask(&Request::Status { name: self.name.clone() }).await;
-            if let Ok(Response::Status { running: false, .. }) = status {
-                return Err(TargetError::Exited { logs: logs() });
-            }
-            if started.elapsed() >= self.startup_timeout {
-                let last_error = "no connection".into();
-                return Err(TargetError::NotReady { timeout: self.startup_timeout, last_error, logs: logs() });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            matches!(status, Ok(Response::Status { running: false, .. }))
+        };
+        let waited = ready::until_ready(&self.options(), self.startup_timeout, redactor, exited).await;
+        waited.map_err(|why| why.into_error(self.startup_timeout, redactor.redact(&last_lines(&self.log(), 15))))
     }
 
     /// Asks the agent to stop the server: cleanly (a fast shutdown) or at once.
@@ -158,17 +145,31 @@ fn in_pod(arg: &str, data: &str) -> String {
     }
 }
 
+/// The binaries a physical backup of PostgreSQL `major` recovers with on the pod: this image's,
+/// which the server's container runs too, and which must be of that major.
+pub(crate) fn bin_dir_for(spec: &PodSpec, major: u32) -> Result<PathBuf, TargetError> {
+    super::local::bin_dir_of_major(spec.bin_dir.as_deref(), major).map_err(|_| TargetError::Config {
+        message: format!(
+            "the backup is of PostgreSQL {major}, and this image's server is not: a physical backup recovers on its own major only (drill it with pgdrill's image of PostgreSQL {major}, tag `-pg{major}`)"
+        ),
+    })
+}
+
 pub(crate) async fn provision(spec: &PodSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Running), TargetError> {
-    if ctx.physical.is_some() || ctx.clone.is_some() {
+    if ctx.clone.is_some() {
         return Err(TargetError::Config {
-            message: "the pod target drills dumps; a physical backup or a snapshot's clone needs a container or local target (not yet on a pod)".into(),
+            message: "a snapshot's clone needs a container target (its copy-on-write clone is not made on a pod)"
+                .into(),
         });
     }
-    let bin_dir = spec.bin_dir.clone().or_else(find_bin_dir).ok_or_else(|| TargetError::Config {
-        message:
-            "no PostgreSQL binaries in this container (the pod target runs in pgdrill's image, which carries them)"
-                .into(),
-    })?;
+    let bin_dir = match ctx.physical {
+        Some(physical) => bin_dir_for(spec, physical.major)?,
+        None => spec.bin_dir.clone().or_else(find_bin_dir).ok_or_else(|| TargetError::Config {
+            message:
+                "no PostgreSQL binaries in this container (the pod target runs in pgdrill's image, which carries them)"
+                    .into(),
+        })?,
+    };
     let agent = Agent::of(&spec.dir);
     (ctx.progress)(&format!("waiting for the server's container (its agent in {})", spec.dir.display()));
     agent.reach(spec.startup_timeout).await.map_err(|source| TargetError::Agent { dir: spec.dir.clone(), source })?;
@@ -214,7 +215,11 @@ async fn start(spec: &PodSpec, ctx: &ProvisionContext<'_>, bin_dir: &Path, mut r
     let mut overrides = tuning::disk_bounded(&spec.settings, disk.bytes);
     // Shared memory segments are files in the data directory: a pod's /dev/shm is small.
     overrides.insert("dynamic_shared_memory_type".into(), "mmap".into());
-    let tuning = tuning::throwaway(limits.resources(), &overrides);
+    let mut tuning = tuning::throwaway(limits.resources(), &overrides);
+    // A recovering standby's settings (the scenario's own already yielded to them).
+    for (key, value) in ctx.physical.map(|p| p.settings.as_slice()).unwrap_or_default() {
+        tuning.settings.insert(key.clone(), value.clone());
+    }
     let launch = &mut running.launch;
     launch.args = server_args(&launch.root.join("data"), &launch.socket, &tuning.settings);
     launch.data_limit = Some(limits.data_per_process);
@@ -253,6 +258,13 @@ async fn make_folders(launch: &Launch, bin_dir: &Path, ctx: &ProvisionContext<'_
         std::fs::DirBuilder::new().mode(0o700).create(dir).map_err(io("cannot create the drill's folders"))?;
     }
     let data = launch.root.join("data");
+    if let Some(physical) = ctx.physical {
+        (ctx.progress)("moving the backup's data directory onto the data volume");
+        let (from, me) = (physical.data.clone(), current_ids());
+        return tokio::task::spawn_blocking(move || physical_cluster(&from, &data, me))
+            .await?
+            .map_err(io("cannot move the backup's data directory onto the data volume"));
+    }
     if Path::new(TEMPLATE).join("PG_VERSION").is_file() {
         (ctx.progress)("copying the image's initialised cluster");
         let me = current_ids();
@@ -276,6 +288,27 @@ async fn make_folders(launch: &Launch, bin_dir: &Path, ctx: &ProvisionContext<'_
         return Err(TargetError::Start { image: bin_dir.display().to_string(), message });
     }
     std::fs::write(data.join("pg_hba.conf"), super::image::PG_HBA).map_err(io("cannot write pg_hba.conf"))
+}
+
+/// The cluster of a physical backup, staged and verified in pgdrill's scratch folder: moved (or,
+/// from another volume, copied) onto the data volume both containers see, and made a standby of
+/// nothing. Its tablespaces would be links into pgdrill's own folder, which the server's
+/// container cannot see: refused.
+fn physical_cluster(from: &Path, data: &Path, owner: (u32, u32)) -> std::io::Result<()> {
+    if std::fs::read_dir(from.join("pg_tblspc"))?.next().is_some() {
+        return Err(std::io::Error::other(
+            "the backup has tablespaces, which recover on a container or local target (on a pod they would be outside the data volume)",
+        ));
+    }
+    match std::fs::rename(from, data) {
+        Err(e) if e.raw_os_error() == Some(18) => {
+            // EXDEV: pgdrill's scratch folder is another volume.
+            crate::tree::copy(from, data, owner)?;
+            std::fs::remove_dir_all(from)?;
+        }
+        moved => moved?,
+    }
+    super::standby::standby_of_nothing(data, owner)
 }
 
 /// This process's user and group: the cluster's owner, which must be the server's too.

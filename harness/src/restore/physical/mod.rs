@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::provision::toolbox;
 use crate::provision::{PhysicalData, TargetError};
-use crate::scenario::{ContainerSpec, LocalSpec, RecoverySpec};
+use crate::scenario::{ContainerSpec, LocalSpec, PodSpec, RecoverySpec};
 use crate::secret::Redactor;
 use crate::source::physical::timeline::TimelinePath;
 use crate::source::physical::{self as backup, BackupEnd, BaseBackup, PhysicalError, WalArchive};
@@ -96,12 +96,15 @@ pub(crate) enum PrepareError {
 pub(crate) enum Where<'a> {
     Container(&'a ContainerSpec),
     Local(&'a LocalSpec),
+    /// The pod's: its tools run in pgdrill's container, which carries the server's binaries.
+    Pod(&'a PodSpec),
 }
 
 /// Where a toolbox for a backup of a major runs (see [`Where::toolbox`]).
 enum Place<'a> {
     Container(&'a ContainerSpec),
     Local(std::path::PathBuf),
+    Pod(std::path::PathBuf),
 }
 
 impl Place<'_> {
@@ -109,6 +112,7 @@ impl Place<'_> {
         match self {
             Place::Container(spec) => toolbox::On::Container(spec),
             Place::Local(bin_dir) => toolbox::On::Local(bin_dir),
+            Place::Pod(bin_dir) => toolbox::On::Pod(bin_dir),
         }
     }
 }
@@ -120,6 +124,7 @@ impl<'a> Where<'a> {
         Ok(match self {
             Where::Container(spec) => Place::Container(spec),
             Where::Local(spec) => Place::Local(crate::provision::local::bin_dir_for(spec, major)?),
+            Where::Pod(spec) => Place::Pod(crate::provision::pod::bin_dir_for(spec, major)?),
         })
     }
 
@@ -127,6 +132,7 @@ impl<'a> Where<'a> {
         match self {
             Where::Container(spec) => &spec.settings,
             Where::Local(spec) => &spec.settings,
+            Where::Pod(spec) => &spec.settings,
         }
     }
 }
