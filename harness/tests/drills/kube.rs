@@ -206,6 +206,7 @@ fn the_objects_are_valid_kubernetes_and_hold_the_drills_to_the_restricted_standa
     args.extend(["--signing-key-secret", "drill-signing", "--allow-egress", "10.0.0.0/8:9000"]);
     args.extend(["--secret-env", "AWS_SECRET_ACCESS_KEY=backup-s3/secret-key"]);
     args.extend(["--secret-env", "PGDRILL_WEBHOOK_URL=drill-webhook/url", "--host-alias", "10.0.0.5=minio.backups"]);
+    args.extend(["--env", "AWS_ENDPOINT_URL=http://minio.backups:9000"]);
     args.extend(["--tag", "plur,controlplane", "-o", job_file.to_str().unwrap()]);
     let written = pgdrill(&args);
     assert_eq!(written.status.code(), Some(0), "{}", text(&written));
@@ -253,6 +254,8 @@ fn the_objects_are_valid_kubernetes_and_hold_the_drills_to_the_restricted_standa
     let secret = env.iter().find(|e| e["name"].as_str() == Some("AWS_SECRET_ACCESS_KEY")).expect("the S3 key");
     assert!(secret["value"].is_badvalue(), "by reference only: {secret:?}");
     assert_eq!(secret["valueFrom"]["secretKeyRef"]["name"].as_str(), Some("backup-s3"));
+    let endpoint = env.iter().find(|e| e["name"].as_str() == Some("AWS_ENDPOINT_URL")).expect("--env");
+    assert_eq!(endpoint["value"].as_str(), Some("http://minio.backups:9000"));
     let key_file = env.iter().find(|e| e["name"].as_str() == Some("PGDRILL_SIGNING_KEY_FILE")).expect("the key");
     assert_eq!(key_file["value"].as_str(), Some("/etc/pgdrill/signing/key"));
     let args = strings(&drill["args"]);
@@ -363,6 +366,7 @@ fn what_cannot_run_in_a_cluster_is_refused_before_anything_is_written() {
         ("[source]\ns3 = \"s3://b/k\"\n[restore]\nglobals = \"missing.sql\"\n", &[], "cannot read"),
         ("[source]\ns3 = \"s3://b/k\"\n", &["--allow-egress", "10.1.2.3/8:443"], "its host bits are set"),
         ("[source]\ns3 = \"s3://b/k\"\n", &["--secret-env", "HOME=s/k"], "pgdrill's container sets it"),
+        ("[source]\ns3 = \"s3://b/k\"\n", &["--env", "AWS_SECRET_ACCESS_KEY=x"], "looks like a credential"),
         ("[source]\ns3 = \"s3://b/k\"\n", &["--image", "pgdrill/pgdrill:latest"], "not an image with a pinned tag"),
         ("[source]\ns3 = \"s3://b/k\"\n", &["--memory", "4GB"], "is not a size quantity"),
         ("[source]\ns3 = \"s3://b/k\"\n", &["--schedule", "nightly"], "is not a cron schedule"),
