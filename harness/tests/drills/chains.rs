@@ -163,6 +163,20 @@ fn an_incremental_chain_recovers_to_a_target_and_a_missing_foreign_or_damaged_me
     assert_eq!(clone.code, Some(0), "{clone:?}");
     assert!(clone.record().clone_of.is_some(), "{clone:?}");
 
+    // On the pod: pg_verifybackup and pg_combinebackup in pgdrill's container, the combined
+    // data directory recovered by the server beside it. (After the clone: the pod's run opens
+    // the scratch folder to its containers' user, which changes the snapshot's modes, and a
+    // snapshot whose files changed is not used.)
+    let dir = source.server.dir.path().display().to_string();
+    let opened = Command::new("chmod").args(["-R", "a+rX", &dir]).status().unwrap();
+    assert!(opened.success());
+    let drill = scratch.pod_drill_with(&newest, &[], &[], &[format!("{dir}:{dir}:ro")]);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert_eq!(drill.record().target.as_ref().map(|t| t.kind.as_str()), Some("pod"));
+    let verify = drill.phase_summary(Phase::Verify);
+    assert!(verify.contains("pg_verifybackup: each of its 3 backups matches its own manifest;"), "{verify}");
+    assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to recovery_target_time "), "{drill:?}");
+
     // A member missing: the chain is broken where it was.
     let broken = copy_chain(&scratch, &source, "without-incr1", &["incr1"]);
     let drill = scratch.drill(&scenario(&scratch, &source, &broken, ""));
