@@ -7,7 +7,9 @@ use std::path::Path;
 
 /// Copies the folder `from` to `to` (files and folders, with their modes), owned by `owner`:
 /// the folders first, then the files on one thread per core (creating a file, not copying its
-/// bytes, is what costs here: a cluster is about a thousand small files).
+/// bytes, is what costs here: a cluster is about a thousand small files). A link is copied as a
+/// link, never followed: a folder a backup wrote could link anywhere on this machine (what it
+/// may hold is for the caller to judge, as staging refuses a backup's links).
 pub(crate) fn copy(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let chown = |path: &Path| std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1));
@@ -21,7 +23,15 @@ pub(crate) fn copy(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result
         for entry in std::fs::read_dir(&source)? {
             let entry = entry?;
             let pair = (entry.path(), target.join(entry.file_name()));
-            if entry.file_type()?.is_dir() { folders.push(pair) } else { files.push(pair) }
+            let kind = entry.file_type()?;
+            if kind.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(&pair.0)?, &pair.1)?;
+                chown(&pair.1)?;
+            } else if kind.is_dir() {
+                folders.push(pair)
+            } else {
+                files.push(pair)
+            }
         }
     }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
@@ -146,6 +156,22 @@ mod tests {
         assert_eq!(before, fingerprint(&from).unwrap(), "opening for writing is not a write");
         std::fs::write(from.join("base/1/1259"), vec![8u8; 8192]).unwrap();
         assert_ne!(before, fingerprint(&from).unwrap(), "a write of the same size is seen");
+    }
+
+    /// A link a folder holds is copied as a link: what it points at is never read.
+    #[test]
+    fn a_copy_never_follows_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, secret) = (dir.path().join("from"), dir.path().join("secret"));
+        std::fs::create_dir(&from).unwrap();
+        std::fs::write(&secret, "not the folder's").unwrap();
+        std::os::unix::fs::symlink(&secret, from.join("link")).unwrap();
+        let me = std::fs::metadata("/proc/self").unwrap();
+        let owner = (std::os::unix::fs::MetadataExt::uid(&me), std::os::unix::fs::MetadataExt::gid(&me));
+        copy(&from, &dir.path().join("to"), owner).unwrap();
+        let copied = dir.path().join("to/link");
+        assert!(std::fs::symlink_metadata(&copied).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_link(&copied).unwrap(), secret);
     }
 
     #[test]

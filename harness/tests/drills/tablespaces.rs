@@ -132,6 +132,16 @@ fn a_base_backup_with_a_tablespace_recovers_it_inside_the_staging_folder() {
     assert_eq!(drill.code, Some(0), "{drill:?}");
     drill.assert_reports_and_no_leftovers();
 
+    // On the pod: the staged data directory, its tablespace in place, copied onto the data
+    // volume; the server beside pgdrill's container finds it in pg_tblspc.
+    let dir = source.server.dir.path().display().to_string();
+    let opened = std::process::Command::new("chmod").args(["-R", "a+rX", &dir]).status().unwrap();
+    assert!(opened.success());
+    let on_pod = scenario(&scratch, &source, &source.folder("backup"), ("", ""));
+    let drill = scratch.pod_drill_with(&on_pod, &[], &[], &[format!("{dir}:{dir}:ro")]);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert_eq!(drill.record().target.as_ref().map(|t| t.kind.as_str()), Some("pod"));
+
     // Plain format: the link in pg_tblspc is copied from the folder the scenario names.
     let mapped = format!("tablespaces = {{ {oid} = \"{}\" }}", source.folder("plain-ts").display());
     let drill = scratch.drill(&scenario(&scratch, &source, &source.folder("plain"), (&mapped, "")));

@@ -290,16 +290,10 @@ async fn make_folders(launch: &Launch, bin_dir: &Path, ctx: &ProvisionContext<'_
     std::fs::write(data.join("pg_hba.conf"), super::image::PG_HBA).map_err(io("cannot write pg_hba.conf"))
 }
 
-/// The cluster of a physical backup, staged and verified in pgdrill's scratch folder: moved (or,
-/// from another volume, copied) onto the data volume both containers see, and made a standby of
-/// nothing. Its tablespaces would be links into pgdrill's own folder, which the server's
-/// container cannot see: refused.
+/// The cluster of a physical backup, staged and verified in pgdrill's scratch folder (its
+/// tablespaces in place, no link in it): moved (or, from another volume, copied) onto the data
+/// volume both containers see, and made a standby of nothing.
 fn physical_cluster(from: &Path, data: &Path, owner: (u32, u32)) -> std::io::Result<()> {
-    if std::fs::read_dir(from.join("pg_tblspc"))?.next().is_some() {
-        return Err(std::io::Error::other(
-            "the backup has tablespaces, which recover on a container or local target (on a pod they would be outside the data volume)",
-        ));
-    }
     match std::fs::rename(from, data) {
         Err(e) if e.raw_os_error() == Some(18) => {
             // EXDEV: pgdrill's scratch folder is another volume.
