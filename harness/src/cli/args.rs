@@ -274,7 +274,7 @@ pub(crate) enum Command {
     /// Each pod runs a PostgreSQL server beside pgdrill (the `pod` target); a drill that could
     /// not run is retried, a failed one is not. See README, "Nightly drills of many databases
     /// on Kubernetes".
-    Kube(kube::KubeArgs),
+    Kube(Box<kube::KubeArgs>),
     /// Work with written reports.
     #[command(subcommand)]
     Report(ReportCommand),

@@ -298,6 +298,7 @@ fn physical_cluster(from: &Path, data: &Path, owner: (u32, u32)) -> std::io::Res
         Err(e) if e.raw_os_error() == Some(18) => {
             // EXDEV: pgdrill's scratch folder is another volume.
             crate::tree::copy(from, data, owner)?;
+            #[expect(clippy::disallowed_methods, reason = "run on a blocking thread (spawn_blocking)")]
             std::fs::remove_dir_all(from)?;
         }
         moved => moved?,
