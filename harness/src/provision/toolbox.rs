@@ -37,6 +37,9 @@ pub(crate) const BACKUP: &str = "/pgdrill/backup";
 /// works on more than the data directory (a chain's members, unpacked there).
 pub(crate) const WORK: &str = "/pgdrill/work";
 
+/// Where pgdrill's image has pgBackRest: a pod's toolbox runs it from there.
+const POD_PGBACKREST: &str = "/usr/bin/pgbackrest";
+
 /// A number unique within this process: a drill may run two toolboxes at once (one decrypting
 /// an encrypted repository, one of the backup's major).
 fn next_number() -> usize {
@@ -324,7 +327,11 @@ impl Toolbox {
                 exec(&docker, container.id(), (program, &args, env), (None, Some(stdout)), redactor).await
             }
             Inner::Local { bwrap, bin_dir, binds, run_as, .. } => {
-                let tool = bin_dir.join(program);
+                let tool = match bwrap {
+                    // pgdrill's image carries pgBackRest beside PostgreSQL.
+                    None if program == "pgbackrest" => Path::new(POD_PGBACKREST).to_owned(),
+                    _ => bin_dir.join(program),
+                };
                 if !tool.is_file() {
                     return Err(TargetError::Tool {
                         message: format!(
@@ -378,7 +385,8 @@ impl Toolbox {
 /// An argument naming a path where a sandbox would see it (a bind's `inside`, alone, as a
 /// prefix of a path, or after `=`), naming it where it is.
 fn unbound(arg: &str, binds: &[Bind]) -> String {
-    let (key, value) = match arg.split_once('=') {
+    // The last `=`: `--tablespace-map=OID=PATH` names its path after the second.
+    let (key, value) = match arg.rsplit_once('=') {
         Some((key, value)) => (Some(key), value),
         None => (None, arg),
     };
@@ -409,6 +417,7 @@ mod tests {
             ("/pgdrill/data", "/tmp/w/data"),
             ("/pgdrill/data/pg_wal", "/tmp/w/data/pg_wal"),
             ("--output=/pgdrill/work/combined", "--output=/tmp/w/combined"),
+            ("--tablespace-map=16385=/pgdrill/work/16385", "--tablespace-map=16385=/tmp/w/16385"),
             ("/pgdrill/database", "/pgdrill/database"),
             ("-D", "-D"),
         ];

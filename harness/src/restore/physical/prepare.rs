@@ -214,11 +214,10 @@ fn keys_fit(backup: &BaseBackup, request: &Request<'_>) -> Result<(), PrepareErr
         )));
     }
     let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
-    if repository && matches!(request.target, Where::Local(_) | Where::Pod(_)) {
-        let kind = if matches!(request.target, Where::Pod(_)) { "pod" } else { "local" };
-        return Err(PrepareError::Scenario(format!(
-            "a pgBackRest repository recovers on a container target: pgBackRest restores it in a toolbox of the target's image (remove `[target] kind = \"{kind}\"`)"
-        )));
+    if repository && matches!(request.target, Where::Local(_)) {
+        return Err(PrepareError::Scenario(
+            "a pgBackRest repository recovers on a container or pod target: pgBackRest restores it in a toolbox of the target's image (remove `[target] kind = \"local\"`)".into(),
+        ));
     }
     if backup.barman.is_some() && request.wal_archive.is_some() {
         return Err(PrepareError::Scenario(

@@ -122,7 +122,7 @@ fn a_pgbackrest_set_carries_its_archive_and_tablespaces_and_recovers_in_a_contai
     );
     assert_eq!(
         fit(&repository, Asked { local: true, ..Default::default() }),
-        Err("a pgBackRest repository recovers on a container target: pgBackRest restores it in a toolbox of the target's image (remove `[target] kind = \"local\"`)".into())
+        Err("a pgBackRest repository recovers on a container or pod target: pgBackRest restores it in a toolbox of the target's image (remove `[target] kind = \"local\"`)".into())
     );
     assert_eq!(
         fit(&repository, Asked { wal_archive: Some(Path::new("/wal")), ..Default::default() }),
