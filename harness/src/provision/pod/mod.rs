@@ -4,7 +4,8 @@
 //! makes the cluster on the volume with its own image's binaries, asks the agent in the other
 //! container ([`agent`], [`serve`]) to start PostgreSQL over it, reaches it through its Unix
 //! socket as it does a container target's, and runs pg_restore itself, with the same image's
-//! binaries.
+//! binaries. A physical backup is staged and verified in pgdrill's container (its toolbox,
+//! [`super::toolbox::On::Pod`]) and its data directory copied onto the volume for the server.
 //!
 //! The sandbox is the server container's: non-root, no capabilities, no privilege escalation,
 //! seccomp, a read-only root whose program folders are empty (no shell), its limits, and the
