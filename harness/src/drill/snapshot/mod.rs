@@ -232,7 +232,7 @@ impl Drill<'_> {
         let (Some(key), Some(offline)) = (key, target.offline.as_ref().and_then(|o| o.container())) else {
             return self.not_configured(
                 Phase::Snapshot,
-                "no snapshot: only a container target's cluster is kept as one (this target's server is not pgdrill's to stop and copy)",
+                "no snapshot: only a container target's cluster is kept as one (a snapshot is kept beside a container target's Docker volume, and its clone made from it; a server's, a local or a pod target's cluster is not kept)",
             );
         };
         let make = async {
