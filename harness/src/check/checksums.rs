@@ -63,7 +63,7 @@ impl Kind for Spec {
         let error = |message: String| CheckError::new(message).expected(expected).evidence(evidence.clone());
         let Some(offline) = &ctx.target.offline else {
             return Err(error(
-                "pg_checksums reads a cluster only while its server is stopped, which pgdrill does on container and local targets only (a server target's server is not pgdrill's to stop)".into(),
+                "pg_checksums reads a cluster only while its server is stopped, which pgdrill does on container, local and pod targets only (a server target's server is not pgdrill's to stop)".into(),
             ));
         };
         let ran = tokio::time::timeout(self.timeout, offline.run_stopped("pg_checksums", &args, ctx.redactor)).await;

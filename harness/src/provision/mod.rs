@@ -81,7 +81,7 @@ pub(crate) struct Target {
     pub created: Arc<Mutex<Created>>,
     /// How the programs a drill starts reach the server.
     pub programs: Programs,
-    /// How to stop the server cleanly and run a tool over its data (container and local
+    /// How to stop the server cleanly and run a tool over its data (container, local and pod
     /// targets: a server target's server is not pgdrill's to stop).
     pub offline: Option<Offline>,
     /// The folder of this machine that holds the target's data, and the most it may take
