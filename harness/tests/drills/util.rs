@@ -120,6 +120,19 @@ impl Scratch {
         self.pod_drill_with(scenario, args, env, &[])
     }
 
+    /// A physical backup's drill on the pod that passes: [`Scratch::pod_drill_with`] reading the
+    /// source's folder `source` (opened to the image's user, mounted read-only at its own path),
+    /// checked to have passed on a pod target.
+    pub(crate) fn pod_drill_passes(&self, scenario: &Path, source: &Path) -> Drill {
+        let dir = source.display().to_string();
+        let opened = Command::new("chmod").args(["-R", "a+rX", &dir]).status().unwrap();
+        assert!(opened.success(), "chmod {dir}");
+        let drill = self.pod_drill_with(scenario, &[], &[], &[format!("{dir}:{dir}:ro")]);
+        assert_eq!(drill.code, Some(0), "{drill:?}");
+        assert_eq!(drill.record().target.as_ref().map(|t| t.kind.as_str()), Some("pod"));
+        drill
+    }
+
     /// As [`Scratch::pod_drill`], with more folders mounted in pgdrill's container (`HOST:PATH[:ro]`).
     pub(crate) fn pod_drill_with(
         &self,
