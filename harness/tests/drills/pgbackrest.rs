@@ -406,11 +406,20 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
 
     // A manifest that leads out of the data directory: refused before any container starts.
     let (hostile, _) = hostile_repo(&source.repo(), full, scratch.dir.path());
-    let drill = scratch.drill(&scenario(&scratch, &hostile, &format!("set = \"{full}\""), "", (0, 0), &source.oid));
+    let hostile_scenario = scenario(&scratch, &hostile, &format!("set = \"{full}\""), "", (0, 0), &source.oid);
+    let drill = scratch.drill(&hostile_scenario);
     drill.assert_failed_cleanly();
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains("`pg_data/../canary/owned` leads out of the data directory"), "{error}");
     assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Skipped, "{drill:?}");
+    // On the pod, pgBackRest would run in pgdrill's own container, which writes the reports and
+    // holds the credentials, with no sandbox of its own around it: refused there too, before
+    // pgBackRest runs (nothing is written beside the data directory, in that container's /tmp).
+    let drill = scratch.pod_drill(&hostile_scenario, &[], &[]);
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Skipped, "no server started: {drill:?}");
+    let error = drill.phase_error(Phase::Verify);
+    assert!(error.contains("`pg_data/../canary/owned` leads out of the data directory"), "{error}");
 
     // An archived segment whose content changed after pgBackRest archived it (its SHA-1 is in
     // its name): the copy into pg_wal stops at it.
