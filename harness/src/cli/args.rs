@@ -80,7 +80,7 @@ pub(crate) struct RunArgs {
     pub(super) signing_key: Option<PathBuf>,
     /// Drill on this target whatever the scenarios' `[target] kind` (their limits and settings
     /// kept): `pod`, the server container beside this one in a pod (pgdrill's image; see
-    /// README, "Kubernetes").
+    /// docs/src/guide/pod.md).
     #[arg(long, value_name = "KIND", value_enum)]
     pub(super) target: Option<TargetChoice>,
 }
@@ -272,8 +272,7 @@ pub(crate) enum Command {
     /// and an Indexed Job (or, with --schedule, a CronJob).
     ///
     /// Each pod runs a PostgreSQL server beside pgdrill (the `pod` target); a drill that could
-    /// not run is retried, a failed one is not. See README, "Nightly drills of many databases
-    /// on Kubernetes".
+    /// not run is retried, a failed one is not. See docs/src/guide/kubernetes.md.
     Kube(Box<kube::KubeArgs>),
     /// Work with written reports.
     #[command(subcommand)]
@@ -314,6 +313,14 @@ pub(crate) enum Command {
         /// PostgreSQL's binaries [default: the image's, /usr/lib/postgresql/<major>/bin].
         #[arg(long, value_name = "DIR")]
         bin_dir: Option<PathBuf>,
+    },
+    /// Write the documentation's reference pages (scenario keys, commands and flags, check
+    /// kinds), generated from the code, into DIR (docs/src/reference).
+    #[command(hide = true)]
+    Reference {
+        /// The folder the pages are written into.
+        #[arg(long, value_name = "DIR", default_value = "docs/src/reference")]
+        out: PathBuf,
     },
     /// A kept target's loopback port (started by `run --keep`; not for use by hand).
     #[command(name = "__forward", hide = true)]

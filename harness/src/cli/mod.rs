@@ -11,6 +11,7 @@ mod jobs;
 mod kube;
 mod merge;
 mod publish;
+mod reference;
 mod snapshots;
 mod summary;
 mod verify;
@@ -32,7 +33,7 @@ use crate::outcome::CheckKind;
 use crate::report::console::Console;
 use crate::scenario::{Scenario, discover};
 
-/// How pgdrill ends: the one place that maps an ending to its exit code (README, "Exit codes").
+/// How pgdrill ends: the one place that maps an ending to its exit code (docs/src/guide/bad-input.md, "Exit codes").
 /// Ordered by how bad it is, so several drills end with the worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Exit {
@@ -162,6 +163,7 @@ async fn main() -> ExitCode {
         }
         Command::Clean { name, dry_run } => clean(name.as_deref(), dry_run).await,
         Command::PodServer { dir, bin_dir } => pod_server(&dir, bin_dir).await,
+        Command::Reference { out } => Exit::pass_if(reference::write(&out)).into(),
         Command::Forward { socket_dir, refuse } => forward(&socket_dir, &refuse).await,
     }
 }

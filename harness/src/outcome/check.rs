@@ -168,6 +168,76 @@ impl CheckKind {
     }
 }
 
+impl CheckKind {
+    /// What a passing check of this kind does not prove: the honest limit of [`Self::proves`],
+    /// for the documentation's reference of check kinds.
+    pub const fn does_not_prove(self) -> &'static str {
+        match self {
+            CheckKind::Extensions => {
+                "that the extensions' objects (pgvector's operators, AGE's functions) behave as shipped: the catalog audit does not compare them, and a version is only a floor"
+            }
+            CheckKind::SchemaVersion => {
+                "that the schema matches the journal: a journal row says a migration ran, not what it left (`schemas` compares the schema itself)"
+            }
+            CheckKind::RowCounts => {
+                "that the values are right: a table whose values were altered, or whose old rows were swapped for new ones, keeps its count (`fingerprints`, `canary` and `append_only` with `key` read the content)"
+            }
+            CheckKind::Fingerprints => {
+                "anything about the rows the source wrote after its snapshot, nor about tables or columns the fingerprint file does not name; a sampled table is proven only in the ranges read"
+            }
+            CheckKind::Canary => "anything about the rows beside the canary: it proves one row, the one it names",
+            CheckKind::Indexes => {
+                "that an index returns every row (`amcheck` reads btree indexes against their tables), nor anything of indexes neither named nor in the baseline"
+            }
+            CheckKind::Rls => {
+                "anything of policies or tables the scenario does not name; tenant isolation is proven for the roles and settings it names, in sessions like the drill's, and not for a session that reads facts the drill could not try"
+            }
+            CheckKind::AppendOnly => {
+                "that the trail is complete without `key` (it proves writes are refused, not that no row was lost before the backup); only the writing role named is tried, not other roles"
+            }
+            CheckKind::Roles => {
+                "anything about roles the scenario does not name, nor privileges on schemas outside those it lists (`exact`, `forbidden_schemas`)"
+            }
+            CheckKind::Graphs => {
+                "that a vertex's or edge's properties are right: labels are counted, values are not compared"
+            }
+            CheckKind::Partitions => {
+                "that rows are in the partition their key says, nor anything of tables it does not name"
+            }
+            CheckKind::Schemas => {
+                "that the rows are right: it compares definitions (columns, constraints, triggers, sequences), not data"
+            }
+            CheckKind::Sql => {
+                "more than its one statement's answer, in a transaction rolled back: what the query asks is what is proven"
+            }
+            CheckKind::Amcheck => {
+                "that the data is the source's: an intact page of wrong rows passes; indexes other than btree (and GIN on PostgreSQL 18) are not read"
+            }
+            CheckKind::VectorRecall => {
+                "recall for query vectors unlike the stored ones: the stored vectors are the queries"
+            }
+            CheckKind::PointInTime => {
+                "anything beyond its two queries: the target is proven only as far as the changes they ask about"
+            }
+            CheckKind::Collations => {
+                "that the indexes are in order now (`amcheck` reads them): only that the versions match, so they were built by these libraries' rules"
+            }
+            CheckKind::Checksums => {
+                "that the data is the source's: a page written wrong by the source itself carries a valid checksum; a cluster without checksums proves nothing and fails"
+            }
+            CheckKind::Triggers => {
+                "that a trigger's function does what it should: `schemas` compares its body's sha256 with the baseline's"
+            }
+            CheckKind::Api => {
+                "more than the requests the scenario makes: other endpoints, other data and other load are untested"
+            }
+            CheckKind::Objectives => {
+                "the recovery time of another machine, another backup size or drills run side by side (`--jobs`): the RTO is measured on this drill"
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for CheckKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

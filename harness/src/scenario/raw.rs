@@ -243,7 +243,7 @@ pub(crate) enum RawTimeline {
 pub(crate) struct RawTarget {
     /// Where the backup is restored: a sandboxed container of the backup's major (default), an
     /// existing server, local PostgreSQL binaries, or the server container beside pgdrill's in
-    /// a pod (`pod`: pgdrill runs in its image there; see README, "Kubernetes").
+    /// a pod (`pod`: pgdrill runs in its image there; see docs/src/guide/pod.md).
     #[schemars(extend("enum" = ["container", "server", "local", "pod"]))]
     pub kind: Option<Spanned<String>>,
     pub image: Option<Spanned<String>>,

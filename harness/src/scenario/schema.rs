@@ -17,7 +17,7 @@ pub fn json_schema() -> serde_json::Value {
     schema.insert("title".into(), "pgdrill scenario".into());
     schema.insert(
         "description".into(),
-        "A restore drill: the backup, the throwaway target, the checks and the objectives (pgdrill's README).".into(),
+        "A restore drill: the backup, the throwaway target, the checks and the objectives (every key: docs/src/reference/scenario.md).".into(),
     );
     schema.to_value()
 }
