@@ -2,7 +2,8 @@
 //! of small scenarios (two that pass, one that fails), and its result read back: the trials it
 //! lists, the filters, the tags, and a run split over two partitions whose merged reports give
 //! the verdicts of a single run. And a user's own repository, a crate of its own that depends on
-//! pgdrill by path, whose `tests/drills.rs` is the three lines the README shows.
+//! pgdrill by path, whose `tests/drills.rs` is the three lines the docs show
+//! (docs/src/guide/ci.md), read from that page.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -126,7 +127,7 @@ fn the_target_lists_one_trial_per_scenario_sorted_and_filters_work() {
     assert!(stdout.contains("drill::pass_a: test") && stdout.contains("drill::nested::pass_b: test"), "{stdout}");
     assert!(!stdout.contains("fail_c"), "{stdout}");
 
-    // nextest's filter expressions, as the README shows them.
+    // nextest's filter expressions, as the docs show them (docs/src/guide/ci.md).
     let filtered = cargo(&["nextest", "list", "--workspace", "--test", "scenarios", "-E", "test(/nested/)"], &env);
     let stdout = String::from_utf8_lossy(&filtered.stdout);
     assert!(stdout.contains("drill::nested::pass_b") && !stdout.contains("drill::pass_a"), "{}", text(&filtered));
@@ -259,13 +260,8 @@ fn a_repository_of_its_own_drills_with_the_library_entry_point() {
     .expect("Cargo.toml");
     std::fs::copy(root().join("Cargo.lock"), repo.join("Cargo.lock")).expect("Cargo.lock");
     std::fs::write(repo.join("src/lib.rs"), "").expect("lib.rs");
-    // The README's three lines.
-    std::fs::write(
-        repo.join("tests/drills.rs"),
-        "fn main() -> std::process::ExitCode {\n    \
-         pgdrill::trials::Drills::new(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/scenarios\")).main()\n}\n",
-    )
-    .expect("drills.rs");
+    // The docs' three lines, as docs/src/guide/ci.md shows them.
+    std::fs::write(repo.join("tests/drills.rs"), docs_drills_rs()).expect("drills.rs");
     let suffix = crate::util::rand_suffix();
     let fixtures = root().join("fixtures/backups");
     let scenario = |name: &str, count: u32| {
@@ -314,4 +310,16 @@ fn a_repository_of_its_own_drills_with_the_library_entry_point() {
     let listed = cargo_in(&repo, &["nextest", "list", "-E", "test(/nightly/)"], &env);
     let stdout = String::from_utf8_lossy(&listed.stdout);
     assert!(stdout.contains("drill::nightly::billing_eu") && !stdout.contains("drill::orders"), "{}", text(&listed));
+}
+
+/// The `tests/drills.rs` docs/src/guide/ci.md tells a user to write: its ```rust block.
+fn docs_drills_rs() -> String {
+    let page = std::fs::read_to_string(root().join("docs/src/guide/ci.md")).expect("docs/src/guide/ci.md");
+    let start = page.find("```rust\n").expect("the page's rust block") + "```rust\n".len();
+    let end = start + page[start..].find("```").expect("its end");
+    let lines: Vec<&str> = page[start..end].lines().collect();
+    let indent = lines.iter().map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+    let text: Vec<&str> = lines.iter().map(|l| &l[indent.min(l.len())..]).collect();
+    assert!(text.concat().contains("pgdrill::trials::Drills::new"), "the page's rust block: {text:?}");
+    text.join("\n").trim_end().to_owned() + "\n"
 }

@@ -1,6 +1,6 @@
 //! Bad input: each kind gets one clear error naming what is wrong, in the phase that can tell,
-//! a non-zero exit, all reports written and nothing left running. The README's table of
-//! bad input lists the same cases with these messages.
+//! a non-zero exit, all reports written and nothing left running. The docs' table of
+//! bad input (docs/src/guide/bad-input.md) lists the same cases with these messages.
 
 use pgdrill::Verdict;
 use pgdrill::outcome::{Phase, PhaseStatus};
