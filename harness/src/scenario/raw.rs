@@ -17,7 +17,7 @@ pub(crate) struct RawScenario {
     pub name: Option<Spanned<String>>,
     /// What is drilled, in a sentence for the report.
     pub description: Option<String>,
-    /// Labels that select drills: `pgdrill run --tags quarterly`, `PGDRILL_TAGS`.
+    /// Labels that select drills: `pgdrill run --tag quarterly`, `PGDRILL_TAGS`.
     #[serde(default)]
     pub tags: Vec<Spanned<String>>,
     /// A baseline file (`pgdrill baseline`), relative to the scenario file.

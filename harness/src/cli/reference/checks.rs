@@ -37,6 +37,8 @@ fn keys(kind: CheckKind) -> (String, String) {
     match kind {
         CheckKind::Api => ("`[app]`, its `[[app.requests]]`".into(), "app-requests".into()),
         CheckKind::Objectives => ("`[objectives]`".into(), "objectives".into()),
+        // A table of names: its row in `[checks]` says what it takes.
+        CheckKind::Extensions | CheckKind::Triggers => (format!("`[checks.{kind}]`, in `[checks]`"), "checks".into()),
         kind => (format!("`[checks.{kind}]`"), format!("checks-{kind}")),
     }
 }

@@ -92,7 +92,9 @@ fn argument_line(argument: &clap::Arg) -> String {
         line.push_str(" (required)");
     }
     if !help.is_empty() {
-        let _ = write!(line, ": {}", help.split_whitespace().collect::<Vec<_>>().join(" "));
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let stop = if help.ends_with(['.', '?', '!']) { "" } else { "." };
+        let _ = write!(line, ": {help}{stop}");
     }
     let possible: Vec<String> = argument
         .get_possible_values()
@@ -108,7 +110,7 @@ fn argument_line(argument: &clap::Arg) -> String {
     }
     let defaults: Vec<String> =
         argument.get_default_values().iter().map(|d| format!("`{}`", d.to_string_lossy())).collect();
-    if !defaults.is_empty() {
+    if !defaults.is_empty() && argument.get_action().takes_values() {
         let _ = write!(line, " Default: {}.", defaults.join(" "));
     }
     if let Some(env) = argument.get_env() {

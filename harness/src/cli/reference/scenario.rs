@@ -52,7 +52,7 @@ impl Walker<'_> {
     /// appears.
     fn subtable<'s>(&'s self, schema: &'s Value) -> Option<(&'s Value, Shape)> {
         let resolved = self.resolve(schema);
-        if resolved.get("properties").is_some() {
+        if is_table(resolved) {
             return Some((resolved, Shape::Table));
         }
         if let Some(items) = resolved.get("items").map(|i| self.resolve(i))
@@ -61,7 +61,7 @@ impl Walker<'_> {
             return Some((items, Shape::Array));
         }
         let any_of = resolved.get("anyOf").and_then(Value::as_array)?;
-        let table = any_of.iter().map(|s| self.resolve(s)).find(|s| s.get("properties").is_some())?;
+        let table = any_of.iter().map(|s| self.resolve(s)).find(|s| is_table(s))?;
         Some((table, Shape::Either))
     }
 
@@ -76,7 +76,7 @@ impl Walker<'_> {
             Shape::Either => format!("`[{name}]`"),
         };
         let _ = write!(self.out, "\n## {heading} {{#{id}}}\n\n");
-        if let Some(description) = description(schema) {
+        if let Some(description) = description(schema).filter(|_| !path.is_empty()) {
             let _ = write!(self.out, "{}\n\n", description.trim());
         }
         match shape {
@@ -90,11 +90,15 @@ impl Walker<'_> {
         }
         let required: Vec<&str> =
             schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-        let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            self.out.push_str("It takes no keys.\n");
+            return;
+        };
         self.out.push_str("| key | type | default | description |\n|---|---|---|---|\n");
         let mut tables = Vec::new();
         for (key, property) in properties {
-            let (kind, nested) = match self.subtable(property) {
+            let found = self.subtable(property).map(|(table, table_shape)| (table.clone(), table_shape));
+            let (kind, nested) = match found {
                 Some((table, table_shape)) if depth < 6 => {
                     let mut sub: Vec<&str> = path.to_vec();
                     sub.push(key);
@@ -125,7 +129,7 @@ impl Walker<'_> {
         for (key, table, table_shape) in tables {
             let mut sub: Vec<&str> = path.to_vec();
             sub.push(key);
-            let described = merged_description(properties.get(key), table);
+            let described = merged_description(properties.get(key), &table);
             self.table(&sub, &described, table_shape, depth + 1);
         }
     }
@@ -159,6 +163,11 @@ impl Walker<'_> {
             _ => "any value".into(),
         }
     }
+}
+
+/// Whether a schema is a table of named keys: keys of its own, or none at all (`[checks.collations]`).
+fn is_table(schema: &Value) -> bool {
+    schema.get("properties").is_some() || schema.get("additionalProperties") == Some(&Value::Bool(false))
 }
 
 /// A schema's description, if it has one.
