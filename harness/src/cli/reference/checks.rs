@@ -46,9 +46,7 @@ fn keys(kind: CheckKind) -> (String, String) {
 /// What a check of this kind does, in detail: the table the README once held.
 const fn details(kind: CheckKind) -> &'static str {
     match kind {
-        CheckKind::Extensions => {
-            "extensions installed, at least the given versions (and available before the restore)"
-        }
+        CheckKind::Extensions => "extensions installed, at least the given versions (and available before the restore)",
         CheckKind::SchemaVersion => {
             "the migration journal's newest entry against the migration the code expects: `expected`, or `expected_from` the code's migrations folder; both agree when they name the same migration in whatever form the runner records it (`3`, `0003_name`, `0003_name.up.sql`), by its number, then its name (`0003_a` is not `0003_b`), and a mismatch says which is newer and by how many migrations. Presets: `rails`, `dbmate`, `golang-migrate` (dirty fails), `sqlx`, `flyway` (failed rows fail), `goose` (applied rows), `drizzle`, `prisma` (unfinished or rolled-back rows fail), `django` (per `app`), `alembic` (the heads of `versions/`), `liquibase` (the root changelog orders changesets), `knex` (a held lock fails), `typeorm`, `sequelize`, `entity-framework`, `atlas` (errored or partly applied revisions fail), `sqitch` (the plan, per `project`); or any table/column (`records` = `number`, `stem`, `name`)"
         }
@@ -103,9 +101,7 @@ const fn details(kind: CheckKind) -> &'static str {
         CheckKind::Collations => {
             "text indexes sort as they were built: in every database (the drilled one only on a shared server), the default collation's recorded version (`datcollversion`) and every `pg_collation` version against the target's own libraries; a mismatch (a physical backup restored on another glibc or ICU) fails naming the database or collation, both versions and the indexes under it, with the repair as a hint (`REINDEX`, then `ALTER DATABASE ... REFRESH COLLATION VERSION` / `ALTER COLLATION ... REFRESH VERSION`); no recorded version (C, POSIX) passes, saying so"
         }
-        CheckKind::Api => {
-            "(from `[app]`) the application boots on the restored database and its API answers"
-        }
+        CheckKind::Api => "(from `[app]`) the application boots on the restored database and its API answers",
         CheckKind::Objectives => {
             "the recovery time (`rto`: from the drill's start until the restored database is ready) and the backup's age when the drill starts (`rpo`, from the best evidence the backup carries: an archive's header, a plain dump's `Started on` line, a date in its name, else its modification time), each against the objective the business set; a missed one fails the drill, and an RTO that can no longer be met stops the drill at once"
         }

@@ -20,7 +20,8 @@ pub(super) fn page() -> String {
     );
     let commands: Vec<_> = visible(&root).collect();
     for command in &commands {
-        let _ = writeln!(out, "- [`pgdrill {0}`](#pgdrill-{0}): {1}", command.get_name(), about(command));
+        let _ =
+            writeln!(out, "- [`pgdrill {0}`](#pgdrill-{0}): {1}.", command.get_name(), super::prose(&about(command)));
     }
     for command in commands {
         section(&mut out, &["pgdrill"], command);
@@ -45,13 +46,15 @@ fn section(out: &mut String, parents: &[&str], command: &clap::Command) {
     let _ = write!(out, "\n## `{}` {{#{}}}\n\n", path.join(" "), path.join("-"));
     let text = command.get_long_about().or(command.get_about()).map(|a| a.to_string()).unwrap_or_default();
     if !text.is_empty() {
-        let _ = write!(out, "{}\n\n", text.trim());
+        let _ = write!(out, "{}\n\n", super::prose(text.trim()));
     }
     let usage = command.clone().render_usage().to_string();
     let usage = usage.trim().trim_start_matches("Usage:").trim();
     let _ = write!(out, "```text\n{usage}\n```\n\n");
-    let arguments: Vec<_> =
-        command.get_arguments().filter(|a| !a.is_hide_set() && !["help", "version"].contains(&a.get_id().as_str())).collect();
+    let arguments: Vec<_> = command
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !["help", "version"].contains(&a.get_id().as_str()))
+        .collect();
     for argument in arguments {
         let _ = writeln!(out, "- {}", argument_line(argument));
     }
@@ -68,8 +71,7 @@ fn section(out: &mut String, parents: &[&str], command: &clap::Command) {
 
 /// One argument: how it is written, its help, default, possible values and variable.
 fn argument_line(argument: &clap::Arg) -> String {
-    let values: Vec<String> =
-        argument.get_value_names().unwrap_or_default().iter().map(|v| format!("<{v}>")).collect();
+    let values: Vec<String> = argument.get_value_names().unwrap_or_default().iter().map(|v| format!("<{v}>")).collect();
     let takes_value = argument.get_num_args().is_some_and(|n| n.takes_values());
     let mut written = match (argument.get_long(), argument.get_short()) {
         (Some(long), Some(short)) => format!("-{short}, --{long}"),
@@ -94,14 +96,14 @@ fn argument_line(argument: &clap::Arg) -> String {
     if !help.is_empty() {
         let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         let stop = if help.ends_with(['.', '?', '!']) { "" } else { "." };
-        let _ = write!(line, ": {help}{stop}");
+        let _ = write!(line, ": {}{stop}", super::prose(&help));
     }
     let possible: Vec<String> = argument
         .get_possible_values()
         .iter()
         .filter(|v| !v.is_hide_set())
         .map(|v| match v.get_help() {
-            Some(h) => format!("`{}` ({h})", v.get_name()),
+            Some(h) => format!("`{}` ({})", v.get_name(), super::prose(&h.to_string())),
             None => format!("`{}`", v.get_name()),
         })
         .collect();

@@ -77,7 +77,7 @@ impl Walker<'_> {
         };
         let _ = write!(self.out, "\n## {heading} {{#{id}}}\n\n");
         if let Some(description) = description(schema).filter(|_| !path.is_empty()) {
-            let _ = write!(self.out, "{}\n\n", description.trim());
+            let _ = write!(self.out, "{}\n\n", super::prose(description.trim()));
         }
         match shape {
             Shape::Array => {
