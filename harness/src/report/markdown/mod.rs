@@ -29,8 +29,9 @@ pub(crate) const EVIDENCE_FOLD: &str = "<details><summary>Evidence: the query be
 pub(crate) const OUTPUT_FOLD: &str = "<details><summary>Its last output</summary>";
 pub(crate) const FOLD_END: &str = "</details>";
 
-/// Each pipe escaped for a table row, with the backslashes right before it doubled: `a\|b`
-/// would otherwise escape the escape (`a\\|b`), and the pipe would end the cell.
+/// Each pipe escaped for a table row, with the backslashes right before it doubled: a table
+/// row takes a pipe after any backslash as escaped, and the inline text then reads `a\\|b` as
+/// an escaped backslash, so that `a\|b` escaped once would show as `a|b`.
 fn escape_pipes(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     let mut backslashes = 0;
