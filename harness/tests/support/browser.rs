@@ -5,7 +5,7 @@
 //! width (what a table too wide for the page loses). Test binaries include this file with
 //! `#[path]`. A missing Chromium or poppler fails the test that asks for them: never a skip.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

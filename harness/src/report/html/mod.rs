@@ -5,8 +5,9 @@
 //! (`style.css`), the drill's three charts drawn inline from their SVG text, no script and
 //! nothing to load, under a Content-Security-Policy that would stop anything that slipped
 //! through. The verdict is a green or red banner at the top; the main sections start new pages
-//! in print.
+//! in print; the badges are symbols any font has ([`glyphs`]).
 
+mod glyphs;
 mod sanitize;
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
@@ -46,7 +47,7 @@ fn escape(text: &str) -> String {
 /// The page of the drill `record`, whose report.md is `markdown`, with its `charts`.
 pub fn render(record: &DrillRecord, markdown: &str, charts: &[Chart<'_>]) -> String {
     let events = sanitize::sanitize(Parser::new_ext(markdown, Options::ENABLE_TABLES), charts);
-    let events = chapters(events);
+    let events = glyphs::dress(chapters(events));
     let (banner, body) = events.split_at(banner_end(&events));
     let (class, verdict) = match record.verdict {
         DrillVerdict::Pass => ("pass", "PASS"),

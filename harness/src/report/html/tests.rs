@@ -239,3 +239,22 @@ fn figures_of_a_drill_with_many_checks() {
     assert_eq!(page.matches("public.table_1999").count(), 3, "the check is in both tables and the failures");
     assert!(page.len() < md.len() * 3, "report.html {} bytes, report.md {}", page.len(), md.len());
 }
+
+/// The badges print in any font: symbols, coloured by what they say, never an emoji a machine
+/// without an emoji font prints as an empty box; a long word in a cell gets places to break,
+/// a short one none.
+#[test]
+fn badges_are_symbols_and_long_words_in_cells_break() {
+    let record = hostile();
+    let page = render(&record, &markdown::render(&record, &[]), &[]);
+    assert!(page.contains("<td><span class=\"badge ok\">✓</span> pass</td>"), "{page}");
+    assert!(page.contains("<td><span class=\"badge bad\">✗</span> fail</td>"), "{page}");
+    assert!(page.contains("<span class=\"badge skip\">»</span> skipped"), "{page}");
+    for emoji in ["✅", "❌", "⏭", "⛔"] {
+        assert!(!page.contains(emoji), "{emoji} is in the page");
+    }
+    let md = "| a | b |\n|---|---|\n| /tmp/pgdrill-test-fC5RmX/hostile-names.sql (552 B) | short words only |\n";
+    let page = render(&record, md, &[]);
+    assert!(page.contains("<td>/tmp/pgdrill-test-fC<wbr>5RmX/hostile-names.s<wbr>ql (552 B)</td>"), "{page}");
+    assert!(page.contains("<td>short words only</td>"), "{page}");
+}
