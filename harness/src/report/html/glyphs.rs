@@ -51,6 +51,11 @@ fn text_of(text: &str, in_cell: bool, out: &mut Vec<Event<'_>>) {
         plain(&rest[..at], in_cell, out);
         out.push(Event::InlineHtml(format!("<span class=\"badge {class}\">{symbol}</span>").into()));
         rest = &rest[at + emoji.len()..];
+        // The badge and its first word stay on one line (`✓ passed` in a narrow column).
+        if let Some(after) = rest.strip_prefix(' ') {
+            out.push(Event::Text("\u{a0}".into()));
+            rest = after;
+        }
     }
     plain(rest, in_cell, out);
 }

@@ -247,9 +247,9 @@ fn figures_of_a_drill_with_many_checks() {
 fn badges_are_symbols_and_long_words_in_cells_break() {
     let record = hostile();
     let page = render(&record, &markdown::render(&record, &[]), &[]);
-    assert!(page.contains("<td><span class=\"badge ok\">✓</span> pass</td>"), "{page}");
-    assert!(page.contains("<td><span class=\"badge bad\">✗</span> fail</td>"), "{page}");
-    assert!(page.contains("<span class=\"badge skip\">»</span> skipped"), "{page}");
+    assert!(page.contains("<td><span class=\"badge ok\">✓</span>\u{a0}pass</td>"), "{page}");
+    assert!(page.contains("<td><span class=\"badge bad\">✗</span>\u{a0}fail</td>"), "{page}");
+    assert!(page.contains("<span class=\"badge skip\">»</span>\u{a0}skipped"), "{page}");
     for emoji in ["✅", "❌", "⏭", "⛔"] {
         assert!(!page.contains(emoji), "{emoji} is in the page");
     }
