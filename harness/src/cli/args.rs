@@ -170,7 +170,7 @@ pub(crate) enum Command {
     /// Run the drills scenarios describe, and write their reports.
     ///
     /// Restores each backup into a throwaway target, runs the checks, removes the target and
-    /// writes junit.xml, report.md, drill.json, timeline.svg and a manifest of their digests.
+    /// writes junit.xml, report.md, report.html, drill.json, timeline.svg and a manifest of their digests.
     /// Exits 0 only when every phase and check of every drill passed.
     Run {
         /// Scenario files, or folders of them.

@@ -330,6 +330,7 @@ mod tests {
                 dir: "r".into(),
                 junit: "r/junit.xml".into(),
                 markdown: "r/report.md".into(),
+                html: "r/report.html".into(),
                 json: "r/drill.json".into(),
                 manifest: "r/manifest.json".into(),
                 history: "history.jsonl".into(),

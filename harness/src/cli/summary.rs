@@ -58,9 +58,10 @@ fn verdict_lines(outcome: &DrillOutcome) {
     match &outcome.reports {
         Ok(paths) => {
             println!(
-                "reports: {}\n  {}\n  {}\n  {}",
+                "reports: {}\n  {}\n  {}\n  {}\n  {}",
                 paths.dir.display(),
                 paths.markdown.display(),
+                paths.html.display(),
                 paths.junit.display(),
                 paths.json.display()
             );

@@ -15,10 +15,11 @@ use crate::evidence::verify::{Finding, Trust, Verification, verify};
 use crate::outcome::DrillRecord;
 
 /// The files a drill's folder holds: a folder holding any of them is a drill's, whole or not.
-const DRILL_FILES: [&str; 10] = [
+const DRILL_FILES: [&str; 11] = [
     "drill.json",
     "junit.xml",
     "report.md",
+    super::html::NAME,
     "timeline.svg",
     "recovery.svg",
     "backup-age.svg",
@@ -334,8 +335,8 @@ mod tests {
     fn each_evidence_has_its_status() {
         let good = Verification {
             signed: signed(true),
-            statement_files: Some(8),
-            manifest_files: Some(7),
+            statement_files: Some(9),
+            manifest_files: Some(8),
             strict: true,
             ..Verification::default()
         };
@@ -367,7 +368,7 @@ mod tests {
 
         let manifest_only = Verification {
             findings: vec![Finding::Unsigned { statement: false }],
-            manifest_files: Some(7),
+            manifest_files: Some(8),
             strict: true,
             ..Verification::default()
         };

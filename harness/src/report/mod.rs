@@ -1,11 +1,12 @@
 //! Reports: the drill's record ([`crate::outcome`]) rendered for people, CI and machines, each
-//! renderer deciding nothing: `junit.xml`, `report.md`, `drill.json`, the pictures and
-//! `metrics.prom`, written once at the end, whatever happened (a drill that failed or was
+//! renderer deciding nothing: `junit.xml`, `report.md`, `drill.json`, the pictures,
+//! `report.html` (report.md as a web page, the pictures inline) and `metrics.prom`, written once at the end, whatever happened (a drill that failed or was
 //! interrupted still leaves its reports), with the evidence (`crate::evidence`) over them.
 
 pub mod console;
 mod controls;
 pub(crate) mod fleet;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -29,6 +30,8 @@ pub struct ReportPaths {
     pub dir: PathBuf,
     pub junit: PathBuf,
     pub markdown: PathBuf,
+    /// report.md as a self-contained web page, to read or print to PDF.
+    pub html: PathBuf,
     pub json: PathBuf,
     pub manifest: PathBuf,
     pub history: PathBuf,
@@ -69,7 +72,7 @@ pub(crate) fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
 }
 
 /// Writes the reports into `dir`: drill.json, junit.xml, report.md with its three pictures,
-/// metrics.prom, and the manifest of their digests; with a `signer`, the in-toto statement of
+/// report.html, metrics.prom, and the manifest of their digests; with a `signer`, the in-toto statement of
 /// them all (the manifest too) and its SSH signature; then appends the drill to the scenario's
 /// history (the folder above `dir`), which report.md compared it with.
 pub(crate) fn write_all(
@@ -88,20 +91,13 @@ pub(crate) fn write_all(
         dir: dir.to_owned(),
         junit: dir.join("junit.xml"),
         markdown: dir.join("report.md"),
+        html: dir.join(html::NAME),
         json: dir.join("drill.json"),
         manifest: dir.join(manifest::NAME),
         history: history_path.clone(),
         evidence: None,
     };
-    let files: [(&str, String); 7] = [
-        ("drill.json", json::render(record)),
-        ("junit.xml", junit::render(record)),
-        ("report.md", markdown::render(record, &past)),
-        ("timeline.svg", svg::timeline(record)),
-        ("recovery.svg", svg::recovery(&past, record)),
-        ("backup-age.svg", svg::backup_age(&past, record)),
-        (metrics::NAME, metrics::render(record, &past)),
-    ];
+    let files = render_all(record, &past);
     for (name, text) in &files {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(err(&path))?;
@@ -120,6 +116,31 @@ pub(crate) fn write_all(
     history::append(&history_path, &history::HistoryEntry::of(record, dir, manifest_sha))
         .map_err(err(&history_path))?;
     Ok(paths)
+}
+
+/// Every report file of the drill `record`, compared with the `past` drills of its scenario: its
+/// name and its text. report.html is report.md's Markdown with the three pictures inline.
+pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -> [(&'static str, String); 8] {
+    let report = markdown::render(record, past);
+    let timeline = svg::timeline(record);
+    let recovery = svg::recovery(past, record);
+    let backup_age = svg::backup_age(past, record);
+    let charts = [
+        html::Chart { name: "timeline.svg", svg: &timeline },
+        html::Chart { name: "recovery.svg", svg: &recovery },
+        html::Chart { name: "backup-age.svg", svg: &backup_age },
+    ];
+    let page = html::render(record, &report, &charts);
+    [
+        ("drill.json", json::render(record)),
+        ("junit.xml", junit::render(record)),
+        ("report.md", report),
+        (html::NAME, page),
+        ("timeline.svg", timeline),
+        ("recovery.svg", recovery),
+        ("backup-age.svg", backup_age),
+        (metrics::NAME, metrics::render(record, past)),
+    ]
 }
 
 /// Writes the in-toto statement about `files` and its SSH signature; returns the statement's path.

@@ -136,7 +136,7 @@ fn restored() -> RestoreStats {
 }
 
 /// The drill: PLUR's backup restored into a sandboxed container, one check failing.
-fn drill(console: Console) -> DrillRecord {
+pub(super) fn drill(console: Console) -> DrillRecord {
     let started = datetime!(2026-11-22 08:00:00 UTC);
     let events = Events::new(vec![Box::new(console)]);
     events.emit(Event::Started(Box::new(self::started(started))));

@@ -1,5 +1,6 @@
-//! Pictures for the Markdown report, as SVG files beside it: the phases of a drill on a time
-//! line (`timeline.svg`), and the recovery time of the scenario's past drills (`recovery.svg`).
+//! Pictures for the Markdown report, as SVG files beside it (and inline in report.html, scaled
+//! to the page by their `viewBox`): the phases of a drill on a time line (`timeline.svg`), and
+//! the recovery time of the scenario's past drills (`recovery.svg`).
 
 use std::fmt::Write;
 
@@ -29,7 +30,7 @@ pub fn timeline(record: &DrillRecord) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="{height}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="{height}" viewBox="0 0 720 {height}" font-family="sans-serif" font-size="12">"#
     );
     let _ = write!(
         out,
@@ -117,7 +118,7 @@ fn bars(
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="230" font-family="sans-serif" font-size="11"><text x="10" y="20" font-weight="bold">{}</text>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="230" viewBox="0 0 720 230" font-family="sans-serif" font-size="11"><text x="10" y="20" font-weight="bold">{}</text>"#,
         escape(title)
     );
     for (i, (date, ms, passed)) in points.iter().enumerate() {

@@ -22,7 +22,7 @@ const IDENTITY: &str = "drills@example.com";
 const BUCKET: &str = "fleet";
 
 /// The files every drill folder holds, signed.
-const FILES: [&str; 10] = [
+const FILES: [&str; 11] = [
     "MANIFEST.sha256",
     "backup-age.svg",
     "drill.json",
@@ -31,6 +31,7 @@ const FILES: [&str; 10] = [
     "junit.xml",
     "metrics.prom",
     "recovery.svg",
+    "report.html",
     "report.md",
     "timeline.svg",
 ];

@@ -8,6 +8,8 @@ mod as_tests;
 mod backup_kind;
 mod bad_input;
 mod barman;
+#[path = "../support/browser.rs"]
+mod browser;
 mod catalog;
 mod chains;
 mod ci_files;
@@ -48,6 +50,7 @@ mod physical_snapshots;
 mod pod;
 mod probe_rows;
 mod red_team;
+mod report_html;
 mod scenario_schema;
 mod secrets;
 mod seeds;

@@ -251,7 +251,7 @@ impl Drill {
 
     /// Every report file, concatenated, for secret scans.
     pub(crate) fn all_reports(&self) -> String {
-        ["junit.xml", "report.md", "drill.json", "metrics.prom"]
+        ["junit.xml", "report.md", "report.html", "drill.json", "metrics.prom"]
             .iter()
             .map(|f| self.report(f))
             .collect::<Vec<_>>()
@@ -276,7 +276,7 @@ impl Drill {
     }
 
     pub(crate) fn assert_reports_and_no_leftovers(&self) {
-        for name in ["junit.xml", "report.md", "drill.json"] {
+        for name in ["junit.xml", "report.md", "report.html", "drill.json"] {
             assert!(self.out.join(name).is_file(), "{name} was not written\n{self:?}");
         }
         let left = containers_of(&self.record().drill_id);

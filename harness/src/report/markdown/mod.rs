@@ -21,17 +21,69 @@ use crate::outcome::history::HistoryEntry;
 use crate::outcome::{DrillRecord, DrillVerdict, PhaseStatus};
 use crate::units::human_duration;
 
-/// A table cell: no pipes or newlines that would break the row.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace("\r\n", "<br>").replace('\n', "<br>")
+/// The raw HTML this renderer writes itself, which `report.html` keeps as HTML (every other
+/// raw HTML in the Markdown is shown there as text): the line break in a table cell, and the
+/// folds around the evidence and the application's output.
+pub(crate) const BREAK: &str = "<br>";
+pub(crate) const EVIDENCE_FOLD: &str = "<details><summary>Evidence: the query behind each check</summary>";
+pub(crate) const OUTPUT_FOLD: &str = "<details><summary>Its last output</summary>";
+pub(crate) const FOLD_END: &str = "</details>";
+
+/// Each pipe escaped for a table row, with the backslashes right before it doubled: a table
+/// row takes a pipe after any backslash as escaped, and the inline text then reads `a\\|b` as
+/// an escaped backslash, so that `a\|b` escaped once would show as `a|b`.
+fn escape_pipes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut backslashes = 0;
+    for c in text.chars() {
+        if c == '\\' {
+            backslashes += 1;
+            continue;
+        }
+        let pipe = c == '|';
+        out.push_str(&"\\".repeat(if pipe { backslashes * 2 + 1 } else { backslashes }));
+        out.push(c);
+        backslashes = 0;
+    }
+    out.push_str(&"\\".repeat(backslashes));
+    out
 }
 
+/// A table cell: no pipes or newlines that would break the row.
+fn cell(text: &str) -> String {
+    escape_pipes(text).replace("\r\n", BREAK).replace(['\r', '\n'], BREAK)
+}
+
+/// `text` as a code span, whatever backticks it holds: fenced by one more backtick than its
+/// longest run of them (and padded when it starts or ends with one), so that no name in it can
+/// end the span early.
 fn code(text: &str) -> String {
     if text.is_empty() {
         return String::new();
     }
-    let ticks = if text.contains('`') { "``" } else { "`" };
-    format!("{ticks}{}{ticks}", text.replace('|', "\\|").replace('\n', " "))
+    let text = escape_pipes(&text.replace("\r\n", " ").replace(['\r', '\n'], " "));
+    let ticks = "`".repeat(longest_run(&text, '`') + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
+    format!("{ticks}{pad}{text}{pad}{ticks}")
+}
+
+/// The longest run of `c` in `text`.
+fn longest_run(text: &str, c: char) -> usize {
+    text.split(|x| x != c).map(str::len).max().unwrap_or(0)
+}
+
+/// A fenced code block of `text` (its lines indented by `indent`), fenced by more backticks
+/// than any run of them in `text`, so that no line of it ends the block early.
+fn fenced(info: &str, text: &str, indent: &str) -> String {
+    let fence = "`".repeat(longest_run(text, '`').max(2) + 1);
+    let body = indented(text, indent);
+    format!("{indent}{fence}{info}\n{indent}{body}\n{indent}{fence}")
+}
+
+/// `text`'s lines after the first indented by `indent`, whichever line ending each has (a lone
+/// `\r` ends a Markdown line too): none of them can leave the block the first line opened.
+fn indented(text: &str, indent: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n").replace('\n', &format!("\n{indent}"))
 }
 
 fn table(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> String {
@@ -41,7 +93,8 @@ fn table(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> String {
         None => builder.push_record(["", ""].map(String::from)),
     }
     for row in rows {
-        builder.push_record(row);
+        // A newline left in a cell would end the row.
+        builder.push_record(row.into_iter().map(|c| c.replace("\r\n", BREAK).replace(['\r', '\n'], BREAK)));
     }
     let mut table = builder.build();
     table.with(Style::markdown());
@@ -102,7 +155,7 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     usage(&mut out, r);
     let _ = writeln!(
         out,
-        "---\nWritten by pgdrill {}. The same drill is recorded in `drill.json` (machine-readable), `junit.xml` (for CI) and `metrics.prom` (gauges for Prometheus: node_exporter's textfile collector, OpenMetrics). `MANIFEST.sha256` holds the sha256 of every report file: `sha256sum -c MANIFEST.sha256` (or `pgdrill report verify` on this folder) confirms none was changed after the drill. Passwords, keys and tokens are never written to these reports.",
+        "---\nWritten by pgdrill {}. The same drill is recorded in `drill.json` (machine-readable), `junit.xml` (for CI), `metrics.prom` (gauges for Prometheus: node_exporter's textfile collector, OpenMetrics) and `report.html` (this report as a web page, to read or print to PDF). `MANIFEST.sha256` holds the sha256 of every report file: `sha256sum -c MANIFEST.sha256` (or `pgdrill report verify` on this folder) confirms none was changed after the drill. Passwords, keys and tokens are never written to these reports.",
         r.runner.pgdrill_version
     );
     out
@@ -158,9 +211,7 @@ fn headline(out: &mut String, r: &DrillRecord) {
         ),
         _ => format!("**{verdict}.** {}", r.failure.clone().unwrap_or_else(|| "the drill did not complete".into())),
     };
-    for line in headline.lines() {
-        let _ = writeln!(out, "> {line}");
-    }
+    let _ = writeln!(out, "> {}", indented(&headline, "> "));
     out.push('\n');
     if let Some(why) = &r.scenario.trusted {
         let target = match r.target.as_ref().and_then(|t| t.isolation.as_ref()) {

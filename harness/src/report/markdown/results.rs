@@ -3,7 +3,10 @@
 
 use std::fmt::Write;
 
-use super::{cell, clock, code, phase_badge, table, upper_first, verdict_badge};
+use super::{
+    EVIDENCE_FOLD, FOLD_END, OUTPUT_FOLD, cell, clock, code, fenced, indented, phase_badge, table, upper_first,
+    verdict_badge,
+};
 use crate::outcome::{DrillRecord, Objective, PhaseStatus, Verdict};
 use crate::units::{human_duration, human_size};
 
@@ -50,17 +53,19 @@ pub(super) fn checks(out: &mut String, r: &DrillRecord) {
         if !failures.is_empty() {
             out.push_str("### Checks that did not pass\n\n");
             for c in failures {
-                let _ = writeln!(out, "- **{}** ({}): {}", c.id, c.verdict, c.message);
+                // Its lines indented: a message's own line cannot end the item or start a block.
+                let id = c.id.replace(['\r', '\n'], " ");
+                let _ = writeln!(out, "- **{id}** ({}): {}", c.verdict, indented(&c.message, "  "));
                 if !c.evidence.is_empty() {
-                    let _ = writeln!(out, "\n  ```sql\n  {}\n  ```\n", c.evidence.replace('\n', "\n  "));
+                    let _ = writeln!(out, "\n{}\n", fenced("sql", &c.evidence, "  "));
                 }
             }
             out.push('\n');
         }
-        out.push_str("<details><summary>Evidence: the query behind each check</summary>\n\n");
+        let _ = writeln!(out, "{EVIDENCE_FOLD}\n");
         let rows = r.checks.iter().map(|c| vec![code(&c.id), code(&c.evidence), human_duration(c.duration)]).collect();
         out.push_str(&table(Some(&["Check", "SQL", "Took"]), rows));
-        out.push_str("\n\n</details>\n\n");
+        let _ = writeln!(out, "\n\n{FOLD_END}\n");
     }
 }
 
@@ -95,12 +100,15 @@ pub(super) fn application(out: &mut String, r: &DrillRecord) {
             code(&app.url)
         );
         if !app.output_tail.is_empty() {
-            let (open, close) =
-                if failed { ("", "") } else { ("<details><summary>Its last output</summary>\n\n", "\n</details>\n") };
+            let (open, close) = if failed {
+                (String::new(), String::new())
+            } else {
+                (format!("{OUTPUT_FOLD}\n\n"), format!("\n{FOLD_END}\n"))
+            };
             if failed {
                 out.push_str("Its last output:\n\n");
             }
-            let _ = writeln!(out, "{open}```text\n{}\n```\n{close}", app.output_tail.join("\n"));
+            let _ = writeln!(out, "{open}{}\n{close}", fenced("text", &app.output_tail.join("\n"), ""));
         }
     }
 }

@@ -1,0 +1,130 @@
+//! `report.html`: report.md as one self-contained web page, to read in a browser or print to
+//! PDF for an auditor. It is made from report.md's own Markdown (so the two never say different
+//! things), parsed by pulldown-cmark with GFM tables and sanitised ([`sanitize`]: the Markdown
+//! carries text a hostile backup controls), inside a page of ours: the styles inline
+//! (`style.css`), the drill's three charts drawn inline from their SVG text, no script and
+//! nothing to load, under a Content-Security-Policy that would stop anything that slipped
+//! through. The verdict is a green or red banner at the top; the main sections start new pages
+//! in print; the badges are symbols any font has ([`glyphs`]).
+
+mod glyphs;
+mod sanitize;
+
+use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+use crate::outcome::{DrillRecord, DrillVerdict};
+pub use sanitize::Chart;
+
+/// The file's name in a drill's folder.
+pub const NAME: &str = "report.html";
+
+/// What the page may load and run: nothing but its own inline styles, and images only as data.
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+const STYLE: &str = include_str!("style.css");
+
+/// The main sections of report.md that start a new page in print (after the first page, which
+/// holds the verdict, the objectives, the controls and what the drill proves): what was drilled
+/// onto what, the comparison with the previous drill, the phases, the checks.
+pub(crate) const CHAPTERS: [&str; 4] = ["Backup", "Since the previous drill", "Phases", "Checks"];
+
+/// `text` escaped for HTML text and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The page of the drill `record`, whose report.md is `markdown`, with its `charts`.
+pub fn render(record: &DrillRecord, markdown: &str, charts: &[Chart<'_>]) -> String {
+    let events = sanitize::sanitize(Parser::new_ext(markdown, Options::ENABLE_TABLES), charts);
+    let events = glyphs::dress(chapters(events));
+    let (banner, body) = events.split_at(banner_end(&events));
+    let (class, verdict) = match record.verdict {
+        DrillVerdict::Pass => ("pass", "PASS"),
+        DrillVerdict::Fail => ("fail", "FAIL"),
+        DrillVerdict::Interrupted => ("fail", "INTERRUPTED"),
+        DrillVerdict::Running => ("fail", "INCOMPLETE"),
+    };
+    let mut out = String::with_capacity(markdown.len() * 2 + STYLE.len() + 4096);
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str(&format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n"));
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    out.push_str("<meta name=\"generator\" content=\"pgdrill\">\n");
+    out.push_str(&format!(
+        "<title>Restore drill {}: {verdict}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>\n",
+        escape(&record.scenario.name)
+    ));
+    out.push_str(&format!("<header class=\"verdict {class}\">\n"));
+    pulldown_cmark::html::push_html(&mut out, banner.iter().cloned());
+    out.push_str("</header>\n");
+    pulldown_cmark::html::push_html(&mut out, body.iter().cloned());
+    out.push_str("</main>\n</body>\n</html>\n");
+    out
+}
+
+/// Where the banner ends: after the headline's quote (the verdict in a sentence), when it comes
+/// before the first section; else after the title.
+fn banner_end(events: &[Event<'_>]) -> usize {
+    let mut title_end = 0;
+    let mut depth = 0usize;
+    for (i, event) in events.iter().enumerate() {
+        match event {
+            Event::Start(Tag::Heading { level: HeadingLevel::H2, .. }) if depth == 0 => break,
+            Event::End(TagEnd::Heading(HeadingLevel::H1)) if depth == 0 && title_end == 0 => title_end = i + 1,
+            Event::Start(Tag::BlockQuote(_)) => depth += 1,
+            Event::End(TagEnd::BlockQuote(_)) => {
+                depth -= 1;
+                if depth == 0 && title_end > 0 {
+                    return i + 1;
+                }
+            }
+            Event::Start(_) if depth == 0 && title_end > 0 => break,
+            _ => {}
+        }
+    }
+    title_end
+}
+
+/// The top-level headings of [`CHAPTERS`] marked to start a new page in print. Only headings
+/// of the document itself: a heading inside a list or a quote (text a message brought) is none.
+fn chapters(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
+    let mut depth = 0usize;
+    let mut out = Vec::with_capacity(events.len());
+    let mut events = events.into_iter().peekable();
+    while let Some(event) = events.next() {
+        match event {
+            Event::Start(Tag::Heading { level: HeadingLevel::H2, id, mut classes, attrs }) if depth == 0 => {
+                if let Some(Event::Text(title)) = events.peek()
+                    && CHAPTERS.contains(&&**title)
+                {
+                    classes.push("chapter".into());
+                }
+                depth += 1;
+                out.push(Event::Start(Tag::Heading { level: HeadingLevel::H2, id, classes, attrs }));
+            }
+            Event::Start(_) => {
+                depth += 1;
+                out.push(event);
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                out.push(event);
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,172 @@
+//! A real browser for the tests of pgdrill's web pages (`report.html`, the fleet's page): Debian's
+//! headless Chromium opens a page with no network (in a network namespace of its own, under
+//! bubblewrap, with only a loopback), saves a screenshot, prints the page to PDF, and poppler's
+//! tools read the PDF back: its text, its page count, and the words printed beyond the page's
+//! width (what a table too wide for the page loses). Test binaries include this file with
+//! `#[path]`. A missing Chromium or poppler fails the test that asks for them: never a skip.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// What [`print`] made of a page.
+#[derive(Debug)]
+pub struct Printed {
+    /// The page printed to PDF (A4 unless the page's `@page` says otherwise).
+    pub pdf: PathBuf,
+    /// A screenshot of the page's top, as a screen shows it.
+    pub png: PathBuf,
+    /// The PDF's text (`pdftotext -layout`: a table's row on one line while it fits).
+    pub text: String,
+    /// The PDF's page count (`pdfinfo`).
+    pub pages: usize,
+    /// Each word printed beyond the page's width, with its page: `page N: word`.
+    pub overflow: Vec<String>,
+}
+
+/// How long Chromium may take to open and print one page.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Opens `html` in headless Chromium (no network: in a network namespace of its own), saves a
+/// screenshot and prints it to PDF in `out`; `text` is the PDF's text (pdftotext), `pages` its
+/// page count (pdfinfo), `overflow` the words printed outside the page's width (pdftotext
+/// -bbox): what a table that does not fit loses.
+pub fn print(html: &Path, out: &Path) -> Printed {
+    for (tool, package) in [("chromium", "chromium"), ("bwrap", "bubblewrap"), ("pdftotext", "poppler-utils")] {
+        assert!(
+            which(tool),
+            "`{tool}` is not installed, and the browser tests need it (they never skip): apt-get install -y {package} \
+             (Debian's chromium, bubblewrap and poppler-utils)"
+        );
+    }
+    let html = std::fs::canonicalize(html).unwrap_or_else(|e| panic!("no page {}: {e}", html.display()));
+    std::fs::create_dir_all(out).unwrap_or_else(|e| panic!("cannot make {}: {e}", out.display()));
+    let stem = html.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "page".into());
+    let pdf = out.join(format!("{stem}.pdf"));
+    let png = out.join(format!("{stem}.png"));
+    for stale in [&pdf, &png] {
+        let _ = std::fs::remove_file(stale);
+    }
+    chromium(&html, &format!("--screenshot={}", png.display()), &png);
+    chromium(&html, &format!("--print-to-pdf={}", pdf.display()), &pdf);
+    let info = run(Command::new("pdfinfo").arg(&pdf));
+    let pages = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("pdfinfo gave no page count for {}:\n{info}", pdf.display()));
+    let text = run(Command::new("pdftotext").arg("-layout").arg(&pdf).arg("-"));
+    let bbox = run(Command::new("pdftotext").arg("-bbox").arg(&pdf).arg("-"));
+    Printed { overflow: overflow(&bbox), pdf, png, text, pages }
+}
+
+/// Runs Chromium on `html` with `action` (a screenshot or a print), which writes `made`, in a
+/// sandbox of bubblewrap: a network namespace with only a loopback, and a PID namespace that
+/// takes every process Chromium started with it when it ends (none is left running), a
+/// temporary profile.
+fn chromium(html: &Path, action: &str, made: &Path) {
+    let profile = tempfile::Builder::new().prefix("pgdrill-chromium-").tempdir().expect("a profile folder");
+    let mut command = Command::new("bwrap");
+    command
+        .args(["--dev-bind", "/", "/", "--proc", "/proc", "--unshare-net", "--unshare-pid", "--die-with-parent"])
+        .args(["--", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        .args(["--no-default-browser-check", "--disable-background-networking", "--disable-component-update"])
+        .args(["--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio"])
+        .args(["--hide-scrollbars", "--window-size=1280,1800", "--no-pdf-header-footer"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(action)
+        .arg(format!("file://{}", html.display()))
+        .env("HOME", profile.path())
+        .env("XDG_CONFIG_HOME", profile.path())
+        .env("XDG_CACHE_HOME", profile.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", "disabled:")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start bwrap chromium: {e}"));
+    let started = Instant::now();
+    while child.try_wait().expect("wait for chromium").is_none() {
+        if started.elapsed() > TIMEOUT {
+            // bwrap is the PID namespace's parent: its end ends Chromium and all it started.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish {action} of {} in {TIMEOUT:?}", html.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().expect("chromium's output");
+    let left = processes_naming(&profile.path().display().to_string());
+    assert!(left.is_empty(), "chromium left processes running: {left:?}");
+    assert!(
+        output.status.success() && made.is_file(),
+        "chromium {action} of {} failed ({}):\n{}",
+        html.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Each word of pdftotext's `-bbox` pages (XHTML) printed beyond the page's printable width, as
+/// `page N: word`. Chromium draws nothing of a page's content in its margins: of a table too
+/// wide, it prints the word cut by the right margin in part, and what lies beyond not at all.
+/// So a word is beyond the width when it ends inside the right margin, which is taken to be as
+/// wide as the left one (`@page` margins are symmetric here), and the left one to end where the
+/// leftmost word of the document starts.
+fn overflow(bbox: &str) -> Vec<String> {
+    let attr = |tag: &str, name: &str| -> Option<f64> {
+        let from = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        tag[from..].split('"').next()?.parse().ok()
+    };
+    let mut words = Vec::new();
+    let (mut page, mut width) = (0, f64::MAX);
+    for tag in bbox.split('<').skip(1) {
+        if tag.starts_with("page ") {
+            page += 1;
+            width = attr(tag, "width").unwrap_or(f64::MAX);
+        } else if tag.starts_with("word ") {
+            let (Some(min), Some(max)) = (attr(tag, "xMin"), attr(tag, "xMax")) else { continue };
+            let word = tag.split_once('>').map(|(_, w)| w).unwrap_or_default();
+            words.push((page, width, min, max, word));
+        }
+    }
+    let margin = words.iter().map(|w| w.2).fold(f64::MAX, f64::min).max(0.0);
+    words
+        .iter()
+        .filter(|(_, width, min, max, _)| *max > width - margin + 1.0 || *min < 0.0)
+        .map(|(page, _, _, _, word)| format!("page {page}: {word}"))
+        .collect()
+}
+
+/// The processes whose command line names `text` (Chromium's, by its profile folder).
+fn processes_naming(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(text) {
+            found.push(format!("{}: {}", entry.file_name().to_string_lossy(), cmdline.trim()));
+        }
+    }
+    found
+}
+
+/// Whether `tool` is on the PATH.
+fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+/// The standard output of `command`, which must succeed.
+fn run(command: &mut Command) -> String {
+    let output: Output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
