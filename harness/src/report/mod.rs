@@ -6,6 +6,7 @@
 pub mod console;
 mod controls;
 pub(crate) mod fleet;
+pub(crate) mod fleet_view;
 pub mod json;
 pub mod junit;
 pub mod markdown;
