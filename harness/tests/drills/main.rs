@@ -16,6 +16,7 @@ mod encrypted;
 mod faults;
 mod fingerprints;
 mod fixtures;
+mod fleet_gate;
 mod fleet_retry;
 mod fleet_store;
 mod formats;

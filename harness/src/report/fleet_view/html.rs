@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use super::matrix;
+use super::state::span;
 use super::{Drill, Fleet, State, Subject, chart};
-use crate::objectives::span;
 use crate::report::fleet::Evidence;
 use crate::units::human_duration;
 

@@ -6,8 +6,20 @@
 use std::time::Duration;
 
 use super::{Drill, FleetOptions};
-use crate::objectives::span;
+use crate::objectives;
 use crate::report::fleet::Evidence;
+
+/// A span of time as ages and max ages are written: in days from two days up (`92d`,
+/// `3d 4h`), else as objectives are (`36h`, `45m`).
+pub(crate) fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours) = (secs / 86400, secs % 86400 / 3600);
+    match (days, hours) {
+        (0..2, _) => objectives::span(d),
+        (days, 0) => format!("{days}d"),
+        (days, hours) => format!("{days}d {hours}h"),
+    }
+}
 
 /// A database's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
