@@ -200,8 +200,8 @@ mod tests {
 
     #[test]
     fn a_wrong_inventory_is_refused_at_its_line_and_column() {
-        let unknown = error("[[database]]\nscenario = \"a\"\nmax_agе = \"1d\"\n");
-        assert!(unknown.starts_with("fleet/inventory.toml:3:1: unknown field `max_agе`"), "{unknown}");
+        let unknown = error("[[database]]\nscenario = \"a\"\nmax_aeg = \"1d\"\n");
+        assert!(unknown.starts_with("fleet/inventory.toml:3:1: unknown field `max_aeg`"), "{unknown}");
         let age = error("[[database]]\nscenario = \"a\"\nmax_age = \"soon\"\n");
         assert!(age.starts_with("fleet/inventory.toml:3:11: max_age `soon` is not a span of time"), "{age}");
         let zero = error("[[database]]\nscenario = \"a\"\nmax_age = \"0s\"\n");
