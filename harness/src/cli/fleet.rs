@@ -118,10 +118,10 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
     for gap in &gaps {
         println!("gap: {gap}");
     }
-    let listed = inventory.databases.len();
+    let (listed, file) = (inventory.0.databases.len(), inventory.0.path.display());
     match gaps.len() {
-        0 => println!("proven: each of the {listed} databases in {} has a passing, recent drill whose evidence holds", inventory.path.display()),
-        n => println!("not proven: {n} gap{} in the {listed} databases of {}", if n == 1 { "" } else { "s" }, inventory.path.display()),
+        0 => println!("proven: each of the {listed} databases in {file} has a passing, recent drill whose evidence holds"),
+        n => println!("not proven: {n} gap{} in the {listed} databases of {file}", if n == 1 { "" } else { "s" }),
     }
     Exit::pass_if(gaps.is_empty()).into()
 }

@@ -94,7 +94,7 @@ fn make() -> Material {
 impl Material {
     /// A fleet of copies of the drills, `(scenario, drill folder)`, under `scratch`:
     /// `fleet/<scenario>/<n>/`.
-    pub(crate) fn fleet(&self, scratch: &Scratch, drills: &[(&str, &Path)]) -> PathBuf {
+    pub(crate) fn fleet(&self, scratch: &Scratch, drills: &[(&str, &PathBuf)]) -> PathBuf {
         let fleet = scratch.path("fleet");
         for (n, (scenario, drill)) in drills.iter().enumerate() {
             copy(drill, &fleet.join(scenario).join(format!("2026010{n}T030000Z")));
@@ -320,7 +320,10 @@ fn an_unusable_inventory_or_folder_exits_2_saying_where() {
 fn the_gate_reads_a_fleet_from_an_object_store_prefix() {
     let m = material();
     let s3 = S3Server::start();
-    s3.put_folders("evidence", &[("fleet/ledger/20260101T030000Z", &m.good), ("fleet/lost-rows/20260101T030000Z", &m.bad)]);
+    s3.put_folders(
+        "evidence",
+        &[("fleet/ledger/20260101T030000Z", m.good.as_path()), ("fleet/lost-rows/20260101T030000Z", m.bad.as_path())],
+    );
     let scratch = Scratch::new();
     let inventory = scratch.write("inventory.toml", "[[database]]\nscenario = \"ledger\"\n[[database]]\nscenario = \"lost-rows\"\n");
     let out = scratch.path("out");

@@ -77,7 +77,7 @@ mod tests {
         assert!(svg.contains("Recovery time of 2 drills of `&lt;b&gt;orders&lt;/b&gt;`, against its RTO"), "{svg}");
         assert!(!svg.contains("<b>"), "{svg}");
         assert_eq!(svg.matches("<rect").count(), 2, "{svg}");
-        assert!(svg.contains("#d83933") && svg.contains("RTO 1m"), "a failed drill in red; the RTO: {svg}");
+        assert!(svg.contains("#d83933") && svg.contains("RTO 1 min 00 s"), "a failed drill in red; the RTO: {svg}");
         let none = crate::report::fleet_view::Subject { drills: vec![], ..subject };
         assert!(recovery(&none).is_none());
     }

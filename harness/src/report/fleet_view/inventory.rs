@@ -56,7 +56,7 @@ impl By {
 /// An inventory that cannot be used: `file:line:col: message`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum InventoryError {
+pub(crate) enum InventoryError {
     #[error("cannot read the inventory `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -145,7 +145,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
 /// A maximum age that is not one.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum AgeError {
+pub(crate) enum AgeError {
     #[error("max_age `{0}` is zero: no drill could be fresh")]
     Zero(String),
     #[error("max_age `{text}` is not a span of time like `92d`, `36h` or `2w`: {source}")]

@@ -20,7 +20,7 @@ use super::controls::{self, Coverage};
 use super::fleet::{self, Evidence, Found, Input, MergeError, Standing};
 use crate::allowed_signers::AllowedSigners;
 use crate::outcome::{DrillVerdict, Verdict};
-pub(crate) use inventory::{By, Inventory, InventoryError, Wanted};
+pub(crate) use inventory::{By, Inventory, Wanted};
 pub(crate) use state::{AgeRule, Gap, State};
 
 /// How to read the fleet: against which allowed signers, which inventory, which maximum age,

@@ -111,7 +111,7 @@ impl Gap {
             Gap::NeverPassed => "never verified",
             Gap::Stale { .. } => "stale",
             Gap::NoMaxAge => "no max age",
-            Gap::Evidence { status, .. } => status,
+            Gap::Evidence { status, .. } => *status,
             Gap::NotChecked { .. } => "evidence not checked",
         }
     }
