@@ -19,17 +19,17 @@ const IDENTITY: &str = "drills@example.com";
 /// The failing drill's check, named like markup: the page must show it as text.
 pub(crate) const HOSTILE_CHECK: &str = "<script>alert(1)</script>";
 
-/// The drills every test shares, made once.
+/// The drills every test shares, made once: by the first test that asks, in a folder under the
+/// target folder named for the pgdrill binary they were made with, which the other tests (each
+/// in a process of its own under nextest) wait for, holding its lock, and read.
 pub(crate) struct Material {
-    /// Holds the drills' folder for as long as the tests run.
-    _scratch: Scratch,
     /// The passing drill's folder (scenario `ledger`), and the failing one's (`lost-rows`).
     pub good: PathBuf,
     pub bad: PathBuf,
     pub good_scenario: PathBuf,
     /// Its backup, as its drill record says it.
     pub backup: String,
-    /// When the passing drill started (RFC 3339).
+    /// When the passing drill started.
     pub started: time::OffsetDateTime,
     /// Allowed signers holding the signing key, and holding only another key.
     pub allowed: PathBuf,
@@ -39,55 +39,67 @@ pub(crate) struct Material {
 
 pub(crate) fn material() -> &'static Material {
     static MATERIAL: OnceLock<Material> = OnceLock::new();
-    MATERIAL.get_or_init(make)
+    MATERIAL.get_or_init(|| {
+        let binary = std::fs::metadata(env!("CARGO_BIN_EXE_pgdrill")).expect("the pgdrill binary");
+        let built = binary.modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fleet-material-2-{built}-{}", binary.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lock = std::fs::File::create(dir.join("lock")).unwrap();
+        lock.lock().expect("the material's lock");
+        if !dir.join("done").is_file() {
+            make(&dir);
+            std::fs::write(dir.join("done"), "").unwrap();
+        }
+        lock.unlock().unwrap();
+        read(&dir)
+    })
 }
 
-fn make() -> Material {
-    // Under the target folder: it outlives every test of this binary.
-    let dir = tempfile::Builder::new().prefix("fleet-material-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let scratch = Scratch { dir };
+/// Makes the drills in `dir`.
+fn make(dir: &Path) {
+    let scratch = Scratch { dir: tempfile::Builder::new().prefix("making-").tempdir_in(dir).unwrap() };
     let (key, public, fingerprint) = keygen(scratch.dir.path(), "signer", "");
     let (_, other, _) = keygen(scratch.dir.path(), "stranger", "");
-    let allowed = scratch.write("allowed_signers", format!("{IDENTITY} {public}\n"));
-    let strangers = scratch.write("strangers", format!("{IDENTITY} {other}\n"));
-    scratch.write(
-        "ledger.sql",
-        pg15_dump("CREATE TABLE public.ledger (id integer PRIMARY KEY);\nINSERT INTO public.ledger VALUES (1), (2), (3);\n"),
-    );
+    std::fs::write(dir.join("allowed_signers"), format!("{IDENTITY} {public}\n")).unwrap();
+    std::fs::write(dir.join("strangers"), format!("{IDENTITY} {other}\n")).unwrap();
+    std::fs::write(dir.join("fingerprint"), fingerprint).unwrap();
+    // A backup each: an inventory's `backup` entry names one database.
+    let dump = pg15_dump("CREATE TABLE public.ledger (id integer PRIMARY KEY);\nINSERT INTO public.ledger VALUES (1), (2), (3);\n");
+    std::fs::write(dir.join("ledger.sql"), &dump).unwrap();
+    std::fs::write(dir.join("lost.sql"), &dump).unwrap();
     let check = |name: &str, expect: u32| {
-        format!(
-            "[[checks.sql]]\nname = {name:?}\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = {expect}\n"
-        )
+        format!("[[checks.sql]]\nname = {name:?}\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = {expect}\n")
     };
+    let source = |file: &str| format!("[source]\npath = {:?}\n[target]\n", dir.join(file).display().to_string());
+    let good_scenario = dir.join("ledger.toml");
     let objectives = "[objectives]\nrto = \"10m\"\nrpo = \"30d\"\n";
-    let good_scenario = scratch.scenario(
-        "ledger.toml",
-        &format!("name = \"ledger\"\n[source]\npath = \"ledger.sql\"\n[target]\n{objectives}{}", check("ledger", 3)),
-    );
-    let bad_scenario = scratch.scenario(
-        "lost.toml",
-        &format!(
-            "name = \"lost-rows\"\n[source]\npath = \"ledger.sql\"\n[target]\n{}{}",
-            check("ledger", 3),
-            check(HOSTILE_CHECK, 4)
-        ),
-    );
+    std::fs::write(&good_scenario, format!("name = \"ledger\"\n{}{objectives}{}", source("ledger.sql"), check("ledger", 3))).unwrap();
+    let bad_scenario = dir.join("lost.toml");
+    let bad_text =
+        format!("name = \"lost-rows\"\n{}{}{}", source("lost.sql"), check("ledger", 3), check(HOSTILE_CHECK, 4));
+    std::fs::write(&bad_scenario, bad_text).unwrap();
     let signing = [("PGDRILL_SIGNING_KEY".to_owned(), std::fs::read_to_string(&key).unwrap())];
     let good = scratch.drill_env(&good_scenario, &[], &signing);
     assert_eq!(good.code, Some(0), "{good:?}");
     let bad = scratch.drill_env(&bad_scenario, &[], &signing);
     assert_eq!(bad.code, Some(1), "{bad:?}");
-    let record = good.record();
+    copy(&good.out, &dir.join("good"));
+    copy(&bad.out, &dir.join("bad"));
+}
+
+/// The drills made in `dir`.
+fn read(dir: &Path) -> Material {
+    let record: pgdrill::outcome::DrillRecord =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("good/drill.json")).unwrap()).unwrap();
     Material {
         backup: record.backup.as_ref().expect("the backup drilled").location.clone(),
         started: record.started_at,
-        good: good.out.clone(),
-        bad: bad.out.clone(),
-        good_scenario,
-        allowed,
-        strangers,
-        fingerprint,
-        _scratch: scratch,
+        good: dir.join("good"),
+        bad: dir.join("bad"),
+        good_scenario: dir.join("ledger.toml"),
+        allowed: dir.join("allowed_signers"),
+        strangers: dir.join("strangers"),
+        fingerprint: std::fs::read_to_string(dir.join("fingerprint")).unwrap(),
     }
 }
 
