@@ -120,7 +120,9 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
     }
     let (listed, file) = (inventory.0.databases.len(), inventory.0.path.display());
     match gaps.len() {
-        0 => println!("proven: each of the {listed} databases in {file} has a passing, recent drill whose evidence holds"),
+        0 => println!(
+            "proven: each of the {listed} databases in {file} has a passing, recent drill whose evidence holds"
+        ),
         n => println!("not proven: {n} gap{} in the {listed} databases of {file}", if n == 1 { "" } else { "s" }),
     }
     Exit::pass_if(gaps.is_empty()).into()
@@ -138,7 +140,12 @@ fn read_inventory(path: &Path) -> Result<(Inventory, Vec<Option<String>>), Exit>
             By::ScenarioFile(file) => match Scenario::load(file) {
                 Ok(scenario) => Some(scenario.name),
                 Err(e) => {
-                    eprintln!("error: {}: the scenario file of `{}`: {}", wanted.at, wanted.name, crate::error::error_chain(&e));
+                    eprintln!(
+                        "error: {}: the scenario file of `{}`: {}",
+                        wanted.at,
+                        wanted.name,
+                        crate::error::error_chain(&e)
+                    );
                     return Err(Exit::Usage);
                 }
             },

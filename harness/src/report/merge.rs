@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use junit_report::TestCase;
 use serde::Serialize;
 
-pub use super::fleet::MergeError;
 pub(crate) use super::fleet::Input;
+pub use super::fleet::MergeError;
 use super::fleet::{self, Evidence, Found, Standing};
 use super::junit;
 use crate::allowed_signers::AllowedSigners;

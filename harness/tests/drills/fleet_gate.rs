@@ -64,7 +64,9 @@ fn make(dir: &Path) {
     std::fs::write(dir.join("strangers"), format!("{IDENTITY} {other}\n")).unwrap();
     std::fs::write(dir.join("fingerprint"), fingerprint).unwrap();
     // A backup each: an inventory's `backup` entry names one database.
-    let dump = pg15_dump("CREATE TABLE public.ledger (id integer PRIMARY KEY);\nINSERT INTO public.ledger VALUES (1), (2), (3);\n");
+    let dump = pg15_dump(
+        "CREATE TABLE public.ledger (id integer PRIMARY KEY);\nINSERT INTO public.ledger VALUES (1), (2), (3);\n",
+    );
     std::fs::write(dir.join("ledger.sql"), &dump).unwrap();
     std::fs::write(dir.join("lost.sql"), &dump).unwrap();
     let check = |name: &str, expect: u32| {
@@ -73,7 +75,11 @@ fn make(dir: &Path) {
     let source = |file: &str| format!("[source]\npath = {:?}\n[target]\n", dir.join(file).display().to_string());
     let good_scenario = dir.join("ledger.toml");
     let objectives = "[objectives]\nrto = \"10m\"\nrpo = \"30d\"\n";
-    std::fs::write(&good_scenario, format!("name = \"ledger\"\n{}{objectives}{}", source("ledger.sql"), check("ledger", 3))).unwrap();
+    std::fs::write(
+        &good_scenario,
+        format!("name = \"ledger\"\n{}{objectives}{}", source("ledger.sql"), check("ledger", 3)),
+    )
+    .unwrap();
     let bad_scenario = dir.join("lost.toml");
     let bad_text =
         format!("name = \"lost-rows\"\n{}{}{}", source("lost.sql"), check("ledger", 3), check(HOSTILE_CHECK, 4));
@@ -119,7 +125,6 @@ impl Material {
     pub(crate) fn days_later(&self, days: i64) -> String {
         (self.started + time::Duration::days(days)).format(&time::format_description::well_known::Rfc3339).unwrap()
     }
-
 }
 
 pub(crate) fn pgdrill(args: &[&str], env: &[(String, String)]) -> Output {
@@ -192,9 +197,16 @@ fn the_gate_passes_when_every_database_listed_has_a_passing_recent_verified_dril
     assert_eq!(names, ["ledger", "ledger by file", "ledger by backup", "lost-rows"], "{status:#}");
     for listed in &databases[..3] {
         assert_eq!(listed["state"], "fresh", "{listed:#}");
-        assert_eq!((listed["max_age"]["source"].as_str(), listed["max_age"]["seconds"].as_u64()), (Some("--max-age"), Some(92 * 86400)));
+        assert_eq!(
+            (listed["max_age"]["source"].as_str(), listed["max_age"]["seconds"].as_u64()),
+            (Some("--max-age"), Some(92 * 86400))
+        );
         let evidence = &listed["last_drill"]["evidence"];
-        assert_eq!((evidence["signed"].as_bool(), evidence["verified"].as_bool()), (Some(true), Some(true)), "{listed:#}");
+        assert_eq!(
+            (evidence["signed"].as_bool(), evidence["verified"].as_bool()),
+            (Some(true), Some(true)),
+            "{listed:#}"
+        );
         assert_eq!(evidence["key"], m.fingerprint.as_str());
     }
     // Not listed, so no gap of the gate's; shown, never verified, its failing checks named.
@@ -210,7 +222,8 @@ fn the_gate_fails_on_a_database_with_no_drill_at_all() {
     let m = material();
     let scratch = Scratch::new();
     let fleet = m.fleet(&scratch, &[("ledger", &m.good)]);
-    let inventory = scratch.write("inventory.toml", "[[database]]\nscenario = \"ledger\"\n[[database]]\nscenario = \"billing\"\n");
+    let inventory =
+        scratch.write("inventory.toml", "[[database]]\nscenario = \"ledger\"\n[[database]]\nscenario = \"billing\"\n");
     let output = audit(&fleet, &inventory, 1, &trusted(m));
     assert_says(&output, 1, &["gap: `billing`: no drill at all", "not proven: 1 gap in the 2 databases"]);
     assert!(!String::from_utf8_lossy(&output.stdout).contains("gap: `ledger`"), "{}", text(&output));
@@ -230,7 +243,11 @@ fn the_gate_fails_on_a_stale_drill_against_the_max_age_that_applies() {
     let mut args = trusted(m);
     args.extend(["--max-age", "92d"]);
     let stale = audit(&fleet, &inventory, 100, &args);
-    assert_says(&stale, 1, &["gap: `ledger`: stale: its last passing drill (", "is 100d old, older than the max age 92d (--max-age)"]);
+    assert_says(
+        &stale,
+        1,
+        &["gap: `ledger`: stale: its last passing drill (", "is 100d old, older than the max age 92d (--max-age)"],
+    );
     assert_says(&audit(&fleet, &inventory, 91, &args), 0, &["proven"]);
     // The inventory's own max_age comes first; without either, the RPO the drill states (30d).
     let longer = scratch.write("longer.toml", "[[database]]\nscenario = \"ledger\"\nmax_age = \"200d\"\n");
@@ -245,15 +262,25 @@ fn the_gate_fails_on_a_failed_last_drill() {
     let m = material();
     let scratch = Scratch::new();
     let fleet = m.fleet(&scratch, &[("ledger", &m.good), ("lost-rows", &m.bad)]);
-    let inventory = scratch.write("inventory.toml", "[[database]]\nscenario = \"ledger\"\n[[database]]\nscenario = \"lost-rows\"\n");
+    let inventory = scratch
+        .write("inventory.toml", "[[database]]\nscenario = \"ledger\"\n[[database]]\nscenario = \"lost-rows\"\n");
     let output = audit(&fleet, &inventory, 1, &trusted(m));
-    assert_says(&output, 1, &["gap: `lost-rows`: its last drill failed (", "gap: `lost-rows`: never verified: no drill of it passed"]);
+    assert_says(
+        &output,
+        1,
+        &["gap: `lost-rows`: its last drill failed (", "gap: `lost-rows`: never verified: no drill of it passed"],
+    );
     // A failed drill after a passing one: the last drill counts.
     let scratch = Scratch::new();
     let fleet = m.fleet(&scratch, &[("ledger", &m.good)]);
     let later = fleet.join("ledger/20260109T030000Z");
     copy(&m.bad, &later);
-    let output = audit(&fleet, &scratch.write("i.toml", "[[database]]\nbackup = \"x\"\n[[database]]\nscenario = \"lost-rows\"\n"), 1, &trusted(m));
+    let output = audit(
+        &fleet,
+        &scratch.write("i.toml", "[[database]]\nbackup = \"x\"\n[[database]]\nscenario = \"lost-rows\"\n"),
+        1,
+        &trusted(m),
+    );
     assert_says(&output, 1, &["gap: `x`: no drill at all", "gap: `lost-rows`: its last drill failed"]);
 }
 
@@ -274,7 +301,11 @@ fn the_gate_fails_on_an_unsigned_drill() {
         std::fs::remove_file(dir.join("evidence.intoto.json.sig")).unwrap();
     });
     let output = audit(&fleet, &inventory, 1, &trusted(material()));
-    assert_says(&output, 1, &["gap: `ledger`: the evidence of its last drill (", "): unsigned: nothing proves who wrote it"]);
+    assert_says(
+        &output,
+        1,
+        &["gap: `ledger`: the evidence of its last drill (", "): unsigned: nothing proves who wrote it"],
+    );
 }
 
 #[test]
@@ -284,7 +315,14 @@ fn the_gate_fails_on_evidence_edited_after_signing() {
         std::fs::write(dir.join("report.md"), report.replace("PASS", "PASS, honestly")).unwrap();
     });
     let output = audit(&fleet, &inventory, 1, &trusted(material()));
-    assert_says(&output, 1, &["gap: `ledger`: the evidence of its last drill (", "does not verify: report.md was changed after the drill was signed"]);
+    assert_says(
+        &output,
+        1,
+        &[
+            "gap: `ledger`: the evidence of its last drill (",
+            "does not verify: report.md was changed after the drill was signed",
+        ],
+    );
     // Without allowed signers and with --unsigned-ok, files that do not match still fail.
     let output = audit(&fleet, &inventory, 1, &["--unsigned-ok"]);
     assert_says(&output, 1, &["its files do not match their digests"]);
@@ -296,14 +334,22 @@ fn the_gate_fails_on_a_drill_signed_by_a_key_not_allowed() {
     let (_scratch, fleet, inventory) = altered(|_| {});
     let output = audit(&fleet, &inventory, 1, &["--allowed-signers", m.strangers.to_str().unwrap()]);
     let key = format!("signed by key {}", m.fingerprint);
-    assert_says(&output, 1, &["gap: `ledger`: the evidence of its last drill (", &key, "which is not in the allowed signers"]);
+    assert_says(
+        &output,
+        1,
+        &["gap: `ledger`: the evidence of its last drill (", &key, "which is not in the allowed signers"],
+    );
 }
 
 #[test]
 fn without_allowed_signers_the_gate_does_not_pass_unless_unsigned_evidence_is_accepted() {
     let (_scratch, fleet, inventory) = altered(|_| {});
     let output = audit(&fleet, &inventory, 1, &[]);
-    assert_says(&output, 1, &["gap: `ledger`: the evidence of its last drill (", "was not checked: no --allowed-signers"]);
+    assert_says(
+        &output,
+        1,
+        &["gap: `ledger`: the evidence of its last drill (", "was not checked: no --allowed-signers"],
+    );
     assert_says(&audit(&fleet, &inventory, 1, &["--unsigned-ok"]), 0, &["proven"]);
     let both = audit(&fleet, &inventory, 1, &["--unsigned-ok", "--allowed-signers", "x"]);
     assert_eq!(both.status.code(), Some(2), "{}", text(&both));
@@ -316,13 +362,25 @@ fn an_unusable_inventory_or_folder_exits_2_saying_where() {
     let bad = scratch.write("bad.toml", "[[database]]\nscenario = \"ledger\"\nmax_age = \"often\"\n");
     let output = audit(&fleet, &bad, 1, &trusted(m));
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(text(&output).contains(&format!("{}:3:11: max_age `often` is not a span of time", bad.display())), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!("{}:3:11: max_age `often` is not a span of time", bad.display())),
+        "{}",
+        text(&output)
+    );
     let unknown = scratch.write("unknown.toml", "[[database]]\nscenarios = \"ledger\"\n");
     let output = audit(&fleet, &unknown, 1, &trusted(m));
-    assert!(output.status.code() == Some(2) && text(&output).contains(":2:1: unknown field `scenarios`"), "{}", text(&output));
+    assert!(
+        output.status.code() == Some(2) && text(&output).contains(":2:1: unknown field `scenarios`"),
+        "{}",
+        text(&output)
+    );
     let missing_file = scratch.write("file.toml", "[[database]]\nscenario_file = \"nowhere.toml\"\n");
     let output = audit(&fleet, &missing_file, 1, &trusted(m));
-    assert!(output.status.code() == Some(2) && text(&output).contains("file.toml:1: the scenario file of"), "{}", text(&output));
+    assert!(
+        output.status.code() == Some(2) && text(&output).contains("file.toml:1: the scenario file of"),
+        "{}",
+        text(&output)
+    );
     let inventory = scratch.write("inventory.toml", "[[database]]\nscenario = \"ledger\"\n");
     let output = audit(&scratch.path("no-such-folder"), &inventory, 1, &trusted(m));
     assert!(output.status.code() == Some(2) && text(&output).contains("cannot read"), "{}", text(&output));
@@ -337,16 +395,22 @@ fn the_gate_reads_a_fleet_from_an_object_store_prefix() {
         &[("fleet/ledger/20260101T030000Z", m.good.as_path()), ("fleet/lost-rows/20260101T030000Z", m.bad.as_path())],
     );
     let scratch = Scratch::new();
-    let inventory = scratch.write("inventory.toml", "[[database]]\nscenario = \"ledger\"\n[[database]]\nscenario = \"lost-rows\"\n");
+    let inventory = scratch
+        .write("inventory.toml", "[[database]]\nscenario = \"ledger\"\n[[database]]\nscenario = \"lost-rows\"\n");
     let out = scratch.path("out");
     let now = m.days_later(1);
-    let mut args = vec!["report", "audit", "s3://evidence/fleet/", "--inventory", inventory.to_str().unwrap(), "--now", &now];
+    let mut args =
+        vec!["report", "audit", "s3://evidence/fleet/", "--inventory", inventory.to_str().unwrap(), "--now", &now];
     args.extend(trusted(m));
     args.extend(["--out", out.to_str().unwrap()]);
     let mut env = s3.env();
     env.push(("AWS_ENDPOINT_URL".into(), s3.endpoint.clone()));
     let output = pgdrill(&args, &env);
-    assert_says(&output, 1, &["gap: `lost-rows`: its last drill failed (s3://evidence/fleet/lost-rows/20260101T030000Z/)"]);
+    assert_says(
+        &output,
+        1,
+        &["gap: `lost-rows`: its last drill failed (s3://evidence/fleet/lost-rows/20260101T030000Z/)"],
+    );
     assert!(!String::from_utf8_lossy(&output.stdout).contains("gap: `ledger`"), "{}", text(&output));
     let gaps: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("gaps.json")).unwrap()).unwrap();
     assert_eq!(gaps["proven"], false);

@@ -8,9 +8,9 @@ mod as_tests;
 mod backup_kind;
 mod bad_input;
 // The report.html engineer's headless Chromium (tests/support/browser.rs), merged from their branch.
+mod barman;
 #[path = "../support/browser.rs"]
 mod browser;
-mod barman;
 mod catalog;
 mod chains;
 mod ci_files;

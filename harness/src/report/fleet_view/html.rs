@@ -33,13 +33,15 @@ body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#
 h1{font-size:1.6em;margin:0 0 .3em}h2{font-size:1.25em;margin:1.4em 0 .5em;border-bottom:2px solid #333;padding-bottom:.15em}
 h3{font-size:1.1em;margin:0 0 .3em}
 table{border-collapse:collapse;width:100%;table-layout:fixed;margin:.4em 0}
-th,td{border:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere;word-break:break-word}
+th,td{border:1px solid var(--line);padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+td .path,td code,dd{overflow-wrap:anywhere}
 th{background:#f0f0f0;font-weight:600}
 code,.path{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:.86em}
 .path{color:var(--muted);display:block}
 .badge{display:inline-block;border-radius:3px;padding:0 .45em;font-weight:700;color:#fff;white-space:nowrap}
-.fresh,.pass,.yes{background:var(--pass)}.stale,.partly{background:var(--warn)}.never-verified,.fail,.no,.incomplete,.interrupted{background:var(--fail)}
-td.yes,td.partly,td.no{color:#fff}
+.fresh,.pass{background:var(--pass)}.stale{background:var(--warn)}.never-verified,.fail,.incomplete,.interrupted{background:var(--fail)}
+td.yes{background:#e2f2e6;color:var(--pass)}td.partly{background:#fcf0d6;color:var(--warn)}td.no{background:#fbe3e1;color:var(--fail)}
+.state-note{display:block;color:var(--muted);font-size:.92em;margin-top:.15em}
 .ok{color:var(--pass);font-weight:600}.bad{color:var(--fail);font-weight:600}.meh{color:var(--warn);font-weight:600}
 .muted{color:var(--muted)}
 ul{margin:.2em 0;padding-left:1.2em}
@@ -51,7 +53,7 @@ section.db{border:1px solid var(--line);border-radius:4px;padding:10px 12px;marg
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.15em .8em;margin:.3em 0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
 .gaps li{margin:.15em 0}
 @page{size:A4;margin:12mm 11mm}
-@media print{body{max-width:none;padding:0;font-size:9pt}h2{break-after:avoid}section.db{break-inside:avoid}
+@media print{body{max-width:none;padding:0;font-size:9pt}h2{break-after:avoid}section.db,section.matrix{break-inside:avoid}
 thead{display:table-header-group}tr{break-inside:avoid}.chart{max-width:100%}
 .badge,td.yes,td.partly,td.no,th{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 ";
@@ -91,7 +93,9 @@ fn header(out: &mut String, fleet: &Fleet) {
     let inputs: Vec<String> = fleet.inputs.iter().map(|i| format!("<code>{}</code>", esc(i))).collect();
     let _ = writeln!(out, "<dt>Read from</dt><dd>{}</dd>", inputs.join(", "));
     let evidence = match (&fleet.allowed_signers, fleet.unsigned_ok) {
-        (Some(file), _) => format!("verified against the allowed signers <code>{}</code>", esc(&file.display().to_string())),
+        (Some(file), _) => {
+            format!("verified against the allowed signers <code>{}</code>", esc(&file.display().to_string()))
+        }
         (None, true) => "<span class=\"meh\">not checked against allowed signers (--unsigned-ok)</span>".into(),
         (None, false) => "<span class=\"bad\">not checked: no allowed signers were given</span>".into(),
     };
@@ -129,7 +133,9 @@ pub(super) fn evidence(e: &Evidence) -> String {
         Evidence::Unchecked { files_match: true, key: Some(key) } => {
             format!("<span class=\"meh\">signed, not checked</span> <span class=\"path\">{}</span>", esc(key))
         }
-        Evidence::Unchecked { files_match: true, key: None } => "<span class=\"meh\">unsigned, not checked</span>".into(),
+        Evidence::Unchecked { files_match: true, key: None } => {
+            "<span class=\"meh\">unsigned, not checked</span>".into()
+        }
         Evidence::Unchecked { files_match: false, .. } => {
             "<span class=\"bad\">✗ files do not match their digests</span>".into()
         }
@@ -140,23 +146,28 @@ pub(super) fn evidence(e: &Evidence) -> String {
 }
 
 fn age_line(subject: &Subject) -> String {
-    let age = subject.age.map_or("no passing drill".into(), |a| format!("last pass {} ago", span(a)));
-    let max = subject.rule.max().map_or("no max age".into(), |m| format!("max {} ({})", span(m), subject.rule.source()));
+    let Some(age) = subject.age else { return "no passing drill".into() };
+    let age = format!("last pass {} ago", span(age));
+    let max =
+        subject.rule.max().map_or("no max age".into(), |m| format!("max {} ({})", span(m), subject.rule.source()));
     format!("{age}; {max}")
 }
 
 fn overview(out: &mut String, fleet: &Fleet) {
     out.push_str(
-        "<h2>Databases</h2>\n<table class=\"overview\">\n<colgroup><col style=\"width:17%\"><col style=\"width:15%\">\
-         <col style=\"width:22%\"><col style=\"width:8%\"><col style=\"width:17%\"><col style=\"width:21%\"></colgroup>\n\
+        "<h2>Databases</h2>\n<table class=\"overview\">\n<colgroup><col style=\"width:16%\"><col style=\"width:16%\">\
+         <col style=\"width:21%\"><col style=\"width:10%\"><col style=\"width:17%\"><col style=\"width:20%\"></colgroup>\n\
          <thead><tr><th>Database</th><th>State</th><th>Last drill</th><th>Verdict</th><th>Evidence</th><th>Failing checks</th></tr></thead>\n<tbody>\n",
     );
     for s in &fleet.subjects {
-        let listed = s.listed.as_ref().map_or("<span class=\"path\">not in the inventory</span>".to_owned(), |(by, _)| {
-            format!("<span class=\"path\">{}</span>", esc(by))
-        });
+        let listed =
+            s.listed.as_ref().map_or("<span class=\"path\">not in the inventory</span>".to_owned(), |(by, _)| {
+                format!("<span class=\"path\">{}</span>", esc(by))
+            });
         let (last, verdict_cell, evidence_cell, failing) = match s.last() {
-            None => ("<span class=\"bad\">no drill found</span>".to_owned(), "-".to_owned(), "-".to_owned(), "-".into()),
+            None => {
+                ("<span class=\"bad\">no drill found</span>".to_owned(), "-".to_owned(), "-".to_owned(), "-".into())
+            }
             Some(d) => (
                 format!("{}<span class=\"path\">{}</span>", when(d.started_at), esc(&d.shown)),
                 verdict(d),
@@ -166,7 +177,7 @@ fn overview(out: &mut String, fleet: &Fleet) {
         };
         let _ = writeln!(
             out,
-            "<tr><td><b>{}</b>{listed}</td><td>{} <span class=\"muted\">{}</span></td><td>{last}</td><td>{verdict_cell}</td><td>{evidence_cell}</td><td>{failing}</td></tr>",
+            "<tr><td><b>{}</b>{listed}</td><td>{}<span class=\"state-note\">{}</span></td><td>{last}</td><td>{verdict_cell}</td><td>{evidence_cell}</td><td>{failing}</td></tr>",
             esc(&s.name),
             badge(s.state),
             esc(&age_line(s)),
@@ -180,7 +191,8 @@ fn failing_list(drill: &Drill) -> String {
         (true, None) => "none".into(),
         (true, Some(why)) => esc(why),
         (false, _) => {
-            let items: Vec<String> = drill.failing.iter().map(|(id, _)| format!("<li><code>{}</code></li>", esc(id))).collect();
+            let items: Vec<String> =
+                drill.failing.iter().map(|(id, _)| format!("<li><code>{}</code></li>", esc(id))).collect();
             format!("<ul>{}</ul>", items.concat())
         }
     }
@@ -195,20 +207,14 @@ fn gaps(out: &mut String, fleet: &Fleet) {
     }
     out.push_str("<ul class=\"gaps\">\n");
     for (subject, gap) in gaps {
-        let _ = writeln!(
-            out,
-            "<li><b>{}</b>: <span class=\"bad\">{}</span>: {}</li>",
-            esc(&subject.name),
-            esc(gap.kind()),
-            esc(&gap.describe())
-        );
+        let _ = writeln!(out, "<li><b>{}</b>: {}</li>", esc(&subject.name), esc(&gap.describe()));
     }
     out.push_str("</ul>\n");
 }
 
 fn controls(out: &mut String, fleet: &Fleet) {
     out.push_str(
-        "<h2>Controls matrix</h2>\n<p class=\"muted\">What each database's last drill evidences of each control \
+        "<section class=\"matrix\">\n<h2>Controls matrix</h2>\n<p class=\"muted\">What each database's last drill evidences of each control \
          (✓ met, ◐ partly, ✗ not).</p>\n<table class=\"matrix\">\n<colgroup><col style=\"width:20%\"></colgroup>\n<thead><tr><th>Database</th>",
     );
     for short in matrix::SHORT {
@@ -226,7 +232,7 @@ fn controls(out: &mut String, fleet: &Fleet) {
     for (name, asks) in matrix::controls() {
         let _ = writeln!(out, "<li><b>{name}</b>: {asks}</li>");
     }
-    out.push_str("</ul>\n");
+    out.push_str("</ul>\n</section>\n");
 }
 
 fn database(out: &mut String, fleet: &Fleet, s: &Subject) {
@@ -238,11 +244,22 @@ fn database(out: &mut String, fleet: &Fleet, s: &Subject) {
     let _ = writeln!(out, "<dt>Last pass</dt><dd>{}</dd>", esc(&age));
     let _ = writeln!(out, "<dt>Max age</dt><dd>{}</dd>", esc(&s.rule.describe()));
     if let Some(last) = s.last() {
-        let _ = writeln!(out, "<dt>Last drill</dt><dd>{} {}<span class=\"path\">{}</span></dd>", verdict(last), when(last.started_at), esc(&last.shown));
+        let _ = writeln!(
+            out,
+            "<dt>Last drill</dt><dd>{} {}<span class=\"path\">{}</span></dd>",
+            verdict(last),
+            when(last.started_at),
+            esc(&last.shown)
+        );
         if let Some(backup) = &last.backup {
             let _ = writeln!(out, "<dt>Backup</dt><dd><code>{}</code></dd>", esc(backup));
         }
-        let _ = writeln!(out, "<dt>Evidence</dt><dd>{}<br><span class=\"muted\">{}</span></dd>", evidence(&last.evidence), esc(&last.evidence.describe()));
+        let _ = writeln!(
+            out,
+            "<dt>Evidence</dt><dd>{}<br><span class=\"muted\">{}</span></dd>",
+            evidence(&last.evidence),
+            esc(&last.evidence.describe())
+        );
     }
     out.push_str("</dl>\n");
     if fleet.inventory.is_some() && s.listed.is_some() {
@@ -271,8 +288,8 @@ fn drills(out: &mut String, s: &Subject) {
         return;
     }
     out.push_str(
-        "<table class=\"drills\">\n<colgroup><col style=\"width:17%\"><col style=\"width:10%\"><col style=\"width:11%\">\
-         <col style=\"width:9%\"><col style=\"width:22%\"><col style=\"width:31%\"></colgroup>\n\
+        "<table class=\"drills\">\n<colgroup><col style=\"width:16%\"><col style=\"width:10%\"><col style=\"width:12%\">\
+         <col style=\"width:8%\"><col style=\"width:22%\"><col style=\"width:32%\"></colgroup>\n\
          <thead><tr><th>Started</th><th>Verdict</th><th>Recovery</th><th>RTO</th><th>Evidence</th><th>Folder</th></tr></thead>\n<tbody>\n",
     );
     for d in s.drills.iter().rev() {

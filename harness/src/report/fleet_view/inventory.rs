@@ -86,7 +86,8 @@ struct RawDatabase {
 
 /// Reads the inventory at `path`.
 pub(crate) fn read(path: &Path) -> Result<Inventory, InventoryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read { path: path.to_owned(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| InventoryError::Read { path: path.to_owned(), source })?;
     parse(&text, path)
 }
 
@@ -114,7 +115,12 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
         let mut given: Vec<(Range<usize>, By)> = ways.into_iter().flatten().collect();
         let by = match given.len() {
             1 => given.remove(0),
-            0 => return Err(invalid(Some(span), "a database needs one of `scenario`, `scenario_file` or `backup`".into())),
+            0 => {
+                return Err(invalid(
+                    Some(span),
+                    "a database needs one of `scenario`, `scenario_file` or `backup`".into(),
+                ));
+            }
             _ => {
                 return Err(invalid(
                     Some(given[1].0.clone()),

@@ -85,7 +85,9 @@ impl Drill {
                 .unwrap_or_default(),
             failure: match record {
                 Some(r) => r.failure.clone(),
-                None => Some("incomplete: no drill.json (a partial upload, or a drill killed before its reports)".into()),
+                None => {
+                    Some("incomplete: no drill.json (a partial upload, or a drill killed before its reports)".into())
+                }
             },
             evidence: fleet::evidence(&found.local, allowed),
             coverage: record.map(controls::coverage),
@@ -172,8 +174,7 @@ pub(crate) fn read(inputs: &[Input], options: &FleetOptions<'_>) -> Result<Fleet
             subjects.push(subject(&wanted.name, listed, &drills, &mine, wanted.max_age, options));
         }
     }
-    let mut rest: Vec<&str> =
-        (0..drills.len()).filter(|&d| !taken[d]).map(|d| drills[d].0.scenario.as_str()).collect();
+    let mut rest: Vec<&str> = (0..drills.len()).filter(|&d| !taken[d]).map(|d| drills[d].0.scenario.as_str()).collect();
     rest.sort();
     rest.dedup();
     for scenario in rest {

@@ -111,7 +111,7 @@ impl Gap {
             Gap::NeverPassed => "never verified",
             Gap::Stale { .. } => "stale",
             Gap::NoMaxAge => "no max age",
-            Gap::Evidence { status, .. } => *status,
+            Gap::Evidence { status, .. } => status,
             Gap::NotChecked { .. } => "evidence not checked",
         }
     }
@@ -155,9 +155,8 @@ pub(super) fn judge(drills: &[Drill], max_age: Option<Duration>, options: &Fleet
         (None, None, Some(d)) => AgeRule::Rpo(d),
         (None, None, None) => AgeRule::None,
     };
-    let age = last_passing
-        .and_then(|d| d.started_at)
-        .map(|at| Duration::try_from(options.now - at).unwrap_or_default());
+    let age =
+        last_passing.and_then(|d| d.started_at).map(|at| Duration::try_from(options.now - at).unwrap_or_default());
     let state = match (last_passing, age.zip(rule.max())) {
         (None, _) => State::NeverVerified,
         (Some(_), Some((age, max))) if age > max => State::Stale,
@@ -174,11 +173,9 @@ pub(super) fn judge(drills: &[Drill], max_age: Option<Duration>, options: &Fleet
     }
     match (last_passing, state) {
         (None, _) => gaps.push(Gap::NeverPassed),
-        (Some(passing), State::Stale) => gaps.push(Gap::Stale {
-            folder: passing.shown.clone(),
-            age: age.unwrap_or_default(),
-            rule,
-        }),
+        (Some(passing), State::Stale) => {
+            gaps.push(Gap::Stale { folder: passing.shown.clone(), age: age.unwrap_or_default(), rule })
+        }
         (Some(_), _) if rule == AgeRule::None => gaps.push(Gap::NoMaxAge),
         _ => {}
     }

@@ -98,10 +98,8 @@ fn cell(text: &str) -> String {
 pub(super) fn gaps_markdown(fleet: &Fleet) -> String {
     let gaps = fleet.gaps();
     let listed = fleet.subjects.iter().filter(|s| s.listed.is_some()).count();
-    let mut md = format!(
-        "# Evidence gate: {}\n\n",
-        if gaps.is_empty() { "every database proven" } else { "gaps found" }
-    );
+    let mut md =
+        format!("# Evidence gate: {}\n\n", if gaps.is_empty() { "every database proven" } else { "gaps found" });
     let _ = writeln!(
         md,
         "{listed} databases listed in `{}`, as of {}; evidence {}.\n",
