@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use super::{after, fingerprint, kube, merge, snapshots, verify};
+use super::{after, fingerprint, fleet, kube, merge, snapshots, verify};
 use crate::drill;
 
 #[derive(Debug, Parser)]
@@ -347,6 +347,15 @@ pub(crate) enum ReportCommand {
     /// junit.xml, summary.md and fleet.json, each drill's evidence verified against allowed
     /// signers when given.
     Merge(merge::MergeArgs),
+    /// Write the fleet view: one static page (fleet.html) and fleet-status.json of every
+    /// database's last drill, its state (never verified, fresh, stale), its recovery time
+    /// against its RTO, its failing checks, whether its evidence is signed and verifies, and
+    /// the controls matrix.
+    Fleet(fleet::FleetArgs),
+    /// The evidence gate: exit 1 when any database an inventory lists has no drill, a stale
+    /// one, a failed one, or one whose evidence does not verify (each gap said, and written to
+    /// gaps.md and gaps.json with --out); 0 when every one is proven; 2 on unusable input.
+    Audit(fleet::AuditArgs),
     /// The same as `pgdrill verify`.
     Verify(verify::VerifyArgs),
 }

@@ -38,7 +38,7 @@ pub(crate) struct MergeArgs {
 
 /// Why the merge's input or output is unusable.
 #[derive(Debug, thiserror::Error)]
-enum StoreIo {
+pub(super) enum StoreIo {
     #[error(transparent)]
     Url(#[from] store::S3UrlError),
     #[error(transparent)]
@@ -83,7 +83,11 @@ pub(super) async fn run(args: &MergeArgs) -> ExitCode {
 
 /// The folder `dir` names: itself, or an `s3://` prefix downloaded into a temporary folder
 /// (kept in `kept` until the merge is done).
-async fn input(dir: &Path, redactor: &Redactor, kept: &mut Vec<tempfile::TempDir>) -> Result<Input, StoreIo> {
+pub(super) async fn input(
+    dir: &Path,
+    redactor: &Redactor,
+    kept: &mut Vec<tempfile::TempDir>,
+) -> Result<Input, StoreIo> {
     let text = dir.to_string_lossy().into_owned();
     if !store::is_url(&text) {
         return Ok(Input { local: dir.to_owned(), shown: text });

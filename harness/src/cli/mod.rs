@@ -7,6 +7,7 @@ mod args;
 mod baseline;
 mod drills;
 mod fingerprint;
+mod fleet;
 mod jobs;
 mod kube;
 mod merge;
@@ -155,6 +156,8 @@ async fn main() -> ExitCode {
         Command::Fingerprint(args) => Exit::pass_if(fingerprint::run(args).await).into(),
         Command::Kube(args) => kube::run(&args),
         Command::Report(ReportCommand::Merge(args)) => merge::run(&args).await,
+        Command::Report(ReportCommand::Fleet(args)) => fleet::run_view(&args).await,
+        Command::Report(ReportCommand::Audit(args)) => fleet::run_audit(&args).await,
         Command::Report(ReportCommand::Verify(args)) | Command::Verify(args) => verify::run(&args),
         Command::Schema => {
             let schema = crate::scenario::json_schema();

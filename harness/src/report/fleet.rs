@@ -66,14 +66,34 @@ pub(crate) struct Found {
 
 impl Found {
     /// Newest last: by when the drill started, then by the folder's name (a UTC time).
-    fn age(&self) -> (Option<OffsetDateTime>, &str) {
+    pub(crate) fn age(&self) -> (Option<OffsetDateTime>, &str) {
         (self.record.as_ref().map(|r| r.started_at), &self.shown)
     }
 }
 
+/// A folder to read the drills of, and how reports name it (its path, or the `s3://` prefix it
+/// was downloaded from).
+#[derive(Debug, Clone)]
+pub(crate) struct Input {
+    pub local: PathBuf,
+    pub shown: String,
+}
+
+/// Every drill folder under every input, in the inputs' order; none at all is an error.
+pub(crate) fn find_all(inputs: &[Input]) -> Result<Vec<Found>, MergeError> {
+    let mut found = Vec::new();
+    for input in inputs {
+        find(&input.local, &input.shown, &mut found)?;
+    }
+    if found.is_empty() {
+        return Err(MergeError::Nothing(inputs.iter().map(|i| i.shown.clone()).collect::<Vec<_>>().join(", ")));
+    }
+    Ok(found)
+}
+
 /// Every drill folder under `dir` (whose name is `shown`), depth first, in name order. A merge's
 /// own output (a folder holding `fleet.json` or `summary.md`) is none.
-pub(crate) fn find(dir: &Path, shown: &str, out: &mut Vec<Found>) -> Result<(), MergeError> {
+fn find(dir: &Path, shown: &str, out: &mut Vec<Found>) -> Result<(), MergeError> {
     let read = |source| MergeError::Read { path: dir.to_owned(), source };
     let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(read)?.flatten().map(|e| e.path()).collect();
     entries.sort();

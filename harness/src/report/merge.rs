@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use junit_report::TestCase;
 use serde::Serialize;
 
+pub(crate) use super::fleet::Input;
 pub use super::fleet::MergeError;
 use super::fleet::{self, Evidence, Found, Standing};
 use super::junit;
@@ -57,14 +58,6 @@ pub(crate) struct MergeOptions<'a> {
     pub signer: Option<&'a sign::Signer>,
 }
 
-/// A folder to merge the drills of, and how the merge names it (its path, or the `s3://` prefix
-/// it was downloaded from).
-#[derive(Debug, Clone)]
-pub(crate) struct Input {
-    pub local: PathBuf,
-    pub shown: String,
-}
-
 /// A drill found, with what the merge made of it.
 struct Row {
     found: Found,
@@ -90,13 +83,7 @@ pub fn merge(dirs: &[PathBuf], output: &Path) -> Result<Merged, MergeError> {
 
 /// Reads every drill under `inputs`, as `options` says, and writes the merged folder `output`.
 pub(crate) fn merge_inputs(inputs: &[Input], output: &Path, options: &MergeOptions<'_>) -> Result<Merged, MergeError> {
-    let mut found = Vec::new();
-    for input in inputs {
-        fleet::find(&input.local, &input.shown, &mut found)?;
-    }
-    if found.is_empty() {
-        return Err(MergeError::Nothing(inputs.iter().map(|i| i.shown.clone()).collect::<Vec<_>>().join(", ")));
-    }
+    let found = fleet::find_all(inputs)?;
     let standings = fleet::select(&found, options.newest);
     let trusted = options.allowed_signers.is_some();
     let mut rows: Vec<Row> = found

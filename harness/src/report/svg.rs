@@ -105,8 +105,9 @@ fn points(
     points
 }
 
-/// A bar per drill (missing values as a red cross), with a dashed objective line.
-fn bars(
+/// A bar per drill (missing values as a red cross), with a dashed objective line (the fleet
+/// view draws each database's recovery times with it too).
+pub(crate) fn bars(
     title: &str,
     points: &[(String, Option<u64>, bool)],
     line: Option<(u64, &str)>,

@@ -7,6 +7,7 @@ mod app;
 mod as_tests;
 mod backup_kind;
 mod bad_input;
+// The report.html engineer's headless Chromium (tests/support/browser.rs), merged from their branch.
 mod barman;
 #[path = "../support/browser.rs"]
 mod browser;
@@ -18,6 +19,8 @@ mod encrypted;
 mod faults;
 mod fingerprints;
 mod fixtures;
+mod fleet_browser;
+mod fleet_gate;
 mod fleet_retry;
 mod fleet_store;
 mod formats;

@@ -82,7 +82,7 @@ fn subjects(dir: &Path) -> String {
 }
 
 /// A copy of the report folder to tamper with.
-fn copy(dir: &Path, to: &Path) -> PathBuf {
+pub(crate) fn copy(dir: &Path, to: &Path) -> PathBuf {
     std::fs::create_dir_all(to).expect("copy folder");
     for entry in std::fs::read_dir(dir).expect("report folder").flatten() {
         std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
