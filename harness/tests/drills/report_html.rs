@@ -116,3 +116,54 @@ fn a_drills_report_html_prints_its_verdict_checks_charts_and_hostile_names_as_te
     }
     assert!(printed.png.is_file() && printed.pdf.is_file());
 }
+
+/// The browser helper itself, both ways: a table too wide for the page loses words beyond its
+/// width, and `overflow` names them (the same table in the report's styles fits: none); and
+/// Chromium reaches nothing, not even a listener on this machine's loopback that the page asks
+/// for an image.
+#[test]
+fn the_browser_sees_a_table_too_wide_for_the_page_and_reaches_no_network() {
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reached = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = reached.clone();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        loop {
+            if listener.accept().is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let scratch = Scratch::new();
+    let cells = format!(
+        "<td>{}</td><td>{}</td><td>cccccccccccccc LOSTWORD {}</td>",
+        "a".repeat(48),
+        "b".repeat(60),
+        "c".repeat(26)
+    );
+    let page = |style: &str| {
+        format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>@page {{ size: A4; margin: 15mm }} {style}</style></head>\
+             <body><h1>Wide</h1><img src=\"http://127.0.0.1:{port}/x.png\"><table><tr>{cells}</tr></table></body></html>"
+        )
+    };
+    let wide = scratch.write("wide.html", page("td { white-space: nowrap; }"));
+    let printed = print(&wide, &root().join("target/browser/wide"));
+    assert!(
+        printed.overflow.iter().any(|w| w.starts_with("page 1: LOSTWOR")),
+        "{:?}\n{}",
+        printed.overflow,
+        printed.text
+    );
+    assert!(!printed.text.contains("LOSTWORD"), "{}", printed.text);
+    let fits = scratch.write("fits.html", page("td { overflow-wrap: anywhere; }"));
+    let printed = print(&fits, &root().join("target/browser/wide"));
+    assert!(printed.overflow.is_empty(), "{:?}", printed.overflow);
+    assert!(printed.text.contains("LOSTWORD") && printed.pages == 1, "{}", printed.text);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(reached.load(Ordering::SeqCst), 0, "chromium reached this machine's loopback");
+}

@@ -144,7 +144,9 @@ fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_na
     assert!(ssh.status.success(), "ssh-keygen -Y verify: {}", text(&ssh));
     assert!(text(&ssh).contains(&format!("Good \"{NAMESPACE}\" signature for {IDENTITY}")), "{}", text(&ssh));
     let lines = subjects(&dir);
-    assert!(lines.contains("  MANIFEST.sha256\n") && lines.contains("  report.md\n"), "{lines}");
+    for subject in ["MANIFEST.sha256", "report.md", "report.html"] {
+        assert!(lines.contains(&format!("  {subject}\n")), "{subject} is not a subject: {lines}");
+    }
     let sums = sha256sum_check(&dir, &lines);
     assert!(sums.status.success(), "sha256sum -c: {}", text(&sums));
 
@@ -191,6 +193,13 @@ fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_na
     let caught = pgdrill(&["verify", "--allowed-signers", allowed_arg], &edited);
     assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
     assert!(text(&caught).contains("error: report.md was changed after the drill was signed"), "{}", text(&caught));
+
+    // report.html edited the same way: caught the same way.
+    let page = copy(&dir, &scratch.path("page"));
+    std::fs::write(page.join("report.html"), drill.report("report.html").replace("PASS", "PASS, honestly")).unwrap();
+    let caught = pgdrill(&["verify", "--allowed-signers", allowed_arg], &page);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(text(&caught).contains("error: report.html was changed after the drill was signed"), "{}", text(&caught));
 
     // The statement edited (a verdict turned): OpenSSH refuses the signature.
     let forged = copy(&dir, &scratch.path("forged"));
