@@ -6,8 +6,8 @@
 pub mod console;
 mod controls;
 pub(crate) mod fleet;
-pub mod html;
 pub(crate) mod fleet_view;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
