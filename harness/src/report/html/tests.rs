@@ -209,6 +209,8 @@ fn the_chapters_start_new_pages() {
 fn figures_of_a_drill_with_many_checks() {
     let (console, _) = Console::capturing(false);
     let mut record = crate::report::snapshots::drill(console);
+    let (md, page) = (markdown::render(&record, &[]), render(&record, &markdown::render(&record, &[]), &[]));
+    println!("{} checks: report.md {} bytes, report.html {} bytes", record.checks.len(), md.len(), page.len());
     let model = record.checks[1].clone();
     record.checks = (0..2000)
         .map(|i| CheckResult {
