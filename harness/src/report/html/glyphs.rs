@@ -16,8 +16,8 @@ const BADGES: [(&str, &str, &str); 6] = [
     ("⛔", "■", "bad"),
 ];
 
-/// A word longer than this, in a table cell, gets a place to break after every this many
-/// characters.
+/// A word longer than this, in a table cell, gets places to break: after a `/` or `.`, and
+/// after every this many characters without one.
 const LONG_WORD: usize = 20;
 
 /// `events` with the badges as symbols and long words in table cells breakable.
@@ -35,6 +35,7 @@ pub(super) fn dress(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
                 out.push(event);
             }
             Event::Text(text) => text_of(&text, in_cell, &mut out),
+            Event::Code(text) if in_cell => out.push(code(&text)),
             other => out.push(other),
         }
     }
@@ -60,29 +61,52 @@ fn text_of(text: &str, in_cell: bool, out: &mut Vec<Event<'_>>) {
     plain(rest, in_cell, out);
 }
 
-/// Text without badges: in a cell, a word longer than [`LONG_WORD`] characters is given a
-/// `<wbr>` after every [`LONG_WORD`] of them.
+/// Text without badges: in a cell, a long word is given places to break ([`breaks`]).
 fn plain(text: &str, in_cell: bool, out: &mut Vec<Event<'_>>) {
     if text.is_empty() {
         return;
     }
-    if !in_cell || text.split_whitespace().all(|w| w.chars().count() <= LONG_WORD) {
+    if !in_cell {
         out.push(Event::Text(CowStr::from(text.to_owned())));
         return;
     }
-    let mut piece = String::new();
+    for (i, piece) in breaks(text).into_iter().enumerate() {
+        if i > 0 {
+            out.push(Event::InlineHtml("<wbr>".into()));
+        }
+        out.push(Event::Text(piece.into()));
+    }
+}
+
+/// A code span in a cell, as HTML with places to break ([`breaks`]): a long name wraps at a
+/// `/` or `.`, or after [`LONG_WORD`] characters, and a column of names keeps a readable width.
+fn code(text: &str) -> Event<'static> {
+    let pieces: Vec<String> = breaks(text).iter().map(|p| super::escape(p)).collect();
+    Event::InlineHtml(format!("<code>{}</code>", pieces.join("<wbr>")).into())
+}
+
+/// `text` cut where a word longer than [`LONG_WORD`] characters may break: after each `/` or
+/// `.` in it, and after every [`LONG_WORD`] characters without one.
+fn breaks(text: &str) -> Vec<String> {
+    let long = |w: &str| w.chars().count() > LONG_WORD;
+    if !text.split_whitespace().any(long) {
+        return vec![text.to_owned()];
+    }
+    let mut pieces = vec![String::new()];
     let mut run = 0;
     for c in text.chars() {
-        if c.is_whitespace() {
+        if run == LONG_WORD && !c.is_whitespace() {
+            pieces.push(String::new());
             run = 0;
-        } else if run == LONG_WORD {
-            out.push(Event::Text(std::mem::take(&mut piece).into()));
-            out.push(Event::InlineHtml("<wbr>".into()));
-            run = 1;
-        } else {
-            run += 1;
         }
+        let piece = pieces.last_mut().expect("a piece");
         piece.push(c);
+        run = if c.is_whitespace() { 0 } else { run + 1 };
+        if matches!(c, '/' | '.') && run > 1 {
+            pieces.push(String::new());
+            run = 0;
+        }
     }
-    out.push(Event::Text(piece.into()));
+    pieces.retain(|p| !p.is_empty());
+    pieces
 }
