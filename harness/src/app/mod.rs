@@ -46,16 +46,35 @@ pub(crate) use process::AppHandle;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "App")]
 pub(crate) struct Config {
+    /// The command that starts the app, program first (`["./target/release/shop-api"]`), run
+    /// in `workdir`. Give it or `image`, not both.
     pub command: Option<Vec<String>>,
+    /// A container image to run the app from instead of `command`, pinned to a tag (not
+    /// `latest`); it runs on the host's network.
     pub image: Option<String>,
+    /// A command run to its end in `workdir` before the app starts (`["cargo", "build",
+    /// "--release"]`).
     pub build: Option<Vec<String>>,
+    /// Longest `build` may take (default 10m).
     pub build_timeout: Option<String>,
+    /// The folder `command` and `build` run in, relative to the scenario file (default: the
+    /// scenario file's folder).
     pub workdir: Option<String>,
+    /// Environment variables given to the app, templated: `{{database_url}}`, `{{host}}`,
+    /// `{{port}}`, `{{user}}`, `{{password}}`, `{{database}}`, `{{app_port}}`, `{{app_url}}`,
+    /// `{{env.NAME}}` (from pgdrill's environment).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The port the app listens on, on 127.0.0.1 only (`{{app_port}}`; default: a free port
+    /// pgdrill picks). An app that also listens beyond loopback fails.
     pub port: Option<u16>,
+    /// The role the app logs in as (`{{user}}`, `{{password}}`), with a password made for the
+    /// drill or from `[login] passwords` (default: the drill's admin login).
     pub role: Option<String>,
+    /// The path pgdrill polls until the app answers 2xx, before the requests.
     pub ready: ReadyConfig,
+    /// API calls made in order once the app is ready, each with its assertions; each is a check
+    /// (kind `api`) in the reports.
     #[serde(default)]
     pub requests: Vec<request::Config>,
     /// Longest the app phase may take: its build, its boot and its requests (default 1h).
@@ -66,7 +85,9 @@ pub(crate) struct Config {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AppReady")]
 pub(crate) struct ReadyConfig {
+    /// A path on the app, starting with `/` (`/healthz`), polled with GET until it answers 2xx.
     pub path: String,
+    /// Longest wait for it to answer 2xx (default 30s).
     pub timeout: Option<String>,
 }
 

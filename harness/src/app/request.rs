@@ -20,18 +20,28 @@ const KIND: CheckKind = CheckKind::Api;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AppRequest")]
 pub(crate) struct Config {
+    /// The request's name in the reports, unique among the app's requests.
     pub name: String,
+    /// The HTTP method (default `GET`).
     pub method: Option<String>,
+    /// The path on the app, starting with `/`; templated (`/api/v1/orders/{{order_id}}`).
     pub path: String,
+    /// Header name to value, templated (`{ Authorization = "Bearer {{token}}" }`).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A JSON body, written as TOML, its strings templated; not with `body`.
     #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<toml::Value>,
+    /// A body as text, templated; not with `json`.
     pub body: Option<String>,
+    /// The status the answer must have (default: any 2xx).
     pub expect_status: Option<u16>,
+    /// Values the answer's JSON must hold, each at a JSON pointer.
     #[serde(default)]
     pub expect_json: Vec<JsonExpectation>,
+    /// Text the answer's body must contain.
     pub expect_body_contains: Option<String>,
+    /// Longest the answer may take, from sending the request to its whole body (`2s`).
     pub max_latency: Option<String>,
     /// Values to keep from the response's JSON for later requests: name to JSON pointer.
     #[serde(default)]
@@ -42,9 +52,12 @@ pub(crate) struct Config {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AppJsonExpectation")]
 pub(crate) struct JsonExpectation {
+    /// A JSON pointer into the answer (`/token`, `/items/0/id`; `""` for the whole document).
     pub pointer: String,
+    /// The value it must equal, written as TOML.
     #[schemars(with = "Option<serde_json::Value>")]
     pub equals: Option<toml::Value>,
+    /// `false`: the value must be absent. Otherwise it must be present (default).
     pub exists: Option<bool>,
     /// A regular expression the value (as text) must match.
     pub matches: Option<String>,

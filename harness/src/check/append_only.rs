@@ -62,10 +62,15 @@ pub(crate) const KIND: CheckKind = CheckKind::AppendOnly;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AppendOnlyCheck")]
 pub(crate) struct Config {
+    /// The audit table (`schema.table`); a view fails.
     pub table: String,
+    /// The role that writes it: as this role INSERT must work, and UPDATE, DELETE and TRUNCATE
+    /// be refused, in a session the role opens itself.
     pub role: String,
     /// An INSERT the role must be able to run.
     pub insert: String,
+    /// Immutability triggers on the table that must be present and enabled (not disabled, not
+    /// `ENABLE REPLICA`).
     #[serde(default)]
     pub triggers: Vec<String>,
     /// Session settings applied first (`SET LOCAL`).

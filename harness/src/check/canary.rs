@@ -29,6 +29,7 @@ pub(crate) const KIND: CheckKind = CheckKind::Canary;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "CanaryCheck")]
 pub(crate) struct Config {
+    /// The table holding the canary row (`schema.table`).
     pub table: String,
     /// Column to value: the columns that pick the canary row.
     pub row: std::collections::BTreeMap<String, String>,

@@ -37,15 +37,23 @@ pub(crate) const KIND: CheckKind = CheckKind::Graphs;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "GraphsCheck")]
 pub(crate) struct Config {
+    /// The Apache AGE graph to check (default: every graph the catalog lists, and the
+    /// baseline's).
     pub graph: Option<String>,
+    /// Each graph must hold the baseline's number of vertices and edges per label.
     #[serde(default)]
     pub baseline: bool,
+    /// Label to the number of vertices it must hold, counted with Cypher (needs `graph`); it
+    /// replaces the baseline's count of that label.
     #[serde(default)]
     pub vertices: BTreeMap<String, i64>,
+    /// Label to the number of edges it must hold, counted with Cypher (needs `graph`); it
+    /// replaces the baseline's count of that label.
     #[serde(default)]
     pub edges: BTreeMap<String, i64>,
     /// A Cypher query that must answer (returning a count when `expect` is set).
     pub query: Option<String>,
+    /// The count `query` must return.
     pub expect: Option<i64>,
 }
 

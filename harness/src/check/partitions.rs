@@ -32,11 +32,16 @@ pub(crate) const KIND: CheckKind = CheckKind::Partitions;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "PartitionsCheck")]
 pub(crate) struct Config {
+    /// The table partitioned by month (`schema.table`): by range on one `date`, `timestamp` or
+    /// `timestamptz` column.
     pub table: String,
+    /// Months before the drill's month that must have a partition (at most 600).
     #[serde(default)]
     pub months_back: u32,
+    /// Months after the drill's month that must have a partition (at most 600).
     #[serde(default)]
     pub months_ahead: u32,
+    /// Require a default partition too.
     #[serde(default)]
     pub default_partition: bool,
 }

@@ -65,6 +65,8 @@ pub(crate) const KIND: CheckKind = CheckKind::Rls;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "RlsCheck")]
 pub(crate) struct Config {
+    /// Tables that must have row-level security enabled (and forced, with `force`);
+    /// `fail_closed` reads each of them.
     #[serde(default)]
     pub tables: Vec<String>,
     /// Require `FORCE ROW LEVEL SECURITY` too.
@@ -73,22 +75,29 @@ pub(crate) struct Config {
     /// Compare with the baseline's row security flags and policies.
     #[serde(default)]
     pub baseline: bool,
+    /// Policies that must exist on their tables, with the command, roles, kind and expressions
+    /// each entry gives.
     #[serde(default)]
     pub policies: Vec<ExpectedPolicy>,
     /// The `policies` listed are all the policies of the tables they name and of `tables`:
     /// any other policy there fails (a permissive one adds the rows it lets through).
     #[serde(default)]
     pub exact_policies: bool,
+    /// Prove reads of each table of `tables` fail closed, as the application role in a session
+    /// it opens itself: no rows without the tenant setting, only the tenant's rows with it.
     pub fail_closed: Option<FailClosed>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExpectedPolicy {
+    /// The table it is on (`schema.table`).
     pub table: String,
+    /// The policy's name.
     pub name: String,
     /// ALL (default), SELECT, INSERT, UPDATE or DELETE.
     pub command: Option<String>,
+    /// The roles it applies to (`TO`), in any order (default: not compared).
     #[serde(default)]
     pub roles: Vec<String>,
     /// `true`: permissive, `false`: restrictive (default: either).

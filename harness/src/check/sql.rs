@@ -58,10 +58,18 @@ pub(crate) const KIND: CheckKind = CheckKind::Sql;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "SqlCheck")]
 pub(crate) struct Config {
+    /// The check's name in the reports.
     pub name: String,
+    /// One SQL statement, run in a transaction that is always rolled back.
     pub query: String,
+    /// The one value the query must return (one row, one column): a string, a number, a
+    /// boolean or `{ null = true }`. Give it or `expect_rows`, not both.
     pub expect: Option<ScalarValue>,
+    /// The rows the query must return, in order, each a list of its values by position
+    /// (`[["team", 1, { null = true }]]`; `[]` for none).
     pub expect_rows: Option<Vec<Vec<ScalarValue>>>,
+    /// The role the query runs as, in a session the role opens itself (default: pgdrill's own
+    /// session, with PostgreSQL's default `search_path`).
     pub role: Option<String>,
     /// Session settings applied first (`SET LOCAL`).
     #[serde(default)]
@@ -84,6 +92,7 @@ pub(crate) enum ScalarValue {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NullValue {
+    /// `true`: SQL NULL (`false` is refused).
     null: bool,
 }
 

@@ -56,14 +56,25 @@ const INDEXES_SQL: &str = "SELECT n.nspname::text AS schema, ic.relname::text AS
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "VectorRecallCheck")]
 pub(crate) struct Config {
+    /// The HNSW or IVFFlat indexes to measure (`schema.index`); default: every one in the
+    /// database.
     #[serde(default)]
     pub indexes: Vec<String>,
+    /// The distance the application queries by: `l2`, `cosine`, `inner_product`, `l1`,
+    /// `hamming` or `jaccard` (default: the one the index's operator class serves).
     pub distance: Option<String>,
+    /// Neighbours per query, the k of recall@k (1 to 1000, default 10).
     pub k: Option<u32>,
+    /// How many stored vectors are taken as queries (1 to 1000, default 20).
     pub samples: Option<u32>,
+    /// The mean recall@k over the queries must reach this, from 0 to 1 (default 0.9).
     pub min_recall: Option<f64>,
+    /// Every single query's recall@k must reach this too, from 0 to `min_recall` (default: not
+    /// checked).
     pub min_worst: Option<f64>,
+    /// `hnsw.ef_search` for the searches through an HNSW index (default: pgvector's, 40).
     pub ef_search: Option<u32>,
+    /// `ivfflat.probes` for the searches through an IVFFlat index (default: pgvector's, 1).
     pub probes: Option<u32>,
 }
 

@@ -36,15 +36,33 @@ use crate::template::{TemplateError, render};
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Migrate")]
 pub(crate) struct Config {
+    /// A folder of migration files, relative to the scenario file: the `.sql` files whose name
+    /// starts with a number (not `.down.sql`), applied in number order after the journal's
+    /// version, each in its transaction. Give it or `command`, not both.
     pub dir: Option<String>,
+    /// The application's own migration command, program first (`["npm", "run", "migrate"]`),
+    /// run to its end in `workdir`.
     pub command: Option<Vec<String>>,
+    /// The folder `command` runs in, relative to the scenario file (default: the scenario
+    /// file's folder).
     pub workdir: Option<String>,
+    /// Environment variables given to `command`, templated as `[app] env` is
+    /// (`{{database_url}}`, `{{env.NAME}}`, ...).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Longest the migrations may take (default 10m).
     pub timeout: Option<String>,
+    /// The migration journal table (`public.schema_migrations`): its newest version is shown
+    /// before and after, and with `dir` only files numbered after it are applied. Default: the
+    /// `schema_version` check's journal, when the scenario has one.
     pub journal: Option<String>,
+    /// The journal's column holding the version (default `version`).
     pub column: Option<String>,
+    /// With `dir`: an SQL statement run after each file in its transaction, to record it in the
+    /// journal; `{{version}}` and `{{name}}` are the file's number and name (without `.sql`), as
+    /// quoted literals.
     pub record: Option<String>,
+    /// With `dir`: the role the files run as (`SET LOCAL ROLE`).
     pub role: Option<String>,
 }
 

@@ -88,18 +88,23 @@ pub(crate) struct RawSource {
     /// An http(s):// URL, inline or (when it carries a password or a signature) from an
     /// environment variable or a file.
     pub url: Option<Spanned<String>>,
+    /// An environment variable holding the URL.
     pub url_env: Option<Spanned<String>>,
+    /// A file holding the URL (a mounted secret), relative to the scenario file.
     pub url_file: Option<Spanned<String>>,
     /// A bearer token for the URL, from an environment variable or a file.
     pub token_env: Option<Spanned<String>>,
+    /// A file holding that token, relative to the scenario file.
     pub token_file: Option<Spanned<String>>,
     /// `s3://bucket/key`, or `s3://bucket/prefix/` for the newest object under it.
     pub s3: Option<Spanned<String>>,
+    /// The S3 region (default: as the `AWS_*` environment variables say).
     pub region: Option<String>,
     /// An S3-compatible endpoint (`http://127.0.0.1:9000`).
     pub endpoint: Option<String>,
     /// Environment variables holding the S3 keys (default: the standard AWS_* ones).
     pub access_key_env: Option<String>,
+    /// The environment variable holding the S3 secret key (default `AWS_SECRET_ACCESS_KEY`).
     pub secret_key_env: Option<String>,
     /// Attempts after the first, for downloads.
     pub retries: Option<u32>,
@@ -126,6 +131,7 @@ pub(crate) struct RawSource {
     /// environment variable or a file: never written in the scenario, never shown (several
     /// copies of it, each proven: `decrypt`).
     pub cipher_pass_env: Option<Spanned<String>>,
+    /// A file holding that passphrase, relative to the scenario file.
     pub cipher_pass_file: Option<Spanned<String>>,
     /// The keys of an encrypted dump (age or OpenPGP), one table each:
     /// `decrypt = [{ identity_file = "escrow-a.key" }, { identity_env = "ESCROW_B" }]`. The dump is
@@ -246,10 +252,17 @@ pub(crate) struct RawTarget {
     /// a pod (`pod`: pgdrill runs in its image there; see docs/src/guide/pod.md).
     #[schemars(extend("enum" = ["container", "server", "local", "pod"]))]
     pub kind: Option<Spanned<String>>,
+    /// kind = "container": an image of your own, pinned to a tag (not `latest`), instead of the
+    /// project's (ci/image/Dockerfile); not with `version`.
     pub image: Option<Spanned<String>>,
     /// kind = "container": the PostgreSQL major of the project's image, instead of the backup's.
     pub version: Option<Spanned<i64>>,
+    /// The database the checks run on, and a dump is restored into unless it creates its own
+    /// (default `pgdrill`; on a kind = "server" target, with `_` and the start of the drill's
+    /// id added). Not `postgres`, `template0` or `template1`.
     pub database: Option<Spanned<String>>,
+    /// Longest wait for the target's server to start and take connections (default 60s); not
+    /// for kind = "server".
     pub startup_timeout: Option<Spanned<String>>,
     /// Longest the provision phase may take, building the image the first time included
     /// (default 1h).
@@ -257,12 +270,17 @@ pub(crate) struct RawTarget {
     /// kind = "server": the admin connection string, inline or from an environment variable
     /// or a file.
     pub url: Option<Spanned<String>>,
+    /// kind = "server": an environment variable holding the admin connection string.
     pub url_env: Option<Spanned<String>>,
+    /// kind = "server": a file holding the admin connection string (a mounted secret), relative
+    /// to the scenario file.
     pub url_file: Option<Spanned<String>>,
     /// kind = "local" (or "server", for pg_restore): a folder of PostgreSQL binaries.
     pub bin_dir: Option<Spanned<String>>,
     /// kind = "container" or "local": the sandbox's memory (`8GB`) and processes.
     pub memory: Option<Spanned<String>>,
+    /// kind = "container", "local" or "pod": the most processes the sandbox may run, 64 to
+    /// 1000000 (default 512; with `--jobs`, the drill's share, at most that).
     pub processes: Option<Spanned<i64>>,
     /// kind = "container" or "local": the most disk the target's data may take (`20GB`); the
     /// drill fails when it grows past it. Default: the free space of the filesystem holding it
@@ -295,8 +313,11 @@ pub(crate) struct RawRestore {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Role")]
 pub(crate) struct RawRole {
+    /// The role's name (not `pg_...`); a role that already exists is left as it is.
     pub name: String,
+    /// Whether it can log in: `LOGIN` (default) or, with `false`, `NOLOGIN`.
     pub login: Option<bool>,
+    /// Roles it is made a member of (`IN ROLE`): ones that exist, or that come before it here.
     #[serde(default)]
     pub member_of: Vec<String>,
 }

@@ -65,9 +65,13 @@ pub(crate) struct Config {
 pub(crate) struct ExpectedIndex {
     /// `index` or `schema.index`.
     pub name: String,
+    /// The table it must be on (`schema.table`; default: not checked).
     pub table: Option<String>,
+    /// Its access method (`btree`, `gin`, `gist`, `hnsw`, `ivfflat`, ...; default: any).
     pub method: Option<String>,
+    /// An operator class one of its keys must use (`vector_cosine_ops`; default: not checked).
     pub opclass: Option<String>,
+    /// `true`: it must be unique, `false`: it must not be (default: either).
     pub unique: Option<bool>,
     /// Its key columns and expressions, in order (`["lower(email)"]`), as the server prints
     /// them (spacing, case and outer parentheses aside).

@@ -66,9 +66,11 @@ pub(crate) const KIND: CheckKind = CheckKind::Roles;
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "RolesCheck")]
 pub(crate) struct Config {
+    /// The runtime role whose floor and ceiling are checked.
     pub role: String,
     /// CONNECT on the database (default true).
     pub connect: Option<bool>,
+    /// Schemas the role needs USAGE on.
     #[serde(default)]
     pub usage: Vec<String>,
     /// Table to the privileges it needs, comma-separated; a privilege followed by columns in
@@ -79,6 +81,8 @@ pub(crate) struct Config {
     /// names (`usage` and the tables'): any other fails, saying how it is held (default false).
     #[serde(default)]
     pub exact: bool,
+    /// Schemas the role must have no access to: no USAGE, and no table or view there it can
+    /// read, write or owns, through its memberships too.
     #[serde(default)]
     pub forbidden_schemas: Vec<String>,
     /// Whether the role can log in: `false` asserts NOLOGIN (default: not checked).

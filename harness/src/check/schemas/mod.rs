@@ -54,10 +54,15 @@ const EVIDENCE: &str = "SELECT ... FROM pg_namespace, pg_class (tables, sequence
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "SchemasCheck")]
 pub(crate) struct Config {
+    /// Compare every non-system schema of the scenario's baseline: its tables, enum types and
+    /// sequences, and how each behaves.
     #[serde(default)]
     pub baseline: bool,
+    /// Schemas that must exist (`plugin_github`).
     #[serde(default)]
     pub schemas: Vec<String>,
+    /// Every sequence a column owns or defaults to must be past the values its column holds, so
+    /// that the next insert does not collide (default true).
     pub sequences: Option<bool>,
 }
 
