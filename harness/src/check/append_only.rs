@@ -77,7 +77,7 @@ pub(crate) struct Config {
     #[serde(default)]
     pub settings: super::Settings,
     /// Custom settings its triggers or policies read that only a trusted path sets, each with
-    /// why: not tried ([`super::loophole`]).
+    /// why: the fail-closed probes do not try them as levers (see the threat model's "A backup that lies").
     #[serde(default)]
     pub trusted: Vec<Trusted>,
     /// Values for the probe row pgdrill inserts when the table has no row to aim UPDATE and

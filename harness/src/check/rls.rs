@@ -139,7 +139,7 @@ pub(crate) struct FailClosed {
     #[serde(default)]
     pub settings: super::Settings,
     /// Custom settings (or tenant values) its policies read that only a trusted path sets, each
-    /// with why: not tried ([`super::loophole`]).
+    /// with why: the fail-closed probes do not try them as levers (see the threat model's "A backup that lies").
     #[serde(default)]
     pub trusted: Vec<super::loophole::Trusted>,
 }
