@@ -60,8 +60,14 @@ impl Walker<'_> {
         {
             return Some((items, Shape::Array));
         }
+        // Once or several times: a table, or an array of tables. A value that may also be
+        // written as a table (`{ null = true }` beside strings and numbers) is a value.
         let any_of = resolved.get("anyOf").and_then(Value::as_array)?;
-        let table = any_of.iter().map(|s| self.resolve(s)).find(|s| is_table(s))?;
+        let tables_only = any_of
+            .iter()
+            .map(|s| self.resolve(s))
+            .all(|s| is_table(s) || s.get("items").is_some_and(|items| is_table(self.resolve(items))));
+        let table = any_of.iter().map(|s| self.resolve(s)).find(|s| is_table(s)).filter(|_| tables_only)?;
         Some((table, Shape::Either))
     }
 
