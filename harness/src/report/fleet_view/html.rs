@@ -10,21 +10,8 @@ use super::{Drill, Fleet, State, Subject, chart};
 use crate::report::fleet::Evidence;
 use crate::units::human_duration;
 
-/// Text made safe for HTML, in an element or a quoted attribute.
-pub(super) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Text made safe for HTML, in an element or a quoted attribute: as report.html escapes it.
+pub(super) use crate::report::html::escape as esc;
 
 const STYLE: &str = "\
 :root{--pass:#1e6b34;--fail:#b3261e;--warn:#8a5300;--muted:#555;--line:#c9c9c9}

@@ -29,7 +29,7 @@ const STYLE: &str = include_str!("style.css");
 pub(crate) const CHAPTERS: [&str; 4] = ["Backup", "Since the previous drill", "Phases", "Checks"];
 
 /// `text` escaped for HTML text and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
