@@ -1,11 +1,14 @@
 //! What a content fingerprint costs per GB, side by side in one run with what reading the same
-//! table costs: a bare scan (`count(*)`) and reading every row as text (what any row hash must
-//! do first), on the restore benchmark's datasets; whole, by 16 key ranges, and a sample of 2
-//! of them.
+//! table out of the server costs (`COPY ... TO STDOUT` by psql over the same loopback port, every
+//! row once: the physical limit any fingerprint of the rows must pay), on the restore benchmark's
+//! datasets: the fingerprint in the server (its evidence's SQL, one core, as pgdrill took it until
+//! issue 43), then `pgdrill fingerprint` whole (every core), on one session, by 16 key ranges,
+//! and a sample of 2 of them; with pgdrill's peak memory, and the in-server digest checked equal
+//! to pgdrill's.
 //!
 //! `cargo bench --bench fingerprint` (both sizes), or `PGDRILL_BENCH_SIZES=small`. The server
 //! is a container of the project's image on a loopback port, its data restored without the
-//! indexes the fingerprints do not use (the HNSW graph).
+//! indexes the fingerprints do not use (the HNSW graph). Needs psql on this machine.
 
 #[path = "support/commands.rs"]
 mod commands;
@@ -13,16 +16,22 @@ mod commands;
 mod dataset;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use commands::{output, run};
+use commands::{measured, output, run};
 use dataset::{Bench, dataset};
+
+/// What the fingerprint pins before it reads (`fingerprint::SETTINGS`), as psql sets them.
+const SETTINGS: &str = "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; \
+    SET extra_float_digits = 3; SET bytea_output = 'hex'; SET lc_monetary = 'C'; SET xmlbinary = 'base64'; \
+    SET xmloption = 'content'; SET search_path = pg_catalog, pg_temp; SET row_security = off; SET work_mem = '256MB';";
 
 fn main() {
     let bench = Bench::start();
     let (root, image, data) = (&bench.root, &bench.image, &bench.data);
-    println!("pgdrill fingerprint benchmark: {} cores, image {image}", std::thread::available_parallelism().unwrap());
+    let cores = std::thread::available_parallelism().unwrap();
+    println!("pgdrill fingerprint benchmark: {cores} cores, image {image}");
     for size in bench.sizes() {
         let (_, custom) = dataset(image, data, size);
         let server = Server::start(image, data);
@@ -41,38 +50,75 @@ fn main() {
         server.psql("VACUUM ANALYZE");
         println!("\n{} dataset:", size.name);
         println!(
-            "{:<20} {:>9} {:>10} {:>10} {:>12} {:>12} {:>12} {:>10}",
-            "table", "size", "scan", "as text", "fingerprint", "16 ranges", "2 of 16", "per GB"
+            "{:<20} {:>7} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9} {:>8} {:>9} {:>9}",
+            "table",
+            "size",
+            "read once",
+            "in server",
+            "pgdrill",
+            "1 session",
+            "16 ranges",
+            "2 of 16",
+            "per GB",
+            "/ read",
+            "peak RSS"
         );
-        for (table, key) in [("public.engrams", "id"), ("public.audit_events", "id")] {
-            let bytes: f64 = server
-                .psql(&format!(
-                    "SELECT coalesce(sum(pg_catalog.pg_table_size(relid)), pg_catalog.pg_table_size('{table}')) \
-                     FROM pg_catalog.pg_partition_tree('{table}')"
-                ))
-                .parse()
-                .unwrap();
-            let scan = server.timed(&format!("SELECT count(*) FROM {table}"));
-            let text = server.timed(&format!("SELECT sum(length(t::text)) FROM {table} AS t"));
-            let whole = server.fingerprint(root, table, &[]);
-            let ranges = server.fingerprint(root, table, &["--key", &format!("{table}={key}")]);
-            let sample = server.fingerprint(root, table, &["--key", &format!("{table}={key}"), "--sample", "2"]);
-            let gb = bytes / 1e9;
-            println!(
-                "{table:<20} {:>7.0}MB {scan:>9.1}s {text:>9.1}s {whole:>11.1}s {ranges:>11.1}s {sample:>11.1}s {:>8.1}s",
-                bytes / 1e6,
-                whole / gb
-            );
-            println!(
-                "{:<20} fingerprint / scan {:.1}x, / reading as text {:.1}x; 16 ranges / whole {:.2}; sample / whole {:.2}",
-                "",
-                whole / scan,
-                whole / text,
-                ranges / whole,
-                sample / whole
-            );
+        for (table, only, key) in [("public.engrams", "ONLY ", "id"), ("public.audit_events", "", "id")] {
+            measure(root, &server, table, only, key);
         }
     }
+}
+
+/// One table's line: each way's seconds, and the ratios.
+fn measure(root: &Path, server: &Server, table: &str, only: &str, key: &str) {
+    let bytes: f64 = server
+        .psql(&format!(
+            "SELECT coalesce(sum(pg_catalog.pg_table_size(relid)), pg_catalog.pg_table_size('{table}')) \
+             FROM pg_catalog.pg_partition_tree('{table}')"
+        ))
+        .parse()
+        .unwrap();
+    let read = server.read_out(table);
+    let sql = format!(
+        "{SETTINGS} SELECT pg_catalog.count(*), pg_catalog.encode(pg_catalog.sha256(COALESCE(pg_catalog.string_agg(r.h, \
+         ''::bytea ORDER BY r.h), ''::bytea)), 'hex') FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to(ROW(t.*)::text, \
+         'UTF8')) AS h FROM {only}{table} AS t) AS r"
+    );
+    let started = Instant::now();
+    let in_server = server.psql(&sql);
+    let in_server_s = started.elapsed().as_secs_f64();
+    let (whole, digest) = server.fingerprint(root, table, &[]);
+    assert_eq!(in_server.split('|').nth(1), Some(digest.as_str()), "{table}: pgdrill's digest is the server's");
+    let (one, _) = server.fingerprint(root, table, &["--jobs", "1"]);
+    let keyed = format!("{table}={key}");
+    let (ranges, _) = server.fingerprint(root, table, &["--key", &keyed]);
+    let (sample, _) = server.fingerprint(root, table, &["--key", &keyed, "--sample", "2"]);
+    let gb = bytes / 1e9;
+    let s = |c: &commands::Cost| c.wall.as_secs_f64();
+    println!(
+        "{table:<20} {:>5.0}MB {:>8.1}s {in_server_s:>9.1}s {:>9.1}s {:>9.1}s {:>9.1}s {:>8.1}s {:>7.1}s {:>8.2}x {:>6.1}MiB",
+        bytes / 1e6,
+        s(&read),
+        s(&whole),
+        s(&one),
+        s(&ranges),
+        s(&sample),
+        s(&whole) / gb,
+        s(&whole) / s(&read),
+        whole.max_rss_kib as f64 / 1024.0,
+    );
+    println!(
+        "{:<20} in server / pgdrill {:.1}x; pgdrill 1 session / all {:.2}; 16 ranges / whole {:.2}; sample / whole {:.2}; \
+         pgdrill CPU {:.1} s; peak RSS 1 session {:.1} MiB, 16 ranges {:.1} MiB",
+        "",
+        in_server_s / s(&whole),
+        s(&one) / s(&whole),
+        s(&ranges) / s(&whole),
+        s(&sample) / s(&whole),
+        whole.cpu.as_secs_f64(),
+        one.max_rss_kib as f64 / 1024.0,
+        ranges.max_rss_kib as f64 / 1024.0,
+    );
 }
 
 /// A server of the image on a loopback port, removed when dropped.
@@ -145,29 +191,35 @@ impl Server {
         output("docker", &["exec", &self.name, "psql", "-U", "postgres", "-d", "bench", "-Atqc", sql]).trim().to_owned()
     }
 
-    /// Seconds a query takes, twice, the second kept (the table then in the cache, as for the
-    /// fingerprints after it).
-    fn timed(&self, sql: &str) -> f64 {
-        self.psql(sql);
-        let started = Instant::now();
-        self.psql(sql);
-        started.elapsed().as_secs_f64()
+    /// Every row of `table` read out once over the loopback port, as psql's COPY writes it
+    /// (thrown away), after a first read that leaves the table in the cache.
+    fn read_out(&self, table: &str) -> commands::Cost {
+        let copy = format!("COPY (SELECT * FROM {table}) TO STDOUT");
+        let read = || {
+            measured(
+                Command::new("psql")
+                    .args(["-h", "127.0.0.1", "-p", &self.port, "-U", "postgres", "-d", "bench", "-Xqc", &copy])
+                    .stdout(Stdio::null()),
+            )
+        };
+        read();
+        read()
     }
 
-    fn fingerprint(&self, root: &Path, table: &str, extra: &[&str]) -> f64 {
+    /// `pgdrill fingerprint` of `table`: what it cost, and the table's digest.
+    fn fingerprint(&self, root: &Path, table: &str, extra: &[&str]) -> (commands::Cost, String) {
         let out = std::env::temp_dir().join(format!("{}-fingerprint.json", self.name));
         let dsn = format!("postgres://postgres@127.0.0.1:{}/bench", self.port);
-        let started = Instant::now();
-        let status = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
-            .args(["fingerprint", "--dsn", &dsn, "--table", table, "-o", out.to_str().unwrap()])
-            .args(extra)
-            .current_dir(root)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "pgdrill fingerprint {table} {extra:?}");
-        started.elapsed().as_secs_f64()
+        let cost = measured(
+            Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+                .args(["fingerprint", "--dsn", &dsn, "--table", table, "-o", out.to_str().unwrap()])
+                .args(extra)
+                .current_dir(root)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        (cost, file["tables"][0]["sha256"].as_str().unwrap().to_owned())
     }
 }
 

@@ -28,7 +28,9 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::field::{FieldError, Spanned};
-use crate::fingerprint::{self, Described, FingerprintError, FingerprintFile, RangeFingerprint, TableFingerprint};
+use crate::fingerprint::{
+    self, Described, FingerprintError, FingerprintFile, RangeFingerprint, Readers, TableFingerprint,
+};
 use crate::outcome::CheckKind;
 use crate::pg::QualifiedName;
 
@@ -177,9 +179,14 @@ impl Kind for Spec {
                 ),
             });
         }
+        let options = (*ctx.pool.connect_options()).clone();
+        let mut readers = Readers::new(&mut tx, options, None, 0, fingerprint::MEMORY)
+            .await
+            .map_err(|e| CheckError::new(crate::error::error_chain(&e)))?;
         for expected in &self.tables {
-            results.push(compare(&mut tx, expected, Instant::now()).await);
+            results.push(compare(&mut tx, &mut readers, expected, Instant::now()).await);
         }
+        readers.close().await;
         // Only read: nothing to keep.
         let _ = tx.rollback().await;
         Ok(results)
@@ -187,7 +194,12 @@ impl Kind for Spec {
 }
 
 /// One table of the file against the restore.
-async fn compare(conn: &mut sqlx::PgConnection, expected: &TableFingerprint, started: Instant) -> CheckResult {
+async fn compare(
+    conn: &mut sqlx::PgConnection,
+    readers: &mut Readers,
+    expected: &TableFingerprint,
+    started: Instant,
+) -> CheckResult {
     let table = &expected.table;
     let build = || CheckResult::build(KIND, table.to_string(), started).expected(expected.summary());
     let columns: Vec<String> = expected.columns.iter().map(|c| c.name.clone()).collect();
@@ -207,13 +219,11 @@ async fn compare(conn: &mut sqlx::PgConnection, expected: &TableFingerprint, sta
         };
         return build().actual("not comparable").verdict(false, e.to_string());
     }
-    let mut found = Vec::new();
-    for range in &expected.ranges {
-        match fingerprint::fingerprint_range(conn, &described, range.after.as_deref(), range.upto.as_deref()).await {
-            Ok(r) => found.push(r),
-            Err(e) => return build().error(e.to_string()),
-        }
-    }
+    let spans: Vec<fingerprint::Span> = expected.ranges.iter().map(|r| (r.after.clone(), r.upto.clone())).collect();
+    let found = match readers.fingerprint(conn, &described, &spans).await {
+        Ok(found) => found,
+        Err(e) => return build().error(crate::error::error_chain(&e)),
+    };
     let actual = TableFingerprint::new(
         expected.table.clone(),
         described.columns.clone(),

@@ -8,7 +8,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::conninfo::ConninfoError;
 use crate::evidence::sign::{Signer, SigningKeyError};
-use crate::fingerprint::{self, FingerprintError, FingerprintFile, TableFingerprint};
+use crate::fingerprint::{self, FingerprintError, FingerprintFile, Readers, TableFingerprint};
 use crate::pg::{QualifiedName, SqlError};
 use crate::secret::redact_url_passwords;
 
@@ -51,6 +51,14 @@ pub(crate) struct Args {
     /// The pg_dump to run (its major at least the server's) [default: pg_dump on PATH].
     #[arg(long, value_name = "PROGRAM", requires = "dump")]
     pg_dump: Option<PathBuf>,
+    /// Sessions that read rows at once, each with a thread that hashes them [default: the
+    /// machine's cores].
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    jobs: usize,
+    /// Memory each reading session sorts its rows' digests in before it writes them to a
+    /// temporary file (PostgreSQL's units: `64MB`, `512kB`) [default: 32MB].
+    #[arg(long, value_name = "SIZE", value_parser = sort_memory)]
+    sort_memory: Option<usize>,
     /// Sign the file with this OpenSSH private key (else $PGDRILL_SIGNING_KEY_FILE, or the key's
     /// text in $PGDRILL_SIGNING_KEY), into FILE.sig: a drill with `allowed_signers` then trusts
     /// it even when it is kept beside the backup.
@@ -156,6 +164,15 @@ enum TakeError {
     DumpFailed { program: PathBuf, status: std::process::ExitStatus, stderr: String },
 }
 
+/// `--sort-memory`: a size in PostgreSQL's units, at least a kilobyte.
+fn sort_memory(text: &str) -> Result<usize, String> {
+    match crate::pg::parse_size(text) {
+        Some(bytes) if bytes >= 1024 => usize::try_from(bytes).map_err(|e| e.to_string()),
+        Some(_) => Err("less than 1kB".into()),
+        None => Err("not a size (such as 64MB or 512kB)".into()),
+    }
+}
+
 /// A failed statement's error, said as `what` it was for.
 fn sql(what: &'static str) -> impl Fn(sqlx::Error) -> TakeError {
     move |e| TakeError::Sql { what, source: e.into() }
@@ -200,7 +217,11 @@ async fn take(args: &Args) -> Result<FingerprintFile, TakeError> {
             .fetch_one(&mut *tx)
             .await
             .map_err(sql("cannot read the server"))?;
-    let tables = every_fingerprint(args, &mut tx).await?;
+    let memory = args.sort_memory.unwrap_or(fingerprint::MEMORY);
+    let mut readers = Readers::new(&mut tx, options, snapshot.clone(), args.jobs, memory).await?;
+    let tables = every_fingerprint(args, &mut tx, &mut readers).await;
+    readers.close().await;
+    let tables = tables?;
     let _ = tx.commit().await;
     if tables.is_empty() {
         return Err(TakeError::NoTables { database });
@@ -249,7 +270,11 @@ async fn in_snapshot(
 }
 
 /// The fingerprint of each table asked (by default every table), each said as it is taken.
-async fn every_fingerprint(args: &Args, conn: &mut PgConnection) -> Result<Vec<TableFingerprint>, TakeError> {
+async fn every_fingerprint(
+    args: &Args,
+    conn: &mut PgConnection,
+    readers: &mut Readers,
+) -> Result<Vec<TableFingerprint>, TakeError> {
     let names = match args.tables.is_empty() {
         false => args.tables.iter().map(|t| table_name(t)).collect::<Result<Vec<_>, _>>()?,
         true => every_table(conn).await?,
@@ -257,7 +282,7 @@ async fn every_fingerprint(args: &Args, conn: &mut PgConnection) -> Result<Vec<T
     let mut tables = Vec::new();
     for table in &names {
         let started = Instant::now();
-        let fp = table_fingerprint(args, conn, table).await?;
+        let fp = table_fingerprint(args, conn, readers, table).await?;
         eprintln!("{table}: {} ({:.1} s)", fp.summary(), started.elapsed().as_secs_f64());
         tables.push(fp);
     }
@@ -310,6 +335,7 @@ fn option_for<'a>(options: &'a [String], table: &QualifiedName) -> Result<Option
 async fn table_fingerprint(
     args: &Args,
     conn: &mut PgConnection,
+    readers: &mut Readers,
     table: &QualifiedName,
 ) -> Result<TableFingerprint, TakeError> {
     let columns: Option<Vec<String>> =
@@ -330,7 +356,7 @@ async fn table_fingerprint(
             spans = (0..k as usize).map(|i| spans[i * n / k as usize].clone()).collect();
         }
     }
-    let ranges = fingerprint::fingerprint_spans(conn, &described, &spans).await?;
+    let ranges = readers.fingerprint(conn, &described, &spans).await?;
     Ok(TableFingerprint::new(table.clone(), described.columns, key.map(str::to_owned), ranges, sampled_of))
 }
 

@@ -9,18 +9,25 @@
 //!
 //! the sha256 of its rows' sha256 digests in byte order: a multiset digest (duplicates count,
 //! order does not) that is as hard to forge as sha256 itself, where a sum or an XOR of row
-//! hashes can be balanced by a few crafted rows. It runs in the server, with the settings that
-//! change how a value reads as text pinned ([`SETTINGS`]), so `pgdrill fingerprint` on the
-//! source and the drill on the restore compute the same digest of the same rows, and anyone can
-//! compute it again with psql (the evidence gives the query).
+//! hashes can be balanced by a few crafted rows. The server only reads each row out as that text
+//! (`ROW(...)::text` in UTF-8, with the settings that change how a value reads as text pinned:
+//! [`SETTINGS`]), streamed with COPY on several sessions in one snapshot ([`read`], cut as
+//! [`plan`] says); pgdrill hashes the rows and sorts the digests on every core, within a fixed
+//! memory ([`sorter`]). So `pgdrill fingerprint` on the source and the drill on the restore
+//! compute the same digest of the same rows, and anyone can compute it again with psql: the
+//! evidence gives the query above, which the server answers with the very same digest.
 //!
 //! A table with a key (a NOT NULL column of a type without a collation: integers, numerics,
 //! timestamps, dates, uuids) can be split into ranges of that key: `(after, upto]`, each with its
-//! own fingerprint, so a difference is named by range, a table too large for one sort is taken
-//! in parts, and a sample of ranges stands for a table too large to read whole. Append-only
+//! own fingerprint, so a difference is named by range, and a sample of ranges stands for a table
+//! too large to read whole. Every range of a table is taken in one read of it. Append-only
 //! audit tables keep their ranges in the history, so that the next drill proves every row of the
 //! previous backup is still there, unchanged (`check::append_only`).
 
+mod copy;
+mod plan;
+mod read;
+mod sorter;
 mod take;
 
 use std::path::Path;
@@ -30,10 +37,8 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::pg::QualifiedName;
-pub(crate) use take::{
-    Described, FingerprintError, Span, begin, bounds, describe, fingerprint_range, fingerprint_spans, in_settings,
-    last_key, spans,
-};
+pub(crate) use read::{MEMORY, Readers};
+pub(crate) use take::{Described, FingerprintError, Span, begin, bounds, describe, in_settings, last_key, spans};
 
 /// The fingerprint file's format and version, the one written. In `v2` each table's name is a
 /// [`QualifiedName`] as it is shown (`public."Track"`), which reads back as that name.

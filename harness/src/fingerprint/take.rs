@@ -1,9 +1,10 @@
-//! The SQL: what a table is and which of its columns are hashed, where its key splits it, and a
-//! range's fingerprint. Every query runs in a transaction that [`in_settings`] pinned first.
+//! The SQL: what a table is and which of its columns are hashed, where its key splits it, and
+//! the query a range's fingerprint is, as a reader of the evidence runs it again. Every query
+//! runs in a transaction that [`in_settings`] pinned first.
 
 use sqlx::PgConnection;
 
-use super::{Column, RangeFingerprint, SETTINGS};
+use super::{Column, SETTINGS};
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +21,16 @@ pub(crate) enum FingerprintError {
     Key { table: String, key: String, reason: String },
     #[error("{what}: {message}")]
     Sql { what: String, message: String },
+    /// The rows streamed could not be read or their digests sorted.
+    #[error("{what}")]
+    Read {
+        what: String,
+        #[source]
+        source: super::read::ReadError,
+    },
 }
 
-fn sql_error(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> FingerprintError {
+pub(super) fn sql_error(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> FingerprintError {
     let what = what.into();
     move |e| FingerprintError::Sql { what, message: describe_sql_error(&e) }
 }
@@ -40,10 +48,15 @@ pub(crate) async fn in_settings(conn: &mut PgConnection) -> Result<(), Fingerpri
     Ok(())
 }
 
-/// A transaction on `pool` with [`SETTINGS`] pinned, where a restore's fingerprints are taken
-/// (it only reads: dropping it rolls it back).
+/// A transaction on `pool` with [`SETTINGS`] pinned, where a restore's fingerprints are taken:
+/// repeatable read, so that it can export its snapshot to the readers
+/// ([`super::Readers`]); it only reads, and dropping it rolls it back.
 pub(crate) async fn begin(pool: &sqlx::PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, FingerprintError> {
     let mut tx = pool.begin().await.map_err(sql_error("cannot begin a transaction on the restored database"))?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_error("cannot set the transaction's isolation"))?;
     in_settings(&mut tx).await?;
     Ok(tx)
 }
@@ -64,23 +77,12 @@ pub(crate) fn spans(bounds: &[String], open_end: bool) -> Vec<Span> {
     spans
 }
 
-/// The fingerprint of each span, in order.
-pub(crate) async fn fingerprint_spans(
-    conn: &mut PgConnection,
-    described: &Described,
-    spans: &[Span],
-) -> Result<Vec<RangeFingerprint>, FingerprintError> {
-    let mut ranges = Vec::new();
-    for (after, upto) in spans {
-        ranges.push(fingerprint_range(conn, described, after.as_deref(), upto.as_deref()).await?);
-    }
-    Ok(ranges)
-}
-
 /// A table as fingerprinting reads it.
 #[derive(Debug, Clone)]
 pub(crate) struct Described {
     pub table: QualifiedName,
+    /// Its `pg_class` oid.
+    pub oid: i64,
     /// `r` (a table) or `p` (partitioned: its partitions' rows).
     pub relkind: char,
     pub columns: Vec<Column>,
@@ -161,12 +163,12 @@ pub(crate) async fn describe(
             Some(Column { name: name.clone(), type_name: type_name.clone() })
         }
     };
-    Ok(Described { table: table.clone(), relkind, columns, key })
+    Ok(Described { table: table.clone(), oid, relkind, columns, key })
 }
 
 impl Described {
     /// `ONLY s.t` for a table (not its inheritance children), `s.t` for a partitioned one.
-    fn from(&self) -> String {
+    pub(super) fn from(&self) -> String {
         let only = if self.relkind == 'p' { "" } else { "ONLY " };
         format!("{only}{} AS t", self.table.sql())
     }
@@ -201,36 +203,6 @@ impl Described {
             self.range_where(after, upto)
         )
     }
-}
-
-/// The fingerprint of the rows whose key is in `(after, upto]` (all rows without a key).
-pub(crate) async fn fingerprint_range(
-    conn: &mut PgConnection,
-    described: &Described,
-    after: Option<&str>,
-    upto: Option<&str>,
-) -> Result<RangeFingerprint, FingerprintError> {
-    let sql = described.range_sql(after.is_some(), upto.is_some());
-    let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
-    for bound in [after, upto].into_iter().flatten() {
-        query = query.bind(bound);
-    }
-    let (rows, sha256) = query.fetch_one(&mut *conn).await.map_err(|e| {
-        let key = described.key.as_ref().map(|k| k.name.as_str());
-        let span = match (after, upto) {
-            (None, None) => String::new(),
-            _ => format!(" ({})", super::describe_span(after, upto, key)),
-        };
-        let mut message = describe_sql_error(&e);
-        // string_agg's result is one value, at most 1 GB: 32 bytes a row.
-        if message.contains("memory") || message.contains("exceeds the maximum") {
-            message.push_str(
-                " (hint: split the table by a key, `--key TABLE=COLUMN`: one range's digests must fit in 1 GB, about 30 million rows)",
-            );
-        }
-        FingerprintError::Sql { what: format!("cannot fingerprint `{}`{span}", described.table), message }
-    })?;
-    Ok(RangeFingerprint { after: after.map(str::to_owned), upto: upto.map(str::to_owned), rows: rows as u64, sha256 })
 }
 
 /// The largest key (by the key's index, when it has one), or `None` for an empty table.

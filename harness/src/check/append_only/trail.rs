@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::{KIND, Spec};
 use crate::check::{CheckContext, CheckResult};
-use crate::fingerprint::{self, Described, FingerprintError, RangeFingerprint, TableFingerprint, Trail};
+use crate::fingerprint::{self, Described, FingerprintError, RangeFingerprint, Readers, TableFingerprint, Trail};
 
 /// Ranges the first drill splits the table into.
 const FIRST_RANGES: u32 = 16;
@@ -46,12 +46,18 @@ pub(super) async fn check(spec: &Spec, ctx: &CheckContext<'_>, key: &str, starte
     match measure(spec, ctx, key, previous).await {
         // A column the recorded trail hashed is gone, or the key changed: the trail is not what
         // was recorded.
-        Err(e) if previous.is_some() && !matches!(e, FingerprintError::Sql { .. }) => Found::Compared(
-            build()
-                .actual("not comparable")
-                .verdict(false, format!("the trail of `{}` cannot be compared: {e}", spec.table)),
-        ),
-        Err(e) => Found::Error(build().error(format!("cannot fingerprint the trail of `{}`: {e}", spec.table))),
+        Err(e) if previous.is_some() && !matches!(e, FingerprintError::Sql { .. } | FingerprintError::Read { .. }) => {
+            Found::Compared(
+                build()
+                    .actual("not comparable")
+                    .verdict(false, format!("the trail of `{}` cannot be compared: {e}", spec.table)),
+            )
+        }
+        Err(e) => Found::Error(build().error(format!(
+            "cannot fingerprint the trail of `{}`: {}",
+            spec.table,
+            crate::error::error_chain(&e)
+        ))),
         Ok((described, now)) => match previous {
             None => Found::First(now),
             Some(p) => Found::Compared(compare(build().evidence(evidence(&described)), p, now)),
@@ -70,19 +76,26 @@ async fn measure(
     let mut tx = fingerprint::begin(ctx.pool).await?;
     let columns: Option<Vec<String>> = previous.map(|p| p.fingerprint.columns.iter().map(|c| c.name.clone()).collect());
     let described = fingerprint::describe(&mut tx, &spec.table, columns.as_deref(), Some(key)).await?;
-    let spans: Vec<fingerprint::Span> = match previous {
+    let mut spans: Vec<fingerprint::Span> = match previous {
         Some(p) => p.fingerprint.ranges.iter().map(|r| (r.after.clone(), r.upto.clone())).collect(),
         None => fingerprint::spans(&fingerprint::bounds(&mut tx, &described, FIRST_RANGES).await?, false),
     };
-    let mut ranges = fingerprint::fingerprint_spans(&mut tx, &described, &spans).await?;
+    // The rows past the recorded end: read with the recorded ranges, in the same pass.
     if let Some(p) = previous {
-        // The rows past the recorded end, fingerprinted once: the new range, closed at the last key.
-        let end = p.fingerprint.ranges.last().and_then(|r| r.upto.clone());
-        let past_end = fingerprint::fingerprint_range(&mut tx, &described, end.as_deref(), None).await?;
-        if past_end.rows > 0 {
-            let upto = fingerprint::last_key(&mut tx, &described).await?;
-            ranges.push(RangeFingerprint { upto, ..past_end });
-        }
+        spans.push((p.fingerprint.ranges.last().and_then(|r| r.upto.clone()), None));
+    }
+    let options = (*ctx.pool.connect_options()).clone();
+    let mut readers = Readers::new(&mut tx, options, None, 0, fingerprint::MEMORY).await?;
+    let found = readers.fingerprint(&mut tx, &described, &spans).await;
+    readers.close().await;
+    let mut ranges = found?;
+    if previous.is_some()
+        && let Some(past_end) = ranges.pop()
+        && past_end.rows > 0
+    {
+        // The new range, closed at the last key.
+        let upto = fingerprint::last_key(&mut tx, &described).await?;
+        ranges.push(RangeFingerprint { upto, ..past_end });
     }
     let _ = tx.rollback().await;
     let now = TableFingerprint::new(
