@@ -32,6 +32,7 @@ fn main() {
     let (root, image, data) = (&bench.root, &bench.image, &bench.data);
     let cores = std::thread::available_parallelism().unwrap();
     println!("pgdrill fingerprint benchmark: {cores} cores, image {image}");
+    let mut seen: Vec<(&str, &str, f64, f64, f64)> = Vec::new();
     for size in bench.sizes() {
         let (_, custom) = dataset(image, data, size);
         let server = Server::start(image, data);
@@ -64,13 +65,27 @@ fn main() {
             "peak RSS"
         );
         for (table, only, key) in [("public.engrams", "ONLY ", "id"), ("public.audit_events", "", "id")] {
-            measure(root, &server, table, only, key);
+            let (bytes, seconds, rss) = measure(root, &server, table, only, key);
+            seen.push((size.name, table, bytes, seconds, rss));
+        }
+    }
+    // Each table at both sizes: the time grows as the data, and the memory does not.
+    for (table, small) in seen.iter().filter(|s| s.0 == "small").map(|s| (s.1, s)) {
+        if let Some(large) = seen.iter().find(|s| s.0 == "large" && s.1 == table) {
+            println!(
+                "{table}: large / small: size {:.1}x, fingerprint's time {:.1}x, peak RSS {:.1} / {:.1} MiB",
+                large.2 / small.2,
+                large.3 / small.3,
+                small.4,
+                large.4
+            );
         }
     }
 }
 
-/// One table's line: each way's seconds, and the ratios.
-fn measure(root: &Path, server: &Server, table: &str, only: &str, key: &str) {
+/// One table's line: each way's seconds, and the ratios. Its size, the whole fingerprint's
+/// seconds and pgdrill's peak memory (MiB).
+fn measure(root: &Path, server: &Server, table: &str, only: &str, key: &str) -> (f64, f64, f64) {
     let bytes: f64 = server
         .psql(&format!(
             "SELECT coalesce(sum(pg_catalog.pg_table_size(relid)), pg_catalog.pg_table_size('{table}')) \
@@ -119,6 +134,7 @@ fn measure(root: &Path, server: &Server, table: &str, only: &str, key: &str) {
         one.max_rss_kib as f64 / 1024.0,
         ranges.max_rss_kib as f64 / 1024.0,
     );
+    (bytes, s(&whole), whole.max_rss_kib as f64 / 1024.0)
 }
 
 /// A server of the image on a loopback port, removed when dropped.

@@ -149,6 +149,11 @@ impl Readers {
             .await
             .map_err(sql_error("cannot read in the fingerprints' snapshot (is its transaction still open?)"))?;
         in_settings(&mut conn).await?;
+        // A part is read by its blocks, whatever the database's planner settings say.
+        sqlx::query("SELECT pg_catalog.set_config('enable_tidscan', 'on', true)")
+            .execute(&mut conn)
+            .await
+            .map_err(sql_error("cannot set `enable_tidscan`"))?;
         Ok(conn)
     }
 

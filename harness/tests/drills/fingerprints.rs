@@ -102,6 +102,11 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
         "public.accounts=id",
         "--ranges",
         "4",
+        // Three sessions, each sorting its digests in 1 kB: they spill to disk in runs and merge.
+        "--jobs",
+        "3",
+        "--sort-memory",
+        "1kB",
         "-o",
         &fingerprints.display().to_string(),
         "--signing-key",
@@ -123,6 +128,21 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
     let accounts =
         file.tables.iter().find(|t| t.table == pgdrill::QualifiedName::new("public", "accounts")).expect("accounts");
     assert_eq!((accounts.rows, accounts.ranges.len()), (500, 4), "{accounts:?}");
+    // A range the source did not change since: the digest pgdrill sorted on disk is the one the
+    // evidence's SQL computes in the server.
+    let range = &accounts.ranges[1];
+    let (after, upto) = (range.after.as_deref().expect("after"), range.upto.as_deref().expect("upto"));
+    let in_server = Command::new("docker")
+        .args(["exec", &server.name, "psql", "-U", "postgres", "-d", "shop", "-Atqc"])
+        .arg(format!(
+            "{}; SELECT pg_catalog.count(*) || ' ' || pg_catalog.encode(pg_catalog.sha256(pg_catalog.string_agg(r.h, \
+             ''::bytea ORDER BY r.h)), 'hex') FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to(ROW(t.*)::text, \
+             'UTF8')) AS h FROM ONLY public.accounts AS t WHERE id > {after} AND id <= {upto}) AS r",
+            pgdrill::fingerprint::settings_sql()
+        ))
+        .output()
+        .expect("psql");
+    assert_eq!(String::from_utf8_lossy(&in_server.stdout).trim(), format!("{} {}", range.rows, range.sha256));
     assert!(file.snapshot.is_some() && file.dump.is_some(), "{file:?}");
     // The source did change after the dump, and the fingerprints did not see it.
     let live = Command::new("docker")
