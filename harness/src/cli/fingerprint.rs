@@ -53,8 +53,8 @@ pub(crate) struct Args {
     pg_dump: Option<PathBuf>,
     /// Sessions that read rows at once, each with a thread that hashes them [default: the
     /// machine's cores].
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
-    jobs: usize,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     /// Memory each reading session sorts its rows' digests in before it writes them to a
     /// temporary file (PostgreSQL's units: `64MB`, `512kB`) [default: 32MB].
     #[arg(long, value_name = "SIZE", value_parser = sort_memory)]
@@ -218,7 +218,7 @@ async fn take(args: &Args) -> Result<FingerprintFile, TakeError> {
             .await
             .map_err(sql("cannot read the server"))?;
     let memory = args.sort_memory.unwrap_or(fingerprint::MEMORY);
-    let mut readers = Readers::new(&mut tx, options, snapshot.clone(), args.jobs, memory).await?;
+    let mut readers = Readers::new(&mut tx, options, snapshot.clone(), args.jobs.map_or(0, usize::from), memory).await?;
     let tables = every_fingerprint(args, &mut tx, &mut readers).await;
     readers.close().await;
     let tables = tables?;
