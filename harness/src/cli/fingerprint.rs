@@ -164,13 +164,21 @@ enum TakeError {
     DumpFailed { program: PathBuf, status: std::process::ExitStatus, stderr: String },
 }
 
+/// A `--sort-memory` that is not a size pgdrill can sort in.
+#[derive(Debug, thiserror::Error)]
+enum SizeError {
+    /// Not in PostgreSQL's units.
+    #[error("not a size (such as 64MB or 512kB)")]
+    Unreadable,
+    /// Below a kilobyte, or beyond what this machine addresses.
+    #[error("out of range: from 1kB to this machine's address space")]
+    Range,
+}
+
 /// `--sort-memory`: a size in PostgreSQL's units, at least a kilobyte.
-fn sort_memory(text: &str) -> Result<usize, String> {
-    match crate::pg::parse_size(text) {
-        Some(bytes) if bytes >= 1024 => usize::try_from(bytes).map_err(|e| e.to_string()),
-        Some(_) => Err("less than 1kB".into()),
-        None => Err("not a size (such as 64MB or 512kB)".into()),
-    }
+fn sort_memory(text: &str) -> Result<usize, SizeError> {
+    let bytes = crate::pg::parse_size(text).ok_or(SizeError::Unreadable)?;
+    usize::try_from(bytes).ok().filter(|b| *b >= 1024).ok_or(SizeError::Range)
 }
 
 /// A failed statement's error, said as `what` it was for.
@@ -218,7 +226,8 @@ async fn take(args: &Args) -> Result<FingerprintFile, TakeError> {
             .await
             .map_err(sql("cannot read the server"))?;
     let memory = args.sort_memory.unwrap_or(fingerprint::MEMORY);
-    let mut readers = Readers::new(&mut tx, options, snapshot.clone(), args.jobs.map_or(0, usize::from), memory).await?;
+    let mut readers =
+        Readers::new(&mut tx, options, snapshot.clone(), args.jobs.map_or(0, usize::from), memory).await?;
     let tables = every_fingerprint(args, &mut tx, &mut readers).await;
     readers.close().await;
     let tables = tables?;

@@ -25,6 +25,7 @@
 //! previous backup is still there, unchanged (`check::append_only`).
 
 mod copy;
+mod error;
 mod plan;
 mod read;
 mod sorter;
@@ -37,8 +38,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::pg::QualifiedName;
+pub(crate) use error::FingerprintError;
 pub(crate) use read::{MEMORY, Readers};
-pub(crate) use take::{Described, FingerprintError, Span, begin, bounds, describe, in_settings, last_key, spans};
+pub(crate) use take::{Described, Span, begin, bounds, describe, in_settings, last_key, spans};
 
 /// The fingerprint file's format and version, the one written. In `v2` each table's name is a
 /// [`QualifiedName`] as it is shown (`public."Track"`), which reads back as that name.

@@ -9,7 +9,8 @@
 
 use sqlx::PgConnection;
 
-use super::take::{Described, FingerprintError, Span, sql_error};
+use super::error::{FingerprintError, sql_error};
+use super::take::{Described, Span};
 use crate::pg::{quote_ident, quote_literal};
 
 /// Blocks (8 kB) a part has at least: smaller tables are read in one part.

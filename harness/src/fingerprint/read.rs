@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 
 use super::RangeFingerprint;
 use super::copy::{FeedError, Rows};
+use super::error::{FingerprintError, ReadError, sql_error};
 use super::plan;
 use super::sorter::{self, Runs};
-use super::take::{Described, FingerprintError, Span, in_settings, sql_error};
+use super::take::{Described, Span, in_settings};
 use crate::pg::describe_sql_error;
 
 /// Sort memory per reader by default: what its buffer of digests holds before it is written out.
@@ -38,20 +39,6 @@ pub(crate) struct Readers {
     memory: usize,
     version_num: u32,
     idle: Vec<PgConnection>,
-}
-
-/// Why a table's rows could not be read or digested.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ReadError {
-    /// The stream was not the rows asked for.
-    #[error(transparent)]
-    Copy(#[from] FeedError),
-    /// The digests could not be sorted (a temporary file).
-    #[error("cannot sort the rows' digests")]
-    Sort(#[source] std::io::Error),
-    /// A reader's thread or task ended without its work.
-    #[error("a reader stopped")]
-    Stopped(#[source] tokio::task::JoinError),
 }
 
 impl Readers {
@@ -238,6 +225,5 @@ fn hash(mut rx: mpsc::Receiver<Message>, memory: usize) -> Result<Runs, ReadErro
             }
         }
     }
-    drop(keep);
     Ok(runs)
 }

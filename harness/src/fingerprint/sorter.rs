@@ -56,9 +56,10 @@ impl Runs {
         if self.buffer.len() >= self.capacity {
             self.spill()?;
         }
-        if self.buffer.capacity() == 0 {
-            // Grown as rows come: a small table never takes the whole budget.
-            self.buffer.reserve(self.capacity.min(64 * 1024));
+        if self.buffer.len() == self.buffer.capacity() {
+            // Grown as rows come (a small table never takes the whole budget), never past it.
+            let more = self.buffer.len().max(64 * 1024).min(self.capacity - self.buffer.len());
+            self.buffer.reserve_exact(more);
         }
         self.buffer.push(item);
         Ok(())

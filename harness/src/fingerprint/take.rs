@@ -4,36 +4,9 @@
 
 use sqlx::PgConnection;
 
+use super::error::{FingerprintError, sql_error};
 use super::{Column, SETTINGS};
-use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FingerprintError {
-    #[error("`{0}` does not exist")]
-    Missing(String),
-    #[error("`{table}` is {kind}, not a table: its rows are not stored in it, and cannot be fingerprinted")]
-    NotATable { table: String, kind: &'static str },
-    #[error("`{table}` has no column `{column}`")]
-    NoColumn { table: String, column: String },
-    #[error("`{table}`'s column `{column}` is `{found}`, and the fingerprint hashed it as `{expected}`")]
-    ColumnType { table: String, column: String, expected: String, found: String },
-    #[error("`{table}` cannot be split by `{key}`: {reason}")]
-    Key { table: String, key: String, reason: String },
-    #[error("{what}: {message}")]
-    Sql { what: String, message: String },
-    /// The rows streamed could not be read or their digests sorted.
-    #[error("{what}")]
-    Read {
-        what: String,
-        #[source]
-        source: super::read::ReadError,
-    },
-}
-
-pub(super) fn sql_error(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> FingerprintError {
-    let what = what.into();
-    move |e| FingerprintError::Sql { what, message: describe_sql_error(&e) }
-}
+use crate::pg::{QualifiedName, quote_ident};
 
 /// Pins [`SETTINGS`] for the rest of the transaction (`SET LOCAL`); the caller began it.
 pub(crate) async fn in_settings(conn: &mut PgConnection) -> Result<(), FingerprintError> {
