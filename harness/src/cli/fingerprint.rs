@@ -292,7 +292,7 @@ async fn every_fingerprint(
     for table in &names {
         let started = Instant::now();
         let fp = table_fingerprint(args, conn, readers, table).await?;
-        eprintln!("{table}: {} ({:.1} s)", fp.summary(), started.elapsed().as_secs_f64());
+        eprintln!("{table}: {} ({:.1} s; {})", fp.summary(), started.elapsed().as_secs_f64(), readers.last());
         tables.push(fp);
     }
     Ok(tables)

@@ -13,8 +13,8 @@ use super::error::{FingerprintError, sql_error};
 use super::take::{Described, Span};
 use crate::pg::{quote_ident, quote_literal};
 
-/// Blocks (8 kB) a part has at least: smaller tables are read in one part.
-const PART_BLOCKS: u64 = 2048;
+/// Blocks (8 kB) a part has at least (2 MB): smaller tables are read in one part.
+const PART_BLOCKS: u64 = 256;
 
 /// Parts per reader, so that a part that takes longer leaves others to share.
 const PARTS_PER_READER: u64 = 4;
@@ -22,9 +22,12 @@ const PARTS_PER_READER: u64 = 4;
 /// What decides how a table can be cut.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Layout {
-    /// The largest of its heap files (its partitions'), in blocks; 0 when it cannot be cut by
-    /// block (a server before 14, a table access method other than heap).
+    /// The largest of its heap files (its partitions'), in blocks: the parts cut this range of
+    /// blocks, each in every partition. 0 when it cannot be cut by block (a server before 14, a
+    /// table access method other than heap).
     pub blocks: u64,
+    /// Its heap files' blocks in all: how many parts it is worth.
+    pub total: u64,
 }
 
 /// How `described` can be cut on a server of `version_num`.
@@ -37,22 +40,28 @@ pub(crate) async fn layout(
     if version_num < 140000 {
         return Ok(Layout::default());
     }
-    let leaves =
-        if described.relkind == 'p' { "p.isleaf" } else { "p.relid OPERATOR(pg_catalog.=) $1::pg_catalog.oid" };
+    // A partitioned table's rows are in its leaf partitions; a table's in itself.
+    let relations = match described.relkind {
+        'p' => "(SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) AS p WHERE p.isleaf)",
+        _ => "(SELECT $1::pg_catalog.oid)",
+    };
     let sql = format!(
-        "SELECT COALESCE(pg_catalog.max(pg_catalog.pg_relation_size(c.oid) \
-         OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.int8), 0)::pg_catalog.int8, \
+        "SELECT COALESCE(pg_catalog.max(b.blocks), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum(b.blocks), 0)::pg_catalog.int8, \
          COALESCE(pg_catalog.bool_and(a.amname OPERATOR(pg_catalog.=) 'heap'), false) \
-         FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) AS p \
-         JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) p.relid \
-         LEFT JOIN pg_catalog.pg_am AS a ON a.oid OPERATOR(pg_catalog.=) c.relam WHERE {leaves}"
+         FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_am AS a ON a.oid OPERATOR(pg_catalog.=) c.relam, \
+         LATERAL (SELECT pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog./) \
+         pg_catalog.current_setting('block_size')::pg_catalog.int8 AS blocks) AS b \
+         WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY{relations})"
     );
-    let (blocks, heap): (i64, bool) = sqlx::query_as(&sql)
+    let (blocks, total, heap): (i64, i64, bool) = sqlx::query_as(&sql)
         .bind(described.oid)
         .fetch_one(&mut *conn)
         .await
         .map_err(sql_error(format!("cannot read the size of `{}`", described.table)))?;
-    Ok(Layout { blocks: if heap { blocks.max(0) as u64 } else { 0 } })
+    Ok(match heap {
+        true => Layout { blocks: blocks.max(0) as u64, total: total.max(0) as u64 },
+        false => Layout::default(),
+    })
 }
 
 /// The COPY statements that read `spans` of `described` between them, for `readers` readers.
@@ -63,7 +72,7 @@ pub(crate) fn reads(described: &Described, spans: &[Span], layout: Layout, reade
     let tag = tag(described, spans);
     let (first, last) = (&spans[0], &spans[spans.len() - 1]);
     let outer = (first.0.clone(), last.1.clone());
-    let parts = (layout.blocks / PART_BLOCKS).min(readers as u64 * PARTS_PER_READER).max(1);
+    let parts = (layout.total / PART_BLOCKS).min(layout.blocks).min(readers as u64 * PARTS_PER_READER).max(1);
     if parts == 1 {
         return vec![described.copy_sql(&tag, &[&outer], None)];
     }
@@ -159,7 +168,7 @@ mod tests {
     #[test]
     fn a_whole_table_is_cut_by_block_into_parts_for_the_readers_the_last_open() {
         let whole = [span(None, None)];
-        let reads = reads(&described(false), &whole, Layout { blocks: 100_000 }, 2);
+        let reads = reads(&described(false), &whole, Layout { blocks: 100_000, total: 100_000 }, 2);
         assert_eq!(reads.len(), 8);
         assert!(
             reads[0].contains(
@@ -170,11 +179,15 @@ mod tests {
         );
         assert!(reads[7].ends_with("'(87500,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"), "{}", reads[7]);
         assert_eq!(
-            super::reads(&described(false), &whole, Layout { blocks: 3000 }, 2).len(),
+            super::reads(&described(false), &whole, Layout { blocks: 300, total: 300 }, 2).len(),
             1,
             "a small table is one part"
         );
         assert_eq!(super::reads(&described(false), &whole, Layout::default(), 8).len(), 1, "no layout, no parts");
+        // 24 partitions of at most 608 blocks: worth 8 parts, each of 76 blocks of every partition.
+        let partitioned = super::reads(&described(false), &whole, Layout { blocks: 608, total: 24 * 608 }, 2);
+        assert_eq!(partitioned.len(), 8);
+        assert!(partitioned[7].contains("t.ctid OPERATOR(pg_catalog.>=) '(532,0)'"), "{}", partitioned[7]);
         assert!(!super::reads(&described(false), &whole, Layout::default(), 8)[0].contains("WHERE"));
     }
 
@@ -192,7 +205,7 @@ mod tests {
         let read = &reads(&described(true), &closed, Layout::default(), 2)[0];
         assert!(read.contains("WHERE (t.\"id\" OPERATOR(pg_catalog.>) CAST('5' AS bigint) AND t.\"id\" OPERATOR(pg_catalog.<=) CAST('20' AS bigint))"), "{read}");
         let sample = [span(None, Some("10")), span(Some("20"), Some("30"))];
-        let apart = reads(&described(true), &sample, Layout { blocks: 100_000 }, 2);
+        let apart = reads(&described(true), &sample, Layout { blocks: 100_000, total: 100_000 }, 2);
         assert_eq!(apart.len(), 2);
         assert!(apart[1].starts_with("COPY (SELECT (1)::pg_catalog.int4"), "{}", apart[1]);
         assert!(!apart[1].contains("ctid"));

@@ -39,6 +39,28 @@ pub(crate) struct Readers {
     memory: usize,
     version_num: u32,
     idle: Vec<PgConnection>,
+    /// How the last table was read.
+    last: Took,
+}
+
+/// How a table was read: in how many reads (parts of it, or key ranges), on how many sessions,
+/// and how many runs of digests went to disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Took {
+    pub reads: usize,
+    pub sessions: usize,
+    pub spilled: usize,
+}
+
+impl std::fmt::Display for Took {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = |n: usize| if n == 1 { "" } else { "s" };
+        write!(f, "read in {} part{} on {} session{}", self.reads, s(self.reads), self.sessions, s(self.sessions))?;
+        if self.spilled > 0 {
+            write!(f, ", {} run{} of digests sorted on disk", self.spilled, s(self.spilled))?;
+        }
+        Ok(())
+    }
 }
 
 impl Readers {
@@ -65,7 +87,15 @@ impl Readers {
                 .await
                 .map_err(sql_error("cannot read the server's version"))?;
         let count = if count == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { count };
-        Ok(Readers { options, snapshot, count, memory, version_num: version_num as u32, idle: Vec::new() })
+        Ok(Readers {
+            options,
+            snapshot,
+            count,
+            memory,
+            version_num: version_num as u32,
+            idle: Vec::new(),
+            last: Took::default(),
+        })
     }
 
     /// The fingerprint of each of `spans` of `described`, in order. `leader` reads the table's
@@ -82,6 +112,7 @@ impl Readers {
         };
         let reads = plan::reads(described, spans, layout, self.count);
         let sessions = reads.len().min(self.count);
+        self.last = Took { reads: reads.len(), sessions, spilled: 0 };
         while self.idle.len() < sessions {
             let session = self.session().await?;
             self.idle.push(session);
@@ -105,6 +136,7 @@ impl Readers {
             }
             self.idle.extend(conn);
         }
+        self.last.spilled = runs.iter().map(Runs::spilled).sum();
         let count = spans.len();
         let sorted = tokio::task::spawn_blocking(move || sorter::finish(runs, count))
             .await
@@ -120,6 +152,11 @@ impl Readers {
                 sha256: hex::encode(digest),
             })
             .collect())
+    }
+
+    /// How the last table was read.
+    pub(crate) fn last(&self) -> Took {
+        self.last
     }
 
     /// A session of the readers: pgdrill's own, in their snapshot, its settings pinned.

@@ -66,7 +66,6 @@ impl Runs {
     }
 
     /// How many runs went to disk.
-    #[cfg(test)]
     pub(crate) fn spilled(&self) -> usize {
         self.spilled.len()
     }

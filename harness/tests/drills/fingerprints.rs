@@ -18,6 +18,13 @@ CREATE TABLE public.accounts (id bigint PRIMARY KEY, email text NOT NULL, balanc
   ratio double precision, wait interval, token bytea);
 INSERT INTO public.accounts SELECT g, 'user' || g || '@example.com', g * 10.25, '2026-01-01 08:00+00'::timestamptz + g * interval '1 hour',
   g / 3.0, g * interval '90 seconds', decode(md5(g::text), 'hex') FROM generate_series(1, 500) g;
+-- Two tables of a few MB each, a plain one and a partitioned one: each is read in parts, by block.
+CREATE TABLE public.notes (id bigint PRIMARY KEY, body text NOT NULL);
+INSERT INTO public.notes SELECT g, repeat(md5(g::text), 7) FROM generate_series(1, 20000) g;
+CREATE TABLE public.events (id bigint NOT NULL, at date NOT NULL, body text NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE public.events_2025 PARTITION OF public.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE public.events_2026 PARTITION OF public.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO public.events SELECT g, date '2025-01-01' + g % 700, repeat(md5(g::text), 5) FROM generate_series(1, 24000) g;
 CREATE TABLE public.settings (key text PRIMARY KEY, value text NOT NULL, set_at timestamptz NOT NULL);
 INSERT INTO public.settings VALUES ('pgdrill-canary', '7f3a9c', '2026-11-01 09:00+00'), ('theme', 'dark', '2026-11-02 10:00+00');
 ALTER DATABASE shop SET DateStyle = 'SQL, DMY';
@@ -113,6 +120,14 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
         &key.display().to_string(),
     ]);
     assert_eq!(taken.status.code(), Some(0), "{}", text(&taken));
+    // Each table of a few MB was cut into parts, read by several sessions, its digests spilled.
+    for table in ["public.notes", "public.events"] {
+        let said = text(&taken).lines().find(|l| l.starts_with(&format!("{table}: "))).unwrap_or_default().to_owned();
+        assert!(
+            said.contains(" parts on ") && !said.contains("on 1 session") && said.contains("sorted on disk"),
+            "{said}"
+        );
+    }
     assert!(!text(&taken).contains(&server.password), "the password was printed: {}", text(&taken));
     // OpenSSH itself vouches for the file.
     let verified = Command::new("sh")
@@ -128,21 +143,30 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
     let accounts =
         file.tables.iter().find(|t| t.table == pgdrill::QualifiedName::new("public", "accounts")).expect("accounts");
     assert_eq!((accounts.rows, accounts.ranges.len()), (500, 4), "{accounts:?}");
-    // A range the source did not change since: the digest pgdrill sorted on disk is the one the
-    // evidence's SQL computes in the server.
+    // A range the source did not change since, and tables read in parts: the digests pgdrill
+    // sorted on disk are the ones the evidence's SQL computes in the server.
     let range = &accounts.ranges[1];
     let (after, upto) = (range.after.as_deref().expect("after"), range.upto.as_deref().expect("upto"));
-    let in_server = Command::new("docker")
-        .args(["exec", &server.name, "psql", "-U", "postgres", "-d", "shop", "-Atqc"])
-        .arg(format!(
-            "{}; SELECT pg_catalog.count(*) || ' ' || pg_catalog.encode(pg_catalog.sha256(pg_catalog.string_agg(r.h, \
-             ''::bytea ORDER BY r.h)), 'hex') FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to(ROW(t.*)::text, \
-             'UTF8')) AS h FROM ONLY public.accounts AS t WHERE id > {after} AND id <= {upto}) AS r",
-            pgdrill::fingerprint::settings_sql()
-        ))
-        .output()
-        .expect("psql");
-    assert_eq!(String::from_utf8_lossy(&in_server.stdout).trim(), format!("{} {}", range.rows, range.sha256));
+    let notes = file.tables.iter().find(|t| t.table == pgdrill::QualifiedName::new("public", "notes")).expect("notes");
+    let events =
+        file.tables.iter().find(|t| t.table == pgdrill::QualifiedName::new("public", "events")).expect("events");
+    for (rows, sha256, from) in [
+        (range.rows, &range.sha256, format!("ONLY public.accounts AS t WHERE id > {after} AND id <= {upto}")),
+        (notes.rows, &notes.sha256, "ONLY public.notes AS t".to_owned()),
+        (events.rows, &events.sha256, "public.events AS t".to_owned()),
+    ] {
+        let in_server = Command::new("docker")
+            .args(["exec", &server.name, "psql", "-U", "postgres", "-d", "shop", "-Atqc"])
+            .arg(format!(
+                "{}; SELECT pg_catalog.count(*) || ' ' || pg_catalog.encode(pg_catalog.sha256(pg_catalog.string_agg(r.h, \
+                 ''::bytea ORDER BY r.h)), 'hex') FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to(ROW(t.*)::text, \
+                 'UTF8')) AS h FROM {from}) AS r",
+                pgdrill::fingerprint::settings_sql()
+            ))
+            .output()
+            .expect("psql");
+        assert_eq!(String::from_utf8_lossy(&in_server.stdout).trim(), format!("{rows} {sha256}"), "{from}");
+    }
     assert!(file.snapshot.is_some() && file.dump.is_some(), "{file:?}");
     // The source did change after the dump, and the fingerprints did not see it.
     let live = Command::new("docker")
