@@ -276,7 +276,7 @@ fn evidence(described: &Described, expected: &TableFingerprint) -> String {
     } else {
         String::new()
     };
-    format!("{};\n{sql}{more}", fingerprint::settings_sql())
+    format!("{}\n{};\n{sql}{more}", fingerprint::HOW, fingerprint::settings_sql())
 }
 
 #[cfg(test)]

@@ -80,6 +80,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("work_mem", "256MB"),
 ];
 
+/// What a check's evidence says of how its digest was computed, beside the query that defines it.
+pub(crate) const HOW: &str = "-- pgdrill read each row's text with COPY (FORMAT binary) on several sessions in one snapshot, \
+     hashed the rows and sorted the digests itself: this query computes the same digest in the server";
+
 /// [`SETTINGS`] as the statements a reader runs first to compute a fingerprint again.
 pub fn settings_sql() -> String {
     let set: Vec<String> = SETTINGS.iter().map(|(k, v)| format!("SET {k} = {}", crate::pg::quote_literal(v))).collect();

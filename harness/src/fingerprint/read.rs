@@ -117,6 +117,7 @@ impl Readers {
             let session = self.session().await?;
             self.idle.push(session);
         }
+        let started = std::time::Instant::now();
         let queue = Arc::new(Mutex::new(reads.into_iter().collect::<VecDeque<_>>()));
         let mut tasks = tokio::task::JoinSet::new();
         for conn in self.idle.drain(..sessions) {
@@ -137,11 +138,13 @@ impl Readers {
             self.idle.extend(conn);
         }
         self.last.spilled = runs.iter().map(Runs::spilled).sum();
+        let read = started.elapsed();
         let count = spans.len();
         let sorted = tokio::task::spawn_blocking(move || sorter::finish(runs, count))
             .await
             .map_err(|e| FingerprintError::Read { what: what(), source: ReadError::Stopped(e) })?
             .map_err(|e| FingerprintError::Read { what: what(), source: ReadError::Sort(e) })?;
+        tracing::debug!("{}: {} in {read:?}, merged in {:?}", described.table, self.last, started.elapsed() - read);
         Ok(spans
             .iter()
             .zip(sorted)

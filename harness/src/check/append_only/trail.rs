@@ -169,7 +169,8 @@ fn key_span(trail: &TableFingerprint) -> String {
 /// How a range is fingerprinted, as a reader can run it again.
 fn evidence(described: &Described) -> String {
     format!(
-        "{};\n{}\n-- once per key range, $1 and $2 its bounds",
+        "{}\n{};\n{}\n-- once per key range, $1 and $2 its bounds",
+        fingerprint::HOW,
         fingerprint::settings_sql(),
         described.range_sql(true, true)
     )
