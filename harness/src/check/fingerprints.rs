@@ -220,13 +220,13 @@ async fn compare(
         return build().actual("not comparable").verdict(false, e.to_string());
     }
     let spans: Vec<fingerprint::Span> = expected.ranges.iter().map(|r| (r.after.clone(), r.upto.clone())).collect();
-    let found = match readers.fingerprint(conn, &described, &spans).await {
+    let found = match readers.fingerprint(conn, &described, (&spans, expected.row_text)).await {
         Ok(found) => found,
         Err(e) => return build().error(crate::error::error_chain(&e)),
     };
     let actual = TableFingerprint::new(
         expected.table.clone(),
-        described.columns.clone(),
+        (described.columns.clone(), expected.row_text),
         expected.key.clone(),
         found,
         expected.sampled_of,
@@ -270,7 +270,11 @@ fn describe_difference(expected: &RangeFingerprint, actual: &RangeFingerprint, k
 /// The query that computes it, with the settings, as a reader can run it again.
 fn evidence(described: &Described, expected: &TableFingerprint) -> String {
     let first = expected.ranges.first();
-    let sql = described.range_sql(first.is_some_and(|r| r.after.is_some()), first.is_some_and(|r| r.upto.is_some()));
+    let sql = described.range_sql(
+        first.is_some_and(|r| r.after.is_some()),
+        first.is_some_and(|r| r.upto.is_some()),
+        expected.row_text,
+    );
     let more = if expected.ranges.len() > 1 {
         format!("\n-- once per key range ({} ranges), $1 and $2 its bounds", expected.ranges.len())
     } else {

@@ -8,7 +8,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::conninfo::ConninfoError;
 use crate::evidence::sign::{Signer, SigningKeyError};
-use crate::fingerprint::{self, FingerprintError, FingerprintFile, Readers, TableFingerprint};
+use crate::fingerprint::{self, FingerprintError, FingerprintFile, Readers, RowText, TableFingerprint};
 use crate::pg::{QualifiedName, SqlError};
 use crate::secret::redact_url_passwords;
 
@@ -365,8 +365,9 @@ async fn table_fingerprint(
             spans = (0..k as usize).map(|i| spans[i * n / k as usize].clone()).collect();
         }
     }
-    let ranges = readers.fingerprint(conn, &described, &spans).await?;
-    Ok(TableFingerprint::new(table.clone(), described.columns, key.map(str::to_owned), ranges, sampled_of))
+    let ranges = readers.fingerprint(conn, &described, (&spans, RowText::Copy)).await?;
+    let columns = (described.columns, RowText::Copy);
+    Ok(TableFingerprint::new(table.clone(), columns, key.map(str::to_owned), ranges, sampled_of))
 }
 
 /// Every table of the database but the catalogs', extensions' and partitions' (their parent

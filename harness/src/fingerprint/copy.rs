@@ -1,7 +1,13 @@
-//! The rows of `COPY (SELECT span, row) TO STDOUT (FORMAT binary)`, as a fingerprint's reader
-//! streams them: PostgreSQL's binary COPY format (its header, then each tuple's fields, each
-//! length-prefixed, then the trailer), read from chunks cut anywhere. Binary, so that a row's
-//! bytes arrive as the server made them, with no escaping to undo.
+//! The rows of a fingerprint's COPY, as its reader streams them, from chunks cut anywhere: each
+//! row's range and the text its digest hashes ([`super::RowText`]).
+//!
+//! - `COPY (SELECT span, c1, c2, ...) TO STDOUT` ([`Lines`]): a line per row, the range's number
+//!   before the first tab, the row's COPY line after it, exactly as COPY wrote it.
+//! - `COPY (SELECT span, ROW(...)::text) TO STDOUT (FORMAT binary)` ([`Rows`]): PostgreSQL's
+//!   binary COPY format (its header, then each tuple's fields, each length-prefixed, then the
+//!   trailer), so that the record's text arrives as the server made it, with no escaping to undo.
+
+use super::RowText;
 
 /// The binary COPY format's signature.
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -21,6 +27,92 @@ pub(crate) enum CopyError {
     AfterTrailer,
     #[error("the COPY stream ends without its trailer")]
     NoTrailer,
+    #[error("a COPY line does not start with its range's number and a tab")]
+    Line,
+    #[error("the COPY stream ends within a line")]
+    Unterminated,
+}
+
+/// The rows of either kind of COPY.
+pub(crate) enum Stream {
+    Binary(Rows),
+    Text(Lines),
+}
+
+impl Stream {
+    /// The stream a COPY of `row_text` sends.
+    pub(crate) fn new(row_text: RowText) -> Stream {
+        match row_text {
+            RowText::Record => Stream::Binary(Rows::default()),
+            RowText::Copy => Stream::Text(Lines::default()),
+        }
+    }
+
+    /// Reads `chunk`, handing each whole row's range and text to `each`.
+    pub(crate) fn feed(
+        &mut self,
+        chunk: &[u8],
+        each: &mut dyn FnMut(u32, &[u8]) -> std::io::Result<()>,
+    ) -> Result<(), FeedError> {
+        match self {
+            Stream::Binary(rows) => rows.feed(chunk, each),
+            Stream::Text(lines) => lines.feed(chunk, each),
+        }
+    }
+
+    /// That the stream ended where it should.
+    pub(crate) fn end(&self) -> Result<(), CopyError> {
+        match self {
+            Stream::Binary(rows) => rows.end(),
+            Stream::Text(lines) => lines.end(),
+        }
+    }
+}
+
+/// The lines of a COPY in text format, fed as they arrive.
+#[derive(Default)]
+pub(crate) struct Lines {
+    /// The start of a line cut between two chunks.
+    carry: Vec<u8>,
+}
+
+impl Lines {
+    /// Reads `chunk`, handing each whole line's range and the rest of the line to `each`.
+    pub(crate) fn feed(
+        &mut self,
+        chunk: &[u8],
+        each: &mut dyn FnMut(u32, &[u8]) -> std::io::Result<()>,
+    ) -> Result<(), FeedError> {
+        let mut rest = chunk;
+        if !self.carry.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', rest) else {
+                self.carry.extend_from_slice(rest);
+                return Ok(());
+            };
+            self.carry.extend_from_slice(&rest[..end]);
+            let line = std::mem::take(&mut self.carry);
+            line_of(&line, each)?;
+            rest = &rest[end + 1..];
+        }
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            line_of(&rest[..end], each)?;
+            rest = &rest[end + 1..];
+        }
+        self.carry.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// That the stream ended after a whole line.
+    pub(crate) fn end(&self) -> Result<(), CopyError> {
+        if self.carry.is_empty() { Ok(()) } else { Err(CopyError::Unterminated) }
+    }
+}
+
+/// A line: its range's number, a tab, the row's own line.
+fn line_of(line: &[u8], each: &mut dyn FnMut(u32, &[u8]) -> std::io::Result<()>) -> Result<(), FeedError> {
+    let tab = memchr::memchr(b'\t', line).ok_or(CopyError::Line)?;
+    let span = std::str::from_utf8(&line[..tab]).ok().and_then(|n| n.parse().ok()).ok_or(CopyError::Line)?;
+    each(span, &line[tab + 1..]).map_err(FeedError::Consumer)
 }
 
 /// What the start of a buffer holds.
@@ -201,6 +293,53 @@ mod tests {
             }
             prop_assert_eq!(read(&chunks), Ok(rows));
         }
+    }
+
+    fn read_lines(chunks: &[&[u8]]) -> Result<Vec<(u32, Vec<u8>)>, String> {
+        let mut lines = Stream::new(RowText::Copy);
+        let mut found = Vec::new();
+        for chunk in chunks {
+            lines
+                .feed(chunk, &mut |span, row| {
+                    found.push((span, row.to_vec()));
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        lines.end().map_err(|e| e.to_string())?;
+        Ok(found)
+    }
+
+    proptest! {
+        #[test]
+        fn lines_read_the_same_wherever_the_chunks_are_cut(
+            rows in proptest::collection::vec((0u32..20, proptest::collection::vec(any::<u8>().prop_filter("not a newline", |b| *b != b'\n'), 0..40)), 0..30),
+            cuts in proptest::collection::vec(0usize..2000, 0..12),
+        ) {
+            let mut bytes = Vec::new();
+            for (span, row) in &rows {
+                bytes.extend(format!("{span}\t").into_bytes());
+                bytes.extend(row);
+                bytes.push(b'\n');
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (bytes.len() + 1)).collect();
+            cuts.sort();
+            let mut chunks = Vec::new();
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                chunks.push(&bytes[from..cut]);
+                from = cut;
+            }
+            prop_assert_eq!(read_lines(&chunks), Ok(rows));
+        }
+    }
+
+    #[test]
+    fn a_line_cut_short_or_without_its_range_is_an_error() {
+        assert_eq!(read_lines(&[b"3\t1\tx\\ty\n"]).unwrap(), vec![(3, b"1\tx\\ty".to_vec())]);
+        assert_eq!(read_lines(&[b"3\t1\tx\n", b"4\t2"]).unwrap_err(), CopyError::Unterminated.to_string());
+        assert_eq!(read_lines(&[b"x\t1\n"]).unwrap_err(), CopyError::Line.to_string());
+        assert_eq!(read_lines(&[b"12\n"]).unwrap_err(), CopyError::Line.to_string());
     }
 
     #[test]

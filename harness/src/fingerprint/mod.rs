@@ -42,14 +42,30 @@ pub(crate) use error::FingerprintError;
 pub(crate) use read::{MEMORY, Readers};
 pub(crate) use take::{Described, Span, begin, bounds, describe, in_settings, last_key, spans};
 
-/// The fingerprint file's format and version, the one written. In `v2` each table's name is a
-/// [`QualifiedName`] as it is shown (`public."Track"`), which reads back as that name.
-pub const SCHEMA: &str = "pgdrill.fingerprint.v2";
+/// The fingerprint file's format and version, the one written. Since `v2` each table's name is
+/// a [`QualifiedName`] as it is shown (`public."Track"`), which reads back as that name; `v3`
+/// hashes each row's COPY line ([`RowText::Copy`]) and says so for each table.
+pub const SCHEMA: &str = "pgdrill.fingerprint.v3";
 
 /// The formats a fingerprint file is read in: `v1` wrote its names as `v2` does, and is read
-/// as `v2` (a name that does not read as one fails the file). A file is read as it is, never
-/// written again: its signature is over its bytes.
-pub(crate) const SCHEMAS_READ: &[&str] = &[SCHEMA, "pgdrill.fingerprint.v1"];
+/// as `v2` (a name that does not read as one fails the file); both hashed [`RowText::Record`].
+/// A file is read as it is, never written again: its signature is over its bytes.
+pub(crate) const SCHEMAS_READ: &[&str] = &[SCHEMA, "pgdrill.fingerprint.v2", "pgdrill.fingerprint.v1"];
+
+/// The text of a row that its digest hashes (in UTF-8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowText {
+    /// `ROW(c1, c2, ...)::text`: what `v1` and `v2` files and the trails recorded before `v3`
+    /// hashed, the text of a table that does not say.
+    #[default]
+    Record,
+    /// The row's line as `COPY ... TO STDOUT` writes it in its text format, as pg_dump writes a
+    /// table's data: each column's output, its backslashes and control characters escaped,
+    /// separated by tabs, `\N` for NULL. Reading it costs the server what a dump's data does,
+    /// less than half the cost of `ROW(...)::text`.
+    Copy,
+}
 
 /// The namespace a fingerprint file's SSH signature (`FILE.sig`) is made in: a signature of a
 /// drill's evidence cannot stand for one.
@@ -123,6 +139,9 @@ pub struct TableFingerprint {
     pub table: QualifiedName,
     /// The columns hashed, in order, with their types.
     pub columns: Vec<Column>,
+    /// The row's text that was hashed (`record` where a file or trail does not say).
+    #[serde(default)]
+    pub row_text: RowText,
     /// The key the ranges split, when there are ranges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -170,14 +189,14 @@ impl TableFingerprint {
     /// Puts the ranges together: their rows, and the digest of their digests.
     pub fn new(
         table: QualifiedName,
-        columns: Vec<Column>,
+        (columns, row_text): (Vec<Column>, RowText),
         key: Option<String>,
         ranges: Vec<RangeFingerprint>,
         sampled_of: Option<usize>,
     ) -> Self {
         let rows = ranges.iter().map(|r| r.rows).sum();
         let sha256 = combine(&ranges);
-        TableFingerprint { table, columns, key, ranges, sampled_of, rows, sha256 }
+        TableFingerprint { table, columns, row_text, key, ranges, sampled_of, rows, sha256 }
     }
 
     /// `1885 rows, sha256 1f2e3d4c5b6a…`, and the sample when it is one.
@@ -326,11 +345,12 @@ pub(crate) mod tests {
     fn a_v1_file_reads_as_the_same_names_as_v2() {
         let path = Path::new("shop.fingerprint.json");
         let v1 = FingerprintFile::parse(file_text("pgdrill.fingerprint.v1", r#"public.\"Track\""#).as_bytes(), path);
-        let v2 = FingerprintFile::parse(file_text(SCHEMA, r#"public.\"Track\""#).as_bytes(), path);
+        let v2 = FingerprintFile::parse(file_text("pgdrill.fingerprint.v2", r#"public.\"Track\""#).as_bytes(), path);
         let (v1, v2) = (v1.unwrap(), v2.unwrap());
         assert_eq!(v1.tables[0].table, QualifiedName::new("public", "Track"));
         assert_eq!(v1.tables, v2.tables);
-        assert_eq!(SCHEMA, "pgdrill.fingerprint.v2");
+        assert_eq!(v1.tables[0].row_text, RowText::Record, "v1 and v2 files hashed ROW(...)::text");
+        assert_eq!(SCHEMA, "pgdrill.fingerprint.v3");
     }
 
     #[test]
@@ -347,19 +367,19 @@ pub(crate) mod tests {
         assert_eq!(
             other.unwrap_err().to_string(),
             "`shop.fingerprint.json` is not a pgdrill fingerprint file: its schema is `pgdrill.fingerprint.v9`, \
-             not `pgdrill.fingerprint.v2` or `pgdrill.fingerprint.v1`"
+             not `pgdrill.fingerprint.v3` or `pgdrill.fingerprint.v2` or `pgdrill.fingerprint.v1`"
         );
     }
 
     #[test]
     fn a_whole_table_is_its_one_range_and_ranges_combine_with_their_bounds() {
         let t = QualifiedName::new("public", "t");
-        let whole = TableFingerprint::new(t.clone(), vec![], None, vec![range(None, None, 'a')], None);
+        let whole = TableFingerprint::new(t.clone(), (vec![], RowText::Copy), None, vec![range(None, None, 'a')], None);
         assert_eq!(whole.sha256, "a".repeat(64));
         let split = |upto: &str| {
             TableFingerprint::new(
                 t.clone(),
-                vec![],
+                (vec![], RowText::Copy),
                 Some("id".into()),
                 vec![range(None, Some(upto), 'a'), range(Some(upto), None, 'b')],
                 None,

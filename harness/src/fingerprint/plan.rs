@@ -9,6 +9,7 @@
 
 use sqlx::PgConnection;
 
+use super::RowText;
 use super::error::{FingerprintError, sql_error};
 use super::take::{Described, Span};
 use crate::pg::{quote_ident, quote_literal};
@@ -64,23 +65,30 @@ pub(crate) async fn layout(
     })
 }
 
-/// The COPY statements that read `spans` of `described` between them, for `readers` readers.
-pub(crate) fn reads(described: &Described, spans: &[Span], layout: Layout, readers: usize) -> Vec<String> {
+/// The COPY statements that read `spans` of `described` between them, each row as `row_text`,
+/// for `readers` readers.
+pub(crate) fn reads(
+    described: &Described,
+    (spans, row_text): (&[Span], RowText),
+    layout: Layout,
+    readers: usize,
+) -> Vec<String> {
+    let copy = |tag: &str, span: &Span, blocks| described.copy_sql(tag, row_text, span, blocks);
     if !follow(spans) {
-        return spans.iter().enumerate().map(|(i, span)| described.copy_sql(&i.to_string(), &[span], None)).collect();
+        return spans.iter().enumerate().map(|(i, span)| copy(&i.to_string(), span, None)).collect();
     }
     let tag = tag(described, spans);
     let (first, last) = (&spans[0], &spans[spans.len() - 1]);
     let outer = (first.0.clone(), last.1.clone());
     let parts = (layout.total / PART_BLOCKS).min(layout.blocks).min(readers as u64 * PARTS_PER_READER).max(1);
     if parts == 1 {
-        return vec![described.copy_sql(&tag, &[&outer], None)];
+        return vec![copy(&tag, &outer, None)];
     }
     (0..parts)
         .map(|p| {
             let from = layout.blocks * p / parts;
             let to = (p + 1 < parts).then(|| layout.blocks * (p + 1) / parts);
-            described.copy_sql(&tag, &[&outer], Some((from, to)))
+            copy(&tag, &outer, Some((from, to)))
         })
         .collect()
 }
@@ -110,12 +118,10 @@ fn tag(described: &Described, spans: &[Span]) -> String {
 }
 
 impl Described {
-    /// `COPY` of each row's range (`tag`) and text, for the rows in `spans` (one, or several
-    /// joined by OR) and, when given, in the blocks `[from, to)` (to the end without `to`).
-    fn copy_sql(&self, tag: &str, spans: &[&Span], blocks: Option<(u64, Option<u64>)>) -> String {
-        let columns: Vec<String> = self.columns.iter().map(|c| format!("t.{}", quote_ident(&c.name))).collect();
-        let mut conditions: Vec<String> =
-            spans.iter().filter_map(|(after, upto)| self.key_condition(after, upto)).collect();
+    /// `COPY` of each row's range (`tag`) and its `row_text`, for the rows in `span` and, when
+    /// given, in the blocks `[from, to)` (to the end without `to`).
+    fn copy_sql(&self, tag: &str, row_text: RowText, span: &Span, blocks: Option<(u64, Option<u64>)>) -> String {
+        let mut conditions: Vec<String> = self.key_condition(&span.0, &span.1).into_iter().collect();
         if let Some((from, to)) = blocks {
             conditions.push(format!("t.ctid OPERATOR(pg_catalog.>=) '({from},0)'::pg_catalog.tid"));
             if let Some(to) = to {
@@ -123,12 +129,18 @@ impl Described {
             }
         }
         let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-        format!(
-            "COPY (SELECT ({tag})::pg_catalog.int4, pg_catalog.convert_to(ROW({})::pg_catalog.text, 'UTF8') FROM {}{filter}) \
-             TO STDOUT (FORMAT binary)",
-            columns.join(", "),
-            self.from()
-        )
+        let from = self.from();
+        match row_text {
+            RowText::Record => format!(
+                "COPY (SELECT ({tag})::pg_catalog.int4, pg_catalog.convert_to({}, 'UTF8') FROM {from}{filter}) \
+                 TO STDOUT (FORMAT binary)",
+                self.row_sql(row_text)
+            ),
+            RowText::Copy => {
+                let columns: Vec<String> = self.columns.iter().map(|c| format!("t.{}", quote_ident(&c.name))).collect();
+                format!("COPY (SELECT ({tag})::pg_catalog.int4, {} FROM {from}{filter}) TO STDOUT", columns.join(", "))
+            }
+        }
     }
 
     /// The key's condition for `(after, upto]`, its bounds written as literals of its type.
@@ -168,7 +180,7 @@ mod tests {
     #[test]
     fn a_whole_table_is_cut_by_block_into_parts_for_the_readers_the_last_open() {
         let whole = [span(None, None)];
-        let reads = reads(&described(false), &whole, Layout { blocks: 100_000, total: 100_000 }, 2);
+        let reads = reads(&described(false), (&whole, RowText::Copy), Layout { blocks: 100_000, total: 100_000 }, 2);
         assert_eq!(reads.len(), 8);
         assert!(
             reads[0].contains(
@@ -177,35 +189,46 @@ mod tests {
             "{}",
             reads[0]
         );
-        assert!(reads[7].ends_with("'(87500,0)'::pg_catalog.tid) TO STDOUT (FORMAT binary)"), "{}", reads[7]);
+        assert!(reads[7].ends_with("'(87500,0)'::pg_catalog.tid) TO STDOUT"), "{}", reads[7]);
         assert_eq!(
-            super::reads(&described(false), &whole, Layout { blocks: 300, total: 300 }, 2).len(),
+            super::reads(&described(false), (&whole, RowText::Copy), Layout { blocks: 300, total: 300 }, 2).len(),
             1,
             "a small table is one part"
         );
-        assert_eq!(super::reads(&described(false), &whole, Layout::default(), 8).len(), 1, "no layout, no parts");
+        assert_eq!(
+            super::reads(&described(false), (&whole, RowText::Copy), Layout::default(), 8).len(),
+            1,
+            "no layout, no parts"
+        );
         // 24 partitions of at most 608 blocks: worth 8 parts, each of 76 blocks of every partition.
-        let partitioned = super::reads(&described(false), &whole, Layout { blocks: 608, total: 24 * 608 }, 2);
+        let partitioned =
+            super::reads(&described(false), (&whole, RowText::Copy), Layout { blocks: 608, total: 24 * 608 }, 2);
         assert_eq!(partitioned.len(), 8);
         assert!(partitioned[7].contains("t.ctid OPERATOR(pg_catalog.>=) '(532,0)'"), "{}", partitioned[7]);
-        assert!(!super::reads(&described(false), &whole, Layout::default(), 8)[0].contains("WHERE"));
+        assert!(!super::reads(&described(false), (&whole, RowText::Copy), Layout::default(), 8)[0].contains("WHERE"));
     }
 
     #[test]
     fn ranges_that_follow_each_other_are_one_read_tagged_by_range_and_a_sample_is_read_range_by_range() {
         let every = [span(None, Some("10")), span(Some("10"), Some("20")), span(Some("20"), None)];
-        let one = reads(&described(true), &every, Layout::default(), 2);
+        let one = reads(&described(true), (&every, RowText::Copy), Layout::default(), 2);
         assert_eq!(one.len(), 1);
-        assert!(one[0].starts_with(
-            "COPY (SELECT (CASE WHEN t.\"id\" OPERATOR(pg_catalog.<=) CAST('10' AS bigint) THEN 0 \
-             WHEN t.\"id\" OPERATOR(pg_catalog.<=) CAST('20' AS bigint) THEN 1 ELSE 2 END)::pg_catalog.int4, \
-             pg_catalog.convert_to(ROW(t.\"id\", t.\"note\")::pg_catalog.text, 'UTF8') FROM ONLY \"public\".\"t\" AS t) TO STDOUT"
-        ), "{}", one[0]);
+        let tag = "COPY (SELECT (CASE WHEN t.\"id\" OPERATOR(pg_catalog.<=) CAST('10' AS bigint) THEN 0 \
+             WHEN t.\"id\" OPERATOR(pg_catalog.<=) CAST('20' AS bigint) THEN 1 ELSE 2 END)::pg_catalog.int4, ";
+        assert_eq!(one[0], format!("{tag}t.\"id\", t.\"note\" FROM ONLY \"public\".\"t\" AS t) TO STDOUT"));
+        let record = reads(&described(true), (&every, RowText::Record), Layout::default(), 2);
+        assert_eq!(
+            record[0],
+            format!(
+                "{tag}pg_catalog.convert_to(ROW(t.\"id\", t.\"note\")::pg_catalog.text, 'UTF8') FROM ONLY \"public\".\"t\" AS t) \
+                 TO STDOUT (FORMAT binary)"
+            )
+        );
         let closed = [span(Some("5"), Some("10")), span(Some("10"), Some("20"))];
-        let read = &reads(&described(true), &closed, Layout::default(), 2)[0];
+        let read = &reads(&described(true), (&closed, RowText::Copy), Layout::default(), 2)[0];
         assert!(read.contains("WHERE (t.\"id\" OPERATOR(pg_catalog.>) CAST('5' AS bigint) AND t.\"id\" OPERATOR(pg_catalog.<=) CAST('20' AS bigint))"), "{read}");
         let sample = [span(None, Some("10")), span(Some("20"), Some("30"))];
-        let apart = reads(&described(true), &sample, Layout { blocks: 100_000, total: 100_000 }, 2);
+        let apart = reads(&described(true), (&sample, RowText::Copy), Layout { blocks: 100_000, total: 100_000 }, 2);
         assert_eq!(apart.len(), 2);
         assert!(apart[1].starts_with("COPY (SELECT (1)::pg_catalog.int4"), "{}", apart[1]);
         assert!(!apart[1].contains("ctid"));
@@ -214,7 +237,7 @@ mod tests {
     #[test]
     fn a_bound_is_a_literal_whatever_it_holds() {
         let every = [span(None, Some("1'; DROP TABLE t; --")), span(Some("1'; DROP TABLE t; --"), None)];
-        let read = &reads(&described(true), &every, Layout::default(), 1)[0];
+        let read = &reads(&described(true), (&every, RowText::Copy), Layout::default(), 1)[0];
         assert!(read.contains("CAST('1''; DROP TABLE t; --' AS bigint)"), "{read}");
     }
 }

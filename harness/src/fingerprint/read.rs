@@ -14,12 +14,12 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::mpsc;
 
-use super::RangeFingerprint;
-use super::copy::{FeedError, Rows};
+use super::copy::{FeedError, Stream};
 use super::error::{FingerprintError, ReadError, sql_error};
 use super::plan;
 use super::sorter::{self, Runs};
 use super::take::{Described, Span, in_settings};
+use super::{RangeFingerprint, RowText};
 use crate::pg::describe_sql_error;
 
 /// Sort memory per reader by default: what its buffer of digests holds before it is written out.
@@ -104,13 +104,13 @@ impl Readers {
         &mut self,
         leader: &mut PgConnection,
         described: &Described,
-        spans: &[Span],
+        (spans, row_text): (&[Span], RowText),
     ) -> Result<Vec<RangeFingerprint>, FingerprintError> {
         let layout = match spans.len() {
             0 => return Ok(Vec::new()),
             _ => plan::layout(leader, described, self.version_num).await?,
         };
-        let reads = plan::reads(described, spans, layout, self.count);
+        let reads = plan::reads(described, (spans, row_text), layout, self.count);
         let sessions = reads.len().min(self.count);
         self.last = Took { reads: reads.len(), sessions, spilled: 0 };
         while self.idle.len() < sessions {
@@ -121,7 +121,7 @@ impl Readers {
         let queue = Arc::new(Mutex::new(reads.into_iter().collect::<VecDeque<_>>()));
         let mut tasks = tokio::task::JoinSet::new();
         for conn in self.idle.drain(..sessions) {
-            tasks.spawn(read(conn, queue.clone(), self.memory));
+            tasks.spawn(read(conn, queue.clone(), (row_text, self.memory)));
         }
         let what = || format!("cannot fingerprint `{}`", described.table);
         let mut runs = Vec::new();
@@ -203,10 +203,10 @@ enum Failure {
 async fn read(
     mut conn: PgConnection,
     queue: Arc<Mutex<VecDeque<String>>>,
-    memory: usize,
+    (row_text, memory): (RowText, usize),
 ) -> (Option<PgConnection>, Result<Runs, Failure>) {
     let (tx, rx) = mpsc::channel::<Message>(8);
-    let hasher = tokio::task::spawn_blocking(move || hash(rx, memory));
+    let hasher = tokio::task::spawn_blocking(move || hash(rx, row_text, memory));
     let streamed = async {
         loop {
             let Some(sql) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { return Ok(()) };
@@ -248,9 +248,9 @@ enum Message {
 }
 
 /// A reader's thread: each row's text hashed into the runs, COPY by COPY.
-fn hash(mut rx: mpsc::Receiver<Message>, memory: usize) -> Result<Runs, ReadError> {
+fn hash(mut rx: mpsc::Receiver<Message>, row_text: RowText, memory: usize) -> Result<Runs, ReadError> {
     let mut runs = Runs::new(memory);
-    let mut rows = Rows::default();
+    let mut rows = Stream::new(row_text);
     let mut keep = |span: u32, text: &[u8]| runs.push(sorter::item(span, &Sha256::digest(text).into()));
     while let Some(message) = rx.blocking_recv() {
         match message {
@@ -261,7 +261,7 @@ fn hash(mut rx: mpsc::Receiver<Message>, memory: usize) -> Result<Runs, ReadErro
             }
             Message::End => {
                 rows.end().map_err(FeedError::from)?;
-                rows = Rows::default();
+                rows = Stream::new(row_text);
             }
         }
     }

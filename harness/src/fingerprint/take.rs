@@ -5,7 +5,7 @@
 use sqlx::PgConnection;
 
 use super::error::{FingerprintError, sql_error};
-use super::{Column, SETTINGS};
+use super::{Column, RowText, SETTINGS};
 use crate::pg::{QualifiedName, quote_ident};
 
 /// Pins [`SETTINGS`] for the rest of the transaction (`SET LOCAL`); the caller began it.
@@ -163,19 +163,49 @@ impl Described {
         if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) }
     }
 
-    /// The query whose answer is the rows and the digest of `(after, upto]`.
-    pub(crate) fn range_sql(&self, after: bool, upto: bool) -> String {
-        let columns: Vec<String> = self.columns.iter().map(|c| format!("t.{}", quote_ident(&c.name))).collect();
+    /// The query whose answer is the rows and the digest of `(after, upto]`, each row's text
+    /// being `row_text`.
+    pub(crate) fn range_sql(&self, after: bool, upto: bool, row_text: RowText) -> String {
         format!(
             "SELECT pg_catalog.count(*)::pg_catalog.int8, pg_catalog.encode(pg_catalog.sha256(COALESCE(\
              pg_catalog.string_agg(r.h, ''::pg_catalog.bytea ORDER BY r.h), ''::pg_catalog.bytea)), 'hex') \
-             FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to(ROW({})::pg_catalog.text, 'UTF8')) AS h \
-             FROM {}{}) AS r",
-            columns.join(", "),
+             FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to({}, 'UTF8')) AS h FROM {}{}) AS r",
+            self.row_sql(row_text),
             self.from(),
             self.range_where(after, upto)
         )
     }
+
+    /// A row's text as SQL: `ROW(...)::text`, or its COPY line built as COPY builds it.
+    pub(super) fn row_sql(&self, row_text: RowText) -> String {
+        let columns = self.columns.iter().map(|c| format!("t.{}", quote_ident(&c.name)));
+        match row_text {
+            RowText::Record => format!("ROW({})::pg_catalog.text", columns.collect::<Vec<_>>().join(", ")),
+            RowText::Copy => {
+                let fields: Vec<String> = columns.map(|c| copy_field(&c)).collect();
+                format!("pg_catalog.array_to_string(ARRAY[{}]::pg_catalog.text[], E'\\t')", fields.join(", "))
+            }
+        }
+    }
+}
+
+/// A column's text as COPY's text format writes it: the type's output, a backslash and the
+/// control characters COPY escapes written with a backslash (`\\`, `\b`, `\f`, `\n`, `\r`, `\t`,
+/// `\v`), and `\N` for NULL (`num_nulls`, which a composite of NULL fields does not count).
+fn copy_field(column: &str) -> String {
+    let mut text = format!("pg_catalog.format('%s', {column})");
+    for (from, to) in [
+        ("'\\'", "'\\\\'"),
+        ("E'\\b'", "'\\b'"),
+        ("E'\\f'", "'\\f'"),
+        ("E'\\n'", "'\\n'"),
+        ("E'\\r'", "'\\r'"),
+        ("E'\\t'", "'\\t'"),
+        ("E'\\v'", "'\\v'"),
+    ] {
+        text = format!("pg_catalog.replace({text}, {from}, {to})");
+    }
+    format!("CASE WHEN pg_catalog.num_nulls({column}) OPERATOR(pg_catalog.=) 1 THEN '\\N' ELSE {text} END")
 }
 
 /// The largest key (by the key's index, when it has one), or `None` for an empty table.

@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use super::{KIND, Spec};
 use crate::check::{CheckContext, CheckResult};
-use crate::fingerprint::{self, Described, FingerprintError, RangeFingerprint, Readers, TableFingerprint, Trail};
+use crate::fingerprint::{
+    self, Described, FingerprintError, RangeFingerprint, Readers, RowText, TableFingerprint, Trail,
+};
 
 /// Ranges the first drill splits the table into.
 const FIRST_RANGES: u32 = 16;
@@ -60,7 +62,7 @@ pub(super) async fn check(spec: &Spec, ctx: &CheckContext<'_>, key: &str, starte
         ))),
         Ok((described, now)) => match previous {
             None => Found::First(now),
-            Some(p) => Found::Compared(compare(build().evidence(evidence(&described)), p, now)),
+            Some(p) => Found::Compared(compare(build().evidence(evidence(&described, now.row_text)), p, now)),
         },
     }
 }
@@ -86,7 +88,9 @@ async fn measure(
     }
     let options = (*ctx.pool.connect_options()).clone();
     let mut readers = Readers::new(&mut tx, options, None, 0, fingerprint::MEMORY).await?;
-    let found = readers.fingerprint(&mut tx, &described, &spans).await;
+    // A trail recorded before v3 is read as it was hashed; a new one hashes each row's COPY line.
+    let row_text = previous.map_or(RowText::Copy, |p| p.fingerprint.row_text);
+    let found = readers.fingerprint(&mut tx, &described, (&spans, row_text)).await;
     readers.close().await;
     let mut ranges = found?;
     if previous.is_some()
@@ -100,7 +104,7 @@ async fn measure(
     let _ = tx.rollback().await;
     let now = TableFingerprint::new(
         spec.table.clone(),
-        described.columns.clone(),
+        (described.columns.clone(), row_text),
         Some(described.key.as_ref().map(|k| k.name.clone()).unwrap_or_else(|| key.to_owned())),
         ranges,
         None,
@@ -167,11 +171,11 @@ fn key_span(trail: &TableFingerprint) -> String {
 }
 
 /// How a range is fingerprinted, as a reader can run it again.
-fn evidence(described: &Described) -> String {
+fn evidence(described: &Described, row_text: RowText) -> String {
     format!(
         "{}\n{};\n{}\n-- once per key range, $1 and $2 its bounds",
         fingerprint::HOW,
         fingerprint::settings_sql(),
-        described.range_sql(true, true)
+        described.range_sql(true, true, row_text)
     )
 }
