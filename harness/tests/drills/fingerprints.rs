@@ -205,6 +205,49 @@ fn a_fingerprint_taken_in_the_dumps_snapshot_matches_its_restore_and_a_changed_v
         assert_eq!(answer, format!("{} {}", table.rows, table.sha256), "{}\n{}", check.evidence, text(&again));
     }
 
+    // A v2 file, taken before v3 (each row's `ROW(...)::text` hashed), is compared as it was
+    // taken: its digest of `notes` holds, and a COPY-line digest written into it does not.
+    let record = Command::new("docker")
+        .args(["exec", &server.name, "psql", "-U", "postgres", "-d", "shop", "-Atq", "-F", " ", "-c"])
+        .arg(format!(
+            "{}; SELECT pg_catalog.count(*), pg_catalog.encode(pg_catalog.sha256(pg_catalog.string_agg(r.h, ''::bytea \
+             ORDER BY r.h)), 'hex') FROM (SELECT pg_catalog.sha256(pg_catalog.convert_to(ROW(t.*)::text, 'UTF8')) AS h \
+             FROM ONLY public.notes AS t) AS r",
+            pgdrill::fingerprint::settings_sql()
+        ))
+        .output()
+        .expect("psql");
+    let record = String::from_utf8_lossy(&record.stdout).trim().to_owned();
+    let (rows, sha256) = record.split_once(' ').expect("rows and digest");
+    let events =
+        file.tables.iter().find(|t| t.table == pgdrill::QualifiedName::new("public", "events")).expect("events");
+    let table = |name: &str, columns: &str, rows: &str, sha256: &str| {
+        format!(
+            r#"{{"table": "public.{name}", "columns": [{columns}], "ranges": [{{"rows": {rows}, "sha256": "{sha256}"}}], "rows": {rows}, "sha256": "{sha256}"}}"#
+        )
+    };
+    let v2 = format!(
+        r#"{{"schema": "pgdrill.fingerprint.v2", "taken_at": "2026-11-01T00:00:00Z", "database": "shop", "server_version": "17", "tables": [{}, {}]}}"#,
+        table("notes", r#"{"name": "id", "type": "bigint"}, {"name": "body", "type": "text"}"#, rows, sha256),
+        table(
+            "events",
+            r#"{"name": "id", "type": "bigint"}, {"name": "at", "type": "date"}, {"name": "body", "type": "text"}"#,
+            &events.rows.to_string(),
+            &events.sha256
+        ),
+    );
+    scratch.write("shop.v2.fingerprint.json", v2);
+    let old = scratch.scenario(
+        "shop-v2.toml",
+        "name = \"shop-v2\"\n[source]\npath = \"shop.sql\"\n[target]\ndatabase = \"shop\"\n\
+         [checks.fingerprints]\nfile = \"shop.v2.fingerprint.json\"\n",
+    );
+    let compared = scratch.drill(&old);
+    let verdict =
+        |id: &str| compared.record().checks.iter().find(|c| c.id == id).map(|c| c.verdict.as_str().to_owned());
+    assert_eq!(verdict("fingerprints/public.notes").as_deref(), Some("pass"), "{compared:?}");
+    assert_eq!(verdict("fingerprints/public.events").as_deref(), Some("fail"), "{compared:?}");
+
     // The same number of rows, one value changed (and the canary's): each fails, by name.
     let original = std::fs::read_to_string(&dump).expect("dump");
     let line = original.lines().find(|l| l.starts_with("42\tuser42@example.com\t")).expect("row 42").to_owned();
