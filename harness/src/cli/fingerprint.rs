@@ -56,7 +56,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
     /// Memory each reading session sorts its rows' digests in before it writes them to a
-    /// temporary file (PostgreSQL's units: `64MB`, `512kB`) [default: 32MB].
+    /// temporary file (PostgreSQL's units: `64MB`, `512kB`) [default: 16MB].
     #[arg(long, value_name = "SIZE", value_parser = sort_memory)]
     sort_memory: Option<usize>,
     /// Sign the file with this OpenSSH private key (else $PGDRILL_SIGNING_KEY_FILE, or the key's

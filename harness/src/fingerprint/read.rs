@@ -23,7 +23,7 @@ use super::{RangeFingerprint, RowText};
 use crate::pg::describe_sql_error;
 
 /// Sort memory per reader by default: what its buffer of digests holds before it is written out.
-pub(crate) const MEMORY: usize = 32 * 1024 * 1024;
+pub(crate) const MEMORY: usize = 16 * 1024 * 1024;
 
 /// What a reader's thread hands on: bytes of a COPY, in batches of about this many.
 const BATCH: usize = 256 * 1024;
