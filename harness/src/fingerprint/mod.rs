@@ -4,18 +4,19 @@
 //! A table's (or a key range's) fingerprint is the number of its rows and
 //!
 //! ```sql
-//! sha256(string_agg(sha256(convert_to(ROW(c1, c2, ...)::text, 'UTF8')), '' ORDER BY 1))
+//! sha256(string_agg(sha256(convert_to(row_text, 'UTF8')), '' ORDER BY 1))
 //! ```
 //!
 //! the sha256 of its rows' sha256 digests in byte order: a multiset digest (duplicates count,
 //! order does not) that is as hard to forge as sha256 itself, where a sum or an XOR of row
-//! hashes can be balanced by a few crafted rows. The server only reads each row out as that text
-//! (`ROW(...)::text` in UTF-8, with the settings that change how a value reads as text pinned:
-//! [`SETTINGS`]), streamed with COPY on several sessions in one snapshot ([`read`], cut as
-//! [`plan`] says); pgdrill hashes the rows and sorts the digests on every core, within a fixed
-//! memory ([`sorter`]). So `pgdrill fingerprint` on the source and the drill on the restore
-//! compute the same digest of the same rows, and anyone can compute it again with psql: the
-//! evidence gives the query above, which the server answers with the very same digest.
+//! hashes can be balanced by a few crafted rows. A row's text is its COPY line ([`RowText`]:
+//! `ROW(...)::text` in files before v3), with the settings that change how a value reads as text
+//! pinned ([`SETTINGS`]). The server only reads the rows out, streamed with COPY on several
+//! sessions in one snapshot ([`read`], cut as [`plan`] says); pgdrill hashes the rows and sorts
+//! the digests on every core, within a fixed memory ([`sorter`]). So `pgdrill fingerprint` on the
+//! source and the drill on the restore compute the same digest of the same rows, and anyone can
+//! compute it again with psql: the evidence gives a query that computes the very same digest in
+//! the server.
 //!
 //! A table with a key (a NOT NULL column of a type without a collation: integers, numerics,
 //! timestamps, dates, uuids) can be split into ranges of that key: `(after, upto]`, each with its
@@ -97,8 +98,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
 ];
 
 /// What a check's evidence says of how its digest was computed, beside the query that defines it.
-pub(crate) const HOW: &str = "-- pgdrill read each row's text with COPY (FORMAT binary) on several sessions in one snapshot, \
-     hashed the rows and sorted the digests itself: this query computes the same digest in the server";
+pub(crate) const HOW: &str = "-- pgdrill read the rows with COPY on several sessions in one snapshot, hashed each row's text \
+     and sorted the digests itself: this query computes the same digest in the server";
 
 /// [`SETTINGS`] as the statements a reader runs first to compute a fingerprint again.
 pub fn settings_sql() -> String {
