@@ -19,6 +19,7 @@ mod set;
 pub(crate) mod stage;
 mod tested;
 pub(crate) mod verify;
+mod unpack;
 
 use std::path::Path;
 use std::sync::Arc;
