@@ -187,17 +187,21 @@ async fn check(
     let feed = match read.archive {
         Some(archive) => {
             let decrypt = read.encrypted.map(|r| r.decrypt(request.work.join("decrypted")));
-            Some(first_feed(archive, data, staged.system_id, end, request, (tools.user, decrypt)).await?)
+            let window = request.recovery.wal_window;
+            Some(first_feed(archive, data, staged.system_id, end, (tools.user, decrypt, window)).await?)
         }
         None => None,
     };
-    let manifest_verified = match &backup.manifest {
-        Some(_) => {
-            verify_backup(tools, request.redactor).await?;
-            true
+    // pg_verifybackup reads the WAL through the backup's end, given above; the window beyond it
+    // is given meanwhile.
+    let verified = async {
+        match &backup.manifest {
+            Some(_) => verify_backup(tools, request.redactor).await.map(|()| true),
+            None => Ok(false),
         }
-        None => false,
     };
+    let (manifest_verified, feed) = tokio::join!(verified, window(feed, data, end));
+    let (manifest_verified, feed) = (manifest_verified?, feed?);
     let settled = data.to_owned();
     blocking(move || Ok(stage::settle(&settled)?)).await?;
     Ok(Checked { control, manifest_verified, feed, combined })
@@ -272,16 +276,16 @@ fn data_folder(work: &Path) -> Result<std::path::PathBuf, PrepareError> {
 
 /// Every archived segment's first page now; the timelines' history files and the segments
 /// through the backup's end (`end`) into pg_wal, where pg_verifybackup reads the WAL the backup
-/// needs and the server becomes consistent; the feed of the rest.
+/// needs and the server becomes consistent; the feed of the rest ([`window`] gives the first
+/// of it before the server starts).
 async fn first_feed(
     archive: &WalArchive,
     data: &Path,
     system_id: u64,
     end: Option<u64>,
-    request: &Request<'_>,
-    (owner, decrypt): ((u32, u32), Option<feed::Decrypt>),
+    (owner, decrypt, window): ((u32, u32), Option<feed::Decrypt>, Option<u64>),
 ) -> Result<Feed, PrepareError> {
-    let (archive, pg_wal, window) = (archive.clone(), data.join("pg_wal"), request.recovery.wal_window);
+    let (archive, pg_wal) = (archive.clone(), data.join("pg_wal"));
     blocking(move || {
         // An encrypted repository's segments are read whole as they are given (pgBackRest
         // decrypts each); its archive.info already names the cluster they belong to.
@@ -290,8 +294,20 @@ async fn first_feed(
         }
         feed::give_histories(&archive, &pg_wal, Some(owner))?;
         let mut feed = Feed::new(&archive, system_id, window, Some(owner), decrypt);
-        feed.fill(&pg_wal, None, end)?;
+        feed.fill_through(&pg_wal, end)?;
         Ok(feed)
+    })
+    .await
+}
+
+/// The feed's window past the backup's end given into pg_wal (the whole archive with
+/// `wal_window = "all"`), before the server starts.
+async fn window(feed: Option<Feed>, data: &Path, end: Option<u64>) -> Result<Option<Feed>, PrepareError> {
+    let Some(mut feed) = feed else { return Ok(None) };
+    let pg_wal = data.join("pg_wal");
+    blocking(move || {
+        feed.fill(&pg_wal, None, end)?;
+        Ok(Some(feed))
     })
     .await
 }
