@@ -220,6 +220,8 @@ struct Cleanup {
     app: Option<AppHandle>,
     /// The database the drill restores (or restored) into, once a target is there.
     database: Option<String>,
+    /// Removals started beside the drill (a toolbox's): teardown waits for each.
+    removals: Vec<tokio::task::JoinHandle<Result<(), crate::provision::TargetError>>>,
 }
 
 struct Drill<'a> {

@@ -182,6 +182,9 @@ pub(crate) struct Prepared {
     pub data: PhysicalData,
     /// Where and when the backup ends: no recovery target before it can be reached.
     pub end: BackupEnd,
+    /// The toolbox's removal, started once PostgreSQL's tools were done: teardown waits for it
+    /// ([`Prepared::toolbox_removal`]).
+    pub toolbox_removal: Option<tokio::task::JoinHandle<Result<(), TargetError>>>,
 }
 
 impl Prepared {

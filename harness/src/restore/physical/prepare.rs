@@ -64,9 +64,16 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         tablespaces: tablespaces.as_deref(),
     };
     let checked = check(&request, &tools, &read, &data, staged).await;
-    // The toolbox goes whatever was found; teardown's sweep is the backstop.
-    let _ = tools.remove().await;
-    let Checked { control, manifest_verified, feed, combined } = checked?;
+    // The toolbox goes whatever was found; once the backup passed, beside what follows (the
+    // drill's teardown waits for it; its sweep is the backstop).
+    let Checked { control, manifest_verified, feed, combined } = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            let _ = tools.remove().await;
+            return Err(e);
+        }
+    };
+    let toolbox_removal = Some(tokio::spawn(tools.remove()));
     let given = feed.as_ref().map(Feed::stats).unwrap_or_default();
     let timeline = archive.as_ref().map_or(backup.label.timeline, |a| a.path.target);
     let settings = recovery::settings(request.recovery, &control, request.target.settings(), timeline);
@@ -85,6 +92,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         window,
         data,
         end,
+        toolbox_removal,
     })
 }
 
