@@ -13,13 +13,14 @@ pub(crate) mod encrypted;
 pub(crate) mod feed;
 pub(crate) mod preflight;
 mod prepare;
+mod promote;
 pub(crate) mod reach;
 pub(crate) mod recovery;
 mod set;
 pub(crate) mod stage;
 mod tested;
-pub(crate) mod verify;
 mod unpack;
+pub(crate) mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -129,6 +130,11 @@ impl<'a> Where<'a> {
         })
     }
 
+    /// Whether pgdrill reads the target's server log (a container's: `recovery` reads it).
+    fn log_read(&self) -> bool {
+        matches!(self, Where::Container(_))
+    }
+
     fn settings(&self) -> &std::collections::BTreeMap<String, String> {
         match self {
             Where::Container(spec) => &spec.settings,
@@ -182,6 +188,8 @@ pub(crate) struct Prepared {
     pub data: PhysicalData,
     /// Where and when the backup ends: no recovery target before it can be reached.
     pub end: BackupEnd,
+    /// Whether its server pauses at the target for pgdrill to promote it (`promote`).
+    pub pauses_at_target: bool,
     /// The toolbox's removal, started once PostgreSQL's tools were done: teardown waits for it
     /// ([`Prepared::toolbox_removal`]).
     pub toolbox_removal: Option<tokio::task::JoinHandle<Result<(), TargetError>>>,
@@ -227,6 +235,7 @@ impl Prepared {
             archive_end: self.archive_end(),
             given_peak: self.given.peak,
             feeder,
+            pauses_at_target: self.pauses_at_target,
         })
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::feed::{self, Feed};
 use super::stage::{self, StageError, Staged};
 use super::verify::{self, ControlData};
-use super::{PrepareError, Prepared, Request, Where, blocking, combine, encrypted, recovery, set};
+use super::{PrepareError, Prepared, Request, Where, blocking, combine, encrypted, promote, recovery, set};
 use crate::provision::PhysicalData;
 use crate::provision::toolbox::{self, Toolbox};
 use crate::scenario::RecoveryTarget;
@@ -76,7 +76,9 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let toolbox_removal = Some(tokio::spawn(tools.remove()));
     let given = feed.as_ref().map(Feed::stats).unwrap_or_default();
     let timeline = archive.as_ref().map_or(backup.label.timeline, |a| a.path.target);
-    let settings = recovery::settings(request.recovery, &control, request.target.settings(), timeline);
+    let given_settings = request.target.settings();
+    let pauses_at_target = promote::pauses_at_target(request.recovery, given_settings, request.target.log_read());
+    let settings = recovery::settings(request.recovery, &control, given_settings, (timeline, pauses_at_target));
     let data = PhysicalData { major: backup.major, data, settings };
     let end = backup.end(archive.as_ref(), control.segment_size);
     let window = request.recovery.wal_window;
@@ -92,6 +94,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         window,
         data,
         end,
+        pauses_at_target,
         toolbox_removal,
     })
 }
