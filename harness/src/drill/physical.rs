@@ -85,6 +85,8 @@ impl Drill<'_> {
             backup_major: Some(major),
             physical: None,
             clone: None,
+            // Fingerprinted once and removed.
+            restarts: false,
         };
         // A fresh cluster of the very image the target runs (a physical backup's own major).
         let mut spec = self.scenario.target.clone();

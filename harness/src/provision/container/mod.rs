@@ -73,7 +73,8 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     let tuning = tuning_for(spec, ctx, &limits, &disk);
     let (mount, group) = backup_mount(ctx, user)?;
     let (run_dir, layer) = private_folder(&docker, &image_name, &image, ctx, user).await?;
-    let volume = match data_volume(&docker, layer.as_ref(), &run_dir, ctx.drill_id).await {
+    let volatile = layer::volatile(ctx.restarts);
+    let volume = match data_volume(&docker, layer.as_ref(), &run_dir, (ctx.drill_id, volatile)).await {
         Ok(volume) => volume,
         Err(source) => {
             layer::remove(&docker, ctx.drill_id, &run_dir.outer).await;
@@ -210,11 +211,11 @@ async fn data_volume(
     docker: &Docker,
     layer: Option<&Layer>,
     run_dir: &RunDir,
-    drill_id: &str,
+    (drill_id, volatile): (&str, bool),
 ) -> Result<String, super::OverlayError> {
     match layer.and_then(Layer::volume) {
         Some(volume) => Ok(volume.to_owned()),
-        None => layer::noexec_data(docker, run_dir, drill_id).await,
+        None => layer::noexec_data(docker, run_dir, drill_id, volatile).await,
     }
 }
 
