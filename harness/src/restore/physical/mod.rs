@@ -19,7 +19,6 @@ pub(crate) mod recovery;
 mod set;
 pub(crate) mod stage;
 mod tested;
-mod unpack;
 pub(crate) mod verify;
 
 use std::path::Path;

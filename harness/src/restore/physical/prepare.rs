@@ -76,9 +76,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let toolbox_removal = Some(tokio::spawn(tools.remove()));
     let given = feed.as_ref().map(Feed::stats).unwrap_or_default();
     let timeline = archive.as_ref().map_or(backup.label.timeline, |a| a.path.target);
-    let given_settings = request.target.settings();
-    let pauses_at_target = promote::pauses_at_target(request.recovery, given_settings, request.target.log_read());
-    let settings = recovery::settings(request.recovery, &control, given_settings, (timeline, pauses_at_target));
+    let (settings, pauses_at_target) = settings(&request, &control, timeline);
     let data = PhysicalData { major: backup.major, data, settings };
     let end = backup.end(archive.as_ref(), control.segment_size);
     let window = request.recovery.wal_window;
@@ -97,6 +95,14 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         pauses_at_target,
         toolbox_removal,
     })
+}
+
+/// The settings the target's server recovers with, and whether it pauses at its target for
+/// pgdrill to promote it (`promote`).
+fn settings(request: &Request<'_>, control: &ControlData, timeline: u32) -> (Vec<(String, String)>, bool) {
+    let given = request.target.settings();
+    let pauses = promote::pauses_at_target(request.recovery, given, request.target.log_read());
+    (recovery::settings(request.recovery, control, given, (timeline, pauses)), pauses)
 }
 
 /// Reads what the backup is (an encrypted repository's metadata decrypted by pgBackRest in a

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::unpack::unpack;
-
 use crate::source::physical::{BaseBackup, Layout};
+use unpack::unpack;
+
+mod unpack;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StageError {
@@ -130,7 +131,7 @@ fn read_system_id(control: &Path) -> std::io::Result<u64> {
 }
 
 /// The error of a backup holding `what` (a link, a special file) at `path`.
-pub(super) fn not_a_file(what: &'static str, path: &Path) -> StageError {
+fn not_a_file(what: &'static str, path: &Path) -> StageError {
     let shown = path.display().to_string();
     let tablespace = shown.trim_start_matches("./").starts_with("pg_tblspc/");
     StageError::NotAFile {

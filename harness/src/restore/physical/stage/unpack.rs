@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc;
 
-use super::stage::StageError;
+use super::StageError;
 
 /// Files up to this size are read whole and written by a writer thread; larger ones here.
 const SMALL: u64 = 256 << 10;
@@ -79,7 +79,7 @@ fn read_entries<R: Read>(
             Some("a special file")
         };
         if let Some(what) = what {
-            return Err(super::stage::not_a_file(what, &relative));
+            return Err(super::not_a_file(what, &relative));
         }
         if relative.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
             return Err(StageError::NotAFile {
