@@ -245,6 +245,15 @@ fn sandbox_host(host: &mut testcontainers::bollard::models::HostConfig, limits: 
     host.pids_limit = Some(limits.processes as i64);
     host.tmpfs = Some(NO_PROGRAMS.iter().map(|p| (p.to_string(), "ro,size=4k".to_owned())).collect());
     host.group_add = group.map(|g| vec![g.to_string()]);
+    // The data directory's volume is never filled from the image (it holds pgdrill's own data):
+    // without `NoCopy` the engine mounts it once more at creation to see whether it is empty,
+    // which a volatile overlay does not allow (`layer::options`).
+    for mount in host.mounts.iter_mut().flatten() {
+        if mount.typ == Some(testcontainers::bollard::models::MountType::VOLUME) {
+            let options = mount.volume_options.get_or_insert_with(Default::default);
+            options.no_copy = Some(true);
+        }
+    }
     // The server's log goes to Docker's: capped, so that a backup that makes the server log
     // without end cannot fill this machine's disk through it.
     host.log_config = Some(testcontainers::bollard::models::HostConfigLogConfig {
