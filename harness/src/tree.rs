@@ -96,7 +96,7 @@ fn unlink_files(dir: &Path) {
             }
         }
     }
-    files.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    files.sort_unstable_by_key(|(size, _)| std::cmp::Reverse(*size));
     const THREADS: usize = 8;
     std::thread::scope(|scope| {
         for part in 0..THREADS {

@@ -91,6 +91,7 @@ pub async fn run(
                 snapshot_state: Default::default(),
                 trails: crate::outcome::history::trails(&past),
                 previous_kind: crate::source::kind::previous_kind(&past),
+                may_keep: options.keep != Keep::Never,
             };
             drill.run(options, cancel).await
         }
@@ -248,6 +249,8 @@ struct Drill<'a> {
     trails: crate::fingerprint::Trails,
     /// The kind of backup the scenario's previous drill accepted, which verify compares with.
     previous_kind: Option<source::kind::Previous>,
+    /// Whether the target may be kept after the drill (`--keep`): keeping restarts its server.
+    may_keep: bool,
 }
 
 impl Drill<'_> {

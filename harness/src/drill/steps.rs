@@ -123,7 +123,8 @@ impl Drill<'_> {
             },
             physical,
             clone,
-            restarts: self.scenario.checks.iter().any(|c| c.offline())
+            restarts: self.may_keep
+                || self.scenario.checks.iter().any(|c| c.offline())
                 || self.snapshots.as_ref().is_some_and(|s| s.keep),
         };
         // A server started on the backup's own data (a physical backup, a snapshot's clone) may

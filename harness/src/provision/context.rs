@@ -28,8 +28,9 @@ pub(crate) struct ProvisionContext<'a> {
     /// its cluster (a container target only).
     pub clone: Option<&'a CloneFrom>,
     /// Whether the drill may stop the target's server and start it again (a tool run on its
-    /// stopped server, a snapshot kept): a container target's data directory can then be
-    /// mounted again, and is never a `volatile` overlay (`provision/container/layer.rs`).
+    /// stopped server, a snapshot kept, the target kept with `--keep`): a container target's
+    /// data directory can then be mounted again, and is never a `volatile` overlay
+    /// (`provision/container/layer.rs`).
     pub restarts: bool,
 }
 

@@ -47,12 +47,9 @@ pub(crate) fn unpack(tar_file: &Path, into: &Path) -> Result<(), StageError> {
         let read = read_entries(&mut archive, tar_file, into, &senders);
         drop(senders);
         // Every writer ends once its queue is empty; the first error found is the one said.
-        let written: Result<(), StageError> = writers
-            .into_iter()
-            .map(|w| {
-                w.join().unwrap_or_else(|_| Err(io("unpack into", into)(std::io::Error::other("a writer panicked"))))
-            })
-            .collect();
+        let written = writers.into_iter().try_for_each(|w| {
+            w.join().unwrap_or_else(|_| Err(io("unpack into", into)(std::io::Error::other("a writer panicked"))))
+        });
         read.and(written)
     })
 }
