@@ -640,7 +640,7 @@ fn print_summary(results: &[(Hand, Drill)]) {
         median(results.iter().map(|(_, d)| d.total.as_secs_f64()).collect())
     );
     println!(
-        "median ratio pgdrill/by hand: {:.2} (rounds: {}; target at most 1.20)",
+        "median ratio pgdrill/by hand: {:.2} (rounds: {}; target at most 0.50, issue 43)",
         median(ratios.clone()),
         ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ")
     );

@@ -57,6 +57,7 @@ impl TestTarget {
             backup_major: None,
             physical: None,
             clone: None,
+            restarts: true,
         };
         let (target, teardown) = crate::provision::start(&spec, &ctx).await?;
         Ok(TestTarget { target, teardown: Some(teardown), redactor })

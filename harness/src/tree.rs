@@ -63,8 +63,12 @@ pub(crate) fn copy(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result
 
 /// Removes the folder `dir` and all it holds, also while another process removes it too (a
 /// drill's sweep and `pgdrill clean` beside it): each takes entries from under the other, so
-/// a removal that fails is tried again until the folder is gone.
+/// a removal that fails is tried again until the folder is gone. Its files are unlinked by a
+/// few threads at once first, the largest first: unlinking a file whose pages the kernel is
+/// writing back waits for that write, and a data directory just written is mostly such files.
 pub(crate) async fn remove(dir: &Path) -> std::io::Result<()> {
+    let owned = dir.to_owned();
+    let _ = tokio::task::spawn_blocking(move || unlink_files(&owned)).await;
     let mut tries = 0;
     loop {
         match tokio::fs::remove_dir_all(dir).await {
@@ -74,6 +78,36 @@ pub(crate) async fn remove(dir: &Path) -> std::io::Result<()> {
             Err(_) => tries += 1,
         }
     }
+}
+
+/// Unlinks the files under `dir` (not its folders, never following a link) on a few threads,
+/// the largest first; what cannot be unlinked is left to `remove_dir_all`.
+fn unlink_files(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => folders.push(entry.path()),
+                Ok(_) => files.push((entry.metadata().map_or(0, |m| m.size()), entry.path())),
+                Err(_) => {}
+            }
+        }
+    }
+    files.sort_unstable_by_key(|(size, _)| std::cmp::Reverse(*size));
+    const THREADS: usize = 8;
+    std::thread::scope(|scope| {
+        for part in 0..THREADS {
+            let files = &files;
+            scope.spawn(move || {
+                for (_, path) in files.iter().skip(part).step_by(THREADS) {
+                    let _ = std::fs::remove_file(path);
+                }
+            });
+        }
+    });
 }
 
 /// Whether files in `dir` can share their blocks with a copy (`FICLONE`: XFS with reflinks,
@@ -172,6 +206,26 @@ mod tests {
         let copied = dir.path().join("to/link");
         assert!(std::fs::symlink_metadata(&copied).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_link(&copied).unwrap(), secret);
+    }
+
+    /// Every file goes, on the threads or after them, and a link goes as a link: what it points
+    /// at outside the folder stays.
+    #[tokio::test]
+    async fn a_removal_takes_every_file_and_follows_no_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gone, kept) = (dir.path().join("data"), dir.path().join("outside"));
+        std::fs::create_dir_all(&kept).unwrap();
+        std::fs::write(kept.join("file"), "stays").unwrap();
+        for i in 0..40 {
+            let folder = gone.join(format!("base/{}", i % 5));
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join(i.to_string()), vec![1u8; 100 * i]).unwrap();
+        }
+        std::os::unix::fs::symlink(&kept, gone.join("link")).unwrap();
+        remove(&gone).await.unwrap();
+        assert!(!gone.exists());
+        assert_eq!(std::fs::read_to_string(kept.join("file")).unwrap(), "stays");
+        remove(&gone).await.unwrap();
     }
 
     #[test]

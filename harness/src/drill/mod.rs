@@ -91,6 +91,7 @@ pub async fn run(
                 snapshot_state: Default::default(),
                 trails: crate::outcome::history::trails(&past),
                 previous_kind: crate::source::kind::previous_kind(&past),
+                may_keep: options.keep != Keep::Never,
             };
             drill.run(options, cancel).await
         }
@@ -220,6 +221,8 @@ struct Cleanup {
     app: Option<AppHandle>,
     /// The database the drill restores (or restored) into, once a target is there.
     database: Option<String>,
+    /// Removals started beside the drill (a toolbox's): teardown waits for each.
+    removals: Vec<tokio::task::JoinHandle<Result<(), crate::provision::TargetError>>>,
 }
 
 struct Drill<'a> {
@@ -246,6 +249,8 @@ struct Drill<'a> {
     trails: crate::fingerprint::Trails,
     /// The kind of backup the scenario's previous drill accepted, which verify compares with.
     previous_kind: Option<source::kind::Previous>,
+    /// Whether the target may be kept after the drill (`--keep`): keeping restarts its server.
+    may_keep: bool,
 }
 
 impl Drill<'_> {

@@ -32,6 +32,8 @@ impl Drill<'_> {
             return cloned;
         }
         let mut prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
+        // The toolbox is removed beside what follows; teardown waits for it.
+        cleanup.removals.extend(prepared.toolbox_removal.take());
         if encrypted && let Some(cloned) = self.physical_clone(cleanup, backup, Some(&prepared)).await {
             prepared.close().await;
             return cloned;
@@ -83,6 +85,8 @@ impl Drill<'_> {
             backup_major: Some(major),
             physical: None,
             clone: None,
+            // Fingerprinted once and removed.
+            restarts: false,
         };
         // A fresh cluster of the very image the target runs (a physical backup's own major).
         let mut spec = self.scenario.target.clone();

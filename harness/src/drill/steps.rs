@@ -123,6 +123,9 @@ impl Drill<'_> {
             },
             physical,
             clone,
+            restarts: self.may_keep
+                || self.scenario.checks.iter().any(|c| c.offline())
+                || self.snapshots.as_ref().is_some_and(|s| s.keep),
         };
         // A server started on the backup's own data (a physical backup, a snapshot's clone) may
         // fail to start because of that data.

@@ -19,6 +19,11 @@ impl Drill<'_> {
         let mut kept = None;
         self.phase(Phase::Teardown, async {
             let mut lines = Vec::new();
+            // What was being removed beside the drill is gone before the drill ends (a failed
+            // removal leaves its container to the sweep below).
+            for removal in cleanup.removals {
+                let _ = removal.await;
+            }
             if let Some(mut app) = cleanup.app {
                 lines.push(app.stop().await.map_err(PhaseError::could_not_run)?);
             }

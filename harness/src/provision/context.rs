@@ -27,6 +27,11 @@ pub(crate) struct ProvisionContext<'a> {
     /// A snapshot to clone: the target's data directory is a private copy-on-write clone of
     /// its cluster (a container target only).
     pub clone: Option<&'a CloneFrom>,
+    /// Whether the drill may stop the target's server and start it again (a tool run on its
+    /// stopped server, a snapshot kept, the target kept with `--keep`): a container target's
+    /// data directory can then be mounted again, and is never a `volatile` overlay
+    /// (`provision/container/layer.rs`).
+    pub restarts: bool,
 }
 
 /// What a clone is made from: a verified snapshot's cluster, which it never writes.

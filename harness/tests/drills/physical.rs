@@ -214,6 +214,10 @@ fn a_base_backup_recovers_to_a_chosen_time_and_a_wal_gap_or_a_target_past_the_ar
     let recovered = drill.record().restore.clone().and_then(|r| r.recovery).expect("a recovery record");
     let stop = recovered.reached.as_ref().and_then(|r| r.stop.clone()).expect("the stop in drill.json");
     assert_eq!((stop.position.as_str(), stop.xid.map(|x| x.to_string())), ("before", Some(source.after_xid.clone())));
+    // A container's server paused at the target and pgdrill promoted it (no end-of-recovery
+    // checkpoint waited for): a pause it did not end would have failed the drill.
+    let settings = drill.record().target.clone().expect("a target").settings;
+    assert_eq!(settings.get("recovery_target_action").map(String::as_str), Some("pause"), "{settings:?}");
     drill.assert_reports_and_no_leftovers();
 
     // A target before the base backup's end (given in another zone): refused before the server
@@ -550,6 +554,8 @@ fn a_base_backup_of_postgresql_15_recovers_to_a_time_on_a_15_container_and_on_lo
     assert_eq!((target.kind.as_str(), target.image.as_deref()), ("local", Some("/usr/lib/postgresql/15/bin")));
     assert!(drill.phase_summary(Phase::Provision).contains("a sandbox"), "{drill:?}");
     assert!(drill.phase_summary(Phase::Restore).starts_with("recovered to recovery_target_time "), "{drill:?}");
+    // Its log is not read as a container's: its server promotes itself at the target.
+    assert_eq!(target.settings.get("recovery_target_action").map(String::as_str), Some("promote"), "{target:?}");
     for kind in ["point_in_time", "amcheck", "collations", "checksums"] {
         let results: Vec<_> = drill.record().checks.iter().filter(|c| c.kind.as_str() == kind).collect();
         assert!(!results.is_empty() && results.iter().all(|c| c.verdict == Verdict::Pass), "{kind}: {results:?}");

@@ -350,6 +350,7 @@ mod tests {
             snapshot_state: State::default(),
             trails: Default::default(),
             previous_kind: None,
+            may_keep: false,
         }
     }
 

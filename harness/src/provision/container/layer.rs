@@ -7,6 +7,8 @@
 //! mounts take no `noexec`, and its `local` volumes apply it to a new mount only (a bind gets it
 //! when read-only, which a data directory cannot be), so the overlay is that new mount: its
 //! upper layer the private folder's `data/`, its lower an empty folder.
+//! Where the server is never stopped and started again, the overlay is also `volatile`: never
+//! synced, so that its removal does not wait for the whole file system's writes (`options`).
 //!
 //! A clone is a private, writable copy of a snapshot's cluster that costs next to nothing to
 //! make and never writes the snapshot. Where the snapshot's file system shares blocks (XFS,
@@ -119,12 +121,18 @@ async fn overlay(
     }
     std::os::unix::fs::chown(&upper, Some(user.0), Some(user.1)).map_err(folder(&upper))?;
     std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o700)).map_err(folder(&upper))?;
-    create(docker, drill_id, [snapshot, &upper, &work]).await
+    create(docker, drill_id, [snapshot, &upper, &work], false).await
 }
 
 /// The data directory's `noexec` volume over the private folder's `data/` (its upper layer,
-/// the files as they are), with an empty lower layer: the Docker volume's name.
-pub(super) async fn noexec_data(docker: &Docker, run_dir: &RunDir, drill_id: &str) -> Result<String, OverlayError> {
+/// the files as they are), with an empty lower layer: the Docker volume's name. `volatile`: an
+/// overlay that is never synced (see [`options`]).
+pub(super) async fn noexec_data(
+    docker: &Docker,
+    run_dir: &RunDir,
+    drill_id: &str,
+    volatile: bool,
+) -> Result<String, OverlayError> {
     use std::os::unix::fs::DirBuilderExt;
     let (lower, work) = (run_dir.outer.join("lower"), run_dir.outer.join("work"));
     for dir in [&lower, &work] {
@@ -133,24 +141,24 @@ pub(super) async fn noexec_data(docker: &Docker, run_dir: &RunDir, drill_id: &st
             .create(dir)
             .map_err(|source| OverlayError::Folder { path: dir.clone(), source })?;
     }
-    create(docker, drill_id, [&lower, &run_dir.data(), &work]).await
+    create(docker, drill_id, [&lower, &run_dir.data(), &work], volatile).await
 }
 
 /// Creates drill `drill_id`'s overlay volume of `[lower, upper, work]`, mounted `noexec`,
 /// `nosuid` and `nodev`.
-async fn create(docker: &Docker, drill_id: &str, [lower, upper, work]: [&Path; 3]) -> Result<String, OverlayError> {
+async fn create(
+    docker: &Docker,
+    drill_id: &str,
+    [lower, upper, work]: [&Path; 3],
+    volatile: bool,
+) -> Result<String, OverlayError> {
     // The mount's options are a comma-separated list: a path holding a comma or colon would
     // be read as more options.
     if let Some(odd) = [lower, upper, work].iter().find(|p| p.to_string_lossy().contains([',', ':', '\\'])) {
         return Err(OverlayError::OddPath { path: odd.to_path_buf() });
     }
     let name = volume_name(drill_id);
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={},noexec,nosuid,nodev",
-        lower.display(),
-        upper.display(),
-        work.display()
-    );
+    let options = options([lower, upper, work], volatile);
     let request = VolumeCreateRequest {
         name: Some(name.clone()),
         driver: Some("local".into()),
@@ -167,6 +175,30 @@ async fn create(docker: &Docker, drill_id: &str, [lower, upper, work]: [&Path; 3
     };
     docker.create_volume(request).await.map_err(|source| OverlayError::Volume { source })?;
     Ok(name)
+}
+
+/// The overlay's mount options: its layers, `noexec`, `nosuid` and `nodev`, and `volatile` for a
+/// data directory whose server is never stopped and started again: unmounting an overlay syncs
+/// its upper file system, all of it, with every other program's unwritten data (seconds on a
+/// busy machine, at teardown); a volatile one skips that sync, and everything it wrote is thrown
+/// away anyway. A volatile overlay cannot be mounted again (the kernel leaves a mark in its work
+/// folder, root's), so a drill that restarts its server never gets one, and neither does a
+/// pgdrill that is not root (it could not remove that mark).
+fn options([lower, upper, work]: [&Path; 3], volatile: bool) -> String {
+    format!(
+        "lowerdir={},upperdir={},workdir={},noexec,nosuid,nodev{}",
+        lower.display(),
+        upper.display(),
+        work.display(),
+        if volatile { ",volatile" } else { "" }
+    )
+}
+
+/// Whether a target's data directory is a volatile overlay (see [`options`]): its server is
+/// never restarted, and this process is root.
+pub(super) fn volatile(restarts: bool) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    !restarts && unsafe { libc::geteuid() } == 0
 }
 
 /// The name of drill `drill_id`'s data volume.
@@ -232,5 +264,25 @@ pub(super) async fn remove(docker: &Docker, drill_id: &str, outer: &Path) {
     let work = outer.join("work");
     for inner in ["work", "index"] {
         let _ = std::fs::remove_dir(work.join(inner));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A data directory whose server is restarted (a tool on its stopped server, a snapshot) must
+    /// be mounted again: never volatile; one that is not is, where pgdrill can remove the mark.
+    #[test]
+    fn only_a_data_directory_never_mounted_again_is_volatile() {
+        let (lower, upper, work) = (Path::new("/t/lower"), Path::new("/t/data"), Path::new("/t/work"));
+        assert_eq!(
+            options([lower, upper, work], false),
+            "lowerdir=/t/lower,upperdir=/t/data,workdir=/t/work,noexec,nosuid,nodev"
+        );
+        assert!(options([lower, upper, work], true).ends_with(",noexec,nosuid,nodev,volatile"));
+        assert!(!volatile(true), "a server started again mounts its data again");
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        assert_eq!(volatile(false), unsafe { libc::geteuid() } == 0, "root removes the kernel's mark");
     }
 }

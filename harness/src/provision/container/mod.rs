@@ -73,7 +73,8 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     let tuning = tuning_for(spec, ctx, &limits, &disk);
     let (mount, group) = backup_mount(ctx, user)?;
     let (run_dir, layer) = private_folder(&docker, &image_name, &image, ctx, user).await?;
-    let volume = match data_volume(&docker, layer.as_ref(), &run_dir, ctx.drill_id).await {
+    let volatile = layer::volatile(ctx.restarts);
+    let volume = match data_volume(&docker, layer.as_ref(), &run_dir, (ctx.drill_id, volatile)).await {
         Ok(volume) => volume,
         Err(source) => {
             layer::remove(&docker, ctx.drill_id, &run_dir.outer).await;
@@ -210,11 +211,11 @@ async fn data_volume(
     docker: &Docker,
     layer: Option<&Layer>,
     run_dir: &RunDir,
-    drill_id: &str,
+    (drill_id, volatile): (&str, bool),
 ) -> Result<String, super::OverlayError> {
     match layer.and_then(Layer::volume) {
         Some(volume) => Ok(volume.to_owned()),
-        None => layer::noexec_data(docker, run_dir, drill_id).await,
+        None => layer::noexec_data(docker, run_dir, drill_id, volatile).await,
     }
 }
 
@@ -244,6 +245,15 @@ fn sandbox_host(host: &mut testcontainers::bollard::models::HostConfig, limits: 
     host.pids_limit = Some(limits.processes as i64);
     host.tmpfs = Some(NO_PROGRAMS.iter().map(|p| (p.to_string(), "ro,size=4k".to_owned())).collect());
     host.group_add = group.map(|g| vec![g.to_string()]);
+    // The data directory's volume is never filled from the image (it holds pgdrill's own data):
+    // without `NoCopy` the engine mounts it once more at creation to see whether it is empty,
+    // which a volatile overlay does not allow (`layer::options`).
+    for mount in host.mounts.iter_mut().flatten() {
+        if mount.typ == Some(testcontainers::bollard::models::MountType::VOLUME) {
+            let options = mount.volume_options.get_or_insert_with(Default::default);
+            options.no_copy = Some(true);
+        }
+    }
     // The server's log goes to Docker's: capped, so that a backup that makes the server log
     // without end cannot fill this machine's disk through it.
     host.log_config = Some(testcontainers::bollard::models::HostConfigLogConfig {

@@ -52,6 +52,7 @@ fn context<'a>(
         backup_major: Some(17),
         physical,
         clone: None,
+        restarts: true,
     }
 }
 

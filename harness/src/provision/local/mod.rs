@@ -522,6 +522,7 @@ mod tests {
             backup_major: None,
             physical,
             clone: None,
+            restarts: true,
         };
         let plain = server_tuning(&spec(None), &ctx(None), &limits(), 8 << 30, false);
         assert_eq!(plain.settings["shared_buffers"], "128MB");

@@ -13,6 +13,7 @@ pub(crate) mod encrypted;
 pub(crate) mod feed;
 pub(crate) mod preflight;
 mod prepare;
+mod promote;
 pub(crate) mod reach;
 pub(crate) mod recovery;
 mod set;
@@ -128,6 +129,11 @@ impl<'a> Where<'a> {
         })
     }
 
+    /// Whether pgdrill reads the target's server log (a container's: `recovery` reads it).
+    fn log_read(&self) -> bool {
+        matches!(self, Where::Container(_))
+    }
+
     fn settings(&self) -> &std::collections::BTreeMap<String, String> {
         match self {
             Where::Container(spec) => &spec.settings,
@@ -181,6 +187,11 @@ pub(crate) struct Prepared {
     pub data: PhysicalData,
     /// Where and when the backup ends: no recovery target before it can be reached.
     pub end: BackupEnd,
+    /// Whether its server pauses at the target for pgdrill to promote it (`promote`).
+    pub pauses_at_target: bool,
+    /// The toolbox's removal, started once PostgreSQL's tools were done: teardown waits for it
+    /// ([`Prepared::toolbox_removal`]).
+    pub toolbox_removal: Option<tokio::task::JoinHandle<Result<(), TargetError>>>,
 }
 
 impl Prepared {
@@ -223,6 +234,7 @@ impl Prepared {
             archive_end: self.archive_end(),
             given_peak: self.given.peak,
             feeder,
+            pauses_at_target: self.pauses_at_target,
         })
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::feed::{self, Feed};
 use super::stage::{self, StageError, Staged};
 use super::verify::{self, ControlData};
-use super::{PrepareError, Prepared, Request, Where, blocking, combine, encrypted, recovery, set};
+use super::{PrepareError, Prepared, Request, Where, blocking, combine, encrypted, promote, recovery, set};
 use crate::provision::PhysicalData;
 use crate::provision::toolbox::{self, Toolbox};
 use crate::scenario::RecoveryTarget;
@@ -64,12 +64,19 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         tablespaces: tablespaces.as_deref(),
     };
     let checked = check(&request, &tools, &read, &data, staged).await;
-    // The toolbox goes whatever was found; teardown's sweep is the backstop.
-    let _ = tools.remove().await;
-    let Checked { control, manifest_verified, feed, combined } = checked?;
+    // The toolbox goes whatever was found; once the backup passed, beside what follows (the
+    // drill's teardown waits for it; its sweep is the backstop).
+    let Checked { control, manifest_verified, feed, combined } = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            let _ = tools.remove().await;
+            return Err(e);
+        }
+    };
+    let toolbox_removal = Some(tokio::spawn(tools.remove()));
     let given = feed.as_ref().map(Feed::stats).unwrap_or_default();
     let timeline = archive.as_ref().map_or(backup.label.timeline, |a| a.path.target);
-    let settings = recovery::settings(request.recovery, &control, request.target.settings(), timeline);
+    let (settings, pauses_at_target) = settings(&request, &control, timeline);
     let data = PhysicalData { major: backup.major, data, settings };
     let end = backup.end(archive.as_ref(), control.segment_size);
     let window = request.recovery.wal_window;
@@ -85,7 +92,17 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         window,
         data,
         end,
+        pauses_at_target,
+        toolbox_removal,
     })
+}
+
+/// The settings the target's server recovers with, and whether it pauses at its target for
+/// pgdrill to promote it (`promote`).
+fn settings(request: &Request<'_>, control: &ControlData, timeline: u32) -> (Vec<(String, String)>, bool) {
+    let given = request.target.settings();
+    let pauses = promote::pauses_at_target(request.recovery, given, request.target.log_read());
+    (recovery::settings(request.recovery, control, given, (timeline, pauses)), pauses)
 }
 
 /// Reads what the backup is (an encrypted repository's metadata decrypted by pgBackRest in a
@@ -187,17 +204,21 @@ async fn check(
     let feed = match read.archive {
         Some(archive) => {
             let decrypt = read.encrypted.map(|r| r.decrypt(request.work.join("decrypted")));
-            Some(first_feed(archive, data, staged.system_id, end, request, (tools.user, decrypt)).await?)
+            let window = request.recovery.wal_window;
+            Some(first_feed(archive, data, staged.system_id, end, (tools.user, decrypt, window)).await?)
         }
         None => None,
     };
-    let manifest_verified = match &backup.manifest {
-        Some(_) => {
-            verify_backup(tools, request.redactor).await?;
-            true
+    // pg_verifybackup reads the WAL through the backup's end, given above; the window beyond it
+    // is given meanwhile.
+    let verified = async {
+        match &backup.manifest {
+            Some(_) => verify_backup(tools, request.redactor).await.map(|()| true),
+            None => Ok(false),
         }
-        None => false,
     };
+    let (manifest_verified, feed) = tokio::join!(verified, window(feed, data, end));
+    let (manifest_verified, feed) = (manifest_verified?, feed?);
     let settled = data.to_owned();
     blocking(move || Ok(stage::settle(&settled)?)).await?;
     Ok(Checked { control, manifest_verified, feed, combined })
@@ -272,16 +293,16 @@ fn data_folder(work: &Path) -> Result<std::path::PathBuf, PrepareError> {
 
 /// Every archived segment's first page now; the timelines' history files and the segments
 /// through the backup's end (`end`) into pg_wal, where pg_verifybackup reads the WAL the backup
-/// needs and the server becomes consistent; the feed of the rest.
+/// needs and the server becomes consistent; the feed of the rest ([`window`] gives the first
+/// of it before the server starts).
 async fn first_feed(
     archive: &WalArchive,
     data: &Path,
     system_id: u64,
     end: Option<u64>,
-    request: &Request<'_>,
-    (owner, decrypt): ((u32, u32), Option<feed::Decrypt>),
+    (owner, decrypt, window): ((u32, u32), Option<feed::Decrypt>, Option<u64>),
 ) -> Result<Feed, PrepareError> {
-    let (archive, pg_wal, window) = (archive.clone(), data.join("pg_wal"), request.recovery.wal_window);
+    let (archive, pg_wal) = (archive.clone(), data.join("pg_wal"));
     blocking(move || {
         // An encrypted repository's segments are read whole as they are given (pgBackRest
         // decrypts each); its archive.info already names the cluster they belong to.
@@ -290,8 +311,20 @@ async fn first_feed(
         }
         feed::give_histories(&archive, &pg_wal, Some(owner))?;
         let mut feed = Feed::new(&archive, system_id, window, Some(owner), decrypt);
-        feed.fill(&pg_wal, None, end)?;
+        feed.fill_through(&pg_wal, end)?;
         Ok(feed)
+    })
+    .await
+}
+
+/// The feed's window past the backup's end given into pg_wal (the whole archive with
+/// `wal_window = "all"`), before the server starts.
+async fn window(feed: Option<Feed>, data: &Path, end: Option<u64>) -> Result<Option<Feed>, PrepareError> {
+    let Some(mut feed) = feed else { return Ok(None) };
+    let pg_wal = data.join("pg_wal");
+    blocking(move || {
+        feed.fill(&pg_wal, None, end)?;
+        Ok(Some(feed))
     })
     .await
 }

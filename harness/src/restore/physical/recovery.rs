@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::feed::Feeder;
+use super::promote;
 use super::reach::{self};
 use super::tested::{ArchiveEnd, Untested};
 use super::verify::ControlData;
@@ -35,18 +36,19 @@ const OUT_OF_WAL: &str = "RecoveryRetrieveRetryInterval";
 const STALLED: Duration = Duration::from_secs(3);
 
 /// The server settings a target recovering the backup starts with: a hot standby (so that its
-/// progress can be read) promoted at the target, with at least the settings the source had
-/// where a standby needs them (a setting the scenario gives wins).
+/// progress can be read) promoted at the target, or paused there for pgdrill to promote
+/// (`pauses`, see [`promote`]), with at least the settings the source had where a standby needs
+/// them (a setting the scenario gives wins).
 pub(crate) fn settings(
     spec: &RecoverySpec,
     control: &ControlData,
     given: &BTreeMap<String, String>,
-    timeline: u32,
+    (timeline, pauses): (u32, bool),
 ) -> Vec<(String, String)> {
     let mut settings: BTreeMap<String, String> = [
         ("hot_standby", "on"),
         ("archive_mode", "off"),
-        ("recovery_target_action", "promote"),
+        ("recovery_target_action", promote::action(pauses)),
         ("wal_level", "replica"),
         ("max_wal_senders", "32"),
         ("max_connections", "200"),
@@ -180,6 +182,8 @@ pub(crate) struct Start<'a> {
     pub archive_end: Option<ArchiveEnd>,
     /// The most archived segments pg_wal held before the server started.
     pub given_peak: usize,
+    /// Whether the server pauses at its target for pgdrill to promote it (see [`promote`]).
+    pub pauses_at_target: bool,
 }
 
 /// One look at the standby.
@@ -307,6 +311,7 @@ async fn until_promoted(
     let wanted = spec.target.to_string();
     let mut promoting = false;
     let mut stuck_since: Option<(u64, Instant)> = None;
+    let mut paused_since: Option<Instant> = None;
     loop {
         let (in_recovery, replayed, transaction, waiting, paused) =
             sqlx::query_as(PROGRESS).fetch_one(pool).await.map_err(query)?;
@@ -323,7 +328,21 @@ async fn until_promoted(
             return Ok(now);
         }
         if now.paused.as_deref() == Some("paused") {
-            return Err(RecoveryError::Paused { target: wanted, lsn });
+            let since = *paused_since.get_or_insert_with(Instant::now);
+            let pause = if promoting { Pause::AtTarget } else { pause_of(target, start, since, redactor).await };
+            match (pause, promoting) {
+                (Pause::Other, _) => return Err(RecoveryError::Paused { target: wanted, lsn }),
+                (Pause::NotYetSaid, _) => {}
+                // At its target: promoted without the end-of-recovery checkpoint (`promote`).
+                (Pause::AtTarget, false) => {
+                    sqlx::query("SELECT pg_promote(false)").execute(pool).await.map_err(query)?;
+                    promoting = true;
+                }
+                // Refused once the promotion is under way: nothing left to wake.
+                (Pause::AtTarget, true) => {
+                    let _ = sqlx::query(promote::WAKE_THE_STARTUP_PROCESS).execute(pool).await;
+                }
+            }
         }
         let waiting = Waiting::of(start, feeder, at, now.waiting.as_deref() == Some(OUT_OF_WAL));
         stuck_since = match (waiting, stuck_since) {
@@ -351,6 +370,33 @@ async fn until_promoted(
             return Err(RecoveryError::Timeout { timeout: spec.timeout, lsn });
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Why a standby is paused.
+enum Pause {
+    /// At its target, for pgdrill to promote it.
+    AtTarget,
+    /// Its log does not say so yet (it reaches Docker a moment after the server wrote it).
+    NotYetSaid,
+    /// For anything else (a setting lower than the source's), or at a target it was not to
+    /// pause at.
+    Other,
+}
+
+/// How long a paused standby's log may take to say it paused at its target.
+const LOG_LAG: Duration = Duration::from_secs(2);
+
+/// Why the standby, paused since `since`, is paused (see [`promote`]).
+async fn pause_of(target: &Target, start: &Start<'_>, since: Instant, redactor: &Redactor) -> Pause {
+    if !start.pauses_at_target {
+        return Pause::Other;
+    }
+    let said = server_log(target).await.is_some_and(|log| promote::paused_at_target(&redactor.redact(&log)));
+    match said {
+        true => Pause::AtTarget,
+        false if since.elapsed() < LOG_LAG => Pause::NotYetSaid,
+        false => Pause::Other,
     }
 }
 
@@ -482,12 +528,15 @@ mod tests {
         let spec =
             RecoverySpec { target: RecoveryTarget::Lsn(0x300_0060), inclusive: false, ..RecoverySpec::default() };
         let given: BTreeMap<String, String> = [("max_locks_per_transaction".to_owned(), "512".to_owned())].into();
-        let settings: BTreeMap<String, String> = settings(&spec, &control, &given, 1).into_iter().collect();
+        let settings: BTreeMap<String, String> = settings(&spec, &control, &given, (1, false)).into_iter().collect();
         assert_eq!(settings["max_connections"], "500", "the source had more");
         assert_eq!(settings["max_wal_senders"], "32", "ours were more");
         assert_eq!(settings["recovery_target_lsn"], "0/3000060");
         assert_eq!(settings["recovery_target_inclusive"], "false");
         assert_eq!(settings["recovery_target_action"], "promote");
+        let paused: BTreeMap<String, String> =
+            super::settings(&spec, &control, &given, (1, true)).into_iter().collect();
+        assert_eq!(paused["recovery_target_action"], "pause", "where pgdrill promotes it");
         assert!(!settings.contains_key("max_locks_per_transaction"), "the scenario's own is passed as it is");
         let end = settings_of(RecoveryTarget::End);
         let targets = ["recovery_target_action", "recovery_target_timeline"];
@@ -513,6 +562,7 @@ mod tests {
             feeder: None,
             archive_end: Some(ArchiveEnd { last: 6, backup_end: 2, segment_size: size, path }),
             given_peak: 5,
+            pauses_at_target: false,
         };
         // A switch ended segment 5: replay waits where segment 6 begins, having read none of it.
         assert_eq!(Waiting::of(&start, None, 6 * size, true), Waiting::Stuck);
@@ -524,6 +574,6 @@ mod tests {
 
     fn settings_of(target: RecoveryTarget) -> BTreeMap<String, String> {
         let spec = RecoverySpec { target, ..RecoverySpec::default() };
-        settings(&spec, &ControlData::default(), &BTreeMap::new(), 1).into_iter().collect()
+        settings(&spec, &ControlData::default(), &BTreeMap::new(), (1, false)).into_iter().collect()
     }
 }

@@ -1,13 +1,16 @@
-//! Staging a base backup: its data directory unpacked (tar) or copied (plain) into a private
-//! folder of the drill, with the WAL it carries itself in `pg_wal` (the archive's segments are
-//! given as recovery reads them: `feed`). A backup is hostile input: only files and folders are restored, never a link or a
-//! device, and nothing is written outside the folder.
+//! Staging a base backup: its data directory unpacked (tar, by `unpack`) or copied (plain) into
+//! a private folder of the drill, with the WAL it carries itself in `pg_wal` (the archive's
+//! segments are given as recovery reads them: `feed`). A backup is hostile input: only files and
+//! folders are restored, never a link or a device, and nothing is written outside the folder.
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::source::physical::{BaseBackup, Layout};
+use unpack::unpack;
+
+mod unpack;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StageError {
@@ -24,6 +27,11 @@ pub(crate) enum StageError {
         "the base backup holds {what} `{path}`: pgdrill restores only files and folders (a backup's links could reach outside its folder){hint}"
     )]
     NotAFile { what: &'static str, path: String, hint: &'static str },
+    /// The backup's archive names a file twice.
+    #[error(
+        "the base backup's archive holds `{path}` twice: pgdrill restores each file once (which copy a server would read is not for a drill to guess)"
+    )]
+    Twice { path: String },
     /// A tablespace the scenario names that the backup cannot take.
     #[error("`[source] tablespaces` {oid}: {problem}")]
     Tablespace { oid: u32, problem: String },
@@ -122,46 +130,7 @@ fn read_system_id(control: &Path) -> std::io::Result<u64> {
     Ok(u64::from_le_bytes(head))
 }
 
-/// Unpacks a tar file (plain, gzip or zstd, by its first bytes) into `into`: files and folders
-/// only, each inside `into`.
-fn unpack(tar_file: &Path, into: &Path) -> Result<(), StageError> {
-    let opened = crate::source::read::open(tar_file, false).map_err(|e| StageError::Io {
-        action: "read",
-        path: tar_file.display().to_string(),
-        source: std::io::Error::other(e),
-    })?;
-    let mut archive = tar::Archive::new(opened.reader);
-    archive.set_preserve_permissions(false);
-    archive.set_unpack_xattrs(false);
-    archive.set_overwrite(true);
-    let read = io("read", tar_file);
-    let entries = archive.entries().map_err(read)?;
-    for entry in entries {
-        let mut entry = entry.map_err(io("read", tar_file))?;
-        let path = entry.path().map_err(io("read", tar_file))?.into_owned();
-        let kind = entry.header().entry_type();
-        let what = if kind.is_file() || kind.is_dir() || kind.is_gnu_sparse() {
-            None
-        } else if kind.is_symlink() || kind.is_hard_link() {
-            Some("a link")
-        } else {
-            Some("a special file")
-        };
-        if let Some(what) = what {
-            return Err(not_a_file(what, &path));
-        }
-        if path.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
-            return Err(StageError::NotAFile {
-                what: "a path outside its folder",
-                path: path.display().to_string(),
-                hint: "",
-            });
-        }
-        entry.unpack_in(into).map_err(io("unpack into", into))?;
-    }
-    Ok(())
-}
-
+/// The error of a backup holding `what` (a link, a special file) at `path`.
 fn not_a_file(what: &'static str, path: &Path) -> StageError {
     let shown = path.display().to_string();
     let tablespace = shown.trim_start_matches("./").starts_with("pg_tblspc/");

@@ -56,6 +56,8 @@ fn prepared(backup: BaseBackup, archive: Option<WalArchive>) -> Prepared {
         window: Some(256 * MIB),
         data: PhysicalData { major: 17, data: PathBuf::from("/nowhere/data"), settings: Vec::new() },
         end: BackupEnd::default(),
+        pauses_at_target: false,
+        toolbox_removal: None,
     }
 }
 
