@@ -41,11 +41,7 @@ pub(crate) async fn layout(
     if version_num < 140000 {
         return Ok(Layout::default());
     }
-    // A partitioned table's rows are in its leaf partitions; a table's in itself.
-    let relations = match described.relkind {
-        'p' => "(SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) AS p WHERE p.isleaf)",
-        _ => "(SELECT $1::pg_catalog.oid)",
-    };
+    let relations = described.relations_sql();
     let sql = format!(
         "SELECT COALESCE(pg_catalog.max(b.blocks), 0)::pg_catalog.int8, COALESCE(pg_catalog.sum(b.blocks), 0)::pg_catalog.int8, \
          COALESCE(pg_catalog.bool_and(a.amname OPERATOR(pg_catalog.=) 'heap'), false) \

@@ -146,6 +146,15 @@ impl Described {
         format!("{only}{} AS t", self.table.sql())
     }
 
+    /// The relations that hold the rows, as an SQL subquery of `$1` (the table's oid): its leaf
+    /// partitions for a partitioned table, else the table itself.
+    pub(super) fn relations_sql(&self) -> &'static str {
+        match self.relkind {
+            'p' => "(SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) AS p WHERE p.isleaf)",
+            _ => "(SELECT $1::pg_catalog.oid)",
+        }
+    }
+
     /// The condition on the key for rows in `(after, upto]`, with its parameters numbered from 1.
     fn range_where(&self, after: bool, upto: bool) -> String {
         let Some(key) = &self.key else {
@@ -224,8 +233,14 @@ pub(crate) async fn last_key(
         .map_err(sql_error(format!("cannot read the last `{}` of `{}`", key.name, described.table)))
 }
 
+/// Rows a table's split is estimated from: a larger table is split by a sample of its blocks.
+const SAMPLE_ROWS: f64 = 100_000.0;
+
 /// The key's value at the end of each of `parts` parts of about equal rows, in order (fewer
-/// when the table has fewer rows): the last is the largest key.
+/// when the table has fewer rows): the last is the largest key. A table of more rows than
+/// [`SAMPLE_ROWS`] (as the planner estimates them) is split where a sample of its blocks puts the
+/// quantiles, so that splitting a table of any size costs about the same: its ranges then hold
+/// about equal rows, and the file records where each one ends.
 pub(crate) async fn bounds(
     conn: &mut PgConnection,
     described: &Described,
@@ -234,17 +249,35 @@ pub(crate) async fn bounds(
     let Some(key) = &described.key else {
         return Ok(Vec::new());
     };
+    let Some(last) = last_key(conn, described).await? else {
+        return Ok(Vec::new());
+    };
+    let what = || format!("cannot split `{}` by `{}`", described.table, key.name);
+    let estimated: f64 = sqlx::query_scalar(&format!(
+        "SELECT COALESCE(pg_catalog.sum(GREATEST(c.reltuples, 0)), 0)::pg_catalog.float8 FROM pg_catalog.pg_class AS c \
+         WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY{})",
+        described.relations_sql()
+    ))
+    .bind(described.oid)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(sql_error(what()))?;
+    let percent = if estimated > SAMPLE_ROWS { 100.0 * SAMPLE_ROWS / estimated } else { 100.0 };
+    let fractions: Vec<f64> = (1..parts.max(1)).map(|i| f64::from(i) / f64::from(parts)).collect();
     let column = format!("t.{}", quote_ident(&key.name));
     let sql = format!(
-        "SELECT DISTINCT ON (s.n) s.k::pg_catalog.text FROM (SELECT {column} AS k, \
-         pg_catalog.ntile($1) OVER (ORDER BY {column}) AS n FROM {}) AS s ORDER BY s.n, s.k DESC",
+        "SELECT u.k::pg_catalog.text FROM pg_catalog.unnest((SELECT pg_catalog.percentile_disc($1::pg_catalog.float8[]) \
+         WITHIN GROUP (ORDER BY {column}) FROM {} TABLESAMPLE SYSTEM ($2) REPEATABLE (0))) WITH ORDINALITY AS u(k, n) \
+         WHERE u.k IS NOT NULL ORDER BY u.n",
         described.from()
     );
     let mut found: Vec<String> = sqlx::query_scalar(&sql)
-        .bind(parts.max(1) as i32)
+        .bind(fractions)
+        .bind(percent)
         .fetch_all(&mut *conn)
         .await
-        .map_err(sql_error(format!("cannot split `{}` by `{}`", described.table, key.name)))?;
+        .map_err(sql_error(what()))?;
+    found.push(last);
     found.dedup();
     Ok(found)
 }
