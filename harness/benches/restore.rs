@@ -1,13 +1,16 @@
 //! Restore speed, side by side in one run: (a) the runbook way, a default-settings container of
 //! the same image with `gunzip -c | psql` and the checks as plain SQL; (b) pgdrill on the plain
-//! dump; (c) pgdrill on the custom-format dump (pg_restore -j). On a PLUR-like dataset (vectors
+//! dump; (c) pgdrill on the custom-format dump (pg_restore -j); (d) pgdrill on the plain dump
+//! with `--verify-first`, which reads it whole before its restore reads it again, against (b)'s
+//! one read shared by verify and the restore: the recovery time of each, and the restore alone
+//! (d's restore phase, reading a dump already verified). On a PLUR-like dataset (vectors
 //! with an HNSW index, audit rows in monthly partitions) at two sizes, about 50 MB and 500 MB
 //! compressed. Prints each phase's time, the ratios, pgdrill's own CPU share and peak memory,
 //! and how long the integrity checks take there: `amcheck` over the whole database and
 //! `vector_recall` on the HNSW index.
 //!
 //! `cargo bench --bench restore` (both sizes), or `PGDRILL_BENCH_SIZES=small` for one;
-//! `PGDRILL_BENCH_WAYS=b,c` leaves out the runbook way (which, with PostgreSQL's default 64 MB
+//! `PGDRILL_BENCH_WAYS=b,c,d` leaves out the runbook way (which, with PostgreSQL's default 64 MB
 //! of maintenance_work_mem, builds a large HNSW index very slowly).
 //! Datasets are generated once into `target/bench-data/` and reused.
 
@@ -53,13 +56,15 @@ fn main() {
             size.scale
         );
         let scenario = scenario(data, size, &plain);
-        let ways = std::env::var("PGDRILL_BENCH_WAYS").unwrap_or_else(|_| "a,b,c".into());
+        let ways = std::env::var("PGDRILL_BENCH_WAYS").unwrap_or_else(|_| "a,b,c,d".into());
         let way = |w: &str| ways.split(',').any(|x| x.trim() == w);
         let runbook = way("a").then(|| runbook(image, &plain));
-        let pgdrill_plain = way("b").then(|| drill(&scenario, None, &data.join(format!("report-{}-plain", size.name))));
-        let pgdrill_custom =
-            way("c").then(|| drill(&scenario, Some(&custom), &data.join(format!("report-{}-custom", size.name))));
+        let report = |way: &str| data.join(format!("report-{}-{way}", size.name));
+        let pgdrill_plain = way("b").then(|| drill(&scenario, None, &report("plain"), false));
+        let pgdrill_custom = way("c").then(|| drill(&scenario, Some(&custom), &report("custom"), false));
+        let verify_first = way("d").then(|| drill(&scenario, None, &report("verify-first"), true));
         print_results(runbook.as_ref(), pgdrill_plain.as_ref(), pgdrill_custom.as_ref());
+        print_one_read(pgdrill_plain.as_ref(), verify_first.as_ref());
     }
 }
 
@@ -116,6 +121,8 @@ struct Timed {
     usage: Option<(Duration, u64)>,
     /// The integrity checks' times and what they found: (check, duration, actual).
     integrity: Vec<(String, Duration, String)>,
+    /// The recovery time pgdrill recorded (start to a restored database).
+    recovery: Option<Duration>,
 }
 
 /// (a) What a runbook does: a container with default settings, `gunzip -c | psql`, the checks
@@ -150,16 +157,20 @@ fn runbook(image: &str, plain: &Path) -> Timed {
         total: started.elapsed(),
         usage: None,
         integrity: Vec::new(),
+        recovery: Some(provisioned + restored),
     }
 }
 
-/// (b), (c): pgdrill, the release binary, as a user runs it.
+/// (b), (c), (d): pgdrill, the release binary, as a user runs it.
 #[expect(clippy::disallowed_methods, reason = "the benchmark's own thread, not async")]
-fn drill(scenario: &Path, backup: Option<&Path>, out: &Path) -> Timed {
+fn drill(scenario: &Path, backup: Option<&Path>, out: &Path, verify_first: bool) -> Timed {
     let _ = std::fs::remove_dir_all(out);
     let mut args = vec!["run".to_owned(), scenario.display().to_string(), "--out".into(), out.display().to_string()];
     if let Some(backup) = backup {
         args.extend(["--backup".into(), backup.display().to_string()]);
+    }
+    if verify_first {
+        args.push("--verify-first".into());
     }
     let started = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_pgdrill")).args(&args).stdout(Stdio::null()).status().unwrap();
@@ -169,7 +180,12 @@ fn drill(scenario: &Path, backup: Option<&Path>, out: &Path) -> Timed {
     assert!(status.success(), "the drill failed: {:?}\nsee {}", record.failure, out.join("report.md").display());
     let usage = record.usage.as_ref().map(|u| (Duration::from_millis(u.cpu_ms), u.peak_rss_bytes));
     Timed {
-        label: if backup.is_some() { "(c) pgdrill, custom format (pg_restore -j)" } else { "(b) pgdrill, plain dump" },
+        label: match (backup.is_some(), verify_first) {
+            (true, _) => "(c) pgdrill, custom format (pg_restore -j)",
+            (false, false) => "(b) pgdrill, plain dump, read once",
+            (false, true) => "(d) pgdrill, plain dump, --verify-first",
+        },
+        recovery: record.recovery,
         phases: record.phases.iter().map(|p| (p.phase.to_string(), p.duration)).collect(),
         total,
         usage,
@@ -211,6 +227,22 @@ fn print_results(a: Option<&Timed>, b: Option<&Timed>, c: Option<&Timed>) {
     let ratios: Vec<String> =
         [ratio("(b)/(a)", b, a), ratio("(c)/(a)", c, a), ratio("(b)/(c)", b, c)].into_iter().flatten().collect();
     println!("ratios: {}", ratios.join("   "));
+}
+
+/// One read against two: (b)'s recovery time and (d)'s, each against the restore alone (d's
+/// restore phase: the dump read once, by the restore, after verify read it).
+fn print_one_read(one: Option<&Timed>, first: Option<&Timed>) {
+    let (Some(one), Some(first)) = (one, first) else { return };
+    let phase = |t: &Timed, name: &str| t.phases.iter().find(|(n, _)| n == name).map(|(_, d)| d.as_secs_f64());
+    let (Some(alone), Some(r1), Some(r2)) = (phase(first, "restore"), one.recovery, first.recovery) else { return };
+    let (r1, r2) = (r1.as_secs_f64(), r2.as_secs_f64());
+    println!(
+        "one read: recovery {r1:.1} s read once, {r2:.1} s verify first (its verify {:.1} s); the restore alone {alone:.1} s: \
+         read once / restore alone {:.3}, verify first / restore alone {:.3}",
+        phase(first, "verify").unwrap_or_default(),
+        r1 / alone,
+        r2 / alone
+    );
 }
 
 fn mb(bytes: u64) -> String {

@@ -48,6 +48,7 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
             return Exit::Usage.into();
         }
     };
+    options.verify_first = common.verify_first;
     options.signing = verify::signing(common.signing_key.as_deref());
     options.on_pod = common.target == Some(super::args::TargetChoice::Pod);
     let (cancel, signal) = interrupts();

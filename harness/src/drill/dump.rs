@@ -4,11 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::steps::Trust;
 use super::{Cleanup, Drill, PhaseError};
 use crate::dump::DumpSummary;
 use crate::outcome::{Event, Phase};
 use crate::provision::Target;
 use crate::restore;
+use crate::source::onepass::OnePass;
 use crate::source::verify::Verified;
 use crate::source::{self, Backup};
 
@@ -64,9 +66,13 @@ impl Drill<'_> {
                 return self.clone_of(cleanup, &backup, held, None).await;
             }
             let target = self.phase(Phase::Provision, self.provision(cleanup, &backup, None, None)).await?;
-            let restored = self.restore_into(target, &backup, verified).await?;
+            let restored = self.restore_into(target, &backup, verified, None).await?;
             self.make_snapshot(&restored.0, key, &restored.1, &restored.2).await;
             return Some(restored);
+        }
+
+        if self.one_pass(&backup) {
+            return self.restore_one_pass(cleanup, &backup).await;
         }
 
         // Verify and provision side by side. A target that cannot start stops the verify (the
@@ -88,15 +94,17 @@ impl Drill<'_> {
             }
         };
         let (Some(verified), Some(target)) = (verified, target) else { return None };
-        self.restore_into(target, &backup, verified).await
+        self.restore_into(target, &backup, verified, None).await
     }
 
-    /// Preflight and restore of a verified pg_dump backup into a fresh target.
+    /// Preflight and restore of a verified pg_dump backup into a fresh target; with `one_pass`,
+    /// of a plain dump whose head verified, the restore's read verifying the rest.
     pub(super) async fn restore_into(
         &self,
         mut target: Target,
         backup: &Backup,
         verified: Verified,
+        one_pass: Option<(OnePass, Trust)>,
     ) -> Option<(Target, String, DumpSummary)> {
         let backup = backup.clone();
         // The catalog's reference is taken on the fresh target while preflight runs.
@@ -104,15 +112,16 @@ impl Drill<'_> {
             self.phase(Phase::Preflight, self.preflight(&target, &backup, &verified)),
             restore::audit::before_restore(&target)
         );
-        let (report, dump) = preflight?;
-        let dump = &dump;
+        let (report, head) = preflight?;
         target.info.server_version = report.server_version.clone();
         target.info.server_version_num = report.server_version_num;
         self.events.emit(Event::Target(target.info.clone()));
         self.events.emit(Event::Preflight(report));
 
-        let restore = self.restore(&target, &backup, verified.format, dump, reference);
-        let stats = self.phase(Phase::Restore, restore).await?;
+        let restore = self.restore(&target, (&backup, one_pass), verified.format, &head, reference);
+        let (stats, whole) = self.phase(Phase::Restore, restore).await?;
+        // Read in one pass, the whole dump's summary is known now (preflight had its head's).
+        let dump = &whole.map(|whole| whole.summary).unwrap_or(head);
         self.events.emit(Event::Restore(stats.clone()));
         self.recovered();
 

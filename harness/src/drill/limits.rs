@@ -34,6 +34,9 @@ pub(super) struct Limits {
     started: Instant,
     /// Set once the database is restored: the RTO no longer stops anything.
     recovered: AtomicBool,
+    /// Set when a dump's restore reads it for its verification too: the verify phase then lasts
+    /// as long as that read.
+    read_once: AtomicBool,
     watchdog: Mutex<Option<std::sync::Arc<Watchdog>>>,
 }
 
@@ -46,7 +49,14 @@ pub(super) enum Stop {
 
 impl Limits {
     pub(super) fn new(deadlines: Deadlines, rto: Option<Duration>, started: Instant) -> Limits {
-        Limits { deadlines, rto, started, recovered: AtomicBool::new(false), watchdog: Mutex::new(None) }
+        let (recovered, read_once) = (AtomicBool::new(false), AtomicBool::new(false));
+        Limits { deadlines, rto, started, recovered, read_once, watchdog: Mutex::new(None) }
+    }
+
+    /// The dump's restore reads it for its verification too: the verify phase's deadline is
+    /// then its own and the restore's together.
+    pub(super) fn read_once(&self) {
+        self.read_once.store(true, Ordering::Relaxed);
     }
 
     /// The database is restored: from now on the RTO stops nothing.
@@ -65,6 +75,10 @@ impl Limits {
         let d = &self.deadlines;
         match phase {
             Phase::Fetch => Some(d.fetch),
+            Phase::Verify if self.read_once.load(Ordering::Relaxed) => Some(Deadline::new(
+                d.verify.limit + d.restore.limit,
+                "[source] verify_timeout and [restore] timeout together",
+            )),
             Phase::Verify => Some(d.verify),
             Phase::Provision => Some(d.provision),
             Phase::Preflight => Some(d.preflight),

@@ -6,6 +6,7 @@
 mod after;
 mod dump;
 mod limits;
+mod onepass;
 mod options;
 mod physical;
 mod snapshot;
@@ -92,6 +93,7 @@ pub async fn run(
                 trails: crate::outcome::history::trails(&past),
                 previous_kind: crate::source::kind::previous_kind(&past),
                 may_keep: options.keep != Keep::Never,
+                verify_first: options.verify_first || scenario.source.verify_first,
             };
             drill.run(options, cancel).await
         }
@@ -251,6 +253,9 @@ struct Drill<'a> {
     previous_kind: Option<source::kind::Previous>,
     /// Whether the target may be kept after the drill (`--keep`): keeping restarts its server.
     may_keep: bool,
+    /// Whether a dump is verified whole before its restore (`--verify-first`, `[source]
+    /// verify = "first"`), rather than by its restore's read.
+    verify_first: bool,
 }
 
 impl Drill<'_> {

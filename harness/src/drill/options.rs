@@ -36,6 +36,9 @@ pub struct DrillOptions {
     /// Keep the restore as a snapshot, or clone one instead of restoring (`--snapshot`,
     /// `--reuse`).
     pub(crate) snapshots: Option<SnapshotOptions>,
+    /// Verify a dump whole before its restore reads it (`--verify-first`), whatever the
+    /// scenario says.
+    pub verify_first: bool,
     /// Sign the drill's evidence with this key (or say in the reports why the key given cannot).
     pub(crate) signing: Option<crate::evidence::sign::Signing>,
     /// Drill on the pod's server container whatever the scenario's target (`--target pod`).
@@ -91,6 +94,7 @@ impl Default for DrillOptions {
             keep: Keep::Never,
             inspect: None,
             snapshots: None,
+            verify_first: false,
             signing: None,
             on_pod: false,
             share: None,

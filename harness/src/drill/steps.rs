@@ -14,8 +14,23 @@ use crate::outcome::RestoreStats;
 use crate::outcome::{Event, Phase};
 use crate::provision::{self, ProvisionContext, Target};
 use crate::restore;
+use crate::source::onepass::OnePass;
 use crate::source::verify::{self, Verified, VerifyError};
 use crate::source::{self, Backup, read};
+
+/// Sets its flag when dropped: a phase stopped from outside (its deadline, the RTO) stops the
+/// thread reading the backup too.
+pub(super) struct StopOnDrop(pub Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The verify phase's word that a dump read in one pass with its restore verified: the whole
+/// dump's verification (dropped unsent when it did not).
+pub(super) type Trust = tokio::sync::oneshot::Receiver<Verified>;
 
 impl Drill<'_> {
     pub(super) async fn fetch(&self) -> PhaseResult<Backup> {
@@ -39,12 +54,6 @@ impl Drill<'_> {
 
     pub(super) async fn verify(&self, backup: &Backup, stop: Arc<AtomicBool>) -> PhaseResult<Verified> {
         // A verify stopped from outside (its deadline, the RTO) stops its reading thread too.
-        struct StopOnDrop(Arc<AtomicBool>);
-        impl Drop for StopOnDrop {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::Relaxed);
-            }
-        }
         let _stop = StopOnDrop(stop.clone());
         let events = self.events.clone();
         let expected = self.scenario.source.expected_sha256.clone();
@@ -59,22 +68,31 @@ impl Drill<'_> {
                     total: Some(total),
                 })
             };
-            let result = verify::verify(&to_verify, expected.as_deref(), &progress, &stop);
-            // A backup that fails to read is still identified by its digest.
-            let sha256 = match &result {
-                Err(VerifyError::Stopped) | Ok(_) => None,
-                Err(_) => read::sha256_file(&to_verify.path).ok(),
-            };
-            (result, sha256)
+            verify::verify(&to_verify, expected.as_deref(), &progress, &stop)
         })
         .await
         .map_err(PhaseError::error)?;
+        let verified = self.judge_verified(backup, result).await?;
+        let kind = self.judge_kind(verified.info.kind.as_ref().expect("judged"))?;
+        let summary = format!("{}{kind}; read whole before its restore", verified.summary_line());
+        Ok((verified, summary))
+    }
+
+    /// A verification's end: a backup that failed is still identified by its digest; one that
+    /// passed has its kind recorded.
+    pub(super) async fn judge_verified(
+        &self,
+        backup: &Backup,
+        result: Result<Verified, VerifyError>,
+    ) -> Result<Verified, PhaseError> {
         let mut verified = match result {
-            (Ok(verified), _) => verified,
-            (Err(VerifyError::Stopped), _) => {
+            Ok(verified) => verified,
+            Err(VerifyError::Stopped) => {
                 return Err(PhaseError::Stopped("the target could not be provisioned".into()));
             }
-            (Err(error), sha256) => {
+            Err(error) => {
+                let path = backup.path.clone();
+                let sha256 = tokio::task::spawn_blocking(move || read::sha256_file(&path).ok()).await.ok().flatten();
                 self.events.emit(Event::Backup(BackupInfo {
                     location: backup.location.clone(),
                     size_bytes: backup.size,
@@ -85,11 +103,9 @@ impl Drill<'_> {
                 return Err(PhaseError::error(error));
             }
         };
-        let kind = crate::outcome::BackupKind::of_dump(&verified);
-        verified.info.kind = Some(kind.clone());
+        verified.info.kind = Some(crate::outcome::BackupKind::of_dump(&verified));
         self.events.emit(Event::Backup(verified.info.clone()));
-        let summary = format!("{}{}", verified.summary_line(), self.judge_kind(&kind)?);
-        Ok((verified, summary))
+        Ok(verified)
     }
 
     /// The backup's kind against the one the scenario's previous drill accepted: what the verify
@@ -162,22 +178,33 @@ impl Drill<'_> {
         Ok(((report, dump), summary))
     }
 
+    /// The restore; with `one_pass`, its read verifies the dump too, and the phase ends only
+    /// with the verify phase's verdict: a restore of a dump that did not verify is not trusted.
+    /// Returns the whole dump's verification then.
     pub(super) async fn restore(
         &self,
         target: &Target,
-        backup: &Backup,
+        (backup, one_pass): (&Backup, Option<(OnePass, Trust)>),
         format: Format,
         dump: &DumpSummary,
         reference: Result<Fingerprint, CatalogError>,
-    ) -> PhaseResult<RestoreStats> {
+    ) -> PhaseResult<(RestoreStats, Option<Verified>)> {
         let reference = reference.map_err(PhaseError::error)?;
         let total = backup.size;
         let progress = |done: u64| self.progress(Phase::Restore, "restoring", Some(done), Some(total));
         let into = &self.scenario.target.database;
         let restore = &self.scenario.restore;
         Limits::fits(target, format, dump.bytes).map_err(PhaseError::error)?;
-        restore::phase::restore(target, backup, format, dump, restore, into, &reference, &self.redactor, &progress)
-            .await
-            .map_err(PhaseError::error)
+        let (one_pass, trust) = one_pass.unzip();
+        let read = (backup, one_pass);
+        let (stats, summary) =
+            restore::phase::restore(target, read, format, dump, restore, into, &reference, &self.redactor, &progress)
+                .await
+                .map_err(PhaseError::error)?;
+        let Some(trust) = trust else { return Ok(((stats, None), summary)) };
+        match trust.await {
+            Ok(verified) => Ok(((stats, Some(verified)), summary)),
+            Err(_) => Err(PhaseError::error(restore::phase::PhaseError::Unverified)),
+        }
     }
 }

@@ -44,11 +44,12 @@ pub(crate) fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: 
             p.duration = (at - started).try_into().unwrap_or_default();
         }
     }
-    let first_failure = record
-        .phases
-        .iter()
-        .filter(|p| matches!(p.status, PhaseStatus::Failed | PhaseStatus::Interrupted))
-        .min_by_key(|p| p.phase)
+    // Of the phases an interruption stopped (verify, reading a dump in one pass with its
+    // restore, runs beside it), the one the drill had got to: the last started.
+    let interrupted_in =
+        record.phases.iter().filter(|p| p.status == PhaseStatus::Interrupted).max_by_key(|p| (p.started_at, p.phase));
+    let first_failure = interrupted_in
+        .or_else(|| record.phases.iter().filter(|p| p.status == PhaseStatus::Failed).min_by_key(|p| p.phase))
         .cloned();
     let reason = match (&first_failure, interrupted) {
         (_, true) => "the drill was interrupted".to_owned(),

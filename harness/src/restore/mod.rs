@@ -9,6 +9,7 @@ pub(crate) mod phase;
 pub(crate) mod physical;
 pub(crate) mod plain;
 pub(crate) mod preflight;
+mod reader;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ use crate::provision::{AuditError, Target};
 use crate::scenario::RestoreSpec;
 use crate::secret::Redactor;
 use crate::source::Backup;
+use crate::source::onepass::OnePass;
 use crate::source::verify::Verified;
 use crate::units::human_size;
 
@@ -32,6 +33,11 @@ pub(crate) enum PhaseError {
     /// The restored backup changed PostgreSQL's built-ins, or they could not be read.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The dump, read in one pass with its restore, did not verify to its end.
+    #[error(
+        "the backup did not verify (the verify phase says why): what was restored from it is not trusted, and no check runs on it"
+    )]
+    Unverified,
 }
 
 /// Preflight: what the backup needs, and whether the target has it. An archive is first read
@@ -80,12 +86,12 @@ pub(crate) async fn preflight(
 /// Restores the backup into the scenario's database `into` (or, for a dump that creates its own
 /// databases, from the maintenance database); then audits a sandbox's configuration, and the
 /// built-ins of the restored and the maintenance database against `reference` (the target's
-/// catalog before the restore, [`audit::before_restore`]). Returns
-/// what was restored and the phase's summary.
+/// catalog before the restore, [`audit::before_restore`]). With `one_pass`, a plain dump's
+/// read verifies it too. Returns what was restored and the phase's summary.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn restore(
     target: &Target,
-    backup: &Backup,
+    (backup, one_pass): (&Backup, Option<OnePass>),
     format: Format,
     dump: &DumpSummary,
     restore: &RestoreSpec,
@@ -106,7 +112,8 @@ pub(crate) async fn restore(
             Format::Plain => {
                 let creates_roles = !dump.roles_created.is_empty();
                 let source = (backup.path.as_path(), backup.keys.first());
-                plain::restore_keyed(target, &start, source, redactor, progress, restore.jobs, creates_roles).await
+                let read = (source, one_pass);
+                plain::restore_keyed(target, &start, read, redactor, progress, restore.jobs, creates_roles).await
             }
             _ => {
                 let source = (backup.path.as_path(), backup.keys.first());

@@ -14,14 +14,16 @@ use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
 use tokio::sync::mpsc;
 
+use super::RestoreError;
 use super::failure::statement_error;
 use super::parallel::{self, COPY_BATCH, Group, Job, Pool, Settings};
-use super::{AtLine, RestoreError};
-use crate::dump::{Item, SplitError, Splitter, Statement};
+use super::reader::{self, Read};
+use crate::dump::{Item, Statement};
 use crate::provision::Target;
 use crate::secret::Redactor;
 use crate::source::decrypt::Key;
-use crate::source::{read, verify};
+use crate::source::onepass::OnePass;
+use crate::source::verify;
 
 /// Items in flight between the reader thread and the restore (each at most one COPY chunk).
 const IN_FLIGHT: usize = 16;
@@ -45,21 +47,27 @@ pub(crate) async fn restore(
     jobs: usize,
     creates_roles: bool,
 ) -> Result<RestoreStats, RestoreError> {
-    restore_keyed(target, database, (path, None), redactor, progress, jobs, creates_roles).await
+    let roles = Roles { protect: creates_roles.then(|| vec![target.user.clone()]), globals_file: false };
+    run(target, database, Read::Plain(path, None), redactor, progress, roles, jobs).await
 }
 
-/// [`restore`] of a dump decrypted with `key` as it is read, when it is encrypted.
+/// [`restore`] of a dump decrypted with `key` as it is read, when it is encrypted; with
+/// `one_pass`, the same read verifies it (and each item reaches the target once it passed).
 pub(crate) async fn restore_keyed(
     target: &Target,
     database: &str,
-    source: (&Path, Option<&Key>),
+    (source, one_pass): ((&Path, Option<&Key>), Option<OnePass>),
     redactor: &Redactor,
     progress: Progress<'_>,
     jobs: usize,
     creates_roles: bool,
 ) -> Result<RestoreStats, RestoreError> {
     let protect = creates_roles.then(|| vec![target.user.clone()]);
-    run(target, database, source, redactor, progress, Roles { protect, globals_file: false }, jobs).await
+    let read = match one_pass {
+        Some(one_pass) => Read::Verifying(one_pass),
+        None => Read::Plain(source.0, source.1),
+    };
+    run(target, database, read, redactor, progress, Roles { protect, globals_file: false }, jobs).await
 }
 
 /// The roles a restore leaves alone (`protect`: statements about them are skipped, and a
@@ -84,14 +92,14 @@ pub(crate) async fn restore_globals(
     let mut protected = protect.to_vec();
     protected.push(target.user.clone());
     let roles = Roles { protect: Some(protected), globals_file: true };
-    run(target, &target.maintenance_db, (path, None), redactor, &|_| {}, roles, 1).await
+    run(target, &target.maintenance_db, Read::Plain(path, None), redactor, &|_| {}, roles, 1).await
 }
 
-/// Restores the dump at `path` (decrypted with `key` as it is read when it is encrypted).
+/// Restores the dump `read` says (decrypted with its key as it is read when it is encrypted).
 async fn run(
     target: &Target,
     database: &str,
-    (path, key): (&Path, Option<&Key>),
+    read: Read<'_>,
     redactor: &Redactor,
     progress: Progress<'_>,
     roles: Roles,
@@ -99,7 +107,8 @@ async fn run(
 ) -> Result<RestoreStats, RestoreError> {
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = mpsc::channel::<Result<Item, RestoreError>>(IN_FLIGHT);
-    let reader = spawn_reader((path.to_owned(), key.cloned()), tx, raw_bytes.clone());
+    let verifying = matches!(read, Read::Verifying(_));
+    let reader = reader::spawn(read, tx, raw_bytes.clone());
 
     let mut session = Session {
         target,
@@ -135,46 +144,17 @@ async fn run(
         }
     }
     .await;
-    // Stop the reader whatever happened (it ends when the channel closes).
+    // Stop the reader whatever happened (it ends when the channel closes); one that verifies
+    // reads on to its verdict, which the drill waits for, not the restore.
     drop(rx);
-    let _ = reader.await;
+    if result.is_ok() || !verifying {
+        let _ = reader.await;
+    }
     progress(raw_bytes.load(Ordering::Relaxed));
     result?;
     let Session { conn, database, stats, .. } = session;
     conn.close().await.ok();
     Ok(RestoreStats { database, ..stats })
-}
-
-fn spawn_reader(
-    (path, key): (std::path::PathBuf, Option<Key>),
-    tx: mpsc::Sender<Result<Item, RestoreError>>,
-    raw_bytes: Arc<AtomicU64>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::task::spawn_blocking(move || {
-        let mut opened = match read::open_keyed(&path, false, key.as_ref()) {
-            Ok(o) => o,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(RestoreError::reread(e)));
-                return;
-            }
-        };
-        let counter = opened.raw_bytes.clone();
-        let mut splitter = Splitter::new(&mut opened.reader);
-        loop {
-            let next = splitter.next_item();
-            raw_bytes.store(counter.load(Ordering::Relaxed), Ordering::Relaxed);
-            let message = match next {
-                Ok(Some(item)) => Ok(item),
-                Ok(None) => return,
-                Err(SplitError::Read { line, source }) => Err(RestoreError::reread(AtLine { line, source })),
-                Err(other) => Err(RestoreError::reread(other)),
-            };
-            let stop = message.is_err();
-            if tx.blocking_send(message).is_err() || stop {
-                return;
-            }
-        }
-    })
 }
 
 async fn connect(target: &Target, database: &str, redactor: &Redactor) -> Result<PgConnection, RestoreError> {

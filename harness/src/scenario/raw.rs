@@ -114,6 +114,10 @@ pub(crate) struct RawSource {
     pub fetch_timeout: Option<Spanned<String>>,
     /// Longest the verify phase may take: reading the backup whole (default 6h).
     pub verify_timeout: Option<Spanned<String>>,
+    /// When a plain dump is verified: `"one-pass"` (default), by the restore's own read, the
+    /// verdict waiting for it; or `"first"`, read whole before any of its SQL runs.
+    #[schemars(extend("enum" = ["one-pass", "first"]))]
+    pub verify: Option<Spanned<String>>,
     /// A backup under this fraction of the previous one in the same location fails (0.1).
     pub min_size_ratio: Option<Spanned<f64>>,
     /// The sha256 the backup must have.

@@ -69,7 +69,18 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
         .with_help("an encrypted pgBackRest repository's several passphrases: decrypt = [{ passphrase_env = \"PASS_A\" }, { passphrase_file = \"escrow/pass-b\" }]"));
     }
     let changed = changed(source)?;
+    let verify_first = match source.verify.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        None | Some(("one-pass", _)) => false,
+        Some(("first", _)) => true,
+        Some((_, span)) => {
+            return Err(FieldError::new(
+                span,
+                "`verify` is \"one-pass\" (the default: the restore's read verifies the dump) or \"first\" (read whole before any of its SQL runs)",
+            ));
+        }
+    };
     Ok(SourceSpec {
+        verify_first,
         decrypt,
         changed,
         location,

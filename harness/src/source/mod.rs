@@ -6,6 +6,7 @@ pub(crate) mod http;
 pub(crate) mod http_folder;
 pub(crate) mod kind;
 pub(crate) mod newest;
+pub(crate) mod onepass;
 pub(crate) mod physical;
 pub(crate) mod read;
 pub(crate) mod s3;
@@ -46,6 +47,9 @@ pub(crate) struct SourceSpec {
     pub decrypt: Vec<decrypt::KeySpec>,
     /// Changes of the backup's kind since the previous drill that the scenario intended.
     pub changed: Vec<kind::IntendedChange>,
+    /// A plain dump is read whole before its restore (`verify = "first"`), not verified by the
+    /// restore's read.
+    pub verify_first: bool,
 }
 
 /// Where plain-format base backups keep their tablespaces (`[source] tablespaces`, where

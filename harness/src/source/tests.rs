@@ -16,6 +16,7 @@ fn spec(location: SourceLocation) -> SourceSpec {
         cipher_pass: None,
         decrypt: Vec::new(),
         changed: Vec::new(),
+        verify_first: false,
     }
 }
 

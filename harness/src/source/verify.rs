@@ -162,6 +162,12 @@ pub(crate) enum VerifyError {
     /// Some of the keys the scenario lists do not open the backup.
     #[error("{} of the {total} keys {} not open the backup: {}{}", failed.len(), if failed.len() == 1 { "does" } else { "do" }, failed.join("; "), opened_by(opened))]
     Keys { total: usize, failed: Vec<String>, opened: Vec<String> },
+    /// A backup read in one pass with its restore is no longer a plain dump (it changed on disk
+    /// since its head was read).
+    #[error(
+        "the backup changed while the drill read it: it began as a plain dump, it is now a {format}-format archive"
+    )]
+    NotPlain { format: &'static str },
     /// Verification was stopped because the drill cannot go on anyway.
     #[error("stopped")]
     Stopped,
@@ -242,13 +248,31 @@ pub(crate) fn verify(
     progress: &dyn Fn(u64),
     stop: &AtomicBool,
 ) -> Result<Verified, VerifyError> {
+    verify_into(backup, expected_sha256, (progress, stop), None)
+}
+
+/// Where a read of a plain dump hands each item once it is verified: the restore, when one read
+/// serves both (see [`super::onepass`]).
+pub(crate) type Sink<'a> = &'a mut dyn FnMut(Item);
+
+/// [`verify`], handing each item of a plain dump to `sink` once it passed (a refused one never
+/// reaches it). With a sink, the backup must be a plain dump: an archive fails.
+pub(crate) fn verify_into(
+    backup: &Backup,
+    expected_sha256: Option<&str>,
+    (progress, stop): (&dyn Fn(u64), &AtomicBool),
+    sink: Option<Sink<'_>>,
+) -> Result<Verified, VerifyError> {
     if backup.path.is_dir() {
-        return verify_directory(backup, expected_sha256);
+        return match sink {
+            Some(_) => Err(VerifyError::NotPlain { format: "directory" }),
+            None => verify_directory(backup, expected_sha256),
+        };
     }
     if backup.size == 0 {
         return Err(VerifyError::Empty);
     }
-    let read = read_whole(backup, expected_sha256, progress, stop);
+    let read = read_whole(backup, expected_sha256, (progress, stop), sink);
     if backup.keys.len() <= 1 {
         return read.map(|(verified, _)| verified);
     }
@@ -289,55 +313,24 @@ pub(crate) fn verify(
 fn read_whole(
     backup: &Backup,
     expected_sha256: Option<&str>,
-    progress: &dyn Fn(u64),
-    stop: &AtomicBool,
+    (progress, stop): (&dyn Fn(u64), &AtomicBool),
+    sink: Option<Sink<'_>>,
 ) -> Result<(Verified, Option<String>), VerifyError> {
-    let mut opened = match read::open_keyed(&backup.path, true, backup.keys.first()) {
-        Ok(opened) => opened,
-        Err(OpenError::Stream(e)) => {
-            let envelope = envelope_of(&backup.path).unwrap_or(decrypt::Envelope::OpenPgp { armored: false });
-            let shown = backup.path.display().to_string();
-            return Err(VerifyError::of_stream(e, envelope, 0, backup.size)
-                .unwrap_or_else(|source| OpenError::Io { path: shown, source }.into()));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let mut opened = open_backup(backup, true)?;
     let compression = opened.compression;
     let envelope = opened.envelope;
     let raw_bytes = opened.raw_bytes.clone();
-    let corrupt = |line: u64, err: std::io::Error| {
-        let offset = raw_bytes.load(Ordering::Relaxed);
-        let err = match envelope {
-            Some(envelope) => match VerifyError::of_stream(err, envelope, offset, backup.size) {
-                Ok(decrypted) => return decrypted,
-                Err(err) => err,
-            },
-            None => err,
-        };
-        let detail = err.to_string();
-        let truncated = err.kind() == std::io::ErrorKind::UnexpectedEof
-            || detail.contains("incomplete")
-            || detail.contains("unexpected end");
-        if truncated {
-            VerifyError::Truncated { compression: compression.as_str(), size: backup.size, line, source: err }
-        } else {
-            VerifyError::Corrupt {
-                compression: compression.as_str(),
-                offset: raw_bytes.load(Ordering::Relaxed),
-                size: backup.size,
-                line,
-                source: err,
-            }
-        }
-    };
+    let damage = Damage { backup, compression, envelope, raw_bytes: raw_bytes.clone() };
+    let corrupt = |line: u64, err: std::io::Error| damage.at(line, err);
 
     let head = opened.reader.fill_buf().map_err(|e| corrupt(1, e))?;
     let format = detect_format(head)?;
     let (summary, archive) = match format {
         Format::Plain => {
-            let summary = scan_plain(&mut opened, &corrupt, progress, stop)?;
+            let summary = scan_plain(&mut opened, &corrupt, (progress, stop), sink)?;
             (summary, None)
         }
+        _ if sink.is_some() => return Err(VerifyError::NotPlain { format: format.as_str() }),
         Format::Custom | Format::Tar | Format::Directory => {
             if compression != Compression::None {
                 return Err(VerifyError::WrappedArchive { format: format.as_str(), compression: compression.as_str() });
@@ -367,6 +360,54 @@ fn read_whole(
     Ok((verified, opened.plaintext_sha256()))
 }
 
+/// Opens a backup file to read it decrypted (with its first key) and decompressed; `hash` keeps
+/// the sha256 of its bytes.
+pub(super) fn open_backup(backup: &Backup, hash: bool) -> Result<read::Opened, VerifyError> {
+    match read::open_keyed(&backup.path, hash, backup.keys.first()) {
+        Ok(opened) => Ok(opened),
+        Err(OpenError::Stream(e)) => {
+            let envelope = envelope_of(&backup.path).unwrap_or(decrypt::Envelope::OpenPgp { armored: false });
+            let shown = backup.path.display().to_string();
+            Err(VerifyError::of_stream(e, envelope, 0, backup.size)
+                .unwrap_or_else(|source| OpenError::Io { path: shown, source }.into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a failure to read an opened backup means: a key that does not open it, an encrypted
+/// stream that does not authenticate, or compressed data cut short or damaged.
+pub(super) struct Damage<'a> {
+    pub backup: &'a Backup,
+    pub compression: Compression,
+    pub envelope: Option<decrypt::Envelope>,
+    pub raw_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Damage<'_> {
+    /// The error `err` at dump line `line` means.
+    pub(super) fn at(&self, line: u64, err: std::io::Error) -> VerifyError {
+        let (backup, compression) = (self.backup, self.compression);
+        let offset = self.raw_bytes.load(Ordering::Relaxed);
+        let err = match self.envelope {
+            Some(envelope) => match VerifyError::of_stream(err, envelope, offset, backup.size) {
+                Ok(decrypted) => return decrypted,
+                Err(err) => err,
+            },
+            None => err,
+        };
+        let detail = err.to_string();
+        let truncated = err.kind() == std::io::ErrorKind::UnexpectedEof
+            || detail.contains("incomplete")
+            || detail.contains("unexpected end");
+        if truncated {
+            VerifyError::Truncated { compression: compression.as_str(), size: backup.size, line, source: err }
+        } else {
+            VerifyError::Corrupt { compression: compression.as_str(), offset, size: backup.size, line, source: err }
+        }
+    }
+}
+
 /// The envelope of the file at `path`, by its first bytes.
 fn envelope_of(path: &Path) -> Option<decrypt::Envelope> {
     let mut head = [0u8; 64];
@@ -378,8 +419,8 @@ fn envelope_of(path: &Path) -> Option<decrypt::Envelope> {
 fn scan_plain(
     opened: &mut read::Opened,
     corrupt: &dyn Fn(u64, std::io::Error) -> VerifyError,
-    progress: &dyn Fn(u64),
-    stop: &AtomicBool,
+    (progress, stop): (&dyn Fn(u64), &AtomicBool),
+    mut sink: Option<Sink<'_>>,
 ) -> Result<DumpSummary, VerifyError> {
     let compression = opened.compression;
     let raw_bytes = opened.raw_bytes.clone();
@@ -392,6 +433,9 @@ fn scan_plain(
                 let refusal = refused(&item).map(|what| VerifyError::Refused { line: item_line(&item), what });
                 if refusal.is_none() {
                     scanner.note(&item);
+                    if let Some(sink) = sink.as_mut() {
+                        sink(item);
+                    }
                 }
                 refusal
             }
@@ -457,7 +501,7 @@ fn check_digest(expected: Option<&str>, actual: &str) -> Result<(), VerifyError>
     }
 }
 
-fn verified(
+pub(super) fn verified(
     backup: &Backup,
     sha256: String,
     compression: Compression,

@@ -108,7 +108,7 @@ fn a_dump_that_writes_past_the_disk_limit_fails_naming_it(#[values(CONTAINER, LO
 }
 
 #[test]
-fn a_dump_twice_the_disk_limit_is_refused_before_its_restore() {
+fn a_dump_twice_the_disk_limit_is_refused_before_its_restore_when_verified_first() {
     let scratch = Scratch::new();
     let row = format!("\t{}\n", "x".repeat(100));
     let rows: String = (0..1_400_000).map(|i| format!("{i}{row}")).collect();
@@ -118,12 +118,18 @@ fn a_dump_twice_the_disk_limit_is_refused_before_its_restore() {
     let backup = scratch.write("big.sql.gz", gzip(&dump(&body)));
     let scenario = scratch
         .scenario("limits.toml", &format!("[source]\npath = \"{}\"\n[target]\ndisk = \"64MB\"\n", backup.display()));
-    let drill = scratch.drill(&scenario);
+    // Verified first, the dump's size is known before its restore.
+    let drill = scratch.drill_with(&scenario, &["--verify-first".to_owned()]);
     drill.assert_failed_cleanly();
     let error = drill.phase_error(Phase::Restore);
     assert!(error.contains("the backup cannot fit in the target's disk limit of 64MB: the dump holds 1"), "{error}");
     let restore = drill.record().phase(Phase::Restore).expect("a restore phase");
     assert!(restore.duration < Duration::from_secs(2), "refused before restoring: {:?}", restore.duration);
+    // Read once, a compressed dump's size is known only as it is restored: the disk limit stops it.
+    let drill = scratch.drill(&scenario);
+    drill.assert_failed_cleanly();
+    let error = drill.phase_error(Phase::Restore);
+    assert!(error.contains("the target's data passed its disk limit of 64MB"), "{error}");
 }
 
 #[test]

@@ -45,6 +45,7 @@ mod monitoring;
 mod names;
 mod notify;
 mod objectives;
+mod one_read;
 mod parallel;
 mod pgbackrest;
 mod pgbackrest_encrypted;

@@ -351,6 +351,7 @@ mod tests {
             trails: Default::default(),
             previous_kind: None,
             may_keep: false,
+            verify_first: false,
         }
     }
 

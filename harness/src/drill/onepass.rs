@@ -1,0 +1,124 @@
+//! One read of a plain dump for its verify and its restore (see [`crate::source::onepass`]):
+//! the verify phase reads the dump's head beside provision, preflight works from it, and the
+//! restore's read verifies the rest. The verify phase ends with that read's verdict, and the
+//! restore phase waits for it: a restore of a dump that did not verify ends in FAIL, and no
+//! check runs on it. An archive is verified whole first, as before.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::oneshot;
+
+use super::steps::StopOnDrop;
+use super::{Cleanup, Drill, PhaseError, PhaseResult};
+use crate::dump::DumpSummary;
+use crate::outcome::Phase;
+use crate::provision::Target;
+use crate::provision::spec::TargetKind;
+use crate::source::onepass::{self, Head, OnePass};
+use crate::source::verify::{Verified, VerifyError};
+use crate::source::{Backup, read};
+
+/// What the verify phase hands the restore once it can start: a plain dump's head (the restore's
+/// read verifies the rest), or a backup verified whole.
+enum Ready {
+    Head(Verified),
+    Whole(Verified),
+}
+
+impl Drill<'_> {
+    /// Whether a dump is verified by its restore's read: unless the scenario or the command asks
+    /// for verify first, for a backup file with at most one key restored into a sandbox (a
+    /// shared server runs no SQL of a dump that has not verified whole).
+    pub(super) fn one_pass(&self, backup: &Backup) -> bool {
+        !self.verify_first
+            && backup.path.is_file()
+            && backup.keys.len() <= 1
+            && !matches!(self.scenario.target.kind, TargetKind::Server(_))
+    }
+
+    /// Verify (its head beside provision), preflight, and the restore that verifies the rest.
+    pub(super) async fn restore_one_pass(
+        &self,
+        cleanup: &mut Cleanup,
+        backup: &Backup,
+    ) -> Option<(Target, String, DumpSummary)> {
+        self.limits.read_once();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (verdict_tx, verdict_rx) = oneshot::channel();
+        let (trust_tx, trust_rx) = oneshot::channel();
+        let verify =
+            self.phase(Phase::Verify, self.verify_one_pass(backup, stop.clone(), ready_tx, (verdict_rx, trust_tx)));
+        let rest = async {
+            let target = self.phase(Phase::Provision, self.provision(cleanup, backup, None, None)).await;
+            let Some(target) = target else {
+                stop.store(true, Ordering::Relaxed);
+                return None;
+            };
+            // A backup that failed to verify has its phase say why.
+            match ready_rx.await.ok()? {
+                Ready::Whole(verified) => self.restore_into(target, backup, verified, None).await,
+                Ready::Head(head) => {
+                    let expected_sha256 = self.scenario.source.expected_sha256.clone();
+                    let one_pass =
+                        OnePass { backup: backup.clone(), expected_sha256, stop: stop.clone(), verdict: verdict_tx };
+                    self.restore_into(target, backup, head, Some((one_pass, trust_rx))).await
+                }
+            }
+        };
+        let (_, restored) = tokio::join!(verify, rest);
+        restored
+    }
+
+    /// The verify phase of a dump read once: its head, then the verdict of the restore's read
+    /// (or, when no restore read it, a read of its own). An archive is read whole here.
+    async fn verify_one_pass(
+        &self,
+        backup: &Backup,
+        stop: Arc<AtomicBool>,
+        ready: oneshot::Sender<Ready>,
+        (verdict, trust): (oneshot::Receiver<Result<Verified, VerifyError>>, oneshot::Sender<Verified>),
+    ) -> PhaseResult<Verified> {
+        let _stop = StopOnDrop(stop.clone());
+        let (to_read, stopped) = (backup.clone(), stop.clone());
+        let head =
+            tokio::task::spawn_blocking(move || onepass::head(&to_read, &stopped)).await.map_err(PhaseError::error)?;
+        let head = match head {
+            Ok(Head::Plain(head)) => *head,
+            Ok(Head::Archive) => {
+                let (verified, summary) = self.verify(backup, stop).await?;
+                let _ = ready.send(Ready::Whole(verified.clone()));
+                return Ok((verified, format!("{summary} (an archive)")));
+            }
+            Err(error) => return Err(self.judge_verified(backup, Err(error)).await.expect_err("an error")),
+        };
+        // What kind of backup it is shows in its head: a change the scenario did not intend
+        // fails before anything runs.
+        let mut head = head;
+        head.info.kind = Some(crate::outcome::BackupKind::of_dump(&head));
+        if let Err(changed) = self.judge_kind(head.info.kind.as_ref().expect("just set")) {
+            let path = backup.path.clone();
+            let sha256 = tokio::task::spawn_blocking(move || read::sha256_file(&path).ok()).await.ok().flatten();
+            head.info.sha256 = sha256.unwrap_or_default();
+            self.events.emit(crate::outcome::Event::Backup(head.info));
+            return Err(changed);
+        }
+        let _ = ready.send(Ready::Head(head));
+        let (verified, how) = match verdict.await {
+            Ok(result) => (self.judge_verified(backup, result).await?, "read once, by its restore"),
+            Err(_) if stop.load(Ordering::Relaxed) => {
+                return Err(PhaseError::Stopped("the target could not be provisioned".into()));
+            }
+            // Nothing restored it (preflight failed): the backup still has its verdict.
+            Err(_) => {
+                let (verified, _) = self.verify(backup, stop).await?;
+                (verified, "read whole, as nothing restored it")
+            }
+        };
+        let kind = self.judge_kind(verified.info.kind.as_ref().expect("judged"))?;
+        let _ = trust.send(verified.clone());
+        let summary = format!("{}{kind}; {how}", verified.summary_line());
+        Ok((verified, summary))
+    }
+}
