@@ -63,8 +63,15 @@ fn main() {
         let pgdrill_plain = way("b").then(|| drill(&scenario, None, &report("plain"), false));
         let pgdrill_custom = way("c").then(|| drill(&scenario, Some(&custom), &report("custom"), false));
         let verify_first = way("d").then(|| drill(&scenario, None, &report("verify-first"), true));
-        print_results(runbook.as_ref(), pgdrill_plain.as_ref(), pgdrill_custom.as_ref());
-        print_one_read(pgdrill_plain.as_ref(), verify_first.as_ref());
+        print_results(&[runbook.as_ref(), pgdrill_plain.as_ref(), pgdrill_custom.as_ref(), verify_first.as_ref()]);
+        // One read against two, in more rounds (b and d in turn): PGDRILL_BENCH_ROUNDS.
+        let mut ones: Vec<Timed> = pgdrill_plain.into_iter().collect();
+        let mut firsts: Vec<Timed> = verify_first.into_iter().collect();
+        for _ in 1..rounds() {
+            ones.extend(way("b").then(|| drill(&scenario, None, &report("plain"), false)));
+            firsts.extend(way("d").then(|| drill(&scenario, None, &report("verify-first"), true)));
+        }
+        print_one_read(&ones, &firsts);
     }
 }
 
@@ -198,8 +205,9 @@ fn drill(scenario: &Path, backup: Option<&Path>, out: &Path, verify_first: bool)
     }
 }
 
-fn print_results(a: Option<&Timed>, b: Option<&Timed>, c: Option<&Timed>) {
-    for t in [a, b, c].into_iter().flatten() {
+fn print_results(ways: &[Option<&Timed>]) {
+    let (a, b, c) = (ways[0], ways[1], ways[2]);
+    for t in ways.iter().flatten() {
         let phases: Vec<String> = t
             .phases
             .iter()
@@ -229,19 +237,50 @@ fn print_results(a: Option<&Timed>, b: Option<&Timed>, c: Option<&Timed>) {
     println!("ratios: {}", ratios.join("   "));
 }
 
-/// One read against two: (b)'s recovery time and (d)'s, each against the restore alone (d's
-/// restore phase: the dump read once, by the restore, after verify read it).
-fn print_one_read(one: Option<&Timed>, first: Option<&Timed>) {
-    let (Some(one), Some(first)) = (one, first) else { return };
-    let phase = |t: &Timed, name: &str| t.phases.iter().find(|(n, _)| n == name).map(|(_, d)| d.as_secs_f64());
-    let (Some(alone), Some(r1), Some(r2)) = (phase(first, "restore"), one.recovery, first.recovery) else { return };
-    let (r1, r2) = (r1.as_secs_f64(), r2.as_secs_f64());
+/// Rounds of (b) and (d) for the one-read comparison (`PGDRILL_BENCH_ROUNDS`, default 1).
+fn rounds() -> usize {
+    std::env::var("PGDRILL_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1)
+}
+
+/// One read against two, medians over the rounds: (b)'s recovery time and (d)'s, each against
+/// the restore alone (d's restore phase: the dump read by the restore after verify read it), and
+/// (b)'s restore phase (the restore's read verifying the dump too) against (d)'s.
+fn print_one_read(ones: &[Timed], firsts: &[Timed]) {
+    if ones.is_empty() || firsts.is_empty() {
+        return;
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let phase = |ts: &[Timed], name: &str| {
+        median(
+            ts.iter().map(|t| t.phases.iter().find(|(n, _)| n == name).map_or(0.0, |(_, d)| d.as_secs_f64())).collect(),
+        )
+    };
+    let recovery = |ts: &[Timed]| median(ts.iter().map(|t| t.recovery.unwrap_or_default().as_secs_f64()).collect());
+    let (r1, r2, alone) = (recovery(ones), recovery(firsts), phase(firsts, "restore"));
+    let rounds: Vec<String> = ones
+        .iter()
+        .zip(firsts)
+        .map(|(o, f)| {
+            format!(
+                "{:.1}/{:.1}",
+                o.recovery.unwrap_or_default().as_secs_f64(),
+                f.recovery.unwrap_or_default().as_secs_f64()
+            )
+        })
+        .collect();
+    println!("one read, {} rounds (recovery read once/verify first, s): {}", ones.len(), rounds.join(", "));
     println!(
-        "one read: recovery {r1:.1} s read once, {r2:.1} s verify first (its verify {:.1} s); the restore alone {alone:.1} s: \
-         read once / restore alone {:.3}, verify first / restore alone {:.3}",
-        phase(first, "verify").unwrap_or_default(),
+        "one read, medians: recovery {r1:.1} s read once, {r2:.1} s verify first (its verify {:.1} s); restore phase {:.1} s \
+         read once, {alone:.1} s alone: read once / restore alone {:.3}, verify first / restore alone {:.3}, \
+         read once / verify first {:.3}",
+        phase(firsts, "verify"),
+        phase(ones, "restore"),
         r1 / alone,
-        r2 / alone
+        r2 / alone,
+        r1 / r2
     );
 }
 
