@@ -1,5 +1,6 @@
 //! A pg_dump backup's way to a restored database: verify beside provision (or verify first,
-//! when a snapshot may serve), then preflight and the restore.
+//! when a snapshot may serve), then preflight and the restore; a plain dump is read once, its
+//! restore's read verifying it (`onepass.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -29,9 +29,11 @@ enum Ready {
 impl Drill<'_> {
     /// Whether a dump is verified by its restore's read: unless the scenario or the command asks
     /// for verify first, for a backup file with at most one key restored into a sandbox (a
-    /// shared server runs no SQL of a dump that has not verified whole).
+    /// shared server runs no SQL of a dump that has not verified whole). `pgdrill init` reads it
+    /// whole first: its preflight creates every role the dump names, the last `GRANT`'s too.
     pub(super) fn one_pass(&self, backup: &Backup) -> bool {
         !self.verify_first
+            && !self.scenario.restore.create_missing_roles
             && backup.path.is_file()
             && backup.keys.len() <= 1
             && !matches!(self.scenario.target.kind, TargetKind::Server(_))

@@ -51,14 +51,21 @@ fn the_bundled_plur_drill_passes() {
 }
 
 #[test]
-fn a_truncated_gzip_fails_in_verify() {
+fn a_truncated_gzip_fails_in_verify_and_stops_the_restore_reading_it() {
     let scratch = Scratch::new();
     let bytes = std::fs::read(fixture("plur.sql.gz")).unwrap();
     scratch.write("cut.sql.gz", &bytes[..bytes.len() / 2]);
     let scenario = scratch.scenario("cut.toml", "[source]\npath = \"cut.sql.gz\"\n");
+    // Read once, the restore reads up to the cut: it stops there, and nothing of it is trusted.
     let drill = scratch.drill(&scenario);
     drill.assert_failed_cleanly();
     assert_eq!(drill.phase(Phase::Verify), PhaseStatus::Failed, "{drill:?}");
+    assert!(drill.phase_error(Phase::Verify).contains("gzip archive is truncated"), "{drill:?}");
+    assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Failed, "{drill:?}");
+    assert_eq!(drill.phase(Phase::Checks), PhaseStatus::Skipped, "{drill:?}");
+    // Verified first, nothing after verify runs.
+    let drill = scratch.drill_with(&scenario, &["--verify-first".to_owned()]);
+    drill.assert_failed_cleanly();
     assert!(drill.phase_error(Phase::Verify).contains("gzip archive is truncated"), "{drill:?}");
     for later in [Phase::Preflight, Phase::Restore, Phase::Checks] {
         assert_eq!(drill.phase(later), PhaseStatus::Skipped, "{later}\n{drill:?}");
