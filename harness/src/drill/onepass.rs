@@ -9,15 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
-use super::steps::StopOnDrop;
+use super::steps::{StopOnDrop, digest_of};
 use super::{Cleanup, Drill, PhaseError, PhaseResult};
 use crate::dump::DumpSummary;
 use crate::outcome::Phase;
 use crate::provision::Target;
 use crate::provision::spec::TargetKind;
+use crate::source::Backup;
 use crate::source::onepass::{self, Head, OnePass};
 use crate::source::verify::{Verified, VerifyError};
-use crate::source::{Backup, read};
 
 /// What the verify phase hands the restore once it can start: a plain dump's head (the restore's
 /// read verifies the rest), or a backup verified whole.
@@ -100,27 +100,27 @@ impl Drill<'_> {
         let mut head = head;
         head.info.kind = Some(crate::outcome::BackupKind::of_dump(&head));
         if let Err(changed) = self.judge_kind(head.info.kind.as_ref().expect("just set")) {
-            let path = backup.path.clone();
-            let sha256 = tokio::task::spawn_blocking(move || read::sha256_file(&path).ok()).await.ok().flatten();
-            head.info.sha256 = sha256.unwrap_or_default();
+            head.info.sha256 = digest_of(backup).await;
             self.events.emit(crate::outcome::Event::Backup(head.info));
             return Err(changed);
         }
         let _ = ready.send(Ready::Head(head));
-        let (verified, how) = match verdict.await {
-            Ok(result) => (self.judge_verified(backup, result).await?, "read once, by its restore"),
+        let verified = match verdict.await {
+            Ok(result) => self.judge_verified(backup, result).await?,
             Err(_) if stop.load(Ordering::Relaxed) => {
                 return Err(PhaseError::Stopped("the target could not be provisioned".into()));
             }
-            // Nothing restored it (preflight failed): the backup still has its verdict.
+            // No read of the restore's gave a verdict (preflight failed, or its reader died): the
+            // backup still has one, but no restore is trusted on it.
             Err(_) => {
-                let (verified, _) = self.verify(backup, stop).await?;
-                (verified, "read whole, as nothing restored it")
+                let (verified, summary) = self.verify(backup, stop).await?;
+                return Ok((verified, format!("{summary} (no restore read it)")));
             }
         };
         let kind = self.judge_kind(verified.info.kind.as_ref().expect("judged"))?;
+        // Only the restore's own read, verified, makes its restore trusted.
         let _ = trust.send(verified.clone());
-        let summary = format!("{}{kind}; {how}", verified.summary_line());
+        let summary = format!("{}{kind}; read once, by its restore", verified.summary_line());
         Ok((verified, summary))
     }
 }

@@ -28,6 +28,13 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// The sha256 of a backup file that did not verify (empty if it cannot be read): it is still
+/// identified by its digest.
+pub(super) async fn digest_of(backup: &Backup) -> String {
+    let path = backup.path.clone();
+    tokio::task::spawn_blocking(move || read::sha256_file(&path).ok()).await.ok().flatten().unwrap_or_default()
+}
+
 /// The verify phase's word that a dump read in one pass with its restore verified: the whole
 /// dump's verification (dropped unsent when it did not).
 pub(super) type Trust = tokio::sync::oneshot::Receiver<Verified>;
@@ -91,13 +98,11 @@ impl Drill<'_> {
                 return Err(PhaseError::Stopped("the target could not be provisioned".into()));
             }
             Err(error) => {
-                let path = backup.path.clone();
-                let sha256 = tokio::task::spawn_blocking(move || read::sha256_file(&path).ok()).await.ok().flatten();
                 self.events.emit(Event::Backup(BackupInfo {
                     location: backup.location.clone(),
                     size_bytes: backup.size,
                     modified: backup.modified,
-                    sha256: sha256.unwrap_or_default(),
+                    sha256: digest_of(backup).await,
                     ..BackupInfo::default()
                 }));
                 return Err(PhaseError::error(error));
