@@ -12,7 +12,7 @@ use std::process::Command;
 
 use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
-use crate::source_server::{SourceServer, text, wait_for};
+use crate::source_server::{SourceServer, text, wait_archived, wait_for};
 use crate::util::Scratch;
 
 /// Rows written before each backup of the chain: (batch, rows).
@@ -57,8 +57,7 @@ impl ChainSource {
         basebackup(&["-D", "/chain/incr2", "-F", "p", "--incremental=/chain/incr1/backup_manifest"]);
         let before = 40;
         let around = server.write_around_target(before, 25);
-        let archived = server.dir.path().join("archive").join(&around.last_segment);
-        wait_for(&format!("segment {} to be archived", around.last_segment), || archived.is_file());
+        wait_archived(&server.dir.path().join("archive"), &around.last_segment);
         ChainSource { server, target_time: around.target_time, before }
     }
 

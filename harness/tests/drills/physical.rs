@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::source_server::{SourceServer, wait_for};
+use crate::source_server::{SourceServer, wait_archived};
 
 /// pg_basebackup's material on a [`SourceServer`]: `backup/` (base.tar.gz, pg_wal.tar.gz,
 /// backup_manifest), `plain/` (the same moment's backup in plain format) and `archive/` (WAL
@@ -74,8 +74,7 @@ impl PhysicalSource {
         server.exec(&[&basebackup[..], &["-D", "/plain", "-F", "p"]].concat());
         let (before, after) = (40, 25);
         let around = server.write_around_target(before, after);
-        let archived = server.dir.path().join("archive").join(&around.last_segment);
-        wait_for(&format!("segment {} to be archived", around.last_segment), || archived.is_file());
+        wait_archived(&server.dir.path().join("archive"), &around.last_segment);
         PhysicalSource {
             server,
             target_time: around.target_time,

@@ -10,7 +10,7 @@ use std::path::Path;
 use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::physical::{PhysicalSource, copy_folder as copy, scenario_of};
-use crate::source_server::wait_for;
+use crate::source_server::wait_archived;
 use crate::util::{Drill, Scratch};
 
 /// Copies the segments archived since into `archive`, once `segment` is (whole: the archive
@@ -18,8 +18,7 @@ use crate::util::{Drill, Scratch};
 fn archive_more(source: &PhysicalSource, archive: &Path, segment: &str) {
     const SIZE: u64 = 16 << 20;
     let whole = |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.len() == SIZE);
-    let archived = source.archive().join(segment);
-    wait_for(&format!("segment {segment} to be archived"), || whole(&archived));
+    wait_archived(&source.archive(), segment);
     for entry in std::fs::read_dir(source.archive()).unwrap() {
         let entry = entry.unwrap();
         if !archive.join(entry.file_name()).exists() && whole(&entry.path()) {

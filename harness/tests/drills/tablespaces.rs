@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use pgdrill::outcome::{Phase, PhaseStatus};
 
-use crate::source_server::{SourceServer, wait_for};
+use crate::source_server::{SourceServer, wait_archived};
 use crate::util::Scratch;
 
 /// pg_basebackup as the source's superuser, its WAL streamed, a checkpoint at once.
@@ -84,8 +84,7 @@ impl Source {
     fn around_target(server: SourceServer) -> Self {
         let before = 40;
         let around = server.write_around_target(before, 25);
-        let archived = server.dir.path().join("archive").join(&around.last_segment);
-        wait_for(&format!("segment {} to be archived", around.last_segment), || archived.is_file());
+        wait_archived(&server.dir.path().join("archive"), &around.last_segment);
         let oid = server
             .psql_in("postgres", "SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'")
             .unwrap()

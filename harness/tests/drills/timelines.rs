@@ -12,7 +12,7 @@ use std::process::Command;
 use pgdrill::outcome::{Phase, PhaseStatus};
 
 use crate::physical::PhysicalSource;
-use crate::source_server::{text, wait_for};
+use crate::source_server::{text, wait_archived, wait_for};
 use crate::util::Scratch;
 
 /// Rows of the batch timeline 2 writes.
@@ -55,8 +55,7 @@ fn fork_timeline_2(source: &PhysicalSource) {
     psql("CREATE TABLE public.on_two (x int)").unwrap();
     let last = psql("SELECT pg_walfile_name(pg_switch_wal())").unwrap();
     assert!(last.starts_with("00000002"), "{last}");
-    let archived = source.archive().join(&last);
-    wait_for(&format!("segment {last} to be archived"), || archived.is_file());
+    wait_archived(&source.archive(), &last);
     assert!(source.archive().join("00000002.history").is_file());
 }
 
