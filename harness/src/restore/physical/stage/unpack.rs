@@ -2,8 +2,9 @@
 //! only, each inside the folder, each file once. A base backup is a thousand and more small
 //! files, and creating a file is the slow part of unpacking on many machines (a millisecond or
 //! two each on a busy VM, mostly waiting): this thread reads and decompresses the archive and
-//! hands the small files to a few writer threads, which create them side by side; a large file
-//! (a table's segment) is written here as it is read.
+//! hands the small files to a few writer threads, which create them side by side, and a large
+//! file (a table's segment) in pieces to a writer of its own, which writes one while this thread
+//! decompresses the next.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -18,6 +19,8 @@ const SMALL: u64 = 256 << 10;
 const WRITERS: usize = 4;
 /// Files queued per writer: with [`SMALL`], at most 4 MiB in flight.
 const QUEUED: usize = 4;
+/// A large file's pieces: read whole from the archive, and [`QUEUED`] of them in flight.
+const PIECE: usize = 1 << 20;
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StageError + 'a {
     move |source| StageError::Io { action, path: path.display().to_string(), source }
@@ -29,6 +32,19 @@ struct Job {
     data: Vec<u8>,
 }
 
+/// What the large files' writer is given, in order: a file created (it writes there next), or
+/// the next piece of it.
+enum Piece {
+    File(PathBuf, std::fs::File),
+    Data(Vec<u8>),
+}
+
+/// The writer threads: the small files' (by turns) and the large files'.
+struct Writers {
+    small: Vec<mpsc::SyncSender<Job>>,
+    large: mpsc::SyncSender<Piece>,
+}
+
 /// Unpacks `tar_file` into `into` (see the module's documentation).
 pub(crate) fn unpack(tar_file: &Path, into: &Path) -> Result<(), StageError> {
     let opened = crate::source::read::open(tar_file, false).map_err(|e| StageError::Io {
@@ -38,12 +54,15 @@ pub(crate) fn unpack(tar_file: &Path, into: &Path) -> Result<(), StageError> {
     })?;
     let mut archive = tar::Archive::new(opened.reader);
     std::thread::scope(|scope| {
-        let (senders, writers): (Vec<_>, Vec<_>) = (0..WRITERS)
+        let (small, mut writers): (Vec<_>, Vec<_>) = (0..WRITERS)
             .map(|_| {
                 let (tx, rx) = mpsc::sync_channel::<Job>(QUEUED);
                 (tx, scope.spawn(move || write_all(rx)))
             })
             .unzip();
+        let (large, pieces) = mpsc::sync_channel::<Piece>(QUEUED);
+        writers.push(scope.spawn(move || write_large(pieces)));
+        let senders = Writers { small, large };
         let read = read_entries(&mut archive, tar_file, into, &senders);
         drop(senders);
         // Every writer ends once its queue is empty; the first error found is the one said.
@@ -60,7 +79,7 @@ fn read_entries<R: Read>(
     archive: &mut tar::Archive<R>,
     tar_file: &Path,
     into: &Path,
-    writers: &[mpsc::SyncSender<Job>],
+    writers: &Writers,
 ) -> Result<(), StageError> {
     let mut folders: HashSet<PathBuf> = HashSet::from([into.to_owned()]);
     let mut files: HashSet<PathBuf> = HashSet::new();
@@ -96,19 +115,35 @@ fn read_entries<R: Read>(
         if let Some(parent) = path.parent() {
             folder(parent, &mut folders)?;
         }
-        if entry.size() > SMALL {
-            let mut file = create(&path)?;
-            std::io::copy(&mut entry, &mut file).map_err(io("unpack into", &path))?;
-            continue;
-        }
-        let mut data = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut data).map_err(io("read", tar_file))?;
         // A writer that stopped (on an error) has dropped its queue: the error is its own.
-        if writers[n % writers.len()].send(Job { path, data }).is_err() {
+        let sent = if entry.size() > SMALL {
+            let file = create(&path)?;
+            writers.large.send(Piece::File(path, file)).is_ok() && send_pieces(&mut entry, tar_file, &writers.large)?
+        } else {
+            let mut data = Vec::with_capacity(entry.size() as usize);
+            entry.read_to_end(&mut data).map_err(io("read", tar_file))?;
+            writers.small[n % writers.small.len()].send(Job { path, data }).is_ok()
+        };
+        if !sent {
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// Reads a large file's content in pieces of [`PIECE`] for its writer; false when the writer
+/// stopped.
+fn send_pieces(entry: &mut impl Read, tar_file: &Path, large: &mpsc::SyncSender<Piece>) -> Result<bool, StageError> {
+    loop {
+        let mut piece = Vec::with_capacity(PIECE);
+        let read = entry.take(PIECE as u64).read_to_end(&mut piece).map_err(io("read", tar_file))?;
+        if read == 0 {
+            return Ok(true);
+        }
+        if large.send(Piece::Data(piece)).is_err() {
+            return Ok(false);
+        }
+    }
 }
 
 /// Makes folder `path` (0700) and those above it, once.
@@ -135,6 +170,23 @@ fn create(path: &Path) -> Result<std::fs::File, StageError> {
         .map_err(io("create", path))
 }
 
+/// The large files' writer: writes each piece into the file last given, until the queue closes
+/// or a write fails.
+fn write_large(pieces: mpsc::Receiver<Piece>) -> Result<(), StageError> {
+    let mut current: Option<(PathBuf, std::fs::File)> = None;
+    for piece in pieces {
+        match (piece, &mut current) {
+            (Piece::File(path, file), _) => current = Some((path, file)),
+            (Piece::Data(data), Some((path, file))) => file.write_all(&data).map_err(io("unpack into", path))?,
+            // [`read_entries`] sends a file before its pieces.
+            (Piece::Data(_), None) => {
+                return Err(io("unpack", Path::new("?"))(std::io::ErrorKind::InvalidInput.into()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A writer thread: writes each queued file until the queue closes or a write fails.
 fn write_all(jobs: mpsc::Receiver<Job>) -> Result<(), StageError> {
     for Job { path, data } in jobs {
@@ -147,14 +199,19 @@ fn write_all(jobs: mpsc::Receiver<Job>) -> Result<(), StageError> {
 mod tests {
     use super::*;
 
-    /// A tar of `count` files of various sizes in nested folders (some larger than [`SMALL`]),
+    /// A tar of `count` files of various sizes in nested folders (some larger than [`SMALL`], some
+    /// than [`PIECE`]),
     /// gzip-compressed as pg_basebackup -z writes it.
     fn backup_like(count: usize) -> (tempfile::NamedTempFile, Vec<(String, Vec<u8>)>) {
         let mut builder = tar::Builder::new(Vec::new());
         let mut files = Vec::new();
         for i in 0..count {
             let path = format!("base/{}/{}", i % 7, 16384 + i);
-            let size = if i % 50 == 0 { SMALL as usize * 3 + i } else { (i * 37) % 9000 };
+            let size = match i {
+                _ if i % 100 == 0 => PIECE * 2 + SMALL as usize + i,
+                _ if i % 50 == 0 => SMALL as usize * 3 + i,
+                _ => (i * 37) % 9000,
+            };
             let body: Vec<u8> = (0..size).map(|b| (b * 31 + i) as u8).collect();
             let mut header = tar::Header::new_gnu();
             header.set_size(body.len() as u64);
