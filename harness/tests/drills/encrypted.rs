@@ -20,9 +20,10 @@ const MARKER: &str = "-- pgdrill-encrypted-test-plaintext-marker-7f3a9c";
 const PASSPHRASE: &str = "correct horse battery staple escrow";
 const PLUR: &str = "[[restore.roles]]\nname = \"plur_app\"\n[checks.row_counts]\nexpect_from_dump = true\n";
 
-/// Keys and dumps made once for every test.
+/// Keys and dumps made once for every test of the process.
 struct Material {
-    dir: tempfile::TempDir,
+    /// Where the keys are: removed when the process exits ([`removed_at_exit`]).
+    dir: PathBuf,
     /// age identity files and their recipients.
     age_a: (PathBuf, String),
     age_b: (PathBuf, String),
@@ -55,14 +56,15 @@ fn run(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
 fn material() -> &'static Material {
     static MATERIAL: OnceLock<Material> = OnceLock::new();
     MATERIAL.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("pgdrill-enc-").tempdir().unwrap();
+        let dir = removed_at_exit(tempfile::Builder::new().prefix("pgdrill-enc-").tempdir().unwrap());
+        let dir = dir.as_path();
         let age_key = |name: &str| {
-            let path = dir.path().join(name);
+            let path = dir.join(name);
             run("age-keygen", &["-o", path.to_str().unwrap()], b"");
             let recipient = String::from_utf8(run("age-keygen", &["-y", path.to_str().unwrap()], b"")).unwrap();
             (path, recipient.trim().to_owned())
         };
-        let gpg_home = dir.path().join("g");
+        let gpg_home = dir.join("g");
         std::fs::create_dir(&gpg_home).unwrap();
         std::fs::set_permissions(&gpg_home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         let home = gpg_home.to_str().unwrap();
@@ -80,8 +82,28 @@ fn material() -> &'static Material {
         let sql = text.replacen(complete, &format!("{MARKER}\n{complete}"), 1).into_bytes();
         let gz = run("gzip", &["-c"], &sql);
         let (age_a, age_b) = (age_key("a.key"), age_key("b.key"));
-        Material { age_a, age_b, gpg_key, gpg_fingerprint: fingerprint, gpg_home, sql, gz, dir }
+        Material { age_a, age_b, gpg_key, gpg_fingerprint: fingerprint, gpg_home, sql, gz, dir: dir.to_owned() }
     })
+}
+
+/// The material's folder, kept until the process exits and removed then: a static is never
+/// dropped, and nextest runs each test in a process of its own (each left its private keys in
+/// the temporary folder).
+fn removed_at_exit(dir: tempfile::TempDir) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    // Not async code: the process is exiting, and the folder holds a few keys.
+    #[allow(clippy::disallowed_methods)]
+    extern "C" fn remove() {
+        if let Some(dir) = DIR.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    let path = dir.keep();
+    if DIR.set(path.clone()).is_ok() {
+        // SAFETY: `remove` is a plain function that only reads a set static and removes files.
+        unsafe { libc::atexit(remove) };
+    }
+    path
 }
 
 /// `age` encrypting `input` to `recipients` (`-r`), armored with `-a`.
@@ -369,7 +391,7 @@ fn damaged_files_wrong_keys_and_no_key_fail_in_verify_saying_which() {
             }
         });
     }
-    assert!(m.dir.path().is_dir());
+    assert!(m.dir.is_dir());
 }
 
 /// Remote sources: the encrypted dump downloaded over HTTP and from S3 (both on loopback) and
