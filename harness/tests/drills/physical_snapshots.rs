@@ -10,18 +10,16 @@ use std::path::Path;
 use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::physical::{PhysicalSource, copy_folder as copy, scenario_of};
-use crate::source_server::wait_archived;
+use crate::source_server::{wait_archived, whole_segment};
 use crate::util::{Drill, Scratch};
 
 /// Copies the segments archived since into `archive`, once `segment` is (whole: the archive
 /// command writes it in place).
 fn archive_more(source: &PhysicalSource, archive: &Path, segment: &str) {
-    const SIZE: u64 = 16 << 20;
-    let whole = |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.len() == SIZE);
     wait_archived(&source.archive(), segment);
     for entry in std::fs::read_dir(source.archive()).unwrap() {
         let entry = entry.unwrap();
-        if !archive.join(entry.file_name()).exists() && whole(&entry.path()) {
+        if !archive.join(entry.file_name()).exists() && whole_segment(&entry.path()) {
             std::fs::copy(entry.path(), archive.join(entry.file_name())).unwrap();
         }
     }

@@ -208,13 +208,17 @@ pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Waits until `segment` is whole in `archive`: `cp` in an archive command writes it in place,
-/// so it exists, short, while it is copied (a drill that read it then would rightly call it
-/// truncated).
+/// Whether the archived segment at `path` is whole: `cp` in an archive command writes it in
+/// place, so it exists, short, while it is copied (a drill that read it then would rightly call
+/// it truncated).
+pub(crate) fn whole_segment(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() == 16 << 20)
+}
+
+/// Waits until `segment` is [whole](whole_segment) in `archive`.
 pub(crate) fn wait_archived(archive: &std::path::Path, segment: &str) {
-    const SIZE: u64 = 16 << 20;
     let path = archive.join(segment);
-    wait_for(&format!("segment {segment} to be archived"), || std::fs::metadata(&path).is_ok_and(|m| m.len() == SIZE));
+    wait_for(&format!("segment {segment} to be archived"), || whole_segment(&path));
 }
 
 pub(crate) fn text(out: &Output) -> String {
