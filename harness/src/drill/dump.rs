@@ -108,9 +108,10 @@ impl Drill<'_> {
         one_pass: Option<(OnePass, Trust)>,
     ) -> Option<(Target, String, DumpSummary)> {
         let backup = backup.clone();
+        let read_once = one_pass.is_some();
         // The catalog's reference is taken on the fresh target while preflight runs.
         let (preflight, reference) = tokio::join!(
-            self.phase(Phase::Preflight, self.preflight(&target, &backup, &verified)),
+            self.phase(Phase::Preflight, self.preflight(&target, (&backup, read_once), &verified)),
             restore::audit::before_restore(&target)
         );
         let (report, head) = preflight?;

@@ -1,8 +1,9 @@
-//! One read of a plain dump for its verify and its restore (see [`crate::source::onepass`]):
-//! the verify phase reads the dump's head beside provision, preflight works from it, and the
-//! restore's read verifies the rest. The verify phase ends with that read's verdict, and the
-//! restore phase waits for it: a restore of a dump that did not verify ends in FAIL, and no
-//! check runs on it. An archive is verified whole first, as before.
+//! One read of a dump file for its verify and its restore (see [`crate::source::onepass`]):
+//! the verify phase reads the dump's head beside provision (a plain dump's statements before
+//! its rows, an archive's table of contents), preflight works from it, and the restore's read
+//! verifies the rest. The verify phase ends with that read's verdict, and the restore phase
+//! waits for it: a restore of a dump that did not verify ends in FAIL, and no check runs on it.
+//! A directory-format archive is verified whole first, as before.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,8 +88,8 @@ impl Drill<'_> {
         let head =
             tokio::task::spawn_blocking(move || onepass::head(&to_read, &stopped)).await.map_err(PhaseError::error)?;
         let head = match head {
-            Ok(Head::Plain(head)) => *head,
-            Ok(Head::Archive) => {
+            Ok(Head::Plain(head) | Head::Archive(head)) => *head,
+            Ok(Head::Whole) => {
                 let (verified, summary) = self.verify(backup, stop).await?;
                 let _ = ready.send(Ready::Whole(verified.clone()));
                 return Ok((verified, format!("{summary} (an archive)")));

@@ -165,12 +165,13 @@ impl Drill<'_> {
         Ok((target, summary))
     }
 
-    /// Preflight; an archive is first read whole through the target's pg_restore, which says
-    /// what it needs (a plain dump said so during verify).
+    /// Preflight; an archive is first read through the target's pg_restore, which says what it
+    /// needs (a plain dump said so during verify): whole, or its head when `backup.1` says its
+    /// restore reads it once.
     pub(super) async fn preflight(
         &self,
         target: &Target,
-        backup: &Backup,
+        backup: (&Backup, bool),
         verified: &Verified,
     ) -> PhaseResult<(PreflightReport, DumpSummary)> {
         let progress = |message: &str| self.progress(Phase::Preflight, message, None, None);

@@ -25,6 +25,22 @@ pub fn read_header_and_kinds(reader: impl Read) -> Result<(ArchiveHeader, Option
     Ok((header, kinds(&mut r, layout)))
 }
 
+/// Reads the head of a tar-format archive: its first member, which must be `toc.dat`, read as
+/// [`read_header_and_kinds`] reads a custom archive's start (a `toc.dat` larger than 16 MiB has
+/// its kinds left unread). The rest of the archive is not read.
+pub fn read_tar_head(mut reader: impl Read) -> Result<(ArchiveHeader, Option<BTreeSet<String>>), ArchiveError> {
+    let mut block = [0u8; 512];
+    reader.read_exact(&mut block).map_err(|_| ArchiveError::Truncated)?;
+    let name = String::from_utf8_lossy(&block[..100]).trim_end_matches('\0').to_owned();
+    if name != "toc.dat" {
+        return Err(ArchiveError::Invalid(format!("its first member is `{name}`, not `toc.dat`")));
+    }
+    let size_text = String::from_utf8_lossy(&block[124..136]).trim_matches(|c: char| c == '\0' || c == ' ').to_owned();
+    let size = u64::from_str_radix(&size_text, 8)
+        .map_err(|_| ArchiveError::Invalid("`toc.dat` has no readable size".into()))?;
+    read_header_and_kinds(reader.take(size.min(16 << 20)))
+}
+
 /// The kinds of the entries of the table of contents `r` is at, or none when it does not read
 /// whole: cut short, of a version pgdrill does not know, or not pg_dump's.
 fn kinds<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<BTreeSet<String>> {

@@ -1,12 +1,15 @@
 //! Custom, directory and tar archives, read and restored by the target's own pg_restore.
 //!
-//! Before the restore, `pg_restore -f -` turns the whole archive into SQL on the target's side
-//! and streams it back through the same splitter and scanner as a plain dump: every data block
-//! is read (a truncated or damaged archive fails here), meta-commands are refused as in a plain
-//! dump, and the drill learns the extensions, roles and settings the archive needs and the rows
-//! of each table. The restore is then `pg_restore --exit-on-error`, with `-j` for the formats
-//! that allow it. An encrypted archive is decrypted by pgdrill as pg_restore reads it on its
-//! stdin (one job: pg_restore reads a pipe in order), never written in the clear.
+//! Verified first (a directory-format archive, or on request), an archive is read whole before
+//! the restore: `pg_restore -f -` turns it into SQL on the target's side and streams it back
+//! through the same splitter and scanner as a plain dump: every data block is read (a truncated
+//! or damaged archive fails here), meta-commands are refused as in a plain dump, and the drill
+//! learns the extensions, roles and settings the archive needs and the rows of each table. The
+//! restore is then `pg_restore --exit-on-error`, with `-j` for the formats that allow it. An
+//! encrypted archive is decrypted by pgdrill as pg_restore reads it on its stdin (one job:
+//! pg_restore reads a pipe in order), never written in the clear. A custom or tar file read once
+//! has only its head read here (its entries before its data), and its restore is
+//! [`super::archive_once`]'s.
 
 use crate::outcome::RestoreStats;
 use bytes::Bytes;
@@ -83,12 +86,22 @@ async fn fed(feeder: Option<Feeder>) -> Result<(), RestoreError> {
     }
 }
 
-/// Reads the whole archive through the target's pg_restore; returns what it needs. `key`
-/// decrypts an encrypted one as it is read.
+/// How much of an archive preflight reads through pg_restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// Every entry and data block: what it needs, and that it reads to its end.
+    Whole,
+    /// Its entries before its data (`--section=pre-data`): what it needs to start; the restore
+    /// reads the rest once (see [`super::archive_once`]).
+    Head,
+}
+
+/// Reads the archive through the target's pg_restore, whole or its head; returns what it needs.
+/// `key` decrypts an encrypted one as it is read.
 pub(crate) async fn scan(
     target: &Target,
     (path, key): (&std::path::Path, Option<&Key>),
-    pg_dump_version: &str,
+    (pg_dump_version, how): (&str, Scan),
     redactor: &Redactor,
 ) -> Result<DumpSummary, RestoreError> {
     let (inside, stdin) = archive_input(target, path, key)?;
@@ -116,6 +129,9 @@ pub(crate) async fn scan(
         Ok(scanner.finish(splitter.comments(), splitter.lines_read(), splitter.bytes_read()))
     });
     let mut args = vec!["-f".to_owned(), "-".to_owned()];
+    if how == Scan::Head {
+        args.push("--section=pre-data".to_owned());
+    }
     args.extend(inside);
     let (stdin, feeder) = stdin.unzip();
     let output =

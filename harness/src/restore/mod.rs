@@ -2,6 +2,7 @@
 //! itself, stopping at the first error with the dump line and entry that caused it.
 
 pub(crate) mod archive;
+mod archive_once;
 pub(crate) mod audit;
 mod failure;
 mod parallel;
@@ -44,6 +45,10 @@ pub(crate) enum RestoreError {
         entry_suffix(entry)
     )]
     Connection { line: u64, entry: Option<Arc<Entry>>, message: String, excerpt: String },
+    /// The SQL pg_restore wrote of an archive ended inside a table's rows (pg_restore's exit
+    /// says why).
+    #[error("pg_restore's SQL of the archive ended inside a table's rows")]
+    CutShort,
     /// pg_restore could not read the archive to its end.
     #[error("the archive cannot be read to its end: pg_restore exited with {status}:\n{stderr}")]
     Archive { status: i64, stderr: String },

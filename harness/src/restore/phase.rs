@@ -12,8 +12,9 @@ use crate::source::onepass::OnePass;
 use crate::source::verify::Verified;
 use crate::units::human_size;
 
+use super::archive::Scan;
 use super::preflight::{self, PreflightError};
-use super::{RestoreError, archive, audit, plain};
+use super::{RestoreError, archive, archive_once, audit, plain};
 
 /// Why the preflight or the restore phase failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +42,12 @@ pub(crate) enum PhaseError {
 }
 
 /// Preflight: what the backup needs, and whether the target has it. An archive is first read
-/// whole through the target's pg_restore, which says what it needs (a plain dump said so during
-/// verify). Returns the report, what the dump needs, and the phase's summary.
+/// through the target's pg_restore, which says what it needs (a plain dump said so during
+/// verify): whole, or its entries before its data when its restore reads it once (`read_once`).
+/// Returns the report, what the dump needs, and the phase's summary.
 pub(crate) async fn preflight(
     target: &Target,
-    backup: &Backup,
+    (backup, read_once): (&Backup, bool),
     verified: &Verified,
     required_extensions: &[String],
     restore: &RestoreSpec,
@@ -57,7 +59,9 @@ pub(crate) async fn preflight(
     } else {
         progress("reading the archive with the target's pg_restore");
         let pg_dump = verified.archive.as_ref().map(|a| a.pg_dump_version.clone()).unwrap_or_default();
-        let mut scanned = archive::scan(target, (&backup.path, backup.keys.first()), &pg_dump, redactor).await?;
+        let how = if read_once { Scan::Head } else { Scan::Whole };
+        let source = (backup.path.as_path(), backup.keys.first());
+        let mut scanned = archive::scan(target, source, (&pg_dump, how), redactor).await?;
         // The header (read on this machine) names the versions even if pg_restore's SQL does not.
         scanned.comments.source_version = verified.summary.comments.source_version.clone();
         scanned.comments.dumped_by = verified.summary.comments.dumped_by.clone();
@@ -72,7 +76,12 @@ pub(crate) async fn preflight(
     if !report.roles_created.is_empty() {
         summary.push_str(&format!("; roles created: {}", report.roles_created.join(", ")));
     }
-    if verified.format != Format::Plain {
+    if verified.format != Format::Plain && read_once {
+        summary.push_str(&format!(
+            "; archive's entries before its data read: {} statements (its restore reads the rest once)",
+            dump.statements
+        ));
+    } else if verified.format != Format::Plain {
         summary.push_str(&format!(
             "; archive read whole: {} statements, {} rows in {} COPY blocks",
             dump.statements,
@@ -86,8 +95,8 @@ pub(crate) async fn preflight(
 /// Restores the backup into the scenario's database `into` (or, for a dump that creates its own
 /// databases, from the maintenance database); then audits a sandbox's configuration, and the
 /// built-ins of the restored and the maintenance database against `reference` (the target's
-/// catalog before the restore, [`audit::before_restore`]). With `one_pass`, a plain dump's
-/// read verifies it too. Returns what was restored and the phase's summary.
+/// catalog before the restore, [`audit::before_restore`]). With `one_pass`, a dump file's read
+/// verifies it too. Returns what was restored and the phase's summary.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn restore(
     target: &Target,
@@ -115,10 +124,17 @@ pub(crate) async fn restore(
                 let read = (source, one_pass);
                 plain::restore_keyed(target, &start, read, redactor, progress, restore.jobs, creates_roles).await
             }
-            _ => {
-                let source = (backup.path.as_path(), backup.keys.first());
-                archive::restore(target, &start, source, format, restore.jobs, dump, redactor).await
-            }
+            _ => match one_pass {
+                Some(one_pass) => {
+                    let creates_roles = !dump.roles_created.is_empty();
+                    let how = (restore.jobs, creates_roles);
+                    archive_once::restore(target, &start, one_pass, how, redactor, progress).await
+                }
+                None => {
+                    let source = (backup.path.as_path(), backup.keys.first());
+                    archive::restore(target, &start, source, format, restore.jobs, dump, redactor).await
+                }
+            },
         }
     };
     // Its deadline (`[restore] timeout`) is the drill's, around the whole phase.

@@ -70,6 +70,19 @@ pub(crate) async fn restore_keyed(
     run(target, database, read, redactor, progress, Roles { protect, globals_file: false }, jobs).await
 }
 
+/// [`restore`] of the SQL pg_restore writes of an archive (see [`super::archive_once`]).
+pub(super) async fn restore_stream(
+    target: &Target,
+    database: &str,
+    stream: reader::Stream,
+    (redactor, progress): (&Redactor, Progress<'_>),
+    jobs: usize,
+    creates_roles: bool,
+) -> Result<RestoreStats, RestoreError> {
+    let protect = creates_roles.then(|| vec![target.user.clone()]);
+    run(target, database, Read::Stream(stream), redactor, progress, Roles { protect, globals_file: false }, jobs).await
+}
+
 /// The roles a restore leaves alone (`protect`: statements about them are skipped, and a
 /// `CREATE ROLE` of one that exists is kept), and whether the file is a globals file only.
 struct Roles {
@@ -107,7 +120,7 @@ async fn run(
 ) -> Result<RestoreStats, RestoreError> {
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = mpsc::channel::<Result<Item, RestoreError>>(IN_FLIGHT);
-    let verifying = matches!(read, Read::Verifying(_));
+    let verifying = matches!(read, Read::Verifying(_) | Read::Stream(_));
     let reader = reader::spawn(read, tx, raw_bytes.clone());
 
     let mut session = Session {
@@ -145,7 +158,8 @@ async fn run(
     }
     .await;
     // Stop the reader whatever happened (it ends when the channel closes); one that verifies
-    // reads on to its verdict, which the drill waits for, not the restore.
+    // reads on to its verdict, which the drill waits for, not the restore (and one of a
+    // program's SQL ends with the program).
     drop(rx);
     if result.is_ok() || !verifying {
         let _ = reader.await;

@@ -114,7 +114,7 @@ pub(crate) struct RawSource {
     pub fetch_timeout: Option<Spanned<String>>,
     /// Longest the verify phase may take: reading the backup whole (default 6h).
     pub verify_timeout: Option<Spanned<String>>,
-    /// When a plain dump is verified: `"one-pass"` (default), by the restore's own read, the
+    /// When a dump file is verified: `"one-pass"` (default), by the restore's own read, the
     /// verdict waiting for it; or `"first"`, read whole before any of its SQL runs.
     #[schemars(extend("enum" = ["one-pass", "first"]))]
     pub verify: Option<Spanned<String>>,

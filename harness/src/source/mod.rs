@@ -47,7 +47,7 @@ pub(crate) struct SourceSpec {
     pub decrypt: Vec<decrypt::KeySpec>,
     /// Changes of the backup's kind since the previous drill that the scenario intended.
     pub changed: Vec<kind::IntendedChange>,
-    /// A plain dump is read whole before its restore (`verify = "first"`), not verified by the
+    /// A dump file is read whole before its restore (`verify = "first"`), not verified by the
     /// restore's read.
     pub verify_first: bool,
 }

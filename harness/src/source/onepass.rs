@@ -1,21 +1,26 @@
-//! One read of a plain dump for both its verification and its restore.
+//! One read of a dump file for both its verification and its restore.
 //!
-//! Before the restore, only the dump's head is read: what comes before its first rows (the
-//! extensions, settings, roles and databases preflight needs, and pg_dump's header). The
-//! restore's reader then verifies the whole dump as it reads it ([`super::verify::verify_into`]
-//! with a sink): each item reaches the restore only once it passed (a refused meta-command or
-//! `COPY ... PROGRAM` never runs), and the verdict (integrity, digest, pg_dump's end marker) is
-//! the whole read's. The drill gives no verdict on the restore before it.
+//! Before the restore, only the dump's head is read: a plain dump's statements before its first
+//! rows (the extensions, settings, roles and databases preflight needs, and pg_dump's header);
+//! a custom or tar archive's header and table of contents. The restore's reader then verifies
+//! the whole dump as it reads it: a plain dump's with [`super::verify::verify_into`] and a sink,
+//! each item reaching the restore only once it passed (a refused meta-command or `COPY ...
+//! PROGRAM` never runs); an archive's with [`read_archive`], its bytes handed to the target's
+//! pg_restore as they are read. The verdict (integrity, digest, pg_dump's end marker) is the
+//! whole read's, and the drill gives none on the restore before it.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::oneshot;
 
 use super::Backup;
+use super::decrypt::Envelope;
+use super::read::Opened;
 use super::verify::{self, Damage, Verified, VerifyError};
-use crate::dump::{Compression, Format, Item, Scanner, SplitError, Splitter, detect_format};
+use crate::dump::archive::ArchiveError;
+use crate::dump::{Compression, Format, Item, Scanner, SplitError, Splitter, detect_format, toc};
 
 /// A plain dump's read shared by its verification and its restore: what the restore's reader
 /// verifies as it reads, and where it sends the verdict.
@@ -55,15 +60,19 @@ pub(crate) enum Head {
     /// A plain dump's head, read to its first rows: its summary is what preflight needs; its
     /// digest is not known yet.
     Plain(Box<Verified>),
-    /// An archive, or a folder: verified whole before its restore.
-    Archive,
+    /// A custom or tar archive's head, its header and table of contents: the restore's read
+    /// (pg_restore's) says what it needs; its digest is not known yet.
+    Archive(Box<Verified>),
+    /// A directory-format archive, or an archive compressed whole: verified whole before its
+    /// restore.
+    Whole,
 }
 
 /// Reads a backup's head: a plain dump's statements up to its first rows (refused ones fail
-/// here, before anything runs), or the first bytes that say it is an archive. Blocking.
+/// here, before anything runs), or an archive's header and table of contents. Blocking.
 pub(crate) fn head(backup: &Backup, stop: &AtomicBool) -> Result<Head, VerifyError> {
     if backup.path.is_dir() {
-        return Ok(Head::Archive);
+        return Ok(Head::Whole);
     }
     if backup.size == 0 {
         return Err(VerifyError::Empty);
@@ -72,8 +81,9 @@ pub(crate) fn head(backup: &Backup, stop: &AtomicBool) -> Result<Head, VerifyErr
     let (compression, envelope) = (opened.compression, opened.envelope);
     let damage = Damage { backup, compression, envelope, raw_bytes: opened.raw_bytes.clone() };
     let first = opened.reader.fill_buf().map_err(|e| damage.at(1, e))?;
-    if detect_format(first)? != Format::Plain {
-        return Ok(Head::Archive);
+    let format = detect_format(first)?;
+    if format != Format::Plain {
+        return archive_head(backup, format, &mut opened, &damage);
     }
     let mut splitter = Splitter::new(&mut opened.reader);
     let mut scanner = Scanner::new();
@@ -104,11 +114,147 @@ pub(crate) fn head(backup: &Backup, stop: &AtomicBool) -> Result<Head, VerifyErr
         summary.bytes = summary.bytes.max(backup.size);
     }
     let mut verified = verify::verified(backup, String::new(), compression, Format::Plain, summary, None);
+    encrypted(&mut verified, backup, envelope);
+    Ok(Head::Plain(Box::new(verified)))
+}
+
+/// Records the envelope an encrypted backup was read from, and its keys.
+fn encrypted(verified: &mut Verified, backup: &Backup, envelope: Option<Envelope>) {
     if let Some(envelope) = envelope {
         verified.info.encryption = Some(envelope.name().to_owned());
         verified.info.keys = backup.keys.iter().map(|k| k.public.clone()).collect();
     }
-    Ok(Head::Plain(Box::new(verified)))
+}
+
+/// The head of an archive file: its header and table of contents. An archive compressed whole
+/// (which pg_restore cannot read) is left to the whole read, which says so.
+fn archive_head(
+    backup: &Backup,
+    format: Format,
+    opened: &mut Opened,
+    damage: &Damage<'_>,
+) -> Result<Head, VerifyError> {
+    if opened.compression != Compression::None {
+        return Ok(Head::Whole);
+    }
+    let read = match format {
+        Format::Tar => toc::read_tar_head(&mut opened.reader),
+        _ => toc::read_header_and_kinds(&mut opened.reader),
+    };
+    let (header, kinds) = read.map_err(|error| archive_error(format, error, damage))?;
+    let summary = verify::archive_summary(&header, kinds);
+    let mut verified = verify::verified(backup, String::new(), Compression::None, format, summary, Some(header));
+    encrypted(&mut verified, backup, opened.envelope);
+    Ok(Head::Archive(Box::new(verified)))
+}
+
+/// What an archive's failed read means: the decryption's error (a damaged or cut envelope), or
+/// the archive's own damage.
+fn archive_error(format: Format, error: ArchiveError, damage: &Damage<'_>) -> VerifyError {
+    match error {
+        ArchiveError::Io(e) => damage.at(0, e),
+        error => VerifyError::Archive { format: format.as_str(), error },
+    }
+}
+
+/// Where a read of an archive hands its bytes as they are read (pg_restore's input); `false`
+/// once it takes no more.
+pub(crate) type Forward<'a> = &'a mut dyn FnMut(Vec<u8>) -> bool;
+
+/// Reads a custom or tar archive to its end as the verify phase does (its header and table of
+/// contents, a tar's members whole, its digest), handing its bytes to `forward` as they are
+/// read; its data is pg_restore's to read, and the restore judges the whole read with
+/// pg_restore's exit. Once `stopped` says so, it ends with [`VerifyError::Stopped`]; `progress`
+/// gets the raw bytes read so far. Blocking.
+pub(crate) fn read_archive(
+    backup: &Backup,
+    expected_sha256: Option<&str>,
+    (progress, stopped): (&dyn Fn(u64), &dyn Fn() -> bool),
+    forward: Forward<'_>,
+) -> Result<Verified, VerifyError> {
+    let mut opened = verify::open_backup(backup, true)?;
+    let (compression, envelope, raw) = (opened.compression, opened.envelope, opened.raw_bytes.clone());
+    let damage = Damage { backup, compression, envelope, raw_bytes: raw.clone() };
+    let format = detect_format(opened.reader.fill_buf().map_err(|e| damage.at(0, e))?)?;
+    if !matches!(format, Format::Custom | Format::Tar) || compression != Compression::None {
+        let now = match format {
+            Format::Plain => "plain dump".to_owned(),
+            _ => format!("{}-format archive compressed with {}", format.as_str(), compression.as_str()),
+        };
+        return Err(VerifyError::NotArchive { now });
+    }
+    let stop = |error| if stopped() { VerifyError::Stopped } else { error };
+    let mut tee =
+        Tee { inner: &mut opened.reader, forward, pending: Vec::new(), open: true, stopped, progress, raw, shown: 0 };
+    let (header, kinds) = match format {
+        Format::Tar => {
+            let mut header = None;
+            crate::dump::archive::check_tar(&mut tee, |first| header = Some(toc::read_header_and_kinds(first)))
+                .and_then(|_| header.unwrap_or(Err(ArchiveError::Truncated)))
+        }
+        _ => toc::read_header_and_kinds(&mut tee),
+    }
+    .map_err(|error| stop(archive_error(format, error, &damage)))?;
+    std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| stop(damage.at(0, e)))?;
+    tee.flush();
+    progress(tee.raw.load(Ordering::Relaxed));
+    let sha256 = opened.sha256().unwrap_or_default();
+    verify::check_digest(expected_sha256, &sha256)?;
+    let summary = verify::archive_summary(&header, kinds);
+    let mut verified = verify::verified(backup, sha256, compression, format, summary, Some(header));
+    encrypted(&mut verified, backup, envelope);
+    Ok(verified)
+}
+
+/// The bytes a [`Tee`] hands on at once.
+const PIECE: usize = 256 * 1024;
+
+/// How often a [`Tee`] reports its progress, in raw bytes.
+const PROGRESS_EVERY: u64 = 4 << 20;
+
+/// A reader that hands what it reads to `forward`, in pieces of [`PIECE`] bytes (pg_restore's
+/// input; the header's reader reads it a byte at a time), and stops once `stopped` says so.
+struct Tee<'a, R> {
+    inner: R,
+    forward: Forward<'a>,
+    pending: Vec<u8>,
+    /// Whether `forward` still takes bytes.
+    open: bool,
+    stopped: &'a dyn Fn() -> bool,
+    progress: &'a dyn Fn(u64),
+    raw: Arc<AtomicU64>,
+    shown: u64,
+}
+
+impl<R> Tee<'_, R> {
+    /// Hands on what is pending.
+    fn flush(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        if self.open && !pending.is_empty() {
+            self.open = (self.forward)(pending);
+        }
+    }
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if (self.stopped)() {
+            return Err(std::io::Error::other("the drill stopped"));
+        }
+        let n = self.inner.read(buf)?;
+        if self.open {
+            self.pending.extend_from_slice(&buf[..n]);
+            if self.pending.len() >= PIECE {
+                self.flush();
+            }
+        }
+        let done = self.raw.load(Ordering::Relaxed);
+        if done >= self.shown + PROGRESS_EVERY {
+            (self.progress)(done);
+            self.shown = done;
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -169,7 +315,7 @@ mod tests {
         let error = head(&refused, &AtomicBool::new(false)).unwrap_err();
         assert!(matches!(error, VerifyError::Refused { line: 8, .. }), "{error:?}");
         let archive = backup(dir.path(), "PGDMP\x01\x10\x00\x04\x08\x01\x01");
-        assert!(matches!(head(&archive, &AtomicBool::new(false)), Ok(Head::Archive)));
+        assert!(matches!(head(&archive, &AtomicBool::new(false)), Err(VerifyError::Archive { format: "custom", .. })));
         let mut sink = |_: Item| {};
         let read = verify_into(&archive, None, (&|_| {}, &AtomicBool::new(false)), Some(&mut sink));
         assert!(matches!(read, Err(VerifyError::NotPlain { format: "custom" })), "{read:?}");

@@ -168,6 +168,14 @@ pub(crate) enum VerifyError {
         "the backup changed while the drill read it: it began as a plain dump, it is now a {format}-format archive"
     )]
     NotPlain { format: &'static str },
+    /// An archive read in one pass with its restore is no longer one (it changed on disk since
+    /// its head was read).
+    #[error("the backup changed while the drill read it: it began as an archive, it is now a {now}")]
+    NotArchive { now: String },
+    /// The target's pg_restore could not read an archive to its end (pgdrill reads only its
+    /// header and structure; pg_restore reads its data).
+    #[error("the archive cannot be read to its end: pg_restore exited with {status}:\n{stderr}")]
+    Unreadable { status: i64, stderr: String },
     /// Verification was stopped because the drill cannot go on anyway.
     #[error("stopped")]
     Stopped,
@@ -478,7 +486,10 @@ fn scan_plain(
 
 /// What an archive's header and table of contents (the kinds of its entries, when it read
 /// whole) tell before pg_restore has read it.
-fn archive_summary(header: &ArchiveHeader, kinds: Option<std::collections::BTreeSet<String>>) -> DumpSummary {
+pub(super) fn archive_summary(
+    header: &ArchiveHeader,
+    kinds: Option<std::collections::BTreeSet<String>>,
+) -> DumpSummary {
     DumpSummary {
         entry_kinds: kinds.unwrap_or_default(),
         comments: DumpComments {
@@ -492,7 +503,7 @@ fn archive_summary(header: &ArchiveHeader, kinds: Option<std::collections::BTree
     }
 }
 
-fn check_digest(expected: Option<&str>, actual: &str) -> Result<(), VerifyError> {
+pub(super) fn check_digest(expected: Option<&str>, actual: &str) -> Result<(), VerifyError> {
     match expected {
         Some(expected) if expected != actual => {
             Err(VerifyError::Checksum { expected: expected.to_owned(), actual: actual.to_owned() })

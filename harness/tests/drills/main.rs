@@ -46,6 +46,7 @@ mod names;
 mod notify;
 mod objectives;
 mod one_read;
+mod one_read_archives;
 mod parallel;
 mod pgbackrest;
 mod pgbackrest_encrypted;
