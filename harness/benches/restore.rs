@@ -1,16 +1,19 @@
 //! Restore speed, side by side in one run: (a) the runbook way, a default-settings container of
 //! the same image with `gunzip -c | psql` and the checks as plain SQL; (b) pgdrill on the plain
-//! dump; (c) pgdrill on the custom-format dump (pg_restore -j); (d) pgdrill on the plain dump
-//! with `--verify-first`, which reads it whole before its restore reads it again, against (b)'s
-//! one read shared by verify and the restore: the recovery time of each, and the restore alone
-//! (d's restore phase, reading a dump already verified). On a PLUR-like dataset (vectors
+//! dump; (c) pgdrill on the custom-format dump, read once (its bytes into the target's
+//! `pg_restore -f -`, the SQL through pgdrill's restore); (d) pgdrill on the plain dump with
+//! `--verify-first`, which reads it whole before its restore reads it again, against (b)'s one
+//! read shared by verify and the restore: the recovery time of each, and the restore alone (d's
+//! restore phase, reading a dump already verified); (e) the same for the custom dump against
+//! (c): verified whole and read whole by `pg_restore -f -` in preflight, then `pg_restore -j`. On a PLUR-like dataset (vectors
 //! with an HNSW index, audit rows in monthly partitions) at two sizes, about 50 MB and 500 MB
 //! compressed. Prints each phase's time, the ratios, pgdrill's own CPU share and peak memory,
 //! and how long the integrity checks take there: `amcheck` over the whole database and
 //! `vector_recall` on the HNSW index.
 //!
 //! `cargo bench --bench restore` (both sizes), or `PGDRILL_BENCH_SIZES=small` for one;
-//! `PGDRILL_BENCH_WAYS=b,c,d` leaves out the runbook way (which, with PostgreSQL's default 64 MB
+//! `PGDRILL_BENCH_WAYS=b,c,d` (default a,b,c,d; `c,e` for the custom dump's one read) leaves out
+//! the runbook way (which, with PostgreSQL's default 64 MB
 //! of maintenance_work_mem, builds a large HNSW index very slowly).
 //! Datasets are generated once into `target/bench-data/` and reused.
 
@@ -64,15 +67,22 @@ fn main() {
         let pgdrill_plain = way("b").then(|| drill(&scenario, None, &report("plain"), false));
         let pgdrill_custom = way("c").then(|| drill(&scenario, Some(&custom), &report("custom"), false));
         let verify_first = way("d").then(|| drill(&scenario, None, &report("verify-first"), true));
-        print_results(&[runbook.as_ref(), pgdrill_plain.as_ref(), pgdrill_custom.as_ref(), verify_first.as_ref()]);
-        // One read against two, in more rounds (b and d in turn): PGDRILL_BENCH_ROUNDS.
-        let mut ones: Vec<Timed> = pgdrill_plain.into_iter().collect();
-        let mut firsts: Vec<Timed> = verify_first.into_iter().collect();
+        let custom_first = way("e").then(|| drill(&scenario, Some(&custom), &report("custom-first"), true));
+        let all = [runbook.as_ref(), pgdrill_plain.as_ref(), pgdrill_custom.as_ref(), verify_first.as_ref()];
+        print_results(&[&all[..], &[custom_first.as_ref()]].concat());
+        // One read against two, in more rounds (b and d, c and e in turn): PGDRILL_BENCH_ROUNDS.
+        let (mut ones, mut firsts): (Vec<Timed>, Vec<Timed>) =
+            (pgdrill_plain.into_iter().collect(), verify_first.into_iter().collect());
+        let (mut ones_c, mut firsts_c): (Vec<Timed>, Vec<Timed>) =
+            (pgdrill_custom.into_iter().collect(), custom_first.into_iter().collect());
         for _ in 1..rounds() {
             ones.extend(way("b").then(|| drill(&scenario, None, &report("plain"), false)));
             firsts.extend(way("d").then(|| drill(&scenario, None, &report("verify-first"), true)));
+            ones_c.extend(way("c").then(|| drill(&scenario, Some(&custom), &report("custom"), false)));
+            firsts_c.extend(way("e").then(|| drill(&scenario, Some(&custom), &report("custom-first"), true)));
         }
-        print_one_read(&ones, &firsts);
+        print_one_read("plain dump", &ones, &firsts);
+        print_one_read("custom dump", &ones_c, &firsts_c);
     }
 }
 
@@ -198,7 +208,8 @@ fn drill(scenario: &Path, backup: Option<&Path>, out: &Path, verify_first: bool)
     let usage = record.usage.as_ref().map(|u| (Duration::from_millis(u.cpu_ms), u.peak_rss_bytes));
     Timed {
         label: match (backup.is_some(), verify_first) {
-            (true, _) => "(c) pgdrill, custom format (pg_restore -j)",
+            (true, false) => "(c) pgdrill, custom format, read once",
+            (true, true) => "(e) pgdrill, custom, --verify-first (pg_restore -j)",
             (false, false) => "(b) pgdrill, plain dump, read once",
             (false, true) => "(d) pgdrill, plain dump, --verify-first",
         },
@@ -247,15 +258,16 @@ fn print_results(ways: &[Option<&Timed>]) {
     println!("ratios: {}", ratios.join("   "));
 }
 
-/// Rounds of (b) and (d) for the one-read comparison (`PGDRILL_BENCH_ROUNDS`, default 1).
+/// Rounds of (b) and (d), (c) and (e) for the one-read comparisons (`PGDRILL_BENCH_ROUNDS`, default 1).
 fn rounds() -> usize {
     std::env::var("PGDRILL_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1)
 }
 
-/// One read against two, medians over the rounds: (b)'s recovery time and (d)'s, each against
-/// the restore alone (d's restore phase: the dump read by the restore after verify read it), and
-/// (b)'s restore phase (the restore's read verifying the dump too) against (d)'s.
-fn print_one_read(ones: &[Timed], firsts: &[Timed]) {
+/// One read against two, medians over the rounds: (b)'s recovery time and (d)'s (or (c)'s and
+/// (e)'s), each against the restore alone (d's restore phase: the dump read by the restore after
+/// verify read it), and (b)'s restore phase (the restore's read verifying the dump too) against
+/// (d)'s.
+fn print_one_read(what: &str, ones: &[Timed], firsts: &[Timed]) {
     if ones.is_empty() || firsts.is_empty() {
         return;
     }
@@ -281,9 +293,13 @@ fn print_one_read(ones: &[Timed], firsts: &[Timed]) {
             )
         })
         .collect();
-    println!("one read, {} rounds (recovery read once/verify first, s): {}", ones.len(), rounds.join(", "));
     println!(
-        "one read, medians: recovery {r1:.1} s read once, {r2:.1} s verify first (its verify {:.1} s); restore phase {:.1} s \
+        "one read of the {what}, {} rounds (recovery read once/verify first, s): {}",
+        ones.len(),
+        rounds.join(", ")
+    );
+    println!(
+        "one read of the {what}, medians: recovery {r1:.1} s read once, {r2:.1} s verify first (its verify {:.1} s); restore phase {:.1} s \
          read once, {alone:.1} s alone: read once / restore alone {:.3}, verify first / restore alone {:.3}, \
          read once / verify first {:.3}",
         phase(firsts, "verify"),
