@@ -59,7 +59,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub(super) globals: Option<PathBuf>,
     /// Read a dump whole to verify it before its restore reads it again, whatever the
-    /// scenario's `[source] verify` (by default a dump file is verified by its restore's read).
+    /// scenario's `[source] verify` (by default a plain dump or an encrypted archive is verified by its restore's read).
     #[arg(long)]
     pub(super) verify_first: bool,
     /// Keep each restore that passes as a verified snapshot (container targets), for

@@ -3,7 +3,8 @@
 //! its rows, an archive's table of contents), preflight works from it, and the restore's read
 //! verifies the rest. The verify phase ends with that read's verdict, and the restore phase
 //! waits for it: a restore of a dump that did not verify ends in FAIL, and no check runs on it.
-//! A directory-format archive is verified whole first, as before.
+//! A directory-format archive, and one the target's pg_restore reads itself (unless the scenario
+//! asks `verify = "one-pass"`), is verified whole first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +39,15 @@ impl Drill<'_> {
             && backup.path.is_file()
             && backup.keys.len() <= 1
             && !matches!(self.scenario.target.kind, TargetKind::Server(_))
+    }
+
+    /// Whether an archive file is read once too: an encrypted one (verified first, it would be
+    /// decrypted three times, and restored on one job from pg_restore's stdin), or any with
+    /// `verify = "one-pass"`. Another is verified first: the target's `pg_restore -j` restores it
+    /// faster than its SQL goes through pgdrill's restore (BENCHMARKS.md), and verify reads
+    /// the file without decompressing it.
+    fn archive_once(&self, backup: &Backup) -> bool {
+        self.scenario.source.one_pass || !backup.keys.is_empty()
     }
 
     /// Verify (its head beside provision), preflight, and the restore that verifies the rest.
@@ -88,8 +98,9 @@ impl Drill<'_> {
         let head =
             tokio::task::spawn_blocking(move || onepass::head(&to_read, &stopped)).await.map_err(PhaseError::error)?;
         let head = match head {
-            Ok(Head::Plain(head) | Head::Archive(head)) => *head,
-            Ok(Head::Whole) => {
+            Ok(Head::Plain(head)) => *head,
+            Ok(Head::Archive(head)) if self.archive_once(backup) => *head,
+            Ok(Head::Archive(_) | Head::Whole) => {
                 let (verified, summary) = self.verify(backup, stop).await?;
                 let _ = ready.send(Ready::Whole(verified.clone()));
                 return Ok((verified, format!("{summary} (an archive)")));

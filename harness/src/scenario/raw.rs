@@ -114,8 +114,10 @@ pub(crate) struct RawSource {
     pub fetch_timeout: Option<Spanned<String>>,
     /// Longest the verify phase may take: reading the backup whole (default 6h).
     pub verify_timeout: Option<Spanned<String>>,
-    /// When a dump file is verified: `"one-pass"` (default), by the restore's own read, the
-    /// verdict waiting for it; or `"first"`, read whole before any of its SQL runs.
+    /// When a dump file is verified: by the restore's own read, the verdict waiting for it
+    /// (`"one-pass"`; the default for a plain dump and an encrypted archive, and written, for
+    /// every custom or tar archive too); or `"first"`, read whole before any of its SQL runs
+    /// (the default for an archive the target's pg_restore reads itself).
     #[schemars(extend("enum" = ["one-pass", "first"]))]
     pub verify: Option<Spanned<String>>,
     /// A backup under this fraction of the previous one in the same location fails (0.1).

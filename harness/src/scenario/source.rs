@@ -69,18 +69,10 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
         .with_help("an encrypted pgBackRest repository's several passphrases: decrypt = [{ passphrase_env = \"PASS_A\" }, { passphrase_file = \"escrow/pass-b\" }]"));
     }
     let changed = changed(source)?;
-    let verify_first = match source.verify.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
-        None | Some(("one-pass", _)) => false,
-        Some(("first", _)) => true,
-        Some((_, span)) => {
-            return Err(FieldError::new(
-                span,
-                "`verify` is \"one-pass\" (the default: the restore's read verifies the dump) or \"first\" (read whole before any of its SQL runs)",
-            ));
-        }
-    };
+    let (verify_first, one_pass) = verify_when(source)?;
     Ok(SourceSpec {
         verify_first,
+        one_pass,
         decrypt,
         changed,
         location,
@@ -93,6 +85,19 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
         tablespaces,
         cipher_pass,
     })
+}
+
+/// `[source] verify`: (verify first, read once as written).
+fn verify_when(source: &raw::RawSource) -> Result<(bool, bool), FieldError> {
+    match source.verify.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        None => Ok((false, false)),
+        Some(("one-pass", _)) => Ok((false, true)),
+        Some(("first", _)) => Ok((true, false)),
+        Some((_, span)) => Err(FieldError::new(
+            span,
+            "`verify` is \"one-pass\" (the restore's read verifies the dump: the default for a plain dump and an encrypted archive) or \"first\" (read whole before any of its SQL runs)",
+        )),
+    }
 }
 
 /// `[source] decrypt`: each key's file or environment variable, never its value.

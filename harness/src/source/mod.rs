@@ -50,6 +50,9 @@ pub(crate) struct SourceSpec {
     /// A dump file is read whole before its restore (`verify = "first"`), not verified by the
     /// restore's read.
     pub verify_first: bool,
+    /// `verify = "one-pass"` written: an archive the target's pg_restore could read itself is
+    /// read once too (by default only an encrypted one is).
+    pub one_pass: bool,
 }
 
 /// Where plain-format base backups keep their tablespaces (`[source] tablespaces`, where

@@ -17,6 +17,7 @@ fn spec(location: SourceLocation) -> SourceSpec {
         decrypt: Vec::new(),
         changed: Vec::new(),
         verify_first: false,
+        one_pass: false,
     }
 }
 

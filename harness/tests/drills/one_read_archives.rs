@@ -1,6 +1,6 @@
-//! One read of a custom or tar archive file: pgdrill reads it into the target's `pg_restore -f
-//! -`, verifying its structure and digest as it goes, and pg_restore's SQL takes a plain dump's
-//! way to the server. Archives made by the real pg_dump; the hostile ones have a row of theirs
+//! One read of a custom or tar archive file (an encrypted one's default, any with `verify =
+//! "one-pass"`): pgdrill reads it into the target's `pg_restore -f -`, verifying its structure
+//! and digest as it goes, and pg_restore's SQL takes a plain dump's way to the server. Archives made by the real pg_dump; the hostile ones have a row of theirs
 //! rewritten in place (same length: the archive still reads) to end the table's rows and run a
 //! shell command, which `psql -f` of pg_restore's SQL would run. Read once, the restore refuses
 //! it before it reaches the server; verified first, preflight does.
@@ -62,7 +62,9 @@ fn drill(scratch: &Scratch, name: &str, bytes: &[u8], extra: &str, args: &[&str]
     scratch.write(name, bytes);
     let scenario = scratch.scenario(
         &format!("{name}.toml"),
-        &format!("[source]\npath = \"{name}\"\n{extra}[checks.row_counts]\nexpect_from_dump = true\n"),
+        &format!(
+            "[source]\npath = \"{name}\"\nverify = \"one-pass\"\n{extra}[checks.row_counts]\nexpect_from_dump = true\n"
+        ),
     );
     scratch.drill_with(&scenario, &args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
 }
@@ -97,12 +99,23 @@ fn archives_are_read_once_by_their_restore_and_a_hostile_one_is_refused_before_i
         assert_eq!(failed.phase(Phase::Checks), PhaseStatus::Skipped, "{format}: {failed:?}");
         assert!(!marker.exists(), "{format}: no meta-command of an archive ever runs");
 
+        // Verified first (the default for an archive that is not encrypted), preflight refuses it.
         let first = drill(&scratch, &format!("evil.{format}"), &evil, "", &["--verify-first"]);
         first.assert_failed_cleanly();
         assert!(first.phase_error(Phase::Preflight).contains(refused), "{format}: {first:?}");
         assert_eq!(first.phase(Phase::Restore), PhaseStatus::Skipped, "{format}: {first:?}");
         assert!(!marker.exists(), "{format}: no meta-command of an archive ever runs");
     }
+
+    // Cut short: its verify and its restore fail with pg_restore's error.
+    let good = std::fs::read(&custom).unwrap();
+    let failed = drill(&scratch, "cut.dump", &good[..good.len() * 2 / 3], "", &[]);
+    failed.assert_failed_cleanly();
+    for phase in [Phase::Verify, Phase::Restore] {
+        assert_eq!(failed.phase(phase), PhaseStatus::Failed, "{failed:?}");
+        assert!(failed.phase_error(phase).contains("the archive cannot be read to its end"), "{failed:?}");
+    }
+    assert_eq!(failed.phase(Phase::Checks), PhaseStatus::Skipped, "{failed:?}");
 
     // Another digest than the scenario's: the restore read it, and is not trusted.
     let another = format!("sha256 = \"{}\"\n", "ab".repeat(32));
