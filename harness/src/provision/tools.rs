@@ -153,8 +153,12 @@ impl Tools {
 /// What a program reads on its stdin, chunk by chunk; closed at the end.
 pub(crate) type Input = mpsc::Receiver<Bytes>;
 
-/// Writes what `input` carries into `sink`, then closes it (the program's end of input).
-fn feed(mut input: Input, mut sink: impl tokio::io::AsyncWrite + Unpin + Send + 'static) {
+/// Writes what `input` carries into `sink`, then closes it (the program's end of input). Abort
+/// the task once the program has ended: what is left of its input is not read.
+fn feed(
+    mut input: Input,
+    mut sink: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(chunk) = input.recv().await {
             if sink.write_all(&chunk).await.is_err() {
@@ -162,7 +166,7 @@ fn feed(mut input: Input, mut sink: impl tokio::io::AsyncWrite + Unpin + Send + 
             }
         }
         let _ = sink.shutdown().await;
-    });
+    })
 }
 
 /// Runs `command` (the program `shown`), `stdin` on its stdin, streaming its stdout to
@@ -176,9 +180,10 @@ pub(super) async fn run_process(
     let input = if stdin.is_some() { Stdio::piped() } else { Stdio::null() };
     command.stdin(input).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let mut child = command.spawn().map_err(TargetError::io(format!("cannot run `{}`", shown.display())))?;
-    if let (Some(stdin), Some(sink)) = (stdin, child.stdin.take()) {
-        feed(stdin, sink);
-    }
+    let feeding = match (stdin, child.stdin.take()) {
+        (Some(stdin), Some(sink)) => Some(feed(stdin, sink)),
+        _ => None,
+    };
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     let stderr_task = tokio::spawn(async move {
@@ -203,6 +208,7 @@ pub(super) async fn run_process(
     }
     drop(out);
     let status = child.wait().await.map_err(TargetError::io(format!("cannot wait for `{}`", shown.display())))?;
+    feeding.inspect(tokio::task::JoinHandle::abort);
     let stderr = stderr_task.await.unwrap_or_default();
     Ok(ToolOutput { status: status.code().map(i64::from).unwrap_or(-1), stderr: tail(&stderr, redactor) })
 }
@@ -237,9 +243,10 @@ pub(super) async fn exec(
     if let StartExecResults::Attached { mut output, input } =
         docker.start_exec(&exec.id, None).await.map_err(docker_err)?
     {
-        if let Some(stdin) = stdin {
-            feed(stdin, input);
-        }
+        // The engine takes a program's input even once it has ended (a program that reads only
+        // the head of its input, as `pg_restore --section=pre-data` does): the feeding stops
+        // when its output ends, or the rest of a large input would go through the engine.
+        let feeding = stdin.map(|stdin| feed(stdin, input));
         let mut open = true;
         while let Some(chunk) = output.next().await {
             match chunk.map_err(docker_err)? {
@@ -257,6 +264,7 @@ pub(super) async fn exec(
                 _ => {}
             }
         }
+        feeding.inspect(tokio::task::JoinHandle::abort);
     }
     let inspect = docker.inspect_exec(&exec.id).await.map_err(docker_err)?;
     Ok(ToolOutput { status: inspect.exit_code.unwrap_or(-1), stderr: tail(&stderr, redactor) })
