@@ -177,9 +177,18 @@ fn creation_time(tm: &[i64; 7]) -> Option<time::OffsetDateTime> {
     Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
 }
 
+/// A tar member's name and size, from its 512-byte header block.
+pub(super) fn tar_member(block: &[u8; 512]) -> Result<(String, u64), ArchiveError> {
+    let name = String::from_utf8_lossy(&block[..100]).trim_end_matches('\0').to_owned();
+    let size_text = String::from_utf8_lossy(&block[124..136]).trim_matches(|c: char| c == '\0' || c == ' ').to_owned();
+    let size = u64::from_str_radix(&size_text, 8)
+        .map_err(|_| ArchiveError::Invalid(format!("member `{name}` has no readable size")))?;
+    Ok((name, size))
+}
+
 /// How much of a tar archive's first member (its `toc.dat`) [`check_tar`] reads into memory: its
 /// header and table of contents (a larger one's kinds are not read).
-const FIRST_MEMBER: u64 = 16 << 20;
+pub(super) const FIRST_MEMBER: u64 = 16 << 20;
 
 /// Walks a tar archive to its end: every member whole, the end-of-archive blocks present.
 /// Returns the names of its members; the first must be `toc.dat`.
@@ -197,11 +206,7 @@ pub fn check_tar(mut reader: impl Read, mut first: impl FnMut(&[u8])) -> Result<
         if block.iter().all(|b| *b == 0) {
             return Ok(names);
         }
-        let name = String::from_utf8_lossy(&block[..100]).trim_end_matches('\0').to_owned();
-        let size_text =
-            String::from_utf8_lossy(&block[124..136]).trim_matches(|c: char| c == '\0' || c == ' ').to_owned();
-        let size = u64::from_str_radix(&size_text, 8)
-            .map_err(|_| ArchiveError::Invalid(format!("member `{name}` has no readable size")))?;
+        let (name, size) = tar_member(&block)?;
         let padded = size.div_ceil(512) * 512;
         let mut member = (&mut reader).take(padded);
         if names.is_empty() {

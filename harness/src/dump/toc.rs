@@ -7,7 +7,10 @@
 use std::collections::BTreeSet;
 use std::io::{self, Read};
 
-use super::archive::{ArchiveError, ArchiveHeader, HeaderReader, Layout, header_of, header_reader};
+use super::Format;
+use super::archive::{
+    ArchiveError, ArchiveHeader, FIRST_MEMBER, HeaderReader, Layout, header_of, header_reader, tar_member,
+};
 
 /// The newest archive version whose entries pgdrill reads (pg_dump 17's): a later one may add
 /// fields, and its kinds are not read rather than misread.
@@ -31,14 +34,26 @@ pub fn read_header_and_kinds(reader: impl Read) -> Result<(ArchiveHeader, Option
 pub fn read_tar_head(mut reader: impl Read) -> Result<(ArchiveHeader, Option<BTreeSet<String>>), ArchiveError> {
     let mut block = [0u8; 512];
     reader.read_exact(&mut block).map_err(|_| ArchiveError::Truncated)?;
-    let name = String::from_utf8_lossy(&block[..100]).trim_end_matches('\0').to_owned();
+    let (name, size) = tar_member(&block)?;
     if name != "toc.dat" {
         return Err(ArchiveError::Invalid(format!("its first member is `{name}`, not `toc.dat`")));
     }
-    let size_text = String::from_utf8_lossy(&block[124..136]).trim_matches(|c: char| c == '\0' || c == ' ').to_owned();
-    let size = u64::from_str_radix(&size_text, 8)
-        .map_err(|_| ArchiveError::Invalid("`toc.dat` has no readable size".into()))?;
-    read_header_and_kinds(reader.take(size.min(16 << 20)))
+    read_header_and_kinds(reader.take(size.min(FIRST_MEMBER)))
+}
+
+/// Reads a custom or tar archive's structure as verify checks it: a custom archive's header and
+/// table of contents (its data blocks are left to the caller), a tar's every member to its end
+/// marker, its `toc.dat`'s header and table of contents.
+pub fn read_structure(
+    format: Format,
+    reader: impl Read,
+) -> Result<(ArchiveHeader, Option<BTreeSet<String>>), ArchiveError> {
+    if format != Format::Tar {
+        return read_header_and_kinds(reader);
+    }
+    let mut header = None;
+    super::archive::check_tar(reader, |first| header = Some(read_header_and_kinds(first)))?;
+    header.unwrap_or(Err(ArchiveError::Truncated))
 }
 
 /// The kinds of the entries of the table of contents `r` is at, or none when it does not read

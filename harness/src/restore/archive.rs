@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::RestoreError;
-use crate::dump::{DumpSummary, Format, Scanner, SplitError, Splitter};
+use crate::dump::{DumpSummary, Format, Item, Scanner, SplitError, Splitter};
 use crate::pg::major_of_version_text;
 use crate::provision::Target;
 use crate::provision::tools::{ChannelReader, Input};
@@ -113,11 +113,8 @@ pub(crate) async fn scan(
         loop {
             match splitter.next_item() {
                 Ok(Some(item)) => {
-                    if let Some(what) = refused(&item) {
-                        return Err(RestoreError::Read(format!(
-                            "line {} of the archive's SQL: {what} is refused: a dump is untrusted input",
-                            item_line(&item)
-                        )));
+                    if let Some(refused) = refusal(&item) {
+                        return Err(refused);
                     }
                     scanner.note(&item);
                 }
@@ -142,6 +139,16 @@ pub(crate) async fn scan(
         return Err(RestoreError::Archive { status: output.status, stderr: output.stderr });
     }
     summary
+}
+
+/// Why an item of the SQL pg_restore writes of an archive must not run, if it must not (what a
+/// plain dump's verify refuses: the archive is as untrusted).
+pub(super) fn refusal(item: &Item) -> Option<RestoreError> {
+    let what = refused(item)?;
+    Some(RestoreError::Read(format!(
+        "line {} of the archive's SQL: {what} is refused: a dump is untrusted input",
+        item_line(item)
+    )))
 }
 
 /// pg_restore reads archives of its own and older pg_dump versions only.

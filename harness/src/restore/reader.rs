@@ -15,7 +15,7 @@ use crate::dump::{DumpSummary, Item, Scanner, SplitError, Splitter};
 use crate::provision::tools::ChannelReader;
 use crate::source::decrypt::Key;
 use crate::source::onepass::OnePass;
-use crate::source::{read, verify};
+use crate::source::read;
 
 /// How the restore reads the dump: as it is (it verified before), verifying it as it goes, or
 /// the SQL pg_restore writes of an archive.
@@ -111,11 +111,8 @@ fn spawn_stream_reader(
             let next = splitter.next_item();
             raw_bytes.store(read.load(Ordering::Relaxed), Ordering::Relaxed);
             let message = match next {
-                Ok(Some(item)) => match verify::refused(&item) {
-                    Some(what) => Err(RestoreError::Read(format!(
-                        "line {} of the archive's SQL: {what} is refused: a dump is untrusted input",
-                        verify::item_line(&item)
-                    ))),
+                Ok(Some(item)) => match super::archive::refusal(&item) {
+                    Some(refused) => Err(refused),
                     None => {
                         scanner.note(&item);
                         Ok(item)

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::oneshot;
 
 use super::Backup;
-use super::decrypt::Envelope;
 use super::read::Opened;
 use super::verify::{self, Damage, Verified, VerifyError};
 use crate::dump::archive::ArchiveError;
@@ -114,16 +113,8 @@ pub(crate) fn head(backup: &Backup, stop: &AtomicBool) -> Result<Head, VerifyErr
         summary.bytes = summary.bytes.max(backup.size);
     }
     let mut verified = verify::verified(backup, String::new(), compression, Format::Plain, summary, None);
-    encrypted(&mut verified, backup, envelope);
+    verify::encrypted(&mut verified, backup, envelope);
     Ok(Head::Plain(Box::new(verified)))
-}
-
-/// Records the envelope an encrypted backup was read from, and its keys.
-fn encrypted(verified: &mut Verified, backup: &Backup, envelope: Option<Envelope>) {
-    if let Some(envelope) = envelope {
-        verified.info.encryption = Some(envelope.name().to_owned());
-        verified.info.keys = backup.keys.iter().map(|k| k.public.clone()).collect();
-    }
 }
 
 /// The head of an archive file: its header and table of contents. An archive compressed whole
@@ -144,7 +135,7 @@ fn archive_head(
     let (header, kinds) = read.map_err(|error| archive_error(format, error, damage))?;
     let summary = verify::archive_summary(&header, kinds);
     let mut verified = verify::verified(backup, String::new(), Compression::None, format, summary, Some(header));
-    encrypted(&mut verified, backup, opened.envelope);
+    verify::encrypted(&mut verified, backup, opened.envelope);
     Ok(Head::Archive(Box::new(verified)))
 }
 
@@ -186,15 +177,8 @@ pub(crate) fn read_archive(
     let stop = |error| if stopped() { VerifyError::Stopped } else { error };
     let mut tee =
         Tee { inner: &mut opened.reader, forward, pending: Vec::new(), open: true, stopped, progress, raw, shown: 0 };
-    let (header, kinds) = match format {
-        Format::Tar => {
-            let mut header = None;
-            crate::dump::archive::check_tar(&mut tee, |first| header = Some(toc::read_header_and_kinds(first)))
-                .and_then(|_| header.unwrap_or(Err(ArchiveError::Truncated)))
-        }
-        _ => toc::read_header_and_kinds(&mut tee),
-    }
-    .map_err(|error| stop(archive_error(format, error, &damage)))?;
+    let (header, kinds) =
+        toc::read_structure(format, &mut tee).map_err(|error| stop(archive_error(format, error, &damage)))?;
     std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| stop(damage.at(0, e)))?;
     tee.flush();
     progress(tee.raw.load(Ordering::Relaxed));
@@ -202,7 +186,7 @@ pub(crate) fn read_archive(
     verify::check_digest(expected_sha256, &sha256)?;
     let summary = verify::archive_summary(&header, kinds);
     let mut verified = verify::verified(backup, sha256, compression, format, summary, Some(header));
-    encrypted(&mut verified, backup, envelope);
+    verify::encrypted(&mut verified, backup, envelope);
     Ok(verified)
 }
 

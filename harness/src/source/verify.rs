@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::Backup;
 use super::decrypt::{self, DecryptError, StreamError};
 use super::read::{self, OpenError};
-use crate::dump::archive::{self, ArchiveError, ArchiveHeader};
+use crate::dump::archive::{ArchiveError, ArchiveHeader};
 use crate::dump::toc;
 use crate::dump::{
     Compression, DumpComments, DumpSummary, Format, Item, NotADump, Scanner, SplitError, Splitter, detect_format,
@@ -343,15 +343,8 @@ fn read_whole(
             if compression != Compression::None {
                 return Err(VerifyError::WrappedArchive { format: format.as_str(), compression: compression.as_str() });
             }
-            let (header, kinds) = if format == Format::Tar {
-                let mut header = None;
-                archive::check_tar(&mut opened.reader, |first| header = Some(toc::read_header_and_kinds(first)))
-                    .map_err(|error| VerifyError::Archive { format: "tar", error })?;
-                header.unwrap_or(Err(ArchiveError::Truncated))
-            } else {
-                toc::read_header_and_kinds(&mut opened.reader)
-            }
-            .map_err(|error| VerifyError::Archive { format: format.as_str(), error })?;
+            let (header, kinds) = toc::read_structure(format, &mut opened.reader)
+                .map_err(|error| VerifyError::Archive { format: format.as_str(), error })?;
             opened.drain().map_err(|e| corrupt(0, e))?;
             progress(raw_bytes.load(Ordering::Relaxed));
             (archive_summary(&header, kinds), Some(header))
@@ -361,10 +354,7 @@ fn read_whole(
     let sha256 = opened.sha256().unwrap_or_default();
     check_digest(expected_sha256, &sha256)?;
     let mut verified = verified(backup, sha256, compression, format, summary, archive);
-    if let Some(envelope) = envelope {
-        verified.info.encryption = Some(envelope.name().to_owned());
-        verified.info.keys = backup.keys.iter().map(|k| k.public.clone()).collect();
-    }
+    encrypted(&mut verified, backup, envelope);
     Ok((verified, opened.plaintext_sha256()))
 }
 
@@ -509,6 +499,14 @@ pub(super) fn check_digest(expected: Option<&str>, actual: &str) -> Result<(), V
             Err(VerifyError::Checksum { expected: expected.to_owned(), actual: actual.to_owned() })
         }
         _ => Ok(()),
+    }
+}
+
+/// Records the envelope an encrypted backup was read from, and its keys.
+pub(super) fn encrypted(verified: &mut Verified, backup: &Backup, envelope: Option<decrypt::Envelope>) {
+    if let Some(envelope) = envelope {
+        verified.info.encryption = Some(envelope.name().to_owned());
+        verified.info.keys = backup.keys.iter().map(|k| k.public.clone()).collect();
     }
 }
 
