@@ -67,6 +67,24 @@ pub(crate) fn compare(reference: &Fingerprint, actual: &Fingerprint) -> Vec<Chan
     added.into_iter().chain(changed).chain(removed).collect()
 }
 
+/// Whether `change` is a function a newer minor release's initdb added: an addition to
+/// pg_catalog with an OID initdb gives, of no extension, under a name none of the reference's
+/// functions has (so that no call the reference resolves can resolve to it).
+pub(super) fn of_a_newer_minor(change: &Change, reference: &Fingerprint, actual: &Fingerprint) -> bool {
+    const FUNCTION: &str = "function pg_catalog.";
+    let Change::Added { what, extension: None } = change else { return false };
+    let Some(name) = what.strip_prefix(FUNCTION).and_then(|rest| rest.split_once('(')).map(|(name, _)| name) else {
+        return false;
+    };
+    let built_in = actual.rows.get(what).is_some_and(|row| row.oid < FIRST_NORMAL_OBJECT_ID);
+    let named_before = reference
+        .rows
+        .keys()
+        .filter_map(|key| key.strip_prefix(FUNCTION)?.split_once('('))
+        .any(|(known, _)| known == name);
+    built_in && !named_before
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use std::collections::BTreeMap;
@@ -123,6 +141,35 @@ pub(super) mod tests {
                 "the backup removed or renamed function pg_catalog.quote_ident(text)",
             ]
         );
+    }
+
+    /// PostgreSQL 15.20's initdb adds `binary_upgrade_set_next_attribute_versions`, which 15.18's
+    /// does not: a base backup of a 15.20 cluster recovered on an image of 15.18 has it.
+    #[test]
+    fn only_a_function_initdb_added_under_a_new_name_is_of_a_newer_minor() {
+        let reference = print(&[("function pg_catalog.lower(text)", row(870, "aa"))], None);
+        let mut actual = reference.clone();
+        let rows = [
+            ("function pg_catalog.binary_upgrade_set_next_attribute_versions(pg_catalog.pg_lsn[])", 6433, None),
+            // An overload of a name the reference calls could win its resolution.
+            ("function pg_catalog.lower(text, integer)", 6434, None),
+            // Made after initdb (a dump's `CREATE FUNCTION pg_catalog.x`), or an extension's.
+            ("function pg_catalog.helper(text)", 16500, None),
+            ("function pg_catalog.vendor(text)", 6435, Some("evil".to_owned())),
+        ];
+        for (what, oid, extension) in &rows {
+            actual.rows.insert(what.to_string(), Row { oid: *oid, digest: "bb".into(), extension: extension.clone() });
+        }
+        let newer: Vec<bool> =
+            compare(&reference, &actual).iter().map(|c| of_a_newer_minor(c, &reference, &actual)).collect();
+        let named: Vec<String> = compare(&reference, &actual).iter().map(|c| c.to_string()).collect();
+        assert_eq!(named.len(), 4, "{named:?}");
+        for (change, newer) in named.iter().zip(newer) {
+            assert_eq!(newer, change.contains("binary_upgrade_set_next_attribute_versions"), "{change}");
+        }
+        // A built-in changed is never one.
+        let changed = Change::Changed { what: "function pg_catalog.lower(text)".into() };
+        assert!(!of_a_newer_minor(&changed, &reference, &actual));
     }
 
     #[test]

@@ -168,10 +168,18 @@ impl CatalogAudit {
     pub fn summary(&self) -> String {
         let list: Vec<String> = self.databases.iter().map(|d| format!("`{d}`")).collect();
         let mut summary = format!(
-            "catalog audit: {} built-in catalog rows unchanged in {} (against {}), nothing added to pg_catalog",
+            "catalog audit: {} built-in catalog rows unchanged in {} (against {}), {}",
             self.rows,
             list.join(" and "),
-            self.reference
+            self.reference,
+            match self.extra.len() {
+                0 => "nothing added to pg_catalog".to_owned(),
+                n => format!(
+                    "and the backup has {n} built-in function{} it lacks, under names none of its functions has, as a cluster of a newer minor release does (no query of pgdrill's can call them): {}",
+                    if n == 1 { "" } else { "s" },
+                    crate::listing::first(&self.extra, 5, ", ")
+                ),
+            }
         );
         if !self.absent.is_empty() {
             summary.push_str(&format!(
@@ -217,6 +225,7 @@ pub(crate) async fn audit(
     let mut rows = 0;
     let mut audited = Vec::new();
     let mut absent: Vec<String> = Vec::new();
+    let mut extra: Vec<String> = Vec::new();
     for (database, fingerprint) in databases.iter().zip(taken) {
         let (fingerprint, differ) = match fingerprint {
             // The checks say so; the others are audited.
@@ -235,17 +244,9 @@ pub(crate) async fn audit(
         if found.is_empty() && !differ.is_empty() && fingerprint.imported_collations == reference.imported_collations {
             found = differ.into_iter().map(|c| Change::Changed { what: format!("how catalog {c} reads") }).collect();
         }
-        // Only built-ins missing: another minor release's cluster, said and not failed.
-        if !found.is_empty() && found.iter().all(|c| matches!(c, Change::Removed { .. })) {
-            for change in found {
-                if let Change::Removed { what } = change
-                    && !absent.contains(&what)
-                {
-                    absent.push(what);
-                }
-            }
+        let Some(found) = another_minor(found, (reference, &fingerprint), (&mut absent, &mut extra)) else {
             continue;
-        }
+        };
         if !found.is_empty() {
             failed.push(database.clone());
             for change in found {
@@ -261,7 +262,30 @@ pub(crate) async fn audit(
     if audited.is_empty() {
         return Err(CatalogError::Missing { database: databases.join("`, `") });
     }
-    Ok(CatalogAudit { rows, databases: audited, reference: reference_name.to_owned(), absent })
+    Ok(CatalogAudit { rows, databases: audited, reference: reference_name.to_owned(), absent, extra })
+}
+
+/// Differences that are only another minor release's cluster (built-ins it lacks, functions
+/// initdb added under names none of the reference's has) are said, not failed: noted in `absent`
+/// and `extra`, and `None` returned; any other, all of them are.
+fn another_minor(
+    found: Vec<Change>,
+    (reference, fingerprint): (&Fingerprint, &Fingerprint),
+    (absent, extra): (&mut Vec<String>, &mut Vec<String>),
+) -> Option<Vec<Change>> {
+    let (newer, found): (Vec<Change>, Vec<Change>) =
+        found.into_iter().partition(|c| compare::of_a_newer_minor(c, reference, fingerprint));
+    if !found.iter().all(|c| matches!(c, Change::Removed { .. })) {
+        return Some(found.into_iter().chain(newer).collect());
+    }
+    for change in found.into_iter().chain(newer) {
+        let (Change::Removed { what } | Change::Added { what, .. } | Change::Changed { what }) = change;
+        let list = if fingerprint.rows.contains_key(&what) { &mut *extra } else { &mut *absent };
+        if !list.contains(&what) {
+            list.push(what);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

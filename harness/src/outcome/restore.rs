@@ -123,4 +123,11 @@ pub struct CatalogAudit {
     /// built-in cannot make pgdrill's queries lie (a query that needs it fails); it is said.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absent: Vec<String>,
+    /// Functions the backup's cluster has in pg_catalog with initdb's OIDs, under names none of
+    /// the reference's functions has, and nothing else differing: the cluster was made by a newer
+    /// minor release (one that added them). No query of pgdrill's names them, and nothing else
+    /// in the audited catalogs refers to them (a cast, an operator or a type that did would
+    /// differ itself); they are said.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<String>,
 }

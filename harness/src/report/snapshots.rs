@@ -131,6 +131,7 @@ fn restored() -> RestoreStats {
             databases: vec!["plur_enterprise".into(), "postgres".into()],
             reference: "the target before the restore".into(),
             absent: Vec::new(),
+            extra: Vec::new(),
         }),
     }
 }
