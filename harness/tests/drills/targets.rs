@@ -188,3 +188,69 @@ fn a_postgresql_18_dump_restores_on_an_18_target_chosen_from_its_header_and_a_pi
         "{error}"
     );
 }
+
+/// A base backup of this machine's PostgreSQL 15 (Debian 12's, with its security updates: 15.20
+/// when this was written), recovered on the image of PostgreSQL 15 (Debian 12's point release:
+/// 15.18). A cluster initdb made with a newer minor release may have built-in functions the
+/// image's fresh cluster lacks (15.20's `binary_upgrade_set_next_attribute_versions`): said,
+/// and the drill passes.
+#[test]
+fn a_base_backup_of_a_newer_minor_release_recovers_on_the_image() {
+    let scratch = Scratch::new();
+    let bin = std::path::Path::new("/usr/lib/postgresql/15/bin");
+    let work = scratch.path("host15");
+    std::fs::create_dir_all(&work).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (data, backup) = (work.join("data"), work.join("backup"));
+    let pg_ctl = |action: &str| {
+        format!(
+            "{}/pg_ctl -D {} -o '-k {} -c listen_addresses=' -w -l {}/log {action}",
+            bin.display(),
+            data.display(),
+            work.display(),
+            work.display()
+        )
+    };
+    let script = format!(
+        "set -e\n{bin}/initdb -D {data} -U postgres -A trust -k --no-sync >/dev/null\n{start} >/dev/null\n\
+         {bin}/createdb -h {work} -U postgres app\n\
+         {bin}/psql -q -h {work} -U postgres -d app -c 'CREATE TABLE items AS SELECT i FROM generate_series(1, 1000) i'\n\
+         {bin}/pg_basebackup -h {work} -U postgres -D {backup} -F t -z -X stream\n{stop} >/dev/null\n",
+        bin = bin.display(),
+        data = data.display(),
+        work = work.display(),
+        backup = backup.display(),
+        start = pg_ctl("start"),
+        stop = pg_ctl("stop"),
+    );
+    // initdb refuses root: the script runs as Debian's postgres user where this runs as root.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let mut command = if is_root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--", "sh", "-c", &script]);
+        c
+    } else {
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", &script]);
+        c
+    };
+    let made = command.output().expect("sh");
+    assert!(made.status.success(), "making the base backup: {}", String::from_utf8_lossy(&made.stderr));
+    let scenario = scratch.scenario(
+        "host15.toml",
+        &format!(
+            "[source]\npath = \"{}\"\n[target]\ndatabase = \"app\"\n[[checks.sql]]\nname = \"items\"\nquery = \"SELECT count(*) FROM items\"\nexpect = \"1000\"\n",
+            backup.display()
+        ),
+    );
+    let drill = scratch.drill(&scenario);
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let restore = drill.phase_summary(Phase::Restore);
+    let catalog = drill.record().restore.as_ref().and_then(|r| r.catalog.clone()).expect("a catalog audit");
+    eprintln!("built-ins the image's cluster lacks: {:?}", catalog.extra);
+    for function in &catalog.extra {
+        assert!(function.starts_with("function pg_catalog."), "{function}");
+        assert!(restore.contains("as a cluster of a newer minor release does"), "{restore}");
+    }
+}
