@@ -279,8 +279,10 @@ fn another_minor(
         return Some(found.into_iter().chain(newer).collect());
     }
     for change in found.into_iter().chain(newer) {
-        let (Change::Removed { what } | Change::Added { what, .. } | Change::Changed { what }) = change;
-        let list = if fingerprint.rows.contains_key(&what) { &mut *extra } else { &mut *absent };
+        let (list, what) = match change {
+            Change::Added { what, .. } => (&mut *extra, what),
+            Change::Removed { what } | Change::Changed { what } => (&mut *absent, what),
+        };
         if !list.contains(&what) {
             list.push(what);
         }
