@@ -38,6 +38,9 @@ pub enum ArchiveError {
     Invalid(String),
     #[error("reading the archive failed")]
     Io(#[from] io::Error),
+    /// Its data blocks are damaged, cut short, or not where its table of contents says.
+    #[error("{0}")]
+    Data(String),
 }
 
 pub(super) struct HeaderReader<R> {

@@ -2,6 +2,7 @@
 //! its name), and, for plain dumps, the statements in it.
 
 pub mod archive;
+pub mod blocks;
 pub mod scan;
 pub mod splitter;
 pub mod toc;

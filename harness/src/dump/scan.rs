@@ -59,6 +59,18 @@ impl DumpSummary {
         self.rows_by_database.get(database).cloned().unwrap_or_default()
     }
 
+    /// Adds what another read of the same dump found: an archive's COPY data, read by pgdrill,
+    /// to the rest of its SQL, written by pg_restore.
+    pub fn add_copies(&mut self, other: &DumpSummary) {
+        self.statements += other.statements;
+        self.copy_blocks += other.copy_blocks;
+        self.bytes += other.bytes;
+        for (table, rows) in &other.copy_rows {
+            *self.copy_rows.entry(table.clone()).or_default() += rows;
+        }
+        self.entry_kinds.extend(other.entry_kinds.iter().cloned());
+    }
+
     /// Total rows across all COPY blocks.
     pub fn total_rows(&self) -> u64 {
         self.copy_rows.values().sum()

@@ -59,6 +59,40 @@ pub fn read_structure(
 /// The kinds of the entries of the table of contents `r` is at, or none when it does not read
 /// whole: cut short, of a version pgdrill does not know, or not pg_dump's.
 fn kinds<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<BTreeSet<String>> {
+    entries(r, layout).map(|entries| entries.into_iter().map(|e| e.kind).collect())
+}
+
+/// Where an entry's data is, as a custom archive's table of contents says (`ReadOffset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DataAt {
+    /// The entry has no data (`K_OFFSET_NO_DATA`), or the archive is not a custom one.
+    Nowhere,
+    /// Its data block starts at this byte of the file (`K_OFFSET_POS_SET`).
+    Offset(u64),
+    /// It has a data block, written where pg_dump could not say (`K_OFFSET_POS_NOT_SET`: its
+    /// output was a pipe).
+    Unknown,
+}
+
+/// One entry of an archive's table of contents: what pgdrill reads of it.
+#[derive(Debug, Clone)]
+pub(super) struct TocEntry {
+    pub dump_id: i64,
+    /// `TABLE`, `TABLE DATA`, `SEQUENCE SET`, ...
+    pub kind: String,
+    /// The object's name (`items`), as pg_dump tags it.
+    pub tag: String,
+    /// Whether pg_dump wrote data for it (`hadDumper`).
+    pub had_dumper: bool,
+    /// Whether its definition, the SQL pg_restore runs for it, is empty (a table's data).
+    pub no_definition: bool,
+    /// `COPY public.items (id, name) FROM stdin;`: the statement its data follows.
+    pub copy: Option<String>,
+    pub data: DataAt,
+}
+
+/// The entries of the table of contents `r` is at (see [`kinds`]).
+pub(super) fn entries<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<Vec<TocEntry>> {
     if !(12..=NEWEST_MINOR).contains(&layout.minor) {
         return None;
     }
@@ -66,29 +100,29 @@ fn kinds<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<BTreeSet<St
     if !(0..=MOST_ENTRIES).contains(&count) {
         return None;
     }
-    let mut kinds = BTreeSet::new();
-    for _ in 0..count {
-        kinds.insert(entry(r, layout)?);
-    }
-    Some(kinds)
+    (0..count).map(|_| entry(r, layout)).collect()
 }
 
-/// One entry (pg_dump's `ReadToc`, archive versions 1.12 to 1.16): its kind.
-fn entry<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<String> {
+/// One entry (pg_dump's `ReadToc`, archive versions 1.12 to 1.16).
+fn entry<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<TocEntry> {
     let dump_id = r.int().ok()?;
-    let _had_dumper = r.int().ok()?;
+    let had_dumper = r.int().ok()? != 0;
     if dump_id <= 0 {
         return None;
     }
-    // The table's and the object's OIDs, the tag.
-    skip(r, 3)?;
+    // The table's and the object's OIDs, then the tag.
+    skip(r, 2)?;
+    let tag = r.string().ok()?.unwrap_or_default();
     let kind = r.string().ok()??;
     if kind.is_empty() || kind.len() > 64 || !kind.bytes().all(|b| b.is_ascii_uppercase() || b == b' ') {
         return None;
     }
     let _section = r.int().ok()?;
-    // The definition, the drop statement, the COPY statement, the schema, the tablespace.
-    skip(r, 5)?;
+    let no_definition = long_string(r)?.is_none_or(|len| len == 0);
+    skip(r, 1)?; // the drop statement
+    let copy = r.string().ok()?.filter(|c| !c.is_empty());
+    // The schema, the tablespace.
+    skip(r, 2)?;
     if layout.minor >= 14 {
         skip(r, 1)?; // the table access method
     }
@@ -99,17 +133,35 @@ fn entry<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<String> {
     skip(r, 2)?;
     // The entries it depends on, a list that ends with a null string.
     while long_string(r)?.is_some() {}
-    match layout.custom {
-        // Where its data is: a flag, then the offset.
-        true => {
-            for _ in 0..=layout.offset_size {
-                r.byte().ok()?;
-            }
-        }
+    let data = match layout.custom {
+        true => data_at(r, layout)?,
         // The file its data is in.
-        false => skip(r, 1)?,
+        false => {
+            skip(r, 1)?;
+            DataAt::Nowhere
+        }
+    };
+    Some(TocEntry { dump_id, kind, tag, had_dumper, no_definition, copy, data })
+}
+
+/// Where a custom archive's entry has its data: a flag, then the offset (`ReadOffset`).
+fn data_at<R: Read>(r: &mut HeaderReader<R>, layout: Layout) -> Option<DataAt> {
+    let flag = r.byte().ok()?;
+    let mut offset: u64 = 0;
+    for i in 0..layout.offset_size {
+        let b = u64::from(r.byte().ok()?);
+        if i < 8 {
+            offset |= b << (8 * i);
+        } else if b != 0 {
+            return None;
+        }
     }
-    Some(kind)
+    match flag {
+        1 => Some(DataAt::Unknown),
+        2 => Some(DataAt::Offset(offset)),
+        3 => Some(DataAt::Nowhere),
+        _ => None,
+    }
 }
 
 /// Skips `n` strings, of any length (a function's definition can be long).
@@ -120,15 +172,15 @@ fn skip<R: Read>(r: &mut HeaderReader<R>, n: usize) -> Option<()> {
     Some(())
 }
 
-/// Reads past one string without keeping it: whether it was a string (not null).
-fn long_string<R: Read>(r: &mut HeaderReader<R>) -> Option<Option<()>> {
+/// Reads past one string without keeping it: its length, or none for a null string.
+fn long_string<R: Read>(r: &mut HeaderReader<R>) -> Option<Option<u64>> {
     let len = r.int().ok()?;
     if len < 0 {
         return Some(None);
     }
     let len = u64::try_from(len).ok()?;
     let skipped = io::copy(&mut (&mut r.inner).take(len), &mut io::sink()).ok()?;
-    (skipped == len).then_some(Some(()))
+    (skipped == len).then_some(Some(len))
 }
 
 /// What a dump holds, by the kinds of its entries.

@@ -4,7 +4,9 @@
 //! the restore: `pg_restore -f -` turns it into SQL on the target's side and streams it back
 //! through the same splitter and scanner as a plain dump: every data block is read (a truncated
 //! or damaged archive fails here), meta-commands are refused as in a plain dump, and the drill
-//! learns the extensions, roles and settings the archive needs and the rows of each table. The
+//! learns the extensions, roles and settings the archive needs and the rows of each table. A
+//! custom archive whose data verify read and counted ([`crate::dump::blocks`]) has pg_restore
+//! write every entry but its tables' COPY rows ([`Scan::Sql`]). The
 //! restore is then `pg_restore --exit-on-error`, with `-j` for the formats that allow it. An
 //! encrypted archive is decrypted by pgdrill as pg_restore reads it on its stdin (one job:
 //! pg_restore reads a pipe in order), never written in the clear. A custom or tar file read once
@@ -87,24 +89,33 @@ async fn fed(feeder: Option<Feeder>) -> Result<(), RestoreError> {
 }
 
 /// How much of an archive preflight reads through pg_restore.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scan {
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scan<'a> {
     /// Every entry and data block: what it needs, and that it reads to its end.
     Whole,
+    /// Every entry but the tables' COPY data that verify read and counted (`copies`): the entries
+    /// of `list`, pg_restore's `-L` list. The archive must be readable where pg_restore runs
+    /// (the list is its input); else it is read whole.
+    Sql { list: &'a str, copies: &'a DumpSummary },
     /// Its entries before its data (`--section=pre-data`): what it needs to start; the restore
     /// reads the rest once (see [`super::archive_once`]).
     Head,
 }
 
-/// Reads the archive through the target's pg_restore, whole or its head; returns what it needs.
+/// Reads the archive through the target's pg_restore, as `how` says; returns what it needs, and
+/// how it was read (an archive pg_restore reads on its input is read whole instead of by a list).
 /// `key` decrypts an encrypted one as it is read.
-pub(crate) async fn scan(
+pub(crate) async fn scan<'a>(
     target: &Target,
     (path, key): (&std::path::Path, Option<&Key>),
-    (pg_dump_version, how): (&str, Scan),
+    (pg_dump_version, how): (&str, Scan<'a>),
     redactor: &Redactor,
-) -> Result<DumpSummary, RestoreError> {
+) -> Result<(DumpSummary, Scan<'a>), RestoreError> {
     let (inside, stdin) = archive_input(target, path, key)?;
+    let how = match how {
+        Scan::Sql { .. } if inside.is_none() => Scan::Whole,
+        how => how,
+    };
     check_tool_version(target, pg_dump_version, redactor).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let reader = tokio::task::spawn_blocking(move || -> Result<DumpSummary, RestoreError> {
@@ -126,19 +137,32 @@ pub(crate) async fn scan(
         Ok(scanner.finish(splitter.comments(), splitter.lines_read(), splitter.bytes_read()))
     });
     let mut args = vec!["-f".to_owned(), "-".to_owned()];
-    if how == Scan::Head {
-        args.push("--section=pre-data".to_owned());
-    }
+    let (stdin, feeder) = match how {
+        Scan::Head => {
+            args.push("--section=pre-data".to_owned());
+            stdin.unzip()
+        }
+        Scan::Sql { list, .. } => {
+            // The list on pg_restore's input: the archive is read from where it is.
+            args.extend(["-L".to_owned(), "/dev/stdin".to_owned()]);
+            let (tx, rx) = mpsc::channel::<Bytes>(1);
+            tx.try_send(Bytes::copy_from_slice(list.as_bytes())).expect("an empty channel");
+            (Some(rx), None)
+        }
+        Scan::Whole => stdin.unzip(),
+    };
     args.extend(inside);
-    let (stdin, feeder) = stdin.unzip();
     let output =
         target.tools.run_fed("pg_restore", &args, (stdin, Some(tx)), redactor).await.map_err(RestoreError::reread)?;
-    let summary = reader.await.map_err(RestoreError::reread)?;
+    let mut summary = reader.await.map_err(RestoreError::reread)?;
     fed(feeder).await?;
     if !output.success() {
         return Err(RestoreError::Archive { status: output.status, stderr: output.stderr });
     }
-    summary
+    if let (Ok(summary), Scan::Sql { copies, .. }) = (&mut summary, how) {
+        summary.add_copies(copies);
+    }
+    summary.map(|summary| (summary, how))
 }
 
 /// Why an item of the SQL pg_restore writes of an archive must not run, if it must not (what a

@@ -7,8 +7,6 @@ use std::io::BufRead;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sha2::{Digest, Sha256};
-
 use super::Backup;
 use super::decrypt::{self, DecryptError, StreamError};
 use super::read::{self, OpenError};
@@ -28,6 +26,9 @@ pub(crate) struct Verified {
     pub summary: DumpSummary,
     /// An archive's header.
     pub archive: Option<ArchiveHeader>,
+    /// A custom archive whose data verify read and counted: pg_restore's list (`-L`) of its
+    /// other entries, whose SQL preflight still reads through the target's pg_restore.
+    pub sql_list: Option<String>,
 }
 
 impl Verified {
@@ -69,6 +70,15 @@ impl Verified {
                     s.copy_blocks
                 ));
             }
+        }
+        match self.sql_list {
+            Some(_) if s.copy_blocks == 0 => {
+                summary.push_str("; its data read (none of it COPY rows: pg_restore writes it as SQL)")
+            }
+            Some(_) => {
+                summary.push_str(&format!("; its data read: {} rows in {} COPY blocks", s.total_rows(), s.copy_blocks))
+            }
+            None => {}
         }
         summary
     }
@@ -274,7 +284,7 @@ pub(crate) fn verify_into(
     if backup.path.is_dir() {
         return match sink {
             Some(_) => Err(VerifyError::NotPlain { format: "directory" }),
-            None => verify_directory(backup, expected_sha256),
+            None => directory::verify_directory(backup, expected_sha256),
         };
     }
     if backup.size == 0 {
@@ -333,16 +343,23 @@ fn read_whole(
 
     let head = opened.reader.fill_buf().map_err(|e| corrupt(1, e))?;
     let format = detect_format(head)?;
+    let mut sql_list = None;
     let (summary, archive) = match format {
         Format::Plain => {
             let summary = scan_plain(&mut opened, &corrupt, (progress, stop), sink)?;
             (summary, None)
         }
         _ if sink.is_some() => return Err(VerifyError::NotPlain { format: format.as_str() }),
-        Format::Custom | Format::Tar | Format::Directory => {
-            if compression != Compression::None {
-                return Err(VerifyError::WrappedArchive { format: format.as_str(), compression: compression.as_str() });
-            }
+        Format::Custom | Format::Tar | Format::Directory if compression != Compression::None => {
+            return Err(VerifyError::WrappedArchive { format: format.as_str(), compression: compression.as_str() });
+        }
+        Format::Custom => {
+            let (header, summary, list) = custom::read(&mut opened.reader)?;
+            sql_list = list;
+            progress(raw_bytes.load(Ordering::Relaxed));
+            (summary, Some(header))
+        }
+        Format::Tar | Format::Directory => {
             let (header, kinds) = toc::read_structure(format, &mut opened.reader)
                 .map_err(|error| VerifyError::Archive { format: format.as_str(), error })?;
             opened.drain().map_err(|e| corrupt(0, e))?;
@@ -354,6 +371,7 @@ fn read_whole(
     let sha256 = opened.sha256().unwrap_or_default();
     check_digest(expected_sha256, &sha256)?;
     let mut verified = verified(backup, sha256, compression, format, summary, archive);
+    verified.sql_list = sql_list;
     encrypted(&mut verified, backup, envelope);
     Ok((verified, opened.plaintext_sha256()))
 }
@@ -539,57 +557,10 @@ pub(super) fn verified(
         keys: Vec::new(),
         kind: None,
     };
-    Verified { info, format, summary, archive }
+    Verified { info, format, summary, archive, sql_list: None }
 }
 
-/// A directory-format archive: `toc.dat`'s header, every data file read to its end (compressed
-/// ones decompressed, so a damaged one is found now), and one digest over all files: the sha256
-/// of the sorted `sha256  name` lines, as `sha256sum * | sort -k2` would print them.
-fn verify_directory(backup: &Backup, expected_sha256: Option<&str>) -> Result<Verified, VerifyError> {
-    let dir = &backup.path;
-    let toc = dir.join("toc.dat");
-    if !toc.is_file() {
-        return Err(VerifyError::NotAnArchiveFolder { path: dir.display().to_string() });
-    }
-    let (header, kinds) = toc::read_header_and_kinds(std::io::BufReader::new(
-        std::fs::File::open(&toc)
-            .map_err(ArchiveError::Io)
-            .map_err(|error| VerifyError::Archive { format: "directory", error })?,
-    ))
-    .map_err(|error| VerifyError::Archive { format: "directory", error })?;
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| VerifyError::Archive { format: "directory", error: ArchiveError::Io(e) })?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    let mut listing = String::new();
-    for name in &names {
-        let path = dir.join(name);
-        let digest = check_data_file(&path, name)?;
-        listing.push_str(&format!("{digest}  {name}\n"));
-    }
-    let sha256 = hex::encode(Sha256::digest(listing.as_bytes()));
-    check_digest(expected_sha256, &sha256)?;
-    let summary = archive_summary(&header, kinds);
-    Ok(verified(backup, sha256, Compression::None, Format::Directory, summary, Some(header)))
-}
-
-/// The sha256 of one file of a directory archive, decompressing gzip and zstd data files to their
-/// end (lz4 ones are hashed as they are).
-fn check_data_file(path: &Path, name: &str) -> Result<String, VerifyError> {
-    let file = || name.to_owned();
-    let mut opened = match read::open(path, true) {
-        Ok(opened) => opened,
-        Err(OpenError::UnsupportedCompression { .. }) => {
-            return read::sha256_file(path).map_err(|source| VerifyError::DataFileRead { file: file(), source });
-        }
-        Err(source) => return Err(VerifyError::DataFileOpen { file: file(), source }),
-    };
-    opened.drain().map_err(|source| VerifyError::DataFileDamaged { file: file(), source })?;
-    Ok(opened.sha256().unwrap_or_default())
-}
-
+mod custom;
+mod directory;
 #[cfg(test)]
 mod tests;

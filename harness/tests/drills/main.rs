@@ -4,6 +4,7 @@
 
 mod after_recovery;
 mod app;
+mod archive_data;
 mod as_tests;
 mod backup_kind;
 mod bad_input;
