@@ -5,8 +5,9 @@
 //! `--verify-first`, which reads it whole before its restore reads it again, against (b)'s one
 //! read shared by verify and the restore: the recovery time of each, and the restore alone (d's
 //! restore phase, reading a dump already verified); (e) the same for the custom dump against
-//! (c): verified whole and read whole by `pg_restore -f -` in preflight, then `pg_restore -j`
-//! (an archive's default when it is not encrypted). On a PLUR-like dataset (vectors
+//! (c): its data read by verify (every block decompressed, the rows counted), the rest of its
+//! SQL written by `pg_restore -f -` in preflight, then `pg_restore -j` (an archive's default
+//! when it is not encrypted). On a PLUR-like dataset (vectors
 //! with an HNSW index, audit rows in monthly partitions) at two sizes, about 50 MB and 500 MB
 //! compressed. Prints each phase's time, the ratios, pgdrill's own CPU share and peak memory,
 //! and how long the integrity checks take there: `amcheck` over the whole database and

@@ -109,8 +109,7 @@ fn walk<R: Read>(
     toc: &[TocEntry],
     codec: Codec,
 ) -> Result<ArchiveData, ArchiveError> {
-    let by_id: HashMap<i64, usize> =
-        toc.iter().enumerate().filter(|(_, e)| e.data != DataAt::Nowhere).map(|(i, e)| (e.dump_id, i)).collect();
+    let by_id = with_data(toc)?;
     let mut rows: Vec<Option<u64>> = vec![None; toc.len()];
     let mut read = vec![false; toc.len()];
     let mut bytes = 0;
@@ -156,6 +155,16 @@ fn walk<R: Read>(
     Ok(sorted(toc, &rows, bytes))
 }
 
+/// The entries with data, by id; each id must be one entry's (pg_restore's list names entries
+/// by id: two of one id are not pg_dump's).
+fn with_data(toc: &[TocEntry]) -> Result<HashMap<i64, usize>, ArchiveError> {
+    let mut ids = std::collections::HashSet::with_capacity(toc.len());
+    if let Some(twice) = toc.iter().find(|e| !ids.insert(e.dump_id)) {
+        return Err(invalid(format!("two entries of its table of contents have the id {}", twice.dump_id)));
+    }
+    Ok(toc.iter().enumerate().filter(|(_, e)| e.data != DataAt::Nowhere).map(|(i, e)| (e.dump_id, i)).collect())
+}
+
 /// The COPY entries read and the list of the others.
 fn sorted(toc: &[TocEntry], rows: &[Option<u64>], bytes: u64) -> ArchiveData {
     let mut data = ArchiveData { bytes, ..ArchiveData::default() };
@@ -177,8 +186,11 @@ fn copy_of(entry: &TocEntry) -> Option<&str> {
     entry.copy.as_deref().filter(|_| only_data)
 }
 
+/// `entry 3391 (TABLE DATA items)`, the tag as the archive has it, its first 64 characters
+/// and without control characters.
 fn named(entry: &TocEntry) -> String {
-    format!("entry {} ({} {})", entry.dump_id, entry.kind, entry.tag)
+    let tag: String = entry.tag.chars().filter(|c| !c.is_control()).take(64).collect();
+    format!("entry {} ({} {tag})", entry.dump_id, entry.kind)
 }
 
 fn invalid(why: String) -> ArchiveError {
@@ -421,6 +433,18 @@ mod tests {
         // Bytes after the last block.
         let trailing = [&archive[..], &[7u8, 0, 1, 0, 0, 0][..]].concat();
         assert!(error(&trailing).contains("unknown type (7)"), "{}", error(&trailing));
+    }
+
+    #[test]
+    fn two_entries_of_one_id_are_not_pg_dumps() {
+        let mut toc = toc(&fixture());
+        assert!(with_data(&toc).is_ok());
+        toc[3].dump_id = toc[2].dump_id;
+        let said = with_data(&toc).unwrap_err().to_string();
+        assert!(
+            said.contains(&format!("two entries of its table of contents have the id {}", toc[2].dump_id)),
+            "{said}"
+        );
     }
 
     #[test]
