@@ -354,7 +354,15 @@ fn read_whole(
             return Err(VerifyError::WrappedArchive { format: format.as_str(), compression: compression.as_str() });
         }
         Format::Custom => {
-            let (header, summary, list) = custom::read(&mut opened.reader)?;
+            // A damaged file (a decryption that fails, a stream cut short) shows as damaged data
+            // before it fails itself: that is the error to report.
+            let (header, summary, list) = match custom::read(&mut opened.reader) {
+                Ok(read) => read,
+                Err(found) => {
+                    opened.drain().map_err(|e| corrupt(0, e))?;
+                    return Err(found);
+                }
+            };
             sql_list = list;
             progress(raw_bytes.load(Ordering::Relaxed));
             (summary, Some(header))
