@@ -50,17 +50,46 @@ fn copy_statement(copied: &Copied) -> Option<Item> {
     let text = format!("{}\\.\n", copied.statement);
     let mut splitter = Splitter::new(text.as_bytes());
     let first = splitter.next_item().ok()??;
-    let is_copy = matches!(&first, Item::Statement(s) if s.copy_from_stdin && !s.copy_program);
+    // The statement is the whole text: nothing after its `;` (pg_restore sends the text as one
+    // query, which would run a second statement too).
+    let whole = copied.statement.trim_end();
+    let is_copy = matches!(&first, Item::Statement(s) if s.copy_from_stdin && !s.copy_program && s.sql.trim() == whole);
     let ended = matches!(splitter.next_item(), Ok(Some(Item::CopyEnd { rows: 0, .. })));
     let nothing_else = matches!(splitter.next_item(), Ok(None));
     (is_copy && ended && nothing_else && super::refused(&first).is_none()).then_some(first)
 }
 
-/// A statement as an error shows it: its first 200 characters.
+/// A statement as an error shows it: its first 200 characters, a control character as a space.
 fn shown(copied: &Copied) -> String {
-    let text = copied.statement.trim_end();
+    let text: String = copied.statement.trim_end().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     match text.char_indices().nth(200) {
         Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(statement: &str) -> bool {
+        let copied = Copied { entry: "entry 1 (TABLE DATA t)".into(), statement: statement.into(), rows: 0 };
+        copy_statement(&copied).is_some()
+    }
+
+    #[test]
+    fn only_one_copy_from_stdin_and_nothing_else_is_pg_dumps() {
+        assert!(accepted("COPY public.items (id, name) FROM stdin;\n"));
+        assert!(accepted("COPY \"odd; name\".\"t FROM stdin;\" (\"a\") FROM stdin;\n"));
+        for evil in [
+            "COPY public.items FROM stdin;SELECT 1;--\n",
+            "COPY public.items FROM stdin; SELECT 1 FROM stdin;\n",
+            "SELECT 1; COPY public.items FROM stdin;\n",
+            "COPY public.items FROM PROGRAM 'id'; COPY t FROM stdin;\n",
+            "COPY public.items TO stdout; COPY t FROM stdin;\n",
+            "COPY public.items FROM stdin\n",
+        ] {
+            assert!(!accepted(evil), "{evil}");
+        }
     }
 }
