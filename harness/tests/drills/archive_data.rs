@@ -7,7 +7,6 @@
 //! before any SQL runs.
 
 use std::path::Path;
-use std::process::Command;
 
 use pgdrill::Verdict;
 use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
@@ -16,11 +15,7 @@ use crate::util::Scratch;
 
 /// 20000 items, a note with a large object, and values a COPY line could be mistaken by: `\.`
 /// alone, and a newline.
-const MAKE: &str = r#"set -e
-export PGHOST=/tmp PGUSER=postgres
-initdb -D /tmp/data -U postgres -A trust -E UTF8 --no-sync >/dev/null
-pg_ctl -D /tmp/data -o "-k /tmp -c listen_addresses=" -w -l /tmp/log start >/dev/null
-createdb shop
+const MAKE: &str = r#"createdb shop
 psql -q -v ON_ERROR_STOP=1 -d shop -c "CREATE TABLE public.items (id integer PRIMARY KEY, name text NOT NULL);
   INSERT INTO public.items SELECT i, 'item number ' || i FROM generate_series(1, 20000) i;
   CREATE TABLE public.notes (id integer PRIMARY KEY, body oid);
@@ -29,33 +24,14 @@ psql -q -v ON_ERROR_STOP=1 -d shop -c "CREATE TABLE public.items (id integer PRI
   INSERT INTO public.odd VALUES (E'\\\\.'), (E'two\nlines');" >/dev/null
 "#;
 
-/// The archives `dumps` (`name:pg_dump options` words) of the database above, made by
-/// PostgreSQL `major`'s own server and pg_dump in a container of the project's image, into `out`.
+/// The archives `dumps` (`name`, pg_dump options) of the database above, made by PostgreSQL
+/// `major`'s own server and pg_dump in a container of the project's image, into `out`.
 fn archives(out: &Path, major: u32, dumps: &[(&str, &str)]) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(out).unwrap();
-    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o777)).unwrap();
     let mut script = MAKE.to_owned();
     for (name, options) in dumps {
         script.push_str(&format!("pg_dump -Fc {options} -f /out/{name} shop\n"));
     }
-    script.push_str("chmod a+r /out/*\n");
-    let image = pgdrill::scenario::project_image(major);
-    let made = Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "-e",
-            &format!("PATH=/usr/lib/postgresql/{major}/bin:/usr/bin:/bin"),
-        ])
-        .arg("-v")
-        .arg(format!("{}:/out", out.display()))
-        .args(["--entrypoint", "sh", &image, "-c", &script])
-        .output()
-        .expect("docker run");
-    assert!(made.status.success(), "making the archives: {}", String::from_utf8_lossy(&made.stderr));
+    crate::util::with_server_in_image(major, out, &script);
 }
 
 fn drill(scratch: &Scratch, archive: &Path) -> crate::util::Drill {

@@ -6,7 +6,6 @@
 //! it before it reaches the server; verified first, preflight does.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
@@ -15,35 +14,19 @@ use crate::util::{Drill, Scratch};
 /// A row's text the hostile archives rewrite.
 const PLACEHOLDER_LEN: usize = 200;
 
-const MAKE: &str = r#"set -e
-export PGHOST=/tmp PGUSER=postgres
-initdb -D /tmp/data -U postgres -A trust -E UTF8 --no-sync >/dev/null
-pg_ctl -D /tmp/data -o "-k /tmp -c listen_addresses=" -w -l /tmp/log start >/dev/null
-createdb items
+const MAKE: &str = r#"createdb items
 psql -q -v ON_ERROR_STOP=1 -d items -c "CREATE TABLE public.items (id integer PRIMARY KEY, name text NOT NULL);
   INSERT INTO public.items SELECT i, 'item number ' || i FROM generate_series(1, 20000) i;
   INSERT INTO public.items VALUES (0, repeat('Q', 200));
   CREATE INDEX items_name ON public.items (name);" >/dev/null
 pg_dump -Fc -Z0 -f /out/items.dump items
 pg_dump -Ft -f /out/items.tar items
-chmod a+r /out/*
 "#;
 
 /// `items.dump` (custom, its data not compressed) and `items.tar`, made by PostgreSQL 17's own
 /// server and pg_dump in a container of the project's image, into `out`.
 fn archives(out: &Path) -> (PathBuf, PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(out).unwrap();
-    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let image = pgdrill::scenario::project_image(17);
-    let made = Command::new("docker")
-        .args(["run", "--rm", "--network", "none", "-e", "PATH=/usr/lib/postgresql/17/bin:/usr/bin:/bin"])
-        .arg("-v")
-        .arg(format!("{}:/out", out.display()))
-        .args(["--entrypoint", "sh", &image, "-c", MAKE])
-        .output()
-        .expect("docker run");
-    assert!(made.status.success(), "making the archives: {}", String::from_utf8_lossy(&made.stderr));
+    crate::util::with_server_in_image(17, out, MAKE);
     (out.join("items.dump"), out.join("items.tar"))
 }
 

@@ -179,6 +179,30 @@ impl Scratch {
 
 /// A suffix unique within this test process (names of reports folders, containers).
 /// Makes `dir` as root keeps a backup it took (folders 0700, files 0600, owned by root), when
+/// Runs `script` in a container of the project's image of PostgreSQL `major`, with no network,
+/// after starting a server of its own (`PGHOST`/`PGUSER` set, database `postgres`), `out`
+/// mounted at `/out` for what it writes (pg_dump's archives, say), which it leaves readable.
+pub(crate) fn with_server_in_image(major: u32, out: &Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let whole = format!(
+        "set -e\nexport PGHOST=/tmp PGUSER=postgres\n\
+         initdb -D /tmp/data -U postgres -A trust -E UTF8 --no-sync >/dev/null\n\
+         pg_ctl -D /tmp/data -o \"-k /tmp -c listen_addresses=\" -w -l /tmp/log start >/dev/null\n\
+         {script}\nchmod a+r /out/*\n"
+    );
+    let image = pgdrill::scenario::project_image(major);
+    let path = format!("PATH=/usr/lib/postgresql/{major}/bin:/usr/bin:/bin");
+    let made = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", "-e", &path, "-v"])
+        .arg(format!("{}:/out", out.display()))
+        .args(["--entrypoint", "sh", &image, "-c", &whole])
+        .output()
+        .expect("docker run");
+    assert!(made.status.success(), "running the script: {}", String::from_utf8_lossy(&made.stderr));
+}
+
 /// the tests run as root; returns whether they do (else nothing is changed).
 pub(crate) fn as_root_keeps_it(dir: &Path) -> bool {
     if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) != 0 {
