@@ -136,10 +136,11 @@ fn walk<R: Read>(
             return Err(invalid(format!("{}'s data is at byte {at}, not at {offset} as its entry says", named(entry))));
         }
         if kind[0] == BLK_DATA {
-            let mut lines = Lines::new(copy_of(entry).is_some());
+            let copy = copy_of(entry).is_some();
+            let mut lines = Lines::new(copy);
             stream(r, codec, &mut lines).map_err(|e| damaged(entry, e))?;
             bytes += lines.bytes;
-            rows[i] = copy_of(entry).map(|_| lines.finish()).transpose().map_err(|e| damaged(entry, e))?;
+            rows[i] = copy.then(|| lines.finish()).transpose().map_err(|e| damaged(entry, e))?;
             continue;
         }
         // Large objects: each after its OID, up to a zero OID.
