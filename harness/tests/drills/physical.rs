@@ -204,6 +204,9 @@ fn a_base_backup_recovers_to_a_chosen_time_and_a_wal_gap_or_a_target_past_the_ar
     assert!(restore.contains("the last transaction replayed ended at "), "{restore}");
     let preflight = drill.phase_summary(Phase::Preflight);
     assert!(preflight.contains("is not before the end of the base backup, which ended at "), "{preflight}");
+    // A tar backup's files summed as they were unpacked: pg_verifybackup checks the rest.
+    let verify = drill.phase_summary(Phase::Verify);
+    assert!(verify.contains("match backup_manifest (their checksums summed as they were unpacked)"), "{verify}");
     let report = drill.report("report.md");
     let section = report.split("## Recovery").nth(1).expect("a Recovery section");
     let row =
@@ -329,7 +332,9 @@ fn a_base_backup_recovers_to_an_lsn_a_transaction_or_a_restore_point_and_from_pl
     let checksums = drill.record().checks.iter().find(|c| c.kind.as_str() == "checksums").unwrap().clone();
     assert!(checksums.actual.ends_with("blocks scanned, no bad checksum"), "{checksums:?}");
     assert_eq!(drill.record().checks.last().map(|c| c.kind.as_str()), Some("checksums"), "it runs last");
-    assert!(drill.phase_summary(Phase::Verify).starts_with("base backup (plain) of PostgreSQL 17"), "{drill:?}");
+    let verify = drill.phase_summary(Phase::Verify);
+    assert!(verify.starts_with("base backup (plain) of PostgreSQL 17"), "{drill:?}");
+    assert!(verify.contains("WAL they need match backup_manifest;"), "pg_verifybackup read them: {verify}");
     assert!(drill.report("report.md").contains("## Recovery"), "{drill:?}");
 
     // An LSN past the archive's last segment is known unreachable before anything starts.
@@ -465,8 +470,9 @@ fn a_backup_unlike_its_manifest_or_an_archive_of_another_cluster_fails_in_verify
     let drill = scratch.drill(&scenario_of(&scratch, &mixed, &source.archive(), source.before, 0, &at));
     drill.assert_failed_cleanly();
     let error = drill.phase_error(Phase::Verify);
-    assert!(error.starts_with("pg_verifybackup: the backup does not match its manifest"), "{error}");
-    assert!(error.contains("backup_label"), "it names the file that differs: {error}");
+    // Its checksums, summed as the files were unpacked, say so before pg_verifybackup runs.
+    assert!(error.starts_with("the base backup does not match its manifest: `backup_label`"), "{error}");
+    assert!(error.contains("(CRC32C checksum mismatch, summed as it was unpacked)"), "{error}");
     assert_eq!(drill.phase(Phase::Provision), PhaseStatus::Skipped, "{drill:?}");
 
     // A segment of the archive written by another cluster (its header's system identifier).

@@ -177,6 +177,9 @@ pub(crate) struct Prepared {
     pub control: ControlData,
     /// Whether pg_verifybackup checked it (a backup without a manifest cannot be).
     pub manifest_verified: bool,
+    /// Whether its files' checksums were summed as they were unpacked (pg_verifybackup checked
+    /// the rest without reading them again).
+    pub checksums_summed: bool,
     /// How a chain's members were combined.
     pub combined: Option<combine::Combined>,
     /// An encrypted repository, whose toolbox decrypts the segments recovery is given; closed
@@ -326,8 +329,11 @@ impl Prepared {
                     self.combined.map_or("pg_combinebackup", |c| c.describe())
                 ),
                 (backup::Layout::PgBackRest(set), _, _) => self.restored_set(set),
-                (_, Some((_, m)), true) =>
-                    format!("pg_verifybackup: {} files and the WAL they need match backup_manifest", m.files),
+                (_, Some((_, m)), true) => format!(
+                    "pg_verifybackup: {} files and the WAL they need match backup_manifest{}",
+                    m.files,
+                    if self.checksums_summed { " (their checksums summed as they were unpacked)" } else { "" }
+                ),
                 (_, None, _) if b.barman.as_ref().is_some_and(|barman| barman.cloud) => {
                     "barman-cloud writes no manifest: its files could not be verified (the WAL it recovers through is, segment by segment)".to_owned()
                 }

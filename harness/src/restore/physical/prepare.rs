@@ -66,7 +66,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
     let checked = check(&request, &tools, &read, &data, staged).await;
     // The toolbox goes whatever was found; once the backup passed, beside what follows (the
     // drill's teardown waits for it; its sweep is the backstop).
-    let Checked { control, manifest_verified, feed, combined } = match checked {
+    let Checked { control, manifest_verified, checksums_summed, feed, combined } = match checked {
         Ok(checked) => checked,
         Err(e) => {
             let _ = tools.remove().await;
@@ -87,6 +87,7 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         given,
         control,
         manifest_verified,
+        checksums_summed,
         combined,
         repository: encrypted,
         window,
@@ -156,6 +157,7 @@ struct Read<'a> {
 struct Checked {
     control: ControlData,
     manifest_verified: bool,
+    checksums_summed: bool,
     feed: Option<Feed>,
     combined: Option<combine::Combined>,
 }
@@ -213,7 +215,7 @@ async fn check(
     // is given meanwhile.
     let verified = async {
         match &backup.manifest {
-            Some(_) => verify_backup(tools, request.redactor).await.map(|()| true),
+            Some(_) => verify_backup(tools, staged.checksums_read, request.redactor).await.map(|()| true),
             None => Ok(false),
         }
     };
@@ -221,7 +223,8 @@ async fn check(
     let (manifest_verified, feed) = (manifest_verified?, feed?);
     let settled = data.to_owned();
     blocking(move || Ok(stage::settle(&settled)?)).await?;
-    Ok(Checked { control, manifest_verified, feed, combined })
+    let checksums_summed = manifest_verified && staged.checksums_read;
+    Ok(Checked { control, manifest_verified, checksums_summed, feed, combined })
 }
 
 /// The scenario's `[source]` keys must be this kind of backup's.
@@ -337,8 +340,13 @@ async fn control_data(tools: &Toolbox, redactor: &Redactor) -> Result<ControlDat
     Ok(verify::parse_control(&stdout)?)
 }
 
-async fn verify_backup(tools: &Toolbox, redactor: &Redactor) -> Result<(), PrepareError> {
-    let args = ["--quiet".to_owned(), toolbox::DATA.to_owned()];
+/// pg_verifybackup over the staged data directory; without reading the files' content again
+/// when every checksum was computed as they were unpacked (`checksums_read`).
+async fn verify_backup(tools: &Toolbox, checksums_read: bool, redactor: &Redactor) -> Result<(), PrepareError> {
+    let mut args = vec!["--quiet".to_owned(), toolbox::DATA.to_owned()];
+    if checksums_read {
+        args.insert(0, "--skip-checksums".to_owned());
+    }
     let (output, _) = tools.run("pg_verifybackup", &args, redactor).await?;
     match output.success() {
         true => Ok(()),

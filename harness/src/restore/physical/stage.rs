@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::source::physical::{BaseBackup, Layout};
-use unpack::unpack;
+use crate::source::physical::{BaseBackup, Layout, manifest};
+use digest::Expected;
+use unpack::{Summed, unpack};
 
+mod digest;
 mod unpack;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,11 @@ pub(crate) enum StageError {
         #[source]
         source: Box<StageError>,
     },
+    /// A file unpacked whose content is not what the backup's manifest says.
+    #[error(
+        "the base backup does not match its manifest: `{path}` is not the file it lists ({algorithm} checksum mismatch, summed as it was unpacked): the backup is damaged, or was altered after it was taken"
+    )]
+    Checksum { path: String, algorithm: String },
     /// A tablespace pgBackRest did not restore where it was told.
     #[error("tablespace {oid} of the pgBackRest set: {problem}")]
     SetTablespace { oid: u32, problem: &'static str },
@@ -66,6 +73,9 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 pub(crate) struct Staged {
     /// The system identifier in the restored `global/pg_control`.
     pub system_id: u64,
+    /// Whether every file the manifest gives a checksum was summed as it was unpacked, and
+    /// matched (pg_verifybackup need not read them again).
+    pub checksums_read: bool,
 }
 
 /// Stages `backup` into `data`, an empty folder: its data directory and the WAL it carries
@@ -77,13 +87,20 @@ pub(crate) fn stage(
     tablespaces: &BTreeMap<u32, PathBuf>,
 ) -> Result<Staged, StageError> {
     use std::os::unix::fs::DirBuilderExt;
+    let mut checksums_read = false;
     match &backup.layout {
         Layout::Tar { base, wal, tablespaces } => {
-            unpack(base, data)?;
+            // pg_verifybackup finds the manifest in the data directory, as a plain backup has it;
+            // the checksums are read from that copy, the one it reads.
+            let expected = match &backup.manifest {
+                Some((manifest, _)) => expected(manifest, &data.join("backup_manifest"))?,
+                None => None,
+            };
+            let mut sums = unpack(base, data, expected.as_ref().map(|expected| Summed { expected, prefix: "" }))?;
             let pg_wal = data.join("pg_wal");
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&pg_wal).map_err(io("create", &pg_wal))?;
             if let Some(wal) = wal {
-                unpack(wal, &pg_wal)?;
+                unpack(wal, &pg_wal, None)?;
             }
             // Each tablespace in the data directory itself (an in-place tablespace: a folder in
             // pg_tblspc, not a link to where the source kept it), never outside the staging
@@ -92,13 +109,14 @@ pub(crate) fn stage(
             for (oid, tar) in tablespaces {
                 let into = data.join("pg_tblspc").join(oid.to_string());
                 std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&into).map_err(io("create", &into))?;
-                unpack(tar, &into)?;
+                let prefix = format!("pg_tblspc/{oid}/");
+                let summed = expected.as_ref().map(|expected| Summed { expected, prefix: &prefix });
+                sums.extend(unpack(tar, &into, summed)?);
             }
-            // pg_verifybackup finds the manifest in the data directory, as a plain backup has it.
-            if let Some((manifest, _)) = &backup.manifest {
-                let to = data.join("backup_manifest");
-                std::fs::copy(manifest, &to).map_err(io("copy", manifest))?;
-            }
+            checksums_read = match &expected {
+                Some(expected) => expected.judge(&sums)?,
+                None => false,
+            };
         }
         Layout::Plain => copy_plain(&backup.dir, data, tablespaces)?,
         // pgBackRest restored it already, or pg_combinebackup combined it (in the toolbox).
@@ -109,7 +127,16 @@ pub(crate) fn stage(
     }
     let control = data.join("global/pg_control");
     let system_id = read_system_id(&control).map_err(io("read", &control))?;
-    Ok(Staged { system_id })
+    Ok(Staged { system_id, checksums_read })
+}
+
+/// Copies the manifest at `from` to `to` and reads the checksums it gives the files: None when
+/// one has an algorithm pgdrill does not compute, or the list cannot be read (pg_verifybackup
+/// then reads every file, and says what is wrong with the manifest).
+fn expected(from: &Path, to: &Path) -> Result<Option<Expected>, StageError> {
+    std::fs::copy(from, to).map_err(io("copy", from))?;
+    let text = std::fs::read(to).map_err(io("read", to))?;
+    Ok(std::str::from_utf8(&text).ok().and_then(|text| manifest::listed(text).ok()).and_then(Expected::new))
 }
 
 /// Makes a staged data directory ready for its server, once PostgreSQL's tools have read it:
@@ -257,17 +284,17 @@ mod tests {
     fn only_files_and_folders_are_unpacked_and_nothing_outside() {
         let dir = tempfile::tempdir().unwrap();
         let good = tar_with(|b| file_entry(b, "global/pg_control", b"12345678"));
-        unpack(good.path(), dir.path()).unwrap();
+        unpack(good.path(), dir.path(), None).unwrap();
         assert_eq!(std::fs::read(dir.path().join("global/pg_control")).unwrap(), b"12345678");
 
         // A link named pg_wal would send pg_wal.tar and the archive's segments elsewhere.
         let linked = tar_with(|b| link_entry(b, "pg_wal", "/etc"));
-        let error = unpack(linked.path(), dir.path()).unwrap_err().to_string();
+        let error = unpack(linked.path(), dir.path(), None).unwrap_err().to_string();
         assert!(error.contains("holds a link `pg_wal`"), "{error}");
         assert!(!dir.path().join("pg_wal").exists());
 
         let tablespace = tar_with(|b| link_entry(b, "pg_tblspc/16385", "/srv/space"));
-        let error = unpack(tablespace.path(), dir.path()).unwrap_err().to_string();
+        let error = unpack(tablespace.path(), dir.path(), None).unwrap_err().to_string();
         assert!(error.contains("it is a tablespace"), "{error}");
 
         // tar's own builder refuses `..`; a hostile archive is written by hand.
@@ -283,7 +310,7 @@ mod tests {
         std::fs::write(escaping.path(), &bytes).unwrap();
         let inner = dir.path().join("inner");
         std::fs::create_dir(&inner).unwrap();
-        let error = unpack(escaping.path(), &inner).unwrap_err().to_string();
+        let error = unpack(escaping.path(), &inner, None).unwrap_err().to_string();
         assert!(error.contains("a path outside its folder"), "{error}");
         assert!(!dir.path().join("escape.tx").exists());
     }

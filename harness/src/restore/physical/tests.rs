@@ -51,6 +51,7 @@ fn prepared(backup: BaseBackup, archive: Option<WalArchive>) -> Prepared {
         given: FeedStats { segments: 3, bytes: 48 * MIB, peak: 3 },
         control: ControlData { system_id: SYSTEM, segment_size: 16 * MIB, checksum_version: 1, ..Default::default() },
         manifest_verified: true,
+        checksums_summed: false,
         combined: None,
         repository: None,
         window: Some(256 * MIB),

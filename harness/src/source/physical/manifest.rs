@@ -39,11 +39,13 @@ struct RawRange {
     end: String,
 }
 
-/// A file a manifest lists: its path in the data directory and its size.
+/// A file a manifest lists: its path in the data directory, its size, and its checksum (the
+/// algorithm's name as the manifest gives it and the digest in hex) unless it has none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Listed {
     pub path: String,
     pub size: u64,
+    pub checksum: Option<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +62,10 @@ struct RawFile {
     encoded: Option<String>,
     #[serde(rename = "Size", default)]
     size: u64,
+    #[serde(rename = "Checksum-Algorithm")]
+    algorithm: Option<String>,
+    #[serde(rename = "Checksum")]
+    checksum: Option<String>,
 }
 
 /// Why a `backup_manifest` cannot be read, or followed.
@@ -99,7 +105,10 @@ pub(crate) fn listed(text: &str) -> Result<Vec<Listed>, ManifestError> {
     raw.files
         .into_iter()
         .map(|file| match (file.path, file.encoded) {
-            (Some(path), _) => Ok(Listed { path, size: file.size }),
+            (Some(path), _) => {
+                let checksum = file.algorithm.zip(file.checksum).filter(|(algorithm, _)| algorithm != "NONE");
+                Ok(Listed { path, size: file.size, checksum })
+            }
             (None, Some(encoded)) => Err(ManifestError::NotUtf8 { encoded }),
             (None, None) => Err(ManifestError::NoPath),
         })
@@ -155,7 +164,14 @@ mod tests {
         assert!(matches!(error, ManifestError::NotManifest { .. }), "{error}");
         assert!(crate::error::error_chain(&error).contains("is not a backup manifest: expected value"), "{error}");
         let files = listed(r#"{"Files": [{"Path": "PG_VERSION", "Size": 3}, {"Path": "base/1/1259", "Size": 8192}]}"#);
-        assert_eq!(files.unwrap()[1], Listed { path: "base/1/1259".into(), size: 8192 });
+        assert_eq!(files.unwrap()[1], Listed { path: "base/1/1259".into(), size: 8192, checksum: None });
+        let summed = listed(
+            r#"{"Files": [{"Path": "PG_VERSION", "Size": 3, "Checksum-Algorithm": "CRC32C", "Checksum": "0badf00d"},
+            {"Path": "global/1262", "Size": 0, "Checksum-Algorithm": "NONE", "Checksum": ""}]}"#,
+        )
+        .unwrap();
+        assert_eq!(summed[0].checksum, Some(("CRC32C".into(), "0badf00d".into())));
+        assert_eq!(summed[1].checksum, None, "a file without a checksum");
         let encoded = listed(r#"{"Files": [{"Encoded-Path": "ff", "Size": 3}]}"#).unwrap_err();
         assert!(matches!(&encoded, ManifestError::NotUtf8 { encoded } if encoded == "ff"), "{encoded}");
     }

@@ -198,7 +198,8 @@ fn archive(segments: usize, segment_size: u64) -> WalArchive {
 }
 
 fn judged(backup: &BaseBackup, archive: Option<&WalArchive>, staged: u64) -> Result<(), String> {
-    judge_systems(backup, archive, &Staged { system_id: staged }, &control(SYSTEM)).map_err(|e| e.to_string())
+    judge_systems(backup, archive, &Staged { system_id: staged, checksums_read: false }, &control(SYSTEM))
+        .map_err(|e| e.to_string())
 }
 
 /// The manifest, Barman's backup.info, a pgBackRest set, pg_control as staged and as

@@ -4,7 +4,8 @@
 //! two each on a busy VM, mostly waiting): this thread reads and decompresses the archive and
 //! hands the small files to a few writer threads, which create them side by side, and a large
 //! file (a table's segment) in pieces to a writer of its own, which writes one while this thread
-//! decompresses the next.
+//! decompresses the next. Each writer sums the files its manifest gives a checksum as it writes
+//! them (`digest`).
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -12,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc;
 
 use super::StageError;
+use super::digest::{Expected, Summing};
 
 /// Files up to this size are read whole and written by a writer thread; larger ones here.
 const SMALL: u64 = 256 << 10;
@@ -26,17 +28,30 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     move |source| StageError::Io { action, path: path.display().to_string(), source }
 }
 
-/// A small file for a writer: where, and its content.
+/// A small file for a writer: where, its content, and its checksum to compute.
 struct Job {
     path: PathBuf,
     data: Vec<u8>,
+    summing: Option<Summing>,
 }
 
-/// What the large files' writer is given, in order: a file created (it writes there next), or
-/// the next piece of it.
+/// What the large files' writer is given, in order: a file created (it writes there next, and
+/// sums it when its manifest gives it a checksum), or the next piece of it.
 enum Piece {
-    File(PathBuf, std::fs::File),
+    File(PathBuf, std::fs::File, Option<Summing>),
     Data(Vec<u8>),
+}
+
+/// The files a writer summed: each one's path in the data directory and its digest in hex.
+pub(crate) type Sums = Vec<(String, String)>;
+
+/// Where the files of a tar file are in the data directory, for the checksums its manifest
+/// gives them: the manifest's checksums, and the tar's place (`""` for the data directory's
+/// own, `pg_tblspc/<oid>/` for a tablespace's).
+#[derive(Clone, Copy)]
+pub(crate) struct Summed<'a> {
+    pub expected: &'a Expected,
+    pub prefix: &'a str,
 }
 
 /// The writer threads: the small files' (by turns) and the large files'.
@@ -45,8 +60,9 @@ struct Writers {
     large: mpsc::SyncSender<Piece>,
 }
 
-/// Unpacks `tar_file` into `into` (see the module's documentation).
-pub(crate) fn unpack(tar_file: &Path, into: &Path) -> Result<(), StageError> {
+/// Unpacks `tar_file` into `into` (see the module's documentation), with the checksums of the
+/// files `summed` gives one.
+pub(crate) fn unpack(tar_file: &Path, into: &Path, summed: Option<Summed<'_>>) -> Result<Sums, StageError> {
     let opened = crate::source::read::open(tar_file, false).map_err(|e| StageError::Io {
         action: "read",
         path: tar_file.display().to_string(),
@@ -63,13 +79,21 @@ pub(crate) fn unpack(tar_file: &Path, into: &Path) -> Result<(), StageError> {
         let (large, pieces) = mpsc::sync_channel::<Piece>(QUEUED);
         writers.push(scope.spawn(move || write_large(pieces)));
         let senders = Writers { small, large };
-        let read = read_entries(&mut archive, tar_file, into, &senders);
+        let read = read_entries(&mut archive, (tar_file, into, summed), &senders);
         drop(senders);
         // Every writer ends once its queue is empty; the first error found is the one said.
-        let written = writers.into_iter().try_for_each(|w| {
-            w.join().unwrap_or_else(|_| Err(io("unpack into", into)(std::io::Error::other("a writer panicked"))))
-        });
-        read.and(written)
+        let mut sums = Vec::new();
+        for writer in writers {
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(io("unpack into", into)(std::io::Error::other("a writer panicked"))));
+            match (&read, written) {
+                (Ok(()), Ok(summed)) => sums.extend(summed),
+                (Ok(()), Err(e)) => return Err(e),
+                (Err(_), _) => {}
+            }
+        }
+        read.map(|()| sums)
     })
 }
 
@@ -77,8 +101,7 @@ pub(crate) fn unpack(tar_file: &Path, into: &Path) -> Result<(), StageError> {
 /// writers (by turns); stops at the first entry that is not a file or folder inside `into`.
 fn read_entries<R: Read>(
     archive: &mut tar::Archive<R>,
-    tar_file: &Path,
-    into: &Path,
+    (tar_file, into, summed): (&Path, &Path, Option<Summed<'_>>),
     writers: &Writers,
 ) -> Result<(), StageError> {
     let mut folders: HashSet<PathBuf> = HashSet::from([into.to_owned()]);
@@ -104,7 +127,8 @@ fn read_entries<R: Read>(
                 hint: "",
             });
         }
-        let path: PathBuf = into.join(relative.components().filter(|c| *c != Component::CurDir).collect::<PathBuf>());
+        let inside: PathBuf = relative.components().filter(|c| *c != Component::CurDir).collect();
+        let path = into.join(&inside);
         if kind.is_dir() {
             folder(&path, &mut folders)?;
             continue;
@@ -115,14 +139,16 @@ fn read_entries<R: Read>(
         if let Some(parent) = path.parent() {
             folder(parent, &mut folders)?;
         }
+        let summing = summed.and_then(|s| s.expected.summing(&format!("{}{}", s.prefix, inside.to_string_lossy())));
         // A writer that stopped (on an error) has dropped its queue: the error is its own.
         let sent = if entry.size() > SMALL {
             let file = create(&path)?;
-            writers.large.send(Piece::File(path, file)).is_ok() && send_pieces(&mut entry, tar_file, &writers.large)?
+            writers.large.send(Piece::File(path, file, summing)).is_ok()
+                && send_pieces(&mut entry, tar_file, &writers.large)?
         } else {
             let mut data = Vec::with_capacity(entry.size() as usize);
             entry.read_to_end(&mut data).map_err(io("read", tar_file))?;
-            writers.small[n % writers.small.len()].send(Job { path, data }).is_ok()
+            writers.small[n % writers.small.len()].send(Job { path, data, summing }).is_ok()
         };
         if !sent {
             return Ok(());
@@ -170,29 +196,45 @@ fn create(path: &Path) -> Result<std::fs::File, StageError> {
         .map_err(io("create", path))
 }
 
-/// The large files' writer: writes each piece into the file last given, until the queue closes
-/// or a write fails.
-fn write_large(pieces: mpsc::Receiver<Piece>) -> Result<(), StageError> {
-    let mut current: Option<(PathBuf, std::fs::File)> = None;
+/// The large files' writer: writes each piece into the file last given (and sums it), until the
+/// queue closes or a write fails.
+fn write_large(pieces: mpsc::Receiver<Piece>) -> Result<Sums, StageError> {
+    let mut sums = Vec::new();
+    let mut current: Option<(PathBuf, std::fs::File, Option<Summing>)> = None;
     for piece in pieces {
         match (piece, &mut current) {
-            (Piece::File(path, file), _) => current = Some((path, file)),
-            (Piece::Data(data), Some((path, file))) => file.write_all(&data).map_err(io("unpack into", path))?,
+            (Piece::File(path, file, summing), _) => {
+                if let Some(summing) = current.replace((path, file, summing)).and_then(|(_, _, s)| s) {
+                    sums.push(summing.finish());
+                }
+            }
+            (Piece::Data(data), Some((path, file, summing))) => {
+                file.write_all(&data).map_err(io("unpack into", path))?;
+                if let Some(summing) = summing {
+                    summing.hasher.update(&data);
+                }
+            }
             // [`read_entries`] sends a file before its pieces.
             (Piece::Data(_), None) => {
                 return Err(io("unpack", Path::new("?"))(std::io::ErrorKind::InvalidInput.into()));
             }
         }
     }
-    Ok(())
+    sums.extend(current.and_then(|(_, _, s)| s).map(Summing::finish));
+    Ok(sums)
 }
 
-/// A writer thread: writes each queued file until the queue closes or a write fails.
-fn write_all(jobs: mpsc::Receiver<Job>) -> Result<(), StageError> {
-    for Job { path, data } in jobs {
+/// A writer thread: writes (and sums) each queued file until the queue closes or a write fails.
+fn write_all(jobs: mpsc::Receiver<Job>) -> Result<Sums, StageError> {
+    let mut sums = Vec::new();
+    for Job { path, data, summing } in jobs {
         create(&path)?.write_all(&data).map_err(io("unpack into", &path))?;
+        if let Some(mut summing) = summing {
+            summing.hasher.update(&data);
+            sums.push(summing.finish());
+        }
     }
-    Ok(())
+    Ok(sums)
 }
 
 #[cfg(test)]
@@ -231,12 +273,53 @@ mod tests {
     fn every_file_is_unpacked_whole_by_the_writers_and_here() {
         let (tar, files) = backup_like(300);
         let dir = tempfile::tempdir().unwrap();
-        unpack(tar.path(), dir.path()).unwrap();
+        unpack(tar.path(), dir.path(), None).unwrap();
         for (path, body) in &files {
             assert_eq!(&std::fs::read(dir.path().join(path)).unwrap(), body, "{path}");
         }
         let count = walk(dir.path());
         assert_eq!(count, files.len(), "nothing else");
+    }
+
+    /// Each file is summed by the writer that writes it, small or large, whole: the sums are
+    /// those of the files' content, and the manifest's checksums judge them.
+    #[test]
+    fn every_file_a_manifest_gives_a_checksum_is_summed_as_it_is_written() {
+        use crate::source::physical::manifest::Listed;
+        use sha2::Digest;
+        let (tar, files) = backup_like(300);
+        let sha = |body: &[u8]| hex::encode(sha2::Sha256::digest(body));
+        let listed = |skip: usize| {
+            let summed = files.iter().enumerate().filter(|(i, _)| skip == 0 || i % skip != 1);
+            let listed = summed.map(|(_, (path, body))| Listed {
+                path: format!("pg_tblspc/1/{path}"),
+                size: body.len() as u64,
+                checksum: Some(("SHA256".into(), sha(body))),
+            });
+            Expected::new(listed.collect()).unwrap()
+        };
+        let expected = listed(0);
+        let dir = tempfile::tempdir().unwrap();
+        let sums =
+            unpack(tar.path(), dir.path(), Some(Summed { expected: &expected, prefix: "pg_tblspc/1/" })).unwrap();
+        assert_eq!(sums.len(), files.len(), "each file summed once");
+        assert!(expected.judge(&sums).unwrap(), "every file as its manifest says");
+        let fewer = listed(3);
+        let dir = tempfile::tempdir().unwrap();
+        let sums = unpack(tar.path(), dir.path(), Some(Summed { expected: &fewer, prefix: "pg_tblspc/1/" })).unwrap();
+        assert_eq!(sums.len(), files.len() - files.len() / 3, "only the files the manifest gives a checksum");
+        let mut other = files.clone();
+        other[100].1[7] ^= 1;
+        let listed = other.iter().map(|(path, body)| Listed {
+            path: path.clone(),
+            size: body.len() as u64,
+            checksum: Some(("SHA256".into(), sha(body))),
+        });
+        let altered = Expected::new(listed.collect()).unwrap();
+        let sums =
+            unpack(tar.path(), tempfile::tempdir().unwrap().path(), Some(Summed { expected: &altered, prefix: "" }));
+        let error = altered.judge(&sums.unwrap()).unwrap_err().to_string();
+        assert!(error.contains(&format!("`{}`", files[100].0)), "a large file changed: {error}");
     }
 
     fn walk(dir: &Path) -> usize {
@@ -258,7 +341,7 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(&builder.into_inner().unwrap()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let error = unpack(file.path(), dir.path()).unwrap_err().to_string();
+        let error = unpack(file.path(), dir.path(), None).unwrap_err().to_string();
         assert!(error.contains("holds `global/pg_control` twice"), "{error}");
     }
 }
