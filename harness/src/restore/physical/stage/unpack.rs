@@ -38,7 +38,7 @@ struct Job {
 /// What the large files' writer is given, in order: a file created (it writes there next, and
 /// sums it when its manifest gives it a checksum), or the next piece of it.
 enum Piece {
-    File(PathBuf, std::fs::File, Option<Summing>),
+    File(PathBuf, std::fs::File, Option<Box<Summing>>),
     Data(Vec<u8>),
 }
 
@@ -143,7 +143,7 @@ fn read_entries<R: Read>(
         // A writer that stopped (on an error) has dropped its queue: the error is its own.
         let sent = if entry.size() > SMALL {
             let file = create(&path)?;
-            writers.large.send(Piece::File(path, file, summing)).is_ok()
+            writers.large.send(Piece::File(path, file, summing.map(Box::new))).is_ok()
                 && send_pieces(&mut entry, tar_file, &writers.large)?
         } else {
             let mut data = Vec::with_capacity(entry.size() as usize);
@@ -200,7 +200,7 @@ fn create(path: &Path) -> Result<std::fs::File, StageError> {
 /// queue closes or a write fails.
 fn write_large(pieces: mpsc::Receiver<Piece>) -> Result<Sums, StageError> {
     let mut sums = Vec::new();
-    let mut current: Option<(PathBuf, std::fs::File, Option<Summing>)> = None;
+    let mut current: Option<(PathBuf, std::fs::File, Option<Box<Summing>>)> = None;
     for piece in pieces {
         match (piece, &mut current) {
             (Piece::File(path, file, summing), _) => {
@@ -220,7 +220,7 @@ fn write_large(pieces: mpsc::Receiver<Piece>) -> Result<Sums, StageError> {
             }
         }
     }
-    sums.extend(current.and_then(|(_, _, s)| s).map(Summing::finish));
+    sums.extend(current.and_then(|(_, _, s)| s).map(|s| s.finish()));
     Ok(sums)
 }
 
