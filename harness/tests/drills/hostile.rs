@@ -308,11 +308,11 @@ fn watched(s: &Setting, target: &str) -> (PathBuf, Vec<(String, String)>) {
 
 /// The native code was written where the server runs (the watch saw its library made), and none
 /// of it ran there (no marker).
-fn assert_never_ran(s: &Setting, name: &str, seen: &Seen) {
+fn assert_never_ran(s: &Setting, name: &str, seen: &Seen, drill: &Drill) {
     assert!(!seen.overflowed, "{name}: the watch lost events");
     assert!(
         seen.names.contains(&s.library()),
-        "{name}: the library was written in the watched data directory: {seen:?}"
+        "{name}: the library was written in the watched data directory: {seen:?}; the drill: {drill:?}"
     );
     for marker in s.native_markers() {
         assert!(!seen.names.contains(&marker), "{name}: the backup's native code ran: `{marker}` was made");
@@ -349,7 +349,7 @@ fn on_a_sandbox(#[case] name: &str, #[values(CONTAINER, LOCAL, POD)] target: &st
         let (dir, env) = watched(&s, target);
         let watch = Watch::start(&dir);
         let drill = drill_case(&s, name, target, &env);
-        assert_never_ran(&s, name, &watch.stop());
+        assert_never_ran(&s, name, &watch.stop(), &drill);
         (drill, dir)
     } else {
         (drill_case(&s, name, target, &[]), std::env::temp_dir())
