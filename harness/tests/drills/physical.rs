@@ -492,6 +492,40 @@ fn a_backup_unlike_its_manifest_or_an_archive_of_another_cluster_fails_in_verify
         system ^ 0xFFFF
     );
     assert!(error.contains(&expected), "{error}");
+
+    // base.tar.gz carrying a file of its own and a `backup_manifest` forged to list it (its
+    // manifest checksum recomputed): the manifest beside the tars is the one pg_verifybackup
+    // reads, so the file is found unlisted.
+    let forged = copy_folder(&scratch, &source.backup(), "forged");
+    let manifest = std::fs::read_to_string(forged.join("backup_manifest")).unwrap();
+    let listed = manifest.replacen(
+        "\"Files\": [\n",
+        "\"Files\": [\n{ \"Path\": \"planted\", \"Size\": 5, \"Last-Modified\": \"2026-11-26 00:00:00 GMT\", \"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"00000000\" },\n",
+        1,
+    );
+    let body = &listed[..listed.find("\"Manifest-Checksum\"").unwrap()];
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+    let forged_manifest = format!("{body}\"Manifest-Checksum\": \"{digest}\"}}\n");
+    let base = std::fs::read(forged.join("base.tar.gz")).unwrap();
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(base.as_slice()), &mut tar).unwrap();
+    tar.truncate(tar.len() - 1024); // its two zero blocks
+    let mut builder = tar::Builder::new(tar);
+    for (name, body) in [("planted", b"owned".as_slice()), ("backup_manifest", forged_manifest.as_bytes())] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o600);
+        header.set_cksum();
+        builder.append_data(&mut header, name, body).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
+    std::fs::write(forged.join("base.tar.gz"), gz.finish().unwrap()).unwrap();
+    let drill = scratch.drill(&scenario_of(&scratch, &forged, &source.archive(), source.before, 0, &at));
+    drill.assert_failed_cleanly();
+    let error = drill.phase_error(Phase::Verify);
+    assert!(error.starts_with("pg_verifybackup: the backup does not match its manifest"), "{error}");
+    assert!(error.contains("\"planted\" is present on disk but not in the manifest"), "{error}");
 }
 
 #[test]

@@ -90,12 +90,13 @@ pub(crate) fn stage(
     let mut checksums_read = false;
     match &backup.layout {
         Layout::Tar { base, wal, tablespaces } => {
-            // pg_verifybackup finds the manifest in the data directory, as a plain backup has it;
-            // the checksums are read from that copy, the one it reads.
-            let expected = match &backup.manifest {
-                Some((manifest, _)) => expected(manifest, &data.join("backup_manifest"))?,
+            // The manifest read once: its checksums judge the files as they are unpacked, and the
+            // same bytes are the copy pg_verifybackup reads (below).
+            let manifest = match &backup.manifest {
+                Some((manifest, _)) => Some(std::fs::read(manifest).map_err(io("read", manifest))?),
                 None => None,
             };
+            let expected = manifest.as_deref().and_then(expected);
             let mut sums = unpack(base, data, expected.as_ref().map(|expected| Summed { expected, prefix: "" }))?;
             let pg_wal = data.join("pg_wal");
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&pg_wal).map_err(io("create", &pg_wal))?;
@@ -117,6 +118,12 @@ pub(crate) fn stage(
                 Some(expected) => expected.judge(&sums)?,
                 None => false,
             };
+            // pg_verifybackup finds the manifest in the data directory, as a plain backup has it:
+            // written after the tars, over any `backup_manifest` one of them held.
+            if let Some(manifest) = &manifest {
+                let to = data.join("backup_manifest");
+                std::fs::write(&to, manifest).map_err(io("write", &to))?;
+            }
         }
         Layout::Plain => copy_plain(&backup.dir, data, tablespaces)?,
         // pgBackRest restored it already, or pg_combinebackup combined it (in the toolbox).
@@ -130,13 +137,11 @@ pub(crate) fn stage(
     Ok(Staged { system_id, checksums_read })
 }
 
-/// Copies the manifest at `from` to `to` and reads the checksums it gives the files: None when
-/// one has an algorithm pgdrill does not compute, or the list cannot be read (pg_verifybackup
-/// then reads every file, and says what is wrong with the manifest).
-fn expected(from: &Path, to: &Path) -> Result<Option<Expected>, StageError> {
-    std::fs::copy(from, to).map_err(io("copy", from))?;
-    let text = std::fs::read(to).map_err(io("read", to))?;
-    Ok(std::str::from_utf8(&text).ok().and_then(|text| manifest::listed(text).ok()).and_then(Expected::new))
+/// The checksums a manifest gives the files: None when one has an algorithm pgdrill does not
+/// compute, or the list cannot be read (pg_verifybackup then reads every file, and says what is
+/// wrong with the manifest).
+fn expected(bytes: &[u8]) -> Option<Expected> {
+    std::str::from_utf8(bytes).ok().and_then(|text| manifest::listed(text).ok()).and_then(Expected::new)
 }
 
 /// Makes a staged data directory ready for its server, once PostgreSQL's tools have read it:
