@@ -193,8 +193,20 @@ fn a_base_backup_recovers_to_a_chosen_time_and_a_wal_gap_or_a_target_past_the_ar
 
     // To the target time: the rows before it, none after; a new timeline.
     let at = format!("[recovery]\ntarget_time = \"{}\"", source.target_time);
-    let drill = scratch.drill(&pitr_scenario(&scratch, &source, &at));
+    let log = [("PGDRILL_LOG".to_owned(), "warn,pgdrill=debug".to_owned())];
+    let drill = scratch.drill_env(&pitr_scenario(&scratch, &source, &at), &[], &log);
     assert_eq!(drill.code, Some(0), "{drill:?}");
+    // Asked for, pgdrill's log times verify's steps: the seconds since it started, in order.
+    let steps = ["the base backup unpacked", "pg_controldata read the staged cluster", "pg_verifybackup passed"];
+    let timed: Vec<f64> = steps
+        .iter()
+        .map(|step| {
+            let line = drill.stderr.lines().find(|l| l.contains(step)).unwrap_or_else(|| panic!("{step}: {drill:?}"));
+            let seconds = line.split_whitespace().next().and_then(|t| t.strip_suffix('s')?.parse().ok());
+            seconds.unwrap_or_else(|| panic!("no time on `{line}`"))
+        })
+        .collect();
+    assert!(timed.windows(2).all(|w| w[0] <= w[1]) && timed[0] > 0.0, "{timed:?}");
     let restore = drill.phase_summary(Phase::Restore);
     assert!(restore.starts_with("recovered to recovery_target_time "), "{restore}");
     assert!(restore.contains("promoted on timeline 2"), "{restore}");

@@ -18,6 +18,7 @@ use crate::source::physical::{self as backup, BaseBackup, WalArchive};
 /// Reads, stages and verifies the base backup in `request.backup_dir` (see the module's
 /// documentation).
 pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareError> {
+    tracing::debug!("preparing the base backup");
     let (backup, archive, encrypted) = read(&request).await?;
     let data = data_folder(request.work)?;
     let repository = matches!(backup.layout, backup::Layout::PgBackRest(_));
@@ -54,6 +55,17 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
             }
             _ => stage::stage(&backup, &data, &tablespaces.backup).map(Some).map_err(PrepareError::from),
         })
+    };
+    // `PGDRILL_LOG=pgdrill=debug` times each step of verify.
+    let tools = async {
+        let started = tools.await;
+        tracing::debug!("the toolbox started");
+        started
+    };
+    let staging = async {
+        let staged = staging.await;
+        tracing::debug!("the base backup unpacked");
+        staged
     };
     let (tools, staged) = tokio::join!(tools, staging);
     let tools = tools?;
@@ -201,6 +213,7 @@ async fn check(
     blocking(move || stage::give(&owned, owner).map_err(PrepareError::from)).await?;
     (request.progress)("pg_controldata, pg_verifybackup");
     let control = control_data(tools, request.redactor).await?;
+    tracing::debug!("pg_controldata read the staged cluster");
     judge_systems(backup, read.archive, &staged, &control)?;
     let end = backup.end_segment(control.segment_size).map(|s| s.number);
     let feed = match read.archive {
@@ -211,6 +224,7 @@ async fn check(
         }
         None => None,
     };
+    tracing::debug!("the archive's first segments given");
     // pg_verifybackup reads the WAL through the backup's end, given above; the window beyond it
     // is given meanwhile.
     let verified = async {
@@ -221,6 +235,7 @@ async fn check(
     };
     let (manifest_verified, feed) = tokio::join!(verified, window(feed, data, end));
     let (manifest_verified, feed) = (manifest_verified?, feed?);
+    tracing::debug!("pg_verifybackup passed and the window is given");
     let settled = data.to_owned();
     blocking(move || Ok(stage::settle(&settled)?)).await?;
     let checksums_summed = manifest_verified && staged.checksums_read;
