@@ -45,28 +45,13 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         work: if chain { Some(request.work) } else { tablespaces.as_deref() },
         progress: request.progress,
     });
-    let staging = {
-        let (backup, data, work) = (backup.clone(), data.clone(), request.work.to_owned());
-        let tablespaces = request.tablespaces.clone();
-        blocking(move || match &backup.layout {
-            backup::Layout::PgBackRest(_) => Ok(None),
-            backup::Layout::Chain(chain) => {
-                combine::unpack(chain, &work, &tablespaces.members).map(|()| None).map_err(PrepareError::from)
-            }
-            _ => stage::stage(&backup, &data, &tablespaces.backup).map(Some).map_err(PrepareError::from),
-        })
-    };
     // `PGDRILL_LOG=pgdrill=debug` times each step of verify.
     let tools = async {
         let started = tools.await;
         tracing::debug!("the toolbox started");
         started
     };
-    let staging = async {
-        let staged = staging.await;
-        tracing::debug!("the base backup unpacked");
-        staged
-    };
+    let staging = staged(&request, &backup, &data);
     let (tools, staged) = tokio::join!(tools, staging);
     let tools = tools?;
     let read = Read {
@@ -108,6 +93,24 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         pauses_at_target,
         toolbox_removal,
     })
+}
+
+/// The backup staged into `data` on the blocking pool, beside the toolbox's start: a base
+/// backup unpacked (`None` for a pgBackRest set, restored later in the toolbox, and a chain,
+/// whose members are unpacked into the work folder).
+async fn staged(request: &Request<'_>, backup: &BaseBackup, data: &Path) -> Result<Option<Staged>, PrepareError> {
+    let (backup, data, work) = (backup.clone(), data.to_owned(), request.work.to_owned());
+    let tablespaces = request.tablespaces.clone();
+    let staged = blocking(move || match &backup.layout {
+        backup::Layout::PgBackRest(_) => Ok(None),
+        backup::Layout::Chain(chain) => {
+            combine::unpack(chain, &work, &tablespaces.members).map(|()| None).map_err(PrepareError::from)
+        }
+        _ => stage::stage(&backup, &data, &tablespaces.backup).map(Some).map_err(PrepareError::from),
+    })
+    .await;
+    tracing::debug!("the base backup unpacked");
+    staged
 }
 
 /// The settings the target's server recovers with, and whether it pauses at its target for
