@@ -24,6 +24,7 @@ impl Drill<'_> {
             for removal in cleanup.removals {
                 let _ = removal.await;
             }
+            tracing::debug!("teardown: what was removed beside the drill is gone");
             if let Some(mut app) = cleanup.app {
                 lines.push(app.stop().await.map_err(PhaseError::could_not_run)?);
             }
@@ -44,6 +45,7 @@ impl Drill<'_> {
                             lines.push(format!("{}; removed it instead", error_chain(&*e)));
                         }
                         lines.push(handle.run().await.map_err(PhaseError::could_not_run)?);
+                        tracing::debug!("teardown: the target removed");
                     }
                 }
             }
@@ -58,6 +60,7 @@ impl Drill<'_> {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 swept += provision::sweep(&self.drill_id).await.map_err(PhaseError::could_not_run)?;
             }
+            tracing::debug!("teardown: swept");
             if swept > 0 {
                 lines.push(format!(
                     "removed {swept} container{} found by the drill's label",

@@ -559,12 +559,15 @@ impl Running {
         let mut removed = 0;
         if self.container.is_some() {
             layer::discard_writes(&self.run_dir).await;
+            tracing::debug!("the target's data discarded");
         }
         if let Some(container) = self.container.take() {
             container.rm().await.map_err(|source| TargetError::RemoveContainer { source })?;
+            tracing::debug!("the target's container removed");
             removed += 1;
         }
         removed += remove_labelled(&self.docker, &self.drill_id).await?;
+        tracing::debug!("no other container of the drill's");
         Ok(removed)
     }
 }
