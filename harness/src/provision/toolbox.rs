@@ -182,6 +182,7 @@ impl Toolbox {
             .start()
             .await
             .map_err(|source| TargetError::StartContainer { image: image_name.clone(), source })?;
+        tracing::debug!("the toolbox started");
         let prefix = if read_all { access::read_all_prefix(user) } else { Vec::new() };
         Ok(Toolbox { inner: Inner::Container(Box::new(container), prefix), user })
     }

@@ -46,11 +46,6 @@ pub(crate) async fn prepare(request: Request<'_>) -> Result<Prepared, PrepareErr
         progress: request.progress,
     });
     // `PGDRILL_LOG=pgdrill=debug` times each step of verify.
-    let tools = async {
-        let started = tools.await;
-        tracing::debug!("the toolbox started");
-        started
-    };
     let staging = staged(&request, &backup, &data);
     let (tools, staged) = tokio::join!(tools, staging);
     let tools = tools?;
