@@ -36,10 +36,11 @@ struct Job {
 }
 
 /// What the large files' writer is given, in order: a file created (it writes there next, and
-/// sums it when its manifest gives it a checksum), or the next piece of it.
+/// sums it when its manifest gives it a checksum), or the next piece of it: the first `len`
+/// bytes of a buffer of [`PIECE`], which the writer hands back to be filled again.
 enum Piece {
     File(PathBuf, std::fs::File, Option<Box<Summing>>),
-    Data(Vec<u8>),
+    Data(Vec<u8>, usize),
 }
 
 /// The files a writer summed: each one's path in the data directory and its digest in hex.
@@ -54,10 +55,12 @@ pub(crate) struct Summed<'a> {
     pub prefix: &'a str,
 }
 
-/// The writer threads: the small files' (by turns) and the large files'.
+/// The writer threads: the small files' (by turns) and the large files', with the buffers the
+/// large files' writer has written and hands back.
 struct Writers {
     small: Vec<mpsc::SyncSender<Job>>,
     large: mpsc::SyncSender<Piece>,
+    written: mpsc::Receiver<Vec<u8>>,
 }
 
 /// Unpacks `tar_file` into `into` (see the module's documentation), with the checksums of the
@@ -77,8 +80,9 @@ pub(crate) fn unpack(tar_file: &Path, into: &Path, summed: Option<Summed<'_>>) -
             })
             .unzip();
         let (large, pieces) = mpsc::sync_channel::<Piece>(QUEUED);
-        writers.push(scope.spawn(move || write_large(pieces)));
-        let senders = Writers { small, large };
+        let (spare, written) = mpsc::channel();
+        writers.push(scope.spawn(move || write_large(pieces, spare)));
+        let senders = Writers { small, large, written };
         let read = read_entries(&mut archive, (tar_file, into, summed), &senders);
         drop(senders);
         // Every writer ends once its queue is empty; the first error found is the one said.
@@ -144,7 +148,7 @@ fn read_entries<R: Read>(
         let sent = if entry.size() > SMALL {
             let file = create(&path)?;
             writers.large.send(Piece::File(path, file, summing.map(Box::new))).is_ok()
-                && send_pieces(&mut entry, tar_file, &writers.large)?
+                && send_pieces(&mut entry, tar_file, writers)?
         } else {
             let mut data = Vec::with_capacity(entry.size() as usize);
             entry.read_to_end(&mut data).map_err(io("read", tar_file))?;
@@ -157,16 +161,25 @@ fn read_entries<R: Read>(
     Ok(())
 }
 
-/// Reads a large file's content in pieces of [`PIECE`] for its writer; false when the writer
-/// stopped.
-fn send_pieces(entry: &mut impl Read, tar_file: &Path, large: &mpsc::SyncSender<Piece>) -> Result<bool, StageError> {
+/// Reads a large file's content in pieces of [`PIECE`] for its writer, each into a buffer the
+/// writer has written and handed back when there is one (the serial path neither allocates nor
+/// clears a MiB for each MiB); false when the writer stopped.
+fn send_pieces(entry: &mut impl Read, tar_file: &Path, writers: &Writers) -> Result<bool, StageError> {
     loop {
-        let mut piece = Vec::with_capacity(PIECE);
-        let read = entry.take(PIECE as u64).read_to_end(&mut piece).map_err(io("read", tar_file))?;
-        if read == 0 {
+        let mut piece = writers.written.try_recv().unwrap_or_else(|_| vec![0; PIECE]);
+        let mut len = 0;
+        while len < PIECE {
+            match entry.read(&mut piece[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io("read", tar_file)(e)),
+            }
+        }
+        if len == 0 {
             return Ok(true);
         }
-        if large.send(Piece::Data(piece)).is_err() {
+        if writers.large.send(Piece::Data(piece, len)).is_err() {
             return Ok(false);
         }
     }
@@ -196,9 +209,9 @@ fn create(path: &Path) -> Result<std::fs::File, StageError> {
         .map_err(io("create", path))
 }
 
-/// The large files' writer: writes each piece into the file last given (and sums it), until the
-/// queue closes or a write fails.
-fn write_large(pieces: mpsc::Receiver<Piece>) -> Result<Sums, StageError> {
+/// The large files' writer: writes each piece into the file last given (and sums it), and hands
+/// its buffer back to be filled again, until the queue closes or a write fails.
+fn write_large(pieces: mpsc::Receiver<Piece>, spare: mpsc::Sender<Vec<u8>>) -> Result<Sums, StageError> {
     let mut sums = Vec::new();
     let mut current: Option<(PathBuf, std::fs::File, Option<Box<Summing>>)> = None;
     for piece in pieces {
@@ -208,14 +221,16 @@ fn write_large(pieces: mpsc::Receiver<Piece>) -> Result<Sums, StageError> {
                     sums.push(summing.finish());
                 }
             }
-            (Piece::Data(data), Some((path, file, summing))) => {
-                file.write_all(&data).map_err(io("unpack into", path))?;
+            (Piece::Data(buffer, len), Some((path, file, summing))) => {
+                file.write_all(&buffer[..len]).map_err(io("unpack into", path))?;
                 if let Some(summing) = summing {
-                    summing.hasher.update(&data);
+                    summing.hasher.update(&buffer[..len]);
                 }
+                // The reader has ended when nobody takes it back.
+                let _ = spare.send(buffer);
             }
             // [`read_entries`] sends a file before its pieces.
-            (Piece::Data(_), None) => {
+            (Piece::Data(..), None) => {
                 return Err(io("unpack", Path::new("?"))(std::io::ErrorKind::InvalidInput.into()));
             }
         }
