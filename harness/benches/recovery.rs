@@ -14,8 +14,9 @@
 //! `cargo bench --bench recovery`; `PGDRILL_BENCH_ROUNDS=N` (default 3); `PGDRILL_BENCH_TARGET=end`
 //! recovers through the whole archive instead (no `recovery_target_time`: by hand, recovery ends
 //! when `restore_command` finds no next segment; pgdrill promotes once its standby waits for
-//! WAL that cannot come); `PGDRILL_BENCH_LOGS=1` prints both servers' logs and pgdrill's
-//! console. Prints every round with where its time went (pgdrill's phases from
+//! WAL that cannot come); `PGDRILL_BENCH_AGAINST=path/to/pgdrill` drills another build beside
+//! in each round (a change's effect, side by side); `PGDRILL_BENCH_LOGS=1` prints both servers'
+//! logs and pgdrill's console. Prints every round with where its time went (pgdrill's phases from
 //! its `drill.json`; the servers' own milestones, redo and end-of-recovery checkpoint from their
 //! logs), the median ratio pgdrill/by hand, and pgdrill's peak memory and CPU time. Then the
 //! same recovery is kept as a snapshot (`--snapshot`) and drilled three times more as clones of
@@ -72,7 +73,10 @@ fn main() {
     let scratch = tempfile::Builder::new().prefix("pgdrill-bench-recovery-").tempdir().unwrap();
     let scenario = source.scenario(scratch.path());
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    // Another build of pgdrill drilled in the same rounds, for a change's effect side by side.
+    let against = std::env::var_os("PGDRILL_BENCH_AGAINST").map(PathBuf::from);
     let mut results = Vec::new();
+    let mut others = Vec::new();
     for round in 1..=rounds {
         // Alternate who goes first, so that a machine slowing down over the run favours neither.
         let (hand, drill) = if round % 2 == 1 {
@@ -83,9 +87,24 @@ fn main() {
             (runtime.block_on(by_hand(&source, scratch.path(), image)), drill)
         };
         print_round(round, &hand, &drill);
+        if let Some(binary) = &against {
+            let other = drill_with(binary, &scenario, scratch.path(), &format!("{round}-against"), &[]);
+            println!(
+                "  against  {:>6.1} s   ({}; ratio to this round's by hand {:.2})",
+                other.total.as_secs_f64(),
+                binary.display(),
+                ratio(other.total, hand.total)
+            );
+            others.push((hand.total, other.total));
+        }
         results.push((hand, drill));
     }
     print_summary(&results);
+    if !others.is_empty() {
+        let ratios: Vec<f64> = others.iter().map(|(h, d)| ratio(*d, *h)).collect();
+        let each = ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ");
+        println!("median ratio of PGDRILL_BENCH_AGAINST's pgdrill/by hand: {:.2} (rounds: {each})", median(ratios));
+    }
     reuse(&scenario, scratch.path(), &results);
 }
 
@@ -440,13 +459,18 @@ struct Drill {
 }
 
 fn pgdrill(scenario: &Path, scratch: &Path, round: &str, args: &[&str]) -> Drill {
+    drill_with(Path::new(env!("CARGO_BIN_EXE_pgdrill")), scenario, scratch, round, args)
+}
+
+/// `pgdrill run` of `binary` (this build's, or `PGDRILL_BENCH_AGAINST`'s).
+fn drill_with(binary: &Path, scenario: &Path, scratch: &Path, round: &str, args: &[&str]) -> Drill {
     let out = scratch.join(format!("report-{round}"));
     let watch = Watch::start();
     let started = Instant::now();
     // Its console (on stderr) is kept beside the reports, for a drill that fails.
     let console = std::fs::File::create(scratch.join(format!("console-{round}.txt"))).unwrap();
     #[allow(clippy::zombie_processes, reason = "reaped by wait4, for its own resource usage")]
-    let child = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+    let child = Command::new(binary)
         .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
         .args(args)
         .env("PGDRILL_SNAPSHOTS", scratch.join("snapshots"))
@@ -624,12 +648,13 @@ fn print_round(round: usize, hand: &Hand, drill: &Drill) {
     println!("  ratio pgdrill/by hand {:.2}", ratio(drill.total, hand.total));
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
 fn print_summary(results: &[(Hand, Drill)]) {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        let n = v.len();
-        if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
-    };
     let ratios: Vec<f64> = results.iter().map(|(h, d)| ratio(d.total, h.total)).collect();
     let recovered: Vec<f64> =
         results.iter().filter_map(|(h, d)| d.record.recovery.map(|r| ratio(r, h.total))).collect();
