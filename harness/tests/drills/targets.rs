@@ -216,7 +216,7 @@ fn a_base_backup_of_a_newer_minor_release_recovers_on_the_image() {
         "set -e\n{bin}/initdb -D {data} -U postgres -A trust -k --no-sync >/dev/null\n{start} >/dev/null\n\
          {bin}/createdb -h {work} -U postgres app\n\
          {bin}/psql -q -h {work} -U postgres -d app -c 'CREATE TABLE items AS SELECT i FROM generate_series(1, 1000) i'\n\
-         {bin}/pg_basebackup -h {work} -U postgres -D {backup} -F t -z -X stream\n{stop} >/dev/null\n",
+         {bin}/pg_basebackup -h {work} -U postgres -D {backup} -F t -z -X stream -c fast\n{stop} >/dev/null\n",
         bin = bin.display(),
         data = data.display(),
         work = work.display(),
