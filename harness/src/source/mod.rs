@@ -4,6 +4,7 @@
 pub(crate) mod decrypt;
 pub(crate) mod http;
 pub(crate) mod http_folder;
+mod inflate;
 pub(crate) mod kind;
 pub(crate) mod newest;
 pub(crate) mod onepass;

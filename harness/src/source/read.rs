@@ -135,10 +135,7 @@ pub(crate) fn open_keyed(path: &Path, hash: bool, key: Option<&Key>) -> Result<O
     let compression = Compression::detect(&magic).map_err(|name| OpenError::UnsupportedCompression { name })?;
     let reader: Box<dyn BufRead + Send> = match compression {
         Compression::None => raw,
-        Compression::Gzip => {
-            let decoder = flate2::bufread::MultiGzDecoder::new(raw);
-            Box::new(BufReader::with_capacity(BUFFER, decoder))
-        }
+        Compression::Gzip => Box::new(BufReader::with_capacity(BUFFER, super::inflate::gzip(raw))),
         Compression::Zstd => {
             let decoder = zstd::stream::read::Decoder::with_buffer(raw).map_err(io_err)?;
             Box::new(BufReader::with_capacity(BUFFER, decoder))
