@@ -70,9 +70,9 @@ mod isal {
             Inflate { inner, state: State::new(), member_done: false }
         }
 
-        /// One call of inflate on what `inner` has buffered into `out`: (input consumed, output
-        /// written).
-        fn step(&mut self, out: &mut [u8]) -> io::Result<(usize, usize)> {
+        /// One call of inflate on what `inner` has buffered into `out`: (input given, input
+        /// consumed, output written).
+        fn step(&mut self, out: &mut [u8]) -> io::Result<(usize, usize, usize)> {
             let input = self.inner.fill_buf()?;
             let state = &mut *self.state.0;
             state.next_in = input.as_ptr().cast_mut();
@@ -91,7 +91,7 @@ mod isal {
             if code != ffi::ISAL_DECOMP_OK as i32 {
                 return Err(corrupt(code));
             }
-            Ok((consumed, written))
+            Ok((given_in as usize, consumed, written))
         }
     }
 
@@ -110,8 +110,7 @@ mod isal {
                     self.state.reset();
                     self.member_done = false;
                 }
-                let at_end = self.inner.fill_buf()?.is_empty();
-                let (consumed, written) = self.step(out)?;
+                let (given, consumed, written) = self.step(out)?;
                 if self.state.finished() {
                     self.member_done = true;
                 }
@@ -121,7 +120,7 @@ mod isal {
                 if self.member_done {
                     continue;
                 }
-                if at_end {
+                if given == 0 {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the gzip stream ends before its last member's end: the file was cut short",

@@ -41,18 +41,22 @@ fn members_one_after_another_are_one_stream_and_an_empty_member_is_nothing() {
     }
 }
 
+/// `good` with its trailer's CRC32 changed, and with bytes after its last member.
+fn bad_crc_and_trailing(good: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut crc = good.to_vec();
+    crc[good.len() - 6] ^= 0x01;
+    (crc, [good, b"not a member"].concat())
+}
+
 #[test]
 fn a_damaged_trailer_a_cut_a_flipped_block_or_trailing_bytes_fail() {
     let good = gz(&text(20_000));
     let n = good.len();
-    let mut crc = good.clone();
-    crc[n - 6] ^= 0x01;
+    let (crc, trailing) = bad_crc_and_trailing(&good);
     let mut length = good.clone();
     length[n - 2] ^= 0x01;
     let mut flipped = good.clone();
     flipped[n / 2..n / 2 + 32].iter_mut().for_each(|b| *b = !*b);
-    let mut trailing = good.clone();
-    trailing.extend_from_slice(b"not a member");
     let cases = [
         ("a changed CRC32", crc),
         ("a changed length", length),
@@ -97,15 +101,11 @@ fn mutated_streams_fail_or_read_what_was_written_never_something_else() {
 #[test]
 fn isa_l_says_what_was_wrong() {
     let good = gz(&text(2_000));
-    let n = good.len();
-    let mut crc = good.clone();
-    crc[n - 6] ^= 0x01;
+    let (crc, trailing) = bad_crc_and_trailing(&good);
     let error = through(crc, 4096).unwrap_err().to_string();
     assert!(error.contains("CRC32 or length does not match its trailer"), "{error}");
-    let error = through(good[..n / 2].to_vec(), 4096).unwrap_err().to_string();
+    let error = through(good[..good.len() / 2].to_vec(), 4096).unwrap_err().to_string();
     assert!(error.contains("cut short"), "{error}");
-    let mut trailing = good.clone();
-    trailing.extend_from_slice(b"not a member");
     let error = through(trailing, 4096).unwrap_err().to_string();
     assert!(error.contains("not a gzip header"), "{error}");
 }
