@@ -144,7 +144,7 @@ mod isal {
             ffi::ISAL_INVALID_SYMBOL | ffi::ISAL_INVALID_LOOKBACK | ffi::ISAL_INVALID_BLOCK => "corrupt deflate data",
             _ => "inflate failed",
         };
-        io::Error::new(io::ErrorKind::InvalidData, format!("corrupt gzip stream: {why} (ISA-L code {code})"))
+        io::Error::new(io::ErrorKind::InvalidData, format!("{why} (ISA-L code {code})"))
     }
 }
 
