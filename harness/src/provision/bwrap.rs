@@ -1,6 +1,7 @@
-//! bubblewrap (`bwrap`, Debian's `bubblewrap`): the sandbox of a local target's server and of a
-//! local toolbox. A process in it has its own namespaces (a network of its own with only
-//! loopback), no capabilities, a read-only view of /usr with no programs but PostgreSQL's own,
+//! bubblewrap (`bwrap`, Debian's `bubblewrap`): the sandbox of a local target's server, of a
+//! local toolbox and of a container target's verify tools copied out of its image. A process in
+//! it has its own namespaces (a network of its own with only loopback), no capabilities, a
+//! read-only view of /usr with no programs but PostgreSQL's own (or of the image's copy alone),
 //! and nothing else of the machine but the folders bound into it; it dies with pgdrill, with
 //! rlimits on memory per process and on processes.
 
@@ -59,9 +60,8 @@ pub(crate) enum Programs {
 /// bubblewrap's arguments for a program of `bin_dir` that sees the machine's folders `binds`
 /// (and /usr, read-only, without its programs when `programs` says so) and starts in `chdir`.
 pub(crate) fn args(bin_dir: &Path, binds: &[Bind], chdir: &Path, programs: Programs) -> Vec<OsString> {
-    let mut args: Vec<OsString> = Vec::new();
+    let mut args = head();
     let mut push = |parts: &[&dyn AsRef<std::ffi::OsStr>]| args.extend(parts.iter().map(|p| p.as_ref().to_owned()));
-    push(&[&"--unshare-all", &"--die-with-parent", &"--new-session", &"--cap-drop", &"ALL"]);
     push(&[&"--ro-bind", &"/usr", &"/usr"]);
     // The top-level folders of a merged /usr are links into it; elsewhere they are bound as they are.
     for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
@@ -76,11 +76,8 @@ pub(crate) fn args(bin_dir: &Path, binds: &[Bind], chdir: &Path, programs: Progr
     if !install.starts_with("/usr") {
         push(&[&"--ro-bind", &install, &install]);
     }
-    push(&[&"--proc", &"/proc", &"--dev", &"/dev"]);
-    for bind in binds {
-        let how = if bind.writable { "--bind" } else { "--ro-bind" };
-        push(&[&how, &bind.host, &bind.inside]);
-    }
+    args.extend(system_and(binds));
+    let mut push = |parts: &[&dyn AsRef<std::ffi::OsStr>]| args.extend(parts.iter().map(|p| p.as_ref().to_owned()));
     if programs == Programs::Hidden {
         for hidden in NO_PROGRAMS {
             push(&[&"--tmpfs", &hidden]);
@@ -94,7 +91,47 @@ pub(crate) fn args(bin_dir: &Path, binds: &[Bind], chdir: &Path, programs: Progr
             push(&[&"--remount-ro", &hidden]);
         }
     }
-    push(&[&"--remount-ro", &"/dev", &"--remount-ro", &"/", &"--chdir", &chdir, &"--"]);
+    args.extend(tail(chdir));
+    args
+}
+
+/// bubblewrap's arguments for a program of a copy of an image's files (`root`: its `usr`,
+/// `lib`, ... bound read-only where the image has them, nothing of this machine's) that sees
+/// `binds` and starts in `chdir`.
+pub(crate) fn image_args(root: &Path, binds: &[Bind], chdir: &Path) -> std::io::Result<Vec<OsString>> {
+    let mut args = head();
+    let mut tops: Vec<PathBuf> = std::fs::read_dir(root)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    tops.sort();
+    // Folders only: a link there would be followed on this machine, outside the copy.
+    tops.retain(|top| std::fs::symlink_metadata(top).is_ok_and(|m| m.is_dir()));
+    for top in tops {
+        let inside = Path::new("/").join(top.file_name().unwrap_or_default());
+        args.extend(["--ro-bind".into(), top.into_os_string(), inside.into_os_string()]);
+    }
+    args.extend(system_and(binds));
+    args.extend(tail(chdir));
+    Ok(args)
+}
+
+/// What every sandbox starts with: namespaces of its own, dying with pgdrill, no capabilities.
+fn head() -> Vec<OsString> {
+    ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"].map(OsString::from).to_vec()
+}
+
+/// /proc and /dev of the sandbox's own, then `binds`.
+fn system_and(binds: &[Bind]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["--proc", "/proc", "--dev", "/dev"].map(OsString::from).to_vec();
+    for bind in binds {
+        let how = if bind.writable { "--bind" } else { "--ro-bind" };
+        args.extend([how.into(), bind.host.clone().into_os_string(), bind.inside.clone().into_os_string()]);
+    }
+    args
+}
+
+/// What every sandbox ends with: /dev and its root read-only, the folder it starts in.
+fn tail(chdir: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir"].map(OsString::from).to_vec();
+    args.extend([chdir.as_os_str().to_owned(), "--".into()]);
     args
 }
 
@@ -187,7 +224,8 @@ unsafe fn write_proc(path: &std::ffi::CStr, bytes: &[u8]) -> std::io::Result<()>
 }
 
 /// The server dies with pgdrill, even when pgdrill is killed outright; in the sandbox, with
-/// `limited` (data bytes and processes) as its resource limits.
+/// `limited` (data bytes and processes) as its resource limits (processes `RLIM_INFINITY`: the
+/// limit left as it is, which the unprivileged user could not raise).
 pub(crate) fn die_with_pgdrill(postgres: &mut tokio::process::Command, limited: Option<(u64, u64)>) {
     // SAFETY: only prctl and setrlimit, which are async-signal-safe, run between fork and exec.
     unsafe {
@@ -199,6 +237,7 @@ pub(crate) fn die_with_pgdrill(postgres: &mut tokio::process::Command, limited: 
             for (resource, value) in limited
                 .into_iter()
                 .flat_map(|(data, processes)| [(libc::RLIMIT_DATA, data), (libc::RLIMIT_NPROC, processes)])
+                .filter(|&(_, value)| value != libc::RLIM_INFINITY)
             {
                 let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
                 if libc::setrlimit(resource, &limit) != 0 {
@@ -243,5 +282,26 @@ mod tests {
 
         let opt = args("/opt/pg17/bin").join(" ");
         assert!(opt.contains("--ro-bind /opt/pg17 /opt/pg17"), "{opt}");
+    }
+
+    /// A copy of an image's tools is the sandbox's only system: its folders, bound where the
+    /// image has them; a link among them (which this machine would follow) is not.
+    #[test]
+    fn an_images_copy_is_bound_folder_by_folder_and_nothing_of_the_machine() {
+        let root = tempfile::tempdir().unwrap();
+        for top in ["usr", "lib64", "bin"] {
+            std::fs::create_dir(root.path().join(top)).unwrap();
+        }
+        std::os::unix::fs::symlink("/etc", root.path().join("etc")).unwrap();
+        let data = Bind { host: "/tmp/w/data".into(), inside: "/pgdrill/data".into(), writable: true };
+        let args = image_args(root.path(), &[data], Path::new("/")).unwrap();
+        let joined = args.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
+        let r = root.path().display();
+        let expected = format!(
+            "--unshare-all --die-with-parent --new-session --cap-drop ALL --ro-bind {r}/bin /bin --ro-bind {r}/lib64 /lib64 \
+             --ro-bind {r}/usr /usr --proc /proc --dev /dev --bind /tmp/w/data /pgdrill/data --remount-ro /dev --remount-ro / \
+             --chdir / --"
+        );
+        assert_eq!(joined, expected);
     }
 }

@@ -21,6 +21,7 @@ mod context;
 pub(crate) mod docker;
 mod error;
 pub(crate) mod image;
+mod image_tools;
 pub(crate) mod kept;
 pub(crate) mod local;
 pub(crate) mod logins;

@@ -5,7 +5,10 @@
 //! sandboxed as the target is but for its programs: no network, never root, no capabilities, a
 //! read-only root with a small `/tmp`, memory and processes limited; it runs nothing of its own
 //! (`sleep`) until a tool is run in it, and carries the drill's label, so teardown removes it
-//! even when a drill is interrupted. For a local target, this machine's binaries of that major,
+//! even when a drill is interrupted. When it works on a data folder alone (a base backup's
+//! verify) and pgdrill runs as root with bubblewrap here, the image's own tools copied out of
+//! it once (`image_tools`) instead, each run in a bubblewrap sandbox as that user, seeing the
+//! copy and the folder only: no container starts. For a local target, this machine's binaries of that major,
 //! each run in a bubblewrap sandbox of its own (`bwrap`) as the server's user. Either way it
 //! sees the data directory it works on and, read-only, the backup, at the same paths. For a pod
 //! target, pgdrill's own container's binaries (the server's image), run directly with an empty
@@ -72,6 +75,11 @@ enum Inner {
         run_as: Option<(u32, u32)>,
         /// The copy of the backup staged for it, removed with it.
         staged: Option<std::path::PathBuf>,
+        /// A copy of an image's tools (`image_tools`), the sandbox's only files but the binds;
+        /// `None`: this machine's /usr.
+        root: Option<std::path::PathBuf>,
+        /// Resource limits of each tool (data bytes, processes).
+        limited: Option<(u64, u64)>,
     },
 }
 
@@ -144,6 +152,9 @@ impl Toolbox {
         // (`access`); else a clear error now, not a tool's `Permission denied` half-way.
         let access = backup.as_deref().map_or(Ok(Access::AsItIs), |b| access::of(b, Some(user.0)))?;
         let (group, read_all) = (access.group(), access == Access::ReadAll);
+        if let Some(light) = Self::of_image_tools(&request, (&docker, &image_name, &info), user, limits).await {
+            return Ok(light);
+        }
         let (name, tag) = split_image(&image_name);
         let short: String = request.drill_id.chars().take(8).collect();
         let mut toolbox = GenericImage::new(name, tag)
@@ -187,6 +198,53 @@ impl Toolbox {
         Ok(Toolbox { inner: Inner::Container(Box::new(container), prefix), user })
     }
 
+    /// A toolbox of the image's own tools copied out of it (`image_tools`), each run by bubblewrap
+    /// as the image's server user, when the toolbox works on a data folder only (no backup, no
+    /// work folder), pgdrill runs as root (to run them as that user) and bubblewrap runs here:
+    /// the image's binaries without a container's start. `None` (a container, then) otherwise,
+    /// or when they do not run (`--version`).
+    async fn of_image_tools(
+        request: &Request<'_>,
+        (docker, image, info): (&testcontainers::bollard::Docker, &str, &image::ImageInfo),
+        user: (u32, u32),
+        limits: Limits,
+    ) -> Option<Toolbox> {
+        let (Data::Folder(data), None, None, Some(major)) = (request.data, request.backup, request.work, request.major)
+        else {
+            return None;
+        };
+        // Root, to run the tools as the server's user.
+        bwrap::unprivileged_user()?;
+        let bwrap = bwrap::find_bwrap()?;
+        let root = match super::image_tools::root(docker, image, info, major).await {
+            Ok(root) => root,
+            Err(e) => {
+                tracing::debug!("the image's tools in a container: {e}");
+                return None;
+            }
+        };
+        let binds = vec![Bind { host: absolute(data).ok()?, inside: DATA.into(), writable: true }];
+        let inner = Inner::Local {
+            bwrap: Some(bwrap),
+            bin_dir: format!("/usr/lib/postgresql/{major}/bin").into(),
+            binds,
+            run_as: Some(user),
+            staged: None,
+            root: Some(root),
+            // Memory only: a count of processes is the user's across the machine (every target
+            // container's server runs as it), which a container's own limit is not.
+            limited: Some((limits.data_per_process, libc::RLIM_INFINITY)),
+        };
+        let toolbox = Toolbox { inner, user };
+        match toolbox.run("pg_controldata", &["--version".into()], &Redactor::new()).await {
+            Ok((output, _)) if output.success() => Some(toolbox),
+            ran => {
+                tracing::debug!("the image's tools in a container: pg_controldata --version in bubblewrap: {ran:?}");
+                None
+            }
+        }
+    }
+
     /// A toolbox of this machine's binaries in `bin_dir`, run as the local target's server is.
     fn local(request: &Request<'_>, bin_dir: &Path) -> Result<Toolbox, TargetError> {
         let bwrap = bwrap::find_bwrap().ok_or_else(|| TargetError::Untrusted {
@@ -221,7 +279,15 @@ impl Toolbox {
         if let Some(work) = request.work {
             binds.push(Bind { host: absolute(work)?, inside: WORK.into(), writable: true });
         }
-        let inner = Inner::Local { bwrap: Some(bwrap), bin_dir: bin_dir.to_owned(), binds, run_as, staged };
+        let inner = Inner::Local {
+            bwrap: Some(bwrap),
+            bin_dir: bin_dir.to_owned(),
+            binds,
+            run_as,
+            staged,
+            root: None,
+            limited: None,
+        };
         Ok(Toolbox { inner, user })
     }
 
@@ -240,7 +306,15 @@ impl Toolbox {
         }
         let me = std::fs::metadata("/proc/self").map_err(TargetError::io("cannot read this process's user"))?;
         let user = (std::os::unix::fs::MetadataExt::uid(&me), std::os::unix::fs::MetadataExt::gid(&me));
-        let inner = Inner::Local { bwrap: None, bin_dir: bin_dir.to_owned(), binds, run_as: None, staged: None };
+        let inner = Inner::Local {
+            bwrap: None,
+            bin_dir: bin_dir.to_owned(),
+            binds,
+            run_as: None,
+            staged: None,
+            root: None,
+            limited: None,
+        };
         Ok(Toolbox { inner, user })
     }
 
@@ -327,13 +401,14 @@ impl Toolbox {
                 };
                 exec(&docker, container.id(), (program, &args, env), (None, Some(stdout)), redactor).await
             }
-            Inner::Local { bwrap, bin_dir, binds, run_as, .. } => {
+            Inner::Local { bwrap, bin_dir, binds, run_as, root, limited, .. } => {
                 let tool = match bwrap {
                     // pgdrill's image carries pgBackRest beside PostgreSQL.
                     None if program == "pgbackrest" => Path::new(POD_PGBACKREST).to_owned(),
                     _ => bin_dir.join(program),
                 };
-                if !tool.is_file() {
+                let seen = root.as_ref().map_or(tool.clone(), |r| r.join(tool.strip_prefix("/").unwrap_or(&tool)));
+                if !seen.is_file() {
                     return Err(TargetError::Tool {
                         message: format!(
                             "`{}` has no `{program}`: a local target's toolbox runs PostgreSQL's own tools of this machine (pgBackRest runs in a container target's)",
@@ -344,7 +419,11 @@ impl Toolbox {
                 let mut command = match bwrap {
                     Some(bwrap) => {
                         let mut command = tokio::process::Command::new(bwrap);
-                        let sandbox = bwrap::args(bin_dir, binds, Path::new("/"), bwrap::Programs::Shown);
+                        let sandbox = match root {
+                            Some(root) => bwrap::image_args(root, binds, Path::new("/"))
+                                .map_err(TargetError::io(format!("cannot read `{}`", root.display())))?,
+                            None => bwrap::args(bin_dir, binds, Path::new("/"), bwrap::Programs::Shown),
+                        };
                         command.args(sandbox).arg(&tool).args(args);
                         command
                     }
@@ -363,7 +442,7 @@ impl Toolbox {
                 if let Some((uid, gid)) = run_as {
                     command.uid(*uid).gid(*gid);
                 }
-                bwrap::die_with_pgdrill(&mut command, None);
+                bwrap::die_with_pgdrill(&mut command, *limited);
                 super::tools::run_process(command, &tool, (None, Some(stdout)), redactor).await
             }
         }
@@ -405,87 +484,4 @@ fn unbound(arg: &str, binds: &[Bind]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pods_tools_are_told_where_the_files_are() {
-        let binds = [
-            Bind { host: "/tmp/w/data".into(), inside: DATA.into(), writable: true },
-            Bind { host: "/tmp/w".into(), inside: WORK.into(), writable: true },
-        ];
-        let cases = [
-            ("/pgdrill/data", "/tmp/w/data"),
-            ("/pgdrill/data/pg_wal", "/tmp/w/data/pg_wal"),
-            ("--output=/pgdrill/work/combined", "--output=/tmp/w/combined"),
-            ("--tablespace-map=16385=/pgdrill/work/16385", "--tablespace-map=16385=/tmp/w/16385"),
-            ("/pgdrill/database", "/pgdrill/database"),
-            ("-D", "-D"),
-        ];
-        for (arg, host) in cases {
-            assert_eq!(unbound(arg, &binds), host, "{arg}");
-        }
-    }
-
-    fn local(bin_dir: &Path, staged: Option<std::path::PathBuf>) -> Toolbox {
-        let inner = Inner::Local {
-            bwrap: Some("/nonexistent/bwrap".into()),
-            bin_dir: bin_dir.to_owned(),
-            binds: Vec::new(),
-            run_as: None,
-            staged,
-        };
-        Toolbox { inner, user: (70_001, 70_002) }
-    }
-
-    /// A local toolbox has this machine's PostgreSQL tools and nothing else: a tool its
-    /// binaries lack (pgBackRest) is refused before anything runs.
-    #[tokio::test]
-    async fn a_local_toolbox_runs_only_the_tools_of_its_binaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let error = local(dir.path(), None).run("pgbackrest", &[], &Redactor::new()).await.err().unwrap();
-        assert_eq!(
-            error.to_string(),
-            format!(
-                "`{}` has no `pgbackrest`: a local target's toolbox runs PostgreSQL's own tools of this machine (pgBackRest runs in a container target's)",
-                dir.path().display()
-            )
-        );
-    }
-
-    #[tokio::test]
-    async fn removing_a_local_toolbox_removes_the_copy_of_the_backup_staged_for_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let staged = dir.path().join("staged-backup-0");
-        std::fs::create_dir_all(staged.join("base")).unwrap();
-        std::fs::write(staged.join("base").join("PG_VERSION"), "17\n").unwrap();
-        local(dir.path(), Some(staged.clone())).remove().await.unwrap();
-        assert!(!staged.exists());
-        assert!(dir.path().exists(), "nothing else");
-        local(dir.path(), None).remove().await.unwrap();
-        let gone = local(dir.path(), Some(staged.clone())).remove().await.unwrap_err();
-        assert!(gone.to_string().contains(&staged.display().to_string()), "{gone}");
-    }
-
-    /// Docker and bubblewrap bind absolute paths only; a scenario's may be relative.
-    #[test]
-    fn a_path_is_bound_as_the_absolute_path_it_resolves_to() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("backup")).unwrap();
-        let roundabout = dir.path().join("backup").join("..").join("backup");
-        assert_eq!(absolute(&roundabout).unwrap(), std::fs::canonicalize(dir.path()).unwrap().join("backup"));
-        let missing = dir.path().join("gone");
-        assert_eq!(
-            absolute(&missing).unwrap_err().to_string(),
-            format!("cannot resolve `{}` to mount it", missing.display())
-        );
-    }
-
-    /// Two toolboxes of one drill at once (one decrypting a repository, one of the backup's
-    /// major) are two containers: their numbers, in their names, differ.
-    #[test]
-    fn each_toolbox_of_the_process_has_its_own_number() {
-        let numbers: std::collections::BTreeSet<usize> = (0..5).map(|_| next_number()).collect();
-        assert_eq!(numbers.len(), 5);
-    }
-}
+mod tests;
