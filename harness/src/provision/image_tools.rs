@@ -23,6 +23,9 @@ use super::owner::owner;
 /// The tools copied, from the image's `/usr/lib/postgresql/<major>/bin`.
 pub(crate) const TOOLS: [&str; 3] = ["pg_controldata", "pg_verifybackup", "pg_waldump"];
 
+/// How long copying the tools out of an image may take.
+const COPY_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Why the image's tools could not be copied out (the drill then runs them in a container).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ToolsError {
@@ -32,6 +35,8 @@ pub(crate) enum ToolsError {
     Docker { action: &'static str, source: testcontainers::bollard::errors::Error },
     #[error("copying the tools out of the image ended with exit code {code}")]
     Copy { code: i64 },
+    #[error("copying the tools out of the image took more than {} s", COPY_LIMIT.as_secs())]
+    Slow,
 }
 
 /// Where the copy of the image's tools for `major` is, copied out of it first when it is not
@@ -120,7 +125,8 @@ async fn copy(docker: &Docker, image: &str, major: u32, into: &Path) -> Result<(
         .create_container(None::<CreateContainerOptions>, body)
         .await
         .map_err(|source| ToolsError::Docker { action: "create a container to copy the tools out", source })?;
-    let ran = run(docker, &created.id).await;
+    // Copying a few files takes a second; one that hangs leaves the tools to a container.
+    let ran = tokio::time::timeout(COPY_LIMIT, run(docker, &created.id)).await.unwrap_or(Err(ToolsError::Slow));
     let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
     let _ = docker.remove_container(&created.id, Some(options)).await;
     match ran? {
@@ -201,6 +207,34 @@ mod tests {
         std::os::unix::fs::symlink(elsewhere.path(), &made).unwrap();
         let link = cache(base.path()).unwrap_err().to_string();
         assert!(link.contains("only it may write into"), "{link}");
+    }
+
+    /// An image without the tools of that major (here: of none it has) is not copied, nothing of
+    /// the attempt is left, and the toolbox falls back to a container.
+    #[tokio::test]
+    async fn an_image_without_the_majors_tools_leaves_no_copy() {
+        let docker = super::super::docker::docker().unwrap();
+        let spec = crate::provision::spec::ContainerSpec {
+            image: None,
+            version: None,
+            startup_timeout: std::time::Duration::from_secs(60),
+            settings: Default::default(),
+            memory: None,
+            processes: None,
+            disk: None,
+            share: None,
+        };
+        let image = super::super::image::choose(&spec, Some(17), true).unwrap();
+        let info = super::super::image::ensure(&docker, &image, || {}).await.unwrap();
+        let error = root(&docker, &image, &info, 99).await.unwrap_err().to_string();
+        assert!(error.starts_with("copying the tools out of the image ended with exit code"), "{error}");
+        let cache = cache(&std::env::temp_dir()).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains("-99"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     /// Sealed, the copy is root's and nothing in it may be written (links left as they are).
