@@ -270,7 +270,16 @@ pub struct CheckResult {
 impl CheckResult {
     /// A result for `object` of `kind`, timed from `started`.
     pub fn build(kind: CheckKind, object: impl Into<String>, started: Instant) -> CheckResultBuilder {
-        let object = object.into();
+        CheckResult::builder(kind, object.into(), Some(started))
+    }
+
+    /// A judgement of what the drill recorded, not work it timed: its duration is zero (the
+    /// microseconds of forming it are the machine's load, not the check's).
+    pub(crate) fn judge(kind: CheckKind, object: impl Into<String>) -> CheckResultBuilder {
+        CheckResult::builder(kind, object.into(), None)
+    }
+
+    fn builder(kind: CheckKind, object: String, started: Option<Instant>) -> CheckResultBuilder {
         CheckResultBuilder {
             result: CheckResult {
                 id: format!("{kind}/{object}"),
@@ -305,10 +314,10 @@ impl CheckResult {
     }
 }
 
-/// Fills in a [`CheckResult`]; finishing it records the duration.
+/// Fills in a [`CheckResult`]; finishing it records the duration (of a timed one).
 pub struct CheckResultBuilder {
     result: CheckResult,
-    started: Instant,
+    started: Option<Instant>,
 }
 
 impl CheckResultBuilder {
@@ -345,7 +354,7 @@ impl CheckResultBuilder {
     fn finish(mut self, verdict: Verdict, message: impl Into<String>) -> CheckResult {
         self.result.verdict = verdict;
         self.result.message = message.into();
-        self.result.duration = self.started.elapsed();
+        self.result.duration = self.started.map_or(Duration::ZERO, |s| s.elapsed());
         self.result
     }
 }

@@ -2,7 +2,7 @@
 //! (RTO) against the measured recovery, the recovery point objective (RPO) against the age of
 //! the backup at drill time. A missed objective fails the drill like a failed check.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -67,16 +67,11 @@ pub(crate) fn judge(objectives: &Objectives, measured: &Measured) -> Vec<CheckRe
     if let Some(rpo) = objectives.rpo {
         results.push(judge_rpo(rpo, measured.backup, measured.started_at));
     }
-    // A judgement of what the drill recorded, not work it timed: no duration of its own (the
-    // microseconds of formatting it were 0 or 2 ms by the machine's load, in the reports).
-    for result in &mut results {
-        result.duration = Duration::ZERO;
-    }
     results
 }
 
 fn judge_rto(rto: Duration, recovery: Option<Duration>, rto_passed: bool) -> CheckResult {
-    let result = CheckResult::build(KIND, Objective::Rto.as_str(), Instant::now())
+    let result = CheckResult::judge(KIND, Objective::Rto.as_str())
         .expected(format!("recovered within {}", span(rto)))
         .evidence("the drill's own clock, from its start until the restored database was ready for its checks (fetch, verify, provision, preflight, restore, migrate)");
     match recovery {
@@ -107,8 +102,8 @@ fn judge_rto(rto: Duration, recovery: Option<Duration>, rto_passed: bool) -> Che
 }
 
 fn judge_rpo(rpo: Duration, backup: Option<&BackupInfo>, started_at: OffsetDateTime) -> CheckResult {
-    let result = CheckResult::build(KIND, Objective::Rpo.as_str(), Instant::now())
-        .expected(format!("a backup at most {} old", span(rpo)));
+    let result =
+        CheckResult::judge(KIND, Objective::Rpo.as_str()).expected(format!("a backup at most {} old", span(rpo)));
     let Some(backup) = backup else {
         return result.skip("not measured: the drill did not read a backup");
     };
