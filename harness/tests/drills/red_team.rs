@@ -182,6 +182,14 @@ const CONTRACTS: &str = "CREATE SCHEMA tenant_acme;\nCREATE SCHEMA tenant_globex
     INSERT INTO tenant_acme.contracts VALUES (1, 'acme', 90000);\nINSERT INTO tenant_globex.contracts VALUES (1, 'globex', 120000);\n\
     GRANT USAGE ON SCHEMA tenant_acme TO app;\nGRANT SELECT ON tenant_acme.contracts TO app;\n";
 
+/// `app` reads tenant_acme's contracts and nothing of tenant_globex.
+const FORBIDDEN_GLOBEX: &str = r#"[[checks.roles]]
+role = "app"
+usage = ["tenant_acme"]
+tables = { "tenant_acme.contracts" = "SELECT" }
+forbidden_schemas = ["tenant_globex"]
+"#;
+
 const USERS: &str = "CREATE TABLE public.users (id integer PRIMARY KEY, email text NOT NULL);\n\
     CREATE UNIQUE INDEX users_email_key ON public.users (email);\n\
     INSERT INTO public.users VALUES (1, 'ada@example.com'), (2, 'bob@example.com');\nGRANT SELECT, INSERT ON public.users TO app;\n";
@@ -513,6 +521,36 @@ forbidden_schemas = ["tenant_globex"]
                 "through `public.contract_totals`",
             )
         }
+        "a SECURITY DEFINER function whose pinned search_path is a forbidden schema" => {
+            // Its body names no schema: `contracts` is found in the search_path it pins.
+            let value = |path: &str| {
+                format!(
+                    "{CONTRACTS}CREATE FUNCTION public.contract_value(c text) RETURNS numeric LANGUAGE plpgsql STABLE SECURITY DEFINER\n  \
+                     SET search_path = {path}, pg_catalog AS $$\nBEGIN\n  RETURN (SELECT value FROM contracts WHERE customer = c);\nEND\n$$;\n"
+                )
+            };
+            case(
+                value("tenant_globex"),
+                value("tenant_acme"),
+                FORBIDDEN_GLOBEX,
+                "through `public.contract_value(text)`",
+            )
+        }
+        "a SECURITY DEFINER function that resolves its names in its caller's search_path" => {
+            // `SET search_path = tenant_globex; SELECT public.contract_total('globex')` as `app`.
+            let total = |pinned: &str| {
+                format!(
+                    "{CONTRACTS}CREATE FUNCTION public.contract_total(c text) RETURNS numeric LANGUAGE plpgsql STABLE SECURITY DEFINER{pinned}\n  \
+                     AS $$\nBEGIN\n  RETURN (SELECT sum(value) FROM contracts WHERE customer = c);\nEND\n$$;\n"
+                )
+            };
+            case(
+                total(""),
+                total(" SET search_path = tenant_acme, pg_catalog"),
+                FORBIDDEN_GLOBEX,
+                "search_path is not pinned",
+            )
+        }
         "a unique index marked not ready" => case(
             USERS.to_owned()
                 + "UPDATE pg_catalog.pg_index SET indisready = false WHERE indexrelid = 'public.users_email_key'::pg_catalog.regclass;\n",
@@ -595,6 +633,8 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::user_schema_journal("a schema named after the application role holding an older migration journal")]
 #[case::security_definer("a SECURITY DEFINER function of the superuser that runs any SQL")]
 #[case::view_into_forbidden_schema("a view in public that reads a forbidden schema")]
+#[case::definer_pinned_path("a SECURITY DEFINER function whose pinned search_path is a forbidden schema")]
+#[case::definer_callers_path("a SECURITY DEFINER function that resolves its names in its caller's search_path")]
 #[case::index_not_ready("a unique index marked not ready")]
 #[case::partition_drops_rows("next month's partition drops every row written to it")]
 fn on_a_container(#[case] name: &str, #[values(LIE, HONEST)] dump: bool) {

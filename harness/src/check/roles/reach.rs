@@ -6,7 +6,11 @@
 //!   `ALTER ROLE app SUPERUSER` through `run_maintenance(text)`);
 //! - a view the role may read, or a `SECURITY DEFINER` function it may execute, that reads a
 //!   forbidden schema hands the role that schema's rows: a view runs with its owner's
-//!   privileges, as a definer function does.
+//!   privileges, as a definer function does. A view's reads are its dependencies; a definer's
+//!   are judged from its code ([`Definer::reads`]) when its owner may use the schema: it names
+//!   the schema anywhere (its pinned `search_path` included, the schema quoted or not), or its
+//!   names resolve in its caller's `search_path` (none pinned), or it runs what its caller gives
+//!   it or code pgdrill cannot read.
 //!
 //! Both fail the ceiling, naming the object and how the role reaches it. What the functions'
 //! code does is read by [`crate::check::loophole::facts`].
@@ -50,17 +54,76 @@ const VIEWS_SQL: &str = "SELECT v.oid::pg_catalog.regclass::pg_catalog.text, \
    AND pg_catalog.has_table_privilege($1, v.oid, 'SELECT') AND pg_catalog.has_schema_privilege($1, vn.oid, 'USAGE') \
  GROUP BY 1 ORDER BY 1";
 
-/// `SECURITY DEFINER` functions the role `$1` may execute whose owner is not it, and their
-/// definitions: those that name a forbidden schema hand its rows over.
-const ALL_DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, o.rolname::pg_catalog.text, \
-       CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE '' END \
+/// `SECURITY DEFINER` functions the role `$1` may execute whose owner is not it: name, owner,
+/// language, definition (with its `SET` lines), whether it pins its `search_path`, and which of
+/// the schemas `$2` its owner may use (so the function may read, whatever the role may).
+const ALL_DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, o.rolname::pg_catalog.text, l.lanname::pg_catalog.text, \
+       CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE '' END, \
+       p.pronargs::pg_catalog.int4, \
+       EXISTS (SELECT FROM pg_catalog.unnest(p.proconfig) c WHERE c OPERATOR(pg_catalog.~~) 'search\\_path=%'), \
+       ARRAY(SELECT s.nspname::pg_catalog.text FROM pg_catalog.pg_namespace s \
+              WHERE s.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) \
+                AND pg_catalog.has_schema_privilege(p.proowner, s.oid, 'USAGE') ORDER BY 1) \
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner \
+  JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang \
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
  WHERE p.prosecdef AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
    AND NOT pg_catalog.pg_has_role($1, p.proowner, 'MEMBER') \
    AND pg_catalog.has_function_privilege($1, p.oid, 'EXECUTE') AND pg_catalog.has_schema_privilege($1, n.oid, 'USAGE') \
    AND p.prorettype OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog.trigger'::pg_catalog.regtype, 'pg_catalog.event_trigger'::pg_catalog.regtype]::pg_catalog.oid[]) \
  ORDER BY 1";
+
+/// One definer function as [`ALL_DEFINERS_SQL`] reads it.
+struct Definer {
+    function: String,
+    owner: String,
+    language: String,
+    definition: String,
+    arguments: i32,
+    pinned: bool,
+    /// The forbidden schemas its owner may use.
+    reachable: Vec<String>,
+}
+
+/// A row of [`ALL_DEFINERS_SQL`].
+type DefinerRow = (String, String, String, String, i32, bool, Vec<String>);
+
+impl From<DefinerRow> for Definer {
+    fn from((function, owner, language, definition, arguments, pinned, reachable): DefinerRow) -> Self {
+        Definer { function, owner, language, definition, arguments, pinned, reachable }
+    }
+}
+
+impl Definer {
+    /// How the function hands the role `schema` (one its owner may use), if it can: it names
+    /// the schema anywhere in its definition, its search_path included (quoted or not, in a
+    /// string it runs or not); or its names resolve in its caller's search_path, which the
+    /// caller sets to anything; or it runs code pgdrill cannot read, or SQL built at run time
+    /// from what its caller gives it.
+    fn reads(&self, schema: &str) -> Option<String> {
+        if names(&self.definition, schema) {
+            return Some(format!("names `{schema}`"));
+        }
+        if !matches!(self.language.as_str(), "sql" | "plpgsql") {
+            return Some(format!("may read `{schema}`: its code is in {}, which pgdrill cannot read", self.language));
+        }
+        if !self.pinned {
+            return Some(format!(
+                "may read `{schema}`: its search_path is not pinned (no `SET search_path`), so its unqualified names resolve in its caller's, which any session sets to `{schema}`"
+            ));
+        }
+        runs_anything(&self.language, &self.definition, self.arguments).map(|why| format!("may read `{schema}`: {why}"))
+    }
+}
+
+/// Whether `definition` names `schema` as a word, case and double quotes aside.
+fn names(definition: &str, schema: &str) -> bool {
+    let text = definition.to_lowercase().replace('"', "");
+    let wanted = schema.to_lowercase();
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    text.match_indices(&wanted)
+        .any(|(at, _)| !word(text[..at].chars().next_back()) && !word(text[at + wanted.len()..].chars().next()))
+}
 
 /// Why a definer function's code hands its owner's powers over, if it does: code pgdrill cannot
 /// read, or SQL built at run time from what its caller gives it (its arguments, or a setting
@@ -128,33 +191,37 @@ impl Spec {
             return None;
         }
         let started = Instant::now();
+        let schemas = format!("{{{}}}", self.forbidden_schemas.join(","));
         let result = self
             .result("forbidden schemas through views and functions", started)
             .expected("no view or SECURITY DEFINER function it may use reads a forbidden schema")
             .evidence(format!(
                 "{}\n{}",
-                bind_evidence(VIEWS_SQL, &[&self.role, &format!("{{{}}}", self.forbidden_schemas.join(","))]),
-                bind_evidence(ALL_DEFINERS_SQL, &[&self.role])
+                bind_evidence(VIEWS_SQL, &[&self.role, &schemas]),
+                bind_evidence(ALL_DEFINERS_SQL, &[&self.role, &schemas])
             ));
         let views: Vec<(String, String)> =
             match sqlx::query_as(VIEWS_SQL).bind(&self.role).bind(&self.forbidden_schemas).fetch_all(ctx.pool).await {
                 Ok(rows) => rows,
                 Err(err) => return Some(result.error(describe_sql_error(&err))),
             };
-        let definers: Vec<(String, String, String)> =
-            match sqlx::query_as(ALL_DEFINERS_SQL).bind(&self.role).fetch_all(ctx.pool).await {
-                Ok(rows) => rows,
-                Err(err) => return Some(result.error(describe_sql_error(&err))),
-            };
+        let rows: Vec<DefinerRow> = match sqlx::query_as(ALL_DEFINERS_SQL)
+            .bind(&self.role)
+            .bind(&self.forbidden_schemas)
+            .fetch_all(ctx.pool)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(err) => return Some(result.error(describe_sql_error(&err))),
+        };
+        let definers = rows.into_iter().map(Definer::from);
         let mut doors: Vec<String> =
             views.iter().map(|(view, read)| format!("through `{view}`, which reads {read}")).collect();
-        for (function, owner, definition) in &definers {
-            let lower = definition.to_lowercase();
-            if let Some(schema) =
-                self.forbidden_schemas.iter().find(|s| lower.contains(&format!("{}.", s.to_lowercase())))
-            {
+        for definer in definers {
+            if let Some(how) = definer.reachable.iter().find_map(|schema| definer.reads(schema)) {
                 doors.push(format!(
-                    "through `{function}` (SECURITY DEFINER, owned by `{owner}`), which names `{schema}`"
+                    "through `{}` (SECURITY DEFINER, owned by `{}`), which {how}",
+                    definer.function, definer.owner
                 ));
             }
         }
@@ -172,6 +239,41 @@ impl Spec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn definer(language: &str, pinned: bool, definition: &str) -> Definer {
+        let (function, owner) = ("public.f()".to_owned(), "owner".to_owned());
+        let (language, definition) = (language.to_owned(), definition.to_owned());
+        Definer { function, owner, language, definition, arguments: 1, pinned, reachable: vec!["tenant_b".into()] }
+    }
+
+    #[test]
+    fn a_definer_reads_a_schema_it_names_however_it_names_it() {
+        for named in [
+            "SELECT * FROM tenant_b.contracts",
+            "SELECT * FROM \"tenant_b\".contracts",
+            "SELECT * FROM TENANT_B . contracts",
+            " SET search_path TO 'tenant_b', 'pg_catalog'\nAS $$ SELECT * FROM contracts $$",
+            "BEGIN EXECUTE 'SELECT * FROM tenant_b.contracts'; END",
+        ] {
+            assert!(names(named, "tenant_b"), "{named}");
+            assert_eq!(definer("sql", true, named).reads("tenant_b").as_deref(), Some("names `tenant_b`"));
+        }
+        for other in ["SELECT * FROM tenant_bb.contracts", "SELECT * FROM my_tenant_b.x", "SELECT 1"] {
+            assert!(!names(other, "tenant_b"), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_definer_that_names_nothing_may_still_read_a_schema_its_owner_uses() {
+        let body = "BEGIN RETURN (SELECT sum(value) FROM contracts); END";
+        assert_eq!(definer("plpgsql", true, body).reads("tenant_b"), None, "pinned, reading what it names");
+        let unpinned = definer("plpgsql", false, body).reads("tenant_b").unwrap();
+        assert!(unpinned.contains("search_path is not pinned"), "{unpinned}");
+        let c = definer("c", true, "").reads("tenant_b").unwrap();
+        assert!(c.contains("its code is in c"), "{c}");
+        let dynamic = definer("plpgsql", true, "BEGIN EXECUTE query; END").reads("tenant_b").unwrap();
+        assert!(dynamic.contains("SQL built at run time"), "{dynamic}");
+    }
 
     #[test]
     fn a_definer_that_executes_what_it_is_given_does_anything() {
