@@ -551,6 +551,28 @@ forbidden_schemas = ["tenant_globex"]
                 "search_path is not pinned",
             )
         }
+        "a definer function accepted by design, rewritten to hand over one tenant's contract" => {
+            // Every tenant's total is the dashboard's by design; one contract's value is not.
+            let total = |body: &str| {
+                format!(
+                    "{CONTRACTS}CREATE FUNCTION public.contracts_total() RETURNS numeric LANGUAGE sql STABLE SECURITY DEFINER\n  \
+                     SET search_path = pg_catalog AS $${body}$$;\n"
+                )
+            };
+            let accepted = "SELECT sum(value) FROM tenant_globex.contracts";
+            // The code the check prints: the sha256 of its language, settings and source.
+            let code =
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!("sql\nsearch_path=pg_catalog\n{accepted}")));
+            let checks = format!(
+                "{FORBIDDEN_GLOBEX}accept = [{{ through = \"public.contracts_total()\", code = \"{code}\", reason = \"the dashboard's total of every tenant\" }}]\n"
+            );
+            case(
+                total("SELECT value FROM tenant_globex.contracts WHERE id = 1"),
+                total(accepted),
+                Box::leak(checks.into_boxed_str()),
+                "the function was rewritten",
+            )
+        }
         "a unique index marked not ready" => case(
             USERS.to_owned()
                 + "UPDATE pg_catalog.pg_index SET indisready = false WHERE indexrelid = 'public.users_email_key'::pg_catalog.regclass;\n",
@@ -635,6 +657,7 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::view_into_forbidden_schema("a view in public that reads a forbidden schema")]
 #[case::definer_pinned_path("a SECURITY DEFINER function whose pinned search_path is a forbidden schema")]
 #[case::definer_callers_path("a SECURITY DEFINER function that resolves its names in its caller's search_path")]
+#[case::definer_rewritten("a definer function accepted by design, rewritten to hand over one tenant's contract")]
 #[case::index_not_ready("a unique index marked not ready")]
 #[case::partition_drops_rows("next month's partition drops every row written to it")]
 fn on_a_container(#[case] name: &str, #[values(LIE, HONEST)] dump: bool) {

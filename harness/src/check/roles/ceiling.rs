@@ -78,6 +78,12 @@ pub(crate) struct AcceptConfig {
     /// A role whose membership the ceiling otherwise fails (a server-file or all-data role, or
     /// one with an elevated attribute).
     pub member_of: Option<String>,
+    /// A `SECURITY DEFINER` function that hands the role a forbidden schema by design, as the
+    /// check names it (`app_public.current_user_id()`), with `code`.
+    pub through: Option<String>,
+    /// The sha256 of that function's code as the check prints it: accepted for that code only,
+    /// so a backup that rewrites the function fails again.
+    pub code: Option<String>,
     /// Why the role has it, for the report (required).
     pub reason: String,
 }
@@ -89,6 +95,16 @@ pub(crate) struct Accepted {
     pub attributes: Vec<(String, String)>,
     /// Role (as the server stores its name) and why.
     pub memberships: Vec<(String, String)>,
+    /// Definer functions (as `regprocedure` prints them), the sha256 of their code, and why.
+    pub doors: Vec<Door>,
+}
+
+/// A definer function accepted as a way into a forbidden schema (see [`AcceptConfig::through`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Door {
+    pub function: String,
+    pub code: String,
+    pub reason: String,
 }
 
 impl Accepted {
@@ -96,6 +112,18 @@ impl Accepted {
         let mut accepted = Accepted::default();
         for config in configs {
             let reason = config.reason.trim().to_owned();
+            if let Some(through) = config.through {
+                accepted.accept_door(
+                    through,
+                    config.code,
+                    reason,
+                    config.attribute.is_some() || config.member_of.is_some(),
+                )?;
+                continue;
+            }
+            if config.code.is_some() {
+                return Err(FieldError::unplaced("`code` goes with `through`: the function whose code it is"));
+            }
             let (list, item) = match (config.attribute, config.member_of) {
                 (Some(attribute), None) => {
                     let attribute = attribute.trim().to_ascii_uppercase();
@@ -110,7 +138,7 @@ impl Accepted {
                 (None, Some(role)) => (&mut accepted.memberships, fold_ident(role.trim())),
                 _ => {
                     return Err(FieldError::unplaced(
-                        "an `accept` entry names one `attribute` or one `member_of`, with its `reason`",
+                        "an `accept` entry names one `attribute`, one `member_of` or one `through` (with its `code`), with its `reason`",
                     ));
                 }
             };
@@ -125,6 +153,38 @@ impl Accepted {
             list.push((item, reason));
         }
         Ok(accepted)
+    }
+
+    /// Accepts the definer function `through` with `code` (see [`AcceptConfig::through`]).
+    fn accept_door(
+        &mut self,
+        through: String,
+        code: Option<String>,
+        reason: String,
+        more: bool,
+    ) -> Result<(), FieldError> {
+        let function = through.trim().to_owned();
+        if more {
+            return Err(FieldError::unplaced(format!(
+                "accepting `{function}` names it alone: an `accept` entry names one `attribute`, `member_of` or `through`"
+            )));
+        }
+        let code = code.map(|c| c.trim().to_ascii_lowercase()).unwrap_or_default();
+        if code.len() != 64 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(FieldError::unplaced(format!(
+                "accepting `{function}` needs the `code` the check prints for it (64 hexadecimal digits, its sha256): the acceptance holds for that code only"
+            )));
+        }
+        if reason.is_empty() {
+            return Err(FieldError::unplaced(format!(
+                "accepting `{function}` needs a `reason`: the report shows an auditor why the role reads through it"
+            )));
+        }
+        if self.doors.iter().any(|d| d.function == function) {
+            return Err(FieldError::unplaced(format!("`{function}` is accepted twice")));
+        }
+        self.doors.push(Door { function, code, reason });
+        Ok(())
     }
 
     fn attribute(&self, attribute: &str) -> Option<&str> {
@@ -307,8 +367,14 @@ mod tests {
         AcceptConfig {
             attribute: attribute.map(String::from),
             member_of: member_of.map(String::from),
+            through: None,
+            code: None,
             reason: reason.into(),
         }
+    }
+
+    fn through(function: &str, code: Option<&str>, reason: &str) -> AcceptConfig {
+        AcceptConfig { through: Some(function.into()), code: code.map(String::from), ..accept(None, None, reason) }
     }
 
     fn spec(accepted: Accepted) -> Spec {
@@ -333,10 +399,33 @@ mod tests {
             error(vec![accept(Some("LOGIN"), None, "x")]).contains("`LOGIN` is not an attribute the ceiling refuses")
         );
         assert!(error(vec![accept(Some("BYPASSRLS"), None, "  ")]).contains("accepting `BYPASSRLS` needs a `reason`"));
-        assert!(error(vec![accept(Some("BYPASSRLS"), Some("r"), "x")]).contains("one `attribute` or one `member_of`"));
-        assert!(error(vec![accept(None, None, "x")]).contains("one `attribute` or one `member_of`"));
+        assert!(
+            error(vec![accept(Some("BYPASSRLS"), Some("r"), "x")])
+                .contains("one `attribute`, one `member_of` or one `through`")
+        );
+        assert!(error(vec![accept(None, None, "x")]).contains("one `attribute`, one `member_of` or one `through`"));
         let twice = vec![accept(Some("CREATEDB"), None, "a"), accept(Some("createdb"), None, "b")];
         assert!(error(twice).contains("`CREATEDB` is accepted twice"));
+    }
+
+    #[test]
+    fn a_definer_function_is_accepted_for_its_code_only_and_with_a_reason() {
+        let code = "AB".repeat(32);
+        let accepted =
+            Accepted::resolve(vec![through(" app_public.current_user_id() ", Some(&code), " its API ")]).unwrap();
+        let door =
+            Door { function: "app_public.current_user_id()".into(), code: "ab".repeat(32), reason: "its API".into() };
+        assert_eq!(accepted.doors, [door]);
+        let error = |configs| Accepted::resolve(configs).unwrap_err().message;
+        assert!(error(vec![through("f()", None, "x")]).contains("needs the `code` the check prints for it"));
+        assert!(error(vec![through("f()", Some("abc"), "x")]).contains("64 hexadecimal digits"));
+        assert!(error(vec![through("f()", Some(&code), " ")]).contains("accepting `f()` needs a `reason`"));
+        let twice = vec![through("f()", Some(&code), "a"), through("f()", Some(&code), "b")];
+        assert!(error(twice).contains("`f()` is accepted twice"));
+        let both = AcceptConfig { attribute: Some("BYPASSRLS".into()), ..through("f()", Some(&code), "x") };
+        assert!(error(vec![both]).contains("names it alone"));
+        let code_alone = AcceptConfig { code: Some(code.clone()), ..accept(Some("BYPASSRLS"), None, "x") };
+        assert!(error(vec![code_alone]).contains("`code` goes with `through`"));
     }
 
     #[test]
@@ -360,6 +449,7 @@ mod tests {
         let both = Accepted {
             attributes: vec![("BYPASSRLS".into(), why.clone()), ("REPLICATION".into(), "it feeds the replica".into())],
             memberships: vec![],
+            doors: vec![],
         };
         let passed = spec(both).attributes(elevated, now).unwrap();
         assert_eq!(passed.verdict, Verdict::Pass, "{passed:?}");
@@ -375,7 +465,8 @@ mod tests {
 
     #[test]
     fn an_accepted_attribute_the_role_lacks_fails_as_stale() {
-        let accepted = Accepted { attributes: vec![("CREATEDB".into(), "tests".into())], memberships: vec![] };
+        let accepted =
+            Accepted { attributes: vec![("CREATEDB".into(), "tests".into())], memberships: vec![], doors: vec![] };
         let result = spec(accepted).attributes(Attributes::default(), Instant::now()).unwrap();
         assert_eq!(result.verdict, Verdict::Fail);
         assert_eq!(result.actual, "none, not CREATEDB (accepted)");

@@ -30,6 +30,11 @@
 //! to it, so an object owned by such a role is one it holds every privilege on. A forbidden
 //! schema that does not exist while one with a close name does fails with a hint.
 //!
+//! `accept` also lets a `SECURITY DEFINER` function read a forbidden schema by design (an API
+//! function of PostGraphile's kind, `{ through = "app_public.current_user_id()", code = "...",
+//! reason = "..." }`): for the code whose sha256 the failure printed only, so a backup that
+//! rewrites the function fails again ([`reach`]).
+//!
 //! `accept` lets the ceiling pass an attribute or a membership the role has by design, each
 //! with a non-empty `reason` that the report shows beside it; an accepted one the role does not
 //! have fails (a stale acceptance). It accepts that attribute or membership only: what the role

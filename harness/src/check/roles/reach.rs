@@ -61,6 +61,7 @@ const ALL_DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalo
        CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE '' END, \
        p.pronargs::pg_catalog.int4, \
        EXISTS (SELECT FROM pg_catalog.unnest(p.proconfig) c WHERE c OPERATOR(pg_catalog.~~) 'search\\_path=%'), \
+       p.prosrc, COALESCE(pg_catalog.array_to_string(p.proconfig, E'\\n'), ''), \
        ARRAY(SELECT s.nspname::pg_catalog.text FROM pg_catalog.pg_namespace s \
               WHERE s.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) \
                 AND pg_catalog.has_schema_privilege(p.proowner, s.oid, 'USAGE') ORDER BY 1) \
@@ -83,14 +84,18 @@ struct Definer {
     pinned: bool,
     /// The forbidden schemas its owner may use.
     reachable: Vec<String>,
+    /// The sha256 (hex) of its language, settings and source: what an acceptance holds for.
+    code: String,
 }
 
 /// A row of [`ALL_DEFINERS_SQL`].
-type DefinerRow = (String, String, String, String, i32, bool, Vec<String>);
+type DefinerRow = (String, String, String, String, i32, bool, String, String, Vec<String>);
 
 impl From<DefinerRow> for Definer {
-    fn from((function, owner, language, definition, arguments, pinned, reachable): DefinerRow) -> Self {
-        Definer { function, owner, language, definition, arguments, pinned, reachable }
+    fn from((function, owner, language, definition, arguments, pinned, source, config, reachable): DefinerRow) -> Self {
+        use sha2::Digest;
+        let code = hex::encode(sha2::Sha256::digest(format!("{language}\n{config}\n{source}")));
+        Definer { function, owner, language, definition, arguments, pinned, reachable, code }
     }
 }
 
@@ -214,25 +219,84 @@ impl Spec {
             Ok(rows) => rows,
             Err(err) => return Some(result.error(describe_sql_error(&err))),
         };
-        let definers = rows.into_iter().map(Definer::from);
-        let mut doors: Vec<String> =
-            views.iter().map(|(view, read)| format!("through `{view}`, which reads {read}")).collect();
-        for definer in definers {
-            if let Some(how) = definer.reachable.iter().find_map(|schema| definer.reads(schema)) {
-                doors.push(format!(
-                    "through `{}` (SECURITY DEFINER, owned by `{}`), which {how}",
-                    definer.function, definer.owner
-                ));
-            }
-        }
+        let definers: Vec<Definer> = rows.into_iter().map(Definer::from).collect();
+        let views = views.iter().map(|(view, read)| format!("through `{view}`, which reads {read}")).collect();
+        let (doors, accepted, unaccepted) = self.doors(views, &definers);
+        let result = match accepted.is_empty() {
+            true => result,
+            false => result.expected(format!(
+                "no view or SECURITY DEFINER function it may use reads a forbidden schema, but {}",
+                self.accept
+                    .doors
+                    .iter()
+                    .map(|d| format!("`{}` (accepted: {})", d.function, d.reason))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
         Some(if doors.is_empty() {
-            result.actual("none").verdict(true, format!("no view or function hands `{}` a forbidden schema", self.role))
+            let actual = if accepted.is_empty() { "none".to_owned() } else { accepted.join("; ") };
+            result.actual(actual).verdict(
+                true,
+                format!("no view or function hands `{}` a forbidden schema but those accepted", self.role),
+            )
         } else {
+            let hint = unaccepted.map(|d| {
+                format!(
+                    " (hint: one there by design is accepted with its code: `accept = [{{ through = \"{}\", code = \"{}\", reason = \"...\" }}]`)",
+                    d.function, d.code
+                )
+            });
             result.actual(doors.join("; ")).verdict(
                 false,
-                format!("`{}` reads forbidden schemas {}", self.role, crate::listing::first(&doors, 3, "; ")),
+                format!(
+                    "`{}` reads forbidden schemas {}{}",
+                    self.role,
+                    crate::listing::first(&doors, 3, "; "),
+                    hint.unwrap_or_default()
+                ),
             )
         })
+    }
+
+    /// The ways into a forbidden schema the check fails (`views`, then the definer functions
+    /// that read one and are not accepted for their code, then acceptances nothing needs), and
+    /// those accepted.
+    fn doors<'a>(
+        &self,
+        mut doors: Vec<String>,
+        definers: &'a [Definer],
+    ) -> (Vec<String>, Vec<String>, Option<&'a Definer>) {
+        let (mut accepted, mut unaccepted) = (Vec::new(), None);
+        let mut used = std::collections::HashSet::new();
+        for definer in definers {
+            let Some(how) = definer.reachable.iter().find_map(|schema| definer.reads(schema)) else { continue };
+            let acceptance = self.accept.doors.iter().find(|d| d.function == definer.function);
+            match acceptance {
+                Some(door) if door.code == definer.code => {
+                    accepted.push(format!("through `{}`, which {how}: accepted, {}", definer.function, door.reason));
+                }
+                Some(door) => doors.push(format!(
+                    "through `{}` (SECURITY DEFINER, owned by `{}`), which {how}: accepted for other code (sha256 {}), its code is now sha256 {}: the function was rewritten",
+                    definer.function, definer.owner, door.code, definer.code
+                )),
+                None => {
+                    unaccepted = unaccepted.or(Some(definer));
+                    doors.push(format!(
+                        "through `{}` (SECURITY DEFINER, owned by `{}`, code {}), which {how}",
+                        definer.function, definer.owner, definer.code
+                    ))
+                }
+            }
+            used.extend(acceptance.map(|d| d.function.as_str()));
+        }
+        for door in self.accept.doors.iter().filter(|d| !used.contains(d.function.as_str())) {
+            doors.push(format!(
+                "the scenario accepts `{}`, which hands `{}` no forbidden schema (or does not exist): drop the acceptance (one nothing needs lets a door come back unnoticed)",
+                door.function, self.role
+            ));
+        }
+        (doors, accepted, unaccepted)
     }
 }
 
@@ -243,7 +307,8 @@ mod tests {
     fn definer(language: &str, pinned: bool, definition: &str) -> Definer {
         let (function, owner) = ("public.f()".to_owned(), "owner".to_owned());
         let (language, definition) = (language.to_owned(), definition.to_owned());
-        Definer { function, owner, language, definition, arguments: 1, pinned, reachable: vec!["tenant_b".into()] }
+        let (reachable, code) = (vec!["tenant_b".into()], "c".repeat(64));
+        Definer { function, owner, language, definition, arguments: 1, pinned, reachable, code }
     }
 
     #[test]
