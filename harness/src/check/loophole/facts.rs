@@ -165,6 +165,11 @@ impl Fact {
     }
 }
 
+/// `text` with its comments blanked (string literals kept).
+pub(crate) fn without_comments(text: &str) -> std::borrow::Cow<'_, str> {
+    COMMENT.replace_all(text, " ")
+}
+
 /// The facts `text` reads, each once.
 pub(crate) fn read(text: &str) -> Vec<Fact> {
     let text = COMMENT.replace_all(text, " ");

@@ -121,9 +121,9 @@ impl Definer {
     }
 }
 
-/// Whether `definition` names `schema` as a word, case and double quotes aside.
+/// Whether `definition` names `schema` as a word, case, double quotes and comments aside.
 fn names(definition: &str, schema: &str) -> bool {
-    let text = definition.to_lowercase().replace('"', "");
+    let text = facts::without_comments(definition).to_lowercase().replace('"', "");
     let wanted = schema.to_lowercase();
     let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
     text.match_indices(&wanted)
@@ -323,7 +323,8 @@ mod tests {
             assert!(names(named, "tenant_b"), "{named}");
             assert_eq!(definer("sql", true, named).reads("tenant_b").as_deref(), Some("names `tenant_b`"));
         }
-        for other in ["SELECT * FROM tenant_bb.contracts", "SELECT * FROM my_tenant_b.x", "SELECT 1"] {
+        let commented = "SELECT 1 -- never tenant_b\n/* nor tenant_b.contracts */";
+        for other in ["SELECT * FROM tenant_bb.contracts", "SELECT * FROM my_tenant_b.x", "SELECT 1", commented] {
             assert!(!names(other, "tenant_b"), "{other}");
         }
     }
