@@ -446,6 +446,18 @@ fn archive_past_the_backups_end_is_tested(scratch: &crate::util::Scratch, source
     let recovered = drill.record().restore.clone().and_then(|r| r.recovery).expect("a recovery record");
     assert_eq!(recovered.archive_last.as_deref(), Some(last.as_str()), "{recovered:?}");
     assert_eq!(recovered.segments_replayed as usize, recovered.segments_available, "{recovered:?}");
+    // The same through a window of one segment, the archive given as replay reads it: the last
+    // segment ends in a switch, so replay is at the next segment's start when it runs out of
+    // WAL, and the server reads the last record again when it is promoted: its segment stays.
+    let window = format!("[recovery]\nwal_window = \"16MB\"\n\n{tail}");
+    let drill =
+        scratch.drill(&scenario_of(scratch, &source.backup(), &source.archive(), source.before, source.after, &window));
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert!(
+        drill.phase_summary(Phase::Verify).contains("given to recovery as it replays, 16.0 MiB ahead"),
+        "{drill:?}"
+    );
+    assert!(drill.phase_summary(Phase::Restore).contains(&format!(", into the last, {last}) from ")), "{drill:?}");
 
     let lying = copy_folder(scratch, &source.archive(), "lying-archive");
     let mut bytes = std::fs::read(lying.join(&last)).unwrap();

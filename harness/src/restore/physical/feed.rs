@@ -436,10 +436,13 @@ impl Feeder {
         Ok(Feeder { positions: Some(tx), shared, thread: Some(thread), segment_size })
     }
 
-    /// Replay is at `lsn`.
+    /// Replay is at `lsn` (the end of the last record replayed): the segment that record ends in
+    /// is kept, and the window counted from it. When the record is a switch, `lsn` is the next
+    /// segment's start, and the server still reads the record again when it is promoted (its
+    /// end of recovery finds where WAL ends from it): removed, that segment fails the promotion.
     pub(crate) fn replayed(&self, lsn: u64) {
         if let Some(tx) = &self.positions {
-            let _ = tx.send(lsn / self.segment_size.max(1));
+            let _ = tx.send(lsn.saturating_sub(1) / self.segment_size.max(1));
         }
     }
 

@@ -16,6 +16,7 @@ mod prepare;
 mod promote;
 pub(crate) mod reach;
 pub(crate) mod recovery;
+mod said;
 mod set;
 pub(crate) mod stage;
 mod tested;

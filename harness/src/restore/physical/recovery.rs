@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::feed::Feeder;
 use super::promote;
 use super::reach::{self};
+use super::said::{server_log, startup_failure, wal_complaint};
 use super::tested::{ArchiveEnd, Untested};
 use super::verify::ControlData;
 use crate::provision::{Target, TargetError};
@@ -135,6 +136,11 @@ pub(crate) enum RecoveryError {
     Target(#[from] TargetError),
     #[error("cannot follow the recovery: {0}")]
     Query(String),
+    /// The server stopped while it recovered: its startup process's own last words.
+    #[error(
+        "the target's server stopped while it recovered: PostgreSQL: {said} (hint: see the target's log; pgdrill's connection to it: {connection})"
+    )]
+    Stopped { said: String, connection: String },
     #[error(
         "recovery ended before the target was reached (PostgreSQL: recovery ended before configured recovery target was reached): {target} is later than the WAL holds; the last point reached: WAL replayed to {lsn}, the last transaction replayed committed at {}{timelines} (hint: the WAL archive ends there; a later target needs later segments, or drill to a target the archive holds)",
         last_transaction.as_deref().unwrap_or("no time (no transaction was replayed)")
@@ -317,8 +323,11 @@ async fn until_promoted(
     let mut stuck_since: Option<(u64, Instant)> = None;
     let mut paused_since: Option<Instant> = None;
     loop {
-        let (in_recovery, replayed, transaction, waiting, paused) =
-            sqlx::query_as(PROGRESS).fetch_one(pool).await.map_err(query)?;
+        let (in_recovery, replayed, transaction, waiting, paused) = match sqlx::query_as(PROGRESS).fetch_one(pool).await
+        {
+            Ok(progress) => progress,
+            Err(e) => return Err(stopped_or(target, redactor, query(e)).await),
+        };
         let now = Progress { in_recovery, replayed, transaction, waiting, paused };
         let lsn = now.replayed.clone().unwrap_or_default();
         let at = wal::parse_lsn(&lsn).unwrap_or(start.start_lsn);
@@ -375,6 +384,16 @@ async fn until_promoted(
             return Err(RecoveryError::Timeout { timeout: spec.timeout, lsn });
         }
         tokio::time::sleep(if promoting { PROMOTING_POLL } else { POLL }).await;
+    }
+}
+
+/// `error`, or, when the server's log says its startup process stopped, that (the connection's
+/// error is what a server that stopped leaves a client, not why).
+async fn stopped_or(target: &Target, redactor: &Redactor, error: RecoveryError) -> RecoveryError {
+    let said = server_log(target).await.and_then(|log| startup_failure(&redactor.redact(&log)));
+    match (said, error) {
+        (Some(said), RecoveryError::Query(connection)) => RecoveryError::Stopped { said, connection },
+        (_, error) => error,
     }
 }
 
@@ -462,29 +481,6 @@ async fn reached(
         }
     }
     Ok(reached)
-}
-
-/// The log of the target's container (its server writes to stderr), when it is one.
-async fn server_log(target: &Target) -> Option<String> {
-    let id = target.info.container.as_deref()?;
-    let docker = crate::provision::docker::docker().ok()?;
-    crate::provision::container::container_log(&docker, id, None).await.ok()
-}
-
-/// What the server's log says of the WAL it could not read (the last such line), as `;
-/// PostgreSQL: ...`.
-fn wal_complaint(log: &str) -> Option<String> {
-    const SAYS: [&str; 6] = [
-        "in record at",
-        "invalid record length",
-        "invalid magic number",
-        "unexpected pageaddr",
-        "contrecord",
-        "invalid resource manager",
-    ];
-    let line = log.lines().rev().find(|l| SAYS.iter().any(|s| l.contains(s)))?;
-    let said = line.split_once("LOG:").map_or(line, |(_, rest)| rest).trim();
-    Some(format!("; PostgreSQL: {said}"))
 }
 
 /// The other ways the archive's timelines go, in words for a target not reached: the backup's
