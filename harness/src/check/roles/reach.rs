@@ -55,13 +55,16 @@ const VIEWS_SQL: &str = "SELECT v.oid::pg_catalog.regclass::pg_catalog.text, \
  GROUP BY 1 ORDER BY 1";
 
 /// `SECURITY DEFINER` functions the role `$1` may execute whose owner is not it: name, owner,
-/// language, definition (with its `SET` lines), whether it pins its `search_path`, and which of
-/// the schemas `$2` its owner may use (so the function may read, whatever the role may).
+/// language, definition (with its `SET` lines), whether it pins its `search_path`, its source
+/// and settings, whether an extension installed it, and which of the schemas `$2` its owner may
+/// use (so the function may read, whatever the role may).
 const ALL_DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, o.rolname::pg_catalog.text, l.lanname::pg_catalog.text, \
        CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE '' END, \
        p.pronargs::pg_catalog.int4, \
        EXISTS (SELECT FROM pg_catalog.unnest(p.proconfig) c WHERE c OPERATOR(pg_catalog.~~) 'search\\_path=%'), \
        p.prosrc, COALESCE(pg_catalog.array_to_string(p.proconfig, E'\\n'), ''), \
+       EXISTS (SELECT FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+               AND e.objid OPERATOR(pg_catalog.=) p.oid AND e.deptype OPERATOR(pg_catalog.=) 'e'), \
        ARRAY(SELECT s.nspname::pg_catalog.text FROM pg_catalog.pg_namespace s \
               WHERE s.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) \
                 AND pg_catalog.has_schema_privilege(p.proowner, s.oid, 'USAGE') ORDER BY 1) \
@@ -82,6 +85,8 @@ struct Definer {
     definition: String,
     arguments: i32,
     pinned: bool,
+    /// An extension's own (its code in C is the extension's, as everywhere else).
+    extension: bool,
     /// The forbidden schemas its owner may use.
     reachable: Vec<String>,
     /// The sha256 (hex) of its language, settings and source: what an acceptance holds for.
@@ -89,13 +94,15 @@ struct Definer {
 }
 
 /// A row of [`ALL_DEFINERS_SQL`].
-type DefinerRow = (String, String, String, String, i32, bool, String, String, Vec<String>);
+type DefinerRow = (String, String, String, String, i32, bool, String, String, bool, Vec<String>);
 
 impl From<DefinerRow> for Definer {
-    fn from((function, owner, language, definition, arguments, pinned, source, config, reachable): DefinerRow) -> Self {
+    fn from(
+        (function, owner, language, definition, arguments, pinned, source, config, extension, reachable): DefinerRow,
+    ) -> Self {
         use sha2::Digest;
         let code = hex::encode(sha2::Sha256::digest(format!("{language}\n{config}\n{source}")));
-        Definer { function, owner, language, definition, arguments, pinned, reachable, code }
+        Definer { function, owner, language, definition, arguments, pinned, extension, reachable, code }
     }
 }
 
@@ -110,6 +117,9 @@ impl Definer {
             return Some(format!("names `{schema}`"));
         }
         if !matches!(self.language.as_str(), "sql" | "plpgsql") {
+            if self.extension {
+                return None;
+            }
             return Some(format!("may read `{schema}`: its code is in {}, which pgdrill cannot read", self.language));
         }
         if !self.pinned {
@@ -308,7 +318,7 @@ mod tests {
         let (function, owner) = ("public.f()".to_owned(), "owner".to_owned());
         let (language, definition) = (language.to_owned(), definition.to_owned());
         let (reachable, code) = (vec!["tenant_b".into()], "c".repeat(64));
-        Definer { function, owner, language, definition, arguments: 1, pinned, reachable, code }
+        Definer { function, owner, language, definition, arguments: 1, pinned, extension: false, reachable, code }
     }
 
     #[test]
@@ -337,6 +347,7 @@ mod tests {
         assert!(unpinned.contains("search_path is not pinned"), "{unpinned}");
         let c = definer("c", true, "").reads("tenant_b").unwrap();
         assert!(c.contains("its code is in c"), "{c}");
+        assert_eq!(Definer { extension: true, ..definer("c", true, "") }.reads("tenant_b"), None, "an extension's own");
         let dynamic = definer("plpgsql", true, "BEGIN EXECUTE query; END").reads("tenant_b").unwrap();
         assert!(dynamic.contains("SQL built at run time"), "{dynamic}");
     }
