@@ -4,8 +4,10 @@
 //! whose triggers are disabled, an audit trigger set to `ENABLE REPLICA` (it no longer fires in
 //! ordinary sessions) or running a replaced function of the same name, a rule or trigger the
 //! application never had, a sequence that now cycles. Each difference is a sentence that says
-//! what the backup did; what the baseline does not record (a baseline captured before pgdrill
-//! recorded it) is said, not compared.
+//! what the backup did. What the baseline does not record (a baseline captured before pgdrill
+//! recorded it) cannot be compared: that fails, saying how to capture it again, unless the
+//! scenario accepts the older baseline with a reason (`older_baseline`), which is said beside the
+//! verdict.
 
 use std::collections::BTreeMap;
 
@@ -30,13 +32,15 @@ pub(super) struct Differences {
 
 /// The tables and sequences of `schema` in the restore (`have`) against the baseline's
 /// (`want`), with whose sessions the backup made replicas (`replicas`, from
-/// [`crate::check::relation::replica_sessions`]). Tables and sequences missing from the restore
-/// are the caller's finding.
+/// [`crate::check::relation::replica_sessions`]), and why the scenario accepts a baseline that
+/// records no behaviour (`older`: then compared by name only, and said). Tables and sequences
+/// missing from the restore are the caller's finding.
 pub(super) fn compare(
     schema: &str,
     want: &SchemaInventory,
     have: &SchemaInventory,
     replicas: &[String],
+    older: Option<&str>,
 ) -> Differences {
     let mut out = Differences::default();
     out.problems.extend(silenced(have, replicas));
@@ -52,10 +56,7 @@ pub(super) fn compare(
             out.problems.extend(replaced.into_iter().map(|(key, triggers)| replaced_function(key, &triggers)));
         }
         _ if want.tables.is_empty() => {}
-        _ => out.notes.push(
-            "the baseline records no columns, constraints, triggers or rules (captured before pgdrill recorded them): not compared"
-                .into(),
-        ),
+        _ => out.unrecorded("columns, constraints, triggers or rules", older),
     }
     match (&want.sequence_facts, &have.sequence_facts) {
         (Some(want_sequences), Some(have_sequences)) => {
@@ -66,11 +67,25 @@ pub(super) fn compare(
             }
         }
         _ if want.sequences.is_empty() => {}
-        _ => out.notes.push(
-            "the baseline records no sequence settings (captured before pgdrill recorded them): not compared".into(),
-        ),
+        _ => out.unrecorded("sequence settings", older),
     }
     out
+}
+
+impl Differences {
+    /// The baseline records nothing of `what`: a failure that says how to capture it again,
+    /// or, accepted with a reason, a note that says what was not compared and why.
+    fn unrecorded(&mut self, what: &str, older: Option<&str>) {
+        let records = format!("the baseline records no {what} (captured before pgdrill recorded them)");
+        match older {
+            Some(reason) => self.notes.push(format!("{records}: compared by name only, accepted: {reason}")),
+            None => self.problems.push(format!(
+                "{records}, so whether they behave as they did cannot be proven: capture the baseline again \
+                 (`pgdrill baseline` on the live database, or `--from-drill` on a trusted drill), or accept it with \
+                 `older_baseline = \"<why>\"`"
+            )),
+        }
+    }
 }
 
 /// What sessions the backup made replicas silence in `have`: its ordinary triggers (`O`) and
@@ -451,7 +466,7 @@ mod tests {
     #[test]
     fn the_same_facts_pass_and_each_difference_says_what_the_backup_did() {
         let want = inventory(facts(), sequence());
-        let same = compare("public", &want, &want, &[]);
+        let same = compare("public", &want, &want, &[], None);
         assert!(same.problems.is_empty() && same.notes.is_empty(), "{same:?}");
         let mut lying = facts();
         lying.columns[1].default = Some("'admin'::text".into());
@@ -461,7 +476,7 @@ mod tests {
         lying.triggers[0].enabled = "R".into();
         lying.triggers[0].function_sha256 = "b".repeat(64);
         let lying_sequence = SequenceFacts { max: 3, cycle: true, ..sequence() };
-        let found = compare("public", &want, &inventory(lying, lying_sequence), &[]).problems;
+        let found = compare("public", &want, &inventory(lying, lying_sequence), &[], None).problems;
         assert_eq!(
             found,
             [
@@ -494,7 +509,7 @@ mod tests {
             enabled: "O".into(),
             definition: "CREATE RULE divert ...".into(),
         });
-        let found = compare("public", &want, &inventory(lying, sequence()), &[]).problems;
+        let found = compare("public", &want, &inventory(lying, sequence()), &[], None).problems;
         for says in [
             "the columns of `public.t` are in another order: (role, id) where the baseline has (id, role)",
             "constraint `orders_amount_check` on `public.t` is not enforced in the restore (enforced in the baseline): a trigger that checks it is disabled or fires only in replica sessions, so rows that break it go in",
@@ -509,7 +524,7 @@ mod tests {
         gone.columns.pop();
         gone.constraints.clear();
         gone.triggers.clear();
-        let found = compare("public", &want, &inventory(gone, sequence()), &[]).problems;
+        let found = compare("public", &want, &inventory(gone, sequence()), &[], None).problems;
         assert_eq!(found[0], "column `public.t.role` is missing");
         assert!(
             found[1].starts_with("constraint `orders_amount_check` on `public.t` is missing (the baseline has check")
@@ -518,17 +533,22 @@ mod tests {
     }
 
     #[test]
-    fn a_baseline_that_records_no_facts_says_so_and_compares_nothing() {
+    fn a_baseline_that_records_no_facts_fails_unless_accepted_with_a_reason() {
         let old = SchemaInventory {
             tables: vec!["t".into()],
             sequences: vec!["t_id_seq".into()],
             ..SchemaInventory::default()
         };
-        let found = compare("public", &old, &inventory(facts(), sequence()), &[]);
-        assert!(found.problems.is_empty(), "{found:?}");
-        assert_eq!(found.notes.len(), 2, "{found:?}");
-        assert!(found.notes[0].contains("records no columns, constraints, triggers or rules"));
-        assert!(found.notes[1].contains("records no sequence settings"));
+        let found = compare("public", &old, &inventory(facts(), sequence()), &[], None);
+        assert!(found.notes.is_empty(), "{found:?}");
+        assert_eq!(found.problems.len(), 2, "{found:?}");
+        assert!(found.problems[0].contains("records no columns, constraints, triggers or rules"));
+        assert!(found.problems[0].contains("capture the baseline again"), "{}", found.problems[0]);
+        assert!(found.problems[1].contains("records no sequence settings"));
+        let accepted = compare("public", &old, &inventory(facts(), sequence()), &[], Some("the 2024 audit's baseline"));
+        assert!(accepted.problems.is_empty(), "{accepted:?}");
+        assert_eq!(accepted.notes.len(), 2, "{accepted:?}");
+        assert!(accepted.notes[0].ends_with("compared by name only, accepted: the 2024 audit's baseline"));
     }
 
     #[test]
@@ -549,7 +569,7 @@ mod tests {
             sequence_facts: Some(BTreeMap::new()),
             ..SchemaInventory::default()
         };
-        let found = compare("public", &inventory("a"), &inventory("b"), &[]).problems;
+        let found = compare("public", &inventory("a"), &inventory("b"), &[], None).problems;
         assert_eq!(
             found,
             [
@@ -563,7 +583,7 @@ mod tests {
         let have = inventory(facts(), sequence());
         let replicas =
             ["every session of the database (ALTER DATABASE ... SET session_replication_role = replica)".to_owned()];
-        let found = compare("public", &have, &have, &replicas).problems;
+        let found = compare("public", &have, &have, &replicas, None).problems;
         assert_eq!(
             found,
             [

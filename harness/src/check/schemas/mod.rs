@@ -13,14 +13,16 @@
 //! (`ALTER DATABASE/ROLE ... SET session_replication_role = replica`) fire no ordinary trigger
 //! and check no foreign key: a schema with either fails. A CHECK, default or generated
 //! expression that reads otherwise is first printed again by the restore's server
-//! ([`super::reprint`]). A baseline captured before pgdrill recorded the behaviour is compared
-//! by names, and the result says so.
+//! ([`super::reprint`]). A baseline captured before pgdrill recorded the behaviour cannot prove
+//! it: the schema fails, saying how to capture the baseline again, unless the scenario accepts
+//! the older baseline with a reason (then compared by names, and the result says so and why).
 //!
 //! ```toml
 //! [checks.schemas]
 //! baseline = true                      # every schema of the scenario's baseline
 //! schemas = ["plugin_github"]          # and/or: these schemas exist
 //! sequences = true                     # no sequence behind its column (the default)
+//! # older_baseline = "why"             # a baseline that records no behaviour: names only
 //! ```
 
 mod behaviour;
@@ -64,6 +66,10 @@ pub(crate) struct Config {
     /// Every sequence a column owns or defaults to must be past the values its column holds, so
     /// that the next insert does not collide (default true).
     pub sequences: Option<bool>,
+    /// Why a baseline captured before pgdrill recorded how tables and sequences behave is good
+    /// enough: its schemas are then compared by name only, and the report says so with this
+    /// reason. Without it such a baseline fails: capture it again with `pgdrill baseline`.
+    pub older_baseline: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +77,8 @@ pub(crate) struct Spec {
     pub baseline: Option<Arc<Baseline>>,
     pub schemas: Vec<String>,
     pub sequences: bool,
+    /// Why an older baseline (one that records no behaviour) is accepted.
+    pub older_baseline: Option<String>,
 }
 
 impl Kind for Spec {
@@ -85,8 +93,19 @@ impl Kind for Spec {
                 "schemas needs `baseline = true`, `schemas = [...]` or `sequences = true`",
             ));
         }
+        let older_baseline = match config.older_baseline.map(|r| r.trim().to_owned()) {
+            Some(reason) if reason.is_empty() => {
+                return Err(FieldError::unplaced(
+                    "`older_baseline` needs a reason: the report shows an auditor why names alone were enough",
+                ));
+            }
+            Some(_) if baseline.is_none() => {
+                return Err(FieldError::unplaced("`older_baseline` accepts a baseline: it needs `baseline = true`"));
+            }
+            reason => reason,
+        };
         let schemas = config.schemas.iter().map(|s| fold_ident(s)).collect();
-        Ok(Spec { baseline, schemas, sequences })
+        Ok(Spec { baseline, schemas, sequences, older_baseline })
     }
 
     fn label(&self) -> String {
@@ -105,7 +124,8 @@ impl Kind for Spec {
                 .map_err(|e| e.evidence(EVIDENCE))?;
             for (schema, want) in &baseline.schemas {
                 let want = reprinted(ctx.pool, schema, want, actual.get(schema)).await;
-                results.push(compare(schema, &want, &actual, &replicas, started));
+                let older = self.older_baseline.as_deref();
+                results.push(compare(schema, &want, &actual, &replicas, older, started));
             }
         }
         for schema in &self.schemas {
@@ -211,6 +231,7 @@ fn compare(
     want: &SchemaInventory,
     actual: &BTreeMap<String, SchemaInventory>,
     replicas: &[String],
+    older: Option<&str>,
     started: Instant,
 ) -> CheckResult {
     let shown = quote_ident_if_needed(schema);
@@ -259,7 +280,7 @@ fn compare(
             Some(_) => {}
         }
     }
-    let behaviour = behaviour::compare(schema, want, have, replicas);
+    let behaviour = behaviour::compare(schema, want, have, replicas, older);
     problems.extend(behaviour.problems);
     let notes: String = behaviour.notes.iter().map(|n| format!("; {n}")).collect();
     let as_it_did = if notes.is_empty() { ", behaving as it did" } else { "" };
@@ -319,6 +340,10 @@ mod tests {
         }
     }
 
+    /// The inventories here record names only, as a baseline captured before pgdrill recorded
+    /// behaviour: accepted as such.
+    const NAMES: Option<&str> = Some("these inventories record names only");
+
     fn restored(schemas: &[(&str, SchemaInventory)]) -> BTreeMap<String, SchemaInventory> {
         schemas.iter().map(|(n, i)| (n.to_string(), i.clone())).collect()
     }
@@ -332,15 +357,16 @@ mod tests {
             &want,
             &restored(&[("public", inventory(&["issues", "projects", "new"], &["free", "team"]))]),
             &[],
+            NAMES,
             now,
         );
         assert_eq!(same.verdict, Verdict::Pass, "{same:?}");
-        let gone = compare("plugin_slack", &want, &restored(&[]), &[], now);
+        let gone = compare("plugin_slack", &want, &restored(&[]), &[], NAMES, now);
         assert_eq!(gone.verdict, Verdict::Fail);
         assert!(gone.message.contains("schema `plugin_slack` was not restored: its 2 tables"), "{}", gone.message);
         let mut drifted = inventory(&["issues"], &["free"]);
         drifted.sequences.clear();
-        let drifted = compare("public", &want, &restored(&[("public", drifted)]), &[], now);
+        let drifted = compare("public", &want, &restored(&[("public", drifted)]), &[], NAMES, now);
         assert_eq!(drifted.verdict, Verdict::Fail);
         for says in [
             "missing tables: projects",
@@ -365,6 +391,7 @@ mod tests {
             &inventory(&["issues"], &["free", "team"]),
             &restored(&[("public", inventory(&["issues"], &["free", "pro", "team"]))]),
             &[],
+            NAMES,
             now,
         );
         assert_eq!(newer.verdict, Verdict::Pass, "{newer:?}");
@@ -373,6 +400,7 @@ mod tests {
             &inventory(&["issues"], &["free", "team"]),
             &restored(&[("public", inventory(&["issues"], &["team", "free"]))]),
             &[],
+            NAMES,
             now,
         );
         assert_eq!(reordered.verdict, Verdict::Fail);
@@ -390,10 +418,10 @@ mod tests {
         let now = Instant::now();
         let want = inventory(&["Issues"], &["free"]);
         let have = restored(&[("plugin_github", inventory(&["issues"], &["free"]))]);
-        let schema = compare("Plugin_GitHub", &want, &have, &[], now);
+        let schema = compare("Plugin_GitHub", &want, &have, &[], NAMES, now);
         assert_eq!(schema.verdict, Verdict::Fail);
         assert!(schema.message.ends_with("(hint: did you mean `plugin_github`?)"), "{}", schema.message);
-        let table = compare("plugin_github", &want, &have, &[], now);
+        let table = compare("plugin_github", &want, &have, &[], NAMES, now);
         assert!(
             table.message.contains("missing tables: \"Issues\" (hint: did you mean `issues`?)"),
             "{}",
