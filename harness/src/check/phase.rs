@@ -47,7 +47,10 @@ pub(crate) async fn run_all(
     let logins = super::login::Logins { target, database, redactor, spec: login };
     let unqualified: Vec<String> = unique(checks.iter().flat_map(CheckSpec::unqualified));
     let roles = login.application_roles(checks.iter().flat_map(CheckSpec::logins));
-    let names = super::login::names::Resolutions::resolve(&logins, &roles, &unqualified).await;
+    let mut names = super::login::names::Resolutions::resolve(&logins, &roles, &unqualified).await;
+    if login.role.is_none() {
+        names.add_login_roles(&pool, &unqualified).await;
+    }
     let ctx = CheckContext { pool: &pool, dump, target, database, redactor, trails, login, names: &names };
     let (mut passed, mut total, mut errors) = (0, 0, 0);
     // Each check needs at most two connections at once, so CHECKS_AT_ONCE below the pool's size
@@ -96,17 +99,27 @@ fn unique(items: impl IntoIterator<Item = String>) -> Vec<String> {
     out
 }
 
-/// One check's results; a check that produced none is an error, never a silent pass.
+/// One check's results, each one's evidence ending with what its kind's PASS rests on
+/// ([`crate::outcome::CheckKind::premises`]); a check that produced none is an error, never a
+/// silent pass.
 async fn run_one(spec: &CheckSpec, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
     let started = std::time::Instant::now();
-    let results = spec.run(ctx).await;
-    if !results.is_empty() {
-        return results;
+    let mut results = spec.run(ctx).await;
+    if results.is_empty() {
+        results.push(
+            CheckResult::build(spec.kind(), spec.label(), started)
+                .error("the check produced no result: it compared nothing, so it proves nothing"),
+        );
     }
-    vec![
-        CheckResult::build(spec.kind(), spec.label(), started)
-            .error("the check produced no result: it compared nothing, so it proves nothing"),
-    ]
+    for result in &mut results {
+        let rests_on = result.kind.premises_line();
+        result.evidence = if result.evidence.is_empty() {
+            format!("-- {rests_on}")
+        } else {
+            format!("{}\n-- {rests_on}", result.evidence)
+        };
+    }
+    results
 }
 
 /// `id`, or `id (2)`, `id (3)`... when an earlier result of the drill has it: a scenario may

@@ -110,3 +110,38 @@ fn quoted_names_resolve_and_a_name_in_the_wrong_case_or_schema_fails_saying_whic
     assert!(journal.message.ends_with("(hint: did you mean `public.schema_migrations`?)"), "{}", journal.message);
     drill.assert_reports_and_no_leftovers();
 }
+
+/// A login role of the backup with a schema of its own name: `"$user"` comes first on its
+/// `search_path`, so its sessions read `app.orders` where pgdrill counts `public.orders`.
+const SHADOWED: &str = "CREATE ROLE nm_app LOGIN;\n\
+    CREATE ROLE nm_reports LOGIN;\n\
+    CREATE TABLE public.orders (id integer PRIMARY KEY);\n\
+    INSERT INTO public.orders SELECT pg_catalog.generate_series(1, 3);\n\
+    GRANT SELECT ON public.orders TO nm_app, nm_reports;\n\
+    CREATE SCHEMA nm_app AUTHORIZATION nm_app;\n\
+    CREATE TABLE nm_app.orders (id integer);\n\
+    ALTER TABLE nm_app.orders OWNER TO nm_app;\n";
+
+#[test]
+fn with_no_application_role_named_a_name_any_login_role_resolves_elsewhere_fails_until_one_is() {
+    let scratch = Scratch::new();
+    scratch.write("shadowed.sql", SHADOWED);
+    let checks = "[source]\npath = \"shadowed.sql\"\n\n[checks.row_counts]\ntables = { orders = 3 }\n";
+    let unnamed = scratch.drill(&scratch.scenario("unnamed.toml", checks));
+    assert_eq!(unnamed.code, Some(1), "{unnamed:?}");
+    let counted = &unnamed.record().checks[0];
+    assert_eq!(counted.verdict, Verdict::Fail, "{counted:?}");
+    assert!(
+        counted.message.starts_with(
+            "`orders` is not `public.orders` for the application: `nm_app`'s own session resolves it to `nm_app.orders`"
+        ),
+        "{}",
+        counted.message
+    );
+    assert!(counted.message.contains("or name the application's role in `[login] role`"), "{}", counted.message);
+    assert!(!counted.message.contains("nm_reports"), "{}", counted.message);
+    // Named, the application's role is the one whose sessions count.
+    let named = scratch.drill(&scratch.scenario("named.toml", &format!("[login]\nrole = \"nm_reports\"\n\n{checks}")));
+    assert_eq!(named.code, Some(0), "{named:?}");
+    named.assert_reports_and_no_leftovers();
+}

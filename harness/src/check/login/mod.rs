@@ -46,7 +46,9 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 #[schemars(rename = "Login")]
 pub(crate) struct Config {
     /// The role the application logs in as. Scenario names without a schema (a `row_counts`
-    /// table, a journal's) resolve as its sessions resolve them (default: `[app] role`).
+    /// table, a journal's) resolve as its sessions resolve them (default: `[app] role`). With
+    /// none named, any login role of the backup may be the application's: a name that one of
+    /// them resolves to another object than pgdrill reads fails until the role is named.
     pub role: Option<String>,
     /// What the application's sessions call themselves (`application_name`). Default: what
     /// `[app] env` gives `PGAPPNAME` or `application_name=` in a connection string, else the
