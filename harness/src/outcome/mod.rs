@@ -9,6 +9,7 @@ mod check;
 mod events;
 pub mod history;
 mod objectives;
+mod premises;
 mod record;
 mod restore;
 mod target;
@@ -20,6 +21,7 @@ pub(crate) use check::NO_CHECKS;
 pub use check::{CheckKind, CheckResult, CheckResultBuilder, Verdict};
 pub use events::{Event, Events, Reporter};
 pub use objectives::Objective;
+pub use premises::{Established, Premise};
 pub use record::{
     CloneOf, DrillRecord, DrillVerdict, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RECORD_SCHEMA, RunnerInfo,
     ScenarioInfo, SignatureInfo,

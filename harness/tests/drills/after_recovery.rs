@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use pgdrill::outcome::Phase;
+use pgdrill::outcome::{CheckKind, Phase};
 use pgdrill::{CheckResult, Verdict};
 
 use crate::physical::PhysicalSource;
@@ -82,10 +82,14 @@ fn point_in_time_passes_at_the_target_and_fails_past_it_or_short_of_it_and_colla
     let present = judged(&drill, "point_in_time/ledger/present", Verdict::Pass, &["before the target is in"]);
     let evidence = format!("SELECT count(*) = {} FROM public.ledger WHERE batch = 'before'", source.before);
     assert_eq!(present.actual, "true");
-    // The scenario's SQL runs in the window without a role, which the evidence states first.
+    // The scenario's SQL runs in the window without a role, which the evidence states first;
+    // what its PASS rests on comes last.
     assert_eq!(
         present.evidence,
-        format!("-- PostgreSQL's default\nSET LOCAL search_path = '\"$user\", public';\n{evidence}"),
+        format!(
+            "-- PostgreSQL's default\nSET LOCAL search_path = '\"$user\", public';\n{evidence}\n-- {}",
+            CheckKind::PointInTime.premises_line()
+        ),
         "{present:?}"
     );
     assert!(present.expected.starts_with("true"), "{present:?}");

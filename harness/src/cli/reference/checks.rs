@@ -1,5 +1,6 @@
 //! The reference page of check kinds: what a PASS of each proves ([`CheckKind::proves`]), what
-//! it does not ([`CheckKind::does_not_prove`]), in detail, and where its scenario keys are.
+//! it does not ([`CheckKind::does_not_prove`]), what it rests on and how each premise is
+//! established ([`CheckKind::premises`]), in detail, and where its scenario keys are.
 
 use std::fmt::Write;
 
@@ -13,7 +14,12 @@ pub(super) fn page() -> String {
          cannot run is an error, which fails the drill as a failure does; a drill with no check says\n\
          in its verdict that it proves only that the backup restores. Each kind's keys are in the\n\
          [scenario reference](scenario.md); each kind also documents its keys at the top of its\n\
-         file in `harness/src/check/`.\n\n\
+         file in `harness/src/check/`. Each kind's section lists the premises its PASS rests on and\n\
+         how each is established: by behaviour (the role or the server did it, rolled back), by\n\
+         reading the catalog or the data, by comparison with what the scenario, baseline, dump or\n\
+         fingerprint file gives, by PostgreSQL's own program, by analysis of the code the backup\n\
+         holds, or by acceptance (the scenario's word, with its reason in the report); every\n\
+         result's evidence ends with its kind's.\n\n\
          | kind | a PASS proves | it does not prove |\n|---|---|---|\n",
     );
     for kind in CheckKind::ALL {
@@ -23,13 +29,19 @@ pub(super) fn page() -> String {
         let (keys, anchor) = keys(kind);
         let _ = write!(
             out,
-            "\n## `{kind}` {{#{kind}}}\n\n**A PASS proves** {}.\n\n**It does not prove** {}.\n\n{}\n\nIts keys: [{keys}](scenario.md#{anchor}).\n",
+            "\n## `{kind}` {{#{kind}}}\n\n**A PASS proves** {}.\n\n**It does not prove** {}.\n\n**It rests on**, each premise with how the check establishes it:\n\n{}\n{}\n\nIts keys: [{keys}](scenario.md#{anchor}).\n",
             kind.proves(),
             kind.does_not_prove(),
+            premises(kind),
             details(kind)
         );
     }
     out
+}
+
+/// A kind's premises as a list: `- claim (by reading)`.
+fn premises(kind: CheckKind) -> String {
+    kind.premises().iter().map(|p| format!("- {} ({})\n", p.claim, p.by.as_str())).collect()
 }
 
 /// Where a kind's keys are in the scenario, and that section's anchor in the scenario reference.
