@@ -144,7 +144,10 @@ fn bool_word(printed: &str) -> &'static str {
 /// What the read found: nothing written, in so long, and each extension's members compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Derived {
-    pub took: Duration,
+    /// How long the flags' statement took, and the members' comparison (the scratch database
+    /// made, each extension created again, read, and the database dropped).
+    pub flags: Duration,
+    pub members: Duration,
     /// Each extension compared: name, version, how many members.
     pub extensions: Vec<(String, String, usize)>,
 }
@@ -153,14 +156,15 @@ impl Derived {
     /// For the restore phase's summary.
     pub(crate) fn summary(&self) -> String {
         let mut summary = format!(
-            "catalog flags PostgreSQL acts on (checks, triggers, rules, indexes, keys, NOT NULL, identity) as the backup's DDL makes them ({} ms)",
-            self.took.as_millis()
+            "catalog flags PostgreSQL acts on (checks, triggers, rules, indexes, keys, NOT NULL, identity) as the backup's DDL makes them (read in {} ms)",
+            self.flags.as_millis()
         );
         if !self.extensions.is_empty() {
             let list: Vec<String> = self.extensions.iter().map(|(n, v, m)| format!("{n} {v} ({m})")).collect();
             summary.push_str(&format!(
-                ", extension members as CREATE EXTENSION makes them: {}",
-                crate::listing::first(&list, 8, ", ")
+                ", extension members as CREATE EXTENSION makes them in a scratch database: {} (compared in {} ms)",
+                crate::listing::first(&list, 8, ", "),
+                self.members.as_millis()
             ));
         }
         summary
@@ -194,6 +198,7 @@ pub(crate) async fn derived(
         let column = |i| text(&row, i, database).map(Option::unwrap_or_default);
         written.push(Written { code: column(0)?, object: column(6)?, found: column(4)?, expected: column(5)? });
     }
+    let flags = started.elapsed();
     let mut compared = Vec::new();
     if members {
         let mut extensions = Vec::new();
@@ -211,12 +216,15 @@ pub(crate) async fn derived(
             .collect();
     }
     conn.close().await.ok();
-    let took = started.elapsed();
-    tracing::debug!("derived flags of `{database}`: {} written, read in {took:?}", written.len());
+    let members = started.elapsed() - flags;
+    tracing::debug!(
+        "derived flags of `{database}`: {} written, read in {flags:?}, members in {members:?}",
+        written.len()
+    );
     if !written.is_empty() {
         return Err(CatalogError::Written { database: database.to_owned(), written });
     }
-    Ok(Derived { took, extensions: compared })
+    Ok(Derived { flags, members, extensions: compared })
 }
 
 /// Each extension's version and members, by name.
