@@ -25,12 +25,15 @@
 
 mod cache;
 mod compare;
+mod derived;
+mod derived_sql;
 mod sql;
 mod take;
 
 use crate::outcome::CatalogAudit;
 pub(crate) use cache::{cache_path, load, save};
 pub(crate) use compare::{Change, compare};
+pub(crate) use derived::{Derived, Written, derived};
 pub(crate) use take::fingerprint;
 use take::take;
 
@@ -132,6 +135,17 @@ pub(crate) enum CatalogError {
     /// The restored database's built-ins differ from the reference's.
     #[error("{}", changed_message(.changes, .databases))]
     Changed { changes: Vec<Change>, databases: Vec<String> },
+    /// The restored database's catalog holds flags its DDL would not have made: PostgreSQL acts
+    /// on them while the checks would read the objects they derive from.
+    #[error("{}", written_message(.database, .written))]
+    Written { database: String, written: Vec<Written> },
+    /// The scratch database whose extensions' members are the reference could not be made.
+    #[error("cannot {action} to compare the extensions' members with")]
+    Scratch {
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
     /// The cached reference cannot be read or written.
     #[error("cannot use the reference fingerprint `{}`", .path.display())]
     Cache {
@@ -158,6 +172,22 @@ fn changed_message(changes: &[Change], databases: &[String]) -> String {
     message.push_str(&crate::listing::and_more(
         changes.iter().take(NAMED).map(ToString::to_string),
         changes.len(),
+        "\n  - ",
+    ));
+    message
+}
+
+/// How many writes an error names before it says how many more there are.
+const WRITES_NAMED: usize = 20;
+
+fn written_message(database: &str, written: &[Written]) -> String {
+    let mut message = format!(
+        "database `{database}`: the catalog PostgreSQL acts on is not the one the backup's DDL would make (pg_catalog was written directly): the checks would read one thing and PostgreSQL do another, so no check runs"
+    );
+    message.push_str("\n  - ");
+    message.push_str(&crate::listing::and_more(
+        written.iter().take(WRITES_NAMED).map(ToString::to_string),
+        written.len(),
         "\n  - ",
     ));
     message

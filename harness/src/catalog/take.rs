@@ -31,40 +31,52 @@ pub(crate) async fn fingerprint(options: &PgConnectOptions, database: &str) -> R
     take(options, database, true).await
 }
 
-/// Fingerprints database `database`: each catalog's digest, and, `named`, every row by name.
-pub(super) async fn take(options: &PgConnectOptions, database: &str, named: bool) -> Result<Fingerprint, CatalogError> {
-    use sqlx::{Connection, Executor, Row as _};
-    let started = std::time::Instant::now();
+/// A session on `database` for the audit: its settings fixed ([`session`]), PostgreSQL 15 and
+/// 16 (no `event_triggers` setting) included.
+pub(super) async fn connect(options: &PgConnectOptions, database: &str) -> Result<sqlx::PgConnection, CatalogError> {
+    use sqlx::Connection;
     let fail = |source: sqlx::Error| CatalogError::Unreadable { database: database.to_owned(), source };
     let options = options.clone().database(database);
-    let mut conn = match sqlx::PgConnection::connect_with(&session(&options, false)).await {
-        Ok(conn) => conn,
+    match sqlx::PgConnection::connect_with(&session(&options, false)).await {
+        Ok(conn) => Ok(conn),
         // Before PostgreSQL 17 there is no `event_triggers` setting, nor login event triggers.
         Err(e) if e.to_string().contains("event_triggers") => {
-            sqlx::PgConnection::connect_with(&session(&options, true)).await.map_err(fail)?
+            sqlx::PgConnection::connect_with(&session(&options, true)).await.map_err(fail)
         }
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
-            return Err(CatalogError::Missing { database: database.to_owned() });
+            Err(CatalogError::Missing { database: database.to_owned() })
         }
-        Err(e) => return Err(fail(e)),
-    };
-    let text = |row: &sqlx::postgres::PgRow, i: usize| -> Result<Option<String>, CatalogError> {
-        use sqlx::ValueRef;
-        let value = row.try_get_raw(i).map_err(fail)?;
-        if value.is_null() {
-            return Ok(None);
-        }
-        // The simple protocol: every value as its type's output function printed it.
-        let text = value.as_str().map_err(|source| CatalogError::Value { database: database.to_owned(), source })?;
-        Ok(Some(text.to_owned()))
-    };
-    // The catalogs read below are the real ones: a literal OID is printed from the server's own
-    // cache, whatever a table of that name now is.
-    let guard: Vec<String> = CATALOGS.iter().map(|(oid, _)| format!("'{oid}'::pg_catalog.regclass")).collect();
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// Column `i` of `row` as its type's output function printed it (the simple protocol), or
+/// `None` for NULL.
+pub(super) fn text(row: &sqlx::postgres::PgRow, i: usize, database: &str) -> Result<Option<String>, CatalogError> {
+    use sqlx::{Row as _, ValueRef};
+    let value =
+        row.try_get_raw(i).map_err(|source| CatalogError::Unreadable { database: database.to_owned(), source })?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    let text = value.as_str().map_err(|source| CatalogError::Value { database: database.to_owned(), source })?;
+    Ok(Some(text.to_owned()))
+}
+
+/// Checks that each of `catalogs` (by its fixed OID) is the real one, and `pg_catalog` too: a
+/// literal OID is printed from the server's own cache, whatever a table of that name now is.
+pub(super) async fn real_catalogs(
+    conn: &mut sqlx::PgConnection,
+    database: &str,
+    catalogs: &[(u32, &'static str)],
+) -> Result<(), CatalogError> {
+    use sqlx::Executor;
+    let fail = |source: sqlx::Error| CatalogError::Unreadable { database: database.to_owned(), source };
+    let guard: Vec<String> = catalogs.iter().map(|(oid, _)| format!("'{oid}'::pg_catalog.regclass")).collect();
     let guard = format!("SELECT '11'::pg_catalog.regnamespace, {}", guard.join(", "));
     let rows = conn.fetch_all(sqlx::raw_sql(&guard)).await.map_err(fail)?;
     let row = rows.first().ok_or_else(|| CatalogError::NoCheck { database: database.to_owned() })?;
-    let schema = text(row, 0)?.unwrap_or_default();
+    let schema = text(row, 0, database)?.unwrap_or_default();
     if schema != "pg_catalog" {
         return Err(CatalogError::Renamed {
             database: database.to_owned(),
@@ -73,12 +85,23 @@ pub(super) async fn take(options: &PgConnectOptions, database: &str, named: bool
             found: schema,
         });
     }
-    for (i, (oid, name)) in CATALOGS.iter().enumerate() {
-        let found = text(row, i + 1)?.unwrap_or_default();
+    for (i, (oid, name)) in catalogs.iter().enumerate() {
+        let found = text(row, i + 1, database)?.unwrap_or_default();
         if found != *name {
             return Err(CatalogError::Renamed { database: database.to_owned(), oid: *oid, expected: name, found });
         }
     }
+    Ok(())
+}
+
+/// Fingerprints database `database`: each catalog's digest, and, `named`, every row by name.
+pub(super) async fn take(options: &PgConnectOptions, database: &str, named: bool) -> Result<Fingerprint, CatalogError> {
+    use sqlx::{Connection, Executor};
+    let started = std::time::Instant::now();
+    let fail = |source: sqlx::Error| CatalogError::Unreadable { database: database.to_owned(), source };
+    let mut conn = connect(options, database).await?;
+    let text = |row: &sqlx::postgres::PgRow, i: usize| text(row, i, database);
+    real_catalogs(&mut conn, database, &CATALOGS).await?;
     let mut fingerprint = Fingerprint { rows: BTreeMap::new(), imported_collations: None, summary: BTreeMap::new() };
     for row in conn.fetch_all(sqlx::raw_sql(COLLATIONS_SQL)).await.map_err(fail)? {
         let first = text(&row, 0)?.and_then(|t| t.parse().ok());

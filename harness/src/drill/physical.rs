@@ -51,7 +51,13 @@ impl Drill<'_> {
             prepared.close().await;
             let recovered = recovered.map_err(PhaseError::error)?;
             let catalog = self.audit_recovered(&target, &database, prepared.data.major).await?;
-            let summary = format!("{}; {}", recovered.summary(), catalog.summary());
+            let mut summary = format!("{}; {}", recovered.summary(), catalog.summary());
+            // Its extensions' members are production's, updated along their own paths: only
+            // the flags are compared.
+            let derived = restore::audit::derived(&target, &database, false).await.map_err(PhaseError::error)?;
+            if let Some(derived) = derived {
+                summary.push_str(&format!("; {}", derived.summary()));
+            }
             Ok(((recovered, catalog), summary))
         };
         let (recovered, catalog) = self.phase(Phase::Restore, recovery).await?;

@@ -7,7 +7,7 @@
 use crate::outcome::CatalogAudit;
 use std::future::Future;
 
-use crate::catalog::{self, CatalogError, Fingerprint};
+use crate::catalog::{self, CatalogError, Derived, Fingerprint};
 use crate::provision::tools::Tools;
 use crate::provision::{Target, TargetError, Teardown};
 
@@ -26,6 +26,18 @@ pub(crate) async fn after_restore(
 ) -> Result<CatalogAudit, CatalogError> {
     let databases = [database.to_owned(), target.maintenance_db.clone()];
     catalog::audit(&target.connect_options(&target.maintenance_db), reference, reference_name, &databases).await
+}
+
+/// The catalog PostgreSQL acts on against the one the checks read: database `database`'s
+/// derived flags against its own objects' DDL, and, with `members` (a dump's restore, whose
+/// extensions were created by its own `CREATE EXTENSION`), each extension's members against a
+/// fresh `CREATE EXTENSION`'s. `None` when the database is not there (the checks say so).
+pub(crate) async fn derived(target: &Target, database: &str, members: bool) -> Result<Option<Derived>, CatalogError> {
+    let options = target.connect_options(&target.maintenance_db);
+    match catalog::derived(&options, database, &target.maintenance_db, members).await {
+        Err(CatalogError::Missing { .. }) => Ok(None),
+        read => read.map(Some),
+    }
 }
 
 /// Why the reference of a fresh cluster could not be had.

@@ -1,0 +1,386 @@
+//! The catalog PostgreSQL acts on is the catalog the checks read. A restore runs as a superuser,
+//! which may UPDATE, INSERT and DELETE catalog rows directly: `pg_class.relchecks = 0` and the
+//! table's CHECK constraints, still listed and validated, are not enforced;
+//! `relhastriggers = false` and its enabled triggers do not fire; `pg_index.indisready = false`
+//! and a unique index that reads valid lets duplicates in; a row of `pg_depend` makes the
+//! backup's own function a member of an extension. So after the restore one read, in the
+//! audit's own session, compares each flag PostgreSQL derives from the backup's objects with
+//! what their DDL would make ([`super::derived_sql`]), and the members of each extension with
+//! those a fresh `CREATE EXTENSION` of the same version makes in a scratch database of the same
+//! server; each disagreement is named, and fails the restore.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor};
+
+use super::CatalogError;
+use super::derived_sql::{EXTENSIONS_SQL, MEMBERS_SQL, READ, derived_sql};
+use super::take::{connect, real_catalogs, text};
+
+/// One flag the backup's catalog holds that its DDL would not have made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// Which flag (the statement's code: `relchecks`, `index states`, `member`, ...).
+    pub code: String,
+    /// The object, as `pg_identify_object` calls it (`table public.orders`).
+    pub object: String,
+    /// What the catalog says.
+    pub found: String,
+    /// What the objects it derives from say (a count, a constraint, an extension's version).
+    pub expected: String,
+}
+
+const DIRECT: &str = "the catalog was written directly";
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let said = match self.code.as_str() {
+            "relchecks" | "relhastriggers" | "relhasrules" | "relhasindex" | "relhassubclass" => self.relation(),
+            "index states" | "indisunique" | "indisprimary" | "indisexclusion" | "indimmediate" => self.index(),
+            _ => self.other(),
+        };
+        write!(f, "{}: {said}", self.object)
+    }
+}
+
+impl Written {
+    /// A `pg_class` flag against the rows that name the relation.
+    fn relation(&self) -> String {
+        let (found, n) = (&self.found, &self.expected);
+        let count = |what: &str| format!("{n} {what}{}", if n == "1" { "" } else { "s" });
+        match self.code.as_str() {
+            "relchecks" => format!(
+                "pg_class.relchecks is {found} but it has {}: {DIRECT}, PostgreSQL does not enforce {}",
+                count("CHECK constraint"),
+                if found == "0" { "them" } else { "them as listed" }
+            ),
+            "relhastriggers" => format!(
+                "pg_class.relhastriggers is false but it has {}: {DIRECT}, none of them fires",
+                count("trigger")
+            ),
+            "relhasrules" => format!(
+                "pg_class.relhasrules is false but it has {}: {DIRECT}, PostgreSQL does not apply them",
+                count("rule")
+            ),
+            "relhasindex" => format!(
+                "pg_class.relhasindex is false but it has {}: {DIRECT}, writes do not maintain them and their uniqueness is not enforced",
+                count("index")
+            ),
+            _ => format!(
+                "pg_class.relhassubclass is false but it has {}: {DIRECT}, a query of it does not read their rows",
+                count("inheritance child or partition")
+            ),
+        }
+    }
+
+    /// An index's states, and its flags against the constraint that owns it.
+    fn index(&self) -> String {
+        let (found, constraint) = (&self.found, &self.expected);
+        let owner = || {
+            if constraint.is_empty() {
+                "no constraint owns it".to_owned()
+            } else {
+                format!("it is the index of {constraint}")
+            }
+        };
+        match self.code.as_str() {
+            "index states" => format!(
+                "pg_index says {found}, which no DDL makes (valid only once ready, ready only while live): {DIRECT}, writes do not maintain it and its uniqueness is not enforced"
+            ),
+            "indisunique" => format!(
+                "pg_index.indisunique is false but it is the index of {constraint}: {DIRECT}, PostgreSQL does not enforce its uniqueness"
+            ),
+            "indisprimary" => format!("pg_index.indisprimary is {} but {}: {DIRECT}", bool_word(found), owner()),
+            "indisexclusion" => format!(
+                "pg_index.indisexclusion is {} but {}: {DIRECT}, what it enforces is not what is listed",
+                bool_word(found),
+                owner()
+            ),
+            _ if found == "false" => format!(
+                "pg_index.indimmediate is false but {}: {DIRECT}, its uniqueness is deferred to a recheck that never runs",
+                if constraint.is_empty() {
+                    "no DEFERRABLE constraint owns it".to_owned()
+                } else {
+                    format!("{constraint} is not DEFERRABLE")
+                }
+            ),
+            _ => format!(
+                "pg_index.indimmediate is true but {constraint} is DEFERRABLE: {DIRECT}, it is not enforced as listed"
+            ),
+        }
+    }
+
+    /// A constraint's triggers, a column's NOT NULL and identity, an extension's member.
+    fn other(&self) -> String {
+        let (found, expected) = (&self.found, &self.expected);
+        match self.code.as_str() {
+            "constraint triggers" => format!(
+                "it is listed but no trigger enforces it (pg_trigger has none of it): {DIRECT}, PostgreSQL does not enforce it"
+            ),
+            "attnotnull" => {
+                format!("pg_attribute.attnotnull is false but {expected}: {DIRECT}, PostgreSQL lets NULLs in")
+            }
+            "attidentity" => format!(
+                "pg_attribute.attidentity is '{found}' but no sequence is its identity's: {DIRECT}, it generates no values"
+            ),
+            "identity sequence" => format!(
+                "sequence {expected} is its identity's but pg_attribute.attidentity is empty: {DIRECT}, it is not an identity column (values are not generated, any value goes in)"
+            ),
+            "member" => format!(
+                "pg_depend makes it a member of extension {found}, but CREATE EXTENSION {found} VERSION '{expected}' makes no such member: {DIRECT} (or with ALTER EXTENSION ... ADD), and it is the backup's own"
+            ),
+            other => format!("{other} is {found} where its DDL would make {expected}: {DIRECT}"),
+        }
+    }
+}
+
+/// A boolean as `::text` prints it (`true`), or as its output function does (`t`).
+fn bool_word(printed: &str) -> &'static str {
+    if printed == "true" || printed == "t" { "true" } else { "false" }
+}
+
+/// What the read found: nothing written, in so long, and each extension's members compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Derived {
+    /// How long the flags' statement took, and the members' comparison (the scratch database
+    /// made, each extension created again, read, and the database dropped).
+    pub flags: Duration,
+    pub members: Duration,
+    /// Each extension compared: name, version, how many members.
+    pub extensions: Vec<(String, String, usize)>,
+}
+
+impl Derived {
+    /// For the restore phase's summary.
+    pub(crate) fn summary(&self) -> String {
+        let mut summary = format!(
+            "catalog flags PostgreSQL acts on (checks, triggers, rules, indexes, keys, NOT NULL, identity) as the backup's DDL makes them (read in {} ms)",
+            self.flags.as_millis()
+        );
+        if !self.extensions.is_empty() {
+            let list: Vec<String> = self.extensions.iter().map(|(n, v, m)| format!("{n} {v} ({m})")).collect();
+            summary.push_str(&format!(
+                ", extension members as CREATE EXTENSION makes them in a scratch database: {} (compared in {} ms)",
+                crate::listing::first(&list, 8, ", "),
+                self.members.as_millis()
+            ));
+        }
+        summary
+    }
+}
+
+/// An extension of the restored database, as a scratch database creates it again.
+struct Extension {
+    name: String,
+    version: String,
+    schema: String,
+    /// The extension creates its schema (it is one of its members), so none is given.
+    owns_schema: bool,
+}
+
+/// Reads database `database`'s derived flags and, `members`, compares its extensions' members
+/// with a fresh `CREATE EXTENSION`'s in a scratch database made from `template0` through
+/// `maintenance`. Every disagreement is named in [`CatalogError::Written`].
+pub(crate) async fn derived(
+    options: &PgConnectOptions,
+    database: &str,
+    maintenance: &str,
+    members: bool,
+) -> Result<Derived, CatalogError> {
+    let started = Instant::now();
+    let fail = |source: sqlx::Error| CatalogError::Unreadable { database: database.to_owned(), source };
+    let mut conn = connect(options, database).await?;
+    real_catalogs(&mut conn, database, &READ).await?;
+    let mut written = Vec::new();
+    for row in conn.fetch_all(sqlx::raw_sql(&derived_sql())).await.map_err(fail)? {
+        let column = |i| text(&row, i, database).map(Option::unwrap_or_default);
+        written.push(Written { code: column(0)?, object: column(6)?, found: column(4)?, expected: column(5)? });
+    }
+    let flags = started.elapsed();
+    let mut compared = Vec::new();
+    if members {
+        let mut extensions = Vec::new();
+        for row in conn.fetch_all(sqlx::raw_sql(EXTENSIONS_SQL)).await.map_err(fail)? {
+            let column = |i| text(&row, i, database).map(Option::unwrap_or_default);
+            let (name, version, schema) = (column(0)?, column(1)?, column(2)?);
+            extensions.push(Extension { name, version, schema, owns_schema: column(3)? == "t" });
+        }
+        let restored = read_members(&mut conn, database).await?;
+        let fresh = scratch_members(options, maintenance, &extensions).await?;
+        written.extend(compare_members(&restored, &fresh));
+        compared = extensions
+            .iter()
+            .map(|e| (e.name.clone(), e.version.clone(), restored.get(&e.name).map_or(0, |m| m.1.len())))
+            .collect();
+    }
+    conn.close().await.ok();
+    let members = started.elapsed() - flags;
+    tracing::debug!(
+        "derived flags of `{database}`: {} written, read in {flags:?}, members in {members:?}",
+        written.len()
+    );
+    if !written.is_empty() {
+        return Err(CatalogError::Written { database: database.to_owned(), written });
+    }
+    Ok(Derived { flags, members, extensions: compared })
+}
+
+/// Each extension's version and members, by name.
+type Members = BTreeMap<String, (String, BTreeSet<String>)>;
+
+async fn read_members(conn: &mut sqlx::PgConnection, database: &str) -> Result<Members, CatalogError> {
+    let fail = |source: sqlx::Error| CatalogError::Unreadable { database: database.to_owned(), source };
+    let mut members = Members::new();
+    for row in conn.fetch_all(sqlx::raw_sql(MEMBERS_SQL)).await.map_err(fail)? {
+        let column = |i| text(&row, i, database).map(Option::unwrap_or_default);
+        let entry = members.entry(column(0)?).or_insert_with(|| (String::new(), BTreeSet::new()));
+        entry.0 = column(1)?;
+        entry.1.insert(column(2)?);
+    }
+    Ok(members)
+}
+
+/// The members of `extensions` created again, in the order they were, in a scratch database
+/// made from `template0` (which holds plpgsql), removed after.
+async fn scratch_members(
+    options: &PgConnectOptions,
+    maintenance: &str,
+    extensions: &[Extension],
+) -> Result<Members, CatalogError> {
+    let scratch = format!("pgdrill_members_{:016x}", rand::random::<u64>());
+    let fail = |source: sqlx::Error| CatalogError::Scratch { action: "create a scratch database", source };
+    let mut admin = connect(options, maintenance).await?;
+    admin
+        .execute(sqlx::raw_sql(&format!("CREATE DATABASE {} TEMPLATE template0", ident(&scratch))))
+        .await
+        .map_err(fail)?;
+    let read = async {
+        let mut conn = connect(options, &scratch).await?;
+        for e in extensions {
+            let mut create =
+                format!("CREATE EXTENSION IF NOT EXISTS {} VERSION {}", ident(&e.name), literal(&e.version));
+            if !e.owns_schema {
+                // Not `IF NOT EXISTS`: a `pg_` name (plpgsql's `pg_catalog`) is refused even so.
+                let exists = format!(
+                    "SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) {}",
+                    literal(&e.schema)
+                );
+                let schema = format!("CREATE SCHEMA {}", ident(&e.schema));
+                let create_schema = async {
+                    if conn.fetch_optional(sqlx::raw_sql(&exists)).await?.is_none() {
+                        conn.execute(sqlx::raw_sql(&schema)).await?;
+                    }
+                    Ok(())
+                };
+                create_schema
+                    .await
+                    .map_err(|source| CatalogError::Scratch { action: "create an extension's schema", source })?;
+                create.push_str(&format!(" SCHEMA {}", ident(&e.schema)));
+            }
+            conn.execute(sqlx::raw_sql(&create))
+                .await
+                .map_err(|source| CatalogError::Scratch { action: "create an extension again", source })?;
+        }
+        let members = read_members(&mut conn, &scratch).await;
+        conn.close().await.ok();
+        members
+    };
+    let members = read.await;
+    let dropped =
+        admin.execute(sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(&scratch)))).await;
+    admin.close().await.ok();
+    let members = members?;
+    dropped.map_err(|source| CatalogError::Scratch { action: "drop the scratch database", source })?;
+    Ok(members)
+}
+
+/// The restored members that a fresh `CREATE EXTENSION` of the same version does not make.
+/// A member the restore lacks is not a lie in its favour (the checks then read it as the
+/// backup's own), so it is not named.
+fn compare_members(restored: &Members, fresh: &Members) -> Vec<Written> {
+    let mut written = Vec::new();
+    for (extension, (version, members)) in restored {
+        let made = fresh.get(extension).map(|(_, m)| m);
+        for member in members.iter().filter(|m| !made.is_some_and(|made| made.contains(*m))) {
+            written.push(Written {
+                code: "member".into(),
+                object: member.clone(),
+                found: extension.clone(),
+                expected: version.clone(),
+            });
+        }
+    }
+    written
+}
+
+/// `name` as a quoted SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `value` as a SQL string literal (`standard_conforming_strings` is on in the audit's session).
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(list: &[(&str, &str, &[&str])]) -> Members {
+        list.iter()
+            .map(|(e, v, m)| (e.to_string(), (v.to_string(), m.iter().map(|s| s.to_string()).collect())))
+            .collect()
+    }
+
+    #[test]
+    fn a_member_a_fresh_create_extension_does_not_make_is_named_and_a_missing_one_is_not() {
+        let restored = members(&[
+            ("plpgsql", "1.0", &["language plpgsql", "function public.not_plpgsql()"]),
+            ("vector", "0.8.0", &["type public.vector"]),
+        ]);
+        let fresh = members(&[
+            ("plpgsql", "1.0", &["language plpgsql", "function pg_catalog.plpgsql_call_handler()"]),
+            ("vector", "0.8.0", &["type public.vector"]),
+        ]);
+        let written = compare_members(&restored, &fresh);
+        assert_eq!(written.len(), 1, "{written:?}");
+        assert_eq!(
+            written[0].to_string(),
+            "function public.not_plpgsql(): pg_depend makes it a member of extension plpgsql, but CREATE EXTENSION plpgsql VERSION '1.0' makes no such member: the catalog was written directly (or with ALTER EXTENSION ... ADD), and it is the backup's own"
+        );
+        // An extension the scratch database could not make again has no members there.
+        let written = compare_members(&restored, &members(&[]));
+        assert_eq!(written.len(), 3);
+    }
+
+    #[test]
+    fn each_write_is_said_with_what_postgresql_does_instead() {
+        let said = |code: &str, object: &str, found: &str, expected: &str| {
+            Written { code: code.into(), object: object.into(), found: found.into(), expected: expected.into() }
+                .to_string()
+        };
+        assert_eq!(
+            said("relchecks", "table public.orders", "0", "2"),
+            "table public.orders: pg_class.relchecks is 0 but it has 2 CHECK constraints: the catalog was written directly, PostgreSQL does not enforce them"
+        );
+        assert!(said("relhastriggers", "table public.ledger", "false", "1").contains("it has 1 trigger: "));
+        assert!(
+            said("indimmediate", "index public.imm_id_key", "false", "table constraint imm_id_key on public.imm")
+                .contains("table constraint imm_id_key on public.imm is not DEFERRABLE")
+        );
+        assert!(
+            said("indisprimary", "index public.x", "true", "")
+                .contains("indisprimary is true but no constraint owns it")
+        );
+        assert!(said("odd", "index public.x", "a", "b").contains("odd is a where its DDL would make b"));
+    }
+
+    #[test]
+    fn names_and_versions_from_the_backup_are_quoted() {
+        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(literal("1.0'; DROP"), "'1.0''; DROP'");
+    }
+}
