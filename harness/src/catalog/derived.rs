@@ -150,6 +150,8 @@ pub(crate) struct Derived {
     pub members: Duration,
     /// Each extension compared: name, version, how many members.
     pub extensions: Vec<(String, String, usize)>,
+    /// Whether the members were compared (not on a base backup's or a shared server's restore).
+    pub members_compared: bool,
 }
 
 impl Derived {
@@ -166,6 +168,9 @@ impl Derived {
                 crate::listing::first(&list, 8, ", "),
                 self.members.as_millis()
             ));
+        }
+        if !self.members_compared {
+            summary.push_str(", extension members not compared with a fresh CREATE EXTENSION's");
         }
         summary
     }
@@ -190,6 +195,7 @@ pub(crate) async fn derived(
     members: bool,
 ) -> Result<Derived, CatalogError> {
     let started = Instant::now();
+    let members_asked = members;
     let fail = |source: sqlx::Error| CatalogError::Unreadable { database: database.to_owned(), source };
     let mut conn = connect(options, database).await?;
     real_catalogs(&mut conn, database, &READ).await?;
@@ -224,7 +230,7 @@ pub(crate) async fn derived(
     if !written.is_empty() {
         return Err(CatalogError::Written { database: database.to_owned(), written });
     }
-    Ok(Derived { flags, members, extensions: compared })
+    Ok(Derived { flags, members, extensions: compared, members_compared: members_asked })
 }
 
 /// Each extension's version and members, by name.

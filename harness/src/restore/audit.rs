@@ -32,7 +32,11 @@ pub(crate) async fn after_restore(
 /// derived flags against its own objects' DDL, and, with `members` (a dump's restore, whose
 /// extensions were created by its own `CREATE EXTENSION`), each extension's members against a
 /// fresh `CREATE EXTENSION`'s. `None` when the database is not there (the checks say so).
+/// The members are compared on pgdrill's own servers only (container, local, pod): on a shared
+/// server the drill's role may not create the scratch database, and its extensions are the
+/// server's, not the backup's.
 pub(crate) async fn derived(target: &Target, database: &str, members: bool) -> Result<Option<Derived>, CatalogError> {
+    let members = members && target.offline.is_some();
     let options = target.connect_options(&target.maintenance_db);
     match catalog::derived(&options, database, &target.maintenance_db, members).await {
         Err(CatalogError::Missing { .. }) => Ok(None),
