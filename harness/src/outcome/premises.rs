@@ -63,124 +63,134 @@ const CATALOG: Premise = premise!(
     Reading,
 );
 
+const EXTENSIONS: &[Premise] =
+    &[CATALOG, premise!("each extension named is installed at the version named or newer (pg_extension)", Reading)];
+
+const SCHEMA_VERSION: &[Premise] = &[
+    premise!(
+        "the journal read is the table the application's runner reads: a table, under the name its sessions resolve",
+        Reading,
+    ),
+    premise!("its newest entry is the expected migration, and none is dirty or failed", Comparison),
+];
+
+const ROW_COUNTS: &[Premise] = &[
+    premise!(
+        "the table counted is the one the application's sessions resolve the name to (every login role's, when the scenario names none)",
+        Reading,
+    ),
+    premise!("count(*) of the table equals the dump's, the baseline's or the scenario's count", Comparison),
+];
+
+const FINGERPRINTS: &[Premise] = &[
+    premise!("the fingerprint file is the source's (its SSH signature, when `allowed_signers` is set)", Comparison),
+    premise!("every row of every table named hashes as the source's did, range by range", Comparison),
+];
+
+const CANARY: &[Premise] = &[premise!("exactly one row matches, and each of its values is the one named", Comparison)];
+
+const INDEXES: &[Premise] = &[
+    CATALOG,
+    premise!("each index exists, valid, ready and live, with the parts the baseline or scenario names", Reading),
+];
+
+const RLS: &[Premise] = &[
+    CATALOG,
+    premise!("row security is on (and forced) and the policies named exist as named", Reading),
+    premise!(
+        "in a session the role opened itself, no tenant reads no rows and one tenant reads only its own",
+        Behaviour,
+    ),
+    premise!(
+        "nothing the role can set or call reads the session in a way the drill did not try (read from the code its policies and triggers run; settings tried with the literals that code holds)",
+        Analysis,
+    ),
+    premise!("a setting only a trusted path can set is not one the role sets", Acceptance),
+];
+
+const APPEND_ONLY: &[Premise] = &[
+    premise!("the table is a table, and the role's own INSERT adds a row to it", Behaviour),
+    premise!("the role's own UPDATE, DELETE and TRUNCATE are refused on purpose, each column tried", Behaviour,),
+    premise!("nothing the role can set or call reads the session in a way the drill did not try", Analysis,),
+    premise!("with `key`, every row of the previous drill's backup is still there", Comparison),
+];
+
+const ROLES: &[Premise] = &[
+    CATALOG,
+    premise!("the role's privileges and attributes are at least its floor and within its ceiling", Reading),
+    premise!("no function it can call reaches a forbidden schema, read from the functions' code", Analysis,),
+    premise!("an attribute, membership or definer function it needs by design", Acceptance),
+];
+
+const GRAPHS: &[Premise] = &[premise!("each graph answers Cypher with the label counts named", Behaviour)];
+
+const PARTITIONS: &[Premise] = &[
+    CATALOG,
+    premise!("range partitions cover the window around the drill's month, with a default where named", Reading),
+];
+
+const SCHEMAS: &[Premise] = &[
+    CATALOG,
+    premise!(
+        "each schema of the baseline holds its tables, enums and sequences, each behaving as recorded",
+        Comparison,
+    ),
+    premise!("a baseline that records no behaviour is good enough (`older_baseline`, names only)", Acceptance,),
+    premise!("no sequence is behind the values its column holds", Reading),
+];
+
+const SQL: &[Premise] = &[premise!(
+    "the statement's answer, in a transaction rolled back (as the role, in a session it opened itself, when one is named)",
+    Behaviour,
+)];
+
+const AMCHECK: &[Premise] = &[premise!("every heap page and btree index is intact, as pg_amcheck judges it", Program)];
+
+const VECTOR_RECALL: &[Premise] =
+    &[premise!("searches through the index find the exact scan's neighbours at the recall named", Behaviour,)];
+
+const POINT_IN_TIME: &[Premise] = &[premise!("the change before the target is there, the one after is not", Behaviour)];
+
+const COLLATIONS: &[Premise] =
+    &[CATALOG, premise!("each recorded collation version is the target's libraries' own", Reading)];
+
+const CHECKSUMS: &[Premise] = &[premise!("every data page carries the checksum it was written with", Program)];
+
+const TRIGGERS: &[Premise] = &[
+    CATALOG,
+    premise!("each table has exactly the triggers named, each firing in ordinary sessions of the application", Reading,),
+];
+
+const API: &[Premise] =
+    &[premise!("the application, on the restored database, answers each request as named", Behaviour)];
+
+const OBJECTIVES: &[Premise] = &[premise!("the drill's measured times are within the objectives set", Comparison)];
+
 impl CheckKind {
     /// What a PASS of this kind rests on, each premise with how it is established.
     pub const fn premises(self) -> &'static [Premise] {
         match self {
-            CheckKind::Extensions => &[
-                CATALOG,
-                premise!("each extension named is installed at the version named or newer (pg_extension)", Reading),
-            ],
-            CheckKind::SchemaVersion => &[
-                premise!(
-                    "the journal read is the table the application's runner reads: a table, under the name its sessions resolve",
-                    Reading,
-                ),
-                premise!("its newest entry is the expected migration, and none is dirty or failed", Comparison),
-            ],
-            CheckKind::RowCounts => &[
-                premise!(
-                    "the table counted is the one the application's sessions resolve the name to (every login role's, when the scenario names none)",
-                    Reading,
-                ),
-                premise!("count(*) of the table equals the dump's, the baseline's or the scenario's count", Comparison),
-            ],
-            CheckKind::Fingerprints => &[
-                premise!(
-                    "the fingerprint file is the source's (its SSH signature, when `allowed_signers` is set)",
-                    Comparison
-                ),
-                premise!("every row of every table named hashes as the source's did, range by range", Comparison),
-            ],
-            CheckKind::Canary => {
-                &[premise!("exactly one row matches, and each of its values is the one named", Comparison)]
-            }
-            CheckKind::Indexes => &[
-                CATALOG,
-                premise!(
-                    "each index exists, valid, ready and live, with the parts the baseline or scenario names",
-                    Reading
-                ),
-            ],
-            CheckKind::Rls => &[
-                CATALOG,
-                premise!("row security is on (and forced) and the policies named exist as named", Reading),
-                premise!(
-                    "in a session the role opened itself, no tenant reads no rows and one tenant reads only its own",
-                    Behaviour,
-                ),
-                premise!(
-                    "nothing the role can set or call reads the session in a way the drill did not try (read from the code its policies and triggers run; settings tried with the literals that code holds)",
-                    Analysis,
-                ),
-                premise!("a setting only a trusted path can set is not one the role sets", Acceptance),
-            ],
-            CheckKind::AppendOnly => &[
-                premise!("the table is a table, and the role's own INSERT adds a row to it", Behaviour),
-                premise!(
-                    "the role's own UPDATE, DELETE and TRUNCATE are refused on purpose, each column tried",
-                    Behaviour,
-                ),
-                premise!("nothing the role can set or call reads the session in a way the drill did not try", Analysis,),
-                premise!("with `key`, every row of the previous drill's backup is still there", Comparison),
-            ],
-            CheckKind::Roles => &[
-                CATALOG,
-                premise!("the role's privileges and attributes are at least its floor and within its ceiling", Reading),
-                premise!("no function it can call reaches a forbidden schema, read from the functions' code", Analysis,),
-                premise!("an attribute, membership or definer function it needs by design", Acceptance),
-            ],
-            CheckKind::Graphs => &[premise!("each graph answers Cypher with the label counts named", Behaviour)],
-            CheckKind::Partitions => &[
-                CATALOG,
-                premise!(
-                    "range partitions cover the window around the drill's month, with a default where named",
-                    Reading
-                ),
-            ],
-            CheckKind::Schemas => &[
-                CATALOG,
-                premise!(
-                    "each schema of the baseline holds its tables, enums and sequences, each behaving as recorded",
-                    Comparison,
-                ),
-                premise!(
-                    "a baseline that records no behaviour is good enough (`older_baseline`, names only)",
-                    Acceptance,
-                ),
-                premise!("no sequence is behind the values its column holds", Reading),
-            ],
-            CheckKind::Sql => &[premise!(
-                "the statement's answer, in a transaction rolled back (as the role, in a session it opened itself, when one is named)",
-                Behaviour,
-            )],
-            CheckKind::Amcheck => {
-                &[premise!("every heap page and btree index is intact, as pg_amcheck judges it", Program)]
-            }
-            CheckKind::VectorRecall => &[premise!(
-                "searches through the index find the exact scan's neighbours at the recall named",
-                Behaviour,
-            )],
-            CheckKind::PointInTime => {
-                &[premise!("the change before the target is there, the one after is not", Behaviour)]
-            }
-            CheckKind::Collations => {
-                &[CATALOG, premise!("each recorded collation version is the target's libraries' own", Reading)]
-            }
-            CheckKind::Checksums => &[premise!("every data page carries the checksum it was written with", Program)],
-            CheckKind::Triggers => &[
-                CATALOG,
-                premise!(
-                    "each table has exactly the triggers named, each firing in ordinary sessions of the application",
-                    Reading,
-                ),
-            ],
-            CheckKind::Api => {
-                &[premise!("the application, on the restored database, answers each request as named", Behaviour)]
-            }
-            CheckKind::Objectives => {
-                &[premise!("the drill's measured times are within the objectives set", Comparison)]
-            }
+            CheckKind::Extensions => EXTENSIONS,
+            CheckKind::SchemaVersion => SCHEMA_VERSION,
+            CheckKind::RowCounts => ROW_COUNTS,
+            CheckKind::Fingerprints => FINGERPRINTS,
+            CheckKind::Canary => CANARY,
+            CheckKind::Indexes => INDEXES,
+            CheckKind::Rls => RLS,
+            CheckKind::AppendOnly => APPEND_ONLY,
+            CheckKind::Roles => ROLES,
+            CheckKind::Graphs => GRAPHS,
+            CheckKind::Partitions => PARTITIONS,
+            CheckKind::Schemas => SCHEMAS,
+            CheckKind::Sql => SQL,
+            CheckKind::Amcheck => AMCHECK,
+            CheckKind::VectorRecall => VECTOR_RECALL,
+            CheckKind::PointInTime => POINT_IN_TIME,
+            CheckKind::Collations => COLLATIONS,
+            CheckKind::Checksums => CHECKSUMS,
+            CheckKind::Triggers => TRIGGERS,
+            CheckKind::Api => API,
+            CheckKind::Objectives => OBJECTIVES,
         }
     }
 
