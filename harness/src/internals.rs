@@ -90,3 +90,9 @@ impl TestTarget {
         }
     }
 }
+
+/// Whether pgdrill's allow-list holds the built-in `name` whose overloads have the volatilities
+/// `volatilities` (`pg_proc.provolatile`, e.g. `"sv"`): each must be allowed.
+pub fn allowed_builtin(name: &str, volatilities: &str) -> bool {
+    volatilities.chars().all(|v| crate::check::loophole::allowed::allowed(name, &v.to_string()))
+}

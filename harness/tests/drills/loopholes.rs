@@ -57,7 +57,30 @@ CREATE POLICY tenant ON public.notes_strict USING (tenant = pg_catalog.current_s
 ALTER TABLE public.notes_strict ENABLE ROW LEVEL SECURITY;\n\
 ALTER TABLE public.notes_flag ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes_star ENABLE ROW LEVEL SECURITY;\n\
 ALTER TABLE public.notes_good ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes_trusted ENABLE ROW LEVEL SECURITY;\n\
-GRANT SELECT ON public.notes_flag, public.notes_star, public.notes_good, public.notes_trusted, public.notes_strict TO app;\n";
+GRANT SELECT ON public.notes_flag, public.notes_star, public.notes_good, public.notes_trusted, public.notes_strict TO app;\n\
+CREATE TABLE public.vetted (id serial PRIMARY KEY, what text);\n\
+CREATE FUNCTION public.vetted_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  IF pg_catalog.has_table_privilege('public.vetted', 'TRUNCATE') AND pg_catalog.lower(OLD.what) = pg_catalog.format('%s', OLD.id) \
+     AND pg_catalog.to_jsonb(OLD) IS NULL THEN RETURN COALESCE(NEW, OLD); END IF;\n\
+  RAISE EXCEPTION 'audit rows are immutable';\nEND $$;\n\
+CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.vetted FOR EACH ROW EXECUTE FUNCTION public.vetted_guard();\n\
+CREATE TABLE public.swept (id serial PRIMARY KEY, what text);\n\
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.vetted, public.swept TO app;\n\
+GRANT USAGE ON SEQUENCE public.vetted_id_seq, public.swept_id_seq TO app;\n\
+CREATE TABLE public.sweep (name text, volatility text);\n\
+INSERT INTO public.sweep SELECT pg_catalog.lower(proname), pg_catalog.string_agg(DISTINCT provolatile::text, '') FROM pg_catalog.pg_proc \
+  WHERE pronamespace = 'pg_catalog'::regnamespace GROUP BY 1 HAVING pg_catalog.bool_and(provolatile <> 'i');\n\
+DO $do$ DECLARE body text; BEGIN\n\
+  SELECT pg_catalog.string_agg(pg_catalog.format('PERFORM pg_catalog.%I();', name), E'\\n' ORDER BY name) INTO body FROM public.sweep;\n\
+  EXECUTE pg_catalog.format('CREATE FUNCTION public.swept_guard() RETURNS trigger LANGUAGE plpgsql AS %L', \
+    'BEGIN IF false THEN ' || body || ' END IF; RAISE EXCEPTION ''audit rows are immutable''; END');\n\
+END $do$;\n\
+CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.swept FOR EACH ROW EXECUTE FUNCTION public.swept_guard();\n";
+
+/// The sweep: a guard that calls every built-in of the image with no immutable form, read back
+/// by a `sql` check whose expectation fails on purpose (its `actual` is the list).
+const SWEEP: &str = "[[checks.sql]]\nname = \"the sweep's names\"\n\
+query = \"SELECT pg_catalog.string_agg(name || ':' || volatility, ' ' ORDER BY name) FROM public.sweep\"\nexpect = \"-\"\n";
 
 const RLS: &str = "[[checks.rls]]\n\
 tables = [\"public.notes_flag\", \"public.notes_star\", \"public.notes_good\", \"public.notes_trusted\", \"public.notes_stall\", \"public.notes_strict\"]\n\
@@ -79,12 +102,14 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
     let scenario = scratch.scenario(
         "loopholes.toml",
         &format!(
-            "name = \"loopholes\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n{}{}{}{}{RLS}",
+            "name = \"loopholes\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n{}{}{}{}{}{}{RLS}{SWEEP}",
             backup.display(),
             append_only("flagged", ""),
             append_only("trusted", trusted),
             append_only("plain", ""),
-            append_only("stalled", "")
+            append_only("stalled", ""),
+            append_only("vetted", ""),
+            append_only("swept", "")
         ),
     );
     let drill = scratch.drill_env(&scenario, &[], &[]);
@@ -112,6 +137,8 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
     assert_eq!(plain.verdict, Verdict::Pass, "{plain:?}");
     assert!(plain.message.contains("read nothing about the session a role could set"), "{plain:?}");
     assert!(checks.iter().filter(|c| c.id.contains("public.plain")).all(|c| c.verdict == Verdict::Pass));
+
+    swept_and_vetted(checks, &drill);
 
     // Fail-closed reads: a flag, a tenant value that opens every tenant; on empty tables.
     let read = |table: &str| {
@@ -157,6 +184,43 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
         "{stall:?}"
     );
     assert!(stall.message.contains("57014"), "{stall:?}");
+}
+
+/// Every built-in of the image that no immutable form of its name covers and that pgdrill's
+/// allow-list does not hold, called in a guard (in a branch never taken), is named in the guard's
+/// failure; a guard of allowed built-ins only (a privilege, `lower`, `format`, `to_jsonb`) passes.
+fn swept_and_vetted(checks: &[pgdrill::CheckResult], drill: &impl std::fmt::Debug) {
+    let lever = |table: &str| {
+        checks
+            .iter()
+            .find(|c| c.id.contains(&format!("public.{table} what its guards read")))
+            .unwrap_or_else(|| panic!("the guards of {table} are read\n{drill:?}"))
+    };
+    let vetted = lever("vetted");
+    assert_eq!(vetted.verdict, Verdict::Pass, "{vetted:?}");
+    let swept = lever("swept");
+    assert_eq!(swept.verdict, Verdict::Fail, "{swept:?}");
+    assert!(swept.message.contains("proven only for sessions like the drill's"), "{}", swept.message);
+    let names = checks.iter().find(|c| c.id.contains("the sweep's names")).expect("the sweep's list");
+    let listed: Vec<&str> = names.actual.trim_matches(['\'', '"']).split_whitespace().collect();
+    assert!(listed.len() > 300, "the image's built-ins with no immutable form: {}", listed.len());
+    let mut unnamed = Vec::new();
+    let mut vetted_names = Vec::new();
+    for entry in listed {
+        let (name, volatilities) = entry.split_once(':').expect("name:volatilities");
+        if pgdrill::internals::allowed_builtin(name, volatilities) {
+            vetted_names.push(name);
+        } else if !swept.message.contains(&format!("`{name}`")) {
+            unnamed.push(name);
+        }
+    }
+    assert!(unnamed.is_empty(), "built-ins a guard uses that its failure does not name: {unnamed:?}");
+    for allowed in ["current_setting", "has_table_privilege", "to_jsonb", "format"] {
+        assert!(vetted_names.contains(&allowed), "{allowed} is allowed: {vetted_names:?}");
+    }
+    for unproven in ["current_database", "pg_is_in_recovery", "random", "nextval", "version", "pg_try_advisory_lock"] {
+        assert!(swept.message.contains(&format!("`{unproven}`")), "{unproven}: {}", swept.message);
+    }
 }
 
 /// The classic audit trigger (2ndQuadrant's `audit.if_modified_func()`): the trail lives in a

@@ -44,6 +44,9 @@ pub(crate) enum Fact {
     Unreadable(String),
     /// More functions than pgdrill follows.
     TooLarge,
+    /// A built-in (or an extension's function, or a catalog view) the allow-list does not hold
+    /// ([`super::allowed`]): its name, and for a view the function it is built on.
+    Builtin(String),
 }
 
 /// Makes the fact a named function or view reads.
@@ -142,6 +145,7 @@ impl Fact {
             Fact::Dynamic(_) => "dynamic SQL".into(),
             Fact::Unreadable(language) => format!("language {language}"),
             Fact::TooLarge => "call graph".into(),
+            Fact::Builtin(name) => name.split(" (").next().unwrap_or_default().to_owned(),
         }
     }
 
@@ -161,6 +165,9 @@ impl Fact {
             Fact::Dynamic(start) => format!("SQL it builds at run time (`EXECUTE {start}`), which pgdrill cannot read"),
             Fact::Unreadable(language) => format!("code in {language}, which pgdrill cannot read"),
             Fact::TooLarge => "a call graph larger than pgdrill follows".into(),
+            Fact::Builtin(name) => {
+                format!("`{name}`, a built-in not on pgdrill's allow-list (it may read what tells sessions apart)")
+            }
         }
     }
 }
@@ -187,18 +194,8 @@ pub(crate) fn read(text: &str) -> Vec<Fact> {
             name => facts.push(Fact::Setting(name.to_owned())),
         }
     }
-    // Words in a string literal are data (a message that says `now`), not calls: but the
-    // literal an EXECUTE runs is code.
     let code = blank_literals(&lower);
-    let mut scanned = code.clone();
-    for m in EXECUTE.find_iter(&lower) {
-        let rest = &lower[m.end()..];
-        let trimmed = rest.trim_start();
-        if let Some(end) = literal_end(trimmed) {
-            scanned.push(' ');
-            scanned.push_str(&trimmed[1..end - 1]);
-        }
-    }
+    let scanned = with_executed(&lower, &code);
     for c in WORD.captures_iter(&scanned) {
         let word = &c[1];
         if let Some((name, fact)) = NAMED.iter().find(|(n, _)| *n == word) {
@@ -219,6 +216,32 @@ pub(crate) fn read(text: &str) -> Vec<Fact> {
     facts.sort();
     facts.dedup();
     facts
+}
+
+/// `text` as code, lower-cased: its comments and the words of its string literals blanked (a
+/// message that says `now` calls nothing), but the literals an `EXECUTE` runs, which are code.
+pub(crate) fn code(text: &str) -> String {
+    let lower = COMMENT.replace_all(text, " ").to_lowercase();
+    with_executed(&lower, &blank_literals(&lower))
+}
+
+/// `code` (`lower` with its literals blanked) followed by the literals `lower` `EXECUTE`s.
+fn with_executed(lower: &str, code: &str) -> String {
+    let mut scanned = code.to_owned();
+    for m in EXECUTE.find_iter(lower) {
+        let trimmed = lower[m.end()..].trim_start();
+        if let Some(end) = literal_end(trimmed) {
+            scanned.push(' ');
+            scanned.push_str(&trimmed[1..end - 1]);
+        }
+    }
+    scanned
+}
+
+/// Whether `name` is a function or view [`read`] reads as a fact of its own (`now`,
+/// `pg_stat_activity`, `session_user`).
+pub(crate) fn is_named(name: &str) -> bool {
+    NAMED.iter().any(|(n, _)| *n == name) || IDENTITY.contains(&name)
 }
 
 /// `text` with the content of each single-quoted literal replaced by spaces (its quotes and

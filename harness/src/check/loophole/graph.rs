@@ -18,6 +18,11 @@ use regex::Regex;
 use sqlx::PgConnection;
 
 use super::Reader;
+use super::allowed::{self, Unvetted};
+use super::facts;
+
+/// A function's row of [`FUNCTIONS_SQL`].
+type Function = (i64, String, String, String, bool, String, String);
 
 /// The walk stops after this many functions (a backup could make the graph as large as it likes).
 const MAX_FUNCTIONS: usize = 256;
@@ -114,12 +119,14 @@ const DEPENDS_SQL: &str = "SELECT d.objid::pg_catalog.int8, \
  WHERE d.classid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND d.objid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) \
    AND d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass])";
 
-/// Functions `$1`: name, language, definition, and whether PostgreSQL or an extension owns it.
+/// Functions `$1`: name, language, definition, whether PostgreSQL or an extension owns it, its
+/// bare name and its volatility.
 const FUNCTIONS_SQL: &str = "SELECT p.oid::pg_catalog.int8, p.oid::pg_catalog.regprocedure::pg_catalog.text, l.lanname::pg_catalog.text, \
        CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE COALESCE(p.prosrc, '') END, \
        n.nspname OPERATOR(pg_catalog.=) ANY ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
          OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
-                      AND e.objid OPERATOR(pg_catalog.=) p.oid AND e.deptype OPERATOR(pg_catalog.=) 'e') \
+                      AND e.objid OPERATOR(pg_catalog.=) p.oid AND e.deptype OPERATOR(pg_catalog.=) 'e'), \
+       p.proname::pg_catalog.text, p.provolatile::pg_catalog.text \
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang \
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
  WHERE p.oid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])";
@@ -137,15 +144,28 @@ SELECT 'view', c.oid::pg_catalog.int8, c.oid::pg_catalog.regclass::pg_catalog.te
    AND c.relname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) \
    AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])";
 
+/// The backup's operators whose symbol `$1` holds, by the function each runs: a PL/pgSQL body
+/// records none of the operators it uses.
+const OPERATORS_SQL: &str = "SELECT o.oprcode::pg_catalog.oid::pg_catalog.int8 FROM pg_catalog.pg_operator o \
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace \
+ WHERE o.oprname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]) \
+   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])";
+
+/// The functions of the casts the backup added (a cast between built-in types, or to one of its
+/// own, through a function of its own): a body that casts may run any of them.
+const CASTS_SQL: &str = "SELECT c.castfunc::pg_catalog.int8 FROM pg_catalog.pg_cast c \
+  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) c.castfunc \
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
+ WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])";
+
 /// The functions a view's definition records, by the view's `_RETURN` rule.
 const VIEW_FUNCTIONS_SQL: &str = "SELECT d.refobjid::pg_catalog.int8 FROM pg_catalog.pg_rewrite r \
   JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid OPERATOR(pg_catalog.=) r.oid \
  WHERE r.ev_class::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
    AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass";
 
-static CALLED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"(?i)"?([a-z_][a-z0-9_$]*)"?\s*\("#).expect("a valid pattern"));
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\b([a-z_][a-z0-9_$]*)\b").expect("a valid pattern"));
+static OPERATOR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[-+*/<>=~!@#%^&|`?]+").expect("a valid pattern"));
 
 /// Every text the protections of `table` for `what` run, each named by how it is reached
 /// (``trigger `guard` → public.allowed() → public.mode()``), and the names of the functions
@@ -172,7 +192,7 @@ pub(crate) async fn gather(
     let mut walk = Walk::default();
     for (kind, name, text, function, object) in starts {
         let label = format!("{kind} `{name}`");
-        walk.readers.push(Reader { name: label.clone(), text: text.clone() });
+        walk.read(conn, Reader { name: label.clone(), text: text.clone() }).await?;
         let mut next: Vec<i64> = Vec::new();
         if function != 0 {
             next.push(function);
@@ -193,7 +213,12 @@ pub(crate) async fn gather(
         }
     }
     walk.run(conn).await?;
-    Ok(Gathered { readers: walk.readers, unreadable: walk.unreadable, truncated: walk.truncated })
+    Ok(Gathered {
+        readers: walk.readers,
+        unreadable: walk.unreadable,
+        unvetted: walk.unvetted,
+        truncated: walk.truncated,
+    })
 }
 
 /// What [`gather`] found.
@@ -202,6 +227,8 @@ pub(crate) struct Gathered {
     pub readers: Vec<Reader>,
     /// Functions in a language pgdrill cannot read: how each is reached, and its language.
     pub unreadable: Vec<(String, String)>,
+    /// Built-ins, extensions' functions and catalog views the allow-list does not hold.
+    pub unvetted: Vec<Unvetted>,
     /// Whether the walk stopped at [`MAX_FUNCTIONS`].
     pub truncated: bool,
 }
@@ -210,6 +237,7 @@ pub(crate) struct Gathered {
 struct Walk {
     readers: Vec<Reader>,
     unreadable: Vec<(String, String)>,
+    unvetted: Vec<Unvetted>,
     /// Functions to visit, with the path they were reached by.
     pending: Vec<(i64, String)>,
     seen: BTreeSet<i64>,
@@ -234,20 +262,23 @@ impl Walk {
             let batch: Vec<(i64, String)> = std::mem::take(&mut self.pending);
             let paths: BTreeMap<i64, String> = batch.iter().cloned().collect();
             let oids: Vec<i64> = paths.keys().copied().collect();
-            let found: Vec<(i64, String, String, String, bool)> =
-                sqlx::query_as(FUNCTIONS_SQL).bind(&oids).fetch_all(&mut *conn).await?;
+            let found: Vec<Function> = sqlx::query_as(FUNCTIONS_SQL).bind(&oids).fetch_all(&mut *conn).await?;
             let deps: Vec<(i64, i64)> =
                 sqlx::query_as(DEPENDS_SQL).bind("pg_catalog.pg_proc").bind(&oids).fetch_all(&mut *conn).await?;
-            for (oid, name, language, text, builtin) in found {
+            for (oid, name, language, text, builtin, bare, volatility) in found {
+                let path = format!("{} → {name}", paths.get(&oid).map(String::as_str).unwrap_or_default());
                 if builtin {
+                    // PostgreSQL's or an extension's: not read, judged by the allow-list.
+                    if !allowed::allowed(&bare, &volatility) && !facts::is_named(&bare) {
+                        self.unvetted.push(Unvetted { name: bare, path });
+                    }
                     continue;
                 }
-                let path = format!("{} → {name}", paths.get(&oid).map(String::as_str).unwrap_or_default());
                 if !matches!(language.as_str(), "sql" | "plpgsql") {
                     self.unreadable.push((path, language));
                     continue;
                 }
-                self.readers.push(Reader { name: path.clone(), text: text.clone() });
+                self.read(conn, Reader { name: path.clone(), text: text.clone() }).await?;
                 let mut next: Vec<i64> = deps.iter().filter(|(o, _)| *o == oid).map(|(_, f)| *f).collect();
                 next.extend(self.named(conn, &text, &path).await?);
                 for f in next {
@@ -258,10 +289,24 @@ impl Walk {
         Ok(())
     }
 
-    /// The backup's functions `text` calls by name; the views it names are read into the
+    /// Takes `reader` into the readers, with the built-ins and catalog views its code uses that
+    /// the allow-list does not hold.
+    async fn read(&mut self, conn: &mut PgConnection, reader: Reader) -> sqlx::Result<()> {
+        let found = allowed::unvetted_in(conn, &facts::code(&reader.text), &reader.name).await?;
+        for u in found {
+            if !self.unvetted.iter().any(|seen| seen.name == u.name) {
+                self.unvetted.push(u);
+            }
+        }
+        self.readers.push(reader);
+        Ok(())
+    }
+
+    /// The backup's functions `text` calls by name, runs as an operator's or a cast's; the
+    /// views it names are read into the
     /// readers on the way (with the functions their definitions record).
     async fn named(&mut self, conn: &mut PgConnection, text: &str, path: &str) -> sqlx::Result<Vec<i64>> {
-        let called: BTreeSet<String> = CALLED.captures_iter(text).map(|c| c[1].to_lowercase()).collect();
+        let called = allowed::called_names(text);
         let words: BTreeSet<String> = NAME.captures_iter(text).map(|c| c[1].to_lowercase()).collect();
         let called: Vec<String> = called.into_iter().collect();
         let words: Vec<String> = words.into_iter().collect();
@@ -273,11 +318,19 @@ impl Walk {
                 functions.push(oid);
             } else if self.views.insert(oid) {
                 let label = format!("{path} → view {}", text.lines().next().unwrap_or_default());
-                self.readers.push(Reader { name: label, text });
+                self.read(conn, Reader { name: label, text }).await?;
                 let recorded: Vec<i64> =
                     sqlx::query_scalar(VIEW_FUNCTIONS_SQL).bind(vec![oid]).fetch_all(&mut *conn).await?;
                 functions.extend(recorded);
             }
+        }
+        let code = facts::code(text);
+        let symbols: BTreeSet<String> = OPERATOR.find_iter(&code).map(|m| m.as_str().to_owned()).collect();
+        let symbols: Vec<String> = symbols.into_iter().collect();
+        let operators: Vec<i64> = sqlx::query_scalar(OPERATORS_SQL).bind(&symbols).fetch_all(&mut *conn).await?;
+        functions.extend(operators);
+        if code.contains("::") || code.contains("cast") {
+            functions.extend(sqlx::query_scalar::<_, i64>(CASTS_SQL).fetch_all(&mut *conn).await?);
         }
         Ok(functions)
     }

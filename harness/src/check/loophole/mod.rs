@@ -28,6 +28,7 @@
 //! A trusted setting (or one value of it) is not tried, and a trusted fact does not fail; the
 //! reason is shown in the evidence and the report.
 
+pub(crate) mod allowed;
 pub(crate) mod facts;
 pub(crate) mod graph;
 mod untried;
@@ -416,6 +417,7 @@ mod tests {
                 reader("trigger `guard` → public.guard() → public.who()", "RETURN session_user = current_user;"),
             ],
             unreadable: vec![("policy `p` → public.f(integer)".into(), "plperl".into())],
+            unvetted: Vec::new(),
             truncated: false,
         };
         let (found, used) = untried(&gathered, &contexts(), true, &[]);

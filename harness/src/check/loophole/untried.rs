@@ -32,6 +32,9 @@ pub(crate) fn untried(
     for (path, language) in &gathered.unreadable {
         found.entry(facts::Fact::Unreadable(language.clone())).or_default().push(path.clone());
     }
+    for u in &gathered.unvetted {
+        found.entry(facts::Fact::Builtin(u.name.clone())).or_default().push(u.path.clone());
+    }
     if gathered.truncated {
         found.entry(facts::Fact::TooLarge).or_default().push("the protections".into());
     }
@@ -51,20 +54,44 @@ pub(crate) fn untried(
     (out, used)
 }
 
+/// At most this many `trusted` entries are spelled out in a failure's hint.
+const HINTS: usize = 3;
+
 /// The message of facts the drill cannot try: the proof holds only for sessions like its own.
+/// Facts read by the same code are said together, the built-ins off the allow-list as one list.
 pub(crate) fn only_like_the_drill(untried: &[Untried]) -> String {
-    let each: Vec<String> = untried
-        .iter()
-        .map(|u| {
-            format!(
-                "{} reads {}",
-                crate::listing::and_more(u.read_by.iter().take(2), u.read_by.len(), ", "),
-                u.fact.describe()
-            )
+    let mut by_reader: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    for u in untried {
+        let who = crate::listing::and_more(u.read_by.iter().take(2), u.read_by.len(), ", ");
+        let index = match by_reader.iter().position(|(w, _, _)| *w == who) {
+            Some(i) => i,
+            None => {
+                by_reader.push((who, Vec::new(), Vec::new()));
+                by_reader.len() - 1
+            }
+        };
+        match &u.fact {
+            facts::Fact::Builtin(name) => by_reader[index].2.push(format!("`{name}`")),
+            fact => by_reader[index].1.push(fact.describe()),
+        }
+    }
+    let each: Vec<String> = by_reader
+        .into_iter()
+        .map(|(who, mut facts, builtins)| {
+            if !builtins.is_empty() {
+                facts.push(format!(
+                    "built-ins not on pgdrill's allow-list, which may read what tells sessions apart ({})",
+                    builtins.join(", ")
+                ));
+            }
+            format!("{who} reads {}", facts.join(", "))
         })
         .collect();
-    let keys: Vec<String> =
-        untried.iter().map(|u| format!("{{ fact = \"{}\", reason = \"...\" }}", u.fact.key())).collect();
+    let mut keys: Vec<String> =
+        untried.iter().take(HINTS).map(|u| format!("{{ fact = \"{}\", reason = \"...\" }}", u.fact.key())).collect();
+    if untried.len() > HINTS {
+        keys.push(format!("... {} more", untried.len() - HINTS));
+    }
     format!(
         "proven only for sessions like the drill's: {} (if that holds for the application's sessions too, accept it with `trusted = [{}]`)",
         each.join("; "),
