@@ -58,6 +58,12 @@ ALTER TABLE public.notes_strict ENABLE ROW LEVEL SECURITY;\n\
 ALTER TABLE public.notes_flag ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes_star ENABLE ROW LEVEL SECURITY;\n\
 ALTER TABLE public.notes_good ENABLE ROW LEVEL SECURITY;\nALTER TABLE public.notes_trusted ENABLE ROW LEVEL SECURITY;\n\
 GRANT SELECT ON public.notes_flag, public.notes_star, public.notes_good, public.notes_trusted, public.notes_strict TO app;\n\
+CREATE TABLE public.leveled (id serial PRIMARY KEY, what text);\n\
+CREATE FUNCTION public.level_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  IF pg_catalog.current_setting('audit.level', true)::integer > 3 THEN RETURN COALESCE(NEW, OLD); END IF;\n\
+  RAISE EXCEPTION 'audit rows are immutable';\nEND $$;\n\
+CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.leveled FOR EACH ROW EXECUTE FUNCTION public.level_guard();\n\
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.leveled TO app;\nGRANT USAGE ON SEQUENCE public.leveled_id_seq TO app;\n\
 CREATE TABLE public.vetted (id serial PRIMARY KEY, what text);\n\
 CREATE FUNCTION public.vetted_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
   IF pg_catalog.has_table_privilege('public.vetted', 'TRUNCATE') AND pg_catalog.lower(OLD.what) = pg_catalog.format('%s', OLD.id) \
@@ -102,12 +108,13 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
     let scenario = scratch.scenario(
         "loopholes.toml",
         &format!(
-            "name = \"loopholes\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n{}{}{}{}{}{}{RLS}{SWEEP}",
+            "name = \"loopholes\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n{}{}{}{}{}{}{}{RLS}{SWEEP}",
             backup.display(),
             append_only("flagged", ""),
             append_only("trusted", trusted),
             append_only("plain", ""),
             append_only("stalled", ""),
+            append_only("leveled", ""),
             append_only("vetted", ""),
             append_only("swept", "")
         ),
@@ -186,7 +193,8 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
     assert!(stall.message.contains("57014"), "{stall:?}");
 }
 
-/// Every built-in of the image that no immutable form of its name covers and that pgdrill's
+/// A key compared by order is not proven shut by the values tried. Every built-in of the image
+/// that no immutable form of its name covers and that pgdrill's
 /// allow-list does not hold, called in a guard (in a branch never taken), is named in the guard's
 /// failure; a guard of allowed built-ins only (a privilege, `lower`, `format`, `to_jsonb`) passes.
 fn swept_and_vetted(checks: &[pgdrill::CheckResult], drill: &impl std::fmt::Debug) {
@@ -196,6 +204,12 @@ fn swept_and_vetted(checks: &[pgdrill::CheckResult], drill: &impl std::fmt::Debu
             .find(|c| c.id.contains(&format!("public.{table} what its guards read")))
             .unwrap_or_else(|| panic!("the guards of {table} are read\n{drill:?}"))
     };
+    // A key compared by order: `audit.level` = '5' opens it, and no literal or truthy value
+    // the drill tries does (verified by hand: `SET audit.level = '5'` then DELETE, as `app`).
+    let leveled = lever("leveled");
+    assert_eq!(leveled.verdict, Verdict::Fail, "{leveled:?}");
+    assert!(leveled.message.contains("the setting `audit.level` and uses it otherwise than compared with literals (`pg_catalog.current_setting('audit.level', true)::integer > 3"), "{}", leveled.message);
+    assert!(leveled.message.contains("{ fact = \"audit.level\""), "{}", leveled.message);
     let vetted = lever("vetted");
     assert_eq!(vetted.verdict, Verdict::Pass, "{vetted:?}");
     let swept = lever("swept");

@@ -20,6 +20,9 @@ use regex::Regex;
 pub(crate) enum Fact {
     /// A setting, by name (lower case).
     Setting(String),
+    /// A setting a session may set, used otherwise than compared with literals: its name, and
+    /// the use ([`super::keys`]).
+    Keyed(String, String),
     /// A setting whose name is computed at run time (`current_setting(v_name)`).
     ComputedSetting,
     /// Who the session is.
@@ -132,7 +135,7 @@ impl Fact {
     /// How a scenario names it to trust it (`trusted = [{ fact = "...", reason = "..." }]`).
     pub(crate) fn key(&self) -> String {
         match self {
-            Fact::Setting(name) => name.clone(),
+            Fact::Setting(name) | Fact::Keyed(name, _) => name.clone(),
             Fact::ComputedSetting => "computed setting".into(),
             Fact::Identity(name) => (*name).into(),
             Fact::Address(name)
@@ -153,6 +156,9 @@ impl Fact {
     pub(crate) fn describe(&self) -> String {
         match self {
             Fact::Setting(name) => format!("the setting `{name}`"),
+            Fact::Keyed(name, how) => format!(
+                "the setting `{name}` and uses it otherwise than compared with literals (`{how}`), so no value the drill tries proves that door shut"
+            ),
             Fact::ComputedSetting => "a setting whose name it computes at run time".into(),
             Fact::Identity(name) => format!("who the session is (`{name}`)"),
             Fact::Address(name) => format!("where the session comes from (`{name}`)"),

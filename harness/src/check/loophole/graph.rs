@@ -144,6 +144,13 @@ SELECT 'view', c.oid::pg_catalog.int8, c.oid::pg_catalog.regclass::pg_catalog.te
    AND c.relname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) \
    AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])";
 
+/// The built-in that runs the same C code as the internal-language function `$1` (the most
+/// volatile, if several do): its name and volatility.
+const INTERNAL_SQL: &str = "SELECT b.proname::pg_catalog.text, b.provolatile::pg_catalog.text FROM pg_catalog.pg_proc b \
+  JOIN pg_catalog.pg_proc f ON f.prosrc OPERATOR(pg_catalog.=) b.prosrc AND f.prolang OPERATOR(pg_catalog.=) b.prolang \
+ WHERE f.oid::pg_catalog.int8 OPERATOR(pg_catalog.=) $1 AND b.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace \
+ ORDER BY b.provolatile OPERATOR(pg_catalog.=) 'v' DESC, b.provolatile OPERATOR(pg_catalog.=) 's' DESC LIMIT 1";
+
 /// The backup's operators whose symbol `$1` holds, by the function each runs: a PL/pgSQL body
 /// records none of the operators it uses.
 const OPERATORS_SQL: &str = "SELECT o.oprcode::pg_catalog.oid::pg_catalog.int8 FROM pg_catalog.pg_operator o \
@@ -265,8 +272,17 @@ impl Walk {
             let found: Vec<Function> = sqlx::query_as(FUNCTIONS_SQL).bind(&oids).fetch_all(&mut *conn).await?;
             let deps: Vec<(i64, i64)> =
                 sqlx::query_as(DEPENDS_SQL).bind("pg_catalog.pg_proc").bind(&oids).fetch_all(&mut *conn).await?;
-            for (oid, name, language, text, builtin, bare, volatility) in found {
+            for (oid, name, language, text, mut builtin, mut bare, mut volatility) in found {
                 let path = format!("{} → {name}", paths.get(&oid).map(String::as_str).unwrap_or_default());
+                if !builtin && language == "internal" {
+                    // PostgreSQL's own C code under the backup's name (a range type's multirange
+                    // constructor): judged as the built-in of that code, whatever it declares.
+                    let same: Option<(String, String)> =
+                        sqlx::query_as(INTERNAL_SQL).bind(oid).fetch_optional(&mut *conn).await?;
+                    if let Some((b, v)) = same {
+                        (builtin, bare, volatility) = (true, b, v);
+                    }
+                }
                 if builtin {
                     // PostgreSQL's or an extension's: not read, judged by the allow-list.
                     if !allowed::allowed(&bare, &volatility) && !facts::is_named(&bare) {

@@ -31,6 +31,7 @@
 pub(crate) mod allowed;
 pub(crate) mod facts;
 pub(crate) mod graph;
+mod keys;
 mod untried;
 
 pub(crate) use untried::{Untried, only_like_the_drill, untried};
@@ -103,7 +104,8 @@ impl Trusted {
     /// Whether it trusts `fact`.
     pub(crate) fn covers_fact(&self, fact: &facts::Fact) -> bool {
         self.fact.as_deref() == Some(fact.key().as_str())
-            || matches!(fact, facts::Fact::Setting(name) if self.setting.as_deref() == Some(name) && self.value.is_none())
+            || matches!(fact, facts::Fact::Setting(name) | facts::Fact::Keyed(name, _)
+                if self.setting.as_deref() == Some(name) && self.value.is_none())
     }
 
     /// How the evidence lists it.
@@ -420,7 +422,7 @@ mod tests {
             unvetted: Vec::new(),
             truncated: false,
         };
-        let (found, used) = untried(&gathered, &contexts(), true, &[]);
+        let (found, used) = untried(&gathered, &contexts(), true, &[], None);
         let keys: Vec<String> = found.iter().map(|u| u.fact.key()).collect();
         assert_eq!(keys, ["inet_client_addr", "language plperl"], "identity is the login's: {found:?}");
         assert!(used.is_empty());
@@ -434,10 +436,10 @@ mod tests {
             reason: "the app connects over TCP only".into(),
         }])
         .unwrap();
-        let (found, used) = untried(&gathered, &contexts(), true, &trusted);
+        let (found, used) = untried(&gathered, &contexts(), true, &trusted, None);
         assert_eq!(found.len(), 1);
         assert_eq!(used, trusted);
-        let (as_pgdrill, _) = untried(&gathered, &contexts(), false, &trusted);
+        let (as_pgdrill, _) = untried(&gathered, &contexts(), false, &trusted, None);
         assert!(as_pgdrill.iter().any(|u| u.fact.key() == "session_user"), "{as_pgdrill:?}");
     }
 

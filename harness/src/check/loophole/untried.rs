@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Contexts, Trusted, facts, graph};
+use super::{Contexts, Trusted, facts, graph, keys};
 
 /// A fact the protections' code reads that the drill cannot try, and what reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,12 +20,26 @@ pub(crate) fn untried(
     contexts: &Contexts,
     own_login: bool,
     trusted: &[Trusted],
+    tenant: Option<&str>,
 ) -> (Vec<Untried>, Vec<Trusted>) {
     let mut found: BTreeMap<facts::Fact, Vec<String>> = BTreeMap::new();
     for reader in &gathered.readers {
         for fact in facts::read(&reader.text) {
-            if facts::proof(&fact, contexts, own_login) == facts::Proof::Untried {
-                found.entry(fact).or_default().push(reader.name.clone());
+            match facts::proof(&fact, contexts, own_login) {
+                facts::Proof::Untried => found.entry(fact).or_default().push(reader.name.clone()),
+                // A lever is tried with the literals it is compared with: any other use of it
+                // (but the fail-closed tenant's, tried with the tenants) is a key not tried.
+                facts::Proof::Lever => {
+                    let facts::Fact::Setting(name) = &fact else { continue };
+                    if tenant.is_some_and(|t| t.eq_ignore_ascii_case(name)) {
+                        continue;
+                    }
+                    for use_ in keys::untryable(&reader.text, name) {
+                        let keyed = facts::Fact::Keyed(name.clone(), use_.0);
+                        found.entry(keyed).or_default().push(reader.name.clone());
+                    }
+                }
+                facts::Proof::AsTheApplication => {}
             }
         }
     }

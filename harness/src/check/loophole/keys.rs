@@ -1,0 +1,214 @@
+//! How the code uses a setting it reads: a door can be tried only where its key is compared for
+//! equality with literals (each literal is then tried, [`super::levers`]). A setting cast and
+//! compared by order (`current_setting('audit.level')::int > 3`), matched by a pattern (`LIKE`,
+//! `~`), hashed or passed to another function, or compared with something that is not a
+//! literal, opens for values the drill never guesses: such a use is unproven, and the check
+//! fails naming it unless the scenario trusts the setting.
+//!
+//! Read from the code as text (comments left out): a use is the `current_setting(...)` call
+//! with what wraps it (`coalesce`, `nullif`, `lower`, `upper`, `btrim`, parentheses, casts,
+//! JSON's `->>`), then what it is compared with. A setting stored in a PL/pgSQL variable
+//! (`v := current_setting(...)`, `SELECT current_setting(...) INTO v`) is followed to each use
+//! of the variable. A setting a function returns is judged where its callers compare it, by the
+//! literals they compare with (the levers pool every text's literals).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Functions that wrap a setting and keep equality with a literal tryable.
+const WRAPPERS: [&str; 8] = ["coalesce", "nullif", "lower", "upper", "btrim", "trim", "pg_catalog.coalesce", ""];
+
+static CAST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^\s*::\s*(?:pg_catalog\s*\.\s*)?"?[a-z_][a-z0-9_ ]*"?(?:\[\])?"#).expect("a valid pattern")
+});
+static JSON_STEP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*->>?\s*(?:'(?:[^']|'')*'|\d+)(?:\s*::\s*[a-z_]+)?").expect("a valid pattern"));
+static EQUAL_LITERAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:=|<>|!=|is\s+(?:not\s+)?distinct\s+from)\s*(?:'(?:[^']|'')*'|true\b|false\b|null\b|-?\d+\b)")
+        .expect("a valid pattern")
+});
+static PRESENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*is\s+(?:not\s+)?(?:null|true|false)\b").expect("a valid pattern"));
+static IN_LITERALS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:not\s+)?in\s*\(\s*'(?:[^']|'')*'(?:\s*,\s*'(?:[^']|'')*')*\s*\)").expect("a valid pattern")
+});
+static LITERAL_EQUALS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:'(?:[^']|'')*'|true|false|-?\d+)\s*(?:=|<>|!=|is\s+(?:not\s+)?distinct\s+from)\s*$")
+        .expect("a valid pattern")
+});
+/// An assignment at the start of a statement (`v := `, `v = `, `v text := ` in a declaration).
+static ASSIGNED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?:^|;|\bbegin|\bthen|\belse|\bloop|\bdeclare)\s*([a-z_][a-z0-9_]*)(?:\s+[a-z_][a-z0-9_.]*)?\s*:?=\s*$",
+    )
+    .expect("a valid pattern")
+});
+/// Words an assignment's pattern may take for a variable that are not one.
+const NOT_VARIABLES: [&str; 12] =
+    ["if", "elsif", "when", "and", "or", "not", "then", "return", "select", "where", "case", "perform"];
+static SELECT_INTO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*into\s+(?:strict\s+)?([a-z_][a-z0-9_]*)").expect("a valid pattern"));
+/// The end of a statement, or of a SQL function's body (`$function$`).
+static ENDS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:;|$|\$[a-z_]*\$)").expect("a valid pattern"));
+
+/// A use of a setting the drill cannot try all values of: the text of the use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Untryable(pub String);
+
+/// The uses of `setting` in `text` that are not an equality with literals (nor a test of
+/// presence): each as its text, at most a few words around it.
+pub(crate) fn untryable(text: &str, setting: &str) -> Vec<Untryable> {
+    let code = super::facts::without_comments(text).to_lowercase();
+    let call = Regex::new(&format!(
+        r"(?:pg_catalog\s*\.\s*)?current_setting\s*\(\s*'{}'(?:\s*::\s*text)?\s*(?:,\s*(?:true|false)\s*)?\)",
+        regex::escape(&setting.replace('\'', "''"))
+    ))
+    .expect("an escaped pattern");
+    let mut out = Vec::new();
+    for m in call.find_iter(&code) {
+        judge(&code, m.start(), m.end(), 0, &mut out);
+    }
+    out.dedup();
+    out
+}
+
+/// Judges the expression `code[start..end]` (a setting, or a variable holding one): pushes it
+/// to `out` unless every use of it is tryable. `depth` bounds the variables followed.
+fn judge(code: &str, start: usize, end: usize, depth: usize, out: &mut Vec<Untryable>) {
+    let (start, end) = widen(code, start, end);
+    let after = &code[end..];
+    let before = &code[..start];
+    if EQUAL_LITERAL.is_match(after)
+        || PRESENCE.is_match(after)
+        || IN_LITERALS.is_match(after)
+        || LITERAL_EQUALS.is_match(before)
+    {
+        return;
+    }
+    if before.trim_end().ends_with("return") || (before.trim_end().ends_with("select") && ENDS.is_match(after)) {
+        // Returned to a caller, which compares it by the literals the levers pool.
+        return;
+    }
+    let variable = ASSIGNED
+        .captures(before)
+        .map(|c| c[1].to_owned())
+        .or_else(|| SELECT_INTO.captures(after).map(|c| c[1].to_owned()));
+    if let Some(variable) = variable.filter(|v| !NOT_VARIABLES.contains(&v.as_str())) {
+        if depth < 3 {
+            follow(code, &variable, end, depth + 1, out);
+            return;
+        }
+    }
+    out.push(Untryable(snippet(code, start, end)));
+}
+
+/// Each use of `variable` after `from`, judged as the setting it holds.
+fn follow(code: &str, variable: &str, from: usize, depth: usize, out: &mut Vec<Untryable>) {
+    let word = Regex::new(&format!(r"\b{}\b", regex::escape(variable))).expect("an escaped pattern");
+    for m in word.find_iter(&code[from..]) {
+        let (start, end) = (from + m.start(), from + m.end());
+        // Assigned again, or the target of a `SELECT ... INTO`: not a use.
+        if code[end..].trim_start().starts_with(":=") || code[..start].trim_end().ends_with("into") {
+            continue;
+        }
+        judge(code, start, end, depth, out);
+    }
+}
+
+/// `code[start..end]` widened over what keeps equality tryable around it: wrapping calls and
+/// parentheses (`coalesce(..., '')`: its other arguments are tried, or judged, on their own),
+/// casts, JSON steps.
+fn widen(code: &str, mut start: usize, mut end: usize) -> (usize, usize) {
+    loop {
+        let rest = &code[end..];
+        if let Some(m) = CAST.find(rest).or_else(|| JSON_STEP.find(rest)) {
+            end += m.end();
+            continue;
+        }
+        let head = code[..start].trim_end();
+        let Some(open) = head.strip_suffix('(') else { break };
+        let name_start =
+            open.trim_end().rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).map_or(0, |i| i + 1);
+        let name = open.trim_end()[name_start..].trim();
+        if !WRAPPERS.contains(&name) {
+            break;
+        }
+        let Some(close) = closing(code, end) else { break };
+        // Only the parentheses around it alone, or a call's with other arguments after it.
+        let inner = code[end..close].trim();
+        if !(inner.is_empty() || (!name.is_empty() && inner.starts_with(','))) {
+            break;
+        }
+        start = open.trim_end().len() - name.len();
+        end = close + 1;
+    }
+    (start, end)
+}
+
+/// Where the parenthesis open at `from` closes (outside quotes).
+fn closing(code: &str, from: usize) -> Option<usize> {
+    let (mut depth, mut quoted) = (0i32, false);
+    for (i, c) in code[from..].char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth == 0 => return Some(from + i),
+            ')' if !quoted => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The use as the message shows it: the expression and a few characters after it.
+fn snippet(code: &str, start: usize, end: usize) -> String {
+    let tail: String = code[end..].chars().take(24).collect();
+    let tail = tail.split([';', '\n']).next().unwrap_or_default();
+    format!("{}{}", &code[start..end], tail).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(text: &str) -> Vec<String> {
+        untryable(text, "audit.level").into_iter().map(|u| u.0).collect()
+    }
+
+    #[test]
+    fn equality_with_literals_is_tryable() {
+        for text in [
+            "IF current_setting('audit.level', true) = 'on' THEN RETURN OLD; END IF;",
+            "IF COALESCE(current_setting('audit.level', true), '') = 'yes' THEN",
+            "(pg_catalog.current_setting('audit.level'::text, true) = 'enabled'::text)",
+            "IF 'on' = current_setting('audit.level') THEN",
+            "IF lower(current_setting('audit.level', true)) IN ('on', 'yes') THEN",
+            "IF nullif(current_setting('audit.level', true), '') IS NULL THEN",
+            "((current_setting('audit.level', true))::jsonb ->> 'role') = 'admin'",
+            "v := current_setting('audit.level', true); IF v = 'on' THEN RETURN OLD; END IF;",
+            "SELECT current_setting('audit.level', true) INTO v_level; IF v_level <> 'off' THEN",
+            "RETURN current_setting('audit.level', true);",
+            "AS $function$ select coalesce(nullif(current_setting('audit.level', true), ''), nullif(current_setting('x', true), ''))::jsonb $function$",
+        ] {
+            assert!(judged(text).is_empty(), "{text}: {:?}", judged(text));
+        }
+    }
+
+    #[test]
+    fn order_patterns_hashes_and_columns_are_not() {
+        for text in [
+            "IF current_setting('audit.level', true)::int > 3 THEN RETURN OLD; END IF;",
+            "IF current_setting('audit.level', true) LIKE 'adm%' THEN",
+            "IF current_setting('audit.level', true) ~ '^a' THEN",
+            "IF md5(current_setting('audit.level', true)) = 'c4ca4238a0b923820dcc509a6f75849b' THEN",
+            "IF OLD.owner = current_setting('audit.level', true) THEN",
+            "IF current_setting('audit.level', true)::numeric BETWEEN 2 AND 5 THEN",
+            "v := current_setting('audit.level', true)::int; IF v >= 3 THEN RETURN OLD; END IF;",
+        ] {
+            assert!(!judged(text).is_empty(), "{text}");
+        }
+        let found = judged("IF current_setting('audit.level', true)::int > 3 THEN RETURN OLD; END IF;");
+        assert!(found[0].starts_with("current_setting('audit.level', true)::int > 3 then"), "{found:?}");
+    }
+}
