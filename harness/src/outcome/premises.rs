@@ -105,13 +105,29 @@ const RLS: &[Premise] = &[
         "nothing the role can set or call reads the session in a way the drill did not try (read from the code its policies and triggers run; settings tried with the literals that code holds)",
         Analysis,
     ),
+    LOOPHOLE_ALLOWED,
+    LOOPHOLE_KEYS,
     premise!("a setting only a trusted path can set is not one the role sets", Acceptance),
 ];
+
+/// The code protections run uses only built-ins of the allow-list (`check/loophole/allowed.rs`).
+const LOOPHOLE_ALLOWED: Premise = premise!(
+    "every built-in, extension function and catalog view that code uses is on pgdrill's allow-list (immutable; a setting by name; the login's identity or the restored catalog; formatting that follows TimeZone, DateStyle and the like); a function called by name counts as allowed when one of its forms is immutable",
+    Analysis,
+);
+
+/// Each setting it reads is compared with literals only (`check/loophole/keys.rs`).
+const LOOPHOLE_KEYS: Premise = premise!(
+    "each setting that code reads is compared for equality with literals (each tried), or returned to code that is",
+    Analysis,
+);
 
 const APPEND_ONLY: &[Premise] = &[
     premise!("the table is a table, and the role's own INSERT adds a row to it", Behaviour),
     premise!("the role's own UPDATE, DELETE and TRUNCATE are refused on purpose, each column tried", Behaviour,),
     premise!("nothing the role can set or call reads the session in a way the drill did not try", Analysis,),
+    LOOPHOLE_ALLOWED,
+    LOOPHOLE_KEYS,
     premise!("with `key`, every row of the previous drill's backup is still there", Comparison),
 ];
 

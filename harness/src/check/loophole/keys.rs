@@ -49,6 +49,14 @@ const NOT_VARIABLES: [&str; 12] =
     ["if", "elsif", "when", "and", "or", "not", "then", "return", "select", "where", "case", "perform"];
 static SELECT_INTO: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*into\s+(?:strict\s+)?([a-z_][a-z0-9_]*)").expect("a valid pattern"));
+static STATEMENT_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r";|\bbegin\b|\bthen\b|\belse\b|\bloop\b|\$[a-z_]*\$").expect("a valid pattern"));
+static STATEMENT_ASSIGNMENT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([a-z_][a-z0-9_]*)\s*:?=").expect("a valid pattern"));
+/// A comparison or a pattern match in what follows a use.
+static COMPARES: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[<>=~!]|\blike\b|\bsimilar\b|\bbetween\b").expect("a valid pattern"));
+
 /// The end of a statement, or of a SQL function's body (`$function$`).
 static ENDS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:;|$|\$[a-z_]*\$)").expect("a valid pattern"));
 
@@ -94,13 +102,69 @@ fn judge(code: &str, start: usize, end: usize, depth: usize, out: &mut Vec<Untry
         .captures(before)
         .map(|c| c[1].to_owned())
         .or_else(|| SELECT_INTO.captures(after).map(|c| c[1].to_owned()));
-    if let Some(variable) = variable.filter(|v| !NOT_VARIABLES.contains(&v.as_str())) {
-        if depth < 3 {
-            follow(code, &variable, end, depth + 1, out);
-            return;
+    if let Some(variable) = variable.filter(|v| !NOT_VARIABLES.contains(&v.as_str()) && depth < 3) {
+        follow(code, &variable, end, depth + 1, out);
+        return;
+    }
+    if concatenated(code, start, end) {
+        match statement_of(code, start) {
+            // A message: the decision to raise was made before it.
+            Statement::Raise | Statement::Returned => return,
+            // Text made of it, held in a variable: its literals are not the setting's, so the
+            // variable may only go into messages and results.
+            Statement::Assigned(variable) => {
+                let word = Regex::new(&format!(r"\b{}\b", regex::escape(&variable))).expect("an escaped pattern");
+                for m in word.find_iter(&code[end..]) {
+                    let (at, to) = (end + m.start(), end + m.end());
+                    if code[to..].trim_start().starts_with(":=") {
+                        continue;
+                    }
+                    if !matches!(statement_of(code, at), Statement::Raise | Statement::Returned) {
+                        out.push(Untryable(snippet(code, at, to)));
+                    }
+                }
+                return;
+            }
+            Statement::Other => {}
         }
     }
     out.push(Untryable(snippet(code, start, end)));
+}
+
+/// Whether the use is joined to other text (`||`): a value made of it.
+fn concatenated(code: &str, start: usize, end: usize) -> bool {
+    code[..start].trim_end().ends_with("||") || code[end..].trim_start().starts_with("||")
+}
+
+/// What the statement holding a use does with the value it makes.
+enum Statement {
+    /// `RAISE ... , value`: a message.
+    Raise,
+    /// `RETURN value`, or a SQL function's body `SELECT value` alone.
+    Returned,
+    /// `v := value`.
+    Assigned(String),
+    Other,
+}
+
+/// The statement `code[..at]` is in, by its start (after the last `;`, `begin`, `then`, `else`,
+/// `loop` or a dollar quote).
+fn statement_of(code: &str, at: usize) -> Statement {
+    let head = &code[..at];
+    let cut = STATEMENT_START.find_iter(head).last().map_or(0, |m| m.end());
+    let statement = head[cut..].trim_start();
+    let rest = code[at..].split(';').next().unwrap_or_default();
+    if statement.starts_with("raise") {
+        return Statement::Raise;
+    }
+    let plain_select = statement.starts_with("select") && !rest.contains(" from ") && !rest.contains(" into ");
+    if statement.starts_with("return") || (plain_select && !COMPARES.is_match(rest)) {
+        return Statement::Returned;
+    }
+    match STATEMENT_ASSIGNMENT.captures(statement) {
+        Some(c) if !NOT_VARIABLES.contains(&&c[1]) => Statement::Assigned(c[1].to_owned()),
+        _ => Statement::Other,
+    }
 }
 
 /// Each use of `variable` after `from`, judged as the setting it holds.
@@ -189,6 +253,9 @@ mod tests {
             "v := current_setting('audit.level', true); IF v = 'on' THEN RETURN OLD; END IF;",
             "SELECT current_setting('audit.level', true) INTO v_level; IF v_level <> 'off' THEN",
             "RETURN current_setting('audit.level', true);",
+            "RAISE EXCEPTION 'immutable (seen by %)', current_setting('audit.level') || '/' || session_user;",
+            "AS $$ SELECT session_user || '/' || current_setting('audit.level') || '/' || current_user $$",
+            "v := 'level ' || current_setting('audit.level', true); RAISE NOTICE '%', v; RETURN v;",
             "AS $function$ select coalesce(nullif(current_setting('audit.level', true), ''), nullif(current_setting('x', true), ''))::jsonb $function$",
         ] {
             assert!(judged(text).is_empty(), "{text}: {:?}", judged(text));
@@ -204,6 +271,9 @@ mod tests {
             "IF md5(current_setting('audit.level', true)) = 'c4ca4238a0b923820dcc509a6f75849b' THEN",
             "IF OLD.owner = current_setting('audit.level', true) THEN",
             "IF current_setting('audit.level', true)::numeric BETWEEN 2 AND 5 THEN",
+            "IF 'x' || current_setting('audit.level', true) > 'x3' THEN",
+            "v := 'level ' || current_setting('audit.level', true); IF v > 'level 3' THEN",
+            "v := 'level ' || current_setting('audit.level', true); IF v = 'level 5' THEN",
             "v := current_setting('audit.level', true)::int; IF v >= 3 THEN RETURN OLD; END IF;",
         ] {
             assert!(!judged(text).is_empty(), "{text}");
