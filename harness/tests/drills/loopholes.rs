@@ -64,6 +64,14 @@ CREATE FUNCTION public.level_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGI
   RAISE EXCEPTION 'audit rows are immutable';\nEND $$;\n\
 CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.leveled FOR EACH ROW EXECUTE FUNCTION public.level_guard();\n\
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.leveled TO app;\nGRANT USAGE ON SEQUENCE public.leveled_id_seq TO app;\n\
+CREATE FUNCTION public.same(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT pg_catalog.inet_client_addr() IS NOT NULL $$;\n\
+CREATE OPERATOR public.=== (LEFTARG = text, RIGHTARG = text, FUNCTION = public.same);\n\
+CREATE TABLE public.operated (id serial PRIMARY KEY, what text);\n\
+CREATE FUNCTION public.operated_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  IF OLD.what OPERATOR(public.===) 'x' THEN RETURN COALESCE(NEW, OLD); END IF;\n\
+  RAISE EXCEPTION 'audit rows are immutable';\nEND $$;\n\
+CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.operated FOR EACH ROW EXECUTE FUNCTION public.operated_guard();\n\
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.operated TO app;\nGRANT USAGE ON SEQUENCE public.operated_id_seq TO app;\n\
 CREATE TABLE public.vetted (id serial PRIMARY KEY, what text);\n\
 CREATE FUNCTION public.vetted_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
   IF pg_catalog.has_table_privilege('public.vetted', 'TRUNCATE') AND pg_catalog.lower(OLD.what) = pg_catalog.format('%s', OLD.id) \
@@ -108,13 +116,14 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
     let scenario = scratch.scenario(
         "loopholes.toml",
         &format!(
-            "name = \"loopholes\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n{}{}{}{}{}{}{}{RLS}{SWEEP}",
+            "name = \"loopholes\"\n[source]\npath = \"{}\"\n[[restore.roles]]\nname = \"app\"\n{}{}{}{}{}{}{}{}{RLS}{SWEEP}",
             backup.display(),
             append_only("flagged", ""),
             append_only("trusted", trusted),
             append_only("plain", ""),
             append_only("stalled", ""),
             append_only("leveled", ""),
+            append_only("operated", ""),
             append_only("vetted", ""),
             append_only("swept", "")
         ),
@@ -210,6 +219,15 @@ fn swept_and_vetted(checks: &[pgdrill::CheckResult], drill: &impl std::fmt::Debu
     assert_eq!(leveled.verdict, Verdict::Fail, "{leveled:?}");
     assert!(leveled.message.contains("the setting `audit.level` and uses it otherwise than compared with literals (`pg_catalog.current_setting('audit.level', true)::integer > 3"), "{}", leveled.message);
     assert!(leveled.message.contains("{ fact = \"audit.level\""), "{}", leveled.message);
+    // An operator of the backup a PL/pgSQL guard uses records no dependency: its function is
+    // read all the same (a client address: the drill's probe comes over the socket).
+    let operated = lever("operated");
+    assert_eq!(operated.verdict, Verdict::Fail, "{operated:?}");
+    assert!(
+        operated.message.contains("public.same(text,text) reads where the session comes from (`inet_client_addr`)"),
+        "{}",
+        operated.message
+    );
     let vetted = lever("vetted");
     assert_eq!(vetted.verdict, Verdict::Pass, "{vetted:?}");
     let swept = lever("swept");

@@ -152,18 +152,23 @@ const INTERNAL_SQL: &str = "SELECT b.proname::pg_catalog.text, b.provolatile::pg
  ORDER BY b.provolatile OPERATOR(pg_catalog.=) 'v' DESC, b.provolatile OPERATOR(pg_catalog.=) 's' DESC LIMIT 1";
 
 /// The backup's operators whose symbol `$1` holds, by the function each runs: a PL/pgSQL body
-/// records none of the operators it uses.
+/// records none of the operators it uses. An extension's are its own (the restore compares its
+/// members with a fresh `CREATE EXTENSION`'s).
 const OPERATORS_SQL: &str = "SELECT o.oprcode::pg_catalog.oid::pg_catalog.int8 FROM pg_catalog.pg_operator o \
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace \
  WHERE o.oprname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]) \
-   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])";
+   AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass \
+                     AND e.objid OPERATOR(pg_catalog.=) o.oid AND e.deptype OPERATOR(pg_catalog.=) 'e')";
 
 /// The functions of the casts the backup added (a cast between built-in types, or to one of its
-/// own, through a function of its own): a body that casts may run any of them.
+/// own, through a function of its own), not an extension's: a body that casts may run any of them.
 const CASTS_SQL: &str = "SELECT c.castfunc::pg_catalog.int8 FROM pg_catalog.pg_cast c \
   JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) c.castfunc \
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
- WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])";
+ WHERE n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_cast'::pg_catalog.regclass \
+                     AND e.objid OPERATOR(pg_catalog.=) c.oid AND e.deptype OPERATOR(pg_catalog.=) 'e')";
 
 /// The functions a view's definition records, by the view's `_RETURN` rule.
 const VIEW_FUNCTIONS_SQL: &str = "SELECT d.refobjid::pg_catalog.int8 FROM pg_catalog.pg_rewrite r \
