@@ -177,6 +177,21 @@ const RUN_ANY_SQL: &str = "CREATE TABLE public.orders (id integer PRIMARY KEY, t
     CREATE FUNCTION public.run_maintenance(command text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$\n\
     BEGIN\n  EXECUTE command;\nEND\n$$;\n";
 
+/// A definer that drops one month's partition by name, after checking the name: the caller
+/// chooses which table (`%I`), not what statement runs. Accepted by design with its code's
+/// sha256; the lie rewrites it to run its argument as SQL (`%s`), under the same acceptance.
+const DROP_PARTITION: &str = r#"CREATE FUNCTION public.drop_partition(name text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+  IF name !~ '^events_[0-9]{4}_[0-9]{2}$' THEN RAISE EXCEPTION 'not a partition: %', name; END IF;
+  EXECUTE pg_catalog.format('DROP TABLE public.%I', name);
+END
+$$;
+"#;
+
+const DROP_PARTITION_ACCEPTED: &str = "[[checks.roles]]\nrole = \"app\"\ntables = { \"public.orders\" = \"SELECT, INSERT\" }\nexact = true\n\
+    accept = [{ through = \"public.drop_partition(text)\", code = \"47d089c3d3a440a475059e1456ac8382fd6e6ebace3294f4f9fa99e109a91d98\", \
+    reason = \"the retention job drops a month's partition through it\" }]\n";
+
 const CONTRACTS: &str = "CREATE SCHEMA tenant_acme;\nCREATE SCHEMA tenant_globex;\n\
     CREATE TABLE tenant_acme.contracts (id integer PRIMARY KEY, customer text NOT NULL, value numeric NOT NULL);\n\
     CREATE TABLE tenant_globex.contracts (id integer PRIMARY KEY, customer text NOT NULL, value numeric NOT NULL);\n\
@@ -503,6 +518,17 @@ expect = 0
             "[[checks.roles]]\nrole = \"app\"\ntables = { \"public.orders\" = \"SELECT, INSERT\" }\nexact = true\n",
             "SECURITY DEFINER",
         ),
+        "a definer function accepted by design that drops a partition, rewritten to run any SQL" => {
+            let orders = "CREATE TABLE public.orders (id integer PRIMARY KEY, total numeric NOT NULL);\nGRANT SELECT, INSERT ON public.orders TO app;\n";
+            case(
+                orders.to_owned()
+                    + &DROP_PARTITION.replace("IF name !~ '^events_[0-9]{4}_[0-9]{2}$' THEN RAISE EXCEPTION 'not a partition: %', name; END IF;\n", "")
+                        .replace("DROP TABLE public.%I", "%s"),
+                orders.to_owned() + DROP_PARTITION,
+                DROP_PARTITION_ACCEPTED,
+                "the function was rewritten",
+            )
+        }
         "a view in public that reads a forbidden schema" => {
             let view = |from: &str| {
                 format!(
@@ -669,6 +695,9 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::user_schema_orders("a schema named after the application role holding an empty orders")]
 #[case::user_schema_journal("a schema named after the application role holding an older migration journal")]
 #[case::security_definer("a SECURITY DEFINER function of the superuser that runs any SQL")]
+#[case::definer_accepted_rewritten(
+    "a definer function accepted by design that drops a partition, rewritten to run any SQL"
+)]
 #[case::view_into_forbidden_schema("a view in public that reads a forbidden schema")]
 #[case::definer_pinned_path("a SECURITY DEFINER function whose pinned search_path is a forbidden schema")]
 #[case::definer_callers_path("a SECURITY DEFINER function that resolves its names in its caller's search_path")]

@@ -78,8 +78,9 @@ pub(crate) struct AcceptConfig {
     /// A role whose membership the ceiling otherwise fails (a server-file or all-data role, or
     /// one with an elevated attribute).
     pub member_of: Option<String>,
-    /// A `SECURITY DEFINER` function that hands the role a forbidden schema by design, as the
-    /// check names it (`app_public.current_user_id()`), with `code`.
+    /// A `SECURITY DEFINER` function that hands the role a forbidden schema, or runs what its
+    /// caller gives it with an elevated owner's powers, by design, as the check names it
+    /// (`app_public.current_user_id()`), with `code`.
     pub through: Option<String>,
     /// The sha256 of that function's code as the check prints it: accepted for that code only,
     /// so a backup that rewrites the function fails again.

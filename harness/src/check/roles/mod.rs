@@ -32,8 +32,10 @@
 //!
 //! `accept` also lets a `SECURITY DEFINER` function read a forbidden schema by design (an API
 //! function of PostGraphile's kind, `{ through = "app_public.current_user_id()", code = "...",
-//! reason = "..." }`): for the code whose sha256 the failure printed only, so a backup that
-//! rewrites the function fails again ([`reach`]).
+//! reason = "..." }`), or an elevated owner's definer run what its caller gives it (a retention
+//! job's `drop_partition(name)` that checks the name, then quotes it as an identifier: the
+//! failure says the caller chooses which object): for the code whose sha256 the failure printed
+//! only, so a backup that rewrites the function fails again ([`reach`]).
 //!
 //! `accept` lets the ceiling pass an attribute or a membership the role has by design, each
 //! with a non-empty `reason` that the report shows beside it; an accepted one the role does not

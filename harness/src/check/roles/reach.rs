@@ -23,10 +23,11 @@ use crate::check::{CheckContext, CheckResult, bind_evidence};
 use crate::pg::describe_sql_error;
 
 /// `SECURITY DEFINER` functions the role `$1` may execute whose owner is a superuser or has an
-/// elevated attribute, outside `pg_catalog` and extensions: name, owner, language, definition.
+/// elevated attribute, outside `pg_catalog` and extensions: name, owner, language, definition,
+/// number of arguments, source and settings (what an acceptance's `code` digests).
 const DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, o.rolname::pg_catalog.text, l.lanname::pg_catalog.text, \
        CASE WHEN p.prokind OPERATOR(pg_catalog.=) ANY ('{f,p}'::pg_catalog.\"char\"[]) THEN pg_catalog.pg_get_functiondef(p.oid) ELSE '' END, \
-       p.pronargs::pg_catalog.int4 \
+       p.pronargs::pg_catalog.int4, p.prosrc, COALESCE(pg_catalog.array_to_string(p.proconfig, E'\\n'), '') \
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner \
   JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang \
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
@@ -77,6 +78,9 @@ const ALL_DEFINERS_SQL: &str = "SELECT p.oid::pg_catalog.regprocedure::pg_catalo
    AND p.prorettype OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog.trigger'::pg_catalog.regtype, 'pg_catalog.event_trigger'::pg_catalog.regtype]::pg_catalog.oid[]) \
  ORDER BY 1";
 
+/// A row of [`DEFINERS_SQL`].
+type ElevatedRow = (String, String, String, String, i32, String, String);
+
 /// One definer function as [`ALL_DEFINERS_SQL`] reads it.
 struct Definer {
     function: String,
@@ -100,10 +104,15 @@ impl From<DefinerRow> for Definer {
     fn from(
         (function, owner, language, definition, arguments, pinned, source, config, extension, reachable): DefinerRow,
     ) -> Self {
-        use sha2::Digest;
-        let code = hex::encode(sha2::Sha256::digest(format!("{language}\n{config}\n{source}")));
+        let code = code_digest(&language, &config, &source);
         Definer { function, owner, language, definition, arguments, pinned, extension, reachable, code }
     }
+}
+
+/// The sha256 (hex) of a function's language, settings and source: what an acceptance holds for.
+fn code_digest(language: &str, config: &str, source: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("{language}\n{config}\n{source}")))
 }
 
 impl Definer {
@@ -154,6 +163,13 @@ fn runs_anything(language: &str, definition: &str, arguments: i32) -> Option<Str
             .iter()
             .any(|f| matches!(f, Fact::ComputedSetting) || matches!(f, Fact::Setting(name) if name.contains('.')));
     read.into_iter().find_map(|f| match f {
+        // A quoted identifier (`%I`): the caller chooses which object the statement acts on,
+        // not what statement runs.
+        Fact::Dynamic(start) if given && start.to_lowercase().contains("%i") && !start.to_lowercase().contains("%s") => {
+            Some(format!(
+                "it runs SQL built at run time in which its caller chooses an identifier (`EXECUTE {start}`): which object it acts on, with its owner's powers"
+            ))
+        }
         Fact::Dynamic(start) if given => Some(format!("it runs SQL built at run time (`EXECUTE {start}`)")),
         _ => None,
     })
@@ -168,26 +184,41 @@ impl Spec {
             .result("functions it runs as others", started)
             .expected("no SECURITY DEFINER function of a superuser or an elevated role that runs SQL of the caller's choosing")
             .evidence(bind_evidence(DEFINERS_SQL, &[&self.role]));
-        let rows: Vec<(String, String, String, String, i32)> =
-            match sqlx::query_as(DEFINERS_SQL).bind(&self.role).fetch_all(ctx.pool).await {
-                Ok(rows) => rows,
-                Err(err) => return result.error(describe_sql_error(&err)),
-            };
-        let doors: Vec<String> = rows
-            .iter()
-            .filter_map(|(function, owner, language, definition, arguments)| {
-                runs_anything(language, definition, *arguments).map(|why| {
-                    format!(
-                        "`{function}`, SECURITY DEFINER owned by `{owner}`, which `{}` may execute: {why}",
-                        self.role
-                    )
-                })
-            })
-            .collect();
+        let rows: Vec<ElevatedRow> = match sqlx::query_as(DEFINERS_SQL).bind(&self.role).fetch_all(ctx.pool).await {
+            Ok(rows) => rows,
+            Err(err) => return result.error(describe_sql_error(&err)),
+        };
+        let (mut doors, mut accepted) = (Vec::new(), Vec::new());
+        for (function, owner, language, definition, arguments, source, config) in &rows {
+            let Some(why) = runs_anything(language, definition, *arguments) else { continue };
+            let code = code_digest(language, config, source);
+            match self.accept.doors.iter().find(|d| d.function == *function) {
+                Some(door) if door.code == code => {
+                    accepted.push(format!("`{function}`, which {why}: accepted, {}", door.reason));
+                }
+                Some(door) => doors.push(format!(
+                    "`{function}`, SECURITY DEFINER owned by `{owner}`: {why}; accepted for other code (sha256 {}), its code is now sha256 {code}: the function was rewritten",
+                    door.code
+                )),
+                None => doors.push(format!(
+                    "`{function}`, SECURITY DEFINER owned by `{owner}`, which `{}` may execute: {why} (if its code is the API by design, accept it after review: `accept = [{{ through = \"{function}\", code = \"{code}\", reason = \"...\" }}]`)",
+                    self.role
+                )),
+            }
+        }
         if doors.is_empty() {
-            return result.actual("none").verdict(
+            let actual = if accepted.is_empty() { "none".to_owned() } else { accepted.join("; ") };
+            return result.actual(actual).verdict(
                 true,
-                format!("`{}` runs no function of an elevated role that does whatever its caller says", self.role),
+                format!(
+                    "`{}` runs no function of an elevated role that does whatever its caller says{}",
+                    self.role,
+                    if accepted.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" but those accepted: {}", accepted.join("; "))
+                    }
+                ),
             );
         }
         result.actual(doors.join("; ")).verdict(
@@ -300,7 +331,13 @@ impl Spec {
             }
             used.extend(acceptance.map(|d| d.function.as_str()));
         }
-        for door in self.accept.doors.iter().filter(|d| !used.contains(d.function.as_str())) {
+        // An acceptance of a definer that runs what its caller gives it is the other check's
+        // ([`Spec::definers`]): used there.
+        let runs_given = |f: &str| {
+            definers.iter().any(|d| d.function == f && runs_anything(&d.language, &d.definition, d.arguments).is_some())
+        };
+        for door in self.accept.doors.iter().filter(|d| !used.contains(d.function.as_str()) && !runs_given(&d.function))
+        {
             doors.push(format!(
                 "the scenario accepts `{}`, which hands `{}` no forbidden schema (or does not exist): drop the acceptance (one nothing needs lets a door come back unnoticed)",
                 door.function, self.role
@@ -364,5 +401,10 @@ mod tests {
         assert_eq!(runs_anything("plpgsql", monthly, 0), None);
         let from_setting = "BEGIN EXECUTE current_setting('app.maintenance_sql'); END";
         assert!(runs_anything("plpgsql", from_setting, 0).is_some());
+        let identifier = "BEGIN EXECUTE pg_catalog.format('DROP TABLE public.%I', name); END";
+        assert!(
+            runs_anything("plpgsql", identifier, 1).is_some_and(|w| w.contains("its caller chooses an identifier")),
+            "the caller chooses which table, not what statement"
+        );
     }
 }
