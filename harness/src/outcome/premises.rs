@@ -112,7 +112,7 @@ const RLS: &[Premise] = &[
 
 /// The code protections run uses only built-ins of the allow-list (`check/loophole/allowed.rs`).
 const LOOPHOLE_ALLOWED: Premise = premise!(
-    "every built-in, extension function and catalog view that code uses is on pgdrill's allow-list (immutable; a setting by name; the login's identity or the restored catalog; formatting that follows TimeZone, DateStyle and the like); a function called by name counts as allowed when one of its forms is immutable",
+    "every built-in, extension function and catalog view that code uses is on pgdrill's allow-list (immutable; a setting by name; the login's identity or the restored catalog; formatting that follows TimeZone, DateStyle and the like); a function called by name is allowed only when every form of it is",
     Analysis,
 );
 

@@ -20,9 +20,9 @@
 //!
 //! A function reached through the catalog's dependencies (a policy's expression, a rule, a
 //! view, a SQL-standard body) is judged by its exact signature. One called by name in a
-//! PL/pgSQL or SQL string body is judged by its name: allowed when one of its overloads is
-//! immutable (the others of such names are the `timestamptz` and locale forms, which follow the
-//! formatting settings), or when the name is allowed above.
+//! PL/pgSQL or SQL string body is judged by its name: allowed only when every overload of it
+//! is (`age(timestamp, timestamp)` is immutable, but `age(timestamp)` reads the date: `age` is
+//! not allowed).
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -137,6 +137,23 @@ const ALLOWED: &[&str] = &[
     "json_to_recordset",
     "jsonb_to_record",
     "jsonb_to_recordset",
+    "generate_series",
+    "in_range",
+    "length",
+    "numeric",
+    "timezone",
+    // Text search: follows the session's default_text_search_config.
+    "to_tsvector",
+    "to_tsquery",
+    "plainto_tsquery",
+    "phraseto_tsquery",
+    "websearch_to_tsquery",
+    "json_to_tsvector",
+    "jsonb_to_tsvector",
+    "ts_headline",
+    "ts_parse",
+    "ts_rewrite",
+    "ts_token_type",
     "getdatabaseencoding",
     "pg_client_encoding",
     "pg_char_to_encoding",
@@ -174,9 +191,8 @@ pub(crate) struct Unvetted {
 }
 
 /// Built-ins by name (`pg_catalog`'s and the extensions', lower-cased as the code is read): each
-/// name with whether any overload is immutable, and every overload's volatility.
+/// name with every overload's volatility.
 const BY_NAME_SQL: &str = "SELECT pg_catalog.lower(p.proname::pg_catalog.text), \
-       pg_catalog.bool_or(p.provolatile OPERATOR(pg_catalog.=) 'i'), \
        pg_catalog.array_agg(p.provolatile::pg_catalog.text) \
   FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace \
  WHERE pg_catalog.lower(p.proname::pg_catalog.text) OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]) \
@@ -204,11 +220,10 @@ const VIEWS_SQL: &str = "SELECT n.nspname::pg_catalog.text OPERATOR(pg_catalog.|
 /// hold: names [`super::facts`] already reads as facts are left to it.
 pub(crate) async fn unvetted_in(conn: &mut PgConnection, code: &str, path: &str) -> sqlx::Result<Vec<Unvetted>> {
     let called: Vec<String> = called_names(code).into_iter().collect();
-    let rows: Vec<(String, bool, Vec<String>)> =
-        sqlx::query_as(BY_NAME_SQL).bind(&called).fetch_all(&mut *conn).await?;
+    let rows: Vec<(String, Vec<String>)> = sqlx::query_as(BY_NAME_SQL).bind(&called).fetch_all(&mut *conn).await?;
     let mut out = Vec::new();
-    for (name, any_immutable, volatilities) in rows {
-        let vetted = any_immutable || volatilities.iter().all(|v| allowed(&name, v));
+    for (name, volatilities) in rows {
+        let vetted = volatilities.iter().all(|v| allowed(&name, v));
         if !vetted && !super::facts::is_named(&name) {
             out.push(Unvetted { name, path: path.to_owned() });
         }
@@ -250,6 +265,7 @@ mod tests {
             ("nextval", "v"),
             ("version", "s"),
             ("timestamptz_newfunction", "v"),
+            ("age", "s"),
         ] {
             assert!(!allowed(name, volatility), "{name}");
         }
