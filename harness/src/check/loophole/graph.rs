@@ -254,6 +254,8 @@ struct Walk {
     pending: Vec<(i64, String)>,
     seen: BTreeSet<i64>,
     views: BTreeSet<i64>,
+    /// The functions of the backup's casts, read once.
+    casts: Option<Vec<i64>>,
     truncated: bool,
 }
 
@@ -289,8 +291,10 @@ impl Walk {
                     }
                 }
                 if builtin {
-                    // PostgreSQL's or an extension's: not read, judged by the allow-list.
-                    if !allowed::allowed(&bare, &volatility) && !facts::is_named(&bare) {
+                    // PostgreSQL's or an extension's: not read, judged by the allow-list. One the
+                    // text names is also a fact of its own there; one reached through an operator
+                    // or under another name is not, so it is listed whatever its name.
+                    if !allowed::allowed(&bare, &volatility) {
                         self.unvetted.push(Unvetted { name: bare, path });
                     }
                     continue;
@@ -351,7 +355,10 @@ impl Walk {
         let operators: Vec<i64> = sqlx::query_scalar(OPERATORS_SQL).bind(&symbols).fetch_all(&mut *conn).await?;
         functions.extend(operators);
         if code.contains("::") || code.contains("cast") {
-            functions.extend(sqlx::query_scalar::<_, i64>(CASTS_SQL).fetch_all(&mut *conn).await?);
+            if self.casts.is_none() {
+                self.casts = Some(sqlx::query_scalar(CASTS_SQL).fetch_all(&mut *conn).await?);
+            }
+            functions.extend(self.casts.iter().flatten().copied());
         }
         Ok(functions)
     }

@@ -17,7 +17,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 /// Functions that wrap a setting and keep equality with a literal tryable.
-const WRAPPERS: [&str; 8] = ["coalesce", "nullif", "lower", "upper", "btrim", "trim", "pg_catalog.coalesce", ""];
+/// Functions that wrap a setting and keep equality with a literal tryable (`pg_catalog.` or not;
+/// `""`: parentheses alone).
+const WRAPPERS: [&str; 7] = ["coalesce", "nullif", "lower", "upper", "btrim", "trim", ""];
 
 static CAST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"^\s*::\s*(?:pg_catalog\s*\.\s*)?"?[a-z_][a-z0-9_ ]*"?(?:\[\])?"#).expect("a valid pattern")
@@ -195,7 +197,7 @@ fn widen(code: &str, mut start: usize, mut end: usize) -> (usize, usize) {
         let name_start =
             open.trim_end().rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).map_or(0, |i| i + 1);
         let name = open.trim_end()[name_start..].trim();
-        if !WRAPPERS.contains(&name) {
+        if !WRAPPERS.contains(&name.trim_start_matches("pg_catalog.")) {
             break;
         }
         let Some(close) = closing(code, end) else { break };
@@ -248,6 +250,7 @@ mod tests {
             "(pg_catalog.current_setting('audit.level'::text, true) = 'enabled'::text)",
             "IF 'on' = current_setting('audit.level') THEN",
             "IF lower(current_setting('audit.level', true)) IN ('on', 'yes') THEN",
+            "IF pg_catalog.lower(pg_catalog.btrim(current_setting('audit.level', true))) = 'on' THEN",
             "IF nullif(current_setting('audit.level', true), '') IS NULL THEN",
             "((current_setting('audit.level', true))::jsonb ->> 'role') = 'admin'",
             "v := current_setting('audit.level', true); IF v = 'on' THEN RETURN OLD; END IF;",

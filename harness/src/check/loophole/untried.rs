@@ -47,6 +47,10 @@ pub(crate) fn untried(
         found.entry(facts::Fact::Unreadable(language.clone())).or_default().push(path.clone());
     }
     for u in &gathered.unvetted {
+        // A built-in the code names is already a fact of its own (`inet_client_addr`).
+        if found.keys().any(|f| !matches!(f, facts::Fact::Builtin(_)) && f.key() == u.name) {
+            continue;
+        }
         found.entry(facts::Fact::Builtin(u.name.clone())).or_default().push(u.path.clone());
     }
     if gathered.truncated {
