@@ -9,7 +9,7 @@
 //! those a fresh `CREATE EXTENSION` of the same version makes in a scratch database of the same
 //! server; each disagreement is named, and fails the restore.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
@@ -128,6 +128,9 @@ impl Written {
             "identity sequence" => format!(
                 "sequence {expected} is its identity's but pg_attribute.attidentity is empty: {DIRECT}, it is not an identity column (values are not generated, any value goes in)"
             ),
+            "member definition" => format!(
+                "as restored it has {found}, where {expected}: the backup altered or replaced a member of the extension after creating it (or {DIRECT}), so what runs for it is the backup's own"
+            ),
             "member" => format!(
                 "pg_depend makes it a member of extension {found}, but CREATE EXTENSION {found} VERSION '{expected}' makes no such member: {DIRECT} (or with ALTER EXTENSION ... ADD), and it is the backup's own"
             ),
@@ -233,17 +236,18 @@ pub(crate) async fn derived(
     Ok(Derived { flags, members, extensions: compared, members_compared: members_asked })
 }
 
-/// Each extension's version and members, by name.
-type Members = BTreeMap<String, (String, BTreeSet<String>)>;
+/// Each extension's version and members, by name; each member with its definition (empty for
+/// a kind whose definition is not read).
+type Members = BTreeMap<String, (String, BTreeMap<String, String>)>;
 
 async fn read_members(conn: &mut sqlx::PgConnection, database: &str) -> Result<Members, CatalogError> {
     let fail = |source: sqlx::Error| CatalogError::Unreadable { database: database.to_owned(), source };
     let mut members = Members::new();
     for row in conn.fetch_all(sqlx::raw_sql(MEMBERS_SQL)).await.map_err(fail)? {
         let column = |i| text(&row, i, database).map(Option::unwrap_or_default);
-        let entry = members.entry(column(0)?).or_insert_with(|| (String::new(), BTreeSet::new()));
+        let entry = members.entry(column(0)?).or_insert_with(|| (String::new(), BTreeMap::new()));
         entry.0 = column(1)?;
-        entry.1.insert(column(2)?);
+        entry.1.insert(column(2)?, column(3)?);
     }
     Ok(members)
 }
@@ -302,23 +306,46 @@ async fn scratch_members(
     Ok(members)
 }
 
-/// The restored members that a fresh `CREATE EXTENSION` of the same version does not make.
-/// A member the restore lacks is not a lie in its favour (the checks then read it as the
-/// backup's own), so it is not named.
+/// The restored members that a fresh `CREATE EXTENSION` of the same version does not make, or
+/// makes otherwise. A member the restore lacks is not a lie in its favour (the checks then read
+/// it as the backup's own), so it is not named.
 fn compare_members(restored: &Members, fresh: &Members) -> Vec<Written> {
     let mut written = Vec::new();
     for (extension, (version, members)) in restored {
         let made = fresh.get(extension).map(|(_, m)| m);
-        for member in members.iter().filter(|m| !made.is_some_and(|made| made.contains(*m))) {
-            written.push(Written {
-                code: "member".into(),
-                object: member.clone(),
-                found: extension.clone(),
-                expected: version.clone(),
-            });
+        for (member, definition) in members {
+            let Some(made) = made.and_then(|made| made.get(member)) else {
+                written.push(Written {
+                    code: "member".into(),
+                    object: member.clone(),
+                    found: extension.clone(),
+                    expected: version.clone(),
+                });
+                continue;
+            };
+            if let Some((found, expected)) = differing(definition, made) {
+                written.push(Written {
+                    code: "member definition".into(),
+                    object: member.clone(),
+                    found,
+                    expected: format!("CREATE EXTENSION {extension} VERSION '{version}' makes {expected}"),
+                });
+            }
         }
     }
     written
+}
+
+/// The parts (`volatility i`) of two definitions that differ, each side joined; `None` when
+/// they agree.
+fn differing(restored: &str, fresh: &str) -> Option<(String, String)> {
+    if restored == fresh {
+        return None;
+    }
+    let (ours, theirs): (Vec<&str>, Vec<&str>) = (restored.split("; ").collect(), fresh.split("; ").collect());
+    let found: Vec<&str> = ours.iter().filter(|p| !theirs.contains(p)).copied().collect();
+    let expected: Vec<&str> = theirs.iter().filter(|p| !ours.contains(p)).copied().collect();
+    Some((found.join("; "), expected.join("; ")))
 }
 
 /// `name` as a quoted SQL identifier.
@@ -337,7 +364,9 @@ mod tests {
 
     fn members(list: &[(&str, &str, &[&str])]) -> Members {
         list.iter()
-            .map(|(e, v, m)| (e.to_string(), (v.to_string(), m.iter().map(|s| s.to_string()).collect())))
+            .map(|(e, v, m)| {
+                (e.to_string(), (v.to_string(), m.iter().map(|s| (s.to_string(), String::new())).collect()))
+            })
             .collect()
     }
 
@@ -360,6 +389,22 @@ mod tests {
         // An extension the scratch database could not make again has no members there.
         let written = compare_members(&restored, &members(&[]));
         assert_eq!(written.len(), 3);
+    }
+
+    #[test]
+    fn a_member_altered_after_create_extension_is_named_with_what_changed() {
+        let with = |definition: &str| {
+            let mut m = members(&[("vector", "0.8.0", &[])]);
+            m.get_mut("vector").unwrap().1.insert("function public.l2(vector,vector)".into(), definition.into());
+            m
+        };
+        let fresh = with("volatility i; strict t; code md5 aa");
+        assert!(compare_members(&fresh, &fresh).is_empty());
+        let written = compare_members(&with("volatility s; strict t; code md5 bb"), &fresh);
+        assert_eq!(
+            written[0].to_string(),
+            "function public.l2(vector,vector): as restored it has volatility s; code md5 bb, where CREATE EXTENSION vector VERSION '0.8.0' makes volatility i; code md5 aa: the backup altered or replaced a member of the extension after creating it (or the catalog was written directly), so what runs for it is the backup's own"
+        );
     }
 
     #[test]

@@ -173,10 +173,28 @@ fn columns() -> Vec<String> {
     ]
 }
 
-/// The members of each extension of a database: `(extension, version, member)`, the member
-/// as `pg_identify_object` calls it (always schema-qualified). A schema created by the
-/// extension (not given to it) is among them.
-pub(super) const MEMBERS_SQL: &str = "SELECT e.extname, e.extversion, pg_catalog.concat(i.type, ' ', i.identity) \
+/// The members of each extension of a database: `(extension, version, member, definition)`,
+/// the member as `pg_identify_object` calls it (always schema-qualified), and for a function,
+/// an operator, a cast or a type what PostgreSQL runs for it (`volatility i; strict t; ...`,
+/// the code by its md5): an `ALTER FUNCTION ... STABLE` or a `CREATE OR REPLACE` of a member
+/// after `CREATE EXTENSION` changes it. A schema created by the extension (not given to it) is
+/// among them.
+pub(super) const MEMBERS_SQL: &str = "SELECT e.extname, e.extversion, pg_catalog.concat(i.type, ' ', i.identity), COALESCE( \
+       (SELECT pg_catalog.concat('volatility ', p.provolatile, '; strict ', p.proisstrict, '; security definer ', p.prosecdef, \
+               '; leakproof ', p.proleakproof, '; parallel ', p.proparallel, '; language ', l.lanname, '; settings ', p.proconfig, \
+               '; returns ', p.prorettype::pg_catalog.regtype, '; code md5 ', pg_catalog.md5(p.prosrc), '; library ', p.probin) \
+          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang \
+         WHERE d.classid OPERATOR(pg_catalog.=) 1255::pg_catalog.oid AND p.oid OPERATOR(pg_catalog.=) d.objid), \
+       (SELECT pg_catalog.concat('function ', o.oprcode::pg_catalog.regprocedure, '; restrict ', o.oprrest::pg_catalog.regprocedure, \
+               '; join ', o.oprjoin::pg_catalog.regprocedure, '; commutator ', o.oprcom::pg_catalog.regoperator, \
+               '; negator ', o.oprnegate::pg_catalog.regoperator) \
+          FROM pg_catalog.pg_operator o WHERE d.classid OPERATOR(pg_catalog.=) 2617::pg_catalog.oid AND o.oid OPERATOR(pg_catalog.=) d.objid), \
+       (SELECT pg_catalog.concat('function ', c.castfunc::pg_catalog.regprocedure, '; context ', c.castcontext, '; method ', c.castmethod) \
+          FROM pg_catalog.pg_cast c WHERE d.classid OPERATOR(pg_catalog.=) 2605::pg_catalog.oid AND c.oid OPERATOR(pg_catalog.=) d.objid), \
+       (SELECT pg_catalog.concat('input ', t.typinput::pg_catalog.regprocedure, '; output ', t.typoutput::pg_catalog.regprocedure, \
+               '; receive ', t.typreceive::pg_catalog.regprocedure, '; send ', t.typsend::pg_catalog.regprocedure, \
+               '; modifier input ', t.typmodin::pg_catalog.regprocedure, '; analyze ', t.typanalyze::pg_catalog.regprocedure) \
+          FROM pg_catalog.pg_type t WHERE d.classid OPERATOR(pg_catalog.=) 1247::pg_catalog.oid AND t.oid OPERATOR(pg_catalog.=) d.objid), '') \
      FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid, \
        LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) i \
      WHERE d.refclassid OPERATOR(pg_catalog.=) 3079::pg_catalog.oid AND d.deptype OPERATOR(pg_catalog.=) 'e'::pg_catalog.\"char\"";

@@ -49,7 +49,7 @@ pub(crate) async fn run_all(
     let roles = login.application_roles(checks.iter().flat_map(CheckSpec::logins));
     let mut names = super::login::names::Resolutions::resolve(&logins, &roles, &unqualified).await;
     if login.role.is_none() {
-        names.add_login_roles(&pool, &unqualified).await;
+        names.add_login_roles(&logins, &pool, &unqualified).await;
     }
     let ctx = CheckContext { pool: &pool, dump, target, database, redactor, trails, login, names: &names };
     let (mut passed, mut total, mut errors) = (0, 0, 0);

@@ -238,6 +238,8 @@ INSERT INTO pg_catalog.pg_depend (classid, objid, objsubid, refclassid, refobjid
 INSERT INTO pg_catalog.pg_depend (classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype)
   SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, 'public.not_plpgsql()'::pg_catalog.regprocedure, 0, 'pg_catalog.pg_extension'::pg_catalog.regclass, e.oid, 0, 'e'
   FROM pg_catalog.pg_extension e WHERE e.extname = 'plpgsql';
+CREATE OR REPLACE FUNCTION public.vector_dims(public.vector) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT 3';
+ALTER FUNCTION public.vector_norm(public.vector) STABLE;
 ";
 
 /// One drill for every write: it fails in its restore phase naming each, before any check runs;
@@ -278,9 +280,11 @@ fn a_dump_that_writes_the_flags_postgresql_acts_on_fails_naming_each_and_its_hon
         "table column public.ids.id: sequence public.ids_id_seq is its identity's but pg_attribute.attidentity is empty",
         "function public.not_vectors(): pg_depend makes it a member of extension vector, but CREATE EXTENSION vector VERSION '0.8.0' makes no such member",
         "function public.not_plpgsql(): pg_depend makes it a member of extension plpgsql",
+        "function public.vector_dims(public.vector): as restored it has strict f; parallel u; language sql; code md5 ",
+        "function public.vector_norm(public.vector): as restored it has volatility s, where CREATE EXTENSION vector VERSION '0.8.0' makes volatility i: the backup altered or replaced a member",
     ] {
         assert!(error.contains(says), "the error says `{says}`:\n{error}");
     }
-    assert_eq!(error.matches("\n  - ").count(), 14, "nothing else is named:\n{error}");
+    assert_eq!(error.matches("\n  - ").count(), 16, "nothing else is named:\n{error}");
     assert!(lying.report("report.md").contains("pg_class.relchecks is 0"), "report.md names it");
 }

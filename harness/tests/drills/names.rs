@@ -112,8 +112,17 @@ fn quoted_names_resolve_and_a_name_in_the_wrong_case_or_schema_fails_saying_whic
 }
 
 /// A login role of the backup with a schema of its own name: `"$user"` comes first on its
-/// `search_path`, so its sessions read `app.orders` where pgdrill counts `public.orders`.
+/// `search_path`, so its sessions read `nm_app.orders` where pgdrill counts `public.orders`;
+/// another whose `search_path` a PostgreSQL 17 login event trigger sets, so only a session it
+/// opens itself finds `nm_hidden.orders`.
 const SHADOWED: &str = "CREATE ROLE nm_app LOGIN;\n\
+    CREATE ROLE nm_batch LOGIN;\n\
+    CREATE SCHEMA nm_hidden;\n\
+    CREATE TABLE nm_hidden.orders (id integer);\n\
+    GRANT USAGE ON SCHEMA nm_hidden TO nm_batch;\n\
+    CREATE FUNCTION public.nm_login() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN \
+      IF session_user = 'nm_batch' THEN PERFORM pg_catalog.set_config('search_path', 'nm_hidden, public', false); END IF; END $$;\n\
+    CREATE EVENT TRIGGER nm_login ON login EXECUTE FUNCTION public.nm_login();\n\
     CREATE ROLE nm_reports LOGIN;\n\
     CREATE TABLE public.orders (id integer PRIMARY KEY);\n\
     INSERT INTO public.orders SELECT pg_catalog.generate_series(1, 3);\n\
@@ -136,6 +145,11 @@ fn with_no_application_role_named_a_name_any_login_role_resolves_elsewhere_fails
             "`orders` is not `public.orders` for the application: `nm_app`'s own session resolves it to `nm_app.orders`"
         ),
         "{}",
+        counted.message
+    );
+    assert!(
+        counted.message.contains("`nm_batch`'s own session resolves it to `nm_hidden.orders`"),
+        "a login event trigger's search_path is the role's: {}",
         counted.message
     );
     assert!(counted.message.contains("or name the application's role in `[login] role`"), "{}", counted.message);

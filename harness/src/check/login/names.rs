@@ -9,7 +9,7 @@
 //! object than one of those sessions finds fails naming both.
 //!
 //! Where the scenario does not name the application's role, any login role of the backup may be
-//! it: each is resolved as its login would be ([`Resolutions::by_settings`]), and a name that any
+//! it: each is resolved in a session it opened itself ([`Resolutions::add_login_roles`]), and a name that any
 //! of them resolves elsewhere fails until the scenario names the role.
 
 use std::collections::BTreeMap;
@@ -17,26 +17,12 @@ use std::collections::BTreeMap;
 use super::Logins;
 use crate::pg::{QualifiedName, quote_ident, quote_literal};
 
-/// The `search_path` each login role of the backup gets at login, other than the drill's own:
-/// its role-in-database setting, else its role setting, else the database's, else the server's
-/// (its configuration file's, else PostgreSQL's default).
-const LOGIN_SEARCH_PATHS: &str = "WITH s AS (\
-     SELECT d.setdatabase, d.setrole, pg_catalog.substr(c, 13) AS path \
-     FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS c \
-     WHERE c OPERATOR(pg_catalog.~~) 'search\\_path=%' AND d.setdatabase OPERATOR(pg_catalog.=) ANY (ARRAY[0::pg_catalog.oid, \
-       (SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())])) \
-     SELECT r.rolname::pg_catalog.text, COALESCE(\
-       (SELECT path FROM s WHERE s.setrole OPERATOR(pg_catalog.=) r.oid AND s.setdatabase OPERATOR(pg_catalog.<>) 0), \
-       (SELECT path FROM s WHERE s.setrole OPERATOR(pg_catalog.=) r.oid AND s.setdatabase OPERATOR(pg_catalog.=) 0), \
-       (SELECT path FROM s WHERE s.setrole OPERATOR(pg_catalog.=) 0 AND s.setdatabase OPERATOR(pg_catalog.<>) 0), \
-       (SELECT f.setting FROM pg_catalog.pg_file_settings f WHERE f.name OPERATOR(pg_catalog.=) 'search_path' AND f.applied \
-          ORDER BY f.seqno DESC LIMIT 1), \
-       (SELECT boot_val FROM pg_catalog.pg_settings WHERE name OPERATOR(pg_catalog.=) 'search_path')) \
-     FROM pg_catalog.pg_roles r WHERE r.rolcanlogin AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER \
-     ORDER BY r.rolname";
+/// The login roles of the backup, other than the drill's own.
+const LOGIN_ROLES: &str = "SELECT r.rolname::pg_catalog.text FROM pg_catalog.pg_roles r \
+     WHERE r.rolcanlogin AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER ORDER BY r.rolname";
 
-/// How many login roles [`Resolutions::by_settings`] resolves names for; past that, the rest
-/// are named as not resolved.
+/// How many login roles [`Resolutions::add_login_roles`] resolves names for; past that, the
+/// rest are named as not resolved.
 const LOGIN_ROLES_RESOLVED: usize = 200;
 
 /// What one role's session found under a name (`None`: nothing), or why it could not look.
@@ -76,20 +62,7 @@ impl Resolutions {
                     continue;
                 }
             };
-            for name in names {
-                let sql = format!(
-                    "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text FROM pg_catalog.pg_class c \
-                     JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-                     WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass({})",
-                    quote_literal(&crate::pg::quote_ident(name))
-                );
-                let resolved = match session.run(&sql).await {
-                    Ok(answer) => Ok(answer.rows.first().and_then(|r| match (r.first(), r.get(1)) {
-                        (Some(Some(schema)), Some(Some(table))) => Some(QualifiedName::new(schema, table)),
-                        _ => None,
-                    })),
-                    Err(failure) => Err(failure.describe()),
-                };
+            for (name, resolved) in names.iter().zip(resolve_in(&session, names).await) {
                 found.entry(name.clone()).or_default().push((role.clone(), resolved));
             }
             session.close().await;
@@ -97,18 +70,18 @@ impl Resolutions {
         Resolutions { found, login_roles: false }
     }
 
-    /// Adds how every login role of the backup that `self` has not resolved would resolve
-    /// `names` at its login, read from the settings PostgreSQL applies then (the role's, the
-    /// database's, the role-in-database `search_path`), in pgdrill's session switched to the role
-    /// in a transaction that is rolled back: what a role's session finds also depends on the
-    /// schemas it may use and on `"$user"`, which the switch gives. For a scenario that does not
-    /// name the application's role.
-    pub(crate) async fn add_login_roles(&mut self, pool: &sqlx::PgPool, names: &[String]) {
+    /// Adds how every login role of the backup that `self` has not resolved resolves `names`,
+    /// each in a session it opened itself as [`Resolutions::resolve`] does: what PostgreSQL
+    /// applies at its login (the role's, the database's and the role-in-database settings, a
+    /// login event trigger) and the schemas it may use decide what it finds. For a scenario that
+    /// does not name the application's role. A role that cannot log in (a shared server's, whose
+    /// password the scenario does not give) is recorded as not resolved.
+    pub(crate) async fn add_login_roles(&mut self, logins: &Logins<'_>, pool: &sqlx::PgPool, names: &[String]) {
         if names.is_empty() {
             return;
         }
         self.login_roles = true;
-        let roles: Vec<(String, String)> = match sqlx::query_as(LOGIN_SEARCH_PATHS).fetch_all(pool).await {
+        let roles: Vec<String> = match sqlx::query_scalar(LOGIN_ROLES).fetch_all(pool).await {
             Ok(roles) => roles,
             Err(e) => {
                 let why = format!("its login roles could not be listed: {}", crate::pg::describe_sql_error(&e));
@@ -116,18 +89,19 @@ impl Resolutions {
             }
         };
         let already: Vec<String> = self.found.values().flatten().map(|(role, _)| role.clone()).collect();
-        for (index, (role, path)) in roles.into_iter().filter(|(role, _)| !already.contains(role)).enumerate() {
+        for (index, role) in roles.into_iter().filter(|role| !already.contains(role)).enumerate() {
             if index == LOGIN_ROLES_RESOLVED {
                 let why = format!("only the first {LOGIN_ROLES_RESOLVED} login roles are resolved");
                 return self.add("the backup's other login roles", names, &Err(why));
             }
-            match resolve_as(pool, &role, &path, names).await {
-                Ok(found) => {
-                    for (name, resolved) in names.iter().zip(found) {
-                        self.found.entry(name.clone()).or_default().push((role.clone(), Ok(resolved)));
+            match logins.open_as(&role, false).await {
+                Ok(session) => {
+                    for (name, resolved) in names.iter().zip(resolve_in(&session, names).await) {
+                        self.found.entry(name.clone()).or_default().push((role.clone(), resolved));
                     }
+                    session.close().await;
                 }
-                Err(e) => self.add(&role, names, &Err(crate::pg::describe_sql_error(&e))),
+                Err(e) => self.add(&role, names, &Err(crate::error::error_chain(&e))),
             }
         }
     }
@@ -165,35 +139,26 @@ impl Resolutions {
     }
 }
 
-/// What `role` finds under each of `names` with `search_path` set to `path`, in pgdrill's
-/// session switched to it, in a transaction that is rolled back.
-async fn resolve_as(
-    pool: &sqlx::PgPool,
-    role: &str,
-    path: &str,
-    names: &[String],
-) -> Result<Vec<Option<QualifiedName>>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(&format!("SET LOCAL ROLE {}", quote_ident(role))).execute(&mut *tx).await?;
-    sqlx::query("SELECT pg_catalog.set_config('search_path', $1, true)").bind(path).execute(&mut *tx).await?;
-    let quoted: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
-    let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text \
-         FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS w(name, i) \
-         LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(w.name) \
-         LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace ORDER BY w.i",
-    )
-    .bind(&quoted)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.rollback().await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| match row {
-            (Some(schema), Some(table)) => Some(QualifiedName::new(&schema, &table)),
-            _ => None,
-        })
-        .collect())
+/// What `session` finds under each of `names` (`to_regclass` of the name quoted), or why it
+/// could not look.
+async fn resolve_in(session: &super::AppSession, names: &[String]) -> Vec<Result<Option<QualifiedName>, String>> {
+    let mut found = Vec::with_capacity(names.len());
+    for name in names {
+        let sql = format!(
+            "SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+             WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass({})",
+            quote_literal(&quote_ident(name))
+        );
+        found.push(match session.run(&sql).await {
+            Ok(answer) => Ok(answer.rows.first().and_then(|r| match (r.first(), r.get(1)) {
+                (Some(Some(schema)), Some(Some(table))) => Some(QualifiedName::new(schema, table)),
+                _ => None,
+            })),
+            Err(failure) => Err(failure.describe()),
+        });
+    }
+    found
 }
 
 #[cfg(test)]
