@@ -434,6 +434,7 @@ impl Spec {
             tenant_setting: None,
             settings: &self.settings,
             given: &given,
+            probe: &self.probe,
             hint: rows::Hint { within: "the check", per_table: false },
             writer: None,
             decides: &decides,

@@ -5,8 +5,9 @@
 //! types, bit strings, text search, xml, geometry, pg_lsn, OID aliases, ranges and multiranges
 //! built-in and user-defined, arrays, enums, composites, domains with CHECKs and a NOT NULL
 //! domain) and pgvector's types; one has table CHECKs (an allowed-values list,
-//! `num_nonnulls(...) = 1`, a pattern) and a unique bytea; one is partitioned by range on a date,
-//! with no rows. No constraint is set aside: a row is one the application could write. A CHECK
+//! `num_nonnulls(...) = 1`, a pattern), a unique bytea and foreign keys to empty tables (its
+//! tenant's, a customer's, whose own tenant's too: pgdrill makes those rows first); one is
+//! partitioned by range on a date, with no rows. No constraint is set aside: a row is one the application could write. A CHECK
 //! of one column is tried with the values it names (`status IN ('new', ...)`, a domain's
 //! `VALUE > 1000`); the scenario gives what no such try can (a pattern, two columns at once).
 //! The good dump passes, each probe row accepted by the server (PostgreSQL 17), committed and
@@ -56,9 +57,17 @@ CREATE TABLE public.every_type (
     c_defaulted text NOT NULL DEFAULT 'kept'
 );
 
+CREATE TABLE public.tenants (id uuid PRIMARY KEY, name text NOT NULL, plan text NOT NULL CHECK (plan IN ('free', 'pro')));
+CREATE TABLE public.customers (
+    id bigserial PRIMARY KEY,
+    tenant_id uuid NOT NULL REFERENCES public.tenants (id),
+    email text NOT NULL UNIQUE
+);
+
 CREATE TABLE public.orders (
     id bigserial PRIMARY KEY,
-    tenant_id uuid NOT NULL,
+    tenant_id uuid NOT NULL REFERENCES public.tenants (id),
+    customer_id bigint NOT NULL REFERENCES public.customers (id),
     status text NOT NULL CHECK (status IN ('new', 'paid', 'shipped')),
     card_id integer,
     bank_id integer,
@@ -119,6 +128,8 @@ fn broken_dump() -> String {
          CREATE TABLE public.unset (tenant_id uuid NOT NULL, body text);\n\
          CREATE TABLE public.bookings (tenant_id uuid NOT NULL, is_flagship boolean NOT NULL);\n\
          CREATE UNIQUE INDEX bookings_one_flagship ON public.bookings (is_flagship);\n\
+         CREATE TABLE public.licenses (id integer PRIMARY KEY, perm aclitem NOT NULL);\n\
+         CREATE TABLE public.licensed (tenant_id uuid NOT NULL, license_id integer NOT NULL REFERENCES public.licenses (id));\n\
          CREATE FUNCTION public.pretend() RETURNS text LANGUAGE sql AS \
            $f$ SELECT pg_catalog.set_config('pr.tenant', '00000000-0000-0000-0000-000000000000', true) $f$;\n\
          ALTER TABLE public.unset ADD COLUMN stamp text NOT NULL DEFAULT public.pretend();\n\
@@ -131,7 +142,7 @@ fn broken_dump() -> String {
          CREATE TRIGGER audit_immutable BEFORE UPDATE OR DELETE ON public.audit FOR EACH ROW EXECUTE FUNCTION public.audit_guard();\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON public.audit TO pr_app;\n",
     );
-    for table in ["odd", "sneaky", "unset", "bookings"] {
+    for table in ["odd", "sneaky", "unset", "bookings", "licensed"] {
         body.push_str(&isolated(table));
     }
     body.push_str("CREATE POLICY open_read ON public.sneaky FOR SELECT TO pr_app USING (true);\n");
@@ -209,7 +220,23 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
             "qty = (1)::smallint",
             "token = (pg_catalog.decode(",
             "-- `status` = 'new', a value its CHECK constraint `orders_status_check` compares with: tried again",
+            // Its foreign keys' tables are empty too: a tenants row per tenant, a customer (of a
+            // tenant made so), committed before the probe rows and removed after them.
+            "BEGIN -- parent rows the probe rows' foreign keys need, committed, removed after the probe rows",
+            "INSERT INTO \"public\".\"tenants\" (\"id\", \"name\", \"plan\") SELECT ('",
+            "-- `plan` = 'free', a value its CHECK constraint `tenants_plan_check` compares with: tried again",
+            "-- probe-row values a foreign key finds: tenant_id (a key of public.tenants)",
+            "INSERT INTO \"public\".\"customers\"",
+            "-- probe-row values a foreign key finds: customer_id (a key of public.customers)",
+            "DELETE FROM \"public\".\"customers\" WHERE",
+            "DELETE FROM \"public\".\"tenants\" WHERE",
         ],
+    );
+    assert_eq!(
+        orders.evidence.matches("DELETE FROM \"public\".\"tenants\"").count(),
+        2,
+        "one per tenant: {}",
+        orders.evidence
     );
     assert!(!orders.evidence.contains("orders_token_key"), "random bytes never collide: {}", orders.evidence);
 
@@ -232,7 +259,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         "broken.toml",
         &format!(
             "name = \"probe_rows\"\n[source]\npath = \"{}\"\n[target]\nversion = 18\n{CHECK}\n\
-             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\"]\n\
+             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\"]\n\
              fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
              [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
              insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n\
@@ -300,6 +327,18 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         &[
             "no probe row the application could write can be made for `public.bookings`",
             "unique or exclusion constraint `bookings_one_flagship` on `is_flagship`",
+        ],
+    );
+    // A parent row its foreign key needs cannot be made: the message says which, and how to
+    // give it values.
+    let licensed = fail_closed(&drill, "licensed");
+    assert_eq!(licensed.verdict, Verdict::Error, "{licensed:?}");
+    contains_all(
+        &licensed,
+        &licensed.message,
+        &[
+            "no probe row can be made for `public.licensed`: its foreign key public.licensed.license_id needs a row in public.licenses, which holds none, and no probe row can be made for `public.licenses`: no value for 1 column: `perm` (aclitem",
+            r#"(hint: add to fail_closed: probe = { "public.licenses" = { perm = "..." } })"#,
         ],
     );
     drill.assert_failed_cleanly();

@@ -22,6 +22,7 @@ use super::{Cell, Column, Given, Hint, Row, Source, blocked_message, build, plan
 use crate::check::login::AppSession;
 
 mod as_role;
+mod parents;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident, quote_ident_if_needed, quote_literal};
 
 /// What a probe needs to insert its rows.
@@ -35,6 +36,8 @@ pub(crate) struct Request<'a> {
     /// The scenario's settings, set before the INSERTs as the application sets them.
     pub settings: &'a crate::check::Settings,
     pub given: &'a Given,
+    /// The scenario's probe values for every table (the parent rows' too).
+    pub probe: &'a super::Probe,
     pub hint: Hint<'a>,
     /// A session of the role the rows are inserted as, as the application would insert them
     /// (its tenant set first); when it cannot, pgdrill's own session inserts them.
@@ -52,6 +55,9 @@ pub(crate) struct Committed {
     /// Inserted by the role's own session (else by pgdrill's, where the table's INSERT triggers
     /// saw pgdrill's session: what they read about it is named).
     pub by_role: bool,
+    /// The rows the probe rows' foreign keys needed, in the order they were inserted
+    /// ([`parents`]): removed after the probe rows.
+    pub parents: Vec<Committed>,
 }
 
 /// Every built-in setting and each custom one named in `$1`, as the session has them.
@@ -116,7 +122,39 @@ pub(crate) async fn insert(
     if let Some(why) = unknown_given(request) {
         return Ok(Err(why));
     }
+    // On a connection of their own: what this session's transaction wrote is what the probe
+    // rows' own reading of "written elsewhere" counts.
     let mut conn = PgConnection::connect_with(options).await?;
+    let parents = parents::insert(&mut conn, request, ran).await;
+    conn.close().await.ok();
+    let parents = match parents? {
+        Ok(parents) => parents,
+        Err(why) => return Ok(Err(why)),
+    };
+    let conn = PgConnection::connect_with(options).await?;
+    let outcome = insert_rows(conn, options, request, ran).await;
+    match outcome {
+        Ok(Ok(mut committed)) => {
+            committed.parents = parents;
+            Ok(Ok(committed))
+        }
+        failed => {
+            for parent in parents.iter().rev() {
+                remove(options, parent, ran).await;
+            }
+            failed
+        }
+    }
+}
+
+/// [`insert`]'s probe rows, once their parents are in: by the role's session when it can, else
+/// by pgdrill's on `conn` (closed after).
+async fn insert_rows(
+    mut conn: PgConnection,
+    options: &PgConnectOptions,
+    request: &Request<'_>,
+    ran: &mut Vec<String>,
+) -> sqlx::Result<Result<Committed, String>> {
     if let Some(writer) = request.writer {
         match as_role::insert(&mut conn, writer, request, ran).await? {
             Ok(committed) => {
@@ -189,7 +227,7 @@ async fn insert_on(
     }
     ran.push("COMMIT".into());
     sqlx::query("COMMIT").execute(&mut *conn).await?;
-    let committed = Committed { table: request.table.clone(), rows, by_role: false };
+    let committed = Committed { table: request.table.clone(), rows, by_role: false, parents: Vec::new() };
     let advanced = advanced(conn, &tree, &sequences).await?;
     if !advanced.is_empty() {
         let why = voided(request.table, &advanced.join(", "));
@@ -473,7 +511,10 @@ async fn diagnose(
 pub(crate) async fn remove(options: &PgConnectOptions, committed: &Committed, ran: &mut Vec<String>) {
     let outcome = async {
         let mut conn = PgConnection::connect_with(options).await?;
-        let done = delete(&mut conn, committed, ran).await;
+        let mut done = delete(&mut conn, committed, ran).await;
+        for parent in committed.parents.iter().rev() {
+            done = done.and(delete(&mut conn, parent, ran).await);
+        }
         conn.close().await.ok();
         done
     }
@@ -540,6 +581,7 @@ mod tests {
             tenant_setting: None,
             settings: &settings,
             given: &given,
+            probe: &crate::check::probe::Probe::default(),
             hint: Hint { within: "fail_closed", per_table: true },
             writer: None,
             decides: &decides,

@@ -293,6 +293,7 @@ async fn commit_probe_rows(
         tenant_setting: Some(&fc.setting),
         settings: &fc.settings,
         given: &given,
+        probe: &fc.probe_read,
         hint: Hint { within: "fail_closed", per_table: true },
         writer: writer.as_ref(),
         decides,

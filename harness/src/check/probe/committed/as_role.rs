@@ -77,7 +77,7 @@ pub(super) async fn insert(
             return Ok(Err(NotByRole::Refused { user: user.clone(), failure }));
         }
     };
-    let committed = Committed { table: request.table.clone(), rows, by_role: true };
+    let committed = Committed { table: request.table.clone(), rows, by_role: true, parents: Vec::new() };
     let advanced = advanced(conn, &tree, &sequences).await?;
     if !advanced.is_empty() {
         delete(conn, &committed, ran).await.ok();
