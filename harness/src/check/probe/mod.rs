@@ -15,7 +15,10 @@
 //! - without one, a partitioned table's key takes the values of a leaf partition's bound
 //!   ([`bounds`]), and each NOT NULL column a value made up from its type's catalog facts
 //!   ([`types`], [`values`]): every base type PostgreSQL ships, arrays, enums, ranges,
-//!   multiranges, domains, composites and pgvector's types.
+//!   multiranges, domains, composites and pgvector's types;
+//! - a required foreign key takes a key of the table it references; where that table holds no
+//!   row (or, for the tenant column, no row of the tenant), pgdrill first makes one there the
+//!   same way ([`committed`]'s parent rows).
 //!
 //! A column no value can be made for blocks the row; the message names every such column at
 //! once, with the line to add to the scenario. No constraint is set aside: a CHECK of one
