@@ -102,7 +102,7 @@ const RLS: &[Premise] = &[
         Behaviour,
     ),
     premise!(
-        "nothing the role can set or call reads the session in a way the drill did not try (read from the code its policies and triggers run; settings tried with the literals that code holds)",
+        "nothing the role can set or call reads the session in a way the drill did not try (read from the code its policies, triggers and login event triggers run; settings tried with the literals that code holds)",
         Analysis,
     ),
     LOOPHOLE_ALLOWED,
@@ -125,7 +125,10 @@ const LOOPHOLE_KEYS: Premise = premise!(
 const APPEND_ONLY: &[Premise] = &[
     premise!("the table is a table, and the role's own INSERT adds a row to it", Behaviour),
     premise!("the role's own UPDATE, DELETE and TRUNCATE are refused on purpose, each column tried", Behaviour,),
-    premise!("nothing the role can set or call reads the session in a way the drill did not try", Analysis,),
+    premise!(
+        "nothing the role can set or call reads the session in a way the drill did not try (read from the code its triggers, rules, policies and login event triggers run)",
+        Analysis,
+    ),
     LOOPHOLE_ALLOWED,
     LOOPHOLE_KEYS,
     premise!("with `key`, every row of the previous drill's backup is still there", Comparison),

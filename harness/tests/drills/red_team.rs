@@ -298,6 +298,28 @@ fn case(name: &str) -> Case {
                 "can UPDATE `public.audit`",
             )
         }
+        // The application comes over TCP, the drill's probe over the sandbox's socket: a login
+        // event trigger that tells them apart is code the application's sessions run.
+        "a login event trigger that puts only sessions with a client address in replica mode" => {
+            let login = |condition: &str, set: &str| {
+                format!(
+                    "CREATE FUNCTION public.on_login() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$\n\
+                     BEGIN\n  IF {condition} THEN\n    PERFORM pg_catalog.set_config({set}, false);\n  END IF;\nEND\n$$;\n\
+                     CREATE EVENT TRIGGER on_login ON login EXECUTE FUNCTION public.on_login();\n"
+                )
+            };
+            let table = audit(true, WRITER) + &refuses();
+            case(
+                table.clone()
+                    + &login(
+                        "session_user = 'app' AND pg_catalog.inet_client_addr() IS NOT NULL",
+                        "'session_replication_role', 'replica'",
+                    ),
+                table + &login("session_user = 'app'", "'app.login_checked', 'yes'"),
+                APPEND,
+                UNPROVEN,
+            )
+        }
         // append_only: what the probe does, and how far pgdrill reads the guard.
         "a guard that refuses only an UPDATE that changes nothing" => {
             guarded(let_through_when("TG_OP = 'UPDATE' AND NEW IS DISTINCT FROM OLD"), "can UPDATE `public.audit`")
@@ -676,6 +698,7 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::transaction_block("a guard that refuses only inside a transaction block")]
 #[case::drill_time_zone("a guard that refuses only sessions in the drill's time zone")]
 #[case::login_replica("a login event trigger that puts the application in replica mode")]
+#[case::login_client_address("a login event trigger that puts only sessions with a client address in replica mode")]
 #[case::no_op_update("a guard that refuses only an UPDATE that changes nothing")]
 #[case::fresh_rows_only("a guard that protects only rows written in the last minute")]
 #[case::setting_one_call_deep("a guard whose bypass setting is read one PL/pgSQL call deep")]

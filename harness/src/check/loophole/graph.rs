@@ -1,6 +1,8 @@
 //! The code a table's protections run, gathered whole: the triggers that fire for an operation
 //! (with their `WHEN` conditions), the rules on it, the policies for a command, on the table and
-//! every partition or child under it; then every function they reach, and every function those
+//! every partition or child under it, and the login event triggers (PostgreSQL 17: they run at
+//! every login of the application, before any of its statements, and can set what its session
+//! is by what they read about it); then every function they reach, and every function those
 //! reach, to the end of the call graph. A function is reached through `pg_depend` (what a
 //! policy's expression, a rule's action, a SQL-standard body or an operator records) and through
 //! the names its body calls (PL/pgSQL and SQL bodies written as strings record nothing there);
@@ -109,6 +111,9 @@ SELECT 'policy', p.polname::pg_catalog.text, \
        0, p.oid::pg_catalog.int8 \
   FROM pg_catalog.pg_policy p WHERE p.polrelid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
    AND p.polcmd::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) \
+UNION ALL \
+SELECT 'login event trigger', e.evtname::pg_catalog.text, '', e.evtfoid::pg_catalog.int8, 0::pg_catalog.int8 \
+  FROM pg_catalog.pg_event_trigger e WHERE e.evtevent OPERATOR(pg_catalog.=) 'login' AND e.evtenabled OPERATOR(pg_catalog.<>) 'D' \
 ORDER BY 1, 2";
 
 /// The functions objects `$2` of catalog `$1` depend on: directly, or through an operator.
