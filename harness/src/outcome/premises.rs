@@ -131,6 +131,10 @@ const APPEND_ONLY: &[Premise] = &[
     ),
     LOOPHOLE_ALLOWED,
     LOOPHOLE_KEYS,
+    premise!(
+        "no guard decides by the row's own value compared with a constant (`OLD.status = 'draft'`): the drill aims at rows the table holds, not at those the application could write with the key value",
+        Analysis,
+    ),
     premise!("with `key`, every row of the previous drill's backup is still there", Comparison),
 ];
 

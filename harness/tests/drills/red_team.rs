@@ -324,6 +324,12 @@ fn case(name: &str) -> Case {
         "a guard that refuses only an UPDATE that changes nothing" => {
             guarded(let_through_when("TG_OP = 'UPDATE' AND NEW IS DISTINCT FROM OLD"), "can UPDATE `public.audit`")
         }
+        "a guard that lets the application change the rows it writes as drafts" => case(
+            audit(true, WRITER) + &let_through_when("OLD.what = 'draft'"),
+            audit(true, WRITER) + &refuses(),
+            APPEND,
+            "reads the row's own value (`old.what = 'draft'`)",
+        ),
         "a guard that protects only rows written in the last minute" => case(
             audit(false, WRITER) + &refuse_only_when("OLD.at > pg_catalog.now() - interval '1 minute'"),
             audit(false, WRITER) + &refuses(),
@@ -700,6 +706,7 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::login_replica("a login event trigger that puts the application in replica mode")]
 #[case::login_client_address("a login event trigger that puts only sessions with a client address in replica mode")]
 #[case::no_op_update("a guard that refuses only an UPDATE that changes nothing")]
+#[case::draft_rows("a guard that lets the application change the rows it writes as drafts")]
 #[case::fresh_rows_only("a guard that protects only rows written in the last minute")]
 #[case::setting_one_call_deep("a guard whose bypass setting is read one PL/pgSQL call deep")]
 #[case::dynamic_sql("a guard that reads its bypass setting through dynamic SQL")]

@@ -50,6 +50,8 @@ pub(crate) enum Fact {
     /// A built-in (or an extension's function, or a catalog view) the allow-list does not hold
     /// ([`super::allowed`]): its name, and for a view the function it is built on.
     Builtin(String),
+    /// The row's own value compared with a constant ([`super::rows`]): the column, the text.
+    RowValue(String, String),
 }
 
 /// Makes the fact a named function or view reads.
@@ -149,6 +151,7 @@ impl Fact {
             Fact::Unreadable(language) => format!("language {language}"),
             Fact::TooLarge => "call graph".into(),
             Fact::Builtin(name) => name.split(" (").next().unwrap_or_default().to_owned(),
+            Fact::RowValue(column, _) => column.clone(),
         }
     }
 
@@ -174,6 +177,7 @@ impl Fact {
             Fact::Builtin(name) => {
                 format!("`{name}`, a built-in not on pgdrill's allow-list (it may read what tells sessions apart)")
             }
+            Fact::RowValue(_, how) => format!("the row's own value (`{how}`): rows the drill did not aim at may pass"),
         }
     }
 }

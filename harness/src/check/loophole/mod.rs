@@ -32,6 +32,7 @@ pub(crate) mod allowed;
 pub(crate) mod facts;
 pub(crate) mod graph;
 mod keys;
+mod rows;
 mod untried;
 
 pub(crate) use untried::{Untried, only_like_the_drill, untried};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Contexts, Trusted, facts, graph, keys};
+use super::{Contexts, Trusted, facts, graph, keys, rows};
 
 /// A fact the protections' code reads that the drill cannot try, and what reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,13 @@ pub(crate) fn untried(
                 }
                 facts::Proof::AsTheApplication => {}
             }
+        }
+    }
+    for reader in &gathered.readers {
+        let text = facts::without_comments(&reader.text).to_lowercase();
+        for key in rows::keys(&text, &facts::code(&reader.text)) {
+            let fact = facts::Fact::RowValue(key.column, key.comparison);
+            found.entry(fact).or_default().push(reader.name.clone());
         }
     }
     for (path, language) in &gathered.unreadable {
