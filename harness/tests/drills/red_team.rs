@@ -328,7 +328,7 @@ fn case(name: &str) -> Case {
             audit(true, WRITER) + &let_through_when("OLD.what = 'draft'"),
             audit(true, WRITER) + &refuses(),
             APPEND,
-            "reads the row's own value (`old.what = 'draft'`)",
+            "proven only for sessions and rows like the drill's: trigger `audit_guard` → public.audit_guard() reads the row's own value (`old.what = 'draft'`)",
         ),
         "a guard that protects only rows written in the last minute" => case(
             audit(false, WRITER) + &refuse_only_when("OLD.at > pg_catalog.now() - interval '1 minute'"),

@@ -117,8 +117,12 @@ pub(crate) fn only_like_the_drill(untried: &[Untried]) -> String {
     if untried.len() > HINTS {
         keys.push(format!("... {} more", untried.len() - HINTS));
     }
+    let like = match untried.iter().any(|u| matches!(u.fact, facts::Fact::RowValue(..))) {
+        true => "sessions and rows",
+        false => "sessions",
+    };
     format!(
-        "proven only for sessions like the drill's: {} (if that holds for the application's sessions too, accept it with `trusted = [{}]`)",
+        "proven only for {like} like the drill's: {} (if that holds for the application's {like} too, accept it with `trusted = [{}]`)",
         each.join("; "),
         keys.join(", ")
     )
