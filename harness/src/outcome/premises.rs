@@ -107,6 +107,10 @@ const RLS: &[Premise] = &[
     ),
     LOOPHOLE_ALLOWED,
     LOOPHOLE_KEYS,
+    premise!(
+        "a row's own value a policy compares with a constant (`OR visibility = 'public'`) is tried: the probe rows hold the column's first such constant (another constant of the same column is not tried)",
+        Behaviour,
+    ),
     premise!("a setting only a trusted path can set is not one the role sets", Acceptance),
 ];
 

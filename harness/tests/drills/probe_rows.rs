@@ -79,6 +79,13 @@ CREATE TABLE public.orders (
     during tstzrange NOT NULL
 );
 
+CREATE TABLE public.memos (tenant_id uuid NOT NULL, status text NOT NULL, body text);
+ALTER TABLE public.memos ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.memos FORCE ROW LEVEL SECURITY;
+CREATE POLICY active_only ON public.memos TO pr_app
+  USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid AND status = 'active');
+GRANT SELECT ON public.memos TO pr_app;
+
 CREATE TABLE public.events (
     id bigserial,
     tenant_id uuid NOT NULL,
@@ -129,6 +136,11 @@ fn broken_dump() -> String {
          CREATE TABLE public.bookings (tenant_id uuid NOT NULL, is_flagship boolean NOT NULL);\n\
          CREATE UNIQUE INDEX bookings_one_flagship ON public.bookings (is_flagship);\n\
          CREATE TABLE public.licenses (id integer PRIMARY KEY, perm aclitem NOT NULL);\n\
+         CREATE TABLE public.notices (tenant_id uuid NOT NULL, visibility text NOT NULL, body text);\n\
+         ALTER TABLE public.notices ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY own_or_public ON public.notices TO pr_app \
+           USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid OR visibility = 'public');\n\
+         GRANT SELECT ON public.notices TO pr_app;\n\
          CREATE TABLE public.licensed (tenant_id uuid NOT NULL, license_id integer NOT NULL REFERENCES public.licenses (id));\n\
          CREATE FUNCTION public.pretend() RETURNS text LANGUAGE sql AS \
            $f$ SELECT pg_catalog.set_config('pr.tenant', '00000000-0000-0000-0000-000000000000', true) $f$;\n\
@@ -154,7 +166,7 @@ const CHECK: &str = r#"
 name = "pr_app"
 
 [[checks.rls]]
-tables = ["public.every_type", "public.orders", "public.events"]
+tables = ["public.every_type", "public.orders", "public.events", "public.memos"]
 force = true
 fail_closed = { role = "pr_app", setting = "pr.tenant", column = "tenant_id", probe = { note = "from the scenario", "public.every_type" = { c_code = "ABC" }, "public.orders" = { during = "[2024-01-01,2024-02-01)", card_id = "7", sku = "SKU-0001" } } }
 "#;
@@ -240,6 +252,12 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     );
     assert!(!orders.evidence.contains("orders_token_key"), "random bytes never collide: {}", orders.evidence);
 
+    // A policy that narrows by a row's value: the probe rows hold the value it compares with,
+    // so each tenant sees its own.
+    let memos = fail_closed(&drill, "memos");
+    assert_eq!(memos.verdict, Verdict::Pass, "{memos:?}");
+    contains_all(&memos, &memos.evidence, &["status = ('active')::text"]);
+
     let events = fail_closed(&drill, "events");
     assert_eq!(events.verdict, Verdict::Pass, "{events:?}");
     contains_all(
@@ -259,7 +277,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         "broken.toml",
         &format!(
             "name = \"probe_rows\"\n[source]\npath = \"{}\"\n[target]\nversion = 18\n{CHECK}\n\
-             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\"]\n\
+             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\"]\n\
              fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
              [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
              insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n\
@@ -329,6 +347,11 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
             "unique or exclusion constraint `bookings_one_flagship` on `is_flagship`",
         ],
     );
+    // A policy that opens rows by their own value (`OR visibility = 'public'`): the probe rows
+    // hold it, and every session reads them.
+    let notices = fail_closed(&drill, "notices");
+    assert_eq!(notices.verdict, Verdict::Fail, "{notices:?}");
+    contains_all(&notices, &notices.message, &["reads 2 rows of `public.notices` with no tenant set"]);
     // A parent row its foreign key needs cannot be made: the message says which, and how to
     // give it values.
     let licensed = fail_closed(&drill, "licensed");

@@ -232,9 +232,8 @@ async fn prove(
         ran.push("-- the table holds rows of both tenants: no probe row is needed".into());
         None
     } else {
-        let inserted = commit_probe_rows(ctx, (table, fc, role), &prepared, &doors.decides, &need, ran)
-            .await
-            .map_err(Broke::Pgdrill)?;
+        let inserted =
+            commit_probe_rows(ctx, (table, fc, role), &prepared, &doors, &need, ran).await.map_err(Broke::Pgdrill)?;
         match inserted {
             Ok(made) => Some(made),
             Err(why) => return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}")))),
@@ -268,18 +267,20 @@ async fn prove(
 
 /// The probe rows of the tenants in `need` (those the table holds no row of), committed: by the
 /// role's own session when it can insert them, as the application inserts its rows, with the
-/// values the policies that `decides` compare with the scenario's settings. `Ok(Err(why))` when
-/// none can be made.
+/// values the policies compare with the scenario's settings or with constants. `Ok(Err(why))`
+/// when none can be made.
 async fn commit_probe_rows(
     ctx: &CheckContext<'_>,
     (table, fc, role): (&QualifiedName, &FailClosed, &str),
     prepared: &Prepared,
-    decides: &[String],
+    doors: &doors::Doors,
     need: &[String],
     ran: &mut Vec<String>,
 ) -> sqlx::Result<Result<committed::Committed, String>> {
+    let decides = &doors.decides;
     let mut given = fc.probe_read.for_table(table);
-    for (column, value) in compared_with_settings(decides, &fc.settings) {
+    let constants = compared_with_constants(&doors.policies);
+    for (column, value) in compared_with_settings(decides, &fc.settings).into_iter().chain(constants) {
         let taken = column == prepared.tenant.name || given.0.iter().any(|g| g.column == column);
         if !taken && prepared.columns.iter().any(|c| c.name == column) {
             given.0.push(probe::GivenValue { column, value, own: false });
@@ -303,6 +304,24 @@ async fn commit_probe_rows(
         writer.close().await;
     }
     inserted
+}
+
+/// The columns the policies compare for equality with a constant (`visibility = 'public'::text`),
+/// each with its first such constant: the probe rows hold it, so that a policy that opens rows
+/// by their own value (`OR visibility = 'public'`) opens a tenant's probe row to the others as it
+/// opens the application's rows, and one that narrows by it (`AND status = 'active'`) shows the
+/// tenant its own. Another constant the same column is compared with is not tried.
+fn compared_with_constants(policies: &[String]) -> Vec<(String, String)> {
+    static COMPARED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*'((?:[^']|'')*)'").expect("a valid pattern")
+    });
+    let mut out: Vec<(String, String)> = Vec::new();
+    for c in policies.iter().flat_map(|text| COMPARED.captures_iter(text)) {
+        if !out.iter().any(|(column, _)| column == &c[1]) {
+            out.push((c[1].to_owned(), c[2].replace("''", "'")));
+        }
+    }
+    out
 }
 
 /// The columns the policies compare with a setting the scenario sets (`mid =

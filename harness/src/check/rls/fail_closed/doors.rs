@@ -47,6 +47,8 @@ pub(super) struct Doors {
     /// The policies' code, whole and in lower case: what the backup's code writes elsewhere while
     /// probe rows are inserted matters when this reads it.
     pub decides: Vec<String>,
+    /// The policies' own expressions, in lower case.
+    pub policies: Vec<String>,
 }
 
 pub(super) async fn doors(
@@ -88,7 +90,8 @@ pub(super) async fn doors(
     ));
     let shown = levers.iter().map(|l| format!("{} ({})", l.setting, l.values.join(" | "))).collect();
     let decides = readers.iter().map(|r| r.text.to_lowercase()).collect();
-    Ok(Doors { attempts, levers: shown, trusted, untried, decides })
+    let policies = readers.iter().filter(|r| r.name.starts_with("policy ")).map(|r| r.text.to_lowercase()).collect();
+    Ok(Doors { attempts, levers: shown, trusted, untried, decides, policies })
 }
 
 /// Each door tried in the role's session, with no tenant set but the door: a savepoint, the
