@@ -74,23 +74,7 @@ mod tests {
 
     fn read(text: &str) -> Vec<(String, String)> {
         let lower = text.to_lowercase();
-        let code: String = {
-            let mut quoted = false;
-            lower
-                .chars()
-                .map(|c| {
-                    if c == '\'' {
-                        quoted = !quoted;
-                        c
-                    } else if quoted {
-                        ' '
-                    } else {
-                        c
-                    }
-                })
-                .collect()
-        };
-        keys(&lower, &code).into_iter().map(|k| (k.column, k.comparison)).collect()
+        keys(&lower, &crate::check::loophole::facts::code(text)).into_iter().map(|k| (k.column, k.comparison)).collect()
     }
 
     #[test]

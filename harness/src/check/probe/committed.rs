@@ -132,8 +132,7 @@ pub(crate) async fn insert(
         Err(why) => return Ok(Err(why)),
     };
     let conn = PgConnection::connect_with(options).await?;
-    let outcome = insert_rows(conn, options, request, ran).await;
-    match outcome {
+    match insert_rows(conn, options, request, ran).await {
         Ok(Ok(mut committed)) => {
             committed.parents = parents;
             Ok(Ok(committed))
