@@ -151,12 +151,16 @@ impl Drill<'_> {
         // A server started on the backup's own data (a physical backup, a snapshot's clone) may
         // fail to start because of that data.
         let on_backup_data = physical.is_some() || clone.is_some();
-        let (target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(|e| {
+        let (mut target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(|e| {
             match e.says_nothing_of_the_backup(on_backup_data) {
                 true => PhaseError::could_not_run(e),
                 false => PhaseError::error(e),
             }
         })?;
+        // An application that comes through the socket: its programs are bridged there too.
+        if self.scenario.login.transport == crate::check::login::Transport::Socket {
+            target.tcp_relay = None;
+        }
         cleanup.teardown = Some(handle);
         cleanup.database = Some(target.database_for(&self.scenario.target.database));
         self.limits.watch(&target);

@@ -222,6 +222,12 @@ pub(crate) enum TargetError {
         #[source]
         source: OverlayError,
     },
+    /// The relay of the application's logins (the image's `org.pgdrill.relay`) made no socket.
+    #[error(
+        "the relay of the application's TCP logins (`{program}`, the image's org.pgdrill.relay) made no socket within {}s (hint: an image built by hand must carry socat there, as ci/image/build's does)",
+        waited.as_secs()
+    )]
+    Relay { program: String, waited: std::time::Duration },
     /// Rootless Docker maps the container's users away from this machine's.
     #[error(
         "the Docker engine runs rootless: the container's users are not this machine's, so the target cannot use the private folder pgdrill gives it (hint: use a Docker engine that runs as root, or `kind = \"local\"`)"
@@ -348,7 +354,8 @@ impl TargetError {
             | E::Programs { .. }
             | E::ProgramsIo { .. }
             | E::Agent { .. }
-            | E::NoexecData { .. } => true,
+            | E::NoexecData { .. }
+            | E::Relay { .. } => true,
             E::Start { .. } | E::Exited { .. } | E::NotReady { .. } => !on_backup_data,
             // The host's filesystem has no room: the machine's; a backup too big: the backup's.
             E::Disk(disk) => {

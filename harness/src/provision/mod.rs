@@ -92,6 +92,11 @@ pub(crate) struct Target {
     pub pins: crate::session::Pins,
     /// How the application's roles log in ([`logins`]): a password per role, made once.
     pub logins: logins::RoleLogins,
+    /// The port of a relay in the socket folder (`host`) through which the application's logins
+    /// reach the server as TCP from 127.0.0.1, inside the sandbox (a container target whose
+    /// image carries one); None where the target offers its socket only (a local or pod target)
+    /// or is reached as it is (a server).
+    pub tcp_relay: Option<u16>,
 }
 
 /// How a target's server is stopped cleanly, one of PostgreSQL's tools run over its data
@@ -294,6 +299,7 @@ mod tests {
             maintenance_db: "postgres".into(),
             ssl_mode: PgSslMode::Disable,
             ssl_root_cert: None,
+            tcp_relay: None,
             info,
             tools: tools::Tools::Unavailable { reason: "none in this test".into() },
             database_suffix: database_suffix.map(str::to_owned),

@@ -66,7 +66,10 @@ impl Target {
             }
             Programs::Bridged { role, bridge, superuser } => {
                 let bridge = bridge
-                    .get_or_try_init(|| bridge::open(std::path::Path::new(&self.host), self.port, &self.user))
+                    .get_or_try_init(|| {
+                        // Through the relay where there is one: the programs log in over TCP.
+                        bridge::open(std::path::Path::new(&self.host), self.tcp_relay.unwrap_or(self.port), &self.user)
+                    })
                     .await
                     .map_err(|source| TargetError::ProgramsIo { action: "cannot open a loopback port", source })?;
                 let (user, password) = match login {

@@ -155,6 +155,7 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
         pins: Default::default(),
         logins: Default::default(),
         ssl_root_cert: admin.ssl_root_cert,
+        tcp_relay: None,
     };
     Ok((target, running))
 }

@@ -35,7 +35,7 @@ pub(crate) fn image_majors_in_words() -> String {
 }
 
 /// The project's image of PostgreSQL `major`: the default tag with its major replaced
-/// (`pgdrill/postgres:17-r7` → `pgdrill/postgres:18-r7`).
+/// (`pgdrill/postgres:17-r8` → `pgdrill/postgres:18-r8`).
 pub fn project_image(major: u32) -> String {
     let tag = default_image();
     let (name, version) = tag.split_once(':').unwrap_or((tag, ""));

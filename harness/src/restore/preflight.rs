@@ -389,6 +389,7 @@ mod tests {
             maintenance_db: "postgres".into(),
             ssl_mode: sqlx::postgres::PgSslMode::Disable,
             ssl_root_cert: None,
+            tcp_relay: None,
             info: Default::default(),
             tools: crate::provision::tools::Tools::Unavailable { reason: "none".into() },
             database_suffix: None,

@@ -64,7 +64,7 @@ CREATE FUNCTION public.level_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGI
   RAISE EXCEPTION 'audit rows are immutable';\nEND $$;\n\
 CREATE TRIGGER guard BEFORE UPDATE OR DELETE ON public.leveled FOR EACH ROW EXECUTE FUNCTION public.level_guard();\n\
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.leveled TO app;\nGRANT USAGE ON SEQUENCE public.leveled_id_seq TO app;\n\
-CREATE FUNCTION public.same(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT pg_catalog.inet_client_addr() IS NOT NULL $$;\n\
+CREATE FUNCTION public.same(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT pg_catalog.inet_client_addr() IS NULL $$;\n\
 CREATE OPERATOR public.=== (LEFTARG = text, RIGHTARG = text, FUNCTION = public.same);\n\
 CREATE OPERATOR public.!!! (RIGHTARG = bigint, FUNCTION = pg_catalog.txid_status);\n\
 CREATE TABLE public.operated (id serial PRIMARY KEY, what text);\n\
@@ -221,7 +221,8 @@ fn swept_and_vetted(checks: &[pgdrill::CheckResult], drill: &impl std::fmt::Debu
     assert!(leveled.message.contains("the setting `audit.level` and uses it otherwise than compared with literals (`pg_catalog.current_setting('audit.level', true)::integer > 3"), "{}", leveled.message);
     assert!(leveled.message.contains("{ fact = \"audit.level\""), "{}", leveled.message);
     // An operator of the backup a PL/pgSQL guard uses records no dependency: its function is
-    // read all the same (a client address: the drill's probe comes over the socket).
+    // read all the same (no client address: the drill's probe comes over TCP, as the
+    // application does, and a session on the socket would be let through).
     let operated = lever("operated");
     assert_eq!(operated.verdict, Verdict::Fail, "{operated:?}");
     assert!(

@@ -298,8 +298,10 @@ fn case(name: &str) -> Case {
                 "can UPDATE `public.audit`",
             )
         }
-        // The application comes over TCP, the drill's probe over the sandbox's socket: a login
-        // event trigger that tells them apart is code the application's sessions run.
+        // The application comes over TCP, and so does the probe (the sandbox's relay): a login
+        // event trigger that tells TCP from the socket acts on the probe as on the application,
+        // which then changes the trail (before the relay, the probe came over the socket and
+        // only the analysis named the trigger).
         "a login event trigger that puts only sessions with a client address in replica mode" => {
             let login = |condition: &str, set: &str| {
                 format!(
@@ -317,7 +319,7 @@ fn case(name: &str) -> Case {
                     ),
                 table + &login("session_user = 'app'", "'app.login_checked', 'yes'"),
                 APPEND,
-                UNPROVEN,
+                "can UPDATE `public.audit`",
             )
         }
         // append_only: what the probe does, and how far pgdrill reads the guard.
@@ -414,7 +416,8 @@ fn case(name: &str) -> Case {
                         "BEGIN\n  INSERT INTO public.audit_meta VALUES (pg_catalog.clock_timestamp(), pg_catalog.inet_client_addr(), pg_catalog.txid_current());\n  RETURN NULL;\nEND",
                     ),
                 APPEND,
-                UNPROVEN,
+                // The probe comes over TCP as the application does: the guard lets it through.
+                "can UPDATE `public.audit`",
             )
         }
         // rls fail-closed.
@@ -697,7 +700,6 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::direct_logins("an audit guard that lets direct logins through")]
 #[case::truncate_guard_for_superusers("a TRUNCATE guard that refuses superusers only")]
 #[case::writer_without_select("a writer without SELECT whose guard refuses superusers only")]
-#[case::no_client_address("a guard that refuses only sessions without a client address")]
 #[case::superuser_connected("a guard that holds only while a superuser is connected")]
 #[case::young_server("a guard that holds only in a server's first ten minutes")]
 #[case::young_cluster("a guard that holds only while transaction ids are low")]
@@ -745,6 +747,9 @@ fn on_a_container(#[case] name: &str, #[values(LIE, HONEST)] dump: bool) {
 #[case::direct_logins("an audit guard that lets direct logins through", LIE)]
 #[case::direct_logins_honest("an audit guard that lets direct logins through", HONEST)]
 #[case::truncate_guard_for_superusers("a TRUNCATE guard that refuses superusers only", LIE)]
+// A local target offers the socket only: the guard refuses the probe, and the analysis names
+// what it read (on a container the probe comes over TCP and changes the trail).
+#[case::no_client_address("a guard that refuses only sessions without a client address", LIE)]
 #[case::superuser_connected("a guard that holds only while a superuser is connected", LIE)]
 #[case::drill_time_zone("a guard that refuses only sessions in the drill's time zone", LIE)]
 #[case::role_setting_bypassrls("a role setting that makes every login of the application a BYPASSRLS role", LIE)]

@@ -1,8 +1,8 @@
 //! The probes are the application's own sessions, proven from inside: the backup's own code
 //! (a guard trigger's refusal message, a policy, a `sql` check's answer) reads who the session
 //! is, and sees the application's login: `session_user` and `current_user` the role itself, the
-//! `application_name` the scenario gives (`[login]`), no client address (the sandbox's socket,
-//! as the drill's programs reach it), the role's own `search_path` and settings. A policy that
+//! `application_name` the scenario gives (`[login]`), a TCP login from 127.0.0.1 (the sandbox's
+//! relay, as an application comes over TCP), the role's own `search_path` and settings. A policy that
 //! raises when a superuser's session (or one after `SET ROLE`) evaluates it, and a guard that
 //! raises differently for one, never fire. Nothing in any evidence switches roles.
 
@@ -48,7 +48,7 @@ fail_closed = { role = "app", setting = "app.tenant", column = "tenant" }
 [[checks.sql]]
 name = "who the application is"
 query = "SELECT public.who(), pg_catalog.current_setting('search_path')"
-expect_rows = [["app/app/shop-api/socket/42s", "\"$user\", public"]]
+expect_rows = [["app/app/shop-api/127.0.0.1/42s", "\"$user\", public"]]
 role = "app"
 "#;
 
@@ -67,12 +67,12 @@ fn the_backups_own_code_sees_the_applications_login_in_every_probe() {
     assert_eq!(drill.code, Some(0), "{drill:?}");
     let checks = &drill.record().checks;
     let result = |id: &str| checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id}\n{drill:?}"));
-    // The guard's refusal names whom it saw: the application's login, its name, no client
-    // address, the role's own setting.
+    // The guard's refusal names whom it saw: the application's login, its name, its client
+    // address (TCP, as the application's), the role's own setting.
     for operation in ["UPDATE", "DELETE"] {
         let probe = result(&format!("append_only/public.audit {operation} as app"));
         assert_eq!(probe.verdict, Verdict::Pass, "{probe:?}");
-        assert!(probe.actual.contains("(seen by app/app/shop-api/socket/42s)"), "{probe:?}");
+        assert!(probe.actual.contains("(seen by app/app/shop-api/127.0.0.1/42s)"), "{probe:?}");
     }
     // The policy raises for a superuser's session or one after SET ROLE: it never did.
     // Reading the client's address is a fact no try shows: trusted here, with its reason shown.
@@ -90,11 +90,20 @@ fn the_backups_own_code_sees_the_applications_login_in_every_probe() {
         assert!(!evidence.contains("SESSION AUTHORIZATION"), "{check:?}");
     }
     assert!(
-        who.evidence.starts_with("-- a real login of `app` (a password made for the drill) over the target's Unix socket: session_user `app`; no client address"),
+        who.evidence.starts_with("-- a real login of `app` (a password made for the drill) over TCP from 127.0.0.1 inside the sandbox (its relay, as the application comes): session_user `app`; client address 127.0.0.1"),
         "{}",
         who.evidence
     );
     assert!(who.evidence.contains("application_name 'shop-api'"), "{}", who.evidence);
+    // The reports say where that TCP comes from: the sandbox's own loopback, through the relay.
+    let isolation = drill.record().target.as_ref().and_then(|t| t.isolation.clone()).expect("a sandbox");
+    assert!(isolation.network.contains("127.0.0.1, which only the relay of the application's logins"), "{isolation:?}");
+    assert!(
+        isolation
+            .programs
+            .ends_with("the relay pgdrill starts, `/usr/lib/pgdrill/socat` (SQL has no shell to start it with)"),
+        "{isolation:?}"
+    );
     assert!(who.evidence.contains("statement_timeout = '42s' (user)"), "{}", who.evidence);
     drill.assert_reports_and_no_leftovers();
 }

@@ -7,9 +7,11 @@
 //! address, `application_name`, the settings in force and where they came from, what else is
 //! connected. So the probe logs in as the application does: as the role, with a password made
 //! for the drill (or the scenario's, on a shared server: [`crate::provision::logins`]), over
-//! the target's own way in (the sandbox's Unix socket, or the server's address with its
-//! `sslmode`), with the `application_name` the scenario gives (`[login] application_name`,
-//! default: the role's name), through a client that sends at login only what libpq does (user,
+//! the application's way in (`[login] transport`: TCP by default, which a container target's
+//! relay gives from 127.0.0.1 inside the sandbox; the Unix socket where the scenario says so or
+//! the target has no other; a server's address with its `sslmode`), with the
+//! `application_name` the scenario gives (`[login] application_name`, default: the role's
+//! name), through a client that sends at login only what libpq does (user,
 //! database, `application_name`, `client_encoding`: tokio-postgres, where sqlx would pin
 //! `TimeZone` and `DateStyle`). PostgreSQL then applies what it applies to any login of the
 //! role: the role's, the database's and the role-in-database settings, `role` and
@@ -63,6 +65,21 @@ pub(crate) struct Config {
     /// names, as PostgREST's `authenticator` does: the probes log in as it and switch the same
     /// way (default: they log in as the check's role).
     pub via: Option<String>,
+    /// How the application reaches the server: `tcp` (the default: on a container target,
+    /// through a relay inside the sandbox, so the server sees a TCP login from 127.0.0.1 as it
+    /// sees the application's) or `socket` (its Unix socket, as an application on the
+    /// database's own machine connects). The probes and the programs the drill starts log in
+    /// this way.
+    pub transport: Option<Transport>,
+}
+
+/// How the application reaches the server (`[login] transport`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Transport {
+    #[default]
+    Tcp,
+    Socket,
 }
 
 /// `[login]`, resolved.
@@ -72,6 +89,7 @@ pub(crate) struct Spec {
     pub application_name: Option<String>,
     pub passwords: BTreeMap<String, String>,
     pub via: Option<String>,
+    pub transport: Transport,
     /// Other roles the application may log in as: the scenario's `[[restore.roles]]` that can.
     pub roles: Vec<String>,
 }
@@ -84,6 +102,7 @@ impl Spec {
             application_name: config.application_name,
             passwords: config.passwords,
             via: config.via,
+            transport: config.transport.unwrap_or_default(),
             roles: Vec::new(),
         }
     }
@@ -234,9 +253,11 @@ impl Identity {
             }
             None => String::new(),
         };
-        let address = self.address.as_deref().map(|a| format!("client address {a}")).unwrap_or_else(|| {
-            "no client address (a Unix socket, as the drill's programs reach the sandbox)".to_owned()
-        });
+        let address = self
+            .address
+            .as_deref()
+            .map(|a| format!("client address {a}"))
+            .unwrap_or_else(|| "no client address (a Unix socket)".to_owned());
         let settings = if self.settings.is_empty() { "none".to_owned() } else { self.settings.join(", ") };
         format!(
             "-- a real login of `{}` ({}) {}: session_user `{}`{became}; {address}; application_name {}\n\
@@ -338,15 +359,8 @@ impl Logins<'_> {
             .password(login.password.expose())
             .dbname(self.database)
             .application_name(&application_name)
-            .port(self.target.port)
             .connect_timeout(LOGIN_TIMEOUT);
-        let transport = if self.target.host.starts_with('/') {
-            config.host_path(&self.target.host);
-            "over the target's Unix socket".to_owned()
-        } else {
-            config.host(&self.target.host);
-            format!("over TCP to {}:{}", self.target.host, self.target.port)
-        };
+        let transport = self.transport(&mut config);
         let refused = |message: String| LoginError::Refused {
             role: role.to_owned(),
             database: self.database.to_owned(),
@@ -385,6 +399,33 @@ impl Logins<'_> {
             message: self.redactor.redact(&f.describe()),
         })?;
         Ok(AppSession { client, connection, identity })
+    }
+}
+
+impl Logins<'_> {
+    /// Points `config` where the application's logins reach the target, and says how: the
+    /// sandbox's relay (TCP from 127.0.0.1), its socket, or the server's own address.
+    fn transport(&self, config: &mut tokio_postgres::Config) -> String {
+        let target = self.target;
+        if !target.host.starts_with('/') {
+            config.host(&target.host).port(target.port);
+            return format!("over TCP to {}:{}", target.host, target.port);
+        }
+        config.host_path(&target.host);
+        match (self.spec.transport, target.tcp_relay) {
+            (Transport::Tcp, Some(relay)) => {
+                config.port(relay);
+                "over TCP from 127.0.0.1 inside the sandbox (its relay, as the application comes)".to_owned()
+            }
+            (Transport::Tcp, None) => {
+                config.port(target.port);
+                "over the target's Unix socket (this target offers no TCP login: a local or pod target, or an image without the relay)".to_owned()
+            }
+            (Transport::Socket, _) => {
+                config.port(target.port);
+                "over the target's Unix socket (`[login] transport = \"socket\"`)".to_owned()
+            }
+        }
     }
 }
 

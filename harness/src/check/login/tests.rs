@@ -19,11 +19,15 @@ fn identity() -> Identity {
 
 #[test]
 fn login_as_written_resolves_and_unknown_keys_are_refused() {
+    let socket: Config = toml::from_str("transport = \"socket\"").unwrap();
+    assert_eq!(Spec::resolve(socket).transport, Transport::Socket);
+    assert!(toml::from_str::<Config>("transport = \"udp\"").is_err());
     let config: Config = toml::from_str(
         "role = \"app\"\napplication_name = \"api\"\nvia = \"authenticator\"\npasswords = { app = \"APP_DB_PASSWORD\" }",
     )
     .unwrap();
     let spec = Spec::resolve(config);
+    assert_eq!(spec.transport, Transport::Tcp, "TCP unless the scenario says the socket");
     assert_eq!(spec.role.as_deref(), Some("app"));
     assert_eq!(spec.application_name.as_deref(), Some("api"));
     assert_eq!(spec.via.as_deref(), Some("authenticator"));
@@ -83,7 +87,7 @@ fn the_evidence_names_who_logged_in_from_where_and_the_settings_it_was_given() {
     assert_eq!(
         identity().evidence(),
         "-- a real login of `app` (with a password made for the drill) over the target's Unix socket: \
-         session_user `app`; no client address (a Unix socket, as the drill's programs reach the sandbox); \
+         session_user `app`; no client address (a Unix socket); \
          application_name 'app'\n\
          -- settings in force from the login (beyond the server's configuration): none\n"
     );

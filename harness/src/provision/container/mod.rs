@@ -30,6 +30,7 @@ use super::{Programs, ProvisionContext, Target, TargetError, image};
 mod keep;
 mod layer;
 mod offline;
+mod relay;
 mod rundir;
 mod sweep;
 
@@ -71,6 +72,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     let disk = crate::disk::limit_for(spec.disk.as_ref(), &std::env::temp_dir(), spec.share.as_ref())?;
     physical_fits(ctx, &disk).await?;
     let tuning = tuning_for(spec, ctx, &limits, &disk);
+    let relay = image.labels.get(relay::LABEL).map(|program| program.trim().to_owned());
     let (mount, group) = backup_mount(ctx, user)?;
     let (run_dir, layer) = private_folder(&docker, &image_name, &image, ctx, user).await?;
     let volatile = layer::volatile(ctx.restarts);
@@ -90,7 +92,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         data: Mount::volume_mount(volume.clone(), pgdata.clone()),
         backup: mount.as_ref().map(|(_, host, inside)| (host.as_path(), inside.as_str())),
     };
-    let request = request(spec, ctx, (&image_name, server_args(&tuning)), sandbox, &run_dir);
+    let request = request(spec, ctx, (&image_name, server_args(&tuning, relay.as_deref())), sandbox, &run_dir);
     (ctx.progress)(&format!("starting {image_name}"));
     let container = match request.start().await {
         Ok(container) => container,
@@ -113,7 +115,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         run_dir,
         startup_timeout: spec.startup_timeout,
     };
-    match proven_ready(&mut running, spec, &socket, ctx).await {
+    match proven_ready(&mut running, spec, relay.as_deref(), &socket, ctx).await {
         Ok((observed, pid)) => {
             let made = Made {
                 image_name: &image_name,
@@ -126,6 +128,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
                 layer: layer.as_ref(),
                 volume,
                 live: Path::new("/proc").join(pid.to_string()).join("root").join(pgdata.trim_start_matches('/')),
+                relay,
             };
             let target = target_of(spec, ctx, made, &running, tools);
             Ok((target, running))
@@ -262,15 +265,21 @@ fn sandbox_host(host: &mut testcontainers::bollard::models::HostConfig, limits: 
     });
 }
 
-/// Waits until the server answers on its socket, seals the socket folder, and proves the
-/// container a sandbox from inside: what it saw there, and its server's process on this machine.
+/// Waits until the server answers on its socket, starts the image's relay of the application's
+/// logins, seals the socket folder, and proves the container a sandbox from inside: what it saw
+/// there, and its server's process on this machine.
 async fn proven_ready(
     running: &mut Running,
     spec: &ContainerSpec,
+    relay: Option<&str>,
     socket: &Path,
     ctx: &ProvisionContext<'_>,
 ) -> Result<(Observed, i64), TargetError> {
     wait_ready(running, spec, socket, ctx).await?;
+    if let Some(program) = relay {
+        let id = running.container.as_ref().ok_or(TargetError::Gone)?.id().to_owned();
+        relay::start(&running.docker, &id, program, socket).await?;
+    }
     running.run_dir.seal().map_err(TargetError::io("cannot make the socket folder read-only"))?;
     let observed = super::sandbox::observe(&socket_options(socket)).await?;
     observed.judge()?;
@@ -297,6 +306,8 @@ struct Made<'a> {
     volume: String,
     /// The data directory as the server sees it, from this machine.
     live: PathBuf,
+    /// The image's relay of the application's logins, started.
+    relay: Option<String>,
 }
 
 /// The target the drill gets: its server through the socket as the superuser, what the
@@ -310,6 +321,12 @@ fn target_of(
 ) -> Target {
     let container = running.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
     let mut isolation = isolation(made.observed, made.tuning, made.limits, ctx.backup.is_some());
+    if let Some(relay) = &made.relay {
+        isolation.network = NETWORK_WITH_RELAY.to_owned();
+        isolation
+            .programs
+            .push_str(&format!("; and the relay pgdrill starts, `{relay}` (SQL has no shell to start it with)"));
+    }
     isolation
         .limits
         .push_str(&format!("; disk {} for its data (`[target] disk`), its log capped at 20 MiB", made.disk.shown));
@@ -347,11 +364,13 @@ fn target_of(
             drill_id: ctx.drill_id.to_owned(),
             volume: made.volume.clone(),
             clone: made.layer.and_then(Layer::volume).is_some(),
+            relay: made.relay.clone(),
         })),
         disk: Some(super::DataDisk { dir: running.run_dir.outer.clone(), limit: made.disk, live: made.live }),
         pins: Default::default(),
         logins: Default::default(),
         ssl_root_cert: None,
+        tcp_relay: made.relay.as_ref().map(|_| relay::PORT),
     }
 }
 
@@ -385,15 +404,18 @@ async fn clear_the_way(docker: &Docker, ctx: &ProvisionContext<'_>) -> Result<()
     Ok(())
 }
 
-/// The server's arguments: the throwaway settings, then no TCP at all and the socket where the
-/// mount is (these win over the scenario's settings).
-fn server_args(tuning: &tuning::Tuning) -> Vec<String> {
+/// The server's arguments: the throwaway settings, then TCP on the container's own loopback
+/// only where the image carries the relay (none otherwise) and the socket where the mount is
+/// (these win over the scenario's settings).
+fn server_args(tuning: &tuning::Tuning, relay: Option<&str>) -> Vec<String> {
     let mut cmd = Vec::new();
     for (key, value) in &tuning.settings {
         cmd.push("-c".to_owned());
         cmd.push(format!("{key}={value}"));
     }
-    cmd.extend(["-c", "listen_addresses=", "-c"].map(String::from));
+    cmd.push("-c".to_owned());
+    cmd.push(format!("listen_addresses={}", relay::listen_addresses(relay)));
+    cmd.push("-c".to_owned());
     cmd.push(format!("unix_socket_directories={SOCKET_DIR}"));
     cmd
 }
@@ -470,6 +492,9 @@ async fn private_folder(
     let dir = made?.map_err(TargetError::io(what))?;
     Ok((dir, None))
 }
+
+/// The container's network where the image's relay runs (the application's logins over TCP).
+const NETWORK_WITH_RELAY: &str = "none: the container has no network (only its own loopback); the server listens on that loopback's 127.0.0.1, which only the relay of the application's logins inside the container reaches, and on its Unix socket; pgdrill reaches both through sockets in a private folder of this machine shared with the container and made read-only once they exist";
 
 /// What the reports say of the container's isolation.
 fn isolation(observed: Observed, tuning: &tuning::Tuning, limits: &Limits, backup: bool) -> Isolation {

@@ -29,6 +29,8 @@ pub(crate) struct Offline {
     pub(super) volume: String,
     /// Whether the data is a clone's (a snapshot's, not snapshotted again).
     pub(super) clone: bool,
+    /// The image's relay of the application's logins, started again with the server.
+    pub(super) relay: Option<String>,
 }
 
 impl Offline {
@@ -107,6 +109,9 @@ impl Offline {
             .await
             .map_err(|source| TargetError::Docker { action: "start the target's server again", source })?;
         wait_restarted(docker, &self.container, &socket, self.spec.startup_timeout, redactor).await?;
+        if let Some(program) = &self.relay {
+            super::relay::start(docker, &self.container, program, &socket).await?;
+        }
         unseal(0o555)
     }
 }
@@ -135,11 +140,11 @@ pub(super) async fn stop_cleanly(docker: &Docker, container: &str) -> Result<(),
     }
 }
 
-/// Removes the socket and its lock file that a stopped server could not remove from its sealed
-/// (read-only) folder: a server started again makes its own, and a stale socket would only
-/// answer "connection refused".
+/// Removes the sockets and the lock file that a stopped server and its relay could not remove
+/// from their sealed (read-only) folder: a server started again makes its own, and a stale
+/// socket would only answer "connection refused".
 pub(super) fn clear_stale_socket(socket_dir: &Path) {
-    for name in [".s.PGSQL.5432", ".s.PGSQL.5432.lock"] {
+    for name in [".s.PGSQL.5432".to_owned(), ".s.PGSQL.5432.lock".to_owned(), super::relay::socket_name()] {
         let _ = std::fs::remove_file(socket_dir.join(name));
     }
 }

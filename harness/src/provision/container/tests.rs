@@ -63,26 +63,30 @@ fn file(dir: &Path, name: &str, mode: u32) -> PathBuf {
     path
 }
 
-/// The server listens on its socket alone: the arguments that say so come after the
-/// scenario's settings, so that the last `-c` of each, which PostgreSQL takes, is pgdrill's.
+/// The server listens on its socket, and on the container's own loopback only where the image
+/// carries the relay: the arguments that say so come after the scenario's settings, so that the
+/// last `-c` of each, which PostgreSQL takes, is pgdrill's.
 #[test]
-fn the_servers_arguments_end_with_no_tcp_and_the_mounted_socket() {
+fn the_servers_arguments_end_with_loopback_or_no_tcp_and_the_mounted_socket() {
     let settings: BTreeMap<String, String> =
         [("listen_addresses", "*"), ("work_mem", "64MB")].map(|(k, v)| (k.into(), v.into())).into();
-    let args = server_args(&tuning::Tuning { settings, shm_size_bytes: 0 });
-    assert_eq!(
-        args,
-        [
-            "-c",
-            "listen_addresses=*",
-            "-c",
-            "work_mem=64MB",
-            "-c",
-            "listen_addresses=",
-            "-c",
-            "unix_socket_directories=/var/run/postgresql"
-        ]
-    );
+    let tuning = tuning::Tuning { settings, shm_size_bytes: 0 };
+    for (relay, listen) in [(None, "listen_addresses="), (Some("/usr/lib/pgdrill/socat"), "listen_addresses=127.0.0.1")]
+    {
+        assert_eq!(
+            server_args(&tuning, relay),
+            [
+                "-c",
+                "listen_addresses=*",
+                "-c",
+                "work_mem=64MB",
+                "-c",
+                listen,
+                "-c",
+                "unix_socket_directories=/var/run/postgresql"
+            ]
+        );
+    }
 }
 
 #[test]

@@ -209,6 +209,7 @@ async fn start(
         pins: Default::default(),
         logins: Default::default(),
         ssl_root_cert: None,
+        tcp_relay: None,
     })
 }
 

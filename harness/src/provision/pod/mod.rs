@@ -354,6 +354,7 @@ fn target(
         pins: Default::default(),
         logins: Default::default(),
         ssl_root_cert: None,
+        tcp_relay: None,
     }
 }
 
