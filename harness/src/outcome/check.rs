@@ -208,7 +208,7 @@ impl CheckKind {
                 "that the rows are right: it compares definitions (columns, constraints, triggers, sequences), not data"
             }
             CheckKind::Sql => {
-                "more than its one statement's answer, in a transaction rolled back: what the query asks is what is proven; as a role, the answer of that role's own login the way the application comes (`[login] transport`: TCP from 127.0.0.1 in a container target's sandbox, by default), whose policies and triggers pgdrill does not read for what they read about the session (`rls` and `append_only` do)"
+                "more than its one statement's answer, in a transaction rolled back: what the query asks is what is proven; as a role, the answer of that role's own login the way the application comes (`[login] transport`: TCP from 127.0.0.1 in a container target's sandbox, by default), with the settings it is given: a setting the role could set otherwise is not tried; a statement EXPLAIN does not take (DDL, `CALL`, `DO`) has its code unread, and so has what a cascading foreign key runs in another table"
             }
             CheckKind::Amcheck => {
                 "that the data is the source's: an intact page of wrong rows passes; indexes other than btree (and GIN on PostgreSQL 18) are not read"

@@ -166,10 +166,19 @@ const SCHEMAS: &[Premise] = &[
     premise!("no sequence is behind the values its column holds", Reading),
 ];
 
-const SQL: &[Premise] = &[premise!(
-    "the statement's answer, in a transaction rolled back (as the role, in a session it opened itself, when one is named)",
-    Behaviour,
-)];
+const SQL: &[Premise] = &[
+    premise!(
+        "the statement's answer, in a transaction rolled back (as the role, in a session it opened itself, when one is named)",
+        Behaviour,
+    ),
+    premise!(
+        "as a role: nothing the code its statement runs through reads tells the drill's session from the application's (read from its plan's tables' policies, triggers and rules, the functions and views it names, and the login event triggers)",
+        Analysis,
+    ),
+    LOOPHOLE_ALLOWED,
+    LOOPHOLE_KEYS,
+    premise!("a fact the drill cannot try that the scenario trusts, with its reason", Acceptance),
+];
 
 const AMCHECK: &[Premise] = &[premise!("every heap page and btree index is intact, as pg_amcheck judges it", Program)];
 

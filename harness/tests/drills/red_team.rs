@@ -160,6 +160,15 @@ const PREFERENCES: &str = "CREATE TABLE app.preferences (key text PRIMARY KEY, v
     GRANT SELECT, INSERT ON app.preferences TO app;\n";
 
 /// Invoices under a policy that calls `public.invoice_visible`, which is `or`ed with the tenant.
+/// A sql check that tenant 1's session sees no other tenant's invoice.
+const SQL_TENANT_ONE: &str = r#"[[checks.sql]]
+name = "tenant 1 sees only its own invoices"
+query = "SELECT count(*) FROM public.invoices WHERE tenant <> 1"
+role = "app"
+settings = { "app.tenant" = "1" }
+expect = 0
+"#;
+
 fn invoices(or: &str) -> String {
     format!(
         "CREATE FUNCTION public.invoice_visible(t integer) RETURNS boolean LANGUAGE sql STABLE AS $$\n  \
@@ -526,6 +535,21 @@ expect = 0
                 "returned 2, expected 0",
             )
         },
+        // The code a sql check's statement runs through is read as the other probes' is: the
+        // application comes from its own address (the probe from the sandbox's 127.0.0.1), and
+        // a setting the role may set is tried.
+        "a sql check whose answer depends on the client address" => case(
+            invoices(" OR pg_catalog.host(pg_catalog.inet_client_addr()) <> '127.0.0.1'"),
+            invoices(""),
+            SQL_TENANT_ONE,
+            "reads where the session comes from (`inet_client_addr`)",
+        ),
+        "a sql check whose answer a setting the role may set changes" => case(
+            invoices(" OR pg_catalog.current_setting('app.support', true) = 'on'"),
+            invoices(""),
+            SQL_TENANT_ONE,
+            "returns 2 as `app`, not 0, when the session sets `app.support` = 'on' itself",
+        ),
         // Names as the application resolves them.
         "a schema named after the application role holding an empty orders" => case(
             ORDERS.to_owned()
@@ -724,6 +748,8 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::application_name("a policy that opens every tenant to an application_name")]
 #[case::no_set_role("a policy that opens every tenant to sessions that did not SET ROLE")]
 #[case::sql_session_user("a sql check whose answer depends on session_user")]
+#[case::sql_client_address("a sql check whose answer depends on the client address")]
+#[case::sql_setting("a sql check whose answer a setting the role may set changes")]
 #[case::user_schema_orders("a schema named after the application role holding an empty orders")]
 #[case::user_schema_journal("a schema named after the application role holding an older migration journal")]
 #[case::security_definer("a SECURITY DEFINER function of the superuser that runs any SQL")]

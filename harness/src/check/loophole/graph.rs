@@ -195,47 +195,29 @@ pub(crate) async fn gather(
     what: For,
     refused_by: &[String],
 ) -> sqlx::Result<Gathered> {
-    let tree: Vec<i64> = sqlx::query_scalar(TREE_SQL).bind(table).fetch_all(&mut *conn).await?;
-    let events: Vec<&str> = what.rule_events().to_vec();
-    let commands: Vec<&str> = what.policy_commands().to_vec();
-    let starts: Vec<(String, String, String, i64, i64)> = sqlx::query_as(STARTS_SQL)
-        .bind(&tree)
-        .bind(what.trigger_bits())
-        .bind(&events)
-        .bind(&commands)
-        .bind(refused_by)
-        .fetch_all(&mut *conn)
-        .await?;
     let mut walk = Walk::default();
-    for (kind, name, text, function, object) in starts {
-        let label = format!("{kind} `{name}`");
-        walk.read(conn, Reader { name: label.clone(), text: text.clone() }).await?;
-        let mut next: Vec<i64> = Vec::new();
-        if function != 0 {
-            next.push(function);
-        }
-        let catalog = match kind.as_str() {
-            "rule" => Some("pg_catalog.pg_rewrite"),
-            "policy" => Some("pg_catalog.pg_policy"),
-            _ => None,
-        };
-        if let Some(catalog) = catalog {
-            let deps: Vec<(i64, i64)> =
-                sqlx::query_as(DEPENDS_SQL).bind(catalog).bind(vec![object]).fetch_all(&mut *conn).await?;
-            next.extend(deps.into_iter().map(|(_, f)| f));
-        }
-        next.extend(walk.named(conn, &text, &label).await?);
-        for f in next {
-            walk.queue(f, &label);
-        }
+    walk.start(conn, table, what, refused_by).await?;
+    walk.finish(conn).await
+}
+
+/// Every text a statement runs through: the protections of each table it reads or writes (for
+/// what it does there: [`gather`]'s, none refused), the backup's functions, operators, casts and
+/// views its own text names, and all they reach. The statement itself is not a reader: what it
+/// asks is what the scenario asks.
+pub(crate) async fn gather_statement(
+    conn: &mut PgConnection,
+    statement: &str,
+    tables: &[(String, For)],
+) -> sqlx::Result<Gathered> {
+    let mut walk = Walk::default();
+    for (table, what) in tables {
+        walk.start(conn, table, *what, &[]).await?;
     }
-    walk.run(conn).await?;
-    Ok(Gathered {
-        readers: walk.readers,
-        unreadable: walk.unreadable,
-        unvetted: walk.unvetted,
-        truncated: walk.truncated,
-    })
+    let label = "the statement".to_owned();
+    for f in walk.named(conn, statement, &label).await? {
+        walk.queue(f, &label);
+    }
+    walk.finish(conn).await
 }
 
 /// What [`gather`] found.
@@ -265,6 +247,62 @@ struct Walk {
 }
 
 impl Walk {
+    /// Takes in the protections of `table` for `what`: its triggers, rules and policies (and the
+    /// login event triggers), each a reader, and queues the functions they reach.
+    async fn start(
+        &mut self,
+        conn: &mut PgConnection,
+        table: &str,
+        what: For,
+        refused_by: &[String],
+    ) -> sqlx::Result<()> {
+        let tree: Vec<i64> = sqlx::query_scalar(TREE_SQL).bind(table).fetch_all(&mut *conn).await?;
+        let events: Vec<&str> = what.rule_events().to_vec();
+        let commands: Vec<&str> = what.policy_commands().to_vec();
+        let starts: Vec<(String, String, String, i64, i64)> = sqlx::query_as(STARTS_SQL)
+            .bind(&tree)
+            .bind(what.trigger_bits())
+            .bind(&events)
+            .bind(&commands)
+            .bind(refused_by)
+            .fetch_all(&mut *conn)
+            .await?;
+        for (kind, name, text, function, object) in starts {
+            let label = format!("{kind} `{name}`");
+            self.read(conn, Reader { name: label.clone(), text: text.clone() }).await?;
+            let mut next: Vec<i64> = Vec::new();
+            if function != 0 {
+                next.push(function);
+            }
+            let catalog = match kind.as_str() {
+                "rule" => Some("pg_catalog.pg_rewrite"),
+                "policy" => Some("pg_catalog.pg_policy"),
+                _ => None,
+            };
+            if let Some(catalog) = catalog {
+                let deps: Vec<(i64, i64)> =
+                    sqlx::query_as(DEPENDS_SQL).bind(catalog).bind(vec![object]).fetch_all(&mut *conn).await?;
+                next.extend(deps.into_iter().map(|(_, f)| f));
+            }
+            next.extend(self.named(conn, &text, &label).await?);
+            for f in next {
+                self.queue(f, &label);
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks what is queued to the end, and says what was found.
+    async fn finish(mut self, conn: &mut PgConnection) -> sqlx::Result<Gathered> {
+        self.run(conn).await?;
+        Ok(Gathered {
+            readers: self.readers,
+            unreadable: self.unreadable,
+            unvetted: self.unvetted,
+            truncated: self.truncated,
+        })
+    }
+
     fn queue(&mut self, function: i64, path: &str) {
         if self.seen.insert(function) {
             self.pending.push((function, path.to_owned()));
@@ -322,6 +360,10 @@ impl Walk {
     /// Takes `reader` into the readers, with the built-ins and catalog views its code uses that
     /// the allow-list does not hold.
     async fn read(&mut self, conn: &mut PgConnection, reader: Reader) -> sqlx::Result<()> {
+        // A login event trigger starts the walk of every table: read once.
+        if self.readers.iter().any(|r| r.name == reader.name && r.text == reader.text) {
+            return Ok(());
+        }
         let found = allowed::unvetted_in(conn, &facts::code(&reader.text), &reader.name).await?;
         for u in found {
             if !self.unvetted.iter().any(|seen| seen.name == u.name) {

@@ -423,7 +423,7 @@ mod tests {
             unvetted: Vec::new(),
             truncated: false,
         };
-        let (found, used) = untried(&gathered, &contexts(), true, &[], None);
+        let (found, used) = untried(&gathered, &contexts(), true, &[], &[]);
         let keys: Vec<String> = found.iter().map(|u| u.fact.key()).collect();
         assert_eq!(keys, ["inet_client_addr", "language plperl"], "identity is the login's: {found:?}");
         assert!(used.is_empty());
@@ -437,10 +437,10 @@ mod tests {
             reason: "the app connects over TCP only".into(),
         }])
         .unwrap();
-        let (found, used) = untried(&gathered, &contexts(), true, &trusted, None);
+        let (found, used) = untried(&gathered, &contexts(), true, &trusted, &[]);
         assert_eq!(found.len(), 1);
         assert_eq!(used, trusted);
-        let (as_pgdrill, _) = untried(&gathered, &contexts(), false, &trusted, None);
+        let (as_pgdrill, _) = untried(&gathered, &contexts(), false, &trusted, &[]);
         assert!(as_pgdrill.iter().any(|u| u.fact.key() == "session_user"), "{as_pgdrill:?}");
     }
 

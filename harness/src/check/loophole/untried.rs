@@ -14,13 +14,15 @@ pub(crate) struct Untried {
 
 /// The facts the code `gathered` reads that the drill cannot try (with `own_login`: the code
 /// ran in the role's own login, whose identity is the application's), but those `trusted`
-/// covers; and the trusted entries that matched (for the evidence).
+/// covers and the uses of the settings the probe itself gives a value (`given`: the fail-closed
+/// tenant, tried with the tenants; a `sql` check's `settings`, whose answer is for them); and
+/// the trusted entries that matched (for the evidence).
 pub(crate) fn untried(
     gathered: &graph::Gathered,
     contexts: &Contexts,
     own_login: bool,
     trusted: &[Trusted],
-    tenant: Option<&str>,
+    given: &[&str],
 ) -> (Vec<Untried>, Vec<Trusted>) {
     let mut found: BTreeMap<facts::Fact, Vec<String>> = BTreeMap::new();
     for reader in &gathered.readers {
@@ -28,10 +30,10 @@ pub(crate) fn untried(
             match facts::proof(&fact, contexts, own_login) {
                 facts::Proof::Untried => found.entry(fact).or_default().push(reader.name.clone()),
                 // A lever is tried with the literals it is compared with: any other use of it
-                // (but the fail-closed tenant's, tried with the tenants) is a key not tried.
+                // (but a given setting's) is a key not tried.
                 facts::Proof::Lever => {
                     let facts::Fact::Setting(name) = &fact else { continue };
-                    if tenant.is_some_and(|t| t.eq_ignore_ascii_case(name)) {
+                    if given.iter().any(|t| t.eq_ignore_ascii_case(name)) {
                         continue;
                     }
                     for use_ in keys::untryable(&reader.text, name) {

@@ -321,11 +321,8 @@ fn target_of(
 ) -> Target {
     let container = running.container.as_ref().map(|c| c.id().to_owned()).unwrap_or_default();
     let mut isolation = isolation(made.observed, made.tuning, made.limits, ctx.backup.is_some());
-    if let Some(relay) = &made.relay {
-        isolation.network = NETWORK_WITH_RELAY.to_owned();
-        isolation
-            .programs
-            .push_str(&format!("; and the relay pgdrill starts, `{relay}` (SQL has no shell to start it with)"));
+    if let Some(program) = &made.relay {
+        relay::describe(&mut isolation, program);
     }
     isolation
         .limits
@@ -492,9 +489,6 @@ async fn private_folder(
     let dir = made?.map_err(TargetError::io(what))?;
     Ok((dir, None))
 }
-
-/// The container's network where the image's relay runs (the application's logins over TCP).
-const NETWORK_WITH_RELAY: &str = "none: the container has no network (only its own loopback); the server listens on that loopback's 127.0.0.1, which only the relay of the application's logins inside the container reaches, and on its Unix socket; pgdrill reaches both through sockets in a private folder of this machine shared with the container and made read-only once they exist";
 
 /// What the reports say of the container's isolation.
 fn isolation(observed: Observed, tuning: &tuning::Tuning, limits: &Limits, backup: bool) -> Isolation {

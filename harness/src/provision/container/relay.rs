@@ -32,6 +32,18 @@ pub(super) fn listen_addresses(relay: Option<&str>) -> &'static str {
     if relay.is_some() { "127.0.0.1" } else { "" }
 }
 
+/// The container's network where the relay runs.
+const NETWORK: &str = "none: the container has no network (only its own loopback); the server listens on that loopback's 127.0.0.1, which only the relay of the application's logins inside the container reaches, and on its Unix socket; pgdrill reaches both through sockets in a private folder of this machine shared with the container and made read-only once they exist";
+
+/// What the reports say of a container whose relay `program` runs: its network, and the one
+/// program beside PostgreSQL's own.
+pub(super) fn describe(isolation: &mut crate::outcome::Isolation, program: &str) {
+    isolation.network = NETWORK.to_owned();
+    isolation
+        .programs
+        .push_str(&format!("; and the relay pgdrill starts, `{program}` (SQL has no shell to start it with)"));
+}
+
 /// The relay socket's name in the socket folder.
 pub(super) fn socket_name() -> String {
     format!(".s.PGSQL.{PORT}")

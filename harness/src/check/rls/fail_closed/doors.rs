@@ -20,7 +20,7 @@ pub(super) async fn inserting_facts(
 ) -> sqlx::Result<Vec<Untried>> {
     let gathered = graph::gather(conn, &table.sql(), graph::For::Insert, &[]).await?;
     let contexts = loophole::contexts(conn).await?;
-    let (untried, _) = loophole::untried(&gathered, &contexts, false, &fc.trusted, Some(&fc.setting));
+    let (untried, _) = loophole::untried(&gathered, &contexts, false, &fc.trusted, &[fc.setting.as_str()]);
     Ok(untried
         .into_iter()
         .map(|mut u| {
@@ -77,7 +77,8 @@ pub(super) async fn doors(
         levers.push(Lever { setting: tenant, values, read_by: tenant_readers });
     }
     let (attempts, mut trusted) = loophole::attempts(&levers, &fc.trusted);
-    let (untried, trusted_facts) = loophole::untried(&gathered, &contexts, own_login, &fc.trusted, Some(&fc.setting));
+    let (untried, trusted_facts) =
+        loophole::untried(&gathered, &contexts, own_login, &fc.trusted, &[fc.setting.as_str()]);
     for t in trusted_facts {
         if !trusted.contains(&t) {
             trusted.push(t);

@@ -48,7 +48,13 @@ use std::time::Instant;
 use serde::Deserialize;
 use sqlx::{Executor, Row, ValueRef};
 
-use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, as_app, login};
+mod reads;
+mod values;
+
+use values::show_value;
+pub(crate) use values::{Expected, ScalarValue, rows_match};
+
+use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, as_app, login, loophole};
 use crate::field::FieldError;
 use crate::outcome::CheckKind;
 
@@ -74,133 +80,11 @@ pub(crate) struct Config {
     /// Session settings applied first (`SET LOCAL`).
     #[serde(default)]
     pub settings: super::Settings,
-}
-
-/// A value as the scenario writes it.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
-pub(crate) enum ScalarValue {
-    Text(String),
-    Integer(i64),
-    Float(f64),
-    Bool(bool),
-    /// `{ null = true }`: SQL NULL.
-    Null(NullValue),
-}
-
-/// The inline table `{ null = true }` that stands for SQL NULL.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NullValue {
-    /// `true`: SQL NULL (`false` is refused).
-    null: bool,
-}
-
-/// An expected value, resolved: how it matches a value as the server prints it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Expected {
-    /// The same text.
-    Text(String),
-    /// The same number.
-    Integer(i64),
-    /// The same number.
-    Float(f64),
-    /// A boolean, printed `t` or `f`.
-    Bool(bool),
-    /// SQL NULL.
-    Null,
-}
-
-impl Expected {
-    fn resolve(value: ScalarValue) -> Result<Self, FieldError> {
-        Ok(match value {
-            ScalarValue::Text(t) => Expected::Text(t),
-            ScalarValue::Integer(i) => Expected::Integer(i),
-            ScalarValue::Float(f) => Expected::Float(f),
-            ScalarValue::Bool(b) => Expected::Bool(b),
-            ScalarValue::Null(NullValue { null: true }) => Expected::Null,
-            ScalarValue::Null(NullValue { null: false }) => {
-                return Err(FieldError::unplaced("`{ null = false }` means nothing: SQL NULL is `{ null = true }`"));
-            }
-        })
-    }
-
-    /// Whether the server's text for a value (`None`: NULL) is this one.
-    pub(crate) fn matches(&self, actual: Option<&str>) -> bool {
-        let Some(actual) = actual else { return *self == Expected::Null };
-        match self {
-            Expected::Text(t) => actual == t,
-            Expected::Bool(b) => actual == if *b { "t" } else { "f" },
-            Expected::Integer(i) => same_number(actual, &i.to_string()),
-            Expected::Float(f) if f.is_nan() => actual == "NaN",
-            Expected::Float(f) if f.is_infinite() => actual == if *f > 0.0 { "Infinity" } else { "-Infinity" },
-            // `{}` prints the shortest decimal that reads back as `f`: what the scenario wrote.
-            Expected::Float(f) => same_number(actual, &format!("{f}")),
-            Expected::Null => false,
-        }
-    }
-
-    fn show(&self) -> String {
-        match self {
-            Expected::Text(t) => show_text(t),
-            Expected::Integer(i) => i.to_string(),
-            Expected::Float(f) => f.to_string(),
-            Expected::Bool(b) => if *b { "t" } else { "f" }.into(),
-            Expected::Null => "NULL".into(),
-        }
-    }
-}
-
-/// A value as reports show it: NULL as `NULL`, a text that reads `NULL` quoted.
-fn show_value(value: Option<&str>) -> String {
-    value.map_or_else(|| "NULL".into(), show_text)
-}
-
-fn show_text(text: &str) -> String {
-    if text.eq_ignore_ascii_case("null") { format!("'{text}'") } else { text.to_owned() }
-}
-
-/// Whether two decimal numbers as text (`1.50`, `-2`, `1e+20`) are the same number; false when
-/// either is not a number.
-pub(crate) fn same_number(a: &str, b: &str) -> bool {
-    matches!((decimal(a), decimal(b)), (Some(x), Some(y)) if x == y)
-}
-
-/// A decimal number as (negative, significant digits, exponent): `1.50` and `15e-1` both are
-/// `(false, "15", -1)`; zero is `(false, "0", 0)`.
-fn decimal(text: &str) -> Option<(bool, String, i64)> {
-    let text = text.trim();
-    let (negative, unsigned) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
-        None => (unsigned, 0),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
-        return None;
-    }
-    let all = format!("{whole}{fraction}");
-    let significant = all.trim_start_matches('0');
-    if significant.is_empty() {
-        return Some((false, "0".into(), 0));
-    }
-    let trimmed = significant.trim_end_matches('0');
-    let exponent = exponent - fraction.len() as i64 + (significant.len() - trimmed.len()) as i64;
-    Some((negative, trimmed.to_owned(), exponent))
-}
-
-/// Whether the rows the query returned (each value as the server prints it, `None` for NULL)
-/// are the expected ones: as many rows, as many columns, each value matching by position.
-pub(crate) fn rows_match(expected: &[Vec<Expected>], actual: &[Vec<Option<String>>]) -> bool {
-    expected.len() == actual.len()
-        && expected
-            .iter()
-            .zip(actual)
-            .all(|(want, have)| want.len() == have.len() && want.iter().zip(have).all(|(w, h)| w.matches(h.as_deref())))
+    /// With `role`: facts about the session that the code the statement runs through reads,
+    /// which the drill cannot try, accepted with a reason (`[{ fact = "inet_client_addr",
+    /// reason = "..." }]`); see `rls`'s `trusted`.
+    #[serde(default)]
+    pub trusted: Vec<loophole::Trusted>,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +96,7 @@ pub(crate) struct Spec {
     pub scalar: bool,
     pub role: Option<String>,
     pub settings: super::Settings,
+    pub trusted: Vec<loophole::Trusted>,
 }
 
 impl Kind for Spec {
@@ -234,7 +119,13 @@ impl Kind for Spec {
             ),
             _ => return Err(FieldError::unplaced("a sql check needs exactly one of `expect` and `expect_rows`")),
         };
-        Ok(Spec { name: config.name, query, expected, scalar, role: config.role, settings: config.settings })
+        if config.role.is_none() && !config.trusted.is_empty() {
+            return Err(FieldError::unplaced(
+                "`trusted` is for a sql check run as a `role`: pgdrill's own session reads no backup code for facts",
+            ));
+        }
+        let trusted = loophole::Trusted::resolve(config.trusted)?;
+        Ok(Spec { name: config.name, query, expected, scalar, role: config.role, settings: config.settings, trusted })
     }
 
     fn label(&self) -> String {
@@ -250,39 +141,86 @@ impl Kind for Spec {
         let expected =
             self.show(&self.expected.iter().map(|r| r.iter().map(Expected::show).collect()).collect::<Vec<_>>());
         let result = CheckResult::build(KIND, self.name.clone(), started).expected(expected.clone());
-        let (evidence, outcome) = match &self.role {
+        let ran = match &self.role {
             Some(role) => self.run_as(ctx, role).await,
             None => self.run_as_pgdrill(ctx).await,
         };
-        let result = result.evidence(evidence);
-        let rows = match outcome {
+        let mut evidence = ran.evidence;
+        let rows = match ran.outcome {
             Ok(rows) => rows,
-            Err(why) => return Ok(vec![result.error(why)]),
+            Err(why) => return Ok(vec![result.evidence(evidence).error(why)]),
         };
         let ok = rows_match(&self.expected, &rows);
-        let actual =
-            self.show(&rows.iter().map(|r| r.iter().map(|v| show_value(v.as_deref())).collect()).collect::<Vec<_>>());
-        let message = if ok {
-            format!("`{}` returned {actual}", self.name)
-        } else {
-            format!("`{}` returned {actual}, expected {expected}", self.name)
+        let actual = self.show_rows(&rows);
+        if !ok {
+            let message = format!("`{}` returned {actual}, expected {expected}", self.name);
+            return Ok(vec![result.evidence(evidence).actual(actual).verdict(false, message)]);
+        }
+        let Some(role) = &self.role else {
+            let message = format!("`{}` returned {actual}", self.name);
+            return Ok(vec![result.evidence(evidence).actual(actual).verdict(true, message)]);
         };
-        Ok(vec![result.actual(actual).verdict(ok, message)])
+        let judged = match ran.judged {
+            Some(Ok(judged)) => judged,
+            Some(Err(e)) => {
+                let why = match &e {
+                    reads::JudgeError::Catalog(source) => format!("{e}: {}", crate::pg::describe_sql_error(source)),
+                    reads::JudgeError::Session(_) => e.to_string(),
+                };
+                return Ok(vec![result.evidence(evidence).actual(actual).error(why)]);
+            }
+            None => return Ok(vec![result.evidence(evidence).actual(actual).error("its code was not judged")]),
+        };
+        evidence.push_str(&judged.evidence);
+        let result = result.evidence(evidence).actual(actual.clone());
+        if let Some((attempt, again)) = &judged.opened {
+            let what = format!("`{}` returns {again} as `{role}`, not {actual},", self.name);
+            return Ok(vec![result.verdict(false, loophole::opened(attempt, &what))]);
+        }
+        if !judged.untried.is_empty() {
+            let message = format!(
+                "`{}` returned {actual} as `{role}`, an answer {}",
+                self.name,
+                loophole::only_like_the_drill(&judged.untried)
+            );
+            return Ok(vec![result.verdict(false, message)]);
+        }
+        let trusted = match judged.trusted.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; trusted: {}",
+                judged.trusted.iter().map(loophole::Trusted::shown).collect::<Vec<_>>().join("; ")
+            ),
+        };
+        Ok(vec![result.verdict(true, format!("`{}` returned {actual}{trusted}", self.name))])
     }
+}
+
+/// What running the statement gave: its evidence, what it returned, and (as a role, when it
+/// returned what was expected) how the code it runs through was judged.
+struct Ran {
+    evidence: String,
+    outcome: Returned,
+    judged: Option<Result<reads::Judged, reads::JudgeError>>,
 }
 
 /// What a query returned (each row's values as text, `None` for NULL), or why it did not run.
 type Returned = Result<Vec<Vec<Option<String>>>, String>;
 
 impl Spec {
+    /// Rows as the reports show them.
+    fn show_rows(&self, rows: &[Vec<Option<String>>]) -> String {
+        self.show(&rows.iter().map(|r| r.iter().map(|v| show_value(v.as_deref())).collect()).collect::<Vec<_>>())
+    }
+
     /// The query in a session `role` opened itself ([`super::login`]), in a transaction that is
     /// rolled back: the evidence, and what it returned.
-    async fn run_as(&self, ctx: &CheckContext<'_>, role: &str) -> (String, Returned) {
+    async fn run_as(&self, ctx: &CheckContext<'_>, role: &str) -> Ran {
         let session = match ctx.logins().open(role).await {
             Ok(session) => session,
             Err(err) => {
                 let evidence = format!("-- a login of `{role}`\n{}", self.query);
-                return (evidence, Err(err.said(ctx.pool, role).await));
+                return Ran { evidence, outcome: Err(err.said(ctx.pool, role).await), judged: None };
             }
         };
         let mut ran = vec!["BEGIN".to_owned()];
@@ -290,15 +228,22 @@ impl Spec {
         ran.push(self.query.clone());
         ran.push("ROLLBACK".to_owned());
         let evidence = format!("{}{};", session.identity().evidence(), ran.join(";\n"));
+        let mut judged = None;
         let outcome: Result<Vec<Vec<Option<String>>>, login::Failure> = async {
             for statement in &ran[..ran.len() - 2] {
                 session.run(statement).await?;
             }
             // One statement: a prepared statement cannot hold two (a second could COMMIT what
-            // the first changed, out of the rollback); then it runs as written, its values
-            // printed by each type's output function, as psql prints them.
+            // the first changed, out of the rollback); then its plan, for the code it runs
+            // through; then it runs as written, its values printed by each type's output
+            // function, as psql prints them, from a savepoint each setting tried starts from.
             session.one_statement(&self.query).await?;
+            let touched = reads::plan(&session, &self.query).await?;
+            session.run("SAVEPOINT pgdrill_query").await?;
             let answer = session.run(&self.query).await?;
+            if rows_match(&self.expected, &answer.rows) {
+                judged = Some(reads::judge(ctx, self, role, &session, touched.as_ref(), &answer.rows).await);
+            }
             session.run("ROLLBACK").await?;
             Ok(answer.rows)
         }
@@ -317,12 +262,12 @@ impl Spec {
                 None => format!("the query failed: {}", failure.describe()),
             }),
         };
-        (evidence, outcome)
+        Ran { evidence, outcome, judged }
     }
 
     /// The query in pgdrill's own session (no `role`), with PostgreSQL's default `search_path`
     /// and none of the backup's settings, rolled back.
-    async fn run_as_pgdrill(&self, ctx: &CheckContext<'_>) -> (String, Returned) {
+    async fn run_as_pgdrill(&self, ctx: &CheckContext<'_>) -> Ran {
         let mut evidence = None;
         let outcome: sqlx::Result<Vec<Vec<Option<String>>>> = async {
             let mut probe = as_app::Probe::begin(ctx.pool, &self.settings).await?;
@@ -341,7 +286,7 @@ impl Spec {
             Err(err) if several_statements(&err) => Err(SEVERAL.to_owned()),
             Err(err) => Err(format!("the query failed: {}", crate::names::describe_error(ctx.pool, &err).await)),
         };
-        (evidence, outcome)
+        Ran { evidence, outcome, judged: None }
     }
 }
 
