@@ -5,8 +5,9 @@
 //! `source` (fetch, verify), `provision` (the throwaway target, a sandbox), `restore`
 //! (preflight, restore), `migrate`, `check` (checks, one file per kind), `app`; [`drill`]
 //! sequences them and [`outcome`] is what they leave: the record, its events, the one verdict.
-//! [`report`] renders the record, `evidence` seals it. The map, every module in one line, and
-//! how to add a check kind, a source or a target: `harness/ARCHITECTURE.md`.
+//! [`report`] renders the record, `evidence` seals it. The map (the phases, the layers, every
+//! top-level module in one line, how to add a check kind, a source or a target):
+//! `harness/ARCHITECTURE.md`; every file in one line: `harness/MODULES.md`.
 //!
 //! The library API is these modules and nothing else:
 //!
@@ -81,42 +82,3 @@ pub use pg::QualifiedName;
 /// reachable from here.
 #[doc(hidden)]
 pub mod internals;
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    /// Every `.rs` file below `dir`, as a path relative to `src`, snapshots aside.
-    fn modules(src: &Path, dir: &Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() && path.file_name().is_some_and(|n| n != "snapshots") {
-                modules(src, &path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-
-    /// ARCHITECTURE.md's index names every module of `src/` and no module that is gone: the map
-    /// is the territory (`python3 ci/module-index --write` writes it again).
-    #[test]
-    fn the_architecture_names_every_module() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
-        let (start, end) = (doc.find("<!-- module index").unwrap(), doc.find("<!-- end of module index").unwrap());
-        let listed: Vec<&str> = doc[start..end]
-            .lines()
-            .filter_map(|l| l.strip_prefix("- `")?.split_once("`: ").map(|(path, _)| path))
-            .collect();
-        let mut files = Vec::new();
-        modules(&root.join("src"), &root.join("src"), &mut files);
-        let missing: Vec<&String> = files.iter().filter(|f| !listed.contains(&f.as_str())).collect();
-        let gone: Vec<&&str> = listed.iter().filter(|l| !files.iter().any(|f| f == *l)).collect();
-        assert!(
-            missing.is_empty() && gone.is_empty(),
-            "ARCHITECTURE.md's module index lacks {missing:?}; it names files that are gone: {gone:?} \
-             (hint: python3 ci/module-index --write, then read what it wrote)"
-        );
-    }
-}

@@ -5,6 +5,9 @@
 //! action's by the command line its script builds from the workflows' inputs), every nextest
 //! target and profile they name defined, every repository path they name present, and every tag
 //! they select carried by a scenario. The action's script is also run on real drills' reports.
+//! And the maps of `harness/src` that `ci/module-index` writes: `harness/MODULES.md` names every
+//! file, `harness/ARCHITECTURE.md` every top-level module, and every file and type the map's prose
+//! names exists.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -770,4 +773,213 @@ fn the_action_refuses_bad_inputs_first() {
         assert_eq!(step.code, Some(1), "{step:?}");
         assert!(step.stdout.contains(&format!("::error::pgdrill action: {says}")), "{step:?}");
     }
+}
+
+// The maps of `harness/src` that `ci/module-index` writes: `harness/MODULES.md` (every file) and
+// `harness/ARCHITECTURE.md` (the phases, the layers, every top-level module).
+
+const ARCHITECTURE: &str = "harness/ARCHITECTURE.md";
+const MODULES: &str = "harness/MODULES.md";
+/// The map stays one a newcomer reads in five minutes (issue 66).
+const ARCHITECTURE_LINES: usize = 250;
+
+/// Every `.rs` file below `dir`, as a path relative to `harness/src`, insta's snapshots aside.
+fn source_files(dir: &Path, out: &mut Vec<String>) {
+    let src = root().join("harness/src");
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("a folder entry").path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n != "snapshots") {
+            source_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path.strip_prefix(&src).expect("below src").to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+/// The top-level modules of `harness/src` as ARCHITECTURE.md writes them: `name.rs` for a file,
+/// `name/` for a folder with a `mod.rs`.
+fn top_level_modules() -> Vec<String> {
+    let src = root().join("harness/src");
+    let mut found: Vec<String> = std::fs::read_dir(&src)
+        .expect("harness/src")
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() && path.join("mod.rs").is_file() {
+                Some(format!("{name}/"))
+            } else {
+                name.ends_with(".rs").then_some(name)
+            }
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The part of `doc` between the line starting with `begin` and the one starting with `end`.
+fn between<'a>(doc: &'a str, begin: &str, end: &str, file: &str) -> &'a str {
+    let start = doc.find(begin).unwrap_or_else(|| panic!("{file} has no `{begin}` marker"));
+    let stop = doc.find(end).unwrap_or_else(|| panic!("{file} has no `{end}` marker"));
+    &doc[start..stop]
+}
+
+/// The paths a generated list names: its lines `` - `path`: ... ``.
+fn listed(part: &str) -> Vec<&str> {
+    part.lines().filter_map(|l| l.strip_prefix("- `")?.split_once("`: ").map(|(path, _)| path)).collect()
+}
+
+/// What `listed` lacks of `files`, and what it names that is gone.
+fn differences(files: &[String], listed: &[&str]) -> (Vec<String>, Vec<String>) {
+    let missing = files.iter().filter(|f| !listed.contains(&f.as_str())).cloned().collect();
+    let gone = listed.iter().filter(|l| !files.iter().any(|f| f == *l)).map(|l| l.to_string()).collect();
+    (missing, gone)
+}
+
+/// MODULES.md names every file of `harness/src` and no file that is gone, ARCHITECTURE.md every
+/// top-level module (`name.rs`, `name/`) and none that is gone: the maps are the territory
+/// (`python3 ci/module-index --write` writes both again; `--check`, in `.ci/run`, fails when a
+/// module's first sentence changed too). And the map stays short.
+#[test]
+fn the_maps_name_every_module() {
+    let modules = std::fs::read_to_string(root().join(MODULES)).expect(MODULES);
+    let mut files = Vec::new();
+    source_files(&root().join("harness/src"), &mut files);
+    let part = between(&modules, "<!-- module index", "<!-- end of module index", MODULES);
+    let (missing, gone) = differences(&files, &listed(part));
+    assert!(
+        missing.is_empty() && gone.is_empty(),
+        "{MODULES} lacks {missing:?}; it names files that are gone: {gone:?} \
+         (hint: python3 ci/module-index --write, then read what it wrote)"
+    );
+
+    let architecture = std::fs::read_to_string(root().join(ARCHITECTURE)).expect(ARCHITECTURE);
+    let part = between(&architecture, "<!-- module list", "<!-- end of module list", ARCHITECTURE);
+    let (missing, gone) = differences(&top_level_modules(), &listed(part));
+    assert!(
+        missing.is_empty() && gone.is_empty(),
+        "{ARCHITECTURE} lacks the top-level modules {missing:?}; it names modules that are gone: {gone:?} \
+         (hint: python3 ci/module-index --write, then read what it wrote)"
+    );
+    let lines = architecture.lines().count();
+    assert!(
+        lines <= ARCHITECTURE_LINES,
+        "{ARCHITECTURE} is {lines} lines, over {ARCHITECTURE_LINES}: it is a five-minute map \
+         (hint: move the detail to docs/src/contributing/internals.md or a module's own `//!` doc)"
+    );
+}
+
+/// Every `struct`, `enum`, `trait` and `type` declared in `harness/src`: its name, and the files
+/// (relative to `harness/src`) that declare one of that name.
+fn declared_types() -> BTreeMap<String, Vec<String>> {
+    let declaration = Regex::new(r"\b(?:struct|enum|trait|type)\s+([A-Z][A-Za-z0-9_]*)").expect("regex");
+    let mut files = Vec::new();
+    source_files(&root().join("harness/src"), &mut files);
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for file in files {
+        let text = std::fs::read_to_string(root().join("harness/src").join(&file)).expect("a source file");
+        for name in declaration.captures_iter(&text).map(|c| c[1].to_owned()) {
+            found.entry(name).or_default().push(file.clone());
+        }
+    }
+    found
+}
+
+/// The files of module `path` (`["provision", "spec"]`) relative to `harness/src`: its own
+/// (`provision/spec.rs`) and every file below its folder (`provision/spec/...`).
+fn files_of_module(path: &[&str]) -> Vec<String> {
+    let rel = path.join("/");
+    let mut files = Vec::new();
+    if root().join("harness/src").join(format!("{rel}.rs")).is_file() {
+        files.push(format!("{rel}.rs"));
+    }
+    let folder = root().join("harness/src").join(&rel);
+    if folder.is_dir() {
+        source_files(&folder, &mut files);
+    }
+    files
+}
+
+/// What a map's prose names that is not there. The rule, on every `` `code span` `` of `text`
+/// (generated parts excluded by the caller) and every relative Markdown link:
+///
+/// - a span without whitespace, `<`, `*`, `{` or `://`, not starting with `/` or `~`, that
+///   contains a `/` or ends in `.rs`, `.md` or `.toml` is a repository path: it must exist relative
+///   to the repository's root, `harness/` or `harness/src/` (so `drill/mod.rs`, `ci/modgraph`,
+///   `tests/drills/hostile.rs`; a placeholder such as `check/<kind>.rs` is not checked);
+/// - a span that is a Rust path whose first capitalised segment starts with a capital then a
+///   lower-case letter (`DrillRecord`, `source::SourceLocation`, `PhaseError::CouldNotRun`,
+///   `Kind::files`, `QualifiedName::sql()`) names a type: that segment must be declared as a
+///   `struct`, `enum`, `trait` or `type` in `harness/src`; with a module before it
+///   (`provision::spec::TargetKind`, `crate::` dropped), in that module's file or below its folder.
+///   What follows the type (a variant, a method) is not checked; all-capitals (`KIND`, `LAYERS`)
+///   and lower-case paths (`source::fetch`) are not types;
+/// - a link `](target)` that is not `http(s):`, `mailto:` or `#...` must lead to a file, relative
+///   to `base`.
+fn unfounded(text: &str, base: &Path, types: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let span = Regex::new(r"`([^`\n]+)`").expect("regex");
+    let not_a_path = Regex::new(r"\s|<|\*|\{|://|^/|^~").expect("regex");
+    let type_path =
+        Regex::new(r"^((?:[a-z_][a-z0-9_]*::)*)([A-Z][a-z][A-Za-z0-9_]*)(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?$")
+            .expect("regex");
+    let link = Regex::new(r"\]\(([^)#\s]+)(?:#[^)]*)?\)").expect("regex");
+    let bases = [root(), root().join("harness"), root().join("harness/src")];
+    let mut found = Vec::new();
+    for code in span.captures_iter(text).map(|c| c[1].to_owned()) {
+        if !not_a_path.is_match(&code)
+            && (code.contains('/') || [".rs", ".md", ".toml"].iter().any(|e| code.ends_with(e)))
+        {
+            if !bases.iter().any(|b| b.join(&code).exists()) {
+                found.push(format!("`{code}`: no such file or folder"));
+            }
+        } else if let Some(c) = type_path.captures(&code) {
+            let name = &c[2];
+            let module: Vec<&str> = c[1].split("::").filter(|s| !s.is_empty() && *s != "crate").collect();
+            let Some(declared) = types.get(name) else {
+                found.push(format!("`{code}`: no struct, enum, trait or type `{name}` in harness/src"));
+                continue;
+            };
+            if !module.is_empty() {
+                let files = files_of_module(&module);
+                if files.is_empty() {
+                    found.push(format!("`{code}`: no module `{}` in harness/src", module.join("::")));
+                } else if !declared.iter().any(|d| files.contains(d)) {
+                    found.push(format!(
+                        "`{code}`: `{name}` is declared in {declared:?}, not in `{}`",
+                        module.join("::")
+                    ));
+                }
+            }
+        }
+    }
+    for target in link.captures_iter(text).map(|c| c[1].to_owned()) {
+        if !["http:", "https:", "mailto:"].iter().any(|s| target.starts_with(s)) && !base.join(&target).exists() {
+            found.push(format!("link ({target}): no such file"));
+        }
+    }
+    found
+}
+
+/// Every file, folder and type ARCHITECTURE.md's prose names is there, by `unfounded`'s rule
+/// (the generated module list is the modules' own `//!` documentation, not the map's prose).
+#[test]
+fn what_the_architecture_names_exists() {
+    let doc = std::fs::read_to_string(root().join(ARCHITECTURE)).expect(ARCHITECTURE);
+    let list = between(&doc, "<!-- module list", "<!-- end of module list", ARCHITECTURE);
+    let prose = doc.replace(list, "");
+    let found = unfounded(&prose, &root().join("harness"), &declared_types());
+    assert!(found.is_empty(), "{ARCHITECTURE} names what is not there:\n{}", found.join("\n"));
+}
+
+/// The rule catches a file, a type and a module that do not exist, and passes what does.
+#[test]
+fn a_name_the_architecture_invents_is_caught() {
+    let types = declared_types();
+    let good = "`drill/mod.rs`, `ci/modgraph`, `tests/drills/hostile.rs`, `DrillRecord`, \
+                `source::SourceLocation`, `PhaseError::CouldNotRun`, `check/<kind>.rs`, `source::fetch`, \
+                `KIND`, `s3://bucket/key`, [MODULES.md](MODULES.md)";
+    assert_eq!(unfounded(good, &root().join("harness"), &types), Vec::<String>::new());
+    let bad = "`drill/gone.rs`, `NoSuchRecord`, `nowhere::DrillRecord`, `report::DrillRecord`, [x](GONE.md)";
+    let found = unfounded(bad, &root().join("harness"), &types);
+    assert_eq!(found.len(), 5, "{found:#?}");
 }
