@@ -79,11 +79,11 @@ CREATE TABLE public.orders (
     during tstzrange NOT NULL
 );
 
-CREATE TABLE public.memos (tenant_id uuid NOT NULL, status text NOT NULL, body text);
+CREATE TABLE public.memos (tenant_id uuid NOT NULL, status text NOT NULL, archived boolean NOT NULL DEFAULT true, body text);
 ALTER TABLE public.memos ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.memos FORCE ROW LEVEL SECURITY;
 CREATE POLICY active_only ON public.memos TO pr_app
-  USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid AND status = 'active');
+  USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid AND status = 'active' AND NOT archived);
 GRANT SELECT ON public.memos TO pr_app;
 
 CREATE TABLE public.events (
@@ -141,6 +141,11 @@ fn broken_dump() -> String {
          CREATE POLICY own_or_public ON public.notices TO pr_app \
            USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid OR visibility = 'public');\n\
          GRANT SELECT ON public.notices TO pr_app;\n\
+         CREATE TABLE public.bulletins (tenant_id uuid NOT NULL, is_public boolean NOT NULL DEFAULT false, body text);\n\
+         ALTER TABLE public.bulletins ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY own_or_public ON public.bulletins TO pr_app \
+           USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid OR is_public);\n\
+         GRANT SELECT ON public.bulletins TO pr_app;\n\
          CREATE TABLE public.licensed (tenant_id uuid NOT NULL, license_id integer NOT NULL REFERENCES public.licenses (id));\n\
          CREATE FUNCTION public.pretend() RETURNS text LANGUAGE sql AS \
            $f$ SELECT pg_catalog.set_config('pr.tenant', '00000000-0000-0000-0000-000000000000', true) $f$;\n\
@@ -252,11 +257,12 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     );
     assert!(!orders.evidence.contains("orders_token_key"), "random bytes never collide: {}", orders.evidence);
 
-    // A policy that narrows by a row's value: the probe rows hold the value it compares with,
-    // so each tenant sees its own.
+    // A policy that narrows by a row's value: the probe rows hold the value it compares with
+    // (and the value a boolean it reads bare must have, whatever the column's default), so each
+    // tenant sees its own.
     let memos = fail_closed(&drill, "memos");
     assert_eq!(memos.verdict, Verdict::Pass, "{memos:?}");
-    contains_all(&memos, &memos.evidence, &["status = ('active')::text"]);
+    contains_all(&memos, &memos.evidence, &["status = ('active')::text", "archived = ('false')::boolean"]);
 
     let events = fail_closed(&drill, "events");
     assert_eq!(events.verdict, Verdict::Pass, "{events:?}");
@@ -277,7 +283,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         "broken.toml",
         &format!(
             "name = \"probe_rows\"\n[source]\npath = \"{}\"\n[target]\nversion = 18\n{CHECK}\n\
-             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\"]\n\
+             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\", \"public.bulletins\"]\n\
              fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
              [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
              insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n\
@@ -352,6 +358,10 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     let notices = fail_closed(&drill, "notices");
     assert_eq!(notices.verdict, Verdict::Fail, "{notices:?}");
     contains_all(&notices, &notices.message, &["reads 2 rows of `public.notices` with no tenant set"]);
+    // The same door by a boolean the policy reads bare (`OR is_public`), whatever its default.
+    let bulletins = fail_closed(&drill, "bulletins");
+    assert_eq!(bulletins.verdict, Verdict::Fail, "{bulletins:?}");
+    contains_all(&bulletins, &bulletins.message, &["reads 2 rows of `public.bulletins` with no tenant set"]);
     // A parent row its foreign key needs cannot be made: the message says which, and how to
     // give it values.
     let licensed = fail_closed(&drill, "licensed");

@@ -17,6 +17,7 @@
 
 mod doors;
 mod tenants;
+mod values;
 
 use std::time::Instant;
 
@@ -29,6 +30,7 @@ use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quot
 use crate::sqlstate::Probe;
 use doors::{Doors, doors, inserting_facts, try_doors};
 use tenants::{held_any, held_tenants, tenant_values};
+use values::{compared_with_constants, compared_with_settings};
 
 /// What fail-closed reads of one table found, as the role: `None` where a read was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,7 +281,7 @@ async fn commit_probe_rows(
 ) -> sqlx::Result<Result<committed::Committed, String>> {
     let decides = &doors.decides;
     let mut given = fc.probe_read.for_table(table);
-    let constants = compared_with_constants(&doors.policies);
+    let constants = compared_with_constants(&doors.policies, &prepared.columns);
     for (column, value) in compared_with_settings(decides, &fc.settings).into_iter().chain(constants) {
         let taken = column == prepared.tenant.name || given.0.iter().any(|g| g.column == column);
         if !taken && prepared.columns.iter().any(|c| c.name == column) {
@@ -304,46 +306,6 @@ async fn commit_probe_rows(
         writer.close().await;
     }
     inserted
-}
-
-/// The columns the policies compare for equality with a constant (`visibility = 'public'::text`),
-/// each with its first such constant: the probe rows hold it, so that a policy that opens rows
-/// by their own value (`OR visibility = 'public'`) opens a tenant's probe row to the others as it
-/// opens the application's rows, and one that narrows by it (`AND status = 'active'`) shows the
-/// tenant its own. Another constant the same column is compared with is not tried.
-fn compared_with_constants(policies: &[String]) -> Vec<(String, String)> {
-    static COMPARED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*'((?:[^']|'')*)'").expect("a valid pattern")
-    });
-    let mut out: Vec<(String, String)> = Vec::new();
-    for c in policies.iter().flat_map(|text| COMPARED.captures_iter(text)) {
-        if !out.iter().any(|(column, _)| column == &c[1]) {
-            out.push((c[1].to_owned(), c[2].replace("''", "'")));
-        }
-    }
-    out
-}
-
-/// The columns the policies compare with a setting the scenario sets (`mid =
-/// current_setting('app.mid')`), each with that setting's value: a probe row the application
-/// writes holds it there (its own INSERT must pass the policy's check).
-fn compared_with_settings(policies: &[String], settings: &crate::check::Settings) -> Vec<(String, String)> {
-    static COMPARED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*[(\s]*(?:nullif\s*\(\s*)?current_setting\s*\(\s*'([^']+)'")
-            .expect("a valid pattern")
-    });
-    let mut out = Vec::new();
-    for text in policies {
-        for c in COMPARED.captures_iter(text) {
-            let value = settings.0.iter().find(|(name, _)| name.eq_ignore_ascii_case(&c[2])).map(|(_, v)| v.clone());
-            if let Some(value) = value
-                && !out.iter().any(|(column, _): &(String, String)| column == &c[1])
-            {
-                out.push((c[1].to_owned(), value));
-            }
-        }
-    }
-    out
 }
 
 /// The predicates that pick each tenant's rows: its probe row (`tableoid` and `ctid`), or its
@@ -546,16 +508,6 @@ mod tests {
         untried: Vec::new(),
         probe_rows: 2,
     };
-
-    #[test]
-    fn a_column_a_policy_compares_with_a_scenario_setting_takes_its_value() {
-        let policies = vec![
-            "((mid = current_setting('app.mid'::text, true)) and (tenant_id = (nullif(current_setting('app.tenant'::text, true), ''::text))::uuid))".to_owned(),
-        ];
-        let settings = crate::check::Settings([("app.mid".to_owned(), "mid-1".to_owned())].into());
-        assert_eq!(compared_with_settings(&policies, &settings), [("mid".to_owned(), "mid-1".to_owned())]);
-        assert!(compared_with_settings(&policies, &crate::check::Settings::default()).is_empty());
-    }
 
     #[test]
     fn closed_reads_pass_and_each_leak_fails_with_its_reason() {

@@ -1,0 +1,129 @@
+//! The values fail-closed's probe rows hold so that the policies decide on them as on the
+//! application's rows: a column compared with a scenario setting takes its value, one compared
+//! with a constant takes that constant, a boolean column the policy reads bare takes the value
+//! that opens what it guards.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::check::probe::Column;
+
+/// The columns the policies compare for equality with a constant (`visibility = 'public'::text`),
+/// each with its first such constant: the probe rows hold it, so that a policy that opens rows
+/// by their own value (`OR visibility = 'public'`) opens a tenant's probe row to the others as it
+/// opens the application's rows, and one that narrows by it (`AND status = 'active'`) shows the
+/// tenant its own. Another constant the same column is compared with is not tried.
+pub(super) fn compared_with_constants(policies: &[String], columns: &[Column]) -> Vec<(String, String)> {
+    static COMPARED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*'((?:[^']|'')*)'").expect("a valid pattern"));
+    let mut out: Vec<(String, String)> = Vec::new();
+    for c in policies.iter().flat_map(|text| COMPARED.captures_iter(text)) {
+        if !out.iter().any(|(column, _)| column == &c[1]) {
+            out.push((c[1].to_owned(), c[2].replace("''", "'")));
+        }
+    }
+    for (column, value) in booleans_read(policies, columns) {
+        if !out.iter().any(|(c, _)| *c == column) {
+            out.push((column, value));
+        }
+    }
+    out
+}
+
+/// The boolean columns the policies read bare (`OR is_public`, `AND NOT archived`) or compare
+/// with a boolean constant (`is_public = true`, `archived IS NOT TRUE`), each with the value that
+/// makes its first such test true: as with a constant, a door that opens rows by it opens the
+/// probe rows, and a narrowing by it shows each tenant its own.
+fn booleans_read(policies: &[String], columns: &[Column]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for column in columns.iter().filter(|c| c.sql_type == "boolean") {
+        let Ok(word) = Regex::new(&format!(r"(?i)\b{}\b", regex::escape(&column.name))) else { continue };
+        let found =
+            policies.iter().flat_map(|text| word.find_iter(text).map(move |m| (&text[..m.start()], &text[m.end()..])));
+        if let Some(value) = found.into_iter().find_map(|(before, after)| makes_true(before, after)) {
+            out.push((column.name.clone(), value.to_string()));
+        }
+    }
+    out
+}
+
+/// The value of a boolean column, read between `before` and `after` in a policy, that makes its
+/// test true; `None` where it is not a test of the column alone (`flag = other_flag`).
+fn makes_true(before: &str, after: &str) -> Option<bool> {
+    static TEST: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^\s*(?:(=|<>|!=)\s*(true|false)\b|is\s+(not\s+)?(true|false)\b|(\)|\bor\b|\band\b|$))")
+            .expect("a valid pattern")
+    });
+    static NOT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bnot\s*\(?\s*$").expect("a valid pattern"));
+    static COMPARED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[=<>]\s*\(?\s*$").expect("a valid pattern"));
+    if COMPARED.is_match(before) {
+        return None;
+    }
+    let test = TEST.captures(after)?;
+    let wanted = match (test.get(1), test.get(2), test.get(3), test.get(4)) {
+        (Some(op), Some(constant), _, _) => constant.as_str().eq_ignore_ascii_case("true") == (op.as_str() == "="),
+        (None, None, negated, Some(constant)) => constant.as_str().eq_ignore_ascii_case("true") != negated.is_some(),
+        _ => true,
+    };
+    Some(wanted != NOT.is_match(before))
+}
+
+/// The columns the policies compare with a setting the scenario sets (`mid =
+/// current_setting('app.mid')`), each with that setting's value: a probe row the application
+/// writes holds it there (its own INSERT must pass the policy's check).
+pub(super) fn compared_with_settings(policies: &[String], settings: &crate::check::Settings) -> Vec<(String, String)> {
+    static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*[(\s]*(?:nullif\s*\(\s*)?current_setting\s*\(\s*'([^']+)'")
+            .expect("a valid pattern")
+    });
+    let mut out = Vec::new();
+    for text in policies {
+        for c in COMPARED.captures_iter(text) {
+            let value = settings.0.iter().find(|(name, _)| name.eq_ignore_ascii_case(&c[2])).map(|(_, v)| v.clone());
+            if let Some(value) = value
+                && !out.iter().any(|(column, _): &(String, String)| column == &c[1])
+            {
+                out.push((c[1].to_owned(), value));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_a_policy_compares_with_a_scenario_setting_takes_its_value() {
+        let policies = vec![
+            "((mid = current_setting('app.mid'::text, true)) and (tenant_id = (nullif(current_setting('app.tenant'::text, true), ''::text))::uuid))".to_owned(),
+        ];
+        let settings = crate::check::Settings([("app.mid".to_owned(), "mid-1".to_owned())].into());
+        assert_eq!(compared_with_settings(&policies, &settings), [("mid".to_owned(), "mid-1".to_owned())]);
+        assert!(compared_with_settings(&policies, &crate::check::Settings::default()).is_empty());
+    }
+
+    #[test]
+    fn a_boolean_column_read_bare_or_against_a_constant_takes_the_value_that_opens_its_test() {
+        let column =
+            |name: &str, sql_type: &str| Column { name: name.into(), sql_type: sql_type.into(), ..Column::default() };
+        let columns = [column("is_public", "boolean"), column("archived", "boolean"), column("status", "text")];
+        let cases: [(&str, &[(&str, &str)]); 7] = [
+            ("((tenant = 1) OR is_public)", &[("is_public", "true")]),
+            ("((tenant = 1) AND (NOT archived))", &[("archived", "false")]),
+            ("((is_public = false) AND (archived IS NOT TRUE))", &[("is_public", "false"), ("archived", "false")]),
+            ("((is_public <> true) or archived)", &[("is_public", "false"), ("archived", "true")]),
+            ("(is_public = archived)", &[]),
+            ("((status = 'active'::text) AND is_public)", &[("status", "active"), ("is_public", "true")]),
+            ("(tenant = 1)", &[]),
+        ];
+        for (policy, expected) in cases {
+            let found = compared_with_constants(&[policy.to_owned()], &columns);
+            let expected: Vec<(String, String)> =
+                expected.iter().map(|(c, v)| ((*c).to_owned(), (*v).to_owned())).collect();
+            assert_eq!(found, expected, "{policy}");
+        }
+    }
+}
