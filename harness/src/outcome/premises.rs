@@ -108,8 +108,12 @@ const RLS: &[Premise] = &[
     LOOPHOLE_ALLOWED,
     LOOPHOLE_KEYS,
     premise!(
-        "a row's own value a policy compares with a constant (`OR visibility = 'public'`) is tried: the probe rows hold the column's first such constant (another constant of the same column is not tried)",
+        "a row's own value a policy compares with a constant (`OR visibility = 'public'`, `IN (...)`, a boolean read bare: `OR is_public`) is tried: the probe rows hold the column's first such constant, or the value that makes the boolean's test true (another constant of the same column is not tried)",
         Behaviour,
+    ),
+    premise!(
+        "no policy compares a row's own value with a constant by order or pattern (`OR sent_at < '2020-01-01'`): one made-up value of the probe rows tries no such door",
+        Analysis,
     ),
     premise!("a setting only a trusted path can set is not one the role sets", Acceptance),
 ];

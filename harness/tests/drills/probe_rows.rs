@@ -146,6 +146,11 @@ fn broken_dump() -> String {
          CREATE POLICY own_or_public ON public.bulletins TO pr_app \
            USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid OR is_public);\n\
          GRANT SELECT ON public.bulletins TO pr_app;\n\
+         CREATE TABLE public.letters (tenant_id uuid NOT NULL, sent_at timestamptz NOT NULL DEFAULT pg_catalog.now(), body text);\n\
+         ALTER TABLE public.letters ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY own_or_old ON public.letters TO pr_app \
+           USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid OR sent_at < '2020-01-01');\n\
+         GRANT SELECT ON public.letters TO pr_app;\n\
          CREATE TABLE public.licensed (tenant_id uuid NOT NULL, license_id integer NOT NULL REFERENCES public.licenses (id));\n\
          CREATE FUNCTION public.pretend() RETURNS text LANGUAGE sql AS \
            $f$ SELECT pg_catalog.set_config('pr.tenant', '00000000-0000-0000-0000-000000000000', true) $f$;\n\
@@ -283,7 +288,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         "broken.toml",
         &format!(
             "name = \"probe_rows\"\n[source]\npath = \"{}\"\n[target]\nversion = 18\n{CHECK}\n\
-             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\", \"public.bulletins\"]\n\
+             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\", \"public.bulletins\", \"public.letters\"]\n\
              fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
              [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
              insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n\
@@ -362,6 +367,14 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     let bulletins = fail_closed(&drill, "bulletins");
     assert_eq!(bulletins.verdict, Verdict::Fail, "{bulletins:?}");
     contains_all(&bulletins, &bulletins.message, &["reads 2 rows of `public.bulletins` with no tenant set"]);
+    // A door by order (`OR sent_at < '2020-01-01'`) that no made-up value tries: unproven, named.
+    let letters = fail_closed(&drill, "letters");
+    assert_eq!(letters.verdict, Verdict::Fail, "{letters:?}");
+    contains_all(
+        &letters,
+        &letters.message,
+        &["proven only for sessions and rows like the drill's", "sent_at < '2020-01-01", "{ fact = \"sent_at\""],
+    );
     // A parent row its foreign key needs cannot be made: the message says which, and how to
     // give it values.
     let licensed = fail_closed(&drill, "licensed");

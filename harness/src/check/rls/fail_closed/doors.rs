@@ -77,11 +77,26 @@ pub(super) async fn doors(
         levers.push(Lever { setting: tenant, values, read_by: tenant_readers });
     }
     let (attempts, mut trusted) = loophole::attempts(&levers, &fc.trusted);
-    let (untried, trusted_facts) =
+    let (mut untried, trusted_facts) =
         loophole::untried(&gathered, &contexts, own_login, &fc.trusted, &[fc.setting.as_str()]);
     for t in trusted_facts {
         if !trusted.contains(&t) {
             trusted.push(t);
+        }
+    }
+    // The policies' own comparisons of the row with a constant by order or pattern: no probe
+    // row's one value tries them.
+    let named: Vec<(String, String)> = readers
+        .iter()
+        .filter(|r| r.name.starts_with("policy "))
+        .map(|r| (r.name.clone(), r.text.to_lowercase()))
+        .collect();
+    for (column, how, policy) in super::values::ordered(&named, &prepared.columns) {
+        let fact = loophole::facts::Fact::RowValue(column, how);
+        match fc.trusted.iter().find(|t| t.covers_fact(&fact)) {
+            Some(t) if !trusted.contains(t) => trusted.push(t.clone()),
+            Some(_) => {}
+            None => untried.push(Untried { fact, read_by: vec![policy] }),
         }
     }
     let read: Vec<String> = readers.iter().map(|r| r.name.clone()).collect();

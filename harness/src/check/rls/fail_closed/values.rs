@@ -15,8 +15,11 @@ use crate::check::probe::Column;
 /// opens the application's rows, and one that narrows by it (`AND status = 'active'`) shows the
 /// tenant its own. Another constant the same column is compared with is not tried.
 pub(super) fn compared_with_constants(policies: &[String], columns: &[Column]) -> Vec<(String, String)> {
-    static COMPARED: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*'((?:[^']|'')*)'").expect("a valid pattern"));
+    // `IN ('a', 'b')` is deparsed `= ANY (ARRAY['a'::text, 'b'::text])`: its first constant.
+    static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*(?:any\s*\(\s*array\s*\[\s*)?'((?:[^']|'')*)'")
+            .expect("a valid pattern")
+    });
     let mut out: Vec<(String, String)> = Vec::new();
     for c in policies.iter().flat_map(|text| COMPARED.captures_iter(text)) {
         if !out.iter().any(|(column, _)| column == &c[1]) {
@@ -26,6 +29,35 @@ pub(super) fn compared_with_constants(policies: &[String], columns: &[Column]) -
     for (column, value) in booleans_read(policies, columns) {
         if !out.iter().any(|(c, _)| *c == column) {
             out.push((column, value));
+        }
+    }
+    out
+}
+
+/// The policies' comparisons of a column of the table with a constant by order or by pattern
+/// (`created_at < '2020-01-01'`, `code ~~ 'pub%'`, a `BETWEEN`), each as (column, comparison,
+/// policy): a probe row holds one value of its column, made up, which tries no such door, so
+/// each is a fact the drill did not prove (trustable by the column's name).
+pub(super) fn ordered(policies: &[(String, String)], columns: &[Column]) -> Vec<(String, String, String)> {
+    const OPERATOR: &str = r"(<=|>=|<|>|!?~~?\*?|\bnot\s+i?like\b|\bi?like\b)";
+    const CONSTANT: &str = r"(?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?\b)";
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    for column in columns {
+        let name = regex::escape(&column.name);
+        let patterns = [
+            format!(r"(?i)\b{name}\b\s*\)?\s*(?:::\s*[a-z_][a-z0-9_ ]*)?\s*{OPERATOR}\s*\(?\s*{CONSTANT}"),
+            format!(r"(?i){CONSTANT}(?:\s*::\s*[a-z_][a-z0-9_ ]*)?\s*(<=|>=|<|>)\s*\b{name}\b"),
+        ];
+        for pattern in patterns.iter().filter_map(|p| Regex::new(p).ok()) {
+            for (policy, text) in policies {
+                for found in pattern.find_iter(text) {
+                    let comparison = found.as_str().split_whitespace().collect::<Vec<_>>().join(" ");
+                    let key = (column.name.clone(), comparison, policy.clone());
+                    if !out.contains(&key) {
+                        out.push(key);
+                    }
+                }
+            }
         }
     }
     out
@@ -125,5 +157,33 @@ mod tests {
                 expected.iter().map(|(c, v)| ((*c).to_owned(), (*v).to_owned())).collect();
             assert_eq!(found, expected, "{policy}");
         }
+    }
+
+    #[test]
+    fn a_column_compared_by_order_or_pattern_with_a_constant_is_named_and_equality_is_not() {
+        let columns = [
+            Column { name: "created_at".into(), ..Column::default() },
+            Column { name: "code".into(), ..Column::default() },
+            Column { name: "level".into(), ..Column::default() },
+        ];
+        let policies = [(
+            "policy `old_rows`".to_owned(),
+            "((tenant = 1) or (created_at < '2020-01-01 00:00:00+00'::timestamp with time zone) or ((code)::text ~~ 'pub%'::text) or (3 <= level) or (code = 'x'::text))".to_owned(),
+        )];
+        let found: Vec<(String, String)> =
+            ordered(&policies, &columns).into_iter().map(|(c, how, _)| (c, how)).collect();
+        assert_eq!(
+            found,
+            [
+                ("created_at".to_owned(), "created_at < '2020-01-01 00:00:00+00'".to_owned()),
+                ("code".to_owned(), "code)::text ~~ 'pub%'".to_owned()),
+                ("level".to_owned(), "3 <= level".to_owned()),
+            ]
+        );
+        let any = compared_with_constants(
+            &["(status = any (array['active'::text, 'published'::text]))".to_owned()],
+            &columns,
+        );
+        assert_eq!(any, [("status".to_owned(), "active".to_owned())]);
     }
 }
