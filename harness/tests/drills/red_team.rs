@@ -446,6 +446,31 @@ fn case(name: &str) -> Case {
                 "= '{\"user_role\":\"admin\"}' itself, which policy `tenant` → auth.jwt() reads",
             )
         }
+        // Supabase's `authorize()`: the claim a helper returns compared with a table's column, so
+        // the key ('admin') is data, in no code: found by a real-schema trial, verified by hand.
+        "a claim a helper returns compared with a table's column (Supabase's authorize())" => {
+            let perms = |or: &str| {
+                format!(
+                    "{NOTES}CREATE TABLE public.perms (role text NOT NULL);
+INSERT INTO public.perms VALUES ('admin');
+                     CREATE FUNCTION public.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $$ SELECT NULLIF(pg_catalog.current_setting('app.claims', true), '')::jsonb $$;
+                     CREATE FUNCTION public.is_admin() RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
+                     DECLARE n integer;
+BEGIN
+  SELECT count(*) FROM public.perms WHERE perms.role = (public.jwt() ->> 'role') INTO n;
+  RETURN n > 0;
+END $$;
+{}",
+                    tenant_policy(or)
+                )
+            };
+            case(
+                perms(" OR public.is_admin()"),
+                perms(""),
+                RLS,
+                "reads the setting `app.claims` and uses it otherwise than compared with literals",
+            )
+        }
         "a policy open to the role the application logs in as before it switches (PostgREST)" => Case {
             roles: "[[restore.roles]]\nname = \"authenticator\"\n",
             ..case(
@@ -740,6 +765,7 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::some_columns_kept("a guard that keeps who and when, and lets what was done change")]
 #[case::after_guard("a guard that fires after the row is written and refuses only sessions without a client address")]
 #[case::jwt_claims("a claim any session can set that opens every tenant (a Supabase-style auth.jwt())")]
+#[case::claim_against_a_column("a claim a helper returns compared with a table's column (Supabase's authorize())")]
 #[case::via_login("a policy open to the role the application logs in as before it switches (PostgREST)")]
 #[case::role_setting_bypassrls("a role setting that makes every login of the application a BYPASSRLS role")]
 #[case::setting_two_calls_deep("a policy whose bypass setting is read two PL/pgSQL calls deep")]

@@ -9,8 +9,10 @@
 //! with what wraps it (`coalesce`, `nullif`, `lower`, `upper`, `btrim`, parentheses, casts,
 //! JSON's `->>`), then what it is compared with. A setting stored in a PL/pgSQL variable
 //! (`v := current_setting(...)`, `SELECT current_setting(...) INTO v`) is followed to each use
-//! of the variable. A setting a function returns is judged where its callers compare it, by the
-//! literals they compare with (the levers pool every text's literals).
+//! of the variable. A setting a function returns (`auth.jwt()`) is judged where its callers use
+//! the call, as the setting itself ([`untryable_calls`]): compared with literals there, they are
+//! tried (the levers pool every text's literals); compared with a column (`perms.role =
+//! auth.jwt() ->> 'role'`), the door opens for values no code holds.
 
 use std::sync::LazyLock;
 
@@ -66,26 +68,53 @@ static ENDS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:;|$|\$[a-z_]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Untryable(pub String);
 
-/// The uses of `setting` in `text` that are not an equality with literals (nor a test of
-/// presence): each as its text, at most a few words around it.
-pub(crate) fn untryable(text: &str, setting: &str) -> Vec<Untryable> {
-    let code = super::facts::without_comments(text).to_lowercase();
+/// How a text uses a value: the uses that are not an equality with literals (nor a test of
+/// presence), and whether it returns the value to its caller.
+#[derive(Debug, Default)]
+pub(crate) struct Uses {
+    pub untryable: Vec<Untryable>,
+    pub returned: bool,
+}
+
+/// How `text` uses `setting`: the uses that are not an equality with literals (nor a test of
+/// presence), each as its text, at most a few words around it.
+pub(crate) fn uses_of_setting(text: &str, setting: &str) -> Uses {
     let call = Regex::new(&format!(
         r"(?:pg_catalog\s*\.\s*)?current_setting\s*\(\s*'{}'(?:\s*::\s*text)?\s*(?:,\s*(?:true|false)\s*)?\)",
         regex::escape(&setting.replace('\'', "''"))
     ))
     .expect("an escaped pattern");
-    let mut out = Vec::new();
+    uses(text, &call, false)
+}
+
+/// How `text` uses the value of calls of `function` (by its bare name, any schema): a function
+/// that returns a setting, whose callers' uses are the setting's.
+pub(crate) fn untryable_calls(text: &str, function: &str) -> Uses {
+    let call =
+        Regex::new(&format!(r#"(?:\b[a-z_][a-z0-9_]*\s*\.\s*)?\b"?{}"?\s*\([^()']*\)"#, regex::escape(function)))
+            .expect("an escaped pattern");
+    uses(text, &call, true)
+}
+
+/// Each match of `call` in `text` (with `code_only`, none in a string literal: a message that
+/// names a function calls nothing), judged.
+fn uses(text: &str, call: &Regex, code_only: bool) -> Uses {
+    let code = super::facts::without_comments(text).to_lowercase();
+    let blanked = super::facts::code(text);
+    let mut out = Uses::default();
     for m in call.find_iter(&code) {
+        if code_only && blanked.get(m.start()..m.end()) != Some(m.as_str()) {
+            continue;
+        }
         judge(&code, m.start(), m.end(), 0, &mut out);
     }
-    out.dedup();
+    out.untryable.dedup();
     out
 }
 
 /// Judges the expression `code[start..end]` (a setting, or a variable holding one): pushes it
 /// to `out` unless every use of it is tryable. `depth` bounds the variables followed.
-fn judge(code: &str, start: usize, end: usize, depth: usize, out: &mut Vec<Untryable>) {
+fn judge(code: &str, start: usize, end: usize, depth: usize, out: &mut Uses) {
     let (start, end) = widen(code, start, end);
     let after = &code[end..];
     let before = &code[..start];
@@ -97,13 +126,14 @@ fn judge(code: &str, start: usize, end: usize, depth: usize, out: &mut Vec<Untry
         return;
     }
     if before.trim_end().ends_with("return") || (before.trim_end().ends_with("select") && ENDS.is_match(after)) {
-        // Returned to a caller, which compares it by the literals the levers pool.
+        // Returned to a caller, whose uses of the call are judged as this one's.
+        out.returned = true;
         return;
     }
     let variable = ASSIGNED
         .captures(before)
         .map(|c| c[1].to_owned())
-        .or_else(|| SELECT_INTO.captures(after).map(|c| c[1].to_owned()));
+        .or_else(|| SELECT_INTO.captures(after).filter(|_| in_select_list(code, start)).map(|c| c[1].to_owned()));
     if let Some(variable) = variable.filter(|v| !NOT_VARIABLES.contains(&v.as_str()) && depth < 3) {
         follow(code, &variable, end, depth + 1, out);
         return;
@@ -122,7 +152,7 @@ fn judge(code: &str, start: usize, end: usize, depth: usize, out: &mut Vec<Untry
                         continue;
                     }
                     if !matches!(statement_of(code, at), Statement::Raise | Statement::Returned) {
-                        out.push(Untryable(snippet(code, at, to)));
+                        out.untryable.push(Untryable(snippet(code, at, to)));
                     }
                 }
                 return;
@@ -130,7 +160,16 @@ fn judge(code: &str, start: usize, end: usize, depth: usize, out: &mut Vec<Untry
             Statement::Other => {}
         }
     }
-    out.push(Untryable(snippet(code, start, end)));
+    out.untryable.push(Untryable(snippet(code, start, end)));
+}
+
+/// Whether `code[start..]` is in the select list of its statement (`SELECT x INTO v`), not in
+/// its `FROM` or `WHERE` (`SELECT count(*) FROM t WHERE t.role = x INTO n` stores the count).
+fn in_select_list(code: &str, start: usize) -> bool {
+    static CLAUSE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(?:from|where)\b").expect("a valid pattern"));
+    let head = &code[..start];
+    let cut = STATEMENT_START.find_iter(head).last().map_or(0, |m| m.end());
+    !CLAUSE.is_match(&head[cut..])
 }
 
 /// Whether the use is joined to other text (`||`): a value made of it.
@@ -170,7 +209,7 @@ fn statement_of(code: &str, at: usize) -> Statement {
 }
 
 /// Each use of `variable` after `from`, judged as the setting it holds.
-fn follow(code: &str, variable: &str, from: usize, depth: usize, out: &mut Vec<Untryable>) {
+fn follow(code: &str, variable: &str, from: usize, depth: usize, out: &mut Uses) {
     let word = Regex::new(&format!(r"\b{}\b", regex::escape(variable))).expect("an escaped pattern");
     for m in word.find_iter(&code[from..]) {
         let (start, end) = (from + m.start(), from + m.end());
@@ -193,10 +232,20 @@ fn widen(code: &str, mut start: usize, mut end: usize) -> (usize, usize) {
             continue;
         }
         let head = code[..start].trim_end();
+        // A scalar subquery of it alone, `(SELECT auth.jwt())`, as Supabase writes its policies.
+        if let Some(open) = head.strip_suffix("select").map(str::trim_end).and_then(|h| h.strip_suffix('('))
+            && let Some(close) = closing(code, end)
+            && code[end..close].trim().is_empty()
+        {
+            (start, end) = (open.len(), close + 1);
+            continue;
+        }
         let Some(open) = head.strip_suffix('(') else { break };
         let name_start =
             open.trim_end().rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).map_or(0, |i| i + 1);
         let name = open.trim_end()[name_start..].trim();
+        // `select (x)`: the parentheses alone.
+        let name = if name == "select" { "" } else { name };
         if !WRAPPERS.contains(&name.trim_start_matches("pg_catalog.")) {
             break;
         }
@@ -239,7 +288,22 @@ mod tests {
     use super::*;
 
     fn judged(text: &str) -> Vec<String> {
-        untryable(text, "audit.level").into_iter().map(|u| u.0).collect()
+        uses_of_setting(text, "audit.level").untryable.into_iter().map(|u| u.0).collect()
+    }
+
+    #[test]
+    fn a_call_of_a_function_that_returns_a_setting_is_judged_as_the_setting() {
+        let calls = |text: &str| untryable_calls(text, "jwt");
+        let tryable = calls("(( SELECT (auth.jwt() ->> 'role'::text)) = 'admin'::text)");
+        assert!(tryable.untryable.is_empty(), "{tryable:?}");
+        let column = calls("select count(*) from public.perms where perms.role = (public.jwt() ->> 'role') into n;");
+        assert_eq!(column.untryable.len(), 1, "{column:?}");
+        assert!(column.untryable[0].0.starts_with("(public.jwt() ->> 'role')"), "{column:?}");
+        let message = calls("RAISE EXCEPTION 'sign in again: jwt() expired';");
+        assert!(message.untryable.is_empty() && !message.returned, "{message:?}");
+        assert!(calls("BEGIN RETURN public.jwt(); END").returned);
+        assert!(calls("AS $$ SELECT (auth.jwt() ->> 'sub')::uuid $$").returned);
+        assert!(uses_of_setting("RETURN current_setting('audit.level', true);", "audit.level").returned);
     }
 
     #[test]

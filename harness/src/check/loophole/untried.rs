@@ -25,6 +25,8 @@ pub(crate) fn untried(
     given: &[&str],
 ) -> (Vec<Untried>, Vec<Trusted>) {
     let mut found: BTreeMap<facts::Fact, Vec<String>> = BTreeMap::new();
+    // Functions that return a setting (`auth.jwt()`), each with the setting it carries.
+    let mut carriers: Vec<(String, String)> = Vec::new();
     for reader in &gathered.readers {
         for fact in facts::read(&reader.text) {
             match facts::proof(&fact, contexts, own_login) {
@@ -36,14 +38,21 @@ pub(crate) fn untried(
                     if given.iter().any(|t| t.eq_ignore_ascii_case(name)) {
                         continue;
                     }
-                    for use_ in keys::untryable(&reader.text, name) {
+                    let uses = keys::uses_of_setting(&reader.text, name);
+                    for use_ in uses.untryable {
                         let keyed = facts::Fact::Keyed(name.clone(), use_.0);
                         found.entry(keyed).or_default().push(reader.name.clone());
+                    }
+                    if let Some(function) = uses.returned.then(|| function_of(&reader.name)).flatten() {
+                        carriers.push((function, name.clone()));
                     }
                 }
                 facts::Proof::AsTheApplication => {}
             }
         }
+    }
+    for (fact, read_by) in carried(&gathered.readers, carriers) {
+        found.entry(fact).or_default().extend(read_by);
     }
     for reader in &gathered.readers {
         let text = facts::without_comments(&reader.text).to_lowercase();
@@ -79,6 +88,44 @@ pub(crate) fn untried(
         }
     }
     (out, used)
+}
+
+/// At most this many functions are followed as carriers of a setting.
+const MAX_CARRIERS: usize = 32;
+
+/// The uses of each call of a function that returns a setting (`carriers`: function, setting)
+/// that are not an equality with literals, keyed as the setting's; a function that returns such
+/// a call carries the setting too.
+fn carried(readers: &[super::Reader], mut carriers: Vec<(String, String)>) -> Vec<(facts::Fact, Vec<String>)> {
+    let mut out: Vec<(facts::Fact, Vec<String>)> = Vec::new();
+    let mut next = 0;
+    while next < carriers.len() && next < MAX_CARRIERS {
+        let (function, setting) = carriers[next].clone();
+        next += 1;
+        for reader in readers {
+            let uses = keys::untryable_calls(&reader.text, &function);
+            for use_ in uses.untryable {
+                out.push((facts::Fact::Keyed(setting.clone(), use_.0), vec![reader.name.clone()]));
+            }
+            if let Some(caller) = uses.returned.then(|| function_of(&reader.name)).flatten()
+                && !carriers.iter().any(|(f, s)| *f == caller && *s == setting)
+            {
+                carriers.push((caller, setting.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The bare name of the function a reader is (`policy `p` → public.jwt()` → `jwt`); none for a
+/// policy, trigger or rule itself.
+fn function_of(path: &str) -> Option<String> {
+    let last = path.rsplit(" → ").next()?;
+    if path == last || last.starts_with("view ") {
+        return None;
+    }
+    let name = last.split('(').next()?.rsplit('.').next()?.trim_matches('"');
+    (!name.is_empty()).then(|| name.to_lowercase())
 }
 
 /// At most this many `trusted` entries are spelled out in a failure's hint.
