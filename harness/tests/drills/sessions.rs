@@ -115,9 +115,11 @@ fn the_backups_own_code_sees_the_applications_login_in_every_probe() {
 
 /// Shapes real schemas have, which read about the session without deciding a refusal: a
 /// generic audit trigger after every write (who, from where, which transaction, when) on an
-/// empty tenant table and on an append-only trail, a guard whose refusal message says "now", a
-/// definer that makes next month's partition with SQL built from nothing its caller gives. An
-/// honest backup of them passes, and the evidence says what the audit trigger wrote meanwhile.
+/// empty tenant table and on an append-only trail, a guard whose refusal message says "now" or
+/// names the retention function (`use trail_purge()`: a message calls nothing), a trail whose
+/// writer is BYPASSRLS under a read policy keyed on a claim (no policy runs for it), a definer
+/// that makes next month's partition with SQL built from nothing its caller gives. An honest
+/// backup of them passes, and the evidence says what the audit trigger wrote meanwhile.
 const AUDITED: &str = "\
 CREATE TABLE public.audit_log (at timestamptz NOT NULL, who text NOT NULL, client inet, xid bigint, what text NOT NULL);\n\
 CREATE FUNCTION public.audit_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN\n\
@@ -135,6 +137,16 @@ CREATE FUNCTION public.events_final() RETURNS trigger LANGUAGE plpgsql AS $$ BEG
 CREATE TRIGGER final BEFORE UPDATE OR DELETE ON public.events FOR EACH ROW EXECUTE FUNCTION public.events_final();\n\
 CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON public.events FOR EACH ROW EXECUTE FUNCTION public.audit_write();\n\
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.events TO app;\nGRANT USAGE ON SEQUENCE public.events_id_seq TO app;\n\
+CREATE ROLE archiver LOGIN BYPASSRLS;\n\
+CREATE TABLE public.trail (id bigserial PRIMARY KEY, who integer, what text NOT NULL);\n\
+INSERT INTO public.trail (who, what) VALUES (1, 'seed');\n\
+ALTER TABLE public.trail ENABLE ROW LEVEL SECURITY;\n\
+CREATE POLICY readers ON public.trail FOR SELECT USING (who = (NULLIF(pg_catalog.current_setting('app.claims', true), '')::jsonb ->> 'who')::integer);\n\
+CREATE FUNCTION public.trail_purge() RETURNS integer LANGUAGE sql AS $$ WITH d AS (DELETE FROM public.trail WHERE id < 0 AND pg_catalog.now() > pg_catalog.now() RETURNING 1) SELECT pg_catalog.count(*)::integer FROM d $$;\n\
+CREATE FUNCTION public.trail_final() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n\
+  RAISE EXCEPTION 'the trail is append-only: use trail_purge() for retention' USING ERRCODE = '42501';\nEND $$;\n\
+CREATE TRIGGER final BEFORE UPDATE OR DELETE ON public.trail FOR EACH ROW EXECUTE FUNCTION public.trail_final();\n\
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.trail TO archiver;\nGRANT USAGE ON SEQUENCE public.trail_id_seq TO archiver;\n\
 CREATE FUNCTION public.create_next_partition() RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$\n\
 DECLARE part text := 'log_' || pg_catalog.to_char(pg_catalog.now() + interval '1 month', 'YYYY_MM');\n\
 BEGIN EXECUTE pg_catalog.format('CREATE TABLE IF NOT EXISTS %I (LIKE public.audit_log)', part); END $$;\n";
@@ -148,6 +160,11 @@ fail_closed = { role = "app", setting = "app.tenant", column = "tenant" }
 table = "public.events"
 role = "app"
 insert = "INSERT INTO public.events (what) VALUES ('exported')"
+
+[[checks.append_only]]
+table = "public.trail"
+role = "archiver"
+insert = "INSERT INTO public.trail (who, what) VALUES (2, 'exported')"
 
 [[checks.roles]]
 role = "app"

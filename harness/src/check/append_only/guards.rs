@@ -14,6 +14,12 @@ use crate::check::{CheckContext, CheckResult};
 use crate::pg::describe_sql_error;
 use crate::sqlstate::Probe as SqlProbe;
 
+/// Whether row security does not apply to role `$1` on table `$2`: it is BYPASSRLS, or it
+/// has the table owner's privileges and row security is not forced there.
+const BYPASSES_SQL: &str = "SELECT r.rolbypassrls OR (pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity) \
+     FROM pg_catalog.pg_roles r, pg_catalog.pg_class c \
+     WHERE r.rolname OPERATOR(pg_catalog.=) $1 AND c.oid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass";
+
 impl Spec {
     /// What guards the operations that were refused although granted (the triggers, rules and
     /// policies on changes, and all the code they reach: [`loophole`]) reads about the session:
@@ -131,8 +137,14 @@ impl Spec {
         refused_by: &[String],
     ) -> sqlx::Result<(loophole::graph::Gathered, loophole::Contexts)> {
         let mut conn = ctx.pool.acquire().await?;
-        let gathered =
-            loophole::graph::gather(&mut conn, &self.table.sql(), loophole::graph::For::Change, refused_by).await?;
+        let bypasses: bool = sqlx::query_scalar(BYPASSES_SQL)
+            .bind(&self.role)
+            .bind(self.table.sql())
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(false);
+        let what = if bypasses { loophole::graph::For::ChangeBypassingRls } else { loophole::graph::For::Change };
+        let gathered = loophole::graph::gather(&mut conn, &self.table.sql(), what, refused_by).await?;
         let contexts = loophole::contexts(&mut conn).await?;
         Ok((gathered, contexts))
     }
