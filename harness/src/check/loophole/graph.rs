@@ -41,6 +41,10 @@ pub(crate) enum For {
     /// The same, by a role row security does not apply to (BYPASSRLS, or the table's owner
     /// where it is not forced): no policy is read, as none runs.
     ChangeBypassingRls,
+    /// An UPDATE alone: its triggers, rules and policies (a statement's plan says which).
+    Update,
+    /// A DELETE alone.
+    Delete,
 }
 
 impl For {
@@ -50,6 +54,8 @@ impl For {
             For::Read => 0,
             For::Insert => 4,
             For::Change | For::ChangeBypassingRls => 8 | 16 | 32,
+            For::Update => 16,
+            For::Delete => 8,
         }
     }
 
@@ -59,6 +65,8 @@ impl For {
             For::Read => &[],
             For::Insert => &["3"],
             For::Change | For::ChangeBypassingRls => &["2", "4"],
+            For::Update => &["2"],
+            For::Delete => &["4"],
         }
     }
 
@@ -69,6 +77,8 @@ impl For {
             For::Insert => &["a", "*"],
             For::Change => &["w", "d", "*", "r"],
             For::ChangeBypassingRls => &[],
+            For::Update => &["w", "*", "r"],
+            For::Delete => &["d", "*", "r"],
         }
     }
 }

@@ -41,6 +41,9 @@ static LITERAL_EQUALS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:'(?:[^']|'')*'|true|false|-?\d+)\s*(?:=|<>|!=|is\s+(?:not\s+)?distinct\s+from)\s*$")
         .expect("a valid pattern")
 });
+/// Nothing, or the alias PostgreSQL prints for a scalar subquery's one column (`AS role`).
+static ALIAS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"^\s*(?:as\s+"?[a-z_][a-z0-9_]*"?\s*)?$"#).expect("a valid pattern"));
 /// An assignment at the start of a statement (`v := `, `v = `, `v text := ` in a declaration).
 static ASSIGNED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -103,7 +106,10 @@ fn uses(text: &str, call: &Regex, code_only: bool) -> Uses {
     let blanked = super::facts::code(text);
     let mut out = Uses::default();
     for m in call.find_iter(&code) {
-        if code_only && blanked.get(m.start()..m.end()) != Some(m.as_str()) {
+        // Not in a literal, nor a function's own name in its definition (`CREATE OR REPLACE
+        // FUNCTION auth.role()`, as the walk reads each function whole).
+        let defined = ["function", "procedure"].iter().any(|w| code[..m.start()].trim_end().ends_with(w));
+        if code_only && (blanked.get(m.start()..m.end()) != Some(m.as_str()) || defined) {
             continue;
         }
         judge(&code, m.start(), m.end(), 0, &mut out);
@@ -235,7 +241,7 @@ fn widen(code: &str, mut start: usize, mut end: usize) -> (usize, usize) {
         // A scalar subquery of it alone, `(SELECT auth.jwt())`, as Supabase writes its policies.
         if let Some(open) = head.strip_suffix("select").map(str::trim_end).and_then(|h| h.strip_suffix('('))
             && let Some(close) = closing(code, end)
-            && code[end..close].trim().is_empty()
+            && ALIAS.is_match(&code[end..close])
         {
             (start, end) = (open.len(), close + 1);
             continue;
@@ -296,12 +302,18 @@ mod tests {
         let calls = |text: &str| untryable_calls(text, "jwt");
         let tryable = calls("(( SELECT (auth.jwt() ->> 'role'::text)) = 'admin'::text)");
         assert!(tryable.untryable.is_empty(), "{tryable:?}");
+        let aliased = calls("(( SELECT auth.jwt() AS jwt) = '{}'::jsonb)");
+        assert!(aliased.untryable.is_empty(), "{aliased:?}");
         let column = calls("select count(*) from public.perms where perms.role = (public.jwt() ->> 'role') into n;");
         assert_eq!(column.untryable.len(), 1, "{column:?}");
         assert!(column.untryable[0].0.starts_with("(public.jwt() ->> 'role')"), "{column:?}");
         let message = calls("RAISE EXCEPTION 'sign in again: jwt() expired';");
         assert!(message.untryable.is_empty() && !message.returned, "{message:?}");
         assert!(calls("BEGIN RETURN public.jwt(); END").returned);
+        let defined = calls(
+            "CREATE OR REPLACE FUNCTION auth.jwt()\n RETURNS jsonb\n LANGUAGE sql\nAS $function$ select 1 $function$",
+        );
+        assert!(defined.untryable.is_empty() && !defined.returned, "{defined:?}");
         assert!(calls("AS $$ SELECT (auth.jwt() ->> 'sub')::uuid $$").returned);
         assert!(uses_of_setting("RETURN current_setting('audit.level', true);", "audit.level").returned);
     }

@@ -42,7 +42,7 @@ pub(super) async fn plan(session: &AppSession, statement: &str) -> Result<Option
 }
 
 /// Every relation a JSON plan names, with what the plan does to it: a `ModifyTable` node's
-/// operation for its target (an INSERT; an UPDATE, DELETE or MERGE changes rows), a read for
+/// operation for its target (an INSERT, an UPDATE, a DELETE; a MERGE may do each), a read for
 /// every other (a scan, a join's side, a subplan's, a CTE's).
 fn touched(plan: &Value) -> Touched {
     let mut found: BTreeSet<(String, u8)> = BTreeSet::new();
@@ -58,8 +58,9 @@ fn touched(plan: &Value) -> Touched {
                     let modify = fields.get("Node Type").and_then(Value::as_str) == Some("ModifyTable");
                     let ops: &[u8] = match (modify, fields.get("Operation").and_then(Value::as_str)) {
                         (true, Some("Insert")) => &[1],
-                        (true, Some("Merge")) => &[1, 2],
-                        (true, _) => &[2],
+                        (true, Some("Update")) => &[3],
+                        (true, Some("Delete")) => &[4],
+                        (true, _) => &[1, 2],
                         (false, _) => &[0],
                     };
                     found.extend(ops.iter().map(|op| (table.clone(), *op)));
@@ -72,6 +73,8 @@ fn touched(plan: &Value) -> Touched {
     let what = |op: u8| match op {
         0 => For::Read,
         1 => For::Insert,
+        3 => For::Update,
+        4 => For::Delete,
         _ => For::Change,
     };
     found.into_iter().map(|(table, op)| (table, what(op))).collect()
@@ -188,7 +191,7 @@ mod tests {
             [
                 ("\"Odd Schema\".\"tenants\"".to_owned(), For::Read),
                 ("\"public\".\"notes\"".to_owned(), For::Read),
-                ("\"public\".\"notes\"".to_owned(), For::Change)
+                ("\"public\".\"notes\"".to_owned(), For::Delete)
             ]
         );
         let merge: Value = serde_json::from_str(
