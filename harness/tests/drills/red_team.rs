@@ -569,6 +569,26 @@ expect = 0
             SQL_TENANT_ONE,
             "reads where the session comes from (`inet_client_addr`)",
         ),
+        // The plan is read with EXPLAIN: code that raises only under it hid the code before.
+        "a sql check whose statement's plan cannot be read (EXPLAIN raises)" => {
+            let explain = |guard: &str| {
+                format!(
+                    "CREATE FUNCTION public.no_plans() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$\nBEGIN\n{guard}  RETURN true;\nEND $$;\n{}",
+                    invoices(" OR pg_catalog.current_setting('app.support', true) = 'on'").replace(
+                        "USING (public.invoice_visible(tenant))",
+                        "USING (public.no_plans() AND public.invoice_visible(tenant))"
+                    )
+                )
+            };
+            case(
+                explain(
+                    "  IF pg_catalog.current_query() ILIKE 'explain%' THEN RAISE EXCEPTION 'no plans here'; END IF;\n",
+                ),
+                explain("").replace(" OR pg_catalog.current_setting('app.support', true) = 'on'", ""),
+                SQL_TENANT_ONE,
+                "the query failed: no plans here",
+            )
+        }
         "a sql check whose answer a setting the role may set changes" => case(
             invoices(" OR pg_catalog.current_setting('app.support', true) = 'on'"),
             invoices(""),
@@ -776,6 +796,7 @@ fn assert_honest_passes(name: &str, drill: &Drill) {
 #[case::sql_session_user("a sql check whose answer depends on session_user")]
 #[case::sql_client_address("a sql check whose answer depends on the client address")]
 #[case::sql_setting("a sql check whose answer a setting the role may set changes")]
+#[case::sql_no_plan("a sql check whose statement's plan cannot be read (EXPLAIN raises)")]
 #[case::user_schema_orders("a schema named after the application role holding an empty orders")]
 #[case::user_schema_journal("a schema named after the application role holding an older migration journal")]
 #[case::security_definer("a SECURITY DEFINER function of the superuser that runs any SQL")]

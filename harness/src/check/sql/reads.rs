@@ -20,6 +20,10 @@ use crate::check::CheckContext;
 use crate::check::login::{AppSession, Failure};
 use crate::check::loophole::{self, Attempt, Trusted, Untried, graph::For};
 
+/// The first keywords of the statements EXPLAIN takes (`""`: one that starts with a
+/// parenthesis, `(SELECT ...)`).
+const EXPLAINED: [&str; 9] = ["SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "WITH", "VALUES", "TABLE", ""];
+
 /// The tables a statement's plan touches, and what it does to each.
 pub(super) type Touched = Vec<(String, For)>;
 
@@ -34,9 +38,15 @@ pub(super) async fn plan(session: &AppSession, statement: &str) -> Result<Option
             let text = answer.first().unwrap_or_default();
             Ok(Some(touched(&serde_json::from_str(text).unwrap_or(Value::Null))))
         }
-        Err(_) => {
+        Err(failure) => {
             session.run("ROLLBACK TO SAVEPOINT pgdrill_plan").await?;
-            Ok(None)
+            // A statement EXPLAIN takes has a plan: one that fails only under EXPLAIN (code that
+            // reads `current_query()`) is an error, never a pass with its code unread.
+            let keyword = super::first_keyword(statement).unwrap_or_default();
+            match EXPLAINED.contains(&keyword.as_str()) {
+                true => Err(failure),
+                false => Ok(None),
+            }
         }
     }
 }
