@@ -13,6 +13,8 @@
 //! settings = { "caracal.zone_id" = "..." } # session settings the writer sets (SET LOCAL), e.g.
 //!                                          # the tenant a row-level security WITH CHECK reads
 //! probe = { zone_id = "..." }              # values for a probe row (below), else made up
+//! accept = [{ through = "audit.purge(integer)", code = "<sha256 the check prints>", reason = "..." }]
+//!                                          # others' code that changes the trail by design
 //! ```
 //!
 //! The table must be a table (a view with rules can swallow any write). Every probe runs in a
@@ -30,6 +32,11 @@
 //! operations is read whole and tried ([`guards`]).
 //! A listed trigger protects only when it fires in ordinary sessions: enabled (`O`) or
 //! `ENABLE ALWAYS` (`A`); `ENABLE REPLICA` (`R`) and disabled (`D`) fail.
+//!
+//! The writer also runs code of others with their powers (a `SECURITY DEFINER` function it may
+//! call, a definer trigger or a rule on a table it writes, a view it may change, a cascading
+//! foreign key of the trail): each whose owner could change the trail is read whole and must
+//! leave it as it is, or be accepted for its code ([`others`]).
 //!
 //! With `key`, the check also proves the trail only grew between the backups drilled
 //! ([`trail`]): the history keeps the table's rows fingerprinted by ranges of the key, and
@@ -51,6 +58,7 @@ use crate::sqlstate::Probe as SqlProbe;
 
 mod guards;
 mod judge;
+mod others;
 mod probe;
 mod trail;
 pub(crate) use judge::{Attempt, Judged, Operation, judge, judge_insert};
@@ -89,6 +97,11 @@ pub(crate) struct Config {
     /// unchanged.
     #[serde(default)]
     pub key: Option<String>,
+    /// Code of others the role runs that may change the table, there by design: each as the
+    /// check names it (a `SECURITY DEFINER` function, a trigger, a rule, a view, a foreign key),
+    /// with the sha256 of its code the check prints, and why.
+    #[serde(default)]
+    pub accept: Vec<super::accept::AcceptConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +114,7 @@ pub(crate) struct Spec {
     pub trusted: Vec<Trusted>,
     pub probe: super::probe::Probe,
     pub key: Option<String>,
+    pub accept: Vec<super::accept::Door>,
 }
 
 impl Kind for Spec {
@@ -130,6 +144,7 @@ impl Kind for Spec {
             trusted: Trusted::resolve(config.trusted)?,
             probe,
             key: config.key,
+            accept: super::accept::Door::resolve(config.accept)?,
         })
     }
 
@@ -178,6 +193,7 @@ impl Kind for Spec {
                 why.said()
             ))],
         };
+        results.push(self.others(ctx).await);
         if !self.triggers.is_empty() {
             results.push(self.trigger_check(ctx).await);
         }

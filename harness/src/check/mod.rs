@@ -10,6 +10,7 @@
 //! generates the rest: [`CheckSpec`], [`KINDS`], the release gate's kinds and the
 //! reading of `[checks]`, which keeps the scenario file's order.
 
+mod accept;
 pub(crate) mod amcheck;
 pub(crate) mod append_only;
 mod as_app;

@@ -193,7 +193,7 @@ impl CheckKind {
                 "anything of policies or tables the scenario does not name; tenant isolation is proven for the roles and settings it names, in sessions like the drill's, and not for a session that reads facts the drill could not try"
             }
             CheckKind::AppendOnly => {
-                "that the trail is complete without `key` (it proves writes are refused, not that no row was lost before the backup); only the writing role named is tried, not other roles; only its own statements are tried, not a SECURITY DEFINER function it may call that changes the trail (a retention function executable by PUBLIC: `roles` with `forbidden_schemas` or a `sql` check of it catches one)"
+                "that the trail is complete without `key` (it proves writes are refused, not that no row was lost before the backup); only the writing role named is tried, not other roles; code of others it runs (a SECURITY DEFINER function it may call, a definer trigger or a rule on a table it writes, a view over the trail, a cascading foreign key) is read, not tried: what it does with arguments pgdrill did not give is judged from its statements, and an accepted one is trusted for its code"
             }
             CheckKind::Roles => {
                 "anything about roles the scenario does not name, nor privileges on schemas outside those it lists (`exact`, `forbidden_schemas`)"

@@ -143,6 +143,11 @@ const APPEND_ONLY: &[Premise] = &[
         "no guard decides by the row's own value compared with a constant (`OLD.status = 'draft'`): the drill aims at rows the table holds, not at those the application could write with the key value",
         Analysis,
     ),
+    premise!(
+        "no code of others the role runs changes the table with their powers (a SECURITY DEFINER function it may call, a definer trigger or a rule on a table it writes, a view over the table it may change, a foreign key of the table with a cascading action on one it may change): read whole, every statement on the allow-list (queries, appends, changes of other tables whose own triggers and rules are read too)",
+        Analysis,
+    ),
+    premise!("code of others that changes the table by design (`accept`, for the sha256 of its code)", Acceptance),
     premise!("with `key`, every row of the previous drill's backup is still there", Comparison),
 ];
 

@@ -233,6 +233,34 @@ BEGIN
 END $$;
 "#;
 
+/// Members whose audit rows reference them (`on_delete`), a definer function the application
+/// may call (`purge`: its SQL body), a rule on a table it writes (`tidy`: the rule's action),
+/// and a definer trigger there that appends to the trail by its bare name (`noted_path`: the
+/// search_path it pins): each runs with another role's powers.
+fn others_powers(on_delete: &str, purge: &str, tidy: &str, noted_path: &str) -> String {
+    format!(
+        "CREATE TABLE public.members (id integer PRIMARY KEY, name text NOT NULL);\n\
+         INSERT INTO public.members VALUES (1, 'alice'), (2, 'bob'), (3, 'carol');\n\
+         GRANT SELECT, DELETE ON public.members TO app;\n\
+         CREATE TABLE public.audit (id bigserial PRIMARY KEY, member integer REFERENCES public.members ON DELETE {on_delete}, what text NOT NULL, at timestamptz NOT NULL DEFAULT now());\n\
+         INSERT INTO public.audit (member, what, at) VALUES (1, 'signed in', '2025-03-01 09:00:00+00'), (2, 'exported', '2025-03-02 10:00:00+00'), (3, 'read', '2025-03-03 10:00:00+00');\n\
+         GRANT SELECT, INSERT ON public.audit TO app;\nGRANT USAGE ON SEQUENCE public.audit_id_seq TO app;\n\
+         CREATE FUNCTION public.purge_audit(days integer) RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$ {purge} $$;\n\
+         CREATE TABLE public.scratch (id serial PRIMARY KEY, note text);\n\
+         GRANT INSERT ON public.scratch TO app;\nGRANT USAGE ON SEQUENCE public.scratch_id_seq TO app;\n\
+         CREATE RULE tidy AS ON INSERT TO public.scratch DO ALSO {tidy};\n\
+         CREATE FUNCTION public.scratch_noted() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = {noted_path} AS $$\n\
+         BEGIN\n  INSERT INTO audit (what) VALUES ('scratch noted');\n  RETURN NULL;\nEND $$;\n\
+         CREATE TRIGGER noted AFTER INSERT ON public.scratch FOR EACH ROW EXECUTE FUNCTION public.scratch_noted();\n"
+    )
+}
+
+const OTHERS_CHECK: &str = r#"[[checks.append_only]]
+table = "public.audit"
+role = "app"
+insert = "INSERT INTO public.audit (what) VALUES ('probe')"
+"#;
+
 /// The corpus: each lie with its honest twin.
 fn case(name: &str) -> Case {
     let case = |lie: String, honest: String, checks, says| Case { lie, honest, roles: "", checks, says };
@@ -716,6 +744,22 @@ forbidden_schemas = ["tenant_globex"]
             "[[checks.partitions]]\ntable = \"public.events\"\nmonths_back = 1\nmonths_ahead = 2\n",
             "drops",
         ),
+        "code of others the application runs that changes the trail" => case(
+            others_powers(
+                "CASCADE",
+                "DELETE FROM public.audit WHERE at < pg_catalog.now() - days * interval '1 day'",
+                "DELETE FROM public.audit WHERE member = 2",
+                "public, pg_catalog",
+            ),
+            others_powers(
+                "NO ACTION",
+                "INSERT INTO public.audit (what) VALUES ('purge asked')",
+                "INSERT INTO public.audit (what) VALUES ('scratch note')",
+                "public, pg_temp",
+            ),
+            OTHERS_CHECK,
+            "with another role's powers",
+        ),
         other => panic!("no case {other}"),
     }
 }
@@ -813,6 +857,37 @@ fn on_a_container(#[case] name: &str, #[values(LIE, HONEST)] dump: bool) {
     let scratch = Scratch::new();
     let drill = drill_case(&scratch, name, dump, CONTAINER, &[]);
     if dump == LIE { assert_not_fooled(name, &drill) } else { assert_honest_passes(name, &drill) }
+}
+
+/// Code of others the application runs, each with powers over the trail: a definer function it
+/// may call, a rule on a table it writes, a cascading foreign key from a table it may delete
+/// from, a definer trigger that appends to the trail by a bare name its caller's temporary table
+/// shadows. Every one of them is named (verified by hand: as `app`, over TCP, `SELECT
+/// purge_audit(-1)`, `INSERT INTO scratch`, `DELETE FROM members WHERE id = 1` each erase audit
+/// rows that `DELETE FROM audit` may not, and so does `INSERT INTO scratch` after `app` made a
+/// temporary `audit` whose trigger deletes `public.audit`: it runs as the definer's owner); their
+/// honest twins (a definer and a rule that only append, a foreign key with no action, the
+/// trigger's search_path naming pg_temp last) pass.
+#[rstest]
+fn others_powers_are_named(#[values(LIE, HONEST)] dump: bool) {
+    let name = "code of others the application runs that changes the trail";
+    let scratch = Scratch::new();
+    let drill = drill_case(&scratch, name, dump, CONTAINER, &[]);
+    if dump == HONEST {
+        return assert_honest_passes(name, &drill);
+    }
+    assert_not_fooled(name, &drill);
+    let said =
+        &drill.record().checks.iter().find(|c| c.message.contains("another role's powers")).expect("named").message;
+    for named in [
+        "`public.purge_audit(integer)`: deletes from `audit`, the trail",
+        "`rule tidy on public.scratch`: deletes from `audit`, the trail",
+        "`constraint audit_member_fkey on public.audit`: `app` may change the table it references",
+        "`trigger noted on public.scratch`: it runs → public.scratch_noted(): `audit` is not schema-qualified and its search_path (`public, pg_catalog`) does not name pg_temp",
+        "accept = [{ through = \"public.purge_audit(integer)\", code = \"",
+    ] {
+        assert!(said.contains(named), "names {named}: {said}");
+    }
 }
 
 /// PostgreSQL 15's binaries in bubblewrap: a lie of each kind, and some honest twins.

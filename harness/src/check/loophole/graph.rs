@@ -234,6 +234,26 @@ pub(crate) async fn gather_statement(
     walk.finish(conn).await
 }
 
+/// Every text some code runs: `texts` (a rule's action, read as they are) and the functions
+/// `functions` (each with how it is reached), and all they reach, as [`gather`] walks it.
+pub(crate) async fn gather_code(
+    conn: &mut PgConnection,
+    texts: &[Reader],
+    functions: &[(i64, String)],
+) -> sqlx::Result<Gathered> {
+    let mut walk = Walk::default();
+    for reader in texts {
+        walk.read(conn, reader.clone()).await?;
+        for f in walk.named(conn, &reader.text, &reader.name).await? {
+            walk.queue(f, &reader.name);
+        }
+    }
+    for (f, label) in functions {
+        walk.queue(*f, label);
+    }
+    walk.finish(conn).await
+}
+
 /// What [`gather`] found.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Gathered {

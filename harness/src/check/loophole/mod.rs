@@ -29,11 +29,13 @@
 //! reason is shown in the evidence and the report.
 
 pub(crate) mod allowed;
+mod dynamic;
 pub(crate) mod facts;
 pub(crate) mod graph;
 mod keys;
 mod rows;
 mod untried;
+pub(crate) mod writes;
 
 pub(crate) use untried::{Untried, only_like_the_drill, untried};
 

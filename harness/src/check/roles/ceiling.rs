@@ -11,6 +11,7 @@
 use std::time::Instant;
 
 use super::{Attributes, Spec, listed};
+use crate::check::accept::Door;
 use crate::check::{CheckContext, CheckResult, bind_evidence};
 use crate::field::FieldError;
 use crate::pg::{describe_sql_error, fold_ident};
@@ -100,14 +101,6 @@ pub(crate) struct Accepted {
     pub doors: Vec<Door>,
 }
 
-/// A definer function accepted as a way into a forbidden schema (see [`AcceptConfig::through`]).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Door {
-    pub function: String,
-    pub code: String,
-    pub reason: String,
-}
-
 impl Accepted {
     pub(crate) fn resolve(configs: Vec<AcceptConfig>) -> Result<Self, FieldError> {
         let mut accepted = Accepted::default();
@@ -164,27 +157,17 @@ impl Accepted {
         reason: String,
         more: bool,
     ) -> Result<(), FieldError> {
-        let function = through.trim().to_owned();
         if more {
             return Err(FieldError::unplaced(format!(
-                "accepting `{function}` names it alone: an `accept` entry names one `attribute`, `member_of` or `through`"
+                "accepting `{}` names it alone: an `accept` entry names one `attribute`, `member_of` or `through`",
+                through.trim()
             )));
         }
-        let code = code.map(|c| c.trim().to_ascii_lowercase()).unwrap_or_default();
-        if code.len() != 64 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(FieldError::unplaced(format!(
-                "accepting `{function}` needs the `code` the check prints for it (64 hexadecimal digits, its sha256): the acceptance holds for that code only"
-            )));
+        let door = Door::new(&through, code.as_deref(), &reason)?;
+        if self.doors.iter().any(|d| d.function == door.function) {
+            return Err(FieldError::unplaced(format!("`{}` is accepted twice", door.function)));
         }
-        if reason.is_empty() {
-            return Err(FieldError::unplaced(format!(
-                "accepting `{function}` needs a `reason`: the report shows an auditor why the role reads through it"
-            )));
-        }
-        if self.doors.iter().any(|d| d.function == function) {
-            return Err(FieldError::unplaced(format!("`{function}` is accepted twice")));
-        }
-        self.doors.push(Door { function, code, reason });
+        self.doors.push(door);
         Ok(())
     }
 

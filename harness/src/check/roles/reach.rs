@@ -18,6 +18,7 @@
 use std::time::Instant;
 
 use super::Spec;
+use crate::check::accept::code_digest;
 use crate::check::loophole::facts::{self, Fact};
 use crate::check::{CheckContext, CheckResult, bind_evidence};
 use crate::pg::describe_sql_error;
@@ -107,12 +108,6 @@ impl From<DefinerRow> for Definer {
         let code = code_digest(&language, &config, &source);
         Definer { function, owner, language, definition, arguments, pinned, extension, reachable, code }
     }
-}
-
-/// The sha256 (hex) of a function's language, settings and source: what an acceptance holds for.
-fn code_digest(language: &str, config: &str, source: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(format!("{language}\n{config}\n{source}")))
 }
 
 impl Definer {
