@@ -266,6 +266,10 @@ impl Spec {
 
     fn judged_paths(&self, result: crate::check::CheckResultBuilder, paths: &[Path]) -> CheckResult {
         let (mut failing, mut accepted, mut proven) = (Vec::new(), Vec::new(), Vec::new());
+        // A path that changes the trail in its own statements is named before one unproven for
+        // how it resolves names or what it cannot read: the summary shows the first few.
+        let mut paths: Vec<&Path> = paths.iter().collect();
+        paths.sort_by_key(|p| !p.unproven.iter().any(|u| u.contains("the trail")));
         for path in paths {
             if path.unproven.is_empty() {
                 proven.push(format!("`{}`", path.name));
