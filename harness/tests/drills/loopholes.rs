@@ -270,7 +270,7 @@ fn swept_and_vetted(checks: &[pgdrill::CheckResult], drill: &impl std::fmt::Debu
 const DEFINER_TRAIL: &str = "\
 CREATE SCHEMA audit;\n\
 CREATE TABLE audit.trail (id bigserial PRIMARY KEY, what text NOT NULL);\n\
-CREATE FUNCTION audit.record() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$ BEGIN\n\
+CREATE FUNCTION audit.record() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ BEGIN\n\
   INSERT INTO audit.trail (what) VALUES (TG_OP); RETURN NULL;\nEND $$;\n\
 CREATE TABLE public.orders (id serial PRIMARY KEY, total integer NOT NULL);\n\
 CREATE TRIGGER record AFTER INSERT OR UPDATE OR DELETE ON public.orders FOR EACH ROW EXECUTE FUNCTION audit.record();\n\

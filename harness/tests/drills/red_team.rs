@@ -245,7 +245,7 @@ fn others_powers(on_delete: &str, purge: &str, tidy: &str, noted_path: &str) -> 
          CREATE TABLE public.audit (id bigserial PRIMARY KEY, member integer REFERENCES public.members ON DELETE {on_delete}, what text NOT NULL, at timestamptz NOT NULL DEFAULT now());\n\
          INSERT INTO public.audit (member, what, at) VALUES (1, 'signed in', '2025-03-01 09:00:00+00'), (2, 'exported', '2025-03-02 10:00:00+00'), (3, 'read', '2025-03-03 10:00:00+00');\n\
          GRANT SELECT, INSERT ON public.audit TO app;\nGRANT USAGE ON SEQUENCE public.audit_id_seq TO app;\n\
-         CREATE FUNCTION public.purge_audit(days integer) RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$ {purge} $$;\n\
+         CREATE FUNCTION public.purge_audit(days integer) RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ {purge} $$;\n\
          CREATE TABLE public.scratch (id serial PRIMARY KEY, note text);\n\
          GRANT INSERT ON public.scratch TO app;\nGRANT USAGE ON SEQUENCE public.scratch_id_seq TO app;\n\
          CREATE RULE tidy AS ON INSERT TO public.scratch DO ALSO {tidy};\n\
@@ -322,7 +322,7 @@ fn case(name: &str) -> Case {
         "a login event trigger that puts the application in replica mode" => {
             let login = |set: &str| {
                 format!(
-                    "CREATE FUNCTION public.on_login() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$\n\
+                    "CREATE FUNCTION public.on_login() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$\n\
                      BEGIN\n  IF session_user = 'app' THEN\n    PERFORM pg_catalog.set_config({set}, false);\n  END IF;\nEND\n$$;\n\
                      CREATE EVENT TRIGGER on_login ON login EXECUTE FUNCTION public.on_login();\n"
                 )
@@ -342,7 +342,7 @@ fn case(name: &str) -> Case {
         "a login event trigger that puts only sessions with a client address in replica mode" => {
             let login = |condition: &str, set: &str| {
                 format!(
-                    "CREATE FUNCTION public.on_login() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$\n\
+                    "CREATE FUNCTION public.on_login() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$\n\
                      BEGIN\n  IF {condition} THEN\n    PERFORM pg_catalog.set_config({set}, false);\n  END IF;\nEND\n$$;\n\
                      CREATE EVENT TRIGGER on_login ON login EXECUTE FUNCTION public.on_login();\n"
                 )
@@ -883,7 +883,7 @@ fn others_powers_are_named(#[values(LIE, HONEST)] dump: bool) {
         "`public.purge_audit(integer)`: deletes from `audit`, the trail",
         "`rule tidy on public.scratch`: deletes from `audit`, the trail",
         "`constraint audit_member_fkey on public.audit`: `app` may change the table it references",
-        "`trigger noted on public.scratch`: it runs → public.scratch_noted(): `audit` is not schema-qualified and its search_path (`public, pg_catalog`) does not name pg_temp",
+        "`trigger noted on public.scratch`: it runs → public.scratch_noted(): its search_path (`public, pg_catalog`) does not end with pg_temp",
         "accept = [{ through = \"public.purge_audit(integer)\", code = \"",
     ] {
         assert!(said.contains(named), "names {named}: {said}");

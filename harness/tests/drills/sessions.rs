@@ -122,7 +122,7 @@ fn the_backups_own_code_sees_the_applications_login_in_every_probe() {
 /// backup of them passes, and the evidence says what the audit trigger wrote meanwhile.
 const AUDITED: &str = "\
 CREATE TABLE public.audit_log (at timestamptz NOT NULL, who text NOT NULL, client inet, xid bigint, what text NOT NULL);\n\
-CREATE FUNCTION public.audit_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN\n\
+CREATE FUNCTION public.audit_write() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ BEGIN\n\
   INSERT INTO public.audit_log VALUES (pg_catalog.clock_timestamp(), session_user, pg_catalog.inet_client_addr(), pg_catalog.txid_current(), TG_TABLE_NAME || ' ' || TG_OP);\n\
   RETURN NULL;\nEND $$;\n\
 CREATE TABLE public.notes (id serial PRIMARY KEY, tenant integer NOT NULL, body text NOT NULL);\n\
@@ -147,7 +147,7 @@ CREATE FUNCTION public.trail_final() RETURNS trigger LANGUAGE plpgsql AS $$ BEGI
   RAISE EXCEPTION 'the trail is append-only: use trail_purge() for retention' USING ERRCODE = '42501';\nEND $$;\n\
 CREATE TRIGGER final BEFORE UPDATE OR DELETE ON public.trail FOR EACH ROW EXECUTE FUNCTION public.trail_final();\n\
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.trail TO archiver;\nGRANT USAGE ON SEQUENCE public.trail_id_seq TO archiver;\n\
-CREATE FUNCTION public.create_next_partition() RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$\n\
+CREATE FUNCTION public.create_next_partition() RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$\n\
 DECLARE part text := 'log_' || pg_catalog.to_char(pg_catalog.now() + interval '1 month', 'YYYY_MM');\n\
 BEGIN EXECUTE pg_catalog.format('CREATE TABLE IF NOT EXISTS %I (LIKE public.audit_log)', part); END $$;\n";
 

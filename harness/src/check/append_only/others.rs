@@ -144,6 +144,15 @@ const CREATABLE_SQL: &str = "SELECT n.nspname::pg_catalog.text FROM pg_catalog.p
  WHERE pg_catalog.has_schema_privilege($1, n.oid, 'CREATE') AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.!~) '^pg_temp_' \
 UNION ALL SELECT 'pg_temp' WHERE pg_catalog.has_database_privilege($1, pg_catalog.current_database(), 'TEMP') ORDER BY 1";
 
+/// The enabled triggers of the relation `$1` (and of the tables under it): each function, and
+/// how it is reached.
+const AFTER_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
+       SELECT $1::pg_catalog.regclass::pg_catalog.oid \
+       UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) \
+SELECT DISTINCT t.tgfoid::pg_catalog.int8, pg_catalog.format('trigger %I on %s', t.tgname, t.tgrelid::pg_catalog.regclass) \
+  FROM pg_catalog.pg_trigger t WHERE t.tgrelid IN (SELECT relid FROM tree) AND NOT t.tgisinternal \
+   AND t.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[])";
+
 /// Of the built-ins named `$1`, those with a volatile overload.
 const VOLATILE_SQL: &str = "SELECT DISTINCT pg_catalog.lower(p.proname::pg_catalog.text) FROM pg_catalog.pg_proc p \
  WHERE pg_catalog.lower(p.proname::pg_catalog.text) OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]) AND p.provolatile OPERATOR(pg_catalog.=) 'v'";
@@ -338,37 +347,41 @@ fn split_path(setting: &str) -> Vec<String> {
 
 /// Why a function the path runs resolves a name the writer chooses, if it may: its
 /// `search_path` (its own, else the path's first function's) is its caller's while the writer
-/// may create objects in some schema, or does not name `pg_temp` while it names a relation
-/// unqualified (a temporary table of the caller's comes first), or puts a schema the writer
-/// may create objects in before `pg_catalog`.
+/// may create temporary objects or objects in some schema, or does not end with `pg_temp`
+/// while the writer may create temporary ones, or puts a schema the writer may create objects
+/// in before `pg_catalog`.
 fn resolution(reader: &Reader, entry: &Entry<'_>) -> Vec<String> {
     let text = reader.text.trim_start().to_lowercase();
     if !(text.starts_with("create or replace function") || text.starts_with("create or replace procedure")) {
         return Vec::new();
     }
+    let temporary = entry.creatable.iter().any(|s| s == "pg_temp");
+    let schemas: Vec<&str> = entry.creatable.iter().map(String::as_str).filter(|s| *s != "pg_temp").collect();
     let Some(path) = writes::pinned_path(&reader.text).or_else(|| entry.path.clone()) else {
-        // Unpinned, its names resolve in its caller's search_path: functions and operators
-        // (`||` too) the caller creates in a schema it may create objects in come first.
-        let schemas: Vec<&str> = entry.creatable.iter().map(String::as_str).filter(|s| *s != "pg_temp").collect();
-        if schemas.is_empty() {
+        // Unpinned, its names resolve in its caller's search_path.
+        if !temporary && schemas.is_empty() {
             return Vec::new();
         }
+        let may = if schemas.is_empty() {
+            "create temporary tables, views and types".to_owned()
+        } else {
+            format!("create objects in `{}`", schemas.join("`, `"))
+        };
         return vec![format!(
-            "{}: its search_path is not pinned (no `SET search_path`), so what its unqualified names (functions, operators) are is its caller's choice: its caller may create objects in `{}`",
-            reader.name,
-            schemas.join("`, `")
+            "{}: its search_path is not pinned (no `SET search_path`), so what its unqualified names (tables, types, functions, operators) are is its caller's choice: its caller may {may}",
+            reader.name
         )];
     };
     let mut out = Vec::new();
-    let temporary = entry.creatable.iter().any(|s| s == "pg_temp");
-    if temporary && !path.iter().any(|s| s == "pg_temp") {
-        for relation in writes::unqualified_relations(&reader.text) {
-            out.push(format!(
-                "{}: `{relation}` is not schema-qualified and its search_path (`{}`) does not name pg_temp, so a temporary table its caller makes by that name comes first",
-                reader.name,
-                path.join(", ")
-            ));
-        }
+    // PostgreSQL searches the caller's temporary schema first for tables, views and types (and
+    // their casts) unless the search_path names it, last: a name the code leaves unqualified,
+    // a `::text` included, may be the caller's.
+    if temporary && path.last().map(String::as_str) != Some("pg_temp") {
+        out.push(format!(
+            "{}: its search_path (`{}`) does not end with pg_temp, so its caller's temporary tables, views and types (and casts on them) come first for the names it leaves unqualified",
+            reader.name,
+            path.join(", ")
+        ));
     }
     let catalog = path.iter().position(|s| s == "pg_catalog");
     for (at, schema) in path.iter().enumerate() {
@@ -428,11 +441,18 @@ async fn read_code(
                     ));
                     continue;
                 }
-                let more = graph::gather(&mut *conn, &relation, operation.protections(), &[]).await?;
-                gathered.readers.extend(more.readers);
-                gathered.unreadable.extend(more.unreadable);
-                gathered.unvetted.extend(more.unvetted);
-                gathered.truncated |= more.truncated;
+                // Its triggers that fire after the row is written run too (the walk of
+                // protections reads those before it only): as functions, with their own.
+                let after: Vec<(i64, String)> = sqlx::query_as(AFTER_SQL).bind(&relation).fetch_all(&mut *conn).await?;
+                for more in [
+                    graph::gather(&mut *conn, &relation, operation.protections(), &[]).await?,
+                    graph::gather_code(&mut *conn, &[], &after).await?,
+                ] {
+                    gathered.readers.extend(more.readers);
+                    gathered.unreadable.extend(more.unreadable);
+                    gathered.unvetted.extend(more.unvetted);
+                    gathered.truncated |= more.truncated;
+                }
             }
         }
     }

@@ -258,24 +258,8 @@ fn body(text: &str) -> Option<String> {
     Some(text.to_owned())
 }
 
-static RELATION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\b(from|join|insert\s+into|update|delete\s+from|merge\s+into|truncate(?:\s+table)?|using)\s+(?:only\s+)?([a-z_][a-z0-9_$]*)(\s*[.(])?"#)
-        .expect("a valid pattern")
-});
 static PINNED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?im)^\s+set\s+search_path\s+to\s+(.*)$").expect("a valid pattern"));
-static DECLARED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:[(,]\s*|(?m:^)\s*)(?:(?:in|out|inout|variadic)\s+)?([a-z_][a-z0-9_$]*)\s+(?:constant\s+)?[a-z_][a-z0-9_$.]*(?:\s*\[\])?(?:\(\d+(?:,\s*\d+)?\))?\s*(?:not\s+null\s*)?(?:[;,)]|:=|=|default\b)")
-        .expect("a valid pattern")
-});
-static WITH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\bwith\s+(?:recursive\s+)?|,\s*)([a-z_][a-z0-9_$]*)\s+as\s+(?:not\s+)?(?:materialized\s+)?\(")
-        .expect("a valid pattern")
-});
-
-/// Words after `FROM` and the like that name no relation.
-const NOT_RELATIONS: &[&str] =
-    &["select", "lateral", "values", "rows", "set", "table", "null", "true", "false", "new", "old", "each", "only"];
 
 /// The `search_path` a function's definition pins (`SET search_path TO ...`), each schema lower
 /// case and unquoted; `None` where it pins none (its names resolve in its caller's).
@@ -288,54 +272,6 @@ pub(crate) fn pinned_path(definition: &str) -> Option<Vec<String>> {
             .filter(|s| !s.is_empty())
             .collect(),
     )
-}
-
-/// The relations `text` (a function's definition) names without a schema: its table of the
-/// caller's temporary schema comes first where the `search_path` does not name `pg_temp`. Words
-/// that are its arguments, its variables, its common table expressions or the fields of
-/// `extract` and the like are not relations.
-pub(crate) fn unqualified_relations(text: &str) -> Vec<String> {
-    let Some(body) = body(text) else { return Vec::new() };
-    let code = facts::code(&body);
-    let head = facts::code(text.lines().next().unwrap_or_default());
-    let mut local: BTreeSet<String> = DECLARED.captures_iter(&code).map(|c| c[1].to_owned()).collect();
-    local.extend(DECLARED.captures_iter(&head).map(|c| c[1].to_owned()));
-    local.extend(WITH.captures_iter(&code).map(|c| c[1].to_owned()));
-    let mut out: Vec<String> = Vec::new();
-    for c in RELATION.captures_iter(&code) {
-        let start = c.get(0).map_or(0, |m| m.start());
-        let name = c[2].to_owned();
-        let call = c.get(3).is_some_and(|m| m.as_str().ends_with('(')) && matches!(&c[1], "from" | "join" | "using");
-        let qualified = c.get(3).is_some_and(|m| m.as_str().ends_with('.'));
-        if call
-            || qualified
-            || NOT_RELATIONS.contains(&name.as_str())
-            || local.contains(&name)
-            || name.starts_with("tg_")
-        {
-            continue;
-        }
-        let before = code[..start].trim_end();
-        let previous = before.rsplit(|ch: char| !ch.is_alphanumeric() && ch != '_').next().unwrap_or_default();
-        if matches!(previous, "for" | "do" | "key" | "of" | "or" | "before" | "after" | "distinct" | "into") {
-            continue;
-        }
-        // `extract(epoch from x)`, `substring(s from 2)`, `trim(both from x)`: a field, not a table.
-        if c[1].starts_with("from") {
-            let open = before.rfind('(').unwrap_or(0);
-            let function = before[..open].trim_end().rsplit(|ch: char| !ch.is_alphanumeric() && ch != '_').next();
-            let closed = before[open..].contains(')');
-            if !closed
-                && matches!(function, Some("extract" | "substring" | "trim" | "overlay" | "position" | "date_part"))
-            {
-                continue;
-            }
-        }
-        if !out.contains(&name) {
-            out.push(name);
-        }
-    }
-    out
 }
 
 /// The relation's bare name, lower case, without quotes.
@@ -410,14 +346,8 @@ mod tests {
     }
 
     #[test]
-    fn unqualified_relations_and_the_pinned_path_are_read_from_the_definition() {
-        let text = format!(
-            "{HEAD}DECLARE\n  v_count integer;\n  recent timestamptz := now();\nBEGIN\n  WITH old_rows AS (SELECT id FROM public.audit_log)\n  SELECT count(*) INTO v_count FROM old_rows;\n  \
-             INSERT INTO audit_log (what) VALUES (extract(epoch FROM recent));\n  DELETE FROM public.x USING staging s WHERE NEW.a IS DISTINCT FROM v_count;\n  \
-             PERFORM 1 FROM unnest(ARRAY[1]) u JOIN settings ON true WHERE days > 0;\nEND\n$function$"
-        );
-        assert_eq!(unqualified_relations(&text), ["audit_log", "staging", "settings"]);
-        assert_eq!(pinned_path(&text), Some(vec!["public".to_owned()]));
+    fn the_pinned_path_is_read_from_the_definition() {
+        assert_eq!(pinned_path(&format!("{HEAD}BEGIN NULL; END\n$function$")), Some(vec!["public".to_owned()]));
         assert_eq!(
             pinned_path(
                 "CREATE OR REPLACE FUNCTION f()\n LANGUAGE sql\n SET search_path TO ''\nAS $function$ SELECT 1 $function$"
