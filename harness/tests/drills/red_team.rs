@@ -235,9 +235,11 @@ END $$;
 
 /// Members whose audit rows reference them (`on_delete`), a definer function the application
 /// may call (`purge`: its SQL body), a rule on a table it writes (`tidy`: the rule's action),
-/// and a definer trigger there that appends to the trail by its bare name (`noted_path`: the
-/// search_path it pins): each runs with another role's powers.
-fn others_powers(on_delete: &str, purge: &str, tidy: &str, noted_path: &str) -> String {
+/// a definer trigger there that appends to the trail by its bare name (`noted_path`: the
+/// search_path it pins), and a definer of `clerk` (no power over the trail) that writes a
+/// ledger whose rule (`keep`, run as the ledger's owner) does: each runs with another role's
+/// powers.
+fn others_powers(on_delete: &str, purge: &str, tidy: &str, noted_path: &str, keep: &str) -> String {
     format!(
         "CREATE TABLE public.members (id integer PRIMARY KEY, name text NOT NULL);\n\
          INSERT INTO public.members VALUES (1, 'alice'), (2, 'bob'), (3, 'carol');\n\
@@ -251,7 +253,12 @@ fn others_powers(on_delete: &str, purge: &str, tidy: &str, noted_path: &str) -> 
          CREATE RULE tidy AS ON INSERT TO public.scratch DO ALSO {tidy};\n\
          CREATE FUNCTION public.scratch_noted() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = {noted_path} AS $$\n\
          BEGIN\n  INSERT INTO audit (what) VALUES ('scratch noted');\n  RETURN NULL;\nEND $$;\n\
-         CREATE TRIGGER noted AFTER INSERT ON public.scratch FOR EACH ROW EXECUTE FUNCTION public.scratch_noted();\n"
+         CREATE TRIGGER noted AFTER INSERT ON public.scratch FOR EACH ROW EXECUTE FUNCTION public.scratch_noted();\n\
+         CREATE TABLE public.ledger (id serial PRIMARY KEY, note text);\n\
+         GRANT INSERT ON public.ledger TO clerk;\nGRANT USAGE ON SEQUENCE public.ledger_id_seq TO clerk;\n\
+         CREATE RULE keep AS ON INSERT TO public.ledger DO ALSO {keep};\n\
+         CREATE FUNCTION public.note(t text) RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ INSERT INTO public.ledger (note) VALUES (t) $$;\n\
+         ALTER FUNCTION public.note(text) OWNER TO clerk;\n"
     )
 }
 
@@ -744,22 +751,27 @@ forbidden_schemas = ["tenant_globex"]
             "[[checks.partitions]]\ntable = \"public.events\"\nmonths_back = 1\nmonths_ahead = 2\n",
             "drops",
         ),
-        "code of others the application runs that changes the trail" => case(
-            others_powers(
-                "CASCADE",
-                "DELETE FROM public.audit WHERE at < pg_catalog.now() - days * interval '1 day'",
-                "DELETE FROM public.audit WHERE member = 2",
-                "public, pg_catalog",
-            ),
-            others_powers(
-                "NO ACTION",
-                "INSERT INTO public.audit (what) VALUES ('purge asked')",
-                "INSERT INTO public.audit (what) VALUES ('scratch note')",
-                "public, pg_temp",
-            ),
-            OTHERS_CHECK,
-            "with another role's powers",
-        ),
+        "code of others the application runs that changes the trail" => Case {
+            roles: "[[restore.roles]]\nname = \"clerk\"\nlogin = false\n",
+            ..case(
+                others_powers(
+                    "CASCADE",
+                    "DELETE FROM public.audit WHERE at < pg_catalog.now() - days * interval '1 day'",
+                    "DELETE FROM public.audit WHERE member = 2",
+                    "public, pg_catalog",
+                    "DELETE FROM public.audit WHERE member = 3",
+                ),
+                others_powers(
+                    "NO ACTION",
+                    "INSERT INTO public.audit (what) VALUES ('purge asked')",
+                    "INSERT INTO public.audit (what) VALUES ('scratch note')",
+                    "public, pg_temp",
+                    "INSERT INTO public.audit (what) VALUES ('ledger note')",
+                ),
+                OTHERS_CHECK,
+                "with another role's powers",
+            )
+        },
         other => panic!("no case {other}"),
     }
 }
@@ -878,12 +890,13 @@ fn others_powers_are_named(#[values(LIE, HONEST)] dump: bool) {
     }
     assert_not_fooled(name, &drill);
     let said =
-        &drill.record().checks.iter().find(|c| c.message.contains("another role's powers")).expect("named").message;
+        &drill.record().checks.iter().find(|c| c.message.contains("another role's powers")).expect("named").actual;
     for named in [
         "`public.purge_audit(integer)`: deletes from `audit`, the trail",
         "`rule tidy on public.scratch`: deletes from `audit`, the trail",
         "`constraint audit_member_fkey on public.audit`: `app` may change the table it references",
         "`trigger noted on public.scratch`: it runs → public.scratch_noted(): its search_path (`public, pg_catalog`) does not end with pg_temp",
+        "`public.note(text)`: deletes from `audit`, the trail",
         "accept = [{ through = \"public.purge_audit(integer)\", code = \"",
     ] {
         assert!(said.contains(named), "names {named}: {said}");

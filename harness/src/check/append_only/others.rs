@@ -28,7 +28,8 @@ use crate::pg::describe_sql_error;
 
 /// The roles `$2` (oids) and every role that may change the trail `$1` or any table under it
 /// directly, or a table it follows by a cascading foreign key, or that inherits from one of
-/// those, or may execute a `SECURITY DEFINER` function one of those owns.
+/// those, or may execute a `SECURITY DEFINER` function one of those owns, or may write a table
+/// whose rule (run as the table's owner) or definer trigger one of those owns.
 const POWERS_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
        SELECT $1::pg_catalog.regclass::pg_catalog.oid \
        UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid), \
@@ -46,6 +47,14 @@ SELECT r.oid::pg_catalog.int8 FROM pg_catalog.pg_roles r \
                    OR (p.upd AND pg_catalog.has_any_column_privilege(r.oid, p.confrelid, 'UPDATE'))) \
     OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc f WHERE f.prosecdef AND f.proowner::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) \
                   AND pg_catalog.has_function_privilege(r.oid, f.oid, 'EXECUTE')) \
+    OR EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+                WHERE (EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite w WHERE w.ev_class OPERATOR(pg_catalog.=) c.oid \
+                                 AND w.rulename OPERATOR(pg_catalog.<>) '_RETURN' AND c.relowner::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[])) \
+                       OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid \
+                                   WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid AND f.prosecdef \
+                                     AND f.proowner::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]))) \
+                  AND (pg_catalog.has_table_privilege(r.oid, c.oid, 'INSERT') OR pg_catalog.has_table_privilege(r.oid, c.oid, 'DELETE') \
+                       OR pg_catalog.has_any_column_privilege(r.oid, c.oid, 'UPDATE'))) \
  ORDER BY 1";
 
 /// The ways the writer `$1` runs code of the roles `$2` (oids) that it is not a member of:
@@ -242,22 +251,17 @@ impl Spec {
         let mut paths = Vec::new();
         for (kind, name, text, function, pinned, own) in rows {
             let path = match kind.as_str() {
-                "view" => Path {
-                    code: accept::digest(&own),
-                    unproven: vec![format!(
-                        "`{}` may change the trail through it with its owner's privileges",
-                        self.role
-                    )],
-                    name,
-                },
-                "cascade" => Path {
-                    code: accept::digest(&own),
-                    unproven: vec![format!(
-                        "`{}` may change the table it references, and the cascade (`{own}`) changes the trail as its owner",
-                        self.role
-                    )],
-                    name,
-                },
+                "view" | "cascade" => {
+                    let why = if kind == "view" {
+                        format!("`{}` may change the trail through it with its owner's privileges", self.role)
+                    } else {
+                        format!(
+                            "`{}` may change the table it references, and the cascade (`{own}`) changes the trail as its owner",
+                            self.role
+                        )
+                    };
+                    Path { code: accept::digest(&own), unproven: vec![why], name }
+                }
                 _ => {
                     let texts: Vec<Reader> =
                         if text.is_empty() { Vec::new() } else { vec![Reader { name: "its action".into(), text }] };
