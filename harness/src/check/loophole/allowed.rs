@@ -36,9 +36,20 @@ static CATALOG_VIEW: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(information_schema\s*\.\s*)?(pg_[a-z0-9_]+|[a-z_][a-z0-9_]*)\b").expect("a valid pattern")
 });
 
-/// The names `code` calls (`name(`, quoted or not), lower-cased.
+/// Text that ends where a definition names its function (`CREATE OR REPLACE FUNCTION public.`).
+static DEFINES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b(?:function|procedure)\s+(?:"?[a-z_][a-z0-9_$]*"?\s*\.\s*)?$"#).expect("a valid pattern")
+});
+
+/// The names `code` calls (`name(`, quoted or not), lower-cased. A function's own name in its
+/// definition (`CREATE OR REPLACE FUNCTION public.note(t text)`, as the walk reads each function
+/// whole) calls nothing: its overloads are not reached through it.
 pub(crate) fn called_names(code: &str) -> BTreeSet<String> {
-    CALLED.captures_iter(code).map(|c| c[1].to_lowercase()).collect()
+    CALLED
+        .captures_iter(code)
+        .filter(|c| !defines(code, c.get(0).map_or(0, |m| m.start())))
+        .map(|c| c[1].to_lowercase())
+        .collect()
 }
 
 /// The catalog views `code` may name: `pg_*` words (`pg_catalog`'s), and names qualified by
@@ -53,6 +64,16 @@ pub(crate) fn catalog_views(code: &str) -> (Vec<String>, Vec<String>) {
         };
     }
     (catalog.into_iter().collect(), information.into_iter().collect())
+}
+
+/// Whether `code` names a function it defines at `at`: the definition's keyword is in the 200
+/// bytes before it.
+fn defines(code: &str, at: usize) -> bool {
+    let mut from = at.saturating_sub(200);
+    while !code.is_char_boundary(from) {
+        from += 1;
+    }
+    DEFINES.is_match(&code[from..at])
 }
 
 /// Built-ins that are not immutable but read nothing the drill's session has otherwise than the
@@ -245,6 +266,15 @@ pub(crate) async fn unvetted_in(conn: &mut PgConnection, code: &str, path: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_definitions_own_name_is_not_a_call() {
+        let text = "CREATE OR REPLACE FUNCTION public.note(t text)\n RETURNS void AS $$ BEGIN PERFORM public.log(t); PERFORM \"Other\"(1); END $$";
+        let called: Vec<String> = called_names(text).into_iter().collect();
+        assert_eq!(called, ["log", "other"]);
+        assert!(called_names("CREATE PROCEDURE \"app\" . \"note\" ()").is_empty());
+        assert_eq!(called_names("SELECT note(1) AS function").into_iter().collect::<Vec<_>>(), ["note"]);
+    }
 
     #[test]
     fn immutable_settings_identity_and_formatting_are_allowed_and_the_rest_is_not() {
