@@ -16,7 +16,11 @@
 //! # min_worst = 0.5       # ... and, when set, every single query's (a mean hides one bad answer)
 //! # ef_search = 40         # hnsw.ef_search for the searches through the index
 //! # probes = 1             # ivfflat.probes
+//! # require_vectors = true # an index over no vectors yet fails (default: it passes, said so)
 //! ```
+//!
+//! An index whose table holds no vectors yet (a young deployment's) answers nothing wrong: it
+//! passes, and its result says it was empty, unless the scenario requires vectors there.
 
 use std::time::Instant;
 
@@ -76,6 +80,10 @@ pub(crate) struct Config {
     pub ef_search: Option<u32>,
     /// `ivfflat.probes` for the searches through an IVFFlat index (default: pgvector's, 1).
     pub probes: Option<u32>,
+    /// Whether an index over no stored vectors fails (default: false; it passes as empty, as a
+    /// young deployment's index answers nothing wrong).
+    #[serde(default)]
+    pub require_vectors: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +98,7 @@ pub(crate) struct Spec {
     pub min_worst: Option<f64>,
     pub ef_search: Option<u32>,
     pub probes: Option<u32>,
+    pub require_vectors: bool,
 }
 
 impl Kind for Spec {
@@ -121,7 +130,8 @@ impl Kind for Spec {
             return Err(FieldError::unplaced("`k` and `samples` must be between 1 and 1000"));
         }
         let (ef_search, probes, min_worst) = (config.ef_search, config.probes, config.min_worst);
-        Ok(Spec { indexes, distance, k, samples, min_recall, min_worst, ef_search, probes })
+        let require_vectors = config.require_vectors;
+        Ok(Spec { indexes, distance, k, samples, min_recall, min_worst, ef_search, probes, require_vectors })
     }
 
     fn label(&self) -> String {
@@ -277,9 +287,16 @@ impl Spec {
         };
         match measured.await {
             Err(e) => result.error(format!("could not search `{}`: {}", index.index, describe_sql_error(&e))),
-            Ok((0, _, _)) => result
+            Ok((0, _, _)) if self.require_vectors => result
                 .actual("no stored vectors")
                 .verdict(false, format!("`{}` has no non-null vectors to query with", index.table)),
+            Ok((0, _, _)) => result.actual("no stored vectors: empty").verdict(
+                true,
+                format!(
+                    "`{}` holds no vectors yet: an empty index answers nothing wrong (`require_vectors = true` fails it)",
+                    index.table
+                ),
+            ),
             Ok((_, plan, recalls)) if recalls.is_empty() => {
                 let why = match own {
                     Some((own_name, _)) if own_name != distance => format!(

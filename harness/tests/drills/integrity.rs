@@ -55,7 +55,8 @@ fn amcheck_passes_on_a_sound_restore_and_names_the_index_that_disagrees_with_its
 
 /// Three tables of the same 2000 random 16-dimensional vectors: a sound HNSW index, an IVFFlat
 /// index of 200 lists searched with one probe (too coarse: it misses most neighbours), and an
-/// HNSW index built for L2 distance while the application queries by cosine distance.
+/// HNSW index built for L2 distance while the application queries by cosine distance; and a
+/// young deployment's index over no vectors yet.
 const VECTORS: &str = "CREATE EXTENSION IF NOT EXISTS vector;\n\
     SELECT setseed(0.42);\n\
     CREATE TABLE public.items (id integer PRIMARY KEY, embedding vector(16));\n\
@@ -67,7 +68,9 @@ const VECTORS: &str = "CREATE EXTENSION IF NOT EXISTS vector;\n\
     INSERT INTO public.l2_only SELECT * FROM public.items;\n\
     CREATE INDEX items_embedding_hnsw ON public.items USING hnsw (embedding vector_cosine_ops);\n\
     CREATE INDEX coarse_embedding_ivfflat ON public.coarse USING ivfflat (embedding vector_cosine_ops) WITH (lists = 200);\n\
-    CREATE INDEX l2_only_embedding_hnsw ON public.l2_only USING hnsw (embedding vector_l2_ops);\n";
+    CREATE INDEX l2_only_embedding_hnsw ON public.l2_only USING hnsw (embedding vector_l2_ops);\n\
+    CREATE TABLE public.fresh (LIKE public.items INCLUDING ALL);\n\
+    CREATE INDEX fresh_embedding_hnsw ON public.fresh USING hnsw (embedding vector_cosine_ops);\n";
 
 #[test]
 fn vector_recall_passes_a_sound_index_and_fails_a_coarse_one_and_one_the_queries_cannot_use() {
@@ -78,7 +81,9 @@ fn vector_recall_passes_a_sound_index_and_fails_a_coarse_one_and_one_the_queries
         "[source]\npath = \"vectors.sql\"\n\
          [[checks.vector_recall]]\nindexes = [\"public.items_embedding_hnsw\"]\n\
          [[checks.vector_recall]]\nindexes = [\"public.coarse_embedding_ivfflat\"]\n\
-         [[checks.vector_recall]]\nindexes = [\"public.l2_only_embedding_hnsw\"]\ndistance = \"cosine\"\n",
+         [[checks.vector_recall]]\nindexes = [\"public.l2_only_embedding_hnsw\"]\ndistance = \"cosine\"\n\
+         [[checks.vector_recall]]\nindexes = [\"public.fresh_embedding_hnsw\"]\n\
+         [[checks.vector_recall]]\nindexes = [\"public.fresh_embedding_hnsw\"]\nrequire_vectors = true\n",
     );
     let drill = scratch.drill(&scenario);
     assert_eq!(drill.code, Some(1), "{drill:?}");
@@ -102,4 +107,15 @@ fn vector_recall_passes_a_sound_index_and_fails_a_coarse_one_and_one_the_queries
         "{}",
         unusable.message
     );
+    let fresh: Vec<_> = drill
+        .record()
+        .checks
+        .iter()
+        .filter(|c| c.id.starts_with("vector_recall/public.fresh_embedding_hnsw"))
+        .cloned()
+        .collect();
+    let verdicts: Vec<Verdict> = fresh.iter().map(|c| c.verdict).collect();
+    assert_eq!(verdicts, [Verdict::Pass, Verdict::Fail], "{fresh:?}");
+    assert!(fresh[0].actual.ends_with("empty") && fresh[0].message.contains("holds no vectors yet"), "{:?}", fresh[0]);
+    assert!(fresh[1].message.contains("has no non-null vectors to query with"), "{:?}", fresh[1]);
 }
