@@ -52,7 +52,8 @@ pub(crate) struct RunArgs {
     /// Also list the checks that passed as they run.
     #[arg(short, long)]
     pub(super) verbose: bool,
-    /// Drill this backup file instead of the scenario's source.
+    /// Drill this backup file instead of the scenario's source (its kind is neither compared with
+    /// the scenario's drills nor kept for the next).
     #[arg(long, value_name = "FILE")]
     pub(super) backup: Option<PathBuf>,
     /// Apply this `pg_dumpall --globals-only` file instead of the scenario's.

@@ -182,6 +182,9 @@ fn write_reports(events: &Events, options: &DrillOptions) -> (DrillRecord, Resul
     if let (Some(share), Some(usage)) = (options.share, record.usage.as_mut()) {
         usage.drills_at_once = Some(share.jobs);
     }
+    if let Some(backup) = record.backup.as_mut() {
+        backup.given = options.backup.is_some();
+    }
     let dir = options.out_dir.clone().unwrap_or_else(|| report::drill_dir(&options.reports_root, &record));
     let signer = options.signing.as_ref().and_then(crate::evidence::sign::Signing::signer);
     let reports = report::write_all(&record, &dir, signer);

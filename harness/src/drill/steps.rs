@@ -116,6 +116,9 @@ impl Drill<'_> {
     /// The backup's kind against the one the scenario's previous drill accepted: what the verify
     /// summary adds, or a change the scenario does not say was intended.
     pub(super) fn judge_kind(&self, kind: &crate::outcome::BackupKind) -> Result<String, PhaseError> {
+        if self.scenario.source.given {
+            return Ok("; named on the command line: its kind is not compared with the scenario's drills".into());
+        }
         source::kind::judge(self.previous_kind.as_ref(), kind, &self.scenario.source.changed).map_err(PhaseError::error)
     }
 

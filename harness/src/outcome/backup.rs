@@ -38,6 +38,10 @@ pub struct BackupInfo {
     /// with the scenario's previous drill's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<BackupKind>,
+    /// Named on the command line (`run --backup`) in place of the scenario's source: its kind
+    /// was not compared with the scenario's previous drills, and is not kept for the next.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub given: bool,
 }
 
 /// What kind of backup a drill drilled.

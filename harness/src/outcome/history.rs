@@ -97,7 +97,7 @@ impl HistoryEntry {
             backup_kind: record
                 .phase(crate::outcome::Phase::Verify)
                 .filter(|p| p.status == crate::outcome::PhaseStatus::Passed)
-                .and_then(|_| record.backup.as_ref()?.kind.clone()),
+                .and_then(|_| record.backup.as_ref().filter(|b| !b.given)?.kind.clone()),
         }
     }
 }

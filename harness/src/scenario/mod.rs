@@ -228,6 +228,7 @@ impl Scenario {
         self.source = SourceSpec {
             location: SourceLocation::File(backup.to_owned()),
             expected_sha256: None,
+            given: true,
             ..self.source.clone()
         };
     }

@@ -84,6 +84,7 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
         set,
         tablespaces,
         cipher_pass,
+        given: false,
     })
 }
 

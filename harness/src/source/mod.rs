@@ -54,6 +54,9 @@ pub(crate) struct SourceSpec {
     /// `verify = "one-pass"` written: an archive the target's pg_restore could read itself is
     /// read once too (by default only an encrypted one is).
     pub one_pass: bool,
+    /// Named on the command line (`run --backup`) in place of the scenario's own source: its
+    /// kind is neither compared with the scenario's history of kinds nor added to it.
+    pub given: bool,
 }
 
 /// Where plain-format base backups keep their tablespaces (`[source] tablespaces`, where

@@ -18,6 +18,7 @@ fn spec(location: SourceLocation) -> SourceSpec {
         changed: Vec::new(),
         verify_first: false,
         one_pass: false,
+        given: false,
     }
 }
 

@@ -564,6 +564,7 @@ pub(super) fn verified(
         encryption: None,
         keys: Vec::new(),
         kind: None,
+        given: false,
     };
     Verified { info, format, summary, archive, sql_list: None }
 }

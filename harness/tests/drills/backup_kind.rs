@@ -3,7 +3,8 @@
 //! backup of another format, content or database, and one that stopped being encrypted, fail in
 //! verify naming the change, against the kind the last accepted drill recorded (a refused drill
 //! records none, so drilling again changes nothing); the same change listed under `[source]
-//! changed` passes, its reason in the verify summary; the same kind twice passes silently.
+//! changed` passes, its reason in the verify summary; the same kind twice passes silently. A
+//! backup named with `run --backup` is not compared, and leaves the scenario's kind as it was.
 
 use std::path::{Path, PathBuf};
 
@@ -31,8 +32,13 @@ fn dump(server: &SourceServer, file: &str, args: &[&str]) -> PathBuf {
 
 /// The scenario `name`, drilling `backup` into `books` with `source` more of `[source]`.
 fn scenario(scratch: &Scratch, name: &str, backup: &Path, source: &str) -> PathBuf {
+    scenario_in(scratch, name, name, backup, source)
+}
+
+/// [`scenario`], written to `file.toml`: one scenario's several files, drilled at once.
+fn scenario_in(scratch: &Scratch, file: &str, name: &str, backup: &Path, source: &str) -> PathBuf {
     scratch.scenario(
-        &format!("{name}.toml"),
+        &format!("{file}.toml"),
         &format!(
             "name = \"{name}\"\n[source]\npath = \"{}\"\n{source}\n[target]\ndatabase = \"books\"\n\
              [[checks.sql]]\nname = \"the ledger\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = 3\n",
@@ -98,14 +104,28 @@ fn a_dump_of_another_format_content_or_database_fails_in_verify_unless_the_scena
         ),
     ];
     std::thread::scope(|s| {
-        for (backup, says) in &changes {
-            let (scratch, kinds, since) = (&scratch, &kinds, &since);
+        for (n, (backup, says)) in changes.iter().enumerate() {
+            let (scratch, since) = (&scratch, &since);
             s.spawn(move || {
-                let drill = scratch.drill_with(kinds, &["--backup".into(), backup.display().to_string()]);
-                refused(&drill, since, says);
+                let kinds = scenario_in(scratch, &format!("kinds-{n}"), "kinds", backup, "");
+                refused(&scratch.drill(&kinds), since, says);
             });
         }
     });
+    // A backup named on the command line is drilled as it is: its kind is neither compared with
+    // the scenario's drills nor kept for the next (which still compares with the custom dump).
+    let given = scratch.drill_with(&kinds, &["--backup".into(), plain.display().to_string()]);
+    let verify = passed(&given).phase_summary(Phase::Verify);
+    assert!(
+        verify.contains("; named on the command line: its kind is not compared with the scenario's drills"),
+        "{verify}"
+    );
+    assert!(given.record().backup.as_ref().is_some_and(|b| b.given), "{given:?}");
+    refused(
+        &scratch.drill(&scenario_in(&scratch, "kinds-again", "kinds", &shop, "")),
+        &since,
+        &["database books → shop"],
+    );
 
     // Said in the scenario: the plain dump passes, the reason in the verify summary; it is the
     // kind the next drill compares with.
