@@ -471,6 +471,7 @@ mod tests {
             min_worst: None,
             ef_search: None,
             probes: None,
+            require_vectors: false,
         };
         let good = spec.judge(build(), &[1.0, 0.9, 1.0], "public.items_embedding_idx");
         assert_eq!(good.verdict, Verdict::Pass, "{good:?}");
