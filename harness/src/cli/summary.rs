@@ -58,12 +58,14 @@ fn verdict_lines(outcome: &DrillOutcome) {
     match &outcome.reports {
         Ok(paths) => {
             println!(
-                "reports: {}\n  {}\n  {}\n  {}\n  {}",
+                "reports: {}\n  {}\n  {}\n  {}\n  {}\nhistory: {} (the drills of `{}` this one was compared with)",
                 paths.dir.display(),
                 paths.markdown.display(),
                 paths.html.display(),
                 paths.junit.display(),
-                paths.json.display()
+                paths.json.display(),
+                paths.history.display(),
+                r.scenario.name
             );
             verify::signed_line(paths, r).into_iter().for_each(|line| println!("{line}"));
         }
