@@ -1,6 +1,12 @@
 //! `schema_version`: the migration journal's newest entry is the migration the application
 //! expects, and no migration is recorded as dirty, failed or unfinished, so the restored
-//! database is neither behind nor ahead of the code that will run on it. A journal entry and
+//! database is neither behind nor ahead of the code that will run on it. With the code's
+//! migrations folder (`expected_from`), each of its migrations must be recorded and no other
+//! (`<journal>: every migration`): a journal with a hole has the right newest entry, and its
+//! runner applies the missing migration again at the next deploy. Journals that keep only their
+//! newest row (golang-migrate, Alembic), or leave out migrations their tool counts as applied
+//! (Flyway's baseline, Liquibase's contexts, Django's squashed migrations), are compared at the
+//! newest only; a journal the scenario describes, only with `every = true`. A journal entry and
 //! the expected migration agree when they name the same migration, whatever form each names it
 //! in (`3`, `0003_add_zones`, `0003_add_zones.up.sql`): by its version when both carry one (and
 //! its name when both carry one: `0003_a` is not `0003_b`), else by its name; a mismatch says
@@ -100,6 +106,10 @@ pub(crate) struct Config {
     pub app: Option<Spanned<String>>,
     /// sqitch: the project whose changes to read; default, the plan's `%project`.
     pub project: Option<Spanned<String>>,
+    /// With `expected_from`: every migration of the folder must be in the journal, and the
+    /// journal must hold no other (default: true for the presets whose journal keeps a row per
+    /// migration, false for the others and for a journal the scenario describes).
+    pub every: Option<bool>,
 }
 
 /// A version as a scenario writes it: `"010"` or `10`.
@@ -173,6 +183,13 @@ impl Kind for Spec {
         if let Some(condition) = config.failed_when {
             journal.failure = Some(Failure { about: condition.clone(), condition });
         }
+        match config.every {
+            Some(false) => journal.each = None,
+            Some(true) if journal.each.is_none() => journal.each = Some(None),
+            Some(true) => {}
+            None if preset.is_none() => journal.each = None,
+            None => {}
+        }
         let records = match &config.records {
             Some(r) => Records::parse(r.get_ref()).ok_or_else(|| {
                 let known: Vec<&str> = Records::CHOICES.iter().map(|r| r.as_str()).collect();
@@ -241,6 +258,9 @@ impl Kind for Spec {
         let mut results = vec![self.newest(ctx).await];
         if let Some(failure) = &self.journal.failure {
             results.push(self.no_failures(ctx, failure).await);
+        }
+        if let (Some(history), Some(query)) = (&self.history, self.journal.each_sql()) {
+            results.push(self.every(ctx, history, &query).await);
         }
         Ok(results)
     }
@@ -356,6 +376,44 @@ impl Spec {
             .or_else(|| recorded.first().cloned())
     }
 
+    /// Every migration of the code's folder is in the journal, and the journal holds none the
+    /// code lacks: a journal with a hole passes the newest entry's comparison, and its runner
+    /// applies the missing migration again at the next deploy.
+    async fn every(&self, ctx: &CheckContext<'_>, history: &[String], query: &str) -> CheckResult {
+        let started = Instant::now();
+        let table = &self.journal.table;
+        let result = CheckResult::build(KIND, format!("{}: every migration", self.label()), started)
+            .expected(format!("each of the code's {} migrations recorded, and no other", history.len()))
+            .evidence(query.to_owned());
+        let recorded = match sqlx::query_scalar::<_, Option<String>>(query).fetch_all(ctx.pool).await {
+            Ok(rows) => rows.into_iter().flatten().collect::<Vec<String>>(),
+            Err(err) => {
+                return result.error(format!(
+                    "could not read the migration journal `{table}`: {}",
+                    names::describe_error(ctx.pool, &err).await
+                ));
+            }
+        };
+        let (missing, extra) = holes(self.records, history, &recorded);
+        result.actual(format!("{} recorded, {} missing, {} not the code's", recorded.len(), missing.len(), extra.len())).verdict(
+            missing.is_empty() && extra.is_empty(),
+            match (missing.is_empty(), extra.is_empty()) {
+                (true, true) => format!("`{table}` records each of the code's {} migrations, and no other", history.len()),
+                (false, _) => format!(
+                    "`{table}` lacks {} of the code's migrations: {}{} (the runner applies them again at the next deploy, over a database that may hold them)",
+                    missing.len(),
+                    listed(&missing),
+                    if extra.is_empty() { String::new() } else { format!("; and records {} the code does not have: {}", extra.len(), listed(&extra)) }
+                ),
+                (true, false) => format!(
+                    "`{table}` records {} migrations the code does not have: {} (another branch's, or the code is older than the database)",
+                    extra.len(),
+                    listed(&extra)
+                ),
+            },
+        )
+    }
+
     async fn no_failures(&self, ctx: &CheckContext<'_>, failure: &Failure) -> CheckResult {
         let started = Instant::now();
         let query = self.journal.failed_sql(failure);
@@ -383,9 +441,41 @@ impl Spec {
     }
 }
 
+/// The code's migrations (`history`) the journal's `recorded` lacks, and the recorded ones the
+/// code does not have, each in its own order.
+fn holes<'a>(records: Records, history: &'a [String], recorded: &'a [String]) -> (Vec<&'a str>, Vec<&'a str>) {
+    let same = |r: &str, h: &str| crate::journal::standing(records, r, h) == crate::journal::Standing::Same;
+    let missing = history.iter().filter(|h| !recorded.iter().any(|r| same(r, h))).map(String::as_str).collect();
+    let extra = recorded.iter().filter(|r| !history.iter().any(|h| same(r, h))).map(String::as_str).collect();
+    (missing, extra)
+}
+
+/// Up to ten names, and how many more.
+fn listed(names: &[&str]) -> String {
+    let shown = names.iter().take(10).copied().collect::<Vec<_>>().join(", ");
+    match names.len() {
+        n if n > 10 => format!("{shown} and {} more", n - 10),
+        _ => shown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hole_in_the_journal_and_a_migration_the_code_lacks_are_named() {
+        let history: Vec<String> = ["20230101000000_users.rb", "20230201000000_orders.rb", "20230301000000_refunds.rb"]
+            .map(String::from)
+            .to_vec();
+        let recorded: Vec<String> = ["20230101000000", "20230301000000", "20230215000000"].map(String::from).to_vec();
+        let (missing, extra) = holes(Records::Number, &history, &recorded);
+        assert_eq!((missing, extra), (vec!["20230201000000_orders.rb"], vec!["20230215000000"]));
+        let whole: Vec<String> = ["20230101000000", "20230201000000", "20230301000000"].map(String::from).to_vec();
+        assert_eq!(holes(Records::Number, &history, &whole), (vec![], vec![]));
+        let many: Vec<&str> = (0..12).map(|_| "x").collect();
+        assert!(listed(&many).ends_with("x and 2 more"));
+    }
 
     #[test]
     fn a_runner_that_records_stems_matches_its_folder_in_any_records_form() {

@@ -73,6 +73,10 @@ pub(crate) struct Journal {
     pub filter: Option<String>,
     /// Only the rows of one app (Django) or project (sqitch): (column, value).
     pub scope: Option<(String, String)>,
+    /// Whether it keeps a row for every migration applied (not only the newest, as
+    /// golang-migrate's and Alembic's do), so the code's migrations can each be looked for;
+    /// with the rows that are the runner's own, not migrations (goose's version 0).
+    pub each: Option<Option<&'static str>>,
 }
 
 impl Journal {
@@ -121,6 +125,18 @@ impl Journal {
             Order::Heads => "1".to_owned(),
         };
         format!("SELECT ({})::text{from} ORDER BY {order}", self.value_sql())
+    }
+
+    /// SQL for every migration recorded, oldest first, without the runner's own rows: what the
+    /// code's migrations are each looked for in (`None`: the journal keeps only the newest).
+    pub(crate) fn each_sql(&self) -> Option<String> {
+        let own = self.each?;
+        let from = self.rows_sql(&[self.filter.clone(), self.scope_sql(), own.map(str::to_owned)]);
+        let order = match &self.order {
+            Order::By(order) | Order::Changelog(order) => format!("{order} NULLS FIRST"),
+            Order::Heads => "1".to_owned(),
+        };
+        Some(format!("SELECT ({})::text{from} ORDER BY {order}", self.value_sql()))
     }
 
     /// SQL listing up to five failed or dirty versions.
@@ -256,6 +272,18 @@ impl Preset {
         }
     }
 
+    /// Whether the tool's journal keeps a row for each migration it applied, and which of its
+    /// rows are its own. golang-migrate and Alembic keep the newest only; Flyway's baselines,
+    /// Liquibase's contexts and Django's squashed migrations leave out migrations the tool
+    /// counts as applied: their journals are compared at the newest only.
+    fn each(self) -> Option<Option<&'static str>> {
+        match self {
+            Preset::GolangMigrate | Preset::Alembic | Preset::Flyway | Preset::Liquibase | Preset::Django => None,
+            Preset::Goose => Some(Some("journal.version_id <> 0")),
+            _ => Some(None),
+        }
+    }
+
     pub(crate) fn journal(self) -> Journal {
         let by = |o: &str| Order::By(o.to_owned());
         let failed =
@@ -324,6 +352,7 @@ impl Preset {
             failure,
             filter: filter.map(str::to_owned),
             scope: None,
+            each: self.each(),
         }
     }
 }

@@ -72,6 +72,10 @@ const SCHEMA_VERSION: &[Premise] = &[
         Reading,
     ),
     premise!("its newest entry is the expected migration, and none is dirty or failed", Comparison),
+    premise!(
+        "with a migrations folder, each of its migrations is recorded and no other (journals that keep a row per migration; golang-migrate's, Alembic's, Flyway's, Liquibase's and Django's are compared at the newest only)",
+        Comparison,
+    ),
 ];
 
 const ROW_COUNTS: &[Premise] = &[

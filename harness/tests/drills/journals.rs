@@ -33,7 +33,13 @@ fn goose_preset_reads_the_current_version_past_a_rolled_back_one() {
     assert_eq!(from_folder.verdict, Verdict::Pass, "{from_folder:?}");
     assert_eq!(from_folder.actual, "2");
     assert!(from_folder.expected.starts_with("00002 (newest file of "), "{}", from_folder.expected);
-    let ahead = &checks[1];
+    let every = &checks[1];
+    assert_eq!(
+        (every.verdict, every.message.as_str()),
+        (Verdict::Pass, "`public.goose_db_version` records each of the code's 2 migrations, and no other"),
+        "version 0 is goose's own row; 3 was rolled back"
+    );
+    let ahead = &checks[2];
     assert_eq!(ahead.verdict, Verdict::Fail, "{ahead:?}");
     assert_eq!(
         ahead.message,
@@ -51,6 +57,10 @@ CREATE SCHEMA stems;
 -- dbmate
 CREATE TABLE public.schema_migrations (version varchar(128) PRIMARY KEY);
 INSERT INTO public.schema_migrations VALUES ('20230101000000'), ('20230201000000');
+-- Rails, a journal with a hole: the newest is there, an older one is not
+CREATE SCHEMA holes;
+CREATE TABLE holes.schema_migrations (version varchar PRIMARY KEY);
+INSERT INTO holes.schema_migrations VALUES ('20230201000000');
 
 -- a plain runner recording each `NNNN_name.up.sql` file's stem
 CREATE TABLE stems.schema_migrations (version text PRIMARY KEY);
@@ -216,7 +226,20 @@ fn write_migrations(scratch: &Scratch) {
 /// Each check: its TOML, then what each of its results must be (verdict, and a piece of its
 /// message).
 const CASES: &[(&str, &[(Verdict, &str)])] = &[
-    ("preset = \"dbmate\"\nexpected_from = \"dbmate\"", &[(Verdict::Pass, "is 20230201000000")]),
+    (
+        "preset = \"dbmate\"\nexpected_from = \"dbmate\"",
+        &[
+            (Verdict::Pass, "is 20230201000000"),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
+        ],
+    ),
+    (
+        "preset = \"rails\"\ntable = \"holes.schema_migrations\"\nexpected_from = \"dbmate\"",
+        &[
+            (Verdict::Pass, "is 20230201000000"),
+            (Verdict::Fail, "`holes.schema_migrations` lacks 1 of the code's migrations: 20230101000000_users.sql ("),
+        ],
+    ),
     // The same migration whatever form each names it in; a different one with the same number is not.
     (
         "table = \"stems.schema_migrations\"\nexpected_from = \"stems\"",
@@ -236,7 +259,11 @@ const CASES: &[(&str, &[(Verdict, &str)])] = &[
     ),
     (
         "preset = \"prisma\"\nexpected_from = \"prisma/migrations\"",
-        &[(Verdict::Pass, "is 20230301000000_orders"), (Verdict::Pass, "")],
+        &[
+            (Verdict::Pass, "is 20230301000000_orders"),
+            (Verdict::Pass, ""),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
+        ],
     ),
     (
         "preset = \"prisma\"\ntable = \"bad._prisma_migrations\"\nexpected_from = \"prisma/migrations\"",
@@ -246,6 +273,7 @@ const CASES: &[(&str, &[(Verdict, &str)])] = &[
                 "the code's 20230301000000_orders is newer, so the database is behind the code by 1 migration",
             ),
             (Verdict::Fail, "records migration 20230301000000_orders as failed or rolled back, and not applied since"),
+            (Verdict::Fail, "lacks 1 of the code's migrations: 20230301000000_orders (the runner applies them again"),
         ],
     ),
     (
@@ -274,7 +302,11 @@ const CASES: &[(&str, &[(Verdict, &str)])] = &[
     ),
     (
         "preset = \"knex\"\nexpected_from = \"knex/migrations\"",
-        &[(Verdict::Pass, "is 20230201000000_orders.js"), (Verdict::Pass, "")],
+        &[
+            (Verdict::Pass, "is 20230201000000_orders.js"),
+            (Verdict::Pass, ""),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
+        ],
     ),
     (
         "preset = \"knex\"\ntable = \"bad.knex_migrations\"\nexpected_from = \"knex/migrations\"",
@@ -284,29 +316,62 @@ const CASES: &[(&str, &[(Verdict, &str)])] = &[
                 Verdict::Fail,
                 "records migration 20230201000000_orders.js as part of a run that never finished (`bad.knex_migrations_lock` is still locked)",
             ),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
         ],
     ),
-    ("preset = \"typeorm\"\nexpected_from = \"typeorm\"", &[(Verdict::Pass, "is CreateOrders1690000000000")]),
-    ("preset = \"sequelize\"\nexpected_from = \"sequelize\"", &[(Verdict::Pass, "is 20230201000000-create-order.js")]),
+    (
+        "preset = \"typeorm\"\nexpected_from = \"typeorm\"",
+        &[
+            (Verdict::Pass, "is CreateOrders1690000000000"),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
+        ],
+    ),
+    (
+        "preset = \"sequelize\"\nexpected_from = \"sequelize\"",
+        &[
+            (Verdict::Pass, "is 20230201000000-create-order.js"),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
+        ],
+    ),
     (
         "preset = \"entity-framework\"\nexpected_from = \"ef/Migrations\"",
-        &[(Verdict::Pass, "is 20230301000000_AddOrders")],
+        &[
+            (Verdict::Pass, "is 20230301000000_AddOrders"),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
+        ],
     ),
-    ("preset = \"atlas\"\nexpected_from = \"atlas\"", &[(Verdict::Pass, "is 20230201000000"), (Verdict::Pass, "")]),
+    (
+        "preset = \"atlas\"\nexpected_from = \"atlas\"",
+        &[
+            (Verdict::Pass, "is 20230201000000"),
+            (Verdict::Pass, ""),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
+        ],
+    ),
     (
         "preset = \"atlas\"\ntable = \"bad.atlas_schema_revisions\"\nexpected_from = \"atlas\"",
         &[
             (Verdict::Pass, "is 20230201000000"),
             (Verdict::Fail, "records migration 20230201000000 as failed or partly applied"),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
         ],
     ),
-    ("preset = \"sqitch\"\nexpected_from = \"sqitch/released\"", &[(Verdict::Pass, "(project flipr) is orders")]),
+    (
+        "preset = \"sqitch\"\nexpected_from = \"sqitch/released\"",
+        &[
+            (Verdict::Pass, "(project flipr) is orders"),
+            (Verdict::Pass, "records each of the code's 2 migrations, and no other"),
+        ],
+    ),
     (
         "preset = \"sqitch\"\nexpected_from = \"sqitch/next/sqitch.plan\"",
-        &[(
-            Verdict::Fail,
-            "is orders, expected audit: the code's audit is newer, so the database is behind the code by 1 migration",
-        )],
+        &[
+            (
+                Verdict::Fail,
+                "is orders, expected audit: the code's audit is newer, so the database is behind the code by 1 migration",
+            ),
+            (Verdict::Fail, "lacks 1 of the code's migrations: audit ("),
+        ],
     ),
 ];
 
