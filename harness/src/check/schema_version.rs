@@ -16,8 +16,9 @@
 //! [[checks.schema_version]]
 //! preset = "rails"                 # see below
 //! expected = "20260518020000"      # text, or a number compared numerically
-//! # expected_from = "../db/migrate"   # or: the newest migration the code ships, read as the
-//! #                                   # preset's runner records it
+//! # expected_from = "../db/migrate"   # or: the code's migrations, read as the preset's runner
+//! #                                   # records them; several folders (an application and its
+//! #                                   # engines) as a list: ["../db/migrate", "../engines/billing/db/migrate"]
 //!
 //! [[checks.schema_version]]        # any journal: table, column, ordering, failure condition
 //! table = "public.schema_migrations"
@@ -98,7 +99,7 @@ pub(crate) struct Config {
     pub expected: Option<Spanned<VersionValue>>,
     /// A migrations folder (Liquibase: the root changelog; sqitch: the plan) whose newest
     /// migration is the expected one.
-    pub expected_from: Option<Spanned<String>>,
+    pub expected_from: Option<Spanned<Folders>>,
     /// What the journal records of a file (custom journals): `number`, `stem` or `name`.
     pub records: Option<Spanned<String>>,
     /// Django: the app (its label) whose migrations to read; default, the app whose
@@ -110,6 +111,24 @@ pub(crate) struct Config {
     /// journal must hold no other (default: true for the presets whose journal keeps a row per
     /// migration, false for the others and for a journal the scenario describes).
     pub every: Option<bool>,
+}
+
+/// The code's migrations folders: one, or several whose migrations one journal records (a
+/// Rails application's `db/migrate` and its engines').
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum Folders {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Folders {
+    fn list(&self) -> &[String] {
+        match self {
+            Folders::One(one) => std::slice::from_ref(one),
+            Folders::Many(many) => many,
+        }
+    }
 }
 
 /// A version as a scenario writes it: `"010"` or `10`.
@@ -144,8 +163,8 @@ pub(crate) struct Spec {
     /// The journal's name as its runner (or the scenario) writes it, without a schema: the
     /// runner finds it along its session's `search_path`.
     pub(crate) unqualified: Option<String>,
-    /// The code's migrations folder the expected version is read from (`expected_from`).
-    pub(crate) expected_from: Option<std::path::PathBuf>,
+    /// The code's migrations folders the expected version is read from (`expected_from`).
+    pub(crate) expected_from: Vec<std::path::PathBuf>,
 }
 
 impl Kind for Spec {
@@ -208,11 +227,16 @@ impl Kind for Spec {
                 }
                 (text, None, None)
             }
-            (None, Some(dir)) => {
-                let path = ctx.base.join(dir.get_ref());
-                let folder = crate::journal::folder::read(&path, records)
-                    .map_err(|e| FieldError::new(dir.span(), crate::error::error_chain(&e)))?;
-                let source = format!("newest file of {}: {}", crate::field::normalize(&path).display(), folder.source);
+            (None, Some(dirs)) => {
+                let paths: Vec<std::path::PathBuf> =
+                    dirs.get_ref().list().iter().map(|d| crate::field::normalize(&ctx.base.join(d))).collect();
+                if paths.is_empty() {
+                    return Err(FieldError::new(dirs.span(), "`expected_from` lists no folder"));
+                }
+                let folder = crate::journal::folder::read_all(&paths, records)
+                    .map_err(|e| FieldError::new(dirs.span(), crate::error::error_chain(&e)))?;
+                let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                let source = format!("newest file of {}: {}", shown.join(", "), folder.source);
                 (folder.newest.clone(), Some(source), Some(folder))
             }
             (Some(e), Some(_)) => {
@@ -234,8 +258,10 @@ impl Kind for Spec {
             unqualified,
             expected_from: config
                 .expected_from
-                .as_ref()
-                .map(|dir| crate::field::normalize(&ctx.base.join(dir.get_ref()))),
+                .iter()
+                .flat_map(|dirs| dirs.get_ref().list())
+                .map(|dir| crate::field::normalize(&ctx.base.join(dir)))
+                .collect(),
         })
     }
 
@@ -247,7 +273,7 @@ impl Kind for Spec {
     }
 
     fn files(&self) -> Vec<std::path::PathBuf> {
-        self.expected_from.iter().cloned().collect()
+        self.expected_from.clone()
     }
 
     fn unqualified(&self) -> Vec<String> {
@@ -272,7 +298,7 @@ fn scope(
     preset: Option<Preset>,
     app: &Option<Spanned<String>>,
     project: &Option<Spanned<String>>,
-    expected_from: Option<&Spanned<String>>,
+    expected_from: Option<&Spanned<Folders>>,
     folder: Option<&crate::journal::folder::Folder>,
 ) -> Result<Option<(String, String)>, FieldError> {
     for (key, value, wants) in [("app", app, Preset::Django), ("project", project, Preset::Sqitch)] {
@@ -290,7 +316,10 @@ fn scope(
             let from = expected_from.ok_or_else(|| {
                 FieldError::unplaced("the django preset reads one app's migrations: set `app` (its label)")
             })?;
-            let path = Path::new(from.get_ref());
+            let [one] = from.get_ref().list() else {
+                return Err(FieldError::new(from.span(), "the django preset reads one app's migrations folder"));
+            };
+            let path = Path::new(one);
             let named = path.components().filter_map(|c| c.as_os_str().to_str()).filter(|c| *c != "." && *c != "..");
             let folders: Vec<&str> = named.collect();
             let app = match folders.as_slice() {
@@ -403,11 +432,11 @@ impl Spec {
                     "`{table}` lacks {} of the code's migrations: {}{} (the runner applies them again at the next deploy, over a database that may hold them)",
                     missing.len(),
                     listed(&missing),
-                    if extra.is_empty() { String::new() } else { format!("; and records {} the code does not have: {}", extra.len(), listed(&extra)) }
+                    if extra.is_empty() { String::new() } else { format!("; and records {} the code does not have: {}", migrations(extra.len()), listed(&extra)) }
                 ),
                 (true, false) => format!(
-                    "`{table}` records {} migrations the code does not have: {} (another branch's, or the code is older than the database)",
-                    extra.len(),
+                    "`{table}` records {} the code does not have: {} (another branch's, or the code is older than the database)",
+                    migrations(extra.len()),
                     listed(&extra)
                 ),
             },
@@ -448,6 +477,11 @@ fn holes<'a>(records: Records, history: &'a [String], recorded: &'a [String]) ->
     let missing = history.iter().filter(|h| !recorded.iter().any(|r| same(r, h))).map(String::as_str).collect();
     let extra = recorded.iter().filter(|r| !history.iter().any(|h| same(r, h))).map(String::as_str).collect();
     (missing, extra)
+}
+
+/// `1 migration`, `2 migrations`.
+fn migrations(n: usize) -> String {
+    format!("{n} migration{}", if n == 1 { "" } else { "s" })
 }
 
 /// Up to ten names, and how many more.

@@ -26,6 +26,9 @@ pub(crate) enum FolderError {
         #[source]
         source: serde_json::Error,
     },
+    /// Several folders given for a runner whose migrations one plan, changelog or journal lists.
+    #[error("`{}` and the other folders: this runner's migrations are listed in one place; give one", path.display())]
+    OneOnly { path: PathBuf },
     /// A Liquibase changelog in XML that does not parse.
     #[error("`{}` is not a changelog", path.display())]
     NotXmlChangelog {

@@ -3,7 +3,7 @@
 //! `20230101000000_init/` folders, `V1_10__x.sql`, `1680000000000-AddUsers.ts`), Drizzle's
 //! `meta/_journal.json`; Alembic, Liquibase and sqitch in [`super::plans`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Records;
 pub(crate) use super::code::{Folder, FolderError};
@@ -17,7 +17,24 @@ pub(crate) fn read(path: &Path, records: Records) -> Result<Folder, FolderError>
         Records::AlembicRevision => plans::alembic(path),
         Records::LiquibaseChangeset => plans::liquibase(path),
         Records::SqitchChange => plans::sqitch(path),
-        _ => numbered(path, records),
+        _ => numbered(&[path.to_owned()], records),
+    }
+}
+
+/// The migrations of several folders (a Rails application's and its engines', a monorepo's),
+/// merged in version order: numbered files only (a plan, a changelog or Drizzle's journal is
+/// one per runner).
+pub(crate) fn read_all(paths: &[PathBuf], records: Records) -> Result<Folder, FolderError> {
+    match paths {
+        [one] => read(one, records),
+        _ if matches!(
+            records,
+            Records::DrizzleWhen | Records::AlembicRevision | Records::LiquibaseChangeset | Records::SqitchChange
+        ) =>
+        {
+            Err(FolderError::OneOnly { path: paths.first().cloned().unwrap_or_default() })
+        }
+        _ => numbered(paths, records),
     }
 }
 
@@ -60,19 +77,24 @@ fn pascal_case(name: &str) -> String {
         .collect()
 }
 
-/// The files (or Prisma's migration folders) with a leading version, ordered by it.
-fn numbered(dir: &Path, records: Records) -> Result<Folder, FolderError> {
-    let entries = std::fs::read_dir(dir).map_err(FolderError::unreadable(dir))?;
-    let mut found: Vec<(String, String, String)> = entries
-        .flatten()
-        .filter_map(|entry| {
+/// The files (or Prisma's migration folders) with a leading version in `dirs` (each must hold
+/// one), ordered by it.
+fn numbered(dirs: &[PathBuf], records: Records) -> Result<Folder, FolderError> {
+    let mut found: Vec<(String, String, String, PathBuf)> = Vec::new();
+    for dir in dirs {
+        let entries = std::fs::read_dir(dir).map_err(FolderError::unreadable(dir))?;
+        let before = found.len();
+        found.extend(entries.flatten().filter_map(|entry| {
             let file = entry.file_name().to_string_lossy().into_owned();
-            of_file(records, &file).map(|(version, recorded)| (version, recorded, file))
-        })
-        .collect();
+            of_file(records, &file).map(|(version, recorded)| (version, recorded, file, dir.clone()))
+        }));
+        if found.len() == before {
+            return Err(FolderError::Empty { path: dir.to_owned(), what: "migration files" });
+        }
+    }
     found.sort_by(|a, b| crate::pg::compare_versions(&a.0, &b.0).then_with(|| a.2.cmp(&b.2)));
-    let Some((_, recorded, file)) = found.last().cloned() else {
-        return Err(FolderError::Empty { path: dir.to_owned(), what: "migration files" });
+    let Some((_, recorded, file, dir)) = found.last().cloned() else {
+        return Err(FolderError::Empty { path: dirs.first().cloned().unwrap_or_default(), what: "migration files" });
     };
     // Flyway's journal records the version alone, and its files start with `V`.
     let flyway = records == Records::FlywayVersion;
@@ -82,7 +104,7 @@ fn numbered(dir: &Path, records: Records) -> Result<Folder, FolderError> {
         _ => recorded,
     };
     let history: Vec<String> =
-        found.into_iter().map(|(_, recorded, file)| if flyway { recorded } else { file }).collect();
+        found.into_iter().map(|(_, recorded, file, _)| if flyway { recorded } else { file }).collect();
     Ok(Folder { newest, key, source: file, history, project: None })
 }
 

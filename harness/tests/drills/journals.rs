@@ -61,6 +61,9 @@ INSERT INTO public.schema_migrations VALUES ('20230101000000'), ('20230201000000
 CREATE SCHEMA holes;
 CREATE TABLE holes.schema_migrations (version varchar PRIMARY KEY);
 INSERT INTO holes.schema_migrations VALUES ('20230201000000');
+-- Rails with an engine that appends its own db/migrate
+CREATE TABLE holes.engines (version varchar PRIMARY KEY);
+INSERT INTO holes.engines VALUES ('20230101000000'), ('20230115000000'), ('20230201000000');
 
 -- a plain runner recording each `NNNN_name.up.sql` file's stem
 CREATE TABLE stems.schema_migrations (version text PRIMARY KEY);
@@ -166,6 +169,7 @@ fn write_migrations(scratch: &Scratch) {
     let files: &[(&str, &str)] = &[
         ("dbmate/20230101000000_users.sql", "-- migrate:up\n"),
         ("dbmate/20230201000000_orders.sql", "-- migrate:up\n"),
+        ("engine/db/migrate/20230115000000_billing.rb", "class Billing < ActiveRecord::Migration[7.1]\nend\n"),
         ("stems/0001_tenants.up.sql", ""),
         ("stems/0001_tenants.down.sql", ""),
         ("stems/0002_api_keys.up.sql", ""),
@@ -238,6 +242,20 @@ const CASES: &[(&str, &[(Verdict, &str)])] = &[
         &[
             (Verdict::Pass, "is 20230201000000"),
             (Verdict::Fail, "`holes.schema_migrations` lacks 1 of the code's migrations: 20230101000000_users.sql ("),
+        ],
+    ),
+    (
+        "preset = \"rails\"\ntable = \"holes.engines\"\nexpected_from = [\"dbmate\", \"engine/db/migrate\"]",
+        &[
+            (Verdict::Pass, "is 20230201000000"),
+            (Verdict::Pass, "records each of the code's 3 migrations, and no other"),
+        ],
+    ),
+    (
+        "preset = \"rails\"\ntable = \"holes.engines\"\nexpected_from = \"dbmate\"",
+        &[
+            (Verdict::Pass, "is 20230201000000"),
+            (Verdict::Fail, "records 1 migration the code does not have: 20230115000000 (another branch's"),
         ],
     ),
     // The same migration whatever form each names it in; a different one with the same number is not.
