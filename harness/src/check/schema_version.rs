@@ -219,33 +219,8 @@ impl Kind for Spec {
             })?,
             None => preset.map(Preset::records).unwrap_or(Records::Number),
         };
-        let (expected, expected_source, folder) = match (config.expected, &config.expected_from) {
-            (Some(expected), None) => {
-                let text = expected.get_ref().to_string();
-                if text.trim().is_empty() {
-                    return Err(FieldError::new(expected.span(), "the expected version is empty"));
-                }
-                (text, None, None)
-            }
-            (None, Some(dirs)) => {
-                let paths: Vec<std::path::PathBuf> =
-                    dirs.get_ref().list().iter().map(|d| crate::field::normalize(&ctx.base.join(d))).collect();
-                if paths.is_empty() {
-                    return Err(FieldError::new(dirs.span(), "`expected_from` lists no folder"));
-                }
-                let folder = crate::journal::folder::read_all(&paths, records)
-                    .map_err(|e| FieldError::new(dirs.span(), crate::error::error_chain(&e)))?;
-                let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-                let source = format!("newest file of {}: {}", shown.join(", "), folder.source);
-                (folder.newest.clone(), Some(source), Some(folder))
-            }
-            (Some(e), Some(_)) => {
-                return Err(FieldError::new(e.span(), "give `expected` or `expected_from`, not both"));
-            }
-            (None, None) => {
-                return Err(FieldError::unplaced("schema_version needs `expected` or `expected_from`"));
-            }
-        };
+        let Code { expected, source: expected_source, folder } =
+            code(config.expected, config.expected_from.as_ref(), &ctx.base, records)?;
         journal.scope = scope(preset, &config.app, &config.project, config.expected_from.as_ref(), folder.as_ref())?;
         let expected_key = folder.as_ref().map(|f| f.key.clone()).unwrap_or_else(|| expected.clone());
         Ok(Spec {
@@ -289,6 +264,47 @@ impl Kind for Spec {
             results.push(self.every(ctx, history, &query).await);
         }
         Ok(results)
+    }
+}
+
+/// What the code expects: the version, where it was read, and the code's migrations when a
+/// folder was given.
+struct Code {
+    expected: String,
+    source: Option<String>,
+    folder: Option<crate::journal::folder::Folder>,
+}
+
+/// The expected version as written (`expected`), or read from the code's folders
+/// (`expected_from`, relative to `base`), as the runner `records` them.
+fn code(
+    expected: Option<Spanned<VersionValue>>,
+    from: Option<&Spanned<Folders>>,
+    base: &Path,
+    records: Records,
+) -> Result<Code, FieldError> {
+    match (expected, from) {
+        (Some(expected), None) => {
+            let text = expected.get_ref().to_string();
+            if text.trim().is_empty() {
+                return Err(FieldError::new(expected.span(), "the expected version is empty"));
+            }
+            Ok(Code { expected: text, source: None, folder: None })
+        }
+        (None, Some(dirs)) => {
+            let paths: Vec<std::path::PathBuf> =
+                dirs.get_ref().list().iter().map(|d| crate::field::normalize(&base.join(d))).collect();
+            if paths.is_empty() {
+                return Err(FieldError::new(dirs.span(), "`expected_from` lists no folder"));
+            }
+            let folder = crate::journal::folder::read_all(&paths, records)
+                .map_err(|e| FieldError::new(dirs.span(), crate::error::error_chain(&e)))?;
+            let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            let source = format!("newest file of {}: {}", shown.join(", "), folder.source);
+            Ok(Code { expected: folder.newest.clone(), source: Some(source), folder: Some(folder) })
+        }
+        (Some(e), Some(_)) => Err(FieldError::new(e.span(), "give `expected` or `expected_from`, not both")),
+        (None, None) => Err(FieldError::unplaced("schema_version needs `expected` or `expected_from`")),
     }
 }
 
