@@ -379,8 +379,11 @@ fn resolution(reader: &Reader, entry: &Entry<'_>) -> Vec<String> {
     let mut out = Vec::new();
     // PostgreSQL searches the caller's temporary schema first for tables, views and types (and
     // their casts) unless the search_path names it, last: a name the code leaves unqualified,
-    // a `::text` included, may be the caller's.
-    if temporary && path.last().map(String::as_str) != Some("pg_temp") {
+    // a `::text` included, may be the caller's. A body that names none has nothing to shadow.
+    if temporary
+        && path.last().map(String::as_str) != Some("pg_temp")
+        && crate::check::loophole::shadow::may_name_relations_or_types(&reader.text)
+    {
         out.push(format!(
             "{}: its search_path (`{}`) does not end with pg_temp, so its caller's temporary tables, views and types (and casts on them) come first for the names it leaves unqualified",
             reader.name,

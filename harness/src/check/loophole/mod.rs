@@ -34,6 +34,7 @@ pub(crate) mod facts;
 pub(crate) mod graph;
 mod keys;
 mod rows;
+pub(crate) mod shadow;
 mod untried;
 pub(crate) mod writes;
 
