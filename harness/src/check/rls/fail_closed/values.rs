@@ -9,6 +9,10 @@ use regex::Regex;
 
 use crate::check::probe::Column;
 
+/// A column as the server deparses it when it casts it for a comparison: `(visibility)::text` of
+/// a `varchar`, `tenant_id::text` of a `uuid`.
+const CAST: &str = r"\)?\s*(?:::\s*[a-z_][a-z0-9_ ]*?(?:\[\])?)?";
+
 /// The columns the policies compare for equality with a constant (`visibility = 'public'::text`),
 /// each with its first such constant: the probe rows hold it, so that a policy that opens rows
 /// by their own value (`OR visibility = 'public'`) opens a tenant's probe row to the others as it
@@ -17,7 +21,7 @@ use crate::check::probe::Column;
 pub(super) fn compared_with_constants(policies: &[String], columns: &[Column]) -> Vec<(String, String)> {
     // `IN ('a', 'b')` is deparsed `= ANY (ARRAY['a'::text, 'b'::text])`: its first constant.
     static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*(?:any\s*\(\s*array\s*\[\s*)?'((?:[^']|'')*)'")
+        Regex::new(&format!(r"\b([a-z_][a-z0-9_]*){CAST}\s*=\s*(?:any\s*\(\s*array\s*\[\s*)?'((?:[^']|'')*)'"))
             .expect("a valid pattern")
     });
     let mut out: Vec<(String, String)> = Vec::new();
@@ -106,8 +110,10 @@ fn makes_true(before: &str, after: &str) -> Option<bool> {
 /// writes holds it there (its own INSERT must pass the policy's check).
 pub(super) fn compared_with_settings(policies: &[String], settings: &crate::check::Settings) -> Vec<(String, String)> {
     static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\b([a-z_][a-z0-9_]*)\s*=\s*[(\s]*(?:nullif\s*\(\s*)?current_setting\s*\(\s*'([^']+)'")
-            .expect("a valid pattern")
+        Regex::new(&format!(
+            r"\b([a-z_][a-z0-9_]*){CAST}\s*=\s*[(\s]*(?:nullif\s*\(\s*)?current_setting\s*\(\s*'([^']+)'"
+        ))
+        .expect("a valid pattern")
     });
     let mut out = Vec::new();
     for text in policies {
@@ -142,13 +148,18 @@ mod tests {
         let column =
             |name: &str, sql_type: &str| Column { name: name.into(), sql_type: sql_type.into(), ..Column::default() };
         let columns = [column("is_public", "boolean"), column("archived", "boolean"), column("status", "text")];
-        let cases: [(&str, &[(&str, &str)]); 7] = [
+        let cases: [(&str, &[(&str, &str)]); 8] = [
             ("((tenant = 1) OR is_public)", &[("is_public", "true")]),
             ("((tenant = 1) AND (NOT archived))", &[("archived", "false")]),
             ("((is_public = false) AND (archived IS NOT TRUE))", &[("is_public", "false"), ("archived", "false")]),
             ("((is_public <> true) or archived)", &[("is_public", "false"), ("archived", "true")]),
             ("(is_public = archived)", &[]),
             ("((status = 'active'::text) AND is_public)", &[("status", "active"), ("is_public", "true")]),
+            // A varchar column, cast for the comparison as the server deparses it.
+            (
+                "((tenant = 1) AND (((visibility)::text = 'shared'::text) OR is_public))",
+                &[("visibility", "shared"), ("is_public", "true")],
+            ),
             ("(tenant = 1)", &[]),
         ];
         for (policy, expected) in cases {
