@@ -27,7 +27,9 @@
 //! statistics. A refusal must be on purpose ([`crate::sqlstate`]): `permission denied`, or a
 //! trigger's or function's `RAISE` whatever its SQLSTATE; an UPDATE or DELETE that changed no row
 //! of a table that has one is refused too (a rule `DO INSTEAD NOTHING`, a policy that hides the
-//! row, a trigger returning NULL). A timeout, a deadlock, a division by zero, an internal error
+//! row, a trigger returning NULL), except where the role may read the table and sees no row of
+//! it (its INSERT refused, the rows there another tenant's): its changes reach none, and prove
+//! nothing. A timeout, a deadlock, a division by zero, an internal error
 //! proves nothing: the check errs. A TRUNCATE that runs fails. What guards the refused
 //! operations is read whole and tried ([`guards`]).
 //! A listed trigger protects only when it fires in ordinary sessions: enabled (`O`) or
@@ -324,7 +326,11 @@ impl Spec {
         if let Some(filter) = &aim {
             w.ran.push(format!("-- aimed at a row `{}` sees:{filter}", self.role));
         }
-        let aim = Aim { aimed: has_rows || landed || committed.is_some(), filter: aim.unwrap_or_default(), why_none };
+        // A row is aimed at when the role sees one, or inserted its own; or, when it may not
+        // read the table, when the table holds one. A role that may read it and sees none (its
+        // INSERT refused, the rows there another tenant's) changes none whatever its guards do.
+        let aimed = aim.is_some() || landed || (!select && (has_rows || committed.is_some()));
+        let aim = Aim { aimed, filter: aim.unwrap_or_default(), why_none };
         let mut held = Vec::new();
         let tried = [(Operation::Update, update), (Operation::Delete, delete), (Operation::Truncate, truncate)];
         for tried in tried {
@@ -333,7 +339,6 @@ impl Spec {
         if !held.is_empty() {
             results.push(self.loopholes(ctx, w, started, &held).await?);
         }
-        let _ = select;
         w.run("ROLLBACK").await?;
         if let Some(made) = committed {
             crate::check::probe::committed::remove(&ctx.target.connect_options(ctx.database), &made, &mut w.ran).await;
