@@ -18,7 +18,8 @@
 //! when pgdrill's INSERT runs it voids the probe instead of passing; two probe rows a unique
 //! boolean cannot hold err naming it. An audit table its writer's INSERT leaves empty gets a
 //! committed probe row for `append_only`'s UPDATE and DELETE to aim at, which its trigger
-//! refuses.
+//! refuses; a tenant's audit table whose writer's INSERT is refused gets one of another tenant,
+//! which the role does not see, and its UPDATE and DELETE err instead of passing.
 
 use pgdrill::{CheckResult, Verdict};
 
@@ -164,6 +165,21 @@ fn broken_dump() -> String {
          CREATE TRIGGER audit_immutable BEFORE UPDATE OR DELETE ON public.audit FOR EACH ROW EXECUTE FUNCTION public.audit_guard();\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON public.audit TO pr_app;\n",
     );
+    // A tenant's audit table whose writer's INSERT is refused (no tenant row for it to follow):
+    // a probe row there is another tenant's, which the role does not see; its DELETE opens with
+    // `pr.purge` (as qs-pro's `audit_logs`): changing nothing there proves nothing.
+    body.push_str(
+        "CREATE TABLE public.audit_tenants (id uuid PRIMARY KEY);\n\
+         CREATE TABLE public.tenant_audit (tenant_id uuid NOT NULL REFERENCES public.audit_tenants (id), note text NOT NULL);\n\
+         ALTER TABLE public.tenant_audit ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY own ON public.tenant_audit TO pr_app USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid);\n\
+         CREATE FUNCTION public.tenant_audit_guard() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN\n\
+           IF TG_OP = 'DELETE' AND pg_catalog.current_setting('pr.purge', true) = 'on' THEN RETURN OLD; END IF;\n\
+           RAISE EXCEPTION 'audit rows are immutable'; END $f$;\n\
+         CREATE TRIGGER tenant_audit_immutable BEFORE UPDATE OR DELETE ON public.tenant_audit FOR EACH ROW EXECUTE FUNCTION public.tenant_audit_guard();\n\
+         GRANT SELECT, INSERT, UPDATE, DELETE ON public.tenant_audit TO pr_app;\n\
+         GRANT SELECT ON public.audit_tenants TO pr_app;\n",
+    );
     for table in ["odd", "sneaky", "unset", "bookings", "licensed"] {
         body.push_str(&isolated(table));
     }
@@ -292,7 +308,10 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
              fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
              [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
              insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n\
-             probe = {{ actor = \"ABC\" }}\n",
+             probe = {{ actor = \"ABC\" }}\n\
+             [[checks.append_only]]\ntable = \"public.tenant_audit\"\nrole = \"pr_app\"\n\
+             settings = {{ \"pr.tenant\" = \"00000000-0000-4000-8000-0000000000a1\" }}\n\
+             insert = \"INSERT INTO public.tenant_audit (tenant_id, note) VALUES ('00000000-0000-4000-8000-0000000000a1', 'x')\"\n",
             broken.display()
         ),
     );
@@ -330,6 +349,21 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     let unset = fail_closed(&drill, "unset");
     assert_eq!(unset.verdict, Verdict::Error, "a default that sets the tenant must not make it pass: {unset:?}");
     contains_all(&unset, &unset.message, &["changed the session's settings (pr.tenant)"]);
+    let refused = result(&drill, "append_only/public.tenant_audit INSERT as pr_app");
+    assert_eq!(refused.verdict, Verdict::Fail, "{refused:?}");
+    for operation in ["UPDATE", "DELETE"] {
+        let found = result(&drill, &format!("append_only/public.tenant_audit {operation} as pr_app"));
+        assert_eq!(found.verdict, Verdict::Error, "another tenant's row kept is no refusal: {found:?}");
+        contains_all(&found, &found.message, &["has no row to show that a trigger refuses it"]);
+    }
+    let passed: Vec<&str> = drill
+        .record()
+        .checks
+        .iter()
+        .filter(|c| c.id.starts_with("append_only/public.tenant_audit") && c.verdict == Verdict::Pass)
+        .map(|c| c.id.as_str())
+        .collect();
+    assert!(passed.iter().all(|id| id.ends_with("TRUNCATE as pr_app") || id.contains("others' powers")), "{passed:?}");
     let insert = result(&drill, "append_only/public.audit INSERT as pr_app");
     assert_eq!(insert.verdict, Verdict::Fail, "{insert:?}");
     for operation in ["UPDATE", "DELETE"] {
