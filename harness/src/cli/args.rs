@@ -30,6 +30,11 @@ pub(crate) struct RunArgs {
     /// each drill's locally and upload it there (the endpoint and keys from the AWS_* variables).
     #[arg(long, value_name = "DIR", default_value = "reports", conflicts_with = "out")]
     pub(super) reports: PathBuf,
+    /// Keep the scenarios' history of drills in FILE (each drill compares itself with its
+    /// scenario's previous drills there, and appends itself), instead of `history.jsonl` where
+    /// the reports go: in DIR/<scenario>/ under --reports, in DIR itself with --out.
+    #[arg(long, value_name = "FILE")]
+    pub(super) history: Option<PathBuf>,
     /// Drill only scenarios with one of these tags (repeat, or separate with commas).
     #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
     pub(super) tags: Vec<String>,

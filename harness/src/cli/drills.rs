@@ -33,11 +33,16 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
         }
     };
     options.out_dir = common.out.clone();
+    options.history = common.history.clone();
     options.reports_root = common.reports.clone();
     let mut remote: Option<Remote> = match publish::open(&common.reports).await {
         Ok(remote) => remote,
         Err(exit) => return exit.into(),
     };
+    if remote.is_some() && common.history.is_some() {
+        eprintln!("error: --history is for reports in a folder: with an object store, the history is the store's");
+        return Exit::Usage.into();
+    }
     if let Some(remote) = &remote {
         options.reports_root = remote.local_root().to_owned();
     }

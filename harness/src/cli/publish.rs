@@ -46,7 +46,7 @@ pub(super) async fn before(remote: Option<&mut Remote>, loaded: Option<&Scenario
 /// Uploads the drill's reports; says where they went, or why not and where the local copy is.
 pub(super) async fn after(remote: Option<&mut Remote>, outcome: &DrillOutcome) -> Exit {
     let (Some(remote), Ok(paths)) = (remote, &outcome.reports) else { return Exit::Pass };
-    match remote.publish(&paths.dir, &outcome.record).await {
+    match remote.publish(&paths.dir, &paths.history, &outcome.record).await {
         Ok(published) => {
             for warning in &published.warnings {
                 eprintln!("warning: {warning}");

@@ -110,6 +110,12 @@ fn say(dir: &Path, v: &Verification, trusted: bool) {
         }
         _ => {}
     }
+    if v.history {
+        println!(
+            "note: {} in the folder is the scenario's history of drills, which each drill appends to: it is not evidence of this one, and not verified",
+            crate::outcome::history::NAME
+        );
+    }
     if !v.passed() {
         let failing = v.findings.iter().filter(|f| v.strict || !f.is_warning()).count();
         eprintln!(

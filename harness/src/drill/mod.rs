@@ -168,11 +168,15 @@ fn unusable_scenario_info(path: &Path) -> ScenarioInfo {
     }
 }
 
-/// The history file the drill's reports will be appended to.
+/// The history file the drill's reports will be appended to: the one the options name, or the
+/// one where its reports go (in `--out DIR` itself, so that drills into unrelated folders never
+/// share a history).
 fn history_path(options: &DrillOptions, scenario: &str) -> PathBuf {
-    match &options.out_dir {
-        Some(dir) => crate::outcome::history::path_for(dir),
-        None => options.reports_root.join(scenario).join("history.jsonl"),
+    use crate::outcome::history;
+    match (&options.history, &options.out_dir) {
+        (Some(file), _) => file.clone(),
+        (None, Some(dir)) => dir.join(history::NAME),
+        (None, None) => history::under_root(&options.reports_root, scenario),
     }
 }
 
@@ -187,7 +191,8 @@ fn write_reports(events: &Events, options: &DrillOptions) -> (DrillRecord, Resul
     }
     let dir = options.out_dir.clone().unwrap_or_else(|| report::drill_dir(&options.reports_root, &record));
     let signer = options.signing.as_ref().and_then(crate::evidence::sign::Signing::signer);
-    let reports = report::write_all(&record, &dir, signer);
+    let history = history_path(options, &record.scenario.name);
+    let reports = report::write_all(&record, &dir, &history, signer);
     (record, reports)
 }
 
@@ -499,10 +504,12 @@ path = "/health"
     }
 
     #[test]
-    fn the_history_is_beside_the_drills_reports() {
+    fn the_history_is_with_the_drills_reports() {
         let options = DrillOptions { reports_root: PathBuf::from("/var/reports"), ..Default::default() };
         assert_eq!(history_path(&options, "orders"), Path::new("/var/reports/orders/history.jsonl"));
-        let options = DrillOptions { out_dir: Some(PathBuf::from("/ci/out/run-7")), ..options };
-        assert_eq!(history_path(&options, "orders"), Path::new("/ci/out/history.jsonl"));
+        let options = DrillOptions { out_dir: Some(PathBuf::from("/tmp/tmp.x7")), ..options };
+        assert_eq!(history_path(&options, "orders"), Path::new("/tmp/tmp.x7/history.jsonl"));
+        let options = DrillOptions { history: Some(PathBuf::from("/ci/cache/orders.jsonl")), ..options };
+        assert_eq!(history_path(&options, "orders"), Path::new("/ci/cache/orders.jsonl"));
     }
 }

@@ -19,6 +19,9 @@ pub struct DrillOptions {
     pub reports_root: PathBuf,
     /// ...unless this names the exact folder.
     pub out_dir: Option<PathBuf>,
+    /// The scenario's history of drills, when not where the reports go (`history.jsonl` in the
+    /// scenario's folder under `reports_root`, or in `out_dir`).
+    pub history: Option<PathBuf>,
     /// Drill this backup instead of the scenario's source.
     pub backup: Option<PathBuf>,
     /// Apply this globals file instead of the scenario's.
@@ -87,6 +90,7 @@ impl Default for DrillOptions {
         DrillOptions {
             reports_root: PathBuf::from("reports"),
             out_dir: None,
+            history: None,
             backup: None,
             globals: None,
             baseline_out: None,

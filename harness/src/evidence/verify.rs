@@ -151,6 +151,9 @@ pub(crate) struct Verification {
     /// The files the manifest lists, when it is there.
     pub manifest_files: Option<usize>,
     pub findings: Vec<Finding>,
+    /// The folder holds the scenario's history (`run --out DIR` keeps it there): not evidence
+    /// of this drill, appended by each, and said as such rather than as a finding.
+    pub history: bool,
     /// Verified against allowed signers: a warning fails too.
     pub strict: bool,
 }
@@ -225,7 +228,11 @@ pub(crate) fn verify(dir: &Path, trust: &Trust<'_>) -> Result<Verification, std:
         Err(e) => v.findings.push(Finding::Manifest(crate::error::error_chain(&e))),
     }
     for name in names.iter().filter(|n| !covered.contains(*n)) {
-        v.findings.push(Finding::Uncovered { name: name.clone() });
+        if name == crate::outcome::history::NAME {
+            v.history = true;
+        } else {
+            v.findings.push(Finding::Uncovered { name: name.clone() });
+        }
     }
     Ok(v)
 }
@@ -397,6 +404,20 @@ mod tests {
         );
         assert_eq!(edited.findings[0].to_string(), "report.md was changed after the drill was signed");
         assert!(edited.findings[1].is_warning());
+    }
+
+    /// `run --out DIR` keeps the scenario's history in DIR: a strict verification still passes,
+    /// and says the history is not evidence; any other file there is a finding.
+    #[test]
+    fn the_history_beside_a_signed_drill_is_said_and_not_evidence() {
+        let dir = folder(1);
+        std::fs::write(dir.path().join(crate::outcome::history::NAME), "{}\n").unwrap();
+        let strict = check(dir.path(), Some(&allowed(1)));
+        assert!(strict.passed() && strict.history, "{:?}", strict.findings);
+        std::fs::write(dir.path().join("history.jsonl.bak"), "{}\n").unwrap();
+        let other = check(dir.path(), Some(&allowed(1)));
+        assert!(!other.passed(), "{:?}", other.findings);
+        assert_eq!(other.findings, [Finding::Uncovered { name: "history.jsonl.bak".into() }]);
     }
 
     #[test]

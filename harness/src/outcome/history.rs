@@ -102,9 +102,13 @@ impl HistoryEntry {
     }
 }
 
-/// The history file for a drill whose reports go to `report_dir`.
-pub fn path_for(report_dir: &Path) -> PathBuf {
-    report_dir.parent().unwrap_or(Path::new(".")).join("history.jsonl")
+/// The name of a scenario's history file.
+pub const NAME: &str = "history.jsonl";
+
+/// The history file of `scenario`'s drills under the reports root `root`, beside their folders
+/// (`<root>/<scenario>/<UTC timestamp>/`).
+pub fn under_root(root: &Path, scenario: &str) -> PathBuf {
+    root.join(scenario).join(NAME)
 }
 
 /// Past drills, oldest first; lines that cannot be read are skipped (a history is evidence,

@@ -75,10 +75,11 @@ pub(crate) fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
 /// Writes the reports into `dir`: drill.json, junit.xml, report.md with its three pictures,
 /// report.html, metrics.prom, and the manifest of their digests; with a `signer`, the in-toto statement of
 /// them all (the manifest too) and its SSH signature; then appends the drill to the scenario's
-/// history (the folder above `dir`), which report.md compared it with.
+/// history `history_path`, which report.md compared it with.
 pub(crate) fn write_all(
     record: &DrillRecord,
     dir: &Path,
+    history_path: &Path,
     signer: Option<&sign::Signer>,
 ) -> Result<ReportPaths, ReportError> {
     let err = |path: &Path| {
@@ -86,8 +87,7 @@ pub(crate) fn write_all(
         move |source| ReportError { path, source }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let history_path = history::path_for(dir);
-    let past = history::of_scenario(&history_path, &record.scenario.name);
+    let past = history::of_scenario(history_path, &record.scenario.name);
     let mut paths = ReportPaths {
         dir: dir.to_owned(),
         junit: dir.join("junit.xml"),
@@ -95,7 +95,7 @@ pub(crate) fn write_all(
         html: dir.join(html::NAME),
         json: dir.join("drill.json"),
         manifest: dir.join(manifest::NAME),
-        history: history_path.clone(),
+        history: history_path.to_owned(),
         evidence: None,
     };
     let files = render_all(record, &past);
@@ -114,8 +114,7 @@ pub(crate) fn write_all(
             let _ = std::fs::remove_file(dir.join(stale));
         }
     }
-    history::append(&history_path, &history::HistoryEntry::of(record, dir, manifest_sha))
-        .map_err(err(&history_path))?;
+    history::append(history_path, &history::HistoryEntry::of(record, dir, manifest_sha)).map_err(err(history_path))?;
     Ok(paths)
 }
 
@@ -180,16 +179,17 @@ mod tests {
     use super::{history, write_all};
     use crate::outcome::history::tests::drill;
 
-    /// Drills of two scenarios written with `--out` to sibling folders share a history file; each
-    /// compares itself only with its own scenario's drills, and says when its file changed.
+    /// Drills of two scenarios written to sibling folders with one history file (`--history`);
+    /// each compares itself only with its own scenario's drills, and says when its file changed.
     #[test]
     fn a_drill_compares_only_with_drills_of_its_own_scenario() {
         let root = tempfile::tempdir().unwrap();
         let report = |name: &str| std::fs::read_to_string(root.path().join(name).join("report.md")).unwrap();
-        write_all(&drill("big", "a"), &root.path().join("big"), None).unwrap();
-        write_all(&drill("pitr", "b"), &root.path().join("pitr"), None).unwrap();
+        let shared = root.path().join(history::NAME);
+        write_all(&drill("big", "a"), &root.path().join("big"), &shared, None).unwrap();
+        write_all(&drill("pitr", "b"), &root.path().join("pitr"), &shared, None).unwrap();
         assert!(report("pitr").contains("This is the first drill of this scenario"), "{}", report("pitr"));
-        write_all(&drill("pitr", "c"), &root.path().join("pitr-2"), None).unwrap();
+        write_all(&drill("pitr", "c"), &root.path().join("pitr-2"), &shared, None).unwrap();
         let second = report("pitr-2");
         assert!(second.contains("(`pitr-b`)") && !second.contains("big-a"), "{second}");
         assert!(

@@ -134,7 +134,7 @@ impl Remote {
             .await
             .map_err(|source| PublishError::History { scenario: scenario.to_owned(), source })?;
         let folder = self.local.path().join(scenario);
-        let path = folder.join("history.jsonl");
+        let path = crate::outcome::history::under_root(self.local.path(), scenario);
         let write = |source| PublishError::Write { path: path.clone(), source };
         std::fs::create_dir_all(&folder).map_err(write)?;
         let mut bytes = read.map(|(bytes, _)| bytes).unwrap_or_default();
@@ -148,15 +148,20 @@ impl Remote {
         Ok(lines)
     }
 
-    /// Uploads the drill's folder `dir` (under the local folder) and appends its lines to the
-    /// scenario's history in the store.
-    pub(crate) async fn publish(&mut self, dir: &Path, record: &DrillRecord) -> Result<Published, PublishError> {
-        let result = self.upload(dir, record).await;
+    /// Uploads the drill's folder `dir` (under the local folder) and appends the lines it added
+    /// to the local copy `history` to the scenario's history in the store.
+    pub(crate) async fn publish(
+        &mut self,
+        dir: &Path,
+        history: &Path,
+        record: &DrillRecord,
+    ) -> Result<Published, PublishError> {
+        let result = self.upload(dir, history, record).await;
         self.failed |= result.is_err();
         result
     }
 
-    async fn upload(&self, dir: &Path, record: &DrillRecord) -> Result<Published, PublishError> {
+    async fn upload(&self, dir: &Path, history: &Path, record: &DrillRecord) -> Result<Published, PublishError> {
         let scenario = &record.scenario.name;
         let stamp = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let folder_key = self.free_folder(scenario, &stamp).await?;
@@ -167,7 +172,7 @@ impl Remote {
             .await
             .map_err(|source| PublishError::Upload { location: folder.clone(), source })?;
         let history_key = self.key(&format!("{scenario}/history.jsonl"));
-        let lines = self.new_lines(&crate::outcome::history::path_for(dir), scenario, &folder)?;
+        let lines = self.new_lines(history, scenario, &folder)?;
         let append = |source| PublishError::Append { folder: folder.clone(), source };
         let warnings = append_lines(&self.bucket, &history_key, &lines).await.map_err(append)?;
         Ok(Published { folder, files, history: self.bucket.url(&history_key), warnings })

@@ -111,6 +111,17 @@ fn a_dump_of_another_format_content_or_database_fails_in_verify_unless_the_scena
                 refused(&scratch.drill(&kinds), since, says);
             });
         }
+        // `--out DIR` without `--history` keeps the history in DIR: drills of the scenario into
+        // unrelated folders (`--out "$(mktemp -d)"`) compare with nothing, whatever they drill.
+        s.spawn(|| {
+            let apart = scenario_in(&scratch, "kinds-apart", "kinds", &plain, "");
+            let out = scratch.path("apart/run");
+            let run = [apart.display().to_string(), "--out".into(), out.display().to_string()];
+            let output = crate::fleet_gate::pgdrill(&[&["run"], &run.each_ref().map(String::as_str)[..]].concat(), &[]);
+            let drill = Drill::from_output(out.clone(), &output);
+            assert!(passed(&drill).stdout.contains(&format!("history: {}", out.join("history.jsonl").display())));
+            assert!(!scratch.path("apart/history.jsonl").exists(), "{drill:?}");
+        });
     });
     // A backup named on the command line is drilled as it is: its kind is neither compared with
     // the scenario's drills nor kept for the next (which still compares with the custom dump).

@@ -89,8 +89,20 @@ impl Scratch {
         self.drill_env(scenario, args, &[])
     }
 
-    /// Runs `pgdrill run` on a scenario with more arguments and environment variables.
+    /// `args`, with the scratch folder's one history for every drill in it (`--out` alone would
+    /// keep each drill's in its own folder) unless they name one.
+    fn shared_history(&self, args: &[String]) -> Vec<String> {
+        let mut args = args.to_vec();
+        if !args.iter().any(|a| a == "--history") {
+            args.extend(["--history".to_owned(), self.path("history.jsonl").display().to_string()]);
+        }
+        args
+    }
+
+    /// Runs `pgdrill run` on a scenario with more arguments and environment variables; the
+    /// drills of one scratch folder share a history ([`Scratch::shared_history`]).
     pub(crate) fn drill_env(&self, scenario: &Path, args: &[String], env: &[(String, String)]) -> Drill {
+        let args = &self.shared_history(args)[..];
         if std::fs::read_to_string(scenario).is_ok_and(|text| text.contains(POD)) {
             return self.pod_drill(scenario, args, env);
         }
