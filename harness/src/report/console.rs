@@ -28,6 +28,22 @@ pub struct Console {
     captured: Option<Arc<Mutex<String>>>,
     /// With drills run at once (`--jobs`): the drill's name, padded, before each of its lines.
     label: Option<String>,
+    /// The widest line printed, in characters: the terminal's width, or [`LOG_WIDTH`] in a log.
+    width: usize,
+    /// A line was cut to `width`: the verdict's line says where it is whole.
+    cut: bool,
+}
+
+/// The widest line in a log (not a terminal): a check that lists thousands of indexes gives
+/// a message of tens of thousands of characters, which report.md holds whole.
+const LOG_WIDTH: usize = 1000;
+
+/// `line` cut to `width` characters, ending `…` where it was cut.
+fn cut_to(line: &str, width: usize) -> Option<String> {
+    (line.chars().count() > width).then(|| {
+        let kept: String = line.chars().take(width.saturating_sub(2)).collect();
+        format!("{} …", kept.trim_end())
+    })
 }
 
 impl Console {
@@ -35,6 +51,10 @@ impl Console {
     pub fn new(verbose: bool) -> Self {
         let live = std::io::stderr().is_terminal();
         let target = if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let width = match console::Term::stderr().size_checked() {
+            Some((_, columns)) if live => usize::from(columns).max(40),
+            _ => LOG_WIDTH,
+        };
         Console {
             multi: MultiProgress::with_draw_target(target),
             bars: HashMap::new(),
@@ -44,6 +64,8 @@ impl Console {
             inspecting: false,
             captured: None,
             label: None,
+            width,
+            cut: false,
         }
     }
 
@@ -66,6 +88,8 @@ impl Console {
             inspecting: false,
             captured: Some(buffer.clone()),
             label: None,
+            width: LOG_WIDTH,
+            cut: false,
         };
         (console, buffer)
     }
@@ -78,15 +102,19 @@ impl Console {
         self
     }
 
-    fn line(&self, text: &str) {
-        let labelled;
-        let text = match &self.label {
-            Some(label) => {
-                labelled = text.lines().map(|line| format!("{label} {line}")).collect::<Vec<_>>().join("\n");
-                labelled.as_str()
-            }
-            None => text,
-        };
+    fn line(&mut self, text: &str) {
+        let prefix = self.label.as_ref().map(|label| format!("{label} ")).unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let line = format!("{prefix}{line}");
+                let cut = cut_to(&line, self.width);
+                self.cut |= cut.is_some();
+                cut.unwrap_or(line)
+            })
+            .collect();
+        let text = lines.join("\n");
+        let text = text.as_str();
         if let Some(buffer) = &self.captured {
             if let Ok(mut buffer) = buffer.lock() {
                 buffer.push_str(text);
@@ -151,8 +179,11 @@ impl Console {
         for (_, bar) in self.bars.drain() {
             bar.finish_and_clear();
         }
-        let never_reached =
-            record.phases.iter().filter(|p| p.status == PhaseStatus::Skipped && !self.printed.contains(&p.phase));
+        let never_reached: Vec<_> = record
+            .phases
+            .iter()
+            .filter(|p| p.status == PhaseStatus::Skipped && !self.printed.contains(&p.phase))
+            .collect();
         for p in never_reached {
             self.line(&format!(
                 "  {} {:<10} {:>8}  {}",
@@ -174,6 +205,9 @@ impl Console {
             self.line(&format!("  {}", failure.lines().next().unwrap_or_default()));
         } else if record.verdict == DrillVerdict::Pass && record.checks.is_empty() && !self.inspecting {
             self.line(&format!("  {}", crate::outcome::NO_CHECKS));
+        }
+        if self.cut {
+            self.line("  (lines ending `…` were cut to the console's width: report.md has them whole)");
         }
     }
 }
@@ -259,6 +293,35 @@ mod tests {
         let (mut alone, lines) = Console::capturing(false);
         alone.on_event(&Event::Finished { at: OffsetDateTime::now_utc(), interrupted: false }, &record);
         assert!(lines.lock().unwrap().starts_with("FAIL  app in "), "one drill at a time: as before");
+    }
+
+    /// A failure listing thousands of indexes is one line of tens of thousands of characters:
+    /// the console cuts each line to its width and says where the lines are whole.
+    #[test]
+    fn no_line_is_wider_than_the_console() {
+        let (mut console, lines) = Console::capturing(false);
+        console.width = 80;
+        let missing: Vec<String> = (0..2880).map(|i| format!("public.index_{i} (hnsw on public.t{i})")).collect();
+        let mut result = crate::outcome::CheckResult::build(
+            crate::outcome::CheckKind::Indexes,
+            "every index in the baseline",
+            std::time::Instant::now(),
+        )
+        .expected("2880 valid, ready and live indexes as in the baseline")
+        .verdict(false, format!("missing: {}", missing.join(", ")));
+        result.actual = format!("missing: {}", missing.join(", "));
+        let record =
+            DrillRecord::new("d".repeat(32), ScenarioInfo::default(), RunnerInfo::default(), OffsetDateTime::now_utc());
+        console.on_event(&Event::Check(result), &record);
+        finished(&mut console);
+        let text = lines.lock().unwrap().clone();
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        assert!(
+            text.contains("      ✘ indexes/every index in the baseline: missing: public.index_0 (hnsw on …"),
+            "{text}"
+        );
+        assert!(text.lines().filter(|l| l.ends_with(" …")).count() >= 2, "{text}");
+        assert!(text.contains("cut to the console's width: report.md has them whole"), "{text}");
     }
 
     #[test]
