@@ -437,27 +437,38 @@ pub(crate) async fn graphs(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<Str
 }
 
 /// The newest version of each known migration journal present (per Django app, per sqitch
-/// project).
+/// project) and, where the journal keeps a row per migration, every migration it records.
 pub(crate) async fn migrations(pool: &PgPool) -> sqlx::Result<Vec<MigrationVersion>> {
     let (found, _) = crate::journal::detect(pool).await?;
-    Ok(found
-        .into_iter()
-        .map(|f| {
-            let table = f.preset.journal().table;
-            let journal = match (&f.scope, f.preset.scope_column()) {
-                (Some(scope), Some(column)) => format!("{table} ({}, {column} {scope})", f.preset.as_str()),
-                _ => format!("{table} ({})", f.preset.as_str()),
-            };
-            MigrationVersion { journal, version: f.newest }
-        })
-        .collect())
+    let mut out = Vec::new();
+    for f in found {
+        let mut journal = f.preset.journal();
+        journal.scope = f.preset.scope_column().zip(f.scope.clone()).map(|(column, value)| (column.to_owned(), value));
+        let entries = match journal.each_sql() {
+            // A journal that cannot be listed is recorded by its newest entry alone.
+            Some(sql) => sqlx::query_scalar::<_, Option<String>>(&sql)
+                .fetch_all(pool)
+                .await
+                .ok()
+                .map(|rows| rows.into_iter().flatten().collect()),
+            None => None,
+        };
+        out.push(MigrationVersion { journal: journal.key(f.preset), version: f.newest, entries });
+    }
+    Ok(out)
 }
 
 /// Captures a whole baseline from the database `pool` is connected to.
 pub(crate) async fn capture(pool: &PgPool, source: &str) -> sqlx::Result<Baseline> {
+    capture_of(pool, source, true).await
+}
+
+/// [`capture`], with Apache AGE's graphs counted or not (`pgdrill init` counts each graph in a
+/// check of its own, and writes one AGE cannot read commented out, saying why).
+pub(crate) async fn capture_of(pool: &PgPool, source: &str, count_graphs: bool) -> sqlx::Result<Baseline> {
     let (server_version, database): (String, String) =
         sqlx::query_as("SELECT current_setting('server_version'), current_database()::text").fetch_one(pool).await?;
-    let graphs = if has_age(pool).await? {
+    let graphs = if count_graphs && has_age(pool).await? {
         let mut conn = pool.acquire().await?.detach();
         let graphs = graphs(&mut conn).await?;
         conn.close().await.ok();

@@ -180,6 +180,11 @@ pub struct SchemaInventory {
 pub struct MigrationVersion {
     pub journal: String,
     pub version: String,
+    /// Every migration the journal records, oldest first, for a journal that keeps a row per
+    /// migration (`schema_version` with `baseline = true` finds each in a later backup's).
+    /// Absent from baselines captured before pgdrill recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Vec<String>>,
 }
 
 /// Why a baseline file cannot be read or written.

@@ -399,7 +399,10 @@ impl Spec {
             let list = differences.join("; ");
             result.actual(format!("{n} of {} tables differ: {list}", tables.len())).verdict(
                 false,
-                format!("{n} table{} do not hold the rows {what}: {list}", if n == 1 { "" } else { "s" }),
+                format!(
+                    "{n} {} the rows {what}: {list}",
+                    if n == 1 { "table does not hold" } else { "tables do not hold" }
+                ),
             )
         }
     }

@@ -221,8 +221,9 @@ async fn init(options: crate::init::InitOptions) -> ExitCode {
     match result {
         Ok(written) => {
             println!(
-                "scenario written to {}: {} checks, each passed on the backup's restore{}",
+                "scenario written to {} with the baseline of the restore it compares with, {}: {} checks, each passed on the backup's restore{}",
                 written.path.display(),
+                written.baseline.display(),
                 written.checks,
                 if written.disabled.is_empty() {
                     String::new()

@@ -18,6 +18,9 @@ pub(crate) struct DumpRows {
 }
 
 /// Every block, in the scenario's order.
+/// The scenario's blocks from what the restore holds. The scenario names a baseline of the same
+/// restore, which its row counts, indexes and schemas compare with (a line each, instead of one
+/// per table and index).
 pub(crate) fn blocks(inventory: &Inventory, dump: Option<DumpRows>) -> Vec<Block> {
     let mut out = Vec::new();
     if !inventory.extensions.is_empty() {
@@ -48,7 +51,7 @@ pub(crate) fn blocks(inventory: &Inventory, dump: Option<DumpRows>) -> Vec<Block
             ..Block::default()
         });
     }
-    out.push(row_counts(inventory, dump));
+    out.extend(row_counts(inventory, dump));
     if !inventory.indexes.is_empty() {
         out.push(indexes(&inventory.indexes));
     }
@@ -61,15 +64,7 @@ pub(crate) fn blocks(inventory: &Inventory, dump: Option<DumpRows>) -> Vec<Block
     out.extend(inventory.roles.iter().map(role));
     out.extend(inventory.partitions.iter().map(partitions));
     if !inventory.schemas.is_empty() {
-        out.push(Block::new(
-            &[
-                "Every schema the backup holds survives the restore, and no sequence is behind its",
-                "column (the next insert would collide). To compare each schema's tables, enums and",
-                "sequences too, capture a baseline of this restore (`pgdrill baseline --from-drill`),",
-                "name it at the top (`baseline = \"...\"`) and set `baseline = true` here.",
-            ],
-            vec!["[checks.schemas]".into(), format!("schemas = {}", list(&inventory.schemas))],
-        ));
+        out.push(schemas(&inventory.schemas));
     }
     out.extend(inventory.graphs.iter().map(graph));
     out.push(Block {
@@ -128,73 +123,84 @@ fn journal(found: &Found) -> Block {
         body.push(format!("{column} = {}", string(scope)));
     }
     body.push(format!("expected = {}", string(&found.newest)));
-    Block { about, body, ..Block::default() }
+    // A journal that keeps a row per migration: each one the baseline recorded must stay, so a
+    // backup whose journal lost one from the middle fails, naming it.
+    let optional = match journal.each {
+        Some(_) => {
+            about.push("With `baseline = true`, every migration the baseline recorded is still in it: a".into());
+            about.push("migration missing from the middle fails (its runner would apply it again).".into());
+            vec!["baseline = true".to_owned()]
+        }
+        None => Vec::new(),
+    };
+    Block { about, body, optional, ..Block::default() }
 }
 
-fn row_counts(inventory: &Inventory, dump: Option<DumpRows>) -> Block {
-    match dump {
-        Some(dump) if dump.tables == 0 => Block {
-            about: vec!["The dump carries no rows (a schema-only dump): there are no row counts to check.".into()],
-            ..Block::default()
-        },
-        Some(dump) => Block::new(
+fn row_counts(inventory: &Inventory, dump: Option<DumpRows>) -> Vec<Block> {
+    let floors = (!inventory.row_counts.is_empty()).then(|| {
+        Block::new(
             &[
                 &format!(
+                    "No table holds fewer rows than the baseline recorded ({} tables, partitions each on",
+                    inventory.row_counts.len()
+                ),
+                "their own): a backup that lost a table's or a partition's rows fails, though it restores",
+                "as it was dumped. More rows pass (a recovery runs to the end of a WAL archive a live",
+                "server keeps adding to); a table emptied by design (a queue, sessions) is given a",
+                "`tolerance` in a block of its own, or the baseline captured again.",
+            ],
+            vec!["[[checks.row_counts]]".into(), "baseline = true".into(), "allow_growth = true".into()],
+        )
+    });
+    match dump {
+        Some(dump) if dump.tables == 0 => vec![Block {
+            about: vec!["The dump carries no rows (a schema-only dump): there are no row counts to check.".into()],
+            ..Block::default()
+        }],
+        Some(dump) => {
+            let mut out = vec![Block::new(
+                &[&format!(
                     "Every table holds the rows its COPY block in the dump carried ({} tables, {} rows).",
                     dump.tables, dump.rows
-                ),
-                "Floors of your own (`tables = { \"public.users\" = 40 }`, with a `tolerance`) hold",
-                "for the next backups too; `allow_growth = true` after migrations that add rows.",
-            ],
-            vec!["[checks.row_counts]".into(), "expect_from_dump = true".into()],
-        ),
-        None => {
-            let mut body = vec![
-                "[checks.row_counts]".to_owned(),
-                "allow_growth = true".to_owned(),
-                "[checks.row_counts.tables]".to_owned(),
-            ];
-            body.extend(
-                inventory.row_counts.iter().map(|(table, rows)| format!("{} = {rows}", string(&table.to_string()))),
-            );
-            Block::new(
-                &[
-                    "Rows per table, as the recovery found them (a base backup has no dump to compare",
-                    "with): no table holds fewer. Recovery runs to the end of the WAL archive, which a",
-                    "live server keeps adding to, so more rows pass; with a fixed `[recovery]` target,",
-                    "`allow_growth = false` makes the counts exact.",
-                ],
-                body,
-            )
+                )],
+                vec!["[[checks.row_counts]]".into(), "expect_from_dump = true".into()],
+            )];
+            out.extend(floors);
+            out
         }
+        None => floors.into_iter().collect(),
     }
 }
 
+/// Every index, compared with the baseline's: its parts, and that it is valid and ready.
 fn indexes(found: &[IndexFound]) -> Block {
-    let mut body = vec!["[checks.indexes]".to_owned(), "expect = [".to_owned()];
-    for index in found {
-        let mut pairs = vec![
-            ("name".to_owned(), string(&index.name)),
-            ("table".to_owned(), string(&index.table)),
-            ("method".to_owned(), string(&index.method)),
-        ];
-        if let Some(opclass) = &index.opclass {
-            pairs.push(("opclass".into(), string(opclass)));
-        }
-        if index.unique {
-            pairs.push(("unique".into(), "true".into()));
-        }
-        body.push(format!("  {},", inline(&pairs)));
-    }
-    body.push("]".into());
+    let tables: std::collections::BTreeSet<&str> = found.iter().map(|i| i.table.as_str()).collect();
+    let mut methods: Vec<&str> = found.iter().map(|i| i.method.as_str()).collect();
+    methods.sort_unstable();
+    methods.dedup();
     Block::new(
         &[
-            "Every index of the backup's tables, with its access method and its operator class",
-            "where that is not its type's default: each exists and is valid (a build that failed",
-            "leaves an invalid one). A partition's indexes are its parent's, made on it when it is",
-            "attached: they are left out.",
+            &format!(
+                "Every index of the baseline ({} on {} tables; {}): each exists, is valid and ready,",
+                found.len(),
+                tables.len(),
+                methods.join(", ")
+            ),
+            "and is as the baseline records it (its keys, operator classes, predicate, uniqueness):",
+            "a build that failed, or an index dumped without its operator class, fails.",
         ],
-        body,
+        vec!["[checks.indexes]".into(), "baseline = true".into()],
+    )
+}
+
+fn schemas(found: &[String]) -> Block {
+    Block::new(
+        &[
+            "Every schema the backup holds survives the restore with the tables, enum types and",
+            "sequences the baseline records, each behaving as it did (columns, constraints,",
+            "triggers); no sequence is behind its column (the next insert would collide).",
+        ],
+        vec!["[checks.schemas]".into(), format!("schemas = {}", list(found)), "baseline = true".into()],
     )
 }
 

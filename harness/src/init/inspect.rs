@@ -22,6 +22,11 @@ pub(super) struct Inspector {
     pub globals_roles: Vec<String>,
     /// Where the scenario goes (its relative paths start at its folder).
     pub output: PathBuf,
+    /// `init`'s own folder: the baseline of the restore is written there first, under the name
+    /// it takes beside the scenario, and the blocks are proven against it there.
+    pub work: PathBuf,
+    /// The baseline's file name beside the scenario.
+    pub baseline_name: String,
     /// The text, with how many checks run and those written commented out.
     pub written: Mutex<Option<(String, usize, Vec<String>)>>,
 }
@@ -51,10 +56,18 @@ impl Inspect for Inspector {
             }
             header.database = database.clone();
             let pool = target.pool(&database, 4, restored.redactor).await?;
-            let found = inventory::read(&pool, header.physical).await?;
+            let source = format!("the restore `pgdrill init` drilled of {}", header.file_name);
+            let baseline = crate::baseline::capture::capture_of(&pool, &source, false).await?;
+            baseline.save(&self.work.join(&self.baseline_name))?;
+            let mut found = inventory::read(&pool).await?;
+            found.row_counts = baseline.row_counts;
+            // A baseline of no table or index is refused where a check compares with it.
+            header.baseline = Some(self.baseline_name.clone());
             let dump = (!header.physical)
                 .then(|| DumpRows { tables: restored.dump.copy_rows.len(), rows: restored.dump.total_rows() });
             let mut blocks = checks::blocks(&found, dump);
+            // Proven where the baseline is, as the scenario will read it beside itself.
+            let proving = self.work.join(self.output.file_name().unwrap_or_default());
             let ctx = crate::check::CheckContext {
                 pool: &pool,
                 dump: restored.dump,
@@ -70,7 +83,7 @@ impl Inspect for Inspector {
             let mut pending = Vec::new();
             for (i, block) in blocks.iter().enumerate() {
                 if block.is_check() {
-                    pending.push(prove(i, block, &header, &self.output, &ctx));
+                    pending.push(prove(i, block, &header, &proving, &ctx));
                 }
             }
             let proofs: Vec<(usize, Result<Proven, BoxError>)> =
@@ -80,16 +93,8 @@ impl Inspect for Inspector {
             }
             pool.close().await;
             let text = write::render(&header, &blocks);
-            Scenario::parse(text.as_bytes(), &self.output).map_err(|source| InitError::Invalid { source })?;
-            let checks = blocks.iter().filter(|b| b.is_check() && b.disabled.is_none()).count();
-            let mut disabled: Vec<String> = blocks
-                .iter()
-                .filter_map(|b| Some(format!("{}: {}", b.body.first()?, b.disabled.as_deref()?.lines().next()?)))
-                .collect();
-            disabled.extend(blocks.iter().filter_map(|b| {
-                let key = b.optional.first()?.split(" = ").next()?;
-                Some(format!("{} {key}: {}", b.body.first()?, b.optional_disabled.as_deref()?.lines().next()?))
-            }));
+            Scenario::parse(text.as_bytes(), &proving).map_err(|source| InitError::Invalid { source })?;
+            let (checks, disabled) = tally(&blocks);
             let summary = format!(
                 "{checks} checks proven on the restore of `{database}`{}",
                 if disabled.is_empty() {
@@ -104,6 +109,21 @@ impl Inspect for Inspector {
             Ok(summary)
         })
     }
+}
+
+/// How many checks are written to run, and each block or optional line written commented out
+/// with the first line of why.
+fn tally(blocks: &[Block]) -> (usize, Vec<String>) {
+    let checks = blocks.iter().filter(|b| b.is_check() && b.disabled.is_none()).count();
+    let mut disabled: Vec<String> = blocks
+        .iter()
+        .filter_map(|b| Some(format!("{}: {}", b.body.first()?, b.disabled.as_deref()?.lines().next()?)))
+        .collect();
+    disabled.extend(blocks.iter().filter_map(|b| {
+        let key = b.optional.first()?.split(" = ").next()?;
+        Some(format!("{} {key}: {}", b.body.first()?, b.optional_disabled.as_deref()?.lines().next()?))
+    }));
+    (checks, disabled)
 }
 
 /// Why a block is written commented out, and why its optional lines are: `None` for each
@@ -138,8 +158,10 @@ async fn proof(
     output: &Path,
     ctx: &crate::check::CheckContext<'_>,
 ) -> Result<Option<String>, BoxError> {
+    let baseline = header.baseline.as_deref().map(|b| format!("baseline = {}\n", block::string(b)));
     let text = format!(
-        "name = \"init\"\n[source]\npath = \"backup\"\n[target]\ndatabase = {}\n{}\n",
+        "name = \"init\"\n{}[source]\npath = \"backup\"\n[target]\ndatabase = {}\n{}\n",
+        baseline.unwrap_or_default(),
         block::string(&header.database),
         lines.join("\n")
     );

@@ -52,6 +52,8 @@ pub(crate) struct InitOptions {
 #[derive(Debug, Clone)]
 pub(crate) struct Written {
     pub path: PathBuf,
+    /// The baseline of the restore, beside the scenario.
+    pub baseline: PathBuf,
     /// Checks written to run.
     pub checks: usize,
     /// Checks written commented out, each with why.
@@ -136,7 +138,7 @@ pub(crate) async fn run(
     reporters: Vec<Box<dyn Reporter>>,
     cancel: CancellationToken,
 ) -> Result<Written, InitError> {
-    let Plan { shown, backup, kind, what, name, output, out_dir, globals, near, wal_archive, database } =
+    let Plan { shown, backup, kind, what, name, output, baseline, out_dir, globals, near, wal_archive, database } =
         plan(options)?;
     // The drill: a scenario of this backup alone, in a folder of its own with its reports.
     let work = std::env::temp_dir().join(format!("pgdrill-init-{}", hex::encode(rand::random::<[u8; 8]>())));
@@ -171,6 +173,8 @@ pub(crate) async fn run(
                 None => Vec::new(),
             },
             output: output.clone(),
+            work: work.clone(),
+            baseline_name: baseline.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             written: Mutex::new(None),
         });
         let drill_options = DrillOptions {
@@ -186,8 +190,15 @@ pub(crate) async fn run(
         let Some((text, checks, disabled)) = generated else {
             return Err(drill_error(&outcome.record, &shown));
         };
+        let captured = work.join(&inspector.baseline_name);
+        std::fs::copy(&captured, &baseline).map_err(io(format!("cannot write `{}`", baseline.display())))?;
         std::fs::write(&output, text).map_err(io(format!("cannot write `{}`", output.display())))?;
-        Ok(Written { path: options.output.clone().unwrap_or_else(|| output.clone()), checks, disabled })
+        Ok(Written {
+            path: options.output.clone().unwrap_or_else(|| output.clone()),
+            baseline: relative(&baseline, &std::env::current_dir().unwrap_or_default()),
+            checks,
+            disabled,
+        })
     }
     .await;
     let _ = tokio::fs::remove_dir_all(&work).await;

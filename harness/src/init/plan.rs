@@ -56,6 +56,9 @@ pub(super) struct Plan {
     pub(super) what: String,
     pub(super) name: String,
     pub(super) output: PathBuf,
+    /// The baseline of the restore written beside the scenario (`<stem>.baseline.json`), which
+    /// its row counts, indexes and schemas are compared with.
+    pub(super) baseline: PathBuf,
     pub(super) out_dir: PathBuf,
     pub(super) globals: Option<PathBuf>,
     pub(super) near: Option<PathBuf>,
@@ -89,6 +92,11 @@ pub(super) fn plan(options: &InitOptions) -> Result<Plan, InitError> {
     if !out_dir.is_dir() {
         return Err(InitError::NoFolder { dir: out_dir });
     }
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| name.clone());
+    let baseline = out_dir.join(format!("{stem}.baseline.json"));
+    if baseline.exists() && !options.force {
+        return Err(InitError::OutputExists { path: baseline.display().to_string() });
+    }
     let globals = match &options.globals {
         Some(path) if !path.is_file() => {
             return Err(InitError::Missing { path: path.display().to_string() });
@@ -104,7 +112,7 @@ pub(super) fn plan(options: &InitOptions) -> Result<Plan, InitError> {
             .unwrap_or_else(|| name.clone()),
         _ => name.clone(),
     };
-    Ok(Plan { shown, backup, kind, what, name, output, out_dir, globals, near, wal_archive, database })
+    Ok(Plan { shown, backup, kind, what, name, output, baseline, out_dir, globals, near, wal_archive, database })
 }
 
 /// `--version`: for a pg_dump backup, a major pgdrill builds.

@@ -25,6 +25,8 @@ pub(crate) struct Header {
     pub physical: bool,
     /// The target's major, when `init` was given one (`--version`).
     pub version: Option<u32>,
+    /// The baseline file of the restore, relative to the scenario file.
+    pub baseline: Option<String>,
 }
 
 /// The globals file beside the backup, relative to the scenario file.
@@ -84,6 +86,15 @@ fn render_header(text: &mut Text, header: &Header) {
         "description = {}",
         string(&format!("{}: the checks its own restore implies", header.file_name))
     ));
+    if let Some(baseline) = &header.baseline {
+        text.line("# What the restore held, which the checks marked `baseline = true` compare with: every");
+        text.line("# table's rows, every index, every schema's tables, types and sequences. After a release");
+        text.line(&format!(
+            "# that changes them: `pgdrill baseline --from-drill {} --output {baseline}`.",
+            header.output_name
+        ));
+        text.line(&format!("baseline = {}", string(baseline)));
+    }
     text.line("");
     text.line("[source]");
     text.line(&format!("path = {}   # relative to this file", string(&header.source_path)));
@@ -271,6 +282,7 @@ mod tests {
                 name: "g".into(),
                 counts: Ok(([("User".to_owned(), 3)].into(), [("KNOWS".to_owned(), 2)].into())),
             }],
+            row_counts: [(crate::pg::QualifiedName::new("public", "items"), 3)].into(),
             ..Inventory::default()
         }
     }
@@ -286,6 +298,7 @@ mod tests {
             database: "demo".into(),
             globals: Globals::Near("../backups/demo-old.globals.sql".into()),
             restore_roles: vec!["app".into(), "auditor".into()],
+            baseline: Some("demo.baseline.json".into()),
             ..Header::default()
         };
         let mut blocks = blocks(&inventory(), Some(DumpRows { tables: 3, rows: 120 }));
@@ -294,7 +307,21 @@ mod tests {
         graph.disabled = Some("graphs/g answers Cypher: graph with oid 1 does not exist".into());
         let text = render(&header, &blocks);
         insta::assert_snapshot!(text);
-        let path = std::env::temp_dir().join("pgdrill-init-demo").join("demo.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let mut baseline = crate::baseline::Baseline::empty_for_tests();
+        baseline.row_counts = inventory().row_counts;
+        baseline.indexes = vec![
+            serde_json::from_value(serde_json::json!({"name": "public.items_embedding_idx", "table": "public.items",
+                "method": "hnsw", "opclasses": ["vector_cosine_ops"], "unique": false, "valid": true,
+                "definition": "CREATE INDEX ..."}))
+            .unwrap(),
+        ];
+        for schema in inventory().schemas {
+            let facts = serde_json::json!({"tables": [], "enums": {}, "sequences": [], "table_facts": {}, "sequence_facts": {}});
+            baseline.schemas.insert(schema, serde_json::from_value(facts).unwrap());
+        }
+        baseline.save(&dir.path().join("demo.baseline.json")).unwrap();
+        let path = dir.path().join("demo.toml");
         let scenario = crate::scenario::Scenario::parse(text.as_bytes(), &path).expect("the text loads");
         let kinds: Vec<&str> = scenario.checks.iter().map(|c| c.kind().as_str()).collect();
         // Those that log in as a role run (and are listed) after those that only read.
@@ -304,6 +331,7 @@ mod tests {
                 "extensions",
                 "schema_version",
                 "schema_version",
+                "row_counts",
                 "row_counts",
                 "indexes",
                 "rls",

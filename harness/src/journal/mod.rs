@@ -80,6 +80,14 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
+    /// How a baseline names the journal of `preset`: its table, the preset, and its scope.
+    pub(crate) fn key(&self, preset: Preset) -> String {
+        match &self.scope {
+            Some((column, value)) => format!("{} ({}, {column} {value})", self.table, preset.as_str()),
+            None => format!("{} ({})", self.table, preset.as_str()),
+        }
+    }
+
     fn value_sql(&self) -> String {
         self.value.clone().unwrap_or_else(|| format!("journal.{}", quote_ident(&self.column)))
     }

@@ -127,7 +127,7 @@ impl CheckKind {
         match self {
             CheckKind::Extensions => "the extensions the application needs are installed, at the versions it needs",
             CheckKind::SchemaVersion => {
-                "the migration journal is at the version the code expects (from a folder: with each migration), none failed"
+                "the migration journal is at the version the code expects (from a folder: with each migration; with a baseline: with each it recorded), none failed"
             }
             CheckKind::RowCounts => "tables hold the rows they should: as in the dump, the baseline or the scenario",
             CheckKind::Fingerprints => {
@@ -177,7 +177,7 @@ impl CheckKind {
                 "that the extensions' objects (pgvector's operators, AGE's functions) behave as shipped: the catalog audit does not compare them, and a version is only a floor"
             }
             CheckKind::SchemaVersion => {
-                "that the schema matches the journal: a journal row says a migration ran, not what it left (`schemas` compares the schema itself); nor, with `expected` alone or a journal that keeps only its newest row, that no older migration is missing"
+                "that the schema matches the journal: a journal row says a migration ran, not what it left (`schemas` compares the schema itself); nor, with `expected` alone or a journal that keeps only its newest row, that no older migration is missing (with `baseline = true`: none the baseline recorded)"
             }
             CheckKind::RowCounts => {
                 "that the values are right: a table whose values were altered, or whose old rows were swapped for new ones, keeps its count (`fingerprints`, `canary` and `append_only` with `key` read the content)"

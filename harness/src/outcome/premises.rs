@@ -76,6 +76,10 @@ const SCHEMA_VERSION: &[Premise] = &[
         "with a migrations folder, each of its migrations is recorded and no other (journals that keep a row per migration; golang-migrate's, Alembic's, Flyway's, Liquibase's and Django's are compared at the newest only)",
         Comparison,
     ),
+    premise!(
+        "with `baseline = true`, each migration the baseline recorded of the journal is still recorded (newer ones pass)",
+        Comparison,
+    ),
 ];
 
 const ROW_COUNTS: &[Premise] = &[

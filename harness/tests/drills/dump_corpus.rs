@@ -386,7 +386,7 @@ fn a_pg_dumpall_of_the_whole_cluster_drills_clean() {
             let dump = drill.record().checks.iter().find(|c| c.id == "row_counts/every table in the dump");
             let message = &dump.unwrap_or_else(|| panic!("no dump row counts\n{drill:?}")).message;
             assert!(
-                message.starts_with("1 table do not hold") && message.contains("public.tags has 11 (dump: 12)"),
+                message.starts_with("1 table does not hold") && message.contains("public.tags has 11 (dump: 12)"),
                 "{message}"
             );
         }),

@@ -125,6 +125,39 @@ fn caracal_round_trips_and_its_scenario_catches_rls_partitions_and_a_dirty_journ
     for (broken, id, message) in cases {
         assert_caught(&scratch, &scenario, broken, None, id, message);
     }
+    // A dump that lost a partition's rows restores as it was dumped: the baseline init wrote
+    // beside the scenario is what pins them.
+    let baseline = std::fs::read_to_string(scenario.with_file_name("caracal_sql_gz.baseline.json")).unwrap();
+    assert!(baseline.contains("\"public.audit_events_2026_06\": 150"), "{baseline}");
+    let lost = without_rows(&scratch, "caracal.sql.gz", "public.audit_events_2026_06");
+    let args = ["--backup".to_owned(), lost.display().to_string()];
+    let message = "public.audit_events_2026_06 has 0 (baseline: 150)";
+    assert_caught_with(
+        &scratch,
+        &scenario,
+        "a partition's rows lost",
+        &args,
+        "row_counts/every table in the baseline",
+        message,
+    );
+}
+
+/// The bundled plain dump `backup` whose COPY block of `table` lost its rows, gzipped in the
+/// scratch folder: a consistent dump of less data.
+fn without_rows(scratch: &Scratch, backup: &str, table: &str) -> PathBuf {
+    use std::io::{Read, Write};
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(fixture(backup)).unwrap()).read_to_string(&mut text).unwrap();
+    let start = text.find(&format!("COPY {table} (")).expect("the table's COPY block");
+    let rows = start + text[start..].find('\n').unwrap() + 1;
+    let end = rows + text[rows..].find("\\.\n").unwrap();
+    assert!(end > rows, "the block has rows");
+    text.replace_range(rows..end, "");
+    let path = scratch.path(&format!("lost-{backup}"));
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    gz.finish().unwrap();
+    path
 }
 
 #[test]
@@ -198,7 +231,8 @@ fn paperclip_round_trips_and_its_scenario_catches_a_lost_schema_and_a_reset_sequ
 fn plur_round_trips_and_its_scenario_catches_a_superuser_app_role_and_a_broken_graph() {
     let scratch = Scratch::new();
     let (scenario, text) = write_scenario(&scratch, "plur.sql.gz");
-    assert!(text.contains("opclass = \"vector_cosine_ops\""), "{text}");
+    let baseline = std::fs::read_to_string(scenario.with_file_name("plur_sql_gz.baseline.json")).unwrap();
+    assert!(baseline.contains("\"vector_cosine_ops\""), "{baseline}");
     assert!(text.contains("[[checks.graphs]]\ngraph = \"permission_graph\"\nvertices = {"), "{text}");
     assert_passes(&scratch, &scenario, &text);
     assert_caught(
@@ -246,8 +280,8 @@ fn powernode_round_trips_and_its_scenario_catches_a_dropped_hnsw_index() {
         &scenario,
         "powernode-hnsw-index-dropped.sql.gz",
         None,
-        "indexes/public.index_ai_knowledge_graph_nodes_on_embedding",
-        "does not exist",
+        "indexes/every index in the baseline",
+        "missing: public.index_ai_knowledge_graph_nodes_on_embedding (hnsw on public.ai_knowledge_graph_nodes)",
     );
 }
 
@@ -388,8 +422,8 @@ fn tenancy_round_trips_and_its_scenario_catches_a_permissive_policy_rls_off_drop
             "index-dropped",
             "CREATE INDEX documents_workspace_idx",
             "-- CREATE INDEX documents_workspace_idx",
-            "indexes/public.documents_workspace_idx",
-            "does not exist",
+            "indexes/every index in the baseline",
+            "missing: public.documents_workspace_idx (btree on public.documents)",
         ),
     ];
     let mut cases = cases.to_vec();
@@ -521,8 +555,9 @@ fn a_base_backup_with_its_wal_archive_round_trips() {
     assert!(text.contains("wal_archive = \""), "{text}");
     assert!(text.contains("database = \"books\""), "{text}");
     let rows = source.before + source.after;
-    assert!(text.contains("[checks.row_counts]\nallow_growth = true\n"), "{text}");
-    assert!(text.contains(&format!("[checks.row_counts.tables]\n\"public.ledger\" = {rows}")), "{text}");
+    assert!(text.contains("[[checks.row_counts]]\nbaseline = true\nallow_growth = true\n"), "{text}");
+    let baseline = std::fs::read_to_string(scratch.path("base.baseline.json")).unwrap();
+    assert!(baseline.contains(&format!("\"public.ledger\": {rows}")), "{baseline}");
     assert_passes(&scratch, &output, &text);
 }
 
@@ -540,7 +575,8 @@ fn a_pgbackrest_repository_round_trips() {
     assert!(text.contains("(pgBackRest repository)"), "{text}");
     assert!(text.contains("database = \"books\""), "{text}");
     let rows = source.before + source.after;
-    assert!(text.contains(&format!("\"public.ledger\" = {rows}")), "{text}");
+    let baseline = std::fs::read_to_string(scratch.path("repo.baseline.json")).unwrap();
+    assert!(baseline.contains(&format!("\"public.ledger\": {rows}")), "{baseline}");
     assert_passes(&scratch, &output, &text);
 }
 
@@ -585,4 +621,22 @@ fn init_proposes_the_preset_of_each_runners_journal() {
         assert!(others.contains(table), "{table}: {others}");
     }
     assert!(!others.contains("public."), "{others}");
+
+    // Every migration of a journal that keeps a row per migration is in the baseline beside
+    // the scenario: a backup whose journal lost an older one (its newest unchanged) fails.
+    assert!(text.contains("preset = \"dbmate\"\nexpected = \"20230201000000\"\nbaseline = true\n"), "{text}");
+    let whole = "INSERT INTO public.schema_migrations VALUES ('20230101000000'), ('20230201000000');";
+    assert!(crate::journals::JOURNALS.contains(whole));
+    let holed =
+        crate::journals::JOURNALS.replace(whole, "INSERT INTO public.schema_migrations VALUES ('20230201000000');");
+    let holed = scratch.write("holed.sql", &holed);
+    let drill = scratch.drill_with(&output, &["--backup".into(), holed.display().to_string()]);
+    drill.assert_failed_cleanly();
+    let failed: Vec<_> = drill.record().checks.iter().filter(|c| c.verdict == Verdict::Fail).collect();
+    let [hole] = &failed[..] else { panic!("one check fails: {failed:#?}") };
+    assert_eq!(hole.id, "schema_version/public.schema_migrations: every migration of the baseline", "{hole:?}");
+    assert!(
+        hole.message.contains("lacks 1 of the 2 migrations the baseline recorded: 20230101000000 (the runner applies"),
+        "{hole:?}"
+    );
 }

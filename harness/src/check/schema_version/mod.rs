@@ -64,6 +64,8 @@
 //! - `sqitch`: `sqitch.changes.change` of the plan's `%project` (or `project`); the last change
 //!   of `sqitch.plan`
 
+mod every;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -111,6 +113,11 @@ pub(crate) struct Config {
     /// journal must hold no other (default: true for the presets whose journal keeps a row per
     /// migration, false for the others and for a journal the scenario describes).
     pub every: Option<bool>,
+    /// Every migration the scenario's baseline recorded of this journal must still be in it (a
+    /// migration missing from the middle fails, naming it); newer ones pass. For a preset whose
+    /// journal keeps a row per migration.
+    #[serde(default)]
+    pub baseline: bool,
 }
 
 /// The code's migrations folders: one, or several whose migrations one journal records (a
@@ -165,6 +172,8 @@ pub(crate) struct Spec {
     pub(crate) unqualified: Option<String>,
     /// The code's migrations folders the expected version is read from (`expected_from`).
     pub(crate) expected_from: Vec<std::path::PathBuf>,
+    /// The migrations the baseline recorded of this journal, oldest first (`baseline = true`).
+    pub(crate) before: Option<Vec<String>>,
 }
 
 impl Kind for Spec {
@@ -222,6 +231,10 @@ impl Kind for Spec {
         let Code { expected, source: expected_source, folder } =
             code(config.expected, config.expected_from.as_ref(), &ctx.base, records)?;
         journal.scope = scope(preset, &config.app, &config.project, config.expected_from.as_ref(), folder.as_ref())?;
+        let before = match (config.baseline, preset) {
+            (false, _) => None,
+            (true, preset) => Some(of_baseline(ctx, &journal, preset)?),
+        };
         let expected_key = folder.as_ref().map(|f| f.key.clone()).unwrap_or_else(|| expected.clone());
         Ok(Spec {
             journal,
@@ -237,6 +250,7 @@ impl Kind for Spec {
                 .flat_map(|dirs| dirs.get_ref().list())
                 .map(|dir| crate::field::normalize(&ctx.base.join(dir)))
                 .collect(),
+            before,
         })
     }
 
@@ -263,8 +277,33 @@ impl Kind for Spec {
         if let (Some(history), Some(query)) = (&self.history, self.journal.each_sql()) {
             results.push(self.every(ctx, history, &query).await);
         }
+        if let (Some(before), Some(query)) = (&self.before, self.journal.each_sql()) {
+            results.push(self.kept(ctx, before, &query).await);
+        }
         Ok(results)
     }
+}
+
+/// The migrations the scenario's baseline recorded of `journal`: a preset's journal that keeps a
+/// row per migration, which a baseline captured since pgdrill records them lists.
+fn of_baseline(ctx: &ResolveContext, journal: &Journal, preset: Option<Preset>) -> Result<Vec<String>, FieldError> {
+    let preset = preset.ok_or_else(|| FieldError::unplaced("`baseline = true` is for a preset's journal"))?;
+    if journal.each.is_none() {
+        return Err(FieldError::unplaced(format!(
+            "`baseline = true`: the {} preset's journal keeps no row per migration (or `every = false` says to read only its newest)",
+            preset.as_str()
+        )));
+    }
+    let baseline = ctx.require_baseline(KIND)?;
+    let key = journal.key(preset);
+    let found = baseline.migrations.iter().find(|m| m.journal == key);
+    found.and_then(|m| m.entries.clone()).filter(|e| !e.is_empty()).ok_or_else(|| {
+        FieldError::unplaced(format!(
+            "`baseline = true`: the baseline records no migrations of `{key}`{}",
+            if found.is_some() { " (captured before pgdrill recorded each migration)" } else { "" }
+        ))
+        .with_help("capture it again with `pgdrill baseline` from the database, or from a drill of a backup of it")
+    })
 }
 
 /// What the code expects: the version, where it was read, and the code's migrations when a
@@ -421,44 +460,6 @@ impl Spec {
             .or_else(|| recorded.first().cloned())
     }
 
-    /// Every migration of the code's folder is in the journal, and the journal holds none the
-    /// code lacks: a journal with a hole passes the newest entry's comparison, and its runner
-    /// applies the missing migration again at the next deploy.
-    async fn every(&self, ctx: &CheckContext<'_>, history: &[String], query: &str) -> CheckResult {
-        let started = Instant::now();
-        let table = &self.journal.table;
-        let result = CheckResult::build(KIND, format!("{}: every migration", self.label()), started)
-            .expected(format!("each of the code's {} migrations recorded, and no other", history.len()))
-            .evidence(query.to_owned());
-        let recorded = match sqlx::query_scalar::<_, Option<String>>(query).fetch_all(ctx.pool).await {
-            Ok(rows) => rows.into_iter().flatten().collect::<Vec<String>>(),
-            Err(err) => {
-                return result.error(format!(
-                    "could not read the migration journal `{table}`: {}",
-                    names::describe_error(ctx.pool, &err).await
-                ));
-            }
-        };
-        let (missing, extra) = holes(self.records, history, &recorded);
-        result.actual(format!("{} recorded, {} missing, {} not the code's", recorded.len(), missing.len(), extra.len())).verdict(
-            missing.is_empty() && extra.is_empty(),
-            match (missing.is_empty(), extra.is_empty()) {
-                (true, true) => format!("`{table}` records each of the code's {} migrations, and no other", history.len()),
-                (false, _) => format!(
-                    "`{table}` lacks {} of the code's migrations: {}{} (the runner applies them again at the next deploy, over a database that may hold them)",
-                    missing.len(),
-                    listed(&missing),
-                    if extra.is_empty() { String::new() } else { format!("; and records {} the code does not have: {}", migrations(extra.len()), listed(&extra)) }
-                ),
-                (true, false) => format!(
-                    "`{table}` records {} the code does not have: {} (another branch's, or the code is older than the database)",
-                    migrations(extra.len()),
-                    listed(&extra)
-                ),
-            },
-        )
-    }
-
     async fn no_failures(&self, ctx: &CheckContext<'_>, failure: &Failure) -> CheckResult {
         let started = Instant::now();
         let query = self.journal.failed_sql(failure);
@@ -486,45 +487,40 @@ impl Spec {
     }
 }
 
-/// The code's migrations (`history`) the journal's `recorded` lacks, and the recorded ones the
-/// code does not have, each in its own order.
-fn holes<'a>(records: Records, history: &'a [String], recorded: &'a [String]) -> (Vec<&'a str>, Vec<&'a str>) {
-    let same = |r: &str, h: &str| crate::journal::standing(records, r, h) == crate::journal::Standing::Same;
-    let missing = history.iter().filter(|h| !recorded.iter().any(|r| same(r, h))).map(String::as_str).collect();
-    let extra = recorded.iter().filter(|r| !history.iter().any(|h| same(r, h))).map(String::as_str).collect();
-    (missing, extra)
-}
-
-/// `1 migration`, `2 migrations`.
-fn migrations(n: usize) -> String {
-    format!("{n} migration{}", if n == 1 { "" } else { "s" })
-}
-
-/// Up to ten names, and how many more.
-fn listed(names: &[&str]) -> String {
-    let shown = names.iter().take(10).copied().collect::<Vec<_>>().join(", ");
-    match names.len() {
-        n if n > 10 => format!("{shown} and {} more", n - 10),
-        _ => shown,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `baseline = true` reads the journal's migrations from the baseline, for a preset whose
+    /// journal keeps a row per migration; a baseline without them fails the scenario, saying
+    /// how to capture one that has them.
     #[test]
-    fn a_hole_in_the_journal_and_a_migration_the_code_lacks_are_named() {
-        let history: Vec<String> = ["20230101000000_users.rb", "20230201000000_orders.rb", "20230301000000_refunds.rb"]
-            .map(String::from)
-            .to_vec();
-        let recorded: Vec<String> = ["20230101000000", "20230301000000", "20230215000000"].map(String::from).to_vec();
-        let (missing, extra) = holes(Records::Number, &history, &recorded);
-        assert_eq!((missing, extra), (vec!["20230201000000_orders.rb"], vec!["20230215000000"]));
-        let whole: Vec<String> = ["20230101000000", "20230201000000", "20230301000000"].map(String::from).to_vec();
-        assert_eq!(holes(Records::Number, &history, &whole), (vec![], vec![]));
-        let many: Vec<&str> = (0..12).map(|_| "x").collect();
-        assert!(listed(&many).ends_with("x and 2 more"));
+    fn a_journal_is_compared_with_the_migrations_its_baseline_recorded() {
+        use crate::baseline::{Baseline, MigrationVersion};
+        let mut baseline = Baseline::empty_for_tests();
+        let entries = Some(vec!["1".to_owned(), "2".to_owned(), "3".to_owned()]);
+        baseline.migrations = vec![
+            MigrationVersion { journal: "public.schema_migrations (rails)".into(), version: "3".into(), entries },
+            MigrationVersion {
+                journal: "public.schema_migrations (dbmate)".into(),
+                version: "3".into(),
+                entries: None,
+            },
+        ];
+        let ctx = ResolveContext { base: ".".into(), baseline: Some(std::sync::Arc::new(baseline)) };
+        let spec = |text: &str| Spec::resolve(toml::from_str(text).unwrap(), &ctx);
+        let rails = spec("preset = \"rails\"\nexpected = \"3\"\nbaseline = true").unwrap();
+        assert_eq!(rails.before.as_deref(), Some(&["1".to_owned(), "2".to_owned(), "3".to_owned()][..]));
+        assert_eq!(spec("preset = \"rails\"\nexpected = \"3\"").unwrap().before, None);
+        let error = |text: &str| spec(text).err().map(|e| e.message).unwrap_or_default();
+        let old = error("preset = \"dbmate\"\nexpected = \"3\"\nbaseline = true");
+        assert!(old.contains("records no migrations of `public.schema_migrations (dbmate)` (captured before"), "{old}");
+        let newest_only = error("preset = \"golang-migrate\"\nexpected = \"3\"\nbaseline = true");
+        assert!(newest_only.contains("journal keeps no row per migration"), "{newest_only}");
+        let every = error("preset = \"rails\"\nexpected = \"3\"\nevery = false\nbaseline = true");
+        assert!(every.contains("journal keeps no row per migration"), "{every}");
+        let custom = error("table = \"public.versions\"\nexpected = \"3\"\nbaseline = true");
+        assert!(custom.contains("is for a preset's journal"), "{custom}");
     }
 
     #[test]

@@ -155,9 +155,9 @@ pub(crate) struct GraphFound {
     pub counts: Result<LabelCounts, SqlError>,
 }
 
-/// Reads the inventory of the database `pool` is connected to. `count_rows`: count every table
-/// (a physical backup, which has no dump to compare with).
-pub(crate) async fn read(pool: &PgPool, count_rows: bool) -> sqlx::Result<Inventory> {
+/// Reads the inventory of the database `pool` is connected to (its rows per table are the
+/// baseline's, captured beside it: `row_counts` is left empty).
+pub(crate) async fn read(pool: &PgPool) -> sqlx::Result<Inventory> {
     let mut inventory = Inventory {
         extensions: sqlx::query_as(
             "SELECT extname::text, extversion FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql' ORDER BY 1",
@@ -178,9 +178,6 @@ pub(crate) async fn read(pool: &PgPool, count_rows: bool) -> sqlx::Result<Invent
         ..Inventory::default()
     };
     (inventory.journals, inventory.other_journals) = journals(pool).await?;
-    if count_rows {
-        inventory.row_counts = capture::row_counts(pool).await?;
-    }
     if capture::has_age(pool).await? {
         let mut conn = pool.acquire().await?.detach();
         inventory.graphs = graphs(&mut conn).await?;
