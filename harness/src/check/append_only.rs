@@ -432,7 +432,7 @@ impl Spec {
         }
         .await
         .map_err(|source| NoProbeRow::Sql { source })?;
-        let given = self.probe.for_table(&self.table);
+        let mut given = self.probe.for_table(&self.table);
         // The code that guards changes decides the check: what the backup writes elsewhere
         // while the probe row goes in matters when it reads it.
         let decides: Vec<String> = async {
@@ -448,6 +448,13 @@ impl Spec {
         }
         .await
         .map_err(|source| NoProbeRow::Sql { source })?;
+        // A column the policies compare with a setting the scenario sets holds its value, as the
+        // application's own rows do: the role sees the row, and what guards it is tried on it.
+        for (column, value) in rows::compared::with_settings(&decides, &self.settings) {
+            if !given.0.iter().any(|g| g.column == column) && columns.iter().any(|c| c.name == column) {
+                given.0.push(rows::GivenValue { column, value, own: false });
+            }
+        }
         let request = committed::Request {
             table: &self.table,
             columns: &columns,

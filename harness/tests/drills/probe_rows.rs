@@ -165,9 +165,10 @@ fn broken_dump() -> String {
          CREATE TRIGGER audit_immutable BEFORE UPDATE OR DELETE ON public.audit FOR EACH ROW EXECUTE FUNCTION public.audit_guard();\n\
          GRANT SELECT, INSERT, UPDATE, DELETE ON public.audit TO pr_app;\n",
     );
-    // A tenant's audit table whose writer's INSERT is refused (no tenant row for it to follow):
-    // a probe row there is another tenant's, which the role does not see; its DELETE opens with
-    // `pr.purge` (as qs-pro's `audit_logs`): changing nothing there proves nothing.
+    // A tenant's audit table whose writer's INSERT is refused (no tenant row for it to follow),
+    // whose DELETE opens with `pr.purge` (as qs-pro's `audit_logs`): the probe row pgdrill
+    // commits is the scenario's tenant's (and so is its parent row), so the role sees it, the
+    // trigger refuses UPDATE and DELETE on it, and the flag is tried on it.
     body.push_str(
         "CREATE TABLE public.audit_tenants (id uuid PRIMARY KEY);\n\
          CREATE TABLE public.tenant_audit (tenant_id uuid NOT NULL REFERENCES public.audit_tenants (id), note text NOT NULL);\n\
@@ -353,17 +354,24 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     assert_eq!(refused.verdict, Verdict::Fail, "{refused:?}");
     for operation in ["UPDATE", "DELETE"] {
         let found = result(&drill, &format!("append_only/public.tenant_audit {operation} as pr_app"));
-        assert_eq!(found.verdict, Verdict::Error, "another tenant's row kept is no refusal: {found:?}");
-        contains_all(&found, &found.message, &["has no row to show that a trigger refuses it"]);
+        assert_eq!(found.verdict, Verdict::Pass, "the tenant's own probe row is refused: {found:?}");
+        contains_all(&found, &found.message, &["refused by a trigger or rule: audit rows are immutable"]);
+        contains_all(
+            &found,
+            &found.evidence,
+            &[
+                "probe-row values the scenario's: tenant_id = ('00000000-0000-4000-8000-0000000000a1')::uuid",
+                "INSERT INTO \"public\".\"audit_tenants\" (\"id\") SELECT ('00000000-0000-4000-8000-0000000000a1')::uuid",
+            ],
+        );
     }
-    let passed: Vec<&str> = drill
-        .record()
-        .checks
-        .iter()
-        .filter(|c| c.id.starts_with("append_only/public.tenant_audit") && c.verdict == Verdict::Pass)
-        .map(|c| c.id.as_str())
-        .collect();
-    assert!(passed.iter().all(|id| id.ends_with("TRUNCATE as pr_app") || id.contains("others' powers")), "{passed:?}");
+    let flag = result(&drill, "append_only/public.tenant_audit what its guards read as pr_app");
+    assert_eq!(flag.verdict, Verdict::Fail, "{flag:?}");
+    contains_all(
+        &flag,
+        &flag.message,
+        &["can DELETE `public.tenant_audit` when the session sets `pr.purge` = 'on' itself"],
+    );
     let insert = result(&drill, "append_only/public.audit INSERT as pr_app");
     assert_eq!(insert.verdict, Verdict::Fail, "{insert:?}");
     for operation in ["UPDATE", "DELETE"] {

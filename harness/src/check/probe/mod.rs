@@ -28,6 +28,7 @@
 
 mod bounds;
 pub(crate) mod committed;
+pub(crate) mod compared;
 mod constraints;
 mod types;
 mod values;

@@ -24,13 +24,14 @@ use std::time::Instant;
 use super::{FailClosed, KIND};
 use crate::check::login::{self, AppSession, Failure};
 use crate::check::loophole::{self, Trusted, Untried};
+use crate::check::probe::compared;
 use crate::check::probe::{self, Column, Hint, committed};
 use crate::check::{CheckContext, CheckResult, CheckResultBuilder, bind_evidence};
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident, quote_ident_if_needed, quote_literal};
 use crate::sqlstate::Probe;
 use doors::{Doors, doors, inserting_facts, try_doors};
 use tenants::{held_any, held_tenants, tenant_values};
-use values::{compared_with_constants, compared_with_settings};
+use values::compared_with_constants;
 
 /// What fail-closed reads of one table found, as the role: `None` where a read was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,7 +283,7 @@ async fn commit_probe_rows(
     let decides = &doors.decides;
     let mut given = fc.probe_read.for_table(table);
     let constants = compared_with_constants(&doors.policies, &prepared.columns);
-    for (column, value) in compared_with_settings(decides, &fc.settings).into_iter().chain(constants) {
+    for (column, value) in compared::with_settings(decides, &fc.settings).into_iter().chain(constants) {
         let taken = column == prepared.tenant.name || given.0.iter().any(|g| g.column == column);
         if !taken && prepared.columns.iter().any(|c| c.name == column) {
             given.0.push(probe::GivenValue { column, value, own: false });

@@ -3,8 +3,10 @@
 //! may hold no row yet (no tenant signed up, no customer), and a probe row made of values alone
 //! would break them, proving nothing either way. So before the probe rows, pgdrill inserts and
 //! commits, in its own session, a row in each table a required (NOT NULL, no default) foreign
-//! key of one column references that holds no row, and for the tenant column a row of each
-//! tenant the referenced table lacks (its key the tenant); each such row is made as a probe row
+//! key of one column references that holds no row; for the tenant column a row of each tenant
+//! the referenced table lacks (its key the tenant), and for a column given a value (by the
+//! scenario's `probe`, or the setting a policy compares it with) a row of that key when the
+//! referenced table lacks one. Each such row is made as a probe row
 //! is ([`super::plan_row`], [`super::insert_one`]: its own foreign keys' parents first, a CHECK
 //! of one column tried with its values, no constraint set aside). What the backup's code writes
 //! elsewhere meanwhile is judged as for the probe rows. They are removed after the probe rows.
@@ -79,8 +81,10 @@ async fn needs(
     for column in columns {
         let Some((parent, key)) = &column.references else { continue };
         let by = format!("{table}.{}", quote_ident_if_needed(&column.name));
-        match tenant.filter(|(name, _)| *name == column.name) {
-            Some((_, values)) => {
+        // The tenant's values, or the value given for the column: the parent must hold it.
+        let given_value = given.0.iter().find(|g| g.column == column.name).map(|g| std::slice::from_ref(&g.value));
+        match tenant.filter(|(name, _)| *name == column.name).map(|(_, values)| values).or(given_value) {
+            Some(values) => {
                 for value in values {
                     let sql = format!(
                         "SELECT EXISTS (SELECT 1 FROM {parent} WHERE {key}::pg_catalog.text OPERATOR(pg_catalog.=) $1)"
@@ -91,7 +95,7 @@ async fn needs(
                     }
                 }
             }
-            None if column.not_null && !column.has_default && !given.0.iter().any(|g| g.column == column.name) => {
+            None if column.not_null && !column.has_default => {
                 let sql = format!("SELECT EXISTS (SELECT 1 FROM {parent})");
                 if !sqlx::query_scalar::<_, bool>(&sql).fetch_one(&mut *conn).await? {
                     needs.push(Need { table: parent.clone(), key: key.clone(), value: None, by });

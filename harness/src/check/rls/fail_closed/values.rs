@@ -9,9 +9,7 @@ use regex::Regex;
 
 use crate::check::probe::Column;
 
-/// A column as the server deparses it when it casts it for a comparison: `(visibility)::text` of
-/// a `varchar`, `tenant_id::text` of a `uuid`.
-const CAST: &str = r"\)?\s*(?:::\s*[a-z_][a-z0-9_ ]*?(?:\[\])?)?";
+use crate::check::probe::compared::CAST;
 
 /// The columns the policies compare for equality with a constant (`visibility = 'public'::text`),
 /// each with its first such constant: the probe rows hold it, so that a policy that opens rows
@@ -105,43 +103,9 @@ fn makes_true(before: &str, after: &str) -> Option<bool> {
     Some(wanted != NOT.is_match(before))
 }
 
-/// The columns the policies compare with a setting the scenario sets (`mid =
-/// current_setting('app.mid')`), each with that setting's value: a probe row the application
-/// writes holds it there (its own INSERT must pass the policy's check).
-pub(super) fn compared_with_settings(policies: &[String], settings: &crate::check::Settings) -> Vec<(String, String)> {
-    static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(&format!(
-            r"\b([a-z_][a-z0-9_]*){CAST}\s*=\s*[(\s]*(?:nullif\s*\(\s*)?current_setting\s*\(\s*'([^']+)'"
-        ))
-        .expect("a valid pattern")
-    });
-    let mut out = Vec::new();
-    for text in policies {
-        for c in COMPARED.captures_iter(text) {
-            let value = settings.0.iter().find(|(name, _)| name.eq_ignore_ascii_case(&c[2])).map(|(_, v)| v.clone());
-            if let Some(value) = value
-                && !out.iter().any(|(column, _): &(String, String)| column == &c[1])
-            {
-                out.push((c[1].to_owned(), value));
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_column_a_policy_compares_with_a_scenario_setting_takes_its_value() {
-        let policies = vec![
-            "((mid = current_setting('app.mid'::text, true)) and (tenant_id = (nullif(current_setting('app.tenant'::text, true), ''::text))::uuid))".to_owned(),
-        ];
-        let settings = crate::check::Settings([("app.mid".to_owned(), "mid-1".to_owned())].into());
-        assert_eq!(compared_with_settings(&policies, &settings), [("mid".to_owned(), "mid-1".to_owned())]);
-        assert!(compared_with_settings(&policies, &crate::check::Settings::default()).is_empty());
-    }
 
     #[test]
     fn a_boolean_column_read_bare_or_against_a_constant_takes_the_value_that_opens_its_test() {
