@@ -276,6 +276,13 @@ pub(crate) enum Command {
         /// header names an older major than its SQL needs [default: the header's].
         #[arg(long, value_name = "MAJOR")]
         version: Option<u32>,
+        /// Start from another scenario's checks: a file, or a shipped scenario's name (caracal,
+        /// controlplane, paperclip, plur, powernode, prismeai). Those of the kinds the restore
+        /// tells (counts, indexes, journals, row security...) are written from this backup; the
+        /// others (queries, canaries, roles...) are copied and proven on its restore, one that
+        /// fails written commented out with why; its [app] is copied commented out.
+        #[arg(long, value_name = "SCENARIO")]
+        like: Option<String>,
     },
     /// Write the Kubernetes objects that drill scenarios in a cluster, one pod each: a
     /// ConfigMap of the scenarios and the files they read, a ServiceAccount, a NetworkPolicy

@@ -149,8 +149,8 @@ async fn main() -> ExitCode {
             run_many(&[scenario], common, options, false).await
         }
         Command::Baseline { .. } => Exit::Usage.into(),
-        Command::Init { backup, output, force, globals, wal_archive, version } => {
-            init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version }).await
+        Command::Init { backup, output, force, globals, wal_archive, version, like } => {
+            init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version, like }).await
         }
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Fingerprint(args) => Exit::pass_if(fingerprint::run(args).await).into(),

@@ -27,6 +27,8 @@ pub(super) struct Inspector {
     pub work: PathBuf,
     /// The baseline's file name beside the scenario.
     pub baseline_name: String,
+    /// The checks `--like` copies, proven as `init`'s own are.
+    pub like: Vec<Block>,
     /// The text, with how many checks run and those written commented out.
     pub written: Mutex<Option<(String, usize, Vec<String>)>>,
 }
@@ -66,6 +68,9 @@ impl Inspect for Inspector {
             let dump = (!header.physical)
                 .then(|| DumpRows { tables: restored.dump.copy_rows.len(), rows: restored.dump.total_rows() });
             let mut blocks = checks::blocks(&found, dump);
+            // Before the closing note of what is left to the owner.
+            let at = blocks.len().saturating_sub(1);
+            blocks.splice(at..at, self.like.iter().cloned());
             // Proven where the baseline is, as the scenario will read it beside itself.
             let proving = self.work.join(self.output.file_name().unwrap_or_default());
             let ctx = crate::check::CheckContext {

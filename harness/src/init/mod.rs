@@ -13,6 +13,7 @@ mod checks;
 pub(crate) mod expr;
 mod inspect;
 pub(crate) mod inventory;
+mod like;
 mod plan;
 mod rls;
 pub(crate) mod write;
@@ -46,6 +47,9 @@ pub(crate) struct InitOptions {
     /// The target's PostgreSQL major (`[target] version`), for a dump whose header names an
     /// older one than its SQL needs; default: the header's.
     pub version: Option<u32>,
+    /// A scenario (a file, or a shipped one's name) whose checks of the kinds the restore cannot
+    /// tell are copied, each proven on this backup's restore.
+    pub like: Option<String>,
 }
 
 /// What `init` wrote.
@@ -107,6 +111,9 @@ pub(crate) enum InitError {
     /// Interrupted (SIGINT, SIGTERM): the target is removed and nothing is written.
     #[error("interrupted: nothing was written")]
     Interrupted,
+    /// `--like` names no scenario pgdrill can read.
+    #[error("--like: {0}")]
+    Like(#[from] like::LikeError),
     /// The scenario written did not load: a defect of `init`.
     #[error("the scenario written does not load (a pgdrill defect)")]
     Invalid {
@@ -128,6 +135,7 @@ impl InitError {
                 | InitError::VersionNotBuilt { .. }
                 | InitError::OutputIsFolder { .. }
                 | InitError::NoFolder { .. }
+                | InitError::Like(_)
         )
     }
 }
@@ -140,6 +148,7 @@ pub(crate) async fn run(
 ) -> Result<Written, InitError> {
     let Plan { shown, backup, kind, what, name, output, baseline, out_dir, globals, near, wal_archive, database } =
         plan(options)?;
+    let like = options.like.as_deref().map(like::blocks).transpose()?.unwrap_or_default();
     // The drill: a scenario of this backup alone, in a folder of its own with its reports.
     let work = std::env::temp_dir().join(format!("pgdrill-init-{}", hex::encode(rand::random::<[u8; 8]>())));
     let io = |what: String| move |source| InitError::Io { what, source };
@@ -175,6 +184,7 @@ pub(crate) async fn run(
             output: output.clone(),
             work: work.clone(),
             baseline_name: baseline.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            like,
             written: Mutex::new(None),
         });
         let drill_options = DrillOptions {

@@ -640,3 +640,35 @@ fn init_proposes_the_preset_of_each_runners_journal() {
         "{hole:?}"
     );
 }
+
+/// `--like powernode` on another system's backup: the facts are the backup's own (its journal,
+/// its counts), Powernode's queries are copied and proven on this restore (its password
+/// digests' query fails here, so it is written commented out, saying why), and its `[app]`
+/// comes commented out.
+#[test]
+fn init_like_a_seed_copies_its_other_checks_and_proves_them_on_this_backup() {
+    let scratch = Scratch::new();
+    let output = scratch.path("like.toml");
+    let backup = fixture("caracal.sql.gz").display().to_string();
+    let result = init(&[&backup, "--like", "powernode", "-o", &output.display().to_string()]);
+    assert_eq!(result.status.code(), Some(0), "{}", shown(&result));
+    let text = std::fs::read_to_string(&output).unwrap();
+    Scenario::load(&output).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    assert!(text.contains("preset = \"golang-migrate\"\nexpected = \"42\""), "{text}");
+    assert!(!text.contains("expected = \"20260518020000\""), "Powernode's journal is not copied: {text}");
+    let copied =
+        text.split_once("# From `powernode`, proven on this backup's restore like the rest:").map(|(_, copied)| copied);
+    let copied = copied.unwrap_or_default();
+    assert!(copied.contains("# Commented out: on the backup's own restore it did not pass:"), "{text}");
+    assert!(copied.contains("# name = \"every password digest is bcrypt\""), "{text}");
+    assert!(text.contains("# From `powernode`: the application booted on the restore."), "{text}");
+    assert!(text.contains("\n# [app]\n"), "{text}");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(stdout.contains("[[checks.sql]]: sql/every password digest is bcrypt"), "{stdout}");
+    let unknown = init(&[&backup, "--like", "nosuch", "-o", &scratch.path("x.toml").display().to_string()]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", shown(&unknown));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("--like: `nosuch` is neither a scenario file nor a shipped scenario")
+    );
+}
