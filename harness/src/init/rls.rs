@@ -109,6 +109,10 @@ pub(super) fn blocks(inventory: &Inventory) -> Vec<Block> {
         }
     }
     let mut out: Vec<Block> = groups.iter().map(|g| block(g, inventory)).collect();
+    let mut settings: Vec<&str> = groups.iter().filter_map(|g| g.tenant.as_ref().map(|(s, _)| s.as_str())).collect();
+    settings.sort_unstable();
+    settings.dedup();
+    out.extend(settings.into_iter().map(no_default_tenant));
     let covered = |table: &QualifiedName| inventory.row_security.iter().any(|r| r.enabled && &r.table == table);
     let loose: Vec<&PolicyInfo> = inventory.policies.iter().filter(|p| !covered(&p.table)).collect();
     if !loose.is_empty() {
@@ -125,6 +129,35 @@ pub(super) fn blocks(inventory: &Inventory) -> Vec<Block> {
         ));
     }
     out
+}
+
+/// No role or database starts its sessions with the tenant `setting` set: a session that set
+/// no tenant reads nothing only if nothing sets one for it. It runs whether or not
+/// `fail_closed` could be proven (where that is written commented out, this still holds the
+/// line against a globals file that gives the application's role a default tenant).
+fn no_default_tenant(setting: &str) -> Block {
+    let query = format!(
+        "SELECT COALESCE(r.rolname::pg_catalog.text, '(every role)'), \
+         COALESCE(d.datname::pg_catalog.text, '(every database)') \
+         FROM pg_catalog.pg_db_role_setting s \
+         LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) s.setrole \
+         LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.setdatabase, \
+         pg_catalog.unnest(s.setconfig) AS c(setting) \
+         WHERE pg_catalog.lower(pg_catalog.split_part(c.setting, '=', 1)) OPERATOR(pg_catalog.=) {} ORDER BY 1, 2",
+        crate::pg::quote_literal(&setting.to_lowercase())
+    );
+    Block::new(
+        &[
+            &format!("No role or database sets the tenant `{setting}` by default (`ALTER ROLE ... SET`):"),
+            "a session that set no tenant must read no tenant's rows, whatever `fail_closed` proved.",
+        ],
+        vec![
+            "[[checks.sql]]".into(),
+            format!("name = {}", string(&format!("no default for {setting}"))),
+            format!("query = {}", string(&query)),
+            "expect_rows = []".into(),
+        ],
+    )
 }
 
 /// One group's block: its tables' policies, exactly, and `fail_closed` proposed as the role

@@ -336,6 +336,7 @@ mod tests {
                 "indexes",
                 "rls",
                 "sql",
+                "sql",
                 "roles",
                 "partitions",
                 "schemas",
