@@ -282,8 +282,12 @@ fn fail_closed_about(
     }
     let also: Vec<String> = read.pairs.iter().skip(1).map(|(s, c)| format!("`{s}` with `{c}`")).collect();
     if !also.is_empty() {
-        about
-            .push(format!("A guess: the policies also compare {}; check the setting and the column.", also.join(", ")));
+        about.push(format!(
+            "A guess: the policies also compare {}; check the setting and the column. Where such a setting \
+             only hides rows beside the tenant's comparison, the reads take its value from a row of tenant A \
+             or make one up; `settings = {{ ... }}` gives the application's.",
+            also.join(", ")
+        ));
     }
     if chosen.values().any(|(_, tied)| *tied) {
         about.push(format!("A guess: other roles may read these tables as well; `{role}` ranks first by name."));

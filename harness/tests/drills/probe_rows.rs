@@ -19,7 +19,9 @@
 //! boolean cannot hold err naming it. An audit table its writer's INSERT leaves empty gets a
 //! committed probe row for `append_only`'s UPDATE and DELETE to aim at, which its trigger
 //! refuses; a tenant's audit table whose writer's INSERT is refused gets one of another tenant,
-//! which the role does not see, and its UPDATE and DELETE err instead of passing.
+//! which the role does not see, and its UPDATE and DELETE err instead of passing. Settings a
+//! policy compares with columns by AND beside the tenant's comparison only narrow (by OR they
+//! open); a SELECT policy keyed on the session only narrows an UPDATE or DELETE.
 
 use pgdrill::{CheckResult, Verdict};
 
@@ -87,6 +89,31 @@ CREATE POLICY active_only ON public.memos TO pr_app
   USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid AND status = 'active' AND NOT archived);
 GRANT SELECT ON public.memos TO pr_app;
 
+-- qs-pro's shape: one user's runs within a tenant and a business unit, the user a nullable
+-- reference to a table with no row yet.
+CREATE TABLE public.people (id uuid PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES public.tenants (id));
+CREATE TABLE public.runs (tenant_id uuid NOT NULL REFERENCES public.tenants (id), mid text NOT NULL, user_id uuid REFERENCES public.people (id));
+ALTER TABLE public.runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.runs FORCE ROW LEVEL SECURITY;
+CREATE POLICY own_runs ON public.runs TO pr_app
+  USING (tenant_id::text = pg_catalog.current_setting('pr.tenant', true) AND mid = pg_catalog.current_setting('pr.mid', true)
+         AND user_id::text = pg_catalog.current_setting('pr.user', true));
+GRANT SELECT ON public.runs TO pr_app;
+
+-- A ledger the role appends to as the subject of its claims: it reads its own rows (a SELECT
+-- policy keyed on the claims, which only narrows an UPDATE or DELETE), and no policy lets it
+-- change one.
+CREATE FUNCTION public.uid() RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+  AS $f$ SELECT (pg_catalog.current_setting('pr.claims', true)::jsonb ->> 'sub') $f$;
+CREATE TABLE public.ledger (id bigserial PRIMARY KEY, owner text NOT NULL, note text NOT NULL);
+ALTER TABLE public.ledger ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mine ON public.ledger FOR SELECT TO pr_app USING (owner = public.uid());
+CREATE POLICY append ON public.ledger FOR INSERT TO pr_app WITH CHECK (true);
+CREATE POLICY no_update ON public.ledger FOR UPDATE TO pr_app USING (false);
+CREATE POLICY no_delete ON public.ledger FOR DELETE TO pr_app USING (false);
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.ledger TO pr_app;
+GRANT USAGE ON SEQUENCE public.ledger_id_seq TO pr_app;
+
 CREATE TABLE public.events (
     id bigserial,
     tenant_id uuid NOT NULL,
@@ -147,6 +174,11 @@ fn broken_dump() -> String {
          CREATE POLICY own_or_public ON public.bulletins TO pr_app \
            USING (tenant_id = pg_catalog.current_setting('pr.tenant', true)::uuid OR is_public);\n\
          GRANT SELECT ON public.bulletins TO pr_app;\n\
+         CREATE TABLE public.runs_any (tenant_id uuid NOT NULL, mid text NOT NULL);\n\
+         ALTER TABLE public.runs_any ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY tenant_or_unit ON public.runs_any TO pr_app \
+           USING (tenant_id::text = pg_catalog.current_setting('pr.tenant', true) OR mid = pg_catalog.current_setting('pr.mid', true));\n\
+         GRANT SELECT ON public.runs_any TO pr_app;\n\
          CREATE TABLE public.letters (tenant_id uuid NOT NULL, sent_at timestamptz NOT NULL DEFAULT pg_catalog.now(), body text);\n\
          ALTER TABLE public.letters ENABLE ROW LEVEL SECURITY;\n\
          CREATE POLICY own_or_old ON public.letters TO pr_app \
@@ -193,9 +225,17 @@ const CHECK: &str = r#"
 name = "pr_app"
 
 [[checks.rls]]
-tables = ["public.every_type", "public.orders", "public.events", "public.memos"]
+tables = ["public.every_type", "public.orders", "public.events", "public.memos", "public.runs"]
 force = true
-fail_closed = { role = "pr_app", setting = "pr.tenant", column = "tenant_id", probe = { note = "from the scenario", "public.every_type" = { c_code = "ABC" }, "public.orders" = { during = "[2024-01-01,2024-02-01)", card_id = "7", sku = "SKU-0001" } } }
+fail_closed = { role = "pr_app", setting = "pr.tenant", column = "tenant_id", settings = { "pr.mid" = "mid-1" }, probe = { note = "from the scenario", "public.every_type" = { c_code = "ABC" }, "public.orders" = { during = "[2024-01-01,2024-02-01)", card_id = "7", sku = "SKU-0001" } } }
+"#;
+
+/// The ledger, appended to as its claims' subject: a drill of the good dump only.
+const LEDGER: &str = r#"
+[[checks.append_only]]
+table = "public.ledger"
+role = "pr_app"
+insert = "INSERT INTO public.ledger (owner, note) VALUES ('alice', 'x')"
 "#;
 
 fn result(drill: &Drill, id: &str) -> CheckResult {
@@ -216,8 +256,10 @@ fn contains_all(found: &CheckResult, text: &str, says: &[&str]) {
 fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_still_fails() {
     let scratch = Scratch::new();
     let good = scratch.write("good.sql", pg15_dump(&good_body()));
-    let scenario = scratch
-        .scenario("good.toml", &format!("name = \"probe_rows\"\n[source]\npath = \"{}\"\n{CHECK}", good.display()));
+    let scenario = scratch.scenario(
+        "good.toml",
+        &format!("name = \"probe_rows\"\n[source]\npath = \"{}\"\n{CHECK}{LEDGER}", good.display()),
+    );
     let drill = scratch.drill(&scenario);
     assert_eq!(drill.code, Some(0), "{drill:?}");
 
@@ -286,6 +328,28 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     assert_eq!(memos.verdict, Verdict::Pass, "{memos:?}");
     contains_all(&memos, &memos.evidence, &["status = ('active')::text", "archived = ('false')::boolean"]);
 
+    // Settings the policy compares with columns beside the tenant's comparison (`AND mid =
+    // current_setting('pr.mid')`): any value of them hides more rows, never fewer, so they are no
+    // door. The probe rows hold the scenario's value, and one made up for the setting it does not
+    // set (`pr.user`), whose user (a nullable reference to an empty table) gets its parent row.
+    let runs = fail_closed(&drill, "runs");
+    assert_eq!(runs.verdict, Verdict::Pass, "{runs:?}");
+    contains_all(
+        &runs,
+        &runs.evidence,
+        &[
+            "mid = ('mid-1')::text",
+            "-- `pr.user`, which the policies compare with `user_id` only where it hides rows (beside the tenant's comparison), is not set by the scenario: '",
+            "made up of its type for the probe rows, as the application sets one",
+            "INSERT INTO \"public\".\"people\" (\"id\", \"tenant_id\") SELECT ('",
+        ],
+    );
+    // A SELECT policy keyed on the claims only narrows an UPDATE or DELETE: not a door.
+    for check in ["UPDATE", "DELETE", "what its guards read"] {
+        let found = result(&drill, &format!("append_only/public.ledger {check} as pr_app"));
+        assert_eq!(found.verdict, Verdict::Pass, "{found:?}");
+    }
+
     let events = fail_closed(&drill, "events");
     assert_eq!(events.verdict, Verdict::Pass, "{events:?}");
     contains_all(
@@ -305,7 +369,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         "broken.toml",
         &format!(
             "name = \"probe_rows\"\n[source]\npath = \"{}\"\n[target]\nversion = 18\n{CHECK}\n\
-             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\", \"public.bulletins\", \"public.letters\"]\n\
+             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\", \"public.bulletins\", \"public.letters\", \"public.runs_any\"]\n\
              fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
              [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
              insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n\
@@ -417,6 +481,11 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         &letters.message,
         &["proven only for sessions and rows like the drill's", "sent_at < '2020-01-01", "{ fact = \"sent_at\""],
     );
+    // A setting compared with a column beside the tenant's comparison by OR opens rows of every
+    // tenant for a session that sets it (as `runs`, by AND, cannot): unproven, named.
+    let runs_any = fail_closed(&drill, "runs_any");
+    assert_eq!(runs_any.verdict, Verdict::Fail, "{runs_any:?}");
+    contains_all(&runs_any, &runs_any.message, &["proven only for sessions", "pr.mid"]);
     // A parent row its foreign key needs cannot be made: the message says which, and how to
     // give it values.
     let licensed = fail_closed(&drill, "licensed");

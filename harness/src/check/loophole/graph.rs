@@ -70,6 +70,11 @@ impl For {
         }
     }
 
+    /// Whether it changes rows (where a SELECT policy only narrows the rows a statement reads).
+    fn writes(self) -> bool {
+        matches!(self, For::Change | For::ChangeBypassingRls | For::Update | For::Delete)
+    }
+
     /// `pg_policy.polcmd` of the policies that apply (`*` every command).
     fn policy_commands(self) -> &'static [&'static str] {
         match self {
@@ -105,9 +110,10 @@ const TREE_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
        UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid) \
      SELECT tree.relid::pg_catalog.int8 FROM tree";
 
-/// The protections of the tables `$1`: `(kind, name, text, object's oid, catalog of the object)`.
+/// The protections of the tables `$1`: `(kind, name, text, object's oid, catalog of the object,
+/// whether it only narrows)`: a restrictive policy, or a SELECT policy where `$6` (a write).
 const STARTS_SQL: &str = "\
-SELECT 'trigger', t.tgname::pg_catalog.text, pg_catalog.pg_get_triggerdef(t.oid), t.tgfoid::pg_catalog.int8, 0::pg_catalog.int8 \
+SELECT 'trigger', t.tgname::pg_catalog.text, pg_catalog.pg_get_triggerdef(t.oid), t.tgfoid::pg_catalog.int8, 0::pg_catalog.int8, false \
   FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid \
  WHERE t.tgrelid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
    AND NOT t.tgisinternal AND t.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.\"char\"[]) \
@@ -115,18 +121,18 @@ SELECT 'trigger', t.tgname::pg_catalog.text, pg_catalog.pg_get_triggerdef(t.oid)
    AND ((t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 66) OPERATOR(pg_catalog.<>) 0 \
         OR f.proname::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($5::pg_catalog.text[])) \
 UNION ALL \
-SELECT 'rule', r.rulename::pg_catalog.text, pg_catalog.pg_get_ruledef(r.oid), 0, r.oid::pg_catalog.int8 \
+SELECT 'rule', r.rulename::pg_catalog.text, pg_catalog.pg_get_ruledef(r.oid), 0, r.oid::pg_catalog.int8, false \
   FROM pg_catalog.pg_rewrite r WHERE r.ev_class::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
    AND r.rulename OPERATOR(pg_catalog.<>) '_RETURN' AND r.ev_enabled OPERATOR(pg_catalog.<>) 'D' \
    AND r.ev_type::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[]) \
 UNION ALL \
 SELECT 'policy', p.polname::pg_catalog.text, \
        pg_catalog.concat_ws(E'\\n', pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)), \
-       0, p.oid::pg_catalog.int8 \
+       0, p.oid::pg_catalog.int8, NOT p.polpermissive OR (p.polcmd OPERATOR(pg_catalog.=) 'r' AND $6) \
   FROM pg_catalog.pg_policy p WHERE p.polrelid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
    AND p.polcmd::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) \
 UNION ALL \
-SELECT 'login event trigger', e.evtname::pg_catalog.text, '', e.evtfoid::pg_catalog.int8, 0::pg_catalog.int8 \
+SELECT 'login event trigger', e.evtname::pg_catalog.text, '', e.evtfoid::pg_catalog.int8, 0::pg_catalog.int8, false \
   FROM pg_catalog.pg_event_trigger e WHERE e.evtevent OPERATOR(pg_catalog.=) 'login' AND e.evtenabled OPERATOR(pg_catalog.<>) 'D' \
 ORDER BY 1, 2";
 
@@ -264,6 +270,26 @@ pub(crate) struct Gathered {
     pub unvetted: Vec<Unvetted>,
     /// Whether the walk stopped at [`MAX_FUNCTIONS`].
     pub truncated: bool,
+    /// Readers whose uses of settings partly or wholly only narrow what the rest lets through
+    /// ([`super::narrowing`]), by name: the text left that decides (empty: none of it).
+    pub deciding: BTreeMap<String, String>,
+}
+
+impl Gathered {
+    /// The text of `reader` whose uses of settings are keys to a door: all of it, but what
+    /// only narrows ([`Gathered::deciding`]).
+    pub(crate) fn deciding<'a>(&'a self, reader: &'a Reader) -> &'a str {
+        self.deciding.get(&reader.name).map_or(&reader.text, String::as_str)
+    }
+
+    /// Takes the conjuncts of each policy that narrow beside the comparison of `tenant` out of
+    /// what decides ([`super::narrowing::beside_tenant`]): fail-closed reads prove that comparison.
+    pub(crate) fn narrow_beside(&mut self, tenant: &str) {
+        for reader in self.readers.iter().filter(|r| r.name.starts_with("policy ")) {
+            let narrowed = super::narrowing::beside_tenant(self.deciding(reader), tenant);
+            self.deciding.insert(reader.name.clone(), narrowed);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -278,6 +304,7 @@ struct Walk {
     /// The functions of the backup's casts, read once.
     casts: Option<Vec<i64>>,
     truncated: bool,
+    deciding: BTreeMap<String, String>,
 }
 
 impl Walk {
@@ -293,16 +320,20 @@ impl Walk {
         let tree: Vec<i64> = sqlx::query_scalar(TREE_SQL).bind(table).fetch_all(&mut *conn).await?;
         let events: Vec<&str> = what.rule_events().to_vec();
         let commands: Vec<&str> = what.policy_commands().to_vec();
-        let starts: Vec<(String, String, String, i64, i64)> = sqlx::query_as(STARTS_SQL)
+        let starts: Vec<(String, String, String, i64, i64, bool)> = sqlx::query_as(STARTS_SQL)
             .bind(&tree)
             .bind(what.trigger_bits())
             .bind(&events)
             .bind(&commands)
             .bind(refused_by)
+            .bind(what.writes())
             .fetch_all(&mut *conn)
             .await?;
-        for (kind, name, text, function, object) in starts {
+        for (kind, name, text, function, object, narrows) in starts {
             let label = format!("{kind} `{name}`");
+            if narrows {
+                self.deciding.insert(label.clone(), String::new());
+            }
             self.read(conn, Reader { name: label.clone(), text: text.clone() }).await?;
             let mut next: Vec<i64> = Vec::new();
             if function != 0 {
@@ -334,6 +365,7 @@ impl Walk {
             unreadable: self.unreadable,
             unvetted: self.unvetted,
             truncated: self.truncated,
+            deciding: self.deciding,
         })
     }
 

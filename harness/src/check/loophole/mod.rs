@@ -33,6 +33,7 @@ mod dynamic;
 pub(crate) mod facts;
 pub(crate) mod graph;
 mod keys;
+pub(crate) mod narrowing;
 mod rows;
 pub(crate) mod shadow;
 mod untried;
@@ -423,8 +424,7 @@ mod tests {
                 reader("trigger `guard` → public.guard() → public.who()", "RETURN session_user = current_user;"),
             ],
             unreadable: vec![("policy `p` → public.f(integer)".into(), "plperl".into())],
-            unvetted: Vec::new(),
-            truncated: false,
+            ..Default::default()
         };
         let (found, used) = untried(&gathered, &contexts(), true, &[], &[]);
         let keys: Vec<String> = found.iter().map(|u| u.fact.key()).collect();

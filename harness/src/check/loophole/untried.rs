@@ -38,7 +38,7 @@ pub(crate) fn untried(
                     if given.iter().any(|t| t.eq_ignore_ascii_case(name)) {
                         continue;
                     }
-                    let uses = keys::uses_of_setting(&reader.text, name);
+                    let uses = keys::uses_of_setting(gathered.deciding(reader), name);
                     for use_ in uses.untryable {
                         let keyed = facts::Fact::Keyed(name.clone(), use_.0);
                         found.entry(keyed).or_default().push(reader.name.clone());
@@ -51,7 +51,7 @@ pub(crate) fn untried(
             }
         }
     }
-    for (fact, read_by) in carried(&gathered.readers, carriers) {
+    for (fact, read_by) in carried(gathered, carriers) {
         found.entry(fact).or_default().extend(read_by);
     }
     for reader in &gathered.readers {
@@ -96,14 +96,14 @@ const MAX_CARRIERS: usize = 32;
 /// The uses of each call of a function that returns a setting (`carriers`: function, setting)
 /// that are not an equality with literals, keyed as the setting's; a function that returns such
 /// a call carries the setting too.
-fn carried(readers: &[super::Reader], mut carriers: Vec<(String, String)>) -> Vec<(facts::Fact, Vec<String>)> {
+fn carried(gathered: &graph::Gathered, mut carriers: Vec<(String, String)>) -> Vec<(facts::Fact, Vec<String>)> {
     let mut out: Vec<(facts::Fact, Vec<String>)> = Vec::new();
     let mut next = 0;
     while next < carriers.len() && next < MAX_CARRIERS {
         let (function, setting) = carriers[next].clone();
         next += 1;
-        for reader in readers {
-            let uses = keys::untryable_calls(&reader.text, &function);
+        for reader in &gathered.readers {
+            let uses = keys::untryable_calls(gathered.deciding(reader), &function);
             for use_ in uses.untryable {
                 out.push((facts::Fact::Keyed(setting.clone(), use_.0), vec![reader.name.clone()]));
             }
@@ -175,4 +175,48 @@ pub(crate) fn only_like_the_drill(untried: &[Untried]) -> String {
         each.join("; "),
         keys.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::loophole::Reader;
+
+    fn contexts() -> Contexts {
+        Contexts::new()
+    }
+
+    fn reader(name: &str, text: &str) -> Reader {
+        Reader { name: name.into(), text: text.into() }
+    }
+
+    #[test]
+    fn a_setting_read_where_it_only_narrows_is_no_key() {
+        // A SELECT policy read for an UPDATE: `owner = uid()`, uid() the claims' subject.
+        let mut gathered = graph::Gathered {
+            readers: vec![
+                reader("policy `sel`", "(owner = uid())"),
+                reader(
+                    "policy `sel` → public.uid()",
+                    "AS $$ SELECT (current_setting('app.claims', true)::jsonb ->> 'sub') $$",
+                ),
+            ],
+            ..Default::default()
+        };
+        let keys = |g: &graph::Gathered| -> Vec<String> {
+            untried(g, &contexts(), true, &[], &[]).0.iter().map(|u| u.fact.key()).collect()
+        };
+        assert_eq!(keys(&gathered), ["app.claims"], "compared with a column where it decides");
+        gathered.deciding.insert("policy `sel`".into(), String::new());
+        assert!(keys(&gathered).is_empty());
+        // A conjunct beside the tenant's comparison in a fail-closed policy.
+        let policy = "(((tenant_id)::text = current_setting('app.tenant'::text, true)) AND ((mid)::text = current_setting('app.mid'::text, true)))";
+        let mut gathered = graph::Gathered { readers: vec![reader("policy `iso`", policy)], ..Default::default() };
+        let tenant = |g: &graph::Gathered| -> Vec<String> {
+            untried(g, &contexts(), true, &[], &["app.tenant"]).0.iter().map(|u| u.fact.key()).collect()
+        };
+        assert_eq!(tenant(&gathered), ["app.mid"]);
+        gathered.narrow_beside("app.tenant");
+        assert!(tenant(&gathered).is_empty());
+    }
 }

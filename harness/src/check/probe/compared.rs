@@ -14,20 +14,33 @@ pub(crate) const CAST: &str = r"\)?\s*(?:::\s*[a-z_][a-z0-9_ ]*?(?:\[\])?)?";
 /// current_setting('app.mid')`), each with that setting's value: a probe row the application
 /// writes holds it there (its own INSERT must pass the policy's check).
 pub(crate) fn with_settings(policies: &[String], settings: &crate::check::Settings) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (column, setting) in pairs(policies) {
+        let value = settings.0.iter().find(|(name, _)| name.eq_ignore_ascii_case(&setting)).map(|(_, v)| v.clone());
+        if let Some(value) = value
+            && !out.iter().any(|(c, _): &(String, String)| *c == column)
+        {
+            out.push((column, value));
+        }
+    }
+    out
+}
+
+/// Each column the policies compare with a setting (`mid = current_setting('app.mid')`), with
+/// that setting's name as the text holds it, in the order they come.
+pub(crate) fn pairs(policies: &[String]) -> Vec<(String, String)> {
     static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(&format!(
             r"\b([a-z_][a-z0-9_]*){CAST}\s*=\s*[(\s]*(?:nullif\s*\(\s*)?current_setting\s*\(\s*'([^']+)'"
         ))
         .expect("a valid pattern")
     });
-    let mut out = Vec::new();
+    let mut out: Vec<(String, String)> = Vec::new();
     for text in policies {
         for c in COMPARED.captures_iter(text) {
-            let value = settings.0.iter().find(|(name, _)| name.eq_ignore_ascii_case(&c[2])).map(|(_, v)| v.clone());
-            if let Some(value) = value
-                && !out.iter().any(|(column, _): &(String, String)| column == &c[1])
-            {
-                out.push((c[1].to_owned(), value));
+            let pair = (c[1].to_owned(), c[2].to_owned());
+            if !out.contains(&pair) {
+                out.push(pair);
             }
         }
     }

@@ -16,6 +16,7 @@
 //! order, with the probe rows' values.
 
 mod doors;
+mod narrowing;
 mod tenants;
 mod values;
 
@@ -225,6 +226,9 @@ async fn prove(
     // itself or the application reaches it from its login.
     let own_login = ctx.logins().as_the_application(ctx.pool, role).await;
     let mut doors = doors(own_login, &mut conn, table, fc, &prepared, ran).await.map_err(Broke::Pgdrill)?;
+    let settings =
+        narrowing::settings(&mut conn, (&table.sql(), fc), &prepared, &doors, ran).await.map_err(Broke::Pgdrill)?;
+    let fc = &FailClosed { settings, ..fc.clone() };
     let need: Vec<String> = [(&prepared.a, prepared.a_rows), (&prepared.b, prepared.b_rows)]
         .into_iter()
         .filter(|(_, has)| !has)

@@ -18,7 +18,8 @@ pub(super) async fn inserting_facts(
     table: &QualifiedName,
     fc: &FailClosed,
 ) -> sqlx::Result<Vec<Untried>> {
-    let gathered = graph::gather(conn, &table.sql(), graph::For::Insert, &[]).await?;
+    let mut gathered = graph::gather(conn, &table.sql(), graph::For::Insert, &[]).await?;
+    gathered.narrow_beside(&fc.setting);
     let contexts = loophole::contexts(conn).await?;
     let (untried, _) = loophole::untried(&gathered, &contexts, false, &fc.trusted, &[fc.setting.as_str()]);
     Ok(untried
@@ -49,6 +50,9 @@ pub(super) struct Doors {
     pub decides: Vec<String>,
     /// The policies' own expressions, in lower case.
     pub policies: Vec<String>,
+    /// The settings (but the tenant's) the policies read only where they hide rows and never
+    /// show more ([`loophole::narrowing`]), in lower case.
+    pub narrowing: Vec<String>,
 }
 
 pub(super) async fn doors(
@@ -59,7 +63,8 @@ pub(super) async fn doors(
     prepared: &Prepared,
     ran: &mut Vec<String>,
 ) -> sqlx::Result<Doors> {
-    let gathered = graph::gather(conn, &table.sql(), graph::For::Read, &[]).await?;
+    let mut gathered = graph::gather(conn, &table.sql(), graph::For::Read, &[]).await?;
+    gathered.narrow_beside(&fc.setting);
     let contexts = loophole::contexts(conn).await?;
     let readers = &gathered.readers;
     let mut levers = loophole::levers(readers, &[&fc.setting], &contexts);
@@ -107,7 +112,23 @@ pub(super) async fn doors(
     let shown = levers.iter().map(|l| format!("{} ({})", l.setting, l.values.join(" | "))).collect();
     let decides = readers.iter().map(|r| r.text.to_lowercase()).collect();
     let policies = readers.iter().filter(|r| r.name.starts_with("policy ")).map(|r| r.text.to_lowercase()).collect();
-    Ok(Doors { attempts, levers: shown, trusted, untried, decides, policies })
+    let narrowing = narrowing(&gathered, &fc.setting.to_lowercase());
+    Ok(Doors { attempts, levers: shown, trusted, untried, decides, policies, narrowing })
+}
+
+/// The settings but `tenant` the policies read that no reader's deciding text reads.
+fn narrowing(gathered: &graph::Gathered, tenant: &str) -> Vec<String> {
+    let deciding: Vec<String> =
+        gathered.readers.iter().flat_map(|r| loophole::settings_read(gathered.deciding(r))).map(|(s, _)| s).collect();
+    let mut out: Vec<String> = Vec::new();
+    for reader in gathered.readers.iter().filter(|r| r.name.starts_with("policy ")) {
+        for (setting, _) in loophole::settings_read(&reader.text) {
+            if setting != tenant && !deciding.contains(&setting) && !out.contains(&setting) {
+                out.push(setting);
+            }
+        }
+    }
+    out
 }
 
 /// Each door tried in the role's session, with no tenant set but the door: a savepoint, the

@@ -1,0 +1,91 @@
+//! Settings the policies compare with a column only where they narrow, beside the tenant's
+//! comparison ([`crate::check::loophole::narrowing`]), that the scenario does not set: qs-pro's
+//! `app.mid` and `app.user_id` beside `app.tenant_id`. The application sets them; any value of
+//! theirs hides rows and never shows more, so the reads need one that lets tenant A's rows
+//! through for the tenant's comparison to be proven. It is taken from a row tenant A holds, else
+//! made up of the column's type (as the tenants are) and held by the probe rows, and set in the
+//! role's session with the scenario's settings. The evidence says which.
+
+use sqlx::PgConnection;
+
+use super::{Doors, FailClosed, Prepared};
+use crate::check::Settings;
+use crate::check::probe::{self, compared};
+use crate::pg::{quote_ident, quote_literal};
+
+/// The scenario's settings, with a value for each setting the policies compare with a column
+/// only where it narrows and the scenario does not set (see the module).
+pub(super) async fn settings(
+    conn: &mut PgConnection,
+    (table, fc): (&str, &FailClosed),
+    prepared: &Prepared,
+    doors: &Doors,
+    ran: &mut Vec<String>,
+) -> sqlx::Result<Settings> {
+    let mut settings = fc.settings.clone();
+    let set = |settings: &Settings, name: &str| settings.0.keys().any(|k| k.eq_ignore_ascii_case(name));
+    let mut wanted: Vec<(&probe::Column, String)> = Vec::new();
+    for (column, setting) in compared::pairs(&doors.policies) {
+        let narrows = doors.narrowing.iter().any(|n| n.eq_ignore_ascii_case(&setting));
+        if !narrows || set(&settings, &setting) || wanted.iter().any(|(_, s)| *s == setting) {
+            continue;
+        }
+        if let Some(c) = prepared.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&column)) {
+            wanted.push((c, setting));
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(settings);
+    }
+    let held = if prepared.a_rows { of_tenant_a(conn, table, prepared, &wanted, ran).await? } else { None };
+    for (i, (column, setting)) in wanted.iter().enumerate() {
+        let (value, whence) = match held.as_ref().and_then(|row| row[i].clone()) {
+            Some(value) => (Some(value), "taken from a row of tenant A"),
+            None => (made_up(conn, column).await?, "made up of its type for the probe rows"),
+        };
+        if let Some(value) = value {
+            ran.push(format!(
+                "-- `{setting}`, which the policies compare with `{}` only where it hides rows (beside the tenant's comparison), is not set by the scenario: '{value}', {whence}, as the application sets one",
+                column.name
+            ));
+            settings.0.insert(setting.clone(), value);
+        }
+    }
+    Ok(settings)
+}
+
+/// The values of `wanted`'s columns in one row of tenant A, as text.
+async fn of_tenant_a(
+    conn: &mut PgConnection,
+    table: &str,
+    prepared: &Prepared,
+    wanted: &[(&probe::Column, String)],
+    ran: &mut Vec<String>,
+) -> sqlx::Result<Option<Vec<Option<String>>>> {
+    let columns: Vec<String> =
+        wanted.iter().map(|(c, _)| format!("{}::pg_catalog.text", quote_ident(&c.name))).collect();
+    let sql = format!(
+        "SELECT ARRAY[{}] FROM {table} WHERE {}::pg_catalog.text OPERATOR(pg_catalog.=) {} LIMIT 1",
+        columns.join(", "),
+        quote_ident(&prepared.tenant.name),
+        quote_literal(&prepared.a)
+    );
+    ran.push(sql.clone());
+    sqlx::query_scalar::<_, Vec<Option<String>>>(&sql).fetch_optional(&mut *conn).await
+}
+
+/// A value of `column`'s type, as the type prints it; `None` where pgdrill cannot make one up.
+/// Read in a transaction rolled back (the type's input function is the backup's to write).
+async fn made_up(conn: &mut PgConnection, column: &probe::Column) -> sqlx::Result<Option<String>> {
+    let facts = probe::type_facts(conn, column).await?;
+    let Some(literal) = probe::tenant_literal(&facts) else { return Ok(None) };
+    let sql = format!("SELECT ($1::pg_catalog.text)::{}::pg_catalog.text", column.sql_type);
+    sqlx::query("BEGIN").execute(&mut *conn).await?;
+    let read = sqlx::query_scalar::<_, String>(&sql).bind(&literal).fetch_one(&mut *conn).await;
+    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+    match read {
+        Ok(value) => Ok(Some(value)),
+        Err(sqlx::Error::Database(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
