@@ -125,13 +125,13 @@ fn journal(found: &Found) -> Block {
     body.push(format!("expected = {}", string(&found.newest)));
     // A journal that keeps a row per migration: each one the baseline recorded must stay, so a
     // backup whose journal lost one from the middle fails, naming it.
-    let optional = match journal.each {
-        Some(_) => {
+    let optional = match journal.kept {
+        crate::journal::Kept::Each { .. } => {
             about.push("With `baseline = true`, every migration the baseline recorded is still in it: a".into());
             about.push("migration missing from the middle fails (its runner would apply it again).".into());
             vec!["baseline = true".to_owned()]
         }
-        None => Vec::new(),
+        crate::journal::Kept::Newest => Vec::new(),
     };
     Block { about, body, optional, ..Block::default() }
 }

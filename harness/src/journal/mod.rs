@@ -73,10 +73,19 @@ pub(crate) struct Journal {
     pub filter: Option<String>,
     /// Only the rows of one app (Django) or project (sqitch): (column, value).
     pub scope: Option<(String, String)>,
-    /// Whether it keeps a row for every migration applied (not only the newest, as
-    /// golang-migrate's and Alembic's do), so the code's migrations can each be looked for;
-    /// with the rows that are the runner's own, not migrations (goose's version 0).
-    pub each: Option<Option<&'static str>>,
+    /// Which migrations it keeps a row of.
+    pub kept: Kept,
+}
+
+/// Which migrations a journal keeps a row of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kept {
+    /// Only the newest (golang-migrate, Alembic), or what pgdrill reads as such (Flyway's
+    /// baseline, Liquibase's contexts, Django's squashes).
+    Newest,
+    /// A row per migration applied, so the code's migrations can each be looked for; `own`:
+    /// the condition that leaves out the rows that are the runner's own (goose's version 0).
+    Each { own: Option<&'static str> },
 }
 
 impl Journal {
@@ -127,24 +136,26 @@ impl Journal {
 
     /// SQL for every version recorded, newest first: what the code's changelog orders.
     pub(crate) fn recorded_sql(&self) -> String {
-        let from = self.rows_sql(&[self.filter.clone(), self.scope_sql()]);
-        let order = match &self.order {
-            Order::By(order) | Order::Changelog(order) => format!("{order} DESC NULLS LAST"),
-            Order::Heads => "1".to_owned(),
-        };
-        format!("SELECT ({})::text{from} ORDER BY {order}", self.value_sql())
+        self.versions_sql(None, "DESC NULLS LAST")
     }
 
     /// SQL for every migration recorded, oldest first, without the runner's own rows: what the
     /// code's migrations are each looked for in (`None`: the journal keeps only the newest).
     pub(crate) fn each_sql(&self) -> Option<String> {
-        let own = self.each?;
-        let from = self.rows_sql(&[self.filter.clone(), self.scope_sql(), own.map(str::to_owned)]);
+        match self.kept {
+            Kept::Newest => None,
+            Kept::Each { own } => Some(self.versions_sql(own.map(str::to_owned), "NULLS FIRST")),
+        }
+    }
+
+    /// SQL for the versions of the journal's rows (and of `extra`'s), in its order `direction`.
+    fn versions_sql(&self, extra: Option<String>, direction: &str) -> String {
+        let from = self.rows_sql(&[self.filter.clone(), self.scope_sql(), extra]);
         let order = match &self.order {
-            Order::By(order) | Order::Changelog(order) => format!("{order} NULLS FIRST"),
+            Order::By(order) | Order::Changelog(order) => format!("{order} {direction}"),
             Order::Heads => "1".to_owned(),
         };
-        Some(format!("SELECT ({})::text{from} ORDER BY {order}", self.value_sql()))
+        format!("SELECT ({})::text{from} ORDER BY {order}", self.value_sql())
     }
 
     /// SQL listing up to five failed or dirty versions.
@@ -284,11 +295,13 @@ impl Preset {
     /// rows are its own. golang-migrate and Alembic keep the newest only; Flyway's baselines,
     /// Liquibase's contexts and Django's squashed migrations leave out migrations the tool
     /// counts as applied: their journals are compared at the newest only.
-    fn each(self) -> Option<Option<&'static str>> {
+    fn kept(self) -> Kept {
         match self {
-            Preset::GolangMigrate | Preset::Alembic | Preset::Flyway | Preset::Liquibase | Preset::Django => None,
-            Preset::Goose => Some(Some("journal.version_id <> 0")),
-            _ => Some(None),
+            Preset::GolangMigrate | Preset::Alembic | Preset::Flyway | Preset::Liquibase | Preset::Django => {
+                Kept::Newest
+            }
+            Preset::Goose => Kept::Each { own: Some("journal.version_id <> 0") },
+            _ => Kept::Each { own: None },
         }
     }
 
@@ -360,7 +373,7 @@ impl Preset {
             failure,
             filter: filter.map(str::to_owned),
             scope: None,
-            each: self.each(),
+            kept: self.kept(),
         }
     }
 }

@@ -75,7 +75,7 @@ use serde::Deserialize;
 
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::field::FieldError;
-use crate::journal::{Expected, Failure, Journal, Order, Preset, Records};
+use crate::journal::{Expected, Failure, Journal, Kept, Order, Preset, Records};
 use crate::names;
 use crate::pg::{QualifiedName, quote_ident};
 
@@ -212,10 +212,10 @@ impl Kind for Spec {
             journal.failure = Some(Failure { about: condition.clone(), condition });
         }
         match config.every {
-            Some(false) => journal.each = None,
-            Some(true) if journal.each.is_none() => journal.each = Some(None),
+            Some(false) => journal.kept = Kept::Newest,
+            Some(true) if journal.kept == Kept::Newest => journal.kept = Kept::Each { own: None },
             Some(true) => {}
-            None if preset.is_none() => journal.each = None,
+            None if preset.is_none() => journal.kept = Kept::Newest,
             None => {}
         }
         let records = match &config.records {
@@ -288,7 +288,7 @@ impl Kind for Spec {
 /// row per migration, which a baseline captured since pgdrill records them lists.
 fn of_baseline(ctx: &ResolveContext, journal: &Journal, preset: Option<Preset>) -> Result<Vec<String>, FieldError> {
     let preset = preset.ok_or_else(|| FieldError::unplaced("`baseline = true` is for a preset's journal"))?;
-    if journal.each.is_none() {
+    if journal.kept == Kept::Newest {
         return Err(FieldError::unplaced(format!(
             "`baseline = true`: the {} preset's journal keeps no row per migration (or `every = false` says to read only its newest)",
             preset.as_str()
