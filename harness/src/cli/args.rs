@@ -266,7 +266,7 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
         /// A `pg_dumpall --globals-only` file to apply first [default: <name>.globals.sql beside
-        /// the backup, if there is one].
+        /// the backup, if there is one: its file name with or without its extensions].
         #[arg(long, value_name = "FILE")]
         globals: Option<PathBuf>,
         /// A base backup's WAL archive (the folder archive_command copies segments into).

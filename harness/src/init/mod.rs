@@ -40,7 +40,8 @@ pub(crate) struct InitOptions {
     pub output: Option<PathBuf>,
     /// Overwrite the output file.
     pub force: bool,
-    /// A globals file; default `<name>.globals.sql` beside the backup, if there is one.
+    /// A globals file; default `<name>.globals.sql` beside the backup, if there is one (`<name>`:
+    /// its file name with or without its extensions).
     pub globals: Option<PathBuf>,
     /// A base backup's WAL archive.
     pub wal_archive: Option<PathBuf>,

@@ -102,7 +102,7 @@ pub(super) fn plan(options: &InitOptions) -> Result<Plan, InitError> {
             return Err(InitError::Missing { path: path.display().to_string() });
         }
         Some(path) => Some(absolute(path)?),
-        None => beside(&backup, &name, ".globals.sql"),
+        None => globals_beside(&backup),
     };
     let near = if globals.is_none() { near_globals(&backup, &name) } else { None };
     let wal_archive = options.wal_archive.as_deref().map(absolute).transpose()?;
@@ -204,6 +204,20 @@ fn beside(backup: &Path, name: &str, suffix: &str) -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// `<name>.globals.sql` beside the backup, where `<name>` is its file name with none, one or more
+/// of its extensions taken off, the longest first: `x.dump.globals.sql`, then `x.globals.sql`,
+/// beside `x.dump.sql`.
+fn globals_beside(backup: &Path) -> Option<PathBuf> {
+    let file = backup.file_name()?.to_string_lossy().into_owned();
+    let mut name = file.as_str();
+    loop {
+        if let Some(found) = beside(backup, name, ".globals.sql") {
+            return Some(found);
+        }
+        name = &name[..name.rfind('.').filter(|at| *at > 0)?];
+    }
+}
+
 /// A globals file beside the backup named for another backup whose name starts this one's
 /// (`plur.globals.sql` beside `plur-pg18.sql.gz`), the longest such name.
 fn near_globals(backup: &Path, name: &str) -> Option<PathBuf> {
@@ -266,6 +280,18 @@ mod tests {
         );
         assert_eq!(relative(Path::new("/work/scenarios/plur.dump"), from), Path::new("plur.dump"));
         assert_eq!(relative(Path::new("/elsewhere/x.dump"), from), Path::new("../../elsewhere/x.dump"));
+    }
+
+    #[test]
+    fn the_globals_beside_are_named_for_the_backup_with_or_without_its_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let backup = dir.path().join("x.dump.sql");
+        std::fs::write(&backup, "").unwrap();
+        assert_eq!(globals_beside(&backup), None);
+        std::fs::write(dir.path().join("x.globals.sql"), "").unwrap();
+        assert_eq!(globals_beside(&backup), Some(dir.path().join("x.globals.sql")));
+        std::fs::write(dir.path().join("x.dump.globals.sql"), "").unwrap();
+        assert_eq!(globals_beside(&backup), Some(dir.path().join("x.dump.globals.sql")));
     }
 
     #[test]
