@@ -138,6 +138,9 @@ fn render_restore(text: &mut Text, header: &Header) {
     if !header.restore_roles.is_empty() {
         text.line("");
         text.line("# Roles the dump names that no globals file makes: created (LOGIN) before the restore.");
+        text.line("# Their attributes (BYPASSRLS, SUPERUSER, INHERIT) and memberships are not in the dump:");
+        text.line("# the checks below that run as them hold for them as created here. With the server's");
+        text.line("# `pg_dumpall --globals-only` as `[restore] globals`, they hold for the roles as they are.");
         for role in &header.restore_roles {
             text.line("[[restore.roles]]");
             text.line(&format!("name = {}", string(role)));
