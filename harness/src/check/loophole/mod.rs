@@ -322,8 +322,18 @@ pub(crate) async fn contexts(conn: &mut sqlx::PgConnection) -> sqlx::Result<Cont
 
 /// The message of a lever that opened what must stay shut: `what` says what it allowed.
 pub(crate) fn opened(attempt: &Attempt, what: &str) -> String {
+    tried(attempt, what, "any session of the role can open it")
+}
+
+/// The message of a setting a session sets itself that changed an answer (a `sql` check's, whose
+/// rows it may show or hide): what it changed, the setting and value, and who reads it.
+pub(crate) fn changed(attempt: &Attempt, what: &str) -> String {
+    tried(attempt, what, "the answer is what each session of the role makes it")
+}
+
+fn tried(attempt: &Attempt, what: &str, so: &str) -> String {
     format!(
-        "{what} when the session sets `{}` = '{}' itself, which {} reads{}: any session of the role can open it \
+        "{what} when the session sets `{}` = '{}' itself, which {} reads{}: {so} \
          (if only a trusted path can set it, accept it with `trusted = [{{ setting = \"{}\", reason = \"...\" }}]`)",
         attempt.setting,
         attempt.value,

@@ -175,7 +175,7 @@ impl Kind for Spec {
         let result = result.evidence(evidence).actual(actual.clone());
         if let Some((attempt, again)) = &judged.opened {
             let what = format!("`{}` returns {again} as `{role}`, not {actual},", self.name);
-            return Ok(vec![result.verdict(false, loophole::opened(attempt, &what))]);
+            return Ok(vec![result.verdict(false, loophole::changed(attempt, &what))]);
         }
         if !judged.untried.is_empty() {
             let message = format!(
