@@ -161,10 +161,17 @@ pub(crate) fn only_like_the_drill(untried: &[Untried]) -> String {
             format!("{who} reads {}", facts.join(", "))
         })
         .collect();
+    // One entry per key: a setting used twice (two comparisons with columns) is trusted once.
+    let mut distinct: Vec<String> = Vec::new();
+    for u in untried {
+        if !distinct.contains(&u.fact.key()) {
+            distinct.push(u.fact.key());
+        }
+    }
     let mut keys: Vec<String> =
-        untried.iter().take(HINTS).map(|u| format!("{{ fact = \"{}\", reason = \"...\" }}", u.fact.key())).collect();
-    if untried.len() > HINTS {
-        keys.push(format!("... {} more", untried.len() - HINTS));
+        distinct.iter().take(HINTS).map(|key| format!("{{ fact = \"{key}\", reason = \"...\" }}")).collect();
+    if distinct.len() > HINTS {
+        keys.push(format!("... {} more", distinct.len() - HINTS));
     }
     let like = match untried.iter().any(|u| matches!(u.fact, facts::Fact::RowValue(..))) {
         true => "sessions and rows",
@@ -218,5 +225,15 @@ mod tests {
         assert_eq!(tenant(&gathered), ["app.mid"]);
         gathered.narrow_beside("app.tenant");
         assert!(tenant(&gathered).is_empty());
+    }
+
+    #[test]
+    fn a_key_used_twice_is_suggested_once() {
+        let keyed = |text: &str| Untried {
+            fact: facts::Fact::Keyed("app.user".into(), text.into()),
+            read_by: vec!["policy `p`".into()],
+        };
+        let message = only_like_the_drill(&[keyed("owner = current_setting('app.user')"), keyed("editor = x")]);
+        assert_eq!(message.matches("{ fact = \"app.user\"").count(), 1, "{message}");
     }
 }
