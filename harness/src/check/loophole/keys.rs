@@ -286,6 +286,20 @@ fn closing(code: &str, from: usize) -> Option<usize> {
 fn snippet(code: &str, start: usize, end: usize) -> String {
     let tail: String = code[end..].chars().take(24).collect();
     let tail = tail.split([';', '\n']).next().unwrap_or_default();
+    // Up to a parenthesis that closes one the use is inside: the excerpt's own stay balanced.
+    let mut depth = 0i32;
+    let cut = tail
+        .char_indices()
+        .find(|(_, c)| {
+            depth += match c {
+                '(' => 1,
+                ')' => -1,
+                _ => 0,
+            };
+            depth < 0
+        })
+        .map_or(tail.len(), |(at, _)| at);
+    let tail = &tail[..cut];
     format!("{}{}", &code[start..end], tail).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -359,5 +373,7 @@ mod tests {
         }
         let found = judged("IF current_setting('audit.level', true)::int > 3 THEN RETURN OLD; END IF;");
         assert!(found[0].starts_with("current_setting('audit.level', true)::int > 3 then"), "{found:?}");
+        let found = judged("((owner)::text = (current_setting('audit.level'::text, true) || 'x'))");
+        assert_eq!(found, ["current_setting('audit.level'::text, true) || 'x'"]);
     }
 }
