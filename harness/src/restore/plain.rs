@@ -313,6 +313,21 @@ impl Session<'_> {
             {
                 Ok(())
             }
+            // A membership a globals file grants as another role (`GRANTED BY supabase_admin`,
+            // PostgreSQL 16's pg_dumpall): that role is the source's bootstrap superuser, here an
+            // ordinary one, which may not grant as it. Granted by the drill's superuser instead,
+            // as PostgreSQL records any superuser's grant: the membership is the same.
+            Err(sqlx::Error::Database(db))
+                if self.globals_file
+                    && db.code().as_deref() == Some("42501")
+                    && without_grantor(&statement.sql).is_some() =>
+            {
+                let sql = without_grantor(&statement.sql).expect("checked above");
+                match self.conn.execute(sqlx::raw_sql(&sql)).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(statement_error(redactor, &statement, e)),
+                }
+            }
             Err(e) => Err(statement_error(redactor, &statement, e)),
         }
     }
@@ -515,6 +530,16 @@ fn role_statement(sql: &str) -> Option<(String, String)> {
     Some((verb, name))
 }
 
+/// A `GRANT role TO role ... GRANTED BY grantor` without its `GRANTED BY`; `None` for any other
+/// statement.
+fn without_grantor(sql: &str) -> Option<String> {
+    static GRANTOR: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?is)^(\s*grant\s.*?)\s+granted\s+by\s+(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*|current_user|session_user|current_role)\s*;?\s*$"#)
+            .expect("a valid pattern")
+    });
+    GRANTOR.captures(sql).map(|c| format!("{};", &c[1]))
+}
+
 /// The table a `COPY name [(columns)] FROM stdin` loads, as written (quoted parts kept).
 fn copy_table(sql: &str) -> Option<&str> {
     let rest = sql.trim_start();
@@ -555,6 +580,20 @@ mod tests {
             Some(("grant".into(), "app".into()))
         );
         assert_eq!(role_statement("SELECT 1;"), None);
+    }
+
+    #[test]
+    fn a_grant_as_another_role_is_made_without_it() {
+        assert_eq!(
+            without_grantor("GRANT anon TO authenticator WITH INHERIT FALSE GRANTED BY supabase_admin;").as_deref(),
+            Some("GRANT anon TO authenticator WITH INHERIT FALSE;")
+        );
+        assert_eq!(
+            without_grantor("GRANT \"Odd\" TO app GRANTED BY \"Bo\"\"ss\";").as_deref(),
+            Some("GRANT \"Odd\" TO app;")
+        );
+        assert_eq!(without_grantor("GRANT anon TO authenticator;"), None);
+        assert_eq!(without_grantor("CREATE ROLE granted;"), None);
     }
 
     #[test]

@@ -202,12 +202,19 @@ fn controlplane_round_trips_stably_and_its_scenario_catches_a_leaky_policy_and_a
         "UPDATE on public.audit_log (granted directly)",
     );
     // Globals that give the application's role a default tenant: its sessions start as that
-    // tenant's, whether or not `fail_closed` could be proven.
-    let globals = std::fs::read_to_string(fixture("controlplane.globals.sql")).unwrap().replace(
+    // tenant's, whether or not `fail_closed` could be proven. They also hold a membership as
+    // PostgreSQL 16's pg_dumpall writes one its source's bootstrap superuser granted (`GRANTED BY
+    // supabase_admin`), which here is an ordinary role that may not grant as it: applied all the
+    // same (preflight failed on it).
+    let mut globals = std::fs::read_to_string(fixture("controlplane.globals.sql")).unwrap().replace(
         "ALTER ROLE cp_app WITH ",
         "ALTER ROLE cp_app SET cp.tenant_id = '5f264e76-22a0-0cf1-f3e9-c36326aed1a8';\nALTER ROLE cp_app WITH ",
     );
     assert!(globals.contains("SET cp.tenant_id"));
+    globals.push_str(
+        "\nCREATE ROLE cp_bootstrap;\nALTER ROLE cp_bootstrap WITH SUPERUSER NOLOGIN;\nCREATE ROLE cp_team;\n\
+         GRANT cp_team TO cp_bootstrap WITH INHERIT TRUE GRANTED BY cp_bootstrap;\n",
+    );
     let globals = scratch.write("default-tenant.globals.sql", &globals);
     let args = ["--globals".to_owned(), globals.display().to_string()];
     assert_caught_with(&scratch, &scenario, "a default tenant", &args, "sql/no default for cp.tenant_id", "cp_app");
