@@ -211,10 +211,10 @@ fn controlplane_round_trips_stably_and_its_scenario_catches_a_leaky_policy_and_a
         "ALTER ROLE cp_app SET cp.tenant_id = '5f264e76-22a0-0cf1-f3e9-c36326aed1a8';\nALTER ROLE cp_app WITH ",
     );
     assert!(globals.contains("SET cp.tenant_id"));
-    globals.push_str(
-        "\nCREATE ROLE cp_bootstrap;\nALTER ROLE cp_bootstrap WITH SUPERUSER NOLOGIN;\nCREATE ROLE cp_team;\n\
-         GRANT cp_team TO cp_bootstrap WITH INHERIT TRUE GRANTED BY cp_bootstrap;\n",
-    );
+    let membership = "CREATE ROLE cp_bootstrap;\nALTER ROLE cp_bootstrap WITH SUPERUSER NOLOGIN;\nCREATE ROLE cp_team;\n\
+                      GRANT cp_team TO cp_bootstrap WITH INHERIT TRUE GRANTED BY cp_bootstrap;\n\\unrestrict ";
+    globals = globals.replacen("\\unrestrict ", membership, 1);
+    assert!(globals.contains("GRANTED BY cp_bootstrap"));
     let globals = scratch.write("default-tenant.globals.sql", &globals);
     let args = ["--globals".to_owned(), globals.display().to_string()];
     assert_caught_with(&scratch, &scenario, "a default tenant", &args, "sql/no default for cp.tenant_id", "cp_app");
