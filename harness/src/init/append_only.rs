@@ -41,40 +41,47 @@ fn tenant_value(column: &ColumnFound) -> Option<String> {
     }
 }
 
-/// The (setting, column) the table's policies on writes compare, if it has row security.
-fn write_tenant(found: &AppendOnlyFound, inventory: &Inventory) -> Option<(String, String)> {
+/// The (setting, column) pairs the table's policies on writes compare, if it has row security:
+/// of every policy the writer's INSERT may pass, the first (the tenant) first.
+fn write_keys(found: &AppendOnlyFound, inventory: &Inventory) -> Vec<(String, String)> {
     if !inventory.row_security.iter().any(|r| r.enabled && r.table == found.table) {
-        return None;
+        return Vec::new();
     }
     let policies = inventory.policies.iter().filter(|p: &&PolicyInfo| {
         p.table == found.table
             && (p.command == "ALL" || p.command == "INSERT")
             && p.roles.iter().any(|r| *r == found.role || r == "public")
     });
-    policies
-        .filter_map(|p| {
-            let e = p.expressions.as_ref()?;
-            e.with_check.as_deref().or(e.using.as_deref())
-        })
-        .find_map(|text| super::expr::reads(text, &inventory.setting_functions).tenants.into_iter().next())
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for text in policies.filter_map(|p| {
+        let e = p.expressions.as_ref()?;
+        e.with_check.as_deref().or(e.using.as_deref())
+    }) {
+        for pair in super::expr::reads(text, &inventory.setting_functions).tenants {
+            if !keys.iter().any(|(s, c)| *s == pair.0 || *c == pair.1) {
+                keys.push(pair);
+            }
+        }
+    }
+    keys
 }
 
-/// The (setting, its column, the tenant a writer sets) of a table under row security keyed on
-/// a setting.
-type Tenant<'a> = (String, &'a ColumnFound, String);
+/// A setting a table's row security compares with one of its columns, the column, and the value
+/// the writer sets it to (and the row holds): the tenant, and any other (a business unit).
+type Key<'a> = (String, &'a ColumnFound, String);
 
 /// The INSERT the writer runs, each value made up by its column's type (the tenant's first, a
 /// foreign key's the row it references); and the columns pgdrill cannot make a value of.
-fn insert(found: &AppendOnlyFound, tenant: Option<&Tenant<'_>>) -> (String, Vec<String>) {
+fn insert(found: &AppendOnlyFound, keys: &[Key<'_>]) -> (String, Vec<String>) {
     let mut names = Vec::new();
     let mut values = Vec::new();
     let mut unmade = Vec::new();
-    if let Some((_, col, tenant)) = tenant {
+    for (_, col, value) in keys {
         names.push(quote_ident_if_needed(&col.name));
-        values.push(quote_literal(tenant));
+        values.push(quote_literal(value));
     }
     for column in found.columns.iter().filter(|c| c.required) {
-        if tenant.is_some_and(|(_, col, _)| col.name == column.name) {
+        if keys.iter().any(|(_, col, _)| col.name == column.name) {
             continue;
         }
         let given = column.references.as_ref().map(|(_, v)| quote_literal(v));
@@ -101,11 +108,14 @@ fn insert(found: &AppendOnlyFound, tenant: Option<&Tenant<'_>>) -> (String, Vec<
 pub(super) fn block(found: &AppendOnlyFound, inventory: &Inventory) -> Block {
     let table = &found.table;
     let role = quote_ident_if_needed(&found.role);
-    let tenant = write_tenant(found, inventory).and_then(|(setting, column)| {
-        let col = found.columns.iter().find(|c| c.name == column)?;
-        Some((setting, col, tenant_value(col)?))
-    });
-    let (insert, unmade) = insert(found, tenant.as_ref());
+    let keys: Vec<Key<'_>> = write_keys(found, inventory)
+        .into_iter()
+        .filter_map(|(setting, column)| {
+            let col = found.columns.iter().find(|c| c.name == column)?;
+            Some((setting, col, tenant_value(col)?))
+        })
+        .collect();
+    let (insert, unmade) = insert(found, &keys);
     let refused = if found.granted.is_empty() {
         "by privilege".to_owned()
     } else if found.granted.len() == 3 {
@@ -128,17 +138,22 @@ pub(super) fn block(found: &AppendOnlyFound, inventory: &Inventory) -> Block {
     if !found.triggers.is_empty() {
         body.push(format!("triggers = {}", list(&found.triggers)));
     }
-    if let Some((setting, col, value)) = &tenant {
+    if let Some(((setting, col, _), others)) = keys.split_first() {
+        let also: Vec<String> = others.iter().map(|(s, c, _)| format!("`{s}` with `{}`", c.name)).collect();
         about.push(format!(
-            "Its row security reads the tenant from `{setting}`: the writer sets one, and the row is that tenant's (`{}`).",
-            col.name
+            "Its row security reads the tenant from `{setting}`{}: the writer sets {}, and the row is that tenant's (`{}`){}.",
+            if also.is_empty() { String::new() } else { format!(" and compares {}", also.join(", ")) },
+            if also.is_empty() { "one" } else { "each" },
+            col.name,
+            if also.is_empty() { "" } else { " and holds their values" },
         ));
-        body.push(format!("settings = {}", inline(&[(setting.clone(), string(value))])));
+        let pairs: Vec<(String, String)> = keys.iter().map(|(s, _, v)| (s.clone(), string(v))).collect();
+        body.push(format!("settings = {}", inline(&pairs)));
     }
     let kept: Vec<String> = found
         .columns
         .iter()
-        .filter(|c| c.required || tenant.as_ref().is_some_and(|(_, t, _)| t.name == c.name))
+        .filter(|c| c.required || keys.iter().any(|(_, t, _)| t.name == c.name))
         .filter_map(|c| Some(format!("`{}` of `{}`", c.references.as_ref()?.1, c.references.as_ref()?.0)))
         .collect();
     if !kept.is_empty() {
@@ -213,6 +228,29 @@ mod tests {
             block.body
         );
         assert_eq!(block.body[5], "settings = { \"app.workspace_id\" = \"00000000-0000-4000-8000-000000d1a11e\" }");
+        // Another setting a policy compares with a column (a business unit, beside the tenant):
+        // the writer sets it too, and the row holds it.
+        let mut with_unit = found.clone();
+        with_unit.columns.push(column("mid", "text", "S"));
+        inventory.policies.push(PolicyInfo {
+            name: "unit".into(),
+            expressions: Some(crate::baseline::PolicyExpressions {
+                using: None,
+                with_check: Some("((\"workspaceId\" = (current_setting('app.workspace_id'::text))::uuid) AND (mid = current_setting('app.mid'::text)))".into()),
+            }),
+            ..inventory.policies[0].clone()
+        });
+        let block = super::block(&with_unit, &inventory);
+        assert!(
+            block.body[3]
+                .contains("(\"workspaceId\", mid, action) VALUES ('00000000-0000-4000-8000-000000d1a11e', 'acme', "),
+            "{:?}",
+            block.body
+        );
+        assert_eq!(
+            block.body[5],
+            "settings = { \"app.workspace_id\" = \"00000000-0000-4000-8000-000000d1a11e\", \"app.mid\" = \"acme\" }"
+        );
         // A foreign key takes a row the backup holds, for the tenant too.
         let mut keyed = found.clone();
         keyed.columns[0].references = Some(("public.workspaces".into(), "5e7e0000-0000-4000-8000-000000000001".into()));
