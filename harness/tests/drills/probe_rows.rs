@@ -179,6 +179,12 @@ fn broken_dump() -> String {
          CREATE POLICY tenant_or_unit ON public.runs_any TO pr_app \
            USING (tenant_id::text = pg_catalog.current_setting('pr.tenant', true) OR mid = pg_catalog.current_setting('pr.mid', true));\n\
          GRANT SELECT ON public.runs_any TO pr_app;\n\
+         CREATE TABLE public.guarded (tenant_id uuid NOT NULL, body text);\n\
+         ALTER TABLE public.guarded ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY everyone ON public.guarded TO pr_app USING (true);\n\
+         CREATE POLICY tenant_or_level ON public.guarded AS RESTRICTIVE TO pr_app \
+           USING (tenant_id::text = pg_catalog.current_setting('pr.tenant', true) OR pg_catalog.current_setting('pr.level', true)::integer > 3);\n\
+         GRANT SELECT ON public.guarded TO pr_app;\n\
          CREATE TABLE public.letters (tenant_id uuid NOT NULL, sent_at timestamptz NOT NULL DEFAULT pg_catalog.now(), body text);\n\
          ALTER TABLE public.letters ENABLE ROW LEVEL SECURITY;\n\
          CREATE POLICY own_or_old ON public.letters TO pr_app \
@@ -369,7 +375,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         "broken.toml",
         &format!(
             "name = \"probe_rows\"\n[source]\npath = \"{}\"\n[target]\nversion = 18\n{CHECK}\n\
-             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\", \"public.bulletins\", \"public.letters\", \"public.runs_any\"]\n\
+             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\", \"public.bulletins\", \"public.letters\", \"public.runs_any\", \"public.guarded\"]\n\
              fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
              [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
              insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n\
@@ -486,6 +492,12 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     let runs_any = fail_closed(&drill, "runs_any");
     assert_eq!(runs_any.verdict, Verdict::Fail, "{runs_any:?}");
     contains_all(&runs_any, &runs_any.message, &["proven only for sessions", "pr.mid"]);
+    // A restrictive policy is not taken as narrowing: here it is what isolates the tenants, and
+    // `pr.level` = '4' loosens it for every tenant's rows (by hand: `SET pr.level = '4'` as
+    // `pr_app` reads them all).
+    let guarded = fail_closed(&drill, "guarded");
+    assert_eq!(guarded.verdict, Verdict::Fail, "{guarded:?}");
+    contains_all(&guarded, &guarded.message, &["proven only for sessions", "pr.level"]);
     // A parent row its foreign key needs cannot be made: the message says which, and how to
     // give it values.
     let licensed = fail_closed(&drill, "licensed");

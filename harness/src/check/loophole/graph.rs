@@ -111,7 +111,8 @@ const TREE_SQL: &str = "WITH RECURSIVE tree(relid) AS ( \
      SELECT tree.relid::pg_catalog.int8 FROM tree";
 
 /// The protections of the tables `$1`: `(kind, name, text, object's oid, catalog of the object,
-/// whether it only narrows)`: a restrictive policy, or a SELECT policy where `$6` (a write).
+/// whether it only narrows)`: a SELECT policy where `$6` (a write). A restrictive policy does
+/// not: where it is what isolates the tenants, a setting that loosens it opens their rows.
 const STARTS_SQL: &str = "\
 SELECT 'trigger', t.tgname::pg_catalog.text, pg_catalog.pg_get_triggerdef(t.oid), t.tgfoid::pg_catalog.int8, 0::pg_catalog.int8, false \
   FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) t.tgfoid \
@@ -128,7 +129,7 @@ SELECT 'rule', r.rulename::pg_catalog.text, pg_catalog.pg_get_ruledef(r.oid), 0,
 UNION ALL \
 SELECT 'policy', p.polname::pg_catalog.text, \
        pg_catalog.concat_ws(E'\\n', pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)), \
-       0, p.oid::pg_catalog.int8, NOT p.polpermissive OR (p.polcmd OPERATOR(pg_catalog.=) 'r' AND $6) \
+       0, p.oid::pg_catalog.int8, p.polcmd OPERATOR(pg_catalog.=) 'r' AND $6 \
   FROM pg_catalog.pg_policy p WHERE p.polrelid::pg_catalog.int8 OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) \
    AND p.polcmd::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) \
 UNION ALL \

@@ -1,42 +1,33 @@
 //! Code that can only narrow what the rest lets through: a setting read there is no door, so
-//! its uses are not keys to try ([`super::keys`]). Row security combines policies so that some
-//! of them can only take rows away:
+//! its uses are not keys to try ([`super::keys`]).
 //!
-//! - a restrictive policy is ANDed with the permissive ones;
-//! - a SELECT policy, where an UPDATE or DELETE reads the rows it changes, is ANDed with the
+//! - A SELECT policy, where an UPDATE or DELETE reads the rows it changes, is ANDed with the
 //!   command's own policies (and an UPDATE or DELETE that reads no row is not judged by it).
-//!
-//! And within one policy, a conjunct of its top-level AND beside the comparison that reads the
-//! tenant setting can only hide rows that comparison lets through: fail-closed reads prove that
-//! comparison in the role's session (no tenant, tenant B, tenant A seeing its own row), with the
-//! other conjuncts holding for the probe rows; any other value of a setting read only there
-//! hides more, never less. A conjunct is taken as narrowing only when it reads no tenant and
-//! calls nothing but `current_setting` and the wrappers that keep it a value (`nullif`,
-//! `coalesce`, `lower`, ...): a call could read the tenant, or do anything else.
+//!   A restrictive policy is not taken as narrowing: where it is what isolates the tenants, a
+//!   setting that loosens it opens their rows.
+//! - Within one policy, a conjunct of its top-level AND beside the comparison that reads the
+//!   tenant setting can only hide rows that comparison lets through. Fail-closed reads prove
+//!   that comparison in the role's session (no tenant, tenant B, tenant A seeing its own row)
+//!   with the conjunct true on the probe rows, which hold the value the session sets; any
+//!   other value of the setting hides more, never less. So a conjunct narrows only in the form
+//!   whose truth the probe rows make sure of: a column (cast or not) equal to `current_setting`
+//!   of a setting that is not the tenant's (cast or not), nothing else.
 //!
 //! What narrows is still read for everything else it does (a `set_config`, a write, a built-in
 //! off the allow-list): only its uses of settings are not judged as keys.
 
-use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
-/// Calls a narrowing conjunct may hold: the setting and what keeps it a value, and the keywords
-/// before a parenthesis a call's pattern also finds.
-const VALUE_CALLS: [&str; 14] = [
-    "current_setting",
-    "nullif",
-    "coalesce",
-    "lower",
-    "upper",
-    "btrim",
-    "trim",
-    "and",
-    "or",
-    "not",
-    "in",
-    "any",
-    "all",
-    "array",
-];
+use regex::Regex;
+
+/// A column, cast or not, equal to a setting, cast or not, in either order (as the server
+/// deparses it, lower case): `((mid)::text = current_setting('app.mid'::text, true))`.
+static COMPARISON: LazyLock<Regex> = LazyLock::new(|| {
+    let column = r#"\(*\s*"?[a-z_][a-z0-9_]*"?\s*\)?(?:\s*::\s*[a-z_][a-z0-9_ ]*)?"#;
+    let setting = r"\(*\s*current_setting\s*\(\s*'[^']+'(?:::text)?\s*(?:,\s*(?:true|false)\s*)?\)\s*\)?(?:\s*::\s*[a-z_][a-z0-9_ ]*)?";
+    Regex::new(&format!(r"^\(*\s*(?:{column}\s*=\s*{setting}|{setting}\s*=\s*{column})\s*\)*$"))
+        .expect("a valid pattern")
+});
 
 /// `text` (a policy's USING and WITH CHECK expressions, a line each, as the server deparses them)
 /// with each conjunct of a line's top-level AND that narrows beside `tenant`'s comparison (see
@@ -52,18 +43,10 @@ pub(crate) fn beside_tenant(text: &str, tenant: &str) -> String {
             continue;
         }
         let kept: Vec<&str> =
-            conjuncts.iter().map(|c| if !reads_tenant(c) && only_values(c) { "true" } else { c }).collect();
+            conjuncts.iter().map(|c| if !reads_tenant(c) && COMPARISON.is_match(c) { "true" } else { c }).collect();
         lines.push(kept.join(" and "));
     }
     lines.join("\n")
-}
-
-/// Whether `conjunct` calls nothing but [`VALUE_CALLS`] and holds no subquery.
-fn only_values(conjunct: &str) -> bool {
-    let code = super::facts::code(conjunct);
-    let called: BTreeSet<String> = super::allowed::called_names(&code);
-    let mut words = code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
-    !words.any(|w| w == "select") && called.iter().all(|name| VALUE_CALLS.contains(&name.as_str()))
 }
 
 /// The conjuncts of `expression`'s top-level AND (one, where it is not an AND), with the
@@ -141,7 +124,9 @@ mod tests {
         for policy in [
             // OR at the top: the other side opens on its own.
             "(((tenant_id)::text = current_setting('app.tenant_id'::text, true)) OR (current_setting('app.mid'::text, true) = 'all'::text))",
-            // A call could read the tenant, or anything.
+            // A call could read the tenant, or anything; a wrapper may make the conjunct false on
+            // the probe rows, so that it proves nothing of the tenant's comparison.
+            "(((tenant_id)::text = current_setting('app.tenant_id'::text, true)) AND ((mid)::text = lower(current_setting('app.mid'::text, true))))",
             "(((tenant_id)::text = current_setting('app.tenant_id'::text, true)) AND (mid = app.current_mid(current_setting('app.mid'::text, true))))",
             "(((tenant_id)::text = current_setting('app.tenant_id'::text, true)) AND (mid IN ( SELECT m.mid FROM m WHERE (m.key = current_setting('app.mid'::text, true)))))",
             // The other setting read beside the tenant in the same conjunct.
