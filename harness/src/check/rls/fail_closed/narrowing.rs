@@ -21,21 +21,35 @@ pub(super) async fn settings(
     prepared: &Prepared,
     doors: &Doors,
     ran: &mut Vec<String>,
-) -> sqlx::Result<Settings> {
+) -> sqlx::Result<Result<Settings, String>> {
     let mut settings = fc.settings.clone();
-    let set = |settings: &Settings, name: &str| settings.0.keys().any(|k| k.eq_ignore_ascii_case(name));
+    let given = |name: &str| fc.settings.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
     let mut wanted: Vec<(&probe::Column, String)> = Vec::new();
     for (column, setting) in compared::pairs(&doors.policies) {
         let narrows = doors.narrowing.iter().any(|n| n.eq_ignore_ascii_case(&setting));
-        if !narrows || set(&settings, &setting) || wanted.iter().any(|(_, s)| *s == setting) {
+        let Some(c) = prepared.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&column)) else { continue };
+        if !narrows || wanted.iter().any(|(_, s)| *s == setting) {
             continue;
         }
-        if let Some(c) = prepared.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&column)) {
-            wanted.push((c, setting));
+        match given(&setting) {
+            // The probe rows hold it as the column's type prints it: the comparison is true on
+            // them only when the scenario's value is printed so.
+            Some(value) => match printed(conn, c, &value).await? {
+                Some(p) if p == value => {}
+                p => {
+                    return Ok(Err(format!(
+                        "the scenario's `{setting}` = '{value}' is not a value of `{}` as its type {} prints it{}: the policies compare them, so no row holds it and the reads would prove nothing of the tenant's comparison beside it",
+                        c.name,
+                        c.sql_type,
+                        p.map(|p| format!(" ('{p}')")).unwrap_or_default()
+                    )));
+                }
+            },
+            None => wanted.push((c, setting)),
         }
     }
     if wanted.is_empty() {
-        return Ok(settings);
+        return Ok(Ok(settings));
     }
     let held = if prepared.a_rows { of_tenant_a(conn, table, prepared, &wanted, ran).await? } else { None };
     for (i, (column, setting)) in wanted.iter().enumerate() {
@@ -51,7 +65,7 @@ pub(super) async fn settings(
             settings.0.insert(setting.clone(), value);
         }
     }
-    Ok(settings)
+    Ok(Ok(settings))
 }
 
 /// The values of `wanted`'s columns in one row of tenant A, as text.
@@ -75,13 +89,18 @@ async fn of_tenant_a(
 }
 
 /// A value of `column`'s type, as the type prints it; `None` where pgdrill cannot make one up.
-/// Read in a transaction rolled back (the type's input function is the backup's to write).
 async fn made_up(conn: &mut PgConnection, column: &probe::Column) -> sqlx::Result<Option<String>> {
     let facts = probe::type_facts(conn, column).await?;
     let Some(literal) = probe::tenant_literal(&facts) else { return Ok(None) };
+    printed(conn, column, &literal).await
+}
+
+/// `value` read as `column`'s type and printed; `None` where it is not a value of it. Read in a
+/// transaction rolled back (the type's input function is the backup's to write).
+async fn printed(conn: &mut PgConnection, column: &probe::Column, value: &str) -> sqlx::Result<Option<String>> {
     let sql = format!("SELECT ($1::pg_catalog.text)::{}::pg_catalog.text", column.sql_type);
     sqlx::query("BEGIN").execute(&mut *conn).await?;
-    let read = sqlx::query_scalar::<_, String>(&sql).bind(&literal).fetch_one(&mut *conn).await;
+    let read = sqlx::query_scalar::<_, String>(&sql).bind(value).fetch_one(&mut *conn).await;
     sqlx::query("ROLLBACK").execute(&mut *conn).await?;
     match read {
         Ok(value) => Ok(Some(value)),
