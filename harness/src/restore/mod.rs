@@ -11,6 +11,7 @@ pub(crate) mod physical;
 pub(crate) mod plain;
 pub(crate) mod preflight;
 mod reader;
+mod statements;
 
 use std::sync::Arc;
 
