@@ -183,7 +183,7 @@ fn broken_dump() -> String {
          ALTER TABLE public.guarded ENABLE ROW LEVEL SECURITY;\n\
          CREATE POLICY everyone ON public.guarded TO pr_app USING (true);\n\
          CREATE POLICY tenant_or_level ON public.guarded AS RESTRICTIVE TO pr_app \
-           USING (tenant_id::text = pg_catalog.current_setting('pr.tenant', true) OR pg_catalog.current_setting('pr.level', true)::integer > 3);\n\
+           USING (tenant_id::text = pg_catalog.current_setting('pr.tenant', true) OR NULLIF(pg_catalog.current_setting('pr.level', true), '')::integer > 3);\n\
          GRANT SELECT ON public.guarded TO pr_app;\n\
          CREATE TABLE public.letters (tenant_id uuid NOT NULL, sent_at timestamptz NOT NULL DEFAULT pg_catalog.now(), body text);\n\
          ALTER TABLE public.letters ENABLE ROW LEVEL SECURITY;\n\
