@@ -134,7 +134,7 @@ const LOOPHOLE_ALLOWED: Premise = premise!(
 
 /// Each setting it reads is compared with literals only (`check/loophole/keys.rs`).
 const LOOPHOLE_KEYS: Premise = premise!(
-    "each setting that code reads is compared for equality with literals (each tried), or returned to code that is, or read only where it can hide rows and never show more: a SELECT policy where an UPDATE or DELETE reads rows, and in fail-closed reads a conjunct of a policy's top-level AND, beside its tenant comparison, that is a column equal to the setting and nothing else (the probe rows hold the session's value)",
+    "each setting that code reads is compared for equality with literals (each tried), or returned to code that is, or read only where it can hide rows and never show more: a SELECT policy where an UPDATE or DELETE reads rows, and in fail-closed reads a conjunct of a policy's top-level AND, beside its tenant comparison, that is a column equal to the setting, or an OR with such a side (the probe rows hold the session's value)",
     Analysis,
 );
 

@@ -9,9 +9,9 @@
 //!   tenant setting can only hide rows that comparison lets through. Fail-closed reads prove
 //!   that comparison in the role's session (no tenant, tenant B, tenant A seeing its own row)
 //!   with the conjunct true on the probe rows, which hold the value the session sets; any
-//!   other value of the setting hides more, never less. So a conjunct narrows only in the form
+//!   other value of the setting hides more, never less. So a conjunct narrows only in a form
 //!   whose truth the probe rows make sure of: a column (cast or not) equal to `current_setting`
-//!   of a setting that is not the tenant's (cast or not), nothing else.
+//!   of a setting that is not the tenant's (cast or not), or an OR with such a side.
 //!
 //! What narrows is still read for everything else it does (a `set_config`, a write, a built-in
 //! off the allow-list): only its uses of settings are not judged as keys.
@@ -43,7 +43,7 @@ pub(crate) fn beside_tenant(text: &str, tenant: &str) -> String {
             continue;
         }
         let kept: Vec<&str> =
-            conjuncts.iter().map(|c| if !reads_tenant(c) && COMPARISON.is_match(c) { "true" } else { c }).collect();
+            conjuncts.iter().map(|c| if !reads_tenant(c) && true_on_probe_rows(c) { "true" } else { c }).collect();
         lines.push(kept.join(" and "));
     }
     lines.join("\n")
@@ -52,6 +52,19 @@ pub(crate) fn beside_tenant(text: &str, tenant: &str) -> String {
 /// The conjuncts of `expression`'s top-level AND (one, where it is not an AND), with the
 /// parentheses that enclose the whole taken off.
 fn conjuncts(expression: &str) -> Vec<&str> {
+    split(expression, " and ")
+}
+
+/// Whether `conjunct` is true on the probe rows by their values: a column equal to a setting
+/// ([`COMPARISON`]), or an OR of which one side is (`visibility = 'shared' OR user_id =
+/// current_setting('app.user_id')`).
+fn true_on_probe_rows(conjunct: &str) -> bool {
+    COMPARISON.is_match(conjunct) || split(conjunct, " or ").iter().any(|d| COMPARISON.is_match(d))
+}
+
+/// The parts of `expression` joined by `word` (` and `, ` or `) at its top level, with the
+/// parentheses that enclose the whole taken off.
+fn split<'a>(expression: &'a str, word: &str) -> Vec<&'a str> {
     let mut expression = expression.trim();
     while let Some(inner) = expression.strip_prefix('(').and_then(|e| e.strip_suffix(')')) {
         if depth_ends(inner).is_none() {
@@ -68,9 +81,9 @@ fn conjuncts(expression: &str) -> Vec<&str> {
             b'\'' => quoted = !quoted,
             b'(' if !quoted => depth += 1,
             b')' if !quoted => depth -= 1,
-            b' ' if !quoted && depth == 0 && expression[i..].starts_with(" and ") => {
+            b' ' if !quoted && depth == 0 && expression[i..].starts_with(word) => {
                 out.push(expression[from..i].trim());
-                i += " and ".len();
+                i += word.len();
                 from = i;
                 continue;
             }
@@ -136,6 +149,10 @@ mod tests {
         ] {
             assert!(beside_tenant(policy, TENANT).contains("app.mid"), "{policy}");
         }
+        // qs-pro's folders: shared rows, or the user's own.
+        let folders = "(((tenant_id)::text = current_setting('app.tenant_id'::text, true)) AND ((mid)::text = current_setting('app.mid'::text, true)) AND (((visibility)::text = 'shared'::text) OR ((user_id)::text = current_setting('app.user_id'::text, true))))";
+        let narrowed = beside_tenant(folders, TENANT);
+        assert!(!narrowed.contains("app.user_id") && !narrowed.contains("app.mid"), "{narrowed}");
         let mixed = "(((tenant_id)::text = current_setting('app.tenant_id'::text, true)) AND ((mid)::text = current_setting('app.mid'::text, true)) AND (owner = app.me()))";
         let narrowed = beside_tenant(mixed, TENANT);
         assert!(!narrowed.contains("app.mid") && narrowed.contains("app.me()"), "{narrowed}");
