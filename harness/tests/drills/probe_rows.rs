@@ -179,6 +179,13 @@ fn broken_dump() -> String {
          CREATE POLICY tenant_or_unit ON public.runs_any TO pr_app \
            USING (tenant_id::text = pg_catalog.current_setting('pr.tenant', true) OR mid = pg_catalog.current_setting('pr.mid', true));\n\
          GRANT SELECT ON public.runs_any TO pr_app;\n\
+         CREATE TABLE public.runs_rewritten (tenant_id uuid NOT NULL, mid text NOT NULL);\n\
+         ALTER TABLE public.runs_rewritten ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY own_unit ON public.runs_rewritten TO pr_app \
+           USING (tenant_id::text = pg_catalog.current_setting('pr.tenant', true) AND mid = pg_catalog.current_setting('pr.mid', true));\n\
+         CREATE FUNCTION public.rewrite_unit() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN NEW.mid := 'elsewhere'; RETURN NEW; END $f$;\n\
+         CREATE TRIGGER rewrite_unit BEFORE INSERT ON public.runs_rewritten FOR EACH ROW EXECUTE FUNCTION public.rewrite_unit();\n\
+         GRANT SELECT ON public.runs_rewritten TO pr_app;\n\
          CREATE TABLE public.guarded (tenant_id uuid NOT NULL, body text);\n\
          ALTER TABLE public.guarded ENABLE ROW LEVEL SECURITY;\n\
          CREATE POLICY everyone ON public.guarded TO pr_app USING (true);\n\
@@ -375,7 +382,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         "broken.toml",
         &format!(
             "name = \"probe_rows\"\n[source]\npath = \"{}\"\n[target]\nversion = 18\n{CHECK}\n\
-             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\", \"public.bulletins\", \"public.letters\", \"public.runs_any\", \"public.guarded\"]\n\
+             [[checks.rls]]\ntables = [\"public.odd\", \"public.sneaky\", \"public.unset\", \"public.bookings\", \"public.licensed\", \"public.notices\", \"public.bulletins\", \"public.letters\", \"public.runs_any\", \"public.guarded\", \"public.runs_rewritten\"]\n\
              fail_closed = {{ role = \"pr_app\", setting = \"pr.tenant\", column = \"tenant_id\" }}\n\
              [[checks.append_only]]\ntable = \"public.audit\"\nrole = \"pr_app\"\n\
              insert = \"INSERT INTO public.audit (at, seq, payload, actor) SELECT now(), 1, '{{}}', 'ABC' WHERE false\"\n\
@@ -492,6 +499,11 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     let runs_any = fail_closed(&drill, "runs_any");
     assert_eq!(runs_any.verdict, Verdict::Fail, "{runs_any:?}");
     contains_all(&runs_any, &runs_any.message, &["proven only for sessions", "pr.mid"]);
+    // A probe row whose unit a trigger rewrote holds no value the session sets: the comparison
+    // beside the tenant's is false on it, so the reads would prove nothing of the tenant's.
+    let rewritten = fail_closed(&drill, "runs_rewritten");
+    assert_eq!(rewritten.verdict, Verdict::Error, "{rewritten:?}");
+    contains_all(&rewritten, &rewritten.message, &["no row of tenant A holds `mid` = '"]);
     // A restrictive policy is not taken as narrowing: here it is what isolates the tenants, and
     // `pr.level` = '4' loosens it for every tenant's rows (by hand: `SET pr.level = '4'` as
     // `pr_app` reads them all).

@@ -257,8 +257,17 @@ async fn prove(
         let inserting = inserting_facts(&mut conn, table, fc).await.map_err(Broke::Pgdrill)?;
         doors.untried.extend(inserting);
     }
-    drop(conn);
     let rows = rows_of(&prepared, committed.as_ref(), &need);
+    let unheld = narrowing::unheld(&mut conn, (&table.sql(), fc), (&prepared, &doors), &rows.a, ran)
+        .await
+        .map_err(Broke::Pgdrill)?;
+    drop(conn);
+    if let Some(why) = unheld {
+        if let Some(made) = &committed {
+            committed::remove(&options, made, ran).await;
+        }
+        return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}"))));
+    }
     let session = match ctx.logins().open(role).await {
         Ok(session) => session,
         Err(e) => {

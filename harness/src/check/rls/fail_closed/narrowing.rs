@@ -4,7 +4,9 @@
 //! theirs hides rows and never shows more, so the reads need one that lets tenant A's rows
 //! through for the tenant's comparison to be proven. It is taken from a row tenant A holds, else
 //! made up of the column's type (as the tenants are) and held by the probe rows, and set in the
-//! role's session with the scenario's settings. The evidence says which.
+//! role's session with the scenario's settings. The evidence says which. Before the reads,
+//! tenant A's rows are read for one that holds every such value ([`unheld`]): the comparisons are
+//! then true on it by what it holds, not by a guess.
 
 use sqlx::PgConnection;
 
@@ -107,4 +109,43 @@ async fn printed(conn: &mut PgConnection, column: &probe::Column, value: &str) -
         Err(sqlx::Error::Database(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Why no row of tenant A (`rows_a`, the predicate that picks them) holds the value of each
+/// setting the policies compare with a column only where it narrows, if none does: the reads
+/// would then prove nothing of the tenant's comparison beside them (a trigger that rewrote the
+/// probe row's column, say).
+pub(super) async fn unheld(
+    conn: &mut PgConnection,
+    (table, fc): (&str, &FailClosed),
+    (prepared, doors): (&Prepared, &Doors),
+    rows_a: &str,
+    ran: &mut Vec<String>,
+) -> sqlx::Result<Option<String>> {
+    let mut tests = Vec::new();
+    let mut said = Vec::new();
+    for (column, setting) in compared::pairs(&doors.policies) {
+        if !doors.narrowing.iter().any(|n| n.eq_ignore_ascii_case(&setting)) {
+            continue;
+        }
+        let Some((_, value)) = fc.settings.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(&setting)) else { continue };
+        let Some(c) = prepared.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&column)) else { continue };
+        let test = format!("{}::pg_catalog.text OPERATOR(pg_catalog.=) {}", quote_ident(&c.name), quote_literal(value));
+        if !tests.contains(&test) {
+            tests.push(test);
+            said.push(format!("`{}` = '{value}'", c.name));
+        }
+    }
+    if tests.is_empty() {
+        return Ok(None);
+    }
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE ({rows_a}) AND {})", tests.join(" AND "));
+    ran.push(sql.clone());
+    let held: bool = sqlx::query_scalar(&sql).fetch_one(&mut *conn).await?;
+    Ok((!held).then(|| {
+        format!(
+            "no row of tenant A holds {}, the values the session sets for the comparisons beside the tenant's: the reads would prove nothing of it",
+            said.join(", ")
+        )
+    }))
 }
