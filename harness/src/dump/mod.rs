@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod blocks;
+pub(crate) mod commands;
 pub mod scan;
 pub mod splitter;
 pub mod toc;
@@ -89,6 +90,11 @@ pub enum NotADump {
     Xml,
     #[error("it is binary data that is neither a pg_dump archive nor SQL text")]
     Binary,
+    /// Text whose first statement begins as no SQL command does.
+    #[error(
+        "it is text, not SQL: line {line} begins `{begins}`, as no SQL command does (a README or a log in place of the dump?)"
+    )]
+    Text { line: u64, begins: String },
 }
 
 /// Recognises the dump format from the first (decompressed) bytes of a file.
@@ -117,6 +123,13 @@ pub fn detect_format(head: &[u8]) -> Result<Format, NotADump> {
     if binary > 0 || std::str::from_utf8(sample).is_err_and(|e| e.error_len().is_some()) {
         return Err(NotADump::Binary);
     }
+    let text = match std::str::from_utf8(sample) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&sample[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    if let Some((line, begins)) = commands::not_a_command(text) {
+        return Err(NotADump::Text { line, begins });
+    }
     Ok(Format::Plain)
 }
 
@@ -143,6 +156,10 @@ mod tests {
         assert_eq!(detect_format(b""), Err(NotADump::Empty));
         assert_eq!(detect_format(b"\n\n"), Err(NotADump::Empty));
         assert_eq!(detect_format(&[0x00, 0x13, 0xff, 0x42]), Err(NotADump::Binary));
+        assert_eq!(
+            detect_format(b"# pgdrill\n\nRestore drills for PostgreSQL."),
+            Err(NotADump::Text { line: 1, begins: "# pgdrill".into() })
+        );
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(detect_format(&tar), Ok(Format::Tar));

@@ -245,6 +245,14 @@ pub(crate) fn refused(item: &Item) -> Option<String> {
     }
 }
 
+/// A statement that begins as no SQL command does: the text is not SQL from there (the splitter
+/// took prose up to its next `;` for a statement).
+fn not_sql(item: &Item) -> Option<NotADump> {
+    let Item::Statement(statement) = item else { return None };
+    let (line, begins) = crate::dump::commands::not_a_command(&statement.sql)?;
+    Some(NotADump::Text { line: statement.line + line - 1, begins })
+}
+
 /// The dump line an item starts on (0 for COPY data, which has no single line).
 pub(crate) fn item_line(item: &Item) -> u64 {
     match item {
@@ -454,7 +462,9 @@ fn scan_plain(
     loop {
         let found = match splitter.next_item() {
             Ok(Some(item)) => {
-                let refusal = refused(&item).map(|what| VerifyError::Refused { line: item_line(&item), what });
+                let refusal = refused(&item)
+                    .map(|what| VerifyError::Refused { line: item_line(&item), what })
+                    .or_else(|| not_sql(&item).map(VerifyError::NotADump));
                 if refusal.is_none() {
                     scanner.note(&item);
                     if let Some(sink) = sink.as_mut() {
