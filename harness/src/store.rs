@@ -212,6 +212,14 @@ impl Bucket {
         Ok(())
     }
 
+    /// Removes the object `key` (none there is no error).
+    pub(crate) async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        match self.store.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.fail(key, e)),
+        }
+    }
+
     /// The object `key` and the version it was read at; `None` when there is none.
     pub(crate) async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, UpdateVersion)>, StoreError> {
         let got = match self.store.get(&ObjectPath::from(key)).await {

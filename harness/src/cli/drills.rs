@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{RunArgs, Shard};
 use super::jobs::{self, Chosen};
 use super::publish;
-use super::summary::summarize;
+use super::summary::{Totals, summarize};
 use super::{Exit, after, interrupts, render, verify};
 use crate::drill::{self, DrillOptions};
 use crate::report::console::Console;
@@ -45,6 +45,9 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
     }
     if let Some(remote) = &remote {
         options.reports_root = remote.local_root().to_owned();
+    }
+    if let Err(exit) = writable(&options) {
+        return exit.into();
     }
     options.snapshots = match common.snapshots() {
         Ok(snapshots) => snapshots,
@@ -85,6 +88,29 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
     verify::exit_for(options.signing.as_ref(), worst).into()
 }
 
+/// Proves, before any drill, that the folder its reports go to (`--out`, or the reports' root)
+/// and the folder of `--history` can be written: a drill that ran for an hour must not end
+/// unable to say what it found. `Err` (said): 2, what the command line names is unusable.
+fn writable(options: &DrillOptions) -> Result<(), Exit> {
+    let history = options.history.as_deref().map(|file| match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    });
+    let folders = [Some(options.out_dir.as_deref().unwrap_or(&options.reports_root)), history];
+    for folder in folders.into_iter().flatten() {
+        let proven = std::fs::create_dir_all(folder)
+            .and_then(|()| tempfile::Builder::new().prefix(".pgdrill-write-probe-").tempfile_in(folder));
+        if let Err(e) = proven {
+            eprintln!(
+                "error: cannot write the reports in `{}`: {e}; no drill runs (give a folder this user may write, e.g. --reports DIR)",
+                folder.display()
+            );
+            return Err(Exit::Usage);
+        }
+    }
+    Ok(())
+}
+
 /// The scenarios of `files` the run drills, in file order, and how many the tags (and the gate)
 /// selected before `--shard` took its own.
 fn choose(files: &[PathBuf], common: &RunArgs, shard: Option<Shard>, gate: bool) -> (Vec<Chosen>, usize) {
@@ -115,6 +141,8 @@ async fn one_at_a_time(
     signal: &AtomicI32,
 ) -> Result<Exit, Exit> {
     let mut worst = Exit::Pass;
+    let mut totals = Totals::default();
+    let said = |totals: &Totals| totals.line().into_iter().for_each(|line| outln!("{line}"));
     for Chosen { file, loaded } in chosen {
         if let Err(exit) = publish::before(remote.as_deref_mut(), loaded.as_ref()).await {
             worst = worst.max(exit);
@@ -125,13 +153,16 @@ async fn one_at_a_time(
             eprintln!("{}", render(error));
         }
         summarize(std::slice::from_ref(&&outcome));
+        totals.add(&outcome);
         after::told(&outcome, loaded.as_ref(), common.notify, common.metrics_dir.as_deref(), options).await;
         worst = worst.max(Exit::of(&outcome)).max(publish::after(remote.as_deref_mut(), &outcome).await);
         let number = signal.load(Ordering::SeqCst);
         if number != 0 {
+            said(&totals);
             return Err(Exit::Signal(number as u8));
         }
     }
+    said(&totals);
     Ok(worst)
 }
 
@@ -179,7 +210,7 @@ fn nothing_ran(ran: usize, chosen: usize, shard: Option<Shard>, tags: &[String])
         && chosen > 0
     {
         // More runners than scenarios: this one has nothing to do, which is no failure.
-        println!(
+        outln!(
             "pgdrill: shard {}/{} has none of the {chosen} selected scenario{}",
             shard.index,
             shard.count,

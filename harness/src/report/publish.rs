@@ -26,7 +26,7 @@ pub(crate) enum PublishError {
     Url(#[from] S3UrlError),
     #[error("cannot make a local folder for the reports")]
     Local(#[source] std::io::Error),
-    #[error("cannot reach {location}")]
+    #[error("cannot write the reports to {location}")]
     Probe {
         location: String,
         #[source]
@@ -74,6 +74,9 @@ pub(crate) struct Published {
 }
 
 /// The store the reports of a run go to, and the local folder they are written in first.
+/// The object, under the prefix, that proves the store writable before a drill.
+const PROBE: &str = ".pgdrill-write-probe";
+
 #[derive(Debug)]
 pub(crate) struct Remote {
     bucket: Bucket,
@@ -100,10 +103,18 @@ impl Remote {
         Ok(Some(Remote { bucket, prefix, local, read: HashMap::new(), failed: false }))
     }
 
-    /// Whether the store answers and lets the prefix be listed, before any drill: a missing
-    /// bucket or wrong credentials would otherwise be found only at the first upload.
+    /// Whether the store answers, lets the prefix be listed and written, before any drill: a
+    /// missing bucket, wrong credentials or a read-only policy would otherwise be found only at
+    /// the first upload, after a drill. The object written to prove it is removed; a store that
+    /// refuses the removal keeps it (one object, always the same key).
     pub(crate) async fn probe(&self) -> Result<(), PublishError> {
-        self.bucket.probe(&self.prefix).await.map_err(|source| PublishError::Probe { location: self.url(), source })
+        let failed = |source| PublishError::Probe { location: self.url(), source };
+        self.bucket.probe(&self.prefix).await.map_err(failed)?;
+        let key = self.key(PROBE);
+        let text = "pgdrill proves it may write its reports here before a drill; this object is removed after.\n";
+        self.bucket.write(&key, text.as_bytes().to_vec()).await.map_err(failed)?;
+        let _ = self.bucket.remove(&key).await;
+        Ok(())
     }
 
     /// Where the drills write their reports before they are uploaded.

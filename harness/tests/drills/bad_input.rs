@@ -36,6 +36,10 @@ fn backup(case: &str) -> (&'static str, Vec<u8>) {
             "plur.sql.gz",
             b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>\n".to_vec(),
         ),
+        "a README" => (
+            "plur.sql.gz",
+            b"# pgdrill\n\nRestore drills for PostgreSQL; this README was renamed.\n\nRun it; see.\n".to_vec(),
+        ),
         "COPY TO PROGRAM" => {
             let text = fixture_text("plur.sql.gz");
             let at = text.find("CREATE TABLE public.users (").unwrap();
@@ -61,6 +65,7 @@ fn backup(case: &str) -> (&'static str, Vec<u8>) {
 #[case::random_bytes("random bytes", Phase::Verify, "is not a pg_dump backup")]
 #[case::corrupt_gzip("corrupt gzip", Phase::Verify, "gzip")]
 #[case::html_page("an HTML page", Phase::Verify, "HTML")]
+#[case::a_readme("a README", Phase::Verify, "it is text, not SQL: line 1 begins `# pgdrill`")]
 #[case::copy_to_program(
     "COPY TO PROGRAM",
     Phase::Verify,
@@ -126,4 +131,19 @@ fn a_bad_scenario_exits_2_before_anything_runs(#[case] text: &str, #[case] messa
     assert_eq!(drill.code, Some(2), "{drill:?}");
     assert!(drill.stderr.contains(message), "{drill:?}");
     assert!(drill.stderr.contains("bad.toml"), "the file is named: {drill:?}");
+}
+
+/// A folder the reports cannot be written in is refused before anything runs (exit 2), not
+/// found after the drill: here `--history` names a file under a regular file.
+#[test]
+fn an_unwritable_reports_folder_exits_2_before_the_drill() {
+    let scratch = Scratch::new();
+    let file = scratch.write("a-file", "not a folder");
+    let scenario = scratch.scenario("plur.toml", "[source]\npath = \"{fixtures}/plur.sql.gz\"\n");
+    let history = file.join("history.jsonl").display().to_string();
+    let drill = scratch.drill_with(&scenario, &["--history".into(), history]);
+    assert_eq!(drill.code, Some(2), "{drill:?}");
+    let said = format!("error: cannot write the reports in `{}`", file.display());
+    assert!(drill.stderr.contains(&said) && drill.stderr.contains("no drill runs"), "{drill:?}");
+    assert!(drill.record.is_none() && !drill.stdout.contains("provision"), "nothing ran: {drill:?}");
 }

@@ -128,3 +128,39 @@ fn a_base_backup_recovers_on_the_pod_to_a_chosen_time_and_a_wal_gap_fails() {
     assert_eq!(drill.phase(Phase::Verify), PhaseStatus::Failed, "{drill:?}");
     assert!(drill.phase_error(Phase::Verify).contains(&format!("has no segment {missing}")), "{drill:?}");
 }
+
+/// The pod guide's command, as written, from a folder with no `reports` in it: Docker would make
+/// the folder root's, where the image's user cannot write; `ci/pod/drill` makes it, the image's
+/// user's during the drill and the caller's after it. The bundled fixture passes and its reports
+/// are there.
+#[test]
+fn the_pod_guides_command_works_as_written() {
+    let guide = std::fs::read_to_string(root().join("docs/src/guide/pod.md")).unwrap();
+    let command = guide.lines().find(|l| l.starts_with("bash ci/pod/drill ")).expect("the guide's command");
+    let scratch = Scratch::new();
+    let here = scratch.path("here");
+    std::fs::create_dir(&here).unwrap();
+    let script = root().join("ci/pod/drill");
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(command.replacen("ci/pod/drill", &script.display().to_string(), 1))
+        .current_dir(&here)
+        .env("PGDRILL_POD_BINARY", env!("CARGO_BIN_EXE_pgdrill"))
+        .output()
+        .unwrap();
+    let said = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{command}\n{said}");
+    let drills: Vec<_> = crate::util::files_under(&here.join("reports/plur"))
+        .into_iter()
+        .filter(|f| f.ends_with("drill.json"))
+        .collect();
+    assert_eq!(drills.len(), 1, "{drills:?}\n{said}");
+    let record: pgdrill::outcome::DrillRecord =
+        serde_json::from_str(&std::fs::read_to_string(&drills[0]).unwrap()).unwrap();
+    assert_eq!(record.verdict, DrillVerdict::Pass);
+    use std::os::unix::fs::MetadataExt;
+    let caller = std::fs::metadata(&here).unwrap().uid();
+    for file in crate::util::files_under(&here.join("reports")) {
+        assert_eq!(std::fs::metadata(&file).unwrap().uid(), caller, "{} is the caller's", file.display());
+    }
+}
