@@ -83,7 +83,7 @@ pub(super) async fn run_view(args: &FleetArgs) -> ExitCode {
         Ok(written) => {
             say_states(&fleet);
             for file in &written.files {
-                println!("wrote {}", file.display());
+                outln!("wrote {}", file.display());
             }
             Exit::Pass.into()
         }
@@ -107,7 +107,7 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
     };
     if let Some(out) = &args.out {
         match fleet_view::write(&fleet, out, true) {
-            Ok(written) => written.files.iter().for_each(|f| println!("wrote {}", f.display())),
+            Ok(written) => written.files.iter().for_each(|f| outln!("wrote {}", f.display())),
             Err(e) => {
                 eprintln!("error: {}", crate::error::error_chain(&e));
                 return Exit::Usage.into();
@@ -116,14 +116,14 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
     }
     let gaps = fleet_view::gap_lines(&fleet);
     for gap in &gaps {
-        println!("gap: {gap}");
+        outln!("gap: {gap}");
     }
     let (listed, file) = (inventory.0.databases.len(), inventory.0.path.display());
     match gaps.len() {
-        0 => println!(
-            "proven: each of the {listed} databases in {file} has a passing, recent drill whose evidence holds"
-        ),
-        n => println!("not proven: {n} gap{} in the {listed} databases of {file}", if n == 1 { "" } else { "s" }),
+        0 => {
+            outln!("proven: each of the {listed} databases in {file} has a passing, recent drill whose evidence holds")
+        }
+        n => outln!("not proven: {n} gap{} in the {listed} databases of {file}", if n == 1 { "" } else { "s" }),
     }
     Exit::pass_if(gaps.is_empty()).into()
 }
@@ -194,6 +194,14 @@ async fn read(
 fn say_states(fleet: &fleet_view::Fleet) {
     for subject in &fleet.subjects {
         let last = subject.last().map_or("no drill".to_owned(), |d| format!("last drill {} in {}", d.verdict, d.shown));
-        println!("{}: {} ({last})", subject.name, subject.state.as_str());
+        outln!("{}: {} ({last})", subject.name, subject.state.as_str());
     }
+    let counts: Vec<String> = fleet_view::State::ALL
+        .iter()
+        .map(|&state| (fleet.count(state), state))
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, state)| format!("{count} {}", state.as_str()))
+        .collect();
+    let databases = fleet.subjects.len();
+    outln!("{databases} {}: {}", if databases == 1 { "database" } else { "databases" }, counts.join(", "));
 }

@@ -63,7 +63,7 @@ fn the_fleet_page_prints_every_database_its_state_and_its_evidence_with_names_as
     for name in ["ledger", "ledger, hourly", "lost-rows", "billing", HOSTILE_NAME] {
         assert!(printed(said, name), "no database `{name}` in the printed page:\n{said}");
     }
-    for state in ["fresh", "stale", "never verified"] {
+    for state in ["fresh", "stale", "never verified", "failing", "unsigned", "no max age"] {
         assert!(printed(said, state), "no state `{state}`:\n{said}");
     }
     for mark in ["pass", "fail", "✓ signed, verifies", "✗ does not verify", "no drill found", "Controls matrix"] {

@@ -438,3 +438,37 @@ fn the_fleet_view_is_one_page_with_no_script_and_every_name_as_text() {
     }
     assert!(out.join("fleet-status.json").is_file());
 }
+
+/// A database whose last drill failed after a passing one is `failing` (red), never `fresh`: in
+/// the page's badge and tiles, in fleet-status.json, and on the console with its totals.
+#[test]
+fn a_database_whose_last_drill_failed_is_failing_not_fresh() {
+    let m = material();
+    let scratch = Scratch::new();
+    let fleet = m.fleet(&scratch, &[("ledger", &m.good)]);
+    let later = fleet.join("ledger/20260109T030000Z");
+    copy(&m.bad, &later);
+    let record = later.join("drill.json");
+    let renamed = std::fs::read_to_string(&record).unwrap().replacen("\"lost-rows\"", "\"ledger\"", 1);
+    std::fs::write(&record, renamed).unwrap();
+    let out = scratch.path("view");
+    let now = m.days_later(1);
+    let mut args = vec!["report", "fleet", fleet.to_str().unwrap(), "--out", out.to_str().unwrap(), "--now", &now];
+    args.extend(trusted(m));
+    let output = pgdrill(&args, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("ledger: failing (last drill fail in") && stdout.contains("1 database: 1 failing"),
+        "{stdout}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("fleet-status.json")).unwrap()).unwrap();
+    assert_eq!(status["databases"][0]["state"], "failing", "{status:#}");
+    let counts = &status["counts"];
+    assert_eq!((counts["failing"].as_u64(), counts["fresh"].as_u64()), (Some(1), Some(0)), "{status:#}");
+    let page = std::fs::read_to_string(out.join("fleet.html")).unwrap();
+    assert!(page.contains("<span class=\"badge failing\">failing</span>"), "{page}");
+    assert!(page.contains("<div class=\"tile failing\"><b>1</b>failing</div>"), "{page}");
+    assert!(page.contains("<div class=\"tile \"><b>0</b>fresh</div>"), "{page}");
+}

@@ -26,7 +26,8 @@ th{background:#f0f0f0;font-weight:600}
 code,.path{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:.86em}
 .path{color:var(--muted);display:block}
 .badge{display:inline-block;border-radius:3px;padding:0 .45em;font-weight:700;color:#fff;white-space:nowrap}
-.fresh,.pass{background:var(--pass)}.stale{background:var(--warn)}.never-verified,.fail,.incomplete,.interrupted{background:var(--fail)}
+.fresh,.pass{background:var(--pass)}.stale{background:var(--warn)}.failing,.fail,.incomplete,.interrupted{background:var(--fail)}
+.summary .tile.fresh,.summary .tile.stale,.summary .tile.failing{color:#fff}
 td.yes{background:#e2f2e6;color:var(--pass)}td.partly{background:#fcf0d6;color:var(--warn)}td.no{background:#fbe3e1;color:var(--fail)}
 .state-note{display:block;color:var(--muted);font-size:.92em;margin-top:.15em}
 .ok{color:var(--pass);font-weight:600}.bad{color:var(--fail);font-weight:600}.meh{color:var(--warn);font-weight:600}
@@ -94,8 +95,10 @@ fn header(out: &mut String, fleet: &Fleet) {
     let _ = writeln!(out, "<dt>Max age</dt><dd>{}</dd>\n</dl>", esc(&max_age));
     out.push_str("<div class=\"summary\">");
     let _ = write!(out, "<div><b>{}</b>databases</div>", fleet.subjects.len());
-    for state in [State::Fresh, State::Stale, State::NeverVerified] {
-        let _ = write!(out, "<div><b>{}</b>{}</div>", fleet.count(state), state.as_str());
+    for state in State::ALL {
+        let count = fleet.count(state);
+        let class = if count == 0 { "" } else { state_class(state) };
+        let _ = write!(out, "<div class=\"tile {class}\"><b>{count}</b>{}</div>", state.as_str());
     }
     if fleet.inventory.is_some() {
         let _ = write!(out, "<div><b>{}</b>gaps</div>", fleet.gaps().len());
@@ -104,7 +107,17 @@ fn header(out: &mut String, fleet: &Fleet) {
 }
 
 fn badge(state: State) -> String {
-    format!("<span class=\"badge {}\">{}</span>", state.as_str().replace(' ', "-"), state.as_str())
+    format!("<span class=\"badge {}\">{}</span>", state_class(state), state.as_str())
+}
+
+/// A state's colour: green only for fresh, red where no backup is proven to restore, amber
+/// where one is but the proof is old, undated or unsigned.
+fn state_class(state: State) -> &'static str {
+    match state {
+        State::Fresh => "fresh",
+        State::Failing | State::NeverVerified => "failing",
+        State::Stale | State::Undated | State::Unsigned => "stale",
+    }
 }
 
 fn verdict(drill: &Drill) -> String {

@@ -1,7 +1,7 @@
-//! A database's state and gaps: never verified (no passing drill), fresh, or stale (its last
-//! passing drill older than the maximum age that applies: the inventory entry's, else
-//! `--max-age`, else the RPO its drill record states); and what the evidence gate finds
-//! missing.
+//! A database's state and gaps: failing, never verified, stale (its last passing drill older
+//! than the maximum age that applies: the inventory entry's, else `--max-age`, else the RPO its
+//! drill record states), without a maximum age, unsigned, or fresh; and what the evidence gate
+//! finds missing.
 
 use std::time::Duration;
 
@@ -21,24 +21,44 @@ pub(crate) fn span(d: Duration) -> String {
     }
 }
 
-/// A database's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A database's state, the worst that applies, in the order below: what a reader of the fleet
+/// page needs to act on. Only `Fresh` says its backups are proven to restore now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum State {
-    /// No passing drill at all.
+    /// Its last drill did not pass (an earlier one did).
+    Failing,
+    /// No drill of it passed, or none was found.
     NeverVerified,
-    /// Its last passing drill is within the maximum age (or none applies).
-    Fresh,
-    /// Its last passing drill is older than the maximum age.
+    /// Its last drill passed, longer ago than the maximum age.
     Stale,
+    /// Its last drill passed, and no maximum age applies: nothing says it is recent.
+    Undated,
+    /// Its last drill passed, recently, but its evidence does not verify against allowed signers
+    /// (none given, unsigned, or signed by a key they do not allow).
+    Unsigned,
+    /// Its last drill passed, recently, with evidence that verifies.
+    Fresh,
 }
 
 impl State {
+    /// Every state, worst first: the fleet page's tiles and the counts in fleet-status.json.
+    pub(crate) const ALL: [State; 6] =
+        [State::Failing, State::NeverVerified, State::Stale, State::Undated, State::Unsigned, State::Fresh];
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            State::Failing => "failing",
             State::NeverVerified => "never verified",
-            State::Fresh => "fresh",
             State::Stale => "stale",
+            State::Undated => "no max age",
+            State::Unsigned => "unsigned",
+            State::Fresh => "fresh",
         }
+    }
+
+    /// Its key in fleet-status.json's counts.
+    pub(crate) fn key(self) -> String {
+        self.as_str().replace(' ', "_")
     }
 }
 
@@ -157,11 +177,7 @@ pub(super) fn judge(drills: &[Drill], max_age: Option<Duration>, options: &Fleet
     };
     let age =
         last_passing.and_then(|d| d.started_at).map(|at| Duration::try_from(options.now - at).unwrap_or_default());
-    let state = match (last_passing, age.zip(rule.max())) {
-        (None, _) => State::NeverVerified,
-        (Some(_), Some((age, max))) if age > max => State::Stale,
-        (Some(_), _) => State::Fresh,
-    };
+    let state = state_of(drills, age, rule, options);
     let mut gaps = Vec::new();
     let Some(last) = drills.last() else {
         gaps.push(Gap::NoDrill);
@@ -171,18 +187,36 @@ pub(super) fn judge(drills: &[Drill], max_age: Option<Duration>, options: &Fleet
         let why = last.failure.clone().unwrap_or_else(|| format!("its verdict is {}", last.verdict));
         gaps.push(Gap::Failed { folder: last.shown.clone(), why });
     }
-    match (last_passing, state) {
-        (None, _) => gaps.push(Gap::NeverPassed),
-        (Some(passing), State::Stale) => {
+    let stale = age.zip(rule.max()).is_some_and(|(age, max)| age > max);
+    match last_passing {
+        None => gaps.push(Gap::NeverPassed),
+        Some(passing) if stale => {
             gaps.push(Gap::Stale { folder: passing.shown.clone(), age: age.unwrap_or_default(), rule })
         }
-        (Some(_), _) if rule == AgeRule::None => gaps.push(Gap::NoMaxAge),
-        _ => {}
+        Some(_) if rule == AgeRule::None => gaps.push(Gap::NoMaxAge),
+        Some(_) => {}
     }
     if let Some(gap) = evidence_gap(last, options) {
         gaps.push(gap);
     }
     Judged { state, rule, age, gaps }
+}
+
+/// The state of a database whose drills (oldest first) are `drills`: see [`State`].
+fn state_of(drills: &[Drill], age: Option<Duration>, rule: AgeRule, options: &FleetOptions<'_>) -> State {
+    let Some(last) = drills.last() else { return State::NeverVerified };
+    if !drills.iter().any(Drill::passed) {
+        return State::NeverVerified;
+    }
+    if !last.passed() {
+        return State::Failing;
+    }
+    match (age, rule.max()) {
+        (Some(age), Some(max)) if age > max => State::Stale,
+        (_, None) => State::Undated,
+        _ if options.allowed_signers.is_none() || !last.evidence.holds(true) => State::Unsigned,
+        _ => State::Fresh,
+    }
 }
 
 /// What is wrong with a drill's evidence for the gate: against allowed signers, anything but
@@ -198,5 +232,74 @@ fn evidence_gap(drill: &Drill, options: &FleetOptions<'_>) -> Option<Gap> {
         e @ (Evidence::Missing | Evidence::Unchecked { files_match: false, .. }) => Some(broken(e)),
         _ if options.unsigned_ok => None,
         _ => Some(Gap::NotChecked { folder }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allowed_signers::AllowedSigners;
+
+    fn drill(day: i64, verdict: &str, evidence: Evidence) -> Drill {
+        Drill {
+            scenario: "orders".into(),
+            shown: format!("reports/orders/{day}/"),
+            started_at: Some(time::OffsetDateTime::from_unix_timestamp(day * 86400).unwrap()),
+            verdict: verdict.into(),
+            recovery: None,
+            rto: None,
+            rpo: None,
+            failing: vec![],
+            failure: None,
+            evidence,
+            coverage: None,
+            backup: None,
+        }
+    }
+
+    fn verified() -> Evidence {
+        Evidence::Verified { principals: "drills@example.com".into(), key: "SHA256:x".into() }
+    }
+
+    /// The state of `drills` on day 10, with a max age of 7 days (or none).
+    fn state(drills: &[Drill], max_days: Option<u64>, signers: bool) -> State {
+        let allowed = AllowedSigners::parse("").unwrap();
+        let options = FleetOptions {
+            allowed_signers: signers.then_some((&allowed, std::path::Path::new("allowed_signers"))),
+            max_age: max_days.map(|d| Duration::from_secs(d * 86400)),
+            inventory: None,
+            unsigned_ok: false,
+            now: time::OffsetDateTime::from_unix_timestamp(10 * 86400).unwrap(),
+        };
+        judge(drills, None, &options).state
+    }
+
+    #[test]
+    fn fresh_only_for_a_recent_pass_whose_evidence_verifies() {
+        let pass = |day| drill(day, "pass", verified());
+        assert_eq!(state(&[pass(9)], Some(7), true), State::Fresh);
+        assert_eq!(state(&[pass(1), drill(9, "fail", verified())], Some(7), true), State::Failing);
+        assert_eq!(state(&[pass(1), drill(9, "interrupted", verified())], Some(7), true), State::Failing);
+        assert_eq!(state(&[drill(9, "fail", verified())], Some(7), true), State::NeverVerified);
+        assert_eq!(state(&[], Some(7), true), State::NeverVerified);
+        assert_eq!(state(&[pass(1)], Some(7), true), State::Stale);
+        assert_eq!(state(&[pass(9)], None, true), State::Undated);
+        assert_eq!(state(&[pass(9)], Some(7), false), State::Unsigned, "no allowed signers: nothing vouches");
+        assert_eq!(state(&[drill(9, "pass", Evidence::Unsigned)], Some(7), true), State::Unsigned);
+        // A failed last drill after a pass that is now old is failing, and its gaps say both.
+        let judged = judge(
+            &[pass(1), drill(9, "fail", verified())],
+            None,
+            &FleetOptions {
+                allowed_signers: None,
+                max_age: Some(Duration::from_secs(7 * 86400)),
+                inventory: None,
+                unsigned_ok: true,
+                now: time::OffsetDateTime::from_unix_timestamp(10 * 86400).unwrap(),
+            },
+        );
+        assert_eq!(judged.state, State::Failing);
+        let kinds: Vec<&str> = judged.gaps.iter().map(Gap::kind).collect();
+        assert_eq!(kinds, ["failed", "stale"]);
     }
 }

@@ -60,15 +60,20 @@ pub(super) fn json(fleet: &Fleet) -> String {
         "allowed_signers": fleet.allowed_signers.as_ref().map(|p| p.display().to_string()),
         "inventory": fleet.inventory.as_ref().map(|p| p.display().to_string()),
         "max_age_seconds": fleet.max_age.map(|d| d.as_secs()),
-        "counts": {
-            "databases": fleet.subjects.len(),
-            "fresh": fleet.count(super::State::Fresh),
-            "stale": fleet.count(super::State::Stale),
-            "never_verified": fleet.count(super::State::NeverVerified),
-        },
+        "counts": counts(fleet),
         "databases": fleet.subjects.iter().map(subject).collect::<Vec<_>>(),
     });
     serde_json::to_string_pretty(&value).expect("a JSON value serializes") + "\n"
+}
+
+/// How many databases there are, and how many are in each state.
+fn counts(fleet: &Fleet) -> serde_json::Value {
+    let mut counts = serde_json::Map::new();
+    counts.insert("databases".into(), fleet.subjects.len().into());
+    for state in super::State::ALL {
+        counts.insert(state.key(), fleet.count(state).into());
+    }
+    serde_json::Value::Object(counts)
 }
 
 /// gaps.json: whether every database the inventory lists is proven, and what is missing.
