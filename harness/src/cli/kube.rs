@@ -147,6 +147,13 @@ pub(super) fn run(args: &KubeArgs) -> ExitCode {
     if plan.egress.is_empty() {
         eprintln!("note: no --allow-egress: the pods reach nothing, not even a backup in S3 or over HTTPS");
     }
+    for (file, count) in &rendered.passwords {
+        eprintln!(
+            "note: {count} role password{} of {} left out of the ConfigMap, which anyone who may list ConfigMaps reads (the drill gives its roles passwords of its own)",
+            if *count == 1 { "" } else { "s" },
+            file.display()
+        );
+    }
     let written = match &args.output {
         Some(path) => std::fs::write(path, &rendered.yaml).map_err(|e| (path.display().to_string(), e)),
         None => {

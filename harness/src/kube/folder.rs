@@ -20,6 +20,8 @@ pub(crate) struct Folder {
     pub scenarios: Vec<(String, PathBuf)>,
     /// Every file's path in the folder, and its bytes, sorted by path.
     pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// The globals files whose role passwords were left out, with how many (none: not listed).
+    pub passwords: Vec<(PathBuf, usize)>,
 }
 
 impl Folder {
@@ -77,6 +79,7 @@ pub(crate) fn gather(scenarios: &[Scenario]) -> Result<Folder, KubeError> {
     }
     let root = common_root(wanted.iter().map(|w| w.path.as_path()));
     let mut files = BTreeMap::new();
+    let mut passwords = Vec::new();
     for w in &wanted {
         if files.contains_key(w.path.strip_prefix(&root).unwrap_or(&w.path)) {
             continue;
@@ -87,20 +90,48 @@ pub(crate) fn gather(scenarios: &[Scenario]) -> Result<Folder, KubeError> {
             key: w.key.clone(),
             source,
         })?;
-        files.insert(w.path.strip_prefix(&root).unwrap_or(&w.path).to_owned(), bytes);
+        let place = w.path.strip_prefix(&root).unwrap_or(&w.path).to_owned();
+        let bytes = match w.key == GLOBALS_KEY {
+            true => without_passwords(bytes, w, &place, &mut passwords)?,
+            false => bytes,
+        };
+        files.insert(place, bytes);
     }
     let mut placed: Vec<(String, PathBuf)> = scenarios
         .iter()
         .map(|s| Ok((s.name().to_owned(), absolute(s.file())?.strip_prefix(&root).unwrap_or(s.file()).to_owned())))
         .collect::<Result<_, KubeError>>()?;
     placed.sort_by(|a, b| a.1.cmp(&b.1));
-    let folder = Folder { scenarios: placed, files };
+    let folder = Folder { scenarios: placed, files, passwords };
     let size = folder.size();
     if size > CONFIG_MAP_LIMIT {
         return Err(KubeError::TooBig { size, largest: largest(&folder) });
     }
     prove(&folder)?;
     Ok(folder)
+}
+
+/// The scenario key that names a globals file.
+const GLOBALS_KEY: &str = "[restore] globals";
+
+/// A globals file's text without its role passwords (`passwords` notes how many there were),
+/// or refused when it holds one written so that it cannot be left out.
+fn without_passwords(
+    bytes: Vec<u8>,
+    wanted: &Wanted,
+    place: &Path,
+    passwords: &mut Vec<(PathBuf, usize)>,
+) -> Result<Vec<u8>, KubeError> {
+    let (stripped, count) = super::passwords::strip(&bytes).map_err(|line| KubeError::Password {
+        scenario: wanted.scenario.clone(),
+        path: wanted.path.clone(),
+        line,
+    })?;
+    if count == 0 {
+        return Ok(bytes);
+    }
+    passwords.push((place.to_owned(), count));
+    Ok(stripped)
 }
 
 /// The path as the scenario loader resolves it, from the current folder.

@@ -8,6 +8,7 @@
 mod contract;
 mod folder;
 mod objects;
+mod passwords;
 mod pod;
 mod values;
 mod yaml;
@@ -115,6 +116,12 @@ pub(crate) enum KubeError {
         path.display()
     )]
     Absolute { scenario: String, key: String, path: PathBuf },
+    /// A globals file holds a password written so that it cannot be left out of the ConfigMap.
+    #[error(
+        "`{}` line {line} (scenario `{scenario}`'s `[restore] globals`) sets a role's password in a form pgdrill cannot leave out of the ConfigMap, which anyone who may list ConfigMaps reads: write it as PASSWORD '...' (pgdrill leaves it out: the drill gives its roles passwords of its own), or remove it",
+        path.display()
+    )]
+    Password { scenario: String, path: PathBuf, line: u64 },
     /// An environment variable given twice, or one pgdrill's container sets itself.
     #[error("{flag} {var}: {why}")]
     Env { flag: &'static str, var: String, why: &'static str },
@@ -137,6 +144,8 @@ pub(crate) struct Rendered {
     /// The files the ConfigMap carries, and what they take of its 1 MiB.
     pub files: usize,
     pub size: usize,
+    /// The globals files whose role passwords were left out, with how many.
+    pub passwords: Vec<(PathBuf, usize)>,
 }
 
 /// The objects that drill `scenarios` (loaded, selected) as `plan` says.
@@ -159,6 +168,7 @@ pub(crate) fn render(plan: &Plan, scenarios: &[Scenario]) -> Result<Rendered, Ku
         scenarios: folder.scenarios.iter().map(|(name, _)| name.clone()).collect(),
         files: folder.files.len(),
         size: folder.size(),
+        passwords: folder.passwords.clone(),
     })
 }
 
