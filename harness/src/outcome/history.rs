@@ -61,9 +61,20 @@ pub struct HistoryEntry {
     /// fails verify, and is not kept: the next drill compares with the kind last accepted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_kind: Option<crate::outcome::BackupKind>,
+    /// It failed only where nothing is said about the backup (`outcome::could_not_run`: exit
+    /// code 3): its `fail` is no verdict on the backup.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub could_not_run: bool,
 }
 
 impl HistoryEntry {
+    /// Whether the drill ran to a verdict on the backup: passed, or failed for what it found
+    /// (not interrupted, and not a drill that could not run).
+    pub fn ran(&self) -> bool {
+        self.verdict == crate::outcome::DrillVerdict::Pass.as_str()
+            || (self.verdict == crate::outcome::DrillVerdict::Fail.as_str() && !self.could_not_run)
+    }
+
     pub fn of(record: &DrillRecord, report_dir: &Path, manifest_sha256: String) -> Self {
         let (passed, not_passed) = record.check_counts();
         HistoryEntry {
@@ -98,6 +109,7 @@ impl HistoryEntry {
                 .phase(crate::outcome::Phase::Verify)
                 .filter(|p| p.status == crate::outcome::PhaseStatus::Passed)
                 .and_then(|_| record.backup.as_ref().filter(|b| !b.given)?.kind.clone()),
+            could_not_run: crate::outcome::could_not_run(record),
         }
     }
 }

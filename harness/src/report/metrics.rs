@@ -30,7 +30,7 @@ struct Gauge {
 /// The text of `metrics.prom` for `record`; `past` is the history before it (for the last
 /// pass of its scenario).
 pub fn render(record: &DrillRecord, past: &[HistoryEntry]) -> String {
-    let gauges = drill_gauges(record).into_iter().chain(time_gauges(record, past));
+    let gauges = drill_gauges(record, past).into_iter().chain(time_gauges(record, past));
     let labels = format!("{{scenario=\"{}\"}}", escape_label_value(&record.scenario.name));
     let mut out = String::new();
     for gauge in gauges {
@@ -51,15 +51,39 @@ fn seconds(d: std::time::Duration) -> f64 {
     d.as_millis() as f64 / 1000.0
 }
 
+/// Whether the drill ran to a verdict on the backup: passed, or failed for what it found (not
+/// interrupted, and not a drill that could not run: exit code 3).
+fn ran(record: &DrillRecord) -> bool {
+    record.verdict == DrillVerdict::Pass
+        || (record.verdict == DrillVerdict::Fail && !crate::outcome::could_not_run(record))
+}
+
+/// The verdict on the backup: this drill's when it ran to one, else that of the newest drill of
+/// the scenario in `past` that did (a drill that could not run hides no failure before it).
+fn passed(record: &DrillRecord, past: &[HistoryEntry]) -> Option<f64> {
+    let pass = DrillVerdict::Pass.as_str();
+    let verdict = match ran(record) {
+        true => Some(record.verdict == DrillVerdict::Pass),
+        false => past.iter().rev().find(|e| e.scenario == record.scenario.name && e.ran()).map(|e| e.verdict == pass),
+    };
+    verdict.map(|passed| if passed { 1.0 } else { 0.0 })
+}
+
 /// What the drill measured: its verdict, recovery time, the backup's age, its checks, its length.
-fn drill_gauges(record: &DrillRecord) -> [Gauge; 7] {
+fn drill_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 8] {
     let count = |wanted: &[Verdict]| record.checks.iter().filter(|c| wanted.contains(&c.verdict)).count() as f64;
     [
         Gauge {
             name: "pgdrill_drill_passed",
             unit: None,
-            help: "Whether the drill passed: 1 when every phase and check passed, else 0 (failed or interrupted).",
-            value: Some(if record.verdict == DrillVerdict::Pass { 1.0 } else { 0.0 }),
+            help: "The verdict on the backup of the latest drill that ran to one: 1 when every phase and check passed, 0 when it failed. A drill that could not run or was interrupted leaves the verdict before it.",
+            value: passed(record, past),
+        },
+        Gauge {
+            name: "pgdrill_drill_ran",
+            unit: None,
+            help: "Whether this drill ran to a verdict on the backup: 1 when it passed or failed, 0 when it could not run (exit code 3: the backup unreachable, the target did not start) or was interrupted.",
+            value: Some(if ran(record) { 1.0 } else { 0.0 }),
         },
         Gauge {
             name: "pgdrill_drill_recovery_seconds",
@@ -273,6 +297,45 @@ mod tests {
         r.verdict = DrillVerdict::Fail;
         let text = render(&r, &past[2..]);
         assert!(!text.contains("pgdrill_last_pass_timestamp_seconds"), "never passed: left out\n{text}");
+    }
+
+    /// A drill that could not run (the target did not start) or was interrupted says so
+    /// (`pgdrill_drill_ran 0`), and leaves the verdict of the last drill that ran: it hides no
+    /// failure, and fires no failure of its own.
+    #[test]
+    fn a_drill_that_could_not_run_leaves_the_verdict_before_it() {
+        let mut cannot = record("plur");
+        cannot.verdict = DrillVerdict::Fail;
+        cannot.phases = vec![crate::outcome::PhaseRecord {
+            phase: crate::outcome::Phase::Provision,
+            status: crate::outcome::PhaseStatus::Failed,
+            started_at: None,
+            duration: Duration::ZERO,
+            summary: String::new(),
+            error: Some("the container did not start".into()),
+            inconclusive: true,
+        }];
+        assert!(crate::outcome::could_not_run(&cannot));
+        let mut interrupted = record("plur");
+        interrupted.verdict = DrillVerdict::Interrupted;
+        let failed = entry("plur", "fail", datetime!(2026-11-20 08:00:00 UTC), 1_000);
+        let mut unreached = entry("plur", "fail", datetime!(2026-11-21 08:00:00 UTC), 1_000);
+        unreached.could_not_run = true;
+        let passed = entry("plur", "pass", datetime!(2026-11-19 08:00:00 UTC), 1_000);
+        for r in [&cannot, &interrupted] {
+            let text = render(r, &[passed.clone(), failed.clone(), unreached.clone()]);
+            assert!(text.contains("pgdrill_drill_ran{scenario=\"plur\"} 0\n"), "{text}");
+            assert!(text.contains("pgdrill_drill_passed{scenario=\"plur\"} 0\n"), "the failure before it: {text}");
+            let text = render(r, &[failed.clone(), passed.clone(), unreached.clone()]);
+            assert!(text.contains("pgdrill_drill_passed{scenario=\"plur\"} 1\n"), "the pass before it: {text}");
+            let text = render(r, &[unreached.clone()]);
+            assert!(!text.contains("pgdrill_drill_passed"), "no verdict yet: left out\n{text}");
+        }
+        let mut failing = record("plur");
+        failing.verdict = DrillVerdict::Fail;
+        let text = render(&failing, std::slice::from_ref(&passed));
+        assert!(text.contains("pgdrill_drill_passed{scenario=\"plur\"} 0\n"), "{text}");
+        assert!(text.contains("pgdrill_drill_ran{scenario=\"plur\"} 1\n"), "{text}");
     }
 
     /// Every metric name in `text`: the words that start with `pgdrill_`.

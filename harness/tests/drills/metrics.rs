@@ -48,6 +48,8 @@ fn assert_matches(parsed: &Value, record: &DrillRecord) {
     let finished = record.finished_at.expect("finished");
     let expected: Vec<(&str, Option<f64>)> = vec![
         ("pgdrill_drill_passed", Some(if record.verdict == DrillVerdict::Pass { 1.0 } else { 0.0 })),
+        // Both drills ran to a verdict on their backup.
+        ("pgdrill_drill_ran", Some(1.0)),
         ("pgdrill_drill_recovery_seconds", record.recovery.map(seconds)),
         ("pgdrill_backup_age_seconds", record.backup_age().map(seconds)),
         ("pgdrill_drill_checks", Some(record.checks.len() as f64)),

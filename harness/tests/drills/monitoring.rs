@@ -43,7 +43,8 @@ fn the_alerting_rules_load_fire_when_they_should_and_the_dashboard_queries_parse
         );
     };
     let checked = run(&promtool, &["check", "rules", "monitoring/pgdrill.rules.yml"]);
-    assert!(checked.contains("SUCCESS: 2 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 8 rules found"), "{checked}");
+    runbooks_are_pages_and_every_rule_waits();
     let tested = run(&promtool, &["test", "rules", "monitoring/pgdrill.rules.test.yml"]);
     assert!(tested.contains("SUCCESS"), "{tested}");
 
@@ -70,4 +71,24 @@ fn the_alerting_rules_load_fire_when_they_should_and_the_dashboard_queries_parse
     let file = scratch.write("dashboard.rules.yml", format!("groups:\n  - name: dashboard\n    rules:\n{rules}"));
     let checked = run(&promtool, &["check", "rules", &file.display().to_string()]);
     assert!(checked.contains(&format!("SUCCESS: {} rules found", exprs.len())), "{checked}");
+}
+
+/// Every rule waits (`for:`) and links its runbook, a page of the guide that exists; every
+/// alert has a unit test.
+fn runbooks_are_pages_and_every_rule_waits() {
+    let rules = std::fs::read_to_string(root().join("monitoring/pgdrill.rules.yml")).unwrap();
+    let tests = std::fs::read_to_string(root().join("monitoring/pgdrill.rules.test.yml")).unwrap();
+    let blocks: Vec<&str> = rules.split("- alert: ").skip(1).collect();
+    assert_eq!(blocks.len(), 8, "{rules}");
+    let page = "https://github.com/pgdrill/pgdrill/blob/main/";
+    for block in blocks {
+        let name = block.lines().next().unwrap().trim();
+        assert!(block.contains("\n        for: "), "{name} has no `for:`");
+        let url = block.split("runbook_url: \"").nth(1).and_then(|rest| rest.split('"').next());
+        let path = url.and_then(|u| u.strip_prefix(page)).unwrap_or_else(|| panic!("{name}: no runbook under {page}"));
+        assert!(root().join(path).is_file(), "{name}: its runbook {path} is not a page of the guide");
+        let summary = std::fs::read_to_string(root().join("docs/src/SUMMARY.md")).unwrap();
+        assert!(summary.contains(path.trim_start_matches("docs/src/")), "{name}: {path} is not in SUMMARY.md");
+        assert!(tests.contains(&format!("alertname: {name}\n")), "{name} has no unit test");
+    }
 }
