@@ -257,9 +257,13 @@ fn facts(out: &mut String, r: &DrillRecord) {
             r.runner.ci.as_ref().map(|c| format!(", {}", cell(c))).unwrap_or_default()
         ),
     ]);
-    if let Some(signature) = &r.signature {
-        facts.push(vec!["Signed".into(), signed(signature)]);
-    }
+    facts.push(vec![
+        "Signed".into(),
+        match &r.signature {
+            Some(signature) => signed(signature),
+            None => "**unsigned**: no signing key was given (`--signing-key`, or `PGDRILL_SIGNING_KEY`), so nothing but `MANIFEST.sha256` vouches for these files".into(),
+        },
+    ]);
     facts.push(vec!["Started".into(), stamp(&r.started_at)]);
     if let Some(finished) = &r.finished_at {
         facts.push(vec!["Finished".into(), format!("{} (took {})", stamp(finished), human_duration(r.duration))]);
@@ -294,11 +298,12 @@ fn proves(out: &mut String, r: &DrillRecord) {
                 vec![
                     code(kind.as_str()),
                     kind.proves().to_owned(),
+                    kind.does_not_prove().to_owned(),
                     format!("{badge} {passed} of {} passed", of_kind.len()),
                 ]
             })
             .collect();
-        out.push_str(&table(Some(&["Kind", "Proves that", "Result"]), rows));
+        out.push_str(&table(Some(&["Kind", "Proves that", "Does not prove", "Result"]), rows));
         out.push_str("\n\n");
     }
 }
