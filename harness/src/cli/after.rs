@@ -88,7 +88,7 @@ pub(super) async fn notify(spec: &notify::Spec, outcome: &DrillOutcome) {
     let body = notify::body(spec.format, &message);
     let redactor = Redactor::new();
     match notify::send(&spec.url, &body, &redactor).await {
-        Ok(sent) => println!("notified: {} ({})", sent.to, kind_word(kind)),
+        Ok(sent) => outln!("notified: {} ({})", sent.to, kind_word(kind)),
         Err(e) => {
             eprintln!("warning: {} (the drill's verdict stands)", redactor.redact(&crate::error::error_chain(&e)))
         }

@@ -183,8 +183,9 @@ pub(crate) enum Command {
     /// writes junit.xml, report.md, report.html, drill.json, timeline.svg and a manifest of their digests.
     /// Exits 0 only when every phase and check of every drill passed.
     Run {
-        /// Scenario files, or folders of them.
-        #[arg(default_value = "scenarios/plur.toml")]
+        /// Scenario files, or folders of them (`scenarios/plur.toml` drills the bundled fixture;
+        /// `pgdrill init BACKUP` writes a scenario for a backup of your own).
+        #[arg(required = true, value_name = "SCENARIO")]
         scenarios: Vec<PathBuf>,
         #[command(flatten)]
         common: RunArgs,
@@ -331,6 +332,16 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR")]
         bin_dir: Option<PathBuf>,
     },
+    /// Print a shell's completions for pgdrill (bash, zsh, fish, elvish, powershell).
+    ///
+    /// bash: `pgdrill completions bash > /etc/bash_completion.d/pgdrill`; zsh: into a folder of
+    /// `$fpath` as `_pgdrill`; fish: `~/.config/fish/completions/pgdrill.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print pgdrill's man page (roff): `pgdrill man > /usr/local/share/man/man1/pgdrill.1`.
+    Man,
     /// Write the documentation's reference pages (scenario keys, commands and flags, check
     /// kinds), generated from the code, into DIR (docs/src/reference).
     #[command(hide = true)]

@@ -44,9 +44,9 @@ pub(super) async fn from_dsn(dsn: &str, output: &std::path::Path) -> ExitCode {
     match capture(dsn, output).await {
         Ok(b) => {
             if let Some(note) = b.invalid_indexes_note() {
-                println!("note: {note}");
+                outln!("note: {note}");
             }
-            println!(
+            outln!(
                 "baseline of `{}` written to {}: {} tables, {} indexes, {} policies, {} graphs, {} schemas",
                 b.database,
                 output.display(),

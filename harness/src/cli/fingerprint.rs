@@ -196,7 +196,7 @@ pub(super) async fn run(args: Args) -> bool {
     match take(&args).await {
         Ok(file) => {
             let rows: u64 = file.tables.iter().map(|t| t.rows).sum();
-            println!(
+            outln!(
                 "fingerprints of {} tables ({rows} rows) of `{}` written to {}{}",
                 file.tables.len(),
                 file.database,

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::Exit;
 use super::after::told;
 use super::args::RunArgs;
-use super::summary::summarize;
+use super::summary::{Totals, summarize};
 use crate::budget::{Amounts, Ask, Budget, Grant};
 use crate::drill::{self, DrillOptions, DrillOutcome};
 use crate::provision::tuning::{self, DEFAULT_PROCESSES, Resources};
@@ -132,8 +132,11 @@ impl Plan {
         let outcomes: Vec<&DrillOutcome> = ended.iter().map(|(_, outcome)| outcome).collect();
         summarize(&outcomes);
         for line in &refused {
-            println!("NOT DRILLED: {line}");
+            outln!("NOT DRILLED: {line}");
         }
+        let mut totals = Totals::default();
+        outcomes.iter().for_each(|outcome| totals.add(outcome));
+        totals.line().into_iter().for_each(|line| outln!("{line}"));
         outcomes.iter().map(|o| Exit::of(o)).fold(worst, Exit::max)
     }
 }

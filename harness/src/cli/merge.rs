@@ -96,7 +96,7 @@ pub(super) async fn input(
     let bucket = Bucket::from_env(&bucket, redactor)?;
     let local = tempfile::Builder::new().prefix("pgdrill-merge-").tempdir().map_err(StoreIo::Local)?;
     let copied = bucket.download_prefix(&prefix, local.path()).await?;
-    println!("read {copied} objects from {text}");
+    outln!("read {copied} objects from {text}");
     let input = Input { local: local.path().to_owned(), shown: bucket.url(prefix.trim_matches('/')) };
     kept.push(local);
     Ok(input)
@@ -123,7 +123,7 @@ async fn write(inputs: &[Input], output: &Path, options: &MergeOptions<'_>, reda
     if remote {
         let uploaded = upload(folder, &text, redactor).await;
         match uploaded {
-            Ok(files) => println!("uploaded the merged folder to {text} ({files} files)"),
+            Ok(files) => outln!("uploaded the merged folder to {text} ({files} files)"),
             Err(e) => {
                 let kept = staged.map(tempfile::TempDir::keep);
                 eprintln!(
@@ -146,12 +146,12 @@ async fn upload(folder: &Path, url: &str, redactor: &Redactor) -> Result<usize, 
 
 fn say(merged: &Merged) {
     for note in &merged.notes {
-        println!("note: {note}");
+        outln!("note: {note}");
     }
     for failing in &merged.failing {
         eprintln!("error: {failing}");
     }
-    println!(
+    outln!(
         "merged {} drill{} ({} passed, the evidence of {} holding) into {}, {} and {}",
         merged.drills,
         if merged.drills == 1 { "" } else { "s" },
@@ -162,7 +162,7 @@ fn say(merged: &Merged) {
         merged.fleet.display()
     );
     if let Some(statement) = &merged.evidence {
-        println!("  {} (signed: `pgdrill verify` of the merged folder proves it)", statement.display());
+        outln!("  {} (signed: `pgdrill verify` of the merged folder proves it)", statement.display());
     }
 }
 

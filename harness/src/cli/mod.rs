@@ -2,6 +2,15 @@
 //! code: 0 pass, 1 drill failed, 2 unusable input, 3 a drill could not run, 130/143 interrupted
 //! by SIGINT/SIGTERM.
 
+/// `println!` that ends quietly on a closed stdout (`pgdrill run | head -1`): what is left unread
+/// is not worth a panic (exit code 101), and the drill still tears down and writes its reports.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod after;
 mod args;
 mod baseline;
@@ -161,13 +170,33 @@ async fn main() -> ExitCode {
         Command::Report(ReportCommand::Verify(args)) | Command::Verify(args) => verify::run(&args),
         Command::Schema => {
             let schema = crate::scenario::json_schema();
-            println!("{}", serde_json::to_string_pretty(&schema).expect("a JSON value serializes"));
+            outln!("{}", serde_json::to_string_pretty(&schema).expect("a JSON value serializes"));
             ExitCode::SUCCESS
         }
         Command::Clean { name, dry_run } => clean(name.as_deref(), dry_run).await,
         Command::PodServer { dir, bin_dir } => pod_server(&dir, bin_dir).await,
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man_page(),
         Command::Reference { out } => Exit::pass_if(reference::write(&out)).into(),
         Command::Forward { socket_dir, refuse } => forward(&socket_dir, &refuse).await,
+    }
+}
+
+/// `pgdrill completions SHELL`: the shell's completions on stdout.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "pgdrill", &mut std::io::stdout());
+    Exit::Pass.into()
+}
+
+/// `pgdrill man`: the man page (roff) on stdout; a closed pipe (`| head`) is no error.
+fn man_page() -> ExitCode {
+    match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout()) {
+        Ok(()) => Exit::Pass.into(),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Pass.into(),
+        Err(e) => {
+            eprintln!("error: cannot write the man page: {e}");
+            Exit::Fail.into()
+        }
     }
 }
 
@@ -189,7 +218,7 @@ async fn clean(name: Option<&str>, dry_run: bool) -> ExitCode {
     match crate::provision::clean::clean(name, dry_run).await {
         Ok(cleaned) => {
             for line in &cleaned.lines {
-                println!("{line}");
+                outln!("{line}");
             }
             let swept = match (name, crate::snapshot::Store::open()) {
                 (None, Ok(store)) => store.sweep(dry_run).await,
@@ -197,10 +226,10 @@ async fn clean(name: Option<&str>, dry_run: bool) -> ExitCode {
             };
             for folder in &swept {
                 let verb = if dry_run { "would remove" } else { "removed" };
-                println!("{verb} `{}`, a snapshot a killed drill was making", folder.display());
+                outln!("{verb} `{}`, a snapshot a killed drill was making", folder.display());
             }
             if cleaned.lines.is_empty() && cleaned.errors.is_empty() && swept.is_empty() {
-                println!("nothing to clean: no kept target, nothing left by a drill");
+                outln!("nothing to clean: no kept target, nothing left by a drill");
             }
             for error in &cleaned.errors {
                 eprintln!("error: {error}");
@@ -220,7 +249,7 @@ async fn init(options: crate::init::InitOptions) -> ExitCode {
     let number = signal.load(Ordering::SeqCst);
     match result {
         Ok(written) => {
-            println!(
+            outln!(
                 "scenario written to {} with the baseline of the restore it compares with, {}: {} checks, each passed on the backup's restore{}",
                 written.path.display(),
                 written.baseline.display(),
@@ -232,7 +261,7 @@ async fn init(options: crate::init::InitOptions) -> ExitCode {
                 }
             );
             for why in &written.disabled {
-                println!("  {why}");
+                outln!("  {why}");
             }
             Exit::Pass.into()
         }
@@ -255,7 +284,7 @@ fn validate(paths: &[PathBuf]) -> ExitCode {
     };
     for path in &paths {
         match Scenario::load(path) {
-            Ok(s) => println!(
+            Ok(s) => outln!(
                 "ok  {}: scenario `{}`, {} check{}{}",
                 path.display(),
                 s.name,
@@ -305,7 +334,7 @@ fn interrupts() -> (CancellationToken, Arc<AtomicI32>) {
 /// Renders a diagnostic with its source snippet, as miette does for reports it owns.
 fn render(diagnostic: &dyn miette::Diagnostic) -> String {
     let mut out = String::new();
-    let handler = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    let handler = if console::colors_enabled_stderr() {
         miette::GraphicalReportHandler::new()
     } else {
         miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
@@ -324,6 +353,23 @@ mod tests {
     use crate::outcome::{DrillRecord, DrillVerdict, RunnerInfo, ScenarioInfo};
     use crate::report::ReportPaths;
     use crate::scenario::ScenarioError;
+
+    /// The completions and the man page know every command a user may type.
+    #[test]
+    fn completions_and_the_man_page_name_every_command() {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        let mut bash = Vec::new();
+        clap_complete::generate(clap_complete::Shell::Bash, &mut command, "pgdrill", &mut bash);
+        let bash = String::from_utf8(bash).unwrap();
+        let mut man = Vec::new();
+        clap_mangen::Man::new(command.clone()).render(&mut man).unwrap();
+        let man = String::from_utf8(man).unwrap();
+        assert!(man.starts_with(".ie") && man.contains(".SH SUBCOMMANDS"), "{man}");
+        for sub in command.get_subcommands().filter(|c| !c.is_hide_set()) {
+            assert!(bash.contains(&format!("pgdrill,{})", sub.get_name())), "{}", sub.get_name());
+            assert!(man.contains(&format!("pgdrill\\-{}", sub.get_name().replace('-', "\\-"))), "{}", sub.get_name());
+        }
+    }
 
     fn outcome(verdict: DrillVerdict, reports_written: bool, scenario_error: Option<ScenarioError>) -> DrillOutcome {
         let at = time::OffsetDateTime::UNIX_EPOCH;

@@ -22,7 +22,7 @@ pub(super) async fn open(reports: &Path) -> Result<Option<Remote>, Exit> {
         eprintln!("error: {}: no drill runs", crate::error::error_chain(&e));
         return Err(Exit::Fail);
     }
-    println!("reports: to {}, each drill's written in {} first", remote.url(), remote.local_root().display());
+    outln!("reports: to {}, each drill's written in {} first", remote.url(), remote.local_root().display());
     Ok(Some(remote))
 }
 
@@ -51,9 +51,11 @@ pub(super) async fn after(remote: Option<&mut Remote>, outcome: &DrillOutcome) -
             for warning in &published.warnings {
                 eprintln!("warning: {warning}");
             }
-            println!(
+            outln!(
                 "uploaded: {} ({} files; the local copy removed), appended to {}",
-                published.folder, published.files, published.history
+                published.folder,
+                published.files,
+                published.history
             );
             remote.forget(&paths.dir).await;
             Exit::Pass

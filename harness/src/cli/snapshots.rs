@@ -47,7 +47,7 @@ fn list(store: &Store) -> ExitCode {
         }
     };
     let total: u64 = listed.iter().map(|l| l.meta.size_bytes).sum();
-    println!(
+    outln!(
         "{} snapshot{} in {}: {} of its budget of {}",
         listed.len(),
         if listed.len() == 1 { "" } else { "s" },
@@ -77,7 +77,7 @@ fn list(store: &Store) -> ExitCode {
     }
     let mut table = table.build();
     table.with(Style::rounded());
-    println!("{table}");
+    outln!("{table}");
     Exit::Pass.into()
 }
 
@@ -96,7 +96,7 @@ async fn remove(store: &Store, ids: Vec<String>, all: bool) -> ExitCode {
     let mut failed = false;
     for id in ids {
         match store.remove(&id).await {
-            Ok(removed) => println!("removed snapshot {removed}"),
+            Ok(removed) => outln!("removed snapshot {removed}"),
             Err(e) => {
                 eprintln!("error: {e}");
                 failed = true;

@@ -87,31 +87,33 @@ fn say(dir: &Path, v: &Verification, trusted: bool) {
     match (&v.signed, v.statement_files) {
         (Some(signed), Some(files)) => {
             if v.passed() {
-                println!("ok: the {files} files {STATEMENT} covers in {} are as signed{about}", dir.display());
+                outln!("ok: the {files} files {STATEMENT} covers in {} are as signed{about}", dir.display());
             }
             match &signed.allowed_by {
-                Some((line, principals)) => println!(
+                Some((line, principals)) => outln!(
                     "{status}: {STATEMENT} is signed by key {} ({}), allowed for `{principals}` (allowed signers line {line})",
-                    signed.fingerprint, signed.algorithm
+                    signed.fingerprint,
+                    signed.algorithm
                 ),
-                None => println!(
+                None => outln!(
                     "note: {STATEMENT} is signed by key {} ({}), which nothing here vouches for: pass --allowed-signers to prove whose it is",
-                    signed.fingerprint, signed.algorithm
+                    signed.fingerprint,
+                    signed.algorithm
                 ),
             }
         }
         (None, _) if !trusted && !v.findings.iter().any(|f| matches!(f, Finding::BadSignature)) => {
             if let (Some(files), true) = (v.manifest_files, v.passed()) {
-                println!("ok: {files} files in {} match {}", dir.display(), crate::evidence::manifest::NAME);
+                outln!("ok: {files} files in {} match {}", dir.display(), crate::evidence::manifest::NAME);
             }
-            println!(
+            outln!(
                 "note: the report is not signed ({SIGNATURE}), so nothing proves who wrote it: a digest anyone can recompute shows only that the files match each other"
             );
         }
         _ => {}
     }
     if v.history {
-        println!(
+        outln!(
             "note: {} in the folder is the scenario's history of drills, which each drill appends to: it is not evidence of this one, and not verified",
             crate::outcome::history::NAME
         );

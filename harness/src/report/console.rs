@@ -32,6 +32,8 @@ pub struct Console {
     width: usize,
     /// A line was cut to `width`: the verdict's line says where it is whole.
     cut: bool,
+    /// The scenario could not be resolved: the command says why, once, after the drill.
+    unusable: bool,
 }
 
 /// The widest line in a log (not a terminal): a check that lists thousands of indexes gives
@@ -66,6 +68,7 @@ impl Console {
             label: None,
             width,
             cut: false,
+            unusable: false,
         }
     }
 
@@ -90,6 +93,7 @@ impl Console {
             label: None,
             width: LOG_WIDTH,
             cut: false,
+            unusable: false,
         };
         (console, buffer)
     }
@@ -163,6 +167,12 @@ impl Console {
             self.multi.remove(&bar);
         }
         self.printed.insert(p.phase);
+        if p.phase == Phase::Resolve && p.status == PhaseStatus::Failed && !self.inspecting {
+            // The command prints the scenario's error once, pointing into the file.
+            self.unusable = true;
+            self.line(&format!("  {} {:<10} {:>8}  the scenario is unusable (below)", symbol(p.status), "resolve", ""));
+            return;
+        }
         let detail = p.error.as_deref().unwrap_or(&p.summary);
         let mut lines = detail.lines();
         let first = lines.next().unwrap_or_default();
@@ -182,7 +192,7 @@ impl Console {
         let never_reached: Vec<_> = record
             .phases
             .iter()
-            .filter(|p| p.status == PhaseStatus::Skipped && !self.printed.contains(&p.phase))
+            .filter(|p| p.status == PhaseStatus::Skipped && !self.printed.contains(&p.phase) && !self.unusable)
             .collect();
         for p in never_reached {
             self.line(&format!(
@@ -194,14 +204,16 @@ impl Console {
             ));
         }
         let verdict = match record.verdict {
-            DrillVerdict::Pass => "PASS",
-            DrillVerdict::Fail => "FAIL",
-            DrillVerdict::Interrupted => "INTERRUPTED",
-            DrillVerdict::Running => "INCOMPLETE",
-        };
+            DrillVerdict::Pass => console::style("PASS").green(),
+            DrillVerdict::Fail => console::style("FAIL").red(),
+            DrillVerdict::Interrupted => console::style("INTERRUPTED").yellow(),
+            DrillVerdict::Running => console::style("INCOMPLETE").yellow(),
+        }
+        .bold()
+        .for_stderr();
         let recovery = record.recovery.map(|r| format!(", recovery {}", human_duration(r))).unwrap_or_default();
         self.line(&format!("{verdict}  {} in {}{recovery}", record.scenario.name, human_duration(record.duration)));
-        if let Some(failure) = &record.failure {
+        if let Some(failure) = record.failure.as_ref().filter(|_| !self.unusable) {
             self.line(&format!("  {}", failure.lines().next().unwrap_or_default()));
         } else if record.verdict == DrillVerdict::Pass && record.checks.is_empty() && !self.inspecting {
             self.line(&format!("  {}", crate::outcome::NO_CHECKS));

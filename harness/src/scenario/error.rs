@@ -48,10 +48,27 @@ impl ScenarioError {
             path: path.to_owned(),
             line,
             column,
-            message: error.message,
+            message: with_suggestion(error.message),
             src: NamedSource::new(path, text.to_owned()),
             span: (start, len).into(),
         }))
+    }
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant"), with the
+/// nearest of the expected names when one is near: "did you mean `a`?".
+fn with_suggestion(message: String) -> String {
+    let Some((head, expected)) = message.split_once(", expected one of ") else { return message };
+    let Some(unknown) = head.split('`').nth(1) else { return message };
+    let nearest = expected
+        .split(", ")
+        .map(|name| name.trim().trim_matches('`'))
+        .map(|name| (strsim::jaro_winkler(unknown, name), name))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match nearest {
+        Some((_, name)) => format!("{message}; did you mean `{name}`?"),
+        None => message,
     }
 }
 
@@ -66,6 +83,19 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_key_gets_the_nearest_known_one() {
+        let said = |m: &str| with_suggestion(m.to_owned());
+        let expected = ", expected one of `tables`, `tolerance`, `expect_from_dump`, `baseline`";
+        assert!(
+            said(&format!("unknown field `expect_from_dumpp`{expected}"))
+                .ends_with("; did you mean `expect_from_dump`?")
+        );
+        assert!(said(&format!("unknown field `tabels`{expected}")).ends_with("; did you mean `tables`?"));
+        assert!(!said(&format!("unknown field `zzz`{expected}")).contains("did you mean"), "nothing near");
+        assert_eq!(said("invalid type: integer"), "invalid type: integer");
+    }
 
     #[test]
     fn lines_and_columns_are_one_based() {

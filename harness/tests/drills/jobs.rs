@@ -110,6 +110,7 @@ fn two_at_a_time_each_drill_reports_and_the_worst_decides_the_exit() {
     let verdict_lines: Vec<&str> = stdout.lines().filter(|l| l.contains(": drill `")).collect();
     assert_eq!(verdict_lines.len(), 3, "{shown}");
     assert!(verdict_lines[2].starts_with("FAIL: drill `jobs-wrong` did not pass"), "{shown}");
+    assert_eq!(stdout.lines().last(), Some("3 drills run: 2 passed, 1 failed"), "{shown}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod browser;
 mod catalog;
 mod chains;
 mod ci_files;
+mod console;
 mod dump_corpus;
 mod encrypted;
 mod faults;

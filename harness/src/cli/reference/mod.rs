@@ -33,7 +33,7 @@ pub(super) fn write(out: &Path) -> bool {
             eprintln!("error: cannot write {}: {e}", path.display());
             return false;
         }
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     true
 }
