@@ -1,7 +1,8 @@
 //! The documentation (`docs/src/**/*.md`, the mdBook) and README.md hold nothing a reader would
 //! trip on: every ```toml block is read by the real scenario parser, every internal link
 //! leads to a file that exists and, with a `#fragment`, to a heading there (with mdBook's ids),
-//! and no paragraph is over 120 words. Fast, no Docker.
+//! a block that names a repository's file (the README's example) shows it verbatim, and no
+//! paragraph is over 120 words. Fast, no Docker.
 //!
 //! A ```toml block is a scenario, or a fragment of one: a block without `[source]` is merged
 //! into a minimal scenario (`[source] path = "backup.sql.gz"`) and then parsed. A block that is
@@ -346,4 +347,63 @@ fn a_broken_paragraph_limit_fails() {
         format!("{shown}:6: 121 words: \"{}…\"", words(10, "item")),
     ];
     assert_eq!(long_paragraphs(&[file]), expected);
+}
+
+/// The file a ```toml block shows, when its first line names one of the repository's
+/// (`# scenarios/plur.toml, an excerpt`): the path, and the block's text after that line.
+fn shown_file(block: &str) -> Option<(&str, &str)> {
+    let (first, rest) = block.split_once('\n')?;
+    let path = first.strip_prefix("# ")?.split([',', ' ']).next()?;
+    (path.ends_with(".toml") && root().join(path).is_file()).then_some((path, rest))
+}
+
+/// The runs of lines between blank lines: a table with the comments above it, as a scenario
+/// file is written.
+fn stanzas(text: &str) -> Vec<String> {
+    text.split("\n\n").map(|s| s.trim_matches('\n').to_owned()).filter(|s| !s.is_empty()).collect()
+}
+
+/// What in `shown` is not `file`'s: each stanza shown must be one of the file's, whole and
+/// verbatim, in the file's order (an excerpt may leave stanzas out, never change one).
+fn not_verbatim(shown: &str, file: &str) -> Option<String> {
+    let mut theirs = stanzas(file).into_iter();
+    for stanza in stanzas(shown) {
+        if !theirs.any(|s| s == stanza) {
+            return Some(format!("this is not one of the file's stanzas (or not in its order):\n{stanza}"));
+        }
+    }
+    None
+}
+
+#[test]
+fn a_toml_block_naming_a_file_shows_that_file_verbatim() {
+    let mut failures = Vec::new();
+    let mut shown = Vec::new();
+    for file in markdown_files() {
+        for (line, block) in toml_blocks(&read(&file)) {
+            let Some((path, text)) = shown_file(&block) else { continue };
+            shown.push((file.file_name().expect("a name").to_string_lossy().into_owned(), path.to_owned()));
+            if let Some(problem) = not_verbatim(text, &read(&root().join(path))) {
+                failures.push(format!("{}:{line}: {path}: {problem}", file.display()));
+            }
+        }
+    }
+    assert!(shown.contains(&("README.md".into(), "scenarios/plur.toml".into())), "the README's example: {shown:?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The excerpt check refuses a changed line, a stanza out of order and a file's text cut
+/// inside a stanza, and takes whole stanzas left out.
+#[test]
+fn a_broken_excerpt_fails() {
+    let file = "name = \"plur\"\n\n[source]\npath = \"a.sql\"\n\n# the roles\n[restore]\nglobals = \"g.sql\"\n";
+    assert_eq!(not_verbatim("name = \"plur\"\n\n# the roles\n[restore]\nglobals = \"g.sql\"\n", file), None);
+    assert_eq!(not_verbatim(file, file), None);
+    assert!(not_verbatim("[source]\npath = \"b.sql\"\n", file).is_some(), "a changed value");
+    assert!(not_verbatim("[source]\npath = \"a.sql\"\n\nname = \"plur\"\n", file).is_some(), "out of order");
+    assert!(not_verbatim("[restore]\nglobals = \"g.sql\"\n", file).is_some(), "its comment cut off");
+    let block = "# scenarios/plur.toml, an excerpt\nname = \"plur\"\n";
+    assert_eq!(shown_file(block), Some(("scenarios/plur.toml", "name = \"plur\"\n")));
+    assert_eq!(shown_file("# scenarios/nosuch.toml\n"), None);
+    assert_eq!(shown_file("# a comment\n[source]\n"), None);
 }
