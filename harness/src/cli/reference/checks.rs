@@ -58,7 +58,8 @@ fn keys(kind: CheckKind) -> (String, String) {
     }
 }
 
-/// What a check of this kind does, in detail: the table the README once held.
+/// What a check of this kind does, in detail: the table the README once held. Paragraphs (`\n\n`)
+/// and lists are Markdown, each paragraph under the docs test's 120 words.
 const fn details(kind: CheckKind) -> &'static str {
     match kind {
         CheckKind::Extensions => "extensions installed, at least the given versions (and available before the restore)",
