@@ -1,7 +1,8 @@
 //! The documentation (`docs/src/**/*.md`, the mdBook) and README.md hold nothing a reader would
-//! trip on: every ```toml block is read by the real scenario parser, and every internal link
-//! leads to a file that exists and, with a `#fragment`, to a heading there (with mdBook's ids).
-//! Fast, no Docker.
+//! trip on: every ```toml block is read by the real scenario parser, every internal link
+//! leads to a file that exists and, with a `#fragment`, to a heading there (with mdBook's ids),
+//! a block that names a repository's file (the README's example) shows it verbatim, and no
+//! paragraph is over 120 words. Fast, no Docker.
 //!
 //! A ```toml block is a scenario, or a fragment of one: a block without `[source]` is merged
 //! into a minimal scenario (`[source] path = "backup.sql.gz"`) and then parsed. A block that is
@@ -226,4 +227,183 @@ fn a_broken_link_fails() {
     assert!(failures[0].contains("has no heading `#nowhere`"), "{failures:?}");
     assert!(failures[1].contains("`missing.md`: no such file"), "{failures:?}");
     assert!(failures[2].contains("ci.md has no heading `#nowhere`"), "{failures:?}");
+}
+
+/// The most words a paragraph may hold: past it, a reader skims. Split it where its subject
+/// changes, or make it a list.
+const MOST_WORDS: usize = 120;
+
+/// Pages being rewritten on another branch, not yet held to the limit; each leaves this list
+/// when its rewrite lands (the test fails on one that meets the limit and is still here).
+const PENDING: [&str; 1] = [
+    "docs/src/guide/kubernetes.md", // the Kubernetes guide's rewrite (issue 65, point 7)
+];
+
+/// One paragraph of a Markdown text: the line it starts on and its text.
+#[derive(Debug, PartialEq)]
+struct Paragraph {
+    line: usize,
+    text: String,
+}
+
+/// The paragraphs of a Markdown text, in order of their end: each Paragraph (a list item's
+/// paragraph is its own), and the text of a tight list item, which has none. Table cells,
+/// code blocks and headings are not paragraphs; inline code is text.
+fn paragraphs(text: &str) -> Vec<Paragraph> {
+    let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
+    let mut open: Vec<Paragraph> = Vec::new();
+    let mut found = Vec::new();
+    let mut skipped = 0usize;
+    for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading { .. } | Tag::Table(_) | Tag::CodeBlock(_)) => skipped += 1,
+            Event::End(TagEnd::Heading(_) | TagEnd::Table | TagEnd::CodeBlock) => skipped -= 1,
+            Event::Start(Tag::Paragraph | Tag::Item) if skipped == 0 => {
+                open.push(Paragraph { line: line_of(range.start), text: String::new() });
+            }
+            Event::End(TagEnd::Paragraph | TagEnd::Item) if skipped == 0 => {
+                let paragraph = open.pop().expect("an open paragraph or item");
+                if !paragraph.text.trim().is_empty() {
+                    found.push(paragraph);
+                }
+            }
+            Event::Text(t) | Event::Code(t) if skipped == 0 => {
+                if let Some(paragraph) = open.last_mut() {
+                    paragraph.text.push_str(&t);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak if skipped == 0 => {
+                if let Some(paragraph) = open.last_mut() {
+                    paragraph.text.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Every paragraph of `files` over the limit, as `file:line: N words: "first words…"`.
+fn long_paragraphs(files: &[PathBuf]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for file in files {
+        for paragraph in paragraphs(&read(file)) {
+            let words: Vec<&str> = paragraph.text.split_whitespace().collect();
+            if words.len() > MOST_WORDS {
+                let start = words[..10].join(" ");
+                let name = file.strip_prefix(root()).unwrap_or(file).display();
+                failures.push(format!("{name}:{}: {} words: \"{start}…\"", paragraph.line, words.len()));
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+fn no_paragraph_is_over_the_limit() {
+    let pending: Vec<PathBuf> = PENDING.iter().map(|p| root().join(p)).collect();
+    for page in &pending {
+        assert!(page.is_file(), "{}: a pending page that is not there (remove it from PENDING)", page.display());
+        let over = long_paragraphs(std::slice::from_ref(page));
+        assert!(!over.is_empty(), "{}: meets the limit now, remove it from PENDING", page.display());
+    }
+    let files: Vec<PathBuf> = markdown_files().into_iter().filter(|f| !pending.contains(f)).collect();
+    let failures = long_paragraphs(&files);
+    assert!(
+        failures.is_empty(),
+        "{} paragraphs over {MOST_WORDS} words (split each where its subject changes, or make it a list):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The count finds what it should: a long paragraph, a long tight list item, each with its
+/// line; a list item's paragraphs apart; not a table, a code block or a heading.
+#[test]
+fn a_broken_paragraph_limit_fails() {
+    let words = |n: usize, word: &str| vec![word; n].join(" ");
+    let page = format!(
+        "# {}\n\n{}\n`code` {}\n\n- {}\n- short\n  - {}\n\n| a |\n|---|\n| {} |\n\n```text\n{}\n```\n\n\
+         - {}\n\n  {}\n",
+        words(130, "heading"),
+        words(60, "long"),
+        words(61, "long"),
+        words(121, "item"),
+        words(120, "nested"),
+        words(130, "cell"),
+        words(130, "code"),
+        words(100, "first"),
+        words(100, "second"),
+    );
+    let found = paragraphs(&page);
+    let counts: Vec<(usize, usize)> = found.iter().map(|p| (p.line, p.text.split_whitespace().count())).collect();
+    assert_eq!(counts, vec![(3, 122), (6, 121), (8, 120), (7, 1), (18, 100), (20, 100)], "{found:?}");
+    let dir = tempfile::tempdir().expect("a folder");
+    let file = dir.path().join("page.md");
+    std::fs::write(&file, &page).expect("write");
+    let shown = file.display().to_string();
+    let expected = [
+        format!("{shown}:3: 122 words: \"{}…\"", words(10, "long")),
+        format!("{shown}:6: 121 words: \"{}…\"", words(10, "item")),
+    ];
+    assert_eq!(long_paragraphs(&[file]), expected);
+}
+
+/// The file a ```toml block shows, when its first line names one of the repository's
+/// (`# scenarios/plur.toml, an excerpt`): the path, and the block's text after that line.
+fn shown_file(block: &str) -> Option<(&str, &str)> {
+    let (first, rest) = block.split_once('\n')?;
+    let path = first.strip_prefix("# ")?.split([',', ' ']).next()?;
+    (path.ends_with(".toml") && root().join(path).is_file()).then_some((path, rest))
+}
+
+/// The runs of lines between blank lines: a table with the comments above it, as a scenario
+/// file is written.
+fn stanzas(text: &str) -> Vec<String> {
+    text.split("\n\n").map(|s| s.trim_matches('\n').to_owned()).filter(|s| !s.is_empty()).collect()
+}
+
+/// What in `shown` is not `file`'s: each stanza shown must be one of the file's, whole and
+/// verbatim, in the file's order (an excerpt may leave stanzas out, never change one).
+fn not_verbatim(shown: &str, file: &str) -> Option<String> {
+    let mut theirs = stanzas(file).into_iter();
+    for stanza in stanzas(shown) {
+        if !theirs.any(|s| s == stanza) {
+            return Some(format!("this is not one of the file's stanzas (or not in its order):\n{stanza}"));
+        }
+    }
+    None
+}
+
+#[test]
+fn a_toml_block_naming_a_file_shows_that_file_verbatim() {
+    let mut failures = Vec::new();
+    let mut shown = Vec::new();
+    for file in markdown_files() {
+        for (line, block) in toml_blocks(&read(&file)) {
+            let Some((path, text)) = shown_file(&block) else { continue };
+            shown.push((file.file_name().expect("a name").to_string_lossy().into_owned(), path.to_owned()));
+            if let Some(problem) = not_verbatim(text, &read(&root().join(path))) {
+                failures.push(format!("{}:{line}: {path}: {problem}", file.display()));
+            }
+        }
+    }
+    assert!(shown.contains(&("README.md".into(), "scenarios/plur.toml".into())), "the README's example: {shown:?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The excerpt check refuses a changed line, a stanza out of order and a file's text cut
+/// inside a stanza, and takes whole stanzas left out.
+#[test]
+fn a_broken_excerpt_fails() {
+    let file = "name = \"plur\"\n\n[source]\npath = \"a.sql\"\n\n# the roles\n[restore]\nglobals = \"g.sql\"\n";
+    assert_eq!(not_verbatim("name = \"plur\"\n\n# the roles\n[restore]\nglobals = \"g.sql\"\n", file), None);
+    assert_eq!(not_verbatim(file, file), None);
+    assert!(not_verbatim("[source]\npath = \"b.sql\"\n", file).is_some(), "a changed value");
+    assert!(not_verbatim("[source]\npath = \"a.sql\"\n\nname = \"plur\"\n", file).is_some(), "out of order");
+    assert!(not_verbatim("[restore]\nglobals = \"g.sql\"\n", file).is_some(), "its comment cut off");
+    let block = "# scenarios/plur.toml, an excerpt\nname = \"plur\"\n";
+    assert_eq!(shown_file(block), Some(("scenarios/plur.toml", "name = \"plur\"\n")));
+    assert_eq!(shown_file("# scenarios/nosuch.toml\n"), None);
+    assert_eq!(shown_file("# a comment\n[source]\n"), None);
 }

@@ -11,15 +11,18 @@ pub(super) fn page() -> String {
     let mut out = format!("{GENERATED}\n\n# Check kinds: what a PASS proves\n\n");
     out.push_str(
         "Each kind of check, with what its PASS proves and what it does not prove. A check that\n\
-         cannot run is an error, which fails the drill as a failure does; a drill with no check says\n\
+         cannot run is an error, which fails the drill as a failure does. A drill with no check says\n\
          in its verdict that it proves only that the backup restores. Each kind's keys are in the\n\
          [scenario reference](scenario.md); each kind also documents its keys at the top of its\n\
-         file in `harness/src/check/`. Each kind's section lists the premises its PASS rests on and\n\
-         how each is established: by behaviour (the role or the server did it, rolled back), by\n\
-         reading the catalog or the data, by comparison with what the scenario, baseline, dump or\n\
-         fingerprint file gives, by PostgreSQL's own program, by analysis of the code the backup\n\
-         holds, or by acceptance (the scenario's word, with its reason in the report); every\n\
-         result's evidence ends with its kind's.\n\n\
+         file in `harness/src/check/`.\n\n\
+         Each kind's section lists the premises its PASS rests on, and how each is established:\n\n\
+         - by behaviour: the role or the server did it, rolled back;\n\
+         - by reading the catalog or the data;\n\
+         - by comparison with what the scenario, baseline, dump or fingerprint file gives;\n\
+         - by PostgreSQL's own program;\n\
+         - by analysis of the code the backup holds;\n\
+         - or by acceptance: the scenario's word, with its reason in the report.\n\n\
+         Every result's evidence ends with its kind's.\n\n\
          | kind | a PASS proves | it does not prove |\n|---|---|---|\n",
     );
     for kind in CheckKind::ALL {
@@ -55,12 +58,13 @@ fn keys(kind: CheckKind) -> (String, String) {
     }
 }
 
-/// What a check of this kind does, in detail: the table the README once held.
+/// What a check of this kind does, in detail: the table the README once held. Paragraphs (`\n\n`)
+/// and lists are Markdown, each paragraph under the docs test's 120 words.
 const fn details(kind: CheckKind) -> &'static str {
     match kind {
         CheckKind::Extensions => "extensions installed, at least the given versions (and available before the restore)",
         CheckKind::SchemaVersion => {
-            "the migration journal's newest entry against the migration the code expects: `expected`, or `expected_from` the code's migrations folder; both agree when they name the same migration in whatever form the runner records it (`3`, `0003_name`, `0003_name.up.sql`), by its number, then its name (`0003_a` is not `0003_b`), and a mismatch says which is newer and by how many migrations. Presets: `rails`, `dbmate`, `golang-migrate` (dirty fails), `sqlx`, `flyway` (failed rows fail), `goose` (applied rows), `drizzle`, `prisma` (unfinished or rolled-back rows fail), `django` (per `app`), `alembic` (the heads of `versions/`), `liquibase` (the root changelog orders changesets), `knex` (a held lock fails), `typeorm`, `sequelize`, `entity-framework`, `atlas` (errored or partly applied revisions fail), `sqitch` (the plan, per `project`); or any table/column (`records` = `number`, `stem`, `name`)"
+            "the migration journal's newest entry against the migration the code expects: `expected`, or `expected_from` the code's migrations folder. Both agree when they name the same migration in whatever form the runner records it (`3`, `0003_name`, `0003_name.up.sql`): by its number, then its name (`0003_a` is not `0003_b`). A mismatch says which is newer, and by how many migrations.\n\nPresets: `rails`, `dbmate`, `golang-migrate` (dirty fails), `sqlx`, `flyway` (failed rows fail), `goose` (applied rows), `drizzle`, `prisma` (unfinished or rolled-back rows fail), `django` (per `app`), `alembic` (the heads of `versions/`), `liquibase` (the root changelog orders changesets), `knex` (a held lock fails), `typeorm`, `sequelize`, `entity-framework`, `atlas` (errored or partly applied revisions fail), `sqitch` (the plan, per `project`); or any table/column (`records` = `number`, `stem`, `name`)"
         }
         CheckKind::RowCounts => {
             "per table exact or within a tolerance; every table as in the dump (`expect_from_dump`: its COPY blocks' lines, or the rows of pg_dump's `INSERT`s; a partitioned table the dump loads through, as `--load-via-partition-root` and pg_dump itself for hash partitions of an enum do, counted with its whole tree, its partitions the dump also loads added to it, not counted twice) or the baseline (a hash-partitioned table's partitions compared together, on its whole tree: an enum hashes by its labels' oids, which a restore assigns anew, so the same rows land in other partitions)"
@@ -78,10 +82,10 @@ const fn details(kind: CheckKind) -> &'static str {
             "row security enabled (and forced); policies with their kind, roles, `USING` and `WITH CHECK` (as written in `policies`, or the baseline's, where a permissive policy the baseline lacks fails too; with `exact_policies`, any policy not listed on the tables named fails); fail-closed proven on every table, empty ones too, in a session the application role opens itself (a role per table; no SELECT privilege counts as closed), with two tenants' rows (the table's, else probe rows below), and the policies' code read whole (a setting a session may set is tried, other facts about the session fail unless trusted); tenant values read as the tenant column's type (a uuid in any case, `007` for an integer)"
         }
         CheckKind::AppendOnly => {
-            "in a session the writing role opens itself, INSERT adds a row; UPDATE (each column it could change), DELETE, TRUNCATE refused, by privilege, trigger (whatever its SQLSTATE), rule or policy (no row of the table changed, by the session's own statistics), all rolled back; what guards them, read whole, opens for no setting the role sets and reads nothing no try shows; the listed triggers fire in ordinary sessions (enabled or ALWAYS; REPLICA-only and disabled fail); `settings` for what the writer sets per session (a tenant a `WITH CHECK` policy reads); with `key`, the trail only grew: every row of the previous drill's backup, fingerprinted by ranges of the key and kept in the history, is still there unchanged (a row deleted, changed or slipped in among the old ones fails naming its range)"
+            "in a session the writing role opens itself, INSERT adds a row; UPDATE (each column it could change), DELETE, TRUNCATE refused, by privilege, trigger (whatever its SQLSTATE), rule or policy (no row of the table changed, by the session's own statistics), all rolled back; what guards them, read whole, opens for no setting the role sets and reads nothing no try shows; the listed triggers fire in ordinary sessions (enabled or ALWAYS; REPLICA-only and disabled fail); `settings` for what the writer sets per session (a tenant a `WITH CHECK` policy reads).\n\nWith `key`, the trail only grew: every row of the previous drill's backup, fingerprinted by ranges of the key and kept in the history, is still there unchanged. A row deleted, changed or slipped in among the old ones fails, naming its range."
         }
         CheckKind::Roles => {
-            "a role's floor (CONNECT, USAGE, table and column privileges) and ceiling (attributes, `login = false` for NOLOGIN, ownership, CREATE, other schemas, server-file and all-data roles), each failure saying what the attribute or membership allows; what it is a member of counts as its own (an object owned through a membership is every privilege on it), and a membership in an elevated role fails; `accept = [{ attribute = \"BYPASSRLS\", reason = \"...\" }, { member_of = \"pg_read_all_data\", reason = \"...\" }]` passes one by design, shown with its reason (one the role lacks fails as stale); with `forbidden_schemas`, a view or `SECURITY DEFINER` function the role may use that reads one fails (a definer reads a schema its owner may use when it names it anywhere, its pinned `search_path` included, when it pins no `search_path`, or when it runs SQL its caller builds), and `accept = [{ through = \"app_public.current_user_id()\", code = \"<its sha256, as the failure prints it>\", reason = \"...\" }]` passes a definer function by design for that code only (rewritten, it fails again); `exact = true`: nothing beyond the listed privileges on any table of the schemas named, each extra one said with how it is held (directly, via PUBLIC, via a membership, as owner)"
+            "a role's floor (CONNECT, USAGE, table and column privileges) and ceiling (attributes, `login = false` for NOLOGIN, ownership, CREATE, other schemas, server-file and all-data roles), each failure saying what the attribute or membership allows. What it is a member of counts as its own (an object owned through a membership is every privilege on it), and a membership in an elevated role fails. `accept = [{ attribute = \"BYPASSRLS\", reason = \"...\" }, { member_of = \"pg_read_all_data\", reason = \"...\" }]` passes one by design, shown with its reason (one the role lacks fails as stale).\n\nWith `forbidden_schemas`, a view or `SECURITY DEFINER` function the role may use that reads one fails. A definer reads a schema its owner may use when it names it anywhere (its pinned `search_path` included), when it pins no `search_path`, or when it runs SQL its caller builds. `accept = [{ through = \"app_public.current_user_id()\", code = \"<its sha256, as the failure prints it>\", reason = \"...\" }]` passes a definer function by design, for that code only (rewritten, it fails again).\n\n`exact = true`: nothing beyond the listed privileges on any table of the schemas named, each extra one said with how it is held (directly, via PUBLIC, via a membership, as owner)"
         }
         CheckKind::Graphs => {
             "every Apache AGE graph answers Cypher; vertex and edge counts per label of a named `graph` (the baseline's, a label's count in the scenario replacing that label's only)"
@@ -93,7 +97,14 @@ const fn details(kind: CheckKind) -> &'static str {
             "each named table has exactly the listed triggers (foreign keys' internal ones aside), each firing in ordinary sessions: one lost (an audit trail no longer written), disabled, REPLICA-only or added fails, with its definition, and so does one enabled the ordinary way when the backup made sessions replicas (`ALTER DATABASE/ROLE ... SET session_replication_role = replica`); `init` lists every table that has one"
         }
         CheckKind::Schemas => {
-            "every baseline schema with its tables, enums and sequences (an enum may gain labels, not lose or reorder them), each behaving as in the baseline: columns (type, NOT NULL, default, generated and identity expressions, collation, order), constraints (definition, `NOT VALID` where the baseline's was validated, not enforced where a trigger that checks it is disabled or `REPLICA`, on the table or one of its partitions, deferrable), triggers (`tgenabled`: one `ENABLE REPLICA` or disabled no longer fires, on the table or on one partition; the sha256 of the function it runs, so a body replaced under its name shows; one the baseline lacks fails), rules, sequences (type, bounds, step, cycling), each difference a sentence saying what the backup did; sessions the backup made replicas (`ALTER DATABASE/ROLE ... SET session_replication_role = replica`) fail the schemas whose triggers and foreign keys they silence; no sequence behind its column, in its own direction (a descending one below the column's minimum; past its last value a cycling one starts again, one that does not cycle fails)"
+            "every baseline schema with its tables, enums and sequences (an enum may gain labels, not lose or reorder them), each behaving as in the baseline in its:\n\n\
+             - columns: type, NOT NULL, default, generated and identity expressions, collation, order;\n\
+             - constraints: definition, `NOT VALID` where the baseline's was validated, not enforced where a trigger that checks it is disabled or `REPLICA` (on the table or one of its partitions), deferrable;\n\
+             - triggers: `tgenabled` (one `ENABLE REPLICA` or disabled no longer fires, on the table or on one partition), and the sha256 of the function it runs, so a body replaced under its name shows; one the baseline lacks fails;\n\
+             - rules;\n\
+             - sequences: type, bounds, step, cycling.\n\n\
+             Each difference is a sentence saying what the backup did. Sessions the backup made replicas (`ALTER DATABASE/ROLE ... SET session_replication_role = replica`) fail the schemas whose triggers and foreign keys they silence.\n\n\
+             No sequence is behind its column, in its own direction (a descending one: below the column's minimum). Past its last value, a cycling one starts again; one that does not cycle fails."
         }
         CheckKind::Sql => {
             "any one statement (a query, a data-modifying `WITH`, `INSERT`/`UPDATE`/`DELETE` with or without `RETURNING`) in a transaction always rolled back, with an expected value or rows, each value as psql prints it (`t`/`f`, numerics with their scale), by position; TOML numbers compare numerically (1.5 = 1.50), SQL NULL is `{ null = true }` (never the text `'NULL'`); optionally as a role with session `settings`, its code read (the policies, triggers and rules of the tables its plan touches, the functions and views it names): what that code reads about the session and the drill cannot try fails as proven only for sessions like the drill's, unless `trusted`; several statements, transaction control, `PREPARE`, `DISCARD` and `COPY` refused"
