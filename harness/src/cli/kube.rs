@@ -86,6 +86,34 @@ pub(crate) struct KubeArgs {
     /// The image user's gid (its `postgres` group).
     #[arg(long, value_name = "GID", default_value_t = kube::IMAGE_GID, value_parser = clap::value_parser!(i64).range(1..))]
     gid: i64,
+    /// Pull the image with the credentials in this Secret (type kubernetes.io/dockerconfigjson,
+    /// made by `kubectl create secret docker-registry`). Repeat for each.
+    #[arg(long = "image-pull-secret", value_name = "SECRET", value_parser = |s: &str| kube::label(s, 253))]
+    image_pull_secrets: Vec<String>,
+    /// When the kubelet pulls the image: Always, IfNotPresent or Never [default: Kubernetes'
+    /// own, IfNotPresent for a tag other than `latest`].
+    #[arg(long, value_name = "POLICY", value_parser = kube::pull_policy)]
+    image_pull_policy: Option<String>,
+    /// An annotation of the pods' ServiceAccount, to map it to a cloud identity that may read
+    /// the backups: eks.amazonaws.com/role-arn=ARN (IRSA), iam.gke.io/gcp-service-account=EMAIL
+    /// (Workload Identity). Repeat for each.
+    #[arg(long = "service-account-annotation", value_name = "KEY=VALUE", value_parser = kube::key_value)]
+    service_account_annotations: Vec<(String, String)>,
+    /// The time zone --schedule is read in (an IANA name: Europe/Paris) [default: the
+    /// controller's, UTC on most clusters].
+    #[arg(long, value_name = "ZONE", value_parser = kube::time_zone, requires = "schedule")]
+    time_zone: Option<String>,
+    /// Run the pods only on nodes with this label. Repeat for each.
+    #[arg(long = "node-selector", value_name = "KEY=VALUE", value_parser = kube::key_value)]
+    node_selector: Vec<(String, String)>,
+    /// Let the pods run on nodes with this taint (KEY[=VALUE]:EFFECT, e.g.
+    /// dedicated=drills:NoSchedule). Repeat for each.
+    #[arg(long = "toleration", value_name = "TAINT", value_parser = kube::toleration)]
+    tolerations: Vec<k8s_openapi::api::core::v1::Toleration>,
+    /// How long a pod may run before Kubernetes stops it (`activeDeadlineSeconds`), e.g. 8h
+    /// [default: its longest scenario's phase deadlines added up, and 15 minutes].
+    #[arg(long, value_name = "DURATION", value_parser = kube::deadline)]
+    deadline: Option<std::time::Duration>,
     /// Write the objects to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -119,6 +147,15 @@ impl KubeArgs {
             host_aliases: self.host_alias.clone(),
             uid: self.uid,
             gid: self.gid,
+            cluster: kube::Cluster {
+                pull_secrets: self.image_pull_secrets.clone(),
+                pull_policy: self.image_pull_policy.clone(),
+                account_annotations: self.service_account_annotations.iter().cloned().collect(),
+                time_zone: self.time_zone.clone(),
+                node_selector: self.node_selector.iter().cloned().collect(),
+                tolerations: self.tolerations.clone(),
+            },
+            deadline: self.deadline,
         }
     }
 }

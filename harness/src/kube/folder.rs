@@ -22,7 +22,13 @@ pub(crate) struct Folder {
     pub files: BTreeMap<PathBuf, Vec<u8>>,
     /// The globals files whose role passwords were left out, with how many (none: not listed).
     pub passwords: Vec<(PathBuf, usize)>,
+    /// How long the longest of the scenarios may take: its phases' deadlines added up, and
+    /// [`TEARDOWN`] for its teardown, reports and upload.
+    pub deadline: std::time::Duration,
 }
+
+/// What a drill takes after its last phase's deadline: teardown, the reports, their upload.
+pub(crate) const TEARDOWN: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Folder {
     /// What a ConfigMap of these files takes against its limit, with the keys it names them by.
@@ -102,7 +108,8 @@ pub(crate) fn gather(scenarios: &[Scenario]) -> Result<Folder, KubeError> {
         .map(|s| Ok((s.name().to_owned(), absolute(s.file())?.strip_prefix(&root).unwrap_or(s.file()).to_owned())))
         .collect::<Result<_, KubeError>>()?;
     placed.sort_by(|a, b| a.1.cmp(&b.1));
-    let folder = Folder { scenarios: placed, files, passwords };
+    let deadline = scenarios.iter().map(|s| s.deadlines.total()).max().unwrap_or_default() + TEARDOWN;
+    let folder = Folder { scenarios: placed, files, passwords, deadline };
     let size = folder.size();
     if size > CONFIG_MAP_LIMIT {
         return Err(KubeError::TooBig { size, largest: largest(&folder) });

@@ -5,6 +5,7 @@
 //! making one, written as YAML (`yaml`). What the objects rely on of the image and the pod
 //! target is in `contract`; the values of the command line are checked in `values`.
 
+mod cluster;
 mod contract;
 mod folder;
 mod objects;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+pub(crate) use cluster::{Cluster, deadline, key_value, pull_policy, time_zone, toleration};
 pub(crate) use contract::{IMAGE_GID, IMAGE_MAJOR, IMAGE_REPOSITORY, IMAGE_UID};
 pub(crate) use folder::CONFIG_MAP_LIMIT;
 pub(crate) use values::{Egress, HostAlias, PlainEnv, SecretEnv, SecretKey};
@@ -63,6 +65,10 @@ pub(crate) struct Plan {
     /// The image user's uid and gid.
     pub uid: i64,
     pub gid: i64,
+    /// What the cluster asks beside: pulls, identity, nodes, time zone, a uid it assigns.
+    pub cluster: Cluster,
+    /// `--deadline`: how long a pod may run; none: from its scenarios' phase deadlines.
+    pub deadline: Option<std::time::Duration>,
 }
 
 /// Why the objects cannot be written.

@@ -50,13 +50,14 @@ pub(crate) fn config_map(plan: &Plan, folder: &Folder) -> ConfigMap {
     }
 }
 
-/// The pods' own account: no token in them, and nothing granted to it.
+/// The pods' own account: no token in them, and nothing granted to it; its annotations map it
+/// to a cloud identity where the cluster does (`eks.amazonaws.com/role-arn`: IRSA, whose webhook
+/// mounts its own token; `iam.gke.io/gcp-service-account`: Workload Identity).
 pub(crate) fn service_account(plan: &Plan) -> ServiceAccount {
-    ServiceAccount {
-        metadata: metadata(plan, Some(plan.name.clone())),
-        automount_service_account_token: Some(false),
-        ..ServiceAccount::default()
-    }
+    let mut meta = metadata(plan, Some(plan.name.clone()));
+    let annotations = &plan.cluster.account_annotations;
+    meta.annotations = (!annotations.is_empty()).then(|| annotations.clone());
+    ServiceAccount { metadata: meta, automount_service_account_token: Some(false), ..ServiceAccount::default() }
 }
 
 /// Nothing in; out only to the networks and ports the plan allows (none: nothing at all).
@@ -101,7 +102,12 @@ pub(crate) fn selector(plan: &Plan) -> BTreeMap<String, String> {
 /// `retries` times.
 pub(crate) fn job_spec(plan: &Plan, folder: &Folder) -> JobSpec {
     let completions = i32::try_from(folder.scenarios.len()).unwrap_or(i32::MAX);
+    // Every wave of pods, each run as often as its retries allow, to its deadline.
+    let waves = folder.scenarios.len().div_ceil(plan.parallelism.max(1) as usize) as i64;
+    let tries = i64::from(plan.retries) + 1;
+    let pod = super::pod::seconds(super::pod::pod_deadline(plan, folder));
     JobSpec {
+        active_deadline_seconds: Some(pod.saturating_mul(waves).saturating_mul(tries)),
         completion_mode: Some("Indexed".into()),
         completions: Some(completions),
         parallelism: Some(i32::try_from(plan.parallelism).unwrap_or(i32::MAX).min(completions)),
@@ -149,6 +155,7 @@ pub(crate) fn cron_job(plan: &Plan, folder: &Folder, schedule: &str) -> CronJob 
         spec: CronJobSpec {
             schedule: schedule.to_owned(),
             concurrency_policy: Some("Forbid".into()),
+            time_zone: plan.cluster.time_zone.clone(),
             starting_deadline_seconds: Some(STARTING_DEADLINE_SECONDS),
             successful_jobs_history_limit: Some(HISTORY),
             failed_jobs_history_limit: Some(HISTORY),

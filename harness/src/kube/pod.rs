@@ -40,12 +40,28 @@ pub(crate) fn template(plan: &Plan, folder: &Folder) -> PodTemplateSpec {
                 ..PodSecurityContext::default()
             }),
             host_aliases: host_aliases(plan),
+            active_deadline_seconds: Some(seconds(pod_deadline(plan, folder))),
+            image_pull_secrets: plan.cluster.image_pull_secrets(),
+            node_selector: (!plan.cluster.node_selector.is_empty()).then(|| plan.cluster.node_selector.clone()),
+            tolerations: (!plan.cluster.tolerations.is_empty()).then(|| plan.cluster.tolerations.clone()),
             init_containers: Some(vec![server(plan)]),
             containers: vec![drill(plan, folder)],
             volumes: Some(volumes(plan, folder)),
             ..PodSpec::default()
         }),
     }
+}
+
+/// How long a pod may run before the kubelet stops it: `--deadline`, else its longest scenario's
+/// phase deadlines and its teardown. A drill that hangs past its own deadlines (a bug, a stuck
+/// mount) must not hold the CronJob's next night (`concurrencyPolicy: Forbid`).
+pub(crate) fn pod_deadline(plan: &Plan, folder: &Folder) -> std::time::Duration {
+    plan.deadline.unwrap_or(folder.deadline)
+}
+
+/// Whole seconds, as Kubernetes counts them.
+pub(crate) fn seconds(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX).max(1)
 }
 
 fn runtime_default() -> SeccompProfile {
@@ -93,6 +109,7 @@ fn server(plan: &Plan) -> Container {
     Container {
         name: c::SERVER_CONTAINER.into(),
         image: Some(plan.image.clone()),
+        image_pull_policy: plan.cluster.pull_policy.clone(),
         command: Some(vec![c::PGDRILL.into(), c::POD_SERVER.into()]),
         restart_policy: Some("Always".into()),
         resources: Some(resources(&plan.memory, &plan.cpu, &plan.disk)),
@@ -138,6 +155,7 @@ fn drill(plan: &Plan, folder: &Folder) -> Container {
     Container {
         name: c::DRILL_CONTAINER.into(),
         image: Some(plan.image.clone()),
+        image_pull_policy: plan.cluster.pull_policy.clone(),
         command: Some(vec![c::PGDRILL.into()]),
         args: Some(args),
         env: Some(env),

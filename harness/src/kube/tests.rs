@@ -31,6 +31,8 @@ fn plan() -> Plan {
         host_aliases: Vec::new(),
         uid: 100,
         gid: 102,
+        cluster: Cluster::default(),
+        deadline: None,
     }
 }
 
@@ -112,6 +114,65 @@ fn a_schedule_makes_a_cron_job_of_the_same_job() {
     assert!(spec["startingDeadlineSeconds"].is_i64() && spec["failedJobsHistoryLimit"].is_i64(), "{spec}");
     assert_eq!(spec["jobTemplate"]["spec"], value(objects::job_spec(&plan, &folder)));
     assert_eq!(spec["jobTemplate"]["metadata"]["labels"]["app.kubernetes.io/instance"], "nightly");
+}
+
+/// A pod may run as long as its longest scenario's phases and teardown (30 h 15 min with the
+/// default deadlines), or `--deadline`; the Job as long as every wave of pods with its retries.
+#[test]
+fn a_hung_drill_is_stopped_by_its_deadline_not_held_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = folder(dir.path());
+    let mut plan = plan();
+    let job = value(objects::job(&plan, &folder));
+    let pod = &job["spec"]["template"]["spec"]["activeDeadlineSeconds"];
+    assert_eq!(pod, &json!(30 * 3600 + 15 * 60), "{job}");
+    // Two scenarios, four at once: one wave, tried three times.
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], json!(3 * (30 * 3600 + 15 * 60)));
+    plan.deadline = Some(std::time::Duration::from_secs(8 * 3600));
+    plan.parallelism = 1;
+    let job = value(objects::job(&plan, &folder));
+    assert_eq!(job["spec"]["template"]["spec"]["activeDeadlineSeconds"], json!(8 * 3600));
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], json!(2 * 3 * 8 * 3600), "two waves, three tries");
+}
+
+/// What a real cluster asks beside: the registry's credentials and pull policy, a cloud
+/// identity for the ServiceAccount, the nodes, the schedule's time zone.
+#[test]
+fn a_clusters_pulls_identity_nodes_and_time_zone_are_written_where_kubernetes_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = folder(dir.path());
+    let mut plan = plan();
+    let bare = value(objects::cron_job(&plan, &folder, "0 3 * * *"));
+    let spec = &bare["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    for absent in ["imagePullSecrets", "nodeSelector", "tolerations"] {
+        assert!(spec.get(absent).is_none(), "{absent} without its flag: {spec}");
+    }
+    assert!(bare["spec"].get("timeZone").is_none() && spec["containers"][0].get("imagePullPolicy").is_none());
+    plan.cluster = Cluster {
+        pull_secrets: vec!["registry".into()],
+        pull_policy: Some("Always".into()),
+        account_annotations: [("eks.amazonaws.com/role-arn".to_owned(), "arn:aws:iam::1:role/drills".to_owned())]
+            .into(),
+        time_zone: Some("Europe/Paris".into()),
+        node_selector: [("pool".to_owned(), "drills".to_owned())].into(),
+        tolerations: vec![toleration("dedicated=drills:NoSchedule").unwrap()],
+    };
+    let cron = value(objects::cron_job(&plan, &folder, "0 3 * * *"));
+    assert_eq!(cron["spec"]["timeZone"], "Europe/Paris");
+    let spec = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(spec["imagePullSecrets"], json!([{"name": "registry"}]));
+    assert_eq!(spec["nodeSelector"], json!({"pool": "drills"}));
+    assert_eq!(
+        spec["tolerations"],
+        json!([{"key": "dedicated", "operator": "Equal", "value": "drills", "effect": "NoSchedule"}])
+    );
+    assert_eq!(
+        (&spec["containers"][0]["imagePullPolicy"], &spec["initContainers"][0]["imagePullPolicy"]),
+        (&json!("Always"), &json!("Always"))
+    );
+    let account = value(objects::service_account(&plan));
+    assert_eq!(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::1:role/drills");
+    assert_eq!(account["automountServiceAccountToken"], false, "still no token of its own");
 }
 
 #[test]

@@ -34,6 +34,16 @@ pub(crate) enum ValueError {
         "`{0}` looks like a credential, and --env writes its value into the objects: give it with --secret-env {0}=SECRET/KEY"
     )]
     Credential(String),
+    #[error("`{0}` is not KEY=VALUE (a label or annotation key, `prefix/name`, then its value: pool=drills)")]
+    KeyValue(String),
+    #[error("`{0}` is not KEY[=VALUE]:EFFECT (a node taint to tolerate: dedicated=drills:NoSchedule)")]
+    Toleration(String),
+    #[error("`{0}` is not a time zone name of the IANA database (for example Europe/Paris or UTC)")]
+    TimeZone(String),
+    #[error("`{0}` is not a duration of a minute or more (write it like 8h or 90m)")]
+    Deadline(String),
+    #[error("`{0}` is not Always, IfNotPresent or Never")]
+    PullPolicy(String),
     #[error("`{0}` is not SECRET or SECRET/KEY (a Secret's name, and the key of the private key in it: default `key`)")]
     SecretKey(String),
 }

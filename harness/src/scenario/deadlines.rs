@@ -42,6 +42,17 @@ impl Default for Deadlines {
     }
 }
 
+impl Deadlines {
+    /// Every phase's deadline added up: the longest a drill of the scenario may take before its
+    /// teardown.
+    pub(crate) fn total(&self) -> std::time::Duration {
+        [self.fetch, self.verify, self.provision, self.preflight, self.restore, self.checks, self.app]
+            .iter()
+            .map(|d| d.limit)
+            .sum()
+    }
+}
+
 /// The keys as written, each optional.
 #[derive(Default)]
 pub(super) struct Given<'a> {

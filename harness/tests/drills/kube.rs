@@ -218,8 +218,20 @@ fn the_objects_are_valid_kubernetes_and_hold_the_drills_to_the_restricted_standa
     args.extend(["--tag", "plur,controlplane", "-o", job_file.to_str().unwrap()]);
     let written = pgdrill(&args);
     assert_eq!(written.status.code(), Some(0), "{}", text(&written));
-    let cron =
-        pgdrill(&["kube", folder.to_str().unwrap(), "--schedule", "0 3 * * *", "-o", cron_file.to_str().unwrap()]);
+    let mut cron_args =
+        vec!["kube", folder.to_str().unwrap(), "--schedule", "0 3 * * *", "--time-zone", "Europe/Paris"];
+    cron_args.extend(["--image-pull-secret", "registry", "--image-pull-policy", "IfNotPresent"]);
+    cron_args
+        .extend(["--service-account-annotation", "iam.gke.io/gcp-service-account=drills@p.iam.gserviceaccount.com"]);
+    cron_args.extend([
+        "--node-selector",
+        "pool=drills",
+        "--toleration",
+        "dedicated=drills:NoSchedule",
+        "--deadline",
+        "8h",
+    ]);
+    let cron = pgdrill(&[&cron_args[..], &["-o", cron_file.to_str().unwrap()]].concat());
     assert_eq!(cron.status.code(), Some(0), "{}", text(&cron));
     assert!(text(&cron).contains("no --allow-egress: the pods reach nothing"), "{}", text(&cron));
     assert!(text(&cron).contains("the reports go to `/tmp/pgdrill-reports` inside each pod"), "{}", text(&cron));
@@ -304,6 +316,15 @@ fn the_objects_are_valid_kubernetes_and_hold_the_drills_to_the_restricted_standa
     let docs = documents(&cron_file);
     let cron = &of_kind(&docs, "CronJob")["spec"];
     assert_eq!((cron["schedule"].as_str(), cron["concurrencyPolicy"].as_str()), (Some("0 3 * * *"), Some("Forbid")));
+    assert_eq!(cron["timeZone"].as_str(), Some("Europe/Paris"));
+    let template = &cron["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(template["activeDeadlineSeconds"].as_i64(), Some(8 * 3600));
+    assert_eq!(template["imagePullSecrets"][0]["name"].as_str(), Some("registry"));
+    assert_eq!(template["nodeSelector"]["pool"].as_str(), Some("drills"));
+    assert_eq!(template["tolerations"][0]["effect"].as_str(), Some("NoSchedule"));
+    let cron_docs = documents(&cron_file);
+    let account = &of_kind(&cron_docs, "ServiceAccount")["metadata"]["annotations"];
+    assert_eq!(account["iam.gke.io/gcp-service-account"].as_str(), Some("drills@p.iam.gserviceaccount.com"));
     assert!(cron["startingDeadlineSeconds"].as_i64().is_some() && cron["failedJobsHistoryLimit"].as_i64().is_some());
     assert_indexed(&cron["jobTemplate"]["spec"], 8, 2);
     let policy = &of_kind(&docs, "NetworkPolicy")["spec"];
