@@ -233,12 +233,6 @@ fn a_broken_link_fails() {
 /// changes, or make it a list.
 const MOST_WORDS: usize = 120;
 
-/// Pages being rewritten on another branch, not yet held to the limit; each leaves this list
-/// when its rewrite lands (the test fails on one that meets the limit and is still here).
-const PENDING: [&str; 1] = [
-    "docs/src/guide/kubernetes.md", // the Kubernetes guide's rewrite (issue 65, point 7)
-];
-
 /// One paragraph of a Markdown text: the line it starts on and its text.
 #[derive(Debug, PartialEq)]
 struct Paragraph {
@@ -301,14 +295,7 @@ fn long_paragraphs(files: &[PathBuf]) -> Vec<String> {
 
 #[test]
 fn no_paragraph_is_over_the_limit() {
-    let pending: Vec<PathBuf> = PENDING.iter().map(|p| root().join(p)).collect();
-    for page in &pending {
-        assert!(page.is_file(), "{}: a pending page that is not there (remove it from PENDING)", page.display());
-        let over = long_paragraphs(std::slice::from_ref(page));
-        assert!(!over.is_empty(), "{}: meets the limit now, remove it from PENDING", page.display());
-    }
-    let files: Vec<PathBuf> = markdown_files().into_iter().filter(|f| !pending.contains(f)).collect();
-    let failures = long_paragraphs(&files);
+    let failures = long_paragraphs(&markdown_files());
     assert!(
         failures.is_empty(),
         "{} paragraphs over {MOST_WORDS} words (split each where its subject changes, or make it a list):\n{}",
