@@ -34,7 +34,7 @@ pub fn timeline(record: &DrillRecord) -> String {
     );
     let _ = write!(
         out,
-        r#"<text x="10" y="20" font-weight="bold">Drill `{}`: {} in {}</text>"#,
+        r#"<text x="10" y="20" font-weight="bold">Drill “{}”: {} in {}</text>"#,
         escape(&record.scenario.name),
         record.verdict.as_str(),
         human_duration(record.duration)
@@ -78,7 +78,7 @@ fn label(t: time::OffsetDateTime) -> String {
 pub fn recovery(history: &[HistoryEntry], record: &DrillRecord) -> String {
     let points = points(history, record, |h| h.recovery_ms, record.recovery.map(|r| r.as_millis() as u64));
     let rto = record.scenario.objectives.rto.map(|d| d.as_millis() as u64);
-    let title = format!("Recovery time of the last {} drills of `{}`", points.len(), record.scenario.name);
+    let title = format!("Recovery time of the last {} drills of “{}”", points.len(), record.scenario.name);
     bars(&title, &points, rto.map(|ms| (ms, "RTO")), human_duration)
 }
 
@@ -88,7 +88,7 @@ pub fn backup_age(history: &[HistoryEntry], record: &DrillRecord) -> String {
     let age = record.backup_age().map(|a| a.as_millis() as u64);
     let points = points(history, record, |h| h.backup_age_ms, age);
     let rpo = record.scenario.objectives.rpo.map(|d| d.as_millis() as u64);
-    let title = format!("Age of the backup drilled, last {} drills of `{}`", points.len(), record.scenario.name);
+    let title = format!("Age of the backup drilled, last {} drills of “{}”", points.len(), record.scenario.name);
     bars(&title, &points, rpo.map(|ms| (ms, "RPO")), crate::objectives::span)
 }
 

@@ -2,7 +2,8 @@
 //! drilled twice (the second drill has a previous one, so its charts have two points), one of
 //! its checks failing; the second drill's report.html is opened in headless Chromium with no
 //! network, and printed to PDF. The PDF says the verdict, every check with its result, the
-//! charts' labels, starts its main sections on new pages, loses no word beyond the page's
+//! charts' labels, puts its details and its evidence on pages of their own (none holding a
+//! sentence or two), loses no word beyond the page's
 //! width, and shows the hostile names as the text they are. The screenshot and the PDF stay
 //! in `target/browser/report-html/` for a person to look at.
 
@@ -94,20 +95,23 @@ fn a_drills_report_html_prints_its_verdict_checks_charts_and_hostile_names_as_te
     }
     // The charts' labels: SVG text prints as text.
     for label in [
-        "Drill `hostile-names`: fail in",
-        "Recovery time of the last 2 drills of `hostile-names`",
-        "Age of the backup drilled, last 2 drills of `hostile-names`",
+        "Drill “hostile-names”: fail in",
+        "Recovery time of the last 2 drills of “hostile-names”",
+        "Age of the backup drilled, last 2 drills of “hostile-names”",
         "RTO 30m",
     ] {
         assert!(all.contains(&joined(label)), "chart label `{label}` is not printed:\n{text}");
     }
-    // The main sections start on new pages.
+    // The summary first, the details from a new page, the evidence (each check's query) last
+    // from another; no page holding a sentence or two.
     assert!(printed.pages > 1, "{} pages", printed.pages);
-    for chapter in ["Backup", "Since the previous drill", "Phases", "Checks"] {
-        assert!(
-            pages(&printed).iter().any(|p| p.trim_start().starts_with(chapter)),
-            "no page starts with `{chapter}`:\n{text}"
-        );
+    let starts = |chapter: &str| pages(&printed).iter().position(|p| p.trim_start().starts_with(chapter));
+    let (details, evidence) = (starts("Backup"), starts("Evidence"));
+    assert!(details.is_some_and(|d| d > 0) && evidence > details, "{details:?} {evidence:?}:\n{text}");
+    assert_eq!(evidence, Some(pages(&printed).len() - 1), "the evidence is the last page:\n{text}");
+    for (n, page) in pages(&printed).iter().enumerate() {
+        let lines = page.lines().filter(|l| !l.trim().is_empty()).count();
+        assert!(lines >= 6, "page {} holds {lines} lines:\n{page}", n + 1);
     }
     assert!(printed.overflow.is_empty(), "words printed beyond the page's width: {:?}", printed.overflow);
     // The hostile names are text, whole.

@@ -22,7 +22,7 @@ pub(super) fn recovery(subject: &Subject) -> Option<String> {
     }
     let rto = subject.drills.iter().rev().find_map(|d| d.rto).map(|d| d.as_millis() as u64);
     let title = format!(
-        "Recovery time of {} drill{} of `{}`{}",
+        "Recovery time of {} drill{} of “{}”{}",
         points.len(),
         if points.len() == 1 { "" } else { "s" },
         subject.name,
@@ -74,7 +74,7 @@ mod tests {
         };
         let svg = recovery(&subject).expect("a chart");
         assert!(svg.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 230""#), "{svg}");
-        assert!(svg.contains("Recovery time of 2 drills of `&lt;b&gt;orders&lt;/b&gt;`, against its RTO"), "{svg}");
+        assert!(svg.contains("Recovery time of 2 drills of “&lt;b&gt;orders&lt;/b&gt;”, against its RTO"), "{svg}");
         assert!(!svg.contains("<b>"), "{svg}");
         assert_eq!(svg.matches("<rect").count(), 2, "{svg}");
         assert!(svg.contains("#d83933") && svg.contains("RTO 1 min 00 s"), "a failed drill in red; the RTO: {svg}");

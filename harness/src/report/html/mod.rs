@@ -26,7 +26,7 @@ const STYLE: &str = include_str!("style.css");
 /// The main sections of report.md that start a new page in print (after the first page, which
 /// holds the verdict, the objectives, the controls and what the drill proves): what was drilled
 /// onto what, the comparison with the previous drill, the phases, the checks.
-pub(crate) const CHAPTERS: [&str; 4] = ["Backup", "Since the previous drill", "Phases", "Checks"];
+pub(crate) const CHAPTERS: [&str; 2] = ["Backup", "Evidence"];
 
 /// `text` escaped for HTML text and attribute values.
 pub(crate) fn escape(text: &str) -> String {

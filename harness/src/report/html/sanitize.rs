@@ -75,11 +75,11 @@ pub(super) fn sanitize<'a>(events: impl Iterator<Item = Event<'a>>, charts: &[Ch
     out
 }
 
-/// A block of raw HTML: one of report.md's own folds (open, so that it prints), or its text in
-/// a paragraph.
+/// A block of raw HTML: one of report.md's own folds (closed on screen; the print styles show
+/// what it holds), or its text in a paragraph.
 fn html_block<'a>(raw: &str) -> Vec<Event<'a>> {
     let kept = match raw.trim() {
-        fold @ (EVIDENCE_FOLD | OUTPUT_FOLD) => Some(fold.replacen("<details>", "<details open>", 1)),
+        fold @ (EVIDENCE_FOLD | OUTPUT_FOLD) => Some(fold.to_owned()),
         FOLD_END => Some(FOLD_END.to_owned()),
         _ => None,
     };

@@ -168,7 +168,8 @@ fn the_page_is_self_contained_and_draws_the_three_charts_inline() {
     assert_eq!(page.matches("<figure class=\"chart\"><svg ").count(), 3, "{page}");
     assert!(page.contains("@page") && page.contains("@media print"), "the styles are inline");
     // The evidence's fold is open, so that it prints.
-    assert!(page.contains("<details open><summary>Evidence: the query behind each check</summary>"), "{page}");
+    assert!(page.contains("<details><summary>Evidence: the query behind each check</summary>"), "folded: {page}");
+    assert!(page.contains("details::details-content { content-visibility: visible;"), "printed whole");
 }
 
 /// The verdict is the banner: red for a drill that did not pass, green for one that did; the

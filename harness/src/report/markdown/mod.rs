@@ -6,7 +6,7 @@ mod results;
 mod setup;
 mod trend;
 
-use results::{application, checks, migration, objectives, phases, restore, usage};
+use results::{application, checks, evidence, migration, objectives, phases, restore, usage};
 use setup::{backup, cloned, isolation, recovery, target};
 use trend::since_previous;
 
@@ -153,6 +153,7 @@ pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     application(&mut out, r);
     restore(&mut out, r);
     usage(&mut out, r);
+    evidence(&mut out, r);
     let _ = writeln!(
         out,
         "---\nWritten by pgdrill {}. The same drill is recorded in `drill.json` (machine-readable), `junit.xml` (for CI), `metrics.prom` (gauges for Prometheus: node_exporter's textfile collector, OpenMetrics) and `report.html` (this report as a web page, to read or print to PDF). `MANIFEST.sha256` holds the sha256 of every report file: `sha256sum -c MANIFEST.sha256` (or `pgdrill report verify` on this folder) confirms none was changed after the drill. Passwords, keys and tokens are never written to these reports.",

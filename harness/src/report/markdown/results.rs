@@ -62,11 +62,21 @@ pub(super) fn checks(out: &mut String, r: &DrillRecord) {
             }
             out.push('\n');
         }
-        let _ = writeln!(out, "{EVIDENCE_FOLD}\n");
-        let rows = r.checks.iter().map(|c| vec![code(&c.id), code(&c.evidence), human_duration(c.duration)]).collect();
-        out.push_str(&table(Some(&["Check", "SQL", "Took"]), rows));
-        let _ = writeln!(out, "\n\n{FOLD_END}\n");
+        out.push_str("The query behind each check is under *Evidence*, at the end.\n\n");
     }
+}
+
+/// The query behind each check, and how long it took: last, an appendix for whoever checks the
+/// checks (folded on screen, printed whole).
+pub(super) fn evidence(out: &mut String, r: &DrillRecord) {
+    if r.checks.is_empty() {
+        return;
+    }
+    out.push_str("## Evidence\n\n");
+    let _ = writeln!(out, "{EVIDENCE_FOLD}\n");
+    let rows = r.checks.iter().map(|c| vec![code(&c.id), code(&c.evidence), human_duration(c.duration)]).collect();
+    out.push_str(&table(Some(&["Check", "SQL", "Took"]), rows));
+    let _ = writeln!(out, "\n\n{FOLD_END}\n");
 }
 
 /// The pending migrations a pre-migration safety check applied.
