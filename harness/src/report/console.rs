@@ -28,7 +28,8 @@ pub struct Console {
     captured: Option<Arc<Mutex<String>>>,
     /// With drills run at once (`--jobs`): the drill's name, padded, before each of its lines.
     label: Option<String>,
-    /// The widest line printed, in characters: the terminal's width, or [`LOG_WIDTH`] in a log.
+    /// The widest line printed, in characters: the terminal's width, else `COLUMNS`, else
+    /// [`LOG_WIDTH`] in a log.
     width: usize,
     /// A line was cut to `width`: the verdict's line says where it is whole.
     cut: bool,
@@ -53,9 +54,11 @@ impl Console {
     pub fn new(verbose: bool) -> Self {
         let live = std::io::stderr().is_terminal();
         let target = if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        // Off a terminal, `COLUMNS` where it is set (as the summary's table reads it).
+        let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok());
         let width = match console::Term::stderr().size_checked() {
             Some((_, columns)) if live => usize::from(columns).max(40),
-            _ => LOG_WIDTH,
+            _ => columns.map_or(LOG_WIDTH, |c| c.max(40)),
         };
         Console {
             multi: MultiProgress::with_draw_target(target),

@@ -1,16 +1,59 @@
-//! The walking skeleton: the bundled PLUR fixture drills green, and each way a drill must fail
-//! fails where and how it should, with reports written and no container left.
+//! The walking skeleton: the bundled PLUR fixture drills green, printing what the first-drill
+//! guide shows, and each way a drill must fail fails where and how it should, with reports
+//! written and no container left.
 
 use pgdrill::Verdict;
 use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 
 use crate::util::{Scratch, containers_labelled, fixture, fixture_text, gzip, root};
 
+/// What a user sees of a drill, its times, sizes, numbers and identifiers aside: each run of
+/// digits one `0`, each time one `T`, a container's or digest's hex one `H`, white space and
+/// table rules one of each (a wider number moves the columns, not what they hold).
+fn shape(text: &str) -> Vec<String> {
+    let time = regex::Regex::new(r"\d+(?:\.\d+)?\s?(?:ms|s|min|h)\b").unwrap();
+    let hex = regex::Regex::new(r"\b[0-9a-f]{12}\b").unwrap();
+    let digits = regex::Regex::new(r"\d+").unwrap();
+    let space = regex::Regex::new(r"[ \t]+").unwrap();
+    let rule = regex::Regex::new(r"─+").unwrap();
+    text.lines()
+        .map(|line| {
+            let line = hex.replace_all(&time.replace_all(line, "T"), "H").into_owned();
+            let line = rule.replace_all(&digits.replace_all(&line, "0"), "─").into_owned();
+            space.replace_all(&line, " ").trim_end().to_owned()
+        })
+        .collect()
+}
+
+/// The first-drill guide's transcript is what the bundled drill prints on 100 columns.
+fn assert_the_guides_transcript(drill: &crate::util::Drill, scratch: &Scratch) {
+    let guide = std::fs::read_to_string(root().join("docs/src/guide/first-drill.md")).unwrap();
+    let start = guide.find("$ cargo run --locked -- run scenarios/plur.toml\n").expect("the guide's transcript");
+    let transcript = &guide[start..];
+    let transcript = &transcript[transcript.find('\n').unwrap() + 1..transcript.find("```").unwrap()];
+    let printed = format!("{}{}", drill.stderr, drill.stdout)
+        .replace(&drill.out.display().to_string(), "reports/plur/20261129T081644Z")
+        .replace(&scratch.path("history.jsonl").display().to_string(), "reports/plur/history.jsonl");
+    let (wanted, got) = (shape(transcript), shape(&printed));
+    let differ = wanted.iter().zip(&got).position(|(a, b)| a != b).unwrap_or(wanted.len().min(got.len()));
+    assert!(
+        wanted == got,
+        "docs/src/guide/first-drill.md's transcript differs from the drill's output at its line {}:\n  guide: {:?}\n  drill: {:?}\n\
+         (print it again: COLUMNS=100 cargo run -- run scenarios/plur.toml)\n{printed}",
+        differ + 1,
+        wanted.get(differ),
+        got.get(differ)
+    );
+}
+
 #[test]
 fn the_bundled_plur_drill_passes() {
     let scratch = Scratch::new();
-    let drill = scratch.drill(&root().join("scenarios/plur.toml"));
+    let env = [("COLUMNS".to_owned(), "100".to_owned())];
+    // As the README runs it: from the repository, the scenario named relative to it.
+    let drill = scratch.drill_env(std::path::Path::new("scenarios/plur.toml"), &[], &env);
     assert_eq!(drill.code, Some(0), "{drill:?}");
+    assert_the_guides_transcript(&drill, &scratch);
     drill.assert_reports_and_no_leftovers();
     let record = drill.record();
     assert_eq!(record.verdict, DrillVerdict::Pass);
