@@ -117,7 +117,14 @@ expect = 40
 }
 
 #[rstest]
-#[case::unknown_check_kind("[source]\npath = \"b.sql\"\n[checks.row_count]\nexpect_from_dump = true\n", "row_count")]
+#[case::unknown_check_kind(
+    "[source]\npath = \"b.sql\"\n[checks.row_count]\nexpect_from_dump = true\n",
+    "unknown field `row_count`, expected one of `extensions`"
+)]
+#[case::a_misspelt_key(
+    "[source]\npath = \"b.sql\"\n[checks.row_counts]\nexpect_from_dumpp = true\n",
+    "did you mean `expect_from_dump`?"
+)]
 #[case::commit_in_a_sql_check(
     "[source]\npath = \"b.sql\"\n[[checks.sql]]\nname = \"c\"\nquery = \"COMMIT\"\nexpect = 1\n",
     "a sql check cannot run COMMIT: transaction control"
@@ -131,6 +138,8 @@ fn a_bad_scenario_exits_2_before_anything_runs(#[case] text: &str, #[case] messa
     assert_eq!(drill.code, Some(2), "{drill:?}");
     assert!(drill.stderr.contains(message), "{drill:?}");
     assert!(drill.stderr.contains("bad.toml"), "the file is named: {drill:?}");
+    let said = (drill.stderr.matches('×').count(), drill.stderr.contains("resolve failed"));
+    assert_eq!(said, (1, false), "the error is said once, pointing into the file: {drill:?}");
 }
 
 /// A folder the reports cannot be written in is refused before anything runs (exit 2), not
