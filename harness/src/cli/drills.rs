@@ -46,9 +46,6 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
     if let Some(remote) = &remote {
         options.reports_root = remote.local_root().to_owned();
     }
-    if let Err(exit) = writable(&options) {
-        return exit.into();
-    }
     options.snapshots = match common.snapshots() {
         Ok(snapshots) => snapshots,
         Err(e) => {
@@ -62,6 +59,10 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
     let (cancel, signal) = interrupts();
     let (chosen, selected) = choose(&files, &common, shard, gate);
     if let Some(exit) = nothing_ran(chosen.len(), selected, shard, &common.tags) {
+        return exit.into();
+    }
+    // Only once there is a drill to run: a run with nothing to drill makes no folder.
+    if let Err(exit) = writable(&options) {
         return exit.into();
     }
     // Reports to an object store are drilled one at a time: each drill's history is read before
