@@ -44,7 +44,7 @@ pub(super) fn page() -> String {
 
 /// A kind's premises as a list: `- claim (by reading)`.
 fn premises(kind: CheckKind) -> String {
-    kind.premises().iter().map(|p| format!("- {} ({})\n", p.claim, p.by.as_str())).collect()
+    kind.premises().iter().map(|p| format!("- {} ({})\n\n", p.claim, p.by.as_str())).collect()
 }
 
 /// Where a kind's keys are in the scenario, and that section's anchor in the scenario reference.

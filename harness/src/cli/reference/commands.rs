@@ -21,7 +21,7 @@ pub(super) fn page() -> String {
     let commands: Vec<_> = visible(&root).collect();
     for command in &commands {
         let _ =
-            writeln!(out, "- [`pgdrill {0}`](#pgdrill-{0}): {1}.", command.get_name(), super::prose(&about(command)));
+            writeln!(out, "- [`pgdrill {0}`](#pgdrill-{0}): {1}.\n", command.get_name(), super::prose(&about(command)));
     }
     for command in commands {
         section(&mut out, &["pgdrill"], command);
@@ -56,7 +56,8 @@ fn section(out: &mut String, parents: &[&str], command: &clap::Command) {
         .filter(|a| !a.is_hide_set() && !["help", "version"].contains(&a.get_id().as_str()))
         .collect();
     for argument in arguments {
-        let _ = writeln!(out, "- {}", argument_line(argument));
+        // A blank line after each: a loose list, one item a paragraph to read on its own.
+        let _ = writeln!(out, "- {}\n", argument_line(argument));
     }
     let subcommands: Vec<_> = visible(command).collect();
     if !subcommands.is_empty() {
