@@ -5,6 +5,7 @@
 
 use std::process::{Command, Stdio};
 
+use crate::fleet_gate::text;
 use crate::util::{Scratch, pg15_dump, root};
 
 const ITEMS: &str = "CREATE TABLE public.items (id integer NOT NULL, name text);\n\
@@ -20,15 +21,6 @@ fn scenario(scratch: &Scratch, name: &str) {
              query = \"SELECT count(*) FROM public.items WHERE name IS NOT NULL\"\nexpect = 3\n"
         ),
     );
-}
-
-fn text(output: &std::process::Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// `text` without its ANSI colour codes.

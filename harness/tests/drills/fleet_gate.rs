@@ -418,17 +418,24 @@ fn the_gate_reads_a_fleet_from_an_object_store_prefix() {
     assert!(!text(&output).contains(crate::servers::S3_SECRET_KEY));
 }
 
+/// `report fleet` of `fleet` into `view/`, a day after the passing drill, against the allowed
+/// signers: the folder and what the command printed (it wrote the page: exit 0).
+fn view(scratch: &Scratch, fleet: &Path) -> (PathBuf, Output) {
+    let out = scratch.path("view");
+    let now = material().days_later(1);
+    let mut args = vec!["report", "fleet", fleet.to_str().unwrap(), "--out", out.to_str().unwrap(), "--now", &now];
+    args.extend(trusted(material()));
+    let output = pgdrill(&args, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    (out, output)
+}
+
 #[test]
 fn the_fleet_view_is_one_page_with_no_script_and_every_name_as_text() {
     let m = material();
     let scratch = Scratch::new();
     let fleet = m.fleet(&scratch, &[("ledger", &m.good), ("lost-rows", &m.bad)]);
-    let out = scratch.path("view");
-    let now = m.days_later(1);
-    let mut args = vec!["report", "fleet", fleet.to_str().unwrap(), "--out", out.to_str().unwrap(), "--now", &now];
-    args.extend(trusted(m));
-    let output = pgdrill(&args, &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let (out, _) = view(&scratch, &fleet);
     let page = std::fs::read_to_string(out.join("fleet.html")).unwrap();
     assert!(page.contains("content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\""), "{page}");
     assert!(!page.to_lowercase().contains("<script"), "no script, the hostile check's name escaped");
@@ -451,12 +458,7 @@ fn a_database_whose_last_drill_failed_is_failing_not_fresh() {
     let record = later.join("drill.json");
     let renamed = std::fs::read_to_string(&record).unwrap().replacen("\"lost-rows\"", "\"ledger\"", 1);
     std::fs::write(&record, renamed).unwrap();
-    let out = scratch.path("view");
-    let now = m.days_later(1);
-    let mut args = vec!["report", "fleet", fleet.to_str().unwrap(), "--out", out.to_str().unwrap(), "--now", &now];
-    args.extend(trusted(m));
-    let output = pgdrill(&args, &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let (out, output) = view(&scratch, &fleet);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains("ledger: failing (last drill fail in") && stdout.contains("1 database: 1 failing"),
