@@ -86,6 +86,10 @@ pub(crate) struct KubeArgs {
     /// The image user's gid (its `postgres` group).
     #[arg(long, value_name = "GID", default_value_t = kube::IMAGE_GID, value_parser = clap::value_parser!(i64).range(1..))]
     gid: i64,
+    /// Leave the uid and groups to the platform, which assigns them (OpenShift's
+    /// `restricted-v2`): no runAsUser, runAsGroup or fsGroup is written.
+    #[arg(long, conflicts_with_all = ["uid", "gid"])]
+    platform_uid: bool,
     /// Pull the image with the credentials in this Secret (type kubernetes.io/dockerconfigjson,
     /// made by `kubectl create secret docker-registry`). Repeat for each.
     #[arg(long = "image-pull-secret", value_name = "SECRET", value_parser = |s: &str| kube::label(s, 253))]
@@ -145,8 +149,11 @@ impl KubeArgs {
             env: self.env.clone(),
             egress: self.allow_egress.clone(),
             host_aliases: self.host_alias.clone(),
-            uid: self.uid,
-            gid: self.gid,
+            user: if self.platform_uid {
+                kube::RunAs::Platform
+            } else {
+                kube::RunAs::Image { uid: self.uid, gid: self.gid }
+            },
             cluster: kube::Cluster {
                 pull_secrets: self.image_pull_secrets.clone(),
                 pull_policy: self.image_pull_policy.clone(),

@@ -62,13 +62,38 @@ pub(crate) struct Plan {
     pub env: Vec<PlainEnv>,
     pub egress: Vec<Egress>,
     pub host_aliases: Vec<HostAlias>,
-    /// The image user's uid and gid.
-    pub uid: i64,
-    pub gid: i64,
+    /// Whom the containers run as.
+    pub user: RunAs,
     /// What the cluster asks beside: pulls, identity, nodes, time zone, a uid it assigns.
     pub cluster: Cluster,
     /// `--deadline`: how long a pod may run; none: from its scenarios' phase deadlines.
     pub deadline: Option<std::time::Duration>,
+}
+
+/// Whom the pods' containers run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunAs {
+    /// The image's `postgres` (or `--uid`/`--gid`): written in every security context.
+    Image { uid: i64, gid: i64 },
+    /// The uid and groups the platform assigns (OpenShift's `restricted-v2`): none is written,
+    /// only that it is not root. The image's files are its root group's (gid 0) for that.
+    Platform,
+}
+
+impl RunAs {
+    pub(crate) fn uid(self) -> Option<i64> {
+        match self {
+            RunAs::Image { uid, .. } => Some(uid),
+            RunAs::Platform => None,
+        }
+    }
+
+    pub(crate) fn gid(self) -> Option<i64> {
+        match self {
+            RunAs::Image { gid, .. } => Some(gid),
+            RunAs::Platform => None,
+        }
+    }
 }
 
 /// Why the objects cannot be written.

@@ -33,9 +33,9 @@ pub(crate) fn template(plan: &Plan, folder: &Folder) -> PodTemplateSpec {
             termination_grace_period_seconds: Some(c::GRACE_SECONDS),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
-                run_as_user: Some(plan.uid),
-                run_as_group: Some(plan.gid),
-                fs_group: Some(plan.gid),
+                run_as_user: plan.user.uid(),
+                run_as_group: plan.user.gid(),
+                fs_group: plan.user.gid(),
                 seccomp_profile: Some(runtime_default()),
                 ..PodSecurityContext::default()
             }),
@@ -72,8 +72,8 @@ fn runtime_default() -> SeccompProfile {
 fn restricted(plan: &Plan) -> SecurityContext {
     SecurityContext {
         run_as_non_root: Some(true),
-        run_as_user: Some(plan.uid),
-        run_as_group: Some(plan.gid),
+        run_as_user: plan.user.uid(),
+        run_as_group: plan.user.gid(),
         allow_privilege_escalation: Some(false),
         privileged: Some(false),
         read_only_root_filesystem: Some(true),

@@ -29,8 +29,7 @@ fn plan() -> Plan {
         env: Vec::new(),
         egress: Vec::new(),
         host_aliases: Vec::new(),
-        uid: 100,
-        gid: 102,
+        user: super::RunAs::Image { uid: 100, gid: 102 },
         cluster: Cluster::default(),
         deadline: None,
     }

@@ -114,13 +114,18 @@ fn strings(list: &Yaml) -> Vec<&str> {
     list.as_vec().map(|v| v.iter().filter_map(Yaml::as_str).collect()).unwrap_or_default()
 }
 
-/// What Pod Security "restricted" asks of the pod, and of each container.
-fn assert_restricted(pod: &Yaml) {
+/// The image's `postgres` (ci/image/build labels it: uid 100, gid 102), or none where the
+/// platform assigns the uid (`--platform-uid`).
+type User = Option<(i64, i64)>;
+const IMAGE_USER: User = Some((100, 102));
+
+/// What Pod Security "restricted" asks of the pod, and of each container; `user`, whom they run as.
+fn assert_restricted(pod: &Yaml, user: User) {
     let context = &pod["securityContext"];
     assert_eq!(context["runAsNonRoot"].as_bool(), Some(true), "{pod:?}");
-    // The image's `postgres` (ci/image/build labels it: uid 100, gid 102).
-    for (key, id) in [("runAsUser", 100), ("runAsGroup", 102), ("fsGroup", 102)] {
-        assert_eq!(context[key].as_i64(), Some(id), "{key}");
+    let (uid, gid) = (user.map(|u| u.0), user.map(|u| u.1));
+    for (key, id) in [("runAsUser", uid), ("runAsGroup", gid), ("fsGroup", gid)] {
+        assert_eq!(context[key].as_i64(), id, "{key}");
     }
     assert_eq!(context["seccompProfile"]["type"].as_str(), Some("RuntimeDefault"));
     for (key, value) in [
@@ -141,7 +146,7 @@ fn assert_restricted(pod: &Yaml) {
         let name = container["name"].as_str().unwrap();
         let c = &container["securityContext"];
         assert_eq!(c["runAsNonRoot"].as_bool(), Some(true), "{name}");
-        assert_eq!((c["runAsUser"].as_i64(), c["runAsGroup"].as_i64()), (Some(100), Some(102)), "{name}");
+        assert_eq!((c["runAsUser"].as_i64(), c["runAsGroup"].as_i64()), (uid, gid), "{name}");
         assert_eq!(c["allowPrivilegeEscalation"].as_bool(), Some(false), "{name}");
         assert_eq!(c["readOnlyRootFilesystem"].as_bool(), Some(true), "{name}");
         assert_eq!(strings(&c["capabilities"]["drop"]), ["ALL"], "{name}");
@@ -164,7 +169,7 @@ fn assert_restricted(pod: &Yaml) {
 }
 
 /// The Job's spec: an index per scenario, and retries for a drill that could not run only.
-fn assert_indexed(job: &Yaml, scenarios: usize, retries: i64) {
+fn assert_indexed(job: &Yaml, scenarios: usize, retries: i64, user: User) {
     assert_eq!(job["completionMode"].as_str(), Some("Indexed"));
     assert_eq!(job["completions"].as_i64(), Some(scenarios as i64));
     assert_eq!(job["backoffLimitPerIndex"].as_i64(), Some(retries));
@@ -179,7 +184,7 @@ fn assert_indexed(job: &Yaml, scenarios: usize, retries: i64) {
     let values: Vec<i64> = codes["values"].as_vec().unwrap().iter().filter_map(Yaml::as_i64).collect();
     assert_eq!(values, [1, 2], "a FAIL and an unusable scenario end their index; 3, 137 and 143 are retried");
     let pod = &job["template"]["spec"];
-    assert_restricted(pod);
+    assert_restricted(pod, user);
     let server = &pod["initContainers"][0];
     assert_eq!((server["name"].as_str(), server["restartPolicy"].as_str()), (Some("postgres"), Some("Always")));
     assert_eq!(strings(&server["command"]), ["/usr/lib/pgdrill/bin/pgdrill", "pod-server"]);
@@ -230,6 +235,7 @@ fn the_objects_are_valid_kubernetes_and_hold_the_drills_to_the_restricted_standa
         "dedicated=drills:NoSchedule",
         "--deadline",
         "8h",
+        "--platform-uid",
     ]);
     let cron = pgdrill(&[&cron_args[..], &["-o", cron_file.to_str().unwrap()]].concat());
     assert_eq!(cron.status.code(), Some(0), "{}", text(&cron));
@@ -266,7 +272,7 @@ fn the_objects_are_valid_kubernetes_and_hold_the_drills_to_the_restricted_standa
     let job = of_kind(&docs, "Job");
     let names = job["metadata"]["annotations"]["pgdrill.dev/scenarios"].as_str().unwrap();
     assert_eq!(names, "controlplane,plur-pre-migration,plur", "by index: the selected scenarios' paths, sorted");
-    assert_indexed(&job["spec"], 3, 4);
+    assert_indexed(&job["spec"], 3, 4, IMAGE_USER);
     assert_eq!(job["spec"]["parallelism"].as_i64(), Some(3));
     let pod = &job["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"].as_str(), Some("nightly"));
@@ -326,7 +332,7 @@ fn the_objects_are_valid_kubernetes_and_hold_the_drills_to_the_restricted_standa
     let account = &of_kind(&cron_docs, "ServiceAccount")["metadata"]["annotations"];
     assert_eq!(account["iam.gke.io/gcp-service-account"].as_str(), Some("drills@p.iam.gserviceaccount.com"));
     assert!(cron["startingDeadlineSeconds"].as_i64().is_some() && cron["failedJobsHistoryLimit"].as_i64().is_some());
-    assert_indexed(&cron["jobTemplate"]["spec"], 8, 2);
+    assert_indexed(&cron["jobTemplate"]["spec"], 8, 2, None);
     let policy = &of_kind(&docs, "NetworkPolicy")["spec"];
     assert!(policy["egress"].as_vec().is_some_and(Vec::is_empty), "no allow-list: no egress at all\n{policy:?}");
     assert!(docs.iter().all(|d| d["metadata"]["namespace"].is_badvalue()), "kubectl's namespace");

@@ -10,8 +10,9 @@ use pgdrill::outcome::{DrillVerdict, Phase, PhaseStatus};
 use crate::util::{POD, Scratch, root};
 
 /// The PLUR scenario, with the checksums check (which stops the server through the agent, runs
-/// `pg_checksums` in the server's container and starts it again), on the pod.
-fn plur_on_the_pod(scratch: &Scratch, backup: &str) -> crate::util::Drill {
+/// `pg_checksums` in the server's container and starts it again), on the pod; `env` for
+/// `ci/pod/drill`.
+fn plur_on_the_pod(scratch: &Scratch, backup: &str, env: &[(String, String)]) -> crate::util::Drill {
     let fixtures = root().join("fixtures");
     let text = std::fs::read_to_string(root().join("scenarios/plur.toml")).unwrap();
     let text = text
@@ -21,13 +22,20 @@ fn plur_on_the_pod(scratch: &Scratch, backup: &str) -> crate::util::Drill {
     let scenario = scratch.scenario("plur.toml", &format!("{text}\n[checks.checksums]\n"));
     // The fixtures are read at their own path in pgdrill's container.
     let dir = fixtures.display().to_string();
-    scratch.pod_drill_with(&scenario, &[], &[], &[format!("{dir}:{dir}:ro")])
+    scratch.pod_drill_with(&scenario, &[], env, &[format!("{dir}:{dir}:ro")])
 }
 
+/// A uid OpenShift would assign (its restricted-v2: one of the namespace's range, in the root
+/// group), which the image has no name for.
+const PLATFORM_UID: u32 = 1_000_650_000;
+
+/// As a uid the platform assigns: the image's files it reads and writes are its root group's,
+/// and the cluster's copy is that uid's, as the server and `pg_checksums` ask.
 #[test]
-fn the_bundled_fixture_passes_on_the_pod_with_a_tool_run_over_its_stopped_cluster() {
+fn the_bundled_fixture_passes_on_the_pod_as_a_platform_uid_with_a_tool_run_over_its_stopped_cluster() {
     let scratch = Scratch::new();
-    let drill = plur_on_the_pod(&scratch, "plur.sql.gz");
+    let user = [("PGDRILL_POD_USER".to_owned(), format!("{PLATFORM_UID}:0"))];
+    let drill = plur_on_the_pod(&scratch, "plur.sql.gz", &user);
     assert_eq!(drill.code, Some(0), "{drill:?}");
     assert_eq!(drill.record().verdict, DrillVerdict::Pass);
     let target = drill.record().target.clone().expect("a target");
@@ -37,7 +45,8 @@ fn the_bundled_fixture_passes_on_the_pod_with_a_tool_run_over_its_stopped_cluste
     assert!(isolation.network.starts_with("none: loopback alone"), "{}", isolation.network);
     let seen = isolation.observed.expect("seen from inside");
     assert_eq!((seen.interfaces.as_slice(), seen.routes, seen.shell), (&["lo".to_owned()][..], 0, false));
-    assert!(seen.uid != 0 && seen.no_new_privs && seen.cap_eff.chars().all(|c| c == '0'), "{seen:?}");
+    assert_eq!(seen.uid, PLATFORM_UID, "{seen:?}");
+    assert!(seen.no_new_privs && seen.cap_eff.chars().all(|c| c == '0'), "{seen:?}");
     assert!(isolation.limits.contains("memory 2048 MiB for the server's container"), "{}", isolation.limits);
     let checksums = drill.record().checks.iter().find(|c| c.kind.as_str() == "checksums").cloned();
     let checksums = checksums.expect("the checksums check ran");
@@ -49,7 +58,7 @@ fn the_bundled_fixture_passes_on_the_pod_with_a_tool_run_over_its_stopped_cluste
 #[test]
 fn a_broken_backup_fails_on_the_pod_as_on_a_container() {
     let scratch = Scratch::new();
-    let drill = plur_on_the_pod(&scratch, "broken/plur-graph-broken.sql.gz");
+    let drill = plur_on_the_pod(&scratch, "broken/plur-graph-broken.sql.gz", &[]);
     drill.assert_failed_cleanly();
     let failed: Vec<String> = drill
         .record()

@@ -375,7 +375,7 @@ fn isolation(observed: Observed, limits: &Limits, disk: &crate::disk::DiskLimit)
     Ok(Isolation {
         contained: true,
         network,
-        user: format!("the image's `postgres` (uid {}), never root", observed.uid),
+        user: user_named(observed.uid),
         capabilities: "none: all dropped, no privilege escalation (the container's securityContext)".into(),
         filesystem: "a read-only root; writable: the data volume and the shared socket folder only, both mounted noexec (proven from inside: the volumes must be, or the drill refuses an untrusted backup), so no library a backup writes can be loaded".into(),
         programs: "none but PostgreSQL's own: the program folders are empty read-only mounts, so there is no shell"
@@ -387,6 +387,21 @@ fn isolation(observed: Observed, limits: &Limits, disk: &crate::disk::DiskLimit)
         ),
         observed: Some(observed),
     })
+}
+
+/// The server's user: the image's (named in its /etc/passwd, which both containers share) or one
+/// the platform assigned (OpenShift's), never root either way.
+fn user_named(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid.to_string()).then(|| name.to_owned())
+    });
+    match name {
+        Some(name) => format!("the image's `{name}` (uid {uid}), never root"),
+        None => format!("uid {uid}, which the platform assigned (the image has no name for it), never root"),
+    }
 }
 
 impl Running {
