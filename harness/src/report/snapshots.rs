@@ -207,6 +207,15 @@ fn report_md() {
     insta::assert_snapshot!(super::markdown::render(&drill(console), &[]));
 }
 
+/// The page the docs' pictures of report.html are taken from (`pictures.rs` in the tests).
+#[test]
+fn report_html() {
+    let (console, _) = Console::capturing(false);
+    let rendered = super::render_all(&drill(console), &[]);
+    let page = rendered.iter().find(|(name, _)| *name == super::html::NAME).map(|(_, page)| page.clone());
+    insta::assert_snapshot!(page.expect("report.html"));
+}
+
 #[test]
 fn junit_xml() {
     let (console, _) = Console::capturing(false);

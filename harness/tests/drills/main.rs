@@ -54,6 +54,7 @@ mod pgbackrest;
 mod pgbackrest_encrypted;
 mod physical;
 mod physical_snapshots;
+mod pictures;
 mod pod;
 mod probe_rows;
 mod red_team;

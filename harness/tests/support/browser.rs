@@ -49,8 +49,8 @@ pub fn print(html: &Path, out: &Path) -> Printed {
     for stale in [&pdf, &png] {
         let _ = std::fs::remove_file(stale);
     }
-    chromium(&html, &format!("--screenshot={}", png.display()), &png);
-    chromium(&html, &format!("--print-to-pdf={}", pdf.display()), &pdf);
+    chromium(&html, &format!("--screenshot={}", png.display()), &png, WINDOW);
+    chromium(&html, &format!("--print-to-pdf={}", pdf.display()), &pdf, WINDOW);
     let info = run(Command::new("pdfinfo").arg(&pdf));
     let pages = info
         .lines()
@@ -62,11 +62,26 @@ pub fn print(html: &Path, out: &Path) -> Printed {
     Printed { overflow: overflow(&bbox), pdf, png, text, pages }
 }
 
+/// The window a page is opened in, `width,height` in pixels.
+const WINDOW: &str = "1280,1800";
+
+/// Opens `html` in headless Chromium as [`print`] does, in a window `width` by `height` pixels,
+/// and saves a screenshot of it as `png`.
+pub fn screenshot(html: &Path, png: &Path, width: u32, height: u32) {
+    assert!(
+        which("chromium") && which("bwrap"),
+        "`chromium` or `bwrap` is not installed: apt-get install -y chromium bubblewrap"
+    );
+    let html = std::fs::canonicalize(html).unwrap_or_else(|e| panic!("no page {}: {e}", html.display()));
+    let _ = std::fs::remove_file(png);
+    chromium(&html, &format!("--screenshot={}", png.display()), png, &format!("{width},{height}"));
+}
+
 /// Runs Chromium on `html` with `action` (a screenshot or a print), which writes `made`, in a
 /// sandbox of bubblewrap: a network namespace with only a loopback, and a PID namespace that
 /// takes every process Chromium started with it when it ends (none is left running), a
 /// temporary profile.
-fn chromium(html: &Path, action: &str, made: &Path) {
+fn chromium(html: &Path, action: &str, made: &Path, window: &str) {
     let profile = tempfile::Builder::new().prefix("pgdrill-chromium-").tempdir().expect("a profile folder");
     let mut command = Command::new("bwrap");
     command
@@ -74,7 +89,7 @@ fn chromium(html: &Path, action: &str, made: &Path) {
         .args(["--", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
         .args(["--no-default-browser-check", "--disable-background-networking", "--disable-component-update"])
         .args(["--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio"])
-        .args(["--hide-scrollbars", "--window-size=1280,1800", "--no-pdf-header-footer"])
+        .args(["--hide-scrollbars", &format!("--window-size={window}"), "--no-pdf-header-footer"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(action)
         .arg(format!("file://{}", html.display()))

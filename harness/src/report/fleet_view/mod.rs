@@ -8,6 +8,8 @@ mod chart;
 mod html;
 pub(crate) mod inventory;
 mod matrix;
+#[cfg(test)]
+mod snapshot;
 mod state;
 mod status;
 

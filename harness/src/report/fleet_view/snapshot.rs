@@ -1,0 +1,110 @@
+//! The fleet page of six databases, one in each state, as a snapshot: a review sees every change
+//! of the page, and the docs' picture of it is taken from this snapshot (`pictures.rs` in the
+//! tests), so it shows the page as it is rendered now.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{Drill, Fleet, FleetOptions, Subject, state};
+use crate::allowed_signers::AllowedSigners;
+use crate::report::controls::{Content, Coverage};
+use crate::report::fleet::Evidence;
+
+const DAY: i64 = 86_400;
+/// The page's "now": 2026-11-28 06:00 UTC.
+const NOW: i64 = 1_795_845_600;
+
+fn verified() -> Evidence {
+    Evidence::Verified {
+        principals: "drills@example.com".into(),
+        key: "SHA256:Xq8JmAvHkL0cq0pJ2n8s6lW1Yz3v9rT4uE5iO7aB2cD".into(),
+    }
+}
+
+/// A drill of `scenario` started `days` ago at 03:00, recovered in `minutes`.
+fn drill(scenario: &str, days: i64, verdict: &str, evidence: Evidence, minutes: u64) -> Drill {
+    let started = OffsetDateTime::from_unix_timestamp(NOW - days * DAY - 3 * 3600).expect("a time");
+    let failed = verdict != "pass";
+    Drill {
+        scenario: scenario.into(),
+        shown: format!("reports/{scenario}/{}/", started.date()),
+        started_at: Some(started),
+        verdict: verdict.into(),
+        recovery: Some(Duration::from_secs(minutes * 60)),
+        rto: Some(Duration::from_secs(3600)),
+        rpo: Some(Duration::from_secs(DAY as u64)),
+        failing: if failed {
+            vec![("row_counts/public.entries".into(), "expected at least 1200000 rows, found 0".into())]
+        } else {
+            vec![]
+        },
+        failure: failed.then(|| "1 of 24 checks did not pass".to_owned()),
+        evidence,
+        coverage: Some(Coverage { passed: !failed, content: Content::Fingerprinted, objectives: true, audit: true }),
+        backup: Some(format!("s3://backups/{scenario}/")),
+    }
+}
+
+fn subject(name: &str, drills: Vec<Drill>, max_age: Option<Duration>, options: &FleetOptions<'_>) -> Subject {
+    let judged = state::judge(&drills, max_age, options);
+    Subject {
+        name: name.into(),
+        listed: None,
+        drills,
+        state: judged.state,
+        rule: judged.rule,
+        age: judged.age,
+        gaps: judged.gaps,
+    }
+}
+
+/// Six databases, one in each state, judged as `report fleet` judges them.
+pub(super) fn fleet() -> Fleet {
+    let allowed = AllowedSigners::parse("").expect("no signers");
+    let now = OffsetDateTime::from_unix_timestamp(NOW).expect("a time");
+    let options = FleetOptions {
+        allowed_signers: Some((&allowed, std::path::Path::new("allowed_signers"))),
+        max_age: None,
+        inventory: None,
+        unsigned_ok: false,
+        now,
+    };
+    let week = Some(Duration::from_secs(7 * DAY as u64));
+    let passes = |name: &str, days: &[i64]| -> Vec<Drill> {
+        days.iter().zip([14, 17, 15, 19]).map(|(&d, m)| drill(name, d, "pass", verified(), m)).collect()
+    };
+    let mut ledger = passes("ledger", &[9, 8]);
+    ledger.push(drill("ledger", 1, "fail", verified(), 21));
+    let mut sessions = passes("sessions", &[3]);
+    sessions.push(drill("sessions", 1, "pass", Evidence::Unsigned, 6));
+    let mut search = passes("search", &[2]);
+    for d in &mut search {
+        d.rpo = None;
+    }
+    let subjects = vec![
+        subject("ledger", ledger, week, &options),
+        subject("billing", vec![drill("billing", 1, "fail", verified(), 48)], week, &options),
+        subject("analytics", passes("analytics", &[30, 23]), week, &options),
+        subject("search", search, None, &options),
+        subject("sessions", sessions, week, &options),
+        subject("orders", passes("orders", &[4, 3, 2, 1]), week, &options),
+    ];
+    Fleet {
+        subjects,
+        inputs: vec!["s3://drill-reports/".into()],
+        now,
+        max_age: None,
+        allowed_signers: Some("allowed_signers".into()),
+        inventory: None,
+        unsigned_ok: false,
+    }
+}
+
+#[test]
+fn fleet_html() {
+    let fleet = fleet();
+    let states: Vec<&str> = fleet.subjects.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(states, ["failing", "never verified", "stale", "no max age", "unsigned", "fresh"], "one of each");
+    insta::assert_snapshot!(super::html::page(&fleet));
+}
