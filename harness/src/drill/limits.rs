@@ -28,6 +28,16 @@ pub(super) struct RtoPassed {
     phase: Phase,
 }
 
+/// Provision passed its deadline while it started a server on the backup's own data.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the server was starting on the backup's own data, and that data can be what held it (a recovery that is long or never ends), so this is a finding, not the machine's"
+)]
+pub(super) struct HeldOnBackupData {
+    #[source]
+    passed: deadline::DeadlinePassed,
+}
+
 pub(super) struct Limits {
     deadlines: Deadlines,
     rto: Option<Duration>,
@@ -37,6 +47,9 @@ pub(super) struct Limits {
     /// Set when a dump's restore reads it for its verification too: the verify phase then lasts
     /// as long as that read.
     read_once: AtomicBool,
+    /// Set when provision starts a server on the backup's own data (a physical backup, a
+    /// snapshot's clone): past its deadline, the backup may be the cause.
+    on_backup_data: AtomicBool,
     watchdog: Mutex<Option<std::sync::Arc<Watchdog>>>,
 }
 
@@ -50,7 +63,13 @@ pub(super) enum Stop {
 impl Limits {
     pub(super) fn new(deadlines: Deadlines, rto: Option<Duration>, started: Instant) -> Limits {
         let (recovered, read_once) = (AtomicBool::new(false), AtomicBool::new(false));
-        Limits { deadlines, rto, started, recovered, read_once, watchdog: Mutex::new(None) }
+        let on_backup_data = AtomicBool::new(false);
+        Limits { deadlines, rto, started, recovered, read_once, on_backup_data, watchdog: Mutex::new(None) }
+    }
+
+    /// Provision starts the server on the backup's own data.
+    pub(super) fn on_backup_data(&self) {
+        self.on_backup_data.store(true, Ordering::Relaxed);
     }
 
     /// The dump's restore reads it for its verification too: the verify phase's deadline is
@@ -111,9 +130,13 @@ impl Limits {
         let bounded = async {
             match deadline {
                 // Past fetch's or provision's deadline, the backup was not reached or the target
-                // not started in time: that says nothing about the backup.
+                // not started in time: that says nothing about the backup, unless the server was
+                // starting on the backup's own data.
                 Some(deadline) => deadline::within(phase, deadline, work).await.unwrap_or_else(|passed| {
                     Err(match phase {
+                        Phase::Provision if self.on_backup_data.load(Ordering::Relaxed) => {
+                            PhaseError::error(HeldOnBackupData { passed })
+                        }
                         Phase::Fetch | Phase::Provision => PhaseError::could_not_run(passed),
                         _ => PhaseError::error(passed),
                     })

@@ -154,6 +154,9 @@ impl Drill<'_> {
         // A server started on the backup's own data (a physical backup, a snapshot's clone) may
         // fail to start because of that data.
         let on_backup_data = physical.is_some() || clone.is_some();
+        if on_backup_data {
+            self.limits.on_backup_data();
+        }
         let (mut target, handle) = provision::start(&self.scenario.target, &ctx).await.map_err(|e| {
             match e.says_nothing_of_the_backup(on_backup_data) {
                 true => PhaseError::could_not_run(e),

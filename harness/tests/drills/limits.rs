@@ -86,6 +86,15 @@ fn a_restore_past_its_deadline_fails_naming_the_phase_and_the_limit() {
     assert!(drill.record().failure.as_deref().unwrap_or_default().contains("restore"), "{drill:?}");
     assert!(drill.record().checks.iter().all(|c| c.kind.as_str() != "objectives"), "no objectives, none judged");
     assert!(took < Duration::from_secs(30), "the drill took {took:?}");
+
+    // A dump's target not started by provision's deadline says nothing of the dump: the drill
+    // could not run (exit 3), and is tried again. On a physical backup's own data it is a
+    // finding (physical.rs).
+    let (drill, _) = self::drill(&scratch, NEVER_ENDS, "[target]\nprovision_timeout = \"1ms\"\n");
+    assert_eq!(drill.code, Some(3), "{drill:?}");
+    let error = drill.phase_error(Phase::Provision);
+    assert!(error.starts_with("the provision phase passed its deadline of 1ms"), "{error}");
+    drill.assert_reports_and_no_leftovers();
 }
 
 #[rstest]

@@ -356,6 +356,19 @@ fn a_base_backup_recovers_to_an_lsn_a_transaction_or_a_restore_point_and_from_pl
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains("before recovery_target_lsn FF/0 (in segment 00000001000000FF00000000)"), "{error}");
     assert_eq!(drill.phase(Phase::Provision), pgdrill::outcome::PhaseStatus::Skipped, "{drill:?}");
+
+    // A server on the backup's own data not ready by provision's deadline: the data can be what
+    // held it (a recovery that never ends), so the drill fails; it does not say "could not run"
+    // night after night. (A dump's target is the machine's: limits.rs.)
+    let scenario = scenario_of(&scratch, &source.plain(), &source.archive(), before, 0, "");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    std::fs::write(&scenario, text.replace("[target]\n", "[target]\nprovision_timeout = \"1ms\"\n")).unwrap();
+    let drill = scratch.drill(&scenario);
+    drill.assert_failed_cleanly();
+    assert_eq!(drill.code, Some(1), "a FAIL, not could-not-run (3): {drill:?}");
+    let error = drill.phase_error(Phase::Provision);
+    assert!(error.starts_with("the server was starting on the backup's own data"), "{error}");
+    assert!(error.contains("the provision phase passed its deadline of 1ms"), "{error}");
 }
 
 /// The offset of a WAL location (`0/3000060`) in its 16 MB segment, and the segment's name on
