@@ -2,8 +2,6 @@
 //! column naming the drill when there are several, run at once), then each drill's verdict,
 //! where its reports are, and how to reach a target it kept.
 
-use std::io::IsTerminal;
-
 use tabled::builder::Builder;
 use tabled::settings::peaker::PriorityMax;
 use tabled::settings::{Style, Width};
@@ -49,9 +47,7 @@ pub(super) fn summarize(outcomes: &[&DrillOutcome]) {
 /// The width the table fits: the terminal's, or `COLUMNS` where stdout is no terminal; none in
 /// a log (a CI log keeps each row on one line).
 fn width() -> Option<usize> {
-    let terminal = std::io::stdout().is_terminal().then(|| console::Term::stdout().size_checked()).flatten();
-    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<u16>().ok());
-    terminal.map(|(_, columns)| columns).or(columns).map(|c| usize::from(c).max(40))
+    crate::report::console::fitted_width(&console::Term::stdout())
 }
 
 /// What a run of several drills came to, said last (as nextest's "N tests run" line).

@@ -71,8 +71,7 @@ impl HistoryEntry {
     /// Whether the drill ran to a verdict on the backup: passed, or failed for what it found
     /// (not interrupted, and not a drill that could not run).
     pub fn ran(&self) -> bool {
-        self.verdict == crate::outcome::DrillVerdict::Pass.as_str()
-            || (self.verdict == crate::outcome::DrillVerdict::Fail.as_str() && !self.could_not_run)
+        crate::outcome::ran_to_a_verdict(&self.verdict, self.could_not_run)
     }
 
     pub fn of(record: &DrillRecord, report_dir: &Path, manifest_sha256: String) -> Self {

@@ -30,6 +30,13 @@ pub fn could_not_run(record: &DrillRecord) -> bool {
         && !record.checks.iter().any(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
 }
 
+/// Whether a drill ran to a verdict on the backup: it passed, or failed for what it found (not
+/// interrupted, and not a drill that could not run). The drill's verdict as its record or its
+/// history line writes it.
+pub fn ran_to_a_verdict(verdict: &str, could_not_run: bool) -> bool {
+    verdict == DrillVerdict::Pass.as_str() || (verdict == DrillVerdict::Fail.as_str() && !could_not_run)
+}
+
 /// Closes the record: running phases were interrupted, phases that never ran are skipped with
 /// the reason, and the verdict is decided. Only a drill where every phase passed and every
 /// check passed is a pass.

@@ -37,6 +37,14 @@ pub struct Console {
     unusable: bool,
 }
 
+/// The width lines on `term` are fitted to: the terminal's, else `COLUMNS` where it is set (a
+/// log read in a terminal of that width), at least 40; none in a log without it.
+pub(crate) fn fitted_width(term: &console::Term) -> Option<usize> {
+    let terminal = term.is_term().then(|| term.size_checked()).flatten().map(|(_, columns)| usize::from(columns));
+    let columns = || std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok());
+    terminal.or_else(columns).map(|c| c.max(40))
+}
+
 /// The widest line in a log (not a terminal): a check that lists thousands of indexes gives
 /// a message of tens of thousands of characters, which report.md holds whole.
 const LOG_WIDTH: usize = 1000;
@@ -54,12 +62,7 @@ impl Console {
     pub fn new(verbose: bool) -> Self {
         let live = std::io::stderr().is_terminal();
         let target = if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        // Off a terminal, `COLUMNS` where it is set (as the summary's table reads it).
-        let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok());
-        let width = match console::Term::stderr().size_checked() {
-            Some((_, columns)) if live => usize::from(columns).max(40),
-            _ => columns.map_or(LOG_WIDTH, |c| c.max(40)),
-        };
+        let width = fitted_width(&console::Term::stderr()).unwrap_or(LOG_WIDTH);
         Console {
             multi: MultiProgress::with_draw_target(target),
             bars: HashMap::new(),

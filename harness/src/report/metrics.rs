@@ -54,8 +54,7 @@ fn seconds(d: std::time::Duration) -> f64 {
 /// Whether the drill ran to a verdict on the backup: passed, or failed for what it found (not
 /// interrupted, and not a drill that could not run: exit code 3).
 fn ran(record: &DrillRecord) -> bool {
-    record.verdict == DrillVerdict::Pass
-        || (record.verdict == DrillVerdict::Fail && !crate::outcome::could_not_run(record))
+    crate::outcome::ran_to_a_verdict(record.verdict.as_str(), crate::outcome::could_not_run(record))
 }
 
 /// The verdict on the backup: this drill's when it ran to one, else that of the newest drill of
