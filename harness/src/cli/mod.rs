@@ -331,7 +331,8 @@ fn interrupts() -> (CancellationToken, Arc<AtomicI32>) {
     (token, signal)
 }
 
-/// Renders a diagnostic with its source snippet, as miette does for reports it owns.
+/// Renders a diagnostic with its source snippet, as miette does for reports it owns, its lines
+/// as wide as the console's (a log's are not wrapped: a hint stays on one line).
 fn render(diagnostic: &dyn miette::Diagnostic) -> String {
     let mut out = String::new();
     let handler = if console::colors_enabled_stderr() {
@@ -339,6 +340,7 @@ fn render(diagnostic: &dyn miette::Diagnostic) -> String {
     } else {
         miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
     };
+    let handler = handler.with_width(crate::report::console::line_width(&console::Term::stderr()));
     if handler.render_report(&mut out, diagnostic).is_err() {
         out = diagnostic.to_string();
     }

@@ -45,6 +45,11 @@ pub(crate) fn fitted_width(term: &console::Term) -> Option<usize> {
     terminal.or_else(columns).map(|c| c.max(40))
 }
 
+/// The widest line printed on `term`: [`fitted_width`], else [`LOG_WIDTH`] in a log.
+pub(crate) fn line_width(term: &console::Term) -> usize {
+    fitted_width(term).unwrap_or(LOG_WIDTH)
+}
+
 /// The widest line in a log (not a terminal): a check that lists thousands of indexes gives
 /// a message of tens of thousands of characters, which report.md holds whole.
 const LOG_WIDTH: usize = 1000;
@@ -62,7 +67,7 @@ impl Console {
     pub fn new(verbose: bool) -> Self {
         let live = std::io::stderr().is_terminal();
         let target = if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        let width = fitted_width(&console::Term::stderr()).unwrap_or(LOG_WIDTH);
+        let width = line_width(&console::Term::stderr());
         Console {
             multi: MultiProgress::with_draw_target(target),
             bars: HashMap::new(),

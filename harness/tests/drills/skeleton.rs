@@ -49,7 +49,8 @@ fn assert_the_guides_transcript(drill: &crate::util::Drill, scratch: &Scratch) {
 #[test]
 fn the_bundled_plur_drill_passes() {
     let scratch = Scratch::new();
-    let env = [("COLUMNS".to_owned(), "100".to_owned())];
+    // The guide's paths are those of a default temporary folder (CI's is a tmpfs elsewhere).
+    let env = [("COLUMNS".to_owned(), "100".to_owned()), ("TMPDIR".to_owned(), "/tmp".to_owned())];
     // As the README runs it: from the repository, the scenario named relative to it.
     let drill = scratch.drill_env(std::path::Path::new("scenarios/plur.toml"), &[], &env);
     assert_eq!(drill.code, Some(0), "{drill:?}");
