@@ -1,5 +1,5 @@
-//! Both inflaters (zlib-rs by default, ISA-L with `--features isal`) read good streams whole
-//! through readers of any read size, and refuse every damaged one.
+//! The inflater reads good streams whole through readers of any read size (a pipe, a decrypting
+//! reader, an HTTP body), and refuses every damaged one.
 
 use std::io::{BufReader, Write};
 
@@ -95,17 +95,4 @@ fn mutated_streams_fail_or_read_what_was_written_never_something_else() {
             assert!(read == plain, "round {round}: a mutated stream read as other data");
         }
     }
-}
-
-#[cfg(feature = "isal")]
-#[test]
-fn isa_l_says_what_was_wrong() {
-    let good = gz(&text(2_000));
-    let (crc, trailing) = bad_crc_and_trailing(&good);
-    let error = through(crc, 4096).unwrap_err().to_string();
-    assert!(error.contains("CRC32 or length does not match its trailer"), "{error}");
-    let error = through(good[..good.len() / 2].to_vec(), 4096).unwrap_err().to_string();
-    assert!(error.contains("cut short"), "{error}");
-    let error = through(trailing, 4096).unwrap_err().to_string();
-    assert!(error.contains("not a gzip header"), "{error}");
 }
