@@ -6,17 +6,17 @@
 //! backup's own function a member of an extension. So after the restore one read, in the
 //! audit's own session, compares each flag PostgreSQL derives from the backup's objects with
 //! what their DDL would make ([`super::derived_sql`]), and the members of each extension with
-//! those a fresh `CREATE EXTENSION` of the same version makes in a scratch database of the same
-//! server; each disagreement is named, and fails the restore.
+//! those a fresh `CREATE EXTENSION` of the same version makes on a cluster the backup never
+//! touched ([`super::members`]); each disagreement is named, and fails the restore.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor};
 
 use super::CatalogError;
-use super::derived_sql::{EXTENSIONS_SQL, MEMBERS_SQL, READ, derived_sql};
+use super::derived_sql::{EXTENSIONS_SQL, READ, derived_sql};
+use super::members::{Extension, Members, read_members};
 use super::take::{connect, real_catalogs, text};
 
 /// One flag the backup's catalog holds that its DDL would not have made.
@@ -147,8 +147,8 @@ fn bool_word(printed: &str) -> &'static str {
 /// What the read found: nothing written, in so long, and each extension's members compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Derived {
-    /// How long the flags' statement took, and the members' comparison (the scratch database
-    /// made, each extension created again, read, and the database dropped).
+    /// How long the flags' statement took, and the members' comparison (the reference read from
+    /// this machine's cache, or made on a fresh cluster, and compared).
     pub flags: Duration,
     pub members: Duration,
     /// Each extension compared: name, version, how many members.
@@ -167,7 +167,7 @@ impl Derived {
         if !self.extensions.is_empty() {
             let list: Vec<String> = self.extensions.iter().map(|(n, v, m)| format!("{n} {v} ({m})")).collect();
             summary.push_str(&format!(
-                ", extension members as CREATE EXTENSION makes them in a scratch database: {} (compared in {} ms)",
+                ", extension members as CREATE EXTENSION makes them on a fresh cluster of the target's image: {} (compared in {} ms)",
                 crate::listing::first(&list, 8, ", "),
                 self.members.as_millis()
             ));
@@ -179,26 +179,20 @@ impl Derived {
     }
 }
 
-/// An extension of the restored database, as a scratch database creates it again.
-struct Extension {
-    name: String,
-    version: String,
-    schema: String,
-    /// The extension creates its schema (it is one of its members), so none is given.
-    owns_schema: bool,
+/// A restored database's derived flags, read, and its extensions' members as restored, not yet
+/// judged against a reference ([`Read::judge`]).
+pub(crate) struct Read {
+    database: String,
+    started: Instant,
+    flags: Duration,
+    written: Vec<Written>,
+    /// Read when asked: the extensions, in the order they were created, and their members.
+    members: Option<(Vec<Extension>, Members)>,
 }
 
-/// Reads database `database`'s derived flags and, `members`, compares its extensions' members
-/// with a fresh `CREATE EXTENSION`'s in a scratch database made from `template0` through
-/// `maintenance`. Every disagreement is named in [`CatalogError::Written`].
-pub(crate) async fn derived(
-    options: &PgConnectOptions,
-    database: &str,
-    maintenance: &str,
-    members: bool,
-) -> Result<Derived, CatalogError> {
+/// Reads database `database`'s derived flags and, `members`, its extensions and their members.
+pub(crate) async fn read(options: &PgConnectOptions, database: &str, members: bool) -> Result<Read, CatalogError> {
     let started = Instant::now();
-    let members_asked = members;
     let fail = |source: sqlx::Error| CatalogError::Unreadable { database: database.to_owned(), source };
     let mut conn = connect(options, database).await?;
     real_catalogs(&mut conn, database, &READ).await?;
@@ -208,7 +202,7 @@ pub(crate) async fn derived(
         written.push(Written { code: column(0)?, object: column(6)?, found: column(4)?, expected: column(5)? });
     }
     let flags = started.elapsed();
-    let mut compared = Vec::new();
+    let mut read = Read { database: database.to_owned(), started, flags, written, members: None };
     if members {
         let mut extensions = Vec::new();
         for row in conn.fetch_all(sqlx::raw_sql(EXTENSIONS_SQL)).await.map_err(fail)? {
@@ -216,94 +210,43 @@ pub(crate) async fn derived(
             let (name, version, schema) = (column(0)?, column(1)?, column(2)?);
             extensions.push(Extension { name, version, schema, owns_schema: column(3)? == "t" });
         }
-        let restored = read_members(&mut conn, database).await?;
-        let fresh = scratch_members(options, maintenance, &extensions).await?;
-        written.extend(compare_members(&restored, &fresh));
-        compared = extensions
-            .iter()
-            .map(|e| (e.name.clone(), e.version.clone(), restored.get(&e.name).map_or(0, |m| m.1.len())))
-            .collect();
+        read.members = Some((extensions, read_members(&mut conn, database).await?));
     }
     conn.close().await.ok();
-    let members = started.elapsed() - flags;
-    tracing::debug!(
-        "derived flags of `{database}`: {} written, read in {flags:?}, members in {members:?}",
-        written.len()
-    );
-    if !written.is_empty() {
-        return Err(CatalogError::Written { database: database.to_owned(), written });
-    }
-    Ok(Derived { flags, members, extensions: compared, members_compared: members_asked })
+    Ok(read)
 }
 
-/// Each extension's version and members, by name; each member with its definition (empty for
-/// a kind whose definition is not read).
-type Members = BTreeMap<String, (String, BTreeMap<String, String>)>;
-
-async fn read_members(conn: &mut sqlx::PgConnection, database: &str) -> Result<Members, CatalogError> {
-    let fail = |source: sqlx::Error| CatalogError::Unreadable { database: database.to_owned(), source };
-    let mut members = Members::new();
-    for row in conn.fetch_all(sqlx::raw_sql(MEMBERS_SQL)).await.map_err(fail)? {
-        let column = |i| text(&row, i, database).map(Option::unwrap_or_default);
-        let entry = members.entry(column(0)?).or_insert_with(|| (String::new(), BTreeMap::new()));
-        entry.0 = column(1)?;
-        entry.1.insert(column(2)?, column(3)?);
+impl Read {
+    /// The restored database's extensions, in the order they were created (none when the
+    /// members were not read).
+    pub(crate) fn extensions(&self) -> &[Extension] {
+        self.members.as_ref().map_or(&[], |(extensions, _)| extensions)
     }
-    Ok(members)
-}
 
-/// The members of `extensions` created again, in the order they were, in a scratch database
-/// made from `template0` (which holds plpgsql), removed after.
-async fn scratch_members(
-    options: &PgConnectOptions,
-    maintenance: &str,
-    extensions: &[Extension],
-) -> Result<Members, CatalogError> {
-    let scratch = format!("pgdrill_members_{:016x}", rand::random::<u64>());
-    let fail = |source: sqlx::Error| CatalogError::Scratch { action: "create a scratch database", source };
-    let mut admin = connect(options, maintenance).await?;
-    admin
-        .execute(sqlx::raw_sql(&format!("CREATE DATABASE {} TEMPLATE template0", ident(&scratch))))
-        .await
-        .map_err(fail)?;
-    let read = async {
-        let mut conn = connect(options, &scratch).await?;
-        for e in extensions {
-            let mut create =
-                format!("CREATE EXTENSION IF NOT EXISTS {} VERSION {}", ident(&e.name), literal(&e.version));
-            if !e.owns_schema {
-                // Not `IF NOT EXISTS`: a `pg_` name (plpgsql's `pg_catalog`) is refused even so.
-                let exists = format!(
-                    "SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) {}",
-                    literal(&e.schema)
-                );
-                let schema = format!("CREATE SCHEMA {}", ident(&e.schema));
-                let create_schema = async {
-                    if conn.fetch_optional(sqlx::raw_sql(&exists)).await?.is_none() {
-                        conn.execute(sqlx::raw_sql(&schema)).await?;
-                    }
-                    Ok(())
-                };
-                create_schema
-                    .await
-                    .map_err(|source| CatalogError::Scratch { action: "create an extension's schema", source })?;
-                create.push_str(&format!(" SCHEMA {}", ident(&e.schema)));
-            }
-            conn.execute(sqlx::raw_sql(&create))
-                .await
-                .map_err(|source| CatalogError::Scratch { action: "create an extension again", source })?;
+    /// Every flag written and, given `fresh` (the extensions' members as a fresh `CREATE
+    /// EXTENSION` makes them), every member the backup added or altered, named in
+    /// [`CatalogError::Written`]; else what was compared.
+    pub(crate) fn judge(self, fresh: Option<&Members>) -> Result<Derived, CatalogError> {
+        let Read { database, started, flags, mut written, members } = self;
+        let mut compared = Vec::new();
+        let members_compared = fresh.is_some();
+        if let (Some((extensions, restored)), Some(fresh)) = (members, fresh) {
+            written.extend(compare_members(&restored, fresh));
+            compared = extensions
+                .iter()
+                .map(|e| (e.name.clone(), e.version.clone(), restored.get(&e.name).map_or(0, |m| m.1.len())))
+                .collect();
         }
-        let members = read_members(&mut conn, &scratch).await;
-        conn.close().await.ok();
-        members
-    };
-    let members = read.await;
-    let dropped =
-        admin.execute(sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(&scratch)))).await;
-    admin.close().await.ok();
-    let members = members?;
-    dropped.map_err(|source| CatalogError::Scratch { action: "drop the scratch database", source })?;
-    Ok(members)
+        let members = started.elapsed().saturating_sub(flags);
+        tracing::debug!(
+            "derived flags of `{database}`: {} written, read in {flags:?}, members in {members:?}",
+            written.len()
+        );
+        if !written.is_empty() {
+            return Err(CatalogError::Written { database, written });
+        }
+        Ok(Derived { flags, members, extensions: compared, members_compared })
+    }
 }
 
 /// The restored members that a fresh `CREATE EXTENSION` of the same version does not make, or
@@ -348,19 +291,31 @@ fn differing(restored: &str, fresh: &str) -> Option<(String, String)> {
     Some((found.join("; "), expected.join("; ")))
 }
 
-/// `name` as a quoted SQL identifier.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `value` as a SQL string literal (`standard_conforming_strings` is on in the audit's session).
-fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_write_is_said_with_what_postgresql_does_instead() {
+        let said = |code: &str, object: &str, found: &str, expected: &str| {
+            Written { code: code.into(), object: object.into(), found: found.into(), expected: expected.into() }
+                .to_string()
+        };
+        assert_eq!(
+            said("relchecks", "table public.orders", "0", "2"),
+            "table public.orders: pg_class.relchecks is 0 but it has 2 CHECK constraints: the catalog was written directly, PostgreSQL does not enforce them"
+        );
+        assert!(said("relhastriggers", "table public.ledger", "false", "1").contains("it has 1 trigger: "));
+        assert!(
+            said("indimmediate", "index public.imm_id_key", "false", "table constraint imm_id_key on public.imm")
+                .contains("table constraint imm_id_key on public.imm is not DEFERRABLE")
+        );
+        assert!(
+            said("indisprimary", "index public.x", "true", "")
+                .contains("indisprimary is true but no constraint owns it")
+        );
+        assert!(said("odd", "index public.x", "a", "b").contains("odd is a where its DDL would make b"));
+    }
 
     fn members(list: &[(&str, &str, &[&str])]) -> Members {
         list.iter()
@@ -386,7 +341,7 @@ mod tests {
             written[0].to_string(),
             "function public.not_plpgsql(): pg_depend makes it a member of extension plpgsql, but CREATE EXTENSION plpgsql VERSION '1.0' makes no such member: the catalog was written directly (or with ALTER EXTENSION ... ADD), and it is the backup's own"
         );
-        // An extension the scratch database could not make again has no members there.
+        // An extension the fresh cluster could not make again has no members there.
         let written = compare_members(&restored, &members(&[]));
         assert_eq!(written.len(), 3);
     }
@@ -405,33 +360,5 @@ mod tests {
             written[0].to_string(),
             "function public.l2(vector,vector): as restored it has volatility s; code md5 bb, where CREATE EXTENSION vector VERSION '0.8.0' makes volatility i; code md5 aa: the backup altered or replaced a member of the extension after creating it (or the catalog was written directly), so what runs for it is the backup's own"
         );
-    }
-
-    #[test]
-    fn each_write_is_said_with_what_postgresql_does_instead() {
-        let said = |code: &str, object: &str, found: &str, expected: &str| {
-            Written { code: code.into(), object: object.into(), found: found.into(), expected: expected.into() }
-                .to_string()
-        };
-        assert_eq!(
-            said("relchecks", "table public.orders", "0", "2"),
-            "table public.orders: pg_class.relchecks is 0 but it has 2 CHECK constraints: the catalog was written directly, PostgreSQL does not enforce them"
-        );
-        assert!(said("relhastriggers", "table public.ledger", "false", "1").contains("it has 1 trigger: "));
-        assert!(
-            said("indimmediate", "index public.imm_id_key", "false", "table constraint imm_id_key on public.imm")
-                .contains("table constraint imm_id_key on public.imm is not DEFERRABLE")
-        );
-        assert!(
-            said("indisprimary", "index public.x", "true", "")
-                .contains("indisprimary is true but no constraint owns it")
-        );
-        assert!(said("odd", "index public.x", "a", "b").contains("odd is a where its DDL would make b"));
-    }
-
-    #[test]
-    fn names_and_versions_from_the_backup_are_quoted() {
-        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(literal("1.0'; DROP"), "'1.0''; DROP'");
     }
 }

@@ -27,13 +27,15 @@ mod cache;
 mod compare;
 mod derived;
 mod derived_sql;
+mod members;
 mod sql;
 mod take;
 
 use crate::outcome::CatalogAudit;
-pub(crate) use cache::{cache_path, load, save};
+pub(crate) use cache::{cache_path, load, members_path, save};
 pub(crate) use compare::{Change, compare};
-pub(crate) use derived::{Derived, Written, derived};
+pub(crate) use derived::{Derived, Written, read};
+pub(crate) use members::{Extension, Kept, Members, fresh_members};
 pub(crate) use take::fingerprint;
 use take::take;
 
@@ -139,22 +141,23 @@ pub(crate) enum CatalogError {
     /// on them while the checks would read the objects they derive from.
     #[error("{}", written_message(.database, .written))]
     Written { database: String, written: Vec<Written> },
-    /// The scratch database whose extensions' members are the reference could not be made.
-    #[error("cannot {action} to compare the extensions' members with")]
+    /// The scratch database of a fresh cluster, whose extensions' members are the reference,
+    /// could not be made.
+    #[error("cannot {action} on a fresh cluster to compare the extensions' members with")]
     Scratch {
         action: &'static str,
         #[source]
         source: sqlx::Error,
     },
     /// The cached reference cannot be read or written.
-    #[error("cannot use the reference fingerprint `{}`", .path.display())]
+    #[error("cannot use the cached reference `{}`", .path.display())]
     Cache {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    /// The cached reference is not a fingerprint, or one cannot be written as JSON.
-    #[error("cannot use the reference fingerprint `{}`", .path.display())]
+    /// The cached reference is not what it should be, or cannot be written as JSON.
+    #[error("cannot use the cached reference `{}`", .path.display())]
     CacheJson {
         path: PathBuf,
         #[source]
@@ -340,7 +343,7 @@ mod tests {
     fn a_reference_survives_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalogs/abc.json");
-        assert_eq!(load(&path).unwrap(), None);
+        assert_eq!(load::<Fingerprint>(&path).unwrap(), None);
         let print = print(&[("type pg_catalog.int4", row(23, "aa"))], Some((12351, 13223)));
         save(&path, &print).unwrap();
         assert_eq!(load(&path).unwrap(), Some(print));

@@ -98,16 +98,30 @@ impl From<Exit> for ExitCode {
 pub fn run() -> ExitCode {
     // SAFETY: the caller has started no other thread; the async runtime starts below.
     unsafe { crate::evidence::sign::take_env() };
-    // Drills run at once (`--jobs`) run on the workers, whose stack must hold a drill's futures
-    // as the main thread's does (a debug build's outgrow the default 2 MiB).
-    match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(16 << 20).build() {
-        Ok(runtime) => runtime.block_on(main()),
+    // A drill's futures are large in a debug build: drills run at once (`--jobs`) run on the
+    // workers, and the first on a thread of its own, each with the stack the tests' drills get
+    // (the main thread's 8 MiB, and the workers' default 2 MiB, were outgrown).
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(STACK).build() {
+        Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Fail.into();
+        }
+    };
+    let main =
+        std::thread::Builder::new().name("pgdrill".into()).stack_size(STACK).spawn(move || runtime.block_on(main()));
+    match main.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(e) => {
+            eprintln!("error: cannot start pgdrill's main thread: {e}");
             Exit::Fail.into()
         }
     }
 }
+
+/// The stack of each thread that runs a drill's futures.
+const STACK: usize = 64 << 20;
 
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -5,6 +5,7 @@
 
 mod after;
 mod dump;
+mod fresh;
 mod limits;
 mod onepass;
 mod options;

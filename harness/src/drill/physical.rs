@@ -7,7 +7,7 @@ use crate::outcome::BackupKind;
 use crate::outcome::CatalogAudit;
 use crate::outcome::Phase;
 use crate::outcome::RestoreStats;
-use crate::provision::{self, ProvisionContext, Target};
+use crate::provision::Target;
 use crate::restore::{self};
 use crate::scenario::TargetKind;
 use crate::source::Backup;
@@ -54,7 +54,7 @@ impl Drill<'_> {
             let mut summary = format!("{}; {}", recovered.summary(), catalog.summary());
             // Its extensions' members are production's, updated along their own paths: only
             // the flags are compared.
-            let derived = restore::audit::derived(&target, &database, false).await.map_err(PhaseError::error)?;
+            let derived = restore::audit::derived_flags(&target, &database).await.map_err(PhaseError::error)?;
             if let Some(derived) = derived {
                 summary.push_str(&format!("; {}", derived.summary()));
             }
@@ -76,32 +76,9 @@ impl Drill<'_> {
     /// A recovered cluster's built-ins against a fresh cluster of the same image (started once
     /// per image, then cached): a backup whose built-ins lie fails the restore.
     async fn audit_recovered(&self, target: &Target, database: &str, major: u32) -> Result<CatalogAudit, PhaseError> {
-        let progress = |message: &str| self.progress(Phase::Restore, message, None, None);
-        let scenario = format!("{}-catalog", self.scenario.name);
-        // A folder and a name of its own beside the target's (a start cut off drops the handle,
-        // which removes its container).
-        let drill_id = format!("ca7a{}", self.drill_id.get(4..).unwrap_or_default());
-        let ctx = ProvisionContext {
-            drill_id: &drill_id,
-            scenario: &scenario,
-            redactor: &self.redactor,
-            progress: &progress,
-            backup: None,
-            trusted: self.scenario.source.trusted.as_deref(),
-            backup_major: Some(major),
-            physical: None,
-            clone: None,
-            // Fingerprinted once and removed.
-            restarts: false,
-        };
-        // A fresh cluster of the very image the target runs (a physical backup's own major).
-        let mut spec = self.scenario.target.clone();
-        if let TargetKind::Container(container) = &mut spec.kind {
-            container.image = target.info.image.clone().or(container.image.take());
-            container.version = None;
-        }
-        let fresh = provision::start(&spec, &ctx);
-        let (reference, name) = restore::audit::fresh_cluster(target, fresh).await.map_err(PhaseError::error)?;
+        let fresh = self.fresh_cluster(target, Some(major));
+        let (reference, name) =
+            restore::audit::fresh_cluster(target, fresh.start()).await.map_err(PhaseError::error)?;
         restore::audit::after_restore(target, &reference, &name, database).await.map_err(PhaseError::error)
     }
 

@@ -213,10 +213,18 @@ impl Drill<'_> {
         Limits::fits(target, format, dump.bytes).map_err(PhaseError::error)?;
         let (one_pass, trust) = one_pass.unzip();
         let read = (backup, one_pass);
-        let (stats, summary) =
+        let (stats, mut summary) =
             restore::phase::restore(target, read, format, dump, restore, into, &reference, &self.redactor, &progress)
                 .await
                 .map_err(PhaseError::error)?;
+        // The flags PostgreSQL acts on, and the extensions' members against a fresh cluster's.
+        let checked = restore::phase::checks_database(target, dump, into, &stats);
+        let fresh = self.fresh_cluster(target, Some(target.info.server_version_num / 10_000));
+        if let Some(derived) =
+            restore::audit::derived(target, &checked, Box::pin(fresh.start())).await.map_err(PhaseError::error)?
+        {
+            summary.push_str(&format!("; {}", derived.summary()));
+        }
         let Some(trust) = trust else { return Ok(((stats, None), summary)) };
         match trust.await {
             Ok(verified) => Ok(((stats, Some(verified)), summary)),

@@ -7,7 +7,7 @@
 use crate::outcome::CatalogAudit;
 use std::future::Future;
 
-use crate::catalog::{self, CatalogError, Derived, Fingerprint};
+use crate::catalog::{self, CatalogError, Derived, Extension, Fingerprint, Kept, Members};
 use crate::provision::tools::Tools;
 use crate::provision::{Target, TargetError, Teardown};
 
@@ -28,26 +28,70 @@ pub(crate) async fn after_restore(
     catalog::audit(&target.connect_options(&target.maintenance_db), reference, reference_name, &databases).await
 }
 
-/// The catalog PostgreSQL acts on against the one the checks read: database `database`'s
-/// derived flags against its own objects' DDL, and, with `members` (a dump's restore, whose
-/// extensions were created by its own `CREATE EXTENSION`), each extension's members against a
-/// fresh `CREATE EXTENSION`'s. `None` when the database is not there (the checks say so).
-/// The members are compared on pgdrill's own servers only (container, local, pod): on a shared
-/// server the drill's role may not create the scratch database, and its extensions are the
-/// server's, not the backup's.
-pub(crate) async fn derived(target: &Target, database: &str, members: bool) -> Result<Option<Derived>, CatalogError> {
-    let members = members && target.offline.is_some();
+/// Database `database`'s derived flags against its own objects' DDL (a base backup's recovery:
+/// its extensions' members are its cluster's own). `None` when the database is not there (the
+/// checks say so).
+pub(crate) async fn derived_flags(target: &Target, database: &str) -> Result<Option<Derived>, CatalogError> {
     let options = target.connect_options(&target.maintenance_db);
-    match catalog::derived(&options, database, &target.maintenance_db, members).await {
+    match catalog::read(&options, database, false).await {
         Err(CatalogError::Missing { .. }) => Ok(None),
-        read => read.map(Some),
+        read => read?.judge(None).map(Some),
     }
+}
+
+/// A dump's restore, whose extensions its own `CREATE EXTENSION` made: database `database`'s
+/// derived flags, and each extension's members against those a fresh `CREATE EXTENSION` makes on
+/// a fresh cluster of the target's image ([`members_reference`]). On a shared server the members
+/// are not compared: its extensions are the server's, not the backup's, and the drill's role may
+/// create nothing there. `None` when the database is not there.
+pub(crate) async fn derived<F>(target: &Target, database: &str, fresh: F) -> Result<Option<Derived>, ReferenceError>
+where
+    F: Future<Output = Result<(Target, Teardown), TargetError>>,
+{
+    let members = target.offline.is_some();
+    let options = target.connect_options(&target.maintenance_db);
+    let read = match catalog::read(&options, database, members).await {
+        Err(CatalogError::Missing { .. }) => return Ok(None),
+        read => read?,
+    };
+    let reference = match members {
+        true => Some(members_reference(target, read.extensions(), fresh).await?),
+        false => None,
+    };
+    Ok(Some(read.judge(reference.as_ref())?))
+}
+
+/// The members of `extensions` as `CREATE EXTENSION` makes them on a cluster of the target's
+/// image that no backup touched: from this machine's cache, or made on a fresh cluster that
+/// `fresh` starts (and removed after), then kept.
+async fn members_reference<F>(target: &Target, extensions: &[Extension], fresh: F) -> Result<Members, ReferenceError>
+where
+    F: Future<Output = Result<(Target, Teardown), TargetError>>,
+{
+    if extensions.is_empty() {
+        return Ok(Members::new());
+    }
+    let image = image_id(target).await.map_err(ReferenceError::Start)?;
+    let path = catalog::members_path(&image);
+    let mut kept: Kept = catalog::load(&path)?.unwrap_or_default();
+    if let Some(members) = kept.members_of(extensions) {
+        return Ok(members);
+    }
+    let made = on_fresh_cluster(&image, fresh, async |fresh: &Target| {
+        let options = fresh.connect_options(&fresh.maintenance_db);
+        catalog::fresh_members(&options, &fresh.maintenance_db, extensions).await
+    })
+    .await?;
+    // Merged with what another drill kept meanwhile.
+    kept.add(extensions, &made, catalog::load(&path).ok().flatten());
+    catalog::save(&path, &kept)?;
+    Ok(made)
 }
 
 /// Why the reference of a fresh cluster could not be had.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReferenceError {
-    #[error("cannot start a fresh cluster of the target's image to compare the catalogs with")]
+    #[error("cannot start a fresh cluster of the target's image to compare the catalog with")]
     Start(#[source] TargetError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
@@ -70,25 +114,36 @@ where
     if let Some(cached) = catalog::load(&path)? {
         return Ok((cached, name));
     }
+    let fingerprint = on_fresh_cluster(&image, fresh, async |fresh: &Target| {
+        catalog::fingerprint(&fresh.connect_options(&fresh.maintenance_db), &fresh.maintenance_db).await
+    })
+    .await?;
+    catalog::save(&path, &fingerprint)?;
+    Ok((fingerprint, name))
+}
+
+/// What `read` finds on the fresh cluster that `fresh` starts, which must run image `image` (a
+/// reference taken on any other would be the wrong one for every later drill of it); the
+/// cluster is removed after.
+async fn on_fresh_cluster<F, T>(
+    image: &str,
+    fresh: F,
+    read: impl AsyncFnOnce(&Target) -> Result<T, CatalogError>,
+) -> Result<T, ReferenceError>
+where
+    F: Future<Output = Result<(Target, Teardown), TargetError>>,
+{
     let (fresh, teardown) = fresh.await.map_err(ReferenceError::Start)?;
-    // Cached under the target's image: taken from any other would be the wrong reference for
-    // every later drill of it.
-    let fresh_image = image_id(&fresh).await;
-    let taken = match fresh_image {
-        Ok(id) if id == image => {
-            catalog::fingerprint(&fresh.connect_options(&fresh.maintenance_db), &fresh.maintenance_db)
-                .await
-                .map_err(ReferenceError::from)
-        }
+    let taken = match image_id(&fresh).await {
+        Ok(id) if id == image => read(&fresh).await.map_err(ReferenceError::from),
         other => {
-            Err(ReferenceError::OtherImage { fresh: other.unwrap_or_else(|e| e.to_string()), target: image.clone() })
+            Err(ReferenceError::OtherImage { fresh: other.unwrap_or_else(|e| e.to_string()), target: image.to_owned() })
         }
     };
     let removed = teardown.run().await;
-    let fingerprint = taken?;
+    let taken = taken?;
     removed.map_err(ReferenceError::Start)?;
-    catalog::save(&path, &fingerprint)?;
-    Ok((fingerprint, name))
+    Ok(taken)
 }
 
 /// What the target runs, as the reference's cache knows it: the image's id for a container

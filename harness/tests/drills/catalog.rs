@@ -255,7 +255,10 @@ fn a_dump_that_writes_the_flags_postgresql_acts_on_fails_naming_each_and_its_hon
     assert_eq!(honest.record().verdict, DrillVerdict::Pass, "{honest:?}");
     let said = honest.phase_summary(Phase::Restore);
     assert!(said.contains("catalog flags PostgreSQL acts on"), "{said}");
-    assert!(said.contains("extension members as CREATE EXTENSION makes them in a scratch database: "), "{said}");
+    assert!(
+        said.contains("extension members as CREATE EXTENSION makes them on a fresh cluster of the target's image: "),
+        "{said}"
+    );
     let (_scratch, lying) = lying;
     lying.assert_failed_cleanly();
     assert_eq!(lying.phase(Phase::Restore), PhaseStatus::Failed, "{lying:?}");
