@@ -1,5 +1,8 @@
-//! JUnit files validated against junit-10.xsd, the schema of Jenkins' xUnit plugin, by
-//! `ci/junit/validate.py` (which fetches the schema once and caches it under `target/`).
+//! JUnit files validated against junit-10.xsd, the schema of Jenkins' xUnit plugin. The schema
+//! is fetched once, checked against its pinned digest and cached under `target/junit-xsd/` by
+//! `ci/junit/validate.py` (which validates with Python's `xmlschema`); once it is there, each
+//! file is validated by libxml2's `xmllint`, which reads the same schema in milliseconds where
+//! the Python validator took 0.7 CPU-seconds a file (it ran after every failed drill).
 
 use std::path::Path;
 use std::process::Command;
@@ -7,11 +10,16 @@ use std::process::Command;
 use crate::util::root;
 
 pub(crate) fn assert_valid(file: &Path) {
-    let output = Command::new("python3")
-        .arg(root().join("ci/junit/validate.py"))
-        .arg(file)
-        .output()
-        .expect("run python3 ci/junit/validate.py");
+    let schema = root().join("target/junit-xsd/junit-10.xsd");
+    let output = if schema.is_file() {
+        Command::new("xmllint").arg("--noout").arg("--schema").arg(&schema).arg(file).output().expect("run xmllint")
+    } else {
+        Command::new("python3")
+            .arg(root().join("ci/junit/validate.py"))
+            .arg(file)
+            .output()
+            .expect("run python3 ci/junit/validate.py")
+    };
     assert!(
         output.status.success(),
         "{} is not valid JUnit:\n{}{}\n--- the file\n{}",
