@@ -39,8 +39,11 @@ pub(super) async fn connect(options: &PgConnectOptions, database: &str) -> Resul
     let options = options.clone().database(database);
     match sqlx::PgConnection::connect_with(&session(&options, false)).await {
         Ok(conn) => Ok(conn),
-        // Before PostgreSQL 17 there is no `event_triggers` setting, nor login event triggers.
-        Err(e) if e.to_string().contains("event_triggers") => {
+        // Before PostgreSQL 17 there is no `event_triggers` setting, nor login event triggers
+        // (undefined_object, 42704), and a role that is not a superuser may not set it
+        // (insufficient_privilege, 42501): the only setting of the session that an older server
+        // lacks or a role may not set.
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42704" | "42501")) => {
             sqlx::PgConnection::connect_with(&session(&options, true)).await.map_err(fail)
         }
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {

@@ -402,7 +402,9 @@ mod tests {
                 history: "history.jsonl".into(),
                 evidence: None,
             }),
-            false => Err(crate::report::ReportError { path: "r".into(), source: std::io::Error::other("disk full") }),
+            false => {
+                Err(crate::report::ReportError { path: "r".into(), source: std::io::Error::other("disk full").into() })
+            }
         };
         DrillOutcome { record, reports, scenario_error, kept: None, snapshot: None }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::steps::Trust;
-use super::{Cleanup, Drill, PhaseError};
+use super::{Cleanup, Drill, Mismatch, PhaseError};
 use crate::dump::DumpSummary;
 use crate::outcome::{Event, Phase};
 use crate::provision::Target;
@@ -28,10 +28,9 @@ impl Drill<'_> {
             self.recover(cleanup, &backup).await
         } else if physical_only {
             let refuse = async {
-                Err::<((), String), _>(PhaseError::error(std::io::Error::other(format!(
-                    "`{}` is a pg_dump backup: `wal_archive`, `stanza`, `set` and `[recovery]` are for a physical backup (a pg_basebackup folder or a pgBackRest repository)",
-                    backup.location
-                ))))
+                Err::<((), String), _>(PhaseError::error(Mismatch::PhysicalSettingsOnDump {
+                    location: backup.location.clone(),
+                }))
             };
             self.phase(Phase::Verify, refuse).await;
             None

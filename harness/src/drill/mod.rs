@@ -222,6 +222,19 @@ impl PhaseError {
 
 type PhaseResult<T> = Result<(T, String), PhaseError>;
 
+/// A scenario that asks of a backup what its kind cannot give: the drill fails in verify.
+#[derive(Debug, thiserror::Error)]
+enum Mismatch {
+    #[error(
+        "`{location}` is a pg_dump backup: `wal_archive`, `stanza`, `set` and `[recovery]` are for a physical backup (a pg_basebackup folder or a pgBackRest repository)"
+    )]
+    PhysicalSettingsOnDump { location: String },
+    #[error(
+        "a physical backup recovers on a container, local or pod target (its data directory is the backup's, a server's is its own): remove `[target] kind = \"server\"`"
+    )]
+    PhysicalOnServer,
+}
+
 /// What teardown must undo: the provisioned target, and whether a start may have been cut off
 /// before it handed its container over.
 #[derive(Default)]

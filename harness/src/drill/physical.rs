@@ -12,7 +12,7 @@ use crate::restore::{self};
 use crate::scenario::TargetKind;
 use crate::source::Backup;
 
-use super::{Cleanup, Drill, Event, PhaseError, PhaseResult};
+use super::{Cleanup, Drill, Event, Mismatch, PhaseError, PhaseResult};
 
 impl Drill<'_> {
     /// Verify, provision and recovery of a physical base backup: staged and verified before
@@ -89,9 +89,7 @@ impl Drill<'_> {
             TargetKind::Container(spec) => restore::physical::Where::Container(spec),
             TargetKind::Local(spec) => restore::physical::Where::Local(spec),
             TargetKind::Server(_) => {
-                return Err(PhaseError::error(std::io::Error::other(
-                    "a physical backup recovers on a container, local or pod target (its data directory is the backup's, a server's is its own): remove `[target] kind = \"server\"`",
-                )));
+                return Err(PhaseError::error(Mismatch::PhysicalOnServer));
             }
             TargetKind::Pod(spec) => restore::physical::Where::Pod(spec),
         };

@@ -49,6 +49,9 @@ pub enum MergeError {
         #[source]
         source: std::io::Error,
     },
+    /// The fleet's statement could not be written or signed.
+    #[error(transparent)]
+    Seal(#[from] super::ReportError),
 }
 
 /// A drill folder found.

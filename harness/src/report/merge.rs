@@ -382,7 +382,6 @@ fn seal(output: &Path, fleet: &FleetFile, signer: Option<&sign::Signer>) -> Resu
     let mut subjects = files.to_vec();
     subjects.push(manifest::NAME);
     let made = statement::fleet_statement(predicate, output, &subjects).map_err(err(output.to_owned()))?;
-    let sealed =
-        super::seal(output, &made, signer).map_err(|e| MergeError::Write { path: e.path, source: e.source })?;
+    let sealed = super::seal(output, &made, signer)?;
     Ok(Some(sealed))
 }

@@ -44,8 +44,9 @@ pub struct ReportPaths {
 #[error("cannot write report `{}`", path.display())]
 pub struct ReportError {
     pub path: PathBuf,
+    /// Why: the file system's error, or the signer's for a signature.
     #[source]
-    pub source: std::io::Error,
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// `reports/<scenario>/<UTC timestamp>` under `root`, made unique if a drill of the same
@@ -84,7 +85,7 @@ pub(crate) fn write_all(
 ) -> Result<ReportPaths, ReportError> {
     let err = |path: &Path| {
         let path = path.to_owned();
-        move |source| ReportError { path, source }
+        move |source: std::io::Error| ReportError { path, source: source.into() }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
     let past = history::of_scenario(history_path, &record.scenario.name);
@@ -150,8 +151,8 @@ fn sign_evidence(
     files: &[&str],
     signer: &sign::Signer,
 ) -> Result<PathBuf, ReportError> {
-    let made =
-        statement::statement(record, dir, files).map_err(|source| ReportError { path: dir.to_owned(), source })?;
+    let made = statement::statement(record, dir, files)
+        .map_err(|source| ReportError { path: dir.to_owned(), source: source.into() })?;
     seal(dir, &made, signer)
 }
 
@@ -161,15 +162,13 @@ fn seal(dir: &Path, made: &statement::Statement, signer: &sign::Signer) -> Resul
     let path = dir.join(statement::STATEMENT);
     let err = |path: &Path| {
         let path = path.to_owned();
-        move |source| ReportError { path, source }
+        move |source: std::io::Error| ReportError { path, source: source.into() }
     };
     let text = statement::render(made);
     std::fs::write(&path, &text).map_err(err(&path))?;
     let sig_path = dir.join(statement::SIGNATURE);
-    let armored = signer
-        .sign(text.as_bytes())
-        .map_err(|e| std::io::Error::other(format!("cannot sign: {e}")))
-        .map_err(err(&sig_path))?;
+    let armored =
+        signer.sign(text.as_bytes()).map_err(|source| ReportError { path: sig_path.clone(), source: source.into() })?;
     std::fs::write(&sig_path, armored).map_err(err(&sig_path))?;
     Ok(path)
 }
