@@ -41,6 +41,7 @@ pub struct ReportPaths {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 #[error("cannot write report `{}`", path.display())]
 pub struct ReportError {
     pub path: PathBuf,

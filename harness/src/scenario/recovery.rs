@@ -170,6 +170,7 @@ pub(super) fn resolve_recovery(r: raw::RawRecovery) -> Result<RecoverySpec, Fiel
 
 /// A recovery target time that is not one.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 #[error("`{text}` is not a time with its offset (e.g. `2026-11-22T03:00:00Z` or `2026-11-22 03:00:00+00`)")]
 pub struct TargetTimeError {
     /// The text as written.

@@ -167,11 +167,8 @@ pub(crate) fn give_histories(archive: &WalArchive, pg_wal: &Path, owner: Option<
     use std::os::unix::fs::OpenOptionsExt;
     for (timeline, path) in &archive.path.histories {
         let name = crate::source::physical::timeline::history_name(*timeline);
-        let opened = crate::source::read::open(path, false).map_err(|e| StageError::Io {
-            action: "read",
-            path: path.display().to_string(),
-            source: std::io::Error::other(e),
-        })?;
+        let opened = crate::source::read::open(path, false)
+            .map_err(|source| StageError::Open { path: path.display().to_string(), source })?;
         let to = pg_wal.join(&name);
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -226,11 +223,8 @@ fn truncated(len: u64, size: u64) -> String {
 
 /// The segment's decompressed content, and whether it was compressed.
 fn open(segment: &Archived) -> Result<(Box<dyn std::io::BufRead + Send>, bool), StageError> {
-    let opened = crate::source::read::open(&segment.path, false).map_err(|e| StageError::Io {
-        action: "read",
-        path: segment.path.display().to_string(),
-        source: std::io::Error::other(e),
-    })?;
+    let opened = crate::source::read::open(&segment.path, false)
+        .map_err(|source| StageError::Open { path: segment.path.display().to_string(), source })?;
     Ok((opened.reader, opened.compression != crate::dump::Compression::None))
 }
 

@@ -24,6 +24,13 @@ pub(crate) enum StageError {
         #[source]
         source: std::io::Error,
     },
+    /// A file of the backup cannot be opened, or its compression read.
+    #[error("cannot read `{path}`")]
+    Open {
+        path: String,
+        #[source]
+        source: crate::source::read::OpenError,
+    },
     /// The backup holds something other than files and folders.
     #[error(
         "the base backup holds {what} `{path}`: pgdrill restores only files and folders (a backup's links could reach outside its folder){hint}"

@@ -66,11 +66,8 @@ struct Writers {
 /// Unpacks `tar_file` into `into` (see the module's documentation), with the checksums of the
 /// files `summed` gives one.
 pub(crate) fn unpack(tar_file: &Path, into: &Path, summed: Option<Summed<'_>>) -> Result<Sums, StageError> {
-    let opened = crate::source::read::open(tar_file, false).map_err(|e| StageError::Io {
-        action: "read",
-        path: tar_file.display().to_string(),
-        source: std::io::Error::other(e),
-    })?;
+    let opened = crate::source::read::open(tar_file, false)
+        .map_err(|source| StageError::Open { path: tar_file.display().to_string(), source })?;
     let mut archive = tar::Archive::new(opened.reader);
     std::thread::scope(|scope| {
         let (small, mut writers): (Vec<_>, Vec<_>) = (0..WRITERS)
