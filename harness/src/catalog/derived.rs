@@ -294,6 +294,7 @@ fn differing(restored: &str, fresh: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::members::tests::members;
 
     #[test]
     fn each_write_is_said_with_what_postgresql_does_instead() {
@@ -315,14 +316,6 @@ mod tests {
                 .contains("indisprimary is true but no constraint owns it")
         );
         assert!(said("odd", "index public.x", "a", "b").contains("odd is a where its DDL would make b"));
-    }
-
-    fn members(list: &[(&str, &str, &[&str])]) -> Members {
-        list.iter()
-            .map(|(e, v, m)| {
-                (e.to_string(), (v.to_string(), m.iter().map(|s| (s.to_string(), String::new())).collect()))
-            })
-            .collect()
     }
 
     #[test]

@@ -141,10 +141,11 @@ fn literal(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn members(list: &[(&str, &str, &[&str])]) -> Members {
+    /// Members by extension, each member's definition empty.
+    pub(in crate::catalog) fn members(list: &[(&str, &str, &[&str])]) -> Members {
         list.iter()
             .map(|(e, v, m)| {
                 (e.to_string(), (v.to_string(), m.iter().map(|s| (s.to_string(), String::new())).collect()))
