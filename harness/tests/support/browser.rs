@@ -1,8 +1,8 @@
 //! A real browser for the tests of pgdrill's web pages (`report.html`, the fleet's page): Debian's
 //! headless Chromium opens a page with no network (in a network namespace of its own, under
 //! bubblewrap, with only a loopback), saves a screenshot, prints the page to PDF, and poppler's
-//! tools read the PDF back: its text, its page count, and the words printed beyond the page's
-//! width (what a table too wide for the page loses). Test binaries include this file with
+//! tools read the PDF back: its text, its page count, and the words of the page that it does not
+//! print (what a table too wide for the page loses). Test binaries include this file with
 //! `#[path]`. A missing Chromium or poppler fails the test that asks for them: never a skip.
 
 #![allow(dead_code, unreachable_pub)]
@@ -22,8 +22,9 @@ pub struct Printed {
     pub text: String,
     /// The PDF's page count (`pdfinfo`).
     pub pages: usize,
-    /// Each word printed beyond the page's width, with its page: `page N: word`.
-    pub overflow: Vec<String>,
+    /// Each word of the page's text that the PDF does not hold whole (a table too wide for the
+    /// page loses what lies beyond the margin: Chromium prints nothing there).
+    pub lost: Vec<String>,
 }
 
 /// How long Chromium may take to open and print one page.
@@ -31,8 +32,8 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Opens `html` in headless Chromium (no network: in a network namespace of its own), saves a
 /// screenshot and prints it to PDF in `out`; `text` is the PDF's text (pdftotext), `pages` its
-/// page count (pdfinfo), `overflow` the words printed outside the page's width (pdftotext
-/// -bbox): what a table that does not fit loses.
+/// page count (pdfinfo), `lost` the words of the page's text missing from the PDF's: what a
+/// table that does not fit loses.
 pub fn print(html: &Path, out: &Path) -> Printed {
     for (tool, package) in [("chromium", "chromium"), ("bwrap", "bubblewrap"), ("pdftotext", "poppler-utils")] {
         assert!(
@@ -58,8 +59,9 @@ pub fn print(html: &Path, out: &Path) -> Printed {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("pdfinfo gave no page count for {}:\n{info}", pdf.display()));
     let text = run(Command::new("pdftotext").arg("-layout").arg(&pdf).arg("-"));
-    let bbox = run(Command::new("pdftotext").arg("-bbox").arg(&pdf).arg("-"));
-    Printed { overflow: overflow(&bbox), pdf, png, text, pages }
+    let raw = run(Command::new("pdftotext").arg("-raw").arg(&pdf).arg("-"));
+    let page = std::fs::read_to_string(&html).unwrap_or_else(|e| panic!("cannot read {}: {e}", html.display()));
+    Printed { lost: lost(&page, &raw), pdf, png, text, pages }
 }
 
 /// The window a page is opened in, `width,height` in pixels.
@@ -123,35 +125,80 @@ fn chromium(html: &Path, action: &str, made: &Path, window: &str) {
     );
 }
 
-/// Each word of pdftotext's `-bbox` pages (XHTML) printed beyond the page's printable width, as
-/// `page N: word`. Chromium draws nothing of a page's content in its margins: of a table too
-/// wide, it prints the word cut by the right margin in part, and what lies beyond not at all.
-/// So a word is beyond the width when it ends inside the right margin, which is taken to be as
-/// wide as the left one (`@page` margins are symmetric here), and the left one to end where the
-/// leftmost word of the document starts.
-fn overflow(bbox: &str) -> Vec<String> {
-    let attr = |tag: &str, name: &str| -> Option<f64> {
-        let from = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-        tag[from..].split('"').next()?.parse().ok()
-    };
-    let mut words = Vec::new();
-    let (mut page, mut width) = (0, f64::MAX);
-    for tag in bbox.split('<').skip(1) {
-        if tag.starts_with("page ") {
-            page += 1;
-            width = attr(tag, "width").unwrap_or(f64::MAX);
-        } else if tag.starts_with("word ") {
-            let (Some(min), Some(max)) = (attr(tag, "xMin"), attr(tag, "xMax")) else { continue };
-            let word = tag.split_once('>').map(|(_, w)| w).unwrap_or_default();
-            words.push((page, width, min, max, word));
+/// Each word of `html`'s text (outside its head and the tooltips of its pictures) that `printed`
+/// (`pdftotext -raw`: the PDF's text in the order it was drawn) does not hold, whitespace aside.
+/// Chromium draws nothing in a page's margins: of a table too wide, it prints a word cut by the
+/// right margin in part and what lies beyond not at all. A word the page breaks over two lines
+/// (`overflow-wrap`) is drawn in one piece after the other, so it is found whole.
+fn lost(html: &str, printed: &str) -> Vec<String> {
+    let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let printed = squeeze(printed);
+    let mut lost: Vec<String> =
+        page_text(html).split_whitespace().filter(|word| !printed.contains(word)).map(str::to_owned).collect();
+    lost.dedup();
+    lost
+}
+
+/// The text an HTML page shows: its tags, its head and the `<title>` and `<desc>` of its
+/// pictures (tooltips, never printed) left out, its character references read.
+fn page_text(html: &str) -> String {
+    let body = html.find("<body").map_or(html, |at| &html[at..]);
+    let mut text = String::new();
+    let mut rest = body;
+    // The element whose text is never shown that the scan is in: `title`, `desc`, `style`, `script`.
+    let mut hidden: Option<String> = None;
+    while let Some(open) = rest.find('<') {
+        if hidden.is_none() {
+            text.push_str(&rest[..open]);
+        }
+        let close = rest[open..].find('>').map_or(rest.len(), |at| open + at + 1);
+        let name: String = rest[open + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '/').collect();
+        match &hidden {
+            None if matches!(name.as_str(), "title" | "desc" | "style" | "script") => hidden = Some(format!("/{name}")),
+            Some(end) if *end == name => hidden = None,
+            _ => {}
+        }
+        text.push(' ');
+        rest = &rest[close..];
+    }
+    text.push_str(rest);
+    unescape(&text)
+}
+
+/// `text` with HTML's character references read (the few pgdrill's pages write, and numeric ones).
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let reference = rest[at + 1..].find(';').map(|end| &rest[at + 1..at + 1 + end]);
+        let read = reference.and_then(|r| match r {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            "nbsp" => Some(' '),
+            _ => r
+                .strip_prefix("#x")
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| r.strip_prefix('#').map(str::parse))
+                .and_then(Result::ok)
+                .and_then(char::from_u32),
+        });
+        match (reference, read) {
+            (Some(r), Some(c)) => {
+                out.push(c);
+                rest = &rest[at + r.len() + 2..];
+            }
+            _ => {
+                out.push('&');
+                rest = &rest[at + 1..];
+            }
         }
     }
-    let margin = words.iter().map(|w| w.2).fold(f64::MAX, f64::min).max(0.0);
-    words
-        .iter()
-        .filter(|(_, width, min, max, _)| *max > width - margin + 1.0 || *min < 0.0)
-        .map(|(page, _, _, _, word)| format!("page {page}: {word}"))
-        .collect()
+    out.push_str(rest);
+    out
 }
 
 /// The processes whose command line names `text` (Chromium's, by its profile folder).

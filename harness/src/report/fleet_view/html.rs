@@ -16,7 +16,7 @@ pub(super) use crate::report::html::escape as esc;
 const STYLE: &str = "\
 :root{--pass:#1e6b34;--fail:#b3261e;--warn:#8a5300;--muted:#555;--line:#c9c9c9}
 *{box-sizing:border-box}
-body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1b1b1b;margin:0 auto;max-width:1120px;padding:18px 22px}
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1b1b1b;margin:0 auto;max-width:1120px;padding:18px 22px;overflow-wrap:break-word}
 h1{font-size:1.6em;margin:0 0 .3em}h2{font-size:1.25em;margin:1.4em 0 .5em;border-bottom:2px solid #333;padding-bottom:.15em}
 h3{font-size:1.1em;margin:0 0 .3em}
 table{border-collapse:collapse;width:100%;table-layout:fixed;margin:.4em 0}
