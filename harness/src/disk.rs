@@ -30,15 +30,8 @@ pub(crate) struct Space {
 
 /// The room on the filesystem holding `path`.
 pub(crate) fn space(path: &Path) -> std::io::Result<Space> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a NUL-terminated path and a statvfs the call fills.
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let block = stat.f_frsize as u64;
-    Ok(Space { total: stat.f_blocks as u64 * block, free: stat.f_bavail as u64 * block })
+    let stat = rustix::fs::statvfs(path)?;
+    Ok(Space { total: stat.f_blocks * stat.f_frsize, free: stat.f_bavail * stat.f_frsize })
 }
 
 /// What the host keeps for itself: a tenth of the filesystem, at least 1 GB and at most 4 GB.

@@ -113,16 +113,12 @@ fn unlink_files(dir: &Path) {
 /// Whether files in `dir` can share their blocks with a copy (`FICLONE`: XFS with reflinks,
 /// btrfs, bcachefs): tried on a file of one byte made there and removed.
 pub(crate) fn reflinks(dir: &Path) -> bool {
-    use std::os::fd::AsRawFd;
-    const FICLONE: libc::c_ulong = 0x4004_9409;
     let (from, to) = (dir.join(".pgdrill-reflink-probe"), dir.join(".pgdrill-reflink-probe.copy"));
     let tried = (|| -> std::io::Result<bool> {
         std::fs::write(&from, b"x")?;
         let source = std::fs::File::open(&from)?;
         let target = std::fs::File::create(&to)?;
-        // SAFETY: both descriptors are open files this function owns for the call.
-        let done = unsafe { libc::ioctl(target.as_raw_fd(), FICLONE as _, source.as_raw_fd()) };
-        Ok(done == 0)
+        Ok(rustix::fs::ioctl_ficlone(&target, &source).is_ok())
     })();
     let _ = std::fs::remove_file(&from);
     let _ = std::fs::remove_file(&to);

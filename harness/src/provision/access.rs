@@ -80,10 +80,9 @@ pub(crate) fn of(path: &Path, uid: Option<u32>) -> Result<Access, TargetError> {
 
 /// Whether pgdrill's own user may read (and, for a folder, list) `path`.
 fn readable_by_me(path: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else { return false };
-    let mode = if path.is_dir() { libc::R_OK | libc::X_OK } else { libc::R_OK };
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    unsafe { libc::access(c.as_ptr(), mode) == 0 }
+    use rustix::fs::Access;
+    let mode = if path.is_dir() { Access::READ_OK | Access::EXEC_OK } else { Access::READ_OK };
+    rustix::fs::access(path, mode).is_ok()
 }
 
 fn cannot(action: &str, path: &Path, source: std::io::Error) -> TargetError {

@@ -8,6 +8,10 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::StatVfsMountFlags;
+use rustix::mount::{MountFlags, MountPropagationFlags};
+use rustix::thread::UnshareFlags;
+
 /// Folders of programs the sandbox hides (PostgreSQL's own live elsewhere, or are bound back).
 pub(crate) const NO_PROGRAMS: [&str; 3] = ["/usr/bin", "/usr/sbin", "/usr/local"];
 
@@ -143,7 +147,7 @@ struct NoexecMount {
     gid_map: Vec<u8>,
     /// The folder's mount's flags that an unprivileged namespace may not drop (`ro`, `nosuid`,
     /// `nodev`), and `noexec`.
-    flags: libc::c_ulong,
+    flags: MountFlags,
 }
 
 /// Makes `folder` (the local cluster's private folder: data, socket, log) `noexec`, `nosuid`
@@ -160,22 +164,22 @@ pub(crate) fn noexec_folder(
 ) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c_folder = std::ffi::CString::new(folder.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
-    // SAFETY: statvfs reads into a zeroed struct of its own type.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c_folder.as_ptr(), &mut stat) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let kept =
-        [(libc::ST_RDONLY, libc::MS_RDONLY), (libc::ST_NOSUID, libc::MS_NOSUID), (libc::ST_NODEV, libc::MS_NODEV)];
-    let flags = kept.iter().filter(|(st, _)| stat.f_flag & *st != 0).fold(0, |f, (_, ms)| f | ms);
+    let held = rustix::fs::statvfs(c_folder.as_c_str())?.f_flag;
+    let kept = [
+        (StatVfsMountFlags::RDONLY, MountFlags::RDONLY),
+        (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
+        (StatVfsMountFlags::NODEV, MountFlags::NODEV),
+    ];
+    let flags = kept.iter().filter(|(st, _)| held.contains(*st)).fold(MountFlags::empty(), |f, (_, ms)| f | *ms);
     let mount = NoexecMount {
         folder: c_folder,
         uid_map: format!("{0} {0} 1\n", ids.0).into_bytes(),
         gid_map: format!("{0} {0} 1\n", ids.1).into_bytes(),
-        flags: flags | libc::MS_NOEXEC | libc::MS_NOSUID | libc::MS_NODEV,
+        flags: flags | MountFlags::NOEXEC | MountFlags::NOSUID | MountFlags::NODEV,
     };
     // SAFETY: only prctl, unshare, open, write, close and mount, which are async-signal-safe
-    // system calls, run between fork and exec, on data prepared before the fork.
+    // system calls, run between fork and exec, on data prepared before the fork (rustix passes
+    // C strings as they are, without allocating).
     unsafe {
         command.pre_exec(move || mount.apply());
     }
@@ -185,64 +189,49 @@ pub(crate) fn noexec_folder(
 impl NoexecMount {
     /// In the child, between fork and exec.
     fn apply(&self) -> std::io::Result<()> {
-        let check = |result: libc::c_int| if result == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
-        // SAFETY: system calls on C strings and buffers that live as long as `self`.
-        unsafe {
-            // A process that changed its user (pgdrill as root, the server as `postgres`) is not
-            // dumpable, and its /proc files are root's: it could not write its own maps. exec
-            // sets this again for bubblewrap.
-            check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0))?;
-            check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
-            write_proc(c"/proc/self/setgroups", b"deny")?;
-            write_proc(c"/proc/self/uid_map", &self.uid_map)?;
-            write_proc(c"/proc/self/gid_map", &self.gid_map)?;
-            let none = std::ptr::null();
-            check(libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()))?;
-            check(libc::mount(self.folder.as_ptr(), self.folder.as_ptr(), none, libc::MS_BIND, std::ptr::null()))?;
-            let remount = libc::MS_REMOUNT | libc::MS_BIND | self.flags;
-            check(libc::mount(none, self.folder.as_ptr(), none, remount, std::ptr::null()))
-        }
+        // A process that changed its user (pgdrill as root, the server as `postgres`) is not
+        // dumpable, and its /proc files are root's: it could not write its own maps. exec sets
+        // this again for bubblewrap.
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)?;
+        // SAFETY: new user and mount namespaces, not a file table of its own: the one thread of
+        // a forked child keeps every descriptor it had.
+        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNS)? };
+        write_proc(c"/proc/self/setgroups", b"deny")?;
+        write_proc(c"/proc/self/uid_map", &self.uid_map)?;
+        write_proc(c"/proc/self/gid_map", &self.gid_map)?;
+        rustix::mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)?;
+        rustix::mount::mount_bind(self.folder.as_c_str(), self.folder.as_c_str())?;
+        Ok(rustix::mount::mount_remount(self.folder.as_c_str(), MountFlags::BIND | self.flags, c"")?)
     }
 }
 
-/// Writes `bytes` to a file of /proc, between fork and exec.
-///
-/// # Safety
-/// Only system calls; `path` is a C string.
-unsafe fn write_proc(path: &std::ffi::CStr, bytes: &[u8]) -> std::io::Result<()> {
-    // SAFETY: open, write and close on a C string and a buffer the caller keeps alive.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
-        let error = std::io::Error::last_os_error();
-        libc::close(fd);
-        if written != bytes.len() as isize { Err(error) } else { Ok(()) }
-    }
+/// Writes `bytes` to a file of /proc, between fork and exec: system calls only.
+fn write_proc(path: &std::ffi::CStr, bytes: &[u8]) -> std::io::Result<()> {
+    let file =
+        rustix::fs::open(path, rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())?;
+    let written = rustix::io::write(&file, bytes)?;
+    if written == bytes.len() { Ok(()) } else { Err(std::io::ErrorKind::WriteZero.into()) }
 }
+
+/// A resource limit [`die_with_pgdrill`] leaves as it is (`RLIM_INFINITY`).
+pub(crate) const UNLIMITED: u64 = u64::MAX;
 
 /// The server dies with pgdrill, even when pgdrill is killed outright; in the sandbox, with
-/// `limited` (data bytes and processes) as its resource limits (processes `RLIM_INFINITY`: the
-/// limit left as it is, which the unprivileged user could not raise).
+/// `limited` (data bytes and processes) as its resource limits (either [`UNLIMITED`]: the limit
+/// left as it is, which the unprivileged user could not raise).
 pub(crate) fn die_with_pgdrill(postgres: &mut tokio::process::Command, limited: Option<(u64, u64)>) {
+    use rustix::process::{Resource, Rlimit, Signal};
     // SAFETY: only prctl and setrlimit, which are async-signal-safe, run between fork and exec.
     unsafe {
         postgres.pre_exec(move || {
             // The server dies with pgdrill, even when pgdrill is killed outright.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
             for (resource, value) in limited
                 .into_iter()
-                .flat_map(|(data, processes)| [(libc::RLIMIT_DATA, data), (libc::RLIMIT_NPROC, processes)])
-                .filter(|&(_, value)| value != libc::RLIM_INFINITY)
+                .flat_map(|(data, processes)| [(Resource::Data, data), (Resource::Nproc, processes)])
+                .filter(|&(_, value)| value != UNLIMITED)
             {
-                let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
-                if libc::setrlimit(resource, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                rustix::process::setrlimit(resource, Rlimit { current: Some(value), maximum: Some(value) })?;
             }
             Ok(())
         });

@@ -253,7 +253,7 @@ pub(crate) fn register(record: &Record, services: &[Service], summary: String) -
 /// refusing `trusted`: pgdrill itself (`pgdrill __forward`), in a session of its own, so that it
 /// outlives this drill. The port is bound here and handed over as file descriptor 3.
 pub(crate) fn spawn_forwarder(socket_dir: &Path, trusted: &str) -> std::io::Result<Forwarder> {
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsRawFd, FromRawFd};
     use std::os::unix::process::CommandExt;
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     let port = listener.local_addr()?.port();
@@ -268,13 +268,15 @@ pub(crate) fn spawn_forwarder(socket_dir: &Path, trusted: &str) -> std::io::Resu
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    // SAFETY: between fork and exec only async-signal-safe calls (setsid, dup2, fcntl).
+    // SAFETY: between fork and exec only async-signal-safe calls (setsid, dup2, fcntl), on the
+    // listener, open until the child started, and on descriptor 3, which the child's dup2 makes
+    // the listener's copy and which is never closed here (exec hands it over).
     unsafe {
         command.pre_exec(move || {
-            if libc::setsid() < 0 || libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            rustix::process::setsid()?;
+            let mut three = std::mem::ManuallyDrop::new(std::os::fd::OwnedFd::from_raw_fd(3));
+            rustix::io::dup2(std::os::fd::BorrowedFd::borrow_raw(fd), &mut three)?;
+            Ok(rustix::io::fcntl_setfd(&*three, rustix::io::FdFlags::empty())?)
         });
     }
     let child = command.spawn()?;
@@ -308,11 +310,10 @@ pub(crate) async fn forward(socket_dir: &Path, trusted: &str) -> std::io::Result
 
 /// Stops a forwarder, if the process with its pid is still the one that was started.
 pub(super) fn stop_forwarder(forwarder: &Forwarder) {
-    if owner_of(forwarder.pid).is_some_and(|owner| owner == forwarder.owner) {
-        // SAFETY: a plain kill(2) of a process this user started.
-        unsafe {
-            libc::kill(forwarder.pid as i32, libc::SIGTERM);
-        }
+    if owner_of(forwarder.pid).is_some_and(|owner| owner == forwarder.owner)
+        && let Some(pid) = i32::try_from(forwarder.pid).ok().and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
     }
 }
 

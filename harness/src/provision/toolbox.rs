@@ -233,7 +233,7 @@ impl Toolbox {
             root: Some(root),
             // Memory only: a count of processes is the user's across the machine (every target
             // container's server runs as it), which a container's own limit is not.
-            limited: Some((limits.data_per_process, libc::RLIM_INFINITY)),
+            limited: Some((limits.data_per_process, bwrap::UNLIMITED)),
         };
         let toolbox = Toolbox { inner, user };
         match toolbox.run("pg_controldata", &["--version".into()], &Redactor::new()).await {

@@ -225,7 +225,7 @@ fn a_base_backup_of_a_newer_minor_release_recovers_on_the_image() {
         stop = pg_ctl("stop"),
     );
     // initdb refuses root: the script runs as Debian's postgres user where this runs as root.
-    let is_root = unsafe { libc::geteuid() } == 0;
+    let is_root = rustix::process::geteuid().is_root();
     let mut command = if is_root {
         let mut c = std::process::Command::new("runuser");
         c.args(["-u", "postgres", "--", "sh", "-c", &script]);

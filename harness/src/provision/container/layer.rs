@@ -197,8 +197,7 @@ fn options([lower, upper, work]: [&Path; 3], volatile: bool) -> String {
 /// Whether a target's data directory is a volatile overlay (see [`options`]): its server is
 /// never restarted, and this process is root.
 pub(super) fn volatile(restarts: bool) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    !restarts && unsafe { libc::geteuid() } == 0
+    !restarts && rustix::process::geteuid().is_root()
 }
 
 /// The name of drill `drill_id`'s data volume.
@@ -283,6 +282,6 @@ mod tests {
         assert!(options([lower, upper, work], true).ends_with(",noexec,nosuid,nodev,volatile"));
         assert!(!volatile(true), "a server started again mounts its data again");
         // SAFETY: geteuid has no preconditions and cannot fail.
-        assert_eq!(volatile(false), unsafe { libc::geteuid() } == 0, "root removes the kernel's mark");
+        assert_eq!(volatile(false), rustix::process::geteuid().is_root(), "root removes the kernel's mark");
     }
 }

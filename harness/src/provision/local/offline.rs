@@ -66,12 +66,12 @@ async fn stop_cleanly(child: &mut tokio::process::Child, sandboxed: bool) -> Res
     } else {
         pid
     };
-    let pid = libc::pid_t::try_from(postmaster)
-        .map_err(|_| stop_err(format!("the target's postmaster has a pid out of range ({postmaster})")))?;
-    // SAFETY: kill(2) with a process id read from /proc and a standard signal.
-    if unsafe { libc::kill(pid, libc::SIGINT) } != 0 {
-        return Err(TargetError::io("cannot stop the target's server")(std::io::Error::last_os_error()));
-    }
+    let pid = i32::try_from(postmaster)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| stop_err(format!("the target's postmaster has a pid out of range ({postmaster})")))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::INT)
+        .map_err(|e| TargetError::io("cannot stop the target's server")(e.into()))?;
     let status = child.wait().await.map_err(TargetError::io("cannot wait for the target's server"))?;
     if !status.success() {
         return Err(stop_err(format!("the target's server did not shut down cleanly ({status})")));
@@ -144,8 +144,8 @@ mod tests {
         assert_eq!(grandparent, Some(root.id()), "the shallowest one, two levels down");
         // Nothing below a process without children.
         assert_eq!(postmaster_below(found), None);
-        // SAFETY: kill(2) of the stand-in's own process group.
-        unsafe { libc::kill(-(root.id() as libc::pid_t), libc::SIGKILL) };
+        let group = rustix::process::Pid::from_raw(root.id() as i32).expect("a pid");
+        rustix::process::kill_process_group(group, rustix::process::Signal::KILL).expect("the stand-in's group killed");
         root.wait().ok();
     }
 }

@@ -163,16 +163,10 @@ async fn start(
     let mut postgres = command(&bin_dir.join("postgres"), args);
     postgres.stdout(log).stderr(err);
     if let Some(limit) = data_limit {
+        let limit = rustix::process::Rlimit { current: Some(limit), maximum: Some(limit) };
         // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
         unsafe {
-            postgres.pre_exec(move || {
-                let value = limit as libc::rlim_t;
-                let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
-                if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            postgres.pre_exec(move || Ok(rustix::process::setrlimit(rustix::process::Resource::Data, limit)?));
         }
     }
     match postgres.spawn() {
@@ -191,9 +185,9 @@ async fn stop(servers: &Servers, name: &str, clean: bool) -> Response {
     let Some(mut child) = servers.lock().await.remove(name) else {
         return Response::Refused { message: format!("no server `{name}`") };
     };
-    if let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
-        // SAFETY: kill(2) of the agent's own child with a standard signal.
-        unsafe { libc::kill(pid, if clean { libc::SIGINT } else { libc::SIGQUIT }) };
+    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()).and_then(rustix::process::Pid::from_raw) {
+        use rustix::process::Signal;
+        let _ = rustix::process::kill_process(pid, if clean { Signal::INT } else { Signal::QUIT });
     }
     let status = match tokio::time::timeout(Duration::from_secs(60), child.wait()).await {
         Ok(Ok(status)) => status,

@@ -205,11 +205,12 @@ fn give_passphrase(command: &mut Command, secret: &Secret) -> io::Result<io::Pip
     drop(writer);
     let fd = reader.as_raw_fd();
     command.args(["--pinentry-mode", "loopback"]).arg("--passphrase-fd").arg(fd.to_string());
-    // SAFETY: fcntl is async-signal-safe; it only clears close-on-exec on the pipe's read end so
-    // that gpg inherits it.
+    // SAFETY: fcntl is async-signal-safe; it only clears close-on-exec on the pipe's read end,
+    // open until gpg started, so that gpg inherits it.
     unsafe {
         command.pre_exec(move || {
-            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+            let reader = std::os::fd::BorrowedFd::borrow_raw(fd);
+            Ok(rustix::io::fcntl_setfd(reader, rustix::io::FdFlags::empty())?)
         });
     }
     Ok(reader)

@@ -201,7 +201,7 @@ fn create(path: &Path) -> Result<std::fs::File, StageError> {
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
         .map_err(io("create", path))
 }
