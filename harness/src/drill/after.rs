@@ -3,23 +3,16 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Cleanup, Drill, PhaseError, PhaseResult, Restored};
+use super::{Cleanup, Drill, PhaseError, PhaseResult, Restored, RestoredDatabase};
 use crate::app;
 use crate::check::{self, CheckResult};
-use crate::dump::DumpSummary;
 use crate::migrate;
 use crate::outcome::{Event, Phase};
-use crate::provision::Target;
 
 impl Drill<'_> {
     /// Migrations, checks and the application on the restored or recovered database.
-    pub(super) async fn after_restore(
-        &self,
-        cleanup: &mut Cleanup,
-        target: &Target,
-        database: &str,
-        dump: &DumpSummary,
-    ) {
+    pub(super) async fn after_restore(&self, cleanup: &mut Cleanup, restored: &RestoredDatabase) {
+        let RestoredDatabase { target, database, dump } = restored;
         let database = database.to_owned();
         let capturing = self.baseline_out.is_some() || self.inspect.is_some();
         match (&self.scenario.migrate, capturing) {
@@ -53,7 +46,7 @@ impl Drill<'_> {
                 })
                 .await
             }
-            (None, None) => self.phase(Phase::Checks, self.checks(target, &database, dump)).await,
+            (None, None) => self.phase(Phase::Checks, self.checks(restored)).await,
         };
         // The application runs whatever the checks found: an auditor wants both answers.
         match (&self.scenario.app, capturing) {
@@ -87,7 +80,9 @@ impl Drill<'_> {
         }
     }
 
-    pub(super) async fn checks(&self, target: &Target, database: &str, dump: &DumpSummary) -> PhaseResult<()> {
+    /// The scenario's checks on the restored database, side by side, each reported as it ends.
+    pub(super) async fn checks(&self, restored: &RestoredDatabase) -> PhaseResult<()> {
+        let RestoredDatabase { target, database, dump } = restored;
         let on_result = |mut result: CheckResult| {
             result.message = self.redactor.redact(&result.message);
             result.actual = self.redactor.redact(&result.actual);

@@ -5,20 +5,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::steps::Trust;
-use super::{Cleanup, Drill, Mismatch, PhaseError};
-use crate::dump::DumpSummary;
+use super::snapshot::Serving;
+use super::steps::ReadOnce;
+use super::{Cleanup, Drill, Mismatch, PhaseError, RestoredDatabase};
 use crate::outcome::{Event, Phase};
 use crate::provision::Target;
 use crate::restore;
-use crate::source::onepass::OnePass;
 use crate::source::verify::Verified;
 use crate::source::{self, Backup};
 
 impl Drill<'_> {
-    /// Fetch, then the restore (or recovery) of what was fetched: the target, the database the
-    /// checks run in, and what the dump held.
-    pub(super) async fn fetch_and_restore(&self, cleanup: &mut Cleanup) -> Option<(Target, String, DumpSummary)> {
+    /// Fetch, then the restore (or recovery) of what was fetched.
+    pub(super) async fn fetch_and_restore(&self, cleanup: &mut Cleanup) -> Option<RestoredDatabase> {
         let backup = self.phase(Phase::Fetch, self.fetch()).await?;
         let physical_only = self.scenario.source.wal_archive.is_some()
             || self.scenario.source.stanza.is_some()
@@ -39,19 +37,14 @@ impl Drill<'_> {
         }
     }
 
-    /// Verify, provision, preflight and restore of a pg_dump backup: the target, the database
-    /// the checks run in, and what the dump held.
-    pub(super) async fn restore_dump(
-        &self,
-        cleanup: &mut Cleanup,
-        backup: &Backup,
-    ) -> Option<(Target, String, DumpSummary)> {
+    /// Verify, provision, preflight and restore of a pg_dump backup.
+    pub(super) async fn restore_dump(&self, cleanup: &mut Cleanup, backup: &Backup) -> Option<RestoredDatabase> {
         let backup = backup.clone();
 
         // With snapshots, the backup's digest decides whether a snapshot serves: verify first.
         if self.snapshots.is_some() {
-            if let Some(cloned) = self.quick_clone(cleanup, &backup).await {
-                return cloned;
+            if let Some(serving) = self.quick_snapshot(&backup).await {
+                return self.clone_of(cleanup, serving).await;
             }
             let verified = self.phase(Phase::Verify, self.verify(&backup, Arc::default())).await?;
             self.remember_digest(&backup, &verified.info.sha256);
@@ -63,11 +56,11 @@ impl Drill<'_> {
                 }
             };
             if let Some(held) = key.as_ref().and_then(|key| self.find_snapshot(key)) {
-                return self.clone_of(cleanup, &backup, held, None).await;
+                return self.clone_of(cleanup, Serving { backup, held, major: None }).await;
             }
             let target = self.phase(Phase::Provision, self.provision(cleanup, &backup, None, None)).await?;
             let restored = self.restore_into(target, &backup, verified, None).await?;
-            self.make_snapshot(&restored.0, key, &restored.1, &restored.2).await;
+            self.make_snapshot(&restored, key).await;
             return Some(restored);
         }
 
@@ -97,20 +90,19 @@ impl Drill<'_> {
         self.restore_into(target, &backup, verified, None).await
     }
 
-    /// Preflight and restore of a verified pg_dump backup into a fresh target; with `one_pass`,
-    /// of a plain dump whose head verified, the restore's read verifying the rest.
+    /// Preflight and restore of a verified pg_dump backup into a fresh target; with `read_once`,
+    /// of a dump whose head verified, the restore's read verifying the rest.
     pub(super) async fn restore_into(
         &self,
         mut target: Target,
         backup: &Backup,
         verified: Verified,
-        one_pass: Option<(OnePass, Trust)>,
-    ) -> Option<(Target, String, DumpSummary)> {
+        read_once: Option<ReadOnce>,
+    ) -> Option<RestoredDatabase> {
         let backup = backup.clone();
-        let read_once = one_pass.is_some();
         // The catalog's reference is taken on the fresh target while preflight runs.
         let (preflight, reference) = tokio::join!(
-            self.phase(Phase::Preflight, self.preflight(&target, (&backup, read_once), &verified)),
+            self.phase(Phase::Preflight, self.preflight(&target, &backup, read_once.is_some(), &verified)),
             restore::audit::before_restore(&target)
         );
         let (report, head) = preflight?;
@@ -119,7 +111,7 @@ impl Drill<'_> {
         self.events.emit(Event::Target(target.info.clone()));
         self.events.emit(Event::Preflight(report));
 
-        let restore = self.restore(&target, (&backup, one_pass), verified.format, &head, reference);
+        let restore = self.restore(&target, &backup, read_once, verified.format, &head, reference);
         let (stats, whole) = self.phase(Phase::Restore, restore).await?;
         // Read in one pass, the whole dump's summary is known now (preflight had its head's).
         let dump = &whole.map(|whole| whole.summary).unwrap_or(head);
@@ -130,6 +122,6 @@ impl Drill<'_> {
         // creates its own databases, the one named in the scenario if it is among them, else
         // the last one the dump connected to.
         let database = restore::phase::checks_database(&target, dump, &self.scenario.target.database, &stats);
-        Some((target, database, dump.clone()))
+        Some(RestoredDatabase { target, database, dump: dump.clone() })
     }
 }

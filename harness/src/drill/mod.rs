@@ -235,6 +235,17 @@ enum Mismatch {
     PhysicalOnServer,
 }
 
+/// A database ready for its checks: restored, recovered, or a snapshot's clone.
+struct RestoredDatabase {
+    /// The target it is on.
+    target: crate::provision::Target,
+    /// Where the checks run: the scenario's database, or for a dump that creates its own
+    /// databases the one it names or else the last it created (`restore::phase::checks_database`).
+    database: String,
+    /// What the dump held (nothing, for a physical backup).
+    dump: crate::dump::DumpSummary,
+}
+
 /// What teardown must undo: the provisioned target, and whether a start may have been cut off
 /// before it handed its container over.
 #[derive(Default)]
@@ -374,14 +385,16 @@ impl Drill<'_> {
         self.events.emit(Event::Progress { phase, message: message.to_owned(), done, total });
     }
 
+    /// The phases: up to a database ready for its checks (restored, recovered, or a snapshot's
+    /// clone), then what runs on it. A phase that fails has said why; the drill stops there.
     async fn body(&self, cleanup: &mut Cleanup) {
-        let restored = match self.remote_clone(cleanup).await {
-            Some(cloned) => cloned,
+        let restored = match self.remote_snapshot().await {
+            Some(serving) => self.clone_of(cleanup, serving).await,
             None => self.fetch_and_restore(cleanup).await,
         };
-        let Some((target, database, dump)) = restored else { return };
-        cleanup.database = Some(database.clone());
-        self.after_restore(cleanup, &target, &database, &dump).await;
+        let Some(restored) = restored else { return };
+        cleanup.database = Some(restored.database.clone());
+        self.after_restore(cleanup, &restored).await;
     }
 
     /// Records a phase the scenario does not ask for.

@@ -11,11 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
-use super::steps::{StopOnDrop, digest_of};
-use super::{Cleanup, Drill, PhaseError, PhaseResult};
-use crate::dump::DumpSummary;
+use super::steps::{ReadOnce, StopOnDrop, digest_of};
+use super::{Cleanup, Drill, PhaseError, PhaseResult, RestoredDatabase};
 use crate::outcome::Phase;
-use crate::provision::Target;
 use crate::provision::spec::TargetKind;
 use crate::source::Backup;
 use crate::source::onepass::{self, Head, OnePass};
@@ -26,6 +24,36 @@ use crate::source::verify::{Verified, VerifyError};
 enum Ready {
     Head(Verified),
     Whole(Verified),
+}
+
+/// The verify phase's side of a dump read once: it hands the restore what it may start from,
+/// waits for the verdict of the restore's read, and sends the restore its trust.
+struct Verifying {
+    stop: Arc<AtomicBool>,
+    ready: oneshot::Sender<Ready>,
+    verdict: oneshot::Receiver<Result<Verified, VerifyError>>,
+    trust: oneshot::Sender<Verified>,
+}
+
+/// The restore's side: what verify handed it, the read it makes ([`ReadOnce`]).
+struct Restoring {
+    stop: Arc<AtomicBool>,
+    ready: oneshot::Receiver<Ready>,
+    verdict: oneshot::Sender<Result<Verified, VerifyError>>,
+    trust: oneshot::Receiver<Verified>,
+}
+
+/// The two sides of one read's handshake, sharing one stop flag: set when either side cannot go
+/// on (the target did not start, the verify phase was stopped), it ends the read.
+fn handshake() -> (Verifying, Restoring) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (verdict_tx, verdict_rx) = oneshot::channel();
+    let (trust_tx, trust_rx) = oneshot::channel();
+    (
+        Verifying { stop: stop.clone(), ready: ready_tx, verdict: verdict_rx, trust: trust_tx },
+        Restoring { stop, ready: ready_rx, verdict: verdict_tx, trust: trust_rx },
+    )
 }
 
 impl Drill<'_> {
@@ -51,32 +79,24 @@ impl Drill<'_> {
     }
 
     /// Verify (its head beside provision), preflight, and the restore that verifies the rest.
-    pub(super) async fn restore_one_pass(
-        &self,
-        cleanup: &mut Cleanup,
-        backup: &Backup,
-    ) -> Option<(Target, String, DumpSummary)> {
+    pub(super) async fn restore_one_pass(&self, cleanup: &mut Cleanup, backup: &Backup) -> Option<RestoredDatabase> {
         self.limits.read_once();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let (verdict_tx, verdict_rx) = oneshot::channel();
-        let (trust_tx, trust_rx) = oneshot::channel();
-        let verify =
-            self.phase(Phase::Verify, self.verify_one_pass(backup, stop.clone(), ready_tx, (verdict_rx, trust_tx)));
+        let (verifying, restoring) = handshake();
+        let verify = self.phase(Phase::Verify, self.verify_one_pass(backup, verifying));
         let rest = async {
             let target = self.phase(Phase::Provision, self.provision(cleanup, backup, None, None)).await;
             let Some(target) = target else {
-                stop.store(true, Ordering::Relaxed);
+                restoring.stop.store(true, Ordering::Relaxed);
                 return None;
             };
             // A backup that failed to verify has its phase say why.
-            match ready_rx.await.ok()? {
+            let Restoring { stop, ready, verdict, trust } = restoring;
+            match ready.await.ok()? {
                 Ready::Whole(verified) => self.restore_into(target, backup, verified, None).await,
                 Ready::Head(head) => {
                     let expected_sha256 = self.scenario.source.expected_sha256.clone();
-                    let one_pass =
-                        OnePass { backup: backup.clone(), expected_sha256, stop: stop.clone(), verdict: verdict_tx };
-                    self.restore_into(target, backup, head, Some((one_pass, trust_rx))).await
+                    let read = OnePass { backup: backup.clone(), expected_sha256, stop, verdict };
+                    self.restore_into(target, backup, head, Some(ReadOnce { read, trust })).await
                 }
             }
         };
@@ -86,13 +106,8 @@ impl Drill<'_> {
 
     /// The verify phase of a dump read once: its head, then the verdict of the restore's read
     /// (or, when no restore read it, a read of its own). An archive is read whole here.
-    async fn verify_one_pass(
-        &self,
-        backup: &Backup,
-        stop: Arc<AtomicBool>,
-        ready: oneshot::Sender<Ready>,
-        (verdict, trust): (oneshot::Receiver<Result<Verified, VerifyError>>, oneshot::Sender<Verified>),
-    ) -> PhaseResult<Verified> {
+    async fn verify_one_pass(&self, backup: &Backup, verifying: Verifying) -> PhaseResult<Verified> {
+        let Verifying { stop, ready, verdict, trust } = verifying;
         let _stop = StopOnDrop(stop.clone());
         let (to_read, stopped) = (backup.clone(), stop.clone());
         let head =

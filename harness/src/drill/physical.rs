@@ -12,29 +12,26 @@ use crate::restore::{self};
 use crate::scenario::TargetKind;
 use crate::source::Backup;
 
-use super::{Cleanup, Drill, Event, Mismatch, PhaseError, PhaseResult};
+use super::{Cleanup, Drill, Event, Mismatch, PhaseError, PhaseResult, RestoredDatabase};
 
 impl Drill<'_> {
     /// Verify, provision and recovery of a physical base backup: staged and verified before
     /// anything starts, then a server of the backup's own major recovers it (to the scenario's
     /// target, or through every archived segment) and is promoted; the checks run in the
     /// scenario's database of it.
-    pub(super) async fn recover(
-        &self,
-        cleanup: &mut Cleanup,
-        backup: &Backup,
-    ) -> Option<(Target, String, DumpSummary)> {
+    pub(super) async fn recover(&self, cleanup: &mut Cleanup, backup: &Backup) -> Option<RestoredDatabase> {
         // The toolbox of the verify phase is a container: teardown sweeps for it too.
         cleanup.provision_started = true;
         // An encrypted repository's passphrase is proven by its verify, whatever a snapshot holds.
         let encrypted = crate::source::physical::pgbackrest::is_encrypted(&backup.path);
-        if !encrypted && let Some(cloned) = self.physical_clone(cleanup, backup, None).await {
-            return cloned;
+        if !encrypted && let Some(serving) = self.physical_snapshot(backup, None).await {
+            return self.clone_of(cleanup, serving).await;
         }
         let mut prepared = self.phase(Phase::Verify, self.verify_physical(backup)).await?;
         // The toolbox is removed beside what follows; teardown waits for it.
         cleanup.removals.extend(prepared.toolbox_removal.take());
-        if encrypted && let Some(cloned) = self.physical_clone(cleanup, backup, Some(&prepared)).await {
+        if encrypted && let Some(serving) = self.physical_snapshot(backup, Some(&prepared)).await {
+            let cloned = self.clone_of(cleanup, serving).await;
             prepared.close().await;
             return cloned;
         }
@@ -69,8 +66,9 @@ impl Drill<'_> {
             ..RestoreStats::default()
         }));
         self.recovered();
-        self.keep_recovery(&target, backup, &prepared, &end_lsn, &database).await;
-        Some((target, database, DumpSummary::default()))
+        let restored = RestoredDatabase { target, database, dump: DumpSummary::default() };
+        self.keep_recovery(&restored, backup, &prepared, &end_lsn).await;
+        Some(restored)
     }
 
     /// A recovered cluster's built-ins against a fresh cluster of the same image (started once

@@ -35,9 +35,13 @@ pub(super) async fn digest_of(backup: &Backup) -> String {
     tokio::task::spawn_blocking(move || read::sha256_file(&path).ok()).await.ok().flatten().unwrap_or_default()
 }
 
-/// The verify phase's word that a dump read in one pass with its restore verified: the whole
-/// dump's verification (dropped unsent when it did not).
-pub(super) type Trust = tokio::sync::oneshot::Receiver<Verified>;
+/// A dump's restore that is its verify's read too: the read, which sends its verdict to the
+/// verify phase, and the verify phase's word that the verdict was judged and passed (the whole
+/// dump's verification, dropped unsent when it did not).
+pub(super) struct ReadOnce {
+    pub read: OnePass,
+    pub trust: tokio::sync::oneshot::Receiver<Verified>,
+}
 
 impl Drill<'_> {
     pub(super) async fn fetch(&self) -> PhaseResult<Backup> {
@@ -176,31 +180,38 @@ impl Drill<'_> {
     }
 
     /// Preflight; an archive is first read through the target's pg_restore, which says what it
-    /// needs (a plain dump said so during verify): whole, or its head when `backup.1` says its
-    /// restore reads it once.
+    /// needs (a plain dump said so during verify): whole, or its head when its restore reads it
+    /// once (`read_once`).
     pub(super) async fn preflight(
         &self,
         target: &Target,
-        backup: (&Backup, bool),
+        backup: &Backup,
+        read_once: bool,
         verified: &Verified,
     ) -> PhaseResult<(PreflightReport, DumpSummary)> {
         let progress = |message: &str| self.progress(Phase::Preflight, message, None, None);
         let required = self.scenario.required_extensions();
-        let restore = &self.scenario.restore;
-        let (report, dump, summary) =
-            restore::phase::preflight(target, backup, verified, &required, restore, &self.redactor, &progress)
-                .await
-                .map_err(PhaseError::error)?;
+        let asked = restore::phase::Preflight {
+            target,
+            backup,
+            read_once,
+            verified,
+            required_extensions: &required,
+            spec: &self.scenario.restore,
+            redactor: &self.redactor,
+        };
+        let (report, dump, summary) = restore::phase::preflight(asked, &progress).await.map_err(PhaseError::error)?;
         Ok(((report, dump), summary))
     }
 
-    /// The restore; with `one_pass`, its read verifies the dump too, and the phase ends only
+    /// The restore; with `read_once`, its read verifies the dump too, and the phase ends only
     /// with the verify phase's verdict: a restore of a dump that did not verify is not trusted.
     /// Returns the whole dump's verification then.
     pub(super) async fn restore(
         &self,
         target: &Target,
-        (backup, one_pass): (&Backup, Option<(OnePass, Trust)>),
+        backup: &Backup,
+        read_once: Option<ReadOnce>,
         format: Format,
         dump: &DumpSummary,
         reference: Result<Fingerprint, CatalogError>,
@@ -211,12 +222,19 @@ impl Drill<'_> {
         let into = &self.scenario.target.database;
         let restore = &self.scenario.restore;
         Limits::fits(target, format, dump.bytes).map_err(PhaseError::error)?;
-        let (one_pass, trust) = one_pass.unzip();
-        let read = (backup, one_pass);
+        let (one_pass, trust) = read_once.map(|r| (r.read, r.trust)).unzip();
+        let asked = restore::phase::Restore {
+            target,
+            backup,
+            one_pass,
+            format,
+            dump,
+            spec: restore,
+            into,
+            redactor: &self.redactor,
+        };
         let (stats, mut summary) =
-            restore::phase::restore(target, read, format, dump, restore, into, &reference, &self.redactor, &progress)
-                .await
-                .map_err(PhaseError::error)?;
+            restore::phase::restore(asked, &reference, &progress).await.map_err(PhaseError::error)?;
         // The flags PostgreSQL acts on, and the extensions' members against a fresh cluster's.
         let checked = restore::phase::checks_database(target, dump, into, &stats);
         let fresh = self.fresh_cluster(target, Some(target.info.server_version_num / 10_000));

@@ -41,19 +41,28 @@ pub(crate) enum PhaseError {
     Unverified,
 }
 
+/// What preflight is asked about: a verified backup and the target it is to be restored into.
+pub(crate) struct Preflight<'a> {
+    pub target: &'a Target,
+    pub backup: &'a Backup,
+    /// Whether its restore reads it once (an archive's entries after its data are not read here).
+    pub read_once: bool,
+    pub verified: &'a Verified,
+    /// The extensions the scenario's checks need beside the dump's own.
+    pub required_extensions: &'a [String],
+    pub spec: &'a RestoreSpec,
+    pub redactor: &'a Redactor,
+}
+
 /// Preflight: what the backup needs, and whether the target has it. An archive is first read
 /// through the target's pg_restore, which says what it needs (a plain dump said so during
 /// verify): whole, or its entries before its data when its restore reads it once (`read_once`).
 /// Returns the report, what the dump needs, and the phase's summary.
 pub(crate) async fn preflight(
-    target: &Target,
-    (backup, read_once): (&Backup, bool),
-    verified: &Verified,
-    required_extensions: &[String],
-    restore: &RestoreSpec,
-    redactor: &Redactor,
+    asked: Preflight<'_>,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(PreflightReport, DumpSummary, String), PhaseError> {
+    let Preflight { target, backup, read_once, verified, required_extensions, spec: restore, redactor } = asked;
     let mut read_by_list = false;
     let dump = if verified.format == Format::Plain {
         verified.summary.clone()
@@ -105,24 +114,33 @@ pub(crate) async fn preflight(
     Ok((report, dump, summary))
 }
 
+/// What a dump's restore is asked to do.
+pub(crate) struct Restore<'a> {
+    pub target: &'a Target,
+    pub backup: &'a Backup,
+    /// Set when the restore's read verifies the dump too (a dump file read once).
+    pub one_pass: Option<OnePass>,
+    pub format: Format,
+    /// What verify and preflight read of the dump.
+    pub dump: &'a DumpSummary,
+    pub spec: &'a RestoreSpec,
+    /// The scenario's database.
+    pub into: &'a str,
+    pub redactor: &'a Redactor,
+}
+
 /// Restores the backup into the scenario's database `into` (or, for a dump that creates its own
 /// databases, from the maintenance database); then audits a sandbox's configuration, and the
 /// built-ins of the restored and the maintenance database against `reference` (the target's
 /// catalog before the restore, [`audit::before_restore`]). With `one_pass`, a dump file's read
 /// verifies it too. Returns what was restored and the phase's summary. The restored database's
 /// derived flags and extension members are audited after ([`audit::derived`]).
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn restore(
-    target: &Target,
-    (backup, one_pass): (&Backup, Option<OnePass>),
-    format: Format,
-    dump: &DumpSummary,
-    restore: &RestoreSpec,
-    into: &str,
+    asked: Restore<'_>,
     reference: &Fingerprint,
-    redactor: &Redactor,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<(RestoreStats, String), PhaseError> {
+    let Restore { target, backup, one_pass, format, dump, spec: restore, into, redactor } = asked;
     let database = &target.database_for(into);
     let start = if dump.databases_created.is_empty() {
         preflight::create_database(target, database, redactor).await?;

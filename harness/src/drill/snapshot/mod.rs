@@ -11,11 +11,11 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{Cleanup, Drill, PhaseError};
+use super::{Cleanup, Drill, PhaseError, RestoredDatabase};
 use crate::dump::DumpSummary;
 use crate::outcome::BackupInfo;
 use crate::outcome::{CloneOf, Event, Phase};
-use crate::provision::{self, CloneFrom, Target};
+use crate::provision::{self, CloneFrom};
 use crate::snapshot::digests;
 use crate::snapshot::{Held, Key, MIGRATIONS, Meta, Pending, Store};
 use crate::source::Backup;
@@ -67,6 +67,14 @@ pub(super) struct State {
     pub layer: Mutex<Option<(std::path::PathBuf, Option<u64>)>>,
 }
 
+/// A snapshot that serves a drill instead of its restore: the backup it is of, the snapshot,
+/// and the major of its cluster when that is not the dump's.
+pub(in crate::drill) struct Serving {
+    pub backup: Backup,
+    pub held: Held,
+    pub major: Option<u32>,
+}
+
 /// What the snapshot keeps of the restore, for a clone's checks: what a restore gives them,
 /// and what verify read of the backup.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -114,15 +122,11 @@ impl Drill<'_> {
         }))
     }
 
-    /// A clone without reading the backup again: when this very file was read whole before
-    /// (its sha256 remembered with its identity) and a snapshot of its restore serves. `None`
-    /// when the drill must verify the backup (and restore it or clone after all); else the
-    /// clone, as [`Drill::clone_of`] gives it.
-    pub(super) async fn quick_clone(
-        &self,
-        cleanup: &mut Cleanup,
-        backup: &Backup,
-    ) -> Option<Option<(Target, String, DumpSummary)>> {
+    /// The snapshot to clone without reading the backup again: when this very file was read
+    /// whole before (its sha256 remembered with its identity) and a snapshot of its restore
+    /// serves (its verify phase says so). `None` when the drill must verify the backup (and
+    /// restore it or clone after all).
+    pub(super) async fn quick_snapshot(&self, backup: &Backup) -> Option<Serving> {
         let options = self.snapshots.as_ref().filter(|o| o.reuse)?;
         // An encrypted dump's keys are proven by its verify, whatever a snapshot holds.
         if !backup.keys.is_empty() {
@@ -143,7 +147,7 @@ impl Drill<'_> {
             held.meta.drill_id
         );
         self.phase(Phase::Verify, async { Ok::<_, PhaseError>(((), summary)) }).await;
-        Some(self.clone_of(cleanup, backup, held, None).await)
+        Some(Serving { backup: backup.clone(), held, major: None })
     }
 
     /// What verify read of the backup a snapshot is of, as the snapshot keeps it.
@@ -175,16 +179,11 @@ impl Drill<'_> {
         }
     }
 
-    /// Provisions a clone of `held` (of a cluster of `major`, when it is not the dump's) and
-    /// records that the restore is that snapshot's: the target, the database the checks run in,
-    /// and what the dump held.
-    pub(super) async fn clone_of(
-        &self,
-        cleanup: &mut Cleanup,
-        backup: &Backup,
-        held: Held,
-        major: Option<u32>,
-    ) -> Option<(Target, String, DumpSummary)> {
+    /// Provisions a clone of the snapshot that serves and records that the restore is that
+    /// snapshot's.
+    pub(in crate::drill) async fn clone_of(&self, cleanup: &mut Cleanup, serving: Serving) -> Option<RestoredDatabase> {
+        let Serving { backup, held, major } = serving;
+        let backup = &backup;
         let from = CloneFrom { data: held.data(), major };
         let restored: Restored = match serde_json::from_value(held.meta.restored.clone()) {
             Ok(restored) => restored,
@@ -223,11 +222,12 @@ impl Drill<'_> {
         }
         // The RTO is not this drill's to judge, and its deadline no longer runs.
         self.limits.recovered();
-        Some((target, restored.database, restored.dump))
+        Some(RestoredDatabase { target, database: restored.database, dump: restored.dump })
     }
 
     /// Keeps a copy of the restored cluster as a snapshot, committed if the drill passes.
-    pub(super) async fn make_snapshot(&self, target: &Target, key: Option<Key>, database: &str, dump: &DumpSummary) {
+    pub(super) async fn make_snapshot(&self, restored: &RestoredDatabase, key: Option<Key>) {
+        let RestoredDatabase { target, database, dump } = restored;
         let Some(options) = self.snapshots.as_ref().filter(|o| o.keep) else { return };
         let (Some(key), Some(offline)) = (key, target.offline.as_ref().and_then(|o| o.container())) else {
             return self.not_configured(

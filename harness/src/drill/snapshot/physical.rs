@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::super::{Cleanup, Drill, PhaseError};
-use crate::dump::DumpSummary;
+use super::super::{Drill, PhaseError, RestoredDatabase};
+use super::Serving;
 use crate::outcome::{Event, Phase};
-use crate::provision::{self, Target, TargetError};
+use crate::provision::{self, TargetError};
 use crate::restore::physical::Prepared;
 use crate::scenario::RecoveryTarget;
 use crate::snapshot::{Held, Key, MIGRATIONS, digests};
@@ -170,15 +170,15 @@ impl Drill<'_> {
         None
     }
 
-    /// A clone of the snapshot of this very recovery, when the drill may reuse one and one
-    /// serves: before verify (`verified` is `None`: the backup's files and archive are those a
-    /// passing drill verified, by their digests) or after it. `None` when the drill recovers.
-    pub(in crate::drill) async fn physical_clone(
+    /// The snapshot of this very recovery to clone, when the drill may reuse one and one serves:
+    /// before verify (`verified` is `None`: the backup's files and archive are those a passing
+    /// drill verified, by their digests; its verify phase says so) or after it. `None` when the
+    /// drill recovers.
+    pub(in crate::drill) async fn physical_snapshot(
         &self,
-        cleanup: &mut Cleanup,
         backup: &Backup,
         verified: Option<&Prepared>,
-    ) -> Option<Option<(Target, String, DumpSummary)>> {
+    ) -> Option<Serving> {
         self.snapshots.as_ref().filter(|o| o.reuse)?;
         let known = verified.map(|p| (&p.backup, p.archive.as_ref()));
         let read = match self.read_for_key(backup, known).await {
@@ -210,18 +210,17 @@ impl Drill<'_> {
             self.events.emit(Event::Backup(info));
             self.phase(Phase::Verify, async { Ok::<_, PhaseError>(((), summary)) }).await;
         }
-        Some(self.clone_of(cleanup, backup, held, Some(major)).await)
+        Some(Serving { backup: backup.clone(), held, major: Some(major) })
     }
 
     /// Keeps the recovered cluster as a snapshot (committed if the drill passes), keyed by what
     /// its recovery consumed.
     pub(in crate::drill) async fn keep_recovery(
         &self,
-        target: &Target,
+        restored: &RestoredDatabase,
         backup: &Backup,
         prepared: &Prepared,
         end_lsn: &str,
-        database: &str,
     ) {
         if !self.snapshots.as_ref().is_some_and(|o| o.keep) {
             return;
@@ -234,7 +233,7 @@ impl Drill<'_> {
             Err(e) => Err(e),
         };
         match key {
-            Ok(key) => self.make_snapshot(target, key, database, &DumpSummary::default()).await,
+            Ok(key) => self.make_snapshot(restored, key).await,
             Err(e) => self.not_configured(Phase::Snapshot, &format!("no snapshot: {}", crate::error::error_chain(&e))),
         }
     }

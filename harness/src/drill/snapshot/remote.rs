@@ -6,22 +6,17 @@
 
 use std::path::PathBuf;
 
-use super::super::{Cleanup, Drill, PhaseError};
-use super::Restored;
-use crate::dump::DumpSummary;
+use super::super::{Drill, PhaseError};
+use super::{Restored, Serving};
 use crate::outcome::{Event, Phase};
-use crate::provision::Target;
 use crate::snapshot::digests;
 use crate::source::{self, Backup};
 use crate::units::human_size;
 
 impl Drill<'_> {
-    /// The clone of a snapshot of the remote backup the scenario names, not downloaded again;
-    /// `None` when the drill fetches it (as [`Drill::quick_clone`] returns otherwise).
-    pub(in crate::drill) async fn remote_clone(
-        &self,
-        cleanup: &mut Cleanup,
-    ) -> Option<Option<(Target, String, DumpSummary)>> {
+    /// The snapshot of the remote backup the scenario names to clone, the backup not downloaded
+    /// again (its fetch and verify phases say so); `None` when the drill fetches it.
+    pub(in crate::drill) async fn remote_snapshot(&self) -> Option<Serving> {
         let options = self.snapshots.as_ref().filter(|o| o.reuse)?;
         // An encrypted dump's keys are proven by its verify, whatever a snapshot holds.
         if !self.scenario.source.decrypt.is_empty() {
@@ -75,7 +70,7 @@ impl Drill<'_> {
                 held.meta.drill_id
             );
             self.phase(Phase::Verify, async { Ok::<_, PhaseError>(((), verified)) }).await;
-            return Some(self.clone_of(cleanup, &backup, held, major).await);
+            return Some(Serving { backup, held, major });
         }
         None
     }
