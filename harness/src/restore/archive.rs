@@ -23,6 +23,7 @@ use crate::pg::major_of_version_text;
 use crate::provision::Target;
 use crate::provision::tools::{ChannelReader, Input};
 use crate::secret::Redactor;
+use crate::source::Backup;
 use crate::source::decrypt::Key;
 use crate::source::verify::{item_line, refused};
 
@@ -104,14 +105,16 @@ pub(crate) enum Scan<'a> {
 
 /// Reads the archive through the target's pg_restore, as `how` says; returns what it needs, and
 /// how it was read (an archive pg_restore reads on its input is read whole instead of by a list).
-/// `key` decrypts an encrypted one as it is read.
+/// The backup's key decrypts an encrypted one as it is read; `pg_dump_version` is the archive's
+/// (a pg_restore older than it cannot read it).
 pub(crate) async fn scan<'a>(
     target: &Target,
-    (path, key): (&std::path::Path, Option<&Key>),
-    (pg_dump_version, how): (&str, Scan<'a>),
+    backup: &Backup,
+    pg_dump_version: &str,
+    how: Scan<'a>,
     redactor: &Redactor,
 ) -> Result<(DumpSummary, Scan<'a>), RestoreError> {
-    let (inside, stdin) = archive_input(target, path, key)?;
+    let (inside, stdin) = archive_input(target, &backup.path, backup.keys.first())?;
     let how = match how {
         Scan::Sql { .. } if inside.is_none() => Scan::Whole,
         how => how,
@@ -205,13 +208,13 @@ async fn check_tool_version(target: &Target, pg_dump_version: &str, redactor: &R
 pub(crate) async fn restore(
     target: &Target,
     database: &str,
-    (path, key): (&std::path::Path, Option<&Key>),
+    backup: &Backup,
     format: Format,
     jobs: usize,
     dump: &DumpSummary,
     redactor: &Redactor,
 ) -> Result<RestoreStats, RestoreError> {
-    let (inside, stdin) = archive_input(target, path, key)?;
+    let (inside, stdin) = archive_input(target, &backup.path, backup.keys.first())?;
     let jobs = if stdin.is_some() { 1 } else { jobs };
     let mut args = vec!["--exit-on-error".to_owned(), "--no-password".to_owned()];
     if matches!(format, Format::Custom | Format::Directory) && jobs > 1 {

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::RestoreError;
-use super::plain::{self, Progress};
-use super::reader::Stream;
+use super::plain::{self, Progress, Roles};
+use super::reader::{Read, Stream};
 use crate::dump::DumpSummary;
 use crate::outcome::RestoreStats;
 use crate::provision::Target;
@@ -30,7 +30,8 @@ pub(crate) async fn restore(
     target: &Target,
     database: &str,
     one_pass: OnePass,
-    (jobs, creates_roles): (usize, bool),
+    jobs: usize,
+    roles: Roles,
     redactor: &Redactor,
     progress: Progress<'_>,
 ) -> Result<RestoreStats, RestoreError> {
@@ -55,7 +56,7 @@ pub(crate) async fn restore(
     let (summary_tx, summary) = oneshot::channel();
     let stream = Stream { sql, raw_bytes, summary: summary_tx };
     let restored = async {
-        let restored = plain::restore_stream(target, database, stream, (redactor, progress), jobs, creates_roles).await;
+        let restored = plain::run(target, database, Read::Stream(stream), redactor, progress, roles, jobs).await;
         if restored.is_err() {
             quit.store(true, Ordering::Relaxed);
         }

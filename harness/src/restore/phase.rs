@@ -13,6 +13,8 @@ use crate::source::verify::Verified;
 use crate::units::human_size;
 
 use super::archive::Scan;
+use super::plain::Roles;
+use super::reader::Read;
 use super::preflight::{self, PreflightError};
 use super::{RestoreError, archive, archive_once, audit, plain};
 
@@ -74,8 +76,7 @@ pub(crate) async fn preflight(
             Some(list) => Scan::Sql { list, copies: &verified.summary },
             None => Scan::Whole,
         };
-        let source = (backup.path.as_path(), backup.keys.first());
-        let (mut scanned, how) = archive::scan(target, source, (&pg_dump, how), redactor).await?;
+        let (mut scanned, how) = archive::scan(target, backup, &pg_dump, how, redactor).await?;
         read_by_list = matches!(how, Scan::Sql { .. });
         // The header (read on this machine) names the versions even if pg_restore's SQL does not.
         scanned.comments.source_version = verified.summary.comments.source_version.clone();
@@ -148,24 +149,21 @@ pub(crate) async fn restore(
     } else {
         target.maintenance_db.clone()
     };
+    let roles = Roles::of_dump(target, !dump.roles_created.is_empty());
     let work = async {
         match format {
             Format::Plain => {
-                let creates_roles = !dump.roles_created.is_empty();
-                let source = (backup.path.as_path(), backup.keys.first());
-                let read = (source, one_pass);
-                plain::restore_keyed(target, &start, read, redactor, progress, restore.jobs, creates_roles).await
+                let read = match one_pass {
+                    Some(one_pass) => Read::Verifying(one_pass),
+                    None => Read::Plain(&backup.path, backup.keys.first()),
+                };
+                plain::run(target, &start, read, redactor, progress, roles, restore.jobs).await
             }
             _ => match one_pass {
                 Some(one_pass) => {
-                    let creates_roles = !dump.roles_created.is_empty();
-                    let how = (restore.jobs, creates_roles);
-                    archive_once::restore(target, &start, one_pass, how, redactor, progress).await
+                    archive_once::restore(target, &start, one_pass, restore.jobs, roles, redactor, progress).await
                 }
-                None => {
-                    let source = (backup.path.as_path(), backup.keys.first());
-                    archive::restore(target, &start, source, format, restore.jobs, dump, redactor).await
-                }
+                None => archive::restore(target, &start, backup, format, restore.jobs, dump, redactor).await,
             },
         }
     };

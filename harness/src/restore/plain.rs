@@ -22,8 +22,6 @@ use super::statements::{copy_table, role_statement, without_grantor};
 use crate::dump::{Item, Statement};
 use crate::provision::Target;
 use crate::secret::Redactor;
-use crate::source::decrypt::Key;
-use crate::source::onepass::OnePass;
 use crate::source::verify;
 
 /// Items in flight between the reader thread and the restore (each at most one COPY chunk).
@@ -48,47 +46,22 @@ pub(crate) async fn restore(
     jobs: usize,
     creates_roles: bool,
 ) -> Result<RestoreStats, RestoreError> {
-    let roles = Roles { protect: creates_roles.then(|| vec![target.user.clone()]), globals_file: false };
-    run(target, database, Read::Plain(path, None), redactor, progress, roles, jobs).await
-}
-
-/// [`restore`] of a dump decrypted with `key` as it is read, when it is encrypted; with
-/// `one_pass`, the same read verifies it (and each item reaches the target once it passed).
-pub(crate) async fn restore_keyed(
-    target: &Target,
-    database: &str,
-    (source, one_pass): ((&Path, Option<&Key>), Option<OnePass>),
-    redactor: &Redactor,
-    progress: Progress<'_>,
-    jobs: usize,
-    creates_roles: bool,
-) -> Result<RestoreStats, RestoreError> {
-    let protect = creates_roles.then(|| vec![target.user.clone()]);
-    let read = match one_pass {
-        Some(one_pass) => Read::Verifying(one_pass),
-        None => Read::Plain(source.0, source.1),
-    };
-    run(target, database, read, redactor, progress, Roles { protect, globals_file: false }, jobs).await
-}
-
-/// [`restore`] of the SQL pg_restore writes of an archive (see [`super::archive_once`]).
-pub(super) async fn restore_stream(
-    target: &Target,
-    database: &str,
-    stream: reader::Stream,
-    (redactor, progress): (&Redactor, Progress<'_>),
-    jobs: usize,
-    creates_roles: bool,
-) -> Result<RestoreStats, RestoreError> {
-    let protect = creates_roles.then(|| vec![target.user.clone()]);
-    run(target, database, Read::Stream(stream), redactor, progress, Roles { protect, globals_file: false }, jobs).await
+    run(target, database, Read::Plain(path, None), redactor, progress, Roles::of_dump(target, creates_roles), jobs).await
 }
 
 /// The roles a restore leaves alone (`protect`: statements about them are skipped, and a
 /// `CREATE ROLE` of one that exists is kept), and whether the file is a globals file only.
-struct Roles {
+pub(super) struct Roles {
     protect: Option<Vec<String>>,
     globals_file: bool,
+}
+
+impl Roles {
+    /// A dump's: one that creates roles (`pg_dumpall` of a whole cluster) leaves the superuser
+    /// the drill connects as alone.
+    pub(super) fn of_dump(target: &Target, creates_roles: bool) -> Roles {
+        Roles { protect: creates_roles.then(|| vec![target.user.clone()]), globals_file: false }
+    }
 }
 
 /// Applies a `pg_dumpall --globals-only` file: roles (and their memberships and settings)
@@ -109,8 +82,9 @@ pub(crate) async fn restore_globals(
     run(target, &target.maintenance_db, Read::Plain(path, None), redactor, &|_| {}, roles, 1).await
 }
 
-/// Restores the dump `read` says (decrypted with its key as it is read when it is encrypted).
-async fn run(
+/// Restores the dump `read` says (decrypted with its key as it is read when it is encrypted;
+/// verified by the same read when it is read once).
+pub(super) async fn run(
     target: &Target,
     database: &str,
     read: Read<'_>,

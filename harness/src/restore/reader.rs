@@ -41,14 +41,15 @@ pub(super) fn spawn(
     raw_bytes: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
     match read {
-        Read::Plain(path, key) => spawn_reader((path.to_owned(), key.cloned()), tx, raw_bytes),
+        Read::Plain(path, key) => spawn_reader(path.to_owned(), key.cloned(), tx, raw_bytes),
         Read::Verifying(one_pass) => spawn_verifying_reader(one_pass, tx, raw_bytes),
         Read::Stream(stream) => spawn_stream_reader(stream, tx, raw_bytes),
     }
 }
 
 fn spawn_reader(
-    (path, key): (std::path::PathBuf, Option<Key>),
+    path: std::path::PathBuf,
+    key: Option<Key>,
     tx: mpsc::Sender<Result<Item, RestoreError>>,
     raw_bytes: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<()> {
