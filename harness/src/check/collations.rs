@@ -139,7 +139,10 @@ impl Kind for Spec {
                         database.name
                     ));
                 results.push(match catalog {
-                    Ok(catalog) => judge_collations(&database.name, &catalog.mismatched(), catalog.counts(), result),
+                    Ok(catalog) => {
+                        let (versioned, unversioned) = catalog.counts();
+                        judge_collations(&database.name, &catalog.mismatched(), versioned, unversioned, result)
+                    }
                     Err(message) => result
                         .error(format!("could not read the collations of database `{}`: {message}", database.name)),
                 });
@@ -326,12 +329,13 @@ pub(crate) fn judge_database(db: &DatabaseCollation, indexes: &Indexes, result: 
     )
 }
 
-/// A database's other collations: every recorded version against the target's. `counts`: the
-/// collations that record a version, and those that record none.
+/// A database's other collations: every recorded version against the target's; `versioned`
+/// collations record a version, `unversioned` ones none.
 pub(crate) fn judge_collations(
     database: &str,
     mismatched: &[Mismatch],
-    (versioned, unversioned): (usize, usize),
+    versioned: usize,
+    unversioned: usize,
     result: CheckResultBuilder,
 ) -> CheckResult {
     if mismatched.is_empty() && versioned == 0 {
@@ -498,7 +502,7 @@ mod tests {
         #[case] actual: &str,
         #[case] says: &[&str],
     ) {
-        let result = judge_collations("books", &mismatched, counts, builder());
+        let result = judge_collations("books", &mismatched, counts.0, counts.1, builder());
         assert_eq!((result.verdict, result.actual.as_str()), (verdict, actual), "{result:?}");
         for text in says {
             assert!(result.message.contains(text), "`{text}` not in {}", result.message);
@@ -509,7 +513,7 @@ mod tests {
     fn many_mismatches_are_counted_past_the_listed_ones() {
         let mut many: Vec<Mismatch> = (0..30).map(|i| mismatch(&format!("pg_catalog.c{i:02}"), &[])).collect();
         many.push(mismatch("public.legacy", &["public.names_idx"]));
-        let result = judge_collations("books", &many, (875, 4), builder());
+        let result = judge_collations("books", &many, 875, 4, builder());
         assert!(result.message.contains(": `public.legacy` records"), "{}", result.message);
         assert!(result.message.contains("; and 21 more (0 with indexes)"), "{}", result.message);
         assert!(!result.message.contains("pg_catalog.c09"), "{}", result.message);

@@ -200,7 +200,7 @@ fn block(group: &Group, inventory: &Inventory) -> Block {
     if !others.is_empty() {
         pairs.push(("roles".to_owned(), inline(&others)));
     }
-    about.extend(fail_closed_about(group, &chosen, &role, (setting, column), &read));
+    about.extend(fail_closed_about(group, &chosen, &role, setting, column, &read));
     Block { about, body, optional: vec![format!("fail_closed = {}", inline(&pairs))], ..Block::default() }
 }
 
@@ -262,7 +262,8 @@ fn fail_closed_about(
     group: &Group,
     chosen: &BTreeMap<&QualifiedName, (String, bool)>,
     role: &str,
-    (setting, column): (&str, &str),
+    setting: &str,
+    column: &str,
     read: &TenantRead,
 ) -> Vec<String> {
     let mut about = vec![format!(

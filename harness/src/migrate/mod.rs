@@ -247,7 +247,7 @@ pub(crate) async fn apply_folder(
     for (version, name, path) in files {
         let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let sql = std::fs::read_to_string(path).map_err(|source| MigrateError::Folder { dir: path.clone(), source })?;
-        apply_file(pool, &sql, (version, name), record, role).await.map_err(|(line, problem)| MigrateError::File {
+        apply_file(pool, &sql, version, name, record, role).await.map_err(|(line, problem)| MigrateError::File {
             file: file.clone(),
             line,
             problem,
@@ -257,12 +257,13 @@ pub(crate) async fn apply_folder(
     Ok(applied)
 }
 
-/// Applies one file's `sql` in its transaction, then its `record` of `(version, name)`; the line
+/// Applies one file's `sql` in its transaction, then its `record` of its `version` and `name`; the line
 /// where it failed, and what failed.
 async fn apply_file(
     pool: &PgPool,
     sql: &str,
-    (version, name): (&str, &str),
+    version: &str,
+    name: &str,
     record: Option<&str>,
     role: Option<&str>,
 ) -> Result<(), (u64, FileProblem)> {

@@ -140,7 +140,6 @@ fn lost(path: &Path) -> bool {
 /// without pgdrill's labels. On a dry run, only says what it would remove.
 pub(crate) async fn clean(name: Option<&str>, dry_run: bool) -> Result<Cleaned, KeptError> {
     let mut cleaned = Cleaned::default();
-    let verb = if dry_run { "would remove" } else { "removed" };
     let mut records = read_records(&state_dir()?, &mut cleaned)?;
     // A name may be given as the kept name or as its container's name.
     let wanted = |kept: &str, container: Option<&str>| name.is_none_or(|n| n == kept || container == Some(n));
@@ -163,10 +162,10 @@ pub(crate) async fn clean(name: Option<&str>, dry_run: bool) -> Result<Cleaned, 
     {
         return Err(KeptError::NotFound { name: n.to_owned() });
     }
-    remove_records(&records, docker.as_ref(), (dry_run, verb), &mut cleaned).await;
-    remove_strays(&strays, docker.as_ref(), (dry_run, verb), &mut cleaned).await;
+    remove_records(&records, docker.as_ref(), dry_run, &mut cleaned).await;
+    remove_strays(&strays, docker.as_ref(), dry_run, &mut cleaned).await;
     if name.is_none() {
-        remove_orphans(docker.as_ref(), (dry_run, verb), &mut cleaned).await;
+        remove_orphans(docker.as_ref(), dry_run, &mut cleaned).await;
     }
     Ok(cleaned)
 }
@@ -202,13 +201,13 @@ fn strays<'a>(containers: &'a [Labelled], records: &[Record], name: Option<&str>
         .collect()
 }
 
-/// Removes each recorded kept target (unless `dry_run`), saying so with `verb`.
-async fn remove_records(
-    records: &[Record],
-    docker: Option<&Docker>,
-    (dry_run, verb): (bool, &str),
-    cleaned: &mut Cleaned,
-) {
+/// How a line of `pgdrill clean` says what it did.
+fn verb(dry_run: bool) -> &'static str {
+    if dry_run { "would remove" } else { "removed" }
+}
+
+/// Removes each recorded kept target (unless `dry_run`), saying so.
+async fn remove_records(records: &[Record], docker: Option<&Docker>, dry_run: bool, cleaned: &mut Cleaned) {
     for record in records {
         let what = match (&record.kind[..], &record.container_name) {
             ("server", _) => format!("its database `{}` on {}", record.database, record.address),
@@ -219,17 +218,12 @@ async fn remove_records(
             cleaned.errors.push(format!("kept target `{}`: {}", record.name, said(&e)));
             continue;
         }
-        cleaned.lines.push(format!("{verb} kept target `{}` ({what} and its connection file)", record.name));
+        cleaned.lines.push(format!("{} kept target `{}` ({what} and its connection file)", verb(dry_run), record.name));
     }
 }
 
 /// Removes kept containers whose record is gone, and their folders (unless `dry_run`).
-async fn remove_strays(
-    strays: &[&Labelled],
-    docker: Option<&Docker>,
-    (dry_run, verb): (bool, &str),
-    cleaned: &mut Cleaned,
-) {
+async fn remove_strays(strays: &[&Labelled], docker: Option<&Docker>, dry_run: bool, cleaned: &mut Cleaned) {
     for stray in strays {
         if !dry_run && let Some(docker) = docker {
             if let Err(e) = remove_container(docker, &stray.id).await {
@@ -238,28 +232,30 @@ async fn remove_strays(
             }
             remove_folders_kept_for(stray.record.as_deref()).await;
         }
-        cleaned.lines.push(format!("{verb} kept container {} (its record is gone)", stray.name));
+        cleaned.lines.push(format!("{} kept container {} (its record is gone)", verb(dry_run), stray.name));
     }
 }
 
 /// Removes what drills killed outright left: containers and folders whose owner no longer runs
 /// (unless `dry_run`), and the folders of kept containers whose record is gone.
-async fn remove_orphans(docker: Option<&Docker>, (dry_run, verb): (bool, &str), cleaned: &mut Cleaned) {
+async fn remove_orphans(docker: Option<&Docker>, dry_run: bool, cleaned: &mut Cleaned) {
     if let Some(docker) = docker {
         match container::orphans(docker, dry_run).await {
             Ok(names) => {
                 for n in names {
-                    cleaned.lines.push(format!("{verb} container {n}, left by a drill whose process is gone"));
+                    cleaned
+                        .lines
+                        .push(format!("{} container {n}, left by a drill whose process is gone", verb(dry_run)));
                 }
             }
             Err(e) => cleaned.errors.push(said(&e)),
         }
         for volume in container::orphan_volumes(docker, dry_run).await {
-            cleaned.lines.push(format!("{verb} volume {volume}, left by a drill whose process is gone"));
+            cleaned.lines.push(format!("{} volume {volume}, left by a drill whose process is gone", verb(dry_run)));
         }
     }
     for folder in super::owner::orphan_folders(dry_run).await {
-        cleaned.lines.push(format!("{verb} `{}`, left by a drill whose process is gone", folder.display()));
+        cleaned.lines.push(format!("{} `{}`, left by a drill whose process is gone", verb(dry_run), folder.display()));
     }
     if !dry_run {
         remove_folders_kept_for(None).await;

@@ -14,8 +14,8 @@ use crate::units::human_size;
 
 use super::archive::Scan;
 use super::plain::Roles;
-use super::reader::Read;
 use super::preflight::{self, PreflightError};
+use super::reader::Read;
 use super::{RestoreError, archive, archive_once, audit, plain};
 
 /// Why the preflight or the restore phase failed.

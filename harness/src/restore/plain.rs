@@ -46,7 +46,8 @@ pub(crate) async fn restore(
     jobs: usize,
     creates_roles: bool,
 ) -> Result<RestoreStats, RestoreError> {
-    run(target, database, Read::Plain(path, None), redactor, progress, Roles::of_dump(target, creates_roles), jobs).await
+    run(target, database, Read::Plain(path, None), redactor, progress, Roles::of_dump(target, creates_roles), jobs)
+        .await
 }
 
 /// The roles a restore leaves alone (`protect`: statements about them are skipped, and a

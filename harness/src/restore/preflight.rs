@@ -93,8 +93,7 @@ pub(crate) async fn preflight(
     if target.database_suffix.is_some() && !summary.databases_created.is_empty() {
         return Err(PreflightError::CreatesDatabases { names: summary.databases_created.clone() });
     }
-    let needed = (summary, required_extensions);
-    let extensions = extensions(target, &mut conn, needed, &server_version, redactor).await?;
+    let extensions = extensions(target, &mut conn, summary, required_extensions, &server_version, redactor).await?;
     let roles_created = roles(target, &mut conn, summary, restore, redactor).await?;
     let known: BTreeSet<String> = sqlx::query_scalar::<_, String>("SELECT name::text FROM pg_settings")
         .fetch_all(&mut conn)
@@ -150,7 +149,8 @@ async fn server_version(
 async fn extensions(
     target: &Target,
     conn: &mut PgConnection,
-    (summary, required_extensions): (&DumpSummary, &[String]),
+    summary: &DumpSummary,
+    required_extensions: &[String],
     server_version: &str,
     redactor: &Redactor,
 ) -> Result<BTreeMap<String, String>, PreflightError> {

@@ -113,7 +113,7 @@ async fn staged(request: &Request<'_>, backup: &BaseBackup, data: &Path) -> Resu
 fn settings(request: &Request<'_>, control: &ControlData, timeline: u32) -> (Vec<(String, String)>, bool) {
     let given = request.target.settings();
     let pauses = promote::pauses_at_target(request.recovery, given, request.target.log_read());
-    (recovery::settings(request.recovery, control, given, (timeline, pauses)), pauses)
+    (recovery::settings(request.recovery, control, given, timeline, pauses), pauses)
 }
 
 /// Reads what the backup is (an encrypted repository's metadata decrypted by pgBackRest in a

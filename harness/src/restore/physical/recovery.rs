@@ -48,7 +48,8 @@ pub(crate) fn settings(
     spec: &RecoverySpec,
     control: &ControlData,
     given: &BTreeMap<String, String>,
-    (timeline, pauses): (u32, bool),
+    timeline: u32,
+    pauses: bool,
 ) -> Vec<(String, String)> {
     let mut settings: BTreeMap<String, String> = [
         ("hot_standby", "on"),
@@ -529,14 +530,13 @@ mod tests {
         let spec =
             RecoverySpec { target: RecoveryTarget::Lsn(0x300_0060), inclusive: false, ..RecoverySpec::default() };
         let given: BTreeMap<String, String> = [("max_locks_per_transaction".to_owned(), "512".to_owned())].into();
-        let settings: BTreeMap<String, String> = settings(&spec, &control, &given, (1, false)).into_iter().collect();
+        let settings: BTreeMap<String, String> = settings(&spec, &control, &given, 1, false).into_iter().collect();
         assert_eq!(settings["max_connections"], "500", "the source had more");
         assert_eq!(settings["max_wal_senders"], "32", "ours were more");
         assert_eq!(settings["recovery_target_lsn"], "0/3000060");
         assert_eq!(settings["recovery_target_inclusive"], "false");
         assert_eq!(settings["recovery_target_action"], "promote");
-        let paused: BTreeMap<String, String> =
-            super::settings(&spec, &control, &given, (1, true)).into_iter().collect();
+        let paused: BTreeMap<String, String> = super::settings(&spec, &control, &given, 1, true).into_iter().collect();
         assert_eq!(paused["recovery_target_action"], "pause", "where pgdrill promotes it");
         assert!(!settings.contains_key("max_locks_per_transaction"), "the scenario's own is passed as it is");
         let end = settings_of(RecoveryTarget::End);
@@ -575,6 +575,6 @@ mod tests {
 
     fn settings_of(target: RecoveryTarget) -> BTreeMap<String, String> {
         let spec = RecoverySpec { target, ..RecoverySpec::default() };
-        settings(&spec, &ControlData::default(), &BTreeMap::new(), (1, false)).into_iter().collect()
+        settings(&spec, &ControlData::default(), &BTreeMap::new(), 1, false).into_iter().collect()
     }
 }
