@@ -27,7 +27,7 @@ use super::docker::{DRILL_LABEL, OWNER_LABEL, docker, remote_engine_now, server_
 use super::error::TemplateError;
 use super::owner::owner;
 use super::spec::ContainerSpec;
-use super::tools::{ToolOutput, exec};
+use super::tools::{Invocation, ToolOutput, exec};
 use super::tuning::Limits;
 use super::{TargetError, image};
 use crate::secret::Redactor;
@@ -152,7 +152,7 @@ impl Toolbox {
         // (`access`); else a clear error now, not a tool's `Permission denied` half-way.
         let access = backup.as_deref().map_or(Ok(Access::AsItIs), |b| access::of(b, Some(user.0)))?;
         let (group, read_all) = (access.group(), access == Access::ReadAll);
-        if let Some(light) = Self::of_image_tools(&request, (&docker, &image_name, &info), user, limits).await {
+        if let Some(light) = Self::of_image_tools(&request, &docker, &image_name, &info, user, limits).await {
             return Ok(light);
         }
         let (name, tag) = split_image(&image_name);
@@ -205,7 +205,9 @@ impl Toolbox {
     /// or when they do not run (`--version`).
     async fn of_image_tools(
         request: &Request<'_>,
-        (docker, image, info): (&testcontainers::bollard::Docker, &str, &image::ImageInfo),
+        docker: &testcontainers::bollard::Docker,
+        image: &str,
+        info: &image::ImageInfo,
         user: (u32, u32),
         limits: Limits,
     ) -> Option<Toolbox> {
@@ -322,7 +324,9 @@ impl Toolbox {
     /// once and removes it: how the program ended and its stdout. For a tool over a stopped
     /// server's data directory (`pg_checksums`).
     pub(crate) async fn run_once(
-        (drill_id, on, data): (&str, On<'_>, Data<'_>),
+        drill_id: &str,
+        on: On<'_>,
+        data: Data<'_>,
         program: &str,
         args: &[String],
         redactor: &Redactor,
@@ -342,26 +346,26 @@ impl Toolbox {
         args: &[String],
         redactor: &Redactor,
     ) -> Result<(ToolOutput, String), TargetError> {
-        self.run_with((program, args, &[]), redactor).await
+        self.run_with(Invocation { program, args, env: &[] }, redactor).await
     }
 
-    /// [`Toolbox::run`] with `env` (`NAME=value`, given to this program only).
+    /// [`Toolbox::run`] of a program with its environment.
     pub(crate) async fn run_with(
         &self,
-        (program, args, env): (&str, &[String], &[String]),
+        invocation: Invocation<'_>,
         redactor: &Redactor,
     ) -> Result<(ToolOutput, String), TargetError> {
         let (tx, collect) = super::tools::stdout_collector();
-        let output = self.exec(program, args, env, tx, redactor).await?;
+        let output = self.exec(invocation, tx, redactor).await?;
         let stdout = collect.await.unwrap_or_default();
         Ok((output, redactor.redact(&stdout)))
     }
 
-    /// Runs `program args` with `env` (`NAME=value`, given to this program only), writing its
-    /// stdout into the file `into` of this machine (whole, whatever its size).
+    /// Runs a program with its environment, writing its stdout into the file `into` of this
+    /// machine (whole, whatever its size).
     pub(crate) async fn run_into(
         &self,
-        (program, args, env): (&str, &[String], &[String]),
+        invocation: Invocation<'_>,
         into: &Path,
         redactor: &Redactor,
     ) -> Result<ToolOutput, TargetError> {
@@ -377,19 +381,18 @@ impl Toolbox {
             }
             file.flush().await
         });
-        let output = self.exec(program, args, env, tx, redactor).await?;
+        let output = self.exec(invocation, tx, redactor).await?;
         write.await?.map_err(TargetError::io(format!("cannot write `{}`", into.display())))?;
         Ok(output)
     }
 
     async fn exec(
         &self,
-        program: &str,
-        args: &[String],
-        env: &[String],
+        invocation: Invocation<'_>,
         stdout: tokio::sync::mpsc::Sender<bytes::Bytes>,
         redactor: &Redactor,
     ) -> Result<ToolOutput, TargetError> {
+        let Invocation { program, args, env } = invocation;
         match &self.inner {
             Inner::Container(container, prefix) => {
                 let docker = docker()?;
@@ -399,7 +402,8 @@ impl Toolbox {
                     }
                     None => (program, args.to_vec()),
                 };
-                exec(&docker, container.id(), (program, &args, env), (None, Some(stdout)), redactor).await
+                let invocation = Invocation { program, args: &args, env };
+                exec(&docker, container.id(), invocation, None, Some(stdout), redactor).await
             }
             Inner::Local { bwrap, bin_dir, binds, run_as, root, limited, .. } => {
                 let tool = match bwrap {
@@ -443,7 +447,7 @@ impl Toolbox {
                     command.uid(*uid).gid(*gid);
                 }
                 bwrap::die_with_pgdrill(&mut command, *limited);
-                super::tools::run_process(command, &tool, (None, Some(stdout)), redactor).await
+                super::tools::run_process(command, &tool, None, Some(stdout), redactor).await
             }
         }
     }

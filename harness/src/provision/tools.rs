@@ -113,7 +113,7 @@ impl Tools {
         stdout: Option<mpsc::Sender<Bytes>>,
         redactor: &Redactor,
     ) -> Result<ToolOutput, TargetError> {
-        self.run_fed(program, args, (None, stdout), redactor).await
+        self.run_fed(program, args, None, stdout, redactor).await
     }
 
     /// Runs `program args` with what `stdin` carries on its stdin (an encrypted archive,
@@ -122,12 +122,14 @@ impl Tools {
         &self,
         program: &str,
         args: &[String],
-        (stdin, stdout): (Option<Input>, Option<mpsc::Sender<Bytes>>),
+        stdin: Option<Input>,
+        stdout: Option<mpsc::Sender<Bytes>>,
         redactor: &Redactor,
     ) -> Result<ToolOutput, TargetError> {
         match self {
             Tools::Container { docker, container, .. } => {
-                exec(docker, container, (program, args, &[]), (stdin, stdout), redactor).await
+                let invocation = Invocation { program, args, env: &[] };
+                exec(docker, container, invocation, stdin, stdout, redactor).await
             }
             Tools::Unavailable { reason } => Err(TargetError::Tool { message: reason.clone() }),
             Tools::Local { bin_dir, host, port, user, password, ssl_mode, run_as } => {
@@ -144,7 +146,7 @@ impl Tools {
                 if let Some((uid, gid)) = run_as {
                     command.uid(*uid).gid(*gid);
                 }
-                run_process(command, &bin_dir.join(program), (stdin, stdout), redactor).await
+                run_process(command, &bin_dir.join(program), stdin, stdout, redactor).await
             }
         }
     }
@@ -174,7 +176,8 @@ fn feed(
 pub(super) async fn run_process(
     mut command: tokio::process::Command,
     shown: &Path,
-    (stdin, stdout): (Option<Input>, Option<mpsc::Sender<Bytes>>),
+    stdin: Option<Input>,
+    stdout: Option<mpsc::Sender<Bytes>>,
     redactor: &Redactor,
 ) -> Result<ToolOutput, TargetError> {
     let input = if stdin.is_some() { Stdio::piped() } else { Stdio::null() };
@@ -213,15 +216,25 @@ pub(super) async fn run_process(
     Ok(ToolOutput { status: status.code().map(i64::from).unwrap_or(-1), stderr: tail(&stderr, redactor) })
 }
 
-/// Runs `program args` in `container` with `env` (`NAME=value`: never on a command line, nor in
-/// the container's configuration), `stdin` on its stdin, streaming its stdout to `stdout`.
+/// A program to run: its name, its arguments and its environment (`NAME=value`, given to it
+/// alone: never on a command line, nor in a container's configuration).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Invocation<'a> {
+    pub program: &'a str,
+    pub args: &'a [String],
+    pub env: &'a [String],
+}
+
+/// Runs `invocation` in `container`, `stdin` on its stdin, streaming its stdout to `stdout`.
 pub(super) async fn exec(
     docker: &Docker,
     container: &str,
-    (program, args, env): (&str, &[String], &[String]),
-    (stdin, stdout): (Option<Input>, Option<mpsc::Sender<Bytes>>),
+    invocation: Invocation<'_>,
+    stdin: Option<Input>,
+    stdout: Option<mpsc::Sender<Bytes>>,
     redactor: &Redactor,
 ) -> Result<ToolOutput, TargetError> {
+    let Invocation { program, args, env } = invocation;
     let docker_err = |source| TargetError::Docker { action: "run a program in the target container", source };
     let mut cmd = vec![program.to_owned()];
     cmd.extend(args.iter().cloned());
@@ -402,7 +415,7 @@ mod tests {
         drop(stdin);
         let (stdout, collect) = stdout_collector();
         let args = tools.connection_args("orders");
-        let output = tools.run_fed("pg_restore", &args, (Some(input), Some(stdout)), &redactor).await.unwrap();
+        let output = tools.run_fed("pg_restore", &args, Some(input), Some(stdout), &redactor).await.unwrap();
         assert_eq!(output.status, 3);
         assert!(!output.success());
         assert_eq!(

@@ -156,7 +156,7 @@ pub(crate) async fn scan<'a>(
     };
     args.extend(inside);
     let output =
-        target.tools.run_fed("pg_restore", &args, (stdin, Some(tx)), redactor).await.map_err(RestoreError::reread)?;
+        target.tools.run_fed("pg_restore", &args, stdin, Some(tx), redactor).await.map_err(RestoreError::reread)?;
     let mut summary = reader.await.map_err(RestoreError::reread)?;
     fed(feeder).await?;
     if !output.success() {
@@ -224,7 +224,7 @@ pub(crate) async fn restore(
     args.extend(inside);
     let (stdin, feeder) = stdin.unzip();
     let output =
-        target.tools.run_fed("pg_restore", &args, (stdin, None), redactor).await.map_err(RestoreError::reread)?;
+        target.tools.run_fed("pg_restore", &args, stdin, None, redactor).await.map_err(RestoreError::reread)?;
     fed(feeder).await?;
     if !output.success() {
         let mut stderr = output.stderr;

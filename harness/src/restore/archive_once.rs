@@ -52,7 +52,7 @@ pub(crate) async fn restore(
         })
     };
     let args = ["-f".to_owned(), "-".to_owned()];
-    let pg_restore = target.tools.run_fed("pg_restore", &args, (Some(input), Some(sql_tx)), redactor);
+    let pg_restore = target.tools.run_fed("pg_restore", &args, Some(input), Some(sql_tx), redactor);
     let (summary_tx, summary) = oneshot::channel();
     let stream = Stream { sql, raw_bytes, summary: summary_tx };
     let restored = async {

@@ -76,7 +76,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
     let (mount, group) = backup_mount(ctx, user)?;
     let (run_dir, layer) = private_folder(&docker, &image_name, &image, ctx, user).await?;
     let volatile = layer::volatile(ctx.restarts);
-    let volume = match data_volume(&docker, layer.as_ref(), &run_dir, (ctx.drill_id, volatile)).await {
+    let volume = match data_volume(&docker, layer.as_ref(), &run_dir, ctx.drill_id, volatile).await {
         Ok(volume) => volume,
         Err(source) => {
             layer::remove(&docker, ctx.drill_id, &run_dir.outer).await;
@@ -92,7 +92,7 @@ pub(crate) async fn start(spec: &ContainerSpec, ctx: &ProvisionContext<'_>) -> R
         data: Mount::volume_mount(volume.clone(), pgdata.clone()),
         backup: mount.as_ref().map(|(_, host, inside)| (host.as_path(), inside.as_str())),
     };
-    let request = request(spec, ctx, (&image_name, server_args(&tuning, relay.as_deref())), sandbox, &run_dir);
+    let request = request(spec, ctx, &image_name, server_args(&tuning, relay.as_deref()), sandbox, &run_dir);
     (ctx.progress)(&format!("starting {image_name}"));
     let container = match request.start().await {
         Ok(container) => container,
@@ -177,7 +177,8 @@ struct Sandbox<'a> {
 fn request(
     spec: &ContainerSpec,
     ctx: &ProvisionContext<'_>,
-    (image, cmd): (&str, Vec<String>),
+    image: &str,
+    cmd: Vec<String>,
     sandbox: Sandbox<'_>,
     run_dir: &RunDir,
 ) -> testcontainers::ContainerRequest<GenericImage> {
@@ -214,7 +215,8 @@ async fn data_volume(
     docker: &Docker,
     layer: Option<&Layer>,
     run_dir: &RunDir,
-    (drill_id, volatile): (&str, bool),
+    drill_id: &str,
+    volatile: bool,
 ) -> Result<String, super::OverlayError> {
     match layer.and_then(Layer::volume) {
         Some(volume) => Ok(volume.to_owned()),

@@ -46,7 +46,7 @@ impl Offline {
         let docker = docker()?;
         stop_cleanly(&docker, &self.container).await?;
         let data = Data::Volume(&self.volume);
-        let ran = Toolbox::run_once((&self.drill_id, On::Container(&self.spec), data), program, args, redactor).await;
+        let ran = Toolbox::run_once(&self.drill_id, On::Container(&self.spec), data, program, args, redactor).await;
         // Started again whatever the tool found: later checks and the app need the server.
         self.start_again(&docker, redactor).await?;
         ran
@@ -79,8 +79,8 @@ impl Offline {
         self.start_again(&docker, redactor).await?;
         copied.map_err(TargetError::io("cannot copy the restored cluster"))?;
         let args = ["--check".to_owned(), "--pgdata".to_owned(), DATA.to_owned()];
-        let on = (self.drill_id.as_str(), On::Container(&self.spec), Data::Folder(into));
-        let ran = Toolbox::run_once(on, "pg_checksums", &args, redactor).await;
+        let on = On::Container(&self.spec);
+        let ran = Toolbox::run_once(&self.drill_id, on, Data::Folder(into), "pg_checksums", &args, redactor).await;
         let (output, stdout) = ran?;
         let said = format!("{}{}", stdout, output.stderr);
         if said.contains("data checksums are not enabled") {

@@ -129,7 +129,7 @@ fn the_container_asked_for_is_a_labelled_sandbox() {
         backup: Some((backup, "/pgdrill/backup/orders.dump")),
     };
     let cmd = vec!["-c".to_owned(), "listen_addresses=".to_owned()];
-    let request = request(&spec(), &ctx, ("pgdrill/postgres:17", cmd.clone()), sandbox, &run_dir);
+    let request = request(&spec(), &ctx, "pgdrill/postgres:17", cmd.clone(), sandbox, &run_dir);
 
     assert_eq!((request.image().name(), request.image().tag()), ("pgdrill/postgres", "17"));
     assert_eq!(request.cmd().collect::<Vec<_>>(), cmd);

@@ -45,8 +45,8 @@ impl Offline {
         };
         stop_cleanly(&mut child, self.launch.bwrap.is_some()).await?;
         let data = self.launch.data();
-        let on = (self.drill_id.as_str(), On::Local(&self.launch.bin_dir), Data::Folder(&data));
-        let ran = Toolbox::run_once(on, program, args, redactor).await;
+        let on = On::Local(&self.launch.bin_dir);
+        let ran = Toolbox::run_once(&self.drill_id, on, Data::Folder(&data), program, args, redactor).await;
         // Started again whatever the tool found: later checks and the app need the server.
         let mut child = self.launch.spawn()?;
         let ready = self.launch.wait_ready(&mut child, redactor).await;

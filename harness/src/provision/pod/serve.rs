@@ -93,9 +93,7 @@ async fn answer(stream: UnixStream, servers: &Servers, bin_dir: &Path) {
 
 async fn handle(request: Request, servers: &Servers, bin_dir: &Path) -> Response {
     match request {
-        Request::Start { name, args, log, data_limit } => {
-            start(servers, bin_dir, (name, &args), &log, data_limit).await
-        }
+        Request::Start { name, args, log, data_limit } => start(servers, bin_dir, name, &args, &log, data_limit).await,
         Request::Stop { name, clean } => stop(servers, &name, clean).await,
         Request::Status { name } => match servers.lock().await.get_mut(&name) {
             Some(child) => match child.try_wait() {
@@ -142,7 +140,8 @@ fn command(program: &Path, args: &[String]) -> tokio::process::Command {
 async fn start(
     servers: &Servers,
     bin_dir: &Path,
-    (name, args): (String, &[String]),
+    name: String,
+    args: &[String],
     log: &Path,
     data_limit: Option<u64>,
 ) -> Response {

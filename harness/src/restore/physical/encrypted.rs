@@ -24,6 +24,7 @@ use super::feed::Decrypt;
 use super::stage::StageError;
 use super::{PrepareError, Request, Where};
 use crate::provision::toolbox::{self, Toolbox};
+use crate::provision::tools::Invocation;
 use crate::secret::{Redactor, Secret};
 use crate::source::decrypt;
 use crate::source::physical::pgbackrest::{self, Choice};
@@ -147,7 +148,8 @@ impl Repository {
         let mut args = options();
         args.extend(["repo-get".to_owned(), relative.to_owned()]);
         let env = &self.passphrases[which].env;
-        let output = self.tools.run_into(("pgbackrest", &args, env), into, &self.redactor).await?;
+        let output =
+            self.tools.run_into(Invocation { program: "pgbackrest", args: &args, env }, into, &self.redactor).await?;
         if output.success() {
             return Ok(());
         }

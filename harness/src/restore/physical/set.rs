@@ -17,6 +17,7 @@ use super::encrypted;
 use super::stage::{self, StageError};
 use super::{PrepareError, blocking};
 use crate::provision::toolbox::{self, Toolbox};
+use crate::provision::tools::Invocation;
 use crate::secret::Redactor;
 use crate::source::physical::pgbackrest::Set;
 
@@ -81,7 +82,8 @@ pub(crate) async fn restore(tools: &Toolbox, what: Restore<'_>, redactor: &Redac
         }
         None => Vec::new(),
     };
-    let (output, stdout) = tools.run_with(("pgbackrest", &args, &env), redactor).await?;
+    let (output, stdout) =
+        tools.run_with(Invocation { program: "pgbackrest", args: &args, env: &env }, redactor).await?;
     if !output.success() {
         return Err(PrepareError::PgBackRest {
             set: set.label.clone(),
