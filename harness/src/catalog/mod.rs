@@ -277,7 +277,7 @@ pub(crate) async fn audit(
         if found.is_empty() && !differ.is_empty() && fingerprint.imported_collations == reference.imported_collations {
             found = differ.into_iter().map(|c| Change::Changed { what: format!("how catalog {c} reads") }).collect();
         }
-        let Some(found) = another_minor(found, (reference, &fingerprint), (&mut absent, &mut extra)) else {
+        let Some(found) = another_minor(found, reference, &fingerprint, &mut absent, &mut extra) else {
             continue;
         };
         if !found.is_empty() {
@@ -303,8 +303,10 @@ pub(crate) async fn audit(
 /// and `extra`, and `None` returned; any other, all of them are.
 fn another_minor(
     found: Vec<Change>,
-    (reference, fingerprint): (&Fingerprint, &Fingerprint),
-    (absent, extra): (&mut Vec<String>, &mut Vec<String>),
+    reference: &Fingerprint,
+    fingerprint: &Fingerprint,
+    absent: &mut Vec<String>,
+    extra: &mut Vec<String>,
 ) -> Option<Vec<Change>> {
     let (newer, found): (Vec<Change>, Vec<Change>) =
         found.into_iter().partition(|c| compare::of_a_newer_minor(c, reference, fingerprint));

@@ -217,6 +217,13 @@ impl Kind for Spec {
     }
 }
 
+/// An operation the check tries in the role's session, and whether it is granted to the role.
+#[derive(Clone, Copy)]
+struct Tried {
+    operation: Operation,
+    granted: bool,
+}
+
 /// An UPDATE, DELETE or TRUNCATE the session holds the privilege for and that was refused all
 /// the same (by a trigger, a rule or a policy): what a setting the session sets itself might open.
 struct Held {
@@ -332,7 +339,11 @@ impl Spec {
         let aimed = aim.is_some() || landed || (!select && (has_rows || committed.is_some()));
         let aim = Aim { aimed, filter: aim.unwrap_or_default(), why_none };
         let mut held = Vec::new();
-        let tried = [(Operation::Update, update), (Operation::Delete, delete), (Operation::Truncate, truncate)];
+        let tried = [
+            Tried { operation: Operation::Update, granted: update },
+            Tried { operation: Operation::Delete, granted: delete },
+            Tried { operation: Operation::Truncate, granted: truncate },
+        ];
         for tried in tried {
             results.push(self.operation(w, tried, &change, &aim, &mut held, started).await?);
         }
@@ -352,12 +363,13 @@ impl Spec {
     async fn operation(
         &self,
         w: &mut Writer<'_>,
-        (operation, granted): (Operation, bool),
+        tried: Tried,
         change: &Result<Vec<String>, String>,
         aim: &Aim,
         held: &mut Vec<Held>,
         started: Instant,
     ) -> Result<CheckResult, Failure> {
+        let Tried { operation, granted } = tried;
         let result = CheckResult::build(KIND, self.object(&operation.to_string()), started)
             .expected("refused (privilege, trigger, rule or policy)");
         let filter = &aim.filter;

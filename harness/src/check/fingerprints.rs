@@ -220,13 +220,14 @@ async fn compare(
         return build().actual("not comparable").verdict(false, e.to_string());
     }
     let spans: Vec<fingerprint::Span> = expected.ranges.iter().map(|r| (r.after.clone(), r.upto.clone())).collect();
-    let found = match readers.fingerprint(conn, &described, (&spans, expected.row_text)).await {
+    let found = match readers.fingerprint(conn, &described, &spans, expected.row_text).await {
         Ok(found) => found,
         Err(e) => return build().error(crate::error::error_chain(&e)),
     };
     let actual = TableFingerprint::new(
         expected.table.clone(),
-        (described.columns.clone(), expected.row_text),
+        described.columns.clone(),
+        expected.row_text,
         expected.key.clone(),
         found,
         expected.sampled_of,

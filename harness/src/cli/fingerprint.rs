@@ -365,9 +365,9 @@ async fn table_fingerprint(
             spans = (0..k as usize).map(|i| spans[i * n / k as usize].clone()).collect();
         }
     }
-    let ranges = readers.fingerprint(conn, &described, (&spans, RowText::Copy)).await?;
-    let columns = (described.columns, RowText::Copy);
-    Ok(TableFingerprint::new(table.clone(), columns, key.map(str::to_owned), ranges, sampled_of))
+    let ranges = readers.fingerprint(conn, &described, &spans, RowText::Copy).await?;
+    let key = key.map(str::to_owned);
+    Ok(TableFingerprint::new(table.clone(), described.columns, RowText::Copy, key, ranges, sampled_of))
 }
 
 /// Every table of the database but the catalogs', extensions' and partitions' (their parent

@@ -190,7 +190,8 @@ impl TableFingerprint {
     /// Puts the ranges together: their rows, and the digest of their digests.
     pub fn new(
         table: QualifiedName,
-        (columns, row_text): (Vec<Column>, RowText),
+        columns: Vec<Column>,
+        row_text: RowText,
         key: Option<String>,
         ranges: Vec<RangeFingerprint>,
         sampled_of: Option<usize>,
@@ -375,12 +376,13 @@ pub(crate) mod tests {
     #[test]
     fn a_whole_table_is_its_one_range_and_ranges_combine_with_their_bounds() {
         let t = QualifiedName::new("public", "t");
-        let whole = TableFingerprint::new(t.clone(), (vec![], RowText::Copy), None, vec![range(None, None, 'a')], None);
+        let whole = TableFingerprint::new(t.clone(), vec![], RowText::Copy, None, vec![range(None, None, 'a')], None);
         assert_eq!(whole.sha256, "a".repeat(64));
         let split = |upto: &str| {
             TableFingerprint::new(
                 t.clone(),
-                (vec![], RowText::Copy),
+                vec![],
+                RowText::Copy,
                 Some("id".into()),
                 vec![range(None, Some(upto), 'a'), range(Some(upto), None, 'b')],
                 None,

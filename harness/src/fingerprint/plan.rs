@@ -65,7 +65,8 @@ pub(crate) async fn layout(
 /// for `readers` readers.
 pub(crate) fn reads(
     described: &Described,
-    (spans, row_text): (&[Span], RowText),
+    spans: &[Span],
+    row_text: RowText,
     layout: Layout,
     readers: usize,
 ) -> Vec<String> {
@@ -176,7 +177,7 @@ mod tests {
     #[test]
     fn a_whole_table_is_cut_by_block_into_parts_for_the_readers_the_last_open() {
         let whole = [span(None, None)];
-        let reads = reads(&described(false), (&whole, RowText::Copy), Layout { blocks: 100_000, total: 100_000 }, 2);
+        let reads = reads(&described(false), &whole, RowText::Copy, Layout { blocks: 100_000, total: 100_000 }, 2);
         assert_eq!(reads.len(), 8);
         assert!(
             reads[0].contains(
@@ -187,32 +188,32 @@ mod tests {
         );
         assert!(reads[7].ends_with("'(87500,0)'::pg_catalog.tid) TO STDOUT"), "{}", reads[7]);
         assert_eq!(
-            super::reads(&described(false), (&whole, RowText::Copy), Layout { blocks: 300, total: 300 }, 2).len(),
+            super::reads(&described(false), &whole, RowText::Copy, Layout { blocks: 300, total: 300 }, 2).len(),
             1,
             "a small table is one part"
         );
         assert_eq!(
-            super::reads(&described(false), (&whole, RowText::Copy), Layout::default(), 8).len(),
+            super::reads(&described(false), &whole, RowText::Copy, Layout::default(), 8).len(),
             1,
             "no layout, no parts"
         );
         // 24 partitions of at most 608 blocks: worth 8 parts, each of 76 blocks of every partition.
         let partitioned =
-            super::reads(&described(false), (&whole, RowText::Copy), Layout { blocks: 608, total: 24 * 608 }, 2);
+            super::reads(&described(false), &whole, RowText::Copy, Layout { blocks: 608, total: 24 * 608 }, 2);
         assert_eq!(partitioned.len(), 8);
         assert!(partitioned[7].contains("t.ctid OPERATOR(pg_catalog.>=) '(532,0)'"), "{}", partitioned[7]);
-        assert!(!super::reads(&described(false), (&whole, RowText::Copy), Layout::default(), 8)[0].contains("WHERE"));
+        assert!(!super::reads(&described(false), &whole, RowText::Copy, Layout::default(), 8)[0].contains("WHERE"));
     }
 
     #[test]
     fn ranges_that_follow_each_other_are_one_read_tagged_by_range_and_a_sample_is_read_range_by_range() {
         let every = [span(None, Some("10")), span(Some("10"), Some("20")), span(Some("20"), None)];
-        let one = reads(&described(true), (&every, RowText::Copy), Layout::default(), 2);
+        let one = reads(&described(true), &every, RowText::Copy, Layout::default(), 2);
         assert_eq!(one.len(), 1);
         let tag = "COPY (SELECT (CASE WHEN t.\"id\" OPERATOR(pg_catalog.<=) CAST('10' AS bigint) THEN 0 \
              WHEN t.\"id\" OPERATOR(pg_catalog.<=) CAST('20' AS bigint) THEN 1 ELSE 2 END)::pg_catalog.int4, ";
         assert_eq!(one[0], format!("{tag}t.\"id\", t.\"note\" FROM ONLY \"public\".\"t\" AS t) TO STDOUT"));
-        let record = reads(&described(true), (&every, RowText::Record), Layout::default(), 2);
+        let record = reads(&described(true), &every, RowText::Record, Layout::default(), 2);
         assert_eq!(
             record[0],
             format!(
@@ -221,10 +222,10 @@ mod tests {
             )
         );
         let closed = [span(Some("5"), Some("10")), span(Some("10"), Some("20"))];
-        let read = &reads(&described(true), (&closed, RowText::Copy), Layout::default(), 2)[0];
+        let read = &reads(&described(true), &closed, RowText::Copy, Layout::default(), 2)[0];
         assert!(read.contains("WHERE (t.\"id\" OPERATOR(pg_catalog.>) CAST('5' AS bigint) AND t.\"id\" OPERATOR(pg_catalog.<=) CAST('20' AS bigint))"), "{read}");
         let sample = [span(None, Some("10")), span(Some("20"), Some("30"))];
-        let apart = reads(&described(true), (&sample, RowText::Copy), Layout { blocks: 100_000, total: 100_000 }, 2);
+        let apart = reads(&described(true), &sample, RowText::Copy, Layout { blocks: 100_000, total: 100_000 }, 2);
         assert_eq!(apart.len(), 2);
         assert!(apart[1].starts_with("COPY (SELECT (1)::pg_catalog.int4"), "{}", apart[1]);
         assert!(!apart[1].contains("ctid"));
@@ -233,7 +234,7 @@ mod tests {
     #[test]
     fn a_bound_is_a_literal_whatever_it_holds() {
         let every = [span(None, Some("1'; DROP TABLE t; --")), span(Some("1'; DROP TABLE t; --"), None)];
-        let read = &reads(&described(true), (&every, RowText::Copy), Layout::default(), 1)[0];
+        let read = &reads(&described(true), &every, RowText::Copy, Layout::default(), 1)[0];
         assert!(read.contains("CAST('1''; DROP TABLE t; --' AS bigint)"), "{read}");
     }
 }

@@ -104,13 +104,14 @@ impl Readers {
         &mut self,
         leader: &mut PgConnection,
         described: &Described,
-        (spans, row_text): (&[Span], RowText),
+        spans: &[Span],
+        row_text: RowText,
     ) -> Result<Vec<RangeFingerprint>, FingerprintError> {
         let layout = match spans.len() {
             0 => return Ok(Vec::new()),
             _ => plan::layout(leader, described, self.version_num).await?,
         };
-        let reads = plan::reads(described, (spans, row_text), layout, self.count);
+        let reads = plan::reads(described, spans, row_text, layout, self.count);
         let sessions = reads.len().min(self.count);
         self.last = Took { reads: reads.len(), sessions, spilled: 0 };
         while self.idle.len() < sessions {
@@ -121,7 +122,7 @@ impl Readers {
         let queue = Arc::new(Mutex::new(reads.into_iter().collect::<VecDeque<_>>()));
         let mut tasks = tokio::task::JoinSet::new();
         for conn in self.idle.drain(..sessions) {
-            tasks.spawn(read(conn, queue.clone(), (row_text, self.memory)));
+            tasks.spawn(read(conn, queue.clone(), row_text, self.memory));
         }
         let what = || format!("cannot fingerprint `{}`", described.table);
         let mut runs = Vec::new();
@@ -203,7 +204,8 @@ enum Failure {
 async fn read(
     mut conn: PgConnection,
     queue: Arc<Mutex<VecDeque<String>>>,
-    (row_text, memory): (RowText, usize),
+    row_text: RowText,
+    memory: usize,
 ) -> (Option<PgConnection>, Result<Runs, Failure>) {
     let (tx, rx) = mpsc::channel::<Message>(8);
     let hasher = tokio::task::spawn_blocking(move || hash(rx, row_text, memory));

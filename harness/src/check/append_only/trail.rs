@@ -90,7 +90,7 @@ async fn measure(
     let mut readers = Readers::new(&mut tx, options, None, 0, fingerprint::MEMORY).await?;
     // A trail recorded before v3 is read as it was hashed; a new one hashes each row's COPY line.
     let row_text = previous.map_or(RowText::Copy, |p| p.fingerprint.row_text);
-    let found = readers.fingerprint(&mut tx, &described, (&spans, row_text)).await;
+    let found = readers.fingerprint(&mut tx, &described, &spans, row_text).await;
     readers.close().await;
     let mut ranges = found?;
     if previous.is_some()
@@ -104,7 +104,8 @@ async fn measure(
     let _ = tx.rollback().await;
     let now = TableFingerprint::new(
         spec.table.clone(),
-        (described.columns.clone(), row_text),
+        described.columns.clone(),
+        row_text,
         Some(described.key.as_ref().map(|k| k.name.clone()).unwrap_or_else(|| key.to_owned())),
         ranges,
         None,
