@@ -270,8 +270,9 @@ pub(crate) enum Next {
 }
 
 /// What `nextval` returns for a sequence at `last` (`called`: handed out already) stepping by
-/// `increment` within `min..=max`, cycling or not.
-fn next_value(last: i64, called: bool, increment: i64, (min, max): (i64, i64), cycle: bool) -> Next {
+/// `increment` within `range`, cycling or not.
+fn next_value(last: i64, called: bool, increment: i64, range: std::ops::RangeInclusive<i64>, cycle: bool) -> Next {
+    let (min, max) = (*range.start(), *range.end());
     if !called {
         return Next::Value(last);
     }
@@ -336,7 +337,7 @@ pub(crate) async fn sequences_behind(pool: &PgPool) -> sqlx::Result<Vec<Sequence
         .fetch_one(pool)
         .await?;
         let (Some(max), Some(min)) = (max, min) else { continue };
-        let next = next_value(last, called, increment, (seq_min, seq_max), cycle);
+        let next = next_value(last, called, increment, seq_min..=seq_max, cycle);
         let reached = match next {
             Next::Value(value) => collides(value, increment, min, max),
             Next::Exhausted(_) => Some(if increment > 0 { max } else { min }),
@@ -498,16 +499,16 @@ mod tests {
 
     #[test]
     fn the_next_value_follows_the_sequences_bounds_and_cycling() {
-        let int4 = (1, 2_147_483_647);
-        assert_eq!(next_value(5, true, 1, int4, false), Next::Value(6));
-        assert_eq!(next_value(5, false, 1, int4, false), Next::Value(5));
+        let int4 = || 1..=2_147_483_647;
+        assert_eq!(next_value(5, true, 1, int4(), false), Next::Value(6));
+        assert_eq!(next_value(5, false, 1, int4(), false), Next::Value(5));
         // MAXVALUE 3 CYCLE at 3: the next is 1 again; without CYCLE, nextval fails.
-        assert_eq!(next_value(3, true, 1, (1, 3), true), Next::Value(1));
-        assert_eq!(next_value(3, true, 1, (1, 3), false), Next::Exhausted(3));
+        assert_eq!(next_value(3, true, 1, 1..=3, true), Next::Value(1));
+        assert_eq!(next_value(3, true, 1, 1..=3, false), Next::Exhausted(3));
         // Descending from -1 with MINVALUE -3.
-        assert_eq!(next_value(-3, true, -1, (-3, -1), true), Next::Value(-1));
-        assert_eq!(next_value(-3, true, -1, (-3, -1), false), Next::Exhausted(-3));
-        assert_eq!(next_value(i64::MAX, true, 1, (1, i64::MAX), false), Next::Exhausted(i64::MAX));
+        assert_eq!(next_value(-3, true, -1, -3..=-1, true), Next::Value(-1));
+        assert_eq!(next_value(-3, true, -1, -3..=-1, false), Next::Exhausted(-3));
+        assert_eq!(next_value(i64::MAX, true, 1, 1..=i64::MAX, false), Next::Exhausted(i64::MAX));
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
     let plan = jobs::plan(common.jobs, chosen.len()).filter(|_| remote.is_none());
     let worst = match plan {
         None => {
-            let ran = one_at_a_time(&chosen, (&common, &options), remote.as_mut(), cancel, &signal).await;
+            let ran = one_at_a_time(&chosen, &common, &options, remote.as_mut(), cancel, &signal).await;
             publish::finish(remote);
             match ran {
                 Ok(worst) => worst,
@@ -136,7 +136,8 @@ fn choose(files: &[PathBuf], common: &RunArgs, shard: Option<Shard>, gate: bool)
 /// interruption that stopped them (the drill it cut short tore down and wrote its reports).
 async fn one_at_a_time(
     chosen: &[Chosen],
-    (common, options): (&RunArgs, &DrillOptions),
+    common: &RunArgs,
+    options: &DrillOptions,
     mut remote: Option<&mut Remote>,
     cancel: CancellationToken,
     signal: &AtomicI32,

@@ -218,7 +218,7 @@ async fn check(
         Some(archive) => {
             let decrypt = read.encrypted.map(|r| r.decrypt(request.work.join("decrypted")));
             let window = request.recovery.wal_window;
-            Some(first_feed(archive, data, staged.system_id, end, (tools.user, decrypt, window)).await?)
+            Some(first_feed(archive, data, staged.system_id, end, tools.user, decrypt, window).await?)
         }
         None => None,
     };
@@ -316,7 +316,9 @@ async fn first_feed(
     data: &Path,
     system_id: u64,
     end: Option<u64>,
-    (owner, decrypt, window): ((u32, u32), Option<feed::Decrypt>, Option<u64>),
+    owner: (u32, u32),
+    decrypt: Option<feed::Decrypt>,
+    window: Option<u64>,
 ) -> Result<Feed, PrepareError> {
     let (archive, pg_wal) = (archive.clone(), data.join("pg_wal"));
     blocking(move || {

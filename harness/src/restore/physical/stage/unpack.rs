@@ -80,7 +80,7 @@ pub(crate) fn unpack(tar_file: &Path, into: &Path, summed: Option<Summed<'_>>) -
         let (spare, written) = mpsc::channel();
         writers.push(scope.spawn(move || write_large(pieces, spare)));
         let senders = Writers { small, large, written };
-        let read = read_entries(&mut archive, (tar_file, into, summed), &senders);
+        let read = read_entries(&mut archive, tar_file, into, summed, &senders);
         drop(senders);
         // Every writer ends once its queue is empty; the first error found is the one said.
         let mut sums = Vec::new();
@@ -102,7 +102,9 @@ pub(crate) fn unpack(tar_file: &Path, into: &Path, summed: Option<Summed<'_>>) -
 /// writers (by turns); stops at the first entry that is not a file or folder inside `into`.
 fn read_entries<R: Read>(
     archive: &mut tar::Archive<R>,
-    (tar_file, into, summed): (&Path, &Path, Option<Summed<'_>>),
+    tar_file: &Path,
+    into: &Path,
+    summed: Option<Summed<'_>>,
     writers: &Writers,
 ) -> Result<(), StageError> {
     let mut folders: HashSet<PathBuf> = HashSet::from([into.to_owned()]);
