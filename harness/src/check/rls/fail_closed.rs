@@ -226,13 +226,11 @@ async fn prove(
     // itself or the application reaches it from its login.
     let own_login = ctx.logins().as_the_application(ctx.pool, role).await;
     let mut doors = doors(own_login, &mut conn, table, fc, &prepared, ran).await.map_err(Broke::Pgdrill)?;
-    let settings = match narrowing::settings(&mut conn, (&table.sql(), fc), &prepared, &doors, ran)
-        .await
-        .map_err(Broke::Pgdrill)?
-    {
-        Ok(settings) => settings,
-        Err(why) => return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}")))),
-    };
+    let settings =
+        match narrowing::settings(&mut conn, &table.sql(), fc, &prepared, &doors, ran).await.map_err(Broke::Pgdrill)? {
+            Ok(settings) => settings,
+            Err(why) => return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}")))),
+        };
     let fc = &FailClosed { settings, ..fc.clone() };
     let need: Vec<String> = [(&prepared.a, prepared.a_rows), (&prepared.b, prepared.b_rows)]
         .into_iter()
@@ -258,7 +256,7 @@ async fn prove(
         doors.untried.extend(inserting);
     }
     let rows = rows_of(&prepared, committed.as_ref(), &need);
-    let unheld = narrowing::unheld(&mut conn, (&table.sql(), fc), (&prepared, &doors), &rows.a, ran)
+    let unheld = narrowing::unheld(&mut conn, &table.sql(), fc, &prepared, &doors, &rows.a, ran)
         .await
         .map_err(Broke::Pgdrill)?;
     drop(conn);

@@ -53,7 +53,11 @@ pub(super) fn compare(
                     table_differs(&table, want_facts, have_facts, &mut out.problems, &mut replaced);
                 }
             }
-            out.problems.extend(replaced.into_iter().map(|(key, triggers)| replaced_function(key, &triggers)));
+            out.problems.extend(
+                replaced
+                    .into_iter()
+                    .map(|((function, have, want), triggers)| replaced_function(&function, &have, &want, &triggers)),
+            );
         }
         _ if want.tables.is_empty() => {}
         _ => out.unrecorded("columns, constraints, triggers or rules", older),
@@ -357,7 +361,7 @@ fn function_of(definition: &str) -> &str {
 }
 
 /// One function whose digest differs, with the triggers that run it.
-fn replaced_function((function, have, want): (String, String, String), triggers: &[String]) -> String {
+fn replaced_function(function: &str, have: &str, want: &str, triggers: &[String]) -> String {
     let short = |digest: &str| digest.chars().take(12).collect::<String>();
     let by = match triggers {
         [one] => format!("trigger {one}"),
@@ -365,8 +369,8 @@ fn replaced_function((function, have, want): (String, String, String), triggers:
     };
     format!(
         "function `{function}` run by {by} differs from the baseline's (sha256 {}… vs {}…): its body or settings were replaced",
-        short(&have),
-        short(&want)
+        short(have),
+        short(want)
     )
 }
 

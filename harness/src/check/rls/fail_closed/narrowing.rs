@@ -19,7 +19,8 @@ use crate::pg::{quote_ident, quote_literal};
 /// only where it narrows and the scenario does not set (see the module).
 pub(super) async fn settings(
     conn: &mut PgConnection,
-    (table, fc): (&str, &FailClosed),
+    table: &str,
+    fc: &FailClosed,
     prepared: &Prepared,
     doors: &Doors,
     ran: &mut Vec<String>,
@@ -117,8 +118,10 @@ async fn printed(conn: &mut PgConnection, column: &probe::Column, value: &str) -
 /// probe row's column, say).
 pub(super) async fn unheld(
     conn: &mut PgConnection,
-    (table, fc): (&str, &FailClosed),
-    (prepared, doors): (&Prepared, &Doors),
+    table: &str,
+    fc: &FailClosed,
+    prepared: &Prepared,
+    doors: &Doors,
     rows_a: &str,
     ran: &mut Vec<String>,
 ) -> sqlx::Result<Option<String>> {
