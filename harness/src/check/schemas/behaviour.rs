@@ -4,10 +4,9 @@
 //! whose triggers are disabled, an audit trigger set to `ENABLE REPLICA` (it no longer fires in
 //! ordinary sessions) or running a replaced function of the same name, a rule or trigger the
 //! application never had, a sequence that now cycles. Each difference is a sentence that says
-//! what the backup did. What the baseline does not record (a baseline captured before pgdrill
-//! recorded it) cannot be compared: that fails, saying how to capture it again, unless the
-//! scenario accepts the older baseline with a reason (`older_baseline`), which is said beside the
-//! verdict.
+//! what the backup did. What the baseline does not record (captured before pgdrill recorded it)
+//! cannot be compared: that fails, saying how to capture it again, unless the scenario accepts
+//! the older baseline with a reason (`older_baseline`), which is said beside the verdict.
 
 use std::collections::BTreeMap;
 
@@ -53,11 +52,9 @@ pub(super) fn compare(
                     table_differs(&table, want_facts, have_facts, &mut out.problems, &mut replaced);
                 }
             }
-            out.problems.extend(
-                replaced
-                    .into_iter()
-                    .map(|((function, have, want), triggers)| replaced_function(&function, &have, &want, &triggers)),
-            );
+            for ((function, have, want), triggers) in replaced {
+                out.problems.push(replaced_function(&function, &have, &want, &triggers));
+            }
         }
         _ if want.tables.is_empty() => {}
         _ => out.unrecorded("columns, constraints, triggers or rules", older),

@@ -324,12 +324,10 @@ async fn until_promoted(
     let mut stuck_since: Option<(u64, Instant)> = None;
     let mut paused_since: Option<Instant> = None;
     loop {
-        let (in_recovery, replayed, transaction, waiting, paused) = match sqlx::query_as(PROGRESS).fetch_one(pool).await
-        {
-            Ok(progress) => progress,
-            Err(e) => return Err(stopped_or(target, redactor, query(e)).await),
+        let Some(now) = look(target, pool, redactor).await? else {
+            tokio::time::sleep(PROMOTING_POLL).await;
+            continue;
         };
-        let now = Progress { in_recovery, replayed, transaction, waiting, paused };
         let lsn = now.replayed.clone().unwrap_or_default();
         let at = wal::parse_lsn(&lsn).unwrap_or(start.start_lsn);
         if let Some(feeder) = feeder {
@@ -385,6 +383,22 @@ async fn until_promoted(
             return Err(RecoveryError::Timeout { timeout: spec.timeout, lsn });
         }
         tokio::time::sleep(if promoting { PROMOTING_POLL } else { POLL }).await;
+    }
+}
+
+/// One look at the standby; `None` when it was promoted between the query's two looks at
+/// recovery: pg_get_wal_replay_pause_state() refuses a server no longer in recovery (55000), and
+/// the next look sees it promoted.
+async fn look(target: &Target, pool: &sqlx::PgPool, redactor: &Redactor) -> Result<Option<Progress>, RecoveryError> {
+    match sqlx::query_as(PROGRESS).fetch_one(pool).await {
+        Ok((in_recovery, replayed, transaction, waiting, paused)) => {
+            Ok(Some(Progress { in_recovery, replayed, transaction, waiting, paused }))
+        }
+        Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55000") => Ok(None),
+        Err(e) => {
+            let error = RecoveryError::Query(redactor.redact(&crate::pg::describe_sql_error(&e)));
+            Err(stopped_or(target, redactor, error).await)
+        }
     }
 }
 
