@@ -5,14 +5,41 @@
 
 use std::path::Path;
 
+/// A user and its group, by number: who owns a file, who a process runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ids {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Ids {
+    /// This process's user and group (as its /proc folder's owner says; root's when unreadable).
+    pub(crate) fn current() -> Ids {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").map(|m| Ids { uid: m.uid(), gid: m.gid() }).unwrap_or(Ids { uid: 0, gid: 0 })
+    }
+
+    /// Makes them the owner of `path` itself (of a link, not of what it points to).
+    pub(crate) fn own(self, path: &Path) -> std::io::Result<()> {
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))
+    }
+}
+
+/// `uid:gid`, as Docker's `--user` takes them.
+impl std::fmt::Display for Ids {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.uid, self.gid)
+    }
+}
+
 /// Copies the folder `from` to `to` (files and folders, with their modes), owned by `owner`:
 /// the folders first, then the files on one thread per core (creating a file, not copying its
 /// bytes, is what costs here: a cluster is about a thousand small files). A link is copied as a
 /// link, never followed: a folder a backup wrote could link anywhere on this machine (what it
 /// may hold is for the caller to judge, as staging refuses a backup's links).
-pub(crate) fn copy(from: &Path, to: &Path, owner: (u32, u32)) -> std::io::Result<()> {
+pub(crate) fn copy(from: &Path, to: &Path, owner: Ids) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let chown = |path: &Path| std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1));
+    let chown = |path: &Path| owner.own(path);
     let mut folders = vec![(from.to_owned(), to.to_owned())];
     let mut files = Vec::new();
     let mut next = 0;
@@ -179,7 +206,7 @@ mod tests {
         assert_eq!(before, fingerprint(&from).unwrap(), "reading changes nothing");
         let me = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
         let group = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::gid(&m)).unwrap();
-        copy(&from, &dir.path().join("to"), (me, group)).unwrap();
+        copy(&from, &dir.path().join("to"), Ids { uid: me, gid: group }).unwrap();
         assert_eq!(std::fs::read(dir.path().join("to/base/1/1259")).unwrap(), vec![7u8; 8192]);
         std::thread::sleep(std::time::Duration::from_millis(10));
         std::fs::OpenOptions::new().append(true).open(from.join("PG_VERSION")).unwrap();
@@ -196,9 +223,7 @@ mod tests {
         std::fs::create_dir(&from).unwrap();
         std::fs::write(&secret, "not the folder's").unwrap();
         std::os::unix::fs::symlink(&secret, from.join("link")).unwrap();
-        let me = std::fs::metadata("/proc/self").unwrap();
-        let owner = (std::os::unix::fs::MetadataExt::uid(&me), std::os::unix::fs::MetadataExt::gid(&me));
-        copy(&from, &dir.path().join("to"), owner).unwrap();
+        copy(&from, &dir.path().join("to"), Ids::current()).unwrap();
         let copied = dir.path().join("to/link");
         assert!(std::fs::symlink_metadata(&copied).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_link(&copied).unwrap(), secret);

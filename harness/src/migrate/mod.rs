@@ -191,13 +191,17 @@ pub(crate) enum FileProblem {
     Recording { error: SqlError },
 }
 
-/// The journal's newest version.
-pub(crate) async fn version(pool: &PgPool, journal: &(QualifiedName, String)) -> Result<Option<String>, MigrateError> {
+/// The newest version in the journal `table`'s `column`.
+pub(crate) async fn version(
+    pool: &PgPool,
+    table: &QualifiedName,
+    column: &str,
+) -> Result<Option<String>, MigrateError> {
     let sql = format!(
         "SELECT ({})::text FROM {} ORDER BY {} DESC NULLS LAST LIMIT 1",
-        quote_ident(&journal.1),
-        journal.0.sql(),
-        quote_ident(&journal.1)
+        quote_ident(column),
+        table.sql(),
+        quote_ident(column)
     );
     sqlx::query_scalar::<_, Option<String>>(&sql)
         .fetch_optional(pool)
@@ -315,7 +319,7 @@ pub(crate) async fn run(
     let pool = target.pool(database, 2, redactor).await?;
     let version = |pool: PgPool| async move {
         match &spec.journal {
-            Some(journal) => version(&pool, journal).await,
+            Some((table, column)) => version(&pool, table, column).await,
             None => Ok(None),
         }
     };

@@ -15,6 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::TargetError;
+use crate::tree::Ids;
 
 /// What a sandbox running as a user needs to read a backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,11 +93,11 @@ fn cannot(action: &str, path: &Path, source: std::io::Error) -> TargetError {
 /// The program and arguments that run a program of a container toolbox started as root with
 /// [`Access::ReadAll`]: as the server's user, holding only `CAP_DAC_READ_SEARCH` (util-linux's
 /// `setpriv`, in every Debian image), with no other capability left to gain.
-pub(crate) fn read_all_prefix(user: (u32, u32)) -> Vec<String> {
+pub(crate) fn read_all_prefix(user: Ids) -> Vec<String> {
     vec![
         "setpriv".into(),
-        format!("--reuid={}", user.0),
-        format!("--regid={}", user.1),
+        format!("--reuid={}", user.uid),
+        format!("--regid={}", user.gid),
         "--clear-groups".into(),
         "--inh-caps=-all,+dac_read_search".into(),
         "--ambient-caps=-all,+dac_read_search".into(),
@@ -112,7 +113,7 @@ pub(crate) const READ_ALL_CAPS: [&str; 4] = ["DAC_READ_SEARCH", "SETUID", "SETGI
 /// A folder of this machine the backup is staged in for a sandbox that cannot be given
 /// [`Access::ReadAll`] (a local target's, in bubblewrap's user namespace): a copy owned by the
 /// sandbox's user, blocks shared with the backup where the file system can.
-pub(crate) fn stage(path: &Path, into: &Path, owner: (u32, u32)) -> Result<PathBuf, TargetError> {
+pub(crate) fn stage(path: &Path, into: &Path, owner: Ids) -> Result<PathBuf, TargetError> {
     crate::tree::copy(path, into, owner).map_err(|e| cannot("stage a copy of", path, e))?;
     Ok(into.to_owned())
 }

@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::tree::Ids;
 use rustix::fs::StatVfsMountFlags;
 use rustix::mount::{MountFlags, MountPropagationFlags};
 use rustix::thread::UnshareFlags;
@@ -31,7 +32,7 @@ impl Bind {
 }
 
 /// The uid and gid to run PostgreSQL as, when this process is root.
-pub(crate) fn unprivileged_user() -> Option<(u32, u32)> {
+pub(crate) fn unprivileged_user() -> Option<Ids> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self").ok()?.uid();
     if uid != 0 {
@@ -41,7 +42,9 @@ pub(crate) fn unprivileged_user() -> Option<(u32, u32)> {
     let find = |wanted: &str| {
         passwd.lines().find_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
-            (f.len() > 3 && f[0] == wanted).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?))).flatten()
+            (f.len() > 3 && f[0] == wanted)
+                .then(|| Some(Ids { uid: f[2].parse().ok()?, gid: f[3].parse().ok()? }))
+                .flatten()
         })
     };
     find("postgres").or_else(|| find("nobody"))
@@ -157,11 +160,7 @@ struct NoexecMount {
 /// flags, and the flags of mounts inherited from a more privileged namespace are locked, so
 /// nothing in the sandbox can lift them: the kernel refuses to map a file there executable.
 /// Needs unprivileged user namespaces, as bubblewrap itself does.
-pub(crate) fn noexec_folder(
-    command: &mut tokio::process::Command,
-    folder: &Path,
-    ids: (u32, u32),
-) -> std::io::Result<()> {
+pub(crate) fn noexec_folder(command: &mut tokio::process::Command, folder: &Path, ids: Ids) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c_folder = std::ffi::CString::new(folder.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
     let held = rustix::fs::statvfs(c_folder.as_c_str())?.f_flag;
@@ -173,8 +172,8 @@ pub(crate) fn noexec_folder(
     let flags = kept.iter().filter(|(st, _)| held.contains(*st)).fold(MountFlags::empty(), |f, (_, ms)| f | *ms);
     let mount = NoexecMount {
         folder: c_folder,
-        uid_map: format!("{0} {0} 1\n", ids.0).into_bytes(),
-        gid_map: format!("{0} {0} 1\n", ids.1).into_bytes(),
+        uid_map: format!("{0} {0} 1\n", ids.uid).into_bytes(),
+        gid_map: format!("{0} {0} 1\n", ids.gid).into_bytes(),
         flags: flags | MountFlags::NOEXEC | MountFlags::NOSUID | MountFlags::NODEV,
     };
     // SAFETY: only prctl, unshare, open, write, close and mount, which are async-signal-safe

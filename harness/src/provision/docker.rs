@@ -6,6 +6,7 @@
 use testcontainers::bollard::Docker;
 
 use super::TargetError;
+use crate::tree::Ids;
 
 /// The label every pgdrill container carries: the id of the drill that owns it.
 pub(crate) const DRILL_LABEL: &str = "org.pgdrill.drill";
@@ -24,10 +25,10 @@ pub(crate) fn docker() -> Result<Docker, TargetError> {
 /// Who the server runs as: the image's owner of the data directory (`image_owner`) when
 /// pgdrill runs as root (which can give it the copy), else pgdrill's own user (a copy it makes
 /// is its own).
-pub(crate) fn server_user(image_owner: Option<(u32, u32)>) -> Option<(u32, u32)> {
+pub(crate) fn server_user(image_owner: Option<Ids>) -> Option<Ids> {
     use std::os::unix::fs::MetadataExt;
     let me = std::fs::metadata("/proc/self").ok()?;
-    if me.uid() == 0 { image_owner } else { Some((me.uid(), me.gid())) }
+    if me.uid() == 0 { image_owner } else { Some(Ids { uid: me.uid(), gid: me.gid() }) }
 }
 
 /// The container target reaches its server through a Unix socket in a folder shared with the

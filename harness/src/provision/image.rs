@@ -19,6 +19,7 @@ use super::spec::{
     ContainerSpec, DUMP_MAJOR_FLOOR, IMAGE_MAJORS, default_image, image_majors_in_words, project_image,
     project_image_major,
 };
+use crate::tree::Ids;
 
 const BUILD_SCRIPT: &str = include_str!("../../../ci/image/build");
 /// The sandbox's client authentication: the socket only (see the file).
@@ -30,7 +31,7 @@ pub(crate) struct ImageInfo {
     pub id: String,
     pub labels: HashMap<String, String>,
     /// The user the initialised data directory belongs to (`org.pgdrill.uid`, `org.pgdrill.gid`).
-    pub owner: Option<(u32, u32)>,
+    pub owner: Option<Ids>,
     /// The initialised data directory (`org.pgdrill.pgdata`).
     pub pgdata: Option<String>,
 }
@@ -80,7 +81,7 @@ async fn inspect(docker: &Docker, image: &str) -> Result<Option<ImageInfo>, Targ
             let id = |key: &str| labels.get(key).and_then(|v| v.parse::<u32>().ok());
             Ok(Some(ImageInfo {
                 id: info.id.unwrap_or_default(),
-                owner: id("org.pgdrill.uid").zip(id("org.pgdrill.gid")),
+                owner: id("org.pgdrill.uid").zip(id("org.pgdrill.gid")).map(|(uid, gid)| Ids { uid, gid }),
                 pgdata: labels.get("org.pgdrill.pgdata").cloned(),
                 labels,
             }))

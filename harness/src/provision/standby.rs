@@ -2,12 +2,13 @@
 //! recovers what its `pg_wal` holds and never reaches the source's configuration.
 
 use super::image;
+use crate::tree::Ids;
 
 /// Makes the data directory `data`, staged from a base backup, a standby of nothing: the
 /// sandbox's own configuration (the source's kept beside it as `*.source`, never read; the
 /// server's settings are on its command line), no signal or pid file of the source's, and
 /// `standby.signal`; the files pgdrill writes given to `owner`.
-pub(crate) fn standby_of_nothing(data: &std::path::Path, owner: (u32, u32)) -> std::io::Result<()> {
+pub(crate) fn standby_of_nothing(data: &std::path::Path, owner: Ids) -> std::io::Result<()> {
     for (name, text) in [
         (
             "postgresql.conf",
@@ -22,14 +23,14 @@ pub(crate) fn standby_of_nothing(data: &std::path::Path, owner: (u32, u32)) -> s
             std::fs::rename(&path, data.join(format!("{name}.source")))?;
         }
         std::fs::write(&path, text)?;
-        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))?;
+        owner.own(&path)?;
     }
     for signal in ["recovery.signal", "standby.signal", "postmaster.pid", "postmaster.opts"] {
         let _ = std::fs::remove_file(data.join(signal));
     }
     let signal = data.join("standby.signal");
     std::fs::write(&signal, "")?;
-    std::os::unix::fs::lchown(&signal, Some(owner.0), Some(owner.1))
+    owner.own(&signal)
 }
 
 #[cfg(test)]
@@ -55,7 +56,7 @@ mod tests {
         ] {
             std::fs::write(data.join(name), text).unwrap();
         }
-        standby_of_nothing(data, (me.uid(), me.gid())).unwrap();
+        standby_of_nothing(data, crate::tree::Ids { uid: me.uid(), gid: me.gid() }).unwrap();
 
         let read = |name: &str| std::fs::read_to_string(data.join(name)).ok();
         // (file, what it holds after; None: gone)

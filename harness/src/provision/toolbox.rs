@@ -31,6 +31,7 @@ use super::tools::{Invocation, ToolOutput, exec};
 use super::tuning::Limits;
 use super::{TargetError, image};
 use crate::secret::Redactor;
+use crate::tree::Ids;
 
 /// Where the toolbox sees the data directory it works on.
 pub(crate) const DATA: &str = "/pgdrill/data";
@@ -60,7 +61,7 @@ fn absolute(path: &Path) -> Result<std::path::PathBuf, TargetError> {
 pub(crate) struct Toolbox {
     inner: Inner,
     /// The user its programs run as, the one the target's server runs as.
-    pub user: (u32, u32),
+    pub user: Ids,
 }
 
 enum Inner {
@@ -72,7 +73,7 @@ enum Inner {
         bwrap: Option<std::path::PathBuf>,
         bin_dir: std::path::PathBuf,
         binds: Vec<Bind>,
-        run_as: Option<(u32, u32)>,
+        run_as: Option<Ids>,
         /// The copy of the backup staged for it, removed with it.
         staged: Option<std::path::PathBuf>,
         /// A copy of an image's tools (`image_tools`), the sandbox's only files but the binds;
@@ -150,7 +151,7 @@ impl Toolbox {
         let limits = Limits::of(spec.memory, spec.processes, spec.share.as_ref());
         // The backup readable by the toolbox's user, its group, or with read access to all
         // (`access`); else a clear error now, not a tool's `Permission denied` half-way.
-        let access = backup.as_deref().map_or(Ok(Access::AsItIs), |b| access::of(b, Some(user.0)))?;
+        let access = backup.as_deref().map_or(Ok(Access::AsItIs), |b| access::of(b, Some(user.uid)))?;
         let (group, read_all) = (access.group(), access == Access::ReadAll);
         if let Some(light) = Self::of_image_tools(&request, &docker, &image_name, &info, user, limits).await {
             return Ok(light);
@@ -161,7 +162,7 @@ impl Toolbox {
             .with_entrypoint("/usr/bin/sleep")
             .with_wait_for(WaitFor::Nothing)
             .with_cmd(["infinity"])
-            .with_user(if read_all { "0:0".to_owned() } else { format!("{}:{}", user.0, user.1) })
+            .with_user(if read_all { "0:0".to_owned() } else { user.to_string() })
             .with_readonly_rootfs(true)
             .with_cap_drop("ALL")
             .with_security_opt("no-new-privileges")
@@ -208,7 +209,7 @@ impl Toolbox {
         docker: &testcontainers::bollard::Docker,
         image: &str,
         info: &image::ImageInfo,
-        user: (u32, u32),
+        user: Ids,
         limits: Limits,
     ) -> Option<Toolbox> {
         let (Data::Folder(data), None, None, Some(major)) = (request.data, request.backup, request.work, request.major)
@@ -257,18 +258,14 @@ impl Toolbox {
             return Err(TargetError::Tool { message: "a local toolbox works on a folder, not a Docker volume".into() });
         };
         let run_as = bwrap::unprivileged_user();
-        let user = run_as.unwrap_or_else(|| {
-            let me = std::fs::metadata("/proc/self").ok();
-            me.map(|m| (std::os::unix::fs::MetadataExt::uid(&m), std::os::unix::fs::MetadataExt::gid(&m)))
-                .unwrap_or((0, 0))
-        });
+        let user = run_as.unwrap_or_else(Ids::current);
         let mut binds = vec![Bind { host: absolute(data)?, inside: DATA.into(), writable: true }];
         let mut staged = None;
         if let Some(backup) = request.backup {
             let backup = absolute(backup)?;
             // bubblewrap's user namespace can be given neither a group nor read access to all:
             // a backup its user cannot read as it is is staged, a copy owned by that user.
-            let host = match access::of(&backup, Some(user.0))? {
+            let host = match access::of(&backup, Some(user.uid))? {
                 Access::AsItIs => backup,
                 Access::Group(_) | Access::ReadAll => {
                     let into = absolute(data)?.with_file_name(format!("staged-backup-{}", next_number()));
@@ -306,8 +303,7 @@ impl Toolbox {
         if let Some(work) = request.work {
             binds.push(Bind { host: absolute(work)?, inside: WORK.into(), writable: true });
         }
-        let me = std::fs::metadata("/proc/self").map_err(TargetError::io("cannot read this process's user"))?;
-        let user = (std::os::unix::fs::MetadataExt::uid(&me), std::os::unix::fs::MetadataExt::gid(&me));
+        let user = Ids::current();
         let inner = Inner::Local {
             bwrap: None,
             bin_dir: bin_dir.to_owned(),
@@ -443,7 +439,7 @@ impl Toolbox {
                         command.env(name, value);
                     }
                 }
-                if let Some((uid, gid)) = run_as {
+                if let Some(Ids { uid, gid }) = run_as {
                     command.uid(*uid).gid(*gid);
                 }
                 bwrap::die_with_pgdrill(&mut command, *limited);

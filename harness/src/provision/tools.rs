@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::TargetError;
 use crate::secret::{Redactor, Secret};
+use crate::tree::Ids;
 
 /// Where the backup is mounted in a target container.
 pub(crate) const CONTAINER_BACKUP_DIR: &str = "/pgdrill/backup";
@@ -61,7 +62,7 @@ pub(crate) enum Tools {
         password: Option<Secret>,
         ssl_mode: String,
         /// Run as this uid/gid (when pgdrill runs as root).
-        run_as: Option<(u32, u32)>,
+        run_as: Option<Ids>,
     },
     /// No suitable programs: archives cannot be restored on this target.
     Unavailable { reason: String },
@@ -143,7 +144,7 @@ impl Tools {
                 if let Some(password) = password {
                     command.env("PGPASSWORD", password.expose());
                 }
-                if let Some((uid, gid)) = run_as {
+                if let Some(Ids { uid, gid }) = run_as {
                     command.uid(*uid).gid(*gid);
                 }
                 run_process(command, &bin_dir.join(program), stdin, stdout, redactor).await

@@ -262,7 +262,6 @@ pub(crate) async fn get_into(
     Err(SourceError::GaveUp { location: location.clone(), attempts: retries + 1, last: last_error })
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn fetch_once(
     mut request: reqwest::RequestBuilder,
     location: &str,

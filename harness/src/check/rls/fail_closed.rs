@@ -163,6 +163,15 @@ struct Prepared {
     b_rows: bool,
 }
 
+/// What is proven fail-closed: the table, its `fail_closed` (with the settings the reads make),
+/// and the role whose own session reads it.
+#[derive(Clone, Copy)]
+struct Subject<'a> {
+    table: &'a QualifiedName,
+    fc: &'a FailClosed,
+    role: &'a str,
+}
+
 /// How the reads tell a tenant's rows: its probe row, or the rows the table holds of it.
 struct Rows {
     a: String,
@@ -232,6 +241,7 @@ async fn prove(
             Err(why) => return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}")))),
         };
     let fc = &FailClosed { settings, ..fc.clone() };
+    let subject = Subject { table, fc, role };
     let need: Vec<String> = [(&prepared.a, prepared.a_rows), (&prepared.b, prepared.b_rows)]
         .into_iter()
         .filter(|(_, has)| !has)
@@ -242,8 +252,7 @@ async fn prove(
         ran.push("-- the table holds rows of both tenants: no probe row is needed".into());
         None
     } else {
-        let inserted =
-            commit_probe_rows(ctx, (table, fc, role), &prepared, &doors, &need, ran).await.map_err(Broke::Pgdrill)?;
+        let inserted = commit_probe_rows(ctx, subject, &prepared, &doors, &need, ran).await.map_err(Broke::Pgdrill)?;
         match inserted {
             Ok(made) => Some(made),
             Err(why) => return Ok(Err(Unproven::Cannot(format!("cannot prove `{table}` fail-closed: {why}")))),
@@ -276,7 +285,7 @@ async fn prove(
         }
     };
     *identity = session.identity().evidence();
-    let facts = reads(&session, table, fc, role, &prepared, &rows, &doors, ran).await;
+    let facts = reads(&session, subject, &prepared, &rows, &doors, ran).await;
     session.close().await;
     if let Some(made) = &committed {
         committed::remove(&options, made, ran).await;
@@ -290,12 +299,13 @@ async fn prove(
 /// when none can be made.
 async fn commit_probe_rows(
     ctx: &CheckContext<'_>,
-    (table, fc, role): (&QualifiedName, &FailClosed, &str),
+    subject: Subject<'_>,
     prepared: &Prepared,
     doors: &doors::Doors,
     need: &[String],
     ran: &mut Vec<String>,
 ) -> sqlx::Result<Result<committed::Committed, String>> {
+    let Subject { table, fc, role } = subject;
     let decides = &doors.decides;
     let mut given = fc.probe_read.for_table(table);
     let constants = compared_with_constants(&doors.policies, &prepared.columns);
@@ -422,17 +432,15 @@ async fn prepare(
 
 /// The reads in the role's own session: with no tenant set, each door a session could open
 /// itself, as tenant B, as tenant A.
-#[allow(clippy::too_many_arguments)]
 async fn reads(
     session: &AppSession,
-    table: &QualifiedName,
-    fc: &FailClosed,
-    role: &str,
+    subject: Subject<'_>,
     prepared: &Prepared,
     rows: &Rows,
     doors: &Doors,
     ran: &mut Vec<String>,
 ) -> Result<Result<FailClosedFacts, Unproven>, Failure> {
+    let Subject { table, fc, role } = subject;
     let t = table.sql();
     let run = async |sql: String, ran: &mut Vec<String>| {
         ran.push(sql.clone());
@@ -466,7 +474,7 @@ async fn reads(
         }
         Err(lost) => return Err(lost),
     };
-    let opened = match try_doors(session, table, role, (&fc.setting, &prepared.b), rows, doors, ran).await? {
+    let opened = match try_doors(session, subject, &prepared.b, rows, doors, ran).await? {
         Ok(opened) => opened,
         Err(unproven) => return Ok(Err(unproven)),
     };

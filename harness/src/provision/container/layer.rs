@@ -25,6 +25,7 @@ use testcontainers::bollard::models::VolumeCreateRequest;
 use super::rundir::RunDir;
 use crate::provision::docker::{DRILL_LABEL, OWNER_LABEL};
 use crate::provision::{CloneFrom, OverlayError, TargetError};
+use crate::tree::Ids;
 
 /// How a clone was made, for the reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +65,7 @@ pub(super) async fn make(
     from: &CloneFrom,
     run_dir: &RunDir,
     drill_id: &str,
-    user: (u32, u32),
+    user: Ids,
 ) -> Result<Layer, TargetError> {
     let fail = TargetError::io("cannot make the clone");
     let (snapshot, data) = (from.data.clone(), run_dir.data());
@@ -89,7 +90,7 @@ pub(super) async fn make(
     }
 }
 
-async fn copy(from: PathBuf, to: PathBuf, user: (u32, u32)) -> std::io::Result<()> {
+async fn copy(from: PathBuf, to: PathBuf, user: Ids) -> std::io::Result<()> {
     tokio::task::spawn_blocking(move || crate::tree::copy(&from, &to, user)).await.map_err(std::io::Error::other)?
 }
 
@@ -108,7 +109,7 @@ async fn overlay(
     snapshot: &Path,
     run_dir: &RunDir,
     drill_id: &str,
-    user: (u32, u32),
+    user: Ids,
 ) -> Result<String, OverlayError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let (upper, work) = (run_dir.outer.join("upper"), run_dir.outer.join("work"));
@@ -119,7 +120,7 @@ async fn overlay(
     for dir in [&upper, &work] {
         std::fs::DirBuilder::new().mode(0o700).create(dir).map_err(folder(dir))?;
     }
-    std::os::unix::fs::chown(&upper, Some(user.0), Some(user.1)).map_err(folder(&upper))?;
+    std::os::unix::fs::chown(&upper, Some(user.uid), Some(user.gid)).map_err(folder(&upper))?;
     std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(0o700)).map_err(folder(&upper))?;
     create(docker, drill_id, [snapshot, &upper, &work], false).await
 }

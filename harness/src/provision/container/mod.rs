@@ -7,6 +7,7 @@
 //! was interrupted.
 
 use crate::outcome::{Isolation, Observed, TargetInfo};
+use crate::tree::Ids;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -162,7 +163,7 @@ async fn ready_image(
 /// How the container is sandboxed: who its server runs as, its limits, the group it is given
 /// to read the backup, and what it mounts.
 struct Sandbox<'a> {
-    user: (u32, u32),
+    user: Ids,
     limits: Limits,
     group: Option<u32>,
     shm_size: u64,
@@ -189,7 +190,7 @@ fn request(
         .with_wait_for(WaitFor::Nothing)
         .with_cmd(cmd)
         .with_shm_size(shm_size)
-        .with_user(format!("{}:{}", user.0, user.1))
+        .with_user(user.to_string())
         .with_readonly_rootfs(true)
         .with_cap_drop("ALL")
         .with_security_opt("no-new-privileges")
@@ -424,14 +425,14 @@ fn server_args(tuning: &tuning::Tuning, relay: Option<&str>) -> Vec<String> {
 #[allow(clippy::type_complexity)]
 fn backup_mount(
     ctx: &ProvisionContext<'_>,
-    user: (u32, u32),
+    user: Ids,
 ) -> Result<(Option<(std::path::PathBuf, std::path::PathBuf, String)>, Option<u32>), TargetError> {
     let Some(path) = ctx.backup else { return Ok((None, None)) };
     let host = std::fs::canonicalize(path)
         .map_err(TargetError::io(format!("cannot resolve `{}` to mount it", path.display())))?;
     // The server reads a dump as its own user, or its group: it has no capability to give
     // (a physical backup is read by a toolbox, which has).
-    let group = match super::access::of(&host, Some(user.0))? {
+    let group = match super::access::of(&host, Some(user.uid))? {
         super::access::Access::AsItIs => None,
         super::access::Access::Group(g) => Some(g),
         // pgdrill reads an archive file the server may not, and feeds it to pg_restore's stdin.
@@ -462,7 +463,7 @@ async fn private_folder(
     image_name: &str,
     image: &image::ImageInfo,
     ctx: &ProvisionContext<'_>,
-    user: (u32, u32),
+    user: Ids,
 ) -> Result<(RunDir, Option<Layer>), TargetError> {
     let drill_id = ctx.drill_id.to_owned();
     let (made, what) = match (ctx.physical, ctx.clone) {

@@ -71,7 +71,7 @@ impl Offline {
         let (from, to) = (data.clone(), into.to_owned());
         let copied = tokio::task::spawn_blocking(move || {
             let meta = std::fs::metadata(&from)?;
-            crate::tree::copy(&from, &to, (meta.uid(), meta.gid()))
+            crate::tree::copy(&from, &to, crate::tree::Ids { uid: meta.uid(), gid: meta.gid() })
         })
         .await
         .map_err(std::io::Error::other)

@@ -1,5 +1,6 @@
 //! A target's private folder on this machine: its data directory and socket folder.
 
+use crate::tree::Ids;
 use std::path::{Path, PathBuf};
 
 /// The target's private folder on this machine, `<tmp>/pgdrill-<drill>-target` (0700, this
@@ -19,7 +20,7 @@ impl RunDir {
 
     /// Creates the folder with a copy of `template` (an initialised data directory) owned by
     /// `owner`.
-    pub(super) fn create(drill_id: &str, template: &Path, owner: (u32, u32)) -> std::io::Result<RunDir> {
+    pub(super) fn create(drill_id: &str, template: &Path, owner: Ids) -> std::io::Result<RunDir> {
         let dir = Self::empty(drill_id)?;
         crate::tree::copy(template, &dir.data(), owner)?;
         Ok(dir)
@@ -52,7 +53,7 @@ impl RunDir {
     pub(super) fn create_physical(
         drill_id: &str,
         physical: &crate::provision::PhysicalData,
-        owner: (u32, u32),
+        owner: Ids,
     ) -> std::io::Result<RunDir> {
         use std::os::unix::fs::PermissionsExt;
         let dir = Self::empty(drill_id)?;

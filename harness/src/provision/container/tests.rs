@@ -18,7 +18,7 @@ use crate::secret::Redactor;
 
 const DRILL: &str = "0123abcd4567ef89";
 /// A user that owns none of the test's files.
-const SERVER: (u32, u32) = (70_001, 70_002);
+const SERVER: Ids = Ids { uid: 70_001, gid: 70_002 };
 
 fn limits() -> Limits {
     Limits { memory: 8 << 30, data_per_process: 4 << 30, processes: 200, cpus: 4, shared: None }

@@ -13,6 +13,7 @@ use super::super::TargetError;
 use super::super::bwrap::{self, Bind, die_with_pgdrill};
 use super::super::ready;
 use crate::secret::Redactor;
+use crate::tree::Ids;
 
 pub(super) const SUPERUSER: &str = "postgres";
 pub(super) const PORT: u16 = 5432;
@@ -27,7 +28,7 @@ pub(crate) struct Launch {
     pub dir: PathBuf,
     pub settings: BTreeMap<String, String>,
     /// The user the server runs as, when pgdrill runs as root.
-    pub run_as: Option<(u32, u32)>,
+    pub run_as: Option<Ids>,
     /// The sandbox's rlimits: data bytes per process, processes.
     pub limits: (u64, u64),
     pub startup_timeout: Duration,
@@ -61,7 +62,7 @@ impl Launch {
             .append(true)
             .open(&log_path)
             .map_err(io("cannot open the server log"))?;
-        if let Some((uid, gid)) = self.run_as {
+        if let Some(Ids { uid, gid }) = self.run_as {
             std::os::unix::fs::chown(&log_path, Some(uid), Some(gid)).ok();
         }
         let mut postgres = match &self.bwrap {
@@ -72,7 +73,7 @@ impl Launch {
                     .args(bwrap::args(&self.bin_dir, &binds, &self.dir, bwrap::Programs::Hidden))
                     .arg(self.bin_dir.join("postgres"));
                 // Before the rest of the sandbox: its data and socket are noexec.
-                let ids = self.run_as.unwrap_or_else(current_ids);
+                let ids = self.run_as.unwrap_or_else(Ids::current);
                 bwrap::noexec_folder(&mut command, &self.dir, ids).map_err(io("cannot look at the cluster folder"))?;
                 command
             }
@@ -95,7 +96,7 @@ impl Launch {
         for (key, value) in &self.settings {
             postgres.arg("-c").arg(format!("{key}={value}"));
         }
-        if let Some((uid, gid)) = self.run_as {
+        if let Some(Ids { uid, gid }) = self.run_as {
             postgres.uid(uid).gid(gid);
         }
         die_with_pgdrill(&mut postgres, self.bwrap.is_some().then_some(self.limits));
@@ -117,12 +118,6 @@ impl Launch {
         let waited = ready::until_ready(&self.options(), self.startup_timeout, redactor, exited).await;
         waited.map_err(|why| why.into_error(self.startup_timeout, redactor.redact(&last_lines(&self.log_path(), 15))))
     }
-}
-
-/// This process's user and group.
-fn current_ids() -> (u32, u32) {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| (m.uid(), m.gid())).unwrap_or((0, 0))
 }
 
 /// The last `n` lines of a log file (nothing when it cannot be read).

@@ -12,6 +12,7 @@ mod launch;
 mod offline;
 
 use crate::outcome::{Isolation, Observed, TargetInfo};
+use crate::tree::Ids;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -39,15 +40,15 @@ pub(crate) struct Running {
     server: offline::Server,
     dir: PathBuf,
     bin_dir: PathBuf,
-    run_as: Option<(u32, u32)>,
+    run_as: Option<Ids>,
     sandboxed: bool,
 }
 
-fn chown_all(path: &Path, (uid, gid): (u32, u32)) -> std::io::Result<()> {
-    std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+fn chown_all(path: &Path, ids: Ids) -> std::io::Result<()> {
+    std::os::unix::fs::chown(path, Some(ids.uid), Some(ids.gid))?;
     if path.is_dir() {
         for entry in std::fs::read_dir(path)? {
-            chown_all(&entry?.path(), (uid, gid))?;
+            chown_all(&entry?.path(), ids)?;
         }
     }
     Ok(())
@@ -242,14 +243,11 @@ async fn physical_cluster(
     physical: &super::PhysicalData,
     dir: &Path,
     data: &Path,
-    run_as: Option<(u32, u32)>,
+    run_as: Option<Ids>,
 ) -> Result<(), TargetError> {
     let io = TargetError::io;
-    let owner = run_as.unwrap_or_else(|| {
-        let me = std::fs::metadata("/proc/self").ok();
-        me.map(|m| (std::os::unix::fs::MetadataExt::uid(&m), std::os::unix::fs::MetadataExt::gid(&m))).unwrap_or((0, 0))
-    });
-    if let Some((uid, gid)) = run_as {
+    let owner = run_as.unwrap_or_else(Ids::current);
+    if let Some(Ids { uid, gid }) = run_as {
         std::os::unix::fs::chown(dir, Some(uid), Some(gid))
             .map_err(io("cannot hand the cluster folder to an unprivileged user"))?;
     }
@@ -268,7 +266,7 @@ async fn init_cluster(
     bin_dir: &Path,
     dir: &Path,
     data: &Path,
-    run_as: Option<(u32, u32)>,
+    run_as: Option<Ids>,
     ctx: &ProvisionContext<'_>,
 ) -> Result<(), TargetError> {
     let io = TargetError::io;
@@ -288,7 +286,7 @@ async fn init_cluster(
         // As the project's images are: `checksums` can prove what the restore wrote.
         .args(["--data-checksums", "--no-sync"])
         .stdin(Stdio::null());
-    if let Some((uid, gid)) = run_as {
+    if let Some(Ids { uid, gid }) = run_as {
         initdb.uid(uid).gid(gid);
     }
     let out = initdb.output().await.map_err(io("cannot run initdb"))?;
@@ -306,7 +304,7 @@ async fn init_cluster(
 /// inside), else this machine's as the user the server runs as.
 fn isolation(
     observed: Observed,
-    run_as: Option<(u32, u32)>,
+    run_as: Option<Ids>,
     sandboxed: bool,
     limits: &Limits,
     disk: &crate::disk::DiskLimit,
@@ -381,7 +379,7 @@ impl Running {
             .args(["-m", "immediate", "-w"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if let Some((uid, gid)) = self.run_as {
+        if let Some(Ids { uid, gid }) = self.run_as {
             stop.uid(uid).gid(gid);
         }
         matches!(tokio::time::timeout(Duration::from_secs(20), stop.status()).await, Ok(Ok(s)) if s.success())
@@ -477,7 +475,7 @@ mod tests {
 
     #[test]
     fn a_sandboxed_cluster_is_contained_once_proven_from_inside() {
-        let isolation = isolation(sandboxed(), Some((999, 999)), true, &limits(), &disk()).unwrap();
+        let isolation = isolation(sandboxed(), Some(Ids { uid: 999, gid: 999 }), true, &limits(), &disk()).unwrap();
         assert!(isolation.contained);
         assert_eq!(isolation.user, "`postgres` of this machine (uid 999), never root");
         assert_eq!(
@@ -490,11 +488,12 @@ mod tests {
         let as_me = isolation_of(Observed { uid: 1000, ..sandboxed() }, None, true);
         assert_eq!(as_me.unwrap().user, "the user running pgdrill (uid 1000), never root");
 
-        let shell = isolation_of(Observed { shell: true, ..sandboxed() }, Some((999, 999)), true).unwrap_err();
+        let shell =
+            isolation_of(Observed { shell: true, ..sandboxed() }, Some(Ids { uid: 999, gid: 999 }), true).unwrap_err();
         assert!(shell.to_string().contains("it has a shell (`/bin/sh`)"), "{shell}");
     }
 
-    fn isolation_of(observed: Observed, run_as: Option<(u32, u32)>, sandbox: bool) -> Result<Isolation, TargetError> {
+    fn isolation_of(observed: Observed, run_as: Option<Ids>, sandbox: bool) -> Result<Isolation, TargetError> {
         isolation(observed, run_as, sandbox, &limits(), &disk())
     }
 
@@ -503,7 +502,7 @@ mod tests {
     #[test]
     fn a_cluster_without_bubblewrap_is_reported_as_not_contained() {
         let open = Observed { interfaces: vec!["lo".into(), "eth0".into()], shell: true, ..sandboxed() };
-        let isolation = isolation_of(open.clone(), Some((999, 999)), false).unwrap();
+        let isolation = isolation_of(open.clone(), Some(Ids { uid: 999, gid: 999 }), false).unwrap();
         assert!(!isolation.contained);
         assert_eq!(isolation.programs, "this machine's (COPY ... PROGRAM runs a shell)");
         assert_eq!(isolation.limits, "none");

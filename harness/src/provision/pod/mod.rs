@@ -33,6 +33,7 @@ use super::tuning::{self, Limits};
 use super::{Created, Programs, ProvisionContext, Target, TargetError};
 use crate::outcome::{Isolation, Observed, TargetInfo};
 use crate::secret::Redactor;
+use crate::tree::Ids;
 use agent::{Agent, Request, Response};
 
 const SUPERUSER: &str = "postgres";
@@ -261,14 +262,14 @@ async fn make_folders(launch: &Launch, bin_dir: &Path, ctx: &ProvisionContext<'_
     let data = launch.root.join("data");
     if let Some(physical) = ctx.physical {
         (ctx.progress)("moving the backup's data directory onto the data volume");
-        let (from, me) = (physical.data.clone(), current_ids());
+        let (from, me) = (physical.data.clone(), Ids::current());
         return tokio::task::spawn_blocking(move || physical_cluster(&from, &data, me))
             .await?
             .map_err(io("cannot move the backup's data directory onto the data volume"));
     }
     if Path::new(TEMPLATE).join("PG_VERSION").is_file() {
         (ctx.progress)("copying the image's initialised cluster");
-        let me = current_ids();
+        let me = Ids::current();
         let to = data.clone();
         return tokio::task::spawn_blocking(move || crate::tree::copy(Path::new(TEMPLATE), &to, me))
             .await?
@@ -294,7 +295,7 @@ async fn make_folders(launch: &Launch, bin_dir: &Path, ctx: &ProvisionContext<'_
 /// The cluster of a physical backup, staged and verified in pgdrill's scratch folder (its
 /// tablespaces in place, no link in it): moved (or, from another volume, copied) onto the data
 /// volume both containers see, and made a standby of nothing.
-fn physical_cluster(from: &Path, data: &Path, owner: (u32, u32)) -> std::io::Result<()> {
+fn physical_cluster(from: &Path, data: &Path, owner: Ids) -> std::io::Result<()> {
     match std::fs::rename(from, data) {
         Err(e) if e.raw_os_error() == Some(18) => {
             // EXDEV: pgdrill's scratch folder is another volume.
@@ -305,12 +306,6 @@ fn physical_cluster(from: &Path, data: &Path, owner: (u32, u32)) -> std::io::Res
         moved => moved?,
     }
     super::standby::standby_of_nothing(data, owner)
-}
-
-/// This process's user and group: the cluster's owner, which must be the server's too.
-fn current_ids() -> (u32, u32) {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| (m.uid(), m.gid())).unwrap_or((0, 0))
 }
 
 fn target(

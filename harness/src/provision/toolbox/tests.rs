@@ -31,7 +31,7 @@ fn local(bin_dir: &Path, staged: Option<std::path::PathBuf>) -> Toolbox {
         root: None,
         limited: None,
     };
-    Toolbox { inner, user: (70_001, 70_002) }
+    Toolbox { inner, user: crate::tree::Ids { uid: 70_001, gid: 70_002 } }
 }
 
 /// A local toolbox has this machine's PostgreSQL tools and nothing else: a tool its

@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::stage::StageError;
 use crate::source::physical::WalArchive;
 use crate::source::physical::wal::{self, Archived, Segment, SegmentHeader};
+use crate::tree::Ids;
 
 /// Reads an archived segment that cannot be read as it lies (an encrypted repository's): a copy
 /// the feed reads instead (and removes once given), with the segment's name and recorded SHA-1.
@@ -36,7 +37,7 @@ pub(crate) struct Feed {
     /// Segments kept ahead of the one replay is in.
     window: u64,
     /// Who the server runs as, when the files must be given to it.
-    owner: Option<(u32, u32)>,
+    owner: Option<Ids>,
     stats: FeedStats,
     decrypt: Option<Decrypt>,
 }
@@ -58,7 +59,7 @@ impl Feed {
         archive: &WalArchive,
         system_id: u64,
         window: Option<u64>,
-        owner: Option<(u32, u32)>,
+        owner: Option<Ids>,
         decrypt: Option<Decrypt>,
     ) -> Feed {
         let size = archive.segment_size;
@@ -163,7 +164,7 @@ impl Feed {
 
 /// Gives `pg_wal` the history files of the timelines recovery follows (decompressed), where the
 /// server reads them.
-pub(crate) fn give_histories(archive: &WalArchive, pg_wal: &Path, owner: Option<(u32, u32)>) -> Result<(), StageError> {
+pub(crate) fn give_histories(archive: &WalArchive, pg_wal: &Path, owner: Option<Ids>) -> Result<(), StageError> {
     use std::os::unix::fs::OpenOptionsExt;
     for (timeline, path) in &archive.path.histories {
         let name = crate::source::physical::timeline::history_name(*timeline);
@@ -178,7 +179,7 @@ pub(crate) fn give_histories(archive: &WalArchive, pg_wal: &Path, owner: Option<
             .map_err(io("create", &to))?;
         // A history file is a few lines per timeline; a huge one is not PostgreSQL's.
         std::io::copy(&mut opened.reader.take(1 << 20), &mut file).map_err(io("copy", path))?;
-        if let Some((uid, gid)) = owner {
+        if let Some(Ids { uid, gid }) = owner {
             std::os::unix::fs::lchown(&to, Some(uid), Some(gid)).map_err(io("give", &to))?;
         }
     }
@@ -271,7 +272,7 @@ fn give_segment(
     pg_wal: &Path,
     system_id: u64,
     size: u64,
-    owner: Option<(u32, u32)>,
+    owner: Option<Ids>,
 ) -> Result<u64, StageError> {
     use std::os::unix::fs::OpenOptionsExt;
     let partial = pg_wal.join(format!(".pgdrill-{}.partial", segment.name));
@@ -296,7 +297,7 @@ fn give_segment(
             return Err(e);
         }
     };
-    if let Some((uid, gid)) = owner {
+    if let Some(Ids { uid, gid }) = owner {
         std::os::unix::fs::lchown(&partial, Some(uid), Some(gid)).map_err(io("give", &partial))?;
     }
     let to = pg_wal.join(&segment.name);

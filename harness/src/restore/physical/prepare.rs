@@ -14,6 +14,7 @@ use crate::provision::toolbox::{self, Toolbox};
 use crate::scenario::RecoveryTarget;
 use crate::secret::Redactor;
 use crate::source::physical::{self as backup, BaseBackup, WalArchive};
+use crate::tree::Ids;
 
 /// Reads, stages and verifies the base backup in `request.backup_dir` (see the module's
 /// documentation).
@@ -316,7 +317,7 @@ async fn first_feed(
     data: &Path,
     system_id: u64,
     end: Option<u64>,
-    owner: (u32, u32),
+    owner: Ids,
     decrypt: Option<feed::Decrypt>,
     window: Option<u64>,
 ) -> Result<Feed, PrepareError> {

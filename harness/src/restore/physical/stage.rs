@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::source::physical::{BaseBackup, Layout, manifest};
+use crate::tree::Ids;
 use digest::Expected;
 use unpack::{Summed, unpack};
 
@@ -245,11 +246,11 @@ fn tablespace_of<'a>(root: &Path, link: &Path, named: &'a BTreeMap<u32, PathBuf>
 
 /// Gives everything under `root` to `owner`, folders 0700 and files 0600 (as PostgreSQL wants its
 /// data directory, whatever modes the backup carried).
-pub(crate) fn give(root: &Path, owner: (u32, u32)) -> Result<(), StageError> {
+pub(crate) fn give(root: &Path, owner: Ids) -> Result<(), StageError> {
     use std::os::unix::fs::PermissionsExt;
     let mut stack: Vec<PathBuf> = vec![root.to_owned()];
     while let Some(path) = stack.pop() {
-        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1)).map_err(io("give", &path))?;
+        owner.own(&path).map_err(io("give", &path))?;
         let meta = std::fs::symlink_metadata(&path).map_err(io("read", &path))?;
         let mode = if meta.is_dir() { 0o700 } else { 0o600 };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(io("set the mode of", &path))?;

@@ -4,7 +4,7 @@
 //! and, when pgdrill's session inserted the probe rows, what the INSERT's code read about that
 //! session.
 
-use super::{FailClosed, Prepared, Rows, Unproven};
+use super::{FailClosed, Prepared, Rows, Subject, Unproven};
 use crate::check::login::{self, AppSession, Failure};
 use crate::check::loophole::{self, Attempt, Lever, ProvesNothing, Step, Trusted, Untried, graph};
 use crate::pg::QualifiedName;
@@ -139,13 +139,14 @@ fn narrowing(gathered: &graph::Gathered, tenant: &str) -> Vec<String> {
 /// no tenant is set, but a session of any tenant opens every tenant's rows with the flag.
 pub(super) async fn try_doors(
     session: &AppSession,
-    table: &QualifiedName,
-    role: &str,
-    (setting, b): (&str, &str),
+    subject: Subject<'_>,
+    b: &str,
     rows: &Rows,
     doors: &Doors,
     ran: &mut Vec<String>,
 ) -> Result<Result<Option<String>, Unproven>, Failure> {
+    let Subject { table, role, .. } = subject;
+    let setting = subject.fc.setting.as_str();
     let t = table.sql();
     let seen = format!("SELECT pg_catalog.count(*) FROM {t} WHERE {} OR {}", rows.a, rows.b);
     let seen_a = format!("SELECT pg_catalog.count(*) FROM {t} WHERE {}", rows.a);
