@@ -1,6 +1,8 @@
 //! What a check found: its verdict, expected against actual, and the evidence. A leaf: the check
 //! kinds and the app's API requests both produce these, and every report shows them.
 
+#![warn(missing_docs)]
+
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// What the check asks holds.
     Pass,
+    /// What the check asks does not hold; the drill fails.
     Fail,
     /// The check could not run; the drill fails.
     Error,
@@ -18,6 +22,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// As the records and reports write it: `pass`, `fail`, `error`, `skipped`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
@@ -41,26 +46,47 @@ impl std::fmt::Display for Verdict {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CheckKind {
+    /// `[checks.extensions]`: each extension installed, at its version.
     Extensions,
+    /// `[checks.schema_version]`: the newest migration the journal records.
     SchemaVersion,
+    /// `[checks.row_counts]`: each table's rows.
     RowCounts,
+    /// `[checks.fingerprints]`: a table's content against a digest taken at its source.
     Fingerprints,
+    /// `[checks.canary]`: a row the source holds on purpose, with exactly its values.
     Canary,
+    /// `[checks.indexes]`: indexes present and valid.
     Indexes,
+    /// `[checks.rls]`: row-level security, read in the application's own session.
     Rls,
+    /// `[checks.append_only]`: an audit table its role can add to and never change.
     AppendOnly,
+    /// `[checks.roles]`: what each role may and may not do.
     Roles,
+    /// `[checks.graphs]`: Apache AGE graphs answer Cypher, with every vertex and edge.
     Graphs,
+    /// `[checks.partitions]`: partitions in place for the months the application writes to.
     Partitions,
+    /// `[checks.schemas]`: schemas, tables and their behaviour against a baseline.
     Schemas,
+    /// `[[checks.sql]]`: a query and the answer the scenario expects.
     Sql,
+    /// `[checks.amcheck]`: indexes and tables as `pg_amcheck` verifies them.
     Amcheck,
+    /// `[checks.vector_recall]`: a vector index's recall against exact search.
     VectorRecall,
+    /// `[checks.point_in_time]`: a recovery stands at its target.
     PointInTime,
+    /// `[checks.collations]`: recorded collation versions against the target's libraries.
     Collations,
+    /// `[checks.checksums]`: every data page's checksum, as `pg_checksums` reads them.
     Checksums,
+    /// `[checks.triggers]`: the triggers the application counts on, each enabled.
     Triggers,
+    /// One of the application's requests (`[[app.requests]]`).
     Api,
+    /// The objectives the business set (`[objectives]`: RTO, RPO).
     Objectives,
 }
 
@@ -249,16 +275,21 @@ impl std::fmt::Display for CheckKind {
 pub struct CheckResult {
     /// Unique within a drill: `<kind>/<object>`.
     pub id: String,
+    /// The kind of check it is of.
     pub kind: CheckKind,
     /// What was checked: a table, an extension, a migration journal.
     pub object: String,
+    /// What the check expected, as the reports show it (empty when it names no value).
     pub expected: String,
+    /// What the check found.
     pub actual: String,
+    /// Its verdict.
     pub verdict: Verdict,
     /// One sentence on the outcome, naming expected against actual when they differ.
     pub message: String,
     /// The SQL (or request) whose answer is `actual`.
     pub evidence: String,
+    /// How long it took (zero for a judgement of what the drill recorded).
     #[serde(with = "crate::units::duration_ms", rename = "duration_ms")]
     pub duration: Duration,
     /// An append-only table's key ranges, fingerprinted, for the history to keep and the next
@@ -321,16 +352,19 @@ pub struct CheckResultBuilder {
 }
 
 impl CheckResultBuilder {
+    /// What the check expects.
     pub fn expected(mut self, expected: impl Into<String>) -> Self {
         self.result.expected = expected.into();
         self
     }
 
+    /// What the check found.
     pub fn actual(mut self, actual: impl Into<String>) -> Self {
         self.result.actual = actual.into();
         self
     }
 
+    /// The SQL (or request) whose answer is what the check found.
     pub fn evidence(mut self, evidence: impl Into<String>) -> Self {
         self.result.evidence = evidence.into();
         self

@@ -1,6 +1,8 @@
 //! The drill's event stream: every event updates the record, then goes to each reporter (the
 //! console follows it as it happens).
 
+#![warn(missing_docs)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,24 +19,41 @@ use crate::outcome::TargetInfo;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
+    /// The drill started: its record as it opens (the scenario, the runner, the start).
     Started(Box<DrillRecord>),
+    /// A phase started.
     PhaseStarted {
+        /// Which.
         phase: Phase,
+        /// When.
         at: OffsetDateTime,
     },
+    /// A phase's progress, for the console: what it is doing, and how far it is.
     Progress {
+        /// Which phase.
         phase: Phase,
+        /// What it is doing.
         message: String,
+        /// How much is done (bytes, for a download or a restore).
         done: Option<u64>,
+        /// Of how much, when it is known.
         total: Option<u64>,
     },
+    /// A phase ended: passed, failed, skipped or interrupted, with its summary or its error.
     PhaseFinished(PhaseRecord),
+    /// What the backup is, as fetch and verify read it.
     Backup(BackupInfo),
+    /// The target the drill restores into.
     Target(TargetInfo),
+    /// What preflight found the backup needs and the target has.
     Preflight(PreflightReport),
+    /// What the restore (or recovery) did.
     Restore(RestoreStats),
+    /// A check's result (or an application request's, or an objective's).
     Check(CheckResult),
+    /// The application booted on the restored database.
     App(crate::outcome::AppInfo),
+    /// The migrations applied (a pre-migration drill).
     Migrate(crate::outcome::MigrateInfo),
     /// The target was kept running after the drill.
     Kept(crate::outcome::KeptInfo),
@@ -42,18 +61,23 @@ pub enum Event {
     Cloned(CloneOf),
     /// The restored database is ready for checks.
     Recovered {
+        /// Since the drill started: the recovery time the RTO is judged against.
         elapsed: Duration,
     },
     /// The RTO passed before the database was restored: the drill stopped.
     RtoPassed,
+    /// The drill ended: the record closes and its verdict is decided.
     Finished {
+        /// When.
         at: OffsetDateTime,
+        /// Whether it was interrupted (SIGINT, SIGTERM).
         interrupted: bool,
     },
 }
 
 /// Something that follows a drill's events (the console).
 pub trait Reporter: Send {
+    /// `event` happened; `record` is the drill's record with it applied.
     fn on_event(&mut self, event: &Event, record: &DrillRecord);
 }
 
@@ -69,10 +93,13 @@ struct EventsInner {
 }
 
 impl Events {
+    /// A stream that hands each event to `reporters`, in order.
     pub fn new(reporters: Vec<Box<dyn Reporter>>) -> Self {
         Events { inner: Arc::new(Mutex::new(EventsInner { record: None, reporters })) }
     }
 
+    /// Applies `event` to the record (the first, [`Event::Started`], opens it), then hands it to
+    /// each reporter.
     pub fn emit(&self, event: Event) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
