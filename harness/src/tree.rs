@@ -15,8 +15,13 @@ pub(crate) struct Ids {
 impl Ids {
     /// This process's user and group (as its /proc folder's owner says; root's when unreadable).
     pub(crate) fn current() -> Ids {
+        Ids::of(Path::new("/proc/self")).unwrap_or(Ids { uid: 0, gid: 0 })
+    }
+
+    /// The owner of `path`.
+    pub(crate) fn of(path: &Path) -> std::io::Result<Ids> {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self").map(|m| Ids { uid: m.uid(), gid: m.gid() }).unwrap_or(Ids { uid: 0, gid: 0 })
+        std::fs::metadata(path).map(|m| Ids { uid: m.uid(), gid: m.gid() })
     }
 
     /// Makes them the owner of `path` itself (of a link, not of what it points to).

@@ -303,7 +303,8 @@ impl Toolbox {
         if let Some(work) = request.work {
             binds.push(Bind { host: absolute(work)?, inside: WORK.into(), writable: true });
         }
-        let user = Ids::current();
+        let me = Ids::of(Path::new("/proc/self"));
+        let user = me.map_err(TargetError::io("cannot read this process's user"))?;
         let inner = Inner::Local {
             bwrap: None,
             bin_dir: bin_dir.to_owned(),

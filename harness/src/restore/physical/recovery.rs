@@ -325,6 +325,10 @@ async fn until_promoted(
     let mut paused_since: Option<Instant> = None;
     loop {
         let Some(now) = look(target, pool, redactor).await? else {
+            // A server that keeps refusing (its catalog is the backup's) runs out of time.
+            if started.elapsed() >= spec.timeout {
+                return Err(RecoveryError::Timeout { timeout: spec.timeout, lsn: String::new() });
+            }
             tokio::time::sleep(PROMOTING_POLL).await;
             continue;
         };
