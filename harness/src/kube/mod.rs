@@ -183,19 +183,16 @@ pub(crate) struct Rendered {
 pub(crate) fn render(plan: &Plan, scenarios: &[Scenario]) -> Result<Rendered, KubeError> {
     check_env(plan)?;
     let folder = folder::gather(scenarios)?;
-    let workload = match &plan.schedule {
-        Some(schedule) => serde_json::to_value(objects::cron_job(plan, &folder, schedule)),
-        None => serde_json::to_value(objects::job(plan, &folder)),
-    };
-    let values = [
-        serde_json::to_value(objects::config_map(plan, &folder)),
-        serde_json::to_value(objects::service_account(plan)),
-        serde_json::to_value(objects::network_policy(plan)),
-        workload,
-    ];
-    let values: Vec<serde_json::Value> = values.into_iter().map(|v| v.expect("Kubernetes objects serialize")).collect();
+    let mut text = String::new();
+    yaml::push_document(&mut text, &objects::config_map(plan, &folder));
+    yaml::push_document(&mut text, &objects::service_account(plan));
+    yaml::push_document(&mut text, &objects::network_policy(plan));
+    match &plan.schedule {
+        Some(schedule) => yaml::push_document(&mut text, &objects::cron_job(plan, &folder, schedule)),
+        None => yaml::push_document(&mut text, &objects::job(plan, &folder)),
+    }
     Ok(Rendered {
-        yaml: yaml::documents(&values),
+        yaml: text,
         scenarios: folder.scenarios.iter().map(|(name, _)| name.clone()).collect(),
         files: folder.files.len(),
         size: folder.size(),

@@ -54,12 +54,10 @@ pub(crate) fn line_width(term: &console::Term) -> usize {
 /// a message of tens of thousands of characters, which report.md holds whole.
 const LOG_WIDTH: usize = 1000;
 
-/// `line` cut to `width` characters, ending `…` where it was cut.
+/// `line` cut to `width` columns (a wide character takes two), ending `…` where it was cut.
 fn cut_to(line: &str, width: usize) -> Option<String> {
-    (line.chars().count() > width).then(|| {
-        let kept: String = line.chars().take(width.saturating_sub(2)).collect();
-        format!("{} …", kept.trim_end())
-    })
+    (console::measure_text_width(line) > width)
+        .then(|| format!("{} …", console::truncate_str(line, width.saturating_sub(2), "").trim_end()))
 }
 
 impl Console {
@@ -345,6 +343,16 @@ mod tests {
         );
         assert!(text.lines().filter(|l| l.ends_with(" …")).count() >= 2, "{text}");
         assert!(text.contains("cut to the console's width: report.md has them whole"), "{text}");
+    }
+
+    /// A wide character (a CJK table's name) takes two columns of the console, not one.
+    #[test]
+    fn a_line_is_cut_to_columns_not_characters() {
+        let line = format!("missing: {}", "表".repeat(50));
+        let cut = cut_to(&line, 40).expect("109 columns do not fit in 40");
+        assert!((39..=40).contains(&console::measure_text_width(&cut)), "{cut}");
+        assert!(cut.ends_with("表 …"), "{cut}");
+        assert_eq!(cut_to("表".repeat(20).as_str(), 40), None, "20 wide characters fit in 40 columns");
     }
 
     #[test]
