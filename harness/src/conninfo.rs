@@ -6,6 +6,12 @@
 //! own parser takes (sqlx's parser reads URIs only, and refuses an empty host before a path),
 //! so that its defaults (`PGHOST`, `PGPORT`, `PGUSER`, the default socket folder) and its
 //! `.pgpass` lookup apply as they do to any connection pgdrill makes.
+//!
+//! Not `tokio_postgres::Config`, though it reads both forms: it refuses `sslmode=verify-ca` and
+//! `verify-full` (it knows disable, prefer and require), and `sslrootcert`, `sslcert`, `sslkey`,
+//! `gssencmode`, `client_encoding`, `require_auth` and a dozen other keywords libpq takes
+//! ([`PASSED_ON`], [`ACCEPTED`]), so a live source's usual string (`sslmode=verify-full
+//! sslrootcert=...`) would not parse, and filtering them out first needs this reader anyway.
 
 use sqlx::postgres::PgConnectOptions;
 
