@@ -136,6 +136,34 @@ fn a_base_backup_of_a_cluster_whose_built_in_was_replaced_fails_naming_it() {
     assert_caught(&drill, &["the backup changed function pg_catalog.lower(pg_catalog.text)", "`books`"]);
 }
 
+/// A base backup whose cluster made the function pgdrill reads recovery's pause with
+/// (`pg_get_wal_replay_pause_state`) always refuse as a promoted server does (55000): pgdrill
+/// takes that refusal as "promoted in between" and looks again, within the recovery's time (20 s
+/// here, so a lie that kept it looking would fail the drill rather than hang it). The drill
+/// fails in its restore phase, naming the function the backup changed, and no check runs.
+#[test]
+fn a_base_backup_whose_pause_state_always_refuses_fails_naming_it() {
+    let source = PhysicalSource::make_with(&[
+        "CREATE OR REPLACE FUNCTION pg_catalog.pg_get_wal_replay_pause_state() RETURNS text LANGUAGE plpgsql \
+         AS $$ BEGIN RAISE EXCEPTION 'recovery is not in progress' USING ERRCODE = '55000'; END $$",
+    ]);
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario(
+        "physical.toml",
+        &format!(
+            "[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n[target]\ndatabase = \"books\"\n\n\
+             [recovery]\ntarget_time = \"{}\"\ntimeout = \"20s\"\n\n\
+             [[checks.sql]]\nname = \"rows\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = {}\n",
+            source.backup().display(),
+            source.archive().display(),
+            source.target_time,
+            source.before,
+        ),
+    );
+    let drill = scratch.drill(&scenario);
+    assert_caught(&drill, &["the backup changed function pg_catalog.pg_get_wal_replay_pause_state()", "`books`"]);
+}
+
 /// The local-binaries target (PostgreSQL 15, before `event_triggers` existed) is audited too:
 /// a replaced built-in fails, a dump that touches none passes.
 #[test]
