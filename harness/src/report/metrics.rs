@@ -7,10 +7,17 @@
 //! no sample timestamps (the textfile collector refuses them), and `# EOF` last (a comment to
 //! the Prometheus format). A value the drill did not measure is left out, never written as 0.
 //!
+//! prometheus-client's OpenMetrics text encoder writes it: it escapes the scenario label's value
+//! (`\`, `"` and a line feed, as both formats read them), but writes HELP as given, so no help
+//! text here holds one of them (a test keeps it so).
+//!
 //! The alerting rules and the dashboard shipped in `monitoring/` read these names; a test there
 //! fails when one of them is not a name this file writes.
 
-use std::fmt::Write;
+use std::borrow::Cow;
+
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::outcome::Verdict;
 use crate::outcome::history::HistoryEntry;
@@ -19,36 +26,50 @@ use crate::outcome::{DrillRecord, DrillVerdict};
 /// The file's name in a drill's report folder.
 pub const NAME: &str = "metrics.prom";
 
-/// One gauge: name, unit (when its name ends with it), help, value.
+/// One gauge: name, help, value (`None` when the drill did not measure it).
 struct Gauge {
     name: &'static str,
-    unit: Option<&'static str>,
     help: &'static str,
-    value: Option<f64>,
+    value: Option<Value>,
+}
+
+/// A count or a yes (1) and no (0), written as an integer; or a time, in seconds to the
+/// millisecond, whose gauge's name ends with `_seconds` and has `# UNIT`.
+enum Value {
+    Count(i64),
+    Seconds(f64),
 }
 
 /// The text of `metrics.prom` for `record`; `past` is the history before it (for the last
 /// pass of its scenario).
 pub fn render(record: &DrillRecord, past: &[HistoryEntry]) -> String {
-    let gauges = drill_gauges(record, past).into_iter().chain(time_gauges(record, past));
-    let labels = format!("{{scenario=\"{}\"}}", escape_label_value(&record.scenario.name));
-    let mut out = String::new();
-    for gauge in gauges {
-        let Some(value) = gauge.value else { continue };
-        let _ = writeln!(out, "# HELP {} {}", gauge.name, gauge.help);
-        let _ = writeln!(out, "# TYPE {} gauge", gauge.name);
-        if let Some(unit) = gauge.unit {
-            let _ = writeln!(out, "# UNIT {} {unit}", gauge.name);
+    let scenario = (Cow::Borrowed("scenario"), Cow::Owned(record.scenario.name.clone()));
+    let mut registry = Registry::with_labels(std::iter::once(scenario));
+    for Gauge { name, help, value } in drill_gauges(record, past).into_iter().chain(time_gauges(record, past)) {
+        // The registry ends the help with a full stop of its own.
+        let help = help.trim_end_matches('.');
+        match value {
+            Some(Value::Count(n)) => registry.register(name, help, ConstGauge::new(n)),
+            // The registry appends the unit to the name, and writes `# UNIT`.
+            Some(Value::Seconds(s)) => {
+                registry.register_with_unit(name.trim_end_matches("_seconds"), help, Unit::Seconds, ConstGauge::new(s))
+            }
+            None => {}
         }
-        let _ = writeln!(out, "{}{labels} {}", gauge.name, number(value));
     }
-    out.push_str("# EOF\n");
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry).expect("a String takes any text");
     out
 }
 
 /// Whole milliseconds, as drill.json records durations.
-fn seconds(d: std::time::Duration) -> f64 {
-    d.as_millis() as f64 / 1000.0
+fn seconds(d: std::time::Duration) -> Value {
+    Value::Seconds(d.as_millis() as f64 / 1000.0)
+}
+
+/// An instant in seconds since the Unix epoch, to the millisecond.
+fn epoch(t: time::OffsetDateTime) -> Value {
+    Value::Seconds((t.unix_timestamp_nanos() as f64 / 1e6).round() / 1000.0)
 }
 
 /// Whether the drill ran to a verdict on the backup: passed, or failed for what it found (not
@@ -59,64 +80,56 @@ fn ran(record: &DrillRecord) -> bool {
 
 /// The verdict on the backup: this drill's when it ran to one, else that of the newest drill of
 /// the scenario in `past` that did (a drill that could not run hides no failure before it).
-fn passed(record: &DrillRecord, past: &[HistoryEntry]) -> Option<f64> {
+fn passed(record: &DrillRecord, past: &[HistoryEntry]) -> Option<Value> {
     let pass = DrillVerdict::Pass.as_str();
     let verdict = match ran(record) {
         true => Some(record.verdict == DrillVerdict::Pass),
         false => past.iter().rev().find(|e| e.scenario == record.scenario.name && e.ran()).map(|e| e.verdict == pass),
     };
-    verdict.map(|passed| if passed { 1.0 } else { 0.0 })
+    verdict.map(|passed| Value::Count(passed.into()))
 }
 
 /// What the drill measured: its verdict, recovery time, the backup's age, its checks, its length.
 fn drill_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 8] {
-    let count = |wanted: &[Verdict]| record.checks.iter().filter(|c| wanted.contains(&c.verdict)).count() as f64;
+    let count = |wanted: &[Verdict]| record.checks.iter().filter(|c| wanted.contains(&c.verdict)).count() as i64;
     [
         Gauge {
             name: "pgdrill_drill_passed",
-            unit: None,
             help: "The verdict on the backup of the latest drill that ran to one: 1 when every phase and check passed, 0 when it failed. A drill that could not run or was interrupted leaves the verdict before it.",
             value: passed(record, past),
         },
         Gauge {
             name: "pgdrill_drill_ran",
-            unit: None,
             help: "Whether this drill ran to a verdict on the backup: 1 when it passed or failed, 0 when it could not run (exit code 3: the backup unreachable, the target did not start) or was interrupted.",
-            value: Some(if ran(record) { 1.0 } else { 0.0 }),
+            value: Some(Value::Count(ran(record).into())),
         },
         Gauge {
             name: "pgdrill_drill_recovery_seconds",
-            unit: Some("seconds"),
             help: "Measured recovery time, judged against the RTO: from the drill's start until the restored database was ready for its checks.",
             value: record.recovery.map(seconds),
         },
         Gauge {
             name: "pgdrill_backup_age_seconds",
-            unit: Some("seconds"),
             help: "Age of the drilled backup when the drill started, judged against the RPO.",
             value: record.backup_age().map(seconds),
         },
         Gauge {
             name: "pgdrill_drill_checks",
-            unit: None,
             help: "Checks in the drill, objectives included, whatever their verdict.",
-            value: Some(record.checks.len() as f64),
+            value: Some(Value::Count(record.checks.len() as i64)),
         },
         Gauge {
             name: "pgdrill_drill_checks_passed",
-            unit: None,
             help: "Checks that passed.",
-            value: Some(count(&[Verdict::Pass])),
+            value: Some(Value::Count(count(&[Verdict::Pass]))),
         },
         Gauge {
             name: "pgdrill_drill_checks_failed",
-            unit: None,
             help: "Checks that failed or could not run (verdict fail or error); skipped ones are not counted.",
-            value: Some(count(&[Verdict::Fail, Verdict::Error])),
+            value: Some(Value::Count(count(&[Verdict::Fail, Verdict::Error]))),
         },
         Gauge {
             name: "pgdrill_drill_duration_seconds",
-            unit: Some("seconds"),
             help: "How long the whole drill took, teardown included.",
             value: record.finished_at.map(|_| seconds(record.duration)),
         },
@@ -128,25 +141,21 @@ fn time_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 4] {
     [
         Gauge {
             name: "pgdrill_drill_end_timestamp_seconds",
-            unit: Some("seconds"),
             help: "When the drill ended, in seconds since the Unix epoch.",
-            value: record.finished_at.map(|t| t.unix_timestamp_nanos() as f64 / 1e9),
+            value: record.finished_at.map(epoch),
         },
         Gauge {
             name: "pgdrill_last_pass_timestamp_seconds",
-            unit: Some("seconds"),
             help: "When the latest passed drill of the scenario ended (this one or one before it in the history), in seconds since the Unix epoch: alert when it grows old.",
             value: last_pass(record, past),
         },
         Gauge {
             name: "pgdrill_objective_rto_seconds",
-            unit: Some("seconds"),
             help: "The scenario's recovery time objective (RTO), which the recovery time is judged against.",
             value: record.scenario.objectives.rto.map(seconds),
         },
         Gauge {
             name: "pgdrill_objective_rpo_seconds",
-            unit: Some("seconds"),
             help: "The scenario's recovery point objective (RPO), which the backup's age is judged against.",
             value: record.scenario.objectives.rpo.map(seconds),
         },
@@ -156,8 +165,7 @@ fn time_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 4] {
 /// When the latest passed drill of `record`'s scenario ended, in seconds since the epoch: this
 /// drill's end when it passed, else the newest pass of the same scenario in `past` (lines that
 /// do not name their scenario are not counted: they may be another's).
-fn last_pass(record: &DrillRecord, past: &[HistoryEntry]) -> Option<f64> {
-    let epoch = |t: time::OffsetDateTime| t.unix_timestamp_nanos() as f64 / 1e9;
+fn last_pass(record: &DrillRecord, past: &[HistoryEntry]) -> Option<Value> {
     if record.verdict == DrillVerdict::Pass
         && let Some(finished) = record.finished_at
     {
@@ -165,33 +173,9 @@ fn last_pass(record: &DrillRecord, past: &[HistoryEntry]) -> Option<f64> {
     }
     past.iter()
         .filter(|e| e.scenario == record.scenario.name && e.verdict == DrillVerdict::Pass.as_str())
-        .map(|e| epoch(e.started_at + std::time::Duration::from_millis(e.duration_ms)))
-        .max_by(f64::total_cmp)
-        .map(|t| (t * 1000.0).round() / 1000.0)
-}
-
-/// A label value as both formats write it: `\` as `\\`, `"` as `\"`, a line feed as `\n`.
-pub fn escape_label_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A number both formats read: integers without a fraction, others to the millisecond.
-fn number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        let text = format!("{value:.3}");
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    }
+        .map(|e| e.started_at + std::time::Duration::from_millis(e.duration_ms))
+        .max()
+        .map(epoch)
 }
 
 #[cfg(test)]
@@ -204,26 +188,6 @@ mod tests {
     use crate::outcome::CheckResult;
     use crate::outcome::{RunnerInfo, ScenarioInfo};
 
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label_value("plur"), "plur");
-        assert_eq!(escape_label_value(r#"a"b"#), r#"a\"b"#);
-        assert_eq!(escape_label_value(r"a\b"), r"a\\b");
-        assert_eq!(escape_label_value("a\nb"), r"a\nb");
-        assert_eq!(escape_label_value("\\\"\n"), r#"\\\"\n"#);
-        // Other characters, tabs and non-ASCII included, are written as they are.
-        assert_eq!(escape_label_value("é\tx{}=,"), "é\tx{}=,");
-    }
-
-    #[test]
-    fn numbers_are_plain() {
-        assert_eq!(number(1.0), "1");
-        assert_eq!(number(0.0), "0");
-        assert_eq!(number(12.5), "12.5");
-        assert_eq!(number(2.71871), "2.719");
-        assert_eq!(number(1_790_000_000.25), "1790000000.25");
-    }
-
     fn record(name: &str) -> DrillRecord {
         let scenario = ScenarioInfo { name: name.into(), ..ScenarioInfo::default() };
         let mut r =
@@ -231,6 +195,20 @@ mod tests {
         r.finished_at = Some(datetime!(2026-11-22 08:00:42.5 UTC));
         r.duration = Duration::from_millis(42_500);
         r
+    }
+
+    /// A scenario's name is the user's: its quotes, backslashes and line feeds are escaped as
+    /// both formats read them (tests/drills/metrics.rs parses it), on every sample, which has one
+    /// number and no timestamp.
+    #[test]
+    fn a_hostile_scenario_name_is_escaped_on_every_sample() {
+        let text = render(&record("a\"b\\c\nd} e{x=\"1"), &[]);
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(samples.len(), 6, "{text}");
+        for line in samples {
+            let value = line.split_once(r#"{scenario="a\"b\\c\nd} e{x=\"1"} "#).map(|(_, value)| value);
+            assert!(value.is_some_and(|v| v.parse::<f64>().is_ok()), "{line}\n{text}");
+        }
     }
 
     #[test]
@@ -262,7 +240,7 @@ mod tests {
         });
         let text = render(&r, &[]);
         assert!(text.contains("# TYPE pgdrill_drill_recovery_seconds gauge\n# UNIT pgdrill_drill_recovery_seconds seconds\npgdrill_drill_recovery_seconds{scenario=\"plur\"} 3.25\n"), "{text}");
-        assert!(text.contains("pgdrill_backup_age_seconds{scenario=\"plur\"} 18000\n"), "{text}");
+        assert!(text.contains("pgdrill_backup_age_seconds{scenario=\"plur\"} 18000.0\n"), "{text}");
         assert!(text.contains("pgdrill_drill_passed{scenario=\"plur\"} 1\n"), "{text}");
     }
 
@@ -289,7 +267,7 @@ mod tests {
         r.verdict = DrillVerdict::Fail;
         let text = render(&r, &past);
         let at = datetime!(2026-11-21 08:00:30 UTC).unix_timestamp();
-        assert!(text.contains(&format!("pgdrill_last_pass_timestamp_seconds{{scenario=\"plur\"}} {at}\n")), "{text}");
+        assert!(text.contains(&format!("pgdrill_last_pass_timestamp_seconds{{scenario=\"plur\"}} {at}.0\n")), "{text}");
         r.verdict = DrillVerdict::Pass;
         let text = render(&r, &past);
         assert!(text.contains("pgdrill_last_pass_timestamp_seconds{scenario=\"plur\"} 1795334442.5\n"), "{text}");
@@ -358,6 +336,10 @@ mod tests {
             rpo: Some(Duration::from_secs(26 * 3600)),
         };
         let written = metric_names(&render(&r, &[]));
+        // The encoder writes HELP as given: nothing in it to escape (a backslash, a quote, a line feed).
+        for Gauge { help, .. } in drill_gauges(&r, &[]).into_iter().chain(time_gauges(&r, &[])) {
+            assert!(!help.contains(['\\', '"', '\n']), "{help}");
+        }
         assert!(written.contains("pgdrill_objective_rpo_seconds"), "{written:?}");
         for (file, text) in [
             ("monitoring/pgdrill.rules.yml", include_str!("../../../monitoring/pgdrill.rules.yml")),

@@ -1,6 +1,7 @@
 //! `metrics.prom` read by real parsers: the Python reference client's Prometheus text parser
 //! (the format node_exporter's textfile collector reads) and its strict OpenMetrics parser,
-//! each value matching drill.json, for a drill that passed and one that failed a check.
+//! each value matching drill.json, for a drill that passed and one that failed a check, and a
+//! scenario name that needs escaping.
 
 use std::process::Command;
 
@@ -140,4 +141,17 @@ fn a_failed_drills_metrics_say_it_failed_and_how_many_checks_did() {
     let name = &record.scenario.name;
     assert!(text.contains(&format!("pgdrill_drill_passed{{scenario=\"{name}\"}} 0\n")), "{text}");
     assert!(text.contains(&format!("pgdrill_drill_checks_failed{{scenario=\"{name}\"}} 2\n")), "{text}");
+}
+
+/// A scenario's name is the user's: quotes, a backslash and a line feed in it read back the same
+/// in both formats (no drill run: a record rendered as a drill's end renders it).
+#[test]
+fn a_hostile_scenario_name_reads_back_the_same_in_both_formats() {
+    let scenario = pgdrill::outcome::ScenarioInfo { name: "a\"b\\c\nd} e{x=\"1".into(), ..Default::default() };
+    let now = time::OffsetDateTime::now_utc();
+    let mut record = DrillRecord::new("d".repeat(32), scenario, Default::default(), now);
+    (record.verdict, record.finished_at) = (DrillVerdict::Pass, Some(now));
+    let scratch = Scratch::new();
+    let path = scratch.write("metrics.prom", pgdrill::report::metrics::render(&record, &[]));
+    assert_matches(&parse(&path), &record);
 }
