@@ -309,15 +309,15 @@ impl Drill<'_> {
             }
         };
         self.skip_remaining_checks(if interrupted { "the drill was interrupted" } else { "an earlier phase failed" });
+        if !interrupted {
+            self.events.emit(Event::ObjectivesJudged);
+        }
         // An interrupted drill is stopped, not kept.
         let keep = !interrupted
             && match options.keep {
                 Keep::Never => false,
                 Keep::Always => true,
-                Keep::OnFailure => self
-                    .events
-                    .record()
-                    .is_some_and(|r| crate::outcome::verdict_if_finished(&r) != crate::outcome::DrillVerdict::Pass),
+                Keep::OnFailure => !self.events.record().is_some_and(|r| crate::outcome::passes(&r)),
             };
         let mut kept = None;
         if cleanup.provision_started {

@@ -66,7 +66,10 @@ pub enum Event {
     },
     /// The RTO passed before the database was restored: the drill stopped.
     RtoPassed,
-    /// The drill ended: the record closes and its verdict is decided.
+    /// The drill's work is over (not interrupted): the recovery objectives are judged against
+    /// what it measured, a check each, before teardown (whose `--keep on-failure` reads them).
+    ObjectivesJudged,
+    /// The drill ended: the record closes and its verdict is decided ([`super::passes`]).
     Finished {
         /// When.
         at: OffsetDateTime,
@@ -153,6 +156,10 @@ fn apply(record: &mut DrillRecord, event: &Event) {
         Event::Cloned(of) => record.clone_of = Some(of.clone()),
         Event::Recovered { elapsed } => record.recovery = Some(*elapsed),
         Event::RtoPassed => record.rto_passed = true,
+        Event::ObjectivesJudged => {
+            let judged = super::verdict::objectives(record);
+            record.checks.extend(judged);
+        }
         Event::Finished { at, interrupted } => super::verdict::finish(record, *at, *interrupted),
     }
 }

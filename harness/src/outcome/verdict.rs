@@ -8,12 +8,25 @@ use time::OffsetDateTime;
 use super::check::{CheckResult, Verdict};
 use super::record::{DrillRecord, DrillVerdict, Phase, PhaseRecord, PhaseStatus, ProcessUsage};
 
-/// The verdict the drill would have if it finished now, not interrupted (for `--keep=on-failure`,
-/// decided before teardown).
-pub fn verdict_if_finished(record: &DrillRecord) -> DrillVerdict {
-    let mut record = record.clone();
-    finish(&mut record, OffsetDateTime::now_utc(), false);
-    record.verdict
+/// Whether the record as it stands passes: no phase failed or was interrupted, and every check
+/// (the recovery objectives' among them, once judged) passed. The one rule of a drill's verdict:
+/// [`finish`] decides it with this when the record closes, and `--keep on-failure` reads it
+/// before teardown.
+pub fn passes(record: &DrillRecord) -> bool {
+    !record.phases.iter().any(|p| matches!(p.status, PhaseStatus::Failed | PhaseStatus::Interrupted))
+        && record.checks.iter().all(|c| c.verdict == Verdict::Pass)
+}
+
+/// The recovery objectives judged against what the drill measured: a check each.
+pub(crate) fn objectives(record: &DrillRecord) -> Vec<CheckResult> {
+    let measured = super::objectives::Measured {
+        recovery: record.recovery,
+        rto_passed: record.rto_passed,
+        cloned: record.clone_of.as_ref().map(|c| c.drill_id.as_str()),
+        backup: record.backup.as_ref(),
+        started_at: record.started_at,
+    };
+    super::objectives::judge(&record.scenario.objectives, &measured)
 }
 
 /// Whether a drill that failed could not run: every phase that failed failed for a reason that
@@ -78,21 +91,10 @@ pub(crate) fn finish(record: &mut DrillRecord, at: OffsetDateTime, interrupted: 
         }
     }
     record.phases.sort_by_key(|p| p.phase);
-    if !interrupted {
-        let measured = super::objectives::Measured {
-            recovery: record.recovery,
-            rto_passed: record.rto_passed,
-            cloned: record.clone_of.as_ref().map(|c| c.drill_id.as_str()),
-            backup: record.backup.as_ref(),
-            started_at: record.started_at,
-        };
-        let judged = super::objectives::judge(&record.scenario.objectives, &measured);
-        record.checks.extend(judged);
-    }
     let failed_checks: Vec<&CheckResult> = record.checks.iter().filter(|c| c.verdict != Verdict::Pass).collect();
     record.verdict = if interrupted {
         DrillVerdict::Interrupted
-    } else if first_failure.is_none() && failed_checks.is_empty() {
+    } else if passes(record) {
         DrillVerdict::Pass
     } else {
         DrillVerdict::Fail
@@ -158,6 +160,28 @@ mod tests {
     }
 
     use PhaseStatus::{Failed, Passed};
+
+    /// The objectives are judged once, into the record, before teardown: what `--keep
+    /// on-failure` reads then ([`passes`]) is what the closed record's verdict says.
+    #[test]
+    fn an_objective_missed_fails_the_record_as_it_stands_and_as_it_closes() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let rto = crate::objectives::Objectives { rto: Some(Duration::from_secs(1)), rpo: None };
+        let scenario = ScenarioInfo { objectives: rto, ..ScenarioInfo::default() };
+        let mut record = DrillRecord::new("d1".into(), scenario, RunnerInfo::default(), at);
+        record.phases = vec![phase(Phase::Restore, Passed, false), phase(Phase::Checks, Passed, false)];
+        record.recovery = Some(Duration::from_secs(5));
+        assert!(passes(&record), "nothing judged yet");
+        let judged = objectives(&record);
+        record.checks.extend(judged);
+        assert!(!passes(&record), "recovered in 5 s, over an RTO of 1 s: {:?}", record.checks);
+        finish(&mut record, at, false);
+        assert_eq!(record.verdict, DrillVerdict::Fail);
+        assert!(record.failure.as_deref().is_some_and(|f| f.contains("objectives/rto")), "{:?}", record.failure);
+        record.recovery = Some(Duration::from_millis(500));
+        record.checks = objectives(&record);
+        assert!(passes(&record), "within the RTO: {:?}", record.checks);
+    }
 
     #[test]
     fn a_drill_that_failed_only_where_nothing_is_said_of_the_backup_could_not_run() {

@@ -279,7 +279,8 @@ impl Reporter for Console {
             | Event::Kept(_)
             | Event::Cloned(_)
             | Event::Recovered { .. }
-            | Event::RtoPassed => {}
+            | Event::RtoPassed
+            | Event::ObjectivesJudged => {}
         }
     }
 }
