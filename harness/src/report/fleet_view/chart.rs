@@ -74,7 +74,7 @@ mod tests {
         };
         let svg = recovery(&subject).expect("a chart");
         assert!(svg.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 230" role"#), "{svg}");
-    assert_eq!(svg.matches("viewBox").count(), 1, "{svg}");
+        assert_eq!(svg.matches("viewBox").count(), 1, "{svg}");
         assert!(svg.contains("Recovery time of 2 drills of “&lt;b&gt;orders&lt;/b&gt;”, against its RTO"), "{svg}");
         assert!(!svg.contains("<b>"), "{svg}");
         assert_eq!(svg.matches("<rect").count(), 2, "{svg}");

@@ -127,15 +127,20 @@ fn no_markdown_backtick_shows_in_the_page() {
     let ledger = fleet.subjects[0].drills.last_mut().expect("a drill");
     ledger.failing[0].1 = "`auditor` logged in, and cannot SET ROLE `app`".into();
     ledger.evidence = Evidence::DoesNotVerify { findings: vec!["`drill.json` does not match the manifest".into()] };
-    fleet.subjects[1].drills[0].failure = Some("the restore of `s3://backups/billing/` failed".into());
-    fleet.subjects[1].gaps[0] =
-        super::Gap::Failed { folder: "reports/billing/".into(), why: "`pg_restore` failed".into() };
+    let billing = &mut fleet.subjects[1];
+    (billing.drills[0].failing, billing.drills[0].failure) = (vec![], Some("`pg_restore` failed".into()));
+    billing.gaps[0] = super::Gap::Failed { folder: "reports/billing/".into(), why: "`pg_restore` exited".into() };
     let page = super::html::page(&fleet);
     let text = text_of(&page);
     assert!(!text.contains('`'), "a backtick in the page's text:\n{text}");
-    for code in
-        ["auditor</code> logged in", "drill.json</code> does", "pg_restore</code>", "by <code>drills@", ">ledger</"]
-    {
+    for code in [
+        "auditor</code> logged",
+        "drill.json</code> does",
+        "pg_restore</code> failed",
+        "pg_restore</code> exited",
+        "signed by <code>drills@",
+        "by scenario <code>ledger</code> (inventory",
+    ] {
         assert!(page.contains(code), "no `{code}` in the page:\n{page}");
     }
 }
