@@ -6,11 +6,8 @@ use std::fmt::Write;
 
 use crate::outcome::history::HistoryEntry;
 use crate::outcome::{DrillRecord, PhaseStatus};
+use crate::report::html::escape;
 use crate::units::human_duration;
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 fn color(status: PhaseStatus) -> &'static str {
     match status {

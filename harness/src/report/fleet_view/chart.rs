@@ -31,7 +31,7 @@ pub(super) fn recovery(subject: &Subject) -> Option<String> {
     let svg = bars(&title, &points, rto.map(|ms| (ms, "RTO")), human_duration);
     // The same picture, scaled to its box; described for screen readers.
     let sized = svg.replacen(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="230""#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="720" height="230" viewBox="0 0 720 230""#,
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 230" role="img" class="chart""#,
         1,
     );
@@ -73,7 +73,8 @@ mod tests {
             gaps: vec![],
         };
         let svg = recovery(&subject).expect("a chart");
-        assert!(svg.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 230""#), "{svg}");
+        assert!(svg.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 230" role"#), "{svg}");
+        assert_eq!(svg.matches("viewBox").count(), 1, "{svg}");
         assert!(svg.contains("Recovery time of 2 drills of “&lt;b&gt;orders&lt;/b&gt;”, against its RTO"), "{svg}");
         assert!(!svg.contains("<b>"), "{svg}");
         assert_eq!(svg.matches("<rect").count(), 2, "{svg}");

@@ -1,17 +1,16 @@
 //! `fleet.html`: one self-contained page (inline styles and SVG, no script, a CSP that allows
-//! nothing else) that prints on A4. Everything taken from drill records is escaped: it comes
-//! from the backup's world.
+//! nothing else) that prints on A4. A maud template: everything taken from drill records is
+//! text, escaped (it comes from the backup's world); what was written for Markdown (report.md,
+//! gaps.md) shows its code spans as code, not backticks ([`prose`]).
 
-use std::fmt::Write;
+use maud::{Markup, PreEscaped, html};
 
 use super::matrix;
 use super::state::span;
 use super::{Drill, Fleet, State, Subject, chart};
 use crate::report::fleet::Evidence;
+use crate::report::html::page as shell;
 use crate::units::human_duration;
-
-/// Text made safe for HTML, in an element or a quoted attribute: as report.html escapes it.
-pub(super) use crate::report::html::escape as esc;
 
 const STYLE: &str = "\
 :root{--pass:#1e6b34;--fail:#b3261e;--warn:#8a5300;--muted:#555;--line:#c9c9c9}
@@ -48,26 +47,16 @@ thead{display:table-header-group}tr{break-inside:avoid}.chart{max-width:100%}
 
 /// The page.
 pub(super) fn page(fleet: &Fleet) -> String {
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Restore drills of the fleet</title>\n<style>\n",
-    );
-    out.push_str(STYLE);
-    out.push_str("</style>\n</head>\n<body>\n");
-    header(&mut out, fleet);
-    overview(&mut out, fleet);
-    if fleet.inventory.is_some() {
-        gaps(&mut out, fleet);
-    }
-    controls(&mut out, fleet);
-    out.push_str("<h2>Each database</h2>\n");
-    for subject in &fleet.subjects {
-        database(&mut out, fleet, subject);
-    }
-    out.push_str("</body>\n</html>\n");
-    out
+    let body = html! {
+        (header(fleet))
+        (overview(fleet))
+        @if fleet.inventory.is_some() { (gaps(fleet)) }
+        (controls(fleet))
+        h2 { "Each database" } "\n"
+        @for subject in &fleet.subjects { (database(fleet, subject)) }
+    };
+    // Our own stylesheet, a constant: no drill's text is in it.
+    shell("Restore drills of the fleet", PreEscaped(STYLE), body)
 }
 
 fn when(at: Option<time::OffsetDateTime>) -> String {
@@ -75,39 +64,55 @@ fn when(at: Option<time::OffsetDateTime>) -> String {
     at.and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok()).unwrap_or_else(|| "unknown".into())
 }
 
-fn header(out: &mut String, fleet: &Fleet) {
-    out.push_str("<header>\n<h1>Restore drills of the fleet</h1>\n<dl>\n");
-    let _ = writeln!(out, "<dt>As of</dt><dd>{}</dd>", when(Some(fleet.now)));
-    let inputs: Vec<String> = fleet.inputs.iter().map(|i| format!("<code>{}</code>", esc(i))).collect();
-    let _ = writeln!(out, "<dt>Read from</dt><dd>{}</dd>", inputs.join(", "));
-    let evidence = match (&fleet.allowed_signers, fleet.unsigned_ok) {
-        (Some(file), _) => {
-            format!("verified against the allowed signers <code>{}</code>", esc(&file.display().to_string()))
-        }
-        (None, true) => "<span class=\"meh\">not checked against allowed signers (--unsigned-ok)</span>".into(),
-        (None, false) => "<span class=\"bad\">not checked: no allowed signers were given</span>".into(),
-    };
-    let _ = writeln!(out, "<dt>Evidence</dt><dd>{evidence}</dd>");
-    if let Some(inventory) = &fleet.inventory {
-        let _ = writeln!(out, "<dt>Inventory</dt><dd><code>{}</code></dd>", esc(&inventory.display().to_string()));
+/// Text written for Markdown (report.md, gaps.md) as HTML: what its backticks quote as code, the
+/// rest as text. Text with an odd number of backticks (a name that holds one) shows as written.
+fn prose(text: &str) -> Markup {
+    let pieces: Vec<&str> = text.split('`').collect();
+    if pieces.len().is_multiple_of(2) {
+        return html! { (text) };
     }
-    let max_age = fleet.max_age.map_or("none given (each database's own, else its RPO)".into(), span);
-    let _ = writeln!(out, "<dt>Max age</dt><dd>{}</dd>\n</dl>", esc(&max_age));
-    out.push_str("<div class=\"summary\">");
-    let _ = write!(out, "<div><b>{}</b>databases</div>", fleet.subjects.len());
-    for state in State::ALL {
-        let count = fleet.count(state);
-        let class = if count == 0 { "" } else { state_class(state) };
-        let _ = write!(out, "<div class=\"tile {class}\"><b>{count}</b>{}</div>", state.as_str());
+    html! {
+        @for (i, piece) in pieces.into_iter().enumerate() { @if i % 2 == 1 { code { (piece) } } @else { (piece) } }
     }
-    if fleet.inventory.is_some() {
-        let _ = write!(out, "<div><b>{}</b>gaps</div>", fleet.gaps().len());
-    }
-    out.push_str("</div>\n</header>\n");
 }
 
-fn badge(state: State) -> String {
-    format!("<span class=\"badge {}\">{}</span>", state_class(state), state.as_str())
+fn header(fleet: &Fleet) -> Markup {
+    let max_age = fleet.max_age.map_or("none given (each database's own, else its RPO)".into(), span);
+    html! {
+        header {
+            "\n" h1 { "Restore drills of the fleet" } "\n"
+            dl {
+                "\n" dt { "As of" } dd { (when(Some(fleet.now))) } "\n"
+                dt { "Read from" }
+                dd { @for (i, input) in fleet.inputs.iter().enumerate() { @if i > 0 { ", " } code { (input) } } } "\n"
+                dt { "Evidence" }
+                dd {
+                    @match (&fleet.allowed_signers, fleet.unsigned_ok) {
+                        (Some(file), _) => { "verified against the allowed signers " code { (file.display()) } },
+                        (None, true) => span.meh { "not checked against allowed signers (--unsigned-ok)" },
+                        (None, false) => span.bad { "not checked: no allowed signers were given" },
+                    }
+                } "\n"
+                @if let Some(inventory) = &fleet.inventory {
+                    dt { "Inventory" } dd { code { (inventory.display()) } } "\n"
+                }
+                dt { "Max age" } dd { (max_age) } "\n"
+            } "\n"
+            div.summary {
+                div { b { (fleet.subjects.len()) } "databases" }
+                @for state in State::ALL {
+                    @let count = fleet.count(state);
+                    @let class = if count == 0 { "" } else { state_class(state) };
+                    div class={ "tile " (class) } { b { (count) } (state.as_str()) }
+                }
+                @if fleet.inventory.is_some() { div { b { (fleet.gaps().len()) } "gaps" } }
+            } "\n"
+        } "\n"
+    }
+}
+
+fn badge(state: State) -> Markup {
+    html! { span class={ "badge " (state_class(state)) } { (state.as_str()) } }
 }
 
 /// A state's colour: green only for fresh, red where no backup is proven to restore, amber
@@ -120,28 +125,24 @@ fn state_class(state: State) -> &'static str {
     }
 }
 
-fn verdict(drill: &Drill) -> String {
-    format!("<span class=\"badge {0}\">{0}</span>", esc(&drill.verdict))
+fn verdict(drill: &Drill) -> Markup {
+    html! { span class={ "badge " (drill.verdict) } { (drill.verdict) } }
 }
 
 /// Whether a drill's evidence is signed and verifies, in a few words.
-pub(super) fn evidence(e: &Evidence) -> String {
-    match e {
-        Evidence::Verified { principals, .. } => {
-            format!("<span class=\"ok\">✓ signed, verifies</span> ({})", esc(principals))
+fn evidence(e: &Evidence) -> Markup {
+    html! {
+        @match e {
+            Evidence::Verified { principals, .. } => { span.ok { "✓ signed, verifies" } " (" (principals) ")" },
+            Evidence::Unchecked { files_match: true, key: Some(key) } => {
+                span.meh { "signed, not checked" } " " span.path { (key) }
+            },
+            Evidence::Unchecked { files_match: true, key: None } => span.meh { "unsigned, not checked" },
+            Evidence::Unchecked { files_match: false, .. } => span.bad { "✗ files do not match their digests" },
+            Evidence::Missing => span.bad { "✗ no evidence" },
+            Evidence::Unsigned => span.bad { "✗ unsigned" },
+            Evidence::DoesNotVerify { .. } => span.bad { "✗ does not verify" },
         }
-        Evidence::Unchecked { files_match: true, key: Some(key) } => {
-            format!("<span class=\"meh\">signed, not checked</span> <span class=\"path\">{}</span>", esc(key))
-        }
-        Evidence::Unchecked { files_match: true, key: None } => {
-            "<span class=\"meh\">unsigned, not checked</span>".into()
-        }
-        Evidence::Unchecked { files_match: false, .. } => {
-            "<span class=\"bad\">✗ files do not match their digests</span>".into()
-        }
-        Evidence::Missing => "<span class=\"bad\">✗ no evidence</span>".into(),
-        Evidence::Unsigned => "<span class=\"bad\">✗ unsigned</span>".into(),
-        Evidence::DoesNotVerify { .. } => "<span class=\"bad\">✗ does not verify</span>".into(),
     }
 }
 
@@ -153,156 +154,133 @@ fn age_line(subject: &Subject) -> String {
     format!("{age}; {max}")
 }
 
-fn overview(out: &mut String, fleet: &Fleet) {
-    out.push_str(
-        "<h2>Databases</h2>\n<table class=\"overview\">\n<colgroup><col style=\"width:16%\"><col style=\"width:16%\">\
-         <col style=\"width:21%\"><col style=\"width:10%\"><col style=\"width:17%\"><col style=\"width:20%\"></colgroup>\n\
-         <thead><tr><th>Database</th><th>State</th><th>Last drill</th><th>Verdict</th><th>Evidence</th><th>Failing checks</th></tr></thead>\n<tbody>\n",
-    );
-    for s in &fleet.subjects {
-        let listed =
-            s.listed.as_ref().map_or("<span class=\"path\">not in the inventory</span>".to_owned(), |(by, _)| {
-                format!("<span class=\"path\">{}</span>", esc(by))
-            });
-        let (last, verdict_cell, evidence_cell, failing) = match s.last() {
-            None => {
-                ("<span class=\"bad\">no drill found</span>".to_owned(), "-".to_owned(), "-".to_owned(), "-".into())
-            }
-            Some(d) => (
-                format!("{}<span class=\"path\">{}</span>", when(d.started_at), esc(&d.shown)),
-                verdict(d),
-                evidence(&d.evidence),
-                failing_list(d),
-            ),
-        };
-        let _ = writeln!(
-            out,
-            "<tr><td><b>{}</b>{listed}</td><td>{}<span class=\"state-note\">{}</span></td><td>{last}</td><td>{verdict_cell}</td><td>{evidence_cell}</td><td>{failing}</td></tr>",
-            esc(&s.name),
-            badge(s.state),
-            esc(&age_line(s)),
-        );
+/// A table of `class`: its first columns' widths (in percent), its columns' heads, its rows.
+fn table<'a>(class: &str, widths: &[u8], heads: impl IntoIterator<Item = &'a str>, rows: Markup) -> Markup {
+    html! {
+        table class=(class) {
+            "\n" colgroup { @for w in widths { col style={ "width:" (w) "%" }; } } "\n"
+            thead { tr { @for head in heads { th { (head) } } } } "\n"
+            tbody { "\n" (rows) } "\n"
+        } "\n"
     }
-    out.push_str("</tbody>\n</table>\n");
 }
 
-fn failing_list(drill: &Drill) -> String {
-    match (drill.failing.is_empty(), &drill.failure) {
-        (true, None) => "none".into(),
-        (true, Some(why)) => esc(why),
-        (false, _) => {
-            let items: Vec<String> =
-                drill.failing.iter().map(|(id, _)| format!("<li><code>{}</code></li>", esc(id))).collect();
-            format!("<ul>{}</ul>", items.concat())
+fn overview(fleet: &Fleet) -> Markup {
+    let rows = html! {
+        @for s in &fleet.subjects {
+            tr {
+                td {
+                    b { (s.name) }
+                    span.path { @match &s.listed { Some((by, _)) => (prose(by)), None => "not in the inventory" } }
+                }
+                td { (badge(s.state)) span.state-note { (age_line(s)) } }
+                @match s.last() {
+                    None => { td { span.bad { "no drill found" } } td { "-" } td { "-" } td { "-" } },
+                    Some(d) => {
+                        td { (when(d.started_at)) span.path { (d.shown) } }
+                        td { (verdict(d)) } td { (evidence(&d.evidence)) } td { (failing_list(d)) }
+                    },
+                }
+            } "\n"
+        }
+    };
+    let heads = ["Database", "State", "Last drill", "Verdict", "Evidence", "Failing checks"];
+    html! { h2 { "Databases" } "\n" (table("overview", &[16, 16, 21, 10, 17, 20], heads, rows)) }
+}
+
+fn failing_list(drill: &Drill) -> Markup {
+    html! {
+        @match (drill.failing.is_empty(), &drill.failure) {
+            (true, None) => "none",
+            (true, Some(why)) => (prose(why)),
+            (false, _) => ul { @for (id, _) in &drill.failing { li { code { (id) } } } },
         }
     }
 }
 
-fn gaps(out: &mut String, fleet: &Fleet) {
+fn gaps(fleet: &Fleet) -> Markup {
     let gaps = fleet.gaps();
-    out.push_str("<h2>What the evidence gate finds missing</h2>\n");
-    if gaps.is_empty() {
-        out.push_str("<p class=\"ok\">Nothing: every database the inventory lists has a passing, recent drill whose evidence holds.</p>\n");
-        return;
-    }
-    out.push_str("<ul class=\"gaps\">\n");
-    for (subject, gap) in gaps {
-        let _ = writeln!(out, "<li><b>{}</b>: {}</li>", esc(&subject.name), esc(&gap.describe()));
-    }
-    out.push_str("</ul>\n");
-}
-
-fn controls(out: &mut String, fleet: &Fleet) {
-    out.push_str(
-        "<section class=\"matrix\">\n<h2>Controls matrix</h2>\n<p class=\"muted\">What each database's last drill evidences of each control \
-         (✓ met, ◐ partly, ✗ not).</p>\n<table class=\"matrix\">\n<colgroup><col style=\"width:20%\"></colgroup>\n<thead><tr><th>Database</th>",
-    );
-    for short in matrix::SHORT {
-        let _ = write!(out, "<th>{short}</th>");
-    }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    for s in &fleet.subjects {
-        let _ = write!(out, "<tr><td><b>{}</b></td>", esc(&s.name));
-        for (met, why) in matrix::row(s) {
-            let _ = write!(out, "<td class=\"{}\">{} {}</td>", met.class(), met.mark(), esc(&why));
+    html! {
+        h2 { "What the evidence gate finds missing" } "\n"
+        @if gaps.is_empty() {
+            p.ok {
+                "Nothing: every database the inventory lists has a passing, recent drill whose evidence holds."
+            } "\n"
+        } @else {
+            ul.gaps {
+                "\n" @for (subject, gap) in gaps { li { b { (subject.name) } ": " (prose(&gap.describe())) } "\n" }
+            } "\n"
         }
-        out.push_str("</tr>\n");
     }
-    out.push_str("</tbody>\n</table>\n<ul class=\"muted\">\n");
-    for (name, asks) in matrix::controls() {
-        let _ = writeln!(out, "<li><b>{name}</b>: {asks}</li>");
-    }
-    out.push_str("</ul>\n</section>\n");
 }
 
-fn database(out: &mut String, fleet: &Fleet, s: &Subject) {
-    let _ = writeln!(out, "<section class=\"db\">\n<h3>{} {}</h3>\n<dl>", esc(&s.name), badge(s.state));
-    if let Some((by, at)) = &s.listed {
-        let _ = writeln!(out, "<dt>Listed</dt><dd>by {} ({})</dd>", esc(by), esc(at));
+fn controls(fleet: &Fleet) -> Markup {
+    let rows = html! {
+        @for s in &fleet.subjects {
+            tr {
+                td { b { (s.name) } }
+                @for (met, why) in matrix::row(s) { td class=(met.class()) { (met.mark()) " " (why) } }
+            } "\n"
+        }
+    };
+    html! {
+        section.matrix {
+            "\n" h2 { "Controls matrix" } "\n"
+            p.muted { "What each database's last drill evidences of each control (✓ met, ◐ partly, ✗ not)." } "\n"
+            (table("matrix", &[20], std::iter::once("Database").chain(matrix::SHORT), rows))
+            ul.muted { "\n" @for (name, asks) in matrix::controls() { li { b { (name) } ": " (asks) } "\n" } } "\n"
+        } "\n"
     }
+}
+
+fn database(fleet: &Fleet, s: &Subject) -> Markup {
     let age = s.age.map_or("none: no drill of it passed".into(), |a| format!("{} ago", span(a)));
-    let _ = writeln!(out, "<dt>Last pass</dt><dd>{}</dd>", esc(&age));
-    let _ = writeln!(out, "<dt>Max age</dt><dd>{}</dd>", esc(&s.rule.describe()));
-    if let Some(last) = s.last() {
-        let _ = writeln!(
-            out,
-            "<dt>Last drill</dt><dd>{} {}<span class=\"path\">{}</span></dd>",
-            verdict(last),
-            when(last.started_at),
-            esc(&last.shown)
-        );
-        if let Some(backup) = &last.backup {
-            let _ = writeln!(out, "<dt>Backup</dt><dd><code>{}</code></dd>", esc(backup));
-        }
-        let _ = writeln!(
-            out,
-            "<dt>Evidence</dt><dd>{}<br><span class=\"muted\">{}</span></dd>",
-            evidence(&last.evidence),
-            esc(&last.evidence.describe())
-        );
+    html! {
+        section.db {
+            "\n" h3 { (s.name) " " (badge(s.state)) } "\n"
+            dl {
+                "\n"
+                @if let Some((by, at)) = &s.listed { dt { "Listed" } dd { "by " (prose(by)) " (" (at) ")" } "\n" }
+                dt { "Last pass" } dd { (age) } "\n"
+                dt { "Max age" } dd { (prose(&s.rule.describe())) } "\n"
+                @if let Some(last) = s.last() {
+                    dt { "Last drill" }
+                    dd { (verdict(last)) " " (when(last.started_at)) span.path { (last.shown) } } "\n"
+                    @if let Some(backup) = &last.backup { dt { "Backup" } dd { code { (backup) } } "\n" }
+                    dt { "Evidence" }
+                    dd { (evidence(&last.evidence)) br; span.muted { (prose(&last.evidence.describe())) } } "\n"
+                }
+            } "\n"
+            @if fleet.inventory.is_some() && s.listed.is_some() {
+                @for gap in &s.gaps { p.bad { "Gap: " (prose(&gap.describe())) } "\n" }
+            }
+            @if let Some(last) = s.last().filter(|d| !d.failing.is_empty()) {
+                p { b { "Failing checks of its last drill" } } "\n"
+                ul { "\n" @for (id, message) in &last.failing { li { code { (id) } ": " (prose(message)) } "\n" } } "\n"
+            }
+            @match chart::recovery(s) {
+                // Safe HTML: SVG that pgdrill drew (report/svg.rs), the database's name in it escaped.
+                Some(svg) => (PreEscaped(svg)),
+                None => { p.muted { "No complete drill to chart." } "\n" },
+            }
+            (drills(s))
+        } "\n"
     }
-    out.push_str("</dl>\n");
-    if fleet.inventory.is_some() && s.listed.is_some() {
-        for gap in &s.gaps {
-            let _ = writeln!(out, "<p class=\"bad\">Gap: {}</p>", esc(&gap.describe()));
-        }
-    }
-    if let Some(last) = s.last().filter(|d| !d.failing.is_empty()) {
-        out.push_str("<p><b>Failing checks of its last drill</b></p>\n<ul>\n");
-        for (id, message) in &last.failing {
-            let _ = writeln!(out, "<li><code>{}</code>: {}</li>", esc(id), esc(message));
-        }
-        out.push_str("</ul>\n");
-    }
-    match chart::recovery(s) {
-        Some(svg) => out.push_str(&svg),
-        None => out.push_str("<p class=\"muted\">No complete drill to chart.</p>\n"),
-    }
-    drills(out, s);
-    out.push_str("</section>\n");
 }
 
-fn drills(out: &mut String, s: &Subject) {
+fn drills(s: &Subject) -> Markup {
     if s.drills.is_empty() {
-        out.push_str("<p class=\"bad\">No drill of it was found.</p>\n");
-        return;
+        return html! { p.bad { "No drill of it was found." } "\n" };
     }
-    out.push_str(
-        "<table class=\"drills\">\n<colgroup><col style=\"width:16%\"><col style=\"width:10%\"><col style=\"width:12%\">\
-         <col style=\"width:8%\"><col style=\"width:22%\"><col style=\"width:32%\"></colgroup>\n\
-         <thead><tr><th>Started</th><th>Verdict</th><th>Recovery</th><th>RTO</th><th>Evidence</th><th>Folder</th></tr></thead>\n<tbody>\n",
-    );
-    for d in s.drills.iter().rev() {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"path\">{}</span></td></tr>",
-            when(d.started_at),
-            verdict(d),
-            d.recovery.map_or("-".into(), human_duration),
-            d.rto.map_or("-".into(), span),
-            evidence(&d.evidence),
-            esc(&d.shown)
-        );
-    }
-    out.push_str("</tbody>\n</table>\n");
+    let rows = html! {
+        @for d in s.drills.iter().rev() {
+            tr {
+                td { (when(d.started_at)) } td { (verdict(d)) }
+                td { (d.recovery.map_or("-".into(), human_duration)) } td { (d.rto.map_or("-".into(), span)) }
+                td { (evidence(&d.evidence)) } td { span.path { (d.shown) } }
+            } "\n"
+        }
+    };
+    let heads = ["Started", "Verdict", "Recovery", "RTO", "Evidence", "Folder"];
+    table("drills", &[16, 10, 12, 8, 22, 32], heads, rows)
 }

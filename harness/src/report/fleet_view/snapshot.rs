@@ -108,3 +108,67 @@ fn fleet_html() {
     assert_eq!(states, ["failing", "never verified", "stale", "no max age", "unsigned", "fresh"], "one of each");
     insta::assert_snapshot!(super::html::page(&fleet));
 }
+
+/// The page's text: what it shows, its markup and styles aside.
+fn text_of(page: &str) -> String {
+    let body = page.split("</style>").nth(1).expect("a style");
+    regex::Regex::new("<[^>]*>").expect("a pattern").replace_all(body, "").into_owned()
+}
+
+/// Text written for report.md (an inventory entry, an evidence's signer or finding, a check's
+/// message, a failure) shows its code spans as code: no Markdown backtick in the page's text.
+#[test]
+fn no_markdown_backtick_shows_in_the_page() {
+    let mut fleet = fleet();
+    fleet.inventory = Some("inventory.toml".into());
+    for (i, s) in fleet.subjects.iter_mut().enumerate() {
+        s.listed = Some((super::By::Scenario(s.name.clone()).describe(), format!("inventory.toml:{i}")));
+    }
+    let ledger = fleet.subjects[0].drills.last_mut().expect("a drill");
+    ledger.failing[0].1 = "`auditor` logged in, and cannot SET ROLE `app`".into();
+    ledger.evidence = Evidence::DoesNotVerify { findings: vec!["`drill.json` does not match the manifest".into()] };
+    let billing = &mut fleet.subjects[1];
+    (billing.drills[0].failing, billing.drills[0].failure) = (vec![], Some("`pg_restore` failed".into()));
+    billing.gaps[0] = super::Gap::Failed { folder: "reports/billing/".into(), why: "`pg_restore` exited".into() };
+    let page = super::html::page(&fleet);
+    let text = text_of(&page);
+    assert!(!text.contains('`'), "a backtick in the page's text:\n{text}");
+    for code in [
+        "auditor</code> logged",
+        "drill.json</code> does",
+        "pg_restore</code> failed",
+        "pg_restore</code> exited",
+        "signed by <code>drills@",
+        "by scenario <code>ledger</code> (inventory",
+    ] {
+        assert!(page.contains(code), "no `{code}` in the page:\n{page}");
+    }
+}
+
+/// Names, folders, paths and messages taken from drill records and the inventory are text: a
+/// hostile backup's markup, quotes and ampersands come out escaped, in the page and its charts.
+#[test]
+fn hostile_text_from_drill_records_is_escaped() {
+    const HOSTILE: &str = r#"<script>alert("x")</script> & 'q' <img src=x onerror=alert(1)>"#;
+    let escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 'q' &lt;img src=x onerror=alert(1)&gt;";
+    let mut fleet = fleet();
+    (fleet.inventory, fleet.allowed_signers) = (Some(HOSTILE.into()), Some(HOSTILE.into()));
+    fleet.inputs.push(HOSTILE.into());
+    for s in &mut fleet.subjects {
+        s.name = HOSTILE.into();
+        s.listed = Some((super::By::Scenario(HOSTILE.into()).describe(), HOSTILE.into()));
+        for d in &mut s.drills {
+            (d.shown, d.backup, d.failure) = (HOSTILE.into(), Some(HOSTILE.into()), Some(HOSTILE.into()));
+            d.failing = vec![(HOSTILE.into(), HOSTILE.into())];
+            d.evidence = Evidence::Verified { principals: HOSTILE.into(), key: HOSTILE.into() };
+        }
+    }
+    let page = super::html::page(&fleet);
+    for markup in ["<script", "<img", "onerror=alert(1)>", "alert(\"x\")"] {
+        assert!(!page.contains(markup), "`{markup}` is markup in the page:\n{page}");
+    }
+    // Each name is whole and escaped wherever it is shown: in text, code spans and the charts.
+    assert_eq!(page.matches("script").count(), 2 * page.matches(escaped).count(), "{page}");
+    assert!(page.matches(escaped).count() > 10 * fleet.subjects.len(), "{page}");
+    assert!(page.contains(&format!("<code>{escaped}</code>")) && page.contains(&format!("“{escaped}”")), "{page}");
+}

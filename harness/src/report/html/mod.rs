@@ -1,15 +1,17 @@
 //! `report.html`: report.md as one self-contained web page, to read in a browser or print to
 //! PDF for an auditor. It is made from report.md's own Markdown (so the two never say different
 //! things), parsed by pulldown-cmark with GFM tables and sanitised ([`sanitize`]: the Markdown
-//! carries text a hostile backup controls), inside a page of ours: the styles inline
-//! (`style.css`), the drill's three charts drawn inline from their SVG text, no script and
-//! nothing to load, under a Content-Security-Policy that would stop anything that slipped
-//! through. The verdict is a green or red banner at the top; the main sections start new pages
-//! in print; the badges are symbols any font has ([`glyphs`]).
+//! carries text a hostile backup controls), inside a page of ours ([`page`], a maud template
+//! that fleet.html shares, text escaped by default): the styles inline (`style.css`), the drill's
+//! three charts drawn inline from their SVG text, no script and nothing to load, under a
+//! Content-Security-Policy that would stop anything that slipped through. The verdict is a green
+//! or red banner at the top; the main sections start new pages in print; the badges are symbols
+//! any font has ([`glyphs`]).
 
 mod glyphs;
 mod sanitize;
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use crate::outcome::{DrillRecord, DrillVerdict};
@@ -28,20 +30,9 @@ const STYLE: &str = include_str!("style.css");
 /// onto what, the comparison with the previous drill, the phases, the checks.
 pub(crate) const CHAPTERS: [&str; 2] = ["Backup", "Evidence"];
 
-/// `text` escaped for HTML text and attribute values.
+/// `text` escaped for HTML text and attribute values, as maud escapes what a template splices.
 pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html! { (text) }.into_string()
 }
 
 /// The page of the drill `record`, whose report.md is `markdown`, with its `charts`.
@@ -55,21 +46,45 @@ pub fn render(record: &DrillRecord, markdown: &str, charts: &[Chart<'_>]) -> Str
         DrillVerdict::Interrupted => ("fail", "INTERRUPTED"),
         DrillVerdict::Running => ("fail", "INCOMPLETE"),
     };
-    let mut out = String::with_capacity(markdown.len() * 2 + STYLE.len() + 4096);
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    out.push_str(&format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n"));
-    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str("<meta name=\"generator\" content=\"pgdrill\">\n");
-    out.push_str(&format!(
-        "<title>Restore drill {}: {verdict}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>\n",
-        escape(&record.scenario.name)
-    ));
-    out.push_str(&format!("<header class=\"verdict {class}\">\n"));
-    pulldown_cmark::html::push_html(&mut out, banner.iter().cloned());
-    out.push_str("</header>\n");
-    pulldown_cmark::html::push_html(&mut out, body.iter().cloned());
-    out.push_str("</main>\n</body>\n</html>\n");
-    out
+    let content = html! {
+        main {
+            "\n"
+            header class={ "verdict " (class) } { "\n" (sanitized_html(banner)) }
+            "\n" (sanitized_html(body))
+        } "\n"
+    };
+    // Our own stylesheet, compiled in (style.css): no drill's text is in it.
+    page(&format!("Restore drill {}: {verdict}", record.scenario.name), PreEscaped(STYLE), content)
+}
+
+/// A page of pgdrill's (report.html, fleet.html): `title`, `style` and `body` in the shell that
+/// loads and runs nothing ([`CSP`]).
+pub(crate) fn page(title: &str, style: PreEscaped<&str>, body: Markup) -> String {
+    html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            "\n"
+            head {
+                "\n" meta charset="utf-8"; "\n"
+                meta http-equiv="Content-Security-Policy" content=(CSP); "\n"
+                meta name="viewport" content="width=device-width, initial-scale=1"; "\n"
+                meta name="generator" content="pgdrill"; "\n"
+                title { (title) } "\n"
+                style { "\n" (style) } "\n"
+            } "\n"
+            body { "\n" (body) } "\n"
+        } "\n"
+    }
+    .into_string()
+}
+
+/// Sanitised Markdown events as HTML, by pulldown-cmark's writer.
+fn sanitized_html(events: &[Event<'_>]) -> PreEscaped<String> {
+    let mut out = String::new();
+    pulldown_cmark::html::push_html(&mut out, events.iter().cloned());
+    // Safe HTML: pulldown-cmark escapes the text, and `sanitize` let through only the markup
+    // report.md's own renderer writes, safe links and the drill's own charts.
+    PreEscaped(out)
 }
 
 /// Where the banner ends: after the headline's quote (the verdict in a sentence), when it comes

@@ -96,9 +96,11 @@ fn hostile_text_breaks_out_of_no_table_cell_or_code_span_in_report_md() {
 /// names exists, and the page's tables have as many cells in each row as in the Markdown.
 #[test]
 fn hostile_text_shows_as_text_in_report_html() {
-    let record = hostile();
+    let mut record = hostile();
     let md = markdown::render(&record, &[]);
+    record.scenario.name = format!("{SCRIPT} \"&");
     let page = render(&record, &md, &[]);
+    assert!(page.contains("<title>Restore drill &lt;script&gt;alert(1)&lt;/script&gt; &quot;&amp;: FAIL</title>"));
     for tag in ["<script", "<img", "<iframe", "<style>*", "<b>", "href=\"javascript", "onerror=alert(1)>"] {
         assert!(!page.contains(tag), "`{tag}` is markup in the page:\n{page}");
     }
