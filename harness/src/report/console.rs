@@ -14,6 +14,8 @@ use crate::outcome::{DrillRecord, DrillVerdict, Event, Phase, PhaseRecord, Phase
 use crate::units::human_duration;
 use crate::units::human_size;
 
+/// The drill on the terminal (stderr): a progress line per phase while it runs, a line per check
+/// that did not pass (each check with `--verbose`), the verdict and where the reports are.
 pub struct Console {
     multi: MultiProgress,
     bars: HashMap<Phase, ProgressBar>,

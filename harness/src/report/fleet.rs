@@ -33,19 +33,32 @@ const DRILL_FILES: [&str; 11] = [
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MergeError {
+    /// A folder or file of the drills cannot be read.
     #[error("cannot read `{}`", path.display())]
     Read {
+        /// The folder or file.
         path: PathBuf,
+        /// The file system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A `drill.json` that does not read as a drill record.
     #[error("`{}` is not a pgdrill drill record: {message}", path.display())]
-    Malformed { path: PathBuf, message: String },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON reader said.
+        message: String,
+    },
+    /// The inputs hold no drill's report folder.
     #[error("no drill's reports under {0}")]
     Nothing(String),
+    /// A merged report cannot be written.
     #[error("cannot write `{}`", path.display())]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The file system's error.
         #[source]
         source: std::io::Error,
     },

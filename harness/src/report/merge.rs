@@ -31,8 +31,11 @@ pub struct Merged {
     pub passed: usize,
     /// Of them, those whose evidence holds (all, when no allowed signers were given).
     pub verified: usize,
+    /// The merged `junit.xml`: the counted drills' checks.
     pub junit: PathBuf,
+    /// `summary.md`: the verdict, a row per counted drill, what was set aside and why.
     pub markdown: PathBuf,
+    /// `fleet.html`: the fleet's page.
     pub fleet: PathBuf,
     /// The signed statement over the merged folder, when signed.
     pub evidence: Option<PathBuf>,

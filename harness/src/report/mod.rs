@@ -2,6 +2,7 @@
 //! renderer deciding nothing: `junit.xml`, `report.md`, `drill.json`, the pictures,
 //! `report.html` (report.md as a web page, the pictures inline) and `metrics.prom`, written once at the end, whatever happened (a drill that failed or was
 //! interrupted still leaves its reports), with the evidence (`crate::evidence`) over them.
+#![warn(missing_docs)]
 
 pub mod console;
 mod controls;
@@ -28,22 +29,30 @@ use crate::outcome::history;
 /// Where the reports of a drill were written.
 #[derive(Debug, Clone)]
 pub struct ReportPaths {
+    /// The drill's report folder, which holds every file below.
     pub dir: PathBuf,
+    /// `junit.xml`: the checks as test cases, for CI.
     pub junit: PathBuf,
+    /// `report.md`: the drill for people and auditors.
     pub markdown: PathBuf,
     /// report.md as a self-contained web page, to read or print to PDF.
     pub html: PathBuf,
+    /// `drill.json`: the whole record, for machines.
     pub json: PathBuf,
+    /// The manifest of the reports' SHA-256 digests, which the evidence signs.
     pub manifest: PathBuf,
+    /// The history file this drill's line was appended to (beside the report folders).
     pub history: PathBuf,
     /// The signed in-toto statement, when the drill was signed.
     pub evidence: Option<PathBuf>,
 }
 
+/// A report that could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 #[error("cannot write report `{}`", path.display())]
 pub struct ReportError {
+    /// The file.
     pub path: PathBuf,
     /// Why: the file system's error, or the signer's for a signature.
     #[source]

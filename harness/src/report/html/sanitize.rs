@@ -12,7 +12,9 @@ use crate::report::markdown::{BREAK, EVIDENCE_FOLD, FOLD_END, OUTPUT_FOLD};
 
 /// A chart of the drill's own: the file name report.md links it by, and its SVG text.
 pub struct Chart<'a> {
+    /// The file name, as report.md's image link names it (`timeline.svg`).
     pub name: &'a str,
+    /// The SVG, as pgdrill drew it.
     pub svg: &'a str,
 }
 

@@ -134,6 +134,7 @@ fn short_sha(sha: &str) -> String {
     sha.get(..12).unwrap_or(sha).to_owned()
 }
 
+/// `report.md` for `r`; `history` is the drills of the scenario before it (the trends).
 pub fn render(r: &DrillRecord, history: &[HistoryEntry]) -> String {
     let mut out = String::new();
     headline(&mut out, r);
