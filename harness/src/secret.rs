@@ -147,6 +147,13 @@ fn log_redactor() -> &'static Redactor {
     LOG.get_or_init(Redactor::new)
 }
 
+/// How an error is shown: with its causes on one line ([`crate::error::error_chain`]), every
+/// secret any drill of this process registered and every connection-string password masked.
+/// Errors keep their causes whole until here.
+pub fn error_text(error: &(dyn std::error::Error + '_)) -> String {
+    log_redactor().redact(&crate::error::error_chain(error))
+}
+
 /// Writes log lines to stderr with every known secret and connection-string password masked
 /// (a library's debug log may print a statement or a URL holding one).
 pub struct LogWriter;

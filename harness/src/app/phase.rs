@@ -142,7 +142,7 @@ async fn launch(
             // A role of the drill's own, NOLOGIN in the backup, can log in for the app; a shared
             // server's own role is left as it is.
             if login.nologin && login.origin == crate::provision::logins::PasswordOrigin::Made {
-                target.grant_login(database, role, redactor).await?;
+                target.grant_login(database, role).await?;
             }
             Some((role.clone(), login.password))
         }

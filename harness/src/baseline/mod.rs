@@ -313,9 +313,8 @@ pub(crate) async fn capture_restored(
     database: &str,
     source: &str,
     out: &Path,
-    redactor: &crate::secret::Redactor,
 ) -> Result<String, CaptureError> {
-    let pool = target.pool(database, 2, redactor).await?;
+    let pool = target.pool(database, 2).await?;
     let baseline = capture::capture(&pool, source).await.map_err(CaptureError::Capture)?;
     pool.close().await;
     baseline.save(out)?;

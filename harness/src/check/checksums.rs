@@ -155,7 +155,7 @@ async fn describe(ctx: &CheckContext<'_>, bad: &BadBlock) -> String {
                 .ok()??,
             None => ctx.database.to_owned(),
         };
-        let pool = ctx.target.pool(&datname, 1, ctx.redactor).await.ok()?;
+        let pool = ctx.target.pool(&datname, 1).await.ok()?;
         let relation: Option<String> = sqlx::query_scalar(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
                  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_filenode_relation($1::oid, $2::oid)",

@@ -43,7 +43,7 @@ pub(crate) async fn run_all(
     on_done: &(dyn Fn() + Send + Sync),
 ) -> Result<String, ChecksError> {
     let Inputs { target, database, dump, redactor, trails, login } = inputs;
-    let pool = target.pool(database, CHECKS_AT_ONCE as u32 + 1, redactor).await?;
+    let pool = target.pool(database, CHECKS_AT_ONCE as u32 + 1).await?;
     let logins = super::login::Logins { target, database, redactor, spec: login };
     let unqualified: Vec<String> = unique(checks.iter().flat_map(CheckSpec::unqualified));
     let roles = login.application_roles(checks.iter().flat_map(CheckSpec::logins));

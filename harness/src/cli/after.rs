@@ -90,7 +90,7 @@ pub(super) async fn notify(spec: &notify::Spec, outcome: &DrillOutcome) {
     match notify::send(&spec.url, &body, &redactor).await {
         Ok(sent) => outln!("notified: {} ({})", sent.to, kind_word(kind)),
         Err(e) => {
-            eprintln!("warning: {} (the drill's verdict stands)", redactor.redact(&crate::error::error_chain(&e)))
+            eprintln!("warning: {} (the drill's verdict stands)", crate::secret::error_text(&e))
         }
     }
 }
@@ -117,7 +117,7 @@ fn message(kind: Kind, outcome: &DrillOutcome) -> Message {
     let record = &outcome.record;
     let report = match &outcome.reports {
         Ok(paths) => absolute(&paths.markdown).display().to_string(),
-        Err(e) => format!("none: {}", crate::error::error_chain(e)),
+        Err(e) => format!("none: {}", crate::secret::error_text(e)),
     };
     Message {
         kind,

@@ -5,11 +5,9 @@ use std::process::ExitCode;
 
 use super::Exit;
 use super::fingerprint::{self, DsnError};
-use crate::error::error_chain;
-use crate::secret::redact_url_passwords;
 
 /// Why no baseline was written. Its chain may hold the connection string: shown through
-/// [`redact_url_passwords`].
+/// [`crate::secret::error_text`].
 #[derive(Debug, thiserror::Error)]
 enum FromDsnError {
     /// `--dsn` cannot be read.
@@ -59,7 +57,7 @@ pub(super) async fn from_dsn(dsn: &str, output: &std::path::Path) -> ExitCode {
             Exit::Pass.into()
         }
         Err(e) => {
-            eprintln!("error: {}", redact_url_passwords(&error_chain(&e)));
+            eprintln!("error: {}", crate::secret::error_text(&e));
             Exit::Fail.into()
         }
     }

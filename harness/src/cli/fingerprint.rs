@@ -10,7 +10,6 @@ use crate::conninfo::ConninfoError;
 use crate::evidence::sign::{Signer, SigningKeyError};
 use crate::fingerprint::{self, FingerprintError, FingerprintFile, Readers, RowText, TableFingerprint};
 use crate::pg::{QualifiedName, SqlError};
-use crate::secret::redact_url_passwords;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -72,13 +71,13 @@ pub(crate) struct Args {
 pub(super) struct DsnError {
     /// The string as it may be shown (no password).
     shown: String,
-    /// May hold the password: show the chain through [`redact_url_passwords`].
+    /// May hold the password: show the chain through [`crate::secret::error_text`].
     #[source]
     source: ConninfoError,
 }
 
 /// Why no fingerprint file was written. Its chain may hold the source's connection string:
-/// shown through [`redact_url_passwords`].
+/// shown through [`crate::secret::error_text`].
 #[derive(Debug, thiserror::Error)]
 enum TakeError {
     /// The signing key cannot be used (read first: a file that cannot be signed is not taken).
@@ -206,7 +205,7 @@ pub(super) async fn run(args: Args) -> bool {
             true
         }
         Err(e) => {
-            eprintln!("error: {}", redact_url_passwords(&crate::error::error_chain(&e)));
+            eprintln!("error: {}", crate::secret::error_text(&e));
             false
         }
     }

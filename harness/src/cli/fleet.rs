@@ -88,7 +88,7 @@ pub(super) async fn run_view(args: &FleetArgs) -> ExitCode {
             Exit::Pass.into()
         }
         Err(e) => {
-            eprintln!("error: {}", crate::error::error_chain(&e));
+            eprintln!("error: {}", crate::secret::error_text(&e));
             Exit::Usage.into()
         }
     }
@@ -109,7 +109,7 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
         match fleet_view::write(&fleet, out, true) {
             Ok(written) => written.files.iter().for_each(|f| outln!("wrote {}", f.display())),
             Err(e) => {
-                eprintln!("error: {}", crate::error::error_chain(&e));
+                eprintln!("error: {}", crate::secret::error_text(&e));
                 return Exit::Usage.into();
             }
         }
@@ -131,7 +131,7 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
 /// The inventory, its scenario files' names read with the scenario parser.
 fn read_inventory(path: &Path) -> Result<(Inventory, Vec<Option<String>>), Exit> {
     let inventory = inventory::read(path).map_err(|e| {
-        eprintln!("error: {}", crate::error::error_chain(&e));
+        eprintln!("error: {}", crate::secret::error_text(&e));
         Exit::Usage
     })?;
     let mut names = Vec::new();
@@ -144,7 +144,7 @@ fn read_inventory(path: &Path) -> Result<(Inventory, Vec<Option<String>>), Exit>
                         "error: {}: the scenario file of `{}`: {}",
                         wanted.at,
                         wanted.name,
-                        crate::error::error_chain(&e)
+                        crate::secret::error_text(&e)
                     );
                     return Err(Exit::Usage);
                 }
@@ -173,7 +173,7 @@ async fn read(
     let mut inputs = Vec::new();
     for dir in &input.dirs {
         let read = merge::input(dir, &redactor, &mut kept).await.map_err(|e| {
-            eprintln!("error: cannot read {}: {}", dir.display(), redactor.redact(&crate::error::error_chain(&e)));
+            eprintln!("error: cannot read {}: {}", dir.display(), crate::secret::error_text(&e));
             Exit::Usage
         })?;
         inputs.push(read);
@@ -186,7 +186,7 @@ async fn read(
         now: input.now.unwrap_or_else(OffsetDateTime::now_utc),
     };
     fleet_view::read(&inputs, &options).map_err(|e| {
-        eprintln!("error: {}", crate::error::error_chain(&e));
+        eprintln!("error: {}", crate::secret::error_text(&e));
         Exit::Usage
     })
 }

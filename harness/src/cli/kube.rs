@@ -178,7 +178,7 @@ pub(super) fn run(args: &KubeArgs) -> ExitCode {
     let rendered = match kube::render(&plan, &scenarios) {
         Ok(rendered) => rendered,
         Err(e) => {
-            eprintln!("error: {}", crate::error::error_chain(&e));
+            eprintln!("error: {}", crate::secret::error_text(&e));
             return Exit::Usage.into();
         }
     };

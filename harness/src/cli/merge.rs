@@ -67,7 +67,7 @@ pub(super) async fn run(args: &MergeArgs) -> ExitCode {
         match input(dir, &redactor, &mut kept).await {
             Ok(input) => inputs.push(input),
             Err(e) => {
-                eprintln!("error: cannot read {}: {}", dir.display(), redactor.redact(&crate::error::error_chain(&e)));
+                eprintln!("error: cannot read {}: {}", dir.display(), crate::secret::error_text(&e));
                 return Exit::Usage.into();
             }
         }
@@ -116,7 +116,7 @@ async fn write(inputs: &[Input], output: &Path, options: &MergeOptions<'_>, reda
     };
     let folder = staged.as_ref().map_or(output, |s| s.path());
     let merged = merge_inputs(inputs, folder, options).map_err(|e| {
-        eprintln!("error: {}", crate::error::error_chain(&e));
+        eprintln!("error: {}", crate::secret::error_text(&e));
         Exit::Usage
     })?;
     say(&merged);
@@ -128,7 +128,7 @@ async fn write(inputs: &[Input], output: &Path, options: &MergeOptions<'_>, reda
                 let kept = staged.map(tempfile::TempDir::keep);
                 eprintln!(
                     "error: cannot upload the merged folder to {text}: {}; it is kept at {}",
-                    redactor.redact(&crate::error::error_chain(&e)),
+                    crate::secret::error_text(&e),
                     kept.map(|k| k.display().to_string()).unwrap_or_default()
                 );
                 return Err(Exit::Fail);

@@ -223,7 +223,7 @@ async fn forward(socket_dir: &std::path::Path, refuse: &str) -> ExitCode {
 async fn pod_server(dir: &std::path::Path, bin_dir: Option<PathBuf>) -> ExitCode {
     let served = crate::provision::pod::serve::serve(dir, bin_dir).await;
     if let Err(e) = &served {
-        eprintln!("error: {}", crate::error::error_chain(e));
+        eprintln!("error: {}", crate::secret::error_text(e));
     }
     Exit::pass_if(served.is_ok()).into()
 }
@@ -251,7 +251,7 @@ async fn clean(name: Option<&str>, dry_run: bool) -> ExitCode {
             Exit::pass_if(cleaned.errors.is_empty()).into()
         }
         Err(e) => {
-            eprintln!("error: {}", crate::error::error_chain(&e));
+            eprintln!("error: {}", crate::secret::error_text(&e));
             Exit::Fail.into()
         }
     }
@@ -281,7 +281,7 @@ async fn init(options: crate::init::InitOptions) -> ExitCode {
         }
         Err(_) if number != 0 => Exit::Signal(number as u8).into(),
         Err(e) => {
-            eprintln!("error: {}", crate::error::error_chain(&e));
+            eprintln!("error: {}", crate::secret::error_text(&e));
             (if e.is_usage() { Exit::Usage } else { Exit::Fail }).into()
         }
     }

@@ -14,12 +14,12 @@ use crate::scenario::Scenario;
 /// for a URL or configuration that is none, 1 for a store that does not answer (no drill runs).
 pub(super) async fn open(reports: &Path) -> Result<Option<Remote>, Exit> {
     let remote = Remote::for_reports(reports).map_err(|e| {
-        eprintln!("error: {}", crate::error::error_chain(&e));
+        eprintln!("error: {}", crate::secret::error_text(&e));
         Exit::Usage
     })?;
     let Some(remote) = remote else { return Ok(None) };
     if let Err(e) = remote.probe().await {
-        eprintln!("error: {}: no drill runs", crate::error::error_chain(&e));
+        eprintln!("error: {}: no drill runs", crate::secret::error_text(&e));
         return Err(Exit::Fail);
     }
     outln!("reports: to {}, each drill's written in {} first", remote.url(), remote.local_root().display());
@@ -35,7 +35,7 @@ pub(super) async fn before(remote: Option<&mut Remote>, loaded: Option<&Scenario
         Err(e) => {
             eprintln!(
                 "error: {}: the drill of `{}` does not run (it compares itself and its backup's kind with the previous drill's)",
-                crate::error::error_chain(&e),
+                crate::secret::error_text(&e),
                 scenario.name
             );
             Err(Exit::Fail)
@@ -63,7 +63,7 @@ pub(super) async fn after(remote: Option<&mut Remote>, outcome: &DrillOutcome) -
         Err(e) => {
             eprintln!(
                 "error: {} (the drill's verdict stands); its reports are kept at {}",
-                crate::error::error_chain(&e),
+                crate::secret::error_text(&e),
                 paths.dir.display()
             );
             Exit::Fail

@@ -125,7 +125,7 @@ fn verdict_lines(outcome: &DrillOutcome) {
             );
             verify::signed_line(paths, r).into_iter().for_each(|line| outln!("{line}"));
         }
-        Err(e) => eprintln!("error: {}", crate::error::error_chain(e)),
+        Err(e) => eprintln!("error: {}", crate::secret::error_text(e)),
     }
     if let Some(kept) = &outcome.kept {
         print_kept(kept);

@@ -34,7 +34,7 @@ impl Drill<'_> {
         match (&self.baseline_out, &self.inspect) {
             (Some(out), _) => {
                 let source = format!("drill of scenario `{}` ({})", self.scenario.name, self.scenario.file.display());
-                let capture = crate::baseline::capture_restored(target, &database, &source, out, &self.redactor);
+                let capture = crate::baseline::capture_restored(target, &database, &source, out);
                 self.phase(Phase::Checks, async { Ok(((), capture.await.map_err(PhaseError::error)?)) }).await
             }
             (None, Some(inspect)) => {

@@ -43,7 +43,7 @@ impl Inspect for Inspector {
             let mut database = restored.database.to_owned();
             if header.physical {
                 // A cluster: the largest of its own databases.
-                let pool = target.pool(&target.maintenance_db, 1, restored.redactor).await?;
+                let pool = target.pool(&target.maintenance_db, 1).await?;
                 let mut databases = inventory::databases(&pool).await?;
                 pool.close().await;
                 if databases.is_empty() {
@@ -57,7 +57,7 @@ impl Inspect for Inspector {
                 header.restore_roles.sort();
             }
             header.database = database.clone();
-            let pool = target.pool(&database, 4, restored.redactor).await?;
+            let pool = target.pool(&database, 4).await?;
             let source = format!("the restore `pgdrill init` drilled of {}", header.file_name);
             let baseline = crate::baseline::capture::capture_of(&pool, &source, false).await?;
             baseline.save(&self.work.join(&self.baseline_name))?;

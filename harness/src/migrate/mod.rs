@@ -316,7 +316,7 @@ pub(crate) async fn run(
     spec: &Spec,
     redactor: &Redactor,
 ) -> Result<(MigrateInfo, String), MigrateError> {
-    let pool = target.pool(database, 2, redactor).await?;
+    let pool = target.pool(database, 2).await?;
     let version = |pool: PgPool| async move {
         match &spec.journal {
             Some((table, column)) => version(&pool, table, column).await,
@@ -328,7 +328,7 @@ pub(crate) async fn run(
         Runner::Folder { dir, record, role } => {
             let files = pending(dir, before.as_deref())?;
             // The release's SQL runs as the application's would: with the database's own settings.
-            let raw = target.restore_pool(database, 1, redactor).await?;
+            let raw = target.restore_pool(database, 1).await?;
             // A failure's message is redacted with the phase's error, as every phase's is.
             let work = apply_folder(&raw, &files, record.as_deref(), role.as_deref());
             let applied = tokio::time::timeout(spec.timeout, work).await;

@@ -234,11 +234,21 @@ pub(crate) enum TargetError {
     )]
     Rootless,
     /// The restored database did not take a connection.
-    #[error("cannot connect to the restored database `{database}`: {message}")]
-    Database { database: String, message: String },
+    #[error("cannot connect to the restored database `{database}`")]
+    Database {
+        database: String,
+        /// The server's or the connection's error (its text may hold a secret: shown through
+        /// [`crate::secret::error_text`] or the drill's redactor).
+        #[source]
+        source: sqlx::Error,
+    },
     /// The loopback port for programs could not be opened.
-    #[error("cannot let the drill's programs reach the target: {message}")]
-    Programs { message: String },
+    #[error("cannot let the drill's programs reach the target")]
+    Programs {
+        /// The server's error creating their role.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The loopback port for programs, or a kept target's forwarder, could not be started.
     #[error("cannot let the drill's programs reach the target: {action}")]
     ProgramsIo {
@@ -253,8 +263,13 @@ pub(crate) enum TargetError {
     )]
     SharedRole { role: String },
     /// A role could not be given a login.
-    #[error("cannot let `{role}` log in: {message}")]
-    Login { role: String, message: String },
+    #[error("cannot let `{role}` log in")]
+    Login {
+        role: String,
+        /// The server's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// A role the drill logs in as does not exist.
     #[error("role `{role}` does not exist in the restored database")]
     NoRole { role: String },

@@ -70,8 +70,7 @@ impl Target {
         if let Some(login) = made.get(role) {
             return Ok(login.clone());
         }
-        let fail =
-            |e: sqlx::Error| TargetError::Login { role: role.to_owned(), message: redactor.redact(&e.to_string()) };
+        let fail = |source: sqlx::Error| TargetError::Login { role: role.to_owned(), source };
         let mut conn = self.admin(database).await.map_err(fail)?;
         let could: Option<bool> =
             sqlx::query_scalar("SELECT rolcanlogin FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1")
@@ -107,8 +106,8 @@ impl Target {
     }
 
     /// Gives `role` `LOGIN` for good (the app phase's role: its program connects as it likes).
-    pub(crate) async fn grant_login(&self, database: &str, role: &str, redactor: &Redactor) -> Result<(), TargetError> {
-        self.set_login(database, role, true, redactor).await
+    pub(crate) async fn grant_login(&self, database: &str, role: &str) -> Result<(), TargetError> {
+        self.set_login(database, role, true).await
     }
 
     /// Runs `connect` with `role`'s `NOLOGIN` lifted, and puts it back after, one role at a time.
@@ -116,20 +115,18 @@ impl Target {
         &self,
         database: &str,
         role: &str,
-        redactor: &Redactor,
         connect: impl AsyncFnOnce() -> T,
     ) -> Result<T, TargetError> {
         let _one_at_a_time = self.logins.lifting.lock().await;
-        self.set_login(database, role, true, redactor).await?;
+        self.set_login(database, role, true).await?;
         let connected = connect().await;
-        self.set_login(database, role, false, redactor).await?;
+        self.set_login(database, role, false).await?;
         Ok(connected)
     }
 
-    async fn set_login(&self, database: &str, role: &str, login: bool, redactor: &Redactor) -> Result<(), TargetError> {
+    async fn set_login(&self, database: &str, role: &str, login: bool) -> Result<(), TargetError> {
         use sqlx::Connection;
-        let fail =
-            |e: sqlx::Error| TargetError::Login { role: role.to_owned(), message: redactor.redact(&e.to_string()) };
+        let fail = |source: sqlx::Error| TargetError::Login { role: role.to_owned(), source };
         let mut conn = self.admin(database).await.map_err(fail)?;
         let sql = format!("ALTER ROLE {} {}", quote_ident(role), if login { "LOGIN" } else { "NOLOGIN" });
         sqlx::query(&sql).execute(&mut conn).await.map_err(fail)?;

@@ -216,23 +216,13 @@ impl Target {
     }
 
     /// A pool of at most `connections` pgdrill's own sessions on `database` of the target.
-    pub(crate) async fn pool(
-        &self,
-        database: &str,
-        connections: u32,
-        redactor: &Redactor,
-    ) -> Result<sqlx::PgPool, TargetError> {
-        self.pool_with(self.connect_options(database), database, connections, redactor).await
+    pub(crate) async fn pool(&self, database: &str, connections: u32) -> Result<sqlx::PgPool, TargetError> {
+        self.pool_with(self.connect_options(database), database, connections).await
     }
 
     /// A pool of sessions that connect as the application would ([`Target::restore_options`]).
-    pub(crate) async fn restore_pool(
-        &self,
-        database: &str,
-        connections: u32,
-        redactor: &Redactor,
-    ) -> Result<sqlx::PgPool, TargetError> {
-        self.pool_with(self.restore_options(database), database, connections, redactor).await
+    pub(crate) async fn restore_pool(&self, database: &str, connections: u32) -> Result<sqlx::PgPool, TargetError> {
+        self.pool_with(self.restore_options(database), database, connections).await
     }
 
     async fn pool_with(
@@ -240,11 +230,12 @@ impl Target {
         options: PgConnectOptions,
         database: &str,
         connections: u32,
-        redactor: &Redactor,
     ) -> Result<sqlx::PgPool, TargetError> {
-        sqlx::postgres::PgPoolOptions::new().max_connections(connections).connect_with(options).await.map_err(|e| {
-            TargetError::Database { database: database.to_owned(), message: redactor.redact(&e.to_string()) }
-        })
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(connections)
+            .connect_with(options)
+            .await
+            .map_err(|e| TargetError::Database { database: database.to_owned(), source: e })
     }
 
     /// After a restore into a sandbox (whose configuration started as the image's): what the

@@ -89,7 +89,7 @@ impl Target {
         use sqlx::{Connection, Executor};
         let password = Secret::random_password();
         redactor.register(&password);
-        let fail = |e: sqlx::Error| TargetError::Programs { message: redactor.redact(&e.to_string()) };
+        let fail = |source: sqlx::Error| TargetError::Programs { source };
         let mut conn =
             sqlx::PgConnection::connect_with(&self.connect_options(&self.maintenance_db)).await.map_err(fail)?;
         let sql = format!(

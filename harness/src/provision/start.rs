@@ -4,7 +4,6 @@
 
 use super::spec::{TargetKind, TargetSpec};
 use super::{ProvisionContext, Target, TargetError, Teardown, container, docker, image, local, pod, server};
-use crate::secret::Redactor;
 
 /// Starts the scenario's target, and reads what pgdrill's sessions on it can pin.
 pub(crate) async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Result<(Target, Teardown), TargetError> {
@@ -31,7 +30,7 @@ pub(crate) async fn start(spec: &TargetSpec, ctx: &ProvisionContext<'_>) -> Resu
             (target, Teardown::Pod(Box::new(running)))
         }
     };
-    match read_pins(&target, ctx.redactor).await {
+    match read_pins(&target).await {
         Ok(pins) => {
             target.pins = pins;
             // Known from the start, a clone's too (whose preflight does not run).
@@ -71,11 +70,10 @@ pub(crate) async fn image_id(
 
 /// What pgdrill's sessions on `target` can pin: read before the restore, on a connection that
 /// pins what any role may.
-pub(crate) async fn read_pins(target: &Target, redactor: &Redactor) -> Result<crate::session::Pins, TargetError> {
+pub(crate) async fn read_pins(target: &Target) -> Result<crate::session::Pins, TargetError> {
     use sqlx::Connection;
     let database = target.maintenance_db.clone();
-    let fail =
-        |e: sqlx::Error| TargetError::Database { database: database.clone(), message: redactor.redact(&e.to_string()) };
+    let fail = |source: sqlx::Error| TargetError::Database { database: database.clone(), source };
     let mut conn =
         sqlx::PgConnection::connect_with(&target.connect_options(&target.maintenance_db)).await.map_err(fail)?;
     let (version_num, superuser): (i32, bool) =

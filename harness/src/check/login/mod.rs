@@ -388,7 +388,7 @@ impl Logins<'_> {
             }
         };
         let connected = match login.nologin {
-            true => self.target.nologin_open(self.database, role, self.redactor, dial).await?,
+            true => self.target.nologin_open(self.database, role, dial).await?,
             false => dial().await,
         };
         let (client, connection) = connected

@@ -235,7 +235,7 @@ async fn follow(
     redactor: &Redactor,
 ) -> Result<Recovered, RecoveryError> {
     let started = Instant::now();
-    let pool = target.pool("postgres", 1, redactor).await?;
+    let pool = target.pool("postgres", 1).await?;
     let query = |e: sqlx::Error| RecoveryError::Query(redactor.redact(&crate::pg::describe_sql_error(&e)));
     let recovered = async {
         let promoted = until_promoted(target, start, feeder, &pool, redactor).await?;
