@@ -70,7 +70,7 @@ impl TestTarget {
 
     /// Creates `database` and restores the plain dump at `dump` into it on `jobs` connections.
     pub async fn restore_plain(&self, database: &str, dump: &Path, jobs: usize) -> Result<Restored, BoxError> {
-        crate::restore::preflight::create_database(&self.target, database, &self.redactor).await?;
+        crate::restore::preflight::create_database(&self.target, database).await?;
         let stats =
             crate::restore::plain::restore(&self.target, database, dump, &self.redactor, &|_| {}, jobs, false).await?;
         Ok(Restored { rows: stats.rows, jobs: stats.jobs })

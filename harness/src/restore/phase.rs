@@ -144,7 +144,7 @@ pub(crate) async fn restore(
     let Restore { target, backup, one_pass, format, dump, spec: restore, into, redactor } = asked;
     let database = &target.database_for(into);
     let start = if dump.databases_created.is_empty() {
-        preflight::create_database(target, database, redactor).await?;
+        preflight::create_database(target, database).await?;
         database.clone()
     } else {
         target.maintenance_db.clone()

@@ -22,8 +22,12 @@ use crate::source::{Backup, verify};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PreflightError {
-    #[error("cannot query the target: {0}")]
-    Query(String),
+    /// A query of the target failed.
+    #[error("cannot query the target")]
+    Query(#[source] sqlx::Error),
+    /// The database the restore goes into exists already (a server target's, not this drill's).
+    #[error("database `{database}` already exists on the server")]
+    DatabaseExists { database: String },
     /// The dump comes from a newer major version than the target runs.
     #[error(
         "the dump comes from PostgreSQL {dump_version}, newer than the target's PostgreSQL {target_version} (hint: restore onto a target of major version {dump_major} or newer)"
@@ -41,9 +45,13 @@ pub(crate) enum PreflightError {
     /// The dump sets settings the target's server does not know.
     #[error("the dump sets {} that PostgreSQL {target_version} does not know (the dump was written by {dumped_by}): {}", if names.len() == 1 { "a setting" } else { "settings" }, names.join(", "))]
     UnknownSettings { names: Vec<String>, target_version: String, dumped_by: String },
-    /// The globals file's roles could not be listed (the message redacted).
-    #[error("globals file `{path}`: {message}")]
-    Globals { path: String, message: String },
+    /// The target's roles could not be listed around the globals file's.
+    #[error("globals file `{path}`: cannot list the target's roles")]
+    Globals {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
     /// The globals file cannot be read.
     #[error("globals file `{path}`: cannot read it")]
     GlobalsUnreadable {
@@ -74,8 +82,12 @@ pub(crate) enum PreflightError {
         source: Box<super::RestoreError>,
     },
     /// Creating a scenario role failed.
-    #[error("cannot create role `{role}`: {message}")]
-    CreateRole { role: String, message: String },
+    #[error("cannot create role `{role}`")]
+    CreateRole {
+        role: String,
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 /// Runs the preflight checks, creating the scenario's roles on the way.
@@ -86,14 +98,14 @@ pub(crate) async fn preflight(
     restore: &RestoreSpec,
     redactor: &Redactor,
 ) -> Result<PreflightReport, PreflightError> {
-    let query_err = |e: sqlx::Error| query_error(redactor, e);
+    let query_err = PreflightError::Query;
     let mut conn =
         PgConnection::connect_with(&target.connect_options(&target.maintenance_db)).await.map_err(query_err)?;
-    let (server_version, server_version_num) = server_version(&mut conn, summary, redactor).await?;
+    let (server_version, server_version_num) = server_version(&mut conn, summary).await?;
     if target.database_suffix.is_some() && !summary.databases_created.is_empty() {
         return Err(PreflightError::CreatesDatabases { names: summary.databases_created.clone() });
     }
-    let extensions = extensions(target, &mut conn, summary, required_extensions, &server_version, redactor).await?;
+    let extensions = extensions(target, &mut conn, summary, required_extensions, &server_version).await?;
     let roles_created = roles(target, &mut conn, summary, restore, redactor).await?;
     let known: BTreeSet<String> = sqlx::query_scalar::<_, String>("SELECT name::text FROM pg_settings")
         .fetch_all(&mut conn)
@@ -113,22 +125,13 @@ pub(crate) async fn preflight(
     Ok(PreflightReport { server_version, server_version_num, extensions, roles_created })
 }
 
-/// A query of the target that failed, its message redacted.
-fn query_error(redactor: &Redactor, error: sqlx::Error) -> PreflightError {
-    PreflightError::Query(redactor.redact(&error.to_string()))
-}
-
 /// The server's version (as it shows it, and its number), no older a major than the dump's.
-async fn server_version(
-    conn: &mut PgConnection,
-    summary: &DumpSummary,
-    redactor: &Redactor,
-) -> Result<(String, u32), PreflightError> {
+async fn server_version(conn: &mut PgConnection, summary: &DumpSummary) -> Result<(String, u32), PreflightError> {
     let (server_version, num): (String, String) =
         sqlx::query_as("SELECT current_setting('server_version'), current_setting('server_version_num')")
             .fetch_one(&mut *conn)
             .await
-            .map_err(|e| query_error(redactor, e))?;
+            .map_err(PreflightError::Query)?;
     let server_version_num: u32 = num.parse().unwrap_or(0);
     let target_major = major_of_version_num(server_version_num);
     if let Some(dump_version) = &summary.comments.source_version
@@ -152,14 +155,13 @@ async fn extensions(
     summary: &DumpSummary,
     required_extensions: &[String],
     server_version: &str,
-    redactor: &Redactor,
 ) -> Result<BTreeMap<String, String>, PreflightError> {
     let available: BTreeMap<String, String> = sqlx::query_as::<_, (String, Option<String>)>(
         "SELECT name::text, default_version FROM pg_available_extensions",
     )
     .fetch_all(&mut *conn)
     .await
-    .map_err(|e| query_error(redactor, e))?
+    .map_err(PreflightError::Query)?
     .into_iter()
     .map(|(name, version)| (name, version.unwrap_or_default()))
     .collect();
@@ -183,7 +185,7 @@ async fn roles(
     restore: &RestoreSpec,
     redactor: &Redactor,
 ) -> Result<Vec<String>, PreflightError> {
-    let mut roles_created = create_roles(target, conn, &restore.roles, redactor).await?;
+    let mut roles_created = create_roles(target, conn, &restore.roles).await?;
     if let Some(globals) = restore.globals.as_deref() {
         for role in apply_globals(target, globals, redactor).await? {
             target.note_created(None, Some(&role));
@@ -193,14 +195,14 @@ async fn roles(
     let existing: BTreeSet<String> = sqlx::query_scalar::<_, String>("SELECT rolname::text FROM pg_roles")
         .fetch_all(&mut *conn)
         .await
-        .map_err(|e| query_error(redactor, e))?
+        .map_err(PreflightError::Query)?
         .into_iter()
         .collect();
     let missing: Vec<String> = summary.roles_needed().into_iter().filter(|r| !existing.contains(r)).collect();
     if !missing.is_empty() && restore.create_missing_roles {
         let specs: Vec<RoleSpec> =
             missing.into_iter().map(|name| RoleSpec { name, login: true, member_of: Vec::new() }).collect();
-        roles_created.extend(create_roles(target, conn, &specs, redactor).await?);
+        roles_created.extend(create_roles(target, conn, &specs).await?);
     } else if !missing.is_empty() {
         return Err(PreflightError::MissingRoles { missing });
     }
@@ -211,7 +213,7 @@ async fn roles(
 /// roles it creates.
 async fn apply_globals(target: &Target, path: &Path, redactor: &Redactor) -> Result<Vec<String>, PreflightError> {
     let shown = path.display().to_string();
-    let fail = |message: String| PreflightError::Globals { path: shown.clone(), message };
+    let fail = |source: sqlx::Error| PreflightError::Globals { path: shown.clone(), source };
     let meta =
         std::fs::metadata(path).map_err(|source| PreflightError::GlobalsUnreadable { path: shown.clone(), source })?;
     let backup = Backup {
@@ -228,12 +230,12 @@ async fn apply_globals(target: &Target, path: &Path, redactor: &Redactor) -> Res
         .await
         .map_err(|source| PreflightError::GlobalsTask { path: shown.clone(), source })?
         .map_err(|source| PreflightError::GlobalsInvalid { path: shown.clone(), source: Box::new(source) })?;
-    let before = role_names(target).await.map_err(|e| fail(redactor.redact(&e.to_string())))?;
+    let before = role_names(target).await.map_err(fail)?;
     let protect = if target.database_suffix.is_some() { before.clone() } else { Vec::new() };
     plain::restore_globals(target, path, redactor, &protect)
         .await
         .map_err(|source| PreflightError::GlobalsRestore { path: shown.clone(), source: Box::new(source) })?;
-    let after = role_names(target).await.map_err(|e| fail(redactor.redact(&e.to_string())))?;
+    let after = role_names(target).await.map_err(fail)?;
     // Only the roles this drill made are its to drop later, whatever the file says.
     Ok(after.into_iter().filter(|r| !before.contains(r)).collect())
 }
@@ -250,7 +252,6 @@ async fn create_roles(
     target: &Target,
     conn: &mut PgConnection,
     roles: &[RoleSpec],
-    redactor: &Redactor,
 ) -> Result<Vec<String>, PreflightError> {
     let mut created = Vec::new();
     for role in roles {
@@ -258,10 +259,7 @@ async fn create_roles(
             .bind(&role.name)
             .fetch_one(&mut *conn)
             .await
-            .map_err(|e| PreflightError::CreateRole {
-                role: role.name.clone(),
-                message: redactor.redact(&e.to_string()),
-            })?;
+            .map_err(|source| PreflightError::CreateRole { role: role.name.clone(), source })?;
         if exists {
             continue;
         }
@@ -271,10 +269,9 @@ async fn create_roles(
             let groups: Vec<String> = role.member_of.iter().map(|g| quote_ident(g)).collect();
             sql.push_str(&format!(" IN ROLE {}", groups.join(", ")));
         }
-        conn.execute(sqlx::raw_sql(&sql)).await.map_err(|e| PreflightError::CreateRole {
-            role: role.name.clone(),
-            message: redactor.redact(&e.to_string()),
-        })?;
+        conn.execute(sqlx::raw_sql(&sql))
+            .await
+            .map_err(|source| PreflightError::CreateRole { role: role.name.clone(), source })?;
         created.push(role.name.clone());
         target.note_created(None, Some(&role.name));
     }
@@ -282,12 +279,8 @@ async fn create_roles(
 }
 
 /// Creates the database the restore goes into (when the dump does not create its own).
-pub(crate) async fn create_database(
-    target: &Target,
-    database: &str,
-    redactor: &Redactor,
-) -> Result<(), PreflightError> {
-    let query_err = |e: sqlx::Error| PreflightError::Query(redactor.redact(&e.to_string()));
+pub(crate) async fn create_database(target: &Target, database: &str) -> Result<(), PreflightError> {
+    let query_err = PreflightError::Query;
     let mut conn =
         PgConnection::connect_with(&target.connect_options(&target.maintenance_db)).await.map_err(query_err)?;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
@@ -297,7 +290,7 @@ pub(crate) async fn create_database(
         .map_err(query_err)?;
     if exists && target.database_suffix.is_some() {
         // A shared server: never restore into (and later drop) a database the drill did not make.
-        return Err(PreflightError::Query(format!("database `{database}` already exists on the server")));
+        return Err(PreflightError::DatabaseExists { database: database.to_owned() });
     }
     if !exists {
         let sql = format!("CREATE DATABASE {}", quote_ident(database));
