@@ -2,15 +2,15 @@
 //! its name), and, for plain dumps, the statements in it.
 
 pub mod archive;
-pub mod blocks;
+pub(crate) mod blocks;
 pub(crate) mod commands;
-pub mod scan;
+pub(crate) mod scan;
 pub mod splitter;
 pub mod toc;
 
 use serde::{Deserialize, Serialize};
 
-pub use scan::{DumpSummary, Scanner};
+pub(crate) use scan::{DumpSummary, Scanner};
 pub use splitter::{DumpComments, Entry, Item, SplitError, Splitter, Statement};
 pub use toc::Content;
 
@@ -42,7 +42,7 @@ impl Compression {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Compression::None => "none",
             Compression::Gzip => "gzip",
@@ -68,7 +68,7 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Format::Plain => "plain",
             Format::Custom => "custom",

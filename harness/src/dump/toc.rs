@@ -196,7 +196,7 @@ pub enum Content {
 }
 
 impl Content {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Content::Full => "full",
             Content::SchemaOnly => "schema-only",
