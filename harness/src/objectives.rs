@@ -19,7 +19,7 @@ pub struct Objectives {
 }
 
 impl Objectives {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rto.is_none() && self.rpo.is_none()
     }
 }

@@ -20,7 +20,7 @@ pub const NOT_INHERITED: [&str; 2] = ["PGDRILL_SIGNING_KEY", "PGDRILL_SIGNING_KE
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
@@ -99,7 +99,7 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 

@@ -247,14 +247,14 @@ pub fn describe_span(after: Option<&str>, upto: Option<&str>, key: Option<&str>)
 /// An append-only table's key ranges as the last drill of the scenario that proved them
 /// recorded them: what the next drill's restore must still hold, unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trail {
-    pub drill_id: String,
-    pub started_at: OffsetDateTime,
-    pub fingerprint: TableFingerprint,
+pub(crate) struct Trail {
+    pub(crate) drill_id: String,
+    pub(crate) started_at: OffsetDateTime,
+    pub(crate) fingerprint: TableFingerprint,
 }
 
 /// Each table's [`Trail`], by its name as the check writes it.
-pub type Trails = std::collections::BTreeMap<QualifiedName, Trail>;
+pub(crate) type Trails = std::collections::BTreeMap<QualifiedName, Trail>;
 
 /// The first 12 hex digits, for a line of a report.
 pub fn short(sha256: &str) -> String {
@@ -313,7 +313,7 @@ impl FingerprintFile {
         Ok(file)
     }
 
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(path, text + "\n")
     }

@@ -74,7 +74,7 @@ impl HistoryEntry {
         crate::outcome::ran_to_a_verdict(&self.verdict, self.could_not_run)
     }
 
-    pub fn of(record: &DrillRecord, report_dir: &Path, manifest_sha256: String) -> Self {
+    pub(crate) fn of(record: &DrillRecord, report_dir: &Path, manifest_sha256: String) -> Self {
         let (passed, not_passed) = record.check_counts();
         HistoryEntry {
             scenario: record.scenario.name.clone(),
@@ -138,7 +138,7 @@ pub fn of_scenario(path: &Path, scenario: &str) -> Vec<HistoryEntry> {
 }
 
 /// Each append-only table's latest trail in `past` (oldest first), with the drill that kept it.
-pub fn trails(past: &[HistoryEntry]) -> crate::fingerprint::Trails {
+pub(crate) fn trails(past: &[HistoryEntry]) -> crate::fingerprint::Trails {
     let mut trails = crate::fingerprint::Trails::new();
     for entry in past.iter().rev() {
         for fingerprint in &entry.trails {

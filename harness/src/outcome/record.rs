@@ -145,7 +145,7 @@ pub enum DrillVerdict {
 }
 
 impl DrillVerdict {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DrillVerdict::Running => "running",
             DrillVerdict::Pass => "pass",
@@ -182,7 +182,7 @@ pub struct RunnerInfo {
 }
 
 impl RunnerInfo {
-    pub fn detect() -> Self {
+    pub(crate) fn detect() -> Self {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let user = env("USER")
             .or_else(|| env("LOGNAME"))
@@ -332,7 +332,12 @@ impl ProcessUsage {
 }
 
 impl DrillRecord {
-    pub fn new(drill_id: String, scenario: ScenarioInfo, runner: RunnerInfo, started_at: OffsetDateTime) -> Self {
+    pub(crate) fn new(
+        drill_id: String,
+        scenario: ScenarioInfo,
+        runner: RunnerInfo,
+        started_at: OffsetDateTime,
+    ) -> Self {
         DrillRecord {
             schema: RECORD_SCHEMA.to_owned(),
             drill_id,
