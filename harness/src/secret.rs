@@ -52,7 +52,7 @@ impl fmt::Display for Secret {
 /// file (a mounted secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SecretSource {
+pub(crate) enum SecretSource {
     Inline(Secret),
     Env(String),
     File(std::path::PathBuf),
@@ -61,7 +61,7 @@ pub enum SecretSource {
 /// Why a secret could not be read. It names where the secret should have been, never a value.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SecretError {
+pub(crate) enum SecretError {
     /// The environment variable that should hold it is not set (or is not UTF-8).
     #[error("the environment variable `{var}` is not set")]
     Unset { var: String },
@@ -76,7 +76,7 @@ pub enum SecretError {
 
 impl SecretSource {
     /// The secret's value (a file's without its final line break).
-    pub fn resolve(&self) -> Result<Secret, SecretError> {
+    pub(crate) fn resolve(&self) -> Result<Secret, SecretError> {
         match self {
             SecretSource::Inline(secret) => Ok(secret.clone()),
             SecretSource::Env(var) => {
