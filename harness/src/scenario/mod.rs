@@ -35,6 +35,8 @@
 //! Loading is parse, then resolve: the raw form (`raw`) mirrors the file and rejects unknown
 //! keys; resolving fills defaults and checks values. Every error names `file:line:col`.
 
+#![warn(missing_docs)]
+
 mod deadlines;
 mod discover;
 mod error;
@@ -246,6 +248,7 @@ impl Scenario {
         }
     }
 
+    /// Whether `tag` is one of its `tags`, exactly as written.
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
     }
