@@ -12,8 +12,8 @@
 //! hashes can be balanced by a few crafted rows. A row's text is its COPY line ([`RowText`]:
 //! `ROW(...)::text` in files before v3), with the settings that change how a value reads as text
 //! pinned ([`SETTINGS`]). The server only reads the rows out, streamed with COPY on several
-//! sessions in one snapshot ([`read`], cut as [`plan`] says); pgdrill hashes the rows and sorts
-//! the digests on every core, within a fixed memory ([`sorter`]). So `pgdrill fingerprint` on the
+//! sessions in one snapshot (`read`, cut as `plan` says); pgdrill hashes the rows and sorts
+//! the digests on every core, within a fixed memory (`sorter`). So `pgdrill fingerprint` on the
 //! source and the drill on the restore compute the same digest of the same rows, and anyone can
 //! compute it again with psql: the evidence gives a query that computes the very same digest in
 //! the server.
