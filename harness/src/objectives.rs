@@ -2,6 +2,8 @@
 //! the recovery point objective (RPO), and how the reports write a span of time. A leaf: the
 //! drill's outcome judges them (`outcome::objectives`).
 
+#![warn(missing_docs)]
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,7 @@ pub struct Objectives {
 }
 
 impl Objectives {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rto.is_none() && self.rpo.is_none()
     }
 }

@@ -4,6 +4,8 @@
 //! of any connection string, out of free text (error messages from servers and tools) before
 //! that text is shown or written anywhere.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -20,7 +22,7 @@ pub const NOT_INHERITED: [&str; 2] = ["PGDRILL_SIGNING_KEY", "PGDRILL_SIGNING_KE
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
@@ -52,7 +54,7 @@ impl fmt::Display for Secret {
 /// file (a mounted secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SecretSource {
+pub(crate) enum SecretSource {
     Inline(Secret),
     Env(String),
     File(std::path::PathBuf),
@@ -61,7 +63,7 @@ pub enum SecretSource {
 /// Why a secret could not be read. It names where the secret should have been, never a value.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SecretError {
+pub(crate) enum SecretError {
     /// The environment variable that should hold it is not set (or is not UTF-8).
     #[error("the environment variable `{var}` is not set")]
     Unset { var: String },
@@ -76,7 +78,7 @@ pub enum SecretError {
 
 impl SecretSource {
     /// The secret's value (a file's without its final line break).
-    pub fn resolve(&self) -> Result<Secret, SecretError> {
+    pub(crate) fn resolve(&self) -> Result<Secret, SecretError> {
         match self {
             SecretSource::Inline(secret) => Ok(secret.clone()),
             SecretSource::Env(var) => {
@@ -99,7 +101,7 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 

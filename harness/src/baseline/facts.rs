@@ -3,6 +3,8 @@
 //! [`super::capture`] from a source or a restore alike, so that the two compare as equals;
 //! the checks that compare them (`indexes`, `schemas`) name each part that differs.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -51,9 +53,11 @@ pub struct TableFacts {
     pub rules: Vec<RuleFacts>,
 }
 
+/// A table's column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnFacts {
+    /// Its name.
     pub name: String,
     /// As `format_type` prints it (`numeric(12,2)`, `public.plan`).
     #[serde(rename = "type")]
@@ -70,9 +74,11 @@ pub struct ColumnFacts {
     pub collation: Option<String>,
 }
 
+/// A table's constraint (its NOT NULL ones aside).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConstraintFacts {
+    /// Its name.
     pub name: String,
     /// `check`, `foreign key`, `primary key`, `unique`, `exclusion` or `trigger`.
     pub kind: String,
@@ -83,13 +89,17 @@ pub struct ConstraintFacts {
     /// It is checked: not `NOT ENFORCED` (PostgreSQL 18), and every trigger that checks it (a
     /// foreign key's) fires in ordinary sessions.
     pub enforced: bool,
+    /// `DEFERRABLE`: a transaction may check it at its commit.
     pub deferrable: bool,
+    /// `INITIALLY DEFERRED`: it is checked at commit unless a transaction asks otherwise.
     pub deferred: bool,
 }
 
+/// A table's trigger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerFacts {
+    /// Its name.
     pub name: String,
     /// `pg_trigger.tgenabled`: `O` (enabled), `A` (always), `R` (replica only), `D` (disabled).
     pub enabled: String,
@@ -104,9 +114,11 @@ pub struct TriggerFacts {
     pub partitions: BTreeMap<QualifiedName, String>,
 }
 
+/// A table's rewrite rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFacts {
+    /// Its name.
     pub name: String,
     /// `pg_rewrite.ev_enabled`, as `tgenabled`.
     pub enabled: String,
@@ -114,14 +126,19 @@ pub struct RuleFacts {
     pub definition: String,
 }
 
+/// A sequence's settings, as `pg_sequence` holds them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SequenceFacts {
     /// `smallint`, `integer` or `bigint`.
     #[serde(rename = "type")]
     pub data_type: String,
+    /// `MINVALUE`.
     pub min: i64,
+    /// `MAXVALUE`.
     pub max: i64,
+    /// `INCREMENT BY`: negative for a descending sequence.
     pub increment: i64,
+    /// `CYCLE`: past its last value it starts again from its first, instead of failing.
     pub cycle: bool,
 }

@@ -10,6 +10,8 @@
 //! a baseline captured before pgdrill recorded them still loads, and the checks say what they
 //! could not compare.
 
+#![warn(missing_docs)]
+
 mod behaviour;
 pub(crate) mod capture;
 mod facts;
@@ -35,21 +37,28 @@ pub const BASELINE_SCHEMA: &str = "pgdrill.baseline.v2";
 /// (a name that does not read as one fails the file).
 pub(crate) const BASELINE_SCHEMAS_READ: &[&str] = &[BASELINE_SCHEMA, "pgdrill.baseline.v1"];
 
+/// A baseline file: what one database held when it was captured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Baseline {
+    /// The file's format and version: [`BASELINE_SCHEMA`] (or a format read as it).
     pub schema: String,
+    /// When it was captured (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub captured_at: OffsetDateTime,
     /// Where it was captured (a connection string without its password, or a drill).
     pub source: String,
+    /// The server's version, as `server_version` shows it (`17.2 (Debian 17.2-1.pgdg120+1)`).
     pub server_version: String,
+    /// The database captured.
     pub database: String,
     /// Exact rows per table, partitions each on their own.
     pub row_counts: BTreeMap<QualifiedName, i64>,
+    /// Every index of the user's tables (not those of extensions' objects).
     pub indexes: Vec<IndexInfo>,
     /// Tables with row-level security enabled or forced.
     pub row_security: Vec<RowSecurity>,
+    /// Every row security policy.
     pub policies: Vec<PolicyInfo>,
     /// Apache AGE graphs: vertex and edge counts per label.
     pub graphs: BTreeMap<String, GraphCounts>,
@@ -59,17 +68,23 @@ pub struct Baseline {
     pub migrations: Vec<MigrationVersion>,
 }
 
+/// An index, as `pg_index` and the server's own printing of it say.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexInfo {
     /// The index, in its table's schema.
     pub name: QualifiedName,
+    /// The table (or materialized view) it indexes.
     pub table: QualifiedName,
     /// Access method: btree, gin, gist, hnsw, ivfflat, ...
     pub method: String,
+    /// Each column's operator class, by its name alone (`text_pattern_ops`).
     pub opclasses: Vec<String>,
+    /// `pg_index.indisunique`: it enforces uniqueness.
     pub unique: bool,
+    /// `pg_index.indisvalid`: its build finished, so queries may use it.
     pub valid: bool,
+    /// As `pg_get_indexdef` prints it: the `CREATE INDEX` statement that makes it.
     pub definition: String,
     /// `pg_index.indisready`: writes maintain it. Absent from baselines captured before pgdrill
     /// recorded it; always read from a restore.
@@ -119,22 +134,33 @@ pub(crate) fn unsound_index(unique: bool, valid: bool, ready: bool, live: bool) 
     (!why.is_empty()).then(|| why.join("; "))
 }
 
+/// A table's row-level security.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RowSecurity {
+    /// The table.
     pub table: QualifiedName,
+    /// `ENABLE ROW LEVEL SECURITY`: its policies apply to every role but its owner and
+    /// those that bypass them.
     pub enabled: bool,
+    /// `FORCE ROW LEVEL SECURITY`: they apply to its owner too.
     pub forced: bool,
 }
 
+/// A row security policy, as `pg_policies` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInfo {
+    /// The table it is on.
     pub table: QualifiedName,
+    /// Its name.
     pub name: String,
     /// ALL, SELECT, INSERT, UPDATE or DELETE.
     pub command: String,
+    /// The roles it applies to, sorted (`public` for every role).
     pub roles: Vec<String>,
+    /// `PERMISSIVE` (it grants rows, or'd with the others) rather than `RESTRICTIVE` (it
+    /// filters them, and'd with the others).
     pub permissive: bool,
     /// Its expressions as the server prints them; absent from baselines captured before
     /// pgdrill recorded them (those compare without expressions).
@@ -152,19 +178,25 @@ pub struct PolicyExpressions {
     pub with_check: Option<String>,
 }
 
+/// An Apache AGE graph's vertices and edges, each label's counted with Cypher.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GraphCounts {
+    /// Vertices per vertex label.
     pub vertices: BTreeMap<String, i64>,
+    /// Edges per edge label.
     pub edges: BTreeMap<String, i64>,
 }
 
+/// What a schema holds, each object by its name without the schema's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaInventory {
+    /// Its tables, partitioned ones included and their partitions left out, sorted.
     pub tables: Vec<String>,
     /// Enum type to its labels, in order.
     pub enums: BTreeMap<String, Vec<String>>,
+    /// Its sequences, sorted.
     pub sequences: Vec<String>,
     /// What makes each table (by name) behave: columns, constraints, triggers, rules. Absent
     /// from baselines captured before pgdrill recorded it (then not compared).
@@ -175,10 +207,14 @@ pub struct SchemaInventory {
     pub sequence_facts: Option<BTreeMap<String, SequenceFacts>>,
 }
 
+/// A migration journal's newest entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationVersion {
+    /// The journal: its table, the tool that keeps it, and the part of it that is one
+    /// application's (`public.django_migrations (django, app auth)`).
     pub journal: String,
+    /// The newest migration it records.
     pub version: String,
     /// Every migration the journal records, oldest first, for a journal that keeps a row per
     /// migration (`schema_version` with `baseline = true` finds each in a later backup's).
@@ -194,20 +230,38 @@ pub enum BaselineError {
     /// The file cannot be read.
     #[error("cannot read baseline `{path}`")]
     Read {
+        /// The file, as it was given.
         path: String,
+        /// Why it cannot be read.
         #[source]
         source: std::io::Error,
     },
     /// The file is not a baseline's JSON.
     #[error("baseline `{path}` is not a pgdrill baseline: {message} (line {line}, column {column})")]
-    Malformed { path: String, message: String, line: usize, column: usize },
+    Malformed {
+        /// The file, as it was given.
+        path: String,
+        /// What is wrong, as the JSON reader says it.
+        message: String,
+        /// The line it was found on, from 1.
+        line: usize,
+        /// Its column in that line, from 1.
+        column: usize,
+    },
     /// The file is a baseline of another format.
     #[error("baseline `{path}` has format `{found}`, expected {}", formats(BASELINE_SCHEMAS_READ))]
-    Version { path: String, found: String },
+    Version {
+        /// The file, as it was given.
+        path: String,
+        /// The format it says it is in (its `schema`).
+        found: String,
+    },
     /// The file cannot be written.
     #[error("cannot write baseline `{path}`")]
     Write {
+        /// The file, as it was given.
         path: String,
+        /// Why it cannot be written.
         #[source]
         source: std::io::Error,
     },

@@ -1,6 +1,8 @@
 //! The command line's arguments, as clap parses them: every command and its flags, read and
 //! checked before anything runs.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -8,6 +10,7 @@ use clap::{Parser, Subcommand};
 use super::{after, fingerprint, fleet, kube, merge, snapshots, verify};
 use crate::drill;
 
+/// The `pgdrill` command line: one of its commands, with its flags.
 #[derive(Debug, Parser)]
 #[command(
     name = "pgdrill",

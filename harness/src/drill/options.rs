@@ -1,6 +1,8 @@
 //! What a caller asks of a drill (where its reports go, what to keep, what reads the restore
 //! instead of the checks), and what a drill leaves.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -108,7 +110,9 @@ impl Default for DrillOptions {
 
 /// What a drill leaves: its record and where its reports are.
 pub struct DrillOutcome {
+    /// The drill's record, closed: what its `drill.json` holds.
     pub record: DrillRecord,
+    /// Where its reports were written, or why they could not be (the drill then fails).
     pub reports: Result<ReportPaths, ReportError>,
     /// Why the scenario could not be used, with its source location, for a rich display.
     pub scenario_error: Option<ScenarioError>,

@@ -4,6 +4,8 @@
 //! directory cut short (the table of contents after the header is `toc`'s). Restoring them is the
 //! target's own pg_restore's job.
 
+#![warn(missing_docs)]
+
 use std::io::{self, Read};
 
 use serde::{Deserialize, Serialize};
@@ -29,13 +31,18 @@ pub struct ArchiveHeader {
     pub created: Option<time::OffsetDateTime>,
 }
 
+/// Why an archive does not read as pg_dump wrote it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArchiveError {
+    /// It ends inside its header.
     #[error("the archive header is cut short")]
     Truncated,
+    /// It is not an archive pgdrill reads, or not whole: what is wrong with it (no `PGDMP`
+    /// magic, an archive version before 1.12, a tar member cut short).
     #[error("the archive header is not pg_dump's ({0})")]
     Invalid(String),
+    /// It could not be read (decompression or I/O).
     #[error("reading the archive failed")]
     Io(#[from] io::Error),
     /// Its data blocks are damaged, cut short, or not where its table of contents says.

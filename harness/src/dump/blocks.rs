@@ -18,40 +18,40 @@ use super::toc::{DataAt, TocEntry, entries};
 
 /// A table's COPY data, as pg_restore loads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Copied {
+pub(crate) struct Copied {
     /// `entry 3391 (TABLE DATA items)`.
-    pub entry: String,
+    pub(crate) entry: String,
     /// `COPY public.items (id, name) FROM stdin;`, as the table of contents holds it.
-    pub statement: String,
+    pub(crate) statement: String,
     /// Its lines: the rows it loads.
-    pub rows: u64,
+    pub(crate) rows: u64,
 }
 
 /// What reading a custom archive's data found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ArchiveData {
+pub(crate) struct ArchiveData {
     /// The tables' COPY data pgdrill read, in the order of the table of contents. Only an entry
     /// that is a table's data and nothing else (no definition of its own) is here.
-    pub copies: Vec<Copied>,
+    pub(crate) copies: Vec<Copied>,
     /// pg_restore's list (`-L`) of every other entry, one id a line: what pg_restore must still
     /// write as SQL for the archive to be scanned whole.
-    pub others: String,
+    pub(crate) others: String,
     /// The data's bytes after decompression.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// A custom archive read to its end: its header, its entries' kinds, and its data, or none of
 /// either when its table of contents does not read (of an archive version pgdrill does not know).
-pub struct Walked {
-    pub header: ArchiveHeader,
-    pub kinds: Option<BTreeSet<String>>,
-    pub data: Option<ArchiveData>,
+pub(crate) struct Walked {
+    pub(crate) header: ArchiveHeader,
+    pub(crate) kinds: Option<BTreeSet<String>>,
+    pub(crate) data: Option<ArchiveData>,
 }
 
 /// Reads a custom archive from its first byte to its last: header, table of contents, and every
 /// data block. An archive whose table of contents pgdrill does not read is read to its end
 /// without its blocks being read.
-pub fn read_custom(reader: impl Read) -> Result<Walked, ArchiveError> {
+pub(crate) fn read_custom(reader: impl Read) -> Result<Walked, ArchiveError> {
     let mut r = header_reader(Counting { inner: reader, position: 0 });
     let (header, layout) = header_of(&mut r)?;
     let Some(toc) = entries(&mut r, layout) else {

@@ -1,16 +1,18 @@
 //! What a backup file is: its compression and pg_dump format (detected from its content, never
 //! its name), and, for plain dumps, the statements in it.
 
+#![warn(missing_docs)]
+
 pub mod archive;
-pub mod blocks;
+pub(crate) mod blocks;
 pub(crate) mod commands;
-pub mod scan;
+pub(crate) mod scan;
 pub mod splitter;
 pub mod toc;
 
 use serde::{Deserialize, Serialize};
 
-pub use scan::{DumpSummary, Scanner};
+pub(crate) use scan::{DumpSummary, Scanner};
 pub use splitter::{DumpComments, Entry, Item, SplitError, Splitter, Statement};
 pub use toc::Content;
 
@@ -18,8 +20,11 @@ pub use toc::Content;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// Not compressed: its first bytes are none of the others' (xz's and zip's are refused).
     None,
+    /// gzip (`.gz`).
     Gzip,
+    /// Zstandard (`.zst`).
     Zstd,
     /// bzip2 (Barman's and pgBackRest's `bz2`).
     Bzip2,
@@ -42,7 +47,7 @@ impl Compression {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Compression::None => "none",
             Compression::Gzip => "gzip",
@@ -68,7 +73,7 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Format::Plain => "plain",
             Format::Custom => "custom",
@@ -82,19 +87,28 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NotADump {
+    /// Nothing, or nothing but white space.
     #[error("the backup is empty")]
     Empty,
+    /// An HTML page.
     #[error("it is an HTML page, not a dump (an error page saved in place of the backup?)")]
     Html,
+    /// An XML document.
     #[error("it is an XML document, not a dump (an error response from an object store?)")]
     Xml,
+    /// Binary data: NUL bytes, control characters or invalid UTF-8, and no archive's header.
     #[error("it is binary data that is neither a pg_dump archive nor SQL text")]
     Binary,
     /// Text whose first statement begins as no SQL command does.
     #[error(
         "it is text, not SQL: line {line} begins `{begins}`, as no SQL command does (a README or a log in place of the dump?)"
     )]
-    Text { line: u64, begins: String },
+    Text {
+        /// The line, 1-based.
+        line: u64,
+        /// Its first 40 characters.
+        begins: String,
+    },
 }
 
 /// Recognises the dump format from the first (decompressed) bytes of a file.

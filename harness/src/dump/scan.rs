@@ -10,49 +10,49 @@ use super::splitter::{DumpComments, Item, Statement};
 
 /// Everything the verify phase learnt from a plain dump.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DumpSummary {
-    pub comments: DumpComments,
-    pub statements: u64,
-    pub copy_blocks: u64,
+pub(crate) struct DumpSummary {
+    pub(crate) comments: DumpComments,
+    pub(crate) statements: u64,
+    pub(crate) copy_blocks: u64,
     /// Rows per table the dump's data loads, the table named as the dump writes it
     /// (`public.users`): the lines of its COPY blocks, or the rows of pg_dump's `INSERT`s
     /// (`--inserts`, `--column-inserts`, `--rows-per-insert`).
-    pub copy_rows: BTreeMap<String, u64>,
+    pub(crate) copy_rows: BTreeMap<String, u64>,
     /// The same rows by the database they go into, for a dump that connects to its databases
     /// (`\connect`: `pg_dumpall`, `pg_dump --create`); empty for a dump restored where it is
     /// started.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub rows_by_database: BTreeMap<String, BTreeMap<String, u64>>,
+    pub(crate) rows_by_database: BTreeMap<String, BTreeMap<String, u64>>,
     /// Extensions the dump creates.
-    pub extensions: BTreeSet<String>,
+    pub(crate) extensions: BTreeSet<String>,
     /// Roles the dump names (owners, grantees, policy roles) and does not create itself.
-    pub roles_referenced: BTreeSet<String>,
+    pub(crate) roles_referenced: BTreeSet<String>,
     /// Roles the dump creates (a `pg_dumpall` cluster dump or globals file).
-    pub roles_created: BTreeSet<String>,
+    pub(crate) roles_created: BTreeSet<String>,
     /// Server settings the dump sets (`SET x = ...`, `set_config('x', ...)`).
-    pub settings: BTreeSet<String>,
+    pub(crate) settings: BTreeSet<String>,
     /// Databases the dump creates (`pg_dump -C`, `pg_dumpall`).
-    pub databases_created: Vec<String>,
+    pub(crate) databases_created: Vec<String>,
     /// Meta-commands by name, with how often each appears.
-    pub meta_commands: BTreeMap<String, u64>,
-    pub lines: u64,
+    pub(crate) meta_commands: BTreeMap<String, u64>,
+    pub(crate) lines: u64,
     /// Bytes after decompression.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// The kinds of pg_dump's entries the dump holds (`TABLE`, `TABLE DATA`, ...: a plain dump's
     /// `-- Name: ...; Type: ...` comments, an archive's table of contents).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub entry_kinds: BTreeSet<String>,
+    pub(crate) entry_kinds: BTreeSet<String>,
 }
 
 impl DumpSummary {
     /// Roles that must exist on the target before the restore.
-    pub fn roles_needed(&self) -> BTreeSet<String> {
+    pub(crate) fn roles_needed(&self) -> BTreeSet<String> {
         self.roles_referenced.difference(&self.roles_created).cloned().collect()
     }
 
     /// The rows per table the dump loads into `database`: those after its `\connect` in a dump
     /// that connects to its databases, else all of them.
-    pub fn rows_in(&self, database: &str) -> BTreeMap<String, u64> {
+    pub(crate) fn rows_in(&self, database: &str) -> BTreeMap<String, u64> {
         if self.rows_by_database.is_empty() {
             return self.copy_rows.clone();
         }
@@ -61,7 +61,7 @@ impl DumpSummary {
 
     /// Adds what another read of the same dump found: an archive's COPY data, read by pgdrill,
     /// to the rest of its SQL, written by pg_restore.
-    pub fn add_copies(&mut self, other: &DumpSummary) {
+    pub(crate) fn add_copies(&mut self, other: &DumpSummary) {
         self.statements += other.statements;
         self.copy_blocks += other.copy_blocks;
         self.bytes += other.bytes;
@@ -72,20 +72,20 @@ impl DumpSummary {
     }
 
     /// Total rows across all COPY blocks.
-    pub fn total_rows(&self) -> u64 {
+    pub(crate) fn total_rows(&self) -> u64 {
         self.copy_rows.values().sum()
     }
 
     /// What the dump holds (a schema, its data, both), by the kinds of its entries; none when it
     /// has no pg_dump entries to tell by.
-    pub fn content(&self) -> Option<super::Content> {
+    pub(crate) fn content(&self) -> Option<super::Content> {
         super::Content::of(&self.entry_kinds)
     }
 }
 
 /// Builds a [`DumpSummary`] from the items of a plain dump.
 #[derive(Default)]
-pub struct Scanner {
+pub(crate) struct Scanner {
     summary: DumpSummary,
     copy_target: Option<String>,
     /// The database the last `\connect` named.
@@ -93,11 +93,11 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn note(&mut self, item: &Item) {
+    pub(crate) fn note(&mut self, item: &Item) {
         match item {
             Item::Statement(statement) => {
                 self.summary.statements += 1;
@@ -123,7 +123,7 @@ impl Scanner {
         }
     }
 
-    pub fn finish(mut self, comments: &DumpComments, lines: u64, bytes: u64) -> DumpSummary {
+    pub(crate) fn finish(mut self, comments: &DumpComments, lines: u64, bytes: u64) -> DumpSummary {
         self.summary.comments = comments.clone();
         self.summary.lines = lines;
         self.summary.bytes = bytes;
@@ -304,7 +304,7 @@ fn qualified_name_text(tokens: &[Token]) -> String {
 
 /// The database a `\connect` argument list names: a plain name, a quoted name, or a
 /// `dbname=...` connection string; options such as `-reuse-previous=on` are skipped.
-pub fn connect_database(args: &str) -> Option<String> {
+pub(crate) fn connect_database(args: &str) -> Option<String> {
     let mut rest = args.trim();
     while rest.starts_with('-') {
         rest = rest.split_once(char::is_whitespace).map(|(_, r)| r.trim_start()).unwrap_or("");

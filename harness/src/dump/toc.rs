@@ -1,6 +1,6 @@
 //! An archive's table of contents, as pg_restore reads it after the header (`ReadToc`): one entry
 //! per object, each with its kind (`desc`: `TABLE`, `TABLE DATA`, `SEQUENCE SET`, `INDEX`, ...)
-//! and, for the reading of a custom archive's data ([`super::blocks`]), its id, its COPY statement
+//! and, for the reading of a custom archive's data (`dump::blocks`), its id, its COPY statement
 //! and where its data is; and what the kinds of a dump's entries say of its
 //! content: a schema and its data, the schema only (`pg_dump --schema-only`), the data only
 //! (`--data-only`). A plain dump names the same kinds in its `-- Name: ...; Type: ...` comments.
@@ -196,7 +196,7 @@ pub enum Content {
 }
 
 impl Content {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Content::Full => "full",
             Content::SchemaOnly => "schema-only",

@@ -12,8 +12,8 @@
 //! hashes can be balanced by a few crafted rows. A row's text is its COPY line ([`RowText`]:
 //! `ROW(...)::text` in files before v3), with the settings that change how a value reads as text
 //! pinned ([`SETTINGS`]). The server only reads the rows out, streamed with COPY on several
-//! sessions in one snapshot ([`read`], cut as [`plan`] says); pgdrill hashes the rows and sorts
-//! the digests on every core, within a fixed memory ([`sorter`]). So `pgdrill fingerprint` on the
+//! sessions in one snapshot (`read`, cut as `plan` says); pgdrill hashes the rows and sorts
+//! the digests on every core, within a fixed memory (`sorter`). So `pgdrill fingerprint` on the
 //! source and the drill on the restore compute the same digest of the same rows, and anyone can
 //! compute it again with psql: the evidence gives a query that computes the very same digest in
 //! the server.
@@ -24,6 +24,8 @@
 //! too large to read whole. Every range of a table is taken in one read of it. Append-only
 //! audit tables keep their ranges in the history, so that the next drill proves every row of the
 //! previous backup is still there, unchanged (`check::append_only`).
+
+#![warn(missing_docs)]
 
 mod copy;
 mod error;
@@ -110,11 +112,14 @@ pub fn settings_sql() -> String {
 /// A fingerprint file: `pgdrill fingerprint` writes it beside a backup, a drill compares with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FingerprintFile {
+    /// The file's format and version: [`SCHEMA`] (or a format read as it).
     pub schema: String,
+    /// When it was taken (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub taken_at: OffsetDateTime,
     /// The database it was taken on.
     pub database: String,
+    /// The server's version, as `server_version` shows it.
     pub server_version: String,
     /// The exported snapshot it was taken in: the dump made with `pg_dump --snapshot` of the
     /// same id holds exactly these rows.
@@ -123,13 +128,17 @@ pub struct FingerprintFile {
     /// The dump made in the same snapshot, when `pgdrill fingerprint --dump` made it.
     #[serde(default)]
     pub dump: Option<DumpMade>,
+    /// Each table's fingerprint, in the order they were taken; never none (a file that
+    /// fingerprints no table is refused).
     pub tables: Vec<TableFingerprint>,
 }
 
 /// A dump made in the fingerprint's snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DumpMade {
+    /// Where it was written, as `--dump` named it.
     pub file: String,
+    /// Its sha256 (hex); a directory-format dump's is its table of contents' (`toc.dat`).
     pub sha256: String,
 }
 
@@ -146,6 +155,8 @@ pub struct TableFingerprint {
     /// The key the ranges split, when there are ranges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Each range's fingerprint, in the key's order; a table taken whole has one, without
+    /// bounds.
     pub ranges: Vec<RangeFingerprint>,
     /// Only some of the key's ranges were taken (a sample): of how many.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,9 +167,12 @@ pub struct TableFingerprint {
     pub sha256: String,
 }
 
+/// A column a fingerprint hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
+    /// Its name.
     pub name: String,
+    /// Its type, as `format_type` prints it (`numeric(12,2)`).
     #[serde(rename = "type")]
     pub type_name: String,
 }
@@ -166,11 +180,16 @@ pub struct Column {
 /// The rows whose key is above `after` (when given) and at most `upto` (when given).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeFingerprint {
+    /// The key's value the range starts after (itself left out), as text; none for the first
+    /// range.
     #[serde(default)]
     pub after: Option<String>,
+    /// The key's value the range ends at (itself in), as text; none for the last range.
     #[serde(default)]
     pub upto: Option<String>,
+    /// Its rows.
     pub rows: u64,
+    /// The digest of its rows (hex): the sha256 of its rows' sha256 digests in byte order.
     pub sha256: String,
 }
 
@@ -247,34 +266,46 @@ pub fn describe_span(after: Option<&str>, upto: Option<&str>, key: Option<&str>)
 /// An append-only table's key ranges as the last drill of the scenario that proved them
 /// recorded them: what the next drill's restore must still hold, unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trail {
-    pub drill_id: String,
-    pub started_at: OffsetDateTime,
-    pub fingerprint: TableFingerprint,
+pub(crate) struct Trail {
+    pub(crate) drill_id: String,
+    pub(crate) started_at: OffsetDateTime,
+    pub(crate) fingerprint: TableFingerprint,
 }
 
 /// Each table's [`Trail`], by its name as the check writes it.
-pub type Trails = std::collections::BTreeMap<QualifiedName, Trail>;
+pub(crate) type Trails = std::collections::BTreeMap<QualifiedName, Trail>;
 
 /// The first 12 hex digits, for a line of a report.
 pub fn short(sha256: &str) -> String {
     format!("{}…", sha256.get(..12).unwrap_or(sha256))
 }
 
+/// Why a fingerprint file cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileError {
+    /// The file cannot be read.
     #[error("cannot read the fingerprint file `{}`", path.display())]
     Read {
+        /// The file.
         path: std::path::PathBuf,
+        /// Why it cannot be read.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a fingerprint file pgdrill reads: not one at all, of another format, or
+    /// one that proves nothing (no table, a table without a range, a digest that is not one).
     #[error("`{}` is not a pgdrill fingerprint file: {reason}", path.display())]
-    Format { path: std::path::PathBuf, reason: String },
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl FingerprintFile {
+    /// Reads the fingerprint file at `path`, as [`FingerprintFile::parse`] reads its bytes.
     pub fn load(path: &Path) -> Result<FingerprintFile, FileError> {
         let bytes = std::fs::read(path).map_err(|source| FileError::Read { path: path.to_owned(), source })?;
         FingerprintFile::parse(&bytes, path)
@@ -313,7 +344,7 @@ impl FingerprintFile {
         Ok(file)
     }
 
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(path, text + "\n")
     }

@@ -2,20 +2,35 @@
 //! its kind (format, content, database, major, encryption), which drills compare drill after
 //! drill. `source` fills them in.
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// The backup's identity, as the reports record it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BackupInfo {
+    /// Where it was: a path, an object store's URL or an HTTPS URL, never with a password or a
+    /// signature.
     pub location: String,
+    /// Its size as stored, in bytes: before decryption and decompression.
     pub size_bytes: u64,
+    /// The sha256 of its bytes as stored, in hex; empty until verify read it. A physical
+    /// backup's is empty, or, when the database is a clone of a snapshot of it, the digest of
+    /// its files.
     pub sha256: String,
+    /// When it was last written, as its file system or its store says; none when neither says.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub modified: Option<OffsetDateTime>,
+    /// How it is compressed: `none`, `gzip`, `zstd`, `bzip2` or `lz4`; an archive's is its data
+    /// blocks' (`gzip (inside the archive)`), a physical backup's its files'. Empty until verify
+    /// read it.
     pub compression: String,
+    /// What it is: pg_dump's format (`plain`, `custom`, `directory`, `tar`), or a physical
+    /// backup in words (`base backup (plain)`, a pgBackRest set, a Barman backup). Empty until
+    /// verify read it.
     pub format: String,
-    /// `Dumped from database version ...`.
+    /// `Dumped from database version ...`; a physical backup's PostgreSQL major.
     pub source_version: Option<String>,
     /// `Dumped by pg_dump version ...`.
     pub dumped_by: Option<String>,

@@ -6,6 +6,8 @@
 //! drills of several scenarios may share, and a drill compares itself only with its own
 //! scenario's (lines written before they named one are not compared with anything).
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,30 +23,45 @@ pub struct HistoryEntry {
     /// The scenario's name (empty in lines written before the history named it).
     #[serde(default)]
     pub scenario: String,
+    /// The drill's id, as its record has it.
     pub drill_id: String,
+    /// When the drill started (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
+    /// The drill's verdict, as its record writes it: `pass`, `fail` or `interrupted`.
     pub verdict: String,
+    /// How long the drill took, in milliseconds.
     pub duration_ms: u64,
+    /// The recovery time it measured, in milliseconds: from its start until the restored
+    /// database was ready for checks. None when it did not get there.
     pub recovery_ms: Option<u64>,
     /// The backup's age when the drill started, when known.
     #[serde(default)]
     pub backup_age_ms: Option<u64>,
-    /// The objectives in force for that drill.
+    /// The RTO in force for that drill, in milliseconds; none when the scenario set none.
     #[serde(default)]
     pub rto_ms: Option<u64>,
+    /// The RPO in force for that drill, in milliseconds; none when the scenario set none.
     #[serde(default)]
     pub rpo_ms: Option<u64>,
     /// Phase to milliseconds.
     pub phases: BTreeMap<String, u64>,
+    /// Rows the restore loaded; none when it did not pass (zero for a physical backup's
+    /// recovery, which loads no rows).
     pub rows_restored: Option<u64>,
+    /// Checks that passed.
     pub checks_passed: usize,
+    /// Checks in all: the scenario's, the application's requests and the objectives.
     pub checks_total: usize,
     /// Checks that did not pass.
     pub not_passed: Vec<String>,
+    /// The backup's sha256 (hex), as its record has it; empty when the drill took none.
     pub backup_sha256: String,
+    /// The backup's size as stored, in bytes; zero when the drill did not find it.
     pub backup_size: u64,
+    /// The sha256 of the scenario file the drill ran (hex).
     pub scenario_sha256: String,
+    /// The folder the drill's reports were written to.
     pub report_dir: String,
     /// sha256 of the drill's MANIFEST.sha256, which holds the digest of every report file.
     pub manifest_sha256: String,
@@ -74,7 +91,7 @@ impl HistoryEntry {
         crate::outcome::ran_to_a_verdict(&self.verdict, self.could_not_run)
     }
 
-    pub fn of(record: &DrillRecord, report_dir: &Path, manifest_sha256: String) -> Self {
+    pub(crate) fn of(record: &DrillRecord, report_dir: &Path, manifest_sha256: String) -> Self {
         let (passed, not_passed) = record.check_counts();
         HistoryEntry {
             scenario: record.scenario.name.clone(),
@@ -138,7 +155,7 @@ pub fn of_scenario(path: &Path, scenario: &str) -> Vec<HistoryEntry> {
 }
 
 /// Each append-only table's latest trail in `past` (oldest first), with the drill that kept it.
-pub fn trails(past: &[HistoryEntry]) -> crate::fingerprint::Trails {
+pub(crate) fn trails(past: &[HistoryEntry]) -> crate::fingerprint::Trails {
     let mut trails = crate::fingerprint::Trails::new();
     for entry in past.iter().rev() {
         for fingerprint in &entry.trails {

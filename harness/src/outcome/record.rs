@@ -1,6 +1,8 @@
 //! The drill's record: everything a drill produced, phase by phase and check by check, as
 //! `drill.json` holds it and every report renders it.
 
+#![warn(missing_docs)]
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -20,21 +22,32 @@ pub const RECORD_SCHEMA: &str = "pgdrill.drill.v1";
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Phase {
+    /// Reads the scenario file and checks its values.
     Resolve,
+    /// Locates the backup, and downloads it when it is remote.
     Fetch,
+    /// Reads the whole backup before its restore: its integrity, its sha256, its dump header.
     Verify,
+    /// Starts the throwaway target.
     Provision,
+    /// Checks that the target can take the backup: its version, extensions, roles, settings.
     Preflight,
+    /// Restores the dump (or recovers the physical backup), stopping at the first error.
     Restore,
     /// Keeps a copy of the restored cluster as a snapshot (`--snapshot`): only when asked.
     Snapshot,
+    /// Applies the pending migrations (`[migrate]`, a pre-migration safety check).
     Migrate,
+    /// Runs the scenario's checks on the restored database.
     Checks,
+    /// Boots the application against the restored database and calls its API (`[app]`).
     App,
+    /// Removes the throwaway target, or keeps it (`--keep`).
     Teardown,
 }
 
 impl Phase {
+    /// Every phase, in the order they run.
     pub const ALL: [Phase; 11] = [
         Phase::Resolve,
         Phase::Fetch,
@@ -49,6 +62,7 @@ impl Phase {
         Phase::Teardown,
     ];
 
+    /// As the records and reports write it: `resolve`, `fetch`, `verify`, ... `teardown`.
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Resolve => "resolve",
@@ -91,18 +105,27 @@ impl std::fmt::Display for Phase {
     }
 }
 
+/// How a phase ended, or that it has not yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum PhaseStatus {
+    /// Started and not ended: only in a record taken while the drill runs.
     Running,
+    /// Did what it does.
     Passed,
+    /// Stopped on an error; the drill stops there (teardown still runs).
     Failed,
+    /// Did not run: an earlier phase failed, the scenario does not ask for it, or it was
+    /// stopped before it could end. The record's `error` says which.
     Skipped,
+    /// Was running when the drill was interrupted (SIGINT, SIGTERM).
     Interrupted,
 }
 
 impl PhaseStatus {
+    /// As the records and reports write it: `running`, `passed`, `failed`, `skipped`,
+    /// `interrupted`.
     pub fn as_str(self) -> &'static str {
         match self {
             PhaseStatus::Running => "running",
@@ -117,10 +140,14 @@ impl PhaseStatus {
 /// One phase as it ran (or why it did not).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseRecord {
+    /// Which phase.
     pub phase: Phase,
+    /// How it ended.
     pub status: PhaseStatus,
+    /// When it started (RFC 3339, UTC); none for a phase that never started.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub started_at: Option<OffsetDateTime>,
+    /// How long it ran (`duration_ms`, in milliseconds); zero for a phase that never started.
     #[serde(with = "crate::units::duration_ms", rename = "duration_ms")]
     pub duration: Duration,
     /// What it did, in a line.
@@ -138,14 +165,20 @@ pub struct PhaseRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DrillVerdict {
+    /// The drill has not ended: only in a record taken while it runs.
     Running,
+    /// Every phase and every check passed.
     Pass,
+    /// A phase failed or a check did not pass; the record's `failure` says which. A drill that
+    /// failed only for reasons that say nothing about the backup could not run (exit code 3):
+    /// see [`PhaseRecord::inconclusive`].
     Fail,
+    /// The drill was interrupted (SIGINT, SIGTERM): no verdict on the backup.
     Interrupted,
 }
 
 impl DrillVerdict {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DrillVerdict::Running => "running",
             DrillVerdict::Pass => "pass",
@@ -155,12 +188,20 @@ impl DrillVerdict {
     }
 }
 
+/// The scenario a drill ran.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ScenarioInfo {
+    /// Its name: the file's `name`, else the file's name without its extension. For a file
+    /// that could not be used, that name made safe for a folder.
     pub name: String,
+    /// Its `description`, when it has one.
     pub description: Option<String>,
+    /// The scenario file's path, as it was given.
     pub file: String,
+    /// The sha256 of the scenario file's bytes, in hex: which version of it ran. Empty when the
+    /// file could not be read.
     pub sha256: String,
+    /// Its `tags`.
     pub tags: Vec<String>,
     /// Why the scenario trusts its backup (`[source] trusted`), when it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,16 +214,22 @@ pub struct ScenarioInfo {
 /// Who ran the drill, where, with what.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunnerInfo {
+    /// The user who ran it: `USER`, `LOGNAME` or `USERNAME`, else this process's user in
+    /// `/etc/passwd`; `unknown` when none says.
     pub user: String,
+    /// The machine's host name (`/proc/sys/kernel/hostname`, else `HOSTNAME`); `unknown` when
+    /// neither says.
     pub host: String,
+    /// The version of pgdrill that ran it.
     pub pgdrill_version: String,
+    /// The operating system and architecture it ran on: `linux/x86_64`.
     pub os: String,
     /// The CI system and run, when the drill ran in one.
     pub ci: Option<String>,
 }
 
 impl RunnerInfo {
-    pub fn detect() -> Self {
+    pub(crate) fn detect() -> Self {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let user = env("USER")
             .or_else(|| env("LOGNAME"))
@@ -230,14 +277,22 @@ fn user_from_passwd() -> Option<String> {
 /// Everything a drill produced: the content of `drill.json`, and what the other reports show.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DrillRecord {
+    /// The record's format and version: [`RECORD_SCHEMA`].
     pub schema: String,
+    /// The drill's id, 32 random hex digits: the history, the evidence and a snapshot name the
+    /// drill by it.
     pub drill_id: String,
+    /// The scenario it ran.
     pub scenario: ScenarioInfo,
+    /// Who ran it, where, with what.
     pub runner: RunnerInfo,
+    /// When it started (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
+    /// When it ended; none while it runs.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub finished_at: Option<OffsetDateTime>,
+    /// From its start to its end (`duration_ms`, in milliseconds); zero while it runs.
     #[serde(with = "crate::units::duration_ms", rename = "duration_ms")]
     pub duration: Duration,
     /// From the drill's start until the restored database was ready for checks: the measured
@@ -247,12 +302,18 @@ pub struct DrillRecord {
     /// The drill was stopped because its RTO had passed before the database was restored.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rto_passed: bool,
+    /// The drill's verdict.
     pub verdict: DrillVerdict,
     /// Why the drill failed, in a line.
     pub failure: Option<String>,
+    /// The backup, from when fetch found it (the rest of what it is, once verify read it);
+    /// none when the drill stopped before.
     pub backup: Option<BackupInfo>,
+    /// The target the drill restored into, once it started; none when it did not.
     pub target: Option<TargetInfo>,
+    /// What preflight found on the target, when it passed.
     pub preflight: Option<PreflightReport>,
+    /// What the restore (or recovery) did, when it passed.
     pub restore: Option<RestoreStats>,
     /// The migrations applied after the restore (pre-migration safety check).
     #[serde(default)]
@@ -260,7 +321,11 @@ pub struct DrillRecord {
     /// The application booted against the restored database.
     #[serde(default)]
     pub app: Option<crate::outcome::AppInfo>,
+    /// Each phase, in the order they run; once the drill ended, every phase is here, those
+    /// that never ran skipped with why (the snapshot phase only when one was asked for).
     pub phases: Vec<PhaseRecord>,
+    /// Every check's result, as they ran: the scenario's checks (those that never ran,
+    /// skipped), the application's requests, then the objectives judged when the drill ended.
     pub checks: Vec<CheckResult>,
     /// What the pgdrill process itself used, up to the end of this drill.
     #[serde(default)]
@@ -286,6 +351,7 @@ pub struct CloneOf {
     pub snapshot: String,
     /// The drill that restored it, and passed.
     pub drill_id: String,
+    /// When the snapshot was made (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub made_at: OffsetDateTime,
     /// The backup it restored.
@@ -332,7 +398,12 @@ impl ProcessUsage {
 }
 
 impl DrillRecord {
-    pub fn new(drill_id: String, scenario: ScenarioInfo, runner: RunnerInfo, started_at: OffsetDateTime) -> Self {
+    pub(crate) fn new(
+        drill_id: String,
+        scenario: ScenarioInfo,
+        runner: RunnerInfo,
+        started_at: OffsetDateTime,
+    ) -> Self {
         DrillRecord {
             schema: RECORD_SCHEMA.to_owned(),
             drill_id,
@@ -360,6 +431,8 @@ impl DrillRecord {
         }
     }
 
+    /// How `phase` ran; none when the record has no such phase (yet: once the drill ended, it
+    /// has each, but the snapshot phase only when one was asked for).
     pub fn phase(&self, phase: Phase) -> Option<&PhaseRecord> {
         self.phases.iter().find(|p| p.phase == phase)
     }

@@ -1,6 +1,8 @@
 //! The restore as the record keeps it: what preflight found, what the restore did, where a
 //! physical backup's recovery stopped, and the catalog audit. `restore` fills them in.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -9,7 +11,9 @@ use serde::{Deserialize, Serialize};
 /// What preflight found on the target.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PreflightReport {
+    /// The target's version, as `server_version` shows it (`17.2 (Debian 17.2-1.pgdg120+1)`).
     pub server_version: String,
+    /// The same as a number, as `server_version_num` shows it (`170002`).
     pub server_version_num: u32,
     /// Available extensions the drill needs, with the version `CREATE EXTENSION` installs.
     pub extensions: BTreeMap<String, String>,
@@ -20,8 +24,12 @@ pub struct PreflightReport {
 /// What a restore did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RestoreStats {
+    /// SQL statements run (each COPY one of them); an archive's as its scan counted them. Zero
+    /// for a physical backup's recovery, as are the two below.
     pub statements: u64,
+    /// COPY blocks loaded.
     pub copy_blocks: u64,
+    /// Rows those COPY blocks loaded.
     pub rows: u64,
     /// Bytes of SQL and data sent (after decompression).
     pub bytes: u64,
@@ -43,8 +51,9 @@ pub struct RestoreStats {
 pub struct Recovered {
     /// The target asked for, in words.
     pub target: String,
-    /// Where replay started (the backup's start) and the last location it replayed.
+    /// Where replay started: the backup's start (an LSN, `0/2000028`).
     pub start_lsn: String,
+    /// The last location it replayed.
     pub end_lsn: String,
     /// The commit time of the last transaction replayed, when one was.
     pub last_transaction: Option<String>,
@@ -52,8 +61,9 @@ pub struct Recovered {
     /// database became consistent, where redo ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reached: Option<Reach>,
-    /// WAL replayed: bytes from the backup's start, and the segments they span.
+    /// WAL replayed, in bytes from the backup's start.
     pub wal_bytes: u64,
+    /// The WAL segments those bytes span.
     pub segments_replayed: u64,
     /// Archived segments recovery could read.
     pub segments_available: usize,
@@ -79,13 +89,16 @@ pub struct Stop {
     /// What the record is: `commit of transaction 751`, `abort of transaction 751`,
     /// `restore point "between"`, `WAL location 0/3000060`, `consistency`.
     pub record: String,
+    /// The transaction, for the commit or abort of one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xid: Option<u64>,
     /// The record's time, as the server printed it (`2026-11-23 13:00:00.123456+00`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
+    /// The WAL location, for a stop at one (`recovery_target_lsn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lsn: Option<String>,
+    /// The restore point's name, for a stop at one (`recovery_target_name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -93,6 +106,8 @@ pub struct Stop {
 /// What the server's log says its recovery reached.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Reach {
+    /// The record recovery stopped at, when the log names one (`recovery stopping ...`: at a
+    /// target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Stop>,
     /// The commit (or abort) time of the last transaction replayed.

@@ -2,6 +2,8 @@
 //! ([`TargetInfo`]), what its server saw from inside its sandbox, and a target kept after the
 //! drill. `provision` fills them in.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,11 @@ use serde::{Deserialize, Serialize};
 /// What the reports say about the target.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TargetInfo {
+    /// `container` (the default), `local` (PostgreSQL's binaries on this machine), `pod`
+    /// (the server's container beside pgdrill's), or `server` (an existing server).
     pub kind: String,
+    /// The container's image; for a local or pod target, the folder of the PostgreSQL binaries
+    /// it ran; none for an existing server.
     pub image: Option<String>,
     /// Package versions the image was built from.
     pub image_packages: Option<String>,
@@ -19,9 +25,12 @@ pub struct TargetInfo {
     pub image_extensions: Option<String>,
     /// Short container id.
     pub container: Option<String>,
+    /// Where pgdrill reached the server: `socket in <folder>`, or an existing server's
+    /// `host:port`.
     pub address: String,
-    /// `SHOW server_version`.
+    /// `SHOW server_version`; empty until preflight read it.
     pub server_version: String,
+    /// `SHOW server_version_num` (`170002`); zero until preflight read it.
     pub server_version_num: u32,
     /// Server settings the drill set.
     pub settings: BTreeMap<String, String>,
@@ -75,11 +84,18 @@ pub struct Isolation {
     /// bubblewrap for local binaries), or the restore's role has no power over the server's
     /// machine. When false, the drill ran only because the scenario trusts its backup.
     pub contained: bool,
+    /// The network the server has, and how pgdrill reaches it.
     pub network: String,
+    /// Who the server runs as (an existing server: the restore's role, and its powers over
+    /// the server's machine).
     pub user: String,
+    /// The Linux capabilities the server keeps.
     pub capabilities: String,
+    /// What of the machine's file system the server sees, and where it may write.
     pub filesystem: String,
+    /// The programs the server can start (`COPY ... PROGRAM`, `archive_command`).
     pub programs: String,
+    /// The limits it runs under: memory, processes, disk.
     pub limits: String,
     /// What the server reported about itself, read with SQL right after it started.
     pub observed: Option<Observed>,
@@ -92,9 +108,11 @@ pub struct Observed {
     pub interfaces: Vec<String>,
     /// Routes (`/proc/net/route`, without its header).
     pub routes: usize,
+    /// The effective uid it runs as (`/proc/self/status`).
     pub uid: u32,
     /// Effective capabilities, as `/proc/self/status` writes them (hex).
     pub cap_eff: String,
+    /// `NoNewPrivs` (`/proc/self/status`): no program it starts can gain privileges.
     pub no_new_privs: bool,
     /// Whether `/bin/sh` exists (COPY ... PROGRAM, archive_command and the like run through it).
     pub shell: bool,

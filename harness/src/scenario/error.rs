@@ -1,5 +1,7 @@
 //! Errors in scenario files, pointing at the file, line and column of the offending text.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 
 use miette::{NamedSource, SourceSpan};
@@ -13,7 +15,9 @@ pub enum ScenarioError {
     /// The file could not be read.
     #[error("cannot read scenario `{}`", path.display())]
     Read {
+        /// The file, as it was given.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
@@ -27,13 +31,21 @@ pub enum ScenarioError {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{path}:{line}:{column}: {message}")]
 #[diagnostic(code(pgdrill::scenario))]
+#[non_exhaustive]
 pub struct InvalidScenario {
+    /// The file, as it was given.
     pub path: String,
+    /// The line of the offending text, from 1.
     pub line: usize,
+    /// Its column in that line, in characters, from 1.
     pub column: usize,
+    /// What is wrong, with the nearest expected name when a key or a value is misspelt
+    /// (`did you mean ...?`).
     pub message: String,
+    /// The file's text, which a rich display quotes around the offending text.
     #[source_code]
     pub src: NamedSource<String>,
+    /// The offending text: its byte offset in the file and its length.
     #[label("here")]
     pub span: SourceSpan,
 }

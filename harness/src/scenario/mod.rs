@@ -35,6 +35,8 @@
 //! Loading is parse, then resolve: the raw form (`raw`) mirrors the file and rejects unknown
 //! keys; resolving fills defaults and checks values. Every error names `file:line:col`.
 
+#![warn(missing_docs)]
+
 mod deadlines;
 mod discover;
 mod error;
@@ -56,7 +58,7 @@ pub(crate) use deadlines::Deadlines;
 pub use discover::{discover, selected};
 pub use error::{InvalidScenario, ScenarioError};
 pub(crate) use files::Role as FileRole;
-pub use recovery::{RecoverySpec, RecoveryTarget, TargetTimeError, TimelineChoice, parse_target_time};
+pub(crate) use recovery::{RecoverySpec, RecoveryTarget};
 pub use schema::{SCHEMA_URL, json_schema};
 
 use crate::field::FieldError;
@@ -246,6 +248,7 @@ impl Scenario {
         }
     }
 
+    /// Whether `tag` is one of its `tags`, exactly as written.
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
     }
@@ -297,7 +300,8 @@ mod tests {
 
     #[test]
     fn a_recovery_target_is_a_time_with_its_offset_or_immediate() {
-        let at = |text: &str| parse_target_time(text).map(|t| t.unix_timestamp_nanos()).map_err(|e| e.to_string());
+        let at =
+            |text: &str| recovery::parse_target_time(text).map(|t| t.unix_timestamp_nanos()).map_err(|e| e.to_string());
         let expected = time::macros::datetime!(2026-11-22 03:00:00.5 UTC).unix_timestamp_nanos();
         assert_eq!(at("2026-11-22T03:00:00.5Z"), Ok(expected));
         assert_eq!(at("2026-11-22 03:00:00.500000+00"), Ok(expected), "as PostgreSQL prints it");

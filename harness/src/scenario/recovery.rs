@@ -3,22 +3,22 @@
 use std::time::Duration;
 
 use crate::field::{FieldError, parse_duration};
-pub use crate::source::physical::timeline::TimelineChoice;
+pub(crate) use crate::source::physical::timeline::TimelineChoice;
 
 use super::raw;
 
 /// How far a physical backup recovers, and how long it may take.
 #[derive(Debug, Clone)]
-pub struct RecoverySpec {
-    pub target: RecoveryTarget,
+pub(crate) struct RecoverySpec {
+    pub(crate) target: RecoveryTarget,
     /// Stop just after the target (PostgreSQL's default) or just before it.
-    pub inclusive: bool,
-    pub timeout: Duration,
+    pub(crate) inclusive: bool,
+    pub(crate) timeout: Duration,
     /// How much archived WAL `pg_wal` holds ahead of replay, in bytes; `None`: the whole archive
     /// before the server starts.
-    pub wal_window: Option<u64>,
+    pub(crate) wal_window: Option<u64>,
     /// Which timeline recovery follows.
-    pub timeline: TimelineChoice,
+    pub(crate) timeline: TimelineChoice,
 }
 
 /// The archived WAL `pg_wal` holds ahead of replay when the scenario does not say.
@@ -38,7 +38,7 @@ impl Default for RecoverySpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum RecoveryTarget {
+pub(crate) enum RecoveryTarget {
     /// Every WAL segment the archive holds (the backup's own WAL when there is no archive).
     End,
     /// The end of the backup: as soon as it is consistent.
@@ -55,7 +55,7 @@ pub enum RecoveryTarget {
 
 impl RecoveryTarget {
     /// The server setting that asks for it, and its value; none for the archive's end.
-    pub fn setting(&self) -> Option<(&'static str, String)> {
+    pub(crate) fn setting(&self) -> Option<(&'static str, String)> {
         match self {
             RecoveryTarget::End => None,
             RecoveryTarget::Immediate => Some(("recovery_target", "immediate".into())),
@@ -172,16 +172,16 @@ pub(super) fn resolve_recovery(r: raw::RawRecovery) -> Result<RecoverySpec, Fiel
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 #[error("`{text}` is not a time with its offset (e.g. `2026-11-22T03:00:00Z` or `2026-11-22 03:00:00+00`)")]
-pub struct TargetTimeError {
+pub(crate) struct TargetTimeError {
     /// The text as written.
-    pub text: String,
+    pub(crate) text: String,
     #[source]
-    pub source: time::error::Parse,
+    pub(crate) source: time::error::Parse,
 }
 
 /// A recovery target time: RFC 3339 (`2026-11-22T03:00:00Z`) or as PostgreSQL prints a
 /// timestamptz (`2026-11-22 03:00:00.123456+00`); an offset is required.
-pub fn parse_target_time(text: &str) -> Result<time::OffsetDateTime, TargetTimeError> {
+pub(crate) fn parse_target_time(text: &str) -> Result<time::OffsetDateTime, TargetTimeError> {
     let mut iso = text.trim().replacen(' ', "T", 1);
     // `+00` or `-05` as PostgreSQL prints whole-hour offsets.
     let tail: Vec<char> = iso.chars().rev().take(3).collect();

@@ -50,6 +50,7 @@ pub struct Splitter<R> {
 }
 
 impl<R: BufRead> Splitter<R> {
+    /// A splitter that reads the dump from `reader`, from its first line.
     pub fn new(reader: R) -> Self {
         Splitter {
             reader,

@@ -17,7 +17,7 @@ use super::wal;
 
 /// Which timeline recovery follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TimelineChoice {
+pub(crate) enum TimelineChoice {
     /// The newest the archive's history files lead to (PostgreSQL's default).
     #[default]
     Latest,
