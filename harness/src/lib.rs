@@ -28,7 +28,9 @@
 //! - [`QualifiedName`]: a relation's name as baselines and fingerprint files keep it.
 //!
 //! Every other module is crate-private; no type of theirs is reachable from the API (the crate
-//! denies `unnameable_types`). Enums that will grow are `#[non_exhaustive]`.
+//! denies `unnameable_types`). Enums that will grow are `#[non_exhaustive]`, and every public
+//! item is documented (`missing_docs`).
+#![warn(missing_docs)]
 
 pub mod baseline;
 pub mod cli;

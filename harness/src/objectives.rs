@@ -2,8 +2,6 @@
 //! the recovery point objective (RPO), and how the reports write a span of time. A leaf: the
 //! drill's outcome judges them (`outcome::objectives`).
 
-#![warn(missing_docs)]
-
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

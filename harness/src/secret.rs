@@ -4,8 +4,6 @@
 //! of any connection string, out of free text (error messages from servers and tools) before
 //! that text is shown or written anywhere.
 
-#![warn(missing_docs)]
-
 use std::fmt;
 use std::sync::{Arc, RwLock};
 

@@ -3,8 +3,6 @@
 //! [`super::capture`] from a source or a restore alike, so that the two compare as equals;
 //! the checks that compare them (`indexes`, `schemas`) name each part that differs.
 
-#![warn(missing_docs)]
-
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

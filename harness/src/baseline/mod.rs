@@ -10,8 +10,6 @@
 //! a baseline captured before pgdrill recorded them still loads, and the checks say what they
 //! could not compare.
 
-#![warn(missing_docs)]
-
 mod behaviour;
 pub(crate) mod capture;
 mod facts;

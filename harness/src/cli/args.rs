@@ -1,8 +1,6 @@
 //! The command line's arguments, as clap parses them: every command and its flags, read and
 //! checked before anything runs.
 
-#![warn(missing_docs)]
-
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

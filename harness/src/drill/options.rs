@@ -1,8 +1,6 @@
 //! What a caller asks of a drill (where its reports go, what to keep, what reads the restore
 //! instead of the checks), and what a drill leaves.
 
-#![warn(missing_docs)]
-
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -4,8 +4,6 @@
 //! directory cut short (the table of contents after the header is `toc`'s). Restoring them is the
 //! target's own pg_restore's job.
 
-#![warn(missing_docs)]
-
 use std::io::{self, Read};
 
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,6 @@
 //! What a backup file is: its compression and pg_dump format (detected from its content, never
 //! its name), and, for plain dumps, the statements in it.
 
-#![warn(missing_docs)]
-
 pub mod archive;
 pub(crate) mod blocks;
 pub(crate) mod commands;

@@ -25,8 +25,6 @@
 //! audit tables keep their ranges in the history, so that the next drill proves every row of the
 //! previous backup is still there, unchanged (`check::append_only`).
 
-#![warn(missing_docs)]
-
 mod copy;
 mod error;
 mod plan;

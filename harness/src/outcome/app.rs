@@ -1,7 +1,5 @@
 //! The migrations and the application as the record keeps them. `migrate` and `app` fill them in.
 
-#![warn(missing_docs)]
-
 use serde::{Deserialize, Serialize};
 
 /// What the reports say about the migration.

@@ -2,8 +2,6 @@
 //! its kind (format, content, database, major, encryption), which drills compare drill after
 //! drill. `source` fills them in.
 
-#![warn(missing_docs)]
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

@@ -1,8 +1,6 @@
 //! What a check found: its verdict, expected against actual, and the evidence. A leaf: the check
 //! kinds and the app's API requests both produce these, and every report shows them.
 
-#![warn(missing_docs)]
-
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};

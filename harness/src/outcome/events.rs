@@ -1,8 +1,6 @@
 //! The drill's event stream: every event updates the record, then goes to each reporter (the
 //! console follows it as it happens).
 
-#![warn(missing_docs)]
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -6,8 +6,6 @@
 //! drills of several scenarios may share, and a drill compares itself only with its own
 //! scenario's (lines written before they named one are not compared with anything).
 
-#![warn(missing_docs)]
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

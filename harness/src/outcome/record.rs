@@ -1,8 +1,6 @@
 //! The drill's record: everything a drill produced, phase by phase and check by check, as
 //! `drill.json` holds it and every report renders it.
 
-#![warn(missing_docs)]
-
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -398,12 +396,9 @@ impl ProcessUsage {
 }
 
 impl DrillRecord {
-    pub(crate) fn new(
-        drill_id: String,
-        scenario: ScenarioInfo,
-        runner: RunnerInfo,
-        started_at: OffsetDateTime,
-    ) -> Self {
+    /// An open record of the drill `drill_id` of `scenario`, started at `started_at`: running,
+    /// no phase or check yet (what `Event::Started` carries; tests build records from it).
+    pub fn new(drill_id: String, scenario: ScenarioInfo, runner: RunnerInfo, started_at: OffsetDateTime) -> Self {
         DrillRecord {
             schema: RECORD_SCHEMA.to_owned(),
             drill_id,

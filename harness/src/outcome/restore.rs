@@ -1,8 +1,6 @@
 //! The restore as the record keeps it: what preflight found, what the restore did, where a
 //! physical backup's recovery stopped, and the catalog audit. `restore` fills them in.
 
-#![warn(missing_docs)]
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -2,8 +2,6 @@
 //! ([`TargetInfo`]), what its server saw from inside its sandbox, and a target kept after the
 //! drill. `provision` fills them in.
 
-#![warn(missing_docs)]
-
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

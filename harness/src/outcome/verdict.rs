@@ -10,7 +10,7 @@ use super::record::{DrillRecord, DrillVerdict, Phase, PhaseRecord, PhaseStatus, 
 
 /// Whether the record as it stands passes: no phase failed or was interrupted, and every check
 /// (the recovery objectives' among them, once judged) passed. The one rule of a drill's verdict:
-/// [`finish`] decides it with this when the record closes, and `--keep on-failure` reads it
+/// `finish` decides it with this when the record closes, and `--keep on-failure` reads it
 /// before teardown.
 pub fn passes(record: &DrillRecord) -> bool {
     !record.phases.iter().any(|p| matches!(p.status, PhaseStatus::Failed | PhaseStatus::Interrupted))

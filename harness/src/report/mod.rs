@@ -2,7 +2,6 @@
 //! renderer deciding nothing: `junit.xml`, `report.md`, `drill.json`, the pictures,
 //! `report.html` (report.md as a web page, the pictures inline) and `metrics.prom`, written once at the end, whatever happened (a drill that failed or was
 //! interrupted still leaves its reports), with the evidence (`crate::evidence`) over them.
-#![warn(missing_docs)]
 
 pub mod console;
 mod controls;

@@ -1,7 +1,5 @@
 //! Errors in scenario files, pointing at the file, line and column of the offending text.
 
-#![warn(missing_docs)]
-
 use std::path::PathBuf;
 
 use miette::{NamedSource, SourceSpan};

@@ -35,8 +35,6 @@
 //! Loading is parse, then resolve: the raw form (`raw`) mirrors the file and rejects unknown
 //! keys; resolving fills defaults and checks values. Every error names `file:line:col`.
 
-#![warn(missing_docs)]
-
 mod deadlines;
 mod discover;
 mod error;

@@ -1,8 +1,6 @@
 //! What the splitter hands out: statements (with their line and dump entry), meta-commands,
 //! COPY data, what the dump's comments say, and why a dump does not split.
 
-#![warn(missing_docs)]
-
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};

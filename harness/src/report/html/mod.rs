@@ -1,12 +1,12 @@
 //! `report.html`: report.md as one self-contained web page, to read in a browser or print to
 //! PDF for an auditor. It is made from report.md's own Markdown (so the two never say different
-//! things), parsed by pulldown-cmark with GFM tables and sanitised ([`sanitize`]: the Markdown
-//! carries text a hostile backup controls), inside a page of ours ([`page`], a maud template
+//! things), parsed by pulldown-cmark with GFM tables and sanitised (`sanitize`: the Markdown
+//! carries text a hostile backup controls), inside a page of ours (`page`, a maud template
 //! that fleet.html shares, text escaped by default): the styles inline (`style.css`), the drill's
 //! three charts drawn inline from their SVG text, no script and nothing to load, under a
 //! Content-Security-Policy that would stop anything that slipped through. The verdict is a green
 //! or red banner at the top; the main sections start new pages in print; the badges are symbols
-//! any font has ([`glyphs`]).
+//! any font has (`glyphs`).
 
 mod glyphs;
 mod sanitize;
