@@ -133,9 +133,17 @@ pub(crate) enum TargetError {
         #[source]
         source: UrlError,
     },
-    /// The server did not answer.
-    #[error("cannot connect to the server at {address}: {message} (hint: is it running, and reachable from here?)")]
-    Unreachable { address: String, message: String },
+    /// The server refused the connection, or pgdrill's query of what it may do.
+    #[error("cannot connect to the server at {address} (is it running, and reachable from here?)")]
+    Unreachable {
+        address: String,
+        /// The connection's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The server did not answer within the time a connection is given.
+    #[error("cannot connect to the server at {address}: no answer within {} s (hint: is it running, and reachable from here?)", waited.as_secs())]
+    Silent { address: String, waited: std::time::Duration },
     /// A client program (pg_restore) could not be run.
     #[error("{message}")]
     Tool { message: String },
@@ -159,8 +167,12 @@ pub(crate) enum TargetError {
         source: serde_json::Error,
     },
     /// Removing the target failed.
-    #[error("removing the target failed: {message}")]
-    Teardown { message: String },
+    #[error("removing the target failed")]
+    Teardown {
+        /// The server's error dropping what the drill created on it.
+        #[source]
+        source: sqlx::Error,
+    },
     /// Removing a container (a target's, a toolbox's) failed.
     #[error("removing the target failed")]
     RemoveContainer {
@@ -358,6 +370,7 @@ impl TargetError {
             | E::Secret { .. }
             | E::NotUrl { .. }
             | E::Unreachable { .. }
+            | E::Silent { .. }
             | E::Io { .. }
             | E::Task { .. }
             | E::RemoteEngine { .. }
@@ -409,8 +422,10 @@ mod tests {
         let exited = || TargetError::Exited { logs: "PANIC: could not locate a valid checkpoint record".into() };
         assert!(exited().says_nothing_of_the_backup(false), "a fresh cluster's server");
         assert!(!exited().says_nothing_of_the_backup(true), "a physical backup's own data");
-        let unreachable = TargetError::Unreachable { address: "127.0.0.1:1".into(), message: "refused".into() };
+        let unreachable = TargetError::Unreachable { address: "127.0.0.1:1".into(), source: sqlx::Error::PoolTimedOut };
         assert!(unreachable.says_nothing_of_the_backup(true));
+        let silent = TargetError::Silent { address: "127.0.0.1:1".into(), waited: std::time::Duration::from_secs(15) };
+        assert!(silent.says_nothing_of_the_backup(true));
         let room = DiskError::NoRoom { dir: "/tmp".into(), free: "1 GiB".into(), reserve: "2 GiB".into() };
         assert!(TargetError::Disk(room).says_nothing_of_the_backup(false), "the host's disk");
         let too_big = DiskError::WontFit { limit: "1GB".into(), what: "the data directory takes 3 GiB".into() };

@@ -15,13 +15,12 @@ use super::tools::find_bin_dir;
 use super::{Created, Programs, ProvisionContext, Target, TargetError};
 use crate::outcome::Isolation;
 use crate::pg::quote_ident;
-use crate::secret::{Redactor, Secret};
+use crate::secret::Secret;
 
 /// What teardown drops on the server.
 pub(crate) struct Running {
     admin: PgConnectOptions,
     created: Arc<Mutex<Created>>,
-    redactor: Redactor,
     /// Where the admin connection string comes from, and its parts: for keeping the database.
     url: super::kept::UrlSource,
     host: String,
@@ -108,7 +107,7 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
     let admin = Admin::read(spec, ctx)?;
     let (user, address) = (admin.user.clone(), format!("{}:{}", admin.host, admin.port));
     (ctx.progress)(&format!("connecting to {address}"));
-    let powers = powers_of(&admin.options, &address, ctx).await?;
+    let powers = powers_of(&admin.options, &address).await?;
     let dangers = powers.over_the_machine();
     if !dangers.is_empty() && ctx.trusted.is_none() {
         return Err(TargetError::Untrusted {
@@ -130,7 +129,6 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
     let running = Running {
         admin: admin.options,
         created: created.clone(),
-        redactor: ctx.redactor.clone(),
         url: super::kept::UrlSource::of(&spec.url),
         host: admin.host.clone(),
         port: admin.port,
@@ -161,17 +159,15 @@ pub(crate) async fn provision(spec: &ServerSpec, ctx: &ProvisionContext<'_>) -> 
 }
 
 /// What pgdrill's role may do on the server at `address`, read over the admin connection.
-async fn powers_of(admin: &PgConnectOptions, address: &str, ctx: &ProvisionContext<'_>) -> Result<Powers, TargetError> {
+async fn powers_of(admin: &PgConnectOptions, address: &str) -> Result<Powers, TargetError> {
     let mut conn = tokio::time::timeout(Duration::from_secs(15), PgConnection::connect_with(admin))
         .await
-        .map_err(|_| TargetError::Unreachable { address: address.to_owned(), message: "no answer within 15 s".into() })?
-        .map_err(|e| TargetError::Unreachable {
-            address: address.to_owned(),
-            message: ctx.redactor.redact(&e.to_string()),
-        })?;
-    let powers: Powers = sqlx::query_as(POWERS_SQL).fetch_one(&mut conn).await.map_err(|e| {
-        TargetError::Unreachable { address: address.to_owned(), message: ctx.redactor.redact(&e.to_string()) }
-    })?;
+        .map_err(|_| TargetError::Silent { address: address.to_owned(), waited: Duration::from_secs(15) })?
+        .map_err(|source| TargetError::Unreachable { address: address.to_owned(), source })?;
+    let powers: Powers = sqlx::query_as(POWERS_SQL)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|source| TargetError::Unreachable { address: address.to_owned(), source })?;
     conn.close().await.ok();
     Ok(powers)
 }
@@ -335,7 +331,7 @@ impl Running {
         if created.databases.is_empty() && created.roles.is_empty() {
             return Ok("nothing was created on the server".into());
         }
-        let fail = |e: sqlx::Error| TargetError::Teardown { message: self.redactor.redact(&e.to_string()) };
+        let fail = |source: sqlx::Error| TargetError::Teardown { source };
         let mut conn = PgConnection::connect_with(&self.admin).await.map_err(fail)?;
         for db in &created.databases {
             conn.execute(sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(db))))

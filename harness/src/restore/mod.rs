@@ -20,8 +20,19 @@ use crate::dump::Entry;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RestoreError {
     /// Connecting to the target failed.
-    #[error("cannot connect to database `{database}` on the target: {message}")]
-    Connect { database: String, message: String },
+    #[error("cannot connect to database `{database}` on the target")]
+    Connect {
+        database: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A setting of the dump's could not be applied on a restore connection.
+    #[error("cannot apply `{setting}` on a restore connection")]
+    Setting {
+        setting: String,
+        #[source]
+        source: sqlx::Error,
+    },
     /// A statement of the dump failed on the target.
     #[error("{0}")]
     Statement(Box<StatementFailure>),

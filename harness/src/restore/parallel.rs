@@ -102,10 +102,9 @@ impl Pool {
         });
         let mut workers = Vec::with_capacity(jobs);
         for _ in 0..jobs {
-            let conn = PgConnection::connect_with(&options).await.map_err(|e| RestoreError::Connect {
-                database: database.clone(),
-                message: redactor.redact(&e.to_string()),
-            })?;
+            let conn = PgConnection::connect_with(&options)
+                .await
+                .map_err(|source| RestoreError::Connect { database: database.clone(), source })?;
             workers.push(tokio::spawn(work(conn, rx.clone(), shared.clone(), redactor.clone())));
         }
         Ok(Pool { tx: Some(tx), workers, shared, group: None })
@@ -212,12 +211,9 @@ async fn run(
 ) -> Result<(), RestoreError> {
     if !applied.as_ref().is_some_and(|a| Arc::ptr_eq(a, &message.settings)) {
         for setting in message.settings.iter() {
-            conn.execute(sqlx::raw_sql(setting)).await.map_err(|e| {
-                RestoreError::Read(format!(
-                    "cannot apply `{setting}` on a restore connection: {}",
-                    redactor.redact(&e.to_string())
-                ))
-            })?;
+            conn.execute(sqlx::raw_sql(setting))
+                .await
+                .map_err(|source| RestoreError::Setting { setting: setting.to_string(), source })?;
         }
         *applied = Some(message.settings.clone());
     }

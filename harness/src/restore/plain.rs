@@ -102,7 +102,7 @@ pub(super) async fn run(
     let mut session = Session {
         target,
         redactor,
-        conn: connect(target, database, redactor).await?,
+        conn: connect(target, database).await?,
         database: database.to_owned(),
         restricted: None,
         stats: RestoreStats { jobs: jobs.max(1), ..RestoreStats::default() },
@@ -147,10 +147,10 @@ pub(super) async fn run(
     Ok(RestoreStats { database, ..stats })
 }
 
-async fn connect(target: &Target, database: &str, redactor: &Redactor) -> Result<PgConnection, RestoreError> {
+async fn connect(target: &Target, database: &str) -> Result<PgConnection, RestoreError> {
     PgConnection::connect_with(&target.restore_options(database))
         .await
-        .map_err(|e| RestoreError::Connect { database: database.to_owned(), message: redactor.redact(&e.to_string()) })
+        .map_err(|source| RestoreError::Connect { database: database.to_owned(), source })
 }
 
 struct Session<'a> {
@@ -468,7 +468,7 @@ impl Session<'_> {
             "connect" | "c" => {
                 let database = crate::dump::scan::connect_database(args)
                     .ok_or_else(|| meta_err(format!("cannot read the database in `\\{command} {args}`")))?;
-                let conn = connect(self.target, &database, self.redactor).await?;
+                let conn = connect(self.target, &database).await?;
                 let old = std::mem::replace(&mut self.conn, conn);
                 old.close().await.ok();
                 self.database = database;
