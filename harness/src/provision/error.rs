@@ -133,6 +133,13 @@ pub(crate) enum TargetError {
         #[source]
         source: UrlError,
     },
+    /// sqlx does not take the server's connection string (its cause may quote it: the string is
+    /// a registered secret, masked when shown).
+    #[error("the server's connection string is not one sqlx takes")]
+    NotOptions {
+        #[source]
+        source: sqlx::Error,
+    },
     /// The server refused the connection, or pgdrill's query of what it may do.
     #[error("cannot connect to the server at {address} (is it running, and reachable from here?)")]
     Unreachable {
@@ -369,6 +376,7 @@ impl TargetError {
             | E::Config { .. }
             | E::Secret { .. }
             | E::NotUrl { .. }
+            | E::NotOptions { .. }
             | E::Unreachable { .. }
             | E::Silent { .. }
             | E::Io { .. }

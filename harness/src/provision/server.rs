@@ -67,10 +67,7 @@ impl Admin {
         let ssl_text = query("sslmode").unwrap_or_else(|| "prefer".into());
         let ssl_mode: PgSslMode =
             ssl_text.parse().map_err(|_| TargetError::Config { message: format!("unknown sslmode `{ssl_text}`") })?;
-        let options: PgConnectOptions = url
-            .expose()
-            .parse()
-            .map_err(|e: sqlx::Error| TargetError::Config { message: ctx.redactor.redact(&e.to_string()) })?;
+        let options: PgConnectOptions = url.expose().parse().map_err(|source| TargetError::NotOptions { source })?;
         Ok(Admin {
             options: options.application_name("pgdrill"),
             password,
