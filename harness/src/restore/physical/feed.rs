@@ -219,7 +219,10 @@ fn short(segment: &Archived) -> StageError {
 }
 
 fn truncated(len: u64, size: u64) -> String {
-    format!("is {len} bytes long; a segment of this cluster is {size} (a truncated copy?)")
+    match len > size {
+        true => format!("is {len} bytes long or more; a segment of this cluster is {size} (not a segment of it)"),
+        false => format!("is {len} bytes long; a segment of this cluster is {size} (a truncated copy?)"),
+    }
 }
 
 /// The segment's decompressed content, and whether it was compressed.
@@ -284,8 +287,9 @@ fn give_segment(
         .open(&partial)
         .map_err(io("create", &partial))?;
     let copied = match plain(segment, system_id, size) {
-        // Uncompressed, and no SHA-1 to compute: copied by the kernel.
-        Ok(Some(mut from)) => std::io::copy(&mut from, &mut { file }).map_err(io("copy", &segment.path)),
+        // Uncompressed, and no SHA-1 to compute: copied by the kernel, a byte past a segment at
+        // most (a longer file is no segment of this cluster).
+        Ok(Some(from)) => std::io::copy(&mut from.take(size + 1), &mut { file }).map_err(io("copy", &segment.path)),
         Ok(None) => copy_read(segment, file, system_id, size),
         Err(e) => Err(e),
     }
@@ -324,7 +328,9 @@ fn plain(segment: &Archived, system_id: u64, size: u64) -> Result<Option<std::fs
 }
 
 /// Copies the segment into `file` as read (decompressed), its header checked first and the
-/// SHA-1 a repository recorded for it compared at the end: the bytes copied.
+/// SHA-1 a repository recorded for it compared at the end: the bytes copied. At most a byte more
+/// than a segment is decompressed: a small file that inflates without end (a compression bomb
+/// in a hostile archive) is found too long there, not after it has filled the disk.
 fn copy_read(segment: &Archived, file: std::fs::File, system_id: u64, size: u64) -> Result<u64, StageError> {
     let (mut reader, _) = open(segment)?;
     let mut head = [0u8; 40];
@@ -336,7 +342,8 @@ fn copy_read(segment: &Archived, file: std::fs::File, system_id: u64, size: u64)
     };
     let copied = (|| {
         out.write_all(&head)?;
-        let copied = std::io::copy(&mut reader, &mut out)? + head.len() as u64;
+        let rest = size.saturating_sub(head.len() as u64) + 1;
+        let copied = std::io::copy(&mut (&mut reader).take(rest), &mut out)? + head.len() as u64;
         out.inner.flush()?;
         Ok::<_, std::io::Error>(copied)
     })()

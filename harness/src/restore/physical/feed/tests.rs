@@ -16,6 +16,42 @@ fn segment_bytes(system_id: u64, page_address: u64, size: u64) -> Vec<u8> {
     page
 }
 
+/// A segment whose header is right but that goes on past a segment's length, compressed (a
+/// small file that inflates to many segments) or not: refused as too long, having read no more
+/// than a segment and a byte of it, and nothing left in pg_wal.
+#[test]
+fn a_segment_longer_than_a_segment_is_refused_without_reading_it_all() {
+    use std::io::Write;
+    let size = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let pg_wal = dir.path().join("pg_wal");
+    std::fs::create_dir(&pg_wal).unwrap();
+    let name = "000000010000000000000003";
+    let mut bytes = segment_bytes(42, 3 * size, size);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&bytes).unwrap();
+    let zeros = vec![0u8; size as usize];
+    // 64 segments' worth of zeros after it: about 64 KiB compressed.
+    for _ in 0..64 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    let bomb = dir.path().join(format!("{name}.gz"));
+    std::fs::write(&bomb, encoder.finish().unwrap()).unwrap();
+    assert!(std::fs::metadata(&bomb).unwrap().len() < size, "a small file");
+    let inflating = Archived { name: name.to_owned(), path: bomb, sha1: None };
+    let error = give_segment(&inflating, &pg_wal, 42, size, None).unwrap_err().to_string();
+    let too_long =
+        format!("is {} bytes long or more; a segment of this cluster is {size} (not a segment of it)", size + 1);
+    assert!(error.contains(&too_long), "{error}");
+    bytes.extend_from_slice(&zeros);
+    let plain = dir.path().join(name);
+    std::fs::write(&plain, &bytes).unwrap();
+    let longer = Archived { name: name.to_owned(), path: plain, sha1: None };
+    let error = give_segment(&longer, &pg_wal, 42, size, None).unwrap_err().to_string();
+    assert!(error.contains(&too_long), "{error}");
+    assert_eq!(std::fs::read_dir(&pg_wal).unwrap().count(), 0, "nothing given, no partial file left");
+}
+
 #[test]
 fn a_segment_is_given_only_if_it_is_what_its_name_says() {
     let size = 1 << 20;
