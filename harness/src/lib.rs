@@ -55,6 +55,7 @@ mod deadline;
 mod disk;
 mod evidence;
 mod field;
+mod follow;
 mod init;
 mod journal;
 mod kube;

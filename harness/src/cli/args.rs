@@ -323,6 +323,33 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: Option<snapshots::SnapshotsCommand>,
     },
+    /// Keep a physical backup's standby replaying its WAL archive as it grows, each segment
+    /// replayed recorded in a ledger: continuous proof of the archive.
+    ///
+    /// Restores and verifies the base backup as a drill does, then never promotes it: every
+    /// segment archived later is replayed within seconds and recorded in STATE/ledger.jsonl
+    /// (append-only, chained by digests); STATE/follow.prom says the proof lag and the faults (a
+    /// gap, a segment that does not replay, a later timeline, an archive that cannot be listed).
+    /// Runs until interrupted (or `--for`); run again with the same --state, it restores the
+    /// base backup again and goes on where the ledger ends. Exits 0 when stopped with no fault
+    /// standing.
+    Follow {
+        /// The scenario of a base backup with `[source] wal_archive` (a folder).
+        #[arg(value_name = "SCENARIO")]
+        scenario: PathBuf,
+        /// The follower's state folder: its ledger and metrics (kept between runs).
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// Stop after this long (e.g. `1h`) [default: until interrupted].
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        run_for: Option<std::time::Duration>,
+        /// How long a segment may be missing while a later one is archived before that is a gap.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        gap_after: std::time::Duration,
+        /// Write the follower's drill report (when it stops) under DIR/<scenario>/<UTC timestamp>/.
+        #[arg(long, value_name = "DIR", default_value = "reports")]
+        reports: PathBuf,
+    },
     /// The agent of a pod's server container: starts PostgreSQL's server over the data volume as
     /// the pgdrill container beside it asks (`run --target pod`), through `DIR/agent.sock`.
     PodServer {

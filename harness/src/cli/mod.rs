@@ -176,6 +176,20 @@ async fn main() -> ExitCode {
             init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version, like }).await
         }
         Command::Validate { scenarios } => validate(&scenarios),
+        Command::Follow { scenario, state, run_for, gap_after, reports } => {
+            let (stop, signal) = interrupts();
+            let follow = crate::follow::FollowOptions { state, gap_after, stop, run_for };
+            let options = DrillOptions { reports_root: reports, follow: Some(follow), ..DrillOptions::default() };
+            let reporters: Vec<Box<dyn crate::outcome::Reporter>> = vec![Box::new(Console::new(false))];
+            // The signal stops the follow, which then tears down and writes its report.
+            let outcome = drill::run(&scenario, &options, reporters, CancellationToken::new()).await;
+            let number = signal.load(Ordering::SeqCst);
+            match crate::outcome::passes(&outcome.record) {
+                true => Exit::Pass.into(),
+                false if number != 0 && outcome.record.phases.iter().all(|p| p.error.is_none()) => Exit::Signal(number as u8).into(),
+                false => Exit::Fail.into(),
+            }
+        }
         Command::Fingerprint(args) => Exit::pass_if(fingerprint::run(args).await).into(),
         Command::Kube(args) => kube::run(&args),
         Command::Report(ReportCommand::Merge(args)) => merge::run(&args).await,

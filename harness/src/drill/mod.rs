@@ -5,6 +5,7 @@
 
 mod after;
 mod dump;
+mod follow;
 mod fresh;
 mod limits;
 mod onepass;
@@ -87,7 +88,12 @@ pub async fn run(
                 api_done: AtomicUsize::new(0),
                 baseline_out: options.baseline_out.clone(),
                 inspect: options.inspect.clone(),
-                limits: Limits::new(scenario.deadlines, scenario.objectives.rto, started),
+                limits: match options.follow {
+                    // A follower's restore phase lasts until it is stopped, and promotes nothing.
+                    Some(_) => Limits::new(scenario.deadlines.following(), None, started),
+                    None => Limits::new(scenario.deadlines, scenario.objectives.rto, started),
+                },
+                follow: options.follow.clone(),
                 // A baseline or `init` reads a restore of its own, and keeps none.
                 snapshots: snapshot::options(options.snapshots.as_ref(), scenario.snapshot).filter(|_| !capturing),
                 snapshot_state: Default::default(),
@@ -114,6 +120,12 @@ fn load(path: &Path, options: &DrillOptions) -> Result<Scenario, ScenarioError> 
     scenario.restore.create_missing_roles = options.inspect.is_some();
     if let Some(backup) = &options.backup {
         scenario.override_backup(backup);
+    }
+    // A follower's standby is never promoted: nothing of the checks' runs on it.
+    if options.follow.is_some() {
+        scenario.recovery.following = true;
+        scenario.checks.clear();
+        scenario.app = None;
     }
     if let Some(globals) = &options.globals {
         scenario.restore.globals = Some(globals.clone());
@@ -289,6 +301,8 @@ struct Drill<'a> {
     /// Whether a dump is verified whole before its restore (`--verify-first`, `[source]
     /// verify = "first"`), rather than by its restore's read.
     verify_first: bool,
+    /// A follower's (`pgdrill follow`): its restore phase replays the archive until stopped.
+    follow: Option<crate::follow::FollowOptions>,
 }
 
 impl Drill<'_> {

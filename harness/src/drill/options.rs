@@ -49,6 +49,9 @@ pub struct DrillOptions {
     /// The drill's share of the budget of drills run at once (`--jobs`): its target's default
     /// memory, disk and processes.
     pub(crate) share: Option<crate::budget::Share>,
+    /// Keep the standby replaying the archive as it grows instead of promoting it (`pgdrill
+    /// follow`): the restore phase lasts until it is stopped.
+    pub(crate) follow: Option<crate::follow::FollowOptions>,
 }
 
 /// When a drill leaves its target running for someone to look into (`--keep`).
@@ -102,6 +105,7 @@ impl Default for DrillOptions {
             signing: None,
             on_pod: false,
             share: None,
+            follow: None,
         }
     }
 }

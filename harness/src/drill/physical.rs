@@ -41,6 +41,11 @@ impl Drill<'_> {
         self.phase(Phase::Preflight, preflight).await?;
         let target = self.phase(Phase::Provision, self.provision(cleanup, backup, Some(&prepared.data), None)).await?;
         let data = target.disk.as_ref().map(|d| d.live.clone());
+        if let Some(follow) = &self.follow {
+            self.follow(follow, &target, backup, &mut prepared, data.as_deref()).await;
+            prepared.close().await;
+            return None;
+        }
         let database = self.scenario.target.database.clone();
         let recovery = async {
             let start = prepared.recovery_start(&self.scenario.recovery, data.as_deref()).map_err(PhaseError::error)?;

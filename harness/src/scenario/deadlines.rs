@@ -43,6 +43,13 @@ impl Default for Deadlines {
 }
 
 impl Deadlines {
+    /// These, for a follower (`pgdrill follow`): its restore phase lasts until it is stopped (a
+    /// hundred years stands for no deadline).
+    pub(crate) fn following(self) -> Deadlines {
+        let forever = Duration::from_secs(100 * 365 * 24 * 3600);
+        Deadlines { restore: Deadline::new(forever, "pgdrill follow --for"), ..self }
+    }
+
     /// Every phase's deadline added up: the longest a drill of the scenario may take before its
     /// teardown.
     pub(crate) fn total(&self) -> std::time::Duration {

@@ -19,6 +19,9 @@ pub(crate) struct RecoverySpec {
     pub(crate) wal_window: Option<u64>,
     /// Which timeline recovery follows.
     pub(crate) timeline: TimelineChoice,
+    /// Never promoted: the standby replays the archive as it grows (`pgdrill follow`, never a
+    /// scenario's key), and each segment given is kept with its digest for the ledger.
+    pub(crate) following: bool,
 }
 
 /// The archived WAL `pg_wal` holds ahead of replay when the scenario does not say.
@@ -32,6 +35,7 @@ impl Default for RecoverySpec {
             timeout: Duration::from_secs(30 * 60),
             wal_window: Some(DEFAULT_WAL_WINDOW),
             timeline: TimelineChoice::Latest,
+            following: false,
         }
     }
 }
@@ -165,7 +169,7 @@ pub(super) fn resolve_recovery(r: raw::RawRecovery) -> Result<RecoverySpec, Fiel
             }
         },
     };
-    Ok(RecoverySpec { target, inclusive: r.inclusive.unwrap_or(true), timeout, wal_window, timeline })
+    Ok(RecoverySpec { target, inclusive: r.inclusive.unwrap_or(true), timeout, wal_window, timeline, following: false })
 }
 
 /// A recovery target time that is not one.

@@ -352,6 +352,7 @@ mod tests {
             previous_kind: None,
             may_keep: false,
             verify_first: false,
+            follow: None,
         }
     }
 

@@ -11,9 +11,8 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Arc;
 
 use super::stage::StageError;
 use crate::source::physical::WalArchive;
@@ -40,6 +39,9 @@ pub(crate) struct Feed {
     owner: Option<Ids>,
     stats: FeedStats,
     decrypt: Option<Decrypt>,
+    /// What was given since last taken, with its digest (a follower's ledger records it), when
+    /// asked for ([`Feed::keep_digests`]).
+    digests: Option<Vec<Given>>,
 }
 
 /// What a feed gave.
@@ -79,7 +81,35 @@ impl Feed {
             owner,
             stats: FeedStats::default(),
             decrypt,
+            digests: None,
         }
+    }
+
+    /// From now on, each segment given is kept with its SHA-256 and when it was archived, until
+    /// taken ([`Feed::take_given`]).
+    pub(crate) fn keep_digests(&mut self) {
+        self.digests.get_or_insert_with(Vec::new);
+    }
+
+    /// What was given since the last call (with [`Feed::keep_digests`]).
+    pub(crate) fn take_given(&mut self) -> Vec<Given> {
+        self.digests.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Segments archived since the feed was planned, to give after those it holds: each must
+    /// follow the last one planned (a follower lists the archive again and again).
+    pub(crate) fn extend(&mut self, more: Vec<Archived>) {
+        for archived in more {
+            let Some(segment) = Segment::parse(&archived.name, self.segment_size) else { continue };
+            if self.plan.last().is_none_or(|(last, _)| segment.number == last + 1) {
+                self.plan.push((segment.number, archived));
+            }
+        }
+    }
+
+    /// The last segment planned (given, or to give), if any.
+    pub(crate) fn planned_through(&self) -> Option<&Archived> {
+        self.plan.last().map(|(_, a)| a)
     }
 
     /// Whether every segment was given.
@@ -141,6 +171,9 @@ impl Feed {
                     given?
                 }
             };
+            if let Some(digests) = self.digests.as_mut() {
+                digests.push(Given::of(*number, segment, &pg_wal.join(&segment.name), bytes)?);
+            }
             self.given.push_back((*number, segment.name.clone()));
             self.stats.segments += 1;
             self.stats.bytes += bytes;
@@ -159,6 +192,32 @@ impl Feed {
         let filled = self.fill(pg_wal, None, through);
         self.window = window;
         filled
+    }
+}
+
+/// A segment given to recovery, as a follower's ledger records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Given {
+    pub number: u64,
+    pub name: String,
+    /// Its length, decompressed (a segment's).
+    pub bytes: u64,
+    /// The SHA-256 of what recovery was given (the segment decompressed).
+    pub sha256: String,
+    /// When the archive's file was last written (the store's time): when it was archived.
+    pub archived_at: Option<std::time::SystemTime>,
+}
+
+impl Given {
+    /// `segment` as given into `file` (in `pg_wal`, not yet replayed: the server removes no
+    /// segment ahead of replay).
+    fn of(number: u64, segment: &Archived, file: &Path, bytes: u64) -> Result<Given, StageError> {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        let mut read = std::fs::File::open(file).map_err(io("read", file))?;
+        std::io::copy(&mut read, &mut hasher).map_err(io("read", file))?;
+        let archived_at = std::fs::metadata(&segment.path).and_then(|m| m.modified()).ok();
+        Ok(Given { number, name: segment.name.clone(), bytes, sha256: hex::encode(hasher.finalize()), archived_at })
     }
 }
 
@@ -386,94 +445,9 @@ impl<W: Write> Write for Sha1Writer<W> {
     }
 }
 
-/// A [`Feed`] on a thread of its own, keeping its window ahead of the replay position it is
-/// told; it stops on the first segment it cannot give (the recovery's wait then fails with it).
-pub(crate) struct Feeder {
-    positions: Option<mpsc::Sender<u64>>,
-    shared: Arc<Mutex<Shared>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    segment_size: u64,
-}
+mod feeder;
 
-#[derive(Debug, Default)]
-struct Shared {
-    done: bool,
-    through: Option<u64>,
-    error: Option<StageError>,
-    stats: FeedStats,
-}
-
-impl Feeder {
-    /// Starts feeding `pg_wal`.
-    pub(crate) fn start(mut feed: Feed, pg_wal: PathBuf) -> std::io::Result<Feeder> {
-        let (tx, rx) = mpsc::channel::<u64>();
-        let shared = Arc::new(Mutex::new(Shared {
-            done: feed.done(),
-            through: feed.given_through(),
-            error: None,
-            stats: feed.stats(),
-        }));
-        let segment_size = feed.segment_size;
-        let state = shared.clone();
-        let thread = std::thread::Builder::new().name("pgdrill-wal-feed".into()).spawn(move || {
-            let mut replaying = None;
-            loop {
-                let filled = feed.fill(&pg_wal, replaying, None);
-                if let Ok(mut state) = state.lock() {
-                    state.stats = feed.stats();
-                    state.done = feed.done();
-                    state.through = feed.given_through();
-                    if let Err(e) = filled {
-                        state.error = Some(e);
-                        return;
-                    }
-                }
-                match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(number) => replaying = Some(rx.try_iter().last().unwrap_or(number)),
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                }
-            }
-        })?;
-        Ok(Feeder { positions: Some(tx), shared, thread: Some(thread), segment_size })
-    }
-
-    /// Replay is at `lsn` (the end of the last record replayed): the segment that record ends in
-    /// is kept, and the window counted from it. When the record is a switch, `lsn` is the next
-    /// segment's start, and the server still reads the record again when it is promoted (its
-    /// end of recovery finds where WAL ends from it): removed, that segment fails the promotion.
-    pub(crate) fn replayed(&self, lsn: u64) {
-        if let Some(tx) = &self.positions {
-            let _ = tx.send(lsn.saturating_sub(1) / self.segment_size.max(1));
-        }
-    }
-
-    /// Why it stopped giving segments, once (taken).
-    pub(crate) fn failed(&self) -> Option<StageError> {
-        self.shared.lock().ok()?.error.take()
-    }
-
-    /// Whether every segment was given.
-    pub(crate) fn done(&self) -> bool {
-        self.shared.lock().is_ok_and(|s| s.done)
-    }
-
-    /// Whether the segment after the one holding `lsn` was given (or every segment was): a
-    /// standby waiting for WAL there is not waiting for the feed.
-    pub(crate) fn gave_past(&self, lsn: u64) -> bool {
-        let segment = lsn / self.segment_size.max(1);
-        self.shared.lock().is_ok_and(|s| s.done || s.through.is_some_and(|t| t > segment))
-    }
-
-    /// Stops the thread (it finishes the segment it is giving) and returns what it gave.
-    pub(crate) fn stop(mut self) -> FeedStats {
-        self.positions = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        self.shared.lock().map(|s| s.stats).unwrap_or_default()
-    }
-}
+pub(crate) use feeder::Feeder;
 
 #[cfg(test)]
 mod tests;

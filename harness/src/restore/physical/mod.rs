@@ -167,6 +167,23 @@ pub(crate) struct Request<'a> {
     pub progress: &'a (dyn Fn(&str) + Send + Sync),
 }
 
+/// A prepared backup's archive as a follower replays it ([`Prepared::following`]).
+pub(crate) struct Following {
+    /// Gives the archive's segments to `pg_wal`, with their digests, and takes later ones.
+    pub feeder: Feeder,
+    /// The archive's folder, listed again and again.
+    pub archive: std::path::PathBuf,
+    pub segment_size: u64,
+    /// The timeline replay follows.
+    pub timeline: u32,
+    /// The segment recovery starts in, and the last one planned for the feed.
+    pub first: u64,
+    pub planned: u64,
+    /// The segment the backup starts in, by name, and the system it belongs to.
+    pub start_segment: String,
+    pub system_id: u64,
+}
+
 /// A backup staged and verified, ready for its target.
 pub(crate) struct Prepared {
     pub backup: BaseBackup,
@@ -239,6 +256,37 @@ impl Prepared {
             given_peak: self.given.peak,
             feeder,
             pauses_at_target: self.pauses_at_target,
+        })
+    }
+
+    /// What a follower needs of it (`pgdrill follow`): the feed of its archive on a thread that
+    /// takes the segments archived later, given to the target's `pg_wal` (its data directory on
+    /// this machine, `data`), and where that archive is.
+    pub(crate) fn following(&mut self, data: Option<&Path>) -> Result<Following, PrepareError> {
+        let no = |why: &str| PrepareError::Scenario(why.to_owned());
+        let archive = self.archive.as_ref().ok_or_else(|| no("a follower replays a WAL archive: give `[source] wal_archive`"))?;
+        let data = data.ok_or_else(|| no("the target's data directory is not on this machine: its archived WAL cannot be given to it"))?;
+        let feed = self.feed.take().ok_or_else(|| no("the backup's archive was given whole already"))?;
+        let size = self.control.segment_size.max(1);
+        let start = backup::wal::parse_lsn(&self.backup.label.start_lsn).unwrap_or_default() / size;
+        let planned = feed
+            .planned_through()
+            .and_then(|a| backup::wal::Segment::parse(&a.name, size))
+            .map_or(start.saturating_sub(1), |s| s.number);
+        let feeder = Feeder::follow(feed, data.join("pg_wal")).map_err(|source| StageError::Io {
+            action: "start a thread for",
+            path: "the WAL feed".into(),
+            source,
+        })?;
+        Ok(Following {
+            feeder,
+            archive: archive.dir.clone(),
+            segment_size: size,
+            timeline: archive.path.target,
+            first: start,
+            planned,
+            start_segment: self.backup.label.start_segment.clone(),
+            system_id: self.control.system_id,
         })
     }
 

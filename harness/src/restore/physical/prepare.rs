@@ -218,8 +218,7 @@ async fn check(
     let feed = match read.archive {
         Some(archive) => {
             let decrypt = read.encrypted.map(|r| r.decrypt(request.work.join("decrypted")));
-            let window = request.recovery.wal_window;
-            Some(first_feed(archive, data, staged.system_id, end, tools.user, decrypt, window).await?)
+            Some(first_feed(archive, data, staged.system_id, end, tools.user, decrypt, request.recovery).await?)
         }
         None => None,
     };
@@ -311,7 +310,7 @@ fn data_folder(work: &Path) -> Result<std::path::PathBuf, PrepareError> {
 /// Every archived segment's first page now; the timelines' history files and the segments
 /// through the backup's end (`end`) into pg_wal, where pg_verifybackup reads the WAL the backup
 /// needs and the server becomes consistent; the feed of the rest ([`window`] gives the first
-/// of it before the server starts).
+/// of it before the server starts), keeping digests from the first segment for a follower.
 async fn first_feed(
     archive: &WalArchive,
     data: &Path,
@@ -319,9 +318,10 @@ async fn first_feed(
     end: Option<u64>,
     owner: Ids,
     decrypt: Option<feed::Decrypt>,
-    window: Option<u64>,
+    spec: &crate::scenario::RecoverySpec,
 ) -> Result<Feed, PrepareError> {
     let (archive, pg_wal) = (archive.clone(), data.join("pg_wal"));
+    let (window, following) = (spec.wal_window, spec.following);
     blocking(move || {
         // An encrypted repository's segments are read whole as they are given (pgBackRest
         // decrypts each); its archive.info already names the cluster they belong to.
@@ -330,6 +330,9 @@ async fn first_feed(
         }
         feed::give_histories(&archive, &pg_wal, Some(owner))?;
         let mut feed = Feed::new(&archive, system_id, window, Some(owner), decrypt);
+        if following {
+            feed.keep_digests();
+        }
         feed.fill_through(&pg_wal, end)?;
         Ok(feed)
     })

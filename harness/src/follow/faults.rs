@@ -1,0 +1,96 @@
+//! What keeps a follower from proving the archive, named: each fault is said when it is found
+//! and when it clears, counted in the metrics by kind, and the follower stays at the last good
+//! point meanwhile (it never gives replay a segment past one it could not).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A fault, by what it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// A segment is missing while a later one was archived, for longer than the deadline.
+    Gap { missing: String, later: String, waited: Duration },
+    /// A segment could not be given to replay (not a segment of this cluster, truncated, changed
+    /// since a repository recorded it, unreadable).
+    Refused { problem: String },
+    /// Replay stopped inside a segment it was given, the next one given too: what follows does
+    /// not read as WAL records.
+    Unreadable { segment: String, lsn: String },
+    /// A later timeline's history is in the archive: the follower stays on its own.
+    Timeline { followed: u32, later: u32 },
+    /// The archive cannot be listed.
+    Store { problem: String },
+}
+
+impl Fault {
+    /// Every kind, for metrics that say 0 of each kind not standing.
+    pub(crate) const KINDS: [&'static str; 5] = ["gap", "refused", "unreadable", "timeline", "store"];
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Gap { missing, later, waited } => write!(
+                f,
+                "gap: segment {missing} is not in the archive {} s after {later} was (the follower waits before it; hint: a lost upload? the archive can be restored only to the segment before)",
+                waited.as_secs()
+            ),
+            Fault::Refused { problem } => write!(f, "refused: {problem} (the follower waits before it)"),
+            Fault::Unreadable { segment, lsn } => write!(
+                f,
+                "unreadable: replay stopped at {lsn} in segment {segment}, and the segment after it was given: the WAL there does not read as valid records (a damaged segment? the follower waits before it)"
+            ),
+            Fault::Timeline { followed, later } => write!(
+                f,
+                "timeline: the archive holds timeline {later}'s history, and this follower replays timeline {followed} (a promoted server or a restore wrote it; hint: follow a base backup of the new timeline)"
+            ),
+            Fault::Store { problem } => write!(f, "store: the archive cannot be listed: {problem}"),
+        }
+    }
+}
+
+/// The faults standing, each with when it was first found.
+#[derive(Default)]
+pub(crate) struct Faults {
+    standing: BTreeMap<&'static str, (Fault, Instant)>,
+    /// Every fault found since the follower started.
+    pub found: usize,
+}
+
+impl Faults {
+    /// Sets the fault of `kind` standing now: `Some` raises it (said when it is new or
+    /// different), `None` clears it (said when it stood). `say` gets each line.
+    pub(crate) fn set(&mut self, kind: &'static str, now: Option<Fault>, say: &dyn Fn(String)) {
+        match (now, self.standing.get(kind)) {
+            (Some(fault), Some((standing, _))) if same(&fault, standing) => {}
+            (Some(fault), _) => {
+                say(format!("FAULT {fault}"));
+                self.found += 1;
+                self.standing.insert(kind, (fault, Instant::now()));
+            }
+            (None, Some((standing, since))) => {
+                say(format!("cleared after {} s: {standing}", since.elapsed().as_secs()));
+                self.standing.remove(kind);
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// The faults standing.
+    pub(crate) fn standing(&self) -> impl Iterator<Item = &Fault> {
+        self.standing.values().map(|(f, _)| f)
+    }
+
+    /// Whether a fault of `kind` stands.
+    pub(crate) fn stands(&self, kind: &str) -> bool {
+        self.standing.contains_key(kind)
+    }
+}
+
+/// The same fault, but for how long it has been waited for.
+fn same(a: &Fault, b: &Fault) -> bool {
+    match (a, b) {
+        (Fault::Gap { missing, later, .. }, Fault::Gap { missing: m, later: l, .. }) => missing == m && later == l,
+        _ => a == b,
+    }
+}

@@ -1,0 +1,376 @@
+//! `pgdrill follow`: a physical backup's standby kept replaying its archive as it grows, never
+//! promoted, each segment it replays recorded in a ledger (`ledger`) with its digest, when it was
+//! archived and when replay passed it. A drill restores and verifies the base backup as usual
+//! (fetch, verify, preflight, provision); its restore phase is the follow, until it is stopped.
+//!
+//! Every look (a quarter of a second) reads where replay is and records the segments it passed;
+//! every second the archive is listed again (`archive`): the segments archived since are given to
+//! the feed in order, a segment missing before a later one is a gap once the deadline passes, and
+//! the oldest segment not yet replayed gives the proof lag. What keeps replay from going on is a
+//! fault, named and said (`faults`); the follower never skips a segment, it waits before it.
+//! `follow.prom` (`metrics`) is written at each look of the archive.
+
+mod archive;
+mod faults;
+pub(crate) mod ledger;
+mod metrics;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::provision::{Target, TargetError};
+use crate::restore::physical::Following;
+use crate::restore::physical::feed::Given;
+use crate::source::physical::wal::{self, Segment};
+use faults::{Fault, Faults};
+use ledger::{Ledger, LedgerError, Line, Recorded};
+
+/// How often replay is looked at.
+const POLL: Duration = Duration::from_millis(250);
+
+/// How often the archive is listed again.
+const LOOK: Duration = Duration::from_secs(1);
+
+/// How long replay may wait at one place inside a segment, the next one given, before that is a
+/// fault (the WAL after it does not read).
+const STALLED: Duration = Duration::from_secs(3);
+
+/// The wait event of a startup process that has no more WAL to replay.
+const OUT_OF_WAL: &str = "RecoveryRetrieveRetryInterval";
+
+/// How a follower runs (`pgdrill follow`).
+#[derive(Debug, Clone)]
+pub(crate) struct FollowOptions {
+    /// Its state folder: the ledger and `follow.prom`.
+    pub state: PathBuf,
+    /// How long a segment may be missing while a later one is archived before that is a gap.
+    pub gap_after: Duration,
+    /// Stops it (a signal), as `run_for` does once it has passed.
+    pub stop: CancellationToken,
+    pub run_for: Option<Duration>,
+}
+
+/// Why a follower stopped before it was told to.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FollowError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("the follower's standby does not answer (hint: see the target's log)")]
+    Standby(#[source] sqlx::Error),
+    #[error("the follower's standby was promoted by someone else: it no longer replays the archive")]
+    Promoted,
+    #[error("cannot create the state folder `{path}`")]
+    State {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Faults still stood when the follower was stopped.
+    #[error("the follower stopped with {} standing: {}", if .0.len() == 1 { "a fault" } else { "faults" }, .0.join("; "))]
+    Faults(Vec<String>),
+}
+
+/// What a follower did, for its drill's restore phase.
+pub(crate) struct Followed {
+    /// Segments recorded in the ledger now, and those replayed again and found as recorded.
+    pub recorded: usize,
+    pub confirmed: usize,
+    /// The last segment replayed and where replay was.
+    pub last: Option<String>,
+    pub lsn: String,
+    pub lag_max: Duration,
+    pub faults_found: usize,
+    pub ledger: PathBuf,
+}
+
+impl Followed {
+    pub(crate) fn summary(&self) -> String {
+        format!(
+            "followed the archive: {} segment{} replayed and recorded in `{}`{}{}, replay at {}; proof lag at most {} s; {} fault{} found",
+            self.recorded,
+            if self.recorded == 1 { "" } else { "s" },
+            self.ledger.display(),
+            match self.confirmed {
+                0 => String::new(),
+                n => format!(" ({n} replayed again, as the ledger recorded them)"),
+            },
+            self.last.as_ref().map(|l| format!(", the last {l}")).unwrap_or_default(),
+            self.lsn,
+            self.lag_max.as_secs(),
+            self.faults_found,
+            if self.faults_found == 1 { "" } else { "s" },
+        )
+    }
+}
+
+/// What the ledger's start line says of the backup.
+pub(crate) struct Started<'a> {
+    pub backup: &'a str,
+    pub scenario: &'a str,
+}
+
+/// Follows the archive on `target` (a standby of the prepared backup) until stopped.
+pub(crate) async fn follow(
+    target: &Target,
+    following: Following,
+    options: &FollowOptions,
+    started: Started<'_>,
+    say: &(dyn Fn(String) + Send + Sync),
+) -> Result<Followed, FollowError> {
+    std::fs::create_dir_all(&options.state)
+        .map_err(|source| FollowError::State { path: options.state.display().to_string(), source })?;
+    let mut ledger = Ledger::open(&options.state.join("ledger.jsonl"), following.segment_size)?;
+    if let Some(repaired) = ledger.repaired.take() {
+        say(repaired);
+    }
+    ledger.start(Line::Start {
+        at: rfc3339(SystemTime::now()),
+        backup: started.backup.to_owned(),
+        system: following.system_id.to_string(),
+        from: following.start_segment.clone(),
+    })?;
+    say(format!(
+        "following `{}` from {} ({} segments in the ledger)",
+        following.archive.display(),
+        following.start_segment,
+        ledger.segments()
+    ));
+    let pool = target.pool("postgres", 1).await?;
+    let mut follower = Follower::new(following, ledger, options, started.scenario);
+    let followed = follower.run(&pool, say).await;
+    pool.close().await;
+    let Follower { feeder, .. } = follower;
+    tokio::task::spawn_blocking(move || feeder.stop()).await.ok();
+    followed
+}
+
+/// Formats a time as RFC 3339 (UTC).
+pub(crate) fn rfc3339(at: SystemTime) -> String {
+    time::OffsetDateTime::from(at).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// A follower's state between looks.
+struct Follower<'a> {
+    options: &'a FollowOptions,
+    scenario: &'a str,
+    feeder: crate::restore::physical::feed::Feeder,
+    ledger: Ledger,
+    faults: Faults,
+    archive: archive::Position,
+    dir: PathBuf,
+    /// Given and not yet replayed whole, by number.
+    pending: BTreeMap<u64, Given>,
+    /// Where replay is, and since when it has not moved while out of WAL.
+    lsn: u64,
+    stalled: Option<(u64, Instant)>,
+    /// The gap seen, and since when.
+    gap: Option<(String, Instant)>,
+    looked: Option<Instant>,
+    lag: Duration,
+    lag_max: Duration,
+    last_recorded_at: Option<SystemTime>,
+    recorded: usize,
+    confirmed: usize,
+    last: Option<String>,
+}
+
+impl<'a> Follower<'a> {
+    fn new(following: Following, ledger: Ledger, options: &'a FollowOptions, scenario: &'a str) -> Self {
+        Follower {
+            options,
+            scenario,
+            archive: archive::Position {
+                timeline: following.timeline,
+                segment_size: following.segment_size,
+                planned: following.planned,
+                replayed: None,
+                first: following.first,
+            },
+            dir: following.archive,
+            feeder: following.feeder,
+            ledger,
+            faults: Faults::default(),
+            pending: BTreeMap::new(),
+            lsn: following.first * following.segment_size,
+            stalled: None,
+            gap: None,
+            looked: None,
+            lag: Duration::ZERO,
+            lag_max: Duration::ZERO,
+            last_recorded_at: None,
+            recorded: 0,
+            confirmed: 0,
+            last: None,
+        }
+    }
+
+    async fn run(&mut self, pool: &sqlx::PgPool, say: &(dyn Fn(String) + Send + Sync)) -> Result<Followed, FollowError> {
+        let started = Instant::now();
+        loop {
+            let (lsn, waiting) = replay(pool).await?;
+            self.replayed(lsn, waiting.as_deref() == Some(OUT_OF_WAL), say)?;
+            if self.looked.is_none_or(|at| at.elapsed() >= LOOK) {
+                self.look(say);
+            }
+            let stop = self.options.stop.cancelled();
+            let over = self.options.run_for.is_some_and(|d| started.elapsed() >= d);
+            if over || self.options.stop.is_cancelled() {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                () = stop => break,
+            }
+        }
+        let standing: Vec<String> = self.faults.standing().map(ToString::to_string).collect();
+        if !standing.is_empty() {
+            return Err(FollowError::Faults(standing));
+        }
+        Ok(Followed {
+            recorded: self.recorded,
+            confirmed: self.confirmed,
+            last: self.last.clone(),
+            lsn: wal::format_lsn(self.lsn),
+            lag_max: self.lag_max,
+            faults_found: self.faults.found,
+            ledger: self.options.state.join("ledger.jsonl"),
+        })
+    }
+
+    /// Replay is at `lsn`: the segments it passed are recorded, the feed told, and a feed that
+    /// could not give a segment, or replay stuck inside one, is a fault.
+    fn replayed(&mut self, lsn: u64, out_of_wal: bool, say: &dyn Fn(String)) -> Result<(), FollowError> {
+        let size = self.archive.segment_size;
+        self.feeder.replayed(lsn);
+        let given = self.feeder.take_given();
+        if !given.is_empty() {
+            self.faults.set("refused", None, &|line| say(line));
+        }
+        self.pending.extend(given.into_iter().map(|g| (g.number, g)));
+        if let Some(error) = self.feeder.failed() {
+            let problem = crate::secret::error_text(&error);
+            self.faults.set("refused", Some(Fault::Refused { problem }), &|line| say(line));
+        }
+        while let Some(entry) = self.pending.first_entry() {
+            if (entry.key() + 1) * size > lsn {
+                break;
+            }
+            let given = entry.remove();
+            self.record(&given, lsn, say)?;
+        }
+        let moved = lsn != self.lsn;
+        self.lsn = lsn;
+        let stuck = out_of_wal && !moved && self.feeder.gave_past(lsn) && !lsn.is_multiple_of(size);
+        self.stalled = match (stuck, self.stalled) {
+            (true, Some(since)) => Some(since),
+            (true, None) => Some((lsn, Instant::now())),
+            (false, _) => None,
+        };
+        let fault = self.stalled.filter(|(_, since)| since.elapsed() >= STALLED).map(|(at, _)| Fault::Unreadable {
+            segment: Segment::of_lsn(self.archive.timeline, at, size).name(size),
+            lsn: wal::format_lsn(at),
+        });
+        self.faults.set("unreadable", fault, &|line| say(line));
+        Ok(())
+    }
+
+    /// Records `given`, replayed whole with replay at `lsn`.
+    fn record(&mut self, given: &Given, lsn: u64, say: &dyn Fn(String)) -> Result<(), FollowError> {
+        let now = SystemTime::now();
+        match self.ledger.record(given, rfc3339(now), wal::format_lsn(lsn))? {
+            Recorded::New => {
+                self.recorded += 1;
+                let waited = given.archived_at.and_then(|at| now.duration_since(at).ok()).unwrap_or_default();
+                say(format!(
+                    "replayed {} (sha256 {}), archived {:.1} s before",
+                    given.name,
+                    &given.sha256[..16],
+                    waited.as_secs_f64()
+                ));
+            }
+            Recorded::Again => self.confirmed += 1,
+        }
+        self.last = Some(given.name.clone());
+        self.last_recorded_at = Some(now);
+        self.archive.replayed = Some(given.number);
+        Ok(())
+    }
+
+    /// Lists the archive: the segments archived since go to the feed; a gap, a later timeline or
+    /// a store that cannot be listed are faults; the proof lag is measured; `follow.prom` written.
+    fn look(&mut self, say: &dyn Fn(String)) {
+        self.looked = Some(Instant::now());
+        let (store, gap, timeline) = match archive::look(&self.dir, &self.archive) {
+            Err(e) => (Some(Fault::Store { problem: e.to_string() }), None, None),
+            Ok(look) => {
+                if let Some(last) = look.next.last().and_then(|a| Segment::parse(&a.name, self.archive.segment_size)) {
+                    self.archive.planned = last.number;
+                    self.feeder.more(look.next);
+                }
+                self.lag = look
+                    .oldest_waiting
+                    .and_then(|(_, at)| SystemTime::now().duration_since(at).ok())
+                    .unwrap_or_default();
+                self.lag_max = self.lag_max.max(self.lag);
+                let timeline =
+                    look.later_timeline.map(|later| Fault::Timeline { followed: self.archive.timeline, later });
+                (None, self.gap(look.gap), timeline)
+            }
+        };
+        self.faults.set("store", store, &|line| say(line));
+        self.faults.set("gap", gap, &|line| say(line));
+        self.faults.set("timeline", timeline, &|line| say(line));
+        self.write_metrics(say);
+    }
+
+    /// The gap fault, once a segment has been missing past the deadline.
+    fn gap(&mut self, seen: Option<(String, String)>) -> Option<Fault> {
+        let Some((missing, later)) = seen else {
+            self.gap = None;
+            return None;
+        };
+        let since = match &self.gap {
+            Some((was, since)) if *was == missing => *since,
+            _ => Instant::now(),
+        };
+        self.gap = Some((missing.clone(), since));
+        let waited = since.elapsed();
+        (waited >= self.options.gap_after).then_some(Fault::Gap { missing, later, waited })
+    }
+
+    fn write_metrics(&self, say: &dyn Fn(String)) {
+        let epoch = |at: SystemTime| at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let text = metrics::render(&metrics::Figures {
+            scenario: self.scenario,
+            proof_lag: self.lag.as_secs_f64(),
+            look_at: epoch(SystemTime::now()),
+            replay_lsn: self.lsn,
+            ledger_segments: self.ledger.segments(),
+            last_replayed_at: self.last_recorded_at.map(epoch),
+            faults: &self.faults,
+        });
+        if let Err(e) = metrics::write(&self.options.state, &text) {
+            say(format!("cannot write {} in `{}`: {e}", metrics::NAME, self.options.state.display()));
+        }
+    }
+}
+
+/// Where replay is (the end of the last record replayed), and what the startup process waits for.
+async fn replay(pool: &sqlx::PgPool) -> Result<(u64, Option<String>), FollowError> {
+    let (in_recovery, lsn, waiting): (bool, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
+         (SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup')",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(FollowError::Standby)?;
+    if !in_recovery {
+        return Err(FollowError::Promoted);
+    }
+    Ok((lsn.as_deref().and_then(wal::parse_lsn).unwrap_or(0), waiting))
+}
