@@ -186,7 +186,9 @@ async fn main() -> ExitCode {
             let number = signal.load(Ordering::SeqCst);
             match crate::outcome::passes(&outcome.record) {
                 true => Exit::Pass.into(),
-                false if number != 0 && outcome.record.phases.iter().all(|p| p.error.is_none()) => Exit::Signal(number as u8).into(),
+                false if number != 0 && outcome.record.phases.iter().all(|p| p.error.is_none()) => {
+                    Exit::Signal(number as u8).into()
+                }
                 false => Exit::Fail.into(),
             }
         }

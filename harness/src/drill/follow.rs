@@ -30,7 +30,8 @@ impl Drill<'_> {
                 let at = follow::rfc3339(std::time::SystemTime::now());
                 eprintln!("{at} pgdrill follow: {}", self.redactor.redact(&line));
             };
-            let followed = follow::follow(target, following, options, started, &say).await.map_err(PhaseError::error)?;
+            let followed =
+                follow::follow(target, following, options, started, &say).await.map_err(PhaseError::error)?;
             let summary = followed.summary();
             Ok(((), summary))
         };

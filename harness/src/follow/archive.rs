@@ -95,10 +95,7 @@ mod tests {
         let look = look(dir.path(), &at(2, Some(2))).unwrap();
         let next: Vec<&str> = look.next.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(next, ["000000010000000000000003", "000000010000000000000004"]);
-        assert_eq!(
-            look.gap,
-            Some(("000000010000000000000005".to_owned(), "000000010000000000000006".to_owned()))
-        );
+        assert_eq!(look.gap, Some(("000000010000000000000005".to_owned(), "000000010000000000000006".to_owned())));
         assert_eq!(look.oldest_waiting.map(|(name, _)| name).as_deref(), Some("000000010000000000000003"));
         assert_eq!(look.later_timeline, None);
     }

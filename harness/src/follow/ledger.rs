@@ -126,7 +126,8 @@ impl Ledger {
         let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         for (index, raw) in text[..whole].split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
             let broken = |why: String| LedgerError::Broken { path: shown.clone(), line: index + 1, why };
-            let entry: Entry = serde_json::from_slice(raw).map_err(|e| broken(format!("is not a ledger line ({e})")))?;
+            let entry: Entry =
+                serde_json::from_slice(raw).map_err(|e| broken(format!("is not a ledger line ({e})")))?;
             ledger.take(entry, raw).map_err(broken)?;
         }
         if whole < text.len() {
@@ -161,8 +162,8 @@ impl Ledger {
         match line {
             Line::Start { .. } => self.last_segment = None,
             Line::Segment { segment, sha256, replayed_at, .. } => {
-                let number = crate::source::physical::wal::Segment::parse(segment, self.segment_size)
-                    .map_or(0, |s| s.number);
+                let number =
+                    crate::source::physical::wal::Segment::parse(segment, self.segment_size).map_or(0, |s| s.number);
                 if let Some((last, name)) = &self.last_segment
                     && number != last + 1
                 {
@@ -225,8 +226,7 @@ impl Ledger {
             let path = self.path.display().to_string();
             move |source| LedgerError::Io { action, path, source }
         };
-        let mut file =
-            std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io("open"))?;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io("open"))?;
         file.write_all(&[raw.as_slice(), b"\n"].concat()).map_err(io("append to"))?;
         file.sync_data().map_err(io("sync"))?;
         self.seq = entry.seq;

@@ -209,7 +209,11 @@ impl<'a> Follower<'a> {
         }
     }
 
-    async fn run(&mut self, pool: &sqlx::PgPool, say: &(dyn Fn(String) + Send + Sync)) -> Result<Followed, FollowError> {
+    async fn run(
+        &mut self,
+        pool: &sqlx::PgPool,
+        say: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<Followed, FollowError> {
         let started = Instant::now();
         loop {
             let (lsn, waiting) = replay(pool).await?;

@@ -25,6 +25,7 @@ mod fleet_browser;
 mod fleet_gate;
 mod fleet_retry;
 mod fleet_store;
+mod follow;
 mod formats;
 mod hostile;
 mod http_base_backup;

@@ -264,8 +264,11 @@ impl Prepared {
     /// this machine, `data`), and where that archive is.
     pub(crate) fn following(&mut self, data: Option<&Path>) -> Result<Following, PrepareError> {
         let no = |why: &str| PrepareError::Scenario(why.to_owned());
-        let archive = self.archive.as_ref().ok_or_else(|| no("a follower replays a WAL archive: give `[source] wal_archive`"))?;
-        let data = data.ok_or_else(|| no("the target's data directory is not on this machine: its archived WAL cannot be given to it"))?;
+        let archive =
+            self.archive.as_ref().ok_or_else(|| no("a follower replays a WAL archive: give `[source] wal_archive`"))?;
+        let data = data.ok_or_else(|| {
+            no("the target's data directory is not on this machine: its archived WAL cannot be given to it")
+        })?;
         let feed = self.feed.take().ok_or_else(|| no("the backup's archive was given whole already"))?;
         let size = self.control.segment_size.max(1);
         let start = backup::wal::parse_lsn(&self.backup.label.start_lsn).unwrap_or_default() / size;

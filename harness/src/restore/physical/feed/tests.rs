@@ -2,8 +2,8 @@
 //! ahead of replay, an archive's faults found before anything starts, the feeder following replay.
 
 use super::*;
-use std::time::Duration;
 use crate::source::physical::timeline::TimelinePath;
+use std::time::Duration;
 
 fn segment_bytes(system_id: u64, page_address: u64, size: u64) -> Vec<u8> {
     let mut page = vec![0u8; size as usize];

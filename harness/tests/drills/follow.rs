@@ -1,0 +1,162 @@
+//! `pgdrill follow` on a live source (issue 67): a standby of its base backup replays each
+//! segment the source archives within seconds and records it once in the ledger; killed with
+//! SIGKILL, a follower started again on the same state goes on with nothing skipped or doubled;
+//! a segment missing before a later one, and a segment that is not what its name says, are
+//! named, and the follower waits before them until the archive is mended.
+//!
+//! The follower follows a folder the test uploads to, segment by segment, as an archiver would:
+//! the source's own archive is where the segments come from.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::physical::{PhysicalSource, copy_folder};
+use crate::source_server::wait_archived;
+use crate::util::Scratch;
+
+/// A follower running as its own process, its output in files.
+struct Follower {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Follower {
+    fn start(scratch: &Scratch, scenario: &Path, state: &Path, name: &str) -> Follower {
+        let out = scratch.path(&format!("{name}.log"));
+        let log = std::fs::File::create(&out).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+            .arg("follow")
+            .arg(scenario)
+            .arg("--state")
+            .arg(state)
+            .args(["--gap-after", "3s", "--reports"])
+            .arg(scratch.path("reports"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start pgdrill follow");
+        Follower { child, out }
+    }
+
+    fn said(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Waits until the follower's output holds `text`.
+    fn wait_said(&self, text: &str) {
+        wait(
+            &format!("`{text}` from the follower"),
+            Duration::from_secs(60),
+            || self.said().contains(text),
+            || self.said(),
+        );
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait(what: &str, limit: Duration, mut done: impl FnMut() -> bool, context: impl Fn() -> String) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{}", context());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The segments the ledger records, in its order, after checking each line's place.
+fn ledger_segments(state: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap_or_default();
+    let mut segments = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(entry["seq"], index as u64 + 1, "{text}");
+        if entry["kind"] == "segment" {
+            segments.push(entry["segment"].as_str().unwrap().to_owned());
+        }
+    }
+    segments
+}
+
+/// Writes a row, switches to a new segment and waits until the source archived the one closed.
+fn advance(source: &PhysicalSource) -> String {
+    let closed = source
+        .psql("INSERT INTO public.ledger (id, batch) SELECT coalesce(max(id), 0) + 1, 'followed' FROM public.ledger; SELECT pg_walfile_name(pg_switch_wal())")
+        .unwrap();
+    let name = closed.lines().last().unwrap().trim().to_owned();
+    wait_archived(&source.archive(), &name);
+    name
+}
+
+fn upload(source: &PhysicalSource, followed: &Path, segment: &str) {
+    let partial = followed.join(format!(".{segment}.partial"));
+    std::fs::copy(source.archive().join(segment), &partial).unwrap();
+    std::fs::rename(partial, followed.join(segment)).unwrap();
+}
+
+#[test]
+fn a_follower_records_each_segment_once_resumes_after_a_kill_and_waits_before_a_gap_or_a_wrong_segment() {
+    let source = PhysicalSource::make();
+    let scratch = Scratch::new();
+    let followed = copy_folder(&scratch, &source.archive(), "followed");
+    let scenario = scratch.scenario(
+        "follow.toml",
+        &format!(
+            "name = \"books-follow\"\n[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n[target]\ndatabase = \"books\"\n",
+            source.backup().display(),
+            followed.display()
+        ),
+    );
+    let state = scratch.path("state");
+    let first = Follower::start(&scratch, &scenario, &state, "first");
+    let one = advance(&source);
+    upload(&source, &followed, &one);
+    first.wait_said(&format!("replayed {one}"));
+    // Killed at once (no teardown, no report), a segment archived while it is down.
+    let mut first = first;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let two = advance(&source);
+    upload(&source, &followed, &two);
+    let second = Follower::start(&scratch, &scenario, &state, "second");
+    second.wait_said(&format!("replayed {two}"));
+    let recorded = ledger_segments(&state);
+    let mut unique = recorded.clone();
+    unique.dedup();
+    assert_eq!(recorded, unique, "a segment recorded twice");
+    assert!(recorded.ends_with(&[one.clone(), two.clone()]), "{recorded:?}");
+    // The restarted follower replayed the first run's segments again, each as recorded.
+    assert!(!second.said().contains(&format!("replayed {one}")), "{}", second.said());
+
+    // A segment lost in the upload: the next one's arrival makes it a gap, named.
+    let (three, four) = (advance(&source), advance(&source));
+    upload(&source, &followed, &four);
+    second.wait_said(&format!("FAULT gap: segment {three} is not in the archive"));
+    let prom = std::fs::read_to_string(state.join("follow.prom")).unwrap();
+    assert!(prom.contains("pgdrill_follow_fault{scenario=\"books-follow\",kind=\"gap\"} 1"), "{prom}");
+    // Uploaded under the wrong name: refused by what its header holds; never replayed past.
+    std::fs::copy(followed.join(&four), followed.join(&three)).unwrap();
+    second.wait_said(&format!("FAULT refused: the WAL archive's segment {three} holds the WAL of segment {four}"));
+    std::thread::sleep(Duration::from_secs(2));
+    let recorded = ledger_segments(&state);
+    assert!(!recorded.contains(&three) && !recorded.contains(&four), "{recorded:?}\n{}", second.said());
+    // Mended: the follower goes on through both, and says the faults cleared.
+    upload(&source, &followed, &three);
+    second.wait_said(&format!("replayed {four}"));
+    assert!(second.said().contains("cleared after"), "{}", second.said());
+    assert!(ledger_segments(&state).ends_with(&[two, three, four]));
+
+    // Stopped by a signal with no fault standing: the follower's report, and exit 0.
+    let mut second = second;
+    let term = Command::new("kill").args(["-TERM", &second.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = second.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", second.said());
+    assert!(second.said().contains("followed the archive:"), "{}", second.said());
+}
