@@ -38,7 +38,7 @@ impl std::fmt::Display for Fault {
             Fault::Refused { problem } => write!(f, "refused: {problem} (the follower waits before it)"),
             Fault::Unreadable { segment, lsn } => write!(
                 f,
-                "unreadable: replay stopped at {lsn} in segment {segment}, and the segment after it was given: the WAL there does not read as valid records (a damaged segment? the follower waits before it)"
+                "unreadable: replay stopped at {lsn} in segment {segment}, and the segment after it was given: the WAL there does not read as valid records (a damaged segment? the follower waits before it; once the archive's copy is mended, start the follower again)"
             ),
             Fault::Timeline { followed, later } => write!(
                 f,

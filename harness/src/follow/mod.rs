@@ -269,7 +269,14 @@ impl<'a> Follower<'a> {
         }
         let moved = lsn != self.lsn;
         self.lsn = lsn;
-        let stuck = out_of_wal && !moved && self.feeder.gave_past(lsn) && !lsn.is_multiple_of(size);
+        // Stuck: the WAL after `lsn` is there and does not replay. Inside a segment, only once
+        // the next one was given too (a record may go on into it); at a segment's start (after
+        // a switch), once that segment was given.
+        let there = match lsn.is_multiple_of(size) {
+            true => self.feeder.gave(lsn / size),
+            false => self.feeder.gave_past(lsn),
+        };
+        let stuck = out_of_wal && !moved && there;
         self.stalled = match (stuck, self.stalled) {
             (true, Some(since)) => Some(since),
             (true, None) => Some((lsn, Instant::now())),

@@ -101,7 +101,7 @@ fn upload(source: &PhysicalSource, followed: &Path, segment: &str) {
 }
 
 #[test]
-fn a_follower_records_each_segment_once_resumes_after_a_kill_and_waits_before_a_gap_or_a_wrong_segment() {
+fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_misnamed_and_a_damaged_segment() {
     let source = PhysicalSource::make();
     let scratch = Scratch::new();
     let followed = copy_folder(&scratch, &source.archive(), "followed");
@@ -154,9 +154,29 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_waits_before_a_
 
     // Stopped by a signal with no fault standing: the follower's report, and exit 0.
     let mut second = second;
-    let term = Command::new("kill").args(["-TERM", &second.child.id().to_string()]).status().unwrap();
-    assert!(term.success());
-    let status = second.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{}", second.said());
+    assert_eq!(stop(&mut second), Some(0), "{}", second.said());
     assert!(second.said().contains("followed the archive:"), "{}", second.said());
+
+    // A segment damaged after its header (its first record fails its checksum): replay cannot
+    // go into it, and the follower says where, records nothing of it, and fails when stopped.
+    let third = Follower::start(&scratch, &scenario, &state, "third");
+    let five = advance(&source);
+    let mut bytes = std::fs::read(source.archive().join(&five)).unwrap();
+    for byte in &mut bytes[60..120] {
+        *byte ^= 0x5a;
+    }
+    std::fs::write(followed.join(&five), bytes).unwrap();
+    third.wait_said("FAULT unreadable: replay stopped at");
+    assert!(third.said().contains(&format!("in segment {five}")), "{}", third.said());
+    let mut third = third;
+    assert_eq!(stop(&mut third), Some(1), "{}", third.said());
+    assert!(third.said().contains("the follower stopped with a fault standing: unreadable"), "{}", third.said());
+    assert!(!ledger_segments(&state).contains(&five));
+}
+
+/// Stops the follower as a service manager does (SIGTERM), and returns its exit code.
+fn stop(follower: &mut Follower) -> Option<i32> {
+    let term = Command::new("kill").args(["-TERM", &follower.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    follower.child.wait().unwrap().code()
 }

@@ -133,6 +133,11 @@ impl Feeder {
         self.shared.lock().is_ok_and(|s| s.done)
     }
 
+    /// Whether segment `number` was given (or every segment was).
+    pub(crate) fn gave(&self, number: u64) -> bool {
+        self.shared.lock().is_ok_and(|s| s.done || s.through.is_some_and(|t| t >= number))
+    }
+
     /// Whether the segment after the one holding `lsn` was given (or every segment was): a
     /// standby waiting for WAL there is not waiting for the feed.
     pub(crate) fn gave_past(&self, lsn: u64) -> bool {
