@@ -346,9 +346,14 @@ pub(crate) enum Command {
         /// How long a segment may be missing while a later one is archived before that is a gap.
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
         gap_after: std::time::Duration,
-        /// Write the follower's drill report (when it stops) under DIR/<scenario>/<UTC timestamp>/.
+        /// Write the follower's drill report (when it stops), and each drill of now's, under
+        /// DIR/<scenario>/<UTC timestamp>/.
         #[arg(long, value_name = "DIR", default_value = "reports")]
         reports: PathBuf,
+        /// Drill "now" at this interval: a copy of the follower's cluster at a paused point,
+        /// promoted, checked as the scenario says (SIGUSR1 asks for one at any time).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        drill_every: Option<std::time::Duration>,
     },
     /// The agent of a pod's server container: starts PostgreSQL's server over the data volume as
     /// the pgdrill container beside it asks (`run --target pod`), through `DIR/agent.sock`.

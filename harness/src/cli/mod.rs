@@ -176,9 +176,18 @@ async fn main() -> ExitCode {
             init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version, like }).await
         }
         Command::Validate { scenarios } => validate(&scenarios),
-        Command::Follow { scenario, state, run_for, gap_after, reports } => {
+        Command::Follow { scenario, state, run_for, gap_after, reports, drill_every } => {
             let (stop, signal) = interrupts();
-            let follow = crate::follow::FollowOptions { state, gap_after, stop, run_for };
+            let drill_now = drill_now_asked();
+            let follow = crate::follow::FollowOptions {
+                state,
+                gap_after,
+                stop,
+                run_for,
+                drill_every,
+                reports: reports.clone(),
+                drill_now,
+            };
             let options = DrillOptions { reports_root: reports, follow: Some(follow), ..DrillOptions::default() };
             let reporters: Vec<Box<dyn crate::outcome::Reporter>> = vec![Box::new(Console::new(false))];
             // The signal stops the follow, which then tears down and writes its report.
@@ -359,6 +368,20 @@ fn interrupts() -> (CancellationToken, Arc<AtomicI32>) {
         }
     });
     (token, signal)
+}
+
+/// A flag SIGUSR1 sets: a follower's drill of now is asked for.
+fn drill_now_asked() -> Arc<std::sync::atomic::AtomicBool> {
+    let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = asked.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
+        while usr1.recv().await.is_some() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    asked
 }
 
 /// Renders a diagnostic with its source snippet, as miette does for reports it owns, its lines

@@ -94,6 +94,7 @@ pub async fn run(
                     None => Limits::new(scenario.deadlines, scenario.objectives.rto, started),
                 },
                 follow: options.follow.clone(),
+                of_follower: options.of_follower.clone(),
                 // A baseline or `init` reads a restore of its own, and keeps none.
                 snapshots: snapshot::options(options.snapshots.as_ref(), scenario.snapshot).filter(|_| !capturing),
                 snapshot_state: Default::default(),
@@ -303,6 +304,8 @@ struct Drill<'a> {
     verify_first: bool,
     /// A follower's (`pgdrill follow`): its restore phase replays the archive until stopped.
     follow: Option<crate::follow::FollowOptions>,
+    /// A drill of a copy of a follower's cluster, not of the scenario's backup.
+    of_follower: Option<follow::OfFollower>,
 }
 
 impl Drill<'_> {
@@ -402,9 +405,12 @@ impl Drill<'_> {
     /// The phases: up to a database ready for its checks (restored, recovered, or a snapshot's
     /// clone), then what runs on it. A phase that fails has said why; the drill stops there.
     async fn body(&self, cleanup: &mut Cleanup) {
-        let restored = match self.remote_snapshot().await {
-            Some(serving) => self.clone_of(cleanup, serving).await,
-            None => self.fetch_and_restore(cleanup).await,
+        let restored = match &self.of_follower {
+            Some(of) => self.clone_of_follower(cleanup, of).await,
+            None => match self.remote_snapshot().await {
+                Some(serving) => self.clone_of(cleanup, serving).await,
+                None => self.fetch_and_restore(cleanup).await,
+            },
         };
         let Some(restored) = restored else { return };
         cleanup.database = Some(restored.database.clone());

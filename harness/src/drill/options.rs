@@ -52,6 +52,8 @@ pub struct DrillOptions {
     /// Keep the standby replaying the archive as it grows instead of promoting it (`pgdrill
     /// follow`): the restore phase lasts until it is stopped.
     pub(crate) follow: Option<crate::follow::FollowOptions>,
+    /// Drill a copy of a follower's cluster instead of the scenario's backup (a drill of "now").
+    pub(crate) of_follower: Option<super::follow::OfFollower>,
 }
 
 /// When a drill leaves its target running for someone to look into (`--keep`).
@@ -106,6 +108,7 @@ impl Default for DrillOptions {
             on_pod: false,
             share: None,
             follow: None,
+            of_follower: None,
         }
     }
 }

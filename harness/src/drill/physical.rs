@@ -78,7 +78,12 @@ impl Drill<'_> {
 
     /// A recovered cluster's built-ins against a fresh cluster of the same image (started once
     /// per image, then cached): a backup whose built-ins lie fails the restore.
-    async fn audit_recovered(&self, target: &Target, database: &str, major: u32) -> Result<CatalogAudit, PhaseError> {
+    pub(super) async fn audit_recovered(
+        &self,
+        target: &Target,
+        database: &str,
+        major: u32,
+    ) -> Result<CatalogAudit, PhaseError> {
         let fresh = self.fresh_cluster(target, Some(major));
         let (reference, name) =
             restore::audit::fresh_cluster(target, fresh.start()).await.map_err(PhaseError::error)?;

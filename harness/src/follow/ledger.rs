@@ -99,6 +99,8 @@ pub(crate) struct Ledger {
     recorded: std::collections::HashMap<String, (String, String)>,
     /// The last segment line since the last start, by number (segments must follow it).
     last_segment: Option<(u64, String)>,
+    /// The newest segment recorded, by number, whatever the runs.
+    newest: Option<u64>,
     segment_size: u64,
     /// What was repaired when it was opened (a line cut short), said once.
     pub repaired: Option<String>,
@@ -120,6 +122,7 @@ impl Ledger {
             last_digest: String::new(),
             recorded: Default::default(),
             last_segment: None,
+            newest: None,
             segment_size,
             repaired: None,
         };
@@ -171,6 +174,7 @@ impl Ledger {
                 }
                 self.recorded.insert(segment.clone(), (sha256.clone(), replayed_at.clone()));
                 self.last_segment = Some((number, segment.clone()));
+                self.newest = self.newest.max(Some(number));
             }
         }
         Ok(())
@@ -185,6 +189,11 @@ impl Ledger {
     /// How many segments it records.
     pub(crate) fn segments(&self) -> usize {
         self.recorded.len()
+    }
+
+    /// The number of the newest segment recorded (in any run), if any.
+    pub(crate) fn newest_segment(&self) -> Option<u64> {
+        self.newest
     }
 
     /// A follower starts on a base backup.

@@ -11,12 +11,15 @@
 //! `follow.prom` (`metrics`) is written at each look of the archive.
 
 mod archive;
+pub(crate) mod clone;
 mod faults;
 pub(crate) mod ledger;
 mod metrics;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -51,6 +54,11 @@ pub(crate) struct FollowOptions {
     /// Stops it (a signal), as `run_for` does once it has passed.
     pub stop: CancellationToken,
     pub run_for: Option<Duration>,
+    /// How often a drill of "now" runs on a copy of it, and where its reports go.
+    pub drill_every: Option<Duration>,
+    pub reports: PathBuf,
+    /// Set to ask for a drill of now (SIGUSR1); taken when it is started.
+    pub drill_now: Arc<AtomicBool>,
 }
 
 /// Why a follower stopped before it was told to.
@@ -108,10 +116,15 @@ impl Followed {
     }
 }
 
-/// What the ledger's start line says of the backup.
-pub(crate) struct Started<'a> {
+/// What a follower runs with beside its standby.
+pub(crate) struct Run<'a> {
+    /// The base backup (the ledger's start line names it) and the scenario (the metrics').
     pub backup: &'a str,
     pub scenario: &'a str,
+    /// The standby's data directory on this machine, which a drill of now copies.
+    pub data: Option<&'a Path>,
+    /// Where the copies for drills of now go (none: no drill of now).
+    pub clones: Option<tokio::sync::mpsc::UnboundedSender<clone::Cloned>>,
 }
 
 /// Follows the archive on `target` (a standby of the prepared backup) until stopped.
@@ -119,7 +132,7 @@ pub(crate) async fn follow(
     target: &Target,
     following: Following,
     options: &FollowOptions,
-    started: Started<'_>,
+    run: Run<'_>,
     say: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Followed, FollowError> {
     std::fs::create_dir_all(&options.state)
@@ -130,7 +143,7 @@ pub(crate) async fn follow(
     }
     ledger.start(Line::Start {
         at: rfc3339(SystemTime::now()),
-        backup: started.backup.to_owned(),
+        backup: run.backup.to_owned(),
         system: following.system_id.to_string(),
         from: following.start_segment.clone(),
     })?;
@@ -141,8 +154,8 @@ pub(crate) async fn follow(
         ledger.segments()
     ));
     let pool = target.pool("postgres", 1).await?;
-    let mut follower = Follower::new(following, ledger, options, started.scenario);
-    let followed = follower.run(&pool, say).await;
+    let mut follower = Follower::new(following, ledger, options, run.scenario);
+    let followed = follower.run(&pool, &run, say).await;
     pool.close().await;
     let Follower { feeder, .. } = follower;
     tokio::task::spawn_blocking(move || feeder.stop()).await.ok();
@@ -188,7 +201,8 @@ impl<'a> Follower<'a> {
                 timeline: following.timeline,
                 segment_size: following.segment_size,
                 planned: following.planned,
-                replayed: None,
+                // What the ledger records was proven: it waits for no replay.
+                replayed: ledger.newest_segment(),
                 first: following.first,
             },
             dir: following.archive,
@@ -212,12 +226,22 @@ impl<'a> Follower<'a> {
     async fn run(
         &mut self,
         pool: &sqlx::PgPool,
+        run: &Run<'_>,
         say: &(dyn Fn(String) + Send + Sync),
     ) -> Result<Followed, FollowError> {
         let started = Instant::now();
+        let mut drilled = Instant::now();
         loop {
-            let (lsn, waiting) = replay(pool).await?;
-            self.replayed(lsn, waiting.as_deref() == Some(OUT_OF_WAL), say)?;
+            let every = self.options.drill_every.is_some_and(|every| drilled.elapsed() >= every);
+            if every || self.options.drill_now.swap(false, Ordering::SeqCst) {
+                drilled = Instant::now();
+                self.copy_now(pool, run, say).await;
+            }
+            let now = replay(pool).await?;
+            if let Some(redo) = now.redo {
+                self.feeder.keep_from(redo);
+            }
+            self.replayed(now.lsn, now.out_of_wal, say)?;
             if self.looked.is_none_or(|at| at.elapsed() >= LOOK) {
                 self.look(say);
             }
@@ -244,6 +268,29 @@ impl<'a> Follower<'a> {
             faults_found: self.faults.found,
             ledger: self.options.state.join("ledger.jsonl"),
         })
+    }
+
+    /// Copies the standby's cluster at a paused point for a drill of now, and hands the copy over.
+    async fn copy_now(&self, pool: &sqlx::PgPool, run: &Run<'_>, say: &(dyn Fn(String) + Send + Sync)) {
+        let (Some(data), Some(clones)) = (run.data, &run.clones) else {
+            return say("no drill of now: the standby's data directory is not on this machine".into());
+        };
+        let to = std::env::temp_dir().join(format!("pgdrill-now-{}", hex::encode(rand::random::<[u8; 8]>())));
+        let wal = clone::Wal { segment_size: self.archive.segment_size, timeline: self.archive.timeline };
+        match clone::pause_and_copy(pool, data, &to, wal).await {
+            Ok(cloned) => {
+                say(format!(
+                    "a drill of now: the cluster copied at {} (replay paused {:.0} ms)",
+                    cloned.lsn,
+                    cloned.paused.as_secs_f64() * 1000.0
+                ));
+                let _ = clones.send(cloned);
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_dir_all(&to).await;
+                say(format!("no drill of now: {}", crate::secret::error_text(&e)));
+            }
+        }
     }
 
     /// Replay is at `lsn`: the segments it passed are recorded, the feed told, and a feed that
@@ -274,7 +321,7 @@ impl<'a> Follower<'a> {
         // a switch), once that segment was given.
         let there = match lsn.is_multiple_of(size) {
             true => self.feeder.gave(lsn / size),
-            false => self.feeder.gave_past(lsn),
+            false => self.feeder.gave(lsn / size + 1),
         };
         let stuck = out_of_wal && !moved && there;
         self.stalled = match (stuck, self.stalled) {
@@ -296,6 +343,7 @@ impl<'a> Follower<'a> {
         match self.ledger.record(given, rfc3339(now), wal::format_lsn(lsn))? {
             Recorded::New => {
                 self.recorded += 1;
+                self.last_recorded_at = Some(now);
                 let waited = given.archived_at.and_then(|at| now.duration_since(at).ok()).unwrap_or_default();
                 say(format!(
                     "replayed {} (sha256 {}), archived {:.1} s before",
@@ -307,7 +355,6 @@ impl<'a> Follower<'a> {
             Recorded::Again => self.confirmed += 1,
         }
         self.last = Some(given.name.clone());
-        self.last_recorded_at = Some(now);
         self.archive.replayed = Some(given.number);
         Ok(())
     }
@@ -372,10 +419,11 @@ impl<'a> Follower<'a> {
 }
 
 /// Where replay is (the end of the last record replayed), and what the startup process waits for.
-async fn replay(pool: &sqlx::PgPool) -> Result<(u64, Option<String>), FollowError> {
-    let (in_recovery, lsn, waiting): (bool, Option<String>, Option<String>) = sqlx::query_as(
+async fn replay(pool: &sqlx::PgPool) -> Result<Replay, FollowError> {
+    let (in_recovery, lsn, waiting, redo): (bool, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
         "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
-         (SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup')",
+             (SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup'), \
+             (SELECT redo_lsn::text FROM pg_control_checkpoint())",
     )
     .fetch_one(pool)
     .await
@@ -383,5 +431,19 @@ async fn replay(pool: &sqlx::PgPool) -> Result<(u64, Option<String>), FollowErro
     if !in_recovery {
         return Err(FollowError::Promoted);
     }
-    Ok((lsn.as_deref().and_then(wal::parse_lsn).unwrap_or(0), waiting))
+    Ok(Replay {
+        lsn: lsn.as_deref().and_then(wal::parse_lsn).unwrap_or(0),
+        out_of_wal: waiting.as_deref() == Some(OUT_OF_WAL),
+        redo: redo.as_deref().and_then(wal::parse_lsn),
+    })
+}
+
+/// One look at the standby.
+struct Replay {
+    /// The end of the last record replayed.
+    lsn: u64,
+    /// Whether its startup process waits for WAL.
+    out_of_wal: bool,
+    /// Where its last restartpoint's redo starts (a copy of it recovers from there).
+    redo: Option<u64>,
 }

@@ -108,7 +108,9 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let scenario = scratch.scenario(
         "follow.toml",
         &format!(
-            "name = \"books-follow\"\n[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n[target]\ndatabase = \"books\"\n",
+            "name = \"books-follow\"\n[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n[target]\ndatabase = \"books\"\n\n\
+             [[checks.sql]]\nname = \"the rows written while followed\"\n\
+             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'followed'\"\nexpect = 3\n",
             source.backup().display(),
             followed.display()
         ),
@@ -151,6 +153,30 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     second.wait_said(&format!("replayed {four}"));
     assert!(second.said().contains("cleared after"), "{}", second.said());
     assert!(ledger_segments(&state).ends_with(&[two, three, four]));
+
+    // A drill of now, asked for by SIGUSR1: a copy of the follower at a paused point, promoted
+    // and checked, with a report naming the point. Of the four rows written while followed, the
+    // last commits after its segment's switch (`advance` runs both in one transaction), in a
+    // segment not archived yet: the copy holds three.
+    let usr1 = Command::new("kill").args(["-USR1", &second.child.id().to_string()]).status().unwrap();
+    assert!(usr1.success());
+    second.wait_said("a drill of now: the cluster copied at");
+    second.wait_said("1 of 1 checks passed");
+    let said = second.said();
+    let copied = said.split("the cluster copied at ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap();
+    assert!(said.contains(&format!("recovered the follower's copy to {copied} and promoted it")), "{said}");
+    let reports = scratch.path("reports/books-follow");
+    let report = || {
+        std::fs::read_dir(&reports)
+            .ok()?
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("drill.json")).ok())
+            .find(|json| json.contains("copied at"))
+    };
+    wait("the drill of now's report", Duration::from_secs(30), || report().is_some(), || second.said());
+    let of_now = report().unwrap();
+    let record: serde_json::Value = serde_json::from_str(&of_now).unwrap();
+    assert_eq!(record["verdict"], "pass", "{of_now}");
+    assert!(record["backup"]["location"].as_str().unwrap().ends_with(&format!("copied at {copied}")), "{of_now}");
 
     // Stopped by a signal with no fault standing: the follower's report, and exit 0.
     let mut second = second;

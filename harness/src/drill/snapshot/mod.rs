@@ -353,6 +353,7 @@ mod tests {
             may_keep: false,
             verify_first: false,
             follow: None,
+            of_follower: None,
         }
     }
 

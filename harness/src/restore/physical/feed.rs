@@ -39,6 +39,9 @@ pub(crate) struct Feed {
     owner: Option<Ids>,
     stats: FeedStats,
     decrypt: Option<Decrypt>,
+    /// Given segments from this one on are kept whatever replay passed (a follower's: the WAL
+    /// from its last restartpoint's redo, which a copy of its cluster recovers from).
+    keep_from: Option<u64>,
     /// What was given since last taken, with its digest (a follower's ledger records it), when
     /// asked for ([`Feed::keep_digests`]).
     digests: Option<Vec<Given>>,
@@ -81,6 +84,7 @@ impl Feed {
             owner,
             stats: FeedStats::default(),
             decrypt,
+            keep_from: None,
             digests: None,
         }
     }
@@ -105,6 +109,11 @@ impl Feed {
                 self.plan.push((segment.number, archived));
             }
         }
+    }
+
+    /// Keeps the segments given from `number` on, whatever replay passed.
+    pub(crate) fn keep_from(&mut self, number: u64) {
+        self.keep_from = Some(number);
     }
 
     /// The last segment planned (given, or to give), if any.
@@ -136,8 +145,9 @@ impl Feed {
         through: Option<u64>,
     ) -> Result<(), StageError> {
         if let Some(replaying) = replaying {
+            let keep = self.keep_from.map_or(replaying, |kept| kept.min(replaying));
             while let Some((number, name)) = self.given.front() {
-                if *number >= replaying {
+                if *number >= keep {
                     break;
                 }
                 let path = pg_wal.join(name);

@@ -16,7 +16,7 @@ mod prepare;
 mod promote;
 pub(crate) mod reach;
 pub(crate) mod recovery;
-mod said;
+pub(crate) mod said;
 mod set;
 pub(crate) mod stage;
 mod tested;

@@ -5,7 +5,7 @@
 use crate::provision::Target;
 
 /// The log of the target's container (its server writes to stderr), when it is one.
-pub(super) async fn server_log(target: &Target) -> Option<String> {
+pub(crate) async fn server_log(target: &Target) -> Option<String> {
     let id = target.info.container.as_deref()?;
     let docker = crate::provision::docker::docker().ok()?;
     crate::provision::container::container_log(&docker, id, None).await.ok()
@@ -29,7 +29,7 @@ pub(super) fn wal_complaint(log: &str) -> Option<String> {
 
 /// Why the server's startup process stopped, when its log says it did: its own last `FATAL` or
 /// `PANIC` line (a client's lost connection is another process's).
-pub(super) fn startup_failure(log: &str) -> Option<String> {
+pub(crate) fn startup_failure(log: &str) -> Option<String> {
     let exited = log.lines().rev().find_map(|l| {
         let rest = l.split_once("startup process (PID ")?.1;
         let (pid, after) = rest.split_once(')')?;

@@ -21,6 +21,8 @@ enum Told {
     Replaying(u64),
     /// Segments archived since, to give after the planned ones.
     More(Vec<Archived>),
+    /// Keep the segments given from this one on.
+    KeepFrom(u64),
 }
 
 /// See the module's documentation.
@@ -90,6 +92,7 @@ impl Feeder {
                             match told {
                                 Told::Replaying(number) => replaying = Some(number),
                                 Told::More(more) => feed.extend(more),
+                                Told::KeepFrom(number) => feed.keep_from(number),
                             }
                         }
                     }
@@ -118,6 +121,14 @@ impl Feeder {
         }
     }
 
+    /// Keeps the segment holding `lsn` and those after it, whatever replay passed: a follower's
+    /// last restartpoint's redo, from which a copy of its cluster recovers.
+    pub(crate) fn keep_from(&self, lsn: u64) {
+        if let Some(tx) = &self.told {
+            let _ = tx.send(Told::KeepFrom(lsn / self.segment_size.max(1)));
+        }
+    }
+
     /// What was given since the last call, with digests (a follower's feed).
     pub(crate) fn take_given(&self) -> Vec<Given> {
         self.shared.lock().map(|mut s| std::mem::take(&mut s.given)).unwrap_or_default()
@@ -133,9 +144,9 @@ impl Feeder {
         self.shared.lock().is_ok_and(|s| s.done)
     }
 
-    /// Whether segment `number` was given (or every segment was).
+    /// Whether segment `number` was given (a follower's feed is never done: its plan grows).
     pub(crate) fn gave(&self, number: u64) -> bool {
-        self.shared.lock().is_ok_and(|s| s.done || s.through.is_some_and(|t| t >= number))
+        self.shared.lock().is_ok_and(|s| s.through.is_some_and(|t| t >= number))
     }
 
     /// Whether the segment after the one holding `lsn` was given (or every segment was): a
