@@ -1,8 +1,8 @@
 //! The documentation (`docs/src/**/*.md`, the mdBook) and README.md hold nothing a reader would
 //! trip on: every ```toml block is read by the real scenario parser, every internal link
 //! leads to a file that exists and, with a `#fragment`, to a heading there (with mdBook's ids),
-//! a block that names a repository's file (the README's example) shows it verbatim, and no
-//! paragraph is over 120 words. Fast, no Docker.
+//! a ```toml or ```ini block that names a repository's file (the README's example, the systemd
+//! unit) shows it verbatim, and no paragraph is over 120 words. Fast, no Docker.
 //!
 //! A ```toml block is a scenario, or a fragment of one: a block without `[source]` is merged
 //! into a minimal scenario (`[source] path = "backup.sql.gz"`) and then parsed. A block that is
@@ -50,11 +50,16 @@ fn read(path: &Path) -> String {
 
 /// The ```toml blocks of a Markdown text: each with the line it starts on.
 fn toml_blocks(text: &str) -> Vec<(usize, String)> {
+    fenced_blocks(text, "toml")
+}
+
+/// The blocks of a Markdown text fenced as `language`: each with the line it starts on.
+fn fenced_blocks(text: &str, language: &str) -> Vec<(usize, String)> {
     let mut blocks = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
         match event {
-            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) if info.as_ref() == "toml" => {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) if info.as_ref() == language => {
                 current = Some((text[..range.start].lines().count() + 1, String::new()));
             }
             Event::Text(t) => {
@@ -336,12 +341,14 @@ fn a_broken_paragraph_limit_fails() {
     assert_eq!(long_paragraphs(&[file]), expected);
 }
 
-/// The file a ```toml block shows, when its first line names one of the repository's
-/// (`# scenarios/plur.toml, an excerpt`): the path, and the block's text after that line.
+/// The file a block shows, when its first line names one of the repository's by its path
+/// (`# scenarios/plur.toml, an excerpt`, `# deploy/systemd/pgdrill-follow@.service`): the
+/// path, and the block's text after that line.
 fn shown_file(block: &str) -> Option<(&str, &str)> {
     let (first, rest) = block.split_once('\n')?;
     let path = first.strip_prefix("# ")?.split([',', ' ']).next()?;
-    (path.ends_with(".toml") && root().join(path).is_file()).then_some((path, rest))
+    let named = path.ends_with(".toml") || path.contains('/');
+    (named && root().join(path).is_file()).then_some((path, rest))
 }
 
 /// The runs of lines between blank lines: a table with the comments above it, as a scenario
@@ -363,11 +370,12 @@ fn not_verbatim(shown: &str, file: &str) -> Option<String> {
 }
 
 #[test]
-fn a_toml_block_naming_a_file_shows_that_file_verbatim() {
+fn a_block_naming_a_file_shows_that_file_verbatim() {
     let mut failures = Vec::new();
     let mut shown = Vec::new();
     for file in markdown_files() {
-        for (line, block) in toml_blocks(&read(&file)) {
+        let text = read(&file);
+        for (line, block) in fenced_blocks(&text, "toml").into_iter().chain(fenced_blocks(&text, "ini")) {
             let Some((path, text)) = shown_file(&block) else { continue };
             shown.push((file.file_name().expect("a name").to_string_lossy().into_owned(), path.to_owned()));
             if let Some(problem) = not_verbatim(text, &read(&root().join(path))) {
@@ -376,6 +384,8 @@ fn a_toml_block_naming_a_file_shows_that_file_verbatim() {
         }
     }
     assert!(shown.contains(&("README.md".into(), "scenarios/plur.toml".into())), "the README's example: {shown:?}");
+    let unit = ("continuous.md".into(), "deploy/systemd/pgdrill-follow@.service".into());
+    assert!(shown.contains(&unit), "the follower's systemd unit: {shown:?}");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -392,5 +402,8 @@ fn a_broken_excerpt_fails() {
     let block = "# scenarios/plur.toml, an excerpt\nname = \"plur\"\n";
     assert_eq!(shown_file(block), Some(("scenarios/plur.toml", "name = \"plur\"\n")));
     assert_eq!(shown_file("# scenarios/nosuch.toml\n"), None);
+    let unit = "# deploy/systemd/pgdrill-follow@.service\n[Unit]\n";
+    assert_eq!(shown_file(unit), Some(("deploy/systemd/pgdrill-follow@.service", "[Unit]\n")));
+    assert_eq!(shown_file("# Restart=always, a comment\n"), None);
     assert_eq!(shown_file("# a comment\n[source]\n"), None);
 }

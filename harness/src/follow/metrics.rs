@@ -81,3 +81,80 @@ pub(crate) fn write(dir: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(&partial, text)?;
     std::fs::rename(&partial, dir.join(NAME))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Every follower metric name in `text`: the words that start with `pgdrill_follow_`.
+    fn names(text: &str) -> BTreeSet<String> {
+        let word = regex::Regex::new(r"\bpgdrill_follow_[a-z0-9_]+").expect("a regex");
+        word.find_iter(text).map(|m| m.as_str().to_owned()).collect()
+    }
+
+    fn rendered(faults: &Faults) -> String {
+        render(&Figures {
+            scenario: "books",
+            proof_lag: 2.5,
+            look_at: 1_795_000_000.25,
+            replay_lsn: 0x0300_0060,
+            ledger_segments: 3,
+            last_replayed_at: Some(1_794_999_999.0),
+            faults,
+        })
+    }
+
+    #[test]
+    fn each_fault_kind_is_a_gauge_of_its_own_and_the_file_is_openmetrics() {
+        let mut faults = Faults::default();
+        let gap = Fault::Gap { missing: "a".into(), later: "b".into(), waited: Duration::from_secs(61) };
+        faults.set("gap", Some(gap), &|_| {});
+        let text = rendered(&faults);
+        assert!(text.contains("pgdrill_follow_fault{scenario=\"books\",kind=\"gap\"} 1\n"), "{text}");
+        let others = Fault::KINDS.iter().filter(|k| **k != "gap");
+        for kind in others {
+            assert!(
+                text.contains(&format!("pgdrill_follow_fault{{scenario=\"books\",kind=\"{kind}\"}} 0\n")),
+                "{text}"
+            );
+        }
+        assert!(text.contains("pgdrill_follow_proof_lag_seconds{scenario=\"books\"} 2.5\n"), "{text}");
+        assert!(text.contains("pgdrill_follow_replay_lsn{scenario=\"books\"} 50331744\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        let none = rendered(&Faults::default());
+        for kind in Fault::KINDS {
+            assert!(
+                none.contains(&format!("pgdrill_follow_fault{{scenario=\"books\",kind=\"{kind}\"}} 0\n")),
+                "{none}"
+            );
+        }
+    }
+
+    /// What `monitoring/` and the docs read of the follower is what this file writes; the fault
+    /// runbook has a section for each kind, which the alert links by its `kind` label.
+    #[test]
+    fn the_shipped_rules_dashboard_and_docs_read_only_names_this_file_writes() {
+        let written = names(&rendered(&Faults::default()));
+        assert!(written.contains("pgdrill_follow_last_segment_replayed_timestamp_seconds"), "{written:?}");
+        for (file, text) in [
+            ("monitoring/pgdrill.rules.yml", include_str!("../../../monitoring/pgdrill.rules.yml")),
+            ("monitoring/pgdrill.rules.test.yml", include_str!("../../../monitoring/pgdrill.rules.test.yml")),
+            ("monitoring/grafana-dashboard.json", include_str!("../../../monitoring/grafana-dashboard.json")),
+            ("docs/src/guide/continuous.md", include_str!("../../../docs/src/guide/continuous.md")),
+        ] {
+            let read = names(text);
+            assert!(!read.is_empty(), "{file} reads no follower metric");
+            let unknown: Vec<&String> = read.difference(&written).collect();
+            assert!(unknown.is_empty(), "{file} reads {unknown:?}, which follow.prom does not write ({written:?})");
+        }
+        let runbook = include_str!("../../../docs/src/runbooks/follow-fault.md");
+        for kind in Fault::KINDS {
+            assert!(runbook.contains(&format!(" {{#{kind}}}\n")), "follow-fault.md has no section `{{#{kind}}}`");
+        }
+        let rules = include_str!("../../../monitoring/pgdrill.rules.yml");
+        assert!(rules.contains("follow-fault.md#{{ $labels.kind }}\""), "the fault alert links each kind's section");
+    }
+}

@@ -1,8 +1,8 @@
 //! The monitoring shipped in `monitoring/`, checked by Prometheus' own promtool: the alerting
 //! rules load (`promtool check rules`) and fire when they should (`promtool test rules`, on
-//! series shaped like metrics.prom's), and every query of the Grafana dashboard is valid PromQL
-//! (checked as recording rules). That every metric they read is one metrics.prom writes is a
-//! unit test of `report::metrics`.
+//! series shaped like metrics.prom's and follow.prom's), and every query of the Grafana dashboard
+//! is valid PromQL (checked as recording rules). That every metric they read is one metrics.prom
+//! or follow.prom writes is a unit test of `report::metrics` and of `follow::metrics`.
 //!
 //! promtool comes from Debian's `prometheus` package, unpacked by `.ci/run`. Without it the test
 //! fails, unless PGDRILL_SKIP_PROMTOOL is set (then it says why it skipped).
@@ -43,7 +43,7 @@ fn the_alerting_rules_load_fire_when_they_should_and_the_dashboard_queries_parse
         );
     };
     let checked = run(&promtool, &["check", "rules", "monitoring/pgdrill.rules.yml"]);
-    assert!(checked.contains("SUCCESS: 9 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 14 rules found"), "{checked}");
     runbooks_are_pages_and_every_rule_waits();
     let tested = run(&promtool, &["test", "rules", "monitoring/pgdrill.rules.test.yml"]);
     assert!(tested.contains("SUCCESS"), "{tested}");
@@ -73,19 +73,22 @@ fn the_alerting_rules_load_fire_when_they_should_and_the_dashboard_queries_parse
     assert!(checked.contains(&format!("SUCCESS: {} rules found", exprs.len())), "{checked}");
 }
 
-/// Every rule waits (`for:`) and links its runbook, a page of the guide that exists; every
-/// alert has a unit test.
+/// Every rule waits (`for:`) and links its runbook, a page of the guide that exists (or a
+/// section of one); every alert has a unit test.
 fn runbooks_are_pages_and_every_rule_waits() {
     let rules = std::fs::read_to_string(root().join("monitoring/pgdrill.rules.yml")).unwrap();
     let tests = std::fs::read_to_string(root().join("monitoring/pgdrill.rules.test.yml")).unwrap();
     let blocks: Vec<&str> = rules.split("- alert: ").skip(1).collect();
-    assert_eq!(blocks.len(), 9, "{rules}");
+    assert_eq!(blocks.len(), 14, "{rules}");
     let page = "https://github.com/pgdrill/pgdrill/blob/main/";
     for block in blocks {
         let name = block.lines().next().unwrap().trim();
         assert!(block.contains("\n        for: "), "{name} has no `for:`");
         let url = block.split("runbook_url: \"").nth(1).and_then(|rest| rest.split('"').next());
         let path = url.and_then(|u| u.strip_prefix(page)).unwrap_or_else(|| panic!("{name}: no runbook under {page}"));
+        // A section of the page, by a label (`#{{ $labels.kind }}`): `follow::metrics`' unit
+        // tests check the page has one for each value.
+        let path = path.split('#').next().unwrap_or(path);
         assert!(root().join(path).is_file(), "{name}: its runbook {path} is not a page of the guide");
         let summary = std::fs::read_to_string(root().join("docs/src/SUMMARY.md")).unwrap();
         assert!(summary.contains(path.trim_start_matches("docs/src/")), "{name}: {path} is not in SUMMARY.md");
