@@ -176,6 +176,15 @@ fn parse_shard(text: &str) -> Result<Shard, ShardError> {
     Ok(Shard { index, count })
 }
 
+/// Reads a duration longer than zero (clap shows the error).
+fn some_time(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("it must be longer than 0".into()),
+        Ok(duration) => Ok(duration),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the drills scenarios describe, and write their reports.
@@ -349,6 +358,14 @@ pub(crate) enum Command {
         /// Write the follower's drill report (when it stops) under DIR/<scenario>/<UTC timestamp>/.
         #[arg(long, value_name = "DIR", default_value = "reports")]
         reports: PathBuf,
+        /// Write a receipt of the ledger's new lines to STATE/receipts/ this often, and when the
+        /// follower stops: an in-toto statement an auditor verifies (see `pgdrill verify`).
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = some_time)]
+        receipt_every: std::time::Duration,
+        /// Sign the receipts and the follower's report with this OpenSSH private key (else
+        /// $PGDRILL_SIGNING_KEY_FILE, or the key's text in $PGDRILL_SIGNING_KEY).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
     },
     /// The agent of a pod's server container: starts PostgreSQL's server over the data volume as
     /// the pgdrill container beside it asks (`run --target pod`), through `DIR/agent.sock`.

@@ -176,10 +176,14 @@ async fn main() -> ExitCode {
             init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version, like }).await
         }
         Command::Validate { scenarios } => validate(&scenarios),
-        Command::Follow { scenario, state, run_for, gap_after, reports } => {
+        Command::Follow { scenario, state, run_for, gap_after, reports, receipt_every, signing_key } => {
+            let Some((signer, signing)) = verify::follow_signing(signing_key.as_deref()) else {
+                return Exit::Usage.into();
+            };
             let (stop, signal) = interrupts();
-            let follow = crate::follow::FollowOptions { state, gap_after, stop, run_for };
-            let options = DrillOptions { reports_root: reports, follow: Some(follow), ..DrillOptions::default() };
+            let follow = crate::follow::FollowOptions { state, gap_after, stop, run_for, receipt_every, signer };
+            let options =
+                DrillOptions { reports_root: reports, follow: Some(follow), signing, ..DrillOptions::default() };
             let reporters: Vec<Box<dyn crate::outcome::Reporter>> = vec![Box::new(Console::new(false))];
             // The signal stops the follow, which then tears down and writes its report.
             let outcome = drill::run(&scenario, &options, reporters, CancellationToken::new()).await;

@@ -177,9 +177,13 @@ impl Ledger {
     }
 
     /// How many lines it holds.
-    #[cfg(test)]
     pub(crate) fn lines(&self) -> u64 {
         self.seq
+    }
+
+    /// Its file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// How many segments it records.

@@ -8,12 +8,14 @@
 //! the feed in order, a segment missing before a later one is a gap once the deadline passes, and
 //! the oldest segment not yet replayed gives the proof lag. What keeps replay from going on is a
 //! fault, named and said (`faults`); the follower never skips a segment, it waits before it.
-//! `follow.prom` (`metrics`) is written at each look of the archive.
+//! `follow.prom` (`metrics`) is written at each look of the archive; a signed receipt of the
+//! ledger's new lines (`receipt`) at an interval, and when the follower stops.
 
 mod archive;
 mod faults;
 pub(crate) mod ledger;
 mod metrics;
+mod receipt;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -51,6 +53,9 @@ pub(crate) struct FollowOptions {
     /// Stops it (a signal), as `run_for` does once it has passed.
     pub stop: CancellationToken,
     pub run_for: Option<Duration>,
+    /// How often a receipt of the ledger's new lines is written, and the key that signs it.
+    pub receipt_every: Duration,
+    pub signer: Option<crate::evidence::sign::Signer>,
 }
 
 /// Why a follower stopped before it was told to.
@@ -60,6 +65,8 @@ pub(crate) enum FollowError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error(transparent)]
+    Receipt(#[from] receipt::ReceiptError),
     #[error("the follower's standby does not answer (hint: see the target's log)")]
     Standby(#[source] sqlx::Error),
     #[error("the follower's standby was promoted by someone else: it no longer replays the archive")]
@@ -128,6 +135,8 @@ pub(crate) async fn follow(
     if let Some(repaired) = ledger.repaired.take() {
         say(repaired);
     }
+    let (every, signer) = (options.receipt_every, options.signer.clone());
+    let receipts = receipt::Receipts::open(&options.state, every, signer, &ledger, started.scenario, say)?;
     ledger.start(Line::Start {
         at: rfc3339(SystemTime::now()),
         backup: started.backup.to_owned(),
@@ -141,7 +150,7 @@ pub(crate) async fn follow(
         ledger.segments()
     ));
     let pool = target.pool("postgres", 1).await?;
-    let mut follower = Follower::new(following, ledger, options, started.scenario);
+    let mut follower = Follower::new(following, ledger, receipts, options, started.scenario);
     let followed = follower.run(&pool, say).await;
     pool.close().await;
     let Follower { feeder, .. } = follower;
@@ -160,6 +169,7 @@ struct Follower<'a> {
     scenario: &'a str,
     feeder: crate::restore::physical::feed::Feeder,
     ledger: Ledger,
+    receipts: receipt::Receipts,
     faults: Faults,
     archive: archive::Position,
     dir: PathBuf,
@@ -180,7 +190,13 @@ struct Follower<'a> {
 }
 
 impl<'a> Follower<'a> {
-    fn new(following: Following, ledger: Ledger, options: &'a FollowOptions, scenario: &'a str) -> Self {
+    fn new(
+        following: Following,
+        ledger: Ledger,
+        receipts: receipt::Receipts,
+        options: &'a FollowOptions,
+        scenario: &'a str,
+    ) -> Self {
         Follower {
             options,
             scenario,
@@ -194,6 +210,7 @@ impl<'a> Follower<'a> {
             dir: following.archive,
             feeder: following.feeder,
             ledger,
+            receipts,
             faults: Faults::default(),
             pending: BTreeMap::new(),
             lsn: following.first * following.segment_size,
@@ -221,6 +238,7 @@ impl<'a> Follower<'a> {
             if self.looked.is_none_or(|at| at.elapsed() >= LOOK) {
                 self.look(say);
             }
+            self.receipts.tick(&self.ledger, &self.faults, say);
             let stop = self.options.stop.cancelled();
             let over = self.options.run_for.is_some_and(|d| started.elapsed() >= d);
             if over || self.options.stop.is_cancelled() {
@@ -231,6 +249,7 @@ impl<'a> Follower<'a> {
                 () = stop => break,
             }
         }
+        self.receipts.close(&self.ledger, &self.faults, say);
         let standing: Vec<String> = self.faults.standing().map(ToString::to_string).collect();
         if !standing.is_empty() {
             return Err(FollowError::Faults(standing));
@@ -328,6 +347,7 @@ impl<'a> Follower<'a> {
                     .and_then(|(_, at)| SystemTime::now().duration_since(at).ok())
                     .unwrap_or_default();
                 self.lag_max = self.lag_max.max(self.lag);
+                self.receipts.note_lag(self.lag);
                 let timeline =
                     look.later_timeline.map(|later| Fault::Timeline { followed: self.archive.timeline, later });
                 (None, self.gap(look.gap), timeline)
