@@ -176,13 +176,22 @@ fn parse_shard(text: &str) -> Result<Shard, ShardError> {
     Ok(Shard { index, count })
 }
 
+/// A duration that is not one, or zero.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DurationError {
+    #[error(transparent)]
+    Parse(#[from] humantime::DurationError),
+    #[error("it must be longer than 0")]
+    Zero,
+}
+
 /// Reads a duration longer than zero (clap shows the error).
-fn some_time(text: &str) -> Result<std::time::Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(duration) if duration.is_zero() => Err("it must be longer than 0".into()),
-        Ok(duration) => Ok(duration),
-        Err(e) => Err(e.to_string()),
+fn some_time(text: &str) -> Result<std::time::Duration, DurationError> {
+    let duration = humantime::parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(DurationError::Zero);
     }
+    Ok(duration)
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,7 +315,8 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Report(ReportCommand),
     /// Verify a drill's report folder: its SSH signature against allowed signers, and every file
-    /// against the signed in-toto statement and MANIFEST.sha256.
+    /// against the signed in-toto statement and MANIFEST.sha256; or a follower's receipts, each
+    /// against its signature and the ledger's lines it covers.
     Verify(verify::VerifyArgs),
     /// Print the JSON Schema of the scenario format, for editors (taplo, Even Better TOML) and
     /// validators.
@@ -346,7 +356,7 @@ pub(crate) enum Command {
         /// The scenario of a base backup with `[source] wal_archive` (a folder).
         #[arg(value_name = "SCENARIO")]
         scenario: PathBuf,
-        /// The follower's state folder: its ledger and metrics (kept between runs).
+        /// The follower's state folder: its ledger, metrics and receipts (kept between runs).
         #[arg(long, value_name = "DIR")]
         state: PathBuf,
         /// Stop after this long (e.g. `1h`) [default: until interrupted].

@@ -63,13 +63,9 @@ pub(super) fn run(args: &VerifyArgs) -> ExitCode {
         },
     };
     let trust = Trust { allowed_signers: allowed.as_ref().map(|(s, p)| (s, *p)), identity: args.identity.as_deref() };
-    match receipts::find(&args.dir) {
-        Ok(None) => {}
-        Ok(Some(found)) => return verify_receipts(&args.dir, &found, &trust),
-        Err(e) => {
-            eprintln!("error: cannot read `{}`: {e}", args.dir.display());
-            return Exit::Usage.into();
-        }
+    // Not a follower's receipts (nor readable): a drill's report folder, which says why not.
+    if let Ok(Some(found)) = receipts::find(&args.dir) {
+        return verify_receipts(&args.dir, &found, &trust);
     }
     let verification = match verify(&args.dir, &trust) {
         Ok(v) => v,
@@ -162,8 +158,9 @@ fn say_receipts(path: &Path, found: &Found, v: &Verified) {
     let (mut unvouched, mut unsigned) = (None, 0);
     for checked in v.receipts.iter().filter(|c| !failed(&c.name)) {
         let Some(p) = &checked.predicate else { continue };
-        let segments = match (&p.first_segment, &p.last_segment) {
-            (Some(first), Some(last)) => format!("{} segments, {} to {}", p.segments, first.segment, last.segment),
+        let segments = match (p.segments, &p.first_segment, &p.last_segment) {
+            (1, Some(one), _) => format!("1 segment, {}", one.segment),
+            (n, Some(first), Some(last)) => format!("{n} segments, {} to {}", first.segment, last.segment),
             _ => "no segment".into(),
         };
         let against = if found.ledger.is_some() { "as the ledger holds them" } else { "the ledger not checked" };
@@ -181,19 +178,29 @@ fn say_receipts(path: &Path, found: &Found, v: &Verified) {
             }
         };
         outln!(
-            "ok: {}: ledger lines {}-{} of `{}` ({segments}; proof lag at most {} s), {against}; {signed}",
+            "ok: {}: ledger {} of `{}` ({segments}; proof lag at most {} s), {against}; {signed}",
             checked.name,
-            p.first_seq,
-            p.last_seq,
+            receipts::lines(p.first_seq, p.last_seq),
             p.scenario,
             p.proof_lag_max_seconds
+        );
+    }
+    let last = v.receipts.iter().filter_map(|c| c.predicate.as_ref()).map(|p| p.last_seq).max();
+    if let (Some(last), Some(_), true) = (last, &found.folder, v.passed()) {
+        let n = v.receipts.len();
+        outln!(
+            "ok: {n} receipt{} in {} cover {} lines 1-{last}, each line once",
+            if n == 1 { "" } else { "s" },
+            path.display(),
+            receipts::LEDGER
         );
     }
     if found.ledger.is_none() {
         outln!("note: no {} beside the receipts: the lines they cover were not checked", receipts::LEDGER);
     }
     if let Some((first, last)) = v.after_last {
-        outln!("note: {} lines {first}-{last} come after the last receipt: none covers them yet", receipts::LEDGER);
+        let (after, come) = (receipts::lines(first, last), if first == last { "comes" } else { "come" });
+        outln!("note: {} {after} {come} after the last receipt: no receipt covers them yet", receipts::LEDGER);
     }
     if let Some(key) = unvouched {
         outln!(

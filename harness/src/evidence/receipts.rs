@@ -39,6 +39,14 @@ pub(crate) fn subject(first: u64, last: u64) -> String {
     format!("{LEDGER}#L{first}-L{last}")
 }
 
+/// Lines `first` to `last` of the ledger, as said: `line 7`, `lines 1-9`.
+pub(crate) fn lines(first: u64, last: u64) -> String {
+    match first == last {
+        true => format!("line {first}"),
+        false => format!("lines {first}-{last}"),
+    }
+}
+
 /// The lines a receipt's file name says it covers.
 pub(crate) fn lines_of(name: &str) -> Option<(u64, u64)> {
     let (first, last) = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?.split_once('-')?;
@@ -90,36 +98,50 @@ pub(crate) struct Point {
     pub lsn: String,
 }
 
+/// Why a file is not a receipt.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotAReceipt {
+    #[error("it is not JSON of an in-toto statement")]
+    Json(#[source] serde_json::Error),
+    #[error("it is of type `{0}`, not an in-toto Statement v1")]
+    Type(String),
+    #[error("it is about `{0}`, not a follower's receipt (`{PREDICATE_TYPE}`)")]
+    Predicate(String),
+    #[error("it has {0} subjects, not one (the ledger's lines)")]
+    Subjects(usize),
+    #[error("its subject `{0}` is not a window of {LEDGER} (`{LEDGER}#L1-L9`)")]
+    Subject(String),
+    #[error("it gives no sha256 for `{0}`")]
+    Digest(String),
+    #[error("its predicate is not a receipt's")]
+    Body(#[source] serde_json::Error),
+    #[error("its predicate says {said}, its subject {subject}")]
+    Lines { said: String, subject: String },
+}
+
 /// Reads a receipt: an in-toto Statement v1 with the receipt's predicate and one subject, the
 /// ledger's lines it covers with their sha256.
-pub(crate) fn parse(text: &str) -> Result<(Statement, Predicate), String> {
-    let statement: Statement =
-        serde_json::from_str(text).map_err(|e| format!("it is not JSON of an in-toto statement ({e})"))?;
+pub(crate) fn parse(text: &str) -> Result<(Statement, Predicate), NotAReceipt> {
+    let statement: Statement = serde_json::from_str(text).map_err(NotAReceipt::Json)?;
     if statement.type_ != STATEMENT_TYPE {
-        return Err(format!("it is of type `{}`, not an in-toto Statement v1", statement.type_));
+        return Err(NotAReceipt::Type(statement.type_));
     }
     if statement.predicate_type != PREDICATE_TYPE {
-        return Err(format!(
-            "it is about `{}`, not a follower's receipt (`{PREDICATE_TYPE}`)",
-            statement.predicate_type
-        ));
+        return Err(NotAReceipt::Predicate(statement.predicate_type));
     }
     let [subject] = statement.subject.as_slice() else {
-        return Err(format!("it has {} subjects, not one (the ledger's lines)", statement.subject.len()));
+        return Err(NotAReceipt::Subjects(statement.subject.len()));
     };
     let Some((first, last)) = subject_lines(&subject.name) else {
-        return Err(format!("its subject `{}` is not a window of {LEDGER} (`{LEDGER}#L1-L9`)", subject.name));
+        return Err(NotAReceipt::Subject(subject.name.clone()));
     };
     if subject.sha256().is_none_or(|d| d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit())) {
-        return Err(format!("it gives no sha256 for `{}`", subject.name));
+        return Err(NotAReceipt::Digest(subject.name.clone()));
     }
-    let predicate: Predicate = serde_json::from_value(statement.predicate.clone())
-        .map_err(|e| format!("its predicate is not a receipt's ({e})"))?;
+    let predicate: Predicate = serde_json::from_value(statement.predicate.clone()).map_err(NotAReceipt::Body)?;
     if (predicate.first_seq, predicate.last_seq) != (first, last) {
-        return Err(format!(
-            "its predicate says lines {}-{}, its subject {first}-{last}",
-            predicate.first_seq, predicate.last_seq
-        ));
+        let said = lines(predicate.first_seq, predicate.last_seq);
+        return Err(NotAReceipt::Lines { said, subject: lines(first, last) });
     }
     Ok((statement, predicate))
 }
@@ -224,14 +246,19 @@ impl std::fmt::Display for ReceiptFinding {
                 "{receipt} is not signed ({} is missing): nothing proves who wrote it",
                 signature_name(receipt)
             ),
-            ReceiptFinding::Gone { receipt, first, last, lines } => write!(
+            ReceiptFinding::Gone { receipt, first, last, lines: count } => write!(
                 f,
-                "{receipt} covers {LEDGER} lines {first}-{last}, and the ledger beside it has {lines} lines: lines it covers were removed after it was written"
+                "{receipt} covers {LEDGER} {}, and the ledger beside it has {count} lines: lines it covers were removed after it was written",
+                lines(*first, *last)
             ),
             ReceiptFinding::Changed { receipt, first, last, breaks_at } => {
                 write!(
                     f,
-                    "{LEDGER} lines {first}-{last} were changed after {receipt} was written: they no longer have the sha256 it gives"
+                    "{LEDGER} {} {} changed after {receipt} was written: {} no longer {} the sha256 it gives",
+                    lines(*first, *last),
+                    if first == last { "was" } else { "were" },
+                    if first == last { "it" } else { "they" },
+                    if first == last { "has" } else { "have" },
                 )?;
                 match breaks_at {
                     Some(line) if line == first => write!(
@@ -247,7 +274,7 @@ impl std::fmt::Display for ReceiptFinding {
                 }
             }
             ReceiptFinding::Uncovered { first, last, before } => {
-                write!(f, "no receipt covers {LEDGER} lines {first}-{last}, before {before}: a receipt was removed")
+                write!(f, "no receipt covers {LEDGER} {}, before {before}: a receipt was removed", lines(*first, *last))
             }
             ReceiptFinding::Empty { folder } => write!(
                 f,
@@ -316,14 +343,13 @@ fn check(path: &Path, ledger: Option<&Lines>, trust: &Trust<'_>, findings: &mut 
             return checked;
         }
     };
-    let (statement, predicate) =
-        match std::str::from_utf8(&bytes).map_err(|e| format!("it is not text ({e})")).and_then(parse) {
-            Ok(read) => read,
-            Err(why) => {
-                findings.push(not(why));
-                return checked;
-            }
-        };
+    let (statement, predicate) = match parse(&String::from_utf8_lossy(&bytes)) {
+        Ok(read) => read,
+        Err(e) => {
+            findings.push(not(crate::error::error_chain(&e)));
+            return checked;
+        }
+    };
     match std::fs::read(path.with_file_name(signature_name(&name))) {
         Ok(pem) => match signature(&pem, &signature_name(&name), &bytes, trust) {
             Ok(signed) => checked.signed = Some(signed),
@@ -420,10 +446,10 @@ mod tests {
             "started_at": "a", "ended_at": "b", "pgdrill_version": "0"
         });
         assert!(parse(&statement("ledger.jsonl#L1-L2", predicate.clone())).is_ok());
-        let other = parse(&statement("report.md", predicate.clone())).unwrap_err();
+        let other = parse(&statement("report.md", predicate.clone())).unwrap_err().to_string();
         assert!(other.contains("`report.md` is not a window of ledger.jsonl"), "{other}");
         let wrong = parse(&statement("ledger.jsonl#L1-L3", predicate)).unwrap_err();
-        assert_eq!(wrong, "its predicate says lines 1-2, its subject 1-3");
+        assert_eq!(wrong.to_string(), "its predicate says lines 1-2, its subject lines 1-3");
     }
 
     #[test]

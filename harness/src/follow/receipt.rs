@@ -96,7 +96,10 @@ impl Receipts {
             }
             Some((name, covered)) => (covered + 1, ended_at(&dir.join(name))),
         };
-        let text = std::fs::read(ledger.path()).map_err(io("read", ledger.path()))?;
+        let text = match std::fs::read(ledger.path()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            read => read.map_err(io("read", ledger.path()))?,
+        };
         let offset = text.split_inclusive(|b| *b == b'\n').take(first as usize - 1).map(<[u8]>::len).sum::<usize>();
         say(format!(
             "a receipt every {} in `{}`, {}",
@@ -192,7 +195,8 @@ impl Receipts {
         self.lag_max = self.lag;
         self.faults_before = faults.found_by_kind.clone();
         Ok(Some(format!(
-            "receipt of ledger lines {first}-{last} ({} segment{}): `{}`{signed_by}",
+            "receipt of ledger {} ({} segment{}): `{}`{signed_by}",
+            receipts::lines(first, last),
             predicate.segments,
             if predicate.segments == 1 { "" } else { "s" },
             self.dir.join(&name).display()

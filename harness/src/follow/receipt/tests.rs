@@ -181,6 +181,9 @@ fn receipts_verify_against_their_signer_and_the_ledger_and_each_tampering_is_nam
 #[test]
 fn what_a_kill_left_while_a_receipt_was_written_is_removed() {
     let dir = tempfile::tempdir().unwrap();
+    // A state folder without a ledger yet.
+    let fresh = Ledger::open(&dir.path().join("ledger.jsonl"), SIZE).unwrap();
+    Receipts::open(dir.path(), Duration::from_secs(1), None, &fresh, "books", &|_| {}).unwrap();
     let ledger = ledger(dir.path());
     let folder = dir.path().join("receipts");
     std::fs::create_dir_all(&folder).unwrap();
