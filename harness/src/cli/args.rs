@@ -176,6 +176,24 @@ fn parse_shard(text: &str) -> Result<Shard, ShardError> {
     Ok(Shard { index, count })
 }
 
+/// A duration that is not one, or zero.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DurationError {
+    #[error(transparent)]
+    Parse(#[from] humantime::DurationError),
+    #[error("it must be longer than 0")]
+    Zero,
+}
+
+/// Reads a duration longer than zero (clap shows the error).
+fn some_time(text: &str) -> Result<std::time::Duration, DurationError> {
+    let duration = humantime::parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(DurationError::Zero);
+    }
+    Ok(duration)
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the drills scenarios describe, and write their reports.
@@ -297,7 +315,8 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Report(ReportCommand),
     /// Verify a drill's report folder: its SSH signature against allowed signers, and every file
-    /// against the signed in-toto statement and MANIFEST.sha256.
+    /// against the signed in-toto statement and MANIFEST.sha256; or a follower's receipts, each
+    /// against its signature and the ledger's lines it covers.
     Verify(verify::VerifyArgs),
     /// Print the JSON Schema of the scenario format, for editors (taplo, Even Better TOML) and
     /// validators.
@@ -337,7 +356,7 @@ pub(crate) enum Command {
         /// The scenario of a base backup with `[source] wal_archive` (a folder).
         #[arg(value_name = "SCENARIO")]
         scenario: PathBuf,
-        /// The follower's state folder: its ledger and metrics (kept between runs).
+        /// The follower's state folder: its ledger, metrics and receipts (kept between runs).
         #[arg(long, value_name = "DIR")]
         state: PathBuf,
         /// Stop after this long (e.g. `1h`) [default: until interrupted].
@@ -354,6 +373,14 @@ pub(crate) enum Command {
         /// promoted, checked as the scenario says (SIGUSR1 asks for one at any time).
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         drill_every: Option<std::time::Duration>,
+        /// Write a receipt of the ledger's new lines to STATE/receipts/ this often, and when the
+        /// follower stops: an in-toto statement an auditor verifies (see `pgdrill verify`).
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = some_time)]
+        receipt_every: std::time::Duration,
+        /// Sign the receipts and the follower's report with this OpenSSH private key (else
+        /// $PGDRILL_SIGNING_KEY_FILE, or the key's text in $PGDRILL_SIGNING_KEY).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
     },
     /// The agent of a pod's server container: starts PostgreSQL's server over the data volume as
     /// the pgdrill container beside it asks (`run --target pod`), through `DIR/agent.sock`.

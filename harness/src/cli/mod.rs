@@ -176,9 +176,8 @@ async fn main() -> ExitCode {
             init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version, like }).await
         }
         Command::Validate { scenarios } => validate(&scenarios),
-        Command::Follow { scenario, state, run_for, gap_after, reports, drill_every } => {
+        Command::Follow { scenario, state, run_for, gap_after, reports, drill_every, receipt_every, signing_key } => {
             let (stop, signal) = interrupts();
-            let drill_now = drill_now_asked();
             let follow = crate::follow::FollowOptions {
                 state,
                 gap_after,
@@ -186,20 +185,12 @@ async fn main() -> ExitCode {
                 run_for,
                 drill_every,
                 reports: reports.clone(),
-                drill_now,
+                drill_now: drill_now_asked(),
+                following: Default::default(),
+                receipt_every,
+                signer: None,
             };
-            let options = DrillOptions { reports_root: reports, follow: Some(follow), ..DrillOptions::default() };
-            let reporters: Vec<Box<dyn crate::outcome::Reporter>> = vec![Box::new(Console::new(false))];
-            // The signal stops the follow, which then tears down and writes its report.
-            let outcome = drill::run(&scenario, &options, reporters, CancellationToken::new()).await;
-            let number = signal.load(Ordering::SeqCst);
-            match crate::outcome::passes(&outcome.record) {
-                true => Exit::Pass.into(),
-                false if number != 0 && outcome.record.phases.iter().all(|p| p.error.is_none()) => {
-                    Exit::Signal(number as u8).into()
-                }
-                false => Exit::Fail.into(),
-            }
+            self::follow(&scenario, reports, follow, signing_key.as_deref(), &signal).await
         }
         Command::Fingerprint(args) => Exit::pass_if(fingerprint::run(args).await).into(),
         Command::Kube(args) => kube::run(&args),
@@ -218,6 +209,41 @@ async fn main() -> ExitCode {
         Command::Man => man_page(),
         Command::Reference { out } => Exit::pass_if(reference::write(&out)).into(),
         Command::Forward { socket_dir, refuse } => forward(&socket_dir, &refuse).await,
+    }
+}
+
+/// `pgdrill follow`: the follower's drill, its receipts and report signed by the key `signing_key`
+/// names, until it is stopped. 0 when it stopped with no fault standing; stopped by a signal (and
+/// nothing failed), as the signal says; 1 otherwise; 2 when the key cannot be used.
+async fn follow(
+    scenario: &std::path::Path,
+    reports: PathBuf,
+    mut follow: crate::follow::FollowOptions,
+    signing_key: Option<&std::path::Path>,
+    signal: &AtomicI32,
+) -> ExitCode {
+    let Some((signer, signing)) = verify::follow_signing(signing_key) else {
+        return Exit::Usage.into();
+    };
+    follow.signer = signer;
+    let (stop, following, cancel) = (follow.stop.clone(), follow.following.clone(), CancellationToken::new());
+    let options = DrillOptions { reports_root: reports, follow: Some(follow), signing, ..DrillOptions::default() };
+    let reporters: Vec<Box<dyn crate::outcome::Reporter>> = vec![Box::new(Console::new(false))];
+    // A signal stops the follow, which then tears down and writes its report; before the
+    // follower follows (the base backup's restore), it interrupts the drill.
+    let interrupt = cancel.clone();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        if !following.load(Ordering::SeqCst) {
+            interrupt.cancel();
+        }
+    });
+    let outcome = drill::run(scenario, &options, reporters, cancel.clone()).await;
+    let number = signal.load(Ordering::SeqCst);
+    match crate::outcome::passes(&outcome.record) {
+        true => Exit::Pass.into(),
+        false if number != 0 && cancel.is_cancelled() => Exit::Signal(number as u8).into(),
+        false => Exit::Fail.into(),
     }
 }
 

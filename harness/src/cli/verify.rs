@@ -1,19 +1,22 @@
-//! `pgdrill verify DIR` (also `pgdrill report verify DIR`): what an auditor runs on a drill's
-//! report folder, and the signing key `run` and `gate` take.
+//! `pgdrill verify PATH` (also `pgdrill report verify PATH`): what an auditor runs on a drill's
+//! report folder or a follower's receipts, and the signing key `run`, `gate` and `follow` take.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::Exit;
 use crate::allowed_signers::{AllowedSigners, ParseError};
-use crate::evidence::sign::{NAMESPACE, Signing};
+use crate::evidence::receipts::{self, Found, Verified};
+use crate::evidence::sign::{NAMESPACE, Signer, Signing};
 use crate::evidence::statement::{SIGNATURE, STATEMENT};
-use crate::evidence::verify::{Finding, Trust, Verification, verify};
+use crate::evidence::verify::{Finding, Signed, Trust, Verification, verify};
 
 /// What `verify` takes.
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
-    /// A drill's report folder.
+    /// A drill's report folder; or a follower's receipts: a receipt
+    /// (STATE/receipts/receipt-*.intoto.json), their folder, or the state folder.
+    #[arg(value_name = "PATH")]
     dir: PathBuf,
     /// OpenSSH allowed signers (`principals [namespaces="..."] keytype base64-key`, as for
     /// `ssh-keygen -Y verify -f`): the keys trusted to sign drill evidence. Without it only the
@@ -60,6 +63,10 @@ pub(super) fn run(args: &VerifyArgs) -> ExitCode {
         },
     };
     let trust = Trust { allowed_signers: allowed.as_ref().map(|(s, p)| (s, *p)), identity: args.identity.as_deref() };
+    // Not a follower's receipts (nor readable): a drill's report folder, which says why not.
+    if let Ok(Some(found)) = receipts::find(&args.dir) {
+        return verify_receipts(&args.dir, &found, &trust);
+    }
     let verification = match verify(&args.dir, &trust) {
         Ok(v) => v,
         Err(e) => {
@@ -128,6 +135,92 @@ fn say(dir: &Path, v: &Verification, trusted: bool) {
     }
 }
 
+/// Verifies a follower's receipts: exits 0 when each holds, 1 when any does not (each finding
+/// said), 2 when the ledger beside them cannot be read.
+fn verify_receipts(path: &Path, found: &Found, trust: &Trust<'_>) -> ExitCode {
+    let verified = match receipts::verify(found, trust) {
+        Ok(v) => v,
+        Err(e) => {
+            let ledger = found.ledger.as_deref().unwrap_or(path);
+            eprintln!("error: cannot read the ledger `{}`: {e}", ledger.display());
+            return Exit::Usage.into();
+        }
+    };
+    say_receipts(path, found, &verified);
+    Exit::pass_if(verified.passed()).into()
+}
+
+fn say_receipts(path: &Path, found: &Found, v: &Verified) {
+    for finding in &v.findings {
+        eprintln!("error: {finding}");
+    }
+    let failed = |name: &str| v.findings.iter().any(|f| f.receipt() == Some(name));
+    let (mut unvouched, mut unsigned) = (None, 0);
+    for checked in v.receipts.iter().filter(|c| !failed(&c.name)) {
+        let Some(p) = &checked.predicate else { continue };
+        let segments = match (p.segments, &p.first_segment, &p.last_segment) {
+            (1, Some(one), _) => format!("1 segment, {}", one.segment),
+            (n, Some(first), Some(last)) => format!("{n} segments, {} to {}", first.segment, last.segment),
+            _ => "no segment".into(),
+        };
+        let against = if found.ledger.is_some() { "as the ledger holds them" } else { "the ledger not checked" };
+        let signed = match &checked.signed {
+            Some(Signed { fingerprint, allowed_by: Some((line, principals)), .. }) => {
+                format!("signed by key {fingerprint}, allowed for `{principals}` (allowed signers line {line})")
+            }
+            Some(Signed { fingerprint, .. }) => {
+                unvouched = Some(fingerprint.clone());
+                format!("signed by key {fingerprint}")
+            }
+            None => {
+                unsigned += 1;
+                "not signed".into()
+            }
+        };
+        outln!(
+            "ok: {}: ledger {} of `{}` ({segments}; proof lag at most {} s), {against}; {signed}",
+            checked.name,
+            receipts::lines(p.first_seq, p.last_seq),
+            p.scenario,
+            p.proof_lag_max_seconds
+        );
+    }
+    let last = v.receipts.iter().filter_map(|c| c.predicate.as_ref()).map(|p| p.last_seq).max();
+    if let (Some(last), Some(_), true) = (last, &found.folder, v.passed()) {
+        let n = v.receipts.len();
+        outln!(
+            "ok: {n} receipt{} in {} cover {} lines 1-{last}, each line once",
+            if n == 1 { "" } else { "s" },
+            path.display(),
+            receipts::LEDGER
+        );
+    }
+    if found.ledger.is_none() {
+        outln!("note: no {} beside the receipts: the lines they cover were not checked", receipts::LEDGER);
+    }
+    if let Some((first, last)) = v.after_last {
+        let (after, come) = (receipts::lines(first, last), if first == last { "comes" } else { "come" });
+        outln!("note: {} {after} {come} after the last receipt: no receipt covers them yet", receipts::LEDGER);
+    }
+    if let Some(key) = unvouched {
+        outln!(
+            "note: the receipts are signed by key {key}, which nothing here vouches for: pass --allowed-signers to prove whose it is"
+        );
+    }
+    if unsigned > 0 {
+        outln!(
+            "note: {unsigned} receipt{} not signed ({}), so nothing proves who wrote {}",
+            if unsigned == 1 { " is" } else { "s are" },
+            receipts::signature_name("receipt-….intoto.json"),
+            if unsigned == 1 { "it" } else { "them" }
+        );
+    }
+    if !v.passed() {
+        let n = v.findings.len();
+        eprintln!("FAIL: {} is not proven evidence ({n} finding{})", path.display(), if n == 1 { "" } else { "s" });
+    }
+}
+
 /// The signing `run` and `gate` were asked for; says at once when its key cannot be used (the
 /// drills still run, their reports unsigned and saying why).
 pub(super) fn signing(flag: Option<&Path>) -> Option<Signing> {
@@ -136,6 +229,20 @@ pub(super) fn signing(flag: Option<&Path>) -> Option<Signing> {
         eprintln!("error: {why}: the drills run, and their reports are not signed");
     }
     signing
+}
+
+/// The key `follow` signs its receipts and its report with, as both want it; `None` (said) when
+/// the key it names cannot be used: a follower runs for weeks, and does not start to write
+/// receipts unsigned for want of a key it was given.
+pub(super) fn follow_signing(flag: Option<&Path>) -> Option<(Option<Signer>, Option<Signing>)> {
+    match Signing::from_env(flag) {
+        None => Some((None, None)),
+        Some(Signing::Key(signer)) => Some((Some((*signer).clone()), Some(Signing::Key(signer)))),
+        Some(Signing::Broken(why)) => {
+            eprintln!("error: {why}: the follower does not start (its receipts would not be signed)");
+            None
+        }
+    }
 }
 
 /// How `run` ends when its signing key could not be used: as for an unusable command line.

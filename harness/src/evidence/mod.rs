@@ -1,9 +1,10 @@
 //! The evidence over a drill's reports: the manifest of their digests (`MANIFEST.sha256`), the
 //! in-toto statement of what was drilled (`statement`), its SSH signature (`sign`), and the
-//! verification an auditor runs on a reports folder (`verify`). Reads the record; renders no
-//! report.
+//! verification an auditor runs on a reports folder (`verify`); and a follower's receipts over
+//! its ledger, verified the same way (`receipts`). Reads the record; renders no report.
 
 pub(crate) mod manifest;
+pub(crate) mod receipts;
 pub(crate) mod sign;
 pub(crate) mod statement;
 pub(crate) mod verify;

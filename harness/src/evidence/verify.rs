@@ -68,10 +68,15 @@ impl Finding {
     pub(crate) fn is_warning(&self) -> bool {
         matches!(self, Finding::Uncovered { .. })
     }
-}
 
-impl std::fmt::Display for Finding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    /// The finding said of `statement` (a file's name) rather than of a drill's report: a
+    /// follower's receipt.
+    pub(crate) fn of<'a>(&'a self, statement: &'a str) -> Of<'a> {
+        Of { finding: self, statement }
+    }
+
+    /// The finding's text, the signed thing called `report` and its statement `statement`.
+    fn write(&self, f: &mut std::fmt::Formatter<'_>, report: &str, statement: &str) -> std::fmt::Result {
         match self {
             Finding::Changed { name, signed: true } => write!(f, "{name} was changed after the drill was signed"),
             Finding::Changed { name, signed: false } => {
@@ -89,12 +94,12 @@ impl std::fmt::Display for Finding {
             ),
             Finding::BadSignature => write!(
                 f,
-                "{STATEMENT} does not match its signature: it was changed after it was signed (or the signature is of something else)"
+                "{statement} does not match its signature: it was changed after it was signed (or the signature is of something else)"
             ),
             Finding::UnknownKey { fingerprint, algorithm, file, cert_authorities } => {
                 write!(
                     f,
-                    "the report is signed by key {fingerprint} ({algorithm}), which is not in the allowed signers `{}`: nothing says whose it is",
+                    "{report} is signed by key {fingerprint} ({algorithm}), which is not in the allowed signers `{}`: nothing says whose it is",
                     file.display()
                 )?;
                 if !cert_authorities.is_empty() {
@@ -109,7 +114,7 @@ impl std::fmt::Display for Finding {
             }
             Finding::Identity { fingerprint, identity, principals, line } => write!(
                 f,
-                "the report is signed by key {fingerprint}, which the allowed signers (line {line}) allow for `{principals}`, not for `{identity}`"
+                "{report} is signed by key {fingerprint}, which the allowed signers (line {line}) allow for `{principals}`, not for `{identity}`"
             ),
             Finding::SignedForAnotherNamespace { namespace } => write!(
                 f,
@@ -117,12 +122,12 @@ impl std::fmt::Display for Finding {
             ),
             Finding::NamespaceNotAllowed { fingerprint, namespaces, line } => write!(
                 f,
-                "the report is signed by key {fingerprint}, which the allowed signers (line {line}) allow only for namespaces `{namespaces}`, not `{NAMESPACE}`"
+                "{report} is signed by key {fingerprint}, which the allowed signers (line {line}) allow only for namespaces `{namespaces}`, not `{NAMESPACE}`"
             ),
             Finding::KeyNotValid { fingerprint, line, why } => {
                 write!(
                     f,
-                    "the report is signed by key {fingerprint}, whose allowed signers line {line} does not apply now: {why}"
+                    "{report} is signed by key {fingerprint}, whose allowed signers line {line} does not apply now: {why}"
                 )
             }
             Finding::Unsigned { statement: false } => {
@@ -134,6 +139,24 @@ impl std::fmt::Display for Finding {
             Finding::Unreadable { name, why } => write!(f, "cannot read {name}: {why}"),
             Finding::Manifest(why) => write!(f, "{why}"),
         }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write(f, "the report", STATEMENT)
+    }
+}
+
+/// A finding said of another signed statement than a drill's, by its name: [`Finding::of`].
+pub(crate) struct Of<'a> {
+    finding: &'a Finding,
+    statement: &'a str,
+}
+
+impl std::fmt::Display for Of<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.finding.write(f, self.statement, self.statement)
     }
 }
 
@@ -272,55 +295,66 @@ fn check_file(dir: &Path, names: &BTreeSet<String>, name: &str, want: &str, sign
 /// Checks the SSH signature over the statement, and its key against the allowed signers.
 /// Whether the statement's content can be taken as signed.
 fn check_signature(pem: &[u8], statement: Option<&[u8]>, trust: &Trust<'_>, v: &mut Verification) -> bool {
-    let unreadable = |why: String| Finding::Unreadable { name: SIGNATURE.into(), why };
-    let sig = match std::str::from_utf8(pem)
+    let Some(statement) = statement else {
+        let finding = match read_signature(pem, SIGNATURE) {
+            Ok(_) => Finding::Missing { name: STATEMENT.into(), signed: true },
+            Err(unreadable) => unreadable,
+        };
+        v.findings.push(finding);
+        return false;
+    };
+    match signature(pem, SIGNATURE, statement, trust) {
+        Ok(signed) => {
+            v.signed = Some(signed);
+            true
+        }
+        Err(finding) => {
+            v.findings.push(finding);
+            false
+        }
+    }
+}
+
+/// The armored SSH signature `pem` (the file `name`).
+fn read_signature(pem: &[u8], name: &str) -> Result<SshSig, Finding> {
+    std::str::from_utf8(pem)
         .map_err(|e| e.to_string())
         .and_then(|t| t.parse::<SshSig>().map_err(|e| e.to_string()))
-    {
-        Ok(sig) => sig,
-        Err(why) => {
-            v.findings.push(unreadable(format!("it is not an armored SSH signature ({why})")));
-            return false;
-        }
-    };
+        .map_err(|why| Finding::Unreadable {
+            name: name.to_owned(),
+            why: format!("it is not an armored SSH signature ({why})"),
+        })
+}
+
+/// Checks the SSH signature `pem` (the file `name`) of `statement` in pgdrill's namespace, and
+/// its key against the allowed signers: who signed, or what is wrong.
+pub(crate) fn signature(pem: &[u8], name: &str, statement: &[u8], trust: &Trust<'_>) -> Result<Signed, Finding> {
+    let sig = read_signature(pem, name)?;
     let key = PublicKey::from(sig.public_key().clone());
     let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
     let algorithm = key.algorithm().to_string();
-    let Some(statement) = statement else {
-        v.findings.push(Finding::Missing { name: STATEMENT.into(), signed: true });
-        return false;
-    };
     if sig.namespace() != NAMESPACE {
-        v.findings.push(Finding::SignedForAnotherNamespace { namespace: sig.namespace().to_owned() });
-        return false;
+        return Err(Finding::SignedForAnotherNamespace { namespace: sig.namespace().to_owned() });
     }
     if key.verify(NAMESPACE, statement, &sig).is_err() {
-        v.findings.push(Finding::BadSignature);
-        return false;
+        return Err(Finding::BadSignature);
     }
     let mut signed = Signed { fingerprint: fingerprint.clone(), algorithm: algorithm.clone(), allowed_by: None };
     if let Some((allowed, file)) = trust.allowed_signers {
-        match allowed.allow(key.key_data(), trust.identity, NAMESPACE, time::OffsetDateTime::now_utc()) {
-            Ok(line) => signed.allowed_by = Some((line.line, line.principals.clone())),
-            Err(refusal) => {
-                v.findings.push(match refusal {
-                    Refusal::UnknownKey { cert_authorities } => {
-                        Finding::UnknownKey { fingerprint, algorithm, file: file.to_owned(), cert_authorities }
-                    }
-                    Refusal::Identity { identity, principals, line } => {
-                        Finding::Identity { fingerprint, identity, principals, line }
-                    }
-                    Refusal::Namespace { namespaces, line } => {
-                        Finding::NamespaceNotAllowed { fingerprint, namespaces, line }
-                    }
-                    Refusal::Expired { line, why } => Finding::KeyNotValid { fingerprint, line, why },
-                });
-                return false;
+        let line = allowed.allow(key.key_data(), trust.identity, NAMESPACE, time::OffsetDateTime::now_utc());
+        let line = line.map_err(|refusal| match refusal {
+            Refusal::UnknownKey { cert_authorities } => {
+                Finding::UnknownKey { fingerprint, algorithm, file: file.to_owned(), cert_authorities }
             }
-        }
+            Refusal::Identity { identity, principals, line } => {
+                Finding::Identity { fingerprint, identity, principals, line }
+            }
+            Refusal::Namespace { namespaces, line } => Finding::NamespaceNotAllowed { fingerprint, namespaces, line },
+            Refusal::Expired { line, why } => Finding::KeyNotValid { fingerprint, line, why },
+        })?;
+        signed.allowed_by = Some((line.line, line.principals.clone()));
     }
-    v.signed = Some(signed);
-    true
+    Ok(signed)
 }
 
 #[cfg(test)]

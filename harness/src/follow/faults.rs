@@ -53,8 +53,9 @@ impl std::fmt::Display for Fault {
 #[derive(Default)]
 pub(crate) struct Faults {
     standing: BTreeMap<&'static str, (Fault, Instant)>,
-    /// Every fault found since the follower started.
+    /// Every fault found since the follower started, and how many of each kind.
     pub found: usize,
+    pub found_by_kind: BTreeMap<&'static str, u64>,
 }
 
 impl Faults {
@@ -66,6 +67,7 @@ impl Faults {
             (Some(fault), _) => {
                 say(format!("FAULT {fault}"));
                 self.found += 1;
+                *self.found_by_kind.entry(kind).or_default() += 1;
                 self.standing.insert(kind, (fault, Instant::now()));
             }
             (None, Some((standing, since))) => {

@@ -80,6 +80,17 @@ pub(crate) enum LedgerError {
     Skipped { segment: String, last: String },
 }
 
+/// How a line read is out of the ledger's chain.
+#[derive(Debug, thiserror::Error)]
+enum OutOfPlace {
+    #[error("is numbered {seq}, after {after}")]
+    Numbered { seq: u64, after: u64 },
+    #[error("does not carry the digest of the line before it")]
+    Unchained,
+    #[error("records a segment out of order: {0}")]
+    Order(#[source] Box<LedgerError>),
+}
+
 /// What [`Ledger::record`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Recorded {
@@ -131,7 +142,7 @@ impl Ledger {
             let broken = |why: String| LedgerError::Broken { path: shown.clone(), line: index + 1, why };
             let entry: Entry =
                 serde_json::from_slice(raw).map_err(|e| broken(format!("is not a ledger line ({e})")))?;
-            ledger.take(entry, raw).map_err(broken)?;
+            ledger.take(entry, raw).map_err(|e| broken(e.to_string()))?;
         }
         if whole < text.len() {
             // A kill while a line was written: that line recorded nothing.
@@ -147,14 +158,14 @@ impl Ledger {
     }
 
     /// Takes a line read from the file: its place and chain must be right.
-    fn take(&mut self, entry: Entry, raw: &[u8]) -> Result<(), String> {
+    fn take(&mut self, entry: Entry, raw: &[u8]) -> Result<(), OutOfPlace> {
         if entry.seq != self.seq + 1 {
-            return Err(format!("is numbered {}, after {}", entry.seq, self.seq));
+            return Err(OutOfPlace::Numbered { seq: entry.seq, after: self.seq });
         }
         if entry.prev != self.last_digest {
-            return Err("does not carry the digest of the line before it".into());
+            return Err(OutOfPlace::Unchained);
         }
-        self.note(&entry.line).map_err(|e| e.to_string())?;
+        self.note(&entry.line).map_err(|e| OutOfPlace::Order(Box::new(e)))?;
         self.seq = entry.seq;
         self.last_digest = hex::encode(Sha256::digest(raw));
         Ok(())
@@ -181,9 +192,13 @@ impl Ledger {
     }
 
     /// How many lines it holds.
-    #[cfg(test)]
     pub(crate) fn lines(&self) -> u64 {
         self.seq
+    }
+
+    /// Its file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// How many segments it records.

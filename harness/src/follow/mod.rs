@@ -8,13 +8,15 @@
 //! the feed in order, a segment missing before a later one is a gap once the deadline passes, and
 //! the oldest segment not yet replayed gives the proof lag. What keeps replay from going on is a
 //! fault, named and said (`faults`); the follower never skips a segment, it waits before it.
-//! `follow.prom` (`metrics`) is written at each look of the archive.
+//! `follow.prom` (`metrics`) is written at each look of the archive; a signed receipt of the
+//! ledger's new lines (`receipt`) at an interval, and when the follower stops.
 
 mod archive;
 pub(crate) mod clone;
 mod faults;
 pub(crate) mod ledger;
 mod metrics;
+mod receipt;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,11 @@ pub(crate) struct FollowOptions {
     pub reports: PathBuf,
     /// Set to ask for a drill of now (SIGUSR1); taken when it is started.
     pub drill_now: Arc<AtomicBool>,
+    /// Set once the follower follows: a stop before then interrupts the drill's restore.
+    pub following: Arc<AtomicBool>,
+    /// How often a receipt of the ledger's new lines is written, and the key that signs it.
+    pub receipt_every: Duration,
+    pub signer: Option<crate::evidence::sign::Signer>,
 }
 
 /// Why a follower stopped before it was told to.
@@ -68,6 +75,8 @@ pub(crate) enum FollowError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error(transparent)]
+    Receipt(#[from] receipt::ReceiptError),
     #[error("the follower's standby does not answer (hint: see the target's log)")]
     Standby(#[source] sqlx::Error),
     #[error("the follower's standby was promoted by someone else: it no longer replays the archive")]
@@ -141,6 +150,8 @@ pub(crate) async fn follow(
     if let Some(repaired) = ledger.repaired.take() {
         say(repaired);
     }
+    let (every, signer) = (options.receipt_every, options.signer.clone());
+    let receipts = receipt::Receipts::open(&options.state, every, signer, &ledger, run.scenario, say)?;
     ledger.start(Line::Start {
         at: rfc3339(SystemTime::now()),
         backup: run.backup.to_owned(),
@@ -154,7 +165,8 @@ pub(crate) async fn follow(
         ledger.segments()
     ));
     let pool = target.pool("postgres", 1).await?;
-    let mut follower = Follower::new(following, ledger, options, run.scenario);
+    options.following.store(true, Ordering::SeqCst);
+    let mut follower = Follower::new(following, ledger, receipts, options, run.scenario);
     let followed = follower.run(&pool, &run, say).await;
     pool.close().await;
     let Follower { feeder, .. } = follower;
@@ -173,6 +185,7 @@ struct Follower<'a> {
     scenario: &'a str,
     feeder: crate::restore::physical::feed::Feeder,
     ledger: Ledger,
+    receipts: receipt::Receipts,
     faults: Faults,
     archive: archive::Position,
     dir: PathBuf,
@@ -193,7 +206,13 @@ struct Follower<'a> {
 }
 
 impl<'a> Follower<'a> {
-    fn new(following: Following, ledger: Ledger, options: &'a FollowOptions, scenario: &'a str) -> Self {
+    fn new(
+        following: Following,
+        ledger: Ledger,
+        receipts: receipt::Receipts,
+        options: &'a FollowOptions,
+        scenario: &'a str,
+    ) -> Self {
         Follower {
             options,
             scenario,
@@ -208,6 +227,7 @@ impl<'a> Follower<'a> {
             dir: following.archive,
             feeder: following.feeder,
             ledger,
+            receipts,
             faults: Faults::default(),
             pending: BTreeMap::new(),
             lsn: following.first * following.segment_size,
@@ -245,6 +265,7 @@ impl<'a> Follower<'a> {
             if self.looked.is_none_or(|at| at.elapsed() >= LOOK) {
                 self.look(say);
             }
+            self.receipts.tick(&self.ledger, &self.faults, say);
             let stop = self.options.stop.cancelled();
             let over = self.options.run_for.is_some_and(|d| started.elapsed() >= d);
             if over || self.options.stop.is_cancelled() {
@@ -255,6 +276,7 @@ impl<'a> Follower<'a> {
                 () = stop => break,
             }
         }
+        self.receipts.close(&self.ledger, &self.faults, say);
         let standing: Vec<String> = self.faults.standing().map(ToString::to_string).collect();
         if !standing.is_empty() {
             return Err(FollowError::Faults(standing));
@@ -375,6 +397,7 @@ impl<'a> Follower<'a> {
                     .and_then(|(_, at)| SystemTime::now().duration_since(at).ok())
                     .unwrap_or_default();
                 self.lag_max = self.lag_max.max(self.lag);
+                self.receipts.note_lag(self.lag);
                 let timeline =
                     look.later_timeline.map(|later| Fault::Timeline { followed: self.archive.timeline, later });
                 (None, self.gap(look.gap), timeline)

@@ -2,7 +2,9 @@
 //! segment the source archives within seconds and records it once in the ledger; killed with
 //! SIGKILL, a follower started again on the same state goes on with nothing skipped or doubled;
 //! a segment missing before a later one, and a segment that is not what its name says, are
-//! named, and the follower waits before them until the archive is mended.
+//! named, and the follower waits before them until the archive is mended. Its signed receipts
+//! of the ledger verify with `pgdrill verify` and OpenSSH alone, and a line edited after them is
+//! named.
 //!
 //! The follower follows a folder the test uploads to, segment by segment, as an archiver would:
 //! the source's own archive is where the segments come from.
@@ -12,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::physical::{PhysicalSource, copy_folder};
+use crate::signed::{IDENTITY, NAMESPACE, keygen};
 use crate::source_server::wait_archived;
 use crate::util::Scratch;
 
@@ -32,6 +35,8 @@ impl Follower {
             .arg(state)
             .args(["--gap-after", "3s", "--reports"])
             .arg(scratch.path("reports"))
+            .args(["--receipt-every", "2s", "--signing-key"])
+            .arg(scratch.path("signer"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -116,6 +121,18 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
         ),
     );
     let state = scratch.path("state");
+    // A signing key that cannot be used: the follower does not start (its receipts unsigned).
+    let refused = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+        .args(["follow", "--signing-key", "/nonexistent/key", "--state"])
+        .arg(&state)
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    assert!(said.contains("cannot read the signing key `/nonexistent/key` (--signing-key)"), "{said}");
+    assert!(said.contains("the follower does not start"), "{said}");
+    let (_, public, _) = keygen(scratch.dir.path(), "signer", "");
     let first = Follower::start(&scratch, &scenario, &state, "first");
     let one = advance(&source);
     upload(&source, &followed, &one);
@@ -182,6 +199,9 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let mut second = second;
     assert_eq!(stop(&mut second), Some(0), "{}", second.said());
     assert!(second.said().contains("followed the archive:"), "{}", second.said());
+    let allowed = scratch.write("allowed_signers", format!("{IDENTITY} namespaces=\"{NAMESPACE}\" {public}\n"));
+    let receipts = verify_receipts(&state, &allowed, true);
+    assert!(receipts.contains("ok: receipt-000001-"), "{receipts}");
 
     // A segment damaged after its header (its first record fails its checksum): replay cannot
     // go into it, and the follower says where, records nothing of it, and fails when stopped.
@@ -198,6 +218,45 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert_eq!(stop(&mut third), Some(1), "{}", third.said());
     assert!(third.said().contains("the follower stopped with a fault standing: unreadable"), "{}", third.said());
     assert!(!ledger_segments(&state).contains(&five));
+
+    // A ledger line edited after its receipt: named, with the receipt that covers it.
+    let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+    let edited = ledger.replacen("\"kind\":\"segment\"", "\"kind\":\"segment\",\"note\":\"fine\"", 1);
+    std::fs::write(state.join("ledger.jsonl"), edited).unwrap();
+    let caught = verify_receipts(&state, &allowed, false);
+    assert!(caught.contains("were changed after receipt-000001-"), "{caught}");
+    assert!(caught.contains("the chain breaks at line 3: it does not carry the sha256 of line 2"), "{caught}");
+}
+
+/// `pgdrill verify` of the follower's receipts against `allowed` (passing or not, as `passes`
+/// says), and, when it passes, `ssh-keygen -Y verify` of the last one; what pgdrill said.
+fn verify_receipts(state: &Path, allowed: &Path, passes: bool) -> String {
+    let folder = state.join("receipts");
+    let verify = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+        .arg("verify")
+        .arg(&folder)
+        .args(["--identity", IDENTITY, "--allowed-signers"])
+        .arg(allowed)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+    assert_eq!(verify.status.success(), passes, "{said}");
+    if passes {
+        let mut names: Vec<String> =
+            std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        let last = names.iter().rfind(|n| n.ends_with(".intoto.json")).expect("a receipt");
+        let ssh = Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(allowed)
+            .args(["-I", IDENTITY, "-n", NAMESPACE, "-s"])
+            .arg(folder.join(format!("{last}.sig")))
+            .stdin(std::fs::File::open(folder.join(last)).unwrap())
+            .output()
+            .unwrap();
+        assert!(ssh.status.success(), "ssh-keygen -Y verify {last}: {}", String::from_utf8_lossy(&ssh.stderr));
+    }
+    said
 }
 
 /// Stops the follower as a service manager does (SIGTERM), and returns its exit code.

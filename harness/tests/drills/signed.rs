@@ -8,8 +8,8 @@ use std::process::{Command, Output, Stdio};
 
 use crate::util::{Scratch, files_under, pg15_dump};
 
-const NAMESPACE: &str = "pgdrill-evidence@pgdrill.dev";
-const IDENTITY: &str = "drills@example.com";
+pub(crate) const NAMESPACE: &str = "pgdrill-evidence@pgdrill.dev";
+pub(crate) const IDENTITY: &str = "drills@example.com";
 
 /// A key pair ssh-keygen made in `dir`: (private key file, its public line, fingerprint).
 pub(crate) fn keygen(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String, String) {
