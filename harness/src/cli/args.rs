@@ -349,6 +349,29 @@ pub(crate) enum Command {
         /// Write the follower's drill report (when it stops) under DIR/<scenario>/<UTC timestamp>/.
         #[arg(long, value_name = "DIR", default_value = "reports")]
         reports: PathBuf,
+        /// Follow on this target whatever the scenario's `[target] kind`: `pod`, the server
+        /// container beside this one in a pod (`pgdrill kube --follow` runs it so).
+        #[arg(long, value_name = "KIND", value_enum)]
+        target: Option<TargetChoice>,
+    },
+    /// Whether a follower proves its archive now, from the STATE/follow.prom it writes each
+    /// second: for a pod's readiness probe, or a monitor.
+    ///
+    /// Prints a line (the proof lag, how old the follower's last look is, the faults standing,
+    /// the segments in the ledger) and exits 0 when the file is there, its last look at most
+    /// --max-age old, the proof lag at most --max-lag and no fault standing; else exits 1
+    /// saying why. A missing or stale file fails: a follower that stopped is found by its
+    /// silence.
+    FollowStatus {
+        /// The follower's state folder (its `--state`).
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The proof lag allowed.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        max_lag: std::time::Duration,
+        /// How old the follower's last look at its archive may be.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        max_age: std::time::Duration,
     },
     /// The agent of a pod's server container: starts PostgreSQL's server over the data volume as
     /// the pgdrill container beside it asks (`run --target pod`), through `DIR/agent.sock`.

@@ -176,10 +176,15 @@ async fn main() -> ExitCode {
             init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version, like }).await
         }
         Command::Validate { scenarios } => validate(&scenarios),
-        Command::Follow { scenario, state, run_for, gap_after, reports } => {
+        Command::Follow { scenario, state, run_for, gap_after, reports, target } => {
             let (stop, signal) = interrupts();
             let follow = crate::follow::FollowOptions { state, gap_after, stop, run_for };
-            let options = DrillOptions { reports_root: reports, follow: Some(follow), ..DrillOptions::default() };
+            let options = DrillOptions {
+                reports_root: reports,
+                follow: Some(follow),
+                on_pod: target == Some(args::TargetChoice::Pod),
+                ..DrillOptions::default()
+            };
             let reporters: Vec<Box<dyn crate::outcome::Reporter>> = vec![Box::new(Console::new(false))];
             // The signal stops the follow, which then tears down and writes its report.
             let outcome = drill::run(&scenario, &options, reporters, CancellationToken::new()).await;
@@ -192,6 +197,7 @@ async fn main() -> ExitCode {
                 false => Exit::Fail.into(),
             }
         }
+        Command::FollowStatus { state, max_lag, max_age } => follow_status(&state, max_lag, max_age),
         Command::Fingerprint(args) => Exit::pass_if(fingerprint::run(args).await).into(),
         Command::Kube(args) => kube::run(&args),
         Command::Report(ReportCommand::Merge(args)) => merge::run(&args).await,
@@ -210,6 +216,14 @@ async fn main() -> ExitCode {
         Command::Reference { out } => Exit::pass_if(reference::write(&out)).into(),
         Command::Forward { socket_dir, refuse } => forward(&socket_dir, &refuse).await,
     }
+}
+
+/// `pgdrill follow-status`: the follower's line on stdout; 0 when it is ready, else 1.
+fn follow_status(state: &std::path::Path, max_lag: std::time::Duration, max_age: std::time::Duration) -> ExitCode {
+    let bounds = crate::follow::status::Bounds { max_lag, max_age };
+    let (ready, line) = crate::follow::status::check(state, &bounds, std::time::SystemTime::now());
+    outln!("{line}");
+    Exit::pass_if(ready).into()
 }
 
 /// `pgdrill completions SHELL`: the shell's completions on stdout.

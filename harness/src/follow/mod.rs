@@ -14,6 +14,7 @@ mod archive;
 mod faults;
 pub(crate) mod ledger;
 mod metrics;
+pub(crate) mod status;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
