@@ -288,7 +288,8 @@ pub(crate) enum Command {
     },
     /// Write the Kubernetes objects that drill scenarios in a cluster, one pod each: a
     /// ConfigMap of the scenarios and the files they read, a ServiceAccount, a NetworkPolicy
-    /// and an Indexed Job (or, with --schedule, a CronJob).
+    /// and an Indexed Job (or, with --schedule, a CronJob; with --follow, a follower's
+    /// StatefulSet).
     ///
     /// Each pod runs a PostgreSQL server beside pgdrill (the `pod` target); a drill that could
     /// not run is retried, a failed one is not. See docs/src/guide/kubernetes.md.
