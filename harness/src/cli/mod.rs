@@ -179,12 +179,9 @@ async fn main() -> ExitCode {
         Command::Follow { scenario, state, run_for, gap_after, reports, target } => {
             let (stop, signal) = interrupts();
             let follow = crate::follow::FollowOptions { state, gap_after, stop, run_for };
-            let options = DrillOptions {
-                reports_root: reports,
-                follow: Some(follow),
-                on_pod: target == Some(args::TargetChoice::Pod),
-                ..DrillOptions::default()
-            };
+            let on_pod = target == Some(args::TargetChoice::Pod);
+            let options =
+                DrillOptions { reports_root: reports, follow: Some(follow), on_pod, ..DrillOptions::default() };
             let reporters: Vec<Box<dyn crate::outcome::Reporter>> = vec![Box::new(Console::new(false))];
             // The signal stops the follow, which then tears down and writes its report.
             let outcome = drill::run(&scenario, &options, reporters, CancellationToken::new()).await;
