@@ -125,10 +125,10 @@ pub(crate) struct KubeArgs {
     #[arg(long, conflicts_with_all = ["schedule", "parallelism", "retries", "deadline", "reports", "signing_key_secret"])]
     follow: bool,
     /// The follower's state claim (its ledger, follow.prom and reports): its size.
-    #[arg(long, value_name = "SIZE", default_value = "1Gi", value_parser = kube::bytes)]
+    #[arg(long, value_name = "SIZE", default_value = "1Gi", value_parser = kube::bytes, requires = "follow")]
     state_size: String,
     /// The follower's pod is ready while its proof lag is at most this.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration, requires = "follow")]
     max_lag: std::time::Duration,
     /// The follower's `--gap-after` [default: pgdrill follow's].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "follow")]
