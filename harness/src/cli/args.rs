@@ -306,7 +306,8 @@ pub(crate) enum Command {
     },
     /// Write the Kubernetes objects that drill scenarios in a cluster, one pod each: a
     /// ConfigMap of the scenarios and the files they read, a ServiceAccount, a NetworkPolicy
-    /// and an Indexed Job (or, with --schedule, a CronJob).
+    /// and an Indexed Job (or, with --schedule, a CronJob; with --follow, a follower's
+    /// StatefulSet).
     ///
     /// Each pod runs a PostgreSQL server beside pgdrill (the `pod` target); a drill that could
     /// not run is retried, a failed one is not. See docs/src/guide/kubernetes.md.
@@ -352,35 +353,25 @@ pub(crate) enum Command {
     /// Runs until interrupted (or `--for`); run again with the same --state, it restores the
     /// base backup again and goes on where the ledger ends. Exits 0 when stopped with no fault
     /// standing.
-    Follow {
-        /// The scenario of a base backup with `[source] wal_archive` (a folder).
-        #[arg(value_name = "SCENARIO")]
-        scenario: PathBuf,
-        /// The follower's state folder: its ledger, metrics and receipts (kept between runs).
+    Follow(FollowArgs),
+    /// Whether a follower proves its archive now, from the STATE/follow.prom it writes each
+    /// second: for a pod's readiness probe, or a monitor.
+    ///
+    /// Prints a line (the proof lag, how old the follower's last look is, the faults standing,
+    /// the segments in the ledger) and exits 0 when the file is there, its last look at most
+    /// --max-age old, the proof lag at most --max-lag and no fault standing; else exits 1
+    /// saying why. A missing or stale file fails: a follower that stopped is found by its
+    /// silence.
+    FollowStatus {
+        /// The follower's state folder (its `--state`).
         #[arg(long, value_name = "DIR")]
         state: PathBuf,
-        /// Stop after this long (e.g. `1h`) [default: until interrupted].
-        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
-        run_for: Option<std::time::Duration>,
-        /// How long a segment may be missing while a later one is archived before that is a gap.
+        /// The proof lag allowed.
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
-        gap_after: std::time::Duration,
-        /// Write the follower's drill report (when it stops), and each drill of now's, under
-        /// DIR/<scenario>/<UTC timestamp>/.
-        #[arg(long, value_name = "DIR", default_value = "reports")]
-        reports: PathBuf,
-        /// Drill "now" at this interval: a copy of the follower's cluster at a paused point,
-        /// promoted, checked as the scenario says (SIGUSR1 asks for one at any time).
-        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-        drill_every: Option<std::time::Duration>,
-        /// Write a receipt of the ledger's new lines to STATE/receipts/ this often, and when the
-        /// follower stops: an in-toto statement an auditor verifies (see `pgdrill verify`).
-        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = some_time)]
-        receipt_every: std::time::Duration,
-        /// Sign the receipts and the follower's report with this OpenSSH private key (else
-        /// $PGDRILL_SIGNING_KEY_FILE, or the key's text in $PGDRILL_SIGNING_KEY).
-        #[arg(long, value_name = "FILE")]
-        signing_key: Option<PathBuf>,
+        max_lag: std::time::Duration,
+        /// How old the follower's last look at its archive may be.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        max_age: std::time::Duration,
     },
     /// The agent of a pod's server container: starts PostgreSQL's server over the data volume as
     /// the pgdrill container beside it asks (`run --target pod`), through `DIR/agent.sock`.
@@ -418,6 +409,43 @@ pub(crate) enum Command {
         #[arg(long)]
         refuse: String,
     },
+}
+
+/// `pgdrill follow`'s arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct FollowArgs {
+    /// The scenario of a base backup with `[source] wal_archive` (a folder).
+    #[arg(value_name = "SCENARIO")]
+    pub(super) scenario: PathBuf,
+    /// The follower's state folder: its ledger, metrics and receipts (kept between runs).
+    #[arg(long, value_name = "DIR")]
+    pub(super) state: PathBuf,
+    /// Stop after this long (e.g. `1h`) [default: until interrupted].
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(super) run_for: Option<std::time::Duration>,
+    /// How long a segment may be missing while a later one is archived before that is a gap.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub(super) gap_after: std::time::Duration,
+    /// Write the follower's drill report (when it stops), and each drill of now's, under
+    /// DIR/<scenario>/<UTC timestamp>/.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub(super) reports: PathBuf,
+    /// Drill "now" at this interval: a copy of the follower's cluster at a paused point,
+    /// promoted, checked as the scenario says (SIGUSR1 asks for one at any time).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(super) drill_every: Option<std::time::Duration>,
+    /// Write a receipt of the ledger's new lines to STATE/receipts/ this often, and when the
+    /// follower stops: an in-toto statement an auditor verifies (see `pgdrill verify`).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = some_time)]
+    pub(super) receipt_every: std::time::Duration,
+    /// Sign the receipts and the follower's report with this OpenSSH private key (else
+    /// $PGDRILL_SIGNING_KEY_FILE, or the key's text in $PGDRILL_SIGNING_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub(super) signing_key: Option<PathBuf>,
+    /// Follow on this target whatever the scenario's `[target] kind`: `pod`, the server
+    /// container beside this one in a pod (`pgdrill kube --follow` runs it so).
+    #[arg(long, value_name = "KIND", value_enum)]
+    pub(super) target: Option<TargetChoice>,
 }
 
 /// When `--keep` keeps the target.

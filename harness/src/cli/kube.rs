@@ -1,5 +1,6 @@
 //! `pgdrill kube SCENARIOS...`: the Kubernetes objects that drill a selection of scenarios in a
-//! cluster, one pod each, written as YAML for `kubectl apply -f`.
+//! cluster, one pod each (or, with `--follow`, follow one scenario's archive), written as YAML
+//! for `kubectl apply -f`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,6 +119,25 @@ pub(crate) struct KubeArgs {
     /// [default: its longest scenario's phase deadlines added up, and 15 minutes].
     #[arg(long, value_name = "DURATION", value_parser = kube::deadline)]
     deadline: Option<std::time::Duration>,
+    /// Write a follower of the scenario (one only) instead of drills: `pgdrill follow` in a
+    /// StatefulSet of one pod, its ledger on a claim of its own, ready while its proof lag is
+    /// within --max-lag (`pgdrill follow-status`).
+    #[arg(long, conflicts_with_all = ["schedule", "parallelism", "retries", "deadline", "reports", "signing_key_secret"])]
+    follow: bool,
+    /// The follower's state claim (its ledger, follow.prom and reports): its size.
+    #[arg(long, value_name = "SIZE", default_value = "1Gi", value_parser = kube::bytes, requires = "follow")]
+    state_size: String,
+    /// The follower's pod is ready while its proof lag is at most this.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration, requires = "follow")]
+    max_lag: std::time::Duration,
+    /// The follower's `--gap-after` [default: pgdrill follow's].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "follow")]
+    gap_after: Option<std::time::Duration>,
+    /// Mount this PersistentVolumeClaim read-only at PATH in the follower's pod: the volume the
+    /// source's archive_command writes (and a base backup in a folder), PATH the folder the
+    /// scenario names it by.
+    #[arg(long, value_name = "CLAIM:PATH", value_parser = kube::claim_mount, requires = "follow")]
+    archive_claim: Option<kube::ClaimMount>,
     /// Write the objects to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -163,6 +183,12 @@ impl KubeArgs {
                 tolerations: self.tolerations.clone(),
             },
             deadline: self.deadline,
+            follow: self.follow.then(|| kube::Follow {
+                state_size: self.state_size.clone(),
+                max_lag: self.max_lag,
+                gap_after: self.gap_after,
+                archive: self.archive_claim.clone(),
+            }),
         }
     }
 }
@@ -182,7 +208,7 @@ pub(super) fn run(args: &KubeArgs) -> ExitCode {
             return Exit::Usage.into();
         }
     };
-    if args.reports.is_none() || !plan.reports.contains("://") {
+    if plan.follow.is_none() && (args.reports.is_none() || !plan.reports.contains("://")) {
         eprintln!(
             "warning: the reports go to `{}` inside each pod, and are gone with it (give --reports s3://bucket/prefix/)",
             plan.reports
@@ -209,11 +235,23 @@ pub(super) fn run(args: &KubeArgs) -> ExitCode {
         eprintln!("error: cannot write the objects to {to}: {e}");
         return Exit::Fail.into();
     }
+    let what = match &plan.follow {
+        Some(follow) => format!(
+            "a follower of scenario {} (StatefulSet {}, its state on a claim of {}, ready while its proof lag is at most {})",
+            rendered.scenarios.join(", "),
+            plan.name,
+            follow.state_size,
+            humantime::format_duration(follow.max_lag)
+        ),
+        None => format!(
+            "{} scenario{} by index ({})",
+            rendered.scenarios.len(),
+            if rendered.scenarios.len() == 1 { "" } else { "s" },
+            rendered.scenarios.iter().enumerate().map(|(n, s)| format!("{n}: {s}")).collect::<Vec<_>>().join(", ")
+        ),
+    };
     eprintln!(
-        "pgdrill: {} scenario{} by index ({}), {} file{} in ConfigMap {}-scenarios ({} of its {})",
-        rendered.scenarios.len(),
-        if rendered.scenarios.len() == 1 { "" } else { "s" },
-        rendered.scenarios.iter().enumerate().map(|(n, s)| format!("{n}: {s}")).collect::<Vec<_>>().join(", "),
+        "pgdrill: {what}, {} file{} in ConfigMap {}-scenarios ({} of its {})",
         rendered.files,
         if rendered.files == 1 { "" } else { "s" },
         plan.name,

@@ -176,22 +176,8 @@ async fn main() -> ExitCode {
             init(crate::init::InitOptions { backup, output, force, globals, wal_archive, version, like }).await
         }
         Command::Validate { scenarios } => validate(&scenarios),
-        Command::Follow { scenario, state, run_for, gap_after, reports, drill_every, receipt_every, signing_key } => {
-            let (stop, signal) = interrupts();
-            let follow = crate::follow::FollowOptions {
-                state,
-                gap_after,
-                stop,
-                run_for,
-                drill_every,
-                reports: reports.clone(),
-                drill_now: drill_now_asked(),
-                following: Default::default(),
-                receipt_every,
-                signer: None,
-            };
-            self::follow(&scenario, reports, follow, signing_key.as_deref(), &signal).await
-        }
+        Command::Follow(args) => follow(args).await,
+        Command::FollowStatus { state, max_lag, max_age } => follow_status(&state, max_lag, max_age),
         Command::Fingerprint(args) => Exit::pass_if(fingerprint::run(args).await).into(),
         Command::Kube(args) => kube::run(&args),
         Command::Report(ReportCommand::Merge(args)) => merge::run(&args).await,
@@ -212,22 +198,33 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `pgdrill follow`: the follower's drill, its receipts and report signed by the key `signing_key`
-/// names, until it is stopped. 0 when it stopped with no fault standing; stopped by a signal (and
-/// nothing failed), as the signal says; 1 otherwise; 2 when the key cannot be used.
-async fn follow(
-    scenario: &std::path::Path,
-    reports: PathBuf,
-    mut follow: crate::follow::FollowOptions,
-    signing_key: Option<&std::path::Path>,
-    signal: &AtomicI32,
-) -> ExitCode {
+/// `pgdrill follow`: the follower's drill (on the pod target with `--target pod`), its receipts
+/// and report signed by the key `--signing-key` names, until it is stopped. 0 when it stopped
+/// with no fault standing; stopped by a signal before it followed, as the signal says; 1
+/// otherwise; 2 when the key cannot be used.
+async fn follow(args: args::FollowArgs) -> ExitCode {
+    let (stop, signal) = interrupts();
+    let mut follow = crate::follow::FollowOptions {
+        state: args.state,
+        gap_after: args.gap_after,
+        stop,
+        run_for: args.run_for,
+        drill_every: args.drill_every,
+        reports: args.reports.clone(),
+        drill_now: drill_now_asked(),
+        following: Default::default(),
+        receipt_every: args.receipt_every,
+        signer: None,
+    };
+    let (scenario, reports, signing_key) = (args.scenario, args.reports, args.signing_key.as_deref());
+    let on_pod = args.target == Some(args::TargetChoice::Pod);
     let Some((signer, signing)) = verify::follow_signing(signing_key) else {
         return Exit::Usage.into();
     };
     follow.signer = signer;
     let (stop, following, cancel) = (follow.stop.clone(), follow.following.clone(), CancellationToken::new());
-    let options = DrillOptions { reports_root: reports, follow: Some(follow), signing, ..DrillOptions::default() };
+    let options =
+        DrillOptions { reports_root: reports, follow: Some(follow), signing, on_pod, ..DrillOptions::default() };
     let reporters: Vec<Box<dyn crate::outcome::Reporter>> = vec![Box::new(Console::new(false))];
     // A signal stops the follow, which then tears down and writes its report; before the
     // follower follows (the base backup's restore), it interrupts the drill.
@@ -238,13 +235,21 @@ async fn follow(
             interrupt.cancel();
         }
     });
-    let outcome = drill::run(scenario, &options, reporters, cancel.clone()).await;
+    let outcome = drill::run(&scenario, &options, reporters, cancel.clone()).await;
     let number = signal.load(Ordering::SeqCst);
     match crate::outcome::passes(&outcome.record) {
         true => Exit::Pass.into(),
         false if number != 0 && cancel.is_cancelled() => Exit::Signal(number as u8).into(),
         false => Exit::Fail.into(),
     }
+}
+
+/// `pgdrill follow-status`: the follower's line on stdout; 0 when it is ready, else 1.
+fn follow_status(state: &std::path::Path, max_lag: std::time::Duration, max_age: std::time::Duration) -> ExitCode {
+    let bounds = crate::follow::status::Bounds { max_lag, max_age };
+    let (ready, line) = crate::follow::status::check(state, &bounds, std::time::SystemTime::now());
+    outln!("{line}");
+    Exit::pass_if(ready).into()
 }
 
 /// `pgdrill completions SHELL`: the shell's completions on stdout.

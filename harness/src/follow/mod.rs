@@ -17,6 +17,7 @@ mod faults;
 pub(crate) mod ledger;
 mod metrics;
 mod receipt;
+pub(crate) mod status;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -21,6 +21,9 @@ pub(crate) const IMAGE_GID: i64 = 102;
 pub(crate) const RUN_DIR: &str = "/run/pgdrill";
 /// The target's data, shared by both containers (on the node's disk).
 pub(crate) const DATA_DIR: &str = "/var/lib/pgdrill/target";
+/// A follower's state (its ledger, follow.prom and reports), on its claim, in pgdrill's
+/// container.
+pub(crate) const STATE_DIR: &str = "/var/lib/pgdrill/state";
 /// The server's container runs `pgdrill pod-server`.
 pub(crate) const POD_SERVER: &str = "pod-server";
 /// The target `pgdrill run` drills on, beside the server's container.

@@ -58,9 +58,10 @@ struct Wanted {
 }
 
 /// The folder holding `scenarios` and the files they read; refused when a scenario drills a
-/// backup on this machine, reads a secret from a file or runs a program, when a file cannot be
-/// read, when they outgrow a ConfigMap, or when a scenario would not load from the folder.
-pub(crate) fn gather(scenarios: &[Scenario]) -> Result<Folder, KubeError> {
+/// backup on this machine (but under `mounted`, the folder a claim is mounted at in the pod, at
+/// the same path), reads a secret from a file or runs a program, when a file cannot be read,
+/// when they outgrow a ConfigMap, or when a scenario would not load from the folder.
+pub(crate) fn gather(scenarios: &[Scenario], mounted: Option<&Path>) -> Result<Folder, KubeError> {
     let mut wanted = Vec::new();
     for scenario in scenarios {
         let name = scenario.name().to_owned();
@@ -71,7 +72,14 @@ pub(crate) fn gather(scenarios: &[Scenario]) -> Result<Folder, KubeError> {
         for file in scenario.local_files() {
             let (scenario, key) = (name.clone(), file.key.clone());
             match file.role {
-                FileRole::Backup => return Err(KubeError::LocalBackup { scenario, key, path: file.path }),
+                FileRole::Backup => match mounted {
+                    Some(mount) if absolute(&file.path)?.starts_with(mount) => {}
+                    Some(mount) => {
+                        let mount = mount.to_owned();
+                        return Err(KubeError::NotMounted { scenario, key, path: file.path, mount });
+                    }
+                    None => return Err(KubeError::LocalBackup { scenario, key, path: file.path }),
+                },
                 FileRole::Secret => return Err(KubeError::SecretFile { scenario, key, path: file.path }),
                 FileRole::Input => {
                     wanted.extend(files_of(&absolute(&file.path)?, &scenario, &key)?.into_iter().map(|path| Wanted {
@@ -114,7 +122,7 @@ pub(crate) fn gather(scenarios: &[Scenario]) -> Result<Folder, KubeError> {
     if size > CONFIG_MAP_LIMIT {
         return Err(KubeError::TooBig { size, largest: largest(&folder) });
     }
-    prove(&folder)?;
+    prove(&folder, mounted)?;
     Ok(folder)
 }
 
@@ -202,9 +210,10 @@ fn largest(folder: &Folder) -> Vec<(PathBuf, usize)> {
     sizes
 }
 
-/// Each scenario loads from a copy of the folder elsewhere, naming no file outside it: nothing it
-/// reads was left behind, and nothing is named by a path the pod would not have.
-fn prove(folder: &Folder) -> Result<(), KubeError> {
+/// Each scenario loads from a copy of the folder elsewhere, naming no file outside it (but its
+/// backup under `mounted`): nothing it reads was left behind, and nothing is named by a path the
+/// pod would not have.
+fn prove(folder: &Folder, mounted: Option<&Path>) -> Result<(), KubeError> {
     let copy = tempfile::tempdir().map_err(|source| KubeError::Copy { source })?;
     let root = normalize(&std::path::absolute(copy.path()).map_err(|source| KubeError::Copy { source })?);
     for (path, bytes) in &folder.files {
@@ -217,7 +226,11 @@ fn prove(folder: &Folder) -> Result<(), KubeError> {
     for (name, path) in &folder.scenarios {
         let loaded = Scenario::load(&root.join(path))
             .map_err(|e| KubeError::NotCarried { scenario: name.clone(), why: crate::error::error_chain(&e) })?;
-        if let Some(outside) = loaded.local_files().into_iter().find(|f| !f.path.starts_with(&root)) {
+        let outside = loaded.local_files().into_iter().find(|f| {
+            let on_the_claim = f.role == FileRole::Backup && mounted.is_some_and(|mount| f.path.starts_with(mount));
+            !f.path.starts_with(&root) && !on_the_claim
+        });
+        if let Some(outside) = outside {
             return Err(KubeError::Absolute { scenario: name.clone(), key: outside.key, path: outside.path });
         }
     }
@@ -261,7 +274,7 @@ mod tests {
         let billing =
             write(d, "drills/eu/billing.toml", &format!("{S3}[restore]\nglobals = \"../../fixtures/globals.sql\"\n"));
         let scenarios = [Scenario::load(&orders).unwrap(), Scenario::load(&billing).unwrap()];
-        let folder = gather(&scenarios).unwrap();
+        let folder = gather(&scenarios, None).unwrap();
         let paths: Vec<&str> = folder.files.keys().map(|p| p.to_str().unwrap()).collect();
         assert_eq!(
             paths,
@@ -289,7 +302,7 @@ mod tests {
         let d = dir.path();
         let refused = |toml: &str| {
             let path = write(d, "s.toml", toml);
-            gather(&[Scenario::load(&path).unwrap()]).unwrap_err().to_string()
+            gather(&[Scenario::load(&path).unwrap()], None).unwrap_err().to_string()
         };
         let local = refused("[source]\npath = \"/var/backups/orders.dump\"\n");
         assert!(
@@ -321,7 +334,7 @@ mod tests {
         let d = dir.path();
         write(d, "big/globals.sql", &"-- padding\n".repeat(CONFIG_MAP_LIMIT / 11 + 1));
         let path = write(d, "s.toml", &format!("{S3}[restore]\nglobals = \"big/globals.sql\"\n"));
-        let error = gather(&[Scenario::load(&path).unwrap()]).unwrap_err().to_string();
+        let error = gather(&[Scenario::load(&path).unwrap()], None).unwrap_err().to_string();
         assert!(error.contains("over a ConfigMap's 1 MiB"), "{error}");
         assert!(error.contains("big/globals.sql (1.0 MiB)"), "{error}");
     }

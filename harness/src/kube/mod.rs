@@ -2,12 +2,14 @@
 //! each pod a PostgreSQL server beside pgdrill (the `pod` target): a ConfigMap carrying the
 //! scenarios and the files they read (`folder`), a ServiceAccount and a NetworkPolicy that
 //! denies all but an allow-list (`objects`), the pod (`pod`), and an Indexed Job or a CronJob
-//! making one, written as YAML (`yaml`). What the objects rely on of the image and the pod
-//! target is in `contract`; the values of the command line are checked in `values`.
+//! making one, written as YAML (`yaml`); or, with `--follow`, a follower of one scenario's WAL
+//! archive in a StatefulSet of that pod (`follower`). What the objects rely on of the image and
+//! the pod target is in `contract`; the values of the command line are checked in `values`.
 
 mod cluster;
 mod contract;
 mod folder;
+mod follower;
 mod objects;
 mod passwords;
 mod pod;
@@ -22,9 +24,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 pub(crate) use cluster::{Cluster, deadline, key_value, pull_policy, time_zone, toleration};
 pub(crate) use contract::{IMAGE_GID, IMAGE_MAJOR, IMAGE_REPOSITORY, IMAGE_UID};
 pub(crate) use folder::CONFIG_MAP_LIMIT;
-pub(crate) use values::{Egress, HostAlias, PlainEnv, SecretEnv, SecretKey};
+pub(crate) use follower::Follow;
+pub(crate) use values::{ClaimMount, Egress, HostAlias, PlainEnv, SecretEnv, SecretKey};
 pub(crate) use values::{
-    bytes, cpu, egress, host_alias, image, label, plain_env, schedule, secret_env, signing_secret,
+    bytes, claim_mount, cpu, egress, host_alias, image, label, plain_env, schedule, secret_env, signing_secret,
 };
 
 use crate::scenario::Scenario;
@@ -68,6 +71,8 @@ pub(crate) struct Plan {
     pub cluster: Cluster,
     /// `--deadline`: how long a pod may run; none: from its scenarios' phase deadlines.
     pub deadline: Option<std::time::Duration>,
+    /// `--follow`: a follower's StatefulSet instead of the drills' Job.
+    pub follow: Option<Follow>,
 }
 
 /// Whom the pods' containers run as.
@@ -153,6 +158,23 @@ pub(crate) enum KubeError {
         path.display()
     )]
     Password { scenario: String, path: PathBuf, line: u64 },
+    /// A backup of this machine outside the claim the follower's pod mounts.
+    #[error(
+        "scenario `{scenario}` reads `{key}` = `{}` from this machine, outside --archive-claim's `{}`: the pod reads a backup from S3, over HTTPS, or from the claim (name it as the pod sees it)",
+        path.display(),
+        mount.display()
+    )]
+    NotMounted { scenario: String, key: String, path: PathBuf, mount: PathBuf },
+    /// `--follow` with several scenarios.
+    #[error(
+        "--follow writes the follower of one scenario, and {} were selected ({}): select one (--tag), and write one follower each with its own --name",
+        names.len(),
+        names.join(", ")
+    )]
+    FollowOne { names: Vec<String> },
+    /// A scenario a follower in a cluster cannot follow.
+    #[error("scenario `{scenario}` cannot be followed in a cluster: {why}")]
+    NotFollowed { scenario: String, why: String },
     /// An environment variable given twice, or one pgdrill's container sets itself.
     #[error("{flag} {var}: {why}")]
     Env { flag: &'static str, var: String, why: &'static str },
@@ -182,14 +204,19 @@ pub(crate) struct Rendered {
 /// The objects that drill `scenarios` (loaded, selected) as `plan` says.
 pub(crate) fn render(plan: &Plan, scenarios: &[Scenario]) -> Result<Rendered, KubeError> {
     check_env(plan)?;
-    let folder = folder::gather(scenarios)?;
+    if let Some(follow) = &plan.follow {
+        follower::check(follow, scenarios)?;
+    }
+    let mounted = plan.follow.as_ref().and_then(|f| f.archive.as_ref()).map(|claim| claim.path.as_path());
+    let folder = folder::gather(scenarios, mounted)?;
     let mut text = String::new();
     yaml::push_document(&mut text, &objects::config_map(plan, &folder));
     yaml::push_document(&mut text, &objects::service_account(plan));
     yaml::push_document(&mut text, &objects::network_policy(plan));
-    match &plan.schedule {
-        Some(schedule) => yaml::push_document(&mut text, &objects::cron_job(plan, &folder, schedule)),
-        None => yaml::push_document(&mut text, &objects::job(plan, &folder)),
+    match (&plan.follow, &plan.schedule) {
+        (Some(follow), _) => yaml::push_document(&mut text, &follower::stateful_set(plan, follow, &folder)),
+        (None, Some(schedule)) => yaml::push_document(&mut text, &objects::cron_job(plan, &folder, schedule)),
+        (None, None) => yaml::push_document(&mut text, &objects::job(plan, &folder)),
     }
     Ok(Rendered {
         yaml: text,
@@ -223,7 +250,8 @@ fn check_env(plan: &Plan) -> Result<(), KubeError> {
 fn metadata(plan: &Plan, name: Option<String>) -> ObjectMeta {
     let mut labels = objects::selector(plan);
     labels.insert(contract::LABEL_MANAGED_BY.into(), "pgdrill".into());
-    labels.insert(contract::LABEL_COMPONENT.into(), "drill".into());
+    let component = if plan.follow.is_some() { "follower" } else { "drill" };
+    labels.insert(contract::LABEL_COMPONENT.into(), component.into());
     ObjectMeta {
         namespace: name.as_ref().and(plan.namespace.clone()),
         name,

@@ -32,6 +32,7 @@ fn plan() -> Plan {
         user: super::RunAs::Image { uid: 100, gid: 102 },
         cluster: Cluster::default(),
         deadline: None,
+        follow: None,
     }
 }
 
@@ -44,7 +45,7 @@ fn folder(dir: &Path) -> folder::Folder {
             Scenario::load(&path).unwrap()
         })
         .collect();
-    folder::gather(&scenarios).unwrap()
+    folder::gather(&scenarios, None).unwrap()
 }
 
 fn value(object: impl serde::Serialize) -> Value {
@@ -242,4 +243,120 @@ fn a_variable_is_given_once_and_none_the_container_sets() {
     assert!(check_env(&plan).is_ok(), "a key's path of one's own, without --signing-key-secret");
     plan.signing_key = Some(signing_secret("drill-signing").unwrap());
     assert!(check_env(&plan).is_err());
+}
+
+/// A scenario of a base backup and its archive on the claim mounted at /archive.
+fn followed(dir: &Path, name: &str, wal_archive: &str) -> Scenario {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, format!("[source]\npath = \"/archive/base\"\nwal_archive = \"{wal_archive}\"\n")).unwrap();
+    Scenario::load(&path).unwrap()
+}
+
+/// `--follow`: `pgdrill follow` of one scenario on the pod's server, in a StatefulSet of one pod
+/// started again when it ends, with no deadline; its state on a claim of its own, kept; the
+/// archive's claim mounted read-only; ready while `follow-status` passes.
+#[test]
+fn a_follower_is_one_pod_of_a_stateful_set_ready_while_its_proof_lag_is_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let follow = Follow {
+        state_size: "5Gi".into(),
+        max_lag: std::time::Duration::from_secs(90),
+        gap_after: Some(std::time::Duration::from_secs(120)),
+        archive: Some(claim_mount("wal-archive:/archive").unwrap()),
+    };
+    let plan = Plan { follow: Some(follow.clone()), ..plan() };
+    let scenario = followed(dir.path(), "books", "/archive/wal");
+    let folder = folder::gather(std::slice::from_ref(&scenario), Some(Path::new("/archive"))).unwrap();
+    let set = value(follower::stateful_set(&plan, &follow, &folder));
+    let spec = &set["spec"];
+    assert_eq!((&spec["replicas"], &spec["serviceName"]), (&json!(1), &json!("nightly")));
+    assert_eq!(spec["persistentVolumeClaimRetentionPolicy"], json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+    assert_eq!(spec["selector"]["matchLabels"], value(objects::selector(&plan)));
+    let claim = &spec["volumeClaimTemplates"][0];
+    assert_eq!(claim["metadata"]["name"], "state");
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "5Gi");
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Always");
+    assert!(pod.get("activeDeadlineSeconds").is_none(), "a follower runs until stopped: {pod}");
+    assert_eq!(pod["securityContext"]["fsGroupChangePolicy"], "OnRootMismatch");
+    assert_eq!(pod["initContainers"][0]["restartPolicy"], "Always", "the server, as a drill's");
+    let drill = &pod["containers"][0];
+    assert_eq!(
+        drill["args"],
+        json!([
+            "follow",
+            "/etc/pgdrill/scenarios/books.toml",
+            "--state",
+            "/var/lib/pgdrill/state",
+            "--reports",
+            "/var/lib/pgdrill/state/reports",
+            "--target",
+            "pod",
+            "--gap-after",
+            "2m"
+        ])
+    );
+    let probe = &drill["readinessProbe"];
+    assert_eq!(
+        probe["exec"]["command"],
+        json!([
+            "/usr/lib/pgdrill/bin/pgdrill",
+            "follow-status",
+            "--state",
+            "/var/lib/pgdrill/state",
+            "--max-lag",
+            "1m 30s"
+        ])
+    );
+    assert_eq!((&probe["failureThreshold"], &probe["periodSeconds"]), (&json!(1), &json!(10)));
+    let mounts = drill["volumeMounts"].as_array().unwrap();
+    assert!(mounts.contains(&json!({"name": "state", "mountPath": "/var/lib/pgdrill/state"})), "{mounts:?}");
+    assert!(mounts.contains(&json!({"name": "archive", "mountPath": "/archive", "readOnly": true})), "{mounts:?}");
+    let archive = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "archive").unwrap();
+    assert_eq!(archive["persistentVolumeClaim"], json!({"claimName": "wal-archive", "readOnly": true}));
+    assert!(!pod["initContainers"][0]["volumeMounts"].to_string().contains("/archive"), "the server reads no archive");
+    assert_eq!(set["metadata"]["labels"]["app.kubernetes.io/component"], "follower");
+}
+
+/// One scenario, its archive a folder on the claim, its backup there or elsewhere than this
+/// machine.
+#[test]
+fn a_follower_of_several_scenarios_or_of_an_archive_off_the_claim_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let claim = Some(claim_mount("wal-archive:/archive").unwrap());
+    let follow = Follow {
+        state_size: "1Gi".into(),
+        max_lag: std::time::Duration::from_secs(60),
+        gap_after: None,
+        archive: claim,
+    };
+    let plan = Plan { follow: Some(follow), ..plan() };
+    let refused = |scenarios: &[Scenario]| render(&plan, scenarios).unwrap_err().to_string();
+    let (books, maps) = (followed(dir.path(), "books", "/archive/wal"), followed(dir.path(), "maps", "/archive/maps"));
+    assert!(render(&plan, std::slice::from_ref(&books)).is_ok());
+    let two = refused(&[books, maps]);
+    assert!(
+        two.starts_with("--follow writes the follower of one scenario, and 2 were selected (books, maps)"),
+        "{two}"
+    );
+    let off = refused(&[followed(dir.path(), "off", "/var/wal")]);
+    assert!(off.contains("`[source] wal_archive` `/var/wal` is not under --archive-claim's `/archive`"), "{off}");
+    let s3 = refused(&[followed(dir.path(), "s3", "s3://backups/wal/")]);
+    assert!(s3.contains("its `[source] wal_archive` is in S3"), "{s3}");
+    let path = dir.path().join("here.toml");
+    std::fs::write(&path, "[source]\npath = \"/var/backups/base\"\nwal_archive = \"/archive/wal\"\n").unwrap();
+    let here = refused(&[Scenario::load(&path).unwrap()]);
+    assert!(
+        here.contains(
+            "reads `[source] path` = `/var/backups/base` from this machine, outside --archive-claim's `/archive`"
+        ),
+        "{here}"
+    );
+    let plan = Plan { follow: Some(Follow { archive: None, ..plan.follow.clone().unwrap() }), ..plan.clone() };
+    let unmounted = render(&plan, &[followed(dir.path(), "books", "/archive/wal")]).unwrap_err().to_string();
+    assert!(
+        unmounted
+            .contains("is a folder of this machine: mount the volume the source archives into with --archive-claim"),
+        "{unmounted}"
+    );
 }

@@ -46,6 +46,14 @@ pub(crate) enum ValueError {
     PullPolicy(String),
     #[error("`{0}` is not SECRET or SECRET/KEY (a Secret's name, and the key of the private key in it: default `key`)")]
     SecretKey(String),
+    #[error(
+        "`{0}` is not CLAIM:PATH (a PersistentVolumeClaim's name, then the absolute folder it is mounted at: wal-archive:/archive)"
+    )]
+    Claim(String),
+    #[error(
+        "`{0}`: {1} is the pod's own, or the image's: mount the claim at a folder of its own (for example /archive)"
+    )]
+    ClaimPath(String, &'static str),
 }
 
 /// A DNS-1123 label of at most `max` characters (the name of an object, a namespace).
@@ -249,9 +257,64 @@ pub(crate) fn plain_env(text: &str) -> Result<PlainEnv, ValueError> {
     Ok(PlainEnv { var: var.to_owned(), value: value.to_owned() })
 }
 
+/// A PersistentVolumeClaim mounted read-only in pgdrill's container, at a folder of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClaimMount {
+    pub claim: String,
+    /// Absolute, normal (no `.` or `..`, no trailing `/`).
+    pub path: std::path::PathBuf,
+}
+
+/// The folders of the pod and of the image a claim is not mounted at, nor over.
+const NOT_A_MOUNT: [&str; 12] = [
+    super::contract::RUN_DIR,
+    super::contract::DATA_DIR,
+    super::contract::STATE_DIR,
+    super::contract::SCENARIOS_DIR,
+    super::contract::SIGNING_DIR,
+    super::contract::WORK_DIR,
+    "/usr",
+    "/bin",
+    "/lib",
+    "/proc",
+    "/sys",
+    "/dev",
+];
+
+/// `CLAIM:PATH`.
+pub(crate) fn claim_mount(text: &str) -> Result<ClaimMount, ValueError> {
+    use std::path::{Component, Path};
+    let bad = || ValueError::Claim(text.to_owned());
+    let (claim, path) = text.split_once(':').ok_or_else(bad)?;
+    let path = Path::new(path);
+    let normal = path.components().skip(1).all(|c| matches!(c, Component::Normal(_)));
+    if !subdomain(claim) || !path.is_absolute() || !normal || path.parent().is_none() {
+        return Err(bad());
+    }
+    let path: std::path::PathBuf = path.components().collect();
+    match NOT_A_MOUNT.iter().find(|own| path.starts_with(own) || Path::new(own).starts_with(&path)) {
+        Some(own) => Err(ValueError::ClaimPath(text.to_owned(), own)),
+        None => Ok(ClaimMount { claim: claim.to_owned(), path }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_is_mounted_at_a_folder_of_its_own() {
+        let mount = claim_mount("wal-archive:/archive/").unwrap();
+        assert_eq!((mount.claim.as_str(), mount.path.to_str()), ("wal-archive", Some("/archive")));
+        assert_eq!(claim_mount("nfs.backups:/mnt/wal").unwrap().path, std::path::Path::new("/mnt/wal"));
+        for bad in ["wal-archive", "wal-archive:archive", "Wal:/archive", ":/archive", "w:/", "w:/a/../b"] {
+            assert_eq!(claim_mount(bad), Err(ValueError::Claim(bad.to_owned())), "{bad}");
+        }
+        for (own, at) in [("/tmp", "w:/tmp/wal"), ("/var/lib/pgdrill/target", "w:/var"), ("/usr", "w:/usr/local/wal")] {
+            let error = claim_mount(at).unwrap_err().to_string();
+            assert!(error.contains(&format!("{own} is the pod's own, or the image's")), "{error}");
+        }
+    }
 
     #[test]
     fn names_are_dns_labels_of_their_length() {

@@ -16,19 +16,25 @@ use std::time::{Duration, Instant};
 use crate::physical::{PhysicalSource, copy_folder};
 use crate::signed::{IDENTITY, NAMESPACE, keygen};
 use crate::source_server::wait_archived;
-use crate::util::Scratch;
+use crate::util::{Scratch, assert_pod_gone, pgdrill_bin};
 
-/// A follower running as its own process, its output in files.
+/// A follower running as its own process, its output in files; on a pod, the pod's name.
 struct Follower {
     child: Child,
     out: PathBuf,
+    pod: Option<String>,
 }
 
 impl Follower {
     fn start(scratch: &Scratch, scenario: &Path, state: &Path, name: &str) -> Follower {
+        Follower::spawn(scratch, Command::new(pgdrill_bin()), scenario, state, name)
+    }
+
+    /// `pgdrill follow` as `command` runs it (pgdrill, or `ci/pod/drill ... --`).
+    fn spawn(scratch: &Scratch, mut command: Command, scenario: &Path, state: &Path, name: &str) -> Follower {
         let out = scratch.path(&format!("{name}.log"));
         let log = std::fs::File::create(&out).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+        let child = command
             .arg("follow")
             .arg(scenario)
             .arg("--state")
@@ -42,7 +48,7 @@ impl Follower {
             .stdin(Stdio::null())
             .spawn()
             .expect("start pgdrill follow");
-        Follower { child, out }
+        Follower { child, out, pod: None }
     }
 
     fn said(&self) -> String {
@@ -62,7 +68,11 @@ impl Follower {
 
 impl Drop for Follower {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        match &self.pod {
+            // Its pgdrill container killed, `ci/pod/drill` removes the pod.
+            Some(pod) => drop(Command::new("docker").args(["kill", pod]).output()),
+            None => drop(self.child.kill()),
+        }
         let _ = self.child.wait();
     }
 }
@@ -264,4 +274,55 @@ fn stop(follower: &mut Follower) -> Option<i32> {
     let term = Command::new("kill").args(["-TERM", &follower.child.id().to_string()]).status().unwrap();
     assert!(term.success());
     follower.child.wait().unwrap().code()
+}
+
+/// In the pod's shape under Docker (`ci/pod/drill`, as `pgdrill kube --follow` runs it): the
+/// base backup restored onto the data volume and its standby started by the agent in the
+/// server's container; a segment archived later is replayed and recorded, and `follow-status`
+/// says the follower is ready; stopped as the kubelet stops a pod (SIGTERM to pgdrill's
+/// container), it writes its report and exits 0, and nothing of the pod is left.
+#[test]
+fn a_follower_on_the_pod_records_a_new_segment_and_stops_cleanly_on_sigterm() {
+    let source = PhysicalSource::make();
+    let scratch = Scratch::new();
+    let followed = copy_folder(&scratch, &source.archive(), "followed");
+    let scenario = scratch.scenario(
+        "follow.toml",
+        &format!(
+            "name = \"books-pod\"\n[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n[target]\ndatabase = \"books\"\n",
+            source.backup().display(),
+            followed.display()
+        ),
+    );
+    // pgdrill's container runs as the image's `postgres`: it reads the source's folders.
+    let dir = source.server.dir.path().display().to_string();
+    assert!(Command::new("chmod").args(["-R", "a+rX", &dir]).status().unwrap().success());
+    let (command, pod) = scratch.pod_command(&[], &[format!("{dir}:{dir}:ro")]);
+    let state = scratch.path("state");
+    let mut follower = Follower::spawn(&scratch, command, &scenario, &state, "pod");
+    follower.pod = Some(pod.clone());
+    follower.wait_said("following `");
+    let one = advance(&source);
+    upload(&source, &followed, &one);
+    // The archiver's copy keeps the source's mode (its owner's alone): opened to the pod's user.
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+    std::fs::set_permissions(followed.join(&one), mode).unwrap();
+    follower.wait_said(&format!("replayed {one}"));
+    assert!(ledger_segments(&state).ends_with(std::slice::from_ref(&one)), "{}", follower.said());
+    let status = Command::new(pgdrill_bin()).args(["follow-status", "--state"]).arg(&state).output().unwrap();
+    let line = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(0), "{line}");
+    assert!(line.starts_with("ready: scenario books-pod: proof lag") && line.contains("no fault standing"), "{line}");
+
+    let term = Command::new("docker").args(["kill", "--signal", "TERM", &pod]).output().unwrap();
+    assert!(term.status.success(), "{}", String::from_utf8_lossy(&term.stderr));
+    assert_eq!(follower.child.wait().unwrap().code(), Some(0), "{}", follower.said());
+    assert!(follower.said().contains("followed the archive: "), "{}", follower.said());
+    assert_pod_gone(&pod);
+    let report = crate::util::files_under(&scratch.path("reports"))
+        .into_iter()
+        .find(|f| f.ends_with("drill.json"))
+        .expect("the follower's report");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    assert_eq!(record["target"]["kind"], "pod", "{record}");
 }

@@ -91,7 +91,7 @@ fn carried_by_pyyaml(file: &Path) -> Vec<(String, String)> {
     let script = "import json, sys, yaml\n\
         docs = list(yaml.safe_load_all(open(sys.argv[1])))\n\
         cm = next(d for d in docs if d['kind'] == 'ConfigMap')\n\
-        work = next(d for d in docs if d['kind'] in ('Job', 'CronJob'))['spec']\n\
+        work = next(d for d in docs if d['kind'] in ('Job', 'CronJob', 'StatefulSet'))['spec']\n\
         pod = (work.get('jobTemplate', {}).get('spec') or work)['template']['spec']\n\
         items = next(v for v in pod['volumes'] if v['name'] == 'scenarios')['configMap']['items']\n\
         data = dict(cm.get('data', {}), **cm.get('binaryData', {}))\n\
@@ -138,7 +138,6 @@ fn assert_restricted(pod: &Yaml, user: User) {
     ] {
         assert_eq!(pod[key].as_bool(), Some(value), "{key}");
     }
-    assert_eq!(pod["restartPolicy"].as_str(), Some("Never"));
     let containers: Vec<&Yaml> =
         pod["initContainers"].as_vec().unwrap().iter().chain(pod["containers"].as_vec().unwrap()).collect();
     assert_eq!(containers.len(), 2);
@@ -162,7 +161,7 @@ fn assert_restricted(pod: &Yaml, user: User) {
         let kinds: Vec<&str> =
             volume.as_hash().unwrap().keys().filter_map(Yaml::as_str).filter(|k| *k != "name").collect();
         assert!(
-            matches!(kinds[..], ["emptyDir"] | ["configMap"] | ["secret"]),
+            matches!(kinds[..], ["emptyDir"] | ["configMap"] | ["secret"] | ["persistentVolumeClaim"]),
             "a volume restricted allows: {kinds:?}"
         );
     }
@@ -185,6 +184,7 @@ fn assert_indexed(job: &Yaml, scenarios: usize, retries: i64, user: User) {
     assert_eq!(values, [1, 2], "a FAIL and an unusable scenario end their index; 3, 137 and 143 are retried");
     let pod = &job["template"]["spec"];
     assert_restricted(pod, user);
+    assert_eq!(pod["restartPolicy"].as_str(), Some("Never"));
     let server = &pod["initContainers"][0];
     assert_eq!((server["name"].as_str(), server["restartPolicy"].as_str()), (Some("postgres"), Some("Always")));
     assert_eq!(strings(&server["command"]), ["/usr/lib/pgdrill/bin/pgdrill", "pod-server"]);
@@ -355,6 +355,95 @@ fn the_objects_are_valid_kubernetes_and_hold_the_drills_to_the_restricted_standa
         }
     }
     assert!(files.iter().any(|(path, text)| path == "scenarios/odd/odd globals.sql" && text == ODD), "{files:?}");
+}
+
+/// `--follow`: a StatefulSet of the drills' pod, valid by Kubernetes' schemas and held to the
+/// restricted standard, that follows the scenario until stopped (started again when it ends, no
+/// deadline), its state on a claim of its own, the archive's claim read-only at the path the
+/// scenario names, ready while `follow-status` passes; read back by PyYAML as written. What a
+/// follower cannot be is refused.
+#[test]
+fn a_follower_is_a_valid_stateful_set_ready_while_its_proof_lag_is_within_the_bound() {
+    let scratch = Scratch::new();
+    let scenario = scratch.write(
+        "follow/books.toml",
+        "baseline = \"../fixtures/plur.json\"\n[source]\npath = \"/archive/base\"\nwal_archive = \"/archive/wal\"\n",
+    );
+    scratch.write("fixtures/plur.json", std::fs::read(root().join("fixtures/baselines/plur.json")).unwrap());
+    let file = scratch.path("follow.yaml");
+    let mut args = vec!["kube", scenario.to_str().unwrap(), "--follow", "--name", "books", "--namespace", "drills"];
+    args.extend(["--archive-claim", "wal-archive:/archive", "--state-size", "2Gi", "--max-lag", "90s"]);
+    args.extend(["--gap-after", "2m", "--secret-env", "AWS_SECRET_ACCESS_KEY=backup-s3/secret-key"]);
+    let written = pgdrill(&[&args[..], &["-o", file.to_str().unwrap()]].concat());
+    assert_eq!(written.status.code(), Some(0), "{}", text(&written));
+    assert!(text(&written).contains("a follower of scenario books (StatefulSet books, its state on a claim of 2Gi"));
+    for version in VERSIONS {
+        let validated = kubernetes_validate(version, &file);
+        assert!(validated.status.success(), "Kubernetes {version}: {}", text(&validated));
+    }
+    let all = std::fs::read_to_string(&file).unwrap();
+    assert!(SECRETS.iter().all(|(_, value)| !all.contains(value) && !text(&written).contains(value)));
+
+    let docs = documents(&file);
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(kinds, ["ConfigMap", "ServiceAccount", "NetworkPolicy", "StatefulSet"]);
+    let set = &of_kind(&docs, "StatefulSet")["spec"];
+    assert_eq!(set["replicas"].as_i64(), Some(1));
+    let pod = &set["template"]["spec"];
+    assert_restricted(pod, IMAGE_USER);
+    assert_eq!(pod["restartPolicy"].as_str(), Some("Always"));
+    assert!(pod["activeDeadlineSeconds"].is_badvalue(), "a follower runs until stopped");
+    let policy = &of_kind(&docs, "NetworkPolicy")["spec"];
+    assert!(policy["ingress"].is_badvalue() && policy["egress"].as_vec().is_some_and(Vec::is_empty));
+    assert_eq!(carried(pod), ["fixtures/plur.json", "follow/books.toml"], "the baseline travels, the backup does not");
+
+    // As Kubernetes reads YAML (1.1): the command, the probe, the claims.
+    let script = "import json, sys, yaml\n\
+        s = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d['kind'] == 'StatefulSet')['spec']\n\
+        c = s['template']['spec']['containers'][0]\n\
+        v = [x for x in s['template']['spec']['volumes'] if x['name'] == 'archive']\n\
+        print(json.dumps([c['args'], c['readinessProbe']['exec']['command'], c['volumeMounts'][-2:], v,\n\
+            s['volumeClaimTemplates'][0]['spec']['resources']['requests']]))\n";
+    let output = Command::new("python3").args(["-c", script]).arg(&file).output().expect("python3");
+    assert!(output.status.success(), "{}", text(&output));
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let state = "/var/lib/pgdrill/state";
+    assert_eq!(
+        read,
+        serde_json::json!([
+            ["follow", "/etc/pgdrill/scenarios/follow/books.toml", "--state", state, "--reports",
+                "/var/lib/pgdrill/state/reports", "--target", "pod", "--gap-after", "2m"],
+            ["/usr/lib/pgdrill/bin/pgdrill", "follow-status", "--state", state, "--max-lag", "1m 30s"],
+            [{"mountPath": state, "name": "state"}, {"mountPath": "/archive", "name": "archive", "readOnly": true}],
+            [{"name": "archive", "persistentVolumeClaim": {"claimName": "wal-archive", "readOnly": true}}],
+            {"storage": "2Gi"},
+        ])
+    );
+
+    let two = scratch.write("follow/maps.toml", "[source]\npath = \"/archive/maps\"\nwal_archive = \"/archive/wal\"\n");
+    let folder = two.parent().unwrap().to_str().unwrap();
+    let out = scratch.path("refused.yaml");
+    for (flags, says) in [
+        (
+            &[folder, "--follow", "--archive-claim", "w:/archive"][..],
+            "--follow writes the follower of one scenario, and 2 were selected",
+        ),
+        (
+            &[two.to_str().unwrap(), "--follow"],
+            "is a folder of this machine: mount the volume the source archives into",
+        ),
+        (&[two.to_str().unwrap(), "--follow", "--archive-claim", "w:/tmp/wal"], "/tmp is the pod's own"),
+        (
+            &[two.to_str().unwrap(), "--follow", "--schedule", "0 3 * * *"],
+            "'--follow' cannot be used with '--schedule <CRON>'",
+        ),
+        (&[two.to_str().unwrap(), "--archive-claim", "w:/archive"], "--follow"),
+    ] {
+        let refused = pgdrill(&[&["kube"][..], flags, &["-o", out.to_str().unwrap()]].concat());
+        assert_eq!(refused.status.code(), Some(2), "{flags:?}\n{}", text(&refused));
+        assert!(text(&refused).contains(says), "{flags:?}: {}", text(&refused));
+        assert!(!out.exists(), "nothing written");
+    }
 }
 
 /// Standard base64, padded.

@@ -107,10 +107,7 @@ impl Scratch {
             return self.pod_drill(scenario, args, env);
         }
         let out = self.path(&format!("reports-{}", rand_suffix()));
-        // PGDRILL_TEST_BIN drills with another build (an older pgdrill, to see what a corpus did
-        // before a change).
-        let bin = std::env::var("PGDRILL_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pgdrill").to_owned());
-        let output = Command::new(bin)
+        let output = Command::new(pgdrill_bin())
             .arg("run")
             .arg(scenario)
             .arg("--out")
@@ -154,7 +151,18 @@ impl Scratch {
         mounts: &[String],
     ) -> Drill {
         let out = self.path(&format!("reports-{}", rand_suffix()));
-        // The containers run as the image's `postgres`: they read the scenario and write reports.
+        let (mut command, name) = self.pod_command(env, mounts);
+        let output =
+            command.arg("run").arg(scenario).arg("--out").arg(&out).args(args).output().expect("run ci/pod/drill");
+        assert_pod_gone(&name);
+        Drill::from_output(out, &output)
+    }
+
+    /// `ci/pod/drill` up to its `--`, pgdrill's arguments to follow, and the pod's name (its
+    /// pgdrill container's): this build of pgdrill mounted over the image's, the scratch folder
+    /// at its own path in pgdrill's container (opened to the image's `postgres`, who reads the
+    /// scenario and writes reports), `env` passed to pgdrill, `mounts` (`HOST:PATH[:ro]`) too.
+    pub(crate) fn pod_command(&self, env: &[(String, String)], mounts: &[String]) -> (Command, String) {
         let opened = Command::new("chmod").arg("-R").arg("a+rwX").arg(self.dir.path()).status().unwrap();
         assert!(opened.success());
         let dir = self.dir.path().display().to_string();
@@ -167,26 +175,29 @@ impl Scratch {
         for mount in mounts {
             command.args(["-v", mount]);
         }
-        let output = command
+        command
             .arg("--")
-            .arg("run")
-            .arg(scenario)
-            .arg("--out")
-            .arg(&out)
-            .args(args)
-            .env("PGDRILL_POD_BINARY", env!("CARGO_BIN_EXE_pgdrill"))
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("run ci/pod/drill");
-        let left = containers_labelled("org.pgdrill.pod", &name);
-        assert!(left.is_empty(), "the pod's containers are left: {left:?}");
-        let volumes = Command::new("docker")
-            .args(["volume", "ls", "-q", "--filter", &format!("label=org.pgdrill.pod={name}")])
-            .output()
-            .unwrap();
-        assert!(volumes.stdout.is_empty(), "the pod's volumes are left: {}", String::from_utf8_lossy(&volumes.stdout));
-        Drill::from_output(out, &output)
+            .env("PGDRILL_POD_BINARY", pgdrill_bin())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        (command, name)
     }
+}
+
+/// The pgdrill the drills run: this build's, or PGDRILL_TEST_BIN's (another build: an older
+/// pgdrill, to see what a corpus did before a change).
+pub(crate) fn pgdrill_bin() -> String {
+    std::env::var("PGDRILL_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pgdrill").to_owned())
+}
+
+/// Nothing of the pod `name` is left: neither its containers nor its volumes.
+pub(crate) fn assert_pod_gone(name: &str) {
+    let left = containers_labelled("org.pgdrill.pod", name);
+    assert!(left.is_empty(), "the pod's containers are left: {left:?}");
+    let volumes = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", &format!("label=org.pgdrill.pod={name}")])
+        .output()
+        .unwrap();
+    assert!(volumes.stdout.is_empty(), "the pod's volumes are left: {}", String::from_utf8_lossy(&volumes.stdout));
 }
 
 /// A suffix unique within this test process (names of reports folders, containers).
