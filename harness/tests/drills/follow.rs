@@ -27,22 +27,24 @@ struct Follower {
 
 impl Follower {
     fn start(scratch: &Scratch, scenario: &Path, state: &Path, name: &str) -> Follower {
-        Follower::spawn(scratch, Command::new(pgdrill_bin()), scenario, state, name)
+        let mut command = Command::new(pgdrill_bin());
+        command
+            .arg("follow")
+            .arg(scenario)
+            .args(["--receipt-every", "2s", "--signing-key"])
+            .arg(scratch.path("signer"));
+        Follower::spawn(scratch, command, state, name)
     }
 
-    /// `pgdrill follow` as `command` runs it (pgdrill, or `ci/pod/drill ... --`).
-    fn spawn(scratch: &Scratch, mut command: Command, scenario: &Path, state: &Path, name: &str) -> Follower {
+    /// `pgdrill follow SCENARIO` as `command` runs it (pgdrill, or `ci/pod/drill ... --`).
+    fn spawn(scratch: &Scratch, mut command: Command, state: &Path, name: &str) -> Follower {
         let out = scratch.path(&format!("{name}.log"));
         let log = std::fs::File::create(&out).unwrap();
         let child = command
-            .arg("follow")
-            .arg(scenario)
             .arg("--state")
             .arg(state)
             .args(["--gap-after", "3s", "--reports"])
             .arg(scratch.path("reports"))
-            .args(["--receipt-every", "2s", "--signing-key"])
-            .arg(scratch.path("signer"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -297,9 +299,10 @@ fn a_follower_on_the_pod_records_a_new_segment_and_stops_cleanly_on_sigterm() {
     // pgdrill's container runs as the image's `postgres`: it reads the source's folders.
     let dir = source.server.dir.path().display().to_string();
     assert!(Command::new("chmod").args(["-R", "a+rX", &dir]).status().unwrap().success());
-    let (command, pod) = scratch.pod_command(&[], &[format!("{dir}:{dir}:ro")]);
+    let (mut command, pod) = scratch.pod_command(&[], &[format!("{dir}:{dir}:ro")]);
+    command.arg("follow").arg(&scenario);
     let state = scratch.path("state");
-    let mut follower = Follower::spawn(&scratch, command, &scenario, &state, "pod");
+    let mut follower = Follower::spawn(&scratch, command, &state, "pod");
     follower.pod = Some(pod.clone());
     follower.wait_said("following `");
     let one = advance(&source);
