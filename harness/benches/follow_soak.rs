@@ -60,6 +60,13 @@ fn main() {
     let soaked = follow(&Follow { scenario: &scenario, state: &state, scratch: scratch.path() }, soak, kills);
     writes.join().expect("the writes");
     report(&source.dir.path().join("archive"), &state, &soaked);
+    if soaked.exit != Some(0) {
+        let log = scratch.path().join(format!("follower-{}.log", soaked.kills));
+        let said = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = said.lines().rev().take(30).collect();
+        println!("\nthe last follower's output, its end:");
+        tail.iter().rev().for_each(|line| println!("  {line}"));
+    }
 }
 
 /// The source: archiving every segment whole into `archive/`, a segment at least every 10 s
