@@ -1,0 +1,316 @@
+//! A soak of `pgdrill follow` (issue 67's goals): a source server of the project's image
+//! archives its WAL to a folder (`archive_timeout = 10s`, each segment copied under a hidden
+//! name and renamed, as an archiver uploads) while pgbench writes at a steady rate; the follower
+//! follows a `pg_basebackup` of it (tar, `-X stream`) for the soak and 30 s more. Every 10 s the
+//! benchmark samples the follower's memory (VmRSS of the process and its children) and the
+//! proof lag its `follow.prom` says. At the end it prints the segments archived and in the
+//! ledger, whether each archived segment is in the ledger once and in order (what is missing or
+//! doubled), the proof lag per segment from the ledger (replayed_at minus archived_at), the
+//! sampled gauge's largest, the memory after a minute and at the end, and the exit code.
+//!
+//! `cargo bench --bench follow_soak`; `PGDRILL_SOAK_MINUTES=N` (default 3; the issue's long run
+//! is 60); `PGDRILL_SOAK_RATE=N` pgbench transactions a second (default 50);
+//! `PGDRILL_SOAK_KILLS=N` (default 0) kills the follower with SIGKILL N times at random moments
+//! of the soak and starts it again on the same state (the memory figures are then the last
+//! run's).
+
+#[path = "../tests/support/source_server.rs"]
+#[allow(dead_code)]
+mod source_server;
+
+#[path = "support/commands.rs"]
+mod commands;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use commands::{output, run};
+use source_server::SourceServer;
+
+/// The scenario's name, which the follower's container and metrics carry.
+const SCENARIO: &str = "bench-soak";
+/// How often the follower is sampled.
+const SAMPLE: Duration = Duration::from_secs(10);
+/// How long the follower runs after the writes end: their last segments archived and replayed.
+const TAIL: Duration = Duration::from_secs(30);
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned();
+    let soak = Duration::from_secs(60 * env_number("PGDRILL_SOAK_MINUTES", 3));
+    let rate = env_number("PGDRILL_SOAK_RATE", 50);
+    let kills = env_number("PGDRILL_SOAK_KILLS", 0);
+    run("bash", &[root.join("ci/image/build").to_str().unwrap()]);
+    let image = pgdrill::scenario::default_image();
+    println!(
+        "pgdrill follow soak: {} cores, image {image}, {} min of pgbench at {rate} tx/s, {kills} SIGKILLs",
+        std::thread::available_parallelism().unwrap(),
+        soak.as_secs() / 60
+    );
+    let source = source(image);
+    let scratch = tempfile::Builder::new().prefix("pgdrill-bench-soak-").tempdir().unwrap();
+    let scenario = scenario(&source, scratch.path());
+    let state = scratch.path().join("state");
+    let writes = {
+        let name = source.name.clone();
+        let archive = source.dir.path().join("archive");
+        std::thread::spawn(move || write(&name, &archive, soak, rate))
+    };
+    let soaked = follow(&Follow { scenario: &scenario, state: &state, scratch: scratch.path() }, soak, kills);
+    writes.join().expect("the writes");
+    report(&source.dir.path().join("archive"), &state, &soaked);
+    if soaked.exit != Some(0) {
+        let log = scratch.path().join(format!("follower-{}.log", soaked.kills));
+        let said = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = said.lines().rev().take(30).collect();
+        println!("\nthe last follower's output, its end:");
+        tail.iter().rev().for_each(|line| println!("  {line}"));
+    }
+}
+
+/// The source: archiving every segment whole into `archive/`, a segment at least every 10 s
+/// while anything is written; pgbench's tables made, then the base backup in `backup/`.
+fn source(image: &str) -> SourceServer {
+    let settings = [
+        "archive_command=test ! -f /archive/%f && cp %p /archive/.%f.part && mv /archive/.%f.part /archive/%f",
+        "archive_timeout=10s",
+    ];
+    let server = SourceServer::for_basebackup_with("bench-soak", image, &["backup"], &settings);
+    server.exec(&["pgbench", "-U", "postgres", "-i", "-q", "books"]);
+    server.exec(&[
+        "pg_basebackup",
+        "--no-verify-checksums",
+        "-U",
+        "postgres",
+        "-D",
+        "/backup",
+        "-F",
+        "t",
+        "-z",
+        "-X",
+        "stream",
+        "-c",
+        "fast",
+    ]);
+    server
+}
+
+/// A scenario of the backup and its archive, with one check (for the follower's report).
+fn scenario(source: &SourceServer, dir: &Path) -> PathBuf {
+    let path = dir.join(format!("{SCENARIO}.toml"));
+    let text = format!(
+        "name = \"{SCENARIO}\"\ndescription = \"follow soak\"\n\n[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n\
+         [target]\ndatabase = \"books\"\n\n[[checks.sql]]\nname = \"pgbench's branches\"\n\
+         query = \"SELECT count(*) FROM public.pgbench_branches\"\nexpect = 1\n",
+        source.dir.path().join("backup").display(),
+        source.dir.path().join("archive").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// pgbench for `soak` at `rate`, then a last switch archived and the source stopped: nothing
+/// is archived in the follower's last seconds that it could not replay before it stops.
+fn write(name: &str, archive: &Path, soak: Duration, rate: u64) {
+    let secs = soak.as_secs().to_string();
+    let rate = rate.to_string();
+    output("docker", &["exec", name, "pgbench", "-U", "postgres", "-n", "-c", "2", "-T", &secs, "-R", &rate, "books"]);
+    let last = output(
+        "docker",
+        &["exec", name, "psql", "-X", "-U", "postgres", "-Atqc", "SELECT pg_walfile_name(pg_switch_wal())"],
+    );
+    source_server::wait_archived(archive, last.trim());
+    output("docker", &["stop", name]);
+}
+
+/// Where a follower runs.
+struct Follow<'a> {
+    scenario: &'a Path,
+    state: &'a Path,
+    scratch: &'a Path,
+}
+
+impl Follow<'_> {
+    /// `pgdrill follow` for `run_for`, its output in `follower-N.log`.
+    fn start(&self, n: u64, run_for: Duration) -> Child {
+        let log = std::fs::File::create(self.scratch.join(format!("follower-{n}.log"))).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+            .arg("follow")
+            .arg(self.scenario)
+            .arg("--state")
+            .arg(self.state)
+            .args(["--gap-after", "30s", "--for", &format!("{}s", run_for.as_secs()), "--reports"])
+            .arg(self.scratch.join("reports"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("pgdrill follow")
+    }
+}
+
+/// What the soak saw of its follower.
+struct Soaked {
+    /// (seconds since the last start, KiB resident, the proof lag gauge), every [`SAMPLE`].
+    samples: Vec<(f64, u64, Option<f64>)>,
+    /// Every sample's gauge, over all runs.
+    lags: Vec<f64>,
+    exit: Option<i32>,
+    kills: u64,
+}
+
+/// Runs the follower for the soak and [`TAIL`], sampling it, killed `kills` times at random
+/// moments of the soak and started again on the same state.
+fn follow(at: &Follow, soak: Duration, kills: u64) -> Soaked {
+    let started = Instant::now();
+    let end = soak + TAIL;
+    let mut moments: Vec<Duration> = (0..kills).map(|_| soak.mul_f64(rand::random_range(0.15..0.85))).collect();
+    moments.sort();
+    let mut runs = 0;
+    let mut child = at.start(runs, end);
+    let mut since = Instant::now();
+    let mut soaked = Soaked { samples: Vec::new(), lags: Vec::new(), exit: None, kills: 0 };
+    let mut next_sample = Instant::now() + SAMPLE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            soaked.exit = status.code();
+            break;
+        }
+        if moments.first().is_some_and(|m| started.elapsed() >= *m) {
+            let at_s = moments.remove(0).as_secs_f64();
+            child.kill().unwrap();
+            child.wait().unwrap();
+            runs += 1;
+            soaked.kills += 1;
+            println!("SIGKILL at {at_s:.0} s; started again on the same state");
+            child = at.start(runs, end.saturating_sub(started.elapsed()).max(Duration::from_secs(1)));
+            since = Instant::now();
+            soaked.samples.clear();
+        }
+        if Instant::now() >= next_sample {
+            next_sample += SAMPLE;
+            let lag = gauge(&at.state.join("follow.prom"));
+            soaked.lags.extend(lag);
+            soaked.samples.push((since.elapsed().as_secs_f64(), rss_kib(child.id()), lag));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    soaked
+}
+
+/// The proof lag `follow.prom` says now.
+fn gauge(prom: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(prom).ok()?;
+    let line = text.lines().find(|l| l.starts_with("pgdrill_follow_proof_lag_seconds{"))?;
+    line.split_whitespace().last()?.parse().ok()
+}
+
+/// VmRSS of `pid` and of its children, theirs too (KiB).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let own: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+    let children: Vec<u32> = tasks
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect();
+    own + children.into_iter().map(rss_kib).sum::<u64>()
+}
+
+/// A segment line of the ledger.
+struct Recorded {
+    segment: String,
+    /// replayed_at minus archived_at (s), when the archive's time is known.
+    lag: Option<f64>,
+}
+
+/// The ledger's segments in its order, and the first start line's segment.
+fn ledger(state: &Path) -> (Vec<Recorded>, Option<String>) {
+    let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap_or_default();
+    let when = |v: &serde_json::Value| {
+        let at = time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339).ok()?;
+        Some(at.unix_timestamp_nanos() as f64 / 1e9)
+    };
+    let (mut segments, mut from) = (Vec::new(), None);
+    for line in text.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("a ledger line");
+        match entry["kind"].as_str() {
+            Some("start") if from.is_none() => from = entry["from"].as_str().map(str::to_owned),
+            Some("segment") => segments.push(Recorded {
+                segment: entry["segment"].as_str().unwrap().to_owned(),
+                lag: when(&entry["replayed_at"]).zip(when(&entry["archived_at"])).map(|(r, a)| r - a),
+            }),
+            _ => {}
+        }
+    }
+    (segments, from)
+}
+
+/// Prints the soak's figures, one a line.
+fn report(archive: &Path, state: &Path, soaked: &Soaked) {
+    let (recorded, from) = ledger(state);
+    let from = from.expect("the ledger's start line");
+    let mut archived: Vec<String> = std::fs::read_dir(archive)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 24 && n.chars().all(|c| c.is_ascii_hexdigit()) && *n >= from)
+        .collect();
+    archived.sort();
+    let names: Vec<&str> = recorded.iter().map(|r| r.segment.as_str()).collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for name in &names {
+        *counts.entry(name).or_default() += 1;
+    }
+    let missing: Vec<&String> = archived.iter().filter(|a| !counts.contains_key(a.as_str())).collect();
+    let doubled: Vec<&&str> = counts.iter().filter(|(_, n)| **n > 1).map(|(s, _)| s).collect();
+    let ordered = names.windows(2).all(|w| w[0] < w[1]);
+    println!("\nsegments archived (from {from}, the ledger's first start): {}", archived.len());
+    println!("segments in the ledger: {}", names.len());
+    let whole = missing.is_empty() && doubled.is_empty() && ordered && names.len() == archived.len();
+    println!(
+        "every archived segment in the ledger, in order, once: {} (missing {missing:?}, doubled {doubled:?}, in order {ordered})",
+        if whole { "yes" } else { "no" }
+    );
+    let mut lags: Vec<f64> = recorded.iter().filter_map(|r| r.lag).collect();
+    lags.sort_by(f64::total_cmp);
+    println!(
+        "proof lag per segment (replayed_at - archived_at, {} segments): p50 {:.1} s, p99 {:.1} s, max {:.1} s",
+        lags.len(),
+        quantile(&lags, 0.50),
+        quantile(&lags, 0.99),
+        lags.last().copied().unwrap_or(f64::NAN)
+    );
+    let gauge_max = soaked.lags.iter().copied().fold(f64::NAN, f64::max);
+    println!("proof lag gauge (follow.prom, every 10 s): max {gauge_max:.1} s over {} samples", soaked.lags.len());
+    let after_minute = soaked.samples.iter().find(|(t, _, _)| *t >= 60.0);
+    let last = soaked.samples.last();
+    match (after_minute, last) {
+        (Some((t1, first, _)), Some((t2, end, _))) => println!(
+            "follower RSS: {:.1} MiB at {t1:.0} s, {:.1} MiB at {t2:.0} s (ratio {:.2})",
+            *first as f64 / 1024.0,
+            *end as f64 / 1024.0,
+            *end as f64 / *first as f64
+        ),
+        _ => println!("follower RSS: no sample after a minute"),
+    }
+    println!("SIGKILLs: {}", soaked.kills);
+    println!("follower exit code: {}", soaked.exit.map_or("killed by a signal".into(), |c| c.to_string()));
+}
+
+/// The `q` quantile of sorted `v` (nearest rank).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
