@@ -15,6 +15,7 @@ mod archive;
 pub(crate) mod clone;
 mod faults;
 pub(crate) mod ledger;
+pub(crate) mod markers;
 mod metrics;
 mod receipt;
 pub(crate) mod status;
@@ -67,6 +68,9 @@ pub(crate) struct FollowOptions {
     /// How often a receipt of the ledger's new lines is written, and the key that signs it.
     pub receipt_every: Duration,
     pub signer: Option<crate::evidence::sign::Signer>,
+    /// Where markers are written, and how often (none: no markers written; those another job
+    /// writes are confirmed all the same).
+    pub markers: Option<markers::MarkerOptions>,
 }
 
 /// Why a follower stopped before it was told to.
@@ -204,6 +208,9 @@ struct Follower<'a> {
     recorded: usize,
     confirmed: usize,
     last: Option<String>,
+    markers: markers::Markers,
+    markers_confirmed: u64,
+    last_marker: Option<metrics::LastMarker>,
 }
 
 impl<'a> Follower<'a> {
@@ -241,6 +248,9 @@ impl<'a> Follower<'a> {
             recorded: 0,
             confirmed: 0,
             last: None,
+            markers: markers::Markers::start(options.markers.as_ref()),
+            markers_confirmed: 0,
+            last_marker: None,
         }
     }
 
@@ -325,6 +335,9 @@ impl<'a> Follower<'a> {
         if !given.is_empty() {
             self.faults.set("refused", None, &|line| say(line));
         }
+        for g in &given {
+            self.markers.given(g.restore_points.iter().cloned());
+        }
         self.pending.extend(given.into_iter().map(|g| (g.number, g)));
         if let Some(error) = self.feeder.failed() {
             let problem = crate::secret::error_text(&error);
@@ -337,6 +350,7 @@ impl<'a> Follower<'a> {
             let given = entry.remove();
             self.record(&given, lsn, say)?;
         }
+        self.confirm_markers(lsn, say)?;
         let moved = lsn != self.lsn;
         self.lsn = lsn;
         // Stuck: the WAL after `lsn` is there and does not replay. Inside a segment, only once
@@ -379,6 +393,31 @@ impl<'a> Follower<'a> {
         }
         self.last = Some(given.name.clone());
         self.archive.replayed = Some(given.number);
+        Ok(())
+    }
+
+    /// Confirms the markers replay passed (`lsn`), recording each new one; a marker late or a
+    /// source that takes none is a fault.
+    fn confirm_markers(&mut self, lsn: u64, say: &dyn Fn(String)) -> Result<(), FollowError> {
+        for confirmed in self.markers.replayed(lsn, say) {
+            if !self.ledger.marker(&confirmed)? {
+                continue;
+            }
+            say(format!(
+                "marker `{}` replayed at {}, {:.1} s after its commit on the source",
+                confirmed.name,
+                wal::format_lsn(confirmed.lsn),
+                confirmed.latency.as_secs_f64()
+            ));
+            self.markers_confirmed += 1;
+            let epoch = confirmed.replayed_at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            self.last_marker = Some(metrics::LastMarker {
+                latency: confirmed.latency.as_secs_f64(),
+                replayed_at: epoch.as_secs_f64(),
+            });
+        }
+        self.faults.set("marker", self.markers.late(), &|line| say(line));
+        self.faults.set("source", self.markers.source(), &|line| say(line));
         Ok(())
     }
 
@@ -435,6 +474,8 @@ impl<'a> Follower<'a> {
             ledger_segments: self.ledger.segments(),
             last_replayed_at: self.last_recorded_at.map(epoch),
             faults: &self.faults,
+            markers: self.markers_confirmed,
+            last_marker: self.last_marker,
         });
         if let Err(e) = metrics::write(&self.options.state, &text) {
             say(format!("cannot write {} in `{}`: {e}", metrics::NAME, self.options.state.display()));

@@ -177,6 +177,8 @@ mod tests {
             ledger_segments: 37,
             last_replayed_at: Some(epoch - 3.0),
             faults,
+            markers: 0,
+            last_marker: None,
         });
         metrics::write(dir.path(), &text).unwrap();
         dir

@@ -27,12 +27,18 @@ struct Follower {
 
 impl Follower {
     fn start(scratch: &Scratch, scenario: &Path, state: &Path, name: &str) -> Follower {
+        Follower::start_with(scratch, scenario, state, name, &[])
+    }
+
+    /// [`Follower::start`] with more arguments.
+    fn start_with(scratch: &Scratch, scenario: &Path, state: &Path, name: &str, more: &[&str]) -> Follower {
         let mut command = Command::new(pgdrill_bin());
         command
             .arg("follow")
             .arg(scenario)
             .args(["--receipt-every", "2s", "--signing-key"])
-            .arg(scratch.path("signer"));
+            .arg(scratch.path("signer"))
+            .args(more);
         Follower::spawn(scratch, command, state, name)
     }
 
@@ -215,9 +221,30 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let receipts = verify_receipts(&state, &allowed, true);
     assert!(receipts.contains("ok: receipt-000001-"), "{receipts}");
 
+    // A marker the follower writes on the source (a restore point, then a WAL switch): while
+    // its segment is not uploaded it is late, a fault; uploaded, it is confirmed from the WAL
+    // replayed, recorded in the ledger with its latency, and the fault clears.
+    let dsn = source.dsn();
+    let marking = ["--marker-dsn", &dsn, "--marker-every", "1h", "--marker-after", "3s"];
+    let third = Follower::start_with(&scratch, &scenario, &state, "third", &marking);
+    third.wait_said("FAULT marker: `pgdrill-marker-");
+    let said = third.said();
+    let marker = said.split("marker `").nth(1).and_then(|s| s.split('`').next()).unwrap().to_owned();
+    assert!(said.contains(&format!("marker `{marker}` written on the source at")), "{said}");
+    // The segments through the marker's, and one more, archived by the source: uploaded.
+    advance(&source);
+    for segment in crate::physical::wal_segments(&source.archive()) {
+        if !followed.join(&segment).exists() {
+            upload(&source, &followed, &segment);
+        }
+    }
+    third.wait_said(&format!("marker `{marker}` replayed at"));
+    third.wait_said("cleared after");
+    let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+    assert!(ledger.contains(&format!("\"kind\":\"marker\",\"name\":\"{marker}\"")), "{ledger}");
+
     // A segment damaged after its header (its first record fails its checksum): replay cannot
     // go into it, and the follower says where, records nothing of it, and fails when stopped.
-    let third = Follower::start(&scratch, &scenario, &state, "third");
     let five = advance(&source);
     let mut bytes = std::fs::read(source.archive().join(&five)).unwrap();
     for byte in &mut bytes[60..120] {
@@ -230,6 +257,13 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert_eq!(stop(&mut third), Some(1), "{}", third.said());
     assert!(third.said().contains("the follower stopped with a fault standing: unreadable"), "{}", third.said());
     assert!(!ledger_segments(&state).contains(&five));
+    // The receipt written as it stopped covers the marker, with its latency.
+    let receipts: Vec<String> = std::fs::read_dir(state.join("receipts"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter(|text| text.contains(&marker))
+        .collect();
+    assert!(receipts.iter().any(|r| r.contains("latency_seconds")), "no receipt names {marker}");
 
     // A ledger line edited after its receipt: named, with the receipt that covers it.
     let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();

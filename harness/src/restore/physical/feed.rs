@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::stage::StageError;
 use crate::source::physical::WalArchive;
-use crate::source::physical::wal::{self, Archived, Segment, SegmentHeader};
+use crate::source::physical::wal::{self, Archived, Segment, SegmentHeader, records};
 use crate::tree::Ids;
 
 /// Reads an archived segment that cannot be read as it lies (an encrypted repository's): a copy
@@ -45,6 +45,8 @@ pub(crate) struct Feed {
     /// What was given since last taken, with its digest (a follower's ledger records it), when
     /// asked for ([`Feed::keep_digests`]).
     digests: Option<Vec<Given>>,
+    /// Reads the restore points in what is given, with the digests.
+    walker: records::Walker,
 }
 
 /// What a feed gave.
@@ -86,11 +88,12 @@ impl Feed {
             decrypt,
             keep_from: None,
             digests: None,
+            walker: records::Walker::default(),
         }
     }
 
-    /// From now on, each segment given is kept with its SHA-256 and when it was archived, until
-    /// taken ([`Feed::take_given`]).
+    /// From now on, each segment given is kept with its SHA-256, when it was archived and the
+    /// restore points in it, until taken ([`Feed::take_given`]).
     pub(crate) fn keep_digests(&mut self) {
         self.digests.get_or_insert_with(Vec::new);
     }
@@ -182,7 +185,8 @@ impl Feed {
                 }
             };
             if let Some(digests) = self.digests.as_mut() {
-                digests.push(Given::of(*number, segment, &pg_wal.join(&segment.name), bytes)?);
+                let start = number * self.segment_size;
+                digests.push(Given::of(*number, segment, &pg_wal.join(&segment.name), bytes, start, &mut self.walker)?);
             }
             self.given.push_back((*number, segment.name.clone()));
             self.stats.segments += 1;
@@ -216,18 +220,51 @@ pub(crate) struct Given {
     pub sha256: String,
     /// When the archive's file was last written (the store's time): when it was archived.
     pub archived_at: Option<std::time::SystemTime>,
+    /// The restore points whose records end in it (one begun in the segment before included).
+    pub restore_points: Vec<records::RestorePoint>,
 }
 
 impl Given {
     /// `segment` as given into `file` (in `pg_wal`, not yet replayed: the server removes no
-    /// segment ahead of replay).
-    fn of(number: u64, segment: &Archived, file: &Path, bytes: u64) -> Result<Given, StageError> {
+    /// segment ahead of replay), starting at LSN `start`, its pages read by `walker`.
+    fn of(
+        number: u64,
+        segment: &Archived,
+        file: &Path,
+        bytes: u64,
+        start: u64,
+        walker: &mut records::Walker,
+    ) -> Result<Given, StageError> {
         use sha2::Digest;
         let mut hasher = sha2::Sha256::new();
-        let mut read = std::fs::File::open(file).map_err(io("read", file))?;
-        std::io::copy(&mut read, &mut hasher).map_err(io("read", file))?;
+        let mut read = std::io::BufReader::new(std::fs::File::open(file).map_err(io("read", file))?);
+        let mut page = vec![0u8; SegmentHeader::LENGTH];
+        read.read_exact(&mut page).map_err(io("read", file))?;
+        // The feed checked the header when it gave the segment: its block size is the page's.
+        let block = SegmentHeader::parse(&page).map_or(8192, |h| h.block_size as usize);
+        page.resize(block, 0);
+        read.read_exact(&mut page[SegmentHeader::LENGTH..]).map_err(io("read", file))?;
+        let mut at = start;
+        loop {
+            hasher.update(&page);
+            walker.page(at, &page);
+            at += block as u64;
+            match read.read_exact(&mut page) {
+                Ok(()) => {}
+                // The feed gave it whole: a segment is a whole number of pages.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(io("read", file)(e)),
+            }
+        }
         let archived_at = std::fs::metadata(&segment.path).and_then(|m| m.modified()).ok();
-        Ok(Given { number, name: segment.name.clone(), bytes, sha256: hex::encode(hasher.finalize()), archived_at })
+        Ok(Given {
+            number,
+            name: segment.name.clone(),
+            bytes,
+            sha256: hex::encode(hasher.finalize()),
+            archived_at,
+            restore_points: walker.take(),
+        })
     }
 }
 
