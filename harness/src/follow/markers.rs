@@ -74,7 +74,12 @@ impl Markers {
         let Some(options) = options else { return Markers::default() };
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_every(options.clone(), tx));
-        Markers { written_rx: Some(rx), _writer: Some(Writer(writer)), deadline: options.deadline, ..Markers::default() }
+        Markers {
+            written_rx: Some(rx),
+            _writer: Some(Writer(writer)),
+            deadline: options.deadline,
+            ..Markers::default()
+        }
     }
 
     /// The restore points in WAL just given to replay: those named as markers wait for it.
@@ -86,12 +91,14 @@ impl Markers {
     pub(crate) fn replayed(&mut self, lsn: u64, say: &dyn Fn(String)) -> Vec<Confirmed> {
         self.receive(say);
         let now = SystemTime::now();
-        let (passed, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.found).into_iter().partition(|p| p.end <= lsn);
+        let (passed, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.found).into_iter().partition(|p| p.end <= lsn);
         self.found = waiting;
         passed
             .into_iter()
             .map(|point| {
-                let written = self.waiting.iter().position(|w| w.name == point.name).and_then(|i| self.waiting.remove(i));
+                let written =
+                    self.waiting.iter().position(|w| w.name == point.name).and_then(|i| self.waiting.remove(i));
                 let from = written.map_or(point.time, |w| w.at);
                 Confirmed {
                     latency: now.duration_since(from).unwrap_or_default(),
@@ -179,9 +186,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// Writes one marker: a restore point, then a WAL switch so that its segment is archived now.
 async fn write(options: &MarkerOptions) -> Result<Written, MarkerError> {
     use sqlx::Connection;
-    let connect = crate::conninfo::options(options.dsn.expose())
-        .map_err(MarkerError::Dsn)?
-        .application_name("pgdrill-marker");
+    let connect =
+        crate::conninfo::options(options.dsn.expose()).map_err(MarkerError::Dsn)?.application_name("pgdrill-marker");
     let name = format!(
         "{PREFIX}{}-{}",
         time::OffsetDateTime::now_utc().unix_timestamp(),
