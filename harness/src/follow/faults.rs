@@ -16,8 +16,8 @@ pub(crate) enum Fault {
     /// Replay stopped inside a segment it was given, the next one given too: what follows does
     /// not read as WAL records.
     Unreadable { segment: String, lsn: String },
-    /// A later timeline's history is in the archive: the follower stays on its own.
-    Timeline { followed: u32, later: u32 },
+    /// A later timeline's history is in the archive, and it cannot be followed.
+    Timeline { later: u32, problem: String },
     /// The archive cannot be listed.
     Store { problem: String },
     /// A marker written on the source has not replayed by the deadline.
@@ -45,9 +45,9 @@ impl std::fmt::Display for Fault {
                 f,
                 "unreadable: replay stopped at {lsn} in segment {segment}, and the segment after it was given: the WAL there does not read as valid records (a damaged segment? the follower waits before it; once the archive's copy is mended, start the follower again)"
             ),
-            Fault::Timeline { followed, later } => write!(
+            Fault::Timeline { later, problem } => write!(
                 f,
-                "timeline: the archive holds timeline {later}'s history, and this follower replays timeline {followed} (a promoted server or a restore wrote it; hint: follow a base backup of the new timeline)"
+                "timeline: the archive holds timeline {later}'s history, and the follower cannot go on along it: {problem}"
             ),
             Fault::Store { problem } => write!(f, "store: the archive cannot be listed: {problem}"),
             Fault::Marker { name, lsn, waited } => write!(

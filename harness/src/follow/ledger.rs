@@ -53,6 +53,16 @@ pub(crate) enum Line {
         /// Where replay was then.
         lsn: String,
     },
+    /// The follower goes on along a later timeline, which left the one followed at `from`.
+    Timeline {
+        timeline: u32,
+        from: String,
+        /// Its history file, and the SHA-256 of it as the archive held it.
+        history: String,
+        sha256: String,
+        /// When (RFC 3339).
+        at: String,
+    },
     /// A marker confirmed: replay passed the restore point the source wrote.
     Marker {
         name: String,
@@ -204,6 +214,7 @@ impl Ledger {
             Line::Marker { name, .. } => {
                 self.markers.insert(name.clone());
             }
+            Line::Timeline { .. } => {}
         }
         Ok(())
     }
@@ -228,7 +239,7 @@ impl Ledger {
         self.newest
     }
 
-    /// A follower starts on a base backup.
+    /// A follower starts on a base backup, or goes on along a later timeline.
     pub(crate) fn start(&mut self, line: Line) -> Result<(), LedgerError> {
         self.append(line)
     }

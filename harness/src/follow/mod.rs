@@ -19,6 +19,7 @@ pub(crate) mod markers;
 mod metrics;
 mod receipt;
 pub(crate) mod status;
+mod timeline;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -225,7 +226,7 @@ impl<'a> Follower<'a> {
             options,
             scenario,
             archive: archive::Position {
-                timeline: following.timeline,
+                path: following.path,
                 segment_size: following.segment_size,
                 planned: following.planned,
                 // What the ledger records was proven: it waits for no replay.
@@ -274,7 +275,7 @@ impl<'a> Follower<'a> {
             }
             self.replayed(now.lsn, now.out_of_wal, say)?;
             if self.looked.is_none_or(|at| at.elapsed() >= LOOK) {
-                self.look(say);
+                self.look(say)?;
             }
             self.receipts.tick(&self.ledger, &self.faults, say);
             let stop = self.options.stop.cancelled();
@@ -309,7 +310,7 @@ impl<'a> Follower<'a> {
             return say("no drill of now: the standby's data directory is not on this machine".into());
         };
         let to = std::env::temp_dir().join(format!("pgdrill-now-{}", hex::encode(rand::random::<[u8; 8]>())));
-        let wal = clone::Wal { segment_size: self.archive.segment_size, timeline: self.archive.timeline };
+        let wal = clone::Wal { segment_size: self.archive.segment_size, timeline: self.archive.path.target };
         match clone::pause_and_copy(pool, data, &to, wal).await {
             Ok(cloned) => {
                 say(format!(
@@ -367,7 +368,7 @@ impl<'a> Follower<'a> {
             (false, _) => None,
         };
         let fault = self.stalled.filter(|(_, since)| since.elapsed() >= STALLED).map(|(at, _)| Fault::Unreadable {
-            segment: Segment::of_lsn(self.archive.timeline, at, size).name(size),
+            segment: Segment::of_lsn(self.archive.path.timeline_of(at / size, size), at, size).name(size),
             lsn: wal::format_lsn(at),
         });
         self.faults.set("unreadable", fault, &|line| say(line));
@@ -423,7 +424,7 @@ impl<'a> Follower<'a> {
 
     /// Lists the archive: the segments archived since go to the feed; a gap, a later timeline or
     /// a store that cannot be listed are faults; the proof lag is measured; `follow.prom` written.
-    fn look(&mut self, say: &dyn Fn(String)) {
+    fn look(&mut self, say: &dyn Fn(String)) -> Result<(), FollowError> {
         self.looked = Some(Instant::now());
         let (store, gap, timeline) = match archive::look(&self.dir, &self.archive) {
             Err(e) => (Some(Fault::Store { problem: e.to_string() }), None, None),
@@ -438,8 +439,10 @@ impl<'a> Follower<'a> {
                     .unwrap_or_default();
                 self.lag_max = self.lag_max.max(self.lag);
                 self.receipts.note_lag(self.lag);
-                let timeline =
-                    look.later_timeline.map(|later| Fault::Timeline { followed: self.archive.timeline, later });
+                let timeline = match look.later_timeline {
+                    Some(_) => self.later_timeline(&look.timelines, say)?,
+                    None => None,
+                };
                 (None, self.gap(look.gap), timeline)
             }
         };
@@ -447,6 +450,45 @@ impl<'a> Follower<'a> {
         self.faults.set("gap", gap, &|line| say(line));
         self.faults.set("timeline", timeline, &|line| say(line));
         self.write_metrics(say);
+        Ok(())
+    }
+
+    /// A later timeline's history is in the archive: the follower goes on along it from its
+    /// switch (recorded in the ledger), or it is a fault.
+    fn later_timeline(
+        &mut self,
+        timelines: &std::collections::BTreeSet<u32>,
+        say: &dyn Fn(String),
+    ) -> Result<Option<Fault>, FollowError> {
+        let (path, switch, histories) = match timeline::next(&self.dir, &self.archive.path, self.lsn, timelines) {
+            timeline::Next::Stay => return Ok(None),
+            timeline::Next::Cannot { later, problem } => return Ok(Some(Fault::Timeline { later, problem })),
+            timeline::Next::Follow { path, switch, histories } => (path, switch, histories),
+        };
+        let (old, new) = (self.archive.path.target, path.target);
+        let history = crate::source::physical::timeline::history_name(new);
+        let sha256 = histories
+            .iter()
+            .find(|(t, _)| *t == new)
+            .and_then(|(_, file)| std::fs::read(file).ok())
+            .map(|bytes| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)))
+            .unwrap_or_default();
+        self.ledger.start(Line::Timeline {
+            timeline: new,
+            from: wal::format_lsn(switch),
+            history: history.clone(),
+            sha256,
+            at: rfc3339(SystemTime::now()),
+        })?;
+        self.feeder.switch_timeline(switch, histories);
+        let size = self.archive.segment_size;
+        self.archive.planned = self.archive.planned.min((switch / size).saturating_sub(1));
+        self.archive.path = path;
+        say(format!(
+            "following timeline {new} from {} ({history}: it leaves timeline {old} there)",
+            wal::format_lsn(switch)
+        ));
+        Ok(None)
     }
 
     /// The gap fault, once a segment has been missing past the deadline.

@@ -290,7 +290,7 @@ impl Window {
         if self.lines == 0 {
             self.prev = entry.prev;
             self.first_at = match &entry.line {
-                Line::Start { at, .. } => at.clone(),
+                Line::Start { at, .. } | Line::Timeline { at, .. } => at.clone(),
                 Line::Segment { replayed_at, .. } | Line::Marker { replayed_at, .. } => replayed_at.clone(),
             };
         }
@@ -306,7 +306,7 @@ impl Window {
                 let latency_seconds = latency_ms as f64 / 1000.0;
                 self.markers.push(receipts::Marker { name, lsn, written_at, replayed_at, latency_seconds });
             }
-            Line::Start { .. } => {}
+            Line::Start { .. } | Line::Timeline { .. } => {}
         }
     }
 }

@@ -117,6 +117,15 @@ fn advance(source: &PhysicalSource) -> String {
     name
 }
 
+/// Uploads the segments the source archived and `followed` does not hold yet, in order.
+fn upload_new(source: &PhysicalSource, followed: &Path) {
+    for segment in crate::physical::wal_segments(&source.archive()) {
+        if !followed.join(&segment).exists() {
+            upload(source, followed, &segment);
+        }
+    }
+}
+
 fn upload(source: &PhysicalSource, followed: &Path, segment: &str) {
     let partial = followed.join(format!(".{segment}.partial"));
     std::fs::copy(source.archive().join(segment), &partial).unwrap();
@@ -233,15 +242,39 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert!(said.contains(&format!("marker `{marker}` written on the source at")), "{said}");
     // The segments through the marker's, and one more, archived by the source: uploaded.
     advance(&source);
-    for segment in crate::physical::wal_segments(&source.archive()) {
-        if !followed.join(&segment).exists() {
-            upload(&source, &followed, &segment);
-        }
-    }
+    upload_new(&source, &followed);
     third.wait_said(&format!("marker `{marker}` replayed at"));
     third.wait_said("cleared after");
     let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
     assert!(ledger.contains(&format!("\"kind\":\"marker\",\"name\":\"{marker}\"")), "{ledger}");
+
+    // A new timeline: the source started again as a restore of its own archive (archive
+    // recovery to the archive's end, then promoted) archives timeline 2's history and
+    // segments; the follower goes on along it from where timeline 1 was left, and records it.
+    let last_of_one = advance(&source);
+    upload_new(&source, &followed);
+    third.wait_said(&format!("replayed {last_of_one}"));
+    source.exec(&[
+        "sh",
+        "-c",
+        "echo \"restore_command = 'cp /archive/%f %p'\" >> \"$PGDATA/postgresql.auto.conf\" && touch \"$PGDATA/recovery.signal\"",
+    ]);
+    let restart = Command::new("docker").args(["restart", &source.server.name]).output().unwrap();
+    assert!(restart.status.success(), "{}", String::from_utf8_lossy(&restart.stderr));
+    wait(
+        "the source promoted on timeline 2",
+        Duration::from_secs(60),
+        || source.psql("SELECT pg_is_in_recovery()").is_ok_and(|r| r.trim() == "f"),
+        String::new,
+    );
+    let on_two = advance(&source);
+    assert!(on_two.starts_with("00000002"), "{on_two}");
+    upload(&source, &followed, "00000002.history");
+    upload_new(&source, &followed);
+    third.wait_said("following timeline 2 from");
+    third.wait_said(&format!("replayed {on_two}"));
+    let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+    assert!(ledger.contains("\"kind\":\"timeline\",\"timeline\":2"), "{ledger}");
 
     // A segment damaged after its header (its first record fails its checksum): replay cannot
     // go into it, and the follower says where, records nothing of it, and fails when stopped.

@@ -114,6 +114,38 @@ impl Feed {
         }
     }
 
+    /// A follower goes on along a later timeline, which left the one it replays at `switch`:
+    /// the histories of the way there are given to `pg_wal`; the old timeline's segments past
+    /// the switch (WAL the new timeline does not continue) are taken out of `pg_wal` and of the
+    /// plan, which the new timeline's segments extend from the one holding the switch on.
+    pub(crate) fn switch_timeline(
+        &mut self,
+        pg_wal: &Path,
+        switch: u64,
+        histories: &[(u32, std::path::PathBuf)],
+    ) -> Result<(), StageError> {
+        for (timeline, path) in histories {
+            give_history(*timeline, path, pg_wal, self.owner)?;
+        }
+        let size = self.segment_size.max(1);
+        let first_new = switch / size;
+        let past = |n: u64| n > first_new || (n == first_new && switch.is_multiple_of(size));
+        for (_, name) in self.given.iter().filter(|(n, _)| past(*n)) {
+            let path = pg_wal.join(name);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StageError::Io { action: "remove", path: path.display().to_string(), source: e });
+                }
+                _ => {}
+            }
+        }
+        self.given.retain(|(n, _)| !past(*n));
+        let keep = self.plan.iter().position(|(n, _)| *n >= first_new).unwrap_or(self.plan.len());
+        self.plan.truncate(keep);
+        self.next = self.next.min(keep);
+        Ok(())
+    }
+
     /// Keeps the segments given from `number` on, whatever replay passed.
     pub(crate) fn keep_from(&mut self, number: u64) {
         self.keep_from = Some(number);
@@ -271,23 +303,28 @@ impl Given {
 /// Gives `pg_wal` the history files of the timelines recovery follows (decompressed), where the
 /// server reads them.
 pub(crate) fn give_histories(archive: &WalArchive, pg_wal: &Path, owner: Option<Ids>) -> Result<(), StageError> {
-    use std::os::unix::fs::OpenOptionsExt;
     for (timeline, path) in &archive.path.histories {
-        let name = crate::source::physical::timeline::history_name(*timeline);
-        let opened = crate::source::read::open(path, false)
-            .map_err(|source| StageError::Open { path: path.display().to_string(), source })?;
-        let to = pg_wal.join(&name);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&to)
-            .map_err(io("create", &to))?;
-        // A history file is a few lines per timeline; a huge one is not PostgreSQL's.
-        std::io::copy(&mut opened.reader.take(1 << 20), &mut file).map_err(io("copy", path))?;
-        if let Some(Ids { uid, gid }) = owner {
-            std::os::unix::fs::lchown(&to, Some(uid), Some(gid)).map_err(io("give", &to))?;
-        }
+        give_history(*timeline, path, pg_wal, owner)?;
+    }
+    Ok(())
+}
+
+/// Gives `pg_wal` timeline `timeline`'s history file `path` (decompressed); one given before is
+/// left as it is.
+fn give_history(timeline: u32, path: &Path, pg_wal: &Path, owner: Option<Ids>) -> Result<(), StageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = crate::source::physical::timeline::history_name(timeline);
+    let opened = crate::source::read::open(path, false)
+        .map_err(|source| StageError::Open { path: path.display().to_string(), source })?;
+    let to = pg_wal.join(&name);
+    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&to) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        opened => opened.map_err(io("create", &to))?,
+    };
+    // A history file is a few lines per timeline; a huge one is not PostgreSQL's.
+    std::io::copy(&mut opened.reader.take(1 << 20), &mut file).map_err(io("copy", path))?;
+    if let Some(Ids { uid, gid }) = owner {
+        std::os::unix::fs::lchown(&to, Some(uid), Some(gid)).map_err(io("give", &to))?;
     }
     Ok(())
 }
