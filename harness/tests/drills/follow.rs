@@ -7,12 +7,15 @@
 //! named.
 //!
 //! The follower follows a folder the test uploads to, segment by segment, as an archiver would:
-//! the source's own archive is where the segments come from.
+//! the source's own archive is where the segments come from. Its scenario's `[notify]` is a
+//! webhook on 127.0.0.1: nothing is told while nothing is wrong, and each fault is told once
+//! when it is found and once when it clears, never at each look; its token shows nowhere.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::notify::{Received, Webhook};
 use crate::physical::{PhysicalSource, copy_folder};
 use crate::signed::{IDENTITY, NAMESPACE, keygen};
 use crate::source_server::wait_archived;
@@ -26,13 +29,15 @@ struct Follower {
 }
 
 impl Follower {
-    fn start(scratch: &Scratch, scenario: &Path, state: &Path, name: &str) -> Follower {
+    /// `pgdrill follow`, its scenario's webhook at `hook`.
+    fn start(scratch: &Scratch, scenario: &Path, state: &Path, name: &str, hook: &str) -> Follower {
         let mut command = Command::new(pgdrill_bin());
         command
             .arg("follow")
             .arg(scenario)
             .args(["--receipt-every", "2s", "--signing-key"])
-            .arg(scratch.path("signer"));
+            .arg(scratch.path("signer"))
+            .env("PGDRILL_TEST_FOLLOW_WEBHOOK", hook);
         Follower::spawn(scratch, command, state, name)
     }
 
@@ -111,6 +116,35 @@ fn advance(source: &PhysicalSource) -> String {
     name
 }
 
+/// The messages the webhook received, once it has `count` since the last call, waited for
+/// (sent from a task of their own), and what each said: `(kind, fault, text)`.
+fn told(webhook: &Webhook, count: usize, follower: &Follower) -> Vec<(String, String, String)> {
+    let mut received: Vec<Received> = Vec::new();
+    wait(
+        &format!("{count} messages to the webhook"),
+        Duration::from_secs(30),
+        || {
+            received.extend(webhook.take());
+            received.len() >= count
+        },
+        || follower.said(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    received.extend(webhook.take());
+    received
+        .iter()
+        .map(|r| {
+            let p = &r.body["pgdrill"];
+            let text = r.body["text"].as_str().unwrap_or_default().to_owned();
+            (
+                p["kind"].as_str().unwrap_or_default().to_owned(),
+                p["follower"]["fault"].as_str().unwrap_or_default().to_owned(),
+                text,
+            )
+        })
+        .collect()
+}
+
 fn upload(source: &PhysicalSource, followed: &Path, segment: &str) {
     let partial = followed.join(format!(".{segment}.partial"));
     std::fs::copy(source.archive().join(segment), &partial).unwrap();
@@ -127,7 +161,8 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
         &format!(
             "name = \"books-follow\"\n[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n[target]\ndatabase = \"books\"\n\n\
              [[checks.sql]]\nname = \"the rows written while followed\"\n\
-             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'followed'\"\nexpect = 3\n",
+             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'followed'\"\nexpect = 3\n\n\
+             [notify]\nurl_env = \"PGDRILL_TEST_FOLLOW_WEBHOOK\"\n",
             source.backup().display(),
             followed.display()
         ),
@@ -145,7 +180,10 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert!(said.contains("cannot read the signing key `/nonexistent/key` (--signing-key)"), "{said}");
     assert!(said.contains("the follower does not start"), "{said}");
     let (_, public, _) = keygen(scratch.dir.path(), "signer", "");
-    let first = Follower::start(&scratch, &scenario, &state, "first");
+    let webhook = Webhook::start();
+    let token = format!("T0KEN{}", "5e1f0a77".repeat(4));
+    let hook = format!("http://127.0.0.1:{}/hooks/{token}", webhook.port);
+    let first = Follower::start(&scratch, &scenario, &state, "first", &hook);
     let one = advance(&source);
     upload(&source, &followed, &one);
     first.wait_said(&format!("replayed {one}"));
@@ -155,7 +193,7 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     first.child.wait().unwrap();
     let two = advance(&source);
     upload(&source, &followed, &two);
-    let second = Follower::start(&scratch, &scenario, &state, "second");
+    let second = Follower::start(&scratch, &scenario, &state, "second", &hook);
     second.wait_said(&format!("replayed {two}"));
     let recorded = ledger_segments(&state);
     let mut unique = recorded.clone();
@@ -164,6 +202,8 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert!(recorded.ends_with(&[one.clone(), two.clone()]), "{recorded:?}");
     // The restarted follower replayed the first run's segments again, each as recorded.
     assert!(!second.said().contains(&format!("replayed {one}")), "{}", second.said());
+    // Nothing wrong, nothing told (`on = "failure"`).
+    assert!(webhook.take().is_empty(), "told while nothing was wrong:\n{}", second.said());
 
     // A segment lost in the upload: the next one's arrival makes it a gap, named.
     let (three, four) = (advance(&source), advance(&source));
@@ -171,6 +211,14 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     second.wait_said(&format!("FAULT gap: segment {three} is not in the archive"));
     let prom = std::fs::read_to_string(state.join("follow.prom")).unwrap();
     assert!(prom.contains("pgdrill_follow_fault{scenario=\"books-follow\",kind=\"gap\"} 1"), "{prom}");
+    // Told once, naming the segment, though the follower looks again each second.
+    std::thread::sleep(Duration::from_secs(3));
+    let gap = told(&webhook, 1, &second);
+    assert_eq!(gap.len(), 1, "{gap:?}");
+    let (kind, fault, text) = &gap[0];
+    assert_eq!((kind.as_str(), fault.as_str()), ("failure", "gap"), "{text}");
+    assert!(text.starts_with("pgdrill: the follower of `books-follow` found a fault: gap\n"), "{text}");
+    assert!(text.contains(&format!("gap: segment {three} is not in the archive")), "{text}");
     // Uploaded under the wrong name: refused by what its header holds; never replayed past.
     std::fs::copy(followed.join(&four), followed.join(&three)).unwrap();
     second.wait_said(&format!("FAULT refused: the WAL archive's segment {three} holds the WAL of segment {four}"));
@@ -182,6 +230,12 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     second.wait_said(&format!("replayed {four}"));
     assert!(second.said().contains("cleared after"), "{}", second.said());
     assert!(ledger_segments(&state).ends_with(&[two, three, four]));
+    // The refused segment found, then each fault cleared: one message each, in order.
+    let mended = told(&webhook, 3, &second);
+    let mut kinds: Vec<(&str, &str)> = mended.iter().map(|(k, f, _)| (k.as_str(), f.as_str())).collect();
+    kinds.sort();
+    assert_eq!(kinds, [("failure", "refused"), ("recovery", "gap"), ("recovery", "refused")], "{mended:?}");
+    assert!(mended.iter().any(|(_, _, text)| text.contains("the gap fault cleared after")), "{mended:?}");
 
     // A drill of now, asked for by SIGUSR1: a copy of the follower at a paused point, promoted
     // and checked, with a report naming the point. Of the four rows written while followed, the
@@ -217,7 +271,7 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
 
     // A segment damaged after its header (its first record fails its checksum): replay cannot
     // go into it, and the follower says where, records nothing of it, and fails when stopped.
-    let third = Follower::start(&scratch, &scenario, &state, "third");
+    let third = Follower::start(&scratch, &scenario, &state, "third", &hook);
     let five = advance(&source);
     let mut bytes = std::fs::read(source.archive().join(&five)).unwrap();
     for byte in &mut bytes[60..120] {
@@ -226,10 +280,23 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     std::fs::write(followed.join(&five), bytes).unwrap();
     third.wait_said("FAULT unreadable: replay stopped at");
     assert!(third.said().contains(&format!("in segment {five}")), "{}", third.said());
+    let unreadable = told(&webhook, 1, &third);
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert!(unreadable[0].2.contains(&format!("in segment {five}")), "{unreadable:?}");
     let mut third = third;
     assert_eq!(stop(&mut third), Some(1), "{}", third.said());
     assert!(third.said().contains("the follower stopped with a fault standing: unreadable"), "{}", third.said());
     assert!(!ledger_segments(&state).contains(&five));
+    for (said, name) in [(first.said(), "first"), (second.said(), "second"), (third.said(), "third")] {
+        assert!(!said.contains(&token), "the webhook's token in the {name} follower's output");
+    }
+    for file in crate::util::files_under(scratch.dir.path()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+        assert!(!text.contains(&token), "the webhook's token is in {}", file.display());
+    }
+    assert!(
+        third.said().contains(&format!("notified: http://127.0.0.1:{}/… (the unreadable fault found)", webhook.port))
+    );
 
     // A ledger line edited after its receipt: named, with the receipt that covers it.
     let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
