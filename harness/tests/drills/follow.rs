@@ -229,7 +229,7 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     upload(&source, &followed, &three);
     second.wait_said(&format!("replayed {four}"));
     assert!(second.said().contains("cleared after"), "{}", second.said());
-    assert!(ledger_segments(&state).ends_with(&[two, three, four]));
+    assert!(ledger_segments(&state).ends_with(&[two, three, four.clone()]));
     // The refused segment found, then each fault cleared: one message each, in order.
     let mended = told(&webhook, 3, &second);
     let mut kinds: Vec<(&str, &str)> = mended.iter().map(|(k, f, _)| (k.as_str(), f.as_str())).collect();
@@ -260,11 +260,36 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let record: serde_json::Value = serde_json::from_str(&of_now).unwrap();
     assert_eq!(record["verdict"], "pass", "{of_now}");
     assert!(record["backup"]["location"].as_str().unwrap().ends_with(&format!("copied at {copied}")), "{of_now}");
+    // The fleet view shows the follower beside the drill of now: proving, its lag, its last
+    // segment proven.
+    let fleet = fleet_status(&scratch, &[&state], &[]);
+    let database = &fleet["databases"][0];
+    assert_eq!((&database["name"], &database["last_drill"]["verdict"]), (&"books-follow".into(), &"pass".into()));
+    let follower = &database["followers"][0];
+    assert_eq!(follower["status"], "proving", "{follower}");
+    assert!(follower["proof_lag_seconds"].as_f64().is_some_and(|lag| lag < 120.0), "{follower}");
+    assert_eq!(follower["last_segment"]["segment"], four.as_str(), "{follower}");
 
     // Stopped by a signal with no fault standing: the follower's report, and exit 0.
     let mut second = second;
     assert_eq!(stop(&mut second), Some(0), "{}", second.said());
     assert!(second.said().contains("followed the archive:"), "{}", second.said());
+    // Stopped, its follow.prom ages: not following, its lag unknown; a state folder where no
+    // follower ever wrote is not following either, never fine.
+    std::thread::sleep(Duration::from_secs(2));
+    let never = scratch.path("never-started");
+    std::fs::create_dir_all(&never).unwrap();
+    let fleet = fleet_status(&scratch, &[&state, &never], &["--follow-max-age", "1s"]);
+    let follower = &fleet["databases"][0]["followers"][0];
+    assert_eq!(
+        (&follower["status"], &follower["proof_lag_seconds"]),
+        (&"not following".into(), &serde_json::Value::Null)
+    );
+    assert!(follower["says"].as_str().unwrap().starts_with("its last look at the archive is "), "{follower}");
+    let never = &fleet["databases"][1];
+    assert_eq!((&never["name"], &never["followers"][0]["status"]), (&"never-started".into(), &"not following".into()));
+    assert!(never["followers"][0]["says"].as_str().unwrap().starts_with("no follow.prom in `"), "{never}");
+    assert_eq!((&fleet["counts"]["followers"], &fleet["counts"]["followers_proving"]), (&2.into(), &0.into()));
     let allowed = scratch.write("allowed_signers", format!("{IDENTITY} namespaces=\"{NAMESPACE}\" {public}\n"));
     let receipts = verify_receipts(&state, &allowed, true);
     assert!(receipts.contains("ok: receipt-000001-"), "{receipts}");
@@ -305,6 +330,21 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let caught = verify_receipts(&state, &allowed, false);
     assert!(caught.contains("were changed after receipt-000001-"), "{caught}");
     assert!(caught.contains("the chain breaks at line 3: it does not carry the sha256 of line 2"), "{caught}");
+}
+
+/// `pgdrill report fleet` of the test's reports and the followers' `states`, with `args`: its
+/// `fleet-status.json`.
+fn fleet_status(scratch: &Scratch, states: &[&Path], args: &[&str]) -> serde_json::Value {
+    let out = scratch.path("fleet");
+    let mut command = Command::new(pgdrill_bin());
+    command.args(["report", "fleet"]).arg(scratch.path("reports")).arg("--out").arg(&out).args(args);
+    for state in states {
+        command.arg("--follow-state").arg(state);
+    }
+    let made = command.output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&made.stdout), String::from_utf8_lossy(&made.stderr));
+    assert!(made.status.success(), "{said}");
+    serde_json::from_slice(&std::fs::read(out.join("fleet-status.json")).unwrap()).unwrap()
 }
 
 /// `pgdrill verify` of the follower's receipts against `allowed` (passing or not, as `passes`
