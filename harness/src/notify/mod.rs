@@ -53,7 +53,9 @@ pub(crate) struct RawNotify {
     #[schemars(skip)]
     pub url: Option<Spanned<toml::Value>>,
     /// When to send: `"failure"` (the default: a drill that did not pass, and the first pass
-    /// after one, a recovery) or `"always"` (after every drill).
+    /// after one, a recovery) or `"always"` (after every drill). A follower (`pgdrill follow`)
+    /// tells each fault when it is found and when it clears, either way, and with `"always"`
+    /// also when it starts following.
     #[schemars(extend("enum" = ["failure", "always"]))]
     pub on: Option<Spanned<String>>,
     /// The body's shape: `"generic"` (the default: `text` for Slack, Mattermost and Teams
