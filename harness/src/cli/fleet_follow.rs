@@ -23,8 +23,8 @@ pub(super) const BOUNDS: Bounds = Bounds { max_lag: Duration::from_secs(120), ma
 #[derive(Debug, clap::Args)]
 pub(crate) struct FollowInput {
     /// Show the followers whose state is in DIR beside their databases' drills: a follower's
-    /// state folder (its `--state`), or a folder of them (each subfolder holding a follow.prom
-    /// or a ledger.jsonl). Repeat for more. A follower is matched to its database by the
+    /// state folder (its `--state`, holding a follow.prom or a ledger.jsonl), or a folder of
+    /// them (each subfolder). Repeat for more. A follower is matched to its database by the
     /// scenario its follow.prom names (else its folder's name).
     #[arg(long, value_name = "DIR")]
     follow_state: Vec<PathBuf>,
@@ -62,18 +62,17 @@ fn is_state(dir: &Path) -> bool {
     dir.join(crate::follow::status::FOLLOW_PROM).is_file() || dir.join(crate::follow::ledger::NAME).is_file()
 }
 
-/// The state folders `dir` names: itself when it is one; else each of its subfolders that is
-/// one, by name; else itself still, so that a follower that never wrote anything shows as not
-/// following (absence is a failure), not as nothing.
+/// The state folders `dir` names: itself when it is one; else each of its subfolders, by name
+/// (hidden ones aside), whether or not a follower wrote there yet: a follower's folder made for
+/// it (systemd's `StateDirectory=`) where nothing was written shows as not following (absence
+/// is a failure), not as nothing; else itself still, for the same reason.
 fn state_folders(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     if is_state(dir) {
         return Ok(vec![dir.to_owned()]);
     }
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir() && is_state(p))
-        .collect();
+    let hidden = |p: &Path| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    let mut found: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir() && !hidden(p)).collect();
     found.sort();
     if found.is_empty() {
         found.push(dir.to_owned());
@@ -110,18 +109,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_folder_of_followers_is_each_of_its_state_folders_and_an_empty_one_is_itself() {
+    fn a_folder_of_followers_is_each_of_its_subfolders_and_an_empty_one_is_itself() {
         let root = tempfile::tempdir().unwrap();
         for name in ["books", "orders"] {
             std::fs::create_dir(root.path().join(name)).unwrap();
         }
         std::fs::write(root.path().join("books").join(crate::follow::ledger::NAME), "").unwrap();
         std::fs::write(root.path().join("orders").join(status::FOLLOW_PROM), "").unwrap();
-        std::fs::create_dir(root.path().join("notes")).unwrap();
+        // Made for a follower that has not written yet; a hidden folder is no follower's.
+        std::fs::create_dir(root.path().join("billing")).unwrap();
+        std::fs::create_dir(root.path().join(".cache")).unwrap();
         let found = state_folders(root.path()).unwrap();
-        assert_eq!(found, [root.path().join("books"), root.path().join("orders")]);
+        let names = ["billing", "books", "orders"].map(|n| root.path().join(n));
+        assert_eq!(found, names);
         assert_eq!(state_folders(&root.path().join("books")).unwrap(), [root.path().join("books")]);
-        assert_eq!(state_folders(&root.path().join("notes")).unwrap(), [root.path().join("notes")]);
+        assert_eq!(state_folders(&root.path().join("billing")).unwrap(), [root.path().join("billing")]);
         assert!(state_folders(&root.path().join("gone")).is_err());
         // A follower that wrote only its ledger: named by its folder, saying why it says nothing.
         let books = follower(&root.path().join("books"), SystemTime::now());

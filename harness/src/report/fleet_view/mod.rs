@@ -158,10 +158,11 @@ impl Fleet {
 }
 
 /// Reads the fleet under `inputs`. With an inventory, an input with no drill at all is no
-/// error (every database the inventory lists is then a gap).
+/// error (every database the inventory lists is then a gap); nor with followers (each is shown).
 pub(crate) fn read(inputs: &[Input], options: &FleetOptions<'_>) -> Result<Fleet, MergeError> {
+    let followers = options.follow.as_ref().is_some_and(|(followers, _)| !followers.is_empty());
     let found = match fleet::find_all(inputs) {
-        Err(MergeError::Nothing(_)) if options.inventory.is_some() => Vec::new(),
+        Err(MergeError::Nothing(_)) if options.inventory.is_some() || followers => Vec::new(),
         other => other?,
     };
     // An incomplete folder beside a complete drill of its scenario is set aside, as merges do.
