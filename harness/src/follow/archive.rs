@@ -2,9 +2,11 @@
 //! timeline it follows, a gap (a segment missing while a later one is there), the oldest segment
 //! still waiting for replay (the proof lag is its age), and a timeline it cannot follow.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::source::physical::timeline::TimelinePath;
 use crate::source::physical::wal::{self, Archived, Segment};
 
 /// What one look found.
@@ -18,11 +20,14 @@ pub(crate) struct Look {
     pub oldest_waiting: Option<(String, SystemTime)>,
     /// A timeline later than the one followed, whose history file is in the archive.
     pub later_timeline: Option<u32>,
+    /// The timelines of the segments listed.
+    pub timelines: BTreeSet<u32>,
 }
 
 /// Where the follower is: what it follows and how far.
 pub(crate) struct Position {
-    pub timeline: u32,
+    /// The way along the timelines: each segment is read from the timeline it gives it.
+    pub path: TimelinePath,
     pub segment_size: u64,
     /// The last segment planned for the feed.
     pub planned: u64,
@@ -40,7 +45,9 @@ pub(crate) fn look(dir: &Path, at: &Position) -> std::io::Result<Look> {
     let mut expected = at.planned + 1;
     for archived in &listed {
         let Some(segment) = Segment::parse(&archived.name, size) else { continue };
-        if segment.timeline != at.timeline || segment.number < at.first {
+        look.timelines.insert(segment.timeline);
+        let timeline = at.path.timeline_of(segment.number, size);
+        if segment.timeline != timeline || segment.number < at.first {
             continue;
         }
         let waiting = at.replayed.is_none_or(|r| segment.number > r);
@@ -57,11 +64,11 @@ pub(crate) fn look(dir: &Path, at: &Position) -> std::io::Result<Look> {
             look.next.push(archived.clone());
             expected += 1;
         } else if look.gap.is_none() {
-            let missing = Segment { timeline: at.timeline, number: expected }.name(size);
+            let missing = Segment { timeline: at.path.timeline_of(expected, size), number: expected }.name(size);
             look.gap = Some((missing, archived.name.clone()));
         }
     }
-    look.later_timeline = wal::list_histories(dir)?.into_keys().filter(|t| *t > at.timeline).max();
+    look.later_timeline = wal::list_histories(dir)?.into_keys().filter(|t| *t > at.path.target).max();
     Ok(look)
 }
 
@@ -80,7 +87,7 @@ mod tests {
     }
 
     fn at(planned: u64, replayed: Option<u64>) -> Position {
-        Position { timeline: 1, segment_size: SIZE, planned, replayed, first: 2 }
+        Position { path: TimelinePath::only(1), segment_size: SIZE, planned, replayed, first: 2 }
     }
 
     #[test]

@@ -17,15 +17,20 @@ pub(crate) enum Fault {
     /// Replay stopped inside a segment it was given, the next one given too: what follows does
     /// not read as WAL records.
     Unreadable { segment: String, lsn: String },
-    /// A later timeline's history is in the archive: the follower stays on its own.
-    Timeline { followed: u32, later: u32 },
+    /// A later timeline's history is in the archive, and it cannot be followed.
+    Timeline { later: u32, problem: String },
     /// The archive cannot be listed.
     Store { problem: String },
+    /// A marker written on the source has not replayed by the deadline.
+    Marker { name: String, lsn: String, waited: Duration },
+    /// No marker can be written on the source.
+    Source { problem: String },
 }
 
 impl Fault {
     /// Every kind, for metrics that say 0 of each kind not standing.
-    pub(crate) const KINDS: [&'static str; 5] = ["gap", "refused", "unreadable", "timeline", "store"];
+    pub(crate) const KINDS: [&'static str; 7] =
+        ["gap", "refused", "unreadable", "timeline", "store", "marker", "source"];
 }
 
 impl std::fmt::Display for Fault {
@@ -41,11 +46,17 @@ impl std::fmt::Display for Fault {
                 f,
                 "unreadable: replay stopped at {lsn} in segment {segment}, and the segment after it was given: the WAL there does not read as valid records (a damaged segment? the follower waits before it; once the archive's copy is mended, start the follower again)"
             ),
-            Fault::Timeline { followed, later } => write!(
+            Fault::Timeline { later, problem } => write!(
                 f,
-                "timeline: the archive holds timeline {later}'s history, and this follower replays timeline {followed} (a promoted server or a restore wrote it; hint: follow a base backup of the new timeline)"
+                "timeline: the archive holds timeline {later}'s history, and the follower cannot go on along it: {problem}"
             ),
             Fault::Store { problem } => write!(f, "store: the archive cannot be listed: {problem}"),
+            Fault::Marker { name, lsn, waited } => write!(
+                f,
+                "marker: `{name}`, written on the source at {lsn}, has not replayed {} s later (its WAL did not reach the archive, or the follower waits before it)",
+                waited.as_secs()
+            ),
+            Fault::Source { problem } => write!(f, "source: no marker can be written on the source: {problem}"),
         }
     }
 }
@@ -107,6 +118,7 @@ impl Faults {
 fn same(a: &Fault, b: &Fault) -> bool {
     match (a, b) {
         (Fault::Gap { missing, later, .. }, Fault::Gap { missing: m, later: l, .. }) => missing == m && later == l,
+        (Fault::Marker { name, .. }, Fault::Marker { name: n, .. }) => name == n,
         _ => a == b,
     }
 }

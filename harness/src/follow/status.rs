@@ -230,6 +230,8 @@ mod tests {
             ledger_segments: 37,
             last_replayed_at: Some(epoch - 3.0),
             faults,
+            markers: 0,
+            last_marker: None,
         });
         metrics::write(dir.path(), &text).unwrap();
         dir
@@ -314,6 +316,7 @@ mod tests {
                 bytes: SIZE,
                 sha256: "a".repeat(64),
                 archived_at: None,
+                restore_points: Vec::new(),
             };
             ledger.record(&given, format!("2026-11-29T00:0{number}:00Z"), format!("0/{number}000000")).unwrap();
         }

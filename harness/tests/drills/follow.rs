@@ -31,13 +31,19 @@ struct Follower {
 impl Follower {
     /// `pgdrill follow`, its scenario's webhook at `hook`.
     fn start(scratch: &Scratch, scenario: &Path, state: &Path, name: &str, hook: &str) -> Follower {
+        Follower::start_with(scratch, scenario, state, name, hook, &[])
+    }
+
+    /// [`Follower::start`] with more arguments.
+    fn start_with(scratch: &Scratch, scenario: &Path, state: &Path, name: &str, hook: &str, more: &[&str]) -> Follower {
         let mut command = Command::new(pgdrill_bin());
         command
             .arg("follow")
             .arg(scenario)
             .args(["--receipt-every", "2s", "--signing-key"])
             .arg(scratch.path("signer"))
-            .env("PGDRILL_TEST_FOLLOW_WEBHOOK", hook);
+            .env("PGDRILL_TEST_FOLLOW_WEBHOOK", hook)
+            .args(more);
         Follower::spawn(scratch, command, state, name)
     }
 
@@ -143,6 +149,15 @@ fn told(webhook: &Webhook, count: usize, follower: &Follower) -> Vec<(String, St
             )
         })
         .collect()
+}
+
+/// Uploads the segments the source archived and `followed` does not hold yet, in order.
+fn upload_new(source: &PhysicalSource, followed: &Path) {
+    for segment in crate::physical::wal_segments(&source.archive()) {
+        if !followed.join(&segment).exists() {
+            upload(source, followed, &segment);
+        }
+    }
 }
 
 fn upload(source: &PhysicalSource, followed: &Path, segment: &str) {
@@ -294,9 +309,59 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let receipts = verify_receipts(&state, &allowed, true);
     assert!(receipts.contains("ok: receipt-000001-"), "{receipts}");
 
+    // A marker the follower writes on the source (a restore point, then a WAL switch): while
+    // its segment is not uploaded it is late, a fault; uploaded, it is confirmed from the WAL
+    // replayed, recorded in the ledger with its latency, and the fault clears.
+    let dsn = source.dsn();
+    let marking = ["--marker-dsn", &dsn, "--marker-every", "1h", "--marker-after", "3s"];
+    let third = Follower::start_with(&scratch, &scenario, &state, "third", &hook, &marking);
+    third.wait_said("FAULT marker: `pgdrill-marker-");
+    let said = third.said();
+    let marker = said.split("marker `").nth(1).and_then(|s| s.split('`').next()).unwrap().to_owned();
+    assert!(said.contains(&format!("marker `{marker}` written on the source at")), "{said}");
+    // The segments through the marker's, and one more, archived by the source: uploaded.
+    advance(&source);
+    upload_new(&source, &followed);
+    third.wait_said(&format!("marker `{marker}` replayed at"));
+    third.wait_said("cleared after");
+    let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+    assert!(ledger.contains(&format!("\"kind\":\"marker\",\"name\":\"{marker}\"")), "{ledger}");
+
+    // A new timeline: the source started again as a restore of its own archive (archive
+    // recovery to the archive's end, then promoted) archives timeline 2's history and
+    // segments; the follower goes on along it from where timeline 1 was left, and records it.
+    let last_of_one = advance(&source);
+    upload_new(&source, &followed);
+    third.wait_said(&format!("replayed {last_of_one}"));
+    source.exec(&[
+        "sh",
+        "-c",
+        "echo \"restore_command = 'cp /archive/%f %p'\" >> \"$PGDATA/postgresql.auto.conf\" && touch \"$PGDATA/recovery.signal\"",
+    ]);
+    let restart = Command::new("docker").args(["restart", &source.server.name]).output().unwrap();
+    assert!(restart.status.success(), "{}", String::from_utf8_lossy(&restart.stderr));
+    wait(
+        "the source promoted on timeline 2",
+        Duration::from_secs(60),
+        || source.psql("SELECT pg_is_in_recovery()").is_ok_and(|r| r.trim() == "f"),
+        String::new,
+    );
+    let on_two = advance(&source);
+    assert!(on_two.starts_with("00000002"), "{on_two}");
+    upload(&source, &followed, "00000002.history");
+    upload_new(&source, &followed);
+    third.wait_said("following timeline 2 from");
+    third.wait_said(&format!("replayed {on_two}"));
+    let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+    assert!(ledger.contains("\"kind\":\"timeline\",\"timeline\":2"), "{ledger}");
+    // The late marker was told when found and when it cleared.
+    let marked = told(&webhook, 2, &third);
+    for kind in ["failure", "recovery"] {
+        assert!(marked.iter().any(|(k, f, _)| k == kind && f == "marker"), "{marked:?}");
+    }
+
     // A segment damaged after its header (its first record fails its checksum): replay cannot
     // go into it, and the follower says where, records nothing of it, and fails when stopped.
-    let third = Follower::start(&scratch, &scenario, &state, "third", &hook);
     let five = advance(&source);
     let mut bytes = std::fs::read(source.archive().join(&five)).unwrap();
     for byte in &mut bytes[60..120] {
@@ -312,6 +377,13 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert_eq!(stop(&mut third), Some(1), "{}", third.said());
     assert!(third.said().contains("the follower stopped with a fault standing: unreadable"), "{}", third.said());
     assert!(!ledger_segments(&state).contains(&five));
+    // The receipt written as it stopped covers the marker, with its latency.
+    let receipts: Vec<String> = std::fs::read_dir(state.join("receipts"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter(|text| text.contains(&marker))
+        .collect();
+    assert!(receipts.iter().any(|r| r.contains("latency_seconds")), "no receipt names {marker}");
     for (said, name) in [(first.said(), "first"), (second.said(), "second"), (third.said(), "third")] {
         assert!(!said.contains(&token), "the webhook's token in the {name} follower's output");
     }
