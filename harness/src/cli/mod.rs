@@ -17,6 +17,7 @@ mod baseline;
 mod drills;
 mod fingerprint;
 mod fleet;
+mod fleet_follow;
 mod jobs;
 mod kube;
 mod merge;

@@ -47,8 +47,13 @@ impl Drill<'_> {
         let (settings, major) = (prepared.data.settings.clone(), prepared.data.major);
         let work = async {
             let following = prepared.following(data).map_err(PhaseError::error)?;
-            let run =
-                follow::Run { backup: &backup.location, scenario: &self.scenario.name, data, clones: Some(clones) };
+            let run = follow::Run {
+                backup: &backup.location,
+                scenario: &self.scenario.name,
+                data,
+                clones: Some(clones),
+                notify: self.scenario.notify.as_ref(),
+            };
             let say = |line: String| {
                 let at = follow::rfc3339(std::time::SystemTime::now());
                 eprintln!("{at} pgdrill follow: {}", self.redactor.redact(&line));

@@ -1,6 +1,7 @@
 //! What keeps a follower from proving the archive, named: each fault is said when it is found
-//! and when it clears, counted in the metrics by kind, and the follower stays at the last good
-//! point meanwhile (it never gives replay a segment past one it could not).
+//! and when it clears (on the console, and to the scenario's webhook: `told`), counted in the
+//! metrics by kind, and the follower stays at the last good point meanwhile (it never gives
+//! replay a segment past one it could not).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -67,6 +68,8 @@ pub(crate) struct Faults {
     /// Every fault found since the follower started, and how many of each kind.
     pub found: usize,
     pub found_by_kind: BTreeMap<&'static str, u64>,
+    /// Tells the scenario's webhook of each fault found and cleared.
+    teller: Option<super::told::Teller>,
 }
 
 impl Faults {
@@ -77,16 +80,27 @@ impl Faults {
             (Some(fault), Some((standing, _))) if same(&fault, standing) => {}
             (Some(fault), _) => {
                 say(format!("FAULT {fault}"));
+                if let Some(teller) = &self.teller {
+                    teller.raised(kind, fault.to_string());
+                }
                 self.found += 1;
                 *self.found_by_kind.entry(kind).or_default() += 1;
                 self.standing.insert(kind, (fault, Instant::now()));
             }
             (None, Some((standing, since))) => {
                 say(format!("cleared after {} s: {standing}", since.elapsed().as_secs()));
+                if let Some(teller) = &self.teller {
+                    teller.cleared(kind, standing.to_string(), since.elapsed());
+                }
                 self.standing.remove(kind);
             }
             (None, None) => {}
         }
+    }
+
+    /// From now on, each fault found and cleared is told to `teller`'s webhook too.
+    pub(crate) fn telling(&mut self, teller: Option<super::told::Teller>) {
+        self.teller = teller;
     }
 
     /// The faults standing.
@@ -106,5 +120,70 @@ fn same(a: &Fault, b: &Fault) -> bool {
         (Fault::Gap { missing, later, .. }, Fault::Gap { missing: m, later: l, .. }) => missing == m && later == l,
         (Fault::Marker { name, .. }, Fault::Marker { name: n, .. }) => name == n,
         _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::told::Teller;
+    use super::super::told::tests::{next, spec, webhook};
+    use super::*;
+    use crate::notify::When;
+
+    // The sender task runs while the test waits on the webhook's channel.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fault_is_told_once_when_found_and_once_when_cleared_and_nothing_else() {
+        let (port, rx) = webhook();
+        let teller = Teller::start(Some(&spec(port, When::Failure)), "books", Path::new("/var/lib/f/books"));
+        let mut faults = Faults::default();
+        faults.telling(teller);
+        let gap = |waited| Fault::Gap {
+            missing: "000000010000000000000007".into(),
+            later: "000000010000000000000008".into(),
+            waited: Duration::from_secs(waited),
+        };
+        faults.set("store", None, &|_| {});
+        for waited in [61, 62, 63] {
+            faults.set("gap", Some(gap(waited)), &|_| {});
+        }
+        faults.set("gap", None, &|_| {});
+        faults.set("gap", None, &|_| {});
+        let found = next(&rx);
+        assert!(
+            found["text"].as_str().unwrap().starts_with(
+                "pgdrill: the follower of `books` found a fault: gap\nsays: `gap: segment 000000010000000000000007 is not in the archive 61 s after 000000010000000000000008 was"
+            ),
+            "{found}"
+        );
+        assert_eq!(found["pgdrill"]["kind"], "failure");
+        assert_eq!(found["pgdrill"]["follower"]["fault"], "gap");
+        assert_eq!(found["pgdrill"]["follower"]["state"], "/var/lib/f/books");
+        let cleared = next(&rx);
+        assert!(
+            cleared["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("pgdrill: the follower of `books`: the gap fault cleared after 0 s\n"),
+            "{cleared}"
+        );
+        assert_eq!(cleared["pgdrill"]["kind"], "recovery");
+        assert!(rx.recv_timeout(Duration::from_secs(2)).is_err(), "one message for each raise and clear");
+    }
+
+    /// A webhook that is down: the faults are set as ever, nothing waits on it.
+    #[tokio::test]
+    async fn a_webhook_down_holds_nothing_up() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut faults = Faults::default();
+        faults.telling(Teller::start(Some(&spec(port, When::Failure)), "books", Path::new("state")));
+        let started = std::time::Instant::now();
+        for _ in 0..3 {
+            faults.set("store", Some(Fault::Store { problem: "gone".into() }), &|_| {});
+            faults.set("store", None, &|_| {});
+        }
+        assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+        assert_eq!(faults.found, 3);
     }
 }

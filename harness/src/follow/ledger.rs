@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 
 use crate::restore::physical::feed::Given;
 
+/// The ledger's file name in the follower's state folder.
+pub(crate) const NAME: &str = "ledger.jsonl";
+
 /// A line of the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Entry {

@@ -20,6 +20,7 @@ mod metrics;
 mod receipt;
 pub(crate) mod status;
 mod timeline;
+mod told;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,8 @@ pub(crate) struct Run<'a> {
     pub data: Option<&'a Path>,
     /// Where the copies for drills of now go (none: no drill of now).
     pub clones: Option<tokio::sync::mpsc::UnboundedSender<clone::Cloned>>,
+    /// The scenario's `[notify]`: told of each fault found and cleared (`told`).
+    pub notify: Option<&'a crate::notify::Spec>,
 }
 
 /// Follows the archive on `target` (a standby of the prepared backup) until stopped.
@@ -173,6 +176,7 @@ pub(crate) async fn follow(
     let pool = target.pool("postgres", 1).await?;
     options.following.store(true, Ordering::SeqCst);
     let mut follower = Follower::new(following, ledger, receipts, options, run.scenario);
+    follower.faults.telling(told::Teller::start(run.notify, run.scenario, &options.state));
     let followed = follower.run(&pool, &run, say).await;
     pool.close().await;
     let Follower { feeder, .. } = follower;
