@@ -150,28 +150,21 @@ pub(crate) async fn promoted_at(target: &Target, lsn: &str, timeout: Duration) -
     let pool = target.pool("postgres", 1).await.map_err(PromoteError::Target)?;
     let started = Instant::now();
     let promoted = loop {
-        let look: Result<(bool, Option<String>, Option<String>), _> = sqlx::query_as(
-            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
-             (SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup')",
-        )
-        .fetch_one(&pool)
-        .await;
-        let (in_recovery, replayed, waiting) = match look {
+        let look = match super::standby::look(&pool).await {
             Ok(look) => look,
             Err(source) => break Err(stopped(target, source).await),
         };
-        if !in_recovery {
+        if !look.in_recovery {
             break Ok(());
         }
-        let at = replayed.as_deref().and_then(wal::parse_lsn).unwrap_or_default();
-        if at >= point
-            && waiting.as_deref() == Some(super::OUT_OF_WAL)
+        if look.lsn >= point
+            && look.out_of_wal
             && let Err(source) = sqlx::query("SELECT pg_promote(true, 60)").execute(&pool).await
         {
             break Err(stopped(target, source).await);
         }
         if started.elapsed() >= timeout {
-            break Err(PromoteError::Timeout { lsn: lsn.to_owned(), replayed: wal::format_lsn(at) });
+            break Err(PromoteError::Timeout { lsn: lsn.to_owned(), replayed: wal::format_lsn(look.lsn) });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };

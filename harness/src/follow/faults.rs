@@ -25,12 +25,14 @@ pub(crate) enum Fault {
     Marker { name: String, lsn: String, waited: Duration },
     /// No marker can be written on the source.
     Source { problem: String },
+    /// A disk the follower writes to is full: the feed's (`pg_wal`) or the ledger's.
+    Disk { problem: String },
 }
 
 impl Fault {
     /// Every kind, for metrics that say 0 of each kind not standing.
-    pub(crate) const KINDS: [&'static str; 7] =
-        ["gap", "refused", "unreadable", "timeline", "store", "marker", "source"];
+    pub(crate) const KINDS: [&'static str; 8] =
+        ["gap", "refused", "unreadable", "timeline", "store", "marker", "source", "disk"];
 }
 
 impl std::fmt::Display for Fault {
@@ -57,6 +59,10 @@ impl std::fmt::Display for Fault {
                 waited.as_secs()
             ),
             Fault::Source { problem } => write!(f, "source: no marker can be written on the source: {problem}"),
+            Fault::Disk { problem } => write!(
+                f,
+                "disk: {problem} (the follower records nothing more and gives replay nothing more until there is room)"
+            ),
         }
     }
 }

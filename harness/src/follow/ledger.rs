@@ -104,6 +104,13 @@ pub(crate) enum LedgerError {
     Skipped { segment: String, last: String },
 }
 
+impl LedgerError {
+    /// Whether it is a full disk (a follower waits for room; anything else stops it).
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(self, LedgerError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
+    }
+}
+
 /// How a line read is out of the ledger's chain.
 #[derive(Debug, thiserror::Error)]
 enum OutOfPlace {
@@ -192,24 +199,34 @@ impl Ledger {
         if entry.prev != self.last_digest {
             return Err(OutOfPlace::Unchained);
         }
-        self.note(&entry.line).map_err(|e| OutOfPlace::Order(Box::new(e)))?;
+        self.in_order(&entry.line).map_err(|e| OutOfPlace::Order(Box::new(e)))?;
+        self.note(&entry.line);
         self.seq = entry.seq;
         self.last_digest = hex::encode(Sha256::digest(raw));
         Ok(())
     }
 
-    /// Notes what `line` records, refusing a segment out of order.
-    fn note(&mut self, line: &Line) -> Result<(), LedgerError> {
+    /// Refuses a segment line that does not follow the last one since the last start.
+    fn in_order(&self, line: &Line) -> Result<(), LedgerError> {
+        if let Line::Segment { segment, .. } = line
+            && let Some((last, name)) = &self.last_segment
+            && self.number(segment) != last + 1
+        {
+            return Err(LedgerError::Skipped { segment: segment.clone(), last: name.clone() });
+        }
+        Ok(())
+    }
+
+    fn number(&self, segment: &str) -> u64 {
+        crate::source::physical::wal::Segment::parse(segment, self.segment_size).map_or(0, |s| s.number)
+    }
+
+    /// Notes what `line` records (in order: [`Ledger::in_order`]).
+    fn note(&mut self, line: &Line) {
         match line {
             Line::Start { .. } => self.last_segment = None,
             Line::Segment { segment, sha256, replayed_at, .. } => {
-                let number =
-                    crate::source::physical::wal::Segment::parse(segment, self.segment_size).map_or(0, |s| s.number);
-                if let Some((last, name)) = &self.last_segment
-                    && number != last + 1
-                {
-                    return Err(LedgerError::Skipped { segment: segment.clone(), last: name.clone() });
-                }
+                let number = self.number(segment);
                 self.recorded.insert(segment.clone(), (sha256.clone(), replayed_at.clone()));
                 self.last_segment = Some((number, segment.clone()));
                 self.newest = self.newest.max(Some(number));
@@ -219,7 +236,6 @@ impl Ledger {
             }
             Line::Timeline { .. } => {}
         }
-        Ok(())
     }
 
     /// How many lines it holds.
@@ -288,9 +304,11 @@ impl Ledger {
         Ok(true)
     }
 
-    /// Appends `line`, chained, and syncs it to disk before anything says it was recorded.
+    /// Appends `line`, chained, and syncs it to disk before anything says it was recorded. A
+    /// line that cannot be written whole (a full disk) is cut off again and recorded nothing:
+    /// the same line can be appended once there is room.
     fn append(&mut self, line: Line) -> Result<(), LedgerError> {
-        self.note(&line)?;
+        self.in_order(&line)?;
         let entry = Entry { seq: self.seq + 1, prev: self.last_digest.clone(), line };
         let raw = serde_json::to_vec(&entry).expect("a ledger line serializes");
         let io = |action| {
@@ -298,8 +316,16 @@ impl Ledger {
             move |source| LedgerError::Io { action, path, source }
         };
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io("open"))?;
-        file.write_all(&[raw.as_slice(), b"\n"].concat()).map_err(io("append to"))?;
-        file.sync_data().map_err(io("sync"))?;
+        let before = file.metadata().map_err(io("read"))?.len();
+        let written = file.write_all(&[raw.as_slice(), b"\n"].concat()).and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            // /dev/full and the like have no length to go back to.
+            if file.metadata().is_ok_and(|m| m.is_file()) {
+                let _ = file.set_len(before).and_then(|()| file.sync_data());
+            }
+            return Err(io("append to")(e));
+        }
+        self.note(&entry.line);
         self.seq = entry.seq;
         self.last_digest = hex::encode(Sha256::digest(&raw));
         Ok(())

@@ -18,6 +18,7 @@ pub(crate) mod ledger;
 pub(crate) mod markers;
 mod metrics;
 mod receipt;
+mod standby;
 pub(crate) mod status;
 mod timeline;
 mod told;
@@ -46,9 +47,6 @@ const LOOK: Duration = Duration::from_secs(1);
 /// How long replay may wait at one place inside a segment, the next one given, before that is a
 /// fault (the WAL after it does not read).
 const STALLED: Duration = Duration::from_secs(3);
-
-/// The wait event of a startup process that has no more WAL to replay.
-const OUT_OF_WAL: &str = "RecoveryRetrieveRetryInterval";
 
 /// How a follower runs (`pgdrill follow`).
 #[derive(Debug, Clone)]
@@ -215,6 +213,9 @@ struct Follower<'a> {
     last: Option<String>,
     markers: markers::Markers,
     markers_confirmed: u64,
+    /// A full disk: where the feed gives segments, where the ledger is.
+    feed_full: Option<Fault>,
+    ledger_full: Option<Fault>,
     last_marker: Option<metrics::LastMarker>,
 }
 
@@ -255,6 +256,8 @@ impl<'a> Follower<'a> {
             last: None,
             markers: markers::Markers::start(options.markers.as_ref()),
             markers_confirmed: 0,
+            feed_full: None,
+            ledger_full: None,
             last_marker: None,
         }
     }
@@ -273,7 +276,10 @@ impl<'a> Follower<'a> {
                 drilled = Instant::now();
                 self.copy_now(pool, run, say).await;
             }
-            let now = replay(pool).await?;
+            let now = standby::look(pool).await.map_err(FollowError::Standby)?;
+            if !now.in_recovery {
+                return Err(FollowError::Promoted);
+            }
             if let Some(redo) = now.redo {
                 self.feeder.keep_from(redo);
             }
@@ -339,6 +345,7 @@ impl<'a> Follower<'a> {
         let given = self.feeder.take_given();
         if !given.is_empty() {
             self.faults.set("refused", None, &|line| say(line));
+            self.feed_full = None;
         }
         for g in &given {
             self.markers.given(g.restore_points.iter().cloned());
@@ -346,16 +353,31 @@ impl<'a> Follower<'a> {
         self.pending.extend(given.into_iter().map(|g| (g.number, g)));
         if let Some(error) = self.feeder.failed() {
             let problem = crate::secret::error_text(&error);
-            self.faults.set("refused", Some(Fault::Refused { problem }), &|line| say(line));
+            match is_disk_full(&error) {
+                true => self.feed_full = Some(Fault::Disk { problem }),
+                false => self.faults.set("refused", Some(Fault::Refused { problem }), &|line| say(line)),
+            }
         }
         while let Some(entry) = self.pending.first_entry() {
             if (entry.key() + 1) * size > lsn {
                 break;
             }
             let given = entry.remove();
-            self.record(&given, lsn, say)?;
+            match self.record(&given, lsn, say) {
+                Ok(()) => self.ledger_full = None,
+                Err(e) => {
+                    // Recorded once there is room: it waits, and those after it.
+                    self.ledger_full = Some(disk_full(e)?);
+                    self.pending.insert(given.number, given);
+                    break;
+                }
+            }
         }
-        self.confirm_markers(lsn, say)?;
+        if let Err(e) = self.confirm_markers(lsn, say) {
+            self.ledger_full = Some(disk_full(e)?);
+        }
+        let full = self.ledger_full.clone().or_else(|| self.feed_full.clone());
+        self.faults.set("disk", full, &|line| say(line));
         let moved = lsn != self.lsn;
         self.lsn = lsn;
         // Stuck: the WAL after `lsn` is there and does not replay. Inside a segment, only once
@@ -529,32 +551,24 @@ impl<'a> Follower<'a> {
     }
 }
 
-/// Where replay is (the end of the last record replayed), and what the startup process waits for.
-async fn replay(pool: &sqlx::PgPool) -> Result<Replay, FollowError> {
-    let (in_recovery, lsn, waiting, redo): (bool, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
-             (SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup'), \
-             (SELECT redo_lsn::text FROM pg_control_checkpoint())",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(FollowError::Standby)?;
-    if !in_recovery {
-        return Err(FollowError::Promoted);
+/// A ledger that cannot be added to for a full disk is a fault (the follower waits for room);
+/// any other error stops the follower.
+fn disk_full(error: FollowError) -> Result<Fault, FollowError> {
+    match error {
+        FollowError::Ledger(e) if e.is_disk_full() => Ok(Fault::Disk { problem: crate::secret::error_text(&e) }),
+        other => Err(other),
     }
-    Ok(Replay {
-        lsn: lsn.as_deref().and_then(wal::parse_lsn).unwrap_or(0),
-        out_of_wal: waiting.as_deref() == Some(OUT_OF_WAL),
-        redo: redo.as_deref().and_then(wal::parse_lsn),
-    })
 }
 
-/// One look at the standby.
-struct Replay {
-    /// The end of the last record replayed.
-    lsn: u64,
-    /// Whether its startup process waits for WAL.
-    out_of_wal: bool,
-    /// Where its last restartpoint's redo starts (a copy of it recovers from there).
-    redo: Option<u64>,
+/// Whether the feed could not give a segment for a full disk.
+fn is_disk_full(error: &crate::restore::physical::stage::StageError) -> bool {
+    use std::error::Error;
+    let mut cause: Option<&(dyn Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull) {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
