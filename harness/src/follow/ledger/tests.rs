@@ -61,3 +61,28 @@ fn a_line_cut_short_by_a_kill_is_removed_and_a_line_changed_breaks_the_chain() {
     let error = Ledger::open(&path, SIZE).err().unwrap().to_string();
     assert!(error.contains("line 3 does not carry the digest of the line before it"), "{error}");
 }
+
+#[test]
+fn a_line_a_full_disk_refused_records_nothing_and_is_written_once_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.jsonl");
+    let mut ledger = Ledger::open(&path, SIZE).unwrap();
+    ledger.start(start()).unwrap();
+    ledger.record(&given(2, "a"), "t".into(), "0/1".into()).unwrap();
+    let kept = std::fs::read(&path).unwrap();
+    // The ledger's disk is full: /dev/full refuses every write with ENOSPC.
+    std::fs::rename(&path, dir.path().join("kept")).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let error = ledger.record(&given(3, "a"), "t".into(), "0/1".into()).unwrap_err();
+    assert!(error.is_disk_full(), "{error}");
+    // Room again: the same segment is new, not already recorded, and follows the chain.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, &kept).unwrap();
+    assert_eq!(ledger.record(&given(3, "a"), "t".into(), "0/1".into()).unwrap(), Recorded::New);
+    let reopened = Ledger::open(&path, SIZE).unwrap();
+    assert_eq!((reopened.lines(), reopened.segments()), (3, 2));
+    // Another error is not a full disk.
+    let other =
+        LedgerError::Io { action: "open", path: "x".into(), source: std::io::ErrorKind::PermissionDenied.into() };
+    assert!(!other.is_disk_full());
+}
