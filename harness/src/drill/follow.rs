@@ -4,17 +4,19 @@
 //! of the follower's cluster at a paused point (`follow::clone`), recovered to that point and
 //! promoted on a target of its own, then checked as the scenario says, with its own report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use crate::follow::archive::Source;
 use crate::follow::clone::{self, Cloned};
 use crate::follow::{self, FollowOptions};
 use crate::outcome::{BackupInfo, Event, Phase, RestoreStats};
 use crate::provision::{PhysicalData, Target};
-use crate::restore::physical::Prepared;
-use crate::source::Backup;
+use crate::restore::physical::{PrepareError, Prepared};
+use crate::source::physical::Layout;
+use crate::source::{Backup, SourceLocation, WalArchiveLocation};
 
 use super::{Cleanup, Drill, DrillOptions, PhaseError, RestoredDatabase};
 
@@ -47,13 +49,15 @@ impl Drill<'_> {
         let (settings, major) = (prepared.data.settings.clone(), prepared.data.major);
         let work = async {
             let following = prepared.following(data).map_err(PhaseError::error)?;
+            let source = self.archive_source(backup, prepared, following.archive.clone()).map_err(PhaseError::error)?;
             let run =
                 follow::Run { backup: &backup.location, scenario: &self.scenario.name, data, clones: Some(clones) };
             let say = |line: String| {
                 let at = follow::rfc3339(std::time::SystemTime::now());
                 eprintln!("{at} pgdrill follow: {}", self.redactor.redact(&line));
             };
-            let followed = follow::follow(target, following, options, run, &say).await.map_err(PhaseError::error)?;
+            let followed =
+                follow::follow(target, following, source, options, run, &say).await.map_err(PhaseError::error)?;
             Ok(((), followed.summary()))
         };
         let drills = async {
@@ -63,6 +67,29 @@ impl Drill<'_> {
             }
         };
         tokio::join!(self.phase(Phase::Restore, work), drills);
+    }
+
+    /// Where the follower lists its archive again and again: the scenario's `wal_archive` prefix
+    /// in S3 (its new segments copied into the drill's copy of it, `copied`), a pgBackRest
+    /// repository's archive folder, or an archive folder. An archive the drill copied once from
+    /// a store it cannot list again (a repository or a Barman server in S3, a folder over
+    /// HTTPS) is refused: a follower of the copy would never see a new segment.
+    fn archive_source(&self, backup: &Backup, prepared: &Prepared, copied: PathBuf) -> Result<Source, PrepareError> {
+        let source = &self.scenario.source;
+        if let Some(WalArchiveLocation::S3(spec)) = &source.wal_archive {
+            let redactor = self.redactor.clone();
+            return Ok(Source::S3 { spec: spec.clone(), redactor, mirror: copied });
+        }
+        if source.wal_archive.is_none() && matches!(source.location, SourceLocation::S3(_) | SourceLocation::Url(_)) {
+            return Err(PrepareError::Scenario(format!(
+                "a follower lists its archive again and again, and the archive of `{}` was copied from its store once: follow a repository or server in a folder on this machine, or give `[source] wal_archive` (a folder or an s3:// prefix)",
+                backup.location
+            )));
+        }
+        Ok(match &prepared.backup.layout {
+            Layout::PgBackRest(_) => Source::PgBackRest(copied),
+            _ => Source::Folder(copied),
+        })
     }
 
     /// Runs the drill of a copy of the follower (its own drill, with its own report). Boxed: a

@@ -253,6 +253,57 @@ impl<'a> Bucket<'a> {
     }
 }
 
+impl Bucket<'_> {
+    /// The objects directly under the spec's prefix (a folder's files, not its subfolders')
+    /// whose names sort after `after` (the store's `start-after`: it sends no key before), each
+    /// by its name under the prefix and its key.
+    pub(crate) async fn list_after(&self, after: Option<&str>) -> Result<Vec<Listed>, SourceError> {
+        let prefix = self.prefix();
+        let base = prefix.as_ref().map(|p| format!("{p}/")).unwrap_or_default();
+        let mut listing = match after {
+            Some(name) => self.store.list_with_offset(prefix.as_ref(), &ObjectPath::from(format!("{base}{name}"))),
+            None => self.store.list(prefix.as_ref()),
+        };
+        let mut listed = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| self.fail(e))?;
+            let key = meta.location.to_string();
+            let Some(name) = key.strip_prefix(&base).filter(|n| !n.is_empty() && !n.contains('/')) else { continue };
+            listed.push(Listed { name: name.to_owned(), key: key.clone() });
+        }
+        Ok(listed)
+    }
+
+    /// Downloads the object `key` into the file `path`, through a hidden file beside it renamed
+    /// once whole (a reader never sees half of it), the file's time set to when the store says
+    /// it was written.
+    pub(crate) async fn fetch(&self, key: &str, path: &Path) -> Result<u64, SourceError> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let partial = path.with_file_name(format!(".{name}.partial"));
+        let local = |source| SourceError::Unreadable { path: path.display().to_string(), source };
+        let fetched = async {
+            let (meta, _) = self.get(key, &partial, &|_, _| {}).await?;
+            let file = std::fs::File::options().write(true).open(&partial).map_err(local)?;
+            file.set_modified(meta.last_modified.into()).map_err(local)?;
+            std::fs::rename(&partial, path).map_err(local)?;
+            Ok(meta.size)
+        };
+        let fetched = fetched.await;
+        if fetched.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        fetched
+    }
+}
+
+/// An object [`Bucket::list_after`] found.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    /// Its name under the prefix, and its key.
+    pub name: String,
+    pub key: String,
+}
+
 /// What [`Bucket::mirror`] copied.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Mirrored {

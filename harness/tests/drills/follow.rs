@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::pgbackrest::{PgBackRestSource, STANZA, copy_repo};
 use crate::physical::{PhysicalSource, copy_folder};
 use crate::signed::{IDENTITY, NAMESPACE, keygen};
-use crate::source_server::wait_archived;
+use crate::source_server::{SourceServer, wait_archived, wait_for};
 use crate::util::{Scratch, assert_pod_gone, pgdrill_bin};
 
 /// A follower running as its own process, its output in files; on a pod, the pod's name.
@@ -103,12 +104,17 @@ fn ledger_segments(state: &Path) -> Vec<String> {
 
 /// Writes a row, switches to a new segment and waits until the source archived the one closed.
 fn advance(source: &PhysicalSource) -> String {
-    let closed = source
-        .psql("INSERT INTO public.ledger (id, batch) SELECT coalesce(max(id), 0) + 1, 'followed' FROM public.ledger; SELECT pg_walfile_name(pg_switch_wal())")
-        .unwrap();
-    let name = closed.lines().last().unwrap().trim().to_owned();
+    let name = switch(&source.server);
     wait_archived(&source.archive(), &name);
     name
+}
+
+/// Writes a row and switches to a new segment; the name of the one closed.
+fn switch(server: &SourceServer) -> String {
+    let closed = server
+        .psql("INSERT INTO public.ledger (id, batch) SELECT coalesce(max(id), 0) + 1, 'followed' FROM public.ledger; SELECT pg_walfile_name(pg_switch_wal())")
+        .unwrap();
+    closed.lines().last().unwrap().trim().to_owned()
 }
 
 fn upload(source: &PhysicalSource, followed: &Path, segment: &str) {
@@ -328,4 +334,112 @@ fn a_follower_on_the_pod_records_a_new_segment_and_stops_cleanly_on_sigterm() {
         .expect("the follower's report");
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
     assert_eq!(record["target"]["kind"], "pod", "{record}");
+}
+
+/// A follower of an archive in S3 (moto on loopback, behind a proxy the test switches off): each
+/// look lists the prefix from the last segment planned on and copies the new segments; one lost
+/// in the upload is a gap, named, until it is there; a store that stops answering is the `store`
+/// fault with the store's reason, cleared when it answers again.
+#[test]
+fn a_follower_of_an_s3_archive_copies_each_new_segment_and_names_a_gap_and_a_silent_store() {
+    let source = PhysicalSource::make();
+    let s3 = crate::servers::S3Server::start();
+    s3.put_folders("pitr", &[("wal", &source.archive())]);
+    let upstream: u16 = s3.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = crate::servers::SwitchProxy::start(upstream);
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario(
+        "follow-s3.toml",
+        &format!(
+            "name = \"books-s3\"\n[source]\npath = \"{}\"\nwal_archive = \"s3://pitr/wal/\"\n\
+             endpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\n[target]\ndatabase = \"books\"\n",
+            source.backup().display(),
+            proxy.port
+        ),
+    );
+    let put = |segment: &str| {
+        let bytes = std::fs::read(source.archive().join(segment)).unwrap();
+        s3.put_objects("pitr", &[(&format!("wal/{segment}"), bytes)]);
+    };
+    let state = scratch.path("state");
+    let mut command = Command::new(pgdrill_bin());
+    command.arg("follow").arg(&scenario).envs(s3.env());
+    let follower = Follower::spawn(&scratch, command, &state, "s3");
+    follower.wait_said("following `s3://pitr/wal/`");
+    let one = advance(&source);
+    put(&one);
+    follower.wait_said(&format!("replayed {one}"));
+
+    let (two, three) = (advance(&source), advance(&source));
+    put(&three);
+    follower.wait_said(&format!("FAULT gap: segment {two} is not in the archive"));
+    put(&two);
+    follower.wait_said(&format!("replayed {three}"));
+    assert!(ledger_segments(&state).ends_with(&[one, two, three]), "{}", follower.said());
+
+    proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    follower.wait_said("FAULT store: the archive cannot be listed: s3://pitr/wal/");
+    proxy.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    follower.wait_said("cleared after");
+    let mut follower = follower;
+    assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
+    assert!(!follower.said().contains(crate::servers::S3_SECRET_KEY));
+}
+
+/// A follower of a pgBackRest repository in a folder (a copy of `source`'s, into which the test
+/// copies each segment pgBackRest archives, as `<segment>-<sha1>.gz` in its log's folder): new
+/// segments are replayed (their SHA-1 checked), one missing is a gap until it is there, and an
+/// archive folder that cannot be listed is the `store` fault until it can. Run by the
+/// repository's test (`pgbackrest.rs`), on its source.
+pub(crate) fn a_follower_of_a_pgbackrest_repository(source: &PgBackRestSource, scratch: &Scratch) {
+    let followed = copy_repo(scratch, &source.repo(), "followed-repo");
+    let archive_id = source.info()["archive"][0]["id"].as_str().unwrap().to_owned();
+    let relative = format!("archive/{STANZA}/{archive_id}");
+    let advance = || {
+        let name = switch(&source.server);
+        let folder = source.repo().join(&relative).join(&name[..16]);
+        let archived = || {
+            let entries = std::fs::read_dir(&folder).ok()?;
+            entries.flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&name))
+        };
+        wait_for(&format!("pgBackRest to archive {name}"), || archived().is_some());
+        (name, archived().unwrap())
+    };
+    let upload = |file: &Path| {
+        let into = followed.join(&relative).join(file.parent().unwrap().file_name().unwrap());
+        std::fs::create_dir_all(&into).unwrap();
+        let partial = into.join(".partial");
+        std::fs::copy(file, &partial).unwrap();
+        std::fs::rename(partial, into.join(file.file_name().unwrap())).unwrap();
+    };
+    let scenario = scratch.scenario(
+        "follow-pgbackrest.toml",
+        &format!(
+            "name = \"books-pgbackrest\"\n[source]\npath = \"{}\"\n\n[target]\ndatabase = \"books\"\n",
+            followed.display()
+        ),
+    );
+    let state = scratch.path("state-pgbackrest");
+    let mut command = Command::new(pgdrill_bin());
+    command.arg("follow").arg(&scenario);
+    let follower = Follower::spawn(scratch, command, &state, "pgbackrest");
+    follower.wait_said(&format!("following `{}`", followed.join(&relative).display()));
+    let (one, file) = advance();
+    upload(&file);
+    follower.wait_said(&format!("replayed {one}"));
+
+    let ((two, missing), (three, later)) = (advance(), advance());
+    upload(&later);
+    follower.wait_said(&format!("FAULT gap: segment {two} is not in the archive"));
+    upload(&missing);
+    follower.wait_said(&format!("replayed {three}"));
+    assert!(ledger_segments(&state).ends_with(&[one, two, three]), "{}", follower.said());
+
+    let (archive, away) = (followed.join(&relative), followed.join(format!("{relative}.away")));
+    std::fs::rename(&archive, &away).unwrap();
+    follower.wait_said(&format!("FAULT store: the archive cannot be listed: cannot read `{}`", archive.display()));
+    std::fs::rename(&away, &archive).unwrap();
+    follower.wait_said("cleared after");
+    let mut follower = follower;
+    assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
 }

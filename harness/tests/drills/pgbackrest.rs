@@ -455,6 +455,9 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
     let error = drill.phase_error(Phase::Verify);
     assert!(error.contains(&format!("pgBackRest could not restore set {full}")), "{error}");
     assert!(error.contains(&format!("pg_tblspc/{}/", source.oid)), "{error}");
+
+    // Followed (`pgdrill follow`): a copy of the repository, segment by segment.
+    crate::follow::a_follower_of_a_pgbackrest_repository(&source, &scratch);
 }
 
 /// The largest file of tablespace `oid` in set `label` of the repository `repo` (the ledger's).
