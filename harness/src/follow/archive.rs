@@ -158,11 +158,12 @@ impl Archive {
             }
             Source::S3 { spec, redactor, mirror } => {
                 let silent = || LookError::Silent { location: spec.location(), waited: STORE_PATIENCE };
-                let bucket = Bucket::open(spec, redactor)?;
+                let bucket = Bucket::open(spec, redactor).map_err(steady)?;
                 let after = Segment { timeline: at.timeline, number: at.planned }.name(size);
                 let listed = tokio::time::timeout(STORE_PATIENCE, bucket.list_after(Some(&after)))
                     .await
-                    .map_err(|_| silent())??;
+                    .map_err(|_| silent())?
+                    .map_err(steady)?;
                 let mut listing = Listing::default();
                 for object in listed {
                     if let Some(timeline) = wal::history_file_timeline(&object.name) {
@@ -182,7 +183,8 @@ impl Archive {
                     let key = &listing.keys[&archived.name];
                     tokio::time::timeout(STORE_PATIENCE, bucket.fetch(key, &archived.path))
                         .await
-                        .map_err(|_| silent())??;
+                        .map_err(|_| silent())?
+                        .map_err(steady)?;
                 }
                 return Ok(look);
             }
@@ -208,6 +210,19 @@ fn note(seen: &mut BTreeMap<u64, SystemTime>, mut look: Look, listing: &Listing,
         .map(|(number, since)| (Segment { timeline: at.timeline, number: *number }.name(at.segment_size), *since));
     look.later_timeline = listing.histories.iter().copied().filter(|t| *t > at.timeline).max();
     look
+}
+
+/// A store's error as a fault says it: without how long its requests took (`in 417.9ms`), so
+/// that the same reason at each look is the same fault, said once.
+fn steady(error: SourceError) -> LookError {
+    static TOOK: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r" in [0-9.]+(ns|µs|ms|s)\b").expect("valid"));
+    LookError::Store(match error {
+        SourceError::Http { location, message } => {
+            SourceError::Http { location, message: TOOK.replace_all(&message, "").into_owned() }
+        }
+        other => other,
+    })
 }
 
 /// The segments after the last one planned, up to a gap, and the gap.

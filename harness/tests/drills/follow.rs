@@ -58,6 +58,16 @@ impl Follower {
         std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
+    /// Waits until a line of the follower's output holds each of `parts`.
+    fn wait_line(&self, parts: &[&str]) {
+        wait(
+            &format!("a line with {parts:?} from the follower"),
+            Duration::from_secs(60),
+            || self.said().lines().any(|line| parts.iter().all(|p| line.contains(p))),
+            || self.said(),
+        );
+    }
+
     /// Waits until the follower's output holds `text`.
     fn wait_said(&self, text: &str) {
         wait(
@@ -378,9 +388,12 @@ fn a_follower_of_an_s3_archive_copies_each_new_segment_and_names_a_gap_and_a_sil
     assert!(ledger_segments(&state).ends_with(&[one, two, three]), "{}", follower.said());
 
     proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
-    follower.wait_said("FAULT store: the archive cannot be listed: s3://pitr/wal/");
+    let fault = "FAULT store: the archive cannot be listed: `s3://pitr/wal/`: ";
+    follower.wait_said(fault);
     proxy.down.store(false, std::sync::atomic::Ordering::SeqCst);
-    follower.wait_said("cleared after");
+    follower.wait_line(&["cleared after", " s: store: the archive cannot be listed"]);
+    // Said once, the same reason at each look (not how long each request took).
+    assert_eq!(follower.said().matches(fault).count(), 1, "{}", follower.said());
     let mut follower = follower;
     assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
     assert!(!follower.said().contains(crate::servers::S3_SECRET_KEY));
@@ -403,7 +416,8 @@ pub(crate) fn a_follower_of_a_pgbackrest_repository(source: &PgBackRestSource, s
             entries.flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&name))
         };
         wait_for(&format!("pgBackRest to archive {name}"), || archived().is_some());
-        (name, archived().unwrap())
+        let file = archived().unwrap();
+        (name, file)
     };
     let upload = |file: &Path| {
         let into = followed.join(&relative).join(file.parent().unwrap().file_name().unwrap());
@@ -439,7 +453,7 @@ pub(crate) fn a_follower_of_a_pgbackrest_repository(source: &PgBackRestSource, s
     std::fs::rename(&archive, &away).unwrap();
     follower.wait_said(&format!("FAULT store: the archive cannot be listed: cannot read `{}`", archive.display()));
     std::fs::rename(&away, &archive).unwrap();
-    follower.wait_said("cleared after");
+    follower.wait_line(&["cleared after", " s: store: the archive cannot be listed"]);
     let mut follower = follower;
     assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
 }

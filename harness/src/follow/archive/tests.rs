@@ -122,3 +122,16 @@ async fn a_folder_that_cannot_be_listed_is_named() {
     let text = crate::error::error_chain(&error);
     assert!(text.starts_with(&format!("cannot list the archive folder `{}`", gone.display())), "{text}");
 }
+
+#[test]
+fn a_stores_reason_is_the_same_at_each_look_whatever_its_requests_took() {
+    let said = |took: &str| {
+        let message = format!("Error performing GET http://127.0.0.1:9/pitr in {took}, after 3 retries - closed");
+        steady(SourceError::Http { location: "s3://pitr/wal/".into(), message }).to_string()
+    };
+    assert_eq!(said("417.958757ms"), said("1.2s"));
+    assert_eq!(
+        said("850µs"),
+        "`s3://pitr/wal/`: Error performing GET http://127.0.0.1:9/pitr, after 3 retries - closed"
+    );
+}
