@@ -51,6 +51,8 @@ pub(crate) struct FollowOptions {
     pub state: PathBuf,
     /// How long a segment may be missing while a later one is archived before that is a gap.
     pub gap_after: Duration,
+    /// How often the archive is listed (none: as often as its source says, `archive::Source`).
+    pub look_every: Option<Duration>,
     /// Stops it (a signal), as `run_for` does once it has passed.
     pub stop: CancellationToken,
     pub run_for: Option<Duration>,
@@ -263,7 +265,10 @@ impl<'a> Follower<'a> {
                 self.feeder.keep_from(redo);
             }
             self.replayed(now.lsn, now.out_of_wal, say)?;
-            if self.looked.is_none_or(|at| at.elapsed() >= self.source.source().every()) {
+            if self
+                .looked
+                .is_none_or(|at| at.elapsed() >= self.options.look_every.unwrap_or(self.source.source().every()))
+            {
                 self.look(say).await;
             }
             self.receipts.tick(&self.ledger, &self.faults, say);

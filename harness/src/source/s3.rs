@@ -205,8 +205,8 @@ impl<'a> Bucket<'a> {
 
     /// Copies the objects under the spec's prefix (and `under`, a path below it) whose path
     /// relative to the prefix `keep` picks into the folder `into`, as files of the same relative
-    /// paths; returns how many, their bytes and the newest one's modification time. A key whose
-    /// path leads out of the folder is refused.
+    /// paths, each file's time the store's; returns how many, their bytes and the newest one's
+    /// modification time. A key whose path leads out of the folder is refused.
     pub(crate) async fn mirror(
         &self,
         under: &str,
@@ -245,6 +245,10 @@ impl<'a> Bucket<'a> {
             }
             let done = mirrored.bytes;
             let (got, modified) = self.get(&key, &path, &|n, _| progress(done + n, Some(total))).await?;
+            // The file's time is the store's (a WAL segment's is when it was archived).
+            let local = |source| SourceError::Unreadable { path: path.display().to_string(), source };
+            let file = std::fs::File::options().write(true).open(&path).map_err(local)?;
+            file.set_modified(got.last_modified.into()).map_err(local)?;
             mirrored.files += 1;
             mirrored.bytes += got.size;
             mirrored.newest = mirrored.newest.max(modified);

@@ -373,7 +373,8 @@ fn a_follower_of_an_s3_archive_copies_each_new_segment_and_names_a_gap_and_a_sil
     };
     let state = scratch.path("state");
     let mut command = Command::new(pgdrill_bin());
-    command.arg("follow").arg(&scenario).envs(s3.env());
+    // Listed each second (not every five, as by default for a store), for a short test.
+    command.arg("follow").arg(&scenario).args(["--look-every", "1s"]).envs(s3.env());
     let follower = Follower::spawn(&scratch, command, &state, "s3");
     follower.wait_said("following `s3://pitr/wal/`");
     let one = advance(&source);
