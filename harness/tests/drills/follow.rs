@@ -414,7 +414,9 @@ pub(crate) fn a_follower_of_a_pgbackrest_repository(source: &PgBackRestSource, s
         let folder = source.repo().join(&relative).join(&name[..16]);
         let archived = || {
             let entries = std::fs::read_dir(&folder).ok()?;
-            entries.flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&name))
+            // Not its temporary file (`.gz.pgbackrest.tmp`), before pgBackRest renames it.
+            let done = |file: &str| file.starts_with(&name) && file.ends_with(".gz");
+            entries.flatten().map(|e| e.path()).find(|p| done(&p.file_name().unwrap().to_string_lossy()))
         };
         wait_for(&format!("pgBackRest to archive {name}"), || archived().is_some());
         let file = archived().unwrap();
