@@ -49,7 +49,7 @@ impl Drill<'_> {
         let (settings, major) = (prepared.data.settings.clone(), prepared.data.major);
         let work = async {
             let following = prepared.following(data).map_err(PhaseError::error)?;
-            let source = self.archive_source(backup, prepared, following.archive.clone()).map_err(PhaseError::error)?;
+            let source = self.archive_source(prepared, following.archive.clone());
             let run =
                 follow::Run { backup: &backup.location, scenario: &self.scenario.name, data, clones: Some(clones) };
             let say = |line: String| {
@@ -69,27 +69,33 @@ impl Drill<'_> {
         tokio::join!(self.phase(Phase::Restore, work), drills);
     }
 
-    /// Where the follower lists its archive again and again: the scenario's `wal_archive` prefix
-    /// in S3 (its new segments copied into the drill's copy of it, `copied`), a pgBackRest
-    /// repository's archive folder, or an archive folder. An archive the drill copied once from
-    /// a store it cannot list again (a repository or a Barman server in S3, a folder over
-    /// HTTPS) is refused: a follower of the copy would never see a new segment.
-    fn archive_source(&self, backup: &Backup, prepared: &Prepared, copied: PathBuf) -> Result<Source, PrepareError> {
+    /// Whether the follower can list the archive of `backup` again and again: not when the drill
+    /// copied it once from a store it cannot list again (a repository or a Barman server in S3,
+    /// a folder over HTTPS, with no `wal_archive`), as a follower of the copy would never see a
+    /// new segment. Asked before the base backup is restored.
+    pub(super) fn followable(&self, backup: &Backup) -> Result<(), PrepareError> {
         let source = &self.scenario.source;
-        if let Some(WalArchiveLocation::S3(spec)) = &source.wal_archive {
-            let redactor = self.redactor.clone();
-            return Ok(Source::S3 { spec: spec.clone(), redactor, mirror: copied });
-        }
-        if source.wal_archive.is_none() && matches!(source.location, SourceLocation::S3(_) | SourceLocation::Url(_)) {
-            return Err(PrepareError::Scenario(format!(
+        match source.wal_archive.is_none() && matches!(source.location, SourceLocation::S3(_) | SourceLocation::Url(_))
+        {
+            true => Err(PrepareError::Scenario(format!(
                 "a follower lists its archive again and again, and the archive of `{}` was copied from its store once: follow a repository or server in a folder on this machine, or give `[source] wal_archive` (a folder or an s3:// prefix)",
                 backup.location
-            )));
+            ))),
+            false => Ok(()),
         }
-        Ok(match &prepared.backup.layout {
-            Layout::PgBackRest(_) => Source::PgBackRest(copied),
+    }
+
+    /// Where the follower lists its archive again and again: the scenario's `wal_archive` prefix
+    /// in S3 (its new segments copied into the drill's copy of it, `copied`), a pgBackRest
+    /// repository's archive folder, or an archive folder (a Barman server's `wals` too).
+    fn archive_source(&self, prepared: &Prepared, copied: PathBuf) -> Source {
+        match (&self.scenario.source.wal_archive, &prepared.backup.layout) {
+            (Some(WalArchiveLocation::S3(spec)), _) => {
+                Source::S3 { spec: spec.clone(), redactor: self.redactor.clone(), mirror: copied }
+            }
+            (_, Layout::PgBackRest(_)) => Source::PgBackRest(copied),
             _ => Source::Folder(copied),
-        })
+        }
     }
 
     /// Runs the drill of a copy of the follower (its own drill, with its own report). Boxed: a

@@ -23,6 +23,13 @@ impl Drill<'_> {
         // The toolbox of the verify phase is a container: teardown sweeps for it too.
         cleanup.provision_started = true;
         // An encrypted repository's passphrase is proven by its verify, whatever a snapshot holds.
+        if self.follow.is_some()
+            && let Err(e) = self.followable(backup)
+        {
+            let refused = async { Err::<((), String), _>(PhaseError::error(e)) };
+            self.phase(Phase::Verify, refused).await;
+            return None;
+        }
         let encrypted = crate::source::physical::pgbackrest::is_encrypted(&backup.path);
         if !encrypted && let Some(serving) = self.physical_snapshot(backup, None).await {
             return self.clone_of(cleanup, serving).await;
