@@ -57,9 +57,12 @@ fn main() {
         let archive = source.dir.path().join("archive");
         std::thread::spawn(move || write(&name, &archive, soak, rate))
     };
-    let soaked = follow(&Follow { scenario: &scenario, state: &state, scratch: scratch.path() }, soak, kills);
+    let dsn = format!("host={} dbname=books user=postgres", source.dir.path().join("sockets").display());
+    let at = Follow { scenario: &scenario, dsn: &dsn, state: &state, scratch: scratch.path() };
+    let soaked = follow(&at, soak, kills);
+    let stopped = std::time::SystemTime::now();
     writes.join().expect("the writes");
-    report(&source.dir.path().join("archive"), &state, &soaked);
+    report(&source.dir.path().join("archive"), &state, &soaked, stopped);
     if soaked.exit != Some(0) {
         let log = scratch.path().join(format!("follower-{}.log", soaked.kills));
         let said = std::fs::read_to_string(log).unwrap_or_default();
@@ -110,8 +113,8 @@ fn scenario(source: &SourceServer, dir: &Path) -> PathBuf {
     path
 }
 
-/// pgbench for `soak` at `rate`, then a last switch archived and the source stopped: nothing
-/// is archived in the follower's last seconds that it could not replay before it stops.
+/// pgbench for `soak` at `rate`, then a last switch archived. The source runs on (the follower
+/// writes markers on it until it stops).
 fn write(name: &str, archive: &Path, soak: Duration, rate: u64) {
     let secs = soak.as_secs().to_string();
     let rate = rate.to_string();
@@ -121,12 +124,13 @@ fn write(name: &str, archive: &Path, soak: Duration, rate: u64) {
         &["exec", name, "psql", "-X", "-U", "postgres", "-Atqc", "SELECT pg_walfile_name(pg_switch_wal())"],
     );
     source_server::wait_archived(archive, last.trim());
-    output("docker", &["stop", name]);
 }
 
 /// Where a follower runs.
 struct Follow<'a> {
     scenario: &'a Path,
+    /// The source's connection string, for markers.
+    dsn: &'a str,
     state: &'a Path,
     scratch: &'a Path,
 }
@@ -142,6 +146,7 @@ impl Follow<'_> {
             .arg(self.state)
             .args(["--gap-after", "30s", "--for", &format!("{}s", run_for.as_secs()), "--reports"])
             .arg(self.scratch.join("reports"))
+            .args(["--marker-dsn", self.dsn, "--marker-every", "30s"])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -229,14 +234,22 @@ struct Recorded {
     lag: Option<f64>,
 }
 
-/// The ledger's segments in its order, and the first start line's segment.
-fn ledger(state: &Path) -> (Vec<Recorded>, Option<String>) {
+/// What the ledger holds: its segments in its order, the first start line's segment, and each
+/// marker's latency (s).
+struct Ledger {
+    segments: Vec<Recorded>,
+    from: Option<String>,
+    markers: Vec<f64>,
+}
+
+/// The ledger in `state`.
+fn ledger(state: &Path) -> Ledger {
     let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap_or_default();
     let when = |v: &serde_json::Value| {
         let at = time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339).ok()?;
         Some(at.unix_timestamp_nanos() as f64 / 1e9)
     };
-    let (mut segments, mut from) = (Vec::new(), None);
+    let (mut segments, mut from, mut markers) = (Vec::new(), None, Vec::new());
     for line in text.lines() {
         let entry: serde_json::Value = serde_json::from_str(line).expect("a ledger line");
         match entry["kind"].as_str() {
@@ -245,19 +258,23 @@ fn ledger(state: &Path) -> (Vec<Recorded>, Option<String>) {
                 segment: entry["segment"].as_str().unwrap().to_owned(),
                 lag: when(&entry["replayed_at"]).zip(when(&entry["archived_at"])).map(|(r, a)| r - a),
             }),
+            Some("marker") => markers.extend(entry["latency_ms"].as_f64().map(|ms| ms / 1000.0)),
             _ => {}
         }
     }
-    (segments, from)
+    Ledger { segments, from, markers }
 }
 
-/// Prints the soak's figures, one a line.
-fn report(archive: &Path, state: &Path, soaked: &Soaked) {
-    let (recorded, from) = ledger(state);
+/// Prints the soak's figures, one a line. The segments archived in the follower's last 10 s
+/// (`stopped`: when it stopped) are left out: it may have stopped before it could replay them.
+fn report(archive: &Path, state: &Path, soaked: &Soaked, stopped: std::time::SystemTime) {
+    let Ledger { segments: recorded, from, markers } = ledger(state);
     let from = from.expect("the ledger's start line");
+    let before = stopped - Duration::from_secs(10);
     let mut archived: Vec<String> = std::fs::read_dir(archive)
         .unwrap()
         .flatten()
+        .filter(|e| e.metadata().and_then(|m| m.modified()).is_ok_and(|at| at < before))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.len() == 24 && n.chars().all(|c| c.is_ascii_hexdigit()) && *n >= from)
         .collect();
@@ -268,6 +285,9 @@ fn report(archive: &Path, state: &Path, soaked: &Soaked) {
         *counts.entry(name).or_default() += 1;
     }
     let missing: Vec<&String> = archived.iter().filter(|a| !counts.contains_key(a.as_str())).collect();
+    // Those replayed after the last counted one are not missing, nor more than archived.
+    let names: Vec<&str> =
+        names.into_iter().filter(|n| archived.last().is_some_and(|last| *n <= last.as_str())).collect();
     let doubled: Vec<&&str> = counts.iter().filter(|(_, n)| **n > 1).map(|(s, _)| s).collect();
     let ordered = names.windows(2).all(|w| w[0] < w[1]);
     println!("\nsegments archived (from {from}, the ledger's first start): {}", archived.len());
@@ -299,6 +319,15 @@ fn report(archive: &Path, state: &Path, soaked: &Soaked) {
         ),
         _ => println!("follower RSS: no sample after a minute"),
     }
+    let mut markers = markers;
+    markers.sort_by(f64::total_cmp);
+    println!(
+        "markers confirmed (one written every 30 s): {}; latency p50 {:.1} s, p99 {:.1} s, max {:.1} s",
+        markers.len(),
+        quantile(&markers, 0.50),
+        quantile(&markers, 0.99),
+        markers.last().copied().unwrap_or(f64::NAN)
+    );
     println!("SIGKILLs: {}", soaked.kills);
     println!("follower exit code: {}", soaked.exit.map_or("killed by a signal".into(), |c| c.to_string()));
 }

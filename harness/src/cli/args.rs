@@ -451,6 +451,17 @@ pub(crate) struct FollowArgs {
     /// container beside this one in a pod (`pgdrill kube --follow` runs it so).
     #[arg(long, value_name = "KIND", value_enum)]
     pub(super) target: Option<TargetChoice>,
+    /// Write a marker on the source at this connection string (libpq keywords or a URI; give
+    /// the password by PGPASSWORD or ~/.pgpass: it is never shown) every --marker-every: a
+    /// restore point and a WAL switch, confirmed when replay passes it, with its latency.
+    #[arg(long, value_name = "DSN")]
+    pub(super) marker_dsn: Option<String>,
+    /// How often a marker is written (with --marker-dsn).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = some_time)]
+    pub(super) marker_every: std::time::Duration,
+    /// How long a marker written may take to replay before that is a fault.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = some_time)]
+    pub(super) marker_after: std::time::Duration,
 }
 
 /// When `--keep` keeps the target.

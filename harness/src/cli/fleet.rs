@@ -45,6 +45,8 @@ pub(crate) struct FleetArgs {
     /// database with no drill as never verified.
     #[arg(long, value_name = "FILE")]
     inventory: Option<PathBuf>,
+    #[command(flatten)]
+    follow: super::fleet_follow::FollowInput,
 }
 
 /// What `report audit` takes.
@@ -75,7 +77,11 @@ pub(super) async fn run_view(args: &FleetArgs) -> ExitCode {
         Ok(inventory) => inventory,
         Err(exit) => return exit.into(),
     };
-    let fleet = match read(&args.input, inventory.as_ref(), false).await {
+    let follow = match args.follow.read(args.input.now) {
+        Ok(follow) => follow,
+        Err(exit) => return exit.into(),
+    };
+    let fleet = match read(&args.input, inventory.as_ref(), false, follow).await {
         Ok(fleet) => fleet,
         Err(exit) => return exit.into(),
     };
@@ -101,7 +107,7 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
         Ok(inventory) => inventory,
         Err(exit) => return exit.into(),
     };
-    let fleet = match read(&args.input, Some(&inventory), args.unsigned_ok).await {
+    let fleet = match read(&args.input, Some(&inventory), args.unsigned_ok, None).await {
         Ok(fleet) => fleet,
         Err(exit) => return exit.into(),
     };
@@ -160,6 +166,7 @@ async fn read(
     input: &FleetInput,
     inventory: Option<&(Inventory, Vec<Option<String>>)>,
     unsigned_ok: bool,
+    follow: Option<(Vec<fleet_view::Follower>, fleet_view::Bounds)>,
 ) -> Result<fleet_view::Fleet, Exit> {
     let signers = match &input.allowed_signers {
         None => None,
@@ -184,6 +191,7 @@ async fn read(
         inventory: inventory.map(|(i, names)| (i, names.clone())),
         unsigned_ok,
         now: input.now.unwrap_or_else(OffsetDateTime::now_utc),
+        follow,
     };
     fleet_view::read(&inputs, &options).map_err(|e| {
         eprintln!("error: {}", crate::secret::error_text(&e));
@@ -195,6 +203,11 @@ fn say_states(fleet: &fleet_view::Fleet) {
     for subject in &fleet.subjects {
         let last = subject.last().map_or("no drill".to_owned(), |d| format!("last drill {} in {}", d.verdict, d.shown));
         outln!("{}: {} ({last})", subject.name, subject.state.as_str());
+        for follower in &subject.followers {
+            let bounds = fleet.follow.unwrap_or(super::fleet_follow::BOUNDS);
+            let (standing, says) = follower.judge(&bounds);
+            outln!("{}: follower `{}` {}: {says}", subject.name, follower.state, standing.as_str());
+        }
     }
     let counts: Vec<String> = fleet_view::State::ALL
         .iter()

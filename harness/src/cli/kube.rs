@@ -138,6 +138,11 @@ pub(crate) struct KubeArgs {
     /// scenario names it by.
     #[arg(long, value_name = "CLAIM:PATH", value_parser = kube::claim_mount, requires = "follow")]
     archive_claim: Option<kube::ClaimMount>,
+    /// The follower writes markers on the source at this connection string (`pgdrill follow
+    /// --marker-dsn`): let its address out with --allow-egress, and give its password with
+    /// --secret-env PGPASSWORD=SECRET/KEY (never in the string: the objects are not secret).
+    #[arg(long, value_name = "DSN", requires = "follow")]
+    marker_dsn: Option<String>,
     /// Write the objects to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -188,8 +193,21 @@ impl KubeArgs {
                 max_lag: self.max_lag,
                 gap_after: self.gap_after,
                 archive: self.archive_claim.clone(),
+                marker_dsn: self.marker_dsn.clone(),
             }),
         }
+    }
+}
+
+/// Why the follower's `--marker-dsn` cannot go into the objects: it does not read, or holds a
+/// password (the objects are no secret: --secret-env PGPASSWORD gives it).
+fn marker_dsn_problem(dsn: &str) -> Option<String> {
+    match crate::conninfo::keywords(dsn) {
+        Err(e) => Some(format!("cannot be read: {e}")),
+        Ok(pairs) if pairs.iter().any(|(k, _)| k == "password" || k == "sslpassword") => Some(
+            "holds a password, and the objects are no secret: give it with --secret-env PGPASSWORD=SECRET/KEY".into(),
+        ),
+        Ok(_) => None,
     }
 }
 
@@ -200,6 +218,10 @@ pub(super) fn run(args: &KubeArgs) -> ExitCode {
         Ok(scenarios) => scenarios,
         Err(exit) => return exit.into(),
     };
+    if let Some(problem) = args.marker_dsn.as_deref().and_then(marker_dsn_problem) {
+        eprintln!("error: --marker-dsn {problem}");
+        return Exit::Usage.into();
+    }
     let plan = args.plan();
     let rendered = match kube::render(&plan, &scenarios) {
         Ok(rendered) => rendered,

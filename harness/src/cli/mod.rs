@@ -17,6 +17,7 @@ mod baseline;
 mod drills;
 mod fingerprint;
 mod fleet;
+mod fleet_follow;
 mod jobs;
 mod kube;
 mod merge;
@@ -216,7 +217,16 @@ async fn follow(args: args::FollowArgs) -> ExitCode {
         following: Default::default(),
         receipt_every: args.receipt_every,
         signer: None,
+        markers: args.marker_dsn.map(|dsn| crate::follow::markers::MarkerOptions {
+            dsn: crate::secret::Secret::new(dsn),
+            every: args.marker_every,
+            deadline: args.marker_after,
+        }),
     };
+    if let Some(Err(e)) = follow.markers.as_ref().map(|m| crate::conninfo::options(m.dsn.expose())) {
+        eprintln!("error: --marker-dsn cannot be read: {e}");
+        return Exit::Usage.into();
+    }
     let (scenario, reports, signing_key) = (args.scenario, args.reports, args.signing_key.as_deref());
     let on_pod = args.target == Some(args::TargetChoice::Pod);
     let Some((signer, signing)) = verify::follow_signing(signing_key) else {

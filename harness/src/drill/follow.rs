@@ -50,8 +50,13 @@ impl Drill<'_> {
         let work = async {
             let following = prepared.following(data).map_err(PhaseError::error)?;
             let source = self.archive_source(prepared, following.archive.clone());
-            let run =
-                follow::Run { backup: &backup.location, scenario: &self.scenario.name, data, clones: Some(clones) };
+            let run = follow::Run {
+                backup: &backup.location,
+                scenario: &self.scenario.name,
+                data,
+                clones: Some(clones),
+                notify: self.scenario.notify.as_ref(),
+            };
             let say = |line: String| {
                 let at = follow::rfc3339(std::time::SystemTime::now());
                 eprintln!("{at} pgdrill follow: {}", self.redactor.redact(&line));

@@ -82,13 +82,24 @@ pub(crate) struct Predicate {
     /// The faults found in the window, by kind, and the kinds standing when it ended.
     pub faults: BTreeMap<String, u64>,
     pub faults_standing: Vec<String>,
-    /// The markers confirmed in the window (none yet: the follower makes no markers).
-    pub markers: Vec<serde_json::Value>,
+    /// The markers confirmed in the window, in the order replay passed them.
+    pub markers: Vec<Marker>,
     /// When the window started (the previous receipt's end, or the ledger's first line) and
     /// ended (RFC 3339).
     pub started_at: String,
     pub ended_at: String,
     pub pgdrill_version: String,
+}
+
+/// A marker the ledger records: the restore point the source wrote, where, and how long it took
+/// from its commit to its replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Marker {
+    pub name: String,
+    pub lsn: String,
+    pub written_at: String,
+    pub replayed_at: String,
+    pub latency_seconds: f64,
 }
 
 /// A segment the ledger records, and where replay was when it recorded it.

@@ -1,12 +1,13 @@
-//! A follower's look at the archive: the segments archived since the last one planned, on the
-//! timeline it follows, a gap (a segment missing while a later one is there), the oldest segment
-//! still waiting for replay (the proof lag is its age), and a timeline it cannot follow.
+//! A follower's look at the archive: the segments archived since the last one planned, each on
+//! the timeline the way followed gives it, a gap (a segment missing while a later one is there),
+//! the oldest segment still waiting for replay (the proof lag is its age), and the timelines of
+//! the segments and histories listed (a later one may be followed: `timeline`).
 //!
 //! The archive is a folder (flat, or a folder per log as Barman keeps it), a pgBackRest
 //! repository's archive folder (`<segment>-<sha1>.gz` under a folder per log: the feed checks
 //! the SHA-1 its name records), or a prefix of an S3 bucket: listed from the last segment planned
 //! on (the store's `start-after`), its new segments copied into the drill's mirror of it before
-//! they are given to the feed.
+//! they are given to the feed, and its later timelines' histories before they are read.
 //!
 //! When a segment was archived is what the store says (a file's time, an object's
 //! `LastModified`), and whoever writes the archive sets that: a time in the past would make a
@@ -17,12 +18,13 @@
 //! first listed the segment (kept in memory; after a restart, what the ledger holds is proven and
 //! the rest is seen anew). The ledger records the store's time as the store says it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::secret::Redactor;
 use crate::source::SourceError;
+use crate::source::physical::timeline::TimelinePath;
 use crate::source::physical::wal::{self, Archived, Segment};
 use crate::source::physical::{PhysicalError, pgbackrest};
 use crate::source::s3::{Bucket, S3Spec};
@@ -56,6 +58,14 @@ impl Source {
         match self {
             Source::Folder(dir) | Source::PgBackRest(dir) => dir.display().to_string(),
             Source::S3 { spec, .. } => spec.location(),
+        }
+    }
+
+    /// The folder on this machine that holds it (for S3, the drill's copy): history files are
+    /// read there.
+    pub(crate) fn folder(&self) -> &Path {
+        match self {
+            Source::Folder(dir) | Source::PgBackRest(dir) | Source::S3 { mirror: dir, .. } => dir,
         }
     }
 
@@ -96,11 +106,14 @@ pub(crate) struct Look {
     pub oldest_waiting: Option<(String, SystemTime)>,
     /// A timeline later than the one followed, whose history file is in the archive.
     pub later_timeline: Option<u32>,
+    /// The timelines of the segments listed.
+    pub timelines: BTreeSet<u32>,
 }
 
 /// Where the follower is: what it follows and how far.
 pub(crate) struct Position {
-    pub timeline: u32,
+    /// The way along the timelines: each segment is read from the timeline it gives it.
+    pub path: TimelinePath,
     pub segment_size: u64,
     /// The last segment planned for the feed.
     pub planned: u64,
@@ -120,10 +133,18 @@ struct Listing {
     histories: Vec<u32>,
 }
 
-/// A follower's archive: where it is, and when it first listed each segment not yet replayed.
+impl Position {
+    /// Segment `number` on the timeline the way gives it.
+    fn segment(&self, number: u64) -> Segment {
+        Segment { timeline: self.path.timeline_of(number, self.segment_size), number }
+    }
+}
+
+/// A follower's archive: where it is, and when it first listed each segment not yet replayed
+/// (by number and timeline).
 pub(crate) struct Archive {
     source: Source,
-    seen: BTreeMap<u64, SystemTime>,
+    seen: BTreeMap<(u64, u32), SystemTime>,
 }
 
 impl Archive {
@@ -132,7 +153,7 @@ impl Archive {
     pub(crate) fn new(source: Source, at: &Position) -> Archive {
         let now = SystemTime::now();
         let from = at.replayed.map_or(at.first, |r| r + 1);
-        Archive { source, seen: (from..=at.planned).map(|n| (n, now)).collect() }
+        Archive { source, seen: (from..=at.planned).map(|n| ((n, at.segment(n).timeline), now)).collect() }
     }
 
     pub(crate) fn source(&self) -> &Source {
@@ -150,7 +171,7 @@ impl Archive {
                 listing
             }
             Source::PgBackRest(dir) => {
-                let from = Segment { timeline: at.timeline, number: at.replayed.unwrap_or(at.first) }.name(size);
+                let from = at.segment(at.replayed.unwrap_or(at.first)).name(size);
                 let segments = pgbackrest::list_archive(dir, Some(&from))?;
                 let failed = |source| LookError::Folder { path: dir.display().to_string(), source };
                 let histories = wal::list_histories(dir).map_err(failed)?.into_keys().collect();
@@ -159,7 +180,7 @@ impl Archive {
             Source::S3 { spec, redactor, mirror } => {
                 let silent = || LookError::Silent { location: spec.location(), waited: STORE_PATIENCE };
                 let bucket = Bucket::open(spec, redactor).map_err(steady)?;
-                let after = Segment { timeline: at.timeline, number: at.planned }.name(size);
+                let after = at.segment(at.planned).name(size);
                 let listed = tokio::time::timeout(STORE_PATIENCE, bucket.list_after(Some(&after)))
                     .await
                     .map_err(|_| silent())?
@@ -167,6 +188,14 @@ impl Archive {
                 let mut listing = Listing::default();
                 for object in listed {
                     if let Some(timeline) = wal::history_file_timeline(&object.name) {
+                        // Read from the copy when the follower goes on along it.
+                        let path = mirror.join(&object.name);
+                        if timeline > at.path.target && !path.exists() {
+                            tokio::time::timeout(STORE_PATIENCE, bucket.fetch(&object.key, &path))
+                                .await
+                                .map_err(|_| silent())?
+                                .map_err(steady)?;
+                        }
                         listing.histories.push(timeline);
                     } else if let Some(name) = wal::segment_file_name(&object.name)
                         && !listing.keys.contains_key(&name)
@@ -195,20 +224,22 @@ impl Archive {
 
 /// Notes in `seen` the segments `listing` holds that wait for replay, forgets those replayed,
 /// and says which has waited longest, and since when (see the module's documentation).
-fn note(seen: &mut BTreeMap<u64, SystemTime>, mut look: Look, listing: &Listing, at: &Position) -> Look {
+fn note(seen: &mut BTreeMap<(u64, u32), SystemTime>, mut look: Look, listing: &Listing, at: &Position) -> Look {
     let now = SystemTime::now();
     let waiting = |number: u64| number >= at.first && at.replayed.is_none_or(|r| number > r);
     for archived in &listing.segments {
         let Some(segment) = Segment::parse(&archived.name, at.segment_size) else { continue };
-        if segment.timeline == at.timeline && waiting(segment.number) {
-            seen.entry(segment.number).or_insert(now);
+        if segment.timeline == at.segment(segment.number).timeline && waiting(segment.number) {
+            seen.entry((segment.number, segment.timeline)).or_insert(now);
         }
     }
-    seen.retain(|number, _| waiting(*number));
-    let longest = seen.iter().min_by_key(|(number, since)| (**since, **number));
-    look.oldest_waiting = longest
-        .map(|(number, since)| (Segment { timeline: at.timeline, number: *number }.name(at.segment_size), *since));
-    look.later_timeline = listing.histories.iter().copied().filter(|t| *t > at.timeline).max();
+    // Forgotten once replayed, or off the way (a timeline followed since leaves it).
+    seen.retain(|(number, timeline), _| waiting(*number) && *timeline == at.segment(*number).timeline);
+    let longest = seen.iter().min_by_key(|(key, since)| (**since, **key));
+    look.oldest_waiting = longest.map(|((number, timeline), since)| {
+        (Segment { timeline: *timeline, number: *number }.name(at.segment_size), *since)
+    });
+    look.later_timeline = listing.histories.iter().copied().filter(|t| *t > at.path.target).max();
     look
 }
 
@@ -232,14 +263,15 @@ fn plan(listing: &Listing, at: &Position) -> Look {
     let mut expected = at.planned + 1;
     for archived in &listing.segments {
         let Some(segment) = Segment::parse(&archived.name, size) else { continue };
-        if segment.timeline != at.timeline || segment.number < expected {
+        look.timelines.insert(segment.timeline);
+        if segment.timeline != at.segment(segment.number).timeline || segment.number < expected {
             continue;
         }
         if segment.number == expected && look.gap.is_none() {
             look.next.push(archived.clone());
             expected += 1;
         } else if look.gap.is_none() {
-            let missing = Segment { timeline: at.timeline, number: expected }.name(size);
+            let missing = at.segment(expected).name(size);
             look.gap = Some((missing, archived.name.clone()));
         }
     }

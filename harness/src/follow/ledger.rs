@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 
 use crate::restore::physical::feed::Given;
 
+/// The ledger's file name in the follower's state folder.
+pub(crate) const NAME: &str = "ledger.jsonl";
+
 /// A line of the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Entry {
@@ -52,6 +55,27 @@ pub(crate) enum Line {
         replayed_at: String,
         /// Where replay was then.
         lsn: String,
+    },
+    /// The follower goes on along a later timeline, which left the one followed at `from`.
+    Timeline {
+        timeline: u32,
+        from: String,
+        /// Its history file, and the SHA-256 of it as the archive held it.
+        history: String,
+        sha256: String,
+        /// When (RFC 3339).
+        at: String,
+    },
+    /// A marker confirmed: replay passed the restore point the source wrote.
+    Marker {
+        name: String,
+        /// Where its record starts.
+        lsn: String,
+        /// When the source wrote it (its clock) and when replay passed it, RFC 3339.
+        written_at: String,
+        replayed_at: String,
+        /// From its commit to its replay, in milliseconds.
+        latency_ms: u64,
     },
 }
 
@@ -112,6 +136,8 @@ pub(crate) struct Ledger {
     last_segment: Option<(u64, String)>,
     /// The newest segment recorded, by number, whatever the runs.
     newest: Option<u64>,
+    /// The markers recorded.
+    markers: std::collections::HashSet<String>,
     segment_size: u64,
     /// What was repaired when it was opened (a line cut short), said once.
     pub repaired: Option<String>,
@@ -134,6 +160,7 @@ impl Ledger {
             recorded: Default::default(),
             last_segment: None,
             newest: None,
+            markers: Default::default(),
             segment_size,
             repaired: None,
         };
@@ -187,6 +214,10 @@ impl Ledger {
                 self.last_segment = Some((number, segment.clone()));
                 self.newest = self.newest.max(Some(number));
             }
+            Line::Marker { name, .. } => {
+                self.markers.insert(name.clone());
+            }
+            Line::Timeline { .. } => {}
         }
         Ok(())
     }
@@ -211,7 +242,7 @@ impl Ledger {
         self.newest
     }
 
-    /// A follower starts on a base backup.
+    /// A follower starts on a base backup, or goes on along a later timeline.
     pub(crate) fn start(&mut self, line: Line) -> Result<(), LedgerError> {
         self.append(line)
     }
@@ -239,6 +270,22 @@ impl Ledger {
             lsn,
         })?;
         Ok(Recorded::New)
+    }
+
+    /// Records a confirmed marker, unless it was recorded before (a restarted follower replays
+    /// its WAL again): whether it is new.
+    pub(crate) fn marker(&mut self, confirmed: &crate::follow::markers::Confirmed) -> Result<bool, LedgerError> {
+        if self.markers.contains(&confirmed.name) {
+            return Ok(false);
+        }
+        self.append(Line::Marker {
+            name: confirmed.name.clone(),
+            lsn: crate::source::physical::wal::format_lsn(confirmed.lsn),
+            written_at: crate::follow::rfc3339(confirmed.written_at),
+            replayed_at: crate::follow::rfc3339(confirmed.replayed_at),
+            latency_ms: u64::try_from(confirmed.latency.as_millis()).unwrap_or(u64::MAX),
+        })?;
+        Ok(true)
     }
 
     /// Appends `line`, chained, and syncs it to disk before anything says it was recorded.

@@ -25,6 +25,16 @@ pub(crate) struct Figures<'a> {
     pub ledger_segments: usize,
     pub last_replayed_at: Option<f64>,
     pub faults: &'a Faults,
+    /// The markers confirmed since the follower started, and the last one (none: no marker yet).
+    pub markers: u64,
+    pub last_marker: Option<LastMarker>,
+}
+
+/// The last marker confirmed: its latency and when replay passed it (seconds since the epoch).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LastMarker {
+    pub latency: f64,
+    pub replayed_at: f64,
 }
 
 /// The text of `follow.prom`.
@@ -64,6 +74,7 @@ pub(crate) fn render(figures: &Figures<'_>) -> String {
         "Segments the ledger records as replayed",
         ConstGauge::new(figures.ledger_segments as i64),
     );
+    markers(&mut registry, figures);
     let faults = Family::<Vec<(String, String)>, Gauge>::default();
     for kind in Fault::KINDS {
         let standing = i64::from(figures.faults.stands(kind));
@@ -73,6 +84,28 @@ pub(crate) fn render(figures: &Figures<'_>) -> String {
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry).expect("a String takes any text");
     out
+}
+
+/// The markers' gauges.
+fn markers(registry: &mut Registry, figures: &Figures<'_>) {
+    registry.register(
+        "pgdrill_follow_markers_confirmed",
+        "Markers from the source confirmed replayed since the follower started",
+        ConstGauge::new(figures.markers as i64),
+    );
+    let Some(last) = figures.last_marker else { return };
+    registry.register_with_unit(
+        "pgdrill_follow_marker_latency",
+        "From the last marker's commit on the source to its replay on the follower",
+        Unit::Seconds,
+        ConstGauge::new(last.latency),
+    );
+    registry.register_with_unit(
+        "pgdrill_follow_last_marker_timestamp",
+        "When replay passed the last marker confirmed, in seconds since the epoch",
+        Unit::Seconds,
+        ConstGauge::new(last.replayed_at),
+    );
 }
 
 /// Writes `text` as `follow.prom` in `dir`, whole (a reader never sees half of it).
@@ -104,6 +137,8 @@ mod tests {
             ledger_segments: 3,
             last_replayed_at: Some(1_794_999_999.0),
             faults,
+            markers: 4,
+            last_marker: Some(LastMarker { latency: 3.25, replayed_at: 1_794_999_998.0 }),
         })
     }
 
@@ -123,6 +158,7 @@ mod tests {
         }
         assert!(text.contains("pgdrill_follow_proof_lag_seconds{scenario=\"books\"} 2.5\n"), "{text}");
         assert!(text.contains("pgdrill_follow_replay_lsn{scenario=\"books\"} 50331744\n"), "{text}");
+        assert!(text.contains("pgdrill_follow_marker_latency_seconds{scenario=\"books\"} 3.25\n"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
         let none = rendered(&Faults::default());
         for kind in Fault::KINDS {

@@ -15,9 +15,12 @@ pub(crate) mod archive;
 pub(crate) mod clone;
 mod faults;
 pub(crate) mod ledger;
+pub(crate) mod markers;
 mod metrics;
 mod receipt;
 pub(crate) mod status;
+mod timeline;
+mod told;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,6 +69,9 @@ pub(crate) struct FollowOptions {
     /// How often a receipt of the ledger's new lines is written, and the key that signs it.
     pub receipt_every: Duration,
     pub signer: Option<crate::evidence::sign::Signer>,
+    /// Where markers are written, and how often (none: no markers written; those another job
+    /// writes are confirmed all the same).
+    pub markers: Option<markers::MarkerOptions>,
 }
 
 /// Why a follower stopped before it was told to.
@@ -134,6 +140,8 @@ pub(crate) struct Run<'a> {
     pub data: Option<&'a Path>,
     /// Where the copies for drills of now go (none: no drill of now).
     pub clones: Option<tokio::sync::mpsc::UnboundedSender<clone::Cloned>>,
+    /// The scenario's `[notify]`: told of each fault found and cleared (`told`).
+    pub notify: Option<&'a crate::notify::Spec>,
 }
 
 /// Follows the archive on `target` (a standby of the prepared backup) until stopped.
@@ -168,6 +176,7 @@ pub(crate) async fn follow(
     let pool = target.pool("postgres", 1).await?;
     options.following.store(true, Ordering::SeqCst);
     let mut follower = Follower::new(following, source, ledger, receipts, options, run.scenario);
+    follower.faults.telling(told::Teller::start(run.notify, run.scenario, &options.state));
     let followed = follower.run(&pool, &run, say).await;
     pool.close().await;
     let Follower { feeder, .. } = follower;
@@ -204,6 +213,9 @@ struct Follower<'a> {
     recorded: usize,
     confirmed: usize,
     last: Option<String>,
+    markers: markers::Markers,
+    markers_confirmed: u64,
+    last_marker: Option<metrics::LastMarker>,
 }
 
 impl<'a> Follower<'a> {
@@ -216,7 +228,7 @@ impl<'a> Follower<'a> {
         scenario: &'a str,
     ) -> Self {
         let position = archive::Position {
-            timeline: following.timeline,
+            path: following.path,
             segment_size: following.segment_size,
             planned: following.planned,
             // What the ledger records was proven: it waits for no replay.
@@ -243,6 +255,9 @@ impl<'a> Follower<'a> {
             recorded: 0,
             confirmed: 0,
             last: None,
+            markers: markers::Markers::start(options.markers.as_ref()),
+            markers_confirmed: 0,
+            last_marker: None,
         }
     }
 
@@ -269,7 +284,7 @@ impl<'a> Follower<'a> {
                 .looked
                 .is_none_or(|at| at.elapsed() >= self.options.look_every.unwrap_or(self.source.source().every()))
             {
-                self.look(say).await;
+                self.look(say).await?;
             }
             self.receipts.tick(&self.ledger, &self.faults, say);
             let stop = self.options.stop.cancelled();
@@ -304,7 +319,7 @@ impl<'a> Follower<'a> {
             return say("no drill of now: the standby's data directory is not on this machine".into());
         };
         let to = std::env::temp_dir().join(format!("pgdrill-now-{}", hex::encode(rand::random::<[u8; 8]>())));
-        let wal = clone::Wal { segment_size: self.archive.segment_size, timeline: self.archive.timeline };
+        let wal = clone::Wal { segment_size: self.archive.segment_size, timeline: self.archive.path.target };
         match clone::pause_and_copy(pool, data, &to, wal).await {
             Ok(cloned) => {
                 say(format!(
@@ -330,6 +345,9 @@ impl<'a> Follower<'a> {
         if !given.is_empty() {
             self.faults.set("refused", None, &|line| say(line));
         }
+        for g in &given {
+            self.markers.given(g.restore_points.iter().cloned());
+        }
         self.pending.extend(given.into_iter().map(|g| (g.number, g)));
         if let Some(error) = self.feeder.failed() {
             let problem = crate::secret::error_text(&error);
@@ -342,6 +360,7 @@ impl<'a> Follower<'a> {
             let given = entry.remove();
             self.record(&given, lsn, say)?;
         }
+        self.confirm_markers(lsn, say)?;
         let moved = lsn != self.lsn;
         self.lsn = lsn;
         // Stuck: the WAL after `lsn` is there and does not replay. Inside a segment, only once
@@ -358,7 +377,7 @@ impl<'a> Follower<'a> {
             (false, _) => None,
         };
         let fault = self.stalled.filter(|(_, since)| since.elapsed() >= STALLED).map(|(at, _)| Fault::Unreadable {
-            segment: Segment::of_lsn(self.archive.timeline, at, size).name(size),
+            segment: Segment::of_lsn(self.archive.path.timeline_of(at / size, size), at, size).name(size),
             lsn: wal::format_lsn(at),
         });
         self.faults.set("unreadable", fault, &|line| say(line));
@@ -387,9 +406,34 @@ impl<'a> Follower<'a> {
         Ok(())
     }
 
+    /// Confirms the markers replay passed (`lsn`), recording each new one; a marker late or a
+    /// source that takes none is a fault.
+    fn confirm_markers(&mut self, lsn: u64, say: &dyn Fn(String)) -> Result<(), FollowError> {
+        for confirmed in self.markers.replayed(lsn, say) {
+            if !self.ledger.marker(&confirmed)? {
+                continue;
+            }
+            say(format!(
+                "marker `{}` replayed at {}, {:.1} s after its commit on the source",
+                confirmed.name,
+                wal::format_lsn(confirmed.lsn),
+                confirmed.latency.as_secs_f64()
+            ));
+            self.markers_confirmed += 1;
+            let epoch = confirmed.replayed_at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+            self.last_marker = Some(metrics::LastMarker {
+                latency: confirmed.latency.as_secs_f64(),
+                replayed_at: epoch.as_secs_f64(),
+            });
+        }
+        self.faults.set("marker", self.markers.late(), &|line| say(line));
+        self.faults.set("source", self.markers.source(), &|line| say(line));
+        Ok(())
+    }
+
     /// Lists the archive: the segments archived since go to the feed; a gap, a later timeline or
     /// a store that cannot be listed are faults; the proof lag is measured; `follow.prom` written.
-    async fn look(&mut self, say: &(dyn Fn(String) + Send + Sync)) {
+    async fn look(&mut self, say: &(dyn Fn(String) + Send + Sync)) -> Result<(), FollowError> {
         let (store, gap, timeline) = match self.source.look(&self.archive).await {
             Err(e) => (Some(Fault::Store { problem: crate::secret::error_text(&e) }), None, None),
             Ok(look) => {
@@ -403,8 +447,10 @@ impl<'a> Follower<'a> {
                     .unwrap_or_default();
                 self.lag_max = self.lag_max.max(self.lag);
                 self.receipts.note_lag(self.lag);
-                let timeline =
-                    look.later_timeline.map(|later| Fault::Timeline { followed: self.archive.timeline, later });
+                let timeline = match look.later_timeline {
+                    Some(_) => self.later_timeline(&look.timelines, say)?,
+                    None => None,
+                };
                 (None, self.gap(look.gap), timeline)
             }
         };
@@ -413,6 +459,46 @@ impl<'a> Follower<'a> {
         self.faults.set("timeline", timeline, &|line| say(line));
         self.looked = Some(Instant::now());
         self.write_metrics(say);
+        Ok(())
+    }
+
+    /// A later timeline's history is in the archive: the follower goes on along it from its
+    /// switch (recorded in the ledger), or it is a fault.
+    fn later_timeline(
+        &mut self,
+        timelines: &std::collections::BTreeSet<u32>,
+        say: &dyn Fn(String),
+    ) -> Result<Option<Fault>, FollowError> {
+        let (path, switch, histories) =
+            match timeline::next(self.source.source().folder(), &self.archive.path, self.lsn, timelines) {
+                timeline::Next::Stay => return Ok(None),
+                timeline::Next::Cannot { later, problem } => return Ok(Some(Fault::Timeline { later, problem })),
+                timeline::Next::Follow { path, switch, histories } => (path, switch, histories),
+            };
+        let (old, new) = (self.archive.path.target, path.target);
+        let history = crate::source::physical::timeline::history_name(new);
+        let sha256 = histories
+            .iter()
+            .find(|(t, _)| *t == new)
+            .and_then(|(_, file)| std::fs::read(file).ok())
+            .map(|bytes| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)))
+            .unwrap_or_default();
+        self.ledger.start(Line::Timeline {
+            timeline: new,
+            from: wal::format_lsn(switch),
+            history: history.clone(),
+            sha256,
+            at: rfc3339(SystemTime::now()),
+        })?;
+        self.feeder.switch_timeline(switch, histories);
+        let size = self.archive.segment_size;
+        self.archive.planned = self.archive.planned.min((switch / size).saturating_sub(1));
+        self.archive.path = path;
+        say(format!(
+            "following timeline {new} from {} ({history}: it leaves timeline {old} there)",
+            wal::format_lsn(switch)
+        ));
+        Ok(None)
     }
 
     /// The gap fault, once a segment has been missing past the deadline.
@@ -440,6 +526,8 @@ impl<'a> Follower<'a> {
             ledger_segments: self.ledger.segments(),
             last_replayed_at: self.last_recorded_at.map(epoch),
             faults: &self.faults,
+            markers: self.markers_confirmed,
+            last_marker: self.last_marker,
         });
         if let Err(e) = metrics::write(&self.options.state, &text) {
             say(format!("cannot write {} in `{}`: {e}", metrics::NAME, self.options.state.display()));

@@ -252,7 +252,7 @@ impl Receipts {
             proof_lag_max_seconds: (self.lag_max.as_secs_f64() * 1000.0).round() / 1000.0,
             faults: found.filter(|(_, n)| *n > 0).map(|(kind, n)| ((*kind).to_owned(), n)).collect(),
             faults_standing: Fault::KINDS.iter().filter(|k| faults.stands(k)).map(|k| (*k).to_owned()).collect(),
-            markers: Vec::new(),
+            markers: window.markers,
             started_at: self.started_at.clone().unwrap_or(window.first_at),
             ended_at: super::rfc3339(SystemTime::now()),
             pgdrill_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -282,6 +282,7 @@ struct Window {
     segments: u64,
     first_segment: Option<Point>,
     last_segment: Option<Point>,
+    markers: Vec<receipts::Marker>,
 }
 
 impl Window {
@@ -289,16 +290,23 @@ impl Window {
         if self.lines == 0 {
             self.prev = entry.prev;
             self.first_at = match &entry.line {
-                Line::Start { at, .. } => at.clone(),
-                Line::Segment { replayed_at, .. } => replayed_at.clone(),
+                Line::Start { at, .. } | Line::Timeline { at, .. } => at.clone(),
+                Line::Segment { replayed_at, .. } | Line::Marker { replayed_at, .. } => replayed_at.clone(),
             };
         }
         self.lines += 1;
-        if let Line::Segment { segment, lsn, .. } = entry.line {
-            self.segments += 1;
-            let point = Point { segment, lsn };
-            self.first_segment.get_or_insert_with(|| point.clone());
-            self.last_segment = Some(point);
+        match entry.line {
+            Line::Segment { segment, lsn, .. } => {
+                self.segments += 1;
+                let point = Point { segment, lsn };
+                self.first_segment.get_or_insert_with(|| point.clone());
+                self.last_segment = Some(point);
+            }
+            Line::Marker { name, lsn, written_at, replayed_at, latency_ms } => {
+                let latency_seconds = latency_ms as f64 / 1000.0;
+                self.markers.push(receipts::Marker { name, lsn, written_at, replayed_at, latency_seconds });
+            }
+            Line::Start { .. } | Line::Timeline { .. } => {}
         }
     }
 }

@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime};
 use prometheus_parse::{Scrape, Value};
 
 use super::metrics::NAME;
+/// The name of the file a follower writes its figures to, in its state folder.
+pub(crate) use super::metrics::NAME as FOLLOW_PROM;
 
 /// What a follower is held to.
 #[derive(Debug, Clone, Copy)]
@@ -145,6 +147,57 @@ impl Status {
     }
 }
 
+/// The last segment a ledger records as proven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Proven {
+    pub segment: String,
+    /// When replay passed its end (RFC 3339), and where replay was then.
+    pub replayed_at: String,
+    pub lsn: String,
+}
+
+/// How much of the ledger is read at a time, from its end.
+const TAIL: u64 = 64 * 1024;
+
+/// The last segment line of the ledger in the state folder `dir` (none: no ledger, or no
+/// segment in it yet). Read from the end, a block at a time: a ledger grows for months, and its
+/// last segment line is near its end. Lines that do not read as the ledger's are passed over:
+/// this is a view; the follower and `pgdrill verify` check the chain.
+pub(crate) fn last_proven(dir: &Path) -> Result<Option<Proven>, StatusError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = dir.join(super::ledger::NAME);
+    let shown = path.display().to_string();
+    let failed = |source| StatusError::Read { path: shown.clone(), source };
+    let mut file = match std::fs::File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        other => other.map_err(failed)?,
+    };
+    let mut end = file.metadata().map_err(failed)?.len();
+    // The bytes after `end` not yet read as whole lines: the start of a line cut by a block.
+    let mut carry: Vec<u8> = Vec::new();
+    while end > 0 {
+        let start = end.saturating_sub(TAIL);
+        let mut block = vec![0; (end - start) as usize];
+        file.seek(SeekFrom::Start(start)).and_then(|_| file.read_exact(&mut block)).map_err(failed)?;
+        block.extend_from_slice(&carry);
+        let mut lines: Vec<&[u8]> = block.split(|b| *b == b'\n').collect();
+        // The first piece may be the end of a line whose start is in the block before.
+        let first = if start > 0 { lines.remove(0).to_vec() } else { Vec::new() };
+        for line in lines.iter().rev() {
+            if let Ok(super::ledger::Entry {
+                line: super::ledger::Line::Segment { segment, replayed_at, lsn, .. },
+                ..
+            }) = serde_json::from_slice(line)
+            {
+                return Ok(Some(Proven { segment, replayed_at, lsn }));
+            }
+        }
+        carry = first;
+        end = start;
+    }
+    Ok(None)
+}
+
 /// The line `follow-status` prints, and whether the follower is ready.
 pub(crate) fn check(dir: &Path, bounds: &Bounds, now: SystemTime) -> (bool, String) {
     match read(dir, now) {
@@ -177,6 +230,8 @@ mod tests {
             ledger_segments: 37,
             last_replayed_at: Some(epoch - 3.0),
             faults,
+            markers: 0,
+            last_marker: None,
         });
         metrics::write(dir.path(), &text).unwrap();
         dir
@@ -235,6 +290,52 @@ mod tests {
         assert!(!ready, "{line}");
         assert!(line.starts_with("not ready: a fault standing: gap (its log names it)"), "{line}");
         assert!(line.ends_with("faults standing: gap, 37 segments in the ledger)"), "{line}");
+    }
+
+    /// The last segment proven, read from the ledger's end past lines of other kinds (a block
+    /// and more of them), a line cut short, and a line that is not the ledger's.
+    #[test]
+    fn the_last_segment_proven_is_read_from_the_ledgers_end() {
+        use super::super::ledger::{Ledger, Line};
+        const SIZE: u64 = 16 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(last_proven(dir.path()).unwrap(), None, "no ledger");
+        let mut ledger = Ledger::open(&dir.path().join(super::super::ledger::NAME), SIZE).unwrap();
+        let start = || Line::Start {
+            at: "2026-11-29T00:00:00Z".into(),
+            backup: "b".into(),
+            system: "42".into(),
+            from: "x".into(),
+        };
+        ledger.start(start()).unwrap();
+        assert_eq!(last_proven(dir.path()).unwrap(), None, "no segment yet");
+        for number in 2..5 {
+            let given = crate::restore::physical::feed::Given {
+                number,
+                name: crate::source::physical::wal::Segment { timeline: 1, number }.name(SIZE),
+                bytes: SIZE,
+                sha256: "a".repeat(64),
+                archived_at: None,
+                restore_points: Vec::new(),
+            };
+            ledger.record(&given, format!("2026-11-29T00:0{number}:00Z"), format!("0/{number}000000")).unwrap();
+        }
+        let proven = Proven {
+            segment: "000000010000000000000004".into(),
+            replayed_at: "2026-11-29T00:04:00Z".into(),
+            lsn: "0/4000000".into(),
+        };
+        assert_eq!(last_proven(dir.path()).unwrap(), Some(proven.clone()));
+        // Starts after it, more than a block of them, then a foreign line and one cut short.
+        for _ in 0..800 {
+            ledger.start(start()).unwrap();
+        }
+        let path = dir.path().join(super::super::ledger::NAME);
+        assert!(std::fs::metadata(&path).unwrap().len() > 2 * TAIL);
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"not json\n{\"seq\":999,\"prev\":\"ab");
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(last_proven(dir.path()).unwrap(), Some(proven));
     }
 
     /// Absence is a failure, not silence: no file, or a file that is not a follower's.

@@ -38,6 +38,9 @@ pub(crate) struct Follow {
     pub gap_after: Option<Duration>,
     /// The claim the archive (and a base backup in a folder) is read from.
     pub archive: Option<ClaimMount>,
+    /// `pgdrill follow --marker-dsn` (its password by `--secret-env PGPASSWORD=...`, the
+    /// source's address let out by `--allow-egress`).
+    pub marker_dsn: Option<String>,
 }
 
 /// The state volume's name, in the claim template and in pgdrill's container.
@@ -163,6 +166,9 @@ fn args(follow: &Follow, folder: &Folder) -> Vec<String> {
     args.extend(["--state", c::STATE_DIR, "--reports", &reports, "--target", c::POD_TARGET].map(str::to_owned));
     if let Some(gap) = follow.gap_after {
         args.extend(["--gap-after".to_owned(), humantime::format_duration(gap).to_string()]);
+    }
+    if let Some(dsn) = &follow.marker_dsn {
+        args.extend(["--marker-dsn".to_owned(), dsn.clone()]);
     }
     args
 }

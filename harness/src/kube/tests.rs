@@ -263,6 +263,7 @@ fn a_follower_is_one_pod_of_a_stateful_set_ready_while_its_proof_lag_is_within_t
         max_lag: std::time::Duration::from_secs(90),
         gap_after: Some(std::time::Duration::from_secs(120)),
         archive: Some(claim_mount("wal-archive:/archive").unwrap()),
+        marker_dsn: Some("host=db.internal dbname=postgres user=pgdrill_marker".into()),
     };
     let plan = Plan { follow: Some(follow.clone()), ..plan() };
     let scenario = followed(dir.path(), "books", "/archive/wal");
@@ -293,7 +294,9 @@ fn a_follower_is_one_pod_of_a_stateful_set_ready_while_its_proof_lag_is_within_t
             "--target",
             "pod",
             "--gap-after",
-            "2m"
+            "2m",
+            "--marker-dsn",
+            "host=db.internal dbname=postgres user=pgdrill_marker"
         ])
     );
     let probe = &drill["readinessProbe"];
@@ -329,6 +332,7 @@ fn a_follower_of_several_scenarios_or_of_an_archive_off_the_claim_is_refused() {
         max_lag: std::time::Duration::from_secs(60),
         gap_after: None,
         archive: claim,
+        marker_dsn: None,
     };
     let plan = Plan { follow: Some(follow), ..plan() };
     let refused = |scenarios: &[Scenario]| render(&plan, scenarios).unwrap_err().to_string();

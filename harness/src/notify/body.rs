@@ -59,9 +59,25 @@ pub(crate) struct FailedCheck {
     pub actual: String,
 }
 
-impl Message {
+/// What a webhook can be told: a drill's outcome ([`Message`]) or a follower's fault
+/// ([`FaultMessage`]).
+pub(crate) trait Notice {
     /// The first line: what happened.
-    pub(crate) fn title(&self) -> String {
+    fn title(&self) -> String;
+    /// The lines after the title.
+    fn lines(&self) -> Vec<String>;
+    /// The structured part, for receivers that are not chat services.
+    fn structured(&self) -> Value;
+    /// Whether it tells of a failure (Teams' colour).
+    fn is_failure(&self) -> bool;
+    /// The whole message as plain text (with code spans).
+    fn text(&self) -> String {
+        std::iter::once(self.title()).chain(self.lines()).collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Notice for Message {
+    fn title(&self) -> String {
         match self.kind {
             Kind::Failure => format!(
                 "pgdrill: the drill of `{}` did not pass (verdict {})",
@@ -75,8 +91,7 @@ impl Message {
         }
     }
 
-    /// The lines after the title.
-    pub(crate) fn lines(&self) -> Vec<String> {
+    fn lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(failure) = &self.failure {
             lines.push(format!("why: `{}`", inert(failure, 300)));
@@ -101,15 +116,13 @@ impl Message {
         lines
     }
 
-    /// The whole message as plain text (with code spans).
-    pub(crate) fn text(&self) -> String {
-        std::iter::once(self.title()).chain(self.lines()).collect::<Vec<_>>().join("\n")
+    fn is_failure(&self) -> bool {
+        self.kind == Kind::Failure
     }
 
-    /// The structured part, for receivers that are not chat services.
     fn structured(&self) -> Value {
         json!({
-            "kind": match self.kind { Kind::Failure => "failure", Kind::Recovery => "recovery", Kind::Pass => "pass" },
+            "kind": kind_word(self.kind),
             "scenario": self.scenario,
             "verdict": self.verdict,
             "failed_checks": self.failed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
@@ -121,8 +134,73 @@ impl Message {
     }
 }
 
+fn kind_word(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Failure => "failure",
+        Kind::Recovery => "recovery",
+        Kind::Pass => "pass",
+    }
+}
+
+/// What a webhook is told about a follower (`pgdrill follow`): a fault found (a failure), a
+/// fault cleared (a recovery), or, with `on = "always"`, that it follows its archive (a pass).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FaultMessage {
+    /// `Failure`: raised; `Recovery`: cleared; `Pass`: the follower follows.
+    pub kind: Kind,
+    pub scenario: String,
+    /// The fault's kind (`gap`, `refused`, ...), none for a pass.
+    pub fault: Option<String>,
+    /// What the follower said of it: the segment, the LSN, the reason.
+    pub text: String,
+    /// How long it stood, once cleared.
+    pub stood: Option<std::time::Duration>,
+    /// The follower's state folder.
+    pub state: String,
+    /// When, RFC 3339.
+    pub at: String,
+}
+
+impl Notice for FaultMessage {
+    fn title(&self) -> String {
+        let scenario = inert(&self.scenario, 80);
+        let fault = inert(self.fault.as_deref().unwrap_or_default(), 20);
+        match (self.kind, self.stood) {
+            (Kind::Failure, _) => format!("pgdrill: the follower of `{scenario}` found a fault: {fault}"),
+            (Kind::Recovery, Some(stood)) => {
+                format!("pgdrill: the follower of `{scenario}`: the {fault} fault cleared after {} s", stood.as_secs())
+            }
+            (Kind::Recovery, None) => format!("pgdrill: the follower of `{scenario}`: the {fault} fault cleared"),
+            (Kind::Pass, _) => format!("pgdrill: the follower of `{scenario}` follows its archive"),
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let what = if self.kind == Kind::Recovery { "was" } else { "says" };
+        vec![format!("{what}: `{}`", inert(&self.text, 600)), format!("state: {}, at {}", self.state, self.at)]
+    }
+
+    fn structured(&self) -> Value {
+        json!({
+            "kind": kind_word(self.kind),
+            "scenario": self.scenario,
+            "follower": {
+                "fault": self.fault,
+                "message": self.text,
+                "cleared_after_seconds": self.stood.map(|s| s.as_secs()),
+                "state": self.state,
+                "at": self.at,
+            },
+        })
+    }
+
+    fn is_failure(&self) -> bool {
+        self.kind == Kind::Failure
+    }
+}
+
 /// The JSON body for `format`.
-pub(crate) fn body(format: Format, message: &Message) -> Value {
+pub(crate) fn body(format: Format, message: &dyn Notice) -> Value {
     let text = message.text();
     match format {
         Format::Generic => json!({
@@ -133,7 +211,7 @@ pub(crate) fn body(format: Format, message: &Message) -> Value {
         Format::Slack => json!({ "text": text }),
         Format::Discord => json!({ "content": cut(&text, DISCORD_MAX), "allowed_mentions": { "parse": [] } }),
         Format::Teams => {
-            let color = if message.kind == Kind::Failure { "Attention" } else { "Good" };
+            let color = if message.is_failure() { "Attention" } else { "Good" };
             let mut blocks = vec![
                 json!({ "type": "TextBlock", "text": message.title(), "weight": "Bolder", "color": color, "wrap": true }),
             ];
@@ -279,5 +357,28 @@ mod tests {
         assert!(card["body"][0]["text"].as_str().unwrap().contains("passed again"));
         let texts: Vec<&str> = card["body"].as_array().unwrap().iter().map(|b| b["text"].as_str().unwrap()).collect();
         assert!(texts.iter().any(|t| t.starts_with("report: /srv/reports/")), "{texts:?}");
+    }
+
+    /// A follower's fault names the archive's files: in a code span, inert, on one line.
+    #[test]
+    fn a_followers_fault_is_told_with_its_kind_and_text_inert() {
+        let message = FaultMessage {
+            kind: Kind::Failure,
+            scenario: "books".into(),
+            fault: Some("refused".into()),
+            text: "refused: `x` <!channel> @everyone\nsecond line".into(),
+            stood: None,
+            state: "/var/lib/pgdrill/follow/books".into(),
+            at: "2026-11-30T00:24:41Z".into(),
+        };
+        let body = body(Format::Generic, &message);
+        let text = body["text"].as_str().unwrap();
+        assert_eq!(
+            text,
+            "pgdrill: the follower of `books` found a fault: refused\nsays: `refused: 'x' ‹!channel› @\u{200b}everyone second line`\nstate: /var/lib/pgdrill/follow/books, at 2026-11-30T00:24:41Z"
+        );
+        assert_eq!(body["pgdrill"]["follower"]["fault"], "refused");
+        let teams = super::body(Format::Teams, &message);
+        assert_eq!(teams["attachments"][0]["content"]["body"][0]["color"], "Attention");
     }
 }

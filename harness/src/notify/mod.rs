@@ -16,7 +16,11 @@
 //! only, never written in a scenario; it is masked wherever it could show (see [`send`]). A
 //! notification that cannot be sent is a warning: it never changes the drill's verdict.
 //!
-//! A leaf: it knows nothing of drills or reports; the command line hands it a [`Message`].
+//! A follower (`pgdrill follow`) tells the same webhook of its faults: each when it is found (a
+//! failure) and when it clears (a recovery), as a [`FaultMessage`].
+//!
+//! A leaf: it knows nothing of drills, reports or followers; the command line hands it a
+//! [`Message`], a follower a [`FaultMessage`].
 
 mod body;
 mod send;
@@ -26,7 +30,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-pub(crate) use body::{FailedCheck, Message, body};
+pub(crate) use body::{FailedCheck, FaultMessage, Message, body};
 pub(crate) use send::send;
 
 use crate::field::{FieldError, Spanned, normalize};
@@ -49,7 +53,9 @@ pub(crate) struct RawNotify {
     #[schemars(skip)]
     pub url: Option<Spanned<toml::Value>>,
     /// When to send: `"failure"` (the default: a drill that did not pass, and the first pass
-    /// after one, a recovery) or `"always"` (after every drill).
+    /// after one, a recovery) or `"always"` (after every drill). A follower (`pgdrill follow`)
+    /// tells each fault when it is found and when it clears, either way, and with `"always"`
+    /// also when it starts following.
     #[schemars(extend("enum" = ["failure", "always"]))]
     pub on: Option<Spanned<String>>,
     /// The body's shape: `"generic"` (the default: `text` for Slack, Mattermost and Teams

@@ -7,12 +7,15 @@
 //! named.
 //!
 //! The follower follows a folder the test uploads to, segment by segment, as an archiver would:
-//! the source's own archive is where the segments come from.
+//! the source's own archive is where the segments come from. Its scenario's `[notify]` is a
+//! webhook on 127.0.0.1: nothing is told while nothing is wrong, and each fault is told once
+//! when it is found and once when it clears, never at each look; its token shows nowhere.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::notify::{Received, Webhook};
 use crate::pgbackrest::{PgBackRestSource, STANZA, copy_repo};
 use crate::physical::{PhysicalSource, copy_folder};
 use crate::signed::{IDENTITY, NAMESPACE, keygen};
@@ -27,13 +30,21 @@ struct Follower {
 }
 
 impl Follower {
-    fn start(scratch: &Scratch, scenario: &Path, state: &Path, name: &str) -> Follower {
+    /// `pgdrill follow`, its scenario's webhook at `hook`.
+    fn start(scratch: &Scratch, scenario: &Path, state: &Path, name: &str, hook: &str) -> Follower {
+        Follower::start_with(scratch, scenario, state, name, hook, &[])
+    }
+
+    /// [`Follower::start`] with more arguments.
+    fn start_with(scratch: &Scratch, scenario: &Path, state: &Path, name: &str, hook: &str, more: &[&str]) -> Follower {
         let mut command = Command::new(pgdrill_bin());
         command
             .arg("follow")
             .arg(scenario)
             .args(["--receipt-every", "2s", "--signing-key"])
-            .arg(scratch.path("signer"));
+            .arg(scratch.path("signer"))
+            .env("PGDRILL_TEST_FOLLOW_WEBHOOK", hook)
+            .args(more);
         Follower::spawn(scratch, command, state, name)
     }
 
@@ -127,6 +138,44 @@ fn switch(server: &SourceServer) -> String {
     closed.lines().last().unwrap().trim().to_owned()
 }
 
+/// The messages the webhook received, once it has `count` since the last call, waited for
+/// (sent from a task of their own), and what each said: `(kind, fault, text)`.
+fn told(webhook: &Webhook, count: usize, follower: &Follower) -> Vec<(String, String, String)> {
+    let mut received: Vec<Received> = Vec::new();
+    wait(
+        &format!("{count} messages to the webhook"),
+        Duration::from_secs(30),
+        || {
+            received.extend(webhook.take());
+            received.len() >= count
+        },
+        || follower.said(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    received.extend(webhook.take());
+    received
+        .iter()
+        .map(|r| {
+            let p = &r.body["pgdrill"];
+            let text = r.body["text"].as_str().unwrap_or_default().to_owned();
+            (
+                p["kind"].as_str().unwrap_or_default().to_owned(),
+                p["follower"]["fault"].as_str().unwrap_or_default().to_owned(),
+                text,
+            )
+        })
+        .collect()
+}
+
+/// Uploads the segments the source archived and `followed` does not hold yet, in order.
+fn upload_new(source: &PhysicalSource, followed: &Path) {
+    for segment in crate::physical::wal_segments(&source.archive()) {
+        if !followed.join(&segment).exists() {
+            upload(source, followed, &segment);
+        }
+    }
+}
+
 fn upload(source: &PhysicalSource, followed: &Path, segment: &str) {
     let partial = followed.join(format!(".{segment}.partial"));
     std::fs::copy(source.archive().join(segment), &partial).unwrap();
@@ -143,7 +192,8 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
         &format!(
             "name = \"books-follow\"\n[source]\npath = \"{}\"\nwal_archive = \"{}\"\n\n[target]\ndatabase = \"books\"\n\n\
              [[checks.sql]]\nname = \"the rows written while followed\"\n\
-             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'followed'\"\nexpect = 3\n",
+             query = \"SELECT count(*) FROM public.ledger WHERE batch = 'followed'\"\nexpect = 3\n\n\
+             [notify]\nurl_env = \"PGDRILL_TEST_FOLLOW_WEBHOOK\"\n",
             source.backup().display(),
             followed.display()
         ),
@@ -161,7 +211,10 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert!(said.contains("cannot read the signing key `/nonexistent/key` (--signing-key)"), "{said}");
     assert!(said.contains("the follower does not start"), "{said}");
     let (_, public, _) = keygen(scratch.dir.path(), "signer", "");
-    let first = Follower::start(&scratch, &scenario, &state, "first");
+    let webhook = Webhook::start();
+    let token = format!("T0KEN{}", "5e1f0a77".repeat(4));
+    let hook = format!("http://127.0.0.1:{}/hooks/{token}", webhook.port);
+    let first = Follower::start(&scratch, &scenario, &state, "first", &hook);
     let one = advance(&source);
     upload(&source, &followed, &one);
     first.wait_said(&format!("replayed {one}"));
@@ -171,7 +224,7 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     first.child.wait().unwrap();
     let two = advance(&source);
     upload(&source, &followed, &two);
-    let second = Follower::start(&scratch, &scenario, &state, "second");
+    let second = Follower::start(&scratch, &scenario, &state, "second", &hook);
     second.wait_said(&format!("replayed {two}"));
     let recorded = ledger_segments(&state);
     let mut unique = recorded.clone();
@@ -180,6 +233,8 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert!(recorded.ends_with(&[one.clone(), two.clone()]), "{recorded:?}");
     // The restarted follower replayed the first run's segments again, each as recorded.
     assert!(!second.said().contains(&format!("replayed {one}")), "{}", second.said());
+    // Nothing wrong, nothing told (`on = "failure"`).
+    assert!(webhook.take().is_empty(), "told while nothing was wrong:\n{}", second.said());
 
     // A segment lost in the upload: the next one's arrival makes it a gap, named.
     let (three, four) = (advance(&source), advance(&source));
@@ -187,6 +242,14 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     second.wait_said(&format!("FAULT gap: segment {three} is not in the archive"));
     let prom = std::fs::read_to_string(state.join("follow.prom")).unwrap();
     assert!(prom.contains("pgdrill_follow_fault{scenario=\"books-follow\",kind=\"gap\"} 1"), "{prom}");
+    // Told once, naming the segment, though the follower looks again each second.
+    std::thread::sleep(Duration::from_secs(3));
+    let gap = told(&webhook, 1, &second);
+    assert_eq!(gap.len(), 1, "{gap:?}");
+    let (kind, fault, text) = &gap[0];
+    assert_eq!((kind.as_str(), fault.as_str()), ("failure", "gap"), "{text}");
+    assert!(text.starts_with("pgdrill: the follower of `books-follow` found a fault: gap\n"), "{text}");
+    assert!(text.contains(&format!("gap: segment {three} is not in the archive")), "{text}");
     // Uploaded under the wrong name: refused by what its header holds; never replayed past.
     std::fs::copy(followed.join(&four), followed.join(&three)).unwrap();
     second.wait_said(&format!("FAULT refused: the WAL archive's segment {three} holds the WAL of segment {four}"));
@@ -197,7 +260,13 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     upload(&source, &followed, &three);
     second.wait_said(&format!("replayed {four}"));
     assert!(second.said().contains("cleared after"), "{}", second.said());
-    assert!(ledger_segments(&state).ends_with(&[two, three, four]));
+    assert!(ledger_segments(&state).ends_with(&[two, three, four.clone()]));
+    // The refused segment found, then each fault cleared: one message each, in order.
+    let mended = told(&webhook, 3, &second);
+    let mut kinds: Vec<(&str, &str)> = mended.iter().map(|(k, f, _)| (k.as_str(), f.as_str())).collect();
+    kinds.sort();
+    assert_eq!(kinds, [("failure", "refused"), ("recovery", "gap"), ("recovery", "refused")], "{mended:?}");
+    assert!(mended.iter().any(|(_, _, text)| text.contains("the gap fault cleared after")), "{mended:?}");
 
     // A drill of now, asked for by SIGUSR1: a copy of the follower at a paused point, promoted
     // and checked, with a report naming the point. Of the four rows written while followed, the
@@ -222,18 +291,93 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let record: serde_json::Value = serde_json::from_str(&of_now).unwrap();
     assert_eq!(record["verdict"], "pass", "{of_now}");
     assert!(record["backup"]["location"].as_str().unwrap().ends_with(&format!("copied at {copied}")), "{of_now}");
+    // The fleet view shows the follower beside the drill of now: proving, its lag, its last
+    // segment proven.
+    let fleet = fleet_status(&scratch, &[&state], &[]);
+    let database = &fleet["databases"][0];
+    assert_eq!((&database["name"], &database["last_drill"]["verdict"]), (&"books-follow".into(), &"pass".into()));
+    let follower = &database["followers"][0];
+    assert_eq!(follower["status"], "proving", "{follower}");
+    assert!(follower["proof_lag_seconds"].as_f64().is_some_and(|lag| lag < 120.0), "{follower}");
+    assert_eq!(follower["last_segment"]["segment"], four.as_str(), "{follower}");
 
     // Stopped by a signal with no fault standing: the follower's report, and exit 0.
     let mut second = second;
     assert_eq!(stop(&mut second), Some(0), "{}", second.said());
     assert!(second.said().contains("followed the archive:"), "{}", second.said());
+    // Stopped, its follow.prom ages: not following, its lag unknown; a state folder where no
+    // follower ever wrote is not following either, never fine.
+    std::thread::sleep(Duration::from_secs(2));
+    let never = scratch.path("never-started");
+    std::fs::create_dir_all(&never).unwrap();
+    let fleet = fleet_status(&scratch, &[&state, &never], &["--follow-max-age", "1s"]);
+    let follower = &fleet["databases"][0]["followers"][0];
+    assert_eq!(
+        (&follower["status"], &follower["proof_lag_seconds"]),
+        (&"not following".into(), &serde_json::Value::Null)
+    );
+    assert!(follower["says"].as_str().unwrap().starts_with("its last look at the archive is "), "{follower}");
+    let never = &fleet["databases"][1];
+    assert_eq!((&never["name"], &never["followers"][0]["status"]), (&"never-started".into(), &"not following".into()));
+    assert!(never["followers"][0]["says"].as_str().unwrap().starts_with("no follow.prom in `"), "{never}");
+    assert_eq!((&fleet["counts"]["followers"], &fleet["counts"]["followers_proving"]), (&2.into(), &0.into()));
     let allowed = scratch.write("allowed_signers", format!("{IDENTITY} namespaces=\"{NAMESPACE}\" {public}\n"));
     let receipts = verify_receipts(&state, &allowed, true);
     assert!(receipts.contains("ok: receipt-000001-"), "{receipts}");
 
+    // A marker the follower writes on the source (a restore point, then a WAL switch): while
+    // its segment is not uploaded it is late, a fault; uploaded, it is confirmed from the WAL
+    // replayed, recorded in the ledger with its latency, and the fault clears.
+    let dsn = source.dsn();
+    let marking = ["--marker-dsn", &dsn, "--marker-every", "1h", "--marker-after", "3s"];
+    let third = Follower::start_with(&scratch, &scenario, &state, "third", &hook, &marking);
+    third.wait_said("FAULT marker: `pgdrill-marker-");
+    let said = third.said();
+    let marker = said.split("marker `").nth(1).and_then(|s| s.split('`').next()).unwrap().to_owned();
+    assert!(said.contains(&format!("marker `{marker}` written on the source at")), "{said}");
+    // The segments through the marker's, and one more, archived by the source: uploaded.
+    advance(&source);
+    upload_new(&source, &followed);
+    third.wait_said(&format!("marker `{marker}` replayed at"));
+    third.wait_said("cleared after");
+    let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+    assert!(ledger.contains(&format!("\"kind\":\"marker\",\"name\":\"{marker}\"")), "{ledger}");
+
+    // A new timeline: the source started again as a restore of its own archive (archive
+    // recovery to the archive's end, then promoted) archives timeline 2's history and
+    // segments; the follower goes on along it from where timeline 1 was left, and records it.
+    let last_of_one = advance(&source);
+    upload_new(&source, &followed);
+    third.wait_said(&format!("replayed {last_of_one}"));
+    source.exec(&[
+        "sh",
+        "-c",
+        "echo \"restore_command = 'cp /archive/%f %p'\" >> \"$PGDATA/postgresql.auto.conf\" && touch \"$PGDATA/recovery.signal\"",
+    ]);
+    let restart = Command::new("docker").args(["restart", &source.server.name]).output().unwrap();
+    assert!(restart.status.success(), "{}", String::from_utf8_lossy(&restart.stderr));
+    wait(
+        "the source promoted on timeline 2",
+        Duration::from_secs(60),
+        || source.psql("SELECT pg_is_in_recovery()").is_ok_and(|r| r.trim() == "f"),
+        String::new,
+    );
+    let on_two = advance(&source);
+    assert!(on_two.starts_with("00000002"), "{on_two}");
+    upload(&source, &followed, "00000002.history");
+    upload_new(&source, &followed);
+    third.wait_said("following timeline 2 from");
+    third.wait_said(&format!("replayed {on_two}"));
+    let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+    assert!(ledger.contains("\"kind\":\"timeline\",\"timeline\":2"), "{ledger}");
+    // The late marker was told when found and when it cleared.
+    let marked = told(&webhook, 2, &third);
+    for kind in ["failure", "recovery"] {
+        assert!(marked.iter().any(|(k, f, _)| k == kind && f == "marker"), "{marked:?}");
+    }
+
     // A segment damaged after its header (its first record fails its checksum): replay cannot
     // go into it, and the follower says where, records nothing of it, and fails when stopped.
-    let third = Follower::start(&scratch, &scenario, &state, "third");
     let five = advance(&source);
     let mut bytes = std::fs::read(source.archive().join(&five)).unwrap();
     for byte in &mut bytes[60..120] {
@@ -242,10 +386,30 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     std::fs::write(followed.join(&five), bytes).unwrap();
     third.wait_said("FAULT unreadable: replay stopped at");
     assert!(third.said().contains(&format!("in segment {five}")), "{}", third.said());
+    let unreadable = told(&webhook, 1, &third);
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert!(unreadable[0].2.contains(&format!("in segment {five}")), "{unreadable:?}");
     let mut third = third;
     assert_eq!(stop(&mut third), Some(1), "{}", third.said());
     assert!(third.said().contains("the follower stopped with a fault standing: unreadable"), "{}", third.said());
     assert!(!ledger_segments(&state).contains(&five));
+    // The receipt written as it stopped covers the marker, with its latency.
+    let receipts: Vec<String> = std::fs::read_dir(state.join("receipts"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter(|text| text.contains(&marker))
+        .collect();
+    assert!(receipts.iter().any(|r| r.contains("latency_seconds")), "no receipt names {marker}");
+    for (said, name) in [(first.said(), "first"), (second.said(), "second"), (third.said(), "third")] {
+        assert!(!said.contains(&token), "the webhook's token in the {name} follower's output");
+    }
+    for file in crate::util::files_under(scratch.dir.path()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+        assert!(!text.contains(&token), "the webhook's token is in {}", file.display());
+    }
+    assert!(
+        third.said().contains(&format!("notified: http://127.0.0.1:{}/… (the unreadable fault found)", webhook.port))
+    );
 
     // A ledger line edited after its receipt: named, with the receipt that covers it.
     let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
@@ -254,6 +418,21 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let caught = verify_receipts(&state, &allowed, false);
     assert!(caught.contains("were changed after receipt-000001-"), "{caught}");
     assert!(caught.contains("the chain breaks at line 3: it does not carry the sha256 of line 2"), "{caught}");
+}
+
+/// `pgdrill report fleet` of the test's reports and the followers' `states`, with `args`: its
+/// `fleet-status.json`.
+fn fleet_status(scratch: &Scratch, states: &[&Path], args: &[&str]) -> serde_json::Value {
+    let out = scratch.path("fleet");
+    let mut command = Command::new(pgdrill_bin());
+    command.args(["report", "fleet"]).arg(scratch.path("reports")).arg("--out").arg(&out).args(args);
+    for state in states {
+        command.arg("--follow-state").arg(state);
+    }
+    let made = command.output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&made.stdout), String::from_utf8_lossy(&made.stderr));
+    assert!(made.status.success(), "{said}");
+    serde_json::from_slice(&std::fs::read(out.join("fleet-status.json")).unwrap()).unwrap()
 }
 
 /// `pgdrill verify` of the follower's receipts against `allowed` (passing or not, as `passes`

@@ -16,19 +16,20 @@ use crate::util::{Drill, Scratch, files_under};
 
 /// One request the webhook received: its request line and its body.
 #[derive(Debug, Clone)]
-struct Received {
-    line: String,
-    body: Value,
+pub(crate) struct Received {
+    pub(crate) line: String,
+    pub(crate) body: Value,
 }
 
-/// A webhook on 127.0.0.1 that answers `200 ok` to every request and keeps them.
-struct Webhook {
-    port: u16,
+/// A webhook on 127.0.0.1 that answers `200 ok` to every request and keeps them (the follower's
+/// test, `follow.rs`, listens with it too).
+pub(crate) struct Webhook {
+    pub(crate) port: u16,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Webhook {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().expect("its address").port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -44,7 +45,7 @@ impl Webhook {
     }
 
     /// What was received since the last call.
-    fn take(&self) -> Vec<Received> {
+    pub(crate) fn take(&self) -> Vec<Received> {
         std::mem::take(&mut *self.received.lock().unwrap())
     }
 }

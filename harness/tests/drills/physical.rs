@@ -34,6 +34,11 @@ impl PhysicalSource {
         self.server.dir.path().join("archive")
     }
 
+    /// A connection string to the source's database `books` from this machine, as its superuser.
+    pub(crate) fn dsn(&self) -> String {
+        format!("host={} dbname=books user=postgres", self.server.dir.path().join("sockets").display())
+    }
+
     /// The backup in plain format, taken right after the tar one.
     pub(crate) fn plain(&self) -> PathBuf {
         self.server.dir.path().join("plain")
@@ -96,7 +101,7 @@ impl PhysicalSource {
     }
 }
 
-fn wal_segments(archive: &Path) -> Vec<String> {
+pub(crate) fn wal_segments(archive: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(archive)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -107,7 +107,8 @@ impl SourceServer {
 
     /// A server pg_basebackup backs up: the image's client authentication has no replication
     /// line, so the source, as a real one, lets pg_basebackup in (on its socket only: it has no
-    /// network); `archive/` takes every segment, as `archive_command` copies them; `folders`
+    /// network, and `sockets/` holds its socket for this machine); `archive/` takes every
+    /// segment, as `archive_command` copies them; `folders`
     /// (besides `archive`) are where the backups go.
     pub(crate) fn for_basebackup(kind: &str, image: &str, folders: &[&str]) -> Self {
         Self::for_basebackup_with(kind, image, folders, &[])
@@ -120,9 +121,13 @@ impl SourceServer {
             text: "local all all trust\nlocal replication all trust\n",
             inside: "/etc/pgdrill-test-hba.conf",
         };
-        let writable: Vec<&str> = folders.iter().copied().chain(["archive"]).collect();
-        let common =
-            ["hba_file=/etc/pgdrill-test-hba.conf", "archive_command=test ! -f /archive/%f && cp %p /archive/%f"];
+        let writable: Vec<&str> = folders.iter().copied().chain(["archive", "sockets"]).collect();
+        // A socket in `sockets/` too: a program on this machine connects to the source there.
+        let common = [
+            "hba_file=/etc/pgdrill-test-hba.conf",
+            "archive_command=test ! -f /archive/%f && cp %p /archive/%f",
+            "unix_socket_directories=/var/run/postgresql,/sockets",
+        ];
         let all: Vec<&str> = common.iter().chain(settings).copied().collect();
         Self::start(kind, image, &writable, &[hba], &all)
     }

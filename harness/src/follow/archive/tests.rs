@@ -13,7 +13,7 @@ fn archive(names: &[&str]) -> tempfile::TempDir {
 }
 
 fn at(planned: u64, replayed: Option<u64>) -> Position {
-    Position { timeline: 1, segment_size: SIZE, planned, replayed, first: 2 }
+    Position { path: TimelinePath::only(1), segment_size: SIZE, planned, replayed, first: 2 }
 }
 
 async fn look(source: Source, at: &Position) -> Look {
@@ -106,7 +106,8 @@ async fn a_pgbackrest_archive_is_listed_with_each_segments_sha1_from_the_log_of_
         std::fs::write(dir.path().join(log).join(format!("{segment}-{sha1}.gz")), b"x").unwrap();
     }
     std::fs::write(dir.path().join("00000002.history"), b"1\t0/0\tno reason\n").unwrap();
-    let position = Position { timeline: 1, segment_size: SIZE, planned: 0x100, replayed: Some(0x100), first: 2 };
+    let position =
+        Position { path: TimelinePath::only(1), segment_size: SIZE, planned: 0x100, replayed: Some(0x100), first: 2 };
     let look = look(Source::PgBackRest(dir.path().to_owned()), &position).await;
     let next: Vec<(&str, Option<&str>)> = look.next.iter().map(|a| (a.name.as_str(), a.sha1.as_deref())).collect();
     assert_eq!(next, [("000000010000000100000001", Some(sha1))]);

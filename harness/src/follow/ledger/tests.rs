@@ -9,6 +9,7 @@ fn given(number: u64, digest: &str) -> Given {
         bytes: SIZE,
         sha256: digest.repeat(64 / digest.len()),
         archived_at: Some(std::time::SystemTime::UNIX_EPOCH),
+        restore_points: Vec::new(),
     }
 }
 

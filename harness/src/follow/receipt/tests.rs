@@ -17,6 +17,7 @@ fn given(number: u64) -> Given {
         bytes: SIZE,
         sha256: format!("{number:064x}"),
         archived_at: Some(SystemTime::UNIX_EPOCH),
+        restore_points: Vec::new(),
     }
 }
 

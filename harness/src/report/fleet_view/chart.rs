@@ -71,6 +71,7 @@ mod tests {
             rule: AgeRule::None,
             age: None,
             gaps: vec![],
+            followers: vec![],
         };
         let svg = recovery(&subject).expect("a chart");
         assert!(svg.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 230" role"#), "{svg}");

@@ -5,6 +5,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
+use super::follower::{self, Follower, Standing};
 use super::matrix;
 use super::state::span;
 use super::{Drill, Fleet, State, Subject, chart};
@@ -106,6 +107,12 @@ fn header(fleet: &Fleet) -> Markup {
                     div class={ "tile " (class) } { b { (count) } (state.as_str()) }
                 }
                 @if fleet.inventory.is_some() { div { b { (fleet.gaps().len()) } "gaps" } }
+                @if let Some(bounds) = &fleet.follow {
+                    @let followers: Vec<&Follower> = fleet.subjects.iter().flat_map(|s| &s.followers).collect();
+                    @let proving = followers.iter().filter(|f| f.judge(bounds).0 == Standing::Proving).count();
+                    @let class = if proving == followers.len() { "fresh" } else { "failing" };
+                    div class={ "tile " (class) } { b { (proving) " of " (followers.len()) } "followers proving" }
+                }
             } "\n"
         } "\n"
     }
@@ -181,11 +188,77 @@ fn overview(fleet: &Fleet) -> Markup {
                         td { (verdict(d)) } td { (evidence(&d.evidence)) } td { (failing_list(d)) }
                     },
                 }
+                @if let Some(bounds) = &fleet.follow { td { (follower_cell(s, bounds)) } }
             } "\n"
         }
     };
     let heads = ["Database", "State", "Last drill", "Verdict", "Evidence", "Failing checks"];
-    html! { h2 { "Databases" } "\n" (table("overview", &[16, 16, 21, 10, 17, 20], heads, rows)) }
+    match fleet.follow {
+        None => html! { h2 { "Databases" } "\n" (table("overview", &[16, 16, 21, 10, 17, 20], heads, rows)) },
+        Some(_) => {
+            let heads = heads.into_iter().chain(["Proof lag"]);
+            html! { h2 { "Databases" } "\n" (table("overview", &[14, 14, 17, 9, 15, 15, 16], heads, rows)) }
+        }
+    }
+}
+
+/// A follower's standing as a badge: green only when it proves its archive now.
+fn standing_badge(standing: Standing) -> Markup {
+    let class = match standing {
+        Standing::Proving => "fresh",
+        Standing::Behind => "stale",
+        Standing::Faulted | Standing::NotFollowing => "failing",
+    };
+    html! { span class={ "badge " (class) } { (standing.as_str()) } }
+}
+
+/// The overview's cell of a database's followers: each one's standing and proof lag.
+fn follower_cell(s: &Subject, bounds: &follower::Bounds) -> Markup {
+    html! {
+        @if s.followers.is_empty() { span.muted { "not followed" } }
+        @for f in &s.followers {
+            @let (standing, says) = f.judge(bounds);
+            div {
+                (standing_badge(standing))
+                @match f.proof_lag(bounds) {
+                    Some(lag) => { " " b { (follower::seconds(lag)) } },
+                    None => { " " span.bad { "unknown" } },
+                }
+                span.state-note { (says) }
+            }
+        }
+    }
+}
+
+/// A database's followers, in its section.
+fn followers(s: &Subject, bounds: &follower::Bounds) -> Markup {
+    html! {
+        @for f in &s.followers {
+            @let (standing, says) = f.judge(bounds);
+            @let said = f.said.as_ref().ok();
+            dt { "Follower" } dd { (standing_badge(standing)) " " (says) span.path { (f.state) } } "\n"
+            dt { "Proof lag" }
+            dd { @match f.proof_lag(bounds) { Some(lag) => (follower::seconds(lag)), None => span.bad { "unknown" } } } "\n"
+            dt { "Last look" }
+            dd {
+                @match said {
+                    Some(said) => { (follower::seconds(said.look_age)) " ago" },
+                    None => span.bad { (prose(f.said.as_ref().err().map_or("", String::as_str))) },
+                }
+            } "\n"
+            dt { "Last proven" }
+            dd {
+                @match &f.last {
+                    Some((segment, at, lsn)) => { code { (segment) } ", replayed " (at) " (LSN " (lsn) ")" },
+                    None => span.muted { "no segment in its ledger" },
+                }
+                @if let Some(said) = said { " · " (said.ledger_segments) " segments in its ledger" }
+            } "\n"
+            @if let Some(said) = said.filter(|s| !s.faults.is_empty()) {
+                dt { "Faults" } dd.bad { (said.faults.join(", ")) } "\n"
+            }
+        }
+    }
 }
 
 fn failing_list(drill: &Drill) -> Markup {
@@ -250,6 +323,7 @@ fn database(fleet: &Fleet, s: &Subject) -> Markup {
                     dt { "Evidence" }
                     dd { (evidence(&last.evidence)) br; span.muted { (prose(&last.evidence.describe())) } } "\n"
                 }
+                @if let Some(bounds) = &fleet.follow { (followers(s, bounds)) }
             } "\n"
             @if fleet.inventory.is_some() && s.listed.is_some() {
                 @for gap in &s.gaps { p.bad { "Gap: " (prose(&gap.describe())) } "\n" }

@@ -2,9 +2,12 @@
 //! were found, and each database an inventory lists) with its last drill, its state (never
 //! verified, fresh, stale) and its gaps, as one static page (`fleet.html`), a machine-readable
 //! status (`fleet-status.json`) and, for the gate, what is missing (`gaps.md`, `gaps.json`).
-//! The drills are found and their evidence judged as `report merge` does (`super::fleet`).
+//! The drills are found and their evidence judged as `report merge` does (`super::fleet`). With
+//! `--follow-state`, each followed database shows its follower's proof lag beside its last drill
+//! (`follower`).
 
 mod chart;
+pub(crate) mod follower;
 mod html;
 pub(crate) mod inventory;
 mod matrix;
@@ -22,6 +25,7 @@ use super::controls::{self, Coverage};
 use super::fleet::{self, Evidence, Found, Input, MergeError, Standing};
 use crate::allowed_signers::AllowedSigners;
 use crate::outcome::{DrillVerdict, Verdict};
+pub(crate) use follower::{Bounds, Follower};
 pub(crate) use inventory::{By, Inventory, Wanted};
 pub(crate) use state::{AgeRule, Gap, State};
 
@@ -37,6 +41,8 @@ pub(crate) struct FleetOptions<'a> {
     /// `--unsigned-ok`: without allowed signers, evidence no one vouches for is no gap.
     pub unsigned_ok: bool,
     pub now: OffsetDateTime,
+    /// `--follow-state`: the followers read, and what they are held to (none: not asked).
+    pub follow: Option<(Vec<Follower>, Bounds)>,
 }
 
 /// One drill of a database, as the page shows it.
@@ -111,6 +117,8 @@ pub(crate) struct Subject {
     /// How long ago its last passing drill started.
     pub age: Option<Duration>,
     pub gaps: Vec<Gap>,
+    /// The followers of its archive (`--follow-state`).
+    pub followers: Vec<Follower>,
 }
 
 impl Subject {
@@ -133,6 +141,8 @@ pub(crate) struct Fleet {
     pub allowed_signers: Option<PathBuf>,
     pub inventory: Option<PathBuf>,
     pub unsigned_ok: bool,
+    /// What followers are held to, when `--follow-state` was given.
+    pub follow: Option<Bounds>,
 }
 
 impl Fleet {
@@ -148,10 +158,11 @@ impl Fleet {
 }
 
 /// Reads the fleet under `inputs`. With an inventory, an input with no drill at all is no
-/// error (every database the inventory lists is then a gap).
+/// error (every database the inventory lists is then a gap); nor with followers (each is shown).
 pub(crate) fn read(inputs: &[Input], options: &FleetOptions<'_>) -> Result<Fleet, MergeError> {
+    let followers = options.follow.as_ref().is_some_and(|(followers, _)| !followers.is_empty());
     let found = match fleet::find_all(inputs) {
-        Err(MergeError::Nothing(_)) if options.inventory.is_some() => Vec::new(),
+        Err(MergeError::Nothing(_)) if options.inventory.is_some() || followers => Vec::new(),
         other => other?,
     };
     // An incomplete folder beside a complete drill of its scenario is set aside, as merges do.
@@ -183,6 +194,17 @@ pub(crate) fn read(inputs: &[Input], options: &FleetOptions<'_>) -> Result<Fleet
         let mine: Vec<usize> = (0..drills.len()).filter(|&d| !taken[d] && drills[d].0.scenario == scenario).collect();
         subjects.push(subject(scenario, None, &drills, &mine, None, options));
     }
+    for follower in options.follow.iter().flat_map(|(followers, _)| followers) {
+        let at = subjects.iter().enumerate().position(|(i, s)| followed(s, listed_scenario(options, i), follower));
+        match at {
+            Some(i) => subjects[i].followers.push(follower.clone()),
+            None => {
+                let mut followed = subject(&follower.scenario, None, &drills, &[], None, options);
+                followed.followers.push(follower.clone());
+                subjects.push(followed);
+            }
+        }
+    }
     Ok(Fleet {
         subjects,
         inputs: inputs.iter().map(|i| i.shown.clone()).collect(),
@@ -191,7 +213,26 @@ pub(crate) fn read(inputs: &[Input], options: &FleetOptions<'_>) -> Result<Fleet
         allowed_signers: options.allowed_signers.map(|(_, p)| p.to_owned()),
         inventory: options.inventory.as_ref().map(|(i, _)| i.path.clone()),
         unsigned_ok: options.unsigned_ok,
+        follow: options.follow.as_ref().map(|(_, bounds)| *bounds),
     })
+}
+
+/// The scenario the inventory's entry `i` names, when it names one (the inventory's databases
+/// are the first subjects, in its order).
+fn listed_scenario<'a>(options: &'a FleetOptions<'_>, i: usize) -> Option<&'a str> {
+    let (inventory, names) = options.inventory.as_ref()?;
+    match &inventory.databases.get(i)?.by {
+        By::Scenario(name) => Some(name),
+        By::ScenarioFile(_) => names.get(i)?.as_deref(),
+        By::Backup(_) => None,
+    }
+}
+
+/// Whether `follower` follows the database `s`: the scenario its `follow.prom` names is the
+/// database's, one of its drills', or the one its inventory entry names (`listed`).
+fn followed(s: &Subject, listed: Option<&str>, follower: &Follower) -> bool {
+    let scenario = follower.scenario.as_str();
+    s.name == scenario || listed == Some(scenario) || s.drills.iter().any(|d| d.scenario == scenario)
 }
 
 /// Whether the drill `found` is of the inventory's entry `wanted` (`resolved`: its scenario
@@ -228,6 +269,7 @@ fn subject(
         rule: judged.rule,
         age: judged.age,
         gaps: judged.gaps,
+        followers: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::follower::{Bounds, Follower, Said};
 use super::{Drill, Fleet, FleetOptions, Subject, state};
 use crate::allowed_signers::AllowedSigners;
 use crate::report::controls::{Content, Coverage};
@@ -56,6 +57,17 @@ fn subject(name: &str, drills: Vec<Drill>, max_age: Option<Duration>, options: &
         rule: judged.rule,
         age: judged.age,
         gaps: judged.gaps,
+        followers: vec![],
+    }
+}
+
+/// A follower of `scenario` that looked `age` seconds ago, its proof lag `lag`.
+fn follower(scenario: &str, age: f64, lag: f64) -> Follower {
+    Follower {
+        state: format!("/var/lib/pgdrill/follow/{scenario}"),
+        scenario: scenario.into(),
+        said: Ok(Said { proof_lag: lag, look_age: age, faults: vec![], ledger_segments: 8_214 }),
+        last: Some(("00000001000000A70000002E".into(), "2026-11-28T05:59:57Z".into(), "A7/2F000000".into())),
     }
 }
 
@@ -69,6 +81,7 @@ pub(super) fn fleet() -> Fleet {
         inventory: None,
         unsigned_ok: false,
         now,
+        follow: None,
     };
     let week = Some(Duration::from_secs(7 * DAY as u64));
     let passes = |name: &str, days: &[i64]| -> Vec<Drill> {
@@ -82,7 +95,7 @@ pub(super) fn fleet() -> Fleet {
     for d in &mut search {
         d.rpo = None;
     }
-    let subjects = vec![
+    let mut subjects = vec![
         subject("ledger", ledger, week, &options),
         subject("billing", vec![drill("billing", 1, "fail", verified(), 48)], week, &options),
         subject("analytics", passes("analytics", &[30, 23]), week, &options),
@@ -90,6 +103,9 @@ pub(super) fn fleet() -> Fleet {
         subject("sessions", sessions, week, &options),
         subject("orders", passes("orders", &[4, 3, 2, 1]), week, &options),
     ];
+    // The ledger's follower stopped 25 minutes ago; the orders' proves its archive now.
+    subjects[0].followers.push(follower("ledger", 1500.0, 3.1));
+    subjects[5].followers.push(follower("orders", 0.6, 2.4));
     Fleet {
         subjects,
         inputs: vec!["s3://drill-reports/".into()],
@@ -98,6 +114,7 @@ pub(super) fn fleet() -> Fleet {
         allowed_signers: Some("allowed_signers".into()),
         inventory: None,
         unsigned_ok: false,
+        follow: Some(Bounds { max_lag: Duration::from_secs(120), max_age: Duration::from_secs(120) }),
     }
 }
 
@@ -107,6 +124,27 @@ fn fleet_html() {
     let states: Vec<&str> = fleet.subjects.iter().map(|s| s.state.as_str()).collect();
     assert_eq!(states, ["failing", "never verified", "stale", "no max age", "unsigned", "fresh"], "one of each");
     insta::assert_snapshot!(super::html::page(&fleet));
+}
+
+/// Beside its last drill, a followed database shows its follower's proof lag when it looked
+/// recently, and a follower that stopped as not following, its lag unknown: never as fine.
+#[test]
+fn a_follower_shows_its_lag_and_a_stopped_one_is_not_following() {
+    let fleet = fleet();
+    let page = super::html::page(&fleet);
+    let text = text_of(&page);
+    assert!(text.contains("1 of 2followers proving"), "{text}");
+    assert!(text.contains("proving 2.4 sproof lag 2.4 s, within 2m"), "{text}");
+    assert!(text.contains("not following unknownits last look at the archive is 25m old, over 2m"), "{text}");
+    let status: serde_json::Value = serde_json::from_str(&super::status::json(&fleet)).unwrap();
+    let ledger = &status["databases"][0]["followers"][0];
+    assert_eq!((&ledger["status"], &ledger["proof_lag_seconds"]), (&"not following".into(), &serde_json::Value::Null));
+    let orders = &status["databases"][5]["followers"][0];
+    assert_eq!((&orders["status"], &orders["proof_lag_seconds"]), (&"proving".into(), &2.4.into()));
+    assert_eq!(orders["last_segment"]["segment"], "00000001000000A70000002E");
+    assert_eq!(status["databases"][1]["followers"], serde_json::json!([]));
+    assert_eq!((&status["counts"]["followers"], &status["counts"]["followers_proving"]), (&2.into(), &1.into()));
+    assert_eq!(status["follow"], serde_json::json!({"max_lag_seconds": 120, "max_age_seconds": 120}));
 }
 
 /// The page's text: what it shows, its markup and styles aside.
@@ -161,6 +199,10 @@ fn hostile_text_from_drill_records_is_escaped() {
             (d.shown, d.backup, d.failure) = (HOSTILE.into(), Some(HOSTILE.into()), Some(HOSTILE.into()));
             d.failing = vec![(HOSTILE.into(), HOSTILE.into())];
             d.evidence = Evidence::Verified { principals: HOSTILE.into(), key: HOSTILE.into() };
+        }
+        for f in &mut s.followers {
+            (f.state, f.said) = (HOSTILE.into(), Err(HOSTILE.into()));
+            f.last = Some((HOSTILE.into(), HOSTILE.into(), HOSTILE.into()));
         }
     }
     let page = super::html::page(&fleet);

@@ -270,6 +270,7 @@ mod tests {
             inventory: None,
             unsigned_ok: false,
             now: time::OffsetDateTime::from_unix_timestamp(10 * 86400).unwrap(),
+            follow: None,
         };
         judge(drills, None, &options).state
     }
@@ -296,6 +297,7 @@ mod tests {
                 inventory: None,
                 unsigned_ok: true,
                 now: time::OffsetDateTime::from_unix_timestamp(10 * 86400).unwrap(),
+                follow: None,
             },
         );
         assert_eq!(judged.state, State::Failing);

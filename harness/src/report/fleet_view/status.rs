@@ -1,11 +1,12 @@
-//! The machine-readable files: `fleet-status.json` (every database, its state, its last drill
-//! and every drill found), and the gate's `gaps.json` and `gaps.md`.
+//! The machine-readable files: `fleet-status.json` (every database, its state, its last drill,
+//! every drill found and its followers), and the gate's `gaps.json` and `gaps.md`.
 
 use std::fmt::Write;
 
 use serde_json::{Value, json};
 
-use super::{Drill, Fleet, Subject};
+use super::follower::Standing;
+use super::{Bounds, Drill, Fleet, Subject};
 
 fn rfc3339(at: Option<time::OffsetDateTime>) -> Value {
     at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).map_or(Value::Null, Value::String)
@@ -33,7 +34,7 @@ fn drill(d: &Drill) -> Value {
     })
 }
 
-fn subject(s: &Subject) -> Value {
+fn subject(s: &Subject, bounds: Option<&Bounds>) -> Value {
     json!({
         "name": s.name,
         "listed": s.listed.as_ref().map(|(by, at)| json!({"by": by, "at": at})),
@@ -48,6 +49,7 @@ fn subject(s: &Subject) -> Value {
         "last_passing_drill": s.last_passing().map(|d| d.shown.clone()),
         "drills": s.drills.iter().map(drill).collect::<Vec<_>>(),
         "gaps": s.gaps.iter().map(|g| json!({"kind": g.kind(), "message": g.describe()})).collect::<Vec<_>>(),
+        "followers": bounds.map_or(Vec::new(), |b| s.followers.iter().map(|f| f.json(b)).collect()),
     })
 }
 
@@ -60,8 +62,12 @@ pub(super) fn json(fleet: &Fleet) -> String {
         "allowed_signers": fleet.allowed_signers.as_ref().map(|p| p.display().to_string()),
         "inventory": fleet.inventory.as_ref().map(|p| p.display().to_string()),
         "max_age_seconds": fleet.max_age.map(|d| d.as_secs()),
+        "follow": fleet.follow.map(|b| json!({
+            "max_lag_seconds": b.max_lag.as_secs(),
+            "max_age_seconds": b.max_age.as_secs(),
+        })),
         "counts": counts(fleet),
-        "databases": fleet.subjects.iter().map(subject).collect::<Vec<_>>(),
+        "databases": fleet.subjects.iter().map(|s| subject(s, fleet.follow.as_ref())).collect::<Vec<_>>(),
     });
     serde_json::to_string_pretty(&value).expect("a JSON value serializes") + "\n"
 }
@@ -73,6 +79,10 @@ fn counts(fleet: &Fleet) -> serde_json::Value {
     for state in super::State::ALL {
         counts.insert(state.key(), fleet.count(state).into());
     }
+    let followers = fleet.subjects.iter().flat_map(|s| &s.followers);
+    let proving = |f: &&super::Follower| fleet.follow.is_some_and(|b| f.judge(&b).0 == Standing::Proving);
+    counts.insert("followers".into(), followers.clone().count().into());
+    counts.insert("followers_proving".into(), followers.filter(proving).count().into());
     serde_json::Value::Object(counts)
 }
 

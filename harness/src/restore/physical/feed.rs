@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::stage::StageError;
 use crate::source::physical::WalArchive;
-use crate::source::physical::wal::{self, Archived, Segment, SegmentHeader};
+use crate::source::physical::wal::{self, Archived, Segment, SegmentHeader, records};
 use crate::tree::Ids;
 
 /// Reads an archived segment that cannot be read as it lies (an encrypted repository's): a copy
@@ -45,6 +45,8 @@ pub(crate) struct Feed {
     /// What was given since last taken, with its digest (a follower's ledger records it), when
     /// asked for ([`Feed::keep_digests`]).
     digests: Option<Vec<Given>>,
+    /// Reads the restore points in what is given, with the digests.
+    walker: records::Walker,
 }
 
 /// What a feed gave.
@@ -86,11 +88,12 @@ impl Feed {
             decrypt,
             keep_from: None,
             digests: None,
+            walker: records::Walker::default(),
         }
     }
 
-    /// From now on, each segment given is kept with its SHA-256 and when it was archived, until
-    /// taken ([`Feed::take_given`]).
+    /// From now on, each segment given is kept with its SHA-256, when it was archived and the
+    /// restore points in it, until taken ([`Feed::take_given`]).
     pub(crate) fn keep_digests(&mut self) {
         self.digests.get_or_insert_with(Vec::new);
     }
@@ -109,6 +112,38 @@ impl Feed {
                 self.plan.push((segment.number, archived));
             }
         }
+    }
+
+    /// A follower goes on along a later timeline, which left the one it replays at `switch`:
+    /// the histories of the way there are given to `pg_wal`; the old timeline's segments past
+    /// the switch (WAL the new timeline does not continue) are taken out of `pg_wal` and of the
+    /// plan, which the new timeline's segments extend from the one holding the switch on.
+    pub(crate) fn switch_timeline(
+        &mut self,
+        pg_wal: &Path,
+        switch: u64,
+        histories: &[(u32, std::path::PathBuf)],
+    ) -> Result<(), StageError> {
+        for (timeline, path) in histories {
+            give_history(*timeline, path, pg_wal, self.owner)?;
+        }
+        let size = self.segment_size.max(1);
+        let first_new = switch / size;
+        let past = |n: u64| n > first_new || (n == first_new && switch.is_multiple_of(size));
+        for (_, name) in self.given.iter().filter(|(n, _)| past(*n)) {
+            let path = pg_wal.join(name);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StageError::Io { action: "remove", path: path.display().to_string(), source: e });
+                }
+                _ => {}
+            }
+        }
+        self.given.retain(|(n, _)| !past(*n));
+        let keep = self.plan.iter().position(|(n, _)| *n >= first_new).unwrap_or(self.plan.len());
+        self.plan.truncate(keep);
+        self.next = self.next.min(keep);
+        Ok(())
     }
 
     /// Keeps the segments given from `number` on, whatever replay passed.
@@ -182,7 +217,8 @@ impl Feed {
                 }
             };
             if let Some(digests) = self.digests.as_mut() {
-                digests.push(Given::of(*number, segment, &pg_wal.join(&segment.name), bytes)?);
+                let start = number * self.segment_size;
+                digests.push(Given::of(*number, segment, &pg_wal.join(&segment.name), bytes, start, &mut self.walker)?);
             }
             self.given.push_back((*number, segment.name.clone()));
             self.stats.segments += 1;
@@ -216,41 +252,79 @@ pub(crate) struct Given {
     pub sha256: String,
     /// When the archive's file was last written (the store's time): when it was archived.
     pub archived_at: Option<std::time::SystemTime>,
+    /// The restore points whose records end in it (one begun in the segment before included).
+    pub restore_points: Vec<records::RestorePoint>,
 }
 
 impl Given {
     /// `segment` as given into `file` (in `pg_wal`, not yet replayed: the server removes no
-    /// segment ahead of replay).
-    fn of(number: u64, segment: &Archived, file: &Path, bytes: u64) -> Result<Given, StageError> {
+    /// segment ahead of replay), starting at LSN `start`, its pages read by `walker`.
+    fn of(
+        number: u64,
+        segment: &Archived,
+        file: &Path,
+        bytes: u64,
+        start: u64,
+        walker: &mut records::Walker,
+    ) -> Result<Given, StageError> {
         use sha2::Digest;
         let mut hasher = sha2::Sha256::new();
-        let mut read = std::fs::File::open(file).map_err(io("read", file))?;
-        std::io::copy(&mut read, &mut hasher).map_err(io("read", file))?;
+        let mut read = std::io::BufReader::new(std::fs::File::open(file).map_err(io("read", file))?);
+        let mut page = vec![0u8; SegmentHeader::LENGTH];
+        read.read_exact(&mut page).map_err(io("read", file))?;
+        // The feed checked the header when it gave the segment: its block size is the page's.
+        let block = SegmentHeader::parse(&page).map_or(8192, |h| h.block_size as usize);
+        page.resize(block, 0);
+        read.read_exact(&mut page[SegmentHeader::LENGTH..]).map_err(io("read", file))?;
+        let mut at = start;
+        loop {
+            hasher.update(&page);
+            walker.page(at, &page);
+            at += block as u64;
+            match read.read_exact(&mut page) {
+                Ok(()) => {}
+                // The feed gave it whole: a segment is a whole number of pages.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(io("read", file)(e)),
+            }
+        }
         let archived_at = std::fs::metadata(&segment.path).and_then(|m| m.modified()).ok();
-        Ok(Given { number, name: segment.name.clone(), bytes, sha256: hex::encode(hasher.finalize()), archived_at })
+        Ok(Given {
+            number,
+            name: segment.name.clone(),
+            bytes,
+            sha256: hex::encode(hasher.finalize()),
+            archived_at,
+            restore_points: walker.take(),
+        })
     }
 }
 
 /// Gives `pg_wal` the history files of the timelines recovery follows (decompressed), where the
 /// server reads them.
 pub(crate) fn give_histories(archive: &WalArchive, pg_wal: &Path, owner: Option<Ids>) -> Result<(), StageError> {
-    use std::os::unix::fs::OpenOptionsExt;
     for (timeline, path) in &archive.path.histories {
-        let name = crate::source::physical::timeline::history_name(*timeline);
-        let opened = crate::source::read::open(path, false)
-            .map_err(|source| StageError::Open { path: path.display().to_string(), source })?;
-        let to = pg_wal.join(&name);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&to)
-            .map_err(io("create", &to))?;
-        // A history file is a few lines per timeline; a huge one is not PostgreSQL's.
-        std::io::copy(&mut opened.reader.take(1 << 20), &mut file).map_err(io("copy", path))?;
-        if let Some(Ids { uid, gid }) = owner {
-            std::os::unix::fs::lchown(&to, Some(uid), Some(gid)).map_err(io("give", &to))?;
-        }
+        give_history(*timeline, path, pg_wal, owner)?;
+    }
+    Ok(())
+}
+
+/// Gives `pg_wal` timeline `timeline`'s history file `path` (decompressed); one given before is
+/// left as it is.
+fn give_history(timeline: u32, path: &Path, pg_wal: &Path, owner: Option<Ids>) -> Result<(), StageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = crate::source::physical::timeline::history_name(timeline);
+    let opened = crate::source::read::open(path, false)
+        .map_err(|source| StageError::Open { path: path.display().to_string(), source })?;
+    let to = pg_wal.join(&name);
+    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&to) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        opened => opened.map_err(io("create", &to))?,
+    };
+    // A history file is a few lines per timeline; a huge one is not PostgreSQL's.
+    std::io::copy(&mut opened.reader.take(1 << 20), &mut file).map_err(io("copy", path))?;
+    if let Some(Ids { uid, gid }) = owner {
+        std::os::unix::fs::lchown(&to, Some(uid), Some(gid)).map_err(io("give", &to))?;
     }
     Ok(())
 }

@@ -174,8 +174,8 @@ pub(crate) struct Following {
     /// The archive's folder, listed again and again.
     pub archive: std::path::PathBuf,
     pub segment_size: u64,
-    /// The timeline replay follows.
-    pub timeline: u32,
+    /// The way replay goes along the timelines (the last, the one it follows now).
+    pub path: TimelinePath,
     /// The segment recovery starts in, and the last one planned for the feed.
     pub first: u64,
     pub planned: u64,
@@ -285,7 +285,7 @@ impl Prepared {
             feeder,
             archive: archive.dir.clone(),
             segment_size: size,
-            timeline: archive.path.target,
+            path: archive.path.clone(),
             first: start,
             planned,
             start_segment: self.backup.label.start_segment.clone(),

@@ -77,8 +77,10 @@ pub(crate) fn settings(
         let ours = settings.get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         settings.insert(name.clone(), ours.max(*floor).to_string());
     }
-    // The timeline verify chose from the archive's histories, never PostgreSQL's own probing.
-    settings.insert("recovery_target_timeline".into(), timeline.to_string());
+    // The timeline verify chose from the archive's histories, never PostgreSQL's own probing; a
+    // follower's goes on along one whose history it gave pg_wal (no restore_command reads more).
+    let timeline = if spec.following { "latest".to_owned() } else { timeline.to_string() };
+    settings.insert("recovery_target_timeline".into(), timeline);
     if let Some((name, value)) = spec.target.setting() {
         settings.insert(name.to_owned(), value);
         if matches!(spec.target, RecoveryTarget::Time(_) | RecoveryTarget::Lsn(_) | RecoveryTarget::Xid(_)) {

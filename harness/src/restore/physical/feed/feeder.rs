@@ -23,6 +23,9 @@ enum Told {
     More(Vec<Archived>),
     /// Keep the segments given from this one on.
     KeepFrom(u64),
+    /// Go on along a later timeline, which left the one replayed at this LSN, its histories
+    /// given.
+    Switch(u64, Vec<(u32, PathBuf)>),
 }
 
 /// See the module's documentation.
@@ -93,6 +96,13 @@ impl Feeder {
                                 Told::Replaying(number) => replaying = Some(number),
                                 Told::More(more) => feed.extend(more),
                                 Told::KeepFrom(number) => feed.keep_from(number),
+                                Told::Switch(switch, histories) => {
+                                    if let Err(e) = feed.switch_timeline(&pg_wal, switch, &histories)
+                                        && let Ok(mut state) = state.lock()
+                                    {
+                                        state.error = Some(e);
+                                    }
+                                }
                             }
                         }
                     }
@@ -118,6 +128,15 @@ impl Feeder {
     pub(crate) fn more(&self, more: Vec<Archived>) {
         if let (Some(tx), false) = (&self.told, more.is_empty()) {
             let _ = tx.send(Told::More(more));
+        }
+    }
+
+    /// Goes on along a later timeline, which left the one replayed at `switch`, its `histories`
+    /// given to `pg_wal` first ([`Feed::switch_timeline`]); the segments given after this are
+    /// the new timeline's, from the one holding the switch.
+    pub(crate) fn switch_timeline(&self, switch: u64, histories: Vec<(u32, PathBuf)>) {
+        if let Some(tx) = &self.told {
+            let _ = tx.send(Told::Switch(switch, histories));
         }
     }
 

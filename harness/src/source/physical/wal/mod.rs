@@ -2,6 +2,8 @@
 //! first page (which system and which position it belongs to), and the run of archived segments
 //! a recovery reads, checked for gaps before anything starts.
 
+pub(crate) mod records;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -86,11 +88,14 @@ pub(crate) struct SegmentHeader {
 const XLP_LONG_HEADER: u16 = 0x0002;
 
 impl SegmentHeader {
+    /// `XLogLongPageHeaderData`'s length: the bytes [`SegmentHeader::parse`] reads.
+    pub(crate) const LENGTH: usize = 40;
+
     /// Reads `XLogLongPageHeaderData` from the first bytes of a segment (little-endian, as the
     /// machines PostgreSQL runs on write it): magic, info, timeline, page address, remaining
     /// length, padding, then system identifier, segment size and block size.
     pub(crate) fn parse(head: &[u8]) -> Option<SegmentHeader> {
-        if head.len() < 40 {
+        if head.len() < Self::LENGTH {
             return None;
         }
         let u16_at = |at: usize| u16::from_le_bytes([head[at], head[at + 1]]);
