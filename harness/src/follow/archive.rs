@@ -93,6 +93,12 @@ pub(crate) enum LookError {
     Store(#[from] SourceError),
     #[error("{location} did not answer within {} s", .waited.as_secs())]
     Silent { location: String, waited: Duration },
+    /// An object under a segment's name larger than any segment: not copied (whoever writes the
+    /// bucket could fill the follower's disk).
+    #[error(
+        "`{location}` is {size} bytes, and a segment of this cluster {segment_size}: not copied (not a segment of it)"
+    )]
+    TooLarge { location: String, size: u64, segment_size: u64 },
 }
 
 /// What one look found.
@@ -128,8 +134,8 @@ pub(crate) struct Position {
 #[derive(Default)]
 struct Listing {
     segments: Vec<Archived>,
-    /// The object each segment is in (a store's).
-    keys: HashMap<String, String>,
+    /// The object each segment is in, and its size (a store's).
+    keys: HashMap<String, (String, u64)>,
     histories: Vec<u32>,
 }
 
@@ -202,14 +208,19 @@ impl Archive {
                     {
                         let path = mirror.join(&object.name);
                         listing.segments.push(Archived { name: name.clone(), path, sha1: None });
-                        listing.keys.insert(name, object.key);
+                        listing.keys.insert(name, (object.key, object.size));
                     }
                 }
                 listing.segments.sort_by(|a, b| a.name.cmp(&b.name));
                 let mut look = note(&mut self.seen, plan(&listing, at), &listing, at);
                 look.next.truncate(FETCH_AT_ONCE);
                 for archived in &look.next {
-                    let key = &listing.keys[&archived.name];
+                    let (key, size) = &listing.keys[&archived.name];
+                    // A compressed segment is hardly larger than the segment itself.
+                    if *size > at.segment_size + (1 << 20) {
+                        let location = format!("s3://{}/{key}", spec.bucket);
+                        return Err(LookError::TooLarge { location, size: *size, segment_size: at.segment_size });
+                    }
                     tokio::time::timeout(STORE_PATIENCE, bucket.fetch(key, &archived.path))
                         .await
                         .map_err(|_| silent())?

@@ -260,7 +260,7 @@ impl<'a> Bucket<'a> {
 impl Bucket<'_> {
     /// The objects directly under the spec's prefix (a folder's files, not its subfolders')
     /// whose names sort after `after` (the store's `start-after`: it sends no key before), each
-    /// by its name under the prefix and its key.
+    /// by its name under the prefix, its key and its size.
     pub(crate) async fn list_after(&self, after: Option<&str>) -> Result<Vec<Listed>, SourceError> {
         let prefix = self.prefix();
         let base = prefix.as_ref().map(|p| format!("{p}/")).unwrap_or_default();
@@ -273,7 +273,7 @@ impl Bucket<'_> {
             let meta = meta.map_err(|e| self.fail(e))?;
             let key = meta.location.to_string();
             let Some(name) = key.strip_prefix(&base).filter(|n| !n.is_empty() && !n.contains('/')) else { continue };
-            listed.push(Listed { name: name.to_owned(), key: key.clone() });
+            listed.push(Listed { name: name.to_owned(), key: key.clone(), size: meta.size });
         }
         Ok(listed)
     }
@@ -306,6 +306,8 @@ pub(crate) struct Listed {
     /// Its name under the prefix, and its key.
     pub name: String,
     pub key: String,
+    /// Its size, as listed.
+    pub size: u64,
 }
 
 /// What [`Bucket::mirror`] copied.

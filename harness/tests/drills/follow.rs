@@ -574,6 +574,16 @@ fn a_follower_of_an_s3_archive_copies_each_new_segment_and_names_a_gap_and_a_sil
     follower.wait_line(&["cleared after", " s: store: the archive cannot be listed"]);
     // Said once, the same reason at each look (not how long each request took).
     assert_eq!(follower.said().matches(fault).count(), 1, "{}", follower.said());
+
+    // An object under the next segment's name larger than any segment (whoever writes the
+    // bucket could fill the follower's disk): not copied, named; the follower waits before it.
+    let four = advance(&source);
+    s3.put_objects("pitr", &[(&format!("wal/{four}"), vec![0u8; (17 << 20) + 1])]);
+    follower.wait_said(&format!(
+        "FAULT store: the archive cannot be listed: `s3://pitr/wal/{four}` is 17825793 bytes, and a segment of this cluster 16777216: not copied"
+    ));
+    put(&four);
+    follower.wait_said(&format!("replayed {four}"));
     let mut follower = follower;
     assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
     assert!(!follower.said().contains(crate::servers::S3_SECRET_KEY));
