@@ -10,6 +10,10 @@
 //! the source's own archive is where the segments come from. Its scenario's `[notify]` is a
 //! webhook on 127.0.0.1: nothing is told while nothing is wrong, and each fault is told once
 //! when it is found and once when it clears, never at each look; its token shows nowhere.
+//!
+//! Other archives are followed the same way, each by one short follower: an S3 prefix (moto on
+//! loopback, behind a proxy the test switches off), and, at the end of their own tests on the
+//! sources those made, a pgBackRest repository and a Barman server in a folder.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -590,10 +594,8 @@ fn a_follower_of_an_s3_archive_copies_each_new_segment_and_names_a_gap_and_a_sil
 }
 
 /// A follower of a pgBackRest repository in a folder (a copy of `source`'s, into which the test
-/// copies each segment pgBackRest archives, as `<segment>-<sha1>.gz` in its log's folder): new
-/// segments are replayed (their SHA-1 checked), one missing is a gap until it is there, and an
-/// archive folder that cannot be listed is the `store` fault until it can. Run by the
-/// repository's test (`pgbackrest.rs`), on its source.
+/// copies each segment pgBackRest archives, as `<segment>-<sha1>.gz` in its log's folder): see
+/// [`follows_a_copied_archive`]. Run by the repository's test (`pgbackrest.rs`), on its source.
 pub(crate) fn a_follower_of_a_pgbackrest_repository(source: &PgBackRestSource, scratch: &Scratch) {
     let followed = copy_repo(scratch, &source.repo(), "followed-repo");
     let archive_id = source.info()["archive"][0]["id"].as_str().unwrap().to_owned();
@@ -611,25 +613,50 @@ pub(crate) fn a_follower_of_a_pgbackrest_repository(source: &PgBackRestSource, s
         let file = archived().unwrap();
         (name, file)
     };
+    follows_a_copied_archive(scratch, "pgbackrest", &followed, &followed.join(&relative), &advance);
+}
+
+/// A follower of a Barman server in a folder (a copy of the server's, into which the test copies
+/// each segment Barman moved into its `wals/`, compressed as Barman keeps it): see
+/// [`follows_a_copied_archive`]. Run by Barman's test (`barman.rs`), on its source.
+pub(crate) fn a_follower_of_a_barman_server(
+    scratch: &Scratch,
+    followed: &Path,
+    advance: &dyn Fn() -> (String, PathBuf),
+) {
+    follows_a_copied_archive(scratch, "barman", followed, &followed.join("wals"), advance);
+}
+
+/// Follows the backup in `followed` (a copy, whose archive folder is `archive`), `advance`
+/// archiving a segment at the source and saying its name and file there, copied into the
+/// archive's folder of the same log: new segments are replayed, one missing is a gap until it is
+/// there, and an archive folder that cannot be listed is the `store` fault until it can.
+fn follows_a_copied_archive(
+    scratch: &Scratch,
+    name: &str,
+    followed: &Path,
+    archive: &Path,
+    advance: &dyn Fn() -> (String, PathBuf),
+) {
     let upload = |file: &Path| {
-        let into = followed.join(&relative).join(file.parent().unwrap().file_name().unwrap());
+        let into = archive.join(file.parent().unwrap().file_name().unwrap());
         std::fs::create_dir_all(&into).unwrap();
         let partial = into.join(".partial");
         std::fs::copy(file, &partial).unwrap();
         std::fs::rename(partial, into.join(file.file_name().unwrap())).unwrap();
     };
     let scenario = scratch.scenario(
-        "follow-pgbackrest.toml",
+        &format!("follow-{name}.toml"),
         &format!(
-            "name = \"books-pgbackrest\"\n[source]\npath = \"{}\"\n\n[target]\ndatabase = \"books\"\n",
+            "name = \"books-{name}\"\n[source]\npath = \"{}\"\n\n[target]\ndatabase = \"books\"\n",
             followed.display()
         ),
     );
-    let state = scratch.path("state-pgbackrest");
+    let state = scratch.path(&format!("state-{name}"));
     let mut command = Command::new(pgdrill_bin());
     command.arg("follow").arg(&scenario);
-    let follower = Follower::spawn(scratch, command, &state, "pgbackrest");
-    follower.wait_said(&format!("following `{}`", followed.join(&relative).display()));
+    let follower = Follower::spawn(scratch, command, &state, name);
+    follower.wait_said(&format!("following `{}`", archive.display()));
     let (one, file) = advance();
     upload(&file);
     follower.wait_said(&format!("replayed {one}"));
@@ -641,10 +668,11 @@ pub(crate) fn a_follower_of_a_pgbackrest_repository(source: &PgBackRestSource, s
     follower.wait_said(&format!("replayed {three}"));
     assert!(ledger_segments(&state).ends_with(&[one, two, three]), "{}", follower.said());
 
-    let (archive, away) = (followed.join(&relative), followed.join(format!("{relative}.away")));
-    std::fs::rename(&archive, &away).unwrap();
-    follower.wait_said(&format!("FAULT store: the archive cannot be listed: cannot read `{}`", archive.display()));
-    std::fs::rename(&away, &archive).unwrap();
+    let away = archive.with_extension("away");
+    std::fs::rename(archive, &away).unwrap();
+    follower.wait_said("FAULT store: the archive cannot be listed: ");
+    assert!(follower.said().contains(&format!("`{}`", archive.display())), "{}", follower.said());
+    std::fs::rename(&away, archive).unwrap();
     follower.wait_line(&["cleared after", " s: store: the archive cannot be listed"]);
     let mut follower = follower;
     assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
