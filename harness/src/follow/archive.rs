@@ -187,7 +187,7 @@ impl Archive {
                 let silent = || LookError::Silent { location: spec.location(), waited: STORE_PATIENCE };
                 let bucket = Bucket::open(spec, redactor).map_err(steady)?;
                 let after = at.segment(at.planned).name(size);
-                let listed = tokio::time::timeout(STORE_PATIENCE, bucket.list_after(Some(&after)))
+                let listed = tokio::time::timeout(STORE_PATIENCE, bucket.list_after(&after))
                     .await
                     .map_err(|_| silent())?
                     .map_err(steady)?;

@@ -261,13 +261,11 @@ impl Bucket<'_> {
     /// The objects directly under the spec's prefix (a folder's files, not its subfolders')
     /// whose names sort after `after` (the store's `start-after`: it sends no key before), each
     /// by its name under the prefix, its key and its size.
-    pub(crate) async fn list_after(&self, after: Option<&str>) -> Result<Vec<Listed>, SourceError> {
+    pub(crate) async fn list_after(&self, after: &str) -> Result<Vec<Listed>, SourceError> {
         let prefix = self.prefix();
         let base = prefix.as_ref().map(|p| format!("{p}/")).unwrap_or_default();
-        let mut listing = match after {
-            Some(name) => self.store.list_with_offset(prefix.as_ref(), &ObjectPath::from(format!("{base}{name}"))),
-            None => self.store.list(prefix.as_ref()),
-        };
+        let offset = ObjectPath::from(format!("{base}{after}"));
+        let mut listing = self.store.list_with_offset(prefix.as_ref(), &offset);
         let mut listed = Vec::new();
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(|e| self.fail(e))?;
