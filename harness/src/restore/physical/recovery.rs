@@ -29,8 +29,7 @@ use crate::source::physical::wal;
 /// How often the recovery is looked at (a query of a few functions, well under a millisecond).
 const POLL: Duration = Duration::from_millis(20);
 
-/// How often once it is being promoted: the drill waits for nothing else, and a promotion takes
-/// a few milliseconds.
+/// How often once it is being promoted (the drill waits for nothing else; it takes a few ms).
 const PROMOTING_POLL: Duration = Duration::from_millis(5);
 
 /// The wait event of a startup process that has no more WAL to replay.
@@ -79,7 +78,7 @@ pub(crate) fn settings(
     }
     // The timeline verify chose from the archive's histories, never PostgreSQL's own probing; a
     // follower's goes on along one whose history it gave pg_wal (no restore_command reads more).
-    let timeline = if spec.following { "latest".to_owned() } else { timeline.to_string() };
+    let timeline = if spec.following { "latest".into() } else { timeline.to_string() };
     settings.insert("recovery_target_timeline".into(), timeline);
     if let Some((name, value)) = spec.target.setting() {
         settings.insert(name.to_owned(), value);
