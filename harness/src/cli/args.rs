@@ -414,7 +414,8 @@ pub(crate) enum Command {
 /// `pgdrill follow`'s arguments.
 #[derive(Debug, clap::Args)]
 pub(crate) struct FollowArgs {
-    /// The scenario of a base backup with `[source] wal_archive` (a folder).
+    /// The scenario of a base backup with `[source] wal_archive` (a folder or an s3:// prefix),
+    /// or of a pgBackRest repository or a Barman server in a folder.
     #[arg(value_name = "SCENARIO")]
     pub(super) scenario: PathBuf,
     /// The follower's state folder: its ledger, metrics and receipts (kept between runs).
@@ -426,6 +427,10 @@ pub(crate) struct FollowArgs {
     /// How long a segment may be missing while a later one is archived before that is a gap.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub(super) gap_after: std::time::Duration,
+    /// List the archive this often [default: 1s for a folder, 5s for an S3 prefix, where each
+    /// look is a request].
+    #[arg(long, value_name = "DURATION", value_parser = some_time)]
+    pub(super) look_every: Option<std::time::Duration>,
     /// Write the follower's drill report (when it stops), and each drill of now's, under
     /// DIR/<scenario>/<UTC timestamp>/.
     #[arg(long, value_name = "DIR", default_value = "reports")]

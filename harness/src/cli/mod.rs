@@ -208,6 +208,7 @@ async fn follow(args: args::FollowArgs) -> ExitCode {
     let mut follow = crate::follow::FollowOptions {
         state: args.state,
         gap_after: args.gap_after,
+        look_every: args.look_every,
         stop,
         run_for: args.run_for,
         drill_every: args.drill_every,

@@ -4,17 +4,19 @@
 //! of the follower's cluster at a paused point (`follow::clone`), recovered to that point and
 //! promoted on a target of its own, then checked as the scenario says, with its own report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use crate::follow::archive::Source;
 use crate::follow::clone::{self, Cloned};
 use crate::follow::{self, FollowOptions};
 use crate::outcome::{BackupInfo, Event, Phase, RestoreStats};
 use crate::provision::{PhysicalData, Target};
-use crate::restore::physical::Prepared;
-use crate::source::Backup;
+use crate::restore::physical::{PrepareError, Prepared};
+use crate::source::physical::Layout;
+use crate::source::{Backup, SourceLocation, WalArchiveLocation};
 
 use super::{Cleanup, Drill, DrillOptions, PhaseError, RestoredDatabase};
 
@@ -47,6 +49,7 @@ impl Drill<'_> {
         let (settings, major) = (prepared.data.settings.clone(), prepared.data.major);
         let work = async {
             let following = prepared.following(data).map_err(PhaseError::error)?;
+            let source = self.archive_source(prepared, following.archive.clone());
             let run = follow::Run {
                 backup: &backup.location,
                 scenario: &self.scenario.name,
@@ -58,7 +61,8 @@ impl Drill<'_> {
                 let at = follow::rfc3339(std::time::SystemTime::now());
                 eprintln!("{at} pgdrill follow: {}", self.redactor.redact(&line));
             };
-            let followed = follow::follow(target, following, options, run, &say).await.map_err(PhaseError::error)?;
+            let followed =
+                follow::follow(target, following, source, options, run, &say).await.map_err(PhaseError::error)?;
             Ok(((), followed.summary()))
         };
         let drills = async {
@@ -68,6 +72,35 @@ impl Drill<'_> {
             }
         };
         tokio::join!(self.phase(Phase::Restore, work), drills);
+    }
+
+    /// Whether the follower can list the archive of `backup` again and again: not when the drill
+    /// copied it once from a store it cannot list again (a repository or a Barman server in S3,
+    /// a folder over HTTPS, with no `wal_archive`), as a follower of the copy would never see a
+    /// new segment. Asked before the base backup is restored.
+    pub(super) fn followable(&self, backup: &Backup) -> Result<(), PrepareError> {
+        let source = &self.scenario.source;
+        match source.wal_archive.is_none() && matches!(source.location, SourceLocation::S3(_) | SourceLocation::Url(_))
+        {
+            true => Err(PrepareError::Scenario(format!(
+                "a follower lists its archive again and again, and the archive of `{}` was copied from its store once: follow a repository or server in a folder on this machine, or give `[source] wal_archive` (a folder or an s3:// prefix)",
+                backup.location
+            ))),
+            false => Ok(()),
+        }
+    }
+
+    /// Where the follower lists its archive again and again: the scenario's `wal_archive` prefix
+    /// in S3 (its new segments copied into the drill's copy of it, `copied`), a pgBackRest
+    /// repository's archive folder, or an archive folder (a Barman server's `wals` too).
+    fn archive_source(&self, prepared: &Prepared, copied: PathBuf) -> Source {
+        match (&self.scenario.source.wal_archive, &prepared.backup.layout) {
+            (Some(WalArchiveLocation::S3(spec)), _) => {
+                Source::S3 { spec: spec.clone(), redactor: self.redactor.clone(), mirror: copied }
+            }
+            (_, Layout::PgBackRest(_)) => Source::PgBackRest(copied),
+            _ => Source::Folder(copied),
+        }
     }
 
     /// Runs the drill of a copy of the follower (its own drill, with its own report). Boxed: a

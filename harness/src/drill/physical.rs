@@ -22,6 +22,14 @@ impl Drill<'_> {
     pub(super) async fn recover(&self, cleanup: &mut Cleanup, backup: &Backup) -> Option<RestoredDatabase> {
         // The toolbox of the verify phase is a container: teardown sweeps for it too.
         cleanup.provision_started = true;
+        // A follower of an archive it cannot list again is refused before anything is restored.
+        if self.follow.is_some()
+            && let Err(e) = self.followable(backup)
+        {
+            let refused = async { Err::<((), String), _>(PhaseError::error(e)) };
+            self.phase(Phase::Verify, refused).await;
+            return None;
+        }
         // An encrypted repository's passphrase is proven by its verify, whatever a snapshot holds.
         let encrypted = crate::source::physical::pgbackrest::is_encrypted(&backup.path);
         if !encrypted && let Some(serving) = self.physical_snapshot(backup, None).await {

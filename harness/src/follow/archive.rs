@@ -1,13 +1,105 @@
-//! A follower's look at the archive: the segments archived since the last one planned, on the
-//! timeline it follows, a gap (a segment missing while a later one is there), the oldest segment
-//! still waiting for replay (the proof lag is its age), and a timeline it cannot follow.
+//! A follower's look at the archive: the segments archived since the last one planned, each on
+//! the timeline the way followed gives it, a gap (a segment missing while a later one is there),
+//! the oldest segment still waiting for replay (the proof lag is its age), and the timelines of
+//! the segments and histories listed (a later one may be followed: `timeline`).
+//!
+//! The archive is a folder (flat, or a folder per log as Barman keeps it), a pgBackRest
+//! repository's archive folder (`<segment>-<sha1>.gz` under a folder per log: the feed checks
+//! the SHA-1 its name records), or a prefix of an S3 bucket: listed from the last segment planned
+//! on (the store's `start-after`), its new segments copied into the drill's mirror of it before
+//! they are given to the feed, and its later timelines' histories before they are read.
+//!
+//! When a segment was archived is what the store says (a file's time, an object's
+//! `LastModified`), and whoever writes the archive sets that: a time in the past would make a
+//! segment just archived look long overdue, one in the future would hide a segment replay never
+//! reaches. A follower knows a segment has waited since the later of the store's time and the
+//! moment it first listed it; and a store's time after that moment is impossible (an object
+//! listed was written before), so it is that moment: the proof lag counts from when the follower
+//! first listed the segment (kept in memory; after a restart, what the ledger holds is proven and
+//! the rest is seen anew). The ledger records the store's time as the store says it.
 
-use std::collections::BTreeSet;
-use std::path::Path;
-use std::time::SystemTime;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
+use crate::secret::Redactor;
+use crate::source::SourceError;
 use crate::source::physical::timeline::TimelinePath;
 use crate::source::physical::wal::{self, Archived, Segment};
+use crate::source::physical::{PhysicalError, pgbackrest};
+use crate::source::s3::{Bucket, S3Spec};
+
+/// How often a folder is listed again.
+const FOLDER_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a store is: each look is a request (billed, and rate-limited by some stores).
+const STORE_EVERY: Duration = Duration::from_secs(5);
+
+/// How long a store's look may take, its retries included, before the store is said not to
+/// answer (the follower waits for nothing else meanwhile).
+const STORE_PATIENCE: Duration = Duration::from_secs(20);
+
+/// The most segments one look copies from a store (the rest at the next look).
+const FETCH_AT_ONCE: usize = 16;
+
+/// Where a follower's archive is.
+pub(crate) enum Source {
+    /// A folder on this machine.
+    Folder(PathBuf),
+    /// A pgBackRest repository's archive folder of the cluster (`archive/<stanza>/<id>`).
+    PgBackRest(PathBuf),
+    /// A prefix of an S3 bucket, whose new segments are copied into the folder `mirror`.
+    S3 { spec: S3Spec, redactor: Redactor, mirror: PathBuf },
+}
+
+impl Source {
+    /// Where it is, in words.
+    pub(crate) fn shown(&self) -> String {
+        match self {
+            Source::Folder(dir) | Source::PgBackRest(dir) => dir.display().to_string(),
+            Source::S3 { spec, .. } => spec.location(),
+        }
+    }
+
+    /// The folder on this machine that holds it (for S3, the drill's copy): history files are
+    /// read there.
+    pub(crate) fn folder(&self) -> &Path {
+        match self {
+            Source::Folder(dir) | Source::PgBackRest(dir) | Source::S3 { mirror: dir, .. } => dir,
+        }
+    }
+
+    /// How often it is listed again.
+    pub(crate) fn every(&self) -> Duration {
+        match self {
+            Source::Folder(_) | Source::PgBackRest(_) => FOLDER_EVERY,
+            Source::S3 { .. } => STORE_EVERY,
+        }
+    }
+}
+
+/// Why the archive could not be looked at: the store's reason.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LookError {
+    #[error("cannot list the archive folder `{path}`")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Repository(#[from] PhysicalError),
+    #[error(transparent)]
+    Store(#[from] SourceError),
+    #[error("{location} did not answer within {} s", .waited.as_secs())]
+    Silent { location: String, waited: Duration },
+    /// An object under a segment's name larger than any segment: not copied (whoever writes the
+    /// bucket could fill the follower's disk).
+    #[error(
+        "`{location}` is {size} bytes, and a segment of this cluster {segment_size}: not copied (not a segment of it)"
+    )]
+    TooLarge { location: String, size: u64, segment_size: u64 },
+}
 
 /// What one look found.
 #[derive(Debug, Default)]
@@ -16,7 +108,7 @@ pub(crate) struct Look {
     pub next: Vec<Archived>,
     /// The first segment missing before a later one that is there, and that later one.
     pub gap: Option<(String, String)>,
-    /// The oldest segment archived and not yet replayed, and when it was archived.
+    /// The segment archived and not yet replayed that has waited longest, and since when.
     pub oldest_waiting: Option<(String, SystemTime)>,
     /// A timeline later than the one followed, whose history file is in the archive.
     pub later_timeline: Option<u32>,
@@ -37,84 +129,165 @@ pub(crate) struct Position {
     pub first: u64,
 }
 
-/// Looks at the archive folder `dir`.
-pub(crate) fn look(dir: &Path, at: &Position) -> std::io::Result<Look> {
-    let listed = wal::list_archive(dir)?;
+/// What a listing found: the segments (by name, each once), and the timelines of the
+/// histories.
+#[derive(Default)]
+struct Listing {
+    segments: Vec<Archived>,
+    /// The object each segment is in, and its size (a store's).
+    keys: HashMap<String, (String, u64)>,
+    histories: Vec<u32>,
+}
+
+impl Position {
+    /// Segment `number` on the timeline the way gives it.
+    fn segment(&self, number: u64) -> Segment {
+        Segment { timeline: self.path.timeline_of(number, self.segment_size), number }
+    }
+}
+
+/// A follower's archive: where it is, and when it first listed each segment not yet replayed
+/// (by number and timeline).
+pub(crate) struct Archive {
+    source: Source,
+    seen: BTreeMap<(u64, u32), SystemTime>,
+}
+
+impl Archive {
+    /// The archive at `source`, its segments after the last replayed through the last planned
+    /// (planned before any look) seen now.
+    pub(crate) fn new(source: Source, at: &Position) -> Archive {
+        let now = SystemTime::now();
+        let from = at.replayed.map_or(at.first, |r| r + 1);
+        Archive { source, seen: (from..=at.planned).map(|n| ((n, at.segment(n).timeline), now)).collect() }
+    }
+
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Lists the archive: see [`Look`].
+    pub(crate) async fn look(&mut self, at: &Position) -> Result<Look, LookError> {
+        let size = at.segment_size;
+        let listing = match &self.source {
+            Source::Folder(dir) => {
+                let failed = |source| LookError::Folder { path: dir.display().to_string(), source };
+                let mut listing = Listing { segments: wal::list_archive(dir).map_err(failed)?, ..Listing::default() };
+                listing.histories = wal::list_histories(dir).map_err(failed)?.into_keys().collect();
+                listing
+            }
+            Source::PgBackRest(dir) => {
+                let from = at.segment(at.replayed.unwrap_or(at.first)).name(size);
+                let segments = pgbackrest::list_archive(dir, Some(&from))?;
+                let failed = |source| LookError::Folder { path: dir.display().to_string(), source };
+                let histories = wal::list_histories(dir).map_err(failed)?.into_keys().collect();
+                Listing { segments, histories, ..Listing::default() }
+            }
+            Source::S3 { spec, redactor, mirror } => {
+                let silent = || LookError::Silent { location: spec.location(), waited: STORE_PATIENCE };
+                let bucket = Bucket::open(spec, redactor).map_err(steady)?;
+                let after = at.segment(at.planned).name(size);
+                let listed = tokio::time::timeout(STORE_PATIENCE, bucket.list_after(&after))
+                    .await
+                    .map_err(|_| silent())?
+                    .map_err(steady)?;
+                let mut listing = Listing::default();
+                for object in listed {
+                    if let Some(timeline) = wal::history_file_timeline(&object.name) {
+                        // Read from the copy when the follower goes on along it.
+                        let path = mirror.join(&object.name);
+                        if timeline > at.path.target && !path.exists() {
+                            tokio::time::timeout(STORE_PATIENCE, bucket.fetch(&object.key, &path))
+                                .await
+                                .map_err(|_| silent())?
+                                .map_err(steady)?;
+                        }
+                        listing.histories.push(timeline);
+                    } else if let Some(name) = wal::segment_file_name(&object.name)
+                        && !listing.keys.contains_key(&name)
+                    {
+                        let path = mirror.join(&object.name);
+                        listing.segments.push(Archived { name: name.clone(), path, sha1: None });
+                        listing.keys.insert(name, (object.key, object.size));
+                    }
+                }
+                listing.segments.sort_by(|a, b| a.name.cmp(&b.name));
+                let mut look = note(&mut self.seen, plan(&listing, at), &listing, at);
+                look.next.truncate(FETCH_AT_ONCE);
+                for archived in &look.next {
+                    let (key, size) = &listing.keys[&archived.name];
+                    // A compressed segment is hardly larger than the segment itself.
+                    if *size > at.segment_size + (1 << 20) {
+                        let location = format!("s3://{}/{key}", spec.bucket);
+                        return Err(LookError::TooLarge { location, size: *size, segment_size: at.segment_size });
+                    }
+                    tokio::time::timeout(STORE_PATIENCE, bucket.fetch(key, &archived.path))
+                        .await
+                        .map_err(|_| silent())?
+                        .map_err(steady)?;
+                }
+                return Ok(look);
+            }
+        };
+        Ok(note(&mut self.seen, plan(&listing, at), &listing, at))
+    }
+}
+
+/// Notes in `seen` the segments `listing` holds that wait for replay, forgets those replayed,
+/// and says which has waited longest, and since when (see the module's documentation).
+fn note(seen: &mut BTreeMap<(u64, u32), SystemTime>, mut look: Look, listing: &Listing, at: &Position) -> Look {
+    let now = SystemTime::now();
+    let waiting = |number: u64| number >= at.first && at.replayed.is_none_or(|r| number > r);
+    for archived in &listing.segments {
+        let Some(segment) = Segment::parse(&archived.name, at.segment_size) else { continue };
+        if segment.timeline == at.segment(segment.number).timeline && waiting(segment.number) {
+            seen.entry((segment.number, segment.timeline)).or_insert(now);
+        }
+    }
+    // Forgotten once replayed, or off the way (a timeline followed since leaves it).
+    seen.retain(|(number, timeline), _| waiting(*number) && *timeline == at.segment(*number).timeline);
+    let longest = seen.iter().min_by_key(|(key, since)| (**since, **key));
+    look.oldest_waiting = longest.map(|((number, timeline), since)| {
+        (Segment { timeline: *timeline, number: *number }.name(at.segment_size), *since)
+    });
+    look.later_timeline = listing.histories.iter().copied().filter(|t| *t > at.path.target).max();
+    look
+}
+
+/// A store's error as a fault says it: without how long its requests took (`in 417.9ms`), so
+/// that the same reason at each look is the same fault, said once.
+fn steady(error: SourceError) -> LookError {
+    static TOOK: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r" in [0-9.]+(ns|µs|ms|s)\b").expect("valid"));
+    LookError::Store(match error {
+        SourceError::Http { location, message } => {
+            SourceError::Http { location, message: TOOK.replace_all(&message, "").into_owned() }
+        }
+        other => other,
+    })
+}
+
+/// The segments after the last one planned, up to a gap, and the gap.
+fn plan(listing: &Listing, at: &Position) -> Look {
     let size = at.segment_size;
     let mut look = Look::default();
     let mut expected = at.planned + 1;
-    for archived in &listed {
+    for archived in &listing.segments {
         let Some(segment) = Segment::parse(&archived.name, size) else { continue };
         look.timelines.insert(segment.timeline);
-        let timeline = at.path.timeline_of(segment.number, size);
-        if segment.timeline != timeline || segment.number < at.first {
-            continue;
-        }
-        let waiting = at.replayed.is_none_or(|r| segment.number > r);
-        if waiting
-            && look.oldest_waiting.is_none()
-            && let Ok(modified) = std::fs::metadata(&archived.path).and_then(|m| m.modified())
-        {
-            look.oldest_waiting = Some((archived.name.clone(), modified));
-        }
-        if segment.number < expected {
+        if segment.timeline != at.segment(segment.number).timeline || segment.number < expected {
             continue;
         }
         if segment.number == expected && look.gap.is_none() {
             look.next.push(archived.clone());
             expected += 1;
         } else if look.gap.is_none() {
-            let missing = Segment { timeline: at.path.timeline_of(expected, size), number: expected }.name(size);
+            let missing = at.segment(expected).name(size);
             look.gap = Some((missing, archived.name.clone()));
         }
     }
-    look.later_timeline = wal::list_histories(dir)?.into_keys().filter(|t| *t > at.path.target).max();
-    Ok(look)
+    look
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SIZE: u64 = 16 << 20;
-
-    fn archive(names: &[&str]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for name in names {
-            std::fs::write(dir.path().join(name), b"x").unwrap();
-        }
-        dir
-    }
-
-    fn at(planned: u64, replayed: Option<u64>) -> Position {
-        Position { path: TimelinePath::only(1), segment_size: SIZE, planned, replayed, first: 2 }
-    }
-
-    #[test]
-    fn the_segments_after_the_planned_one_are_next_up_to_a_gap_which_is_named() {
-        let dir = archive(&[
-            "000000010000000000000002",
-            "000000010000000000000003",
-            "000000010000000000000004",
-            "000000010000000000000006",
-            "000000020000000000000007",
-        ]);
-        let look = look(dir.path(), &at(2, Some(2))).unwrap();
-        let next: Vec<&str> = look.next.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(next, ["000000010000000000000003", "000000010000000000000004"]);
-        assert_eq!(look.gap, Some(("000000010000000000000005".to_owned(), "000000010000000000000006".to_owned())));
-        assert_eq!(look.oldest_waiting.map(|(name, _)| name).as_deref(), Some("000000010000000000000003"));
-        assert_eq!(look.later_timeline, None);
-    }
-
-    #[test]
-    fn nothing_waits_once_all_is_replayed_and_a_later_timeline_is_seen() {
-        let dir = archive(&["000000010000000000000002", "000000010000000000000003", "00000002.history"]);
-        let look = look(dir.path(), &at(3, Some(3))).unwrap();
-        assert!(look.next.is_empty() && look.gap.is_none() && look.oldest_waiting.is_none(), "{look:?}");
-        assert_eq!(look.later_timeline, Some(2));
-        // A missing segment with nothing after it is not archived yet: no gap.
-        let look = super::look(dir.path(), &at(1, None)).unwrap();
-        assert_eq!(look.gap, None);
-    }
-}
+mod tests;

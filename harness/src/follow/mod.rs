@@ -4,14 +4,14 @@
 //! (fetch, verify, preflight, provision); its restore phase is the follow, until it is stopped.
 //!
 //! Every look (a quarter of a second) reads where replay is and records the segments it passed;
-//! every second the archive is listed again (`archive`): the segments archived since are given to
+//! every second (a store's every five) the archive is listed again (`archive`): the segments archived since are given to
 //! the feed in order, a segment missing before a later one is a gap once the deadline passes, and
 //! the oldest segment not yet replayed gives the proof lag. What keeps replay from going on is a
 //! fault, named and said (`faults`); the follower never skips a segment, it waits before it.
 //! `follow.prom` (`metrics`) is written at each look of the archive; a signed receipt of the
 //! ledger's new lines (`receipt`) at an interval, and when the follower stops.
 
-mod archive;
+pub(crate) mod archive;
 pub(crate) mod clone;
 mod faults;
 pub(crate) mod ledger;
@@ -41,9 +41,6 @@ use ledger::{Ledger, LedgerError, Line, Recorded};
 /// How often replay is looked at.
 const POLL: Duration = Duration::from_millis(250);
 
-/// How often the archive is listed again.
-const LOOK: Duration = Duration::from_secs(1);
-
 /// How long replay may wait at one place inside a segment, the next one given, before that is a
 /// fault (the WAL after it does not read).
 const STALLED: Duration = Duration::from_secs(3);
@@ -55,6 +52,8 @@ pub(crate) struct FollowOptions {
     pub state: PathBuf,
     /// How long a segment may be missing while a later one is archived before that is a gap.
     pub gap_after: Duration,
+    /// How often the archive is listed (none: as often as its source says, `archive::Source`).
+    pub look_every: Option<Duration>,
     /// Stops it (a signal), as `run_for` does once it has passed.
     pub stop: CancellationToken,
     pub run_for: Option<Duration>,
@@ -147,6 +146,7 @@ pub(crate) struct Run<'a> {
 pub(crate) async fn follow(
     target: &Target,
     following: Following,
+    source: archive::Source,
     options: &FollowOptions,
     run: Run<'_>,
     say: &(dyn Fn(String) + Send + Sync),
@@ -167,13 +167,13 @@ pub(crate) async fn follow(
     })?;
     say(format!(
         "following `{}` from {} ({} segments in the ledger)",
-        following.archive.display(),
+        source.shown(),
         following.start_segment,
         ledger.segments()
     ));
     let pool = target.pool("postgres", 1).await?;
     options.following.store(true, Ordering::SeqCst);
-    let mut follower = Follower::new(following, ledger, receipts, options, run.scenario);
+    let mut follower = Follower::new(following, source, ledger, receipts, options, run.scenario);
     follower.faults.telling(told::Teller::start(run.notify, run.scenario, &options.state));
     let followed = follower.run(&pool, &run, say).await;
     pool.close().await;
@@ -196,7 +196,7 @@ struct Follower<'a> {
     receipts: receipt::Receipts,
     faults: Faults,
     archive: archive::Position,
-    dir: PathBuf,
+    source: archive::Archive,
     /// Given and not yet replayed whole, by number.
     pending: BTreeMap<u64, Given>,
     /// Where replay is, and since when it has not moved while out of WAL.
@@ -222,23 +222,25 @@ struct Follower<'a> {
 impl<'a> Follower<'a> {
     fn new(
         following: Following,
+        source: archive::Source,
         ledger: Ledger,
         receipts: receipt::Receipts,
         options: &'a FollowOptions,
         scenario: &'a str,
     ) -> Self {
+        let position = archive::Position {
+            path: following.path,
+            segment_size: following.segment_size,
+            planned: following.planned,
+            // What the ledger records was proven: it waits for no replay.
+            replayed: ledger.newest_segment(),
+            first: following.first,
+        };
         Follower {
             options,
             scenario,
-            archive: archive::Position {
-                path: following.path,
-                segment_size: following.segment_size,
-                planned: following.planned,
-                // What the ledger records was proven: it waits for no replay.
-                replayed: ledger.newest_segment(),
-                first: following.first,
-            },
-            dir: following.archive,
+            source: archive::Archive::new(source, &position),
+            archive: position,
             feeder: following.feeder,
             ledger,
             receipts,
@@ -284,8 +286,11 @@ impl<'a> Follower<'a> {
                 self.feeder.keep_from(redo);
             }
             self.replayed(now.lsn, now.out_of_wal, say)?;
-            if self.looked.is_none_or(|at| at.elapsed() >= LOOK) {
-                self.look(say)?;
+            if self
+                .looked
+                .is_none_or(|at| at.elapsed() >= self.options.look_every.unwrap_or(self.source.source().every()))
+            {
+                self.look(say).await?;
             }
             self.receipts.tick(&self.ledger, &self.faults, say);
             let stop = self.options.stop.cancelled();
@@ -450,10 +455,9 @@ impl<'a> Follower<'a> {
 
     /// Lists the archive: the segments archived since go to the feed; a gap, a later timeline or
     /// a store that cannot be listed are faults; the proof lag is measured; `follow.prom` written.
-    fn look(&mut self, say: &dyn Fn(String)) -> Result<(), FollowError> {
-        self.looked = Some(Instant::now());
-        let (store, gap, timeline) = match archive::look(&self.dir, &self.archive) {
-            Err(e) => (Some(Fault::Store { problem: e.to_string() }), None, None),
+    async fn look(&mut self, say: &(dyn Fn(String) + Send + Sync)) -> Result<(), FollowError> {
+        let (store, gap, timeline) = match self.source.look(&self.archive).await {
+            Err(e) => (Some(Fault::Store { problem: crate::secret::error_text(&e) }), None, None),
             Ok(look) => {
                 if let Some(last) = look.next.last().and_then(|a| Segment::parse(&a.name, self.archive.segment_size)) {
                     self.archive.planned = last.number;
@@ -475,6 +479,7 @@ impl<'a> Follower<'a> {
         self.faults.set("store", store, &|line| say(line));
         self.faults.set("gap", gap, &|line| say(line));
         self.faults.set("timeline", timeline, &|line| say(line));
+        self.looked = Some(Instant::now());
         self.write_metrics(say);
         Ok(())
     }
@@ -486,11 +491,12 @@ impl<'a> Follower<'a> {
         timelines: &std::collections::BTreeSet<u32>,
         say: &dyn Fn(String),
     ) -> Result<Option<Fault>, FollowError> {
-        let (path, switch, histories) = match timeline::next(&self.dir, &self.archive.path, self.lsn, timelines) {
-            timeline::Next::Stay => return Ok(None),
-            timeline::Next::Cannot { later, problem } => return Ok(Some(Fault::Timeline { later, problem })),
-            timeline::Next::Follow { path, switch, histories } => (path, switch, histories),
-        };
+        let (path, switch, histories) =
+            match timeline::next(self.source.source().folder(), &self.archive.path, self.lsn, timelines) {
+                timeline::Next::Stay => return Ok(None),
+                timeline::Next::Cannot { later, problem } => return Ok(Some(Fault::Timeline { later, problem })),
+                timeline::Next::Follow { path, switch, histories } => (path, switch, histories),
+            };
         let (old, new) = (self.archive.path.target, path.target);
         let history = crate::source::physical::timeline::history_name(new);
         let sha256 = histories

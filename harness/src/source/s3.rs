@@ -205,8 +205,8 @@ impl<'a> Bucket<'a> {
 
     /// Copies the objects under the spec's prefix (and `under`, a path below it) whose path
     /// relative to the prefix `keep` picks into the folder `into`, as files of the same relative
-    /// paths; returns how many, their bytes and the newest one's modification time. A key whose
-    /// path leads out of the folder is refused.
+    /// paths, each file's time the store's; returns how many, their bytes and the newest one's
+    /// modification time. A key whose path leads out of the folder is refused.
     pub(crate) async fn mirror(
         &self,
         under: &str,
@@ -245,12 +245,67 @@ impl<'a> Bucket<'a> {
             }
             let done = mirrored.bytes;
             let (got, modified) = self.get(&key, &path, &|n, _| progress(done + n, Some(total))).await?;
+            // The file's time is the store's (a WAL segment's is when it was archived).
+            let local = |source| SourceError::Unreadable { path: path.display().to_string(), source };
+            let file = std::fs::File::options().write(true).open(&path).map_err(local)?;
+            file.set_modified(got.last_modified.into()).map_err(local)?;
             mirrored.files += 1;
             mirrored.bytes += got.size;
             mirrored.newest = mirrored.newest.max(modified);
         }
         Ok(mirrored)
     }
+}
+
+impl Bucket<'_> {
+    /// The objects directly under the spec's prefix (a folder's files, not its subfolders')
+    /// whose names sort after `after` (the store's `start-after`: it sends no key before), each
+    /// by its name under the prefix, its key and its size.
+    pub(crate) async fn list_after(&self, after: &str) -> Result<Vec<Listed>, SourceError> {
+        let prefix = self.prefix();
+        let base = prefix.as_ref().map(|p| format!("{p}/")).unwrap_or_default();
+        let offset = ObjectPath::from(format!("{base}{after}"));
+        let mut listing = self.store.list_with_offset(prefix.as_ref(), &offset);
+        let mut listed = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| self.fail(e))?;
+            let key = meta.location.to_string();
+            let Some(name) = key.strip_prefix(&base).filter(|n| !n.is_empty() && !n.contains('/')) else { continue };
+            listed.push(Listed { name: name.to_owned(), key: key.clone(), size: meta.size });
+        }
+        Ok(listed)
+    }
+
+    /// Downloads the object `key` into the file `path`, through a hidden file beside it renamed
+    /// once whole (a reader never sees half of it), the file's time set to when the store says
+    /// it was written.
+    pub(crate) async fn fetch(&self, key: &str, path: &Path) -> Result<u64, SourceError> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let partial = path.with_file_name(format!(".{name}.partial"));
+        let local = |source| SourceError::Unreadable { path: path.display().to_string(), source };
+        let fetched = async {
+            let (meta, _) = self.get(key, &partial, &|_, _| {}).await?;
+            let file = std::fs::File::options().write(true).open(&partial).map_err(local)?;
+            file.set_modified(meta.last_modified.into()).map_err(local)?;
+            std::fs::rename(&partial, path).map_err(local)?;
+            Ok(meta.size)
+        };
+        let fetched = fetched.await;
+        if fetched.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        fetched
+    }
+}
+
+/// An object [`Bucket::list_after`] found.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    /// Its name under the prefix, and its key.
+    pub name: String,
+    pub key: String,
+    /// Its size, as listed.
+    pub size: u64,
 }
 
 /// What [`Bucket::mirror`] copied.

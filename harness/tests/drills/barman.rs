@@ -225,6 +225,25 @@ fn a_barman_backup_recovers_through_its_compressed_wals_and_an_unfinished_backup
     let error = drill.phase_error(Phase::Verify);
     let name = gone.file_name().unwrap().to_string_lossy().into_owned();
     assert!(error.contains(&format!("has no segment {name}")), "{error}");
+
+    // Followed (`pgdrill follow`): a copy of the server's folder, segment by segment as Barman
+    // moves each into its `wals/`.
+    let followed = copy_server(&scratch, &source, "followed");
+    let advance = || {
+        let closed = source
+            .server
+            .psql("INSERT INTO public.ledger (id, batch) SELECT max(id) + 1, 'followed' FROM public.ledger; SELECT pg_walfile_name(pg_switch_wal())")
+            .unwrap();
+        let segment = closed.lines().last().unwrap().trim().to_owned();
+        let file = source.folder().join(format!("wals/{}/{segment}", &segment[..16]));
+        wait_for(&format!("Barman to archive {segment}"), || {
+            source.barman(&["archive-wal", SERVER]);
+            file.is_file()
+        });
+        source.server.exec(&["chmod", "-R", "go+rX", "/barman/home"]);
+        (segment, file)
+    };
+    crate::follow::a_follower_of_a_barman_server(&scratch, &followed, &advance);
 }
 
 /// barman-cloud: the same source's backup and WAL written by `barman-cloud-backup` (a tar with

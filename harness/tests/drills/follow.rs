@@ -10,15 +10,20 @@
 //! the source's own archive is where the segments come from. Its scenario's `[notify]` is a
 //! webhook on 127.0.0.1: nothing is told while nothing is wrong, and each fault is told once
 //! when it is found and once when it clears, never at each look; its token shows nowhere.
+//!
+//! Other archives are followed the same way, each by one short follower: an S3 prefix (moto on
+//! loopback, behind a proxy the test switches off), and, at the end of their own tests on the
+//! sources those made, a pgBackRest repository and a Barman server in a folder.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::notify::{Received, Webhook};
+use crate::pgbackrest::{PgBackRestSource, STANZA, copy_repo};
 use crate::physical::{PhysicalSource, copy_folder};
 use crate::signed::{IDENTITY, NAMESPACE, keygen};
-use crate::source_server::wait_archived;
+use crate::source_server::{SourceServer, wait_archived, wait_for};
 use crate::util::{Scratch, assert_pod_gone, pgdrill_bin};
 
 /// A follower running as its own process, its output in files; on a pod, the pod's name.
@@ -68,6 +73,16 @@ impl Follower {
         std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
+    /// Waits until a line of the follower's output holds each of `parts`.
+    fn wait_line(&self, parts: &[&str]) {
+        wait(
+            &format!("a line with {parts:?} from the follower"),
+            Duration::from_secs(60),
+            || self.said().lines().any(|line| parts.iter().all(|p| line.contains(p))),
+            || self.said(),
+        );
+    }
+
     /// Waits until the follower's output holds `text`.
     fn wait_said(&self, text: &str) {
         wait(
@@ -114,12 +129,17 @@ fn ledger_segments(state: &Path) -> Vec<String> {
 
 /// Writes a row, switches to a new segment and waits until the source archived the one closed.
 fn advance(source: &PhysicalSource) -> String {
-    let closed = source
-        .psql("INSERT INTO public.ledger (id, batch) SELECT coalesce(max(id), 0) + 1, 'followed' FROM public.ledger; SELECT pg_walfile_name(pg_switch_wal())")
-        .unwrap();
-    let name = closed.lines().last().unwrap().trim().to_owned();
+    let name = switch(&source.server);
     wait_archived(&source.archive(), &name);
     name
+}
+
+/// Writes a row and switches to a new segment; the name of the one closed.
+fn switch(server: &SourceServer) -> String {
+    let closed = server
+        .psql("INSERT INTO public.ledger (id, batch) SELECT coalesce(max(id), 0) + 1, 'followed' FROM public.ledger; SELECT pg_walfile_name(pg_switch_wal())")
+        .unwrap();
+    closed.lines().last().unwrap().trim().to_owned()
 }
 
 /// The messages the webhook received, once it has `count` since the last call, waited for
@@ -507,4 +527,153 @@ fn a_follower_on_the_pod_records_a_new_segment_and_stops_cleanly_on_sigterm() {
         .expect("the follower's report");
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
     assert_eq!(record["target"]["kind"], "pod", "{record}");
+}
+
+/// A follower of an archive in S3 (moto on loopback, behind a proxy the test switches off): each
+/// look lists the prefix from the last segment planned on and copies the new segments; one lost
+/// in the upload is a gap, named, until it is there; a store that stops answering is the `store`
+/// fault with the store's reason, cleared when it answers again.
+#[test]
+fn a_follower_of_an_s3_archive_copies_each_new_segment_and_names_a_gap_and_a_silent_store() {
+    let source = PhysicalSource::make();
+    let s3 = crate::servers::S3Server::start();
+    s3.put_folders("pitr", &[("wal", &source.archive())]);
+    let upstream: u16 = s3.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = crate::servers::SwitchProxy::start(upstream);
+    let scratch = Scratch::new();
+    let scenario = scratch.scenario(
+        "follow-s3.toml",
+        &format!(
+            "name = \"books-s3\"\n[source]\npath = \"{}\"\nwal_archive = \"s3://pitr/wal/\"\n\
+             endpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\n[target]\ndatabase = \"books\"\n",
+            source.backup().display(),
+            proxy.port
+        ),
+    );
+    let put = |segment: &str| {
+        let bytes = std::fs::read(source.archive().join(segment)).unwrap();
+        s3.put_objects("pitr", &[(&format!("wal/{segment}"), bytes)]);
+    };
+    let state = scratch.path("state");
+    let mut command = Command::new(pgdrill_bin());
+    // Listed each second (not every five, as by default for a store), for a short test.
+    command.arg("follow").arg(&scenario).args(["--look-every", "1s"]).envs(s3.env());
+    let follower = Follower::spawn(&scratch, command, &state, "s3");
+    follower.wait_said("following `s3://pitr/wal/`");
+    let one = advance(&source);
+    put(&one);
+    follower.wait_said(&format!("replayed {one}"));
+
+    let (two, three) = (advance(&source), advance(&source));
+    put(&three);
+    follower.wait_said(&format!("FAULT gap: segment {two} is not in the archive"));
+    put(&two);
+    follower.wait_said(&format!("replayed {three}"));
+    assert!(ledger_segments(&state).ends_with(&[one, two, three]), "{}", follower.said());
+
+    proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let fault = "FAULT store: the archive cannot be listed: `s3://pitr/wal/`: ";
+    follower.wait_said(fault);
+    proxy.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    follower.wait_line(&["cleared after", " s: store: the archive cannot be listed"]);
+    // Said once, the same reason at each look (not how long each request took).
+    assert_eq!(follower.said().matches(fault).count(), 1, "{}", follower.said());
+
+    // An object under the next segment's name larger than any segment (whoever writes the
+    // bucket could fill the follower's disk): not copied, named; the follower waits before it.
+    let four = advance(&source);
+    s3.put_objects("pitr", &[(&format!("wal/{four}"), vec![0u8; (17 << 20) + 1])]);
+    follower.wait_said(&format!(
+        "FAULT store: the archive cannot be listed: `s3://pitr/wal/{four}` is 17825793 bytes, and a segment of this cluster 16777216: not copied"
+    ));
+    put(&four);
+    follower.wait_said(&format!("replayed {four}"));
+    let mut follower = follower;
+    assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
+    assert!(!follower.said().contains(crate::servers::S3_SECRET_KEY));
+}
+
+/// A follower of a pgBackRest repository in a folder (a copy of `source`'s, into which the test
+/// copies each segment pgBackRest archives, as `<segment>-<sha1>.gz` in its log's folder): see
+/// [`follows_a_copied_archive`]. Run by the repository's test (`pgbackrest.rs`), on its source.
+pub(crate) fn a_follower_of_a_pgbackrest_repository(source: &PgBackRestSource, scratch: &Scratch) {
+    let followed = copy_repo(scratch, &source.repo(), "followed-repo");
+    let archive_id = source.info()["archive"][0]["id"].as_str().unwrap().to_owned();
+    let relative = format!("archive/{STANZA}/{archive_id}");
+    let advance = || {
+        let name = switch(&source.server);
+        let folder = source.repo().join(&relative).join(&name[..16]);
+        let archived = || {
+            let entries = std::fs::read_dir(&folder).ok()?;
+            // Not its temporary file (`.gz.pgbackrest.tmp`), before pgBackRest renames it.
+            let done = |file: &str| file.starts_with(&name) && file.ends_with(".gz");
+            entries.flatten().map(|e| e.path()).find(|p| done(&p.file_name().unwrap().to_string_lossy()))
+        };
+        wait_for(&format!("pgBackRest to archive {name}"), || archived().is_some());
+        let file = archived().unwrap();
+        (name, file)
+    };
+    follows_a_copied_archive(scratch, "pgbackrest", &followed, &followed.join(&relative), &advance);
+}
+
+/// A follower of a Barman server in a folder (a copy of the server's, into which the test copies
+/// each segment Barman moved into its `wals/`, compressed as Barman keeps it): see
+/// [`follows_a_copied_archive`]. Run by Barman's test (`barman.rs`), on its source.
+pub(crate) fn a_follower_of_a_barman_server(
+    scratch: &Scratch,
+    followed: &Path,
+    advance: &dyn Fn() -> (String, PathBuf),
+) {
+    follows_a_copied_archive(scratch, "barman", followed, &followed.join("wals"), advance);
+}
+
+/// Follows the backup in `followed` (a copy, whose archive folder is `archive`), `advance`
+/// archiving a segment at the source and saying its name and file there, copied into the
+/// archive's folder of the same log: new segments are replayed, one missing is a gap until it is
+/// there, and an archive folder that cannot be listed is the `store` fault until it can.
+fn follows_a_copied_archive(
+    scratch: &Scratch,
+    name: &str,
+    followed: &Path,
+    archive: &Path,
+    advance: &dyn Fn() -> (String, PathBuf),
+) {
+    let upload = |file: &Path| {
+        let into = archive.join(file.parent().unwrap().file_name().unwrap());
+        std::fs::create_dir_all(&into).unwrap();
+        let partial = into.join(".partial");
+        std::fs::copy(file, &partial).unwrap();
+        std::fs::rename(partial, into.join(file.file_name().unwrap())).unwrap();
+    };
+    let scenario = scratch.scenario(
+        &format!("follow-{name}.toml"),
+        &format!(
+            "name = \"books-{name}\"\n[source]\npath = \"{}\"\n\n[target]\ndatabase = \"books\"\n",
+            followed.display()
+        ),
+    );
+    let state = scratch.path(&format!("state-{name}"));
+    let mut command = Command::new(pgdrill_bin());
+    command.arg("follow").arg(&scenario);
+    let follower = Follower::spawn(scratch, command, &state, name);
+    follower.wait_said(&format!("following `{}`", archive.display()));
+    let (one, file) = advance();
+    upload(&file);
+    follower.wait_said(&format!("replayed {one}"));
+
+    let ((two, missing), (three, later)) = (advance(), advance());
+    upload(&later);
+    follower.wait_said(&format!("FAULT gap: segment {two} is not in the archive"));
+    upload(&missing);
+    follower.wait_said(&format!("replayed {three}"));
+    assert!(ledger_segments(&state).ends_with(&[one, two, three]), "{}", follower.said());
+
+    let away = archive.with_extension("away");
+    std::fs::rename(archive, &away).unwrap();
+    follower.wait_said("FAULT store: the archive cannot be listed: ");
+    assert!(follower.said().contains(&format!("`{}`", archive.display())), "{}", follower.said());
+    std::fs::rename(&away, archive).unwrap();
+    follower.wait_line(&["cleared after", " s: store: the archive cannot be listed"]);
+    let mut follower = follower;
+    assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
 }

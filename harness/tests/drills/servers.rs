@@ -5,7 +5,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -287,6 +287,39 @@ impl CuttingProxy {
     }
 }
 
+/// A TCP proxy on loopback in front of `upstream` that a test switches off: while `down` is
+/// set, each connection is closed as soon as it is taken (a store that stops answering).
+pub(crate) struct SwitchProxy {
+    pub port: u16,
+    pub down: Arc<AtomicBool>,
+}
+
+impl SwitchProxy {
+    pub(crate) fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let switch = down.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                if switch.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                let there = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                for (mut from, mut to) in [there, (server, client)] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        SwitchProxy { port, down }
+    }
+}
+
 /// An S3-compatible store on loopback: moto's server (`pip install 'moto[server]'`).
 pub(crate) struct S3Server {
     pub endpoint: String,
@@ -316,13 +349,22 @@ impl S3Server {
 
     /// Creates `bucket` and puts `objects` (key, bytes) into it.
     pub(crate) fn put(&self, bucket: &str, objects: &[(&str, Vec<u8>)]) {
-        use object_store::ObjectStoreExt;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             pgdrill::tls::install();
             let client = reqwest::Client::new();
             let status = client.put(format!("{}/{bucket}", self.endpoint)).send().await.unwrap().status();
             assert!(status.is_success(), "create bucket: {status}");
+        });
+        self.put_objects(bucket, objects);
+    }
+
+    /// Puts `objects` (key, bytes) into the existing `bucket`.
+    pub(crate) fn put_objects(&self, bucket: &str, objects: &[(&str, Vec<u8>)]) {
+        use object_store::ObjectStoreExt;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            pgdrill::tls::install();
             let store = object_store::aws::AmazonS3Builder::new()
                 .with_bucket_name(bucket)
                 .with_region("us-east-1")

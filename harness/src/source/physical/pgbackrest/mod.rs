@@ -296,14 +296,23 @@ pub(crate) fn read(repo: &Path, choice: &Choice) -> Result<Set, PhysicalError> {
 /// recorded in each file's name.
 pub(crate) fn archive(repo: &Path, set: &Set) -> Result<(PathBuf, Vec<Archived>), PhysicalError> {
     let dir = repo.join(format!("archive/{}/{}", set.stanza, set.archive_id));
+    let found = list_archive(&dir, None)?;
+    Ok((dir, found))
+}
+
+/// Lists the segments of a repository's archive folder of one cluster (`archive/<stanza>/<id>`),
+/// sorted by name, each with the SHA-1 its file's name records; from the folder of segment
+/// `from`'s log on only, when given (a follower's look reads no older folder).
+pub(crate) fn list_archive(dir: &Path, from: Option<&str>) -> Result<Vec<Archived>, PhysicalError> {
     let read_err =
         |path: &Path, source: std::io::Error| PhysicalError::Read { path: path.display().to_string(), source };
     let mut found = Vec::new();
-    for log in std::fs::read_dir(&dir).map_err(|e| read_err(&dir, e))? {
-        let log = log.map_err(|e| read_err(&dir, e))?;
+    for log in std::fs::read_dir(dir).map_err(|e| read_err(dir, e))? {
+        let log = log.map_err(|e| read_err(dir, e))?;
         let name = log.file_name().to_string_lossy().into_owned();
         if name.len() != 16
             || !name.bytes().all(|b| b.is_ascii_hexdigit())
+            || from.is_some_and(|from| name.as_str() < from.get(..16).unwrap_or(from))
             || !log.file_type().is_ok_and(|t| t.is_dir())
         {
             continue;
@@ -320,7 +329,7 @@ pub(crate) fn archive(repo: &Path, set: &Set) -> Result<(PathBuf, Vec<Archived>)
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     found.dedup_by(|a, b| a.name == b.name);
-    Ok((dir, found))
+    Ok(found)
 }
 
 /// The segment and SHA-1 a file of the archive holds: `<24 hex>-<40 hex>[.gz|.zst|.lz4|.bz2]`

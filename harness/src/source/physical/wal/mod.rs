@@ -142,9 +142,10 @@ pub(crate) fn list_archive(dir: &Path) -> std::io::Result<Vec<Archived>> {
                 folders.push(entry.path());
                 continue;
             }
-            let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(&file);
-            if is_segment_name(name) && kind.is_file() {
-                found.push(Archived { name: name.to_ascii_uppercase(), path: entry.path(), sha1: None });
+            if let Some(name) = segment_file_name(&file)
+                && kind.is_file()
+            {
+                found.push(Archived { name, path: entry.path(), sha1: None });
             }
         }
     }
@@ -159,6 +160,18 @@ pub(crate) fn timeline_of_history_name(name: &str) -> Option<u32> {
     (stem.len() == 8 && stem.bytes().all(|b| b.is_ascii_hexdigit())).then(|| u32::from_str_radix(stem, 16).ok())?
 }
 
+/// The segment an archive's file of this name holds (compressed or not), by its name.
+pub(crate) fn segment_file_name(file: &str) -> Option<String> {
+    let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(file);
+    is_segment_name(name).then(|| name.to_ascii_uppercase())
+}
+
+/// The timeline whose history an archive's file of this name holds (compressed or not).
+pub(crate) fn history_file_timeline(file: &str) -> Option<u32> {
+    let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(file);
+    timeline_of_history_name(&name.to_ascii_uppercase().replace(".HISTORY", ".history"))
+}
+
 /// Lists the timeline history files in an archive folder (`00000002.history`, or compressed as
 /// segments may be), by timeline.
 pub(crate) fn list_histories(dir: &Path) -> std::io::Result<std::collections::BTreeMap<u32, PathBuf>> {
@@ -166,8 +179,7 @@ pub(crate) fn list_histories(dir: &Path) -> std::io::Result<std::collections::BT
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let file = entry.file_name().to_string_lossy().into_owned();
-        let name = COMPRESSED.iter().find_map(|s| file.strip_suffix(s)).unwrap_or(&file);
-        if let Some(timeline) = timeline_of_history_name(&name.to_ascii_uppercase().replace(".HISTORY", ".history"))
+        if let Some(timeline) = history_file_timeline(&file)
             && entry.file_type()?.is_file()
         {
             found.entry(timeline).or_insert_with(|| entry.path());
