@@ -12,7 +12,9 @@
 //! is 60); `PGDRILL_SOAK_RATE=N` pgbench transactions a second (default 50);
 //! `PGDRILL_SOAK_KILLS=N` (default 0) kills the follower with SIGKILL N times at random moments
 //! of the soak and starts it again on the same state (the memory figures are then the last
-//! run's).
+//! run's). A quarter into the soak a drill of now is asked for (SIGUSR1), timed until its copy is
+//! promoted; with `PGDRILL_SOAK_FAULTS=1`, half-way the source's uploads are held back and a
+//! segment lost and one damaged, each timed until the follower names it (`soak_events`).
 
 #[path = "../tests/support/source_server.rs"]
 #[allow(dead_code)]
@@ -20,6 +22,9 @@ mod source_server;
 
 #[path = "support/commands.rs"]
 mod commands;
+
+#[path = "support/soak_events.rs"]
+mod soak_events;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +46,7 @@ fn main() {
     let soak = Duration::from_secs(60 * env_number("PGDRILL_SOAK_MINUTES", 3));
     let rate = env_number("PGDRILL_SOAK_RATE", 50);
     let kills = env_number("PGDRILL_SOAK_KILLS", 0);
+    let faults = env_number("PGDRILL_SOAK_FAULTS", 0) == 1;
     run("bash", &[root.join("ci/image/build").to_str().unwrap()]);
     let image = pgdrill::scenario::default_image();
     println!(
@@ -58,13 +64,20 @@ fn main() {
         std::thread::spawn(move || write(&name, &archive, soak, rate))
     };
     let dsn = format!("host={} dbname=books user=postgres", source.dir.path().join("sockets").display());
-    let at = Follow { scenario: &scenario, dsn: &dsn, state: &state, scratch: scratch.path() };
-    let soaked = follow(&at, soak, kills);
+    let archive = source.dir.path().join("archive");
+    let at = Follow { scenario: &scenario, dsn: &dsn, state: &state, scratch: scratch.path(), archive: &archive };
+    let soaked = follow(&at, soak, kills, faults);
     let stopped = std::time::SystemTime::now();
     writes.join().expect("the writes");
     report(&source.dir.path().join("archive"), &state, &soaked, stopped);
     if soaked.exit != Some(0) {
-        let log = scratch.path().join(format!("follower-{}.log", soaked.kills));
+        let log = std::fs::read_dir(scratch.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+            .unwrap_or_default();
         let said = std::fs::read_to_string(log).unwrap_or_default();
         let tail: Vec<&str> = said.lines().rev().take(30).collect();
         println!("\nthe last follower's output, its end:");
@@ -76,7 +89,7 @@ fn main() {
 /// while anything is written; pgbench's tables made, then the base backup in `backup/`.
 fn source(image: &str) -> SourceServer {
     let settings = [
-        "archive_command=test ! -f /archive/%f && cp %p /archive/.%f.part && mv /archive/.%f.part /archive/%f",
+        soak_events::ARCHIVE_COMMAND,
         "archive_timeout=10s",
     ];
     let server = SourceServer::for_basebackup_with("bench-soak", image, &["backup"], &settings);
@@ -133,12 +146,19 @@ struct Follow<'a> {
     dsn: &'a str,
     state: &'a Path,
     scratch: &'a Path,
+    /// The source's archive, where the faults are made.
+    archive: &'a Path,
 }
 
 impl Follow<'_> {
+    /// The output of the follower's run `n`.
+    fn log(&self, n: u64) -> PathBuf {
+        self.scratch.join(format!("follower-{n}.log"))
+    }
+
     /// `pgdrill follow` for `run_for`, its output in `follower-N.log`.
     fn start(&self, n: u64, run_for: Duration) -> Child {
-        let log = std::fs::File::create(self.scratch.join(format!("follower-{n}.log"))).unwrap();
+        let log = std::fs::File::create(self.log(n)).unwrap();
         Command::new(env!("CARGO_BIN_EXE_pgdrill"))
             .arg("follow")
             .arg(self.scenario)
@@ -163,34 +183,55 @@ struct Soaked {
     lags: Vec<f64>,
     exit: Option<i32>,
     kills: u64,
+    /// The drill of now's time to its promoted copy, and the faults' time to their names.
+    now_ready: Option<f64>,
+    named: Option<soak_events::Named>,
 }
 
 /// Runs the follower for the soak and [`TAIL`], sampling it, killed `kills` times at random
-/// moments of the soak and started again on the same state.
-fn follow(at: &Follow, soak: Duration, kills: u64) -> Soaked {
+/// moments of the soak and started again on the same state; a drill of now a quarter in, and
+/// the faults (with `faults`) half-way.
+fn follow(at: &Follow, soak: Duration, kills: u64, faults: bool) -> Soaked {
     let started = Instant::now();
     let end = soak + TAIL;
     let mut moments: Vec<Duration> = (0..kills).map(|_| soak.mul_f64(rand::random_range(0.15..0.85))).collect();
     moments.sort();
+    let (mut now_at, mut faults_at) = (Some(soak / 4), faults.then_some(soak / 2));
     let mut runs = 0;
     let mut child = at.start(runs, end);
     let mut since = Instant::now();
-    let mut soaked = Soaked { samples: Vec::new(), lags: Vec::new(), exit: None, kills: 0 };
+    let mut soaked = Soaked { samples: Vec::new(), lags: Vec::new(), exit: None, kills: 0, now_ready: None, named: None };
     let mut next_sample = Instant::now() + SAMPLE;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             soaked.exit = status.code();
             break;
         }
-        if moments.first().is_some_and(|m| started.elapsed() >= *m) {
-            let at_s = moments.remove(0).as_secs_f64();
+        let mut restart = |child: &mut Child, runs: &mut u64, why: &str| {
             child.kill().unwrap();
             child.wait().unwrap();
-            runs += 1;
-            soaked.kills += 1;
-            println!("SIGKILL at {at_s:.0} s; started again on the same state");
-            child = at.start(runs, end.saturating_sub(started.elapsed()).max(Duration::from_secs(1)));
+            *runs += 1;
+            println!("SIGKILL at {:.0} s ({why}); started again on the same state", started.elapsed().as_secs_f64());
+            *child = at.start(*runs, end.saturating_sub(started.elapsed()).max(Duration::from_secs(1)));
             since = Instant::now();
+            at.log(*runs)
+        };
+        if moments.first().is_some_and(|m| started.elapsed() >= *m) {
+            moments.remove(0);
+            soaked.kills += 1;
+            restart(&mut child, &mut runs, "at random");
+            soaked.samples.clear();
+        }
+        if now_at.is_some_and(|t| started.elapsed() >= t) {
+            now_at = None;
+            soaked.now_ready = soak_events::drill_of_now(child.id(), &at.log(runs));
+        }
+        if faults_at.is_some_and(|t| started.elapsed() >= t) {
+            faults_at = None;
+            let log = at.log(runs);
+            soaked.named = Some(soak_events::faults(at.archive, &log, &mut || {
+                restart(&mut child, &mut runs, "the damaged segment mended")
+            }));
             soaked.samples.clear();
         }
         if Instant::now() >= next_sample {
@@ -328,6 +369,17 @@ fn report(archive: &Path, state: &Path, soaked: &Soaked, stopped: std::time::Sys
         quantile(&markers, 0.99),
         markers.last().copied().unwrap_or(f64::NAN)
     );
+    let seconds = |s: Option<f64>| s.map_or("not seen".to_owned(), |s| format!("{s:.1} s"));
+    println!("drill of now (SIGUSR1 a quarter in): its copy promoted, ready for its checks, in {}", seconds(soaked.now_ready));
+    if let Some(named) = &soaked.named {
+        println!(
+            "a lost upload ({}) named as a gap in {}; a damaged segment ({}) named in {}",
+            named.lost,
+            seconds(named.gap),
+            named.broken,
+            seconds(named.damaged)
+        );
+    }
     println!("SIGKILLs: {}", soaked.kills);
     println!("follower exit code: {}", soaked.exit.map_or("killed by a signal".into(), |c| c.to_string()));
 }
