@@ -88,10 +88,7 @@ fn main() {
 /// The source: archiving every segment whole into `archive/`, a segment at least every 10 s
 /// while anything is written; pgbench's tables made, then the base backup in `backup/`.
 fn source(image: &str) -> SourceServer {
-    let settings = [
-        soak_events::ARCHIVE_COMMAND,
-        "archive_timeout=10s",
-    ];
+    let settings = [soak_events::ARCHIVE_COMMAND, "archive_timeout=10s"];
     let server = SourceServer::for_basebackup_with("bench-soak", image, &["backup"], &settings);
     server.exec(&["pgbench", "-U", "postgres", "-i", "-q", "books"]);
     server.exec(&[
@@ -200,7 +197,8 @@ fn follow(at: &Follow, soak: Duration, kills: u64, faults: bool) -> Soaked {
     let mut runs = 0;
     let mut child = at.start(runs, end);
     let mut since = Instant::now();
-    let mut soaked = Soaked { samples: Vec::new(), lags: Vec::new(), exit: None, kills: 0, now_ready: None, named: None };
+    let mut soaked =
+        Soaked { samples: Vec::new(), lags: Vec::new(), exit: None, kills: 0, now_ready: None, named: None };
     let mut next_sample = Instant::now() + SAMPLE;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -370,7 +368,10 @@ fn report(archive: &Path, state: &Path, soaked: &Soaked, stopped: std::time::Sys
         markers.last().copied().unwrap_or(f64::NAN)
     );
     let seconds = |s: Option<f64>| s.map_or("not seen".to_owned(), |s| format!("{s:.1} s"));
-    println!("drill of now (SIGUSR1 a quarter in): its copy promoted, ready for its checks, in {}", seconds(soaked.now_ready));
+    println!(
+        "drill of now (SIGUSR1 a quarter in): its copy promoted, ready for its checks, in {}",
+        seconds(soaked.now_ready)
+    );
     if let Some(named) = &soaked.named {
         println!(
             "a lost upload ({}) named as a gap in {}; a damaged segment ({}) named in {}",

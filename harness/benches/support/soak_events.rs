@@ -33,7 +33,8 @@ pub(crate) fn drill_of_now(pid: u32, log: &Path) -> Option<f64> {
     let before = said(log).matches("recovered the follower's copy to").count();
     let asked = Instant::now();
     Command::new("kill").args(["-USR1", &pid.to_string()]).status().ok()?;
-    let ready = wait(Duration::from_secs(60), || said(log).matches("recovered the follower's copy to").count() > before);
+    let ready =
+        wait(Duration::from_secs(60), || said(log).matches("recovered the follower's copy to").count() > before);
     ready.then(|| asked.elapsed().as_secs_f64())
 }
 
@@ -96,8 +97,8 @@ pub(crate) fn faults(archive: &Path, log: &Path, restart: &mut dyn FnMut() -> Pa
         upload(archive, &four[3], None);
         let made = Instant::now();
         let unreadable = format!("in segment {}", four[2]);
-        named.damaged = wait(Duration::from_secs(120), || said(log).contains(&unreadable))
-            .then(|| made.elapsed().as_secs_f64());
+        named.damaged =
+            wait(Duration::from_secs(120), || said(log).contains(&unreadable)).then(|| made.elapsed().as_secs_f64());
         upload(archive, &four[2], None);
         let log = restart();
         wait(Duration::from_secs(240), || said(&log).contains(&format!("replayed {}", four[3])));

@@ -3,8 +3,9 @@
 //! same sandbox, NetworkPolicy and ConfigMap), but it runs until stopped and is started again
 //! when it ends (`restartPolicy: Always`, no deadline). Its state (the ledger, `follow.prom`, its
 //! reports) is on a claim of its own that outlives the pod, so a follower started again resumes
-//! where the ledger ends. The archive is a folder the source's `archive_command` writes, read
-//! from a claim mounted read-only at the path the scenario names it by. The pod is ready while
+//! where the ledger ends. The archive is an S3 prefix the follower lists, or a folder the source's
+//! `archive_command` writes, read from a claim mounted read-only at the path the scenario names
+//! it by. The pod is ready while
 //! `pgdrill follow-status` passes: its proof lag within the bound, no fault standing, its last
 //! look recent.
 
@@ -53,7 +54,7 @@ const ARCHIVE: &str = "archive";
 const PROBE_PERIOD_SECONDS: i32 = 10;
 const PROBE_TIMEOUT_SECONDS: i32 = 5;
 
-/// One scenario, whose WAL archive is a folder on the archive's claim.
+/// One scenario, whose WAL archive is in S3 or a folder on the archive's claim.
 pub(crate) fn check(follow: &Follow, scenarios: &[Scenario]) -> Result<(), KubeError> {
     let [scenario] = scenarios else {
         let names = scenarios.iter().map(|s| s.name().to_owned()).collect();
@@ -61,7 +62,8 @@ pub(crate) fn check(follow: &Follow, scenarios: &[Scenario]) -> Result<(), KubeE
     };
     let why = match (&scenario.source.wal_archive, &follow.archive) {
         (None, _) => "it names no `[source] wal_archive`: a follower replays a WAL archive as it grows".to_owned(),
-        (Some(WalArchiveLocation::S3(_)), _) => "its `[source] wal_archive` is in S3: a follower replays a folder the source archives into (its volume mounted with --archive-claim CLAIM:PATH)".to_owned(),
+        // Listed and fetched by the follower itself (its store let out by --allow-egress).
+        (Some(WalArchiveLocation::S3(_)), _) => return Ok(()),
         (Some(WalArchiveLocation::Dir(dir)), None) => format!(
             "its `[source] wal_archive` `{}` is a folder of this machine: mount the volume the source archives into with --archive-claim CLAIM:PATH, at the folder the scenario names",
             dir.display()
