@@ -3,13 +3,15 @@
 //! archived and when replay passed it. A drill restores and verifies the base backup as usual
 //! (fetch, verify, preflight, provision); its restore phase is the follow, until it is stopped.
 //!
-//! Every look (a quarter of a second) reads where replay is and records the segments it passed;
-//! every second (a store's every five) the archive is listed again (`archive`): the segments archived since are given to
-//! the feed in order, a segment missing before a later one is a gap once the deadline passes, and
-//! the oldest segment not yet replayed gives the proof lag. What keeps replay from going on is a
-//! fault, named and said (`faults`); the follower never skips a segment, it waits before it.
-//! `follow.prom` (`metrics`) is written at each look of the archive; a signed receipt of the
-//! ledger's new lines (`receipt`) at an interval, and when the follower stops.
+//! Every look (a quarter of a second) reads where replay is (`standby`) and records the segments
+//! it passed; every second (a store's every five) the archive is listed again (`archive`): the
+//! segments archived since are given to the feed in order, a segment missing before a later one
+//! is a gap once the deadline passes, the oldest segment not yet replayed gives the proof lag,
+//! and a later timeline is followed from its switch (`timeline`). Restore points the source
+//! wrote are confirmed as replay passes them (`markers`). What keeps replay from going on is a
+//! fault, named, said and told (`faults`, `told`); the follower never skips a segment, it waits
+//! before it. `follow.prom` (`metrics`) is written at each look of the archive; a signed receipt
+//! of the ledger's new lines (`receipt`) at an interval, and when the follower stops.
 
 pub(crate) mod archive;
 pub(crate) mod clone;
