@@ -14,7 +14,9 @@
 //! of the soak and starts it again on the same state (the memory figures are then the last
 //! run's). A quarter into the soak a drill of now is asked for (SIGUSR1), timed until its copy is
 //! promoted; with `PGDRILL_SOAK_FAULTS=1`, half-way the source's uploads are held back and a
-//! segment lost and one damaged, each timed until the follower names it (`soak_events`).
+//! segment lost and one damaged, each timed until the follower names it (`soak_events`). With
+//! `PGDRILL_SOAK_S3=1` the archive is mirrored to an S3-compatible store on loopback (moto) and a
+//! second follower follows it there, its ledger read against the archive too (`soak_s3`).
 
 #[path = "../tests/support/source_server.rs"]
 #[allow(dead_code)]
@@ -25,6 +27,13 @@ mod commands;
 
 #[path = "support/soak_events.rs"]
 mod soak_events;
+
+#[path = "../tests/drills/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+
+#[path = "support/soak_s3.rs"]
+mod soak_s3;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,11 +74,36 @@ fn main() {
     };
     let dsn = format!("host={} dbname=books user=postgres", source.dir.path().join("sockets").display());
     let archive = source.dir.path().join("archive");
+    let mirror = (env_number("PGDRILL_SOAK_S3", 0) == 1).then(|| soak_s3::mirror(&archive));
+    let mut of_s3 = mirror.as_ref().map(|mirror| {
+        let scenario = soak_s3::scenario(&source.dir.path().join("backup"), scratch.path(), "bench-soak-s3");
+        let log = std::fs::File::create(scratch.path().join("follower-s3.log")).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_pgdrill"))
+            .arg("follow")
+            .arg(scenario)
+            .arg("--state")
+            .arg(scratch.path().join("state-s3"))
+            .args(["--gap-after", "30s", "--for", &format!("{}s", (soak + TAIL).as_secs()), "--reports"])
+            .arg(scratch.path().join("reports"))
+            .envs(mirror.store.env())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("pgdrill follow of the S3 archive")
+    });
     let at = Follow { scenario: &scenario, dsn: &dsn, state: &state, scratch: scratch.path(), archive: &archive };
     let soaked = follow(&at, soak, kills, faults);
     let stopped = std::time::SystemTime::now();
     writes.join().expect("the writes");
-    report(&source.dir.path().join("archive"), &state, &soaked, stopped);
+    report(&archive, &state, &soaked, stopped);
+    if let Some(child) = of_s3.as_mut() {
+        let exit = child.wait().unwrap().code();
+        println!("\nthe follower of the S3 mirror (a look every 5 s), its exit code {exit:?}:");
+        let markers = ledger_report(&archive, &scratch.path().join("state-s3"), std::time::SystemTime::now());
+        println!("markers it confirmed (the other follower wrote them): {}", markers.len());
+    }
+    drop(mirror);
     if soaked.exit != Some(0) {
         let log = std::fs::read_dir(scratch.path())
             .unwrap()
@@ -304,9 +338,10 @@ fn ledger(state: &Path) -> Ledger {
     Ledger { segments, from, markers }
 }
 
-/// Prints the soak's figures, one a line. The segments archived in the follower's last 10 s
-/// (`stopped`: when it stopped) are left out: it may have stopped before it could replay them.
-fn report(archive: &Path, state: &Path, soaked: &Soaked, stopped: std::time::SystemTime) {
+/// Prints what the ledger in `state` holds against the archive: every segment archived more
+/// than 10 s before the follower `stopped` in it, once and in order, and the proof lag per
+/// segment; returns the markers' latencies.
+fn ledger_report(archive: &Path, state: &Path, stopped: std::time::SystemTime) -> Vec<f64> {
     let Ledger { segments: recorded, from, markers } = ledger(state);
     let from = from.expect("the ledger's start line");
     let before = stopped - Duration::from_secs(10);
@@ -345,6 +380,13 @@ fn report(archive: &Path, state: &Path, soaked: &Soaked, stopped: std::time::Sys
         quantile(&lags, 0.99),
         lags.last().copied().unwrap_or(f64::NAN)
     );
+    markers
+}
+
+/// Prints the soak's figures, one a line. The segments archived in the follower's last 10 s
+/// (`stopped`: when it stopped) are left out: it may have stopped before it could replay them.
+fn report(archive: &Path, state: &Path, soaked: &Soaked, stopped: std::time::SystemTime) {
+    let markers = ledger_report(archive, state, stopped);
     let gauge_max = soaked.lags.iter().copied().fold(f64::NAN, f64::max);
     println!("proof lag gauge (follow.prom, every 10 s): max {gauge_max:.1} s over {} samples", soaked.lags.len());
     let after_minute = soaked.samples.iter().find(|(t, _, _)| *t >= 60.0);

@@ -361,23 +361,7 @@ impl S3Server {
 
     /// Puts `objects` (key, bytes) into the existing `bucket`.
     pub(crate) fn put_objects(&self, bucket: &str, objects: &[(&str, Vec<u8>)]) {
-        use object_store::ObjectStoreExt;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            pgdrill::tls::install();
-            let store = object_store::aws::AmazonS3Builder::new()
-                .with_bucket_name(bucket)
-                .with_region("us-east-1")
-                .with_endpoint(&self.endpoint)
-                .with_allow_http(true)
-                .with_access_key_id(S3_ACCESS_KEY)
-                .with_secret_access_key(S3_SECRET_KEY)
-                .build()
-                .unwrap();
-            for (key, bytes) in objects {
-                store.put(&object_store::path::Path::from(*key), bytes.clone().into()).await.unwrap();
-            }
-        });
+        put_objects(&self.endpoint, bucket, objects);
     }
 
     /// Puts `bytes` at `key` of the existing `bucket`, readable by anyone (`public-read`): what
@@ -427,6 +411,27 @@ impl S3Server {
             ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
         ]
     }
+}
+
+/// Puts `objects` (key, bytes) into the existing `bucket` of the store at `endpoint`.
+pub(crate) fn put_objects(endpoint: &str, bucket: &str, objects: &[(&str, Vec<u8>)]) {
+    use object_store::ObjectStoreExt;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        pgdrill::tls::install();
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region("us-east-1")
+            .with_endpoint(endpoint)
+            .with_allow_http(true)
+            .with_access_key_id(S3_ACCESS_KEY)
+            .with_secret_access_key(S3_SECRET_KEY)
+            .build()
+            .unwrap();
+        for (key, bytes) in objects {
+            store.put(&object_store::path::Path::from(*key), bytes.clone().into()).await.unwrap();
+        }
+    });
 }
 
 impl Drop for S3Server {
