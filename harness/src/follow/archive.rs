@@ -166,6 +166,17 @@ impl Archive {
         &self.source
     }
 
+    /// Segment `name` was replayed whole: a store's copy of it on this machine is no longer
+    /// needed (the feed gave it to `pg_wal`; a follower started again copies the archive again),
+    /// and is removed, so that the copy holds what waits for replay, not the whole archive.
+    pub(crate) fn replayed(&self, name: &str) {
+        if let Source::S3 { mirror, .. } = &self.source {
+            for suffix in std::iter::once("").chain(wal::COMPRESSED) {
+                let _ = std::fs::remove_file(mirror.join(format!("{name}{suffix}")));
+            }
+        }
+    }
+
     /// Lists the archive: see [`Look`].
     pub(crate) async fn look(&mut self, at: &Position) -> Result<Look, LookError> {
         let size = at.segment_size;

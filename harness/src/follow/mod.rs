@@ -427,6 +427,7 @@ impl<'a> Follower<'a> {
         }
         self.last = Some(given.name.clone());
         self.archive.replayed = Some(given.number);
+        self.source.replayed(&given.name);
         Ok(())
     }
 

@@ -136,3 +136,29 @@ fn a_stores_reason_is_the_same_at_each_look_whatever_its_requests_took() {
         "`s3://pitr/wal/`: Error performing GET http://127.0.0.1:9/pitr, after 3 retries - closed"
     );
 }
+
+#[test]
+fn a_stores_copy_of_a_segment_replayed_is_removed_and_a_folders_own_file_never() {
+    let copy = archive(&["000000010000000000000003.gz", "000000010000000000000004", "000000010000000000000005"]);
+    let spec = S3Spec {
+        bucket: "pitr".into(),
+        key: "wal/".into(),
+        region: None,
+        endpoint: None,
+        pattern: None,
+        access_key_env: None,
+        secret_key_env: None,
+        retries: 0,
+    };
+    let store =
+        Archive::new(Source::S3 { spec, redactor: Redactor::new(), mirror: copy.path().to_owned() }, &at(5, Some(2)));
+    store.replayed("000000010000000000000003");
+    store.replayed("000000010000000000000004");
+    let left: Vec<String> =
+        std::fs::read_dir(copy.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(left, ["000000010000000000000005"], "only what waits for replay is kept");
+    // The archive folder itself is the source's: nothing in it is removed.
+    let own = archive(&["000000010000000000000003"]);
+    Archive::new(folder(&own), &at(3, Some(2))).replayed("000000010000000000000003");
+    assert!(own.path().join("000000010000000000000003").exists());
+}

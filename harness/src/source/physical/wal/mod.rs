@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 pub(crate) const DEFAULT_SEGMENT_SIZE: u64 = 16 << 20;
 
 /// Suffixes an archived segment may carry when `archive_command` compressed it.
-const COMPRESSED: [&str; 5] = [".gz", ".zst", ".lz4", ".bz2", ".bzip2"];
+pub(crate) const COMPRESSED: [&str; 5] = [".gz", ".zst", ".lz4", ".bz2", ".bzip2"];
 
 /// Whether `name` is a WAL segment file's name: 24 hexadecimal digits.
 pub(crate) fn is_segment_name(name: &str) -> bool {
