@@ -426,7 +426,9 @@ impl<'a> Follower<'a> {
             Recorded::Again => self.confirmed += 1,
         }
         self.last = Some(given.name.clone());
-        self.archive.replayed = Some(given.number);
+        // Never back: a restarted follower replays again what the ledger holds (proven, not
+        // waiting), from the base backup's start on.
+        self.archive.replayed = self.archive.replayed.max(Some(given.number));
         self.source.replayed(&given.name);
         Ok(())
     }
