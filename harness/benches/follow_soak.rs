@@ -76,7 +76,8 @@ fn main() {
     let archive = source.dir.path().join("archive");
     let mirror = (env_number("PGDRILL_SOAK_S3", 0) == 1).then(|| soak_s3::mirror(&archive));
     let mut of_s3 = mirror.as_ref().map(|mirror| {
-        let scenario = soak_s3::scenario(&source.dir.path().join("backup"), scratch.path(), "bench-soak-s3");
+        let backup = source.dir.path().join("backup");
+        let scenario = soak_s3::scenario(&backup, scratch.path(), "bench-soak-s3", &mirror.store.endpoint);
         let log = std::fs::File::create(scratch.path().join("follower-s3.log")).unwrap();
         Command::new(env!("CARGO_BIN_EXE_pgdrill"))
             .arg("follow")
@@ -100,6 +101,10 @@ fn main() {
     if let Some(child) = of_s3.as_mut() {
         let exit = child.wait().unwrap().code();
         println!("\nthe follower of the S3 mirror (a look every 5 s), its exit code {exit:?}:");
+        if exit != Some(0) {
+            let said = std::fs::read_to_string(scratch.path().join("follower-s3.log")).unwrap_or_default();
+            said.lines().rev().take(20).collect::<Vec<_>>().iter().rev().for_each(|line| println!("  {line}"));
+        }
         let markers = ledger_report(&archive, &scratch.path().join("state-s3"), std::time::SystemTime::now());
         println!("markers it confirmed (the other follower wrote them): {}", markers.len());
     }
@@ -343,7 +348,10 @@ fn ledger(state: &Path) -> Ledger {
 /// segment; returns the markers' latencies.
 fn ledger_report(archive: &Path, state: &Path, stopped: std::time::SystemTime) -> Vec<f64> {
     let Ledger { segments: recorded, from, markers } = ledger(state);
-    let from = from.expect("the ledger's start line");
+    let Some(from) = from else {
+        println!("the ledger in `{}` has no start line: the follower never followed", state.display());
+        return markers;
+    };
     let before = stopped - Duration::from_secs(10);
     let mut archived: Vec<String> = std::fs::read_dir(archive)
         .unwrap()

@@ -75,11 +75,12 @@ fn segments(archive: &Path) -> Vec<String> {
     names
 }
 
-/// The scenario of the S3 follower: the same base backup, its archive the mirror.
-pub(crate) fn scenario(backup: &Path, dir: &Path, name: &str) -> PathBuf {
+/// The scenario of the S3 follower: the same base backup, its archive the mirror at `endpoint`.
+pub(crate) fn scenario(backup: &Path, dir: &Path, name: &str, endpoint: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let text = format!(
-        "name = \"{name}\"\n\n[source]\npath = \"{}\"\nwal_archive = \"s3://{BUCKET}/{PREFIX}/\"\n\n[target]\ndatabase = \"books\"\n",
+        "name = \"{name}\"\n\n[source]\npath = \"{}\"\nwal_archive = \"s3://{BUCKET}/{PREFIX}/\"\n\
+         endpoint = \"{endpoint}\"\nregion = \"us-east-1\"\n\n[target]\ndatabase = \"books\"\n",
         backup.display()
     );
     std::fs::write(&path, text).unwrap();
