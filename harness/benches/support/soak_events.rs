@@ -48,8 +48,8 @@ pub(crate) struct Named {
     pub(crate) broken: String,
 }
 
-/// The archive's whole segments held back, in order.
-fn held(dir: &Path) -> Vec<String> {
+/// The whole segments in the folder `dir` (the archive, or what it holds back), in order.
+pub(crate) fn held(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

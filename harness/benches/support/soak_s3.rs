@@ -26,7 +26,7 @@ pub(crate) struct Mirror {
 pub(crate) fn mirror(archive: &Path) -> Mirror {
     let store = S3Server::start();
     let mut put = BTreeSet::new();
-    let now = segments(archive);
+    let now = crate::soak_events::held(archive);
     let objects: Vec<(String, Vec<u8>)> =
         now.iter().map(|n| (key(n), std::fs::read(archive.join(n)).unwrap())).collect();
     store.put(BUCKET, &objects.iter().map(|(k, v)| (k.as_str(), v.clone())).collect::<Vec<_>>());
@@ -39,7 +39,7 @@ pub(crate) fn mirror(archive: &Path) -> Mirror {
             if archive.join(".hold").exists() {
                 continue;
             }
-            for name in segments(&archive) {
+            for name in crate::soak_events::held(&archive) {
                 if put.insert(name.clone()) {
                     let bytes = std::fs::read(archive.join(&name)).unwrap();
                     crate::servers::put_objects(&endpoint, BUCKET, &[(&key(&name), bytes)]);
@@ -61,18 +61,6 @@ impl Drop for Mirror {
 
 fn key(name: &str) -> String {
     format!("{PREFIX}/{name}")
-}
-
-/// The whole segments in `archive`, in order.
-fn segments(archive: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(archive)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.len() == 24 && n.bytes().all(|b| b.is_ascii_hexdigit()))
-        .collect();
-    names.sort();
-    names
 }
 
 /// The scenario of the S3 follower: the same base backup, its archive the mirror at `endpoint`.
