@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
-use crate::follow::archive::Source;
+use crate::follow::archive::{Source, StoreLayout};
 use crate::follow::clone::{self, Cloned};
 use crate::follow::{self, FollowOptions};
 use crate::outcome::{BackupInfo, Event, Phase, RestoreStats};
 use crate::provision::{PhysicalData, Target};
 use crate::restore::physical::{PrepareError, Prepared};
-use crate::source::physical::Layout;
+use crate::source::physical::{Layout, pgbackrest};
+use crate::source::s3::S3Spec;
 use crate::source::{Backup, SourceLocation, WalArchiveLocation};
 
 use super::{Cleanup, Drill, DrillOptions, PhaseError, RestoredDatabase};
@@ -49,7 +50,7 @@ impl Drill<'_> {
         let (settings, major) = (prepared.data.settings.clone(), prepared.data.major);
         let work = async {
             let following = prepared.following(data).map_err(PhaseError::error)?;
-            let source = self.archive_source(prepared, following.archive.clone());
+            let source = self.archive_source(prepared, backup, following.archive.clone()).map_err(PhaseError::error)?;
             let run = follow::Run {
                 backup: &backup.location,
                 scenario: &self.scenario.name,
@@ -75,32 +76,60 @@ impl Drill<'_> {
     }
 
     /// Whether the follower can list the archive of `backup` again and again: not when the drill
-    /// copied it once from a store it cannot list again (a repository or a Barman server in S3,
-    /// a folder over HTTPS, with no `wal_archive`), as a follower of the copy would never see a
-    /// new segment. Asked before the base backup is restored.
+    /// copied it once from where it cannot list it again (a folder over HTTPS, a base backup in S3
+    /// with no `wal_archive`), as a follower of the copy would never see a new segment; a
+    /// pgBackRest repository or a Barman server in S3 is listed there. Asked before the base
+    /// backup is restored.
     pub(super) fn followable(&self, backup: &Backup) -> Result<(), PrepareError> {
         let source = &self.scenario.source;
-        match source.wal_archive.is_none() && matches!(source.location, SourceLocation::S3(_) | SourceLocation::Url(_))
-        {
-            true => Err(PrepareError::Scenario(format!(
-                "a follower lists its archive again and again, and the archive of `{}` was copied from its store once: follow a repository or server in a folder on this machine, or give `[source] wal_archive` (a folder or an s3:// prefix)",
+        let listed_again = match &source.location {
+            _ if source.wal_archive.is_some() => true,
+            SourceLocation::S3(_) => {
+                pgbackrest::is_repository(&backup.path) || crate::source::physical::barman::is_server(&backup.path)
+            }
+            SourceLocation::Url(_) => false,
+            _ => true,
+        };
+        match listed_again {
+            false => Err(PrepareError::Scenario(format!(
+                "a follower lists its archive again and again, and the archive of `{}` was copied from its store once: follow a repository or server in a folder on this machine or in S3, or give `[source] wal_archive` (a folder or an s3:// prefix)",
                 backup.location
             ))),
-            false => Ok(()),
+            true => Ok(()),
         }
     }
 
     /// Where the follower lists its archive again and again: the scenario's `wal_archive` prefix
-    /// in S3 (its new segments copied into the drill's copy of it, `copied`), a pgBackRest
-    /// repository's archive folder, or an archive folder (a Barman server's `wals` too).
-    fn archive_source(&self, prepared: &Prepared, copied: PathBuf) -> Source {
-        match (&self.scenario.source.wal_archive, &prepared.backup.layout) {
-            (Some(WalArchiveLocation::S3(spec)), _) => {
-                Source::S3 { spec: spec.clone(), redactor: self.redactor.clone(), mirror: copied }
+    /// in S3, the archive of a pgBackRest repository or a Barman server in S3 (the new segments
+    /// of either copied into the drill's copy of it, `copied`), a pgBackRest repository's archive
+    /// folder, or an archive folder (a Barman server's `wals` too).
+    fn archive_source(&self, prepared: &Prepared, backup: &Backup, copied: PathBuf) -> Result<Source, PrepareError> {
+        let redactor = self.redactor.clone();
+        let layout = match (&prepared.backup.layout, &prepared.backup.barman) {
+            (Layout::PgBackRest(_), _) => StoreLayout::PgBackRest,
+            (_, Some(_)) => StoreLayout::Barman,
+            _ => StoreLayout::Flat,
+        };
+        Ok(match (&self.scenario.source.wal_archive, &self.scenario.source.location, layout) {
+            (Some(WalArchiveLocation::S3(spec)), _, _) => {
+                Source::S3 { spec: spec.clone(), redactor, mirror: copied, layout: StoreLayout::Flat }
             }
-            (_, Layout::PgBackRest(_)) => Source::PgBackRest(copied),
+            (None, SourceLocation::S3(spec), StoreLayout::PgBackRest | StoreLayout::Barman) => {
+                // The archive's folder in the bucket is where it is in the copy of the prefix.
+                let relative = copied.strip_prefix(&backup.path).map_err(|_| {
+                    PrepareError::Scenario(format!(
+                        "the archive `{}` is not in the copy of `{}`",
+                        copied.display(),
+                        backup.location
+                    ))
+                })?;
+                let key = format!("{}{}/", spec.key, relative.display());
+                let spec = S3Spec { key, pattern: None, ..spec.clone() };
+                Source::S3 { spec, redactor, mirror: copied, layout }
+            }
+            (_, _, StoreLayout::PgBackRest) => Source::PgBackRest(copied),
             _ => Source::Folder(copied),
-        }
+        })
     }
 
     /// Runs the drill of a copy of the follower (its own drill, with its own report). Boxed: a

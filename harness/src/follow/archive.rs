@@ -7,7 +7,8 @@
 //! repository's archive folder (`<segment>-<sha1>.gz` under a folder per log: the feed checks
 //! the SHA-1 its name records), or a prefix of an S3 bucket: listed from the last segment planned
 //! on (the store's `start-after`), its new segments copied into the drill's mirror of it before
-//! they are given to the feed, and its later timelines' histories before they are read.
+//! they are given to the feed, and its later timelines' histories before they are read; a
+//! pgBackRest repository or a barman-cloud server in S3 a folder per log at a time (`store`).
 //!
 //! When a segment was archived is what the store says (a file's time, an object's
 //! `LastModified`), and whoever writes the archive sets that: a time in the past would make a
@@ -27,17 +28,18 @@ use crate::source::SourceError;
 use crate::source::physical::timeline::TimelinePath;
 use crate::source::physical::wal::{self, Archived, Segment};
 use crate::source::physical::{PhysicalError, pgbackrest};
-use crate::source::s3::{Bucket, S3Spec};
+use crate::source::s3::S3Spec;
+
+mod store;
+use store::Store;
+pub(crate) use store::StoreLayout;
 
 /// How often a folder is listed again.
 const FOLDER_EVERY: Duration = Duration::from_secs(1);
 
-/// How often a store is: each look is a request (billed, and rate-limited by some stores).
+/// How often a store is: each look is a request or three (billed, and rate-limited by some
+/// stores).
 const STORE_EVERY: Duration = Duration::from_secs(5);
-
-/// How long a store's look may take, its retries included, before the store is said not to
-/// answer (the follower waits for nothing else meanwhile).
-const STORE_PATIENCE: Duration = Duration::from_secs(20);
 
 /// The most segments one look copies from a store (the rest at the next look).
 const FETCH_AT_ONCE: usize = 16;
@@ -48,8 +50,9 @@ pub(crate) enum Source {
     Folder(PathBuf),
     /// A pgBackRest repository's archive folder of the cluster (`archive/<stanza>/<id>`).
     PgBackRest(PathBuf),
-    /// A prefix of an S3 bucket, whose new segments are copied into the folder `mirror`.
-    S3 { spec: S3Spec, redactor: Redactor, mirror: PathBuf },
+    /// A prefix of an S3 bucket laid out as `layout` says, whose new segments are copied into
+    /// the folder `mirror` (of the same layout).
+    S3 { spec: S3Spec, redactor: Redactor, mirror: PathBuf, layout: StoreLayout },
 }
 
 impl Source {
@@ -137,6 +140,9 @@ struct Listing {
     /// The object each segment is in, and its size (a store's).
     keys: HashMap<String, (String, u64)>,
     histories: Vec<u32>,
+    /// Timelines the archive holds segments of, beyond those of the segments listed (a store's
+    /// logs' folders say theirs).
+    timelines: BTreeSet<u32>,
 }
 
 impl Position {
@@ -170,9 +176,15 @@ impl Archive {
     /// needed (the feed gave it to `pg_wal`; a follower started again copies the archive again),
     /// and is removed, so that the copy holds what waits for replay, not the whole archive.
     pub(crate) fn replayed(&self, name: &str) {
-        if let Source::S3 { mirror, .. } = &self.source {
-            for suffix in std::iter::once("").chain(wal::COMPRESSED) {
-                let _ = std::fs::remove_file(mirror.join(format!("{name}{suffix}")));
+        let Source::S3 { mirror, layout, .. } = &self.source else { return };
+        let folder = match layout {
+            StoreLayout::Flat => mirror.clone(),
+            StoreLayout::PgBackRest | StoreLayout::Barman => mirror.join(name.get(..16).unwrap_or_default()),
+        };
+        // Its file, whatever its compression (and a pgBackRest one's SHA-1) in its name.
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(name) {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
     }
@@ -194,49 +206,12 @@ impl Archive {
                 let histories = wal::list_histories(dir).map_err(failed)?.into_keys().collect();
                 Listing { segments, histories, ..Listing::default() }
             }
-            Source::S3 { spec, redactor, mirror } => {
-                let silent = || LookError::Silent { location: spec.location(), waited: STORE_PATIENCE };
-                let bucket = Bucket::open(spec, redactor).map_err(steady)?;
-                let after = at.segment(at.planned).name(size);
-                let listed = tokio::time::timeout(STORE_PATIENCE, bucket.list_after(&after))
-                    .await
-                    .map_err(|_| silent())?
-                    .map_err(steady)?;
-                let mut listing = Listing::default();
-                for object in listed {
-                    if let Some(timeline) = wal::history_file_timeline(&object.name) {
-                        // Read from the copy when the follower goes on along it.
-                        let path = mirror.join(&object.name);
-                        if timeline > at.path.target && !path.exists() {
-                            tokio::time::timeout(STORE_PATIENCE, bucket.fetch(&object.key, &path))
-                                .await
-                                .map_err(|_| silent())?
-                                .map_err(steady)?;
-                        }
-                        listing.histories.push(timeline);
-                    } else if let Some(name) = wal::segment_file_name(&object.name)
-                        && !listing.keys.contains_key(&name)
-                    {
-                        let path = mirror.join(&object.name);
-                        listing.segments.push(Archived { name: name.clone(), path, sha1: None });
-                        listing.keys.insert(name, (object.key, object.size));
-                    }
-                }
-                listing.segments.sort_by(|a, b| a.name.cmp(&b.name));
+            Source::S3 { spec, redactor, mirror, layout } => {
+                let store = Store { spec, redactor, mirror, layout: *layout };
+                let listing = store.list(at).await?;
                 let mut look = note(&mut self.seen, plan(&listing, at), &listing, at);
                 look.next.truncate(FETCH_AT_ONCE);
-                for archived in &look.next {
-                    let (key, size) = &listing.keys[&archived.name];
-                    // A compressed segment is hardly larger than the segment itself.
-                    if *size > at.segment_size + (1 << 20) {
-                        let location = format!("s3://{}/{key}", spec.bucket);
-                        return Err(LookError::TooLarge { location, size: *size, segment_size: at.segment_size });
-                    }
-                    tokio::time::timeout(STORE_PATIENCE, bucket.fetch(key, &archived.path))
-                        .await
-                        .map_err(|_| silent())?
-                        .map_err(steady)?;
-                }
+                store.fetch(&listing, &look.next, at).await?;
                 return Ok(look);
             }
         };
@@ -265,23 +240,10 @@ fn note(seen: &mut BTreeMap<(u64, u32), SystemTime>, mut look: Look, listing: &L
     look
 }
 
-/// A store's error as a fault says it: without how long its requests took (`in 417.9ms`), so
-/// that the same reason at each look is the same fault, said once.
-fn steady(error: SourceError) -> LookError {
-    static TOOK: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r" in [0-9.]+(ns|µs|ms|s)\b").expect("valid"));
-    LookError::Store(match error {
-        SourceError::Http { location, message } => {
-            SourceError::Http { location, message: TOOK.replace_all(&message, "").into_owned() }
-        }
-        other => other,
-    })
-}
-
 /// The segments after the last one planned, up to a gap, and the gap.
 fn plan(listing: &Listing, at: &Position) -> Look {
     let size = at.segment_size;
-    let mut look = Look::default();
+    let mut look = Look { timelines: listing.timelines.clone(), ..Look::default() };
     let mut expected = at.planned + 1;
     for archived in &listing.segments {
         let Some(segment) = Segment::parse(&archived.name, size) else { continue };

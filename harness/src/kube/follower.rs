@@ -3,9 +3,10 @@
 //! same sandbox, NetworkPolicy and ConfigMap), but it runs until stopped and is started again
 //! when it ends (`restartPolicy: Always`, no deadline). Its state (the ledger, `follow.prom`, its
 //! reports) is on a claim of its own that outlives the pod, so a follower started again resumes
-//! where the ledger ends. The archive is an S3 prefix the follower lists, or a folder the source's
-//! `archive_command` writes, read from a claim mounted read-only at the path the scenario names
-//! it by. The pod is ready while
+//! where the ledger ends. The archive is an S3 prefix the follower lists (a `wal_archive`, or a
+//! pgBackRest repository's or Barman server's in S3), or a folder the source's `archive_command`
+//! writes, read from a claim mounted read-only at the path the scenario names it by. The pod is
+//! ready while
 //! `pgdrill follow-status` passes: its proof lag within the bound, no fault standing, its last
 //! look recent.
 
@@ -26,7 +27,7 @@ use super::folder::Folder;
 use super::values::ClaimMount;
 use super::{KubeError, Plan, metadata};
 use crate::scenario::Scenario;
-use crate::source::WalArchiveLocation;
+use crate::source::{SourceLocation, WalArchiveLocation};
 
 /// What `--follow` adds to the plan.
 #[derive(Debug, Clone)]
@@ -61,6 +62,9 @@ pub(crate) fn check(follow: &Follow, scenarios: &[Scenario]) -> Result<(), KubeE
         return Err(KubeError::FollowOne { names });
     };
     let why = match (&scenario.source.wal_archive, &follow.archive) {
+        // A pgBackRest repository or Barman server in S3, listed there by the follower (which
+        // refuses a prefix that is neither).
+        (None, _) if matches!(scenario.source.location, SourceLocation::S3(_)) => return Ok(()),
         (None, _) => "it names no `[source] wal_archive`: a follower replays a WAL archive as it grows".to_owned(),
         // Listed and fetched by the follower itself (its store let out by --allow-egress).
         (Some(WalArchiveLocation::S3(_)), _) => return Ok(()),

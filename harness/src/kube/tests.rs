@@ -347,6 +347,15 @@ fn a_follower_of_several_scenarios_or_of_an_archive_off_the_claim_is_refused() {
     assert!(off.contains("`[source] wal_archive` `/var/wal` is not under --archive-claim's `/archive`"), "{off}");
     // An archive in S3 is the follower's to list: no claim holds it.
     assert!(render(&plan, &[followed(dir.path(), "s3", "s3://backups/wal/")]).is_ok());
+    // So is a repository's in S3 (the follower refuses a prefix that is no repository or
+    // server); a base backup in a folder with no archive is not followed.
+    let repository = dir.path().join("repository.toml");
+    std::fs::write(&repository, "[source]\ns3 = \"s3://backups/pgbackrest/\"\n").unwrap();
+    assert!(render(&plan, &[Scenario::load(&repository).unwrap()]).is_ok());
+    let bare = dir.path().join("bare.toml");
+    std::fs::write(&bare, "[source]\npath = \"/archive/base\"\n").unwrap();
+    let bare = refused(&[Scenario::load(&bare).unwrap()]);
+    assert!(bare.contains("it names no `[source] wal_archive`"), "{bare}");
     let path = dir.path().join("here.toml");
     std::fs::write(&path, "[source]\npath = \"/var/backups/base\"\nwal_archive = \"/archive/wal\"\n").unwrap();
     let here = refused(&[Scenario::load(&path).unwrap()]);

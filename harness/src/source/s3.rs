@@ -258,11 +258,15 @@ impl<'a> Bucket<'a> {
 }
 
 impl Bucket<'_> {
-    /// The objects directly under the spec's prefix (a folder's files, not its subfolders')
-    /// whose names sort after `after` (the store's `start-after`: it sends no key before), each
-    /// by its name under the prefix, its key and its size.
-    pub(crate) async fn list_after(&self, after: &str) -> Result<Vec<Listed>, SourceError> {
-        let prefix = self.prefix();
+    /// The objects directly under the spec's prefix, or its folder `under` (its files, not its
+    /// subfolders') whose names sort after `after` (the store's `start-after`: it sends no key
+    /// before), each by its name in that folder, its key and its size.
+    pub(crate) async fn list_after(&self, under: &str, after: &str) -> Result<Vec<Listed>, SourceError> {
+        let prefix = match (self.prefix(), under.trim_matches('/')) {
+            (prefix, "") => prefix,
+            (None, under) => Some(ObjectPath::from(under)),
+            (Some(prefix), under) => Some(ObjectPath::from(format!("{prefix}/{under}"))),
+        };
         let base = prefix.as_ref().map(|p| format!("{p}/")).unwrap_or_default();
         let offset = ObjectPath::from(format!("{base}{after}"));
         let mut listing = self.store.list_with_offset(prefix.as_ref(), &offset);

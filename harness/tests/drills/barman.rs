@@ -249,7 +249,8 @@ fn a_barman_backup_recovers_through_its_compressed_wals_and_an_unfinished_backup
 /// barman-cloud: the same source's backup and WAL written by `barman-cloud-backup` (a tar with
 /// gzip, no manifest) and `barman-cloud-wal-archive` (lz4, each segment under its name and
 /// `.lz4`) into an S3-compatible server on loopback (the source on the host's network to reach
-/// it), drilled from there: the chosen backup and the WAL from its start on are copied.
+/// it), drilled from there: the chosen backup and the WAL from its start on are copied; then
+/// followed there.
 #[test]
 fn a_barman_cloud_backup_in_object_storage_recovers_to_a_time() {
     let s3 = crate::servers::S3Server::start();
@@ -311,4 +312,7 @@ fn a_barman_cloud_backup_in_object_storage_recovers_to_a_time() {
     );
     assert!(verify.contains("barman-cloud writes no manifest"), "{verify}");
     drill.assert_reports_and_no_leftovers();
+
+    // Followed (`pgdrill follow`) in the bucket, as barman-cloud uploads each segment.
+    crate::follow::a_follower_of_a_barman_cloud_server(&scratch, &s3, &server);
 }

@@ -12,19 +12,23 @@
 //! when it is found and once when it clears, never at each look; its token shows nowhere.
 //!
 //! Other archives are followed the same way, each by one short follower: an S3 prefix (moto on
-//! loopback, behind a proxy the test switches off), and, at the end of their own tests on the
-//! sources those made, a pgBackRest repository and a Barman server in a folder.
+//! loopback, behind a proxy the test switches off), and repositories and servers (`repositories`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::notify::{Received, Webhook};
-use crate::pgbackrest::{PgBackRestSource, STANZA, copy_repo};
 use crate::physical::{PhysicalSource, copy_folder};
 use crate::signed::{IDENTITY, NAMESPACE, keygen};
-use crate::source_server::{SourceServer, wait_archived, wait_for};
+use crate::source_server::{SourceServer, wait_archived};
 use crate::util::{Scratch, assert_pod_gone, pgdrill_bin};
+
+mod repositories;
+pub(crate) use repositories::{
+    a_follower_of_a_barman_cloud_server, a_follower_of_a_barman_server, a_follower_of_a_pgbackrest_repository,
+    a_follower_of_a_pgbackrest_repository_in_s3,
+};
 
 /// A follower running as its own process, its output in files; on a pod, the pod's name.
 struct Follower {
@@ -591,89 +595,4 @@ fn a_follower_of_an_s3_archive_copies_each_new_segment_and_names_a_gap_and_a_sil
     let mut follower = follower;
     assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
     assert!(!follower.said().contains(crate::servers::S3_SECRET_KEY));
-}
-
-/// A follower of a pgBackRest repository in a folder (a copy of `source`'s, into which the test
-/// copies each segment pgBackRest archives, as `<segment>-<sha1>.gz` in its log's folder): see
-/// [`follows_a_copied_archive`]. Run by the repository's test (`pgbackrest.rs`), on its source.
-pub(crate) fn a_follower_of_a_pgbackrest_repository(source: &PgBackRestSource, scratch: &Scratch) {
-    let followed = copy_repo(scratch, &source.repo(), "followed-repo");
-    let archive_id = source.info()["archive"][0]["id"].as_str().unwrap().to_owned();
-    let relative = format!("archive/{STANZA}/{archive_id}");
-    let advance = || {
-        let name = switch(&source.server);
-        let folder = source.repo().join(&relative).join(&name[..16]);
-        let archived = || {
-            let entries = std::fs::read_dir(&folder).ok()?;
-            // Not its temporary file (`.gz.pgbackrest.tmp`), before pgBackRest renames it.
-            let done = |file: &str| file.starts_with(&name) && file.ends_with(".gz");
-            entries.flatten().map(|e| e.path()).find(|p| done(&p.file_name().unwrap().to_string_lossy()))
-        };
-        wait_for(&format!("pgBackRest to archive {name}"), || archived().is_some());
-        let file = archived().unwrap();
-        (name, file)
-    };
-    follows_a_copied_archive(scratch, "pgbackrest", &followed, &followed.join(&relative), &advance);
-}
-
-/// A follower of a Barman server in a folder (a copy of the server's, into which the test copies
-/// each segment Barman moved into its `wals/`, compressed as Barman keeps it): see
-/// [`follows_a_copied_archive`]. Run by Barman's test (`barman.rs`), on its source.
-pub(crate) fn a_follower_of_a_barman_server(
-    scratch: &Scratch,
-    followed: &Path,
-    advance: &dyn Fn() -> (String, PathBuf),
-) {
-    follows_a_copied_archive(scratch, "barman", followed, &followed.join("wals"), advance);
-}
-
-/// Follows the backup in `followed` (a copy, whose archive folder is `archive`), `advance`
-/// archiving a segment at the source and saying its name and file there, copied into the
-/// archive's folder of the same log: new segments are replayed, one missing is a gap until it is
-/// there, and an archive folder that cannot be listed is the `store` fault until it can.
-fn follows_a_copied_archive(
-    scratch: &Scratch,
-    name: &str,
-    followed: &Path,
-    archive: &Path,
-    advance: &dyn Fn() -> (String, PathBuf),
-) {
-    let upload = |file: &Path| {
-        let into = archive.join(file.parent().unwrap().file_name().unwrap());
-        std::fs::create_dir_all(&into).unwrap();
-        let partial = into.join(".partial");
-        std::fs::copy(file, &partial).unwrap();
-        std::fs::rename(partial, into.join(file.file_name().unwrap())).unwrap();
-    };
-    let scenario = scratch.scenario(
-        &format!("follow-{name}.toml"),
-        &format!(
-            "name = \"books-{name}\"\n[source]\npath = \"{}\"\n\n[target]\ndatabase = \"books\"\n",
-            followed.display()
-        ),
-    );
-    let state = scratch.path(&format!("state-{name}"));
-    let mut command = Command::new(pgdrill_bin());
-    command.arg("follow").arg(&scenario);
-    let follower = Follower::spawn(scratch, command, &state, name);
-    follower.wait_said(&format!("following `{}`", archive.display()));
-    let (one, file) = advance();
-    upload(&file);
-    follower.wait_said(&format!("replayed {one}"));
-
-    let ((two, missing), (three, later)) = (advance(), advance());
-    upload(&later);
-    follower.wait_said(&format!("FAULT gap: segment {two} is not in the archive"));
-    upload(&missing);
-    follower.wait_said(&format!("replayed {three}"));
-    assert!(ledger_segments(&state).ends_with(&[one, two, three]), "{}", follower.said());
-
-    let away = archive.with_extension("away");
-    std::fs::rename(archive, &away).unwrap();
-    follower.wait_said("FAULT store: the archive cannot be listed: ");
-    assert!(follower.said().contains(&format!("`{}`", archive.display())), "{}", follower.said());
-    std::fs::rename(&away, archive).unwrap();
-    follower.wait_line(&["cleared after", " s: store: the archive cannot be listed"]);
-    let mut follower = follower;
-    assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
 }

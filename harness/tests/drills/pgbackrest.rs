@@ -380,25 +380,6 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
     let drill = scratch.drill_env(&in_s3, &[], &s3.env());
     assert_eq!(drill.code, Some(0), "{drill:?}");
     assert!(drill.phase_summary(Phase::Verify).starts_with(&format!("pgBackRest set {full} (full")), "{drill:?}");
-    // Not followed: the drill copies its archive once, and a follower of the copy would never
-    // see a new segment (one of the repository in a folder is: see the end of this test).
-    let follow = Command::new(crate::util::pgdrill_bin())
-        .arg("follow")
-        .arg(&in_s3)
-        .arg("--state")
-        .arg(scratch.path("state-s3"))
-        .arg("--reports")
-        .arg(scratch.path("reports-s3"))
-        .envs(s3.env())
-        .output()
-        .unwrap();
-    let said = text(&follow);
-    assert_eq!(follow.status.code(), Some(1), "{said}");
-    assert!(
-        said.contains("a follower lists its archive again and again, and the archive of `s3://pgbackrest/repo/` was copied from its store once"),
-        "{said}"
-    );
-
     // A target before every set's end: the oldest set is taken, and the preflight refuses it
     // before any server starts, naming the target, the set's end and what to do.
     let early = "[recovery]\ntarget_time = \"2001-02-03T04:05:06+01:00\"";
@@ -474,8 +455,10 @@ fn a_pgbackrest_set_by_label_and_a_hostile_manifest_a_changed_segment_or_an_unkn
     assert!(error.contains(&format!("pgBackRest could not restore set {full}")), "{error}");
     assert!(error.contains(&format!("pg_tblspc/{}/", source.oid)), "{error}");
 
-    // Followed (`pgdrill follow`): a copy of the repository, segment by segment.
+    // Followed (`pgdrill follow`): a copy of the repository, segment by segment; then the
+    // repository in S3, listed there a log's folder at a time.
     crate::follow::a_follower_of_a_pgbackrest_repository(&source, &scratch);
+    crate::follow::a_follower_of_a_pgbackrest_repository_in_s3(&source, &scratch, &s3);
 }
 
 /// The largest file of tablespace `oid` in set `label` of the repository `repo` (the ledger's).

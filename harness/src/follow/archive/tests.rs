@@ -128,7 +128,7 @@ async fn a_folder_that_cannot_be_listed_is_named() {
 fn a_stores_reason_is_the_same_at_each_look_whatever_its_requests_took() {
     let said = |took: &str| {
         let message = format!("Error performing GET http://127.0.0.1:9/pitr in {took}, after 3 retries - closed");
-        steady(SourceError::Http { location: "s3://pitr/wal/".into(), message }).to_string()
+        store::steady(SourceError::Http { location: "s3://pitr/wal/".into(), message }).to_string()
     };
     assert_eq!(said("417.958757ms"), said("1.2s"));
     assert_eq!(
@@ -150,8 +150,10 @@ fn a_stores_copy_of_a_segment_replayed_is_removed_and_a_folders_own_file_never()
         secret_key_env: None,
         retries: 0,
     };
-    let store =
-        Archive::new(Source::S3 { spec, redactor: Redactor::new(), mirror: copy.path().to_owned() }, &at(5, Some(2)));
+    let store = Archive::new(
+        Source::S3 { spec, redactor: Redactor::new(), mirror: copy.path().to_owned(), layout: StoreLayout::Flat },
+        &at(5, Some(2)),
+    );
     store.replayed("000000010000000000000003");
     store.replayed("000000010000000000000004");
     let left: Vec<String> =

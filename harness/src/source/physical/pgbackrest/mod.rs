@@ -334,7 +334,7 @@ pub(crate) fn list_archive(dir: &Path, from: Option<&str>) -> Result<Vec<Archive
 
 /// The segment and SHA-1 a file of the archive holds: `<24 hex>-<40 hex>[.gz|.zst|.lz4|.bz2]`
 /// (`.backup` and `.history` files, or any other name, are not segments).
-fn segment_of(file_name: &str) -> Option<(&str, &str)> {
+pub(crate) fn segment_of(file_name: &str) -> Option<(&str, &str)> {
     let (segment, rest) = (file_name.get(..24)?, file_name.get(24..)?);
     let rest = rest.strip_prefix('-')?;
     let (sha1, extension) = (rest.get(..40)?, rest.get(40..)?);
