@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use super::{after, fingerprint, fleet, kube, merge, snapshots, verify};
+use super::{after, diff, fingerprint, fleet, kube, merge, snapshots, verify};
 use crate::drill;
 
 /// The `pgdrill` command line: one of its commands, with its flags.
@@ -490,6 +490,11 @@ pub(crate) enum ReportCommand {
     Audit(fleet::AuditArgs),
     /// The same as `pgdrill verify`.
     Verify(verify::VerifyArgs),
+    /// The regression gate: exit 1 when drill B of a scenario proves less than drill A (its
+    /// verdict, a phase or check that passed and did not, a new failing check, a recovery
+    /// slower past a threshold, an older backup, evidence no longer signed), each difference
+    /// said; 0 when it does not; 2 on unusable input.
+    Diff(diff::DiffArgs),
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ macro_rules! outln {
 mod after;
 mod args;
 mod baseline;
+mod diff;
 mod drills;
 mod fingerprint;
 mod fleet;
@@ -185,6 +186,7 @@ async fn main() -> ExitCode {
         Command::Report(ReportCommand::Fleet(args)) => fleet::run_view(&args).await,
         Command::Report(ReportCommand::Audit(args)) => fleet::run_audit(&args).await,
         Command::Report(ReportCommand::Verify(args)) | Command::Verify(args) => verify::run(&args),
+        Command::Report(ReportCommand::Diff(args)) => diff::run(&args),
         Command::Schema => {
             let schema = crate::scenario::json_schema();
             outln!("{}", serde_json::to_string_pretty(&schema).expect("a JSON value serializes"));

@@ -6,6 +6,7 @@
 mod app;
 mod backup;
 mod check;
+pub(crate) mod diff;
 mod events;
 pub mod history;
 mod objectives;

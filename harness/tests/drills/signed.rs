@@ -1,7 +1,8 @@
 //! Signed evidence: a drill signed with an OpenSSH key verifies with OpenSSH's own `ssh-keygen -Y
 //! verify` and `sha256sum -c`, and with `pgdrill verify`; every way the folder can be tampered
 //! with is caught and named; the private key is written nowhere; a key that cannot sign fails
-//! the command and still leaves the reports, unsigned and saying why.
+//! the command and still leaves the reports, unsigned and saying why. `report diff` compares two
+//! such drills, and compares nothing whose evidence does not verify.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -251,6 +252,48 @@ fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_na
     let digests_only = pgdrill(&["verify"], &unsigned);
     assert_eq!(digests_only.status.code(), Some(0), "{}", text(&digests_only));
     assert!(text(&digests_only).contains("nothing proves who wrote it"), "{}", text(&digests_only));
+
+    a_worse_drill_fails_report_diff(&scratch, &dir, &key_text, &allowed);
+}
+
+/// `report diff`: a later drill of the same scenario whose check fails is worse than the signed
+/// drill in `passed` (exit 1, the check and the verdict named); the same drill is no worse; the
+/// later drill's record edited to pass is not compared against the allowed signers.
+fn a_worse_drill_fails_report_diff(scratch: &Scratch, passed: &Path, key_text: &str, allowed: &Path) {
+    let scenario = std::fs::read_to_string(scratch.path("small.toml")).unwrap();
+    let worse = scratch.scenario("worse.toml", &scenario.replace("expect = 3", "expect = 4"));
+    let drill = scratch.drill_env(&worse, &[], &[("PGDRILL_SIGNING_KEY".into(), key_text.to_owned())]);
+    assert_eq!(drill.code, Some(1), "{drill:?}");
+    let failed = drill.out.clone();
+    let diff = |args: &[&Path]| {
+        let output = Command::new(crate::util::pgdrill_bin())
+            .args(["report", "diff", "--allowed-signers"])
+            .arg(allowed)
+            .args(args)
+            .output()
+            .unwrap();
+        (output.status.code(), text(&output))
+    };
+    let (code, said) = diff(&[passed, &failed]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("worse: the verdict was pass and is fail"), "{said}");
+    assert!(said.contains("worse: check sql/ledger passed and is fail: "), "{said}");
+    assert!(said.contains("B proves less than A, in 2 ways"), "{said}");
+    let (code, said) = diff(&[passed, passed]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("B proves no less than A"), "{said}");
+    let (code, said) = diff(&[&failed, passed]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("started before A"), "{said}");
+    // drill.json turned to pass, as someone writing the reports' bucket could.
+    let edited = copy(&failed, &scratch.path("edited-record"));
+    let record = std::fs::read_to_string(edited.join("drill.json")).unwrap();
+    std::fs::write(edited.join("drill.json"), record.replace("\"verdict\": \"fail\"", "\"verdict\": \"pass\""))
+        .unwrap();
+    let (code, said) = diff(&[passed, &edited]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("does not verify against the allowed signers"), "{said}");
+    assert!(said.contains("drill.json was changed after the drill was signed"), "{said}");
 }
 
 #[test]
