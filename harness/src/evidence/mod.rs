@@ -7,4 +7,5 @@ pub(crate) mod manifest;
 pub(crate) mod receipts;
 pub(crate) mod sign;
 pub(crate) mod statement;
+pub(crate) mod test_result;
 pub(crate) mod verify;

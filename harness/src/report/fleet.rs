@@ -11,11 +11,12 @@ use time::OffsetDateTime;
 use crate::allowed_signers::AllowedSigners;
 use crate::evidence::manifest;
 use crate::evidence::statement::{SIGNATURE, STATEMENT};
+use crate::evidence::test_result::{TEST_RESULT, TEST_RESULT_SIGNATURE};
 use crate::evidence::verify::{Finding, Trust, Verification, verify};
 use crate::outcome::DrillRecord;
 
 /// The files a drill's folder holds: a folder holding any of them is a drill's, whole or not.
-const DRILL_FILES: [&str; 11] = [
+const DRILL_FILES: [&str; 13] = [
     "drill.json",
     "junit.xml",
     "report.md",
@@ -27,6 +28,8 @@ const DRILL_FILES: [&str; 11] = [
     manifest::NAME,
     STATEMENT,
     SIGNATURE,
+    TEST_RESULT,
+    TEST_RESULT_SIGNATURE,
 ];
 
 /// Why the drills to merge cannot be read, or the merge written.

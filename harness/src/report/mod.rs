@@ -21,7 +21,7 @@ mod snapshots;
 
 use std::path::{Path, PathBuf};
 
-use crate::evidence::{manifest, sign, statement};
+use crate::evidence::{manifest, sign, statement, test_result};
 use crate::outcome::DrillRecord;
 use crate::outcome::history;
 
@@ -114,13 +114,23 @@ pub(crate) fn write_all(
         std::fs::write(&path, text).map_err(err(&path))?;
     }
     let mut names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    if let Some(signer) = signer {
+        // The test result signed on its own (a policy engine reads it alone), and covered by
+        // the evidence too.
+        let text = &files.iter().find(|(n, _)| *n == test_result::TEST_RESULT).expect("rendered").1;
+        let path = dir.join(test_result::TEST_RESULT_SIGNATURE);
+        let armored =
+            signer.sign(text.as_bytes()).map_err(|source| ReportError { path: path.clone(), source: source.into() })?;
+        std::fs::write(&path, armored).map_err(err(&path))?;
+        names.push(test_result::TEST_RESULT_SIGNATURE);
+    }
     let manifest_sha = manifest::write(dir, &names).map_err(err(&paths.manifest))?;
     if let Some(signer) = signer {
         names.push(manifest::NAME);
         paths.evidence = Some(sign_evidence(record, dir, &names, signer)?);
     } else {
         // An unsigned drill written over a signed one's folder leaves no stale evidence.
-        for stale in [statement::STATEMENT, statement::SIGNATURE] {
+        for stale in [statement::STATEMENT, statement::SIGNATURE, test_result::TEST_RESULT_SIGNATURE] {
             let _ = std::fs::remove_file(dir.join(stale));
         }
     }
@@ -129,8 +139,9 @@ pub(crate) fn write_all(
 }
 
 /// Every report file of the drill `record`, compared with the `past` drills of its scenario: its
-/// name and its text. report.html is report.md's Markdown with the three pictures inline.
-pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -> [(&'static str, String); 8] {
+/// name and its text. report.html is report.md's Markdown with the three pictures inline;
+/// test-result.intoto.json the drill as in-toto's standard Test Result.
+pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -> [(&'static str, String); 9] {
     let report = markdown::render(record, past);
     let timeline = svg::timeline(record);
     let recovery = svg::recovery(past, record);
@@ -150,6 +161,7 @@ pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -
         ("recovery.svg", recovery),
         ("backup-age.svg", backup_age),
         (metrics::NAME, metrics::render(record, past)),
+        (test_result::TEST_RESULT, statement::render(&test_result::statement(record))),
     ]
 }
 

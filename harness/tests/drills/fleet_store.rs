@@ -22,7 +22,7 @@ const IDENTITY: &str = "drills@example.com";
 const BUCKET: &str = "fleet";
 
 /// The files every drill folder holds, signed.
-const FILES: [&str; 11] = [
+const FILES: [&str; 13] = [
     "MANIFEST.sha256",
     "backup-age.svg",
     "drill.json",
@@ -33,6 +33,8 @@ const FILES: [&str; 11] = [
     "recovery.svg",
     "report.html",
     "report.md",
+    "test-result.intoto.json",
+    "test-result.intoto.json.sig",
     "timeline.svg",
 ];
 

@@ -43,14 +43,33 @@ fn text(output: &Output) -> String {
 
 /// `ssh-keygen -Y verify` of the folder's statement, as an auditor runs it.
 fn ssh_verify(dir: &Path, allowed: &Path) -> Output {
+    ssh_verify_file(dir, "evidence.intoto.json", allowed)
+}
+
+/// `ssh-keygen -Y verify` of the folder's file `name` against `name.sig`.
+fn ssh_verify_file(dir: &Path, name: &str, allowed: &Path) -> Output {
     Command::new("ssh-keygen")
         .args(["-Y", "verify", "-f"])
         .arg(allowed)
         .args(["-I", IDENTITY, "-n", NAMESPACE, "-s"])
-        .arg(dir.join("evidence.intoto.json.sig"))
-        .stdin(std::fs::File::open(dir.join("evidence.intoto.json")).expect("statement"))
+        .arg(dir.join(format!("{name}.sig")))
+        .stdin(std::fs::File::open(dir.join(name)).expect("statement"))
         .output()
         .expect("ssh-keygen -Y verify")
+}
+
+/// The folder's in-toto Test Result statement, verified with OpenSSH alone: its result, and the
+/// tests that passed and failed.
+fn test_result(dir: &Path, allowed: &Path) -> (String, Vec<String>, Vec<String>) {
+    let ssh = ssh_verify_file(dir, "test-result.intoto.json", allowed);
+    assert!(ssh.status.success(), "ssh-keygen -Y verify of the test result: {}", text(&ssh));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("test-result.intoto.json")).unwrap()).unwrap();
+    assert_eq!(json["predicateType"], "https://in-toto.io/attestation/test-result/v0.1", "{json}");
+    let names = |field: &str| -> Vec<String> {
+        json["predicate"][field].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect()
+    };
+    (json["predicate"]["result"].as_str().unwrap().to_owned(), names("passedTests"), names("failedTests"))
 }
 
 /// `sha256sum -c` of what `lines` (`sha256  name`) says, in `dir`.
@@ -145,11 +164,16 @@ fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_na
     assert!(ssh.status.success(), "ssh-keygen -Y verify: {}", text(&ssh));
     assert!(text(&ssh).contains(&format!("Good \"{NAMESPACE}\" signature for {IDENTITY}")), "{}", text(&ssh));
     let lines = subjects(&dir);
-    for subject in ["MANIFEST.sha256", "report.md", "report.html"] {
+    for subject in ["MANIFEST.sha256", "report.md", "report.html", "test-result.intoto.json.sig"] {
         assert!(lines.contains(&format!("  {subject}\n")), "{subject} is not a subject: {lines}");
     }
     let sums = sha256sum_check(&dir, &lines);
     assert!(sums.status.success(), "sha256sum -c: {}", text(&sums));
+    // The drill as in-toto's Test Result, for a policy engine: signed on its own too.
+    let (result, passed, failed) = test_result(&dir, &allowed);
+    assert_eq!(result, "PASSED");
+    assert!(passed.contains(&"sql/ledger".to_owned()) && passed.contains(&"phase/restore".to_owned()), "{passed:?}");
+    assert!(failed.is_empty(), "{failed:?}");
 
     // pgdrill: the same, in one command (and as `report verify`).
     let allowed_arg = allowed.to_str().unwrap();
@@ -265,6 +289,8 @@ fn a_worse_drill_fails_report_diff(scratch: &Scratch, passed: &Path, key_text: &
     let drill = scratch.drill_env(&worse, &[], &[("PGDRILL_SIGNING_KEY".into(), key_text.to_owned())]);
     assert_eq!(drill.code, Some(1), "{drill:?}");
     let failed = drill.out.clone();
+    let (result, _, failed_tests) = test_result(&failed, allowed);
+    assert_eq!((result.as_str(), failed_tests), ("FAILED", vec!["phase/checks".to_owned(), "sql/ledger".to_owned()]));
     let diff = |args: &[&Path]| {
         let output = Command::new(crate::util::pgdrill_bin())
             .args(["report", "diff", "--allowed-signers"])
@@ -310,6 +336,7 @@ fn a_key_that_cannot_sign_fails_the_command_and_the_reports_say_they_are_unsigne
         assert!(drill.out.join(name).is_file(), "{name} was not written\n{drill:?}");
     }
     assert!(!drill.out.join("evidence.intoto.json").exists() && !drill.out.join("evidence.intoto.json.sig").exists());
+    assert!(!drill.out.join("test-result.intoto.json.sig").exists());
     let signature = drill.record().signature.clone().expect("drill.json says why it is not signed");
     assert!(signature.signed_by.is_none() && signature.unsigned.unwrap().contains("not an OpenSSH private key"));
     assert!(drill.report("report.md").contains("**not signed**: the signing key in PGDRILL_SIGNING_KEY"), "{drill:?}");
