@@ -1,5 +1,6 @@
-//! The objectives a business sets down (`[objectives]`): the recovery time objective (RTO) and
-//! the recovery point objective (RPO), and how the reports write a span of time. A leaf: the
+//! The objectives a business sets down (`[objectives]`): the recovery time objective (RTO), the
+//! recovery point objective (RPO) and how often a drill proves them (its cadence), and how the
+//! reports write a span of time. A leaf: the
 //! drill's outcome judges them (`outcome::objectives`).
 
 use std::time::Duration;
@@ -16,9 +17,21 @@ pub struct Objectives {
     /// The oldest the drilled backup may be when the drill starts: the data a restore now loses.
     #[serde(with = "crate::units::duration_ms::option", rename = "rpo_ms", default)]
     pub rpo: Option<Duration>,
+    /// How often the scenario is drilled: a drill ending no later than this (and a quarter more)
+    /// after the last is expected, and its absence alerts (`PgdrillDrillOverdue`). Not judged
+    /// by a drill, which cannot see the next one.
+    #[serde(
+        with = "crate::units::duration_ms::option",
+        rename = "cadence_ms",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cadence: Option<Duration>,
 }
 
 impl Objectives {
+    /// Whether it sets nothing a drill judges (the cadence is judged by the alerts, over
+    /// drills).
     pub(crate) fn is_empty(&self) -> bool {
         self.rto.is_none() && self.rpo.is_none()
     }

@@ -199,10 +199,10 @@ mod tests {
             started_at: datetime!(2026-11-22 08:00 UTC),
         };
         assert!(judge(&Objectives::default(), &measured).is_empty());
-        let rto_only = Objectives { rto: Some(Duration::from_secs(60)), rpo: None };
+        let rto_only = Objectives { rto: Some(Duration::from_secs(60)), ..Objectives::default() };
         assert_eq!(judge(&rto_only, &measured).len(), 1);
         // What a busy machine took to format them is not reported as their duration.
-        let both = Objectives { rto: Some(Duration::from_secs(60)), rpo: Some(Duration::from_secs(60)) };
+        let both = Objectives { rto: Some(Duration::from_secs(60)), rpo: Some(Duration::from_secs(60)), cadence: None };
         assert!(judge(&both, &measured).iter().all(|r| r.duration == Duration::ZERO));
     }
 }

@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn an_objective_missed_fails_the_record_as_it_stands_and_as_it_closes() {
         let at = OffsetDateTime::UNIX_EPOCH;
-        let rto = crate::objectives::Objectives { rto: Some(Duration::from_secs(1)), rpo: None };
+        let rto = crate::objectives::Objectives { rto: Some(Duration::from_secs(1)), ..Default::default() };
         let scenario = ScenarioInfo { objectives: rto, ..ScenarioInfo::default() };
         let mut record = DrillRecord::new("d1".into(), scenario, RunnerInfo::default(), at);
         record.phases = vec![phase(Phase::Restore, Passed, false), phase(Phase::Checks, Passed, false)];

@@ -137,7 +137,7 @@ fn drill_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 8] {
 }
 
 /// When it ended and when its scenario last passed, and the objectives it is judged against.
-fn time_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 4] {
+fn time_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 5] {
     [
         Gauge {
             name: "pgdrill_drill_end_timestamp_seconds",
@@ -158,6 +158,11 @@ fn time_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 4] {
             name: "pgdrill_objective_rpo_seconds",
             help: "The scenario's recovery point objective (RPO), which the backup's age is judged against.",
             value: record.scenario.objectives.rpo.map(seconds),
+        },
+        Gauge {
+            name: "pgdrill_objective_cadence_seconds",
+            help: "How often the scenario is drilled ([objectives] cadence): alert when no drill ended for that long and a quarter more.",
+            value: record.scenario.objectives.cadence.map(seconds),
         },
     ]
 }
@@ -338,6 +343,7 @@ mod tests {
         r.scenario.objectives = crate::objectives::Objectives {
             rto: Some(Duration::from_secs(45 * 60)),
             rpo: Some(Duration::from_secs(26 * 3600)),
+            cadence: Some(Duration::from_secs(86400)),
         };
         let written = metric_names(&render(&r, &[]));
         // The encoder writes HELP as given: nothing in it to escape (a backslash, a quote, a line feed).

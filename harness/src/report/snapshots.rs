@@ -104,7 +104,11 @@ fn started(started: OffsetDateTime) -> DrillRecord {
         sha256: "5f0c".repeat(16),
         tags: vec!["quarterly".into()],
         trusted: None,
-        objectives: Objectives { rto: Some(Duration::from_secs(45 * 60)), rpo: Some(Duration::from_secs(26 * 3600)) },
+        objectives: Objectives {
+            rto: Some(Duration::from_secs(45 * 60)),
+            rpo: Some(Duration::from_secs(26 * 3600)),
+            cadence: None,
+        },
     };
     let runner = RunnerInfo {
         user: "ci".into(),

@@ -297,6 +297,16 @@ mod tests {
     }
 
     #[test]
+    fn the_objectives_are_spans_of_time_the_cadence_among_them() {
+        let s = load_text("[source]\npath = \"b\"\n[objectives]\nrto = \"45m\"\ncadence = \"7d\"\n").unwrap();
+        assert_eq!(s.objectives.rto, Some(std::time::Duration::from_secs(45 * 60)));
+        assert_eq!(s.objectives.cadence, Some(std::time::Duration::from_secs(7 * 86400)));
+        assert!(!s.objectives.is_empty());
+        let e = error_of("[source]\npath = \"b\"\n[objectives]\ncadence = \"weekly\"\n");
+        assert!(e.to_string().contains("weekly"), "{e}");
+    }
+
+    #[test]
     fn a_recovery_target_is_a_time_with_its_offset_or_immediate() {
         let at =
             |text: &str| recovery::parse_target_time(text).map(|t| t.unix_timestamp_nanos()).map_err(|e| e.to_string());

@@ -39,7 +39,8 @@ pub(crate) struct RawScenario {
     pub app: Option<Spanned<crate::app::Config>>,
     /// Migrations to apply after the restore (a pre-migration safety check).
     pub migrate: Option<Spanned<crate::migrate::Config>>,
-    /// The recovery objectives the business set: `rto`, `rpo`.
+    /// The recovery objectives the business set: `rto`, `rpo`, and how often it is drilled
+    /// (`cadence`).
     pub objectives: Option<RawObjectives>,
     /// How far a physical backup recovers (its WAL archive's end by default).
     pub recovery: Option<Spanned<RawRecovery>>,
@@ -73,6 +74,9 @@ pub(crate) struct RawObjectives {
     pub rto: Option<Spanned<String>>,
     /// Recovery point objective, e.g. "26h".
     pub rpo: Option<Spanned<String>>,
+    /// How often the scenario is drilled, e.g. "1d": no drill ending for that long and a
+    /// quarter more is an alert (metrics.prom's `pgdrill_objective_cadence_seconds`).
+    pub cadence: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

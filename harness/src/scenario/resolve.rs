@@ -56,13 +56,7 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
         app.password_env = app.role.as_ref().and_then(|role| login.passwords.get(role).cloned());
     }
 
-    let objectives = match raw.objectives {
-        Some(o) => crate::objectives::Objectives {
-            rto: o.rto.as_ref().map(parse_duration).transpose()?,
-            rpo: o.rpo.as_ref().map(parse_duration).transpose()?,
-        },
-        None => Default::default(),
-    };
+    let objectives = raw.objectives.map(objectives).transpose()?.unwrap_or_default();
 
     let recovery = match raw.recovery {
         Some(r) => {
@@ -103,6 +97,15 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
 }
 
 /// `[login]`, its role and `application_name` defaulting to what `[app]` logs in with.
+/// The scenario's `[objectives]`, each a span of time.
+fn objectives(raw: raw::RawObjectives) -> Result<crate::objectives::Objectives, FieldError> {
+    Ok(crate::objectives::Objectives {
+        rto: raw.rto.as_ref().map(parse_duration).transpose()?,
+        rpo: raw.rpo.as_ref().map(parse_duration).transpose()?,
+        cadence: raw.cadence.as_ref().map(parse_duration).transpose()?,
+    })
+}
+
 fn login(config: crate::check::login::Config, app: Option<&crate::app::Spec>) -> crate::check::login::Spec {
     let mut spec = crate::check::login::Spec::resolve(config);
     if let Some(app) = app {
