@@ -25,6 +25,7 @@ use crate::source_server::{SourceServer, wait_archived};
 use crate::util::{Scratch, assert_pod_gone, pgdrill_bin};
 
 mod repositories;
+mod s3;
 pub(crate) use repositories::{
     a_follower_of_a_barman_cloud_server, a_follower_of_a_barman_server, a_follower_of_a_pgbackrest_repository,
     a_follower_of_a_pgbackrest_repository_in_s3,
@@ -474,7 +475,6 @@ fn verify_receipts(state: &Path, allowed: &Path, passes: bool) -> String {
     said
 }
 
-/// Stops the follower as a service manager does (SIGTERM), and returns its exit code.
 fn stop(follower: &mut Follower) -> Option<i32> {
     let term = Command::new("kill").args(["-TERM", &follower.child.id().to_string()]).status().unwrap();
     assert!(term.success());
@@ -531,68 +531,4 @@ fn a_follower_on_the_pod_records_a_new_segment_and_stops_cleanly_on_sigterm() {
         .expect("the follower's report");
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
     assert_eq!(record["target"]["kind"], "pod", "{record}");
-}
-
-/// A follower of an archive in S3 (moto on loopback, behind a proxy the test switches off): each
-/// look lists the prefix from the last segment planned on and copies the new segments; one lost
-/// in the upload is a gap, named, until it is there; a store that stops answering is the `store`
-/// fault with the store's reason, cleared when it answers again.
-#[test]
-fn a_follower_of_an_s3_archive_copies_each_new_segment_and_names_a_gap_and_a_silent_store() {
-    let source = PhysicalSource::make();
-    let s3 = crate::servers::S3Server::start();
-    s3.put_folders("pitr", &[("wal", &source.archive())]);
-    let upstream: u16 = s3.endpoint.rsplit(':').next().unwrap().parse().unwrap();
-    let proxy = crate::servers::SwitchProxy::start(upstream);
-    let scratch = Scratch::new();
-    let scenario = scratch.scenario(
-        "follow-s3.toml",
-        &format!(
-            "name = \"books-s3\"\n[source]\npath = \"{}\"\nwal_archive = \"s3://pitr/wal/\"\n\
-             endpoint = \"http://127.0.0.1:{}\"\nregion = \"us-east-1\"\n\n[target]\ndatabase = \"books\"\n",
-            source.backup().display(),
-            proxy.port
-        ),
-    );
-    let put = |segment: &str| {
-        let bytes = std::fs::read(source.archive().join(segment)).unwrap();
-        s3.put_objects("pitr", &[(&format!("wal/{segment}"), bytes)]);
-    };
-    let state = scratch.path("state");
-    let mut command = Command::new(pgdrill_bin());
-    // Listed each second (not every five, as by default for a store), for a short test.
-    command.arg("follow").arg(&scenario).args(["--look-every", "1s"]).envs(s3.env());
-    let follower = Follower::spawn(&scratch, command, &state, "s3");
-    follower.wait_said("following `s3://pitr/wal/`");
-    let one = advance(&source);
-    put(&one);
-    follower.wait_said(&format!("replayed {one}"));
-
-    let (two, three) = (advance(&source), advance(&source));
-    put(&three);
-    follower.wait_said(&format!("FAULT gap: segment {two} is not in the archive"));
-    put(&two);
-    follower.wait_said(&format!("replayed {three}"));
-    assert!(ledger_segments(&state).ends_with(&[one, two, three]), "{}", follower.said());
-
-    proxy.down.store(true, std::sync::atomic::Ordering::SeqCst);
-    let fault = "FAULT store: the archive cannot be listed: `s3://pitr/wal/`: ";
-    follower.wait_said(fault);
-    proxy.down.store(false, std::sync::atomic::Ordering::SeqCst);
-    follower.wait_line(&["cleared after", " s: store: the archive cannot be listed"]);
-    // Said once, the same reason at each look (not how long each request took).
-    assert_eq!(follower.said().matches(fault).count(), 1, "{}", follower.said());
-
-    // An object under the next segment's name larger than any segment (whoever writes the
-    // bucket could fill the follower's disk): not copied, named; the follower waits before it.
-    let four = advance(&source);
-    s3.put_objects("pitr", &[(&format!("wal/{four}"), vec![0u8; (17 << 20) + 1])]);
-    follower.wait_said(&format!(
-        "FAULT store: the archive cannot be listed: `s3://pitr/wal/{four}` is 17825793 bytes, and a segment of this cluster 16777216: not copied"
-    ));
-    put(&four);
-    follower.wait_said(&format!("replayed {four}"));
-    let mut follower = follower;
-    assert_eq!(stop(&mut follower), Some(0), "{}", follower.said());
-    assert!(!follower.said().contains(crate::servers::S3_SECRET_KEY));
 }
