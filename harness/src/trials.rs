@@ -150,7 +150,7 @@ fn drill(file: &Path, reports: &Path) -> Result<(), Failed> {
     if let Some(crate::evidence::sign::Signing::Broken(why)) = &options.signing {
         return Err(format!("{why}: the reports are not signed{where_}").into());
     }
-    if outcome.passed() { Ok(()) } else { Err(format!("{}{where_}", outcome.record.failure_summary()).into()) }
+    if outcome.succeeded() { Ok(()) } else { Err(format!("{}{where_}", outcome.record.failure_summary()).into()) }
 }
 
 #[cfg(test)]

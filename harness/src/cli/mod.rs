@@ -68,7 +68,7 @@ impl Exit {
     fn of(outcome: &DrillOutcome) -> Exit {
         if outcome.scenario_error.is_some() {
             Exit::Usage
-        } else if outcome.passed() {
+        } else if outcome.succeeded() {
             Exit::Pass
         } else if crate::outcome::could_not_run(&outcome.record) {
             Exit::CouldNotRun
@@ -532,6 +532,32 @@ mod tests {
         unreached.record.phases[0].inconclusive = false;
         assert_eq!(Exit::of(&unreached), Exit::Fail, "a backup that is not there is a finding");
         assert_eq!((Exit::pass_if(true), Exit::pass_if(false)), (Exit::Pass, Exit::Fail));
+    }
+
+    /// A negative control exits 0 when it failed where it must, 1 when it passed or failed
+    /// elsewhere.
+    #[test]
+    fn a_negative_control_succeeds_only_by_failing_where_it_must() {
+        use crate::outcome::{Phase, PhaseRecord, PhaseStatus};
+        let phase = |phase: Phase, status: PhaseStatus| PhaseRecord {
+            phase,
+            status,
+            started_at: None,
+            duration: std::time::Duration::ZERO,
+            summary: String::new(),
+            error: (status == PhaseStatus::Failed).then(|| "it failed".to_owned()),
+            inconclusive: false,
+        };
+        let control = |verdict: DrillVerdict, failed: Option<Phase>| {
+            let mut outcome = outcome(verdict, true, None);
+            outcome.record.scenario.control = Some(Phase::Preflight);
+            outcome.record.phases = vec![phase(Phase::Verify, PhaseStatus::Passed)];
+            outcome.record.phases.extend(failed.map(|p| phase(p, PhaseStatus::Failed)));
+            Exit::of(&outcome)
+        };
+        assert_eq!(control(DrillVerdict::Fail, Some(Phase::Preflight)), Exit::Pass);
+        assert_eq!(control(DrillVerdict::Fail, Some(Phase::Restore)), Exit::Fail, "failed elsewhere");
+        assert_eq!(control(DrillVerdict::Pass, None), Exit::Fail, "passed");
     }
 
     #[test]

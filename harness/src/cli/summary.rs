@@ -111,6 +111,16 @@ fn verdict_lines(outcome: &DrillOutcome) {
     if crate::outcome::could_not_run(r) {
         outln!("  it could not run: nothing it found is about the backup, and running it again may pass");
     }
+    if let (Some(fails_in), Some(held)) = (r.scenario.control, crate::outcome::control_held(r)) {
+        let fails_in = fails_in.as_str();
+        match held {
+            true => outln!("  a negative control: it failed in {fails_in}, where it must (the control holds)"),
+            false => outln!(
+                "  a negative control: it must fail in {fails_in}, and did not: {} (the control is broken)",
+                console::style("BROKEN").red().bold()
+            ),
+        }
+    }
     match &outcome.reports {
         Ok(paths) => {
             outln!(

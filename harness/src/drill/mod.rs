@@ -158,6 +158,7 @@ fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
         tags: scenario.tags.clone(),
         trusted: scenario.source.trusted.clone(),
         objectives: scenario.objectives,
+        control: scenario.control,
     }
 }
 
@@ -179,6 +180,7 @@ fn unusable_scenario_info(path: &Path) -> ScenarioInfo {
         tags: Vec::new(),
         trusted: None,
         objectives: Default::default(),
+        control: None,
     }
 }
 

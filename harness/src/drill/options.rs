@@ -132,4 +132,13 @@ impl DrillOutcome {
     pub fn passed(&self) -> bool {
         self.record.verdict == crate::outcome::DrillVerdict::Pass && self.reports.is_ok()
     }
+
+    /// A drill did what was asked of it: it passed, or, a negative control, it failed where it
+    /// must (`[control] fails_in`); and its reports were written.
+    pub fn succeeded(&self) -> bool {
+        match crate::outcome::control_held(&self.record) {
+            Some(held) => held && self.reports.is_ok(),
+            None => self.passed(),
+        }
+    }
 }

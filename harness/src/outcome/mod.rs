@@ -31,7 +31,7 @@ pub use restore::{CatalogAudit, PreflightReport, Reach, Recovered, RestoreStats,
 pub use target::{Isolation, KeptInfo, Observed, TargetInfo};
 #[cfg(test)]
 pub(crate) use verdict::finish;
-pub use verdict::{could_not_run, passes, ran_to_a_verdict};
+pub use verdict::{control_held, could_not_run, passes, ran_to_a_verdict};
 
 /// The objectives the business set, as the record keeps them with the scenario.
 pub use crate::objectives::Objectives;

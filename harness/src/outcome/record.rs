@@ -207,6 +207,10 @@ pub struct ScenarioInfo {
     /// The recovery objectives the drill is judged against.
     #[serde(default, skip_serializing_if = "crate::objectives::Objectives::is_empty")]
     pub objectives: crate::objectives::Objectives,
+    /// A negative control: the phase the drill must fail in (`[control] fails_in`), when it is
+    /// one; see [`crate::outcome::control_held`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Phase>,
 }
 
 /// Who ran the drill, where, with what.

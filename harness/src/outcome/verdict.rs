@@ -43,6 +43,16 @@ pub fn could_not_run(record: &DrillRecord) -> bool {
         && !record.checks.iter().any(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
 }
 
+/// A negative control's drill (`[control] fails_in`) holds when it failed in that phase first,
+/// for what it found there (not a drill that could not run); `None` for a drill that is no
+/// control. A control that passed, or failed elsewhere, is broken: drills may not catch what
+/// it stands for.
+pub fn control_held(record: &DrillRecord) -> Option<bool> {
+    let fails_in = record.scenario.control?;
+    let first_failed = record.phases.iter().find(|p| p.status == PhaseStatus::Failed).map(|p| p.phase);
+    Some(record.verdict == DrillVerdict::Fail && !could_not_run(record) && first_failed == Some(fails_in))
+}
+
 /// Whether a drill ran to a verdict on the backup: it passed, or failed for what it found (not
 /// interrupted, and not a drill that could not run). The drill's verdict as its record or its
 /// history line writes it.

@@ -137,7 +137,7 @@ fn drill_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 8] {
 }
 
 /// When it ended and when its scenario last passed, and the objectives it is judged against.
-fn time_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 5] {
+fn time_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 6] {
     [
         Gauge {
             name: "pgdrill_drill_end_timestamp_seconds",
@@ -163,6 +163,11 @@ fn time_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 5] {
             name: "pgdrill_objective_cadence_seconds",
             help: "How often the scenario is drilled ([objectives] cadence): alert when no drill ended for that long and a quarter more.",
             value: record.scenario.objectives.cadence.map(seconds),
+        },
+        Gauge {
+            name: "pgdrill_control_held",
+            help: "A negative control's drill ([control] fails_in): 1 when it failed in the phase it must, 0 when it passed or failed elsewhere. Only for a control.",
+            value: crate::outcome::control_held(record).map(|held| Value::Count(held.into())),
         },
     ]
 }
@@ -345,6 +350,8 @@ mod tests {
             rpo: Some(Duration::from_secs(26 * 3600)),
             cadence: Some(Duration::from_secs(86400)),
         };
+        // And a negative control (which writes whether it held).
+        r.scenario.control = Some(crate::outcome::Phase::Checks);
         let written = metric_names(&render(&r, &[]));
         // The encoder writes HELP as given: nothing in it to escape (a backslash, a quote, a line feed).
         for Gauge { help, .. } in drill_gauges(&r, &[]).into_iter().chain(time_gauges(&r, &[])) {

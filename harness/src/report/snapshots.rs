@@ -109,6 +109,7 @@ fn started(started: OffsetDateTime) -> DrillRecord {
             rpo: Some(Duration::from_secs(26 * 3600)),
             cadence: None,
         },
+        control: None,
     };
     let runner = RunnerInfo {
         user: "ci".into(),

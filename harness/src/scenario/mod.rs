@@ -88,6 +88,8 @@ pub struct Scenario {
     pub(crate) migrate: Option<crate::migrate::Spec>,
     /// The recovery objectives each drill is judged against.
     pub(crate) objectives: crate::objectives::Objectives,
+    /// A negative control: the phase its drill must fail in (`[control] fails_in`).
+    pub(crate) control: Option<crate::outcome::Phase>,
     /// How far a physical backup recovers.
     pub(crate) recovery: RecoverySpec,
     /// How long each phase may take.

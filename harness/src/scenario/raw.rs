@@ -42,6 +42,9 @@ pub(crate) struct RawScenario {
     /// The recovery objectives the business set: `rto`, `rpo`, and how often it is drilled
     /// (`cadence`).
     pub objectives: Option<RawObjectives>,
+    /// A negative control: a drill that must fail, in the phase it names (`fails_in`), to prove
+    /// that drills catch a broken backup and that its failure reaches the alerts.
+    pub control: Option<RawControl>,
     /// How far a physical backup recovers (its WAL archive's end by default).
     pub recovery: Option<Spanned<RawRecovery>>,
     /// Restore once, drill many: keep this drill's restore as a snapshot, or start from a clone
@@ -77,6 +80,15 @@ pub(crate) struct RawObjectives {
     /// How often the scenario is drilled, e.g. "1d": no drill ending for that long and a
     /// quarter more is an alert (metrics.prom's `pgdrill_objective_cadence_seconds`).
     pub cadence: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Control")]
+pub(crate) struct RawControl {
+    /// The phase the drill must fail in: `verify`, `preflight`, `restore`, `migrate`, `checks`
+    /// or `app`. Failing anywhere else, or passing, breaks the control.
+    pub fails_in: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -57,6 +57,7 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
     }
 
     let objectives = raw.objectives.map(objectives).transpose()?.unwrap_or_default();
+    let control = raw.control.map(|c| control(&c.fails_in)).transpose()?;
 
     let recovery = match raw.recovery {
         Some(r) => {
@@ -80,6 +81,7 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
         deadlines,
         recovery,
         objectives,
+        control,
         name,
         description: raw.description,
         tags,
@@ -97,6 +99,23 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
 }
 
 /// `[login]`, its role and `application_name` defaulting to what `[app]` logs in with.
+/// The phase a negative control fails in: one that judges the backup.
+fn control(fails_in: &crate::field::Spanned<String>) -> Result<crate::outcome::Phase, FieldError> {
+    use crate::outcome::Phase;
+    let judging = [Phase::Verify, Phase::Preflight, Phase::Restore, Phase::Migrate, Phase::Checks, Phase::App];
+    judging.into_iter().find(|p| p.as_str() == fails_in.get_ref()).ok_or_else(|| {
+        let names: Vec<&str> = judging.iter().map(|p| p.as_str()).collect();
+        FieldError::new(
+            fails_in.span(),
+            format!(
+                "`{}` is not a phase a negative control can fail in (one of: {})",
+                fails_in.get_ref(),
+                names.join(", ")
+            ),
+        )
+    })
+}
+
 /// The scenario's `[objectives]`, each a span of time.
 fn objectives(raw: raw::RawObjectives) -> Result<crate::objectives::Objectives, FieldError> {
     Ok(crate::objectives::Objectives {

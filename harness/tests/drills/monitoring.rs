@@ -43,7 +43,7 @@ fn the_alerting_rules_load_fire_when_they_should_and_the_dashboard_queries_parse
         );
     };
     let checked = run(&promtool, &["check", "rules", "monitoring/pgdrill.rules.yml"]);
-    assert!(checked.contains("SUCCESS: 16 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 18 rules found"), "{checked}");
     runbooks_are_pages_and_every_rule_waits();
     let tested = run(&promtool, &["test", "rules", "monitoring/pgdrill.rules.test.yml"]);
     assert!(tested.contains("SUCCESS"), "{tested}");
@@ -79,7 +79,7 @@ fn runbooks_are_pages_and_every_rule_waits() {
     let rules = std::fs::read_to_string(root().join("monitoring/pgdrill.rules.yml")).unwrap();
     let tests = std::fs::read_to_string(root().join("monitoring/pgdrill.rules.test.yml")).unwrap();
     let blocks: Vec<&str> = rules.split("- alert: ").skip(1).collect();
-    assert_eq!(blocks.len(), 16, "{rules}");
+    assert_eq!(blocks.len(), 18, "{rules}");
     let page = "https://github.com/pgdrill/pgdrill/blob/main/";
     for block in blocks {
         let name = block.lines().next().unwrap().trim();

@@ -1,6 +1,7 @@
 //! The objectives a business sets: RTO judged on the measured recovery, RPO on the backup's age
 //! at drill time (here from the date in its name), each met on a fresh backup and missed on a
-//! stale one or an impossible budget, in every report.
+//! stale one or an impossible budget, in every report. A negative control succeeds only by
+//! failing where it must.
 
 use pgdrill::Verdict;
 use pgdrill::outcome::DrillVerdict;
@@ -76,4 +77,50 @@ fn a_stale_backup_and_a_slow_recovery_each_fail_the_drill() {
     assert!(failure.contains("the RTO of 1ms passed during the"), "{failure}");
     assert!(drill.report("report.md").contains("❌ missed"));
     drill.assert_failed_cleanly();
+}
+
+/// A negative control (`[control] fails_in`): its drill exits 0 only by failing in the phase it
+/// names, its reports still saying FAIL; passing, or failing elsewhere, breaks it (exit 1). Its
+/// metrics say which, for the alerts that treat it apart from the drills.
+#[test]
+fn a_negative_control_exits_0_only_by_failing_where_it_must() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "small.sql",
+        crate::util::pg15_dump(
+            "CREATE TABLE public.ledger (id integer PRIMARY KEY);\nINSERT INTO public.ledger VALUES (1), (2), (3);\n",
+        ),
+    );
+    let control = |expect: u32, fails_in: &str| {
+        scratch.scenario(
+            &format!("control-{expect}-{fails_in}.toml"),
+            &format!(
+                "name = \"control\"\n[source]\npath = \"small.sql\"\n[target]\n[control]\nfails_in = \"{fails_in}\"\n\
+                 [[checks.sql]]\nname = \"ledger\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = {expect}\n"
+            ),
+        )
+    };
+    let metric = |drill: &crate::util::Drill, line: &str| {
+        let metrics = drill.report("metrics.prom");
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in metrics.prom:\n{metrics}");
+    };
+    let held = scratch.drill(&control(4, "checks"));
+    assert_eq!(held.code, Some(0), "{held:?}");
+    assert_eq!(held.record().verdict, DrillVerdict::Fail, "the reports tell the truth");
+    assert!(held.stdout.contains("a negative control: it failed in checks, where it must"), "{held:?}");
+    metric(&held, "pgdrill_control_held{scenario=\"control\"} 1");
+    metric(&held, "pgdrill_drill_passed{scenario=\"control\"} 0");
+
+    let passed = scratch.drill(&control(3, "checks"));
+    assert_eq!(passed.code, Some(1), "{passed:?}");
+    assert!(passed.stdout.contains("it must fail in checks, and did not"), "{passed:?}");
+    metric(&passed, "pgdrill_control_held{scenario=\"control\"} 0");
+
+    let elsewhere = scratch.drill(&control(4, "preflight"));
+    assert_eq!(elsewhere.code, Some(1), "failed in checks, not preflight: {elsewhere:?}");
+    metric(&elsewhere, "pgdrill_control_held{scenario=\"control\"} 0");
+
+    let unknown = scratch.drill(&control(4, "teardown"));
+    assert_eq!(unknown.code, Some(2), "{unknown:?}");
+    assert!(unknown.stderr.contains("`teardown` is not a phase a negative control can fail in"), "{unknown:?}");
 }
