@@ -64,6 +64,10 @@ pub(crate) struct AuditArgs {
     /// their digests). Without either, the gate does not pass: signatures were not checked.
     #[arg(long, conflicts_with = "allowed_signers")]
     unsigned_ok: bool,
+    /// With --follow-state, a follower of a listed database that is not following, faulted or
+    /// behind is a gap of that database.
+    #[command(flatten)]
+    follow: super::fleet_follow::FollowInput,
 }
 
 fn parse_now(text: &str) -> Result<OffsetDateTime, time::error::Parse> {
@@ -107,7 +111,11 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
         Ok(inventory) => inventory,
         Err(exit) => return exit.into(),
     };
-    let fleet = match read(&args.input, Some(&inventory), args.unsigned_ok, None).await {
+    let follow = match args.follow.read(args.input.now) {
+        Ok(follow) => follow,
+        Err(exit) => return exit.into(),
+    };
+    let fleet = match read(&args.input, Some(&inventory), args.unsigned_ok, follow).await {
         Ok(fleet) => fleet,
         Err(exit) => return exit.into(),
     };

@@ -309,6 +309,9 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert_eq!(follower["status"], "proving", "{follower}");
     assert!(follower["proof_lag_seconds"].as_f64().is_some_and(|lag| lag < 120.0), "{follower}");
     assert_eq!(follower["last_segment"]["segment"], four.as_str(), "{follower}");
+    // The evidence gate of the database, its follower among what it asks: proving, no gap.
+    let (code, said) = audit(&scratch, &state, &[]);
+    assert_eq!(code, Some(0), "{said}");
 
     // Stopped by a signal with no fault standing: the follower's report, and exit 0.
     let mut second = second;
@@ -330,6 +333,11 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     assert_eq!((&never["name"], &never["followers"][0]["status"]), (&"never-started".into(), &"not following".into()));
     assert!(never["followers"][0]["says"].as_str().unwrap().starts_with("no follow.prom in `"), "{never}");
     assert_eq!((&fleet["counts"]["followers"], &fleet["counts"]["followers_proving"]), (&2.into(), &0.into()));
+    // A follower that stopped is a gap of its database at the evidence gate.
+    let (code, said) = audit(&scratch, &state, &["--follow-max-age", "1s"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("gap: `books-follow`: its follower `"), "{said}");
+    assert!(said.contains("is not following: its last look at the archive is "), "{said}");
     let allowed = scratch.write("allowed_signers", format!("{IDENTITY} namespaces=\"{NAMESPACE}\" {public}\n"));
     let receipts = verify_receipts(&state, &allowed, true);
     assert!(receipts.contains("ok: receipt-000001-"), "{receipts}");
@@ -427,6 +435,23 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let caught = verify_receipts(&state, &allowed, false);
     assert!(caught.contains("were changed after receipt-000001-"), "{caught}");
     assert!(caught.contains("the chain breaks at line 3: it does not carry the sha256 of line 2"), "{caught}");
+}
+
+/// `pgdrill report audit` of the test's reports against an inventory of `books-follow` (its
+/// evidence unsigned, a day its max age), with the follower's `state`: its exit code and output.
+fn audit(scratch: &Scratch, state: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let inventory = scratch.write("inventory.toml", "[[database]]\nscenario = \"books-follow\"\n");
+    let made = Command::new(pgdrill_bin())
+        .args(["report", "audit"])
+        .arg(scratch.path("reports"))
+        .arg("--inventory")
+        .arg(inventory)
+        .args(["--unsigned-ok", "--max-age", "1d", "--follow-state"])
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap();
+    (made.status.code(), format!("{}{}", String::from_utf8_lossy(&made.stdout), String::from_utf8_lossy(&made.stderr)))
 }
 
 /// `pgdrill report fleet` of the test's reports and the followers' `states`, with `args`: its

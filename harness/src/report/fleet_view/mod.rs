@@ -194,15 +194,20 @@ pub(crate) fn read(inputs: &[Input], options: &FleetOptions<'_>) -> Result<Fleet
         let mine: Vec<usize> = (0..drills.len()).filter(|&d| !taken[d] && drills[d].0.scenario == scenario).collect();
         subjects.push(subject(scenario, None, &drills, &mine, None, options));
     }
-    for follower in options.follow.iter().flat_map(|(followers, _)| followers) {
+    for (follower, bounds) in
+        options.follow.iter().flat_map(|(followers, bounds)| followers.iter().map(move |f| (f, bounds)))
+    {
         let at = subjects.iter().enumerate().position(|(i, s)| followed(s, listed_scenario(options, i), follower));
-        match at {
-            Some(i) => subjects[i].followers.push(follower.clone()),
-            None => {
-                let mut followed = subject(&follower.scenario, None, &drills, &[], None, options);
-                followed.followers.push(follower.clone());
-                subjects.push(followed);
-            }
+        let i = at.unwrap_or_else(|| {
+            subjects.push(subject(&follower.scenario, None, &drills, &[], None, options));
+            subjects.len() - 1
+        });
+        subjects[i].followers.push(follower.clone());
+        // A follower that does not prove its archive is a gap of its database.
+        let (standing, why) = follower.judge(bounds);
+        if standing != follower::Standing::Proving {
+            let state = follower.state.clone();
+            subjects[i].gaps.push(state::Gap::Follower { state, standing: standing.as_str(), why });
         }
     }
     Ok(Fleet {

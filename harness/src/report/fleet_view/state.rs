@@ -120,6 +120,9 @@ pub(crate) enum Gap {
     Evidence { folder: String, what: String, status: &'static str },
     /// Its evidence was not checked: no allowed signers, and no `--unsigned-ok`.
     NotChecked { folder: String },
+    /// A follower of its archive (`--follow-state`) is not proving it: not following, faulted
+    /// or behind.
+    Follower { state: String, standing: &'static str, why: String },
 }
 
 impl Gap {
@@ -133,6 +136,7 @@ impl Gap {
             Gap::NoMaxAge => "no max age",
             Gap::Evidence { status, .. } => status,
             Gap::NotChecked { .. } => "evidence not checked",
+            Gap::Follower { .. } => "follower",
         }
     }
 
@@ -154,6 +158,7 @@ impl Gap {
             Gap::NotChecked { folder } => format!(
                 "the evidence of its last drill ({folder}) was not checked: no --allowed-signers (--unsigned-ok accepts evidence no one vouches for)"
             ),
+            Gap::Follower { state, standing, why } => format!("its follower `{state}` is {standing}: {why}"),
         }
     }
 }
