@@ -61,6 +61,15 @@ fn ssh_verify_file(dir: &Path, name: &str, allowed: &Path) -> Output {
 /// The folder's in-toto Test Result statement, verified with OpenSSH alone: its result, and the
 /// tests that passed and failed.
 fn test_result(dir: &Path, allowed: &Path) -> (String, Vec<String>, Vec<String>) {
+    // The in-toto project's own library reads it as a Statement v1 of the Test Result predicate.
+    let validator = crate::util::root().join("ci/intoto/validate-test-result");
+    let valid =
+        Command::new("python3").arg(&validator).arg(dir.join("test-result.intoto.json")).output().expect("python3");
+    assert!(
+        valid.status.success(),
+        "{} (python3 -m pip install 'in-toto-attestation==0.9.3'; .ci/run installs it)",
+        text(&valid)
+    );
     let ssh = ssh_verify_file(dir, "test-result.intoto.json", allowed);
     assert!(ssh.status.success(), "ssh-keygen -Y verify of the test result: {}", text(&ssh));
     let json: serde_json::Value =
