@@ -320,8 +320,13 @@ pub(crate) enum Command {
     /// against its signature and the ledger's lines it covers.
     Verify(verify::VerifyArgs),
     /// Print the JSON Schema of the scenario format, for editors (taplo, Even Better TOML) and
-    /// validators.
-    Schema,
+    /// validators; with `--record`, that of a drill's flat record (`record.json`).
+    Schema {
+        /// The schema of `record.json`, the flat record of a drill for evidence tools
+        /// (`schema/drill-record.v1.schema.json`), instead of the scenario format's.
+        #[arg(long)]
+        record: bool,
+    },
     /// Remove targets kept by `run --keep`, and what drills killed outright left behind.
     ///
     /// Without a name: every target kept in your state folder (and kept containers whose record

@@ -187,8 +187,8 @@ async fn main() -> ExitCode {
         Command::Report(ReportCommand::Audit(args)) => fleet::run_audit(&args).await,
         Command::Report(ReportCommand::Verify(args)) | Command::Verify(args) => verify::run(&args),
         Command::Report(ReportCommand::Diff(args)) => diff::run(&args),
-        Command::Schema => {
-            let schema = crate::scenario::json_schema();
+        Command::Schema { record } => {
+            let schema = if record { crate::report::flat::json_schema() } else { crate::scenario::json_schema() };
             outln!("{}", serde_json::to_string_pretty(&schema).expect("a JSON value serializes"));
             ExitCode::SUCCESS
         }

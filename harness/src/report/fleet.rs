@@ -16,8 +16,9 @@ use crate::evidence::verify::{Finding, Trust, Verification, verify};
 use crate::outcome::DrillRecord;
 
 /// The files a drill's folder holds: a folder holding any of them is a drill's, whole or not.
-const DRILL_FILES: [&str; 13] = [
+const DRILL_FILES: [&str; 14] = [
     "drill.json",
+    super::flat::NAME,
     "junit.xml",
     "report.md",
     super::html::NAME,

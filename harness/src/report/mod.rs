@@ -1,10 +1,12 @@
 //! Reports: the drill's record ([`crate::outcome`]) rendered for people, CI and machines, each
-//! renderer deciding nothing: `junit.xml`, `report.md`, `drill.json`, the pictures,
+//! renderer deciding nothing: `junit.xml`, `report.md`, `drill.json`, `record.json` (the drill
+//! as one flat object, for evidence tools), the pictures,
 //! `report.html` (report.md as a web page, the pictures inline) and `metrics.prom`, written once at the end, whatever happened (a drill that failed or was
 //! interrupted still leaves its reports), with the evidence (`crate::evidence`) over them.
 
 pub mod console;
 mod controls;
+pub mod flat;
 pub(crate) mod fleet;
 pub(crate) mod fleet_view;
 pub mod html;
@@ -82,7 +84,7 @@ pub(crate) fn drill_dir(root: &Path, record: &DrillRecord) -> PathBuf {
     }
 }
 
-/// Writes the reports into `dir`: drill.json, junit.xml, report.md with its three pictures,
+/// Writes the reports into `dir`: drill.json, record.json, junit.xml, report.md with its three pictures,
 /// report.html, metrics.prom, and the manifest of their digests; with a `signer`, the in-toto statement of
 /// them all (the manifest too) and its SSH signature; then appends the drill to the scenario's
 /// history `history_path`, which report.md compared it with.
@@ -141,7 +143,7 @@ pub(crate) fn write_all(
 /// Every report file of the drill `record`, compared with the `past` drills of its scenario: its
 /// name and its text. report.html is report.md's Markdown with the three pictures inline;
 /// test-result.intoto.json the drill as in-toto's standard Test Result.
-pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -> [(&'static str, String); 9] {
+pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -> [(&'static str, String); 10] {
     let report = markdown::render(record, past);
     let timeline = svg::timeline(record);
     let recovery = svg::recovery(past, record);
@@ -154,6 +156,7 @@ pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -
     let page = html::render(record, &report, &charts);
     [
         ("drill.json", json::render(record)),
+        (flat::NAME, flat::render(record)),
         ("junit.xml", junit::render(record)),
         ("report.md", report),
         (html::NAME, page),

@@ -22,7 +22,7 @@ const IDENTITY: &str = "drills@example.com";
 const BUCKET: &str = "fleet";
 
 /// The files every drill folder holds, signed.
-const FILES: [&str; 13] = [
+const FILES: [&str; 14] = [
     "MANIFEST.sha256",
     "backup-age.svg",
     "drill.json",
@@ -30,6 +30,7 @@ const FILES: [&str; 13] = [
     "evidence.intoto.json.sig",
     "junit.xml",
     "metrics.prom",
+    "record.json",
     "recovery.svg",
     "report.html",
     "report.md",
