@@ -58,6 +58,7 @@ mod physical_snapshots;
 mod pictures;
 mod pod;
 mod probe_rows;
+mod record_schema;
 mod red_team;
 mod report_html;
 mod scenario_schema;

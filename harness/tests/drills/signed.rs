@@ -173,7 +173,7 @@ fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_na
     assert!(ssh.status.success(), "ssh-keygen -Y verify: {}", text(&ssh));
     assert!(text(&ssh).contains(&format!("Good \"{NAMESPACE}\" signature for {IDENTITY}")), "{}", text(&ssh));
     let lines = subjects(&dir);
-    for subject in ["MANIFEST.sha256", "report.md", "report.html", "test-result.intoto.json.sig"] {
+    for subject in ["MANIFEST.sha256", "report.md", "report.html", "record.json", "test-result.intoto.json.sig"] {
         assert!(lines.contains(&format!("  {subject}\n")), "{subject} is not a subject: {lines}");
     }
     let sums = sha256sum_check(&dir, &lines);
@@ -183,6 +183,14 @@ fn a_signed_drill_verifies_with_ssh_keygen_and_pgdrill_and_every_tampering_is_na
     assert_eq!(result, "PASSED");
     assert!(passed.contains(&"sql/ledger".to_owned()) && passed.contains(&"phase/restore".to_owned()), "{passed:?}");
     assert!(failed.is_empty(), "{failed:?}");
+
+    // The flat record, for evidence tools: as the schema says, and the same drill.
+    let record = crate::record_schema::checked_record(&dir, &scratch);
+    let full = drill.record();
+    assert_eq!(record["drill_id"], full.drill_id.as_str(), "{record}");
+    assert_eq!((record["verdict"].as_str(), record["passed"].as_bool()), (Some("pass"), Some(true)), "{record}");
+    assert_eq!(record["signed_by"], fingerprint.as_str(), "{record}");
+    assert_eq!((record["failure"].is_null(), record["checks_failed"].as_u64()), (true, Some(0)), "{record}");
 
     // pgdrill: the same, in one command (and as `report verify`).
     let allowed_arg = allowed.to_str().unwrap();
@@ -300,6 +308,10 @@ fn a_worse_drill_fails_report_diff(scratch: &Scratch, passed: &Path, key_text: &
     let failed = drill.out.clone();
     let (result, _, failed_tests) = test_result(&failed, allowed);
     assert_eq!((result.as_str(), failed_tests), ("FAILED", vec!["phase/checks".to_owned(), "sql/ledger".to_owned()]));
+    let record = crate::record_schema::checked_record(&failed, scratch);
+    assert_eq!((record["verdict"].as_str(), record["could_not_run"].as_bool()), (Some("fail"), Some(false)));
+    assert!(record["failure"].as_str().is_some_and(|f| f.contains("sql/ledger")), "{record}");
+    assert_eq!(record["checks_failed"].as_u64(), Some(1), "{record}");
     let diff = |args: &[&Path]| {
         let output = Command::new(crate::util::pgdrill_bin())
             .args(["report", "diff", "--allowed-signers"])
