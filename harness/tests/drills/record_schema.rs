@@ -74,3 +74,16 @@ fn the_checked_in_record_schema_is_the_generated_one_and_a_valid_schema() {
     let meta = check_jsonschema(&["--check-metaschema".as_ref(), schema_file().as_os_str()]);
     assert!(meta.status.success(), "{}", text(&meta));
 }
+
+/// The example in the evidence guide is a record the schema accepts: the docs show the contract.
+#[test]
+fn the_guides_example_record_passes_the_schema() {
+    let guide = std::fs::read_to_string(root().join("docs/src/guide/evidence.md")).expect("evidence.md");
+    let section = &guide[guide.find("## A plain record, for evidence tools").expect("the section")..];
+    let start = section.find("```json\n").expect("an example") + "```json\n".len();
+    let example = &section[start..start + section[start..].find("```").expect("its end")];
+    let scratch = Scratch::new();
+    let file = scratch.write("example.json", example);
+    let output = validate(&file);
+    assert!(output.status.success(), "the guide's example fails the schema: {}", text(&output));
+}
