@@ -298,7 +298,7 @@ impl Drill {
 
     /// Every report file, concatenated, for secret scans.
     pub(crate) fn all_reports(&self) -> String {
-        ["junit.xml", "report.md", "report.html", "drill.json", "metrics.prom"]
+        ["junit.xml", "report.md", "report.html", "drill.json", "record.json", "metrics.prom"]
             .iter()
             .map(|f| self.report(f))
             .collect::<Vec<_>>()
