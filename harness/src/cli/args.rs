@@ -199,8 +199,8 @@ pub(crate) enum Command {
     /// Run the drills scenarios describe, and write their reports.
     ///
     /// Restores each backup into a throwaway target, runs the checks, removes the target and
-    /// writes junit.xml, report.md, report.html, drill.json, timeline.svg and a manifest of their digests.
-    /// Exits 0 only when every phase and check of every drill passed.
+    /// writes junit.xml, report.md, report.html, drill.json, record.json, timeline.svg and a
+    /// manifest of their digests. Exits 0 only when every phase and check of every drill passed.
     Run {
         /// Scenario files, or folders of them (`scenarios/plur.toml` drills the bundled fixture;
         /// `pgdrill init BACKUP` writes a scenario for a backup of your own).
