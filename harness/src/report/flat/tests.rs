@@ -201,6 +201,20 @@ fn a_drill_that_could_not_run_says_so_and_measured_nothing() {
     }
 }
 
+/// An interrupted drill has no verdict on the backup: neither passed nor a drill that could not
+/// run, its failure the interruption.
+#[test]
+fn an_interrupted_drill_is_neither_a_pass_nor_one_that_could_not_run() {
+    let mut record = passed();
+    record.verdict = crate::outcome::DrillVerdict::Running;
+    record.phases.iter_mut().for_each(|p| p.status = PhaseStatus::Running);
+    finish(&mut record, datetime!(2026-11-22 08:00:30 UTC), true);
+    let flat = of(&record);
+    assert_eq!((flat.verdict, flat.passed, flat.could_not_run), (FlatVerdict::Interrupted, false, false));
+    assert_eq!(flat.failure.as_deref(), Some("interrupted during checks"));
+    assert_eq!(serde_json::to_value(&flat).unwrap()["verdict"], "interrupted");
+}
+
 /// The schema requires every field the record writes, allows null exactly where the record
 /// may write it, and names the format it is of.
 #[test]
