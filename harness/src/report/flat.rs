@@ -98,8 +98,8 @@ pub struct FlatRecord {
     /// The recovery point objective, in seconds; null when the scenario sets none.
     #[schemars(range(min = 0))]
     pub rpo_seconds: Option<f64>,
-    /// The backup was no older than the RPO; null when there is no RPO or the backup's age is
-    /// not known.
+    /// The backup was no older than the RPO; false too when its age is not known (an unknown
+    /// age fails the RPO); null when there is no RPO or it was not judged.
     pub rpo_met: Option<bool>,
     /// How many checks the drill had, the objectives and the application's requests among them.
     #[schemars(range(min = 0))]
