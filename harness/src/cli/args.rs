@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use super::{after, diff, fingerprint, fleet, kube, merge, snapshots, verify};
+use super::{ack, after, diff, fingerprint, fleet, kube, merge, snapshots, verify};
 use crate::drill;
 
 /// The `pgdrill` command line: one of its commands, with its flags.
@@ -315,6 +315,10 @@ pub(crate) enum Command {
     /// Work with written reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Acknowledge a drill: who looked into it and what was done (an exception's resolution), as
+    /// a signed statement in its folder (acks/) about its drill.json. Its verdict never changes;
+    /// `pgdrill verify` checks the acknowledgement and says it.
+    Ack(ack::AckArgs),
     /// Verify a drill's report folder: its SSH signature against allowed signers, and every file
     /// against the signed in-toto statement and MANIFEST.sha256; or a follower's receipts, each
     /// against its signature and the ledger's lines it covers.

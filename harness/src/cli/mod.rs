@@ -11,6 +11,7 @@ macro_rules! outln {
     }};
 }
 
+mod ack;
 mod after;
 mod args;
 mod baseline;
@@ -187,6 +188,7 @@ async fn main() -> ExitCode {
         Command::Report(ReportCommand::Audit(args)) => fleet::run_audit(&args).await,
         Command::Report(ReportCommand::Verify(args)) | Command::Verify(args) => verify::run(&args),
         Command::Report(ReportCommand::Diff(args)) => diff::run(&args),
+        Command::Ack(args) => ack::run(&args),
         Command::Schema { record } => {
             let schema = if record { crate::report::flat::json_schema() } else { crate::scenario::json_schema() };
             outln!("{}", serde_json::to_string_pretty(&schema).expect("a JSON value serializes"));

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use super::Exit;
 use crate::allowed_signers::{AllowedSigners, ParseError};
+use crate::evidence::ack::{self, Ack};
 use crate::evidence::receipts::{self, Found, Verified};
 use crate::evidence::sign::{NAMESPACE, Signer, Signing};
 use crate::evidence::statement::{SIGNATURE, STATEMENT};
@@ -67,18 +68,21 @@ pub(super) fn run(args: &VerifyArgs) -> ExitCode {
     if let Ok(Some(found)) = receipts::find(&args.dir) {
         return verify_receipts(&args.dir, &found, &trust);
     }
-    let verification = match verify(&args.dir, &trust) {
+    let mut verification = match verify(&args.dir, &trust) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: cannot read the report folder `{}`: {e}", args.dir.display());
             return Exit::Usage.into();
         }
     };
-    say(&args.dir, &verification, allowed.is_some());
+    // The drill's acknowledgements, each about its record (`pgdrill ack`).
+    let (acks, found) = ack::verify_all(&args.dir, &trust);
+    verification.findings.extend(found);
+    say(&args.dir, &verification, &acks, allowed.is_some());
     Exit::pass_if(verification.passed()).into()
 }
 
-fn say(dir: &Path, v: &Verification, trusted: bool) {
+fn say(dir: &Path, v: &Verification, acks: &[Ack], trusted: bool) {
     for finding in &v.findings {
         let kind = if finding.is_warning() { "warning" } else { "error" };
         eprintln!("{kind}: {finding}");
@@ -118,6 +122,13 @@ fn say(dir: &Path, v: &Verification, trusted: bool) {
             );
         }
         _ => {}
+    }
+    for ack in acks {
+        let signed = match &ack.signed {
+            Some(signed) => format!("signed by key {}", signed.fingerprint),
+            None => "not signed".to_owned(),
+        };
+        outln!("acknowledged: {} by {} at {} ({signed}): {}", ack.file, ack.by, ack.at, ack.note);
     }
     if v.history {
         outln!(

@@ -3,6 +3,7 @@
 //! verification an auditor runs on a reports folder (`verify`); and a follower's receipts over
 //! its ledger, verified the same way (`receipts`). Reads the record; renders no report.
 
+pub(crate) mod ack;
 pub(crate) mod manifest;
 pub(crate) mod receipts;
 pub(crate) mod sign;

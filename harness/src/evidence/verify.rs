@@ -59,6 +59,8 @@ pub(crate) enum Finding {
     Unreadable { name: String, why: String },
     /// The manifest is absent or unreadable (and there is no statement).
     Manifest(String),
+    /// An acknowledgement (`acks/`) that does not hold: why.
+    Ack { file: String, why: String },
 }
 
 impl Finding {
@@ -138,6 +140,7 @@ impl Finding {
             }
             Finding::Unreadable { name, why } => write!(f, "cannot read {name}: {why}"),
             Finding::Manifest(why) => write!(f, "{why}"),
+            Finding::Ack { file, why } => write!(f, "the acknowledgement {file} does not hold: {why}"),
         }
     }
 }
@@ -180,6 +183,10 @@ pub(crate) struct Verification {
     /// Verified against allowed signers: a warning fails too.
     pub strict: bool,
 }
+
+/// The folder of a drill's acknowledgements (`pgdrill ack`, `super::ack`), checked on their own:
+/// not the drill's evidence, each about its record.
+pub(crate) const ACKS: &str = "acks";
 
 impl Verification {
     pub(crate) fn passed(&self) -> bool {
@@ -250,6 +257,8 @@ pub(crate) fn verify(dir: &Path, trust: &Trust<'_>) -> Result<Verification, std:
         }
         Err(e) => v.findings.push(Finding::Manifest(crate::error::error_chain(&e))),
     }
+    // Acknowledgements are checked on their own (`super::ack`): each about this drill's record.
+    covered.insert(ACKS.to_owned());
     for name in names.iter().filter(|n| !covered.contains(*n)) {
         if name == crate::outcome::history::NAME {
             v.history = true;

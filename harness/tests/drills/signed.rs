@@ -114,7 +114,11 @@ fn subjects(dir: &Path) -> String {
 pub(crate) fn copy(dir: &Path, to: &Path) -> PathBuf {
     std::fs::create_dir_all(to).expect("copy folder");
     for entry in std::fs::read_dir(dir).expect("report folder").flatten() {
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        if entry.path().is_dir() {
+            copy(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
     }
     to.to_owned()
 }
@@ -341,6 +345,72 @@ fn a_worse_drill_fails_report_diff(scratch: &Scratch, passed: &Path, key_text: &
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("does not verify against the allowed signers"), "{said}");
     assert!(said.contains("drill.json was changed after the drill was signed"), "{said}");
+
+    a_failed_drill_is_acknowledged_and_its_verdict_stays(scratch, passed, &failed, key_text, allowed);
+}
+
+/// `pgdrill ack`: the failed drill acknowledged (signed), which `pgdrill verify` and OpenSSH
+/// check and say; its verdict and `report diff` unchanged. An acknowledgement copied to another
+/// drill's folder, or unsigned against allowed signers, does not hold.
+fn a_failed_drill_is_acknowledged_and_its_verdict_stays(
+    scratch: &Scratch,
+    passed: &Path,
+    failed: &Path,
+    key_text: &str,
+    allowed: &Path,
+) {
+    let key = scratch.write("ack-signing-key", key_text);
+    let ack = |dir: &Path, key: Option<&Path>| {
+        let mut command = Command::new(crate::util::pgdrill_bin());
+        command.arg("ack").arg(dir).args([
+            "--by",
+            "ana@example.com",
+            "--note",
+            "INC-42: the check's expected count was wrong",
+        ]);
+        if let Some(key) = key {
+            command.arg("--signing-key").arg(key);
+        }
+        let output = command.output().unwrap();
+        (output.status.code(), text(&output))
+    };
+    let unsigned = copy(failed, &scratch.path("acked-unsigned"));
+    let record_before = std::fs::read(failed.join("drill.json")).unwrap();
+    let (code, said) = ack(failed, Some(&key));
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("(its verdict, fail, stays)") && said.contains("signed by key SHA256:"), "{said}");
+    assert_eq!(std::fs::read(failed.join("drill.json")).unwrap(), record_before, "the record is untouched");
+    let verified = pgdrill(&["verify", "--allowed-signers", allowed.to_str().unwrap()], failed);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    assert!(
+        text(&verified).contains("acknowledged: acks/ack-")
+            && text(&verified).contains("by ana@example.com at ")
+            && text(&verified).contains("INC-42: the check's expected count was wrong"),
+        "{}",
+        text(&verified)
+    );
+    let acks = failed.join("acks");
+    let mut names = std::fs::read_dir(&acks).unwrap().flatten().map(|e| e.file_name().into_string().unwrap());
+    let name = names.find(|n| n.ends_with(".intoto.json")).unwrap();
+    let ssh = ssh_verify_file(&acks, &name, allowed);
+    assert!(ssh.status.success(), "ssh-keygen -Y verify of the acknowledgement: {}", text(&ssh));
+    let (code, said) = {
+        let output =
+            Command::new(crate::util::pgdrill_bin()).args(["report", "diff"]).arg(passed).arg(failed).output().unwrap();
+        (output.status.code(), text(&output))
+    };
+    assert_eq!(code, Some(1), "still worse: {said}");
+
+    // Copied beside another drill, it is about another record; unsigned, nothing vouches for it.
+    let elsewhere = copy(passed, &scratch.path("acked-elsewhere"));
+    copy(&acks, &elsewhere.join("acks"));
+    let caught = pgdrill(&["verify"], &elsewhere);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(text(&caught).contains("is about another drill.json than this folder's"), "{}", text(&caught));
+    assert_eq!(ack(&unsigned, None).0, Some(0));
+    let caught = pgdrill(&["verify", "--allowed-signers", allowed.to_str().unwrap()], &unsigned);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(text(&caught).contains("it is not signed: nothing proves who wrote it"), "{}", text(&caught));
 }
 
 #[test]
