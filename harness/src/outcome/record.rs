@@ -512,4 +512,20 @@ pub struct SignatureInfo {
 }
 
 #[cfg(test)]
+impl SignatureInfo {
+    /// Evidence signed by an ed25519 key of this fingerprint, as `drill.json` records it (the
+    /// tests of what reads the record share it).
+    pub(crate) fn signed_by(fingerprint: &str) -> SignatureInfo {
+        SignatureInfo {
+            signed_by: Some(fingerprint.to_owned()),
+            algorithm: Some("ssh-ed25519".into()),
+            namespace: "pgdrill-evidence@pgdrill.dev".into(),
+            statement: "evidence.intoto.json".into(),
+            signature: Some("evidence.intoto.json.sig".into()),
+            unsigned: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests;

@@ -7,23 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::scenario_schema::{check_jsonschema, text};
 use crate::util::{Scratch, root};
 
 fn schema_file() -> PathBuf {
     root().join("schema/drill-record.v1.schema.json")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
-
-fn check_jsonschema(args: &[&std::ffi::OsStr]) -> Output {
-    let output = Command::new("python3").args(["-m", "check_jsonschema"]).args(args).output().expect("python3");
-    assert!(
-        !String::from_utf8_lossy(&output.stderr).contains("No module named check_jsonschema"),
-        "check-jsonschema is not installed: python3 -m pip install 'check-jsonschema==0.39.0'"
-    );
-    output
 }
 
 /// `check-jsonschema --schemafile schema/drill-record.v1.schema.json file`.

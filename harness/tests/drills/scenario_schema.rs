@@ -13,11 +13,12 @@ fn schema_file() -> PathBuf {
     root().join("schema/scenario.schema.json")
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-fn check_jsonschema(args: &[&std::ffi::OsStr]) -> Output {
+/// `python3 -m check_jsonschema ARGS` (the record's schema test shares it).
+pub(crate) fn check_jsonschema(args: &[&std::ffi::OsStr]) -> Output {
     let output = Command::new("python3").args(["-m", "check_jsonschema"]).args(args).output().expect("python3");
     assert!(
         !String::from_utf8_lossy(&output.stderr).contains("No module named check_jsonschema"),

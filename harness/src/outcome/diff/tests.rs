@@ -42,14 +42,7 @@ fn passed(taken: i64) -> DrillRecord {
         taken_at: Some(OffsetDateTime::from_unix_timestamp(taken).unwrap()),
         ..BackupInfo::default()
     });
-    record.signature = Some(SignatureInfo {
-        signed_by: Some("SHA256:key".into()),
-        algorithm: Some("ssh-ed25519".into()),
-        namespace: "pgdrill".into(),
-        statement: "evidence.intoto.json".into(),
-        signature: Some("evidence.intoto.json.sig".into()),
-        unsigned: None,
-    });
+    record.signature = Some(SignatureInfo::signed_by("SHA256:key"));
     record
 }
 
