@@ -208,10 +208,11 @@ impl Archive {
             }
             Source::S3 { spec, redactor, mirror, layout } => {
                 let store = Store { spec, redactor, mirror, layout: *layout };
-                let listing = store.list(at).await?;
+                let bucket = store.open()?;
+                let listing = store.list(&bucket, at).await?;
                 let mut look = note(&mut self.seen, plan(&listing, at), &listing, at);
                 look.next.truncate(FETCH_AT_ONCE);
-                store.fetch(&listing, &look.next, at).await?;
+                store.fetch(&bucket, &listing, &look.next, at).await?;
                 return Ok(look);
             }
         };

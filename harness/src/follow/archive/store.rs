@@ -47,19 +47,18 @@ pub(super) struct Store<'a> {
 impl Store<'_> {
     /// Lists what is there after the last segment planned (the histories of timelines later
     /// than the one followed copied into the mirror, to be read there).
-    pub(super) async fn list(&self, at: &Position) -> Result<Listing, LookError> {
-        let bucket = Bucket::open(self.spec, self.redactor).map_err(steady)?;
+    pub(super) async fn list(&self, bucket: &Bucket<'_>, at: &Position) -> Result<Listing, LookError> {
         let after = at.segment(at.planned).name(at.segment_size);
         let mut listing = Listing::default();
         if self.layout == StoreLayout::Flat {
             let listed = self.patiently(bucket.list_after("", &after)).await?;
-            self.histories(&bucket, &listed, at, &mut listing).await?;
+            self.histories(bucket, &listed, at, &mut listing).await?;
             self.segments("", listed, &mut listing);
         } else {
             let top = self.patiently(bucket.top()).await?;
             let files: Vec<Listed> =
                 top.files.iter().map(|name| Listed { name: name.clone(), key: self.key(name), size: 0 }).collect();
-            self.histories(&bucket, &files, at, &mut listing).await?;
+            self.histories(bucket, &files, at, &mut listing).await?;
             listing.timelines = logs_timelines(&top.folders);
             for (log, after) in logs_to_list(&top.folders, at) {
                 let listed = self.patiently(bucket.list_after(&log, &after)).await?;
@@ -72,8 +71,13 @@ impl Store<'_> {
 
     /// Copies the segments `next` into the mirror, each refused when larger than any segment
     /// (whoever writes the bucket could fill the follower's disk).
-    pub(super) async fn fetch(&self, listing: &Listing, next: &[Archived], at: &Position) -> Result<(), LookError> {
-        let bucket = Bucket::open(self.spec, self.redactor).map_err(steady)?;
+    pub(super) async fn fetch(
+        &self,
+        bucket: &Bucket<'_>,
+        listing: &Listing,
+        next: &[Archived],
+        at: &Position,
+    ) -> Result<(), LookError> {
         for archived in next {
             let (key, size) = &listing.keys[&archived.name];
             // A compressed segment is hardly larger than the segment itself.
@@ -88,6 +92,11 @@ impl Store<'_> {
             self.patiently(bucket.fetch(key, &archived.path)).await?;
         }
         Ok(())
+    }
+
+    /// The store's bucket, opened once for a look.
+    pub(super) fn open(&self) -> Result<Bucket<'_>, LookError> {
+        Bucket::open(self.spec, self.redactor).map_err(steady)
     }
 
     /// The key of `name` directly under the prefix.
