@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use super::{ack, after, diff, fingerprint, fleet, kube, merge, snapshots, verify};
+use super::{ack, after, diff, fingerprint, fleet, kube, merge, period, snapshots, verify};
 use crate::drill;
 
 /// The `pgdrill` command line: one of its commands, with its flags.
@@ -504,6 +504,12 @@ pub(crate) enum ReportCommand {
     /// slower past a threshold, an older backup, evidence no longer signed), each difference
     /// said; 0 when it does not; 2 on unusable input.
     Diff(diff::DiffArgs),
+    /// The period report for an audit: for each database of an inventory, the drills its
+    /// cadence expected from --from to --to, those run, passed, failed and missed, the backups'
+    /// age, RTO and RPO met, and each exception with the acknowledgements resolving it
+    /// (period.html, period.json, OSCAL assessment-results.json); 0 once written, 2 on unusable
+    /// input.
+    Period(period::PeriodArgs),
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{Exit, merge, verify};
+use crate::allowed_signers::AllowedSigners;
 use crate::report::fleet_view::{self, By, FleetOptions, Inventory, inventory};
 use crate::scenario::Scenario;
 use crate::secret::Redactor;
@@ -20,17 +21,17 @@ pub(crate) struct FleetInput {
     /// Report folders (searched for drill folders), or `s3://bucket/prefix/` of a fleet's
     /// reports (the endpoint and keys from the AWS_* variables).
     #[arg(required = true)]
-    dirs: Vec<PathBuf>,
+    pub(super) dirs: Vec<PathBuf>,
     /// How old a database's last passing drill may be (`92d`, `36h`, `2w`) when the inventory
     /// gives it none [default: the RPO its drill record states].
     #[arg(long, value_name = "AGE", value_parser = inventory::parse_age)]
-    max_age: Option<Duration>,
+    pub(super) max_age: Option<Duration>,
     /// Verify each drill's evidence as `pgdrill verify --allowed-signers` does.
     #[arg(long, value_name = "FILE")]
-    allowed_signers: Option<PathBuf>,
+    pub(super) allowed_signers: Option<PathBuf>,
     /// Judge the fleet as of this time (RFC 3339), not now: for tests.
     #[arg(long, value_name = "TIME", hide = true, value_parser = parse_now)]
-    now: Option<OffsetDateTime>,
+    pub(super) now: Option<OffsetDateTime>,
 }
 
 /// What `report fleet` takes.
@@ -70,7 +71,7 @@ pub(crate) struct AuditArgs {
     follow: super::fleet_follow::FollowInput,
 }
 
-fn parse_now(text: &str) -> Result<OffsetDateTime, time::error::Parse> {
+pub(super) fn parse_now(text: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
 }
 
@@ -85,7 +86,11 @@ pub(super) async fn run_view(args: &FleetArgs) -> ExitCode {
         Ok(follow) => follow,
         Err(exit) => return exit.into(),
     };
-    let fleet = match read(&args.input, inventory.as_ref(), false, follow).await {
+    let signers = match signers(&args.input) {
+        Ok(signers) => signers,
+        Err(exit) => return exit.into(),
+    };
+    let fleet = match read(&args.input, signers.as_ref(), inventory.as_ref(), false, follow).await {
         Ok(fleet) => fleet,
         Err(exit) => return exit.into(),
     };
@@ -115,7 +120,11 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
         Ok(follow) => follow,
         Err(exit) => return exit.into(),
     };
-    let fleet = match read(&args.input, Some(&inventory), args.unsigned_ok, follow).await {
+    let signers = match signers(&args.input) {
+        Ok(signers) => signers,
+        Err(exit) => return exit.into(),
+    };
+    let fleet = match read(&args.input, signers.as_ref(), Some(&inventory), args.unsigned_ok, follow).await {
         Ok(fleet) => fleet,
         Err(exit) => return exit.into(),
     };
@@ -143,7 +152,7 @@ pub(super) async fn run_audit(args: &AuditArgs) -> ExitCode {
 }
 
 /// The inventory, its scenario files' names read with the scenario parser.
-fn read_inventory(path: &Path) -> Result<(Inventory, Vec<Option<String>>), Exit> {
+pub(super) fn read_inventory(path: &Path) -> Result<(Inventory, Vec<Option<String>>), Exit> {
     let inventory = inventory::read(path).map_err(|e| {
         eprintln!("error: {}", crate::secret::error_text(&e));
         Exit::Usage
@@ -169,20 +178,24 @@ fn read_inventory(path: &Path) -> Result<(Inventory, Vec<Option<String>>), Exit>
     Ok((inventory, names))
 }
 
-/// Reads the fleet: the inputs (an `s3://` prefix downloaded first), the allowed signers.
-async fn read(
+/// The allowed signers `--allowed-signers` names, read.
+pub(super) fn signers(input: &FleetInput) -> Result<Option<AllowedSigners>, Exit> {
+    let Some(path) = &input.allowed_signers else { return Ok(None) };
+    let signers = verify::read_signers(path).map_err(|why| {
+        eprintln!("error: cannot read the allowed signers `{}`: {why}", path.display());
+        Exit::Usage
+    })?;
+    Ok(Some(signers))
+}
+
+/// Reads the fleet: the inputs (an `s3://` prefix downloaded first), judged against `signers`.
+pub(super) async fn read(
     input: &FleetInput,
+    signers: Option<&AllowedSigners>,
     inventory: Option<&(Inventory, Vec<Option<String>>)>,
     unsigned_ok: bool,
     follow: Option<(Vec<fleet_view::Follower>, fleet_view::Bounds)>,
 ) -> Result<fleet_view::Fleet, Exit> {
-    let signers = match &input.allowed_signers {
-        None => None,
-        Some(path) => Some(verify::read_signers(path).map_err(|why| {
-            eprintln!("error: cannot read the allowed signers `{}`: {why}", path.display());
-            Exit::Usage
-        })?),
-    };
     let redactor = Redactor::new();
     let mut kept = Vec::new();
     let mut inputs = Vec::new();
@@ -194,7 +207,7 @@ async fn read(
         inputs.push(read);
     }
     let options = FleetOptions {
-        allowed_signers: signers.as_ref().zip(input.allowed_signers.as_deref()),
+        allowed_signers: signers.zip(input.allowed_signers.as_deref()),
         max_age: input.max_age,
         inventory: inventory.map(|(i, names)| (i, names.clone())),
         unsigned_ok,

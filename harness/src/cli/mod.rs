@@ -23,6 +23,7 @@ mod fleet_follow;
 mod jobs;
 mod kube;
 mod merge;
+mod period;
 mod publish;
 mod reference;
 mod snapshots;
@@ -188,6 +189,7 @@ async fn main() -> ExitCode {
         Command::Report(ReportCommand::Audit(args)) => fleet::run_audit(&args).await,
         Command::Report(ReportCommand::Verify(args)) | Command::Verify(args) => verify::run(&args),
         Command::Report(ReportCommand::Diff(args)) => diff::run(&args),
+        Command::Report(ReportCommand::Period(args)) => period::run(&args).await,
         Command::Ack(args) => ack::run(&args),
         Command::Schema { record } => {
             let schema = if record { crate::report::flat::json_schema() } else { crate::scenario::json_schema() };

@@ -15,6 +15,7 @@ pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod metrics;
+pub(crate) mod period;
 pub(crate) mod publish;
 pub mod svg;
 
@@ -182,7 +183,7 @@ fn sign_evidence(
 
 /// Writes `made` into `dir` as the in-toto statement, and its SSH signature beside it; returns
 /// the statement's path.
-fn seal(dir: &Path, made: &statement::Statement, signer: &sign::Signer) -> Result<PathBuf, ReportError> {
+pub(crate) fn seal(dir: &Path, made: &statement::Statement, signer: &sign::Signer) -> Result<PathBuf, ReportError> {
     let path = dir.join(statement::STATEMENT);
     let err = |path: &Path| {
         let path = path.to_owned();

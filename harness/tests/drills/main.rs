@@ -51,6 +51,7 @@ mod objectives;
 mod one_read;
 mod one_read_archives;
 mod parallel;
+mod period;
 mod pgbackrest;
 mod pgbackrest_encrypted;
 mod physical;

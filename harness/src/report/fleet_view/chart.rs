@@ -58,6 +58,8 @@ mod tests {
             evidence: Evidence::Unsigned,
             coverage: None,
             backup: None,
+            local: std::path::PathBuf::new(),
+            record: None,
         }
     }
 
@@ -72,6 +74,7 @@ mod tests {
             age: None,
             gaps: vec![],
             followers: vec![],
+            cadence: None,
         };
         let svg = recovery(&subject).expect("a chart");
         assert!(svg.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 230" role"#), "{svg}");

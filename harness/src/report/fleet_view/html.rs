@@ -13,7 +13,7 @@ use crate::report::fleet::Evidence;
 use crate::report::html::page as shell;
 use crate::units::human_duration;
 
-const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 :root{--pass:#1e6b34;--fail:#b3261e;--warn:#8a5300;--muted:#555;--line:#c9c9c9}
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1b1b1b;margin:0 auto;max-width:1120px;padding:18px 22px;overflow-wrap:break-word}
@@ -60,14 +60,14 @@ pub(super) fn page(fleet: &Fleet) -> String {
     shell("Restore drills of the fleet", PreEscaped(STYLE), body)
 }
 
-fn when(at: Option<time::OffsetDateTime>) -> String {
+pub(crate) fn when(at: Option<time::OffsetDateTime>) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     at.and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok()).unwrap_or_else(|| "unknown".into())
 }
 
 /// Text written for Markdown (report.md, gaps.md) as HTML: what its backticks quote as code, the
 /// rest as text. Text with an odd number of backticks (a name that holds one) shows as written.
-fn prose(text: &str) -> Markup {
+pub(crate) fn prose(text: &str) -> Markup {
     let pieces: Vec<&str> = text.split('`').collect();
     if pieces.len().is_multiple_of(2) {
         return html! { (text) };

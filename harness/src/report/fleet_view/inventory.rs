@@ -26,6 +26,9 @@ pub(crate) struct Wanted {
     pub by: By,
     /// How old its last passing drill may be.
     pub max_age: Option<Duration>,
+    /// How often it must be drilled (`report period` expects a drill in each window of it); when
+    /// none is given, its drills' `[objectives] cadence`.
+    pub cadence: Option<Duration>,
     /// Where it is written: `file:line`.
     pub at: String,
 }
@@ -82,6 +85,7 @@ struct RawDatabase {
     scenario_file: Option<Spanned<String>>,
     backup: Option<Spanned<String>>,
     max_age: Option<Spanned<String>>,
+    cadence: Option<Spanned<String>>,
 }
 
 /// Reads the inventory at `path`.
@@ -135,6 +139,13 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
             None => None,
             Some(text) => Some(parse_age(text.get_ref()).map_err(|e| invalid(Some(text.span()), e.to_string()))?),
         };
+        let cadence = match raw.cadence {
+            None => None,
+            Some(text) => Some(
+                parse_age(text.get_ref())
+                    .map_err(|e| invalid(Some(text.span()), e.to_string().replacen("max_age", "cadence", 1)))?,
+            ),
+        };
         let name = raw.name.map(Spanned::into_inner).unwrap_or_else(|| match &by.1 {
             By::Scenario(s) | By::Backup(s) => s.clone(),
             By::ScenarioFile(f) => f.display().to_string(),
@@ -143,7 +154,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Inventory, InventoryError
         if let Some(twice) = databases.iter().find(|d| d.by == by.1) {
             return Err(invalid(Some(by.0), format!("{} is listed twice (first at {})", by.1.describe(), twice.at)));
         }
-        databases.push(Wanted { name, by: by.1, max_age, at });
+        databases.push(Wanted { name, by: by.1, max_age, cadence, at });
     }
     Ok(Inventory { path: path.to_owned(), databases })
 }
@@ -190,18 +201,19 @@ mod tests {
 
     #[test]
     fn an_inventory_names_databases_three_ways_each_with_its_max_age() {
-        let text = "[[database]]\nscenario = \"orders\"\nmax_age = \"30d\"\n\n\
+        let text = "[[database]]\nscenario = \"orders\"\nmax_age = \"30d\"\ncadence = \"7d\"\n\n\
                     [[database]]\nname = \"billing\"\nscenario_file = \"scenarios/billing.toml\"\n\n\
                     [[database]]\nbackup = \"s3://backups/ledger.sql.gz\"\n";
         let inventory = parse(text, Path::new("fleet/inventory.toml")).unwrap();
         let [orders, billing, ledger] = &inventory.databases[..] else { panic!("{inventory:?}") };
         assert_eq!((orders.name.as_str(), &orders.by), ("orders", &By::Scenario("orders".into())));
         assert_eq!(orders.max_age, Some(Duration::from_secs(30 * 86400)));
+        assert_eq!(orders.cadence, Some(Duration::from_secs(7 * 86400)));
         assert_eq!(orders.at, "fleet/inventory.toml:1");
         assert_eq!(billing.by, By::ScenarioFile("fleet/scenarios/billing.toml".into()));
         assert_eq!((billing.name.as_str(), billing.max_age), ("billing", None));
         assert_eq!(ledger.by, By::Backup("s3://backups/ledger.sql.gz".into()));
-        assert_eq!(ledger.at, "fleet/inventory.toml:9");
+        assert_eq!(ledger.at, "fleet/inventory.toml:10");
     }
 
     #[test]
@@ -212,6 +224,8 @@ mod tests {
         assert!(age.starts_with("fleet/inventory.toml:3:11: max_age `soon` is not a span of time"), "{age}");
         let zero = error("[[database]]\nscenario = \"a\"\nmax_age = \"0s\"\n");
         assert!(zero.contains(":3:11: max_age `0s` is zero"), "{zero}");
+        let cadence = error("[[database]]\nscenario = \"a\"\ncadence = \"often\"\n");
+        assert!(cadence.contains(":3:11: cadence `often` is not a span of time"), "{cadence}");
         let none = error("[[database]]\nname = \"a\"\n");
         assert!(none.contains(":1:1: a database needs one of `scenario`, `scenario_file` or `backup`"), "{none}");
         let both = error("[[database]]\nscenario = \"a\"\nbackup = \"b\"\n");

@@ -8,7 +8,7 @@
 
 mod chart;
 pub(crate) mod follower;
-mod html;
+pub(crate) mod html;
 pub(crate) mod inventory;
 mod matrix;
 #[cfg(test)]
@@ -17,6 +17,7 @@ mod state;
 mod status;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -24,10 +25,10 @@ use time::OffsetDateTime;
 use super::controls::{self, Coverage};
 use super::fleet::{self, Evidence, Found, Input, MergeError, Standing};
 use crate::allowed_signers::AllowedSigners;
-use crate::outcome::{DrillVerdict, Verdict};
+use crate::outcome::{DrillRecord, DrillVerdict, Verdict};
 pub(crate) use follower::{Bounds, Follower};
 pub(crate) use inventory::{By, Inventory, Wanted};
-pub(crate) use state::{AgeRule, Gap, State};
+pub(crate) use state::{AgeRule, Gap, State, span};
 
 /// How to read the fleet: against which allowed signers, which inventory, which maximum age,
 /// as of when.
@@ -65,6 +66,10 @@ pub(crate) struct Drill {
     pub evidence: Evidence,
     pub coverage: Option<Coverage>,
     pub backup: Option<String>,
+    /// Its folder on this machine (an `s3://` input's download).
+    pub local: PathBuf,
+    /// Its drill.json, for what the page does not show (`report period`).
+    pub record: Option<Arc<DrillRecord>>,
 }
 
 impl Drill {
@@ -100,6 +105,8 @@ impl Drill {
             evidence: fleet::evidence(&found.local, allowed),
             coverage: record.map(controls::coverage),
             backup: record.and_then(|r| r.backup.as_ref()).map(|b| b.location.clone()),
+            local: found.local.clone(),
+            record: record.cloned().map(Arc::new),
         }
     }
 }
@@ -119,6 +126,8 @@ pub(crate) struct Subject {
     pub gaps: Vec<Gap>,
     /// The followers of its archive (`--follow-state`).
     pub followers: Vec<Follower>,
+    /// How often the inventory says it must be drilled.
+    pub cadence: Option<Duration>,
 }
 
 impl Subject {
@@ -184,7 +193,9 @@ pub(crate) fn read(inputs: &[Input], options: &FleetOptions<'_>) -> Result<Fleet
                 taken[d] = true;
             }
             let listed = Some((wanted.by.describe(), wanted.at.clone()));
-            subjects.push(subject(&wanted.name, listed, &drills, &mine, wanted.max_age, options));
+            let mut listed = subject(&wanted.name, listed, &drills, &mine, wanted.max_age, options);
+            listed.cadence = wanted.cadence;
+            subjects.push(listed);
         }
     }
     let mut rest: Vec<&str> = (0..drills.len()).filter(|&d| !taken[d]).map(|d| drills[d].0.scenario.as_str()).collect();
@@ -275,6 +286,7 @@ fn subject(
         age: judged.age,
         gaps: judged.gaps,
         followers: Vec::new(),
+        cadence: None,
     }
 }
 

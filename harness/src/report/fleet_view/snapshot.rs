@@ -44,6 +44,8 @@ fn drill(scenario: &str, days: i64, verdict: &str, evidence: Evidence, minutes: 
         evidence,
         coverage: Some(Coverage { passed: !failed, content: Content::Fingerprinted, objectives: true, audit: true }),
         backup: Some(format!("s3://backups/{scenario}/")),
+        local: std::path::PathBuf::new(),
+        record: None,
     }
 }
 
@@ -58,6 +60,7 @@ fn subject(name: &str, drills: Vec<Drill>, max_age: Option<Duration>, options: &
         age: judged.age,
         gaps: judged.gaps,
         followers: vec![],
+        cadence: None,
     }
 }
 

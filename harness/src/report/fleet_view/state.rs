@@ -259,6 +259,8 @@ mod tests {
             evidence,
             coverage: None,
             backup: None,
+            local: std::path::PathBuf::new(),
+            record: None,
         }
     }
 

@@ -1,0 +1,152 @@
+//! `report period` over real signed drills (the fleet gate's shared pair, `fleet_gate`): a
+//! database that passed, one whose drill failed and was acknowledged (signed), one listed with
+//! no drill (its window missed), and one with no cadence. period.json counts each, the exception
+//! is resolved by the acknowledgement only against allowed signers, period.html prints in
+//! headless Chromium, the OSCAL Assessment Results validate with compliance-trestle
+//! (`ci/oscal/validate-assessment-results`), the drills' test-result predicates validate with
+//! in-toto's library, and the report is signed as a fleet summary is and verifies.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::browser;
+use crate::fleet_gate::{material, pgdrill, text};
+use crate::signed::keygen;
+use crate::util::{Scratch, root};
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn run_tool(tool: &str, files: &[&Path]) -> std::process::Output {
+    Command::new(root().join(tool)).args(files).output().expect(tool)
+}
+
+#[test]
+fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as_oscal() {
+    let m = material();
+    let scratch = Scratch::new();
+    let fleet = m.fleet(&scratch, &[("ledger", &m.good), ("lost-rows", &m.bad)]);
+    let failed = fleet.join("lost-rows/20260101T030000Z");
+    // The failure looked into and acknowledged by someone the allowed signers also hold.
+    let (ack_key, ack_public, _) = keygen(scratch.dir.path(), "ops", "");
+    let allowed = scratch.write(
+        "allowed_signers",
+        format!("{}ops@example.com {ack_public}\n", std::fs::read_to_string(&m.allowed).unwrap()),
+    );
+    let mut ack = Command::new(env!("CARGO_BIN_EXE_pgdrill"));
+    ack.arg("ack").arg(&failed).args(["--by", "ops@example.com", "--note", "INC-7: the expected count was wrong"]);
+    let acked = ack.arg("--signing-key").arg(&ack_key).output().unwrap();
+    assert_eq!(acked.status.code(), Some(0), "{}", text(&acked));
+    let inventory = scratch.write(
+        "inventory.toml",
+        "[[database]]\nscenario = \"ledger\"\ncadence = \"1d\"\n\n[[database]]\nscenario = \"lost-rows\"\ncadence = \"1d\"\n\n\
+         [[database]]\nscenario = \"billing\"\ncadence = \"1d\"\n\n[[database]]\nscenario = \"payroll\"\n",
+    );
+    let (key, period_public, _) = keygen(scratch.dir.path(), "period", "");
+    let out = scratch.path("period-report");
+    let (from, to) = (rfc3339(m.started - time::Duration::hours(1)), rfc3339(m.started + time::Duration::hours(2)));
+    let now = m.days_later(1);
+    let period = |signers: &Path| {
+        let args = ["report", "period", fleet.to_str().unwrap(), "--inventory", inventory.to_str().unwrap()];
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--from", &from, "--to", &to, "--now", &now, "--out", out.to_str().unwrap()]);
+        args.extend(["--allowed-signers", signers.to_str().unwrap(), "--signing-key", key.to_str().unwrap()]);
+        pgdrill(&args, &[])
+    };
+    let output = period(&allowed);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(said.contains("4 databases from ") && said.contains(": 3 exceptions, 1 resolved"), "{said}");
+    assert!(said.contains("exception (resolved): `lost-rows`: the drill of "), "{said}");
+    assert!(said.contains("exception (unresolved): `billing`: no drill from "), "{said}");
+    assert!(said.contains("exception (unresolved): `payroll`: no cadence"), "{said}");
+
+    let report = json(&out.join("period.json"));
+    assert_eq!(report["schema"], "pgdrill.period.v1");
+    let db = |name: &str| report["databases"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap().clone();
+    let counts =
+        |d: &serde_json::Value| ["expected", "run", "passed", "failed", "missed"].map(|k| d[k].as_u64().unwrap());
+    assert_eq!(counts(&db("ledger")), [1, 1, 1, 0, 0]);
+    assert_eq!(db("ledger")["drills"][0]["rto_met"], true);
+    assert_eq!(db("ledger")["drills"][0]["evidence"], "verified");
+    assert_eq!(counts(&db("lost-rows")), [1, 1, 0, 1, 0]);
+    let exception = &db("lost-rows")["exceptions"][0];
+    assert_eq!((exception["kind"].as_str(), exception["resolved"].as_bool()), (Some("failed-drill"), Some(true)));
+    assert_eq!(exception["resolution"][0]["allowed_as"], "ops@example.com");
+    assert_eq!(counts(&db("billing")), [1, 0, 0, 0, 1]);
+    assert_eq!(db("payroll")["cadence_from"], "none given");
+    assert_eq!(report["summary"]["unresolved"], 2);
+
+    // OSCAL, validated by the reference models; the drills' own test-result predicates too.
+    let oscal = out.join("assessment-results.json");
+    let checked = run_tool("ci/oscal/validate-assessment-results", &[&oscal]);
+    assert!(checked.status.success(), "{}", text(&checked));
+    // The validator itself refuses each of its broken examples.
+    let refuses = run_tool("ci/oscal/test-validate-assessment-results", &[]);
+    assert!(refuses.status.success(), "{}", text(&refuses));
+    let ar = json(&oscal);
+    let result = &ar["assessment-results"]["results"][0];
+    let of = |name: &str| {
+        let findings = result["findings"].as_array().unwrap();
+        let database = |f: &&serde_json::Value| {
+            f["props"].as_array().unwrap().iter().any(|p| p["name"] == "database" && p["value"] == name)
+        };
+        findings.iter().find(database).unwrap()["target"]["status"]["state"].clone()
+    };
+    assert_eq!(
+        (of("ledger"), of("lost-rows"), of("billing")),
+        ("satisfied".into(), "not-satisfied".into(), "not-satisfied".into())
+    );
+    let states: Vec<&str> = result["risks"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "closed").count(),
+        1,
+        "the acknowledged failure's risk is closed: {states:?}"
+    );
+    assert_eq!(states.len(), 3, "{states:?}");
+    let results = [m.good.join("test-result.intoto.json"), m.bad.join("test-result.intoto.json")];
+    let checked = run_tool("ci/intoto/validate-test-result", &[&results[0], &results[1]]);
+    assert!(checked.status.success(), "{}", text(&checked));
+
+    // Signed as a fleet summary: pgdrill verify says so; an edited count does not verify.
+    let with_period = scratch.write(
+        "allowed_with_period",
+        format!("{}period@example.com {period_public}\n", std::fs::read_to_string(&allowed).unwrap()),
+    );
+    let verify = |signers: &Path| {
+        pgdrill(&["verify", out.to_str().unwrap(), "--allowed-signers", signers.to_str().unwrap()], &[])
+    };
+    let verified = verify(&with_period);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    assert!(text(&verified).contains("a fleet summary of 2 drills, verdict fail"), "{}", text(&verified));
+    assert_eq!(verify(&allowed).status.code(), Some(1), "the period's key is not among these signers");
+    let edited = crate::signed::copy(&out, &scratch.path("period-edited"));
+    let body = std::fs::read_to_string(edited.join("period.json")).unwrap();
+    std::fs::write(edited.join("period.json"), body.replace("\"unresolved\": 2", "\"unresolved\": 0")).unwrap();
+    let caught =
+        pgdrill(&["verify", edited.to_str().unwrap(), "--allowed-signers", with_period.to_str().unwrap()], &[]);
+    assert_eq!(caught.status.code(), Some(1), "{}", text(&caught));
+    assert!(text(&caught).contains("period.json"), "{}", text(&caught));
+
+    // Against allowed signers that do not hold the acknowledgement's key, it resolves nothing.
+    let output = period(&m.allowed);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(": 3 exceptions, 0 resolved"), "{}", text(&output));
+
+    // The page, printed by headless Chromium: every database, the exception and its resolution.
+    let kept = root().join("target/browser/period");
+    std::fs::create_dir_all(&kept).unwrap();
+    let page = kept.join("period.html");
+    std::fs::copy(out.join("period.html"), &page).unwrap();
+    let shown = browser::print(&page, &kept);
+    let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    for needle in ["ledger", "lost-rows", "billing", "payroll", "windows missed", "Unresolved.", "no cadence"] {
+        assert!(squeeze(&shown.text).contains(&squeeze(needle)), "no `{needle}` printed:\n{}", shown.text);
+    }
+    assert!(shown.lost.is_empty(), "words of the page not printed: {:?}", shown.lost);
+}
