@@ -29,6 +29,10 @@ pub(crate) struct PeriodArgs {
     /// The folder to write period.html, period.json and assessment-results.json into.
     #[arg(short, long, value_name = "DIR")]
     out: PathBuf,
+    /// Without --allowed-signers, count evidence no one vouches for (its files must still match
+    /// their digests). Without either, every drill's evidence is an exception: not checked.
+    #[arg(long, conflicts_with = "allowed_signers")]
+    unsigned_ok: bool,
     /// Sign the report with this OpenSSH private key (or PGDRILL_SIGNING_KEY_FILE,
     /// PGDRILL_SIGNING_KEY), as a fleet summary is signed.
     #[arg(long, value_name = "FILE")]
@@ -72,7 +76,7 @@ pub(super) async fn run(args: &PeriodArgs) -> ExitCode {
         Ok(signers) => signers,
         Err(exit) => return exit.into(),
     };
-    let fleet = match read(&args.input, signers.as_ref(), Some(&inventory), false, None).await {
+    let fleet = match read(&args.input, signers.as_ref(), Some(&inventory), args.unsigned_ok, None).await {
         Ok(fleet) => fleet,
         Err(exit) => return exit.into(),
     };

@@ -51,14 +51,15 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     let out = scratch.path("period-report");
     let (from, to) = (rfc3339(m.started - time::Duration::hours(1)), rfc3339(m.started + time::Duration::hours(2)));
     let now = m.days_later(1);
-    let period = |signers: &Path| {
+    let period = |trust: &[&str]| {
         let args = ["report", "period", fleet.to_str().unwrap(), "--inventory", inventory.to_str().unwrap()];
         let mut args: Vec<&str> = args.to_vec();
         args.extend(["--from", &from, "--to", &to, "--now", &now, "--out", out.to_str().unwrap()]);
-        args.extend(["--allowed-signers", signers.to_str().unwrap(), "--signing-key", key.to_str().unwrap()]);
+        args.extend(trust);
+        args.extend(["--signing-key", key.to_str().unwrap()]);
         pgdrill(&args, &[])
     };
-    let output = period(&allowed);
+    let output = period(&["--allowed-signers", allowed.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let said = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(said.contains("4 databases from ") && said.contains(": 3 exceptions, 1 resolved"), "{said}");
@@ -134,8 +135,19 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     assert!(text(&caught).contains("period.json"), "{}", text(&caught));
 
     // Against allowed signers that do not hold the acknowledgement's key, it resolves nothing.
-    let output = period(&m.allowed);
+    let output = period(&["--allowed-signers", m.allowed.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(": 3 exceptions, 0 resolved"), "{}", text(&output));
+    // Without allowed signers, each drill's evidence is an exception, unless --unsigned-ok.
+    let output = period(&[]);
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(said.contains(": 5 exceptions, 0 resolved (no allowed signers"), "{}", text(&output));
+    assert!(
+        said.contains("`ledger`: the evidence of the drill of ")
+            && said.contains("was not checked: no --allowed-signers"),
+        "{said}"
+    );
+    let output = period(&["--unsigned-ok"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains(": 3 exceptions, 0 resolved"), "{}", text(&output));
 
     // The page, printed by headless Chromium: every database, the exception and its resolution.

@@ -28,7 +28,7 @@ use crate::allowed_signers::AllowedSigners;
 use crate::outcome::{DrillRecord, DrillVerdict, Verdict};
 pub(crate) use follower::{Bounds, Follower};
 pub(crate) use inventory::{By, Inventory, Wanted};
-pub(crate) use state::{AgeRule, Gap, State, span};
+pub(crate) use state::{AgeRule, Gap, State, evidence_gap, span};
 
 /// How to read the fleet: against which allowed signers, which inventory, which maximum age,
 /// as of when.

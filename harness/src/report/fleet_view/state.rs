@@ -201,7 +201,7 @@ pub(super) fn judge(drills: &[Drill], max_age: Option<Duration>, options: &Fleet
         Some(_) if rule == AgeRule::None => gaps.push(Gap::NoMaxAge),
         Some(_) => {}
     }
-    if let Some(gap) = evidence_gap(last, options) {
+    if let Some(gap) = evidence_gap(last, options.allowed_signers.is_some(), options.unsigned_ok) {
         gaps.push(gap);
     }
     Judged { state, rule, age, gaps }
@@ -227,15 +227,15 @@ fn state_of(drills: &[Drill], age: Option<Duration>, rule: AgeRule, options: &Fl
 /// What is wrong with a drill's evidence for the gate: against allowed signers, anything but
 /// verified; without, evidence not checked, unless `--unsigned-ok` (then only files that do
 /// not match their digests, or no manifest at all).
-fn evidence_gap(drill: &Drill, options: &FleetOptions<'_>) -> Option<Gap> {
+/// `trusted`: allowed signers were given.
+pub(crate) fn evidence_gap(drill: &Drill, trusted: bool, unsigned_ok: bool) -> Option<Gap> {
     let folder = drill.shown.clone();
-    let trusted = options.allowed_signers.is_some();
     let broken = |e: &Evidence| Gap::Evidence { folder: folder.clone(), what: e.describe(), status: e.status() };
     match &drill.evidence {
         e if trusted && !e.holds(true) => Some(broken(e)),
         _ if trusted => None,
         e @ (Evidence::Missing | Evidence::Unchecked { files_match: false, .. }) => Some(broken(e)),
-        _ if options.unsigned_ok => None,
+        _ if unsigned_ok => None,
         _ => Some(Gap::NotChecked { folder }),
     }
 }

@@ -94,9 +94,8 @@ pub(crate) fn of(db: &Database, trusted: bool) -> Vec<Exception> {
                 resolution: resolution.clone(),
             });
         }
-        if !drill.drill.evidence.holds(trusted) {
-            let what =
-                format!("the evidence of the drill of {} {}", day(drill.started_at), drill.drill.evidence.status());
+        if let Some(gap) = &drill.evidence {
+            let what = format!("the evidence of the drill of {}: {gap}", day(drill.started_at));
             found.push(Exception { kind: ExceptionKind::Evidence, drill: Some(i), window: None, what, resolution });
         }
     }
@@ -139,7 +138,7 @@ mod tests {
         OffsetDateTime::from_unix_timestamp(1_767_225_600 + day * DAY).unwrap()
     }
 
-    fn drill(day: i64, passed: bool, evidence: Evidence, acked: bool) -> PeriodDrill {
+    fn drill(day: i64, passed: bool, evidence: Option<&str>, acked: bool) -> PeriodDrill {
         let verdict = if passed { "pass" } else { "fail" };
         let drill = Drill {
             scenario: "orders".into(),
@@ -151,7 +150,7 @@ mod tests {
             rpo: None,
             failing: vec![],
             failure: (!passed).then(|| "1 of 3 checks did not pass".into()),
-            evidence,
+            evidence: Evidence::Unsigned,
             coverage: None,
             backup: None,
             local: std::path::PathBuf::new(),
@@ -168,7 +167,8 @@ mod tests {
             drill,
             started_at: at(day),
             passed,
-            proves: passed,
+            proves: passed && evidence.is_none(),
+            evidence: evidence.map(String::from),
             backup_age: None,
             rto_met: None,
             rpo_met: None,
@@ -187,9 +187,8 @@ mod tests {
 
     #[test]
     fn a_failed_drill_is_resolved_by_its_acks_only_when_trusted_and_a_missed_window_never() {
-        let verified = Evidence::Verified { principals: "drills@example.com".into(), key: "SHA256:x".into() };
         let weekly = Cadence::Inventory(Duration::from_secs(7 * DAY as u64));
-        let db = database(weekly, vec![drill(1, false, verified.clone(), true), drill(2, true, verified, false)]);
+        let db = database(weekly, vec![drill(1, false, None, true), drill(2, true, None, false)]);
         let found = of(&db, true);
         let kinds: Vec<ExceptionKind> = found.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [ExceptionKind::Failed, ExceptionKind::Missed, ExceptionKind::Missed]);
@@ -205,10 +204,10 @@ mod tests {
 
     #[test]
     fn unverified_evidence_and_an_unknown_cadence_are_exceptions() {
-        let db = database(Cadence::Unknown, vec![drill(1, true, Evidence::Unsigned, false)]);
-        let kinds: Vec<ExceptionKind> = of(&db, true).iter().map(|e| e.kind).collect();
+        let db = database(Cadence::Unknown, vec![drill(1, true, Some("unsigned: nothing proves who wrote it"), false)]);
+        let found = of(&db, true);
+        let kinds: Vec<ExceptionKind> = found.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [ExceptionKind::NoCadence, ExceptionKind::Evidence]);
-        // Not checked against allowed signers, unsigned evidence is shown, not an exception.
-        assert_eq!(of(&db, false).len(), 1);
+        assert!(found[1].what.ends_with("UTC: unsigned: nothing proves who wrote it"), "{}", found[1].what);
     }
 }

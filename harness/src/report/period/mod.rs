@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::fleet_view::{Drill, Fleet, Subject};
+use super::fleet_view::{Drill, Fleet, Gap, Subject, evidence_gap};
 use crate::allowed_signers::AllowedSigners;
 use crate::evidence::ack::{self, Ack};
 use crate::evidence::verify::Trust;
@@ -66,6 +66,9 @@ pub(crate) struct PeriodDrill {
     /// Whether it counts as proof: it passed (a negative control: it held) and its evidence
     /// holds.
     pub proves: bool,
+    /// What is wrong with its evidence, as `report audit` says it: against allowed signers,
+    /// anything but verified; without, evidence not checked, unless `--unsigned-ok`.
+    pub evidence: Option<String>,
     /// How old its backup was when it started, when its record says when it was taken.
     pub backup_age: Option<Duration>,
     /// Its RTO's and RPO's verdicts, when it was judged against them.
@@ -159,11 +162,8 @@ pub(crate) fn judge(
             }
             continue;
         };
-        let drills: Vec<PeriodDrill> = subject
-            .drills
-            .iter()
-            .filter_map(|d| within(d).map(|at| period_drill(d, at, allowed.is_some(), &trust)))
-            .collect();
+        let drills: Vec<PeriodDrill> =
+            subject.drills.iter().filter_map(|d| within(d).map(|at| period_drill(d, at, fleet, &trust))).collect();
         let cadence = cadence(subject);
         let spans = cadence.every().map(|c| windows::split(from, to, c)).unwrap_or_default();
         let starts: Vec<(OffsetDateTime, bool)> = drills.iter().map(|d| (d.started_at, d.proves)).collect();
@@ -197,18 +197,23 @@ fn cadence(subject: &Subject) -> Cadence {
     newest.map_or(Cadence::Unknown, Cadence::Objectives)
 }
 
-fn period_drill(drill: &Drill, started_at: OffsetDateTime, trusted: bool, trust: &Trust<'_>) -> PeriodDrill {
+fn period_drill(drill: &Drill, started_at: OffsetDateTime, fleet: &Fleet, trust: &Trust<'_>) -> PeriodDrill {
     let record = drill.record.as_deref();
     let passed = record.is_some_and(|r| match crate::outcome::control_held(r) {
         Some(held) => held,
         None => drill.passed(),
     });
     let (acks, faults) = ack::verify_all(&drill.local, trust);
+    let evidence = evidence_gap(drill, trust.allowed_signers.is_some(), fleet.unsigned_ok);
     PeriodDrill {
         drill: drill.clone(),
         started_at,
         passed,
-        proves: passed && drill.evidence.holds(trusted),
+        proves: passed && evidence.is_none(),
+        evidence: evidence.map(|gap| match gap {
+            Gap::Evidence { what, .. } => what,
+            _ => "was not checked: no --allowed-signers (--unsigned-ok accepts evidence no one vouches for)".into(),
+        }),
         backup_age: record.and_then(|r| r.backup.as_ref()?.taken_at).map(|taken| age(taken, started_at)),
         rto_met: record.and_then(|r| objective(r, "objectives/rto")),
         rpo_met: record.and_then(|r| objective(r, "objectives/rpo")),
