@@ -66,7 +66,7 @@ fn is_state(dir: &Path) -> bool {
 /// (hidden ones aside), whether or not a follower wrote there yet: a follower's folder made for
 /// it (systemd's `StateDirectory=`) where nothing was written shows as not following (absence
 /// is a failure), not as nothing; else itself still, for the same reason.
-fn state_folders(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(super) fn state_folders(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     if is_state(dir) {
         return Ok(vec![dir.to_owned()]);
     }

@@ -24,6 +24,7 @@ mod jobs;
 mod kube;
 mod merge;
 mod period;
+mod period_follow;
 mod publish;
 mod reference;
 mod snapshots;

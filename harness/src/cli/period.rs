@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use time::{Date, OffsetDateTime, Time};
 
 use super::fleet::{FleetInput, read, read_inventory, signers};
+use super::period_follow::{self, Against};
 use super::{Exit, verify};
+use crate::evidence::verify::Trust;
 use crate::report::period;
 
 /// What `report period` takes.
@@ -33,6 +35,11 @@ pub(crate) struct PeriodArgs {
     /// their digests). Without either, every drill's evidence is an exception: not checked.
     #[arg(long, conflicts_with = "allowed_signers")]
     unsigned_ok: bool,
+    /// The state folder of a follower of a listed database (or a folder of them; repeat for
+    /// more): its segments proven in the period, their proof lag, and whether its signed
+    /// receipts hold.
+    #[arg(long, value_name = "DIR")]
+    follow_state: Vec<PathBuf>,
     /// Sign the report with this OpenSSH private key (or PGDRILL_SIGNING_KEY_FILE,
     /// PGDRILL_SIGNING_KEY), as a fleet summary is signed.
     #[arg(long, value_name = "FILE")]
@@ -80,7 +87,14 @@ pub(super) async fn run(args: &PeriodArgs) -> ExitCode {
         Ok(fleet) => fleet,
         Err(exit) => return exit.into(),
     };
-    let judged = period::judge(&fleet, args.from, args.to, signers.as_ref());
+    let trust = Trust { allowed_signers: signers.as_ref().zip(args.input.allowed_signers.as_deref()), identity: None };
+    let against = Against { from: args.from, to: args.to, trust, unsigned_ok: args.unsigned_ok };
+    let followed = match period_follow::read(&args.follow_state, &against) {
+        Ok(followed) => followed,
+        Err(exit) => return exit.into(),
+    };
+    let span = period::Span { from: args.from, to: args.to, followed };
+    let judged = period::judge(&fleet, span, signers.as_ref());
     let signer = signing.as_ref().and_then(crate::evidence::sign::Signing::signer);
     match period::write(&judged, &args.out, signer) {
         Ok(files) => files.iter().for_each(|f| outln!("wrote {}", f.display())),

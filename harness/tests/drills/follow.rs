@@ -428,6 +428,14 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
         third.said().contains(&format!("notified: http://127.0.0.1:{}/… (the unreadable fault found)", webhook.port))
     );
 
+    // The period report: the segments proven today, their proof lag, the receipts holding.
+    let today = period(&scratch, &state, &allowed);
+    let followed = &today["databases"][0]["followed"][0];
+    let proven = ledger_segments(&state).len() as u64;
+    assert_eq!(followed["segments"].as_u64(), Some(proven), "{today}");
+    assert!(followed["proof_lag_max_seconds"].as_f64().is_some_and(|lag| lag < 120.0), "{today}");
+    assert_eq!(followed["receipts_hold"], true, "{today}");
+
     // A ledger line edited after its receipt: named, with the receipt that covers it.
     let ledger = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
     let edited = ledger.replacen("\"kind\":\"segment\"", "\"kind\":\"segment\",\"note\":\"fine\"", 1);
@@ -435,6 +443,35 @@ fn a_follower_records_each_segment_once_resumes_after_a_kill_and_names_a_gap_a_m
     let caught = verify_receipts(&state, &allowed, false);
     assert!(caught.contains("were changed after receipt-000001-"), "{caught}");
     assert!(caught.contains("the chain breaks at line 3: it does not carry the sha256 of line 2"), "{caught}");
+    let edited = period(&scratch, &state, &allowed);
+    let exceptions = edited["databases"][0]["exceptions"].as_array().unwrap();
+    let follower = exceptions.iter().find(|e| e["kind"] == "follower-evidence").expect("the receipts' exception");
+    assert!(follower["what"].as_str().unwrap().contains("were changed after receipt-000001-"), "{follower}");
+}
+
+/// `pgdrill report period` of today's drills of `books-follow` with the follower's `state`, its
+/// receipts verified against `allowed`: its period.json.
+fn period(scratch: &Scratch, state: &Path, allowed: &Path) -> serde_json::Value {
+    let inventory =
+        scratch.write("period-inventory.toml", "[[database]]\nscenario = \"books-follow\"\ncadence = \"1d\"\n");
+    let out = scratch.path("period");
+    let today = time::OffsetDateTime::now_utc().date();
+    let made = Command::new(pgdrill_bin())
+        .args(["report", "period"])
+        .arg(scratch.path("reports"))
+        .arg("--inventory")
+        .arg(inventory)
+        .args(["--from", &today.previous_day().unwrap().to_string(), "--to", &today.to_string(), "--follow-state"])
+        .arg(state)
+        .arg("--allowed-signers")
+        .arg(allowed)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&made.stdout), String::from_utf8_lossy(&made.stderr));
+    assert!(made.status.success(), "{said}");
+    serde_json::from_slice(&std::fs::read(out.join("period.json")).unwrap()).unwrap()
 }
 
 /// `pgdrill report audit` of the test's reports against an inventory of `books-follow` (its

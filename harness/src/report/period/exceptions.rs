@@ -20,6 +20,8 @@ pub(crate) enum ExceptionKind {
     Missed,
     /// No cadence: the drills expected cannot be counted.
     NoCadence,
+    /// A follower's receipts do not hold.
+    Follower,
 }
 
 impl ExceptionKind {
@@ -30,6 +32,7 @@ impl ExceptionKind {
             ExceptionKind::Evidence => "evidence",
             ExceptionKind::Missed => "missed-window",
             ExceptionKind::NoCadence => "no-cadence",
+            ExceptionKind::Follower => "follower-evidence",
         }
     }
 }
@@ -97,6 +100,18 @@ pub(crate) fn of(db: &Database, trusted: bool) -> Vec<Exception> {
         if let Some(gap) = &drill.evidence {
             let what = format!("the evidence of the drill of {}: {gap}", day(drill.started_at));
             found.push(Exception { kind: ExceptionKind::Evidence, drill: Some(i), window: None, what, resolution });
+        }
+    }
+    for f in &db.followed {
+        if let Some(why) = &f.evidence {
+            let what = format!("the receipts of its follower `{}`: {why}", f.state);
+            found.push(Exception {
+                kind: ExceptionKind::Follower,
+                drill: None,
+                window: None,
+                what,
+                resolution: vec![],
+            });
         }
     }
     found.sort_by_key(|e| e.drill.map(|d| db.drills[d].started_at).or(e.window.map(|w| db.windows[w].end)));
@@ -182,7 +197,16 @@ mod tests {
         let starts: Vec<(OffsetDateTime, bool)> = drills.iter().map(|d| (d.started_at, d.proves)).collect();
         let windows: Vec<Window> = windows::judge(&spans, &starts, at(30));
         let listed = ("scenario `orders`".into(), "inventory.toml:1".into());
-        Database { name: "orders".into(), listed, cadence, control: false, drills, windows, exceptions: vec![] }
+        Database {
+            name: "orders".into(),
+            listed,
+            cadence,
+            control: false,
+            drills,
+            windows,
+            followed: vec![],
+            exceptions: vec![],
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use maud::{Markup, PreEscaped, html};
 
 use super::exceptions::{Exception, day};
 use super::windows::WindowState;
-use super::{Database, Period, PeriodDrill};
+use super::{Database, Followed, Period, PeriodDrill};
 use crate::report::fleet_view::html::{STYLE, prose, when};
 use crate::report::fleet_view::span;
 use crate::report::html::page as shell;
@@ -141,6 +141,7 @@ fn database(db: &Database) -> Markup {
             @if !db.windows.is_empty() {
                 ol.windows { @for w in &db.windows { li { span class={ "badge " (w.state.as_str()) } title={ (day(w.start)) " to " (day(w.end)) } { (w.start.date()) " " (w.state.as_str()) } } } }
             }
+            @for f in &db.followed { (followed(f)) }
             @if db.drills.is_empty() { p.bad { "No drill in the period." } }
             @else {
                 table {
@@ -157,5 +158,19 @@ fn database(db: &Database) -> Markup {
                 }
             }
         } "\n"
+    }
+}
+
+/// A follower of the database over the period, in a line.
+fn followed(f: &Followed) -> Markup {
+    let lag = |p: usize| f.lag(p).map_or_else(|| "unknown".into(), human_duration);
+    html! {
+        p {
+            "Followed by " code { (f.state) } ": " (f.segments) " segments proven in the period, proof lag median "
+            (lag(50)) ", p99 " (lag(99)) ", longest " (lag(100)) "; " (f.receipts) " signed receipts"
+            @match &f.evidence { None => span.ok { ", which hold" }, Some(why) => span.bad { ", which do not hold: " (why) } }
+            @if let Some((first, last)) = f.unreceipted { span.muted { " (ledger lines " (first) " to " (last) " not yet receipted)" } }
+            "."
+        }
     }
 }

@@ -16,7 +16,7 @@ pub(super) fn time(at: time::OffsetDateTime) -> String {
 }
 
 fn seconds(d: Option<std::time::Duration>) -> Value {
-    d.map_or(Value::Null, |d| json!(d.as_secs()))
+    d.map_or(Value::Null, |d| json!(d.as_secs_f64()))
 }
 
 /// The whole file.
@@ -62,6 +62,17 @@ fn database(db: &Database) -> Value {
             "start": time(w.start), "end": time(w.end), "state": w.state, "drills": w.drills,
         })).collect::<Vec<_>>(),
         "drills": db.drills.iter().map(drill).collect::<Vec<_>>(),
+        "followed": db.followed.iter().map(|f| json!({
+            "state": f.state,
+            "segments": f.segments,
+            "proof_lag_p50_seconds": seconds(f.lag(50)),
+            "proof_lag_p99_seconds": seconds(f.lag(99)),
+            "proof_lag_max_seconds": seconds(f.lag(100)),
+            "receipts": f.receipts,
+            "unreceipted_lines": f.unreceipted.map(|(a, b)| json!([a, b])),
+            "receipts_hold": f.evidence.is_none(),
+            "receipts_fault": f.evidence,
+        })).collect::<Vec<_>>(),
         "exceptions": db.exceptions.iter().map(|e| exception(db, e)).collect::<Vec<_>>(),
     })
 }

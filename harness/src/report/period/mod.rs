@@ -8,6 +8,7 @@
 //! `period.json` and OSCAL Assessment Results, sealed as a fleet summary is.
 
 mod exceptions;
+pub(crate) mod followed;
 mod html;
 mod json;
 pub(crate) mod oscal;
@@ -25,6 +26,7 @@ use crate::evidence::ack::{self, Ack};
 use crate::evidence::verify::Trust;
 use crate::outcome::{DrillRecord, Verdict};
 pub(crate) use exceptions::Exception;
+pub(crate) use followed::Followed;
 use windows::Window;
 pub(crate) use write::write;
 
@@ -92,6 +94,8 @@ pub(crate) struct Database {
     /// Its drills that started in the period, oldest first.
     pub drills: Vec<PeriodDrill>,
     pub windows: Vec<Window>,
+    /// Its followers over the period (`--follow-state`).
+    pub followed: Vec<Followed>,
     pub exceptions: Vec<Exception>,
 }
 
@@ -143,13 +147,17 @@ impl Period {
     }
 }
 
-/// Judges the period `[from, to)` of `fleet` (read with the inventory, as of `fleet.now`).
-pub(crate) fn judge(
-    fleet: &Fleet,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-    signers: Option<&AllowedSigners>,
-) -> Period {
+/// The period to judge, `[from, to)`, and its followers read over it.
+#[derive(Debug)]
+pub(crate) struct Span {
+    pub from: OffsetDateTime,
+    pub to: OffsetDateTime,
+    pub followed: Vec<Followed>,
+}
+
+/// Judges the period of `fleet` (read with the inventory, as of `fleet.now`).
+pub(crate) fn judge(fleet: &Fleet, span: Span, signers: Option<&AllowedSigners>) -> Period {
+    let Span { from, to, followed } = span;
     let allowed = signers.zip(fleet.allowed_signers.as_deref());
     let trust = Trust { allowed_signers: allowed, identity: None };
     let within = |d: &Drill| d.started_at.filter(|t| *t >= from && *t < to);
@@ -170,8 +178,9 @@ pub(crate) fn judge(
         let windows = windows::judge(&spans, &starts, fleet.now);
         let control =
             subject.drills.iter().rev().find_map(|d| d.record.as_ref()).is_some_and(|r| r.scenario.control.is_some());
-        let mut database =
-            Database { name: subject.name.clone(), listed, cadence, control, drills, windows, exceptions: vec![] };
+        let followed = followed.iter().filter(|f| follows(subject, f)).cloned().collect();
+        let name = subject.name.clone();
+        let mut database = Database { name, listed, cadence, control, drills, windows, followed, exceptions: vec![] };
         database.exceptions = exceptions::of(&database, allowed.is_some());
         databases.push(database);
     }
@@ -185,6 +194,12 @@ pub(crate) fn judge(
         databases,
         unlisted,
     }
+}
+
+/// Whether `f` follows the database `subject`: the scenario it follows is its name, or one of
+/// its drills'.
+fn follows(subject: &Subject, f: &Followed) -> bool {
+    subject.name == f.scenario || subject.drills.iter().any(|d| d.scenario == f.scenario)
 }
 
 /// The cadence of an inventory's database: the inventory's, else its newest drill's objective.

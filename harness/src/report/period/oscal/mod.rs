@@ -162,6 +162,13 @@ fn finding(key: &str, db: &Database) -> Value {
             "status": { "state": if satisfied { "satisfied" } else { "not-satisfied" } },
         },
     });
+    for f in &db.followed {
+        let props = finding["props"].as_array_mut().expect("props");
+        props.push(prop("followed-segments", f.segments));
+        if let Some(lag) = f.lag(99) {
+            props.push(prop("proof-lag-p99-seconds", lag.as_secs_f64()));
+        }
+    }
     let observations: Vec<Value> = db.drills.iter().map(|d| json!({ "observation-uuid": observed(key, d) })).collect();
     if !observations.is_empty() {
         finding["related-observations"] = Value::Array(observations);
