@@ -42,6 +42,17 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     ack.arg("ack").arg(&failed).args(["--by", "ops@example.com", "--note", "INC-7: the expected count was wrong"]);
     let acked = ack.arg("--signing-key").arg(&ack_key).output().unwrap();
     assert_eq!(acked.status.code(), Some(0), "{}", text(&acked));
+    // The evidence gate says the acknowledgement, and the gap stands.
+    let gate = scratch.write("gate.toml", "[[database]]\nscenario = \"lost-rows\"\n");
+    let args = ["report", "audit", fleet.to_str().unwrap(), "--inventory", gate.to_str().unwrap(), "--max-age", "30d"];
+    let audited = pgdrill(&[&args[..], &["--allowed-signers", allowed.to_str().unwrap()]].concat(), &[]);
+    assert_eq!(audited.status.code(), Some(1), "{}", text(&audited));
+    let said = String::from_utf8_lossy(&audited.stdout).into_owned();
+    assert!(
+        said.contains("; acknowledged by ops@example.com at ")
+            && said.contains(": INC-7: the expected count was wrong (the gap stands"),
+        "{said}"
+    );
     let inventory = scratch.write(
         "inventory.toml",
         "[[database]]\nscenario = \"ledger\"\ncadence = \"1d\"\n\n[[database]]\nscenario = \"lost-rows\"\ncadence = \"1d\"\n\n\

@@ -58,8 +58,9 @@ mod tests {
             evidence: Evidence::Unsigned,
             coverage: None,
             backup: None,
-            local: std::path::PathBuf::new(),
             record: None,
+            acks: vec![],
+            ack_faults: vec![],
         }
     }
 

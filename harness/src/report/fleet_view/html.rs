@@ -328,6 +328,9 @@ fn database(fleet: &Fleet, s: &Subject) -> Markup {
             @if fleet.inventory.is_some() && s.listed.is_some() {
                 @for gap in &s.gaps { p.bad { "Gap: " (prose(&gap.describe())) } "\n" }
             }
+            @if let Some(last) = s.last() {
+                @for a in &last.acks { p { b { "Acknowledged" } " by " (a.by) " at " (a.at) ": " (a.note) span.muted { " (its verdict stands)" } } "\n" }
+            }
             @if let Some(last) = s.last().filter(|d| !d.failing.is_empty()) {
                 p { b { "Failing checks of its last drill" } } "\n"
                 ul { "\n" @for (id, message) in &last.failing { li { code { (id) } ": " (prose(message)) } "\n" } } "\n"

@@ -25,6 +25,8 @@ use time::OffsetDateTime;
 use super::controls::{self, Coverage};
 use super::fleet::{self, Evidence, Found, Input, MergeError, Standing};
 use crate::allowed_signers::AllowedSigners;
+use crate::evidence::ack::{self, Ack};
+use crate::evidence::verify::Trust;
 use crate::outcome::{DrillRecord, DrillVerdict, Verdict};
 pub(crate) use follower::{Bounds, Follower};
 pub(crate) use inventory::{By, Inventory, Wanted};
@@ -66,10 +68,12 @@ pub(crate) struct Drill {
     pub evidence: Evidence,
     pub coverage: Option<Coverage>,
     pub backup: Option<String>,
-    /// Its folder on this machine (an `s3://` input's download).
-    pub local: PathBuf,
     /// Its drill.json, for what the page does not show (`report period`).
     pub record: Option<Arc<DrillRecord>>,
+    /// Its acknowledgements that hold (`pgdrill ack`: with allowed signers, signed by one of
+    /// them), and what is wrong with the others. They change no verdict and fill no gap.
+    pub acks: Vec<Ack>,
+    pub ack_faults: Vec<String>,
 }
 
 impl Drill {
@@ -79,6 +83,7 @@ impl Drill {
 
     fn of(found: &Found, allowed: Option<(&AllowedSigners, &Path)>) -> Drill {
         let record = found.record.as_ref();
+        let (acks, faults) = ack::verify_all(&found.local, &Trust { allowed_signers: allowed, identity: None });
         Drill {
             scenario: found.scenario.clone(),
             shown: found.shown.clone(),
@@ -105,8 +110,9 @@ impl Drill {
             evidence: fleet::evidence(&found.local, allowed),
             coverage: record.map(controls::coverage),
             backup: record.and_then(|r| r.backup.as_ref()).map(|b| b.location.clone()),
-            local: found.local.clone(),
             record: record.cloned().map(Arc::new),
+            acks,
+            ack_faults: faults.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -318,5 +324,19 @@ pub(crate) fn write(fleet: &Fleet, out: &Path, gaps: bool) -> Result<Written, Me
 
 /// The gaps, a line each, for the console.
 pub(crate) fn gap_lines(fleet: &Fleet) -> Vec<String> {
-    fleet.gaps().into_iter().map(|(s, g)| format!("`{}`: {}", s.name, g.describe())).collect()
+    fleet.gaps().into_iter().map(|(s, g)| format!("`{}`: {}{}", s.name, g.describe(), acknowledged(s, g))).collect()
+}
+
+/// A failed last drill's acknowledgements, said after its gap (which they do not fill).
+pub(crate) fn acknowledged(s: &Subject, gap: &Gap) -> String {
+    let Some(last) = s.last().filter(|_| matches!(gap, Gap::Failed { .. })) else { return String::new() };
+    last.acks
+        .iter()
+        .map(|a| {
+            format!(
+                "; acknowledged by {} at {}: {} (the gap stands: an acknowledgement changes no verdict)",
+                a.by, a.at, a.note
+            )
+        })
+        .collect()
 }

@@ -44,8 +44,9 @@ fn drill(scenario: &str, days: i64, verdict: &str, evidence: Evidence, minutes: 
         evidence,
         coverage: Some(Coverage { passed: !failed, content: Content::Fingerprinted, objectives: true, audit: true }),
         backup: Some(format!("s3://backups/{scenario}/")),
-        local: std::path::PathBuf::new(),
         record: None,
+        acks: vec![],
+        ack_faults: vec![],
     }
 }
 

@@ -259,8 +259,9 @@ mod tests {
             evidence,
             coverage: None,
             backup: None,
-            local: std::path::PathBuf::new(),
             record: None,
+            acks: vec![],
+            ack_faults: vec![],
         }
     }
 

@@ -23,6 +23,10 @@ fn drill(d: &Drill) -> Value {
         "failing_checks": d.failing.iter().map(|(id, message)| json!({"id": id, "message": message})).collect::<Vec<_>>(),
         "failure": d.failure,
         "backup": d.backup,
+        "acks": d.acks.iter().map(|a| json!({
+            "file": a.file, "by": a.by, "at": a.at, "note": a.note,
+            "signed_by_key": a.signed.as_ref().map(|s| s.fingerprint.clone()),
+        })).collect::<Vec<_>>(),
         "evidence": {
             "status": d.evidence.status(),
             "signed": d.evidence.key().is_some(),

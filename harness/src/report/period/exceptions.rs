@@ -87,7 +87,7 @@ pub(crate) fn of(db: &Database, trusted: bool) -> Vec<Exception> {
         }
     }
     for (i, drill) in db.drills.iter().enumerate() {
-        let resolution = if trusted { drill.acks.clone() } else { vec![] };
+        let resolution = if trusted { drill.drill.acks.clone() } else { vec![] };
         if !drill.passed {
             found.push(Exception {
                 kind: ExceptionKind::Failed,
@@ -168,8 +168,9 @@ mod tests {
             evidence: Evidence::Unsigned,
             coverage: None,
             backup: None,
-            local: std::path::PathBuf::new(),
             record: None,
+            acks: vec![],
+            ack_faults: vec![],
         };
         let ack = Ack {
             file: "acks/ack-1.intoto.json".into(),
@@ -178,6 +179,7 @@ mod tests {
             note: "INC-1".into(),
             signed: None,
         };
+        let drill = Drill { acks: if acked { vec![ack] } else { vec![] }, ..drill };
         PeriodDrill {
             drill,
             started_at: at(day),
@@ -187,8 +189,6 @@ mod tests {
             backup_age: None,
             rto_met: None,
             rpo_met: None,
-            acks: if acked { vec![ack] } else { vec![] },
-            ack_faults: vec![],
         }
     }
 

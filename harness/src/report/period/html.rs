@@ -128,7 +128,7 @@ fn exception(db: &Database, e: &Exception) -> Markup {
                     @if let Some((_, who)) = ack.signed.as_ref().and_then(|s| s.allowed_by.as_ref()) { span.state-note { "signed, allowed as " code { (who) } } } }
             }
             @if let Some(d) = e.drill {
-                @for fault in &db.drills[d].ack_faults { div.meh { "An acknowledgement does not hold: " (fault) } }
+                @for fault in &db.drills[d].drill.ack_faults { div.meh { "An acknowledgement does not hold: " (fault) } }
             }
         } "\n"
     }

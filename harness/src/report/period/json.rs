@@ -95,8 +95,8 @@ fn drill(d: &PeriodDrill) -> Value {
         "rpo_seconds": seconds(d.drill.rpo),
         "rpo_met": d.rpo_met,
         "failing_checks": d.drill.failing.iter().map(|(id, message)| json!({ "id": id, "message": message })).collect::<Vec<_>>(),
-        "acks": d.acks.iter().map(ack).collect::<Vec<_>>(),
-        "ack_faults": d.ack_faults,
+        "acks": d.drill.acks.iter().map(ack).collect::<Vec<_>>(),
+        "ack_faults": d.drill.ack_faults,
     })
 }
 

@@ -22,8 +22,6 @@ use time::OffsetDateTime;
 
 use super::fleet_view::{Drill, Fleet, Gap, Subject, evidence_gap};
 use crate::allowed_signers::AllowedSigners;
-use crate::evidence::ack::{self, Ack};
-use crate::evidence::verify::Trust;
 use crate::outcome::{DrillRecord, Verdict};
 pub(crate) use exceptions::Exception;
 pub(crate) use followed::Followed;
@@ -76,10 +74,6 @@ pub(crate) struct PeriodDrill {
     /// Its RTO's and RPO's verdicts, when it was judged against them.
     pub rto_met: Option<bool>,
     pub rpo_met: Option<bool>,
-    /// The acknowledgements that hold (signed by an allowed signer, when allowed signers were
-    /// given), and what is wrong with the others.
-    pub acks: Vec<Ack>,
-    pub ack_faults: Vec<String>,
 }
 
 /// A database of the inventory over the period.
@@ -158,8 +152,7 @@ pub(crate) struct Span {
 /// Judges the period of `fleet` (read with the inventory, as of `fleet.now`).
 pub(crate) fn judge(fleet: &Fleet, span: Span, signers: Option<&AllowedSigners>) -> Period {
     let Span { from, to, followed } = span;
-    let allowed = signers.zip(fleet.allowed_signers.as_deref());
-    let trust = Trust { allowed_signers: allowed, identity: None };
+    let trusted = signers.is_some() && fleet.allowed_signers.is_some();
     let within = |d: &Drill| d.started_at.filter(|t| *t >= from && *t < to);
     let mut databases = Vec::new();
     let mut unlisted = Vec::new();
@@ -171,7 +164,7 @@ pub(crate) fn judge(fleet: &Fleet, span: Span, signers: Option<&AllowedSigners>)
             continue;
         };
         let drills: Vec<PeriodDrill> =
-            subject.drills.iter().filter_map(|d| within(d).map(|at| period_drill(d, at, fleet, &trust))).collect();
+            subject.drills.iter().filter_map(|d| within(d).map(|at| period_drill(d, at, fleet, trusted))).collect();
         let cadence = cadence(subject);
         let spans = cadence.every().map(|c| windows::split(from, to, c)).unwrap_or_default();
         let starts: Vec<(OffsetDateTime, bool)> = drills.iter().map(|d| (d.started_at, d.proves)).collect();
@@ -181,7 +174,7 @@ pub(crate) fn judge(fleet: &Fleet, span: Span, signers: Option<&AllowedSigners>)
         let followed = followed.iter().filter(|f| follows(subject, f)).cloned().collect();
         let name = subject.name.clone();
         let mut database = Database { name, listed, cadence, control, drills, windows, followed, exceptions: vec![] };
-        database.exceptions = exceptions::of(&database, allowed.is_some());
+        database.exceptions = exceptions::of(&database, trusted);
         databases.push(database);
     }
     Period {
@@ -212,14 +205,13 @@ fn cadence(subject: &Subject) -> Cadence {
     newest.map_or(Cadence::Unknown, Cadence::Objectives)
 }
 
-fn period_drill(drill: &Drill, started_at: OffsetDateTime, fleet: &Fleet, trust: &Trust<'_>) -> PeriodDrill {
+fn period_drill(drill: &Drill, started_at: OffsetDateTime, fleet: &Fleet, trusted: bool) -> PeriodDrill {
     let record = drill.record.as_deref();
     let passed = record.is_some_and(|r| match crate::outcome::control_held(r) {
         Some(held) => held,
         None => drill.passed(),
     });
-    let (acks, faults) = ack::verify_all(&drill.local, trust);
-    let evidence = evidence_gap(drill, trust.allowed_signers.is_some(), fleet.unsigned_ok);
+    let evidence = evidence_gap(drill, trusted, fleet.unsigned_ok);
     PeriodDrill {
         drill: drill.clone(),
         started_at,
@@ -232,8 +224,6 @@ fn period_drill(drill: &Drill, started_at: OffsetDateTime, fleet: &Fleet, trust:
         backup_age: record.and_then(|r| r.backup.as_ref()?.taken_at).map(|taken| age(taken, started_at)),
         rto_met: record.and_then(|r| objective(r, "objectives/rto")),
         rpo_met: record.and_then(|r| objective(r, "objectives/rpo")),
-        acks,
-        ack_faults: faults.iter().map(ToString::to_string).collect(),
     }
 }
 
