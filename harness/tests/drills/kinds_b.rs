@@ -139,14 +139,16 @@ fn rls_reads_tenants_as_the_column_does_and_fails_a_weakened_or_widened_policy()
     // Broken: ledger's policy lets every row through, notes has a permissive policy more.
     let ledger = fails(
         &drill,
-        "rls/public.ledger policy tenant_isolation", "rls.policy-differs",
+        "rls/public.ledger policy tenant_isolation",
+        "rls.policy-differs",
         &[&format!("policy `tenant_isolation` on `public.ledger` is USING true (expected USING {ISOLATION})")],
     );
     assert!(ledger.expected.contains("USING (tenant_id = current_setting('kb.tenant', true)::uuid)"), "{ledger:?}");
     assert!(ledger.actual.contains("USING true"), "{ledger:?}");
     let every = fails(
         &drill,
-        "rls/every policy in the baseline", "rls.baseline-differs",
+        "rls/every policy in the baseline",
+        "rls.baseline-differs",
         &[
             &format!("tenant_isolation on public.ledger is USING true (baseline: USING {ISOLATION})"),
             "public.notes has a permissive policy the baseline does not: debug_read SELECT to kb_app USING true",
@@ -312,14 +314,24 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     }
 
     // Broken: kb_leaky reaches org_globex through kb_owner (no privilege of its own there).
-    let owns =
-        fails(&drill, "roles/kb_leaky ownership", "roles.owns-objects", &["org_globex.t01 (owner kb_owner, a role it is a member of)"]);
+    let owns = fails(
+        &drill,
+        "roles/kb_leaky ownership",
+        "roles.owns-objects",
+        &["org_globex.t01 (owner kb_owner, a role it is a member of)"],
+    );
     assert!(owns.message.contains("(first 10 of 12), and 2 more"), "the whole count: {}", owns.message);
-    let reach = fails(&drill, "roles/kb_leaky other schemas", "roles.reaches-forbidden", &["org_globex.t01 (owned by kb_owner: every privilege)"]);
+    let reach = fails(
+        &drill,
+        "roles/kb_leaky other schemas",
+        "roles.reaches-forbidden",
+        &["org_globex.t01 (owned by kb_owner: every privilege)"],
+    );
     assert!(reach.actual.starts_with("access to 12 objects:"), "{reach:?}");
     let member = fails(
         &drill,
-        "roles/kb_leaky server access", "roles.elevated-membership",
+        "roles/kb_leaky server access",
+        "roles.elevated-membership",
         &[
             "`kb_leaky` is a member of kb_admin (BYPASSRLS): as kb_admin (SET ROLE) it has BYPASSRLS: it is exempt from every row-level security policy",
         ],
@@ -329,7 +341,8 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     // kb_auditor holds more than it lists: each extra privilege says how it is held.
     let exact = fails(
         &drill,
-        "roles/kb_auditor exact privileges", "roles.beyond-listed",
+        "roles/kb_auditor exact privileges",
+        "roles.beyond-listed",
         &[
             "UPDATE on audit.events (granted directly)",
             "SELECT on audit.extra (via PUBLIC)",
@@ -353,7 +366,8 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     // kb_ops: REPLICATION is not accepted, and what it is accepted for but lacks is stale.
     let ops = fails(
         &drill,
-        "roles/kb_ops attributes", "roles.elevated-attribute",
+        "roles/kb_ops attributes",
+        "roles.elevated-attribute",
         &[
             "`kb_ops` has REPLICATION: it may connect for replication",
             "the scenario accepts CREATEROLE, which `kb_ops` does not have",
@@ -363,30 +377,35 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     assert!(!ops.message.contains("CREATEDB:"), "accepted: {ops:?}");
     fails(
         &drill,
-        "roles/kb_ops server access", "roles.elevated-membership",
+        "roles/kb_ops server access",
+        "roles.elevated-membership",
         &[
             "the scenario accepts membership in pg_write_all_data, which `kb_ops` does not have (or it gives nothing the ceiling refuses)",
         ],
     );
-    let login = fails(&drill, "roles/kb_leaky login", "roles.can-log-in", &["`kb_leaky` can log in (LOGIN), expected NOLOGIN"]);
+    let login =
+        fails(&drill, "roles/kb_leaky login", "roles.can-log-in", &["`kb_leaky` can log in (LOGIN), expected NOLOGIN"]);
     assert_eq!((login.expected.as_str(), login.actual.as_str()), ("NOLOGIN", "LOGIN"));
     fails(
         &drill,
-        "roles/kb_auditor other schemas", "roles.forbidden-misnamed",
+        "roles/kb_auditor other schemas",
+        "roles.forbidden-misnamed",
         &[
             "forbidden schema `org_globx` does not exist, so nothing was checked there (hint: did you mean `org_globex`?)",
         ],
     );
     fails(
         &drill,
-        "roles/kb_ap", "roles.missing",
+        "roles/kb_ap",
+        "roles.missing",
         &["role `kb_ap` does not exist on the restored server (hint: did you mean `kb_app`?)"],
     );
 
     // Schemas: an enum that lost a label or reordered its labels fails; a name off by case says so.
     let public = fails(
         &drill,
-        "schemas/public", "schemas.differs",
+        "schemas/public",
+        "schemas.differs",
         &[
             "enum status lost labels archived: is (open, closed) instead of (open, closed, archived)",
             "enum tier has its labels in another order: is (silver, gold) instead of (gold, silver)",
@@ -395,7 +414,8 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     assert_eq!(public.expected, "1 tables, 2 enums, 1 sequences", "{public:?}");
     fails(
         &drill,
-        "schemas/plugin_github", "schemas.missing",
+        "schemas/plugin_github",
+        "schemas.missing",
         &["schema `plugin_github` was not restored (hint: did you mean `\"Plugin_GitHub\"`?)"],
     );
     // Triggers: exactly those listed, each enabled; a foreign key's internal ones do not count.
@@ -407,7 +427,8 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     fails(&drill, "triggers/hooks.replica", "triggers.differ", &["audit fires only in replica sessions"]);
     fails(
         &drill,
-        "triggers/hooks.added", "triggers.differ",
+        "triggers/hooks.added",
+        "triggers.differ",
         &["has a trigger the scenario does not list: CREATE TRIGGER sneak AFTER INSERT ON hooks.added"],
     );
     fails(&drill, "triggers/hooks.nowhere", "triggers.table-missing", &["`hooks.nowhere` does not exist"]);
