@@ -456,3 +456,22 @@ async fn baseline_flags(ctx: &CheckContext<'_>, baseline: &Baseline) -> CheckRes
         result.actual(text.clone()).found(Found::BaselineDiffers, text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A `trusted` entry that names a finding `rls` cannot accept is refused where the scenario
+    /// writes the check.
+    #[test]
+    fn an_acceptance_of_a_finding_rls_does_not_accept_is_refused_at_its_entry() {
+        let text = "[source]\npath = \"b\"\n\n[[checks.rls]]\ntables = [\"public.t\"]\n\
+                    fail_closed = { role = \"app\", setting = \"app.tenant\", column = \"tenant_id\", \
+                    trusted = [{ setting = \"app.bypass\", reason = \"admin\", finding = \"rls.disabled\" }] }\n";
+        let Err(crate::scenario::ScenarioError::Invalid(e)) =
+            crate::scenario::Scenario::parse(text.as_bytes(), std::path::Path::new("rls.toml"))
+        else {
+            panic!("a scenario error")
+        };
+        assert_eq!((e.line, e.column), (4, 1), "{e}");
+        assert!(e.message.contains("`rls.disabled` is not a finding `rls` accepts"), "{e}");
+    }
+}

@@ -111,3 +111,53 @@ impl Trusted {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::CheckKind;
+
+    const LEVER: &str = "rls.session-setting-opens";
+    const FACT: &str = "rls.only-like-the-drill";
+
+    fn setting(finding: Option<&str>) -> Trusted {
+        Trusted {
+            setting: Some("app.bypass".into()),
+            value: None,
+            fact: None,
+            reason: "the admin login sets it".into(),
+            finding: finding.map(String::from),
+        }
+    }
+
+    fn resolve(list: Vec<Trusted>) -> Result<Vec<Trusted>, FieldError> {
+        Trusted::resolve_for(list, CheckKind::Rls, LEVER, FACT)
+    }
+
+    #[test]
+    fn a_trusted_setting_named_for_a_finding_answers_that_finding_only() {
+        let any = &resolve(vec![setting(None)]).unwrap()[0];
+        let lever = &resolve(vec![setting(Some(LEVER))]).unwrap()[0];
+        let fact = &resolve(vec![setting(Some(FACT))]).unwrap()[0];
+        let read = facts::Fact::Setting("app.bypass".into());
+        assert!(any.covers("app.bypass", "on") && any.covers_fact(&read));
+        assert!(lever.covers("app.bypass", "on") && !lever.covers_fact(&read));
+        assert!(!fact.covers("app.bypass", "on") && fact.covers_fact(&read));
+        assert_eq!(lever.shown(), "app.bypass (trusted for rls.session-setting-opens: the admin login sets it)");
+    }
+
+    #[test]
+    fn a_finding_no_check_gives_or_this_entry_cannot_answer_is_refused() {
+        for (finding, says) in [
+            ("rls.leaks", "is not a finding any check gives"),
+            ("rls.disabled", "is not a finding `rls` accepts"),
+            ("append-only.session-setting-opens", "is not a finding `rls` accepts"),
+        ] {
+            let err = resolve(vec![setting(Some(finding))]).unwrap_err().message;
+            assert!(err.contains(says), "{err}");
+        }
+        let fact = Trusted { setting: None, fact: Some("inet_client_addr".into()), ..setting(Some(LEVER)) };
+        let err = resolve(vec![fact]).unwrap_err().message;
+        assert!(err.contains("answers `rls.only-like-the-drill`, not `rls.session-setting-opens`"), "{err}");
+    }
+}
