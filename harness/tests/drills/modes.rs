@@ -125,7 +125,7 @@ fn the_release_gate_runs_only_the_role_rls_and_audit_checks() {
     assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(
-        stderr.contains("✘ rls/") && stderr.contains("row security on `public.resources` is disabled"),
+        stderr.contains("✘ rls/public.resources (rls.disabled): "),
         "{}",
         text(&failed)
     );
