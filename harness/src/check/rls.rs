@@ -129,8 +129,8 @@ crate::outcome::findings! {
             "With the setting set to a tenant, the role cannot read that tenant's rows: the policy hides every row, or reads another setting."
             "Check that `fail_closed.setting` is the setting the policies read, and the tenant column is `column`.",
         CannotProve = Error "rls.cannot-prove"
-            "No proof could be made: no probe row could be made for a tenant, or the tenants' values could not be read."
-            "Give the values the message names in `fail_closed.probe`, or `value` and `other_value`.",
+            "No proof could be made: a try failed for a reason that is not a refusal (a timeout proves nothing), no probe row could be made for a tenant, or the tenants' values could not be read."
+            "Read the message: give the values it names in `fail_closed.probe` (or `value` and `other_value`), or find what made the try fail.",
         SessionFailed = Error "rls.session-failed"
             "The role's own session failed on a statement pgdrill needs (not a read it judges), or the role could not log in."
             "Read the database's answer; a role that cannot log in needs `[login]` settings.",
