@@ -175,4 +175,19 @@ mod tests {
             assert!(malformed(&about(kind, code)).is_some(), "{code}");
         }
     }
+
+    #[test]
+    fn a_result_takes_its_code_and_verdict_from_its_finding_and_an_older_record_reads_without_one() {
+        use super::super::CheckResult;
+        let result = CheckResult::build(CheckKind::Rls, "public.t", std::time::Instant::now())
+            .found(Common::CouldNotRun, "could not read `public.t`");
+        assert_eq!((result.verdict, result.code.as_str()), (Verdict::Error, "check.could-not-run"));
+        let skipped = CheckResult::skipped(CheckKind::Sql, "q", "restore failed");
+        assert_eq!((skipped.verdict, skipped.code.as_str()), (Verdict::Skipped, "check.not-run"));
+        let mut json = serde_json::to_value(&result).expect("JSON");
+        assert_eq!(json["code"], "check.could-not-run", "drill.json records the code");
+        json.as_object_mut().expect("an object").remove("code");
+        let older: CheckResult = serde_json::from_value(json).expect("a record from before codes reads");
+        assert_eq!(older.code, "");
+    }
 }

@@ -6,7 +6,6 @@
 //! raises when a superuser's session (or one after `SET ROLE`) evaluates it, and a guard that
 //! raises differently for one, never fire. Nothing in any evidence switches roles.
 
-
 use crate::util::{Scratch, pg15_dump};
 
 const DUMP: &str = "\
