@@ -65,7 +65,6 @@ macro_rules! findings {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[allow(dead_code)]
         $vis enum $name {
             $($(#[$vmeta])* #[doc = $meaning] $variant,)*
         }
