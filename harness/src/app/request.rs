@@ -13,6 +13,24 @@ use crate::outcome::CheckResult;
 use crate::secret::{Redactor, Secret};
 use crate::template::{TemplateError, check_template, render};
 
+crate::outcome::findings! {
+    /// What `api` finds.
+    pub(crate) enum Found for Api {
+        Answered = Pass "api.answered"
+            "The application answered the request with the status and body the scenario expects."
+            "Nothing.",
+        WrongAnswer = Fail "api.wrong-answer"
+            "The application answered, but not with the status, body or latency the scenario expects."
+            "Read the application's answer in the message and its log.",
+        NoAnswer = Error "api.no-answer"
+            "The application did not answer the request (refused, timed out, or the connection broke)."
+            "Read the application's log: it may not have started on the restored database.",
+        RequestNotBuilt = Error "api.request-not-built"
+            "The request could not be built from the scenario (its URL, headers or body)."
+            "Fix the request in `[[app.requests]]`.",
+    }
+}
+
 /// The kind of an API request's result.
 const KIND: CheckKind = CheckKind::Api;
 
@@ -265,14 +283,16 @@ impl Spec {
             .evidence(format!("{} {}", self.method, self.path));
         let (request, path) = match self.build(client, base, values) {
             Ok(built) => built,
-            Err(e) => return result.error(format!("the request cannot be built: {e}")),
+            Err(e) => return result.found(Found::RequestNotBuilt, format!("the request cannot be built: {e}")),
         };
         let sent = Instant::now();
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                return result
-                    .error(format!("the app did not answer: {}", redactor.redact(&crate::error::error_chain(&e))));
+                return result.found(
+                    Found::NoAnswer,
+                    format!("the app did not answer: {}", redactor.redact(&crate::error::error_chain(&e))),
+                );
             }
         };
         let status = response.status().as_u16();
@@ -311,9 +331,9 @@ impl Spec {
         let evidence = format!("{} {}", self.method, redactor.redact(&path));
         let result = result.actual(actual).evidence(evidence);
         if problems.is_empty() {
-            result.verdict(true, format!("`{}` answered {status} in {} ms", self.name, latency.as_millis()))
+            result.found(Found::Answered, format!("`{}` answered {status} in {} ms", self.name, latency.as_millis()))
         } else {
-            result.verdict(false, format!("`{}`: {}", self.name, redactor.redact(&problems.join("; "))))
+            result.found(Found::WrongAnswer, format!("`{}`: {}", self.name, redactor.redact(&problems.join("; "))))
         }
     }
 }

@@ -30,6 +30,24 @@ use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveCo
 use crate::field::{FieldError, parse_duration};
 use crate::pg::QualifiedName;
 
+crate::outcome::findings! {
+    /// What `amcheck` finds.
+    pub(crate) enum Found for Amcheck {
+        NoCorruption = Pass "amcheck.no-corruption"
+            "pg_amcheck read every heap page and every btree index against its table, and found no corruption."
+            "Nothing.",
+        Corruption = Fail "amcheck.corruption"
+            "pg_amcheck found corruption in a table or an index."
+            "Read the relations and blocks it names; rebuild a corrupt index (`REINDEX`), and find where a heap was damaged.",
+        UnsoundIndex = Fail "amcheck.unsound-index"
+            "An index is not valid, ready or live, so pg_amcheck passed over it: it proves nothing about it."
+            "`REINDEX` the indexes named, in the source if they are unsound there too.",
+        Failed = Error "amcheck.failed"
+            "pg_amcheck failed without naming corruption (it needs the amcheck extension, which only a superuser installs)."
+            "Read its error in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Amcheck;
 
 /// Findings listed in the message; the rest are counted.
@@ -248,11 +266,11 @@ fn judge(
     });
     if found.is_empty() {
         return match (status, passed_over) {
-            (0, None) => result.actual("no corruption").verdict(true, "pg_amcheck found no corruption"),
+            (0, None) => result.actual("no corruption").found(Found::NoCorruption, "pg_amcheck found no corruption"),
             (0, Some(text)) => {
-                result.actual(format!("{} unsound index(es)", unsound.len())).verdict(false, text)
+                result.actual(format!("{} unsound index(es)", unsound.len())).found(Found::UnsoundIndex, text)
             }
-            _ => result.error(format!(
+            _ => result.found(Found::Failed, format!(
                 "pg_amcheck failed (exit {status}): {} (hint: it needs the amcheck extension, which only a superuser installs)",
                 stderr.trim()
             )),
@@ -272,7 +290,7 @@ fn judge(
     let also = passed_over.map(|text| format!("; and {text}")).unwrap_or_default();
     result
         .actual(format!("{} corruption(s) in {}", found.len(), relations.join(", ")))
-        .verdict(false, format!("pg_amcheck found corruption: {listed}{also}"))
+        .found(Found::Corruption, format!("pg_amcheck found corruption: {listed}{also}"))
 }
 
 #[cfg(test)]
@@ -300,16 +318,16 @@ heap table "drill.public.events", block 7, offset 3:
         assert!(found[0].message.contains("lacks matching index tuple") && !found[0].message.contains("query was"));
         assert_eq!((found[1].relation.as_str(), found[1].block), ("public.events", Some(7)));
         let result = judge(builder(), 2, REPORT, "", &[]);
-        assert_eq!(result.verdict, Verdict::Fail);
+        assert_eq!(result.code, "amcheck.corruption");
         assert_eq!(result.actual, "2 corruption(s) in public.readings_scaled_idx, public.events");
         assert!(result.message.contains("public.events, block 7: xmin 4294967295"), "{}", result.message);
     }
 
     #[test]
     fn a_clean_run_passes_and_a_failed_one_is_an_error() {
-        assert_eq!(judge(builder(), 0, "", "", &[]).verdict, Verdict::Pass);
+        assert_eq!(judge(builder(), 0, "", "", &[]).code, "amcheck.no-corruption");
         let failed = judge(builder(), 1, "", "pg_amcheck: error: no relations to check matching \"public.nope\"", &[]);
-        assert_eq!(failed.verdict, Verdict::Error);
+        assert_eq!((failed.verdict, failed.code.as_str()), (Verdict::Error, "amcheck.failed"));
         assert!(failed.message.contains("public.nope"), "{}", failed.message);
     }
 
@@ -321,7 +339,7 @@ heap table "drill.public.events", block 7, offset 3:
             why: crate::baseline::unsound_index(true, true, false, true).unwrap(),
         }];
         let result = judge(builder(), 0, "", "", &unsound);
-        assert_eq!(result.verdict, Verdict::Fail);
+        assert_eq!(result.code, "amcheck.unsound-index");
         assert_eq!(
             result.message,
             "pg_amcheck passes over 1 index(es) that are not valid, ready and live without a word: index `public.orders_email_key` on `public.orders` is not ready (pg_index.indisready = false): it is not maintained, so rows written since are missing from it and uniqueness is not enforced"

@@ -54,10 +54,12 @@ use super::loophole::Trusted;
 use super::relation::trigger_problem;
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, bind_evidence};
 use crate::field::FieldError;
-use crate::outcome::CheckKind;
+use crate::outcome::{CheckKind, Finding as _};
 use crate::pg::{QualifiedName, describe_sql_error};
 use crate::sqlstate::Probe as SqlProbe;
+pub(crate) use finding::Found;
 
+mod finding;
 mod guards;
 mod judge;
 mod others;
@@ -143,10 +145,15 @@ impl Kind for Spec {
             insert: config.insert,
             triggers: config.triggers,
             settings: config.settings,
-            trusted: Trusted::resolve(config.trusted)?,
+            trusted: Trusted::resolve_for(
+                config.trusted,
+                KIND,
+                Found::SessionSettingOpens.code(),
+                Found::OnlyLikeTheDrill.code(),
+            )?,
             probe,
             key: config.key,
-            accept: super::accept::Door::resolve(config.accept)?,
+            accept: super::accept::Door::resolve(config.accept, KIND, Found::OthersPowers.code())?,
         })
     }
 
@@ -172,7 +179,7 @@ impl Kind for Spec {
                 CheckResult::build(KIND, self.object("append-only"), started)
                     .expected(format!("`{}` as the application resolves it", self.table))
                     .actual("another table for the application")
-                    .verdict(false, why),
+                    .found(Found::AnotherTable, why),
             ]);
         }
         // A view with rules (or a foreign table) can swallow every write: only a table is probed.
@@ -182,18 +189,17 @@ impl Kind for Spec {
                     CheckResult::build(KIND, self.object("append-only"), started)
                         .expected("a table")
                         .actual(kind.describe())
-                        .verdict(false, super::relation::not_a_table(&self.table, kind)),
+                        .found(Found::NotATable, super::relation::not_a_table(&self.table, kind)),
                 ]);
             }
             _ => {} // missing or unreadable: the probe says so
         }
         let mut results = match self.probe(ctx, started).await {
             Ok(results) => results,
-            Err(why) => vec![CheckResult::build(KIND, self.object("append-only"), started).error(format!(
-                "could not probe `{}`: {}",
-                self.table,
-                why.said()
-            ))],
+            Err(why) => vec![
+                CheckResult::build(KIND, self.object("append-only"), started)
+                    .found(Found::CouldNotRead, format!("could not probe `{}`: {}", self.table, why.said())),
+            ],
         };
         results.push(self.others(ctx).await);
         if !self.triggers.is_empty() {
@@ -201,7 +207,7 @@ impl Kind for Spec {
         }
         if let Some(key) = &self.key {
             match trail::check(self, ctx, key, started).await {
-                trail::Found::First(kept) => {
+                trail::Outcome::First(kept) => {
                     if let Some(first) = results.first_mut() {
                         first.message.push_str(&format!(
                             " (the trail's {} rows are kept by ranges of `{key}` for the next drill to compare: this is the first)",
@@ -210,7 +216,7 @@ impl Kind for Spec {
                         first.trail = Some(kept);
                     }
                 }
-                trail::Found::Compared(result) | trail::Found::Error(result) => results.push(result),
+                trail::Outcome::Compared(result) | trail::Outcome::Error(result) => results.push(result),
             }
         }
         Ok(results)
@@ -380,17 +386,20 @@ impl Spec {
                 sets.iter().map(|set| format!("UPDATE {} SET {set}{filter}", w.t)).collect()
             }
             (Operation::Update, Err(why)) => {
-                return Ok(result.error(format!("no UPDATE that changes a value can be made: {why}")));
+                return Ok(result.found(Found::Unproven, format!("no UPDATE that changes a value can be made: {why}")));
             }
             (Operation::Delete, _) => vec![format!("DELETE FROM {}{filter}", w.t)],
             (Operation::Truncate, _) => vec![format!("TRUNCATE {}", w.t)],
         };
         if !aim.aimed && operation != Operation::Truncate && granted {
             let why = aim.why_none.as_ref().map(|w| format!(": {}", w.said())).unwrap_or_default();
-            return Ok(result.evidence(w.evidence(&statements.join(";\n"))).error(format!(
-                "{operation} is granted to `{}`, and `{}` has no row to show that a trigger refuses it{why}",
-                self.role, self.table
-            )));
+            return Ok(result.evidence(w.evidence(&statements.join(";\n"))).found(
+                Found::Unproven,
+                format!(
+                    "{operation} is granted to `{}`, and `{}` has no row to show that a trigger refuses it{why}",
+                    self.role, self.table
+                ),
+            ));
         }
         let (statement, attempt) = self.attempts(w, operation, granted, &statements, aim.aimed).await?;
         if granted && judge(operation, granted, &attempt).verdict == Judged::Refused {
@@ -512,43 +521,17 @@ impl Spec {
         };
         let (appended, actual) = judge_insert(described, reached);
         let result = if appended {
-            result.actual(actual).verdict(true, format!("`{}` can append to `{}`", self.role, self.table))
+            result.actual(actual).found(Found::Appends, format!("`{}` can append to `{}`", self.role, self.table))
         } else if inconclusive {
-            result
-                .actual(actual.clone())
-                .error(format!("could not prove that `{}` can append to `{}`: {actual}", self.role, self.table))
+            result.actual(actual.clone()).found(
+                Found::Unproven,
+                format!("could not prove that `{}` can append to `{}`: {actual}", self.role, self.table),
+            )
         } else {
             let message = format!("`{}` cannot append to `{}`: {actual}", self.role, self.table);
-            result.actual(actual).verdict(false, message)
+            result.actual(actual).found(Found::CannotAppend, message)
         };
         Ok((result, appended))
-    }
-
-    /// The result of an UPDATE, DELETE or TRUNCATE attempt.
-    fn judged(
-        &self,
-        result: super::CheckResultBuilder,
-        operation: Operation,
-        granted: bool,
-        attempt: &Attempt,
-    ) -> CheckResult {
-        let judged = judge(operation, granted, attempt);
-        let result = result.actual(judged.actual);
-        let message = match judged.verdict {
-            Judged::Refused => format!("`{}` may not {operation} `{}`: {}", self.role, self.table, judged.why),
-            Judged::Mutable => format!(
-                "`{}` can {operation} `{}`{}: the audit trail is not append-only",
-                self.role,
-                self.table,
-                if granted { " (granted, and nothing refuses it)" } else { "" }
-            ),
-            Judged::Unproven => format!("{operation} on `{}`: {}", self.table, judged.why),
-        };
-        match judged.verdict {
-            Judged::Refused => result.verdict(true, message),
-            Judged::Mutable => result.verdict(false, message),
-            Judged::Unproven => result.error(message),
-        }
     }
 
     async fn trigger_check(&self, ctx: &CheckContext<'_>) -> CheckResult {
@@ -561,11 +544,10 @@ impl Spec {
         let found: Vec<(String, String)> = match sqlx::query_as(sql).bind(self.table.sql()).fetch_all(ctx.pool).await {
             Ok(rows) => rows,
             Err(err) => {
-                return result.error(format!(
-                    "could not list triggers of `{}`: {}",
-                    self.table,
-                    describe_sql_error(&err)
-                ));
+                return result.found(
+                    Found::CouldNotRead,
+                    format!("could not list triggers of `{}`: {}", self.table, describe_sql_error(&err)),
+                );
             }
         };
         let mut problems = Vec::new();
@@ -576,10 +558,10 @@ impl Spec {
         if problems.is_empty() {
             result
                 .actual("present and enabled")
-                .verdict(true, format!("`{}` keeps its immutability triggers", self.table))
+                .found(Found::TriggersKept, format!("`{}` keeps its immutability triggers", self.table))
         } else {
             let text = problems.join("; ");
-            result.actual(text.clone()).verdict(false, format!("`{}`: {text}", self.table))
+            result.actual(text.clone()).found(Found::TriggersLost, format!("`{}`: {text}", self.table))
         }
     }
 }

@@ -23,6 +23,27 @@ use crate::fingerprint::{self, FingerprintError};
 use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, quote_ident};
 
+crate::outcome::findings! {
+    /// What `canary` finds.
+    pub(crate) enum Found for Canary {
+        Intact = Pass "canary.intact"
+            "The canary row is here, once, with exactly the values `expect` names."
+            "Nothing.",
+        Missing = Fail "canary.missing"
+            "No row of the table matches the canary's `row`: the restore lost it."
+            "Check the source still holds the canary, and that the backup is of the database it is in.",
+        SeveralRows = Fail "canary.several-rows"
+            "More than one row matches the canary's `row`, so it does not pick one row."
+            "Pick the canary by a key that is unique (`row = { id = ... }`).",
+        Changed = Fail "canary.changed"
+            "The canary row is here with other values than `expect` names: the data changed."
+            "Compare the values in the message with the source's canary row.",
+        Unreadable = Fail "canary.unreadable"
+            "The canary's table or a column it names is missing, or is not a table."
+            "Check the table and columns the canary names, or why the restore lost them.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Canary;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -74,7 +95,7 @@ impl Kind for Spec {
         let described = match fingerprint::describe(&mut tx, &self.table, Some(&all), None).await {
             Ok(d) => d,
             Err(e @ FingerprintError::Sql { .. }) => return Err(CheckError::new(e.to_string())),
-            Err(e) => return Ok(vec![build().actual("no canary").verdict(false, e.to_string())]),
+            Err(e) => return Ok(vec![build().actual("no canary").found(Found::Unreadable, e.to_string())]),
         };
         let conditions: Vec<String> = described.columns[..picks.len()]
             .iter()
@@ -97,12 +118,12 @@ impl Kind for Spec {
         let rows = query.fetch_all(&mut *tx).await.or_check("cannot read the canary row")?;
         let _ = tx.rollback().await;
         let result = match rows.as_slice() {
-            [] => {
-                build().actual("no such row").verdict(false, format!("the canary row of `{}` is missing", self.table))
-            }
+            [] => build()
+                .actual("no such row")
+                .found(Found::Missing, format!("the canary row of `{}` is missing", self.table)),
             [_, _, ..] => build()
                 .actual("several rows")
-                .verdict(false, format!("more than one row of `{}` matches the canary's `row`", self.table)),
+                .found(Found::SeveralRows, format!("more than one row of `{}` matches the canary's `row`", self.table)),
             [found] => {
                 let read: Vec<String> =
                     reads.iter().zip(found).map(|(k, v)| format!("{k} = {}", v.as_deref().unwrap_or("NULL"))).collect();
@@ -121,7 +142,7 @@ impl Kind for Spec {
                 } else {
                     format!("the canary row of `{}` changed: {}", self.table, differs.join("; "))
                 };
-                build().actual(read.join(", ")).verdict(ok, message)
+                build().actual(read.join(", ")).found(if ok { Found::Intact } else { Found::Changed }, message)
             }
         };
         Ok(vec![result])

@@ -23,6 +23,24 @@ use super::{CheckContext, CheckError, CheckResult, CheckResultBuilder, Kind, Res
 use crate::field::{FieldError, parse_duration};
 use crate::provision::toolbox;
 
+crate::outcome::findings! {
+    /// What `checksums` finds.
+    pub(crate) enum Found for Checksums {
+        Match = Pass "checksums.match"
+            "Every data page's checksum matches, as pg_checksums reads the whole cluster."
+            "Nothing.",
+        Bad = Fail "checksums.bad"
+            "Pages whose checksum differs: the data on disk is not what was written."
+            "Find where the pages were damaged (the backup's storage, its copy, the source's disk); restore an older backup.",
+        Disabled = Fail "checksums.disabled"
+            "Data checksums are off in the restored cluster, so pg_checksums cannot prove its pages."
+            "Enable them on the source (initdb --data-checksums, or pg_checksums --enable while it is stopped).",
+        Failed = Error "checksums.failed"
+            "pg_checksums failed without naming a bad page."
+            "Read its error in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Checksums;
 
 /// Bad blocks named in the message; the rest are counted.
@@ -188,8 +206,8 @@ async fn describe(ctx: &CheckContext<'_>, bad: &BadBlock) -> String {
 /// From pg_checksums' exit and report to the verdict; `named` describes the first bad blocks.
 fn judge(result: CheckResultBuilder, status: i64, report: &Report, named: &[String], stderr: &str) -> CheckResult {
     if report.disabled {
-        return result.actual("data checksums are off in this cluster").verdict(
-            false,
+        return result.actual("data checksums are off in this cluster").found(
+            Found::Disabled,
             "data checksums are off in the restored cluster, so pg_checksums cannot prove its pages (hint: enable them on the source: initdb --data-checksums, or pg_checksums --enable while it is stopped; PostgreSQL 18 enables them by default)",
         );
     }
@@ -200,13 +218,15 @@ fn judge(result: CheckResultBuilder, status: i64, report: &Report, named: &[Stri
         report.blocks.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
     );
     match (status, bad) {
-        (0, 0) => result.actual(format!("{scanned}, no bad checksum")).verdict(true, "every page's checksum matches"),
-        (_, 0) => result.error(format!("pg_checksums failed (exit {status}): {}", stderr.trim())),
+        (0, 0) => {
+            result.actual(format!("{scanned}, no bad checksum")).found(Found::Match, "every page's checksum matches")
+        }
+        (_, 0) => result.found(Found::Failed, format!("pg_checksums failed (exit {status}): {}", stderr.trim())),
         (_, bad) => {
             let named = crate::listing::and_more(named, (bad as usize).max(named.len()), "; ");
             result
                 .actual(format!("{scanned}, {bad} bad checksum(s)"))
-                .verdict(false, format!("pages whose checksum differs: {named}"))
+                .found(Found::Bad, format!("pages whose checksum differs: {named}"))
         }
     }
 }
@@ -243,19 +263,19 @@ mod tests {
         let report = Report::parse(STDOUT, STDERR);
         let named = ["public.victim in database books, block 0 (`base/16384/16397`): calculated...".to_owned()];
         let failed = judge(builder(), 1, &report, &named, STDERR);
-        assert_eq!(failed.verdict, Verdict::Fail);
+        assert_eq!(failed.code, "checksums.bad");
         assert_eq!(failed.actual, "1003 files, 3242 blocks scanned, 1 bad checksum(s)");
         assert!(failed.message.contains("public.victim in database books, block 0"), "{}", failed.message);
 
         let clean = Report::parse(&STDOUT.replace("Bad checksums:  1", "Bad checksums:  0"), "");
-        assert_eq!(judge(builder(), 0, &clean, &[], "").verdict, Verdict::Pass);
+        assert_eq!(judge(builder(), 0, &clean, &[], "").code, "checksums.match");
 
         let off = "pg_checksums: error: data checksums are not enabled in cluster\n";
         let disabled = judge(builder(), 1, &Report::parse("", off), &[], off);
-        assert_eq!(disabled.verdict, Verdict::Fail, "a check that cannot prove anything does not pass");
-        assert!(disabled.message.contains("data checksums are off"), "{}", disabled.message);
+        assert_eq!(disabled.code, "checksums.disabled", "a check that cannot prove anything does not pass");
 
         let broken = "pg_checksums: error: cluster must be shut down\n";
-        assert_eq!(judge(builder(), 1, &Report::parse("", broken), &[], broken).verdict, Verdict::Error);
+        let result = judge(builder(), 1, &Report::parse("", broken), &[], broken);
+        assert_eq!((result.verdict, result.code.as_str()), (Verdict::Error, "checksums.failed"));
     }
 }

@@ -41,6 +41,21 @@ use crate::field::FieldError;
 use crate::outcome::CheckKind;
 use crate::pg::{describe_sql_error, quote_ident_if_needed, quote_literal};
 
+crate::outcome::findings! {
+    /// What `collations` finds.
+    pub(crate) enum Found for Collations {
+        Match = Pass "collations.match"
+            "The collation versions the database records are the target's libraries' own (or it records none)."
+            "Nothing.",
+        Mismatch = Fail "collations.mismatch"
+            "A recorded collation version is not the target's libraries': text indexes built by other rules may miss rows."
+            "REINDEX the indexes listed, then `ALTER DATABASE ... REFRESH COLLATION VERSION` (or `ALTER COLLATION ... REFRESH VERSION`); or drill on the source's libraries.",
+        CouldNotRead = Error "collations.could-not-read"
+            "The collations of a database could not be read."
+            "Read the database's answer in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Collations;
 
 /// `pg_collation`'s `default`: a key under it sorts by its database's default collation.
@@ -143,8 +158,10 @@ impl Kind for Spec {
                         let (versioned, unversioned) = catalog.counts();
                         judge_collations(&database.name, &catalog.mismatched(), versioned, unversioned, result)
                     }
-                    Err(message) => result
-                        .error(format!("could not read the collations of database `{}`: {message}", database.name)),
+                    Err(message) => result.found(
+                        Found::CouldNotRead,
+                        format!("could not read the collations of database `{}`: {message}", database.name),
+                    ),
                 });
             }
         }
@@ -305,12 +322,12 @@ pub(crate) fn judge_database(db: &DatabaseCollation, indexes: &Indexes, result: 
         let why = if bytewise { " (C and POSIX sort by bytes, whatever the library)" } else { "" };
         return result
             .actual(format!("no version recorded ({})", db.locale))
-            .verdict(true, format!("{who} records no collation version: there is none to compare{why}"));
+            .found(Found::Match, format!("{who} records no collation version: there is none to compare{why}"));
     };
     if db.actual.as_ref() == Some(recorded) {
         return result
             .actual(recorded.clone())
-            .verdict(true, format!("{who} records collation version {recorded}, the target's libraries' own"));
+            .found(Found::Match, format!("{who} records collation version {recorded}, the target's libraries' own"));
     }
     let actual = db.actual.clone().unwrap_or_else(|| "none".into());
     let under = match indexes {
@@ -319,8 +336,8 @@ pub(crate) fn judge_database(db: &DatabaseCollation, indexes: &Indexes, result: 
         Indexes::Unread(why) => why.clone(),
     };
     let refresh = format!("ALTER DATABASE {} REFRESH COLLATION VERSION", quote_ident_if_needed(&db.name));
-    result.actual(format!("recorded {recorded}, the target's libraries {actual}")).verdict(
-        false,
+    result.actual(format!("recorded {recorded}, the target's libraries {actual}")).found(
+        Found::Mismatch,
         format!(
             "{who} records collation version {recorded} and the target's libraries give {actual}: text sorts by other \
              rules now, and an index built under {recorded} can miss rows or let duplicates in; {under} (hint: {})",
@@ -339,16 +356,16 @@ pub(crate) fn judge_collations(
     result: CheckResultBuilder,
 ) -> CheckResult {
     if mismatched.is_empty() && versioned == 0 {
-        return result.actual(format!("no version recorded ({unversioned} collations)")).verdict(
-            true,
+        return result.actual(format!("no version recorded ({unversioned} collations)")).found(
+            Found::Match,
             format!("no collation of database `{database}` records a version: there is none to compare"),
         );
     }
     if mismatched.is_empty() {
         return result
             .actual(format!("{versioned} with a recorded version, all the target's ({unversioned} record none)"))
-            .verdict(
-                true,
+            .found(
+                Found::Match,
                 format!(
                     "the {versioned} collations of database `{database}` that record a version are at the target's \
                      libraries' version"
@@ -383,8 +400,8 @@ pub(crate) fn judge_collations(
         _ => "REINDEX the indexes listed under each collation, then `ALTER COLLATION <name> REFRESH VERSION` for each"
             .into(),
     };
-    result.actual(format!("{} of {versioned} differ", mismatched.len())).verdict(
-        false,
+    result.actual(format!("{} of {versioned} differ", mismatched.len())).found(
+        Found::Mismatch,
         format!(
             "database `{database}` has collations whose recorded version is not the target's: {}{more} (hint: {hint})",
             listed.join("; ")
@@ -461,6 +478,8 @@ mod tests {
     ) {
         let result = judge_database(&db, &indexes, builder());
         assert_eq!((result.verdict, result.actual.as_str()), (verdict, actual), "{result:?}");
+        let code = if verdict == Verdict::Pass { "collations.match" } else { "collations.mismatch" };
+        assert_eq!(result.code, code);
         for text in says {
             assert!(result.message.contains(text), "`{text}` not in {}", result.message);
         }
@@ -504,6 +523,8 @@ mod tests {
     ) {
         let result = judge_collations("books", &mismatched, counts.0, counts.1, builder());
         assert_eq!((result.verdict, result.actual.as_str()), (verdict, actual), "{result:?}");
+        let code = if verdict == Verdict::Pass { "collations.match" } else { "collations.mismatch" };
+        assert_eq!(result.code, code);
         for text in says {
             assert!(result.message.contains(text), "`{text}` not in {}", result.message);
         }

@@ -19,6 +19,21 @@ use crate::field::FieldError;
 use crate::outcome::CheckKind;
 use crate::pg::compare_versions;
 
+crate::outcome::findings! {
+    /// What `extensions` finds.
+    pub(crate) enum Found for Extensions {
+        Installed = Pass "extensions.installed"
+            "The extension is installed, at least at the version the scenario asks."
+            "Nothing.",
+        NotInstalled = Fail "extensions.not-installed"
+            "The extension is not installed in the restored database: what uses it fails."
+            "Install the extension's package on the target (its image), and check that the dump creates it.",
+        TooOld = Fail "extensions.too-old"
+            "The extension is installed at an older version than the scenario asks."
+            "Use a target image with the newer version, then `ALTER EXTENSION ... UPDATE`.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Extensions;
 
 const QUERY: &str = "SELECT extname::text, extversion FROM pg_catalog.pg_extension ORDER BY 1";
@@ -79,15 +94,15 @@ impl Kind for Spec {
                 };
                 let result = CheckResult::build(KIND, name.clone(), started).expected(expected).evidence(QUERY);
                 match (installed.get(name), min) {
-                    (None, _) => {
-                        result.actual("not installed").verdict(false, format!("extension `{name}` is not installed"))
-                    }
+                    (None, _) => result
+                        .actual("not installed")
+                        .found(Found::NotInstalled, format!("extension `{name}` is not installed")),
                     (Some(version), Some(min)) if compare_versions(version, min) == Ordering::Less => result
                         .actual(version.clone())
-                        .verdict(false, format!("extension `{name}` is at version {version}, older than {min}")),
+                        .found(Found::TooOld, format!("extension `{name}` is at version {version}, older than {min}")),
                     (Some(version), _) => result
                         .actual(version.clone())
-                        .verdict(true, format!("extension `{name}` {version} is installed")),
+                        .found(Found::Installed, format!("extension `{name}` {version} is installed")),
                 }
             })
             .collect())

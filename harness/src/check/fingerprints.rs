@@ -34,6 +34,30 @@ use crate::fingerprint::{
 use crate::outcome::CheckKind;
 use crate::pg::QualifiedName;
 
+crate::outcome::findings! {
+    /// What `fingerprints` finds.
+    pub(crate) enum Found for Fingerprints {
+        Same = Pass "fingerprints.same"
+            "The table holds the same rows as the source when the backup was taken, value for value (in the ranges read, for a sampled table)."
+            "Nothing.",
+        Differs = Fail "fingerprints.differs"
+            "The table's content differs from the source's in the backup's snapshot: rows were lost, added or changed."
+            "Read the key ranges the message names, and compare them with the source.",
+        NotComparable = Fail "fingerprints.not-comparable"
+            "The table cannot be compared with its fingerprint: it is missing, a view now, or a column was lost or retyped."
+            "Find what changed the table's shape between the source and the restore.",
+        Signed = Pass "fingerprints.signed"
+            "The fingerprint file is signed by a key of the allowed signers."
+            "Nothing.",
+        NotSigned = Fail "fingerprints.not-signed"
+            "The fingerprint file is not proven to come from an allowed signer: whoever wrote it could have written any digest."
+            "Sign the file with `pgdrill fingerprint --sign`, with a key of the allowed signers.",
+        CouldNotRead = Error "fingerprints.could-not-read"
+            "The table could not be read to fingerprint it."
+            "Read the database's answer in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Fingerprints;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -172,9 +196,11 @@ impl Kind for Spec {
                     self.file.display()
                 ));
             results.push(match signed {
-                Ok(by) => build.actual(by.clone()).verdict(true, format!("the fingerprint file is signed by {by}")),
-                Err(why) => build.actual("not proven").verdict(
-                    false,
+                Ok(by) => {
+                    build.actual(by.clone()).found(Found::Signed, format!("the fingerprint file is signed by {by}"))
+                }
+                Err(why) => build.actual("not proven").found(
+                    Found::NotSigned,
                     format!("the fingerprint file is not proven to come from an allowed signer: {why}"),
                 ),
             });
@@ -205,8 +231,8 @@ async fn compare(
     let columns: Vec<String> = expected.columns.iter().map(|c| c.name.clone()).collect();
     let described = match fingerprint::describe(conn, table, Some(&columns), expected.key.as_deref()).await {
         Ok(d) => d,
-        Err(e @ FingerprintError::Sql { .. }) => return build().error(e.to_string()),
-        Err(e) => return build().actual("not comparable").verdict(false, e.to_string()),
+        Err(e @ FingerprintError::Sql { .. }) => return build().found(Found::CouldNotRead, e.to_string()),
+        Err(e) => return build().actual("not comparable").found(Found::NotComparable, e.to_string()),
     };
     let evidence = evidence(&described, expected);
     let build = || build().evidence(evidence.clone());
@@ -217,12 +243,12 @@ async fn compare(
             expected: changed.0.type_name.clone(),
             found: changed.1.type_name.clone(),
         };
-        return build().actual("not comparable").verdict(false, e.to_string());
+        return build().actual("not comparable").found(Found::NotComparable, e.to_string());
     }
     let spans: Vec<fingerprint::Span> = expected.ranges.iter().map(|r| (r.after.clone(), r.upto.clone())).collect();
     let found = match readers.fingerprint(conn, &described, &spans, expected.row_text).await {
         Ok(found) => found,
-        Err(e) => return build().error(crate::error::error_chain(&e)),
+        Err(e) => return build().found(Found::CouldNotRead, crate::error::error_chain(&e)),
     };
     let actual = TableFingerprint::new(
         expected.table.clone(),
@@ -240,16 +266,16 @@ async fn compare(
     };
     let build = build().actual(actual.summary());
     if differing.is_empty() {
-        return build.verdict(
-            true,
+        return build.found(
+            Found::Same,
             format!("`{}` holds the same {} rows, value for value{sample}", expected.table, actual.rows),
         );
     }
     let key = expected.key.as_deref();
     let named: Vec<String> = differing.iter().take(5).map(|(e, a)| describe_difference(e, a, key)).collect();
     let more = if differing.len() > 5 { format!(", and {} more ranges", differing.len() - 5) } else { String::new() };
-    build.verdict(
-        false,
+    build.found(
+        Found::Differs,
         format!(
             "`{}`'s content differs from the source's when the backup was taken{sample}: {}{more}",
             expected.table,

@@ -31,6 +31,30 @@ use crate::field::FieldError;
 use crate::outcome::CheckKind;
 use crate::pg::describe_sql_error;
 
+crate::outcome::findings! {
+    /// What `graphs` finds.
+    pub(crate) enum Found for Graphs {
+        Answers = Pass "graphs.answers"
+            "The graph answers a Cypher query (with the count expected, where given)."
+            "Nothing.",
+        Missing = Fail "graphs.missing"
+            "The graph (or any AGE graph) does not exist in the restored database."
+            "Check the graph's name, and that the backup holds `ag_catalog`'s rows.",
+        NoAnswer = Fail "graphs.no-answer"
+            "The graph does not answer Cypher: an AGE graph can restore without error and still be broken (apache/age issue 2503)."
+            "Read the error; restore the graph's label tables and their sequences as AGE expects.",
+        WrongAnswer = Fail "graphs.wrong-answer"
+            "The Cypher query answered another count than expected."
+            "Compare the graph with the source's.",
+        CountsMatch = Pass "graphs.counts-match"
+            "The graph holds as many vertices and edges per label as the baseline."
+            "Nothing.",
+        CountsDiffer = Fail "graphs.counts-differ"
+            "A label holds more or fewer vertices or edges than the baseline, or is missing."
+            "Compare the labels named with the source's graph.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Graphs;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -132,7 +156,7 @@ impl Spec {
                 CheckResult::build(KIND, "every graph", started)
                     .expected("at least one graph")
                     .actual("no graph in ag_catalog.ag_graph")
-                    .verdict(false, "the database has no AGE graph"),
+                    .found(Found::Missing, "the database has no AGE graph"),
             ]);
         }
         let mut results = Vec::new();
@@ -161,28 +185,28 @@ impl Spec {
         if !in_catalog {
             return result
                 .actual("not in ag_catalog.ag_graph")
-                .verdict(false, format!("graph `{graph}` does not exist"));
+                .found(Found::Missing, format!("graph `{graph}` does not exist"));
         }
         match sqlx::query_scalar::<_, Option<String>>(&sql).fetch_all(&mut *conn).await {
             Err(err) => {
                 let why = describe_sql_error(&err);
                 result
                     .actual(format!("error: {why}"))
-                    .verdict(false, format!("graph `{graph}` does not answer Cypher: {why}{}", age_hint(&why)))
+                    .found(Found::NoAnswer, format!("graph `{graph}` does not answer Cypher: {why}{}", age_hint(&why)))
             }
             Ok(rows) => {
                 let first = rows.first().cloned().flatten().unwrap_or_default();
                 match self.expect {
                     Some(n) if first.trim() != n.to_string() => result
                         .actual(first.clone())
-                        .verdict(false, format!("`{query}` on `{graph}` returned {first}, expected {n}")),
+                        .found(Found::WrongAnswer, format!("`{query}` on `{graph}` returned {first}, expected {n}")),
                     _ => result
                         .actual(format!(
                             "answered ({} row{}: {first})",
                             rows.len(),
                             if rows.len() == 1 { "" } else { "s" }
                         ))
-                        .verdict(true, format!("graph `{graph}` answers Cypher")),
+                        .found(Found::Answers, format!("graph `{graph}` answers Cypher")),
                 }
             }
         }
@@ -264,10 +288,10 @@ async fn label_counts(conn: &mut PgConnection, graph: &str, expected: &GraphCoun
     if problems.is_empty() {
         result
             .actual(format!("{seen_v} vertices, {seen_e} edges"))
-            .verdict(true, format!("graph `{graph}` holds every vertex and edge it should"))
+            .found(Found::CountsMatch, format!("graph `{graph}` holds every vertex and edge it should"))
     } else {
         let text = problems.join("; ");
-        result.actual(text.clone()).verdict(false, format!("graph `{graph}`: {text}{hint}"))
+        result.actual(text.clone()).found(Found::CountsDiffer, format!("graph `{graph}`: {text}{hint}"))
     }
 }
 

@@ -150,7 +150,7 @@ impl CheckError {
                 CheckResult::build(kind, object, started)
                     .expected(self.expected.clone())
                     .evidence(self.evidence.clone())
-                    .error(self.said())
+                    .found(crate::outcome::Common::CouldNotRun, self.said())
             })
             .collect()
     }
@@ -293,6 +293,14 @@ macro_rules! kinds {
                     },)*
                 }
             }
+        }
+
+        /// Every finding a check of a `[checks.<kind>]` can give, an enum each: the drill's
+        /// own ([`crate::outcome::Common`]), then each kind's (its file's `Found`), in this
+        /// list's order.
+        pub(crate) fn findings() -> Vec<&'static [crate::outcome::About]> {
+            use crate::outcome::Finding;
+            vec![<crate::outcome::Common as Finding>::ALL, $(<$module::Found as Finding>::ALL,)*]
         }
 
         /// Every check kind, in the order this file lists them.

@@ -26,6 +26,24 @@ use crate::names::{Object, with_hint};
 use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error, quote_literal};
 
+crate::outcome::findings! {
+    /// What `partitions` finds.
+    pub(crate) enum Found for Partitions {
+        Covered = Pass "partitions.covered"
+            "Partitions cover every month of the window, with a default partition where asked."
+            "Nothing.",
+        Gap = Fail "partitions.gap"
+            "A month of the window has no partition (or the default partition is missing): the application's writes there fail."
+            "Create the missing partitions in the source (or the job that makes them), and check it runs.",
+        NotByMonth = Fail "partitions.not-by-month"
+            "The table is not partitioned by a range of one date or time column, so months cannot be read from it."
+            "Check the table the scenario names is the partitioned parent.",
+        TableMissing = Fail "partitions.table-missing"
+            "The table does not exist in the restored database."
+            "Check the name and its schema, or why the restore did not create it.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Partitions;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -140,12 +158,12 @@ impl Kind for Spec {
                 }
                 let message =
                     with_hint(ctx.pool, Object::Table, &self.table, format!("`{}` does not exist", self.table)).await;
-                return Ok(vec![result.evidence(key_sql).actual("table missing").verdict(false, message)]);
+                return Ok(vec![result.evidence(key_sql).actual("table missing").found(Found::TableMissing, message)]);
             }
         };
         if let Some((actual, message)) = key_problem(key.0.as_deref(), key.1.as_deref(), key.2, key.3.as_deref()) {
             return Ok(vec![
-                result.evidence(key_sql).actual(actual).verdict(false, format!("`{}` {message}", self.table)),
+                result.evidence(key_sql).actual(actual).found(Found::NotByMonth, format!("`{}` {message}", self.table)),
             ]);
         }
         let rows: Vec<MonthRow> = sqlx::query_as(&sql)
@@ -180,13 +198,13 @@ impl Kind for Spec {
                     rows.len(),
                     default_name.map(|d| format!("; default partition {d}")).unwrap_or_default()
                 ))
-                .verdict(
-                    true,
+                .found(
+                    Found::Covered,
                     format!("`{}` has partitions for every month from {first} to {last}{default}", self.table),
                 )
         } else {
             let text = problems.join("; ");
-            result.actual(text.clone()).verdict(false, format!("`{}`: {text}", self.table))
+            result.actual(text.clone()).found(Found::Gap, format!("`{}`: {text}", self.table))
         }])
     }
 }

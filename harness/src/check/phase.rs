@@ -106,10 +106,10 @@ async fn run_one(spec: &CheckSpec, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
     let started = std::time::Instant::now();
     let mut results = spec.run(ctx).await;
     if results.is_empty() {
-        results.push(
-            CheckResult::build(spec.kind(), spec.label(), started)
-                .error("the check produced no result: it compared nothing, so it proves nothing"),
-        );
+        results.push(CheckResult::build(spec.kind(), spec.label(), started).found(
+            crate::outcome::Common::NoResult,
+            "the check produced no result: it compared nothing, so it proves nothing",
+        ));
     }
     for result in &mut results {
         let rests_on = result.kind.premises_line();

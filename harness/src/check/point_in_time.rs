@@ -30,6 +30,30 @@ use sqlx::{Column, Row, TypeInfo};
 use super::{CheckContext, CheckError, CheckResult, CheckResultBuilder, Kind, ResolveContext};
 use crate::field::FieldError;
 
+crate::outcome::findings! {
+    /// What `point_in_time` finds.
+    pub(crate) enum Found for PointInTime {
+        BeforeTargetPresent = Pass "point-in-time.before-target-present"
+            "The change made before the recovery target is in the restored database."
+            "Nothing.",
+        AfterTargetAbsent = Pass "point-in-time.after-target-absent"
+            "The change made after the recovery target is not in the restored database."
+            "Nothing.",
+        StoppedShort = Fail "point-in-time.stopped-short"
+            "A change made before the target is missing: recovery stopped short of it."
+            "Check the WAL archive is complete up to the target, and the target itself.",
+        WentPast = Fail "point-in-time.went-past"
+            "A change made after the target is in the restored database: recovery went past the target, or the target is wrong."
+            "Check the recovery target (its time zone, `inclusive`), and the query's change.",
+        NotABoolean = Error "point-in-time.not-a-boolean"
+            "The query did not return one row of one boolean, so it proves neither side."
+            "Write it as a condition (`SELECT EXISTS (SELECT 1 FROM ...)`).",
+        QueryFailed = Error "point-in-time.query-failed"
+            "The query failed on the restored database."
+            "Read the database's answer in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::PointInTime;
 
 /// The label when the scenario gives no `name`.
@@ -144,11 +168,14 @@ impl Kind for Spec {
                 .evidence(format!("{}{sql}", super::as_app::no_role_prefix()));
             results.push(match ask(ctx.pool, sql).await {
                 Ok(answer) => judge(side, &answer, result),
-                Err(err) => result.error(format!(
-                    "the `{}` query failed: {}",
-                    side.key(),
-                    ctx.redactor.redact(&crate::names::describe_error(ctx.pool, &err).await)
-                )),
+                Err(err) => result.found(
+                    Found::QueryFailed,
+                    format!(
+                        "the `{}` query failed: {}",
+                        side.key(),
+                        ctx.redactor.redact(&crate::names::describe_error(ctx.pool, &err).await)
+                    ),
+                ),
             });
         }
         Ok(results)
@@ -215,20 +242,23 @@ pub(crate) fn judge(side: Side, answer: &Answer, result: CheckResultBuilder) -> 
             Answer::Null => "NULL, neither true nor false".to_owned(),
             other => other.show(),
         };
-        return result.error(format!(
-            "the `{}` query must return one row of one boolean, and it returned {what} (hint: write it as a \
+        return result.found(
+            Found::NotABoolean,
+            format!(
+                "the `{}` query must return one row of one boolean, and it returned {what} (hint: write it as a \
              condition, such as `SELECT count(*) = 40 FROM ...` or `SELECT EXISTS (SELECT 1 FROM ...)`)",
-            side.key()
-        ));
+                side.key()
+            ),
+        );
     };
     match (side, *value == side.wanted()) {
-        (Side::Present, true) => result.verdict(true, "the change made before the target is in the restored database"),
+        (Side::Present, true) => result.found(Found::BeforeTargetPresent, "the change made before the target is in the restored database"),
         (Side::Present, false) => {
-            result.verdict(false, "a change made before the target is missing: recovery stopped short of it")
+            result.found(Found::StoppedShort, "a change made before the target is missing: recovery stopped short of it")
         }
-        (Side::Absent, true) => result.verdict(true, "the change made after the target is not in the restored database"),
-        (Side::Absent, false) => result.verdict(
-            false,
+        (Side::Absent, true) => result.found(Found::AfterTargetAbsent, "the change made after the target is not in the restored database"),
+        (Side::Absent, false) => result.found(
+            Found::WentPast,
             "a change made after the target is in the restored database: recovery went past the target (or the target is wrong)",
         ),
     }
@@ -239,27 +269,51 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::outcome::Verdict;
 
     #[rstest]
-    #[case::present_restored(Side::Present, Answer::Bool(true), Verdict::Pass, "is in the restored database")]
-    #[case::present_missing(Side::Present, Answer::Bool(false), Verdict::Fail, "recovery stopped short of it")]
-    #[case::absent_not_restored(Side::Absent, Answer::Bool(false), Verdict::Pass, "is not in the restored database")]
-    #[case::absent_restored(Side::Absent, Answer::Bool(true), Verdict::Fail, "recovery went past the target")]
-    #[case::null(Side::Present, Answer::Null, Verdict::Error, "it returned NULL, neither true nor false")]
-    #[case::null_absent(Side::Absent, Answer::Null, Verdict::Error, "returned NULL")]
-    #[case::no_rows(Side::Absent, Answer::NoRows, Verdict::Error, "it returned no rows")]
-    #[case::two_rows(Side::Absent, Answer::ManyRows, Verdict::Error, "it returned more than one row")]
-    #[case::two_columns(Side::Present, Answer::Columns(2), Verdict::Error, "it returned one row of 2 columns")]
-    #[case::integer(Side::Present, Answer::NotBoolean("int8".into()), Verdict::Error, "it returned one int8")]
-    fn each_answer_has_its_verdict(
-        #[case] side: Side,
-        #[case] answer: Answer,
-        #[case] verdict: Verdict,
-        #[case] says: &str,
-    ) {
+    #[case::present_restored(
+        Side::Present,
+        Answer::Bool(true),
+        "point-in-time.before-target-present",
+        "is in the restored database"
+    )]
+    #[case::present_missing(
+        Side::Present,
+        Answer::Bool(false),
+        "point-in-time.stopped-short",
+        "recovery stopped short of it"
+    )]
+    #[case::absent_not_restored(
+        Side::Absent,
+        Answer::Bool(false),
+        "point-in-time.after-target-absent",
+        "is not in the restored database"
+    )]
+    #[case::absent_restored(
+        Side::Absent,
+        Answer::Bool(true),
+        "point-in-time.went-past",
+        "recovery went past the target"
+    )]
+    #[case::null(
+        Side::Present,
+        Answer::Null,
+        "point-in-time.not-a-boolean",
+        "it returned NULL, neither true nor false"
+    )]
+    #[case::null_absent(Side::Absent, Answer::Null, "point-in-time.not-a-boolean", "returned NULL")]
+    #[case::no_rows(Side::Absent, Answer::NoRows, "point-in-time.not-a-boolean", "it returned no rows")]
+    #[case::two_rows(Side::Absent, Answer::ManyRows, "point-in-time.not-a-boolean", "it returned more than one row")]
+    #[case::two_columns(
+        Side::Present,
+        Answer::Columns(2),
+        "point-in-time.not-a-boolean",
+        "it returned one row of 2 columns"
+    )]
+    #[case::integer(Side::Present, Answer::NotBoolean("int8".into()), "point-in-time.not-a-boolean", "it returned one int8")]
+    fn each_answer_has_its_verdict(#[case] side: Side, #[case] answer: Answer, #[case] code: &str, #[case] says: &str) {
         let result = judge(side, &answer, CheckResult::build(KIND, "t", Instant::now()));
-        assert_eq!(result.verdict, verdict, "{result:?}");
+        assert_eq!(result.code, code, "{result:?}");
         assert!(result.message.contains(says), "`{says}` not in {}", result.message);
         assert_eq!(result.actual, answer.show());
     }

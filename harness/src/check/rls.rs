@@ -51,13 +51,91 @@ use serde::Deserialize;
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext};
 use crate::baseline::{Baseline, capture};
 use crate::field::FieldError;
-use crate::outcome::CheckKind;
+use crate::outcome::{CheckKind, Finding as _};
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident};
 
 mod exact;
 mod policies;
 
 use policies::{baseline_policies, expected_policy};
+
+crate::outcome::findings! {
+    /// What `rls` finds.
+    pub(crate) enum Found for Rls {
+        Enabled = Pass "rls.enabled"
+            "Row security is enabled on the table, and forced where the scenario asks."
+            "Nothing.",
+        Disabled = Fail "rls.disabled"
+            "Row security is disabled on the table: every role with SELECT on it reads every tenant's rows."
+            "`ALTER TABLE ... ENABLE ROW LEVEL SECURITY` in the source, and find why the backup lost it.",
+        NotForced = Fail "rls.not-forced"
+            "Row security is enabled but not forced: the table's owner bypasses its policies."
+            "`ALTER TABLE ... FORCE ROW LEVEL SECURITY`, or drop `force = true` if the application never connects as the owner.",
+        TableMissing = Fail "rls.table-missing"
+            "A table the check names does not exist in the restored database."
+            "Check the name and its schema, or why the restore did not create it.",
+        NotATable = Fail "rls.not-a-table"
+            "Something other than a table (a view, a foreign table) has the table's name."
+            "Find what replaced the table in the backup: a view runs with its owner's rights, past the table's policies.",
+        AnotherTable = Fail "rls.another-table"
+            "The name without a schema resolves, for the application's role, to another table than the one checked."
+            "Name the table with its schema, or look at the role's `search_path`.",
+        CouldNotRead = Error "rls.could-not-read"
+            "pgdrill's own reads of the catalog (row security flags, policies, columns) failed."
+            "Read the database's answer in the message.",
+        AsInBaseline = Pass "rls.as-in-baseline"
+            "Every table with row security in the baseline has the same flags, or every baseline policy is in place with nothing permissive added."
+            "Nothing.",
+        BaselineDiffers = Fail "rls.baseline-differs"
+            "Row security flags, or policies, differ from the baseline's: a policy missing or changed, or a permissive one added."
+            "Compare the listed tables and policies with the source; a restore should change none.",
+        PolicyInPlace = Pass "rls.policy-in-place"
+            "The policy exists with the command, roles, kind and expressions the scenario gives."
+            "Nothing.",
+        PolicyMissing = Fail "rls.policy-missing"
+            "A policy the scenario names does not exist on its table."
+            "Check the policy's name (the hint names one that differs only in case), or why the backup lost it.",
+        PolicyDiffers = Fail "rls.policy-differs"
+            "The policy exists but its command, roles, kind or expressions differ from the scenario's."
+            "Compare the policy's definition in the message with the source's.",
+        PolicyExpressionInvalid = Error "rls.policy-expression-invalid"
+            "The scenario's expected `using` or `with_check` does not make a policy on the table, so it cannot be compared."
+            "Fix the expression in the scenario: it must be valid SQL for that table.",
+        NoUnlistedPolicy = Pass "rls.no-unlisted-policy"
+            "With `exact_policies`, the table has no policy the scenario does not list."
+            "Nothing.",
+        UnlistedPolicy = Fail "rls.unlisted-policy"
+            "The table has a policy the scenario does not list: a permissive one opens every row it allows, whatever the others allow."
+            "Drop the policy in the source, or list it in `policies` if it is there by design.",
+        FailClosed = Pass "rls.fail-closed"
+            "The role's own session reads no rows with no tenant set, only its tenant's rows as a tenant, and not another tenant's."
+            "Nothing.",
+        ClosedByPrivilege = Pass "rls.closed-by-privilege"
+            "The role has no SELECT privilege on the table: its reads are closed by privilege."
+            "Nothing.",
+        UnsetTenantReadsRows = Fail "rls.unset-tenant-reads-rows"
+            "The role reads rows of the table with no tenant set: the read is not fail-closed (typically `current_setting(..., true)` compared so that unset matches, or a permissive policy beside the tenant's)."
+            "Make every policy match no row when the setting is unset (an unset setting is NULL or '', neither a tenant).",
+        SessionSettingOpens = Fail(acceptable) "rls.session-setting-opens"
+            "A setting the application's session may set itself (or a special tenant value its policies compare with) opens rows of other tenants."
+            "Make the policies ignore the setting, or name it in `fail_closed.trusted` with why only a trusted path sets it.",
+        OnlyLikeTheDrill = Fail(acceptable) "rls.only-like-the-drill"
+            "The policies' code reads facts about the session no try can show (who, where, when): isolation is proven only for sessions like the drill's."
+            "Remove the read from the policies' code, or name the fact in `fail_closed.trusted` with why it holds for the application.",
+        TenantReadsOtherTenant = Fail "rls.tenant-reads-other-tenant"
+            "With the setting set to one tenant, the role reads another tenant's rows: tenants are not isolated."
+            "Fix the policy's `USING` expression so that it compares the tenant column with the setting.",
+        TenantCannotReadOwn = Fail "rls.tenant-cannot-read-own"
+            "With the setting set to a tenant, the role cannot read that tenant's rows: the policy hides every row, or reads another setting."
+            "Check that `fail_closed.setting` is the setting the policies read, and the tenant column is `column`.",
+        CannotProve = Error "rls.cannot-prove"
+            "No proof could be made: a try failed for a reason that is not a refusal (a timeout proves nothing), no probe row could be made for a tenant, or the tenants' values could not be read."
+            "Read the message: give the values it names in `fail_closed.probe` (or `value` and `other_value`), or find what made the try fail.",
+        SessionFailed = Error "rls.session-failed"
+            "The role's own session failed on a statement pgdrill needs (not a read it judges), or the role could not log in."
+            "Read the database's answer; a role that cannot log in needs `[login]` settings.",
+    }
+}
 
 pub(crate) const KIND: CheckKind = CheckKind::Rls;
 
@@ -224,7 +302,9 @@ impl Kind for Spec {
             exact_policies: config.exact_policies,
             fail_closed: match config.fail_closed {
                 Some(mut fc) => {
-                    fc.trusted = super::loophole::Trusted::resolve(std::mem::take(&mut fc.trusted))?;
+                    let (lever, fact) = (Found::SessionSettingOpens.code(), Found::OnlyLikeTheDrill.code());
+                    fc.trusted =
+                        super::loophole::Trusted::resolve_for(std::mem::take(&mut fc.trusted), KIND, lever, fact)?;
                     (fc.role_of, fc.probe_read) = (role_of, probe);
                     Some(fc)
                 }
@@ -276,7 +356,7 @@ impl Kind for Spec {
                 }
                 Err(err) => results.push(
                     CheckResult::build(KIND, "policies", started)
-                        .error(format!("could not list policies: {}", describe_sql_error(&err))),
+                        .found(Found::CouldNotRead, format!("could not list policies: {}", describe_sql_error(&err))),
                 ),
             }
         }
@@ -299,26 +379,35 @@ impl Spec {
         if let Ok(Some(kind)) = super::relation::kind(ctx.pool, table).await
             && !kind.is_table()
         {
-            return result.actual(kind.describe()).verdict(false, super::relation::not_a_table(table, kind));
+            return result.actual(kind.describe()).found(Found::NotATable, super::relation::not_a_table(table, kind));
         }
         match capture::table_row_security(ctx.pool, table).await {
-            Err(err) => result.error(format!("could not read `{table}`: {}", describe_sql_error(&err))),
+            Err(err) => {
+                result.found(Found::CouldNotRead, format!("could not read `{table}`: {}", describe_sql_error(&err)))
+            }
             Ok(None) => {
                 let message = format!("`{table}` does not exist");
                 let message = crate::names::with_hint(ctx.pool, crate::names::Object::Table, table, message).await;
-                result.actual("table missing").verdict(false, message)
+                result.actual("table missing").found(Found::TableMissing, message)
             }
             Ok(Some((enabled, forced))) => {
                 let actual = flags_text(enabled, forced);
-                let ok = enabled && (forced || !self.force);
-                let message = if ok {
-                    format!("row security on `{table}` is {actual}")
-                } else if !enabled {
-                    format!("row security on `{table}` is disabled: every role with SELECT sees every tenant's rows")
+                let (found, message) = if !enabled {
+                    (
+                        Found::Disabled,
+                        format!(
+                            "row security on `{table}` is disabled: every role with SELECT sees every tenant's rows"
+                        ),
+                    )
+                } else if self.force && !forced {
+                    (
+                        Found::NotForced,
+                        format!("row security on `{table}` is not forced: the table's owner bypasses its policies"),
+                    )
                 } else {
-                    format!("row security on `{table}` is not forced: the table's owner bypasses its policies")
+                    (Found::Enabled, format!("row security on `{table}` is {actual}"))
                 };
-                result.actual(actual).verdict(ok, message)
+                result.actual(actual).found(found, message)
             }
         }
     }
@@ -340,7 +429,10 @@ async fn baseline_flags(ctx: &CheckContext<'_>, baseline: &Baseline) -> CheckRes
         .evidence("SELECT relrowsecurity, relforcerowsecurity FROM pg_class for every table");
     let actual = match capture::row_security(ctx.pool).await {
         Ok(a) => a,
-        Err(err) => return result.error(format!("could not read row security: {}", describe_sql_error(&err))),
+        Err(err) => {
+            return result
+                .found(Found::CouldNotRead, format!("could not read row security: {}", describe_sql_error(&err)));
+        }
     };
     let mut problems = Vec::new();
     for want in &baseline.row_security {
@@ -356,9 +448,30 @@ async fn baseline_flags(ctx: &CheckContext<'_>, baseline: &Baseline) -> CheckRes
         }
     }
     if problems.is_empty() {
-        result.actual("as in the baseline").verdict(true, "row security matches the baseline on every table")
+        result
+            .actual("as in the baseline")
+            .found(Found::AsInBaseline, "row security matches the baseline on every table")
     } else {
         let text = problems.join("; ");
-        result.actual(text.clone()).verdict(false, text)
+        result.actual(text.clone()).found(Found::BaselineDiffers, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A `trusted` entry that names a finding `rls` cannot accept is refused where the scenario
+    /// writes the check.
+    #[test]
+    fn an_acceptance_of_a_finding_rls_does_not_accept_is_refused_at_its_entry() {
+        let text = "[source]\npath = \"b\"\n\n[[checks.rls]]\ntables = [\"public.t\"]\n\
+                    fail_closed = { role = \"app\", setting = \"app.tenant\", column = \"tenant_id\", \
+                    trusted = [{ setting = \"app.bypass\", reason = \"admin\", finding = \"rls.disabled\" }] }\n";
+        let Err(crate::scenario::ScenarioError::Invalid(e)) =
+            crate::scenario::Scenario::parse(text.as_bytes(), std::path::Path::new("rls.toml"))
+        else {
+            panic!("a scenario error")
+        };
+        assert_eq!((e.line, e.column), (4, 1), "{e}");
+        assert!(e.message.contains("`rls.disabled` is not a finding `rls` accepts"), "{e}");
     }
 }

@@ -39,6 +39,33 @@ use trees::Counted;
 
 mod trees;
 
+crate::outcome::findings! {
+    /// What `row_counts` finds.
+    pub(crate) enum Found for RowCounts {
+        Ok = Pass "row-counts.ok"
+            "The table (or every table of the dump or baseline) holds the rows expected, within the tolerance."
+            "Nothing.",
+        Differs = Fail "row-counts.differs"
+            "A table holds more or fewer rows than expected, beyond the tolerance: rows were lost or added."
+            "Compare the backup with its source: a dump taken mid-write, a table left out, or a restore that stopped early loses rows.",
+        NothingInDump = Fail "row-counts.nothing-in-dump"
+            "`expect_from_dump` has nothing to compare: the backup carries no table data pgdrill can count, and a comparison with nothing would pass on any restore."
+            "Name the tables and their rows in `tables`, or compare with a baseline.",
+        TableMissing = Fail "row-counts.table-missing"
+            "A table the check names does not exist in the restored database."
+            "Check the name (and its schema), or why the restore did not create it.",
+        NotATable = Fail "row-counts.not-a-table"
+            "Something other than a table (a view, a foreign table) has the table's name: its rows are not the table's."
+            "Find what replaced the table in the backup.",
+        AnotherTable = Fail "row-counts.another-table"
+            "The name without a schema resolves, for the application's role, to another table than `public`'s."
+            "Name the table with its schema, or look at the role's `search_path`.",
+        CouldNotCount = Error "row-counts.could-not-count"
+            "A table could not be counted: the database refused the query."
+            "Read the database's answer in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::RowCounts;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -278,8 +305,8 @@ impl Kind for Spec {
                 CheckResult::build(KIND, "every table in the dump", Instant::now())
                     .expected("the rows of every table the dump's data loads")
                     .actual("the backup carries no table data pgdrill can count (no COPY block, no pg_dump INSERT)")
-                    .verdict(
-                        false,
+                    .found(
+                        Found::NothingInDump,
                         "`expect_from_dump` has nothing to compare: the backup carries no table data pgdrill can count (a physical backup, a schema-only dump, or rows written by INSERT ... SELECT) (hint: name the tables and their rows in `tables`, or use a baseline)",
                     ),
             );
@@ -320,18 +347,18 @@ impl Spec {
         if table.schema.is_none()
             && let Some(why) = ctx.names.elsewhere(&table.name, &QualifiedName::new("public", &table.name))
         {
-            return result.actual("another table for the application").verdict(false, why);
+            return result.actual("another table for the application").found(Found::AnotherTable, why);
         }
         match count(ctx, table, false).await {
             Err(Missing) => {
                 let message =
                     names::with_hint(ctx.pool, Object::Table, table, format!("`{table}` does not exist")).await;
-                result.actual("table missing").verdict(false, message)
+                result.actual("table missing").found(Found::TableMissing, message)
             }
             Err(NotATable(kind)) => {
-                result.actual(kind.describe()).verdict(false, super::relation::not_a_table(table, kind))
+                result.actual(kind.describe()).found(Found::NotATable, super::relation::not_a_table(table, kind))
             }
-            Err(Failed(message)) => result.error(format!("could not count `{table}`: {message}")),
+            Err(Failed(message)) => result.found(Found::CouldNotCount, format!("could not count `{table}`: {message}")),
             Ok(actual) => {
                 let ok = self.accepts(expected, actual);
                 let message = if actual == expected {
@@ -346,7 +373,7 @@ impl Spec {
                     };
                     format!("`{table}` has {actual} rows, expected {expected} ({n} {word}{within})")
                 };
-                result.actual(actual.to_string()).verdict(ok, message)
+                result.actual(actual.to_string()).found(if ok { Found::Ok } else { Found::Differs }, message)
             }
         }
     }
@@ -393,12 +420,12 @@ impl Spec {
         if differences.is_empty() {
             result
                 .actual(format!("{restored_total} rows in {} tables", tables.len()))
-                .verdict(true, format!("all {} tables hold the rows {what}", tables.len()))
+                .found(Found::Ok, format!("all {} tables hold the rows {what}", tables.len()))
         } else {
             let n = differences.len();
             let list = differences.join("; ");
-            result.actual(format!("{n} of {} tables differ: {list}", tables.len())).verdict(
-                false,
+            result.actual(format!("{n} of {} tables differ: {list}", tables.len())).found(
+                Found::Differs,
                 format!(
                     "{n} {} the rows {what}: {list}",
                     if n == 1 { "table does not hold" } else { "tables do not hold" }

@@ -26,6 +26,24 @@ use crate::field::FieldError;
 use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error};
 
+crate::outcome::findings! {
+    /// What `triggers` finds.
+    pub(crate) enum Found for Triggers {
+        Kept = Pass "triggers.kept"
+            "The table keeps exactly the triggers the scenario names, each enabled."
+            "Nothing.",
+        Differ = Fail "triggers.differ"
+            "A trigger the scenario names is missing or disabled (or fires only on replicas), or the table has one it does not name."
+            "Restore or enable the trigger in the source, or list the one the scenario does not name.",
+        TableMissing = Fail "triggers.table-missing"
+            "The table does not exist in the restored database."
+            "Check the name and its schema, or why the restore did not create it.",
+        CouldNotRead = Error "triggers.could-not-read"
+            "pgdrill could not read the table or its triggers from the catalog."
+            "Read the database's answer in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Triggers;
 
 const SQL: &str = "SELECT t.tgname::text, t.tgenabled::text, pg_catalog.pg_get_triggerdef(t.oid) \
@@ -91,14 +109,22 @@ async fn one(ctx: &CheckContext<'_>, table: &QualifiedName, names: &[String], re
         .evidence(format!("{}; {REPLICA_EVIDENCE}", bind_evidence(SQL, &[schema, &table.name])));
     match relation::kind(ctx.pool, table).await {
         Ok(Some(_)) => {}
-        Ok(None) => return result.actual("no such table").verdict(false, format!("`{table}` does not exist")),
-        Err(err) => return result.error(format!("could not look up `{table}`: {}", describe_sql_error(&err))),
+        Ok(None) => {
+            return result.actual("no such table").found(Found::TableMissing, format!("`{table}` does not exist"));
+        }
+        Err(err) => {
+            return result
+                .found(Found::CouldNotRead, format!("could not look up `{table}`: {}", describe_sql_error(&err)));
+        }
     }
     let found: Vec<(String, String, String)> =
         match sqlx::query_as(SQL).bind(schema).bind(&table.name).fetch_all(ctx.pool).await {
             Ok(rows) => rows,
             Err(err) => {
-                return result.error(format!("could not list triggers of `{table}`: {}", describe_sql_error(&err)));
+                return result.found(
+                    Found::CouldNotRead,
+                    format!("could not list triggers of `{table}`: {}", describe_sql_error(&err)),
+                );
             }
         };
     let mut problems = judge(names, &found);
@@ -114,9 +140,9 @@ async fn one(ctx: &CheckContext<'_>, table: &QualifiedName, names: &[String], re
         } else {
             format!("`{table}` keeps its triggers {}, each enabled", names.join(", "))
         };
-        result.actual(actual).verdict(true, message)
+        result.actual(actual).found(Found::Kept, message)
     } else {
-        result.actual(actual).verdict(false, format!("`{table}`: {}", problems.join("; ")))
+        result.actual(actual).found(Found::Differ, format!("`{table}`: {}", problems.join("; ")))
     }
 }
 

@@ -33,6 +33,39 @@ use crate::names;
 use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident};
 
+crate::outcome::findings! {
+    /// What `vector_recall` finds.
+    pub(crate) enum Found for VectorRecall {
+        RecallMet = Pass "vector-recall.recall-met"
+            "The index returns the nearest neighbours an exact search finds, at or above the recall asked."
+            "Nothing.",
+        Empty = Pass "vector-recall.empty"
+            "The table holds no vectors yet: an empty index answers nothing wrong."
+            "Set `require_vectors = true` if the table must hold vectors.",
+        LowRecall = Fail "vector-recall.low-recall"
+            "The index's mean (or worst) recall is below the threshold: the application's similarity search answers wrongly."
+            "Raise `ef_search` or `probes`, or rebuild the index (`REINDEX`).",
+        IndexNotUsed = Fail "vector-recall.index-not-used"
+            "A k-nearest-neighbour query does not use the index, so its recall proves nothing about it."
+            "Read the plan in the message: the operator, its distance, or the planner's settings.",
+        InvalidIndex = Fail "vector-recall.invalid-index"
+            "The index is invalid (its build failed or was interrupted): no query uses it."
+            "`REINDEX` it.",
+        NoIndex = Fail "vector-recall.no-index"
+            "The index named (or any hnsw or ivfflat index) is not in the database."
+            "Check the index's name, or why the restore did not build it.",
+        NoVectors = Fail "vector-recall.no-vectors"
+            "With `require_vectors`, the table holds no non-null vector to query with."
+            "Check why the restored table holds no vectors.",
+        UnknownOperatorClass = Error "vector-recall.unknown-operator-class"
+            "The index's operator class is not one pgdrill knows, so it cannot tell its distance."
+            "Name the `distance` in the scenario.",
+        CouldNotSearch = Error "vector-recall.could-not-search"
+            "The searches through the index, or the exact ones, failed."
+            "Read the database's answer in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::VectorRecall;
 
 /// The distances pgvector knows: name, operator, operator-class suffix.
@@ -154,7 +187,9 @@ impl Kind for Spec {
         let chosen: Vec<&VectorIndex> = if self.indexes.is_empty() {
             if found.is_empty() {
                 let result = CheckResult::build(KIND, self.label(), started).evidence(INDEXES_SQL);
-                return Ok(vec![result.actual("none").verdict(false, "the database has no hnsw or ivfflat index")]);
+                return Ok(vec![
+                    result.actual("none").found(Found::NoIndex, "the database has no hnsw or ivfflat index"),
+                ]);
             }
             found.iter().collect()
         } else {
@@ -176,8 +211,8 @@ impl Kind for Spec {
                                     self.k, self.min_recall
                                 ))
                                 .actual("missing")
-                                .verdict(
-                                    false,
+                                .found(
+                                    Found::NoIndex,
                                     format!("`{name}` is not an hnsw or ivfflat index of the database{hint}"),
                                 ),
                         )
@@ -242,8 +277,10 @@ impl Spec {
         let started = Instant::now();
         let own = index.distance();
         let Some((distance, operator)) = self.distance.or(own) else {
-            return CheckResult::build(KIND, index.index.to_string(), started)
-                .error(format!("operator class `{}` of `{}` is not one pgdrill knows", index.opclass, index.index));
+            return CheckResult::build(KIND, index.index.to_string(), started).found(
+                Found::UnknownOperatorClass,
+                format!("operator class `{}` of `{}` is not one pgdrill knows", index.opclass, index.index),
+            );
         };
         let settings = match index.method.as_str() {
             "hnsw" => {
@@ -260,8 +297,8 @@ impl Spec {
             ))
             .evidence(format!("through the index: {}; exact: the same with index scans off", search.sql));
         if !index.valid {
-            return result.actual("invalid index").verdict(
-                false,
+            return result.actual("invalid index").found(
+                Found::InvalidIndex,
                 format!(
                     "`{}` is invalid (indisvalid = false: its build failed or was interrupted): no query uses it",
                     index.index
@@ -286,12 +323,12 @@ impl Spec {
             Ok::<_, sqlx::Error>((samples.len(), plan, recalls))
         };
         match measured.await {
-            Err(e) => result.error(format!("could not search `{}`: {}", index.index, describe_sql_error(&e))),
+            Err(e) => result.found(Found::CouldNotSearch, format!("could not search `{}`: {}", index.index, describe_sql_error(&e))),
             Ok((0, _, _)) if self.require_vectors => result
                 .actual("no stored vectors")
-                .verdict(false, format!("`{}` has no non-null vectors to query with", index.table)),
-            Ok((0, _, _)) => result.actual("no stored vectors: empty").verdict(
-                true,
+                .found(Found::NoVectors, format!("`{}` has no non-null vectors to query with", index.table)),
+            Ok((0, _, _)) => result.actual("no stored vectors: empty").found(
+                Found::Empty,
                 format!(
                     "`{}` holds no vectors yet: an empty index answers nothing wrong (`require_vectors = true` fails it)",
                     index.table
@@ -305,8 +342,8 @@ impl Spec {
                     ),
                     _ => String::new(),
                 };
-                result.actual(format!("not used: {}", plan.lines().next().unwrap_or_default().trim())).verdict(
-                    false,
+                result.actual(format!("not used: {}", plan.lines().next().unwrap_or_default().trim())).found(
+                    Found::IndexNotUsed,
                     format!("a k-nearest-neighbour query by {distance} distance does not use `{}`{why}", index.index),
                 )
             }
@@ -421,18 +458,19 @@ impl Spec {
         let advice =
             "the application's similarity search answers wrongly (raise ef_search or probes, or rebuild the index)";
         if mean < self.min_recall {
-            return result.verdict(false, format!("{returns}, below {:.0}%: {advice}", self.min_recall * 100.0));
+            return result
+                .found(Found::LowRecall, format!("{returns}, below {:.0}%: {advice}", self.min_recall * 100.0));
         }
         match self.min_worst {
-            Some(least) if worst < least => result.verdict(
-                false,
+            Some(least) if worst < least => result.found(
+                Found::LowRecall,
                 format!(
                     "{returns}, but its worst query found {:.0}% of them, below {:.0}%: {advice}",
                     worst * 100.0,
                     least * 100.0
                 ),
             ),
-            _ => result.verdict(true, returns),
+            _ => result.found(Found::RecallMet, returns),
         }
     }
 }
@@ -440,7 +478,6 @@ impl Spec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Verdict;
 
     fn n(rows: &[(&str, f64)]) -> Neighbours {
         rows.iter().map(|(r, d)| (r.to_string(), *d)).collect()
@@ -474,17 +511,17 @@ mod tests {
             require_vectors: false,
         };
         let good = spec.judge(build(), &[1.0, 0.9, 1.0], "public.items_embedding_idx");
-        assert_eq!(good.verdict, Verdict::Pass, "{good:?}");
+        assert_eq!(good.code, "vector-recall.recall-met", "{good:?}");
         let bad = spec.judge(build(), &[0.3, 0.2, 0.4], "public.items_embedding_idx");
-        assert_eq!(bad.verdict, Verdict::Fail);
+        assert_eq!(bad.code, "vector-recall.low-recall");
         assert!(bad.actual.starts_with("mean recall@10 0.30, worst 0.20"), "{}", bad.actual);
         assert!(bad.message.contains("30% of the exact nearest neighbours, below 90%"), "{}", bad.message);
         // A good mean with one bad query passes, unless the worst query is held to a floor.
         let one_bad = [1.0; 19].into_iter().chain([0.6]).collect::<Vec<_>>();
-        assert_eq!(spec.judge(build(), &one_bad, "i").verdict, Verdict::Pass);
+        assert_eq!(spec.judge(build(), &one_bad, "i").code, "vector-recall.recall-met");
         let strict = Spec { min_worst: Some(0.8), ..spec.clone() };
         let result = strict.judge(build(), &one_bad, "i");
-        assert_eq!(result.verdict, Verdict::Fail);
+        assert_eq!(result.code, "vector-recall.low-recall");
         assert!(
             result
                 .message

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::Finding;
+
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -283,6 +285,11 @@ pub struct CheckResult {
     pub actual: String,
     /// Its verdict.
     pub verdict: Verdict,
+    /// What it found, by the stable code of its kind's finding (`rls.unset-tenant-reads-rows`,
+    /// [`super::Finding`]): what reports, acceptances and tests name. Empty in records written
+    /// before findings had codes.
+    #[serde(default)]
+    pub code: String,
     /// One sentence on the outcome, naming expected against actual when they differ.
     pub message: String,
     /// The SQL (or request) whose answer is `actual`.
@@ -317,6 +324,7 @@ impl CheckResult {
                 expected: String::new(),
                 actual: String::new(),
                 verdict: Verdict::Error,
+                code: String::new(),
                 message: String::new(),
                 evidence: String::new(),
                 duration: Duration::ZERO,
@@ -335,6 +343,7 @@ impl CheckResult {
             expected: String::new(),
             actual: String::new(),
             verdict: Verdict::Skipped,
+            code: super::Common::NotRun.code().to_owned(),
             message: format!("not run: {reason}"),
             evidence: String::new(),
             duration: Duration::ZERO,
@@ -368,17 +377,34 @@ impl CheckResultBuilder {
         self
     }
 
-    /// Pass when `ok`, fail otherwise; `message` explains either way.
+    /// What the check found: its verdict is the finding's, `message` explains it.
+    pub fn found(mut self, finding: impl Finding, message: impl Into<String>) -> CheckResult {
+        let about = finding.about();
+        debug_assert!(
+            about.kind.is_none_or(|kind| kind == self.result.kind),
+            "a finding of `{:?}` on a result of `{}`",
+            about.kind,
+            self.result.kind
+        );
+        self.result.code = about.code.to_owned();
+        self.finish(about.verdict, message)
+    }
+
+    /// Pass when `ok`, fail otherwise, with no code: for tests of what renders results, which
+    /// need a verdict and not a finding (a check's own results are [`Self::found`]'s).
+    #[cfg(test)]
     pub fn verdict(self, ok: bool, message: impl Into<String>) -> CheckResult {
         self.finish(if ok { Verdict::Pass } else { Verdict::Fail }, message)
     }
 
-    /// The check was not run, or could not be measured, for a reason outside it.
+    /// Skipped, with no code (see [`Self::verdict`]).
+    #[cfg(test)]
     pub fn skip(self, message: impl Into<String>) -> CheckResult {
         self.finish(Verdict::Skipped, message)
     }
 
-    /// The check could not run.
+    /// An error, with no code (see [`Self::verdict`]).
+    #[cfg(test)]
     pub fn error(self, message: impl Into<String>) -> CheckResult {
         self.finish(Verdict::Error, message)
     }

@@ -8,6 +8,7 @@ mod backup;
 mod check;
 pub(crate) mod diff;
 mod events;
+mod finding;
 pub mod history;
 mod objectives;
 mod premises;
@@ -21,7 +22,9 @@ pub use backup::{BackupInfo, BackupKind};
 pub(crate) use check::NO_CHECKS;
 pub use check::{CheckKind, CheckResult, CheckResultBuilder, Verdict};
 pub use events::{Event, Events, Reporter};
-pub use objectives::Objective;
+pub(crate) use finding::findings;
+pub use finding::{About, Common, Finding, lookup, malformed};
+pub use objectives::{Objective, ObjectiveFinding};
 pub use premises::{Established, Premise};
 pub use record::{
     CloneOf, DrillRecord, DrillVerdict, Phase, PhaseRecord, PhaseStatus, ProcessUsage, RECORD_SCHEMA, RunnerInfo,

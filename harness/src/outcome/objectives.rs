@@ -10,6 +10,33 @@ use super::CheckKind;
 use super::CheckResult;
 use crate::objectives::{Objectives, span};
 
+crate::outcome::findings! {
+    /// What `objectives` finds.
+    pub enum ObjectiveFinding for Objectives {
+        RtoMet = Pass "objectives.rto-met"
+            "The drill recovered the database within the recovery time objective."
+            "Nothing.",
+        RtoMissed = Fail "objectives.rto-missed"
+            "The recovery took longer than the RTO (or the drill stopped it when the RTO passed)."
+            "Read the phase timeline: make the slowest phase faster (parallel restore, a snapshot), or agree a longer RTO.",
+        RtoNotMeasured = Skipped "objectives.rto-not-measured"
+            "The drill did not reach a restored database, so its recovery time is not measured."
+            "Fix the phase that failed.",
+        RpoMet = Pass "objectives.rpo-met"
+            "The backup was no older than the recovery point objective when the drill started."
+            "Nothing.",
+        RpoMissed = Fail "objectives.rpo-missed"
+            "The backup is older than the RPO: a restore now would lose more data than the business accepts."
+            "Check the backup schedule runs, and that the drill reads the newest backup.",
+        RpoAgeUnknown = Error "objectives.rpo-age-unknown"
+            "The backup's age is unknown (its format records no time, its name no date, its source no modification time): an unknown age fails the RPO."
+            "Name backups with their date, e.g. `db-2026-11-22T0300Z.dump`.",
+        RpoNotMeasured = Skipped "objectives.rpo-not-measured"
+            "The drill did not read a backup, so its age is not measured."
+            "Fix the phase that failed.",
+    }
+}
+
 const KIND: CheckKind = CheckKind::Objectives;
 
 /// One of the objectives, as its result's object names it.
@@ -76,17 +103,19 @@ fn judge_rto(rto: Duration, recovery: Option<Duration>, rto_passed: bool) -> Che
         .evidence("the drill's own clock, from its start until the restored database was ready for its checks (fetch, verify, provision, preflight, restore, migrate)");
     match recovery {
         // The drill stopped the restore when the RTO passed: it could no longer end in time.
-        None if rto_passed => result.actual(format!("at least {}", span(rto))).verdict(
-            false,
+        None if rto_passed => result.actual(format!("at least {}", span(rto))).found(
+            ObjectiveFinding::RtoMissed,
             format!(
                 "not recovered within the RTO of {}: the drill stopped when it passed (recovery took at least {})",
                 span(rto),
                 span(rto)
             ),
         ),
-        None => result.skip("not measured: the drill did not reach a restored database"),
-        Some(took) if took <= rto => result.actual(human_duration(took)).verdict(
-            true,
+        None => {
+            result.found(ObjectiveFinding::RtoNotMeasured, "not measured: the drill did not reach a restored database")
+        }
+        Some(took) if took <= rto => result.actual(human_duration(took)).found(
+            ObjectiveFinding::RtoMet,
             format!(
                 "recovered in {}, within the RTO of {} ({:.0}% of it)",
                 human_duration(took),
@@ -94,8 +123,8 @@ fn judge_rto(rto: Duration, recovery: Option<Duration>, rto_passed: bool) -> Che
                 percent(took, rto)
             ),
         ),
-        Some(took) => result.actual(human_duration(took)).verdict(
-            false,
+        Some(took) => result.actual(human_duration(took)).found(
+            ObjectiveFinding::RtoMissed,
             format!("recovered in {}, over the RTO of {} by {}", human_duration(took), span(rto), span(took - rto)),
         ),
     }
@@ -105,10 +134,11 @@ fn judge_rpo(rpo: Duration, backup: Option<&BackupInfo>, started_at: OffsetDateT
     let result =
         CheckResult::judge(KIND, Objective::Rpo.as_str()).expected(format!("a backup at most {} old", span(rpo)));
     let Some(backup) = backup else {
-        return result.skip("not measured: the drill did not read a backup");
+        return result.found(ObjectiveFinding::RpoNotMeasured, "not measured: the drill did not read a backup");
     };
     let (Some(taken), Some(from)) = (backup.taken_at, backup.taken_at_from.as_deref()) else {
-        return result.evidence("none: see the message").error(
+        return result.evidence("none: see the message").found(
+            ObjectiveFinding::RpoAgeUnknown,
             "the backup's age is unknown: its format records no time, its name has no date and its source gave no modification time (hint: name backups with their date, e.g. `db-2026-11-22T0300Z.dump`)",
         );
     };
@@ -119,10 +149,13 @@ fn judge_rpo(rpo: Duration, backup: Option<&BackupInfo>, started_at: OffsetDateT
         rfc3339(started_at)
     ));
     if age <= rpo {
-        result.verdict(true, format!("the backup is {} old, within the RPO of {} ({from})", span(age), span(rpo)))
+        result.found(
+            ObjectiveFinding::RpoMet,
+            format!("the backup is {} old, within the RPO of {} ({from})", span(age), span(rpo)),
+        )
     } else {
-        result.verdict(
-            false,
+        result.found(
+            ObjectiveFinding::RpoMissed,
             format!(
                 "the backup is {} old, over the RPO of {} by {} ({from}): a restore now would lose up to {} of data",
                 span(age),
@@ -159,14 +192,14 @@ mod tests {
     fn the_rto_is_judged_on_the_measured_recovery() {
         let rto = Duration::from_secs(45 * 60);
         let met = judge_rto(rto, Some(Duration::from_secs(90)), false);
-        assert_eq!(met.verdict, Verdict::Pass, "{met:?}");
+        assert_eq!(met.code, "objectives.rto-met", "{met:?}");
         assert!(met.message.contains("within the RTO of 45m"), "{}", met.message);
         let missed = judge_rto(rto, Some(Duration::from_secs(52 * 60)), false);
-        assert_eq!(missed.verdict, Verdict::Fail);
+        assert_eq!(missed.code, "objectives.rto-missed");
         assert!(missed.message.ends_with("over the RTO of 45m by 7m"), "{}", missed.message);
-        assert_eq!(judge_rto(rto, None, false).verdict, Verdict::Skipped);
+        assert_eq!(judge_rto(rto, None, false).code, "objectives.rto-not-measured");
         let stopped = judge_rto(rto, None, true);
-        assert_eq!((stopped.verdict, stopped.actual.as_str()), (Verdict::Fail, "at least 45m"));
+        assert_eq!((stopped.code.as_str(), stopped.actual.as_str()), ("objectives.rto-missed", "at least 45m"));
         assert!(stopped.message.contains("the drill stopped when it passed"), "{}", stopped.message);
     }
 
@@ -175,16 +208,16 @@ mod tests {
         let rpo = Duration::from_secs(26 * 3600);
         let now = datetime!(2026-11-22 08:00 UTC);
         let fresh = judge_rpo(rpo, Some(&backup(Some(datetime!(2026-11-22 03:00 UTC)))), now);
-        assert_eq!(fresh.verdict, Verdict::Pass, "{fresh:?}");
+        assert_eq!(fresh.code, "objectives.rpo-met", "{fresh:?}");
         assert_eq!(fresh.actual, "5h old");
         assert!(fresh.message.contains("(the date in its name)"), "{}", fresh.message);
         let stale = judge_rpo(rpo, Some(&backup(Some(datetime!(2026-11-20 08:00 UTC)))), now);
-        assert_eq!(stale.verdict, Verdict::Fail);
+        assert_eq!(stale.code, "objectives.rpo-missed");
         assert!(stale.message.contains("48h old, over the RPO of 26h by 22h"), "{}", stale.message);
         let unknown = judge_rpo(rpo, Some(&backup(None)), now);
-        assert_eq!(unknown.verdict, Verdict::Error);
+        assert_eq!((unknown.verdict, unknown.code.as_str()), (Verdict::Error, "objectives.rpo-age-unknown"));
         assert!(unknown.message.contains("age is unknown"), "{}", unknown.message);
-        assert_eq!(judge_rpo(rpo, None, now).verdict, Verdict::Skipped);
+        assert_eq!(judge_rpo(rpo, None, now).code, "objectives.rpo-not-measured");
         let future = judge_rpo(rpo, Some(&backup(Some(datetime!(2026-11-22 09:00 UTC)))), now);
         assert_eq!((future.verdict, future.actual.as_str()), (Verdict::Pass, "0ms old"));
     }

@@ -261,7 +261,8 @@ impl Reporter for Console {
             Event::Check(c) => {
                 if c.verdict != Verdict::Pass || self.verbose {
                     let mark = if c.verdict == Verdict::Pass { "✔" } else { "✘" };
-                    let mut text = format!("      {mark} {}: {}", c.id, c.message);
+                    let code = if c.code.is_empty() { String::new() } else { format!(" ({})", c.code) };
+                    let mut text = format!("      {mark} {}{code}: {}", c.id, c.message);
                     if c.verdict == Verdict::Fail {
                         text.push_str(&format!(
                             "\n          expected: {}\n          actual:   {}",

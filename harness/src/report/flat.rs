@@ -113,6 +113,9 @@ pub struct FlatRecord {
     /// How many never ran (an earlier phase failed, or nothing to judge).
     #[schemars(range(min = 0))]
     pub checks_skipped: u64,
+    /// The codes of what the checks that did not pass found (`rls.unset-tenant-reads-rows`,
+    /// failed or could not run), each once, sorted; see the findings reference.
+    pub failed_codes: Vec<String>,
     /// Why the drill did not pass, in a line; null when it passed.
     pub failure: Option<String>,
     /// The target's container image (for a local target, the folder of its PostgreSQL
@@ -177,6 +180,7 @@ pub fn of(record: &DrillRecord) -> FlatRecord {
         checks_passed: count(&|v| v == Verdict::Pass),
         checks_failed: count(&|v| matches!(v, Verdict::Fail | Verdict::Error)),
         checks_skipped: count(&|v| v == Verdict::Skipped),
+        failed_codes: failed_codes(record),
         failure: record.failure.as_deref().and_then(|f| f.lines().next()).and_then(non_empty),
         target_image: target.and_then(|t| t.image.as_deref()).and_then(non_empty),
         target_server_version: target.and_then(|t| non_empty(&t.server_version)),
@@ -186,6 +190,18 @@ pub fn of(record: &DrillRecord) -> FlatRecord {
         runner_user: record.runner.user.clone(),
         ci: record.runner.ci.clone(),
     }
+}
+
+/// The codes of the checks that failed or could not run, each once, sorted (a record from
+/// before codes has none to give).
+fn failed_codes(record: &DrillRecord) -> Vec<String> {
+    let codes: std::collections::BTreeSet<&str> = record
+        .checks
+        .iter()
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error) && !c.code.is_empty())
+        .map(|c| c.code.as_str())
+        .collect();
+    codes.into_iter().map(str::to_owned).collect()
 }
 
 /// `record.json`: the flat record as pretty-printed JSON, ending with a newline.

@@ -106,16 +106,19 @@ pub fn suite(record: &DrillRecord) -> TestSuite {
 
     for check in &record.checks {
         let time = duration(check.duration);
+        // The finding's code is the failure's type, as a test framework names an exception's
+        // class (a record from before codes says what the verdict is).
+        let code = |uncoded: &'static str| if check.code.is_empty() { uncoded } else { check.code.as_str() };
         let mut case = match check.verdict {
             Verdict::Pass => TestCase::success(&check.id, time),
-            Verdict::Fail => TestCase::failure(&check.id, time, "check failed", &check.message),
-            Verdict::Error => TestCase::error(&check.id, time, "check could not run", &check.message),
-            Verdict::Skipped => TestCase::skipped_with_cause(&check.id, "skipped", &check.message),
+            Verdict::Fail => TestCase::failure(&check.id, time, code("check failed"), &check.message),
+            Verdict::Error => TestCase::error(&check.id, time, code("check could not run"), &check.message),
+            Verdict::Skipped => TestCase::skipped_with_cause(&check.id, code("skipped"), &check.message),
         };
         case.set_classname(&format!("pgdrill.{scenario}.checks.{}", check.kind));
         case.set_system_out(&format!(
-            "{}\nexpected: {}\nactual:   {}\nevidence: {}",
-            check.message, check.expected, check.actual, check.evidence
+            "{}\ncode:     {}\nexpected: {}\nactual:   {}\nevidence: {}",
+            check.message, check.code, check.expected, check.actual, check.evidence
         ));
         suite.add_testcase(case);
     }

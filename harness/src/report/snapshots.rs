@@ -21,7 +21,14 @@ use crate::outcome::{
 use crate::outcome::PreflightReport;
 use crate::outcome::RestoreStats;
 
-fn check(kind: &str, object: &str, verdict: Verdict, expected: &str, actual: &str, message: &str) -> CheckResult {
+fn check(
+    kind: &str,
+    object: &str,
+    (verdict, code): (Verdict, &str),
+    expected: &str,
+    actual: &str,
+    message: &str,
+) -> CheckResult {
     CheckResult {
         id: format!("{kind}/{object}"),
         kind: crate::outcome::CheckKind::from_name(kind).expect("a check kind"),
@@ -29,6 +36,7 @@ fn check(kind: &str, object: &str, verdict: Verdict, expected: &str, actual: &st
         expected: expected.into(),
         actual: actual.into(),
         verdict,
+        code: code.into(),
         message: message.into(),
         evidence: "SELECT count(*) FROM public.users".into(),
         duration: Duration::from_millis(12),
@@ -184,7 +192,7 @@ pub(super) fn drill(console: Console) -> DrillRecord {
     events.emit(Event::Check(check(
         "schema_version",
         "public.schema_migrations",
-        Verdict::Pass,
+        (Verdict::Pass, "schema-version.at-version"),
         "010",
         "010",
         "at 010",
@@ -192,7 +200,7 @@ pub(super) fn drill(console: Console) -> DrillRecord {
     events.emit(Event::Check(check(
         "row_counts",
         "public.users",
-        Verdict::Fail,
+        (Verdict::Fail, "row-counts.differs"),
         "40 rows",
         "39 rows",
         "public.users holds 39 rows, 40 expected",

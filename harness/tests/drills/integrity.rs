@@ -43,7 +43,7 @@ fn amcheck_passes_on_a_sound_restore_and_names_the_index_that_disagrees_with_its
     let (_scratch, broken) = drill(true);
     assert_eq!(broken.code, Some(1), "{broken:?}");
     let result = &broken.record().checks[0];
-    assert_eq!(result.verdict, Verdict::Fail, "{broken:?}");
+    assert_eq!(result.code, "amcheck.corruption", "{broken:?}");
     assert!(result.actual.contains("public.readings_scaled_idx"), "{}", result.actual);
     assert!(
         result.message.contains("public.readings_scaled_idx, block 0:")
@@ -92,14 +92,14 @@ fn vector_recall_passes_a_sound_index_and_fails_a_coarse_one_and_one_the_queries
         drill.record().checks.iter().find(|c| c.id == id).cloned().unwrap_or_else(|| panic!("no {id}: {drill:?}"))
     };
     let sound = result("items_embedding_hnsw");
-    assert_eq!(sound.verdict, Verdict::Pass, "{sound:?}");
+    assert_eq!(sound.code, "vector-recall.recall-met", "{sound:?}");
     assert!(sound.actual.starts_with("mean recall@10 "), "{}", sound.actual);
     let coarse = result("coarse_embedding_ivfflat");
-    assert_eq!(coarse.verdict, Verdict::Fail, "{coarse:?}");
+    assert_eq!(coarse.code, "vector-recall.low-recall", "{coarse:?}");
     assert!(coarse.message.contains("of the exact nearest neighbours, below 90%"), "{}", coarse.message);
     assert!(coarse.expected.contains("ivfflat.probes 1 (default)"), "{}", coarse.expected);
     let unusable = result("l2_only_embedding_hnsw");
-    assert_eq!(unusable.verdict, Verdict::Fail, "{unusable:?}");
+    assert_eq!(unusable.code, "vector-recall.index-not-used", "{unusable:?}");
     assert!(
         unusable
             .message

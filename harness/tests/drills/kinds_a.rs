@@ -244,63 +244,41 @@ fn swallowed_inserts_replica_triggers_deletes_nulls_integer_keys_and_lost_labels
     let drill = scratch.drill_with(&scenario, &["--backup".into(), broken.display().to_string()]);
     assert_eq!(drill.code, Some(1), "{drill:?}");
     let failed = [
-        (
-            "append_only/kinds.audit_priv INSERT as kinds_writer",
-            "0 rows inserted",
-            "`kinds_writer` cannot append to `kinds.audit_priv`: 0 rows inserted",
-        ),
-        (
-            "append_only/kinds.audit_trigger UPDATE as kinds_writer",
-            "UPDATE changed 1 row",
-            "`kinds_writer` can UPDATE `kinds.audit_trigger` (granted, and nothing refuses it): the audit trail is not append-only",
-        ),
+        ("append_only/kinds.audit_priv INSERT as kinds_writer", "0 rows inserted", "append-only.cannot-append"),
+        ("append_only/kinds.audit_trigger UPDATE as kinds_writer", "UPDATE changed 1 row", "append-only.mutable"),
         (
             "append_only/kinds.audit_trigger immutability triggers",
             "audit_trigger_immutable fires only in replica sessions (ENABLE REPLICA): it does not protect the table",
-            "`kinds.audit_trigger`: audit_trigger_immutable fires only in replica sessions (ENABLE REPLICA): it does not protect the table",
+            "append-only.triggers-lost",
         ),
-        (
-            "append_only/kinds.audit_rule DELETE as kinds_writer",
-            "DELETE changed 1 row",
-            "`kinds_writer` can DELETE `kinds.audit_rule` (granted, and nothing refuses it): the audit trail is not append-only",
-        ),
-        (
-            "sql/prices",
-            "(1, 1.51, t, 'NULL') (2, 2.00, f, 'NULL')",
-            "`prices` returned (1, 1.51, t, 'NULL') (2, 2.00, f, 'NULL'), expected (1, 1.5, t, NULL) (2, 2, f, 'NULL')",
-        ),
-        (
-            "partitions/kinds.events",
-            "partitioned by RANGE (id), on a column of type bigint",
-            "`kinds.events` is partitioned by RANGE (id), on a column of type bigint: the check supports a range key of one date, timestamp or timestamptz column",
-        ),
-        (
-            "partitions/kinds.sessions",
-            "table missing",
-            "`kinds.sessions` does not exist (hint: did you mean `kinds.session`?)",
-        ),
+        ("append_only/kinds.audit_rule DELETE as kinds_writer", "DELETE changed 1 row", "append-only.mutable"),
+        ("sql/prices", "(1, 1.51, t, 'NULL') (2, 2.00, f, 'NULL')", "sql.differs"),
+        ("partitions/kinds.events", "partitioned by RANGE (id), on a column of type bigint", "partitions.not-by-month"),
+        ("partitions/kinds.sessions", "table missing", "partitions.table-missing"),
     ];
-    for (id, actual, message) in failed {
+    for (id, actual, code) in failed {
         let found = result(&drill, id);
-        assert_eq!((found.verdict, found.actual.as_str(), found.message.as_str()), (Verdict::Fail, actual, message));
+        assert_eq!((found.code.as_str(), found.actual.as_str()), (code, actual), "{found:?}");
     }
+    let hinted = result(&drill, "partitions/kinds.sessions");
+    assert!(hinted.message.ends_with("(hint: did you mean `kinds.session`?)"), "{hinted:?}");
     // Still refused where nothing changed.
     let kept = result(&drill, "append_only/kinds.audit_rule UPDATE as kinds_writer");
-    assert_eq!(kept.verdict, Verdict::Pass, "{kept:?}");
+    assert_eq!(kept.code, "append-only.refused", "{kept:?}");
     // The renamed table: the query fails, naming the table meant.
     let ledger = result(&drill, "sql/ledger");
-    assert_eq!(ledger.verdict, Verdict::Error, "{ledger:?}");
+    assert_eq!(ledger.code, "sql.could-not-run", "{ledger:?}");
     assert!(ledger.message.ends_with("(hint: did you mean `kinds.\"Ledger\"`?)"), "{ledger:?}");
     // A second statement, or a COMMIT inside a DO block, would escape the rollback: neither runs.
     let two = result(&drill, "sql/two statements");
-    assert_eq!(two.verdict, Verdict::Error, "{two:?}");
+    assert_eq!(two.code, "sql.could-not-run", "{two:?}");
     assert!(two.message.starts_with("the query holds more than one statement: a sql check runs one"), "{two:?}");
     let commits = result(&drill, "sql/a DO block that commits");
-    assert_eq!(commits.verdict, Verdict::Error, "{commits:?}");
+    assert_eq!(commits.code, "sql.could-not-run", "{commits:?}");
     assert!(commits.message.contains("invalid transaction termination (2D000)"), "{commits:?}");
     // The User override holds; the baseline's Group count still counts.
     let graph = result(&drill, "graphs/permission_graph label counts");
-    assert_eq!(graph.verdict, Verdict::Fail, "{graph:?}");
+    assert_eq!(graph.code, "graphs.counts-differ", "{graph:?}");
     assert!(graph.message.contains("Group: 3 vertices (expected 4)"), "{graph:?}");
     assert!(!graph.message.contains("User"), "{graph:?}");
     drill.assert_failed_cleanly();

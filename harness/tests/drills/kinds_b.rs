@@ -19,10 +19,11 @@ fn passes(drill: &Drill, id: &str) {
     assert_eq!(found.verdict, Verdict::Pass, "{found:?}\n{drill:?}");
 }
 
-/// The check `id` failed, its message saying each of `says`.
-fn fails(drill: &Drill, id: &str, says: &[&str]) -> CheckResult {
+/// The check `id` failed with the finding `code`, its message saying each of `says` (the names
+/// and hints only the message carries).
+fn fails(drill: &Drill, id: &str, code: &str, says: &[&str]) -> CheckResult {
     let found = result(drill, id);
-    assert_eq!(found.verdict, Verdict::Fail, "{found:?}");
+    assert_eq!((found.verdict, found.code.as_str()), (Verdict::Fail, code), "{found:?}");
     for text in says {
         assert!(found.message.contains(text), "`{text}` not in {}\n{found:?}", found.message);
     }
@@ -139,6 +140,7 @@ fn rls_reads_tenants_as_the_column_does_and_fails_a_weakened_or_widened_policy()
     let ledger = fails(
         &drill,
         "rls/public.ledger policy tenant_isolation",
+        "rls.policy-differs",
         &[&format!("policy `tenant_isolation` on `public.ledger` is USING true (expected USING {ISOLATION})")],
     );
     assert!(ledger.expected.contains("USING (tenant_id = current_setting('kb.tenant', true)::uuid)"), "{ledger:?}");
@@ -146,6 +148,7 @@ fn rls_reads_tenants_as_the_column_does_and_fails_a_weakened_or_widened_policy()
     let every = fails(
         &drill,
         "rls/every policy in the baseline",
+        "rls.baseline-differs",
         &[
             &format!("tenant_isolation on public.ledger is USING true (baseline: USING {ISOLATION})"),
             "public.notes has a permissive policy the baseline does not: debug_read SELECT to kb_app USING true",
@@ -153,8 +156,8 @@ fn rls_reads_tenants_as_the_column_does_and_fails_a_weakened_or_widened_policy()
     );
     assert!(!every.message.contains("public.docs"), "docs is as in the baseline: {}", every.message);
     assert!(!every.message.contains("public.counters"), "{}", every.message);
-    fails(&drill, "rls/public.ledger fail-closed for kb_app", &["with no tenant set"]);
-    fails(&drill, "rls/public.notes fail-closed for kb_app", &["with no tenant set"]);
+    fails(&drill, "rls/public.ledger fail-closed for kb_app", "rls.unset-tenant-reads-rows", &["with no tenant set"]);
+    fails(&drill, "rls/public.notes fail-closed for kb_app", "rls.unset-tenant-reads-rows", &["with no tenant set"]);
     drill.assert_reports_and_no_leftovers();
 }
 
@@ -311,14 +314,24 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     }
 
     // Broken: kb_leaky reaches org_globex through kb_owner (no privilege of its own there).
-    let owns =
-        fails(&drill, "roles/kb_leaky ownership", &["org_globex.t01 (owner kb_owner, a role it is a member of)"]);
+    let owns = fails(
+        &drill,
+        "roles/kb_leaky ownership",
+        "roles.owns-objects",
+        &["org_globex.t01 (owner kb_owner, a role it is a member of)"],
+    );
     assert!(owns.message.contains("(first 10 of 12), and 2 more"), "the whole count: {}", owns.message);
-    let reach = fails(&drill, "roles/kb_leaky other schemas", &["org_globex.t01 (owned by kb_owner: every privilege)"]);
+    let reach = fails(
+        &drill,
+        "roles/kb_leaky other schemas",
+        "roles.reaches-forbidden",
+        &["org_globex.t01 (owned by kb_owner: every privilege)"],
+    );
     assert!(reach.actual.starts_with("access to 12 objects:"), "{reach:?}");
     let member = fails(
         &drill,
         "roles/kb_leaky server access",
+        "roles.elevated-membership",
         &[
             "`kb_leaky` is a member of kb_admin (BYPASSRLS): as kb_admin (SET ROLE) it has BYPASSRLS: it is exempt from every row-level security policy",
         ],
@@ -329,6 +342,7 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     let exact = fails(
         &drill,
         "roles/kb_auditor exact privileges",
+        "roles.beyond-listed",
         &[
             "UPDATE on audit.events (granted directly)",
             "SELECT on audit.extra (via PUBLIC)",
@@ -353,6 +367,7 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     let ops = fails(
         &drill,
         "roles/kb_ops attributes",
+        "roles.elevated-attribute",
         &[
             "`kb_ops` has REPLICATION: it may connect for replication",
             "the scenario accepts CREATEROLE, which `kb_ops` does not have",
@@ -363,15 +378,18 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     fails(
         &drill,
         "roles/kb_ops server access",
+        "roles.elevated-membership",
         &[
             "the scenario accepts membership in pg_write_all_data, which `kb_ops` does not have (or it gives nothing the ceiling refuses)",
         ],
     );
-    let login = fails(&drill, "roles/kb_leaky login", &["`kb_leaky` can log in (LOGIN), expected NOLOGIN"]);
+    let login =
+        fails(&drill, "roles/kb_leaky login", "roles.can-log-in", &["`kb_leaky` can log in (LOGIN), expected NOLOGIN"]);
     assert_eq!((login.expected.as_str(), login.actual.as_str()), ("NOLOGIN", "LOGIN"));
     fails(
         &drill,
         "roles/kb_auditor other schemas",
+        "roles.forbidden-misnamed",
         &[
             "forbidden schema `org_globx` does not exist, so nothing was checked there (hint: did you mean `org_globex`?)",
         ],
@@ -379,6 +397,7 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     fails(
         &drill,
         "roles/kb_ap",
+        "roles.missing",
         &["role `kb_ap` does not exist on the restored server (hint: did you mean `kb_app`?)"],
     );
 
@@ -386,6 +405,7 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     let public = fails(
         &drill,
         "schemas/public",
+        "schemas.differs",
         &[
             "enum status lost labels archived: is (open, closed) instead of (open, closed, archived)",
             "enum tier has its labels in another order: is (silver, gold) instead of (gold, silver)",
@@ -395,20 +415,22 @@ fn roles_count_what_a_membership_gives_and_schemas_allow_an_enum_to_grow() {
     fails(
         &drill,
         "schemas/plugin_github",
+        "schemas.missing",
         &["schema `plugin_github` was not restored (hint: did you mean `\"Plugin_GitHub\"`?)"],
     );
     // Triggers: exactly those listed, each enabled; a foreign key's internal ones do not count.
     for id in ["triggers/hooks.kept", "triggers/hooks.plain", "triggers/hooks.parent"] {
         passes(&drill, id);
     }
-    fails(&drill, "triggers/hooks.lost", &["`hooks.lost`: audit is missing"]);
-    fails(&drill, "triggers/hooks.off", &["audit is disabled"]);
-    fails(&drill, "triggers/hooks.replica", &["audit fires only in replica sessions"]);
+    fails(&drill, "triggers/hooks.lost", "triggers.differ", &["`hooks.lost`: audit is missing"]);
+    fails(&drill, "triggers/hooks.off", "triggers.differ", &["audit is disabled"]);
+    fails(&drill, "triggers/hooks.replica", "triggers.differ", &["audit fires only in replica sessions"]);
     fails(
         &drill,
         "triggers/hooks.added",
+        "triggers.differ",
         &["has a trigger the scenario does not list: CREATE TRIGGER sneak AFTER INSERT ON hooks.added"],
     );
-    fails(&drill, "triggers/hooks.nowhere", &["`hooks.nowhere` does not exist"]);
+    fails(&drill, "triggers/hooks.nowhere", "triggers.table-missing", &["`hooks.nowhere` does not exist"]);
     drill.assert_reports_and_no_leftovers();
 }

@@ -113,7 +113,7 @@ fn append_only(table: &str, extra: &str) -> String {
 fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_passes_with_its_reason() {
     let scratch = Scratch::new();
     let backup = scratch.write("loopholes.sql", pg15_dump(DUMP));
-    let trusted = "trusted = [{ setting = \"audit.maintenance\", reason = \"set only by the archiver's login\" }]\n";
+    let trusted = "trusted = [{ setting = \"audit.maintenance\", reason = \"set only by the archiver's login\", finding = \"append-only.session-setting-opens\" }]\n";
     let scenario = scratch.scenario(
         "loopholes.toml",
         &format!(
@@ -134,7 +134,7 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
     let lever = |table: &str| checks.iter().find(|c| c.id.contains(&format!("public.{table} what its guards read")));
 
     let flagged = lever("flagged").unwrap_or_else(|| panic!("a probe of the flag\n{drill:?}"));
-    assert_eq!(flagged.verdict, Verdict::Fail, "{flagged:?}");
+    assert_eq!(flagged.code, "append-only.session-setting-opens", "{flagged:?}");
     let message = &flagged.message;
     assert!(message.contains("`app` can UPDATE `public.flagged`"), "{message}");
     assert!(message.contains("sets `audit.allow_edit` = 'yes' itself"), "{message}");
@@ -142,16 +142,19 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
     // Without the flag, the guard holds: the plain probes pass.
     for op in ["UPDATE", "DELETE"] {
         let probe = checks.iter().find(|c| c.id.contains(&format!("public.flagged {op} as app"))).unwrap();
-        assert_eq!(probe.verdict, Verdict::Pass, "{probe:?}");
+        assert_eq!(probe.code, "append-only.refused", "{probe:?}");
     }
 
     let trusted = lever("trusted").unwrap_or_else(|| panic!("the trusted flag is reported\n{drill:?}"));
-    assert_eq!(trusted.verdict, Verdict::Pass, "{trusted:?}");
-    assert!(trusted.message.contains("set only by the archiver's login"), "{trusted:?}");
+    assert_eq!(trusted.code, "append-only.guards-hold", "{trusted:?}");
+    // Trusted for the finding it names, which the evidence says.
+    let answered =
+        "audit.maintenance (trusted for append-only.session-setting-opens: set only by the archiver's login)";
+    assert!(trusted.message.contains(answered), "{trusted:?}");
     assert!(drill.report("report.md").contains("set only by the archiver's login"));
 
     let plain = lever("plain").unwrap_or_else(|| panic!("the plain guard is read too\n{drill:?}"));
-    assert_eq!(plain.verdict, Verdict::Pass, "{plain:?}");
+    assert_eq!(plain.code, "append-only.guards-hold", "{plain:?}");
     assert!(plain.message.contains("read nothing about the session a role could set"), "{plain:?}");
     assert!(checks.iter().filter(|c| c.id.contains("public.plain")).all(|c| c.verdict == Verdict::Pass));
 
@@ -165,37 +168,37 @@ fn a_guard_or_a_policy_that_a_session_setting_opens_fails_and_a_trusted_one_pass
             .unwrap_or_else(|| panic!("no fail-closed result for {table}\n{drill:?}"))
     };
     let flag = read("notes_flag");
-    assert_eq!(flag.verdict, Verdict::Fail, "{flag:?}");
+    assert_eq!(flag.code, "rls.session-setting-opens", "{flag:?}");
     assert!(flag.message.contains("sets `app.bypass` = 'enabled' itself, which policy `tenant` reads"), "{flag:?}");
     let star = read("notes_star");
-    assert_eq!(star.verdict, Verdict::Fail, "{star:?}");
+    assert_eq!(star.code, "rls.session-setting-opens", "{star:?}");
     assert!(star.message.contains("reads 2 rows of the two tenants"), "{star:?}");
     assert!(star.message.contains("sets `app.tenant` = '*' itself"), "{star:?}");
     let good = read("notes_good");
-    assert_eq!(good.verdict, Verdict::Pass, "{good:?}");
+    assert_eq!(good.code, "rls.fail-closed", "{good:?}");
     assert!(good.message.contains("nor with app.tenant"), "the special tenant values were tried: {good:?}");
     // The tenant read as a uuid: with no tenant set (unset, or '' once the session has set it)
     // the policy errs before the flag is reached, but any tenant's session opens the others'
     // rows with it.
     let strict = read("notes_strict");
-    assert_eq!(strict.verdict, Verdict::Fail, "{strict:?}");
+    assert_eq!(strict.code, "rls.session-setting-opens", "{strict:?}");
     assert!(strict.message.contains("set to tenant B reads tenant A's rows"), "{strict:?}");
     assert!(strict.message.contains("sets `app.override` = 'on' itself, which policy `tenant` reads"), "{strict:?}");
     let trusted = read("notes_trusted");
-    assert_eq!(trusted.verdict, Verdict::Pass, "{trusted:?}");
+    assert_eq!(trusted.code, "rls.fail-closed", "{trusted:?}");
     assert!(trusted.message.contains("set only by the back office's login"), "{trusted:?}");
 
     // A door whose try fails with what looks like a timeout is not a shut door: it may open for
     // the application, so neither check can pass.
     let stalled = lever("stalled").unwrap_or_else(|| panic!("a probe of the stalling flag\n{drill:?}"));
-    assert_eq!(stalled.verdict, Verdict::Error, "{stalled:?}");
+    assert_eq!(stalled.code, "append-only.unproven", "{stalled:?}");
     assert!(
         stalled.message.contains("with `audit.allow_edit` = 'yes' set failed for a reason that is not a refusal"),
         "{stalled:?}"
     );
     assert!(stalled.message.contains("57014"), "{stalled:?}");
     let stall = read("notes_stall");
-    assert_eq!(stall.verdict, Verdict::Error, "{stall:?}");
+    assert_eq!(stall.code, "rls.cannot-prove", "{stall:?}");
     assert!(
         stall.message.contains("with `app.bypass` = 'on' set failed for a reason that is not a refusal"),
         "{stall:?}"
@@ -217,14 +220,14 @@ fn swept_and_vetted(checks: &[pgdrill::CheckResult], drill: &impl std::fmt::Debu
     // A key compared by order: `audit.level` = '5' opens it, and no literal or truthy value
     // the drill tries does (verified by hand: `SET audit.level = '5'` then DELETE, as `app`).
     let leveled = lever("leveled");
-    assert_eq!(leveled.verdict, Verdict::Fail, "{leveled:?}");
+    assert_eq!(leveled.code, "append-only.only-like-the-drill", "{leveled:?}");
     assert!(leveled.message.contains("the setting `audit.level` and uses it otherwise than compared with literals (`pg_catalog.current_setting('audit.level', true)::integer > 3"), "{}", leveled.message);
     assert!(leveled.message.contains("{ fact = \"audit.level\""), "{}", leveled.message);
     // An operator of the backup a PL/pgSQL guard uses records no dependency: its function is
     // read all the same (no client address: the drill's probe comes over TCP, as the
     // application does, and a session on the socket would be let through).
     let operated = lever("operated");
-    assert_eq!(operated.verdict, Verdict::Fail, "{operated:?}");
+    assert_eq!(operated.code, "append-only.only-like-the-drill", "{operated:?}");
     assert!(
         operated.message.contains("public.same(text,text) reads where the session comes from (`inet_client_addr`)"),
         "{}",
@@ -233,9 +236,9 @@ fn swept_and_vetted(checks: &[pgdrill::CheckResult], drill: &impl std::fmt::Debu
     // A built-in that reads a fact, run as an operator: no text names it.
     assert!(operated.message.contains("`txid_status`"), "{}", operated.message);
     let vetted = lever("vetted");
-    assert_eq!(vetted.verdict, Verdict::Pass, "{vetted:?}");
+    assert_eq!(vetted.code, "append-only.guards-hold", "{vetted:?}");
     let swept = lever("swept");
-    assert_eq!(swept.verdict, Verdict::Fail, "{swept:?}");
+    assert_eq!(swept.code, "append-only.only-like-the-drill", "{swept:?}");
     assert!(swept.message.contains("proven only for sessions like the drill's"), "{}", swept.message);
     let names = checks.iter().find(|c| c.id.contains("the sweep's names")).expect("the sweep's list");
     let listed: Vec<&str> = names.actual.trim_matches(['\'', '"']).split_whitespace().collect();
@@ -299,7 +302,7 @@ fn a_trail_a_definer_trigger_writes_where_the_writer_has_no_usage_is_refused_by_
     assert_eq!(probes.len(), 4, "INSERT, UPDATE, DELETE, TRUNCATE\n{drill:?}");
     // The definer trigger runs with its owner's powers over the trail, and only appends to it.
     let others = checks.iter().find(|c| c.id.contains("through others' powers")).expect("read");
-    assert_eq!(others.verdict, Verdict::Pass, "{others:?}");
+    assert_eq!(others.code, "append-only.no-others-powers", "{others:?}");
     assert!(others.message.contains("`trigger record on public.orders`"), "{others:?}");
     for probe in &probes {
         assert_eq!(probe.verdict, Verdict::Pass, "{probe:?}");

@@ -97,16 +97,16 @@ fn quoted_names_resolve_and_a_name_in_the_wrong_case_or_schema_fails_saying_whic
         assert_eq!(failed.message, says);
     }
     let writer = result("append_only/public.\"Track\" append-only as track_writr");
-    assert_eq!(writer.verdict, Verdict::Error, "{writer:?}");
+    assert_eq!(writer.code, "append-only.could-not-read", "{writer:?}");
     assert!(writer.message.ends_with("(hint: did you mean `track_writer`?)"), "{}", writer.message);
     let rls = result("rls/public.track");
-    assert_eq!(rls.verdict, Verdict::Fail, "{rls:?}");
+    assert_eq!(rls.code, "rls.table-missing", "{rls:?}");
     assert_eq!(rls.message, "`public.track` does not exist (hint: did you mean `public.\"Track\"`?)");
     let query = result("sql/titles");
-    assert_eq!(query.verdict, Verdict::Error, "{query:?}");
+    assert_eq!(query.code, "sql.could-not-run", "{query:?}");
     assert!(query.message.ends_with("(hint: did you mean `public.\"Track\"`?)"), "{}", query.message);
     let journal = result("schema_version/public.schema_migration");
-    assert_eq!(journal.verdict, Verdict::Error, "{journal:?}");
+    assert_eq!(journal.code, "schema-version.could-not-read", "{journal:?}");
     assert!(journal.message.ends_with("(hint: did you mean `public.schema_migrations`?)"), "{}", journal.message);
     drill.assert_reports_and_no_leftovers();
 }
@@ -139,7 +139,7 @@ fn with_no_application_role_named_a_name_any_login_role_resolves_elsewhere_fails
     let unnamed = scratch.drill(&scratch.scenario("unnamed.toml", checks));
     assert_eq!(unnamed.code, Some(1), "{unnamed:?}");
     let counted = &unnamed.record().checks[0];
-    assert_eq!(counted.verdict, Verdict::Fail, "{counted:?}");
+    assert_eq!(counted.code, "row-counts.another-table", "{counted:?}");
     assert!(
         counted.message.starts_with(
             "`orders` is not `public.orders` for the application: `nm_app`'s own session resolves it to `nm_app.orders`"

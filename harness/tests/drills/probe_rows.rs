@@ -277,7 +277,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     assert_eq!(drill.code, Some(0), "{drill:?}");
 
     let every = fail_closed(&drill, "every_type");
-    assert_eq!(every.verdict, Verdict::Pass, "{every:?}");
+    assert_eq!(every.code, "rls.fail-closed", "{every:?}");
     contains_all(
         &every,
         &every.evidence,
@@ -305,7 +305,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     }
 
     let orders = fail_closed(&drill, "orders");
-    assert_eq!(orders.verdict, Verdict::Pass, "{orders:?}");
+    assert_eq!(orders.code, "rls.fail-closed", "{orders:?}");
     contains_all(
         &orders,
         &orders.evidence,
@@ -338,7 +338,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     // (and the value a boolean it reads bare must have, whatever the column's default), so each
     // tenant sees its own.
     let memos = fail_closed(&drill, "memos");
-    assert_eq!(memos.verdict, Verdict::Pass, "{memos:?}");
+    assert_eq!(memos.code, "rls.fail-closed", "{memos:?}");
     contains_all(&memos, &memos.evidence, &["status = ('active')::text", "archived = ('false')::boolean"]);
 
     // Settings the policy compares with columns beside the tenant's comparison (`AND mid =
@@ -346,7 +346,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     // door. The probe rows hold the scenario's value, and one made up for the setting it does not
     // set (`pr.user`), whose user (a nullable reference to an empty table) gets its parent row.
     let runs = fail_closed(&drill, "runs");
-    assert_eq!(runs.verdict, Verdict::Pass, "{runs:?}");
+    assert_eq!(runs.code, "rls.fail-closed", "{runs:?}");
     contains_all(
         &runs,
         &runs.evidence,
@@ -364,7 +364,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     }
 
     let events = fail_closed(&drill, "events");
-    assert_eq!(events.verdict, Verdict::Pass, "{events:?}");
+    assert_eq!(events.code, "rls.fail-closed", "{events:?}");
     contains_all(
         &events,
         &events.evidence,
@@ -397,7 +397,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     assert_eq!(drill.code, Some(1), "{drill:?}");
     for table in TABLES {
         let found = fail_closed(&drill, table);
-        assert_eq!(found.verdict, Verdict::Fail, "{found:?}");
+        assert_eq!(found.code, "rls.unset-tenant-reads-rows", "{found:?}");
         contains_all(
             &found,
             &found.message,
@@ -408,7 +408,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         assert!(found.evidence.contains("SELECT pg_catalog.count(*) FROM"), "{}", found.evidence);
     }
     let odd = fail_closed(&drill, "odd");
-    assert_eq!(odd.verdict, Verdict::Error, "{odd:?}");
+    assert_eq!(odd.code, "rls.cannot-prove", "{odd:?}");
     contains_all(
         &odd,
         &odd.message,
@@ -418,20 +418,20 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         ],
     );
     let sneaky = fail_closed(&drill, "sneaky");
-    assert_eq!(sneaky.verdict, Verdict::Error, "a default that rewrites the policy must not make it pass: {sneaky:?}");
+    assert_eq!(sneaky.code, "rls.cannot-prove", "a default that rewrites the policy must not make it pass: {sneaky:?}");
     contains_all(
         &sneaky,
         &sneaky.message,
         &["the backup's code wrote elsewhere (", "pg_policy: 2 rows updated", "so the probe proves nothing"],
     );
     let unset = fail_closed(&drill, "unset");
-    assert_eq!(unset.verdict, Verdict::Error, "a default that sets the tenant must not make it pass: {unset:?}");
+    assert_eq!(unset.code, "rls.cannot-prove", "a default that sets the tenant must not make it pass: {unset:?}");
     contains_all(&unset, &unset.message, &["changed the session's settings (pr.tenant)"]);
     let refused = result(&drill, "append_only/public.tenant_audit INSERT as pr_app");
-    assert_eq!(refused.verdict, Verdict::Fail, "{refused:?}");
+    assert_eq!(refused.code, "append-only.cannot-append", "{refused:?}");
     for operation in ["UPDATE", "DELETE"] {
         let found = result(&drill, &format!("append_only/public.tenant_audit {operation} as pr_app"));
-        assert_eq!(found.verdict, Verdict::Pass, "the tenant's own probe row is refused: {found:?}");
+        assert_eq!(found.code, "append-only.refused", "the tenant's own probe row is refused: {found:?}");
         contains_all(&found, &found.message, &["refused by a trigger or rule: audit rows are immutable"]);
         contains_all(
             &found,
@@ -443,17 +443,17 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
         );
     }
     let flag = result(&drill, "append_only/public.tenant_audit what its guards read as pr_app");
-    assert_eq!(flag.verdict, Verdict::Fail, "{flag:?}");
+    assert_eq!(flag.code, "append-only.session-setting-opens", "{flag:?}");
     contains_all(
         &flag,
         &flag.message,
         &["can DELETE `public.tenant_audit` when the session sets `pr.purge` = 'on' itself"],
     );
     let insert = result(&drill, "append_only/public.audit INSERT as pr_app");
-    assert_eq!(insert.verdict, Verdict::Fail, "{insert:?}");
+    assert_eq!(insert.code, "append-only.cannot-append", "{insert:?}");
     for operation in ["UPDATE", "DELETE"] {
         let found = result(&drill, &format!("append_only/public.audit {operation} as pr_app"));
-        assert_eq!(found.verdict, Verdict::Pass, "{found:?}");
+        assert_eq!(found.code, "append-only.refused", "{found:?}");
         contains_all(&found, &found.message, &["refused by a trigger or rule: audit rows are immutable"]);
         contains_all(
             &found,
@@ -468,7 +468,7 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     // Two probe rows the application could write cannot both hold `false` in a unique index of
     // a boolean: no constraint is set aside, the check says which one stops them.
     let bookings = fail_closed(&drill, "bookings");
-    assert_eq!(bookings.verdict, Verdict::Error, "{bookings:?}");
+    assert_eq!(bookings.code, "rls.cannot-prove", "{bookings:?}");
     contains_all(
         &bookings,
         &bookings.message,
@@ -480,15 +480,15 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     // A policy that opens rows by their own value (`OR visibility = 'public'`): the probe rows
     // hold it, and every session reads them.
     let notices = fail_closed(&drill, "notices");
-    assert_eq!(notices.verdict, Verdict::Fail, "{notices:?}");
+    assert_eq!(notices.code, "rls.unset-tenant-reads-rows", "{notices:?}");
     contains_all(&notices, &notices.message, &["reads 2 rows of `public.notices` with no tenant set"]);
     // The same door by a boolean the policy reads bare (`OR is_public`), whatever its default.
     let bulletins = fail_closed(&drill, "bulletins");
-    assert_eq!(bulletins.verdict, Verdict::Fail, "{bulletins:?}");
+    assert_eq!(bulletins.code, "rls.unset-tenant-reads-rows", "{bulletins:?}");
     contains_all(&bulletins, &bulletins.message, &["reads 2 rows of `public.bulletins` with no tenant set"]);
     // A door by order (`OR sent_at < '2020-01-01'`) that no made-up value tries: unproven, named.
     let letters = fail_closed(&drill, "letters");
-    assert_eq!(letters.verdict, Verdict::Fail, "{letters:?}");
+    assert_eq!(letters.code, "rls.only-like-the-drill", "{letters:?}");
     contains_all(
         &letters,
         &letters.message,
@@ -497,23 +497,23 @@ fn probe_rows_are_made_for_empty_tables_of_every_type_and_constraint_and_a_leak_
     // A setting compared with a column beside the tenant's comparison by OR opens rows of every
     // tenant for a session that sets it (as `runs`, by AND, cannot): unproven, named.
     let runs_any = fail_closed(&drill, "runs_any");
-    assert_eq!(runs_any.verdict, Verdict::Fail, "{runs_any:?}");
+    assert_eq!(runs_any.code, "rls.only-like-the-drill", "{runs_any:?}");
     contains_all(&runs_any, &runs_any.message, &["proven only for sessions", "pr.mid"]);
     // A probe row whose unit a trigger rewrote holds no value the session sets: the comparison
     // beside the tenant's is false on it, so the reads would prove nothing of the tenant's.
     let rewritten = fail_closed(&drill, "runs_rewritten");
-    assert_eq!(rewritten.verdict, Verdict::Error, "{rewritten:?}");
+    assert_eq!(rewritten.code, "rls.cannot-prove", "{rewritten:?}");
     contains_all(&rewritten, &rewritten.message, &["no row of tenant A holds `mid` = '"]);
     // A restrictive policy is not taken as narrowing: here it is what isolates the tenants, and
     // `pr.level` = '4' loosens it for every tenant's rows (by hand: `SET pr.level = '4'` as
     // `pr_app` reads them all).
     let guarded = fail_closed(&drill, "guarded");
-    assert_eq!(guarded.verdict, Verdict::Fail, "{guarded:?}");
+    assert_eq!(guarded.code, "rls.only-like-the-drill", "{guarded:?}");
     contains_all(&guarded, &guarded.message, &["proven only for sessions", "pr.level"]);
     // A parent row its foreign key needs cannot be made: the message says which, and how to
     // give it values.
     let licensed = fail_closed(&drill, "licensed");
-    assert_eq!(licensed.verdict, Verdict::Error, "{licensed:?}");
+    assert_eq!(licensed.code, "rls.cannot-prove", "{licensed:?}");
     contains_all(
         &licensed,
         &licensed.message,

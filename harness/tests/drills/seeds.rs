@@ -1,6 +1,5 @@
 //! The five seed systems: each scenario drills its bundled backup green, and each broken
-//! variant of a backup fails on exactly the check kind meant to catch it, with a message that
-//! says what is wrong.
+//! variant of a backup fails with exactly the findings meant to catch it, by their codes.
 
 use std::collections::BTreeSet;
 
@@ -37,38 +36,24 @@ fn seed_scenario_checks_what_its_system_needs(#[case] scenario: &str, #[case] ki
 /// A broken variant of a seed's backup (`fixtures/<system>/broken/<variant>.sql` applied before
 /// pg_dump), drilled with the seed's own scenario and baseline.
 #[rstest]
-#[case::plur_app_superuser("plur", "app-superuser", "roles", &["has SUPERUSER", "pg_read_server_files"])]
-#[case::plur_graph_broken("plur", "graph-broken", "graphs", &["MEMBER_OF: 0 edges (expected 12)"])]
-#[case::powernode_hnsw_index_dropped("powernode", "hnsw-index-dropped", "indexes", &[
-    "index `index_ai_knowledge_graph_nodes_on_embedding` does not exist",
-    "missing: public.index_ai_knowledge_graph_nodes_on_embedding (hnsw on public.ai_knowledge_graph_nodes)",
+#[case::plur_app_superuser("plur", "app-superuser", &[
+    "roles.elevated-attribute",
+    "roles.elevated-membership",
+    "roles.owns-objects",
+    "roles.can-create",
 ])]
-#[case::caracal_rls_disabled("caracal", "rls-disabled", "rls", &[
-    "row security on `public.resources` is disabled",
-    "`caracal_app` reads 90 rows of `public.resources` with no tenant set: not fail-closed",
-])]
-#[case::caracal_rls_not_forced("caracal", "rls-not-forced", "rls", &["row security on `public.grants` is not forced"])]
-#[case::caracal_audit_update_granted("caracal", "audit-update-granted", "append_only", &[
-    "`caracal_audit_writer` can UPDATE `public.audit_events`",
-])]
-#[case::caracal_partition_missing("caracal", "partition-missing", "partitions", &["`public.audit_events`: no partition for "])]
-#[case::caracal_dirty_migration("caracal", "dirty-migration", "schema_version", &["records migration 42 as dirty"])]
-#[case::controlplane_leaky_policy("controlplane", "leaky-policy", "rls", &[
-    "`cp_app` reads 2 rows of `public.api_keys` with no tenant set (pgdrill's two probe rows included): not fail-closed",
-])]
-#[case::controlplane_audit_update_granted("controlplane", "audit-update-granted", "append_only", &[
-    "`cp_auditor` can UPDATE `public.audit_log`",
-])]
-#[case::paperclip_plugin_schema_lost("paperclip", "plugin-schema-lost", "schemas", &["schema `plugin_slack` was not restored"])]
-#[case::paperclip_sequence_reset("paperclip", "sequence-reset", "schemas", &[
-    "public.issues_id_seq would hand out 2 but public.issues.id is already at 200",
-])]
-fn broken_variant_fails_on_its_check(
-    #[case] system: &str,
-    #[case] variant: &str,
-    #[case] kind: &str,
-    #[case] messages: &[&str],
-) {
+#[case::plur_graph_broken("plur", "graph-broken", &["graphs.counts-differ", "graphs.wrong-answer"])]
+#[case::powernode_hnsw_index_dropped("powernode", "hnsw-index-dropped", &["indexes.missing", "indexes.baseline-differs"])]
+#[case::caracal_rls_disabled("caracal", "rls-disabled", &["rls.disabled", "rls.unset-tenant-reads-rows", "rls.baseline-differs"])]
+#[case::caracal_rls_not_forced("caracal", "rls-not-forced", &["rls.not-forced", "rls.baseline-differs"])]
+#[case::caracal_audit_update_granted("caracal", "audit-update-granted", &["append-only.mutable"])]
+#[case::caracal_partition_missing("caracal", "partition-missing", &["partitions.gap"])]
+#[case::caracal_dirty_migration("caracal", "dirty-migration", &["schema-version.failed-migration"])]
+#[case::controlplane_leaky_policy("controlplane", "leaky-policy", &["rls.unset-tenant-reads-rows", "rls.baseline-differs"])]
+#[case::controlplane_audit_update_granted("controlplane", "audit-update-granted", &["append-only.mutable"])]
+#[case::paperclip_plugin_schema_lost("paperclip", "plugin-schema-lost", &["schemas.missing"])]
+#[case::paperclip_sequence_reset("paperclip", "sequence-reset", &["schemas.sequence-behind"])]
+fn broken_variant_fails_on_its_check(#[case] system: &str, #[case] variant: &str, #[case] codes: &[&str]) {
     let scratch = Scratch::new();
     let broken = root().join("fixtures/backups/broken");
     let backup = broken.join(format!("{system}-{variant}.sql.gz"));
@@ -82,14 +67,11 @@ fn broken_variant_fails_on_its_check(
     let record = drill.record();
     assert_eq!(drill.phase(Phase::Restore), PhaseStatus::Passed, "the broken backup still restores\n{drill:?}");
     let failed: Vec<_> = record.checks.iter().filter(|c| c.verdict != Verdict::Pass).collect();
-    let kinds: BTreeSet<&str> = failed.iter().map(|c| c.kind.as_str()).collect();
-    assert_eq!(kinds, BTreeSet::from([kind]), "only the {kind} check may fail\n{drill:?}");
     assert!(failed.iter().all(|c| c.verdict == Verdict::Fail), "failed, not errored\n{drill:?}");
-    for message in messages {
-        assert!(failed.iter().any(|c| c.message.contains(message)), "no failure says `{message}`\n{drill:?}");
-    }
+    let found: BTreeSet<&str> = failed.iter().map(|c| c.code.as_str()).collect();
+    assert_eq!(found, codes.iter().copied().collect(), "only these findings\n{drill:?}");
     let markdown = drill.report("report.md");
-    assert!(markdown.contains("### Checks that did not pass"), "{markdown}");
+    assert!(markdown.contains(&format!("(fail, `{}`)", codes[0])), "{markdown}");
 }
 
 #[test]

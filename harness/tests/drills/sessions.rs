@@ -6,8 +6,6 @@
 //! raises when a superuser's session (or one after `SET ROLE`) evaluates it, and a guard that
 //! raises differently for one, never fire. Nothing in any evidence switches roles.
 
-use pgdrill::Verdict;
-
 use crate::util::{Scratch, pg15_dump};
 
 const DUMP: &str = "\
@@ -76,18 +74,18 @@ fn the_backups_own_code_sees_the_applications_login_in_every_probe() {
     // address (TCP, as the application's), the role's own setting.
     for operation in ["UPDATE", "DELETE"] {
         let probe = result(&format!("append_only/public.audit {operation} as app"));
-        assert_eq!(probe.verdict, Verdict::Pass, "{probe:?}");
+        assert_eq!(probe.code, "append-only.refused", "{probe:?}");
         assert!(probe.actual.contains("(seen by app/app/shop-api/127.0.0.1/42s)"), "{probe:?}");
     }
     // The policy raises for a superuser's session or one after SET ROLE: it never did.
     // Reading the client's address is a fact no try shows: trusted here, with its reason shown.
     let guards = result("append_only/public.audit what its guards read as app");
-    assert_eq!(guards.verdict, Verdict::Pass, "{guards:?}");
+    assert_eq!(guards.code, "append-only.guards-hold", "{guards:?}");
     assert!(guards.message.contains("trusted: inet_client_addr (trusted: the guard names the client"), "{guards:?}");
     let closed = result("rls/public.notes fail-closed for app");
-    assert_eq!(closed.verdict, Verdict::Pass, "{closed:?}");
+    assert_eq!(closed.code, "rls.fail-closed", "{closed:?}");
     let who = result("sql/who the application is");
-    assert_eq!(who.verdict, Verdict::Pass, "{who:?}");
+    assert_eq!(who.code, "sql.as-expected", "{who:?}");
     // The evidence names the session exactly, and nothing switches roles.
     for check in checks.iter().filter(|c| c.kind.as_str() != "rls" || c.id.contains("fail-closed")) {
         let evidence = check.evidence.to_uppercase();

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::probe;
-use super::{Held, KIND, Operation, Spec, Writer};
+use super::{Found, Held, KIND, Operation, Spec, Writer};
 use crate::check::login::{self, Failure};
 use crate::check::loophole::{self, Step, Trusted};
 use crate::check::{CheckContext, CheckResult};
@@ -41,11 +41,10 @@ impl Spec {
         let (gathered, contexts) = match self.guards(ctx, &refused_by).await {
             Ok(found) => found,
             Err(e) => {
-                return Ok(result.error(format!(
-                    "cannot read what guards `{}`: {}",
-                    self.table,
-                    describe_sql_error(&e)
-                )));
+                return Ok(result.found(
+                    Found::CouldNotRead,
+                    format!("cannot read what guards `{}`: {}", self.table, describe_sql_error(&e)),
+                ));
             }
         };
         let levers = loophole::levers(&gathered.readers, &[], &contexts);
@@ -72,13 +71,13 @@ impl Spec {
                                 "{} went through with {} = '{}'",
                                 h.operation, attempt.setting, attempt.value
                             ))
-                            .verdict(
-                                false,
+                            .found(
+                                Found::SessionSettingOpens,
                                 format!("{}: the audit trail is not append-only", loophole::opened(attempt, &what)),
                             ));
                     }
                     Err(why) => {
-                        return Ok(result.error(format!(
+                        return Ok(result.found(Found::Unproven, format!(
                             "{} on `{}` as `{}` with `{}` = '{}' set failed for a reason that is not a refusal: {why}, so it proves nothing about the settings a session can open it with",
                             h.operation, self.table, self.role, attempt.setting, attempt.value
                         )));
@@ -88,8 +87,8 @@ impl Spec {
         }
         if !untried.is_empty() {
             let ops: Vec<String> = held.iter().map(|h| h.operation.to_string()).collect();
-            return Ok(result.actual("reads facts the drill cannot try").verdict(
-                false,
+            return Ok(result.actual("reads facts the drill cannot try").found(
+                Found::OnlyLikeTheDrill,
                 format!(
                     "that `{}` may not {} `{}` is {}",
                     self.role,
@@ -117,13 +116,13 @@ impl Spec {
             format!("; trusted: {}", trusted.iter().map(Trusted::shown).collect::<Vec<_>>().join("; "))
         };
         if nothing_tried {
-            return result.actual("nothing to try").verdict(
-                true,
+            return result.actual("nothing to try").found(
+                Found::GuardsHold,
                 format!("the guards of `{}` read nothing about the session a role could set{trusted_note}", self.table),
             );
         }
-        result.actual(format!("still refused with {} set", names.join(", "))).verdict(
-            true,
+        result.actual(format!("still refused with {} set", names.join(", "))).found(
+            Found::GuardsHold,
             format!(
                 "no value of {} that `{}` can set itself lets it change or erase `{}`{trusted_note}",
                 names.join(", "),

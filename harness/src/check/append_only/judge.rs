@@ -1,6 +1,9 @@
 //! How `append_only` judges what its probes did: a refusal on purpose (privilege, trigger, rule,
 //! policy) is a refusal, anything else proves nothing or shows the table mutable.
 
+use super::Found;
+use crate::check::CheckResult;
+
 /// What the role is tried at: each would change or erase rows an audit trail keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operation {
@@ -128,6 +131,35 @@ pub(crate) fn judge_insert(inserted: Result<u64, String>, reached: i64) -> (bool
         Ok(1) => (true, "inserted 1 row".into()),
         Ok(n) => (true, format!("inserted {n} rows")),
         Err(why) => (false, format!("refused: {why}")),
+    }
+}
+
+impl super::Spec {
+    /// The result of an UPDATE, DELETE or TRUNCATE attempt.
+    pub(super) fn judged(
+        &self,
+        result: crate::check::CheckResultBuilder,
+        operation: Operation,
+        granted: bool,
+        attempt: &Attempt,
+    ) -> CheckResult {
+        let judged = judge(operation, granted, attempt);
+        let result = result.actual(judged.actual);
+        let message = match judged.verdict {
+            Judged::Refused => format!("`{}` may not {operation} `{}`: {}", self.role, self.table, judged.why),
+            Judged::Mutable => format!(
+                "`{}` can {operation} `{}`{}: the audit trail is not append-only",
+                self.role,
+                self.table,
+                if granted { " (granted, and nothing refuses it)" } else { "" }
+            ),
+            Judged::Unproven => format!("{operation} on `{}`: {}", self.table, judged.why),
+        };
+        match judged.verdict {
+            Judged::Refused => result.found(Found::Refused, message),
+            Judged::Mutable => result.found(Found::Mutable, message),
+            Judged::Unproven => result.found(Found::Unproven, message),
+        }
     }
 }
 

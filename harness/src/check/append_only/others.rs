@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use sqlx::PgConnection;
 
-use super::{KIND, Spec};
+use super::{Found, KIND, Spec};
 use crate::check::accept::{self, Judged};
 use crate::check::loophole::graph::{self, Gathered};
 use crate::check::loophole::writes::{self, HARMLESS, Operation};
@@ -221,11 +221,10 @@ impl Spec {
         .await;
         match paths {
             Ok(paths) => self.judged_paths(result, &paths),
-            Err(err) => result.error(format!(
-                "could not read what `{}` runs as others: {}",
-                self.role,
-                describe_sql_error(&err)
-            )),
+            Err(err) => result.found(
+                Found::CouldNotRead,
+                format!("could not read what `{}` runs as others: {}", self.role, describe_sql_error(&err)),
+            ),
         }
     }
 
@@ -315,13 +314,13 @@ impl Spec {
                 )
             };
             let but = if accepted.is_empty() { String::new() } else { format!("; accepted: {}", accepted.join("; ")) };
-            return result.actual(actual).verdict(
-                true,
+            return result.actual(actual).found(
+                Found::NoOthersPowers,
                 format!("`{}` runs no code of others that may change `{}`{read}{but}", self.role, self.table),
             );
         }
-        result.actual(failing.join("; ")).verdict(
-            false,
+        result.actual(failing.join("; ")).found(
+            Found::OthersPowers,
             format!(
                 "`{}` may change `{}` with another role's powers: {}",
                 self.role,

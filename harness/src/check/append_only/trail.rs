@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use super::{KIND, Spec};
+use super::{Found, KIND, Spec};
 use crate::check::{CheckContext, CheckResult};
 use crate::fingerprint::{
     self, Described, FingerprintError, RangeFingerprint, Readers, RowText, TableFingerprint, Trail,
@@ -19,7 +19,7 @@ use crate::fingerprint::{
 const FIRST_RANGES: u32 = 16;
 
 /// What the trail part of the check found.
-pub(super) enum Found {
+pub(super) enum Outcome {
     /// Nothing to compare with yet: the ranges to keep.
     First(TableFingerprint),
     /// The comparison with the previous drill's ranges.
@@ -28,7 +28,7 @@ pub(super) enum Found {
     Error(CheckResult),
 }
 
-pub(super) async fn check(spec: &Spec, ctx: &CheckContext<'_>, key: &str, started: Instant) -> Found {
+pub(super) async fn check(spec: &Spec, ctx: &CheckContext<'_>, key: &str, started: Instant) -> Outcome {
     let object = format!("{} rows of the previous backups", spec.table);
     // A trail recorded empty holds no row to find again: comparing with it would pass on
     // anything, so this drill records ranges as a first one does.
@@ -49,20 +49,19 @@ pub(super) async fn check(spec: &Spec, ctx: &CheckContext<'_>, key: &str, starte
         // A column the recorded trail hashed is gone, or the key changed: the trail is not what
         // was recorded.
         Err(e) if previous.is_some() && !matches!(e, FingerprintError::Sql { .. } | FingerprintError::Read { .. }) => {
-            Found::Compared(
+            Outcome::Compared(
                 build()
                     .actual("not comparable")
-                    .verdict(false, format!("the trail of `{}` cannot be compared: {e}", spec.table)),
+                    .found(Found::TrailChanged, format!("the trail of `{}` cannot be compared: {e}", spec.table)),
             )
         }
-        Err(e) => Found::Error(build().error(format!(
-            "cannot fingerprint the trail of `{}`: {}",
-            spec.table,
-            crate::error::error_chain(&e)
-        ))),
+        Err(e) => Outcome::Error(build().found(
+            Found::CouldNotRead,
+            format!("cannot fingerprint the trail of `{}`: {}", spec.table, crate::error::error_chain(&e)),
+        )),
         Ok((described, now)) => match previous {
-            None => Found::First(now),
-            Some(p) => Found::Compared(compare(build().evidence(evidence(&described, now.row_text)), p, now)),
+            None => Outcome::First(now),
+            Some(p) => Outcome::Compared(compare(build().evidence(evidence(&described, now.row_text)), p, now)),
         },
     }
 }
@@ -130,8 +129,8 @@ fn compare(build: crate::outcome::CheckResultBuilder, previous: &Trail, now: Tab
     let actual = format!("{kept_rows} rows in the recorded ranges, {new_rows} new in {added} new range(s)");
     let build = build.actual(actual);
     if differing.is_empty() {
-        let mut result = build.verdict(
-            true,
+        let mut result = build.found(
+            Found::TrailKept,
             format!(
                 "every row of `{}` the drill `{}` recorded is here, unchanged ({} ranges), and {new_rows} rows were appended since",
                 now.table,
@@ -142,8 +141,8 @@ fn compare(build: crate::outcome::CheckResultBuilder, previous: &Trail, now: Tab
         result.trail = Some(now);
         return result;
     }
-    build.verdict(
-        false,
+    build.found(
+        Found::TrailChanged,
         format!(
             "`{}` is not the trail the drill `{}` recorded: rows were deleted, changed or inserted among the old ones: {}",
             now.table,

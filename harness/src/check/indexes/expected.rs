@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{EVIDENCE, ExpectedIndex, KIND, parts};
+use super::{EVIDENCE, ExpectedIndex, Found, KIND, parts};
 use crate::baseline::IndexInfo;
 use crate::check::CheckResult;
 use crate::names;
@@ -138,14 +138,14 @@ pub(super) fn expected_index(expected: &Expected, actual: &[IndexInfo], started:
             Some(meant) => format!(" (hint: did you mean `{meant}`?)"),
             None => String::new(),
         };
-        return result.actual("missing").verdict(false, format!("index `{name}` does not exist{hint}"));
+        return result.actual("missing").found(Found::Missing, format!("index `{name}` does not exist{hint}"));
     };
     let wrong = wrong_with(expected, index);
     let result = result.actual(describe(index));
     if wrong.is_empty() {
-        result.verdict(true, format!("index `{name}` is {}", describe(index)))
+        result.found(Found::Sound, format!("index `{name}` is {}", describe(index)))
     } else {
-        result.verdict(false, format!("index `{name}` is {}", wrong.join(", ")))
+        result.found(Found::Differs, format!("index `{name}` is {}", wrong.join(", ")))
     }
 }
 

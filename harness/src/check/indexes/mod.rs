@@ -39,6 +39,30 @@ use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error};
 use expected::{Expected, expected_index};
 
+crate::outcome::findings! {
+    /// What `indexes` finds.
+    pub(crate) enum Found for Indexes {
+        Sound = Pass "indexes.sound"
+            "The index exists, valid, ready and live, with the method, keys and options the scenario gives."
+            "Nothing.",
+        Missing = Fail "indexes.missing"
+            "An index the scenario names does not exist."
+            "Check the index's name (the hint names a close one), or why the restore did not build it.",
+        Differs = Fail "indexes.differs"
+            "The index exists but is not sound (invalid, not ready, not live) or differs from what the scenario gives (method, keys, uniqueness...)."
+            "`REINDEX` an unsound index; compare a different one with the source.",
+        AsInBaseline = Pass "indexes.as-in-baseline"
+            "Every index of the baseline is present, sound and the same part by part."
+            "Nothing.",
+        BaselineDiffers = Fail "indexes.baseline-differs"
+            "An index of the baseline is missing, unsound or different (its table, method, keys, predicate, options)."
+            "Read each difference in the message and compare with the source.",
+        CouldNotRead = Error "indexes.could-not-read"
+            "The indexes or tables could not be listed."
+            "Read the database's answer in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Indexes;
 
 /// The result that compares every index of the baseline.
@@ -137,7 +161,7 @@ impl Kind for Spec {
                 Err(err) => {
                     results.push(
                         CheckResult::build(KIND, EVERY, started)
-                            .error(format!("could not list tables: {}", describe_sql_error(&err))),
+                            .found(Found::CouldNotRead, format!("could not list tables: {}", describe_sql_error(&err))),
                     );
                     return Ok(results);
                 }
@@ -213,8 +237,8 @@ impl Spec {
         problems.extend(findings.changed.iter().cloned());
         let notes = findings.notes();
         if problems.is_empty() {
-            result.actual(format!("{} present, sound and as in the baseline{notes}", findings.expected)).verdict(
-                true,
+            result.actual(format!("{} present, sound and as in the baseline{notes}", findings.expected)).found(
+                Found::AsInBaseline,
                 format!(
                     "all {} baseline{scope} indexes are present, sound and as in the baseline{notes}",
                     findings.expected
@@ -222,7 +246,7 @@ impl Spec {
             )
         } else {
             let text = problems.join("; ");
-            result.actual(format!("{text}{notes}")).verdict(false, format!("{text}{notes}"))
+            result.actual(format!("{text}{notes}")).found(Found::BaselineDiffers, format!("{text}{notes}"))
         }
     }
 

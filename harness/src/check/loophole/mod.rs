@@ -39,90 +39,20 @@ pub(crate) mod shadow;
 mod untried;
 pub(crate) mod writes;
 
+mod trusted;
+pub(crate) use trusted::Trusted;
 pub(crate) use untried::{Untried, only_like_the_drill, untried};
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::Deserialize;
-
-use crate::field::FieldError;
 
 /// Values every lever is tried with, beside the literals its readers compare with.
 const TRUTHY: [&str; 7] = ["on", "true", "1", "yes", "t", "all", "*"];
 
 /// At most this many values per setting: literals of a long function are mostly not for it.
 const MAX_VALUES: usize = 16;
-
-/// A setting or a value of it the scenario says only a trusted path sets.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Trusted {
-    /// The setting, as `current_setting` names it (`app.bypass_rls`).
-    #[serde(default)]
-    pub setting: Option<String>,
-    /// One value of it only (a tenant value the policies treat specially); default: any.
-    pub value: Option<String>,
-    /// A fact about the session that cannot be tried, as the failure names it
-    /// (`inet_client_addr`, `pg_stat_activity`, `txid_current`, `dynamic SQL`).
-    #[serde(default)]
-    pub fact: Option<String>,
-    /// Why only a trusted path can set it, or why the fact holds for the application: shown in
-    /// the report.
-    pub reason: String,
-}
-
-impl Trusted {
-    /// Names folded as PostgreSQL folds setting names (lower case); a reason is required.
-    pub(crate) fn resolve(list: Vec<Trusted>) -> Result<Vec<Trusted>, FieldError> {
-        list.into_iter()
-            .map(|t| {
-                let named = match (&t.setting, &t.fact) {
-                    (Some(setting), None) => format!("setting `{setting}`"),
-                    (None, Some(fact)) if t.value.is_none() => format!("fact `{fact}`"),
-                    (None, Some(_)) => return Err(FieldError::unplaced("a trusted `fact` takes no `value`")),
-                    _ => {
-                        return Err(FieldError::unplaced(
-                            "a trusted entry names one `setting` (optionally with a `value`) or one `fact`",
-                        ));
-                    }
-                };
-                if t.reason.trim().is_empty() {
-                    return Err(FieldError::unplaced(format!(
-                        "trusted {named} needs a `reason`: why only a trusted path sets it, or why it holds for the application"
-                    )));
-                }
-                Ok(Trusted {
-                    setting: t.setting.map(|s| s.to_lowercase()),
-                    fact: t.fact.map(|f| f.trim_end_matches("()").to_lowercase()),
-                    ..t
-                })
-            })
-            .collect()
-    }
-
-    fn covers(&self, setting: &str, value: &str) -> bool {
-        self.setting.as_deref() == Some(setting) && self.value.as_deref().is_none_or(|v| v == value)
-    }
-
-    /// Whether it trusts `fact`.
-    pub(crate) fn covers_fact(&self, fact: &facts::Fact) -> bool {
-        self.fact.as_deref() == Some(fact.key().as_str())
-            || matches!(fact, facts::Fact::Setting(name) | facts::Fact::Keyed(name, _)
-                if self.setting.as_deref() == Some(name) && self.value.is_none())
-    }
-
-    /// How the evidence lists it.
-    pub(crate) fn shown(&self) -> String {
-        match (&self.setting, &self.value, &self.fact) {
-            (Some(setting), Some(value), _) => format!("{setting} = '{value}' (trusted: {})", self.reason),
-            (Some(setting), None, _) => format!("{setting} (trusted: {})", self.reason),
-            (None, _, Some(fact)) => format!("{fact} (trusted: {})", self.reason),
-            (None, _, None) => format!("(trusted: {})", self.reason),
-        }
-    }
-}
 
 /// A text that reads settings: a policy's expressions or a trigger's function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,6 +378,7 @@ mod tests {
             value: None,
             fact: Some("inet_client_addr()".into()),
             reason: "the app connects over TCP only".into(),
+            finding: None,
         }])
         .unwrap();
         let (found, used) = untried(&gathered, &contexts(), true, &trusted, &[]);
@@ -514,18 +445,21 @@ mod tests {
             value: Some("*".into()),
             fact: None,
             reason: "the admin API".into(),
+            finding: None,
         }];
         let (tries, used) = attempts(&[lever], &trusted);
         assert_eq!(tries.iter().map(|a| a.value.as_str()).collect::<Vec<_>>(), ["all"]);
         assert_eq!(used, trusted);
         assert!(used[0].shown().contains("trusted: the admin API"));
-        let no_reason = vec![Trusted { setting: Some("app.x".into()), value: None, fact: None, reason: " ".into() }];
+        let no_reason =
+            vec![Trusted { setting: Some("app.x".into()), value: None, fact: None, reason: " ".into(), finding: None }];
         assert!(Trusted::resolve(no_reason).is_err(), "a trust needs its reason");
         let both = vec![Trusted {
             setting: Some("app.x".into()),
             value: None,
             fact: Some("pg_stat_activity".into()),
             reason: "r".into(),
+            finding: None,
         }];
         assert!(Trusted::resolve(both).is_err(), "a setting or a fact, not both");
     }

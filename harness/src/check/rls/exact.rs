@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{ExpectedPolicy, KIND, Spec};
+use super::{ExpectedPolicy, Found, KIND, Spec};
 use crate::baseline::PolicyInfo;
 use crate::check::CheckResult;
 use crate::pg::{QualifiedName, fold_ident, quote_ident_if_needed, quote_literal};
@@ -73,7 +73,9 @@ fn only_listed(
         ));
     let extra = unlisted_policies(table, listed, actual);
     if extra.is_empty() {
-        return result.actual("none").verdict(true, format!("`{table}` has no policy the scenario does not list"));
+        return result
+            .actual("none")
+            .found(Found::NoUnlistedPolicy, format!("`{table}` has no policy the scenario does not list"));
     }
     let texts: Vec<String> = extra.iter().map(|p| unlisted_text(p)).collect();
     let why = if extra.iter().any(|p| p.permissive) {
@@ -81,8 +83,8 @@ fn only_listed(
     } else {
         ""
     };
-    result.actual(texts.join("; ")).verdict(
-        false,
+    result.actual(texts.join("; ")).found(
+        Found::UnlistedPolicy,
         format!(
             "`{table}` has {} the scenario does not list: {}{why}",
             if extra.len() == 1 { "a policy".to_owned() } else { format!("{} policies", extra.len()) },
@@ -95,7 +97,6 @@ fn only_listed(
 mod tests {
     use super::*;
     use crate::baseline::PolicyExpressions;
-    use crate::outcome::Verdict;
 
     fn have(name: &str, using: &str, permissive: bool) -> PolicyInfo {
         PolicyInfo {
@@ -128,15 +129,19 @@ mod tests {
         let extra = unlisted_policies(&table, &listed, &all);
         assert_eq!(extra.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["open", "narrow"]);
         let result = only_listed(&table, &listed, &all, Instant::now());
-        assert_eq!(result.verdict, Verdict::Fail);
+        assert_eq!(result.code, "rls.unlisted-policy");
         assert!(
             result.message.contains("open (permissive, FOR ALL TO public, USING true); narrow (restrictive"),
             "{}",
             result.message
         );
         assert!(result.message.contains("a permissive policy lets through"), "{}", result.message);
-        assert_eq!(only_listed(&table, &listed, &[tenant], Instant::now()).verdict, Verdict::Pass);
+        assert_eq!(only_listed(&table, &listed, &[tenant], Instant::now()).code, "rls.no-unlisted-policy");
         let other = QualifiedName::parse("public.other").unwrap();
-        assert_eq!(only_listed(&other, &listed, &all, Instant::now()).verdict, Verdict::Pass, "another table's");
+        assert_eq!(
+            only_listed(&other, &listed, &all, Instant::now()).code,
+            "rls.no-unlisted-policy",
+            "another table's"
+        );
     }
 }

@@ -22,7 +22,7 @@ mod values;
 
 use std::time::Instant;
 
-use super::{FailClosed, KIND};
+use super::{FailClosed, Found, KIND};
 use crate::check::login::{self, AppSession, Failure};
 use crate::check::loophole::{self, Trusted, Untried};
 use crate::check::probe::compared;
@@ -76,13 +76,19 @@ pub(crate) fn judge_fail_closed(
         f.b_sees_a, f.b_foreign, f.a_sees_own, f.a_foreign
     ));
     match leak(table, role, setting, f, a_rows) {
-        Some(message) => result.verdict(false, message),
-        None => result.verdict(true, closed(table, role, setting, f, a_rows)),
+        Some((found, message)) => result.found(found, message),
+        None => result.found(Found::FailClosed, closed(table, role, setting, f, a_rows)),
     }
 }
 
 /// What the reads show leaks (or holds only for sessions like the drill's), if anything.
-fn leak(table: &QualifiedName, role: &str, setting: &str, f: &FailClosedFacts, a_rows: &str) -> Option<String> {
+fn leak(
+    table: &QualifiedName,
+    role: &str,
+    setting: &str,
+    f: &FailClosedFacts,
+    a_rows: &str,
+) -> Option<(Found, String)> {
     if let Some(n) = f.without.filter(|n| *n > 0) {
         let included = match f.probe_rows {
             0 => String::new(),
@@ -90,33 +96,45 @@ fn leak(table: &QualifiedName, role: &str, setting: &str, f: &FailClosedFacts, a
             2 => " (pgdrill's two probe rows included)".to_owned(),
             n => format!(" (pgdrill's {n} probe rows included)"),
         };
-        return Some(format!("`{role}` reads {n} rows of `{table}` with no tenant set{included}: not fail-closed"));
+        return Some((
+            Found::UnsetTenantReadsRows,
+            format!("`{role}` reads {n} rows of `{table}` with no tenant set{included}: not fail-closed"),
+        ));
     }
     if let Some(opened) = &f.opened {
-        return Some(format!("{opened}: not fail-closed"));
+        return Some((Found::SessionSettingOpens, format!("{opened}: not fail-closed")));
     }
     if !f.untried.is_empty() {
-        return Some(format!(
-            "that `{role}` reads only its tenant's rows of `{table}` is {}",
-            loophole::only_like_the_drill(&f.untried)
+        return Some((
+            Found::OnlyLikeTheDrill,
+            format!(
+                "that `{role}` reads only its tenant's rows of `{table}` is {}",
+                loophole::only_like_the_drill(&f.untried)
+            ),
         ));
     }
     if f.b_sees_a > 0 || f.b_foreign > 0 {
-        return Some(format!(
-            "`{role}` with {setting} set to tenant B reads {} of tenant {a_rows} and {} rows of other tenants of `{table}`: tenants are not isolated",
-            f.b_sees_a, f.b_foreign
+        return Some((
+            Found::TenantReadsOtherTenant,
+            format!(
+                "`{role}` with {setting} set to tenant B reads {} of tenant {a_rows} and {} rows of other tenants of `{table}`: tenants are not isolated",
+                f.b_sees_a, f.b_foreign
+            ),
         ));
     }
     if f.a_foreign > 0 {
-        return Some(format!(
-            "`{role}` with {setting} set to tenant A also reads {} rows of other tenants of `{table}`",
-            f.a_foreign
+        return Some((
+            Found::TenantReadsOtherTenant,
+            format!(
+                "`{role}` with {setting} set to tenant A also reads {} rows of other tenants of `{table}`",
+                f.a_foreign
+            ),
         ));
     }
     (f.a_sees_own == 0).then(|| {
-        format!(
+        (Found::TenantCannotReadOwn, format!(
             "`{role}` with {setting} set to tenant A cannot read {a_rows} of `{table}`: the policy hides every row, or reads another setting"
-        )
+        ))
     })
 }
 
@@ -194,7 +212,7 @@ pub(super) async fn fail_closed(ctx: &CheckContext<'_>, table: &QualifiedName, f
         return CheckResult::build(KIND, format!("{table} fail-closed for {role}"), started)
             .expected(format!("`{table}` as the application resolves it"))
             .actual("another table for the application")
-            .verdict(false, why);
+            .found(Found::AnotherTable, why);
     }
     let outcome = prove(ctx, table, fc, role, &mut ran, &mut identity).await;
     let result = CheckResult::build(KIND, format!("{table} fail-closed for {role}"), started)
@@ -203,13 +221,16 @@ pub(super) async fn fail_closed(ctx: &CheckContext<'_>, table: &QualifiedName, f
         ))
         .evidence(format!("{identity}{}", ran.join(";\n")));
     match outcome {
-        Err(Broke::Pgdrill(err)) => result.error(format!("could not read `{table}`: {}", describe_sql_error(&err))),
-        Err(Broke::Session(failure)) => {
-            result.error(format!("the reads of `{table}` in `{role}`'s own session failed: {failure}"))
+        Err(Broke::Pgdrill(err)) => {
+            result.found(Found::CouldNotRead, format!("could not read `{table}`: {}", describe_sql_error(&err)))
         }
-        Err(Broke::Login(why)) => result.error(why),
-        Ok(Err(Unproven::Closed(message))) => result.actual("no SELECT privilege").verdict(true, message),
-        Ok(Err(Unproven::Cannot(message))) => result.error(message),
+        Err(Broke::Session(failure)) => result
+            .found(Found::SessionFailed, format!("the reads of `{table}` in `{role}`'s own session failed: {failure}")),
+        Err(Broke::Login(why)) => result.found(Found::SessionFailed, why),
+        Ok(Err(Unproven::Closed(message))) => {
+            result.actual("no SELECT privilege").found(Found::ClosedByPrivilege, message)
+        }
+        Ok(Err(Unproven::Cannot(message))) => result.found(Found::CannotProve, message),
         Ok(Ok(facts)) => judge_fail_closed(result, table, role, setting, &facts),
     }
 }
@@ -535,24 +556,28 @@ mod tests {
     };
 
     #[test]
-    fn closed_reads_pass_and_each_leak_fails_with_its_reason() {
-        assert_eq!(judge(CLOSED).verdict, Verdict::Pass);
+    fn closed_reads_pass_and_each_leak_fails_with_its_code() {
+        assert_eq!(judge(CLOSED).code, "rls.fail-closed");
         assert_eq!(
-            judge(FailClosedFacts { without: None, ..CLOSED }).verdict,
-            Verdict::Pass,
+            judge(FailClosedFacts { without: None, ..CLOSED }).code,
+            "rls.fail-closed",
             "a refused read is closed"
         );
+        let untried = crate::check::loophole::Untried {
+            fact: crate::check::loophole::facts::Fact::Address("inet_client_addr"),
+            read_by: vec!["policy `p`".into()],
+        };
         let cases = [
-            (FailClosedFacts { without: Some(2), ..CLOSED }, "reads 2 rows of `public.grants` with no tenant set"),
-            (FailClosedFacts { b_sees_a: 1, ..CLOSED }, "set to tenant B reads 1 of tenant A's probe row"),
-            (FailClosedFacts { a_foreign: 3, ..CLOSED }, "also reads 3 rows of other tenants"),
-            (FailClosedFacts { a_sees_own: 0, ..CLOSED }, "cannot read A's probe row"),
-            (FailClosedFacts { opened: Some("a door".into()), ..CLOSED }, "a door: not fail-closed"),
+            (FailClosedFacts { without: Some(2), ..CLOSED }, "rls.unset-tenant-reads-rows"),
+            (FailClosedFacts { b_sees_a: 1, ..CLOSED }, "rls.tenant-reads-other-tenant"),
+            (FailClosedFacts { a_foreign: 3, ..CLOSED }, "rls.tenant-reads-other-tenant"),
+            (FailClosedFacts { a_sees_own: 0, ..CLOSED }, "rls.tenant-cannot-read-own"),
+            (FailClosedFacts { opened: Some("a door".into()), ..CLOSED }, "rls.session-setting-opens"),
+            (FailClosedFacts { untried: vec![untried], ..CLOSED }, "rls.only-like-the-drill"),
         ];
-        for (facts, says) in cases {
+        for (facts, code) in cases {
             let result = judge(facts);
-            assert_eq!(result.verdict, Verdict::Fail, "{result:?}");
-            assert!(result.message.contains(says), "{}", result.message);
+            assert_eq!((result.verdict, result.code.as_str()), (Verdict::Fail, code), "{result:?}");
         }
     }
 }

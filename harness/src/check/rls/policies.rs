@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{ExpectedPolicy, KIND};
+use super::{ExpectedPolicy, Found, KIND};
 use crate::baseline::{Baseline, PolicyExpressions, PolicyInfo, capture};
 use crate::check::CheckContext;
 use crate::check::CheckResult;
@@ -237,23 +237,28 @@ pub(super) async fn expected_policy(
             Some(meant) => format!(" (hint: did you mean `{}`?)", quote_ident_if_needed(meant)),
             None => String::new(),
         };
-        return result.actual("missing").verdict(false, format!("policy `{name}` on `{table}` does not exist{hint}"));
+        return result
+            .actual("missing")
+            .found(Found::PolicyMissing, format!("policy `{name}` on `{table}` does not exist{hint}"));
     };
     let mut problems = wanted.differences(found);
     if want.using.is_some() || want.with_check.is_some() {
         match wanted.expression_differences(ctx, table, found).await {
             Ok(more) => problems.extend(more),
             Err(err) => {
-                return result.error(format!(
-                    "the expected expressions of policy `{name}` do not make a policy on `{table}`: {}",
-                    err.said()
-                ));
+                return result.found(
+                    Found::PolicyExpressionInvalid,
+                    format!(
+                        "the expected expressions of policy `{name}` do not make a policy on `{table}`: {}",
+                        err.said()
+                    ),
+                );
             }
         }
     }
     let ok = problems.is_empty();
-    result.actual(policy_text(found)).verdict(
-        ok,
+    result.actual(policy_text(found)).found(
+        if ok { Found::PolicyInPlace } else { Found::PolicyDiffers },
         if ok {
             format!("policy `{name}` on `{table}` is in place")
         } else {
@@ -276,10 +281,10 @@ pub(super) fn baseline_policies(baseline: &Baseline, actual: &[PolicyInfo], star
     if problems.is_empty() {
         result
             .actual("as in the baseline")
-            .verdict(true, format!("all {} policies are in place", baseline.policies.len()))
+            .found(Found::AsInBaseline, format!("all {} policies are in place", baseline.policies.len()))
     } else {
         let text = problems.join("; ");
-        result.actual(text.clone()).verdict(false, text)
+        result.actual(text.clone()).found(Found::BaselineDiffers, text)
     }
 }
 

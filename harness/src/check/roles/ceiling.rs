@@ -10,10 +10,11 @@
 
 use std::time::Instant;
 
-use super::{Attributes, Spec, listed};
+use super::{Attributes, Found, Spec, listed};
 use crate::check::accept::Door;
 use crate::check::{CheckContext, CheckResult, bind_evidence};
 use crate::field::FieldError;
+use crate::outcome::{CheckKind, Finding as _};
 use crate::pg::{describe_sql_error, fold_ident};
 
 /// The attributes the ceiling refuses unless accepted, in `pg_roles`' order.
@@ -88,6 +89,10 @@ pub(crate) struct AcceptConfig {
     pub code: Option<String>,
     /// Why the role has it, for the report (required).
     pub reason: String,
+    /// The finding it answers, by its code (`roles.elevated-attribute`; see the findings
+    /// reference): refused when `roles` gives no such finding, or one this entry cannot answer.
+    #[serde(default)]
+    pub finding: Option<String>,
 }
 
 /// What the scenario accepts for a role, resolved.
@@ -106,6 +111,13 @@ impl Accepted {
         let mut accepted = Accepted::default();
         for config in configs {
             let reason = config.reason.trim().to_owned();
+            let answers = match (&config.attribute, &config.member_of) {
+                _ if config.through.is_some() => [Found::DefinerDoor, Found::ForbiddenPath],
+                (Some(_), _) => [Found::ElevatedAttribute; 2],
+                _ => [Found::ElevatedMembership; 2],
+            };
+            let answers = answers.map(|f| f.code());
+            crate::check::accept::finding(config.finding.as_deref(), CheckKind::Roles, &answers)?;
             if let Some(through) = config.through {
                 accepted.accept_door(
                     through,
@@ -239,11 +251,11 @@ impl Spec {
         }
         let result = result.actual(actual.join(", "));
         Some(if !problems.is_empty() {
-            result.verdict(false, problems.join("; "))
+            result.found(Found::ElevatedAttribute, problems.join("; "))
         } else if allowed.is_empty() {
-            result.verdict(true, format!("`{}` has no elevated attribute", self.role))
+            result.found(Found::NoElevatedAttribute, format!("`{}` has no elevated attribute", self.role))
         } else {
-            result.verdict(true, format!("`{}` has {}", self.role, allowed.join("; ")))
+            result.found(Found::NoElevatedAttribute, format!("`{}` has {}", self.role, allowed.join("; ")))
         })
     }
 
@@ -259,7 +271,7 @@ impl Spec {
         let found: Vec<(String, Vec<String>)> =
             match sqlx::query_as(MEMBERSHIPS_SQL).bind(&self.role).bind(&names).fetch_all(ctx.pool).await {
                 Ok(found) => found,
-                Err(err) => return Some(result.error(describe_sql_error(&err))),
+                Err(err) => return Some(result.found(Found::CouldNotRead, describe_sql_error(&err))),
             };
         let mut problems = Vec::new();
         let mut allowed = Vec::new();
@@ -300,11 +312,11 @@ impl Spec {
         }
         let result = result.actual(if actual.is_empty() { "none".to_owned() } else { listed(&actual) });
         Some(if !problems.is_empty() {
-            result.verdict(false, problems.join("; "))
+            result.found(Found::ElevatedMembership, problems.join("; "))
         } else if allowed.is_empty() {
-            result.verdict(true, format!("`{}` is a member of no elevated role", self.role))
+            result.found(Found::NoElevatedMembership, format!("`{}` is a member of no elevated role", self.role))
         } else {
-            result.verdict(true, format!("`{}` {}", self.role, allowed.join("; ")))
+            result.found(Found::NoElevatedMembership, format!("`{}` {}", self.role, allowed.join("; ")))
         })
     }
 }
@@ -345,7 +357,6 @@ fn membership_meaning(role: &str, attributes: &[String], version: i32) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Verdict;
 
     fn accept(attribute: Option<&str>, member_of: Option<&str>, reason: &str) -> AcceptConfig {
         AcceptConfig {
@@ -354,6 +365,7 @@ mod tests {
             through: None,
             code: None,
             reason: reason.into(),
+            finding: None,
         }
     }
 
@@ -390,6 +402,12 @@ mod tests {
         assert!(error(vec![accept(None, None, "x")]).contains("one `attribute`, one `member_of` or one `through`"));
         let twice = vec![accept(Some("CREATEDB"), None, "a"), accept(Some("createdb"), None, "b")];
         assert!(error(twice).contains("`CREATEDB` is accepted twice"));
+        let naming =
+            |finding: &str| AcceptConfig { finding: Some(finding.into()), ..accept(Some("BYPASSRLS"), None, "x") };
+        assert!(Accepted::resolve(vec![naming("roles.elevated-attribute")]).is_ok());
+        assert!(error(vec![naming("roles.elevated")]).contains("is not a finding any check gives"));
+        assert!(error(vec![naming("roles.can-log-in")]).contains("is not a finding `roles` accepts"));
+        assert!(error(vec![naming("roles.elevated-membership")]).contains("answers `roles.elevated-attribute`"));
     }
 
     #[test]
@@ -397,8 +415,12 @@ mod tests {
         let code = "AB".repeat(32);
         let accepted =
             Accepted::resolve(vec![through(" app_public.current_user_id() ", Some(&code), " its API ")]).unwrap();
-        let door =
-            Door { function: "app_public.current_user_id()".into(), code: "ab".repeat(32), reason: "its API".into() };
+        let door = Door {
+            function: "app_public.current_user_id()".into(),
+            code: "ab".repeat(32),
+            reason: "its API".into(),
+            finding: None,
+        };
         assert_eq!(accepted.doors, [door]);
         let error = |configs| Accepted::resolve(configs).unwrap_err().message;
         assert!(error(vec![through("f()", None, "x")]).contains("needs the `code` the check prints for it"));
@@ -417,7 +439,7 @@ mod tests {
         let now = Instant::now();
         let elevated = Attributes { bypassrls: true, replication: true, server_version: PG17, ..Attributes::default() };
         let refused = spec(Accepted::default()).attributes(elevated, now).unwrap();
-        assert_eq!(refused.verdict, Verdict::Fail);
+        assert_eq!(refused.code, "roles.elevated-attribute");
         assert_eq!(refused.actual, "BYPASSRLS, REPLICATION");
         assert!(
             refused.message.contains("`plur_app` has BYPASSRLS: it is exempt from every row-level security policy")
@@ -436,7 +458,7 @@ mod tests {
             doors: vec![],
         };
         let passed = spec(both).attributes(elevated, now).unwrap();
-        assert_eq!(passed.verdict, Verdict::Pass, "{passed:?}");
+        assert_eq!(passed.code, "roles.no-elevated-attribute", "{passed:?}");
         assert_eq!(passed.actual, "BYPASSRLS (accepted), REPLICATION (accepted)");
         assert_eq!(
             passed.expected,
@@ -452,7 +474,7 @@ mod tests {
         let accepted =
             Accepted { attributes: vec![("CREATEDB".into(), "tests".into())], memberships: vec![], doors: vec![] };
         let result = spec(accepted).attributes(Attributes::default(), Instant::now()).unwrap();
-        assert_eq!(result.verdict, Verdict::Fail);
+        assert_eq!(result.code, "roles.elevated-attribute");
         assert_eq!(result.actual, "none, not CREATEDB (accepted)");
         assert!(
             result.message.contains("the scenario accepts CREATEDB, which `plur_app` does not have"),

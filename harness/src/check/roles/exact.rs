@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::{Grant, Spec, listed};
+use super::{Found, Grant, Spec, listed};
 use crate::check::{CheckContext, CheckResult, bind_evidence};
 use crate::pg::{QualifiedName, describe_sql_error, quote_ident_if_needed};
 
@@ -138,19 +138,20 @@ impl Spec {
             .evidence(bind_evidence(HELD_SQL, &[&self.role, &format!("{{{}}}", schemas.join(","))]));
         let held = match held(ctx.pool, &self.role, &schemas).await {
             Ok(held) => held,
-            Err(err) => return Some(result.error(describe_sql_error(&err))),
+            Err(err) => return Some(result.found(Found::CouldNotRead, describe_sql_error(&err))),
         };
         let accepted: Vec<String> = self.accept.memberships.iter().map(|(role, _)| role.clone()).collect();
         let extra = beyond(&self.tables, &accepted, &held);
         Some(if extra.is_empty() {
-            result
-                .actual("nothing beyond")
-                .verdict(true, format!("`{}` holds no table privilege the scenario does not list", self.role))
+            result.actual("nothing beyond").found(
+                Found::NothingBeyond,
+                format!("`{}` holds no table privilege the scenario does not list", self.role),
+            )
         } else {
             let list = listed(&extra);
             result
                 .actual(format!("beyond: {list}"))
-                .verdict(false, format!("`{}` holds more than the scenario lists: {list}", self.role))
+                .found(Found::BeyondListed, format!("`{}` holds more than the scenario lists: {list}", self.role))
         })
     }
 }

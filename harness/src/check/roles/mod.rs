@@ -56,9 +56,11 @@ use super::{CheckContext, CheckError, CheckResult, Kind, OrCheckError, ResolveCo
 use crate::field::FieldError;
 use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed, quote_literal};
+pub(crate) use finding::Found;
 
 mod ceiling;
 mod exact;
+mod finding;
 mod grants;
 mod reach;
 
@@ -186,7 +188,7 @@ impl Kind for Spec {
                     .expected("the role exists")
                     .actual("missing")
                     .evidence(bind_evidence(ATTRIBUTES_SQL, &[role]))
-                    .verdict(false, message),
+                    .found(Found::Missing, message),
             ]);
         };
         let attributes = Attributes { superuser, createrole, createdb, bypassrls, replication, login, server_version };
@@ -265,11 +267,14 @@ impl Spec {
         let held: Vec<Option<bool>> = match sqlx::query_scalar(&sql).fetch_one(ctx.pool).await {
             Ok(h) => h,
             Err(err) => {
-                return Some(result.error(format!(
-                    "could not read the privileges of `{}`: {}",
-                    self.role,
-                    crate::names::describe_error(ctx.pool, &err).await
-                )));
+                return Some(result.found(
+                    Found::CouldNotRead,
+                    format!(
+                        "could not read the privileges of `{}`: {}",
+                        self.role,
+                        crate::names::describe_error(ctx.pool, &err).await
+                    ),
+                ));
             }
         };
         let mut missing = Vec::new();
@@ -286,10 +291,14 @@ impl Spec {
             }
         }
         Some(if missing.is_empty() {
-            result.actual("all held").verdict(true, format!("`{}` can do what the application needs", self.role))
+            result
+                .actual("all held")
+                .found(Found::FloorHeld, format!("`{}` can do what the application needs", self.role))
         } else {
             let list = listed(&missing);
-            result.actual(format!("missing: {list}")).verdict(false, format!("`{}` lacks {list}", self.role))
+            result
+                .actual(format!("missing: {list}"))
+                .found(Found::LacksPrivilege, format!("`{}` lacks {list}", self.role))
         })
     }
 
@@ -303,17 +312,17 @@ impl Spec {
             .actual(text(a.login))
             .evidence(bind_evidence(ATTRIBUTES_SQL, &[&self.role]));
         Some(if a.login == want {
-            result.verdict(true, format!("`{}` is {}", self.role, text(want)))
+            result.found(Found::LoginAsExpected, format!("`{}` is {}", self.role, text(want)))
         } else if a.login {
-            result.verdict(
-                false,
+            result.found(
+                Found::CanLogIn,
                 format!(
                     "`{}` can log in (LOGIN), expected NOLOGIN: anyone with its password connects as it",
                     self.role
                 ),
             )
         } else {
-            result.verdict(false, format!("`{}` cannot log in (NOLOGIN), expected LOGIN", self.role))
+            result.found(Found::CannotLogIn, format!("`{}` cannot log in (NOLOGIN), expected LOGIN", self.role))
         })
     }
 
@@ -331,15 +340,15 @@ impl Spec {
             .expected("owns no table, view, sequence or schema, itself or through a role it is a member of")
             .evidence(bind_evidence(sql, &[&self.role]));
         Some(match sqlx::query_scalar::<_, String>(sql).bind(&self.role).fetch_all(ctx.pool).await {
-            Err(err) => result.error(describe_sql_error(&err)),
+            Err(err) => result.found(Found::CouldNotRead, describe_sql_error(&err)),
             Ok(owned) if owned.is_empty() => result
                 .actual("owns nothing")
-                .verdict(true, format!("`{}` owns no objects it could alter or drop", self.role)),
+                .found(Found::OwnsNothing, format!("`{}` owns no objects it could alter or drop", self.role)),
             Ok(owned) => {
                 let list = listed(&owned);
                 result
                     .actual(format!("owns {list}"))
-                    .verdict(false, format!("`{}` owns {list}: it can alter or drop them", self.role))
+                    .found(Found::OwnsObjects, format!("`{}` owns {list}: it can alter or drop them", self.role))
             }
         })
     }
@@ -355,15 +364,15 @@ impl Spec {
             .expected("CREATE on no schema and not on the database")
             .evidence(bind_evidence(sql, &[&self.role]));
         Some(match sqlx::query_scalar::<_, String>(sql).bind(&self.role).fetch_all(ctx.pool).await {
-            Err(err) => result.error(describe_sql_error(&err)),
+            Err(err) => result.found(Found::CouldNotRead, describe_sql_error(&err)),
             Ok(found) if found.is_empty() => {
-                result.actual("none").verdict(true, format!("`{}` cannot create objects (no DDL)", self.role))
+                result.actual("none").found(Found::NoDdl, format!("`{}` cannot create objects (no DDL)", self.role))
             }
             Ok(found) => {
                 let list = listed(&found);
                 result
                     .actual(format!("CREATE on {list}"))
-                    .verdict(false, format!("`{}` can create objects in {list}", self.role))
+                    .found(Found::CanCreate, format!("`{}` can create objects in {list}", self.role))
             }
         })
     }
@@ -394,7 +403,7 @@ impl Spec {
                 .fetch_all(ctx.pool)
                 .await
             {
-                Err(err) => result.error(describe_sql_error(&err)),
+                Err(err) => result.found(Found::CouldNotRead, describe_sql_error(&err)),
                 Ok(found) if found.is_empty() => {
                     // A forbidden schema that does not exist proves nothing when another name is
                     // close to it: the scenario probably misnamed the one it meant.
@@ -411,19 +420,20 @@ impl Spec {
                         }
                     }
                     if misnamed.is_empty() {
-                        result
-                            .actual("no access")
-                            .verdict(true, format!("`{}` cannot reach {}", self.role, shown.join(", ")))
+                        result.actual("no access").found(
+                            Found::NoForbiddenAccess,
+                            format!("`{}` cannot reach {}", self.role, shown.join(", ")),
+                        )
                     } else {
                         let text = misnamed.join("; ");
-                        result.actual(text.clone()).verdict(false, text)
+                        result.actual(text.clone()).found(Found::ForbiddenMisnamed, text)
                     }
                 }
                 Ok(found) => {
                     let list = listed(&found);
                     result
                         .actual(format!("access to {} objects: {list}", found.len()))
-                        .verdict(false, format!("`{}` reaches into {list}", self.role))
+                        .found(Found::ReachesForbidden, format!("`{}` reaches into {list}", self.role))
                 }
             },
         )
@@ -450,7 +460,6 @@ fn summarize(needs: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Verdict;
 
     pub(super) fn spec(login: Option<bool>) -> Spec {
         Spec {
@@ -470,10 +479,10 @@ mod tests {
         let spec = spec(None);
         let now = Instant::now();
         let clean = spec.attributes(Attributes::default(), now).unwrap();
-        assert_eq!(clean.verdict, Verdict::Pass, "{clean:?}");
+        assert_eq!(clean.code, "roles.no-elevated-attribute", "{clean:?}");
         let elevated =
             spec.attributes(Attributes { superuser: true, bypassrls: true, ..Attributes::default() }, now).unwrap();
-        assert_eq!(elevated.verdict, Verdict::Fail);
+        assert_eq!(elevated.code, "roles.elevated-attribute");
         assert_eq!(elevated.actual, "SUPERUSER, BYPASSRLS");
         assert!(elevated.message.starts_with("`plur_app` has SUPERUSER: it bypasses every permission check"));
         assert!(elevated.message.contains("; `plur_app` has BYPASSRLS: it is exempt"), "{}", elevated.message);
@@ -484,9 +493,9 @@ mod tests {
         let now = Instant::now();
         assert!(spec(None).login(Attributes::default(), now).is_none(), "not asked, not checked");
         let nologin = spec(Some(false)).login(Attributes::default(), now).unwrap();
-        assert_eq!(nologin.verdict, Verdict::Pass, "{nologin:?}");
+        assert_eq!(nologin.code, "roles.login-as-expected", "{nologin:?}");
         let can = spec(Some(false)).login(Attributes { login: true, ..Attributes::default() }, now).unwrap();
-        assert_eq!(can.verdict, Verdict::Fail);
+        assert_eq!(can.code, "roles.can-log-in");
         assert_eq!((can.expected.as_str(), can.actual.as_str()), ("NOLOGIN", "LOGIN"));
         assert!(can.message.contains("`plur_app` can log in (LOGIN), expected NOLOGIN"), "{}", can.message);
     }

@@ -17,7 +17,7 @@
 
 use std::time::Instant;
 
-use super::Spec;
+use super::{Found, Spec};
 use crate::check::accept::code_digest;
 use crate::check::loophole::facts::{self, Fact};
 use crate::check::{CheckContext, CheckResult, bind_evidence};
@@ -181,7 +181,7 @@ impl Spec {
             .evidence(bind_evidence(DEFINERS_SQL, &[&self.role]));
         let rows: Vec<ElevatedRow> = match sqlx::query_as(DEFINERS_SQL).bind(&self.role).fetch_all(ctx.pool).await {
             Ok(rows) => rows,
-            Err(err) => return result.error(describe_sql_error(&err)),
+            Err(err) => return result.found(Found::CouldNotRead, describe_sql_error(&err)),
         };
         let (mut doors, mut accepted) = (Vec::new(), Vec::new());
         for (function, owner, language, definition, arguments, source, config) in &rows {
@@ -203,8 +203,8 @@ impl Spec {
         }
         if doors.is_empty() {
             let actual = if accepted.is_empty() { "none".to_owned() } else { accepted.join("; ") };
-            return result.actual(actual).verdict(
-                true,
+            return result.actual(actual).found(
+                Found::NoDefinerDoor,
                 format!(
                     "`{}` runs no function of an elevated role that does whatever its caller says{}",
                     self.role,
@@ -216,8 +216,8 @@ impl Spec {
                 ),
             );
         }
-        result.actual(doors.join("; ")).verdict(
-            false,
+        result.actual(doors.join("; ")).found(
+            Found::DefinerDoor,
             format!(
                 "`{}` can run SQL of its choosing with another role's powers: {}",
                 self.role,
@@ -244,7 +244,7 @@ impl Spec {
         let views: Vec<(String, String)> =
             match sqlx::query_as(VIEWS_SQL).bind(&self.role).bind(&self.forbidden_schemas).fetch_all(ctx.pool).await {
                 Ok(rows) => rows,
-                Err(err) => return Some(result.error(describe_sql_error(&err))),
+                Err(err) => return Some(result.found(Found::CouldNotRead, describe_sql_error(&err))),
             };
         let rows: Vec<DefinerRow> = match sqlx::query_as(ALL_DEFINERS_SQL)
             .bind(&self.role)
@@ -253,7 +253,7 @@ impl Spec {
             .await
         {
             Ok(rows) => rows,
-            Err(err) => return Some(result.error(describe_sql_error(&err))),
+            Err(err) => return Some(result.found(Found::CouldNotRead, describe_sql_error(&err))),
         };
         let definers: Vec<Definer> = rows.into_iter().map(Definer::from).collect();
         let views = views.iter().map(|(view, read)| format!("through `{view}`, which reads {read}")).collect();
@@ -272,8 +272,8 @@ impl Spec {
         };
         Some(if doors.is_empty() {
             let actual = if accepted.is_empty() { "none".to_owned() } else { accepted.join("; ") };
-            result.actual(actual).verdict(
-                true,
+            result.actual(actual).found(
+                Found::NoForbiddenPath,
                 format!("no view or function hands `{}` a forbidden schema but those accepted", self.role),
             )
         } else {
@@ -283,8 +283,8 @@ impl Spec {
                     d.function, d.code
                 )
             });
-            result.actual(doors.join("; ")).verdict(
-                false,
+            result.actual(doors.join("; ")).found(
+                Found::ForbiddenPath,
                 format!(
                     "`{}` reads forbidden schemas {}{}",
                     self.role,

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use super::{CheckContext, CheckResult, KIND, Kind, Spec};
+use super::{CheckContext, CheckResult, Found, KIND, Kind, Spec};
 use crate::journal::Records;
 use crate::names;
 use crate::outcome::CheckResultBuilder;
@@ -43,7 +43,9 @@ impl Spec {
                 listed(&extra)
             ),
         };
-        result.actual(actual).verdict(missing.is_empty() && extra.is_empty(), message)
+        let found =
+            if missing.is_empty() && extra.is_empty() { Found::EveryMigration } else { Found::MissingMigrations };
+        result.actual(actual).found(found, message)
     }
 
     /// Every migration the baseline recorded of this journal is still in it; newer ones pass
@@ -75,7 +77,9 @@ impl Spec {
                 listed(&missing)
             )
         };
-        result.actual(actual).verdict(missing.is_empty(), message)
+        result
+            .actual(actual)
+            .found(if missing.is_empty() { Found::EveryMigration } else { Found::MissingMigrations }, message)
     }
 
     /// Every migration the journal records, oldest first.
@@ -87,7 +91,8 @@ impl Spec {
     /// The result of a journal that could not be read.
     async fn unread(&self, ctx: &CheckContext<'_>, result: CheckResultBuilder, err: sqlx::Error) -> CheckResult {
         let why = names::describe_error(ctx.pool, &err).await;
-        result.error(format!("could not read the migration journal `{}`: {why}", self.journal.table))
+        result
+            .found(Found::CouldNotRead, format!("could not read the migration journal `{}`: {why}", self.journal.table))
     }
 }
 

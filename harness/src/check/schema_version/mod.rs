@@ -65,6 +65,7 @@
 //!   of `sqitch.plan`
 
 mod every;
+mod finding;
 
 use std::path::Path;
 use std::time::Instant;
@@ -78,6 +79,7 @@ use crate::field::FieldError;
 use crate::journal::{Expected, Failure, Journal, Kept, Order, Preset, Records};
 use crate::names;
 use crate::pg::{QualifiedName, quote_ident};
+pub(crate) use finding::Found;
 
 pub(crate) const KIND: CheckKind = CheckKind::SchemaVersion;
 
@@ -410,13 +412,13 @@ impl Spec {
         let result = CheckResult::build(KIND, self.label(), started).expected(expected).evidence(query.clone());
         let read = QualifiedName::new(table.schema_or_public(), &table.name);
         if let Some(why) = self.unqualified.as_deref().and_then(|name| ctx.names.elsewhere(name, &read)) {
-            return result.actual("another journal for the application").verdict(false, why);
+            return result.actual("another journal for the application").found(Found::AnotherJournal, why);
         }
         // A view can show any version: the journal is the table the migration tool writes.
         if let Ok(Some(kind)) = super::relation::kind(ctx.pool, table).await
             && !kind.is_table()
         {
-            return result.actual(kind.describe()).verdict(false, super::relation::not_a_table(table, kind));
+            return result.actual(kind.describe()).found(Found::NotATable, super::relation::not_a_table(table, kind));
         }
         let newest = match by_changelog {
             true => sqlx::query_scalar::<_, Option<String>>(&query)
@@ -429,18 +431,21 @@ impl Spec {
         };
         let scope = self.journal.scope.as_ref().map(|(k, v)| format!(" ({k} {v})")).unwrap_or_default();
         match newest {
-            Err(err) => result.error(format!(
-                "could not read the migration journal `{table}`: {}",
-                names::describe_error(ctx.pool, &err).await
-            )),
+            Err(err) => result.found(
+                Found::CouldNotRead,
+                format!(
+                    "could not read the migration journal `{table}`: {}",
+                    names::describe_error(ctx.pool, &err).await
+                ),
+            ),
             Ok(None) => result
                 .actual("no migrations recorded")
-                .verdict(false, format!("`{table}`{scope} has no migration rows; expected {}", self.expected)),
+                .found(Found::Differs, format!("`{table}`{scope} has no migration rows; expected {}", self.expected)),
             Ok(Some(actual)) => {
                 let code =
                     Expected { expected: &self.expected, key: &self.expected_key, history: self.history.as_deref() };
                 let (ok, message) = crate::journal::judge(&format!("`{table}`{scope}"), self.records, &actual, code);
-                result.actual(actual).verdict(ok, message)
+                result.actual(actual).found(if ok { Found::AtVersion } else { Found::Differs }, message)
             }
         }
     }
@@ -469,17 +474,20 @@ impl Spec {
             .expected(format!("no migration recorded as {about}"))
             .evidence(query.clone());
         match sqlx::query_scalar::<_, Option<String>>(&query).fetch_all(ctx.pool).await {
-            Err(err) => result.error(format!(
-                "could not read the migration journal `{table}`: {}",
-                names::describe_error(ctx.pool, &err).await
-            )),
+            Err(err) => result.found(
+                Found::CouldNotRead,
+                format!(
+                    "could not read the migration journal `{table}`: {}",
+                    names::describe_error(ctx.pool, &err).await
+                ),
+            ),
             Ok(rows) if rows.is_empty() => {
-                result.actual("none").verdict(true, format!("no migration in `{table}` is {about}"))
+                result.actual("none").found(Found::NoFailedMigration, format!("no migration in `{table}` is {about}"))
             }
             Ok(rows) => {
                 let versions: Vec<String> = rows.into_iter().map(|v| v.unwrap_or_else(|| "(null)".into())).collect();
-                result.actual(format!("{about}: {}", versions.join(", "))).verdict(
-                    false,
+                result.actual(format!("{about}: {}", versions.join(", "))).found(
+                    Found::FailedMigration,
                     format!("`{table}` records migration {} as {about}: it did not complete", versions.join(", ")),
                 )
             }

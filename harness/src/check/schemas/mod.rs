@@ -40,6 +40,33 @@ use crate::field::FieldError;
 use crate::outcome::CheckKind;
 use crate::pg::{QualifiedName, describe_sql_error, fold_ident, quote_ident_if_needed};
 
+crate::outcome::findings! {
+    /// What `schemas` finds.
+    pub(crate) enum Found for Schemas {
+        Exists = Pass "schemas.exists"
+            "The schema the scenario names exists."
+            "Nothing.",
+        Missing = Fail "schemas.missing"
+            "A schema (of the scenario or the baseline) was not restored, with everything in it."
+            "Check the schema's name, or why the backup left it out (`pg_dump --schema`, `--exclude-schema`).",
+        AsInBaseline = Pass "schemas.as-in-baseline"
+            "The schema has every table, column, type, constraint, trigger and sequence the baseline had, behaving as it did."
+            "Nothing.",
+        Differs = Fail "schemas.differs"
+            "The schema differs from the baseline's: a table, column, type, constraint, trigger, function or sequence lost or changed."
+            "Read each difference in the message and compare with the source.",
+        SequencesAhead = Pass "schemas.sequences-ahead"
+            "Every sequence is past the values its column holds."
+            "Nothing.",
+        SequenceBehind = Fail "schemas.sequence-behind"
+            "A sequence is behind the values its column holds: the next insert collides (or cannot take a value)."
+            "`SELECT setval(...)` past the column's maximum; find why the backup's sequence was behind (a dump of the data without its sequences).",
+        CouldNotRead = Error "schemas.could-not-read"
+            "The schemas or sequences could not be read."
+            "Read the database's answer in the message.",
+    }
+}
+
 pub(crate) const KIND: CheckKind = CheckKind::Schemas;
 
 /// How many of a schema's problems its message names (the result's `actual` has them all).
@@ -135,7 +162,9 @@ impl Kind for Spec {
             let result = CheckResult::build(KIND, schema.clone(), started).expected("exists").evidence(EVIDENCE);
             let shown = quote_ident_if_needed(schema);
             results.push(match actual.get(schema) {
-                Some(inv) => result.actual(inventory_text(inv)).verdict(true, format!("schema `{shown}` exists")),
+                Some(inv) => {
+                    result.actual(inventory_text(inv)).found(Found::Exists, format!("schema `{shown}` exists"))
+                }
                 None => {
                     let message = crate::names::with_hint(
                         ctx.pool,
@@ -144,7 +173,7 @@ impl Kind for Spec {
                         format!("schema `{shown}` was not restored"),
                     )
                     .await;
-                    result.actual("missing").verdict(false, message)
+                    result.actual("missing").found(Found::Missing, message)
                 }
             });
         }
@@ -237,8 +266,8 @@ fn compare(
     let shown = quote_ident_if_needed(schema);
     let result = CheckResult::build(KIND, shown.clone(), started).expected(inventory_text(want)).evidence(EVIDENCE);
     let Some(have) = actual.get(schema) else {
-        return result.actual("schema missing").verdict(
-            false,
+        return result.actual("schema missing").found(
+            Found::Missing,
             format!(
                 "schema `{shown}` was not restored: its {} are gone{}",
                 inventory_text(want),
@@ -287,11 +316,11 @@ fn compare(
     if problems.is_empty() {
         result
             .actual(format!("{}{notes}", inventory_text(have)))
-            .verdict(true, format!("schema `{shown}` has everything the baseline had{as_it_did}{notes}"))
+            .found(Found::AsInBaseline, format!("schema `{shown}` has everything the baseline had{as_it_did}{notes}"))
     } else {
         let all = problems.join("; ");
         let text = crate::listing::first(&problems, PROBLEMS_NAMED, "; ");
-        result.actual(format!("{all}{notes}")).verdict(false, format!("schema `{shown}`: {text}{notes}"))
+        result.actual(format!("{all}{notes}")).found(Found::Differs, format!("schema `{shown}`: {text}{notes}"))
     }
 }
 
@@ -301,10 +330,12 @@ async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
         .expected("every sequence's next value past its column's (above the maximum; below the minimum when descending)")
         .evidence("SELECT last_value, is_called FROM <sequence>, seqincrement, seqmin, seqmax, seqcycle FROM pg_sequence; SELECT max(<column>), min(<column>) FROM <table>; for every sequence a column owns or defaults to");
     match capture::sequences_behind(ctx.pool).await {
-        Err(err) => result.error(format!("could not compare sequences: {}", describe_sql_error(&err))),
-        Ok(behind) if behind.is_empty() => {
-            result.actual("all ahead").verdict(true, "every sequence is past the values its column holds")
+        Err(err) => {
+            result.found(Found::CouldNotRead, format!("could not compare sequences: {}", describe_sql_error(&err)))
         }
+        Ok(behind) if behind.is_empty() => result
+            .actual("all ahead")
+            .found(Found::SequencesAhead, "every sequence is past the values its column holds"),
         Ok(behind) => {
             let list: Vec<String> = behind
                 .iter()
@@ -321,7 +352,7 @@ async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
             let text = list.join("; ");
             let collides = behind.iter().any(|b| matches!(b.next_value, capture::Next::Value(_)));
             let consequence = if collides { ": the next insert would collide" } else { "" };
-            result.actual(text.clone()).verdict(false, format!("{text}{consequence}"))
+            result.actual(text.clone()).found(Found::SequenceBehind, format!("{text}{consequence}"))
         }
     }
 }
@@ -329,7 +360,6 @@ async fn sequences(ctx: &CheckContext<'_>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Verdict;
 
     fn inventory(tables: &[&str], enum_labels: &[&str]) -> SchemaInventory {
         SchemaInventory {
@@ -360,14 +390,14 @@ mod tests {
             NAMES,
             now,
         );
-        assert_eq!(same.verdict, Verdict::Pass, "{same:?}");
+        assert_eq!(same.code, "schemas.as-in-baseline", "{same:?}");
         let gone = compare("plugin_slack", &want, &restored(&[]), &[], NAMES, now);
-        assert_eq!(gone.verdict, Verdict::Fail);
+        assert_eq!(gone.code, "schemas.missing");
         assert!(gone.message.contains("schema `plugin_slack` was not restored: its 2 tables"), "{}", gone.message);
         let mut drifted = inventory(&["issues"], &["free"]);
         drifted.sequences.clear();
         let drifted = compare("public", &want, &restored(&[("public", drifted)]), &[], NAMES, now);
-        assert_eq!(drifted.verdict, Verdict::Fail);
+        assert_eq!(drifted.code, "schemas.differs");
         for says in [
             "missing tables: projects",
             "missing sequences: issues_id_seq",
@@ -394,7 +424,7 @@ mod tests {
             NAMES,
             now,
         );
-        assert_eq!(newer.verdict, Verdict::Pass, "{newer:?}");
+        assert_eq!(newer.code, "schemas.as-in-baseline", "{newer:?}");
         let reordered = compare(
             "public",
             &inventory(&["issues"], &["free", "team"]),
@@ -403,7 +433,7 @@ mod tests {
             NAMES,
             now,
         );
-        assert_eq!(reordered.verdict, Verdict::Fail);
+        assert_eq!(reordered.code, "schemas.differs");
         assert!(
             reordered
                 .message
@@ -419,7 +449,7 @@ mod tests {
         let want = inventory(&["Issues"], &["free"]);
         let have = restored(&[("plugin_github", inventory(&["issues"], &["free"]))]);
         let schema = compare("Plugin_GitHub", &want, &have, &[], NAMES, now);
-        assert_eq!(schema.verdict, Verdict::Fail);
+        assert_eq!(schema.code, "schemas.missing");
         assert!(schema.message.ends_with("(hint: did you mean `plugin_github`?)"), "{}", schema.message);
         let table = compare("plugin_github", &want, &have, &[], NAMES, now);
         assert!(

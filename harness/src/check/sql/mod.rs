@@ -56,7 +56,28 @@ pub(crate) use values::{Expected, ScalarValue, rows_match};
 
 use super::{CheckContext, CheckError, CheckResult, Kind, ResolveContext, as_app, login, loophole};
 use crate::field::FieldError;
-use crate::outcome::CheckKind;
+use crate::outcome::{CheckKind, Finding as _};
+
+crate::outcome::findings! {
+    /// What `sql` finds.
+    pub(crate) enum Found for Sql {
+        AsExpected = Pass "sql.as-expected"
+            "The query returned the rows the scenario expects (as a role: in its own session, and no setting it may set changes the answer)."
+            "Nothing.",
+        Differs = Fail "sql.differs"
+            "The query returned other rows than the scenario expects."
+            "Compare the rows in the message with the source's answer.",
+        SessionSettingChanges = Fail(acceptable) "sql.session-setting-changes"
+            "As the role, a setting its session may set itself changes the query's answer."
+            "Make the code ignore the setting, or name it in `trusted` with why only a trusted path sets it.",
+        OnlyLikeTheDrill = Fail(acceptable) "sql.only-like-the-drill"
+            "The code the query reaches reads facts about the session no try can show: the answer is proven only for sessions like the drill's."
+            "Remove the read from the code, or name the fact in `trusted` with why it holds for the application.",
+        CouldNotRun = Error "sql.could-not-run"
+            "The query could not run (the database refused it, or the role could not log in), or the code it reaches could not be judged."
+            "Read the database's answer in the message.",
+    }
+}
 
 pub(crate) const KIND: CheckKind = CheckKind::Sql;
 
@@ -124,7 +145,8 @@ impl Kind for Spec {
                 "`trusted` is for a sql check run as a `role`: pgdrill's own session reads no backup code for facts",
             ));
         }
-        let trusted = loophole::Trusted::resolve(config.trusted)?;
+        let (lever, fact) = (Found::SessionSettingChanges.code(), Found::OnlyLikeTheDrill.code());
+        let trusted = loophole::Trusted::resolve_for(config.trusted, KIND, lever, fact)?;
         Ok(Spec { name: config.name, query, expected, scalar, role: config.role, settings: config.settings, trusted })
     }
 
@@ -148,17 +170,17 @@ impl Kind for Spec {
         let mut evidence = ran.evidence;
         let rows = match ran.outcome {
             Ok(rows) => rows,
-            Err(why) => return Ok(vec![result.evidence(evidence).error(why)]),
+            Err(why) => return Ok(vec![result.evidence(evidence).found(Found::CouldNotRun, why)]),
         };
         let ok = rows_match(&self.expected, &rows);
         let actual = self.show_rows(&rows);
         if !ok {
             let message = format!("`{}` returned {actual}, expected {expected}", self.name);
-            return Ok(vec![result.evidence(evidence).actual(actual).verdict(false, message)]);
+            return Ok(vec![result.evidence(evidence).actual(actual).found(Found::Differs, message)]);
         }
         let Some(role) = &self.role else {
             let message = format!("`{}` returned {actual}", self.name);
-            return Ok(vec![result.evidence(evidence).actual(actual).verdict(true, message)]);
+            return Ok(vec![result.evidence(evidence).actual(actual).found(Found::AsExpected, message)]);
         };
         let judged = match ran.judged {
             Some(Ok(judged)) => judged,
@@ -167,15 +189,19 @@ impl Kind for Spec {
                     reads::JudgeError::Catalog(source) => format!("{e}: {}", crate::pg::describe_sql_error(source)),
                     reads::JudgeError::Session(_) => e.to_string(),
                 };
-                return Ok(vec![result.evidence(evidence).actual(actual).error(why)]);
+                return Ok(vec![result.evidence(evidence).actual(actual).found(Found::CouldNotRun, why)]);
             }
-            None => return Ok(vec![result.evidence(evidence).actual(actual).error("its code was not judged")]),
+            None => {
+                return Ok(vec![
+                    result.evidence(evidence).actual(actual).found(Found::CouldNotRun, "its code was not judged"),
+                ]);
+            }
         };
         evidence.push_str(&judged.evidence);
         let result = result.evidence(evidence).actual(actual.clone());
         if let Some((attempt, again)) = &judged.opened {
             let what = format!("`{}` returns {again} as `{role}`, not {actual},", self.name);
-            return Ok(vec![result.verdict(false, loophole::changed(attempt, &what))]);
+            return Ok(vec![result.found(Found::SessionSettingChanges, loophole::changed(attempt, &what))]);
         }
         if !judged.untried.is_empty() {
             let message = format!(
@@ -183,7 +209,7 @@ impl Kind for Spec {
                 self.name,
                 loophole::only_like_the_drill(&judged.untried)
             );
-            return Ok(vec![result.verdict(false, message)]);
+            return Ok(vec![result.found(Found::OnlyLikeTheDrill, message)]);
         }
         let trusted = match judged.trusted.is_empty() {
             true => String::new(),
@@ -192,7 +218,7 @@ impl Kind for Spec {
                 judged.trusted.iter().map(loophole::Trusted::shown).collect::<Vec<_>>().join("; ")
             ),
         };
-        Ok(vec![result.verdict(true, format!("`{}` returned {actual}{trusted}", self.name))])
+        Ok(vec![result.found(Found::AsExpected, format!("`{}` returned {actual}{trusted}", self.name))])
     }
 }
 

@@ -22,7 +22,8 @@ pub(super) fn page() -> String {
          - by PostgreSQL's own program;\n\
          - by analysis of the code the backup holds;\n\
          - or by acceptance: the scenario's word, with its reason in the report.\n\n\
-         Every result's evidence ends with its kind's.\n\n\
+         Every result's evidence ends with its kind's, and every result has a code: the\n\
+         [findings reference](findings.md) lists each kind's.\n\n\
          | kind | a PASS proves | it does not prove |\n|---|---|---|\n",
     );
     for kind in CheckKind::ALL {

@@ -34,6 +34,7 @@ fn hostile() -> DrillRecord {
             expected: format!("{LINK} | a\\|b ``x`` <b>bold</b>"),
             actual: format!("{BREAKOUT}\nsecond line"),
             verdict: Verdict::Fail,
+            code: "row-counts.differs".into(),
             message: format!("{BREAKOUT}\n## Checks\n<iframe src=x></iframe>\r## Phases\n```\n{LINK}"),
             evidence: format!("SELECT count(*) FROM \"{SCRIPT}\" -- ```\n```\n# not a heading"),
             duration: Duration::from_millis(3),

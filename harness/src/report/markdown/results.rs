@@ -55,7 +55,9 @@ pub(super) fn checks(out: &mut String, r: &DrillRecord) {
             for c in failures {
                 // Its lines indented: a message's own line cannot end the item or start a block.
                 let id = c.id.replace(['\r', '\n'], " ");
-                let _ = writeln!(out, "- **{id}** ({}): {}", c.verdict, indented(&c.message, "  "));
+                // The finding's code beside the verdict: what an acceptance or a search names.
+                let found = if c.code.is_empty() { String::new() } else { format!(", {}", code(&c.code)) };
+                let _ = writeln!(out, "- **{id}** ({}{found}): {}", c.verdict, indented(&c.message, "  "));
                 if !c.evidence.is_empty() {
                     let _ = writeln!(out, "\n{}\n", fenced("sql", &c.evidence, "  "));
                 }
