@@ -13,6 +13,7 @@ mod objectives;
 mod premises;
 mod record;
 mod restore;
+mod sample;
 mod target;
 mod verdict;
 
@@ -28,6 +29,9 @@ pub use record::{
     ScenarioInfo, SignatureInfo,
 };
 pub use restore::{CatalogAudit, PreflightReport, Reach, Recovered, RestoreStats, Stop};
+pub use sample::{
+    ALGORITHM as SAMPLE_ALGORITHM, DrawInputs, ListedBackup, PLAN_FILE, SampleError, SamplePlan, SampleSeed, SeedFrom,
+};
 pub use target::{Isolation, KeptInfo, Observed, TargetInfo};
 #[cfg(test)]
 pub(crate) use verdict::finish;
