@@ -124,9 +124,18 @@ pub(crate) struct Candidate {
 
 /// The newest candidate matching `pattern`, and the one before it.
 pub(crate) fn newest(
-    mut candidates: Vec<Candidate>,
+    candidates: Vec<Candidate>,
     pattern: Option<&NamePattern>,
 ) -> (Option<Candidate>, Option<Candidate>) {
+    let mut candidates = sorted(candidates, pattern);
+    let newest = candidates.pop();
+    let previous = candidates.pop();
+    (newest, previous)
+}
+
+/// The candidates matching `pattern`, oldest first: by the date in their names when it has
+/// `{date}` (each with its date's digits), else by modification time; then by name.
+pub(crate) fn sorted(mut candidates: Vec<Candidate>, pattern: Option<&NamePattern>) -> Vec<Candidate> {
     if let Some(pattern) = pattern {
         candidates = candidates
             .into_iter()
@@ -147,9 +156,7 @@ pub(crate) fn newest(
             a.modified.cmp(&b.modified).then(a.name.cmp(&b.name))
         }
     });
-    let newest = candidates.pop();
-    let previous = candidates.pop();
-    (newest, previous)
+    candidates
 }
 
 #[cfg(test)]
