@@ -62,7 +62,8 @@ pub(crate) struct RunArgs {
     /// the scenario's drills nor kept for the next).
     #[arg(long, value_name = "FILE")]
     pub(super) backup: Option<PathBuf>,
-    /// Drill a backup drawn from the folder's older backups instead of its newest: `within=30d`
+    /// Drill a backup drawn from the older backups of the folder (or S3 prefix) instead of its
+    /// newest: `within=30d`
     /// draws one of those at most 30 days older than the newest, by a seed derived from the
     /// scenario, the UTC day and the backups listed (see `plan.json` and `pgdrill verify`);
     /// over the scenario's `[source] sample`.

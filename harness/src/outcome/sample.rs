@@ -39,19 +39,25 @@ pub struct ListedBackup {
     /// has `{date}` and it reads as one, else its modification time; none when neither says.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub time: Option<OffsetDateTime>,
+    /// Its ETag, when its store gives one (S3): which version of it was listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 impl ListedBackup {
     /// A backup listed as `name`, `size_bytes` and `time` (kept to the whole second, in UTC).
     pub fn new(name: String, size_bytes: u64, time: Option<OffsetDateTime>) -> Self {
         let time = time.map(|t| t.to_offset(time::UtcOffset::UTC)).and_then(|t| t.replace_nanosecond(0).ok());
-        ListedBackup { name, size_bytes, time }
+        ListedBackup { name, size_bytes, time, etag: None }
     }
 
-    /// Its line in the seed's input: its name as a JSON string, its size and its time.
+    /// Its line in the seed's input: its name as a JSON string, its size, its time, and its
+    /// ETag as a JSON string when it has one.
     fn line(&self, what: &str) -> String {
-        let name = serde_json::to_string(&self.name).expect("a string serializes");
-        format!("{what} {name} {} {}\n", self.size_bytes, self.time.map(rfc3339).unwrap_or_else(|| "-".into()))
+        let quoted = |text: &str| serde_json::to_string(text).expect("a string serializes");
+        let time = self.time.map(rfc3339).unwrap_or_else(|| "-".into());
+        let etag = self.etag.as_deref().map(|e| format!(" etag {}", quoted(e))).unwrap_or_default();
+        format!("{what} {} {} {time}{etag}\n", quoted(&self.name), self.size_bytes)
     }
 }
 
@@ -406,6 +412,23 @@ mod tests {
         let mut other_algorithm = plan;
         other_algorithm.algorithm = "pick-my-favourite".into();
         assert!(picked_because(&other_algorithm).contains("not `pgdrill-sample-v1`"));
+    }
+
+    #[test]
+    fn an_objects_etag_is_part_of_the_seed() {
+        let mut listed = nightly(&[19, 20]);
+        let plain = SamplePlan::draw(inputs(listed.clone(), None), location).unwrap();
+        listed[0].etag = Some("\"9b2cf535f27731c974343645a3985328\"".into());
+        let tagged = SamplePlan::draw(inputs(listed, None), location).unwrap();
+        let input = tagged.seed.input.clone().unwrap();
+        assert!(
+            input.ends_with(
+                "candidate \"plur-2026-11-19.sql.gz\" 1019 2026-11-19T03:00:00Z etag \"\\\"9b2cf535f27731c974343645a3985328\\\"\"\n"
+            ),
+            "{input}"
+        );
+        assert_ne!(tagged.seed.value, plain.seed.value);
+        tagged.check().unwrap();
     }
 
     fn picked_because(plan: &SamplePlan) -> String {

@@ -237,7 +237,7 @@ impl Scenario {
         };
     }
 
-    /// Draws the drill's backup from a window of its folder's older backups (`run --sample`,
+    /// Draws the drill's backup from a window of its folder's (or S3 prefix's) older backups (`run --sample`,
     /// in place of `[source] sample`), by the operator's seed when `seed` is one (`--seed`);
     /// `day` is the drill's UTC day.
     pub(crate) fn sample(
@@ -248,7 +248,7 @@ impl Scenario {
     ) -> Result<(), ScenarioError> {
         let refused = |why| ScenarioError::Sample { path: self.file.clone(), why };
         if let Some(within) = within {
-            if !matches!(self.source.location, SourceLocation::Newest { .. }) {
+            if !crate::source::sample::samples(&self.source.location) {
                 return Err(refused(crate::source::sample::NOT_A_FOLDER));
             }
             self.source.sample = Some(crate::source::sample::SampleSpec {

@@ -174,7 +174,8 @@ pub(crate) struct RawSource {
     /// 2026-11-01" }]`. Without one, a backup of another format, database or major, one that no
     /// longer holds its data or its schema, or one no longer encrypted fails the drill's verify.
     pub changed: Option<Vec<Spanned<RawChange>>>,
-    /// Drill a backup drawn from the folder's older backups instead of its newest:
+    /// Drill a backup drawn from the older backups of the folder (`dir`) or S3 prefix instead of
+    /// its newest:
     /// `sample = { within = "30d" }` draws one of those at most 30 days older than the newest,
     /// by a seed derived from the scenario, the drill's UTC day and the backups listed, and
     /// writes the plan of the draw (`plan.json`) for anyone to re-derive. `run --sample` does

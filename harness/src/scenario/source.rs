@@ -95,14 +95,15 @@ pub(super) fn resolve_source(
     })
 }
 
-/// `[source] sample`: a window of a folder's backups (`dir`) to draw the drilled one from.
+/// `[source] sample`: a window of a folder's or an S3 prefix's backups to draw the drilled one
+/// from.
 fn sample(
     source: &raw::RawSource,
     location: &SourceLocation,
     scenario: &str,
 ) -> Result<Option<SampleSpec>, FieldError> {
     let Some(sample) = &source.sample else { return Ok(None) };
-    if !matches!(location, SourceLocation::Newest { .. }) {
+    if !sample::samples(location) {
         return Err(FieldError::new(sample.span(), sample::NOT_A_FOLDER));
     }
     let within = &sample.get_ref().within;

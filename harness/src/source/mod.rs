@@ -262,6 +262,11 @@ pub(crate) enum SourceError {
     /// A decryption key the scenario names cannot be read.
     #[error(transparent)]
     Key(#[from] decrypt::KeyError),
+    /// `sample` of an S3 prefix holding a physical backup, not dumps.
+    #[error(
+        "`{location}` holds a physical backup (a base backup, a barman-cloud server or a pgBackRest repository): `sample` draws among the dumps of a folder or a prefix"
+    )]
+    NotSampled { location: String },
     /// No backup to draw from the window (`--sample`).
     #[error(transparent)]
     Sample(#[from] crate::outcome::SampleError),
@@ -301,6 +306,7 @@ impl SourceError {
             | SourceError::Key(_)
             // A window with nothing to draw from: the older backups are not there.
             | SourceError::Sample(_)
+            | SourceError::NotSampled { .. }
             | SourceError::Shrunk { .. } => false,
         }
     }
@@ -336,7 +342,9 @@ pub(crate) async fn fetch(
         }
         SourceLocation::S3(s3) => {
             make_work(work)?;
-            from_s3(s3, work, choice, redactor, progress).await?
+            let (backup, drawn) = from_s3(s3, work, choice, spec.sample.as_ref(), redactor, progress).await?;
+            plan = drawn;
+            backup
         }
     };
     check_size(&backup, spec.min_size_ratio)?;
@@ -377,6 +385,7 @@ async fn newest_in(
                 size: meta.len(),
                 modified: meta.modified().ok().map(OffsetDateTime::from),
                 date: None,
+                etag: None,
             });
         }
     }
@@ -396,38 +405,64 @@ async fn newest_in(
     Ok((backup, plan))
 }
 
-/// The backup in S3: an object (or the newest under a prefix), else a prefix holding a base
-/// backup, a barman-cloud server or a pgBackRest repository, copied as a folder.
+/// The backup in S3: an object (or the newest under a prefix, or the one `sampled` draws there,
+/// with the plan of the draw), else a prefix holding a base backup, a barman-cloud server or a
+/// pgBackRest repository, copied as a folder.
 async fn from_s3(
     s3: &S3Spec,
     work: &Path,
     choice: &physical::pgbackrest::Choice<'_>,
+    sampled: Option<&sample::SampleSpec>,
     redactor: &Redactor,
     progress: Progress<'_>,
-) -> Result<Backup, SourceError> {
+) -> Result<(Backup, Option<SamplePlan>), SourceError> {
     let bucket = s3::Bucket::open(s3, redactor)?;
     let top = if bucket.is_prefix() { bucket.top().await? } else { s3::Top::default() };
+    match physical_from_s3(s3, &bucket, &top, work, choice, sampled.is_some(), progress).await? {
+        Some(backup) => Ok((backup, None)),
+        None => bucket.download(work, sampled, progress).await,
+    }
+}
+
+/// A physical backup in S3, copied as a folder: a base backup, a barman-cloud server's backup
+/// (`choice` picks it) or a pgBackRest repository's set; `None` when the prefix holds none. A
+/// physical backup is not `sampled`.
+async fn physical_from_s3(
+    s3: &S3Spec,
+    bucket: &s3::Bucket<'_>,
+    top: &s3::Top,
+    work: &Path,
+    choice: &physical::pgbackrest::Choice<'_>,
+    sampled: bool,
+    progress: Progress<'_>,
+) -> Result<Option<Backup>, SourceError> {
     let has = |folder: &str| top.folders.iter().any(|f| f == folder);
-    if physical::is_base_backup_listing(&top.files) {
+    let base = physical::is_base_backup_listing(&top.files);
+    let (barman, pgbackrest) = (has("base") && has("wals"), has("backup") && has("archive"));
+    if sampled && (base || barman || pgbackrest) {
+        return Err(SourceError::NotSampled { location: s3.location() });
+    }
+    let backup = if base {
         let into = work.join("backup");
         let mirrored = bucket.mirror("", &into, &|_| true, progress).await?;
-        Ok(folder_backup(s3.location(), into, mirrored))
-    } else if has("base") && has("wals") {
+        folder_backup(s3.location(), into, mirrored)
+    } else if barman {
         // A barman-cloud server (named as its prefix's last part): the backup chosen and the WAL
         // from its start on.
         let location = s3.location();
         let server = location.trim_end_matches('/').rsplit('/').next().unwrap_or("barman");
         let into = work.join("barman").join(server);
-        let barman = physical::barman::Choice { id: choice.set, before: choice.before };
-        let mirrored = physical::barman::mirror(&bucket, &into, &barman, progress).await?;
-        Ok(folder_backup(s3.location(), into, mirrored))
-    } else if has("backup") && has("archive") {
+        let which = physical::barman::Choice { id: choice.set, before: choice.before };
+        let mirrored = physical::barman::mirror(bucket, &into, &which, progress).await?;
+        folder_backup(s3.location(), into, mirrored)
+    } else if pgbackrest {
         let into = work.join("repository");
-        let mirrored = physical::pgbackrest::mirror(&bucket, &into, choice, progress).await?;
-        Ok(folder_backup(s3.location(), into, mirrored))
+        let mirrored = physical::pgbackrest::mirror(bucket, &into, choice, progress).await?;
+        folder_backup(s3.location(), into, mirrored)
     } else {
-        bucket.download(work, progress).await
-    }
+        return Ok(None);
+    };
+    Ok(Some(backup))
 }
 
 /// A base backup's WAL archive in S3, copied into `work`: the segments from the backup's start

@@ -120,6 +120,8 @@ pub(crate) struct Candidate {
     pub modified: Option<OffsetDateTime>,
     /// The digits of the date in its name.
     pub date: Option<String>,
+    /// Its ETag, when its store gives one (S3).
+    pub etag: Option<String>,
 }
 
 /// The newest candidate matching `pattern`, and the one before it.
@@ -164,7 +166,13 @@ mod tests {
     use super::*;
 
     fn candidate(name: &str, size: u64, modified: i64) -> Candidate {
-        Candidate { name: name.into(), size, modified: OffsetDateTime::from_unix_timestamp(modified).ok(), date: None }
+        Candidate {
+            name: name.into(),
+            size,
+            modified: OffsetDateTime::from_unix_timestamp(modified).ok(),
+            date: None,
+            etag: None,
+        }
     }
 
     #[test]

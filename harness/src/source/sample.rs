@@ -1,7 +1,7 @@
 //! `--sample within=30d` (`[source] sample = { within = "30d" }`): the drill's backup drawn from
-//! the older backups of a folder within a window before the newest, as AWS Backup's restore
-//! testing samples recovery points, by the plan the record keeps and anyone can re-derive
-//! ([`crate::outcome::SamplePlan`]).
+//! the older backups of a folder or an S3 prefix within a window before the newest, as AWS
+//! Backup's restore testing samples recovery points, by the plan the record keeps and anyone can
+//! re-derive ([`crate::outcome::SamplePlan`]).
 
 use std::time::Duration;
 
@@ -11,8 +11,17 @@ use super::newest::{Candidate, NamePattern};
 use crate::outcome::{DrawInputs, ListedBackup, SampleError, SamplePlan};
 
 /// Why a source cannot be sampled: it is not a folder of backups.
-pub(crate) const NOT_A_FOLDER: &str =
-    "`sample` draws among the backups of a folder (`[source] dir`): this source names one backup";
+pub(crate) const NOT_A_FOLDER: &str = "`sample` draws among the backups of a folder or an S3 prefix (`[source] dir`, or `s3` ending in `/`): this source names one backup";
+
+/// Whether a drill of `location` can be sampled: it names several backups (a folder, an S3
+/// prefix).
+pub(crate) fn samples(location: &super::SourceLocation) -> bool {
+    match location {
+        super::SourceLocation::Newest { .. } => true,
+        super::SourceLocation::S3(s3) => s3.is_prefix(),
+        super::SourceLocation::File(_) | super::SourceLocation::Url(_) => false,
+    }
+}
 
 /// How the drill samples its backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +81,9 @@ pub(crate) fn parse_seed(text: &str) -> Result<String, SampleArgError> {
 /// and it reads as one, else its modification time.
 fn listed(candidate: &Candidate, pattern: Option<&NamePattern>) -> ListedBackup {
     let named = pattern.filter(|p| p.has_date()).and(candidate.date.as_deref()).and_then(super::taken::from_digits);
-    ListedBackup::new(candidate.name.clone(), candidate.size, named.or(candidate.modified))
+    let mut listed = ListedBackup::new(candidate.name.clone(), candidate.size, named.or(candidate.modified));
+    listed.etag = candidate.etag.clone();
+    listed
 }
 
 /// The backup `spec` draws among `sorted` (oldest first, the newest last: `newest::sorted`),
@@ -126,6 +137,7 @@ mod tests {
             // Copied the same minute: the names' dates are the backups' times.
             modified: Some(datetime!(2026-11-30 09:00 UTC)),
             date: None,
+            etag: None,
         };
         let pattern = NamePattern::parse("plur-{date}.sql.gz").unwrap();
         let files = vec![

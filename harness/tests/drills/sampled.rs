@@ -115,7 +115,7 @@ fn only_a_folder_is_sampled_and_a_seed_is_a_sampled_drills() {
     let sampled = scratch.drill_with(&one, &["--sample".into(), "within=30d".into()]);
     assert_eq!(sampled.code, Some(2), "an unusable scenario: {sampled:?}");
     let error = sampled.phase_error(Phase::Resolve);
-    assert!(error.contains("`sample` draws among the backups of a folder (`[source] dir`)"), "{sampled:?}");
+    assert!(error.contains("`sample` draws among the backups of a folder or an S3 prefix"), "{sampled:?}");
     let seeded = scratch.drill_with(&one, &["--seed".into(), "audit-q4".into()]);
     assert!(seeded.phase_error(Phase::Resolve).contains("`--seed` is the seed of a sampled drill"), "{seeded:?}");
     let written = scratch.scenario(
