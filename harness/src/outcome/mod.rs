@@ -29,6 +29,8 @@ pub use record::{
     ScenarioInfo, SignatureInfo,
 };
 pub use restore::{CatalogAudit, PreflightReport, Reach, Recovered, RestoreStats, Stop};
+#[cfg(test)]
+pub(crate) use sample::example as example_plan;
 pub use sample::{
     ALGORITHM as SAMPLE_ALGORITHM, DrawInputs, ListedBackup, PLAN_FILE, SampleError, SamplePlan, SampleSeed, SeedFrom,
 };

@@ -297,6 +297,24 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
+/// A plan of a draw among three nightly backups, for tests of what renders or reads one.
+#[cfg(test)]
+pub(crate) fn example() -> SamplePlan {
+    let at = |day: u8| {
+        time::Date::from_calendar_date(2026, time::Month::November, day).ok().map(|d| d.midnight().assume_utc())
+    };
+    let listed = [27, 28, 29, 30].map(|day| ListedBackup::new(format!("plur-2026-11-{day}.sql.gz"), 1000, at(day)));
+    let inputs = DrawInputs {
+        scenario: "plur".into(),
+        day: time::macros::date!(2026 - 11 - 30),
+        within: ("30d".into(), Duration::from_secs(30 * 86_400)),
+        listed_in: "backups".into(),
+        listed: listed.to_vec(),
+        seed: None,
+    };
+    SamplePlan::draw(inputs, |name| format!("backups/{name}")).expect("three backups in the window")
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::{date, datetime};
