@@ -67,11 +67,11 @@ pub(crate) struct RunArgs {
     /// draws one of those at most 30 days older than the newest, by a seed derived from the
     /// scenario, the UTC day and the backups listed (see `plan.json` and `pgdrill verify`);
     /// over the scenario's `[source] sample`.
-    #[arg(long, value_name = "within=DURATION", conflicts_with = "backup", value_parser = parse_sample)]
+    #[arg(long, value_name = "within=DURATION", conflicts_with = "backup", value_parser = crate::source::sample::parse_arg)]
     pub(super) sample: Option<(String, std::time::Duration)>,
     /// The sampled drill's seed, chosen by you instead of derived: the plan records it as the
     /// operator's, so an auditor sees the draw was not left to chance.
-    #[arg(long, value_name = "SEED", conflicts_with = "backup", value_parser = parse_seed)]
+    #[arg(long, value_name = "SEED", conflicts_with = "backup", value_parser = crate::source::sample::parse_seed)]
     pub(super) seed: Option<String>,
     /// Apply this `pg_dumpall --globals-only` file instead of the scenario's.
     #[arg(long, value_name = "FILE")]
@@ -123,16 +123,6 @@ impl RunArgs {
         let store = crate::snapshot::Store::open()?;
         Ok(Some(drill::SnapshotOptions { store, keep: self.snapshot, reuse: self.reuse }))
     }
-}
-
-/// `--sample within=30d`.
-fn parse_sample(text: &str) -> Result<(String, std::time::Duration), crate::source::sample::SampleArgError> {
-    crate::source::sample::parse_arg(text)
-}
-
-/// `--seed SEED`.
-fn parse_seed(text: &str) -> Result<String, crate::source::sample::SampleArgError> {
-    crate::source::sample::parse_seed(text)
 }
 
 /// `--shard K/N`: which of N runners this is (1 to N).
