@@ -237,9 +237,9 @@ impl Scenario {
         };
     }
 
-    /// Draws the drill's backup from a window of its folder's (or S3 prefix's) older backups (`run --sample`,
-    /// in place of `[source] sample`), by the operator's seed when `seed` is one (`--seed`);
-    /// `day` is the drill's UTC day.
+    /// Draws the drill's backup from a window of its folder's (or S3 prefix's) older backups
+    /// (`run --sample`, in place of `[source] sample`), by the operator's seed when `seed` is one
+    /// (`--seed`); `day` is the drill's UTC day.
     pub(crate) fn sample(
         &mut self,
         within: Option<&(String, std::time::Duration)>,
