@@ -62,6 +62,17 @@ pub(crate) struct RunArgs {
     /// the scenario's drills nor kept for the next).
     #[arg(long, value_name = "FILE")]
     pub(super) backup: Option<PathBuf>,
+    /// Drill a backup drawn from the older backups of the folder (or S3 prefix) instead of its
+    /// newest: `within=30d`
+    /// draws one of those at most 30 days older than the newest, by a seed derived from the
+    /// scenario, the UTC day and the backups listed (see `plan.json` and `pgdrill verify`);
+    /// over the scenario's `[source] sample`.
+    #[arg(long, value_name = "within=DURATION", conflicts_with = "backup", value_parser = crate::source::sample::parse_arg)]
+    pub(super) sample: Option<(String, std::time::Duration)>,
+    /// The sampled drill's seed, chosen by you instead of derived: the plan records it as the
+    /// operator's, so an auditor sees the draw was not left to chance.
+    #[arg(long, value_name = "SEED", conflicts_with = "backup", value_parser = crate::source::sample::parse_seed)]
+    pub(super) seed: Option<String>,
     /// Apply this `pg_dumpall --globals-only` file instead of the scenario's.
     #[arg(long, value_name = "FILE")]
     pub(super) globals: Option<PathBuf>,

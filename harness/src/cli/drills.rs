@@ -54,6 +54,8 @@ pub(super) async fn run_many(paths: &[PathBuf], common: RunArgs, mut options: Dr
         }
     };
     options.verify_first = common.verify_first;
+    options.sample_within = common.sample.clone();
+    options.sample_seed = common.seed.clone();
     options.signing = verify::signing(common.signing_key.as_deref());
     options.on_pod = common.target == Some(super::args::TargetChoice::Pod);
     let (cancel, signal) = interrupts();

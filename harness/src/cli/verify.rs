@@ -123,6 +123,9 @@ fn say(dir: &Path, v: &Verification, acks: &[Ack], trusted: bool) {
         }
         _ => {}
     }
+    if let Some(sample) = &v.sample {
+        outln!("{status}: {sample}");
+    }
     for ack in acks {
         let signed = match &ack.signed {
             Some(signed) => format!("signed by key {}", signed.fingerprint),

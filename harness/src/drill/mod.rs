@@ -52,7 +52,7 @@ pub async fn run(
     let started = Instant::now();
     let started_at = OffsetDateTime::now_utc();
     let capturing = options.baseline_out.is_some() || options.inspect.is_some();
-    let loaded = load(path, options);
+    let loaded = load(path, options, started_at.date());
     let resolve_time = started.elapsed();
     let info = match &loaded {
         Ok(scenario) => scenario_info(scenario),
@@ -114,13 +114,16 @@ pub async fn run(
 }
 
 /// The scenario at `path`, as the options change it: the backup or globals named on the command
-/// line, the check kinds asked for, no checks at all when the restore is read by something else.
-fn load(path: &Path, options: &DrillOptions) -> Result<Scenario, ScenarioError> {
+/// line, the check kinds asked for, no checks at all when the restore is read by something else;
+/// a sampled backup drawn on `day`.
+fn load(path: &Path, options: &DrillOptions, day: time::Date) -> Result<Scenario, ScenarioError> {
     let capturing = options.baseline_out.is_some() || options.inspect.is_some();
     let mut scenario = if capturing { Scenario::load_without_checks(path) } else { Scenario::load(path) }?;
     scenario.restore.create_missing_roles = options.inspect.is_some();
     if let Some(backup) = &options.backup {
         scenario.override_backup(backup);
+    } else {
+        scenario.sample(options.sample_within.as_ref(), options.sample_seed.as_deref(), day)?;
     }
     // A follower's standby is never promoted: nothing of the checks' runs on it.
     if options.follow.is_some() {
@@ -456,6 +459,8 @@ mod tests {
     use super::*;
     use crate::outcome::CheckKind;
 
+    const DAY: time::Date = time::macros::date!(2026 - 11 - 30);
+
     const SCENARIO: &str = r#"
 name = "orders"
 
@@ -494,7 +499,7 @@ path = "/health"
     fn the_scenario_is_loaded_as_written_unless_the_command_line_says_otherwise() {
         let dir = tempfile::tempdir().unwrap();
         let path = scenario_file(dir.path());
-        let scenario = load(&path, &DrillOptions::default()).unwrap();
+        let scenario = load(&path, &DrillOptions::default(), DAY).unwrap();
         assert_eq!(kinds(&scenario), [CheckKind::Extensions, CheckKind::Sql]);
         assert!(scenario.app.is_some());
         assert!(!scenario.restore.create_missing_roles, "only `init` creates the roles the dump names");
@@ -507,7 +512,7 @@ path = "/health"
         let globals = dir.path().join("globals.sql");
         let options =
             DrillOptions { backup: Some(backup.clone()), globals: Some(globals.clone()), ..Default::default() };
-        let scenario = load(&path, &options).unwrap();
+        let scenario = load(&path, &options, DAY).unwrap();
         assert!(matches!(&scenario.source.location, source::SourceLocation::File(p) if *p == backup));
         assert_eq!(scenario.source.expected_sha256, None, "the scenario's digest is its own backup's");
         assert_eq!(scenario.restore.globals, Some(globals));
@@ -519,10 +524,10 @@ path = "/health"
         let dir = tempfile::tempdir().unwrap();
         let path = scenario_file(dir.path());
         let only = |kinds: &[CheckKind]| DrillOptions { only_kinds: Some(kinds.to_vec()), ..Default::default() };
-        let scenario = load(&path, &only(&[CheckKind::Sql])).unwrap();
+        let scenario = load(&path, &only(&[CheckKind::Sql]), DAY).unwrap();
         assert_eq!(kinds(&scenario), [CheckKind::Sql]);
         assert!(scenario.app.is_none());
-        let scenario = load(&path, &only(&[CheckKind::Api])).unwrap();
+        let scenario = load(&path, &only(&[CheckKind::Api]), DAY).unwrap();
         assert!(scenario.checks.is_empty());
         assert_eq!(scenario.app.map(|app| app.requests.len()), Some(1));
     }
@@ -531,7 +536,7 @@ path = "/health"
     fn a_baseline_capture_runs_no_checks() {
         let dir = tempfile::tempdir().unwrap();
         let options = DrillOptions { baseline_out: Some(dir.path().join("baseline.json")), ..Default::default() };
-        assert!(load(&scenario_file(dir.path()), &options).unwrap().checks.is_empty());
+        assert!(load(&scenario_file(dir.path()), &options, DAY).unwrap().checks.is_empty());
     }
 
     /// A scenario that cannot be used still names its drill's reports: by its file's name, made
@@ -549,7 +554,7 @@ path = "/health"
         assert_eq!(hidden.name, "scenario.orders.v2", "a name never starts with a dot");
         assert_eq!(hidden.sha256, "", "a file that cannot be read has no digest");
         assert_eq!(unusable_scenario_info(Path::new("/")).name, "scenario");
-        assert!(load(&dir.path().join("missing.toml"), &DrillOptions::default()).is_err());
+        assert!(load(&dir.path().join("missing.toml"), &DrillOptions::default(), DAY).is_err());
     }
 
     #[test]

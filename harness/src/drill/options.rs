@@ -24,6 +24,12 @@ pub struct DrillOptions {
     pub history: Option<PathBuf>,
     /// Drill this backup instead of the scenario's source.
     pub backup: Option<PathBuf>,
+    /// Drill a backup drawn from the folder's older backups within this window of the newest
+    /// (`--sample within=30d`: as written, and its length) instead of the newest.
+    pub sample_within: Option<(String, std::time::Duration)>,
+    /// The seed of that draw, chosen by whoever runs the drill (`--seed`) and recorded as
+    /// theirs; by default it is derived.
+    pub sample_seed: Option<String>,
     /// Apply this globals file instead of the scenario's.
     pub globals: Option<PathBuf>,
     /// Capture a baseline from the restored database into this file instead of running the
@@ -97,6 +103,8 @@ impl Default for DrillOptions {
             out_dir: None,
             history: None,
             backup: None,
+            sample_within: None,
+            sample_seed: None,
             globals: None,
             baseline_out: None,
             only_kinds: None,

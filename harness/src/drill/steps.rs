@@ -47,19 +47,30 @@ impl Drill<'_> {
     pub(super) async fn fetch(&self) -> PhaseResult<Backup> {
         let progress = |done: u64, total: Option<u64>| self.progress(Phase::Fetch, "downloading", Some(done), total);
         let choice = self.scenario.set_choice();
-        let backup = source::fetch(&self.scenario.source, &self.work_dir(), &choice, &self.redactor, &progress)
+        let (backup, plan) = source::fetch(&self.scenario.source, &self.work_dir(), &choice, &self.redactor, &progress)
             .await
             .map_err(|e| match e.says_nothing_of_the_backup() {
-            true => PhaseError::could_not_run(e),
-            false => PhaseError::error(e),
-        })?;
+                true => PhaseError::could_not_run(e),
+                false => PhaseError::error(e),
+            })?;
         self.events.emit(Event::Backup(BackupInfo {
             location: backup.location.clone(),
             size_bytes: backup.size,
             modified: backup.modified,
             ..BackupInfo::default()
         }));
-        let summary = backup.summary();
+        let mut summary = backup.summary();
+        if let Some(plan) = plan {
+            summary = format!(
+                "sampled: backup {} of the {} older than the newest ({}) by at most {}, drawn by seed {} (plan.json); {summary}",
+                plan.index + 1,
+                plan.candidates.len(),
+                plan.newest.name,
+                plan.within,
+                plan.seed.value.get(..16).unwrap_or(&plan.seed.value),
+            );
+            self.events.emit(Event::Sampled(Box::new(plan)));
+        }
         Ok((backup, summary))
     }
 

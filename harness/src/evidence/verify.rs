@@ -61,6 +61,9 @@ pub(crate) enum Finding {
     Manifest(String),
     /// An acknowledgement (`acks/`) that does not hold: why.
     Ack { file: String, why: String },
+    /// A sampled drill's plan (`plan.json`) whose draw does not re-derive, or is not of the
+    /// backup drilled: why.
+    Plan { why: String },
 }
 
 impl Finding {
@@ -141,6 +144,7 @@ impl Finding {
             Finding::Unreadable { name, why } => write!(f, "cannot read {name}: {why}"),
             Finding::Manifest(why) => write!(f, "{why}"),
             Finding::Ack { file, why } => write!(f, "the acknowledgement {file} does not hold: {why}"),
+            Finding::Plan { why } => write!(f, "{} does not hold: {why}", crate::outcome::PLAN_FILE),
         }
     }
 }
@@ -182,6 +186,8 @@ pub(crate) struct Verification {
     pub history: bool,
     /// Verified against allowed signers: a warning fails too.
     pub strict: bool,
+    /// A sampled drill's plan, re-derived: what it proves, in a line.
+    pub sample: Option<String>,
 }
 
 /// The folder of a drill's acknowledgements (`pgdrill ack`, `super::ack`), checked on their own:
@@ -256,6 +262,12 @@ pub(crate) fn verify(dir: &Path, trust: &Trust<'_>) -> Result<Verification, std:
             )))
         }
         Err(e) => v.findings.push(Finding::Manifest(crate::error::error_chain(&e))),
+    }
+    if names.contains(crate::outcome::PLAN_FILE) {
+        match super::plan::check(dir) {
+            Ok(line) => v.sample = Some(line),
+            Err(e) => v.findings.push(Finding::Plan { why: crate::error::error_chain(&e) }),
+        }
     }
     // Acknowledgements are checked on their own (`super::ack`): each about this drill's record.
     covered.insert(ACKS.to_owned());

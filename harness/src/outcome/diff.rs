@@ -157,7 +157,17 @@ fn backups(a: &DrillRecord, b: &DrillRecord, found: &mut Vec<Difference>) {
     let at = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
     };
-    if is < was {
+    if is < was && b.sample.is_some() {
+        // Drawn from older backups on purpose (`--sample`): not a backup that aged.
+        found.push(Difference::better(
+            "backup",
+            format!(
+                "B drilled an older backup on purpose, sampled from a window (plan.json): taken at {}, before A's, taken at {}",
+                at(is),
+                at(was)
+            ),
+        ));
+    } else if is < was {
         found.push(Difference::worse(
             "backup",
             format!("B drilled a backup taken at {}, before A's, taken at {}", at(is), at(was)),

@@ -41,6 +41,8 @@ pub enum Event {
     PhaseFinished(PhaseRecord),
     /// What the backup is, as fetch and verify read it.
     Backup(BackupInfo),
+    /// The backup was drawn from a window of older ones: the plan of the draw.
+    Sampled(Box<crate::outcome::SamplePlan>),
     /// The target the drill restores into.
     Target(TargetInfo),
     /// What preflight found the backup needs and the target has.
@@ -144,6 +146,7 @@ fn apply(record: &mut DrillRecord, event: &Event) {
             record.phases.push(finished.clone());
         }
         Event::Backup(info) => record.backup = Some(info.clone()),
+        Event::Sampled(plan) => record.sample = Some((**plan).clone()),
         Event::Target(info) => record.target = Some(info.clone()),
         Event::Preflight(report) => record.preflight = Some(report.clone()),
         Event::Restore(stats) => record.restore = Some(stats.clone()),

@@ -14,6 +14,7 @@ mod objectives;
 mod premises;
 mod record;
 mod restore;
+mod sample;
 mod target;
 mod verdict;
 
@@ -31,6 +32,11 @@ pub use record::{
     ScenarioInfo, SignatureInfo,
 };
 pub use restore::{CatalogAudit, PreflightReport, Reach, Recovered, RestoreStats, Stop};
+#[cfg(test)]
+pub(crate) use sample::example as example_plan;
+pub use sample::{
+    ALGORITHM as SAMPLE_ALGORITHM, DrawInputs, ListedBackup, PLAN_FILE, SampleError, SamplePlan, SampleSeed, SeedFrom,
+};
 pub use target::{Isolation, KeptInfo, Observed, TargetInfo};
 #[cfg(test)]
 pub(crate) use verdict::finish;

@@ -79,6 +79,9 @@ pub(crate) struct Measured<'a> {
     pub cloned: Option<&'a str>,
     /// The backup, when the drill fetched and read it.
     pub backup: Option<&'a BackupInfo>,
+    /// The backup was sampled from older ones (`--sample`), not the newest: the RPO, which is
+    /// the newest's, is not judged on it.
+    pub sampled: bool,
     pub started_at: OffsetDateTime,
 }
 
@@ -91,7 +94,9 @@ pub(crate) fn judge(objectives: &Objectives, measured: &Measured) -> Vec<CheckRe
             results.push(judge_rto(rto, measured.recovery, measured.rto_passed));
         }
     }
-    if let Some(rpo) = objectives.rpo {
+    // A sampled older backup is drilled on purpose: its age says nothing of the newest's, which
+    // the scenario's drills of the newest judge.
+    if let Some(rpo) = objectives.rpo.filter(|_| !measured.sampled) {
         results.push(judge_rpo(rpo, measured.backup, measured.started_at));
     }
     results
@@ -229,11 +234,18 @@ mod tests {
             rto_passed: false,
             cloned: None,
             backup: None,
+            sampled: false,
             started_at: datetime!(2026-11-22 08:00 UTC),
         };
         assert!(judge(&Objectives::default(), &measured).is_empty());
         let rto_only = Objectives { rto: Some(Duration::from_secs(60)), ..Objectives::default() };
         assert_eq!(judge(&rto_only, &measured).len(), 1);
+        // A sampled older backup's age is not the RPO's.
+        let rpo_only = Objectives { rpo: Some(Duration::from_secs(60)), ..Objectives::default() };
+        let stale = backup(Some(datetime!(2026-11-01 08:00 UTC)));
+        let sampled = Measured { backup: Some(&stale), sampled: true, ..measured };
+        assert!(judge(&rpo_only, &sampled).is_empty());
+        assert_eq!(judge(&rpo_only, &Measured { sampled: false, ..sampled }).len(), 1);
         // What a busy machine took to format them is not reported as their duration.
         let both = Objectives { rto: Some(Duration::from_secs(60)), rpo: Some(Duration::from_secs(60)), cadence: None };
         assert!(judge(&both, &measured).iter().all(|r| r.duration == Duration::ZERO));

@@ -311,6 +311,10 @@ pub struct DrillRecord {
     /// The backup, from when fetch found it (the rest of what it is, once verify read it);
     /// none when the drill stopped before.
     pub backup: Option<BackupInfo>,
+    /// The backup was drawn from a window of older ones (`--sample`), not the newest: the plan
+    /// of the draw (`plan.json`), which anyone can re-derive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<crate::outcome::SamplePlan>,
     /// The target the drill restored into, once it started; none when it did not.
     pub target: Option<TargetInfo>,
     /// What preflight found on the target, when it passed.
@@ -416,6 +420,7 @@ impl DrillRecord {
             verdict: DrillVerdict::Running,
             failure: None,
             backup: None,
+            sample: None,
             target: None,
             preflight: None,
             restore: None,

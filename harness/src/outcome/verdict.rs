@@ -24,6 +24,7 @@ pub(crate) fn objectives(record: &DrillRecord) -> Vec<CheckResult> {
         rto_passed: record.rto_passed,
         cloned: record.clone_of.as_ref().map(|c| c.drill_id.as_str()),
         backup: record.backup.as_ref(),
+        sampled: record.sample.is_some(),
         started_at: record.started_at,
     };
     super::objectives::judge(&record.scenario.objectives, &measured)

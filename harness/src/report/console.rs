@@ -274,6 +274,7 @@ impl Reporter for Console {
             }
             Event::Finished { .. } => self.finished(record),
             Event::Backup(_)
+            | Event::Sampled(_)
             | Event::App(_)
             | Event::Migrate(_)
             | Event::Target(_)

@@ -95,6 +95,9 @@ pub struct FlatRecord {
     /// The backup's age when the drill started, in seconds; null when its time is not known.
     #[schemars(range(min = 0))]
     pub backup_age_seconds: Option<f64>,
+    /// The backup was drawn from a window of older backups (`--sample`, its draw in
+    /// `plan.json`), not the newest; its age then is not judged against the RPO.
+    pub backup_sampled: bool,
     /// The recovery point objective, in seconds; null when the scenario sets none.
     #[schemars(range(min = 0))]
     pub rpo_seconds: Option<f64>,
@@ -174,6 +177,7 @@ pub fn of(record: &DrillRecord) -> FlatRecord {
         backup_size_bytes: backup.map(|b| b.size_bytes),
         backup_taken_at: backup.and_then(|b| b.taken_at).map(rfc3339),
         backup_age_seconds: record.backup_age().map(seconds),
+        backup_sampled: record.sample.is_some(),
         rpo_seconds: objectives.rpo.map(seconds),
         rpo_met: met(Objective::Rpo),
         checks_total: record.checks.len() as u64,

@@ -111,7 +111,8 @@ fn drill_gauges(record: &DrillRecord, past: &[HistoryEntry]) -> [Gauge; 8] {
         Gauge {
             name: "pgdrill_backup_age_seconds",
             help: "Age of the drilled backup when the drill started, judged against the RPO.",
-            value: record.backup_age().map(seconds),
+            // Not of an older backup sampled on purpose (`--sample`): the RPO is the newest's.
+            value: record.backup_age().filter(|_| record.sample.is_none()).map(seconds),
         },
         Gauge {
             name: "pgdrill_drill_checks",
@@ -251,6 +252,11 @@ mod tests {
         let text = render(&r, &[]);
         assert!(text.contains("# TYPE pgdrill_drill_recovery_seconds gauge\n# UNIT pgdrill_drill_recovery_seconds seconds\npgdrill_drill_recovery_seconds{scenario=\"plur\"} 3.25\n"), "{text}");
         assert!(text.contains("pgdrill_backup_age_seconds{scenario=\"plur\"} 18000.0\n"), "{text}");
+        assert!(text.contains("pgdrill_drill_passed{scenario=\"plur\"} 1\n"), "{text}");
+        // An older backup sampled on purpose: its age would page as a missed RPO.
+        r.sample = Some(crate::outcome::example_plan());
+        let text = render(&r, &[]);
+        assert!(!text.contains("pgdrill_backup_age_seconds"), "{text}");
         assert!(text.contains("pgdrill_drill_passed{scenario=\"plur\"} 1\n"), "{text}");
     }
 

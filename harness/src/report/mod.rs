@@ -112,6 +112,10 @@ pub(crate) fn write_all(
         evidence: None,
     };
     let files = render_all(record, &past);
+    if record.sample.is_none() {
+        // A drill of the newest written over a sampled one's folder leaves no stale plan.
+        let _ = std::fs::remove_file(dir.join(json::PLAN));
+    }
     for (name, text) in &files {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(err(&path))?;
@@ -143,8 +147,9 @@ pub(crate) fn write_all(
 
 /// Every report file of the drill `record`, compared with the `past` drills of its scenario: its
 /// name and its text. report.html is report.md's Markdown with the three pictures inline;
-/// test-result.intoto.json the drill as in-toto's standard Test Result.
-pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -> [(&'static str, String); 10] {
+/// test-result.intoto.json the drill as in-toto's standard Test Result; plan.json, a sampled
+/// drill's draw.
+pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -> Vec<(&'static str, String)> {
     let report = markdown::render(record, past);
     let timeline = svg::timeline(record);
     let recovery = svg::recovery(past, record);
@@ -155,7 +160,7 @@ pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -
         html::Chart { name: "backup-age.svg", svg: &backup_age },
     ];
     let page = html::render(record, &report, &charts);
-    [
+    let mut files = vec![
         ("drill.json", json::render(record)),
         (flat::NAME, flat::render(record)),
         ("junit.xml", junit::render(record)),
@@ -166,7 +171,9 @@ pub(crate) fn render_all(record: &DrillRecord, past: &[history::HistoryEntry]) -
         ("backup-age.svg", backup_age),
         (metrics::NAME, metrics::render(record, past)),
         (test_result::TEST_RESULT, statement::render(&test_result::statement(record))),
-    ]
+    ];
+    files.extend(json::plan(record).map(|plan| (json::PLAN, plan)));
+    files
 }
 
 /// Writes the in-toto statement about `files` and its SSH signature; returns the statement's path.

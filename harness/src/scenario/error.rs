@@ -19,6 +19,14 @@ pub enum ScenarioError {
         #[source]
         source: std::io::Error,
     },
+    /// `run --sample` (or `--seed`) of a scenario whose source cannot be sampled.
+    #[error("scenario `{}`: {why}", path.display())]
+    Sample {
+        /// The file, as it was given.
+        path: PathBuf,
+        /// Why.
+        why: &'static str,
+    },
     /// The file is not a valid scenario.
     #[error(transparent)]
     #[diagnostic(transparent)]

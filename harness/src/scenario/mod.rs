@@ -231,8 +231,46 @@ impl Scenario {
             location: SourceLocation::File(backup.to_owned()),
             expected_sha256: None,
             given: true,
+            // One file: nothing to draw from.
+            sample: None,
             ..self.source.clone()
         };
+    }
+
+    /// Draws the drill's backup from a window of its folder's (or S3 prefix's) older backups
+    /// (`run --sample`, in place of `[source] sample`), by the operator's seed when `seed` is one
+    /// (`--seed`); `day` is the drill's UTC day.
+    pub(crate) fn sample(
+        &mut self,
+        within: Option<&(String, std::time::Duration)>,
+        seed: Option<&str>,
+        day: time::Date,
+    ) -> Result<(), ScenarioError> {
+        let refused = |why| ScenarioError::Sample { path: self.file.clone(), why };
+        if let Some(within) = within {
+            if !crate::source::sample::samples(&self.source.location) {
+                return Err(refused(crate::source::sample::NOT_A_FOLDER));
+            }
+            self.source.sample = Some(crate::source::sample::SampleSpec {
+                within: within.clone(),
+                seed: None,
+                scenario: self.name.clone(),
+                day,
+            });
+        }
+        match (&mut self.source.sample, seed) {
+            (Some(sample), seed) => {
+                sample.day = day;
+                sample.seed = seed.map(str::to_owned).or(sample.seed.take());
+            }
+            (None, Some(_)) => {
+                return Err(refused(
+                    "`--seed` is the seed of a sampled drill: give `--sample within=DURATION` or `[source] sample`",
+                ));
+            }
+            (None, None) => {}
+        }
+        Ok(())
     }
 
     /// Which set of a pgBackRest repository the drill restores: the one `[source] set` names,

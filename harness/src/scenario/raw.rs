@@ -174,6 +174,22 @@ pub(crate) struct RawSource {
     /// 2026-11-01" }]`. Without one, a backup of another format, database or major, one that no
     /// longer holds its data or its schema, or one no longer encrypted fails the drill's verify.
     pub changed: Option<Vec<Spanned<RawChange>>>,
+    /// Drill a backup drawn from the older backups of the folder (`dir`) or S3 prefix instead of
+    /// its newest:
+    /// `sample = { within = "30d" }` draws one of those at most 30 days older than the newest,
+    /// by a seed derived from the scenario, the drill's UTC day and the backups listed, and
+    /// writes the plan of the draw (`plan.json`) for anyone to re-derive. `run --sample` does
+    /// the same for one run.
+    pub sample: Option<Spanned<RawSample>>,
+}
+
+/// `[source] sample`: the window a sampled backup is drawn from.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Sample")]
+pub(crate) struct RawSample {
+    /// How much older than the newest backup a sampled one may be (`"30d"`, `"2w"`).
+    pub within: Spanned<String>,
 }
 
 /// A change of the backup's kind that the scenario intended.

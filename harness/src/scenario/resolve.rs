@@ -34,7 +34,7 @@ pub(super) fn resolve(raw: RawScenario, file: &Path, base: &Path, file_sha256: S
         checks: raw.checks.timeout.as_ref(),
         app: raw.app.as_ref().and_then(|a| a.get_ref().timeout.as_ref()),
     })?;
-    let source = resolve_source(&raw.source, base)?;
+    let source = resolve_source(&raw.source, base, &name)?;
     let target = resolve_target(raw.target, base).map_err(|e| e.or_span(None))?;
     let restore = resolve_restore(raw.restore, base)?;
     let baseline_file = raw.baseline.as_ref().map(|path| normalize(&base.join(path.get_ref())));

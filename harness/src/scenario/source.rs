@@ -10,13 +10,19 @@ use crate::source::http::HttpSpec;
 use crate::source::kind::{IntendedChange, KindPart};
 use crate::source::newest::NamePattern;
 use crate::source::s3::S3Spec;
+use crate::source::sample::{self, SampleSpec};
 use crate::source::{SourceLocation, SourceSpec, Tablespaces, WalArchiveLocation};
 
 use super::raw;
 
-pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Result<SourceSpec, FieldError> {
+pub(super) fn resolve_source(
+    raw: &Spanned<raw::RawSource>,
+    base: &Path,
+    scenario: &str,
+) -> Result<SourceSpec, FieldError> {
     let source = raw.get_ref();
     let location = location(raw, base)?;
+    let sample = sample(source, &location, scenario)?;
     if !matches!(location, SourceLocation::Url(_))
         && let Some(token) = source.token_env.as_ref().or(source.token_file.as_ref())
     {
@@ -85,7 +91,31 @@ pub(super) fn resolve_source(raw: &Spanned<raw::RawSource>, base: &Path) -> Resu
         tablespaces,
         cipher_pass,
         given: false,
+        sample,
     })
+}
+
+/// `[source] sample`: a window of a folder's or an S3 prefix's backups to draw the drilled one
+/// from.
+fn sample(
+    source: &raw::RawSource,
+    location: &SourceLocation,
+    scenario: &str,
+) -> Result<Option<SampleSpec>, FieldError> {
+    let Some(sample) = &source.sample else { return Ok(None) };
+    if !sample::samples(location) {
+        return Err(FieldError::new(sample.span(), sample::NOT_A_FOLDER));
+    }
+    let within = &sample.get_ref().within;
+    let within = sample::parse_within(within.get_ref().trim()).map_err(|e| {
+        FieldError::new(within.span(), e.to_string()).with_help("for example: sample = { within = \"30d\" }")
+    })?;
+    Ok(Some(SampleSpec {
+        within,
+        seed: None,
+        scenario: scenario.to_owned(),
+        day: time::OffsetDateTime::now_utc().date(),
+    }))
 }
 
 /// `[source] verify`: (verify first, read once as written).

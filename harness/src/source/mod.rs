@@ -11,6 +11,7 @@ pub(crate) mod onepass;
 pub(crate) mod physical;
 pub(crate) mod read;
 pub(crate) mod s3;
+pub(crate) mod sample;
 pub(crate) mod taken;
 pub(crate) mod verify;
 
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use crate::outcome::SamplePlan;
 use crate::secret::Redactor;
 use crate::units::human_size;
 use http::HttpSpec;
@@ -57,6 +59,9 @@ pub(crate) struct SourceSpec {
     /// Named on the command line (`run --backup`) in place of the scenario's own source: its
     /// kind is neither compared with the scenario's history of kinds nor added to it.
     pub given: bool,
+    /// The backup drawn from a window of the folder's older backups, not its newest
+    /// (`--sample`, `[source] sample`).
+    pub sample: Option<sample::SampleSpec>,
 }
 
 /// Where plain-format base backups keep their tablespaces (`[source] tablespaces`, where
@@ -130,6 +135,10 @@ pub(crate) struct Remote {
 /// The remote object the scenario's source would download, when it is one object (not a
 /// folder of a physical backup) whose store gives it an identity; `None` otherwise.
 pub(crate) async fn probe(spec: &SourceSpec, redactor: &Redactor) -> Result<Option<Remote>, SourceError> {
+    if spec.sample.is_some() {
+        // The draw is the fetch's: nothing to probe ahead of it.
+        return Ok(None);
+    }
     match &spec.location {
         SourceLocation::Url(http) => http::probe(http, redactor).await,
         SourceLocation::S3(s3) => {
@@ -253,6 +262,14 @@ pub(crate) enum SourceError {
     /// A decryption key the scenario names cannot be read.
     #[error(transparent)]
     Key(#[from] decrypt::KeyError),
+    /// `sample` of an S3 prefix holding a physical backup, not dumps.
+    #[error(
+        "`{location}` holds a physical backup (a base backup, a barman-cloud server or a pgBackRest repository): `sample` draws among the dumps of a folder or a prefix"
+    )]
+    NotSampled { location: String },
+    /// No backup to draw from the window (`--sample`).
+    #[error(transparent)]
+    Sample(#[from] crate::outcome::SampleError),
     /// The backup is much smaller than the one before it.
     #[error("`{location}` is {} ({size} bytes), under {:.0}% of the previous backup `{previous}` ({}, {previous_size} bytes): a backup that shrank this much is suspect (hint: set `source.min_size_ratio` if the drop is expected)", human_size(*size), ratio * 100.0, human_size(*previous_size))]
     Shrunk { location: String, size: u64, previous: String, previous_size: u64, ratio: f64 },
@@ -287,6 +304,9 @@ impl SourceError {
             | SourceError::Physical(_)
             // The keys that must open the backup are part of what makes it restorable.
             | SourceError::Key(_)
+            // A window with nothing to draw from: the older backups are not there.
+            | SourceError::Sample(_)
+            | SourceError::NotSampled { .. }
             | SourceError::Shrunk { .. } => false,
         }
     }
@@ -296,17 +316,22 @@ impl SourceError {
 /// holding a base backup or a pgBackRest repository is copied as a folder: a repository's
 /// chosen set and the WAL it needs only), and checks its size against the previous backup in the
 /// same location; a base backup's WAL archive in S3 is copied too, from the backup's start on.
-/// `choice` picks a pgBackRest set.
+/// `choice` picks a pgBackRest set. With the plan of the draw when the backup was sampled.
 pub(crate) async fn fetch(
     spec: &SourceSpec,
     work: &Path,
     choice: &physical::pgbackrest::Choice<'_>,
     redactor: &Redactor,
     progress: Progress<'_>,
-) -> Result<Backup, SourceError> {
+) -> Result<(Backup, Option<SamplePlan>), SourceError> {
+    let mut plan = None;
     let mut backup = match &spec.location {
         SourceLocation::File(path) => local(path, path.display().to_string(), None).await?,
-        SourceLocation::Newest { dir, pattern } => newest_in(dir, pattern.as_ref()).await?,
+        SourceLocation::Newest { dir, pattern } => {
+            let (backup, drawn) = newest_in(dir, pattern.as_ref(), spec.sample.as_ref()).await?;
+            plan = drawn;
+            backup
+        }
         SourceLocation::Url(http) => {
             make_work(work)?;
             let prepared = http::prepare(http, redactor)?;
@@ -317,7 +342,9 @@ pub(crate) async fn fetch(
         }
         SourceLocation::S3(s3) => {
             make_work(work)?;
-            from_s3(s3, work, choice, redactor, progress).await?
+            let (backup, drawn) = from_s3(s3, work, choice, spec.sample.as_ref(), redactor, progress).await?;
+            plan = drawn;
+            backup
         }
     };
     check_size(&backup, spec.min_size_ratio)?;
@@ -331,7 +358,7 @@ pub(crate) async fn fetch(
             Some(wal_from_s3(s3, &backup.path, work, choice, redactor, progress).await?)
         }
     };
-    Ok(backup)
+    Ok((backup, plan))
 }
 
 /// The drill's work folder, made.
@@ -340,8 +367,12 @@ fn make_work(work: &Path) -> Result<(), SourceError> {
 }
 
 /// The newest backup in `dir` (a file, or a directory-format archive's folder) that `pattern`
-/// names, with the one before it.
-async fn newest_in(dir: &Path, pattern: Option<&NamePattern>) -> Result<Backup, SourceError> {
+/// names, with the one before it; or, sampled, the one drawn and the plan of the draw.
+async fn newest_in(
+    dir: &Path,
+    pattern: Option<&NamePattern>,
+    sampled: Option<&sample::SampleSpec>,
+) -> Result<(Backup, Option<SamplePlan>), SourceError> {
     let shown = dir.display().to_string();
     let mut entries =
         tokio::fs::read_dir(dir).await.map_err(|source| SourceError::Unreadable { path: shown.clone(), source })?;
@@ -354,47 +385,84 @@ async fn newest_in(dir: &Path, pattern: Option<&NamePattern>) -> Result<Backup, 
                 size: meta.len(),
                 modified: meta.modified().ok().map(OffsetDateTime::from),
                 date: None,
+                etag: None,
             });
         }
     }
-    let (chosen, previous) = newest::newest(candidates, pattern);
-    let chosen = chosen.ok_or(SourceError::NoBackup { location: shown })?;
-    let path = dir.join(&chosen.name);
-    local(&path, path.display().to_string(), previous.map(|p| (p.name, p.size))).await
+    let place = |name: &str| dir.join(name).display().to_string();
+    let (chosen, previous, plan) = match sampled {
+        Some(spec) => {
+            let sorted = newest::sorted(candidates, pattern);
+            let (chosen, previous, plan) = sample::pick(sorted, pattern, spec, shown, place)?;
+            (chosen, previous, Some(plan))
+        }
+        None => match newest::newest(candidates, pattern) {
+            (Some(chosen), previous) => (chosen, previous, None),
+            (None, _) => return Err(SourceError::NoBackup { location: shown }),
+        },
+    };
+    let backup = local(&dir.join(&chosen.name), place(&chosen.name), previous.map(|p| (p.name, p.size))).await?;
+    Ok((backup, plan))
 }
 
-/// The backup in S3: an object (or the newest under a prefix), else a prefix holding a base
-/// backup, a barman-cloud server or a pgBackRest repository, copied as a folder.
+/// The backup in S3: an object (or the newest under a prefix, or the one `sampled` draws there,
+/// with the plan of the draw), else a prefix holding a base backup, a barman-cloud server or a
+/// pgBackRest repository, copied as a folder.
 async fn from_s3(
     s3: &S3Spec,
     work: &Path,
     choice: &physical::pgbackrest::Choice<'_>,
+    sampled: Option<&sample::SampleSpec>,
     redactor: &Redactor,
     progress: Progress<'_>,
-) -> Result<Backup, SourceError> {
+) -> Result<(Backup, Option<SamplePlan>), SourceError> {
     let bucket = s3::Bucket::open(s3, redactor)?;
     let top = if bucket.is_prefix() { bucket.top().await? } else { s3::Top::default() };
+    match physical_from_s3(s3, &bucket, &top, work, choice, sampled.is_some(), progress).await? {
+        Some(backup) => Ok((backup, None)),
+        None => bucket.download(work, sampled, progress).await,
+    }
+}
+
+/// A physical backup in S3, copied as a folder: a base backup, a barman-cloud server's backup
+/// (`choice` picks it) or a pgBackRest repository's set; `None` when the prefix holds none. A
+/// physical backup is not `sampled`.
+async fn physical_from_s3(
+    s3: &S3Spec,
+    bucket: &s3::Bucket<'_>,
+    top: &s3::Top,
+    work: &Path,
+    choice: &physical::pgbackrest::Choice<'_>,
+    sampled: bool,
+    progress: Progress<'_>,
+) -> Result<Option<Backup>, SourceError> {
     let has = |folder: &str| top.folders.iter().any(|f| f == folder);
-    if physical::is_base_backup_listing(&top.files) {
+    let base = physical::is_base_backup_listing(&top.files);
+    let (barman, pgbackrest) = (has("base") && has("wals"), has("backup") && has("archive"));
+    if sampled && (base || barman || pgbackrest) {
+        return Err(SourceError::NotSampled { location: s3.location() });
+    }
+    let backup = if base {
         let into = work.join("backup");
         let mirrored = bucket.mirror("", &into, &|_| true, progress).await?;
-        Ok(folder_backup(s3.location(), into, mirrored))
-    } else if has("base") && has("wals") {
+        folder_backup(s3.location(), into, mirrored)
+    } else if barman {
         // A barman-cloud server (named as its prefix's last part): the backup chosen and the WAL
         // from its start on.
         let location = s3.location();
         let server = location.trim_end_matches('/').rsplit('/').next().unwrap_or("barman");
         let into = work.join("barman").join(server);
-        let barman = physical::barman::Choice { id: choice.set, before: choice.before };
-        let mirrored = physical::barman::mirror(&bucket, &into, &barman, progress).await?;
-        Ok(folder_backup(s3.location(), into, mirrored))
-    } else if has("backup") && has("archive") {
+        let which = physical::barman::Choice { id: choice.set, before: choice.before };
+        let mirrored = physical::barman::mirror(bucket, &into, &which, progress).await?;
+        folder_backup(s3.location(), into, mirrored)
+    } else if pgbackrest {
         let into = work.join("repository");
-        let mirrored = physical::pgbackrest::mirror(&bucket, &into, choice, progress).await?;
-        Ok(folder_backup(s3.location(), into, mirrored))
+        let mirrored = physical::pgbackrest::mirror(bucket, &into, choice, progress).await?;
+        folder_backup(s3.location(), into, mirrored)
     } else {
-        bucket.download(work, progress).await
-    }
+        return Ok(None);
+    };
+    Ok(Some(backup))
 }
 
 /// A base backup's WAL archive in S3, copied into `work`: the segments from the backup's start

@@ -120,13 +120,24 @@ pub(crate) struct Candidate {
     pub modified: Option<OffsetDateTime>,
     /// The digits of the date in its name.
     pub date: Option<String>,
+    /// Its ETag, when its store gives one (S3).
+    pub etag: Option<String>,
 }
 
 /// The newest candidate matching `pattern`, and the one before it.
 pub(crate) fn newest(
-    mut candidates: Vec<Candidate>,
+    candidates: Vec<Candidate>,
     pattern: Option<&NamePattern>,
 ) -> (Option<Candidate>, Option<Candidate>) {
+    let mut candidates = sorted(candidates, pattern);
+    let newest = candidates.pop();
+    let previous = candidates.pop();
+    (newest, previous)
+}
+
+/// The candidates matching `pattern`, oldest first: by the date in their names when it has
+/// `{date}` (each with its date's digits), else by modification time; then by name.
+pub(crate) fn sorted(mut candidates: Vec<Candidate>, pattern: Option<&NamePattern>) -> Vec<Candidate> {
     if let Some(pattern) = pattern {
         candidates = candidates
             .into_iter()
@@ -147,9 +158,7 @@ pub(crate) fn newest(
             a.modified.cmp(&b.modified).then(a.name.cmp(&b.name))
         }
     });
-    let newest = candidates.pop();
-    let previous = candidates.pop();
-    (newest, previous)
+    candidates
 }
 
 #[cfg(test)]
@@ -157,7 +166,13 @@ mod tests {
     use super::*;
 
     fn candidate(name: &str, size: u64, modified: i64) -> Candidate {
-        Candidate { name: name.into(), size, modified: OffsetDateTime::from_unix_timestamp(modified).ok(), date: None }
+        Candidate {
+            name: name.into(),
+            size,
+            modified: OffsetDateTime::from_unix_timestamp(modified).ok(),
+            date: None,
+            etag: None,
+        }
     }
 
     #[test]

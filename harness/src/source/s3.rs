@@ -1,7 +1,8 @@
 //! Backups in S3 or an S3-compatible store (MinIO, Ceph, R2, ...), through object_store: a key,
-//! or the newest object under a prefix. Credentials come from the environment (the usual
-//! `AWS_*` variables, or variables the scenario names); a custom endpoint serves S3-compatible
-//! stores. The bucket is opened as the reports' is (`crate::store`).
+//! or the newest object under a prefix (or one drawn among its older ones: `sample`).
+//! Credentials come from the environment (the usual `AWS_*` variables, or variables the scenario
+//! names); a custom endpoint serves S3-compatible stores. The bucket is opened as the reports' is
+//! (`crate::store`).
 
 use std::path::Path;
 
@@ -11,8 +12,10 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 
-use super::newest::{Candidate, NamePattern, newest};
+use super::newest::{Candidate, NamePattern, newest, sorted};
+use super::sample::{SampleSpec, pick};
 use super::{Backup, Progress, SourceError};
+use crate::outcome::SamplePlan;
 use crate::secret::Redactor;
 use crate::store::ConnectError;
 
@@ -41,6 +44,9 @@ impl S3Spec {
         self.key.is_empty() || self.key.ends_with('/')
     }
 }
+
+/// The object chosen, the one before it under the prefix, and the plan of a draw.
+type Chosen = (ObjectMeta, Option<Candidate>, Option<SamplePlan>);
 
 /// An object's identity as its store keeps it: the ETag, version, size and modification time
 /// the store set when it was written (none of them a writer chooses); `None` without an ETag.
@@ -110,13 +116,13 @@ impl<'a> Bucket<'a> {
         })
     }
 
-    /// The object the spec names (or the newest under its prefix), as the store lists it, and
-    /// the one before it under the prefix.
-    async fn chosen(&self) -> Result<(ObjectMeta, Option<Candidate>), SourceError> {
+    /// The object the spec names (or the newest under its prefix, or the one `sampled` draws
+    /// there), as the store lists it, the one before it under the prefix, and the plan of a draw.
+    async fn chosen(&self, sampled: Option<&SampleSpec>) -> Result<Chosen, SourceError> {
         let spec = self.spec;
         if !spec.is_prefix() {
             let meta = self.store.head(&ObjectPath::from(spec.key.as_str())).await.map_err(|e| self.fail(e))?;
-            return Ok((meta, None));
+            return Ok((meta, None, None));
         }
         let mut listing = self.store.list(self.prefix().as_ref());
         let mut metas = std::collections::HashMap::new();
@@ -129,19 +135,34 @@ impl<'a> Bucket<'a> {
                 size: meta.size,
                 modified: OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp()).ok(),
                 date: None,
+                etag: meta.e_tag.clone(),
             });
             metas.insert(name, meta);
         }
-        let (chosen, previous) = newest(candidates, spec.pattern.as_ref());
+        let (chosen, previous, plan) = match sampled {
+            Some(sample) => {
+                let sorted = sorted(candidates, spec.pattern.as_ref());
+                let place = |name: &str| {
+                    let key = metas.get(name).map(|m| m.location.to_string()).unwrap_or_default();
+                    format!("s3://{}/{key}", spec.bucket)
+                };
+                let (chosen, previous, plan) = pick(sorted, spec.pattern.as_ref(), sample, spec.location(), place)?;
+                (Some(chosen), previous, Some(plan))
+            }
+            None => {
+                let (chosen, previous) = newest(candidates, spec.pattern.as_ref());
+                (chosen, previous, None)
+            }
+        };
         let chosen = chosen.ok_or_else(|| SourceError::NoBackup { location: spec.location() })?;
         let meta = metas.remove(&chosen.name).ok_or_else(|| SourceError::NoBackup { location: spec.location() })?;
-        Ok((meta, previous))
+        Ok((meta, previous, plan))
     }
 
     /// What the object a download would take is now, without downloading it (`None` for an
     /// object the store gives no ETag).
     pub(crate) async fn probe(&self) -> Result<Option<super::Remote>, SourceError> {
-        let (meta, _) = self.chosen().await?;
+        let (meta, ..) = self.chosen(None).await?;
         Ok(identity(&meta).map(|identity| super::Remote {
             location: format!("s3://{}/{}", self.spec.bucket, meta.location),
             identity,
@@ -150,14 +171,20 @@ impl<'a> Bucket<'a> {
         }))
     }
 
-    /// Downloads the object (or the newest under the prefix) into `dir`.
-    pub(crate) async fn download(&self, dir: &Path, progress: Progress<'_>) -> Result<Backup, SourceError> {
-        let (meta, previous) = self.chosen().await?;
+    /// Downloads the object (or the newest under the prefix, or the one `sampled` draws there)
+    /// into `dir`; with the plan of a draw.
+    pub(crate) async fn download(
+        &self,
+        dir: &Path,
+        sampled: Option<&SampleSpec>,
+        progress: Progress<'_>,
+    ) -> Result<(Backup, Option<SamplePlan>), SourceError> {
+        let (meta, previous, plan) = self.chosen(sampled).await?;
         let key = meta.location.to_string();
         let name = key.rsplit('/').next().unwrap_or("backup").to_owned();
         let path = dir.join(format!("s3-{name}"));
         let (got, modified) = self.get(&key, &path, progress).await?;
-        Ok(Backup {
+        let backup = Backup {
             location: format!("s3://{}/{key}", self.spec.bucket),
             path,
             size: got.size,
@@ -168,7 +195,8 @@ impl<'a> Bucket<'a> {
             // What was downloaded: the object as the store sent it (a write since the listing
             // made another).
             remote: identity(&got),
-        })
+        };
+        Ok((backup, plan))
     }
 
     /// Downloads the object `key` into the file `path`; returns its size and modification time.

@@ -72,7 +72,7 @@ fn date_in_name(location: &str) -> Option<OffsetDateTime> {
 }
 
 /// `YYYYMMDD[HH[MM[SS]]]` (more digits are ignored) as a UTC time, for a year from 2000.
-fn from_digits(digits: &str) -> Option<OffsetDateTime> {
+pub(crate) fn from_digits(digits: &str) -> Option<OffsetDateTime> {
     if digits.len() < 8 || !digits.starts_with("20") {
         return None;
     }

@@ -19,11 +19,12 @@ fn spec(location: SourceLocation) -> SourceSpec {
         verify_first: false,
         one_pass: false,
         given: false,
+        sample: None,
     }
 }
 
 async fn fetched(spec: &SourceSpec, work: &Path) -> Result<Backup, SourceError> {
-    fetch(spec, work, &Default::default(), &Redactor::new(), &|_, _| {}).await
+    fetch(spec, work, &Default::default(), &Redactor::new(), &|_, _| {}).await.map(|(backup, _)| backup)
 }
 
 fn backup(size: u64, previous: Option<(&str, u64)>) -> Backup {

@@ -62,6 +62,7 @@ mod probe_rows;
 mod record_schema;
 mod red_team;
 mod report_html;
+mod sampled;
 mod scenario_schema;
 mod secrets;
 mod seeds;

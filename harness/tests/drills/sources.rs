@@ -137,8 +137,11 @@ fn backups_from_s3_by_key_and_newest_under_a_prefix() {
         &[
             ("plur/plur-2026-05-24.sql.gz", bytes.clone()),
             ("plur/plur-2026-05-25.sql.gz", bytes.clone()),
+            ("shrunk/plur-2026-05-23.sql.gz", bytes.clone()),
             ("shrunk/plur-2026-05-24.sql.gz", bytes.clone()),
             ("shrunk/plur-2026-05-25.sql.gz", bytes[..500].to_vec()),
+            ("repository/backup/db/backup.info", b"[backup:current]".to_vec()),
+            ("repository/archive/db/archive.info", b"[db]".to_vec()),
         ],
     );
     let scratch = Scratch::new();
@@ -170,6 +173,23 @@ fn backups_from_s3_by_key_and_newest_under_a_prefix() {
         drill.phase_error(Phase::Fetch).contains("under 10% of the previous backup `plur-2026-05-24.sql.gz`"),
         "{drill:?}"
     );
+
+    // Sampled (`--sample`): an older object of the prefix, listed with its ETag, not the newest.
+    let sampled = scratch.scenario("s3-sampled.toml", &format!("{}{PLUR}", source("s3://backups/shrunk/")));
+    let drill = scratch.drill_env(&sampled, &["--sample".into(), "within=30d".into()], &s3.env());
+    assert_eq!(drill.code, Some(0), "{drill:?}");
+    let plan = drill.record().sample.clone().expect("a plan");
+    let names: Vec<&str> = plan.candidates.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["plur-2026-05-23.sql.gz", "plur-2026-05-24.sql.gz"], "{plan:?}");
+    assert!(plan.candidates.iter().all(|c| c.etag.is_some()), "{plan:?}");
+    assert_eq!(plan.location, format!("s3://backups/shrunk/{}", plan.chosen.name));
+    assert_eq!(drill.record().backup.as_ref().unwrap().location, plan.location);
+    plan.check().unwrap();
+    // A prefix holding a physical backup is not sampled: refused before anything is copied.
+    let physical = scratch.scenario("s3-physical.toml", &source("s3://backups/repository/"));
+    let drill = scratch.drill_env(&physical, &["--sample".into(), "within=30d".into()], &s3.env());
+    assert_eq!(drill.code, Some(1), "{drill:?}");
+    assert!(drill.phase_error(Phase::Fetch).contains("holds a physical backup"), "{drill:?}");
 }
 
 /// With `--reuse`, a backup in S3 or behind a URL whose store describes it as it did when a

@@ -104,6 +104,33 @@ fn a_new_check_that_fails_is_worse_even_when_a_failed_too() {
 }
 
 #[test]
+fn a_sampled_older_backup_is_not_a_worse_one() {
+    let a = passed(1_800_000_000);
+    let mut b = passed(1_799_000_000);
+    let at = |t| OffsetDateTime::from_unix_timestamp(t).ok();
+    let inputs = crate::outcome::DrawInputs {
+        scenario: "books".into(),
+        day: time::macros::date!(2027 - 01 - 15),
+        within: ("30d".into(), Duration::from_secs(30 * 86_400)),
+        listed_in: "backups".into(),
+        listed: vec![
+            crate::outcome::ListedBackup::new("books-old.dump".into(), 1, at(1_799_000_000)),
+            crate::outcome::ListedBackup::new("books-new.dump".into(), 1, at(1_800_000_000)),
+        ],
+        seed: None,
+    };
+    b.sample = Some(crate::outcome::SamplePlan::draw(inputs, str::to_owned).unwrap());
+    let found = compare(&a, &b, SLOWER);
+    assert_eq!(said(&found, true), Vec::<String>::new());
+    assert_eq!(
+        said(&found, false),
+        [
+            "backup: B drilled an older backup on purpose, sampled from a window (plan.json): taken at 2027-01-03T18:13:20Z, before A's, taken at 2027-01-15T08:00:00Z"
+        ]
+    );
+}
+
+#[test]
 fn a_phase_that_passed_and_did_not_a_slower_recovery_an_older_backup_and_unsigned_evidence_are_worse() {
     let a = passed(1_800_000_000);
     let mut b = passed(1_799_000_000);

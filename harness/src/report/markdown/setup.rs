@@ -107,6 +107,17 @@ pub(super) fn backup(out: &mut String, r: &DrillRecord) {
     match &r.backup {
         Some(b) => {
             let mut rows = vec![vec!["Location".into(), code(&b.location)]];
+            if let Some(plan) = &r.sample {
+                rows.push(vec![
+                    "Sampled".into(),
+                    format!(
+                        "drawn from the {} backups at most {} older than the newest, {} (their list, the seed and the draw in `plan.json`: `pgdrill verify` re-derives it); not the newest, so its age is not judged against the RPO",
+                        plan.candidates.len(),
+                        cell(&plan.within),
+                        code(&plan.newest.name)
+                    ),
+                ]);
+            }
             let mut size = format!("{} ({} bytes)", human_size(b.size_bytes), b.size_bytes);
             if b.uncompressed_bytes > 0 && b.compression != "none" {
                 size.push_str(&format!(", {} uncompressed", human_size(b.uncompressed_bytes)));

@@ -187,6 +187,7 @@ mod tests {
             proves: passed && evidence.is_none(),
             evidence: evidence.map(String::from),
             backup_age: None,
+            sampled: false,
             rto_met: None,
             rpo_met: None,
         }
@@ -224,6 +225,15 @@ mod tests {
         );
         assert!(found[1].what.starts_with("no drill from 2026-01-08 00:00 UTC to 2026-01-15"), "{}", found[1].what);
         assert!(!of(&db, false)[0].resolved(), "without allowed signers no acknowledgement resolves");
+    }
+
+    #[test]
+    fn a_sampled_drill_that_passed_is_counted_as_one() {
+        let weekly = Cadence::Inventory(Duration::from_secs(7 * DAY as u64));
+        let (mut older, mut failed) = (drill(8, true, None, false), drill(9, false, None, false));
+        (older.sampled, failed.sampled) = (true, true);
+        let db = database(weekly, vec![drill(1, true, None, false), older, failed]);
+        assert_eq!((db.passed(), db.sampled()), (2, 1));
     }
 
     #[test]

@@ -78,7 +78,8 @@ fn table(period: &Period) -> Markup {
                     tr {
                         td { (db.name) @if db.control { span.state-note { "negative control" } } }
                         td { @match db.cadence.every() { Some(c) => { (span(c)) span.state-note { (db.cadence.source()) } }, None => span.bad { "unknown" } } }
-                        td.num { (db.expected()) } td.num { (db.drills.len()) } td.num { (db.passed()) }
+                        td.num { (db.expected()) } td.num { (db.drills.len()) }
+                        td.num { (db.passed()) @if db.sampled() > 0 { span.state-note { (db.sampled()) " of an older backup, sampled" } } }
                         td.num { (db.drills.iter().filter(|d| !d.passed).count()) } td.num { (db.count(WindowState::Missed)) }
                         td { (ages(db)) }
                         td { (met(db, |d| d.rto_met)) } td { (met(db, |d| d.rpo_met)) }

@@ -36,6 +36,7 @@ pub(crate) fn document(period: &Period) -> Value {
             "expected": period.databases.iter().map(Database::expected).sum::<usize>(),
             "run": period.databases.iter().map(|d| d.drills.len()).sum::<usize>(),
             "passed": period.databases.iter().map(Database::passed).sum::<usize>(),
+            "sampled": period.databases.iter().map(Database::sampled).sum::<usize>(),
             "missed": period.databases.iter().map(|d| d.count(super::windows::WindowState::Missed)).sum::<usize>(),
             "exceptions": exceptions,
             "resolved": resolved,
@@ -56,6 +57,7 @@ fn database(db: &Database) -> Value {
         "expected": db.expected(),
         "run": db.drills.len(),
         "passed": db.passed(),
+        "sampled": db.sampled(),
         "failed": db.drills.iter().filter(|d| !d.passed).count(),
         "missed": db.count(super::windows::WindowState::Missed),
         "windows": db.windows.iter().map(|w| json!({
@@ -89,6 +91,7 @@ fn drill(d: &PeriodDrill) -> Value {
         "evidence": d.drill.evidence.status(),
         "backup": d.drill.backup,
         "backup_age_seconds": seconds(d.backup_age),
+        "sampled": d.sampled,
         "recovery_seconds": seconds(d.drill.recovery),
         "rto_seconds": seconds(d.drill.rto),
         "rto_met": d.rto_met,

@@ -71,6 +71,9 @@ pub(crate) struct PeriodDrill {
     pub evidence: Option<String>,
     /// How old its backup was when it started, when its record says when it was taken.
     pub backup_age: Option<Duration>,
+    /// Its backup was drawn from a window of older ones (`--sample`, its `plan.json`), not the
+    /// newest.
+    pub sampled: bool,
     /// Its RTO's and RPO's verdicts, when it was judged against them.
     pub rto_met: Option<bool>,
     pub rpo_met: Option<bool>,
@@ -105,6 +108,11 @@ impl Database {
 
     pub(crate) fn passed(&self) -> usize {
         self.drills.iter().filter(|d| d.proves).count()
+    }
+
+    /// The drills that passed of an older backup sampled from a window (`--sample`).
+    pub(crate) fn sampled(&self) -> usize {
+        self.drills.iter().filter(|d| d.proves && d.sampled).count()
     }
 }
 
@@ -222,6 +230,7 @@ fn period_drill(drill: &Drill, started_at: OffsetDateTime, fleet: &Fleet, truste
             _ => "was not checked: no --allowed-signers (--unsigned-ok accepts evidence no one vouches for)".into(),
         }),
         backup_age: record.and_then(|r| r.backup.as_ref()?.taken_at).map(|taken| age(taken, started_at)),
+        sampled: record.is_some_and(|r| r.sample.is_some()),
         rto_met: record.and_then(|r| objective(r, "objectives/rto")),
         rpo_met: record.and_then(|r| objective(r, "objectives/rpo")),
     }
