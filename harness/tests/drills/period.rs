@@ -114,6 +114,17 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
         (of("ledger"), of("lost-rows"), of("billing")),
         ("satisfied".into(), "not-satisfied".into(), "not-satisfied".into())
     );
+    let coded = result["findings"].as_array().unwrap().iter().find(|f| f["target"]["target-id"] == "cp-10_obj");
+    let coded = coded.expect("a finding per code that failed a drill");
+    assert!(
+        coded["title"].as_str().unwrap().starts_with("sql.")
+            && coded["title"].as_str().unwrap().contains(": 1 drills of lost-rows"),
+        "{coded}"
+    );
+    assert!(
+        db("lost-rows")["drills"][0]["failing_checks"][0]["code"].as_str().unwrap().starts_with("sql."),
+        "{report}"
+    );
     let states: Vec<&str> = result["risks"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(
         states.iter().filter(|s| **s == "closed").count(),

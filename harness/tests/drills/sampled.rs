@@ -105,6 +105,20 @@ fn a_sampled_drill_drills_the_older_backup_its_signed_plan_draws() {
     );
     assert!(text(&caught).contains(&want), "{}", text(&caught));
     assert!(text(&caught).contains("plan.json was changed after the drill was signed"), "{}", text(&caught));
+
+    // The period report counts it as a passing drill of an older backup, sampled.
+    let inventory = scratch.write("inventory.toml", "[[database]]\nscenario = \"sampled\"\ncadence = \"1d\"\n");
+    let today = time::OffsetDateTime::now_utc().date();
+    let (from, out) = (today.previous_day().unwrap().to_string(), scratch.path("period"));
+    let args = ["report", "period", "--inventory", inventory.to_str().unwrap()];
+    let more =
+        ["--from", &from, "--to", &today.to_string(), "--allowed-signers", allowed, "--out", out.to_str().unwrap()];
+    let period = pgdrill(&[&args[..], &more[..]].concat(), &drill.out);
+    assert!(period.status.success(), "{}", text(&period));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("period.json")).unwrap()).unwrap();
+    let db = &report["databases"][0];
+    assert_eq!((db["passed"].as_u64(), db["sampled"].as_u64()), (Some(1), Some(1)), "{report:#}");
+    assert_eq!(db["drills"][0]["sampled"], true, "{report:#}");
 }
 
 #[test]

@@ -97,7 +97,7 @@ fn drill(d: &PeriodDrill) -> Value {
         "rto_met": d.rto_met,
         "rpo_seconds": seconds(d.drill.rpo),
         "rpo_met": d.rpo_met,
-        "failing_checks": d.drill.failing.iter().map(|(id, message)| json!({ "id": id, "message": message })).collect::<Vec<_>>(),
+        "failing_checks": failing(d),
         "acks": d.drill.acks.iter().map(ack).collect::<Vec<_>>(),
         "ack_faults": d.drill.ack_faults,
     })
@@ -135,4 +135,15 @@ fn ack(a: &Ack) -> Value {
         allowed_as: signed.and_then(|s| s.allowed_by.as_ref()).map(|(_, p)| p.as_str()),
     })
     .unwrap_or(Value::Null)
+}
+
+/// The drill's checks that did not pass: id, finding code, message.
+fn failing(d: &PeriodDrill) -> Vec<Value> {
+    let Some(record) = d.drill.record.as_deref() else { return vec![] };
+    record
+        .checks
+        .iter()
+        .filter(|c| matches!(c.verdict, crate::outcome::Verdict::Fail | crate::outcome::Verdict::Error))
+        .map(|c| json!({ "id": c.id, "code": c.code, "message": c.message }))
+        .collect()
 }

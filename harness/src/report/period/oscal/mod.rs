@@ -7,6 +7,7 @@
 //! that resolve it. UUIDs are version 5, derived from what they name, so the same period gives
 //! the same document.
 
+mod codes;
 mod risk;
 
 use serde_json::{Value, json};
@@ -51,7 +52,7 @@ pub(crate) fn document(period: &Period) -> Value {
             "description": "The contingency controls a restore drill tests.",
             "control-selections": [{ "include-controls": CONTROLS.iter().map(|c| json!({ "control-id": c })).collect::<Vec<_>>() }],
         },
-        "findings": period.databases.iter().map(|db| finding(key, db)).collect::<Vec<_>>(),
+        "findings": period.databases.iter().map(|db| finding(key, db)).chain(codes::findings(key, period)).collect::<Vec<_>>(),
     });
     let observations: Vec<Value> =
         period.databases.iter().flat_map(|db| db.drills.iter().map(move |d| observation(key, db, d))).collect();
