@@ -1,6 +1,7 @@
 //! `report period` over real signed drills (the fleet gate's shared pair, `fleet_gate`): a
 //! database that passed, one whose drill failed and was acknowledged (signed), one listed with
-//! no drill (its window missed), and one with no cadence. period.json counts each, the exception
+//! no drill (its window missed), one with no cadence, and one whose drill restored an older
+//! backup sampled from a window (`--sample`). period.json counts each, the exception
 //! is resolved by the acknowledgement only against allowed signers, period.html prints in
 //! headless Chromium, the OSCAL Assessment Results validate with compliance-trestle
 //! (`ci/oscal/validate-assessment-results`), the drills' test-result predicates validate with
@@ -12,7 +13,7 @@ use std::process::Command;
 use crate::browser;
 use crate::fleet_gate::{material, pgdrill, text};
 use crate::signed::keygen;
-use crate::util::{Scratch, root};
+use crate::util::{Scratch, pg15_dump, root};
 
 fn rfc3339(at: time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339).unwrap()
@@ -42,6 +43,24 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     ack.arg("ack").arg(&failed).args(["--by", "ops@example.com", "--note", "INC-7: the expected count was wrong"]);
     let acked = ack.arg("--signing-key").arg(&ack_key).output().unwrap();
     assert_eq!(acked.status.code(), Some(0), "{}", text(&acked));
+    // A database whose drill restores an older backup, sampled from a window of three.
+    std::fs::create_dir(scratch.path("archive")).unwrap();
+    let dump =
+        pg15_dump("CREATE TABLE public.ledger (id integer PRIMARY KEY);\nINSERT INTO public.ledger VALUES (1);\n");
+    for day in 23..=25 {
+        scratch.write(&format!("archive/ledger-2026-05-{day}.sql"), &dump);
+    }
+    let scenario = scratch.scenario(
+        "archive.toml",
+        "name = \"archive\"\n[source]\ndir = \"archive\"\npattern = \"ledger-{date}.sql\"\n[target]\n\
+         [[checks.sql]]\nname = \"one\"\nquery = \"SELECT count(*) FROM public.ledger\"\nexpect = 1\n",
+    );
+    let sample = ["--sample".to_owned(), "within=30d".to_owned()];
+    let signing = [("PGDRILL_SIGNING_KEY".to_owned(), std::fs::read_to_string(&ack_key).unwrap())];
+    let sampled = scratch.drill_env(&scenario, &sample, &signing);
+    assert_eq!(sampled.code, Some(0), "{sampled:?}");
+    crate::signed::copy(&sampled.out, &fleet.join("archive/20260101T040000Z"));
+
     // The evidence gate says the acknowledgement, and the gap stands.
     let gate = scratch.write("gate.toml", "[[database]]\nscenario = \"lost-rows\"\n");
     let args = ["report", "audit", fleet.to_str().unwrap(), "--inventory", gate.to_str().unwrap(), "--max-age", "30d"];
@@ -55,13 +74,16 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     );
     let inventory = scratch.write(
         "inventory.toml",
-        "[[database]]\nscenario = \"ledger\"\ncadence = \"1d\"\n\n[[database]]\nscenario = \"lost-rows\"\ncadence = \"1d\"\n\n\
-         [[database]]\nscenario = \"billing\"\ncadence = \"1d\"\n\n[[database]]\nscenario = \"payroll\"\n",
+        "[[database]]\nscenario = \"ledger\"\ncadence = \"30d\"\n\n[[database]]\nscenario = \"lost-rows\"\ncadence = \"30d\"\n\n\
+         [[database]]\nscenario = \"billing\"\ncadence = \"30d\"\n\n[[database]]\nscenario = \"payroll\"\n\n\
+         [[database]]\nscenario = \"archive\"\ncadence = \"30d\"\n",
     );
     let (key, period_public, _) = keygen(scratch.dir.path(), "period", "");
     let out = scratch.path("period-report");
-    let (from, to) = (rfc3339(m.started - time::Duration::hours(1)), rfc3339(m.started + time::Duration::hours(2)));
-    let now = m.days_later(1);
+    // One window of 30 days: from before the shared drills to after the sampled one.
+    let end = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    let (from, to) = (rfc3339(m.started - time::Duration::hours(1)), rfc3339(end));
+    let now = rfc3339(end + time::Duration::days(1));
     let period = |trust: &[&str]| {
         let args = ["report", "period", fleet.to_str().unwrap(), "--inventory", inventory.to_str().unwrap()];
         let mut args: Vec<&str> = args.to_vec();
@@ -72,8 +94,10 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     };
     let output = period(&["--allowed-signers", allowed.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let trusted_page = scratch.path("trusted-period.html");
+    std::fs::copy(out.join("period.html"), &trusted_page).unwrap();
     let said = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(said.contains("4 databases from ") && said.contains(": 3 exceptions, 1 resolved"), "{said}");
+    assert!(said.contains("5 databases from ") && said.contains(": 3 exceptions, 1 resolved"), "{said}");
     assert!(said.contains("exception (resolved): `lost-rows`: the drill of "), "{said}");
     assert!(said.contains("exception (unresolved): `billing`: no drill from "), "{said}");
     assert!(said.contains("exception (unresolved): `payroll`: no cadence"), "{said}");
@@ -92,6 +116,8 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     assert_eq!(exception["resolution"][0]["allowed_as"], "ops@example.com");
     assert_eq!(counts(&db("billing")), [1, 0, 0, 0, 1]);
     assert_eq!(db("payroll")["cadence_from"], "none given");
+    assert_eq!(counts(&db("archive")), [1, 1, 1, 0, 0]);
+    assert_eq!((db("archive")["sampled"].as_u64(), report["summary"]["sampled"].as_u64()), (Some(1), Some(1)));
     assert_eq!(report["summary"]["unresolved"], 2);
 
     // OSCAL, validated by the reference models; the drills' own test-result predicates too.
@@ -146,7 +172,7 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     };
     let verified = verify(&with_period);
     assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
-    assert!(text(&verified).contains("a fleet summary of 2 drills, verdict fail"), "{}", text(&verified));
+    assert!(text(&verified).contains("a fleet summary of 3 drills, verdict fail"), "{}", text(&verified));
     assert_eq!(verify(&allowed).status.code(), Some(1), "the period's key is not among these signers");
     let edited = crate::signed::copy(&out, &scratch.path("period-edited"));
     let body = std::fs::read_to_string(edited.join("period.json")).unwrap();
@@ -159,11 +185,12 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     // Against allowed signers that do not hold the acknowledgement's key, it resolves nothing.
     let output = period(&["--allowed-signers", m.allowed.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains(": 3 exceptions, 0 resolved"), "{}", text(&output));
+    // The sampled drill's key is not among these signers either: its evidence is an exception.
+    assert!(String::from_utf8_lossy(&output.stdout).contains(": 4 exceptions, 0 resolved"), "{}", text(&output));
     // Without allowed signers, each drill's evidence is an exception, unless --unsigned-ok.
     let output = period(&[]);
     let said = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(said.contains(": 5 exceptions, 0 resolved (no allowed signers"), "{}", text(&output));
+    assert!(said.contains(": 6 exceptions, 0 resolved (no allowed signers"), "{}", text(&output));
     assert!(
         said.contains("`ledger`: the evidence of the drill of ")
             && said.contains("was not checked: no --allowed-signers"),
@@ -176,10 +203,20 @@ fn a_period_report_counts_each_database_resolves_by_signed_acks_and_validates_as
     let kept = root().join("target/browser/period");
     std::fs::create_dir_all(&kept).unwrap();
     let page = kept.join("period.html");
-    std::fs::copy(out.join("period.html"), &page).unwrap();
+    std::fs::copy(&trusted_page, &page).unwrap();
     let shown = browser::print(&page, &kept);
     let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-    for needle in ["ledger", "lost-rows", "billing", "payroll", "windows missed", "Unresolved.", "no cadence"] {
+    for needle in [
+        "ledger",
+        "lost-rows",
+        "billing",
+        "payroll",
+        "archive",
+        "sampled",
+        "windows missed",
+        "Unresolved.",
+        "no cadence",
+    ] {
         assert!(squeeze(&shown.text).contains(&squeeze(needle)), "no `{needle}` printed:\n{}", shown.text);
     }
     assert!(shown.lost.is_empty(), "words of the page not printed: {:?}", shown.lost);

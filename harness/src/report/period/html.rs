@@ -49,7 +49,8 @@ fn header(period: &Period, title: &str) -> Markup {
                 dd {
                     @match &period.allowed_signers {
                         Some(file) => { "each drill and acknowledgement verified against the allowed signers " code { (file.display()) } },
-                        None => span.bad { "not checked: no allowed signers were given, so no acknowledgement resolves an exception" },
+                        None if period.unsigned_ok => span.meh { "not checked against allowed signers (--unsigned-ok): evidence no one vouches for is counted, and no acknowledgement resolves an exception" },
+                        None => span.bad { "not checked: no allowed signers were given, so each drill's evidence is an exception and no acknowledgement resolves one" },
                     }
                 } "\n"
             } "\n"

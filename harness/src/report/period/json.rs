@@ -31,6 +31,7 @@ pub(crate) fn document(period: &Period) -> Value {
         "inputs": period.inputs,
         "inventory": period.inventory.display().to_string(),
         "allowed_signers": period.allowed_signers.as_ref().map(|p| p.display().to_string()),
+        "unsigned_ok": period.unsigned_ok,
         "summary": {
             "databases": period.databases.len(),
             "expected": period.databases.iter().map(Database::expected).sum::<usize>(),

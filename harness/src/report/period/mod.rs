@@ -127,6 +127,8 @@ pub(crate) struct Period {
     pub inventory: PathBuf,
     /// The allowed signers the evidence and acknowledgements were verified against, if any.
     pub allowed_signers: Option<PathBuf>,
+    /// `--unsigned-ok`: without allowed signers, evidence no one vouches for was counted.
+    pub unsigned_ok: bool,
     pub databases: Vec<Database>,
     /// Scenarios drilled in the period that the inventory does not list: shown, not counted.
     pub unlisted: Vec<String>,
@@ -192,6 +194,7 @@ pub(crate) fn judge(fleet: &Fleet, span: Span, signers: Option<&AllowedSigners>)
         inputs: fleet.inputs.clone(),
         inventory: fleet.inventory.clone().unwrap_or_default(),
         allowed_signers: fleet.allowed_signers.clone(),
+        unsigned_ok: fleet.unsigned_ok,
         databases,
         unlisted,
     }
