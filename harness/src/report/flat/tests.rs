@@ -213,16 +213,19 @@ fn an_interrupted_drill_is_neither_a_pass_nor_one_that_could_not_run() {
     assert_eq!(serde_json::to_value(&flat).unwrap()["verdict"], "interrupted");
 }
 
-/// The schema requires every field the record writes, allows null exactly where the record
-/// may write it, and names the format it is of.
+/// The schema requires every field the record writes but those added within v1 (which a record
+/// written before them lacks), allows null exactly where the record may write it, and names the
+/// format it is of.
 #[test]
 fn the_schema_requires_every_field_and_pins_the_format() {
     let schema = super::json_schema();
     let value = serde_json::to_value(of(&passed())).unwrap();
     let fields: Vec<&String> = value.as_object().unwrap().keys().collect();
     let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
-    assert_eq!(fields.len(), required.len(), "{required:?}");
-    assert!(fields.iter().all(|f| required.contains(&f.as_str())), "{fields:?} {required:?}");
+    assert_eq!(fields.len(), required.len() + super::ADDED_IN_V1.len(), "{required:?}");
+    let named = |f: &str| required.contains(&f) || super::ADDED_IN_V1.contains(&f);
+    assert!(fields.iter().all(|f| named(f)), "{fields:?} {required:?}");
+    assert!(super::ADDED_IN_V1.iter().all(|f| schema["properties"].get(f).is_some()), "{schema}");
     assert_eq!(schema["properties"]["schema"]["const"], super::SCHEMA);
     assert_eq!(schema["properties"]["verdict"]["enum"], json!(["pass", "fail", "interrupted"]));
     // Flat: no definitions to follow; and open, so a record of a later v1 (a field added)
