@@ -117,8 +117,9 @@ pub struct FlatRecord {
     #[schemars(range(min = 0))]
     pub checks_skipped: u64,
     /// The codes of what the checks that did not pass found (`rls.unset-tenant-reads-rows`,
-    /// failed or could not run), each once, sorted; see the findings reference.
-    pub failed_codes: Vec<String>,
+    /// failed or could not run), each once, sorted, separated by spaces; see the findings
+    /// reference.
+    pub failed_codes: String,
     /// Why the drill did not pass, in a line; null when it passed.
     pub failure: Option<String>,
     /// The target's container image (for a local target, the folder of its PostgreSQL
@@ -196,16 +197,16 @@ pub fn of(record: &DrillRecord) -> FlatRecord {
     }
 }
 
-/// The codes of the checks that failed or could not run, each once, sorted (a record from
-/// before codes has none to give).
-fn failed_codes(record: &DrillRecord) -> Vec<String> {
+/// The codes of the checks that failed or could not run, each once, sorted, separated by a
+/// space (a record stays flat; a record from before codes has none to give).
+fn failed_codes(record: &DrillRecord) -> String {
     let codes: std::collections::BTreeSet<&str> = record
         .checks
         .iter()
         .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error) && !c.code.is_empty())
         .map(|c| c.code.as_str())
         .collect();
-    codes.into_iter().map(str::to_owned).collect()
+    codes.into_iter().collect::<Vec<_>>().join(" ")
 }
 
 /// `record.json`: the flat record as pretty-printed JSON, ending with a newline.
