@@ -140,11 +140,5 @@ fn ack(a: &Ack) -> Value {
 
 /// The drill's checks that did not pass: id, finding code, message.
 fn failing(d: &PeriodDrill) -> Vec<Value> {
-    let Some(record) = d.drill.record.as_deref() else { return vec![] };
-    record
-        .checks
-        .iter()
-        .filter(|c| matches!(c.verdict, crate::outcome::Verdict::Fail | crate::outcome::Verdict::Error))
-        .map(|c| json!({ "id": c.id, "code": c.code, "message": c.message }))
-        .collect()
+    d.failed_checks().map(|c| json!({ "id": c.id, "code": c.code, "message": c.message })).collect()
 }

@@ -79,6 +79,14 @@ pub(crate) struct PeriodDrill {
     pub rpo_met: Option<bool>,
 }
 
+impl PeriodDrill {
+    /// Its checks that failed or could not run, as its record says.
+    pub(crate) fn failed_checks(&self) -> impl Iterator<Item = &crate::outcome::CheckResult> {
+        let checks = self.drill.record.as_deref().map_or(&[][..], |r| &r.checks[..]);
+        checks.iter().filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error))
+    }
+}
+
 /// A database of the inventory over the period.
 #[derive(Debug, Clone)]
 pub(crate) struct Database {

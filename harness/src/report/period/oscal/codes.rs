@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::{id, observed, prop};
-use crate::outcome::Verdict;
 use crate::report::period::Period;
 
 /// The findings, by code in order.
@@ -16,13 +15,8 @@ pub(super) fn findings(key: &str, period: &Period) -> Vec<Value> {
     let mut by_code: BTreeMap<&str, Vec<(String, &str)>> = BTreeMap::new();
     for db in &period.databases {
         for d in &db.drills {
-            let Some(record) = d.drill.record.as_deref() else { continue };
-            let mut codes: Vec<&str> = record
-                .checks
-                .iter()
-                .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error) && !c.code.is_empty())
-                .map(|c| c.code.as_str())
-                .collect();
+            let mut codes: Vec<&str> =
+                d.failed_checks().filter(|c| !c.code.is_empty()).map(|c| c.code.as_str()).collect();
             codes.sort_unstable();
             codes.dedup();
             for code in codes {
